@@ -1,0 +1,42 @@
+# Rushes: two commands on a fresh machine.
+#   make demo   runs the whole loop on embedded defaults (installs what it needs first)
+#   make test   runs ruff, mypy and the test suite (installs what it needs first)
+# TORCH_INDEX: a pip index URL for torch (e.g. https://download.pytorch.org/whl/cu128 for CUDA);
+# empty means the torch==2.13.0 CPU wheel from the default index.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_INDEX ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: venv system-deps test lint demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check daemon engine integrations tests bench
+	$(BIN)/mypy
+
+test: venv system-deps lint
+	$(BIN)/python -m pytest tests
+
+demo: venv
+	$(BIN)/rushes demo
+
+bench: venv
+	@bash scripts/system-deps.sh ffmpeg
+	$(BIN)/python bench/media.py
+
+clean:
+	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache

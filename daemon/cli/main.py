@@ -1,0 +1,94 @@
+"""The `rushes` command line: one clear line and a non-zero exit for user mistakes, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from daemon import __version__
+from daemon.settings import ConfigError, Settings, json_schema, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rushes: a show model and fixes for dailies.")
+config_app = typer.Typer(no_args_is_help=True, help="Validate the configuration and print its schema.")
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", envvar="RUSHES_CONFIG", help="YAML config file.", show_default=False)
+]
+
+
+class CliState:
+    config_path: Path | None = None
+
+
+state = CliState()
+
+
+@app.callback()
+def _root(config: ConfigOpt = None) -> None:
+    state.config_path = config
+
+
+def settings() -> Settings:
+    """The settings for this invocation (raises ConfigError, printed by main)."""
+    return load_settings(state.config_path)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print the Rushes version."""
+    out.print(f"rushes {__version__}")
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="The YAML file to validate.")]) -> None:
+    """Validate FILE and print every problem as one line with its key path."""
+    try:
+        s = load_settings(file)
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(line, highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"{file}: ok ({len(s.shows)} show(s), data in {s.data_dir})", highlight=False)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of the config file."""
+    out.print_json(json.dumps(json_schema()))
+
+
+def _register() -> None:
+    """Sub-command modules register themselves on `app` when imported."""
+    from daemon.cli import commands  # noqa: F401
+
+
+def main() -> None:
+    from daemon.errors import USER_ERRORS
+
+    _register()
+    try:
+        app()
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(f"[red]error:[/red] {line}", highlight=False)
+        sys.exit(2)
+    except USER_ERRORS as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

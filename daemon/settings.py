@@ -1,0 +1,191 @@
+"""Settings: one YAML file plus RUSHES_* environment variables (the environment wins).
+
+Each package owns the options of its own part (ingest, trackers, engine); this module composes them.
+Secrets (the tracker script key) come only from the environment or a secrets file, never from YAML,
+and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from engine.options import TrainOptions
+from integrations.ingest.options import IngestOptions
+from integrations.trackers.options import TrackerOptions
+
+SHOW_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; `problems` holds one line per problem, each naming its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class TrainingWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field("0 1 * * *", description="When the nightly training window opens (crontab syntax).")
+    hours: float = Field(5.0, gt=0, le=24, description="How long the window stays open.")
+    quiet_minutes: float = Field(
+        0, ge=0, description="Also train this long after the last new daily landed (0: only in the window)."
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("cron needs five fields: minute hour day month weekday")
+        return value
+
+
+class ShowConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Short show code, e.g. MYSHOW.")
+    name: str = ""
+    ingest: IngestOptions = Field(default_factory=IngestOptions)
+    output_root: Path | None = Field(None, description="Where renders go (default: <data_dir>/renders/<code>).")
+    training: TrainingWindow = Field(default_factory=TrainingWindow)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    tracker_project: str | None = Field(None, description="Project code or name in the tracker.")
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not SHOW_CODE.match(value):
+            raise ValueError("show code must start with a letter and hold only letters, digits, _ and - (max 32)")
+        return value
+
+
+class HttpOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(9478, ge=0, le=65535)
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "rushes"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RUSHES_", env_nested_delimiter="__", extra="forbid", secrets_dir=None
+    )
+
+    data_dir: Path = Field(default_factory=default_home, description="Catalog, models, renders, logs (RUSHES_HOME).")
+    catalog_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    http: HttpOptions = Field(default_factory=HttpOptions)
+    tracker: TrackerOptions = Field(default_factory=TrackerOptions)
+    shows: list[ShowConfig] = Field(default_factory=list)
+    max_jobs: int = Field(2, ge=1, description="Jobs run at once by the local executor.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: it wins over the YAML file, which arrives as init arguments.
+        return env_settings, file_secret_settings, init_settings
+
+    @property
+    def catalog(self) -> str:
+        return self.catalog_url or f"sqlite:///{self.data_dir / 'catalog.sqlite'}"
+
+    def show(self, code: str) -> ShowConfig | None:
+        return next((s for s in self.shows if s.code == code), None)
+
+    def renders_dir(self, show: ShowConfig) -> Path:
+        return show.output_root or self.data_dir / "renders" / show.code
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """('shows', 0, 'ingest', 'roots', 1) -> 'shows[0].ingest.roots[1]'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _problems(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        elif item["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{format_loc(tuple(item['loc']))}: {msg}")
+    return lines
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file ({exc.strerror})"]) from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError([f"{path}: not valid YAML{where}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of keys"])
+    return data
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from an optional YAML file plus the environment; raise ConfigError with every problem."""
+    data: dict[str, Any] = read_yaml(path) if path else {}
+    tracker = data.get("tracker")
+    if isinstance(tracker, dict) and "script_key" in tracker:
+        raise ConfigError(["tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead"])
+    data.update(overrides)
+    secrets = os.environ.get("RUSHES_SECRETS_DIR")
+    try:
+        settings = Settings(**data, _secrets_dir=secrets) if secrets else Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc)) from exc
+    home = os.environ.get("RUSHES_HOME")
+    if home:
+        settings.data_dir = Path(home)
+    settings.data_dir = settings.data_dir.expanduser().resolve()
+    seen: set[str] = set()
+    for i, show in enumerate(settings.shows):
+        if show.code in seen:
+            raise ConfigError([f"shows[{i}].code: show {show.code!r} is defined twice"])
+        seen.add(show.code)
+    return settings
+
+
+def json_schema() -> dict[str, Any]:
+    return Settings.model_json_schema()

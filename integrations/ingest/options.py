@@ -1,0 +1,50 @@
+"""Options of the ingest watcher, owned here and composed by daemon.settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_IGNORE = ("*.part", "*.tmp", ".*", "*~", "*.crdownload", ".~*", "*.!sync")
+
+
+class IngestRoot(BaseModel):
+    """One folder that dailies land in (a plain string in YAML means a local folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    network: bool = Field(False, description="NFS/SMB mount: watch by polling instead of inotify.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str | Path) else value
+
+    @model_validator(mode="after")
+    def _exists(self) -> IngestRoot:
+        if not self.path.is_dir():
+            raise ValueError(f"folder does not exist: {self.path}")
+        self.path = self.path.resolve()
+        return self
+
+
+class IngestOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roots: list[IngestRoot] = Field(default_factory=list)
+    path_template: str = Field(
+        "{shot}_{take}.{ext}",
+        description="Maps a movie path (relative to its root) to a shot and take, e.g. {show}/{date}/{shot}_{take}.{ext}.",
+    )
+    sequence_template: str = Field(
+        "{shot}/{shot}.####.{ext}",
+        description="Maps an image sequence to a shot, e.g. {shot}/{shot}.####.exr (#### = frame number).",
+    )
+    stable_seconds: float = Field(5.0, ge=0, description="Size and mtime must hold this long before ingest.")
+    poll_interval: float = Field(2.0, gt=0, description="Polling period for network roots, seconds.")
+    reconcile_interval: float = Field(600.0, gt=0, description="Full rescan period, seconds.")
+    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE))

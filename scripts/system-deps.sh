@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system programs the test suite starts for real (PostgreSQL, Redis) or the benchmarks
+# compare against (ffmpeg), from Debian, only when they are missing. Needs root or passwordless sudo;
+# otherwise it says what to install and the tests that need them report it.
+set -uo pipefail
+wanted=("$@")
+[ ${#wanted[@]} -eq 0 ] && wanted=(postgresql redis)
+pkgs=()
+for w in "${wanted[@]}"; do
+  case "$w" in
+    postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql) ;;
+    redis) command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server) ;;
+    ffmpeg) command -v ffmpeg >/dev/null 2>&1 || pkgs+=(ffmpeg) ;;
+  esac
+done
+[ ${#pkgs[@]} -eq 0 ] && exit 0
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+    echo "system-deps: missing ${pkgs[*]}; install them (apt-get install ${pkgs[*]}) or set RUSHES_TEST_PG=off / RUSHES_TEST_KITSU=off" >&2
+    exit 0
+  fi
+fi
+echo "system-deps: installing ${pkgs[*]} from Debian"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null 2>&1 || true
+$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null || echo "system-deps: apt-get install ${pkgs[*]} failed" >&2
+# Debian starts services on install; the tests start their own instances on loopback ports.
+for s in redis-server postgresql; do $sudo service "$s" stop >/dev/null 2>&1 || true; done
+exit 0
