@@ -12,14 +12,6 @@ import numpy as np
 from skimage import data as skdata
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
-    "astronaut",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "immunohistochemistry",
-    "motorcycle_left",
-    "hubble_deep_field",
-)
 
 
 def photo(name: str) -> np.ndarray:
