@@ -68,7 +68,7 @@ def config_check(file: Annotated[Path, typer.Argument(help="The YAML file to val
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of the config file."""
-    out.print_json(json.dumps(json_schema()))
+    typer.echo(json.dumps(json_schema(), indent=2))
 
 
 def _register() -> None:
