@@ -1,0 +1,91 @@
+"""The contract every head of the show model implements, and the registry heads add themselves to.
+
+A head is stateless: it knows how to build its net from a config, cut self-supervised training examples
+out of a show's clips, score a net on held-out clips against its classical baselines, and apply a net to a
+stream of frames. The weights live in the nets (see engine.model.ShowModel), never in the head.
+
+Conventions:
+- clips are numpy arrays T,H,W,3 float32 in 0..1 (display-referred RGB);
+- `sample` returns channel-first float32 arrays (C,h,w) so a batch is `np.stack` of each key;
+  the key "target" is the expected output;
+- frames in and out of `apply` are `(frame_number, H,W,3 float32)` pairs; numbers are preserved;
+- `build` returns a net that starts as a no-op over the head's classical base (never worse than the base).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+
+NumberedFrame = tuple[int, np.ndarray]
+Batch = dict[str, torch.Tensor]
+
+
+class HeadError(ValueError):
+    """A head was asked for something it cannot do (unknown name, bad parameters)."""
+
+
+class Head(ABC):
+    name: ClassVar[str]  # "denoise" | "upscale" | "cleanup" | "interpolate" | "regrade"
+    scale: ClassVar[int] = 1  # output size / input size (upscale: 2)
+    baselines: ClassVar[tuple[str, ...]] = ()  # names used as "psnr_<baseline>" in evaluate()
+
+    def default_config(self) -> dict[str, Any]:
+        """The net's hyper-parameters; recorded in the manifest and passed back to build() on load."""
+        return {}
+
+    @abstractmethod
+    def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
+        """A fresh net; must start as a no-op over the head's classical base where there is one."""
+
+    @abstractmethod
+    def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
+        """One self-supervised training example cut from `clip` (T,H,W,3): inputs plus "target", C,h,w each."""
+
+    @abstractmethod
+    def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        """Scalar training loss of `net` on a batch (dict of N,C,h,w tensors already on the net's device)."""
+
+    @abstractmethod
+    def evaluate(
+        self,
+        net: torch.nn.Module,
+        clips: list[np.ndarray],
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, float]:
+        """Scores on held-out clips: "psnr" and "ssim" of the head, "psnr_<baseline>" for each baseline,
+        and "baseline_best" (the best baseline PSNR). Deterministic for a given rng state."""
+
+    @abstractmethod
+    def apply(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[NumberedFrame]:
+        """Streaming inference: frames in, fixed frames out, frame numbers preserved (tiled, any size)."""
+
+    def min_frames(self) -> int:
+        """How many consecutive frames `sample` needs from a clip."""
+        return 1
+
+
+def net_device(net: torch.nn.Module) -> torch.device:
+    for p in net.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+HEADS: dict[str, Head] = {}
+H = TypeVar("H", bound=type[Head])
+
+
+def register(cls: H) -> H:
+    """Class decorator: `@register class InterpolateHead(Head): name = "interpolate" ...`."""
+    HEADS[cls.name] = cls()
+    return cls
