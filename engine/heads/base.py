@@ -89,3 +89,50 @@ def register(cls: H) -> H:
     """Class decorator: `@register class InterpolateHead(Head): name = "interpolate" ...`."""
     HEADS[cls.name] = cls()
     return cls
+
+
+# Small helpers shared by the heads' sample() and evaluate().
+
+
+def chw(img: np.ndarray) -> np.ndarray:
+    """H,W,C (or H,W) -> C,H,W float32, contiguous."""
+    arr = img if img.ndim == 3 else img[..., None]
+    return np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)
+
+
+def crop_box(height: int, width: int, crop: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """A random crop window (y, x, h, w) of side `crop` (smaller when the frame is smaller)."""
+    ch, cw = min(crop, height), min(crop, width)
+    y = int(rng.integers(0, height - ch + 1))
+    x = int(rng.integers(0, width - cw + 1))
+    return y, x, ch, cw
+
+
+def augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random flip/transpose of every H,W[,C] array in `arrays` (keeps them aligned)."""
+    flip_x, flip_y, swap = rng.random(3) < 0.5
+    out = []
+    for a in arrays:
+        if flip_x:
+            a = a[:, ::-1]
+        if flip_y:
+            a = a[::-1]
+        if swap:
+            a = a.swapaxes(0, 1)
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def as_float(frame: np.ndarray) -> np.ndarray:
+    """A stored frame (uint8 or float) as float32 0..1."""
+    if frame.dtype == np.uint8:
+        return frame.astype(np.float32) / 255.0
+    return frame.astype(np.float32, copy=False)
+
+
+def eval_indices(length: int, count: int, margin: int = 0) -> list[int]:
+    """`count` evenly spaced frame indices of a clip of `length`, at least `margin` from either end."""
+    lo, hi = margin, length - 1 - margin
+    if hi < lo:
+        return []
+    return sorted({int(np.rint(v)) for v in np.linspace(lo, hi, min(count, hi - lo + 1))})

@@ -1,0 +1,100 @@
+"""upscale (2x): a residual CNN at the low resolution whose pixel-shuffled output corrects a bicubic base.
+
+Trained on the show's frames downscaled 2x (area or bicubic). Baselines: lanczos and bicubic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.baselines.restore import downscale, upscale_bicubic, upscale_lanczos
+from engine.heads.base import (
+    Batch,
+    Head,
+    NumberedFrame,
+    as_float,
+    augment,
+    chw,
+    crop_box,
+    eval_indices,
+    register,
+)
+from engine.infer.run import run_on_image
+from engine.infer.tiling import TileSpec
+from engine.metrics import psnr, ssim
+from engine.nets import ResidualCNN
+
+
+@register
+class UpscaleHead(Head):
+    name = "upscale"
+    scale = 2
+    baselines = ("lanczos", "bicubic")
+
+    def default_config(self) -> dict[str, Any]:
+        return {"channels": 32, "depth": 7, "eval_frames": 3}
+
+    def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
+        cfg = {**self.default_config(), **config}
+        return ResidualCNN(3, 3, channels=int(cfg["channels"]), depth=int(cfg["depth"]), shuffle=2)
+
+    def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
+        t = int(rng.integers(0, len(clip)))
+        y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
+        h, w = h - h % 2, w - w % 2
+        (hr,) = augment([as_float(clip[t, y : y + h, x : x + w])], rng)
+        lr = downscale(hr, 2, "area" if rng.random() < 0.5 else "bicubic")
+        return {"lr": chw(lr), "target": chw(hr)}
+
+    def forward(self, net: torch.nn.Module, lr: torch.Tensor) -> torch.Tensor:
+        base = F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False)
+        out: torch.Tensor = base + net(lr)
+        return out
+
+    def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        return F.l1_loss(self.forward(net, batch["lr"]), batch["target"])
+
+    def upscale(self, net: torch.nn.Module, frame: np.ndarray, spec: TileSpec | None = None) -> np.ndarray:
+        return run_on_image(lambda x: self.forward(net, x), frame, net, scale=2, spec=spec)
+
+    def evaluate(
+        self,
+        net: torch.nn.Module,
+        clips: list[np.ndarray],
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, float]:
+        opts = {**self.default_config(), **(options or {})}
+        method = str(opts.get("downscale", "area"))
+        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_lanczos": [], "psnr_bicubic": []}
+        for clip in clips:
+            for t in eval_indices(len(clip), int(opts["eval_frames"])):
+                hr = as_float(clip[t])
+                hr = hr[: hr.shape[0] - hr.shape[0] % 2, : hr.shape[1] - hr.shape[1] % 2]
+                lr = downscale(hr, 2, method)
+                out = self.upscale(net, lr)
+                scores["psnr"].append(psnr(out, hr))
+                scores["ssim"].append(ssim(out, hr))
+                scores["psnr_lanczos"].append(psnr(upscale_lanczos(lr), hr))
+                scores["psnr_bicubic"].append(psnr(upscale_bicubic(lr), hr))
+        if not scores["psnr"]:
+            raise ValueError("upscale evaluation needs at least one held-out frame")
+        res = {k: float(np.mean(v)) for k, v in scores.items()}
+        res["baseline_best"] = max(res["psnr_lanczos"], res["psnr_bicubic"])
+        res["frames"] = float(len(scores["psnr"]))
+        return res
+
+    def apply(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[NumberedFrame]:
+        spec = TileSpec(tile=int((params or {}).get("tile", 192)))
+        for number, frame in frames:
+            yield number, self.upscale(net, as_float(frame), spec)

@@ -1,0 +1,48 @@
+"""Small building blocks for the heads' nets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class ResidualCNN(nn.Module):
+    """A plain conv stack predicting a residual over a classical base (the head adds the base).
+
+    `shuffle` > 1 makes the last conv emit shuffle**2 times the channels and pixel-shuffles them, so the
+    net runs at the input's resolution and outputs at `shuffle` times it (the upscale head).
+    The last conv starts at zero: a fresh net is an exact no-op over its base.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 3,
+        channels: int = 32,
+        depth: int = 7,
+        shuffle: int = 1,
+        dilations: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        dil = list(dilations) if dilations else [1] * (depth - 1)
+        if len(dil) != depth - 1:
+            raise ValueError(f"ResidualCNN needs {depth - 1} dilations for depth {depth}, got {len(dil)}")
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for d in dil:
+            layers += [nn.Conv2d(c_in, channels, 3, padding=d, dilation=d), nn.LeakyReLU(0.1, inplace=True)]
+            c_in = channels
+        last = nn.Conv2d(c_in, out_channels * shuffle * shuffle, 3, padding=1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        layers.append(last)
+        if shuffle > 1:
+            layers.append(nn.PixelShuffle(shuffle))
+        self.body = nn.Sequential(*layers)
+        self.receptive_radius = sum(dil) + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(x)
+        return out
