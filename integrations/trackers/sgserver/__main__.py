@@ -1,0 +1,3 @@
+from integrations.trackers.sgserver.app import main
+
+main()

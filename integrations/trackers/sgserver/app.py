@@ -1,0 +1,226 @@
+"""Entry points of the local ShotGrid-compatible server: an HTTP front on ThreadingHTTPServer.
+
+server = start_in_thread(tmp_path, "rushes", "secret")      # tests: random free port on 127.0.0.1
+sg = shotgun_api3.Shotgun(server.url, "rushes", "secret")
+server.faults.fail_next(2, status=503)
+server.stop()
+
+server = serve("127.0.0.1", 8765, data_dir, "rushes", key)  # `rushes tracker serve`
+server.wait()                                                 # until Ctrl-C / stop()
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import urllib.parse
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from integrations.trackers.sgserver import protocol, upload
+from integrations.trackers.sgserver.faults import Faults
+from integrations.trackers.sgserver.service import Service
+from integrations.trackers.sgserver.storage import Storage
+
+LOG = logging.getLogger(__name__)
+API_PATH = "/api3/json"
+DB_NAME = "shotgrid.sqlite3"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("sgserver %s " + format, self.address_string(), *args)
+
+    def _base_url(self) -> str:
+        host = (
+            self.headers.get("Host") or f"{self.server.server_address[0]!s}:{self.server.server_address[1]}"
+        )
+        return f"http://{host}"
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _dispatch(self, method: str) -> None:
+        body = self._body() if method == "POST" else b""
+        action = self.server.faults.next_action()
+        if action.delay:
+            time.sleep(action.delay)
+        if action.drop:
+            self._hang_up()
+            return
+        if action.status is not None:
+            self._send(action.status, b"injected fault", "text/plain")
+            return
+        status, answer, content_type = self._route(method, body)
+        if action.drop_after:
+            self._hang_up()
+            return
+        self._send(status, answer, content_type)
+
+    def _route(self, method: str, body: bytes) -> tuple[int, bytes, str]:
+        service = self.server.service
+        path = self.path.split("?", 1)[0]
+        if method == "POST" and path == API_PATH:
+            result = protocol.handle_rpc(service, body, self._base_url())
+            return 200, json.dumps(result).encode("utf-8"), "application/json; charset=utf-8"
+        if method == "POST" and path in (upload.UPLOAD_FILE, upload.PUBLISH_THUMBNAIL):
+            content_type = self.headers.get("Content-Type") or ""
+            return 200, protocol.handle_upload(service, path, content_type, body), "text/plain"
+        if method == "GET" and path.startswith(upload.FILE_SERVE):
+            query = urllib.parse.parse_qs(self.path.partition("?")[2])
+            return self._file(path[len(upload.FILE_SERVE) :], (query.get("sig") or [""])[0])
+        if method == "GET" and path in ("/", "/healthz"):
+            return 200, b"Rushes local ShotGrid-compatible server\n", "text/plain"
+        return 404, b"not found", "text/plain"
+
+    def _file(self, attachment: str, signature: str) -> tuple[int, bytes, str]:
+        if not attachment.isdigit():
+            return 400, b"Attachment id doesn't exist", "text/plain"
+        service = self.server.service
+        if not (signature and service.signature_ok(int(attachment), signature)) and not self._signed_in():
+            return 403, b"sign in first (session cookie _session_id) or use the signed url", "text/plain"
+        found = service.file(int(attachment))
+        if found is None:
+            return 400, b"Attachment id doesn't exist", "text/plain"
+        _, content_type, content = found
+        return 200, content, content_type or "application/octet-stream"
+
+    def _signed_in(self) -> bool:
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie") or "")
+        except CookieError:
+            cookie = SimpleCookie()
+        token = cookie["_session_id"].value if "_session_id" in cookie else ""
+        return bool(token) and self.server.service.session_user(token) is not None
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], service: Service, faults: Faults) -> None:
+        super().__init__(address, _Handler)
+        self.service = service
+        self.faults = faults
+
+
+class SGServer:
+    """A running local server: `url`, `faults` for tests, `stop()`."""
+
+    def __init__(self, host: str, port: int, data_dir: Path, script_name: str, script_key: str) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.storage = Storage(data_dir / DB_NAME)
+        self.faults = Faults()
+        self.service = Service(self.storage, self.faults)
+        self.service.add_script(script_name, script_key)
+        self._http = _HTTPServer((host, port), self.service, self.faults)
+        self.host, self.port = str(self._http.server_address[0]), int(self._http.server_address[1])
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def add_script(self, script_name: str, script_key: str) -> None:
+        self.service.add_script(script_name, script_key)
+
+    def start(self) -> SGServer:
+        self._thread = threading.Thread(target=self._http.serve_forever, name="sgserver", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        """Block until `stop()` (or Ctrl-C, which stops the server)."""
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._http.shutdown()
+        self._http.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.storage.close()
+
+    def __enter__(self) -> SGServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    data_dir: Path | str = "sgserver-data",
+    script_name: str = "rushes",
+    script_key: str = "",
+) -> SGServer:
+    """Bind, start serving in a background thread and return the running server (call `.wait()`)."""
+    if not script_key:
+        raise ValueError("the local ShotGrid server needs a script key: set RUSHES_TRACKER__SCRIPT_KEY")
+    return SGServer(host, port, Path(data_dir), script_name, script_key).start()
+
+
+def start_in_thread(
+    data_dir: Path | str,
+    script_name: str = "rushes",
+    script_key: str = "rushes-test-key",
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> SGServer:
+    """For tests: a running server on a random free port of 127.0.0.1."""
+    return serve(host, port, data_dir, script_name, script_key)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m integrations.trackers.sgserver")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--data-dir", default="sgserver-data")
+    parser.add_argument("--script-name", default=os.environ.get("RUSHES_TRACKER__SCRIPT_NAME", "rushes"))
+    args = parser.parse_args(argv)
+    key = os.environ.get("RUSHES_TRACKER__SCRIPT_KEY", "")
+    server = serve(args.host, args.port, args.data_dir, args.script_name, key)
+    print(f"Local ShotGrid server on {server.url} (script '{args.script_name}'), data in {args.data_dir}")
+    server.wait()

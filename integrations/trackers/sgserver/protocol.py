@@ -1,0 +1,131 @@
+"""The wire protocol: `POST /api3/json` with {"method_name", "params": [auth, params]} and the form uploads.
+
+Answers are {"results": ...}; faults are {"exception": true, "message", "error_code"} with HTTP 200, so the
+unmodified client raises `AuthenticationFault` for error code 102 and `Fault` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from integrations.trackers.sgserver import upload
+from integrations.trackers.sgserver.service import (
+    ERR_GENERIC,
+    SERVER_VERSION,
+    Link,
+    Service,
+    ServiceFault,
+)
+
+Handler = Callable[[Service, Link, dict[str, Any], str], Any]
+
+
+def info() -> dict[str, Any]:
+    return {
+        "version": list(SERVER_VERSION),
+        "full_version": [*SERVER_VERSION, 0],
+        "s3_uploads_enabled": False,
+        "s3_direct_uploads_enabled": False,
+        "api_max_entities_per_page": 500,
+        "user_authentication_method": "default",
+        "rushes_local_server": True,
+    }
+
+
+def _need(p: dict[str, Any], key: str) -> Any:
+    if key not in p:
+        raise ServiceFault(f"API request is missing '{key}'")
+    return p[key]
+
+
+def _create(s: Service, u: Link, p: dict[str, Any], b: str) -> Any:
+    return s.create(
+        u, str(_need(p, "type")), list(_need(p, "fields")), list(p.get("return_fields") or ["id"]), b
+    )
+
+
+def _update(s: Service, u: Link, p: dict[str, Any], b: str) -> Any:
+    return s.update(u, str(_need(p, "type")), int(_need(p, "id")), list(_need(p, "fields")), b)
+
+
+_METHODS: dict[str, Handler] = {
+    "read": lambda s, u, p, b: s.read(p, b),
+    "create": _create,
+    "update": _update,
+    "delete": lambda s, u, p, b: s.delete(u, str(_need(p, "type")), int(_need(p, "id"))),
+    "revive": lambda s, u, p, b: s.revive(u, str(_need(p, "type")), int(_need(p, "id"))),
+    "schema_read": lambda s, u, p, b: s.schema_read(),
+    "schema_entity_read": lambda s, u, p, b: s.schema_entity_read(),
+    "schema_field_read": lambda s, u, p, b: s.schema_field_read(str(_need(p, "type")), p.get("field_name")),
+    "schema_field_create": lambda s, u, p, b: s.schema_field_create(
+        str(_need(p, "type")), str(_need(p, "data_type")), list(_need(p, "properties"))
+    ),
+    "schema_field_update": lambda s, u, p, b: s.schema_field_update(
+        str(_need(p, "type")), str(_need(p, "field_name")), list(_need(p, "properties"))
+    ),
+    "schema_field_delete": lambda s, u, p, b: s.schema_field_delete(
+        str(_need(p, "type")), str(_need(p, "field_name"))
+    ),
+    "get_session_token": lambda s, u, p, b: s.session_token(u),
+}
+
+
+def fault(message: str, code: int = ERR_GENERIC) -> dict[str, Any]:
+    return {"exception": True, "message": message, "error_code": code}
+
+
+def handle_rpc(service: Service, body: bytes, base_url: str) -> dict[str, Any]:
+    """One JSON-RPC request in, one JSON-able answer out (never raises for a bad request)."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+        method = str(payload.get("method_name", ""))
+        params = list(payload.get("params") or [])
+    except (ValueError, AttributeError):
+        return fault("API request is not valid JSON with method_name and params")
+    if method == "info":
+        return info()
+    try:
+        auth = params[0] if params and isinstance(params[0], dict) else {}
+        user = service.authenticate(auth)
+        if method == "batch":
+            calls = params[1] if len(params) > 1 else []
+            return {"results": service.batch(user, list(calls), base_url)}
+        handler = _METHODS.get(method)
+        if handler is None:
+            raise ServiceFault(f"API method '{method}' is not supported by the Rushes local server")
+        args = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+        return {"results": handler(service, user, args, base_url)}
+    except ServiceFault as exc:
+        return fault(str(exc), exc.code)
+    except (KeyError, TypeError, ValueError) as exc:
+        return fault(f"API {method}() bad request: {exc}")
+
+
+def handle_upload(service: Service, path: str, content_type: str, body: bytes) -> bytes:
+    """`/upload/upload_file` and `/upload/publish_thumbnail`: answer `1:<attachment id>` or `0\\n<why>`."""
+    try:
+        form = upload.parse_form(content_type, body)
+        user = service.authenticate(form.fields)
+        thumbnail = path == upload.PUBLISH_THUMBNAIL
+        file = form.files.get("thumb_image" if thumbnail else "file")
+        if file is None or not file.content:
+            return upload.error_line("no file in the upload form")
+        attachment_id = service.attach(
+            user,
+            form.fields["entity_type"],
+            int(form.fields["entity_id"]),
+            file.filename,
+            file.content_type or "application/octet-stream",
+            file.content,
+            form.fields.get("field_name"),
+            form.fields.get("display_name"),
+            thumbnail,
+            form.fields.get("tag_list"),
+        )
+        return upload.ok_line(attachment_id)
+    except ServiceFault as exc:
+        return upload.error_line(str(exc))
+    except (KeyError, ValueError) as exc:
+        return upload.error_line(f"bad upload form: {exc}")

@@ -1,0 +1,626 @@
+"""What the local server does: entity CRUD with ShotGrid semantics, the event log, schema, auth, files.
+
+Values are stored as the client sends them, normalised (links as {"type", "id"}), and rendered on the way
+out (links gain "name", uploaded files gain a download "url"). Every write appends EventLogEntry rows in
+the same transaction, shaped like the hosted service's (event_type "Shotgun_Task_Change", meta with
+old_value/new_value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from integrations.trackers.sgserver import filters, schema
+from integrations.trackers.sgserver.faults import Faults
+from integrations.trackers.sgserver.schema import FieldDef
+from integrations.trackers.sgserver.storage import Row, Storage
+
+SERVER_VERSION = [8, 0, 0]
+ERR_GENERIC = 100
+ERR_AUTH = 102
+NO_EVENTS = {"EventLogEntry"}
+AUTO_FIELDS = {"id", "created_at", "updated_at", "created_by", "updated_by", "cached_display_name"}
+
+Link = dict[str, Any]
+
+
+class ServiceFault(Exception):
+    """Answered as {"exception": true, "message": ..., "error_code": ...}: the client raises Fault."""
+
+    def __init__(self, message: str, code: int = ERR_GENERIC) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _link(value: Any) -> Link:
+    return {"type": str(value["type"]), "id": int(value["id"])}
+
+
+class Reader:
+    """Resolves values (dotted paths too) and link names for one request, caching rows it loads."""
+
+    def __init__(self, storage: Storage, base_url: str, sign: Callable[[int], str] | None = None) -> None:
+        self.storage = storage
+        self.base_url = base_url
+        self._sign = sign
+        self._rows: dict[tuple[str, int], Row | None] = {}
+
+    def row(self, entity_type: str, entity_id: int) -> Row | None:
+        key = (entity_type, int(entity_id))
+        if key not in self._rows:
+            self._rows[key] = self.storage.get(entity_type, int(entity_id))
+        return self._rows[key]
+
+    def name_of(self, link: dict[str, Any]) -> str:
+        row = self.row(str(link["type"]), int(link["id"]))
+        if row is None:
+            return ""
+        return str(row.data.get(schema.name_field(row.type)) or "")
+
+    def raw(self, row: Row, path: str) -> Any:
+        """The stored value at `path` (`code`, `entity.Shot.code`, `entity.Shot.sg_sequence.Sequence.code`)."""
+        field, _, rest = path.partition(".")
+        if field == "id":
+            value: Any = row.id
+        elif field == "type":
+            value = row.type
+        else:
+            value = row.data.get(field)
+        if not rest:
+            return value
+        wanted_type, _, deeper = rest.partition(".")
+        if not deeper:
+            raise ServiceFault(f"API read() invalid field path '{path}': use field.EntityType.field")
+        links = value if isinstance(value, list) else [value]
+        found = []
+        for link in links:
+            if isinstance(link, dict) and link.get("type") == wanted_type:
+                target = self.row(wanted_type, int(link["id"]))
+                if target is not None:
+                    found.append(self.raw(target, deeper))
+        if isinstance(value, list):
+            return found
+        return found[0] if found else None
+
+    def render(self, fdef: FieldDef | None, value: Any) -> Any:
+        if value is None or fdef is None:
+            return value
+        if fdef.data_type == "entity" and isinstance(value, dict):
+            return {**_link(value), "name": self.name_of(value)}
+        if fdef.data_type == "multi_entity" and isinstance(value, list):
+            return [{**_link(v), "name": self.name_of(v)} for v in value]
+        if fdef.data_type == "url" and isinstance(value, dict) and value.get("link_type") == "upload":
+            return {**value, "url": self.file_url(int(value["id"]))}
+        if fdef.data_type == "image" and isinstance(value, int):
+            return self.file_url(value)
+        return value
+
+    def file_url(self, attachment_id: int) -> str:
+        """A signed download URL (like the hosted service's signed storage URLs): no cookie needed."""
+        url = f"{self.base_url}/file_serve/attachment/{attachment_id}"
+        return f"{url}?sig={self._sign(attachment_id)}" if self._sign else url
+
+
+class Service:
+    def __init__(self, storage: Storage, faults: Faults | None = None) -> None:
+        self.storage = storage
+        self.faults = faults or Faults()
+        self._sessions: dict[str, Link] = {}
+        self._lock = threading.Lock()
+        self._secret = secrets.token_bytes(32)
+
+    def sign(self, attachment_id: int) -> str:
+        return hmac.new(self._secret, str(attachment_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def signature_ok(self, attachment_id: int, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(attachment_id), signature)
+
+    def reader(self, base_url: str) -> Reader:
+        return Reader(self.storage, base_url, self.sign)
+
+    # ---- auth -------------------------------------------------------------------------------------
+
+    def add_script(self, script_name: str, script_key: str) -> Link:
+        with self.storage.transaction():
+            for row in self.storage.rows("ApiUser"):
+                if row.data.get("firstname") == script_name:
+                    row.data["salted_password"] = hash_key(script_key)
+                    self.storage.write("ApiUser", row.id, row.data)
+                    return {"type": "ApiUser", "id": row.id}
+            entity_id = self.storage.next_id("ApiUser")
+            data = {
+                "firstname": script_name,
+                "salted_password": hash_key(script_key),
+                "created_at": now_text(),
+            }
+            self.storage.insert("ApiUser", entity_id, data)
+            return {"type": "ApiUser", "id": entity_id}
+
+    def authenticate(self, auth: dict[str, Any]) -> Link:
+        token = auth.get("session_token")
+        if token:
+            with self._lock:
+                user = self._sessions.get(str(token))
+            if user is None:
+                raise ServiceFault("Authentication failed: the session token is not valid.", ERR_AUTH)
+            return user
+        name, key = auth.get("script_name"), auth.get("script_key")
+        if name and key:
+            for row in self.storage.rows("ApiUser"):
+                stored = str(row.data.get("salted_password", ""))
+                if row.data.get("firstname") == name and hmac.compare_digest(stored, hash_key(str(key))):
+                    return {"type": "ApiUser", "id": row.id}
+        raise ServiceFault(
+            "Can't authenticate script '%s': the script name or key is not valid." % (name or ""), ERR_AUTH
+        )
+
+    def session_token(self, user: Link) -> dict[str, Any]:
+        token = secrets.token_hex(16)
+        with self._lock:
+            self._sessions[token] = user
+        return {"session_id": token}
+
+    def session_user(self, token: str) -> Link | None:
+        with self._lock:
+            return self._sessions.get(token)
+
+    # ---- schema -----------------------------------------------------------------------------------
+
+    def fields(self, entity_type: str) -> dict[str, FieldDef]:
+        found = schema.builtin_fields(entity_type)
+        if not found:
+            raise ServiceFault(f"API entity type '{entity_type}' does not exist")
+        for etype, name, data_type, properties in self.storage.custom_fields():
+            if etype == entity_type:
+                found[name] = schema.custom_field(data_type, properties)
+        return found
+
+    def field(self, entity_type: str, path: str) -> FieldDef:
+        """The definition of the last field of a (dotted) path; ServiceFault when any step is unknown."""
+        field, _, rest = path.partition(".")
+        fields = self.fields(entity_type)
+        if field == "type":
+            return FieldDef("entity_type", "Type", editable=False)
+        if field not in fields:
+            raise ServiceFault(f"API read() {entity_type}.{field} doesn't exist")
+        if not rest:
+            return fields[field]
+        next_type, _, deeper = rest.partition(".")
+        return self.field(next_type, deeper)
+
+    def schema_entity_read(self) -> dict[str, Any]:
+        return {name: schema.entity_wire(display) for name, display in schema.entity_types().items()}
+
+    def schema_field_read(self, entity_type: str, field_name: str | None = None) -> dict[str, Any]:
+        fields = self.fields(entity_type)
+        if field_name is not None:
+            if field_name not in fields:
+                raise ServiceFault(f"API schema_field_read() {entity_type}.{field_name} doesn't exist")
+            fields = {field_name: fields[field_name]}
+        return {name: schema.field_wire(entity_type, name, fdef) for name, fdef in fields.items()}
+
+    def schema_read(self) -> dict[str, Any]:
+        return {etype: self.schema_field_read(etype) for etype in schema.entity_types()}
+
+    def schema_field_create(self, entity_type: str, data_type: str, properties: list[dict[str, Any]]) -> str:
+        props = {str(p["property_name"]): p.get("value") for p in properties}
+        fields = self.fields(entity_type)
+        name = schema.custom_field_name(str(props.get("name") or "field"), set(fields))
+        self.storage.save_field(entity_type, name, data_type, props)
+        return name
+
+    def schema_field_update(
+        self, entity_type: str, field_name: str, properties: list[dict[str, Any]]
+    ) -> bool:
+        fdef = self.fields(entity_type).get(field_name)
+        if fdef is None:
+            raise ServiceFault(f"API schema_field_update() {entity_type}.{field_name} doesn't exist")
+        props = {str(p["property_name"]): p.get("value") for p in properties}
+        updated = schema.with_properties(fdef, props)
+        stored = {
+            **updated.properties,
+            "name": updated.name,
+            "valid_values": list(updated.valid_values),
+            "valid_types": list(updated.valid_types),
+            "default_value": updated.default_value,
+            "builtin": not fdef.custom,
+        }
+        self.storage.save_field(entity_type, field_name, updated.data_type, stored)
+        return True
+
+    def schema_field_delete(self, entity_type: str, field_name: str) -> bool:
+        fdef = self.fields(entity_type).get(field_name)
+        if fdef is None or not fdef.custom:
+            raise ServiceFault(f"API schema_field_delete() {entity_type}.{field_name} is not a custom field")
+        self.storage.delete_field(entity_type, field_name)
+        return True
+
+    # ---- writes -----------------------------------------------------------------------------------
+
+    def _normalize(self, entity_type: str, field: str, fdef: FieldDef, value: Any) -> Any:
+        where = f"{entity_type}.{field}"
+        if value is None:
+            return None
+        kind = fdef.data_type
+        if kind == "entity":
+            return self._checked_link(where, fdef, value)
+        if kind == "multi_entity":
+            if not isinstance(value, list):
+                raise ServiceFault(f"API {where} expects a list of entities")
+            return [self._checked_link(where, fdef, v) for v in value]
+        if kind == "status_list" and value not in fdef.valid_values:
+            raise ServiceFault(
+                f"API {where} value '{value}' is not a valid status; valid: {', '.join(fdef.valid_values)}"
+            )
+        if kind == "list" and fdef.valid_values and value not in fdef.valid_values:
+            raise ServiceFault(
+                f"API {where} value '{value}' is not in the list; valid: {', '.join(fdef.valid_values)}"
+            )
+        if kind in ("number", "duration", "timecode") and not isinstance(value, int):
+            raise ServiceFault(f"API {where} expects an integer, got {value!r}")
+        if kind == "checkbox":
+            return bool(value)
+        if kind == "url" and isinstance(value, dict):
+            if "local_path" in value:
+                return {**value, "link_type": "local"}
+            if value.get("link_type") == "upload":
+                return value
+            return {**value, "link_type": "web"}
+        return value
+
+    def _checked_link(self, where: str, fdef: FieldDef, value: Any) -> Link:
+        if not isinstance(value, dict) or "type" not in value or "id" not in value:
+            raise ServiceFault(f"API {where} expects an entity dict with 'type' and 'id', got {value!r}")
+        link = _link(value)
+        if fdef.valid_types and link["type"] not in fdef.valid_types:
+            raise ServiceFault(
+                f"API {where} cannot link a {link['type']}; valid: {', '.join(fdef.valid_types)}"
+            )
+        if self.storage.get(link["type"], link["id"]) is None:
+            raise ServiceFault(f"API {where}: {link['type']} {link['id']} does not exist")
+        return link
+
+    def _project_of(self, entity_type: str, entity_id: int, data: dict[str, Any]) -> Link | None:
+        if entity_type == "Project":
+            return {"type": "Project", "id": entity_id}
+        project = data.get("project")
+        return _link(project) if isinstance(project, dict) else None
+
+    def _event(
+        self,
+        user: Link,
+        entity_type: str,
+        entity_id: int,
+        data: dict[str, Any],
+        suffix: str,
+        meta: dict[str, Any],
+        attribute: str | None = None,
+        description: str = "",
+    ) -> None:
+        if entity_type in NO_EVENTS:
+            return
+        event_id = self.storage.next_id("EventLogEntry")
+        event = {
+            "event_type": f"Shotgun_{entity_type}_{suffix}",
+            "attribute_name": attribute,
+            "meta": {"entity_type": entity_type, "entity_id": entity_id, **meta},
+            "entity": {"type": entity_type, "id": entity_id},
+            "project": self._project_of(entity_type, entity_id, data),
+            "user": user,
+            "description": description,
+            "session_uuid": None,
+            "created_at": now_text(),
+            "created_by": user,
+        }
+        self.storage.insert("EventLogEntry", event_id, event)
+
+    def _change_events(
+        self,
+        user: Link,
+        entity_type: str,
+        entity_id: int,
+        data: dict[str, Any],
+        changes: list[tuple[str, FieldDef, Any, Any]],
+        in_create: bool,
+        reader: Reader,
+    ) -> None:
+        for field, fdef, old, new in changes:
+            meta: dict[str, Any] = {
+                "type": "attribute_change",
+                "attribute_name": field,
+                "field_data_type": fdef.data_type,
+                "old_value": reader.render(fdef, old),
+                "new_value": reader.render(fdef, new),
+            }
+            if fdef.data_type == "multi_entity":
+                old_set = {(v["type"], v["id"]) for v in old or []}
+                new_set = {(v["type"], v["id"]) for v in new or []}
+                meta["added"] = [
+                    reader.render(schema._f("entity"), v)
+                    for v in new or []
+                    if (v["type"], v["id"]) not in old_set
+                ]
+                meta["removed"] = [
+                    reader.render(schema._f("entity"), v)
+                    for v in old or []
+                    if (v["type"], v["id"]) not in new_set
+                ]
+            if in_create:
+                meta["in_create"] = True
+            description = (
+                f'changed "{fdef.name or field}" from "{old}" to "{new}" on {entity_type} {entity_id}'
+            )
+            self._event(user, entity_type, entity_id, data, "Change", meta, field, description)
+
+    def create(
+        self,
+        user: Link,
+        entity_type: str,
+        field_list: list[dict[str, Any]],
+        return_fields: list[str],
+        base: str,
+    ) -> dict[str, Any]:
+        fields = self.fields(entity_type)
+        reader = self.reader(base)
+        with self.storage.transaction():
+            data: dict[str, Any] = {}
+            for item in field_list:
+                name = str(item["field_name"])
+                if name not in fields:
+                    raise ServiceFault(f"API create() {entity_type}.{name} doesn't exist")
+                if name in AUTO_FIELDS:
+                    continue
+                data[name] = self._normalize(entity_type, name, fields[name], item.get("value"))
+            for name, fdef in fields.items():
+                if name not in data and fdef.default_value is not None and fdef.data_type == "status_list":
+                    data[name] = fdef.default_value
+            stamp = now_text()
+            data.update(created_at=stamp, updated_at=stamp, created_by=user, updated_by=user)
+            entity_id = self.storage.next_id(entity_type)
+            self.storage.insert(entity_type, entity_id, data)
+            self._event(user, entity_type, entity_id, data, "New", {"type": "new_entity"}, None, "created")
+            changes = [
+                (n, fields[n], None, v) for n, v in data.items() if n not in AUTO_FIELDS and v is not None
+            ]
+            self._change_events(user, entity_type, entity_id, data, changes, True, reader)
+        row = Row(entity_type, entity_id, False, data)
+        wanted = [str(i["field_name"]) for i in field_list] + list(return_fields or [])
+        return self._record(row, wanted, reader)
+
+    def update(
+        self,
+        user: Link,
+        entity_type: str,
+        entity_id: int,
+        field_list: list[dict[str, Any]],
+        base: str,
+    ) -> dict[str, Any]:
+        fields = self.fields(entity_type)
+        reader = self.reader(base)
+        with self.storage.transaction():
+            row = self.storage.get(entity_type, int(entity_id))
+            if row is None or row.retired:
+                raise ServiceFault(f"API update() {entity_type} {entity_id} does not exist")
+            changes: list[tuple[str, FieldDef, Any, Any]] = []
+            for item in field_list:
+                name = str(item["field_name"])
+                fdef = fields.get(name)
+                if fdef is None:
+                    raise ServiceFault(f"API update() {entity_type}.{name} doesn't exist")
+                if not fdef.editable and name not in ("image",):
+                    raise ServiceFault(f"API update() {entity_type}.{name} is not editable")
+                old = row.data.get(name)
+                new = self._normalize(entity_type, name, fdef, item.get("value"))
+                mode = item.get("multi_entity_update_mode", "set")
+                if fdef.data_type == "multi_entity" and mode in ("add", "remove"):
+                    new = _merge_links(old or [], new or [], mode)
+                if new != old:
+                    row.data[name] = new
+                    changes.append((name, fdef, old, new))
+            if changes:
+                row.data.update(updated_at=now_text(), updated_by=user)
+                self.storage.write(entity_type, row.id, row.data)
+                self._change_events(user, entity_type, row.id, row.data, changes, False, reader)
+        return self._record(row, [str(i["field_name"]) for i in field_list], reader)
+
+    def delete(self, user: Link, entity_type: str, entity_id: int) -> bool:
+        return self._retire(user, entity_type, entity_id, True)
+
+    def revive(self, user: Link, entity_type: str, entity_id: int) -> bool:
+        return self._retire(user, entity_type, entity_id, False)
+
+    def _retire(self, user: Link, entity_type: str, entity_id: int, retire: bool) -> bool:
+        self.fields(entity_type)
+        with self.storage.transaction():
+            row = self.storage.get(entity_type, int(entity_id))
+            if row is None:
+                raise ServiceFault(
+                    f"API {'delete' if retire else 'revive'}() {entity_type} {entity_id} does not exist"
+                )
+            if row.retired == retire:
+                return False
+            self.storage.set_retired(entity_type, row.id, retire)
+            kind, suffix = ("entity_retirement", "Retirement") if retire else ("entity_revival", "Revival")
+            self._event(
+                user, entity_type, row.id, row.data, suffix, {"type": kind, "class_name": entity_type}
+            )
+        return True
+
+    def batch(self, user: Link, calls: list[dict[str, Any]], base: str) -> list[Any]:
+        results: list[Any] = []
+        with self.storage.transaction():
+            for call in calls:
+                kind, entity_type = call.get("request_type"), str(call.get("type"))
+                if kind == "create":
+                    results.append(
+                        self.create(
+                            user, entity_type, call.get("fields") or [], call.get("return_fields") or [], base
+                        )
+                    )
+                elif kind == "update":
+                    results.append(
+                        self.update(user, entity_type, int(call["id"]), call.get("fields") or [], base)
+                    )
+                elif kind == "delete":
+                    results.append(self.delete(user, entity_type, int(call["id"])))
+                else:
+                    raise ServiceFault(f"API batch() invalid request_type '{kind}'")
+        return results
+
+    # ---- reads ------------------------------------------------------------------------------------
+
+    def _record(self, row: Row, wanted: list[str], reader: Reader) -> dict[str, Any]:
+        record: dict[str, Any] = {"type": row.type, "id": row.id}
+        for path in wanted:
+            if path in ("type", "id"):
+                continue
+            try:
+                fdef = self.field(row.type, path)
+            except ServiceFault:
+                continue  # like ShotGrid, unknown return fields are left out quietly
+            record[path] = reader.render(fdef, reader.raw(row, path))
+        return record
+
+    def read(self, params: dict[str, Any], base: str) -> dict[str, Any]:
+        entity_type = str(params["type"])
+        self.fields(entity_type)
+        group = params.get("filters") or {"logical_operator": "and", "conditions": []}
+        for path in filters.paths(group):
+            self.field(entity_type, path)
+        reader = self.reader(base)
+        retired = params.get("return_only", "active") == "retired"
+        bounds = filters.id_bounds(group)
+        rows = self.storage.rows(entity_type, retired, bounds.min_id, bounds.ids)
+        if entity_type == "EventLogEntry":
+            rows = [r for r in rows if self.faults.event_visible(r.id)]
+        try:
+            found = [r for r in rows if filters.matches(group, _getter(reader, r), reader.name_of)]
+        except filters.FilterError as exc:
+            raise ServiceFault(f"API read() {exc}") from exc
+        for sort in reversed(params.get("sorts") or []):
+            field = str(sort["field_name"])
+            self.field(entity_type, field)
+            found.sort(key=_sort_key(reader, field), reverse=sort.get("direction") == "desc")
+        paging = params.get("paging") or {}
+        per_page = int(paging.get("entities_per_page") or 500)
+        page = max(1, int(paging.get("current_page") or 1))
+        chunk = found[(page - 1) * per_page : page * per_page]
+        wanted = list(params.get("return_fields") or ["id"])
+        entities = [self._record(r, wanted, reader) for r in chunk]
+        result: dict[str, Any] = {"entities": entities}
+        if params.get("return_paging_info_without_counts"):
+            result["paging_info"] = {"has_next_page": page * per_page < len(found)}
+        elif params.get("return_paging_info"):
+            result["paging_info"] = {
+                "entity_count": len(found),
+                "current_page": page,
+                "page_count": -(-len(found) // per_page),
+            }
+        return result
+
+    # ---- files ------------------------------------------------------------------------------------
+
+    def attach(
+        self,
+        user: Link,
+        entity_type: str,
+        entity_id: int,
+        filename: str,
+        content_type: str,
+        content: bytes,
+        field_name: str | None,
+        display_name: str | None,
+        thumbnail: bool,
+        tag_list: str | None = None,
+    ) -> int:
+        """Store an uploaded file as an Attachment linked to the entity; set `field_name` (or image) to it."""
+        fields = self.fields(entity_type)
+        if field_name is not None and not thumbnail:
+            fdef = fields.get(field_name)
+            if fdef is None or fdef.data_type != "url":
+                raise ServiceFault(f"API upload {entity_type}.{field_name} is not a File/Link field")
+        with self.storage.transaction():
+            target = self.storage.get(entity_type, int(entity_id))
+            if target is None or target.retired:
+                raise ServiceFault(f"API upload {entity_type} {entity_id} does not exist")
+            attachment_id = self.storage.next_id("Attachment")
+            self.storage.save_file(attachment_id, filename, content_type, content)
+            link = {"type": entity_type, "id": int(entity_id)}
+            stored = {
+                "link_type": "upload",
+                "type": "Attachment",
+                "id": attachment_id,
+                "name": display_name or filename,
+                "content_type": content_type,
+            }
+            data = {
+                "this_file": stored,
+                "filename": filename,
+                "file_size": len(content),
+                "display_name": display_name or filename,
+                "attachment_links": [] if thumbnail else [link],
+                "project": self._project_of(entity_type, int(entity_id), target.data),
+                "tag_list": [t.strip() for t in (tag_list or "").split(",") if t.strip()],
+                "created_at": now_text(),
+                "created_by": user,
+            }
+            self.storage.insert("Attachment", attachment_id, data)
+            self._event(
+                user, "Attachment", attachment_id, data, "New", {"type": "new_entity"}, None, "uploaded"
+            )
+            if thumbnail:
+                self.update(
+                    user, entity_type, int(entity_id), [{"field_name": "image", "value": attachment_id}], ""
+                )
+            elif field_name is not None:
+                self.update(
+                    user, entity_type, int(entity_id), [{"field_name": field_name, "value": stored}], ""
+                )
+        return attachment_id
+
+    def file(self, attachment_id: int) -> tuple[str, str, bytes] | None:
+        return self.storage.load_file(attachment_id)
+
+
+def _getter(reader: Reader, row: Row) -> Callable[[str], Any]:
+    return lambda path: reader.raw(row, path)
+
+
+def _merge_links(old: list[Link], new: list[Link], mode: str) -> list[Link]:
+    new_keys = {(v["type"], v["id"]) for v in new}
+    if mode == "remove":
+        return [v for v in old if (v["type"], v["id"]) not in new_keys]
+    old_keys = {(v["type"], v["id"]) for v in old}
+    return old + [v for v in new if (v["type"], v["id"]) not in old_keys]
+
+
+def _sort_key(reader: Reader, field: str) -> Callable[[Row], tuple[int, Any]]:
+    def key(row: Row) -> tuple[int, Any]:
+        value = reader.raw(row, field)
+        if isinstance(value, dict) and "type" in value:
+            value = reader.name_of(value).lower()
+        elif isinstance(value, list):
+            value = len(value)
+        elif isinstance(value, str):
+            value = value.lower()
+        if value is None:
+            return (1, 0)
+        if isinstance(value, bool | int | float):
+            return (0, (0, float(value), ""))
+        return (0, (1, 0.0, str(value)))
+
+    return key
