@@ -1,0 +1,311 @@
+"""cleanup: fill a masked region (white = fill) from the shot's other frames, then a small CNN.
+
+1. Temporal fill: each neighbour frame is aligned to the target (OpenCV DIS flow around the hole, fitted by
+   a RANSAC homography that carries the alignment into the hole) and its pixels are taken where it saw the
+   background (outside its own mask), nearest frames first.
+2. What no frame saw is inpainted with Telea; together these are the classical base.
+3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
+   net is a no-op over the base.
+Training masks are random object-like blobs (engine.synth.blob_mask) moving across the neighbours.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from engine.baselines.restore import inpaint_telea
+from engine.heads.base import (
+    Batch,
+    Head,
+    HeadError,
+    NumberedFrame,
+    as_float,
+    augment,
+    chw,
+    crop_box,
+    eval_indices,
+    register,
+)
+from engine.infer.run import run_on_image
+from engine.infer.tiling import TileSpec
+from engine.metrics import masked_psnr, ssim
+from engine.nets import ResidualCNN
+from engine.synth import blob_mask
+
+NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def _homography(
+    target: np.ndarray, hole: np.ndarray, neighbour: np.ndarray, neighbour_hole: np.ndarray
+) -> np.ndarray | None:
+    """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole."""
+    h, w = hole.shape
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flow = dis.calc(_gray(target), _gray(neighbour), None)
+    reach = max(12, int(0.08 * min(h, w)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    near = cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
+    blocked = hole | cv2.dilate(neighbour_hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    ring = near & ~blocked
+    if ring.sum() < 64:
+        ring = ~blocked
+    ys, xs = np.nonzero(ring)
+    if len(xs) < 16:
+        return None
+    step = max(1, len(xs) // 3000)
+    ys, xs = ys[::step], xs[::step]
+    src = np.stack([xs, ys], 1).astype(np.float32)
+    dst = src + flow[ys, xs]
+    mat, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+    return None if mat is None else mat.astype(np.float64)
+
+
+def temporal_fill(
+    frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw)."""
+    target, hole = frames[index], holes[index].astype(bool)
+    filled = target.copy()
+    missing = hole.copy()
+    h, w = hole.shape
+    order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
+    for j in order:
+        if not missing.any():
+            break
+        mat = _homography(target, hole, frames[j], holes[j].astype(bool))
+        if mat is None:
+            continue
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        warped = cv2.warpPerspective(frames[j], mat, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        seen = (~holes[j].astype(bool)).astype(np.float32)
+        valid = cv2.warpPerspective(seen, mat, (w, h), flags=flags, borderValue=0.0) > 0.999
+        take = missing & valid
+        filled[take] = warped[take]
+        missing &= ~take
+    return filled, missing
+
+
+def classical_base(
+    frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Temporal fill, then Telea for what no frame saw: (base frame, unseen mask)."""
+    filled, unseen = temporal_fill(frames, holes, index)
+    return inpaint_telea(filled, unseen), unseen
+
+
+def _moving_masks(
+    height: int, width: int, offsets: Sequence[int], rng: np.random.Generator, fraction: float
+) -> list[np.ndarray]:
+    """An object-like mask at offset 0 and the same shape moved at a constant velocity for the others."""
+    base = blob_mask(height, width, seed=int(rng.integers(0, 2**31)), fraction=fraction)
+    speed = 0.0 if rng.random() < 0.25 else float(rng.uniform(0, 0.5)) * np.sqrt(fraction * height * width)
+    angle = float(rng.uniform(0, 2 * np.pi))
+    vx, vy = speed * np.cos(angle), speed * np.sin(angle)
+    out = []
+    for d in offsets:
+        m = np.float32([[1, 0, vx * d], [0, 1, vy * d]])
+        out.append(cv2.warpAffine(base.astype(np.uint8), m, (width, height), flags=cv2.INTER_NEAREST) > 0)
+    return out
+
+
+@register
+class CleanupHead(Head):
+    name = "cleanup"
+    baselines = ("telea",)
+
+    def default_config(self) -> dict[str, Any]:
+        return {
+            "channels": 32,
+            "dilations": [1, 2, 4, 8, 4, 1],
+            "radius": 2,  # neighbours on each side used in training and evaluation
+            "min_crop": 96,
+            "fraction_min": 0.03,
+            "fraction_max": 0.12,
+            "eval_frames": 3,
+        }
+
+    def min_frames(self) -> int:
+        return 3
+
+    def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
+        cfg = {**self.default_config(), **config}
+        dil = [int(d) for d in cfg["dilations"]]
+        return ResidualCNN(5, 3, channels=int(cfg["channels"]), depth=len(dil) + 1, dilations=dil)
+
+    def _window(self, length: int, t: int, radius: int) -> list[int]:
+        return [t] + [t + d for d in NEIGHBOURS if abs(d) <= radius and 0 <= t + d < length]
+
+    def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
+        cfg = self.default_config()
+        crop = max(crop, int(cfg["min_crop"]))
+        t = int(rng.integers(0, len(clip)))
+        idx = self._window(len(clip), t, int(cfg["radius"]))
+        y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
+        frames = augment([as_float(clip[i, y : y + h, x : x + w]) for i in idx], rng)
+        fraction = float(rng.uniform(cfg["fraction_min"], cfg["fraction_max"]))
+        holes = _moving_masks(h, w, [i - t for i in idx], rng, fraction)
+        base, unseen = classical_base(frames, holes, 0)
+        return {
+            "base": chw(base),
+            "hole": chw(holes[0].astype(np.float32)),
+            "unseen": chw(unseen.astype(np.float32)),
+            "target": chw(frames[0]),
+        }
+
+    def forward(
+        self, net: torch.nn.Module, base: torch.Tensor, hole: torch.Tensor, unseen: torch.Tensor
+    ) -> torch.Tensor:
+        out: torch.Tensor = base + hole * net(torch.cat([base, hole, unseen], 1))
+        return out
+
+    def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        hole = batch["hole"]
+        err = (self.forward(net, batch["base"], hole, batch["unseen"]) - batch["target"]).abs() * hole
+        return err.sum() / (hole.sum() * 3).clamp_min(1.0)
+
+    def refine(
+        self,
+        net: torch.nn.Module,
+        base: np.ndarray,
+        hole: np.ndarray,
+        unseen: np.ndarray,
+        spec: TileSpec | None = None,
+    ) -> np.ndarray:
+        stacked = np.concatenate(
+            [base, hole[..., None].astype(np.float32), unseen[..., None].astype(np.float32)], 2
+        )
+        out = run_on_image(
+            lambda x: self.forward(net, x[:, :3], x[:, 3:4], x[:, 4:5]), stacked, net, spec=spec
+        )
+        return np.where(hole[..., None], out, base).astype(np.float32)
+
+    def fill(
+        self, net: torch.nn.Module, frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], index: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(head output, classical base) for frames[index]."""
+        base, unseen = classical_base(frames, holes, index)
+        return self.refine(net, base, holes[index].astype(bool), unseen), base
+
+    def evaluate(
+        self,
+        net: torch.nn.Module,
+        clips: list[np.ndarray],
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, float]:
+        """Masked PSNR inside the hole; options["masks"]: real mask sequences (T,h,w bool) moved onto the clips."""
+        opts = {**self.default_config(), **(options or {})}
+        radius = int(opts["radius"])
+        mask_seqs: list[np.ndarray] = list(opts.get("masks") or [])
+        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_telea": [], "psnr_base": []}
+        k = 0
+        for clip in clips:
+            _, height, width = clip.shape[:3]
+            for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=radius):
+                idx = self._window(len(clip), t, radius)
+                frames = [as_float(clip[i]) for i in idx]
+                if mask_seqs:
+                    seq = mask_seqs[k % len(mask_seqs)]
+                    j0 = int(rng.integers(radius, max(radius + 1, len(seq) - radius)))
+                    holes = [
+                        cv2.resize(
+                            seq[min(max(j0 + i - t, 0), len(seq) - 1)].astype(np.uint8),
+                            (width, height),
+                            interpolation=cv2.INTER_NEAREST,
+                        )
+                        > 0
+                        for i in idx
+                    ]
+                else:
+                    holes = _moving_masks(height, width, [i - t for i in idx], rng, 0.04)
+                k += 1
+                if not holes[0].any():
+                    continue
+                truth = frames[0]
+                out, base = self.fill(net, frames, holes, 0)
+                telea = inpaint_telea(truth, holes[0])
+                scores["psnr"].append(masked_psnr(out, truth, holes[0]))
+                scores["psnr_base"].append(masked_psnr(base, truth, holes[0]))
+                scores["psnr_telea"].append(masked_psnr(telea, truth, holes[0]))
+                ys, xs = np.nonzero(holes[0])
+                y0, y1 = max(ys.min() - 8, 0), min(ys.max() + 9, height)
+                x0, x1 = max(xs.min() - 8, 0), min(xs.max() + 9, width)
+                scores["ssim"].append(ssim(out[y0:y1, x0:x1], truth[y0:y1, x0:x1]))
+        if not scores["psnr"]:
+            raise ValueError("cleanup evaluation needs at least one held-out frame with a mask")
+        res = {key: float(np.mean(v)) for key, v in scores.items()}
+        res["baseline_best"] = res["psnr_telea"]
+        res["frames"] = float(len(scores["psnr"]))
+        return res
+
+    def apply(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[NumberedFrame]:
+        """params["masks"]: one H,W mask for every frame, a {frame number: mask} mapping, or a callable
+        frame number -> mask (None or an empty mask leaves a frame untouched); params["radius"]: neighbours
+        used on each side (default 4)."""
+        p = params or {}
+        mask_of = _mask_lookup(p.get("masks"))
+        radius = int(p.get("radius", 4))
+        spec = TileSpec(tile=int(p.get("tile", 256)))
+        window: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        pending = 0  # index in `window` of the next frame to emit
+
+        def emit(i: int) -> NumberedFrame:
+            number, frame, hole = window[i]
+            if not hole.any():
+                return number, frame
+            lo, hi = max(0, i - radius), min(len(window), i + radius + 1)
+            frs = [window[j][1] for j in range(lo, hi)]
+            hls = [window[j][2] for j in range(lo, hi)]
+            base, unseen = classical_base(frs, hls, i - lo)
+            return number, self.refine(net, base, hole, unseen, spec)
+
+        for number, frame in frames:
+            img = as_float(frame)
+            hole = mask_of(number, img.shape[:2])
+            window.append((number, img, hole))
+            while pending < len(window) and len(window) - 1 - pending >= radius:
+                yield emit(pending)
+                pending += 1
+            while pending > radius:
+                window.popleft()
+                pending -= 1
+        while pending < len(window):
+            yield emit(pending)
+            pending += 1
+
+
+def _mask_lookup(masks: Any) -> Callable[[int, tuple[int, int]], np.ndarray]:
+    def fit(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+        if mask is None:
+            return np.zeros(shape, bool)
+        m = np.asarray(mask)
+        if m.ndim == 3:
+            m = m[..., 0]
+        m = m > (127 if m.dtype == np.uint8 else 0.5)
+        if m.shape != shape:
+            m = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        return m
+
+    if masks is None:
+        raise HeadError("cleanup needs params['masks']: a mask image (white = fill) or one per frame number")
+    if callable(masks):
+        return lambda n, shape: fit(masks(n), shape)
+    if isinstance(masks, Mapping):
+        return lambda n, shape: fit(masks.get(n), shape)
+    fixed = np.asarray(masks)
+    return lambda n, shape: fit(fixed, shape)
