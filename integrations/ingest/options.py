@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_IGNORE = ("*.part", "*.tmp", ".*", "*~", "*.crdownload", ".~*", "*.!sync")
+from integrations.ingest.templates import PathTemplate
+
+DEFAULT_IGNORE = (
+    "*.part",
+    "*.tmp",
+    ".*",  # hidden files, rsync temp names, .DS_Store, .snapshot
+    "*~",
+    "*.crdownload",
+    ".~*",
+    "*.!sync",
+    "*.filepart",  # WinSCP
+    "*.partial",
+    "*.aspx",  # Aspera
+    "*.download",
+)
 
 
 class IngestRoot(BaseModel):
@@ -48,3 +61,15 @@ class IngestOptions(BaseModel):
     poll_interval: float = Field(2.0, gt=0, description="Polling period for network roots, seconds.")
     reconcile_interval: float = Field(600.0, gt=0, description="Full rescan period, seconds.")
     ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE))
+
+    @field_validator("path_template")
+    @classmethod
+    def _movie_template(cls, value: str) -> str:
+        PathTemplate(value, sequence=False)
+        return value
+
+    @field_validator("sequence_template")
+    @classmethod
+    def _sequence_template(cls, value: str) -> str:
+        PathTemplate(value, sequence=True)
+        return value

@@ -1,0 +1,153 @@
+"""What ingest hands the daemon: a stable Candidate to probe and catalog, or a Rejected path to quarantine.
+
+`build` turns stat'ed files under one root into candidates. Its rules (see names.py for extensions):
+- a movie is one candidate, matched against `path_template`;
+- images are grouped into sequences (holes allowed) and matched against `sequence_template`;
+- sidecars (sound, EDLs, checksums ...) are skipped silently;
+- rejected: any other extension ("not a supported media file"), an empty file, an image without a frame
+  number, a name that does not match its template. Symlinks that leave the root are rejected in scan.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from integrations.ingest.grouping import group_images
+from integrations.ingest.names import IMAGE_EXTS, MOVIE_EXTS, media_kind
+from integrations.ingest.templates import Templates
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One regular file as stat saw it."""
+
+    path: Path
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A movie or an image sequence that held still for `stable_seconds`.
+
+    `path` is the movie file, or the sequence pattern with one `#` per padding digit
+    (`/ingest/sh010/sh010.####.exr`); `files` are the real files in frame order; `size` is their sum,
+    `mtime` their latest; `frames` lists the frame numbers present (empty for movies).
+    """
+
+    root: Path
+    kind: Literal["movie", "sequence"]
+    path: Path
+    files: tuple[Path, ...]
+    size: int
+    mtime: float
+    frames: tuple[int, ...] = ()
+    shot: str | None = None
+    take: str | None = None
+    show: str | None = None
+    date: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        """Identity for 'delivered once': the same path with the same size, mtime and file count."""
+        return ("candidate", self.path, self.size, self.mtime, len(self.files))
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A path to quarantine, with one sentence saying why; `files` lists every file it covers."""
+
+    path: Path
+    reason: str
+    files: tuple[Path, ...] = ()
+
+    @property
+    def key(self) -> Hashable:
+        return ("rejected", self.path, self.reason)
+
+
+Found = Candidate | Rejected
+
+LEAVES_ROOT = "path leaves the ingest root through a symlink"
+BROKEN_LINK = "symlink target does not exist; fix or remove the link"
+EMPTY = "file is empty"
+NO_FRAME = "image has no frame number; name image sequences like sh010.1001.exr"
+
+
+def not_media(path: Path) -> str:
+    return (
+        f"not a supported media file ({path.suffix or 'no extension'}); ingest takes movies "
+        f"({' '.join(sorted(MOVIE_EXTS))}) and image sequences ({' '.join(sorted(IMAGE_EXTS))})"
+    )
+
+
+def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> list[Found]:
+    """Candidates and rejections for files under `root`, sorted by path."""
+    found: list[Found] = []
+    images: dict[Path, FileEntry] = {}
+    for entry in entries:
+        kind = media_kind(entry.path)
+        if kind == "sidecar":
+            continue
+        if kind == "other":
+            found.append(Rejected(entry.path, not_media(entry.path), (entry.path,)))
+        elif entry.size == 0:
+            found.append(Rejected(entry.path, EMPTY, (entry.path,)))
+        elif kind == "movie":
+            found.append(_movie(root, entry, templates))
+        else:
+            images[entry.path] = entry
+    found.extend(_sequences(root, images, templates))
+    return sorted(found, key=lambda item: str(item.path))
+
+
+def _movie(root: Path, entry: FileEntry, templates: Templates) -> Found:
+    match = templates.match_movie(entry.path.relative_to(root))
+    if match is None:
+        reason = f"name does not match the path template {templates.movie.template!r}"
+        return Rejected(entry.path, reason, (entry.path,))
+    return Candidate(
+        root=root,
+        kind="movie",
+        path=entry.path,
+        files=(entry.path,),
+        size=entry.size,
+        mtime=entry.mtime,
+        shot=match.shot,
+        take=match.take,
+        show=match.show,
+        date=match.date,
+    )
+
+
+def _sequences(root: Path, images: dict[Path, FileEntry], templates: Templates) -> list[Found]:
+    found: list[Found] = []
+    for group in group_images(images):
+        if not group.frames:
+            found.append(Rejected(group.pattern, NO_FRAME, group.files))
+            continue
+        match = templates.match_sequence(group.pattern.relative_to(root))
+        if match is None:
+            reason = f"sequence does not match the sequence template {templates.sequence.template!r}"
+            found.append(Rejected(group.pattern, reason, group.files))
+            continue
+        entries = [images[path] for path in group.files]
+        found.append(
+            Candidate(
+                root=root,
+                kind="sequence",
+                path=group.pattern,
+                files=group.files,
+                size=sum(entry.size for entry in entries),
+                mtime=max(entry.mtime for entry in entries),
+                frames=group.frames,
+                shot=match.shot,
+                take=match.take,
+                show=match.show,
+                date=match.date,
+            )
+        )
+    return found

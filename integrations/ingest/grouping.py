@@ -1,0 +1,40 @@
+"""Group image files into sequences with fileseq, tolerant of holes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import fileseq
+
+
+@dataclass(frozen=True)
+class ImageGroup:
+    """One image sequence, or one image without a frame number (`frames` empty, `pattern` the file).
+
+    `pattern` puts one `#` per digit of padding where the frame number goes (`sh010.####.exr`, the
+    Nuke/RV convention; fileseq reads it with `pad_style=fileseq.PAD_STYLE_HASH1`). `files` and `frames`
+    are sorted by frame and list only what exists: a sequence with holes is still one group.
+    """
+
+    pattern: Path
+    files: tuple[Path, ...]
+    frames: tuple[int, ...]
+
+
+def group_images(paths: Iterable[Path]) -> list[ImageGroup]:
+    """Group image paths (any folders) into sequences, sorted by pattern."""
+    names = sorted({str(path) for path in paths})
+    groups: list[ImageGroup] = []
+    for seq in fileseq.findSequencesInList(names):
+        frame_set = seq.frameSet()
+        if frame_set is None or len(frame_set) == 0:
+            groups.append(ImageGroup(pattern=Path(str(seq)), files=(Path(str(seq)),), frames=()))
+            continue
+        frames = tuple(sorted(int(frame) for frame in frame_set))
+        padding = "#" * max(1, seq.zfill())
+        pattern = Path(f"{seq.dirname()}{seq.basename()}{padding}{seq.extension()}")
+        files = tuple(Path(seq.frame(frame)) for frame in frames)
+        groups.append(ImageGroup(pattern=pattern, files=files, frames=frames))
+    return sorted(groups, key=lambda group: str(group.pattern))

@@ -1,0 +1,118 @@
+"""File-system reads of ingest: stat one path safely, list one folder, walk a whole root.
+
+Symlinks: a link whose target leaves the root (file or folder) is rejected; a broken link is rejected;
+links to files inside the root are ingested under the link's own path; links to folders inside the root
+are not followed (their target is walked anyway, and loops are impossible).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from integrations.ingest.candidates import (
+    BROKEN_LINK,
+    LEAVES_ROOT,
+    FileEntry,
+    Found,
+    Rejected,
+    build,
+)
+from integrations.ingest.names import is_ignored_name, media_kind
+from integrations.ingest.options import IngestOptions
+from integrations.ingest.templates import Templates
+
+log = logging.getLogger(__name__)
+
+
+def stat_entry(root: Path, path: Path) -> FileEntry | Rejected | None:
+    """A regular file (possibly through a link inside the root), a rejected link, or None (gone or not a file)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        if not _inside(root, Path(os.path.realpath(path))):
+            return Rejected(path, LEAVES_ROOT, (path,))
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return Rejected(path, BROKEN_LINK, (path,))
+        except OSError:
+            return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return FileEntry(path, info.st_size, info.st_mtime)
+
+
+def list_images(root: Path, folder: Path, ext: str, ignore: Iterable[str]) -> list[FileEntry | Rejected]:
+    """Every image with extension `ext` (lower case, with dot) directly in `folder`."""
+    globs = tuple(ignore)
+    found: list[FileEntry | Rejected] = []
+    try:
+        with os.scandir(folder) as listing:
+            names = [entry.name for entry in listing]
+    except OSError:
+        return found
+    for name in names:
+        path = folder / name
+        if is_ignored_name(name, globs) or path.suffix.lower() != ext or media_kind(path) != "image":
+            continue
+        entry = stat_entry(root, path)
+        if entry is not None:
+            found.append(entry)
+    return found
+
+
+def walk(
+    root: Path, ignore: Iterable[str], *, start: Path | None = None
+) -> tuple[list[FileEntry], list[Rejected]]:
+    """All regular files under `start` (default: the root; ignored names pruned) and the links and
+    folders rejected on the way. Raises OSError when `start` itself cannot be listed.
+    """
+    globs = tuple(ignore)
+    entries: list[FileEntry] = []
+    rejected: list[Rejected] = []
+    top = root if start is None else start
+    folders = [top]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                items = list(listing)
+        except OSError as error:
+            if folder == top:
+                raise
+            rejected.append(Rejected(folder, f"folder cannot be read: {error.strerror or error}"))
+            continue
+        for item in items:
+            if is_ignored_name(item.name, globs):
+                continue
+            path = Path(item.path)
+            try:
+                if item.is_dir(follow_symlinks=False):
+                    folders.append(path)
+                    continue
+            except OSError:
+                continue
+            found = stat_entry(root, path)
+            if isinstance(found, FileEntry):
+                entries.append(found)
+            elif found is not None:
+                rejected.append(found)
+    return entries, rejected
+
+
+def scan_root(root: Path, options: IngestOptions) -> list[Found]:
+    """Candidates and rejections for everything under `root` now, stable or not (sorted by path)."""
+    entries, rejected = walk(root, options.ignore)
+    templates = Templates(options.path_template, options.sequence_template)
+    return sorted([*build(root, entries, templates), *rejected], key=lambda item: str(item.path))
+
+
+def _inside(root: Path, target: Path) -> bool:
+    real_root = Path(os.path.realpath(root))
+    return target == real_root or target.is_relative_to(real_root)

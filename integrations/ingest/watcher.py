@@ -1,0 +1,382 @@
+"""The ingest watcher: file-system activity under the ingest roots in, stable candidates out.
+
+Flow (one tick thread owns the stability gate, so the gate needs no lock):
+
+    watchdog events ─┐                                  ┌─> on_candidate(Candidate)
+    (inotify; polling │─> queue ─> tick: stat + gate ───┤
+     for network=True)│        every tick: ready groups │─> on_rejected(Rejected)
+    reconcile scan ───┘        are re-read from disk,   │
+    (start, every reconcile_interval, after an inotify  └── delivered once per process
+     overflow)                 built and delivered
+
+- Events only enqueue paths; the tick thread stats them and feeds the gate (names.unit_key groups a
+  folder's images so a sequence waits until no frame was added or changed for stable_seconds).
+- Before delivery a ready group is read from disk again: a file that changed, vanished or appeared
+  since (a missed event, a slow poll) goes back into the gate instead of being delivered.
+- The reconcile scan feeds the gate with whatever it finds that was not delivered yet, so files that
+  landed while nothing watched are caught. An inotify overflow (watchdog logs it) triggers a rescan.
+- Each (path, size, mtime) is delivered at most once per process; the daemon's catalog dedups across
+  restarts. A callback that raises is logged and not remembered, so the next reconcile retries it.
+  Callbacks run on the tick thread: keep them quick (hand work to a queue).
+- A writer that pauses longer than stable_seconds mid-file is indistinguishable from a finished one;
+  a sequence whose frames arrive slower than that is delivered in parts, each delivery holding every
+  frame present (the later one with a new size and mtime).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from integrations.ingest.candidates import Candidate, FileEntry, Found, Rejected, build
+from integrations.ingest.names import is_ignored_path, media_kind, unit_key
+from integrations.ingest.options import IngestOptions, IngestRoot
+from integrations.ingest.scan import list_images, scan_root, stat_entry, walk
+from integrations.ingest.stability import FileState, Settled, StabilityGate
+from integrations.ingest.templates import Templates
+
+log = logging.getLogger(__name__)
+
+EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+]
+OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+
+Action = Literal["touch", "gone", "tree", "report"]
+
+
+@dataclass(frozen=True)
+class _Work:
+    action: Action
+    root: Path
+    path: Path
+    rejected: Rejected | None = None
+
+
+class _Delivered:
+    """A bounded memory of what was delivered (oldest forgotten first)."""
+
+    def __init__(self, limit: int) -> None:
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def add(self, key: Hashable) -> None:
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._limit:
+                self._keys.popitem(last=False)
+
+
+class _Events(FileSystemEventHandler):
+    """Turns watchdog events of one root into queued work."""
+
+    def __init__(self, root: Path, work: queue.SimpleQueue[_Work]) -> None:
+        self.root = root
+        self.work = work
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        src = Path(os.fsdecode(event.src_path))
+        dest = Path(os.fsdecode(event.dest_path)) if event.dest_path else None
+        if event.is_directory:
+            if event.event_type == "created" or (event.event_type == "moved" and dest is not None):
+                self.work.put(_Work("tree", self.root, dest or src))
+            return
+        if event.event_type in ("deleted", "moved"):
+            self.work.put(_Work("gone", self.root, src))
+            if dest is not None:
+                self.work.put(_Work("touch", self.root, dest))
+        elif event.event_type in ("created", "modified", "attrib", "closed"):
+            self.work.put(_Work("touch", self.root, src))
+
+
+class _Overflow(logging.Handler):
+    """Watchdog reports a kernel inotify queue overflow only in its log: turn that into a rescan."""
+
+    def __init__(self, rescan: threading.Event) -> None:
+        super().__init__(logging.WARNING)
+        self.rescan = rescan
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            log.warning("inotify events were lost; rescanning the ingest roots")
+            self.rescan.set()
+
+
+class IngestWatcher:
+    """Watches `options.roots` and calls back with stable candidates and rejections (start/stop)."""
+
+    def __init__(
+        self,
+        options: IngestOptions,
+        on_candidate: Callable[[Candidate], None],
+        on_rejected: Callable[[Rejected], None],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        tick: float | None = None,
+        memory: int = 100_000,
+    ) -> None:
+        self.options = options
+        self.on_candidate = on_candidate
+        self.on_rejected = on_rejected
+        self.clock = clock
+        self.tick = tick if tick is not None else min(0.5, max(0.05, options.stable_seconds / 4))
+        self._templates = Templates(options.path_template, options.sequence_template)
+        self._gate = StabilityGate(options.stable_seconds, ignore=options.ignore, key=unit_key)
+        self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+        self._delivered = _Delivered(memory)
+        self._stop = threading.Event()
+        self._rescan = threading.Event()
+        self._overflow = _Overflow(self._rescan)
+        self._observers: list[BaseObserver] = []
+        self._threads: list[threading.Thread] = []
+
+    # lifecycle
+
+    def start(self) -> None:
+        if self._threads:
+            raise RuntimeError("the ingest watcher is already started")
+        logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
+        for root in self.options.roots:
+            self._observers.append(self._observe(root))
+        for name, target in (("tick", self._tick_loop), ("reconcile", self._reconcile_loop)):
+            thread = threading.Thread(target=target, name=f"rushes-ingest-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._rescan.set()
+        for observer in self._observers:
+            observer.stop()
+        for observer in self._observers:
+            observer.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow)
+        self._observers.clear()
+
+    def rescan(self) -> None:
+        """Run a reconcile scan now."""
+        self._rescan.set()
+
+    def __enter__(self) -> IngestWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def pending(self) -> int:
+        """Files held by the stability gate."""
+        return len(self._gate)
+
+    def _observe(self, root: IngestRoot) -> BaseObserver:
+        handler = _Events(root.path, self._work)
+        if not root.network:
+            observer: BaseObserver = Observer()
+            observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
+            try:
+                observer.start()
+                return observer
+            except OSError as error:
+                log.warning(
+                    "cannot watch %s with inotify (%s); polling it every %s s instead",
+                    root.path,
+                    error,
+                    self.options.poll_interval,
+                )
+        observer = PollingObserver(timeout=self.options.poll_interval)
+        observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
+        observer.start()
+        return observer
+
+    # the tick thread: owns the gate
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._drain(self.tick)
+                self._release(self.clock())
+            except Exception:
+                log.exception("ingest tick failed; going on")
+
+    def _drain(self, wait: float) -> None:
+        try:
+            batch = [self._work.get(timeout=wait)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                batch.append(self._work.get_nowait())
+            except queue.Empty:
+                break
+        now = self.clock()
+        touched: dict[Path, Path] = {}
+        for item in batch:
+            if item.action == "report" and item.rejected is not None:
+                self._deliver(item.rejected)
+            elif item.action == "gone":
+                touched.pop(item.path, None)
+                self._gate.vanish(item.path, now)
+            elif item.action == "tree":
+                self._feed_tree(item.root, item.path, now)
+            else:
+                touched[item.path] = item.root
+        for path, root in touched.items():
+            self._touch(root, path, now)
+
+    def _touch(self, root: Path, path: Path, now: float) -> None:
+        if not path.is_relative_to(root) or is_ignored_path(path.relative_to(root), self.options.ignore):
+            return
+        if media_kind(path) == "sidecar":
+            return
+        found = stat_entry(root, path)
+        if found is None:
+            self._gate.vanish(path, now)
+        elif isinstance(found, Rejected):
+            self._deliver(found)
+        else:
+            self._gate.observe(path, found.size, found.mtime, now)
+
+    def _feed_tree(self, root: Path, folder: Path, now: float) -> None:
+        if not folder.is_relative_to(root) or is_ignored_path(folder.relative_to(root), self.options.ignore):
+            return
+        try:
+            entries, rejected = walk(root, self.options.ignore, start=folder)
+        except OSError:
+            return
+        for entry in entries:
+            self._gate.observe(entry.path, entry.size, entry.mtime, now)
+        for item in rejected:
+            self._deliver(item)
+
+    def _release(self, now: float) -> None:
+        for settled in self._gate.ready(now):
+            root = self._root_of(settled.files[0].path)
+            if root is None:
+                self._gate.pop(settled.key)
+                continue
+            current = self._reread(root, settled)
+            if self._differs(settled, current, now):
+                continue
+            self._gate.pop(settled.key)
+            entries = [item for item in current if isinstance(item, FileEntry)]
+            for found in build(root, entries, self._templates):
+                self._deliver(found)
+
+    def _reread(self, root: Path, settled: Settled) -> list[FileEntry]:
+        """The group as it is on disk now (rejected links among it are delivered on the way)."""
+        key = settled.key
+        items: list[FileEntry | Rejected | None]
+        if isinstance(key, tuple) and key[0] == "images":
+            items = [*list_images(root, key[1], key[2], self.options.ignore)]
+        else:
+            items = [stat_entry(root, state.path) for state in settled.files]
+        current: list[FileEntry] = []
+        for item in items:
+            if isinstance(item, Rejected):
+                self._deliver(item)
+            elif item is not None:
+                current.append(item)
+        return current
+
+    def _differs(self, settled: Settled, current: list[FileEntry], now: float) -> bool:
+        """Feed back into the gate what changed since it was observed; True if anything did."""
+        held: dict[Path, FileState] = {state.path: state for state in settled.files}
+        changed = False
+        for entry in current:
+            state = held.pop(entry.path, None)
+            if state is None or (state.size, state.mtime) != (entry.size, entry.mtime):
+                self._gate.observe(entry.path, entry.size, entry.mtime, now)
+                changed = True
+        for path in held:
+            self._gate.vanish(path, now)
+            changed = True
+        return changed
+
+    def _root_of(self, path: Path) -> Path | None:
+        roots = [root.path for root in self.options.roots if path.is_relative_to(root.path)]
+        return max(roots, key=lambda root: len(root.parts)) if roots else None
+
+    def _deliver(self, found: Found) -> None:
+        if found.key in self._delivered:
+            return
+        try:
+            if isinstance(found, Candidate):
+                self.on_candidate(found)
+            else:
+                self.on_rejected(found)
+        except Exception:
+            log.exception(
+                "ingest callback failed for %s; it is retried at the next reconcile scan", found.path
+            )
+            return
+        self._delivered.add(found.key)
+
+    # the reconcile thread: scans and queues
+
+    def _reconcile_loop(self) -> None:
+        while not self._stop.is_set():
+            self._rescan.clear()
+            try:
+                self._reconcile()
+            except Exception:
+                log.exception("ingest reconcile scan failed; going on")
+            self._rescan.wait(self.options.reconcile_interval)
+
+    def _reconcile(self) -> None:
+        for root in self.options.roots:
+            if self._stop.is_set():
+                return
+            try:
+                found = scan_root(root.path, self.options)
+            except OSError as error:
+                log.warning(
+                    "ingest root %s cannot be read (%s); will retry at the next scan", root.path, error
+                )
+                continue
+            for item in found:
+                if item.key in self._delivered:
+                    continue
+                if isinstance(item, Rejected) and not item.files:
+                    self._work.put(_Work("report", root.path, item.path, item))
+                for path in item.files:
+                    self._work.put(_Work("touch", root.path, path))
