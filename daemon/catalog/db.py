@@ -1,0 +1,210 @@
+"""The catalog database: one engine per URL, sessions that are one transaction each, migrations to head.
+
+SQLite (the default) runs in WAL mode with foreign keys on and a busy timeout, and every write session
+starts with `BEGIN IMMEDIATE`, so two processes never interleave a read-then-write. PostgreSQL is used
+as-is through psycopg 3 (`postgresql+psycopg://user@host/db`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_S = 30.0
+_MIGRATE_LOCK = 0x52555348  # "RUSH": PostgreSQL advisory lock id held while migrating
+_NOT_MIGRATED = "it has no Rushes tables yet (start the daemon or run `rushes migrate` to create them)"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (what every timestamp column stores)."""
+    return datetime.now(UTC)
+
+
+class CatalogError(Exception):
+    """The catalog database cannot be used as configured: one line naming the URL and what to do."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot open the catalog at {url}: {reason}; check catalog_url")
+        self.url = url
+        self.reason = reason
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url).split("@")[-1]
+
+
+def _one_line(text_: str, limit: int = 300) -> str:
+    line = " ".join(text_.strip().splitlines()[:1]) or "unknown error"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def explain(exc: BaseException) -> str:
+    """A one-line reason for a database error a user can meet (locked, unreachable, not migrated)."""
+    orig = getattr(exc, "orig", None) or exc
+    message = str(orig)
+    if "no such table" in message or getattr(orig, "sqlstate", None) == "42P01":
+        return _NOT_MIGRATED
+    if "database is locked" in message:
+        return f"the database is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s)"
+    if "unable to open database file" in message:
+        return "the SQLite file or its folder cannot be opened (does the folder exist and is it writable?)"
+    return _one_line(message)
+
+
+def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Take transaction control away from pysqlite; the "begin" hook below emits BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = "DEFERRED" if conn.get_execution_options().get("rushes_readonly") else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str | URL) -> Engine:
+    """An engine for `url` with the catalog's SQLite pragmas, or a PostgreSQL engine with pre-ping."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, connect_args=_pg_args(parsed))
+
+
+def _pg_args(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        return {"connect_timeout": 10}
+    return {}
+
+
+class Catalog:
+    """The catalog database at one URL.
+
+    `with catalog.session() as s:` is one transaction: committed when the block ends, rolled back when it
+    raises. Errors reaching the database (unreachable, locked, not migrated) become `CatalogError`.
+    """
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = safe_url(url)
+        try:
+            self.engine = make_engine(url)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise CatalogError(self.url, f"not a usable database URL ({_one_line(str(exc))})") from exc
+        except OSError as exc:
+            raise CatalogError(self.url, f"cannot create its folder {exc.filename} ({exc.strerror})") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readonly = sessionmaker(
+            self.engine.execution_options(rushes_readonly=True), expire_on_commit=False
+        )
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self, readonly: bool = False) -> Iterator[Session]:
+        """One transaction. `readonly=True` takes no write lock on SQLite and never commits."""
+        maker = self._readonly if readonly else self._sessions
+        session = maker()
+        try:
+            yield session
+            if readonly:
+                session.rollback()
+            else:
+                session.commit()
+        except (OperationalError, ProgrammingError) as exc:
+            session.rollback()
+            if isinstance(exc, ProgrammingError) and explain(exc) != _NOT_MIGRATED:
+                raise
+            raise CatalogError(self.url, explain(exc)) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to `revision` (default: the newest this code ships). Safe to run twice,
+        and from several daemons at once (SQLite's write lock or a PostgreSQL advisory lock serialises them)."""
+        from alembic import command
+
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+                config = _alembic_config(self.url)
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+        except DBAPIError as exc:
+            raise CatalogError(self.url, explain(exc)) from exc
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None when it was never migrated)."""
+        from alembic.runtime.migration import MigrationContext
+
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except DBAPIError as exc:
+            raise CatalogError(self.url, explain(exc)) from exc
+
+    @staticmethod
+    def head() -> str:
+        """The newest schema revision this code ships."""
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+        assert head is not None
+        return head
+
+    def check(self) -> None:
+        """Raise CatalogError unless the database is reachable and migrated to head."""
+        current, head = self.revision(), self.head()
+        if current is None:
+            raise CatalogError(self.url, _NOT_MIGRATED)
+        if current != head:
+            raise CatalogError(
+                self.url,
+                f"its schema is at revision {current} but this Rushes needs {head} "
+                "(run `rushes migrate`, or upgrade Rushes if the database is newer)",
+            )
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call at shutdown and in tests)."""
+        self.engine.dispose()
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

@@ -1,0 +1,199 @@
+"""Fix requests from the tracker (or the CLI) and the publications they lead to.
+
+A fix request is inserted once per tracker request key. Each fix kind it asks for is published as one
+tracker Version through an outbox row keyed by an idempotency key: `pending` until the tracker write
+succeeded, then `published` with the tracker's version id. Supervisors' reviews come back onto the
+publication; approved ones are the before/after example pairs later training runs may use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from daemon.catalog.db import utcnow
+from daemon.catalog.models import FIX_STATES, REVIEW_STATES, FixRequest, Publication, Show
+from daemon.catalog.shows import require_show
+
+
+def add_fix_request(
+    s: Session,
+    show: str,
+    request_key: str,
+    shot: str,
+    kinds: Sequence[str],
+    params: dict[str, Any] | None = None,
+    *,
+    task_id: int | str | None = None,
+    shot_id: int | str | None = None,
+    note: str | None = None,
+) -> tuple[FixRequest, bool]:
+    """Record a fix request once per tracker request key -> (request, created)."""
+    existing = get_fix_request_by_key(s, request_key)
+    if existing is not None:
+        return existing, False
+    request = FixRequest(
+        show_id=require_show(s, show).id,
+        request_key=request_key,
+        shot=shot,
+        shot_id=None if shot_id is None else str(shot_id),
+        task_id=None if task_id is None else str(task_id),
+        kinds=list(kinds),
+        params=dict(params or {}),
+        note=note,
+        state="open",
+    )
+    try:
+        with s.begin_nested():
+            s.add(request)
+            s.flush()
+    except IntegrityError:
+        existing = get_fix_request_by_key(s, request_key)
+        if existing is None:
+            raise
+        return existing, False
+    return request, True
+
+
+def get_fix_request(s: Session, request_id: int) -> FixRequest | None:
+    return s.get(FixRequest, request_id)
+
+
+def get_fix_request_by_key(s: Session, request_key: str) -> FixRequest | None:
+    return s.scalars(select(FixRequest).where(FixRequest.request_key == request_key)).one_or_none()
+
+
+def set_fix_state(
+    s: Session, request_id: int, state: str, *, error: str | None = None, rejection_note: str | None = None
+) -> FixRequest:
+    """Move a fix request to `state` (open, rendering, rendered, published, approved, rejected, failed)."""
+    if state not in FIX_STATES:
+        raise ValueError(f"fix request state must be one of {', '.join(FIX_STATES)}, not {state!r}")
+    request = _require(s, FixRequest, request_id)
+    request.state = state
+    if error is not None:
+        request.error = " ".join(error.split())[:1000]
+    if rejection_note is not None:
+        request.rejection_note = rejection_note
+    return request
+
+
+def list_fix_requests(
+    s: Session, show: str | None = None, state: str | None = None, limit: int | None = 100
+) -> list[FixRequest]:
+    """Fix requests, newest first."""
+    query = select(FixRequest)
+    if show is not None:
+        query = query.join(FixRequest.show).where(Show.code == show)
+    if state is not None:
+        query = query.where(FixRequest.state == state)
+    return list(s.scalars(query.order_by(FixRequest.id.desc()).limit(limit)))
+
+
+def add_publication(
+    s: Session,
+    request_id: int,
+    fix_kind: str,
+    key: str,
+    movie_path: str,
+    *,
+    before_after_path: str | None = None,
+    source_path: str | None = None,
+    model_version: int | None = None,
+    extra_files: dict[str, str] | None = None,
+) -> tuple[Publication, bool]:
+    """Put a publication in the outbox once per idempotency key -> (publication, created)."""
+    existing = get_publication_by_key(s, key)
+    if existing is not None:
+        return existing, False
+    publication = Publication(
+        fix_request_id=_require(s, FixRequest, request_id).id,
+        fix_kind=fix_kind,
+        key=key,
+        movie_path=movie_path,
+        before_after_path=before_after_path,
+        source_path=source_path,
+        model_version=model_version,
+        extra_files=dict(extra_files or {}),
+        state="pending",
+        review_status="pending",
+    )
+    try:
+        with s.begin_nested():
+            s.add(publication)
+            s.flush()
+    except IntegrityError:
+        existing = get_publication_by_key(s, key)
+        if existing is None:
+            raise
+        return existing, False
+    return publication, True
+
+
+def get_publication(s: Session, publication_id: int) -> Publication | None:
+    return s.get(Publication, publication_id)
+
+
+def get_publication_by_key(s: Session, key: str) -> Publication | None:
+    return s.scalars(select(Publication).where(Publication.key == key)).one_or_none()
+
+
+def publication_for_version(s: Session, tracker_version_id: int | str) -> Publication | None:
+    """The publication that created this tracker Version."""
+    return s.scalars(
+        select(Publication).where(Publication.tracker_version_id == str(tracker_version_id))
+    ).first()
+
+
+def mark_published(s: Session, publication_id: int, tracker_version_id: int | str) -> Publication:
+    """The tracker write succeeded: record the Version id it created."""
+    publication = _require(s, Publication, publication_id)
+    publication.state = "published"
+    publication.tracker_version_id = str(tracker_version_id)
+    publication.published_at = utcnow()
+    return publication
+
+
+def pending_publications(s: Session, limit: int | None = 100) -> list[Publication]:
+    """The outbox: publications whose tracker write has not succeeded yet, oldest first."""
+    return list(
+        s.scalars(
+            select(Publication).where(Publication.state == "pending").order_by(Publication.id).limit(limit)
+        )
+    )
+
+
+def set_review(s: Session, publication_id: int, status: str, note: str | None = None) -> Publication:
+    """Record a supervisor's review (pending, approved, rejected) of a published Version."""
+    if status not in REVIEW_STATES:
+        raise ValueError(f"review status must be one of {', '.join(REVIEW_STATES)}, not {status!r}")
+    publication = _require(s, Publication, publication_id)
+    publication.review_status = status
+    publication.review_note = note
+    publication.reviewed_at = utcnow()
+    return publication
+
+
+def approved_pairs(s: Session, show: str, fix_kind: str | None = None) -> list[Publication]:
+    """Approved publications of a show, oldest first: the before (source_path) / after (movie_path, extra
+    files) example pairs a later training run may learn from."""
+    query = (
+        select(Publication)
+        .join(Publication.fix_request)
+        .join(FixRequest.show)
+        .where(Show.code == show, Publication.review_status == "approved", Publication.state == "published")
+    )
+    if fix_kind is not None:
+        query = query.where(Publication.fix_kind == fix_kind)
+    return list(s.scalars(query.order_by(Publication.id)))
+
+
+def _require(s: Session, model: type[Any], row_id: int) -> Any:
+    row = s.get(model, row_id)
+    if row is None:
+        raise LookupError(f"no {model.__tablename__} row with id {row_id}")
+    return row

@@ -1,0 +1,306 @@
+"""The durable job queue: at-least-once work that survives restarts and is shared by several workers.
+
+A job is enqueued once per idempotency key. A worker claims the oldest runnable job under a lease it
+renews with heartbeats; a job whose lease expires (the worker died or hung) is claimed again by another
+worker. A failure requeues the job after a backoff until `max_attempts`, then dead-letters it with its
+error; `retry` puts a dead job back in the queue.
+
+Two workers never hold the same job: on PostgreSQL the candidate row is picked with
+`SELECT ... FOR UPDATE SKIP LOCKED`; on SQLite every write transaction is `BEGIN IMMEDIATE`. On both, the
+claim itself is a conditional UPDATE that re-checks state and lease and must change exactly one row.
+Worker names must be unique per running worker (e.g. "host:pid:slot"): a lease belongs to a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from daemon.catalog.db import utcnow
+from daemon.catalog.models import JOB_STATES, Job
+
+Backoff = Callable[[int], float]
+"""Seconds to wait before the next attempt, given the number of attempts made so far."""
+
+ERROR_LIMIT = 4000
+_CLAIM_TRIES = 8
+
+
+def exponential_backoff(attempts: int, base_s: float = 30.0, cap_s: float = 3600.0) -> float:
+    """30 s, 60 s, 120 s, ... capped at an hour."""
+    return float(min(cap_s, base_s * 2 ** max(0, attempts - 1)))
+
+
+def enqueue(
+    s: Session,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    show: str | None = None,
+    max_attempts: int = 5,
+    run_after: datetime | None = None,
+) -> tuple[Job, bool]:
+    """Queue a job once per idempotency key -> (job, created). An existing key returns its job, in any
+    state, and queues nothing."""
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    existing = get_job_by_key(s, key)
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    job = Job(
+        kind=kind,
+        key=key,
+        show=show,
+        payload=dict(payload),
+        state="queued",
+        attempts=0,
+        max_attempts=max_attempts,
+        run_after=run_after or now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with s.begin_nested():
+            s.add(job)
+            s.flush()
+    except IntegrityError:
+        existing = get_job_by_key(s, key)  # another process queued the same key a moment ago
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+def claim(
+    s: Session,
+    worker: str,
+    kinds: Sequence[str] | None = None,
+    lease_s: float = 300.0,
+    *,
+    now: datetime | None = None,
+) -> Job | None:
+    """Take the oldest runnable job of these kinds (all kinds when None) for `worker` for `lease_s` seconds:
+    a queued job whose run_after has come, or a running job whose lease expired. None when there is none.
+    Counts one attempt. A job whose lease expired on its last attempt is dead-lettered instead."""
+    now = now or utcnow()
+    _bury_exhausted(s, kinds, now)
+    for _ in range(_CLAIM_TRIES):
+        candidate = s.scalar(
+            select(Job.id)
+            .where(_runnable(now), *_kind_filter(kinds))
+            .order_by(Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if candidate is None:
+            return None
+        taken = s.execute(
+            update(Job)
+            .where(Job.id == candidate, _runnable(now))
+            .values(
+                state="running",
+                attempts=Job.attempts + 1,
+                lease_owner=worker,
+                lease_expires=now + timedelta(seconds=lease_s),
+                heartbeat_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(taken) == 1:
+            return s.get(Job, candidate, populate_existing=True)
+    return None
+
+
+def heartbeat(s: Session, job_id: int, worker: str, lease_s: float, *, now: datetime | None = None) -> bool:
+    """Renew the worker's lease for another `lease_s` seconds; False when the lease was lost (the job was
+    reclaimed by another worker, finished, or dead-lettered): the worker should stop and drop its result."""
+    now = now or utcnow()
+    result = s.execute(
+        update(Job)
+        .where(*_held_by(job_id, worker))
+        .values(lease_expires=now + timedelta(seconds=lease_s), heartbeat_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+def complete(s: Session, job_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
+    """Mark the worker's job done with its result; False (nothing changed) when the lease was lost."""
+    now = utcnow()
+    done = s.execute(
+        update(Job)
+        .where(*_held_by(job_id, worker))
+        .values(state="done", result=result, lease_expires=None, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    _refresh(s, job_id)
+    return _rowcount(done) == 1
+
+
+def fail(
+    s: Session,
+    job_id: int,
+    worker: str,
+    error: str,
+    backoff: Backoff | float = exponential_backoff,
+    *,
+    retryable: bool = True,
+    now: datetime | None = None,
+) -> Job | None:
+    """Record a failed attempt: requeue after `backoff(attempts)` seconds, or dead-letter the job (keeping the
+    error) when its attempts are spent or `retryable` is False. None when the worker no longer held it."""
+    now = now or utcnow()
+    job = s.scalars(
+        select(Job)
+        .where(*_held_by(job_id, worker))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if job is None:
+        return None
+    job.last_error = error.strip()[:ERROR_LIMIT] or "failed"
+    job.lease_expires = None
+    job.updated_at = now
+    if not retryable or job.attempts >= job.max_attempts:
+        job.state = "dead"
+        job.finished_at = now
+    else:
+        delay = backoff(job.attempts) if callable(backoff) else float(backoff)
+        job.state = "queued"
+        job.run_after = now + timedelta(seconds=delay)
+    s.flush()
+    return job
+
+
+def release(s: Session, job_id: int, worker: str) -> bool:
+    """Give a running job back to the queue without counting the attempt (a worker shutting down cleanly)."""
+    now = utcnow()
+    result = s.execute(
+        update(Job)
+        .where(*_held_by(job_id, worker))
+        .values(
+            state="queued",
+            attempts=Job.attempts - 1,
+            lease_expires=None,
+            run_after=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    _refresh(s, job_id)
+    return _rowcount(result) == 1
+
+
+def retry(s: Session, job_id: int) -> bool:
+    """Put a dead job back in the queue with its attempts reset (its last error is kept until it runs)."""
+    job = s.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.state != "dead":
+        return False
+    now = utcnow()
+    job.state = "queued"
+    job.attempts = 0
+    job.run_after = now
+    job.lease_owner = None
+    job.lease_expires = None
+    job.finished_at = None
+    job.updated_at = now
+    s.flush()
+    return True
+
+
+def get_job(s: Session, job_id: int) -> Job | None:
+    return s.get(Job, job_id)
+
+
+def get_job_by_key(s: Session, key: str) -> Job | None:
+    return s.scalars(select(Job).where(Job.key == key)).one_or_none()
+
+
+def list_jobs(
+    s: Session,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    show: str | None = None,
+    limit: int | None = 100,
+) -> list[Job]:
+    """Jobs, newest first, filtered by kind, state and show."""
+    if state is not None and state not in JOB_STATES:
+        raise ValueError(f"job state must be one of {', '.join(JOB_STATES)}, not {state!r}")
+    query = select(Job)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if state is not None:
+        query = query.where(Job.state == state)
+    if show is not None:
+        query = query.where(Job.show == show)
+    return list(s.scalars(query.order_by(Job.id.desc()).limit(limit)))
+
+
+def counts(s: Session) -> dict[tuple[str, str], int]:
+    """{(kind, state): number of jobs}, for status output and metrics."""
+    rows = s.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state))
+    return {(kind, state): n for kind, state, n in rows}
+
+
+def next_due(s: Session, kinds: Sequence[str] | None = None) -> datetime | None:
+    """When the next job of these kinds becomes claimable (a queued run_after or a running lease's expiry);
+    a worker with nothing to claim can sleep until then."""
+    queued = s.scalar(select(func.min(Job.run_after)).where(Job.state == "queued", *_kind_filter(kinds)))
+    leases = s.scalar(select(func.min(Job.lease_expires)).where(Job.state == "running", *_kind_filter(kinds)))
+    found = [t for t in (queued, leases) if t is not None]
+    return min(found) if found else None
+
+
+def _runnable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Job.state == "queued", Job.run_after <= now),
+        and_(Job.state == "running", Job.lease_expires < now),
+    )
+
+
+def _kind_filter(kinds: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    return [] if kinds is None else [Job.kind.in_(list(kinds))]
+
+
+def _held_by(job_id: int, worker: str) -> list[ColumnElement[bool]]:
+    return [Job.id == job_id, Job.state == "running", Job.lease_owner == worker]
+
+
+def _bury_exhausted(s: Session, kinds: Sequence[str] | None, now: datetime) -> None:
+    """Dead-letter running jobs whose lease expired on their last attempt (they crashed every worker)."""
+    s.execute(
+        update(Job)
+        .where(
+            Job.state == "running",
+            Job.lease_expires < now,
+            Job.attempts >= Job.max_attempts,
+            *_kind_filter(kinds),
+        )
+        .values(
+            state="dead",
+            last_error="the lease of "
+            + func.coalesce(Job.lease_owner, "a worker")
+            + " expired on the last attempt (the worker died or hung)",
+            lease_expires=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _refresh(s: Session, job_id: int) -> None:
+    """Bring a loaded Job object up to date after a bulk UPDATE."""
+    s.get(Job, job_id, populate_existing=True)

@@ -1,0 +1,238 @@
+"""The catalog's tables as typed SQLAlchemy models. Every timestamp is timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from daemon.catalog.db import utcnow
+
+DAILY_KINDS = ("movie", "sequence")
+DAILY_STATES = ("registered", "quarantined", "superseded")
+JOB_STATES = ("queued", "running", "done", "dead")
+FIX_STATES = ("open", "rendering", "rendered", "published", "approved", "rejected", "failed")
+PUBLICATION_STATES = ("pending", "published")
+REVIEW_STATES = ("pending", "approved", "rejected")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC: timestamptz on PostgreSQL, naive UTC text on SQLite; always read back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the catalog stores timezone-aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Show(Timestamps, Base):
+    __tablename__ = "shows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    promoted_version: Mapped[int | None] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"<Show {self.code}>"
+
+
+class Daily(Timestamps, Base):
+    __tablename__ = "dailies"
+    __table_args__ = (
+        # At most one current (not superseded) row per path and show.
+        Index(
+            "uq_dailies_current_path",
+            "show_id",
+            "path",
+            unique=True,
+            sqlite_where=text("status != 'superseded'"),
+            postgresql_where=text("status != 'superseded'"),
+        ),
+        Index("ix_dailies_show_shot", "show_id", "shot"),
+        Index("ix_dailies_show_status", "show_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)  # a movie path, or a sequence pattern like /x/A010.####.exr
+    root: Mapped[str] = mapped_column(Text, default="")  # the ingest root it was found under
+    shot: Mapped[str | None] = mapped_column(String(200))
+    take: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(16))  # movie | sequence (None when unreadable)
+    first_frame: Mapped[int | None] = mapped_column(Integer)
+    last_frame: Mapped[int | None] = mapped_column(Integer)
+    frame_count: Mapped[int | None] = mapped_column(Integer)
+    fps: Mapped[str | None] = mapped_column(String(32))  # exact rational text, "24000/1001" or "25"
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str | None] = mapped_column(String(64))
+    pix_fmt: Mapped[str | None] = mapped_column(String(64))
+    timecode: Mapped[str | None] = mapped_column(String(32))
+    missing_frames: Mapped[list[Any]] = mapped_column(default=list)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)  # seconds since the epoch, as os.stat gives it
+    content_hash: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="registered")
+    error: Mapped[str | None] = mapped_column(Text)  # one-line reason when quarantined
+
+    show: Mapped[Show] = relationship(lazy="joined", innerjoin=True)
+
+    def __repr__(self) -> str:
+        return f"<Daily {self.id} {self.status} {self.path}>"
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("show_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per show
+    parent_version: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)  # the folder with weights.safetensors + manifest.json
+    promoted: Mapped[bool] = mapped_column(Boolean, default=False)
+    promoted_at: Mapped[datetime | None] = mapped_column()
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    show: Mapped[Show] = relationship(lazy="joined", innerjoin=True)
+
+    def __repr__(self) -> str:
+        return f"<ModelVersion {self.show_id} v{self.version}>"
+
+
+class Job(Timestamps, Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # ingest | train | fix | publish | feedback ...
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # idempotency key
+    show: Mapped[str | None] = mapped_column(String(32))  # a show code (plain text: jobs outlive shows)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.kind} {self.state} {self.key}>"
+
+
+class FixRequest(Timestamps, Base):
+    __tablename__ = "fix_requests"
+    __table_args__ = (Index("ix_fix_requests_show_state", "show_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    request_key: Mapped[str] = mapped_column(String(300), unique=True)  # the tracker's stable key
+    shot: Mapped[str] = mapped_column(String(200))  # shot code
+    shot_id: Mapped[str | None] = mapped_column(String(64))  # the tracker's shot id, as text
+    task_id: Mapped[str | None] = mapped_column(String(64))  # the tracker's task id, as text
+    kinds: Mapped[list[Any]] = mapped_column(default=list)  # e.g. ["interpolate", "regrade"]
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    rejection_note: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # one-line reason when failed
+
+    show: Mapped[Show] = relationship(lazy="joined", innerjoin=True)
+    publications: Mapped[list[Publication]] = relationship(
+        back_populates="fix_request", order_by="Publication.id", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<FixRequest {self.id} {self.shot} {self.state}>"
+
+
+class Publication(Timestamps, Base):
+    __tablename__ = "publications"
+    __table_args__ = (Index("ix_publications_review", "review_status", "fix_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fix_request_id: Mapped[int] = mapped_column(ForeignKey("fix_requests.id", ondelete="CASCADE"), index=True)
+    fix_kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # idempotency key of the tracker write
+    tracker_version_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    model_version: Mapped[int | None] = mapped_column(Integer)  # the show model version that rendered it
+    source_path: Mapped[str | None] = mapped_column(Text)  # the daily it was rendered from ("before")
+    movie_path: Mapped[str] = mapped_column(Text)  # the fixed review movie ("after")
+    before_after_path: Mapped[str | None] = mapped_column(Text)
+    extra_files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # role -> path: frames, lut, otio ...
+    review_status: Mapped[str] = mapped_column(String(16), default="pending")
+    review_note: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column()
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+
+    fix_request: Mapped[FixRequest] = relationship(
+        back_populates="publications", lazy="joined", innerjoin=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Publication {self.id} {self.fix_kind} {self.state}/{self.review_status}>"
+
+
+class TrackerCursor(Base):
+    __tablename__ = "tracker_cursors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

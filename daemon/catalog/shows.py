@@ -1,0 +1,63 @@
+"""Shows: the code each piece of work hangs from, its config when it was added without YAML, its model state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.catalog.models import Show
+
+
+class UnknownShow(LookupError):
+    """A show code the catalog does not hold."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            f"show {code!r} is not in the catalog; add it to the config's shows or with `rushes show add`"
+        )
+        self.code = code
+
+
+def get_show(s: Session, code: str) -> Show | None:
+    return s.scalars(select(Show).where(Show.code == code)).one_or_none()
+
+
+def require_show(s: Session, code: str) -> Show:
+    """The show with this code, or UnknownShow."""
+    show = get_show(s, code)
+    if show is None:
+        raise UnknownShow(code)
+    return show
+
+
+def ensure_show(
+    s: Session, code: str, name: str = "", config: dict[str, Any] | None = None
+) -> tuple[Show, bool]:
+    """The show with this code, created when missing -> (show, created). An existing show keeps its name and
+    config unless new ones are given."""
+    show = get_show(s, code)
+    if show is not None:
+        if name and show.name != name:
+            show.name = name
+        if config is not None and show.config != config:
+            show.config = dict(config)
+        return show, False
+    show = Show(code=code, name=name or code, config=dict(config or {}))
+    s.add(show)
+    s.flush()
+    return show, True
+
+
+def list_shows(s: Session) -> list[Show]:
+    return list(s.scalars(select(Show).order_by(Show.code)))
+
+
+def set_model_stale(s: Session, code: str, stale: bool = True) -> None:
+    """Mark (or clear) that new dailies landed since the show's model was last trained."""
+    require_show(s, code).model_stale = stale
+
+
+def stale_shows(s: Session) -> list[Show]:
+    return list(s.scalars(select(Show).where(Show.model_stale.is_(True)).order_by(Show.code)))
