@@ -1,0 +1,124 @@
+"""The worker: runs one `JobSpec` in this process and writes its `JobOutcome` as JSON.
+
+    python -m integrations.executors.worker --spec spec.json --result outcome.json
+    python -m integrations.executors.worker --spec - --result outcome.json   (spec on stdin)
+
+The entry point "package.module:function" is imported here, never in the process that submitted the
+job; the function is called with the spec's args as keyword arguments and returns a JSON object
+(None counts as {}; any other JSON value comes back as {"value": ...}). The outcome file is written
+atomically (temporary file, then rename), so a reader sees all of it or nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from integrations.executors.spec import InvalidJobSpec, JobOutcome, JobSpec, one_line
+
+
+class EntryPointError(Exception):
+    """The entry point cannot be imported or is not callable."""
+
+
+def resolve(entry_point: str) -> Callable[..., Any]:
+    """Import "package.module:function" (attributes may be dotted: "pkg.mod:Class.method")."""
+    module_name, _, attr_path = entry_point.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EntryPointError(f"cannot import module {module_name!r} ({exc})") from exc
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise EntryPointError(f"module {module_name!r} has no {attr_path!r}") from None
+    if not callable(target):
+        raise EntryPointError(f"{entry_point!r} is not a function")
+    return target  # type: ignore[no-any-return]
+
+
+def _as_result(value: Any) -> dict[str, Any]:
+    result = {} if value is None else value if isinstance(value, dict) else {"value": value}
+    json.dumps(result, allow_nan=False)  # raises TypeError/ValueError when not JSON
+    return result
+
+
+def _exception_line(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_spec(spec: JobSpec) -> JobOutcome:
+    """Resolve and call the spec's entry point here; never raises for a failing job."""
+    start = time.monotonic()
+
+    def failed(error: str) -> JobOutcome:
+        return JobOutcome.failed(spec.id, error, exit_code=1, duration_s=time.monotonic() - start)
+
+    try:
+        function = resolve(spec.entry_point)
+    except EntryPointError as exc:
+        return failed(f"job {spec.id}: {exc}")
+    try:
+        value = function(**spec.args)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            value = None
+        else:
+            return failed(f"job {spec.id} called sys.exit({exc.code!r})")
+    except Exception as exc:
+        traceback.print_exc()
+        return failed(_exception_line(exc))
+    try:
+        result = _as_result(value)
+    except (TypeError, ValueError) as exc:
+        return failed(f"job {spec.id} returned a value that is not JSON ({exc})")
+    return JobOutcome(id=spec.id, ok=True, result=result, exit_code=0, duration_s=time.monotonic() - start)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _read_spec(source: str) -> JobSpec:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    return JobSpec.from_json(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m integrations.executors.worker", description=__doc__)
+    parser.add_argument("--spec", required=True, help="Job spec JSON file, or - for stdin.")
+    parser.add_argument("--result", required=True, type=Path, help="Where to write the outcome JSON.")
+    options = parser.parse_args(argv)
+    try:
+        spec = _read_spec(options.spec)
+    except (OSError, InvalidJobSpec) as exc:
+        print(f"rushes worker: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    print(
+        f"rushes worker: job {spec.id} ({spec.kind}) starts {spec.entry_point}", file=sys.stderr, flush=True
+    )
+    outcome = run_spec(spec)
+    status = "ok" if outcome.ok else f"failed: {outcome.error}"
+    print(f"rushes worker: job {spec.id} {status} in {outcome.duration_s:.2f} s", file=sys.stderr, flush=True)
+    write_atomically(options.result, outcome.to_json())
+    sys.stdout.flush()
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
