@@ -1,0 +1,63 @@
+"""manifest.json of a model version: what it was trained on, how, and how it scored."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+
+class ClipRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str  # the caller's name for the clip (catalog id, path)
+    content_hash: str
+    frames: int
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    show: str = ""
+    version: str
+    parent: str | None = None
+    clips: list[ClipRecord] = Field(default_factory=list)  # training clips
+    holdout: list[ClipRecord] = Field(default_factory=list)  # clips (or clip tails) used for evaluation only
+    holdout_mode: str = "clips"  # "clips" (whole clips held out) or "tails" (the tail of every clip)
+    heads: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)  # per-head net configs and the training options
+    seed: int = 0
+    steps: dict[str, int] = Field(default_factory=dict)
+    code_version: str = ""
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)  # this model on the held-out clips
+    parent_metrics: dict[str, dict[str, float]] = Field(default_factory=dict)  # parent on the same clips
+    promotable: dict[str, bool] = Field(default_factory=dict)
+    weights_sha256: str = ""
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def code_version() -> str:
+    """The installed `rushes` version, plus `git describe` when the engine runs from a checkout."""
+    try:
+        version = metadata.version("rushes")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        described = ""
+    return f"{version}+{described}" if described else version

@@ -1,0 +1,125 @@
+"""A model version is a folder: weights.safetensors (every head's tensors) + manifest.json.
+
+Loading never unpickles anything: the weight file must be safetensors and match the sha256 in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from engine.model.manifest import FORMAT_VERSION, Manifest
+from engine.model.show import ShowModel
+
+WEIGHTS = "weights.safetensors"
+MANIFEST = "manifest.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
+class ModelError(Exception):
+    """A model folder cannot be used (missing, tampered, not safetensors, wrong format)."""
+
+
+@dataclass
+class ModelVersion:
+    folder: Path
+    manifest: Manifest
+    model: ShowModel
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(folder: str | Path, model: ShowModel, manifest: Manifest) -> ModelVersion:
+    """Write weights then manifest (each atomically); the manifest records the weights' sha256."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (WEIGHTS + ".tmp")
+    save_file(model.state_dict(), str(tmp), metadata={"format": "rushes-show-model"})
+    os.replace(tmp, out / WEIGHTS)
+    manifest = manifest.model_copy(
+        update={
+            "weights_sha256": sha256_file(out / WEIGHTS),
+            "heads": list(model.nets),
+            "config": {**manifest.config, "heads": model.configs},
+        }
+    )
+    tmp_m = out / (MANIFEST + ".tmp")
+    tmp_m.write_text(manifest.model_dump_json(indent=2))
+    os.replace(tmp_m, out / MANIFEST)
+    return ModelVersion(out, manifest, model)
+
+
+def _check_safetensors(path: Path) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise ModelError(
+            f"{path} is a pickle (torch.save) file, not safetensors; re-export it with safetensors"
+        )
+    if len(head) < 9 or head[8:9] != b"{" or struct.unpack("<Q", head[:8])[0] > path.stat().st_size:
+        raise ModelError(f"{path} is not a safetensors file; re-export the model with safetensors")
+
+
+def load_manifest(folder: str | Path) -> Manifest:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise ModelError(f"{Path(folder)} is not a model version: it has no {MANIFEST}")
+    try:
+        manifest = Manifest.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        raise ModelError(f"{path} is not a valid model manifest ({str(exc).splitlines()[0]})") from None
+    if manifest.format_version > FORMAT_VERSION:
+        raise ModelError(
+            f"{path} has format version {manifest.format_version}; this build reads up to {FORMAT_VERSION}, upgrade rushes"
+        )
+    return manifest
+
+
+def load_model(folder: str | Path, device: str = "cpu") -> ModelVersion:
+    """Load a model version folder, refusing pickles and any weight file whose sha256 does not match."""
+    base = Path(folder)
+    if not base.is_dir():
+        raise ModelError(f"model folder {base} does not exist")
+    pickles = sorted(p.name for p in base.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelError(
+            f"model folder {base} holds pickle files {pickles}; only safetensors weights are loaded"
+        )
+    manifest = load_manifest(base)
+    weights = base / WEIGHTS
+    if not weights.is_file():
+        raise ModelError(f"model folder {base} has no {WEIGHTS}")
+    _check_safetensors(weights)
+    if not manifest.weights_sha256 or sha256_file(weights) != manifest.weights_sha256:
+        raise ModelError(
+            f"{weights} does not match the sha256 in its manifest (tampered or corrupt); retrain or restore it"
+        )
+    try:
+        tensors = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"{weights} cannot be read as safetensors ({exc})") from None
+    configs = manifest.config.get("heads", {})
+    model = ShowModel.fresh(manifest.heads, configs)
+    try:
+        model.load_state(tensors)
+    except RuntimeError as exc:
+        raise ModelError(f"{weights} does not fit this build's heads ({str(exc).splitlines()[0]})") from None
+    return ModelVersion(base, manifest, model.to(device).eval())
