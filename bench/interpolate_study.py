@@ -1,0 +1,179 @@
+"""Compare frame-interpolation variants on real footage: drop every other frame, rebuild it, PSNR vs truth.
+
+    .venv/bin/python bench/interpolate_study.py --footage ../shared/footage --frames 41 --scale 0.5
+
+Each clip's first `--frames` frames are decoded (PyAV), optionally downscaled; the odd frames are the
+truth, the even frames the input. Variants share their flows where the flow settings match. Prints a
+per-clip PSNR table, the mean gain of each variant over DIS and over minterpolate, and seconds per frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from engine import flow
+from engine.baselines import interpolate as baselines
+
+FlowKey = tuple[object, ...]
+
+
+def decode(path: Path, frames: int, scale: float) -> np.ndarray:
+    out = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            img = frame.to_ndarray(format="rgb24")
+            if scale != 1.0:
+                h, w = img.shape[:2]
+                img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            out.append(img)
+            if len(out) >= frames:
+                break
+    return np.stack(out).astype(np.float32) / 255
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+BEST = flow.FlowConfig()
+VARIANTS: dict[str, flow.FlowConfig] = {
+    "dis_fs0_backward": replace(BEST, method="backward", quadratic=False),
+    "splat": replace(BEST, method="splat", quadratic=False),
+    "splat_quad": replace(BEST, method="splat"),
+    "reverse": replace(BEST, quadratic=False),
+    "reverse_quad": BEST,
+    "reverse_quad_gate": replace(BEST, gate=True),
+    "reverse_quad_ds05": replace(BEST, downscale=0.5),
+    "reverse_quad_fast": replace(BEST, preset="fast", finest_scale=None),
+    "reverse_quad_medium": replace(BEST, finest_scale=None),
+    "reverse_quad_p12": replace(BEST, patch_size=12, patch_stride=4),
+}
+
+
+def flow_key(c: flow.FlowConfig) -> FlowKey:
+    return (c.preset, c.finest_scale, c.patch_size, c.patch_stride, c.refine_iterations, c.downscale)
+
+
+def run_flow_variants(
+    inputs: np.ndarray, variants: dict[str, flow.FlowConfig]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Midpoints of each variant, and seconds per rebuilt frame (flow time counted for each flow setting)."""
+    results: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    n = len(inputs)
+    by_key: dict[FlowKey, list[str]] = {}
+    for name, cfg in variants.items():
+        by_key.setdefault(flow_key(cfg), []).append(name)
+    for names in by_key.values():
+        cfg0 = variants[names[0]]
+        t0 = time.perf_counter()
+        fwd = [flow.dis_flow(inputs[k], inputs[k + 1], cfg0) for k in range(n - 1)]
+        bwd = [flow.dis_flow(inputs[k + 1], inputs[k], cfg0) for k in range(n - 1)]
+        flow_s = (time.perf_counter() - t0) / (n - 1)
+        for name in names:
+            cfg = variants[name]
+            t0 = time.perf_counter()
+            mids = []
+            for k in range(n - 1):
+                first, last = k == 0, k + 1 >= n - 1
+                pf = flow.PairFlows(
+                    fwd[k],
+                    bwd[k],
+                    None if first else bwd[k - 1],
+                    None if last else fwd[k + 1],
+                    None if first or not cfg.gate else fwd[k - 1],
+                    None if last or not cfg.gate else bwd[k + 1],
+                )
+                mids.append(flow.interpolate_with_flows(inputs[k], inputs[k + 1], pf, 0.5, cfg))
+            results[name] = np.stack(mids)
+            seconds[name] = flow_s + (time.perf_counter() - t0) / (n - 1)
+    return results, seconds
+
+
+def timed(fn: Callable[[], np.ndarray], count: int) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, (time.perf_counter() - t0) / count
+
+
+def study_clip(
+    frames: np.ndarray, variants: dict[str, flow.FlowConfig]
+) -> tuple[dict[str, float], dict[str, float]]:
+    inputs, truth = frames[0::2], frames[1::2]
+    n = min(len(inputs) - 1, len(truth))
+    inputs, truth = inputs[: n + 1], truth[:n]
+    outs: dict[str, np.ndarray] = {}
+    secs: dict[str, float] = {}
+    outs["linear"], secs["linear"] = timed(
+        lambda: np.stack([baselines.linear_blend(inputs[k], inputs[k + 1]) for k in range(n)]), n
+    )
+    outs["minterpolate"], secs["minterpolate"] = timed(lambda: baselines.minterpolate_midpoints(inputs), n)
+    outs["dis"], secs["dis"] = timed(
+        lambda: np.stack([baselines.dis_backward(inputs[k], inputs[k + 1]) for k in range(n)]), n
+    )
+    more, more_s = run_flow_variants(inputs, variants)
+    outs.update(more)
+    secs.update(more_s)
+    scores = {
+        name: float(np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)]))
+        for name, out in outs.items()
+    }
+    return scores, secs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
+    parser.add_argument("--frames", type=int, default=41)
+    parser.add_argument("--scale", type=float, default=0.5, help="downscale camera clips (720p) by this")
+    parser.add_argument("--variants", default="", help="comma-separated subset of variants")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    variants = VARIANTS
+    if args.variants:
+        variants = {k: v for k, v in VARIANTS.items() if k in args.variants.split(",")}
+    clips = sorted((args.footage / "camera").glob("*.mp4")) + sorted((args.footage / "cg").glob("*.mp4"))
+    table: dict[str, dict[str, float]] = {}
+    speed: dict[str, list[float]] = {}
+    for clip in clips:
+        scale = args.scale if "camera" in clip.parts else 1.0
+        frames = decode(clip, args.frames, scale)
+        scores, secs = study_clip(frames, variants)
+        table[clip.stem] = scores
+        for k, v in secs.items():
+            speed.setdefault(k, []).append(v)
+        best = max(scores["dis"], scores["minterpolate"])
+        line = " ".join(f"{k}={v:.2f}" for k, v in scores.items())
+        print(
+            f"{clip.stem} {frames.shape[2]}x{frames.shape[1]} best_baseline={best:.2f} | {line}", flush=True
+        )
+    names = list(next(iter(table.values())).keys())
+    print(
+        f"\n{'variant':22s} {'mean':>7s} {'vs DIS':>7s} {'vs mint':>7s} {'vs best':>7s} {'wins':>5s} {'s/frame':>8s}"
+    )
+    for name in names:
+        vals = [table[c][name] for c in table]
+        d_dis = [table[c][name] - table[c]["dis"] for c in table]
+        d_min = [table[c][name] - table[c]["minterpolate"] for c in table]
+        d_best = [table[c][name] - max(table[c]["dis"], table[c]["minterpolate"]) for c in table]
+        wins = sum(d > 0 for d in d_best)
+        print(
+            f"{name:22s} {np.mean(vals):7.2f} {np.mean(d_dis):+7.2f} {np.mean(d_min):+7.2f} "
+            f"{np.mean(d_best):+7.2f} {wins:2d}/{len(table):<2d} {np.mean(speed[name]):8.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"psnr": table, "seconds_per_frame": speed}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

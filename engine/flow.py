@@ -1,0 +1,307 @@
+"""Classical optical-flow frame interpolation: OpenCV DIS flow, occlusion masks, splatting, quadratic motion.
+
+Frames are float32 RGB arrays (H, W, 3) in 0..1; flows are float32 (H, W, 2) in pixels, (dx, dy), and
+`flow_ab[y, x]` says where the pixel (x, y) of frame a lands in frame b.
+
+The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
+1. DIS flow both ways (0->1, 1->0), and, when the outer neighbours are given, 0->-1 and 1->2 for a
+   quadratic (constant acceleration) motion model.
+2. Flow reversal: each frame's motion to time t is forward-splatted to time t, which gives flows from
+   time t back into each frame, with a per-pixel visibility (how much of frame 0 or 1 lands there).
+3. Holes in the reversed flows are filled from the other direction, both frames are backward-warped
+   (bilinear, sharp) and blended weighted by visibility and temporal distance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+
+class FlowError(ValueError):
+    """A frame handed to the flow code has the wrong shape or type."""
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """How the flow path runs. Defaults are the variant that won bench/interpolate_study.py."""
+
+    preset: str = "medium"  # DIS preset, see PRESETS
+    finest_scale: int | None = 0  # override of the preset's finest pyramid level (0 = full resolution)
+    patch_size: int | None = None
+    patch_stride: int | None = None
+    refine_iterations: int | None = None  # variational refinement iterations
+    downscale: float = 1.0  # compute the flow at this fraction of the size (1.0 = full size)
+    method: str = "reverse"  # "backward" (naive), "splat" (softmax-splat images), "reverse" (flow reversal)
+    quadratic: bool = True  # use the outer neighbours (t-1, t+2) for curved motion when given
+    gate: bool = False  # damp the acceleration where the outer flows are not forward-backward consistent
+    softmax_alpha: float = 20.0  # importance of brightness-constancy error in softmax splatting
+
+
+def _check(frame: np.ndarray, name: str) -> None:
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise FlowError(f"{name} must be an RGB frame (H, W, 3), got shape {frame.shape}; convert it first.")
+
+
+def to_gray_u8(frame: np.ndarray) -> np.ndarray:
+    """Luma as uint8, the input DIS wants."""
+    u8 = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY)
+
+
+def _dis(config: FlowConfig) -> cv2.DISOpticalFlow:
+    dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
+    if config.finest_scale is not None:
+        dis.setFinestScale(config.finest_scale)
+    if config.patch_size is not None:
+        dis.setPatchSize(config.patch_size)
+    if config.patch_stride is not None:
+        dis.setPatchStride(config.patch_stride)
+    if config.refine_iterations is not None:
+        dis.setVariationalRefinementIterations(config.refine_iterations)
+    return dis
+
+
+def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
+    """DIS optical flow from frame a to frame b (H, W, 2): pixel (x, y) of a is at (x, y) + flow in b."""
+    config = config or FlowConfig()
+    _check(a, "frame a")
+    _check(b, "frame b")
+    if a.shape != b.shape:
+        raise FlowError(f"frames differ in size ({a.shape} vs {b.shape}); resize them to one size first.")
+    ga, gb = to_gray_u8(a), to_gray_u8(b)
+    h, w = ga.shape
+    if config.downscale != 1.0:
+        size = (max(8, round(w * config.downscale)), max(8, round(h * config.downscale)))
+        ga = cv2.resize(ga, size, interpolation=cv2.INTER_AREA)
+        gb = cv2.resize(gb, size, interpolation=cv2.INTER_AREA)
+    flow = _dis(config).calc(ga, gb, None)
+    if config.downscale != 1.0:
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / config.downscale
+    return flow.astype(np.float32)
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return gx, gy
+
+
+def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample `image` at (x, y) + flow(x, y), bilinear, borders replicated."""
+    h, w = flow.shape[:2]
+    gx, gy = _grid(h, w)
+    return cv2.remap(
+        image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, scale: float = 0.5) -> np.ndarray:
+    """Forward-backward consistency of flow a->b in 0..1 (1 = consistent, likely visible in both frames)."""
+    back = backward_warp(flow_ba, flow_ab)
+    err = np.sum((flow_ab + back) ** 2, axis=-1)
+    mag = np.sum(flow_ab**2, axis=-1) + np.sum(back**2, axis=-1)
+    return np.exp(-err / (scale * (0.01 * mag + 0.5))).astype(np.float32)
+
+
+def forward_splat(values: np.ndarray, flow: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear forward splatting of `values` (H, W, C) moved by `flow`, each pixel weighted by `weight`.
+
+    Returns the weighted sums (H, W, C) and the weight sums (H, W); divide for the average (softmax) splat.
+    """
+    h, w = flow.shape[:2]
+    channels = values.shape[2]
+    gx, gy = _grid(h, w)
+    x = (gx + flow[..., 0]).ravel()
+    y = (gy + flow[..., 1]).ravel()
+    x0 = np.floor(x)
+    y0 = np.floor(y)
+    fx = x - x0
+    fy = y - y0
+    x0i = x0.astype(np.int64)
+    y0i = y0.astype(np.int64)
+    vals = values.reshape(-1, channels)
+    wgt = weight.ravel()
+    acc = np.zeros((h * w, channels), np.float64)
+    wsum = np.zeros(h * w, np.float64)
+    for dx, dy, bw in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (1, 0, fx * (1 - fy)),
+        (0, 1, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        xi = x0i + dx
+        yi = y0i + dy
+        ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        idx = (yi * w + xi)[ok]
+        ww = (bw * wgt)[ok]
+        wsum += np.bincount(idx, weights=ww, minlength=h * w)
+        for c in range(channels):
+            acc[:, c] += np.bincount(idx, weights=ww * vals[ok, c], minlength=h * w)
+    return acc.reshape(h, w, channels).astype(np.float32), wsum.reshape(h, w).astype(np.float32)
+
+
+def _softmax_weight(a: np.ndarray, b: np.ndarray, flow_ab: np.ndarray, alpha: float) -> np.ndarray:
+    """Softmax-splatting importance: pixels whose colour matches where they land dominate collisions."""
+    err = np.mean(np.abs(a - backward_warp(b, flow_ab)), axis=-1)
+    return np.exp(-alpha * err).astype(np.float32)
+
+
+@dataclass
+class PairFlows:
+    """Flows around one gap: between frames 0 and 1, and optionally to the outer neighbours -1 and 2."""
+
+    f01: np.ndarray
+    f10: np.ndarray
+    f0m: np.ndarray | None = None  # 0 -> -1
+    f12: np.ndarray | None = None  # 1 -> 2
+    fm0: np.ndarray | None = None  # -1 -> 0, gates the acceleration where the outer flow is unreliable
+    f21: np.ndarray | None = None  # 2 -> 1
+
+
+def motion_to(pf: PairFlows, t: float, quadratic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Displacement of each pixel of frame 0 to time t, and of frame 1 to time t."""
+    if quadratic and pf.f0m is not None:
+        # x(s) = v s + a s^2 / 2 with x(1) = f01, x(-1) = f0m.
+        v0 = (pf.f01 - pf.f0m) / 2
+        a0 = pf.f01 + pf.f0m
+        if pf.fm0 is not None:
+            a0 = a0 * consistency(pf.f0m, pf.fm0)[..., None]
+        m0 = v0 * t + a0 * (t * t / 2)
+    else:
+        m0 = pf.f01 * t
+    s = 1 - t  # time from frame 1 back to t
+    if quadratic and pf.f12 is not None:
+        v1 = (pf.f10 - pf.f12) / 2  # velocity pointing backwards in time
+        a1 = pf.f10 + pf.f12
+        if pf.f21 is not None:
+            a1 = a1 * consistency(pf.f12, pf.f21)[..., None]
+        m1 = v1 * s + a1 * (s * s / 2)
+    else:
+        m1 = pf.f10 * s
+    return m0.astype(np.float32), m1.astype(np.float32)
+
+
+def interpolate_backward(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float) -> np.ndarray:
+    """Naive backward warping (the classical baseline): the flow at x in frame t is taken from x in 0 and 1."""
+    w0 = backward_warp(f0, -t * pf.f01)  # approx flow t->0 by the flow of frame 0 at x
+    w1 = backward_warp(f1, -(1 - t) * pf.f10)
+    return (1 - t) * w0 + t * w1
+
+
+def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill invalid pixels of a smooth field by normalized convolution at growing scales."""
+    out = values.copy()
+    missing = ~valid
+    if not missing.any():
+        return out
+    w = valid.astype(np.float32)
+    for k in (5, 15, 45, 135):
+        num = cv2.blur(values * w[..., None], (k, k))
+        den = cv2.blur(w, (k, k))
+        ok = missing & (den > 1e-3)
+        out[ok] = num[ok] / den[ok, None]
+        missing &= ~ok
+        if not missing.any():
+            break
+    out[missing] = 0
+    return out
+
+
+def interpolate_splat(
+    f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax-splat both frames to time t; returns the frame, and visibility of frame 0 and 1 at t."""
+    m0, m1 = motion_to(pf, t, config.quadratic)
+    z0 = _softmax_weight(f0, f1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10)
+    z1 = _softmax_weight(f1, f0, pf.f10, config.softmax_alpha) * consistency(pf.f10, pf.f01)
+    a0, s0 = forward_splat(f0, m0, z0 + 1e-4)
+    a1, s1 = forward_splat(f1, m1, z1 + 1e-4)
+    num = (1 - t) * a0 + t * a1
+    den = (1 - t) * s0 + t * s1
+    out = num / np.maximum(den, 1e-6)[..., None]
+    hole = den < 1e-3
+    if hole.any():
+        out[hole] = interpolate_backward(f0, f1, pf, t)[hole]
+    return out, s0, s1
+
+
+def interpolate_reverse(
+    f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flow reversal: splat each frame's motion to time t, backward-warp with it, blend by visibility."""
+    m0, m1 = motion_to(pf, t, config.quadratic)
+    z0 = _softmax_weight(f0, f1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10) + 1e-4
+    z1 = _softmax_weight(f1, f0, pf.f10, config.softmax_alpha) * consistency(pf.f10, pf.f01) + 1e-4
+    a0, s0 = forward_splat(-m0, m0, z0)  # flow from t back to frame 0, splatted at t
+    a1, s1 = forward_splat(-m1, m1, z1)
+    ft0 = a0 / np.maximum(s0, 1e-6)[..., None]
+    ft1 = a1 / np.maximum(s1, 1e-6)[..., None]
+    v0 = np.clip(s0, 0, 1)
+    v1 = np.clip(s1, 0, 1)
+    h0 = s0 < 1e-2
+    h1 = s1 < 1e-2
+    # Fill holes of one direction from the other (same motion, scaled to that direction), then smoothly.
+    both = (~h0) & (~h1)
+    if (h0 & ~h1).any():
+        ft0[h0 & ~h1] = -ft1[h0 & ~h1] * (t / max(1 - t, 1e-6))
+    if (h1 & ~h0).any():
+        ft1[h1 & ~h0] = -ft0[h1 & ~h0] * ((1 - t) / max(t, 1e-6))
+    if not both.all():
+        ft0 = _fill(ft0, ~(h0 & h1))
+        ft1 = _fill(ft1, ~(h0 & h1))
+    w0 = backward_warp(f0, ft0)
+    w1 = backward_warp(f1, ft1)
+    b0 = (1 - t) * (v0 + 1e-3)
+    b1 = t * (v1 + 1e-3)
+    out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
+    return out, v0, v1
+
+
+def pair_flows(
+    f0: np.ndarray,
+    f1: np.ndarray,
+    prev: np.ndarray | None = None,
+    nxt: np.ndarray | None = None,
+    config: FlowConfig | None = None,
+) -> PairFlows:
+    config = config or FlowConfig()
+    f01 = dis_flow(f0, f1, config)
+    f10 = dis_flow(f1, f0, config)
+    f0m = dis_flow(f0, prev, config) if (config.quadratic and prev is not None) else None
+    f12 = dis_flow(f1, nxt, config) if (config.quadratic and nxt is not None) else None
+    return PairFlows(f01, f10, f0m, f12)
+
+
+def interpolate_with_flows(
+    f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig | None = None
+) -> np.ndarray:
+    """The frame at time t (0 < t < 1) between f0 and f1 given their flows."""
+    config = config or FlowConfig()
+    if config.method == "backward":
+        out = interpolate_backward(f0, f1, pf, t)
+    elif config.method == "splat":
+        out = interpolate_splat(f0, f1, pf, t, config)[0]
+    elif config.method == "reverse":
+        out = interpolate_reverse(f0, f1, pf, t, config)[0]
+    else:
+        raise FlowError(f"unknown interpolation method {config.method!r}; use backward, splat or reverse.")
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def interpolate(
+    f0: np.ndarray,
+    f1: np.ndarray,
+    t: float = 0.5,
+    prev: np.ndarray | None = None,
+    nxt: np.ndarray | None = None,
+    config: FlowConfig | None = None,
+) -> np.ndarray:
+    """The frame at time t between f0 and f1; `prev`/`nxt` (the frames before f0 and after f1) bend the path."""
+    if not 0 < t < 1:
+        raise FlowError(f"interpolation time t={t} must lie strictly between 0 and 1.")
+    config = config or FlowConfig()
+    return interpolate_with_flows(f0, f1, pair_flows(f0, f1, prev, nxt, config), t, config)
