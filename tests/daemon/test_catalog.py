@@ -1,0 +1,337 @@
+"""The catalog on SQLite and PostgreSQL: migrations, shows, dailies, model versions, fixes, cursors, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from daemon.catalog import Catalog, CatalogError, Daily, FixRequest, UnknownShow, utcnow
+from daemon.catalog.cursors import get_cursor, set_cursor
+from daemon.catalog.dailies import (
+    DailyFacts,
+    current_daily,
+    dailies_for_shot,
+    list_dailies,
+    quarantine,
+    quarantined,
+    register_daily,
+    shots,
+    status_counts,
+)
+from daemon.catalog.fixes import (
+    add_fix_request,
+    add_publication,
+    approved_pairs,
+    mark_published,
+    pending_publications,
+    publication_for_version,
+    set_fix_state,
+    set_review,
+)
+from daemon.catalog.models import Base
+from daemon.catalog.models_repo import add_version, latest_promoted, list_versions, next_version, promote
+from daemon.catalog.shows import ensure_show, get_show, set_model_stale, stale_shows
+
+TABLES = {"shows", "dailies", "model_versions", "jobs", "fix_requests", "publications", "tracker_cursors"}
+
+
+def facts(path: str = "/ingest/A010_T01.mov", **changes: object) -> DailyFacts:
+    base: dict[str, object] = {
+        "path": path,
+        "size_bytes": 1_000_000,
+        "mtime": 1_700_000_000.25,
+        "content_hash": "blake2b:aaa",
+        "root": "/ingest",
+        "shot": "A010",
+        "take": "T01",
+        "kind": "movie",
+        "first_frame": 1001,
+        "last_frame": 1048,
+        "frame_count": 48,
+        "fps": Fraction(24000, 1001),
+        "width": 1280,
+        "height": 720,
+        "codec": "h264",
+        "pix_fmt": "yuv420p",
+        "timecode": "01:00:00:00",
+    }
+    base.update(changes)
+    return DailyFacts(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def show(catalog: Catalog) -> str:
+    with catalog.session() as s:
+        ensure_show(s, "MYSHOW", "My Show", {"ingest": {"roots": ["/ingest"]}})
+    return "MYSHOW"
+
+
+# --- migrations and opening -------------------------------------------------------------------------------
+
+
+def test_migrate_upgrades_an_empty_database_to_head_and_is_repeatable(catalog_url: str) -> None:
+    cat = Catalog(catalog_url)
+    try:
+        with pytest.raises(CatalogError, match="no Rushes tables yet"):
+            cat.check()
+        cat.migrate()
+        cat.migrate()  # a second daemon starting: nothing to do
+        assert cat.revision() == Catalog.head()
+        cat.check()
+        assert set(inspect(cat.engine).get_table_names()) >= TABLES
+    finally:
+        cat.dispose()
+
+
+def test_models_and_migrations_agree(catalog: Catalog) -> None:
+    with catalog.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == [], "models changed without a migration: add one under daemon/catalog/migrations/versions"
+
+
+def test_session_on_an_unmigrated_database_says_what_to_do(catalog_url: str) -> None:
+    cat = Catalog(catalog_url)
+    try:
+        with pytest.raises(CatalogError) as caught, cat.session() as s:
+            get_show(s, "X")
+        message = str(caught.value)
+        assert message.startswith("cannot open the catalog at ") and "migrate" in message
+        assert message.endswith("check catalog_url") and "\n" not in message
+    finally:
+        cat.dispose()
+
+
+def test_unreachable_postgres_is_one_clear_line() -> None:
+    cat = Catalog("postgresql+psycopg://rushes:secret@127.0.0.1:1/rushes")
+    with pytest.raises(CatalogError) as caught:
+        cat.migrate()
+    message = str(caught.value)
+    assert "127.0.0.1:1" in message and "secret" not in message and "check catalog_url" in message
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    cat = Catalog(f"sqlite:///{tmp_path}/sub/dir/catalog.sqlite")  # missing folders are created
+    try:
+        with cat.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        cat.dispose()
+
+
+def test_timestamps_come_back_as_utc(catalog: Catalog, show: str) -> None:
+    before = utcnow()
+    with catalog.session() as s:
+        daily, _ = register_daily(s, show, facts())
+        daily_id = daily.id
+    with catalog.session() as s:
+        row = s.get(Daily, daily_id)
+        assert row is not None and row.created_at.tzinfo is not None
+        assert row.created_at.utcoffset() == timedelta(0)
+        assert before - timedelta(seconds=5) <= row.created_at <= utcnow() + timedelta(seconds=5)
+        assert row.created_at.tzinfo == UTC
+
+
+# --- shows ---------------------------------------------------------------------------------------------------
+
+
+def test_ensure_show_is_idempotent_and_keeps_config(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        again, created = ensure_show(s, show)
+        assert not created and again.name == "My Show"
+        assert again.config == {"ingest": {"roots": ["/ingest"]}}
+        set_model_stale(s, show)
+    with catalog.session() as s:
+        assert [x.code for x in stale_shows(s)] == [show]
+        with pytest.raises(UnknownShow, match="'NOPE' is not in the catalog"):
+            register_daily(s, "NOPE", facts())
+
+
+# --- dailies -------------------------------------------------------------------------------------------------
+
+
+def test_register_daily_twice_keeps_one_row(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        first, created = register_daily(s, show, facts())
+        assert created
+    with catalog.session() as s:
+        second, created_again = register_daily(s, show, facts())
+        assert not created_again and second.id == first.id
+        assert second.fps == "24000/1001" and second.kind == "movie" and second.shot == "A010"
+        assert len(list_dailies(s, show, status=None)) == 1
+
+
+def test_changed_content_at_the_same_path_supersedes_the_old_row(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        old, _ = register_daily(s, show, facts())
+    with catalog.session() as s:
+        new, created = register_daily(s, show, facts(size_bytes=2_000_000, content_hash="blake2b:bbb"))
+        assert created and new.id != old.id
+    with catalog.session() as s:
+        rows = {d.id: d.status for d in list_dailies(s, show, status=None)}
+        assert rows == {old.id: "superseded", new.id: "registered"}
+        current = current_daily(s, show, facts().path)
+        assert current is not None and current.content_hash == "blake2b:bbb"
+        # Going back to the first content is new content again, not the superseded row.
+        back, created = register_daily(s, show, facts())
+        assert created and back.id not in rows
+
+
+def test_quarantine_is_idempotent_and_a_readable_file_replaces_it(catalog: Catalog, show: str) -> None:
+    path = "/ingest/B020_T02.mov"
+    with catalog.session() as s:
+        q1, created = quarantine(s, show, path, 10, 1.5, "moov atom not found\n(truncated upload)")
+        assert created and q1.error == "moov atom not found (truncated upload)"
+    with catalog.session() as s:
+        q2, created = quarantine(s, show, path, 10, 1.5, "moov atom not found")
+        assert not created and q2.id == q1.id
+        assert [d.path for d in quarantined(s, show)] == [path]
+        assert [d.path for d in quarantined(s)] == [path]
+    with catalog.session() as s:
+        _, created = register_daily(s, show, facts(path, size_bytes=20, mtime=2.5, shot="B020"))
+        assert created
+        assert quarantined(s, show) == []
+        assert status_counts(s, show) == {(show, "registered"): 1, (show, "superseded"): 1}
+
+
+def test_dailies_by_shot_and_sequence_fields(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        register_daily(s, show, facts("/ingest/A010_T01.mov"))
+        register_daily(s, show, facts("/ingest/A010_T02.mov", take="T02"))
+        register_daily(
+            s,
+            show,
+            facts(
+                "/ingest/C030/C030.####.exr",
+                shot="C030",
+                kind="sequence",
+                fps="25",
+                codec="exr",
+                missing_frames=[1005, 1003],
+            ),
+        )
+    with catalog.session() as s:
+        assert [d.take for d in dailies_for_shot(s, show, "A010")] == ["T01", "T02"]
+        assert shots(s, show) == ["A010", "C030"]
+        row = current_daily(s, show, "/ingest/C030/C030.####.exr")
+        assert row is not None and row.kind == "sequence" and row.fps == "25"
+        assert row.missing_frames == [1003, 1005]
+        assert row.mtime == facts().mtime and row.size_bytes == 1_000_000
+
+
+def test_the_same_path_in_two_shows_is_two_dailies(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        ensure_show(s, "OTHER")
+        _, a = register_daily(s, show, facts())
+        _, b = register_daily(s, "OTHER", facts())
+        assert a and b
+        assert len(list_dailies(s, "OTHER")) == 1
+
+
+# --- model versions ------------------------------------------------------------------------------------------
+
+
+def test_model_versions_number_per_show_and_promotion(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        ensure_show(s, "OTHER")
+        assert next_version(s, show) == 1
+        v1 = add_version(s, show, "/models/MYSHOW/v1", metrics={"interpolate": {"psnr": 31.2}})
+        v2 = add_version(s, show, "/models/MYSHOW/v2", parent_version=1)
+        other = add_version(s, "OTHER", "/models/OTHER/v1")
+        assert (v1.version, v2.version, other.version) == (1, 2, 1)
+        assert next_version(s, show) == 3
+        assert latest_promoted(s, show) is None
+        promote(s, show, 1)
+    with catalog.session() as s:
+        current = latest_promoted(s, show)
+        assert current is not None and current.version == 1 and current.metrics["interpolate"]["psnr"] == 31.2
+        promote(s, show, 2)
+        current = latest_promoted(s, show)
+        assert current is not None and current.version == 2 and current.parent_version == 1
+        promote(s, show, 1)  # roll back to the older one
+        current = latest_promoted(s, show)
+        assert current is not None and current.version == 1
+        assert [v.promoted for v in list_versions(s, show)] == [True, True]
+        assert latest_promoted(s, "OTHER") is None
+        with pytest.raises(LookupError, match="no model version 9"):
+            promote(s, show, 9)
+
+
+# --- fix requests and publications ---------------------------------------------------------------------------
+
+
+def test_fix_requests_and_publications_are_idempotent_and_approved_ones_are_pairs(
+    catalog: Catalog, show: str
+) -> None:
+    with catalog.session() as s:
+        request, created = add_fix_request(
+            s,
+            show,
+            "shotgrid:event:1234",
+            "A010",
+            ["interpolate", "regrade"],
+            {"frames": "1012-1016"},
+            task_id=77,
+        )
+        assert created and request.task_id == "77" and request.state == "open"
+        again, created = add_fix_request(s, show, "shotgrid:event:1234", "A010", ["interpolate"])
+        assert not created and again.id == request.id and again.kinds == ["interpolate", "regrade"]
+        pub, created = add_publication(
+            s,
+            request.id,
+            "interpolate",
+            "pub:1234:interpolate",
+            "/renders/A010_fix.mov",
+            source_path="/ingest/x.mov",
+        )
+        assert created
+        pub2, created = add_publication(s, request.id, "interpolate", "pub:1234:interpolate", "/other.mov")
+        assert not created and pub2.id == pub.id and pub2.movie_path == "/renders/A010_fix.mov"
+        regrade, _ = add_publication(s, request.id, "regrade", "pub:1234:regrade", "/renders/A010_grade.mov")
+        set_fix_state(s, request.id, "rendered")
+        assert [p.key for p in pending_publications(s)] == ["pub:1234:interpolate", "pub:1234:regrade"]
+    with catalog.session() as s:
+        mark_published(s, pub.id, 5001)
+        mark_published(s, regrade.id, 5002)
+        assert pending_publications(s) == []
+        found = publication_for_version(s, 5001)
+        assert found is not None and found.id == pub.id
+        set_review(s, pub.id, "approved", "looks right")
+        set_review(s, regrade.id, "rejected", "too warm")
+        with pytest.raises(ValueError, match="review status"):
+            set_review(s, pub.id, "maybe")
+    with catalog.session() as s:
+        pairs = approved_pairs(s, show)
+        assert [(p.fix_kind, p.source_path, p.movie_path) for p in pairs] == [
+            ("interpolate", "/ingest/x.mov", "/renders/A010_fix.mov")
+        ]
+        assert approved_pairs(s, show, "regrade") == []
+        assert pairs[0].fix_request.shot == "A010"
+
+
+# --- tracker cursors -----------------------------------------------------------------------------------------
+
+
+def test_cursor_commits_with_its_work_and_rolls_back_with_it(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        assert get_cursor(s, "shotgrid:fix_requests") is None
+        set_cursor(s, "shotgrid:fix_requests", "100")
+        add_fix_request(s, show, "shotgrid:event:100", "A010", ["denoise"])
+    with pytest.raises(RuntimeError, match="crash"), catalog.session() as s:
+        set_cursor(s, "shotgrid:fix_requests", "101")
+        add_fix_request(s, show, "shotgrid:event:101", "A010", ["denoise"])
+        raise RuntimeError("crash while handling the batch")
+    with catalog.session() as s:
+        assert get_cursor(s, "shotgrid:fix_requests") == "100"
+        keys = {r.request_key for r in s.scalars(select(FixRequest))}
+        assert keys == {"shotgrid:event:100"}
+        set_cursor(s, "shotgrid:fix_requests", "101")
+    with catalog.session(readonly=True) as s:
+        assert get_cursor(s, "shotgrid:fix_requests") == "101"

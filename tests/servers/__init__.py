@@ -1,0 +1,1 @@
+"""Real throw-away servers (PostgreSQL, ...) started on loopback for the tests."""
