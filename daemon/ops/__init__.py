@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, the /healthz /readyz /metrics HTTP server, systemd notifications."""

@@ -1,0 +1,176 @@
+"""A small HTTP server for operations: /metrics (Prometheus), /healthz (alive), /readyz (ready to work).
+
+    readiness = Readiness()
+    readiness.expect("first_reconcile")              # not ready until set
+    readiness.add("catalog", catalog.is_open)         # asked at every /readyz
+    server = HealthServer.from_settings(settings.http, metrics, readiness).start()
+    ...; readiness.set("first_reconcile"); ...; server.stop()
+
+/readyz answers 200 only when every registered check passes, else 503 with JSON naming what is not ready.
+Port 0 picks a free port; `server.port` tells which.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from daemon.logs import get_logger
+from daemon.ops.metrics import Metrics
+from daemon.settings import HttpOptions
+
+log = get_logger("rushes.health")
+
+
+class HealthServerError(Exception):
+    """The health server cannot listen where it was told to."""
+
+
+class Readiness:
+    """Named readiness checks: callables asked on each request, and flags the daemon sets when done."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._checks: dict[str, Callable[[], bool]] = {}
+        self._flags: dict[str, bool] = {}
+
+    def add(self, name: str, check: Callable[[], bool]) -> None:
+        """`check()` returns True when ready; False or an exception means not ready (its message is shown)."""
+        with self._lock:
+            self._checks[name] = check
+
+    def expect(self, name: str) -> None:
+        """A flag that is not ready until `set(name)` (e.g. "first_reconcile")."""
+        with self._lock:
+            self._flags.setdefault(name, False)
+
+    def set(self, name: str, ready: bool = True) -> None:
+        with self._lock:
+            self._flags[name] = ready
+
+    def status(self) -> dict[str, str]:
+        """name -> "ok", or why it is not ready."""
+        with self._lock:
+            checks = dict(self._checks)
+            flags = dict(self._flags)
+        result = {name: "ok" if done else "not done yet" for name, done in flags.items()}
+        for name, check in checks.items():
+            try:
+                result[name] = "ok" if check() else "not ready"
+            except Exception as exc:
+                result[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        return result
+
+    def ready(self) -> bool:
+        return all(value == "ok" for value in self.status().values())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "rushes"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._send(200, b"ok\n", "text/plain; charset=utf-8")
+        elif path == "/readyz":
+            status = self.server.readiness.status()
+            failing = {name: why for name, why in status.items() if why != "ok"}
+            body: dict[str, Any] = {"ready": not failing, "checks": status}
+            if failing:
+                body["not_ready"] = failing
+            self._send(503 if failing else 200, json.dumps(body).encode() + b"\n", "application/json")
+        elif path == "/metrics":
+            payload, content_type = self.server.metrics.render()
+            self._send(200, payload, content_type)
+        else:
+            self._send(404, b"not found: try /healthz, /readyz or /metrics\n", "text/plain; charset=utf-8")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http request", client=self.client_address[0], request=format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    metrics: Metrics
+    readiness: Readiness
+
+
+class HealthServer:
+    """Serves /metrics, /healthz and /readyz from a background thread."""
+
+    def __init__(
+        self, metrics: Metrics, readiness: Readiness, host: str = "127.0.0.1", port: int = 9478
+    ) -> None:
+        self.metrics = metrics
+        self.readiness = readiness
+        self.host = host
+        self._requested_port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, http: HttpOptions, metrics: Metrics, readiness: Readiness) -> HealthServer:
+        return cls(metrics, readiness, host=http.host, port=http.port)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._requested_port
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> HealthServer:
+        if self._server is not None:
+            return self
+        server_class = (
+            type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in self.host else _Server
+        )
+        try:
+            server = server_class((self.host, self._requested_port), _Handler)
+        except OSError as exc:
+            raise HealthServerError(
+                f"cannot serve health and metrics on {self.host}:{self._requested_port} ({exc.strerror or exc}); "
+                "set http.port (RUSHES_HTTP__PORT) to a free port, or 0 for any"
+            ) from exc
+        server.metrics = self.metrics
+        server.readiness = self.readiness
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="rushes-health", daemon=True
+        )
+        self._thread.start()
+        log.info("health server listening", url=self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> HealthServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

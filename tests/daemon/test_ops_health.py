@@ -1,0 +1,123 @@
+"""The health server answers /healthz, /readyz (503 until the daemon's checks pass) and /metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from daemon.ops.health import HealthServer, HealthServerError, Readiness
+from daemon.ops.metrics import Metrics
+from daemon.settings import HttpOptions
+
+
+def get(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[HealthServer, Metrics, Readiness]]:
+    metrics, readiness = Metrics(), Readiness()
+    server = HealthServer.from_settings(HttpOptions(host="127.0.0.1", port=0), metrics, readiness).start()
+    yield server, metrics, readiness
+    server.stop()
+
+
+def test_healthz_says_ok_on_a_port_picked_for_us(served: tuple[HealthServer, Metrics, Readiness]) -> None:
+    server, _, _ = served
+    assert server.port > 0
+    assert get(f"{server.url}/healthz")[::2] == (200, "ok\n")
+    assert get(f"{server.url}/nope")[0] == 404
+
+
+def test_readyz_is_503_naming_what_is_not_ready_then_200(
+    served: tuple[HealthServer, Metrics, Readiness],
+) -> None:
+    server, _, readiness = served
+    catalog_open = {"value": False}
+    readiness.add("catalog", lambda: catalog_open["value"])
+    readiness.expect("first_reconcile")
+
+    code, content_type, body = get(f"{server.url}/readyz")
+    assert code == 503 and content_type == "application/json"
+    assert set(json.loads(body)["not_ready"]) == {"catalog", "first_reconcile"}
+
+    catalog_open["value"] = True
+    code, _, body = get(f"{server.url}/readyz")
+    assert code == 503 and list(json.loads(body)["not_ready"]) == ["first_reconcile"]
+
+    readiness.set("first_reconcile")
+    code, _, body = get(f"{server.url}/readyz")
+    assert code == 200 and json.loads(body)["ready"] is True
+
+
+def test_a_check_that_raises_is_not_ready_with_its_reason(
+    served: tuple[HealthServer, Metrics, Readiness],
+) -> None:
+    server, _, readiness = served
+
+    def broken() -> bool:
+        raise ConnectionError("database is down")
+
+    readiness.add("catalog", broken)
+    code, _, body = get(f"{server.url}/readyz")
+    assert code == 503
+    assert json.loads(body)["not_ready"]["catalog"] == "ConnectionError: database is down"
+
+
+def test_metrics_lists_the_daemon_metrics(served: tuple[HealthServer, Metrics, Readiness]) -> None:
+    server, metrics, _ = served
+    metrics.ingested("MYSHOW", "registered")
+    metrics.ingested("MYSHOW", "quarantined")
+    metrics.job_finished("fix", "ok", 12.5)
+    metrics.set_training_loss("MYSHOW", "denoise", 0.0123)
+    metrics.set_eval_score("MYSHOW", "denoise", 34.5, metric="psnr")
+    metrics.tracker_error("shotgrid", "timeout")
+    metrics.set_queue_source(lambda: [("fix", "queued", 3), ("train", "running", 1)])
+
+    code, content_type, text = get(f"{server.url}/metrics")
+    assert code == 200 and content_type.startswith("text/plain")
+    assert 'rushes_ingested_files_total{result="registered",show="MYSHOW"} 1.0' in text
+    assert 'rushes_ingested_files_total{result="quarantined",show="MYSHOW"} 1.0' in text
+    assert 'rushes_queue_depth{kind="fix",state="queued"} 3.0' in text
+    assert 'rushes_job_duration_seconds_count{kind="fix",outcome="ok"} 1.0' in text
+    assert 'rushes_training_loss{head="denoise",show="MYSHOW"} 0.0123' in text
+    assert 'rushes_eval_score{head="denoise",metric="psnr",show="MYSHOW"} 34.5' in text
+    assert 'rushes_tracker_errors_total{kind="timeout",tracker="shotgrid"} 1.0' in text
+    assert "process_resident_memory_bytes" in text
+
+
+def test_a_failing_queue_callback_does_not_break_the_scrape(
+    served: tuple[HealthServer, Metrics, Readiness],
+) -> None:
+    server, metrics, _ = served
+
+    def busy() -> list[tuple[str, str, float]]:
+        raise RuntimeError("database is locked")
+
+    metrics.set_queue_source(busy)
+    code, _, text = get(f"{server.url}/metrics")
+    assert code == 200 and "rushes_queue_depth" in text
+
+
+def test_two_metrics_objects_do_not_share_a_registry() -> None:
+    first, second = Metrics(process=False), Metrics(process=False)
+    first.ingested("A", "registered")
+    assert b'show="A"' in first.render()[0] and b'show="A"' not in second.render()[0]
+
+
+def test_a_taken_port_is_one_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(HealthServerError, match="RUSHES_HTTP__PORT"):
+            HealthServer(Metrics(process=False), Readiness(), port=port).start()
