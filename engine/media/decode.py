@@ -1,0 +1,184 @@
+"""Frame-exact, streaming decode of movies and image sequences to RGB numpy frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from .container import open_movie
+from .frames import Frame, PixelDepth, converter
+from .images import read_image
+from .info import MediaError, MediaInfo
+from .sequences import find_sequence, is_image_path, is_pattern
+
+# Below this many frames from the start, decoding through is cheaper and simpler than seeking.
+SEEK_MIN_FRAMES = 48
+
+Source = str | Path | MediaInfo
+
+
+def read_frames(
+    source: Source, start: int | None = None, end: int | None = None, *, first_frame: int | None = None
+) -> Iterator[Frame]:
+    """Yield frames start..end (inclusive, in the source's frame numbers) as float32 HxWx3 RGB.
+
+    Movies number their frames from `first_frame` (default 0); sequences keep their file
+    numbers and skip missing frames. EXR values are kept as they are (may exceed 1).
+    A range outside the source raises MediaError.
+    """
+    return _read(source, start, end, "float32", first_frame)
+
+
+def read_frames_uint8(
+    source: Source, start: int | None = None, end: int | None = None, *, first_frame: int | None = None
+) -> Iterator[Frame]:
+    """Like read_frames, but uint8 HxWx3 RGB (the fast path; EXR values are clipped to 0..1)."""
+    return _read(source, start, end, "uint8", first_frame)
+
+
+def read_clip(
+    source: Source, start: int | None = None, end: int | None = None, *, first_frame: int | None = None
+) -> npt.NDArray[np.float32]:
+    """All frames start..end as one (N, H, W, 3) float32 array; for small clips only."""
+    frames = [f.rgb for f in read_frames(source, start, end, first_frame=first_frame)]
+    if not frames:
+        raise MediaError("no frames in the requested range", _name(source))
+    return np.stack(frames)
+
+
+def _name(source: Source) -> str:
+    return source.path if isinstance(source, MediaInfo) else str(source)
+
+
+def _read(
+    source: Source, start: int | None, end: int | None, depth: PixelDepth, first_frame: int | None
+) -> Iterator[Frame]:
+    if start is not None and end is not None and end < start:
+        raise MediaError(f"frame range {start}-{end} is empty (end before start)", _name(source))
+    if isinstance(source, MediaInfo):
+        if source.kind == "sequence":
+            return _read_sequence(source.path, start, end, depth)
+        ff = source.first_frame if first_frame is None else first_frame
+        return _read_movie(Path(source.path), start, end, depth, ff)
+    text = str(source)
+    if is_pattern(text) or is_image_path(text):
+        return _read_sequence(text, start, end, depth)
+    return _read_movie(Path(text), start, end, depth, first_frame or 0)
+
+
+def _read_sequence(pattern: str, start: int | None, end: int | None, depth: PixelDepth) -> Iterator[Frame]:
+    seq = find_sequence(pattern)  # eager: a bad pattern or range fails at the call, not mid-iteration
+    lo = seq.first if start is None else start
+    hi = seq.last if end is None else end
+    if lo < seq.first or hi > seq.last:
+        raise MediaError(
+            f"frames {lo}-{hi} are outside the sequence's range {seq.first}-{seq.last}", seq.spec.pattern
+        )
+    numbers = [n for n in seq.files if lo <= n <= hi]
+
+    def frames() -> Iterator[Frame]:
+        for n in numbers:
+            yield Frame(n, read_image(seq.files[n], depth))
+
+    return frames()
+
+
+def _read_movie(
+    path: Path, start: int | None, end: int | None, depth: PixelDepth, first: int
+) -> Iterator[Frame]:
+    container, stream, _ = open_movie(path)  # eager, so open errors surface at the call
+    lo = first if start is None else start
+    if lo < first:
+        container.close()
+        raise MediaError(f"frame {lo} is before the movie's first frame {first}", str(path))
+    return _movie_frames(
+        container, stream, path, lo - first, None if end is None else end - first, depth, first
+    )
+
+
+def _index_of(stream: Any) -> Callable[[int | None], int | None]:
+    """Map a frame's pts to its 0-based index (constant frame rate assumed)."""
+    rate = Fraction(stream.average_rate or stream.guessed_rate or 0)
+    tb = Fraction(stream.time_base or 0)
+    origin = stream.start_time or 0
+
+    def index(pts: int | None) -> int | None:
+        if pts is None or not rate or not tb:
+            return None
+        return round((pts - origin) * tb * rate)
+
+    return index
+
+
+def _seek(container: Any, stream: Any, target: int) -> bool:
+    """Seek to a keyframe at or before frame index `target`; False when the stream cannot seek."""
+    rate = Fraction(stream.average_rate or stream.guessed_rate or 0)
+    tb = Fraction(stream.time_base or 0)
+    if not rate or not tb:
+        return False
+    pts = (stream.start_time or 0) + int(Fraction(target) / rate / tb)
+    try:
+        container.seek(pts, stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError:
+        return False
+    return True
+
+
+def _decoded(container: Any, stream: Any, path: Path) -> Iterator[av.VideoFrame]:
+    try:
+        yield from container.decode(stream)
+    except av.error.FFmpegError as e:
+        raise MediaError(f"truncated or corrupt: decoding failed ({e.strerror or e})", str(path)) from None
+
+
+def _movie_frames(
+    container: Any, stream: Any, path: Path, lo: int, hi: int | None, depth: PixelDepth, first: int
+) -> Iterator[Frame]:
+    convert = converter(depth)
+    with container:
+        stream.thread_type = "AUTO"
+        index = 0
+        seeked = lo >= SEEK_MIN_FRAMES and _seek(container, stream, lo)
+        pts_index = _index_of(stream)
+        for n, frame in enumerate(_decoded(container, stream, path)):
+            if seeked and n == 0:
+                found = pts_index(frame.pts)
+                if found is None or found > lo:  # landed past the target: decode from the start instead
+                    container.seek(0, stream=stream, backward=True, any_frame=False)
+                    yield from _movie_frames_linear(container, stream, path, lo, hi, convert, first)
+                    return
+                index = found
+            if index >= lo:
+                if hi is not None and index > hi:
+                    return
+                yield Frame(first + index, convert(frame))
+            index += 1
+        _check_reached(path, index - 1, lo, hi, first)
+
+
+def _movie_frames_linear(
+    container: Any, stream: Any, path: Path, lo: int, hi: int | None, convert: Any, first: int
+) -> Iterator[Frame]:
+    index = 0
+    for frame in _decoded(container, stream, path):
+        if index >= lo:
+            if hi is not None and index > hi:
+                return
+            yield Frame(first + index, convert(frame))
+        index += 1
+    _check_reached(path, index - 1, lo, hi, first)
+
+
+def _check_reached(path: Path, last: int, lo: int, hi: int | None, first: int) -> None:
+    wanted = lo if hi is None else hi
+    if last < wanted:
+        raise MediaError(
+            f"frames {first + lo}-{first + wanted} were asked for but the movie ends at frame {first + last}",
+            str(path),
+        )

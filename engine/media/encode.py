@@ -1,0 +1,259 @@
+"""Writing movies (H.264, ProRes 422 HQ, FFV1) and image sequences, atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import av
+import numpy as np
+import numpy.typing as npt
+from av.video.reformatter import ColorRange, Colorspace
+
+from .files import prepare_output, temp_name
+from .frames import bit_depth
+from .images import write_image
+from .info import MediaError
+from .pixels import check_rgb, to_uint8, to_uint16
+from .sequences import parse_sequence
+from .timecode import TimecodeError, normalize_timecode
+
+Codec = Literal["h264", "prores", "ffv1"]
+
+_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".mxf": "mxf"}
+_ENCODERS: dict[str, tuple[str, str, set[str]]] = {
+    # codec: (FFmpeg encoder, default pix_fmt, containers that can hold it)
+    "h264": ("libx264", "yuv420p", {"mp4", "mov", "matroska"}),
+    "prores": ("prores_ks", "yuv422p10le", {"mov", "mxf", "matroska"}),
+    "ffv1": ("ffv1", "bgr0", {"matroska", "mov"}),
+}
+_BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
+
+
+def _container_format(path: Path) -> str:
+    try:
+        return _CONTAINERS[path.suffix.lower()]
+    except KeyError:
+        raise MediaError(
+            f"cannot write movies with extension {path.suffix!r}; use .mp4, .mov, .mkv or .mxf"
+        ) from None
+
+
+def _subsampled_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
+    """The size rounded up to what the pixel format's chroma subsampling needs (even for 4:2:0)."""
+    sub_w = any(t in pix_fmt for t in ("420", "422", "411", "410", "nv12", "nv21"))
+    sub_h = any(t in pix_fmt for t in ("420", "410", "nv12", "nv21"))
+    return width + (width % 2 if sub_w else 0), height + (height % 2 if sub_h else 0)
+
+
+class MovieWriter:
+    """Encode RGB frames into a movie; the file appears at `path` only when closed without error.
+
+    codec: "h264" (libx264, yuv420p, `crf`, `preset`), "prores" (prores_ks profile 3 = 422 HQ,
+    yuv422p10le) or "ffv1" (lossless, bgr0). Frames are HxWx3 uint8, uint16 or float 0..1 RGB.
+    H.264 needs even dimensions: odd ones are padded by one edge pixel (pad_odd=True) or refused.
+    Colour: BT.709 matrix, limited range for YUV, tagged in the stream. The timecode of the first
+    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: Fraction | int | float,
+        width: int,
+        height: int,
+        codec: Codec = "h264",
+        timecode: str | None = None,
+        crf: int = 18,
+        pix_fmt: str | None = None,
+        *,
+        preset: str = "medium",
+        pad_odd: bool = True,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
+        if codec not in _ENCODERS:
+            raise MediaError(f"unknown codec {codec!r}; use one of {', '.join(_ENCODERS)}")
+        encoder, default_fmt, containers = _ENCODERS[codec]
+        fmt = _container_format(self.path)
+        if fmt not in containers:
+            raise MediaError(
+                f"{codec} cannot go into a {self.path.suffix} file; use {', '.join(sorted(containers))}"
+            )
+        if width <= 0 or height <= 0:
+            raise MediaError(f"movie size {width}x{height} is not positive")
+        self.codec = codec
+        self.width, self.height = width, height
+        self.pix_fmt = pix_fmt or default_fmt
+        self._padded = _subsampled_size(self.pix_fmt, width, height)
+        if self._padded != (width, height) and not pad_odd:
+            raise MediaError(
+                f"{codec} {self.pix_fmt} needs even dimensions, got {width}x{height}; pad or crop one pixel"
+            )
+        self.timecode = self._check_timecode(timecode)
+        self.frames_written = 0
+        self._tmp = temp_name(prepare_output(self.path))
+        self._deep = bit_depth(self.pix_fmt) > 8
+        self._yuv = self.pix_fmt.startswith("yuv")
+        self._container: Any = None
+        try:
+            self._container = av.open(str(self._tmp), "w", format=fmt, options=self._muxer_options(fmt))
+            self._stream = self._add_stream(encoder, codec, crf, preset, options or {})
+            if self.timecode:
+                target = self._stream if fmt in ("mp4", "mov") else self._container
+                target.metadata["timecode"] = self.timecode
+        except av.error.FFmpegError as e:
+            self._discard()
+            raise MediaError(f"cannot start encoding {codec}: {e.strerror or e}", str(self.path)) from None
+
+    def _check_timecode(self, timecode: str | None) -> str | None:
+        if timecode is None:
+            return None
+        try:
+            return normalize_timecode(timecode, self.fps)
+        except TimecodeError as e:
+            raise MediaError(str(e), str(self.path)) from None
+
+    @staticmethod
+    def _muxer_options(fmt: str) -> dict[str, str]:
+        return {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+
+    def _add_stream(self, encoder: str, codec: str, crf: int, preset: str, extra: dict[str, str]) -> Any:
+        stream = self._container.add_stream(encoder, rate=self.fps)
+        stream.width, stream.height = self._padded
+        stream.pix_fmt = self.pix_fmt
+        ctx = stream.codec_context
+        ctx.thread_count = 0  # FFmpeg picks the thread count, like the ffmpeg CLI
+        ctx.time_base = 1 / self.fps
+        if self._yuv:
+            ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG
+            ctx.colorspace = _BT709
+            ctx.color_primaries = _BT709
+            ctx.color_trc = _BT709
+        opts: dict[str, str] = {}
+        if codec == "h264":
+            opts = {"crf": str(crf), "preset": preset}
+        elif codec == "prores":
+            opts = {"profile": "3", "vendor": "apl0"}
+        elif codec == "ffv1":
+            opts = {"level": "3", "slicecrc": "1"}
+        stream.options = {**opts, **extra}
+        return stream
+
+    def __enter__(self) -> MovieWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+    def _pad(self, rgb: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        pw, ph = self._padded[0] - self.width, self._padded[1] - self.height
+        return np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge") if pw or ph else rgb
+
+    def _to_frame(self, rgb: npt.NDArray[Any]) -> av.VideoFrame:
+        check_rgb(rgb, self.width, self.height)
+        if self._deep and rgb.dtype != np.uint8:
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(self._pad(to_uint16(rgb))), format="rgb48le"
+            )
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(self._pad(to_uint8(rgb))), format="rgb24")
+        if self._yuv:
+            frame = frame.reformat(
+                format=self.pix_fmt,
+                dst_colorspace=Colorspace.ITU709,
+                dst_color_range=self._stream.codec_context.color_range,
+            )
+        return frame
+
+    def write(self, rgb: npt.NDArray[Any]) -> None:
+        """Append one HxWx3 RGB frame (uint8, uint16, or float 0..1)."""
+        if self._container is None:
+            raise MediaError("the movie writer is closed", str(self.path))
+        frame = self._to_frame(rgb)
+        frame.pts = self.frames_written
+        frame.time_base = self._stream.codec_context.time_base
+        try:
+            self._container.mux(self._stream.encode(frame))
+        except av.error.FFmpegError as e:
+            self._discard()
+            raise MediaError(f"encoding failed: {e.strerror or e}", str(self.path)) from None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the finished file into place."""
+        if self._container is None:
+            return
+        if self.frames_written == 0:
+            self._discard()
+            raise MediaError("no frames were written; a movie needs at least one", str(self.path))
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+        except av.error.FFmpegError as e:
+            self._discard()
+            raise MediaError(f"finishing the movie failed: {e.strerror or e}", str(self.path)) from None
+        self._container = None
+        os.replace(self._tmp, self.path)
+
+    def _discard(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(Exception):  # a broken muxer may fail again; the temp file goes anyway
+                self._container.close()
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
+
+def write_movie(
+    path: str | Path, frames: Iterable[npt.NDArray[Any]], fps: Fraction | int | float, **kw: Any
+) -> Path:
+    """Write frames (HxWx3 RGB arrays) to a movie; size from the first frame; kw as for MovieWriter."""
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise MediaError("no frames were given; a movie needs at least one", str(path))
+    with MovieWriter(path, fps, first.shape[1], first.shape[0], **kw) as writer:
+        writer.write(first)
+        for rgb in iterator:
+            writer.write(rgb)
+    return writer.path
+
+
+def write_sequence(
+    pattern: str | Path,
+    frames: Iterable[npt.NDArray[Any]],
+    first_frame: int,
+    fps: Fraction | int | None = None,
+    *,
+    bit_depth: int | None = None,
+    quality: int = 95,
+) -> list[Path]:
+    """Write frames as an image sequence numbered from first_frame; returns the paths written.
+
+    pattern: `shot.####.png` (or %04d); the extension picks the format: .png (8 bit for uint8
+    frames, else 16; or bit_depth), .jpg (quality), .dpx (10 bit, or bit_depth 8/16) or .exr
+    (half float; bit_depth=32 for full float; fps stored in the header). Each file is written
+    to a temp name and renamed, so a crash never leaves a half frame.
+    """
+    spec = parse_sequence(pattern)
+    if spec.padding == 0:
+        raise MediaError(
+            "a sequence pattern needs a frame number placeholder such as #### or %04d", str(pattern)
+        )
+    written: list[Path] = []
+    for offset, rgb in enumerate(frames):
+        path = spec.path(first_frame + offset)
+        write_image(path, rgb, bit_depth=bit_depth, quality=quality, fps=Fraction(fps) if fps else None)
+        written.append(path)
+    return written

@@ -1,0 +1,110 @@
+"""OpenEXR frames through the OpenEXR 3.x python binding: RGB read and half/float write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import OpenEXR
+
+from .files import atomic_output
+from .info import MediaError
+
+_PIXEL_FORMATS = {np.dtype(np.float16): "gbrpf16le", np.dtype(np.float32): "gbrpf32le"}
+
+
+@dataclass(frozen=True)
+class ExrHeader:
+    width: int
+    height: int
+    pix_fmt: str
+    fps: Fraction | None
+
+
+def _open(path: Path, header_only: bool) -> Any:
+    try:
+        return OpenEXR.File(str(path), separate_channels=True, header_only=header_only)
+    except Exception as e:  # the binding raises plain RuntimeError/ValueError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MediaError(f"not a readable EXR: {msg}", str(path)) from None
+
+
+def _windows(header: dict[str, Any]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    (dx0, dy0), (dx1, dy1) = header["dataWindow"]
+    (vx0, vy0), (vx1, vy1) = header.get("displayWindow", header["dataWindow"])
+    return (int(dx0), int(dy0), int(dx1), int(dy1)), (int(vx0), int(vy0), int(vx1), int(vy1))
+
+
+def _rgb_names(names: list[str], path: Path) -> list[str]:
+    for candidate in (["R", "G", "B"], ["r", "g", "b"]):
+        if all(c in names for c in candidate):
+            return candidate
+    for layer in sorted({n.rsplit(".", 1)[0] for n in names if "." in n}):
+        cand = [f"{layer}.{c}" for c in "RGB"]
+        if all(c in names for c in cand):
+            return cand
+    for gray in ("Y", "L"):
+        if gray in names:
+            return [gray] * 3
+    if len(names) == 1:
+        return names * 3
+    raise MediaError(f"EXR has no RGB channels (it has {', '.join(sorted(names))})", str(path))
+
+
+def read_exr_header(path: Path) -> ExrHeader:
+    """Display size, pixel type and frame rate of an EXR (reads the file once)."""
+    f = _open(path, header_only=False)
+    header = f.header()
+    channels = f.channels()
+    dtype = channels[_rgb_names(list(channels), path)[0]].pixels.dtype
+    _, (vx0, vy0, vx1, vy1) = _windows(header)
+    fps = header.get("framesPerSecond")
+    return ExrHeader(
+        width=vx1 - vx0 + 1,
+        height=vy1 - vy0 + 1,
+        pix_fmt=_PIXEL_FORMATS.get(np.dtype(dtype), str(dtype)),
+        fps=Fraction(fps) if isinstance(fps, Fraction | int) and fps else None,
+    )
+
+
+def read_exr(path: Path) -> npt.NDArray[np.float32]:
+    """HxWx3 float32 RGB of the display window (values kept, may exceed 1 or be negative)."""
+    f = _open(path, header_only=False)
+    header = f.header()
+    channels = f.channels()
+    names = _rgb_names(list(channels), path)
+    planes = [channels[n].pixels for n in names]
+    if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
+        raise MediaError("EXR with subsampled or mismatched channels is not supported", str(path))
+    data = np.empty((*planes[0].shape, 3), dtype=np.float32)
+    for i, p in enumerate(planes):
+        data[..., i] = p
+    (dx0, dy0, dx1, dy1), (vx0, vy0, vx1, vy1) = _windows(header)
+    if (dx0, dy0, dx1, dy1) == (vx0, vy0, vx1, vy1):
+        return data
+    out = np.zeros((vy1 - vy0 + 1, vx1 - vx0 + 1, 3), dtype=np.float32)
+    x0, y0, x1, y1 = max(dx0, vx0), max(dy0, vy0), min(dx1, vx1), min(dy1, vy1)
+    if x0 <= x1 and y0 <= y1:
+        out[y0 - vy0 : y1 - vy0 + 1, x0 - vx0 : x1 - vx0 + 1] = data[
+            y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1
+        ]
+    return out
+
+
+def write_exr(
+    path: Path, rgb: npt.NDArray[np.generic], *, half: bool = True, fps: Fraction | None = None
+) -> None:
+    """Write HxWx3 float RGB as a ZIP-compressed scanline EXR (half or float), atomically."""
+    pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
+    header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    if fps:
+        header["framesPerSecond"] = Fraction(fps)
+    with atomic_output(path) as tmp:
+        try:
+            OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
+        except Exception as e:
+            raise MediaError(f"cannot write EXR: {e}", str(path)) from None

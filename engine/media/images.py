@@ -1,0 +1,157 @@
+"""Single image files (PNG, JPEG, DPX, TIFF, EXR): header, decode and atomic encode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from . import exr
+from .files import atomic_output
+from .frames import PixelDepth, bit_depth, to_float32, to_uint8
+from .info import MediaError
+from .pixels import check_rgb
+from .pixels import to_uint8 as quantize8
+from .pixels import to_uint16 as quantize16
+
+# file extension -> (FFmpeg decoder/encoder, codec name reported by probe)
+CODECS: dict[str, tuple[str, str]] = {
+    ".png": ("png", "png"),
+    ".jpg": ("mjpeg", "jpeg"),
+    ".jpeg": ("mjpeg", "jpeg"),
+    ".dpx": ("dpx", "dpx"),
+    ".tif": ("tiff", "tiff"),
+    ".tiff": ("tiff", "tiff"),
+    ".exr": ("exr", "exr"),
+}
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str | None
+    color_range: Literal["tv", "pc"] | None
+    fps: Fraction | None = None
+
+
+def _codec(path: Path) -> tuple[str, str]:
+    try:
+        return CODECS[path.suffix.lower()]
+    except KeyError:
+        raise MediaError(f"unknown image type {path.suffix!r}", str(path)) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise MediaError("frame file is missing", str(path)) from None
+    except PermissionError:
+        raise MediaError("cannot read: permission denied", str(path)) from None
+
+
+def decode_av(path: Path) -> av.VideoFrame:
+    """Decode one non-EXR image file with FFmpeg's image decoders."""
+    decoder, name = _codec(path)
+    data = _read_bytes(path)
+    if not data:
+        raise MediaError("empty file (0 bytes)", str(path))
+    try:
+        ctx: Any = av.CodecContext.create(decoder, "r")
+        frames = ctx.decode(av.Packet(data)) or ctx.decode(None)
+    except av.error.FFmpegError as e:
+        raise MediaError(f"cannot decode {name} frame: {e.strerror or e}", str(path)) from None
+    if not frames:
+        raise MediaError(f"cannot decode {name} frame: truncated or not a {name} file", str(path))
+    return frames[0]  # type: ignore[no-any-return]
+
+
+def read_header(path: Path) -> ImageHeader:
+    """Codec, size and pixel format of one image file (decodes it once)."""
+    if path.suffix.lower() == ".exr":
+        h = exr.read_exr_header(path)
+        return ImageHeader("exr", h.width, h.height, h.pix_fmt, None, h.fps)
+    frame = decode_av(path)
+    color_range = {1: "tv", 2: "pc"}.get(int(frame.color_range))
+    if color_range is None and frame.format.name.startswith("yuvj"):
+        color_range = "pc"
+    return ImageHeader(_codec(path)[1], frame.width, frame.height, frame.format.name, color_range)  # type: ignore[arg-type]
+
+
+def read_image(path: Path, depth: PixelDepth = "float32") -> npt.NDArray[Any]:
+    """HxWx3 RGB of one image file: float32 (EXR values kept as they are) or uint8."""
+    if path.suffix.lower() == ".exr":
+        rgb = exr.read_exr(path)
+        return quantize8(rgb) if depth == "uint8" else rgb
+    frame = decode_av(path)
+    if depth == "uint8" and bit_depth(frame.format.name) <= 8:
+        return to_uint8(frame, hd_default_709=False)
+    rgb = to_float32(frame, hd_default_709=False)
+    return quantize8(rgb) if depth == "uint8" else rgb  # deep images: rounded, not truncated
+
+
+def _encode_av(
+    codec: str, rgb: npt.NDArray[Any], src_fmt: str, dst_fmt: str, options: dict[str, str]
+) -> bytes:
+    ctx: Any = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = rgb.shape[1], rgb.shape[0], dst_fmt
+    ctx.time_base = Fraction(1, 24)
+    ctx.options = options
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=src_fmt)
+    if dst_fmt != src_fmt:
+        frame = frame.reformat(format=dst_fmt)
+    packets = ctx.encode(frame) + ctx.encode(None)
+    return b"".join(bytes(p) for p in packets)
+
+
+def encode_image_bytes(
+    ext: str, rgb: npt.NDArray[Any], *, bits: int | None = None, quality: int = 95
+) -> bytes:
+    """Encoded bytes of a PNG (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB."""
+    ext = ext.lower()
+    if ext == ".png":
+        depth = bits or (8 if rgb.dtype == np.uint8 else 16)
+        if depth == 8:
+            return _encode_av("png", quantize8(rgb), "rgb24", "rgb24", {})
+        if depth == 16:
+            return _encode_av("png", quantize16(rgb), "rgb48le", "rgb48be", {})
+        raise MediaError(f"PNG frames are 8 or 16 bit, not {depth}")
+    if ext in (".jpg", ".jpeg"):
+        q = str(min(31, max(1, round(1 + (100 - quality) * 0.3))))
+        opts = {"qmin": q, "qmax": q, "b": "1000000000"}
+        return _encode_av("mjpeg", quantize8(rgb), "rgb24", "yuvj444p", opts)
+    if ext == ".dpx":
+        depth = bits or 10
+        fmts = {8: ("rgb24", "rgb24"), 10: ("rgb48le", "gbrp10le"), 16: ("rgb48le", "rgb48le")}
+        if depth not in fmts:
+            raise MediaError(f"DPX frames are 8, 10 or 16 bit, not {depth}")
+        src, dst = fmts[depth]
+        return _encode_av("dpx", quantize8(rgb) if depth == 8 else quantize16(rgb), src, dst, {})
+    raise MediaError(f"cannot write {ext!r} images; use .png, .jpg, .dpx or .exr")
+
+
+def write_image(
+    path: Path,
+    rgb: npt.NDArray[Any],
+    *,
+    bit_depth: int | None = None,
+    quality: int = 95,
+    fps: Fraction | None = None,
+) -> None:
+    """Write one frame atomically; the format follows the extension (EXR: half unless bit_depth=32)."""
+    check_rgb(rgb)
+    if path.suffix.lower() == ".exr":
+        exr.write_exr(
+            path, rgb if rgb.dtype.kind == "f" else quantize16(rgb) / 65535.0, half=bit_depth != 32, fps=fps
+        )
+        return
+    data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,52 @@
+"""What a piece of media is (MediaInfo) and how reading it fails (MediaError)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Literal
+
+MediaKind = Literal["movie", "sequence"]
+
+
+class MediaError(Exception):
+    """Media that cannot be read or written; `reason` is one line, fit for a quarantine record."""
+
+    def __init__(self, reason: str, path: str | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """Facts about a movie file or an image sequence, as probed.
+
+    Frame numbers: a sequence keeps the numbers of its files; a movie counts from 0
+    (its timecode is kept apart in `timecode`). `frame_count` counts frames that exist,
+    so for a sequence `last_frame - first_frame + 1 == frame_count + len(missing_frames)`.
+    """
+
+    path: str
+    kind: MediaKind
+    codec: str
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    first_frame: int
+    last_frame: int
+    timecode: str | None = None
+    missing_frames: list[int] = field(default_factory=list)
+    pix_fmt: str | None = None
+    color_range: Literal["tv", "pc"] | None = None
+    size_bytes: int = 0
+
+    @property
+    def frame_range(self) -> range:
+        """first_frame..last_frame inclusive, as a range."""
+        return range(self.first_frame, self.last_frame + 1)
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.frame_count / self.fps) if self.fps else 0.0

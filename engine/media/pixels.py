@@ -1,0 +1,64 @@
+"""Pixel array conversions between uint8/uint16 and float32 0..1 RGB."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .info import MediaError
+
+_INV255 = np.float32(1.0 / 255.0)
+_INV65535 = np.float32(1.0 / 65535.0)
+
+
+def check_rgb(rgb: npt.NDArray[np.generic], width: int | None = None, height: int | None = None) -> None:
+    """MediaError unless `rgb` is an HxWx3 array (of the given size when given)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise MediaError(f"a frame must be an HxWx3 RGB array, got shape {rgb.shape}")
+    if (width is not None and rgb.shape[1] != width) or (height is not None and rgb.shape[0] != height):
+        raise MediaError(f"a frame of {rgb.shape[1]}x{rgb.shape[0]} does not fit a {width}x{height} output")
+    if rgb.dtype not in (np.uint8, np.uint16) and not np.issubdtype(rgb.dtype, np.floating):
+        raise MediaError(f"frames must be uint8, uint16 or float (0..1), got {rgb.dtype}")
+
+
+def uint8_to_float(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    return np.multiply(a, _INV255, dtype=np.float32)
+
+
+def uint16_to_float(a: npt.NDArray[np.uint16]) -> npt.NDArray[np.float32]:
+    return np.multiply(a, _INV65535, dtype=np.float32)
+
+
+def _quantize(rgb: npt.NDArray[np.floating], peak: float, dtype: type[np.generic]) -> npt.NDArray[np.generic]:
+    scaled = np.multiply(rgb, np.float32(peak), dtype=np.float32)
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.clip(scaled, 0.0, peak, out=scaled)
+    scaled += np.float32(0.5)
+    return scaled.astype(dtype)
+
+
+def to_uint8(rgb: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
+    """uint8 RGB from uint8, uint16 or float 0..1 (clipped, rounded) RGB."""
+    if rgb.dtype == np.uint8:
+        return rgb  # type: ignore[return-value]
+    if rgb.dtype == np.uint16:
+        return _quantize(uint16_to_float(rgb), 255.0, np.uint8)  # type: ignore[arg-type,return-value]
+    return _quantize(rgb, 255.0, np.uint8)  # type: ignore[arg-type,return-value]
+
+
+def to_uint16(rgb: npt.NDArray[np.generic]) -> npt.NDArray[np.uint16]:
+    """uint16 RGB from uint8 (x257), uint16 or float 0..1 (clipped, rounded) RGB."""
+    if rgb.dtype == np.uint16:
+        return rgb  # type: ignore[return-value]
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.uint16) * np.uint16(257)  # type: ignore[no-any-return]
+    return _quantize(rgb, 65535.0, np.uint16)  # type: ignore[arg-type,return-value]
+
+
+def to_float32(rgb: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
+    """float32 RGB (uint8/uint16 scaled to 0..1, floats kept as they are)."""
+    if rgb.dtype == np.uint8:
+        return uint8_to_float(rgb)  # type: ignore[arg-type]
+    if rgb.dtype == np.uint16:
+        return uint16_to_float(rgb)  # type: ignore[arg-type]
+    return np.asarray(rgb, dtype=np.float32)

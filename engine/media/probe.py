@@ -1,0 +1,150 @@
+"""probe(): what a movie file or an image sequence holds, counted exactly."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+
+from .container import open_movie
+from .images import read_header
+from .info import MediaError, MediaInfo
+from .sequences import find_sequence, is_image_path, is_pattern
+
+DEFAULT_SEQUENCE_FPS = Fraction(24)
+
+
+def probe(
+    source: str | Path,
+    *,
+    fps: Fraction | int | None = None,
+    first_frame: int | None = None,
+    exact: bool = True,
+) -> MediaInfo:
+    """Probe a movie file or an image sequence (pattern or one member file).
+
+    fps: the rate of a sequence (else its EXR header, else 24); ignored for movies.
+    first_frame: number a movie's first frame (default 0); sequences keep their file numbers.
+    exact: count a movie's frames by demuxing every packet (no decoding), which also catches
+    truncated files; False trusts the container's index when it has one.
+    Raises MediaError with a one-line reason for anything that cannot be read.
+    """
+    text = str(source)
+    if is_pattern(text) or is_image_path(text):
+        return probe_sequence(text, fps=fps)
+    return probe_movie(Path(text), first_frame=first_frame or 0, exact=exact)
+
+
+def probe_sequence(source: str | Path, *, fps: Fraction | int | None = None) -> MediaInfo:
+    seq = find_sequence(source)
+    header = read_header(seq.files[seq.first])
+    size = 0
+    for path in seq.files.values():
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue
+    return MediaInfo(
+        path=seq.spec.pattern,
+        kind="sequence",
+        codec=header.codec,
+        width=header.width,
+        height=header.height,
+        fps=Fraction(fps) if fps else header.fps or DEFAULT_SEQUENCE_FPS,
+        frame_count=len(seq.files),
+        first_frame=seq.first,
+        last_frame=seq.last,
+        timecode=None,
+        missing_frames=list(seq.missing),
+        pix_fmt=header.pix_fmt,
+        color_range=header.color_range,
+        size_bytes=size,
+    )
+
+
+def _rate(stream: Any) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return Fraction(rate)
+    return DEFAULT_SEQUENCE_FPS
+
+
+def _timecode(container: Any, stream: Any) -> str | None:
+    sources = [
+        stream.metadata,
+        container.metadata,
+        *(s.metadata for s in container.streams if s.type == "data"),
+    ]
+    for meta in sources:
+        for key, value in meta.items():
+            if key.lower() == "timecode" and value:
+                return str(value)
+    return None
+
+
+def _color_range(ctx: Any) -> Literal["tv", "pc"] | None:
+    value = {1: "tv", 2: "pc"}.get(int(ctx.color_range or 0))
+    if value is None and (ctx.pix_fmt or "").startswith("yuvj"):
+        value = "pc"
+    return value  # type: ignore[return-value]
+
+
+def _expected_frames(container: Any, stream: Any, fps: Fraction) -> tuple[int | None, bool]:
+    """(frames the header promises, whether that number is an exact index)."""
+    if stream.frames:
+        return int(stream.frames), True
+    if stream.duration and stream.time_base:
+        return round(stream.duration * stream.time_base * fps), False
+    if container.duration:
+        return round(Fraction(container.duration, av.time_base) * fps), False
+    return None, False
+
+
+def count_packets(container: Any, stream: Any) -> tuple[int, str | None]:
+    """Video packets in the file (one per frame), and the demux error that stopped counting, if any."""
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size and not packet.is_discard:
+                count += 1
+    except av.error.FFmpegError as e:
+        return count, str(e.strerror or e)
+    return count, None
+
+
+def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True) -> MediaInfo:
+    container, stream, size = open_movie(path)
+    with container:
+        ctx = stream.codec_context
+        fps = _rate(stream)
+        expected, indexed = _expected_frames(container, stream, fps)
+        if exact or expected is None:
+            count, error = count_packets(container, stream)
+            if error:
+                raise MediaError(
+                    f"truncated or corrupt: demuxing stopped after {count} frames ({error})", str(path)
+                )
+            if expected is not None and count < expected - (0 if indexed else max(2, expected // 100)):
+                raise MediaError(f"truncated: only {count} of {expected} frames are in the file", str(path))
+        else:
+            count = expected
+        if count == 0:
+            raise MediaError("no frames in the video stream", str(path))
+        return MediaInfo(
+            path=str(path),
+            kind="movie",
+            codec=ctx.name,
+            width=int(ctx.width),
+            height=int(ctx.height),
+            fps=fps,
+            frame_count=count,
+            first_frame=first_frame,
+            last_frame=first_frame + count - 1,
+            timecode=_timecode(container, stream),
+            missing_frames=[],
+            pix_fmt=ctx.pix_fmt,
+            color_range=_color_range(ctx),
+            size_bytes=size,
+        )

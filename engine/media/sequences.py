@@ -1,0 +1,155 @@
+"""Image sequences on disk: parse a pattern (fileseq syntax, ####, %04d or one member file) and list its frames."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fileseq
+
+from .info import MediaError
+
+IMAGE_EXTENSIONS = frozenset({".exr", ".png", ".jpg", ".jpeg", ".dpx", ".tif", ".tiff"})
+
+_PRINTF = re.compile(r"%(\d*)d")
+_HASHES = re.compile(r"[#@]")
+_NUMBERED_FILE = re.compile(r"^(?P<head>.*?)(?P<frame>-?\d+)(?P<tail>\.[A-Za-z0-9]+)$")
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """A sequence's naming: `directory/head + frame zero-padded to `padding` + tail`.
+
+    padding 0 means a single image without a frame number. `frames` is the explicit
+    frame set of a fileseq range pattern, else None (the frames on disk define it).
+    """
+
+    directory: Path
+    head: str
+    tail: str
+    padding: int
+    frames: tuple[int, ...] | None = None
+
+    @property
+    def pattern(self) -> str:
+        """The pattern in hash form: `sh010.####.exr` (one `#` per digit, `@` for unpadded)."""
+        if self.padding == 0:
+            return str(self.directory / f"{self.head}{self.tail}")
+        pad = "#" * self.padding if self.padding > 1 else "@"
+        return str(self.directory / f"{self.head}{pad}{self.tail}")
+
+    @property
+    def extension(self) -> str:
+        return self.tail.lower()
+
+    def path(self, frame: int) -> Path:
+        """The file of frame number `frame`."""
+        if self.padding == 0:
+            return self.directory / f"{self.head}{self.tail}"
+        digits = f"-{abs(frame):0{self.padding}d}" if frame < 0 else f"{frame:0{self.padding}d}"
+        return self.directory / f"{self.head}{digits}{self.tail}"
+
+
+@dataclass(frozen=True)
+class SequenceFiles:
+    """The frames of a sequence found on disk, and the holes between its first and last frame."""
+
+    spec: SequenceSpec
+    files: dict[int, Path]
+    missing: list[int] = field(default_factory=list)
+
+    @property
+    def first(self) -> int:
+        return min(self.files)
+
+    @property
+    def last(self) -> int:
+        return max(self.files)
+
+
+def is_pattern(source: str) -> bool:
+    """True when `source` names a sequence by pattern rather than by one file."""
+    name = os.path.basename(source)
+    return bool(_PRINTF.search(name) or _HASHES.search(name))
+
+
+def is_image_path(source: str) -> bool:
+    return Path(source).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _pad_from_hashes(chars: str) -> int:
+    # fileseq convention: a lone '#' is four digits; otherwise one digit per '#'/'@' (Nuke style).
+    return 4 if chars == "#" else len(chars)
+
+
+def parse_sequence(source: str | Path) -> SequenceSpec:
+    """Parse `sh010.####.exr`, `sh010.%04d.exr`, `sh010.1001-1010#.exr` or `sh010.1001.exr`."""
+    text = str(source)
+    directory, name = Path(os.path.dirname(text) or "."), os.path.basename(text)
+    if m := _PRINTF.search(name):
+        return SequenceSpec(directory, name[: m.start()], name[m.end() :], int(m[1] or 1))
+    if _HASHES.search(name):
+        try:
+            seq = fileseq.FileSequence(name)
+        except fileseq.ParseException as e:
+            raise MediaError(f"not a sequence pattern: {e}", text) from None
+        frame_set = seq.frameSet()
+        frames = tuple(int(f) for f in frame_set) if frame_set is not None else None
+        return SequenceSpec(
+            directory, seq.basename(), seq.extension(), _pad_from_hashes(seq.padding()), frames
+        )
+    if m := _NUMBERED_FILE.match(name):
+        digits = m["frame"].lstrip("-")
+        return SequenceSpec(directory, m["head"], m["tail"], len(digits))
+    return SequenceSpec(directory, Path(name).stem, Path(name).suffix, 0)
+
+
+def _scan(spec: SequenceSpec) -> dict[int, Path]:
+    if spec.padding == 0:
+        path = spec.path(0)
+        return {0: path} if path.is_file() else {}
+    member = re.compile(rf"^{re.escape(spec.head)}(-?)(\d+){re.escape(spec.tail)}$")
+    found: dict[int, Path] = {}
+    try:
+        entries = list(os.scandir(spec.directory))
+    except FileNotFoundError:
+        raise MediaError("the sequence's folder does not exist", str(spec.directory)) from None
+    except PermissionError:
+        raise MediaError("cannot read: permission denied", str(spec.directory)) from None
+    for entry in entries:
+        m = member.match(entry.name)
+        if not m:
+            continue
+        digits = m[2]
+        if len(digits) != spec.padding and not (len(digits) > spec.padding and digits[0] != "0"):
+            continue
+        try:
+            if entry.is_file() and entry.stat().st_size > 0:
+                found[-int(digits) if m[1] else int(digits)] = Path(entry.path)
+        except OSError:
+            continue
+    return dict(sorted(found.items()))
+
+
+def find_sequence(source: str | Path) -> SequenceFiles:
+    """The frames on disk for a pattern or member file; zero-byte frame files count as missing."""
+    spec = parse_sequence(source)
+    files = _scan(spec)
+    if spec.frames is not None:
+        wanted = set(spec.frames)
+        files = {n: p for n, p in files.items() if n in wanted}
+    if not files:
+        raise MediaError("no frames found for this sequence", spec.pattern)
+    if spec.frames is not None:
+        missing = sorted(set(spec.frames) - set(files))
+    else:
+        lo, hi = min(files), max(files)
+        missing = [n for n in range(lo, hi + 1) if n not in files]
+    return SequenceFiles(spec, files, missing)
+
+
+def frameset_string(frames: list[int]) -> str:
+    """Compact fileseq notation of frame numbers, e.g. "1001-1003,1005"."""
+    return str(fileseq.FrameSet(frames)) if frames else ""
