@@ -138,12 +138,14 @@ class _HTTPServer(ThreadingHTTPServer):
 class SGServer:
     """A running local server: `url`, `faults` for tests, `stop()`."""
 
-    def __init__(self, host: str, port: int, data_dir: Path, script_name: str, script_key: str) -> None:
+    def __init__(
+        self, host: str, port: int, data_dir: Path, script_name: str, script_key: str, page_size: int = 500
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.storage = Storage(data_dir / DB_NAME)
         self.faults = Faults()
-        self.service = Service(self.storage, self.faults)
+        self.service = Service(self.storage, self.faults, page_size)
         self.service.add_script(script_name, script_key)
         self._http = _HTTPServer((host, port), self.service, self.faults)
         self.host, self.port = str(self._http.server_address[0]), int(self._http.server_address[1])
@@ -158,7 +160,9 @@ class SGServer:
         self.service.add_script(script_name, script_key)
 
     def start(self) -> SGServer:
-        self._thread = threading.Thread(target=self._http.serve_forever, name="sgserver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="sgserver", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -208,9 +212,11 @@ def start_in_thread(
     script_key: str = "rushes-test-key",
     host: str = "127.0.0.1",
     port: int = 0,
+    page_size: int = 500,
 ) -> SGServer:
-    """For tests: a running server on a random free port of 127.0.0.1."""
-    return serve(host, port, data_dir, script_name, script_key)
+    """For tests: a running server on a random free port of 127.0.0.1 (`page_size`: the most entities
+    one read answers, as the client learns it from `info`)."""
+    return SGServer(host, port, Path(data_dir), script_name, script_key, page_size).start()
 
 
 def main(argv: list[str] | None = None) -> None:

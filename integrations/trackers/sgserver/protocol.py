@@ -22,13 +22,13 @@ from integrations.trackers.sgserver.service import (
 Handler = Callable[[Service, Link, dict[str, Any], str], Any]
 
 
-def info() -> dict[str, Any]:
+def info(page_size: int = 500) -> dict[str, Any]:
     return {
         "version": list(SERVER_VERSION),
         "full_version": [*SERVER_VERSION, 0],
         "s3_uploads_enabled": False,
         "s3_direct_uploads_enabled": False,
-        "api_max_entities_per_page": 500,
+        "api_max_entities_per_page": page_size,
         "user_authentication_method": "default",
         "rushes_local_server": True,
     }
@@ -85,7 +85,7 @@ def handle_rpc(service: Service, body: bytes, base_url: str) -> dict[str, Any]:
     except (ValueError, AttributeError):
         return fault("API request is not valid JSON with method_name and params")
     if method == "info":
-        return info()
+        return info(service.page_size)
     try:
         auth = params[0] if params and isinstance(params[0], dict) else {}
         user = service.authenticate(auth)

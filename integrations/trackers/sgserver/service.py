@@ -116,8 +116,9 @@ class Reader:
 
 
 class Service:
-    def __init__(self, storage: Storage, faults: Faults | None = None) -> None:
+    def __init__(self, storage: Storage, faults: Faults | None = None, page_size: int = 500) -> None:
         self.storage = storage
+        self.page_size = page_size
         self.faults = faults or Faults()
         self._sessions: dict[str, Link] = {}
         self._lock = threading.Lock()

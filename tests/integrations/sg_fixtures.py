@@ -1,0 +1,74 @@
+"""Helpers for the ShotGrid tests: a local server on a random port, the real client, a small show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import shotgun_api3
+from pydantic import SecretStr
+
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.retry import RetryPolicy
+from integrations.trackers.sgserver import SGServer, start_in_thread
+
+SCRIPT = "rushes-test"
+KEY = "s3cret-test-key"
+FAST = RetryPolicy(attempts=8, first=0.05, factor=2.0, max_delay=0.4)
+
+
+def running_server(data_dir: Path, page_size: int = 500) -> SGServer:
+    return start_in_thread(data_dir, SCRIPT, KEY, page_size=page_size)
+
+
+def client(server: SGServer, key: str = KEY, script: str = SCRIPT) -> shotgun_api3.Shotgun:
+    sg = shotgun_api3.Shotgun(server.url, script, key)
+    sg.config.timeout_secs = 5
+    return sg
+
+
+def options(server: SGServer, **overrides: Any) -> TrackerOptions:
+    values: dict[str, Any] = {
+        "kind": "shotgrid",
+        "url": server.url,
+        "script_name": SCRIPT,
+        "script_key": SecretStr(KEY),
+        "timeout": 5.0,
+    }
+    values.update(overrides)
+    return TrackerOptions(**values)
+
+
+@dataclass
+class Show:
+    project: dict[str, Any]
+    sequence: dict[str, Any]
+    shots: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]  # one comp task per shot
+
+
+def make_show(
+    sg: shotgun_api3.Shotgun, code: str = "DEMO", shots: int = 3, fix_field_type: str = "text"
+) -> Show:
+    """A project with one sequence, `shots` shots with a comp task each, and the Rushes custom fields."""
+    existing = sg.schema_field_read("Task")
+    if "sg_rushes_fixes" not in existing:
+        sg.schema_field_create(
+            "Task",
+            fix_field_type,
+            "Rushes Fixes",
+            {"valid_values": ["interpolate", "regrade", "denoise"]} if fix_field_type == "list" else None,
+        )
+    if "sg_rushes_key" not in sg.schema_field_read("Version"):
+        sg.schema_field_create("Version", "text", "Rushes Key")
+    project = sg.create("Project", {"name": f"{code} show", "code": code})
+    sequence = sg.create("Sequence", {"code": "SQ010", "project": project})
+    made_shots, tasks = [], []
+    for n in range(shots):
+        shot = sg.create(
+            "Shot", {"code": f"SQ010_{(n + 1) * 10:04d}", "project": project, "sg_sequence": sequence}
+        )
+        made_shots.append(shot)
+        tasks.append(sg.create("Task", {"content": "comp", "entity": shot, "project": project}))
+    return Show(project, sequence, made_shots, tasks)
