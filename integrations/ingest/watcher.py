@@ -164,17 +164,22 @@ class IngestWatcher:
         self._stop = threading.Event()
         self._rescan = threading.Event()
         self._overflow = _Overflow(self._rescan)
-        self._observers: list[BaseObserver] = []
+        self._observers: dict[Path, BaseObserver] = {}
+        self._observers_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
     # lifecycle
 
     def start(self) -> None:
+        """Watch every root, scan them once, and start delivering (a watcher starts once)."""
         if self._threads:
-            raise RuntimeError("the ingest watcher is already started")
-        logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
+            raise RuntimeError("an IngestWatcher starts once; make a new one")
+        overflow = logging.getLogger(OVERFLOW_LOGGER)
+        if not overflow.isEnabledFor(logging.WARNING):
+            overflow.setLevel(logging.WARNING)  # the overflow warning is our only signal of lost events
+        overflow.addHandler(self._overflow)
         for root in self.options.roots:
-            self._observers.append(self._observe(root))
+            self._watch(root)
         for name, target in (("tick", self._tick_loop), ("reconcile", self._reconcile_loop)):
             thread = threading.Thread(target=target, name=f"rushes-ingest-{name}", daemon=True)
             thread.start()
@@ -183,14 +188,16 @@ class IngestWatcher:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._rescan.set()
-        for observer in self._observers:
+        with self._observers_lock:
+            observers = list(self._observers.values())
+            self._observers.clear()
+        for observer in observers:
             observer.stop()
-        for observer in self._observers:
+        for observer in observers:
             observer.join(timeout)
         for thread in self._threads:
             thread.join(timeout)
         logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow)
-        self._observers.clear()
 
     def rescan(self) -> None:
         """Run a reconcile scan now."""
@@ -208,25 +215,34 @@ class IngestWatcher:
         """Files held by the stability gate."""
         return len(self._gate)
 
-    def _observe(self, root: IngestRoot) -> BaseObserver:
-        handler = _Events(root.path, self._work)
-        if not root.network:
-            observer: BaseObserver = Observer()
-            observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
-            try:
-                observer.start()
-                return observer
-            except OSError as error:
-                log.warning(
-                    "cannot watch %s with inotify (%s); polling it every %s s instead",
-                    root.path,
-                    error,
-                    self.options.poll_interval,
-                )
-        observer = PollingObserver(timeout=self.options.poll_interval)
-        observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
-        observer.start()
-        return observer
+    @property
+    def watched(self) -> dict[Path, str]:
+        """Each watched root and how: "inotify" or "polling" (a root missing here is only scanned)."""
+        with self._observers_lock:
+            return {
+                path: "polling" if isinstance(observer, PollingObserver) else "inotify"
+                for path, observer in self._observers.items()
+            }
+
+    def _watch(self, root: IngestRoot) -> None:
+        """Start watching one root; a root that cannot be watched now is retried at each reconcile scan."""
+        with self._observers_lock:
+            if self._stop.is_set() or root.path in self._observers:
+                return
+            handler = _Events(root.path, self._work)
+            observers: list[BaseObserver] = [] if root.network else [Observer()]
+            observers.append(PollingObserver(timeout=self.options.poll_interval))
+            for observer in observers:
+                observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
+                try:
+                    observer.start()
+                except OSError as error:
+                    kind = type(observer).__name__
+                    log.warning("cannot watch ingest root %s with %s: %s", root.path, kind, error)
+                    continue
+                self._observers[root.path] = observer
+                return
+            log.error("ingest root %s is not watched; only the reconcile scan will see it", root.path)
 
     # the tick thread: owns the gate
 
@@ -366,6 +382,7 @@ class IngestWatcher:
         for root in self.options.roots:
             if self._stop.is_set():
                 return
+            self._watch(root)
             try:
                 found = scan_root(root.path, self.options)
             except OSError as error:

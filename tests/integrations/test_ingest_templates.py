@@ -1,0 +1,77 @@
+"""Path templates map dailies paths to shot, take, show and date."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from integrations.ingest.options import IngestOptions
+from integrations.ingest.templates import Match, Templates
+
+
+def ingest_options(**values: object) -> IngestOptions:
+    return IngestOptions.model_validate(values)
+
+
+def test_movie_template_reads_show_date_shot_take() -> None:
+    templates = Templates("{show}/{date}/{shot}_{take}.{ext}", "{shot}/{shot}.####.{ext}")
+    assert templates.match_movie("MYSHOW/20240131/ep01_sh010_3.mov") == Match(
+        shot="ep01_sh010", take="3", show="MYSHOW", date="20240131", ext="mov"
+    )
+    # folders above the template are free
+    assert templates.match_movie("incoming/MYSHOW/20240131/sh010_3.mxf") == Match(
+        shot="sh010", take="3", show="MYSHOW", date="20240131", ext="mxf"
+    )
+
+
+def test_non_matching_names_give_none() -> None:
+    templates = Templates("{show}/{date}/{shot}_{take}.{ext}", "{shot}/{shot}.####.{ext}")
+    assert templates.match_movie("sh010_3.mov") is None  # no show/date folders
+    assert templates.match_movie("MYSHOW/20240131/sh010.mov") is None  # no take
+    assert templates.match_sequence("sh010/sh020.####.exr") is None  # folder and file disagree on the shot
+
+
+def test_template_without_take_gives_none_and_leading_slash_anchors() -> None:
+    templates = Templates("/{shot}.{ext}", "{shot}.####.{ext}")
+    assert templates.match_movie("sh010.mov") == Match(shot="sh010", ext="mov")
+    assert templates.match_movie("deeper/sh010.mov") is None
+
+
+@pytest.mark.parametrize("pattern", ["sh010/sh010.####.exr", "sh010/sh010.%04d.exr", "sh010/sh010.@@@@.exr"])
+@pytest.mark.parametrize(
+    "template", ["{shot}/{shot}.####.{ext}", "{shot}/{shot}.%04d.{ext}", "{shot}/{shot}.@.{ext}"]
+)
+def test_sequence_padding_forms_match_each_other(template: str, pattern: str) -> None:
+    match = Templates("{shot}_{take}.{ext}", template).match_sequence(f"plates/{pattern}")
+    assert match == Match(shot="sh010", ext="exr")
+
+
+def test_field_regex_narrows_a_field() -> None:
+    templates = Templates(r"{shot:[a-z]{2}\d{3}}_{take:\d+}.{ext}", "{shot}.####.{ext}")
+    assert templates.match_movie("sh010_12.mov") == Match(shot="sh010", take="12", ext="mov")
+    assert templates.match_movie("shot010_12.mov") is None
+    assert templates.match_movie("sh010_v2.mov") is None
+
+
+@pytest.mark.parametrize(
+    ("movie", "sequence", "message"),
+    [
+        ("{shot}.####.{ext}", "{shot}.####.{ext}", "belongs in sequence_template"),
+        ("{shoot}_{take}.{ext}", "{shot}.####.{ext}", "unknown field {shoot}"),
+        ("{take}.{ext}", "{shot}.####.{ext}", "has no {shot} field"),
+        ("{shot_{take}.{ext}", "{shot}.####.{ext}", "never closed"),
+        ("", "{shot}.####.{ext}", "is empty"),
+        ("{shot:(}.{ext}", "{shot}.####.{ext}", "regex of {shot} is invalid"),
+        ("{shot}.{ext}", "{shot}.{ext}", "needs exactly one frame token"),
+        ("{shot}.{ext}", "{shot}.####.####.{ext}", "found 2"),
+    ],
+)
+def test_template_errors_are_one_clear_sentence(movie: str, sequence: str, message: str) -> None:
+    with pytest.raises(ValueError, match="template") as raised:
+        Templates(movie, sequence)
+    assert message in str(raised.value)
+
+
+def test_options_reject_a_bad_template_at_load_time() -> None:
+    with pytest.raises(ValidationError, match="belongs in sequence_template"):
+        ingest_options(path_template="{shot}.####.mov")
