@@ -57,6 +57,8 @@ class MovieWriter:
     codec: "h264" (libx264, yuv420p, `crf`, `preset`), "prores" (prores_ks profile 3 = 422 HQ,
     yuv422p10le) or "ffv1" (lossless, bgr0). Frames are HxWx3 uint8, uint16 or float 0..1 RGB.
     H.264 needs even dimensions: odd ones are padded by one edge pixel (pad_odd=True) or refused.
+    MP4/MOV get their index up front (faststart) so players and uploads can stream them.
+    `options` go to the encoder as-is (e.g. {"g": "12"} for a keyframe every 12 frames).
     Colour: BT.709 matrix, limited range for YUV, tagged in the stream. The timecode of the first
     frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back.
     """
@@ -74,6 +76,7 @@ class MovieWriter:
         *,
         preset: str = "medium",
         pad_odd: bool = True,
+        faststart: bool = True,
         options: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
@@ -103,7 +106,8 @@ class MovieWriter:
         self._yuv = self.pix_fmt.startswith("yuv")
         self._container: Any = None
         try:
-            self._container = av.open(str(self._tmp), "w", format=fmt, options=self._muxer_options(fmt))
+            muxer = {"movflags": "+faststart"} if faststart and fmt in ("mp4", "mov") else {}
+            self._container = av.open(str(self._tmp), "w", format=fmt, options=muxer)
             self._stream = self._add_stream(encoder, codec, crf, preset, options or {})
             if self.timecode:
                 target = self._stream if fmt in ("mp4", "mov") else self._container
@@ -119,10 +123,6 @@ class MovieWriter:
             return normalize_timecode(timecode, self.fps)
         except TimecodeError as e:
             raise MediaError(str(e), str(self.path)) from None
-
-    @staticmethod
-    def _muxer_options(fmt: str) -> dict[str, str]:
-        return {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
 
     def _add_stream(self, encoder: str, codec: str, crf: int, preset: str, extra: dict[str, str]) -> Any:
         stream = self._container.add_stream(encoder, rate=self.fps)

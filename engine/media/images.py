@@ -129,11 +129,14 @@ def encode_image_bytes(
         return _encode_av("mjpeg", quantize8(rgb), "rgb24", "yuvj444p", opts)
     if ext == ".dpx":
         depth = bits or 10
-        fmts = {8: ("rgb24", "rgb24"), 10: ("rgb48le", "gbrp10le"), 16: ("rgb48le", "rgb48le")}
-        if depth not in fmts:
-            raise MediaError(f"DPX frames are 8, 10 or 16 bit, not {depth}")
-        src, dst = fmts[depth]
-        return _encode_av("dpx", quantize8(rgb) if depth == 8 else quantize16(rgb), src, dst, {})
+        if depth == 8:
+            return _encode_av("dpx", quantize8(rgb), "rgb24", "rgb24", {})
+        if depth == 10:  # rounded to 10 bits here: swscale's 16 -> 10 bit step truncates
+            ten = (quantize16(rgb).astype(np.uint32) * 1023 + 32767) // 65535
+            return _encode_av("dpx", ten.astype(np.uint16), "gbrp10le", "gbrp10le", {})
+        if depth == 16:
+            return _encode_av("dpx", quantize16(rgb), "rgb48le", "rgb48le", {})
+        raise MediaError(f"DPX frames are 8, 10 or 16 bit, not {depth}")
     raise MediaError(f"cannot write {ext!r} images; use .png, .jpg, .dpx or .exr")
 
 

@@ -1,0 +1,98 @@
+"""Broken media raises MediaError with a one-line reason the ingest can quarantine with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from engine.media import MediaError, probe, read_frames, write_movie
+from engine.synth import camera_move, photo
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    return camera_move(photo("chelsea"), 24, size=(160, 96), seed=3)
+
+
+def _cut_in_half(src: Path, dst: Path) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: len(data) // 2])
+    return dst
+
+
+def _reason(source: str | Path) -> str:
+    with pytest.raises(MediaError) as caught:
+        probe(source)
+    assert "\n" not in caught.value.reason
+    return caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("index_first.mp4", {"faststart": True}),
+        ("index_last.mp4", {"faststart": False}),
+        ("prores.mov", {"codec": "prores"}),
+        ("prores.mxf", {"codec": "prores"}),
+        ("lossless.mkv", {"codec": "ffv1"}),
+    ],
+)
+def test_a_movie_cut_in_half_is_reported_truncated(
+    tmp_path: Path, frames: np.ndarray, name: str, kwargs: dict[str, object]
+) -> None:
+    whole = write_movie(tmp_path / name, frames, 24, **kwargs)
+    assert probe(whole).frame_count == 24
+    half = _cut_in_half(whole, tmp_path / f"half_{name}")
+    assert _reason(half).startswith("truncated")
+
+
+def test_decoding_a_truncated_movie_fails_clearly(tmp_path: Path, frames: np.ndarray) -> None:
+    whole = write_movie(tmp_path / "a.mp4", frames, 24, faststart=False)
+    half = _cut_in_half(whole, tmp_path / "half.mp4")
+    with pytest.raises(MediaError, match="truncated"):
+        list(read_frames(half))
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "A001C003.mov"
+    path.touch()
+    assert _reason(path) == "empty file (0 bytes)"
+
+
+def test_text_file_named_mov(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mov"
+    path.write_text("shot notes: sh010 needs a regrade\n" * 20)
+    assert _reason(path).startswith("not a media file")
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    assert _reason(tmp_path / "gone.mov").startswith("not found")
+    assert _reason(tmp_path).startswith("is a folder")
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
+    path = tmp_path / "sound.mov"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    assert _reason(path) == "no video stream"
+
+
+def test_a_range_past_the_end_is_refused(tmp_path: Path, frames: np.ndarray) -> None:
+    path = write_movie(tmp_path / "short.mp4", frames[:4], 24)
+    with pytest.raises(MediaError, match="ends at frame 3"):
+        list(read_frames(path, 2, 10))
+    with pytest.raises(MediaError, match="empty"):
+        read_frames(path, 5, 2)
+
+
+def test_sequence_problems(tmp_path: Path) -> None:
+    assert _reason(tmp_path / "sh010.####.exr").startswith("no frames found")
+    (tmp_path / "sh010.1001.png").write_text("not a png")
+    assert "cannot decode png" in _reason(tmp_path / "sh010.####.png")

@@ -1,0 +1,154 @@
+"""Movies through engine.media: encode real footage-like frames, probe and decode them back frame-exactly."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.media import (
+    MediaError,
+    MovieWriter,
+    probe,
+    read_clip,
+    read_frames,
+    read_frames_uint8,
+    write_movie,
+)
+from engine.synth import camera_move, photo
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    """48 frames, 320x180, of a camera move over a real photo (float32 0..1)."""
+    return camera_move(photo("astronaut"), 48, size=(320, 180), seed=1)
+
+
+@pytest.fixture(scope="module")
+def h264(tmp_path_factory: pytest.TempPathFactory, clip: np.ndarray) -> Path:
+    path = tmp_path_factory.mktemp("movies") / "sh010_v001.mp4"
+    write_movie(path, clip, 24, codec="h264", timecode="01:00:00:00")
+    return path
+
+
+def test_h264_round_trip_is_frame_exact(h264: Path, clip: np.ndarray) -> None:
+    info = probe(h264)
+    assert (info.kind, info.codec, info.width, info.height) == ("movie", "h264", 320, 180)
+    assert info.fps == Fraction(24) and info.timecode == "01:00:00:00"
+    assert (info.frame_count, info.first_frame, info.last_frame) == (48, 0, 47)
+    assert info.pix_fmt == "yuv420p" and info.color_range == "tv" and info.size_bytes == h264.stat().st_size
+
+    frames = list(read_frames(h264))
+    assert [f.number for f in frames] == list(range(48))
+    assert all(f.rgb.shape == (180, 320, 3) and f.rgb.dtype == np.float32 for f in frames)
+    # every decoded frame matches its own source frame (not a neighbour): frame-exact, in order
+    for f in frames:
+        own = psnr(f.rgb, clip[f.number])
+        assert own > 33, f"frame {f.number}: {own:.1f} dB"
+        if f.number:
+            assert own > psnr(f.rgb, clip[f.number - 1]) + 3
+
+
+def test_uint8_path_and_clip_agree_with_float_path(h264: Path) -> None:
+    u8 = [f for f in read_frames_uint8(h264, 10, 13)]
+    clip = read_clip(h264, 10, 13)
+    assert [f.number for f in u8] == [10, 11, 12, 13] and clip.shape == (4, 180, 320, 3)
+    assert u8[0].rgb.dtype == np.uint8
+    # the uint8 fast path uses swscale's fast rounding: within ~2 code values of the accurate float path
+    assert np.abs(u8[0].rgb / 255.0 - clip[0]).mean() < 2.5 / 255
+
+
+def test_decoding_a_range_returns_exactly_those_frames(h264: Path) -> None:
+    full = read_clip(h264)
+    part = list(read_frames(h264, start=5, end=9))
+    assert [f.number for f in part] == [5, 6, 7, 8, 9]
+    for f in part:
+        np.testing.assert_array_equal(f.rgb, full[f.number])
+    assert [f.number for f in read_frames(h264, start=45)] == [45, 46, 47]
+
+
+def test_seeking_far_into_a_movie_lands_on_the_right_frames(tmp_path: Path) -> None:
+    frames = camera_move(photo("coffee"), 120, size=(160, 96), seed=2)
+    path = tmp_path / "long.mp4"
+    write_movie(path, frames, 25, options={"g": "12"})  # keyframes every 12 frames: a real seek happens
+    full = read_clip(path)
+    assert full.shape[0] == 120 == probe(path).frame_count
+    part = list(read_frames(path, start=83, end=101))
+    assert [f.number for f in part] == list(range(83, 102))
+    for f in part:
+        np.testing.assert_array_equal(f.rgb, full[f.number])
+
+
+def test_movie_numbers_can_start_at_a_given_first_frame(h264: Path) -> None:
+    assert probe(h264, first_frame=1001).last_frame == 1048
+    numbers = [f.number for f in read_frames(h264, 1001, 1003, first_frame=1001)]
+    assert numbers == [1001, 1002, 1003]
+
+
+def test_prores_422_hq_round_trip(tmp_path: Path, clip: np.ndarray) -> None:
+    path = tmp_path / "sh010_finish.mov"
+    with MovieWriter(path, Fraction(24000, 1001), 320, 180, codec="prores", timecode="00:59:58:12") as w:
+        for rgb in clip[:12]:
+            w.write(rgb)
+    info = probe(path)
+    assert (info.codec, info.pix_fmt, info.frame_count) == ("prores", "yuv422p10le", 12)
+    assert info.fps == Fraction(24000, 1001) and info.timecode == "00:59:58:12"
+    decoded = read_clip(path)
+    assert decoded.shape == (12, 180, 320, 3)
+    assert min(psnr(d, s) for d, s in zip(decoded, clip[:12], strict=True)) > 38
+
+
+def test_ffv1_is_lossless_and_counted_without_an_index(tmp_path: Path, clip: np.ndarray) -> None:
+    src = (clip[:6] * 255 + 0.5).astype(np.uint8)
+    path = write_movie(tmp_path / "plate.mkv", src, 25, codec="ffv1", timecode="10:00:00:00")
+    info = probe(path)
+    assert (info.codec, info.frame_count, info.timecode, info.fps) == ("ffv1", 6, "10:00:00:00", Fraction(25))
+    for f in read_frames_uint8(path):
+        np.testing.assert_array_equal(f.rgb, src[f.number])
+
+
+def test_drop_frame_timecode_at_2997_reads_back(tmp_path: Path, clip: np.ndarray) -> None:
+    path = write_movie(tmp_path / "ntsc.mov", clip[:3], Fraction(30000, 1001), timecode="01:00:00;00")
+    info = probe(path)
+    assert info.timecode == "01:00:00;00" and info.fps == Fraction(30000, 1001)
+
+
+def test_odd_sizes_are_padded_for_h264(tmp_path: Path, clip: np.ndarray) -> None:
+    odd = clip[:2, :179, :319]
+    info = probe(write_movie(tmp_path / "odd.mp4", odd, 24))
+    assert (info.width, info.height, info.frame_count) == (320, 180, 2)
+    with pytest.raises(MediaError, match="even dimensions"):
+        MovieWriter(tmp_path / "odd2.mp4", 24, 319, 179, pad_odd=False)
+
+
+def test_a_failed_write_leaves_no_file_behind(tmp_path: Path, clip: np.ndarray) -> None:
+    path = tmp_path / "review.mp4"
+    with pytest.raises(RuntimeError), MovieWriter(path, 24, 320, 180) as w:
+        w.write(clip[0])
+        raise RuntimeError("render crashed")
+    with pytest.raises(MediaError, match="does not fit"), MovieWriter(path, 24, 320, 180) as w:
+        w.write(clip[0, :100])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"codec": "prores", "path": "x.mp4"}, "cannot go into"),
+        ({"codec": "vp9"}, "unknown codec"),
+        ({"path": "x.avi"}, "extension"),
+        ({"timecode": "25:99:00:00"}, "out of range"),
+    ],
+)
+def test_writer_refuses_bad_settings_clearly(tmp_path: Path, kwargs: dict[str, str], reason: str) -> None:
+    path = tmp_path / kwargs.pop("path", "x.mp4")
+    with pytest.raises(MediaError, match=reason):
+        MovieWriter(path, 24, 64, 64, **kwargs)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
