@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from daemon.catalog import CatalogError
+from daemon.catalog.shows import UnknownShow
+from daemon.context import DataDirError
 from daemon.settings import ConfigError
+from daemon.shows import UnknownShowError
+from engine.media import MediaError
 from integrations.trackers.base import TrackerFatal
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, TrackerFatal)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    CatalogError,
+    DataDirError,
+    UnknownShow,
+    UnknownShowError,
+    MediaError,
+    TrackerFatal,
+)

@@ -54,7 +54,9 @@ class ShowConfig(BaseModel):
     code: str = Field(description="Short show code, e.g. MYSHOW.")
     name: str = ""
     ingest: IngestOptions = Field(default_factory=IngestOptions)
-    output_root: Path | None = Field(None, description="Where renders go (default: <data_dir>/renders/<code>).")
+    output_root: Path | None = Field(
+        None, description="Where renders go (default: <data_dir>/renders/<code>)."
+    )
     training: TrainingWindow = Field(default_factory=TrainingWindow)
     train: TrainOptions = Field(default_factory=TrainOptions)
     tracker_project: str | None = Field(None, description="Project code or name in the tracker.")
@@ -63,7 +65,9 @@ class ShowConfig(BaseModel):
     @classmethod
     def _code(cls, value: str) -> str:
         if not SHOW_CODE.match(value):
-            raise ValueError("show code must start with a letter and hold only letters, digits, _ and - (max 32)")
+            raise ValueError(
+                "show code must start with a letter and hold only letters, digits, _ and - (max 32)"
+            )
         return value
 
 
@@ -84,7 +88,9 @@ class Settings(BaseSettings):
         env_prefix="RUSHES_", env_nested_delimiter="__", extra="forbid", secrets_dir=None
     )
 
-    data_dir: Path = Field(default_factory=default_home, description="Catalog, models, renders, logs (RUSHES_HOME).")
+    data_dir: Path = Field(
+        default_factory=default_home, description="Catalog, models, renders, logs (RUSHES_HOME)."
+    )
     catalog_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -135,7 +141,7 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _problems(error: ValidationError) -> list[str]:
+def validation_problems(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         msg = item["msg"].removeprefix("Value error, ")
@@ -168,13 +174,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     data: dict[str, Any] = read_yaml(path) if path else {}
     tracker = data.get("tracker")
     if isinstance(tracker, dict) and "script_key" in tracker:
-        raise ConfigError(["tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead"])
+        raise ConfigError(
+            ["tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead"]
+        )
     data.update(overrides)
     secrets = os.environ.get("RUSHES_SECRETS_DIR")
     try:
-        settings = Settings(**data, _secrets_dir=secrets) if secrets else Settings(**data)
+        settings = Settings(**data, _secrets_dir=secrets) if secrets else Settings(**data)  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(_problems(exc)) from exc
+        raise ConfigError(validation_problems(exc)) from exc
     home = os.environ.get("RUSHES_HOME")
     if home:
         settings.data_dir = Path(home)

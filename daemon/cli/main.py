@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,17 +12,21 @@ import typer
 from rich.console import Console
 
 from daemon import __version__
+from daemon.logs import configure as configure_logs
 from daemon.settings import ConfigError, Settings, json_schema, load_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rushes: a show model and fixes for dailies.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Rushes: a show model and fixes for dailies."
+)
 config_app = typer.Typer(no_args_is_help=True, help="Validate the configuration and print its schema.")
 app.add_typer(config_app, name="config")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", envvar="RUSHES_CONFIG", help="YAML config file.", show_default=False)
+    Path | None,
+    typer.Option("--config", "-c", envvar="RUSHES_CONFIG", help="YAML config file.", show_default=False),
 ]
 
 
@@ -35,6 +40,7 @@ state = CliState()
 @app.callback()
 def _root(config: ConfigOpt = None) -> None:
     state.config_path = config
+    configure_logs(os.environ.get("RUSHES_LOG_LEVEL", "warning"), os.environ.get("RUSHES_LOG_FORMAT", "auto"))
 
 
 def settings() -> Settings:

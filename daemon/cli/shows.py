@@ -1,0 +1,47 @@
+"""`rushes show add|list`: shows without writing YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from daemon import shows
+from daemon.cli.main import app, err, out, settings
+from daemon.context import open_context
+
+show_app = typer.Typer(no_args_is_help=True, help="Add and list shows.")
+app.add_typer(show_app, name="show")
+
+
+@show_app.command("add")
+def show_add(
+    code: Annotated[str, typer.Argument(help="Short show code, e.g. MYSHOW.")],
+    ingest: Annotated[
+        list[Path] | None, typer.Option("--ingest", help="An ingest folder (repeatable).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Full show name.")] = "",
+) -> None:
+    """Add a show (or more ingest folders to it), kept in the catalog."""
+    ctx = open_context(settings())
+    try:
+        show, created = shows.add_show(ctx.catalog, code, name, ingest or [])
+    finally:
+        ctx.close()
+    verb = "added" if created else "updated"
+    roots = ", ".join(str(r.path) for r in show.ingest.roots) or "no ingest folders yet"
+    out.print(f"show {show.code} {verb} ({roots})", highlight=False)
+
+
+@show_app.command("list")
+def show_list() -> None:
+    """List the shows with their ingest folders."""
+    ctx = open_context(settings())
+    try:
+        for show in shows.all_shows(ctx.settings, ctx.catalog):
+            roots = ", ".join(str(r.path) for r in show.ingest.roots) or "-"
+            out.print(f"{show.code}\t{show.name}\t{roots}", highlight=False)
+    finally:
+        ctx.close()
+    _ = err

@@ -1,0 +1,85 @@
+"""`rushes status [--json]`: shows, dailies, quarantined files with reasons, jobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from daemon import status as status_data
+from daemon.cli.main import app, out, settings
+from daemon.context import open_context
+
+
+@app.command("status")
+def status_cmd(
+    show: Annotated[str | None, typer.Option("--show", "-s", help="Only this show.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Shows, their dailies, quarantined files with reasons, and jobs."""
+    ctx = open_context(settings())
+    try:
+        data = status_data.collect(ctx.settings, ctx.catalog, show)
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    render(data)
+
+
+def _frames(d: dict[str, Any]) -> str:
+    if d["first_frame"] is None:
+        return "-"
+    text = f"{d['first_frame']}-{d['last_frame']} ({d['frame_count']})"
+    if d["missing_frames"]:
+        text += f" missing {_ranges(d['missing_frames'])}"
+    return text
+
+
+def _ranges(numbers: list[int]) -> str:
+    parts: list[str] = []
+    for n in sorted(numbers):
+        if parts and parts[-1].split("-")[-1] == str(n - 1):
+            parts[-1] = parts[-1].split("-")[0] + f"-{n}"
+        else:
+            parts.append(str(n))
+    return ",".join(parts)
+
+
+def render(data: dict[str, Any]) -> None:
+    out.print(f"data in {data['data_dir']}  catalog {data['catalog']}", highlight=False)
+    if not data["shows"]:
+        out.print("no shows yet: add one with `rushes show add CODE --ingest DIR`")
+    for show in data["shows"]:
+        model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model"
+        stale = " (stale: new dailies since training)" if show["model_stale"] else ""
+        out.print(f"\n[bold]{show['code']}[/bold]  {len(show['dailies'])} dailies, {model}{stale}")
+        if show["dailies"]:
+            table = Table("shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
+            for d in show["dailies"]:
+                table.add_row(
+                    d["shot"] or "-",
+                    d["take"] or "-",
+                    _frames(d),
+                    d["fps"] or "-",
+                    f"{d['width']}x{d['height']}",
+                    d["timecode"] or "-",
+                    d["codec"] or "-",
+                    d["path"],
+                )
+            out.print(table)
+        if show["quarantined"]:
+            table = Table("quarantined", "reason", title=None)
+            for d in show["quarantined"]:
+                table.add_row(d["path"], d["reason"] or "-")
+            out.print(table)
+    if data["jobs"]["recent"]:
+        table = Table("job", "kind", "show", "state", "attempts", "error")
+        for j in data["jobs"]["recent"]:
+            table.add_row(
+                str(j["id"]), j["kind"], j["show"] or "-", j["state"], str(j["attempts"]), j["error"] or ""
+            )
+        out.print(table)

@@ -1,0 +1,40 @@
+"""What every command and the daemon open first: the settings, the data directory and the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.catalog import Catalog
+from daemon.settings import Settings
+
+
+class DataDirError(Exception):
+    pass
+
+
+@dataclass
+class Context:
+    settings: Settings
+    catalog: Catalog
+
+    def close(self) -> None:
+        self.catalog.dispose()
+
+
+def prepare_home(data_dir: Path) -> None:
+    try:
+        for sub in ("", "models", "renders", "logs", "cache", "tmp"):
+            (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(
+            f"cannot create the data directory {data_dir} ({exc.strerror}); set RUSHES_HOME or data_dir"
+        ) from exc
+
+
+def open_context(settings: Settings) -> Context:
+    """Create the data directory, open the catalog and bring its schema up to date."""
+    prepare_home(settings.data_dir)
+    catalog = Catalog(settings.catalog)
+    catalog.migrate()
+    return Context(settings, catalog)

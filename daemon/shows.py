@@ -1,0 +1,69 @@
+"""The shows the daemon knows: those in the YAML config and those added with `rushes show add`.
+
+A show in the YAML file wins over the catalog's copy of the same code. Catalog shows keep their options as
+JSON in `shows.config`, validated here through the same pydantic model as the YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from daemon.catalog import Catalog
+from daemon.catalog import shows as show_repo
+from daemon.settings import ConfigError, Settings, ShowConfig, validation_problems
+
+
+class UnknownShowError(LookupError):
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            f"show {code!r} is not known: add it with `rushes show add {code}` or in the config file"
+        )
+
+
+def from_catalog(code: str, name: str, config: dict[str, Any]) -> ShowConfig:
+    try:
+        return ShowConfig.model_validate({**config, "code": code, "name": name})
+    except ValidationError as exc:
+        raise ConfigError([f"show {code} (catalog): {line}" for line in validation_problems(exc)]) from exc
+
+
+def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
+    """Make sure every show of the YAML config has its catalog row."""
+    with catalog.session() as s:
+        for show in settings.shows:
+            show_repo.ensure_show(s, show.code, show.name or show.code)
+
+
+def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
+    sync_config_shows(settings, catalog)
+    out = {show.code: show for show in settings.shows}
+    with catalog.session() as s:
+        for row in show_repo.list_shows(s):
+            if row.code not in out:
+                out[row.code] = from_catalog(row.code, row.name, row.config or {})
+    return [out[code] for code in sorted(out)]
+
+
+def get_show(settings: Settings, catalog: Catalog, code: str) -> ShowConfig:
+    for show in all_shows(settings, catalog):
+        if show.code == code:
+            return show
+    raise UnknownShowError(code)
+
+
+def add_show(
+    catalog: Catalog, code: str, name: str = "", ingest: list[Path] | None = None
+) -> tuple[ShowConfig, bool]:
+    """Create (or update the ingest roots of) a show kept in the catalog."""
+    config: dict[str, Any] = {"ingest": {"roots": [str(p.resolve()) for p in ingest or []]}}
+    from_catalog(code, name or code, config)  # validates the code and the roots before writing
+    with catalog.session() as s:
+        row, created = show_repo.ensure_show(s, code, name or code)
+        merged = dict(row.config or {})
+        if ingest or created:
+            merged["ingest"] = {**merged.get("ingest", {}), **config["ingest"]}
+        row.config = merged
+    return from_catalog(code, name or code, merged), created

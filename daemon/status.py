@@ -1,0 +1,88 @@
+"""What `rushes status` reports, as plain data (rendered as tables or JSON by the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.catalog import Catalog, Daily, models_repo
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import jobs as job_repo
+from daemon.settings import Settings
+from daemon.shows import all_shows
+
+
+def daily_record(d: Daily) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "path": d.path,
+        "kind": d.kind,
+        "shot": d.shot,
+        "take": d.take,
+        "first_frame": d.first_frame,
+        "last_frame": d.last_frame,
+        "frame_count": d.frame_count,
+        "missing_frames": list(d.missing_frames or []),
+        "fps": d.fps,
+        "width": d.width,
+        "height": d.height,
+        "codec": d.codec,
+        "timecode": d.timecode,
+        "size_bytes": d.size_bytes,
+        "content_hash": d.content_hash,
+        "status": d.status,
+        "reason": d.error,
+    }
+
+
+def collect(
+    settings: Settings, catalog: Catalog, show: str | None = None, jobs_limit: int = 50
+) -> dict[str, Any]:
+    shows_out = []
+    for cfg in all_shows(settings, catalog):
+        if show is not None and cfg.code != show:
+            continue
+        with catalog.session(readonly=True) as s:
+            dailies = daily_repo.list_dailies(s, cfg.code, status=None)
+            current = [d for d in dailies if d.status != "superseded"]
+            promoted = models_repo.latest_promoted(s, cfg.code)
+            versions = models_repo.list_versions(s, cfg.code)
+            from daemon.catalog import shows as show_repo
+
+            row = show_repo.get_show(s, cfg.code)
+            shows_out.append(
+                {
+                    "code": cfg.code,
+                    "name": cfg.name or cfg.code,
+                    "ingest_roots": [str(r.path) for r in cfg.ingest.roots],
+                    "model_stale": bool(row.model_stale) if row else False,
+                    "promoted_model": promoted.version if promoted else None,
+                    "model_versions": len(versions),
+                    "dailies": [daily_record(d) for d in current if d.status == "registered"],
+                    "quarantined": [daily_record(d) for d in current if d.status == "quarantined"],
+                }
+            )
+    with catalog.session(readonly=True) as s:
+        counts = job_repo.counts(s)
+        recent = job_repo.list_jobs(s, show=show, limit=jobs_limit)
+        jobs = [
+            {
+                "id": j.id,
+                "kind": j.kind,
+                "key": j.key,
+                "show": j.show,
+                "state": j.state,
+                "attempts": j.attempts,
+                "error": j.last_error,
+                "updated": j.updated_at.isoformat() if j.updated_at else None,
+            }
+            for j in recent
+        ]
+    return {
+        "data_dir": str(settings.data_dir),
+        "catalog": catalog.url,
+        "shows": shows_out,
+        "jobs": {
+            "counts": [{"kind": k, "state": st, "count": n} for (k, st), n in sorted(counts.items())],
+            "recent": jobs,
+        },
+    }
