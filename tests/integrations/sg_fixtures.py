@@ -15,7 +15,7 @@ from integrations.trackers.sgserver import SGServer, start_in_thread
 
 SCRIPT = "rushes-test"
 KEY = "s3cret-test-key"
-FAST = RetryPolicy(attempts=8, first=0.05, factor=2.0, max_delay=0.4)
+FAST = RetryPolicy(attempts=10, first=0.05, factor=2.0, max_delay=0.4)
 
 
 def running_server(data_dir: Path, page_size: int = 500) -> SGServer:

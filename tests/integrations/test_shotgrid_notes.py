@@ -1,0 +1,84 @@
+"""Fix-request text parsing and the retry schedule: pure functions, no server."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.trackers.base import TrackerFatal
+from integrations.trackers.notes import parse_fix_field, parse_fix_text, parse_note
+from integrations.trackers.retry import RetriesExhausted, RetryPolicy, retry
+from integrations.trackers.shotgrid import Cursor
+
+
+def test_clauses_give_kinds_and_params() -> None:
+    spec = parse_fix_text("interpolate frames=1012-1016; regrade reference=1001")
+    assert spec.kinds == ("interpolate", "regrade")
+    assert spec.params == {"frames": "1012-1016", "reference": "1001"}
+    assert spec.problems == ()
+
+
+def test_quotes_case_aliases_and_clashing_params() -> None:
+    spec = parse_fix_text('Cleanup mask="/masks/wire 01.png" frames=1001-1010\nretime frames=1020-1022')
+    assert spec.kinds == ("cleanup", "interpolate")
+    assert spec.params == {
+        "mask": "/masks/wire 01.png",
+        "frames": "1001-1010",
+        "interpolate.frames": "1020-1022",
+    }
+
+
+def test_problems_are_reported_not_guessed() -> None:
+    spec = parse_fix_text("sharpen amount=2; denoise strong")
+    assert spec.kinds == ("denoise",)
+    assert spec.problems == (
+        "unknown fix kind 'sharpen' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
+        "'strong' after 'denoise' is not key=value",
+    )
+
+
+def test_list_fields_and_empty_values() -> None:
+    assert parse_fix_field(["interpolate", "denoise"]).kinds == ("interpolate", "denoise")
+    assert parse_fix_field("upscale factor=2").params == {"factor": "2"}
+    assert parse_fix_field(None).empty and parse_fix_field("").empty
+
+
+def test_only_rushes_lines_of_a_note_count() -> None:
+    body = "Looks soft, and interpolate would be nice.\n  #Rushes upscale factor=2\n#rushes denoise"
+    spec = parse_note(body)
+    assert spec.kinds == ("upscale", "denoise") and spec.params == {"factor": "2"}
+    assert parse_note("please interpolate frames=1-2").empty
+
+
+def test_retry_schedule_and_loop() -> None:
+    policy = RetryPolicy(attempts=6, first=0.5, factor=2.0, max_delay=4.0)
+    assert list(policy.delays()) == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert policy.total() == 11.5
+
+    calls, waits = [], []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("down")
+        return "ok"
+
+    assert retry(flaky, policy, lambda e: isinstance(e, ConnectionError), waits.append) == "ok"
+    assert waits == [0.5, 1.0]
+    with pytest.raises(RetriesExhausted) as caught:
+        retry(
+            lambda: (_ for _ in ()).throw(ConnectionError("down")),
+            RetryPolicy(attempts=2),
+            lambda e: True,
+            waits.append,
+        )
+    assert caught.value.attempts == 2
+    with pytest.raises(KeyError):
+        retry(lambda: {}["x"], policy, lambda e: isinstance(e, ConnectionError), waits.append)
+
+
+def test_cursor_round_trip_and_foreign_cursors() -> None:
+    cursor = Cursor(41, {39: 10.0}, {40: (7, 11.0)})
+    assert Cursor.load(cursor.dump()) == cursor
+    assert Cursor.load("1234") == Cursor(1234)
+    with pytest.raises(TrackerFatal, match="reset the tracker cursor"):
+        Cursor.load("kitsu:2024-01-01")

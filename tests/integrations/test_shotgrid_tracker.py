@@ -1,0 +1,305 @@
+"""ShotGridTracker against the local server, through the real shotgun_api3 client over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shotgun_api3
+
+from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.retry import RetryPolicy
+from integrations.trackers.sgserver import SGServer
+from integrations.trackers.shotgrid import ShotGridTracker
+from tests.integrations.sg_fixtures import FAST, Show, client, make_show, options, running_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[SGServer]:
+    srv = running_server(tmp_path / "sg")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sg(server: SGServer) -> shotgun_api3.Shotgun:
+    return client(server)
+
+
+@pytest.fixture
+def show(sg: shotgun_api3.Shotgun) -> Show:
+    return make_show(sg)
+
+
+def tracker(server: SGServer, **kwargs: Any) -> ShotGridTracker:
+    overrides = {
+        k: kwargs.pop(k)
+        for k in list(kwargs)
+        if k not in ("policy", "backfill", "clock", "gap_timeout", "sleep")
+    }
+    kwargs.setdefault("policy", FAST)
+    return ShotGridTracker(options(server, **overrides), **kwargs)
+
+
+def spec(tmp_path: Path, show: Show, key: str = "fix-1") -> VersionSpec:
+    movie = tmp_path / "SQ010_0010_fix_v001.mp4"
+    movie.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(200)))
+    return VersionSpec(
+        idempotency_key=key,
+        project="DEMO",
+        shot_id=show.shots[0]["id"],
+        task_id=show.tasks[0]["id"],
+        code="SQ010_0010_rushes_v001",
+        description="interpolate frames 1012-1016 with model v3",
+        movie_path=movie,
+        first_frame=1001,
+        last_frame=1048,
+        frames_path="/renders/SQ010_0010/v001/SQ010_0010.####.exr",
+    )
+
+
+def test_fix_request_round_trip_restart_and_idempotent_publish(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show, tmp_path: Path
+) -> None:
+    first = tracker(server).fix_requests_since(None)
+    assert first.items == []
+    review_cursor = tracker(server).review_statuses_since(None).cursor
+
+    task = show.tasks[0]
+    sg.update("Task", show.tasks[1]["id"], {"sg_status_list": "ip"})  # noise
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "interpolate frames=1012-1016; regrade reference=1001"})
+    sg.update("Task", task["id"], {"sg_status_list": "fix"})
+
+    batch = tracker(server).fix_requests_since(first.cursor)
+    assert len(batch.items) == 1
+    request = batch.items[0]
+    assert request.kinds == ("interpolate", "regrade")
+    assert request.params == {"frames": "1012-1016", "reference": "1001"}
+    assert (request.project, request.shot_code, request.shot_id, request.task_id) == (
+        "DEMO",
+        "SQ010_0010",
+        show.shots[0]["id"],
+        task["id"],
+    )
+    assert request.key.startswith("shotgrid:event:")
+
+    restarted = tracker(server)  # a new adapter with the persisted cursor: nothing is repeated
+    assert restarted.fix_requests_since(batch.cursor).items == []
+
+    published = restarted.publish_version(spec(tmp_path, show))
+    assert published.created is True
+    version = sg.find_one(
+        "Version",
+        [["id", "is", published.version_id]],
+        [
+            "sg_uploaded_movie",
+            "sg_rushes_key",
+            "entity",
+            "sg_task",
+            "sg_status_list",
+            "sg_first_frame",
+            "sg_path_to_frames",
+        ],
+    )
+    assert version["sg_rushes_key"] == "fix-1" and version["sg_status_list"] == "rev"
+    assert version["entity"]["id"] == show.shots[0]["id"] and version["sg_task"]["id"] == task["id"]
+    assert version["sg_first_frame"] == 1001
+    assert (
+        sg.download_attachment(version["sg_uploaded_movie"]) == spec(tmp_path, show).movie_path.read_bytes()
+    )
+
+    again = tracker(server).publish_version(spec(tmp_path, show))
+    assert again.created is False and again.version_id == published.version_id
+    assert len(sg.find("Version", [["sg_rushes_key", "is", "fix-1"]])) == 1
+
+    restarted.set_task_status(task["id"], "rev")
+    restarted.add_note(show.shots[0]["id"], task["id"], "Rushes: fixed", "interpolate done, model v3")
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "rev"
+    assert sg.find_one("Note", [["tasks", "is", task]], ["subject"])["subject"] == "Rushes: fixed"
+
+    sg.create(
+        "Note",
+        {
+            "project": show.project,
+            "subject": "review",
+            "content": "lovely, approved",
+            "note_links": [{"type": "Version", "id": published.version_id}],
+        },
+    )
+    sg.update("Version", published.version_id, {"sg_status_list": "apr"})
+    reviews = restarted.review_statuses_since(review_cursor)
+    assert [(r.version_id, r.status, r.note, r.idempotency_key) for r in reviews.items] == [
+        (published.version_id, "approved", "lovely, approved", "fix-1")
+    ]
+    assert restarted.review_statuses_since(reviews.cursor).items == []
+
+
+def test_publish_finishes_a_missing_upload(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show, tmp_path: Path
+) -> None:
+    # a crash between create and upload: the Version exists with the key but without the movie
+    half = sg.create(
+        "Version",
+        {"code": "half", "entity": show.shots[0], "project": show.project, "sg_rushes_key": "fix-1"},
+    )
+    published = tracker(server).publish_version(spec(tmp_path, show))
+    assert published.created is False and published.version_id == half["id"]
+    movie = sg.find_one("Version", [["id", "is", half["id"]]], ["sg_uploaded_movie"])["sg_uploaded_movie"]
+    assert movie is not None and movie["name"] == "SQ010_0010_fix_v001.mp4"
+
+
+def test_tasks_already_waiting_are_backfilled_once(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    sg.update("Task", show.tasks[2]["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    assert tracker(server, backfill=False).fix_requests_since(None).items == []
+    batch = tracker(server).fix_requests_since(None)
+    assert [(r.task_id, r.kinds) for r in batch.items] == [(show.tasks[2]["id"], ("denoise",))]
+    assert tracker(server).fix_requests_since(batch.cursor).items == []
+
+
+def test_kinds_from_the_newest_note_even_when_it_comes_later(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    start = tracker(server).fix_requests_since(None).cursor
+    task = show.tasks[1]
+    sg.update("Task", task["id"], {"sg_status_list": "fix"})
+    waiting = tracker(server).fix_requests_since(start)
+    assert waiting.items == [] and json.loads(str(waiting.cursor))["waiting"]
+
+    body = "Shot pops at the cut.\n#rushes interpolate frames=1012-1016\nthanks"
+    sg.create(
+        "Note",
+        {
+            "project": show.project,
+            "subject": "fix please",
+            "content": body,
+            "tasks": [task],
+            "note_links": [show.shots[1]],
+        },
+    )
+    found = tracker(server).fix_requests_since(waiting.cursor)
+    assert [(r.kinds, r.params, r.note) for r in found.items] == [
+        (("interpolate",), {"frames": "1012-1016"}, body)
+    ]
+    assert tracker(server).fix_requests_since(found.cursor).items == []
+
+
+def test_a_list_fix_field_gives_the_kind(server: SGServer, sg: shotgun_api3.Shotgun, show: Show) -> None:
+    sg.schema_field_create("Task", "list", "Rushes Kind", {"valid_values": ["interpolate", "denoise"]})
+    adapter = tracker(server, fix_field="sg_rushes_kind")
+    start = adapter.fix_requests_since(None).cursor
+    sg.update("Task", show.tasks[0]["id"], {"sg_rushes_kind": "denoise", "sg_status_list": "fix"})
+    assert [r.kinds for r in adapter.fix_requests_since(start).items] == [("denoise",)]
+
+
+def test_event_id_gaps_are_read_again_until_they_appear(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    now = [1000.0]
+    adapter = tracker(server, clock=lambda: now[0], gap_timeout=60)
+    start = adapter.fix_requests_since(None).cursor
+    for task in show.tasks:
+        sg.update("Task", task["id"], {"sg_rushes_fixes": "upscale factor=2"})
+    late = sg.update("Task", show.tasks[0]["id"], {"sg_status_list": "fix"})
+    late_event = sg.find_one(
+        "EventLogEntry", [["entity", "is", late]], ["id"], order=[{"field_name": "id", "direction": "desc"}]
+    )
+    server.faults.hide_events([late_event["id"]])  # committed late, like a slow ShotGrid transaction
+    sg.update("Task", show.tasks[1]["id"], {"sg_status_list": "fix"})
+
+    first = adapter.fix_requests_since(start)
+    assert [r.task_id for r in first.items] == [show.tasks[1]["id"]]
+    assert [g[0] for g in json.loads(str(first.cursor))["gaps"]] == [late_event["id"]]
+
+    server.faults.show_events()
+    second = adapter.fix_requests_since(first.cursor)
+    assert [r.task_id for r in second.items] == [show.tasks[0]["id"]]
+    assert json.loads(str(second.cursor))["gaps"] == []
+
+    # an id that never shows up is given up after gap_timeout
+    sg.update("Task", show.tasks[2]["id"], {"sg_status_list": "ip"})
+    lost = sg.find_one("EventLogEntry", [], ["id"], order=[{"field_name": "id", "direction": "desc"}])
+    server.faults.hide_events([lost["id"]])
+    sg.update("Task", show.tasks[2]["id"], {"sg_status_list": "wtg"})
+    third = adapter.fix_requests_since(second.cursor)
+    assert [g[0] for g in json.loads(str(third.cursor))["gaps"]] == [lost["id"]]
+    now[0] += 61
+    assert json.loads(str(adapter.fix_requests_since(third.cursor).cursor))["gaps"] == []
+
+
+def test_outage_backs_off_and_publishes_exactly_once(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show, tmp_path: Path
+) -> None:
+    waits: list[float] = []
+    adapter = tracker(server, sleep=waits.append)
+    server.faults.drop_connections(4)
+    server.faults.fail_next(5, status=503)
+    published = adapter.publish_version(spec(tmp_path, show))
+    assert published.created is True
+    assert waits == list(FAST.delays())[: len(waits)] and len(waits) >= 5  # it backed off, growing waits
+    versions = sg.find("Version", [["sg_rushes_key", "is", "fix-1"]], ["sg_uploaded_movie"])
+    assert len(versions) == 1 and versions[0]["sg_uploaded_movie"] is not None
+
+    server.faults.fail_next(3, status=503)  # an outage in the middle of the next publish's writes
+    second = adapter.publish_version(spec(tmp_path, show, key="fix-2"))
+    assert second.created is True
+    assert len(sg.find("Version", [["sg_rushes_key", "in", ["fix-1", "fix-2"]]])) == 2
+
+
+def test_an_outage_longer_than_the_budget_is_a_tracker_error(server: SGServer, show: Show) -> None:
+    adapter = tracker(server, policy=RetryPolicy(attempts=3, first=0.01, max_delay=0.02))
+    server.faults.fail_next(50, status=503)
+    with pytest.raises(TrackerError, match="did not answer") as caught:
+        adapter.fix_requests_since(None)
+    assert not isinstance(caught.value, TrackerFatal)
+
+
+def test_a_slow_server_times_out_and_is_retried(server: SGServer, show: Show) -> None:
+    waits: list[float] = []
+    adapter = tracker(server, timeout=0.3, sleep=waits.append)
+    server.faults.slow(0.6, requests=1)
+    assert adapter.find_project("DEMO").name == "DEMO show"
+    assert len(waits) == 1  # the first call timed out, the second got through
+
+
+def test_configuration_problems_are_one_clear_line(server: SGServer, show: Show) -> None:
+    with pytest.raises(TrackerFatal) as bad_key:
+        tracker(server, script_key="wrong").fix_requests_since(None)
+    assert (
+        str(bad_key.value)
+        == "ShotGrid rejected script 'rushes-test': check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY"
+    )
+
+    with pytest.raises(TrackerFatal) as no_field:
+        tracker(server, fix_field="sg_rushes_missing").fix_requests_since(None)
+    assert str(no_field.value) == (
+        "Task field sg_rushes_missing does not exist in ShotGrid: create it or set tracker.fix_field"
+    )
+
+    with pytest.raises(TrackerFatal) as bad_status:
+        tracker(server, fix_status="fixme").fix_requests_since(None)
+    assert str(bad_status.value) == (
+        "Task status 'fixme' is not a valid Task.sg_status_list value in ShotGrid: "
+        "add it to the status list or set tracker.fix_status"
+    )
+    with pytest.raises(TrackerFatal, match="Task status 'bogus' is not a valid"):
+        tracker(server).set_task_status(show.tasks[0]["id"], "bogus")
+
+    checks = tracker(server, fix_field="sg_rushes_missing").check()
+    assert [c.what for c in checks if not c.ok] == ["field Task.sg_rushes_missing"]
+    assert all(c.ok for c in tracker(server).check())
+    failed = tracker(server, script_key="wrong").check()
+    assert failed[-1].what == "authenticate" and "rejected script" in failed[-1].detail
+
+
+def test_project_shots_and_tasks(server: SGServer, show: Show) -> None:
+    adapter = tracker(server)
+    project = adapter.find_project("DEMO")
+    assert [s.code for s in adapter.find_shots(project)] == ["SQ010_0010", "SQ010_0020", "SQ010_0030"]
+    assert [(t.name, t.status) for t in adapter.find_tasks(show.shots[0]["id"])] == [("comp", "wtg")]
+    with pytest.raises(TrackerFatal, match="no Project with code or name 'NOPE'"):
+        adapter.find_project("NOPE")
