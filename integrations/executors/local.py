@@ -272,6 +272,8 @@ class LocalExecutor:
                     str(job.spec_file),
                     "--result",
                     str(job.result_file),
+                    "--parent-pid",
+                    str(os.getpid()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

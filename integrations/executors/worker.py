@@ -15,7 +15,9 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -94,6 +96,28 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def watch_parent(parent_pid: int, every_s: float = 1.0, grace_s: float = 10.0) -> threading.Thread:
+    """Stop this worker's process group if the process that started it dies (a crashed daemon).
+
+    The job gets SIGTERM, then SIGKILL after `grace_s`: an orphaned job must not keep a GPU busy
+    while the restarted daemon runs the same job again.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        print(
+            "rushes worker: the daemon that started this job is gone; stopping", file=sys.stderr, flush=True
+        )
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="rushes-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def _read_spec(source: str) -> JobSpec:
     text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     return JobSpec.from_json(text)
@@ -103,12 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m integrations.executors.worker", description=__doc__)
     parser.add_argument("--spec", required=True, help="Job spec JSON file, or - for stdin.")
     parser.add_argument("--result", required=True, type=Path, help="Where to write the outcome JSON.")
+    parser.add_argument("--parent-pid", type=int, help="Stop the job when this process is gone.")
     options = parser.parse_args(argv)
     try:
         spec = _read_spec(options.spec)
     except (OSError, InvalidJobSpec) as exc:
         print(f"rushes worker: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    if options.parent_pid:
+        watch_parent(options.parent_pid)
     print(
         f"rushes worker: job {spec.id} ({spec.kind}) starts {spec.entry_point}", file=sys.stderr, flush=True
     )

@@ -38,3 +38,9 @@ def hang_with_child(pid_file: str) -> None:
 
 def not_json() -> object:
     return {"when": object()}
+
+
+def record_pid_and_sleep(pid_file: str, seconds: float) -> None:
+    with open(pid_file, "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(seconds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -79,7 +81,7 @@ def test_runs_a_job_in_a_subprocess_without_importing_it_here(
     outcome = wait_for(executor, executor.submit(spec))
     assert outcome.ok, outcome.error
     assert outcome.result["sum"] == 5
-    assert outcome.result["pid"] != __import__("os").getpid()
+    assert outcome.result["pid"] != os.getpid()
     assert outcome.exit_code == 0 and outcome.duration_s > 0
     assert "rushes_test_only_job" not in sys.modules
     assert "job add-1 ok" in (tmp_path / "logs" / "add-1.log").read_text()
@@ -238,3 +240,33 @@ def test_executors_package_imports_neither_daemon_nor_engine() -> None:
     code = "import sys, integrations.executors; print(sorted({m.split('.')[0] for m in sys.modules} & {'daemon', 'engine', 'ray'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_worker_stops_when_the_daemon_that_started_it_dies(tmp_path: Path) -> None:
+    pid_file = tmp_path / "worker.pid"
+    daemon_code = (
+        "import time\n"
+        "from integrations.executors import JobSpec, LocalExecutor\n"
+        f"ex = LocalExecutor(max_jobs=1, gpus=0, work_dir={str(tmp_path / 'work')!r})\n"
+        f"ex.submit(JobSpec(id='orphan', kind='train', entry_point='{JOBS}:record_pid_and_sleep',"
+        f" args={{'pid_file': {str(pid_file)!r}, 'seconds': 60}}))\n"
+        "time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    daemon = subprocess.Popen([sys.executable, "-c", daemon_code], cwd=root)
+    try:
+        deadline = time.monotonic() + 15
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        daemon.kill()  # the daemon crashes: no chance to stop its jobs
+        daemon.wait()
+        deadline = time.monotonic() + 5
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(worker), "an orphaned worker kept running after its daemon died"
+    finally:
+        daemon.kill()
+        daemon.wait()
+        if pid_file.exists() and pid_file.read_text() and alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)  # do not leave it behind if the test failed
