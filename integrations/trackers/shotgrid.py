@@ -266,6 +266,31 @@ class ShotGridTracker:
         except TrackerError as exc:
             return [*results, CheckResult("schema", False, str(exc))]
 
+    def ensure_fields(self) -> list[str]:
+        """Create the Task fix field and the Version key field (text) where missing; the names created."""
+        created = []
+        for entity_type, name in (("Task", self.options.fix_field), ("Version", self.options.key_field)):
+            if name in self._fields(entity_type):
+                continue
+            if not name.startswith("sg_"):
+                raise TrackerFatal(
+                    f"cannot create {entity_type}.{name}: ShotGrid custom fields start with sg_"
+                )
+            display = name[3:].replace("_", " ").title()
+            made = self._create_text_field(entity_type, display)
+            created.append(f"{entity_type}.{made}")
+        self._schema.clear()
+        self._schema_ok = False
+        return created
+
+    def _create_text_field(self, entity_type: str, display: str) -> str:
+        return str(
+            self._call(
+                f"creating a {entity_type} field",
+                lambda sg: sg.schema_field_create(entity_type, "text", display),
+            )
+        )
+
     # ---- projects, shots, tasks -------------------------------------------------------------------
 
     def find_project(self, code: str) -> Project:

@@ -303,3 +303,15 @@ def test_project_shots_and_tasks(server: SGServer, show: Show) -> None:
     assert [(t.name, t.status) for t in adapter.find_tasks(show.shots[0]["id"])] == [("comp", "wtg")]
     with pytest.raises(TrackerFatal, match="no Project with code or name 'NOPE'"):
         adapter.find_project("NOPE")
+
+
+def test_fields_can_be_created_and_an_unreachable_site_fails_the_check(tmp_path: Path) -> None:
+    server = running_server(tmp_path / "bare")
+    adapter = tracker(server)
+    assert adapter.ensure_fields() == ["Task.sg_rushes_fixes", "Version.sg_rushes_key"]
+    assert adapter.ensure_fields() == []
+    assert all(c.ok for c in adapter.check())
+    server.stop()
+    checks = tracker(server).check()
+    assert [(c.what, c.ok) for c in checks] == [("connect", False)]
+    assert "did not answer" in checks[0].detail
