@@ -92,9 +92,9 @@ def test_runs_a_job_in_a_subprocess_without_importing_it_here(
 def test_never_runs_more_than_max_jobs_at_once(executor: LocalExecutor) -> None:
     handles = [
         executor.submit(
-            JobSpec(id=f"s{i}", kind="train", entry_point=f"{JOBS}:sleep_and_record", args={"seconds": 0.6})
+            JobSpec(id=f"s{i}", kind="train", entry_point=f"{JOBS}:sleep_and_record", args={"seconds": 0.8})
         )
-        for i in range(5)
+        for i in range(4)
     ]
     assert executor.running() <= executor.capacity() == 2
     outcomes = [wait_for(executor, h) for h in handles]
@@ -270,3 +270,14 @@ def test_a_worker_stops_when_the_daemon_that_started_it_dies(tmp_path: Path) -> 
         daemon.wait()
         if pid_file.exists() and pid_file.read_text() and alive(int(pid_file.read_text())):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)  # do not leave it behind if the test failed
+
+
+def test_the_worker_reads_a_spec_from_stdin_and_writes_the_outcome(tmp_path: Path) -> None:
+    spec = JobSpec(id="stdin", kind="fix", entry_point=f"{JOBS}:add", args={"a": 20, "b": 22})
+    result = tmp_path / "outcome.json"
+    command = [sys.executable, "-m", "integrations.executors.worker", "--spec", "-", "--result", str(result)]
+    done = subprocess.run(command, input=spec.to_json(), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert JobOutcome.from_json(result.read_text()).result["sum"] == 42
+    bad = subprocess.run(command, input="{not json", capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not valid JSON" in bad.stderr
