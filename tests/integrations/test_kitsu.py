@@ -1,0 +1,237 @@
+# ruff: noqa: F811  (pytest fixtures imported from kitsu_fixtures are test arguments here)
+"""The Kitsu adapter against a real zou server (tests/servers/zou.py), driven through gazu as a
+coordinator and a supervisor would drive Kitsu."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import gazu
+import pytest
+from gazu.client import KitsuClient
+
+from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.kitsu import KitsuTracker
+from integrations.trackers.retry import RetryPolicy
+from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
+    FIX_STATUS,
+    KitsuShot,
+    kitsu_admin,
+    kitsu_options,
+    kitsu_shot,
+    write_movie,
+    zou_server,
+)
+from tests.servers.redis import free_port
+from tests.servers.zou import ZouServer
+
+pytestmark = [pytest.mark.kitsu, pytest.mark.timeout(300)]
+
+
+def tracker(zou: ZouServer, **overrides: object) -> KitsuTracker:
+    return KitsuTracker(kitsu_options(zou, **overrides), policy=RetryPolicy(attempts=2, first=0.1))
+
+
+def post(admin: KitsuClient, shot: KitsuShot, status: str, text: str) -> dict[str, object]:
+    found = gazu.task.get_task_status_by_short_name(status, client=admin)
+    comment: dict[str, object] = gazu.task.add_comment(shot.task_id, found, text, client=admin)
+    return comment
+
+
+def spec_for(shot: KitsuShot, movie: Path, key: str) -> VersionSpec:
+    return VersionSpec(
+        idempotency_key=key,
+        project=str(shot.project["code"]),
+        shot_id=str(shot.shot["id"]),
+        task_id=shot.task_id,
+        code="SH010_interpolate_v001",
+        description="interpolate frames 1012-1016 with show model v3 (PSNR 38.1 dB vs DIS 37.4 dB)",
+        movie_path=movie,
+        first_frame=1001,
+        last_frame=1024,
+    )
+
+
+def test_fix_request_is_read_once_and_not_again_after_a_restart(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    first = tracker(zou_server)
+    start = first.fix_requests_since(None)
+    assert all(r.task_id != kitsu_shot.task_id for r in start.items)
+
+    comment = post(
+        kitsu_admin, kitsu_shot, FIX_STATUS, "Dropped frames here.\n#rushes interpolate frames=1012-1016"
+    )
+    post(kitsu_admin, kitsu_shot, "wip", "#rushes denoise (not a fix status: ignored)")
+    batch = first.fix_requests_since(start.cursor)
+
+    mine = [r for r in batch.items if r.task_id == kitsu_shot.task_id]
+    assert len(mine) == 1
+    request = mine[0]
+    assert request.key == f"kitsu:comment:{comment['id']}"
+    assert request.kinds == ("interpolate",)
+    assert request.params == {"frames": "1012-1016"}
+    assert (request.shot_id, request.shot_code) == (kitsu_shot.shot["id"], "SH010")
+    assert request.project == kitsu_shot.project["code"]
+    assert request.requested_at is not None and request.requested_at.tzinfo is not None
+
+    assert [r for r in first.fix_requests_since(batch.cursor).items if r.task_id == kitsu_shot.task_id] == []
+    restarted = tracker(zou_server)  # a new process: only the persisted cursor carries over
+    again = restarted.fix_requests_since(batch.cursor)
+    assert [r for r in again.items if r.task_id == kitsu_shot.task_id] == []
+
+
+def test_first_start_picks_up_a_task_already_waiting_in_the_fix_status(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes regrade reference=1001")
+
+    batch = tracker(zou_server).fix_requests_since(None)
+    mine = [r for r in batch.items if r.task_id == kitsu_shot.task_id]
+    assert [(r.kinds, r.params) for r in mine] == [(("regrade",), {"reference": "1001"})]
+
+    later = tracker(zou_server).fix_requests_since(batch.cursor)
+    assert [r for r in later.items if r.task_id == kitsu_shot.task_id] == []
+
+
+def test_a_note_from_rushes_on_a_task_in_fix_is_not_read_as_a_request(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes interpolate frames=1012-1016")
+    start = kitsu.fix_requests_since(None)
+
+    kitsu.add_note(
+        kitsu_shot.shot["id"], kitsu_shot.task_id, "Rushes could not fix", "#rushes interpolate failed"
+    )
+
+    assert [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == kitsu_shot.task_id] == []
+    newest = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)[0]
+    assert "Rushes could not fix" in newest["text"]
+    assert newest["task_status"]["short_name"] == FIX_STATUS  # a note keeps the task's status
+
+
+def test_publish_uploads_the_movie_as_a_preview_once_per_key(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    movie = write_movie(tmp_path / "SH010_interpolate_v001.mp4")
+    kitsu = tracker(zou_server)
+
+    published = kitsu.publish_version(spec_for(kitsu_shot, movie, "job-41:publish"))
+
+    assert published.created
+    preview = gazu.files.get_preview_file(published.version_id, client=kitsu_admin)
+    assert (preview["status"], preview["extension"], preview["task_id"]) == (
+        "ready",
+        "mp4",
+        kitsu_shot.task_id,
+    )
+    stored = list((zou_server.preview_folder / "movies" / "previews").rglob(str(published.version_id)))
+    assert len(stored) == 1 and stored[0].stat().st_size > 0
+    downloaded = tmp_path / "downloaded.mp4"
+    gazu.files.download_preview_movie(preview, str(downloaded), client=kitsu_admin)
+    with av.open(str(downloaded)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(video=0)) >= 20
+    task = gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert task["task_status"]["short_name"] == "wfa"
+    comments = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert "rushes-key: job-41:publish" in comments[0]["text"]
+
+    again = tracker(zou_server).publish_version(spec_for(kitsu_shot, movie, "job-41:publish"))
+
+    assert (again.version_id, again.created) == (published.version_id, False)
+    assert len(gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)) == len(comments)
+    assert len(gazu.files.get_all_preview_files_for_task(kitsu_shot.task_id, client=kitsu_admin)) == 1
+
+
+def test_supervisor_verdicts_come_back_as_review_statuses(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    kitsu = tracker(zou_server)
+    published = kitsu.publish_version(spec_for(kitsu_shot, write_movie(tmp_path / "v1.mp4"), "job-7:publish"))
+    start = kitsu.review_statuses_since(None)
+
+    post(kitsu_admin, kitsu_shot, "approved", "Looks great, ship it.")
+    batch = kitsu.review_statuses_since(start.cursor)
+
+    mine = [r for r in batch.items if r.version_id == published.version_id]
+    assert len(mine) == 1
+    assert (mine[0].status, mine[0].note, mine[0].idempotency_key) == (
+        "approved",
+        "Looks great, ship it.",
+        "job-7:publish",
+    )
+
+    post(kitsu_admin, kitsu_shot, "retake", "Edge flicker on frame 1014.")
+    later = tracker(zou_server).review_statuses_since(batch.cursor)
+    assert [(r.version_id, r.status) for r in later.items] == [(published.version_id, "rejected")]
+
+
+def test_an_approval_on_work_rushes_did_not_publish_is_ignored(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    start = kitsu.review_statuses_since(None)
+    post(kitsu_admin, kitsu_shot, "approved", "Artist's comp approved.")
+    assert [r for r in kitsu.review_statuses_since(start.cursor).items] == []
+
+
+def test_set_task_status_moves_the_task(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    # "rev" is the ShotGrid default of published_status: Kitsu's stock "wfa" stands in for it
+    kitsu.set_task_status(kitsu_shot.task_id, "rev")
+    kitsu.set_task_status(kitsu_shot.task_id, "wfa")  # already there: nothing posted
+    assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "wfa"
+    assert len(gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)) == 1
+    assert [t.status for t in kitsu.find_tasks(kitsu_shot.shot["id"])] == ["wfa"]
+
+
+def test_wrong_password_is_one_fatal_line(zou_server: ZouServer) -> None:
+    kitsu = tracker(zou_server, script_key="not-the-password")
+    with pytest.raises(TrackerFatal) as raised:
+        kitsu.fix_requests_since(None)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert zou_server.admin_email in message and "RUSHES_TRACKER__SCRIPT_KEY" in message
+    assert [(c.what, c.ok) for c in kitsu.check()] == [("login", False)]
+
+
+def test_check_says_which_status_is_missing(zou_server: ZouServer, kitsu_admin: KitsuClient) -> None:
+    assert all(c.ok for c in tracker(zou_server).check())
+
+    results = {c.what: c for c in tracker(zou_server, fix_status="needs-rushes").check()}
+    assert results["login"].ok and results["event log"].ok
+    assert not results["status fix_status"].ok
+    assert "'needs-rushes'" in results["status fix_status"].detail
+
+
+def test_finds_the_project_and_its_shots(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    project = kitsu.find_project(str(kitsu_shot.project["code"]))
+    assert project.id == kitsu_shot.project["id"]
+    assert [s.code for s in kitsu.find_shots(project)] == ["SH010"]
+    with pytest.raises(TrackerFatal, match="no open project"):
+        kitsu.find_project("NO_SUCH_SHOW")
+
+
+def test_unreachable_server_is_a_retryable_error(tmp_path: Path) -> None:
+    from integrations.trackers.options import TrackerOptions
+
+    options = TrackerOptions(
+        kind="kitsu",
+        url=f"http://127.0.0.1:{free_port()}/api",
+        script_name="a@b.c",
+        script_key="x",
+        timeout=2,
+    )
+    kitsu = KitsuTracker(options, policy=RetryPolicy(attempts=2, first=0.01))
+    with pytest.raises(TrackerError) as raised:
+        kitsu.fix_requests_since(None)
+    assert not isinstance(raised.value, TrackerFatal)
+    assert "did not answer" in str(raised.value)
