@@ -65,7 +65,7 @@ class Head(ABC):
     def apply(
         self,
         net: torch.nn.Module,
-        frames: Iterable[NumberedFrame],
+        frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
         """Streaming inference: frames in, fixed frames out, frame numbers preserved (tiled, any size)."""
@@ -136,3 +136,11 @@ def eval_indices(length: int, count: int, margin: int = 0) -> list[int]:
     if hi < lo:
         return []
     return sorted({int(np.rint(v)) for v in np.linspace(lo, hi, min(count, hi - lo + 1))})
+
+
+def frame_pair(item: Any) -> NumberedFrame:
+    """A `(number, pixels)` pair from either such a tuple or a frame object with `.number` and `.rgb`
+    (engine.media's Frame)."""
+    if isinstance(item, tuple):
+        return int(item[0]), item[1]
+    return int(item.number), item.rgb

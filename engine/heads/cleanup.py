@@ -30,6 +30,7 @@ from engine.heads.base import (
     chw,
     crop_box,
     eval_indices,
+    frame_pair,
     register,
 )
 from engine.infer.run import run_on_image
@@ -251,7 +252,7 @@ class CleanupHead(Head):
     def apply(
         self,
         net: torch.nn.Module,
-        frames: Iterable[NumberedFrame],
+        frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
         """params["masks"]: one H,W mask for every frame, a {frame number: mask} mapping, or a callable
@@ -274,7 +275,7 @@ class CleanupHead(Head):
             base, unseen = classical_base(frs, hls, i - lo)
             return number, self.refine(net, base, hole, unseen, spec)
 
-        for number, frame in frames:
+        for number, frame in map(frame_pair, frames):
             img = as_float(frame)
             hole = mask_of(number, img.shape[:2])
             window.append((number, img, hole))

@@ -23,6 +23,7 @@ from engine.heads.base import (
     chw,
     crop_box,
     eval_indices,
+    frame_pair,
     register,
 )
 from engine.infer.run import run_on_image
@@ -39,11 +40,20 @@ class DenoiseHead(Head):
     baselines = ("nlmeans",)
 
     def default_config(self) -> dict[str, Any]:
-        return {"channels": 32, "depth": 7, "sigma_min": 5 / 255, "sigma_max": 25 / 255, "eval_frames": 3}
+        return {
+            "channels": 32,
+            "depth": 7,
+            "unshuffle": 1,
+            "sigma_min": 5 / 255,
+            "sigma_max": 25 / 255,
+            "eval_frames": 3,
+        }
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
-        return ResidualCNN(3, 3, channels=int(cfg["channels"]), depth=int(cfg["depth"]))
+        return ResidualCNN(
+            3, 3, channels=int(cfg["channels"]), depth=int(cfg["depth"]), unshuffle=int(cfg["unshuffle"])
+        )
 
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         cfg = self.default_config()
@@ -101,9 +111,9 @@ class DenoiseHead(Head):
     def apply(
         self,
         net: torch.nn.Module,
-        frames: Iterable[NumberedFrame],
+        frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
         spec = TileSpec(tile=int((params or {}).get("tile", 256)))
-        for number, frame in frames:
+        for number, frame in map(frame_pair, frames):
             yield number, self.denoise(net, as_float(frame), spec)

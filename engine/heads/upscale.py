@@ -22,6 +22,7 @@ from engine.heads.base import (
     chw,
     crop_box,
     eval_indices,
+    frame_pair,
     register,
 )
 from engine.infer.run import run_on_image
@@ -92,9 +93,9 @@ class UpscaleHead(Head):
     def apply(
         self,
         net: torch.nn.Module,
-        frames: Iterable[NumberedFrame],
+        frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
         spec = TileSpec(tile=int((params or {}).get("tile", 192)))
-        for number, frame in frames:
+        for number, frame in map(frame_pair, frames):
             yield number, self.upscale(net, as_float(frame), spec)

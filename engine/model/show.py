@@ -49,6 +49,11 @@ class ShowModel:
             net.eval()
         return self
 
+    def train(self) -> ShowModel:
+        for net in self.nets.values():
+            net.train()
+        return self
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Every head's tensors under "<head>.<param>" (CPU, contiguous: ready for safetensors)."""
         return {

@@ -1,0 +1,101 @@
+"""Training checkpoints without pickles: weights and optimizer tensors in safetensors, the rest in JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.model.show import ShowModel
+
+WEIGHTS = "weights.safetensors"
+OPTIM = "optimizer.safetensors"
+STATE = "state.json"
+
+
+@dataclass
+class HeadProgress:
+    step: int = 0
+    elapsed: float = 0.0
+    done: bool = False
+    rng: dict[str, Any] = field(default_factory=dict)  # numpy bit_generator.state
+    losses: list[float] = field(default_factory=list)  # running loss every `loss_every` steps
+
+
+@dataclass
+class CheckpointState:
+    seed: int
+    heads: list[str]
+    progress: dict[str, HeadProgress]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _flatten_optim(
+    optims: dict[str, torch.optim.Optimizer],
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
+    for head, opt in optims.items():
+        sd = opt.state_dict()
+        for idx, state in sd["state"].items():
+            for key, value in state.items():
+                t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+                tensors[f"{head}.{idx}.{key}"] = t.detach().cpu().contiguous()
+        meta[head] = sd["param_groups"]
+    return tensors, meta
+
+
+def _unflatten_optim(
+    tensors: dict[str, torch.Tensor], head: str, groups: list[dict[str, Any]]
+) -> dict[str, Any]:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    prefix = f"{head}."
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            idx, name = key[len(prefix) :].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(
+    folder: Path, model: ShowModel, optims: dict[str, torch.optim.Optimizer], state: CheckpointState
+) -> None:
+    """Write the checkpoint atomically (state.json last, so a half-written checkpoint is never read)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    opt_tensors, groups = _flatten_optim(optims)
+    save_file(model.state_dict(), str(folder / (WEIGHTS + ".tmp")))
+    save_file(opt_tensors, str(folder / (OPTIM + ".tmp")))
+    payload = {
+        "seed": state.seed,
+        "heads": state.heads,
+        "progress": {h: vars(p) for h, p in state.progress.items()},
+        "param_groups": groups,
+        "extra": state.extra,
+    }
+    (folder / (STATE + ".tmp")).write_text(json.dumps(payload))
+    os.replace(folder / (WEIGHTS + ".tmp"), folder / WEIGHTS)
+    os.replace(folder / (OPTIM + ".tmp"), folder / OPTIM)
+    os.replace(folder / (STATE + ".tmp"), folder / STATE)
+
+
+def load_checkpoint(
+    folder: Path, model: ShowModel, optims: dict[str, torch.optim.Optimizer], seed: int
+) -> CheckpointState | None:
+    """Restore weights and optimizer state in place; None when there is no checkpoint of this run
+    (same heads, same seed)."""
+    if not (folder / STATE).is_file():
+        return None
+    payload = json.loads((folder / STATE).read_text())
+    if sorted(payload["heads"]) != sorted(model.heads) or payload["seed"] != seed:
+        return None
+    model.load_state(load_file(str(folder / WEIGHTS)))
+    opt_tensors = load_file(str(folder / OPTIM))
+    for head, opt in optims.items():
+        opt.load_state_dict(_unflatten_optim(opt_tensors, head, payload["param_groups"][head]))
+    progress = {h: HeadProgress(**p) for h, p in payload["progress"].items()}
+    return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}))

@@ -1,0 +1,158 @@
+"""Training clips: decoded once at training resolution, cached as uint8 .npy, split into train and held-out."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.model.manifest import ClipRecord
+
+
+class DatasetError(ValueError):
+    """The training clips cannot be used (none given, unreadable, too short)."""
+
+
+@dataclass
+class TrainClip:
+    """One clip of the show: a path (movie or image sequence) or frames (T,H,W,3 float 0..1 or uint8).
+
+    `content_hash` comes from the caller (the catalog's hash); when empty it is computed here."""
+
+    id: str
+    content_hash: str = ""
+    path: Path | None = None
+    frames: np.ndarray | None = None
+
+
+ClipLike = TrainClip | str | Path | np.ndarray
+
+
+@dataclass
+class LoadedClip:
+    record: ClipRecord
+    frames: np.ndarray  # T,H,W,3 uint8 at training resolution (possibly memory-mapped)
+
+
+@dataclass
+class Split:
+    train: list[np.ndarray]
+    holdout: list[np.ndarray]
+    train_records: list[ClipRecord]
+    holdout_records: list[ClipRecord]
+    mode: str  # "clips" or "tails"
+
+
+def _hash_array(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def _hash_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    for f in files:
+        digest.update(f.name.encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def as_train_clip(clip: ClipLike, index: int) -> TrainClip:
+    if isinstance(clip, TrainClip):
+        return clip
+    if isinstance(clip, np.ndarray):
+        return TrainClip(id=f"array-{index}", frames=clip)
+    return TrainClip(id=str(clip), path=Path(clip))
+
+
+def _to_u8(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return frame
+    return np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _fit(frame: np.ndarray, resolution: int) -> np.ndarray:
+    """Downscale (never up) so the short side is `resolution`."""
+    h, w = frame.shape[:2]
+    short = min(h, w)
+    if short <= resolution:
+        return frame
+    s = resolution / short
+    return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+
+def _decode(clip: TrainClip, resolution: int, max_frames: int | None) -> np.ndarray:
+    if clip.frames is not None:
+        src = clip.frames[:max_frames] if max_frames else clip.frames
+        return np.stack([_fit(_to_u8(f), resolution) for f in src])
+    if clip.path is None:
+        raise DatasetError(f"training clip {clip.id!r} has neither a path nor frames")
+    from engine.media.decode import read_frames_uint8
+
+    out = []
+    try:
+        for frame in read_frames_uint8(clip.path):
+            out.append(_fit(frame.rgb, resolution))
+            if max_frames and len(out) >= max_frames:
+                break
+    except Exception as exc:  # media errors carry their own one-line reason
+        raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}") from None
+    if not out:
+        raise DatasetError(f"training clip {clip.path} has no frames")
+    return np.stack(out)
+
+
+def load_clip(
+    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None = None
+) -> LoadedClip:
+    """Decode `clip` at training resolution, through the .npy cache when there is one."""
+    if not clip.content_hash:
+        clip.content_hash = (
+            _hash_array(clip.frames) if clip.frames is not None else _hash_path(Path(clip.path or ""))
+        )
+    cached = (
+        cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}.npy" if cache_dir else None
+    )
+    if cached is not None and cached.is_file():
+        frames = np.load(cached, mmap_mode="r")
+    else:
+        frames = _decode(clip, resolution, max_frames)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp.npy")
+            np.save(tmp, frames)
+            tmp.replace(cached)
+    return LoadedClip(ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames)), frames)
+
+
+def split_holdout(clips: list[LoadedClip], fraction: float, seed: int, min_frames: int = 3) -> Split:
+    """Hold out whole clips (chosen by `seed`) when there are enough; else the tail of every clip."""
+    if not clips:
+        raise DatasetError("training needs at least one clip")
+    n_hold = round(len(clips) * fraction)
+    if n_hold >= 1 and len(clips) - n_hold >= 1:
+        order = np.random.default_rng(seed).permutation(len(clips))
+        hold = set(order[:n_hold].tolist())
+        return Split(
+            train=[c.frames for i, c in enumerate(clips) if i not in hold],
+            holdout=[c.frames for i, c in enumerate(clips) if i in hold],
+            train_records=[c.record for i, c in enumerate(clips) if i not in hold],
+            holdout_records=[c.record for i, c in enumerate(clips) if i in hold],
+            mode="clips",
+        )
+    train, holdout, tr_rec, ho_rec = [], [], [], []
+    for c in clips:
+        n = len(c.frames)
+        cut = n - round(n * fraction) if fraction > 0 else n
+        if fraction > 0 and n - cut < min_frames and n >= 2 * min_frames:
+            cut = n - min_frames
+        train.append(c.frames[:cut])
+        tr_rec.append(c.record.model_copy(update={"frames": cut}))
+        if cut < n:
+            holdout.append(c.frames[cut:])
+            ho_rec.append(c.record.model_copy(update={"id": f"{c.record.id}[{cut}:]", "frames": n - cut}))
+    return Split(train, holdout, tr_rec, ho_rec, "tails")

@@ -1,0 +1,243 @@
+"""train(): fit the show model's heads on a show's clips within a time budget, evaluate, write a version."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.heads import Head, get_head, head_names
+from engine.infer.run import autocast_for
+from engine.model.manifest import Manifest, code_version
+from engine.model.promotion import promotable
+from engine.model.show import ShowModel
+from engine.model.version import ModelVersion, save_model
+from engine.options import TrainOptions
+from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
+from engine.train.dataset import ClipLike, DatasetError, as_train_clip, load_clip, split_holdout
+from engine.train.settings import TrainSettings
+
+Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
+Stop = Callable[[], bool]
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class TrainResult:
+    version: ModelVersion | None  # None when stopped before the end
+    steps: dict[str, int]
+    losses: dict[str, list[float]]  # running mean loss per head, one value per `progress_every` steps
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    parent_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    promotable: dict[str, bool] = field(default_factory=dict)
+    stopped: bool = False
+    resumed: bool = False
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DatasetError(
+            "training device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'"
+        )
+    return torch.device(device)
+
+
+def make_batch(
+    head: Head,
+    clips: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    size: int,
+    crop: int,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
+    usable = [c for c in clips if len(c) >= 1]
+    examples = [head.sample(usable[int(rng.integers(0, len(usable)))], rng, crop) for _ in range(size)]
+    return {k: torch.from_numpy(np.stack([e[k] for e in examples])).to(device) for k in examples[0]}
+
+
+def _lr_factor(fraction: float) -> float:
+    """Cosine decay to 10% over the head's share of the run."""
+    f = min(max(fraction, 0.0), 1.0)
+    return 0.1 + 0.9 * 0.5 * (1.0 + float(np.cos(np.pi * f)))
+
+
+def _head_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index])
+
+
+def _evaluate(
+    head: Head,
+    net: torch.nn.Module,
+    holdout: list[np.ndarray],
+    seed: int,
+    index: int,
+    options: dict[str, Any],
+) -> dict[str, float]:
+    net.eval()
+    try:
+        return head.evaluate(net, holdout, np.random.default_rng([seed, 7919, index]), options)
+    finally:
+        net.train()
+
+
+def train(
+    clips: Sequence[ClipLike],
+    options: TrainOptions,
+    out_dir: str | Path,
+    parent: ModelVersion | None = None,
+    heads: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    stop: Stop | None = None,
+    settings: TrainSettings | None = None,
+) -> TrainResult:
+    """Train `heads` (default: all) on `clips`, then evaluate on held-out clips against the classical
+    baselines and the parent, and write the version folder `out_dir` (weights.safetensors + manifest.json).
+
+    Resumes from `out_dir/checkpoint` when a previous run of the same heads was interrupted. With
+    settings.max_steps the run is reproducible (same seed + data -> same weights); otherwise it stops at
+    the time budget. `stop()` returning True checkpoints and returns early (version None)."""
+    cfg = settings or TrainSettings()
+    out = Path(out_dir)
+    names = list(heads) if heads is not None else head_names()
+    head_objs = [get_head(n) for n in names]
+    device = pick_device(options.device)
+    cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
+    loaded = [
+        load_clip(as_train_clip(c, i), options.resolution, cache, cfg.max_frames_per_clip)
+        for i, c in enumerate(clips)
+    ]
+    split = split_holdout(loaded, options.holdout_fraction, options.seed)
+
+    torch.manual_seed(options.seed)
+    configs: dict[str, dict[str, Any]] = {}
+    for n in names:
+        if parent is not None and n in parent.model.nets:
+            configs[n] = dict(parent.model.configs.get(n, {}))
+        configs[n] = {**configs.get(n, {}), **cfg.head_configs.get(n, {})}
+    model = ShowModel.fresh(names, configs)
+    if parent is not None:  # warm start: every head the parent has
+        model.load_state(
+            {k: v for k, v in parent.model.state_dict().items() if k.split(".", 1)[0] in names}, strict=False
+        )
+    model.to(device).train()
+    optims = {n: torch.optim.Adam(model.net(n).parameters(), lr=cfg.learning_rate) for n in names}
+    ckpt_dir = out / CHECKPOINT_DIR
+    state = load_checkpoint(ckpt_dir, model, optims, options.seed)
+    resumed = state is not None
+    if state is None:
+        state = CheckpointState(
+            options.seed,
+            names,
+            {
+                n: HeadProgress(rng=_head_rng(options.seed, i).bit_generator.state)
+                for i, n in enumerate(names)
+            },
+        )
+
+    train_budget = options.budget_seconds * (1.0 - cfg.eval_share)
+    per_head = train_budget / max(len(names), 1)
+    scaler_needed = device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    last_ckpt = time.monotonic()
+    stopped = False
+    for n, head in zip(names, head_objs, strict=True):
+        prog = state.progress[n]
+        if prog.done:
+            continue
+        net, opt = model.net(n), optims[n]
+        rng = np.random.default_rng()
+        rng.bit_generator.state = prog.rng
+        scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
+        running: list[float] = []
+        start = time.monotonic() - prog.elapsed
+        while True:
+            elapsed = time.monotonic() - start
+            if cfg.max_steps is not None:
+                if prog.step >= cfg.max_steps:
+                    break
+                fraction = prog.step / cfg.max_steps
+            else:
+                if elapsed >= per_head:
+                    break
+                fraction = elapsed / per_head
+            if stop is not None and stop():
+                stopped = True
+                break
+            for group in opt.param_groups:
+                group["lr"] = cfg.learning_rate * _lr_factor(fraction)
+            batch = make_batch(head, split.train, rng, cfg.batch_size, cfg.crop, device)
+            with autocast_for(device):
+                loss = head.loss(net, batch)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            prog.step += 1
+            running.append(float(loss.detach()))
+            if len(running) >= cfg.progress_every:
+                prog.losses.append(float(np.mean(running)))
+                running = []
+                if progress is not None:
+                    progress(n, prog.step, prog.losses[-1], time.monotonic() - start)
+            prog.elapsed = time.monotonic() - start
+            prog.rng = rng.bit_generator.state
+            if time.monotonic() - last_ckpt >= cfg.checkpoint_seconds:
+                save_checkpoint(ckpt_dir, model, optims, state)
+                last_ckpt = time.monotonic()
+        if running:
+            prog.losses.append(float(np.mean(running)))
+            if progress is not None:
+                progress(n, prog.step, prog.losses[-1], time.monotonic() - start)
+        if stopped:
+            break
+        prog.done = True
+        prog.rng = rng.bit_generator.state
+        save_checkpoint(ckpt_dir, model, optims, state)
+        last_ckpt = time.monotonic()
+
+    steps = {n: state.progress[n].step for n in names}
+    losses = {n: list(state.progress[n].losses) for n in names}
+    if stopped:
+        save_checkpoint(ckpt_dir, model, optims, state)
+        return TrainResult(None, steps, losses, stopped=True, resumed=resumed)
+
+    model.eval()
+    metrics: dict[str, dict[str, float]] = {}
+    parent_metrics: dict[str, dict[str, float]] = {}
+    if split.holdout:
+        for i, (n, head) in enumerate(zip(names, head_objs, strict=True)):
+            eval_opts = dict(cfg.eval_options.get(n, {}))
+            metrics[n] = _evaluate(head, model.net(n), split.holdout, options.seed, i, eval_opts)
+            if parent is not None and n in parent.model.nets:
+                pnet = parent.model.net(n).to(device)
+                parent_metrics[n] = _evaluate(head, pnet, split.holdout, options.seed, i, eval_opts)
+    promote = promotable(metrics, parent_metrics)
+    manifest = Manifest(
+        show=cfg.show,
+        version=cfg.version or out.name,
+        parent=parent.version if parent is not None else None,
+        clips=split.train_records,
+        holdout=split.holdout_records,
+        holdout_mode=split.mode,
+        config={"train": options.model_dump(mode="json"), "settings": cfg.model_dump(mode="json")},
+        seed=options.seed,
+        steps=steps,
+        code_version=code_version(),
+        metrics=metrics,
+        parent_metrics=parent_metrics,
+        promotable=promote,
+    )
+    version = save_model(out, model.to("cpu"), manifest)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return TrainResult(version, steps, losses, metrics, parent_metrics, promote, resumed=resumed)

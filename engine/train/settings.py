@@ -1,0 +1,29 @@
+"""Knobs of a training run beyond engine.options.TrainOptions (which the daemon's settings compose)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(8, ge=1)
+    crop: int = Field(64, ge=16, description="Training crop side, pixels at training resolution.")
+    learning_rate: float = Field(2e-3, gt=0)
+    max_steps: int | None = Field(
+        None, ge=1, description="Per head; with it a run is reproducible step for step."
+    )
+    checkpoint_seconds: float = Field(60.0, gt=0)
+    eval_share: float = Field(0.15, ge=0, lt=1, description="Share of the budget kept for evaluation.")
+    max_frames_per_clip: int | None = Field(None, ge=1)
+    cache_dir: Path | None = Field(
+        None, description="Decoded-frame cache; default <out_dir>/../.frame-cache."
+    )
+    show: str = ""
+    version: str | None = Field(None, description="Default: the output folder's name.")
+    head_configs: dict[str, dict[str, object]] = Field(default_factory=dict)
+    eval_options: dict[str, dict[str, object]] = Field(default_factory=dict)
+    progress_every: int = Field(10, ge=1)
