@@ -75,28 +75,34 @@ def write_slowly(path: Path, chunks: int, pause: float) -> float:
 
 
 def test_local_root_delivers_each_candidate_once_after_it_stopped_changing(tmp_path: Path) -> None:
+    outside, root = tmp_path / "staging", tmp_path / "ingest"
+    root.mkdir()
     inbox = Inbox()
-    options = ingest_options(roots=[tmp_path], stable_seconds=STABLE)
+    options = ingest_options(roots=[root], stable_seconds=STABLE)
     with watching(options, inbox):
         time.sleep(0.2)  # let the initial scan of the empty root pass
-        movie = tmp_path / "day1" / "sh010_1.mov"
+        movie = root / "day1" / "sh010_1.mov"
         movie_done = write_slowly(movie, chunks=7, pause=0.2)  # 1.4 s of writing
 
-        frames = [tmp_path / "sh020" / f"sh020.{frame:04d}.png" for frame in range(1, 6)]
-        for frame in frames:
-            write_slowly(frame, chunks=1, pause=0.15)
-        frames_done = time.monotonic()
+        frames = [root / "sh020" / f"sh020.{frame:04d}.png" for frame in range(1, 6)]
+        frames_done = max(write_slowly(frame, chunks=1, pause=0.15) for frame in frames)
 
-        part = tmp_path / "sh030_2.mov.part"
+        part = root / "sh030_2.mov.part"
         part.write_bytes(b"z" * 5000)
         time.sleep(STABLE + 0.4)  # stable long enough, but a .part name is never delivered
         assert all(c.path.name != part.name for _, c in inbox.candidates) and inbox.rejected == []
-        final = tmp_path / "sh030_2.mov"
+        final = root / "sh030_2.mov"
         part.rename(final)
         renamed = time.monotonic()
 
-        pattern = tmp_path / "sh020" / "sh020.####.png"
-        inbox.wait_for(movie, pattern, final)
+        for frame in (1, 2, 3):  # a finished folder moved in at once
+            (outside / "sh090").mkdir(parents=True, exist_ok=True)
+            (outside / "sh090" / f"sh090.{frame:04d}.exr").write_bytes(b"e" * 100)
+        (outside / "sh090").rename(root / "sh090")
+
+        pattern = root / "sh020" / "sh020.####.png"
+        moved = root / "sh090" / "sh090.####.exr"
+        inbox.wait_for(movie, pattern, final, moved)
         time.sleep(STABLE + 0.5)  # room for a duplicate to show up
 
     ((at, got),) = inbox.for_path(movie)
@@ -109,11 +115,13 @@ def test_local_root_delivers_each_candidate_once_after_it_stopped_changing(tmp_p
         (1, 2, 3, 4, 5),
         tuple(frames),
     )
-    assert at >= frames_done + STABLE - 0.2
+    assert at >= frames_done + STABLE - 0.05
     ((at, got),) = inbox.for_path(final)
     assert (got.kind, got.shot, got.take, got.size) == ("movie", "sh030", "2", 5000)
     assert at >= renamed + STABLE - 0.05
-    assert len(inbox.candidates) == 3 and inbox.rejected == []
+    ((at, got),) = inbox.for_path(moved)
+    assert (got.kind, got.shot, got.frames, got.size) == ("sequence", "sh090", (1, 2, 3), 300)
+    assert len(inbox.candidates) == 4 and inbox.rejected == []
 
 
 def test_network_root_is_polled(tmp_path: Path) -> None:
