@@ -130,11 +130,12 @@ def load_clip(
 
 
 def split_holdout(clips: list[LoadedClip], fraction: float, seed: int, min_frames: int = 3) -> Split:
-    """Hold out whole clips (chosen by `seed`) when there are enough; else the tail of every clip."""
+    """Hold out whole clips (chosen by `seed`) when there are 3 or more, keeping at least 2 for training;
+    with fewer clips hold out the tail of every clip instead."""
     if not clips:
         raise DatasetError("training needs at least one clip")
-    n_hold = round(len(clips) * fraction)
-    if n_hold >= 1 and len(clips) - n_hold >= 1:
+    if fraction > 0 and len(clips) >= 3:
+        n_hold = min(max(round(len(clips) * fraction), 1), len(clips) - 2)
         order = np.random.default_rng(seed).permutation(len(clips))
         hold = set(order[:n_hold].tolist())
         return Split(

@@ -1,0 +1,73 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.model import Manifest, ModelError, ShowModel, load_model, promotable, save_model
+
+
+def _saved(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    model = ShowModel.fresh(["denoise", "upscale"])
+    for p in model.net("denoise").parameters():
+        torch.nn.init.normal_(p, std=0.01)
+    save_model(tmp_path / "v1", model, Manifest(show="demo", version="v1"))
+    return tmp_path / "v1"
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    loaded = load_model(folder)
+    assert loaded.version == "v1" and loaded.manifest.heads == ["denoise", "upscale"]
+    assert set(json.loads((folder / "manifest.json").read_text())) >= {
+        "weights_sha256",
+        "clips",
+        "code_version",
+    }
+    torch.manual_seed(0)
+    again = ShowModel.fresh(["denoise", "upscale"])
+    for p in again.net("denoise").parameters():
+        torch.nn.init.normal_(p, std=0.01)
+    for key, value in again.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    assert all(k.split(".", 1)[0] in ("denoise", "upscale") for k in loaded.model.state_dict())
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    data = bytearray((folder / "weights.safetensors").read_bytes())
+    data[-5] ^= 0xFF
+    (folder / "weights.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(folder)
+
+
+def test_a_pickle_is_refused_and_never_unpickled(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    torch.save({"x": torch.zeros(2)}, folder / "weights.safetensors")  # a pickle under the right name
+    with pytest.raises(ModelError, match="pickle"):
+        load_model(folder)
+    folder2 = _saved(tmp_path / "b")
+    torch.save({"x": torch.zeros(2)}, folder2 / "extra.pt")
+    with pytest.raises(ModelError, match="pickle"):
+        load_model(folder2)
+
+
+def test_missing_folder_and_manifest_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"no manifest\.json"):
+        load_model(tmp_path / "empty")
+
+
+def test_promotion_needs_the_baseline_beaten_and_the_parent_matched() -> None:
+    metrics = {
+        "denoise": {"psnr": 33.0, "baseline_best": 30.0},
+        "upscale": {"psnr": 29.0, "baseline_best": 30.0},  # loses to lanczos
+        "cleanup": {"psnr": 25.0, "baseline_best": 20.0},  # worse than its parent
+    }
+    parent = {"denoise": {"psnr": 32.0}, "cleanup": {"psnr": 26.0}}
+    assert promotable(metrics, parent) == {"denoise": True, "upscale": False, "cleanup": False}
+    assert promotable(metrics, None)["cleanup"] is True

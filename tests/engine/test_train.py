@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import synth
+from engine.model import load_model
+from engine.options import TrainOptions
+from engine.train import TrainClip, TrainSettings, split_holdout, train
+from engine.train.dataset import load_clip
+
+HEADS = ["denoise", "upscale"]
+
+
+def _clips() -> list[TrainClip]:
+    out = []
+    for i, name in enumerate(("astronaut", "coffee", "chelsea")):
+        frames = synth.camera_move(synth.photo(name), 6, (80, 64), seed=i)
+        out.append(TrainClip(id=f"shot{i}", content_hash=f"hash{i}", frames=frames))
+    return out
+
+
+def _options(**kw: object) -> TrainOptions:
+    return TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34, **kw)
+
+
+def _settings(tmp_path: Path, **kw: object) -> TrainSettings:
+    base = {
+        "max_steps": 6,
+        "batch_size": 2,
+        "crop": 32,
+        "cache_dir": tmp_path / "cache",
+        "checkpoint_seconds": 0.01,
+    }
+    return TrainSettings(**{**base, **kw})
+
+
+def test_manifest_names_training_and_held_out_clips_with_hashes(tmp_path: Path) -> None:
+    result = train(_clips(), _options(), tmp_path / "v1", heads=HEADS, settings=_settings(tmp_path))
+    assert result.version is not None
+    manifest = load_model(tmp_path / "v1").manifest
+    named = {c.id: c.content_hash for c in manifest.clips + manifest.holdout}
+    assert named == {"shot0": "hash0", "shot1": "hash1", "shot2": "hash2"}
+    assert len(manifest.holdout) == 1 and manifest.holdout_mode == "clips"
+    assert all(c.frames == 6 for c in manifest.clips)
+    assert manifest.steps == {"denoise": 6, "upscale": 6}
+    for head in HEADS:  # scored against its baselines on the held-out clip
+        assert {"psnr", "ssim", "baseline_best"} <= set(manifest.metrics[head])
+    assert not (tmp_path / "v1" / "checkpoint").exists()
+
+
+def test_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
+    a = train(_clips(), _options(seed=5), tmp_path / "a", heads=HEADS, settings=_settings(tmp_path))
+    b = train(_clips(), _options(seed=5), tmp_path / "b", heads=HEADS, settings=_settings(tmp_path))
+    c = train(_clips(), _options(seed=6), tmp_path / "c", heads=HEADS, settings=_settings(tmp_path))
+    assert a.version and b.version and c.version
+    wa, wb, wc = (r.version.model.state_dict() for r in (a, b, c))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_resume_continues_at_the_saved_step(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def stop_after_4() -> bool:  # a crash after 4 denoise steps; the checkpoint holds them
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    first = train(
+        _clips(), _options(), tmp_path / "v", heads=HEADS, stop=stop_after_4, settings=_settings(tmp_path)
+    )
+    assert first.stopped and first.version is None and first.steps == {"denoise": 4, "upscale": 0}
+    seen: list[tuple[str, int]] = []
+    second = train(
+        _clips(),
+        _options(),
+        tmp_path / "v",
+        heads=HEADS,
+        progress=lambda head, step, loss, elapsed: seen.append((head, step)),
+        settings=_settings(tmp_path, progress_every=1),
+    )
+    assert second.resumed and second.version is not None
+    assert [s for h, s in seen if h == "denoise"] == [5, 6]  # continued, not restarted
+    assert second.steps == {"denoise": 6, "upscale": 6}
+    straight = train(_clips(), _options(), tmp_path / "w", heads=HEADS, settings=_settings(tmp_path))
+    assert straight.version is not None
+    ws, wr = straight.version.model.state_dict(), second.version.model.state_dict()
+    assert all(torch.allclose(ws[k], wr[k], atol=1e-6) for k in ws)  # the same run as without the crash
+
+
+def test_warm_start_scores_against_the_parent(tmp_path: Path) -> None:
+    parent = train(_clips(), _options(), tmp_path / "v1", heads=["upscale"], settings=_settings(tmp_path))
+    assert parent.version is not None
+    child = train(
+        _clips(),
+        _options(),
+        tmp_path / "v2",
+        parent=parent.version,
+        heads=["upscale"],
+        settings=_settings(tmp_path),
+    )
+    assert child.version is not None and child.version.manifest.parent == "v1"
+    assert child.parent_metrics["upscale"]["psnr"] == pytest.approx(parent.metrics["upscale"]["psnr"])
+    assert set(child.promotable) == {"upscale"}
+
+
+def test_few_clips_hold_out_the_tail_of_each(tmp_path: Path) -> None:
+    clips = [load_clip(c, 64, tmp_path) for c in _clips()[:2]]
+    split = split_holdout(clips, 0.34, seed=0)
+    assert split.mode == "tails"
+    # 34% of 6 frames is 2, raised to 3: the cleanup head needs a frame and its neighbours
+    assert [len(c) for c in split.train] == [3, 3] and [len(c) for c in split.holdout] == [3, 3]
+    assert np.array_equal(split.holdout[0], clips[0].frames[3:])
+    assert split.holdout_records[0].id == "shot0[3:]"
+    assert list(tmp_path.glob("*.npy"))  # decoded once, cached
