@@ -495,7 +495,8 @@ class KitsuTracker:
         return found
 
     def _fix_request(self, comment_id: str, at: datetime, comment: Entity | None = None) -> FixRequest | None:
-        """The request a fix-status comment makes, or None when it is not one (no fixes named, not a shot)."""
+        """The request a fix-status comment makes, or None when it is not one: no fixes named, not on a
+        shot, or the task has left the fix status since (the request was withdrawn)."""
         if comment is None:
             comment = self._get_or_none(
                 f"comment {comment_id}", lambda c: gazu.task.get_comment(comment_id, client=c)
@@ -519,6 +520,9 @@ class KitsuTracker:
         task = self._get_or_none(f"task {task_id}", lambda c: gazu.task.get_task(task_id, client=c))
         if task is None:
             return None
+        if task.get("task_status_id") != comment.get("task_status_id"):
+            LOG.info("task left the fix status before the request was read", task_id=task_id)
+            return None  # withdrawn: the coordinator moved the task on
         shot = task.get("entity") or {}
         if (task.get("entity_type") or {}).get("name") != "Shot":
             LOG.warning("fix requested on a task not linked to a shot", task_id=task_id)

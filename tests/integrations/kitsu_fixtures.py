@@ -44,6 +44,7 @@ def _stop_all(stops: list[Callable[[], None]]) -> None:
 
 
 def _start(base: Path) -> ZouServer:
+    ZouServer.check_installed()
     stops: list[Callable[[], None]] = []
     atexit.register(_stop_all, stops)
     postgres = PostgresServer.start(base / "postgres")

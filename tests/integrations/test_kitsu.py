@@ -4,6 +4,8 @@ coordinator and a supervisor would drive Kitsu."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import av
@@ -60,10 +62,10 @@ def test_fix_request_is_read_once_and_not_again_after_a_restart(
     start = first.fix_requests_since(None)
     assert all(r.task_id != kitsu_shot.task_id for r in start.items)
 
+    post(kitsu_admin, kitsu_shot, "wip", "#rushes denoise (not the fix status: not a request)")
     comment = post(
         kitsu_admin, kitsu_shot, FIX_STATUS, "Dropped frames here.\n#rushes interpolate frames=1012-1016"
     )
-    post(kitsu_admin, kitsu_shot, "wip", "#rushes denoise (not a fix status: ignored)")
     batch = first.fix_requests_since(start.cursor)
 
     mine = [r for r in batch.items if r.task_id == kitsu_shot.task_id]
@@ -93,6 +95,16 @@ def test_first_start_picks_up_a_task_already_waiting_in_the_fix_status(
 
     later = tracker(zou_server).fix_requests_since(batch.cursor)
     assert [r for r in later.items if r.task_id == kitsu_shot.task_id] == []
+
+
+def test_a_request_withdrawn_before_it_is_read_is_dropped(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    post(kitsu_admin, kitsu_shot, "wip", "Sorry, wrong shot.")
+    assert [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == kitsu_shot.task_id] == []
 
 
 def test_a_note_from_rushes_on_a_task_in_fix_is_not_read_as_a_request(
@@ -235,3 +247,55 @@ def test_unreachable_server_is_a_retryable_error(tmp_path: Path) -> None:
         kitsu.fix_requests_since(None)
     assert not isinstance(raised.value, TrackerFatal)
     assert "did not answer" in str(raised.value)
+
+
+def test_requests_come_in_order_a_batch_at_a_time(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    cursor = kitsu.fix_requests_since(None).cursor
+    frames = ["1001-1002", "1010-1012", "1020-1024"]
+    for value in frames:
+        post(kitsu_admin, kitsu_shot, FIX_STATUS, f"#rushes interpolate frames={value}")
+
+    seen = []
+    for _ in range(len(frames) + 1):
+        batch = tracker(zou_server).fix_requests_since(cursor, limit=1)
+        assert len(batch.items) <= 1
+        seen += [r.params["frames"] for r in batch.items if r.task_id == kitsu_shot.task_id]
+        cursor = batch.cursor
+    assert seen == frames
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    calls = 0
+
+    def do_POST(self) -> None:
+        type(self).calls += 1
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_kitsu_answering_503_is_retried_then_a_retryable_error() -> None:
+    from integrations.trackers.options import TrackerOptions
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api"
+        options = TrackerOptions(kind="kitsu", url=url, script_name="a@b.c", script_key="x", timeout=2)
+        kitsu = KitsuTracker(options, policy=RetryPolicy(attempts=3, first=0.01))
+        with pytest.raises(TrackerError) as raised:
+            kitsu.find_project("SHOW")
+    finally:
+        server.shutdown()
+    assert not isinstance(raised.value, TrackerFatal)
+    assert "503" in str(raised.value) and "after 3 attempts" in str(raised.value)
+    assert _Unavailable.calls == 3

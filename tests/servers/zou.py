@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -107,13 +108,22 @@ class ZouServer:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    @staticmethod
+    def check_installed(venv: Path = ZOU_VENV) -> None:
+        """Raise ServerMissing with the fix when zou's venv or ffmpeg is missing."""
+        if not (venv / "bin" / "python").exists() or not (venv / "bin" / "gunicorn").exists():
+            raise ServerMissing(INSTALL_HINT)
+        if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+            raise ServerMissing(
+                "ffmpeg is not installed (zou transcodes previews with it): run scripts/system-deps.sh ffmpeg"
+            )
+
     @classmethod
     def start(
         cls, base: Path, database_url: str, redis: RedisServer, venv: Path = ZOU_VENV, timeout: float = 60.0
     ) -> ZouServer:
+        cls.check_installed(venv)
         python, gunicorn = venv / "bin" / "python", venv / "bin" / "gunicorn"
-        if not python.exists() or not gunicorn.exists():
-            raise ServerMissing(INSTALL_HINT)
         base.mkdir(parents=True, exist_ok=True)
         for folder in ("previews", "tmp"):  # no event_handlers/ nor plugins/: zou would load them
             (base / folder).mkdir(exist_ok=True)
