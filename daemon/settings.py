@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from engine.options import TrainOptions
+from integrations.executors.options import ExecutorOptions
 from integrations.ingest.options import IngestOptions
 from integrations.trackers.options import TrackerOptions
 
@@ -97,7 +98,8 @@ class Settings(BaseSettings):
     http: HttpOptions = Field(default_factory=HttpOptions)
     tracker: TrackerOptions = Field(default_factory=TrackerOptions)
     shows: list[ShowConfig] = Field(default_factory=list)
-    max_jobs: int = Field(2, ge=1, description="Jobs run at once by the local executor.")
+    max_jobs: int = Field(2, ge=1, description="Train and fix jobs run at once (one GPU job at a time).")
+    executor: ExecutorOptions = Field(default_factory=ExecutorOptions)
 
     @classmethod
     def settings_customise_sources(

@@ -6,7 +6,6 @@ import queue
 import threading
 from collections.abc import Callable
 
-from daemon.ingest import Ingestor
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
 from integrations.ingest.candidates import Found
@@ -16,10 +15,11 @@ log = get_logger("rushes.watch")
 
 
 class ShowWatchers:
-    """One IngestWatcher per show with ingest roots; found items are ingested in order on one thread."""
+    """One IngestWatcher per show with ingest roots; what they find is handed to `handle(show, found)` in order,
+    on one thread (the daemon queues a durable ingest job; tests may ingest directly)."""
 
-    def __init__(self, shows: list[ShowConfig], ingestor: Ingestor) -> None:
-        self.ingestor = ingestor
+    def __init__(self, shows: list[ShowConfig], handle: Callable[[str, Found], object]) -> None:
+        self.handle = handle
         self._queue: queue.Queue[tuple[str, Found] | None] = queue.Queue()
         self._watchers = [
             IngestWatcher(show.ingest, self._put(show.code), self._put(show.code))
@@ -61,7 +61,7 @@ class ShowWatchers:
                     return
                 show, found = item
                 try:
-                    self.ingestor.handle(show, found)
+                    self.handle(show, found)
                 except Exception as exc:  # one bad file or a catalog hiccup must not stop ingest
                     log.error("ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True)
             finally:

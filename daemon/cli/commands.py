@@ -1,5 +1,5 @@
 """Imports every command module so that each registers its commands on the app."""
 
-from daemon.cli import ingest, shows, status
+from daemon.cli import ingest, model, service, shows, status, tracker
 
-__all__ = ["ingest", "shows", "status"]
+__all__ = ["ingest", "model", "service", "shows", "status", "tracker"]

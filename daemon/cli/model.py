@@ -1,0 +1,277 @@
+"""`rushes train`, `rushes fix`, `rushes model list|show`: the show model from the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from daemon.catalog import models_repo
+from daemon.cli.main import app, err, fail, out, settings
+from daemon.context import open_context
+from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+from daemon.shows import get_show
+from daemon.training import run_training
+from engine.media import MediaError, MovieWriter, probe, write_sequence
+from engine.model import load_manifest
+from integrations.trackers.base import FIX_KINDS
+
+model_app = typer.Typer(no_args_is_help=True, help="Model versions of a show: lineage and scores.")
+app.add_typer(model_app, name="model")
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    match = DURATION.match(text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m or 2h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+@app.command("train")
+def train_cmd(
+    show: Annotated[str, typer.Option("--show", "-s", help="The show to train.")],
+    budget: Annotated[str | None, typer.Option(help="Time budget, e.g. 10m (default: the show's).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: the show's).")] = None,
+) -> None:
+    """Train the show model on the show's catalogued dailies now, in the foreground."""
+    seconds = parse_duration(budget) if budget else None
+    if device not in (None, "auto", "cpu", "cuda"):
+        raise fail(f"--device {device!r}: use auto, cpu or cuda")
+    ctx = open_context(settings())
+    try:
+        with Progress(
+            TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        ) as bar:
+            task = bar.add_task(f"training {show}")
+
+            def progress(head: str, step: int, loss: float, _elapsed: float) -> None:
+                bar.update(task, description=f"training {show}: {head} step {step} loss {loss:.4f}")
+
+            result = run_training(
+                ctx.settings,
+                ctx.catalog,
+                show,
+                job_id="cli",
+                budget=seconds,
+                device=device,
+                progress=progress,
+            )
+    finally:
+        ctx.close()
+    if "skipped" in result:
+        raise fail(str(result["skipped"]))
+    verdict = "promoted" if result["promoted"] else "kept (not better than the promoted model)"
+    out.print(f"{show} v{result['version']} {verdict}: {result['folder']}", highlight=False)
+    for head, scores in sorted(result["metrics"].items()):
+        out.print(f"  {head:12s} {_score_text(scores)}", highlight=False)
+
+
+def _score_text(scores: dict[str, float]) -> str:
+    if "psnr" not in scores:
+        return "-"
+    text = f"PSNR {scores['psnr']:.2f} dB"
+    if "baseline_best" in scores:
+        text += f" (best baseline {scores['baseline_best']:.2f}, {scores['psnr'] - scores['baseline_best']:+.2f} dB)"
+    return text
+
+
+def _is_sequence(path: str) -> bool:
+    return "#" in path or "%" in path or "@" in path
+
+
+@app.command("fix")
+def fix_cmd(
+    show: Annotated[str, typer.Option("--show", "-s", help="Whose promoted model to use.")],
+    kind: Annotated[str, typer.Option(help="interpolate, regrade, denoise, upscale or cleanup.")],
+    input_: Annotated[str, typer.Option("--input", "-i", help="A movie, or a sequence like sh010.####.exr.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="A movie (.mp4 H.264, .mov ProRes) or a sequence.")
+    ],
+    factor: Annotated[
+        int | None, typer.Option(help="interpolate: retime factor (2 gives 2N-1 frames).")
+    ] = None,
+    frames: Annotated[
+        str | None, typer.Option(help="interpolate: frames to rebuild, e.g. 1012-1016 or auto.")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="regrade: a frame number of the input, or an image.")
+    ] = None,
+    mask: Annotated[
+        str | None, typer.Option(help="cleanup: x,y,w,h, or an image/movie, white where to fill.")
+    ] = None,
+) -> None:
+    """Apply one head of the show's promoted model to any movie or image sequence."""
+    if kind not in FIX_KINDS:
+        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    params: dict[str, Any] = {
+        k: v
+        for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
+        if v is not None
+    }
+    ctx = open_context(settings())
+    try:
+        get_show(ctx.settings, ctx.catalog, show)
+        try:
+            model, number = load_promoted(ctx.catalog, show)
+        except NoModel as exc:
+            raise fail(str(exc)) from None
+        info = probe(input_)
+        total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
+        tmp = ctx.settings.data_dir / "tmp"
+        try:
+            prepared = prepare(kind, params, input_, info, tmp)
+            stream = fixed_frames(model, prepared, input_, info.first_frame)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"{kind} with {show} v{number}", total=total)
+
+                def afters() -> Any:
+                    for _, _before, after in stream:
+                        bar.advance(task)
+                        yield after
+
+                written = _write(output, afters(), info.fps, info.first_frame, info.timecode)
+        except FixError as exc:
+            raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    out.print(f"wrote {written} frame(s) to {output} ({kind}, model {show} v{number})", highlight=False)
+
+
+def _write(output: str, frames: Any, fps: Fraction, first_frame: int, timecode: str | None) -> int:
+    if _is_sequence(output):
+        return len(write_sequence(output, frames, first_frame, fps=fps))
+    count = 0
+    path = Path(output)
+    codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() == ".mov" else "h264"
+    writer: MovieWriter | None = None
+    try:
+        for frame in frames:
+            if writer is None:
+                writer = MovieWriter(
+                    path, fps, frame.shape[1], frame.shape[0], codec=codec, timecode=timecode
+                )
+                writer.__enter__()
+            writer.write(frame)
+            count += 1
+    except BaseException as exc:
+        if writer is not None:
+            writer.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if writer is None:
+        raise MediaError("the fix produced no frames", output)
+    writer.__exit__(None, None, None)
+    return count
+
+
+@model_app.command("list")
+def model_list(
+    show: Annotated[str | None, typer.Option("--show", "-s", help="Only this show.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Model versions with their parent, promotion and scores."""
+    rows = _versions(show)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("no model versions yet: train one with `rushes train --show CODE`")
+        return
+    table = Table("show", "version", "parent", "promoted", "clips", "heads (PSNR vs best baseline)")
+    for r in rows:
+        heads = "; ".join(f"{h} {_score_text(m)}" for h, m in sorted(r["metrics"].items()))
+        table.add_row(
+            r["show"],
+            f"v{r['version']}",
+            f"v{r['parent']}" if r["parent"] else "-",
+            "yes" if r["promoted"] else "",
+            str(r["clips"]),
+            heads,
+        )
+    out.print(table)
+
+
+@model_app.command("show")
+def model_show(
+    version: Annotated[int, typer.Argument(help="Version number, e.g. 3.")],
+    show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """One version's manifest: lineage, training clips with hashes, config, scores."""
+    match = [r for r in _versions(show) if r["version"] == version]
+    if not match:
+        raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")
+    folder = Path(match[0]["folder"])
+    try:
+        manifest = load_manifest(folder).model_dump(mode="json")
+    except Exception as exc:
+        raise fail(f"model v{version} of {show} has no readable manifest ({exc})") from None
+    if as_json:
+        typer.echo(json.dumps({**match[0], "manifest": manifest}, indent=2))
+        return
+    out.print(
+        f"{show} v{version} in {folder}" + (" (promoted)" if match[0]["promoted"] else ""), highlight=False
+    )
+    out.print(
+        f"parent: {manifest.get('parent') or '-'}  seed: {manifest['seed']}  code: {manifest['code_version']}"
+    )
+    out.print(
+        f"trained on {len(manifest['clips'])} clip(s), held out {len(manifest['holdout'])} ({manifest['holdout_mode']}):"
+    )
+    for clip in manifest["clips"]:
+        out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
+    for head, scores in sorted(manifest["metrics"].items()):
+        parent = manifest["parent_metrics"].get(head, {})
+        extra = f" (parent {parent['psnr']:.2f} dB)" if "psnr" in parent else ""
+        out.print(f"  {head:12s} {_score_text(scores)}{extra}", highlight=False)
+
+
+def _versions(show: str | None) -> list[dict[str, Any]]:
+    ctx = open_context(settings())
+    try:
+        from daemon.shows import all_shows
+
+        codes = [s.code for s in all_shows(ctx.settings, ctx.catalog) if show in (None, s.code)]
+        if show is not None and not codes:
+            get_show(ctx.settings, ctx.catalog, show)
+        rows = []
+        with ctx.catalog.session(readonly=True) as s:
+            for code in codes:
+                promoted = models_repo.latest_promoted(s, code)
+                for v in models_repo.list_versions(s, code):
+                    m = v.metrics or {}
+                    manifest_clips = 0
+                    try:
+                        manifest_clips = len(load_manifest(v.path).clips)
+                    except Exception:
+                        manifest_clips = 0
+                    rows.append(
+                        {
+                            "show": code,
+                            "version": v.version,
+                            "parent": v.parent_version,
+                            "promoted": promoted is not None and promoted.version == v.version,
+                            "state": m.get("state", "trained"),
+                            "folder": v.path,
+                            "clips": manifest_clips,
+                            "metrics": m.get("heads", {}),
+                            "created": v.created_at.isoformat() if v.created_at else None,
+                        }
+                    )
+    finally:
+        ctx.close()
+    return rows

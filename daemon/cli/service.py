@@ -1,0 +1,74 @@
+"""`rushes daemon`, `rushes migrate`, `rushes jobs list|retry`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from daemon.catalog import jobs as job_repo
+from daemon.cli.main import app, fail, out, settings, state
+from daemon.context import open_context
+from daemon.logs import configure
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Durable jobs: list them, retry dead ones.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.command("daemon")
+def daemon_cmd() -> None:
+    """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it)."""
+    from daemon.service import run_daemon
+
+    s = settings()
+    configure(s.log_level, s.log_format)
+    run_daemon(s, state.config_path)
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Create or upgrade the catalog's tables (the daemon and every command do this by themselves too)."""
+    ctx = open_context(settings())
+    out.print(f"catalog {ctx.catalog.url} is at revision {ctx.catalog.revision()}", highlight=False)
+    ctx.close()
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state_: Annotated[str | None, typer.Option("--state", help="queued, running, done or dead.")] = None,
+    kind: Annotated[str | None, typer.Option(help="ingest, train, fix or publish.")] = None,
+    limit: int = 50,
+) -> None:
+    """Jobs, newest first, with their errors."""
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session(readonly=True) as s:
+            try:
+                rows = job_repo.list_jobs(s, kind=kind, state=state_, limit=limit)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+            table = Table("id", "kind", "show", "state", "attempts", "key", "error")
+            for j in rows:
+                table.add_row(
+                    str(j.id), j.kind, j.show or "-", j.state, str(j.attempts), j.key, j.last_error or ""
+                )
+    finally:
+        ctx.close()
+    out.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a dead job.")]) -> None:
+    """Put a dead-lettered job back in the queue with fresh attempts."""
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session() as s:
+            job = job_repo.get_job(s, job_id)
+            if job is None:
+                raise fail(f"job {job_id} does not exist (see `rushes jobs list`)")
+            if not job_repo.retry(s, job_id):
+                raise fail(f"job {job_id} is {job.state}, not dead: only dead jobs can be retried")
+    finally:
+        ctx.close()
+    out.print(f"job {job_id} queued again")

@@ -1,0 +1,66 @@
+"""`rushes tracker serve|check`: the local ShotGrid-compatible server, and a check of the configured tracker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from daemon.cli.main import app, err, fail, out, settings
+from daemon.trackers import make_tracker
+
+tracker_app = typer.Typer(
+    no_args_is_help=True, help="The production tracker: check it, or serve a local one."
+)
+app.add_typer(tracker_app, name="tracker")
+
+
+@tracker_app.command("serve")
+def tracker_serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder for its SQLite file and uploads.")
+    ] = None,
+    script_name: Annotated[
+        str, typer.Option(envvar="RUSHES_TRACKER__SCRIPT_NAME", help="Script (ApiUser) name.")
+    ] = "rushes",
+    script_key: Annotated[
+        str, typer.Option(envvar="RUSHES_TRACKER__SCRIPT_KEY", help="Script key (or the env var).")
+    ] = "",
+) -> None:
+    """Serve a local ShotGrid-compatible tracker (the /api3/json protocol shotgun_api3 speaks), until Ctrl-C."""
+    from integrations.trackers.sgserver.app import serve
+
+    if not script_key:
+        raise fail("the local tracker needs a script key: --script-key KEY or RUSHES_TRACKER__SCRIPT_KEY")
+    folder = data or Path(os.environ.get("RUSHES_HOME", ".")) / "sgserver"
+    try:
+        server = serve(host, port, folder, script_name, script_key)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
+    out.print(
+        f"ShotGrid-compatible server on {server.url} (data in {folder}); Ctrl-C stops it", highlight=False
+    )
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@tracker_app.command("check")
+def tracker_check() -> None:
+    """Connect with the configured settings and report what works and what is missing."""
+    s = settings()
+    tracker = make_tracker(s.tracker)
+    if tracker is None:
+        raise fail("no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url")
+    results = tracker.check()
+    for r in results:
+        mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {r.what}" + (f": {r.detail}" if r.detail else ""), highlight=False)
+    if not all(r.ok for r in results):
+        err.print("the tracker is not ready for Rushes: fix the lines marked FAIL")
+        raise typer.Exit(1)
