@@ -199,7 +199,7 @@ def test_set_task_status_moves_the_task(
     kitsu.set_task_status(kitsu_shot.task_id, "wfa")  # already there: nothing posted
     assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "wfa"
     assert len(gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)) == 1
-    assert [t.status for t in kitsu.find_tasks(kitsu_shot.shot["id"])] == ["wfa"]
+    assert [(t.name, t.status) for t in kitsu.find_tasks(kitsu_shot.shot["id"])] == [("Compositing", "wfa")]
 
 
 def test_wrong_password_is_one_fatal_line(zou_server: ZouServer) -> None:
