@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps test lint demo bench clean
+.PHONY: venv system-deps zou-venv test lint demo bench clean
 
 venv: $(STAMP)
 
@@ -22,13 +22,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 system-deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh postgresql redis ffmpeg
+
+zou-venv:
+	@bash scripts/zou-venv.sh
 
 lint: venv
 	$(BIN)/ruff check daemon engine integrations tests bench
 	$(BIN)/mypy
 
-test: venv system-deps lint
+test: venv system-deps zou-venv lint
 	$(BIN)/python -m pytest tests
 
 demo: venv

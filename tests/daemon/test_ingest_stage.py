@@ -153,7 +153,7 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
     for name in good_seqs:
         footage.sequence(staging / name, name, first=1001, n=4)
 
-    watchers = ShowWatchers([show], Ingestor(catalog))
+    watchers = ShowWatchers([show], Ingestor(catalog).handle)
     watchers.start()
     try:
         writers = []
@@ -200,7 +200,7 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
         assert row.status == "quarantined" and row.error, name
 
     # A restart: the reconcile scan sees everything again and catalogues nothing twice.
-    watchers = ShowWatchers([show], Ingestor(catalog))
+    watchers = ShowWatchers([show], Ingestor(catalog).handle)
     watchers.start()
     try:
         time.sleep(2.5)
