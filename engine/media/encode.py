@@ -130,6 +130,7 @@ class MovieWriter:
         stream.pix_fmt = self.pix_fmt
         ctx = stream.codec_context
         ctx.thread_count = 0  # FFmpeg picks the thread count, like the ffmpeg CLI
+        ctx.thread_type = "AUTO"  # frame threads where the encoder has them (PyAV defaults to slices)
         ctx.time_base = 1 / self.fps
         if self._yuv:
             ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG
