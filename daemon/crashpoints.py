@@ -11,7 +11,8 @@ import signal
 from pathlib import Path
 
 
-def crash_point(name: str) -> None:
+def crash_point(name: str, target: str = "self") -> None:
+    """Kill this process ("self"), or the daemon that started this worker and then this worker ("both")."""
     wanted = os.environ.get("RUSHES_CRASH_AT")
     if not wanted or name not in {w.strip() for w in wanted.split(",")}:
         return
@@ -22,4 +23,6 @@ def crash_point(name: str) -> None:
             return
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(os.getpid()))
+    if target == "both":
+        os.kill(os.getppid(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)

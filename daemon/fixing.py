@@ -21,6 +21,7 @@ import numpy as np
 from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
+from daemon.crashpoints import crash_point
 from daemon.logs import get_logger
 from daemon.publishing import publish_key, version_code
 from daemon.runner import Permanent
@@ -252,6 +253,7 @@ def run_fix(
                 files = sink.finish(lut=lut)
         except FixError as exc:
             raise Permanent(str(exc)) from exc
+    crash_point("fix.rendered", target="both")
     description = describe(kind, kind_params, shot, source, take, model, number, show_code)
     desc_path = out_dir / "description.txt"
     desc_path.write_text(description + "\n")

@@ -9,7 +9,9 @@ SIGINT stops everything: jobs in hand are released (not counted as attempts) for
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import asdict
@@ -244,7 +246,25 @@ class Daemon:
         with self.catalog.session(readonly=True) as s:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
 
+    def recover_orphans(self) -> int:
+        """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed
+        as one attempt and queued again now, instead of waiting for their leases to run out."""
+        host = socket.gethostname()
+        recovered = 0
+        with self.catalog.session() as s:
+            for job in job_repo.list_jobs(s, state="running", limit=None):
+                owner = job.lease_owner or ""
+                parts = owner.split(":")
+                if len(parts) < 2 or parts[0] != host or not parts[1].isdigit() or _alive(int(parts[1])):
+                    continue
+                job_repo.fail(s, job.id, owner, "the daemon running this job died; retrying", backoff=0)
+                recovered += 1
+        if recovered:
+            log.warning("jobs.recovered", count=recovered)
+        return recovered
+
     def start(self) -> None:
+        self.recover_orphans()
         self.readiness.add("catalog", self._catalog_ok)
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
@@ -304,6 +324,16 @@ class Daemon:
         self.health.stop()
         self.ctx.close()
         log.info("daemon.stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_daemon(settings: Settings, config_path: Path | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from daemon.catalog import Catalog, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import shows as show_repo
+from daemon.crashpoints import crash_point
 from daemon.logs import get_logger
 from daemon.runner import Permanent
 from daemon.settings import Settings, ShowConfig
@@ -135,8 +136,15 @@ def run_training(
         parent=parent.version if parent else None,
     )
     started = time.monotonic()
+
+    def report(head: str, step: int, loss: float, elapsed: float) -> None:
+        if (folder / "checkpoint").exists():
+            crash_point("train.checkpointed", target="both")
+        if progress is not None:
+            progress(head, step, loss, elapsed)
+
     try:
-        result = train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
+        result = train(clips, options, folder, parent=parent, progress=report, stop=stop, settings=cfg)
     except DatasetError as exc:
         raise Permanent(str(exc)) from exc
     if result.stopped or result.version is None:
