@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.catalog import Catalog, Job, fixes
+from daemon.crashpoints import crash_point
 from daemon.logs import get_logger
 from daemon.runner import Permanent
 from daemon.settings import Settings
@@ -69,6 +70,7 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
         published = tracker.publish_version(spec)
     except TrackerFatal as exc:
         raise Permanent(str(exc)) from exc
+    crash_point("publish.sent")
     with catalog.session() as s:
         fixes.mark_published(s, pub_id, published.version_id)
         fresh = fixes.get_fix_request(s, request_id)

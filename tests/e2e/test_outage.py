@@ -1,0 +1,57 @@
+"""The tracker answers 503 for a while: publishes queue up in the outbox and all go out when it is back,
+none twice."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from daemon.catalog import fixes
+from daemon.catalog import jobs as job_repo
+from daemon.demo import SHOW
+from tests.e2e.world import dead_jobs, enqueue_training, make_world, promoted, published, registered, wait_for
+
+
+def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
+    world = make_world(tmp_path, budget=15)
+    catalog = world.catalog()
+    kinds = ["denoise", "upscale", "regrade"]
+    proc = world.start_daemon()
+    try:
+        world.drop_dailies()
+        wait_for("ingest", lambda: registered(catalog) == len(world.shots), 120)
+        enqueue_training(catalog)
+        wait_for("a promoted model", lambda: promoted(catalog) is not None or bool(dead_jobs(catalog)), 240)
+        assert not dead_jobs(catalog)
+        world.tag(kinds)
+
+        def requested() -> int:
+            with catalog.session(readonly=True) as s:
+                return len(fixes.list_fix_requests(s, SHOW))
+
+        wait_for("the fix requests", lambda: requested() == len(kinds), 60)
+        world.server.faults.fail_next(1_000_000, status=503)  # the tracker goes down
+        outage_start = time.monotonic()
+
+        def pending() -> int:
+            with catalog.session(readonly=True) as s:
+                return len(fixes.pending_publications(s))
+
+        wait_for("renders queued for publishing", lambda: pending() == len(kinds), 240)
+        assert published(catalog) == 0
+        time.sleep(max(0.0, 8 - (time.monotonic() - outage_start)))  # publishes retry against 503s meanwhile
+        with catalog.session(readonly=True) as s:
+            attempts = [j.attempts for j in job_repo.list_jobs(s, kind="publish", limit=None)]
+        assert attempts and max(attempts) >= 2, attempts
+        world.server.faults.reset()  # the tracker is back
+        wait_for("every publish", lambda: published(catalog) == len(kinds), 180)
+        time.sleep(2)
+        assert proc.poll() is None, "the daemon died during the outage"
+    finally:
+        world.stop()
+    assert not dead_jobs(catalog)
+    versions = world.coordinator.versions()
+    assert len(versions) == len(kinds)
+    assert sorted(v["code"].split("_")[2] for v in versions) == sorted(kinds)
+    assert all(v["sg_uploaded_movie"] for v in versions)
+    catalog.dispose()

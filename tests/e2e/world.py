@@ -1,0 +1,146 @@
+"""A small production for end-to-end tests: a local ShotGrid-compatible server with a project, generated dailies,
+a config file, and the daemon run in-process or as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from daemon.catalog import Catalog, fixes, models_repo
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import jobs as job_repo
+from daemon.demo import SHOW, Coordinator, DemoShot, generate_dailies
+from integrations.trackers.sgserver.app import SGServer, start_in_thread
+
+KEY = "rushes-e2e-key"
+
+
+@dataclass
+class World:
+    root: Path
+    server: SGServer
+    coordinator: Coordinator
+    shots: list[DemoShot]
+    tasks: dict[str, int]
+    config: Path
+    inbox: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def catalog_url(self) -> str:
+        return f"sqlite:///{self.root / 'rushes' / 'catalog.sqlite'}"
+
+    def catalog(self) -> Catalog:
+        return Catalog(self.catalog_url)
+
+    def drop_dailies(self) -> None:
+        for s in self.shots:
+            tmp = self.inbox / f"{s.file.name}.part"
+            tmp.write_bytes(s.file.read_bytes())
+            tmp.rename(self.inbox / s.file.name)
+
+    def tag(self, kinds: list[str]) -> list[DemoShot]:
+        wanted = [s for s in self.shots if s.kind in kinds]
+        for s in wanted:
+            self.coordinator.tag(self.tasks[s.shot], s.fix_text, "sg_rushes_fixes", "fix")
+        return wanted
+
+    def start_daemon(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = (self.root / "daemon.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "--config", str(self.config), "daemon"],
+            env={**os.environ, "RUSHES_TRACKER__SCRIPT_KEY": KEY, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+        self.server.stop()
+
+
+def make_world(root: Path, budget: float = 20.0, extra: dict[str, Any] | None = None) -> World:
+    server = start_in_thread(root / "tracker", "rushes", KEY)
+    inbox = root / "ingest"
+    inbox.mkdir(parents=True)
+    shots = generate_dailies(root / "staging")
+    coordinator = Coordinator(server.url, "rushes", KEY)
+    tasks = coordinator.setup(shots, "sg_rushes_fixes", "sg_rushes_key")
+    config = {
+        "data_dir": str(root / "rushes"),
+        "log_level": "info",
+        "log_format": "json",
+        "max_jobs": 2,
+        "http": {"host": "127.0.0.1", "port": 0},
+        "tracker": {"kind": "shotgrid", "url": server.url, "script_name": "rushes", "poll_interval": 0.5},
+        "shows": [
+            {
+                "code": SHOW,
+                "tracker_project": SHOW,
+                "ingest": {"roots": [str(inbox)], "stable_seconds": 0.5},
+                "train": {"budget_seconds": budget, "resolution": 128},
+            }
+        ],
+        **(extra or {}),
+    }
+    path = root / "rushes.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return World(root, server, coordinator, shots, tasks, path, inbox)
+
+
+def wait_for(
+    what: str, done: Callable[[], bool], timeout: float, alive: Callable[[], bool] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if alive is not None and not alive():
+            return
+        time.sleep(0.3)
+
+
+def registered(catalog: Catalog) -> int:
+    with catalog.session(readonly=True) as s:
+        return len(daily_repo.list_dailies(s, SHOW))
+
+
+def promoted(catalog: Catalog) -> int | None:
+    with catalog.session(readonly=True) as s:
+        row = models_repo.latest_promoted(s, SHOW)
+        return row.version if row else None
+
+
+def published(catalog: Catalog) -> int:
+    with catalog.session(readonly=True) as s:
+        return sum(
+            1 for r in fixes.list_fix_requests(s, SHOW) for p in r.publications if p.state == "published"
+        )
+
+
+def dead_jobs(catalog: Catalog) -> list[str]:
+    with catalog.session(readonly=True) as s:
+        return [f"{j.kind} {j.key}: {j.last_error}" for j in job_repo.list_jobs(s, state="dead", limit=None)]
+
+
+def enqueue_training(catalog: Catalog) -> None:
+    with catalog.session() as s:
+        job_repo.enqueue(s, "train", f"train:{SHOW}:e2e", {"reason": "test", "show": SHOW}, show=SHOW)
