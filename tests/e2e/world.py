@@ -118,21 +118,21 @@ def wait_for(
         time.sleep(0.3)
 
 
-def registered(catalog: Catalog) -> int:
+def registered(catalog: Catalog, show: str = SHOW) -> int:
     with catalog.session(readonly=True) as s:
-        return len(daily_repo.list_dailies(s, SHOW))
+        return len(daily_repo.list_dailies(s, show))
 
 
-def promoted(catalog: Catalog) -> int | None:
+def promoted(catalog: Catalog, show: str = SHOW) -> int | None:
     with catalog.session(readonly=True) as s:
-        row = models_repo.latest_promoted(s, SHOW)
+        row = models_repo.latest_promoted(s, show)
         return row.version if row else None
 
 
-def published(catalog: Catalog) -> int:
+def published(catalog: Catalog, show: str = SHOW) -> int:
     with catalog.session(readonly=True) as s:
         return sum(
-            1 for r in fixes.list_fix_requests(s, SHOW) for p in r.publications if p.state == "published"
+            1 for r in fixes.list_fix_requests(s, show) for p in r.publications if p.state == "published"
         )
 
 
@@ -141,6 +141,6 @@ def dead_jobs(catalog: Catalog) -> list[str]:
         return [f"{j.kind} {j.key}: {j.last_error}" for j in job_repo.list_jobs(s, state="dead", limit=None)]
 
 
-def enqueue_training(catalog: Catalog) -> None:
+def enqueue_training(catalog: Catalog, show: str = SHOW) -> None:
     with catalog.session() as s:
-        job_repo.enqueue(s, "train", f"train:{SHOW}:e2e", {"reason": "test", "show": SHOW}, show=SHOW)
+        job_repo.enqueue(s, "train", f"train:{show}:e2e", {"reason": "test", "show": show}, show=show)

@@ -1,0 +1,104 @@
+"""The loop against a real Kitsu (zou) server: a daily in, a task set to the fix status with a comment through
+gazu, a preview revision published on the task by the daemon, the task moved to review."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import gazu
+import yaml
+from gazu.client import KitsuClient
+
+from daemon.catalog import Catalog
+from engine import synth
+from engine.media import write_movie
+from tests.e2e.world import dead_jobs, enqueue_training, promoted, published, registered, wait_for
+from tests.integrations.kitsu_fixtures import (  # noqa: F401
+    FIX_STATUS,
+    KitsuShot,
+    kitsu_admin,
+    kitsu_shot,
+    zou_server,
+)
+from tests.servers.zou import ZouServer
+
+
+def test_fix_round_trip_through_kitsu(
+    tmp_path: Path,
+    zou_server: ZouServer,
+    kitsu_admin: KitsuClient,
+    kitsu_shot: KitsuShot,  # noqa: F811
+) -> None:
+    inbox = tmp_path / "ingest"
+    inbox.mkdir()
+    project_code = kitsu_shot.project["code"]
+    for i, photo in enumerate(("chelsea", "coffee")):
+        frames = synth.add_noise(
+            synth.camera_move(synth.photo(photo), 16, (160, 96), seed=i), 15 / 255, seed=i
+        )
+        write_movie(tmp_path / f"SH0{i + 1}0_1.mp4", frames, 24)
+        (tmp_path / f"SH0{i + 1}0_1.mp4").rename(inbox / f"SH0{i + 1}0_1.mp4")
+    config = tmp_path / "rushes.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "rushes"),
+                "log_format": "json",
+                "http": {"port": 0},
+                "tracker": {
+                    "kind": "kitsu",
+                    "url": zou_server.url,
+                    "script_name": zou_server.admin_email,
+                    "fix_status": FIX_STATUS,
+                    "poll_interval": 1.0,
+                },
+                "shows": [
+                    {
+                        "code": "KIT",
+                        "tracker_project": project_code,
+                        "ingest": {"roots": [str(inbox)], "stable_seconds": 0.5},
+                        "train": {"budget_seconds": 10, "resolution": 96},
+                    }
+                ],
+            }
+        )
+    )
+    env = {**os.environ, "RUSHES_TRACKER__SCRIPT_KEY": zou_server.admin_password}
+    log = (tmp_path / "daemon.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "--config", str(config), "daemon"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    catalog = Catalog(f"sqlite:///{tmp_path / 'rushes' / 'catalog.sqlite'}")
+    try:
+        wait_for("ingest", lambda: registered(catalog, "KIT") == 2, 120)
+        enqueue_training(catalog, "KIT")
+        wait_for(
+            "a promoted model", lambda: promoted(catalog, "KIT") is not None or bool(dead_jobs(catalog)), 240
+        )
+        assert not dead_jobs(catalog)
+        status = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
+        gazu.task.add_comment(
+            kitsu_shot.task, status, "please clean the grain\n#rushes denoise", client=kitsu_admin
+        )
+        wait_for(
+            "the published preview", lambda: published(catalog, "KIT") == 1 or bool(dead_jobs(catalog)), 240
+        )
+        assert not dead_jobs(catalog), dead_jobs(catalog)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        catalog.dispose()
+    previews = gazu.task.all_previews_for_task(kitsu_shot.task, client=kitsu_admin)
+    assert len(previews) == 1
+    task = gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert task["task_status"]["short_name"] == "wfa"
+    comments = gazu.task.all_comments_for_task(kitsu_shot.task, client=kitsu_admin)
+    assert any("denoise" in (c.get("text") or "") and "rushes-key" in (c.get("text") or "") for c in comments)
