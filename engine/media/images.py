@@ -85,8 +85,9 @@ def read_header(path: Path) -> ImageHeader:
     return ImageHeader(_codec(path)[1], frame.width, frame.height, frame.format.name, color_range)  # type: ignore[arg-type]
 
 
-def read_image(path: Path, depth: PixelDepth = "float32") -> npt.NDArray[Any]:
+def read_image(path: str | Path, depth: PixelDepth = "float32") -> npt.NDArray[Any]:
     """HxWx3 RGB of one image file: float32 (EXR values kept as they are) or uint8."""
+    path = Path(path)
     if path.suffix.lower() == ".exr":
         rgb = exr.read_exr(path)
         return quantize8(rgb) if depth == "uint8" else rgb
@@ -141,7 +142,7 @@ def encode_image_bytes(
 
 
 def write_image(
-    path: Path,
+    path: str | Path,
     rgb: npt.NDArray[Any],
     *,
     bit_depth: int | None = None,
@@ -149,6 +150,7 @@ def write_image(
     fps: Fraction | None = None,
 ) -> None:
     """Write one frame atomically; the format follows the extension (EXR: half unless bit_depth=32)."""
+    path = Path(path)
     check_rgb(rgb)
     if path.suffix.lower() == ".exr":
         exr.write_exr(
