@@ -35,12 +35,17 @@ class ResidualCNN(nn.Module):
         layers: list[nn.Module] = [nn.PixelUnshuffle(unshuffle)] if unshuffle > 1 else []
         c_in = in_channels * unshuffle * unshuffle
         for d in dil:
-            layers += [nn.Conv2d(c_in, channels, 3, padding=d, dilation=d), nn.LeakyReLU(0.1, inplace=True)]
+            conv = nn.Conv2d(c_in, channels, 3, padding=d, dilation=d)
+            nn.init.kaiming_normal_(conv.weight, a=0.1, nonlinearity="leaky_relu")  # keeps signals alive
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+            layers += [conv, nn.LeakyReLU(0.1, inplace=True)]
             c_in = channels
         up = shuffle * unshuffle
         last = nn.Conv2d(c_in, out_channels * up * up, 3, padding=1)
         nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
         layers.append(last)
         if up > 1:
             layers.append(nn.PixelShuffle(up))

@@ -70,6 +70,17 @@ class Head(ABC):
     ) -> Iterator[NumberedFrame]:
         """Streaming inference: frames in, fixed frames out, frame numbers preserved (tiled, any size)."""
 
+    def demo(
+        self,
+        net: torch.nn.Module,
+        clip: np.ndarray,
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Optional, for reports: one held-out example as named H,W,3 images in display order, e.g.
+        {"input": ..., "<baseline>": ..., "head": ..., "truth": ...}. Heads without it return {}."""
+        return {}
+
     def min_frames(self) -> int:
         """How many consecutive frames `sample` needs from a clip."""
         return 1
@@ -109,8 +120,10 @@ def crop_box(height: int, width: int, crop: int, rng: np.random.Generator) -> tu
 
 
 def augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The same random flip/transpose of every H,W[,C] array in `arrays` (keeps them aligned)."""
+    """The same random flip/transpose of every H,W[,C] array in `arrays` (keeps them aligned; square crops
+    only are transposed)."""
     flip_x, flip_y, swap = rng.random(3) < 0.5
+    swap = swap and arrays[0].shape[0] == arrays[0].shape[1]  # keep non-square crops batchable
     out = []
     for a in arrays:
         if flip_x:

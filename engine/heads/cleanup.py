@@ -51,7 +51,7 @@ def _homography(
 ) -> np.ndarray | None:
     """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole."""
     h, w = hole.shape
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
     flow = dis.calc(_gray(target), _gray(neighbour), None)
     reach = max(12, int(0.08 * min(h, w)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
@@ -114,7 +114,7 @@ def _moving_masks(
     vx, vy = speed * np.cos(angle), speed * np.sin(angle)
     out = []
     for d in offsets:
-        m = np.float32([[1, 0, vx * d], [0, 1, vy * d]])
+        m = np.array([[1, 0, vx * d], [0, 1, vy * d]], np.float32)
         out.append(cv2.warpAffine(base.astype(np.uint8), m, (width, height), flags=cv2.INTER_NEAREST) > 0)
     return out
 
@@ -154,7 +154,8 @@ class CleanupHead(Head):
         y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
         frames = augment([as_float(clip[i, y : y + h, x : x + w]) for i in idx], rng)
         fraction = float(rng.uniform(cfg["fraction_min"], cfg["fraction_max"]))
-        holes = _moving_masks(h, w, [i - t for i in idx], rng, fraction)
+        fh, fw = frames[0].shape[:2]  # after a possible transpose
+        holes = _moving_masks(fh, fw, [i - t for i in idx], rng, fraction)
         base, unseen = classical_base(frames, holes, 0)
         return {
             "base": chw(base),
@@ -215,20 +216,7 @@ class CleanupHead(Head):
             for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=radius):
                 idx = self._window(len(clip), t, radius)
                 frames = [as_float(clip[i]) for i in idx]
-                if mask_seqs:
-                    seq = mask_seqs[k % len(mask_seqs)]
-                    j0 = int(rng.integers(radius, max(radius + 1, len(seq) - radius)))
-                    holes = [
-                        cv2.resize(
-                            seq[min(max(j0 + i - t, 0), len(seq) - 1)].astype(np.uint8),
-                            (width, height),
-                            interpolation=cv2.INTER_NEAREST,
-                        )
-                        > 0
-                        for i in idx
-                    ]
-                else:
-                    holes = _moving_masks(height, width, [i - t for i in idx], rng, 0.04)
+                holes = self._eval_holes((height, width), idx, t, rng, mask_seqs, k)
                 k += 1
                 if not holes[0].any():
                     continue
@@ -248,6 +236,57 @@ class CleanupHead(Head):
         res["baseline_best"] = res["psnr_telea"]
         res["frames"] = float(len(scores["psnr"]))
         return res
+
+    def demo(
+        self,
+        net: torch.nn.Module,
+        clip: np.ndarray,
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        radius = int(self.default_config()["radius"])
+        t = min(max(len(clip) // 2, 0), len(clip) - 1)
+        idx = self._window(len(clip), t, radius)
+        frames = [as_float(clip[i]) for i in idx]
+        holes = self._eval_holes(
+            frames[0].shape[:2], idx, t, rng, list((options or {}).get("masks") or []), 0
+        )
+        out, base = self.fill(net, frames, holes, 0)
+        shown = frames[0].copy()
+        shown[holes[0]] = (1.0, 0.0, 1.0)
+        return {
+            "input": shown,
+            "telea": inpaint_telea(frames[0], holes[0]),
+            "base": base,
+            "head": out,
+            "truth": frames[0],
+        }
+
+    def _eval_holes(
+        self,
+        shape: tuple[int, int],
+        idx: list[int],
+        t: int,
+        rng: np.random.Generator,
+        mask_seqs: list[np.ndarray],
+        k: int,
+    ) -> list[np.ndarray]:
+        """Holes for frames `idx` around `t`: a real mask sequence moved onto the clip, or a moving blob."""
+        height, width = shape
+        radius = int(self.default_config()["radius"])
+        if not mask_seqs:
+            return _moving_masks(height, width, [i - t for i in idx], rng, 0.04)
+        seq = mask_seqs[k % len(mask_seqs)]
+        j0 = int(rng.integers(radius, max(radius + 1, len(seq) - radius)))
+        return [
+            cv2.resize(
+                seq[min(max(j0 + i - t, 0), len(seq) - 1)].astype(np.uint8),
+                (width, height),
+                interpolation=cv2.INTER_NEAREST,
+            )
+            > 0
+            for i in idx
+        ]
 
     def apply(
         self,

@@ -108,6 +108,23 @@ class DenoiseHead(Head):
             "frames": float(len(ours)),
         }
 
+    def demo(
+        self,
+        net: torch.nn.Module,
+        clip: np.ndarray,
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        clean = as_float(clip[len(clip) // 2])
+        noisy = np.clip(clean + rng.normal(0, EVAL_SIGMA, clean.shape).astype(np.float32), 0, 1)
+        strength = float((options or {}).get("nlmeans_strength", 8.0))
+        return {
+            "input": noisy,
+            "nlmeans": denoise_nlmeans(noisy, strength),
+            "head": self.denoise(net, noisy),
+            "truth": clean,
+        }
+
     def apply(
         self,
         net: torch.nn.Module,

@@ -90,6 +90,19 @@ class UpscaleHead(Head):
         res["frames"] = float(len(scores["psnr"]))
         return res
 
+    def demo(
+        self,
+        net: torch.nn.Module,
+        clip: np.ndarray,
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        hr = as_float(clip[len(clip) // 2])
+        hr = hr[: hr.shape[0] - hr.shape[0] % 2, : hr.shape[1] - hr.shape[1] % 2]
+        lr = downscale(hr, 2, "area")
+        nearest = np.repeat(np.repeat(lr, 2, 0), 2, 1)
+        return {"input": nearest, "lanczos": upscale_lanczos(lr), "head": self.upscale(net, lr), "truth": hr}
+
     def apply(
         self,
         net: torch.nn.Module,

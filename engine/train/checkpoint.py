@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ class CheckpointState:
 
 
 def _flatten_optim(
-    optims: dict[str, torch.optim.Optimizer],
+    optims: Mapping[str, torch.optim.Optimizer],
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {}
@@ -63,7 +64,7 @@ def _unflatten_optim(
 
 
 def save_checkpoint(
-    folder: Path, model: ShowModel, optims: dict[str, torch.optim.Optimizer], state: CheckpointState
+    folder: Path, model: ShowModel, optims: Mapping[str, torch.optim.Optimizer], state: CheckpointState
 ) -> None:
     """Write the checkpoint atomically (state.json last, so a half-written checkpoint is never read)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    folder: Path, model: ShowModel, optims: dict[str, torch.optim.Optimizer], seed: int
+    folder: Path, model: ShowModel, optims: Mapping[str, torch.optim.Optimizer], seed: int
 ) -> CheckpointState | None:
     """Restore weights and optimizer state in place; None when there is no checkpoint of this run
     (same heads, same seed)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from engine.train.settings import TrainSettings
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
 Stop = Callable[[], bool]
 CHECKPOINT_DIR = "checkpoint"
+WARMUP_STEPS = 20
 
 
 @dataclass
@@ -97,13 +98,15 @@ def train(
     progress: Progress | None = None,
     stop: Stop | None = None,
     settings: TrainSettings | None = None,
+    eval_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> TrainResult:
     """Train `heads` (default: all) on `clips`, then evaluate on held-out clips against the classical
     baselines and the parent, and write the version folder `out_dir` (weights.safetensors + manifest.json).
 
     Resumes from `out_dir/checkpoint` when a previous run of the same heads was interrupted. With
     settings.max_steps the run is reproducible (same seed + data -> same weights); otherwise it stops at
-    the time budget. `stop()` returning True checkpoints and returns early (version None)."""
+    the time budget. `stop()` returning True checkpoints and returns early (version None).
+    `eval_options[head]` goes to that head's evaluate() (e.g. real masks for cleanup)."""
     cfg = settings or TrainSettings()
     out = Path(out_dir)
     names = list(heads) if heads is not None else head_names()
@@ -137,13 +140,14 @@ def train(
             options.seed,
             names,
             {
-                n: HeadProgress(rng=_head_rng(options.seed, i).bit_generator.state)
+                n: HeadProgress(rng=dict(_head_rng(options.seed, i).bit_generator.state))
                 for i, n in enumerate(names)
             },
         )
 
     train_budget = options.budget_seconds * (1.0 - cfg.eval_share)
-    per_head = train_budget / max(len(names), 1)
+    shares = {n: float(cfg.head_shares.get(n, 1.0)) for n in names}
+    total_share = sum(shares.values()) or 1.0
     scaler_needed = device.type == "cuda" and not torch.cuda.is_bf16_supported()
     last_ckpt = time.monotonic()
     stopped = False
@@ -156,6 +160,7 @@ def train(
         rng.bit_generator.state = prog.rng
         scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
         running: list[float] = []
+        per_head = train_budget * shares[n] / total_share
         start = time.monotonic() - prog.elapsed
         while True:
             elapsed = time.monotonic() - start
@@ -171,7 +176,9 @@ def train(
                 stopped = True
                 break
             for group in opt.param_groups:
-                group["lr"] = cfg.learning_rate * _lr_factor(fraction)
+                group["lr"] = (
+                    cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS)
+                )
             batch = make_batch(head, split.train, rng, cfg.batch_size, cfg.crop, device)
             with autocast_for(device):
                 loss = head.loss(net, batch)
@@ -191,7 +198,7 @@ def train(
                 if progress is not None:
                     progress(n, prog.step, prog.losses[-1], time.monotonic() - start)
             prog.elapsed = time.monotonic() - start
-            prog.rng = rng.bit_generator.state
+            prog.rng = dict(rng.bit_generator.state)
             if time.monotonic() - last_ckpt >= cfg.checkpoint_seconds:
                 save_checkpoint(ckpt_dir, model, optims, state)
                 last_ckpt = time.monotonic()
@@ -202,7 +209,7 @@ def train(
         if stopped:
             break
         prog.done = True
-        prog.rng = rng.bit_generator.state
+        prog.rng = dict(rng.bit_generator.state)
         save_checkpoint(ckpt_dir, model, optims, state)
         last_ckpt = time.monotonic()
 
@@ -217,7 +224,7 @@ def train(
     parent_metrics: dict[str, dict[str, float]] = {}
     if split.holdout:
         for i, (n, head) in enumerate(zip(names, head_objs, strict=True)):
-            eval_opts = dict(cfg.eval_options.get(n, {}))
+            eval_opts = dict((eval_options or {}).get(n, {}))
             metrics[n] = _evaluate(head, model.net(n), split.holdout, options.seed, i, eval_opts)
             if parent is not None and n in parent.model.nets:
                 pnet = parent.model.net(n).to(device)

@@ -25,5 +25,8 @@ class TrainSettings(BaseModel):
     show: str = ""
     version: str | None = Field(None, description="Default: the output folder's name.")
     head_configs: dict[str, dict[str, object]] = Field(default_factory=dict)
-    eval_options: dict[str, dict[str, object]] = Field(default_factory=dict)
+    head_shares: dict[str, float] = Field(
+        default_factory=lambda: {"denoise": 2.0},
+        description="Relative share of the budget per head (default 1).",
+    )
     progress_every: int = Field(10, ge=1)

@@ -1,0 +1,92 @@
+"""Shared by the show-model benchmarks: footage discovery, real masks, reports (JSON + markdown), PNG crops."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+OUT = Path(__file__).resolve().parent / "out"
+
+# Goals from the design: (baseline the margin is taken against, dB over it).
+GOALS: dict[str, tuple[str, float]] = {
+    "upscale": ("lanczos", 3.0),
+    "denoise": ("nlmeans", 4.0),
+    "cleanup": ("telea", 3.0),
+}
+
+
+def footage_clips(footage: Path, folders: Sequence[str] = ("camera", "cg")) -> list[Path]:
+    clips: list[Path] = []
+    for folder in folders:
+        clips += sorted((footage / folder).glob("*.mp4"))
+    if not clips:
+        raise SystemExit(
+            f"no clips under {footage}/{{{','.join(folders)}}}: pass --footage ../shared/footage"
+        )
+    return clips
+
+
+def davis_masks(footage: Path) -> list[np.ndarray]:
+    """Every davis/*_mask folder as a T,H,W bool sequence (real object shapes, white = object)."""
+    seqs = []
+    for folder in sorted((footage / "davis").glob("*_mask")):
+        frames: list[np.ndarray] = []
+        for p in sorted(folder.glob("*.png")):
+            img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            if img is not None:
+                frames.append(np.asarray(img))
+        if frames:
+            seqs.append(np.stack(frames) > 127)
+    return seqs
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str))
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save_strip(path: Path, images: dict[str, np.ndarray], crop: int = 160) -> None:
+    """Same-place crops of named images side by side (labelled), from the centre of the first image."""
+    first = next(iter(images.values()))
+    h, w = first.shape[:2]
+    c = min(crop, h, w)
+    y, x = (h - c) // 2, (w - c) // 2
+    tiles = []
+    for name, img in images.items():
+        if img.shape[:2] != (h, w):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST)
+        small = np.clip(img[y : y + c, x : x + c] * 255 + 0.5, 0, 255).astype(np.uint8)
+        big = cv2.resize(small, (c * 2, c * 2), interpolation=cv2.INTER_NEAREST)
+        tile = np.ascontiguousarray(np.asarray(big)[..., ::-1])
+        cv2.putText(tile, name, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
+        cv2.putText(tile, name, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        tiles.append(tile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.concatenate(tiles, 1))

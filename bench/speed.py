@@ -1,0 +1,130 @@
+"""Speed of each head at 1080p on this machine, beside its classical baseline in the same run.
+
+    .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3]
+
+Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
+weights do not change the cost, so fresh nets are used unless --model names a version folder.
+Writes bench/out/speed.json and bench/out/speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import OUT, machine, md_table, write_json
+
+from engine import synth
+from engine.baselines.restore import denoise_nlmeans, downscale, inpaint_telea, upscale_lanczos
+from engine.heads import get_head, head_names
+from engine.model import ShowModel, load_model
+
+
+def timed(fn: Callable[[], Iterable[Any]], frames: int) -> float:
+    """Frames per second of consuming `fn()` (which yields `frames` outputs)."""
+    t = time.perf_counter()
+    count = sum(1 for _ in fn())
+    elapsed = time.perf_counter() - t
+    if count != frames:
+        raise RuntimeError(f"expected {frames} frames out, got {count}")
+    return frames / elapsed
+
+
+def numbered(frames: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    return list(enumerate(frames))
+
+
+def _generic(model: ShowModel, head: str, frames: np.ndarray) -> Callable[[], Iterable[Any]]:
+    return lambda: get_head(head).apply(model.net(head), numbered(frames), {})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--heads", default="")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    n = args.frames
+    heads = [h for h in args.heads.split(",") if h] or head_names()
+    model = load_model(args.model).model if args.model else ShowModel.fresh(heads)
+    clip = synth.camera_move(synth.photo("astronaut"), n + 2, (1920, 1080))
+    noisy = synth.add_noise(clip, 15 / 255)
+    small = np.stack([downscale(f) for f in clip])
+    mask = synth.blob_mask(1080, 1920, seed=1, fraction=0.04)
+
+    cases: dict[str, tuple[Callable[[], Iterable[Any]], str, Callable[[], Iterable[Any]] | None]] = {
+        "denoise": (
+            lambda: get_head("denoise").apply(model.net("denoise"), numbered(noisy[:n])),
+            "OpenCV NL-means (h=8)",
+            lambda: (denoise_nlmeans(f, 8.0) for f in noisy[:n]),
+        ),
+        "upscale": (
+            lambda: get_head("upscale").apply(model.net("upscale"), numbered(small[:n])),
+            "lanczos (960x540 -> 1080p)",
+            lambda: (upscale_lanczos(f) for f in small[:n]),
+        ),
+        "cleanup": (
+            lambda: get_head("cleanup").apply(
+                model.net("cleanup"), numbered(clip[:n]), {"masks": mask, "radius": 2}
+            ),
+            "OpenCV Telea (4% hole)",
+            lambda: (inpaint_telea(f, mask) for f in clip[:n]),
+        ),
+    }
+    rows, report = [], {}
+    for head in heads:
+        if head in cases:
+            run, base_name, base = cases[head]
+            outputs = n
+        else:  # heads of other modules: measured through the Head interface alone
+            run = _generic(model, head, clip[: n + 1])
+            base_name, base, outputs = "(see that head's own benchmark)", None, 0
+        with torch.no_grad():
+            try:
+                if outputs == 0:
+                    t = time.perf_counter()
+                    outputs = sum(1 for _ in run())
+                    fps = outputs / (time.perf_counter() - t)
+                else:
+                    fps = timed(run, n)
+                error = ""
+            except Exception as exc:  # a head that needs parameters this generic call does not give
+                fps, error = float("nan"), f"{type(exc).__name__}: {exc}"
+        base_fps = timed(base, n) if base is not None else float("nan")
+        report[head] = {
+            "fps": fps,
+            "baseline": base_name,
+            "baseline_fps": base_fps,
+            "frames": outputs,
+            "error": error,
+        }
+        rows.append([head, fps, base_name, base_fps, error or ""])
+        print(head, report[head], flush=True)
+    data = {"machine": machine(), "resolution": [1920, 1080], "frames": n, "heads": report}
+    write_json(args.out / "speed.json", data)
+    md = [
+        "# Show model speed at 1080p",
+        "",
+        f"`{' '.join(sys.argv)}` on {data['machine']['cpu_count']} CPU cores, torch threads "
+        f"{data['machine']['torch_threads']}, load average {data['machine']['load_average'][0]:.1f} (shared machine).",
+        "",
+        md_table(["head", "head frames/s", "baseline", "baseline frames/s", "note"], rows),
+        "",
+    ]
+    (args.out / "speed.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

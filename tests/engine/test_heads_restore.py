@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+
+from engine import synth
+from engine.baselines.restore import downscale, inpaint_telea, upscale_bicubic
+from engine.heads import HeadError, get_head, head_names
+from engine.heads.cleanup import classical_base
+from engine.infer.tiling import image_to_tensor, tensor_to_image
+from engine.metrics import masked_psnr
+from engine.train.loop import make_batch
+
+RESTORE = ("denoise", "upscale", "cleanup")
+
+
+def _clip(frames: int = 6, size: tuple[int, int] = (96, 72), seed: int = 0) -> np.ndarray:
+    return synth.camera_move(synth.photo("astronaut"), frames, size, seed=seed)
+
+
+def test_the_registry_knows_the_restore_heads() -> None:
+    assert set(RESTORE) <= set(head_names())
+    with pytest.raises(HeadError, match="unknown head"):
+        get_head("sharpen")
+
+
+def test_fresh_nets_are_no_ops_over_their_classical_bases() -> None:
+    frame = _clip(1)[0]
+    noisy = synth.add_noise(frame[None], seed=1)[0]
+    denoise = get_head("denoise")
+    net = denoise.build(denoise.default_config())
+    assert np.allclose(denoise.denoise(net, noisy), noisy, atol=1e-6)  # type: ignore[attr-defined]
+    upscale = get_head("upscale")
+    lr = downscale(frame)
+    out = upscale.upscale(upscale.build(upscale.default_config()), lr)  # type: ignore[attr-defined]
+    assert np.abs(out - upscale_bicubic(lr)).mean() < 2e-3  # torch's bicubic is OpenCV's
+    # torch bicubic as the base, untouched by a fresh net
+    base = torch.nn.functional.interpolate(
+        image_to_tensor(lr), scale_factor=2, mode="bicubic", align_corners=False
+    )
+    assert np.allclose(out, np.clip(tensor_to_image(base), 0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", RESTORE)
+def test_training_reduces_the_loss(name: str) -> None:
+    head = get_head(name)
+    torch.manual_seed(0)
+    net = head.build(head.default_config())
+    clips = [_clip(6, seed=s) for s in range(2)]
+    rng = np.random.default_rng(0)
+    fixed = make_batch(head, clips, np.random.default_rng(99), 6, 48, torch.device("cpu"))
+    with torch.no_grad():
+        before = float(head.loss(net, fixed))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(60):
+        loss = head.loss(net, make_batch(head, clips, rng, 4, 32, torch.device("cpu")))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(head.loss(net, fixed))
+    assert after < 0.9 * before, (before, after)
+
+
+def test_cleanup_takes_the_hole_from_neighbour_frames() -> None:
+    clip = synth.camera_move(synth.photo("coffee"), 5, (128, 96), synth.CameraMove(pan=(0.5, 0.1)))
+    hole = synth.blob_mask(96, 128, seed=3, fraction=0.06)
+    frames = list(clip)
+    base, unseen = classical_base(frames, [hole] * 5, 2)
+    assert unseen.sum() < 0.1 * hole.sum()  # the camera move revealed nearly all of it
+    telea = inpaint_telea(clip[2], hole)
+    assert masked_psnr(base, clip[2], hole) > masked_psnr(telea, clip[2], hole) + 5.0
+
+
+def test_evaluate_reports_the_head_beside_its_baselines() -> None:
+    clips = [_clip(5, seed=4)]
+    for name in RESTORE:
+        head = get_head(name)
+        scores = head.evaluate(
+            head.build(head.default_config()), clips, np.random.default_rng(0), {"eval_frames": 1}
+        )
+        assert {"psnr", "ssim", "baseline_best"} <= set(scores)
+        assert all(f"psnr_{b}" in scores for b in head.baselines)
+        assert scores["baseline_best"] == max(scores[f"psnr_{b}"] for b in head.baselines)
+
+
+def test_cleanup_without_masks_is_a_clear_error() -> None:
+    head = get_head("cleanup")
+    with pytest.raises(HeadError, match="masks"):
+        list(head.apply(head.build(head.default_config()), [(1, _clip(1)[0])], {}))
