@@ -220,6 +220,7 @@ def test_restart_keeps_the_same_jobs_and_drops_removed_shows(
     catalog: Catalog, scheduler_factory: Callable[..., Scheduler]
 ) -> None:
     shows = [show_config("AAA", quiet=10), show_config("BBB", cron="15 2 * * 1-5")]
+    assert scheduled_jobs(catalog) == []  # never scheduled: no table yet
     first = scheduler_factory(shows)
     first.start()
     ids = [job_id for job_id, _ in first.jobs()]
@@ -299,3 +300,39 @@ def test_the_nightly_reconcile_reaches_the_daemon(
     assert called.wait(10), "the stored reconcile job did not call the daemon's callback"
     sched.shutdown()
     assert scheduling.RUNTIME is None
+
+
+def test_the_stored_functions_reach_the_daemon_with_its_clock(catalog: Catalog) -> None:
+    add_show(catalog)
+    daily_id, landed = add_daily(catalog, "A010_T01")
+    clock = [landed + timedelta(minutes=2)]
+    sched = Scheduler(
+        catalog,
+        [show_config(hours=5, quiet=10)],
+        on_reconcile=lambda: None,
+        clock=lambda: clock[0],
+        timezone=UTC,
+    )
+    sched.start()
+    try:
+        scheduling.run_quiet(CODE)  # what the every-minute job calls: too soon after the daily
+        assert train_jobs(catalog) == []
+        clock[0] = landed + timedelta(minutes=11)
+        scheduling.run_quiet(CODE)
+        [job] = train_jobs(catalog)
+        assert job.key == f"train:{CODE}:quiet:{daily_id}"
+
+        with catalog.session() as s:  # the quiet run finished: the window then queues its own
+            job_repo.claim(s, "worker-1", ["train"])
+            job_repo.complete(s, job.id, "worker-1")
+        day = landed.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        clock[0] = day + timedelta(hours=7)  # after 01:00-06:00: no window is open
+        scheduling.run_window(CODE)
+        assert len(train_jobs(catalog)) == 1
+        clock[0] = day + timedelta(hours=1, minutes=30)
+        scheduling.run_window(CODE)
+        window_job = train_jobs(catalog)[0]
+        assert window_job.key == f"train:{CODE}:{day:%Y%m%d}T0100"
+        assert window_job.payload["deadline"] == (day + timedelta(hours=6)).isoformat()
+    finally:
+        sched.shutdown()
