@@ -1,0 +1,511 @@
+"""The render step of a fix: fixed frames streamed in, everything the supervisor reviews written out.
+
+A RenderSink takes (number, before, after) frames one at a time and keeps memory constant: the review movie
+(H.264), the before/after movie, an optional finishing deliverable (ProRes 422 HQ or half-float EXR frames)
+are encoded as frames arrive. finish() adds the thumbnail (the middle frame, read back from the review
+movie), the .cube LUT of a regrade and the OTIO file, then moves the whole folder into place.
+
+Everything is written into a temporary sibling folder `<out_dir>.tmp-<pid>` and renamed onto `out_dir`
+at the end (an older render of the same name is swapped out in one step where the file system can), so
+the publish step never sees half a render. A crash leaves only the temporary folder, which the next
+render of the same plan removes; an exception inside the `with` block removes it at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import glob
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from engine.lut import LutError, write_cube
+from engine.media import (
+    MediaError,
+    MovieWriter,
+    TimecodeError,
+    offset_timecode,
+    parse_sequence,
+    read_frames_uint8,
+    write_image,
+)
+from engine.media.pixels import to_uint8
+from integrations.editorial import EditorialError, clip_timeline, write_timeline
+
+Finishing = Literal["none", "prores", "exr"]
+BeforeAfter = Literal["side", "wipe"]
+
+MAX_COMPARE_WIDTH = 1920  # the before/after movie is scaled down to at most this width
+MAX_THUMB_WIDTH = 640
+REVIEW_CRF = 18
+WIPE_BUFFER_CRF = 8  # the wipe's two-pass buffer: near lossless, encoded fast
+BAND_COLOUR = (24, 24, 24)
+TEXT_COLOUR = (235, 235, 235)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_TEXT = tuple(os.strerror(code) for code in _DISK_FULL)
+
+
+class RenderError(Exception):
+    """A render that cannot be written (one line: what failed and what to do)."""
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    out_dir: Path  # final folder, e.g. <renders>/<show>/<shot>/<request_id>-<kind>
+    name: str  # base file name, e.g. "sh010_interpolate_r12"
+    kind: str  # the fix kind, for labels
+    fps: Fraction
+    first_frame: int  # number of the first output frame
+    timecode: str | None  # of the first output frame
+    finishing: Finishing = "none"
+    before_after: BeforeAfter = "side"
+
+
+@dataclass(frozen=True)
+class RenderedFiles:
+    review_movie: Path
+    before_after: Path
+    thumbnail: Path
+    otio: Path
+    frames: str | None  # ProRes movie path or EXR sequence pattern (####) when finishing != none
+    cube: Path | None  # the .cube LUT of a regrade
+    first_frame: int
+    last_frame: int
+    frame_count: int
+
+
+# --- pixels -------------------------------------------------------------------------------------------
+
+
+def as_uint8(rgb: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(to_uint8(rgb))
+
+
+def fit(image: npt.NDArray[np.uint8], width: int, height: int) -> npt.NDArray[np.uint8]:
+    """`image` resized to width x height: area averaging to shrink, nearest neighbour to enlarge (shows the
+    source's real pixels, e.g. the input of an upscale)."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    interpolation = cv2.INTER_AREA if width <= w and height <= h else cv2.INTER_NEAREST
+    return cv2.resize(image, (width, height), interpolation=interpolation)  # type: ignore[return-value]
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes of the before/after movie: one or two panels under a label band."""
+
+    mode: BeforeAfter
+    panel_width: int
+    panel_height: int
+    band_height: int
+    font_scale: float
+    thickness: int
+
+    @classmethod
+    def for_size(cls, mode: BeforeAfter, width: int, height: int) -> Layout:
+        panels = 2 if mode == "side" else 1
+        panel_width = min(width, MAX_COMPARE_WIDTH // panels)
+        if mode == "wipe" or panel_width != width:
+            panel_width = _even(panel_width)
+        panel_height = _even(height * panel_width / width)
+        scale = float(np.clip(panel_width / 1000, 0.35, 1.2))
+        thickness = 1 if scale < 0.8 else 2
+        (_, text_h), baseline = cv2.getTextSize("Ag", FONT, scale, thickness)
+        band = _even(text_h + baseline + 2 * max(3, text_h // 2))
+        return cls(mode, panel_width, panel_height, band, scale, thickness)
+
+    @property
+    def width(self) -> int:
+        return self.panel_width * (2 if self.mode == "side" else 1)
+
+    @property
+    def height(self) -> int:
+        return self.band_height + self.panel_height
+
+    def band(self, left: str, right: str) -> npt.NDArray[np.uint8]:
+        """The dark label band: `left` over the left part, `right` right-aligned over the right part."""
+        band = np.empty((self.band_height, self.width, 3), np.uint8)
+        band[:] = BAND_COLOUR
+        (_, text_h), baseline = cv2.getTextSize("Ag", FONT, self.font_scale, self.thickness)
+        y = (self.band_height + text_h - baseline) // 2 + baseline // 2
+        pad = max(4, text_h // 2)
+        (right_w, _), _ = cv2.getTextSize(right, FONT, self.font_scale, self.thickness)
+        right_x = self.width - right_w - pad
+        if self.mode == "side":
+            right_x = self.panel_width + pad
+        for text, x in ((left, pad), (right, right_x)):
+            cv2.putText(band, text, (x, y), FONT, self.font_scale, TEXT_COLOUR, self.thickness, cv2.LINE_AA)
+        return band
+
+
+def side_by_side(
+    before: npt.NDArray[np.uint8], after: npt.NDArray[np.uint8], layout: Layout, band: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]:
+    w, h = layout.panel_width, layout.panel_height
+    frame = np.empty((layout.height, layout.width, 3), np.uint8)
+    frame[: layout.band_height] = band
+    frame[layout.band_height :, :w] = fit(before, w, h)
+    frame[layout.band_height :, w:] = fit(after, w, h)
+    return frame
+
+
+def wipe(
+    before: npt.NDArray[np.uint8],
+    after: npt.NDArray[np.uint8],
+    x: int,
+    layout: Layout,
+    band: npt.NDArray[np.uint8],
+) -> npt.NDArray[np.uint8]:
+    """`after` left of the line at column x, `before` right of it, the labels above."""
+    frame = np.empty((layout.height, layout.width, 3), np.uint8)
+    frame[: layout.band_height] = band
+    frame[layout.band_height :, :x] = after[:, :x]
+    frame[layout.band_height :, x:] = before[:, x:]
+    line = max(1, layout.panel_width // 400)
+    lo, hi = max(0, x - line), min(layout.width, x + line)
+    frame[layout.band_height :, lo:hi] = TEXT_COLOUR
+    return frame
+
+
+def wipe_position(index: int, count: int, width: int) -> int:
+    """The wipe line's column for frame `index` of `count`: from the left edge to the right one."""
+    return width // 2 if count < 2 else round(width * index / (count - 1))
+
+
+def thumbnail(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    h, w = rgb.shape[:2]
+    if w <= MAX_THUMB_WIDTH:
+        return rgb
+    return fit(rgb, MAX_THUMB_WIDTH, max(1, round(h * MAX_THUMB_WIDTH / w)))
+
+
+# --- folders ------------------------------------------------------------------------------------------
+
+
+def temp_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(f"{out_dir.name}.tmp-{os.getpid()}")
+
+
+def clear_leftovers(out_dir: Path) -> None:
+    """Remove the temporary folders an interrupted render of `out_dir` left behind."""
+    stem = glob.escape(out_dir.name)
+    for pattern in (f"{stem}.tmp-*", f"{stem}.old-*"):
+        for leftover in out_dir.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return int(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)) == 0
+
+
+def move_into_place(new: Path, target: Path) -> None:
+    """Rename the finished folder `new` onto `target`, replacing an older one."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old render
+        return
+    old = target.with_name(f"{target.name}.old-{os.getpid()}")
+    os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return True
+    return isinstance(exc, MediaError) and any(text in exc.reason for text in _DISK_FULL_TEXT)
+
+
+# --- the sink -----------------------------------------------------------------------------------------
+
+
+class RenderSink:
+    """Streams fixed frames into the review files of one plan; use as a context manager, call finish()."""
+
+    def __init__(self, plan: RenderPlan) -> None:
+        self.plan = plan
+        self.tmp = temp_dir(plan.out_dir)
+        self.count = 0
+        self.first_number: int | None = None
+        self.last_number: int | None = None
+        self._size: tuple[int, int] | None = None  # after frames: width, height
+        self._layout: Layout | None = None
+        self._band: npt.NDArray[np.uint8] | None = None
+        self._writers: dict[str, MovieWriter] = {}
+        self._exr = parse_sequence(str(self.tmp / f"{plan.name}.####.exr"))
+        self._open = True
+        with self._writing(plan.out_dir):
+            plan.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            clear_leftovers(plan.out_dir)
+            self.tmp.mkdir()
+
+    # paths ----------------------------------------------------------------------------------------------
+
+    def _path(self, folder: Path, suffix: str) -> Path:
+        return folder / f"{self.plan.name}{suffix}"
+
+    @property
+    def _review(self) -> Path:
+        return self._path(self.tmp, ".mp4")
+
+    @property
+    def _before_after(self) -> Path:
+        return self._path(self.tmp, "_before_after.mp4")
+
+    @property
+    def _wipe_buffer(self) -> Path:
+        return self._path(self.tmp, "_wipe_buffer.mkv")
+
+    @property
+    def _prores(self) -> Path:
+        return self._path(self.tmp, "_prores.mov")
+
+    # errors ---------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turn failures while writing `path` into one-line RenderErrors; the sink is abandoned."""
+        final = self.plan.out_dir / path.relative_to(self.tmp) if path.is_relative_to(self.tmp) else path
+        try:
+            yield
+        except RenderError:
+            self.abort()
+            raise
+        except (OSError, MediaError, LutError, EditorialError, TimecodeError) as exc:
+            self.abort()
+            if is_disk_full(exc):
+                raise RenderError(
+                    f"disk full while writing {final}; free space on {self.plan.out_dir.parent}"
+                ) from None
+            reason = exc.reason if isinstance(exc, MediaError) else (getattr(exc, "strerror", None) or exc)
+            raise RenderError(f"cannot write {final}: {reason}") from None
+
+    def _fail(self, message: str) -> RenderError:
+        self.abort()
+        return RenderError(message)
+
+    # streaming ------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> RenderSink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()  # after finish() there is nothing left to remove
+
+    def _check(self, number: int, before: npt.NDArray[Any], after: npt.NDArray[Any]) -> None:
+        if not self._open:
+            raise RenderError(f"render {self.plan.name} is already finished or abandoned; start a new one")
+        for label, rgb in (("before", before), ("after", after)):
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+                raise self._fail(f"{label} frame {number} must be an HxWx3 RGB array, got shape {rgb.shape}")
+        if self.last_number is not None and number <= self.last_number:
+            raise self._fail(
+                f"frame {number} comes after frame {self.last_number}; rendered frames must ascend"
+            )
+        size = (after.shape[1], after.shape[0])
+        if self._size is not None and size != self._size:
+            raise self._fail(
+                f"frame {number} is {size[0]}x{size[1]} but the render started at "
+                f"{self._size[0]}x{self._size[1]}; every fixed frame must have one size"
+            )
+
+    def _movie_timecode(self, first_number: int) -> str | None:
+        plan = self.plan
+        if plan.timecode is None:
+            return None
+        try:
+            return offset_timecode(plan.timecode, first_number - plan.first_frame, plan.fps)
+        except TimecodeError as exc:
+            raise self._fail(f"render {plan.name}: {exc}") from None
+
+    def _start(self, number: int, width: int, height: int) -> None:
+        plan = self.plan
+        self._size = (width, height)
+        self.first_number = number
+        timecode = self._movie_timecode(number)
+        self._layout = Layout.for_size(plan.before_after, width, height)
+        labels = ("before", f"after: {plan.kind}")
+        self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
+        with self._writing(self._review):
+            self._writers["review"] = MovieWriter(
+                self._review, plan.fps, width, height, "h264", timecode, crf=REVIEW_CRF
+            )
+        layout = self._layout
+        if plan.before_after == "side":
+            with self._writing(self._before_after):
+                self._writers["before_after"] = MovieWriter(
+                    self._before_after,
+                    plan.fps,
+                    layout.width,
+                    layout.height,
+                    "h264",
+                    timecode,
+                    crf=REVIEW_CRF,
+                )
+        else:
+            with self._writing(self._before_after):
+                self._writers["wipe_buffer"] = MovieWriter(
+                    self._wipe_buffer,
+                    plan.fps,
+                    layout.panel_width,
+                    2 * layout.panel_height,
+                    "h264",
+                    crf=WIPE_BUFFER_CRF,
+                    pix_fmt="yuv444p",
+                    preset="ultrafast",
+                )
+        if plan.finishing == "prores":
+            with self._writing(self._prores):
+                self._writers["prores"] = MovieWriter(
+                    self._prores, plan.fps, width, height, "prores", timecode
+                )
+
+    def add(self, number: int, before: npt.NDArray[Any], after: npt.NDArray[Any]) -> None:
+        """One output frame: `after` is the fixed frame, `before` the source frame shown opposite it (any
+        size; scaled to the after size for the comparison). HxWx3 float32 0..1 (or uint8)."""
+        self._check(number, before, after)
+        if self._size is None:
+            self._start(number, after.shape[1], after.shape[0])
+        assert self._layout is not None and self._band is not None
+        with self._writing(self._review):
+            self._writers["review"].write(after)
+        if "prores" in self._writers:
+            with self._writing(self._prores):
+                self._writers["prores"].write(after)
+        if self.plan.finishing == "exr":
+            path = self._exr.path(number)
+            with self._writing(path):
+                write_image(path, np.asarray(after, np.float32), fps=self.plan.fps)
+        layout = self._layout
+        before8, after8 = as_uint8(before), as_uint8(after)
+        if layout.mode == "side":
+            with self._writing(self._before_after):
+                self._writers["before_after"].write(side_by_side(before8, after8, layout, self._band))
+        else:
+            w, h = layout.panel_width, layout.panel_height
+            with self._writing(self._before_after):
+                self._writers["wipe_buffer"].write(np.concatenate([fit(before8, w, h), fit(after8, w, h)]))
+        self.count += 1
+        self.last_number = number
+
+    # finishing ------------------------------------------------------------------------------------------
+
+    def _close(self, key: str) -> None:
+        writer = self._writers.pop(key, None)
+        if writer is not None:
+            with self._writing(writer.path):
+                writer.close()
+
+    def _write_wipe(self) -> None:
+        """Second pass of a wipe: the buffered panels, composed now that the frame count is known."""
+        assert self._layout is not None and self._band is not None
+        layout, plan = self._layout, self.plan
+        timecode = self._movie_timecode(self.first_number or plan.first_frame)
+        done = 0
+        with self._writing(self._before_after):
+            writer = MovieWriter(
+                self._before_after, plan.fps, layout.width, layout.height, "h264", timecode, crf=REVIEW_CRF
+            )
+            self._writers["before_after"] = writer
+            h = layout.panel_height
+            for frame in read_frames_uint8(self._wipe_buffer):
+                x = wipe_position(done, self.count, layout.width)
+                writer.write(wipe(frame.rgb[:h], frame.rgb[h : 2 * h], x, layout, self._band))
+                done += 1
+        if done != self.count:
+            raise self._fail(
+                f"the wipe buffer of {plan.name} holds {done} of {self.count} frames; render again"
+            )
+        self._close("before_after")
+        self._wipe_buffer.unlink()
+
+    def _write_thumbnail(self, path: Path) -> None:
+        middle = self.count // 2
+        with self._writing(path):
+            frame = next(iter(read_frames_uint8(self._review, middle, middle)))
+            write_image(path, thumbnail(frame.rgb), quality=90)
+
+    def finish(self, lut: npt.NDArray[Any] | None = None) -> RenderedFiles:
+        """Close every file, add thumbnail, .cube (when `lut` is given: N,N,N,3) and OTIO, move into place."""
+        plan = self.plan
+        if not self._open:
+            raise RenderError(f"render {plan.name} is already finished or abandoned; start a new one")
+        if self.count == 0 or self.first_number is None or self.last_number is None:
+            raise self._fail(f"render {plan.name} got no frames; the fix produced nothing to review")
+        for key in ("review", "prores", "before_after", "wipe_buffer"):
+            self._close(key)
+        if plan.before_after == "wipe":
+            self._write_wipe()
+        self._write_thumbnail(self._path(self.tmp, ".jpg"))
+        if lut is not None:
+            cube = self._path(self.tmp, ".cube")
+            with self._writing(cube):
+                write_cube(cube, np.asarray(lut, np.float32), title=f"{plan.name} {plan.kind}")
+        review_final = self._path(plan.out_dir, ".mp4")
+        otio_path = self._path(self.tmp, ".otio")
+        with self._writing(otio_path):
+            timecode = self._movie_timecode(self.first_number)
+            timeline = clip_timeline(
+                plan.name, str(review_final), self.first_number, self.count, plan.fps, timecode
+            )
+            write_timeline(otio_path, timeline)
+        with self._writing(plan.out_dir):
+            move_into_place(self.tmp, plan.out_dir)
+        self._open = False
+        frames: str | None = None
+        if plan.finishing == "prores":
+            frames = str(self._path(plan.out_dir, "_prores.mov"))
+        elif plan.finishing == "exr":
+            frames = str(self._path(plan.out_dir, ".####.exr"))
+        return RenderedFiles(
+            review_movie=review_final,
+            before_after=self._path(plan.out_dir, "_before_after.mp4"),
+            thumbnail=self._path(plan.out_dir, ".jpg"),
+            otio=self._path(plan.out_dir, ".otio"),
+            frames=frames,
+            cube=self._path(plan.out_dir, ".cube") if lut is not None else None,
+            first_frame=self.first_number,
+            last_frame=self.last_number,
+            frame_count=self.count,
+        )
+
+    def abort(self) -> None:
+        """Abandon the render: close the encoders and remove the temporary folder (idempotent)."""
+        if not self._open:
+            return
+        self._open = False
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):
+                writer.__exit__(RenderError, None, None)  # discards its temporary file
+        self._writers.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+__all__ = ["RenderError", "RenderPlan", "RenderSink", "RenderedFiles"]
