@@ -38,7 +38,6 @@ from daemon.watching import ShowWatchers
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
 from integrations.ingest.candidates import Candidate, Found, Rejected
-from integrations.ingest.scan import scan_root
 from integrations.trackers.base import Tracker, TrackerError, TrackerFatal
 
 log = get_logger("rushes.daemon")
@@ -153,22 +152,9 @@ class Daemon:
         if outcome.result != "unchanged":
             self.metrics.ingested(show, outcome.result)
 
-    def reconcile(self) -> int:
-        """Queue everything under every ingest root (the catalog skips what it already has)."""
-        count = 0
-        for show in self.shows:
-            for root in show.ingest.roots:
-                try:
-                    found = scan_root(root.path, show.ingest)
-                except OSError as exc:
-                    log.error(
-                        "reconcile.unreadable_root", show=show.code, root=str(root.path), error=str(exc)
-                    )
-                    continue
-                for item in found:
-                    self._enqueue_found(show.code, item)
-                    count += 1
-        return count
+    def reconcile(self) -> None:
+        """Rescan every ingest root now (through the stability gate; the catalog skips what it has)."""
+        self.watchers.rescan()
 
     # ---- publish -----------------------------------------------------------------------------------------
 
@@ -269,9 +255,8 @@ class Daemon:
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()
-        queued = self.reconcile()
         self.loop.start()
-        self.watchers.start()
+        self.watchers.start()  # its first reconcile scan feeds the stability gate
         if self.tracker is not None:
             thread = threading.Thread(target=self._poll_tracker, name="rushes-tracker", daemon=True)
             thread.start()
@@ -280,7 +265,7 @@ class Daemon:
         self._lead()
         self._wait_for_ingest()
         self.readiness.set("first_reconcile")
-        notify.ready(f"watching {len(self.shows)} show(s); {queued} item(s) reconciled")
+        notify.ready(f"watching {len(self.shows)} show(s)")
         log.info(
             "daemon.ready",
             shows=[s.code for s in self.shows],
@@ -289,7 +274,11 @@ class Daemon:
         )
 
     def _wait_for_ingest(self, timeout: float = 120.0) -> None:
+        """Until the first reconcile scan has passed the stability gate and been ingested (or `timeout`)."""
         deadline = time.monotonic() + timeout
+        time.sleep(0.2)
+        while time.monotonic() < deadline and not self.stop_event.is_set() and not self.watchers.drained():
+            time.sleep(0.2)
         while time.monotonic() < deadline and not self.stop_event.is_set():
             with self.catalog.session(readonly=True) as s:
                 waiting = sum(

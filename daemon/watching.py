@@ -51,7 +51,7 @@ class ShowWatchers:
 
     def drained(self) -> bool:
         """True when nothing is queued, being ingested, or waiting in a stability gate."""
-        return self._queue.unfinished_tasks == 0 and all(w.pending == 0 for w in self._watchers)
+        return self._queue.unfinished_tasks == 0 and all(w.settled for w in self._watchers)
 
     def _work(self) -> None:
         while True:

@@ -163,6 +163,7 @@ class IngestWatcher:
         self._delivered = _Delivered(memory)
         self._stop = threading.Event()
         self._rescan = threading.Event()
+        self.scans = 0  # reconcile scans completed (the first one: everything present at start is queued)
         self._overflow = _Overflow(self._rescan)
         self._observers: dict[Path, BaseObserver] = {}
         self._observers_lock = threading.Lock()
@@ -212,8 +213,13 @@ class IngestWatcher:
 
     @property
     def pending(self) -> int:
-        """Files held by the stability gate."""
-        return len(self._gate)
+        """Files held by the stability gate, plus paths queued for it."""
+        return len(self._gate) + self._work.qsize()
+
+    @property
+    def settled(self) -> bool:
+        """The first reconcile scan is done and nothing waits in the stability gate."""
+        return self.scans > 0 and self.pending == 0
 
     @property
     def watched(self) -> dict[Path, str]:
@@ -374,6 +380,7 @@ class IngestWatcher:
             self._rescan.clear()
             try:
                 self._reconcile()
+                self.scans += 1
             except Exception:
                 log.exception("ingest reconcile scan failed; going on")
             self._rescan.wait(self.options.reconcile_interval)
