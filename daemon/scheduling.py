@@ -372,10 +372,14 @@ class Scheduler:
             scheduler.start(paused=True)
             self._sync(scheduler)
             scheduler.resume()
-        except DBAPIError as exc:
-            scheduler.shutdown(wait=False)
+        except BaseException as exc:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
             RUNTIME = None
-            raise CatalogError(self.catalog.url, f"cannot store the schedule ({exc.orig or exc})") from exc
+            if isinstance(exc, DBAPIError):
+                reason = f"cannot store the schedule ({exc.orig or exc})"
+                raise CatalogError(self.catalog.url, reason) from exc
+            raise
         self._scheduler = scheduler
         log.info("schedule.started", jobs=[job_id for job_id, _ in self.jobs()])
 
@@ -393,7 +397,9 @@ class Scheduler:
         """(job id, next run time) sorted by id: live when running, else as stored in the catalog."""
         if self._scheduler is None:
             return scheduled_jobs(self.catalog)
-        return sorted((job.id, job.next_run_time) for job in self._scheduler.get_jobs())
+        return sorted(
+            ((job.id, job.next_run_time) for job in self._scheduler.get_jobs()), key=lambda item: item[0]
+        )
 
     def _job_store(self) -> SQLAlchemyJobStore:
         # Its own engine on the catalog's URL: the store disposes its engine at shutdown.

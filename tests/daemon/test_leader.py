@@ -110,3 +110,10 @@ def test_a_dropped_postgres_connection_loses_the_lead(pg_server: PostgresServer)
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_an_unreachable_postgres_is_not_leading_yet() -> None:
+    catalog = Catalog("postgresql+psycopg://rushes@127.0.0.1:1/nowhere")
+    leader = Leadership(catalog)
+    assert not leader.try_acquire()  # logged; the daemon tries again on its next tick
+    assert not leader.is_leader

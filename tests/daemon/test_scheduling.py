@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import MetaData, Table, select, update
 
 from daemon import scheduling
-from daemon.catalog import Catalog, Job, utcnow
+from daemon.catalog import Catalog, CatalogError, Job, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.catalog.shows import ensure_show, set_model_stale
@@ -336,3 +336,12 @@ def test_the_stored_functions_reach_the_daemon_with_its_clock(catalog: Catalog) 
         assert window_job.payload["deadline"] == (day + timedelta(hours=6)).isoformat()
     finally:
         sched.shutdown()
+
+
+def test_an_unreachable_catalog_is_one_clear_error_at_start() -> None:
+    catalog = Catalog("postgresql+psycopg://rushes@127.0.0.1:1/nowhere")
+    sched = Scheduler(catalog, [show_config()], on_reconcile=lambda: None, timezone=UTC)
+    with pytest.raises(CatalogError, match=r"cannot open the catalog at .*cannot store the schedule"):
+        sched.start()
+    assert not sched.running and scheduling.RUNTIME is None
+    assert sched.jobs() == []
