@@ -30,7 +30,7 @@ def decode(path: Path, frames: int, scale: float) -> np.ndarray:
     out = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            img = frame.to_ndarray(format="rgb24")
+            img: np.ndarray = frame.to_ndarray(format="rgb24")
             if scale != 1.0:
                 h, w = img.shape[:2]
                 img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)

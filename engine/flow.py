@@ -15,6 +15,7 @@ The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -53,8 +54,9 @@ def to_gray_u8(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY)
 
 
-def _dis(config: FlowConfig) -> cv2.DISOpticalFlow:
-    dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
+def dis_solver(config: FlowConfig) -> Any:
+    cv: Any = cv2  # the stubs lack DISOpticalFlow_create
+    dis = cv.DISOpticalFlow_create(PRESETS[config.preset])
     if config.finest_scale is not None:
         dis.setFinestScale(config.finest_scale)
     if config.patch_size is not None:
@@ -79,7 +81,7 @@ def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> 
         size = (max(8, round(w * config.downscale)), max(8, round(h * config.downscale)))
         ga = cv2.resize(ga, size, interpolation=cv2.INTER_AREA)
         gb = cv2.resize(gb, size, interpolation=cv2.INTER_AREA)
-    flow = _dis(config).calc(ga, gb, None)
+    flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
     if config.downscale != 1.0:
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / config.downscale
     return flow.astype(np.float32)
@@ -160,26 +162,35 @@ class PairFlows:
     f12: np.ndarray | None = None  # 1 -> 2
     fm0: np.ndarray | None = None  # -1 -> 0, gates the acceleration where the outer flow is unreliable
     f21: np.ndarray | None = None  # 2 -> 1
+    span_prev: float = 1.0  # time from frame -1 to frame 0, in units of the 0 -> 1 gap
+    span_next: float = 1.0  # time from frame 1 to frame 2, in the same units
+
+
+def _quadratic(near: np.ndarray, far: np.ndarray, span: float, s: float) -> np.ndarray:
+    """Displacement at time s of a pixel that moves by `near` at time 1 and by `far` at time -span."""
+    a = 2 * (far + span * near) / (span * (1 + span))
+    v = near - a / 2
+    return v * s + a * (s * s / 2)
 
 
 def motion_to(pf: PairFlows, t: float, quadratic: bool) -> tuple[np.ndarray, np.ndarray]:
     """Displacement of each pixel of frame 0 to time t, and of frame 1 to time t."""
     if quadratic and pf.f0m is not None:
-        # x(s) = v s + a s^2 / 2 with x(1) = f01, x(-1) = f0m.
-        v0 = (pf.f01 - pf.f0m) / 2
-        a0 = pf.f01 + pf.f0m
-        if pf.fm0 is not None:
-            a0 = a0 * consistency(pf.f0m, pf.fm0)[..., None]
-        m0 = v0 * t + a0 * (t * t / 2)
+        # x(s) = v s + a s^2 / 2 with x(1) = f01, x(-span) = f0m.
+        far = pf.f0m
+        if pf.fm0 is not None:  # gate: fall back towards linear motion where the outer flow is inconsistent
+            g = consistency(pf.f0m, pf.fm0)[..., None]
+            far = g * far - (1 - g) * pf.f01 * pf.span_prev
+        m0 = _quadratic(pf.f01, far, pf.span_prev, t)
     else:
         m0 = pf.f01 * t
     s = 1 - t  # time from frame 1 back to t
     if quadratic and pf.f12 is not None:
-        v1 = (pf.f10 - pf.f12) / 2  # velocity pointing backwards in time
-        a1 = pf.f10 + pf.f12
+        far = pf.f12
         if pf.f21 is not None:
-            a1 = a1 * consistency(pf.f12, pf.f21)[..., None]
-        m1 = v1 * s + a1 * (s * s / 2)
+            g = consistency(pf.f12, pf.f21)[..., None]
+            far = g * far - (1 - g) * pf.f10 * pf.span_next
+        m1 = _quadratic(pf.f10, far, pf.span_next, s)
     else:
         m1 = pf.f10 * s
     return m0.astype(np.float32), m1.astype(np.float32)
@@ -229,9 +240,18 @@ def interpolate_splat(
     return out, s0, s1
 
 
-def interpolate_reverse(
-    f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass
+class Parts:
+    """The pieces of a flow-based interpolation, the input of a learned refiner."""
+
+    frame: np.ndarray  # the blended result (H, W, 3)
+    warped0: np.ndarray  # frame 0 warped to time t
+    warped1: np.ndarray
+    vis0: np.ndarray  # visibility of frame 0 at time t (H, W), 0..1
+    vis1: np.ndarray
+
+
+def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig) -> Parts:
     """Flow reversal: splat each frame's motion to time t, backward-warp with it, blend by visibility."""
     m0, m1 = motion_to(pf, t, config.quadratic)
     z0 = _softmax_weight(f0, f1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10) + 1e-4
@@ -258,7 +278,7 @@ def interpolate_reverse(
     b0 = (1 - t) * (v0 + 1e-3)
     b1 = t * (v1 + 1e-3)
     out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
-    return out, v0, v1
+    return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1)
 
 
 def pair_flows(
@@ -286,7 +306,7 @@ def interpolate_with_flows(
     elif config.method == "splat":
         out = interpolate_splat(f0, f1, pf, t, config)[0]
     elif config.method == "reverse":
-        out = interpolate_reverse(f0, f1, pf, t, config)[0]
+        out = interpolate_reverse(f0, f1, pf, t, config).frame
     else:
         raise FlowError(f"unknown interpolation method {config.method!r}; use backward, splat or reverse.")
     return np.clip(out, 0, 1).astype(np.float32)

@@ -55,9 +55,9 @@ def minterpolate_midpoints(frames: np.ndarray, timeout: float = 600.0) -> np.nda
         raise BaselineError(
             f"ffmpeg minterpolate failed: {exc.stderr.decode(errors='replace')[-300:]}"
         ) from exc
-    out = np.frombuffer(proc.stdout, np.uint8)
-    count = out.size // (h * w * 3)
-    out = out[: count * h * w * 3].reshape(count, h, w, 3).astype(np.float32) / 255
+    data = np.frombuffer(proc.stdout, np.uint8)
+    count = data.size // (h * w * 3)
+    out = data[: count * h * w * 3].reshape(count, h, w, 3).astype(np.float32) / 255
     first = 2 * pad + 1  # output 2p is padded input p; 2p + 1 lies halfway to p + 1
     if count < first + 2 * (n - 1) - 1:
         raise BaselineError(f"ffmpeg minterpolate returned {count} frames for {n} inputs; expected more.")

@@ -1,0 +1,239 @@
+"""Frame sequences through the flow path: retime, fill missing frames, detect dropped and duplicated frames.
+
+Frames are `(frame_number, H,W,3 float32 0..1)` pairs in ascending number order. Everything streams: at
+most four source frames (and their flows) are held at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from engine import flow
+
+NumberedFrame = tuple[int, np.ndarray]
+Refiner = Callable[[flow.Parts, float], np.ndarray]
+Wanted = Callable[[int], bool]
+
+
+class SequenceError(ValueError):
+    """A frame range or retime factor cannot be honoured."""
+
+
+def parse_frames(spec: str | Collection[int]) -> set[int]:
+    """Frame numbers from "1012-1016", "1012,1014", "1012-1014,1020" or a collection of ints."""
+    if not isinstance(spec, str):
+        return {int(n) for n in spec}
+    out: set[int] = set()
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                cut = part.index("-", 1)
+                lo, hi = int(part[:cut]), int(part[cut + 1 :])
+                if hi < lo:
+                    raise SequenceError(f"frame range {part!r} runs backwards; write it as {hi}-{lo}.")
+                out.update(range(lo, hi + 1))
+            else:
+                out.add(int(part))
+        except ValueError as exc:
+            if isinstance(exc, SequenceError):
+                raise
+            raise SequenceError(
+                f"cannot read frame list {spec!r}; write it like 1012-1016 or 1012,1014."
+            ) from exc
+    return out
+
+
+class _Flows:
+    """Flows between consecutive kept frames, computed on demand and cached by the pair's first number."""
+
+    def __init__(self, config: flow.FlowConfig) -> None:
+        self.config = config
+        self.cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def get(self, a: NumberedFrame, b: NumberedFrame) -> np.ndarray:
+        key = (a[0], b[0])
+        if key not in self.cache:
+            self.cache[key] = flow.dis_flow(a[1], b[1], self.config)
+        return self.cache[key]
+
+    def forget_before(self, number: int) -> None:
+        for key in [k for k in self.cache if min(k) < number]:
+            del self.cache[key]
+
+
+def _fill_gap(
+    window: list[NumberedFrame | None],
+    numbers: list[int],
+    flows: _Flows,
+    config: flow.FlowConfig,
+    refine: Refiner | None,
+) -> Iterator[NumberedFrame]:
+    """Frames for `numbers` between window[1] and window[2]; window[0]/window[3] are the outer frames."""
+    prev, a, b, nxt = window
+    assert a is not None and b is not None
+    gap = b[0] - a[0]
+    f0m = flows.get(a, prev) if (config.quadratic and prev is not None) else None
+    f12 = flows.get(b, nxt) if (config.quadratic and nxt is not None) else None
+    pf = flow.PairFlows(
+        flows.get(a, b),
+        flows.get(b, a),
+        f0m,
+        f12,
+        span_prev=(a[0] - prev[0]) / gap if prev is not None else 1.0,
+        span_next=(nxt[0] - b[0]) / gap if nxt is not None else 1.0,
+    )
+    for n in numbers:
+        t = (n - a[0]) / gap
+        if refine is None:
+            yield n, flow.interpolate_with_flows(a[1], b[1], pf, t, config)
+        else:
+            yield n, refine(flow.interpolate_reverse(a[1], b[1], pf, t, config), t)
+
+
+def fill(
+    frames: Iterable[NumberedFrame],
+    wanted: Collection[int] | Wanted,
+    config: flow.FlowConfig | None = None,
+    refine: Refiner | None = None,
+) -> Iterator[NumberedFrame]:
+    """Rebuild the wanted frame numbers from their nearest kept neighbours; other frames pass through.
+
+    Input frames whose number is wanted are dropped and rebuilt; wanted numbers missing from the input are
+    created between their neighbours. Wanted numbers before the first or after the last kept frame repeat
+    that frame (nothing to interpolate from). `refine(parts, t)` replaces the classical result when given.
+    """
+    config = config or flow.FlowConfig()
+    is_wanted: Wanted = wanted if callable(wanted) else set(wanted).__contains__
+    explicit = sorted(wanted) if not callable(wanted) else []
+    flows = _Flows(config)
+    kept: list[NumberedFrame] = []  # the last up-to-4 kept frames
+    emitted_to: int | None = None  # the last kept frame already yielded
+    last_number: int | None = None
+
+    def gap_numbers(lo: int, hi: int) -> list[int]:
+        return [n for n in range(lo + 1, hi) if is_wanted(n)]
+
+    for number, frame in frames:
+        if last_number is not None and number <= last_number:
+            raise SequenceError(f"frame {number} comes after frame {last_number}; frames must ascend.")
+        last_number = number
+        if is_wanted(number):
+            continue
+        if not kept:
+            # Wanted numbers before the first kept frame: repeat it.
+            for n in explicit:
+                if n < number:
+                    yield n, frame
+            yield number, frame
+            emitted_to = number
+        kept.append((number, frame))
+        kept = kept[-4:]
+        # Once we hold the frame after next, the gap between kept[-3] and kept[-2] can be filled.
+        if len(kept) >= 3:
+            a, b = kept[-3], kept[-2]
+            numbers = gap_numbers(a[0], b[0])
+            if numbers:
+                window = [kept[-4] if len(kept) >= 4 else None, a, b, kept[-1]]
+                yield from _fill_gap(window, numbers, flows, config, refine)
+            yield b
+            emitted_to = b[0]
+            flows.forget_before(kept[-4][0] if len(kept) >= 4 else a[0])
+    if not kept:
+        return
+    if len(kept) >= 2 and emitted_to != kept[-1][0]:
+        a, b = kept[-2], kept[-1]
+        numbers = gap_numbers(a[0], b[0])
+        if numbers:
+            window = [kept[-3] if len(kept) >= 3 else None, a, b, None]
+            yield from _fill_gap(window, numbers, flows, config, refine)
+        yield b
+    last = kept[-1]
+    for n in explicit:
+        if n > last[0]:
+            yield n, last[1]
+
+
+def retime(
+    frames: Iterable[NumberedFrame],
+    factor: int,
+    config: flow.FlowConfig | None = None,
+    refine: Refiner | None = None,
+) -> Iterator[NumberedFrame]:
+    """Slow motion by an integer factor: N frames in, (N-1)*factor+1 out, every original kept unchanged.
+
+    Output frames are numbered from the first input number on, one number per output frame.
+    """
+    if factor < 1:
+        raise SequenceError(f"retime factor {factor} must be a whole number of at least 1 (2 or 4).")
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        return
+    start = first[0]
+
+    def renumbered() -> Iterator[NumberedFrame]:
+        yield start, first[1]
+        for k, (_, frame) in enumerate(it, start=1):
+            yield start + k * factor, frame
+
+    yield from fill(renumbered(), lambda n: (n - start) % factor != 0, config, refine)
+
+
+def _small_gray(frame: np.ndarray, width: int) -> np.ndarray:
+    gray = flow.to_gray_u8(frame)
+    h, w = gray.shape
+    if w > width:
+        gray = cv2.resize(gray, (width, max(8, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def _local_median(values: np.ndarray, i: int, exclude: set[int], radius: int = 5) -> float:
+    idx = [
+        j for j in range(max(1, i - radius), min(len(values), i + radius + 1)) if j != i and j not in exclude
+    ]
+    return float(np.median(values[idx])) if idx else float("nan")
+
+
+def detect_drops(
+    frames: Iterable[np.ndarray], width: int = 320, jump: float = 1.6, duplicate_ratio: float = 0.2
+) -> list[tuple[int, str]]:
+    """Find duplicated frames (near-identical to the previous) and dropped frames (a motion jump ~2x the
+    local median between a frame and the previous one, meaning a frame is missing before it).
+
+    Returns (frame index, "duplicated" | "dropped") in index order. A duplicate's following jump is
+    explained by the duplicate itself and not reported again.
+    """
+    grays = [_small_gray(f, width) for f in frames]
+    n = len(grays)
+    if n < 3:
+        return []
+    dis = flow.dis_solver(flow.FlowConfig(finest_scale=None))
+    diff = np.zeros(n)
+    motion = np.zeros(n)
+    for i in range(1, n):
+        diff[i] = float(np.mean(np.abs(grays[i].astype(np.float32) - grays[i - 1]))) / 255
+        f = dis.calc(grays[i - 1], grays[i], None)
+        motion[i] = float(np.mean(np.hypot(f[..., 0], f[..., 1])))
+    found: dict[int, str] = {}
+    for i in range(1, n):
+        med = _local_median(diff, i, set())
+        if diff[i] <= max(0.5 / 255, duplicate_ratio * med):
+            found[i] = "duplicated"
+    dups = set(found)
+    for i in range(1, n):
+        if i in dups or (i - 1) in dups:
+            continue
+        med = _local_median(motion, i, dups | {j + 1 for j in dups})
+        if np.isfinite(med) and motion[i] > max(jump * med, 0.5):
+            found[i] = "dropped"
+    return sorted(found.items())
+
+
+def frames_to_fix(found: Sequence[tuple[int, str]]) -> list[int]:
+    """Indices to rebuild from detect_drops' answer: the duplicated frames (a dropped frame has no slot)."""
+    return [i for i, kind in found if kind == "duplicated"]

@@ -1,0 +1,268 @@
+"""regrade: restore exposure / white balance / contrast, or match a shot to a reference frame.
+
+An image-adaptive 3D LUT (after Zeng et al. 2020): a tiny CNN looks at a thumbnail of the frame to fix
+and one of the reference frame and predicts weights of a few learned basis LUTs; the frame's LUT is
+identity + sum_k w_k * basis_k, applied with trilinear interpolation. The bases start at zero, so a
+fresh net is exactly the identity. Trained self-supervised: a show frame is perturbed (engine.synth
+.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched frame of
+the same clip, and the target is the original. Sometimes the reference is left out (all zeros), so the
+head also learns to restore towards the show's own look with no reference.
+
+apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "cube_path": path,
+"precise": bool}. With "first" (default) one LUT is predicted from the first frame and applied to every
+frame (no flicker) through the baked 8-bit fast path; "precise" uses float trilinear instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from engine import lut as luts
+from engine.baselines import color
+from engine.heads.base import (
+    Batch,
+    Head,
+    HeadError,
+    NumberedFrame,
+    as_float,
+    chw,
+    crop_box,
+    eval_indices,
+    net_device,
+    register,
+)
+from engine.metrics import psnr, ssim
+from engine.synth import regrade as perturb
+
+THUMB = 64
+
+
+def thumbnail(frame: np.ndarray, size: int = THUMB) -> np.ndarray:
+    return cv2.resize(as_float(frame), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def random_grade(rng: np.random.Generator) -> dict[str, Any]:
+    """A random lighting change within the head's training range."""
+    gains = np.exp(rng.uniform(-0.25, 0.25, 3))
+    gains = gains / gains[1]
+    return {
+        "exposure_stops": float(rng.uniform(-1.5, 1.5)),
+        "white_balance": tuple(float(g) for g in gains),
+        "contrast": float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))),
+    }
+
+
+def _stats(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean, std and 10/50/90 % quantiles of thumbnails (N,3,h,w) -> (N,15)."""
+    flat = x.flatten(2)
+    q = torch.quantile(flat, torch.tensor([0.1, 0.5, 0.9], device=x.device, dtype=x.dtype), dim=2)
+    return torch.cat([flat.mean(2), flat.std(2), q.permute(1, 0, 2).flatten(1)], 1)
+
+
+class RegradeNet(nn.Module):
+    """Thumbnail CNN -> weights of `count` basis LUTs of `size`^3 added to the identity."""
+
+    def __init__(self, count: int = 6, size: int = 17, width: int = 16) -> None:
+        super().__init__()
+        self.register_buffer("identity", torch.from_numpy(luts.identity(size)))
+        self.basis = nn.Parameter(torch.zeros(count, size, size, size, 3))
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in (width, 2 * width, 4 * width, 4 * width):
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+            c_in = c
+        layers.append(nn.AdaptiveAvgPool2d(1))
+        self.encoder = nn.Sequential(*layers)
+        feats = 3 * 4 * width + 2 * 15 + 1
+        self.weights = nn.Sequential(
+            nn.Linear(feats, 64), nn.LeakyReLU(0.1, inplace=True), nn.Linear(64, count)
+        )
+
+    def lut(
+        self, thumb: torch.Tensor, ref_thumb: torch.Tensor, base: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-image LUTs (N,S,S,S,3) from thumbnails (N,3,h,w); an all-zero reference means none.
+
+        `base` (N,S,S,S,3), the classical starting LUT (Reinhard towards the reference), replaces the identity.
+        """
+        has_ref = (ref_thumb.flatten(1).abs().sum(1, keepdim=True) > 0).to(thumb.dtype)
+        e_in = self.encoder(thumb).flatten(1)
+        e_ref = self.encoder(ref_thumb).flatten(1) * has_ref
+        feats = torch.cat([e_in, e_ref, e_in - e_ref, _stats(thumb), _stats(ref_thumb) * has_ref, has_ref], 1)
+        w = self.weights(feats)
+        identity = torch.as_tensor(self.identity)
+        start = identity.unsqueeze(0) if base is None else base
+        return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        thumb: torch.Tensor,
+        ref_thumb: torch.Tensor,
+        base: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return luts.apply_lut_torch(image, self.lut(thumb, ref_thumb, base))
+
+
+def base_lut(thumb: np.ndarray, ref_thumb: np.ndarray | None, size: int) -> np.ndarray:
+    """The classical start: Reinhard's transfer to the reference as a LUT, or the identity without one."""
+    if ref_thumb is None or not ref_thumb.any():
+        return luts.identity(size)
+    return color.reinhard_lut(thumb, ref_thumb, size)
+
+
+def lut_to_chw(lut: np.ndarray) -> np.ndarray:
+    """(S,S,S,3) -> (3, S*S, S), so a LUT travels in a batch like an image."""
+    s = lut.shape[0]
+    return np.ascontiguousarray(lut.reshape(s * s, s, 3).transpose(2, 0, 1))
+
+
+def lut_from_chw(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, S*S, S) -> (N, S, S, S, 3)."""
+    n, _, _, s = x.shape
+    return x.permute(0, 2, 3, 1).reshape(n, s, s, s, 3)
+
+
+def _smoothness(basis: torch.Tensor) -> torch.Tensor:
+    """Total variation of the basis LUTs, keeping them smooth where training colours are sparse."""
+    return sum((basis.diff(dim=d) ** 2).mean() for d in (1, 2, 3)) / 3  # type: ignore[return-value]
+
+
+@register
+class RegradeHead(Head):
+    name = "regrade"
+    baselines = ("reinhard", "histogram")
+
+    def default_config(self) -> dict[str, Any]:
+        return {"luts": 6, "lut_size": 17, "width": 16, "eval_frames": 4, "no_reference": 0.15, "tv": 1e-3}
+
+    def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
+        cfg = {**self.default_config(), **config}
+        return RegradeNet(int(cfg["luts"]), int(cfg["lut_size"]), int(cfg["width"]))
+
+    def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
+        t = int(rng.integers(0, len(clip)))
+        r = int(rng.integers(0, len(clip)))
+        grade = random_grade(rng)
+        frame = as_float(clip[t])
+        y, x, h, w = crop_box(frame.shape[0], frame.shape[1], crop, rng)
+        target = frame[y : y + h, x : x + w]
+        graded = perturb(target[None], **grade)[0]
+        thumb = perturb(thumbnail(frame)[None], **grade)[0]
+        no_ref = rng.random() < float(self.default_config()["no_reference"])
+        ref = np.zeros((THUMB, THUMB, 3), np.float32) if no_ref else thumbnail(clip[r])
+        base = base_lut(thumb, ref, int(self.default_config()["lut_size"]))
+        return {
+            "input": chw(graded),
+            "thumb": chw(thumb),
+            "ref_thumb": chw(ref),
+            "base_lut": lut_to_chw(base),
+            "target": chw(target),
+        }
+
+    def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        out = net(batch["input"], batch["thumb"], batch["ref_thumb"], lut_from_chw(batch["base_lut"]))
+        tv = float(self.default_config()["tv"])
+        basis = net.basis if isinstance(net, RegradeNet) else torch.zeros(1, 2, 2, 2, 3)
+        err: torch.Tensor = (out - batch["target"]).abs().mean() + tv * _smoothness(basis)
+        return err
+
+    def predict_lut(
+        self, net: torch.nn.Module, frame: np.ndarray, reference: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The LUT (S,S,S,3, indexed [r,g,b]) that fixes `frame`, optionally towards `reference`."""
+        if not isinstance(net, RegradeNet):
+            raise HeadError("the regrade head needs a RegradeNet; rebuild the model with this head")
+        device = net_device(net)
+        small = thumbnail(frame)
+        ref = thumbnail(reference) if reference is not None else np.zeros((THUMB, THUMB, 3), np.float32)
+        size = int(net.basis.shape[1])
+        thumb = torch.from_numpy(chw(small))[None].to(device)
+        ref_t = torch.from_numpy(chw(ref))[None].to(device)
+        base = torch.from_numpy(base_lut(small, ref if reference is not None else None, size))[None].to(
+            device
+        )
+        with torch.no_grad():
+            out = net.lut(thumb, ref_t, base)[0]
+        return np.clip(out.float().cpu().numpy(), 0, 1).astype(np.float32)
+
+    def evaluate(
+        self,
+        net: torch.nn.Module,
+        clips: list[np.ndarray],
+        rng: np.random.Generator,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, float]:
+        """Perturb held-out frames, restore them given another frame of the clip as reference."""
+        opts = {**self.default_config(), **(options or {})}
+        keys = ("psnr", "ssim", "psnr_reinhard", "psnr_histogram", "psnr_input", "psnr_no_reference")
+        scores: dict[str, list[float]] = {k: [] for k in keys}
+        for clip in clips:
+            for t in eval_indices(len(clip), int(opts["eval_frames"])):
+                truth = as_float(clip[t])
+                r = (t + len(clip) // 2) % len(clip)
+                ref = as_float(clip[r])
+                graded = perturb(truth[None], **random_grade(rng))[0]
+                out = luts.apply_lut(graded, self.predict_lut(net, graded, ref))
+                scores["psnr"].append(psnr(out, truth))
+                scores["ssim"].append(ssim(out, truth))
+                scores["psnr_no_reference"].append(
+                    psnr(luts.apply_lut(graded, self.predict_lut(net, graded)), truth)
+                )
+                scores["psnr_reinhard"].append(psnr(color.reinhard(graded, ref), truth))
+                scores["psnr_histogram"].append(psnr(color.histogram_match(graded, ref), truth))
+                scores["psnr_input"].append(psnr(graded, truth))
+        if not scores["psnr"]:
+            raise HeadError("regrade evaluation needs at least one held-out frame")
+        res = {k: float(np.mean(v)) for k, v in scores.items()}
+        res["baseline_best"] = max(res["psnr_reinhard"], res["psnr_histogram"])
+        res["frames"] = float(len(scores["psnr"]))
+        return res
+
+    def apply(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[NumberedFrame]:
+        params = dict(params or {})
+        source = params.get("source", "first")
+        if source not in ("first", "each"):
+            raise HeadError(f"regrade source {source!r} must be 'first' (one LUT per shot) or 'each'")
+        reference = params.get("reference")
+        ref = as_float(np.asarray(reference)) if reference is not None else None
+        if ref is not None and (ref.ndim != 3 or ref.shape[2] != 3):
+            raise HeadError(f"the regrade reference must be an RGB frame (H, W, 3), got shape {ref.shape}")
+        precise = bool(params.get("precise", False))
+        cube_path = params.get("cube_path")
+        return self._apply(net, frames, ref, source, precise, Path(cube_path) if cube_path else None)
+
+    def _apply(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        ref: np.ndarray | None,
+        source: str,
+        precise: bool,
+        cube_path: Path | None,
+    ) -> Iterator[NumberedFrame]:
+        lut: np.ndarray | None = None
+        baked: np.ndarray | None = None
+        for number, frame in frames:
+            if lut is None or source == "each":
+                lut = self.predict_lut(net, frame, ref)
+                baked = None if precise else luts.bake_u8(lut)
+                if cube_path is not None and not cube_path.exists():
+                    luts.write_cube(cube_path, lut)
+            if baked is not None:
+                u8 = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+                yield number, luts.apply_baked(u8, baked).astype(np.float32) / 255.0
+            else:
+                yield number, luts.apply_lut(as_float(frame), lut)

@@ -1,0 +1,59 @@
+"""The classical flow path and sequence operations on small synthetic camera moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import flow, flow_sequence, synth
+from engine.baselines import interpolate as baselines
+from engine.metrics import psnr
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    move = synth.CameraMove(pan=(0.5, 0.15), zoom=(1.0, 1.2), rotate=4, curve=0.5)
+    return synth.camera_move(synth.photo("astronaut"), 12, (160, 96), move, seed=1)
+
+
+def test_flow_interpolation_beats_linear_blend(clip: np.ndarray) -> None:
+    for t in (4, 6):
+        truth = clip[t]
+        ours = flow.interpolate(clip[t - 1], clip[t + 1], 0.5, clip[t - 3], clip[t + 3])
+        blend = baselines.linear_blend(clip[t - 1], clip[t + 1])
+        assert psnr(ours, truth) > psnr(blend, truth) + 3.0
+
+
+def test_retime_2x_keeps_originals(clip: np.ndarray) -> None:
+    frames = clip[:5]
+    out = list(flow_sequence.retime(((1001 + i, f) for i, f in enumerate(frames)), 2))
+    assert [n for n, _ in out] == list(range(1001, 1010))
+    for k in range(5):
+        assert np.array_equal(out[2 * k][1], frames[k])
+
+
+def test_retime_4x_frame_count(clip: np.ndarray) -> None:
+    out = list(flow_sequence.retime(((i, f) for i, f in enumerate(clip[:3])), 4))
+    assert len(out) == 9
+
+
+def test_fill_range_rebuilds_listed_frames(clip: np.ndarray) -> None:
+    wanted = flow_sequence.parse_frames("1004-1005")
+    out = dict(flow_sequence.fill(((1000 + i, f) for i, f in enumerate(clip)), wanted))
+    assert sorted(out) == [1000 + i for i in range(len(clip))]
+    assert np.array_equal(out[1003], clip[3])
+    assert not np.array_equal(out[1004], clip[4])  # rebuilt, not passed through
+    assert psnr(out[1004], clip[4]) > psnr(clip[3], clip[4])
+
+
+def test_parse_frames_rejects_nonsense() -> None:
+    assert flow_sequence.parse_frames("1012-1014,1020") == {1012, 1013, 1014, 1020}
+    with pytest.raises(flow_sequence.SequenceError, match="frame list"):
+        flow_sequence.parse_frames("twelve")
+
+
+def test_detect_drops_finds_dropped_and_duplicated(clip: np.ndarray) -> None:
+    glitched = synth.drop_frames(clip, [4])  # frame 4 repeats frame 3
+    glitched = np.delete(glitched, 8, axis=0)  # frame 8 lost: 7 -> 9 is a double step
+    found = flow_sequence.detect_drops(glitched)
+    assert found == [(4, "duplicated"), (8, "dropped")]
