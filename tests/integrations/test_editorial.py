@@ -1,0 +1,84 @@
+"""OTIO clip timelines: built, written, read back; bad input gets one clear line."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+from integrations.editorial import EditorialError, clip_timeline, read_timeline, write_timeline
+
+
+def only_clip(timeline: otio.schema.Timeline) -> otio.schema.Clip:
+    (clip,) = timeline.find_clips()
+    return clip
+
+
+def test_round_trip_keeps_media_range_and_timecode(tmp_path: Path) -> None:
+    timeline = clip_timeline("sh010_denoise_r3", "/renders/sh010.mp4", 1001, 48, Fraction(25), "10:00:00:00")
+    path = write_timeline(tmp_path / "sh010.otio", timeline)
+    clip = only_clip(read_timeline(path))
+    assert clip.name == "sh010_denoise_r3"
+    assert clip.media_reference.target_url == "/renders/sh010.mp4"
+    available = clip.media_reference.available_range
+    assert available.duration == otio.opentime.RationalTime(48, 25)
+    assert otio.opentime.to_timecode(available.start_time, 25) == "10:00:00:00"
+    assert clip.source_range == available  # the clip uses the whole movie
+    assert clip.metadata["rushes"]["first_frame"] == 1001
+    assert clip.metadata["rushes"]["last_frame"] == 1048
+    assert clip.metadata["rushes"]["fps"] == "25/1"
+    assert [p.name for p in tmp_path.iterdir()] == ["sh010.otio"]  # no temporary file left
+
+
+def test_drop_frame_timecode_at_29_97(tmp_path: Path) -> None:
+    fps = Fraction(30000, 1001)
+    timeline = clip_timeline("sh020", "/r/sh020.mp4", 0, 30, fps, "00:10:00;00")
+    clip = only_clip(read_timeline(write_timeline(tmp_path / "sh020.otio", timeline)))
+    start = clip.media_reference.available_range.start_time
+    assert start.value == 17982  # ten drop-frame minutes
+    assert otio.opentime.to_timecode(start, start.rate, True) == "00:10:00;00"
+
+
+def test_without_timecode_the_media_starts_at_its_first_frame() -> None:
+    clip = only_clip(clip_timeline("sh030", "/r/sh030.mp4", 1001, 10, Fraction(24), None))
+    start = clip.media_reference.available_range.start_time
+    assert (start.value, start.rate) == (1001, 24)
+    assert clip.metadata["rushes"]["timecode"] is None
+
+
+def test_rewrite_replaces_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "sh010.otio"
+    write_timeline(path, clip_timeline("a", "/r/a.mp4", 1, 5, Fraction(24), None))
+    write_timeline(path, clip_timeline("b", "/r/b.mp4", 1, 7, Fraction(24), None))
+    assert only_clip(read_timeline(path)).name == "b"
+
+
+@pytest.mark.parametrize(
+    ("count", "fps", "timecode", "message"),
+    [
+        (0, Fraction(24), None, "at least one"),
+        (10, Fraction(0), None, "not positive"),
+        (10, Fraction(24), "1 hour", "timecode '1 hour'"),
+    ],
+)
+def test_bad_clip_is_refused(count: int, fps: Fraction, timecode: str | None, message: str) -> None:
+    with pytest.raises(EditorialError, match=message):
+        clip_timeline("sh010", "/r/sh010.mp4", 1001, count, fps, timecode)
+
+
+def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(EditorialError, match="does not exist"):
+        read_timeline(tmp_path / "missing.otio")
+    broken = tmp_path / "broken.otio"
+    broken.write_text("{not json")
+    with pytest.raises(EditorialError, match="not a readable OTIO file") as caught:
+        read_timeline(broken)
+    assert "\n" not in str(caught.value)
+    clip_only = tmp_path / "clip.otio"
+    clip_only.write_text(otio.adapters.write_to_string(otio.schema.Clip(name="x"), "otio_json"))
+    with pytest.raises(EditorialError, match="not a timeline"):
+        read_timeline(clip_only)
+    with pytest.raises(EditorialError, match=r"must end in \.otio"):
+        write_timeline(tmp_path / "sh010.edl", clip_timeline("a", "/r/a.mp4", 1, 5, Fraction(24), None))
