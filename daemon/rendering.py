@@ -419,8 +419,8 @@ class RenderSink:
 
     def _close(self, key: str) -> None:
         writer = self._writers.pop(key, None)
-        if writer is not None:
-            with self._writing(writer.path):
+        if writer is not None:  # the wipe's buffer is named as the before/after movie it becomes
+            with self._writing(self._before_after if key == "wipe_buffer" else writer.path):
                 writer.close()
 
     def _write_wipe(self) -> None:
