@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import NestedSecretsSettingsSource
 
 from engine.options import TrainOptions
 from integrations.executors.options import ExecutorOptions
@@ -46,7 +47,7 @@ class TrainingWindow(BaseModel):
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError("cron needs five fields: minute hour day month weekday")
-        return value
+        return value  # the fields themselves are checked by load_settings (see show_problems)
 
 
 class ShowConfig(BaseModel):
@@ -110,8 +111,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment first: it wins over the YAML file, which arrives as init arguments.
-        return env_settings, file_secret_settings, init_settings
+        # Environment first: it wins over the YAML file, which arrives as init arguments. Secrets files are
+        # named like the keys, nested with "__" (tracker__script_key), without the RUSHES_ prefix.
+        secrets = NestedSecretsSettingsSource(
+            file_secret_settings, secrets_prefix="", secrets_nested_delimiter="__"
+        )
+        return env_settings, secrets, init_settings
 
     @property
     def catalog(self) -> str:
@@ -181,20 +186,46 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         )
     data.update(overrides)
     secrets = os.environ.get("RUSHES_SECRETS_DIR")
+    if secrets and not Path(secrets).expanduser().is_dir():
+        raise ConfigError(
+            [f"RUSHES_SECRETS_DIR: {secrets} is not a folder: point it at the folder of secret files"]
+        )
     try:
         settings = Settings(**data, _secrets_dir=secrets) if secrets else Settings(**data)  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(validation_problems(exc)) from exc
+        raise ConfigError(validation_problems(exc) + show_problems(data.get("shows"))) from exc
+    problems = show_problems([show.model_dump() for show in settings.shows])
+    if problems:
+        raise ConfigError(problems)
     home = os.environ.get("RUSHES_HOME")
     if home:
         settings.data_dir = Path(home)
     settings.data_dir = settings.data_dir.expanduser().resolve()
-    seen: set[str] = set()
-    for i, show in enumerate(settings.shows):
-        if show.code in seen:
-            raise ConfigError([f"shows[{i}].code: show {show.code!r} is defined twice"])
-        seen.add(show.code)
     return settings
+
+
+def show_problems(shows: Any) -> list[str]:
+    """One line for each show code defined a second time and each crontab line the scheduler would refuse,
+    in a raw `shows` list (so that they are reported beside any other problem of the file)."""
+    from daemon.scheduling import crontab_trigger  # the scheduler's own parser (it imports this module)
+
+    seen: set[str] = set()
+    lines = []
+    for i, show in enumerate(shows if isinstance(shows, list) else []):
+        if not isinstance(show, dict):
+            continue
+        code = show.get("code")
+        if isinstance(code, str) and code in seen:
+            lines.append(f"shows[{i}].code: show {code!r} is defined twice")
+        seen.add(str(code))
+        training = show.get("training")
+        cron = training.get("cron") if isinstance(training, dict) else None
+        if isinstance(cron, str) and len(cron.split()) == 5:  # other shapes fail TrainingWindow already
+            try:
+                crontab_trigger(cron)
+            except ValueError as exc:
+                lines.append(f"shows[{i}].training.cron: {cron!r} is not a valid crontab line ({exc})")
+    return lines
 
 
 def json_schema() -> dict[str, Any]:

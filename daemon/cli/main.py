@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from daemon import __version__
 from daemon.logs import configure as configure_logs
@@ -49,7 +50,7 @@ def settings() -> Settings:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -84,16 +85,20 @@ def _register() -> None:
 
 def main() -> None:
     from daemon.errors import USER_ERRORS
+    from daemon.runner import Permanent
+
+    # A Permanent error is a job that can never succeed as asked (e.g. training with no dailies): one line.
+    user_errors: tuple[type[Exception], ...] = (*USER_ERRORS, Permanent)
 
     _register()
     try:
         app()
     except ConfigError as exc:
         for line in exc.problems:
-            err.print(f"[red]error:[/red] {line}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
         sys.exit(2)
-    except USER_ERRORS as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+    except user_errors as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

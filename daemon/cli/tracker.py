@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from daemon.cli.main import app, err, fail, out, settings
 from daemon.trackers import make_tracker
@@ -60,7 +61,7 @@ def tracker_check() -> None:
     results = tracker.check()
     for r in results:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
-        out.print(f"{mark} {r.what}" + (f": {r.detail}" if r.detail else ""), highlight=False)
+        out.print(f"{mark} {escape(r.what)}" + (f": {escape(r.detail)}" if r.detail else ""), highlight=False)
     if not all(r.ok for r in results):
         err.print("the tracker is not ready for Rushes: fix the lines marked FAIL")
         raise typer.Exit(1)

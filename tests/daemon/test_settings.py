@@ -1,0 +1,284 @@
+"""Settings: one YAML file plus RUSHES_* environment variables, secrets kept out of YAML and out of sight."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.cli.main import _register, app
+from daemon.logs import configure, get_logger
+from daemon.settings import ConfigError, load_settings
+
+_register()
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No RUSHES_* variable of the person running the tests leaks in; the default home is a temp folder."""
+    for name in list(os.environ):
+        if name.startswith("RUSHES_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    return info.value.problems
+
+
+def rushes(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+# ---- sources: YAML, environment, RUSHES_HOME ----------------------------------------------------------------
+
+
+def test_environment_wins_over_yaml_including_nested_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(
+        tmp_path / "rushes.yaml",
+        "max_jobs: 3\nlog_level: debug\ntracker:\n  kind: shotgrid\n  url: http://from-yaml\n"
+        "  script_name: yaml-script\n",
+    )
+    settings = load_settings(config)
+    assert (settings.max_jobs, settings.tracker.url, settings.tracker.kind) == (
+        3,
+        "http://from-yaml",
+        "shotgrid",
+    )
+
+    monkeypatch.setenv("RUSHES_TRACKER__URL", "http://from-env")
+    monkeypatch.setenv("RUSHES_MAX_JOBS", "5")
+    settings = load_settings(config)
+    assert settings.tracker.url == "http://from-env"
+    assert settings.max_jobs == 5
+    # Keys the environment does not set still come from the file, even beside an overridden sibling.
+    assert settings.tracker.script_name == "yaml-script" and settings.tracker.kind == "shotgrid"
+    assert settings.log_level == "debug"
+
+
+def test_bad_environment_value_names_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUSHES_HTTP__PORT", "99999")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    (line,) = info.value.problems
+    assert line.startswith("http.port: ")
+
+
+def test_rushes_home_sets_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "rushes.yaml", f"data_dir: {tmp_path / 'from-yaml'}\n")
+    assert load_settings(config).data_dir == tmp_path / "from-yaml"
+    assert load_settings().data_dir == tmp_path / "xdg" / "rushes"  # the default follows XDG_DATA_HOME
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    settings = load_settings(config)
+    assert settings.data_dir == tmp_path / "home"
+    assert settings.catalog == f"sqlite:///{tmp_path / 'home' / 'catalog.sqlite'}"
+    assert settings.models_dir == tmp_path / "home" / "models"
+
+
+def test_two_homes_never_interfere(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    code, output = rushes("show", "add", "ONE", "--ingest", str(inbox), env={"RUSHES_HOME": str(one)})
+    assert code == 0, output
+    code, output = rushes("show", "add", "TWO", env={"RUSHES_HOME": str(two)})
+    assert code == 0, output
+
+    code, output = rushes("show", "list", env={"RUSHES_HOME": str(one)})
+    assert code == 0 and output.split() == ["ONE", "ONE", str(inbox)]
+    code, output = rushes("status", "--json", env={"RUSHES_HOME": str(two)})
+    data = json.loads(output)
+    assert [s["code"] for s in data["shows"]] == ["TWO"]
+    assert data["data_dir"] == str(two) and data["catalog"] == f"sqlite:///{two / 'catalog.sqlite'}"
+    assert (one / "catalog.sqlite").is_file() and (two / "catalog.sqlite").is_file()
+
+
+# ---- secrets ------------------------------------------------------------------------------------------------
+
+
+def test_script_key_in_yaml_is_refused_with_one_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "rushes.yaml", "tracker:\n  kind: shotgrid\n  script_key: hunter2\n")
+    assert problems(config) == [
+        "tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead"
+    ]
+
+
+def test_secret_from_the_environment_is_read_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUSHES_TRACKER__SCRIPT_KEY", "env-s3cret-key")
+    settings = load_settings()
+    assert settings.tracker.script_key is not None
+    assert settings.tracker.script_key.get_secret_value() == "env-s3cret-key"
+    assert_hidden(settings, "env-s3cret-key")
+
+
+def test_secret_from_the_secrets_dir_is_read_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "tracker__script_key").write_text("file-s3cret-key\n")  # files end with a newline
+    monkeypatch.setenv("RUSHES_SECRETS_DIR", str(secrets))
+    settings = load_settings()
+    assert settings.tracker.script_key is not None
+    assert settings.tracker.script_key.get_secret_value() == "file-s3cret-key"
+    assert_hidden(settings, "file-s3cret-key")
+    # The environment still wins over the secrets folder.
+    monkeypatch.setenv("RUSHES_TRACKER__SCRIPT_KEY", "env-key")
+    key = load_settings().tracker.script_key
+    assert key is not None and key.get_secret_value() == "env-key"
+
+
+def test_missing_secrets_dir_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUSHES_SECRETS_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    (line,) = info.value.problems
+    assert line.startswith("RUSHES_SECRETS_DIR: ") and "nowhere" in line
+
+
+def assert_hidden(settings: object, secret: str) -> None:
+    assert secret not in repr(settings) and secret not in str(settings)
+    assert secret not in settings.model_dump_json()  # type: ignore[attr-defined]
+    stream = io.StringIO()
+    try:
+        configure("debug", "json", stream)
+        log = get_logger("rushes.test")
+        log.info("settings loaded", settings=settings, tracker=settings.tracker.model_dump())  # type: ignore[attr-defined]
+        log.info("tracker", key=settings.tracker.script_key)  # type: ignore[attr-defined]
+    finally:
+        configure("warning", "json", sys.stderr)
+    assert "settings loaded" in stream.getvalue()
+    assert secret not in stream.getvalue()
+
+
+# ---- wrong values: one line each, with its key path ---------------------------------------------------------
+
+
+def test_every_problem_is_one_line_with_its_key_path(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    config = write(
+        tmp_path / "rushes.yaml",
+        f"""\
+max_jobz: 2
+shows:
+  - code: GOOD
+    ingest:
+      roots: [{tmp_path / "in"}, {tmp_path / "missing"}]
+      stable_seconds: -1
+    training: {{cron: "0 1 * *"}}
+  - code: 9bad
+  - code: OTHER
+    training: {{cron: "99 1 * * *"}}
+  - code: GOOD
+""",
+    )
+    lines = problems(config)
+    by_key = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in lines}
+    assert len(by_key) == len(lines) == 7, lines
+    assert by_key["max_jobz"] == "unknown key (check the spelling)"
+    assert by_key["shows[0].ingest.roots[1]"] == f"folder does not exist: {tmp_path / 'missing'}"
+    assert "greater than or equal to 0" in by_key["shows[0].ingest.stable_seconds"]
+    assert "five fields" in by_key["shows[0].training.cron"]
+    assert "start with a letter" in by_key["shows[1].code"]
+    assert "'99 1 * * *' is not a valid crontab line" in by_key["shows[2].training.cron"]
+    assert by_key["shows[3].code"] == "show 'GOOD' is defined twice"
+    assert all("\n" not in line for line in lines)
+
+
+def test_duplicate_show_alone(tmp_path: Path) -> None:
+    config = write(tmp_path / "rushes.yaml", "shows:\n  - code: A\n  - code: B\n  - code: A\n")
+    assert problems(config) == ["shows[2].code: show 'A' is defined twice"]
+
+
+def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
+    assert problems(tmp_path / "absent.yaml") == [
+        f"{tmp_path / 'absent.yaml'}: cannot read the config file (No such file or directory)"
+    ]
+    assert problems(write(tmp_path / "broken.yaml", "shows: [\n")) == [
+        f"{tmp_path / 'broken.yaml'}: not valid YAML at line 2"
+    ]
+    assert problems(write(tmp_path / "list.yaml", "- a\n- b\n")) == [
+        f"{tmp_path / 'list.yaml'}: the top level must be a mapping of keys"
+    ]
+
+
+def test_valid_crontab_lines_pass(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "rushes.yaml",
+        "shows:\n  - code: A\n    training: {cron: '30 22 * * 1-5'}\n"
+        "  - code: B\n    training: {cron: '0 1 * * 7'}\n",
+    )
+    assert [s.training.cron for s in load_settings(config).shows] == ["30 22 * * 1-5", "0 1 * * 7"]
+
+
+# ---- `rushes config check` and `rushes config schema` --------------------------------------------------------
+
+
+def test_config_check_through_the_console_entry(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    bad = write(
+        tmp_path / "bad.yaml",
+        f"shows:\n  - code: A\n    ingest:\n      roots: [{tmp_path / 'in'}, {tmp_path / 'gone'}]\n"
+        "      stable_seconds: -5\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "config", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RUSHES_HOME": str(tmp_path / "home")},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert sorted(result.stderr.splitlines()) == [
+        f"shows[0].ingest.roots[1]: folder does not exist: {tmp_path / 'gone'}",
+        "shows[0].ingest.stable_seconds: Input should be greater than or equal to 0",
+    ]
+    assert not (tmp_path / "home").exists()  # checking a file creates nothing
+
+
+def test_config_check_of_a_good_file(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    good = write(tmp_path / "good.yaml", f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n")
+    code, output = rushes("config", "check", str(good), env={"RUSHES_HOME": str(tmp_path / "home")})
+    assert code == 0
+    assert output.strip() == f"{good}: ok (1 show(s), data in {tmp_path / 'home'})"
+
+
+def test_example_config_passes_config_check(tmp_path: Path) -> None:
+    example = REPO / "config" / "rushes.example.yaml"
+    code, output = rushes("config", "check", str(example), env={"RUSHES_HOME": str(tmp_path)})
+    assert code == 0, output
+    assert output.startswith(f"{example}: ok")
+
+
+def test_committed_schema_matches_the_options() -> None:
+    """config/rushes.schema.json is `rushes config schema`: regenerate it when an option changes with
+    `.venv/bin/rushes config schema > config/rushes.schema.json`."""
+    code, output = rushes("config", "schema")
+    assert code == 0
+    committed = (REPO / "config" / "rushes.schema.json").read_text()
+    assert json.loads(output) == json.loads(committed), (
+        "config/rushes.schema.json is stale: run `rushes config schema > config/rushes.schema.json`"
+    )
+    assert output == committed
