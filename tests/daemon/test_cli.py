@@ -1,0 +1,218 @@
+"""The `rushes` command line: happy paths through typer's runner, every user mistake through the real console
+entry (`python -m daemon`), where it must be one line on stderr, a non-zero exit and never a traceback."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon import __version__
+from daemon.cli.main import _register, app
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.sgserver.app import SGServer, start_in_thread
+from integrations.trackers.shotgrid import ShotGridTracker
+from tests import footage
+
+_register()
+
+KEY = "right-key"
+
+
+def clean_environ(home: Path) -> dict[str, str]:
+    """The caller's environment without any RUSHES_* variable, with its own data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
+    return {**env, "RUSHES_HOME": str(home), "XDG_DATA_HOME": str(home.parent / "xdg")}
+
+
+def tracker_env(server: SGServer, key: str) -> dict[str, str]:
+    return {
+        "RUSHES_TRACKER__KIND": "shotgrid",
+        "RUSHES_TRACKER__URL": server.url,
+        "RUSHES_TRACKER__SCRIPT_NAME": "rushes",
+        "RUSHES_TRACKER__SCRIPT_KEY": key,
+    }
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    for name in list(os.environ):
+        if name.startswith("RUSHES_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RUSHES_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return home
+
+
+def rushes(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def sg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SGServer]:
+    """The local ShotGrid-compatible server, with the two fields Rushes needs already created."""
+    server = start_in_thread(tmp_path_factory.mktemp("sg"), "rushes", KEY)
+    options = TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=KEY)  # type: ignore[arg-type]
+    ShotGridTracker(options).ensure_fields()
+    yield server
+    server.stop()
+
+
+# ---- happy paths ----------------------------------------------------------------------------------------------
+
+
+def test_version_is_the_package_version() -> None:
+    code, output = rushes("version")
+    assert code == 0
+    assert output.strip() == f"rushes {__version__}"
+    assert __version__ == importlib.metadata.version("rushes")
+
+
+def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
+    first, second = tmp_path / "dailies-a", tmp_path / "dailies-b"
+    first.mkdir()
+    second.mkdir()
+    code, output = rushes("show", "add", "MYSHOW", "--ingest", str(first), "--name", "My Show")
+    assert code == 0 and output.strip() == f"show MYSHOW added ({first})"
+    code, output = rushes("show", "add", "MYSHOW", "--ingest", str(second))
+    assert code == 0 and output.strip() == f"show MYSHOW updated ({first}, {second})"
+    code, output = rushes("show", "add", "MYSHOW", "--ingest", str(second))  # the same folder again
+    assert code == 0 and output.strip() == f"show MYSHOW updated ({first}, {second})"
+    assert rushes("show", "add", "OTHER")[0] == 0
+
+    code, output = rushes("show", "list")
+    assert code == 0
+    assert output.splitlines() == [f"MYSHOW\tMy Show\t{first}, {second}", "OTHER\tOTHER\t-"]
+
+
+def test_status_json_on_an_empty_home(clean_env: Path) -> None:
+    code, output = rushes("status", "--json")
+    assert code == 0, output
+    assert json.loads(output) == {
+        "data_dir": str(clean_env),
+        "catalog": f"sqlite:///{clean_env / 'catalog.sqlite'}",
+        "shows": [],
+        "jobs": {"counts": [], "recent": []},
+    }
+    code, output = rushes("status")
+    assert code == 0 and "no shows yet: add one with `rushes show add CODE --ingest DIR`" in output
+
+
+def test_model_list_of_a_show_without_a_model() -> None:
+    assert rushes("show", "add", "TST")[0] == 0
+    code, output = rushes("model", "list", "--show", "TST")
+    assert code == 0
+    assert output.strip() == "no model versions yet: train one with `rushes train --show CODE`"
+    code, output = rushes("model", "list", "--show", "TST", "--json")
+    assert code == 0 and json.loads(output) == []
+
+
+def test_tracker_check_with_the_right_key(sg_server: SGServer) -> None:
+    code, output = rushes("tracker", "check", env=tracker_env(sg_server, KEY))
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0].startswith(f"ok   connect: {sg_server.url}")
+    assert lines[1] == "ok   authenticate: script 'rushes'"
+    assert "ok   field Task.sg_rushes_fixes" in lines and "ok   status Task.fix" in lines
+    assert all(line.startswith("ok ") for line in lines)
+
+
+# ---- user mistakes, through the real console entry ------------------------------------------------------------
+
+
+def console(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "daemon", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def mistakes(
+    tmp_path_factory: pytest.TempPathFactory, sg_server: SGServer
+) -> Iterator[dict[str, subprocess.CompletedProcess[str]]]:
+    """Every mistake below, each in its own `python -m daemon` process, run side by side to save time."""
+    root = tmp_path_factory.mktemp("mistakes")
+    home = root / "home"
+    env = clean_environ(home)
+    clip = footage.movie(root / "sh010_1.mp4", n=4, size=(64, 48))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("RUSHES_"):
+                mp.delenv(name)
+        mp.setenv("RUSHES_HOME", str(home))
+        assert rushes("show", "add", "TST")[0] == 0
+    cases = {
+        "retry": (["jobs", "retry", "4242"], env),
+        "no-tracker": (["tracker", "check"], env),
+        "wrong-key": (["tracker", "check"], {**env, **tracker_env(sg_server, "wrong-key")}),
+        "fix": (
+            ["fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(root / "o.mp4")],
+            env,
+        ),
+        "train": (["train", "--show", "TST"], env),
+        "unknown-show": (["model", "list", "--show", "NOPE"], env),
+    }
+    running = {name: console(args, case_env) for name, (args, case_env) in cases.items()}
+    results = {}
+    for name, proc in running.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        results[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    yield results
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("retry", "error: job 4242 does not exist (see `rushes jobs list`)"),
+        (
+            "no-tracker",
+            "error: no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url",
+        ),
+        ("fix", "error: show TST has no trained model yet: run `rushes train --show TST` first"),
+        ("train", "error: show TST has no readable dailies to train on: ingest some first"),
+        (
+            "unknown-show",
+            "error: show 'NOPE' is not known: add it with `rushes show add NOPE` or in the config file",
+        ),
+    ],
+)
+def test_mistake_is_one_line_and_exit_2(
+    mistakes: dict[str, subprocess.CompletedProcess[str]], case: str, message: str
+) -> None:
+    result = mistakes[case]
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result) == message
+    assert result.stdout == ""
+
+
+def test_tracker_check_with_a_wrong_key_marks_fail_and_exits_1(
+    mistakes: dict[str, subprocess.CompletedProcess[str]], sg_server: SGServer
+) -> None:
+    result = mistakes["wrong-key"]
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"ok   connect: {sg_server.url} (server 8.0.0)",
+        "FAIL authenticate: ShotGrid rejected script 'rushes': check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY",
+    ]
+    assert one_error_line(result) == "the tracker is not ready for Rushes: fix the lines marked FAIL"
+    assert "wrong-key" not in result.stdout + result.stderr  # the key itself is never printed
