@@ -56,4 +56,6 @@ def _identity(_: Any, __: str, event: Any) -> Any:
 
 
 def get_logger(name: str = "rushes", **bound: Any) -> Any:
-    return structlog.get_logger(name).bind(**bound)
+    """A lazy logger: it takes the configuration in force when it logs, so a module-level logger made at import
+    time (before `configure`) still goes through the configured renderer and level."""
+    return structlog.get_logger(name, **bound)

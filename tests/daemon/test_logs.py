@@ -109,3 +109,21 @@ def test_auto_format_on_a_real_pty_is_console_and_json_elsewhere() -> None:
     configure("info", "auto", stream)
     get_logger("rushes.test").info("in a pipe")
     assert records(stream)[0]["event"] == "in a pipe"
+
+
+def test_module_loggers_made_at_import_follow_the_later_configuration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Daemon modules make `log = get_logger(...)` at import, before the CLI or daemon configures logging."""
+    from daemon import runner
+
+    early = get_logger("rushes.early", show="E")
+    stream = io.StringIO()
+    configure("warning", "json", stream)
+    early.info("below the level")
+    early.warning("made before configure")
+    runner.log.bind(job=3).warning("from a module logger")
+    first, second = records(stream)
+    assert (first["event"], first["show"], first["logger"]) == ("made before configure", "E", "rushes.early")
+    assert (second["event"], second["job"], second["logger"]) == ("from a module logger", 3, "rushes.runner")
+    assert capsys.readouterr().out == ""  # nothing leaks to stdout, where `--json` output goes
