@@ -154,7 +154,10 @@ def mistakes(
                 mp.delenv(name)
         mp.setenv("RUSHES_HOME", str(home))
         assert rushes("show", "add", "TST")[0] == 0
+    secret_yaml = root / "secret.yaml"
+    secret_yaml.write_text("tracker:\n  kind: shotgrid\n  script_key: hunter2\n")
     cases = {
+        "script-key-in-yaml": (["--config", str(secret_yaml), "status"], env),
         "retry": (["jobs", "retry", "4242"], env),
         "no-tracker": (["tracker", "check"], env),
         "wrong-key": (["tracker", "check"], {**env, **tracker_env(sg_server, "wrong-key")}),
@@ -190,6 +193,10 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         ("fix", "error: show TST has no trained model yet: run `rushes train --show TST` first"),
         ("train", "error: show TST has no readable dailies to train on: ingest some first"),
+        (
+            "script-key-in-yaml",
+            "error: tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead",
+        ),
         (
             "unknown-show",
             "error: show 'NOPE' is not known: add it with `rushes show add NOPE` or in the config file",
