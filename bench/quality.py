@@ -40,6 +40,12 @@ def main() -> None:
     ap.add_argument("--heads", default="", help="comma-separated heads (default: every registered head)")
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--holdout-mode",
+        choices=("clips", "tails"),
+        default="clips",
+        help="clips: score on whole unseen clips; tails: train on the early frames of every clip, score on the rest",
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -69,6 +75,7 @@ def main() -> None:
         show="bench",
         version="bench",
         checkpoint_seconds=120,
+        holdout_mode=args.holdout_mode,
     )
     log: list[dict[str, Any]] = []
 
@@ -91,12 +98,12 @@ def main() -> None:
     assert result.version is not None
     manifest = result.version.manifest
     # held-out frames once more, for the PNG crops (from the decode cache)
-    hold_ids = {c.id.split("[")[0] for c in manifest.holdout}
-    held = [
-        load_clip(c, args.resolution, settings.cache_dir, args.frames).frames
-        for c in clips
-        if c.id in hold_ids
-    ]
+    held = []
+    for c in clips:
+        for rec in manifest.holdout:
+            if rec.id.split("[")[0] == c.id:
+                frames = load_clip(c, args.resolution, settings.cache_dir, args.frames).frames
+                held.append(frames[len(frames) - rec.frames :])
 
     rows, report = [], {}
     for head in heads:
@@ -154,7 +161,7 @@ def main() -> None:
         "",
         f"`{' '.join(sys.argv)}` — {wall:.0f} s wall, training budget {args.budget:.0f} s on "
         f"{data['machine']['cpu_count']} CPU cores (load average {data['machine']['load_average'][0]:.1f}), "
-        f"frames at {args.resolution}p short side, first {args.frames} frames per clip.",
+        f"frames at {args.resolution}p short side, first {args.frames} frames per clip, held out: {args.holdout_mode}.",
         "",
         f"Trained on: {', '.join(c.id for c in manifest.clips)}.  ",
         f"Held out (scored on): {', '.join(c.id for c in manifest.holdout)}.  ",

@@ -129,12 +129,20 @@ def load_clip(
     return LoadedClip(ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames)), frames)
 
 
-def split_holdout(clips: list[LoadedClip], fraction: float, seed: int, min_frames: int = 3) -> Split:
+def split_holdout(
+    clips: list[LoadedClip], fraction: float, seed: int, min_frames: int = 3, mode: str = "auto"
+) -> Split:
     """Hold out whole clips (chosen by `seed`) when there are 3 or more, keeping at least 2 for training;
-    with fewer clips hold out the tail of every clip instead."""
+    with fewer clips hold out the tail of every clip instead. `mode` "clips" or "tails" forces one way."""
     if not clips:
         raise DatasetError("training needs at least one clip")
-    if fraction > 0 and len(clips) >= 3:
+    if mode not in ("auto", "clips", "tails"):
+        raise DatasetError(f"holdout mode {mode!r} is not one of auto, clips, tails")
+    if mode == "clips" and len(clips) < 3:
+        raise DatasetError(
+            f"holding out whole clips needs 3 or more clips, got {len(clips)}; use mode 'tails'"
+        )
+    if fraction > 0 and len(clips) >= 3 and mode != "tails":
         n_hold = min(max(round(len(clips) * fraction), 1), len(clips) - 2)
         order = np.random.default_rng(seed).permutation(len(clips))
         hold = set(order[:n_hold].tolist())

@@ -117,7 +117,7 @@ def train(
         load_clip(as_train_clip(c, i), options.resolution, cache, cfg.max_frames_per_clip)
         for i, c in enumerate(clips)
     ]
-    split = split_holdout(loaded, options.holdout_fraction, options.seed)
+    split = split_holdout(loaded, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)
 
     torch.manual_seed(options.seed)
     configs: dict[str, dict[str, Any]] = {}

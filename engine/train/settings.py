@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,5 +29,8 @@ class TrainSettings(BaseModel):
     head_shares: dict[str, float] = Field(
         default_factory=lambda: {"denoise": 2.0},
         description="Relative share of the budget per head (default 1).",
+    )
+    holdout_mode: Literal["auto", "clips", "tails"] = Field(
+        "auto", description="auto: whole clips when there are 3 or more, else the tail of every clip."
     )
     progress_every: int = Field(10, ge=1)
