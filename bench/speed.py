@@ -40,12 +40,16 @@ def timed(fn: Callable[[], Iterable[Any]], frames: int) -> float:
     return frames / elapsed
 
 
+GENERIC_PARAMS: dict[str, dict[str, Any]] = {"interpolate": {"factor": 2}}
+
+
 def numbered(frames: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return list(enumerate(frames))
 
 
 def _generic(model: ShowModel, head: str, frames: np.ndarray) -> Callable[[], Iterable[Any]]:
-    return lambda: get_head(head).apply(model.net(head), numbered(frames), {})
+    params = GENERIC_PARAMS.get(head, {})
+    return lambda: get_head(head).apply(model.net(head), numbered(frames), params)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from engine.nets import ResidualCNN
 from engine.synth import blob_mask
 
 NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
+FLOW_SIDE = 540
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
@@ -49,7 +50,19 @@ def _gray(img: np.ndarray) -> np.ndarray:
 def _homography(
     target: np.ndarray, hole: np.ndarray, neighbour: np.ndarray, neighbour_hole: np.ndarray
 ) -> np.ndarray | None:
-    """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole."""
+    """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole.
+
+    Large frames are aligned at about FLOW_SIDE pixels on their short side and the map scaled back."""
+    full_h, full_w = hole.shape
+    scale = min(1.0, FLOW_SIDE / min(full_h, full_w))
+    if scale < 1.0:
+        size = (round(full_w * scale), round(full_h * scale))
+        target = cv2.resize(target, size, interpolation=cv2.INTER_AREA)
+        neighbour = cv2.resize(neighbour, size, interpolation=cv2.INTER_AREA)
+        hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        neighbour_hole = (
+            cv2.resize(neighbour_hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        )
     h, w = hole.shape
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
     flow = dis.calc(_gray(target), _gray(neighbour), None)
@@ -68,7 +81,10 @@ def _homography(
     src = np.stack([xs, ys], 1).astype(np.float32)
     dst = src + flow[ys, xs]
     mat, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
-    return None if mat is None else mat.astype(np.float64)
+    if mat is None:
+        return None
+    s = np.diag([scale, scale, 1.0])
+    return np.linalg.inv(s) @ mat.astype(np.float64) @ s
 
 
 def temporal_fill(
