@@ -73,11 +73,18 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def save_strip(path: Path, images: dict[str, np.ndarray], crop: int = 160) -> None:
-    """Same-place crops of named images side by side (labelled), from the centre of the first image."""
+    """Same-place crops of named images side by side (labelled), centred where "input" differs most from
+    "truth" (the hole of a cleanup, the busiest edges of an upscale), else at the frame's centre."""
     first = next(iter(images.values()))
     h, w = first.shape[:2]
     c = min(crop, h, w)
-    y, x = (h - c) // 2, (w - c) // 2
+    cy, cx = h // 2, w // 2
+    if "input" in images and "truth" in images and images["input"].shape == images["truth"].shape:
+        diff = np.abs(images["input"] - images["truth"]).mean(axis=2).astype(np.float32)
+        diff = cv2.blur(diff, (31, 31))
+        cy, cx = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    y = int(min(max(cy - c // 2, 0), h - c))
+    x = int(min(max(cx - c // 2, 0), w - c))
     tiles = []
     for name, img in images.items():
         if img.shape[:2] != (h, w):
