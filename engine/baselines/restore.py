@@ -51,3 +51,12 @@ def inpaint_telea(img: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndar
     out = img.copy()
     out[mask.astype(bool)] = filled[mask.astype(bool)]
     return out
+
+
+def denoise_nlmeans_multi(frames: list[np.ndarray], strength: float = 10.0) -> np.ndarray:
+    """OpenCV fast non-local means (video) of the middle frame of an odd-length run of `frames`."""
+    if len(frames) < 3 or len(frames) % 2 == 0:
+        raise ValueError(f"denoise_nlmeans_multi needs an odd number (>= 3) of frames, got {len(frames)}")
+    u8 = [_to_u8(f) for f in frames]
+    out = cv2.fastNlMeansDenoisingColoredMulti(u8, len(u8) // 2, len(u8), None, strength, strength, 7, 21)
+    return _from_u8(out)

@@ -1,19 +1,26 @@
 """denoise: a residual CNN trained on the show's frames with synthetic gaussian noise.
 
-Base: the noisy frame itself (a fresh net returns its input). Baseline: OpenCV non-local means at the
-best of a few strengths (chosen on the evaluation frames themselves, which favours the baseline).
+With "frames": 3 (the default) the net also sees the previous and next frames, aligned to the current one
+by OpenCV DIS flow computed on the noisy frames: what a camera saw three times it can average, which one
+frame alone cannot. With "frames": 1 it is a single-image denoiser.
+
+Base: the noisy frame itself (a fresh net returns its input). Baselines: OpenCV non-local means on the
+frame alone ("nlmeans") and over the same three frames ("nlmeans_multi", fastNlMeansDenoisingColoredMulti),
+each at the best of a few strengths chosen on the evaluation frames themselves (which favours them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans
+from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans, denoise_nlmeans_multi
 from engine.heads.base import (
     Batch,
     Head,
@@ -32,18 +39,58 @@ from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
 
 EVAL_SIGMA = 15 / 255
+FLOW_SIDE = 540  # larger frames are aligned at about this short side
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    return np.asarray(cv2.GaussianBlur(g, (5, 5), 1.0))  # noise would drag the flow
+
+
+def align(target: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """`other` warped onto `target` (both noisy H,W,3) with DIS flow target -> other."""
+    h, w = target.shape[:2]
+    scale = min(1.0, FLOW_SIDE / min(h, w))
+    a, b = _gray(target), _gray(other)
+    if scale < 1.0:
+        size = (round(w * scale), round(h * scale))
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
+    flow = dis.calc(a, b, None)
+    if scale < 1.0:
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.asarray(
+        cv2.remap(
+            other, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+    )
+
+
+def stack_aligned(frames: Sequence[np.ndarray], index: int, count: int) -> np.ndarray:
+    """H,W,3*count: frames[index] then its neighbours (index-1, index+1, clamped) aligned to it."""
+    centre = frames[index]
+    if count == 1:
+        return centre
+    parts = [centre]
+    for d in (-1, 1):
+        j = min(max(index + d, 0), len(frames) - 1)
+        parts.append(centre if j == index else align(centre, frames[j]))
+    return np.concatenate(parts, axis=2)
 
 
 @register
 class DenoiseHead(Head):
     name = "denoise"
-    baselines = ("nlmeans",)
+    baselines = ("nlmeans", "nlmeans_multi")
 
     def default_config(self) -> dict[str, Any]:
         return {
             "channels": 32,
             "depth": 7,
             "unshuffle": 1,
+            "frames": 3,
             "sigma_min": 5 / 255,
             "sigma_max": 25 / 255,
             "eval_frames": 3,
@@ -51,28 +98,49 @@ class DenoiseHead(Head):
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
-        return ResidualCNN(
-            3, 3, channels=int(cfg["channels"]), depth=int(cfg["depth"]), unshuffle=int(cfg["unshuffle"])
+        net = ResidualCNN(
+            3 * int(cfg["frames"]),
+            3,
+            channels=int(cfg["channels"]),
+            depth=int(cfg["depth"]),
+            unshuffle=int(cfg["unshuffle"]),
         )
+        net.frames = int(cfg["frames"])  # type: ignore[assignment]
+        return net
+
+    def _frames(self, net: torch.nn.Module) -> int:
+        return int(getattr(net, "frames", 1))
 
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         cfg = self.default_config()
+        count = int(cfg["frames"])
         t = int(rng.integers(0, len(clip)))
+        idx = [t] if count == 1 else [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
         y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
-        (clean,) = augment([as_float(clip[t, y : y + h, x : x + w])], rng)
+        clean = augment([as_float(clip[i, y : y + h, x : x + w]) for i in idx], rng)
         sigma = float(rng.uniform(cfg["sigma_min"], cfg["sigma_max"]))
-        noisy = np.clip(clean + rng.normal(0, sigma, clean.shape).astype(np.float32), 0, 1)
-        return {"noisy": chw(noisy), "target": chw(clean)}
+        noisy = [np.clip(c + rng.normal(0, sigma, c.shape).astype(np.float32), 0, 1) for c in clean]
+        centre = len(idx) // 2
+        return {"noisy": chw(stack_aligned(noisy, centre, count)), "target": chw(clean[centre])}
 
     def forward(self, net: torch.nn.Module, noisy: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = noisy + net(noisy)
+        out: torch.Tensor = noisy[:, :3] + net(noisy)
         return out
 
     def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
         return F.l1_loss(self.forward(net, batch["noisy"]), batch["target"])
 
-    def denoise(self, net: torch.nn.Module, frame: np.ndarray, spec: TileSpec | None = None) -> np.ndarray:
-        return run_on_image(lambda x: self.forward(net, x), frame, net, spec=spec)
+    def denoise(
+        self,
+        net: torch.nn.Module,
+        frames: Sequence[np.ndarray] | np.ndarray,
+        index: int = 0,
+        spec: TileSpec | None = None,
+    ) -> np.ndarray:
+        """Denoise frames[index] (with its neighbours when the net uses them); a lone H,W,3 frame works too."""
+        seq = [frames] if isinstance(frames, np.ndarray) and frames.ndim == 3 else list(frames)
+        stacked = stack_aligned(seq, index, self._frames(net))
+        return run_on_image(lambda x: self.forward(net, x), stacked, net, spec=spec)
 
     def evaluate(
         self,
@@ -85,28 +153,34 @@ class DenoiseHead(Head):
         sigma = float(opts.get("sigma", EVAL_SIGMA))
         ours: list[float] = []
         ours_ssim: list[float] = []
-        base: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
+        single: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
+        multi: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
         for clip in clips:
-            for t in eval_indices(len(clip), int(opts["eval_frames"])):
-                clean = as_float(clip[t])
-                noisy = np.clip(clean + rng.normal(0, sigma, clean.shape).astype(np.float32), 0, 1)
-                out = self.denoise(net, noisy)
-                ours.append(psnr(out, clean))
-                ours_ssim.append(ssim(out, clean))
+            for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=1 if len(clip) >= 3 else 0):
+                idx = [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+                clean = [as_float(clip[i]) for i in idx]
+                noisy = [np.clip(c + rng.normal(0, sigma, c.shape).astype(np.float32), 0, 1) for c in clean]
+                out = self.denoise(net, noisy, 1)
+                ours.append(psnr(out, clean[1]))
+                ours_ssim.append(ssim(out, clean[1]))
                 for s in NLMEANS_STRENGTHS:
-                    base[s].append(psnr(denoise_nlmeans(noisy, s), clean))
+                    single[s].append(psnr(denoise_nlmeans(noisy[1], s), clean[1]))
+                    multi[s].append(psnr(denoise_nlmeans_multi(noisy, s), clean[1]))
         if not ours:
             raise ValueError("denoise evaluation needs at least one held-out frame")
-        best_strength = max(base, key=lambda s: float(np.mean(base[s])))
-        best = float(np.mean(base[best_strength]))
-        return {
+        best_single = max(single, key=lambda s: float(np.mean(single[s])))
+        best_multi = max(multi, key=lambda s: float(np.mean(multi[s])))
+        res = {
             "psnr": float(np.mean(ours)),
             "ssim": float(np.mean(ours_ssim)),
-            "psnr_nlmeans": best,
-            "nlmeans_strength": float(best_strength),
-            "baseline_best": best,
+            "psnr_nlmeans": float(np.mean(single[best_single])),
+            "nlmeans_strength": float(best_single),
+            "psnr_nlmeans_multi": float(np.mean(multi[best_multi])),
+            "nlmeans_multi_strength": float(best_multi),
             "frames": float(len(ours)),
         }
+        res["baseline_best"] = max(res["psnr_nlmeans"], res["psnr_nlmeans_multi"])
+        return res
 
     def demo(
         self,
@@ -115,14 +189,16 @@ class DenoiseHead(Head):
         rng: np.random.Generator,
         options: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
-        clean = as_float(clip[len(clip) // 2])
-        noisy = np.clip(clean + rng.normal(0, EVAL_SIGMA, clean.shape).astype(np.float32), 0, 1)
+        t = min(max(len(clip) // 2, 1), len(clip) - 1)
+        idx = [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+        clean = [as_float(clip[i]) for i in idx]
+        noisy = [np.clip(c + rng.normal(0, EVAL_SIGMA, c.shape).astype(np.float32), 0, 1) for c in clean]
         strength = float((options or {}).get("nlmeans_strength", 8.0))
         return {
-            "input": noisy,
-            "nlmeans": denoise_nlmeans(noisy, strength),
-            "head": self.denoise(net, noisy),
-            "truth": clean,
+            "input": noisy[1],
+            "nlmeans": denoise_nlmeans(noisy[1], strength),
+            "head": self.denoise(net, noisy, 1),
+            "truth": clean[1],
         }
 
     def apply(
@@ -131,6 +207,25 @@ class DenoiseHead(Head):
         frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
+        """Streams with a window of one frame either side (when the net uses neighbours)."""
         spec = TileSpec(tile=int((params or {}).get("tile", 256)))
+        radius = 1 if self._frames(net) > 1 else 0
+        window: deque[tuple[int, np.ndarray]] = deque()
+        pending = 0
+
+        def emit(i: int) -> NumberedFrame:
+            lo, hi = max(0, i - 1), min(len(window), i + 2)
+            seq = [window[j][1] for j in range(lo, hi)]
+            return window[i][0], self.denoise(net, seq, i - lo, spec)
+
         for number, frame in map(frame_pair, frames):
-            yield number, self.denoise(net, as_float(frame), spec)
+            window.append((number, as_float(frame)))
+            while pending < len(window) and len(window) - 1 - pending >= radius:
+                yield emit(pending)
+                pending += 1
+            while pending > radius:
+                window.popleft()
+                pending -= 1
+        while pending < len(window):
+            yield emit(pending)
+            pending += 1

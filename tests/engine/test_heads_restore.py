@@ -51,7 +51,7 @@ def test_training_reduces_the_loss(name: str) -> None:
     with torch.no_grad():
         before = float(head.loss(net, batch))
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for step in range(30):
+    for step in range(60):
         for group in opt.param_groups:
             group["lr"] = 2e-3 * min(1.0, (step + 1) / 10)
         loss = head.loss(net, batch)
