@@ -46,8 +46,7 @@ _ = (fixing, training)  # their Permanent subclasses must be known here (see run
 
 
 def found_payload(show: str, found: Found) -> dict[str, Any]:
-    data = asdict(found)
-    return {"show": show, "type": type(found).__name__, **_jsonable(data)}
+    return {"show": show, "type": type(found).__name__, "found": _jsonable(asdict(found))}
 
 
 def _jsonable(value: Any) -> Any:
@@ -61,7 +60,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def found_from(payload: dict[str, Any]) -> Found:
-    data = {k: v for k, v in payload.items() if k not in ("show", "type")}
+    data = dict(payload["found"])
     data["path"] = Path(data["path"])
     data["files"] = tuple(Path(f) for f in data.get("files", ()))
     if payload["type"] == "Rejected":

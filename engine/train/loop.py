@@ -59,8 +59,16 @@ def make_batch(
     crop: int,
     device: torch.device,
 ) -> dict[str, torch.Tensor]:
-    usable = [c for c in clips if len(c) >= 1]
-    examples = [head.sample(usable[int(rng.integers(0, len(usable)))], rng, crop) for _ in range(size)]
+    usable = [c for c in clips if len(c) >= head.min_frames()] or [c for c in clips if len(c) >= 1]
+    # Clips of a show may differ in size, and a head may cut a smaller example from a small clip: keep the
+    # examples shaped like the batch's first one (a clip too small for that crop is skipped this batch).
+    examples: list[dict[str, np.ndarray]] = []
+    for _ in range(size * 20):
+        example = head.sample(usable[int(rng.integers(0, len(usable)))], rng, crop)
+        if not examples or all(example[k].shape == examples[0][k].shape for k in examples[0]):
+            examples.append(example)
+        if len(examples) == size:
+            break
     return {k: torch.from_numpy(np.stack([e[k] for e in examples])).to(device) for k in examples[0]}
 
 
