@@ -6,8 +6,9 @@ from engine import synth
 from engine.baselines.restore import downscale, inpaint_telea, upscale_bicubic
 from engine.heads import HeadError, get_head, head_names
 from engine.heads.cleanup import classical_base
+from engine.heads.denoise import align, stack_aligned
 from engine.infer.tiling import image_to_tensor, tensor_to_image
-from engine.metrics import masked_psnr
+from engine.metrics import masked_psnr, psnr
 from engine.train.loop import make_batch
 
 RESTORE = ("denoise", "upscale", "cleanup")
@@ -89,3 +90,14 @@ def test_cleanup_without_masks_is_a_clear_error() -> None:
     head = get_head("cleanup")
     with pytest.raises(HeadError, match="masks"):
         list(head.apply(head.build(head.default_config()), [(1, _clip(1)[0])], {}))
+
+
+def test_denoise_aligns_neighbours_before_the_net_sees_them() -> None:
+    clip = synth.camera_move(synth.photo("coffee"), 3, (128, 96), synth.CameraMove(pan=(0.3, 0.1)))
+    noisy = [synth.add_noise(f[None], seed=i)[0] for i, f in enumerate(clip)]
+    stacked = stack_aligned(noisy, 1, 3)
+    assert stacked.shape == (96, 128, 9)
+    inner = (slice(8, -8), slice(8, -8))
+    moved = psnr(clip[2][inner], clip[1][inner])
+    aligned = psnr(align(clip[1], clip[2])[inner], clip[1][inner])
+    assert aligned > moved + 8.0
