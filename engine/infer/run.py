@@ -9,11 +9,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from engine.heads.base import NumberedFrame, net_device
 from engine.infer.tiling import TensorFn, TileSpec, image_to_tensor, run_tiled, tensor_to_image
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # engine.heads imports this module: no run-time import back
+    from engine.heads.base import NumberedFrame
     from engine.model.show import ShowModel
+
+
+def net_device(net: torch.nn.Module) -> torch.device:
+    for p in net.parameters():
+        return p.device
+    return torch.device("cpu")
 
 
 def autocast_for(device: torch.device) -> Any:

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import torch
 
@@ -56,3 +59,10 @@ def test_cleanup_streams_every_frame_and_leaves_unmasked_pixels() -> None:
     for (_, o), f in zip(out, clip, strict=True):
         assert np.array_equal(o[~mask], f[~mask])
         assert not np.allclose(o[mask], f[mask])
+
+
+def test_engine_infer_imports_on_its_own() -> None:
+    """The heads import engine.infer and engine.infer imports no head at import time (no cycle)."""
+    code = "import engine.infer, engine.model, engine.train; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
