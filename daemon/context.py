@@ -35,6 +35,9 @@ def prepare_home(data_dir: Path) -> None:
 def open_context(settings: Settings) -> Context:
     """Create the data directory, open the catalog and bring its schema up to date."""
     prepare_home(settings.data_dir)
+    from daemon.shows import sync_config_shows
+
     catalog = Catalog(settings.catalog)
     catalog.migrate()
+    sync_config_shows(settings, catalog)
     return Context(settings, catalog)

@@ -311,6 +311,11 @@ def _summary(
     published = []
     with daemon.catalog.session(readonly=True) as s:
         promoted = models_repo.latest_promoted(s, SHOW)
+        model = {
+            "show": SHOW,
+            "version": promoted.version if promoted else None,
+            "folder": promoted.path if promoted else None,
+        }
         for request in fixes.list_fix_requests(s, SHOW):
             for p in request.publications:
                 v = versions.get(str(p.tracker_version_id), {})
@@ -333,11 +338,7 @@ def _summary(
         "home": str(home),
         "config": str(config_path),
         "tracker_url": url,
-        "model": {
-            "show": SHOW,
-            "version": promoted.version if promoted else None,
-            "folder": promoted.path if promoted else None,
-        },
+        "model": model,
         "dailies": len(shots),
         "versions": sorted(published, key=lambda r: r["shot"]),
     }

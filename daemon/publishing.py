@@ -34,12 +34,16 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     if tracker is None:
         raise Permanent("no tracker is configured (tracker.kind is none): nothing to publish to")
     pub_id = int(job.payload["publication_id"])
-    with catalog.session() as s:
+    with catalog.session(readonly=True) as s:
         pub = fixes.get_publication(s, pub_id)
         if pub is None:
             raise Permanent(f"publication {pub_id} does not exist")
+        show_code = pub.fix_request.show.code
+    show = get_show(settings, catalog, show_code)
+    with catalog.session(readonly=True) as s:
+        pub = fixes.get_publication(s, pub_id)
+        assert pub is not None
         request = pub.fix_request
-        show = get_show(settings, catalog, request.show.code)
         if pub.state == "published" and pub.tracker_version_id:
             return {"version_id": pub.tracker_version_id, "created": False}
         files = dict(pub.extra_files or {})

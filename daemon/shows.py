@@ -38,9 +38,9 @@ def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
 
 
 def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
-    sync_config_shows(settings, catalog)
+    """The YAML shows and the catalog's (read only: open_context made the YAML shows' rows)."""
     out = {show.code: show for show in settings.shows}
-    with catalog.session() as s:
+    with catalog.session(readonly=True) as s:
         for row in show_repo.list_shows(s):
             if row.code not in out:
                 out[row.code] = from_catalog(row.code, row.name, row.config or {})
