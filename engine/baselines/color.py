@@ -1,9 +1,14 @@
-"""Classical colour-matching baselines: Reinhard colour transfer in Lab and histogram matching.
+"""Classical colour matching: Reinhard colour transfer in Lab and histogram matching (the baselines a user
+would pick), and the matched grade (the regrade head's base: an exposure / white-balance / contrast inverse
+fitted on pixels aligned between the two frames).
 
-Both take a frame to fix and a reference frame (float32 RGB 0..1, H,W,3) and return the fixed frame.
+Each takes a frame to fix and a reference frame (float32 RGB 0..1, H,W,3) and returns the fixed frame.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,3 +45,128 @@ def reinhard_lut(image: np.ndarray, reference: np.ndarray, size: int = 17) -> np
     out = (lab - src.mean(0)) * (ref.std(0) / np.maximum(src.std(0), 1e-6)) + ref.mean(0)
     rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_Lab2RGB)
     return np.clip(rgb, 0, 1).reshape(size, size, size, 3).astype(np.float32)
+
+
+# The matched grade: the inverse of a global lighting change, fitted on pixels the two frames share.
+#
+# A change of exposure and white balance (per-channel gains k in linear light, display gamma 2.2) followed
+# by a contrast change c around mid-grey maps each display channel y = ((x^2.2 k)^(1/2.2) - 0.5) c + 0.5,
+# so its inverse is affine per channel: x = a_c ((y - 0.5) / c + 0.5) with a_c = k_c^(-1/2.2). Two frames
+# of one shot mostly show the same surfaces, so after aligning the reference onto the frame (DIS optical
+# flow, checked forwards and backwards) each pixel pair (y, x) is one noisy sample of that map, and a
+# robust fit of its four numbers is far tighter than matching whole-frame statistics (Reinhard, histograms),
+# which also follow whatever moved or came into view between the frames.
+
+FIT_WIDTH = 160  # working width of the fit (pixels)
+CONTRASTS = np.exp(np.linspace(np.log(0.6), np.log(1.7), 45)).astype(np.float64)
+_LO, _HI = 1.5 / 255, 253.5 / 255  # clipped values carry no information about the map
+
+
+@dataclass(frozen=True)
+class GradeFit:
+    """The inverse of a lighting change: x = gains * ((y - 0.5) / contrast + 0.5), per display channel."""
+
+    gains: tuple[float, float, float]
+    contrast: float
+    inliers: float  # share of the aligned pixel pairs the fit explains (0..1): how far to trust it
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        a = np.asarray(self.gains, np.float32)
+        return np.clip(a * ((image - 0.5) / np.float32(self.contrast) + 0.5), 0, 1).astype(np.float32)
+
+    def lut(self, size: int = 17) -> np.ndarray:
+        """The inverse as a 3D LUT (size^3 x 3, indexed [r,g,b]); exact between nodes (it is affine)."""
+        axis = np.linspace(0.0, 1.0, size, dtype=np.float32)
+        grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1)
+        return self.apply(grid)
+
+
+IDENTITY_FIT = GradeFit((1.0, 1.0, 1.0), 1.0, 0.0)
+
+
+def _gray8(image: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(np.clip(image, 0, 1).astype(np.float32), cv2.COLOR_RGB2GRAY)
+    return np.asarray(gray * 255 + 0.5, np.uint8)
+
+
+def _working(image: np.ndarray, width: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if w <= width:
+        return image.astype(np.float32, copy=False)
+    size = (width, max(8, round(h * width / w)))
+    return np.asarray(cv2.resize(image.astype(np.float32, copy=False), size, interpolation=cv2.INTER_AREA))
+
+
+def aligned_pairs(
+    image: np.ndarray, reference: np.ndarray, width: int = FIT_WIDTH
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel pairs (y from `image`, x from `reference` warped onto it), each (n, 3) float64, where the flow
+    is consistent forwards and backwards. Both frames are brought to `width` first; the flow runs on
+    brightness-normalised grey (histogram matching), so the lighting change does not fool it."""
+    src = _working(image, width)
+    ref = _working(reference, width)
+    if ref.shape != src.shape:
+        ref = np.asarray(cv2.resize(ref, (src.shape[1], src.shape[0]), interpolation=cv2.INTER_AREA))
+    a8, b8 = _gray8(histogram_match(src, ref)), _gray8(ref)
+    cv: Any = cv2  # the stubs lack DISOpticalFlow_create
+    dis = cv.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    fwd = dis.calc(a8, b8, None)
+    bwd = dis.calc(b8, a8, None)
+    h, w = a8.shape
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mx, my = gx + fwd[..., 0], gy + fwd[..., 1]
+    warped = cv2.remap(ref, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back = cv2.remap(bwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ok = (np.linalg.norm(fwd + back, axis=2) < 1.0) & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    # a light blur on both sides forgives sub-pixel misalignment at edges
+    y = cv2.GaussianBlur(src, (0, 0), 1.0)[::2, ::2].reshape(-1, 3)
+    x = cv2.GaussianBlur(warped, (0, 0), 1.0)[::2, ::2].reshape(-1, 3)
+    keep = ok[::2, ::2].reshape(-1)
+    return y[keep].astype(np.float64), x[keep].astype(np.float64)
+
+
+def _fit_at(
+    contrasts: np.ndarray, y: np.ndarray, x: np.ndarray, w0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each contrast (m,): the gains (m, 3) by Cauchy re-weighted least squares, the residuals
+    (m, n, 3) and a robust cost (m,)."""
+    u = (y[None] - 0.5) / contrasts[:, None, None] + 0.5  # (m, n, 3)
+    w = np.broadcast_to(w0, u.shape).copy()
+    used = w0 > 0
+    for _ in range(4):
+        a = (w * u * x).sum(1) / ((w * u * u).sum(1) + 1e-9)  # (m, 3)
+        err = a[:, None, :] * u - x
+        scale = np.maximum(0.01, 1.4826 * np.median(np.abs(err[:, used]), axis=1))  # (m,)
+        w = w0 / (1 + (err / (2 * scale[:, None, None])) ** 2)
+    return a, err, (w0 * np.log1p((err / 0.02) ** 2)).sum((1, 2))
+
+
+def fit_pairs(y: np.ndarray, x: np.ndarray, max_pairs: int = 3000) -> GradeFit:
+    """Robust (Cauchy, re-weighted least squares) fit of the inverse map to pixel pairs (n, 3) each: the
+    contrast on a coarse then a fine grid, the three gains in closed form for each contrast."""
+    if len(y) > max_pairs:
+        pick = np.linspace(0, len(y) - 1, max_pairs).astype(np.int64)
+        y, x = y[pick], x[pick]
+    w0 = ((y > _LO) & (y < _HI) & (x > _LO) & (x < _HI)).astype(np.float64)
+    if len(y) == 0 or w0.sum(0).min() < 16:
+        return IDENTITY_FIT
+    coarse = CONTRASTS[::4]
+    _, _, cost = _fit_at(coarse, y, x, w0)
+    i = int(np.argmin(cost)) * 4
+    fine = CONTRASTS[max(0, i - 3) : i + 4]
+    a, err, cost = _fit_at(fine, y, x, w0)
+    best = int(np.argmin(cost))
+    inliers = float((np.abs(err[best]) < 0.03)[w0 > 0].mean())
+    g = a[best]
+    return GradeFit((float(g[0]), float(g[1]), float(g[2])), float(fine[best]), inliers)
+
+
+def fit_grade(image: np.ndarray, reference: np.ndarray, width: int = FIT_WIDTH) -> GradeFit:
+    """The inverse of the lighting change between `image` and `reference`, two frames of one shot
+    (float32 RGB 0..1, H,W,3; the reference may be another size)."""
+    return fit_pairs(*aligned_pairs(image, reference, width))
+
+
+def matched_grade(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`image` with the fitted inverse applied: the classical matched grade, as an image."""
+    return fit_grade(image, reference).apply(image)

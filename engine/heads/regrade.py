@@ -1,12 +1,15 @@
 """regrade: restore exposure / white balance / contrast, or match a shot to a reference frame.
 
-An image-adaptive 3D LUT (after Zeng et al. 2020): a tiny CNN looks at a thumbnail of the frame to fix
-and one of the reference frame and predicts weights of a few learned basis LUTs; the frame's LUT is
-identity + sum_k w_k * basis_k, applied with trilinear interpolation. The bases start at zero, so a
-fresh net is exactly the identity. Trained self-supervised: a show frame is perturbed (engine.synth
-.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched frame of
-the same clip, and the target is the original. Sometimes the reference is left out (all zeros), so the
-head also learns to restore towards the show's own look with no reference.
+An image-adaptive 3D LUT (after Zeng et al. 2020) on top of a classical base. The base is the matched
+grade (engine.baselines.color.fit_grade): the reference is aligned onto the frame with optical flow and
+the exact inverse of an exposure / white-balance / contrast change (four numbers) is fitted robustly on
+the aligned pixel pairs, then baked into a LUT; with no reference the base is the identity. A tiny CNN
+looks at thumbnails of the frame and the reference and predicts weights of a few learned basis LUTs
+added to the base: LUT = base + sum_k w_k * basis_k, applied with trilinear interpolation. The bases
+start at zero, so a fresh net is exactly its base. Trained self-supervised: a show frame is perturbed
+(engine.synth.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched
+frame of the same clip, and the target is the original. Sometimes the reference is left out (all
+zeros), so the head also learns to restore towards the show's own look with no reference.
 
 apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "cube_path": path,
 "precise": bool}. With "first" (default) one LUT is predicted from the first frame and applied to every
@@ -111,11 +114,11 @@ class RegradeNet(nn.Module):
         return luts.apply_lut_torch(image, self.lut(thumb, ref_thumb, base))
 
 
-def base_lut(thumb: np.ndarray, ref_thumb: np.ndarray | None, size: int) -> np.ndarray:
-    """The classical start: Reinhard's transfer to the reference as a LUT, or the identity without one."""
-    if ref_thumb is None or not ref_thumb.any():
+def base_lut(frame: np.ndarray, reference: np.ndarray | None, size: int) -> np.ndarray:
+    """The classical start: the matched grade towards the reference as a LUT, or the identity without one."""
+    if reference is None or not reference.any():
         return luts.identity(size)
-    return color.reinhard_lut(thumb, ref_thumb, size)
+    return color.fit_grade(as_float(frame), as_float(reference)).lut(size)
 
 
 def lut_to_chw(lut: np.ndarray) -> np.ndarray:
@@ -141,7 +144,15 @@ class RegradeHead(Head):
     baselines = ("reinhard", "histogram")
 
     def default_config(self) -> dict[str, Any]:
-        return {"luts": 6, "lut_size": 17, "width": 16, "eval_frames": 4, "no_reference": 0.15, "tv": 1e-3}
+        return {
+            "luts": 6,
+            "lut_size": 17,
+            "width": 16,
+            "eval_frames": 4,
+            "no_reference": 0.15,
+            "tv": 1e-3,
+            "reference_offset": 24,  # evaluate(): the reference is this many frames away (about 1 s)
+        }
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
@@ -155,10 +166,11 @@ class RegradeHead(Head):
         y, x, h, w = crop_box(frame.shape[0], frame.shape[1], crop, rng)
         target = frame[y : y + h, x : x + w]
         graded = perturb(target[None], **grade)[0]
-        thumb = perturb(thumbnail(frame)[None], **grade)[0]
+        whole = perturb(frame[None], **grade)[0]
+        thumb = thumbnail(whole)
         no_ref = rng.random() < float(self.default_config()["no_reference"])
         ref = np.zeros((THUMB, THUMB, 3), np.float32) if no_ref else thumbnail(clip[r])
-        base = base_lut(thumb, ref, int(self.default_config()["lut_size"]))
+        base = base_lut(whole, None if no_ref else clip[r], int(self.default_config()["lut_size"]))
         return {
             "input": chw(graded),
             "thumb": chw(thumb),
@@ -186,9 +198,7 @@ class RegradeHead(Head):
         size = int(net.basis.shape[1])
         thumb = torch.from_numpy(chw(small))[None].to(device)
         ref_t = torch.from_numpy(chw(ref))[None].to(device)
-        base = torch.from_numpy(base_lut(small, ref if reference is not None else None, size))[None].to(
-            device
-        )
+        base = torch.from_numpy(base_lut(frame, reference, size))[None].to(device)
         with torch.no_grad():
             out = net.lut(thumb, ref_t, base)[0]
         return np.clip(out.float().cpu().numpy(), 0, 1).astype(np.float32)
@@ -200,14 +210,25 @@ class RegradeHead(Head):
         rng: np.random.Generator,
         options: Mapping[str, Any] | None = None,
     ) -> dict[str, float]:
-        """Perturb held-out frames, restore them given another frame of the clip as reference."""
+        """Perturb held-out frames, restore them given another frame of the clip as reference
+        (`reference_offset` frames away, at most half the clip). "psnr_base" is the head's classical base
+        alone (the matched grade), to measure the learned part against."""
         opts = {**self.default_config(), **(options or {})}
-        keys = ("psnr", "ssim", "psnr_reinhard", "psnr_histogram", "psnr_input", "psnr_no_reference")
+        keys = (
+            "psnr",
+            "ssim",
+            "psnr_reinhard",
+            "psnr_histogram",
+            "psnr_base",
+            "psnr_input",
+            "psnr_no_reference",
+        )
         scores: dict[str, list[float]] = {k: [] for k in keys}
         for clip in clips:
+            offset = max(1, min(int(opts["reference_offset"]), len(clip) // 2))
             for t in eval_indices(len(clip), int(opts["eval_frames"])):
                 truth = as_float(clip[t])
-                r = (t + len(clip) // 2) % len(clip)
+                r = t + offset if t + offset < len(clip) else max(t - offset, 0)
                 ref = as_float(clip[r])
                 graded = perturb(truth[None], **random_grade(rng))[0]
                 out = luts.apply_lut(graded, self.predict_lut(net, graded, ref))
@@ -216,6 +237,7 @@ class RegradeHead(Head):
                 scores["psnr_no_reference"].append(
                     psnr(luts.apply_lut(graded, self.predict_lut(net, graded)), truth)
                 )
+                scores["psnr_base"].append(psnr(color.matched_grade(graded, ref), truth))
                 scores["psnr_reinhard"].append(psnr(color.reinhard(graded, ref), truth))
                 scores["psnr_histogram"].append(psnr(color.histogram_match(graded, ref), truth))
                 scores["psnr_input"].append(psnr(graded, truth))
