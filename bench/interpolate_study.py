@@ -24,20 +24,29 @@ from engine import flow
 from engine.baselines import interpolate as baselines
 
 FlowKey = tuple[object, ...]
+ENSEMBLES: list[str] = []  # "a+b": the mean of variants a and b (--ensembles)
 
 
-def decode(path: Path, frames: int, scale: float) -> np.ndarray:
-    out = []
+def decode(path: Path, frames: int, scale: float, windows: int = 1) -> list[np.ndarray]:
+    """`windows` runs of `frames` consecutive frames, spread evenly over the clip (1: its first frames)."""
     with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
+        total = container.streams.video[0].frames
+    starts = [0] if windows <= 1 else [round(i * (total - frames) / (windows - 1)) for i in range(windows)]
+    runs: list[list[np.ndarray]] = [[] for _ in starts]
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            wanted = [k for k, s in enumerate(starts) if s <= i < s + frames]
+            if not wanted:
+                if i >= starts[-1] + frames:
+                    break
+                continue
             img: np.ndarray = frame.to_ndarray(format="rgb24")
             if scale != 1.0:
                 h, w = img.shape[:2]
                 img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            out.append(img)
-            if len(out) >= frames:
-                break
-    return np.stack(out).astype(np.float32) / 255
+            for k in wanted:
+                runs[k].append(img)
+    return [np.stack(r).astype(np.float32) / 255 for r in runs if len(r) >= 3]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,6 +66,10 @@ VARIANTS: dict[str, flow.FlowConfig] = {
     "reverse_quad_fast": replace(BEST, preset="fast", finest_scale=None),
     "reverse_quad_medium": replace(BEST, finest_scale=None),
     "reverse_quad_p12": replace(BEST, patch_size=12, patch_stride=4),
+    "reverse_quad_ds075": replace(BEST, downscale=0.75),
+    "reverse_quad_ds05_s2": replace(BEST, downscale=0.5, patch_stride=2),
+    "reverse_quad_ds05_r10": replace(BEST, downscale=0.5, refine_iterations=10),
+    "reverse_quad_ds05_p6": replace(BEST, downscale=0.5, patch_size=6, patch_stride=2),
 }
 
 
@@ -77,8 +90,8 @@ def run_flow_variants(
     for names in by_key.values():
         cfg0 = variants[names[0]]
         t0 = time.perf_counter()
-        fwd = [flow.dis_flow(inputs[k], inputs[k + 1], cfg0) for k in range(n - 1)]
-        bwd = [flow.dis_flow(inputs[k + 1], inputs[k], cfg0) for k in range(n - 1)]
+        fwd = [flow.flow_field(inputs[k], inputs[k + 1], cfg0) for k in range(n - 1)]
+        bwd = [flow.flow_field(inputs[k + 1], inputs[k], cfg0) for k in range(n - 1)]
         flow_s = (time.perf_counter() - t0) / (n - 1)
         for name in names:
             cfg = variants[name]
@@ -107,6 +120,18 @@ def timed(fn: Callable[[], np.ndarray], count: int) -> tuple[np.ndarray, float]:
 
 
 def study_clip(
+    runs: list[np.ndarray], variants: dict[str, flow.FlowConfig]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean PSNR and seconds per frame of every method over all runs of one clip."""
+    per_run = [study_run(frames, variants) for frames in runs]
+    names = per_run[0][0].keys()
+    return (
+        {k: float(np.mean([r[0][k] for r in per_run])) for k in names},
+        {k: float(np.mean([r[1][k] for r in per_run])) for k in names},
+    )
+
+
+def study_run(
     frames: np.ndarray, variants: dict[str, flow.FlowConfig]
 ) -> tuple[dict[str, float], dict[str, float]]:
     inputs, truth = frames[0::2], frames[1::2]
@@ -124,6 +149,11 @@ def study_clip(
     more, more_s = run_flow_variants(inputs, variants)
     outs.update(more)
     secs.update(more_s)
+    for combo in ENSEMBLES:
+        names = combo.split("+")
+        if all(n in outs for n in names):
+            outs[combo] = np.mean([outs[n] for n in names], axis=0)
+            secs[combo] = sum(secs[n] for n in names)
     scores = {
         name: float(np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)]))
         for name, out in outs.items()
@@ -136,27 +166,29 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
     parser.add_argument("--frames", type=int, default=41)
     parser.add_argument("--scale", type=float, default=0.5, help="downscale camera clips (720p) by this")
+    parser.add_argument("--windows", type=int, default=1, help="runs of --frames spread over each clip")
     parser.add_argument("--variants", default="", help="comma-separated subset of variants")
+    parser.add_argument("--ensembles", default="", help="comma-separated a+b means of variants")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     variants = VARIANTS
     if args.variants:
         variants = {k: v for k, v in VARIANTS.items() if k in args.variants.split(",")}
+    ENSEMBLES.extend(e for e in args.ensembles.split(",") if e)
     clips = sorted((args.footage / "camera").glob("*.mp4")) + sorted((args.footage / "cg").glob("*.mp4"))
     table: dict[str, dict[str, float]] = {}
     speed: dict[str, list[float]] = {}
     for clip in clips:
         scale = args.scale if "camera" in clip.parts else 1.0
-        frames = decode(clip, args.frames, scale)
-        scores, secs = study_clip(frames, variants)
+        runs = decode(clip, args.frames, scale, args.windows)
+        scores, secs = study_clip(runs, variants)
         table[clip.stem] = scores
         for k, v in secs.items():
             speed.setdefault(k, []).append(v)
         best = max(scores["dis"], scores["minterpolate"])
         line = " ".join(f"{k}={v:.2f}" for k, v in scores.items())
-        print(
-            f"{clip.stem} {frames.shape[2]}x{frames.shape[1]} best_baseline={best:.2f} | {line}", flush=True
-        )
+        size = f"{runs[0].shape[2]}x{runs[0].shape[1]}x{len(runs)}x{len(runs[0])}"
+        print(f"{clip.stem} {size} best_baseline={best:.2f} | {line}", flush=True)
     names = list(next(iter(table.values())).keys())
     print(
         f"\n{'variant':22s} {'mean':>7s} {'vs DIS':>7s} {'vs mint':>7s} {'vs best':>7s} {'wins':>5s} {'s/frame':>8s}"

@@ -14,7 +14,7 @@ The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -68,23 +68,50 @@ def dis_solver(config: FlowConfig) -> Any:
     return dis
 
 
-def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
-    """DIS optical flow from frame a to frame b (H, W, 2): pixel (x, y) of a is at (x, y) + flow in b."""
+def work_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
+    """(height, width) the flows are computed and reversed at: the frame size times `config.downscale`."""
+    if config.downscale == 1.0:
+        return h, w
+    return max(8, round(h * config.downscale)), max(8, round(w * config.downscale))
+
+
+def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A flow field resampled to (h, w), its vectors rescaled to the new pixel size."""
+    fh, fw = flow.shape[:2]
+    if (fh, fw) == (h, w):
+        return flow
+    out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= w / fw
+    out[..., 1] *= h / fh
+    return out.astype(np.float32)
+
+
+def resize_frame(frame: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A frame (or mask) at (h, w): area-averaged down, bilinear up."""
+    if frame.shape[:2] == (h, w):
+        return frame
+    shrink = h < frame.shape[0]
+    out: np.ndarray = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out
+
+
+def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
+    """DIS flow from a to b at the working size (`work_size`), in working-size pixels."""
     config = config or FlowConfig()
     _check(a, "frame a")
     _check(b, "frame b")
     if a.shape != b.shape:
         raise FlowError(f"frames differ in size ({a.shape} vs {b.shape}); resize them to one size first.")
     ga, gb = to_gray_u8(a), to_gray_u8(b)
-    h, w = ga.shape
-    if config.downscale != 1.0:
-        size = (max(8, round(w * config.downscale)), max(8, round(h * config.downscale)))
-        ga = cv2.resize(ga, size, interpolation=cv2.INTER_AREA)
-        gb = cv2.resize(gb, size, interpolation=cv2.INTER_AREA)
+    h, w = work_size(*ga.shape, config)
+    ga, gb = resize_frame(ga, h, w), resize_frame(gb, h, w)
     flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
-    if config.downscale != 1.0:
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / config.downscale
     return flow.astype(np.float32)
+
+
+def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
+    """DIS optical flow from frame a to frame b (H, W, 2): pixel (x, y) of a is at (x, y) + flow in b."""
+    return resize_flow(flow_field(a, b, config), a.shape[0], a.shape[1])
 
 
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -252,18 +279,25 @@ class Parts:
 
 
 def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig) -> Parts:
-    """Flow reversal: splat each frame's motion to time t, backward-warp with it, blend by visibility."""
+    """Flow reversal: splat each frame's motion to time t, backward-warp with it, blend by visibility.
+
+    The reversal runs at the flows' size (smaller than the frames when `config.downscale` < 1); the reversed
+    flows and visibilities are then upsampled and the full-size frames warped.
+    """
+    h, w = f0.shape[:2]
+    fh, fw = pf.f01.shape[:2]
+    s0, s1 = resize_frame(f0, fh, fw), resize_frame(f1, fh, fw)
     m0, m1 = motion_to(pf, t, config.quadratic)
-    z0 = _softmax_weight(f0, f1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10) + 1e-4
-    z1 = _softmax_weight(f1, f0, pf.f10, config.softmax_alpha) * consistency(pf.f10, pf.f01) + 1e-4
-    a0, s0 = forward_splat(-m0, m0, z0)  # flow from t back to frame 0, splatted at t
-    a1, s1 = forward_splat(-m1, m1, z1)
-    ft0 = a0 / np.maximum(s0, 1e-6)[..., None]
-    ft1 = a1 / np.maximum(s1, 1e-6)[..., None]
-    v0 = np.clip(s0, 0, 1)
-    v1 = np.clip(s1, 0, 1)
-    h0 = s0 < 1e-2
-    h1 = s1 < 1e-2
+    z0 = _softmax_weight(s0, s1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10) + 1e-4
+    z1 = _softmax_weight(s1, s0, pf.f10, config.softmax_alpha) * consistency(pf.f10, pf.f01) + 1e-4
+    a0, n0 = forward_splat(-m0, m0, z0)  # flow from t back to frame 0, splatted at t
+    a1, n1 = forward_splat(-m1, m1, z1)
+    ft0 = a0 / np.maximum(n0, 1e-6)[..., None]
+    ft1 = a1 / np.maximum(n1, 1e-6)[..., None]
+    v0 = np.clip(n0, 0, 1)
+    v1 = np.clip(n1, 0, 1)
+    h0 = n0 < 1e-2
+    h1 = n1 < 1e-2
     # Fill holes of one direction from the other (same motion, scaled to that direction), then smoothly.
     both = (~h0) & (~h1)
     if (h0 & ~h1).any():
@@ -273,6 +307,8 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     if not both.all():
         ft0 = _fill(ft0, ~(h0 & h1))
         ft1 = _fill(ft1, ~(h0 & h1))
+    ft0, ft1 = resize_flow(ft0, h, w), resize_flow(ft1, h, w)
+    v0, v1 = resize_frame(v0, h, w), resize_frame(v1, h, w)
     w0 = backward_warp(f0, ft0)
     w1 = backward_warp(f1, ft1)
     b0 = (1 - t) * (v0 + 1e-3)
@@ -288,12 +324,25 @@ def pair_flows(
     nxt: np.ndarray | None = None,
     config: FlowConfig | None = None,
 ) -> PairFlows:
+    """The flows around the gap between f0 and f1, at the working size of `config`."""
     config = config or FlowConfig()
-    f01 = dis_flow(f0, f1, config)
-    f10 = dis_flow(f1, f0, config)
-    f0m = dis_flow(f0, prev, config) if (config.quadratic and prev is not None) else None
-    f12 = dis_flow(f1, nxt, config) if (config.quadratic and nxt is not None) else None
+    f01 = flow_field(f0, f1, config)
+    f10 = flow_field(f1, f0, config)
+    f0m = flow_field(f0, prev, config) if (config.quadratic and prev is not None) else None
+    f12 = flow_field(f1, nxt, config) if (config.quadratic and nxt is not None) else None
     return PairFlows(f01, f10, f0m, f12)
+
+
+def full_size(pf: PairFlows, h: int, w: int) -> PairFlows:
+    """The same flows resampled to the frame size (h, w)."""
+
+    def up(f: np.ndarray | None) -> np.ndarray | None:
+        return None if f is None else resize_flow(f, h, w)
+
+    return replace(
+        pf, f01=resize_flow(pf.f01, h, w), f10=resize_flow(pf.f10, h, w), f0m=up(pf.f0m), f12=up(pf.f12),
+        fm0=up(pf.fm0), f21=up(pf.f21),
+    )  # fmt: skip
 
 
 def interpolate_with_flows(
@@ -301,6 +350,8 @@ def interpolate_with_flows(
 ) -> np.ndarray:
     """The frame at time t (0 < t < 1) between f0 and f1 given their flows."""
     config = config or FlowConfig()
+    if config.method != "reverse":
+        pf = full_size(pf, f0.shape[0], f0.shape[1])
     if config.method == "backward":
         out = interpolate_backward(f0, f1, pf, t)
     elif config.method == "splat":

@@ -58,7 +58,7 @@ class _Flows:
     def get(self, a: NumberedFrame, b: NumberedFrame) -> np.ndarray:
         key = (a[0], b[0])
         if key not in self.cache:
-            self.cache[key] = flow.dis_flow(a[1], b[1], self.config)
+            self.cache[key] = flow.flow_field(a[1], b[1], self.config)
         return self.cache[key]
 
     def forget_before(self, number: int) -> None:
