@@ -154,7 +154,9 @@ def apply_baked(image: np.ndarray, table: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise LutError(f"apply_baked needs a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
     if table.dtype != np.uint32 or table.shape != (1 << 24,):
-        raise LutError(f"apply_baked needs a table from bake_u8 (2**24 uint32), got {table.dtype} {table.shape}")
+        raise LutError(
+            f"apply_baked needs a table from bake_u8 (2**24 uint32), got {table.dtype} {table.shape}"
+        )
     if sys.byteorder == "little":
         rgbx = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA)
         idx = rgbx.view(np.uint32)[..., 0]

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from skimage.exposure import match_histograms
 
+from engine.lut import apply_lut
+
 
 def reinhard(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Reinhard et al. 2001: match the mean and standard deviation of each Lab channel to the reference."""
@@ -69,10 +71,19 @@ class GradeFit:
     gains: tuple[float, float, float]
     contrast: float
     inliers: float  # share of the aligned pixel pairs the fit explains (0..1): how far to trust it
+    # What a clipped value (0 or 1) most likely was: the mean of the reference where the frame is clipped
+    # (the inverse only gives a bound there); None: the inverse itself.
+    black: tuple[float, float, float] | None = None
+    white: tuple[float, float, float] | None = None
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         a = np.asarray(self.gains, np.float32)
-        return np.clip(a * ((image - 0.5) / np.float32(self.contrast) + 0.5), 0, 1).astype(np.float32)
+        out = np.clip(a * ((image - 0.5) / np.float32(self.contrast) + 0.5), 0, 1).astype(np.float32)
+        if self.white is not None:
+            out = np.where(image >= _HI, np.maximum(out, np.asarray(self.white, np.float32)), out)
+        if self.black is not None:
+            out = np.where(image <= _LO, np.minimum(out, np.asarray(self.black, np.float32)), out)
+        return out
 
     def lut(self, size: int = 17) -> np.ndarray:
         """The inverse as a 3D LUT (size^3 x 3, indexed [r,g,b]); exact between nodes (it is affine)."""
@@ -118,9 +129,14 @@ def aligned_pairs(
     warped = cv2.remap(ref, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     back = cv2.remap(bwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     ok = (np.linalg.norm(fwd + back, axis=2) < 1.0) & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-    # a light blur on both sides forgives sub-pixel misalignment at edges
-    y = cv2.GaussianBlur(src, (0, 0), 1.0)[::2, ::2].reshape(-1, 3)
+    # a light blur on both sides forgives sub-pixel misalignment at edges; a clipped value blurred into
+    # its neighbours would bias them, so each channel's clipped pixels stay as they were
+    clipped = (src <= _LO) | (src >= _HI)
+    near = cv2.dilate(clipped.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    y = np.where(near, src, cv2.GaussianBlur(src, (0, 0), 1.0))[::2, ::2].reshape(-1, 3)
     x = cv2.GaussianBlur(warped, (0, 0), 1.0)[::2, ::2].reshape(-1, 3)
+    near_valid = (near & ~clipped)[::2, ::2].reshape(-1, 3)
+    y = np.where(near_valid, -1.0, y)  # next to a clip: neither clipped nor a usable sample
     keep = ok[::2, ::2].reshape(-1)
     return y[keep].astype(np.float64), x[keep].astype(np.float64)
 
@@ -158,7 +174,22 @@ def fit_pairs(y: np.ndarray, x: np.ndarray, max_pairs: int = 3000) -> GradeFit:
     best = int(np.argmin(cost))
     inliers = float((np.abs(err[best]) < 0.03)[w0 > 0].mean())
     g = a[best]
-    return GradeFit((float(g[0]), float(g[1]), float(g[2])), float(fine[best]), inliers)
+    return GradeFit(
+        (float(g[0]), float(g[1]), float(g[2])),
+        float(fine[best]),
+        inliers,
+        _clipped_mean(y <= _LO, x),
+        _clipped_mean(y >= _HI, x),
+    )
+
+
+def _clipped_mean(clipped: np.ndarray, x: np.ndarray, least: int = 8) -> tuple[float, float, float] | None:
+    """Per channel, the mean reference value where the frame is clipped (None when too few pixels are)."""
+    counts = clipped.sum(0)
+    if counts.min() < least:
+        return None
+    m = (x * clipped).sum(0) / counts
+    return (float(m[0]), float(m[1]), float(m[2]))
 
 
 def fit_grade(image: np.ndarray, reference: np.ndarray, width: int = FIT_WIDTH) -> GradeFit:
@@ -167,6 +198,8 @@ def fit_grade(image: np.ndarray, reference: np.ndarray, width: int = FIT_WIDTH) 
     return fit_pairs(*aligned_pairs(image, reference, width))
 
 
-def matched_grade(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`image` with the fitted inverse applied: the classical matched grade, as an image."""
-    return fit_grade(image, reference).apply(image)
+def matched_grade(image: np.ndarray, reference: np.ndarray, size: int = 33) -> np.ndarray:
+    """`image` through the fitted inverse baked in a LUT of `size`: the classical matched grade, as an image
+    (exactly what the regrade head's base LUT gives)."""
+    lut = fit_grade(image, reference).lut(size)
+    return apply_lut(image, lut)

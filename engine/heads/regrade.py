@@ -146,7 +146,7 @@ class RegradeHead(Head):
     def default_config(self) -> dict[str, Any]:
         return {
             "luts": 6,
-            "lut_size": 17,
+            "lut_size": 33,
             "width": 16,
             "eval_frames": 4,
             "no_reference": 0.15,

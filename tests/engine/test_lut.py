@@ -52,3 +52,9 @@ def test_apply_paths_agree() -> None:
 def test_identity_lut_is_a_no_op() -> None:
     img = np.random.default_rng(1).random((16, 16, 3)).astype(np.float32)
     np.testing.assert_allclose(lut.apply_lut(img, lut.identity(17)), img, atol=1e-6)
+
+
+def test_baked_lut_keeps_channels_apart() -> None:
+    swap = lut.identity(5)[..., [2, 0, 1]]  # (r, g, b) -> (b, r, g)
+    img = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(lut.apply_baked(img, lut.bake_u8(swap)), img[..., [2, 0, 1]])

@@ -1,4 +1,5 @@
-"""The regrade head: identity start, training reduces the loss, baselines run, apply writes a .cube."""
+"""The regrade head: identity / matched-grade start, training reduces the loss, baselines run, apply writes a
+.cube."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def test_fresh_head_without_reference_leaves_image_unchanged(clip: np.ndarray) -
     np.testing.assert_allclose(out[1], clip[0], atol=1e-5)
 
 
-def test_fresh_head_with_reference_equals_reinhard_lut(clip: np.ndarray) -> None:
+def test_fresh_head_with_reference_is_its_matched_grade_and_beats_reinhard(clip: np.ndarray) -> None:
     head = get_head("regrade")
-    graded = synth.regrade(clip[:1], 1.0, (1.1, 1.0, 0.85), 1.2)[0]
-    table = head.predict_lut(head.build({}), graded, clip[3])
-    assert psnr(lut.apply_lut(graded, table), clip[0]) > psnr(graded, clip[0]) + 3
+    graded = synth.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.85)[0]  # darker, flatter: little is clipped
+    restored = lut.apply_lut(graded, head.predict_lut(head.build({}), graded, clip[3]))
+    np.testing.assert_allclose(restored, color.matched_grade(graded, clip[3]), atol=1e-4)
+    assert psnr(restored, clip[0]) > psnr(color.reinhard(graded, clip[3]), clip[0]) + 3
 
 
 def test_training_reduces_loss(clip: np.ndarray) -> None:
@@ -38,9 +40,10 @@ def test_training_reduces_loss(clip: np.ndarray) -> None:
     head = get_head("regrade")
     net = head.build({"luts": 3})
     rng = np.random.default_rng(0)
+    pool = [head.sample(clip, rng, 48) for _ in range(32)]  # each sample fits a grade: keep the test quick
 
     def batch() -> dict[str, torch.Tensor]:
-        samples = [head.sample(clip, rng, 48) for _ in range(8)]
+        samples = [pool[i] for i in rng.choice(len(pool), 8, replace=False)]
         return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
 
     fixed = batch()
@@ -60,9 +63,10 @@ def test_training_reduces_loss(clip: np.ndarray) -> None:
 def test_evaluate_reports_baselines(clip: np.ndarray) -> None:
     head = get_head("regrade")
     scores = head.evaluate(head.build({}), [clip], np.random.default_rng(0), {"eval_frames": 2})
-    for key in ("psnr", "ssim", "psnr_reinhard", "psnr_histogram", "baseline_best"):
+    for key in ("psnr", "ssim", "psnr_reinhard", "psnr_histogram", "psnr_base", "baseline_best"):
         assert np.isfinite(scores[key])
     assert scores["baseline_best"] == max(scores["psnr_reinhard"], scores["psnr_histogram"])
+    assert scores["psnr"] == pytest.approx(scores["psnr_base"], abs=0.1)  # a fresh net is its base
 
 
 def test_baselines_restore_a_known_change(clip: np.ndarray) -> None:
@@ -79,4 +83,4 @@ def test_apply_writes_cube(clip: np.ndarray, tmp_path: Path) -> None:
         head.apply(head.build({}), enumerate(clip[:2]), {"reference": clip[4], "cube_path": str(cube)})
     )
     assert [n for n, _ in out] == [0, 1]
-    assert lut.read_cube(cube).shape == (17, 17, 17, 3)
+    assert lut.read_cube(cube).shape == (33, 33, 33, 3)

@@ -1,0 +1,55 @@
+"""The matched grade: the exposure / white-balance / contrast inverse fitted between two frames of a shot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import lut, synth
+from engine.baselines import color
+from engine.metrics import psnr
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return synth.camera_move(synth.photo("astronaut"), 8, (160, 96), seed=1)
+
+
+@pytest.mark.parametrize(
+    ("stops", "balance", "contrast"), [(0.6, (1.1, 1.0, 0.85), 1.15), (-1.2, (0.9, 1.0, 1.15), 0.8)]
+)
+def test_fit_recovers_a_known_change_from_another_frame(
+    clip: np.ndarray, stops: float, balance: tuple[float, float, float], contrast: float
+) -> None:
+    graded = synth.regrade(clip[:1], stops, balance, contrast)[0]
+    fit = color.fit_grade(graded, clip[4])  # the camera moved between the two frames
+    gains = (2.0**stops * np.asarray(balance)) ** (-1 / 2.2)
+    np.testing.assert_allclose(fit.gains, gains, rtol=0.05)
+    assert fit.contrast == pytest.approx(contrast, rel=0.06)
+    assert fit.inliers > 0.5
+    restored = fit.apply(graded)
+    assert psnr(restored, clip[0]) > psnr(color.reinhard(graded, clip[4]), clip[0]) + 1
+    assert psnr(restored, clip[0]) > psnr(color.histogram_match(graded, clip[4]), clip[0]) + 1
+
+
+def test_clipped_values_become_what_the_reference_shows_there(clip: np.ndarray) -> None:
+    # +1 stop and more contrast clip over a third of the values: the inverse alone only bounds those
+    graded = synth.regrade(clip[:1], 1.0, (1.1, 1.0, 0.85), 1.2)[0]
+    fit = color.fit_grade(graded, clip[4])
+    assert fit.white is not None and fit.black is not None
+    bare = color.GradeFit(fit.gains, fit.contrast, fit.inliers)
+    assert psnr(fit.apply(graded), clip[0]) > psnr(bare.apply(graded), clip[0]) + 3
+    assert psnr(fit.apply(graded), clip[0]) > psnr(color.reinhard(graded, clip[4]), clip[0])
+
+
+def test_fit_lut_is_the_same_map(clip: np.ndarray) -> None:
+    graded = synth.regrade(clip[:1], 0.7, (1.05, 1.0, 0.9), 1.1)[0]
+    fit = color.fit_grade(graded, clip[2])
+    inner = ((graded > 0.05) & (graded < 0.95)).all(axis=2)  # the clip values sit on the end nodes
+    np.testing.assert_allclose(lut.apply_lut(graded, fit.lut(33))[inner], fit.apply(graded)[inner], atol=2e-3)
+
+
+def test_no_usable_pairs_gives_the_identity() -> None:
+    flat = np.ones((32, 48, 3), np.float32)  # every value clipped: nothing to fit on
+    fit = color.fit_grade(flat, flat * 0.5)
+    assert fit == color.IDENTITY_FIT
