@@ -70,6 +70,13 @@ VARIANTS: dict[str, flow.FlowConfig] = {
     "reverse_quad_ds05_s2": replace(BEST, downscale=0.5, patch_stride=2),
     "reverse_quad_ds05_r10": replace(BEST, downscale=0.5, refine_iterations=10),
     "reverse_quad_ds05_p6": replace(BEST, downscale=0.5, patch_size=6, patch_stride=2),
+    "ds05_a5": replace(BEST, downscale=0.5, softmax_alpha=5),
+    "ds05_a60": replace(BEST, downscale=0.5, softmax_alpha=60),
+    "ds05_c2": replace(BEST, downscale=0.5, consistency_scale=2),
+    "ds05_c01": replace(BEST, downscale=0.5, consistency_scale=0.1),
+    "ds05_b3": replace(BEST, downscale=0.5, blend_power=3),
+    "ds05_b03": replace(BEST, downscale=0.5, blend_power=0.3),
+    "ds05_lin": replace(BEST, downscale=0.5, quadratic=False),
 }
 
 

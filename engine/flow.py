@@ -41,11 +41,26 @@ class FlowConfig:
     quadratic: bool = True  # use the outer neighbours (t-1, t+2) for curved motion when given
     gate: bool = False  # damp the acceleration where the outer flows are not forward-backward consistent
     softmax_alpha: float = 20.0  # importance of brightness-constancy error in softmax splatting
+    consistency_scale: float = 0.5  # tolerance of the forward-backward check (larger: fewer occlusions)
+    blend_power: float = 1.0  # sharpness of the visibility-weighted blend of the two warped frames
+    ensemble: tuple[
+        FlowConfig, ...
+    ] = ()  # when given: the mean of these settings' results (fields above unused)
+
+
+def members(config: FlowConfig) -> tuple[FlowConfig, ...]:
+    """The single settings a config runs: its ensemble members, or itself."""
+    return config.ensemble or (config,)
 
 
 def _check(frame: np.ndarray, name: str) -> None:
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise FlowError(f"{name} must be an RGB frame (H, W, 3), got shape {frame.shape}; convert it first.")
+
+
+def _single(config: FlowConfig) -> None:
+    if config.ensemble:
+        raise FlowError("an ensemble flow config runs per member; pass each of flow.members(config) in turn.")
 
 
 def to_gray_u8(frame: np.ndarray) -> np.ndarray:
@@ -98,12 +113,13 @@ def resize_frame(frame: np.ndarray, h: int, w: int) -> np.ndarray:
 def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
     """DIS flow from a to b at the working size (`work_size`), in working-size pixels."""
     config = config or FlowConfig()
+    _single(config)
     _check(a, "frame a")
     _check(b, "frame b")
     if a.shape != b.shape:
         raise FlowError(f"frames differ in size ({a.shape} vs {b.shape}); resize them to one size first.")
     ga, gb = to_gray_u8(a), to_gray_u8(b)
-    h, w = work_size(*ga.shape, config)
+    h, w = work_size(ga.shape[0], ga.shape[1], config)
     ga, gb = resize_frame(ga, h, w), resize_frame(gb, h, w)
     flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
     return flow.astype(np.float32)
@@ -288,8 +304,9 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     fh, fw = pf.f01.shape[:2]
     s0, s1 = resize_frame(f0, fh, fw), resize_frame(f1, fh, fw)
     m0, m1 = motion_to(pf, t, config.quadratic)
-    z0 = _softmax_weight(s0, s1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10) + 1e-4
-    z1 = _softmax_weight(s1, s0, pf.f10, config.softmax_alpha) * consistency(pf.f10, pf.f01) + 1e-4
+    cs = config.consistency_scale
+    z0 = _softmax_weight(s0, s1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10, cs) + 1e-4
+    z1 = _softmax_weight(s1, s0, pf.f10, config.softmax_alpha) * consistency(pf.f10, pf.f01, cs) + 1e-4
     a0, n0 = forward_splat(-m0, m0, z0)  # flow from t back to frame 0, splatted at t
     a1, n1 = forward_splat(-m1, m1, z1)
     ft0 = a0 / np.maximum(n0, 1e-6)[..., None]
@@ -311,10 +328,21 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     v0, v1 = resize_frame(v0, h, w), resize_frame(v1, h, w)
     w0 = backward_warp(f0, ft0)
     w1 = backward_warp(f1, ft1)
-    b0 = (1 - t) * (v0 + 1e-3)
-    b1 = t * (v1 + 1e-3)
+    b0 = (1 - t) * (v0 + 1e-3) ** config.blend_power
+    b1 = t * (v1 + 1e-3) ** config.blend_power
     out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
     return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1)
+
+
+def mean_parts(parts: list[Parts]) -> Parts:
+    """The mean of several interpolations of one frame (an ensemble of flow settings)."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def mean(field: str) -> np.ndarray:
+        return np.mean([getattr(p, field) for p in parts], axis=0).astype(np.float32)
+
+    return Parts(mean("frame"), mean("warped0"), mean("warped1"), mean("vis0"), mean("vis1"))
 
 
 def pair_flows(
@@ -350,6 +378,7 @@ def interpolate_with_flows(
 ) -> np.ndarray:
     """The frame at time t (0 < t < 1) between f0 and f1 given their flows."""
     config = config or FlowConfig()
+    _single(config)
     if config.method != "reverse":
         pf = full_size(pf, f0.shape[0], f0.shape[1])
     if config.method == "backward":
@@ -374,5 +403,11 @@ def interpolate(
     """The frame at time t between f0 and f1; `prev`/`nxt` (the frames before f0 and after f1) bend the path."""
     if not 0 < t < 1:
         raise FlowError(f"interpolation time t={t} must lie strictly between 0 and 1.")
-    config = config or FlowConfig()
-    return interpolate_with_flows(f0, f1, pair_flows(f0, f1, prev, nxt, config), t, config)
+    config = config or RECOMMENDED
+    outs = [interpolate_with_flows(f0, f1, pair_flows(f0, f1, prev, nxt, c), t, c) for c in members(config)]
+    return outs[0] if len(outs) == 1 else np.mean(outs, axis=0).astype(np.float32)
+
+
+# The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and
+# their reversal at half and three-quarter size, the two results averaged.
+RECOMMENDED = FlowConfig(ensemble=(FlowConfig(downscale=0.5), FlowConfig(downscale=0.75)))

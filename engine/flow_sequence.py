@@ -51,19 +51,32 @@ def parse_frames(spec: str | Collection[int]) -> set[int]:
 class _Flows:
     """Flows between consecutive kept frames, computed on demand and cached by the pair's first number."""
 
-    def __init__(self, config: flow.FlowConfig) -> None:
-        self.config = config
-        self.cache: dict[tuple[int, int], np.ndarray] = {}
+    def __init__(self) -> None:
+        self.cache: dict[tuple[flow.FlowConfig, int, int], np.ndarray] = {}
 
-    def get(self, a: NumberedFrame, b: NumberedFrame) -> np.ndarray:
-        key = (a[0], b[0])
+    def get(self, config: flow.FlowConfig, a: NumberedFrame, b: NumberedFrame) -> np.ndarray:
+        key = (config, a[0], b[0])
         if key not in self.cache:
-            self.cache[key] = flow.flow_field(a[1], b[1], self.config)
+            self.cache[key] = flow.flow_field(a[1], b[1], config)
         return self.cache[key]
 
     def forget_before(self, number: int) -> None:
-        for key in [k for k in self.cache if min(k) < number]:
+        for key in [k for k in self.cache if min(k[1:]) < number]:
             del self.cache[key]
+
+
+def _pair_flows(window: list[NumberedFrame | None], flows: _Flows, config: flow.FlowConfig) -> flow.PairFlows:
+    prev, a, b, nxt = window
+    assert a is not None and b is not None
+    gap = b[0] - a[0]
+    return flow.PairFlows(
+        flows.get(config, a, b),
+        flows.get(config, b, a),
+        flows.get(config, a, prev) if (config.quadratic and prev is not None) else None,
+        flows.get(config, b, nxt) if (config.quadratic and nxt is not None) else None,
+        span_prev=(a[0] - prev[0]) / gap if prev is not None else 1.0,
+        span_next=(nxt[0] - b[0]) / gap if nxt is not None else 1.0,
+    )
 
 
 def _fill_gap(
@@ -74,25 +87,22 @@ def _fill_gap(
     refine: Refiner | None,
 ) -> Iterator[NumberedFrame]:
     """Frames for `numbers` between window[1] and window[2]; window[0]/window[3] are the outer frames."""
-    prev, a, b, nxt = window
+    a, b = window[1], window[2]
     assert a is not None and b is not None
-    gap = b[0] - a[0]
-    f0m = flows.get(a, prev) if (config.quadratic and prev is not None) else None
-    f12 = flows.get(b, nxt) if (config.quadratic and nxt is not None) else None
-    pf = flow.PairFlows(
-        flows.get(a, b),
-        flows.get(b, a),
-        f0m,
-        f12,
-        span_prev=(a[0] - prev[0]) / gap if prev is not None else 1.0,
-        span_next=(nxt[0] - b[0]) / gap if nxt is not None else 1.0,
-    )
+    settings = flow.members(config)
+    pfs = [_pair_flows(window, flows, c) for c in settings]
     for n in numbers:
-        t = (n - a[0]) / gap
+        t = (n - a[0]) / (b[0] - a[0])
         if refine is None:
-            yield n, flow.interpolate_with_flows(a[1], b[1], pf, t, config)
+            outs = [
+                flow.interpolate_with_flows(a[1], b[1], pf, t, c) for pf, c in zip(pfs, settings, strict=True)
+            ]
+            yield n, outs[0] if len(outs) == 1 else np.mean(outs, axis=0).astype(np.float32)
         else:
-            yield n, refine(flow.interpolate_reverse(a[1], b[1], pf, t, config), t)
+            parts = [
+                flow.interpolate_reverse(a[1], b[1], pf, t, c) for pf, c in zip(pfs, settings, strict=True)
+            ]
+            yield n, refine(flow.mean_parts(parts), t)
 
 
 def fill(
@@ -107,10 +117,10 @@ def fill(
     created between their neighbours. Wanted numbers before the first or after the last kept frame repeat
     that frame (nothing to interpolate from). `refine(parts, t)` replaces the classical result when given.
     """
-    config = config or flow.FlowConfig()
+    config = config or flow.RECOMMENDED
     is_wanted: Wanted = wanted if callable(wanted) else set(wanted).__contains__
     explicit = sorted(wanted) if not callable(wanted) else []
-    flows = _Flows(config)
+    flows = _Flows()
     kept: list[NumberedFrame] = []  # the last up-to-4 kept frames
     emitted_to: int | None = None  # the last kept frame already yielded
     last_number: int | None = None

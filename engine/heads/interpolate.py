@@ -56,8 +56,12 @@ def _triplet_parts(
 
     f0, f1, truth = get(t - 1), get(t + 1), get(t)
     assert f0 is not None and f1 is not None and truth is not None
-    pf = flow.pair_flows(f0, f1, get(t - 3), get(t + 3), config)
-    return flow.interpolate_reverse(f0, f1, pf, 0.5, config), truth
+    prev, nxt = get(t - 3), get(t + 3)
+    parts = [
+        flow.interpolate_reverse(f0, f1, flow.pair_flows(f0, f1, prev, nxt, c), 0.5, c)
+        for c in flow.members(config)
+    ]
+    return flow.mean_parts(parts), truth
 
 
 @register
@@ -72,7 +76,7 @@ class InterpolateHead(Head):
         return 3
 
     def flow_config(self) -> flow.FlowConfig:
-        return flow.FlowConfig()
+        return flow.RECOMMENDED
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}

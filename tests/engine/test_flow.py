@@ -57,3 +57,24 @@ def test_detect_drops_finds_dropped_and_duplicated(clip: np.ndarray) -> None:
     glitched = np.delete(glitched, 8, axis=0)  # frame 8 lost: 7 -> 9 is a double step
     found = flow_sequence.detect_drops(glitched)
     assert found == [(4, "duplicated"), (8, "dropped")]
+
+
+def test_half_size_flow_warps_full_size_frames(clip: np.ndarray) -> None:
+    """Flows reversed at half size still rebuild the full-size frame well above a blend."""
+    half = flow.FlowConfig(downscale=0.5)
+    pf = flow.pair_flows(clip[5], clip[7], clip[3], clip[9], half)
+    assert pf.f01.shape[:2] == (48, 80)
+    out = flow.interpolate_with_flows(clip[5], clip[7], pf, 0.5, half)
+    assert out.shape == clip[6].shape
+    blend = baselines.linear_blend(clip[5], clip[7])
+    assert psnr(out, clip[6]) > psnr(blend, clip[6]) + 3.0
+
+
+def test_ensemble_is_the_mean_of_its_members(clip: np.ndarray) -> None:
+    a, b = flow.FlowConfig(downscale=0.5), flow.FlowConfig(downscale=0.75)
+    both = flow.FlowConfig(ensemble=(a, b))
+    ours = flow.interpolate(clip[5], clip[7], 0.5, clip[3], clip[9], both)
+    each = [flow.interpolate(clip[5], clip[7], 0.5, clip[3], clip[9], c) for c in (a, b)]
+    np.testing.assert_allclose(ours, (each[0] + each[1]) / 2, atol=1e-5)
+    with pytest.raises(flow.FlowError, match="per member"):
+        flow.pair_flows(clip[5], clip[7], config=both)
