@@ -85,7 +85,10 @@ class Daemon:
         self.metrics = Metrics()
         self.readiness = Readiness()
         self.shows: list[ShowConfig] = all_shows(settings, self.catalog)
+        # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
+        # the publish lane (one job at a time) each get their own adapter.
         self.tracker: Tracker | None = make_tracker(settings.tracker)
+        self.publisher: Tracker | None = make_tracker(settings.tracker)
         self.ingestor = Ingestor(self.catalog, [self._count_ingest])
         self.watchers = ShowWatchers(self.shows, self._enqueue_found)
         self.stop_event = threading.Event()
@@ -160,10 +163,10 @@ class Daemon:
     def _publish_job(self, job: Job) -> dict[str, Any]:
         crash_point("publish.start")
         try:
-            result = publish(self.settings, self.catalog, self.tracker, job)
+            result = publish(self.settings, self.catalog, self.publisher, job)
         except TrackerError as exc:
             if not isinstance(exc, TrackerFatal):
-                self.metrics.tracker_error(self.tracker.name if self.tracker else "none", "publish")
+                self.metrics.tracker_error(self.publisher.name if self.publisher else "none", "publish")
             raise
         crash_point("publish.done")
         return result

@@ -172,6 +172,7 @@ def run_training(
         "version": number,
         "promoted": promote,
         "folder": str(folder),
+        "resumed": result.resumed,
         "metrics": result.metrics,
         "losses": {k: v[-1] for k, v in result.losses.items() if v},
     }

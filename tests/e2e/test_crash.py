@@ -54,6 +54,8 @@ def test_sigkill_at_every_stage_loses_nothing_and_repeats_nothing(tmp_path: Path
             time.sleep(0.3)
         # Let a last poll/publish cycle run: nothing more may appear.
         time.sleep(3)
+        versions = world.coordinator.versions()
+        statuses = [world.coordinator.task_status(world.tasks[s.shot]) for s in world.shots if s.kind in kinds]
     finally:
         world.stop()
 
@@ -67,9 +69,7 @@ def test_sigkill_at_every_stage_loses_nothing_and_repeats_nothing(tmp_path: Path
         (train_job,) = job_repo.list_jobs(s, kind="train", limit=None)
         assert train_job.state == "done" and train_job.attempts >= 2
         assert train_job.result and train_job.result["resumed"] is True
-    versions = world.coordinator.versions()
     assert sorted(v["code"].split("_")[2] for v in versions) == sorted(kinds)
     assert all(v["sg_uploaded_movie"] for v in versions)
-    for shot in (s for s in world.shots if s.kind in kinds):
-        assert world.coordinator.task_status(world.tasks[shot.shot]) == "rev"
+    assert statuses == ["rev"] * len(kinds)
     catalog.dispose()

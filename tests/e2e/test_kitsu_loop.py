@@ -29,8 +29,8 @@ from tests.servers.zou import ZouServer
 
 def test_fix_round_trip_through_kitsu(
     tmp_path: Path,
-    zou_server: ZouServer,
-    kitsu_admin: KitsuClient,
+    zou_server: ZouServer,  # noqa: F811
+    kitsu_admin: KitsuClient,  # noqa: F811
     kitsu_shot: KitsuShot,  # noqa: F811
 ) -> None:
     inbox = tmp_path / "ingest"

@@ -47,10 +47,10 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
         wait_for("every publish", lambda: published(catalog) == len(kinds), 180)
         time.sleep(2)
         assert proc.poll() is None, "the daemon died during the outage"
+        versions = world.coordinator.versions()
     finally:
         world.stop()
     assert not dead_jobs(catalog)
-    versions = world.coordinator.versions()
     assert len(versions) == len(kinds)
     assert sorted(v["code"].split("_")[2] for v in versions) == sorted(kinds)
     assert all(v["sg_uploaded_movie"] for v in versions)

@@ -40,7 +40,11 @@ class World:
         return f"sqlite:///{self.root / 'rushes' / 'catalog.sqlite'}"
 
     def catalog(self) -> Catalog:
-        return Catalog(self.catalog_url)
+        """The daemon's catalog (created here first, so the test can look before the daemon starts)."""
+        (self.root / "rushes").mkdir(exist_ok=True)
+        catalog = Catalog(self.catalog_url)
+        catalog.migrate()
+        return catalog
 
     def drop_dailies(self) -> None:
         for s in self.shots:
