@@ -1,0 +1,189 @@
+"""Scratch study of the upscale head on real footage: what closes the gap to a plain residual CNN.
+
+    .venv/bin/python bench/upscale_study.py --variant head --seconds 120 [--protocol clips|tails]
+
+Decodes the camera/ and cg/ clips at --resolution short side (through the bench frame cache), trains one
+variant for --seconds of CPU time and scores it on held-out frames against lanczos and bicubic. The
+degradation is fixed and documented: HR frame (even size) -> cv2.INTER_AREA 2x downscale. PSNR is over RGB,
+with --border HR pixels cut from every side, the same pixels for every method.
+
+Variants:
+  head      the UpscaleHead as it is in engine/heads/upscale.py (its own sample/loss/upscale)
+  lr-mixed  LR net + pixel shuffle over torch bicubic, trained on area-or-bicubic (the old head)
+  lr-area   LR net + pixel shuffle over torch bicubic, trained on area only
+  hr-area   VDSR-style: net at HR on the torch-bicubic upsampled image, trained on area only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import OUT, footage_clips
+
+from engine.baselines.restore import downscale, upscale_bicubic, upscale_lanczos
+from engine.heads import get_head
+from engine.heads.base import augment, chw, crop_box
+from engine.metrics import psnr
+from engine.nets import ResidualCNN
+from engine.train import TrainClip
+from engine.train.dataset import load_clip
+
+HELD = ("03_blocks", "tears_of_steel")  # the clips bench/quality.py holds out with seed 0
+
+
+def load(footage: Path, resolution: int, frames: int) -> dict[str, np.ndarray]:
+    clips = {}
+    for p in footage_clips(footage):
+        c = TrainClip(id=f"{p.parent.name}/{p.name}", path=p)
+        clips[c.id] = np.asarray(load_clip(c, resolution, OUT / "cache", frames).frames)
+    return clips
+
+
+def split(
+    clips: dict[str, np.ndarray], protocol: str
+) -> tuple[list[np.ndarray], list[tuple[str, np.ndarray]]]:
+    if protocol == "clips":
+        train = [v for k, v in clips.items() if not any(h in k for h in HELD)]
+        held = [(k, v) for k, v in clips.items() if any(h in k for h in HELD)]
+        return train, held
+    cut = {k: int(len(v) * 0.6) for k, v in clips.items()}
+    return [v[: cut[k]] for k, v in clips.items()], [(k, v[cut[k] :]) for k, v in clips.items()]
+
+
+def sample(clip: np.ndarray, rng: np.random.Generator, crop: int, degrade: str) -> tuple[np.ndarray, ...]:
+    t = int(rng.integers(0, len(clip)))
+    y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
+    h, w = h - h % 2, w - w % 2
+    (hr,) = augment([clip[t, y : y + h, x : x + w].astype(np.float32) / 255.0], rng)
+    method = degrade if degrade != "mixed" else ("area" if rng.random() < 0.5 else "bicubic")
+    return chw(downscale(hr, 2, method)), chw(hr)
+
+
+def make_variant(
+    name: str, channels: int, depth: int
+) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor], str]:
+    """(net, forward lr->hr, training degradation)."""
+    if name == "head":
+        head = get_head("upscale")
+        net = head.build(head.default_config())
+        return net, lambda lr: head.forward(net, lr), "head"  # type: ignore[attr-defined]
+    if name.startswith("lr-"):
+        net = ResidualCNN(3, 3, channels=channels, depth=depth, shuffle=2)
+
+        def fwd_lr(lr: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False) + net(lr)
+
+        return net, fwd_lr, name[3:]
+    net = ResidualCNN(3, 3, channels=channels, depth=depth)
+
+    def fwd_hr(lr: torch.Tensor) -> torch.Tensor:
+        base = F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False)
+        return base + net(base)
+
+    return net, fwd_hr, name[3:]
+
+
+def evaluate(
+    fwd: Callable[[torch.Tensor], torch.Tensor],
+    held: list[tuple[str, np.ndarray]],
+    frames: int,
+    border: int,
+) -> dict[str, dict[str, float]]:
+    res: dict[str, dict[str, float]] = {}
+    b = border
+    for key, clip in held:
+        acc: dict[str, list[float]] = {"head": [], "lanczos": [], "bicubic": []}
+        for t in np.linspace(0, len(clip) - 1, frames).round().astype(int):
+            hr = clip[t].astype(np.float32) / 255.0
+            hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
+            lr = downscale(hr, 2, "area")
+            with torch.no_grad():
+                x = torch.from_numpy(chw(lr))[None]
+                out = np.clip(fwd(x)[0].numpy().transpose(1, 2, 0), 0, 1)
+            for name, img in (("head", out), ("lanczos", upscale_lanczos(lr)), ("bicubic", upscale_bicubic(lr))):
+                acc[name].append(psnr(img[b:-b, b:-b], hr[b:-b, b:-b]) if b else psnr(img, hr))
+        res[key] = {k: float(np.mean(v)) for k, v in acc.items()}
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
+    ap.add_argument("--variant", default="head")
+    ap.add_argument("--protocol", choices=("clips", "tails"), default="clips")
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=90)
+    ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--depth", type=int, default=7)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--loss", choices=("l1", "l2"), default="l1")
+    ap.add_argument("--eval-frames", type=int, default=5)
+    ap.add_argument("--border", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (2 thrash on a loaded 2-core box)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    train, held = split(load(args.footage, args.resolution, args.frames), args.protocol)
+    net, fwd, degrade = make_variant(args.variant, args.channels, args.depth)
+    head = get_head("upscale")
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
+    start, step, cpu0 = time.monotonic(), 0, time.process_time()
+    while (elapsed := time.monotonic() - start) < args.seconds:
+        f = elapsed / args.seconds
+        for g in opt.param_groups:
+            g["lr"] = args.lr * (0.1 + 0.45 * (1 + np.cos(np.pi * f))) * min(1.0, (step + 1) / 20)
+        if degrade == "head":
+            ex = [head.sample(train[int(rng.integers(0, len(train)))], rng, args.crop) for _ in range(args.batch)]
+            lr_t = torch.from_numpy(np.stack([e["lr"] for e in ex]))
+            hr_t = torch.from_numpy(np.stack([e["target"] for e in ex]))
+        else:
+            pairs = [sample(train[int(rng.integers(0, len(train)))], rng, args.crop, degrade) for _ in range(args.batch)]
+            lr_t = torch.from_numpy(np.stack([p[0] for p in pairs]))
+            hr_t = torch.from_numpy(np.stack([p[1] for p in pairs]))
+        loss = loss_fn(fwd(lr_t), hr_t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+    net.eval()
+    res = evaluate(fwd, held, args.eval_frames, args.border)
+    mean = {k: float(np.mean([r[k] for r in res.values()])) for k in ("head", "lanczos", "bicubic")}
+    report = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "steps": step,
+        "cpu_seconds": time.process_time() - cpu0,
+        "load_average": os.getloadavg(),
+        "torch_threads": torch.get_num_threads(),
+        "per_clip": res,
+        "mean": mean,
+        "margin_vs_lanczos": mean["head"] - mean["lanczos"],
+    }
+    print(json.dumps(report))
+    with (OUT / "upscale_study.jsonl").open("a") as fh:
+        fh.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()
