@@ -72,8 +72,11 @@ def _stats(x: torch.Tensor) -> torch.Tensor:
 class RegradeNet(nn.Module):
     """Thumbnail CNN -> weights of `count` basis LUTs of `size`^3 added to the identity."""
 
-    def __init__(self, count: int = 6, size: int = 17, width: int = 16) -> None:
+    def __init__(self, count: int = 6, size: int = 17, width: int = 16, with_reference: bool = False) -> None:
         super().__init__()
+        # Whether the learned LUTs are added when there is a reference too. Off by default: on held-out
+        # real clips the matched grade alone scored 42.0 dB and with 150 s of learned residual 38.6.
+        self.with_reference = with_reference
         self.register_buffer("identity", torch.from_numpy(luts.identity(size)))
         self.basis = nn.Parameter(torch.zeros(count, size, size, size, 3))
         layers: list[nn.Module] = []
@@ -100,6 +103,8 @@ class RegradeNet(nn.Module):
         e_ref = self.encoder(ref_thumb).flatten(1) * has_ref
         feats = torch.cat([e_in, e_ref, e_in - e_ref, _stats(thumb), _stats(ref_thumb) * has_ref, has_ref], 1)
         w = self.weights(feats)
+        if not self.with_reference:
+            w = w * (1 - has_ref)
         identity = torch.as_tensor(self.identity)
         start = identity.unsqueeze(0) if base is None else base
         return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
@@ -151,12 +156,15 @@ class RegradeHead(Head):
             "eval_frames": 4,
             "no_reference": 0.15,
             "tv": 1e-3,
-            "reference_offset": 24,  # evaluate(): the reference is this many frames away (about 1 s)
+            "reference_offset": 24,
+            "residual_with_reference": False,  # evaluate(): the reference is this many frames away (about 1 s)
         }
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
-        return RegradeNet(int(cfg["luts"]), int(cfg["lut_size"]), int(cfg["width"]))
+        return RegradeNet(
+            int(cfg["luts"]), int(cfg["lut_size"]), int(cfg["width"]), bool(cfg["residual_with_reference"])
+        )
 
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         t = int(rng.integers(0, len(clip)))
@@ -285,6 +293,6 @@ class RegradeHead(Head):
                     luts.write_cube(cube_path, lut)
             if baked is not None:
                 u8 = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
-                yield number, luts.apply_baked(u8, baked).astype(np.float32) / 255.0
+                yield number, np.multiply(luts.apply_baked(u8, baked), np.float32(1 / 255), dtype=np.float32)
             else:
                 yield number, luts.apply_lut(as_float(frame), lut)

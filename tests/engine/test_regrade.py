@@ -38,7 +38,7 @@ def test_fresh_head_with_reference_is_its_matched_grade_and_beats_reinhard(clip:
 def test_training_reduces_loss(clip: np.ndarray) -> None:
     torch.manual_seed(0)
     head = get_head("regrade")
-    net = head.build({"luts": 3})
+    net = head.build({"luts": 3, "residual_with_reference": True})
     rng = np.random.default_rng(0)
     pool = [head.sample(clip, rng, 48) for _ in range(32)]  # each sample fits a grade: keep the test quick
 
@@ -84,3 +84,17 @@ def test_apply_writes_cube(clip: np.ndarray, tmp_path: Path) -> None:
     )
     assert [n for n, _ in out] == [0, 1]
     assert lut.read_cube(cube).shape == (33, 33, 33, 3)
+
+
+def test_learned_luts_leave_the_matched_grade_alone_by_default(clip: np.ndarray) -> None:
+    head = get_head("regrade")
+    net = head.build({})
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05)  # a net moved away from its fresh state
+    graded = synth.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.85)[0]
+    restored = lut.apply_lut(graded, head.predict_lut(net, graded, clip[3]))
+    np.testing.assert_allclose(restored, color.matched_grade(graded, clip[3]), atol=1e-4)
+    assert not np.allclose(
+        head.predict_lut(net, graded), lut.identity(33), atol=1e-3
+    )  # no reference: learned
