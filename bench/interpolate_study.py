@@ -24,7 +24,7 @@ from engine import flow
 from engine.baselines import interpolate as baselines
 
 FlowKey = tuple[object, ...]
-ENSEMBLES: list[str] = []  # "a+b": the mean of variants a and b (--ensembles)
+ENSEMBLES: list[str] = ["ds05+ds075"]  # "a+b": the mean of variants a and b; ds05+ds075 = flow.RECOMMENDED
 
 
 def decode(path: Path, frames: int, scale: float, windows: int = 1) -> list[np.ndarray]:
@@ -54,29 +54,23 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
-BEST = flow.FlowConfig()
+BEST = flow.FlowConfig()  # half-size flows, tuned blend (the fast single setting)
 VARIANTS: dict[str, flow.FlowConfig] = {
-    "dis_fs0_backward": replace(BEST, method="backward", quadratic=False),
-    "splat": replace(BEST, method="splat", quadratic=False),
-    "splat_quad": replace(BEST, method="splat"),
-    "reverse": replace(BEST, quadratic=False),
-    "reverse_quad": BEST,
-    "reverse_quad_gate": replace(BEST, gate=True),
-    "reverse_quad_ds05": replace(BEST, downscale=0.5),
-    "reverse_quad_fast": replace(BEST, preset="fast", finest_scale=None),
-    "reverse_quad_medium": replace(BEST, finest_scale=None),
-    "reverse_quad_p12": replace(BEST, patch_size=12, patch_stride=4),
-    "reverse_quad_ds075": replace(BEST, downscale=0.75),
-    "reverse_quad_ds05_s2": replace(BEST, downscale=0.5, patch_stride=2),
-    "reverse_quad_ds05_r10": replace(BEST, downscale=0.5, refine_iterations=10),
-    "reverse_quad_ds05_p6": replace(BEST, downscale=0.5, patch_size=6, patch_stride=2),
-    "ds05_a5": replace(BEST, downscale=0.5, softmax_alpha=5),
-    "ds05_a60": replace(BEST, downscale=0.5, softmax_alpha=60),
-    "ds05_c2": replace(BEST, downscale=0.5, consistency_scale=2),
-    "ds05_c01": replace(BEST, downscale=0.5, consistency_scale=0.1),
-    "ds05_b3": replace(BEST, downscale=0.5, blend_power=3),
-    "ds05_b03": replace(BEST, downscale=0.5, blend_power=0.3),
-    "ds05_lin": replace(BEST, downscale=0.5, quadratic=False),
+    # The previous default: full-size flows, sharper softmax splat and occlusion check, linear blend weights.
+    "old_full": replace(BEST, downscale=1.0, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0),
+    "old_ds05": replace(BEST, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0),
+    "ds05": BEST,
+    "ds075": replace(BEST, downscale=0.75),
+    "full": replace(BEST, downscale=1.0),
+    "ds05_linear": replace(BEST, quadratic=False),
+    "ds05_backward": replace(BEST, method="backward", quadratic=False),
+    "ds05_splat": replace(BEST, method="splat"),
+    "ds05_gate": replace(BEST, gate=True),
+    "ds05_r10": replace(BEST, refine_iterations=10),
+    "ds05_p6": replace(BEST, patch_size=6, patch_stride=2),
+    "ds05_b1": replace(BEST, blend_power=1.0),
+    "ds05_a20": replace(BEST, softmax_alpha=20),
+    "ds05_c05": replace(BEST, consistency_scale=0.5),
 }
 
 
@@ -168,6 +162,61 @@ def study_run(
     return scores, secs
 
 
+def refiner_study(clips: list[Path], scale: float, seconds: float, frames: int) -> None:
+    """Train the interpolate head's refiner for `seconds` on half of the clips, and score it against its own
+    classical base (flow.RECOMMENDED) on the dropped frames of the other half."""
+    import torch
+
+    from engine.heads.base import as_float
+    from engine.heads.interpolate import InterpolateHead
+
+    head = InterpolateHead()
+    torch.manual_seed(0)
+    net = head.build({})
+    train_clips = [
+        (decode(c, 120, scale if "camera" in c.parts else 1.0)[0] * 255).astype(np.uint8) for c in clips[0::2]
+    ]
+    rng = np.random.default_rng(0)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-4)
+    t0, steps = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        examples = [head.sample(train_clips[int(rng.integers(len(train_clips)))], rng, 128) for _ in range(8)]
+        batch = {k: torch.from_numpy(np.stack([e[k] for e in examples])) for k in examples[0]}
+        loss = head.loss(net, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+    print(f"refiner: {steps} steps of 8 crops in {seconds:.0f} s on {[c.stem for c in clips[0::2]]}")
+    config = head.flow_config()
+    for clip in clips[1::2]:
+        runs = decode(clip, frames, scale if "camera" in clip.parts else 1.0, 3)
+        base, refined = [], []
+        for run in runs:
+            for t in range(1, len(run) - 1, 2):
+                parts = flow_parts(run, t, config)
+                with torch.no_grad():
+                    out = head.refine(net, parts)
+                base.append(psnr(parts.frame, run[t]))
+                refined.append(psnr(as_float(out), run[t]))
+        print(f"{clip.stem}: base {np.mean(base):.2f} refined {np.mean(refined):.2f} ({len(base)} frames)")
+
+
+def flow_parts(run: np.ndarray, t: int, config: flow.FlowConfig) -> flow.Parts:
+    """Frame t of a run rebuilt from t-1, t+1 (and t-3, t+3 when there) by each member of config, averaged."""
+
+    def get(i: int) -> np.ndarray | None:
+        return run[i] if 0 <= i < len(run) else None
+
+    f0, f1 = run[t - 1], run[t + 1]
+    return flow.mean_parts(
+        [
+            flow.interpolate_reverse(f0, f1, flow.pair_flows(f0, f1, get(t - 3), get(t + 3), c), 0.5, c)
+            for c in flow.members(config)
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
@@ -176,6 +225,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=1, help="runs of --frames spread over each clip")
     parser.add_argument("--variants", default="", help="comma-separated subset of variants")
     parser.add_argument("--ensembles", default="", help="comma-separated a+b means of variants")
+    parser.add_argument("--refiner-seconds", type=float, default=0, help="run the refiner study instead")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     variants = VARIANTS
@@ -183,6 +233,9 @@ def main() -> None:
         variants = {k: v for k, v in VARIANTS.items() if k in args.variants.split(",")}
     ENSEMBLES.extend(e for e in args.ensembles.split(",") if e)
     clips = sorted((args.footage / "camera").glob("*.mp4")) + sorted((args.footage / "cg").glob("*.mp4"))
+    if args.refiner_seconds:
+        refiner_study(clips, args.scale, args.refiner_seconds, args.frames)
+        return
     table: dict[str, dict[str, float]] = {}
     speed: dict[str, list[float]] = {}
     for clip in clips:

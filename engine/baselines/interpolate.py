@@ -22,7 +22,9 @@ def linear_blend(f0: np.ndarray, f1: np.ndarray, t: float = 0.5) -> np.ndarray:
     return ((1 - t) * f0 + t * f1).astype(np.float32)
 
 
-DIS_BASELINE = flow.FlowConfig(preset="medium", finest_scale=None, method="backward", quadratic=False)
+DIS_BASELINE = flow.FlowConfig(
+    preset="medium", finest_scale=None, downscale=1.0, method="backward", quadratic=False
+)
 
 
 def dis_backward(f0: np.ndarray, f1: np.ndarray, t: float = 0.5) -> np.ndarray:
