@@ -81,13 +81,15 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
     return clips, newest
 
 
-def budget_for(show: ShowConfig, payload: dict[str, Any], override: float | None = None) -> float:
+def budget_for(show: ShowConfig, payload: dict[str, Any], override: float | None = None) -> tuple[float, bool]:
+    """The seconds to train, and whether the window's deadline cut them (a job may start late in its window)."""
     budget = override or show.train.budget_seconds
     deadline = payload.get("deadline")
     if deadline:
         left = (datetime.fromisoformat(deadline) - datetime.now(UTC)).total_seconds()
-        budget = min(budget, left)
-    return budget
+        if left < budget:
+            return left, True
+    return budget, False
 
 
 def run_training(
@@ -105,8 +107,8 @@ def run_training(
 ) -> dict[str, Any]:
     show = get_show(settings, catalog, show_code)
     payload = payload or {}
-    seconds = budget_for(show, payload, budget)
-    if seconds < MIN_BUDGET_S:
+    seconds, cut = budget_for(show, payload, budget)
+    if cut and seconds < MIN_BUDGET_S:
         return {"skipped": f"the training window closes in {max(seconds, 0):.0f} s"}
     clips, newest_daily = training_clips(catalog, show.code)
     if not clips:
