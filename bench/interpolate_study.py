@@ -24,14 +24,16 @@ from engine import flow
 from engine.baselines import interpolate as baselines
 
 FlowKey = tuple[object, ...]
-ENSEMBLES: list[str] = ["ds05+ds075"]  # "a+b": the mean of variants a and b; ds05+ds075 = flow.RECOMMENDED
+ENSEMBLES: list[str] = []  # "a+b": the mean of variants a and b; ds05+ds075 is flow.BEST_QUALITY
 
 
-def decode(path: Path, frames: int, scale: float, windows: int = 1) -> list[np.ndarray]:
-    """`windows` runs of `frames` consecutive frames, spread evenly over the clip (1: its first frames)."""
+def decode(path: Path, frames: int, scale: float, windows: int = 1, start: int = 0) -> list[np.ndarray]:
+    """`windows` runs of `frames` consecutive frames, spread evenly from frame `start` to the clip's end
+    (1: the frames from `start` on)."""
     with av.open(str(path)) as container:
         total = container.streams.video[0].frames
-    starts = [0] if windows <= 1 else [round(i * (total - frames) / (windows - 1)) for i in range(windows)]
+    span = total - frames - start
+    starts = [start] if windows <= 1 else [start + round(i * span / (windows - 1)) for i in range(windows)]
     runs: list[list[np.ndarray]] = [[] for _ in starts]
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
@@ -54,13 +56,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
-BEST = flow.FlowConfig()  # half-size flows, tuned blend (the fast single setting)
+BEST = flow.FlowConfig(downscale=0.5)  # half-size flows, tuned blend (the fastest setting)
 VARIANTS: dict[str, flow.FlowConfig] = {
     # The previous default: full-size flows, sharper softmax splat and occlusion check, linear blend weights.
     "old_full": replace(BEST, downscale=1.0, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0),
     "old_ds05": replace(BEST, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0),
     "ds05": BEST,
-    "ds075": replace(BEST, downscale=0.75),
+    "ds075": replace(BEST, downscale=0.75),  # flow.RECOMMENDED, the default
     "full": replace(BEST, downscale=1.0),
     "ds05_linear": replace(BEST, quadratic=False),
     "ds05_backward": replace(BEST, method="backward", quadratic=False),
@@ -222,6 +224,7 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
     parser.add_argument("--frames", type=int, default=41)
     parser.add_argument("--scale", type=float, default=0.5, help="downscale camera clips (720p) by this")
+    parser.add_argument("--start", type=int, default=0, help="first frame of the first window")
     parser.add_argument("--windows", type=int, default=1, help="runs of --frames spread over each clip")
     parser.add_argument("--variants", default="", help="comma-separated subset of variants")
     parser.add_argument("--ensembles", default="", help="comma-separated a+b means of variants")
@@ -240,7 +243,7 @@ def main() -> None:
     speed: dict[str, list[float]] = {}
     for clip in clips:
         scale = args.scale if "camera" in clip.parts else 1.0
-        runs = decode(clip, args.frames, scale, args.windows)
+        runs = decode(clip, args.frames, scale, args.windows, args.start)
         scores, secs = study_clip(runs, variants)
         table[clip.stem] = scores
         for k, v in secs.items():

@@ -1,8 +1,8 @@
 """interpolate: retime (2x/4x), rebuild dropped or missing frames, over a classical flow path plus a refiner.
 
 1. Classical base (engine.flow, flow.RECOMMENDED): DIS flow both ways and to the outer neighbours
-   (quadratic motion), flow reversal by softmax splatting at half and at 3/4 size, visibility-weighted blend
-   of both full-size warped frames, the two settings averaged.
+   (quadratic motion), flow reversal by softmax splatting at 3/4 size, visibility-weighted blend of both
+   full-size warped frames.
 2. A residual CNN sees the base, both warped frames and their visibilities and adds a correction; its last
    conv starts at zero, so a fresh net is exactly the classical base (never worse than it).
 Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (outer: t-3, t+3).
