@@ -9,7 +9,7 @@ with --border HR pixels cut from every side, the same pixels for every method.
 
 Variants:
   head      the UpscaleHead as it is in engine/heads/upscale.py (its own sample/loss/upscale)
-  lr-mixed  LR net + pixel shuffle over torch bicubic, trained on area-or-bicubic (the old head)
+  lr-mixed  LR net + pixel shuffle over torch bicubic, trained on area-or-bicubic (the head before this study)
   lr-area   LR net + pixel shuffle over torch bicubic, trained on area only
   hr-area   VDSR-style: net at HR on the torch-bicubic upsampled image, trained on area only
 """
@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -114,7 +113,11 @@ def evaluate(
             with torch.no_grad():
                 x = torch.from_numpy(chw(lr))[None]
                 out = np.clip(fwd(x)[0].numpy().transpose(1, 2, 0), 0, 1)
-            for name, img in (("head", out), ("lanczos", upscale_lanczos(lr)), ("bicubic", upscale_bicubic(lr))):
+            for name, img in (
+                ("head", out),
+                ("lanczos", upscale_lanczos(lr)),
+                ("bicubic", upscale_bicubic(lr)),
+            ):
                 acc[name].append(psnr(img[b:-b, b:-b], hr[b:-b, b:-b]) if b else psnr(img, hr))
         res[key] = {k: float(np.mean(v)) for k, v in acc.items()}
     return res
@@ -128,6 +131,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--steps", type=int, default=0, help="train this many steps instead (fair under load)")
     ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--depth", type=int, default=7)
     ap.add_argument("--batch", type=int, default=8)
@@ -150,16 +154,25 @@ def main() -> None:
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
     start, step, cpu0 = time.monotonic(), 0, time.process_time()
-    while (elapsed := time.monotonic() - start) < args.seconds:
-        f = elapsed / args.seconds
+    while True:
+        elapsed = time.monotonic() - start
+        if (args.steps and step >= args.steps) or (not args.steps and elapsed >= args.seconds):
+            break
+        f = step / args.steps if args.steps else elapsed / args.seconds
         for g in opt.param_groups:
             g["lr"] = args.lr * (0.1 + 0.45 * (1 + np.cos(np.pi * f))) * min(1.0, (step + 1) / 20)
         if degrade == "head":
-            ex = [head.sample(train[int(rng.integers(0, len(train)))], rng, args.crop) for _ in range(args.batch)]
+            ex = [
+                head.sample(train[int(rng.integers(0, len(train)))], rng, args.crop)
+                for _ in range(args.batch)
+            ]
             lr_t = torch.from_numpy(np.stack([e["lr"] for e in ex]))
             hr_t = torch.from_numpy(np.stack([e["target"] for e in ex]))
         else:
-            pairs = [sample(train[int(rng.integers(0, len(train)))], rng, args.crop, degrade) for _ in range(args.batch)]
+            pairs = [
+                sample(train[int(rng.integers(0, len(train)))], rng, args.crop, degrade)
+                for _ in range(args.batch)
+            ]
             lr_t = torch.from_numpy(np.stack([p[0] for p in pairs]))
             hr_t = torch.from_numpy(np.stack([p[1] for p in pairs]))
         loss = loss_fn(fwd(lr_t), hr_t)
@@ -174,6 +187,7 @@ def main() -> None:
         "args": {k: str(v) for k, v in vars(args).items()},
         "steps": step,
         "cpu_seconds": time.process_time() - cpu0,
+        "cpu_ms_per_step": 1000 * (time.process_time() - cpu0) / max(step, 1),
         "load_average": os.getloadavg(),
         "torch_threads": torch.get_num_threads(),
         "per_clip": res,

@@ -64,6 +64,17 @@ def test_training_reduces_the_loss(name: str) -> None:
     assert after < 0.9 * before, (before, after)
 
 
+def test_upscale_trains_on_the_degradation_it_is_scored_on() -> None:
+    """Every training example is the area (box) 2x downscale of its target, the degradation evaluate uses:
+    a mix of degradations cost about 0.5 dB on held-out real clips."""
+    head = get_head("upscale")
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        example = head.sample(_clip(3, (64, 48)), rng, 32)
+        target = example["target"].transpose(1, 2, 0)
+        assert np.allclose(example["lr"].transpose(1, 2, 0), downscale(target, 2, "area"), atol=1e-6)
+
+
 def test_cleanup_takes_the_hole_from_neighbour_frames() -> None:
     clip = synth.camera_move(synth.photo("coffee"), 5, (128, 96), synth.CameraMove(pan=(0.5, 0.1)))
     hole = synth.blob_mask(96, 128, seed=3, fraction=0.06)
