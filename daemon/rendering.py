@@ -49,6 +49,9 @@ BeforeAfter = Literal["side", "wipe"]
 MAX_COMPARE_WIDTH = 1920  # the before/after movie is scaled down to at most this width
 MAX_THUMB_WIDTH = 640
 REVIEW_CRF = 18
+# Review movies go to trackers that re-encode or trim them (Kitsu's normalisation drops the video of H.264 with
+# B-frames and an edit list): no B-frames, which every review player and transcoder takes.
+REVIEW_OPTIONS = {"bf": "0"}
 WIPE_BUFFER_CRF = 8  # the wipe's two-pass buffer: near lossless, encoded fast
 BAND_COLOUR = (24, 24, 24)
 TEXT_COLOUR = (235, 235, 235)
@@ -355,7 +358,14 @@ class RenderSink:
         self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
         with self._writing(self._review):
             self._writers["review"] = MovieWriter(
-                self._review, plan.fps, width, height, "h264", timecode, crf=REVIEW_CRF
+                self._review,
+                plan.fps,
+                width,
+                height,
+                "h264",
+                timecode,
+                crf=REVIEW_CRF,
+                options=REVIEW_OPTIONS,
             )
         layout = self._layout
         if plan.before_after == "side":
@@ -368,6 +378,7 @@ class RenderSink:
                     "h264",
                     timecode,
                     crf=REVIEW_CRF,
+                    options=REVIEW_OPTIONS,
                 )
         else:
             with self._writing(self._before_after):
@@ -431,7 +442,14 @@ class RenderSink:
         done = 0
         with self._writing(self._before_after):
             writer = MovieWriter(
-                self._before_after, plan.fps, layout.width, layout.height, "h264", timecode, crf=REVIEW_CRF
+                self._before_after,
+                plan.fps,
+                layout.width,
+                layout.height,
+                "h264",
+                timecode,
+                crf=REVIEW_CRF,
+                options=REVIEW_OPTIONS,
             )
             self._writers["before_after"] = writer
             h = layout.panel_height

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from engine.train.settings import TrainSettings
 
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
 Stop = Callable[[], bool]
+log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoint"
 WARMUP_STEPS = 20
 
@@ -93,6 +95,11 @@ def _evaluate(
     net.eval()
     try:
         return head.evaluate(net, holdout, np.random.default_rng([seed, 7919, index]), options)
+    except ValueError as exc:
+        # Too little held-out footage for this head (e.g. clips too short): the version is still written, the
+        # head simply has no scores, so the promotion rule cannot call it better than its baseline.
+        log.warning("%s: not evaluated: %s", head.name, exc)
+        return {}
     finally:
         net.train()
 

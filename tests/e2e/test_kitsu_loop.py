@@ -38,7 +38,7 @@ def test_fix_round_trip_through_kitsu(
     project_code = kitsu_shot.project["code"]
     for i, photo in enumerate(("chelsea", "coffee")):
         frames = synth.add_noise(
-            synth.camera_move(synth.photo(photo), 16, (160, 96), seed=i), 15 / 255, seed=i
+            synth.camera_move(synth.photo(photo), 24, (160, 96), seed=i), 15 / 255, seed=i
         )
         write_movie(tmp_path / f"SH0{i + 1}0_1.mp4", frames, 24)
         (tmp_path / f"SH0{i + 1}0_1.mp4").rename(inbox / f"SH0{i + 1}0_1.mp4")
@@ -76,7 +76,9 @@ def test_fix_round_trip_through_kitsu(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    (tmp_path / "rushes").mkdir()
     catalog = Catalog(f"sqlite:///{tmp_path / 'rushes' / 'catalog.sqlite'}")
+    catalog.migrate()
     try:
         wait_for("ingest", lambda: registered(catalog, "KIT") == 2, 120)
         enqueue_training(catalog, "KIT")
