@@ -5,6 +5,8 @@ from __future__ import annotations
 from daemon.catalog import CatalogError
 from daemon.catalog.shows import UnknownShow
 from daemon.context import DataDirError
+from daemon.rendering import RenderError
+from daemon.runner import Permanent
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
 from engine.media import MediaError
@@ -18,4 +20,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UnknownShowError,
     MediaError,
     TrackerFatal,
+    RenderError,
+    Permanent,
 )

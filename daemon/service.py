@@ -220,6 +220,9 @@ class Daemon:
     def _lead(self) -> None:
         if self.leadership is None or self.scheduler is None:
             return
+        if self.leadership.is_leader and not self.leadership.still_leading():
+            log.warning("scheduler.leadership_lost")  # e.g. the PostgreSQL session holding the lock dropped
+            self.scheduler.shutdown(wait=False)
         if not self.leadership.is_leader and self.leadership.try_acquire():
             log.info("scheduler.leader")
             self.scheduler.start()

@@ -12,12 +12,18 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Autogenerate leaves alone the table APScheduler's job store keeps in the same database."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
+        include_object=_ours,
     )
     with context.begin_transaction():
         context.run_migrations()
