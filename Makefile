@@ -37,9 +37,14 @@ test: venv system-deps zou-venv lint
 demo: venv
 	$(BIN)/rushes demo
 
+FOOTAGE ?= ../shared/footage
+
 bench: venv
 	@bash scripts/system-deps.sh ffmpeg
 	$(BIN)/python bench/media.py
+	$(BIN)/python bench/pipeline.py --footage $(FOOTAGE)/camera
+	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/quality.py --footage $(FOOTAGE) --budget 600
 
 clean:
 	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache
