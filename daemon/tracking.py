@@ -106,7 +106,10 @@ def poll_reviews(tracker: Tracker, catalog: Catalog, limit: int = 100) -> PollRe
             new += 1
             request = pub.fix_request
             if review.status == "rejected":
-                fixes.set_fix_state(s, request.id, "rejected", rejection_note=review.note or "")
+                # Reopened with the supervisor's note; nothing re-runs until a coordinator asks again.
+                fixes.set_fix_state(
+                    s, request.id, "open", rejection_note=review.note or "rejected without a note"
+                )
             elif all(p.review_status == "approved" for p in request.publications):
                 fixes.set_fix_state(s, request.id, "approved")
             log.info("review.recorded", shot=request.shot, kind=pub.fix_kind, status=review.status)

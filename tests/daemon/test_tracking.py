@@ -120,7 +120,7 @@ def test_review_decisions_come_back(
     assert poll_reviews(tracker(server), catalog).new == 0
     with catalog.session(readonly=True) as s:
         rejected = fixes.get_fix_request(s, pubs["denoise"][1])
-        assert rejected is not None and rejected.state == "rejected"
+        assert rejected is not None and rejected.state == "open"  # reopened, with the note attached
         assert rejected.rejection_note == "still grainy in the sky"
         approved = fixes.get_fix_request(s, pubs["upscale"][1])
         assert approved is not None and approved.state == "approved"
