@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.catalog import Catalog, Daily, models_repo
+from daemon.catalog import Catalog, Daily, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.settings import Settings
@@ -49,6 +49,19 @@ def collect(
             from daemon.catalog import shows as show_repo
 
             row = show_repo.get_show(s, cfg.code)
+            requests = [
+                {
+                    "id": r.id,
+                    "shot": r.shot,
+                    "kinds": list(r.kinds),
+                    "params": dict(r.params),
+                    "state": r.state,
+                    "error": r.error,
+                    "rejection_note": r.rejection_note,
+                    "versions": [p.tracker_version_id for p in r.publications if p.tracker_version_id],
+                }
+                for r in fixes.list_fix_requests(s, cfg.code, limit=50)
+            ]
             shows_out.append(
                 {
                     "code": cfg.code,
@@ -59,6 +72,7 @@ def collect(
                     "model_versions": len(versions),
                     "dailies": [daily_record(d) for d in current if d.status == "registered"],
                     "quarantined": [daily_record(d) for d in current if d.status == "quarantined"],
+                    "fix_requests": requests,
                 }
             )
     with catalog.session(readonly=True) as s:

@@ -71,6 +71,19 @@ def render(data: dict[str, Any]) -> None:
                     d["path"],
                 )
             out.print(table)
+        if show["fix_requests"]:
+            table = Table("fix request", "shot", "kinds", "state", "versions", "note / error")
+            for r in show["fix_requests"]:
+                note = r["error"] or (f"rejected: {r['rejection_note']}" if r["rejection_note"] else "")
+                table.add_row(
+                    str(r["id"]),
+                    r["shot"],
+                    ", ".join(r["kinds"]),
+                    r["state"],
+                    ", ".join(map(str, r["versions"])),
+                    note,
+                )
+            out.print(table)
         if show["quarantined"]:
             table = Table("quarantined", "reason", title=None)
             for d in show["quarantined"]:
