@@ -44,8 +44,8 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
         pub = fixes.get_publication(s, pub_id)
         assert pub is not None
         request = pub.fix_request
-        if pub.state == "published" and pub.tracker_version_id:
-            return {"version_id": pub.tracker_version_id, "created": False}
+        # No shortcut for an already published row: the adapter finds the Version by its key (and finishes a
+        # half-done upload), and the task status below still has to be set if a crash came in between.
         files = dict(pub.extra_files or {})
         description = Path(files["description"]).read_text() if "description" in files else ""
         attachments = tuple(
