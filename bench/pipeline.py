@@ -87,17 +87,17 @@ def ingest_latency(work: Path, count: int, footage: Path | None) -> dict[str, An
         landed[str(inbox / name)] = time.time()
         time.sleep(0.5)
     deadline = time.monotonic() + 120
-    rows: list[Any] = []
+    rows: list[tuple[str, float]] = []
     while time.monotonic() < deadline:
         with daemon.catalog.session(readonly=True) as s:
-            rows = daily_repo.list_dailies(s, "BENCH")
+            rows = [(d.path, d.created_at.timestamp()) for d in daily_repo.list_dailies(s, "BENCH")]
         if len(rows) >= count:
             break
         time.sleep(0.2)
     daemon.stop_event.set()
     thread.join(timeout=30)
     daemon.stop()
-    lat = sorted(r.created_at.timestamp() - landed[r.path] for r in rows if r.path in landed)
+    lat = sorted(created - landed[path] for path, created in rows if path in landed)
     return {
         "files": count,
         "catalogued": len(lat),
