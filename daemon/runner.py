@@ -249,12 +249,14 @@ class LaneLoop:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            busy = False
             for lane in self.lanes:
                 try:
-                    lane.tick()
+                    busy = lane.tick() > 0 or busy
                 except CatalogError as exc:
                     log.error("runner.catalog_error", lane=lane.name, error=str(exc))
                 except Exception as exc:
                     log.error("runner.error", lane=lane.name, error=str(exc), exc_info=True)
             self.last_tick = time.monotonic()
-            self._stop.wait(self.every_s)
+            # While jobs run, look often (a quick in-process job frees its slot within milliseconds).
+            self._stop.wait(0.05 if busy else self.every_s)
