@@ -14,13 +14,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
-from engine import flow
+from engine import flow, flow_sequence
 from engine.baselines import interpolate as baselines
 
 FlowKey = tuple[object, ...]
@@ -64,6 +65,8 @@ VARIANTS: dict[str, flow.FlowConfig] = {
     "ds05": BEST,
     "ds075": replace(BEST, downscale=0.75),  # flow.RECOMMENDED, the default
     "full": replace(BEST, downscale=1.0),
+    "ds075_s4": replace(BEST, downscale=0.75, patch_stride=4),
+    "ds075_fast": replace(BEST, downscale=0.75, preset="fast", finest_scale=0),
     "ds05_linear": replace(BEST, quadratic=False),
     "ds05_backward": replace(BEST, method="backward", quadratic=False),
     "ds05_splat": replace(BEST, method="splat"),
@@ -204,6 +207,39 @@ def refiner_study(clips: list[Path], scale: float, seconds: float, frames: int) 
         print(f"{clip.stem}: base {np.mean(base):.2f} refined {np.mean(refined):.2f} ({len(base)} frames)")
 
 
+def _retime_all(kept: np.ndarray, config: flow.FlowConfig) -> list[tuple[int, np.ndarray]]:
+    return list(flow_sequence.retime(((i, f) for i, f in enumerate(kept)), 2, config))
+
+
+def timing_study(clips: list[Path], scale: float, frames: int, repeats: int = 3) -> None:
+    """Seconds per rebuilt frame, best of `repeats`, of minterpolate and of flow_sequence.fill (the streaming
+    path the head runs) at the variants' settings, on each clip's first `frames` frames (odd ones dropped)."""
+    settings = {
+        "ds05": VARIANTS["ds05"],
+        "ds075 (default)": flow.RECOMMENDED,
+        "old_full": VARIANTS["old_full"],
+    }
+    best: dict[str, list[float]] = {}
+    for clip in clips:
+        run = decode(clip, frames, scale if "camera" in clip.parts else 1.0)[0]
+        kept = run[0::2]
+        count = len(kept) - 1
+        jobs: dict[str, Callable[[], object]] = {
+            "minterpolate": partial(baselines.minterpolate_midpoints, kept)
+        }
+        for name, cfg in settings.items():
+            jobs[name] = partial(_retime_all, kept, cfg)
+        for name, job in jobs.items():
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                job()
+                times.append((time.perf_counter() - t0) / count)
+            best.setdefault(name, []).append(min(times))
+    for name, v in best.items():
+        print(f"{name:18s} {np.mean(v):.3f} s/frame (best of {repeats}, mean over {len(v)} clips)")
+
+
 def flow_parts(run: np.ndarray, t: int, config: flow.FlowConfig) -> flow.Parts:
     """Frame t of a run rebuilt from t-1, t+1 (and t-3, t+3 when there) by each member of config, averaged."""
 
@@ -228,6 +264,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=1, help="runs of --frames spread over each clip")
     parser.add_argument("--variants", default="", help="comma-separated subset of variants")
     parser.add_argument("--ensembles", default="", help="comma-separated a+b means of variants")
+    parser.add_argument("--timing", action="store_true", help="run the timing study instead")
     parser.add_argument("--refiner-seconds", type=float, default=0, help="run the refiner study instead")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -236,6 +273,9 @@ def main() -> None:
         variants = {k: v for k, v in VARIANTS.items() if k in args.variants.split(",")}
     ENSEMBLES.extend(e for e in args.ensembles.split(",") if e)
     clips = sorted((args.footage / "camera").glob("*.mp4")) + sorted((args.footage / "cg").glob("*.mp4"))
+    if args.timing:
+        timing_study(clips, args.scale, args.frames)
+        return
     if args.refiner_seconds:
         refiner_study(clips, args.scale, args.refiner_seconds, args.frames)
         return
