@@ -37,14 +37,16 @@ test: venv system-deps zou-venv lint
 demo: venv
 	$(BIN)/rushes demo
 
-FOOTAGE ?= ../shared/footage
+# Benchmarks read real footage from the folder the bench scripts default to (the shared footage beside the
+# repository); FOOTAGE=DIR points them elsewhere.
+FOOTAGE ?=
 
 bench: venv
 	@bash scripts/system-deps.sh ffmpeg
 	$(BIN)/python bench/media.py
-	$(BIN)/python bench/pipeline.py --footage $(FOOTAGE)/camera
+	$(BIN)/python bench/pipeline.py $(if $(FOOTAGE),--footage $(FOOTAGE),)
 	$(BIN)/python bench/speed.py
-	$(BIN)/python bench/quality.py --footage $(FOOTAGE) --budget 600
+	$(BIN)/python bench/quality.py $(if $(FOOTAGE),--footage $(FOOTAGE),) --budget 600
 
 clean:
 	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache
