@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where it is used: reading and writing .cube files does not need it
+    import torch
 
 
 class LutError(ValueError):
@@ -175,6 +177,8 @@ def as_unit(image: np.ndarray) -> np.ndarray:
 
 def apply_lut_torch(images: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     """Differentiable trilinear LUT: images (N,3,H,W) 0..1, lut (N,S,S,S,3) or (S,S,S,3) indexed [r,g,b]."""
+    import torch.nn.functional as F
+
     n = images.shape[0]
     if lut.dim() == 4:
         lut = lut.unsqueeze(0).expand(n, -1, -1, -1, -1)

@@ -15,12 +15,11 @@ from rich.table import Table
 from daemon.catalog import models_repo
 from daemon.cli.main import app, err, fail, out, settings
 from daemon.context import open_context
-from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
 from daemon.shows import get_show
-from daemon.training import run_training
 from engine.media import MediaError, MovieWriter, probe, write_sequence
-from engine.model import load_manifest
 from integrations.trackers.base import FIX_KINDS
+
+# The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
 model_app = typer.Typer(no_args_is_help=True, help="Model versions of a show: lineage and scores.")
 app.add_typer(model_app, name="model")
@@ -42,6 +41,8 @@ def train_cmd(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: the show's).")] = None,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
+    from daemon.training import run_training
+
     seconds = parse_duration(budget) if budget else None
     if device not in (None, "auto", "cpu", "cuda"):
         raise fail(f"--device {device!r}: use auto, cpu or cuda")
@@ -109,6 +110,8 @@ def fix_cmd(
     ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
+    from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
     params: dict[str, Any] = {
@@ -212,6 +215,8 @@ def model_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One version's manifest: lineage, training clips with hashes, config, scores."""
+    from engine.model import load_manifest
+
     match = [r for r in _versions(show) if r["version"] == version]
     if not match:
         raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")
@@ -241,6 +246,8 @@ def model_show(
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:
+    from engine.model import load_manifest
+
     ctx = open_context(settings())
     try:
         from daemon.shows import all_shows
