@@ -3,7 +3,6 @@ kept in the catalog (restarts without duplicates, a missed window run once, remo
 
 from __future__ import annotations
 
-import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, Table, select, update
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from daemon import scheduling
 from daemon.catalog import Catalog, CatalogError, Job, utcnow
@@ -89,16 +89,14 @@ def scheduler_factory(catalog: Catalog) -> Iterator[Callable[..., Scheduler]]:
 
 
 def set_stored_next_run(catalog: Catalog, job_id: str, when: datetime) -> None:
-    """Play the daemon being down at `when`: rewrite the stored job so it still waits for that run time."""
-    table = Table(JOBS_TABLE, MetaData(), autoload_with=catalog.engine)
-    with catalog.engine.begin() as conn:
-        state = pickle.loads(conn.execute(select(table.c.job_state).where(table.c.id == job_id)).scalar_one())
-        state["next_run_time"] = when
-        conn.execute(
-            update(table)
-            .where(table.c.id == job_id)
-            .values(job_state=pickle.dumps(state), next_run_time=when.timestamp())
-        )
+    """Play the daemon being down at `when`: rewrite the stored job so it still waits for that run time
+    (through APScheduler's own job store, which owns the row's format)."""
+    store = SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE)
+    store.start(BackgroundScheduler(timezone=UTC), "default")  # a scheduler only lends its timezone here
+    job = store.lookup_job(job_id)
+    assert job is not None, f"no stored job {job_id}"
+    job._modify(next_run_time=when)
+    store.update_job(job)
 
 
 def stored_next_run(catalog: Catalog, job_id: str) -> datetime | None:
