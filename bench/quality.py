@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--heads", default="", help="comma-separated heads (default: every registered head)")
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument(
         "--holdout-mode",
         choices=("clips", "tails"),
@@ -68,6 +69,7 @@ def main() -> None:
         seed=args.seed,
         resolution=args.resolution,
         holdout_fraction=args.holdout,
+        cpu_threads=args.threads,
     )
     settings = TrainSettings(
         cache_dir=args.out / "cache",
@@ -110,8 +112,10 @@ def main() -> None:
         m = result.metrics.get(head, {})
         h = get_head(head)
         goal = GOALS.get(head)
-        ref = goal[0] if goal else None
-        ref_value = m.get(f"psnr_{ref}") if ref else m.get("baseline_best")
+        refs = goal[0] if goal else ()
+        values = [m[f"psnr_{b}"] for b in refs if f"psnr_{b}" in m]
+        ref = " / ".join(refs) if refs else "best"
+        ref_value = max(values) if values else m.get("baseline_best")
         margin = m["psnr"] - ref_value if ref_value is not None and "psnr" in m else float("nan")
         met = (margin >= goal[1]) if goal else None
         baselines = {b: m.get(f"psnr_{b}") for b in h.baselines}
@@ -128,7 +132,7 @@ def main() -> None:
                 "masked PSNR" if head == "cleanup" else "PSNR",
                 m.get("psnr", float("nan")),
                 ", ".join(f"{b} {v:.2f}" for b, v in baselines.items() if v is not None),
-                f"{margin:+.2f} vs {ref or 'best'}",
+                f"{margin:+.2f} vs {ref}",
                 f">= +{goal[1]:.1f}" if goal else "—",
                 {True: "yes", False: "NO", None: "—"}[met],
                 m.get("ssim", float("nan")),

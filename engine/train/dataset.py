@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from engine.model.manifest import ClipRecord
+from engine.shots import find_cuts, split_shots
 
 
 class DatasetError(ValueError):
@@ -33,13 +34,13 @@ ClipLike = TrainClip | str | Path | np.ndarray
 
 @dataclass
 class LoadedClip:
-    record: ClipRecord
+    record: ClipRecord  # record.cuts: where the clip's shots start (engine.shots)
     frames: np.ndarray  # T,H,W,3 uint8 at training resolution (possibly memory-mapped)
 
 
 @dataclass
 class Split:
-    train: list[np.ndarray]
+    train: list[np.ndarray]  # one array per shot (a clip with cuts gives several)
     holdout: list[np.ndarray]
     train_records: list[ClipRecord]
     holdout_records: list[ClipRecord]
@@ -126,7 +127,19 @@ def load_clip(
             tmp = cached.with_suffix(".tmp.npy")
             np.save(tmp, frames)
             tmp.replace(cached)
-    return LoadedClip(ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames)), frames)
+    record = ClipRecord(
+        id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=find_cuts(frames)
+    )
+    return LoadedClip(record, frames)
+
+
+def _part(clip: LoadedClip, start: int, end: int, suffix: str = "") -> tuple[list[np.ndarray], ClipRecord]:
+    """Frames [start, end) of a clip as shots, and the record of that range."""
+    cuts = [c - start for c in clip.record.cuts if start < c < end]
+    record = clip.record.model_copy(
+        update={"id": f"{clip.record.id}{suffix}", "frames": end - start, "cuts": cuts}
+    )
+    return split_shots(clip.frames[start:end], cuts), record
 
 
 def split_holdout(
@@ -146,22 +159,27 @@ def split_holdout(
         n_hold = min(max(round(len(clips) * fraction), 1), len(clips) - 2)
         order = np.random.default_rng(seed).permutation(len(clips))
         hold = set(order[:n_hold].tolist())
-        return Split(
-            train=[c.frames for i, c in enumerate(clips) if i not in hold],
-            holdout=[c.frames for i, c in enumerate(clips) if i in hold],
-            train_records=[c.record for i, c in enumerate(clips) if i not in hold],
-            holdout_records=[c.record for i, c in enumerate(clips) if i in hold],
-            mode="clips",
-        )
-    train, holdout, tr_rec, ho_rec = [], [], [], []
+        split = Split([], [], [], [], "clips")
+        for i, c in enumerate(clips):
+            shots, record = _part(c, 0, len(c.frames))
+            if i in hold:
+                split.holdout += shots
+                split.holdout_records.append(record)
+            else:
+                split.train += shots
+                split.train_records.append(record)
+        return split
+    split = Split([], [], [], [], "tails")
     for c in clips:
         n = len(c.frames)
         cut = n - round(n * fraction) if fraction > 0 else n
         if fraction > 0 and n - cut < min_frames and n >= 2 * min_frames:
             cut = n - min_frames
-        train.append(c.frames[:cut])
-        tr_rec.append(c.record.model_copy(update={"frames": cut}))
+        shots, record = _part(c, 0, cut)
+        split.train += shots
+        split.train_records.append(record)
         if cut < n:
-            holdout.append(c.frames[cut:])
-            ho_rec.append(c.record.model_copy(update={"id": f"{c.record.id}[{cut}:]", "frames": n - cut}))
-    return Split(train, holdout, tr_rec, ho_rec, "tails")
+            shots, record = _part(c, cut, n, f"[{cut}:]")
+            split.holdout += shots
+            split.holdout_records.append(record)
+    return split

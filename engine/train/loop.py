@@ -62,11 +62,14 @@ def make_batch(
     device: torch.device,
 ) -> dict[str, torch.Tensor]:
     usable = [c for c in clips if len(c) >= head.min_frames()] or [c for c in clips if len(c) >= 1]
+    # shots are drawn by their length, so a clip cut into many short shots does not outweigh a long take
+    weights = np.array([len(c) for c in usable], dtype=np.float64)
+    weights /= weights.sum()
     # Clips of a show may differ in size, and a head may cut a smaller example from a small clip: keep the
     # examples shaped like the batch's first one (a clip too small for that crop is skipped this batch).
     examples: list[dict[str, np.ndarray]] = []
     for _ in range(size * 20):
-        example = head.sample(usable[int(rng.integers(0, len(usable)))], rng, crop)
+        example = head.sample(usable[int(rng.choice(len(usable), p=weights))], rng, crop)
         if not examples or all(example[k].shape == examples[0][k].shape for k in examples[0]):
             examples.append(example)
         if len(examples) == size:
@@ -127,6 +130,8 @@ def train(
     names = list(heads) if heads is not None else head_names()
     head_objs = [get_head(n) for n in names]
     device = pick_device(options.device)
+    if options.cpu_threads is not None:
+        torch.set_num_threads(options.cpu_threads)
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     loaded = [
         load_clip(as_train_clip(c, i), options.resolution, cache, cfg.max_frames_per_clip)

@@ -27,8 +27,9 @@ class TrainSettings(BaseModel):
     version: str | None = Field(None, description="Default: the output folder's name.")
     head_configs: dict[str, dict[str, object]] = Field(default_factory=dict)
     head_shares: dict[str, float] = Field(
-        default_factory=lambda: {"denoise": 2.0},
-        description="Relative share of the budget per head (default 1).",
+        default_factory=lambda: {"denoise": 2.0, "upscale": 2.0, "regrade": 0.5, "cleanup": 0.5},
+        description="Relative share of the budget per head (default 1). Denoise and upscale gain the most "
+        "from training on the show; regrade and cleanup mostly fit each shot at fix time (bench/quality.py).",
     )
     holdout_mode: Literal["auto", "clips", "tails"] = Field(
         "auto", description="auto: whole clips when there are 3 or more, else the tail of every clip."

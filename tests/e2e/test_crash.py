@@ -55,7 +55,9 @@ def test_sigkill_at_every_stage_loses_nothing_and_repeats_nothing(tmp_path: Path
         # Let a last poll/publish cycle run: nothing more may appear.
         time.sleep(3)
         versions = world.coordinator.versions()
-        statuses = [world.coordinator.task_status(world.tasks[s.shot]) for s in world.shots if s.kind in kinds]
+        statuses = [
+            world.coordinator.task_status(world.tasks[s.shot]) for s in world.shots if s.kind in kinds
+        ]
     finally:
         world.stop()
 

@@ -1,0 +1,47 @@
+"""Shot boundaries: a hard cut between two camera moves is found at its frame, and training never straddles it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.shots import find_cuts, shot_ranges, split_shots
+from engine.train.dataset import TrainClip, load_clip, split_holdout
+from tests import footage
+
+
+def _two_shots(first: int = 9, second: int = 7) -> np.ndarray:
+    a = footage.frames(first, (160, 96), photo="astronaut", seed=1)
+    b = footage.frames(second, (160, 96), photo="coffee", seed=2)
+    return np.concatenate([a, b])
+
+
+def test_a_hard_cut_is_found_at_the_first_frame_of_the_new_shot() -> None:
+    clip = _two_shots()
+    assert find_cuts(clip) == [9]
+    assert [len(s) for s in split_shots(clip)] == [9, 7]
+
+
+def test_a_camera_move_alone_has_no_cut() -> None:
+    assert find_cuts(footage.frames(16, (160, 96), photo="astronaut", seed=3)) == []
+
+
+def test_shot_ranges_cover_the_clip_once() -> None:
+    assert shot_ranges(10, [4, 0, 4, 12]) == [(0, 4), (4, 10)]
+    assert shot_ranges(5, []) == [(0, 5)]
+
+
+def test_held_out_and_training_frames_are_split_into_shots(tmp_path: Path) -> None:
+    clips = [
+        load_clip(TrainClip(id="reel", frames=_two_shots(9, 9)), 96, tmp_path),
+        load_clip(TrainClip(id="take", frames=footage.frames(12, (160, 96), seed=4)), 96, tmp_path),
+    ]
+    assert clips[0].record.cuts == [9] and clips[1].record.cuts == []
+    split = split_holdout(clips, 0.34, seed=0, mode="tails")
+    # reel: 18 frames, the last 6 held out; its training part keeps the cut at 9, its tail has none
+    assert [len(s) for s in split.train] == [9, 3, 8]
+    assert [len(s) for s in split.holdout] == [6, 4]
+    assert split.train_records[0].cuts == [9] and split.holdout_records[0].cuts == []
+    for shot in split.train + split.holdout:  # no shot holds frames of both photos
+        assert find_cuts(shot) == []
