@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, machine, md_table, write_json
 
 from engine import synth
+from engine.baselines.color import reinhard
+from engine.baselines.interpolate import minterpolate_midpoints
 from engine.baselines.restore import denoise_nlmeans, downscale, inpaint_telea, upscale_lanczos
 from engine.heads import get_head, head_names
 from engine.model import ShowModel, load_model
@@ -66,6 +68,13 @@ def main() -> None:
     noisy = synth.add_noise(clip, 15 / 255)
     small = np.stack([downscale(f) for f in clip])
     mask = synth.blob_mask(1080, 1920, seed=1, fraction=0.04)
+    graded = synth.regrade(clip[:n], exposure_stops=0.7, white_balance=(1.1, 1.0, 0.9), contrast=1.2)
+    reference = clip[n + 1]
+    # a one-second shot (the graded frames over again): regrade fits its LUT once per shot, then applies it
+    # as 8-bit decoded frames (engine.media.read_frames_uint8), the input of the head's baked 8-bit LUT path
+    shot = [(np.clip(graded[i % n], 0, 1) * 255 + 0.5).astype(np.uint8) for i in range(24)]
+    retimed = 2 * n + 1  # frames out of a 2x retime of n + 1 frames (originals included), for both tools
+    minterp = "ffmpeg minterpolate 2x (mci/aobmc/bidir; output frames/s)"
 
     cases: dict[str, tuple[Callable[[], Iterable[Any]], str, Callable[[], Iterable[Any]] | None]] = {
         "denoise": (
@@ -85,12 +94,36 @@ def main() -> None:
             "OpenCV Telea (4% hole)",
             lambda: (inpaint_telea(f, mask) for f in clip[:n]),
         ),
+        # As fixes run it: the refiner only when the model's manifest says it beat the flow path (a fresh
+        # or untrained refiner does not); and with the refiner forced on.
+        "interpolate": (
+            lambda: get_head("interpolate").apply(
+                model.net("interpolate"), numbered(clip[: n + 1]), {"factor": 2, "refine": False}
+            ),
+            minterp,
+            lambda: [*clip[: n + 1], *minterpolate_midpoints(clip[: n + 1])],
+        ),
+        "interpolate+refiner": (
+            lambda: get_head("interpolate").apply(
+                model.net("interpolate"), numbered(clip[: n + 1]), {"factor": 2, "refine": True}
+            ),
+            minterp,
+            lambda: [*clip[: n + 1], *minterpolate_midpoints(clip[: n + 1])],
+        ),
+        "regrade": (
+            lambda: get_head("regrade").apply(model.net("regrade"), numbered(shot), {"reference": reference}),
+            "Reinhard colour transfer to the reference",
+            lambda: (reinhard(f, reference) for f in shot),
+        ),
     }
+    counts = {"interpolate": retimed, "interpolate+refiner": retimed, "regrade": len(shot)}
+    if "interpolate" in heads:
+        heads.insert(heads.index("interpolate") + 1, "interpolate+refiner")
     rows, report = [], {}
     for head in heads:
         if head in cases:
             run, base_name, base = cases[head]
-            outputs = n
+            outputs = counts.get(head, n)
         else:  # heads of other modules: measured through the Head interface alone
             run = _generic(model, head, clip[: n + 1])
             base_name, base, outputs = "(see that head's own benchmark)", None, 0
@@ -101,11 +134,11 @@ def main() -> None:
                     outputs = sum(1 for _ in run())
                     fps = outputs / (time.perf_counter() - t)
                 else:
-                    fps = timed(run, n)
+                    fps = timed(run, outputs)
                 error = ""
             except Exception as exc:  # a head that needs parameters this generic call does not give
                 fps, error = float("nan"), f"{type(exc).__name__}: {exc}"
-        base_fps = timed(base, n) if base is not None else float("nan")
+        base_fps = timed(base, outputs) if base is not None else float("nan")
         report[head] = {
             "fps": fps,
             "baseline": base_name,
@@ -113,7 +146,9 @@ def main() -> None:
             "frames": outputs,
             "error": error,
         }
-        rows.append([head, fps, base_name, base_fps, error or ""])
+        ratio = fps / base_fps if base_fps == base_fps and base_fps > 0 else float("nan")
+        report[head]["ratio"] = ratio
+        rows.append([head, fps, base_name, base_fps, ratio, error or ""])
         print(head, report[head], flush=True)
     data = {"machine": machine(), "resolution": [1920, 1080], "frames": n, "heads": report}
     write_json(args.out / "speed.json", data)
@@ -123,7 +158,7 @@ def main() -> None:
         f"`{' '.join(sys.argv)}` on {data['machine']['cpu_count']} CPU cores, torch threads "
         f"{data['machine']['torch_threads']}, load average {data['machine']['load_average'][0]:.1f} (shared machine).",
         "",
-        md_table(["head", "head frames/s", "baseline", "baseline frames/s", "note"], rows),
+        md_table(["head", "head frames/s", "baseline", "baseline frames/s", "head / baseline", "note"], rows),
         "",
     ]
     (args.out / "speed.md").write_text("\n".join(md) + "\n")

@@ -143,8 +143,10 @@ def fixed_frames(
             yield frame.number, frame.rgb
 
     net = model.model.net(prepared.kind)
+    head = get_head(prepared.kind)
+    params = head.run_params(prepared.params, model.manifest.metrics.get(prepared.kind, {}))
     try:
-        for number, after in get_head(prepared.kind).apply(net, tee(), prepared.params):
+        for number, after in head.apply(net, tee(), params):
             src = first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
             before = recent.get(src)
             if before is None:  # a rebuilt frame that the source lacks: show its nearest earlier neighbour

@@ -81,7 +81,9 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
     return clips, newest
 
 
-def budget_for(show: ShowConfig, payload: dict[str, Any], override: float | None = None) -> tuple[float, bool]:
+def budget_for(
+    show: ShowConfig, payload: dict[str, Any], override: float | None = None
+) -> tuple[float, bool]:
     """The seconds to train, and whether the window's deadline cut them (a job may start late in its window)."""
     budget = override or show.train.budget_seconds
     deadline = payload.get("deadline")

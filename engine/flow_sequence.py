@@ -1,7 +1,9 @@
 """Frame sequences through the flow path: retime, fill missing frames, detect dropped and duplicated frames.
 
 Frames are `(frame_number, H,W,3 float32 0..1)` pairs in ascending number order. Everything streams: at
-most four source frames (and their flows) are held at a time.
+most four source frames (and their flows) are held at a time. Nothing is interpolated across a cut
+(engine.shots.is_cut): a frame wanted between two shots repeats the nearer one, and a neighbour on the other
+side of a cut is not used for curved motion.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from engine import flow
+from engine import flow, shots
 
 NumberedFrame = tuple[int, np.ndarray]
 Refiner = Callable[[flow.Parts, float], np.ndarray]
@@ -53,6 +55,7 @@ class _Flows:
 
     def __init__(self) -> None:
         self.cache: dict[tuple[flow.FlowConfig, int, int], np.ndarray] = {}
+        self.cuts: dict[tuple[int, int], bool] = {}
 
     def get(self, config: flow.FlowConfig, a: NumberedFrame, b: NumberedFrame) -> np.ndarray:
         key = (config, a[0], b[0])
@@ -60,14 +63,27 @@ class _Flows:
             self.cache[key] = flow.flow_field(a[1], b[1], config)
         return self.cache[key]
 
+    def cut(self, a: NumberedFrame | None, b: NumberedFrame | None) -> bool:
+        """Whether a cut lies between frames a and b (False when either is missing)."""
+        if a is None or b is None:
+            return False
+        key = (a[0], b[0])
+        if key not in self.cuts:
+            self.cuts[key] = shots.is_cut(a[1], b[1])
+        return self.cuts[key]
+
     def forget_before(self, number: int) -> None:
         for key in [k for k in self.cache if min(k[1:]) < number]:
             del self.cache[key]
+        for pair in [p for p in self.cuts if p[0] < number]:
+            del self.cuts[pair]
 
 
 def _pair_flows(window: list[NumberedFrame | None], flows: _Flows, config: flow.FlowConfig) -> flow.PairFlows:
     prev, a, b, nxt = window
     assert a is not None and b is not None
+    prev = None if flows.cut(prev, a) else prev
+    nxt = None if flows.cut(b, nxt) else nxt
     gap = b[0] - a[0]
     return flow.PairFlows(
         flows.get(config, a, b),
@@ -89,6 +105,10 @@ def _fill_gap(
     """Frames for `numbers` between window[1] and window[2]; window[0]/window[3] are the outer frames."""
     a, b = window[1], window[2]
     assert a is not None and b is not None
+    if flows.cut(a, b):  # two shots: each wanted frame repeats the nearer side
+        for n in numbers:
+            yield n, (a[1] if n - a[0] <= b[0] - n else b[1])
+        return
     settings = flow.members(config)
     pfs = [_pair_flows(window, flows, c) for c in settings]
     for n in numbers:

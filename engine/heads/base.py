@@ -85,6 +85,11 @@ class Head(ABC):
         """How many consecutive frames `sample` needs from a clip."""
         return 1
 
+    def run_params(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
+        """The apply() parameters to use with a trained net whose held-out scores are `metrics` (the
+        manifest's); heads may switch off a learned part that did not earn its keep there."""
+        return dict(params)
+
 
 def net_device(net: torch.nn.Module) -> torch.device:
     for p in net.parameters():

@@ -38,6 +38,10 @@ from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
 
 IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
+# The refiner runs only when it beat the flow path alone by this much on the held-out clips: at 1080p it
+# costs more than half the time of a frame (bench/speed.py), and so far 10 CPU minutes of training have
+# not taught it to add anything measurable (bench/quality.py: psnr == psnr_base).
+MIN_REFINER_GAIN_DB = 0.05
 
 
 def _stack_parts(parts: flow.Parts) -> np.ndarray:
@@ -142,6 +146,12 @@ class InterpolateHead(Head):
         res["baseline_best"] = max(res["psnr_dis"], res["psnr_minterpolate"], res["psnr_linear"])
         res["frames"] = float(len(scores["psnr"]))
         return res
+
+    def run_params(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
+        out = dict(params)
+        if "refine" not in out and "psnr" in metrics and "psnr_base" in metrics:
+            out["refine"] = metrics["psnr"] - metrics["psnr_base"] >= MIN_REFINER_GAIN_DB
+        return out
 
     def apply(
         self,

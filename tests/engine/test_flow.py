@@ -78,3 +78,16 @@ def test_ensemble_is_the_mean_of_its_members(clip: np.ndarray) -> None:
     np.testing.assert_allclose(ours, (each[0] + each[1]) / 2, atol=1e-5)
     with pytest.raises(flow.FlowError, match="per member"):
         flow.pair_flows(clip[5], clip[7], config=both)
+
+
+def test_retime_does_not_blend_across_a_cut(clip: np.ndarray) -> None:
+    other = synth.camera_move(synth.photo("coffee"), 4, (160, 96), seed=2)
+    reel = np.concatenate([clip[:4], other])  # a cut between frames 3 and 4
+    out = list(flow_sequence.retime(((i, f) for i, f in enumerate(reel)), 2))
+    assert len(out) == 2 * len(reel) - 1
+    # frame 7 sits between the last frame of the first shot (6) and the first of the second (8): a repeat of
+    # one side, not a ghost of both
+    assert np.array_equal(out[7][1], reel[3]) or np.array_equal(out[7][1], reel[4])
+    # inside each shot frames are still interpolated
+    assert not np.array_equal(out[5][1], reel[2]) and not np.array_equal(out[5][1], reel[3])
+    assert not np.array_equal(out[9][1], reel[4]) and not np.array_equal(out[9][1], reel[5])

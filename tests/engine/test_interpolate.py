@@ -52,3 +52,21 @@ def test_evaluate_reports_baselines(clip: np.ndarray) -> None:
     assert scores["psnr"] == pytest.approx(scores["psnr_base"], abs=1e-3)
     assert scores["psnr"] > scores["psnr_linear"]
     assert scores["baseline_best"] >= scores["psnr_dis"]
+
+
+def test_a_refiner_that_did_not_beat_the_flow_path_is_skipped(clip: np.ndarray) -> None:
+    head = get_head("interpolate")
+    net = head.build({})
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05)  # a refiner that changes the picture
+    frames = [(100 + i, f) for i, f in enumerate(clip[:3])]
+    no_gain = head.run_params({"factor": 2}, {"psnr": 33.36, "psnr_base": 33.36})
+    gain = head.run_params({"factor": 2}, {"psnr": 33.9, "psnr_base": 33.4})
+    assert no_gain["refine"] is False and gain["refine"] is True
+    assert head.run_params({"factor": 2, "refine": True}, {"psnr": 1.0, "psnr_base": 2.0})["refine"] is True
+    skipped = dict(head.apply(net, frames, no_gain))
+    used = dict(head.apply(net, frames, gain))
+    classical = dict(head.apply(head.build({}), frames, {"factor": 2}))
+    np.testing.assert_allclose(skipped[101], classical[101], atol=1e-6)  # the flow path alone
+    assert not np.allclose(used[101], classical[101], atol=1e-3)

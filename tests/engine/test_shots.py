@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.shots import find_cuts, shot_ranges, split_shots
+from engine.shots import find_cuts, is_cut, shot_ranges, split_shots
 from engine.train.dataset import TrainClip, load_clip, split_holdout
 from tests import footage
 
@@ -45,3 +45,10 @@ def test_held_out_and_training_frames_are_split_into_shots(tmp_path: Path) -> No
     assert split.train_records[0].cuts == [9] and split.holdout_records[0].cuts == []
     for shot in split.train + split.holdout:  # no shot holds frames of both photos
         assert find_cuts(shot) == []
+
+
+def test_two_frames_alone_tell_a_cut_from_a_fast_camera_move() -> None:
+    fast = footage.frames(6, (160, 96), photo="astronaut", seed=1)  # a whip pan: every frame changes a lot
+    other = footage.frames(2, (160, 96), photo="coffee", seed=2)
+    assert not any(is_cut(fast[i], fast[i + 2]) for i in range(4))
+    assert is_cut(fast[5], other[0])

@@ -114,3 +114,9 @@ def test_few_clips_hold_out_the_tail_of_each(tmp_path: Path) -> None:
     assert np.array_equal(split.holdout[0], clips[0].frames[3:])
     assert split.holdout_records[0].id == "shot0[3:]"
     assert list(tmp_path.glob("*.npy"))  # decoded once, cached
+
+
+def test_training_the_interpolate_head_writes_a_version(tmp_path: Path) -> None:
+    result = train(_clips(), _options(), tmp_path / "v1", heads=["interpolate"], settings=_settings(tmp_path))
+    assert result.version is not None and result.steps == {"interpolate": 6}
+    assert "psnr" in result.metrics["interpolate"]
