@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +42,13 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="HEAD.KEY=VALUE",
+        help="override a head's config, e.g. upscale.channels=48 (repeatable)",
+    )
     ap.add_argument(
         "--holdout-mode",
         choices=("clips", "tails"),
@@ -79,6 +87,14 @@ def main() -> None:
         checkpoint_seconds=120,
         holdout_mode=args.holdout_mode,
     )
+    for item in args.set:
+        try:
+            key, value = item.split("=", 1)
+            head_name, option = key.split(".", 1)
+            parsed: Any = yaml.safe_load(value)
+        except ValueError:
+            raise SystemExit(f"--set {item!r}: write it as HEAD.KEY=VALUE, e.g. upscale.channels=48") from None
+        settings.head_configs.setdefault(head_name, {})[option] = parsed
     log: list[dict[str, Any]] = []
 
     def progress(head: str, step: int, loss: float, elapsed: float) -> None:

@@ -53,7 +53,7 @@ class UpscaleHead(Head):
     baselines = ("lanczos", "bicubic")
 
     def default_config(self) -> dict[str, Any]:
-        return {"channels": 32, "depth": 7, "eval_frames": 3}
+        return {"channels": 32, "depth": 7, "eval_frames": 8}
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
