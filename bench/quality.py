@@ -93,7 +93,9 @@ def main() -> None:
             head_name, option = key.split(".", 1)
             parsed: Any = yaml.safe_load(value)
         except ValueError:
-            raise SystemExit(f"--set {item!r}: write it as HEAD.KEY=VALUE, e.g. upscale.channels=48") from None
+            raise SystemExit(
+                f"--set {item!r}: write it as HEAD.KEY=VALUE, e.g. upscale.channels=48"
+            ) from None
         settings.head_configs.setdefault(head_name, {})[option] = parsed
     log: list[dict[str, Any]] = []
 

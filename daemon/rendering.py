@@ -52,6 +52,13 @@ REVIEW_CRF = 18
 # Review movies go to trackers that re-encode or trim them (Kitsu's normalisation drops the video of H.264 with
 # B-frames and an edit list): no B-frames, which every review player and transcoder takes.
 REVIEW_OPTIONS = {"bf": "0"}
+
+
+def _review_writer(path: Path, fps: Fraction, width: int, height: int, timecode: str | None) -> MovieWriter:
+    """An H.264 review movie writer (REVIEW_CRF, no B-frames)."""
+    return MovieWriter(path, fps, width, height, "h264", timecode, crf=REVIEW_CRF, options=REVIEW_OPTIONS)
+
+
 WIPE_BUFFER_CRF = 8  # the wipe's two-pass buffer: near lossless, encoded fast
 BAND_COLOUR = (24, 24, 24)
 TEXT_COLOUR = (235, 235, 235)
@@ -357,28 +364,12 @@ class RenderSink:
         labels = ("before", f"after: {plan.kind}")
         self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
         with self._writing(self._review):
-            self._writers["review"] = MovieWriter(
-                self._review,
-                plan.fps,
-                width,
-                height,
-                "h264",
-                timecode,
-                crf=REVIEW_CRF,
-                options=REVIEW_OPTIONS,
-            )
+            self._writers["review"] = _review_writer(self._review, plan.fps, width, height, timecode)
         layout = self._layout
         if plan.before_after == "side":
             with self._writing(self._before_after):
-                self._writers["before_after"] = MovieWriter(
-                    self._before_after,
-                    plan.fps,
-                    layout.width,
-                    layout.height,
-                    "h264",
-                    timecode,
-                    crf=REVIEW_CRF,
-                    options=REVIEW_OPTIONS,
+                self._writers["before_after"] = _review_writer(
+                    self._before_after, plan.fps, layout.width, layout.height, timecode
                 )
         else:
             with self._writing(self._before_after):
@@ -441,16 +432,7 @@ class RenderSink:
         timecode = self._movie_timecode(self.first_number or plan.first_frame)
         done = 0
         with self._writing(self._before_after):
-            writer = MovieWriter(
-                self._before_after,
-                plan.fps,
-                layout.width,
-                layout.height,
-                "h264",
-                timecode,
-                crf=REVIEW_CRF,
-                options=REVIEW_OPTIONS,
-            )
+            writer = _review_writer(self._before_after, plan.fps, layout.width, layout.height, timecode)
             self._writers["before_after"] = writer
             h = layout.panel_height
             for frame in read_frames_uint8(self._wipe_buffer):

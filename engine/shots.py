@@ -19,8 +19,8 @@ from scenedetect.scene_detector import FlashFilter
 
 # A cut is a frame whose content change (PySceneDetect's weighted HSV score, 0..255) stands out 3x from the
 # two frames either side (AdaptiveDetector: a fast camera move changes every frame a lot, a cut only one),
-# or any change of at least HARD_CUT, which no camera move gave on ../shared/footage (its moves score under
-# 12, a fast synthetic whip pan 34, the cuts in the cg clips 45-70).
+# or any change of at least HARD_CUT, which no camera move gave on the benchmark footage (docs/benchmarks.md:
+# its camera moves score under 12, a fast synthetic whip pan 34, the cuts in its cg clips 45-70).
 HARD_CUT = 45.0
 PAIR_CONTENT = 30.0  # is_cut(): both a content change of this much ...
 PAIR_CORRELATION = 0.8  # ... and a luma histogram correlation below this
@@ -73,7 +73,7 @@ def is_cut(
     """Whether frame `b` starts another shot than `a`, judged from the two frames alone: their pixels change
     a lot (content score >= `content`) and so does their luma histogram (correlation < `correlation`), which
     a camera move changes less (a whip pan over one photo kept it above 0.81 four frames apart; the cuts of
-    the cg clips of ../shared/footage fell to 0.73 and below)."""
+    the benchmark footage's cg clips fell to 0.73 and below)."""
     bgr_a, bgr_b = _as_bgr_u8(np.asarray(a)), _as_bgr_u8(np.asarray(b))
     detector = ContentDetector(threshold=content, min_scene_len=0)
     detector.process_frame(0, bgr_a)

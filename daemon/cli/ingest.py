@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from daemon import ingest as ingest_stage
 from daemon import shows
-from daemon.cli.main import app, err, fail, out, settings
+from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 
 
@@ -33,14 +32,7 @@ def ingest_cmd(
             raise fail("nothing to ingest there (no movies or image sequences found)")
         ingestor = ingest_stage.Ingestor(ctx.catalog)
         tally = {"registered": 0, "unchanged": 0, "quarantined": 0}
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
+        with counted_progress() as bar:
             task = bar.add_task("ingesting", total=len(found))
             for item in found:
                 bar.update(task, description=f"ingesting {Path(item.path).name}")

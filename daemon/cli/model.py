@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from daemon.catalog import models_repo
-from daemon.cli.main import app, err, fail, out, settings
+from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.media import MediaError, MovieWriter, probe, write_sequence
@@ -132,14 +132,7 @@ def fix_cmd(
         try:
             prepared = prepare(kind, params, input_, info, tmp)
             stream = fixed_frames(model, prepared, input_, info.first_frame)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as bar:
+            with counted_progress() as bar:
                 task = bar.add_task(f"{kind} with {show} v{number}", total=total)
 
                 def afters() -> Any:

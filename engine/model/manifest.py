@@ -19,9 +19,8 @@ class ClipRecord(BaseModel):
     id: str  # the caller's name for the clip (catalog id, path)
     content_hash: str
     frames: int
-    cuts: list[
-        int
-    ] = []  # frames (of this record's range) that start a new shot; nothing is learned across them
+    # frames (of this record's range) that start a new shot; nothing is learned across them
+    cuts: list[int] = Field(default_factory=list)
 
 
 class Manifest(BaseModel):
