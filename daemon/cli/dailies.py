@@ -1,0 +1,105 @@
+"""`rushes dailies list|remove|requarantine`: what the catalog holds for a show, and taking a daily out of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from daemon.catalog import Daily
+from daemon.catalog import dailies as daily_repo
+from daemon.cli.main import app, fail, out, settings
+from daemon.context import open_context
+from daemon.shows import get_show
+
+dailies_app = typer.Typer(no_args_is_help=True, help="List a show's dailies; remove or quarantine one by id.")
+app.add_typer(dailies_app, name="dailies")
+
+STATUSES = ("registered", "quarantined", "removed", "superseded", "all")
+
+
+def _row(daily: Daily, aliases: list[str]) -> dict[str, Any]:
+    return {
+        "id": daily.id,
+        "status": daily.status,
+        "shot": daily.shot,
+        "kind": daily.kind,
+        "frames": daily.frame_count,
+        "size": f"{daily.width}x{daily.height}" if daily.width else None,
+        "path": daily.path,
+        "aliases": aliases,
+        "reason": daily.error,
+        "content_hash": daily.content_hash,
+    }
+
+
+@dailies_app.command("list")
+def dailies_list(
+    show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
+    status: Annotated[str, typer.Option(help=f"One of {', '.join(STATUSES)}.")] = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """A show's dailies with their status, shot, frames, path, aliases (identical copies) and reason."""
+    if status not in STATUSES:
+        raise fail(f"--status {status!r}: use one of {', '.join(STATUSES)}")
+    ctx = open_context(settings())
+    try:
+        get_show(ctx.settings, ctx.catalog, show)
+        with ctx.catalog.session(readonly=True) as s:
+            rows = [
+                _row(d, [a.path for a in daily_repo.aliases(s, d.id)])
+                for d in daily_repo.list_dailies(s, show, status=None if status == "all" else status)
+                if status != "all" or d.status != "superseded"
+            ]
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(f"no {'' if status == 'all' else status + ' '}dailies in {show}", highlight=False)
+    for r in rows:  # tab-separated for scripts: id, status, shot, frames, path, then aliases or the reason
+        extra = r["reason"] or ("copies: " + ", ".join(r["aliases"]) if r["aliases"] else "")
+        typer.echo(
+            f"{r['id']}\t{r['status']}\t{r['shot'] or '-'}\t{r['frames'] or '-'}\t{r['path']}\t{extra}"
+        )
+
+
+def _act(daily_id: int, verb: str, action: Any) -> None:
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session() as s:
+            try:
+                row = action(s)
+            except daily_repo.NoSuchDaily as exc:
+                raise fail(str(exc)) from None
+            path, status, reason = row.path, row.status, row.error
+    finally:
+        ctx.close()
+    out.print(f"daily {daily_id} {verb}: {Path(path).name} is {status} ({reason})", highlight=False)
+
+
+@dailies_app.command("remove")
+def dailies_remove(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+    reason: Annotated[str, typer.Option(help="Why, kept in the catalog.")] = "removed by hand",
+) -> None:
+    """Take a daily out of training, evaluation and fixes for good (kept in the catalog for the record)."""
+    _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason))
+
+
+@dailies_app.command("requarantine")
+def dailies_requarantine(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (one line), e.g. what failed in training.")],
+) -> None:
+    """Quarantine a catalogued daily with a reason; it is skipped until its file changes."""
+    if not reason.strip():
+        raise fail("--reason is empty: say in one line why the daily is quarantined")
+    _act(daily_id, "quarantined", lambda s: daily_repo.requarantine(s, daily_id, reason))
