@@ -111,6 +111,7 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from engine.model import ModelError
 
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
@@ -124,7 +125,7 @@ def fix_cmd(
         get_show(ctx.settings, ctx.catalog, show)
         try:
             model, number = load_promoted(ctx.catalog, show)
-        except NoModel as exc:
+        except (NoModel, ModelError) as exc:
             raise fail(str(exc)) from None
         info = probe(input_)
         total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
@@ -208,16 +209,16 @@ def model_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One version's manifest: lineage, training clips with hashes, config, scores."""
-    from engine.model import load_manifest
+    from engine.model import ModelError, verify_version
 
     match = [r for r in _versions(show) if r["version"] == version]
     if not match:
         raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")
     folder = Path(match[0]["folder"])
     try:
-        manifest = load_manifest(folder).model_dump(mode="json")
-    except Exception as exc:
-        raise fail(f"model v{version} of {show} has no readable manifest ({exc})") from None
+        manifest = verify_version(folder).model_dump(mode="json")
+    except ModelError as exc:
+        raise fail(f"model v{version} of {show} is refused: {exc}") from None
     if as_json:
         typer.echo(json.dumps({**match[0], "manifest": manifest}, indent=2))
         return

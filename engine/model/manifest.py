@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sealed (engine.model.seal)
 
 
 class ClipRecord(BaseModel):
@@ -43,6 +43,8 @@ class Manifest(BaseModel):
     promotable: dict[str, bool] = Field(default_factory=dict)
     weights_sha256: str = ""
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    parent_seal: str = ""  # the parent version's seal when this one was made (a hash chain over the lineage)
+    seal: str = ""  # SHA-256 of everything above, written last (engine.model.seal)
 
 
 def code_version() -> str:
