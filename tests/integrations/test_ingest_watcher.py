@@ -205,7 +205,9 @@ def test_a_failing_callback_is_logged_and_retried_at_the_next_rescan(tmp_path: P
     assert "catalog is down" in caplog.text
 
 
-def test_a_full_disk_holds_files_back_and_offers_them_again_once_space_is_back(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_disk_holds_files_back_and_offers_them_again_once_space_is_back(
+    tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
     """Ten files land while the data disk is full: none counts as handled, the watcher says why it is not
     ready, and every one is ingested once space is back, without a restart or a rescan."""
     inbox = Inbox()
