@@ -21,12 +21,12 @@ def daemon_cmd(config: ConfigOpt = None) -> None:
     """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it).
 
     `rushes daemon --config F` and `rushes --config F daemon` are the same."""
-    from daemon.service import run_daemon
-
     if config is not None:
         state.config_path = config
-    s = settings()
+    s = settings()  # a bad config is one line before the daemon's heavy imports
     configure(s.log_level, s.log_format)
+    from daemon.service import run_daemon
+
     run_daemon(s, state.config_path)
 
 
