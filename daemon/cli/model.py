@@ -16,7 +16,8 @@ from daemon.catalog import models_repo
 from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
-from engine.media import MediaError, MovieWriter, probe, write_sequence
+from engine.media import MediaError, MovieWriter, parse_sequence, probe, write_sequence
+from engine.media.sequences import is_image_path, is_pattern
 from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
@@ -115,6 +116,8 @@ def fix_cmd(
 
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    if _overwrites(input_, output):
+        raise fail(f"--output {output} is the input: a fix never overwrites its source; write to another path")
     params: dict[str, Any] = {
         k: v
         for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
@@ -147,6 +150,20 @@ def fix_cmd(
     finally:
         ctx.close()
     out.print(f"wrote {written} frame(s) to {output} ({kind}, model {show} v{number})", highlight=False)
+
+
+def _overwrites(input_: str, output: str) -> bool:
+    """Whether writing `output` would replace the source (the same file, or the same sequence's frames)."""
+    def frames(text: str) -> bool:
+        return is_pattern(text) or is_image_path(text)
+
+    if frames(input_) != frames(output):
+        return False
+    if frames(output):
+        src, dst = parse_sequence(input_), parse_sequence(output)
+        same_folder = src.directory.resolve() == dst.directory.resolve()
+        return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
+    return Path(input_).resolve() == Path(output).resolve()
 
 
 def _write(output: str, frames: Any, fps: Fraction, first_frame: int, timecode: str | None) -> int:

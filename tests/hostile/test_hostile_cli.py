@@ -189,3 +189,28 @@ def test_dailies_remove_and_requarantine_by_id_with_bad_ids_and_reasons_refused(
     assert code == 0 and lines[-1] == "0 registered, 0 already catalogued, 2 quarantined"
     code, lines = rushes("dailies", "list", "--show", "DLY", "--status", "removed")
     assert code == 0 and lines == [f"{one}\tremoved\tsh010\t3\t{first}\twrong show"]
+
+
+@pytest.mark.parametrize(
+    ("source", "output"),
+    [
+        ("sh010_1.mp4", "sh010_1.mp4"),
+        ("sh010_1.mp4", "./sub/../sh010_1.mp4"),
+        ("sq/sq.####.png", "sq/sq.%04d.png"),
+        ("sq/sq.1001.png", "sq/sq.####.png"),
+    ],
+)
+def test_a_fix_whose_output_is_its_input_is_refused_before_anything_is_read(
+    source: str, output: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(48, 32))
+    footage.sequence(tmp_path / "sq", "sq", n=3, size=(48, 32))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.*") if p.is_file()}
+    refused(
+        ["fix", "--show", "ANY", "--kind", "denoise", "-i", source, "-o", output],
+        "is the input",
+        "never overwrites",
+    )
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.*") if p.is_file()} == before
