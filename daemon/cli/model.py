@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
@@ -14,10 +13,10 @@ from rich.table import Table
 
 from daemon.catalog import models_repo
 from daemon.cli.main import app, counted_progress, err, fail, out, settings
+from daemon.cli.outputs import overwrites, terminate_cleanly, write_output
 from daemon.context import open_context
 from daemon.shows import get_show
-from engine.media import MediaError, MovieWriter, parse_sequence, probe, write_sequence
-from engine.media.sequences import is_image_path, is_pattern
+from engine.media import probe
 from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
@@ -85,10 +84,6 @@ def _score_text(scores: dict[str, float]) -> str:
     return text
 
 
-def _is_sequence(path: str) -> bool:
-    return "#" in path or "%" in path or "@" in path
-
-
 @app.command("fix")
 def fix_cmd(
     show: Annotated[str, typer.Option("--show", "-s", help="Whose promoted model to use.")],
@@ -116,8 +111,10 @@ def fix_cmd(
 
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
-    if _overwrites(input_, output):
-        raise fail(f"--output {output} is the input: a fix never overwrites its source; write to another path")
+    if overwrites(input_, output):
+        raise fail(
+            f"--output {output} is the input: a fix never overwrites its source; write to another path"
+        )
     params: dict[str, Any] = {
         k: v
         for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
@@ -144,52 +141,13 @@ def fix_cmd(
                         bar.advance(task)
                         yield after
 
-                written = _write(output, afters(), info.fps, info.first_frame, info.timecode)
+                with terminate_cleanly():
+                    written = write_output(output, afters(), info.fps, info.first_frame, info.timecode)
         except FixError as exc:
             raise fail(str(exc)) from None
     finally:
         ctx.close()
     out.print(f"wrote {written} frame(s) to {output} ({kind}, model {show} v{number})", highlight=False)
-
-
-def _overwrites(input_: str, output: str) -> bool:
-    """Whether writing `output` would replace the source (the same file, or the same sequence's frames)."""
-    def frames(text: str) -> bool:
-        return is_pattern(text) or is_image_path(text)
-
-    if frames(input_) != frames(output):
-        return False
-    if frames(output):
-        src, dst = parse_sequence(input_), parse_sequence(output)
-        same_folder = src.directory.resolve() == dst.directory.resolve()
-        return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
-    return Path(input_).resolve() == Path(output).resolve()
-
-
-def _write(output: str, frames: Any, fps: Fraction, first_frame: int, timecode: str | None) -> int:
-    if _is_sequence(output):
-        return len(write_sequence(output, frames, first_frame, fps=fps))
-    count = 0
-    path = Path(output)
-    codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() == ".mov" else "h264"
-    writer: MovieWriter | None = None
-    try:
-        for frame in frames:
-            if writer is None:
-                writer = MovieWriter(
-                    path, fps, frame.shape[1], frame.shape[0], codec=codec, timecode=timecode
-                )
-                writer.__enter__()
-            writer.write(frame)
-            count += 1
-    except BaseException as exc:
-        if writer is not None:
-            writer.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    if writer is None:
-        raise MediaError("the fix produced no frames", output)
-    writer.__exit__(None, None, None)
-    return count
 
 
 @model_app.command("list")

@@ -1,0 +1,112 @@
+"""Where `rushes fix` writes: never over its input, and whole or not at all.
+
+- `overwrites(input, output)`: the output is the source file itself, or the same sequence's frames under
+  any spelling (`####`, `%04d`, one member frame); the command refuses it before reading anything.
+- `write_output`: a movie goes through MovieWriter (a hidden temp file renamed into place at the end); a
+  sequence is written into a hidden folder beside its destination and its frames moved into place only
+  once every frame is written, so a failed fix leaves no frames behind.
+- `terminate_cleanly()`: while it is active SIGTERM raises SystemExit(143) in the main thread, so the temp
+  file or folder is removed on the way out as on any error. SIGKILL cannot be caught: it may leave a hidden
+  `.NAME.xxxxxxxx.tmp` file or `.NAME…tmp` folder (ingest ignores both), never a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+from engine.media import MediaError, MovieWriter, parse_sequence, write_sequence
+from engine.media.sequences import is_image_path, is_pattern
+
+
+def is_sequence(path: str) -> bool:
+    return "#" in path or "%" in path or "@" in path
+
+
+def _frames(text: str) -> bool:
+    return is_pattern(text) or is_image_path(text)
+
+
+def overwrites(input_: str, output: str) -> bool:
+    """Whether writing `output` would replace the source (the same file, or the same sequence's frames)."""
+    if _frames(input_) != _frames(output):
+        return False
+    if _frames(output):
+        src, dst = parse_sequence(input_), parse_sequence(output)
+        same_folder = src.directory.resolve() == dst.directory.resolve()
+        return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
+    return Path(input_).resolve() == Path(output).resolve()
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM becomes SystemExit(143) for the duration, so outputs in progress are discarded cleanly."""
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def write_output(
+    output: str, frames: Iterable[Any], fps: Fraction, first_frame: int, timecode: str | None
+) -> int:
+    """Write fixed frames to a movie or a sequence, whole or not at all; returns the number written."""
+    if is_sequence(output):
+        return _write_sequence_whole(output, frames, first_frame, fps)
+    return _write_movie(Path(output), frames, fps, timecode)
+
+
+def _write_sequence_whole(output: str, frames: Iterable[Any], first_frame: int, fps: Fraction) -> int:
+    spec = parse_sequence(output)
+    try:
+        spec.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MediaError(
+            f"cannot create the output folder: {exc.strerror or exc}", str(spec.directory)
+        ) from None
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.head}", suffix=".tmp", dir=spec.directory))
+    try:
+        written = write_sequence(str(staging / Path(output).name), frames, first_frame, fps=fps)
+        if not written:
+            raise MediaError("the fix produced no frames", output)
+        for path in written:
+            os.replace(path, spec.directory / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(written)
+
+
+def _write_movie(path: Path, frames: Iterable[Any], fps: Fraction, timecode: str | None) -> int:
+    count = 0
+    codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() == ".mov" else "h264"
+    writer: MovieWriter | None = None
+    try:
+        for frame in frames:
+            if writer is None:
+                writer = MovieWriter(
+                    path, fps, frame.shape[1], frame.shape[0], codec=codec, timecode=timecode
+                )
+                writer.__enter__()
+            writer.write(frame)
+            count += 1
+    except BaseException as exc:
+        if writer is not None:
+            writer.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if writer is None:
+        raise MediaError("the fix produced no frames", str(path))
+    writer.__exit__(None, None, None)
+    return count

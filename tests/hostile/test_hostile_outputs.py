@@ -1,0 +1,86 @@
+"""Outputs of `rushes fix` are whole or absent: a failure mid-sequence leaves no frames, SIGTERM mid-movie
+leaves neither the movie nor its temp file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon.catalog import Catalog
+from daemon.catalog.models_repo import add_version, promote
+from daemon.catalog.shows import ensure_show
+from daemon.cli.outputs import write_output
+from engine.media import MediaError
+from engine.model import Manifest, ShowModel, save_model
+from tests import footage
+
+
+def _frames(n: int, fail_after: int | None = None) -> Iterator[np.ndarray]:
+    for i, rgb in enumerate(footage.frames(n, (48, 32))):
+        if fail_after is not None and i == fail_after:
+            raise MediaError("the head failed on frame 2")
+        yield rgb
+
+
+def test_a_sequence_fix_that_fails_midway_leaves_no_frames(tmp_path: Path) -> None:
+    out = tmp_path / "fixed"
+    with pytest.raises(MediaError, match="frame 2"):
+        write_output(str(out / "sh010.####.png"), _frames(5, fail_after=2), Fraction(24), 1001, None)
+    assert list(out.iterdir()) == []  # neither frames 1001-1002 nor the hidden staging folder
+    assert write_output(str(out / "sh010.####.png"), _frames(5), Fraction(24), 1001, None) == 5
+    assert sorted(p.name for p in out.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1006)]
+
+
+def test_sigterm_during_a_fix_leaves_neither_the_movie_nor_its_temp_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = home / "models" / "SIG" / "v1"
+    save_model(folder, ShowModel.fresh(["denoise"]), Manifest(show="SIG", version="v1"))
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    catalog.migrate()
+    with catalog.session() as s:
+        ensure_show(s, "SIG")
+        add_version(s, "SIG", str(folder), version=1)
+        promote(s, "SIG", 1)
+    catalog.dispose()
+    source = footage.movie(tmp_path / "in.mp4", n=96, size=(96, 64))
+    output = tmp_path / "out" / "fixed.mp4"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
+    fix = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daemon",
+            "fix",
+            "--show",
+            "SIG",
+            "--kind",
+            "denoise",
+            "-i",
+            str(source),
+            "-o",
+            str(output),
+        ],
+        env={**env, "RUSHES_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and fix.poll() is None:
+        if output.parent.is_dir() and any(p.name.endswith(".tmp") for p in output.parent.iterdir()):
+            break
+        time.sleep(0.02)
+    assert fix.poll() is None, fix.communicate()
+    fix.send_signal(signal.SIGTERM)
+    _, stderr = fix.communicate(timeout=60)
+    assert fix.returncode == 143 and "Traceback" not in stderr
+    assert list(output.parent.iterdir()) == []
