@@ -42,7 +42,11 @@ def captured_output() -> Iterator[Captured]:
     result = Captured()
     with _LOCK, tempfile.TemporaryFile(mode="w+b") as sink:
         _flush()
-        saved = [os.dup(1), os.dup(2)]
+        try:
+            saved = [os.dup(1), os.dup(2)]
+        except OSError:  # a descriptor is closed (a detached process): nothing to capture or to protect
+            yield result
+            return
         try:
             os.dup2(sink.fileno(), 1)
             os.dup2(sink.fileno(), 2)
