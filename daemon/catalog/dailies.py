@@ -75,8 +75,15 @@ def one_line(reason: str) -> str:
     return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 1] + "…"
 
 
+def stored_path(path: str) -> str:
+    """`path` as the catalog keeps it: bytes that are not UTF-8 (surrogates from os) written as \\xNN, so a
+    hostile name can be quarantined, deterministically, instead of failing the database write."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def current_daily(s: Session, show: str, path: str) -> Daily | None:
     """The row for this path that is not superseded (registered or quarantined), if any."""
+    path = stored_path(path)
     return s.scalars(
         select(Daily)
         .join(Daily.show)
@@ -209,6 +216,7 @@ def quarantine(
     """Record that a file could not be read -> (daily, created). The same (path, size, mtime) again returns the
     existing quarantined row (its reason refreshed); a changed file gets a new row that supersedes the old."""
     show_row = require_show(s, show)
+    path = stored_path(path)
     for _ in range(3):
         old = current_daily(s, show, path)
         if (

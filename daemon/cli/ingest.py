@@ -10,9 +10,10 @@ import typer
 from daemon import ingest as ingest_stage
 from daemon import shows
 from daemon.catalog import CatalogError
+from daemon.catalog.dailies import stored_path
 from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
-from integrations.ingest.candidates import Candidate, Found, Rejected
+from integrations.ingest.candidates import Found, Rejected
 
 
 @app.command("ingest")
@@ -34,23 +35,27 @@ def ingest_cmd(
         if not found:
             raise fail("nothing to ingest there (no movies or image sequences found)")
         ingestor = ingest_stage.Ingestor(ctx.catalog)
-        tally = {"registered": 0, "unchanged": 0, "quarantined": 0}
+        tally = {"registered": 0, "unchanged": 0, "quarantined": 0, "failed": 0}
         with counted_progress() as bar:
             task = bar.add_task("ingesting", total=len(found))
             for item in found:
                 bar.update(task, description=f"ingesting {Path(item.path).name}")
                 outcome = _handle(ingestor, show, item)
-                tally[outcome.result] += 1
-                if outcome.result == "quarantined":
-                    err.print(f"quarantined {outcome.path}: {outcome.reason}", highlight=False, markup=False)
+                tally[outcome.result if outcome else "failed"] += 1
+                if outcome is not None and outcome.result == "quarantined":
+                    where = stored_path(outcome.path)  # as the catalog keeps it: bytes not UTF-8 as \xNN
+                    err.print(f"quarantined {where}: {outcome.reason}", highlight=False, markup=False)
                 bar.advance(task)
     finally:
         ctx.close()
+    failed = f", {tally['failed']} could not be catalogued" if tally["failed"] else ""
     out.print(
         f"{tally['registered']} registered, {tally['unchanged']} already catalogued, "
-        f"{tally['quarantined']} quarantined",
+        f"{tally['quarantined']} quarantined{failed}",
         highlight=False,
     )
+    if tally["failed"]:
+        raise typer.Exit(1)
 
 
 def _exists(path: Path) -> bool:
@@ -62,13 +67,24 @@ def _exists(path: Path) -> bool:
     return False
 
 
-def _handle(ingestor: ingest_stage.Ingestor, show: str, item: Found) -> ingest_stage.Outcome:
-    """One file through the ingest stage; an error nobody foresaw quarantines that file, and ingest goes on."""
+def _said(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}"
+
+
+def _handle(ingestor: ingest_stage.Ingestor, show: str, item: Found) -> ingest_stage.Outcome | None:
+    """One file through the ingest stage. An error nobody foresaw quarantines that file; if even that fails,
+    one line says so (None). Either way ingest goes on with the next file."""
     try:
         return ingestor.handle(show, item)
     except CatalogError:
         raise
     except Exception as exc:  # a reader bug or a library failure on one hostile file must not stop the rest
-        reason = f"cannot be read ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'})"
-        files = item.files if isinstance(item, Candidate | Rejected) else ()
-        return ingestor.handle(show, Rejected(Path(item.path), reason, tuple(files)))
+        reason = f"cannot be read ({_said(exc)})"
+    try:
+        return ingestor.handle(show, Rejected(Path(item.path), reason, tuple(item.files)))
+    except CatalogError:
+        raise
+    except Exception as exc:
+        err.print(f"could not catalogue {item.path} ({_said(exc)}); going on", highlight=False, markup=False)
+        return None

@@ -5,7 +5,7 @@
 - images are grouped into sequences (holes allowed) and matched against `sequence_template`;
 - sidecars (sound, EDLs, checksums ...) are skipped silently;
 - rejected: any other extension ("not a supported media file"), an empty file, an image without a frame
-  number, a name that does not match its template. Symlinks that leave the root are rejected in scan.py.
+  number, a name that does not match its template, a name that is not valid UTF-8. Symlinks that leave the root are rejected in scan.py.
 """
 
 from __future__ import annotations
@@ -90,6 +90,16 @@ LEAVES_ROOT = "path leaves the ingest root through a symlink"
 BROKEN_LINK = "symlink target does not exist; fix or remove the link"
 EMPTY = "file is empty"
 NO_FRAME = "image has no frame number; name image sequences like sh010.1001.exr"
+BAD_NAME = "file name is not valid UTF-8 (bytes shown as \\xNN); rename it with a UTF-8 name"
+
+
+def valid_name(path: Path) -> bool:
+    """False for a path with bytes that are not UTF-8 (os gives them as surrogates; no database stores them)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def not_media(path: Path) -> str:
@@ -107,7 +117,9 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
         kind = media_kind(entry.path)
         if kind == "sidecar":
             continue
-        if kind == "other":
+        if not valid_name(entry.path):
+            found.append(Rejected(entry.path, BAD_NAME, (entry.path,)))
+        elif kind == "other":
             found.append(Rejected(entry.path, not_media(entry.path), (entry.path,)))
         elif entry.size == 0:
             found.append(Rejected(entry.path, EMPTY, (entry.path,)))

@@ -110,6 +110,17 @@ def _audio_only(name: str) -> Maker:
     return make
 
 
+def _bytes_name(name: bytes) -> Maker:
+    """A good movie under a name that is not UTF-8 (a Latin-1 byte from an old Windows share)."""
+
+    def make(root: Path, tmp: Path) -> Path:
+        path = Path(os.fsdecode(os.fsencode(root) + b"/" + name))
+        path.write_bytes(movie_bytes(tmp, seed=99))
+        return path
+
+    return make
+
+
 def _fifo(name: str) -> Maker:
     def make(root: Path, tmp: Path) -> Path:
         os.mkfifo(root / name)
@@ -243,6 +254,7 @@ BAD: dict[str, Case] = {
         _write("justaname.mov", b"x" * 100), "does not match the path template"
     ),
     "image without a frame number": Case(_write("poster.png", b"x" * 100), "image has no frame number"),
+    "name not valid UTF-8": Case(_bytes_name(b"caf\xe9010_1.mp4"), "file name is not valid UTF-8"),
     "FIFO named .mov": Case(_fifo("ff010_1.mov"), "not a regular file (a FIFO)"),
     "socket named .mov": Case(_socket("so010_1.mov"), "not a regular file (a socket)"),
     "symlink loop": Case(_loop("lp010_1.mov"), "symlink loop"),
