@@ -127,8 +127,12 @@ def write_exr(
     header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     if fps:
         header["framesPerSecond"] = Fraction(fps)
+    error: Exception | None = None
     with atomic_output(path) as tmp:
-        try:
-            OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
-        except Exception as e:
-            raise MediaError(f"cannot write EXR: {e}", str(path)) from None
+        with captured_output() as said:  # the library prints its own account of a failed write
+            try:
+                OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
+            except Exception as e:
+                error = e
+        if error is not None:
+            raise MediaError(f"cannot write EXR: {_said(error, said.lines)}", str(path))

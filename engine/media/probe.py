@@ -177,7 +177,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
     if rotation in (90, 270):
         width, height = height, width
     if verify:
-        verify_movie(path, count, width, height)
+        verify_movie(path, count, width, height, first_decoded=True)
     return MediaInfo(
         path=str(path),
         kind="movie",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .decode import read_frames_uint8
+from .decode import SEEK_MIN_FRAMES, read_frames_uint8
 from .headers import frame_size
 from .images import read_image
 from .info import MediaError
@@ -63,15 +63,31 @@ def verify_sequence(seq: SequenceFiles, width: int, height: int) -> None:
             )
 
 
-def verify_movie(path: Path, frame_count: int, width: int, height: int) -> None:
-    """The first, middle and last frames decode, upright, to (width, height)."""
+def verify_movie(
+    path: Path, frame_count: int, width: int, height: int, *, first_decoded: bool = False
+) -> None:
+    """The first, middle and last frames decode, upright, to (width, height). first_decoded: the caller has
+    decoded frame 0 already (probe does, for the rotation). Middle and last frames close together are read
+    in one pass (one seek), far apart with one seek each."""
     check_size(width, height, str(path))
-    for index in sampled(list(range(frame_count))):
-        frames = list(read_frames_uint8(path, index, index, first_frame=0))
-        if len(frames) != 1:
-            raise MediaError(f"frame {index} cannot be decoded", str(path))
-        shape = frames[0].rgb.shape
-        if shape[:2] != (height, width):
-            raise MediaError(
-                f"frame {index} decodes to {shape[1]}x{shape[0]}, not {width}x{height}", str(path)
-            )
+    wanted = [i for i in sampled(list(range(frame_count))) if not (first_decoded and i == 0)]
+    spans: list[tuple[int, int]] = []
+    for index in wanted:
+        if spans and index - spans[-1][1] <= 2 * SEEK_MIN_FRAMES:
+            spans[-1] = (spans[-1][0], index)
+        else:
+            spans.append((index, index))
+    for lo, hi in spans:
+        seen = {
+            f.number: f.rgb.shape
+            for f in read_frames_uint8(path, lo, hi, first_frame=0)
+            if f.number in wanted
+        }
+        for index in (i for i in wanted if lo <= i <= hi):
+            if index not in seen:
+                raise MediaError(f"frame {index} cannot be decoded", str(path))
+            shape = seen[index]
+            if shape[:2] != (height, width):
+                raise MediaError(
+                    f"frame {index} decodes to {shape[1]}x{shape[0]}, not {width}x{height}", str(path)
+                )
