@@ -26,6 +26,7 @@ import yaml
 
 from daemon.catalog import fixes, models_repo
 from daemon.catalog import jobs as job_repo
+from daemon.jobs.payloads import TrainJob, queue
 from daemon.logs import get_logger
 from daemon.settings import load_settings
 
@@ -250,9 +251,7 @@ def run_demo(
         _wait("the dailies to be ingested", lambda: _registered(daemon) >= len(shots), timeout, say)
         say(f"{len(shots)} dailies catalogued; training the show model ({budget:.0f} s budget)")
         with daemon.catalog.session() as session:
-            job_repo.enqueue(
-                session, "train", f"train:{SHOW}:demo", {"reason": "demo", "show": SHOW}, show=SHOW
-            )
+            queue(session, TrainJob(SHOW, "demo"), show=SHOW)
         _wait("the first model version", lambda: _promoted(daemon) is not None, timeout, say)
         say(f"model v{_promoted(daemon)} promoted; tagging one task per fix kind, as a coordinator would")
         wanted = [s for s in shots if s.kind]

@@ -99,7 +99,7 @@ def _register() -> None:
 
 def main() -> None:
     from daemon.errors import USER_ERRORS
-    from daemon.runner import Permanent
+    from daemon.jobs.outcomes import Permanent
 
     # A Permanent error is a job that can never succeed as asked (e.g. training with no dailies): one line.
     user_errors: tuple[type[Exception], ...] = (*USER_ERRORS, Permanent)

@@ -41,7 +41,7 @@ def train_cmd(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: the show's).")] = None,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
-    from daemon.training import run_training
+    from daemon.stages.training import run_training
 
     seconds = parse_duration(budget) if budget else None
     if device not in (None, "auto", "cpu", "cuda"):
@@ -67,11 +67,11 @@ def train_cmd(
             )
     finally:
         ctx.close()
-    if "skipped" in result:
-        raise fail(str(result["skipped"]))
-    verdict = "promoted" if result["promoted"] else "kept (not better than the promoted model)"
-    out.print(f"{show} v{result['version']} {verdict}: {result['folder']}", highlight=False)
-    for head, scores in sorted(result["metrics"].items()):
+    if result.skipped:
+        raise fail(result.skipped)
+    verdict = "promoted" if result.promoted else "kept (not better than the promoted model)"
+    out.print(f"{show} v{result.version} {verdict}: {result.folder}", highlight=False)
+    for head, scores in sorted(result.metrics.items()):
         out.print(f"  {head:12s} {_score_text(scores)}", highlight=False)
 
 
@@ -110,7 +110,7 @@ def fix_cmd(
     ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
-    from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
 
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
 from daemon.cli.main import _register, app
-from daemon.ingest import Ingestor
 from daemon.shows import add_show
-from daemon.watching import ShowWatchers
+from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
+from integrations.ingest.candidates import Found
 from integrations.ingest.options import IngestOptions, IngestRoot
 from tests import footage
 
@@ -124,6 +124,26 @@ def test_cli_errors_are_one_line(home: Path, tmp_path: Path) -> None:
     assert any(line.startswith("shows[0].ingest.roots[0]: folder does not exist") for line in lines)
 
 
+class Handled:
+    """Ingests what the watchers hand over and records each outcome by path, for the test to wait on."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self.outcomes: dict[str, Outcome] = {}
+        self._changed = threading.Condition()
+
+    def __call__(self, show: str, found: Found) -> None:
+        outcome = self.ingestor.handle(show, found)
+        with self._changed:
+            self.outcomes[outcome.path] = outcome
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """True once `count` different files have been handled (False after `timeout` seconds)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.outcomes) >= count, timeout)
+
+
 def _write_slowly(data: bytes, path: Path, chunks: int = 4, pause: float = 0.4) -> None:
     step = max(1, len(data) // chunks)
     with path.open("wb") as f:
@@ -153,7 +173,8 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
     for name in good_seqs:
         footage.sequence(staging / name, name, first=1001, n=4)
 
-    watchers = ShowWatchers([show], Ingestor(catalog).handle)
+    first = Handled(Ingestor(catalog))
+    watchers = ShowWatchers([show], first)
     watchers.start()
     try:
         writers = []
@@ -175,13 +196,7 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
             w.start()
         for w in writers:
             w.join()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with catalog.session() as s:
-                rows = daily_repo.list_dailies(s, "TST", status=None)
-            if len(rows) >= 50 and watchers.drained():
-                break
-            time.sleep(0.5)
+        assert first.wait_for(50, timeout=60), sorted(first.outcomes)
     finally:
         watchers.stop()
 
@@ -199,16 +214,15 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
         row = by_name[name]
         assert row.status == "quarantined" and row.error, name
 
-    # A restart: the reconcile scan sees everything again and catalogues nothing twice.
-    watchers = ShowWatchers([show], Ingestor(catalog).handle)
+    # A restart: the reconcile scan hands everything over again, and the catalog adds nothing.
+    again = Handled(Ingestor(catalog))
+    watchers = ShowWatchers([show], again)
     watchers.start()
     try:
-        time.sleep(2.5)
-        deadline = time.monotonic() + 20
-        while not watchers.drained() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        assert again.wait_for(50, timeout=30), sorted(again.outcomes)
     finally:
         watchers.stop()
+    assert {o.result for o in again.outcomes.values()} <= {"unchanged", "quarantined"}
     with catalog.session() as s:
         assert len(daily_repo.list_dailies(s, "TST", status=None)) == 50
     catalog.dispose()

@@ -11,8 +11,8 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-import daemon.rendering as rendering
-from daemon.rendering import Layout, RenderedFiles, RenderError, RenderPlan, RenderSink
+import daemon.stages.rendering as rendering
+from daemon.stages.rendering import Layout, RenderedFiles, RenderError, RenderPlan, RenderSink
 from engine.lut import identity, read_cube
 from engine.media import MediaError, probe, read_frames_uint8, read_image
 from integrations.editorial import read_timeline

@@ -18,6 +18,7 @@ from daemon.catalog import Catalog, CatalogError, Job, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.catalog.shows import ensure_show, set_model_stale
+from daemon.jobs.payloads import TrainJob
 from daemon.scheduling import (
     JOBS_TABLE,
     ScheduleError,
@@ -28,6 +29,7 @@ from daemon.scheduling import (
     scheduled_jobs,
     window_fired,
 )
+from daemon.scheduling import scheduler as timetable
 from daemon.settings import ShowConfig, TrainingWindow
 
 CODE = "MYSHOW"
@@ -160,7 +162,9 @@ def test_window_queues_one_train_job_only_when_stale(catalog: Catalog) -> None:
     assert again.job_id == first.job_id
     [job] = train_jobs(catalog)
     assert job.key == f"train:{CODE}:20250602T0100"
-    assert job.payload == {"reason": "window", "deadline": "2025-06-02T06:00:00+00:00"}
+    assert TrainJob.from_json(job.payload) == TrainJob(
+        CODE, "window", deadline=fired + timedelta(hours=5), window=fired
+    )
     assert job.state == "queued" and job.show == CODE
 
 
@@ -262,7 +266,7 @@ def test_a_window_missed_while_down_runs_once_on_start(
     assert job.key == f"train:{CODE}:{fire:%Y%m%dT%H%M}"
     assert job.payload["deadline"] == (fire + timedelta(hours=1)).isoformat()
     wait_for(lambda: (stored_next_run(catalog, f"train-window:{CODE}") or fire) > utcnow())
-    time.sleep(0.3)
+    second.shutdown(wait=True)  # every run it submitted before moving on to tomorrow has finished
     assert len(train_jobs(catalog)) == 1  # run once, not once per restart or per missed day
 
 
@@ -280,7 +284,7 @@ def test_a_window_missed_entirely_is_skipped(
     second = scheduler_factory(shows)
     second.start()
     wait_for(lambda: (stored_next_run(catalog, f"train-window:{CODE}") or fire) > utcnow())
-    time.sleep(0.3)
+    second.shutdown(wait=True)  # a run submitted before moving on to tomorrow would have finished now
     assert train_jobs(catalog) == []
     assert stored_next_run(catalog, f"train-window:{CODE}") == fire + timedelta(days=1)
 
@@ -297,7 +301,7 @@ def test_the_nightly_reconcile_reaches_the_daemon(
     sched._scheduler.modify_job("reconcile", next_run_time=utcnow())  # bring 03:30 forward
     assert called.wait(10), "the stored reconcile job did not call the daemon's callback"
     sched.shutdown()
-    assert scheduling.RUNTIME is None
+    assert timetable.RUNTIME is None
 
 
 def test_the_stored_functions_reach_the_daemon_with_its_clock(catalog: Catalog) -> None:
@@ -341,5 +345,5 @@ def test_an_unreachable_catalog_is_one_clear_error_at_start() -> None:
     sched = Scheduler(catalog, [show_config()], on_reconcile=lambda: None, timezone=UTC)
     with pytest.raises(CatalogError, match=r"cannot open the catalog at .*cannot store the schedule"):
         sched.start()
-    assert not sched.running and scheduling.RUNTIME is None
+    assert not sched.running and timetable.RUNTIME is None
     assert sched.jobs() == []

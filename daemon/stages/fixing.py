@@ -1,8 +1,8 @@
-"""The fix step: a shot's latest daily through one head of the show's promoted model, rendered for review.
+"""The fix stage: a shot's latest daily through one head of the show's promoted model, rendered for review.
 
 `fixed_frames` is the pure part (source frames in, (number, before, after) out, streaming); `run_fix` is the
-durable job: it renders into a temporary folder renamed into place, then puts the publication in the outbox
-and queues its publish job in one transaction. Repeating it after a crash re-renders and queues nothing twice.
+durable job (a FixJob): it renders into a temporary folder renamed into place (daemon.stages.rendering), then
+puts the publication in the outbox and queues its PublishJob in one transaction. Repeating it after a crash re-renders and queues nothing twice.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import collections
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,14 @@ import numpy as np
 
 from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
-from daemon.catalog import jobs as job_repo
 from daemon.crashpoints import crash_point
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import FixJob, PublishJob, queue
 from daemon.logs import get_logger
-from daemon.publishing import publish_key, version_code
-from daemon.runner import Permanent
 from daemon.settings import Settings
 from daemon.shows import get_show
+from daemon.stages.publishing import VersionFiles, version_code
+from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from engine.heads import get_head
 from engine.heads.base import HeadError
 from engine.lut import read_cube
@@ -196,42 +197,36 @@ def describe(
     return "\n".join(lines)
 
 
-def run_fix(
-    settings: Settings, catalog: Catalog, request_id: int, kind: str, round_: int = 0
-) -> dict[str, Any]:
-    """The durable fix job: render, then queue the publish (payload: request_id, kind)."""
-    from daemon.rendering import RenderPlan, RenderSink
+@dataclass(frozen=True)
+class Request:
+    """What a fix job reads of its request: the shot, its newest daily and the request's parameters."""
 
-    with catalog.session() as s:
-        request = fixes.get_fix_request(s, request_id)
-        if request is None:
-            raise Permanent(f"fix request {request_id} does not exist")
-        show_code, shot, params, key = (
-            request.show.code,
-            request.shot,
-            dict(request.params),
-            request.request_key,
-        )
-        dailies = daily_repo.dailies_for_shot(s, show_code, shot)
-        if not dailies:
-            raise Permanent(f"shot {shot} of {show_code} has no readable daily to fix: ingest one first")
-        daily = dailies[-1]
-        source, take = daily.path, daily.take
-        fixes.set_fix_state(s, request_id, "rendering")
-    show = get_show(settings, catalog, show_code)
-    model, number = load_promoted(catalog, show_code)
+    id: int
+    key: str
+    show: str
+    shot: str
+    params: dict[str, Any]
+    source: str  # the newest readable daily of the shot
+    take: str | None
+
+
+def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]:
+    """The durable fix job: render into place, then put the publication in the outbox and queue its publish
+    job in one transaction."""
+    request = start_request(catalog, job.request_id)
+    show = get_show(settings, catalog, request.show)
+    model, number = load_promoted(catalog, request.show)
     try:
-        info = probe(source)
+        info = probe(request.source)
     except MediaError as exc:
-        raise Permanent(f"the daily {source} cannot be read any more: {exc.reason}") from exc
-    kind_params = {
-        k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")
-    }
-    name = version_code(shot, kind, request_id, round_)
-    out_dir = settings.renders_dir(show) / shot / name
+        raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
+    kind = job.fix_kind
+    params = params_for(kind, request.params)
+    name = version_code(request.shot, kind, request.id)
+    out_dir = settings.renders_dir(show) / request.shot / name
     with tempfile.TemporaryDirectory(prefix="fix-", dir=settings.data_dir / "tmp") as work:
         try:
-            prepared = prepare(kind, kind_params, source, info, Path(work))
+            prepared = prepare(kind, params, request.source, info, Path(work))
         except FixError as exc:
             raise Permanent(str(exc)) from exc
         plan = RenderPlan(
@@ -241,58 +236,88 @@ def run_fix(
             fps=Fraction(info.fps),
             first_frame=info.first_frame,
             timecode=info.timecode,
-            finishing=_finishing(kind_params),
+            finishing=_finishing(params),
         )
-        try:
-            with RenderSink(plan) as sink:
-                for out_number, before, after in fixed_frames(model, prepared, source, info.first_frame):
-                    sink.add(out_number, before, after)
-                lut = (
-                    read_cube(prepared.cube_path)
-                    if prepared.cube_path and prepared.cube_path.exists()
-                    else None
-                )
-                files = sink.finish(lut=lut)
-        except FixError as exc:
-            raise Permanent(str(exc)) from exc
+        files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")
-    description = describe(kind, kind_params, shot, source, take, model, number, show_code)
+    description = describe(
+        kind, params, request.shot, request.source, request.take, model, number, request.show
+    )
     desc_path = out_dir / "description.txt"
     desc_path.write_text(description + "\n")
-    extra = {
-        "code": name,
-        "description": str(desc_path),
-        "thumbnail": str(files.thumbnail),
-        "otio": str(files.otio),
-        "first_frame": str(files.first_frame),
-        "last_frame": str(files.last_frame),
-        **({"cube": str(files.cube)} if files.cube else {}),
-        **({"frames": files.frames} if files.frames else {}),
-    }
-    pkey = publish_key(key, kind, round_)
-    with catalog.session() as s:
-        pub, _ = fixes.add_publication(
-            s,
-            request_id,
-            kind,
-            pkey,
-            str(files.review_movie),
-            before_after_path=str(files.before_after),
-            source_path=source,
-            model_version=number,
-            extra_files=extra,
-        )
-        job_repo.enqueue(s, "publish", pkey, {"publication_id": pub.id}, show=show_code, max_attempts=50)
-        fixes.set_fix_state(s, request_id, "rendered")
+    queue_publish(catalog, request, kind, files, VersionFiles.of(name, desc_path, files), number)
     log.info(
         "fix.rendered",
-        show=show_code,
-        shot=shot,
+        show=request.show,
+        shot=request.shot,
         kind=kind,
         frames=files.frame_count,
         movie=str(files.review_movie),
     )
     return {"movie": str(files.review_movie), "frames": files.frame_count, "model_version": number}
+
+
+def start_request(catalog: Catalog, request_id: int) -> Request:
+    """Read the request and its shot's newest daily, and mark it rendering (Permanent when either is gone)."""
+    with catalog.session() as s:
+        row = fixes.get_fix_request(s, request_id)
+        if row is None:
+            raise Permanent(f"fix request {request_id} does not exist")
+        dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
+        if not dailies:
+            raise Permanent(
+                f"shot {row.shot} of {row.show.code} has no readable daily to fix: ingest one first"
+            )
+        fixes.set_fix_state(s, request_id, "rendering")
+        daily = dailies[-1]
+        return Request(
+            row.id, row.request_key, row.show.code, row.shot, dict(row.params), daily.path, daily.take
+        )
+
+
+def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's parameters for one kind: the plain ones and those prefixed "<kind>."."""
+    return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
+
+
+def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPlan) -> RenderedFiles:
+    """Stream the fixed frames into the review files of `plan` (a FixError is Permanent)."""
+    try:
+        with RenderSink(plan) as sink:
+            for out_number, before, after in fixed_frames(model, prepared, source, plan.first_frame):
+                sink.add(out_number, before, after)
+            lut = (
+                read_cube(prepared.cube_path) if prepared.cube_path and prepared.cube_path.exists() else None
+            )
+            return sink.finish(lut=lut)
+    except FixError as exc:
+        raise Permanent(str(exc)) from exc
+
+
+def queue_publish(
+    catalog: Catalog,
+    request: Request,
+    kind: str,
+    files: RenderedFiles,
+    outbox: VersionFiles,
+    model_version: int,
+) -> None:
+    """The outbox: the publication row and its publish job, under one key, in one transaction."""
+    job = PublishJob(0, request.key, kind)
+    with catalog.session() as s:
+        pub, _ = fixes.add_publication(
+            s,
+            request.id,
+            kind,
+            job.key(),
+            str(files.review_movie),
+            before_after_path=str(files.before_after),
+            source_path=request.source,
+            model_version=model_version,
+            extra_files=outbox.to_json(),
+        )
+        queue(s, replace(job, publication_id=pub.id), show=request.show, max_attempts=50)
+        fixes.set_fix_state(s, request.id, "rendered")
 
 
 def _finishing(params: Mapping[str, Any]) -> Any:

@@ -5,6 +5,8 @@ ingest, publish) or through an executor in worker processes (train, fix). While 
 its lease; when the job ends the lane marks it done, or failed with backoff (dead-lettered when its attempts
 are spent). A daemon that dies leaves leases that run out, and any daemon picks those jobs up again, so every
 job's steps must be safe to repeat. On shutdown a lane releases what it holds (without counting the attempt).
+Whether a failed job is tried again is the outcome's `retryable` flag (see daemon.jobs.outcomes).
+`recover_orphans` fails at once the jobs a dead daemon of this host held, instead of waiting out their leases.
 """
 
 from __future__ import annotations
@@ -21,30 +23,14 @@ from typing import Any, Protocol
 
 from daemon.catalog import Catalog, CatalogError, Job
 from daemon.catalog import jobs as job_repo
+from daemon.jobs.outcomes import outcome_of_error
 from daemon.logs import get_logger
 from integrations.executors.base import Executor, Handle
-from integrations.executors.spec import JobOutcome, JobSpec, one_line
+from integrations.executors.spec import JobOutcome, JobSpec, NotRetryable
 
 log = get_logger("rushes.runner")
 
 Handler = Callable[[Job], dict[str, Any]]
-
-
-class Permanent(Exception):
-    """A job that can never succeed as asked (bad parameters, missing source): dead-letter it at once."""
-
-
-def _subclasses(cls: type[Exception]) -> set[str]:
-    out = {cls.__name__}
-    sub: type[Exception]
-    for sub in cls.__subclasses__():
-        out |= _subclasses(sub)
-    return out
-
-
-def is_permanent(error: str) -> bool:
-    """A worker reports "ExceptionName: message"; Permanent errors (and subclasses) are not retried."""
-    return error.split(":", 1)[0].strip() in _subclasses(Permanent)
 
 
 class Running(Protocol):
@@ -66,8 +52,7 @@ class _InProcess:
         exc = self.future.exception()
         if exc is None:
             return JobOutcome(self.job_id, True, self.future.result() or {}, duration_s=duration)
-        retry = "" if isinstance(exc, Permanent) else "retry"
-        return JobOutcome(self.job_id, False, {"retry": retry}, error=one_line(f"{exc}"), duration_s=duration)
+        return outcome_of_error(self.job_id, exc, duration)
 
     def cancel(self) -> None:
         self.future.cancel()
@@ -161,8 +146,9 @@ class Lane:
                 job_repo.complete(s, job_id, self.worker, outcome.result)
                 job = job_repo.get_job(s, job_id)
             else:
-                retryable = outcome.result.get("retry", "retry") != "" and not is_permanent(outcome.error)
-                job = job_repo.fail(s, job_id, self.worker, outcome.error, self.backoff, retryable=retryable)
+                job = job_repo.fail(
+                    s, job_id, self.worker, outcome.error, self.backoff, retryable=outcome.retryable
+                )
             if job is not None:
                 s.expunge(job)
         if job is None:
@@ -191,7 +177,7 @@ def in_process(pool: concurrent.futures.ThreadPoolExecutor, handler: Handler) ->
         def call() -> dict[str, Any]:
             try:
                 return handler(job)
-            except Permanent:
+            except NotRetryable:
                 raise
             except Exception:
                 log.error("job.error", job=job.id, kind=job.kind, error=traceback.format_exc(limit=5))
@@ -260,3 +246,31 @@ class LaneLoop:
             self.last_tick = time.monotonic()
             # While jobs run, look often (a quick in-process job frees its slot within milliseconds).
             self._stop.wait(0.05 if busy else self.every_s)
+
+
+def recover_orphans(catalog: Catalog) -> int:
+    """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed as one
+    attempt and queued again now, instead of waiting for their leases to run out."""
+    host = socket.gethostname()
+    recovered = 0
+    with catalog.session() as s:
+        for job in job_repo.list_jobs(s, state="running", limit=None):
+            owner = job.lease_owner or ""
+            parts = owner.split(":")
+            if len(parts) < 2 or parts[0] != host or not parts[1].isdigit() or _alive(int(parts[1])):
+                continue
+            job_repo.fail(s, job.id, owner, "the daemon running this job died; retrying", backoff=0)
+            recovered += 1
+    if recovered:
+        log.warning("jobs.recovered", count=recovered)
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

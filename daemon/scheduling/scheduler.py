@@ -1,4 +1,4 @@
-"""When shows retrain: the nightly training window, the quiet period after the last daily, the nightly reconcile.
+"""The timetable: APScheduler fires the training windows, the quiet-period checks and the nightly reconcile.
 
 APScheduler 3 runs the timetable in a background thread; its jobs live in the catalog's database (table
 `apscheduler_jobs`, SQLite or PostgreSQL), so a restart keeps each job's next run time and a window the
@@ -6,7 +6,7 @@ daemon was down for still runs once if it is still open. Only the leader daemon 
 
 Jobs, with stable ids (a restart with the same config replaces them, never duplicates them):
 - `train-window:<code>`: at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, in the
-  scheduler's time zone); queues one durable `train` job if the show's model is stale. A window missed
+  scheduler's time zone); queues one durable `train` job if the show's model is stale (decisions.window_fired). A window missed
   while the daemon was down runs once when it comes back before the window closes
   (misfire_grace_time = the window length); a window missed entirely is skipped.
 - `train-quiet:<code>` (shows with `training.quiet_minutes` > 0): every minute; queues a `train` job when
@@ -16,7 +16,9 @@ Jobs, with stable ids (a restart with the same config replaces them, never dupli
 The job store pickles jobs, so the functions it calls (`run_window`, `run_quiet`, `run_reconcile`) are
 module-level and take only the show code. They reach the running daemon through the module-level
 `RUNTIME` registry, which `Scheduler.start()` fills and `Scheduler.shutdown()` clears: one Scheduler per
-process. The decisions themselves are plain functions (`window_fired`, `quiet_due`) taking the catalog.
+process. The decisions themselves are plain functions (daemon.scheduling.decisions) taking the catalog.
+Jobs stored by earlier versions name these functions as `daemon.scheduling:run_window` (etc.), which the
+package still exports.
 """
 
 from __future__ import annotations
@@ -30,17 +32,16 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job as ScheduledJob
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Column, Float, MetaData, Table, Unicode, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, CatalogError, Daily, Show, utcnow
-from daemon.catalog import jobs as job_repo
+from daemon.catalog import Catalog, CatalogError, utcnow
 from daemon.catalog.db import make_engine
+from daemon.crontab import crontab_trigger
 from daemon.logs import get_logger
+from daemon.scheduling.decisions import open_window, quiet_due, show_trigger, window_fired, zone
 from daemon.settings import ShowConfig
 
 log = get_logger("rushes.scheduler")
@@ -51,184 +52,11 @@ QUIET = "train-quiet:"
 RETRY = "train-window-retry:"
 RECONCILE = "reconcile"
 RECONCILE_CRON = "30 3 * * *"
-QUIET_BUDGET_FACTOR = 1.5
 RETRY_AFTER_S = 60.0
 _OURS = (WINDOW, QUIET, RETRY)
 
 Clock = Callable[[], datetime]
 """The current time, timezone-aware (`daemon.catalog.utcnow` by default; tests inject their own)."""
-
-
-class ScheduleError(Exception):
-    """A show's schedule cannot be set up (a bad cron expression): one line naming the show and the fix."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What a schedule check did: `queued` is True when it created a train job (`job_id`), `reason` says why."""
-
-    queued: bool
-    reason: str
-    job_id: int | None = None
-
-
-# ---- crontab ------------------------------------------------------------------------------------------------
-
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _crontab_days(field: str) -> set[int]:
-    """The crontab weekday field ("1-5", "0,6", "*/2", "mon-fri", 7 = Sunday too) -> day numbers, 0 = Sunday."""
-    days: set[int] = set()
-    for term in field.lower().split(","):
-        span, _, step_text = term.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"step must be at least 1 in {term!r}")
-        if span == "*":
-            low, high = 0, 6
-        else:
-            first, _, last = span.partition("-")
-            low = _day_number(first)
-            high = _day_number(last) if last else (6 if step_text else low)
-        if low > high:
-            raise ValueError(f"range {span!r} runs backwards")
-        days.update(d % 7 for d in range(low, high + 1, step))
-    return days
-
-
-def _day_number(text: str) -> int:
-    if text in _DAY_NAMES:
-        return _DAY_NAMES.index(text)
-    if not text.isdigit() or int(text) > 7:
-        raise ValueError(f"{text!r} is not a weekday (0-7 or sun-sat)")
-    return int(text)
-
-
-def crontab_trigger(expr: str, timezone: tzinfo | str | None = None) -> CronTrigger:
-    """A CronTrigger for a standard crontab line. Unlike APScheduler 3's `from_crontab`, the weekday field
-    means what it means in crontab (0 and 7 = Sunday, 1 = Monday). Raises ValueError for a bad line."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"a crontab line has five fields (minute hour day month weekday), not {len(fields)}")
-    minute, hour, day, month, weekday = fields
-    if weekday != "*":
-        weekday = ",".join(_DAY_NAMES[d] for d in sorted(_crontab_days(weekday)))
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone)
-
-
-def show_trigger(show: ShowConfig, timezone: tzinfo | str | None = None) -> CronTrigger:
-    """The show's training-window trigger, or ScheduleError naming the show and its bad cron line."""
-    try:
-        return crontab_trigger(show.training.cron, timezone)
-    except ValueError as exc:
-        raise ScheduleError(
-            f"show {show.code}: training.cron {show.training.cron!r} is not a valid crontab line ({exc}); "
-            "fix it in the config"
-        ) from exc
-
-
-# ---- windows ------------------------------------------------------------------------------------------------
-
-
-def open_window(trigger: CronTrigger, hours: float, now: datetime) -> datetime | None:
-    """The start of the window open at `now` (the newest fire time t with t <= now < t + hours), or None."""
-    length = timedelta(hours=hours)
-    fire = trigger.get_next_fire_time(None, now - length)
-    latest = None
-    while fire is not None and fire <= now:
-        latest = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
-    return latest if latest is not None and latest + length > now else None
-
-
-def next_window(
-    show: ShowConfig, now: datetime, timezone: tzinfo | str | None = None
-) -> tuple[datetime, datetime] | None:
-    """(start, end) of the show's training window open at `now`, else of the next one; None when the cron
-    never fires. Use it to display the schedule and to cap a training run at the window's end."""
-    trigger = show_trigger(show, timezone or _local_zone())
-    hours = timedelta(hours=show.training.hours)
-    start = open_window(trigger, show.training.hours, now) or trigger.get_next_fire_time(None, now)
-    return None if start is None else (start, start + hours)
-
-
-# ---- decisions (plain functions on the catalog) ---------------------------------------------------------------
-
-
-def window_fired(
-    catalog: Catalog, code: str, fired_at: datetime, hours: float, *, now: datetime | None = None
-) -> Decision:
-    """The training window of show `code` opened at `fired_at` and lasts `hours`: queue one `train` job for
-    it when the show's model is stale. Idempotent: the job key names the window (its start in UTC), so a
-    second call for the same window queues nothing."""
-    now = now or utcnow()
-    start = fired_at.astimezone(UTC)
-    end = start + timedelta(hours=hours)
-    if end <= now:
-        return Decision(False, f"the window that opened at {start:%Y-%m-%d %H:%M} UTC is already closed")
-    with catalog.session() as s:
-        return _queue_train(
-            s,
-            code,
-            key=f"train:{code}:{start:%Y%m%dT%H%M}",
-            payload={"reason": "window", "deadline": end.isoformat()},
-        )
-
-
-def quiet_due(catalog: Catalog, show: ShowConfig, now: datetime | None = None) -> Decision:
-    """Queue a `train` job for a stale show whose newest daily landed more than `training.quiet_minutes` ago.
-    Idempotent per newest daily (the job key names it). The run gets 1.5x the show's training budget."""
-    quiet = show.training.quiet_minutes
-    if quiet <= 0:
-        return Decision(False, "quiet-period training is off (training.quiet_minutes is 0)")
-    now = now or utcnow()
-    with catalog.session() as s:
-        newest = _newest_daily(s, show.code)
-        if newest is None:
-            return Decision(False, "the show has no registered dailies")
-        landed = newest.created_at
-        if landed > now - timedelta(minutes=quiet):
-            return Decision(False, f"dailies still landing (the newest at {landed:%H:%M:%S} UTC)")
-        deadline = now + timedelta(seconds=show.train.budget_seconds * QUIET_BUDGET_FACTOR)
-        return _queue_train(
-            s,
-            show.code,
-            key=f"train:{show.code}:quiet:{newest.id}",
-            payload={"reason": "quiet", "deadline": deadline.isoformat(), "daily": newest.id},
-        )
-
-
-def _queue_train(s: Session, code: str, key: str, payload: dict[str, Any]) -> Decision:
-    """Queue a train job under `key` when the show is stale and no other train job of it is waiting or
-    running (one run at a time retrains on every daily that landed before it)."""
-    show = s.scalars(select(Show).where(Show.code == code)).one_or_none()
-    if show is None:
-        return Decision(False, f"show {code} is not in the catalog")
-    if not show.model_stale:
-        return Decision(False, "the model is current (no new dailies since it was trained)")
-    existing = job_repo.get_job_by_key(s, key)
-    if existing is not None:
-        return Decision(False, f"already queued as job {existing.id} ({existing.state})", existing.id)
-    pending = [
-        job
-        for state in ("queued", "running")
-        for job in job_repo.list_jobs(s, kind="train", state=state, show=code, limit=1)
-    ]
-    if pending:
-        return Decision(False, f"train job {pending[0].id} is already {pending[0].state}", pending[0].id)
-    job, _ = job_repo.enqueue(s, "train", key=key, payload=payload, show=code)
-    return Decision(True, "queued", job.id)
-
-
-def _newest_daily(s: Session, code: str) -> Daily | None:
-    return s.scalars(
-        select(Daily)
-        .join(Daily.show)
-        .where(Show.code == code, Daily.status == "registered")
-        .order_by(Daily.id.desc())
-        .limit(1)
-    ).first()
 
 
 # ---- the registry the job store's functions reach the daemon through -----------------------------------------
@@ -340,7 +168,7 @@ class Scheduler:
         self.shows = list(shows)
         self.on_reconcile = on_reconcile
         self.clock = clock
-        self.timezone = _zone(timezone)
+        self.timezone = zone(timezone)
         self._scheduler: BackgroundScheduler | None = None
         for show in self.shows:
             show_trigger(show, self.timezone)  # a bad cron line fails here, before anything runs
@@ -467,19 +295,3 @@ def scheduled_jobs(catalog: Catalog) -> list[tuple[str, datetime | None]]:
     except (CatalogError, DBAPIError):
         return []
     return [(job_id, None if ts is None else datetime.fromtimestamp(ts, UTC)) for job_id, ts in rows]
-
-
-def _local_zone() -> tzinfo:
-    from tzlocal import get_localzone
-
-    return get_localzone()
-
-
-def _zone(timezone: tzinfo | str | None) -> tzinfo:
-    if timezone is None:
-        return _local_zone()
-    if isinstance(timezone, str):
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(timezone)
-    return timezone

@@ -1,20 +1,27 @@
-"""The ingest stage: a stable candidate from the watcher (or `rushes ingest`) in, a catalogued daily out.
+"""The ingest stage: a file lands in a watched folder; a catalogued daily (or a quarantined file) comes out.
 
-candidate -> already catalogued with the same size and mtime? done -> probe (engine.media) -> hash ->
+watchers (ShowWatchers: one integrations.ingest watcher per show, stability gate, reconcile scans) -> one
+ingest thread -> a durable IngestJob per stable candidate (`Ingestor.queue`) -> the ingest lane runs it
+(`Ingestor.run`): already catalogued with the same size and mtime? done -> probe (engine.media) -> hash ->
 register in the catalog -> mark the show's model stale. A file that cannot be read is quarantined with its
-one-line reason; nothing else stops.
+one-line reason; nothing else stops. `rushes ingest` calls `Ingestor.handle` directly on what `find` finds.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import shows as show_repo
+from daemon.crashpoints import crash_point
+from daemon.jobs import payloads
+from daemon.jobs.payloads import IngestJob
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
 from engine.media import MediaError, probe
@@ -22,8 +29,10 @@ from integrations.ingest.candidates import Candidate, Found, Rejected
 from integrations.ingest.hashing import content_hash
 from integrations.ingest.options import IngestOptions, IngestRoot
 from integrations.ingest.scan import scan_root
+from integrations.ingest.watcher import IngestWatcher
 
 log = get_logger("rushes.ingest")
+watch_log = get_logger("rushes.watch")
 
 Result = Literal["registered", "unchanged", "quarantined"]
 
@@ -46,6 +55,18 @@ class Ingestor:
     def __init__(self, catalog: Catalog, listeners: Iterable[Listener] = ()) -> None:
         self.catalog = catalog
         self.listeners = list(listeners)
+
+    def queue(self, show: str, found: Found) -> None:
+        """Queue what a watcher found as a durable ingest job (once per file state: see IngestJob.key)."""
+        with self.catalog.session() as s:
+            payloads.queue(s, IngestJob(show, found), show=show)
+        crash_point("ingest.queued")
+
+    def run(self, job: IngestJob) -> dict[str, Any]:
+        """The ingest lane's handler: catalogue the job's file."""
+        outcome = self.handle(job.show, job.found)
+        crash_point("ingest.catalogued")
+        return {"result": outcome.result, "daily": outcome.daily_id}
 
     def handle(self, show: str, found: Found) -> Outcome:
         outcome = (
@@ -161,3 +182,62 @@ def _is_under(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+# ---- watching: one watcher per show, feeding one ingest thread (watcher callbacks must stay quick) ----
+
+
+class ShowWatchers:
+    """One IngestWatcher per show with ingest roots; what they find is handed to `handle(show, found)` in order,
+    on one thread (the daemon queues a durable ingest job; tests may ingest directly)."""
+
+    def __init__(self, shows: list[ShowConfig], handle: Callable[[str, Found], object]) -> None:
+        self.handle = handle
+        self._queue: queue.Queue[tuple[str, Found] | None] = queue.Queue()
+        self._watchers = [
+            IngestWatcher(show.ingest, self._put(show.code), self._put(show.code))
+            for show in shows
+            if show.ingest.roots
+        ]
+        self._thread = threading.Thread(target=self._work, name="rushes-ingest", daemon=True)
+
+    def _put(self, show: str) -> Callable[[Found], None]:
+        def put(found: Found) -> None:
+            self._queue.put((show, found))
+
+        return put
+
+    def start(self) -> None:
+        self._thread.start()
+        for watcher in self._watchers:
+            watcher.start()
+
+    def stop(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def rescan(self) -> None:
+        for watcher in self._watchers:
+            watcher.rescan()
+
+    def drained(self) -> bool:
+        """True when nothing is queued, being ingested, or waiting in a stability gate."""
+        return self._queue.unfinished_tasks == 0 and all(w.settled for w in self._watchers)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                show, found = item
+                try:
+                    self.handle(show, found)
+                except Exception as exc:  # one bad file or a catalog hiccup must not stop ingest
+                    watch_log.error(
+                        "ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True
+                    )
+            finally:
+                self._queue.task_done()

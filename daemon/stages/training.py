@@ -1,4 +1,4 @@
-"""The train step: a show's catalogued dailies in, a new model version out, promoted by the engine's rule.
+"""The train stage: a show's catalogued dailies in, a new model version out, promoted by the engine's rule.
 
 Safe to repeat: the version number is reserved in the catalog under the job's id, and training writes its
 checkpoints in that version's folder, so a retry after a crash resumes where the checkpoint left off.
@@ -18,12 +18,13 @@ from daemon.catalog import Catalog, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import shows as show_repo
 from daemon.crashpoints import crash_point
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
-from daemon.runner import Permanent
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
 from engine.model import ModelError, ModelVersion, load_model
-from engine.train import DatasetError, TrainClip, TrainSettings, train
+from engine.train import DatasetError, TrainClip, TrainResult, TrainSettings, train
 
 log = get_logger("rushes.train")
 
@@ -81,14 +82,11 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
     return clips, newest
 
 
-def budget_for(
-    show: ShowConfig, payload: dict[str, Any], override: float | None = None
-) -> tuple[float, bool]:
+def budget_for(show: ShowConfig, job: TrainJob | None, override: float | None = None) -> tuple[float, bool]:
     """The seconds to train, and whether the window's deadline cut them (a job may start late in its window)."""
     budget = override or show.train.budget_seconds
-    deadline = payload.get("deadline")
-    if deadline:
-        left = (datetime.fromisoformat(deadline) - datetime.now(UTC)).total_seconds()
+    if job is not None and job.deadline is not None:
+        left = (job.deadline - datetime.now(UTC)).total_seconds()
         if left < budget:
             return left, True
     return budget, False
@@ -100,26 +98,22 @@ def run_training(
     show_code: str,
     *,
     job_id: int | str | None = None,
-    payload: dict[str, Any] | None = None,
+    job: TrainJob | None = None,
     budget: float | None = None,
     device: str | None = None,
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     train_settings: TrainSettings | None = None,
-) -> dict[str, Any]:
+) -> TrainReport:
+    """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote."""
     show = get_show(settings, catalog, show_code)
-    payload = payload or {}
-    seconds, cut = budget_for(show, payload, budget)
+    seconds, cut = budget_for(show, job, budget)
     if cut and seconds < MIN_BUDGET_S:
-        return {"skipped": f"the training window closes in {max(seconds, 0):.0f} s"}
+        return TrainReport(show.code, skipped=f"the training window closes in {max(seconds, 0):.0f} s")
     clips, newest_daily = training_clips(catalog, show.code)
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
-    try:
-        parent = promoted_model(catalog, show.code)
-    except ModelError as exc:
-        log.warning("train.parent_unusable", show=show.code, error=str(exc))
-        parent = None
+    parent = _usable_parent(catalog, show.code)
     number, folder = reserve_version(catalog, settings, show.code, job_id)
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
@@ -140,21 +134,54 @@ def run_training(
         parent=parent.version if parent else None,
     )
     started = time.monotonic()
+    try:
+        result = train(
+            clips,
+            options,
+            folder,
+            parent=parent,
+            progress=_reporter(folder, progress),
+            stop=stop,
+            settings=cfg,
+        )
+    except DatasetError as exc:
+        raise Permanent(str(exc)) from exc
+    if result.stopped or result.version is None:
+        raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
+    promote = parent is None or all(result.promotable.values())
+    _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started))
+    log.info("train.done", show=show.code, version=number, promoted=promote, steps=result.steps)
+    return TrainReport(
+        show=show.code,
+        version=number,
+        promoted=promote,
+        folder=str(folder),
+        resumed=result.resumed,
+        metrics=result.metrics,
+        losses={k: v[-1] for k, v in result.losses.items() if v},
+    )
 
+
+def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
+    try:
+        return promoted_model(catalog, show)
+    except ModelError as exc:
+        log.warning("train.parent_unusable", show=show, error=str(exc))
+        return None
+
+
+def _reporter(folder: Path, progress: Progress | None) -> Progress:
     def report(head: str, step: int, loss: float, elapsed: float) -> None:
         if (folder / "checkpoint").exists():
             crash_point("train.checkpointed", target="both")
         if progress is not None:
             progress(head, step, loss, elapsed)
 
-    try:
-        result = train(clips, options, folder, parent=parent, progress=report, stop=stop, settings=cfg)
-    except DatasetError as exc:
-        raise Permanent(str(exc)) from exc
-    if result.stopped or result.version is None:
-        raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
-    promote = parent is None or all(result.promotable.values())
-    summary = {
+    return report
+
+
+def _summary(job_id: int | str | None, result: TrainResult, started: float) -> dict[str, Any]:
+    return {
         "job": job_id,
         "state": "trained",
         "heads": result.metrics,
@@ -163,23 +190,20 @@ def run_training(
         "steps": result.steps,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _record(
+    catalog: Catalog, show: str, number: int, newest_daily: int, promote: bool, summary: dict[str, Any]
+) -> None:
+    """Store the version's scores, promote it when it is not worse, and clear the show's stale flag unless
+    a daily landed while it trained."""
     with catalog.session() as s:
-        models_repo.set_metrics(s, show.code, number, summary)
+        models_repo.set_metrics(s, show, number, summary)
         if promote:
-            models_repo.promote(s, show.code, number)
-        fresh = max((d.id for d in daily_repo.list_dailies(s, show.code)), default=0)
+            models_repo.promote(s, show, number)
+        fresh = max((d.id for d in daily_repo.list_dailies(s, show)), default=0)
         if fresh <= newest_daily:
-            show_repo.set_model_stale(s, show.code, False)
-    log.info("train.done", show=show.code, version=number, promoted=promote, steps=result.steps)
-    return {
-        "show": show.code,
-        "version": number,
-        "promoted": promote,
-        "folder": str(folder),
-        "resumed": result.resumed,
-        "metrics": result.metrics,
-        "losses": {k: v[-1] for k, v in result.losses.items() if v},
-    }
+            show_repo.set_model_stale(s, show, False)
 
 
 def stop_on_sigterm() -> Callable[[], bool]:

@@ -15,7 +15,8 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.demo import Coordinator, DemoShot
 from daemon.settings import ShowConfig
-from daemon.tracking import poll_fix_requests, poll_reviews
+from daemon.stages.feedback import poll_reviews
+from daemon.stages.requests import poll_fix_requests
 from integrations.trackers.base import VersionSpec
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
