@@ -64,7 +64,6 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
             frames_path=files.get("frames"),
             thumbnail_path=Path(files["thumbnail"]) if files.get("thumbnail") else None,
             attachments=attachments,
-            status=settings.tracker.version_status,
         )
         request_id, task_id = request.id, request.task_id
     for path in (spec.movie_path, *spec.attachments):
@@ -84,7 +83,7 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
         if done:
             fixes.set_fix_state(s, request_id, "published")
     if done and task_id:
-        tracker.set_task_status(_id(task_id), settings.tracker.published_status)
+        tracker.mark_published(_id(task_id))
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -129,6 +129,7 @@ class ShotGridTracker:
         options: TrackerOptions,
         sg_factory: Callable[[], Client] | None = None,
         *,
+        kinds: Sequence[str],
         policy: RetryPolicy | None = None,
         start_event_id: int | None = None,
         backfill: bool = True,
@@ -137,6 +138,7 @@ class ShotGridTracker:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.options = options
+        self.kinds = tuple(kinds)
         self._factory = sg_factory or self._default_factory
         self._client: Client | None = None
         self.policy = policy or RetryPolicy()
@@ -477,10 +479,10 @@ class ShotGridTracker:
         if shot.get("type") != "Shot":
             LOG.warning("fix requested on a task not linked to a shot", task_id=task_id)
             return None, False
-        spec = notes.parse_fix_field(task.get(o.fix_field))
+        spec = notes.parse_fix_field(task.get(o.fix_field), self.kinds)
         note = self._newest_note("tasks", _link("Task", task_id))
         if spec.empty and note:
-            spec = notes.parse_note(note)
+            spec = notes.parse_note(note, self.kinds)
         for problem in spec.problems:
             LOG.warning("fix request text problem", task_id=task_id, problem=problem)
         if spec.empty:
@@ -597,7 +599,7 @@ class ShotGridTracker:
             "entity": _link("Shot", spec.shot_id),
             "project": shot["project"],
             "description": spec.description,
-            "sg_status_list": spec.status or self.options.version_status,
+            "sg_status_list": self.options.version_status,
             "sg_path_to_movie": str(spec.movie_path),
             "sg_first_frame": spec.first_frame,
             "sg_last_frame": spec.last_frame,
@@ -637,6 +639,9 @@ class ShotGridTracker:
                 sg.upload("Version", version_id, str(path))
 
         self._call(f"upload of {path.name}", attach)
+
+    def mark_published(self, task_id: int | str) -> None:
+        self.set_task_status(task_id, self.options.published_status)
 
     def set_task_status(self, task_id: int | str, status: str) -> None:
         self._ensure_schema()
