@@ -173,7 +173,9 @@ class MemoryTracker:
         with self._lock:
             task = self.tasks.get(int(task_id))
             if task is None:
-                raise TrackerFatal(f"the tracker has no task {task_id}: it was deleted or the catalog is stale")
+                raise TrackerFatal(
+                    f"the tracker has no task {task_id}: it was deleted or the catalog is stale"
+                )
             task.status = self.options.published_status
 
     # ---- inside -----------------------------------------------------------------------------------
@@ -216,4 +218,3 @@ def _page(log: list[T], cursor: str | None, limit: int) -> Batch[T]:
         start = int(cursor)
     items = log[start : start + limit]
     return Batch(list(items), str(start + len(items)))
-

@@ -145,7 +145,9 @@ def test_a_cursor_from_another_tracker_is_refused_with_one_line() -> None:
 def test_tagging_from_many_threads_loses_no_request() -> None:
     tracker = MemoryTracker()
     task = tracker.add_task("DEMO", "SH010")
-    threads = [threading.Thread(target=lambda: [tracker.tag(task, "denoise") for _ in range(50)]) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: [tracker.tag(task, "denoise") for _ in range(50)]) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
