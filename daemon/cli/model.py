@@ -16,8 +16,8 @@ from daemon.catalog import models_repo
 from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
+from daemon.trackers import FIX_KINDS
 from engine.media import MediaError, MovieWriter, probe, write_sequence
-from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 

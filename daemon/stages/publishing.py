@@ -100,7 +100,7 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     crash_point("publish.sent")
     done = record_published(catalog, job.publication_id, request_id, published.version_id)
     if done and task_id:
-        tracker.set_task_status(_id(task_id), settings.tracker.published_status)
+        tracker.mark_published(_id(task_id))
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
 
@@ -134,7 +134,6 @@ def version_spec(settings: Settings, catalog: Catalog, pub_id: int) -> tuple[Ver
             frames_path=files.frames,
             thumbnail_path=files.thumbnail,
             attachments=attachments,
-            status=settings.tracker.version_status,
         )
         return spec, request.id, request.task_id
 

@@ -16,7 +16,8 @@ from daemon.catalog import Catalog, cursors, fixes
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
-from integrations.trackers.base import FIX_KINDS, FixRequest, Tracker
+from daemon.trackers import FIX_KINDS
+from integrations.trackers.base import FixRequest, Tracker
 
 log = get_logger("rushes.tracking")
 

@@ -17,6 +17,7 @@ from daemon.demo import Coordinator, DemoShot
 from daemon.settings import ShowConfig
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.requests import poll_fix_requests
+from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import VersionSpec
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
@@ -42,7 +43,8 @@ def world(tmp_path: Path) -> Iterator[tuple[SGServer, Coordinator, dict[str, int
 
 def tracker(server: SGServer) -> ShotGridTracker:
     return ShotGridTracker(
-        TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY))
+        TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY)),
+        kinds=FIX_KINDS,
     )
 
 

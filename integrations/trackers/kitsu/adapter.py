@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,10 +192,12 @@ class KitsuTracker:
         options: TrackerOptions,
         client: KitsuClient | None = None,
         *,
+        kinds: Sequence[str],
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.options = options
+        self.kinds = tuple(kinds)
         self.policy = policy or RetryPolicy(attempts=4, first=0.5, factor=2.0, max_delay=4.0)
         self._sleep = sleep
         self._timeout = options.timeout
@@ -506,9 +508,9 @@ class KitsuTracker:
         text = str(comment.get("text") or "")
         if NOTE_TAG in text or _key_of(text):
             return None  # written by Rushes itself
-        spec = notes.parse_note(text)
+        spec = notes.parse_note(text, self.kinds)
         if spec.empty:
-            spec = notes.parse_fix_text(text)
+            spec = notes.parse_fix_text(text, self.kinds)
         task_id = str(comment.get("object_id") or "")
         if spec.empty:
             LOG.warning(
@@ -605,12 +607,7 @@ class KitsuTracker:
         comments = self._comments(task_id)
         comment = next((c for c in comments if _key_of(c.get("text")) == spec.idempotency_key), None)
         if comment is None:
-            status_name = (
-                self._resolve_status_name(spec.status)
-                if spec.status
-                else self._status_option("version_status")
-            )
-            status = self._status(status_name, "version_status")
+            status = self._status(self._status_option("version_status"), "version_status")
             attachments = [str(p) for p in spec.attachments if p.is_file()]
             text = _version_text(spec)
             comment = self._call(
@@ -651,9 +648,15 @@ class KitsuTracker:
             )
         return preview
 
+    def mark_published(self, task_id: int | str) -> None:
+        self._move_task(task_id, self._status(self._status_option("published_status"), "published_status"))
+
     def set_task_status(self, task_id: int | str, status: str) -> None:
+        """A status named by a ShotGrid-style option value (the stock Kitsu name for an option at its default)."""
+        self._move_task(task_id, self._status(self._resolve_status_name(status), "published_status"))
+
+    def _move_task(self, task_id: int | str, wanted: Entity) -> None:
         """Kitsu changes a task's status with a comment; nothing is posted when it already has it."""
-        wanted = self._status(self._resolve_status_name(status), "published_status")
         task = self._call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
         if task.get("task_status_id") == wanted["id"]:
             return
