@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from daemon import shows
-from daemon.cli.main import app, counted_progress, err, fail, out, settings
+from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.stages import ingest as ingest_stage
 

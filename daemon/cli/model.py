@@ -13,7 +13,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from daemon.catalog import models_repo
-from daemon.cli.main import app, counted_progress, err, fail, out, settings
+from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 from daemon.trackers import FIX_KINDS

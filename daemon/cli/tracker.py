@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from daemon.cli.main import app, err, fail, out, settings
+from daemon.cli.app import app, err, fail, out, settings
 from daemon.trackers import make_tracker
 
 tracker_app = typer.Typer(
