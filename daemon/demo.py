@@ -185,6 +185,31 @@ def _wait(what: str, done: Callable[[], bool], timeout: float, say: Callable[[st
         time.sleep(0.5)
 
 
+def demo_config(home: Path, inbox: Path, url: str, budget: float) -> dict[str, Any]:
+    """The daemon's config for the demo: the local tracker, one show watching `inbox`."""
+    return {
+        "data_dir": str(home / "rushes"),
+        "log_level": "info",
+        "log_format": "json",
+        "max_jobs": 2,
+        "http": {"host": "127.0.0.1", "port": 0},
+        "tracker": {"kind": "shotgrid", "url": url, "script_name": "rushes", "poll_interval": 1.0},
+        "shows": [
+            {
+                "code": SHOW,
+                "name": "Rushes demo",
+                "tracker_project": SHOW,
+                "ingest": {
+                    "roots": [str(inbox)],
+                    "path_template": "{shot}_{take}.{ext}",
+                    "stable_seconds": 1.0,
+                },
+                "train": {"budget_seconds": budget, "resolution": 180},
+            }
+        ],
+    }
+
+
 def run_demo(
     home: Path | None = None,
     footage: Path | None = None,
@@ -206,27 +231,7 @@ def run_demo(
     inbox.mkdir(parents=True, exist_ok=True)
     shots = footage_dailies(footage, staging) if footage else generate_dailies(staging)
     say(f"{len(shots)} dailies ready ({'your footage' if footage else 'generated from scikit-image photos'})")
-    config = {
-        "data_dir": str(home / "rushes"),
-        "log_level": "info",
-        "log_format": "json",
-        "max_jobs": 2,
-        "http": {"host": "127.0.0.1", "port": 0},
-        "tracker": {"kind": "shotgrid", "url": server.url, "script_name": "rushes", "poll_interval": 1.0},
-        "shows": [
-            {
-                "code": SHOW,
-                "name": "Rushes demo",
-                "tracker_project": SHOW,
-                "ingest": {
-                    "roots": [str(inbox)],
-                    "path_template": "{shot}_{take}.{ext}",
-                    "stable_seconds": 1.0,
-                },
-                "train": {"budget_seconds": budget, "resolution": 180},
-            }
-        ],
-    }
+    config = demo_config(home, inbox, server.url, budget)
     config_path = home / "rushes.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     os.environ["RUSHES_TRACKER__SCRIPT_KEY"] = key
@@ -237,14 +242,7 @@ def run_demo(
     coordinator = Coordinator(server.url, "rushes", key)
     tasks = coordinator.setup(shots, settings.tracker.fix_field, settings.tracker.key_field)
     daemon = Daemon(settings, config_path)
-
-    def serve() -> None:
-        daemon.start()
-        daemon.run_forever()
-        daemon.stop()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    thread = _serve(daemon)
     try:
         say(f"daemon running; metrics and health on {daemon.health.url if daemon.health else '-'}")
         for s in shots:
@@ -268,6 +266,19 @@ def run_demo(
         server.stop()
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
+
+
+def _serve(daemon: Any) -> threading.Thread:
+    """Run the daemon on a thread until its stop event is set."""
+
+    def serve() -> None:
+        daemon.start()
+        daemon.run_forever()
+        daemon.stop()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
 
 
 def _registered(daemon: Any) -> int:

@@ -24,6 +24,7 @@ from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
 from engine.model import ModelError, ModelVersion, load_model
+from engine.options import TrainOptions
 from engine.train import DatasetError, TrainClip, TrainResult, TrainSettings, train
 
 log = get_logger("rushes.train")
@@ -125,27 +126,17 @@ def run_training(
             "cache_dir": settings.data_dir / "cache" / show.code,
         }
     )
+    parent_version = parent.version if parent else None
     log.info(
         "train.start",
         show=show.code,
         version=number,
         clips=len(clips),
         budget_s=round(seconds),
-        parent=parent.version if parent else None,
+        parent=parent_version,
     )
     started = time.monotonic()
-    try:
-        result = train(
-            clips,
-            options,
-            folder,
-            parent=parent,
-            progress=_reporter(folder, progress),
-            stop=stop,
-            settings=cfg,
-        )
-    except DatasetError as exc:
-        raise Permanent(str(exc)) from exc
+    result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote = parent is None or all(result.promotable.values())
@@ -160,6 +151,21 @@ def run_training(
         metrics=result.metrics,
         losses={k: v[-1] for k, v in result.losses.items() if v},
     )
+
+
+def _train(
+    clips: list[TrainClip],
+    options: TrainOptions,
+    folder: Path,
+    parent: ModelVersion | None,
+    progress: Progress,
+    stop: Callable[[], bool] | None,
+    cfg: TrainSettings,
+) -> TrainResult:
+    try:
+        return train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
+    except DatasetError as exc:
+        raise Permanent(str(exc)) from exc
 
 
 def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
