@@ -16,7 +16,6 @@ from daemon.catalog import models_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
-from daemon.trackers import FIX_KINDS
 from engine.media import MediaError, MovieWriter, probe, write_sequence
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
@@ -111,6 +110,7 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from daemon.trackers import FIX_KINDS  # the engine's heads (torch): only here
 
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
