@@ -129,7 +129,7 @@ class Coordinator:
         self.sg = shotgun_api3.Shotgun(url, script_name, key)
 
     def setup(self, shots: list[DemoShot], fix_field: str, key_field: str) -> dict[str, int]:
-        from daemon.trackers import fix_kinds
+        from daemon.trackers import FIX_KINDS
         from integrations.trackers.options import TrackerOptions
         from integrations.trackers.shotgrid import ShotGridTracker
 
@@ -148,7 +148,7 @@ class Coordinator:
             fix_field=fix_field,
             key_field=key_field,
         )
-        ShotGridTracker(options, kinds=fix_kinds()).ensure_fields()
+        ShotGridTracker(options, kinds=FIX_KINDS).ensure_fields()
         return tasks
 
     def tag(self, task_id: int, fix_text: str, fix_field: str, status: str) -> None:

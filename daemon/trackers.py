@@ -6,15 +6,11 @@ import the engine, so the adapters get the list here, at construction, to read f
 
 from __future__ import annotations
 
+from engine.heads import HEAD_ORDER
 from integrations.trackers.base import Tracker, TrackerFatal
 from integrations.trackers.options import TrackerOptions
 
-
-def fix_kinds() -> tuple[str, ...]:
-    """The engine's one list of fix kinds; imported on first use, as it loads the heads (torch)."""
-    from engine.heads import HEAD_ORDER
-
-    return tuple(HEAD_ORDER)
+FIX_KINDS: tuple[str, ...] = tuple(HEAD_ORDER)
 
 
 def make_tracker(options: TrackerOptions) -> Tracker | None:
@@ -22,11 +18,11 @@ def make_tracker(options: TrackerOptions) -> Tracker | None:
     if options.kind == "shotgrid":
         from integrations.trackers.shotgrid import ShotGridTracker
 
-        return ShotGridTracker(options, kinds=fix_kinds())
+        return ShotGridTracker(options, kinds=FIX_KINDS)
     if options.kind == "kitsu":
         from integrations.trackers.kitsu import KitsuTracker
 
-        return KitsuTracker(options, kinds=fix_kinds())
+        return KitsuTracker(options, kinds=FIX_KINDS)
     if options.kind == "none":
         return None
     raise TrackerFatal(f"tracker.kind {options.kind!r} is not supported: use shotgrid, kitsu or none")

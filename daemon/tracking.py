@@ -12,7 +12,7 @@ from daemon.catalog import Catalog, cursors, fixes
 from daemon.catalog import jobs as job_repo
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
-from daemon.trackers import fix_kinds
+from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import FixRequest, Tracker
 
 log = get_logger("rushes.tracking")
@@ -60,9 +60,8 @@ def record_fix_request(s: object, req: FixRequest, shows: list[ShowConfig]) -> i
     if show is None:
         log.warning("fix.unknown_project", project=req.project, shot=req.shot_code, key=req.key)
         return 0
-    known = fix_kinds()
-    kinds = [k for k in req.kinds if k in known]
-    unknown = sorted(set(req.kinds) - set(known))
+    kinds = [k for k in req.kinds if k in FIX_KINDS]
+    unknown = sorted(set(req.kinds) - set(FIX_KINDS))
     row, created = fixes.add_fix_request(
         s,
         show.code,
@@ -77,7 +76,7 @@ def record_fix_request(s: object, req: FixRequest, shows: list[ShowConfig]) -> i
     if not created:
         return 0
     if unknown or not kinds:
-        reason = f"unknown fix kind(s) {', '.join(unknown) or '(none given)'}; use {', '.join(known)}"
+        reason = f"unknown fix kind(s) {', '.join(unknown) or '(none given)'}; use {', '.join(FIX_KINDS)}"
         fixes.set_fix_state(s, row.id, "failed", error=reason)
         log.warning("fix.rejected", show=show.code, shot=req.shot_code, reason=reason)
         if not kinds:

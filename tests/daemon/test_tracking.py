@@ -15,7 +15,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.demo import Coordinator, DemoShot
 from daemon.settings import ShowConfig
-from daemon.trackers import fix_kinds
+from daemon.trackers import FIX_KINDS
 from daemon.tracking import poll_fix_requests, poll_reviews
 from integrations.trackers.base import VersionSpec
 from integrations.trackers.options import TrackerOptions
@@ -43,7 +43,7 @@ def world(tmp_path: Path) -> Iterator[tuple[SGServer, Coordinator, dict[str, int
 def tracker(server: SGServer) -> ShotGridTracker:
     return ShotGridTracker(
         TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY)),
-        kinds=fix_kinds(),
+        kinds=FIX_KINDS,
     )
 
 
