@@ -26,6 +26,7 @@ import yaml
 
 from daemon.catalog import fixes, models_repo
 from daemon.catalog import jobs as job_repo
+from daemon.jobs.payloads import TrainJob, queue
 from daemon.logs import get_logger
 from daemon.settings import load_settings
 
@@ -129,6 +130,7 @@ class Coordinator:
         self.sg = shotgun_api3.Shotgun(url, script_name, key)
 
     def setup(self, shots: list[DemoShot], fix_field: str, key_field: str) -> dict[str, int]:
+        from daemon.trackers import FIX_KINDS
         from integrations.trackers.options import TrackerOptions
         from integrations.trackers.shotgrid import ShotGridTracker
 
@@ -147,7 +149,7 @@ class Coordinator:
             fix_field=fix_field,
             key_field=key_field,
         )
-        ShotGridTracker(options).ensure_fields()
+        ShotGridTracker(options, kinds=FIX_KINDS).ensure_fields()
         return tasks
 
     def tag(self, task_id: int, fix_text: str, fix_field: str, status: str) -> None:
@@ -183,6 +185,31 @@ def _wait(what: str, done: Callable[[], bool], timeout: float, say: Callable[[st
         time.sleep(0.5)
 
 
+def demo_config(home: Path, inbox: Path, url: str, budget: float) -> dict[str, Any]:
+    """The daemon's config for the demo: the local tracker, one show watching `inbox`."""
+    return {
+        "data_dir": str(home / "rushes"),
+        "log_level": "info",
+        "log_format": "json",
+        "max_jobs": 2,
+        "http": {"host": "127.0.0.1", "port": 0},
+        "tracker": {"kind": "shotgrid", "url": url, "script_name": "rushes", "poll_interval": 1.0},
+        "shows": [
+            {
+                "code": SHOW,
+                "name": "Rushes demo",
+                "tracker_project": SHOW,
+                "ingest": {
+                    "roots": [str(inbox)],
+                    "path_template": "{shot}_{take}.{ext}",
+                    "stable_seconds": 1.0,
+                },
+                "train": {"budget_seconds": budget, "resolution": 180},
+            }
+        ],
+    }
+
+
 def run_demo(
     home: Path | None = None,
     footage: Path | None = None,
@@ -204,27 +231,7 @@ def run_demo(
     inbox.mkdir(parents=True, exist_ok=True)
     shots = footage_dailies(footage, staging) if footage else generate_dailies(staging)
     say(f"{len(shots)} dailies ready ({'your footage' if footage else 'generated from scikit-image photos'})")
-    config = {
-        "data_dir": str(home / "rushes"),
-        "log_level": "info",
-        "log_format": "json",
-        "max_jobs": 2,
-        "http": {"host": "127.0.0.1", "port": 0},
-        "tracker": {"kind": "shotgrid", "url": server.url, "script_name": "rushes", "poll_interval": 1.0},
-        "shows": [
-            {
-                "code": SHOW,
-                "name": "Rushes demo",
-                "tracker_project": SHOW,
-                "ingest": {
-                    "roots": [str(inbox)],
-                    "path_template": "{shot}_{take}.{ext}",
-                    "stable_seconds": 1.0,
-                },
-                "train": {"budget_seconds": budget, "resolution": 180},
-            }
-        ],
-    }
+    config = demo_config(home, inbox, server.url, budget)
     config_path = home / "rushes.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     os.environ["RUSHES_TRACKER__SCRIPT_KEY"] = key
@@ -235,14 +242,7 @@ def run_demo(
     coordinator = Coordinator(server.url, "rushes", key)
     tasks = coordinator.setup(shots, settings.tracker.fix_field, settings.tracker.key_field)
     daemon = Daemon(settings, config_path)
-
-    def serve() -> None:
-        daemon.start()
-        daemon.run_forever()
-        daemon.stop()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    thread = _serve(daemon)
     try:
         say(f"daemon running; metrics and health on {daemon.health.url if daemon.health else '-'}")
         for s in shots:
@@ -250,9 +250,7 @@ def run_demo(
         _wait("the dailies to be ingested", lambda: _registered(daemon) >= len(shots), timeout, say)
         say(f"{len(shots)} dailies catalogued; training the show model ({budget:.0f} s budget)")
         with daemon.catalog.session() as session:
-            job_repo.enqueue(
-                session, "train", f"train:{SHOW}:demo", {"reason": "demo", "show": SHOW}, show=SHOW
-            )
+            queue(session, TrainJob(SHOW, "demo"), show=SHOW)
         _wait("the first model version", lambda: _promoted(daemon) is not None, timeout, say)
         say(f"model v{_promoted(daemon)} promoted; tagging one task per fix kind, as a coordinator would")
         wanted = [s for s in shots if s.kind]
@@ -268,6 +266,19 @@ def run_demo(
         server.stop()
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
+
+
+def _serve(daemon: Any) -> threading.Thread:
+    """Run the daemon on a thread until its stop event is set."""
+
+    def serve() -> None:
+        daemon.start()
+        daemon.run_forever()
+        daemon.stop()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
 
 
 def _registered(daemon: Any) -> int:

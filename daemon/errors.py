@@ -5,10 +5,10 @@ from __future__ import annotations
 from daemon.catalog import CatalogError
 from daemon.catalog.shows import UnknownShow
 from daemon.context import DataDirError
-from daemon.rendering import RenderError
-from daemon.runner import Permanent
+from daemon.jobs.outcomes import Permanent
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
+from daemon.stages.rendering import RenderError
 from engine.media import MediaError
 from integrations.trackers.base import TrackerFatal
 

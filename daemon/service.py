@@ -1,79 +1,52 @@
-"""`rushes daemon`: ingest watchers, tracker pollers, the scheduler and the job runner in one process.
+"""`rushes daemon`: the composition root. It wires the stages (daemon.stages) to their sources and lanes.
 
-Start-up: open the catalog (migrated) -> health server -> enqueue a reconcile scan of every ingest root ->
-watchers, pollers, scheduler (when this daemon leads), runner -> READY=1 to systemd once the first reconcile
-scan is queued and ingested. The main loop pings the systemd watchdog and keeps metrics current. SIGTERM or
-SIGINT stops everything: jobs in hand are released (not counted as attempts) for the next start.
+Start-up: open the catalog (migrated) -> recover jobs a dead daemon of this host held -> health server ->
+job lanes (ingest and publish on threads here, train and fix in worker processes through the executor) ->
+ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) -> scheduler (when
+this daemon leads) -> READY=1 to systemd once the first reconcile scan has been ingested. A job queued here
+(a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs, not a timer. The
+main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
+released (not counted as attempts) for the next start.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import signal
-import socket
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from daemon import fixing, training
 from daemon.catalog import Job
 from daemon.catalog import jobs as job_repo
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
-from daemon.ingest import Ingestor, Outcome
+from daemon.jobs import worker
+from daemon.jobs.payloads import IngestJob, PublishJob, TrainReport
+from daemon.jobs.runner import Lane, LaneLoop, in_process, in_worker, recover_orphans
+from daemon.leader import Leadership
 from daemon.logs import get_logger
 from daemon.ops import notify
 from daemon.ops.health import HealthServer, Readiness
 from daemon.ops.metrics import Metrics
-from daemon.publishing import publish
-from daemon.runner import Lane, LaneLoop, in_process, in_worker
+from daemon.scheduling.polling import TrackerPoller
+from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import all_shows
+from daemon.stages.feedback import poll_reviews
+from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
+from daemon.stages.publishing import publish
+from daemon.stages.requests import poll_fix_requests
 from daemon.trackers import make_tracker
-from daemon.tracking import poll_fix_requests, poll_reviews
-from daemon.watching import ShowWatchers
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
-from integrations.ingest.candidates import Candidate, Found, Rejected
+from integrations.ingest.candidates import Found
 from integrations.trackers.base import Tracker, TrackerError, TrackerFatal
 
 log = get_logger("rushes.daemon")
 
-_ = (fixing, training)  # their Permanent subclasses must be known here (see runner.is_permanent)
-
-
-def found_payload(show: str, found: Found) -> dict[str, Any]:
-    return {"show": show, "type": type(found).__name__, "found": _jsonable(asdict(found))}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def found_from(payload: dict[str, Any]) -> Found:
-    data = dict(payload["found"])
-    data["path"] = Path(data["path"])
-    data["files"] = tuple(Path(f) for f in data.get("files", ()))
-    if payload["type"] == "Rejected":
-        return Rejected(**data)
-    data["root"] = Path(data["root"])
-    data["frames"] = tuple(data.get("frames", ()))
-    return Candidate(**data)
-
-
-def ingest_key(show: str, found: Found) -> str:
-    if isinstance(found, Candidate):
-        return f"ingest:{show}:{found.path}:{found.size}:{found.mtime}:{len(found.files)}"
-    return f"ingest:{show}:{found.path}:rejected:{found.reason}"
+STALLED_AFTER_S = 300
 
 
 class Daemon:
@@ -90,65 +63,68 @@ class Daemon:
         self.tracker: Tracker | None = make_tracker(settings.tracker)
         self.publisher: Tracker | None = make_tracker(settings.tracker)
         self.ingestor = Ingestor(self.catalog, [self._count_ingest])
-        self.watchers = ShowWatchers(self.shows, self._enqueue_found)
         self.stop_event = threading.Event()
+        self._progress = threading.Condition()  # notified when a job ends (start-up waits on ingest)
         self.health = HealthServer.from_settings(settings.http, self.metrics, self.readiness)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="rushes-job")
         self.executor = build_executor(
             settings.executor, settings.max_jobs, settings.data_dir / "tmp" / "jobs"
         )
-        base = {"config": str(config_path) if config_path else None}
-        logs = str(settings.logs_dir)
-        self.lanes = [
-            Lane(
-                self.catalog,
+        self.loop = LaneLoop(self._lanes())
+        self.watchers = ShowWatchers(self.shows, self._queue_found)
+        self.poller = self._poller()
+        self.leadership = Leadership(self.catalog)
+        self.scheduler = Scheduler(self.catalog, self.shows, on_reconcile=self.reconcile)
+
+    def _lanes(self) -> list[Lane]:
+        base = {"config": str(self.config_path) if self.config_path else None}
+        logs = str(self.settings.logs_dir)
+
+        def lane(kind: str, start: Any, **options: Any) -> Lane:
+            return Lane(self.catalog, kind, [kind], start, on_done=self._done, **options)
+
+        return [
+            lane(
                 "ingest",
-                ["ingest"],
-                in_process(self._pool, self._ingest_job),
-                on_done=self._done,
+                in_process(self._pool, lambda job: self.ingestor.run(IngestJob.from_json(job.payload))),
             ),
-            Lane(
-                self.catalog,
+            lane(
                 "publish",
-                ["publish"],
                 in_process(self._pool, self._publish_job),
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
-                on_done=self._done,
             ),
-            Lane(
-                self.catalog,
-                "train",
-                ["train"],
-                in_worker(self.executor, "daemon.worker_entry:train", base, logs),
-                lease_s=120,
-                on_done=self._done,
-            ),
-            Lane(
-                self.catalog,
+            lane("train", in_worker(self.executor, worker.TRAIN, base, logs), lease_s=120),
+            lane(
                 "fix",
-                ["fix"],
-                in_worker(self.executor, "daemon.worker_entry:fix", base, logs),
-                concurrency=settings.max_jobs,
+                in_worker(self.executor, worker.FIX, base, logs),
+                concurrency=self.settings.max_jobs,
                 lease_s=120,
-                on_done=self._done,
             ),
         ]
-        self.loop = LaneLoop(self.lanes)
-        self.scheduler: Any = None
-        self.leadership: Any = None
-        self._threads: list[threading.Thread] = []
 
-    # ---- ingest ----------------------------------------------------------------------------------------
+    def _poller(self) -> TrackerPoller | None:
+        tracker = self.tracker
+        if tracker is None:
+            return None
 
-    def _enqueue_found(self, show: str, found: Found) -> None:
-        with self.catalog.session() as s:
-            job_repo.enqueue(s, "ingest", ingest_key(show, found), found_payload(show, found), show=show)
-        crash_point("ingest.queued")
+        def requests() -> None:
+            fixes = poll_fix_requests(tracker, self.catalog, self.shows)
+            crash_point("tracker.polled")
+            if fixes.new:
+                log.info("tracker.fix_requests", new=fixes.new)
+                self.loop.wake()
 
-    def _ingest_job(self, job: Job) -> dict[str, Any]:
-        outcome = self.ingestor.handle(str(job.payload["show"]), found_from(job.payload))
-        crash_point("ingest.catalogued")
-        return {"result": outcome.result, "daily": outcome.daily_id}
+        def feedback() -> None:
+            poll_reviews(tracker, self.catalog)
+
+        interval = self.settings.tracker.poll_interval
+        return TrackerPoller(tracker.name, [requests, feedback], interval, self.metrics, self.stop_event)
+
+    # ---- job handlers and their bookkeeping ---------------------------------------------------------------
+
+    def _queue_found(self, show: str, found: Found) -> None:
+        self.ingestor.queue(show, found)
+        self.loop.wake()
 
     def _count_ingest(self, show: str, outcome: Outcome) -> None:
         if outcome.result != "unchanged":
@@ -158,12 +134,10 @@ class Daemon:
         """Rescan every ingest root now (through the stability gate; the catalog skips what it has)."""
         self.watchers.rescan()
 
-    # ---- publish -----------------------------------------------------------------------------------------
-
     def _publish_job(self, job: Job) -> dict[str, Any]:
         crash_point("publish.start")
         try:
-            result = publish(self.settings, self.catalog, self.publisher, job)
+            result = publish(self.settings, self.catalog, self.publisher, PublishJob.from_json(job.payload))
         except TrackerError as exc:
             if not isinstance(exc, TrackerFatal):
                 self.metrics.tracker_error(self.publisher.name if self.publisher else "none", "publish")
@@ -174,52 +148,17 @@ class Daemon:
     def _done(self, job: Job, outcome: JobOutcome) -> None:
         self.metrics.job_finished(job.kind, "ok" if outcome.ok else "failed", outcome.duration_s)
         if job.kind == "train" and outcome.ok and job.show:
-            for head, scores in (outcome.result.get("metrics") or {}).items():
-                for metric in ("psnr", "ssim"):
-                    if metric in scores:
-                        self.metrics.set_eval_score(job.show, head, float(scores[metric]), metric)
-            for head, loss in (outcome.result.get("losses") or {}).items():
-                self.metrics.set_training_loss(job.show, head, float(loss))
+            report = TrainReport.from_json(outcome.result)
+            for head, metric, value in report.scores():
+                self.metrics.set_eval_score(job.show, head, value, metric)
+            for head, loss in report.losses.items():
+                self.metrics.set_training_loss(job.show, head, loss)
+        with self._progress:
+            self._progress.notify_all()
 
-    # ---- tracker -----------------------------------------------------------------------------------------
-
-    def _poll_tracker(self) -> None:
-        assert self.tracker is not None
-        wait = self.settings.tracker.poll_interval
-        while not self.stop_event.is_set():
-            try:
-                fixes = poll_fix_requests(self.tracker, self.catalog, self.shows)
-                crash_point("tracker.polled")
-                poll_reviews(self.tracker, self.catalog)
-                wait = self.settings.tracker.poll_interval
-                if fixes.new:
-                    log.info("tracker.fix_requests", new=fixes.new)
-            except TrackerFatal as exc:
-                self.metrics.tracker_error(self.tracker.name, "fatal")
-                log.error("tracker.fatal", error=str(exc))
-                wait = min(600.0, max(wait * 2, 60.0))
-            except TrackerError as exc:
-                self.metrics.tracker_error(self.tracker.name, "poll")
-                log.warning("tracker.unavailable", error=str(exc))
-                wait = min(300.0, wait * 2)
-            except Exception as exc:
-                log.error("tracker.poll_failed", error=str(exc), exc_info=True)
-            self.stop_event.wait(wait)
-
-    # ---- scheduler -----------------------------------------------------------------------------------------
-
-    def _start_scheduler(self) -> None:
-        try:
-            from daemon.leader import Leadership
-            from daemon.scheduling import Scheduler
-        except ImportError:  # pragma: no cover - the scheduler module ships with the daemon
-            return
-        self.leadership = Leadership(self.catalog)
-        self.scheduler = Scheduler(self.catalog, self.shows, on_reconcile=self.reconcile)
+    # ---- leadership --------------------------------------------------------------------------------------
 
     def _lead(self) -> None:
-        if self.leadership is None or self.scheduler is None:
-            return
         if self.leadership.is_leader and not self.leadership.still_leading():
             log.warning("scheduler.leadership_lost")  # e.g. the PostgreSQL session holding the lock dropped
             self.scheduler.shutdown(wait=False)
@@ -227,7 +166,7 @@ class Daemon:
             log.info("scheduler.leader")
             self.scheduler.start()
 
-    # ---- life cycle ----------------------------------------------------------------------------------------
+    # ---- life cycle --------------------------------------------------------------------------------------
 
     def _catalog_ok(self) -> bool:
         self.catalog.check()  # raises CatalogError with the reason, which /readyz shows
@@ -238,21 +177,7 @@ class Daemon:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
 
     def recover_orphans(self) -> int:
-        """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed
-        as one attempt and queued again now, instead of waiting for their leases to run out."""
-        host = socket.gethostname()
-        recovered = 0
-        with self.catalog.session() as s:
-            for job in job_repo.list_jobs(s, state="running", limit=None):
-                owner = job.lease_owner or ""
-                parts = owner.split(":")
-                if len(parts) < 2 or parts[0] != host or not parts[1].isdigit() or _alive(int(parts[1])):
-                    continue
-                job_repo.fail(s, job.id, owner, "the daemon running this job died; retrying", backoff=0)
-                recovered += 1
-        if recovered:
-            log.warning("jobs.recovered", count=recovered)
-        return recovered
+        return recover_orphans(self.catalog)
 
     def start(self) -> None:
         self.recover_orphans()
@@ -262,11 +187,8 @@ class Daemon:
         self.health.start()
         self.loop.start()
         self.watchers.start()  # its first reconcile scan feeds the stability gate
-        if self.tracker is not None:
-            thread = threading.Thread(target=self._poll_tracker, name="rushes-tracker", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        self._start_scheduler()
+        if self.poller is not None:
+            self.poller.start()
         self._lead()
         self._wait_for_ingest()
         self.readiness.set("first_reconcile")
@@ -278,56 +200,49 @@ class Daemon:
             tracker=self.settings.tracker.kind,
         )
 
-    def _wait_for_ingest(self, timeout: float = 120.0) -> None:
-        """Until the first reconcile scan has passed the stability gate and been ingested (or `timeout`)."""
+    def _ingest_pending(self) -> bool:
+        if not self.watchers.drained():
+            return True
+        with self.catalog.session(readonly=True) as s:
+            counts = job_repo.counts(s)
+        return any(
+            n for (kind, state), n in counts.items() if kind == "ingest" and state in ("queued", "running")
+        )
+
+    def _wait_for_ingest(self, timeout: float = 120.0, recheck_s: float = 0.5) -> None:
+        """Until the first reconcile scan has passed the stability gate and been ingested (or `timeout`).
+        Woken by every finished job; `recheck_s` bounds the wait for the stability gate, which has no event."""
         deadline = time.monotonic() + timeout
-        time.sleep(0.2)
-        while time.monotonic() < deadline and not self.stop_event.is_set() and not self.watchers.drained():
-            time.sleep(0.2)
-        while time.monotonic() < deadline and not self.stop_event.is_set():
-            with self.catalog.session(readonly=True) as s:
-                waiting = sum(
-                    n
-                    for (kind, state), n in job_repo.counts(s).items()
-                    if kind == "ingest" and state in ("queued", "running")
-                )
-            if waiting == 0:
-                return
-            time.sleep(0.2)
+        with self._progress:
+            while not self.stop_event.is_set() and self._ingest_pending():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._progress.wait(min(left, recheck_s))
 
     def run_forever(self) -> None:
         interval = notify.watchdog_interval() or 5.0
         while not self.stop_event.wait(min(interval, 5.0)):
             notify.watchdog()
             self._lead()
-            if time.monotonic() - self.loop.last_tick > 300:
+            if time.monotonic() - self.loop.last_tick > STALLED_AFTER_S:
                 log.error("runner.stalled", seconds=round(time.monotonic() - self.loop.last_tick))
 
     def stop(self) -> None:
         notify.stopping("shutting down")
         self.stop_event.set()
         self.watchers.stop()
-        if self.scheduler is not None and self.leadership is not None and self.leadership.is_leader:
+        if self.leadership.is_leader:
             self.scheduler.shutdown()
             self.leadership.release()
         self.loop.stop(release=True)
         self.executor.shutdown(wait=False)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for thread in self._threads:
-            thread.join(timeout=10)
+        if self.poller is not None:
+            self.poller.join(timeout=10)
         self.health.stop()
         self.ctx.close()
         log.info("daemon.stopped")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_daemon(settings: Settings, config_path: Path | None = None) -> None:

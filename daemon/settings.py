@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources import NestedSecretsSettingsSource
 
+from daemon.crontab import crontab_trigger
 from engine.options import TrainOptions
 from integrations.executors.options import ExecutorOptions
 from integrations.ingest.options import IngestOptions
@@ -230,8 +231,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 def show_problems(shows: Any) -> list[str]:
     """One line for each show code defined a second time and each crontab line the scheduler would refuse,
     in a raw `shows` list (so that they are reported beside any other problem of the file)."""
-    from daemon.scheduling import crontab_trigger  # the scheduler's own parser (it imports this module)
-
     seen: set[str] = set()
     lines = []
     for i, show in enumerate(shows if isinstance(shows, list) else []):

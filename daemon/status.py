@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.catalog import Catalog, Daily, fixes, models_repo
+from daemon.catalog import Catalog, Daily, FixRequest, Job, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
-from daemon.settings import Settings
+from daemon.catalog import shows as show_repo
+from daemon.settings import Settings, ShowConfig
 from daemon.shows import all_shows
 
 
@@ -34,63 +35,59 @@ def daily_record(d: Daily) -> dict[str, Any]:
     }
 
 
+def request_record(r: FixRequest) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "shot": r.shot,
+        "kinds": list(r.kinds),
+        "params": dict(r.params),
+        "state": r.state,
+        "error": r.error,
+        "rejection_note": r.rejection_note,
+        "versions": [p.tracker_version_id for p in r.publications if p.tracker_version_id],
+    }
+
+
+def job_record(j: Job) -> dict[str, Any]:
+    return {
+        "id": j.id,
+        "kind": j.kind,
+        "key": j.key,
+        "show": j.show,
+        "state": j.state,
+        "attempts": j.attempts,
+        "error": j.last_error,
+        "updated": j.updated_at.isoformat() if j.updated_at else None,
+    }
+
+
+def show_record(catalog: Catalog, cfg: ShowConfig) -> dict[str, Any]:
+    with catalog.session(readonly=True) as s:
+        current = [d for d in daily_repo.list_dailies(s, cfg.code, status=None) if d.status != "superseded"]
+        promoted = models_repo.latest_promoted(s, cfg.code)
+        row = show_repo.get_show(s, cfg.code)
+        return {
+            "code": cfg.code,
+            "name": cfg.name or cfg.code,
+            "ingest_roots": [str(r.path) for r in cfg.ingest.roots],
+            "model_stale": bool(row.model_stale) if row else False,
+            "promoted_model": promoted.version if promoted else None,
+            "model_versions": len(models_repo.list_versions(s, cfg.code)),
+            "dailies": [daily_record(d) for d in current if d.status == "registered"],
+            "quarantined": [daily_record(d) for d in current if d.status == "quarantined"],
+            "fix_requests": [request_record(r) for r in fixes.list_fix_requests(s, cfg.code, limit=50)],
+        }
+
+
 def collect(
     settings: Settings, catalog: Catalog, show: str | None = None, jobs_limit: int = 50
 ) -> dict[str, Any]:
-    shows_out = []
-    for cfg in all_shows(settings, catalog):
-        if show is not None and cfg.code != show:
-            continue
-        with catalog.session(readonly=True) as s:
-            dailies = daily_repo.list_dailies(s, cfg.code, status=None)
-            current = [d for d in dailies if d.status != "superseded"]
-            promoted = models_repo.latest_promoted(s, cfg.code)
-            versions = models_repo.list_versions(s, cfg.code)
-            from daemon.catalog import shows as show_repo
-
-            row = show_repo.get_show(s, cfg.code)
-            requests = [
-                {
-                    "id": r.id,
-                    "shot": r.shot,
-                    "kinds": list(r.kinds),
-                    "params": dict(r.params),
-                    "state": r.state,
-                    "error": r.error,
-                    "rejection_note": r.rejection_note,
-                    "versions": [p.tracker_version_id for p in r.publications if p.tracker_version_id],
-                }
-                for r in fixes.list_fix_requests(s, cfg.code, limit=50)
-            ]
-            shows_out.append(
-                {
-                    "code": cfg.code,
-                    "name": cfg.name or cfg.code,
-                    "ingest_roots": [str(r.path) for r in cfg.ingest.roots],
-                    "model_stale": bool(row.model_stale) if row else False,
-                    "promoted_model": promoted.version if promoted else None,
-                    "model_versions": len(versions),
-                    "dailies": [daily_record(d) for d in current if d.status == "registered"],
-                    "quarantined": [daily_record(d) for d in current if d.status == "quarantined"],
-                    "fix_requests": requests,
-                }
-            )
+    shows_out = [
+        show_record(catalog, cfg) for cfg in all_shows(settings, catalog) if show in (None, cfg.code)
+    ]
     with catalog.session(readonly=True) as s:
         counts = job_repo.counts(s)
-        recent = job_repo.list_jobs(s, show=show, limit=jobs_limit)
-        jobs = [
-            {
-                "id": j.id,
-                "kind": j.kind,
-                "key": j.key,
-                "show": j.show,
-                "state": j.state,
-                "attempts": j.attempts,
-                "error": j.last_error,
-                "updated": j.updated_at.isoformat() if j.updated_at else None,
-            }
-            for j in recent
-        ]
+        jobs = [job_record(j) for j in job_repo.list_jobs(s, show=show, limit=jobs_limit)]
     return {
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,

@@ -1,9 +1,16 @@
-"""Which tracker adapter the settings ask for."""
+"""Which tracker adapter the settings ask for, and the fix kinds the daemon hands it.
+
+The fix kinds are the engine's heads (`engine.heads.HEAD_ORDER`, the one list); integrations may not
+import the engine, so the adapters get the list here, at construction, to read free-text requests.
+"""
 
 from __future__ import annotations
 
+from engine.heads import HEAD_ORDER
 from integrations.trackers.base import Tracker, TrackerFatal
 from integrations.trackers.options import TrackerOptions
+
+FIX_KINDS: tuple[str, ...] = tuple(HEAD_ORDER)
 
 
 def make_tracker(options: TrackerOptions) -> Tracker | None:
@@ -11,11 +18,11 @@ def make_tracker(options: TrackerOptions) -> Tracker | None:
     if options.kind == "shotgrid":
         from integrations.trackers.shotgrid import ShotGridTracker
 
-        return ShotGridTracker(options)
+        return ShotGridTracker(options, kinds=FIX_KINDS)
     if options.kind == "kitsu":
         from integrations.trackers.kitsu import KitsuTracker
 
-        return KitsuTracker(options)
+        return KitsuTracker(options, kinds=FIX_KINDS)
     if options.kind == "none":
         return None
     raise TrackerFatal(f"tracker.kind {options.kind!r} is not supported: use shotgrid, kitsu or none")

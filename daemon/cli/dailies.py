@@ -10,7 +10,7 @@ import typer
 
 from daemon.catalog import Daily
 from daemon.catalog import dailies as daily_repo
-from daemon.cli.main import app, fail, out, settings
+from daemon.cli.app import app, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.cli.main import app, err, fail, out
+from daemon.cli.app import app, err, fail, out
 from daemon.cli.model import parse_duration
 
 

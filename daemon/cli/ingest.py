@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from daemon import ingest as ingest_stage
 from daemon import shows
 from daemon.catalog import CatalogError
 from daemon.catalog.dailies import stored_path
-from daemon.cli.main import app, counted_progress, err, fail, out, settings
+from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
+from daemon.stages import ingest as ingest_stage
 from integrations.ingest.candidates import Found, Rejected
 
 

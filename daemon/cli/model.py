@@ -12,12 +12,11 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from daemon.catalog import models_repo
-from daemon.cli.main import app, counted_progress, err, fail, out, settings
+from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.cli.outputs import overwrites, terminate_cleanly, write_output
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.media import probe
-from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
@@ -41,7 +40,7 @@ def train_cmd(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: the show's).")] = None,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
-    from daemon.training import run_training
+    from daemon.stages.training import run_training
 
     seconds = parse_duration(budget) if budget else None
     if device not in (None, "auto", "cpu", "cuda"):
@@ -67,11 +66,11 @@ def train_cmd(
             )
     finally:
         ctx.close()
-    if "skipped" in result:
-        raise fail(str(result["skipped"]))
-    verdict = "promoted" if result["promoted"] else "kept (not better than the promoted model)"
-    out.print(f"{show} v{result['version']} {verdict}: {result['folder']}", highlight=False)
-    for head, scores in sorted(result["metrics"].items()):
+    if result.skipped:
+        raise fail(result.skipped)
+    verdict = "promoted" if result.promoted else "kept (not better than the promoted model)"
+    out.print(f"{show} v{result.version} {verdict}: {result.folder}", highlight=False)
+    for head, scores in sorted(result.metrics.items()):
         out.print(f"  {head:12s} {_score_text(scores)}", highlight=False)
 
 
@@ -106,7 +105,8 @@ def fix_cmd(
     ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
-    from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from daemon.trackers import FIX_KINDS  # the engine's heads (torch): only here
     from engine.model import ModelError
 
     if kind not in FIX_KINDS:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from daemon.catalog import jobs as job_repo
-from daemon.cli.main import ConfigOpt, app, fail, out, settings, state
+from daemon.cli.app import ConfigOpt, app, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from daemon import shows
-from daemon.cli.main import app, err, out, settings
+from daemon.cli.app import app, err, out, settings
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 

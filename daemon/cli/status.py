@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from daemon import status as status_data
-from daemon.cli.main import app, out, settings
+from daemon.cli.app import app, out, settings
 from daemon.context import open_context
 
 

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from daemon.cli.main import app, err, fail, out, settings
-from daemon.trackers import make_tracker
+from daemon.cli.app import app, err, fail, out, settings
 
 tracker_app = typer.Typer(
     no_args_is_help=True, help="The production tracker: check it, or serve a local one."
@@ -55,6 +54,8 @@ def tracker_serve(
 def tracker_check() -> None:
     """Connect with the configured settings and report what works and what is missing."""
     s = settings()
+    from daemon.trackers import make_tracker  # imports the engine's heads (torch) for the fix kinds
+
     tracker = make_tracker(s.tracker)
     if tracker is None:
         raise fail("no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url")

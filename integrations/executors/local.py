@@ -343,6 +343,7 @@ class LocalExecutor:
                 error=reported.error,
                 exit_code=code,
                 duration_s=duration,
+                retryable=reported.retryable,
             )
         if job.stopping is not None:
             return JobOutcome.failed(spec_id, job.stopping, exit_code=code, duration_s=duration)

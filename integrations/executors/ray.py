@@ -118,6 +118,7 @@ class RayExecutor:
             error=reported.error,
             exit_code=reported.exit_code,
             duration_s=elapsed,
+            retryable=reported.retryable,
         )
 
     def cancel(self, handle: Handle) -> None:

@@ -20,6 +20,11 @@ class InvalidJobSpec(ValueError):
     """A job spec is malformed (bad entry point, arguments that are not JSON, bad timeout)."""
 
 
+class NotRetryable(Exception):
+    """Raised by a job that can never succeed as asked (bad parameters, missing input): its outcome says
+    `retryable=False`, so whoever queued it knows that running it again cannot help."""
+
+
 def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     """Collapse `text` to one line of at most `limit` characters (for `JobOutcome.error`)."""
     line = " ".join(str(text).split())
@@ -99,7 +104,8 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How a job ended. `error` is one line ("" when ok); `exit_code` is None where there was no process."""
+    """How a job ended. `error` is one line ("" when ok); `exit_code` is None where there was no process;
+    `retryable` is False for a failure that running the job again cannot mend (the job raised NotRetryable)."""
 
     id: str
     ok: bool
@@ -107,10 +113,25 @@ class JobOutcome:
     error: str = ""
     exit_code: int | None = None
     duration_s: float = 0.0
+    retryable: bool = True
 
     @classmethod
-    def failed(cls, id: str, error: str, exit_code: int | None = None, duration_s: float = 0.0) -> JobOutcome:
-        return cls(id=id, ok=False, error=one_line(error), exit_code=exit_code, duration_s=duration_s)
+    def failed(
+        cls,
+        id: str,
+        error: str,
+        exit_code: int | None = None,
+        duration_s: float = 0.0,
+        retryable: bool = True,
+    ) -> JobOutcome:
+        return cls(
+            id=id,
+            ok=False,
+            error=one_line(error),
+            exit_code=exit_code,
+            duration_s=duration_s,
+            retryable=retryable,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +148,7 @@ class JobOutcome:
             error=one_line(data.get("error") or ""),
             exit_code=data.get("exit_code"),
             duration_s=float(data.get("duration_s") or 0.0),
+            retryable=bool(data.get("retryable", True)),
         )
 
     @classmethod

@@ -5,7 +5,8 @@
 
 The entry point "package.module:function" is imported here, never in the process that submitted the
 job; the function is called with the spec's args as keyword arguments and returns a JSON object
-(None counts as {}; any other JSON value comes back as {"value": ...}). The outcome file is written
+(None counts as {}; any other JSON value comes back as {"value": ...}); a function that raises
+NotRetryable gets an outcome with `retryable=False`. The outcome file is written
 atomically (temporary file, then rename), so a reader sees all of it or nothing.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from integrations.executors.spec import InvalidJobSpec, JobOutcome, JobSpec, one_line
+from integrations.executors.spec import InvalidJobSpec, JobOutcome, JobSpec, NotRetryable, one_line
 
 
 class EntryPointError(Exception):
@@ -63,8 +64,10 @@ def run_spec(spec: JobSpec) -> JobOutcome:
     """Resolve and call the spec's entry point here; never raises for a failing job."""
     start = time.monotonic()
 
-    def failed(error: str) -> JobOutcome:
-        return JobOutcome.failed(spec.id, error, exit_code=1, duration_s=time.monotonic() - start)
+    def failed(error: str, retryable: bool = True) -> JobOutcome:
+        return JobOutcome.failed(
+            spec.id, error, exit_code=1, duration_s=time.monotonic() - start, retryable=retryable
+        )
 
     try:
         function = resolve(spec.entry_point)
@@ -79,7 +82,7 @@ def run_spec(spec: JobSpec) -> JobOutcome:
             return failed(f"job {spec.id} called sys.exit({exc.code!r})")
     except Exception as exc:
         traceback.print_exc()
-        return failed(_exception_line(exc))
+        return failed(_exception_line(exc), retryable=not isinstance(exc, NotRetryable))
     try:
         result = _as_result(value)
     except (TypeError, ValueError) as exc:

@@ -1,8 +1,16 @@
 """The one tracker interface the daemon talks to, and the plain data that crosses it.
 
-Adapters (ShotGrid/Flow, Kitsu) implement `Tracker`. Cursors are opaque strings the adapter hands out
-with each batch; the daemon stores them in its catalog in the same transaction as the work a batch
-caused, so a restart neither loses nor repeats an event.
+Adapters (ShotGrid/Flow, Kitsu, and the in-memory `MemoryTracker` for tests) implement `Tracker`: the five
+calls the daemon makes and nothing else. Each adapter is built from `TrackerOptions` and owns its status
+names: the daemon never passes a status back in (`publish_version` uses the adapter's pending-review
+status, `mark_published` its published status).
+
+Cursors are opaque strings the adapter hands out with each batch; the daemon stores them in its catalog in
+the same transaction as the work a batch caused, so a restart neither loses nor repeats an event.
+
+Fix kinds cross this interface as plain strings. The list of known kinds belongs to the engine (its
+heads); integrations may not import the engine, so the daemon hands that list to an adapter at
+construction (`kinds=`) for reading free text, and validates every `FixRequest.kinds` itself.
 """
 
 from __future__ import annotations
@@ -11,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Generic, Literal, Protocol, TypeVar
-
-FIX_KINDS = ("interpolate", "regrade", "denoise", "upscale", "cleanup")
 
 T = TypeVar("T")
 
@@ -78,7 +84,6 @@ class VersionSpec:
     frames_path: str | None = None
     thumbnail_path: Path | None = None
     attachments: tuple[Path, ...] = ()  # before/after movie, .cube, .otio
-    status: str | None = None  # defaults to the adapter's "pending review" status
 
 
 @dataclass(frozen=True)
@@ -110,22 +115,27 @@ class CheckResult:
 
 
 class Tracker(Protocol):
-    name: str
+    """What the daemon calls on a tracker. Every call raises TrackerError (may pass: retry later) or
+    TrackerFatal (will not pass as configured: one clear line) on failure."""
 
-    def check(self) -> list[CheckResult]: ...
+    name: str  # names the catalog cursors, e.g. "shotgrid" -> "shotgrid:fix"
 
-    def find_project(self, code: str) -> Project: ...
+    def check(self) -> list[CheckResult]:
+        """Connect, log in, verify the configured fields and statuses: one result each (never raises)."""
+        ...
 
-    def find_shots(self, project: Project) -> list[Shot]: ...
+    def fix_requests_since(self, cursor: str | None, limit: int = 100) -> Batch[FixRequest]:
+        """Fix requests after `cursor`; None on a first start (then also the tasks already tagged)."""
+        ...
 
-    def find_tasks(self, shot_id: int | str) -> list[Task]: ...
+    def review_statuses_since(self, cursor: str | None, limit: int = 100) -> Batch[ReviewStatus]:
+        """Approvals and rejections of Versions published by Rushes, after `cursor`."""
+        ...
 
-    def fix_requests_since(self, cursor: str | None, limit: int = 100) -> Batch[FixRequest]: ...
+    def publish_version(self, spec: VersionSpec) -> Published:
+        """Create the Version in the adapter's pending-review status, or find it by its idempotency key."""
+        ...
 
-    def publish_version(self, spec: VersionSpec) -> Published: ...
-
-    def set_task_status(self, task_id: int | str, status: str) -> None: ...
-
-    def add_note(self, shot_id: int | str, task_id: int | str | None, subject: str, body: str) -> None: ...
-
-    def review_statuses_since(self, cursor: str | None, limit: int = 100) -> Batch[ReviewStatus]: ...
+    def mark_published(self, task_id: int | str) -> None:
+        """Move the task to the adapter's published status (nothing happens when it is there already)."""
+        ...

@@ -7,16 +7,17 @@
 Clauses are separated by `;` or new lines. A clause is a kind (interpolate, regrade, denoise, upscale,
 cleanup) followed by `key=value` parameters (a value may be "quoted"). Parameters merge into one flat
 dict; when two kinds give the same key different values, the later one is kept as `kind.key`.
+
+The known kinds are not listed here: they belong to the engine, and the caller passes them in (`kinds`).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
-
-from integrations.trackers.base import FIX_KINDS
 
 NOTE_TAG = "#rushes"
 ALIASES = {"interp": "interpolate", "retime": "interpolate", "grade": "regrade", "upres": "upscale"}
@@ -33,10 +34,10 @@ class FixSpec:
         return not self.kinds
 
 
-def _kind(word: str) -> str | None:
+def _kind(word: str, kinds: Collection[str]) -> str | None:
     word = word.strip().lower()
     word = ALIASES.get(word, word)
-    return word if word in FIX_KINDS else None
+    return word if word in kinds else None
 
 
 def _tokens(clause: str) -> list[str]:
@@ -46,21 +47,21 @@ def _tokens(clause: str) -> list[str]:
         return clause.split()
 
 
-def parse_fix_text(text: str) -> FixSpec:
+def parse_fix_text(text: str, kinds: Collection[str]) -> FixSpec:
     """Parse clauses like `interpolate frames=1012-1016; regrade reference=1001`."""
-    kinds: list[str] = []
+    found: list[str] = []
     params: dict[str, str] = {}
     problems: list[str] = []
     for clause in re.split(r"[;\n]", text):
         words = _tokens(clause.strip())
         if not words:
             continue
-        kind = _kind(words[0])
+        kind = _kind(words[0], kinds)
         if kind is None:
-            problems.append(f"unknown fix kind '{words[0]}' (use one of: {', '.join(FIX_KINDS)})")
+            problems.append(f"unknown fix kind '{words[0]}' (use one of: {', '.join(kinds)})")
             continue
-        if kind not in kinds:
-            kinds.append(kind)
+        if kind not in found:
+            found.append(kind)
         for word in words[1:]:
             key, sep, value = word.partition("=")
             if not sep or not key:
@@ -71,25 +72,25 @@ def parse_fix_text(text: str) -> FixSpec:
                 params[f"{kind}.{key}"] = value
             else:
                 params[key] = value
-    return FixSpec(tuple(kinds), params, tuple(problems))
+    return FixSpec(tuple(found), params, tuple(problems))
 
 
-def parse_fix_field(value: Any) -> FixSpec:
+def parse_fix_field(value: Any, kinds: Collection[str]) -> FixSpec:
     """The task's fix field: text (clauses), a list value (one kind) or a list of kinds."""
     if value is None:
         return FixSpec()
     if isinstance(value, list | tuple):
-        return merge(*(parse_fix_field(item) for item in value))
-    return parse_fix_text(str(value))
+        return merge(*(parse_fix_field(item, kinds) for item in value))
+    return parse_fix_text(str(value), kinds)
 
 
-def parse_note(body: str) -> FixSpec:
+def parse_note(body: str, kinds: Collection[str]) -> FixSpec:
     """The `#rushes ...` lines of a note body; other lines are ignored."""
     specs = []
     for line in body.splitlines():
         stripped = line.strip()
         if stripped.lower().startswith(NOTE_TAG):
-            specs.append(parse_fix_text(stripped[len(NOTE_TAG) :]))
+            specs.append(parse_fix_text(stripped[len(NOTE_TAG) :], kinds))
     return merge(*specs)
 
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from daemon import __version__
 from daemon.cli.main import _register, app
+from daemon.trackers import FIX_KINDS
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -62,7 +63,7 @@ def sg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SGServer]:
     """The local ShotGrid-compatible server, with the two fields Rushes needs already created."""
     server = start_in_thread(tmp_path_factory.mktemp("sg"), "rushes", KEY)
     options = TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=KEY)  # type: ignore[arg-type]
-    ShotGridTracker(options).ensure_fields()
+    ShotGridTracker(options, kinds=FIX_KINDS).ensure_fields()
     yield server
     server.stop()
 

@@ -10,7 +10,16 @@ from pathlib import Path
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import list_dailies
 from daemon.demo import SHOW
-from tests.e2e.world import dead_jobs, enqueue_training, make_world, promoted, published, registered
+from tests.e2e.world import (
+    dead_jobs,
+    enqueue_training,
+    idle,
+    make_world,
+    promoted,
+    published,
+    registered,
+    wait_for,
+)
 
 POINTS = [
     "ingest.queued",
@@ -51,9 +60,9 @@ def test_sigkill_at_every_stage_loses_nothing_and_repeats_nothing(tmp_path: Path
                 stage = "fix"
             elif stage == "fix" and published(catalog) == len(kinds):
                 break
-            time.sleep(0.3)
-        # Let a last poll/publish cycle run: nothing more may appear.
-        time.sleep(3)
+            time.sleep(0.3)  # the daemon is another process: look at the catalog again
+        # Every job has ended (a publish repeated after a crash finished, not doubled): nothing more may appear.
+        wait_for("the job queue to empty", lambda: idle(catalog), 60)
         versions = world.coordinator.versions()
         statuses = [
             world.coordinator.task_status(world.tasks[s.shot]) for s in world.shots if s.kind in kinds

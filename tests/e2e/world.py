@@ -19,6 +19,7 @@ from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.demo import SHOW, Coordinator, DemoShot, generate_dailies
+from daemon.jobs.payloads import TrainJob, queue
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 
 KEY = "rushes-e2e-key"
@@ -145,6 +146,14 @@ def dead_jobs(catalog: Catalog) -> list[str]:
         return [f"{j.kind} {j.key}: {j.last_error}" for j in job_repo.list_jobs(s, state="dead", limit=None)]
 
 
+def idle(catalog: Catalog) -> bool:
+    """No job waits or runs: nothing the daemon does now can publish anything more."""
+    with catalog.session(readonly=True) as s:
+        return not any(
+            n for (_kind, state), n in job_repo.counts(s).items() if state in ("queued", "running")
+        )
+
+
 def enqueue_training(catalog: Catalog, show: str = SHOW) -> None:
     with catalog.session() as s:
-        job_repo.enqueue(s, "train", f"train:{show}:e2e", {"reason": "test", "show": show}, show=show)
+        queue(s, TrainJob(show, "e2e"), show=show)

@@ -15,6 +15,8 @@ from integrations.trackers.sgserver import SGServer, start_in_thread
 
 SCRIPT = "rushes-test"
 KEY = "s3cret-test-key"
+# The engine owns the list of fix kinds (its heads); the adapters are handed it, as the daemon does.
+KINDS = ("interpolate", "regrade", "denoise", "upscale", "cleanup")
 FAST = RetryPolicy(attempts=10, first=0.05, factor=2.0, max_delay=0.4)
 
 

@@ -53,6 +53,28 @@ class Inbox:
         )
 
 
+def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait for a condition of the watcher's threads (they offer no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def scanned(watcher: IngestWatcher) -> None:
+    """Until the initial reconcile scan has run."""
+    until(lambda: watcher.scans > 0, "the initial scan")
+
+
+def rescanned(watcher: IngestWatcher) -> None:
+    """Run a reconcile scan now and wait until it is done and all it found has left the stability gate:
+    anything it would deliver (a duplicate, say) has been delivered by then."""
+    scans = watcher.scans
+    watcher.rescan()
+    until(lambda: watcher.scans > scans and watcher.settled, "a rescan to settle")
+
+
 @contextmanager
 def watching(
     options: IngestOptions, inbox: Inbox, on_candidate: Callable[[Candidate], None] | None = None
@@ -80,8 +102,8 @@ def test_local_root_delivers_each_candidate_once_after_it_stopped_changing(tmp_p
     root.mkdir()
     inbox = Inbox()
     options = ingest_options(roots=[root], stable_seconds=STABLE)
-    with watching(options, inbox):
-        time.sleep(0.2)  # let the initial scan of the empty root pass
+    with watching(options, inbox) as watcher:
+        scanned(watcher)
         movie = root / "day1" / "sh010_1.mov"
         movie_done = write_slowly(movie, chunks=7, pause=0.2)  # 1.4 s of writing
 
@@ -90,7 +112,9 @@ def test_local_root_delivers_each_candidate_once_after_it_stopped_changing(tmp_p
 
         part = root / "sh030_2.mov.part"
         part.write_bytes(b"z" * 5000)
-        time.sleep(STABLE + 0.4)  # stable long enough, but a .part name is never delivered
+        beside = root / "sh031_1.mov"  # written with it: once this one is delivered, the .part was stable too
+        beside.write_bytes(b"y" * 5000)
+        inbox.wait_for(beside)
         assert all(c.path.name != part.name for _, c in inbox.candidates) and inbox.rejected == []
         final = root / "sh030_2.mov"
         part.rename(final)
@@ -104,7 +128,7 @@ def test_local_root_delivers_each_candidate_once_after_it_stopped_changing(tmp_p
         pattern = root / "sh020" / "sh020.####.png"
         moved = root / "sh090" / "sh090.####.exr"
         inbox.wait_for(movie, pattern, final, moved)
-        time.sleep(STABLE + 0.5)  # room for a duplicate to show up
+        rescanned(watcher)  # a duplicate would show up now
 
     ((at, got),) = inbox.for_path(movie)
     assert (got.kind, got.shot, got.take, got.size) == ("movie", "sh010", "1", 7 * 4096)
@@ -122,7 +146,7 @@ def test_local_root_delivers_each_candidate_once_after_it_stopped_changing(tmp_p
     assert at >= renamed + STABLE - 0.05
     ((at, got),) = inbox.for_path(moved)
     assert (got.kind, got.shot, got.frames, got.size) == ("sequence", "sh090", (1, 2, 3), 300)
-    assert len(inbox.candidates) == 4 and inbox.rejected == []
+    assert len(inbox.candidates) == 5 and inbox.rejected == []
 
 
 def test_network_root_is_polled(tmp_path: Path) -> None:
@@ -132,11 +156,11 @@ def test_network_root_is_polled(tmp_path: Path) -> None:
     )
     with watching(options, inbox) as watcher:
         assert watcher.watched == {tmp_path: "polling"}
-        time.sleep(0.3)
+        scanned(watcher)
         movie = tmp_path / "sh040_3.mp4"
         done = write_slowly(movie, chunks=5, pause=0.2)
         inbox.wait_for(movie)
-        time.sleep(0.8)
+        rescanned(watcher)
     ((at, got),) = inbox.for_path(movie)
     assert (got.shot, got.take, got.size) == ("sh040", "3", 5 * 4096)
     assert at >= done + 0.5 - 0.05
@@ -158,9 +182,7 @@ def test_files_present_before_start_are_delivered_by_the_initial_scan(tmp_path: 
     options = ingest_options(roots=[root], stable_seconds=0.5)
     with watching(options, inbox) as watcher:
         inbox.wait_for(movie, root / "sh060" / "sh060.####.exr")
-        time.sleep(0.3)
-        watcher.rescan()  # unchanged files are not delivered twice
-        time.sleep(1.0)
+        rescanned(watcher)  # unchanged files are not delivered twice
     assert sorted(str(c.path.relative_to(root)) for _, c in inbox.candidates) == [
         "sh050_1.mov",
         "sh060/sh060.####.exr",
@@ -186,14 +208,12 @@ def test_a_failing_callback_is_logged_and_retried_at_the_next_rescan(tmp_path: P
     options = ingest_options(roots=[tmp_path], stable_seconds=0.3)
     with (
         caplog.at_level(logging.ERROR, logger="integrations.ingest.watcher"),
-        watching(options, inbox, flaky),
+        watching(options, inbox, flaky) as watcher,
     ):
-        time.sleep(0.2)
+        scanned(watcher)
         first = tmp_path / "sh080_1.mov"
         first.write_bytes(b"a" * 10)
-        deadline = time.monotonic() + 5
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until(lambda: bool(calls), "the first delivery", timeout=5)
         second = tmp_path / "sh081_1.mov"
         second.write_bytes(b"b" * 10)
         inbox.wait_for(second)  # the watcher lives on

@@ -25,6 +25,7 @@ from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
     write_movie,
     zou_server,
 )
+from tests.integrations.sg_fixtures import KINDS
 from tests.servers.redis import free_port
 from tests.servers.zou import ZouServer
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.kitsu, pytest.mark.timeout(300)]
 
 
 def tracker(zou: ZouServer, **overrides: object) -> KitsuTracker:
-    return KitsuTracker(kitsu_options(zou, **overrides), policy=RetryPolicy(attempts=2, first=0.1))
+    return KitsuTracker(kitsu_options(zou, **overrides), kinds=KINDS, policy=RetryPolicy(attempts=2, first=0.1))
 
 
 def post(admin: KitsuClient, shot: KitsuShot, status: str, text: str) -> dict[str, object]:
@@ -242,7 +243,7 @@ def test_unreachable_server_is_a_retryable_error(tmp_path: Path) -> None:
         script_key="x",
         timeout=2,
     )
-    kitsu = KitsuTracker(options, policy=RetryPolicy(attempts=2, first=0.01))
+    kitsu = KitsuTracker(options, kinds=KINDS, policy=RetryPolicy(attempts=2, first=0.01))
     with pytest.raises(TrackerError) as raised:
         kitsu.fix_requests_since(None)
     assert not isinstance(raised.value, TrackerFatal)
@@ -291,7 +292,7 @@ def test_a_kitsu_answering_503_is_retried_then_a_retryable_error() -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/api"
         options = TrackerOptions(kind="kitsu", url=url, script_name="a@b.c", script_key="x", timeout=2)
-        kitsu = KitsuTracker(options, policy=RetryPolicy(attempts=3, first=0.01))
+        kitsu = KitsuTracker(options, kinds=KINDS, policy=RetryPolicy(attempts=3, first=0.01))
         with pytest.raises(TrackerError) as raised:
             kitsu.find_project("SHOW")
     finally:

@@ -8,17 +8,18 @@ from integrations.trackers.base import TrackerFatal
 from integrations.trackers.notes import parse_fix_field, parse_fix_text, parse_note
 from integrations.trackers.retry import RetriesExhausted, RetryPolicy, retry
 from integrations.trackers.shotgrid import Cursor
+from tests.integrations.sg_fixtures import KINDS
 
 
 def test_clauses_give_kinds_and_params() -> None:
-    spec = parse_fix_text("interpolate frames=1012-1016; regrade reference=1001")
+    spec = parse_fix_text("interpolate frames=1012-1016; regrade reference=1001", KINDS)
     assert spec.kinds == ("interpolate", "regrade")
     assert spec.params == {"frames": "1012-1016", "reference": "1001"}
     assert spec.problems == ()
 
 
 def test_quotes_case_aliases_and_clashing_params() -> None:
-    spec = parse_fix_text('Cleanup mask="/masks/wire 01.png" frames=1001-1010\nretime frames=1020-1022')
+    spec = parse_fix_text('Cleanup mask="/masks/wire 01.png" frames=1001-1010\nretime frames=1020-1022', KINDS)
     assert spec.kinds == ("cleanup", "interpolate")
     assert spec.params == {
         "mask": "/masks/wire 01.png",
@@ -28,7 +29,7 @@ def test_quotes_case_aliases_and_clashing_params() -> None:
 
 
 def test_problems_are_reported_not_guessed() -> None:
-    spec = parse_fix_text("sharpen amount=2; denoise strong")
+    spec = parse_fix_text("sharpen amount=2; denoise strong", KINDS)
     assert spec.kinds == ("denoise",)
     assert spec.problems == (
         "unknown fix kind 'sharpen' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
@@ -37,16 +38,16 @@ def test_problems_are_reported_not_guessed() -> None:
 
 
 def test_list_fields_and_empty_values() -> None:
-    assert parse_fix_field(["interpolate", "denoise"]).kinds == ("interpolate", "denoise")
-    assert parse_fix_field("upscale factor=2").params == {"factor": "2"}
-    assert parse_fix_field(None).empty and parse_fix_field("").empty
+    assert parse_fix_field(["interpolate", "denoise"], KINDS).kinds == ("interpolate", "denoise")
+    assert parse_fix_field("upscale factor=2", KINDS).params == {"factor": "2"}
+    assert parse_fix_field(None, KINDS).empty and parse_fix_field("", KINDS).empty
 
 
 def test_only_rushes_lines_of_a_note_count() -> None:
     body = "Looks soft, and interpolate would be nice.\n  #Rushes upscale factor=2\n#rushes denoise"
-    spec = parse_note(body)
+    spec = parse_note(body, KINDS)
     assert spec.kinds == ("upscale", "denoise") and spec.params == {"factor": "2"}
-    assert parse_note("please interpolate frames=1-2").empty
+    assert parse_note("please interpolate frames=1-2", KINDS).empty
 
 
 def test_retry_schedule_and_loop() -> None:

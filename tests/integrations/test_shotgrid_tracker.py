@@ -14,7 +14,7 @@ from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
-from tests.integrations.sg_fixtures import FAST, Show, client, make_show, options, running_server
+from tests.integrations.sg_fixtures import FAST, KINDS, Show, client, make_show, options, running_server
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def tracker(server: SGServer, **kwargs: Any) -> ShotGridTracker:
         if k not in ("policy", "backfill", "clock", "gap_timeout", "sleep")
     }
     kwargs.setdefault("policy", FAST)
-    return ShotGridTracker(options(server, **overrides), **kwargs)
+    return ShotGridTracker(options(server, **overrides), kinds=KINDS, **kwargs)
 
 
 def spec(tmp_path: Path, show: Show, key: str = "fix-1") -> VersionSpec:

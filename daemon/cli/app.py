@@ -1,0 +1,92 @@
+"""The `rushes` app that every command module registers on, and what they share: consoles, the settings of
+this invocation, one-line failures, progress bars; also the `version` and `config` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from daemon import __version__
+from daemon.logs import configure as configure_logs
+from daemon.settings import ConfigError, Settings, json_schema, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Rushes: a show model and fixes for dailies."
+)
+config_app = typer.Typer(no_args_is_help=True, help="Validate the configuration and print its schema.")
+app.add_typer(config_app, name="config")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def counted_progress() -> Progress:
+    """A transient progress bar on stderr: description, bar, done/total, elapsed."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="RUSHES_CONFIG", help="YAML config file.", show_default=False),
+]
+
+
+class CliState:
+    config_path: Path | None = None
+
+
+state = CliState()
+
+
+@app.callback()
+def _root(config: ConfigOpt = None) -> None:
+    state.config_path = config
+    configure_logs(os.environ.get("RUSHES_LOG_LEVEL", "warning"), os.environ.get("RUSHES_LOG_FORMAT", "auto"))
+
+
+def settings() -> Settings:
+    """The settings for this invocation (raises ConfigError, printed by main)."""
+    return load_settings(state.config_path)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print the Rushes version."""
+    out.print(f"rushes {__version__}")
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="The YAML file to validate.")]) -> None:
+    """Validate FILE and print every problem as one line with its key path."""
+    try:
+        s = load_settings(file)
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(line, highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"{file}: ok ({len(s.shows)} show(s), data in {s.data_dir})", highlight=False)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of the config file."""
+    typer.echo(json.dumps(json_schema(), indent=2))

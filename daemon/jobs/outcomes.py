@@ -1,0 +1,24 @@
+"""How a job's failure is judged: data, not error text.
+
+A job that can never succeed as asked (bad parameters, a missing source, no dailies to train on) raises
+`Permanent`. Its outcome then carries `retryable=False`: the executors' worker sets it for a job run in
+another process (Permanent is an `integrations.executors.NotRetryable`, so the executors need no daemon
+import), and `in_process` sets it for a job run on the daemon's own threads. The runner reads only that
+flag: a retryable failure is queued again with backoff until its attempts are spent, the rest go straight
+to the dead letters.
+"""
+
+from __future__ import annotations
+
+from integrations.executors.spec import JobOutcome, NotRetryable
+
+
+class Permanent(NotRetryable):
+    """A job that can never succeed as asked (bad parameters, missing source): dead-letter it at once."""
+
+
+def outcome_of_error(job_id: str, exc: BaseException, duration_s: float) -> JobOutcome:
+    """The outcome of a job that raised `exc` on one of the daemon's threads."""
+    return JobOutcome.failed(
+        job_id, f"{exc}", duration_s=duration_s, retryable=not isinstance(exc, NotRetryable)
+    )

@@ -1,0 +1,217 @@
+"""One typed payload per job kind: what the code that queues a job writes and the code that runs it reads.
+
+Each payload is a frozen dataclass with
+- `KIND`: the job kind, which names the lane that runs it (ingest, fix, publish, train);
+- `key()`: its idempotency key. The catalog keeps one job per key, so queuing the same work twice (an event
+  read again after a crash, a file found again by a rescan, a training window fired twice) is one job. Every
+  key is built here and nowhere else;
+- `to_json()` / `from_json()`: its form in the catalog's `jobs.payload` column. `from_json` also reads what
+  earlier versions wrote (a field they lacked takes its default), so jobs queued before an upgrade still run.
+
+`TrainReport` is the typed result of a train job (the worker returns its JSON form; the daemon's metrics and
+`rushes train` read it back). `queue()` is the one way a stage puts a payload in the catalog's job queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy.orm import Session
+
+from daemon.catalog import Job
+from daemon.catalog import jobs as job_repo
+from integrations.ingest.candidates import Candidate, Found, Rejected
+
+
+class Payload(Protocol):
+    KIND: ClassVar[str]
+
+    def key(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def queue(s: Session, payload: Payload, show: str | None = None, max_attempts: int = 5) -> tuple[Job, bool]:
+    """Queue `payload` once per its key -> (job, created); see `daemon.catalog.jobs.enqueue`."""
+    return job_repo.enqueue(
+        s, payload.KIND, payload.key(), payload.to_json(), show=show, max_attempts=max_attempts
+    )
+
+
+# ---- ingest: a file the watcher found -> a catalog row ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    KIND: ClassVar[str] = "ingest"
+    show: str
+    found: Found
+
+    def key(self) -> str:
+        f = self.found
+        if isinstance(f, Candidate):
+            return f"ingest:{self.show}:{f.path}:{f.size}:{f.mtime}:{len(f.files)}"
+        return f"ingest:{self.show}:{f.path}:rejected:{f.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"show": self.show, "type": type(self.found).__name__, "found": _jsonable(asdict(self.found))}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IngestJob:
+        found = dict(data["found"])
+        found["path"] = Path(found["path"])
+        found["files"] = tuple(Path(f) for f in found.get("files", ()))
+        if data["type"] == "Rejected":
+            return cls(str(data["show"]), Rejected(**found))
+        found["root"] = Path(found["root"])
+        found["frames"] = tuple(found.get("frames", ()))
+        return cls(str(data["show"]), Candidate(**found))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# ---- fix: one kind of a tracker's fix request -> a render in the outbox ------------------------------------
+
+
+@dataclass(frozen=True)
+class FixJob:
+    KIND: ClassVar[str] = "fix"
+    request_id: int  # the catalog's fix_requests row
+    fix_kind: str  # interpolate, regrade, ...
+    request_key: str = ""  # the tracker's key of the request (names the job)
+
+    def key(self) -> str:
+        return f"fix:{self.request_key}:{self.fix_kind}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "kind": self.fix_kind, "request_key": self.request_key}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FixJob:
+        return cls(int(data["request_id"]), str(data["kind"]), str(data.get("request_key", "")))
+
+
+# ---- publish: a rendered fix in the outbox -> a Version in the tracker -------------------------------------
+
+
+def publication_key(request_key: str, fix_kind: str) -> str:
+    """The outbox key of a fix kind's publication: the publications row, its publish job and the tracker's
+    Version all carry it, so a repeated publish finds the Version it made before."""
+    return f"publish:{request_key}:{fix_kind}"
+
+
+@dataclass(frozen=True)
+class PublishJob:
+    KIND: ClassVar[str] = "publish"
+    publication_id: int
+    request_key: str = ""
+    fix_kind: str = ""
+
+    def key(self) -> str:
+        return publication_key(self.request_key, self.fix_kind)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"publication_id": self.publication_id, "request_key": self.request_key, "kind": self.fix_kind}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PublishJob:
+        return cls(int(data["publication_id"]), str(data.get("request_key", "")), str(data.get("kind", "")))
+
+
+# ---- train: a show's dailies -> a model version ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Why a show trains: its window opened (`window` = the window's start, in UTC), its dailies went quiet
+    (`daily` = the newest daily), or another `reason` (the demo, a test) that names the job by itself."""
+
+    KIND: ClassVar[str] = "train"
+    show: str
+    reason: str
+    deadline: datetime | None = None  # the run stops by then (the window's end)
+    window: datetime | None = None
+    daily: int | None = None
+
+    def key(self) -> str:
+        if self.reason == "window" and self.window is not None:
+            return f"train:{self.show}:{self.window:%Y%m%dT%H%M}"
+        if self.reason == "quiet" and self.daily is not None:
+            return f"train:{self.show}:quiet:{self.daily}"
+        return f"train:{self.show}:{self.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"show": self.show, "reason": self.reason}
+        if self.deadline is not None:
+            data["deadline"] = self.deadline.isoformat()
+        if self.window is not None:
+            data["window"] = self.window.isoformat()
+        if self.daily is not None:
+            data["daily"] = self.daily
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainJob:
+        return cls(
+            show=str(data["show"]),
+            reason=str(data.get("reason", "")),
+            deadline=_when(data.get("deadline")),
+            window=_when(data.get("window")),
+            daily=int(data["daily"]) if data.get("daily") is not None else None,
+        )
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a train job made: `skipped` says why nothing was trained (the window was about to close);
+    otherwise the version, whether it was promoted, its held-out scores per head (psnr, ssim, baselines)
+    and each head's last training loss."""
+
+    show: str
+    version: int | None = None
+    promoted: bool = False
+    folder: str = ""
+    resumed: bool = False
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def scores(self, names: tuple[str, ...] = ("psnr", "ssim")) -> list[tuple[str, str, float]]:
+        """(head, metric, value) for each of `names` that a head was scored on."""
+        return [
+            (head, name, float(values[name]))
+            for head, values in sorted(self.metrics.items())
+            for name in names
+            if name in values
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainReport:
+        return cls(
+            show=str(data.get("show", "")),
+            version=data.get("version"),
+            promoted=bool(data.get("promoted", False)),
+            folder=str(data.get("folder", "")),
+            resumed=bool(data.get("resumed", False)),
+            metrics={h: {k: float(v) for k, v in m.items()} for h, m in (data.get("metrics") or {}).items()},
+            losses={h: float(v) for h, v in (data.get("losses") or {}).items()},
+            skipped=data.get("skipped"),
+        )

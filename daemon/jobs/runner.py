@@ -1,0 +1,284 @@
+"""The job runner: durable jobs from the catalog, run in lanes, with leases, heartbeats and backoff.
+
+A lane claims jobs of some kinds and runs up to `concurrency` at once, either in this process (quick jobs:
+ingest, publish) or through an executor in worker processes (train, fix). While a job runs the lane renews
+its lease; when the job ends the lane marks it done, or failed with backoff (dead-lettered when its attempts
+are spent). A daemon that dies leaves leases that run out, and any daemon picks those jobs up again, so every
+job's steps must be safe to repeat. On shutdown a lane releases what it holds (without counting the attempt).
+Whether a failed job is tried again is the outcome's `retryable` flag (see daemon.jobs.outcomes).
+`recover_orphans` fails at once the jobs a dead daemon of this host held, instead of waiting out their leases.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from daemon.catalog import Catalog, CatalogError, Job
+from daemon.catalog import jobs as job_repo
+from daemon.jobs.outcomes import outcome_of_error
+from daemon.logs import get_logger
+from integrations.executors.base import Executor, Handle
+from integrations.executors.spec import JobOutcome, JobSpec, NotRetryable
+
+log = get_logger("rushes.runner")
+
+Handler = Callable[[Job], dict[str, Any]]
+
+
+class Running(Protocol):
+    def poll(self) -> JobOutcome | None: ...
+
+    def cancel(self) -> None: ...
+
+
+@dataclass
+class _InProcess:
+    job_id: str
+    future: concurrent.futures.Future[dict[str, Any]]
+    started: float = field(default_factory=time.monotonic)
+
+    def poll(self) -> JobOutcome | None:
+        if not self.future.done():
+            return None
+        duration = time.monotonic() - self.started
+        exc = self.future.exception()
+        if exc is None:
+            return JobOutcome(self.job_id, True, self.future.result() or {}, duration_s=duration)
+        return outcome_of_error(self.job_id, exc, duration)
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
+@dataclass
+class _Remote:
+    executor: Executor
+    handle: Handle
+
+    def poll(self) -> JobOutcome | None:
+        return self.executor.poll(self.handle)
+
+    def cancel(self) -> None:
+        self.executor.cancel(self.handle)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Lane:
+    """Claims jobs of `kinds` and runs them; call `tick()` often (the daemon's loop does, on a thread)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        name: str,
+        kinds: list[str],
+        start: Callable[[Job], Running],
+        concurrency: int = 1,
+        lease_s: float = 60.0,
+        backoff: Callable[[int], float] = job_repo.exponential_backoff,
+        on_done: Callable[[Job, JobOutcome], None] | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.name = name
+        self.kinds = kinds
+        self.start = start
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.backoff = backoff
+        self.on_done = on_done
+        self.worker = worker or f"{worker_name()}:{name}"
+        self.running: dict[int, tuple[Running, float]] = {}
+
+    def tick(self) -> int:
+        """Collect finished jobs, renew leases, start new ones; returns how many jobs are in hand."""
+        self._collect()
+        self._renew()
+        while len(self.running) < self.concurrency:
+            with self.catalog.session() as s:
+                job = job_repo.claim(s, self.worker, self.kinds, self.lease_s)
+                if job is None:
+                    break
+                s.expunge(job)
+            log.info("job.start", job=job.id, kind=job.kind, key=job.key, attempt=job.attempts, show=job.show)
+            try:
+                running = self.start(job)
+            except Exception as exc:  # the job could not even start: count the attempt
+                self._finish(job.id, JobOutcome.failed(str(job.id), f"could not start: {exc}"))
+                continue
+            self.running[job.id] = (running, time.monotonic())
+        return len(self.running)
+
+    def _collect(self) -> None:
+        for job_id, (running, _) in list(self.running.items()):
+            outcome = running.poll()
+            if outcome is not None:
+                del self.running[job_id]
+                self._finish(job_id, outcome)
+
+    def _renew(self) -> None:
+        now = time.monotonic()
+        for job_id, (running, renewed) in list(self.running.items()):
+            if now - renewed < self.lease_s / 4:
+                continue
+            with self.catalog.session() as s:
+                held = job_repo.heartbeat(s, job_id, self.worker, self.lease_s)
+            if held:
+                self.running[job_id] = (running, now)
+            else:
+                log.warning("job.lease_lost", job=job_id)
+                running.cancel()
+                del self.running[job_id]
+
+    def _finish(self, job_id: int, outcome: JobOutcome) -> None:
+        with self.catalog.session() as s:
+            if outcome.ok:
+                job_repo.complete(s, job_id, self.worker, outcome.result)
+                job = job_repo.get_job(s, job_id)
+            else:
+                job = job_repo.fail(
+                    s, job_id, self.worker, outcome.error, self.backoff, retryable=outcome.retryable
+                )
+            if job is not None:
+                s.expunge(job)
+        if job is None:
+            return
+        if outcome.ok:
+            log.info("job.done", job=job_id, kind=job.kind, seconds=round(outcome.duration_s, 2))
+        else:
+            log.warning("job.failed", job=job_id, kind=job.kind, state=job.state, error=outcome.error)
+        if self.on_done is not None:
+            self.on_done(job, outcome)
+
+    def release_all(self) -> None:
+        """Give every job in hand back to the queue (clean shutdown); their workers are stopped."""
+        for job_id, (running, _) in list(self.running.items()):
+            running.cancel()
+            try:
+                with self.catalog.session() as s:
+                    job_repo.release(s, job_id, self.worker)
+            except CatalogError as exc:
+                log.warning("job.release_failed", job=job_id, error=str(exc))
+        self.running.clear()
+
+
+def in_process(pool: concurrent.futures.ThreadPoolExecutor, handler: Handler) -> Callable[[Job], Running]:
+    def start(job: Job) -> Running:
+        def call() -> dict[str, Any]:
+            try:
+                return handler(job)
+            except NotRetryable:
+                raise
+            except Exception:
+                log.error("job.error", job=job.id, kind=job.kind, error=traceback.format_exc(limit=5))
+                raise
+
+        return _InProcess(str(job.id), pool.submit(call))
+
+    return start
+
+
+def in_worker(
+    executor: Executor, entry_point: str, base_args: dict[str, Any], log_dir: str, needs_gpu: bool = False
+) -> Callable[[Job], Running]:
+    def start(job: Job) -> Running:
+        spec = JobSpec(
+            id=f"{job.kind}-{job.id}-{job.attempts}",
+            kind=job.kind,
+            entry_point=entry_point,
+            args={
+                **base_args,
+                "job_id": job.id,
+                "payload": {**job.payload, "show": job.payload.get("show", job.show)},
+                "attempt": job.attempts,
+            },
+            needs_gpu=needs_gpu,
+            log_path=os.path.join(log_dir, f"job-{job.id}.log"),
+        )
+        return _Remote(executor, executor.submit(spec))
+
+    return start
+
+
+class LaneLoop:
+    """Ticks lanes on a thread until stopped: every `every_s` seconds when idle (jobs queued by other processes
+    show up then), at once when `wake()` says this process queued one, every 50 ms while jobs run."""
+
+    def __init__(self, lanes: list[Lane], every_s: float = 0.5) -> None:
+        self.lanes = lanes
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rushes-runner", daemon=True)
+        self.last_tick = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A job was queued: tick now rather than at the end of the idle wait."""
+        self._wake.set()
+
+    def stop(self, release: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=60)
+        if release:
+            for lane in self.lanes:
+                lane.release_all()
+
+    def busy(self) -> int:
+        return sum(len(lane.running) for lane in self.lanes)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            busy = False
+            for lane in self.lanes:
+                try:
+                    busy = lane.tick() > 0 or busy
+                except CatalogError as exc:
+                    log.error("runner.catalog_error", lane=lane.name, error=str(exc))
+                except Exception as exc:
+                    log.error("runner.error", lane=lane.name, error=str(exc), exc_info=True)
+            self.last_tick = time.monotonic()
+            # While jobs run, look often (a quick in-process job frees its slot within milliseconds).
+            self._wake.wait(0.05 if busy else self.every_s)
+            self._wake.clear()
+
+
+def recover_orphans(catalog: Catalog) -> int:
+    """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed as one
+    attempt and queued again now, instead of waiting for their leases to run out."""
+    host = socket.gethostname()
+    recovered = 0
+    with catalog.session() as s:
+        for job in job_repo.list_jobs(s, state="running", limit=None):
+            owner = job.lease_owner or ""
+            parts = owner.split(":")
+            if len(parts) < 2 or parts[0] != host or not parts[1].isdigit() or _alive(int(parts[1])):
+                continue
+            job_repo.fail(s, job.id, owner, "the daemon running this job died; retrying", backoff=0)
+            recovered += 1
+    if recovered:
+        log.warning("jobs.recovered", count=recovered)
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

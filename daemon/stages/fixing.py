@@ -1,0 +1,331 @@
+"""The fix stage: a shot's latest daily through one head of the show's promoted model, rendered for review.
+
+`fixed_frames` is the pure part (source frames in, (number, before, after) out, streaming); `run_fix` is the
+durable job (a FixJob): it renders into a temporary folder renamed into place (daemon.stages.rendering), then
+puts the publication in the outbox and queues its PublishJob in one transaction (`queue_publish`).
+Repeating it after a crash re-renders and queues nothing twice (the publication's key is the job's key).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daemon.catalog import Catalog, fixes, models_repo
+from daemon.catalog import dailies as daily_repo
+from daemon.crashpoints import crash_point
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import FixJob, PublishJob, queue
+from daemon.logs import get_logger
+from daemon.settings import Settings
+from daemon.shows import get_show
+from daemon.stages.publishing import VersionFiles, version_code
+from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
+from engine.heads import get_head
+from engine.heads.base import HeadError
+from engine.lut import read_cube
+from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.model import ModelVersion, load_model
+
+log = get_logger("rushes.fix")
+
+RECT = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
+
+
+class FixError(ValueError):
+    """A fix was asked with parameters that cannot work (one line, says what to change)."""
+
+
+class NoModel(Exception):
+    def __init__(self, show: str) -> None:
+        super().__init__(f"show {show} has no trained model yet: run `rushes train --show {show}` first")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    kind: str
+    params: dict[str, Any]
+    factor: int  # output frames per source frame step (retime), else 1
+    cube_path: Path | None
+
+
+def mask_from(spec: str, info: MediaInfo) -> Any:
+    """A cleanup mask: "x,y,w,h" (a rectangle on every frame), an image (every frame), or a movie/sequence
+    (one mask per frame, by frame number). White means fill."""
+    rect = RECT.match(spec)
+    if rect:
+        x, y, w, h = (int(v) for v in rect.groups())
+        mask = np.zeros((info.height, info.width), bool)
+        mask[y : y + h, x : x + w] = True
+        if not mask.any():
+            raise FixError(f"mask rectangle {spec} lies outside the {info.width}x{info.height} frame")
+        return mask
+    path = Path(spec)
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".dpx") and path.is_file():
+        return _binary(read_image(path))
+    try:
+        mask_info = probe(spec)
+    except MediaError as exc:
+        raise FixError(f"mask {spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
+    offset = info.first_frame - mask_info.first_frame
+    return {f.number + offset: _binary(f.rgb) for f in read_frames(spec)}
+
+
+def _binary(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb, np.float32).mean(axis=2) > 0.5
+
+
+def reference_from(spec: str, source: str, info: MediaInfo) -> np.ndarray:
+    """A regrade reference: a frame number of the source, or an image file."""
+    if spec.strip().lstrip("-").isdigit():
+        number = int(spec)
+        if number not in info.frame_range:
+            raise FixError(
+                f"reference frame {number} is outside the shot's frames {info.first_frame}-{info.last_frame}"
+            )
+        frame = next(iter(read_frames(source, number, number)), None)
+        if frame is None:
+            raise FixError(f"reference frame {number} is missing from {source}")
+        return frame.rgb
+    path = Path(spec)
+    if not path.is_file():
+        raise FixError(f"reference {spec} is neither a frame number of the shot nor an image file")
+    return read_image(path)
+
+
+def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo, workdir: Path) -> Prepared:
+    """Turn a request's text parameters into what the head takes."""
+    p: dict[str, Any] = {}
+    factor = 1
+    if kind == "interpolate":
+        if "factor" in params:
+            try:
+                factor = int(str(params["factor"]).rstrip("x"))
+            except ValueError:
+                raise FixError(f"factor {params['factor']!r} must be a whole number like 2 or 4") from None
+            if factor < 2:
+                raise FixError("factor must be 2 or more")
+            p["factor"] = factor
+        else:
+            p["frames"] = str(params.get("frames", "auto"))
+    elif kind == "regrade":
+        if params.get("reference"):
+            p["reference"] = reference_from(str(params["reference"]), source, info)
+        p["cube_path"] = str(workdir / "regrade.cube")
+    elif kind == "cleanup":
+        if not params.get("mask"):
+            raise FixError(
+                "cleanup needs a mask: mask=x,y,w,h, or an image or movie that is white where to fill"
+            )
+        p["masks"] = mask_from(str(params["mask"]), info)
+    cube = Path(p["cube_path"]) if "cube_path" in p else None
+    return Prepared(kind, p, factor, cube)
+
+
+def fixed_frames(
+    model: ModelVersion, prepared: Prepared, source: str, first_frame: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(output number, before, after) for every output frame, streaming; `before` is the source frame shown
+    opposite (for a retime, the source frame at or before that moment)."""
+    recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+
+    def tee() -> Iterator[tuple[int, np.ndarray]]:
+        for frame in read_frames(source):
+            recent[frame.number] = frame.rgb
+            while len(recent) > 64:
+                recent.popitem(last=False)
+            yield frame.number, frame.rgb
+
+    net = model.model.net(prepared.kind)
+    head = get_head(prepared.kind)
+    params = head.run_params(prepared.params, model.manifest.metrics.get(prepared.kind, {}))
+    try:
+        for number, after in head.apply(net, tee(), params):
+            src = first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
+            before = recent.get(src)
+            if before is None:  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
+                before = recent[max((n for n in recent if n <= src), default=min(recent))]
+            yield number, before, after
+    except HeadError as exc:
+        raise FixError(str(exc)) from exc
+
+
+def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
+    with catalog.session() as s:
+        row = models_repo.latest_promoted(s, show)
+        if row is None:
+            raise NoModel(show)
+        folder, number = row.path, row.version
+    return load_model(folder), number
+
+
+def describe(
+    kind: str,
+    params: Mapping[str, Any],
+    shot: str,
+    daily_path: str,
+    take: str | None,
+    model: ModelVersion,
+    number: int,
+    show: str,
+) -> str:
+    m = model.manifest
+    scores = m.metrics.get(kind, {})
+    lines = [
+        f"Rushes fix: {kind} on {shot}"
+        + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""),
+        f"Source: {daily_path}" + (f" (take {take})" if take else ""),
+        f"Model: {show} v{number}"
+        + (f" (parent {m.parent})" if m.parent else "")
+        + f", trained from scratch on {len(m.clips)} clip(s) of this show only; code {m.code_version}",
+    ]
+    if scores:
+        psnr, best = scores.get("psnr"), scores.get("baseline_best")
+        text = f"Held-out scores: PSNR {psnr:.2f} dB" if psnr is not None else "Held-out scores:"
+        if "ssim" in scores:
+            text += f", SSIM {scores['ssim']:.3f}"
+        if best is not None and psnr is not None:
+            text += f"; best classical baseline {best:.2f} dB ({psnr - best:+.2f} dB)"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a fix job reads of its request: the shot, its newest daily and the request's parameters."""
+
+    id: int
+    key: str
+    show: str
+    shot: str
+    params: dict[str, Any]
+    source: str  # the newest readable daily of the shot
+    take: str | None
+
+
+def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]:
+    """The durable fix job: render into place, then put the publication in the outbox and queue its publish
+    job in one transaction."""
+    request = start_request(catalog, job.request_id)
+    show = get_show(settings, catalog, request.show)
+    model, number = load_promoted(catalog, request.show)
+    try:
+        info = probe(request.source)
+    except MediaError as exc:
+        raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
+    kind = job.fix_kind
+    params = params_for(kind, request.params)
+    name = version_code(request.shot, kind, request.id)
+    out_dir = settings.renders_dir(show) / request.shot / name
+    with tempfile.TemporaryDirectory(prefix="fix-", dir=settings.data_dir / "tmp") as work:
+        try:
+            prepared = prepare(kind, params, request.source, info, Path(work))
+        except FixError as exc:
+            raise Permanent(str(exc)) from exc
+        plan = RenderPlan(
+            out_dir=out_dir,
+            name=name,
+            kind=kind,
+            fps=Fraction(info.fps),
+            first_frame=info.first_frame,
+            timecode=info.timecode,
+            finishing=_finishing(params),
+        )
+        files = render(model, prepared, request.source, plan)
+    crash_point("fix.rendered", target="both")
+    description = describe(
+        kind, params, request.shot, request.source, request.take, model, number, request.show
+    )
+    desc_path = out_dir / "description.txt"
+    desc_path.write_text(description + "\n")
+    queue_publish(catalog, request, kind, files, VersionFiles.of(name, desc_path, files), number)
+    log.info(
+        "fix.rendered",
+        show=request.show,
+        shot=request.shot,
+        kind=kind,
+        frames=files.frame_count,
+        movie=str(files.review_movie),
+    )
+    return {"movie": str(files.review_movie), "frames": files.frame_count, "model_version": number}
+
+
+def start_request(catalog: Catalog, request_id: int) -> Request:
+    """Read the request and its shot's newest daily, and mark it rendering (Permanent when either is gone)."""
+    with catalog.session() as s:
+        row = fixes.get_fix_request(s, request_id)
+        if row is None:
+            raise Permanent(f"fix request {request_id} does not exist")
+        dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
+        if not dailies:
+            raise Permanent(
+                f"shot {row.shot} of {row.show.code} has no readable daily to fix: ingest one first"
+            )
+        fixes.set_fix_state(s, request_id, "rendering")
+        daily = dailies[-1]
+        return Request(
+            row.id, row.request_key, row.show.code, row.shot, dict(row.params), daily.path, daily.take
+        )
+
+
+def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's parameters for one kind: the plain ones and those prefixed "<kind>."."""
+    return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
+
+
+def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPlan) -> RenderedFiles:
+    """Stream the fixed frames into the review files of `plan` (a FixError is Permanent)."""
+    try:
+        with RenderSink(plan) as sink:
+            for out_number, before, after in fixed_frames(model, prepared, source, plan.first_frame):
+                sink.add(out_number, before, after)
+            lut = (
+                read_cube(prepared.cube_path) if prepared.cube_path and prepared.cube_path.exists() else None
+            )
+            return sink.finish(lut=lut)
+    except FixError as exc:
+        raise Permanent(str(exc)) from exc
+
+
+def queue_publish(
+    catalog: Catalog,
+    request: Request,
+    kind: str,
+    files: RenderedFiles,
+    outbox: VersionFiles,
+    model_version: int,
+) -> None:
+    """The outbox: the publication row and its publish job, under one key, in one transaction."""
+    job = PublishJob(0, request.key, kind)
+    with catalog.session() as s:
+        pub, _ = fixes.add_publication(
+            s,
+            request.id,
+            kind,
+            job.key(),
+            str(files.review_movie),
+            before_after_path=str(files.before_after),
+            source_path=request.source,
+            model_version=model_version,
+            extra_files=outbox.to_json(),
+        )
+        queue(s, replace(job, publication_id=pub.id), show=request.show, max_attempts=50)
+        fixes.set_fix_state(s, request.id, "rendered")
+
+
+def _finishing(params: Mapping[str, Any]) -> Any:
+    value = str(params.get("deliver", "none")).lower()
+    if value not in ("none", "prores", "exr"):
+        raise Permanent(f"deliver={value} is not known: use prores or exr")
+    return value
+
+
+__all__ = ["FixError", "NoModel", "fixed_frames", "prepare", "run_fix"]

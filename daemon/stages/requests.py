@@ -1,0 +1,84 @@
+"""The requests stage: a coordinator's fix request in the tracker becomes a catalogued request and one
+FixJob per fix kind.
+
+Each poll stores what a batch caused (the requests and their jobs) and the batch's event cursor in ONE
+catalog transaction, so a crash between the two neither loses nor repeats an event; the jobs' keys
+(daemon.jobs.payloads.FixJob) make a request read twice one job per kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from daemon.catalog import Catalog, cursors, fixes
+from daemon.jobs.payloads import FixJob, queue
+from daemon.logs import get_logger
+from daemon.settings import ShowConfig
+from daemon.trackers import FIX_KINDS
+from integrations.trackers.base import FixRequest, Tracker
+
+log = get_logger("rushes.tracking")
+
+
+def show_for(project: str, shows: list[ShowConfig]) -> ShowConfig | None:
+    for show in shows:
+        if project in (show.tracker_project, show.code):
+            return show
+    return None
+
+
+@dataclass
+class PollResult:
+    seen: int
+    new: int
+
+
+def poll_fix_requests(
+    tracker: Tracker, catalog: Catalog, shows: list[ShowConfig], limit: int = 100
+) -> PollResult:
+    name = f"{tracker.name}:fix"
+    with catalog.session() as s:
+        cursor = cursors.get_cursor(s, name)
+    batch = tracker.fix_requests_since(cursor, limit)
+    new = 0
+    with catalog.session() as s:
+        for req in batch.items:
+            new += record_fix_request(s, req, shows)
+        if batch.cursor is not None and batch.cursor != cursor:
+            cursors.set_cursor(s, name, batch.cursor)
+    return PollResult(len(batch.items), new)
+
+
+def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> int:
+    """Catalog one request and queue a fix job per kind (same transaction as the caller's cursor)."""
+    show = show_for(req.project, shows)
+    if show is None:
+        log.warning("fix.unknown_project", project=req.project, shot=req.shot_code, key=req.key)
+        return 0
+    kinds = [k for k in req.kinds if k in FIX_KINDS]
+    unknown = sorted(set(req.kinds) - set(FIX_KINDS))
+    row, created = fixes.add_fix_request(
+        s,
+        show.code,
+        req.key,
+        req.shot_code,
+        kinds,
+        req.params,
+        task_id=req.task_id,
+        shot_id=req.shot_id,
+        note=req.note,
+    )
+    if not created:
+        return 0
+    if unknown or not kinds:
+        reason = f"unknown fix kind(s) {', '.join(unknown) or '(none given)'}; use {', '.join(FIX_KINDS)}"
+        fixes.set_fix_state(s, row.id, "failed", error=reason)
+        log.warning("fix.rejected", show=show.code, shot=req.shot_code, reason=reason)
+        if not kinds:
+            return 1
+    for kind in kinds:
+        queue(s, FixJob(row.id, kind, req.key), show=show.code)
+    log.info("fix.requested", show=show.code, shot=req.shot_code, kinds=kinds, params=req.params)
+    return 1

@@ -1,0 +1,219 @@
+"""The train stage: a show's catalogued dailies in, a new model version out, promoted by the engine's rule.
+
+Safe to repeat: the version number is reserved in the catalog under the job's id, and training writes its
+checkpoints in that version's folder, so a retry after a crash resumes where the checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from daemon.catalog import Catalog, models_repo
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import shows as show_repo
+from daemon.crashpoints import crash_point
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import TrainJob, TrainReport
+from daemon.logs import get_logger
+from daemon.settings import Settings, ShowConfig
+from daemon.shows import get_show
+from engine.model import ModelError, ModelVersion, load_model
+from engine.options import TrainOptions
+from engine.train import DatasetError, TrainClip, TrainResult, TrainSettings, train
+
+log = get_logger("rushes.train")
+
+MIN_BUDGET_S = 20.0
+Progress = Callable[[str, int, float, float], None]
+
+
+class NoDailies(Permanent):
+    pass
+
+
+def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
+    with catalog.session() as s:
+        row = models_repo.latest_promoted(s, show)
+        folder = row.path if row else None
+    return load_model(folder) if folder else None
+
+
+def reserve_version(
+    catalog: Catalog, settings: Settings, show: str, job_id: int | str | None
+) -> tuple[int, Path]:
+    """The version number and folder this job trains into (the same ones again on a retry)."""
+    with catalog.session() as s:
+        if job_id is not None:
+            for row in models_repo.list_versions(s, show):
+                if (row.metrics or {}).get("job") == job_id and not row.promoted:
+                    return row.version, Path(row.path)
+        number = models_repo.next_version(s, show)
+        folder = settings.models_dir / show / f"v{number}"
+        parent = models_repo.latest_promoted(s, show)
+        models_repo.add_version(
+            s,
+            show,
+            str(folder),
+            version=number,
+            parent_version=parent.version if parent else None,
+            metrics={"job": job_id, "state": "training"},
+        )
+    return number, folder
+
+
+def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
+    with catalog.session() as s:
+        dailies = daily_repo.list_dailies(s, show)
+    clips = [
+        TrainClip(
+            id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
+            content_hash=d.content_hash or "",
+            path=Path(d.path),
+        )
+        for d in dailies
+        if d.frame_count and d.frame_count >= 3
+    ]
+    newest = max((d.id for d in dailies), default=0)
+    return clips, newest
+
+
+def budget_for(show: ShowConfig, job: TrainJob | None, override: float | None = None) -> tuple[float, bool]:
+    """The seconds to train, and whether the window's deadline cut them (a job may start late in its window)."""
+    budget = override or show.train.budget_seconds
+    if job is not None and job.deadline is not None:
+        left = (job.deadline - datetime.now(UTC)).total_seconds()
+        if left < budget:
+            return left, True
+    return budget, False
+
+
+def run_training(
+    settings: Settings,
+    catalog: Catalog,
+    show_code: str,
+    *,
+    job_id: int | str | None = None,
+    job: TrainJob | None = None,
+    budget: float | None = None,
+    device: str | None = None,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+    train_settings: TrainSettings | None = None,
+) -> TrainReport:
+    """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote."""
+    show = get_show(settings, catalog, show_code)
+    seconds, cut = budget_for(show, job, budget)
+    if cut and seconds < MIN_BUDGET_S:
+        return TrainReport(show.code, skipped=f"the training window closes in {max(seconds, 0):.0f} s")
+    clips, newest_daily = training_clips(catalog, show.code)
+    if not clips:
+        raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
+    parent = _usable_parent(catalog, show.code)
+    number, folder = reserve_version(catalog, settings, show.code, job_id)
+    options = show.train.model_copy(
+        update={"budget_seconds": seconds, **({"device": device} if device else {})}
+    )
+    cfg = (train_settings or TrainSettings()).model_copy(
+        update={
+            "show": show.code,
+            "version": f"v{number}",
+            "cache_dir": settings.data_dir / "cache" / show.code,
+        }
+    )
+    parent_version = parent.version if parent else None
+    log.info(
+        "train.start",
+        show=show.code,
+        version=number,
+        clips=len(clips),
+        budget_s=round(seconds),
+        parent=parent_version,
+    )
+    started = time.monotonic()
+    result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
+    if result.stopped or result.version is None:
+        raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
+    promote = parent is None or all(result.promotable.values())
+    _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started))
+    log.info("train.done", show=show.code, version=number, promoted=promote, steps=result.steps)
+    return TrainReport(
+        show=show.code,
+        version=number,
+        promoted=promote,
+        folder=str(folder),
+        resumed=result.resumed,
+        metrics=result.metrics,
+        losses={k: v[-1] for k, v in result.losses.items() if v},
+    )
+
+
+def _train(
+    clips: list[TrainClip],
+    options: TrainOptions,
+    folder: Path,
+    parent: ModelVersion | None,
+    progress: Progress,
+    stop: Callable[[], bool] | None,
+    cfg: TrainSettings,
+) -> TrainResult:
+    try:
+        return train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
+    except DatasetError as exc:
+        raise Permanent(str(exc)) from exc
+
+
+def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
+    try:
+        return promoted_model(catalog, show)
+    except ModelError as exc:
+        log.warning("train.parent_unusable", show=show, error=str(exc))
+        return None
+
+
+def _reporter(folder: Path, progress: Progress | None) -> Progress:
+    def report(head: str, step: int, loss: float, elapsed: float) -> None:
+        if (folder / "checkpoint").exists():
+            crash_point("train.checkpointed", target="both")
+        if progress is not None:
+            progress(head, step, loss, elapsed)
+
+    return report
+
+
+def _summary(job_id: int | str | None, result: TrainResult, started: float) -> dict[str, Any]:
+    return {
+        "job": job_id,
+        "state": "trained",
+        "heads": result.metrics,
+        "parent": result.parent_metrics,
+        "promotable": result.promotable,
+        "steps": result.steps,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def _record(
+    catalog: Catalog, show: str, number: int, newest_daily: int, promote: bool, summary: dict[str, Any]
+) -> None:
+    """Store the version's scores, promote it when it is not worse, and clear the show's stale flag unless
+    a daily landed while it trained."""
+    with catalog.session() as s:
+        models_repo.set_metrics(s, show, number, summary)
+        if promote:
+            models_repo.promote(s, show, number)
+        fresh = max((d.id for d in daily_repo.list_dailies(s, show)), default=0)
+        if fresh <= newest_daily:
+            show_repo.set_model_stale(s, show, False)
+
+
+def stop_on_sigterm() -> Callable[[], bool]:
+    """In a worker: SIGTERM asks training to checkpoint and return (the job is then retried)."""
+    flag = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: flag.set())
+    return flag.is_set

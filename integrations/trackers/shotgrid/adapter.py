@@ -1,0 +1,150 @@
+"""The ShotGrid / Flow Production Tracking adapter, on the real `shotgun_api3.Shotgun` client.
+
+Fix requests and review statuses come from the event log, polled like shotgunEvents, with the whole
+reading position in one opaque cursor string (`cursor.Cursor`: the last event id, ids still missing
+below it, fix requests still waiting for their kinds).
+
+A first call with cursor None starts after the newest event (a fresh daemon never replays history), or
+after `start_event_id` when given; with `backfill` (the default) it also returns, once, every task that
+is already waiting in the fix status, keyed by the event that set it, so nothing queued before the first
+start is missed and nothing is returned twice. Keys are `shotgrid:event:<id>`.
+
+Every call retries transient failures (connection errors, timeouts, HTTP 5xx) with backoff, then raises
+TrackerError; bad credentials and missing fields or statuses raise TrackerFatal with one clear line.
+Statuses are the adapter's own options (`TrackerOptions`); fix kinds are the list handed in (`kinds`).
+
+The package: `connection` (client, error mapping), `schema` (fields and statuses), `cursor`, `events`
+(reading the log), `fixes`, `reviews`, `writes` (publish, task status, notes), `entities` (plain reads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from integrations.trackers import cursors
+from integrations.trackers.base import (
+    Batch,
+    CheckResult,
+    FixRequest,
+    Project,
+    Published,
+    ReviewStatus,
+    Shot,
+    Task,
+    TrackerError,
+    VersionSpec,
+)
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.retry import RetryPolicy
+from integrations.trackers.shotgrid import entities, events, writes
+from integrations.trackers.shotgrid.connection import Client, Connection, is_transient
+from integrations.trackers.shotgrid.cursor import Cursor
+from integrations.trackers.shotgrid.fixes import FixReader
+from integrations.trackers.shotgrid.reviews import review_from_event
+from integrations.trackers.shotgrid.schema import Schema
+
+__all__ = ["Cursor", "ShotGridTracker", "is_transient"]
+
+
+class ShotGridTracker:
+    name = "shotgrid"
+
+    def __init__(
+        self,
+        options: TrackerOptions,
+        sg_factory: Callable[[], Client] | None = None,
+        *,
+        kinds: Sequence[str],
+        policy: RetryPolicy | None = None,
+        start_event_id: int | None = None,
+        backfill: bool = True,
+        gap_timeout: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.options = options
+        self.kinds = tuple(kinds)
+        self.start_event_id = start_event_id
+        self.backfill = backfill
+        self.gap_timeout = gap_timeout
+        self._clock = clock
+        self.conn = Connection(options, sg_factory, policy or RetryPolicy(), sleep)
+        self.schema = Schema(self.conn, options)
+        self.fixes = FixReader(self.conn, options, self.kinds, clock, gap_timeout)
+
+    # ---- the Tracker protocol ---------------------------------------------------------------------
+
+    def check(self) -> list[CheckResult]:
+        """Connect, authenticate, and verify the configured fields and statuses; one result each."""
+        once = RetryPolicy(attempts=1)
+        try:
+            info = self.conn.call("info", lambda sg: sg.info(), once)
+            version = ".".join(str(v) for v in (info.get("version") or [])[:3])
+            results = [CheckResult("connect", True, f"{self.options.url} (server {version})")]
+        except TrackerError as exc:
+            return [CheckResult("connect", False, str(exc))]
+        try:
+            self.conn.call("a project read", lambda sg: sg.find_one("Project", [], ["id"]), once)
+            results.append(CheckResult("authenticate", True, f"script '{self.options.script_name}'"))
+        except TrackerError as exc:
+            return [*results, CheckResult("authenticate", False, str(exc))]
+        self.schema.forget()
+        try:
+            return results + self.schema.checks()
+        except TrackerError as exc:
+            return [*results, CheckResult("schema", False, str(exc))]
+
+    def fix_requests_since(self, cursor: str | None, limit: int = 100) -> Batch[FixRequest]:
+        self.schema.ensure()
+        state, items = cursors.open_batch(
+            cursor, Cursor.load, self._start, self.fixes.backfill if self.backfill else None
+        )
+        items.extend(self.fixes.retry_waiting(state))
+        items.extend(self._poll(state, max(0, limit - len(items)), self.fixes.from_event))
+        return Batch(items, state.dump())
+
+    def review_statuses_since(self, cursor: str | None, limit: int = 100) -> Batch[ReviewStatus]:
+        self.schema.ensure()
+        state, _ = cursors.open_batch(cursor, Cursor.load, self._start)
+        items = self._poll(state, limit, lambda event, _: review_from_event(self.conn, self.options, event))
+        return Batch(items, state.dump())
+
+    def publish_version(self, spec: VersionSpec) -> Published:
+        """Create (or find, by idempotency key) the Version, then finish any upload still missing."""
+        self.schema.ensure()
+        return writes.publish_version(self.conn, self.options, spec)
+
+    def mark_published(self, task_id: int | str) -> None:
+        self.set_task_status(task_id, self.options.published_status)
+
+    # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
+
+    def set_task_status(self, task_id: int | str, status: str) -> None:
+        self.schema.ensure()
+        writes.set_task_status(self.conn, self.schema, task_id, status)
+
+    def add_note(self, shot_id: int | str, task_id: int | str | None, subject: str, body: str) -> None:
+        writes.add_note(self.conn, shot_id, task_id, subject, body)
+
+    def ensure_fields(self) -> list[str]:
+        """Create the Task fix field and the Version key field (text) where missing; the names created."""
+        return self.schema.ensure_fields()
+
+    def find_project(self, code: str) -> Project:
+        return entities.find_project(self.conn, code)
+
+    def find_shots(self, project: Project) -> list[Shot]:
+        return entities.find_shots(self.conn, project)
+
+    def find_tasks(self, shot_id: int | str) -> list[Task]:
+        return entities.find_tasks(self.conn, shot_id)
+
+    # ---- inside -----------------------------------------------------------------------------------
+
+    def _start(self) -> Cursor:
+        start = self.start_event_id
+        return Cursor(start if start is not None else events.newest_event_id(self.conn))
+
+    def _poll(self, cursor: Cursor, limit: int, handle: events.Handle[events.T]) -> list[events.T]:
+        return events.poll(self.conn, cursor, limit, handle, self._clock(), self.gap_timeout)

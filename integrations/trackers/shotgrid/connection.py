@@ -1,0 +1,94 @@
+"""The connection to ShotGrid: the real `shotgun_api3.Shotgun` client, made on first use, and every request
+sent through the shared `calls.guarded` (retries, then one-line TrackerError / TrackerFatal).
+
+Transient: connection errors, timeouts, HTTP 5xx/408/429 and the client's own "Max attempts" error.
+Fatal: a rejected script name or key, a site URL that is not http(s), no URL or key configured.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import shotgun_api3
+from shotgun_api3.lib import httplib2
+
+from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.calls import Service, guarded
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.retry import RetryPolicy
+
+T = TypeVar("T")
+Entity = dict[str, Any]
+Client = Any  # shotgun_api3.Shotgun or anything with its methods
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection errors, timeouts and HTTP 5xx/408/429 may pass; everything else will not."""
+    if isinstance(exc, shotgun_api3.ProtocolError):
+        return int(exc.errcode) >= 500 or int(exc.errcode) in (408, 429)
+    if isinstance(exc, OSError | http.client.HTTPException | httplib2.HttpLib2Error):
+        return True
+    return isinstance(exc, shotgun_api3.ShotgunError) and "Max attempts limit reached" in str(exc)
+
+
+def link(entity_type: str, entity_id: int | str) -> Entity:
+    return {"type": entity_type, "id": int(entity_id)}
+
+
+def as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+class Connection:
+    def __init__(
+        self,
+        options: TrackerOptions,
+        factory: Callable[[], Client] | None,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.options = options
+        self.policy = policy
+        self._factory = factory or self._default_factory
+        self._client: Client | None = None
+        self._service = Service("ShotGrid", options.url, is_transient, sleep)
+
+    @property
+    def sg(self) -> Client:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
+
+    def call(self, what: str, fn: Callable[[Client], T], policy: RetryPolicy | None = None) -> T:
+        """`fn(client)`, retried while failures are transient; failures leave as TrackerError/TrackerFatal."""
+        return guarded(self._service, what, lambda: fn(self.sg), policy or self.policy, self._explain)
+
+    def _explain(self, exc: BaseException, what: str) -> TrackerError | None:
+        if isinstance(exc, shotgun_api3.AuthenticationFault):
+            return TrackerFatal(
+                f"ShotGrid rejected script '{self.options.script_name}': "
+                "check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY"
+            )
+        if isinstance(exc, shotgun_api3.ShotgunError):
+            return TrackerError(f"ShotGrid refused {what}: {exc}")
+        return None
+
+    def _default_factory(self) -> Client:
+        opts = self.options
+        if not opts.url:
+            raise TrackerFatal(
+                "tracker.url is not set: set it to your ShotGrid site, e.g. https://studio.shotgrid.autodesk.com"
+            )
+        if opts.script_key is None or not opts.script_key.get_secret_value():
+            raise TrackerFatal("tracker.script_key is not set: set RUSHES_TRACKER__SCRIPT_KEY")
+        try:
+            sg = shotgun_api3.Shotgun(
+                opts.url, opts.script_name, opts.script_key.get_secret_value(), connect=False
+            )
+        except ValueError as exc:
+            raise TrackerFatal(f"tracker.url {opts.url!r} is not an http(s) URL: fix tracker.url") from exc
+        sg.config.timeout_secs = opts.timeout
+        return sg

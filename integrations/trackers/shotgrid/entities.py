@@ -1,0 +1,44 @@
+"""Plain reads of projects, shots, tasks and notes (the adapter's extras beyond the daemon's protocol)."""
+
+from __future__ import annotations
+
+from integrations.trackers.base import Project, Shot, Task, TrackerFatal
+from integrations.trackers.shotgrid.connection import Connection, Entity, link
+
+
+def find_project(conn: Connection, code: str) -> Project:
+    filters = [{"filter_operator": "any", "filters": [["code", "is", code], ["name", "is", code]]}]
+    found = conn.call(f"project {code}", lambda sg: sg.find_one("Project", filters, ["code", "name"]))
+    if found is None:
+        raise TrackerFatal(
+            f"ShotGrid has no Project with code or name '{code}': create it or fix tracker_project"
+        )
+    return Project(found["id"], found.get("code") or found.get("name") or code, found.get("name") or "")
+
+
+def find_shots(conn: Connection, project: Project) -> list[Shot]:
+    project_link = link("Project", project.id)
+    rows = conn.call(
+        "shots",
+        lambda sg: sg.find(
+            "Shot", [["project", "is", project_link]], ["code"], order=[{"field_name": "code"}]
+        ),
+    )
+    return [Shot(r["id"], r.get("code") or "", project.id) for r in rows]
+
+
+def find_tasks(conn: Connection, shot_id: int | str) -> list[Task]:
+    shot_link = link("Shot", shot_id)
+    rows = conn.call(
+        "tasks", lambda sg: sg.find("Task", [["entity", "is", shot_link]], ["content", "sg_status_list"])
+    )
+    return [Task(r["id"], r.get("content") or "", shot_id, r.get("sg_status_list") or "") for r in rows]
+
+
+def newest_note(conn: Connection, link_field: str, linked: Entity) -> str | None:
+    """The text of the newest Note linked to `linked` through `link_field` ("tasks", "note_links")."""
+    order = [{"field_name": "created_at", "direction": "desc"}, {"field_name": "id", "direction": "desc"}]
+    found = conn.call(
+        "notes", lambda sg: sg.find_one("Note", [[link_field, "is", linked]], ["content"], order=order)
+    )
+    return str(found["content"]) if found and found.get("content") else None

@@ -1,0 +1,135 @@
+"""Fix requests from ShotGrid: a Task whose status changes to `fix_status`, with the kinds read from the
+Task's fix field or else from the newest `#rushes` Note on the task.
+
+Keys are `shotgrid:event:<id of the status change>`. When the status is set before the kinds are written,
+the event waits in the cursor (`Cursor.waiting`) and is read again each poll until kinds appear, the
+task leaves the fix status (withdrawn: nothing returned), or `gap_timeout` passes. On a first start
+(`backfill`) every task already in the fix status is returned once, keyed by the event that set it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import structlog
+
+from integrations.trackers import notes
+from integrations.trackers.base import FixRequest
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.shotgrid import entities, events
+from integrations.trackers.shotgrid.connection import Connection, Entity, as_datetime, link
+from integrations.trackers.shotgrid.cursor import Cursor
+
+LOG = structlog.get_logger(__name__)
+
+
+class FixReader:
+    def __init__(
+        self,
+        conn: Connection,
+        options: TrackerOptions,
+        kinds: Sequence[str],
+        clock: Callable[[], float],
+        gap_timeout: float,
+    ) -> None:
+        self.conn = conn
+        self.options = options
+        self.kinds = tuple(kinds)
+        self.clock = clock
+        self.gap_timeout = gap_timeout
+
+    def is_fix_event(self, event: Entity) -> bool:
+        meta = event.get("meta") or {}
+        return (
+            event.get("event_type") == "Shotgun_Task_Change"
+            and event.get("attribute_name") == "sg_status_list"
+            and meta.get("new_value") == self.options.fix_status
+        )
+
+    def from_event(self, event: Entity, cursor: Cursor) -> FixRequest | None:
+        """The request an event makes (None for other events); notes it as waiting when kinds are missing."""
+        if not self.is_fix_event(event):
+            return None
+        task_id = int((event.get("entity") or {}).get("id") or event["meta"]["entity_id"])
+        request, wait = self.request(int(event["id"]), task_id, as_datetime(event.get("created_at")))
+        if wait:
+            cursor.waiting[int(event["id"])] = (task_id, self.clock())
+        return request
+
+    def retry_waiting(self, cursor: Cursor) -> list[FixRequest]:
+        found: list[FixRequest] = []
+        for event_id, (task_id, first_seen) in list(cursor.waiting.items()):
+            request, wait = self.request(event_id, task_id, None)
+            if request is not None:
+                found.append(request)
+            if not wait or self.clock() - first_seen > self.gap_timeout:
+                if wait:
+                    LOG.warning(
+                        "task set to fix without fix kinds, giving up", task_id=task_id, event_id=event_id
+                    )
+                del cursor.waiting[event_id]
+        return found
+
+    def backfill(self, cursor: Cursor) -> list[FixRequest]:
+        """Tasks already waiting in the fix status when the daemon first starts, keyed by their event."""
+        status = self.options.fix_status
+        tasks = self.conn.call(
+            "fix tasks", lambda sg: sg.find("Task", [["sg_status_list", "is", status]], ["id"])
+        )
+        found: list[FixRequest] = []
+        for task in tasks:
+            event = events.last_status_event(self.conn, int(task["id"]), cursor.last)
+            if event is not None:
+                request = self.from_event(event, cursor)
+                if request is not None:
+                    found.append(request)
+        return found
+
+    def request(self, event_id: int, task_id: int, at: datetime | None) -> tuple[FixRequest | None, bool]:
+        """The request for a task set to fix by `event_id`; (None, True) while its kinds are still missing."""
+        task = self._task(task_id)
+        if task is None or task.get("sg_status_list") != self.options.fix_status:
+            return None, False  # deleted, or no longer waiting for a fix
+        shot = task.get("entity") or {}
+        if shot.get("type") != "Shot":
+            LOG.warning("fix requested on a task not linked to a shot", task_id=task_id)
+            return None, False
+        spec = notes.parse_fix_field(task.get(self.options.fix_field), self.kinds)
+        note = entities.newest_note(self.conn, "tasks", link("Task", task_id))
+        if spec.empty and note:
+            spec = notes.parse_note(note, self.kinds)
+        for problem in spec.problems:
+            LOG.warning("fix request text problem", task_id=task_id, problem=problem)
+        if spec.empty:
+            return None, True
+        project = task.get("project.Project.code") or task.get("project.Project.name") or ""
+        request = FixRequest(
+            key=f"shotgrid:event:{event_id}",
+            project=str(project),
+            shot_id=int(shot["id"]),
+            shot_code=str(task.get("entity.Shot.code") or shot.get("name") or ""),
+            task_id=task_id,
+            kinds=spec.kinds,
+            params=dict(spec.params),
+            note=note,
+            requested_at=at or as_datetime(task.get("updated_at")),
+        )
+        return request, False
+
+    def _task(self, task_id: int) -> Entity | None:
+        fields = [
+            "content",
+            "entity",
+            "sg_status_list",
+            self.options.fix_field,
+            "project",
+            "project.Project.code",
+            "project.Project.name",
+            "entity.Shot.code",
+            "updated_at",
+        ]
+        found: Entity | None = self.conn.call(
+            f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], fields)
+        )
+        return found

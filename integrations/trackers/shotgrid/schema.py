@@ -1,0 +1,116 @@
+"""The site's schema as the adapter needs it: the configured fields and statuses exist, or one clear line.
+
+Field definitions are read once per entity type and cached; a failed check clears the cache so the next
+call reads again (someone may fix the site meanwhile). `ensure_fields` creates the two text fields Rushes
+needs (the Task fix field, the Version key field) where missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations.trackers.base import CheckResult, TrackerFatal
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.shotgrid.connection import Connection
+
+VERSION_FIELDS = [
+    "sg_path_to_movie",
+    "sg_path_to_frames",
+    "sg_first_frame",
+    "sg_last_frame",
+    "sg_uploaded_movie",
+]
+
+
+class Schema:
+    def __init__(self, conn: Connection, options: TrackerOptions) -> None:
+        self.conn = conn
+        self.options = options
+        self._fields: dict[str, dict[str, Any]] = {}
+        self._ok = False
+
+    def fields(self, entity_type: str) -> dict[str, Any]:
+        if entity_type not in self._fields:
+            self._fields[entity_type] = self.conn.call(
+                f"schema of {entity_type}", lambda sg: sg.schema_field_read(entity_type)
+            )
+        return self._fields[entity_type]
+
+    def valid_statuses(self, entity_type: str) -> list[str]:
+        status = self.fields(entity_type).get("sg_status_list") or {}
+        return list(status.get("properties", {}).get("valid_values", {}).get("value") or [])
+
+    def forget(self) -> None:
+        self._fields.clear()
+        self._ok = False
+
+    def checks(self) -> list[CheckResult]:
+        """One result per configured field and status."""
+        return self._field_checks() + self._status_checks()
+
+    def ensure(self) -> None:
+        """Check once; TrackerFatal naming the first problem (checked again next time)."""
+        if self._ok:
+            return
+        for result in self.checks():
+            if not result.ok:
+                self.forget()
+                raise TrackerFatal(result.detail)
+        self._ok = True
+
+    def _field_checks(self) -> list[CheckResult]:
+        o = self.options
+        wanted = [
+            ("Task", o.fix_field, "create it or set tracker.fix_field"),
+            ("Version", o.key_field, "create it (text) or set tracker.key_field"),
+            *[("Version", f, "this standard field is needed to publish") for f in VERSION_FIELDS],
+        ]
+        results = []
+        for entity_type, name, hint in wanted:
+            ok = name in self.fields(entity_type)
+            detail = "" if ok else f"{entity_type} field {name} does not exist in ShotGrid: {hint}"
+            results.append(CheckResult(f"field {entity_type}.{name}", ok, detail))
+        return results
+
+    def _status_checks(self) -> list[CheckResult]:
+        o = self.options
+        wanted = [
+            ("Task", o.fix_status, "fix_status"),
+            ("Task", o.published_status, "published_status"),
+            ("Version", o.version_status, "version_status"),
+            ("Version", o.approved_status, "approved_status"),
+            ("Version", o.rejected_status, "rejected_status"),
+        ]
+        results = []
+        for entity_type, status, option in wanted:
+            ok = status in self.valid_statuses(entity_type)
+            detail = (
+                ""
+                if ok
+                else f"{entity_type} status '{status}' is not a valid {entity_type}.sg_status_list value in ShotGrid: "
+                f"add it to the status list or set tracker.{option}"
+            )
+            results.append(CheckResult(f"status {entity_type}.{status}", ok, detail))
+        return results
+
+    def ensure_fields(self) -> list[str]:
+        """Create the Task fix field and the Version key field (text) where missing; the names created."""
+        created = []
+        for entity_type, name in (("Task", self.options.fix_field), ("Version", self.options.key_field)):
+            if name in self.fields(entity_type):
+                continue
+            if not name.startswith("sg_"):
+                raise TrackerFatal(
+                    f"cannot create {entity_type}.{name}: ShotGrid custom fields start with sg_"
+                )
+            display = name[3:].replace("_", " ").title()
+            made = self._create_text_field(entity_type, display)
+            created.append(f"{entity_type}.{made}")
+        self.forget()
+        return created
+
+    def _create_text_field(self, entity_type: str, display: str) -> str:
+        made = self.conn.call(
+            f"creating a {entity_type} field", lambda sg: sg.schema_field_create(entity_type, "text", display)
+        )
+        return str(made)

@@ -1,0 +1,139 @@
+"""Writes to ShotGrid, each safe to repeat after a lost answer.
+
+A publish finds the Version by its idempotency key (the `key_field`) before creating one, in the same
+retried request, then finishes whichever upload is missing (movie, thumbnail, attachments), each one
+checked again just before it is sent. New Versions get the adapter's own `version_status`. A note is
+not created twice with the same subject and body; a task status must be one the site knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from integrations.trackers.base import Published, TrackerFatal, VersionSpec
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.shotgrid.connection import Client, Connection, Entity, link
+from integrations.trackers.shotgrid.schema import Schema
+
+Find = Callable[[Client], Entity | None]
+
+
+def publish_version(conn: Connection, options: TrackerOptions, spec: VersionSpec) -> Published:
+    """Create (or find, by idempotency key) the Version, then finish any upload still missing."""
+    key_field = options.key_field
+    wanted = [key_field, "sg_uploaded_movie", "image"]
+    attempted_create = False
+
+    def find(sg: Client) -> Entity | None:
+        found: Entity | None = sg.find_one("Version", [[key_field, "is", spec.idempotency_key]], wanted)
+        return found
+
+    def find_or_create(sg: Client) -> Entity:
+        nonlocal attempted_create
+        found = find(sg)
+        if found is not None:
+            return found
+        attempted_create = True
+        created: Entity = sg.create("Version", _version_data(sg, options, spec), wanted)
+        return created
+
+    version = conn.call(f"publish of {spec.code}", find_or_create)
+    version_id = int(version["id"])
+    if not version.get("sg_uploaded_movie"):
+        _upload_once(conn, version_id, "sg_uploaded_movie", spec.movie_path, find)
+    if spec.thumbnail_path is not None and not version.get("image"):
+        _upload_once(conn, version_id, "image", spec.thumbnail_path, find)
+    for path in spec.attachments:
+        _attach_once(conn, version_id, path)
+    return Published(version_id, attempted_create)
+
+
+def _version_data(sg: Client, options: TrackerOptions, spec: VersionSpec) -> Entity:
+    data: Entity = {
+        "code": spec.code,
+        "entity": link("Shot", spec.shot_id),
+        "project": _project_of_shot(sg, spec.shot_id),
+        "description": spec.description,
+        "sg_status_list": options.version_status,
+        "sg_path_to_movie": str(spec.movie_path),
+        "sg_first_frame": spec.first_frame,
+        "sg_last_frame": spec.last_frame,
+        "frame_count": spec.last_frame - spec.first_frame + 1,
+        "frame_range": f"{spec.first_frame}-{spec.last_frame}",
+        options.key_field: spec.idempotency_key,
+    }
+    if spec.frames_path:
+        data["sg_path_to_frames"] = spec.frames_path
+    if spec.task_id is not None:
+        data["sg_task"] = link("Task", spec.task_id)
+    return data
+
+
+def _project_of_shot(sg: Client, shot_id: int | str) -> Entity:
+    """The link to the shot's project, read inside the caller's retried request."""
+    shot = sg.find_one("Shot", [["id", "is", int(shot_id)]], ["project"])
+    if shot is None:
+        raise TrackerFatal(f"ShotGrid has no Shot with id {shot_id}: it was deleted or the catalog is stale")
+    project: Entity = shot["project"]
+    return project
+
+
+def _upload_once(conn: Connection, version_id: int, field_name: str, path: Path, find: Find) -> None:
+    if not path.is_file() or path.stat().st_size == 0:
+        raise TrackerFatal(f"cannot upload {path} to ShotGrid: the file is missing or empty")
+
+    def upload(sg: Client) -> None:
+        current = find(sg) or {}
+        if current.get(field_name):
+            return  # an earlier attempt got through and only its answer was lost
+        if field_name == "image":
+            sg.upload_thumbnail("Version", version_id, str(path))
+        else:
+            sg.upload("Version", version_id, str(path), field_name=field_name)
+
+    conn.call(f"upload of {path.name}", upload)
+
+
+def _attach_once(conn: Connection, version_id: int, path: Path) -> None:
+    version = link("Version", version_id)
+
+    def attach(sg: Client) -> None:
+        filters = [["attachment_links", "is", version], ["filename", "is", path.name]]
+        if sg.find_one("Attachment", filters, ["id"]) is None:
+            sg.upload("Version", version_id, str(path))
+
+    conn.call(f"upload of {path.name}", attach)
+
+
+def set_task_status(conn: Connection, schema: Schema, task_id: int | str, status: str) -> None:
+    if status not in schema.valid_statuses("Task"):
+        raise TrackerFatal(
+            f"Task status '{status}' is not a valid Task.sg_status_list value in ShotGrid: add it to the status list"
+        )
+    conn.call(
+        f"status of task {task_id}", lambda sg: sg.update("Task", int(task_id), {"sg_status_list": status})
+    )
+
+
+def add_note(
+    conn: Connection, shot_id: int | str, task_id: int | str | None, subject: str, body: str
+) -> None:
+    """A Note on the shot (and task), not created again when an identical one exists."""
+    shot_link = link("Shot", shot_id)
+
+    def create(sg: Client) -> None:
+        filters = [["note_links", "is", shot_link], ["subject", "is", subject], ["content", "is", body]]
+        if sg.find_one("Note", filters, ["id"]) is not None:
+            return  # an earlier attempt got through and only its answer was lost
+        data: Entity = {
+            "project": _project_of_shot(sg, shot_id),
+            "subject": subject,
+            "content": body,
+            "note_links": [shot_link],
+        }
+        if task_id is not None:
+            data["tasks"] = [link("Task", task_id)]
+        sg.create("Note", data)
+
+    conn.call(f"note on shot {shot_id}", create)

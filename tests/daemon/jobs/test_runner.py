@@ -1,0 +1,126 @@
+"""The job runner's retry decision is the outcome's `retryable` flag: a Permanent error, raised on a daemon
+thread or in a worker process, dead-letters the job at once; any other failure is queued again with backoff."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.catalog import Catalog, Job
+from daemon.catalog import jobs as job_repo
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.runner import Lane, LaneLoop, in_process
+from integrations.executors.spec import JobOutcome, JobSpec
+from integrations.executors.worker import run_spec
+
+
+def refuse() -> None:
+    """An entry point that can never succeed (what a worker runs for a fix with bad parameters)."""
+    raise Permanent("cleanup needs a mask")
+
+
+def stumble() -> None:
+    raise ConnectionError("the file server is not answering")
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    cat.migrate()
+    yield cat
+    cat.dispose()
+
+
+def run_one(catalog: Catalog, handler: object) -> Job:
+    """Queue one job, let a lane run it on a thread to the end, and return it as the catalog then holds it."""
+    with catalog.session() as s:
+        job, _ = job_repo.enqueue(s, "fix", "fix:1", {})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        lane = Lane(catalog, "fix", ["fix"], in_process(pool, handler), backoff=lambda _n: 60.0)  # type: ignore[arg-type]
+        assert lane.tick() == 1
+    lane.tick()  # the pool has finished it: collected now
+    with catalog.session(readonly=True) as s:
+        done = job_repo.get_job(s, job.id)
+        assert done is not None
+        s.expunge(done)
+        return done
+
+
+def test_a_permanent_error_on_a_daemon_thread_dead_letters_the_job_at_once(catalog: Catalog) -> None:
+    job = run_one(catalog, lambda _job: refuse())
+    assert (job.state, job.attempts, job.last_error) == ("dead", 1, "cleanup needs a mask")
+
+
+def test_any_other_error_is_queued_again_with_backoff(catalog: Catalog) -> None:
+    job = run_one(catalog, lambda _job: stumble())
+    assert (job.state, job.attempts) == ("queued", 1)
+    assert job.last_error == "the file server is not answering"
+
+
+def test_a_worker_reports_a_permanent_error_as_not_retryable_and_the_lane_obeys() -> None:
+    refused = run_spec(JobSpec(id="fix-1-1", kind="fix", entry_point=f"{__name__}:refuse"))
+    stumbled = run_spec(JobSpec(id="fix-2-1", kind="fix", entry_point=f"{__name__}:stumble"))
+    assert not refused.ok and refused.retryable is False and "cleanup needs a mask" in refused.error
+    assert not stumbled.ok and stumbled.retryable is True
+    assert JobOutcome.from_json(refused.to_json()).retryable is False  # as it crosses the process boundary
+
+
+class Finished:
+    def __init__(self, outcome: JobOutcome) -> None:
+        self.outcome = outcome
+
+    def poll(self) -> JobOutcome:
+        return self.outcome
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_lane_dead_letters_a_remote_outcome_that_is_not_retryable(catalog: Catalog) -> None:
+    with catalog.session() as s:
+        job, _ = job_repo.enqueue(s, "fix", "fix:1", {})
+    outcome = JobOutcome.failed("fix-1-1", "Permanent: the daily cannot be read any more", retryable=False)
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Finished(outcome))
+    lane.tick()
+    lane.tick()
+    with catalog.session(readonly=True) as s:
+        done = job_repo.get_job(s, job.id)
+        assert done is not None and done.state == "dead"
+
+
+class Ticking(Lane):
+    """A lane that says when it has looked for work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ticked = threading.Event()
+
+    def tick(self) -> int:
+        running = super().tick()
+        self.ticked.set()
+        return running
+
+
+def test_a_job_queued_in_this_process_starts_at_once_not_after_the_idle_wait(catalog: Catalog) -> None:
+    started = threading.Event()
+
+    def start(_job: Job) -> Finished:
+        started.set()
+        return Finished(JobOutcome("1", True))
+
+    lane = Ticking(catalog, "ingest", ["ingest"], start)
+    loop = LaneLoop([lane], every_s=3600.0)  # idle, it would look again in an hour
+    loop.start()
+    try:
+        assert lane.ticked.wait(10)  # the first look found nothing; now it waits
+        with catalog.session() as s:
+            job_repo.enqueue(s, "ingest", "ingest:1", {})
+        loop.wake()
+        assert started.wait(10), "the lane did not pick the job up when woken"
+    finally:
+        loop.stop()

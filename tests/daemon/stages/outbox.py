@@ -1,0 +1,43 @@
+"""A rendered fix waiting in the outbox, made without rendering: what the publish and feedback tests start from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.catalog import Catalog, fixes
+from daemon.jobs.payloads import PublishJob
+from daemon.stages.publishing import VersionFiles
+
+
+def rendered_fix(
+    catalog: Catalog, folder: Path, show: str, task_id: int, kinds: tuple[str, ...] = ("denoise",)
+) -> list[PublishJob]:
+    """A fix request for `kinds` on shot sh010 (task `task_id`), each kind rendered into `folder` and in the
+    outbox: the publish jobs the fix stage would have queued."""
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    with catalog.session() as s:
+        request, _ = fixes.add_fix_request(
+            s, show, "memory:event:1", "sh010", list(kinds), task_id=task_id, shot_id=7
+        )
+        for kind in kinds:
+            movie, before_after = folder / f"{kind}.mp4", folder / f"{kind}_before_after.mp4"
+            description = folder / f"{kind}.txt"
+            for path in (movie, before_after):
+                path.write_bytes(b"movie")
+            description.write_text(f"Rushes fix: {kind} on sh010\n")
+            outbox = VersionFiles(f"sh010_rushes_{kind}_r{request.id}", description, None, None, 1001, 1010)
+            job = PublishJob(0, request.request_key, kind)
+            pub, _ = fixes.add_publication(
+                s,
+                request.id,
+                kind,
+                job.key(),
+                str(movie),
+                before_after_path=str(before_after),
+                model_version=1,
+                extra_files=outbox.to_json(),
+            )
+            jobs.append(PublishJob(pub.id, request.request_key, kind))
+        fixes.set_fix_state(s, request.id, "rendered")
+    return jobs

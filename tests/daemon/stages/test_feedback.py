@@ -1,0 +1,66 @@
+"""The feedback stage against an in-memory tracker: a supervisor's approval marks the publication (and, once
+every kind is approved, the request); a rejection reopens the request with the note; each decision counts once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.catalog import Catalog, fixes
+from daemon.settings import Settings
+from daemon.stages.feedback import poll_reviews
+from daemon.stages.publishing import publish
+from integrations.trackers.base import VersionSpec
+from integrations.trackers.memory import MemoryTracker
+from tests.daemon.stages.conftest import SHOW
+from tests.daemon.stages.outbox import rendered_fix
+
+
+def published(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, folder: Path, kinds: tuple[str, ...]
+) -> list[str]:
+    jobs = rendered_fix(catalog, folder, SHOW, tracker.add_task(SHOW, "sh010"), kinds)
+    return [publish(settings, catalog, tracker, job)["version_id"] for job in jobs]
+
+
+def test_approvals_are_recorded_once_and_approve_the_request_when_all_kinds_are(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    denoise, upscale = published(settings, catalog, tracker, tmp_path, ("denoise", "upscale"))
+    tracker.approve(denoise, "clean")
+    assert poll_reviews(tracker, catalog).new == 1
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "published"
+        assert {p.fix_kind: p.review_status for p in request.publications} == {
+            "denoise": "approved",
+            "upscale": "pending",
+        }
+    tracker.approve(upscale)
+    assert poll_reviews(tracker, catalog).new == 1
+    assert poll_reviews(tracker, catalog).new == 0  # read before: nothing new
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "approved"
+        assert [p.fix_kind for p in fixes.approved_pairs(s, SHOW)] == ["denoise", "upscale"]
+
+
+def test_a_rejection_reopens_the_request_with_the_supervisors_note(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    [version] = published(settings, catalog, tracker, tmp_path, ("regrade",))
+    tracker.reject(version, "too warm, match sh020")
+    assert poll_reviews(tracker, catalog).new == 1
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "open" and request.rejection_note == "too warm, match sh020"
+        assert request.publications[0].review_status == "rejected"
+
+
+def test_a_decision_on_a_version_rushes_did_not_publish_is_ignored(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    spec = VersionSpec("someone-else:1", SHOW, 7, None, "sh010_comp_v3", "", Path("/x.mov"), 1001, 1010)
+    other = tracker.publish_version(spec)  # an artist's own Version, unknown to the catalog
+    tracker.approve(other.version_id)
+    result = poll_reviews(tracker, catalog)
+    assert (result.seen, result.new) == (1, 0)

@@ -1,0 +1,100 @@
+"""The fix stage on a small real clip and a fresh show model (every head starts as its classical base): a
+FixJob renders the shot's newest daily and leaves one publication and one PublishJob in the outbox; a
+request that cannot work is Permanent (dead-lettered, not retried)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from daemon.catalog import Catalog, fixes, models_repo
+from daemon.catalog import jobs as job_repo
+from daemon.catalog.dailies import DailyFacts, register_daily
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import FixJob, PublishJob
+from daemon.settings import Settings
+from daemon.stages.fixing import run_fix
+from daemon.stages.publishing import VersionFiles
+from engine.model import Manifest, ShowModel, save_model
+from tests import footage
+from tests.daemon.stages.conftest import SHOW
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread: on a busy machine (the suite runs beside other work) two threads are ten times slower
+    on these tiny frames."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010") -> Path:
+    path = footage.movie(tmp_path / f"{shot}_v1.mp4", n=4, size=(64, 48))
+    with catalog.session() as s:
+        register_daily(
+            s,
+            SHOW,
+            DailyFacts(path=str(path), size_bytes=1, mtime=1.0, content_hash=shot, shot=shot, frame_count=4),
+        )
+    return path
+
+
+def promoted_model(settings: Settings, catalog: Catalog) -> None:
+    folder = settings.models_dir / SHOW / "v1"
+    save_model(folder, ShowModel.fresh(["denoise", "cleanup"]), Manifest(show=SHOW, version="v1"))
+    with catalog.session() as s:
+        models_repo.add_version(s, SHOW, str(folder), version=1)
+        models_repo.promote(s, SHOW, 1)
+
+
+def request(catalog: Catalog, kinds: list[str], params: dict[str, str] | None = None) -> int:
+    with catalog.session() as s:
+        row, _ = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", kinds, params, task_id=3)
+        return row.id
+
+
+def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_outbox(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "none"})
+    job = FixJob(request_id, "denoise", "memory:event:1")
+    result = run_fix(settings, catalog, job)
+    again = run_fix(settings, catalog, job)  # repeated after a crash: rendered again, queued once
+    assert result["frames"] == again["frames"] == 4 and result["model_version"] == 1
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        [queued] = job_repo.list_jobs(s, kind="publish", limit=None)
+        state = fixes.get_fix_request(s, request_id).state  # type: ignore[union-attr]
+        extra, movie, source_path = dict(pub.extra_files), Path(pub.movie_path), pub.source_path
+        assert PublishJob.from_json(queued.payload) == PublishJob(pub.id, "memory:event:1", "denoise")
+        assert queued.key == pub.key == "publish:memory:event:1:denoise" and queued.max_attempts == 50
+    assert state == "rendered" and source_path == str(source) and movie.is_file()
+    files = VersionFiles.from_json(extra)
+    assert files.code == f"sh010_rushes_denoise_r{request_id}" and files.first_frame == 0
+    assert isinstance(extra["first_frame"], int) and files.last_frame == 3
+    assert files.description is not None and "denoise on sh010" in files.description.read_text()
+
+
+def test_requests_that_cannot_work_are_permanent(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    promoted_model(settings, catalog)
+    with pytest.raises(Permanent, match="fix request 99 does not exist"):
+        run_fix(settings, catalog, FixJob(99, "denoise"))
+    request_id = request(catalog, ["cleanup"])
+    with pytest.raises(Permanent, match="no readable daily"):
+        run_fix(settings, catalog, FixJob(request_id, "cleanup"))
+    daily(catalog, tmp_path)
+    with pytest.raises(Permanent, match="cleanup needs a mask"):
+        run_fix(settings, catalog, FixJob(request_id, "cleanup"))
+    with catalog.session() as s:
+        fixes.get_fix_request(s, request_id).params = {"deliver": "dnxhd"}  # type: ignore[union-attr]
+    with pytest.raises(Permanent, match="deliver=dnxhd is not known"):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))

@@ -1,0 +1,91 @@
+"""The ingest stage on its own: what a watcher found is queued once as an IngestJob, and running that job
+catalogues the daily, skips it when it is unchanged, and quarantines what cannot be read, with its reason."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from daemon.catalog import Catalog
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import jobs as job_repo
+from daemon.catalog import shows as show_repo
+from daemon.jobs.payloads import IngestJob
+from daemon.stages.ingest import Ingestor, Outcome
+from integrations.ingest.candidates import Candidate, Rejected
+from tests import footage
+from tests.daemon.stages.conftest import SHOW
+
+
+def candidate(path: Path, shot: str = "sh010") -> Candidate:
+    st = path.stat()
+    return Candidate(
+        path=path,
+        root=path.parent,
+        kind="movie",
+        files=(path,),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        shot=shot,
+    )
+
+
+def queued_ingest_jobs(catalog: Catalog) -> list[IngestJob]:
+    with catalog.session(readonly=True) as s:
+        return [IngestJob.from_json(j.payload) for j in job_repo.list_jobs(s, kind="ingest", limit=None)]
+
+
+def test_a_file_found_twice_is_queued_once_and_its_job_reads_back_what_was_found(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    found = candidate(footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48)))
+    ingestor = Ingestor(catalog)
+    ingestor.queue(SHOW, found)
+    ingestor.queue(SHOW, found)  # a rescan finds it again, unchanged
+    assert queued_ingest_jobs(catalog) == [IngestJob(SHOW, found)]
+
+
+def test_running_the_job_catalogues_the_daily_once_and_marks_the_model_stale(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
+    heard: list[Outcome] = []
+    ingestor = Ingestor(catalog, [lambda _show, outcome: heard.append(outcome)])
+    first = ingestor.run(IngestJob(SHOW, candidate(path)))
+    again = ingestor.run(IngestJob(SHOW, candidate(path)))
+    assert first["result"] == "registered" and again == {"result": "unchanged", "daily": first["daily"]}
+    assert [o.result for o in heard] == ["registered", "unchanged"]
+    with catalog.session(readonly=True) as s:
+        [daily] = daily_repo.list_dailies(s, SHOW)
+        assert (daily.shot, daily.frame_count, daily.width, daily.height) == ("sh010", 4, 64, 48)
+        assert daily.content_hash
+        show = show_repo.get_show(s, SHOW)
+        assert show is not None and show.model_stale
+
+
+def test_a_file_that_changed_is_catalogued_again(catalog: Catalog, tmp_path: Path) -> None:
+    path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
+    ingestor = Ingestor(catalog)
+    ingestor.run(IngestJob(SHOW, candidate(path)))
+    footage.movie(path, n=6, size=(64, 48))
+    os.utime(path, (1e9, 1e9))
+    assert ingestor.run(IngestJob(SHOW, candidate(path)))["result"] == "registered"
+    with catalog.session(readonly=True) as s:
+        assert [d.frame_count for d in daily_repo.list_dailies(s, SHOW)] == [6]
+
+
+def test_unreadable_and_rejected_files_are_quarantined_with_their_reason(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    text = tmp_path / "sh020_v1.mov"
+    text.write_text("not a movie at all\n" * 10)
+    odd = tmp_path / "readme.txt"
+    odd.write_text("no shot in this name")
+    ingestor = Ingestor(catalog)
+    broken = ingestor.run(IngestJob(SHOW, candidate(text, "sh020")))
+    rejected = ingestor.run(IngestJob(SHOW, Rejected(path=odd, reason="no shot matches the path template")))
+    assert broken["result"] == rejected["result"] == "quarantined"
+    with catalog.session(readonly=True) as s:
+        reasons = {Path(d.path).name: d.error for d in daily_repo.quarantined(s, SHOW)}
+    assert reasons["readme.txt"] == "no shot matches the path template"
+    assert reasons["sh020_v1.mov"]

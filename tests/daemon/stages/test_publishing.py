@@ -1,0 +1,95 @@
+"""The publish stage against an in-memory tracker: a rendered fix in the outbox becomes exactly one Version
+(a repeat after a crash finds it again), the task moves on once every kind is out, and what cannot work is
+Permanent while an outage is left to the retry."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from daemon.catalog import Catalog, fixes
+from daemon.jobs.outcomes import Permanent
+from daemon.settings import Settings
+from daemon.stages.publishing import publish
+from integrations.trackers.base import TrackerError
+from integrations.trackers.memory import MemoryTracker
+from tests.daemon.stages.conftest import SHOW
+from tests.daemon.stages.outbox import rendered_fix
+
+
+def test_a_rendered_fix_becomes_one_version_and_the_task_moves_to_review(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    task = tracker.add_task(SHOW, "sh010")
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
+    first = publish(settings, catalog, tracker, job)
+    again = publish(settings, catalog, tracker, job)  # the job repeated after a crash
+    assert first["created"] is True and again == {"version_id": first["version_id"], "created": False}
+    [version] = tracker.versions.values()
+    spec = version.spec
+    assert spec.idempotency_key == job.key() == "publish:memory:event:1:denoise"
+    assert (spec.project, spec.shot_id, spec.task_id) == (SHOW, 7, task)
+    assert (spec.code, spec.first_frame, spec.last_frame) == ("sh010_rushes_denoise_r1", 1001, 1010)
+    assert spec.description == "Rushes fix: denoise on sh010\n"
+    assert [p.name for p in spec.attachments] == ["denoise_before_after.mp4"]
+    assert tracker.tasks[task].status == tracker.options.published_status
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "published"
+        assert request.publications[0].tracker_version_id == str(version.id)
+
+
+def test_the_task_waits_until_every_kind_of_the_request_is_published(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    task = tracker.add_task(SHOW, "sh010")
+    denoise, upscale = rendered_fix(catalog, tmp_path / "renders", SHOW, task, ("denoise", "upscale"))
+    publish(settings, catalog, tracker, denoise)
+    assert tracker.tasks[task].status != tracker.options.published_status
+    publish(settings, catalog, tracker, upscale)
+    assert tracker.tasks[task].status == tracker.options.published_status
+    assert len(tracker.versions) == 2
+
+
+def test_a_frame_range_written_as_text_by_an_older_version_is_published_as_numbers(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, tracker.add_task(SHOW, "sh010"))
+    with catalog.session() as s:
+        pub = fixes.get_publication(s, job.publication_id)
+        assert pub is not None
+        pub.extra_files = {**pub.extra_files, "first_frame": "1001", "last_frame": "1010"}
+    publish(settings, catalog, tracker, job)
+    [version] = tracker.versions.values()
+    assert (version.spec.first_frame, version.spec.last_frame) == (1001, 1010)
+
+
+def test_missing_renders_a_refusing_tracker_and_no_tracker_are_permanent(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, tracker.add_task(SHOW, "sh010"))
+    with pytest.raises(Permanent, match="nothing to publish to"):
+        publish(settings, catalog, None, job)
+    with pytest.raises(Permanent, match="does not exist"):
+        publish(settings, catalog, tracker, replace(job, publication_id=999))
+    tracker.fail_next(fatal=True, message="the script key was revoked")
+    with pytest.raises(Permanent, match="revoked"):
+        publish(settings, catalog, tracker, job)
+    (tmp_path / "renders" / "denoise.mp4").unlink()
+    with pytest.raises(Permanent, match=r"denoise\.mp4 is missing"):
+        publish(settings, catalog, tracker, job)
+    assert tracker.versions == {}
+
+
+def test_an_outage_is_left_to_the_retry_and_the_retry_publishes_once(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, tracker.add_task(SHOW, "sh010"))
+    tracker.fail_next(only="publish_version")
+    with pytest.raises(TrackerError) as caught:
+        publish(settings, catalog, tracker, job)
+    assert not isinstance(caught.value, Permanent)
+    publish(settings, catalog, tracker, job)
+    assert len(tracker.versions) == 1

@@ -1,0 +1,277 @@
+"""The render step: real encodes of small clips, probed and decoded back."""
+
+from __future__ import annotations
+
+import errno
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+
+import daemon.stages.rendering as rendering
+from daemon.stages.rendering import Layout, RenderedFiles, RenderError, RenderPlan, RenderSink
+from engine.lut import identity, read_cube
+from engine.media import MediaError, probe, read_frames_uint8, read_image
+from integrations.editorial import read_timeline
+
+W, H = 160, 96
+COUNT = 10
+
+
+def picture(index: int, width: int = W, height: int = H, level: float = 0.0) -> np.ndarray:
+    """A gradient whose brightness steps with `index`, so each frame can be told apart."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 0.1 + 0.07 * index + level
+    rgb = np.stack([base + 0.1 * x / width, base + 0.1 * y / height, np.full_like(x, base)], axis=-1)
+    return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+def before_frame(index: int, width: int = W, height: int = H) -> np.ndarray:
+    return picture(index, width, height) * np.float32(0.5)  # dark: the "before" of a regrade
+
+
+def make_plan(tmp_path: Path, **kw: Any) -> RenderPlan:
+    values: dict[str, Any] = {
+        "out_dir": tmp_path / "renders" / "demo" / "sh010" / "12-regrade",
+        "name": "sh010_regrade_r12",
+        "kind": "regrade",
+        "fps": Fraction(24),
+        "first_frame": 1001,
+        "timecode": "01:00:00:00",
+    }
+    values.update(kw)
+    return RenderPlan(**values)
+
+
+def render(
+    plan: RenderPlan,
+    count: int = COUNT,
+    before_size: tuple[int, int] = (W, H),
+    after_size: tuple[int, int] = (W, H),
+    lut: np.ndarray | None = None,
+    first: int | None = None,
+) -> RenderedFiles:
+    start = plan.first_frame if first is None else first
+    with RenderSink(plan) as sink:
+        for i in range(count):
+            sink.add(start + i, before_frame(i, *before_size), picture(i, *after_size))
+        return sink.finish(lut=lut)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    return [f.rgb for f in read_frames_uint8(path)]
+
+
+def siblings(plan: RenderPlan) -> list[str]:
+    return sorted(p.name for p in plan.out_dir.parent.iterdir())
+
+
+def test_review_files_exist_and_probe_right(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    files = render(plan)
+    assert (files.first_frame, files.last_frame, files.frame_count) == (1001, 1010, COUNT)
+    for path in (files.review_movie, files.before_after, files.thumbnail, files.otio):
+        assert path.parent == plan.out_dir and path.is_file()
+    assert files.review_movie.name == "sh010_regrade_r12.mp4"
+    assert files.before_after.name == "sh010_regrade_r12_before_after.mp4"
+    assert files.frames is None and files.cube is None
+    review = probe(files.review_movie)
+    assert (review.codec, review.width, review.height) == ("h264", W, H)
+    assert review.frame_count == COUNT and review.fps == 24 and review.timecode == "01:00:00:00"
+    pair = probe(files.before_after)
+    assert pair.frame_count == COUNT and pair.width == 2 * W and pair.height % 2 == 0
+    assert pair.timecode == "01:00:00:00"
+    assert siblings(plan) == ["12-regrade"]  # no temporary folder is left
+
+
+def test_review_movie_holds_the_after_frames_in_order(tmp_path: Path) -> None:
+    files = render(make_plan(tmp_path))
+    means = [frame.mean() / 255 for frame in decoded(files.review_movie)]
+    expected = [picture(i).mean() for i in range(COUNT)]
+    assert np.allclose(means, expected, atol=0.01)
+
+
+def test_before_after_side_by_side_panels_and_labels(tmp_path: Path) -> None:
+    files = render(make_plan(tmp_path))
+    layout = Layout.for_size("side", W, H)
+    frames = decoded(files.before_after)
+    assert len(frames) == COUNT
+    frame = frames[3].astype(np.float32) / 255
+    band, panels = frame[: layout.band_height], frame[layout.band_height :]
+    assert abs(panels[:, :W].mean() - before_frame(3).mean()) < 0.02
+    assert abs(panels[:, W:].mean() - picture(3).mean()) < 0.02
+    # the labels are light text on the dark band, over each half
+    for half in (band[:, :W], band[:, W:]):
+        assert half.max() > 0.6
+        assert np.median(half) < 0.15
+
+
+def test_upscaled_after_frames(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, kind="upscale", name="sh010_upscale_r1")
+    files = render(plan, count=4, before_size=(W // 2, H // 2), after_size=(W, H))
+    assert (probe(files.review_movie).width, probe(files.review_movie).height) == (W, H)
+    pair = probe(files.before_after)
+    assert (pair.width, pair.frame_count) == (2 * W, 4)
+    layout = Layout.for_size("side", W, H)
+    left = decoded(files.before_after)[1][layout.band_height :, :W].astype(np.float32) / 255
+    assert np.abs(left - before_frame(1)).mean() < 0.02  # the half-size before, scaled up to match
+
+
+def test_wide_frames_give_a_before_after_at_most_1920_wide(tmp_path: Path) -> None:
+    files = render(make_plan(tmp_path), count=2, before_size=(1282, 722), after_size=(1282, 722))
+    pair = probe(files.before_after)
+    assert pair.width == 1920 and pair.height % 2 == 0 and pair.frame_count == 2
+    assert probe(files.review_movie).width in (1282,)
+
+
+def test_wipe_moves_from_before_to_after(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, before_after="wipe")
+    files = render(plan)
+    pair = probe(files.before_after)
+    assert (pair.width, pair.frame_count, pair.timecode) == (W, COUNT, "01:00:00:00")
+    layout = Layout.for_size("wipe", W, H)
+    frames = [f[layout.band_height :].astype(np.float32) / 255 for f in decoded(files.before_after)]
+    first, last = frames[0], frames[-1]
+    assert abs(first[:, W // 4 :].mean() - before_frame(0).mean()) < 0.02  # all before at the start
+    assert abs(last[:, : 3 * W // 4].mean() - picture(COUNT - 1).mean()) < 0.02  # all after at the end
+    middle = frames[COUNT // 2]  # after on the left of the line, before on its right
+    assert middle[:, :20].mean() > middle[:, -20:].mean() + 0.1
+    assert not (plan.out_dir / "sh010_regrade_r12_wipe_buffer.mkv").exists()
+
+
+def test_thumbnail_is_the_middle_frame(tmp_path: Path) -> None:
+    files = render(make_plan(tmp_path), count=7)
+    thumb = read_image(files.thumbnail)
+    assert thumb.shape == (H, W, 3)
+    distances = [abs(thumb.mean() - picture(i).mean()) for i in range(7)]
+    assert int(np.argmin(distances)) == 3
+
+
+def test_thumbnail_is_at_most_640_wide(tmp_path: Path) -> None:
+    files = render(make_plan(tmp_path), count=1, before_size=(1000, 400), after_size=(1000, 400))
+    assert read_image(files.thumbnail).shape == (256, 640, 3)
+
+
+def test_prores_finishing(tmp_path: Path) -> None:
+    files = render(make_plan(tmp_path, finishing="prores"))
+    assert files.frames is not None and files.frames.endswith("sh010_regrade_r12_prores.mov")
+    info = probe(files.frames)
+    assert info.codec == "prores" and info.pix_fmt == "yuv422p10le"
+    assert (info.frame_count, info.fps, info.timecode) == (COUNT, 24, "01:00:00:00")
+
+
+def test_exr_finishing(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, finishing="exr")
+    files = render(plan)
+    assert files.frames == str(plan.out_dir / "sh010_regrade_r12.####.exr")
+    info = probe(files.frames)
+    assert (info.first_frame, info.last_frame, info.frame_count) == (1001, 1010, COUNT)
+    assert info.pix_fmt == "gbrpf16le" and info.fps == 24
+    frame = read_image(plan.out_dir / "sh010_regrade_r12.1004.exr")
+    assert np.allclose(frame, picture(3), atol=2e-3)
+
+
+def test_cube_reads_back(tmp_path: Path) -> None:
+    lut = np.clip(identity(9) * 0.8 + 0.1, 0, 1)
+    files = render(make_plan(tmp_path), count=3, lut=lut)
+    assert files.cube == files.review_movie.with_suffix(".cube")
+    assert np.allclose(read_cube(files.cube), lut, atol=1e-5)
+
+
+def test_otio_reads_back_with_range_and_timecode(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, fps=Fraction(24000, 1001))
+    files = render(plan)
+    (clip,) = read_timeline(files.otio).find_clips()
+    assert clip.media_reference.target_url == str(files.review_movie)
+    available = clip.media_reference.available_range
+    assert available.duration.to_frames() == COUNT
+    assert available.start_time.rate == pytest.approx(24000 / 1001)
+    assert otio.opentime.to_timecode(available.start_time, available.start_time.rate) == "01:00:00:00"
+    assert clip.metadata["rushes"]["first_frame"] == 1001
+    assert clip.metadata["rushes"]["last_frame"] == 1010
+
+
+def test_timecode_follows_the_first_frame_number(tmp_path: Path) -> None:
+    """The plan's timecode is that of plan.first_frame; a render starting two frames later starts later."""
+    files = render(make_plan(tmp_path), count=3, first=1003)
+    assert (files.first_frame, files.last_frame) == (1003, 1005)
+    assert probe(files.review_movie).timecode == "01:00:00:02"
+
+
+def test_exception_inside_the_block_leaves_no_folder(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    with pytest.raises(RuntimeError), RenderSink(plan) as sink:
+        sink.add(1001, before_frame(0), picture(0))
+        raise RuntimeError("the head failed")
+    assert siblings(plan) == []
+
+
+def test_rerender_replaces_the_old_render(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, finishing="exr")
+    render(plan, count=COUNT)
+    again = make_plan(tmp_path, finishing="none")
+    with RenderSink(again) as sink:
+        for i in range(4):
+            sink.add(1001 + i, before_frame(i), picture(i))
+        # until finish() the old render stays whole where the publish step looks
+        assert probe(plan.out_dir / "sh010_regrade_r12.mp4").frame_count == COUNT
+        assert len(list(plan.out_dir.glob("*.exr"))) == COUNT
+        files = sink.finish()
+    assert probe(files.review_movie).frame_count == 4
+    assert not list(plan.out_dir.glob("*.exr"))  # nothing of the old render is mixed in
+    assert siblings(plan) == ["12-regrade"]
+
+
+def test_leftover_temp_folder_from_a_crash_is_removed(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    stale = plan.out_dir.with_name(f"{plan.out_dir.name}.tmp-99999")
+    stale.mkdir(parents=True)
+    (stale / "sh010_regrade_r12.mp4").write_bytes(b"half a movie")
+    render(plan, count=2)
+    assert siblings(plan) == ["12-regrade"]
+
+
+def test_disk_full_is_one_line_and_leaves_the_old_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = make_plan(tmp_path)
+    render(plan, count=3)
+
+    def full_disk(path: Path, lut: np.ndarray, title: str = "") -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rendering, "write_cube", full_disk)
+    with pytest.raises(RenderError) as caught:
+        render(plan, count=5, lut=identity(3))
+    message = str(caught.value)
+    cube = plan.out_dir / "sh010_regrade_r12.cube"
+    assert message == f"disk full while writing {cube}; free space on {plan.out_dir.parent}"
+    assert siblings(plan) == ["12-regrade"]
+    assert probe(plan.out_dir / "sh010_regrade_r12.mp4").frame_count == 3  # the old render is untouched
+
+
+def test_disk_full_from_the_encoder_is_recognised() -> None:
+    assert rendering.is_disk_full(MediaError("encoding failed: No space left on device", "/r/a.mp4"))
+    assert rendering.is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not rendering.is_disk_full(MediaError("encoding failed: Invalid argument", "/r/a.mp4"))
+
+
+def test_frames_out_of_order_or_resized_are_refused(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    with pytest.raises(RenderError, match="must ascend"), RenderSink(plan) as sink:
+        sink.add(1002, before_frame(0), picture(0))
+        sink.add(1001, before_frame(1), picture(1))
+    with pytest.raises(RenderError, match="one size"), RenderSink(plan) as sink:
+        sink.add(1001, before_frame(0), picture(0))
+        sink.add(1002, before_frame(1), picture(1, 2 * W, 2 * H))
+    assert siblings(plan) == []
+
+
+def test_finish_without_frames_is_refused(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    with pytest.raises(RenderError, match="no frames"), RenderSink(plan) as sink:
+        sink.finish()
+    assert siblings(plan) == []

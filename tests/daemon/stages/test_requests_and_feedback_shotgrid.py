@@ -1,0 +1,130 @@
+"""Reading the tracker into the catalog: fix requests become fix jobs exactly once, with the cursor stored in the
+same transaction; supervisor decisions come back (a rejection reopens the request with the note, an approval
+makes an example pair). Real shotgun_api3 against the local ShotGrid-compatible server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from daemon.catalog import Catalog, cursors, fixes
+from daemon.catalog import jobs as job_repo
+from daemon.catalog import shows as show_repo
+from daemon.demo import Coordinator, DemoShot
+from daemon.settings import ShowConfig
+from daemon.stages.feedback import poll_reviews
+from daemon.stages.requests import poll_fix_requests
+from daemon.trackers import FIX_KINDS
+from integrations.trackers.base import VersionSpec
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.sgserver.app import SGServer, start_in_thread
+from integrations.trackers.shotgrid import ShotGridTracker
+
+KEY = "tracking-key"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[SGServer, Coordinator, dict[str, int], Catalog]]:
+    server = start_in_thread(tmp_path / "sg", "rushes", KEY)
+    coordinator = Coordinator(server.url, "rushes", KEY)
+    shots = [DemoShot(f"sh0{i}0", tmp_path / "x.mp4", None) for i in (1, 2, 3)]
+    tasks = coordinator.setup(shots, "sg_rushes_fixes", "sg_rushes_key")
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    catalog.migrate()
+    with catalog.session() as s:
+        show_repo.ensure_show(s, "DEMO")
+    yield server, coordinator, tasks, catalog
+    catalog.dispose()
+    server.stop()
+
+
+def tracker(server: SGServer) -> ShotGridTracker:
+    return ShotGridTracker(
+        TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY)),
+        kinds=FIX_KINDS,
+    )
+
+
+SHOWS = [ShowConfig(code="DEMO", tracker_project="DEMO")]
+
+
+def test_fix_requests_become_fix_jobs_once(
+    world: tuple[SGServer, Coordinator, dict[str, int], Catalog],
+) -> None:
+    server, coordinator, tasks, catalog = world
+    poll_fix_requests(tracker(server), catalog, SHOWS)  # first poll: the cursor starts at the newest event
+    coordinator.tag(tasks["sh010"], "denoise; upscale", "sg_rushes_fixes", "fix")
+    coordinator.tag(tasks["sh020"], "sharpen", "sg_rushes_fixes", "fix")
+    result = poll_fix_requests(tracker(server), catalog, SHOWS)
+    assert result.new == 1  # "sharpen" is no fix kind: the adapter does not turn it into a request
+    # A restart (a new adapter, the cursor read back from the catalog) finds nothing new.
+    assert poll_fix_requests(tracker(server), catalog, SHOWS).new == 0
+    with catalog.session(readonly=True) as s:
+        requests = {r.shot: r for r in fixes.list_fix_requests(s, "DEMO")}
+        assert requests["sh010"].kinds == ["denoise", "upscale"] and requests["sh010"].state == "open"
+        assert "sh020" not in requests
+        keys = sorted(j.key.rsplit(":", 1)[-1] for j in job_repo.list_jobs(s, kind="fix", limit=None))
+        assert keys == ["denoise", "upscale"]
+        assert cursors.get_cursor(s, "shotgrid:fix")
+
+
+def test_review_decisions_come_back(
+    world: tuple[SGServer, Coordinator, dict[str, int], Catalog], tmp_path: Path
+) -> None:
+    server, coordinator, tasks, catalog = world
+    sg = coordinator.sg
+    shot = sg.find_one("Shot", [["code", "is", "sh010"]], ["id"])
+    movie = tmp_path / "fixed.mp4"
+    movie.write_bytes(b"\0" * 64)
+    poll_reviews(tracker(server), catalog)  # first poll: the cursor starts at the newest event
+    publisher = tracker(server)
+    pubs = {}
+    for kind in ("denoise", "upscale"):
+        with catalog.session() as s:
+            request, _ = fixes.add_fix_request(
+                s, "DEMO", f"req-{kind}", "sh010", [kind], task_id=tasks["sh010"], shot_id=shot["id"]
+            )
+            pub, _ = fixes.add_publication(s, request.id, kind, f"publish:{kind}", str(movie))
+            pubs[kind] = (pub.id, request.id)
+        published = publisher.publish_version(
+            VersionSpec(
+                idempotency_key=f"publish:{kind}",
+                project="DEMO",
+                shot_id=shot["id"],
+                task_id=tasks["sh010"],
+                code=f"sh010_{kind}",
+                description="",
+                movie_path=movie,
+                first_frame=0,
+                last_frame=1,
+            )
+        )
+        with catalog.session() as s:
+            fixes.mark_published(s, pubs[kind][0], published.version_id)
+        pubs[kind] = (*pubs[kind], published.version_id)
+
+    # The supervisor rejects one with a note and approves the other.
+    denoise_version = pubs["denoise"][2]
+    sg.create(
+        "Note",
+        {
+            "subject": "review",
+            "content": "still grainy in the sky",
+            "note_links": [{"type": "Version", "id": denoise_version}],
+            "project": sg.find_one("Project", [], ["id"]),
+        },
+    )
+    sg.update("Version", denoise_version, {"sg_status_list": "rej"})
+    sg.update("Version", pubs["upscale"][2], {"sg_status_list": "apr"})
+    assert poll_reviews(tracker(server), catalog).new == 2
+    assert poll_reviews(tracker(server), catalog).new == 0
+    with catalog.session(readonly=True) as s:
+        rejected = fixes.get_fix_request(s, pubs["denoise"][1])
+        assert rejected is not None and rejected.state == "open"  # reopened, with the note attached
+        assert rejected.rejection_note == "still grainy in the sky"
+        approved = fixes.get_fix_request(s, pubs["upscale"][1])
+        assert approved is not None and approved.state == "approved"
+        assert [p.fix_kind for p in fixes.approved_pairs(s, "DEMO")] == ["upscale"]

@@ -1,0 +1,53 @@
+"""The train stage's own decisions, without training (tests/e2e train for real): the budget a window leaves,
+a run skipped when the window is about to close, a version reserved once per job so a retry resumes into it,
+and a show without dailies refused as Permanent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from daemon.catalog import Catalog, models_repo
+from daemon.jobs.outcomes import Permanent, outcome_of_error
+from daemon.jobs.payloads import TrainJob, TrainReport
+from daemon.settings import Settings, ShowConfig
+from daemon.stages.training import NoDailies, budget_for, reserve_version, run_training
+from tests.daemon.stages.conftest import SHOW
+
+
+def test_the_budget_is_the_shows_unless_the_window_closes_first() -> None:
+    show = ShowConfig(code=SHOW, train={"budget_seconds": 600})  # type: ignore[arg-type]
+    soon = datetime.now(UTC) + timedelta(seconds=300)
+    assert budget_for(show, None) == (600, False)
+    assert budget_for(show, TrainJob(SHOW, "quiet", deadline=soon + timedelta(hours=1))) == (600, False)
+    seconds, cut = budget_for(show, TrainJob(SHOW, "window", deadline=soon))
+    assert cut and 290 < seconds <= 300
+    assert budget_for(show, None, override=60) == (60, False)
+
+
+def test_a_window_about_to_close_skips_the_run_and_reserves_nothing(
+    settings: Settings, catalog: Catalog
+) -> None:
+    job = TrainJob(SHOW, "window", deadline=datetime.now(UTC) + timedelta(seconds=5))
+    report = run_training(settings, catalog, SHOW, job_id=1, job=job)
+    assert report.skipped is not None and "closes in" in report.skipped and report.version is None
+    assert TrainReport.from_json(report.to_json()) == report
+    with catalog.session(readonly=True) as s:
+        assert models_repo.list_versions(s, SHOW) == []
+
+
+def test_a_retry_of_the_same_job_trains_into_the_version_it_reserved(
+    settings: Settings, catalog: Catalog
+) -> None:
+    first = reserve_version(catalog, settings, SHOW, job_id=7)
+    assert first == (1, settings.models_dir / SHOW / "v1")
+    assert reserve_version(catalog, settings, SHOW, job_id=7) == first
+    assert reserve_version(catalog, settings, SHOW, job_id=8)[0] == 2
+
+
+def test_a_show_without_dailies_is_refused_for_good(settings: Settings, catalog: Catalog) -> None:
+    with pytest.raises(NoDailies, match=f"show {SHOW} has no readable dailies") as caught:
+        run_training(settings, catalog, SHOW, job_id=1, job=TrainJob(SHOW, "demo"))
+    assert isinstance(caught.value, Permanent)
+    assert outcome_of_error("1", caught.value, 0.1).retryable is False
