@@ -53,7 +53,7 @@ class IngestJob:
     def key(self) -> str:
         f = self.found
         if isinstance(f, Candidate):
-            return f"ingest:{self.show}:{f.path}:{f.size}:{f.mtime}:{len(f.files)}"
+            return f"ingest:{self.show}:{f.path}:{f.size}:{f.mtime}:{len(f.files)}:{f.stamp}"
         return f"ingest:{self.show}:{f.path}:rejected:{f.reason}"
 
     def to_json(self) -> dict[str, Any]:

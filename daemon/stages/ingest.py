@@ -28,6 +28,7 @@ from engine.media import MediaError, probe
 from integrations.ingest.candidates import Candidate, Found, Rejected
 from integrations.ingest.hashing import content_hash
 from integrations.ingest.options import IngestOptions, IngestRoot
+from integrations.ingest.retries import temporary_reason
 from integrations.ingest.scan import scan_root
 from integrations.ingest.watcher import IngestWatcher
 
@@ -192,14 +193,19 @@ class ShowWatchers:
     """One IngestWatcher per show with ingest roots; what they find is handed to `handle(show, found)` in order,
     on one thread (the daemon queues a durable ingest job; tests may ingest directly)."""
 
-    def __init__(self, shows: list[ShowConfig], handle: Callable[[str, Found], object]) -> None:
+    def __init__(
+        self, shows: list[ShowConfig], handle: Callable[[str, Found], object], *, retry_seconds: float = 5.0
+    ) -> None:
         self.handle = handle
         self._queue: queue.Queue[tuple[str, Found] | None] = queue.Queue()
-        self._watchers = [
-            IngestWatcher(show.ingest, self._put(show.code), self._put(show.code))
+        self._by_show = {
+            show.code: IngestWatcher(
+                show.ingest, self._put(show.code), self._put(show.code), retry_seconds=retry_seconds
+            )
             for show in shows
             if show.ingest.roots
-        ]
+        }
+        self._watchers = list(self._by_show.values())
         self._thread = threading.Thread(target=self._work, name="rushes-ingest", daemon=True)
 
     def _put(self, show: str) -> Callable[[Found], None]:
@@ -223,6 +229,10 @@ class ShowWatchers:
         for watcher in self._watchers:
             watcher.rescan()
 
+    def problem(self) -> str | None:
+        """Why ingest is not ready now (a full disk: files wait to be offered again), or None; for /readyz."""
+        return next((w.problem for w in self._watchers if w.problem), None)
+
     def drained(self) -> bool:
         """True when nothing is queued, being ingested, or waiting in a stability gate."""
         return self._queue.unfinished_tasks == 0 and all(w.settled for w in self._watchers)
@@ -237,8 +247,16 @@ class ShowWatchers:
                 try:
                     self.handle(show, found)
                 except Exception as exc:  # one bad file or a catalog hiccup must not stop ingest
-                    watch_log.error(
-                        "ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True
-                    )
+                    self._failed(show, found, exc)
             finally:
                 self._queue.task_done()
+
+    def _failed(self, show: str, found: Found, exc: Exception) -> None:
+        """A full disk: the watcher offers the file again once there is space (one warning line, no traceback).
+        Anything else: logged with its traceback; the next reconcile scan after a restart sees the file."""
+        reason = temporary_reason(exc)
+        watcher = self._by_show.get(show)
+        if reason is not None and watcher is not None:
+            watcher.retry_later(found, reason)
+            return
+        watch_log.error("ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True)
