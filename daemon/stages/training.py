@@ -136,7 +136,7 @@ def run_training(
         parent=parent_version,
     )
     started = time.monotonic()
-    result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
+    result = _train(catalog, clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote = parent is None or all(result.promotable.values())
@@ -154,6 +154,7 @@ def run_training(
 
 
 def _train(
+    catalog: Catalog,
     clips: list[TrainClip],
     options: TrainOptions,
     folder: Path,
@@ -162,10 +163,29 @@ def _train(
     stop: Callable[[], bool] | None,
     cfg: TrainSettings,
 ) -> TrainResult:
+    """Train; a daily that cannot be decoded is quarantined with its reason and training goes on without it."""
+    while True:
+        try:
+            return train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
+        except DatasetError as exc:
+            bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
+            if bad is None:
+                raise Permanent(str(exc)) from exc
+            _quarantine_clip(catalog, bad, str(exc))
+            clips = [c for c in clips if c is not bad]
+            if not clips:
+                raise NoDailies(f"no readable dailies are left to train on ({exc})") from exc
+
+
+def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
+    """Take the daily behind a training clip ("daily:ID:...") out of training with the reason."""
     try:
-        return train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
-    except DatasetError as exc:
-        raise Permanent(str(exc)) from exc
+        daily_id = int(clip.id.split(":")[1])
+    except (IndexError, ValueError):
+        raise Permanent(f"training clip {clip.id} cannot be read: {reason}") from None
+    with catalog.session() as s:
+        daily_repo.requarantine(s, daily_id, f"training: {reason}")
+    log.warning("train.daily_quarantined", daily=daily_id, reason=reason)
 
 
 def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:

@@ -14,7 +14,12 @@ from engine.shots import find_cuts, split_shots
 
 
 class DatasetError(ValueError):
-    """The training clips cannot be used (none given, unreadable, too short)."""
+    """The training clips cannot be used (none given, unreadable, too short); `clip_id` names the clip at
+    fault when one is (so a caller can set that clip aside and train on the others)."""
+
+    def __init__(self, message: str, clip_id: str | None = None) -> None:
+        super().__init__(message)
+        self.clip_id = clip_id
 
 
 @dataclass
@@ -101,9 +106,9 @@ def _decode(clip: TrainClip, resolution: int, max_frames: int | None) -> np.ndar
             if max_frames and len(out) >= max_frames:
                 break
     except Exception as exc:  # media errors carry their own one-line reason
-        raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}") from None
+        raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}", clip.id) from None
     if not out:
-        raise DatasetError(f"training clip {clip.path} has no frames")
+        raise DatasetError(f"training clip {clip.path} has no frames", clip.id)
     return np.stack(out)
 
 
