@@ -48,13 +48,15 @@ class DemoShot:
     fix_text: str = ""
 
 
-def generate_dailies(folder: Path, size: tuple[int, int] = (320, 180), frames: int = 24) -> list[DemoShot]:
+def generate_dailies(
+    folder: Path, size: tuple[int, int] = (320, 180), frames: int = 24, references: Path | None = None
+) -> list[DemoShot]:
     """Five shots that each need one fix, plus two clean ones, as H.264 movies."""
     from engine import synth
     from engine.media import write_image, write_movie
 
     folder.mkdir(parents=True, exist_ok=True)
-    refs = folder.parent / "references"
+    refs = references or folder.parent / "references"  # the daemon reads only the show's references folder
     refs.mkdir(parents=True, exist_ok=True)
 
     def clip(photo: str, seed: int, n: int = frames, sz: tuple[int, int] = size) -> np.ndarray:
@@ -229,7 +231,8 @@ def run_demo(
     say(f"local ShotGrid-compatible server on {server.url}")
     inbox, staging = home / "ingest", home / "staging"
     inbox.mkdir(parents=True, exist_ok=True)
-    shots = footage_dailies(footage, staging) if footage else generate_dailies(staging)
+    references = home / "rushes" / "references" / SHOW  # DATA_DIR/references/SHOW (daemon.stages.request_paths)
+    shots = footage_dailies(footage, staging) if footage else generate_dailies(staging, references=references)
     say(f"{len(shots)} dailies ready ({'your footage' if footage else 'generated from scikit-image photos'})")
     config = demo_config(home, inbox, server.url, budget)
     config_path = home / "rushes.yaml"

@@ -29,6 +29,7 @@ from daemon.settings import Settings
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
+from daemon.stages.request_paths import allowed_roots, check_request_paths
 from engine.heads import get_head
 from engine.heads.base import HeadError
 from engine.lut import read_cube
@@ -223,6 +224,8 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
     kind = job.fix_kind
     params = params_for(kind, request.params)
+    # A tracker user never makes the daemon open a file outside the show's folders.
+    check_request_paths(params, allowed_roots(settings, show))
     name = version_code(request.shot, kind, request.id)
     out_dir = settings.renders_dir(show) / request.shot / name
     with tempfile.TemporaryDirectory(prefix="fix-", dir=settings.data_dir / "tmp") as work:

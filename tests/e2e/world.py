@@ -86,7 +86,7 @@ def make_world(root: Path, budget: float = 20.0, extra: dict[str, Any] | None = 
     server = start_in_thread(root / "tracker", "rushes", KEY)
     inbox = root / "ingest"
     inbox.mkdir(parents=True)
-    shots = generate_dailies(root / "staging")
+    shots = generate_dailies(root / "staging", references=root / "rushes" / "references" / SHOW)
     coordinator = Coordinator(server.url, "rushes", KEY)
     tasks = coordinator.setup(shots, "sg_rushes_fixes", "sg_rushes_key")
     config = {

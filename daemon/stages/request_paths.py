@@ -1,0 +1,48 @@
+"""Paths a tracker user names in a fix request are confined to the show's own folders.
+
+A fix request's `reference` (a regrade reference image) and `mask` (a cleanup mask image or movie) may name
+files. Anyone who can edit a task in the tracker can write them, so the daemon must not open any file the
+daemon's user can read (`reference=/etc/shadow`). The rule: after resolving symlinks and `..`, such a path
+must lie inside one of the show's ingest roots or its references folder (`DATA_DIR/references/SHOW`);
+otherwise the request is refused for good (Permanent, one line, no retry). Frame numbers and `x,y,w,h`
+rectangles are not paths and pass. `rushes fix` on the command line is not confined: its user names their
+own files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from daemon.jobs.outcomes import Permanent
+from daemon.settings import Settings, ShowConfig
+
+PATH_PARAMS = ("reference", "mask")
+_NOT_A_PATH = re.compile(r"^\s*(-?\d+|\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+)\s*$")  # a frame number, or x,y,w,h
+
+
+def references_dir(settings: Settings, show: ShowConfig) -> Path:
+    """Where a show's reference images and masks for tracker requests go."""
+    return settings.data_dir / "references" / show.code
+
+
+def allowed_roots(settings: Settings, show: ShowConfig) -> list[Path]:
+    return [*(root.path for root in show.ingest.roots), references_dir(settings, show)]
+
+
+def check_request_paths(params: Mapping[str, Any], roots: list[Path]) -> None:
+    """Permanent (one line) when a path parameter resolves outside every root."""
+    real_roots = [Path(os.path.realpath(root)) for root in roots]
+    for key in PATH_PARAMS:
+        value = params.get(key)
+        if value is None or _NOT_A_PATH.match(str(value)):
+            continue
+        real = Path(os.path.realpath(str(value).strip()))
+        if not any(real.is_relative_to(root) for root in real_roots):
+            raise Permanent(
+                f"{key} {str(value).strip()!r} is outside the show's folders; put the file in "
+                f"{roots[-1]} (or an ingest folder of the show) and ask again"
+            )
