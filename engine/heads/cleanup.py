@@ -6,7 +6,7 @@
 2. What no frame saw is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
-Training masks are random object-like blobs (engine.synth.blob_mask) moving across the neighbours.
+Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine.baselines.restore import inpaint_telea
+from engine.degrade import blob_mask
 from engine.heads.base import (
     Batch,
     Head,
@@ -37,7 +38,6 @@ from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import masked_psnr, ssim
 from engine.nets import ResidualCNN
-from engine.synth import blob_mask
 
 NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
 FLOW_SIDE = 540

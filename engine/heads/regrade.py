@@ -7,7 +7,7 @@ the aligned pixel pairs, then baked into a LUT; with no reference the base is th
 looks at thumbnails of the frame and the reference and predicts weights of a few learned basis LUTs
 added to the base: LUT = base + sum_k w_k * basis_k, applied with trilinear interpolation. The bases
 start at zero, so a fresh net is exactly its base. Trained self-supervised: a show frame is perturbed
-(engine.synth.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched
+(engine.degrade.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
 zeros), so the head also learns to restore towards the show's own look with no reference.
 
@@ -29,6 +29,7 @@ from torch import nn
 
 from engine import lut as luts
 from engine.baselines import color
+from engine.degrade import regrade as perturb
 from engine.heads.base import (
     Batch,
     Head,
@@ -42,7 +43,6 @@ from engine.heads.base import (
     register,
 )
 from engine.metrics import psnr, ssim
-from engine.synth import regrade as perturb
 
 THUMB = 64
 
