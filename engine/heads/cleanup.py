@@ -34,6 +34,7 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import masked_psnr, ssim
@@ -225,7 +226,7 @@ class CleanupHead(Head):
         opts = {**self.default_config(), **(options or {})}
         radius = int(opts["radius"])
         mask_seqs: list[np.ndarray] = list(opts.get("masks") or [])
-        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_telea": [], "psnr_base": []}
+        scores = score_sheet("psnr", "ssim", "psnr_telea", "psnr_base")
         k = 0
         for clip in clips:
             _, height, width = clip.shape[:3]
@@ -246,12 +247,7 @@ class CleanupHead(Head):
                 y0, y1 = max(ys.min() - 8, 0), min(ys.max() + 9, height)
                 x0, x1 = max(xs.min() - 8, 0), min(xs.max() + 9, width)
                 scores["ssim"].append(ssim(out[y0:y1, x0:x1], truth[y0:y1, x0:x1]))
-        if not scores["psnr"]:
-            raise ValueError("cleanup evaluation needs at least one held-out frame with a mask")
-        res = {key: float(np.mean(v)) for key, v in scores.items()}
-        res["baseline_best"] = res["psnr_telea"]
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "cleanup evaluation needs at least one held-out frame with a mask")
 
     def demo(
         self,

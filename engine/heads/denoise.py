@@ -24,6 +24,7 @@ from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans, denoise
 from engine.heads.base import (
     Batch,
     Head,
+    HeadError,
     NumberedFrame,
     as_float,
     augment,
@@ -33,6 +34,7 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.scoring import summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import psnr, ssim
@@ -166,21 +168,14 @@ class DenoiseHead(Head):
                 for s in NLMEANS_STRENGTHS:
                     single[s].append(psnr(denoise_nlmeans(noisy[1], s), clean[1]))
                     multi[s].append(psnr(denoise_nlmeans_multi(noisy, s), clean[1]))
+        empty = "denoise evaluation needs at least one held-out frame"
         if not ours:
-            raise ValueError("denoise evaluation needs at least one held-out frame")
+            raise HeadError(empty)
         best_single = max(single, key=lambda s: float(np.mean(single[s])))
         best_multi = max(multi, key=lambda s: float(np.mean(multi[s])))
-        res = {
-            "psnr": float(np.mean(ours)),
-            "ssim": float(np.mean(ours_ssim)),
-            "psnr_nlmeans": float(np.mean(single[best_single])),
-            "nlmeans_strength": float(best_single),
-            "psnr_nlmeans_multi": float(np.mean(multi[best_multi])),
-            "nlmeans_multi_strength": float(best_multi),
-            "frames": float(len(ours)),
-        }
-        res["baseline_best"] = max(res["psnr_nlmeans"], res["psnr_nlmeans_multi"])
-        return res
+        sheet = {"psnr": ours, "ssim": ours_ssim, "psnr_nlmeans": single[best_single]}
+        res = summarize(self, {**sheet, "psnr_nlmeans_multi": multi[best_multi]}, empty)
+        return {**res, "nlmeans_strength": float(best_single), "nlmeans_multi_strength": float(best_multi)}
 
     def demo(
         self,

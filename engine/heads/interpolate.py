@@ -33,6 +33,7 @@ from engine.heads.base import (
     eval_indices,
     register,
 )
+from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
@@ -120,8 +121,7 @@ class InterpolateHead(Head):
     ) -> dict[str, float]:
         """Rebuild held-out frame t from t-1 and t+1; PSNR/SSIM vs the true frame, and the baselines'."""
         opts = {**self.default_config(), **(options or {})}
-        keys = ("psnr", "ssim", "psnr_base", "psnr_dis", "psnr_linear", "psnr_minterpolate")
-        scores: dict[str, list[float]] = {k: [] for k in keys}
+        scores = score_sheet("psnr", "ssim", "psnr_base", "psnr_dis", "psnr_linear", "psnr_minterpolate")
         config = self.flow_config()
         for clip in clips:
             if len(clip) < 3:
@@ -140,12 +140,7 @@ class InterpolateHead(Head):
                 )
                 mids = baselines.minterpolate_midpoints(seq)
                 scores["psnr_minterpolate"].append(psnr(mids[1 if t - 3 >= 0 else 0], truth))
-        if not scores["psnr"]:
-            raise HeadError("interpolate evaluation needs held-out clips of at least 3 frames")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["baseline_best"] = max(res["psnr_dis"], res["psnr_minterpolate"], res["psnr_linear"])
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "interpolate evaluation needs held-out clips of at least 3 frames")
 
     def run_params(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
         out = dict(params)

@@ -42,6 +42,7 @@ from engine.heads.base import (
     net_device,
     register,
 )
+from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
 
 THUMB = 64
@@ -222,16 +223,9 @@ class RegradeHead(Head):
         (`reference_offset` frames away, at most half the clip). "psnr_base" is the head's classical base
         alone (the matched grade), to measure the learned part against."""
         opts = {**self.default_config(), **(options or {})}
-        keys = (
-            "psnr",
-            "ssim",
-            "psnr_reinhard",
-            "psnr_histogram",
-            "psnr_base",
-            "psnr_input",
-            "psnr_no_reference",
+        scores = score_sheet(
+            "psnr", "ssim", "psnr_reinhard", "psnr_histogram", "psnr_base", "psnr_input", "psnr_no_reference"
         )
-        scores: dict[str, list[float]] = {k: [] for k in keys}
         for clip in clips:
             offset = max(1, min(int(opts["reference_offset"]), len(clip) // 2))
             for t in eval_indices(len(clip), int(opts["eval_frames"])):
@@ -249,12 +243,7 @@ class RegradeHead(Head):
                 scores["psnr_reinhard"].append(psnr(color.reinhard(graded, ref), truth))
                 scores["psnr_histogram"].append(psnr(color.histogram_match(graded, ref), truth))
                 scores["psnr_input"].append(psnr(graded, truth))
-        if not scores["psnr"]:
-            raise HeadError("regrade evaluation needs at least one held-out frame")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["baseline_best"] = max(res["psnr_reinhard"], res["psnr_histogram"])
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "regrade evaluation needs at least one held-out frame")
 
     def apply(
         self,
