@@ -128,9 +128,8 @@ def fix_cmd(
             raise fail(str(exc)) from None
         info = probe(input_)
         total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
-        tmp = ctx.settings.data_dir / "tmp"
         try:
-            prepared = prepare(kind, params, input_, info, tmp)
+            prepared = prepare(kind, params, input_, info)
             stream = fixed_frames(model, prepared, input_, info.first_frame)
             with counted_progress() as bar:
                 task = bar.add_task(f"{kind} with {show} v{number}", total=total)

@@ -7,13 +7,15 @@
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
+Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import cv2
 import numpy as np
@@ -34,6 +36,8 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.errors import ParamError
+from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
@@ -42,6 +46,27 @@ from engine.nets import ResidualCNN
 
 NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
 FLOW_SIDE = 540
+
+
+@dataclass(frozen=True)
+class CleanupParams(FixParams):
+    """Where to fill: a rectangle on every frame, or the path of a mask image or movie/sequence."""
+
+    keys: ClassVar[tuple[str, ...]] = ("mask",)
+    mask: Rect | str
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        spec = raw.get("mask", "")
+        if not spec:
+            raise ParamError(
+                "cleanup needs a mask: mask=x,y,w,h, or an image or movie that is white where to fill"
+            )
+        rect = RECT.match(spec)
+        return cls(mask=Rect(*(int(v) for v in rect.groups())) if rect else spec)
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        return {"masks": load_mask(self.mask, shot.info)}
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
@@ -140,6 +165,7 @@ def _moving_masks(
 class CleanupHead(Head):
     name = "cleanup"
     baselines = ("telea",)
+    params_type = CleanupParams
 
     def default_config(self) -> dict[str, Any]:
         return {

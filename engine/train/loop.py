@@ -234,7 +234,9 @@ def _start_run(
     ckpt_dir: Path,
 ) -> _Run:
     """Optimisers, and the per-head progress: resumed from the checkpoint, or fresh (one rng per head)."""
-    optims = {n: torch.optim.Adam(model.net(n).parameters(), lr=cfg.learning_rate) for n in names}
+    optims: dict[str, torch.optim.Optimizer] = {
+        n: torch.optim.Adam(model.net(n).parameters(), lr=cfg.learning_rate) for n in names
+    }
     state = load_checkpoint(ckpt_dir, model, optims, options.seed)
     resumed = state is not None
     if state is None:

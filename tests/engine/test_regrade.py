@@ -76,14 +76,14 @@ def test_baselines_restore_a_known_change(clip: np.ndarray) -> None:
     assert psnr(color.histogram_match(graded, clip[2]), clip[0]) > before
 
 
-def test_apply_writes_cube(clip: np.ndarray, tmp_path: Path) -> None:
+def test_fix_returns_the_lut_it_applied(clip: np.ndarray) -> None:
     head = get_head("regrade")
-    cube = tmp_path / "shot.cube"
-    out = list(
-        head.apply(head.build({}), enumerate(clip[:2]), {"reference": clip[4], "cube_path": str(cube)})
-    )
-    assert [n for n, _ in out] == [0, 1]
-    assert lut.read_cube(cube).shape == (33, 33, 33, 3)
+    run = head.fix(head.build({}), enumerate(clip[:2]), {"reference": clip[4], "precise": True})
+    out = dict(run)
+    assert list(out) == [0, 1]
+    applied = run.outputs.lut
+    assert applied is not None and applied.shape == (33, 33, 33, 3)
+    np.testing.assert_allclose(lut.apply_lut(clip[1], applied), out[1], atol=1e-6)
 
 
 def test_learned_luts_leave_the_matched_grade_alone_by_default(clip: np.ndarray) -> None:
