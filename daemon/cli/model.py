@@ -17,7 +17,6 @@ from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.media import MediaError, MovieWriter, probe, write_sequence
-from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
@@ -111,9 +110,10 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from engine.heads import HEAD_ORDER
 
-    if kind not in FIX_KINDS:
-        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    if kind not in HEAD_ORDER:
+        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
     params: dict[str, Any] = {
         k: v
         for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
