@@ -1,7 +1,7 @@
 """Known degradations of frames: the changes the heads learn to undo, and the demo and tests apply.
 
-Production code: the regrade head trains on `regrade` (a lighting change) and the cleanup head on
-`blob_mask` (object-like holes); `add_noise` and `drop_frames` make the demo's and the tests' faults.
+Production code: the regrade head trains on `regrade` (a lighting change), the denoise head on
+`gaussian_noise` and the cleanup head on `blob_mask` (object-like holes); `add_noise` and `drop_frames` make the demo's and the tests' faults.
 Pure numpy / OpenCV, no I/O; every random one is reproducible from its seed.
 """
 
@@ -23,9 +23,14 @@ def regrade(
     return np.clip((disp - 0.5) * contrast + 0.5, 0, 1).astype(np.float32)
 
 
-def add_noise(frames: np.ndarray, sigma: float = 15 / 255, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+def gaussian_noise(frames: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """`frames` plus gaussian noise of standard deviation `sigma` (0..1 units) drawn from `rng`, clipped."""
     return np.clip(frames + rng.normal(0, sigma, frames.shape).astype(np.float32), 0, 1)
+
+
+def add_noise(frames: np.ndarray, sigma: float = 15 / 255, seed: int = 0) -> np.ndarray:
+    """gaussian_noise with its own generator, seeded by `seed`."""
+    return gaussian_noise(frames, sigma, np.random.default_rng(seed))
 
 
 def drop_frames(frames: np.ndarray, dropped: list[int], duplicate: bool = True) -> np.ndarray:

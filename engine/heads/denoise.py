@@ -4,6 +4,8 @@ With "frames": 3 (the default) the net also sees the previous and next frames, a
 by OpenCV DIS flow computed on the noisy frames: what a camera saw three times it can average, which one
 frame alone cannot. With "frames": 1 it is a single-image denoiser.
 
+Training noise: engine.degrade.gaussian_noise, sigma uniform in sigma_min..sigma_max per example.
+
 Base: the noisy frame itself (a fresh net returns its input). Baselines: OpenCV non-local means on the
 frame alone ("nlmeans") and over the same three frames ("nlmeans_multi", fastNlMeansDenoisingColoredMulti),
 each at the best of a few strengths chosen on the evaluation frames themselves (which favours them).
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans, denoise_nlmeans_multi
+from engine.degrade import gaussian_noise
 from engine.heads.base import (
     Batch,
     Head,
@@ -70,6 +73,11 @@ def align(target: np.ndarray, other: np.ndarray) -> np.ndarray:
     )
 
 
+def _neighbours(length: int, t: int) -> list[int]:
+    """Frame indices t-1, t, t+1 of a clip of `length`, clamped to it."""
+    return [min(max(t + d, 0), length - 1) for d in (-1, 0, 1)]
+
+
 def stack_aligned(frames: Sequence[np.ndarray], index: int, count: int) -> np.ndarray:
     """H,W,3*count: frames[index] then its neighbours (index-1, index+1, clamped) aligned to it."""
     centre = frames[index]
@@ -117,11 +125,11 @@ class DenoiseHead(Head):
         cfg = self.default_config()
         count = int(cfg["frames"])
         t = int(rng.integers(0, len(clip)))
-        idx = [t] if count == 1 else [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+        idx = [t] if count == 1 else _neighbours(len(clip), t)
         y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
         clean = augment([as_float(clip[i, y : y + h, x : x + w]) for i in idx], rng)
         sigma = float(rng.uniform(cfg["sigma_min"], cfg["sigma_max"]))
-        noisy = [np.clip(c + rng.normal(0, sigma, c.shape).astype(np.float32), 0, 1) for c in clean]
+        noisy = [gaussian_noise(c, sigma, rng) for c in clean]
         centre = len(idx) // 2
         return {"noisy": chw(stack_aligned(noisy, centre, count)), "target": chw(clean[centre])}
 
@@ -159,9 +167,9 @@ class DenoiseHead(Head):
         multi: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
         for clip in clips:
             for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=1 if len(clip) >= 3 else 0):
-                idx = [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+                idx = _neighbours(len(clip), t)
                 clean = [as_float(clip[i]) for i in idx]
-                noisy = [np.clip(c + rng.normal(0, sigma, c.shape).astype(np.float32), 0, 1) for c in clean]
+                noisy = [gaussian_noise(c, sigma, rng) for c in clean]
                 out = self.denoise(net, noisy, 1)
                 ours.append(psnr(out, clean[1]))
                 ours_ssim.append(ssim(out, clean[1]))
@@ -185,9 +193,9 @@ class DenoiseHead(Head):
         options: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
         t = min(max(len(clip) // 2, 1), len(clip) - 1)
-        idx = [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+        idx = _neighbours(len(clip), t)
         clean = [as_float(clip[i]) for i in idx]
-        noisy = [np.clip(c + rng.normal(0, EVAL_SIGMA, c.shape).astype(np.float32), 0, 1) for c in clean]
+        noisy = [gaussian_noise(c, EVAL_SIGMA, rng) for c in clean]
         strength = float((options or {}).get("nlmeans_strength", 8.0))
         return {
             "input": noisy[1],
