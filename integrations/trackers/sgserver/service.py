@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.trackers.sgserver import filters, schema
+from integrations.trackers.sgserver import auth, filters, schema
 from integrations.trackers.sgserver.faults import Faults
-from integrations.trackers.sgserver.schema import FieldDef
+from integrations.trackers.sgserver.schema import FieldDef, Schema
 from integrations.trackers.sgserver.storage import Row, Storage
 
 SERVER_VERSION = [8, 0, 0]
@@ -26,6 +26,9 @@ ERR_GENERIC = 100
 ERR_AUTH = 102
 NO_EVENTS = {"EventLogEntry"}
 AUTO_FIELDS = {"id", "created_at", "updated_at", "created_by", "updated_by", "cached_display_name"}
+
+# Write-only: stored as salted hashes, answered as None, refused in filters.
+SECRET_FIELDS = {"password_proxy", "salted_password"}
 
 Link = dict[str, Any]
 
@@ -42,10 +45,6 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
 def _link(value: Any) -> Link:
     return {"type": str(value["type"]), "id": int(value["id"])}
 
@@ -53,8 +52,15 @@ def _link(value: Any) -> Link:
 class Reader:
     """Resolves values (dotted paths too) and link names for one request, caching rows it loads."""
 
-    def __init__(self, storage: Storage, base_url: str, sign: Callable[[int], str] | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        base_url: str,
+        sign: Callable[[int], str] | None = None,
+        name_field: Callable[[str], str] = Schema.default().name_field,
+    ) -> None:
         self.storage = storage
+        self._name_field = name_field
         self.base_url = base_url
         self._sign = sign
         self._rows: dict[tuple[str, int], Row | None] = {}
@@ -69,7 +75,7 @@ class Reader:
         row = self.row(str(link["type"]), int(link["id"]))
         if row is None:
             return ""
-        return str(row.data.get(schema.name_field(row.type)) or "")
+        return str(row.data.get(self._name_field(row.type)) or "")
 
     def raw(self, row: Row, path: str) -> Any:
         """The stored value at `path` (`code`, `entity.Shot.code`, `entity.Shot.sg_sequence.Sequence.code`)."""
@@ -116,13 +122,17 @@ class Reader:
 
 
 class Service:
-    def __init__(self, storage: Storage, faults: Faults | None = None, page_size: int = 500) -> None:
+    def __init__(
+        self, storage: Storage, faults: Faults | None = None, page_size: int = 500, types: Schema | None = None
+    ) -> None:
         self.storage = storage
+        self.schema = types or Schema.default()
         self.page_size = page_size
         self.faults = faults or Faults()
         self._sessions: dict[str, Link] = {}
         self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
+        self._credentials = auth.CredentialCache()
 
     def sign(self, attachment_id: int) -> str:
         return hmac.new(self._secret, str(attachment_id).encode(), hashlib.sha256).hexdigest()[:32]
@@ -131,7 +141,7 @@ class Service:
         return hmac.compare_digest(self.sign(attachment_id), signature)
 
     def reader(self, base_url: str) -> Reader:
-        return Reader(self.storage, base_url, self.sign)
+        return Reader(self.storage, base_url, self.sign, self.schema.name_field)
 
     # ---- auth -------------------------------------------------------------------------------------
 
@@ -139,31 +149,57 @@ class Service:
         with self.storage.transaction():
             for row in self.storage.rows("ApiUser"):
                 if row.data.get("firstname") == script_name:
-                    row.data["salted_password"] = hash_key(script_key)
-                    self.storage.write("ApiUser", row.id, row.data)
+                    if not self._credentials.verify(str(row.data.get("salted_password", "")), script_key):
+                        row.data["salted_password"] = auth.hash_secret(script_key)
+                        self.storage.write("ApiUser", row.id, row.data)
                     return {"type": "ApiUser", "id": row.id}
             entity_id = self.storage.next_id("ApiUser")
             data = {
                 "firstname": script_name,
-                "salted_password": hash_key(script_key),
+                "salted_password": auth.hash_secret(script_key),
                 "created_at": now_text(),
             }
             self.storage.insert("ApiUser", entity_id, data)
             return {"type": "ApiUser", "id": entity_id}
 
-    def authenticate(self, auth: dict[str, Any]) -> Link:
-        token = auth.get("session_token")
+    def authenticate(self, params: dict[str, Any]) -> Link:
+        """The user a request acts as: session token, login/password or script name/key, then sudo."""
+        user = self._credentials_user(params)
+        sudo = params.get("sudo_as_login")
+        if not sudo:
+            return user
+        if user["type"] != "ApiUser":
+            raise ServiceFault(f"The user does not have permission to 'sudo': {sudo}", ERR_AUTH)
+        target = self._human(str(sudo))
+        if target is None:
+            raise ServiceFault(f"sudo_as_login failed: no active HumanUser has the login '{sudo}'", ERR_AUTH)
+        return {"type": "HumanUser", "id": target.id}
+
+    def _human(self, login: str) -> Row | None:
+        for row in self.storage.rows("HumanUser"):
+            if row.data.get("login") == login and row.data.get("sg_status_list", "act") == "act":
+                return row
+        return None
+
+    def _credentials_user(self, params: dict[str, Any]) -> Link:
+        token = params.get("session_token")
         if token:
             with self._lock:
                 user = self._sessions.get(str(token))
             if user is None:
                 raise ServiceFault("Authentication failed: the session token is not valid.", ERR_AUTH)
             return user
-        name, key = auth.get("script_name"), auth.get("script_key")
+        login, password = params.get("user_login"), params.get("user_password")
+        if login and password:
+            row = self._human(str(login))
+            if row is None or not self._credentials.verify(str(row.data.get("password_proxy") or ""), password):
+                raise ServiceFault(f"Can't authenticate user '{login}'.", ERR_AUTH)
+            return {"type": "HumanUser", "id": row.id}
+        name, key = params.get("script_name"), params.get("script_key")
         if name and key:
             for row in self.storage.rows("ApiUser"):
                 stored = str(row.data.get("salted_password", ""))
-                if row.data.get("firstname") == name and hmac.compare_digest(stored, hash_key(str(key))):
+                if row.data.get("firstname") == name and self._credentials.verify(stored, str(key)):
                     return {"type": "ApiUser", "id": row.id}
         raise ServiceFault(
             "Can't authenticate script '%s': the script name or key is not valid." % (name or ""), ERR_AUTH
@@ -182,7 +218,7 @@ class Service:
     # ---- schema -----------------------------------------------------------------------------------
 
     def fields(self, entity_type: str) -> dict[str, FieldDef]:
-        found = schema.builtin_fields(entity_type)
+        found = self.schema.fields(entity_type)
         if not found:
             raise ServiceFault(f"API entity type '{entity_type}' does not exist")
         for etype, name, data_type, properties in self.storage.custom_fields():
@@ -204,7 +240,7 @@ class Service:
         return self.field(next_type, deeper)
 
     def schema_entity_read(self) -> dict[str, Any]:
-        return {name: schema.entity_wire(display) for name, display in schema.entity_types().items()}
+        return {name: schema.entity_wire(t.display_name, t.visible) for name, t in self.schema.types.items()}
 
     def schema_field_read(self, entity_type: str, field_name: str | None = None) -> dict[str, Any]:
         fields = self.fields(entity_type)
@@ -215,7 +251,7 @@ class Service:
         return {name: schema.field_wire(entity_type, name, fdef) for name, fdef in fields.items()}
 
     def schema_read(self) -> dict[str, Any]:
-        return {etype: self.schema_field_read(etype) for etype in schema.entity_types()}
+        return {etype: self.schema_field_read(etype) for etype in self.schema.types}
 
     def schema_field_create(self, entity_type: str, data_type: str, properties: list[dict[str, Any]]) -> str:
         props = {str(p["property_name"]): p.get("value") for p in properties}
@@ -275,6 +311,14 @@ class Service:
             raise ServiceFault(f"API {where} expects an integer, got {value!r}")
         if kind == "checkbox":
             return bool(value)
+        if kind == "password" or field in SECRET_FIELDS:
+            return auth.hash_secret(str(value))
+        if kind in ("float", "percent", "currency") and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise ServiceFault(f"API {where} expects a number, got {value!r}")
+        if kind == "tag_list" and not isinstance(value, list):
+            raise ServiceFault(f"API {where} expects a list of tag names, got {value!r}")
         if kind == "url" and isinstance(value, dict):
             if "local_path" in value:
                 return {**value, "link_type": "local"}
@@ -351,12 +395,12 @@ class Service:
                 old_set = {(v["type"], v["id"]) for v in old or []}
                 new_set = {(v["type"], v["id"]) for v in new or []}
                 meta["added"] = [
-                    reader.render(schema._f("entity"), v)
+                    reader.render(schema.LINK, v)
                     for v in new or []
                     if (v["type"], v["id"]) not in old_set
                 ]
                 meta["removed"] = [
-                    reader.render(schema._f("entity"), v)
+                    reader.render(schema.LINK, v)
                     for v in old or []
                     if (v["type"], v["id"]) not in new_set
                 ]
@@ -493,7 +537,8 @@ class Service:
                 fdef = self.field(row.type, path)
             except ServiceFault:
                 continue  # like ShotGrid, unknown return fields are left out quietly
-            record[path] = reader.render(fdef, reader.raw(row, path))
+            secret = fdef.data_type == "password" or path.rpartition(".")[2] in SECRET_FIELDS
+            record[path] = None if secret else reader.render(fdef, reader.raw(row, path))
         return record
 
     def read(self, params: dict[str, Any], base: str) -> dict[str, Any]:
