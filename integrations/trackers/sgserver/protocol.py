@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from integrations.trackers.sgserver import upload
+from integrations.trackers.sgserver import activity, site, summaries, upload
 from integrations.trackers.sgserver.service import (
     ERR_GENERIC,
     SERVER_VERSION,
@@ -51,7 +51,7 @@ def _update(s: Service, u: Link, p: dict[str, Any], b: str) -> Any:
 
 
 _METHODS: dict[str, Handler] = {
-    "read": lambda s, u, p, b: s.read(p, b),
+    "read": lambda s, u, p, b: s.read(p, b, u),
     "create": _create,
     "update": _update,
     "delete": lambda s, u, p, b: s.delete(u, str(_need(p, "type")), int(_need(p, "id"))),
@@ -69,6 +69,19 @@ _METHODS: dict[str, Handler] = {
         str(_need(p, "type")), str(_need(p, "field_name"))
     ),
     "get_session_token": lambda s, u, p, b: s.session_token(u),
+    "summarize": summaries.summarize,
+    "query_display_name_cache": summaries.text_search,
+    "activity_stream": activity.activity_stream,
+    "note_thread_contents": activity.note_thread,
+    "follow": activity.follow,
+    "unfollow": activity.unfollow,
+    "followers": activity.followers,
+    "following": activity.following,
+    "preferences_read": site.preferences_read,
+    "work_schedule_read": site.work_schedule_read,
+    "work_schedule_update": site.work_schedule_update,
+    "update_project_last_accessed_by_current_user": site.last_accessed,
+    "export_page": site.export_page,
 }
 
 

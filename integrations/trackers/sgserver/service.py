@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.trackers.sgserver import auth, filters, schema
+from integrations.trackers.sgserver import auth, filters, presets, schema
 from integrations.trackers.sgserver.faults import Faults
 from integrations.trackers.sgserver.schema import FieldDef, Schema
 from integrations.trackers.sgserver.storage import Row, Storage
@@ -29,6 +29,9 @@ AUTO_FIELDS = {"id", "created_at", "updated_at", "created_by", "updated_by", "ca
 
 # Write-only: stored as salted hashes, answered as None, refused in filters.
 SECRET_FIELDS = {"password_proxy", "salted_password"}
+# Data types the hosted service refuses in filters.
+UNFILTERABLE = {"password", "serializable", "pivot_column"}
+LAST_ACCESSED = "last_accessed_by_current_user"
 
 Link = dict[str, Any]
 
@@ -63,6 +66,7 @@ class Reader:
         self._name_field = name_field
         self.base_url = base_url
         self._sign = sign
+        self.user: Link | None = None  # the requester, for per-user fields
         self._rows: dict[tuple[str, int], Row | None] = {}
 
     def row(self, entity_type: str, entity_id: int) -> Row | None:
@@ -84,6 +88,9 @@ class Reader:
             value: Any = row.id
         elif field == "type":
             value = row.type
+        elif field == LAST_ACCESSED:
+            who = f"{self.user['type']}:{self.user['id']}" if self.user else ""
+            value = (row.data.get("_last_accessed") or {}).get(who)
         else:
             value = row.data.get(field)
         if not rest:
@@ -140,8 +147,10 @@ class Service:
     def signature_ok(self, attachment_id: int, signature: str) -> bool:
         return hmac.compare_digest(self.sign(attachment_id), signature)
 
-    def reader(self, base_url: str) -> Reader:
-        return Reader(self.storage, base_url, self.sign, self.schema.name_field)
+    def reader(self, base_url: str, user: Link | None = None) -> Reader:
+        found = Reader(self.storage, base_url, self.sign, self.schema.name_field)
+        found.user = user
+        return found
 
     # ---- auth -------------------------------------------------------------------------------------
 
@@ -444,7 +453,7 @@ class Service:
             self._change_events(user, entity_type, entity_id, data, changes, True, reader)
         row = Row(entity_type, entity_id, False, data)
         wanted = [str(i["field_name"]) for i in field_list] + list(return_fields or [])
-        return self._record(row, wanted, reader)
+        return self.record(row, wanted, reader)
 
     def update(
         self,
@@ -480,7 +489,7 @@ class Service:
                 row.data.update(updated_at=now_text(), updated_by=user)
                 self.storage.write(entity_type, row.id, row.data)
                 self._change_events(user, entity_type, row.id, row.data, changes, False, reader)
-        return self._record(row, [str(i["field_name"]) for i in field_list], reader)
+        return self.record(row, [str(i["field_name"]) for i in field_list], reader)
 
     def delete(self, user: Link, entity_type: str, entity_id: int) -> bool:
         return self._retire(user, entity_type, entity_id, True)
@@ -528,7 +537,7 @@ class Service:
 
     # ---- reads ------------------------------------------------------------------------------------
 
-    def _record(self, row: Row, wanted: list[str], reader: Reader) -> dict[str, Any]:
+    def record(self, row: Row, wanted: list[str], reader: Reader) -> dict[str, Any]:
         record: dict[str, Any] = {"type": row.type, "id": row.id}
         for path in wanted:
             if path in ("type", "id"):
@@ -541,22 +550,58 @@ class Service:
             record[path] = None if secret else reader.render(fdef, reader.raw(row, path))
         return record
 
-    def read(self, params: dict[str, Any], base: str) -> dict[str, Any]:
-        entity_type = str(params["type"])
+    def check_filter(self, entity_type: str, group: Any) -> None:
+        """Fault (as the hosted service does) for a filter tree it would refuse."""
+        try:
+            conditions = filters.leaf_conditions(group)
+        except filters.FilterError as exc:
+            raise ServiceFault(f"API read() {exc}") from None
+        for condition in conditions:
+            path = str(condition["path"])
+            fdef = self.field(entity_type, path)
+            values = condition.get("values")
+            if fdef.data_type in UNFILTERABLE or path.rpartition(".")[2] in SECRET_FIELDS:
+                raise ServiceFault(f"API read() {entity_type}.{path} ({fdef.data_type}) cannot be filtered on")
+            if fdef.data_type == "image" and values not in (None, [None], []):
+                raise ServiceFault(f"API read() {entity_type}.{path}: image fields filter only against None")
+            filters.check_relation(str(condition.get("relation")), values)
+
+    def select(
+        self, entity_type: str, group: Any, reader: Reader, include_archived: bool = True, retired: bool = False
+    ) -> list[Row]:
+        """The rows of `entity_type` matching the filter tree (validated first)."""
         self.fields(entity_type)
-        group = params.get("filters") or {"logical_operator": "and", "conditions": []}
-        for path in filters.paths(group):
-            self.field(entity_type, path)
-        reader = self.reader(base)
-        retired = params.get("return_only", "active") == "retired"
+        group = group or {"logical_operator": "and", "conditions": []}
+        self.check_filter(entity_type, group)
         bounds = filters.id_bounds(group)
         rows = self.storage.rows(entity_type, retired, bounds.min_id, bounds.ids)
         if entity_type == "EventLogEntry":
             rows = [r for r in rows if self.faults.event_visible(r.id)]
+        if not include_archived:
+            rows = [r for r in rows if not self._archived(r, reader)]
         try:
-            found = [r for r in rows if filters.matches(group, _getter(reader, r), reader.name_of)]
+            return [r for r in rows if filters.matches(group, _getter(reader, r), reader.name_of)]
         except filters.FilterError as exc:
             raise ServiceFault(f"API read() {exc}") from exc
+
+    def _archived(self, row: Row, reader: Reader) -> bool:
+        project = self._project_of(row.type, row.id, row.data)
+        if project is None:
+            return False
+        found = reader.row("Project", int(project["id"]))
+        return bool(found and found.data.get("archived"))
+
+    def read(self, params: dict[str, Any], base: str, user: Link | None = None) -> dict[str, Any]:
+        entity_type = str(params["type"])
+        reader = self.reader(base, user)
+        retired = params.get("return_only", "active") == "retired"
+        include_archived = params.get("include_archived_projects", True) is not False
+        found = self.select(entity_type, params.get("filters"), reader, include_archived, retired)
+        if "additional_filter_presets" in params:
+            try:
+                found = presets.apply(params["additional_filter_presets"], found)
+            except presets.PresetError as exc:
+                raise ServiceFault(f"API read() {exc}") from None
         for sort in reversed(params.get("sorts") or []):
             field = str(sort["field_name"])
             self.field(entity_type, field)
@@ -566,7 +611,7 @@ class Service:
         page = max(1, int(paging.get("current_page") or 1))
         chunk = found[(page - 1) * per_page : page * per_page]
         wanted = list(params.get("return_fields") or ["id"])
-        entities = [self._record(r, wanted, reader) for r in chunk]
+        entities = [self.record(r, wanted, reader) for r in chunk]
         result: dict[str, Any] = {"entities": entities}
         if params.get("return_paging_info_without_counts"):
             result["paging_info"] = {"has_next_page": page * per_page < len(found)}
