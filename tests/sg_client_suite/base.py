@@ -188,9 +188,12 @@ class LiveTestBase(TestBase):
     def gen_entity(self, entity_type: str, **fields: Any) -> Iterator[dict[str, Any]]:
         """A throw-away entity with a unique name/code (and a login and password for a HumanUser)."""
         unique = f"client-suite-{uuid.uuid4().hex[:12]}"
-        data: dict[str, Any] = {"code": unique} if entity_type != "HumanUser" else {}
         if entity_type == "HumanUser":
             data = {"name": unique, "login": unique, "password_proxy": self.config.human_password}
+        else:
+            known = self.sg.schema_field_read(entity_type)
+            name_field = next(f for f in ("code", "name", "content", "title", "subject", "id") if f in known)
+            data = {} if name_field == "id" else {name_field: unique}
         data.update(fields)
         made = self.sg.create(entity_type, data)
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -28,7 +29,8 @@ from typing import Any
 
 from integrations.trackers.sgserver import protocol, upload
 from integrations.trackers.sgserver.faults import Faults
-from integrations.trackers.sgserver.service import Service
+from integrations.trackers.sgserver.schema import Schema
+from integrations.trackers.sgserver.service import TRANSIENT_THUMBNAIL, Service
 from integrations.trackers.sgserver.storage import Storage
 
 LOG = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
         if action.status is not None:
             self._send(action.status, b"injected fault", "text/plain")
             return
+        self.server.service.settle_thumbnails(self._base_url())
         status, answer, content_type = self._route(method, body)
         if action.drop_after:
             self._hang_up()
@@ -94,6 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path.startswith(upload.FILE_SERVE):
             query = urllib.parse.parse_qs(self.path.partition("?")[2])
             return self._file(path[len(upload.FILE_SERVE) :], (query.get("sig") or [""])[0])
+        if method == "GET" and path == TRANSIENT_THUMBNAIL:
+            return 200, PLACEHOLDER_PNG, "image/png"
         if method == "GET" and path in ("/", "/healthz"):
             return 200, b"Rushes local ShotGrid-compatible server\n", "text/plain"
         return 404, b"not found", "text/plain"
@@ -102,7 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not attachment.isdigit():
             return 400, b"Attachment id doesn't exist", "text/plain"
         service = self.server.service
-        if not (signature and service.signature_ok(int(attachment), signature)) and not self._signed_in():
+        signed = bool(signature) and service.signature_ok(int(attachment), signature)
+        if not (signed or self._signed_in() or self.server.open_downloads):
             return 403, b"sign in first (session cookie _session_id) or use the signed url", "text/plain"
         found = service.file(int(attachment))
         if found is None:
@@ -133,20 +139,45 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.service = service
         self.faults = faults
+        # shotgun_api3 scopes its download cookie to "host:port", which no cookie jar sends back, so
+        # download_attachment(id) arrives without a session: served only when bound to loopback.
+        self.open_downloads = _loopback(address[0])
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+# A 1x1 grey PNG: the transient thumbnail placeholder.
+PLACEHOLDER_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b550000000a49444154789c6368000000"
+    "82008177cd72b60000000049454e44ae426082"
+)
 
 
 class SGServer:
     """A running local server: `url`, `faults` for tests, `stop()`."""
 
     def __init__(
-        self, host: str, port: int, data_dir: Path, script_name: str, script_key: str, page_size: int = 500
+        self,
+        host: str,
+        port: int,
+        data_dir: Path,
+        script_name: str,
+        script_key: str,
+        page_size: int = 500,
+        schema: Schema | None = None,
     ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.storage = Storage(data_dir / DB_NAME)
         self.faults = Faults()
-        self.service = Service(self.storage, self.faults, page_size)
+        self.service = Service(self.storage, self.faults, page_size, schema)
         self.service.add_script(script_name, script_key)
+        self.service.seed_site()
         self._http = _HTTPServer((host, port), self.service, self.faults)
         self.host, self.port = str(self._http.server_address[0]), int(self._http.server_address[1])
         self._thread: threading.Thread | None = None
@@ -199,11 +230,15 @@ def serve(
     data_dir: Path | str = "sgserver-data",
     script_name: str = "rushes",
     script_key: str = "",
+    schema_file: Path | str | None = None,
 ) -> SGServer:
-    """Bind, start serving in a background thread and return the running server (call `.wait()`)."""
+    """Bind, start serving in a background thread and return the running server (call `.wait()`).
+    `schema_file`: a site's exported schema_read JSON to start from instead of the default schema
+    (SchemaError names the file and the problem)."""
     if not script_key:
         raise ValueError("the local ShotGrid server needs a script key: set RUSHES_TRACKER__SCRIPT_KEY")
-    return SGServer(host, port, Path(data_dir), script_name, script_key).start()
+    schema = Schema.from_file(Path(schema_file)) if schema_file else None
+    return SGServer(host, port, Path(data_dir), script_name, script_key, schema=schema).start()
 
 
 def start_in_thread(
@@ -225,8 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data-dir", default="sgserver-data")
     parser.add_argument("--script-name", default=os.environ.get("RUSHES_TRACKER__SCRIPT_NAME", "rushes"))
+    parser.add_argument("--schema", default=None, help="a site's exported schema_read JSON")
     args = parser.parse_args(argv)
     key = os.environ.get("RUSHES_TRACKER__SCRIPT_KEY", "")
-    server = serve(args.host, args.port, args.data_dir, args.script_name, key)
+    server = serve(args.host, args.port, args.data_dir, args.script_name, key, args.schema)
     print(f"Local ShotGrid server on {server.url} (script '{args.script_name}'), data in {args.data_dir}")
     server.wait()

@@ -136,6 +136,7 @@ def handle_upload(service: Service, path: str, content_type: str, body: bytes) -
             form.fields.get("display_name"),
             thumbnail,
             form.fields.get("tag_list"),
+            "filmstrip_image" if form.fields.get("filmstrip", "").lower() in ("true", "1") else "image",
         )
         return upload.ok_line(attachment_id)
     except ServiceFault as exc:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ SECRET_FIELDS = {"password_proxy", "salted_password"}
 # Data types the hosted service refuses in filters.
 UNFILTERABLE = {"password", "serializable", "pivot_column"}
 LAST_ACCESSED = "last_accessed_by_current_user"
+TRANSIENT_THUMBNAIL = "/images/status/transient/thumbnail_pending.png"
 
 Link = dict[str, Any]
 
@@ -67,6 +69,7 @@ class Reader:
         self.base_url = base_url
         self._sign = sign
         self.user: Link | None = None  # the requester, for per-user fields
+        self.clock: Callable[[], float] = time.monotonic
         self._rows: dict[tuple[str, int], Row | None] = {}
 
     def row(self, entity_type: str, entity_id: int) -> Row | None:
@@ -120,7 +123,14 @@ class Reader:
             return {**value, "url": self.file_url(int(value["id"]))}
         if fdef.data_type == "image" and isinstance(value, int):
             return self.file_url(value)
+        if fdef.data_type == "image" and isinstance(value, dict) and "pending" in value:
+            ready = self.clock() >= float(value.get("ready_at", 0))
+            return self.file_url(int(value["pending"])) if ready else self.transient_url()
         return value
+
+    def transient_url(self) -> str:
+        """The placeholder the hosted service answers while a thumbnail is being processed."""
+        return f"{self.base_url}{TRANSIENT_THUMBNAIL}"
 
     def file_url(self, attachment_id: int) -> str:
         """A signed download URL (like the hosted service's signed storage URLs): no cookie needed."""
@@ -140,6 +150,9 @@ class Service:
         self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
         self._credentials = auth.CredentialCache()
+        self.clock: Callable[[], float] = time.time  # injectable: thumbnail processing is timed on it
+        self.thumbnail_delay = 0.3
+        self._pending: list[tuple[str, int, str, Link, dict[str, Any]]] = []
 
     def sign(self, attachment_id: int) -> str:
         return hmac.new(self._secret, str(attachment_id).encode(), hashlib.sha256).hexdigest()[:32]
@@ -149,7 +162,7 @@ class Service:
 
     def reader(self, base_url: str, user: Link | None = None) -> Reader:
         found = Reader(self.storage, base_url, self.sign, self.schema.name_field)
-        found.user = user
+        found.user, found.clock = user, self.clock
         return found
 
     # ---- auth -------------------------------------------------------------------------------------
@@ -223,6 +236,19 @@ class Service:
     def session_user(self, token: str) -> Link | None:
         with self._lock:
             return self._sessions.get(token)
+
+    def seed_site(self) -> None:
+        """A new site has a few pages (the client's tests read Page.last_accessed); once per database."""
+        if "Page" not in self.schema.types:
+            return
+        with self.storage.transaction():
+            if self.storage.rows("Page", retired=None):
+                return
+            stamp = now_text()
+            for name, category in (("Projects", "project"), ("My Tasks", "tracking"), ("Media", "media")):
+                page = {"name": name, "ui_category": category, "page_type": "dashboard", "last_accessed": stamp}
+                page.update(created_at=stamp, updated_at=stamp)
+                self.storage.insert("Page", self.storage.next_id("Page"), page)
 
     # ---- schema -----------------------------------------------------------------------------------
 
@@ -637,6 +663,7 @@ class Service:
         display_name: str | None,
         thumbnail: bool,
         tag_list: str | None = None,
+        thumbnail_field: str = "image",
     ) -> int:
         """Store an uploaded file as an Attachment linked to the entity; set `field_name` (or image) to it."""
         fields = self.fields(entity_type)
@@ -674,14 +701,45 @@ class Service:
                 user, "Attachment", attachment_id, data, "New", {"type": "new_entity"}, None, "uploaded"
             )
             if thumbnail:
-                self.update(
-                    user, entity_type, int(entity_id), [{"field_name": "image", "value": attachment_id}], ""
-                )
+                self._set_thumbnail(user, entity_type, int(entity_id), thumbnail_field, attachment_id)
             elif field_name is not None:
                 self.update(
                     user, entity_type, int(entity_id), [{"field_name": field_name, "value": stored}], ""
                 )
         return attachment_id
+
+    def _set_thumbnail(self, user: Link, entity_type: str, entity_id: int, field: str, attachment_id: int) -> None:
+        """Like the hosted service: the field shows the transient placeholder until the thumbnail is
+        "processed" (`thumbnail_delay` seconds on `clock`), then the image; one change event each."""
+        pending = {"pending": attachment_id, "ready_at": self.clock() + self.thumbnail_delay}
+        value: Any = pending if self.thumbnail_delay > 0 else attachment_id
+        self.update(user, entity_type, entity_id, [{"field_name": field, "value": value}], "")
+        if self.thumbnail_delay > 0:
+            with self._lock:
+                self._pending.append((entity_type, entity_id, field, user, pending))
+
+    def settle_thumbnails(self, base: str) -> None:
+        """Finish the thumbnails whose processing time has passed: store the image, log the change."""
+        now = self.clock()
+        with self._lock:
+            done = [p for p in self._pending if p[4]["ready_at"] <= now]
+            self._pending = [p for p in self._pending if p[4]["ready_at"] > now]
+        reader = self.reader(base)
+        for entity_type, entity_id, field, user, pending in done:
+            with self.storage.transaction():
+                row = self.storage.get(entity_type, entity_id)
+                if row is None or row.data.get(field) != pending:
+                    continue
+                row.data[field] = pending["pending"]
+                self.storage.write(entity_type, entity_id, row.data)
+                meta = {
+                    "type": "attribute_change",
+                    "attribute_name": field,
+                    "field_data_type": "image",
+                    "old_value": reader.transient_url(),
+                    "new_value": reader.file_url(int(pending["pending"])),
+                }
+                self._event(user, entity_type, entity_id, row.data, "Change", meta, field, "thumbnail ready")
 
     def file(self, attachment_id: int) -> tuple[str, str, bytes] | None:
         return self.storage.load_file(attachment_id)
