@@ -162,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=REPO / ".sg-client")
     parser.add_argument("--json", type=Path, help="write the figures and failing test ids here")
+    parser.add_argument("--fetch-only", action="store_true", help="download and extract, run nothing")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k name)")
     args = parser.parse_args(argv)
+    if args.fetch_only:
+        print(f"sg-client-suite: shotgun-api3 {VERSION} tests ready in {fetch(args.cache)}")
+        return 0
     outcome = run(args.cache, args.pytest_args)
     for name in outcome.failed:
         print(f"not passed: {name}")

@@ -170,6 +170,7 @@ class SGServer:
         script_key: str,
         page_size: int = 500,
         schema: Schema | None = None,
+        thumbnail_delay: float = 0.3,
     ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
@@ -177,6 +178,7 @@ class SGServer:
         self.faults = Faults()
         self.service = Service(self.storage, self.faults, page_size, schema)
         self.service.add_script(script_name, script_key)
+        self.service.thumbnail_delay = thumbnail_delay
         self.service.seed_site()
         self._http = _HTTPServer((host, port), self.service, self.faults)
         self.host, self.port = str(self._http.server_address[0]), int(self._http.server_address[1])
@@ -186,6 +188,15 @@ class SGServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def open_downloads(self) -> bool:
+        """Whether attachments download without a session or signature (default: bound to loopback)."""
+        return self._http.open_downloads
+
+    @open_downloads.setter
+    def open_downloads(self, value: bool) -> None:
+        self._http.open_downloads = value
 
     def add_script(self, script_name: str, script_key: str) -> None:
         self.service.add_script(script_name, script_key)
@@ -248,10 +259,13 @@ def start_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     page_size: int = 500,
+    thumbnail_delay: float = 0.0,
 ) -> SGServer:
     """For tests: a running server on a random free port of 127.0.0.1 (`page_size`: the most entities
-    one read answers, as the client learns it from `info`)."""
-    return SGServer(host, port, Path(data_dir), script_name, script_key, page_size).start()
+    one read answers, as the client learns it from `info`; `thumbnail_delay`: seconds a thumbnail stays
+    the transient placeholder, 0 here so tests read images at once, 0.3 for `serve`)."""
+    server = SGServer(host, port, Path(data_dir), script_name, script_key, page_size, thumbnail_delay=thumbnail_delay)
+    return server.start()
 
 
 def main(argv: list[str] | None = None) -> None:
