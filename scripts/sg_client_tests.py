@@ -147,7 +147,16 @@ def run(cache: Path, extra: list[str]) -> Outcome:
             env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "http_proxy", "HTTP_PROXY")}
             report = Path(tmp) / "report.xml"
             modules = [f"client_tests/{m}" for m in MODULES]
-            cmd = [sys.executable, "-m", "pytest", *modules, "-q", "-o", "timeout=120", f"--junitxml={report}"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pytest",
+                *modules,
+                "-q",
+                "-o",
+                "timeout=120",
+                f"--junitxml={report}",
+            ]
             with (cache / "pytest.log").open("wb") as log:
                 subprocess.run([*cmd, *extra], cwd=suite, env=env, stdout=log, stderr=log, check=False)
             outcome = read_report(report)

@@ -178,7 +178,12 @@ class LiveTestBase(TestBase):
             "sg_status_list": "ip",
         }
         cls.task = _find_or_create_entity(sg, "Task", task, ["project", "entity", "content"])
-        storage = {"code": "client suite storage", "mac_path": "/x", "windows_path": "X:\\", "linux_path": "/x"}
+        storage = {
+            "code": "client suite storage",
+            "mac_path": "/x",
+            "windows_path": "X:\\",
+            "linux_path": "/x",
+        }
         cls.local_storage = _find_or_create_entity(sg, "LocalStorage", storage, ["code"])
 
     def setUp(self, auth_mode: str = "ApiUser") -> None:

@@ -33,12 +33,17 @@ def _link_of(value: Any, what: str) -> Link:
 def _links_to(row: Row, field: str, target: Link) -> bool:
     value = row.data.get(field)
     links = value if isinstance(value, list) else [value]
-    return any(isinstance(v, dict) and v.get("type") == target["type"] and int(v["id"]) == target["id"] for v in links)
+    return any(
+        isinstance(v, dict) and v.get("type") == target["type"] and int(v["id"]) == target["id"]
+        for v in links
+    )
 
 
 def _primary(service: Service, row: Row, reader: Reader, extra: dict[str, Any]) -> dict[str, Any]:
     record = service.record(row, list(extra.get(row.type) or []), reader)
-    record.update(name=reader.name_of({"type": row.type, "id": row.id}), status=row.data.get("sg_status_list"))
+    record.update(
+        name=reader.name_of({"type": row.type, "id": row.id}), status=row.data.get("sg_status_list")
+    )
     return record
 
 
@@ -81,14 +86,21 @@ def activity_stream(service: Service, user: Link, params: dict[str, Any], base: 
     }
 
 
-def _update_kind(service: Service, event: dict[str, Any], entity: Any, meta: dict[str, Any], target: Link) -> str | None:
+def _update_kind(
+    service: Service, event: dict[str, Any], entity: Any, meta: dict[str, Any], target: Link
+) -> str | None:
     if not isinstance(entity, dict) or "type" not in entity:
         return None
     kind = str(event.get("event_type", "")).rsplit("_", 1)[-1]
     same = entity.get("type") == target["type"] and int(entity.get("id", 0)) == target["id"]
     if kind == "New" and same:
         return "create"
-    if kind == "Change" and same and meta.get("attribute_name") == "sg_status_list" and not meta.get("in_create"):
+    if (
+        kind == "Change"
+        and same
+        and meta.get("attribute_name") == "sg_status_list"
+        and not meta.get("in_create")
+    ):
         return "update"
     field = LINKED_CREATES.get(str(entity["type"]))
     if kind == "New" and field:
@@ -126,7 +138,9 @@ def note_thread(service: Service, user: Link, params: dict[str, Any], base: str)
             thread.append(record)
     for attachment in service.storage.rows("Attachment"):
         if _links_to(attachment, "attachment_links", link):
-            thread.append(service.record(attachment, ATTACHMENT_FIELDS + list(extra.get("Attachment") or []), reader))
+            thread.append(
+                service.record(attachment, ATTACHMENT_FIELDS + list(extra.get("Attachment") or []), reader)
+            )
     return thread
 
 
@@ -143,7 +157,9 @@ def follow(service: Service, user: Link, params: dict[str, Any], base: str) -> d
             raise ServiceFault(f"API follow() {link['type']} {link['id']} does not exist")
     with service.storage.transaction():
         if not any(r.data["user"] == who and r.data["entity"] == entity for r in _follows(service)):
-            service.storage.insert(FOLLOW, service.storage.next_id(FOLLOW), {"user": who, "entity": entity, "at": now_text()})
+            service.storage.insert(
+                FOLLOW, service.storage.next_id(FOLLOW), {"user": who, "entity": entity, "at": now_text()}
+            )
     return {"followed": True, "user": who, "entity": entity}
 
 
@@ -165,7 +181,11 @@ def _alive(service: Service, link: Link) -> Row | None:
 def followers(service: Service, user: Link, params: dict[str, Any], base: str) -> list[dict[str, Any]]:
     entity = _link_of(params.get("entity"), "followers() entity")
     reader = service.reader(base, user)
-    found = [r.data["user"] for r in _follows(service) if r.data["entity"] == entity and _alive(service, r.data["user"])]
+    found = [
+        r.data["user"]
+        for r in _follows(service)
+        if r.data["entity"] == entity and _alive(service, r.data["user"])
+    ]
     return [{**link, "name": reader.name_of(link)} for link in found]
 
 

@@ -38,9 +38,17 @@ API_PATH = "/api3/json"
 DB_NAME = "shotgrid.sqlite3"
 
 
+MAX_BODY = 512 * 1024 * 1024
+
+
+class BadRequest(ValueError):
+    """An HTTP request the server cannot read (bad Content-Length, truncated body)."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
+    timeout = 120  # seconds a silent client may hold a connection (a short body never blocks for ever)
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("sgserver %s " + format, self.address_string(), *args)
@@ -52,8 +60,21 @@ class _Handler(BaseHTTPRequestHandler):
         return f"http://{host}"
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body; BadRequest for a Content-Length that is not a size, too large, or longer
+        than what arrives before the socket timeout."""
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
+            raise BadRequest(f"Content-Length must be a byte count, got {text!r}")
+        length = int(text)
+        if length > MAX_BODY:
+            raise BadRequest(f"the request body is {length} bytes; the most is {MAX_BODY}")
+        try:
+            body = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            body = b""
+        if len(body) != length:
+            raise BadRequest(f"Content-Length says {length} bytes but {len(body)} arrived")
+        return body
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -68,7 +89,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _dispatch(self, method: str) -> None:
-        body = self._body() if method == "POST" else b""
+        try:
+            body = self._body() if method == "POST" else b""
+        except BadRequest as exc:
+            self.close_connection = True
+            answer = json.dumps(protocol.fault(f"API bad request: {exc}")).encode()
+            self._send(400, answer, "application/json; charset=utf-8")
+            return
         action = self.server.faults.next_action()
         if action.delay:
             time.sleep(action.delay)
@@ -79,7 +106,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(action.status, b"injected fault", "text/plain")
             return
         self.server.service.settle_thumbnails(self._base_url())
-        status, answer, content_type = self._route(method, body)
+        try:
+            status, answer, content_type = self._route(method, body)
+        except Exception as exc:  # a server bug: answer the fault shape, keep the connection usable
+            LOG.exception("sgserver: %s %s failed", method, self.path)
+            status, content_type = 500, "application/json; charset=utf-8"
+            answer = json.dumps(protocol.fault(f"API internal error: {type(exc).__name__}")).encode()
         if action.drop_after:
             self._hang_up()
             return
@@ -264,7 +296,9 @@ def start_in_thread(
     """For tests: a running server on a random free port of 127.0.0.1 (`page_size`: the most entities
     one read answers, as the client learns it from `info`; `thumbnail_delay`: seconds a thumbnail stays
     the transient placeholder, 0 here so tests read images at once, 0.3 for `serve`)."""
-    server = SGServer(host, port, Path(data_dir), script_name, script_key, page_size, thumbnail_delay=thumbnail_delay)
+    server = SGServer(
+        host, port, Path(data_dir), script_name, script_key, page_size, thumbnail_delay=thumbnail_delay
+    )
     return server.start()
 
 

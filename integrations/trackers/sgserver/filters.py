@@ -158,10 +158,29 @@ def _condition(condition: dict[str, Any], get: Getter, name_of: Namer) -> bool:
 
 MAX_DEPTH = 32
 RELATIONS = {
-    "is", "is_not", "in", "not_in", "less_than", "greater_than", "between", "not_between", "contains",
-    "not_contains", "starts_with", "ends_with", "type_is", "type_is_not", "name_contains",
-    "name_not_contains", "name_is", "name_starts_with", "name_ends_with", "in_last", "not_in_last",
-    "in_next", "not_in_next",
+    "is",
+    "is_not",
+    "in",
+    "not_in",
+    "less_than",
+    "greater_than",
+    "between",
+    "not_between",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "type_is",
+    "type_is_not",
+    "name_contains",
+    "name_not_contains",
+    "name_is",
+    "name_starts_with",
+    "name_ends_with",
+    "in_last",
+    "not_in_last",
+    "in_next",
+    "not_in_next",
 }
 TWO_VALUES = {"between", "not_between"}
 
@@ -179,7 +198,9 @@ def leaf_conditions(group: Any, depth: int = 0) -> list[dict[str, Any]]:
     for condition in group.get("conditions") or []:
         if isinstance(condition, dict) and "conditions" in condition:
             found.extend(leaf_conditions(condition, depth + 1))
-        elif isinstance(condition, dict) and isinstance(condition.get("path"), str) and "relation" in condition:
+        elif (
+            isinstance(condition, dict) and isinstance(condition.get("path"), str) and "relation" in condition
+        ):
             found.append(condition)
         else:
             raise FilterError(f"a filter condition must have path, relation and values, got {condition!r}")

@@ -37,7 +37,9 @@ def validate(presets: Any) -> list[dict[str, Any]]:
         if name != "LATEST":
             raise PresetError(f"additional_filter_presets: unknown preset_name '{name}'; known: LATEST")
         if preset.get("latest_by") not in LATEST_BY:
-            raise PresetError(f"additional_filter_presets: LATEST needs latest_by, one of {sorted(LATEST_BY)}")
+            raise PresetError(
+                f"additional_filter_presets: LATEST needs latest_by, one of {sorted(LATEST_BY)}"
+            )
         checked.append(preset)
     if sum(1 for p in checked if p["preset_name"] == "LATEST") > 1:
         raise PresetError("additional_filter_presets: only one LATEST preset is allowed")

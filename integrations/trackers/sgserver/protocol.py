@@ -89,22 +89,37 @@ def fault(message: str, code: int = ERR_GENERIC) -> dict[str, Any]:
     return {"exception": True, "message": message, "error_code": code}
 
 
-def handle_rpc(service: Service, body: bytes, base_url: str) -> dict[str, Any]:
-    """One JSON-RPC request in, one JSON-able answer out (never raises for a bad request)."""
+def _request(body: bytes) -> tuple[str, list[Any]]:
+    """(method, params) of a request body; ServiceFault when it is not the client's JSON shape."""
     try:
         payload = json.loads(body.decode("utf-8"))
-        method = str(payload.get("method_name", ""))
-        params = list(payload.get("params") or [])
-    except (ValueError, AttributeError):
-        return fault("API request is not valid JSON with method_name and params")
-    if method == "info":
-        return info(service.page_size)
+    except (ValueError, RecursionError):
+        raise ServiceFault(
+            "API request is not valid JSON: send {'method_name': ..., 'params': [...]}"
+        ) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("method_name"), str):
+        raise ServiceFault("API request needs a JSON object with a 'method_name' string")
+    params = payload.get("params") or []
+    if not isinstance(params, list) or (params and not isinstance(params[0], dict)):
+        raise ServiceFault("API request 'params' must be a list: [auth dict, method params]")
+    if len(params) > 1 and not isinstance(params[1], dict | list):
+        raise ServiceFault("API request 'params'[1] must be an object (or a list for batch)")
+    return payload["method_name"], params
+
+
+def handle_rpc(service: Service, body: bytes, base_url: str) -> dict[str, Any]:
+    """One JSON-RPC request in, one JSON-able answer out: never raises, whatever the request holds."""
+    method = "request"
     try:
-        auth = params[0] if params and isinstance(params[0], dict) else {}
-        user = service.authenticate(auth)
+        method, params = _request(body)
+        if method == "info":
+            return info(service.page_size)
+        user = service.authenticate(params[0] if params else {})
         if method == "batch":
             calls = params[1] if len(params) > 1 else []
-            return {"results": service.batch(user, list(calls), base_url)}
+            if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+                raise ServiceFault("API batch() expects a list of request dicts")
+            return {"results": service.batch(user, calls, base_url)}
         handler = _METHODS.get(method)
         if handler is None:
             raise ServiceFault(f"API method '{method}' is not supported by the Rushes local server")
@@ -112,8 +127,10 @@ def handle_rpc(service: Service, body: bytes, base_url: str) -> dict[str, Any]:
         return {"results": handler(service, user, args, base_url)}
     except ServiceFault as exc:
         return fault(str(exc), exc.code)
-    except (KeyError, TypeError, ValueError) as exc:
-        return fault(f"API {method}() bad request: {exc}")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return fault(f"API {method}() bad request: {type(exc).__name__} {exc}")
+    except RecursionError:
+        return fault(f"API {method}() bad request: the request is nested too deeply")
 
 
 def handle_upload(service: Service, path: str, content_type: str, body: bytes) -> bytes:

@@ -78,7 +78,10 @@ class Schema:
         for name, item in (doc.get("entity_types") or {}).items():
             fields = {**common, **{k: _field_from_data(v) for k, v in item["fields"].items()}}
             types[name] = EntityType(
-                str(item.get("name", name)), str(item.get("name_field", "code")), fields, item.get("visible", True)
+                str(item.get("name", name)),
+                str(item.get("name_field", "code")),
+                fields,
+                item.get("visible", True),
             )
         return Schema(types)
 
@@ -132,7 +135,9 @@ def _value(prop: Any) -> Any:
 
 def _field_from_wire(name: str, wire: dict[str, Any]) -> FieldDef:
     props = wire.get("properties") or {}
-    extra = {k: _value(v) for k, v in props.items() if k not in ("valid_types", "valid_values", "default_value")}
+    extra = {
+        k: _value(v) for k, v in props.items() if k not in ("valid_types", "valid_values", "default_value")
+    }
     return FieldDef(
         str(_value(wire["data_type"])),
         str(_value(wire.get("name")) or name),

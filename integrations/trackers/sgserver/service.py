@@ -140,7 +140,11 @@ class Reader:
 
 class Service:
     def __init__(
-        self, storage: Storage, faults: Faults | None = None, page_size: int = 500, types: Schema | None = None
+        self,
+        storage: Storage,
+        faults: Faults | None = None,
+        page_size: int = 500,
+        types: Schema | None = None,
     ) -> None:
         self.storage = storage
         self.schema = types or Schema.default()
@@ -214,7 +218,9 @@ class Service:
         login, password = params.get("user_login"), params.get("user_password")
         if login and password:
             row = self._human(str(login))
-            if row is None or not self._credentials.verify(str(row.data.get("password_proxy") or ""), password):
+            if row is None or not self._credentials.verify(
+                str(row.data.get("password_proxy") or ""), password
+            ):
                 raise ServiceFault(f"Can't authenticate user '{login}'.", ERR_AUTH)
             return {"type": "HumanUser", "id": row.id}
         name, key = params.get("script_name"), params.get("script_key")
@@ -246,7 +252,12 @@ class Service:
                 return
             stamp = now_text()
             for name, category in (("Projects", "project"), ("My Tasks", "tracking"), ("Media", "media")):
-                page = {"name": name, "ui_category": category, "page_type": "dashboard", "last_accessed": stamp}
+                page = {
+                    "name": name,
+                    "ui_category": category,
+                    "page_type": "dashboard",
+                    "last_accessed": stamp,
+                }
                 page.update(created_at=stamp, updated_at=stamp)
                 self.storage.insert("Page", self.storage.next_id("Page"), page)
 
@@ -430,14 +441,10 @@ class Service:
                 old_set = {(v["type"], v["id"]) for v in old or []}
                 new_set = {(v["type"], v["id"]) for v in new or []}
                 meta["added"] = [
-                    reader.render(schema.LINK, v)
-                    for v in new or []
-                    if (v["type"], v["id"]) not in old_set
+                    reader.render(schema.LINK, v) for v in new or [] if (v["type"], v["id"]) not in old_set
                 ]
                 meta["removed"] = [
-                    reader.render(schema.LINK, v)
-                    for v in old or []
-                    if (v["type"], v["id"]) not in new_set
+                    reader.render(schema.LINK, v) for v in old or [] if (v["type"], v["id"]) not in new_set
                 ]
             if in_create:
                 meta["in_create"] = True
@@ -587,13 +594,20 @@ class Service:
             fdef = self.field(entity_type, path)
             values = condition.get("values")
             if fdef.data_type in UNFILTERABLE or path.rpartition(".")[2] in SECRET_FIELDS:
-                raise ServiceFault(f"API read() {entity_type}.{path} ({fdef.data_type}) cannot be filtered on")
+                raise ServiceFault(
+                    f"API read() {entity_type}.{path} ({fdef.data_type}) cannot be filtered on"
+                )
             if fdef.data_type == "image" and values not in (None, [None], []):
                 raise ServiceFault(f"API read() {entity_type}.{path}: image fields filter only against None")
             filters.check_relation(str(condition.get("relation")), values)
 
     def select(
-        self, entity_type: str, group: Any, reader: Reader, include_archived: bool = True, retired: bool = False
+        self,
+        entity_type: str,
+        group: Any,
+        reader: Reader,
+        include_archived: bool = True,
+        retired: bool = False,
     ) -> list[Row]:
         """The rows of `entity_type` matching the filter tree (validated first)."""
         self.fields(entity_type)
@@ -708,7 +722,9 @@ class Service:
                 )
         return attachment_id
 
-    def _set_thumbnail(self, user: Link, entity_type: str, entity_id: int, field: str, attachment_id: int) -> None:
+    def _set_thumbnail(
+        self, user: Link, entity_type: str, entity_id: int, field: str, attachment_id: int
+    ) -> None:
         """Like the hosted service: the field shows the transient placeholder until the thumbnail is
         "processed" (`thumbnail_delay` seconds on `clock`), then the image; one change event each."""
         pending = {"pending": attachment_id, "ready_at": self.clock() + self.thumbnail_delay}

@@ -108,9 +108,13 @@ def work_schedule_read(service: Service, user: Link, params: dict[str, Any], bas
         text = day.isoformat()
         entry = {"working": day.weekday() < 5, "description": None, "reason": "STUDIO_WORK_WEEK"}
         for scope in ("USER_EXCEPTION", "PROJECT_EXCEPTION", "STUDIO_EXCEPTION"):
-            rule = rules.get((text, scope))
-            if rule is not None:
-                entry = {"working": bool(rule.get("working")), "description": rule.get("description"), "reason": scope}
+            found = rules.get((text, scope))
+            if found is not None:
+                entry = {
+                    "working": bool(found.get("working")),
+                    "description": found.get("description"),
+                    "reason": scope,
+                }
                 break
         schedule[text] = entry
         day += timedelta(days=1)
@@ -126,7 +130,9 @@ def last_accessed(service: Service, user: Link, params: dict[str, Any], base: st
     with service.storage.transaction():
         row = service.storage.get("Project", project_id)
         if row is None or row.retired:
-            raise ServiceFault(f"API update_project_last_accessed_by_current_user() Project {project_id} does not exist")
+            raise ServiceFault(
+                f"API update_project_last_accessed_by_current_user() Project {project_id} does not exist"
+            )
         stamps = dict(row.data.get("_last_accessed") or {})
         stamps[f"{who['type']}:{who['id']}"] = now_text()
         row.data["_last_accessed"] = stamps

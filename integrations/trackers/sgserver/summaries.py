@@ -108,7 +108,9 @@ def _summaries(
     for item in wanted:
         field = str(item["field"])
         kind = str(item.get("type", "count"))
-        out[field] = _summary(kind, [reader.raw(r, field) for r in rows], service.field(entity_type, field).data_type)
+        out[field] = _summary(
+            kind, [reader.raw(r, field) for r in rows], service.field(entity_type, field).data_type
+        )
     return out
 
 
@@ -129,7 +131,11 @@ def _groups(
     for row in rows:
         raw = reader.raw(row, field)
         shown = reader.render(fdef, raw)
-        name = reader.name_of(raw) if isinstance(raw, dict) and "type" in raw else ("" if raw is None else str(raw))
+        name = (
+            reader.name_of(raw)
+            if isinstance(raw, dict) and "type" in raw
+            else ("" if raw is None else str(raw))
+        )
         value, label = _group_key(kind, shown, name)
         key = repr(value)
         buckets.setdefault(key, (value, label, []))[2].append(row)
@@ -176,7 +182,9 @@ def text_search(service: Service, user: Link, params: dict[str, Any], base: str)
                     "id": row.id,
                     "name": name,
                     "project_id": int(project["id"]) if isinstance(project, dict) else None,
-                    "image": None if row.data.get("image") is None else reader.file_url(int(row.data["image"])),
+                    "image": None
+                    if row.data.get("image") is None
+                    else reader.file_url(int(row.data["image"])),
                     "status": row.data.get("sg_status_list"),
                     "links": [],
                 }
