@@ -32,6 +32,7 @@ from integrations.trackers.sgserver.faults import Faults
 from integrations.trackers.sgserver.schema import Schema
 from integrations.trackers.sgserver.service import TRANSIENT_THUMBNAIL, Service
 from integrations.trackers.sgserver.storage import Storage
+from integrations.trackers.sgserver.webhooks import WebhookHub, WebhookPump
 
 LOG = logging.getLogger(__name__)
 API_PATH = "/api3/json"
@@ -212,6 +213,9 @@ class SGServer:
         self.service.add_script(script_name, script_key)
         self.service.thumbnail_delay = thumbnail_delay
         self.service.seed_site()
+        self.webhooks = WebhookHub(self.storage)
+        self.service.webhooks = self.webhooks
+        self._pump = WebhookPump(self.webhooks)
         self._http = _HTTPServer((host, port), self.service, self.faults)
         self.host, self.port = str(self._http.server_address[0]), int(self._http.server_address[1])
         self._thread: threading.Thread | None = None
@@ -238,6 +242,7 @@ class SGServer:
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="sgserver", daemon=True
         )
         self._thread.start()
+        self._pump.start()
         return self
 
     def wait(self) -> None:
@@ -252,6 +257,7 @@ class SGServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._pump.stop()
         self._http.shutdown()
         self._http.server_close()
         if self._thread is not None:

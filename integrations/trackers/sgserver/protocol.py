@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from integrations.trackers.sgserver import activity, site, summaries, upload
+from integrations.trackers.sgserver import activity, site, summaries, upload, webhooks
 from integrations.trackers.sgserver.service import (
     ERR_GENERIC,
     SERVER_VERSION,
@@ -82,6 +82,10 @@ _METHODS: dict[str, Handler] = {
     "work_schedule_update": site.work_schedule_update,
     "update_project_last_accessed_by_current_user": site.last_accessed,
     "export_page": site.export_page,
+    "webhook_create": webhooks.webhook_create,
+    "webhook_read": webhooks.webhook_read,
+    "webhook_delete": webhooks.webhook_delete,
+    "webhook_deliveries_read": webhooks.webhook_deliveries_read,
 }
 
 

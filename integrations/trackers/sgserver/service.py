@@ -15,12 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from integrations.trackers.sgserver import auth, filters, presets, schema
 from integrations.trackers.sgserver.faults import Faults
 from integrations.trackers.sgserver.schema import FieldDef, Schema
 from integrations.trackers.sgserver.storage import Row, Storage
+
+if TYPE_CHECKING:
+    from integrations.trackers.sgserver.webhooks import WebhookHub
 
 SERVER_VERSION = [8, 0, 0]
 ERR_GENERIC = 100
@@ -157,6 +160,7 @@ class Service:
         self.clock: Callable[[], float] = time.time  # injectable: thumbnail processing is timed on it
         self.thumbnail_delay = 0.3
         self._pending: list[tuple[str, int, str, Link, dict[str, Any]]] = []
+        self.webhooks: WebhookHub | None = None  # set by the server: webhook deliveries
 
     def sign(self, attachment_id: int) -> str:
         return hmac.new(self._secret, str(attachment_id).encode(), hashlib.sha256).hexdigest()[:32]
