@@ -204,6 +204,7 @@ class SGServer:
         page_size: int = 500,
         schema: Schema | None = None,
         thumbnail_delay: float = 0.3,
+        template_project: bool = True,
     ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
@@ -212,7 +213,7 @@ class SGServer:
         self.service = Service(self.storage, self.faults, page_size, schema)
         self.service.add_script(script_name, script_key)
         self.service.thumbnail_delay = thumbnail_delay
-        self.service.seed_site()
+        self.service.seed_site(template_project)
         self.webhooks = WebhookHub(self.storage)
         self.service.webhooks = self.webhooks
         self._pump = WebhookPump(self.webhooks)
@@ -301,9 +302,17 @@ def start_in_thread(
 ) -> SGServer:
     """For tests: a running server on a random free port of 127.0.0.1 (`page_size`: the most entities
     one read answers, as the client learns it from `info`; `thumbnail_delay`: seconds a thumbnail stays
-    the transient placeholder, 0 here so tests read images at once, 0.3 for `serve`)."""
+    the transient placeholder, 0 here so tests read images at once, 0.3 for `serve`). Unlike `serve`,
+    the site starts without the hosted service's "Template Project", so tests see only what they make."""
     server = SGServer(
-        host, port, Path(data_dir), script_name, script_key, page_size, thumbnail_delay=thumbnail_delay
+        host,
+        port,
+        Path(data_dir),
+        script_name,
+        script_key,
+        page_size,
+        thumbnail_delay=thumbnail_delay,
+        template_project=False,
     )
     return server.start()
 

@@ -56,14 +56,16 @@ _METHODS: dict[str, Handler] = {
     "update": _update,
     "delete": lambda s, u, p, b: s.delete(u, str(_need(p, "type")), int(_need(p, "id"))),
     "revive": lambda s, u, p, b: s.revive(u, str(_need(p, "type")), int(_need(p, "id"))),
-    "schema_read": lambda s, u, p, b: s.schema_read(),
+    "schema_read": lambda s, u, p, b: s.schema_read(p.get("project")),
     "schema_entity_read": lambda s, u, p, b: s.schema_entity_read(),
-    "schema_field_read": lambda s, u, p, b: s.schema_field_read(str(_need(p, "type")), p.get("field_name")),
+    "schema_field_read": lambda s, u, p, b: s.schema_field_read(
+        str(_need(p, "type")), p.get("field_name"), p.get("project")
+    ),
     "schema_field_create": lambda s, u, p, b: s.schema_field_create(
         str(_need(p, "type")), str(_need(p, "data_type")), list(_need(p, "properties"))
     ),
     "schema_field_update": lambda s, u, p, b: s.schema_field_update(
-        str(_need(p, "type")), str(_need(p, "field_name")), list(_need(p, "properties"))
+        str(_need(p, "type")), str(_need(p, "field_name")), list(_need(p, "properties")), p.get("project")
     ),
     "schema_field_delete": lambda s, u, p, b: s.schema_field_delete(
         str(_need(p, "type")), str(_need(p, "field_name"))

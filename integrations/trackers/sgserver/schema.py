@@ -201,8 +201,21 @@ def _prop(value: Any, editable: bool = True) -> dict[str, Any]:
     return {"editable": editable, "value": value}
 
 
-def field_wire(entity_type: str, field_name: str, fdef: FieldDef) -> dict[str, Any]:
-    """One field as schema_field_read answers it."""
+_VISIBILITY = ("visible", "visible_by_project")
+
+
+def visible(fdef: FieldDef, project_id: int | None = None) -> bool:
+    """A field's visibility: per project when set there, else site-wide (default True)."""
+    by_project = fdef.properties.get("visible_by_project") or {}
+    if project_id is not None and str(project_id) in by_project:
+        return bool(by_project[str(project_id)])
+    return bool(fdef.properties.get("visible", True))
+
+
+def field_wire(
+    entity_type: str, field_name: str, fdef: FieldDef, project_id: int | None = None
+) -> dict[str, Any]:
+    """One field as schema_field_read answers it (visibility as seen from `project_id`, when given)."""
     properties: dict[str, Any] = {
         "default_value": _prop(fdef.default_value, False),
         "summary_default": _prop("none"),
@@ -212,7 +225,8 @@ def field_wire(entity_type: str, field_name: str, fdef: FieldDef) -> dict[str, A
     if fdef.data_type in ("status_list", "list"):
         properties["valid_values"] = _prop(list(fdef.valid_values))
     for key, value in fdef.properties.items():
-        properties[key] = _prop(value)
+        if key not in _VISIBILITY:
+            properties[key] = _prop(value)
     return {
         "data_type": _prop(fdef.data_type, False),
         "description": _prop(str(fdef.properties.get("description", ""))),
@@ -222,7 +236,7 @@ def field_wire(entity_type: str, field_name: str, fdef: FieldDef) -> dict[str, A
         "name": _prop(fdef.name or field_name),
         "properties": properties,
         "unique": _prop(False, False),
-        "visible": _prop(True, False),
+        "visible": _prop(visible(fdef, project_id), fdef.custom),
         "custom_metadata": _prop(""),
         "ui_value_displayable": _prop(True, False),
     }

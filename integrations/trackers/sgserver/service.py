@@ -25,7 +25,7 @@ from integrations.trackers.sgserver.storage import Row, Storage
 if TYPE_CHECKING:
     from integrations.trackers.sgserver.webhooks import WebhookHub
 
-SERVER_VERSION = [8, 0, 0]
+SERVER_VERSION = [8, 5, 0]
 ERR_GENERIC = 100
 ERR_AUTH = 102
 NO_EVENTS = {"EventLogEntry"}
@@ -247,14 +247,24 @@ class Service:
         with self._lock:
             return self._sessions.get(token)
 
-    def seed_site(self) -> None:
-        """A new site has a few pages (the client's tests read Page.last_accessed); once per database."""
+    def seed_site(self, template_project: bool = True) -> None:
+        """What a new hosted site holds, once per database: a few pages (the client's tests read
+        Page.last_accessed) and, unless `template_project` is False, the "Template Project"."""
         if "Page" not in self.schema.types:
             return
         with self.storage.transaction():
             if self.storage.rows("Page", retired=None):
                 return
             stamp = now_text()
+            if template_project and "Project" in self.schema.types:
+                project = {
+                    "name": "Template Project",
+                    "is_template": True,
+                    "archived": False,
+                    "sg_status": "Active",
+                }
+                project.update(created_at=stamp, updated_at=stamp)
+                self.storage.insert("Project", self.storage.next_id("Project"), project)
             for name, category in (("Projects", "project"), ("My Tasks", "tracking"), ("Media", "media")):
                 page = {
                     "name": name,
@@ -292,16 +302,19 @@ class Service:
     def schema_entity_read(self) -> dict[str, Any]:
         return {name: schema.entity_wire(t.display_name, t.visible) for name, t in self.schema.types.items()}
 
-    def schema_field_read(self, entity_type: str, field_name: str | None = None) -> dict[str, Any]:
+    def schema_field_read(
+        self, entity_type: str, field_name: str | None = None, project: Any = None
+    ) -> dict[str, Any]:
         fields = self.fields(entity_type)
         if field_name is not None:
             if field_name not in fields:
                 raise ServiceFault(f"API schema_field_read() {entity_type}.{field_name} doesn't exist")
             fields = {field_name: fields[field_name]}
-        return {name: schema.field_wire(entity_type, name, fdef) for name, fdef in fields.items()}
+        pid = _project_id(project)
+        return {name: schema.field_wire(entity_type, name, fdef, pid) for name, fdef in fields.items()}
 
-    def schema_read(self) -> dict[str, Any]:
-        return {etype: self.schema_field_read(etype) for etype in self.schema.types}
+    def schema_read(self, project: Any = None) -> dict[str, Any]:
+        return {etype: self.schema_field_read(etype, None, project) for etype in self.schema.types}
 
     def schema_field_create(self, entity_type: str, data_type: str, properties: list[dict[str, Any]]) -> str:
         props = {str(p["property_name"]): p.get("value") for p in properties}
@@ -311,12 +324,26 @@ class Service:
         return name
 
     def schema_field_update(
-        self, entity_type: str, field_name: str, properties: list[dict[str, Any]]
+        self, entity_type: str, field_name: str, properties: list[dict[str, Any]], project: Any = None
     ) -> bool:
         fdef = self.fields(entity_type).get(field_name)
         if fdef is None:
             raise ServiceFault(f"API schema_field_update() {entity_type}.{field_name} doesn't exist")
         props = {str(p["property_name"]): p.get("value") for p in properties}
+        if "visible" in props:
+            if not fdef.custom:
+                raise ServiceFault(
+                    f"API schema_field_update() {entity_type}.{field_name}: built-in fields stay visible"
+                )
+            shown = bool(props.pop("visible"))
+            pid = _project_id(project)
+            if pid is None:
+                props["visible"] = shown
+            else:
+                props["visible_by_project"] = {
+                    **(fdef.properties.get("visible_by_project") or {}),
+                    str(pid): shown,
+                }
         updated = schema.with_properties(fdef, props)
         stored = {
             **updated.properties,
@@ -763,6 +790,20 @@ class Service:
 
     def file(self, attachment_id: int) -> tuple[str, str, bytes] | None:
         return self.storage.load_file(attachment_id)
+
+
+def _project_id(project: Any) -> int | None:
+    if project is None:
+        return None
+    if (
+        not isinstance(project, dict)
+        or project.get("type") != "Project"
+        or not isinstance(project.get("id"), int)
+    ):
+        raise ServiceFault(
+            f"API schema call: project must be {{'type': 'Project', 'id': int}}, got {project!r}"
+        )
+    return int(project["id"])
 
 
 def _getter(reader: Reader, row: Row) -> Callable[[str], Any]:
