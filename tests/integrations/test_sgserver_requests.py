@@ -191,3 +191,34 @@ def test_serve_starts_from_an_exported_schema_and_refuses_a_broken_file(
     broken.write_text("[1, 2")
     with pytest.raises(SchemaError, match=r"broken\.json"):
         serve("127.0.0.1", 0, tmp_path / "site2", SCRIPT, KEY, broken)
+
+
+def test_share_thumbnail_waits_for_the_source_then_shares_it(
+    server: SGServer, sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    now = [50.0]
+    server.service.clock = lambda: now[0]
+    server.service.thumbnail_delay = 2.0
+    project = sg.create("Project", {"name": "P"})
+    version = sg.create("Version", {"code": "v1", "project": project})
+    shot = sg.create("Shot", {"code": "s1", "project": project})
+    thumb = tmp_path / "t.png"
+    thumb.write_bytes(b"\x89PNG\r\n\x1a\nshared")
+    sg.upload_thumbnail("Version", version["id"], str(thumb))
+    with pytest.raises(shotgun_api3.ShotgunThumbnailNotReady):
+        sg.share_thumbnail([shot], source_entity=version)
+    now[0] += 2.0
+    assert sg.share_thumbnail([shot], source_entity=version) is not None
+    image = sg.find_one("Shot", [["id", "is", shot["id"]]], ["image"])["image"]
+    assert sg.download_attachment({"url": image}) == thumb.read_bytes()
+
+
+def test_field_visibility_is_per_project_for_custom_fields_only(sg: shotgun_api3.Shotgun) -> None:
+    one, two = sg.create("Project", {"name": "One"}), sg.create("Project", {"name": "Two"})
+    name = sg.schema_field_create("Asset", "text", "Secret Notes")
+    sg.schema_field_update("Asset", name, {"visible": False}, one)
+    assert sg.schema_field_read("Asset", name, one)[name]["visible"] == {"value": False, "editable": True}
+    assert sg.schema_field_read("Asset", name, two)[name]["visible"] == {"value": True, "editable": True}
+    assert sg.schema_field_read("Asset", "code")["code"]["visible"]["editable"] is False
+    with pytest.raises(shotgun_api3.Fault, match="built-in"):
+        sg.schema_field_update("Asset", "code", {"visible": False}, one)

@@ -124,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == API_PATH:
             result = protocol.handle_rpc(service, body, self._base_url())
             return 200, json.dumps(result).encode("utf-8"), "application/json; charset=utf-8"
+        if method == "POST" and path == upload.SHARE_THUMBNAIL:
+            content_type = self.headers.get("Content-Type") or ""
+            return 200, protocol.handle_share(service, content_type, body), "text/plain"
         if method == "POST" and path in (upload.UPLOAD_FILE, upload.PUBLISH_THUMBNAIL):
             content_type = self.headers.get("Content-Type") or ""
             return 200, protocol.handle_upload(service, path, content_type, body), "text/plain"

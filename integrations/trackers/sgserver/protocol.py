@@ -139,6 +139,29 @@ def handle_rpc(service: Service, body: bytes, base_url: str) -> dict[str, Any]:
         return fault(f"API {method}() bad request: the request is nested too deeply")
 
 
+def handle_share(service: Service, content_type: str, body: bytes) -> bytes:
+    """`/upload/share_thumbnail`: give `entities` the thumbnail of `source_entity` (`1:<attachment id>`;
+    `2` while the source thumbnail is still transient; `0\n<why>` otherwise)."""
+    try:
+        form = upload.parse_form(content_type, body)
+        user = service.authenticate(form.fields)
+        source = upload.entity_ref(form.fields["source_entity"])
+        targets = [upload.entity_ref(t) for t in form.fields["entities"].split(",") if t.strip()]
+        field = (
+            "filmstrip_image"
+            if form.fields.get("filmstrip_thumbnail", "") in ("1", "True", "true")
+            else "image"
+        )
+        attachment_id = service.share_thumbnail(user, source, targets, field)
+        if attachment_id is None:
+            return upload.not_ready_line("source_entity image is a transient thumbnail that cannot be shared")
+        return upload.ok_line(attachment_id)
+    except ServiceFault as exc:
+        return upload.error_line(str(exc))
+    except (KeyError, ValueError) as exc:
+        return upload.error_line(f"bad share_thumbnail form: {exc}")
+
+
 def handle_upload(service: Service, path: str, content_type: str, body: bytes) -> bytes:
     """`/upload/upload_file` and `/upload/publish_thumbnail`: answer `1:<attachment id>` or `0\\n<why>`."""
     try:

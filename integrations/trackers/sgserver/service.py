@@ -765,6 +765,25 @@ class Service:
             with self._lock:
                 self._pending.append((entity_type, entity_id, field, user, pending))
 
+    def share_thumbnail(
+        self, user: Link, source: tuple[str, int], targets: list[tuple[str, int]], field: str
+    ) -> int | None:
+        """Set `field` of every target to the source's thumbnail; None while that one is transient."""
+        row = self.storage.get(*source)
+        if row is None or row.retired:
+            raise ServiceFault(f"share_thumbnail: {source[0]} {source[1]} does not exist")
+        value = row.data.get(field)
+        if isinstance(value, dict) and "pending" in value:
+            if self.clock() < float(value.get("ready_at", 0)):
+                return None
+            value = int(value["pending"])
+        if not isinstance(value, int):
+            raise ServiceFault(f"share_thumbnail: {source[0]} {source[1]} has no {field} to share")
+        with self.storage.transaction():
+            for entity_type, entity_id in targets:
+                self.update(user, entity_type, entity_id, [{"field_name": field, "value": value}], "")
+        return value
+
     def settle_thumbnails(self, base: str) -> None:
         """Finish the thumbnails whose processing time has passed: store the image, log the change."""
         now = self.clock()
