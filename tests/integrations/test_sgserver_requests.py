@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import sqlite3
@@ -222,3 +223,21 @@ def test_field_visibility_is_per_project_for_custom_fields_only(sg: shotgun_api3
     assert sg.schema_field_read("Asset", "code")["code"]["visible"]["editable"] is False
     with pytest.raises(shotgun_api3.Fault, match="built-in"):
         sg.schema_field_update("Asset", "code", {"visible": False}, one)
+
+
+def test_a_script_key_stored_by_an_older_server_is_rehashed_with_scrypt(tmp_path: Path) -> None:
+    first = running_server(tmp_path / "sg")
+    first.stop()
+    db = sqlite3.connect(str(tmp_path / "sg" / "shotgrid.sqlite3"))
+    (row_id, data), *_ = db.execute("SELECT id, data FROM entities WHERE type = 'ApiUser'").fetchall()
+    legacy = json.loads(data) | {"salted_password": hashlib.sha256(KEY.encode()).hexdigest()}
+    db.execute("UPDATE entities SET data = ? WHERE type = 'ApiUser' AND id = ?", (json.dumps(legacy), row_id))
+    db.commit()
+    db.close()
+    again = running_server(tmp_path / "sg")
+    try:
+        assert client(again).find("Project", []) == []
+        stored = again.storage.get("ApiUser", row_id)
+        assert stored is not None and stored.data["salted_password"].startswith("scrypt$")
+    finally:
+        again.stop()

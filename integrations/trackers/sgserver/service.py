@@ -179,7 +179,8 @@ class Service:
         with self.storage.transaction():
             for row in self.storage.rows("ApiUser"):
                 if row.data.get("firstname") == script_name:
-                    if not self._credentials.verify(str(row.data.get("salted_password", "")), script_key):
+                    stored = str(row.data.get("salted_password", ""))
+                    if not (auth.is_current(stored) and self._credentials.verify(stored, script_key)):
                         row.data["salted_password"] = auth.hash_secret(script_key)
                         self.storage.write("ApiUser", row.id, row.data)
                     return {"type": "ApiUser", "id": row.id}
