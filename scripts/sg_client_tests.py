@@ -51,7 +51,12 @@ def fetch(cache: Path) -> Path:
     if not archive.exists():
         cache.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps"]
-        subprocess.run([*cmd, f"shotgun-api3=={VERSION}", "-d", str(cache)], check=True)
+        done = subprocess.run([*cmd, f"shotgun-api3=={VERSION}", "-d", str(cache)], check=False)
+        if done.returncode != 0 or not archive.exists():
+            raise SystemExit(
+                f"sg-client-suite: could not download shotgun-api3=={VERSION} from PyPI; "
+                "run `make sg-client-suite` where PyPI can be reached"
+            )
     suite = cache / "suite"
     package = suite / "client_tests"
     if package.exists():
