@@ -116,6 +116,8 @@ class Reader:
         return found[0] if found else None
 
     def render(self, fdef: FieldDef | None, value: Any) -> Any:
+        if value is None and fdef is not None and fdef.data_type == "checkbox":
+            return bool(fdef.default_value)  # the hosted service never answers None for a checkbox
         if value is None or fdef is None:
             return value
         if fdef.data_type == "entity" and isinstance(value, dict):
