@@ -14,6 +14,7 @@ import pytest
 import shotgun_api3
 
 from integrations.trackers.sgserver import SGServer
+from integrations.trackers.sgserver import app as sgserver_app
 from integrations.trackers.sgserver.app import serve
 from integrations.trackers.sgserver.schema import SchemaError
 from tests.integrations.sg_fixtures import KEY, SCRIPT, client, running_server
@@ -241,3 +242,12 @@ def test_a_script_key_stored_by_an_older_server_is_rehashed_with_scrypt(tmp_path
         assert stored is not None and stored.data["salted_password"].startswith("scrypt$")
     finally:
         again.stop()
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_once_it_stops_arriving(
+    server: SGServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sgserver_app, "BODY_TIMEOUT", 0.5)
+    status, answer = _post(server, b'{"method_name": "info"', {"Content-Length": "500"})
+    assert (status, answer["exception"]) == (400, True)
+    assert "500" in answer["message"]

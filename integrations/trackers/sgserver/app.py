@@ -40,6 +40,7 @@ DB_NAME = "shotgrid.sqlite3"
 
 
 MAX_BODY = 512 * 1024 * 1024
+BODY_TIMEOUT = 30.0
 
 
 class BadRequest(ValueError):
@@ -49,7 +50,6 @@ class BadRequest(ValueError):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
-    timeout = 120  # seconds a silent client may hold a connection (a short body never blocks for ever)
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("sgserver %s " + format, self.address_string(), *args)
@@ -69,10 +69,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(text)
         if length > MAX_BODY:
             raise BadRequest(f"the request body is {length} bytes; the most is {MAX_BODY}")
+        # Idle keep-alive connections stay open (long-lived clients such as Rushes' poller would otherwise
+        # meet a closed socket), but a body that stops arriving gives up after BODY_TIMEOUT seconds.
+        self.connection.settimeout(BODY_TIMEOUT)
         try:
             body = self.rfile.read(length) if length else b""
         except TimeoutError:
             body = b""
+        finally:
+            self.connection.settimeout(None)
         if len(body) != length:
             raise BadRequest(f"Content-Length says {length} bytes but {len(body)} arrived")
         return body
