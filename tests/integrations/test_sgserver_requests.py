@@ -251,3 +251,25 @@ def test_a_body_shorter_than_its_content_length_is_answered_once_it_stops_arrivi
     status, answer = _post(server, b'{"method_name": "info"', {"Content-Length": "500"})
     assert (status, answer["exception"]) == (400, True)
     assert "500" in answer["message"]
+
+
+def test_note_thread_is_the_note_then_replies_then_attachments(
+    sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    project = sg.create("Project", {"name": "P"})
+    note = sg.create("Note", {"content": "too dark", "project": project})
+    reply = sg.create("Reply", {"content": "fixed in v2", "entity": note})
+    attached = tmp_path / "ref.png"
+    attached.write_bytes(b"\x89PNG\r\n\x1a\nref")
+    attachment_id = sg.upload("Note", note["id"], str(attached))
+    thread = sg.note_thread_read(note["id"], {"Attachment": ["this_file"]})
+    assert [(t["type"], t["id"]) for t in thread] == [
+        ("Note", note["id"]),
+        ("Reply", reply["id"]),
+        ("Attachment", attachment_id),
+    ]
+    assert set(thread[0]) == {"type", "id", "content", "created_at", "created_by"}
+    assert thread[1]["content"] == "fixed in v2" and "image" in thread[1]["user"]
+    assert sg.download_attachment(thread[2]["this_file"]) == attached.read_bytes()
+    with pytest.raises(shotgun_api3.Fault, match="does not exist"):
+        sg.note_thread_read(999)

@@ -36,6 +36,7 @@ SECRET_FIELDS = {"password_proxy", "salted_password"}
 # Data types the hosted service refuses in filters.
 UNFILTERABLE = {"password", "serializable", "pivot_column"}
 LAST_ACCESSED = "last_accessed_by_current_user"
+AUTHORED = {"Note", "Reply"}
 TRANSIENT_THUMBNAIL = "/images/status/transient/thumbnail_pending.png"
 
 Link = dict[str, Any]
@@ -509,6 +510,8 @@ class Service:
             for name, fdef in fields.items():
                 if name not in data and fdef.default_value is not None and fdef.data_type == "status_list":
                     data[name] = fdef.default_value
+            if entity_type in AUTHORED and data.get("user") is None:
+                data["user"] = user  # the author of a note or reply is whoever creates it
             stamp = now_text()
             data.update(created_at=stamp, updated_at=stamp, created_by=user, updated_by=user)
             entity_id = self.storage.next_id(entity_type)
