@@ -164,6 +164,7 @@ class Service:
         self.thumbnail_delay = 0.3
         self._pending: list[tuple[str, int, str, Link, dict[str, Any]]] = []
         self.webhooks: WebhookHub | None = None  # set by the server: webhook deliveries
+        self._custom: dict[str, dict[str, FieldDef]] | None = None
 
     def sign(self, attachment_id: int) -> str:
         return hmac.new(self._secret, str(attachment_id).encode(), hashlib.sha256).hexdigest()[:32]
@@ -285,10 +286,22 @@ class Service:
         found = self.schema.fields(entity_type)
         if not found:
             raise ServiceFault(f"API entity type '{entity_type}' does not exist")
-        for etype, name, data_type, properties in self.storage.custom_fields():
-            if etype == entity_type:
-                found[name] = schema.custom_field(data_type, properties)
+        found.update(self._custom_fields().get(entity_type, {}))
         return found
+
+    def _custom_fields(self) -> dict[str, dict[str, FieldDef]]:
+        """The stored custom (and updated built-in) fields by entity type, read once until they change."""
+        with self._lock:
+            if self._custom is None:
+                custom: dict[str, dict[str, FieldDef]] = {}
+                for etype, name, data_type, properties in self.storage.custom_fields():
+                    custom.setdefault(etype, {})[name] = schema.custom_field(data_type, properties)
+                self._custom = custom
+            return self._custom
+
+    def _fields_changed(self) -> None:
+        with self._lock:
+            self._custom = None
 
     def field(self, entity_type: str, path: str) -> FieldDef:
         """The definition of the last field of a (dotted) path; ServiceFault when any step is unknown."""
@@ -325,6 +338,7 @@ class Service:
         fields = self.fields(entity_type)
         name = schema.custom_field_name(str(props.get("name") or "field"), set(fields))
         self.storage.save_field(entity_type, name, data_type, props)
+        self._fields_changed()
         return name
 
     def schema_field_update(
@@ -358,6 +372,7 @@ class Service:
             "builtin": not fdef.custom,
         }
         self.storage.save_field(entity_type, field_name, updated.data_type, stored)
+        self._fields_changed()
         return True
 
     def schema_field_delete(self, entity_type: str, field_name: str) -> bool:
@@ -365,6 +380,7 @@ class Service:
         if fdef is None or not fdef.custom:
             raise ServiceFault(f"API schema_field_delete() {entity_type}.{field_name} is not a custom field")
         self.storage.delete_field(entity_type, field_name)
+        self._fields_changed()
         return True
 
     # ---- writes -----------------------------------------------------------------------------------
