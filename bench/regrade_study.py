@@ -1,4 +1,4 @@
-"""Regrade on real footage: perturb a frame (engine.synth.regrade, the head's random range), restore it from
+"""Regrade on real footage: perturb a frame (engine.degrade.regrade, the head's random range), restore it from
 another frame of the same clip, PSNR against the untouched frame.
 
     .venv/bin/python bench/regrade_study.py --footage ../shared/footage --offset 30 [--frames 120]
@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import lut
 from engine.baselines import color
+from engine.degrade import regrade as perturb
 from engine.heads.regrade import random_grade
 from engine.media import read_frames_uint8
 from engine.metrics import psnr
-from engine.synth import regrade as perturb
 
 
 def decode(path: Path, frames: int, width: int = 320) -> np.ndarray:

@@ -106,11 +106,11 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
-    from daemon.trackers import FIX_KINDS  # the engine's heads (torch): only here
+    from engine.heads import HEAD_ORDER
     from engine.model import ModelError
 
-    if kind not in FIX_KINDS:
-        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    if kind not in HEAD_ORDER:
+        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
     if overwrites(input_, output):
         raise fail(
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
@@ -129,9 +129,8 @@ def fix_cmd(
             raise fail(str(exc)) from None
         info = probe(input_)
         total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
-        tmp = ctx.settings.data_dir / "tmp"
         try:
-            prepared = prepare(kind, params, input_, info, tmp)
+            prepared = prepare(kind, params, input_, info)
             stream = fixed_frames(model, prepared, input_, info.first_frame)
             with counted_progress() as bar:
                 task = bar.add_task(f"{kind} with {show} v{number}", total=total)

@@ -115,7 +115,7 @@ def test_module_loggers_made_at_import_follow_the_later_configuration(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Daemon modules make `log = get_logger(...)` at import, before the CLI or daemon configures logging."""
-    from daemon import runner
+    from daemon.jobs import runner
 
     early = get_logger("rushes.early", show="E")
     stream = io.StringIO()
