@@ -80,6 +80,13 @@ def promote(s: Session, show: str, version: int) -> ModelVersion:
     return row
 
 
+def recorded_seal(row: ModelVersion) -> str | None:
+    """The manifest seal recorded when the version was trained (`metrics["seal"]`), if any: a manifest edited
+    and re-sealed on disk since no longer matches it."""
+    seal = (row.metrics or {}).get("seal")
+    return str(seal) if seal else None
+
+
 def latest_promoted(s: Session, show: str) -> ModelVersion | None:
     """The version in service for the show (None before the first promotion)."""
     show_row = require_show(s, show)

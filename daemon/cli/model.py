@@ -190,7 +190,7 @@ def model_show(
         raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")
     folder = Path(match[0]["folder"])
     try:
-        manifest = verify_version(folder).model_dump(mode="json")
+        manifest = verify_version(folder, match[0]["seal"]).model_dump(mode="json")
     except ModelError as exc:
         raise fail(f"model v{version} of {show} is refused: {exc}") from None
     if as_json:
@@ -244,6 +244,7 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                             "folder": v.path,
                             "clips": manifest_clips,
                             "metrics": m.get("heads", {}),
+                            "seal": models_repo.recorded_seal(v),
                             "created": v.created_at.isoformat() if v.created_at else None,
                         }
                     )

@@ -34,7 +34,6 @@ from engine.model import ModelVersion, load_model
 log = get_logger("rushes.fix")
 
 
-
 class FixError(ValueError):
     """A fix was asked with parameters that cannot work (one line, says what to change)."""
 
@@ -120,8 +119,8 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
         row = models_repo.latest_promoted(s, show)
         if row is None:
             raise NoModel(show)
-        folder, number = row.path, row.version
-    return load_model(folder), number
+        folder, number, seal = row.path, row.version, models_repo.recorded_seal(row)
+    return load_model(folder, expected_seal=seal), number
 
 
 def describe(

@@ -41,7 +41,8 @@ def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
     with catalog.session() as s:
         row = models_repo.latest_promoted(s, show)
         folder = row.path if row else None
-    return load_model(folder) if folder else None
+        seal = models_repo.recorded_seal(row) if row else None
+    return load_model(folder, expected_seal=seal) if folder else None
 
 
 def reserve_version(
@@ -215,6 +216,7 @@ def _summary(job_id: int | str | None, result: TrainResult, started: float) -> d
         "promotable": result.promotable,
         "steps": result.steps,
         "seconds": round(time.monotonic() - started, 1),
+        "seal": result.version.manifest.seal if result.version else None,  # checked when the model is loaded
     }
 
 

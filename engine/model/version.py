@@ -150,9 +150,11 @@ def load_manifest(folder: str | Path) -> Manifest:
     return _validated(base, _read_sealed(base))
 
 
-def verify_version(folder: str | Path) -> Manifest:
+def verify_version(folder: str | Path, expected_seal: str | None = None) -> Manifest:
     """Every check load_model makes, without loading tensors: no pickles, a sealed manifest whose lineage
-    chain holds, safetensors weights matching the manifest's sha256. Returns the manifest."""
+    chain holds, safetensors weights matching the manifest's sha256. `expected_seal`: the seal recorded
+    elsewhere (the catalog) when the version was made; a manifest edited and re-sealed since differs from it.
+    Returns the manifest."""
     base = Path(folder)
     if not base.is_dir():
         raise ModelError(f"model folder {base} does not exist")
@@ -162,6 +164,11 @@ def verify_version(folder: str | Path) -> Manifest:
             f"model folder {base} holds pickle files {pickles}; only safetensors weights are loaded"
         )
     manifest = load_manifest(base)
+    if expected_seal and manifest.seal != expected_seal:
+        raise ModelError(
+            f"{base / MANIFEST} is refused: its seal is not the one recorded when it was trained (it was edited "
+            "and re-sealed); restore it or retrain"
+        )
     _check_chain(base, manifest)
     weights = base / WEIGHTS
     if not weights.is_file():
@@ -174,10 +181,11 @@ def verify_version(folder: str | Path) -> Manifest:
     return manifest
 
 
-def load_model(folder: str | Path, device: str = "cpu") -> ModelVersion:
-    """Load a model version folder, refusing pickles and any weight file whose sha256 does not match."""
+def load_model(folder: str | Path, device: str = "cpu", expected_seal: str | None = None) -> ModelVersion:
+    """Load a model version folder, refusing pickles, any edit to its manifest (verify_version) and any weight
+    file whose sha256 does not match."""
     base = Path(folder)
-    manifest = verify_version(base)
+    manifest = verify_version(base, expected_seal)
     weights = base / WEIGHTS
     try:
         tensors = load_file(str(weights), device="cpu")

@@ -20,6 +20,7 @@ from daemon.catalog.models_repo import add_version, promote
 from daemon.cli.main import _register, app
 from daemon.errors import USER_ERRORS
 from engine.model import ClipRecord, Manifest, ShowModel, save_model
+from engine.model.seal import sealed
 from tests import footage
 
 _register()
@@ -84,6 +85,17 @@ def _write(name: str, data: Callable[[], bytes]) -> Callable[[Path], None]:
     return tamper
 
 
+def _resealed(change: Callable[[dict[str, object]], None]) -> Callable[[Path], None]:
+    """An edit by someone who also recomputes the manifest's seal: only the catalog's record catches it."""
+
+    def tamper(folder: Path) -> None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        change(manifest)
+        (folder / "manifest.json").write_text(json.dumps(sealed(manifest), indent=2))
+
+    return tamper
+
+
 def _pickle() -> bytes:
     import io
 
@@ -104,6 +116,7 @@ TAMPERED: dict[str, tuple[Callable[[Path], None], str]] = {
     "invalid manifest JSON": (_write("manifest.json", lambda: b'{"version": "v1",'), "not valid JSON"),
     "pickle named weights.safetensors": (_write("weights.safetensors", _pickle), "pickle"),
     "stray weights.pt": (_write("weights.pt", _pickle), "pickle files ['weights.pt']"),
+    "edited clip hash, re-sealed": (_resealed(_edit_clip_hash), "not the one recorded when it was trained"),
 }
 
 
@@ -112,10 +125,10 @@ def _promoted(home: Path, show: str) -> Path:
     assert rushes("show", "add", show)[0] == 0
     folder = home / "models" / show / "v1"
     clip = ClipRecord(id="daily:1", content_hash="blake2b:" + "a" * 64, frames=24)
-    save_model(folder, ShowModel.fresh(["denoise"]), Manifest(show=show, version="v1", clips=[clip]))
+    saved = save_model(folder, ShowModel.fresh(["denoise"]), Manifest(show=show, version="v1", clips=[clip]))
     catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
-    with catalog.session() as s:
-        add_version(s, show, str(folder), version=1)
+    with catalog.session() as s:  # as training records it: the manifest's seal beside the scores
+        add_version(s, show, str(folder), version=1, metrics={"seal": saved.manifest.seal})
         promote(s, show, 1)
     catalog.dispose()
     return folder
