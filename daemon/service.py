@@ -35,6 +35,7 @@ from daemon.shows import all_shows
 from daemon.trackers import make_tracker
 from daemon.tracking import poll_fix_requests, poll_reviews
 from daemon.watching import ShowWatchers
+from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
 from integrations.ingest.candidates import Candidate, Found, Rejected
@@ -233,6 +234,12 @@ class Daemon:
         self.catalog.check()  # raises CatalogError with the reason, which /readyz shows
         return True
 
+    def _executor_ok(self) -> bool:
+        problem = self.executor.health()  # e.g. "cannot reach Ray at ray://...: ..."
+        if problem:
+            raise ExecutorUnavailable(problem)
+        return True
+
     def _queue_depths(self) -> list[tuple[str, str, float]]:
         with self.catalog.session(readonly=True) as s:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
@@ -257,6 +264,7 @@ class Daemon:
     def start(self) -> None:
         self.recover_orphans()
         self.readiness.add("catalog", self._catalog_ok)
+        self.readiness.add("executor", self._executor_ok)
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()
