@@ -100,12 +100,15 @@ class Daemon:
         )
         base = {"config": str(config_path) if config_path else None}
         logs = str(settings.logs_dir)
+        lease = settings.job_lease_seconds
+        per_show = {"per_show": settings.max_jobs_per_show, "show_kinds": ["train", "fix"]}
         self.lanes = [
             Lane(
                 self.catalog,
                 "ingest",
                 ["ingest"],
                 in_process(self._pool, self._ingest_job),
+                lease_s=lease or 60,
                 on_done=self._done,
             ),
             Lane(
@@ -113,6 +116,7 @@ class Daemon:
                 "publish",
                 ["publish"],
                 in_process(self._pool, self._publish_job),
+                lease_s=lease or 60,
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
                 on_done=self._done,
             ),
@@ -120,8 +124,9 @@ class Daemon:
                 self.catalog,
                 "train",
                 ["train"],
-                in_worker(self.executor, "daemon.worker_entry:train", base, logs),
-                lease_s=120,
+                in_worker(self.executor, "daemon.worker_entry:train", base, logs, self._train_needs_gpu),
+                lease_s=lease or 120,
+                placement={"yield_to": ["fix"], **per_show},
                 on_done=self._done,
             ),
             Lane(
@@ -130,7 +135,8 @@ class Daemon:
                 ["fix"],
                 in_worker(self.executor, "daemon.worker_entry:fix", base, logs),
                 concurrency=settings.max_jobs,
-                lease_s=120,
+                lease_s=lease or 120,
+                placement=per_show,
                 on_done=self._done,
             ),
         ]
@@ -158,6 +164,12 @@ class Daemon:
     def reconcile(self) -> None:
         """Rescan every ingest root now (through the stability gate; the catalog skips what it has)."""
         self.watchers.rescan()
+
+    def _train_needs_gpu(self, job: Job) -> bool:
+        """Training asks the executor for a GPU when its show trains on CUDA, or on "auto" where GPUs exist."""
+        show = next((s for s in self.shows if s.code == job.show), None)
+        device = show.train.device if show else "auto"
+        return device == "cuda" or (device == "auto" and int(getattr(self.executor, "gpus", 0)) > 0)
 
     # ---- publish -----------------------------------------------------------------------------------------
 

@@ -164,6 +164,12 @@ class RayExecutor:
         with self._cond:
             return max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
 
+    @property
+    def gpus(self) -> int:
+        """GPUs in the Ray cluster (0 until connected)."""
+        with self._cond:
+            return int(self._cluster.get("GPU", 0))
+
     def health(self) -> str | None:
         """None while connected to Ray; otherwise why not (one line, for /readyz)."""
         with self._cond:
@@ -238,7 +244,9 @@ class RayExecutor:
         with self._cond:
             self._remote, self._cluster, self._connected, self._problem = remote, cluster, True, None
             self._cond.notify_all()
-        log.info("ray.connected: %s with %g CPU, %g GPU", self._where, cluster.get("CPU", 0), cluster.get("GPU", 0))
+        log.info(
+            "ray.connected: %s with %g CPU, %g GPU", self._where, cluster.get("CPU", 0), cluster.get("GPU", 0)
+        )
 
     def _step(self) -> None:
         with self._cond:
@@ -321,7 +329,9 @@ class RayExecutor:
             self._running.clear()
             self._connected = False
             self._problem = f"lost the Ray cluster at {self._where} ({reason}); reconnecting"
-        log.warning("ray.lost: %s; %d job(s) in flight failed and go back to the queue", self._problem, len(lost))
+        log.warning(
+            "ray.lost: %s; %d job(s) in flight failed and go back to the queue", self._problem, len(lost)
+        )
         self._safe_shutdown()
 
     def _finish(self, job: _RayJob, error: str) -> None:
@@ -336,7 +346,7 @@ class RayExecutor:
             for job in list(self._running.values()):
                 try:
                     self._ray.cancel(job.ref, force=True)
-                except Exception:  # noqa: BLE001 - best effort on the way out
+                except Exception:
                     break
         with self._cond:
             for job in list(self._running.values()):
@@ -346,9 +356,8 @@ class RayExecutor:
 
     def _safe_shutdown(self) -> None:
         try:
-            if self._ray.is_initialized():
-                self._ray.shutdown()
-        except Exception:  # noqa: BLE001 - a half-closed client may fail to close again
+            self._ray.shutdown()  # also after a lost connection, or reconnecting says "already connected"
+        except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
 
 

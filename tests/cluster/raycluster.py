@@ -118,6 +118,7 @@ class RayCluster:
             f"--port={cluster.gcs_port}",
             f"--ray-client-server-port={cluster.client_port}",
             "--include-dashboard=false",
+            f"--dashboard-port={free_port()}",
             f"--temp-dir={cluster.temp}",  # short: Ray's socket paths must fit in 107 bytes
             "--disable-usage-stats",
         ]

@@ -48,7 +48,9 @@ def test_a_job_runs_in_a_ray_worker_and_its_result_comes_back(
 ) -> None:
     monkeypatch.setenv("RUSHES_HOME", str(tmp_path))
     monkeypatch.setenv("RUSHES_TRACKER__SCRIPT_KEY", "do-not-send")
-    outcome = outcome_of(executor, JobSpec("where-1", "test", WHERE, {"tag": "hello"}, log_path=str(tmp_path / "j.log")))
+    outcome = outcome_of(
+        executor, JobSpec("where-1", "test", WHERE, {"tag": "hello"}, log_path=str(tmp_path / "j.log"))
+    )
     assert outcome.ok, outcome.error
     assert outcome.result["tag"] == "hello" and outcome.result["pid"] != os.getpid()
     assert outcome.result["home"] == str(tmp_path), "RUSHES_* settings reach the Ray worker"
@@ -66,7 +68,9 @@ def test_gpu_jobs_go_only_to_the_node_with_gpus_and_cpu_jobs_see_no_gpu(executor
     assert cpu.result["gpus"] == ""
 
 
-def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(executor: RayExecutor, tmp_path: Path) -> None:
+def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
+    executor: RayExecutor, tmp_path: Path
+) -> None:
     handle = executor.submit(JobSpec("killed-1", "test", WAIT, {"folder": str(tmp_path)}))
     wait_until("the first attempt", lambda: list(tmp_path.glob("pid-*")))
     (first,) = tmp_path.glob("pid-*")
@@ -113,7 +117,9 @@ def test_an_unreachable_cluster_is_reported_by_health_and_jobs_wait() -> None:
     executor = RayExecutor(address, max_jobs=1, reconnect_s=30.0)
     try:
         handle = executor.submit(JobSpec("waits-1", "test", WHERE))
-        wait_until("the connection attempt to fail", lambda: (executor.health() or "").startswith("cannot"), 120)
+        wait_until(
+            "the connection attempt to fail", lambda: (executor.health() or "").startswith("cannot"), 120
+        )
         problem = executor.health() or ""
         assert problem.startswith(f"cannot reach Ray at {address}") and "\n" not in problem
         assert "executor.ray_address" in problem
