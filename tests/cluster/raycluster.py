@@ -150,7 +150,7 @@ class RayCluster:
         resources: dict[str, float],
         timeout: float,
     ) -> RayNode:
-        low = 20000 + 200 * len(self.nodes) + (self.gcs_port % 40) * 1000
+        low = 10000 + (self.gcs_port % 20) * 1000 + 100 * len(self.nodes)  # below the ephemeral ports
         log = self.root / f"{name}.log"
         command = [
             RAY,
@@ -162,7 +162,7 @@ class RayCluster:
             f"--resources={json.dumps(resources)}",
             "--object-store-memory=100000000",
             f"--min-worker-port={low}",
-            f"--max-worker-port={low + 199}",
+            f"--max-worker-port={low + 99}",
             f"--dashboard-agent-listen-port={free_port()}",
             f"--dashboard-agent-grpc-port={free_port()}",
             f"--runtime-env-agent-port={free_port()}",
