@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -51,7 +52,6 @@ def _import_ray() -> Any:
 def run_on_ray_worker(spec_json: str) -> str:
     """The body of the remote task: run the spec here, log to its log_path, return the outcome JSON."""
     import contextlib
-    import socket
 
     from integrations.executors.worker import run_spec
 
@@ -189,7 +189,7 @@ class RayExecutor:
                 job.stopping = job.stopping or f"job {job.spec.id} stopped at shutdown"
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=30.0)
+        self._thread.join(timeout=30.0 if wait else 5.0)  # a daemon thread: it never keeps the process alive
 
     # -- the supervisor thread (the only one that calls Ray) ------------------------------------
 
@@ -225,6 +225,7 @@ class RayExecutor:
 
     def _connect(self) -> None:
         try:
+            _probe(self._address)
             if not self._ray.is_initialized():
                 self._ray.init(address=self._address, ignore_reinit_error=True, log_to_driver=False)
             remote = self._ray.remote(max_retries=self._retries, retry_exceptions=False)(run_on_ray_worker)
@@ -252,7 +253,7 @@ class RayExecutor:
         with self._cond:
             stopping = [job for job in self._running.values() if job.stopping and job.ref is not None]
             limit = self._max_jobs or max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
-            starting = []
+            starting: list[_RayJob] = []
             while self._pending and len(self._running) + len(starting) < limit:
                 starting.append(self._pending.pop(0))
         for job in starting:
@@ -359,6 +360,17 @@ class RayExecutor:
             self._ray.shutdown()  # also after a lost connection, or reconnecting says "already connected"
         except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
+
+
+def _probe(address: str | None, timeout_s: float = 3.0) -> None:
+    """Fail fast (OSError) when a Ray Client address does not accept connections; Ray itself would retry
+    for half a minute before saying so."""
+    if not address or not address.startswith("ray://"):
+        return
+    where = address.removeprefix("ray://").partition("/")[0]
+    host, _, port = where.rpartition(":") if ":" in where else (where, "", "10001")
+    with socket.create_connection((host, int(port)), timeout=timeout_s):
+        pass
 
 
 def _is_connection_error(exc: BaseException) -> bool:

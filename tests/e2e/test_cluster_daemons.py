@@ -33,6 +33,7 @@ from tests.servers.postgres import PostgresServer
 DAILIES = 40
 FIXES = 10
 DAEMONS = 3
+FIRST = 6  # dailies the model is trained on before the rest land
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "camera", "cat"]
 
 
@@ -53,6 +54,14 @@ def small_dailies(folder: Path) -> list[DemoShot]:
         write_movie(path, frames, 24, timecode=f"01:00:{i:02d}:00")
         shots.append(DemoShot(name, path, "denoise" if fix else None, "denoise" if fix else ""))
     return shots
+
+
+def drop(world: World, shots: list[DemoShot]) -> None:
+    """Land these dailies in the shared ingest tree as a copy tool does (a temporary name, then a rename)."""
+    for shot in shots:
+        part = world.inbox / f"{shot.file.name}.part"
+        part.write_bytes(shot.file.read_bytes())
+        part.rename(world.inbox / shot.file.name)
 
 
 def daemon_configs(world: World, catalog_url: str) -> list[Path]:
@@ -96,11 +105,13 @@ def test_three_daemons_on_one_catalog_lose_nothing_repeat_nothing_and_survive_a_
     logs = [tmp_path / f"daemon{n}.log" for n in range(DAEMONS)]
     killed: subprocess.Popen[bytes] | None = None
     try:
-        world.drop_dailies()
-        wait_for("40 dailies catalogued", lambda: registered(catalog) == DAILIES, 150)
-        leaders = sum(log.read_text().count('"scheduler.leader"') for log in logs)
+        drop(world, world.shots[:FIRST])  # the first night: a few dailies, and a model trained on them
+        wait_for("the first dailies catalogued", lambda: registered(catalog) == FIRST, 120)
         enqueue_training(catalog)
+        drop(world, world.shots[FIRST:])
+        wait_for("40 dailies catalogued", lambda: registered(catalog) == DAILIES, 150)
         wait_for("a promoted model", lambda: promoted(catalog) is not None, 150)
+        leaders = sum(log.read_text().count('"scheduler.leader"') for log in logs)
         world.tag(["denoise"])
         pids = {p.pid: p for p in procs}
         wait_for("a daemon holding a fix", lambda: any(pid in pids for pid in fix_holders(catalog)), 120)
