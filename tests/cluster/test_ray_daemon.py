@@ -32,7 +32,7 @@ def test_the_daemon_trains_and_fixes_on_ray_and_a_killed_ray_worker_still_publis
     ray_cluster: RayCluster, tmp_path: Path
 ) -> None:
     world = make_world(
-        tmp_path, budget=20, extra={"executor": {"kind": "ray", "ray_address": ray_cluster.address}}
+        tmp_path, budget=8, extra={"executor": {"kind": "ray", "ray_address": ray_cluster.address}}
     )
     catalog = world.catalog()
     proc = world.start_daemon()

@@ -108,9 +108,9 @@ def test_three_daemons_on_one_catalog_lose_nothing_repeat_nothing_and_survive_a_
         drop(world, world.shots[:FIRST])  # the first night: a few dailies, and a model trained on them
         wait_for("the first dailies catalogued", lambda: registered(catalog) == FIRST, 120)
         enqueue_training(catalog)
-        drop(world, world.shots[FIRST:])
-        wait_for("40 dailies catalogued", lambda: registered(catalog) == DAILIES, 150)
         wait_for("a promoted model", lambda: promoted(catalog) is not None, 150)
+        drop(world, world.shots[FIRST:])  # the next day's dailies
+        wait_for("40 dailies catalogued", lambda: registered(catalog) == DAILIES, 150)
         leaders = sum(log.read_text().count('"scheduler.leader"') for log in logs)
         world.tag(["denoise"])
         pids = {p.pid: p for p in procs}
