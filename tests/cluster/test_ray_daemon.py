@@ -76,6 +76,7 @@ def test_with_ray_unreachable_the_daemon_starts_says_why_once_and_is_not_ready(t
             "executor": {"kind": "ray", "ray_address": address, "ray_reconnect_seconds": 2},
             "http": {"host": "127.0.0.1", "port": port},
         },
+        dailies=lambda folder: [],
     )
     log = tmp_path / "daemon.log"
     proc = world.start_daemon()
