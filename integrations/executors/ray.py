@@ -37,6 +37,7 @@ BACKEND = "ray"
 INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[ray]') to use the Ray executor"
 _SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
 _KEEP_DELIVERED = 1000
+_REFRESH_S = 30.0  # how often the cluster's resources are read again
 
 log = logging.getLogger("rushes.executors.ray")
 
@@ -77,6 +78,7 @@ class _RayJob:
     ref: Any = None
     started: float = 0.0
     stopping: str | None = None
+    cancel_sent: bool = False
 
 
 class RayExecutor:
@@ -106,6 +108,7 @@ class RayExecutor:
         self._connected = False
         self._problem: str | None = f"connecting to Ray at {self._where}"
         self._cluster: dict[str, float] = {}
+        self._cluster_at = 0.0
         self._pending: list[_RayJob] = []
         self._running: dict[str, _RayJob] = {}
         self._outcomes: dict[str, JobOutcome] = {}
@@ -244,6 +247,7 @@ class RayExecutor:
             return
         with self._cond:
             self._remote, self._cluster, self._connected, self._problem = remote, cluster, True, None
+            self._cluster_at = time.monotonic()
             self._cond.notify_all()
         log.info(
             "ray.connected: %s with %g CPU, %g GPU", self._where, cluster.get("CPU", 0), cluster.get("GPU", 0)
@@ -251,7 +255,7 @@ class RayExecutor:
 
     def _step(self) -> None:
         with self._cond:
-            stopping = [job for job in self._running.values() if job.stopping and job.ref is not None]
+            stopping = [job for job in self._running.values() if job.stopping and not job.cancel_sent]
             limit = self._max_jobs or max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
             starting: list[_RayJob] = []
             while self._pending and len(self._running) + len(starting) < limit:
@@ -265,7 +269,13 @@ class RayExecutor:
                 job.stopping = f"job {job.spec.id} timed out after {timeout:g} s and was killed"
                 stopping.append(job)
         for job in stopping:
-            self._ray.cancel(job.ref, force=True)
+            if job.ref is not None:
+                job.cancel_sent = True
+                self._ray.cancel(job.ref, force=True)
+        if now - self._cluster_at > _REFRESH_S:  # nodes come and go: GPU placement needs the current view
+            cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
+            with self._cond:
+                self._cluster, self._cluster_at = cluster, now
         refs = [job.ref for job in list(self._running.values())]
         if not refs:
             with self._cond:

@@ -68,6 +68,19 @@ def test_gpu_jobs_go_only_to_the_node_with_gpus_and_cpu_jobs_see_no_gpu(executor
     assert cpu.result["gpus"] == ""
 
 
+def test_two_nodes_run_two_jobs_at_once(executor: RayExecutor, tmp_path: Path) -> None:
+    folders = [tmp_path / "a", tmp_path / "b"]
+    handles = []
+    for n, folder in enumerate(folders):
+        folder.mkdir()
+        handles.append(executor.submit(JobSpec(f"both-{n}", "test", WAIT, {"folder": str(folder)})))
+    wait_until("both jobs running at the same time", lambda: all(list(f.glob("pid-*")) for f in folders))
+    for folder in folders:
+        (folder / "go").touch()
+    wait_until("both outcomes", lambda: all(executor.poll(h) is not None for h in handles))
+    assert all((o := executor.poll(h)) is not None and o.ok for h in handles)
+
+
 def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
     executor: RayExecutor, tmp_path: Path
 ) -> None:
