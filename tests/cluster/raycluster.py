@@ -110,9 +110,12 @@ class RayCluster:
         return self.nodes[0]
 
     @classmethod
-    def start(cls, root: Path, num_cpus: int = 1, timeout: float = 120.0) -> RayCluster:
+    def start(
+        cls, root: Path, num_cpus: int = 1, timeout: float = 120.0, client_port: int | None = None
+    ) -> RayCluster:
         root.mkdir(parents=True, exist_ok=True)
-        cluster = cls(root, free_port(), free_port(), Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp")))
+        temp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+        cluster = cls(root, free_port(), client_port or free_port(), temp)
         args = [
             "--head",
             f"--port={cluster.gcs_port}",

@@ -1,6 +1,7 @@
 """`rushes daemon` with `executor: {kind: ray}` against a real local Ray cluster: training and fixes run on Ray
 workers and come back to the catalog; a Ray worker killed mid-fix is rerun and exactly one Version is
-published; with Ray unreachable the daemon still starts, says why in one line and /readyz is not ready."""
+published; with Ray unreachable the daemon still starts, says why in one line and /readyz is not ready; it
+connects when Ray comes, and when the head is lost the job in flight goes back to the queue."""
 
 from __future__ import annotations
 
@@ -67,35 +68,73 @@ def test_the_daemon_trains_and_fixes_on_ray_and_a_killed_ray_worker_still_publis
     catalog.dispose()
 
 
-def test_with_ray_unreachable_the_daemon_starts_says_why_once_and_is_not_ready(tmp_path: Path) -> None:
-    address = f"ray://127.0.0.1:{free_port()}"
-    port = free_port()
+def test_without_ray_the_daemon_starts_and_waits_then_connects_and_survives_losing_the_head(
+    tmp_path: Path,
+) -> None:
+    client_port, port = free_port(), free_port()
+    address = f"ray://127.0.0.1:{client_port}"
     world = make_world(
         tmp_path,
+        budget=60,
         extra={
             "executor": {"kind": "ray", "ray_address": address, "ray_reconnect_seconds": 2},
             "http": {"host": "127.0.0.1", "port": port},
         },
-        dailies=lambda folder: [],
     )
+    catalog = world.catalog()
     log = tmp_path / "daemon.log"
-    proc = world.start_daemon()
+    proc = world.start_daemon({"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "2"})
+    alive = lambda: proc.poll() is None  # noqa: E731
     url = f"http://127.0.0.1:{port}"
+    cluster: RayCluster | None = None
     try:
-        wait_for("the daemon to say Ray is unreachable", lambda: "ray.unreachable" in log.read_text(), 120)
-        wait_for("/readyz to answer", lambda: _answers(url), 60, lambda: proc.poll() is None)
+        # 1. Ray unreachable at start: the daemon runs, says why in one line, and is not ready.
+        wait_for(
+            "the daemon to say Ray is unreachable", lambda: "ray.unreachable" in log.read_text(), 120, alive
+        )
+        wait_for("/readyz to answer", lambda: _answers(url), 60, alive)
         code, body = readyz(url)
-        assert code == 503
-        assert f"cannot reach Ray at {address}" in json.loads(body)["checks"]["executor"]
-        time.sleep(5)  # two more reconnect attempts fail the same way: still one line
-        assert proc.poll() is None, "the daemon keeps running without Ray"
+        assert code == 503 and f"cannot reach Ray at {address}" in json.loads(body)["checks"]["executor"]
+        # 2. Ray comes: the daemon connects by itself and becomes ready.
+        cluster = RayCluster.start(tmp_path / "ray", num_cpus=1, client_port=client_port)
+        wait_for("the daemon to connect", lambda: readyz(url)[0] == 200, 120, alive)
+        unreachable_lines = log.read_text().count("ray.unreachable")
+        # 3. The head is lost with a training job in flight: it fails over to the queue, nothing hangs.
+        world.drop_dailies()
+        wait_for("every daily catalogued", lambda: registered(catalog) == len(world.shots), 120, alive)
+        enqueue_training(catalog)
+        job_log = world.root / "rushes" / "logs"
+        wait_for(
+            "training on Ray",
+            lambda: any("ray task train-" in p.read_text() for p in job_log.glob("*.log")),
+            120,
+            alive,
+        )
+        cluster.head.kill()
+        wait_for(
+            "the job back in the queue", lambda: _train_error(catalog).startswith("job train-"), 90, alive
+        )
+        code, body = readyz(url)
+        assert code == 503 and "Ray" in json.loads(body)["checks"]["executor"]
+        assert alive(), "the daemon keeps running without Ray"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
         world.stop()
-    lines = [line for line in log.read_text().splitlines() if "ray.unreachable" in line]
-    assert len(lines) == 1, lines
-    assert "Traceback" not in log.read_text()
+        if cluster is not None:
+            cluster.stop()
+    text = log.read_text()
+    assert unreachable_lines == 1, "one line while Ray was unreachable, however many attempts"
+    assert text.count("ray.lost") == 1
+    assert f"lost the Ray cluster at {address}" in _train_error(catalog)
+    assert "Traceback" not in text
+    catalog.dispose()
+
+
+def _train_error(catalog: Catalog) -> str:
+    with catalog.session(readonly=True) as s:
+        jobs = job_repo.list_jobs(s, kind="train", limit=None)
+        return next((j.last_error or "" for j in jobs if j.state == "queued"), "")
 
 
 def kill_the_ray_worker_of_the_first_fix(logs: Path, catalog: Catalog, alive: Callable[[], bool]) -> int:
