@@ -39,6 +39,7 @@ from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.trackers import make_tracker
+from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
 from integrations.ingest.candidates import Found
@@ -80,7 +81,11 @@ class Daemon:
         base = {"config": str(self.config_path) if self.config_path else None}
         logs = str(self.settings.logs_dir)
 
+        lease = self.settings.job_lease_seconds
+        per_show = {"per_show": self.settings.max_jobs_per_show, "show_kinds": ["train", "fix"]}
+
         def lane(kind: str, start: Any, **options: Any) -> Lane:
+            options.setdefault("lease_s", lease or (60 if kind in ("ingest", "publish") else 120))
             return Lane(self.catalog, kind, [kind], start, on_done=self._done, **options)
 
         return [
@@ -91,14 +96,19 @@ class Daemon:
             lane(
                 "publish",
                 in_process(self._pool, self._publish_job),
+                lease_s=lease or 60,
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
             ),
-            lane("train", in_worker(self.executor, worker.TRAIN, base, logs), lease_s=120),
+            lane(
+                "train",
+                in_worker(self.executor, worker.TRAIN, base, logs, self._train_needs_gpu),
+                placement={"yield_to": ["fix"], **per_show},
+            ),
             lane(
                 "fix",
                 in_worker(self.executor, worker.FIX, base, logs),
                 concurrency=self.settings.max_jobs,
-                lease_s=120,
+                placement=per_show,
             ),
         ]
 
@@ -133,6 +143,12 @@ class Daemon:
     def reconcile(self) -> None:
         """Rescan every ingest root now (through the stability gate; the catalog skips what it has)."""
         self.watchers.rescan()
+
+    def _train_needs_gpu(self, job: Job) -> bool:
+        """Training asks the executor for a GPU when its show trains on CUDA, or on "auto" where GPUs exist."""
+        show = next((s for s in self.shows if s.code == job.show), None)
+        device = show.train.device if show else "auto"
+        return device == "cuda" or (device == "auto" and int(getattr(self.executor, "gpus", 0)) > 0)
 
     def _publish_job(self, job: Job) -> dict[str, Any]:
         crash_point("publish.start")
@@ -172,6 +188,12 @@ class Daemon:
         self.catalog.check()  # raises CatalogError with the reason, which /readyz shows
         return True
 
+    def _executor_ok(self) -> bool:
+        problem = self.executor.health()  # e.g. "cannot reach Ray at ray://...: ..."
+        if problem:
+            raise ExecutorUnavailable(problem)
+        return True
+
     def _queue_depths(self) -> list[tuple[str, str, float]]:
         with self.catalog.session(readonly=True) as s:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
@@ -182,6 +204,7 @@ class Daemon:
     def start(self) -> None:
         self.recover_orphans()
         self.readiness.add("catalog", self._catalog_ok)
+        self.readiness.add("executor", self._executor_ok)
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()

@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     shows: list[ShowConfig] = Field(default_factory=list)
     max_jobs: int = Field(2, ge=1, description="Train and fix jobs run at once (one GPU job at a time).")
     executor: ExecutorOptions = Field(default_factory=ExecutorOptions)
+    max_jobs_per_show: int | None = Field(
+        None,
+        ge=1,
+        description="Train and fix jobs of one show running at once across every daemon (default: no limit).",
+    )
+    job_lease_seconds: float | None = Field(
+        None,
+        ge=2,
+        description="How long a daemon holds a job between heartbeats before other daemons may take it over "
+        "(default: 60 s for ingest and publish, 120 s for train and fix).",
+    )
 
     @classmethod
     def settings_customise_sources(
