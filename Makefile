@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps zou-venv test lint demo bench clean
+.PHONY: venv system-deps zou-venv sg-client-suite test lint demo bench clean
 
 venv: $(STAMP)
 
@@ -31,7 +31,12 @@ lint: venv
 	$(BIN)/ruff check daemon engine integrations tests bench
 	$(BIN)/mypy
 
-test: venv system-deps zou-venv lint
+# The official shotgun_api3 live-server tests (fetched from PyPI into .sg-client/, never committed), run
+# against `rushes tracker serve` by tests/integrations/test_sg_client_suite.py.
+sg-client-suite: venv
+	$(BIN)/python scripts/sg_client_tests.py --fetch-only
+
+test: venv system-deps zou-venv sg-client-suite lint
 	$(BIN)/python -m pytest tests
 
 demo: venv

@@ -30,15 +30,21 @@ def tracker_serve(
     script_key: Annotated[
         str, typer.Option(envvar="RUSHES_TRACKER__SCRIPT_KEY", help="Script key (or the env var).")
     ] = "",
+    schema: Annotated[
+        Path | None, typer.Option("--schema", help="A site's exported schema_read JSON to start from.")
+    ] = None,
 ) -> None:
     """Serve a local ShotGrid-compatible tracker (the /api3/json protocol shotgun_api3 speaks), until Ctrl-C."""
     from integrations.trackers.sgserver.app import serve
+    from integrations.trackers.sgserver.schema import SchemaError
 
     if not script_key:
         raise fail("the local tracker needs a script key: --script-key KEY or RUSHES_TRACKER__SCRIPT_KEY")
     folder = data or Path(os.environ.get("RUSHES_HOME", ".")) / "sgserver"
     try:
-        server = serve(host, port, folder, script_name, script_key)
+        server = serve(host, port, folder, script_name, script_key, schema)
+    except SchemaError as exc:
+        raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
     out.print(

@@ -219,7 +219,7 @@ def test_tracker_check_with_a_wrong_key_marks_fail_and_exits_1(
     result = mistakes["wrong-key"]
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"ok   connect: {sg_server.url} (server 8.0.0)",
+        f"ok   connect: {sg_server.url} (server 8.5.0)",
         "FAIL authenticate: ShotGrid rejected script 'rushes': check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY",
     ]
     assert one_error_line(result) == "the tracker is not ready for Rushes: fix the lines marked FAIL"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -28,12 +29,22 @@ from typing import Any
 
 from integrations.trackers.sgserver import protocol, upload
 from integrations.trackers.sgserver.faults import Faults
-from integrations.trackers.sgserver.service import Service
+from integrations.trackers.sgserver.schema import Schema
+from integrations.trackers.sgserver.service import TRANSIENT_THUMBNAIL, Service
 from integrations.trackers.sgserver.storage import Storage
+from integrations.trackers.sgserver.webhooks import WebhookHub, WebhookPump
 
 LOG = logging.getLogger(__name__)
 API_PATH = "/api3/json"
 DB_NAME = "shotgrid.sqlite3"
+
+
+MAX_BODY = 512 * 1024 * 1024
+BODY_TIMEOUT = 30.0
+
+
+class BadRequest(ValueError):
+    """An HTTP request the server cannot read (bad Content-Length, truncated body)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -50,8 +61,26 @@ class _Handler(BaseHTTPRequestHandler):
         return f"http://{host}"
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body; BadRequest for a Content-Length that is not a size, too large, or longer
+        than what arrives before the socket timeout."""
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
+            raise BadRequest(f"Content-Length must be a byte count, got {text!r}")
+        length = int(text)
+        if length > MAX_BODY:
+            raise BadRequest(f"the request body is {length} bytes; the most is {MAX_BODY}")
+        # Idle keep-alive connections stay open (long-lived clients such as Rushes' poller would otherwise
+        # meet a closed socket), but a body that stops arriving gives up after BODY_TIMEOUT seconds.
+        self.connection.settimeout(BODY_TIMEOUT)
+        try:
+            body = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            body = b""
+        finally:
+            self.connection.settimeout(None)
+        if len(body) != length:
+            raise BadRequest(f"Content-Length says {length} bytes but {len(body)} arrived")
+        return body
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -66,7 +95,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _dispatch(self, method: str) -> None:
-        body = self._body() if method == "POST" else b""
+        try:
+            body = self._body() if method == "POST" else b""
+        except BadRequest as exc:
+            self.close_connection = True
+            answer = json.dumps(protocol.fault(f"API bad request: {exc}")).encode()
+            self._send(400, answer, "application/json; charset=utf-8")
+            return
         action = self.server.faults.next_action()
         if action.delay:
             time.sleep(action.delay)
@@ -76,7 +111,13 @@ class _Handler(BaseHTTPRequestHandler):
         if action.status is not None:
             self._send(action.status, b"injected fault", "text/plain")
             return
-        status, answer, content_type = self._route(method, body)
+        self.server.service.settle_thumbnails(self._base_url())
+        try:
+            status, answer, content_type = self._route(method, body)
+        except Exception as exc:  # a server bug: answer the fault shape, keep the connection usable
+            LOG.exception("sgserver: %s %s failed", method, self.path)
+            status, content_type = 500, "application/json; charset=utf-8"
+            answer = json.dumps(protocol.fault(f"API internal error: {type(exc).__name__}")).encode()
         if action.drop_after:
             self._hang_up()
             return
@@ -88,12 +129,17 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == API_PATH:
             result = protocol.handle_rpc(service, body, self._base_url())
             return 200, json.dumps(result).encode("utf-8"), "application/json; charset=utf-8"
+        if method == "POST" and path == upload.SHARE_THUMBNAIL:
+            content_type = self.headers.get("Content-Type") or ""
+            return 200, protocol.handle_share(service, content_type, body), "text/plain"
         if method == "POST" and path in (upload.UPLOAD_FILE, upload.PUBLISH_THUMBNAIL):
             content_type = self.headers.get("Content-Type") or ""
             return 200, protocol.handle_upload(service, path, content_type, body), "text/plain"
         if method == "GET" and path.startswith(upload.FILE_SERVE):
             query = urllib.parse.parse_qs(self.path.partition("?")[2])
             return self._file(path[len(upload.FILE_SERVE) :], (query.get("sig") or [""])[0])
+        if method == "GET" and path == TRANSIENT_THUMBNAIL:
+            return 200, PLACEHOLDER_PNG, "image/png"
         if method == "GET" and path in ("/", "/healthz"):
             return 200, b"Rushes local ShotGrid-compatible server\n", "text/plain"
         return 404, b"not found", "text/plain"
@@ -102,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not attachment.isdigit():
             return 400, b"Attachment id doesn't exist", "text/plain"
         service = self.server.service
-        if not (signature and service.signature_ok(int(attachment), signature)) and not self._signed_in():
+        signed = bool(signature) and service.signature_ok(int(attachment), signature)
+        if not (signed or self._signed_in() or self.server.open_downloads):
             return 403, b"sign in first (session cookie _session_id) or use the signed url", "text/plain"
         found = service.file(int(attachment))
         if found is None:
@@ -133,20 +180,51 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.service = service
         self.faults = faults
+        # shotgun_api3 scopes its download cookie to "host:port", which no cookie jar sends back, so
+        # download_attachment(id) arrives without a session: served only when bound to loopback.
+        self.open_downloads = _loopback(address[0])
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+# A 1x1 grey PNG: the transient thumbnail placeholder.
+PLACEHOLDER_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b550000000a49444154789c6368000000"
+    "82008177cd72b60000000049454e44ae426082"
+)
 
 
 class SGServer:
     """A running local server: `url`, `faults` for tests, `stop()`."""
 
     def __init__(
-        self, host: str, port: int, data_dir: Path, script_name: str, script_key: str, page_size: int = 500
+        self,
+        host: str,
+        port: int,
+        data_dir: Path,
+        script_name: str,
+        script_key: str,
+        page_size: int = 500,
+        schema: Schema | None = None,
+        thumbnail_delay: float = 0.3,
+        template_project: bool = True,
     ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.storage = Storage(data_dir / DB_NAME)
         self.faults = Faults()
-        self.service = Service(self.storage, self.faults, page_size)
+        self.service = Service(self.storage, self.faults, page_size, schema)
         self.service.add_script(script_name, script_key)
+        self.service.thumbnail_delay = thumbnail_delay
+        self.service.seed_site(template_project)
+        self.webhooks = WebhookHub(self.storage)
+        self.service.webhooks = self.webhooks
+        self._pump = WebhookPump(self.webhooks)
         self._http = _HTTPServer((host, port), self.service, self.faults)
         self.host, self.port = str(self._http.server_address[0]), int(self._http.server_address[1])
         self._thread: threading.Thread | None = None
@@ -156,6 +234,15 @@ class SGServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def open_downloads(self) -> bool:
+        """Whether attachments download without a session or signature (default: bound to loopback)."""
+        return self._http.open_downloads
+
+    @open_downloads.setter
+    def open_downloads(self, value: bool) -> None:
+        self._http.open_downloads = value
+
     def add_script(self, script_name: str, script_key: str) -> None:
         self.service.add_script(script_name, script_key)
 
@@ -164,6 +251,7 @@ class SGServer:
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="sgserver", daemon=True
         )
         self._thread.start()
+        self._pump.start()
         return self
 
     def wait(self) -> None:
@@ -178,6 +266,7 @@ class SGServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._pump.stop()
         self._http.shutdown()
         self._http.server_close()
         if self._thread is not None:
@@ -199,11 +288,15 @@ def serve(
     data_dir: Path | str = "sgserver-data",
     script_name: str = "rushes",
     script_key: str = "",
+    schema_file: Path | str | None = None,
 ) -> SGServer:
-    """Bind, start serving in a background thread and return the running server (call `.wait()`)."""
+    """Bind, start serving in a background thread and return the running server (call `.wait()`).
+    `schema_file`: a site's exported schema_read JSON to start from instead of the default schema
+    (SchemaError names the file and the problem)."""
     if not script_key:
         raise ValueError("the local ShotGrid server needs a script key: set RUSHES_TRACKER__SCRIPT_KEY")
-    return SGServer(host, port, Path(data_dir), script_name, script_key).start()
+    schema = Schema.from_file(Path(schema_file)) if schema_file else None
+    return SGServer(host, port, Path(data_dir), script_name, script_key, schema=schema).start()
 
 
 def start_in_thread(
@@ -213,10 +306,23 @@ def start_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     page_size: int = 500,
+    thumbnail_delay: float = 0.0,
 ) -> SGServer:
     """For tests: a running server on a random free port of 127.0.0.1 (`page_size`: the most entities
-    one read answers, as the client learns it from `info`)."""
-    return SGServer(host, port, Path(data_dir), script_name, script_key, page_size).start()
+    one read answers, as the client learns it from `info`; `thumbnail_delay`: seconds a thumbnail stays
+    the transient placeholder, 0 here so tests read images at once, 0.3 for `serve`). Unlike `serve`,
+    the site starts without the hosted service's "Template Project", so tests see only what they make."""
+    server = SGServer(
+        host,
+        port,
+        Path(data_dir),
+        script_name,
+        script_key,
+        page_size,
+        thumbnail_delay=thumbnail_delay,
+        template_project=False,
+    )
+    return server.start()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,8 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data-dir", default="sgserver-data")
     parser.add_argument("--script-name", default=os.environ.get("RUSHES_TRACKER__SCRIPT_NAME", "rushes"))
+    parser.add_argument("--schema", default=None, help="a site's exported schema_read JSON")
     args = parser.parse_args(argv)
     key = os.environ.get("RUSHES_TRACKER__SCRIPT_KEY", "")
-    server = serve(args.host, args.port, args.data_dir, args.script_name, key)
+    server = serve(args.host, args.port, args.data_dir, args.script_name, key, args.schema)
     print(f"Local ShotGrid server on {server.url} (script '{args.script_name}'), data in {args.data_dir}")
     server.wait()

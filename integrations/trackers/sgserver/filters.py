@@ -156,6 +156,66 @@ def _condition(condition: dict[str, Any], get: Getter, name_of: Namer) -> bool:
     return _relation(str(condition["relation"]), get(str(condition["path"])), value_list, name_of)
 
 
+MAX_DEPTH = 32
+RELATIONS = {
+    "is",
+    "is_not",
+    "in",
+    "not_in",
+    "less_than",
+    "greater_than",
+    "between",
+    "not_between",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "type_is",
+    "type_is_not",
+    "name_contains",
+    "name_not_contains",
+    "name_is",
+    "name_starts_with",
+    "name_ends_with",
+    "in_last",
+    "not_in_last",
+    "in_next",
+    "not_in_next",
+}
+TWO_VALUES = {"between", "not_between"}
+
+
+def leaf_conditions(group: Any, depth: int = 0) -> list[dict[str, Any]]:
+    """Every leaf condition of a filter tree, checking its shape (FilterError for a malformed tree or one
+    nested deeper than MAX_DEPTH, so evaluation never recurses without bound)."""
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filters are nested more than {MAX_DEPTH} levels deep")
+    if not isinstance(group, dict) or not isinstance(group.get("conditions", []), list):
+        raise FilterError("filters must be {'logical_operator', 'conditions': [...]}")
+    if str(group.get("logical_operator", "and")).lower() not in ("and", "all", "or", "any"):
+        raise FilterError(f"unknown logical_operator '{group.get('logical_operator')}'")
+    found: list[dict[str, Any]] = []
+    for condition in group.get("conditions") or []:
+        if isinstance(condition, dict) and "conditions" in condition:
+            found.extend(leaf_conditions(condition, depth + 1))
+        elif (
+            isinstance(condition, dict) and isinstance(condition.get("path"), str) and "relation" in condition
+        ):
+            found.append(condition)
+        else:
+            raise FilterError(f"a filter condition must have path, relation and values, got {condition!r}")
+    return found
+
+
+def check_relation(relation: str, values: Any) -> None:
+    """FilterError for an unknown relation or the wrong number of values."""
+    if relation not in RELATIONS:
+        raise FilterError(f"unknown filter relation '{relation}'")
+    count = len(values) if isinstance(values, list | tuple) else 1
+    if relation in TWO_VALUES and count != 2:
+        raise FilterError(f"the '{relation}' relation needs two values, got {count}")
+
+
 def paths(group: dict[str, Any]) -> Iterable[str]:
     """Every field path a filter tree reads (to check the fields exist)."""
     for condition in group.get("conditions") or []:

@@ -1,21 +1,24 @@
 """The entity types and fields of the local server, and their ShotGrid schema_* wire format.
 
-Field definitions are plain data: a data type, a display name and, for links and status lists, the valid
-entity types or values. Custom fields (schema_field_create) are stored by the storage module and merged in.
+Field definitions are plain data: a data type, a display name and, for links and lists, the valid entity
+types or values. The built-in set is data, not code: `default_schema.json` beside this module holds the
+entity types and built-in fields of a standard Flow Production Tracking site; `Schema.from_export()` reads
+a site's own `schema_read` answer (saved as JSON) instead. Custom fields (schema_field_create) are stored
+by the storage module and merged in by the service.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-TASK_STATUSES = ["wtg", "rdy", "ip", "fix", "rev", "apr", "fin", "hld", "omt"]
-VERSION_STATUSES = ["rev", "vwd", "apr", "rej", "na"]
-SHOT_STATUSES = ["wtg", "rdy", "ip", "rev", "fin", "hld", "omt"]
-USER_STATUSES = ["act", "dis"]
-
-LINKABLE = ["Shot", "Sequence", "Asset", "Project", "Task", "Version", "PublishedFile", "Playlist", "Note"]
+DEFAULT_SCHEMA = Path(__file__).with_name("default_schema.json")
+# Preferred display-name fields, in order, for types whose definition does not name one.
+_NAME_CANDIDATES = ("code", "name", "content", "title", "subject", "firstname", "description")
 
 
 @dataclass(frozen=True)
@@ -30,253 +33,126 @@ class FieldDef:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-def _f(data_type: str, *valid: str, name: str = "", editable: bool = True, default: Any = None) -> FieldDef:
-    if data_type in ("entity", "multi_entity"):
-        return FieldDef(data_type, name, valid_types=valid, editable=editable, default_value=default)
-    if data_type in ("status_list", "list"):
-        return FieldDef(data_type, name, valid_values=valid, editable=editable, default_value=default)
-    return FieldDef(data_type, name, editable=editable, default_value=default)
+LINK = FieldDef("entity")
 
 
-_COMMON: dict[str, FieldDef] = {
-    "id": _f("number", name="Id", editable=False),
-    "created_at": _f("date_time", name="Date Created", editable=False),
-    "updated_at": _f("date_time", name="Date Updated", editable=False),
-    "created_by": _f("entity", "HumanUser", "ApiUser", name="Created by", editable=False),
-    "updated_by": _f("entity", "HumanUser", "ApiUser", name="Updated by", editable=False),
-    "cached_display_name": _f("text", name="Cached Display Name", editable=False),
-}
-_PROJECT_LINK = {"project": _f("entity", "Project", name="Project")}
-
-_TYPES: dict[str, tuple[str, dict[str, FieldDef]]] = {
-    "Project": (
-        "Project",
-        {
-            "name": _f("text", name="Project Name"),
-            "code": _f("text", name="Project Code"),
-            "sg_description": _f("text", name="Description"),
-            "sg_status": _f("list", "Active", "Archive", "Bidding", name="Status"),
-            "archived": _f("checkbox", name="Archived", default=False),
-            "is_template": _f("checkbox", name="Template", default=False),
-            "tank_name": _f("text", name="Tank Name"),
-            "users": _f("multi_entity", "HumanUser", name="Users"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "Sequence": (
-        "Sequence",
-        {
-            **_PROJECT_LINK,
-            "code": _f("text", name="Sequence Name"),
-            "description": _f("text", name="Description"),
-            "sg_status_list": _f("status_list", *SHOT_STATUSES, name="Status", default="wtg"),
-            "shots": _f("multi_entity", "Shot", name="Shots"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "Shot": (
-        "Shot",
-        {
-            **_PROJECT_LINK,
-            "code": _f("text", name="Shot Code"),
-            "description": _f("text", name="Description"),
-            "sg_sequence": _f("entity", "Sequence", name="Sequence"),
-            "sg_status_list": _f("status_list", *SHOT_STATUSES, name="Status", default="wtg"),
-            "sg_cut_in": _f("number", name="Cut In"),
-            "sg_cut_out": _f("number", name="Cut Out"),
-            "sg_head_in": _f("number", name="Head In"),
-            "sg_tail_out": _f("number", name="Tail Out"),
-            "tasks": _f("multi_entity", "Task", name="Tasks"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "Asset": (
-        "Asset",
-        {
-            **_PROJECT_LINK,
-            "code": _f("text", name="Asset Name"),
-            "description": _f("text", name="Description"),
-            "sg_asset_type": _f("list", "Character", "Prop", "Environment", "Vehicle", name="Type"),
-            "sg_status_list": _f("status_list", *SHOT_STATUSES, name="Status", default="wtg"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "Step": (
-        "Pipeline Step",
-        {
-            "code": _f("text", name="Step Name"),
-            "short_name": _f("text", name="Short Name"),
-            "entity_type": _f("entity_type", name="Entity Type"),
-            "color": _f("color", name="Color"),
-        },
-    ),
-    "Task": (
-        "Task",
-        {
-            **_PROJECT_LINK,
-            "content": _f("text", name="Task Name"),
-            "entity": _f("entity", "Shot", "Asset", "Sequence", name="Link"),
-            "step": _f("entity", "Step", name="Pipeline Step"),
-            "sg_status_list": _f("status_list", *TASK_STATUSES, name="Status", default="wtg"),
-            "sg_description": _f("text", name="Description"),
-            "task_assignees": _f("multi_entity", "HumanUser", name="Assigned To"),
-            "start_date": _f("date", name="Start Date"),
-            "due_date": _f("date", name="Due Date"),
-            "notes": _f("multi_entity", "Note", name="Notes"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "Version": (
-        "Version",
-        {
-            **_PROJECT_LINK,
-            "code": _f("text", name="Version Name"),
-            "description": _f("text", name="Description"),
-            "entity": _f("entity", "Shot", "Asset", "Sequence", name="Link"),
-            "sg_task": _f("entity", "Task", name="Task"),
-            "sg_status_list": _f("status_list", *VERSION_STATUSES, name="Status", default="rev"),
-            "sg_path_to_movie": _f("text", name="Path to Movie"),
-            "sg_path_to_frames": _f("text", name="Path to Frames"),
-            "sg_first_frame": _f("number", name="First Frame"),
-            "sg_last_frame": _f("number", name="Last Frame"),
-            "frame_count": _f("number", name="Frame Count"),
-            "frame_range": _f("text", name="Frame Range"),
-            "sg_uploaded_movie": _f("url", name="Uploaded Movie"),
-            "user": _f("entity", "HumanUser", "ApiUser", name="Artist"),
-            "playlists": _f("multi_entity", "Playlist", name="Playlists"),
-            "published_files": _f("multi_entity", "PublishedFile", name="Published Files"),
-            "notes": _f("multi_entity", "Note", name="Notes"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "PublishedFile": (
-        "Published File",
-        {
-            **_PROJECT_LINK,
-            "code": _f("text", name="Published File Name"),
-            "name": _f("text", name="Name"),
-            "description": _f("text", name="Description"),
-            "entity": _f("entity", "Shot", "Asset", "Sequence", name="Link"),
-            "task": _f("entity", "Task", name="Task"),
-            "version": _f("entity", "Version", name="Version"),
-            "path": _f("url", name="Path"),
-            "path_cache": _f("text", name="Path Cache"),
-            "published_file_type": _f("entity", "PublishedFileType", name="Published File Type"),
-            "version_number": _f("number", name="Version Number"),
-            "sg_status_list": _f("status_list", "wtg", "ip", "cmpt", name="Status", default="ip"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "PublishedFileType": ("Published File Type", {"code": _f("text", name="Published File Type")}),
-    "Note": (
-        "Note",
-        {
-            **_PROJECT_LINK,
-            "subject": _f("text", name="Subject"),
-            "content": _f("text", name="Body"),
-            "note_links": _f("multi_entity", *LINKABLE, name="Links"),
-            "tasks": _f("multi_entity", "Task", name="Tasks"),
-            "user": _f("entity", "HumanUser", "ApiUser", name="Author"),
-            "addressings_to": _f("multi_entity", "HumanUser", name="To"),
-            "sg_status_list": _f("status_list", "opn", "clsd", name="Status", default="opn"),
-            "attachments": _f("multi_entity", "Attachment", name="Attachments"),
-        },
-    ),
-    "Playlist": (
-        "Playlist",
-        {
-            **_PROJECT_LINK,
-            "code": _f("text", name="Playlist Name"),
-            "description": _f("text", name="Description"),
-            "versions": _f("multi_entity", "Version", name="Versions"),
-        },
-    ),
-    "HumanUser": (
-        "Person",
-        {
-            "name": _f("text", name="Name"),
-            "login": _f("text", name="Login"),
-            "email": _f("text", name="Email"),
-            "firstname": _f("text", name="First Name"),
-            "lastname": _f("text", name="Last Name"),
-            "sg_status_list": _f("status_list", *USER_STATUSES, name="Status", default="act"),
-            "projects": _f("multi_entity", "Project", name="Projects"),
-        },
-    ),
-    "ApiUser": (
-        "Script",
-        {
-            "firstname": _f("text", name="Script Name"),
-            "lastname": _f("text", name="Last Name"),
-            "description": _f("text", name="Description"),
-            "email": _f("text", name="Email"),
-            "salted_password": _f("text", name="Application Key", editable=False),
-        },
-    ),
-    "EventLogEntry": (
-        "Event Log Entry",
-        {
-            **_PROJECT_LINK,
-            "event_type": _f("text", name="Event Type"),
-            "attribute_name": _f("text", name="Attribute Name"),
-            "meta": _f("serializable", name="Meta"),
-            "entity": _f("entity", *LINKABLE, "HumanUser", "ApiUser", "Attachment", name="Link"),
-            "user": _f("entity", "HumanUser", "ApiUser", name="Created by"),
-            "description": _f("text", name="Description"),
-            "session_uuid": _f("uuid", name="Session Id"),
-        },
-    ),
-    "Attachment": (
-        "File",
-        {
-            **_PROJECT_LINK,
-            "this_file": _f("url", name="File"),
-            "filename": _f("text", name="File Name"),
-            "file_size": _f("number", name="File Size"),
-            "display_name": _f("text", name="Display Name"),
-            "description": _f("text", name="Description"),
-            "tag_list": _f("tag_list", name="Tags"),
-            "attachment_links": _f("multi_entity", *LINKABLE, name="Links"),
-            "image": _f("image", name="Thumbnail"),
-        },
-    ),
-    "Status": (
-        "Status",
-        {
-            "code": _f("text", name="Status Code"),
-            "name": _f("text", name="Status Name"),
-            "bg_color": _f("color", name="Background Color"),
-        },
-    ),
-}
-
-# The field shown as "name" in entity links, per type (ShotGrid's display name column).
-NAME_FIELDS: dict[str, str] = {
-    "Project": "name",
-    "HumanUser": "name",
-    "ApiUser": "firstname",
-    "Task": "content",
-    "Note": "subject",
-    "Attachment": "filename",
-    "EventLogEntry": "description",
-    "Status": "name",
-}
+def _field_from_data(item: dict[str, Any]) -> FieldDef:
+    return FieldDef(
+        str(item["data_type"]),
+        str(item.get("name", "")),
+        valid_types=tuple(item.get("valid_types") or ()),
+        valid_values=tuple(item.get("valid_values") or ()),
+        editable=bool(item.get("editable", True)),
+        default_value=item.get("default_value"),
+        properties=dict(item.get("properties") or {}),
+    )
 
 
-def name_field(entity_type: str) -> str:
-    return NAME_FIELDS.get(entity_type, "code")
+@dataclass(frozen=True)
+class EntityType:
+    display_name: str
+    name_field: str
+    fields: dict[str, FieldDef]
+    visible: bool = True
 
 
-def builtin_fields(entity_type: str) -> dict[str, FieldDef]:
-    display_and_fields = _TYPES.get(entity_type)
-    if display_and_fields is None:
-        return {}
-    return {**_COMMON, **display_and_fields[1]}
+class SchemaError(ValueError):
+    """A schema file that cannot be used; the message names the file and what is wrong."""
 
 
-def entity_types() -> dict[str, str]:
-    """Entity type -> display name."""
-    return {name: display for name, (display, _) in _TYPES.items()}
+@dataclass(frozen=True)
+class Schema:
+    """Entity type name -> its definition (built-in fields only)."""
+
+    types: dict[str, EntityType]
+
+    @staticmethod
+    def default() -> Schema:
+        return _default_schema()
+
+    @staticmethod
+    def from_data(doc: dict[str, Any]) -> Schema:
+        """The repository's own format (default_schema.json): common_fields plus entity_types."""
+        common = {k: _field_from_data(v) for k, v in (doc.get("common_fields") or {}).items()}
+        types: dict[str, EntityType] = {}
+        for name, item in (doc.get("entity_types") or {}).items():
+            fields = {**common, **{k: _field_from_data(v) for k, v in item["fields"].items()}}
+            types[name] = EntityType(
+                str(item.get("name", name)),
+                str(item.get("name_field", "code")),
+                fields,
+                item.get("visible", True),
+            )
+        return Schema(types)
+
+    @staticmethod
+    def from_export(doc: dict[str, Any], entities: dict[str, Any] | None = None) -> Schema:
+        """A site's `schema_read` answer ({type: {field: {data_type: {value}, ...}}}); `entities`: its
+        `schema_entity_read` answer, for display names (the type name is used without it)."""
+        types: dict[str, EntityType] = {}
+        for name, wire_fields in doc.items():
+            if not isinstance(wire_fields, dict):
+                raise SchemaError(f"entity type {name!r} is not a mapping of field definitions")
+            fields = {fname: _field_from_wire(fname, wire) for fname, wire in wire_fields.items()}
+            fields.setdefault("id", FieldDef("number", "Id", editable=False))
+            display = _value((entities or {}).get(name, {}).get("name")) or name
+            visible = _value((entities or {}).get(name, {}).get("visible"))
+            name_field = next((c for c in _NAME_CANDIDATES if c in fields), "id")
+            types[name] = EntityType(str(display), name_field, fields, visible is not False)
+        return Schema(types)
+
+    @staticmethod
+    def from_file(path: Path) -> Schema:
+        """A JSON file holding either `schema_read`'s answer, or {"schema": ..., "entities": ...}, or the
+        repository's own format."""
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SchemaError(f"cannot read the schema file {path}: {exc}") from None
+        if not isinstance(doc, dict) or not doc:
+            raise SchemaError(f"the schema file {path} is not a JSON object of entity types")
+        if "entity_types" in doc:
+            return Schema.from_data(doc)
+        try:
+            if "schema" in doc:
+                return Schema.from_export(doc["schema"], doc.get("entities"))
+            return Schema.from_export(doc)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SchemaError(f"the schema file {path} is not a schema_read export: {exc}") from None
+
+    def fields(self, entity_type: str) -> dict[str, FieldDef]:
+        found = self.types.get(entity_type)
+        return dict(found.fields) if found else {}
+
+    def name_field(self, entity_type: str) -> str:
+        found = self.types.get(entity_type)
+        return found.name_field if found else "code"
+
+
+def _value(prop: Any) -> Any:
+    return prop.get("value") if isinstance(prop, dict) else prop
+
+
+def _field_from_wire(name: str, wire: dict[str, Any]) -> FieldDef:
+    props = wire.get("properties") or {}
+    extra = {
+        k: _value(v) for k, v in props.items() if k not in ("valid_types", "valid_values", "default_value")
+    }
+    return FieldDef(
+        str(_value(wire["data_type"])),
+        str(_value(wire.get("name")) or name),
+        valid_types=tuple(_value(props.get("valid_types")) or ()),
+        valid_values=tuple(_value(props.get("valid_values")) or ()),
+        editable=bool(_value(wire.get("editable", True))),
+        default_value=_value(props.get("default_value")),
+        custom=name.startswith("sg_") and name != "sg_status_list",
+        properties=extra,
+    )
+
+
+@cache
+def _default_schema() -> Schema:
+    return Schema.from_data(json.loads(DEFAULT_SCHEMA.read_text(encoding="utf-8")))
 
 
 def custom_field_name(display_name: str, taken: set[str]) -> str:
@@ -325,8 +201,21 @@ def _prop(value: Any, editable: bool = True) -> dict[str, Any]:
     return {"editable": editable, "value": value}
 
 
-def field_wire(entity_type: str, field_name: str, fdef: FieldDef) -> dict[str, Any]:
-    """One field as schema_field_read answers it."""
+_VISIBILITY = ("visible", "visible_by_project")
+
+
+def visible(fdef: FieldDef, project_id: int | None = None) -> bool:
+    """A field's visibility: per project when set there, else site-wide (default True)."""
+    by_project = fdef.properties.get("visible_by_project") or {}
+    if project_id is not None and str(project_id) in by_project:
+        return bool(by_project[str(project_id)])
+    return bool(fdef.properties.get("visible", True))
+
+
+def field_wire(
+    entity_type: str, field_name: str, fdef: FieldDef, project_id: int | None = None
+) -> dict[str, Any]:
+    """One field as schema_field_read answers it (visibility as seen from `project_id`, when given)."""
     properties: dict[str, Any] = {
         "default_value": _prop(fdef.default_value, False),
         "summary_default": _prop("none"),
@@ -336,7 +225,8 @@ def field_wire(entity_type: str, field_name: str, fdef: FieldDef) -> dict[str, A
     if fdef.data_type in ("status_list", "list"):
         properties["valid_values"] = _prop(list(fdef.valid_values))
     for key, value in fdef.properties.items():
-        properties[key] = _prop(value)
+        if key not in _VISIBILITY:
+            properties[key] = _prop(value)
     return {
         "data_type": _prop(fdef.data_type, False),
         "description": _prop(str(fdef.properties.get("description", ""))),
@@ -346,11 +236,11 @@ def field_wire(entity_type: str, field_name: str, fdef: FieldDef) -> dict[str, A
         "name": _prop(fdef.name or field_name),
         "properties": properties,
         "unique": _prop(False, False),
-        "visible": _prop(True, False),
+        "visible": _prop(visible(fdef, project_id), fdef.custom),
         "custom_metadata": _prop(""),
         "ui_value_displayable": _prop(True, False),
     }
 
 
-def entity_wire(display_name: str) -> dict[str, Any]:
-    return {"name": _prop(display_name, False), "visible": _prop(True, False)}
+def entity_wire(display_name: str, visible: bool = True) -> dict[str, Any]:
+    return {"name": _prop(display_name, False), "visible": _prop(visible, False)}

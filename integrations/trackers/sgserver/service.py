@@ -12,20 +12,32 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from integrations.trackers.sgserver import filters, schema
+from integrations.trackers.sgserver import auth, filters, presets, schema
 from integrations.trackers.sgserver.faults import Faults
-from integrations.trackers.sgserver.schema import FieldDef
+from integrations.trackers.sgserver.schema import FieldDef, Schema
 from integrations.trackers.sgserver.storage import Row, Storage
 
-SERVER_VERSION = [8, 0, 0]
+if TYPE_CHECKING:
+    from integrations.trackers.sgserver.webhooks import WebhookHub
+
+SERVER_VERSION = [8, 5, 0]
 ERR_GENERIC = 100
 ERR_AUTH = 102
 NO_EVENTS = {"EventLogEntry"}
 AUTO_FIELDS = {"id", "created_at", "updated_at", "created_by", "updated_by", "cached_display_name"}
+
+# Write-only: stored as salted hashes, answered as None, refused in filters.
+SECRET_FIELDS = {"password_proxy", "salted_password"}
+# Data types the hosted service refuses in filters.
+UNFILTERABLE = {"password", "serializable", "pivot_column"}
+LAST_ACCESSED = "last_accessed_by_current_user"
+AUTHORED = {"Note", "Reply"}
+TRANSIENT_THUMBNAIL = "/images/status/transient/thumbnail_pending.png"
 
 Link = dict[str, Any]
 
@@ -42,10 +54,6 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
 def _link(value: Any) -> Link:
     return {"type": str(value["type"]), "id": int(value["id"])}
 
@@ -53,10 +61,19 @@ def _link(value: Any) -> Link:
 class Reader:
     """Resolves values (dotted paths too) and link names for one request, caching rows it loads."""
 
-    def __init__(self, storage: Storage, base_url: str, sign: Callable[[int], str] | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        base_url: str,
+        sign: Callable[[int], str] | None = None,
+        name_field: Callable[[str], str] = Schema.default().name_field,
+    ) -> None:
         self.storage = storage
+        self._name_field = name_field
         self.base_url = base_url
         self._sign = sign
+        self.user: Link | None = None  # the requester, for per-user fields
+        self.clock: Callable[[], float] = time.monotonic
         self._rows: dict[tuple[str, int], Row | None] = {}
 
     def row(self, entity_type: str, entity_id: int) -> Row | None:
@@ -69,7 +86,7 @@ class Reader:
         row = self.row(str(link["type"]), int(link["id"]))
         if row is None:
             return ""
-        return str(row.data.get(schema.name_field(row.type)) or "")
+        return str(row.data.get(self._name_field(row.type)) or "")
 
     def raw(self, row: Row, path: str) -> Any:
         """The stored value at `path` (`code`, `entity.Shot.code`, `entity.Shot.sg_sequence.Sequence.code`)."""
@@ -78,6 +95,9 @@ class Reader:
             value: Any = row.id
         elif field == "type":
             value = row.type
+        elif field == LAST_ACCESSED:
+            who = f"{self.user['type']}:{self.user['id']}" if self.user else ""
+            value = (row.data.get("_last_accessed") or {}).get(who)
         else:
             value = row.data.get(field)
         if not rest:
@@ -97,6 +117,8 @@ class Reader:
         return found[0] if found else None
 
     def render(self, fdef: FieldDef | None, value: Any) -> Any:
+        if value is None and fdef is not None and fdef.data_type == "checkbox":
+            return bool(fdef.default_value)  # the hosted service never answers None for a checkbox
         if value is None or fdef is None:
             return value
         if fdef.data_type == "entity" and isinstance(value, dict):
@@ -107,7 +129,14 @@ class Reader:
             return {**value, "url": self.file_url(int(value["id"]))}
         if fdef.data_type == "image" and isinstance(value, int):
             return self.file_url(value)
+        if fdef.data_type == "image" and isinstance(value, dict) and "pending" in value:
+            ready = self.clock() >= float(value.get("ready_at", 0))
+            return self.file_url(int(value["pending"])) if ready else self.transient_url()
         return value
+
+    def transient_url(self) -> str:
+        """The placeholder the hosted service answers while a thumbnail is being processed."""
+        return f"{self.base_url}{TRANSIENT_THUMBNAIL}"
 
     def file_url(self, attachment_id: int) -> str:
         """A signed download URL (like the hosted service's signed storage URLs): no cookie needed."""
@@ -116,13 +145,26 @@ class Reader:
 
 
 class Service:
-    def __init__(self, storage: Storage, faults: Faults | None = None, page_size: int = 500) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        faults: Faults | None = None,
+        page_size: int = 500,
+        types: Schema | None = None,
+    ) -> None:
         self.storage = storage
+        self.schema = types or Schema.default()
         self.page_size = page_size
         self.faults = faults or Faults()
         self._sessions: dict[str, Link] = {}
         self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
+        self._credentials = auth.CredentialCache()
+        self.clock: Callable[[], float] = time.time  # injectable: thumbnail processing is timed on it
+        self.thumbnail_delay = 0.3
+        self._pending: list[tuple[str, int, str, Link, dict[str, Any]]] = []
+        self.webhooks: WebhookHub | None = None  # set by the server: webhook deliveries
+        self._custom: dict[str, dict[str, FieldDef]] | None = None
 
     def sign(self, attachment_id: int) -> str:
         return hmac.new(self._secret, str(attachment_id).encode(), hashlib.sha256).hexdigest()[:32]
@@ -130,8 +172,10 @@ class Service:
     def signature_ok(self, attachment_id: int, signature: str) -> bool:
         return hmac.compare_digest(self.sign(attachment_id), signature)
 
-    def reader(self, base_url: str) -> Reader:
-        return Reader(self.storage, base_url, self.sign)
+    def reader(self, base_url: str, user: Link | None = None) -> Reader:
+        found = Reader(self.storage, base_url, self.sign, self.schema.name_field)
+        found.user, found.clock = user, self.clock
+        return found
 
     # ---- auth -------------------------------------------------------------------------------------
 
@@ -139,31 +183,60 @@ class Service:
         with self.storage.transaction():
             for row in self.storage.rows("ApiUser"):
                 if row.data.get("firstname") == script_name:
-                    row.data["salted_password"] = hash_key(script_key)
-                    self.storage.write("ApiUser", row.id, row.data)
+                    stored = str(row.data.get("salted_password", ""))
+                    if not (auth.is_current(stored) and self._credentials.verify(stored, script_key)):
+                        row.data["salted_password"] = auth.hash_secret(script_key)
+                        self.storage.write("ApiUser", row.id, row.data)
                     return {"type": "ApiUser", "id": row.id}
             entity_id = self.storage.next_id("ApiUser")
             data = {
                 "firstname": script_name,
-                "salted_password": hash_key(script_key),
+                "salted_password": auth.hash_secret(script_key),
                 "created_at": now_text(),
             }
             self.storage.insert("ApiUser", entity_id, data)
             return {"type": "ApiUser", "id": entity_id}
 
-    def authenticate(self, auth: dict[str, Any]) -> Link:
-        token = auth.get("session_token")
+    def authenticate(self, params: dict[str, Any]) -> Link:
+        """The user a request acts as: session token, login/password or script name/key, then sudo."""
+        user = self._credentials_user(params)
+        sudo = params.get("sudo_as_login")
+        if not sudo:
+            return user
+        if user["type"] != "ApiUser":
+            raise ServiceFault(f"The user does not have permission to 'sudo': {sudo}", ERR_AUTH)
+        target = self._human(str(sudo))
+        if target is None:
+            raise ServiceFault(f"sudo_as_login failed: no active HumanUser has the login '{sudo}'", ERR_AUTH)
+        return {"type": "HumanUser", "id": target.id}
+
+    def _human(self, login: str) -> Row | None:
+        for row in self.storage.rows("HumanUser"):
+            if row.data.get("login") == login and row.data.get("sg_status_list", "act") == "act":
+                return row
+        return None
+
+    def _credentials_user(self, params: dict[str, Any]) -> Link:
+        token = params.get("session_token")
         if token:
             with self._lock:
                 user = self._sessions.get(str(token))
             if user is None:
                 raise ServiceFault("Authentication failed: the session token is not valid.", ERR_AUTH)
             return user
-        name, key = auth.get("script_name"), auth.get("script_key")
+        login, password = params.get("user_login"), params.get("user_password")
+        if login and password:
+            row = self._human(str(login))
+            if row is None or not self._credentials.verify(
+                str(row.data.get("password_proxy") or ""), password
+            ):
+                raise ServiceFault(f"Can't authenticate user '{login}'.", ERR_AUTH)
+            return {"type": "HumanUser", "id": row.id}
+        name, key = params.get("script_name"), params.get("script_key")
         if name and key:
             for row in self.storage.rows("ApiUser"):
                 stored = str(row.data.get("salted_password", ""))
-                if row.data.get("firstname") == name and hmac.compare_digest(stored, hash_key(str(key))):
+                if row.data.get("firstname") == name and self._credentials.verify(stored, str(key)):
                     return {"type": "ApiUser", "id": row.id}
         raise ServiceFault(
             "Can't authenticate script '%s': the script name or key is not valid." % (name or ""), ERR_AUTH
@@ -179,16 +252,56 @@ class Service:
         with self._lock:
             return self._sessions.get(token)
 
+    def seed_site(self, template_project: bool = True) -> None:
+        """What a new hosted site holds, once per database: a few pages (the client's tests read
+        Page.last_accessed) and, unless `template_project` is False, the "Template Project"."""
+        if "Page" not in self.schema.types:
+            return
+        with self.storage.transaction():
+            if self.storage.rows("Page", retired=None):
+                return
+            stamp = now_text()
+            if template_project and "Project" in self.schema.types:
+                project = {
+                    "name": "Template Project",
+                    "is_template": True,
+                    "archived": False,
+                    "sg_status": "Active",
+                }
+                project.update(created_at=stamp, updated_at=stamp)
+                self.storage.insert("Project", self.storage.next_id("Project"), project)
+            for name, category in (("Projects", "project"), ("My Tasks", "tracking"), ("Media", "media")):
+                page = {
+                    "name": name,
+                    "ui_category": category,
+                    "page_type": "dashboard",
+                    "last_accessed": stamp,
+                }
+                page.update(created_at=stamp, updated_at=stamp)
+                self.storage.insert("Page", self.storage.next_id("Page"), page)
+
     # ---- schema -----------------------------------------------------------------------------------
 
     def fields(self, entity_type: str) -> dict[str, FieldDef]:
-        found = schema.builtin_fields(entity_type)
+        found = self.schema.fields(entity_type)
         if not found:
             raise ServiceFault(f"API entity type '{entity_type}' does not exist")
-        for etype, name, data_type, properties in self.storage.custom_fields():
-            if etype == entity_type:
-                found[name] = schema.custom_field(data_type, properties)
+        found.update(self._custom_fields().get(entity_type, {}))
         return found
+
+    def _custom_fields(self) -> dict[str, dict[str, FieldDef]]:
+        """The stored custom (and updated built-in) fields by entity type, read once until they change."""
+        with self._lock:
+            if self._custom is None:
+                custom: dict[str, dict[str, FieldDef]] = {}
+                for etype, name, data_type, properties in self.storage.custom_fields():
+                    custom.setdefault(etype, {})[name] = schema.custom_field(data_type, properties)
+                self._custom = custom
+            return self._custom
+
+    def _fields_changed(self) -> None:
+        with self._lock:
+            self._custom = None
 
     def field(self, entity_type: str, path: str) -> FieldDef:
         """The definition of the last field of a (dotted) path; ServiceFault when any step is unknown."""
@@ -204,33 +317,51 @@ class Service:
         return self.field(next_type, deeper)
 
     def schema_entity_read(self) -> dict[str, Any]:
-        return {name: schema.entity_wire(display) for name, display in schema.entity_types().items()}
+        return {name: schema.entity_wire(t.display_name, t.visible) for name, t in self.schema.types.items()}
 
-    def schema_field_read(self, entity_type: str, field_name: str | None = None) -> dict[str, Any]:
+    def schema_field_read(
+        self, entity_type: str, field_name: str | None = None, project: Any = None
+    ) -> dict[str, Any]:
         fields = self.fields(entity_type)
         if field_name is not None:
             if field_name not in fields:
                 raise ServiceFault(f"API schema_field_read() {entity_type}.{field_name} doesn't exist")
             fields = {field_name: fields[field_name]}
-        return {name: schema.field_wire(entity_type, name, fdef) for name, fdef in fields.items()}
+        pid = _project_id(project)
+        return {name: schema.field_wire(entity_type, name, fdef, pid) for name, fdef in fields.items()}
 
-    def schema_read(self) -> dict[str, Any]:
-        return {etype: self.schema_field_read(etype) for etype in schema.entity_types()}
+    def schema_read(self, project: Any = None) -> dict[str, Any]:
+        return {etype: self.schema_field_read(etype, None, project) for etype in self.schema.types}
 
     def schema_field_create(self, entity_type: str, data_type: str, properties: list[dict[str, Any]]) -> str:
         props = {str(p["property_name"]): p.get("value") for p in properties}
         fields = self.fields(entity_type)
         name = schema.custom_field_name(str(props.get("name") or "field"), set(fields))
         self.storage.save_field(entity_type, name, data_type, props)
+        self._fields_changed()
         return name
 
     def schema_field_update(
-        self, entity_type: str, field_name: str, properties: list[dict[str, Any]]
+        self, entity_type: str, field_name: str, properties: list[dict[str, Any]], project: Any = None
     ) -> bool:
         fdef = self.fields(entity_type).get(field_name)
         if fdef is None:
             raise ServiceFault(f"API schema_field_update() {entity_type}.{field_name} doesn't exist")
         props = {str(p["property_name"]): p.get("value") for p in properties}
+        if "visible" in props:
+            if not fdef.custom:
+                raise ServiceFault(
+                    f"API schema_field_update() {entity_type}.{field_name}: built-in fields stay visible"
+                )
+            shown = bool(props.pop("visible"))
+            pid = _project_id(project)
+            if pid is None:
+                props["visible"] = shown
+            else:
+                props["visible_by_project"] = {
+                    **(fdef.properties.get("visible_by_project") or {}),
+                    str(pid): shown,
+                }
         updated = schema.with_properties(fdef, props)
         stored = {
             **updated.properties,
@@ -241,6 +372,7 @@ class Service:
             "builtin": not fdef.custom,
         }
         self.storage.save_field(entity_type, field_name, updated.data_type, stored)
+        self._fields_changed()
         return True
 
     def schema_field_delete(self, entity_type: str, field_name: str) -> bool:
@@ -248,6 +380,7 @@ class Service:
         if fdef is None or not fdef.custom:
             raise ServiceFault(f"API schema_field_delete() {entity_type}.{field_name} is not a custom field")
         self.storage.delete_field(entity_type, field_name)
+        self._fields_changed()
         return True
 
     # ---- writes -----------------------------------------------------------------------------------
@@ -275,6 +408,14 @@ class Service:
             raise ServiceFault(f"API {where} expects an integer, got {value!r}")
         if kind == "checkbox":
             return bool(value)
+        if kind == "password" or field in SECRET_FIELDS:
+            return auth.hash_secret(str(value))
+        if kind in ("float", "percent", "currency") and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise ServiceFault(f"API {where} expects a number, got {value!r}")
+        if kind == "tag_list" and not isinstance(value, list):
+            raise ServiceFault(f"API {where} expects a list of tag names, got {value!r}")
         if kind == "url" and isinstance(value, dict):
             if "local_path" in value:
                 return {**value, "link_type": "local"}
@@ -351,14 +492,10 @@ class Service:
                 old_set = {(v["type"], v["id"]) for v in old or []}
                 new_set = {(v["type"], v["id"]) for v in new or []}
                 meta["added"] = [
-                    reader.render(schema._f("entity"), v)
-                    for v in new or []
-                    if (v["type"], v["id"]) not in old_set
+                    reader.render(schema.LINK, v) for v in new or [] if (v["type"], v["id"]) not in old_set
                 ]
                 meta["removed"] = [
-                    reader.render(schema._f("entity"), v)
-                    for v in old or []
-                    if (v["type"], v["id"]) not in new_set
+                    reader.render(schema.LINK, v) for v in old or [] if (v["type"], v["id"]) not in new_set
                 ]
             if in_create:
                 meta["in_create"] = True
@@ -389,6 +526,8 @@ class Service:
             for name, fdef in fields.items():
                 if name not in data and fdef.default_value is not None and fdef.data_type == "status_list":
                     data[name] = fdef.default_value
+            if entity_type in AUTHORED and data.get("user") is None:
+                data["user"] = user  # the author of a note or reply is whoever creates it
             stamp = now_text()
             data.update(created_at=stamp, updated_at=stamp, created_by=user, updated_by=user)
             entity_id = self.storage.next_id(entity_type)
@@ -400,7 +539,7 @@ class Service:
             self._change_events(user, entity_type, entity_id, data, changes, True, reader)
         row = Row(entity_type, entity_id, False, data)
         wanted = [str(i["field_name"]) for i in field_list] + list(return_fields or [])
-        return self._record(row, wanted, reader)
+        return self.record(row, wanted, reader)
 
     def update(
         self,
@@ -436,7 +575,7 @@ class Service:
                 row.data.update(updated_at=now_text(), updated_by=user)
                 self.storage.write(entity_type, row.id, row.data)
                 self._change_events(user, entity_type, row.id, row.data, changes, False, reader)
-        return self._record(row, [str(i["field_name"]) for i in field_list], reader)
+        return self.record(row, [str(i["field_name"]) for i in field_list], reader)
 
     def delete(self, user: Link, entity_type: str, entity_id: int) -> bool:
         return self._retire(user, entity_type, entity_id, True)
@@ -484,7 +623,7 @@ class Service:
 
     # ---- reads ------------------------------------------------------------------------------------
 
-    def _record(self, row: Row, wanted: list[str], reader: Reader) -> dict[str, Any]:
+    def record(self, row: Row, wanted: list[str], reader: Reader) -> dict[str, Any]:
         record: dict[str, Any] = {"type": row.type, "id": row.id}
         for path in wanted:
             if path in ("type", "id"):
@@ -493,25 +632,69 @@ class Service:
                 fdef = self.field(row.type, path)
             except ServiceFault:
                 continue  # like ShotGrid, unknown return fields are left out quietly
-            record[path] = reader.render(fdef, reader.raw(row, path))
+            secret = fdef.data_type == "password" or path.rpartition(".")[2] in SECRET_FIELDS
+            record[path] = None if secret else reader.render(fdef, reader.raw(row, path))
         return record
 
-    def read(self, params: dict[str, Any], base: str) -> dict[str, Any]:
-        entity_type = str(params["type"])
+    def check_filter(self, entity_type: str, group: Any) -> None:
+        """Fault (as the hosted service does) for a filter tree it would refuse."""
+        try:
+            conditions = filters.leaf_conditions(group)
+        except filters.FilterError as exc:
+            raise ServiceFault(f"API read() {exc}") from None
+        for condition in conditions:
+            path = str(condition["path"])
+            fdef = self.field(entity_type, path)
+            values = condition.get("values")
+            if fdef.data_type in UNFILTERABLE or path.rpartition(".")[2] in SECRET_FIELDS:
+                raise ServiceFault(
+                    f"API read() {entity_type}.{path} ({fdef.data_type}) cannot be filtered on"
+                )
+            if fdef.data_type == "image" and values not in (None, [None], []):
+                raise ServiceFault(f"API read() {entity_type}.{path}: image fields filter only against None")
+            filters.check_relation(str(condition.get("relation")), values)
+
+    def select(
+        self,
+        entity_type: str,
+        group: Any,
+        reader: Reader,
+        include_archived: bool = True,
+        retired: bool = False,
+    ) -> list[Row]:
+        """The rows of `entity_type` matching the filter tree (validated first)."""
         self.fields(entity_type)
-        group = params.get("filters") or {"logical_operator": "and", "conditions": []}
-        for path in filters.paths(group):
-            self.field(entity_type, path)
-        reader = self.reader(base)
-        retired = params.get("return_only", "active") == "retired"
+        group = group or {"logical_operator": "and", "conditions": []}
+        self.check_filter(entity_type, group)
         bounds = filters.id_bounds(group)
         rows = self.storage.rows(entity_type, retired, bounds.min_id, bounds.ids)
         if entity_type == "EventLogEntry":
             rows = [r for r in rows if self.faults.event_visible(r.id)]
+        if not include_archived:
+            rows = [r for r in rows if not self._archived(r, reader)]
         try:
-            found = [r for r in rows if filters.matches(group, _getter(reader, r), reader.name_of)]
+            return [r for r in rows if filters.matches(group, _getter(reader, r), reader.name_of)]
         except filters.FilterError as exc:
             raise ServiceFault(f"API read() {exc}") from exc
+
+    def _archived(self, row: Row, reader: Reader) -> bool:
+        project = self._project_of(row.type, row.id, row.data)
+        if project is None:
+            return False
+        found = reader.row("Project", int(project["id"]))
+        return bool(found and found.data.get("archived"))
+
+    def read(self, params: dict[str, Any], base: str, user: Link | None = None) -> dict[str, Any]:
+        entity_type = str(params["type"])
+        reader = self.reader(base, user)
+        retired = params.get("return_only", "active") == "retired"
+        include_archived = params.get("include_archived_projects", True) is not False
+        found = self.select(entity_type, params.get("filters"), reader, include_archived, retired)
+        if "additional_filter_presets" in params:
+            try:
+                found = presets.apply(params["additional_filter_presets"], found)
+            except presets.PresetError as exc:
+                raise ServiceFault(f"API read() {exc}") from None
         for sort in reversed(params.get("sorts") or []):
             field = str(sort["field_name"])
             self.field(entity_type, field)
@@ -521,7 +704,7 @@ class Service:
         page = max(1, int(paging.get("current_page") or 1))
         chunk = found[(page - 1) * per_page : page * per_page]
         wanted = list(params.get("return_fields") or ["id"])
-        entities = [self._record(r, wanted, reader) for r in chunk]
+        entities = [self.record(r, wanted, reader) for r in chunk]
         result: dict[str, Any] = {"entities": entities}
         if params.get("return_paging_info_without_counts"):
             result["paging_info"] = {"has_next_page": page * per_page < len(found)}
@@ -547,6 +730,7 @@ class Service:
         display_name: str | None,
         thumbnail: bool,
         tag_list: str | None = None,
+        thumbnail_field: str = "image",
     ) -> int:
         """Store an uploaded file as an Attachment linked to the entity; set `field_name` (or image) to it."""
         fields = self.fields(entity_type)
@@ -584,17 +768,83 @@ class Service:
                 user, "Attachment", attachment_id, data, "New", {"type": "new_entity"}, None, "uploaded"
             )
             if thumbnail:
-                self.update(
-                    user, entity_type, int(entity_id), [{"field_name": "image", "value": attachment_id}], ""
-                )
+                self._set_thumbnail(user, entity_type, int(entity_id), thumbnail_field, attachment_id)
             elif field_name is not None:
                 self.update(
                     user, entity_type, int(entity_id), [{"field_name": field_name, "value": stored}], ""
                 )
         return attachment_id
 
+    def _set_thumbnail(
+        self, user: Link, entity_type: str, entity_id: int, field: str, attachment_id: int
+    ) -> None:
+        """Like the hosted service: the field shows the transient placeholder until the thumbnail is
+        "processed" (`thumbnail_delay` seconds on `clock`), then the image; one change event each."""
+        pending = {"pending": attachment_id, "ready_at": self.clock() + self.thumbnail_delay}
+        value: Any = pending if self.thumbnail_delay > 0 else attachment_id
+        self.update(user, entity_type, entity_id, [{"field_name": field, "value": value}], "")
+        if self.thumbnail_delay > 0:
+            with self._lock:
+                self._pending.append((entity_type, entity_id, field, user, pending))
+
+    def share_thumbnail(
+        self, user: Link, source: tuple[str, int], targets: list[tuple[str, int]], field: str
+    ) -> int | None:
+        """Set `field` of every target to the source's thumbnail; None while that one is transient."""
+        row = self.storage.get(*source)
+        if row is None or row.retired:
+            raise ServiceFault(f"share_thumbnail: {source[0]} {source[1]} does not exist")
+        value = row.data.get(field)
+        if isinstance(value, dict) and "pending" in value:
+            if self.clock() < float(value.get("ready_at", 0)):
+                return None
+            value = int(value["pending"])
+        if not isinstance(value, int):
+            raise ServiceFault(f"share_thumbnail: {source[0]} {source[1]} has no {field} to share")
+        with self.storage.transaction():
+            for entity_type, entity_id in targets:
+                self.update(user, entity_type, entity_id, [{"field_name": field, "value": value}], "")
+        return value
+
+    def settle_thumbnails(self, base: str) -> None:
+        """Finish the thumbnails whose processing time has passed: store the image, log the change."""
+        now = self.clock()
+        with self._lock:
+            done = [p for p in self._pending if p[4]["ready_at"] <= now]
+            self._pending = [p for p in self._pending if p[4]["ready_at"] > now]
+        reader = self.reader(base)
+        for entity_type, entity_id, field, user, pending in done:
+            with self.storage.transaction():
+                row = self.storage.get(entity_type, entity_id)
+                if row is None or row.data.get(field) != pending:
+                    continue
+                row.data[field] = pending["pending"]
+                self.storage.write(entity_type, entity_id, row.data)
+                meta = {
+                    "type": "attribute_change",
+                    "attribute_name": field,
+                    "field_data_type": "image",
+                    "old_value": reader.transient_url(),
+                    "new_value": reader.file_url(int(pending["pending"])),
+                }
+                self._event(user, entity_type, entity_id, row.data, "Change", meta, field, "thumbnail ready")
+
     def file(self, attachment_id: int) -> tuple[str, str, bytes] | None:
         return self.storage.load_file(attachment_id)
+
+
+def _project_id(project: Any) -> int | None:
+    if project is None:
+        return None
+    if (
+        not isinstance(project, dict)
+        or project.get("type") != "Project"
+        or not isinstance(project.get("id"), int)
+    ):
+        raise ServiceFault(
+            f"API schema call: project must be {{'type': 'Project', 'id': int}}, got {project!r}"
+        )
+    return int(project["id"])
 
 
 def _getter(reader: Reader, row: Row) -> Callable[[str], Any]:

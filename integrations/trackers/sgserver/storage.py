@@ -133,6 +133,12 @@ class Storage:
             found = self._db.execute(sql, args).fetchall()
         return [Row(entity_type, r[0], bool(r[1]), json.loads(r[2])) for r in found]
 
+    def last_id(self, entity_type: str) -> int:
+        """The highest id stored for `entity_type` (0 when none)."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(id) FROM entities WHERE type = ?", (entity_type,)).fetchone()
+        return int(row[0] or 0)
+
     def custom_fields(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         with self._lock:
             found = self._db.execute(

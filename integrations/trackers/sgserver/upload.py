@@ -16,6 +16,7 @@ from email.policy import HTTP
 
 UPLOAD_FILE = "/upload/upload_file"
 PUBLISH_THUMBNAIL = "/upload/publish_thumbnail"
+SHARE_THUMBNAIL = "/upload/share_thumbnail"
 FILE_SERVE = "/file_serve/attachment/"
 
 
@@ -63,3 +64,16 @@ def ok_line(attachment_id: int) -> bytes:
 
 def error_line(message: str) -> bytes:
     return f"0\n{message}\n".encode()
+
+
+def not_ready_line(message: str) -> bytes:
+    """share_thumbnail's answer while the source thumbnail is still transient."""
+    return f"2\n{message}\n".encode()
+
+
+def entity_ref(text: str) -> tuple[str, int]:
+    """`Version_12` -> ("Version", 12), as share_thumbnail names entities."""
+    entity_type, _, entity_id = text.strip().rpartition("_")
+    if not entity_type or not entity_id.isdigit():
+        raise ValueError(f"expected Type_id, got {text!r}")
+    return entity_type, int(entity_id)

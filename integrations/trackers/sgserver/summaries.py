@@ -1,0 +1,192 @@
+"""`summarize` and `text_search` (the client's `query_display_name_cache` call) over the stored rows.
+
+summarize: the rows matching the filters (archived projects left out on request) are summarised per
+`summaries` item ({"field", "type"}: record_count, count, sum, maximum, minimum, average, earliest, latest,
+percentage, status_percentage, checked, unchecked) and, when `grouping` is given, grouped by the first
+grouping ({"field", "type", "direction"}: exact, firstletter, entitytype, tens/hundreds/thousands,
+day/week/month/quarter/year), each group nesting the next grouping. The answer is
+{"summaries": {field: value}, "groups": [{"group_name", "group_value", "summaries", "groups"?}]}.
+
+text_search: the text is split into lower-case terms; an entity of a requested type matches when its
+display name holds every term and it passes that type's filters (and project ids, when given). The answer
+is {"terms": [...], "matches": [{"type", "id", "name", "project_id", "image", "status", "links"}]}, types in
+the order asked, at most `max_results` matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from integrations.trackers.sgserver.service import Link, Reader, Service, ServiceFault
+from integrations.trackers.sgserver.storage import Row
+
+Getter = Callable[[Row], Any]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _numbers(values: list[Any]) -> list[float]:
+    return [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def _summary(kind: str, values: list[Any], fdef_type: str) -> Any:
+    filled = [v for v in values if not _empty(v)]
+    numbers = _numbers(filled)
+    match kind:
+        case "record_count":
+            return len(values)
+        case "count":
+            return len(filled)
+        case "sum":
+            return sum(numbers)
+        case "maximum":
+            return max(numbers) if numbers else None
+        case "minimum":
+            return min(numbers) if numbers else None
+        case "average":
+            return sum(numbers) / len(numbers) if numbers else None
+        case "earliest":
+            return min(str(v) for v in filled) if filled else None
+        case "latest":
+            return max(str(v) for v in filled) if filled else None
+        case "checked":
+            return sum(1 for v in values if v is True)
+        case "unchecked":
+            return sum(1 for v in values if v is not True)
+        case "percentage" | "status_percentage":
+            return round(100.0 * len(filled) / len(values)) if values else 0
+    raise ServiceFault(f"API summarize() unknown summary type '{kind}'")
+
+
+def _group_key(kind: str, value: Any, name: str) -> tuple[Any, str]:
+    """(group value, group name) of one row's value under a grouping type."""
+    if _empty(value):
+        return None, ""
+    if kind == "firstletter":
+        letter = name[:1].upper()
+        return letter, letter
+    if kind == "entitytype" and isinstance(value, dict):
+        return value.get("type"), str(value.get("type"))
+    steps = {"tens": 10, "hundreds": 100, "thousands": 1000, "tensofthousands": 10000}
+    if kind in steps and isinstance(value, int | float):
+        low = int(value // steps[kind] * steps[kind])
+        return low, f"{low} - {low + steps[kind] - 1}"
+    if kind in ("day", "week", "month", "quarter", "year") and isinstance(value, str | date | datetime):
+        text = str(value)[:10]
+        year, month = text[:4], text[5:7]
+        bucket = {"day": text, "week": text, "month": f"{year}-{month}", "year": year}.get(
+            kind, f"{year} Q{(int(month or 1) - 1) // 3 + 1}"
+        )
+        return bucket, bucket
+    return value, name
+
+
+def summarize(service: Service, user: Link, params: dict[str, Any], base: str) -> dict[str, Any]:
+    entity_type = str(params["type"])
+    reader = service.reader(base, user)
+    include_archived = params.get("include_archived_projects", True) is not False
+    rows = service.select(entity_type, params.get("filters"), reader, include_archived)
+    wanted = params.get("summaries") or []
+    if not isinstance(wanted, list) or not all(isinstance(w, dict) and "field" in w for w in wanted):
+        raise ServiceFault("API summarize() summary_fields must be a list of {'field', 'type'}")
+    grouping = params.get("grouping") or []
+    for item in [*wanted, *grouping]:
+        service.field(entity_type, str(item["field"]))
+    result: dict[str, Any] = {"summaries": _summaries(service, entity_type, wanted, rows, reader)}
+    result["groups"] = _groups(service, entity_type, wanted, grouping, rows, reader)
+    return result
+
+
+def _summaries(
+    service: Service, entity_type: str, wanted: list[dict[str, Any]], rows: list[Row], reader: Reader
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in wanted:
+        field = str(item["field"])
+        kind = str(item.get("type", "count"))
+        out[field] = _summary(
+            kind, [reader.raw(r, field) for r in rows], service.field(entity_type, field).data_type
+        )
+    return out
+
+
+def _groups(
+    service: Service,
+    entity_type: str,
+    wanted: list[dict[str, Any]],
+    grouping: list[dict[str, Any]],
+    rows: list[Row],
+    reader: Reader,
+) -> list[dict[str, Any]]:
+    if not grouping:
+        return []
+    first, rest = grouping[0], grouping[1:]
+    field, kind = str(first["field"]), str(first.get("type", "exact"))
+    fdef = service.field(entity_type, field)
+    buckets: dict[str, tuple[Any, str, list[Row]]] = {}
+    for row in rows:
+        raw = reader.raw(row, field)
+        shown = reader.render(fdef, raw)
+        name = (
+            reader.name_of(raw)
+            if isinstance(raw, dict) and "type" in raw
+            else ("" if raw is None else str(raw))
+        )
+        value, label = _group_key(kind, shown, name)
+        key = repr(value)
+        buckets.setdefault(key, (value, label, []))[2].append(row)
+    groups = []
+    for value, label, members in buckets.values():
+        group: dict[str, Any] = {
+            "group_name": label,
+            "group_value": value,
+            "summaries": _summaries(service, entity_type, wanted, members, reader),
+        }
+        if rest:
+            group["groups"] = _groups(service, entity_type, wanted, rest, members, reader)
+        groups.append(group)
+    groups.sort(key=lambda g: (g["group_value"] is None, str(g["group_name"]).lower()))
+    if first.get("direction") == "desc":
+        groups.reverse()
+    return groups
+
+
+def text_search(service: Service, user: Link, params: dict[str, Any], base: str) -> list[dict[str, Any]]:
+    text = str(params.get("text") or "")
+    terms = [t for t in text.lower().split() if t]
+    if not terms:
+        raise ServiceFault("API text_search() needs some text to search for")
+    types = params.get("entity_types") or {}
+    if not isinstance(types, dict) or not types:
+        raise ServiceFault("API text_search() entity_types must be a non-empty dict of type: filters")
+    projects = {int(p) for p in params.get("project_ids") or []}
+    limit = int(params.get("max_results") or 50)
+    reader = service.reader(base, user)
+    matches: list[dict[str, Any]] = []
+    for entity_type, group in types.items():
+        name_field = service.schema.name_field(str(entity_type))
+        for row in service.select(str(entity_type), group or None, reader):
+            name = str(row.data.get(name_field) or "")
+            if not all(t in name.lower() for t in terms):
+                continue
+            project = row.data.get("project")
+            if projects and not (isinstance(project, dict) and int(project["id"]) in projects):
+                continue
+            matches.append(
+                {
+                    "type": row.type,
+                    "id": row.id,
+                    "name": name,
+                    "project_id": int(project["id"]) if isinstance(project, dict) else None,
+                    "image": None
+                    if row.data.get("image") is None
+                    else reader.file_url(int(row.data["image"])),
+                    "status": row.data.get("sg_status_list"),
+                    "links": [],
+                }
+            )
+    return [{"terms": terms, "matches": matches[:limit]}]
