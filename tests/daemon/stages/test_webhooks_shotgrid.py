@@ -200,3 +200,36 @@ def test_deliveries_with_a_wrong_secret_are_refused_and_the_poller_still_makes_t
     assert len(receiver.queue) == 0 and world.requests() == {}
     assert world.poll() == 1  # the catch-up path
     assert world.poll() == 0 and len(world.job_keys()) == 1
+
+
+def test_the_daemon_serves_the_route_on_its_http_port_and_records_a_delivery(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daemon.service import Daemon
+    from daemon.settings import HttpOptions, Settings
+    from integrations.trackers.flow_webhooks import sign
+
+    settings = Settings(
+        data_dir=tmp_path / "home",
+        http=HttpOptions(port=0),
+        tracker=world.options,
+        shows=[ShowConfig(code="DEMO", tracker_project="DEMO")],
+    )
+    daemon = Daemon(settings)
+    assert daemon.webhooks is not None
+    daemon.health.start()
+    try:
+        world.url = daemon.health.url + PATH
+        world.subscribe()
+        world.coordinator.tag(world.tasks["sh010"], "denoise", FIELD, "fix")
+        until(lambda: daemon.webhooks is not None and daemon.webhooks.receiver.counts.queued >= 2)
+        assert daemon.webhooks.worker.step() == 1
+        body = b'{"data": {"deliveries": []}}'
+        forged = {"X-SG-SIGNATURE": sign(body, "guess")}
+        assert daemon.webhooks.receiver.receive(body, forged, "127.0.0.1")[0] == 401
+        with daemon.catalog.session(readonly=True) as s:
+            assert [r.shot for r in fixes.list_fix_requests(s, "DEMO")] == ["sh010"]
+    finally:
+        daemon.health.stop()
+        daemon.executor.shutdown(wait=False)
+        daemon.ctx.close()
