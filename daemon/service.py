@@ -76,7 +76,12 @@ class Daemon:
         self.watchers = ShowWatchers(self.shows, self._queue_found)
         self.poller = self._poller()
         self.webhooks = WebhookIntake.build(  # its own adapter too (tracker clients are not thread-safe)
-            settings.tracker, make_tracker(settings.tracker), self.catalog, self.shows, self.loop.wake
+            settings.tracker,
+            make_tracker(settings.tracker),
+            self.catalog,
+            self.shows,
+            self.loop.wake,
+            self.metrics.webhook_delivery,
         )
         if self.webhooks is not None:
             self.health.add_route(self.webhooks.path, self.webhooks.receiver.receive)

@@ -108,6 +108,7 @@ class WebhookReceiver:
     queue: EventQueue = field(default_factory=EventQueue)
     dedupe: Deduper = field(default_factory=Deduper)
     counts: ReceiverCounts = field(default_factory=ReceiverCounts)
+    on_result: Callable[[str], None] = lambda result: None  # accepted, refused, malformed or busy (metrics)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -120,6 +121,7 @@ class WebhookReceiver:
                 self.counts.refused += 1
             why = "bad signature" if signature else "no signature"
             log.warning("webhook.refused", reason=why, client=client, delivery=delivery_id)
+            self.on_result("refused")
             return 401, f"refused: {why} (X-SG-SIGNATURE must sign the body with the webhook's secret)"
         try:
             delivery = parse_delivery(body, headers)
@@ -127,6 +129,7 @@ class WebhookReceiver:
             with self._lock:
                 self.counts.malformed += 1
             log.warning("webhook.malformed", error=str(exc), client=client, delivery=delivery_id)
+            self.on_result("malformed")
             return 400, f"not a webhook delivery: {exc}"
         return self._enqueue([e for e in delivery.events if self.wants(e)], delivery_id)
 
@@ -135,6 +138,7 @@ class WebhookReceiver:
             unseen = {e.event_id: e for e in wanted if not self.dedupe.seen(e.event_id)}
             if not self.queue.room(len(unseen)):
                 log.warning("webhook.busy", queued=len(self.queue), delivery=delivery_id)
+                self.on_result("busy")
                 return 503, "busy: too many events waiting; send this delivery again later"
             fresh = self.dedupe.fresh(unseen.values())
             self.queue.put_all(fresh)
@@ -142,6 +146,7 @@ class WebhookReceiver:
             self.counts.queued += len(fresh)
             self.counts.duplicates += len(wanted) - len(fresh)
         log.debug("webhook.accepted", delivery=delivery_id, queued=len(fresh))
+        self.on_result("accepted")
         return 200, f"accepted: {len(fresh)} event(s) queued"
 
 
@@ -230,6 +235,7 @@ class WebhookIntake:
         catalog: Catalog,
         shows: list[ShowConfig],
         on_new: Callable[[], None] = lambda: None,
+        on_result: Callable[[str], None] = lambda result: None,
     ) -> WebhookIntake | None:
         """None when tracker.webhook.path is empty; TrackerFatal when the adapter reads no webhooks."""
         hook = options.webhook
@@ -239,6 +245,7 @@ class WebhookIntake:
             raise TrackerFatal(
                 f"tracker.webhook: the {options.kind} adapter reads no Flow webhooks; remove tracker.webhook"
             )
-        receiver = WebhookReceiver(hook.secret.get_secret_value().strip(), tracker.wants_event)
+        secret = hook.secret.get_secret_value().strip()
+        receiver = WebhookReceiver(secret, tracker.wants_event, on_result=on_result)
         worker = WebhookWorker(receiver.queue, tracker, catalog, shows, on_new)
         return cls(hook.path, receiver, worker)

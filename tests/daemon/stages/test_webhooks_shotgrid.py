@@ -229,6 +229,9 @@ def test_the_daemon_serves_the_route_on_its_http_port_and_records_a_delivery(
         assert daemon.webhooks.receiver.receive(body, forged, "127.0.0.1")[0] == 401
         with daemon.catalog.session(readonly=True) as s:
             assert [r.shot for r in fixes.list_fix_requests(s, "DEMO")] == ["sh010"]
+        metrics = daemon.metrics.render()[0].decode()
+        assert 'rushes_webhook_deliveries_total{result="refused"} 1.0' in metrics
+        assert 'rushes_webhook_deliveries_total{result="accepted"}' in metrics
     finally:
         daemon.health.stop()
         daemon.executor.shutdown(wait=False)
