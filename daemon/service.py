@@ -2,7 +2,8 @@
 
 Start-up: open the catalog (migrated) -> recover jobs a dead daemon of this host held -> health server ->
 job lanes (ingest and publish on threads here, train and fix in worker processes through the executor) ->
-ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) -> scheduler (when
+ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) and the webhook
+receiver (tracker.webhook: Flow deliveries on the HTTP port, daemon.stages.webhooks) -> scheduler (when
 this daemon leads) -> READY=1 to systemd once the first reconcile scan has been ingested. A job queued here
 (a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs, not a timer. The
 main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
@@ -38,6 +39,7 @@ from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
+from daemon.stages.webhooks import WebhookIntake
 from daemon.trackers import make_tracker
 from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
@@ -74,6 +76,16 @@ class Daemon:
         self.loop = LaneLoop(self._lanes())
         self.watchers = ShowWatchers(self.shows, self._queue_found)
         self.poller = self._poller()
+        self.webhooks = WebhookIntake.build(  # its own adapter too (tracker clients are not thread-safe)
+            settings.tracker,
+            make_tracker(settings.tracker),
+            self.catalog,
+            self.shows,
+            self.loop.wake,
+            self.metrics.webhook_delivery,
+        )
+        if self.webhooks is not None:
+            self.health.add_route(self.webhooks.path, self.webhooks.receiver.receive)
         self.leadership = Leadership(self.catalog)
         self.scheduler = Scheduler(self.catalog, self.shows, on_reconcile=self.reconcile)
 
@@ -212,6 +224,8 @@ class Daemon:
         self.watchers.start()  # its first reconcile scan feeds the stability gate
         if self.poller is not None:
             self.poller.start()
+        if self.webhooks is not None:
+            self.webhooks.worker.start()
         self._lead()
         self._wait_for_ingest()
         self.readiness.set("first_reconcile")
@@ -263,6 +277,8 @@ class Daemon:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.poller is not None:
             self.poller.join(timeout=10)
+        if self.webhooks is not None:
+            self.webhooks.worker.stop()
         self.health.stop()
         self.ctx.close()
         log.info("daemon.stopped")

@@ -1,7 +1,7 @@
 """Settings: one YAML file plus RUSHES_* environment variables (the environment wins).
 
 Each package owns the options of its own part (ingest, trackers, engine); this module composes them.
-Secrets (the tracker script key) come only from the environment or a secrets file, never from YAML,
+Secrets (the tracker script key, the webhook secret) come only from the environment or a secrets file, never from YAML,
 and are never logged.
 """
 
@@ -195,6 +195,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     if isinstance(tracker, dict) and "script_key" in tracker:
         raise ConfigError(
             ["tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead"]
+        )
+    webhook = tracker.get("webhook") if isinstance(tracker, dict) else None
+    if isinstance(webhook, dict) and "secret" in webhook:
+        raise ConfigError(
+            ["tracker.webhook.secret: secrets never go in YAML; set RUSHES_TRACKER__WEBHOOK__SECRET instead"]
         )
     data.update(overrides)
     secrets = os.environ.get("RUSHES_SECRETS_DIR")
