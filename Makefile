@@ -18,11 +18,11 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	@touch $(STAMP)
 
 system-deps:
-	@bash scripts/system-deps.sh postgresql redis ffmpeg
+	@bash scripts/system-deps.sh postgresql redis ffmpeg systemd
 
 zou-venv:
 	@bash scripts/zou-venv.sh

@@ -2,7 +2,8 @@
 
 Start-up: open the catalog (migrated) -> recover jobs a dead daemon of this host held -> health server ->
 job lanes (ingest and publish on threads here, train and fix in worker processes through the executor) ->
-ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) -> scheduler (when
+ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) and the webhook
+receiver (tracker.webhook: Flow deliveries on the HTTP port, daemon.stages.webhooks) -> scheduler (when
 this daemon leads) -> READY=1 to systemd once the first reconcile scan has been ingested. A job queued here
 (a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs, not a timer. The
 main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
@@ -38,7 +39,9 @@ from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
+from daemon.stages.webhooks import WebhookIntake
 from daemon.trackers import make_tracker
+from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
 from integrations.ingest.candidates import Found
@@ -73,6 +76,16 @@ class Daemon:
         self.loop = LaneLoop(self._lanes())
         self.watchers = ShowWatchers(self.shows, self._queue_found)
         self.poller = self._poller()
+        self.webhooks = WebhookIntake.build(  # its own adapter too (tracker clients are not thread-safe)
+            settings.tracker,
+            make_tracker(settings.tracker),
+            self.catalog,
+            self.shows,
+            self.loop.wake,
+            self.metrics.webhook_delivery,
+        )
+        if self.webhooks is not None:
+            self.health.add_route(self.webhooks.path, self.webhooks.receiver.receive)
         self.leadership = Leadership(self.catalog)
         self.scheduler = Scheduler(self.catalog, self.shows, on_reconcile=self.reconcile)
 
@@ -80,7 +93,11 @@ class Daemon:
         base = {"config": str(self.config_path) if self.config_path else None}
         logs = str(self.settings.logs_dir)
 
+        lease = self.settings.job_lease_seconds
+        per_show = {"per_show": self.settings.max_jobs_per_show, "show_kinds": ["train", "fix"]}
+
         def lane(kind: str, start: Any, **options: Any) -> Lane:
+            options.setdefault("lease_s", lease or (60 if kind in ("ingest", "publish") else 120))
             return Lane(self.catalog, kind, [kind], start, on_done=self._done, **options)
 
         return [
@@ -91,14 +108,19 @@ class Daemon:
             lane(
                 "publish",
                 in_process(self._pool, self._publish_job),
+                lease_s=lease or 60,
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
             ),
-            lane("train", in_worker(self.executor, worker.TRAIN, base, logs), lease_s=120),
+            lane(
+                "train",
+                in_worker(self.executor, worker.TRAIN, base, logs, self._train_needs_gpu),
+                placement={"yield_to": ["fix"], **per_show},
+            ),
             lane(
                 "fix",
                 in_worker(self.executor, worker.FIX, base, logs),
                 concurrency=self.settings.max_jobs,
-                lease_s=120,
+                placement=per_show,
             ),
         ]
 
@@ -133,6 +155,12 @@ class Daemon:
     def reconcile(self) -> None:
         """Rescan every ingest root now (through the stability gate; the catalog skips what it has)."""
         self.watchers.rescan()
+
+    def _train_needs_gpu(self, job: Job) -> bool:
+        """Training asks the executor for a GPU when its show trains on CUDA, or on "auto" where GPUs exist."""
+        show = next((s for s in self.shows if s.code == job.show), None)
+        device = show.train.device if show else "auto"
+        return device == "cuda" or (device == "auto" and int(getattr(self.executor, "gpus", 0)) > 0)
 
     def _publish_job(self, job: Job) -> dict[str, Any]:
         crash_point("publish.start")
@@ -172,6 +200,12 @@ class Daemon:
         self.catalog.check()  # raises CatalogError with the reason, which /readyz shows
         return True
 
+    def _executor_ok(self) -> bool:
+        problem = self.executor.health()  # e.g. "cannot reach Ray at ray://...: ..."
+        if problem:
+            raise ExecutorUnavailable(problem)
+        return True
+
     def _queue_depths(self) -> list[tuple[str, str, float]]:
         with self.catalog.session(readonly=True) as s:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
@@ -182,6 +216,7 @@ class Daemon:
     def start(self) -> None:
         self.recover_orphans()
         self.readiness.add("catalog", self._catalog_ok)
+        self.readiness.add("executor", self._executor_ok)
         self.readiness.add_reason("ingest", self.watchers.problem)  # e.g. disk full: files wait to be re-offered
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
@@ -190,6 +225,8 @@ class Daemon:
         self.watchers.start()  # its first reconcile scan feeds the stability gate
         if self.poller is not None:
             self.poller.start()
+        if self.webhooks is not None:
+            self.webhooks.worker.start()
         self._lead()
         self._wait_for_ingest()
         self.readiness.set("first_reconcile")
@@ -241,6 +278,8 @@ class Daemon:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.poller is not None:
             self.poller.join(timeout=10)
+        if self.webhooks is not None:
+            self.webhooks.worker.stop()
         self.health.stop()
         self.ctx.close()
         log.info("daemon.stopped")

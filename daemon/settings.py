@@ -1,7 +1,7 @@
 """Settings: one YAML file plus RUSHES_* environment variables (the environment wins).
 
 Each package owns the options of its own part (ingest, trackers, engine); this module composes them.
-Secrets (the tracker script key) come only from the environment or a secrets file, never from YAML,
+Secrets (the tracker script key, the webhook secret) come only from the environment or a secrets file, never from YAML,
 and are never logged.
 """
 
@@ -102,6 +102,17 @@ class Settings(BaseSettings):
     shows: list[ShowConfig] = Field(default_factory=list)
     max_jobs: int = Field(2, ge=1, description="Train and fix jobs run at once (one GPU job at a time).")
     executor: ExecutorOptions = Field(default_factory=ExecutorOptions)
+    max_jobs_per_show: int | None = Field(
+        None,
+        ge=1,
+        description="Train and fix jobs of one show running at once across every daemon (default: no limit).",
+    )
+    job_lease_seconds: float | None = Field(
+        None,
+        ge=2,
+        description="How long a daemon holds a job between heartbeats before other daemons may take it over "
+        "(default: 60 s for ingest and publish, 120 s for train and fix).",
+    )
 
     @field_validator("catalog_url")
     @classmethod
@@ -207,6 +218,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     if isinstance(tracker, dict) and "script_key" in tracker:
         raise ConfigError(
             ["tracker.script_key: secrets never go in YAML; set RUSHES_TRACKER__SCRIPT_KEY instead"]
+        )
+    webhook = tracker.get("webhook") if isinstance(tracker, dict) else None
+    if isinstance(webhook, dict) and "secret" in webhook:
+        raise ConfigError(
+            ["tracker.webhook.secret: secrets never go in YAML; set RUSHES_TRACKER__WEBHOOK__SECRET instead"]
         )
     data.update(overrides)
     secrets = os.environ.get("RUSHES_SECRETS_DIR")

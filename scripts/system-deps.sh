@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs the test suite starts for real (PostgreSQL, Redis) or the benchmarks
-# compare against (ffmpeg), from Debian, only when they are missing. Needs root or passwordless sudo;
+# compare against (ffmpeg), and systemd-analyze (the unit file test), from Debian, only when they are
+# missing. Needs root or passwordless sudo;
 # otherwise it says what to install and the tests that need them report it.
 set -uo pipefail
 wanted=("$@")
@@ -11,6 +12,7 @@ for w in "${wanted[@]}"; do
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql) ;;
     redis) command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server) ;;
     ffmpeg) command -v ffmpeg >/dev/null 2>&1 || pkgs+=(ffmpeg) ;;
+    systemd) command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd) ;;  # `systemd-analyze verify` of the unit
   esac
 done
 [ ${#pkgs[@]} -eq 0 ] && exit 0

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,8 @@ Backoff = Callable[[int], float]
 """Seconds to wait before the next attempt, given the number of attempts made so far."""
 
 ERROR_LIMIT = 4000
+PRIORITY = {"fix": 0, "publish": 0, "ingest": 1, "train": 2}
+"""Claim order by kind (lower first); other kinds come after these, oldest first within a rank."""
 _CLAIM_TRIES = 8
 
 
@@ -84,17 +86,26 @@ def claim(
     lease_s: float = 300.0,
     *,
     now: datetime | None = None,
+    yield_to: Sequence[str] = (),
+    per_show: int | None = None,
+    show_kinds: Sequence[str] | None = None,
 ) -> Job | None:
-    """Take the oldest runnable job of these kinds (all kinds when None) for `worker` for `lease_s` seconds:
-    a queued job whose run_after has come, or a running job whose lease expired. None when there is none.
-    Counts one attempt. A job whose lease expired on its last attempt is dead-lettered instead."""
+    """Take the most urgent runnable job of these kinds (all kinds when None) for `worker` for `lease_s`
+    seconds: a queued job whose run_after has come, or a running job whose lease expired; fixes and publishes
+    first (PRIORITY), then the oldest. None when there is none. Counts one attempt. A job whose lease expired on
+    its last attempt is dead-lettered instead.
+
+    Placement: nothing is claimed while a job of a `yield_to` kind is runnable (training waits for fixes), and
+    a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more."""
     now = now or utcnow()
     _bury_exhausted(s, kinds, now)
+    if yield_to and s.scalar(select(Job.id).where(_runnable(now), *_kind_filter(yield_to)).limit(1)):
+        return None
     for _ in range(_CLAIM_TRIES):
         candidate = s.scalar(
             select(Job.id)
-            .where(_runnable(now), *_kind_filter(kinds))
-            .order_by(Job.id)
+            .where(_runnable(now), *_kind_filter(kinds), *_show_limit(per_show, show_kinds or kinds, now))
+            .order_by(_priority(), Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )
@@ -264,6 +275,23 @@ def _runnable(now: datetime) -> ColumnElement[bool]:
         and_(Job.state == "queued", Job.run_after <= now),
         and_(Job.state == "running", Job.lease_expires < now),
     )
+
+
+def _priority() -> ColumnElement[int]:
+    return case(PRIORITY, value=Job.kind, else_=max(PRIORITY.values()) + 1)
+
+
+def _show_limit(limit: int | None, kinds: Sequence[str] | None, now: datetime) -> list[ColumnElement[bool]]:
+    """Shows with fewer than `limit` jobs of `kinds` running under a live lease (no limit: no filter)."""
+    if limit is None:
+        return []
+    busy = (
+        select(Job.show)
+        .where(Job.state == "running", Job.lease_expires >= now, Job.show.is_not(None), *_kind_filter(kinds))
+        .group_by(Job.show)
+        .having(func.count() >= limit)
+    )
+    return [or_(Job.show.is_(None), Job.show.not_in(busy))]
 
 
 def _kind_filter(kinds: Sequence[str] | None) -> list[ColumnElement[bool]]:

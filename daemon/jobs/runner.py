@@ -88,6 +88,7 @@ class Lane:
         backoff: Callable[[int], float] = job_repo.exponential_backoff,
         on_done: Callable[[Job, JobOutcome], None] | None = None,
         worker: str | None = None,
+        placement: dict[str, Any] | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name
@@ -99,6 +100,7 @@ class Lane:
         self.on_done = on_done
         self.worker = worker or f"{worker_name()}:{name}"
         self.running: dict[int, tuple[Running, float]] = {}
+        self.placement = placement or {}  # job_repo.claim's yield_to / per_show / show_kinds
 
     def tick(self) -> int:
         """Collect finished jobs, renew leases, start new ones; returns how many jobs are in hand."""
@@ -106,7 +108,7 @@ class Lane:
         self._renew()
         while len(self.running) < self.concurrency:
             with self.catalog.session() as s:
-                job = job_repo.claim(s, self.worker, self.kinds, self.lease_s)
+                job = job_repo.claim(s, self.worker, self.kinds, self.lease_s, **self.placement)
                 if job is None:
                     break
                 s.expunge(job)
@@ -189,7 +191,11 @@ def in_process(pool: concurrent.futures.ThreadPoolExecutor, handler: Handler) ->
 
 
 def in_worker(
-    executor: Executor, entry_point: str, base_args: dict[str, Any], log_dir: str, needs_gpu: bool = False
+    executor: Executor,
+    entry_point: str,
+    base_args: dict[str, Any],
+    log_dir: str,
+    needs_gpu: bool | Callable[[Job], bool] = False,
 ) -> Callable[[Job], Running]:
     def start(job: Job) -> Running:
         spec = JobSpec(
@@ -202,7 +208,7 @@ def in_worker(
                 "payload": {**job.payload, "show": job.payload.get("show", job.show)},
                 "attempt": job.attempts,
             },
-            needs_gpu=needs_gpu,
+            needs_gpu=needs_gpu(job) if callable(needs_gpu) else needs_gpu,
             log_path=os.path.join(log_dir, f"job-{job.id}.log"),
         )
         return _Remote(executor, executor.submit(spec))

@@ -1,4 +1,5 @@
-"""A small HTTP server for operations: /metrics (Prometheus), /healthz (alive), /readyz (ready to work).
+"""A small HTTP server for operations: /metrics (Prometheus), /healthz (alive), /readyz (ready to work),
+and the POST routes other parts add (`add_route`: the Flow webhook receiver).
 
     readiness = Readiness()
     readiness.expect("first_reconcile")              # not ready until set
@@ -7,7 +8,8 @@
     ...; readiness.set("first_reconcile"); ...; server.stop()
 
 /readyz answers 200 only when every registered check passes, else 503 with JSON naming what is not ready.
-Port 0 picks a free port; `server.port` tells which.
+Port 0 picks a free port; `server.port` tells which. A POST route gets the raw body (at most 4 MiB, with a
+Content-Length, read within 10 s), the headers and the client address, and answers (status, text).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +26,10 @@ from daemon.ops.metrics import Metrics
 from daemon.settings import HttpOptions
 
 log = get_logger("rushes.health")
+
+# A POST route: (raw body, headers, client address) -> (HTTP status, plain-text answer).
+Route = Callable[[bytes, Mapping[str, str], str], tuple[int, str]]
+MAX_BODY = 4 * 1024 * 1024
 
 
 class HealthServerError(Exception):
@@ -86,6 +92,7 @@ class Readiness:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "rushes"
+    timeout = 10  # seconds a client may take to send its request
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -101,8 +108,37 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             payload, content_type = self.server.metrics.render()
             self._send(200, payload, content_type)
+        elif path in self.server.routes:
+            self._text(405, "this route takes POST only")
         else:
             self._send(404, b"not found: try /healthz, /readyz or /metrics\n", "text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:
+        route = self.server.routes.get(self.path.split("?", 1)[0])
+        if route is None:
+            self._text(404, "not found: nothing is posted here")
+            return
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit():
+            self._text(411, "send the body with a Content-Length")
+            return
+        if int(length) > MAX_BODY:
+            self._text(413, f"the body is over {MAX_BODY} bytes")
+            return
+        try:
+            body = self.rfile.read(int(length))
+        except OSError:  # the client stalled past the timeout or went away: nothing to answer
+            self.close_connection = True
+            return
+        try:
+            code, answer = route(body, dict(self.headers.items()), self.client_address[0])
+        except Exception as exc:
+            log.error("http route failed", path=self.path, error=f"{type(exc).__name__}: {exc}")
+            code, answer = 500, "the daemon could not take this request; it is logged"
+        self._text(code, answer)
+
+    def _text(self, code: int, text: str) -> None:
+        self._send(code, text.encode("utf-8") + b"\n", "text/plain; charset=utf-8")
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
@@ -120,6 +156,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     metrics: Metrics
     readiness: Readiness
+    routes: dict[str, Route]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.warning("http connection dropped", client=str(client_address[0]))
 
 
 class HealthServer:
@@ -132,12 +172,17 @@ class HealthServer:
         self.readiness = readiness
         self.host = host
         self._requested_port = port
+        self._routes: dict[str, Route] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
     def from_settings(cls, http: HttpOptions, metrics: Metrics, readiness: Readiness) -> HealthServer:
         return cls(metrics, readiness, host=http.host, port=http.port)
+
+    def add_route(self, path: str, route: Route) -> None:
+        """Answer POSTs to `path` with `route` (also once started)."""
+        self._routes[path] = route
 
     @property
     def port(self) -> int:
@@ -165,6 +210,7 @@ class HealthServer:
             ) from exc
         server.metrics = self.metrics
         server.readiness = self.readiness
+        server.routes = self._routes
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="rushes-health", daemon=True

@@ -87,6 +87,12 @@ class Metrics:
             ["tracker", "kind"],
             registry=r,
         )
+        self.webhook_deliveries = Counter(
+            "rushes_webhook_deliveries",
+            "Flow webhook deliveries received, by result (accepted, refused, malformed, busy).",
+            ["result"],
+            registry=r,
+        )
         self.queue = QueueDepthCollector()
         r.register(self.queue)
         if process:
@@ -107,6 +113,9 @@ class Metrics:
 
     def tracker_error(self, tracker: str, kind: str) -> None:
         self.tracker_errors.labels(tracker=tracker, kind=kind).inc()
+
+    def webhook_delivery(self, result: str) -> None:
+        self.webhook_deliveries.labels(result=result).inc()
 
     def set_queue_source(self, source: Callable[[], QueueDepths] | None) -> None:
         """`source()` returns (kind, state, count) rows; it is called at every scrape."""

@@ -2,6 +2,7 @@
 
 1. ingest      a file lands in a watched folder -> a catalogued daily (IngestJob)
 2. requests    a coordinator's fix request in the tracker -> a catalogued request and a FixJob per kind
+   (webhooks   the same from Flow webhook deliveries on the HTTP port, the poller as the catch-up path)
 3. training    a show's dailies -> a new model version, promoted when not worse (TrainJob, from scheduling)
 4. fixing      a FixJob -> the shot's daily through the show model's head -> rendered files in the outbox
 5. rendering   the fixed frames -> review movie, before/after, thumbnail, LUT, OTIO (called by fixing)

@@ -14,7 +14,12 @@ def build_executor(options: ExecutorOptions, max_jobs: int, work_dir: Path | Non
     if options.kind == "ray":
         from integrations.executors.ray import RayExecutor
 
-        return RayExecutor(address=options.ray_address, max_jobs=max_jobs)
+        return RayExecutor(
+            address=options.ray_address,
+            max_jobs=max_jobs,
+            task_retries=options.ray_task_retries,
+            reconnect_s=options.ray_reconnect_seconds,
+        )
     return LocalExecutor(
         max_jobs=max_jobs, gpus=options.gpus, work_dir=work_dir, grace_s=options.grace_seconds
     )

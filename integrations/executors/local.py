@@ -185,6 +185,9 @@ class LocalExecutor:
     def capacity(self) -> int:
         return self._max_jobs
 
+    def health(self) -> str | None:
+        return None  # worker subprocesses here can always start
+
     def shutdown(self, wait: bool = True) -> None:
         """wait=True: let every submitted job finish. wait=False: cancel waiting jobs, stop running ones."""
         with self._cond:

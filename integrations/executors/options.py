@@ -24,3 +24,11 @@ class ExecutorOptions(BaseModel):
     ray_address: str | None = Field(
         default=None, description="Ray cluster address, e.g. ray://ray-head:10001 or auto (kind: ray only)."
     )
+    ray_task_retries: int = Field(
+        default=1,
+        ge=0,
+        description="Times Ray reruns a task whose worker process or node died (kind: ray only).",
+    )
+    ray_reconnect_seconds: float = Field(
+        default=10.0, gt=0, description="How often to try again while Ray is unreachable (kind: ray only)."
+    )

@@ -3,21 +3,43 @@
 Ray is imported only when a `RayExecutor` is built; without it, construction fails with one line that
 says to install `rushes[ray]`. Each job is one `ray.remote` task that resolves the spec's entry point
 on the Ray worker (the same code path as the local worker), so the daemon never imports job code.
-`needs_gpu` jobs ask Ray for one GPU; env goes through the task's runtime_env.
+
+Every Ray call happens on one supervisor thread, so `submit`, `poll` and `cancel` never block the daemon,
+even while Ray is slow or gone:
+- connecting: the thread connects (and reconnects, every `reconnect_s`); until then `health()` says why
+  not, jobs wait in order, and the reason is logged once per change.
+- a Ray worker process dies mid-task: Ray runs the task again, up to `task_retries` times (system
+  failures only; an exception raised by the job is its outcome, never retried here).
+- the cluster is lost (the head or the Ray Client server gone): every job in flight ends "failed" with
+  one line naming the address, so the daemon's queue retries it; the thread then reconnects.
+Placement: a `needs_gpu` job asks Ray for one GPU, so it only lands on a node started with GPUs; on a
+cluster with no GPU at all it fails at once instead of waiting forever. CPU jobs ask for `cpus` CPUs.
+Environment: the spec's env plus this process's RUSHES_* variables (never secrets: names holding KEY,
+SECRET, PASSWORD or TOKEN stay here) go to the task's runtime_env.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import os
+import re
+import socket
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from integrations.executors.base import ExecutorClosed, ExecutorError, ExecutorUnavailable, Handle, UnknownJob
-from integrations.executors.spec import JobOutcome, JobSpec
+from integrations.executors.spec import JobOutcome, JobSpec, one_line
 
 BACKEND = "ray"
 INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[ray]') to use the Ray executor"
+_SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
+_KEEP_DELIVERED = 1000
+_REFRESH_S = 30.0  # how often the cluster's resources are read again
+
+log = logging.getLogger("rushes.executors.ray")
 
 
 def _import_ray() -> Any:
@@ -30,121 +52,338 @@ def _import_ray() -> Any:
 
 def run_on_ray_worker(spec_json: str) -> str:
     """The body of the remote task: run the spec here, log to its log_path, return the outcome JSON."""
-    import sys
+    import contextlib
 
     from integrations.executors.worker import run_spec
 
     spec = JobSpec.from_json(spec_json)
     if not spec.log_path:
         return run_spec(spec).to_json()
-    with open(spec.log_path, "a", encoding="utf-8") as log:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(spec.log_path, "a", encoding="utf-8") as out:
+        print(f"ray task {spec.id} started on {socket.gethostname()} pid {os.getpid()}", file=out, flush=True)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             outcome = run_spec(spec)
-        sys.stdout.flush()
     return outcome.to_json()
+
+
+def forwarded_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's RUSHES_* variables a Ray task should see (secrets excluded)."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k.startswith("RUSHES_") and not _SECRET.search(k)}
 
 
 @dataclass
 class _RayJob:
     spec: JobSpec
-    ref: Any
-    started: float
+    ref: Any = None
+    started: float = 0.0
     stopping: str | None = None
+    cancel_sent: bool = False
 
 
 class RayExecutor:
-    """Submits each job as a Ray task; `capacity()` is max_jobs, or the cluster's CPU count."""
+    """Submits each job as a Ray task; at most `max_jobs` in flight (default: the cluster's CPU count)."""
 
-    def __init__(self, address: str | None = None, max_jobs: int | None = None, **init_kwargs: Any) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        max_jobs: int | None = None,
+        *,
+        task_retries: int = 1,
+        reconnect_s: float = 10.0,
+        cpus: float = 1.0,
+        tick_s: float = 0.1,
+    ) -> None:
         self._ray = _import_ray()
-        if not self._ray.is_initialized():
-            try:
-                self._ray.init(address=address, ignore_reinit_error=True, **init_kwargs)
-            except Exception as exc:
-                where = address or "a local Ray instance"
-                raise ExecutorUnavailable(
-                    f"cannot connect to Ray at {where} ({exc}); check ray.address"
-                ) from exc
-        self._remote = self._ray.remote(max_retries=0)(run_on_ray_worker)
+        if max_jobs is not None and max_jobs < 1:
+            raise ExecutorError(f"ray executor: max_jobs must be at least 1 (got {max_jobs})")
+        self._address = address
+        self._where = address or "a local Ray instance"
         self._max_jobs = max_jobs
-        self._jobs: dict[str, _RayJob] = {}
+        self._retries = task_retries
+        self._reconnect_s = reconnect_s
+        self._cpus = cpus
+        self._tick_s = tick_s
+        self._remote: Any = None
+        self._connected = False
+        self._problem: str | None = f"connecting to Ray at {self._where}"
+        self._cluster: dict[str, float] = {}
+        self._cluster_at = 0.0
+        self._pending: list[_RayJob] = []
+        self._running: dict[str, _RayJob] = {}
         self._outcomes: dict[str, JobOutcome] = {}
+        self._delivered: OrderedDict[str, JobOutcome] = OrderedDict()
         self._closed = False
+        self._stop = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._supervise, name="rushes-ray-executor", daemon=True)
+        self._thread.start()
+
+    # -- the Executor interface ------------------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> Handle:
-        if self._closed:
-            raise ExecutorClosed(f"job {spec.id}: the Ray executor is shut down; start a new one")
-        if spec.id in self._jobs:
-            raise ExecutorError(f"job {spec.id} is already submitted; give each job its own id")
-        options: dict[str, Any] = {"num_gpus": 1 if spec.needs_gpu else 0}
-        if spec.env:
-            options["runtime_env"] = {"env_vars": dict(spec.env)}
-        ref = self._remote.options(**options).remote(spec.to_json())
-        self._outcomes.pop(spec.id, None)
-        self._jobs[spec.id] = _RayJob(spec=spec, ref=ref, started=time.monotonic())
+        with self._cond:
+            if self._closed:
+                raise ExecutorClosed(f"job {spec.id}: the Ray executor is shut down; start a new one")
+            if spec.id in self._running or any(j.spec.id == spec.id for j in self._pending):
+                raise ExecutorError(f"job {spec.id} is already submitted; give each job its own id")
+            self._outcomes.pop(spec.id, None)
+            self._delivered.pop(spec.id, None)
+            self._pending.append(_RayJob(spec=spec))
+            self._cond.notify_all()
         return Handle(job_id=spec.id, backend=BACKEND)
 
     def poll(self, handle: Handle) -> JobOutcome | None:
-        if handle.backend != BACKEND or (
-            handle.job_id not in self._jobs and handle.job_id not in self._outcomes
-        ):
-            raise UnknownJob(f"job {handle.job_id} is not known to this Ray executor")
-        if handle.job_id in self._outcomes:
-            return self._outcomes[handle.job_id]
-        job = self._jobs[handle.job_id]
-        elapsed = time.monotonic() - job.started
-        timeout = job.spec.timeout_s
-        if job.stopping is None and timeout is not None and elapsed >= timeout:
-            job.stopping = f"job {job.spec.id} timed out after {timeout:g} s and was killed"
-            self._ray.cancel(job.ref, force=True)
-        ready, _ = self._ray.wait([job.ref], timeout=0)
-        if not ready:
-            return None
-        outcome = self._collect(job, elapsed)
-        del self._jobs[handle.job_id]
-        self._outcomes[handle.job_id] = outcome
-        return outcome
-
-    def _collect(self, job: _RayJob, elapsed: float) -> JobOutcome:
-        try:
-            reported = JobOutcome.from_json(self._ray.get(job.ref))
-        except Exception as exc:
-            error = job.stopping or f"job {job.spec.id}: Ray worker failed ({type(exc).__name__}: {exc})"
-            return JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
-        return JobOutcome(
-            id=job.spec.id,
-            ok=reported.ok,
-            result=reported.result,
-            error=reported.error,
-            exit_code=reported.exit_code,
-            duration_s=elapsed,
-            retryable=reported.retryable,
-        )
+        with self._cond:
+            self._check(handle)
+            if handle.job_id in self._outcomes:
+                outcome = self._outcomes.pop(handle.job_id)
+                self._delivered[handle.job_id] = outcome
+                while len(self._delivered) > _KEEP_DELIVERED:
+                    self._delivered.popitem(last=False)
+                return outcome
+            return self._delivered.get(handle.job_id)
 
     def cancel(self, handle: Handle) -> None:
-        job = self._jobs.get(handle.job_id)
-        if job is None:
-            if handle.job_id not in self._outcomes:
-                raise UnknownJob(f"job {handle.job_id} is not known to this Ray executor")
-            return
-        if job.stopping is None:
-            job.stopping = f"job {job.spec.id} cancelled"
-            self._ray.cancel(job.ref, force=True)
+        with self._cond:
+            self._check(handle)
+            for job in self._pending:
+                if job.spec.id == handle.job_id:
+                    self._pending.remove(job)
+                    self._finish(job, f"job {job.spec.id} cancelled before it started")
+                    return
+            running = self._running.get(handle.job_id)
+            if running is not None and running.stopping is None:
+                running.stopping = f"job {handle.job_id} cancelled"
+                self._cond.notify_all()
 
     def running(self) -> int:
-        return len(self._jobs)
+        with self._cond:
+            return len(self._running)
 
     def capacity(self) -> int:
         if self._max_jobs is not None:
             return self._max_jobs
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        with self._cond:
+            return max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
+
+    @property
+    def gpus(self) -> int:
+        """GPUs in the Ray cluster (0 until connected)."""
+        with self._cond:
+            return int(self._cluster.get("GPU", 0))
+
+    def health(self) -> str | None:
+        """None while connected to Ray; otherwise why not (one line, for /readyz)."""
+        with self._cond:
+            return None if self._connected else self._problem
 
     def shutdown(self, wait: bool = True) -> None:
-        self._closed = True
-        refs = [job.ref for job in self._jobs.values()]
-        if wait and refs:
-            self._ray.wait(refs, num_returns=len(refs))
-        elif refs:
-            for job in self._jobs.values():
+        """wait=True: let submitted jobs finish (while Ray is reachable). wait=False: cancel them all."""
+        with self._cond:
+            self._closed = True
+            if wait:
+                while (self._pending or self._running) and self._connected:
+                    self._cond.wait(self._tick_s)
+            for job in list(self._pending):
+                self._finish(job, f"job {job.spec.id} cancelled at shutdown")
+            self._pending.clear()
+            for job in self._running.values():
                 job.stopping = job.stopping or f"job {job.spec.id} stopped at shutdown"
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30.0 if wait else 5.0)  # a daemon thread: it never keeps the process alive
+
+    # -- the supervisor thread (the only one that calls Ray) ------------------------------------
+
+    def _check(self, handle: Handle) -> None:
+        known = (
+            handle.job_id in self._running
+            or handle.job_id in self._outcomes
+            or handle.job_id in self._delivered
+            or any(j.spec.id == handle.job_id for j in self._pending)
+        )
+        if handle.backend != BACKEND or not known:
+            raise UnknownJob(f"job {handle.job_id} is not known to this Ray executor")
+
+    def _supervise(self) -> None:
+        next_try = 0.0
+        while True:
+            with self._cond:
+                if self._stop:
+                    break
+            if not self._connected:
+                if time.monotonic() >= next_try:
+                    self._connect()
+                    next_try = time.monotonic() + self._reconnect_s
+                if not self._connected:
+                    with self._cond:
+                        self._cond.wait(min(self._tick_s * 5, max(0.0, next_try - time.monotonic())))
+                    continue
+            try:
+                self._step()
+            except Exception as exc:  # the cluster went away under us (head lost, client server gone)
+                self._lost(exc)
+        self._disconnect(cancel=True)
+
+    def _connect(self) -> None:
+        try:
+            _probe(self._address)
+            if not self._ray.is_initialized():
+                self._ray.init(address=self._address, ignore_reinit_error=True, log_to_driver=False)
+            remote = self._ray.remote(max_retries=self._retries, retry_exceptions=False)(run_on_ray_worker)
+            cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
+        except Exception as exc:
+            problem = (
+                f"cannot reach Ray at {self._where} ({one_line(f'{type(exc).__name__}: {exc}', 200)}); "
+                "check executor.ray_address and that the Ray head is running"
+            )
+            self._safe_shutdown()
+            with self._cond:
+                changed = problem != self._problem or self._connected
+                self._problem = problem
+            if changed:
+                log.warning("ray.unreachable: %s", problem)
+            return
+        with self._cond:
+            self._remote, self._cluster, self._connected, self._problem = remote, cluster, True, None
+            self._cluster_at = time.monotonic()
+            self._cond.notify_all()
+        log.info(
+            "ray.connected: %s with %g CPU, %g GPU", self._where, cluster.get("CPU", 0), cluster.get("GPU", 0)
+        )
+
+    def _step(self) -> None:
+        with self._cond:
+            stopping = [job for job in self._running.values() if job.stopping and not job.cancel_sent]
+            limit = self._max_jobs or max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
+            starting: list[_RayJob] = []
+            while self._pending and len(self._running) + len(starting) < limit:
+                starting.append(self._pending.pop(0))
+        for job in starting:
+            self._start(job)
+        now = time.monotonic()
+        for job in list(self._running.values()):
+            timeout = job.spec.timeout_s
+            if job.stopping is None and timeout is not None and now - job.started >= timeout:
+                job.stopping = f"job {job.spec.id} timed out after {timeout:g} s and was killed"
+                stopping.append(job)
+        for job in stopping:
+            if job.ref is not None:
+                job.cancel_sent = True
                 self._ray.cancel(job.ref, force=True)
+        if now - self._cluster_at > _REFRESH_S:  # nodes come and go: GPU placement needs the current view
+            cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
+            with self._cond:
+                self._cluster, self._cluster_at = cluster, now
+        refs = [job.ref for job in list(self._running.values())]
+        if not refs:
+            with self._cond:
+                if not self._pending or len(self._running) >= limit:
+                    self._cond.wait(self._tick_s)
+            return
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=self._tick_s)
+        for ref in ready:
+            job = next(j for j in list(self._running.values()) if j.ref == ref)
+            self._collect(job)
+
+    def _start(self, job: _RayJob) -> None:
+        spec = job.spec
+        if spec.needs_gpu and self._cluster.get("GPU", 0) < 1:
+            with self._cond:
+                self._finish(job, f"job {spec.id} needs a GPU but the Ray cluster at {self._where} has none")
+            return
+        options: dict[str, Any] = {"num_gpus": 1 if spec.needs_gpu else 0, "num_cpus": self._cpus}
+        env = {**forwarded_env(), **spec.env}
+        if env:
+            options["runtime_env"] = {"env_vars": env}
+        job.started = time.monotonic()
+        with self._cond:
+            self._running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
+        job.ref = self._remote.options(**options).remote(spec.to_json())
+
+    def _collect(self, job: _RayJob) -> None:
+        elapsed = time.monotonic() - job.started
+        try:
+            reported = JobOutcome.from_json(self._ray.get(job.ref))
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise
+            error = job.stopping or (
+                f"job {job.spec.id}: the Ray task failed ({one_line(f'{type(exc).__name__}: {exc}', 300)})"
+            )
+            outcome = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
+        else:
+            outcome = JobOutcome(
+                id=job.spec.id,
+                ok=reported.ok,
+                result=reported.result,
+                error=reported.error,
+                exit_code=reported.exit_code,
+                duration_s=elapsed,
+                retryable=reported.retryable,
+            )
+        with self._cond:
+            self._running.pop(job.spec.id, None)
+            self._outcomes[job.spec.id] = outcome
+            self._cond.notify_all()
+
+    def _lost(self, exc: Exception) -> None:
+        reason = one_line(f"{type(exc).__name__}: {exc}", 200)
+        with self._cond:
+            lost = list(self._running.values())
+            for job in lost:
+                self._finish(
+                    job,
+                    job.stopping
+                    or f"job {job.spec.id}: lost the Ray cluster at {self._where} ({reason}); retry the job",
+                )
+            self._running.clear()
+            self._connected = False
+            self._problem = f"lost the Ray cluster at {self._where} ({reason}); reconnecting"
+        log.warning(
+            "ray.lost: %s; %d job(s) in flight failed and go back to the queue", self._problem, len(lost)
+        )
+        self._safe_shutdown()
+
+    def _finish(self, job: _RayJob, error: str) -> None:
+        """Record a failed outcome (call with the lock held)."""
+        elapsed = time.monotonic() - job.started if job.started else 0.0
+        self._running.pop(job.spec.id, None)
+        self._outcomes[job.spec.id] = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
+        self._cond.notify_all()
+
+    def _disconnect(self, cancel: bool) -> None:
+        if self._connected and cancel:
+            for job in list(self._running.values()):
+                try:
+                    self._ray.cancel(job.ref, force=True)
+                except Exception:
+                    break
+        with self._cond:
+            for job in list(self._running.values()):
+                self._finish(job, job.stopping or f"job {job.spec.id} stopped at shutdown")
+            self._connected = False
+        self._safe_shutdown()
+
+    def _safe_shutdown(self) -> None:
+        try:
+            self._ray.shutdown()  # also after a lost connection, or reconnecting says "already connected"
+        except Exception:
+            log.debug("ray.shutdown failed", exc_info=True)
+
+
+def _probe(address: str | None, timeout_s: float = 3.0) -> None:
+    """Fail fast (OSError) when a Ray Client address does not accept connections; Ray itself would retry
+    for half a minute before saying so."""
+    if not address or not address.startswith("ray://"):
+        return
+    where = address.removeprefix("ray://").partition("/")[0]
+    host, _, port = where.rpartition(":") if ":" in where else (where, "", "10001")
+    with socket.create_connection((host, int(port)), timeout=timeout_s):
+        pass
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """The Ray Client raises ConnectionError once the cluster is gone (after its reconnect grace period)."""
+    return isinstance(exc, ConnectionError) or "Client is shutting down" in str(exc)

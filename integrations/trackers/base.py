@@ -15,10 +15,13 @@ construction (`kinds=`) for reading free text, and validates every `FixRequest.k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+from integrations.trackers.flow_webhooks import WebhookEvent
 
 T = TypeVar("T")
 
@@ -138,4 +141,20 @@ class Tracker(Protocol):
 
     def mark_published(self, task_id: int | str) -> None:
         """Move the task to the adapter's published status (nothing happens when it is there already)."""
+        ...
+
+
+@runtime_checkable
+class WebhookFixes(Protocol):
+    """An adapter that also reads fix requests from webhook events (ShotGrid/Flow, and the memory tracker).
+
+    Each request carries the same key the event-log poller gives it (the id of the status change that
+    asked for it), so a request read both ways is recorded once by the catalog's request key."""
+
+    def wants_event(self, event: WebhookEvent) -> bool:
+        """Whether the event may make a fix request (no I/O: the receiver asks it for every event)."""
+        ...
+
+    def fix_requests_from_events(self, events: Sequence[WebhookEvent]) -> list[FixRequest]:
+        """The fix requests these events make now (each key once); raises TrackerError like the others."""
         ...

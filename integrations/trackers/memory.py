@@ -18,7 +18,8 @@ helper methods the way a coordinator or supervisor drives a real tracker, and re
 
 Guarantees, the same as the real adapters give: a cursor returned with a batch, passed back, yields only
 later events (it is the index in the event log, as an opaque string); a first call (cursor None) returns
-every fix request made so far, as a backfill of tasks tagged before the daemon started; a second publish
+every fix request made so far, as a backfill of tasks tagged before the daemon started; a webhook event
+whose id is a request's place in the fix log (1, 2...) on that request's task reads that request; a second publish
 with the same idempotency key returns the first Version with `created=False`. Kinds are passed through as
 given, unvalidated, so tests can check the daemon's own validation. Safe to share between threads.
 """
@@ -26,6 +27,7 @@ given, unvalidated, so tests can check the daemon's own validation. Safe to shar
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -40,6 +42,7 @@ from integrations.trackers.base import (
     TrackerFatal,
     VersionSpec,
 )
+from integrations.trackers.flow_webhooks import WebhookEvent
 from integrations.trackers.options import TrackerOptions
 
 T = TypeVar("T")
@@ -152,6 +155,21 @@ class MemoryTracker:
         self._enter("fix_requests_since")
         with self._lock:
             return _page(self.fix_log, cursor, limit)
+
+    def wants_event(self, event: WebhookEvent) -> bool:
+        return event.entity_type == "Task" and event.operation == "update"
+
+    def fix_requests_from_events(self, events: Sequence[WebhookEvent]) -> list[FixRequest]:
+        """A webhook event's id is the request's place in the fix log (its key `memory:event:<id>`)."""
+        self._enter("fix_requests_from_events")
+        found: dict[str, FixRequest] = {}
+        with self._lock:
+            for event in events:
+                n = event.event_id
+                request = self.fix_log[n - 1] if 0 < n <= len(self.fix_log) else None
+                if request is not None and event.entity is not None and request.task_id == event.entity.id:
+                    found.setdefault(request.key, request)
+        return list(found.values())
 
     def review_statuses_since(self, cursor: str | None, limit: int = 100) -> Batch[ReviewStatus]:
         self._enter("review_statuses_since")

@@ -4,7 +4,43 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class WebhookOptions(BaseModel):
+    """Flow Production Tracking webhooks received on the daemon's HTTP port (off while `path` is empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field("", description="Route on the daemon's HTTP port, e.g. /flow-webhook (empty: off).")
+    secret: SecretStr | None = Field(
+        None,
+        description="Secret: only from RUSHES_TRACKER__WEBHOOK__SECRET or a secrets file, never from YAML.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if value and (not value.startswith("/") or value.split("?")[0] != value or value in RESERVED_PATHS):
+            raise ValueError(
+                "the webhook path must start with / (no query) and not be /healthz, /readyz or /metrics"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _secret(self) -> WebhookOptions:
+        if self.path and (self.secret is None or not self.secret.get_secret_value().strip()):
+            raise ValueError(
+                "a webhook path needs its secret: set RUSHES_TRACKER__WEBHOOK__SECRET "
+                "(or the secrets file tracker__webhook__secret) to the secret entered on the Flow site"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.path)
 
 
 class TrackerOptions(BaseModel):
@@ -25,3 +61,12 @@ class TrackerOptions(BaseModel):
     key_field: str = Field("sg_rushes_key", description="Version field holding the publish idempotency key.")
     poll_interval: float = Field(10.0, gt=0, description="Seconds between event polls.")
     timeout: float = Field(30.0, gt=0, description="Seconds before one tracker call times out.")
+    webhook: WebhookOptions = Field(
+        default_factory=WebhookOptions, description="Flow webhooks on the daemon's HTTP port (shotgrid only)."
+    )
+
+    @model_validator(mode="after")
+    def _webhook_kind(self) -> TrackerOptions:
+        if self.webhook.enabled and self.kind != "shotgrid":
+            raise ValueError("tracker.webhook receives Flow Production Tracking webhooks: set kind to shotgrid")
+        return self

@@ -35,10 +35,11 @@ class World:
     config: Path
     inbox: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    shared_catalog: str | None = None  # a PostgreSQL URL several daemons share, instead of the SQLite file
 
     @property
     def catalog_url(self) -> str:
-        return f"sqlite:///{self.root / 'rushes' / 'catalog.sqlite'}"
+        return self.shared_catalog or f"sqlite:///{self.root / 'rushes' / 'catalog.sqlite'}"
 
     def catalog(self) -> Catalog:
         """The daemon's catalog (created here first, so the test can look before the daemon starts)."""
@@ -59,10 +60,12 @@ class World:
             self.coordinator.tag(self.tasks[s.shot], s.fix_text, "sg_rushes_fixes", "fix")
         return wanted
 
-    def start_daemon(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = (self.root / "daemon.log").open("ab")
+    def start_daemon(
+        self, env: dict[str, str] | None = None, config: Path | None = None, log_name: str = "daemon.log"
+    ) -> subprocess.Popen[bytes]:
+        log = (self.root / log_name).open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "--config", str(self.config), "daemon"],
+            [sys.executable, "-m", "daemon", "--config", str(config or self.config), "daemon"],
             env={**os.environ, "RUSHES_TRACKER__SCRIPT_KEY": KEY, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -82,11 +85,22 @@ class World:
         self.server.stop()
 
 
-def make_world(root: Path, budget: float = 20.0, extra: dict[str, Any] | None = None) -> World:
+def demo_dailies(folder: Path) -> list[DemoShot]:
+    """The demo's dailies; the regrade reference goes where the daemon reads tracker-named files from
+    (DATA_DIR/references/SHOW, with DATA_DIR = root/rushes below)."""
+    return generate_dailies(folder, references=folder.parent / "rushes" / "references" / SHOW)
+
+
+def make_world(
+    root: Path,
+    budget: float = 20.0,
+    extra: dict[str, Any] | None = None,
+    dailies: Callable[[Path], list[DemoShot]] | None = None,
+) -> World:
     server = start_in_thread(root / "tracker", "rushes", KEY)
     inbox = root / "ingest"
     inbox.mkdir(parents=True)
-    shots = generate_dailies(root / "staging", references=root / "rushes" / "references" / SHOW)
+    shots = (dailies or demo_dailies)(root / "staging")
     coordinator = Coordinator(server.url, "rushes", KEY)
     tasks = coordinator.setup(shots, "sg_rushes_fixes", "sg_rushes_key")
     config = {

@@ -35,6 +35,7 @@ from integrations.trackers.base import (
     TrackerError,
     VersionSpec,
 )
+from integrations.trackers.flow_webhooks import WebhookEvent
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.shotgrid import entities, events, writes
@@ -103,6 +104,14 @@ class ShotGridTracker:
         items.extend(self.fixes.retry_waiting(state))
         items.extend(self._poll(state, max(0, limit - len(items)), self.fixes.from_event))
         return Batch(items, state.dump())
+
+    def wants_event(self, event: WebhookEvent) -> bool:
+        return self.fixes.wants(event)
+
+    def fix_requests_from_events(self, events: Sequence[WebhookEvent]) -> list[FixRequest]:
+        """Fix requests of the tasks that webhook events touched, keyed as the poller keys them."""
+        self.schema.ensure()
+        return self.fixes.from_webhook(events)
 
     def review_statuses_since(self, cursor: str | None, limit: int = 100) -> Batch[ReviewStatus]:
         self.schema.ensure()

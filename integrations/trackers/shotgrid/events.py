@@ -67,6 +67,17 @@ def last_status_event(conn: Connection, task_id: int, up_to: int) -> Entity | No
     return found
 
 
+def newest_status_event(conn: Connection, task_id: int) -> Entity | None:
+    """The newest status change of the task (the one that put it in its present status)."""
+    filters = [["entity", "is", link("Task", task_id)], ["attribute_name", "is", "sg_status_list"]]
+    order = [{"field_name": "id", "direction": "desc"}]
+    found: Entity | None = conn.call(
+        f"events of task {task_id}",
+        lambda sg: sg.find_one("EventLogEntry", filters, EVENT_FIELDS, order=order),
+    )
+    return found
+
+
 def poll(
     conn: Connection, cursor: Cursor, limit: int, handle: Handle[T], now: float, gap_timeout: float
 ) -> list[T]:

@@ -3,7 +3,9 @@ Task's fix field or else from the newest `#rushes` Note on the task.
 
 Keys are `shotgrid:event:<id of the status change>`. When the status is set before the kinds are written,
 the event waits in the cursor (`Cursor.waiting`) and is read again each poll until kinds appear, the
-task leaves the fix status (withdrawn: nothing returned), or `gap_timeout` passes. On a first start
+task leaves the fix status (withdrawn: nothing returned), or `gap_timeout` passes. Only the task's newest
+status change can ask (`superseded`), so a request is made once whichever path reads it first: the poll,
+or a webhook delivery (`from_webhook`, which reads the task's newest status change). On a first start
 (`backfill`) every task already in the fix status is returned once, keyed by the event that set it.
 """
 
@@ -16,6 +18,7 @@ import structlog
 
 from integrations.trackers import notes
 from integrations.trackers.base import FixRequest
+from integrations.trackers.flow_webhooks import WebhookEvent
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.shotgrid import entities, events
 from integrations.trackers.shotgrid.connection import Connection, Entity, as_datetime, link
@@ -52,6 +55,8 @@ class FixReader:
         if not self.is_fix_event(event):
             return None
         task_id = int((event.get("entity") or {}).get("id") or event["meta"]["entity_id"])
+        if self.superseded(int(event["id"]), task_id):
+            return None
         request, wait = self.request(int(event["id"]), task_id, as_datetime(event.get("created_at")))
         if wait:
             cursor.waiting[int(event["id"])] = (task_id, self.clock())
@@ -60,7 +65,9 @@ class FixReader:
     def retry_waiting(self, cursor: Cursor) -> list[FixRequest]:
         found: list[FixRequest] = []
         for event_id, (task_id, first_seen) in list(cursor.waiting.items()):
-            request, wait = self.request(event_id, task_id, None)
+            request, wait = (None, False)
+            if not self.superseded(event_id, task_id):
+                request, wait = self.request(event_id, task_id, None)
             if request is not None:
                 found.append(request)
             if not wait or self.clock() - first_seen > self.gap_timeout:
@@ -69,6 +76,35 @@ class FixReader:
                         "task set to fix without fix kinds, giving up", task_id=task_id, event_id=event_id
                     )
                 del cursor.waiting[event_id]
+        return found
+
+    def superseded(self, event_id: int, task_id: int) -> bool:
+        """True when a later status change of the task exists: only the newest one can ask for a fix, so a
+        task set to fix, then to another status, then to fix again makes one request however late (or by
+        which path, poll or webhook) its events are read."""
+        newest = events.newest_status_event(self.conn, task_id)
+        return newest is not None and int(newest["id"]) > event_id
+
+    def wants(self, event: WebhookEvent) -> bool:
+        """A webhook event that may make a fix request: a Task's status or fix field changed."""
+        return (
+            event.entity_type == "Task"
+            and event.operation == "update"
+            and event.attribute_name in ("sg_status_list", self.options.fix_field)
+        )
+
+    def from_webhook(self, delivered: Sequence[WebhookEvent]) -> list[FixRequest]:
+        """The requests of the tasks these events touched, each keyed by the task's newest status change
+        (the key the poller gives it). A fix field written after the status makes the request then."""
+        task_ids = dict.fromkeys(e.entity.id for e in delivered if e.entity is not None and self.wants(e))
+        found: list[FixRequest] = []
+        for task_id in task_ids:
+            newest = events.newest_status_event(self.conn, task_id)
+            if newest is None or not self.is_fix_event(newest):
+                continue
+            request, _ = self.request(int(newest["id"]), task_id, as_datetime(newest.get("created_at")))
+            if request is not None:
+                found.append(request)
         return found
 
     def backfill(self, cursor: Cursor) -> list[FixRequest]:

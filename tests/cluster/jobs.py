@@ -1,0 +1,33 @@
+"""Entry points the cluster tests run on Ray workers (imported there, never in the test process)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def where(tag: str = "") -> dict[str, Any]:
+    """Which process and Ray node ran this, and which GPUs it was given."""
+    import ray  # type: ignore[import-not-found]
+
+    return {
+        "tag": tag,
+        "pid": os.getpid(),
+        "node": ray.get_runtime_context().get_node_id(),
+        "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "home": os.environ.get("RUSHES_HOME", ""),
+        "secret": os.environ.get("RUSHES_TRACKER__SCRIPT_KEY", ""),
+    }
+
+
+def wait_for_file(folder: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Record this attempt's pid in `folder`, then wait until `folder/go` exists."""
+    Path(folder, f"pid-{os.getpid()}").write_text(str(os.getpid()))
+    deadline = time.monotonic() + timeout
+    while not Path(folder, "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nobody created {folder}/go")
+        time.sleep(0.05)
+    return {"pid": os.getpid()}

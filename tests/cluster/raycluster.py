@@ -1,0 +1,193 @@
+"""A real local Ray cluster for tests: `ray start --head` on loopback and more nodes with `ray start --address`.
+
+Each node is one `ray start --block` process in its own session, with its own CPUs, GPUs and custom
+resources, its own ports and a temporary folder of its own. Stopping a node sends SIGTERM to `ray start`
+(which stops what it started) and then SIGKILLs whatever is left in that session (Ray workers), so a test
+never leaves Ray processes behind and never touches Ray processes it did not start (no `ray stop`).
+The nodes' Python path holds the repository, so Ray workers import the same `daemon`, `engine` and
+`integrations` as the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).with_name("ray"))
+STARTED = "Ray runtime started"
+
+
+class RayClusterError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def session_pids(sid: int) -> list[int]:
+    """Every process in session `sid` (from /proc: field 6 of stat is the session id)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 3 and int(fields[3]) == sid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def ray_env() -> dict[str, str]:
+    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }
+
+
+@dataclass
+class RayNode:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        return session_pids(self.proc.pid)
+
+    def kill(self) -> None:
+        """SIGKILL every process of this node at once (a power cut)."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=15)
+        self.kill()
+
+
+@dataclass
+class RayCluster:
+    root: Path
+    gcs_port: int
+    client_port: int
+    temp: Path
+    nodes: list[RayNode] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        """The Ray Client address a daemon uses (`executor.ray_address`)."""
+        return f"ray://127.0.0.1:{self.client_port}"
+
+    @property
+    def head(self) -> RayNode:
+        return self.nodes[0]
+
+    @classmethod
+    def start(
+        cls, root: Path, num_cpus: int = 1, timeout: float = 120.0, client_port: int | None = None
+    ) -> RayCluster:
+        root.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+        cluster = cls(root, free_port(), client_port or free_port(), temp)
+        args = [
+            "--head",
+            f"--port={cluster.gcs_port}",
+            f"--ray-client-server-port={cluster.client_port}",
+            "--include-dashboard=false",
+            f"--dashboard-port={free_port()}",
+            f"--temp-dir={cluster.temp}",  # short: Ray's socket paths must fit in 107 bytes
+            "--disable-usage-stats",
+        ]
+        try:
+            cluster._start_node("head", args, num_cpus, 0, {}, timeout)
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    def add_node(
+        self,
+        name: str,
+        num_cpus: int = 1,
+        num_gpus: int = 0,
+        resources: dict[str, float] | None = None,
+        timeout: float = 120.0,
+    ) -> RayNode:
+        return self._start_node(
+            name, [f"--address=127.0.0.1:{self.gcs_port}"], num_cpus, num_gpus, resources or {}, timeout
+        )
+
+    def _start_node(
+        self,
+        name: str,
+        args: list[str],
+        num_cpus: int,
+        num_gpus: int,
+        resources: dict[str, float],
+        timeout: float,
+    ) -> RayNode:
+        low = 10000 + (self.gcs_port % 20) * 1000 + 100 * len(self.nodes)  # below the ephemeral ports
+        log = self.root / f"{name}.log"
+        command = [
+            RAY,
+            "start",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={num_cpus}",
+            f"--num-gpus={num_gpus}",
+            f"--resources={json.dumps(resources)}",
+            "--object-store-memory=100000000",
+            f"--min-worker-port={low}",
+            f"--max-worker-port={low + 99}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            *args,
+        ]
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True
+            )
+        node = RayNode(name, proc, log)
+        self.nodes.append(node)
+        deadline = time.monotonic() + timeout
+        while STARTED not in log.read_text(errors="replace"):
+            if not node.alive():
+                raise RayClusterError(f"ray node {name} exited with {proc.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise RayClusterError(f"ray node {name} did not start in {timeout:.0f} s; see {log}")
+            time.sleep(0.2)
+        return node
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+        shutil.rmtree(self.temp, ignore_errors=True)

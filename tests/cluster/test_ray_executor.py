@@ -1,0 +1,141 @@
+"""The Ray executor against a real local Ray cluster: results come back, GPU jobs land where GPUs are, a killed
+Ray worker is rerun, a lost head fails jobs in flight with one clear line, and an unreachable cluster is
+reported by `health()` without blocking anyone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from integrations.executors.ray import RayExecutor
+from integrations.executors.spec import JobOutcome, JobSpec
+from tests.cluster.raycluster import RayCluster, free_port
+
+WHERE = "tests.cluster.jobs:where"
+WAIT = "tests.cluster.jobs:wait_for_file"
+
+
+def outcome_of(executor: RayExecutor, spec: JobSpec, timeout: float = 90.0) -> JobOutcome:
+    handle = executor.submit(spec)
+    deadline = time.monotonic() + timeout
+    while (outcome := executor.poll(handle)) is None:
+        assert time.monotonic() < deadline, f"job {spec.id} gave no outcome in {timeout:.0f} s"
+        time.sleep(0.05)
+    return outcome
+
+
+def wait_until(what: str, done: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def executor(ray_cluster: RayCluster) -> Iterator[RayExecutor]:
+    ex = RayExecutor(ray_cluster.address, max_jobs=4, task_retries=1)
+    yield ex
+    ex.shutdown(wait=False)
+
+
+def test_a_job_runs_in_a_ray_worker_and_its_result_comes_back(
+    executor: RayExecutor, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path))
+    monkeypatch.setenv("RUSHES_TRACKER__SCRIPT_KEY", "do-not-send")
+    outcome = outcome_of(
+        executor, JobSpec("where-1", "test", WHERE, {"tag": "hello"}, log_path=str(tmp_path / "j.log"))
+    )
+    assert outcome.ok, outcome.error
+    assert outcome.result["tag"] == "hello" and outcome.result["pid"] != os.getpid()
+    assert outcome.result["home"] == str(tmp_path), "RUSHES_* settings reach the Ray worker"
+    assert outcome.result["secret"] == "", "secrets never leave the daemon"
+    assert "ray task where-1 started" in (tmp_path / "j.log").read_text()
+    assert executor.health() is None
+
+
+def test_gpu_jobs_go_only_to_the_node_with_gpus_and_cpu_jobs_see_no_gpu(executor: RayExecutor) -> None:
+    gpu = [outcome_of(executor, JobSpec(f"gpu-{i}", "test", WHERE, needs_gpu=True)) for i in range(2)]
+    cpu = outcome_of(executor, JobSpec("cpu-1", "test", WHERE))
+    assert all(o.ok for o in gpu) and cpu.ok
+    assert [o.result["gpus"] for o in gpu] == ["0", "0"], "Ray gave each GPU job the worker node's GPU"
+    assert len({o.result["node"] for o in gpu}) == 1, "only one node has GPUs"
+    assert cpu.result["gpus"] == ""
+
+
+def test_two_nodes_run_two_jobs_at_once(executor: RayExecutor, tmp_path: Path) -> None:
+    folders = [tmp_path / "a", tmp_path / "b"]
+    handles = []
+    for n, folder in enumerate(folders):
+        folder.mkdir()
+        handles.append(executor.submit(JobSpec(f"both-{n}", "test", WAIT, {"folder": str(folder)})))
+    wait_until("both jobs running at the same time", lambda: all(list(f.glob("pid-*")) for f in folders))
+    for folder in folders:
+        (folder / "go").touch()
+    wait_until("both outcomes", lambda: all(executor.poll(h) is not None for h in handles))
+    assert all((o := executor.poll(h)) is not None and o.ok for h in handles)
+
+
+def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
+    executor: RayExecutor, tmp_path: Path
+) -> None:
+    handle = executor.submit(JobSpec("killed-1", "test", WAIT, {"folder": str(tmp_path)}))
+    wait_until("the first attempt", lambda: list(tmp_path.glob("pid-*")))
+    (first,) = tmp_path.glob("pid-*")
+    os.kill(int(first.read_text()), signal.SIGKILL)
+    wait_until("Ray to run the task again", lambda: len(list(tmp_path.glob("pid-*"))) == 2)
+    (tmp_path / "go").touch()
+    wait_until("the outcome", lambda: executor.poll(handle) is not None)
+    outcome = executor.poll(handle)
+    assert outcome is not None and outcome.ok, outcome
+    assert outcome.result["pid"] != int(first.read_text())
+
+
+def test_losing_the_head_fails_jobs_in_flight_with_one_line_and_nothing_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_CLIENT_RECONNECT_GRACE_PERIOD", "2")
+    cluster = RayCluster.start(tmp_path / "lonely", num_cpus=1)
+    executor = RayExecutor(cluster.address, max_jobs=2, reconnect_s=1.0)
+    try:
+        folder = tmp_path / "job"
+        folder.mkdir()
+        handle = executor.submit(JobSpec("orphan-1", "test", WAIT, {"folder": str(folder)}))
+        wait_until("the job to start", lambda: list(folder.glob("pid-*")))
+        cluster.head.kill()
+        wait_until("the job to fail", lambda: executor.poll(handle) is not None, timeout=60)
+        outcome = executor.poll(handle)
+        assert outcome is not None and not outcome.ok
+        assert f"lost the Ray cluster at {cluster.address}" in outcome.error and "\n" not in outcome.error
+        assert (executor.health() or "").startswith(("lost the Ray cluster", "cannot reach Ray"))
+        late = executor.submit(JobSpec("late-1", "test", WHERE))
+        assert executor.poll(late) is None, "a job submitted while Ray is down waits for it"
+        started = time.monotonic()
+        executor.shutdown(wait=False)
+        assert time.monotonic() - started < 20
+        late_outcome = executor.poll(late)
+        assert late_outcome is not None and "cancelled at shutdown" in late_outcome.error
+    finally:
+        executor.shutdown(wait=False)
+        cluster.stop()
+
+
+def test_an_unreachable_cluster_is_reported_by_health_and_jobs_wait() -> None:
+    address = f"ray://127.0.0.1:{free_port()}"
+    executor = RayExecutor(address, max_jobs=1, reconnect_s=30.0)
+    try:
+        handle = executor.submit(JobSpec("waits-1", "test", WHERE))
+        wait_until(
+            "the connection attempt to fail", lambda: (executor.health() or "").startswith("cannot"), 120
+        )
+        problem = executor.health() or ""
+        assert problem.startswith(f"cannot reach Ray at {address}") and "\n" not in problem
+        assert "executor.ray_address" in problem
+        assert executor.poll(handle) is None
+    finally:
+        executor.shutdown(wait=False)
