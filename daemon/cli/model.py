@@ -16,7 +16,6 @@ from daemon.catalog import models_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
-from daemon.trackers import FIX_KINDS
 from engine.media import MediaError, MovieWriter, probe, write_sequence
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
@@ -111,9 +110,10 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from engine.heads import HEAD_ORDER
 
-    if kind not in FIX_KINDS:
-        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    if kind not in HEAD_ORDER:
+        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
     params: dict[str, Any] = {
         k: v
         for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
@@ -128,9 +128,8 @@ def fix_cmd(
             raise fail(str(exc)) from None
         info = probe(input_)
         total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
-        tmp = ctx.settings.data_dir / "tmp"
         try:
-            prepared = prepare(kind, params, input_, info, tmp)
+            prepared = prepare(kind, params, input_, info)
             stream = fixed_frames(model, prepared, input_, info.first_frame)
             with counted_progress() as bar:
                 task = bar.add_task(f"{kind} with {show} v{number}", total=total)

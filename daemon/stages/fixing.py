@@ -8,12 +8,9 @@ puts the publication in the outbox and queues its PublishJob in one transaction.
 from __future__ import annotations
 
 import collections
-import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,15 +25,11 @@ from daemon.settings import Settings
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
-from engine.heads import get_head
-from engine.heads.base import HeadError
-from engine.lut import read_cube
-from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
+from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.model import ModelVersion, load_model
 
 log = get_logger("rushes.fix")
-
-RECT = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
 
 
 class FixError(ValueError):
@@ -48,92 +41,43 @@ class NoModel(Exception):
         super().__init__(f"show {show} has no trained model yet: run `rushes train --show {show}` first")
 
 
+DAEMON_KEYS = ("deliver",)  # fix parameters the daemon reads itself (the heads read the others)
+
+
 @dataclass(frozen=True)
 class Prepared:
     kind: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the head's apply() parameters, checked against the shot and loaded
     factor: int  # output frames per source frame step (retime), else 1
-    cube_path: Path | None
 
 
-def mask_from(spec: str, info: MediaInfo) -> Any:
-    """A cleanup mask: "x,y,w,h" (a rectangle on every frame), an image (every frame), or a movie/sequence
-    (one mask per frame, by frame number). White means fill."""
-    rect = RECT.match(spec)
-    if rect:
-        x, y, w, h = (int(v) for v in rect.groups())
-        mask = np.zeros((info.height, info.width), bool)
-        mask[y : y + h, x : x + w] = True
-        if not mask.any():
-            raise FixError(f"mask rectangle {spec} lies outside the {info.width}x{info.height} frame")
-        return mask
-    path = Path(spec)
-    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".dpx") and path.is_file():
-        return _binary(read_image(path))
+def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) -> Prepared:
+    """Turn a request's text parameters into what the head takes: the head parses and checks them."""
     try:
-        mask_info = probe(spec)
-    except MediaError as exc:
-        raise FixError(f"mask {spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
-    offset = info.first_frame - mask_info.first_frame
-    return {f.number + offset: _binary(f.rgb) for f in read_frames(spec)}
+        parsed = parse_fix_params(kind, params, ignore=DAEMON_KEYS)
+        return Prepared(kind, parsed.bind(Shot(source, info)), parsed.frame_factor())
+    except HeadError as exc:
+        raise FixError(str(exc)) from None
 
 
-def _binary(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(rgb, np.float32).mean(axis=2) > 0.5
+@dataclass(frozen=True)
+class FixedFrames:
+    """(output number, before, after) for every output frame, streaming; then the head's `outputs`."""
+
+    run: FixRun
+    frames: Iterator[tuple[int, np.ndarray, np.ndarray]]
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        return self.frames
+
+    @property
+    def outputs(self) -> FixOutputs:
+        return self.run.outputs
 
 
-def reference_from(spec: str, source: str, info: MediaInfo) -> np.ndarray:
-    """A regrade reference: a frame number of the source, or an image file."""
-    if spec.strip().lstrip("-").isdigit():
-        number = int(spec)
-        if number not in info.frame_range:
-            raise FixError(
-                f"reference frame {number} is outside the shot's frames {info.first_frame}-{info.last_frame}"
-            )
-        frame = next(iter(read_frames(source, number, number)), None)
-        if frame is None:
-            raise FixError(f"reference frame {number} is missing from {source}")
-        return frame.rgb
-    path = Path(spec)
-    if not path.is_file():
-        raise FixError(f"reference {spec} is neither a frame number of the shot nor an image file")
-    return read_image(path)
-
-
-def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo, workdir: Path) -> Prepared:
-    """Turn a request's text parameters into what the head takes."""
-    p: dict[str, Any] = {}
-    factor = 1
-    if kind == "interpolate":
-        if "factor" in params:
-            try:
-                factor = int(str(params["factor"]).rstrip("x"))
-            except ValueError:
-                raise FixError(f"factor {params['factor']!r} must be a whole number like 2 or 4") from None
-            if factor < 2:
-                raise FixError("factor must be 2 or more")
-            p["factor"] = factor
-        else:
-            p["frames"] = str(params.get("frames", "auto"))
-    elif kind == "regrade":
-        if params.get("reference"):
-            p["reference"] = reference_from(str(params["reference"]), source, info)
-        p["cube_path"] = str(workdir / "regrade.cube")
-    elif kind == "cleanup":
-        if not params.get("mask"):
-            raise FixError(
-                "cleanup needs a mask: mask=x,y,w,h, or an image or movie that is white where to fill"
-            )
-        p["masks"] = mask_from(str(params["mask"]), info)
-    cube = Path(p["cube_path"]) if "cube_path" in p else None
-    return Prepared(kind, p, factor, cube)
-
-
-def fixed_frames(
-    model: ModelVersion, prepared: Prepared, source: str, first_frame: int
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(output number, before, after) for every output frame, streaming; `before` is the source frame shown
-    opposite (for a retime, the source frame at or before that moment)."""
+def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_frame: int) -> FixedFrames:
+    """The fix of `source`, frame by frame; `before` is the source frame shown opposite (for a retime, the
+    source frame at or before that moment)."""
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
@@ -143,18 +87,29 @@ def fixed_frames(
                 recent.popitem(last=False)
             yield frame.number, frame.rgb
 
-    net = model.model.net(prepared.kind)
     head = get_head(prepared.kind)
     params = head.run_params(prepared.params, model.manifest.metrics.get(prepared.kind, {}))
     try:
-        for number, after in head.apply(net, tee(), params):
-            src = first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
-            before = recent.get(src)
-            if before is None:  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
-                before = recent[max((n for n in recent if n <= src), default=min(recent))]
-            yield number, before, after
+        run = head.fix(model.model.net(prepared.kind), tee(), params)
     except HeadError as exc:
         raise FixError(str(exc)) from exc
+
+    def triples() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        try:
+            for number, after in run:
+                src = (
+                    first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
+                )
+                before = recent.get(src)
+                if (
+                    before is None
+                ):  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
+                    before = recent[max((n for n in recent if n <= src), default=min(recent))]
+                yield number, before, after
+        except HeadError as exc:
+            raise FixError(str(exc)) from exc
+
+    return FixedFrames(run, triples())
 
 
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
@@ -224,21 +179,20 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
     params = params_for(kind, request.params)
     name = version_code(request.shot, kind, request.id)
     out_dir = settings.renders_dir(show) / request.shot / name
-    with tempfile.TemporaryDirectory(prefix="fix-", dir=settings.data_dir / "tmp") as work:
-        try:
-            prepared = prepare(kind, params, request.source, info, Path(work))
-        except FixError as exc:
-            raise Permanent(str(exc)) from exc
-        plan = RenderPlan(
-            out_dir=out_dir,
-            name=name,
-            kind=kind,
-            fps=Fraction(info.fps),
-            first_frame=info.first_frame,
-            timecode=info.timecode,
-            finishing=_finishing(params),
-        )
-        files = render(model, prepared, request.source, plan)
+    try:
+        prepared = prepare(kind, params, request.source, info)
+    except FixError as exc:
+        raise Permanent(str(exc)) from exc
+    plan = RenderPlan(
+        out_dir=out_dir,
+        name=name,
+        kind=kind,
+        fps=Fraction(info.fps),
+        first_frame=info.first_frame,
+        timecode=info.timecode,
+        finishing=_finishing(params),
+    )
+    files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")
     description = describe(
         kind, params, request.shot, request.source, request.take, model, number, request.show
@@ -284,12 +238,10 @@ def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPla
     """Stream the fixed frames into the review files of `plan` (a FixError is Permanent)."""
     try:
         with RenderSink(plan) as sink:
-            for out_number, before, after in fixed_frames(model, prepared, source, plan.first_frame):
+            fixed = fixed_frames(model, prepared, source, plan.first_frame)
+            for out_number, before, after in fixed:
                 sink.add(out_number, before, after)
-            lut = (
-                read_cube(prepared.cube_path) if prepared.cube_path and prepared.cube_path.exists() else None
-            )
-            return sink.finish(lut=lut)
+            return sink.finish(lut=fixed.outputs.lut)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
 
