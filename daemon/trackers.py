@@ -1,12 +1,12 @@
 """Which tracker adapter the settings ask for, and the fix kinds the daemon hands it.
 
-The fix kinds are the engine's heads (`engine.heads.HEAD_ORDER`, the one list); integrations may not
+The fix kinds are the engine's heads (`engine.kinds.HEAD_ORDER`, the one list, torch-free); integrations may not
 import the engine, so the adapters get the list here, at construction, to read free-text requests.
 """
 
 from __future__ import annotations
 
-from engine.heads import HEAD_ORDER
+from engine.kinds import HEAD_ORDER
 from integrations.trackers.base import Tracker, TrackerFatal
 from integrations.trackers.options import TrackerOptions
 

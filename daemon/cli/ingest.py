@@ -10,7 +10,6 @@ import typer
 from daemon import shows
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
-from daemon.stages import ingest as ingest_stage
 
 
 @app.command("ingest")
@@ -21,6 +20,8 @@ def ingest_cmd(
     show: Annotated[str, typer.Option("--show", "-s", help="The show these dailies belong to.")],
 ) -> None:
     """Ingest dailies now: probe, hash and catalog them; unreadable files are quarantined with a reason."""
+    from daemon.stages import ingest as ingest_stage  # the media readers: only for this command
+
     ctx = open_context(settings())
     try:
         config = shows.get_show(ctx.settings, ctx.catalog, show)

@@ -6,7 +6,7 @@ import json
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
@@ -16,7 +16,10 @@ from daemon.catalog import models_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
-from engine.media import MediaError, MovieWriter, probe, write_sequence
+from engine.kinds import HEAD_ORDER
+
+if TYPE_CHECKING:
+    from engine.media import MovieWriter
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
@@ -110,7 +113,7 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
-    from engine.heads import HEAD_ORDER
+    from engine.media import probe
 
     if kind not in HEAD_ORDER:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
@@ -148,6 +151,8 @@ def fix_cmd(
 
 
 def _write(output: str, frames: Any, fps: Fraction, first_frame: int, timecode: str | None) -> int:
+    from engine.media import MediaError, MovieWriter, write_sequence
+
     if _is_sequence(output):
         return len(write_sequence(output, frames, first_frame, fps=fps))
     count = 0
