@@ -127,6 +127,40 @@ def test_tracker_check_with_the_right_key(sg_server: SGServer) -> None:
     assert all(line.startswith("ok ") for line in lines)
 
 
+def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_catalog(tmp_path: Path) -> None:
+    server = start_in_thread(tmp_path / "sg-empty", "rushes", KEY)
+    try:
+        env = tracker_env(server, KEY)
+        dailies = tmp_path / "dailies"
+        footage.movie(dailies / "sh010_1.mp4", n=4, size=(64, 48))
+        footage.movie(dailies / "sh020_1.mp4", n=4, size=(64, 48))
+        assert rushes("show", "add", "MYSHOW", "--ingest", str(dailies), env=env)[0] == 0
+        assert rushes("ingest", str(dailies), "--show", "MYSHOW", env=env)[0] == 0
+        code, output = rushes("tracker", "check", env=env)
+        assert code == 1 and "FAIL field Task.sg_rushes_fixes" in output
+        assert "`rushes tracker setup` creates it" in output
+
+        code, output = rushes("tracker", "setup", env=env)
+
+        assert code == 0, output
+        lines = output.splitlines()
+        for made in (
+            "created field Task.sg_rushes_fixes (text)",
+            "created field Version.sg_rushes_key (text)",
+            "created project MYSHOW",
+            "created shot MYSHOW/sh010",
+            "created task MYSHOW/sh020/comp",
+        ):
+            assert made in lines
+        assert "exists  status Task.fix" in lines
+        assert lines[-1] == "7 created, 10 already there, 0 missing"
+        assert rushes("tracker", "check", env=env)[0] == 0
+        code, output = rushes("tracker", "setup", "--show", "MYSHOW", env=env)
+        assert code == 0 and output.splitlines()[-1] == "0 created, 17 already there, 0 missing"
+    finally:
+        server.stop()
+
+
 # ---- user mistakes, through the real console entry ------------------------------------------------------------
 
 
@@ -222,5 +256,8 @@ def test_tracker_check_with_a_wrong_key_marks_fail_and_exits_1(
         f"ok   connect: {sg_server.url} (server 8.0.0)",
         "FAIL authenticate: ShotGrid rejected script 'rushes': check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY",
     ]
-    assert one_error_line(result) == "the tracker is not ready for Rushes: fix the lines marked FAIL"
+    assert one_error_line(result) == (
+        "the tracker is not ready for Rushes: fix the lines marked FAIL "
+        "(`rushes tracker setup` creates the missing fields and statuses it can)"
+    )
     assert "wrong-key" not in result.stdout + result.stderr  # the key itself is never printed

@@ -31,7 +31,11 @@ def loaded_heavy(args: list[str], home: Path) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
     env.update(RUSHES_HOME=str(home), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     last = [line for line in result.stdout.splitlines() if line.startswith("LOADED ")]
     assert last, result.stdout + result.stderr

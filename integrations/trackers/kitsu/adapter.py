@@ -68,6 +68,7 @@ from integrations.trackers.base import (
 )
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetriesExhausted, RetryPolicy, retry
+from integrations.trackers.setup import SetupPlan, SetupStep
 
 T = TypeVar("T")
 Entity = dict[str, Any]
@@ -342,6 +343,26 @@ class KitsuTracker:
             if option not in self.options.model_fields_set and status == getattr(self.options, option):
                 return kitsu_name
         return status
+
+    # ---- setup (`rushes tracker setup`, see kitsu.setup) -------------------------------------------
+
+    def setup(self, plans: Sequence[SetupPlan]) -> list[SetupStep]:
+        """Create the task statuses Rushes uses where missing; report each show's project."""
+        from integrations.trackers.kitsu.setup import set_up
+
+        return set_up(self, plans)
+
+    def status_option(self, name: str) -> str:
+        return self._status_option(name)
+
+    def load_statuses(self) -> None:
+        self._load_statuses()
+
+    def has_status(self, short_name: str) -> bool:
+        return short_name.lower() in self._statuses
+
+    def call(self, what: str, fn: Callable[[KitsuClient], T], *, idempotent: bool = True) -> T:
+        return self._call(what, fn, idempotent=idempotent)
 
     # ---- check ------------------------------------------------------------------------------------
 
