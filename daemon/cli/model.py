@@ -71,10 +71,14 @@ def train_cmd(
         ctx.close()
     if result.skipped:
         raise fail(result.skipped)
-    verdict = "promoted" if result.promoted else "kept (not better than the promoted model)"
+    verdict = (
+        "promoted" if result.promoted else "kept (no head beat both its baseline and the promoted model)"
+    )
     out.print(f"{show} v{result.version} {verdict}: {result.folder}", highlight=False)
     for head, scores in sorted(result.metrics.items()):
         out.print(f"  {head:12s} {_score_text(scores)}", highlight=False)
+    for text in result.verdicts.values():
+        out.print(f"  {text}", highlight=False)
 
 
 def _score_text(scores: dict[str, float]) -> str:
@@ -147,7 +151,13 @@ def fix_cmd(
             raise fail(str(exc)) from None
     finally:
         ctx.close()
-    out.print(f"wrote {written} frame(s) to {output} ({kind}, model {show} v{number})", highlight=False)
+    from engine.model import fallback_note
+
+    note = fallback_note(model.manifest.sources, model.manifest.metrics, kind)
+    used = f"model {show} v{number}" if note is None else f"classical fallback; model {show} v{number}"
+    out.print(f"wrote {written} frame(s) to {output} ({kind}, {used})", highlight=False)
+    if note:
+        out.print(note, highlight=False)
 
 
 def _write(output: str, frames: Any, fps: Fraction, first_frame: int, timecode: str | None) -> int:

@@ -1,5 +1,9 @@
 """The train stage: a show's catalogued dailies in, a new model version out, promoted by the engine's rule.
 
+Promotion is per head (engine.model.promotion): the version is promoted with the heads that beat their
+classical baseline and the parent; the others keep the parent's weights or fall back to the classical
+tool; a version where no head improved is kept, and the report names each head and its margin.
+
 Safe to repeat: the version number is reserved in the catalog under the job's id, and training writes its
 checkpoints in that version's folder, so a retry after a crash resumes where the checkpoint left off.
 """
@@ -139,9 +143,13 @@ def run_training(
     result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
-    promote = parent is None or all(result.promotable.values())
+    decision = result.decision
+    promote = decision.promote if decision is not None else parent is None
     _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started))
-    log.info("train.done", show=show.code, version=number, promoted=promote, steps=result.steps)
+    verdicts = {h: v.text() for h, v in decision.heads.items()} if decision is not None else {}
+    log.info(
+        "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
+    )
     return TrainReport(
         show=show.code,
         version=number,
@@ -150,6 +158,7 @@ def run_training(
         resumed=result.resumed,
         metrics=result.metrics,
         losses={k: v[-1] for k, v in result.losses.items() if v},
+        verdicts=verdicts,
     )
 
 
@@ -193,6 +202,7 @@ def _summary(job_id: int | str | None, result: TrainResult, started: float) -> d
         "heads": result.metrics,
         "parent": result.parent_metrics,
         "promotable": result.promotable,
+        "sources": result.version.manifest.sources if result.version is not None else {},
         "steps": result.steps,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -16,7 +16,7 @@ import torch
 from engine.heads import Head, get_head, head_names
 from engine.infer.run import autocast_for
 from engine.model.manifest import Manifest, code_version
-from engine.model.promotion import promotable
+from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
 from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
@@ -39,6 +39,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     parent_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     promotable: dict[str, bool] = field(default_factory=dict)
+    decision: Promotion | None = None  # per head: new weights, the parent's, or the classical tool
     stopped: bool = False
     resumed: bool = False
 
@@ -174,6 +175,8 @@ def train(
         return TrainResult(None, steps, losses, stopped=True, resumed=run.resumed)
     metrics, parent_metrics = _score(run, parent, eval_options or {})
     promote = promotable(metrics, parent_metrics)
+    decision = decide(metrics, parent_metrics)
+    metrics = _keep_parent_heads(model, parent, decision, metrics, parent_metrics)
     manifest = Manifest(
         show=cfg.show,
         version=cfg.version or out.name,
@@ -188,10 +191,32 @@ def train(
         metrics=metrics,
         parent_metrics=parent_metrics,
         promotable=promote,
+        sources=decision.sources(parent.version if parent is not None else None),
     )
     version = save_model(out, model.to("cpu"), manifest)
     shutil.rmtree(run.ckpt_dir, ignore_errors=True)
-    return TrainResult(version, steps, losses, metrics, parent_metrics, promote, resumed=run.resumed)
+    return TrainResult(
+        version, steps, losses, metrics, parent_metrics, promote, resumed=run.resumed, decision=decision
+    )
+
+
+def _keep_parent_heads(
+    model: ShowModel,
+    parent: ModelVersion | None,
+    decision: Promotion,
+    metrics: dict[str, dict[str, float]],
+    parent_metrics: dict[str, dict[str, float]],
+) -> dict[str, dict[str, float]]:
+    """Heads that keep the parent's weights (engine.model.promotion) get them back, with the parent's
+    scores on these held-out clips; the version's other heads are untouched."""
+    if parent is None or not decision.promote:
+        return metrics
+    out = dict(metrics)
+    for name, verdict in decision.heads.items():
+        if verdict.source == "parent":
+            model.net(name).load_state_dict(parent.model.net(name).state_dict())
+            out[name] = dict(parent_metrics[name])
+    return out
 
 
 def _load_split(clips: Sequence[ClipLike], options: TrainOptions, cfg: TrainSettings, out: Path) -> Split:

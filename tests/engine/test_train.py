@@ -120,3 +120,28 @@ def test_training_the_interpolate_head_writes_a_version(tmp_path: Path) -> None:
     result = train(_clips(), _options(), tmp_path / "v1", heads=["interpolate"], settings=_settings(tmp_path))
     assert result.version is not None and result.steps == {"interpolate": 6}
     assert "psnr" in result.metrics["interpolate"]
+
+
+def test_a_head_that_keeps_the_parents_weights_gets_them_back_with_the_parents_scores() -> None:
+    from engine.model import Manifest, ModelVersion, ShowModel, decide
+    from engine.train.loop import _keep_parent_heads
+
+    parent_model = ShowModel.fresh(["upscale", "denoise"])
+    with torch.no_grad():
+        for p in parent_model.net("upscale").parameters():
+            p.add_(0.5)
+    parent = ModelVersion(Path("v1"), Manifest(version="v1"), parent_model)
+    child = ShowModel.fresh(["upscale", "denoise"])
+    trained = {k: v.clone() for k, v in child.net("denoise").state_dict().items()}
+    base = {"baseline_best": 30.0, "psnr_lanczos": 30.0}
+    metrics = {"upscale": {**base, "psnr": 29.0}, "denoise": {**base, "psnr": 33.0}}
+    parent_metrics = {"upscale": {**base, "psnr": 31.0}, "denoise": {**base, "psnr": 32.0}}
+    decision = decide(metrics, parent_metrics)
+    assert decision.sources("v1") == {"upscale": "parent:v1", "denoise": "trained"}
+
+    kept = _keep_parent_heads(child, parent, decision, metrics, parent_metrics)
+
+    assert kept["upscale"]["psnr"] == 31.0 and kept["denoise"]["psnr"] == 33.0
+    ours, theirs = child.net("upscale").state_dict(), parent_model.net("upscale").state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert all(torch.equal(child.net("denoise").state_dict()[k], trained[k]) for k in trained)
