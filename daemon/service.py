@@ -3,8 +3,9 @@
 Start-up: open the catalog (migrated) -> recover jobs a dead daemon of this host held -> health server ->
 job lanes (ingest and publish on threads here, train and fix in worker processes through the executor) ->
 ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) -> scheduler (when
-this daemon leads) -> READY=1 to systemd once the first reconcile scan has been ingested. The main loop pings
-the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
+this daemon leads) -> READY=1 to systemd once the first reconcile scan has been ingested. A job queued here
+(a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs, not a timer. The
+main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
 released (not counted as attempts) for the next start.
 """
 
@@ -40,6 +41,7 @@ from daemon.stages.requests import poll_fix_requests
 from daemon.trackers import make_tracker
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
+from integrations.ingest.candidates import Found
 from integrations.trackers.base import Tracker, TrackerError, TrackerFatal
 
 log = get_logger("rushes.daemon")
@@ -61,7 +63,6 @@ class Daemon:
         self.tracker: Tracker | None = make_tracker(settings.tracker)
         self.publisher: Tracker | None = make_tracker(settings.tracker)
         self.ingestor = Ingestor(self.catalog, [self._count_ingest])
-        self.watchers = ShowWatchers(self.shows, self.ingestor.queue)
         self.stop_event = threading.Event()
         self._progress = threading.Condition()  # notified when a job ends (start-up waits on ingest)
         self.health = HealthServer.from_settings(settings.http, self.metrics, self.readiness)
@@ -70,6 +71,7 @@ class Daemon:
             settings.executor, settings.max_jobs, settings.data_dir / "tmp" / "jobs"
         )
         self.loop = LaneLoop(self._lanes())
+        self.watchers = ShowWatchers(self.shows, self._queue_found)
         self.poller = self._poller()
         self.leadership = Leadership(self.catalog)
         self.scheduler = Scheduler(self.catalog, self.shows, on_reconcile=self.reconcile)
@@ -110,6 +112,7 @@ class Daemon:
             crash_point("tracker.polled")
             if fixes.new:
                 log.info("tracker.fix_requests", new=fixes.new)
+                self.loop.wake()
 
         def feedback() -> None:
             poll_reviews(tracker, self.catalog)
@@ -118,6 +121,10 @@ class Daemon:
         return TrackerPoller(tracker.name, [requests, feedback], interval, self.metrics, self.stop_event)
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------
+
+    def _queue_found(self, show: str, found: Found) -> None:
+        self.ingestor.queue(show, found)
+        self.loop.wake()
 
     def _count_ingest(self, show: str, outcome: Outcome) -> None:
         if outcome.result != "unchanged":

@@ -56,6 +56,7 @@ def tracker_serve(
 def tracker_check() -> None:
     """Connect with the configured settings and report what works and what is missing."""
     s = settings()
+
     tracker = make_tracker(s.tracker)
     if tracker is None:
         raise fail("no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url")

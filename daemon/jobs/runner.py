@@ -211,20 +211,27 @@ def in_worker(
 
 
 class LaneLoop:
-    """Ticks lanes on a thread until stopped."""
+    """Ticks lanes on a thread until stopped: every `every_s` seconds when idle (jobs queued by other processes
+    show up then), at once when `wake()` says this process queued one, every 50 ms while jobs run."""
 
     def __init__(self, lanes: list[Lane], every_s: float = 0.5) -> None:
         self.lanes = lanes
         self.every_s = every_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rushes-runner", daemon=True)
         self.last_tick = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
 
+    def wake(self) -> None:
+        """A job was queued: tick now rather than at the end of the idle wait."""
+        self._wake.set()
+
     def stop(self, release: bool = True) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=60)
         if release:
             for lane in self.lanes:
@@ -245,7 +252,8 @@ class LaneLoop:
                     log.error("runner.error", lane=lane.name, error=str(exc), exc_info=True)
             self.last_tick = time.monotonic()
             # While jobs run, look often (a quick in-process job frees its slot within milliseconds).
-            self._stop.wait(0.05 if busy else self.every_s)
+            self._wake.wait(0.05 if busy else self.every_s)
+            self._wake.clear()
 
 
 def recover_orphans(catalog: Catalog) -> int:

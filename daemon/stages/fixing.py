@@ -2,7 +2,8 @@
 
 `fixed_frames` is the pure part (source frames in, (number, before, after) out, streaming); `run_fix` is the
 durable job (a FixJob): it renders into a temporary folder renamed into place (daemon.stages.rendering), then
-puts the publication in the outbox and queues its PublishJob in one transaction. Repeating it after a crash re-renders and queues nothing twice.
+puts the publication in the outbox and queues its PublishJob in one transaction (`queue_publish`).
+Repeating it after a crash re-renders and queues nothing twice (the publication's key is the job's key).
 """
 
 from __future__ import annotations

@@ -4,15 +4,17 @@ thread or in a worker process, dead-letters the job at once; any other failure i
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from daemon.catalog import Catalog, Job
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import Permanent
-from daemon.jobs.runner import Lane, in_process
+from daemon.jobs.runner import Lane, LaneLoop, in_process
 from integrations.executors.spec import JobOutcome, JobSpec
 from integrations.executors.worker import run_spec
 
@@ -89,3 +91,36 @@ def test_a_lane_dead_letters_a_remote_outcome_that_is_not_retryable(catalog: Cat
     with catalog.session(readonly=True) as s:
         done = job_repo.get_job(s, job.id)
         assert done is not None and done.state == "dead"
+
+
+class Ticking(Lane):
+    """A lane that says when it has looked for work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ticked = threading.Event()
+
+    def tick(self) -> int:
+        running = super().tick()
+        self.ticked.set()
+        return running
+
+
+def test_a_job_queued_in_this_process_starts_at_once_not_after_the_idle_wait(catalog: Catalog) -> None:
+    started = threading.Event()
+
+    def start(_job: Job) -> Finished:
+        started.set()
+        return Finished(JobOutcome("1", True))
+
+    lane = Ticking(catalog, "ingest", ["ingest"], start)
+    loop = LaneLoop([lane], every_s=3600.0)  # idle, it would look again in an hour
+    loop.start()
+    try:
+        assert lane.ticked.wait(10)  # the first look found nothing; now it waits
+        with catalog.session() as s:
+            job_repo.enqueue(s, "ingest", "ingest:1", {})
+        loop.wake()
+        assert started.wait(10), "the lane did not pick the job up when woken"
+    finally:
+        loop.stop()
