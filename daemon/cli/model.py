@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from daemon.catalog import models_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
+from daemon.cli.progress import TrainView
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
@@ -50,14 +50,7 @@ def train_cmd(
         raise fail(f"--device {device!r}: use auto, cpu or cuda")
     ctx = open_context(settings())
     try:
-        with Progress(
-            TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
-        ) as bar:
-            task = bar.add_task(f"training {show}")
-
-            def progress(head: str, step: int, loss: float, _elapsed: float) -> None:
-                bar.update(task, description=f"training {show}: {head} step {step} loss {loss:.4f}")
-
+        with TrainView(show, err) as view:
             result = run_training(
                 ctx.settings,
                 ctx.catalog,
@@ -65,7 +58,8 @@ def train_cmd(
                 job_id="cli",
                 budget=seconds,
                 device=device,
-                progress=progress,
+                progress=view.on_loss,
+                on_stage=view.on_stage,
             )
     finally:
         ctx.close()

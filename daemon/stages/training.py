@@ -29,7 +29,7 @@ from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
-from engine.train import DatasetError, TrainClip, TrainResult, TrainSettings, train
+from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
 
 log = get_logger("rushes.train")
 
@@ -109,6 +109,7 @@ def run_training(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     train_settings: TrainSettings | None = None,
+    on_stage: StageHook | None = None,
 ) -> TrainReport:
     """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote."""
     show = get_show(settings, catalog, show_code)
@@ -140,7 +141,8 @@ def run_training(
         parent=parent_version,
     )
     started = time.monotonic()
-    result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
+    stages = _stage_logger(show.code, number, on_stage)
+    result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg, stages)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     decision = result.decision
@@ -170,9 +172,19 @@ def _train(
     progress: Progress,
     stop: Callable[[], bool] | None,
     cfg: TrainSettings,
+    on_stage: StageHook,
 ) -> TrainResult:
     try:
-        return train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
+        return train(
+            clips,
+            options,
+            folder,
+            parent=parent,
+            progress=progress,
+            stop=stop,
+            settings=cfg,
+            on_stage=on_stage,
+        )
     except DatasetError as exc:
         raise Permanent(str(exc)) from exc
 
@@ -183,6 +195,18 @@ def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
     except ModelError as exc:
         log.warning("train.parent_unusable", show=show, error=str(exc))
         return None
+
+
+def _stage_logger(show: str, number: int, then: StageHook | None) -> StageHook:
+    """Log each stage of a run (train.stage: decode, train <head>, evaluate <head>, write; seconds left)."""
+
+    def hear(stage: Stage) -> None:
+        left = round(stage.left_s) if stage.left_s is not None else None
+        log.info("train.stage", show=show, version=number, stage=stage.name, head=stage.head, left_s=left)
+        if then is not None:
+            then(stage)
+
+    return hear
 
 
 def _reporter(folder: Path, progress: Progress | None) -> Progress:

@@ -22,7 +22,9 @@ def _clips() -> list[TrainClip]:
 
 
 def _options(**kw: object) -> TrainOptions:
-    return TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34, **kw)
+    return TrainOptions(
+        **{"budget_seconds": 600, "device": "cpu", "resolution": 64, "holdout_fraction": 0.34, **kw}
+    )
 
 
 def _settings(tmp_path: Path, **kw: object) -> TrainSettings:
@@ -145,3 +147,50 @@ def test_a_head_that_keeps_the_parents_weights_gets_them_back_with_the_parents_s
     ours, theirs = child.net("upscale").state_dict(), parent_model.net("upscale").state_dict()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     assert all(torch.equal(child.net("denoise").state_dict()[k], trained[k]) for k in trained)
+
+
+def _six_clips() -> list[TrainClip]:
+    names = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
+    return [
+        TrainClip(
+            id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
+        )
+        for i, n in enumerate(names)
+    ]
+
+
+def test_a_budget_is_wall_clock_for_the_whole_run_and_evaluation_stops_at_the_deadline(
+    tmp_path: Path,
+) -> None:
+    heard: list[tuple[str, str | None, float | None]] = []
+    options = TrainOptions(budget_seconds=3, device="cpu", resolution=64, holdout_fraction=0.5)
+    cut = _settings(tmp_path, max_steps=None, eval_share=0.0)  # evaluation gets nothing: one clip only
+
+    result = train(
+        _six_clips(),
+        options,
+        tmp_path / "v1",
+        heads=["upscale"],
+        settings=cut,
+        on_stage=lambda s: heard.append((s.name, s.head, s.left_s)),
+    )
+
+    assert [(n, h) for n, h, _ in heard] == [
+        ("decode", None),
+        ("train", "upscale"),
+        ("evaluate", "upscale"),
+        ("write", None),
+    ]
+    lefts = [left for _, _, left in heard]
+    assert all(left is not None for left in lefts)
+    assert lefts == sorted(lefts, reverse=True)  # counting down  # type: ignore[type-var]
+    assert lefts[0] is not None and lefts[0] <= 3.0
+    whole = train(
+        _six_clips(),
+        _options(holdout_fraction=0.5),
+        tmp_path / "v2",
+        heads=["upscale"],
+        settings=_settings(tmp_path),
+    )
+    one_clip, every_clip = result.metrics["upscale"]["frames"], whole.metrics["upscale"]["frames"]
+    assert 0 < one_clip < every_clip  # scored on the first held-out clip only, not all three
