@@ -6,6 +6,7 @@ JSON in `shows.config`, validated here through the same pydantic model as the YA
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +56,37 @@ def get_show(settings: Settings, catalog: Catalog, code: str) -> ShowConfig:
 
 
 def add_show(
-    catalog: Catalog, code: str, name: str = "", ingest: list[Path] | None = None
+    catalog: Catalog,
+    code: str,
+    name: str = "",
+    ingest: list[Path] | None = None,
+    options: ShowOptions | None = None,
 ) -> tuple[ShowConfig, bool]:
-    """Create (or update the ingest roots of) a show kept in the catalog."""
-    config: dict[str, Any] = {"ingest": {"roots": [str(p.resolve()) for p in ingest or []]}}
-    from_catalog(code, name or code, config)  # validates the code and the roots before writing
+    """Create (or update the ingest roots, templates and tracker project of) a show kept in the catalog;
+    what is not given keeps its value."""
+    ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
+    given = options or ShowOptions()
+    if given.path_template is not None:
+        ingest_config["path_template"] = given.path_template
+    if given.sequence_template is not None:
+        ingest_config["sequence_template"] = given.sequence_template
     with catalog.session() as s:
         row, created = show_repo.ensure_show(s, code, name or code)
         merged = dict(row.config or {})
-        if ingest or created:
-            merged["ingest"] = {**merged.get("ingest", {}), **config["ingest"]}
+        if not ingest and not created:
+            ingest_config.pop("roots")
+        merged["ingest"] = {**merged.get("ingest", {}), **ingest_config}
+        if given.tracker_project is not None:
+            merged["tracker_project"] = given.tracker_project
+        show = from_catalog(code, name or row.name or code, merged)  # validates before anything is written
         row.config = merged
-    return from_catalog(code, name or code, merged), created
+    return show, created
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    """What `rushes show add` may set besides the ingest folders (None: leave as it is)."""
+
+    path_template: str | None = None
+    sequence_template: str | None = None
+    tracker_project: str | None = None

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from daemon import shows
+from daemon.catalog import dailies as daily_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 
@@ -31,7 +32,7 @@ def ingest_cmd(
             raise fail(str(exc)) from None
         if not found:
             raise fail("nothing to ingest there (no movies or image sequences found)")
-        ingestor = ingest_stage.Ingestor(ctx.catalog)
+        ingestor = ingest_stage.Ingestor(ctx.catalog, quarantine_level="info")
         tally = {"registered": 0, "unchanged": 0, "quarantined": 0}
         with counted_progress() as bar:
             task = bar.add_task("ingesting", total=len(found))
@@ -42,6 +43,8 @@ def ingest_cmd(
                 if outcome.result == "quarantined":
                     err.print(f"quarantined {outcome.path}: {outcome.reason}", highlight=False, markup=False)
                 bar.advance(task)
+        with ctx.catalog.session() as s:
+            gone = daily_repo.forget_gone_quarantined(s, show)
     finally:
         ctx.close()
     out.print(
@@ -49,3 +52,5 @@ def ingest_cmd(
         f"{tally['quarantined']} quarantined",
         highlight=False,
     )
+    for path in gone:
+        out.print(f"no longer quarantined (file gone): {path}", highlight=False)

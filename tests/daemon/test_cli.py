@@ -161,6 +161,61 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         server.stop()
 
 
+def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_is_cleared(
+    tmp_path: Path, clean_env: Path
+) -> None:
+    dailies = tmp_path / "dailies"
+    footage.movie(dailies / "sh010-2.mp4", n=4, size=(64, 48))
+    cups = footage.movie(dailies / "cups.mp4", n=4, size=(64, 48))
+    code, output = rushes(
+        "show",
+        "add",
+        "MYSHOW",
+        "--ingest",
+        str(dailies),
+        "--path-template",
+        "{shot}-{take}.{ext}",
+        "--tracker-project",
+        "My Project",
+    )
+    assert code == 0, output
+    assert (
+        "movies: {shot}-{take}.{ext}; sequences: {shot}/{shot}.####.{ext}; tracker project: My Project"
+        in output
+    )
+    env = clean_environ(clean_env)
+    piped = subprocess.run(
+        [sys.executable, "-m", "daemon", "ingest", str(dailies), "--show", "MYSHOW"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[-1] == "1 registered, 0 already catalogued, 1 quarantined"
+    assert piped.stderr.splitlines() == [  # once, as a human line: no JSON log line beside it
+        f"quarantined {cups}: name does not match the path template '{{shot}}-{{take}}.{{ext}}'"
+    ]
+    status = json.loads(rushes("status", "--json")[1])
+    [show] = status["shows"]
+    assert [q["path"] for q in show["quarantined"]] == [str(cups)]
+
+    cups.rename(dailies / "sh020-1.mp4")
+    code, output = rushes("ingest", str(dailies), "--show", "MYSHOW")
+    assert code == 0 and f"no longer quarantined (file gone): {cups}" in output
+    [show] = json.loads(rushes("status", "--json")[1])["shows"]
+    assert show["quarantined"] == []
+    bad = subprocess.run(
+        [sys.executable, "-m", "daemon", "show", "add", "MYSHOW", "--path-template", "{take}.{ext}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "{shot}" in one_error_line(bad)  # refused in one line, nothing changed
+    assert "movies: {shot}-{take}.{ext}" in rushes("show", "add", "MYSHOW", "--tracker-project", "P")[1]
+
+
 # ---- user mistakes, through the real console entry ------------------------------------------------------------
 
 
