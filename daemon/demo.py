@@ -244,7 +244,11 @@ def run_demo(
     daemon = Daemon(settings, config_path)
     thread = _serve(daemon)
     try:
+        if daemon.health is not None:  # the real port, once bound (the config asks for any free one)
+            health = daemon.health
+            _wait("the daemon to start", lambda: health.port != 0, timeout, lambda _: None)
         say(f"daemon running; metrics and health on {daemon.health.url if daemon.health else '-'}")
+        say(f"the local tracker's Versions, while the demo runs: {server.url}/versions")
         for s in shots:
             shutil.copy(s.file, inbox / s.file.name)
         _wait("the dailies to be ingested", lambda: _registered(daemon) >= len(shots), timeout, say)
@@ -349,6 +353,7 @@ def _summary(
         "home": str(home),
         "config": str(config_path),
         "tracker_url": url,
+        "versions_page": f"{url}/versions",
         "model": model,
         "dailies": len(shots),
         "versions": sorted(published, key=lambda r: r["shot"]),
