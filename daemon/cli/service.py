@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from daemon.catalog import jobs as job_repo
-from daemon.cli.app import app, fail, out, settings, state
+from daemon.cli.app import ConfigOpt, app, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
 
@@ -17,10 +17,14 @@ app.add_typer(jobs_app, name="jobs")
 
 
 @app.command("daemon")
-def daemon_cmd() -> None:
-    """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it)."""
+def daemon_cmd(config: ConfigOpt = None) -> None:
+    """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it).
+
+    `--config FILE` may come before the command (`rushes --config FILE daemon`) or after it."""
     from daemon.service import run_daemon
 
+    if config is not None:
+        state.config_path = config
     s = settings()
     configure(s.log_level, s.log_format)
     run_daemon(s, state.config_path)
