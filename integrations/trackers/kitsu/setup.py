@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import gazu
 
-from integrations.trackers.base import TrackerError
+from integrations.trackers.base import TrackerError, TrackerFatal
 from integrations.trackers.setup import SetupPlan, SetupStep
 
 if TYPE_CHECKING:
@@ -45,22 +45,23 @@ def set_up(tracker: KitsuTracker, plans: Sequence[SetupPlan]) -> list[SetupStep]
 def _statuses(tracker: KitsuTracker) -> list[SetupStep]:
     steps: list[SetupStep] = []
     done: set[str] = set()
-    tracker.load_statuses()
     for option in STATUS_OPTIONS:
-        short = tracker.status_option(option)
-        what = f"task status {short} ({option})"
+        short = tracker.statuses.name_of(option)
         if short.lower() in done:
             continue
         done.add(short.lower())
-        if tracker.has_status(short):
+        what = f"task status {short} ({option})"
+        try:
+            tracker.statuses.named(short, option)  # reads the statuses again when the name is not known
             steps.append(SetupStep(what, "existed"))
             continue
+        except TrackerFatal:
+            pass
         try:
             _create_status(tracker, short)
         except TrackerError as exc:
             steps.append(SetupStep(what, "missing", f"{exc}; create it in Kitsu (Settings > Task Statuses)"))
             continue
-        tracker.load_statuses()
         steps.append(SetupStep(what, "created"))
     return steps
 
@@ -69,7 +70,7 @@ def _create_status(tracker: KitsuTracker, short: str) -> None:
     def create(client: KitsuClient) -> object:
         return gazu.task.new_task_status(short.title(), short, COLOR, client=client)
 
-    tracker.call(f"creating task status {short}", create, idempotent=False)
+    tracker.conn.call(f"creating task status {short}", create, idempotent=False)
 
 
 __all__ = ["set_up"]

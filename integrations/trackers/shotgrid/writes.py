@@ -50,15 +50,10 @@ def publish_version(conn: Connection, options: TrackerOptions, spec: VersionSpec
 
 
 def _version_data(sg: Client, options: TrackerOptions, spec: VersionSpec) -> Entity:
-    shot = sg.find_one("Shot", [["id", "is", int(spec.shot_id)]], ["project"])
-    if shot is None:
-        raise TrackerFatal(
-            f"ShotGrid has no Shot with id {spec.shot_id}: it was deleted or the catalog is stale"
-        )
     data: Entity = {
         "code": spec.code,
         "entity": link("Shot", spec.shot_id),
-        "project": shot["project"],
+        "project": _project_of_shot(sg, spec.shot_id),
         "description": spec.description,
         "sg_status_list": options.version_status,
         "sg_path_to_movie": str(spec.movie_path),
@@ -73,6 +68,15 @@ def _version_data(sg: Client, options: TrackerOptions, spec: VersionSpec) -> Ent
     if spec.task_id is not None:
         data["sg_task"] = link("Task", spec.task_id)
     return data
+
+
+def _project_of_shot(sg: Client, shot_id: int | str) -> Entity:
+    """The link to the shot's project, read inside the caller's retried request."""
+    shot = sg.find_one("Shot", [["id", "is", int(shot_id)]], ["project"])
+    if shot is None:
+        raise TrackerFatal(f"ShotGrid has no Shot with id {shot_id}: it was deleted or the catalog is stale")
+    project: Entity = shot["project"]
+    return project
 
 
 def _upload_once(conn: Connection, version_id: int, field_name: str, path: Path, find: Find) -> None:
@@ -122,13 +126,8 @@ def add_note(
         filters = [["note_links", "is", shot_link], ["subject", "is", subject], ["content", "is", body]]
         if sg.find_one("Note", filters, ["id"]) is not None:
             return  # an earlier attempt got through and only its answer was lost
-        shot = sg.find_one("Shot", [["id", "is", int(shot_id)]], ["project"])
-        if shot is None:
-            raise TrackerFatal(
-                f"ShotGrid has no Shot with id {shot_id}: it was deleted or the catalog is stale"
-            )
         data: Entity = {
-            "project": shot["project"],
+            "project": _project_of_shot(sg, shot_id),
             "subject": subject,
             "content": body,
             "note_links": [shot_link],

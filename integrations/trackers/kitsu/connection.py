@@ -1,0 +1,172 @@
+"""The connection to Kitsu: a `gazu` KitsuClient with a timeout on every request, logged in on first use
+(and again once when the session expires), every request sent through the shared `calls.guarded`.
+
+Transient: connection errors, timeouts, HTTP 5xx (gazu maps only 500 and 502; a response hook adds 503
+and 504) and unreadable answers. Fatal: a refused login, no API at the URL, a forbidden call, any other
+gazu error. Writes that are not idempotent are sent once (`idempotent=False`): the caller's outbox
+retries, and finds what an earlier attempt made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import gazu
+import requests
+from gazu.client import KitsuClient
+from gazu.exception import (
+    AuthFailedException,
+    GazuException,
+    NotAllowedException,
+    NotAuthenticatedException,
+    RouteNotFoundException,
+    ServerErrorException,
+)
+from requests.adapters import HTTPAdapter
+
+from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.calls import Service, guarded
+from integrations.trackers.options import TrackerOptions
+from integrations.trackers.retry import RetryPolicy
+
+T = TypeVar("T")
+Entity = dict[str, Any]
+
+
+class ServiceUnavailable(requests.RequestException):
+    """HTTP 502/503/504 from Kitsu or a proxy in front of it (gazu itself only maps 500 and 502)."""
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request a timeout (gazu sets none), read from the connection at send time."""
+
+    def __init__(self, timeout: Callable[[], float]) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout()
+        return super().send(request, *args, **kwargs)
+
+
+def _raise_unavailable(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if response.status_code in (502, 503, 504):
+        raise ServiceUnavailable(f"HTTP {response.status_code} from {response.url}", response=response)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection errors, timeouts, HTTP 5xx and unreadable answers may pass; everything else will not."""
+    return isinstance(exc, requests.RequestException | ServerErrorException | ValueError)
+
+
+class Connection:
+    def __init__(
+        self,
+        options: TrackerOptions,
+        client: KitsuClient | None,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.options = options
+        self.policy = policy
+        self._service = Service("Kitsu", options.url, is_transient, sleep)
+        self._timeout = options.timeout
+        self._client = client
+        self._logged_in = client is not None and bool(client.access_token)
+
+    @property
+    def client(self) -> KitsuClient:
+        if self._client is None:
+            url = self.options.url.rstrip("/")
+            if not url.startswith(("http://", "https://")):
+                raise TrackerFatal(
+                    f"tracker.url {self.options.url!r} is not an http(s) URL: set it to the Kitsu API URL, "
+                    "e.g. https://kitsu.studio.com/api"
+                )
+            self._client = KitsuClient(url, use_refresh_token=True)
+        if not getattr(self._client.session, "_rushes_wired", False):
+            adapter = _TimeoutAdapter(lambda: self._timeout)
+            self._client.session.mount("http://", adapter)
+            self._client.session.mount("https://", adapter)
+            self._client.session.hooks["response"].append(_raise_unavailable)
+            self._client.session._rushes_wired = True  # type: ignore[attr-defined]
+        return self._client
+
+    @contextmanager
+    def timeout_at_least(self, seconds: float) -> Iterator[None]:
+        """A longer timeout for the requests inside (zou transcodes an upload within its request)."""
+        self._timeout = max(self.options.timeout, seconds)
+        try:
+            yield
+        finally:
+            self._timeout = self.options.timeout
+
+    def login(self) -> None:
+        email = self.options.script_name
+        password = self.options.script_key.get_secret_value() if self.options.script_key else ""
+        if not email or not password:
+            raise TrackerFatal(
+                "the Kitsu login is not set: set tracker.script_name (login e-mail) and "
+                "RUSHES_TRACKER__SCRIPT_KEY (password)"
+            )
+        client = self.client
+        guarded(
+            self._service,
+            "login",
+            lambda: gazu.log_in(email, password, client=client),
+            self.policy,
+            self._explain_login,
+        )
+        self._logged_in = True
+
+    def call(self, what: str, fn: Callable[[KitsuClient], T], *, idempotent: bool = True) -> T:
+        """Run one gazu call: log in first, again once if the session expired; map errors to ours."""
+        if not self._logged_in:
+            self.login()
+
+        def attempt() -> T:
+            try:
+                return fn(self.client)
+            except NotAuthenticatedException:
+                self.login()
+                return fn(self.client)
+
+        policy = self.policy if idempotent else RetryPolicy(attempts=1)
+        return guarded(self._service, what, attempt, policy, self._explain)
+
+    def get_or_none(self, what: str, fn: Callable[[KitsuClient], Entity]) -> Entity | None:
+        """A read of one entity that may have been deleted meanwhile (None then)."""
+
+        def read(client: KitsuClient) -> Entity | None:
+            try:
+                return fn(client)
+            except RouteNotFoundException:
+                return None
+
+        return self.call(what, read)
+
+    def _explain_login(self, exc: BaseException, what: str) -> TrackerError | None:
+        url, email = self.options.url, self.options.script_name
+        if isinstance(exc, AuthFailedException):
+            return TrackerFatal(
+                f"Kitsu at {url} refused the login of {email}: check tracker.script_name "
+                "(login e-mail) and RUSHES_TRACKER__SCRIPT_KEY (password)"
+            )
+        if isinstance(exc, RouteNotFoundException):
+            return TrackerFatal(f"no Kitsu API at {url}: set tracker.url to the API URL, which ends in /api")
+        return None
+
+    def _explain(self, exc: BaseException, what: str) -> TrackerError | None:
+        if isinstance(exc, NotAllowedException):
+            return TrackerFatal(
+                f"Kitsu user {self.options.script_name} may not read or write {what}: "
+                "give it the Manager (or Admin) role"
+            )
+        if isinstance(exc, RouteNotFoundException):
+            return TrackerFatal(f"Kitsu has no {what} (HTTP 404 at {self.options.url})")
+        if isinstance(exc, GazuException):
+            return TrackerFatal(f"Kitsu refused {what}: {type(exc).__name__}: {exc}")
+        return None

@@ -1,0 +1,111 @@
+"""Writes to Kitsu. Kitsu has no Version entity: a publish is a comment on the shot's task, in the
+adapter's own pending-review status (`version_status`), carrying the movie as a preview revision (which
+zou transcodes) and the `rushes-key:` line; the version id handed back is the preview file's id.
+
+Comments are not idempotent, so they are sent once; a repeated publish first looks for the comment with
+its key and, when the upload of that comment's preview was cut short (a "broken" preview), uploads the
+movie again into the same preview. A task status is changed by a comment, and not when the task has it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gazu
+
+from integrations.trackers.base import Published, TrackerFatal, VersionSpec
+from integrations.trackers.kitsu import entities, events
+from integrations.trackers.kitsu.connection import Connection, Entity
+from integrations.trackers.kitsu.markers import key_of, note_text, version_text
+from integrations.trackers.kitsu.statuses import Statuses
+
+UPLOAD_TIMEOUT = 600.0  # seconds: zou transcodes the movie inside the upload request
+
+
+def task_for(conn: Connection, statuses: Statuses, shot_id: int | str, task_id: int | str | None) -> str:
+    """The given task, or the shot's first task by name (comments and previews live on tasks)."""
+    if task_id is not None:
+        return str(task_id)
+    tasks = entities.find_tasks(conn, statuses, shot_id)
+    if not tasks:
+        raise TrackerFatal(
+            f"Kitsu shot {shot_id} has no task: add one (Kitsu comments and previews live on tasks)"
+        )
+    return str(sorted(tasks, key=lambda t: t.name)[0].id)
+
+
+def publish_version(conn: Connection, statuses: Statuses, spec: VersionSpec) -> Published:
+    """Post the review comment with the movie as a preview revision; find it again by idempotency key."""
+    if not spec.movie_path.is_file() or spec.movie_path.stat().st_size == 0:
+        raise TrackerFatal(f"cannot publish {spec.movie_path} to Kitsu: the movie is missing or empty")
+    task_id = task_for(conn, statuses, spec.shot_id, spec.task_id)
+    comments = events.comments(conn, task_id)
+    comment = next((c for c in comments if key_of(c.get("text")) == spec.idempotency_key), None)
+    if comment is None:
+        status = statuses.of("version_status")
+        attachments = [str(p) for p in spec.attachments if p.is_file()]
+        text = version_text(spec)
+        comment = conn.call(
+            f"a comment on task {task_id}",
+            lambda c: gazu.task.add_comment(task_id, status["id"], text, attachments=attachments, client=c),
+            idempotent=False,
+        )
+    previews = [p for p in comment.get("previews") or [] if p.get("status") != "broken"]
+    if previews:
+        return Published(str(previews[-1]["id"]), created=False)
+    preview = _upload_preview(conn, task_id, comment, spec.movie_path)
+    return Published(str(preview["id"]), created=True)
+
+
+def _upload_preview(conn: Connection, task_id: str, comment: Entity, movie: Path) -> Entity:
+    broken = [p for p in comment.get("previews") or [] if p.get("status") == "broken"]
+    what = f"the upload of {movie.name}"
+    with conn.timeout_at_least(UPLOAD_TIMEOUT):
+        if broken:  # a publish that stopped between creating the preview and uploading its movie
+            preview = conn.call(
+                what,
+                lambda c: gazu.task.upload_preview_file(broken[-1]["id"], str(movie), client=c),
+                idempotent=False,
+            )
+        else:
+            preview = conn.call(
+                what,
+                lambda c: gazu.task.add_preview(task_id, comment["id"], str(movie), client=c),
+                idempotent=False,
+            )
+    if preview.get("status") == "broken":
+        raise TrackerFatal(
+            f"Kitsu could not transcode {movie} (preview {preview['id']} is broken): "
+            "check that it plays (ffprobe) and is a plain H.264/ProRes movie"
+        )
+    return preview
+
+
+def move_task(conn: Connection, task_id: int | str, wanted: Entity) -> None:
+    """Kitsu changes a task's status with a comment; nothing is posted when it already has it."""
+    task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
+    if task.get("task_status_id") == wanted["id"]:
+        return
+    conn.call(
+        f"the status of task {task_id}",
+        lambda c: gazu.task.add_comment(str(task_id), wanted["id"], "", client=c),
+    )
+
+
+def add_note(
+    conn: Connection,
+    statuses: Statuses,
+    shot_id: int | str,
+    task_id: int | str | None,
+    subject: str,
+    body: str,
+) -> None:
+    """A comment on the task (or the shot's first task), keeping the task's status."""
+    target = task_for(conn, statuses, shot_id, task_id)
+    task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
+    text = note_text(subject, body)
+    conn.call(
+        f"a note on task {target}",
+        lambda c: gazu.task.add_comment(target, task["task_status_id"], text, client=c),
+        idempotent=False,
+    )

@@ -1,0 +1,131 @@
+"""The pieces both tracker adapters share: a request retried while it may pass and then named in one line,
+cursors that refuse text they did not write, the first-start rule, and the two cursors' own windows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+
+from integrations.trackers import cursors
+from integrations.trackers.base import FixRequest, TrackerError, TrackerFatal
+from integrations.trackers.calls import Service, guarded
+from integrations.trackers.kitsu.cursor import OVERLAP
+from integrations.trackers.kitsu.cursor import Cursor as KitsuCursor
+from integrations.trackers.retry import RetryPolicy
+from integrations.trackers.shotgrid.cursor import Cursor as ShotGridCursor
+
+
+class Flaky:
+    """A request that fails with `errors` in turn, then answers "ok"."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def service(waits: list[float]) -> Service:
+    return Service("Studio", "http://tracker", lambda e: isinstance(e, ConnectionError), waits.append)
+
+
+def never(exc: BaseException, what: str) -> TrackerError | None:
+    return None
+
+
+def test_a_transient_failure_is_retried_on_the_policys_schedule() -> None:
+    waits: list[float] = []
+    request = Flaky(ConnectionError("reset"), ConnectionError("reset"))
+    assert guarded(service(waits), "shots", request, RetryPolicy(attempts=3, first=0.5), never) == "ok"
+    assert waits == [0.5, 1.0]
+
+
+def test_an_outage_longer_than_the_budget_is_one_retryable_line() -> None:
+    request = Flaky(*[ConnectionError("refused")] * 3)
+    with pytest.raises(TrackerError) as raised:
+        guarded(service([]), "the event log", request, RetryPolicy(attempts=3), never)
+    assert not isinstance(raised.value, TrackerFatal)
+    assert str(raised.value) == (
+        "Studio at http://tracker did not answer the event log after 3 attempts "
+        "(ConnectionError: refused); will retry later"
+    )
+
+
+def test_a_permanent_failure_is_named_by_the_adapter_without_retrying() -> None:
+    def explain(exc: BaseException, what: str) -> TrackerError | None:
+        return TrackerFatal(f"Studio refused {what}: {exc}") if isinstance(exc, PermissionError) else None
+
+    request = Flaky(PermissionError("script key revoked"))
+    with pytest.raises(TrackerFatal, match="Studio refused a publish: script key revoked"):
+        guarded(service([]), "a publish", request, RetryPolicy(attempts=5), explain)
+    assert request.calls == 1
+
+
+def test_our_own_errors_raised_inside_a_request_pass_unchanged() -> None:
+    gone = TrackerFatal("the shot was deleted")
+    with pytest.raises(TrackerFatal) as raised:
+        guarded(service([]), "a publish", Flaky(gone), RetryPolicy(), never)
+    assert raised.value is gone
+
+
+@pytest.mark.parametrize(
+    ("load", "text"),
+    [
+        (ShotGridCursor.load, "kitsu:2024-01-01"),
+        (ShotGridCursor.load, "[1, 2]"),
+        (ShotGridCursor.load, "true"),
+        (KitsuCursor.load, '{"after": 5}'),
+        (KitsuCursor.load, "1234"),
+    ],
+)
+def test_a_cursor_this_adapter_did_not_write_is_refused_with_one_line(
+    load: Callable[[str], object], text: str
+) -> None:
+    with pytest.raises(TrackerFatal, match="reset the tracker cursor"):
+        load(text)
+
+
+def test_a_first_start_backfills_once_and_a_stored_cursor_does_not() -> None:
+    waiting = FixRequest("k:1", "DEMO", 1, "SH010", 7, ("denoise",))
+    started: list[str] = []
+
+    def start() -> ShotGridCursor:
+        started.append("start")
+        return ShotGridCursor(40)
+
+    def backfill(state: ShotGridCursor) -> list[FixRequest]:
+        state.waiting[39] = (7, 0.0)  # what the adapter returned is recorded in the new cursor
+        return [waiting]
+
+    state, items = cursors.open_batch(None, ShotGridCursor.load, start, backfill)
+    assert (state.last, items, state.waiting) == (40, [waiting], {39: (7, 0.0)})
+    again, more = cursors.open_batch(state.dump(), ShotGridCursor.load, start, backfill)
+    assert (again, more, started) == (state, [], ["start"])
+
+
+def test_shotgrid_ids_skipped_by_a_read_become_gaps_until_they_expire() -> None:
+    cursor = ShotGridCursor(10)
+    cursor.advance(13, now=100.0, max_gap=200)
+    assert (cursor.last, cursor.gaps) == (13, {11: 100.0, 12: 100.0})
+    cursor.advance(1000, now=101.0, max_gap=200)  # too big a jump to track id by id
+    assert cursor.last == 1000 and set(cursor.gaps) == {11, 12}
+    assert cursor.expire(now=350.0, timeout=300.0) == []
+    assert sorted(cursor.expire(now=401.0, timeout=300.0)) == [11, 12]
+    assert ShotGridCursor.load(cursor.dump()) == cursor
+
+
+def test_kitsu_remembers_ids_only_within_the_overlap_window() -> None:
+    start = datetime(2026, 1, 5, 13, 23, 10)
+    cursor = KitsuCursor()
+    cursor.mark("a", start)
+    cursor.mark("b", start + OVERLAP + timedelta(seconds=1))
+    cursor.prune()
+    assert list(cursor.seen) == ["b"]
+    assert cursor.query_after() == start + timedelta(seconds=1)
+    assert KitsuCursor.load(cursor.dump()) == cursor
