@@ -216,6 +216,37 @@ def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_i
     assert "movies: {shot}-{take}.{ext}" in rushes("show", "add", "MYSHOW", "--tracker-project", "P")[1]
 
 
+def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
+    from daemon.catalog import models_repo
+    from daemon.context import open_context
+    from daemon.settings import load_settings
+    from engine.model import Manifest, ShowModel, save_model
+
+    assert rushes("show", "add", "TST")[0] == 0
+    ctx = open_context(load_settings(None))
+    folder = ctx.settings.models_dir / "TST" / "v1"
+    below = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
+    save_model(
+        folder, ShowModel.fresh(["denoise"]), Manifest(show="TST", version="v1", metrics={"denoise": below})
+    )
+    with ctx.catalog.session() as s:
+        models_repo.add_version(s, "TST", str(folder), version=1)
+        models_repo.promote(s, "TST", 1)
+    ctx.close()
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=4, size=(64, 48))
+
+    code, output = rushes(
+        "fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(tmp_path / "o.mp4")
+    )
+
+    assert code == 0, output
+    assert "(denoise, classical fallback; model TST v1)" in output
+    assert (
+        "The denoise head did not beat the classical NL-means on this show's held-out clips (-2.07 dB"
+        in output
+    )
+
+
 # ---- user mistakes, through the real console entry ------------------------------------------------------------
 
 
