@@ -133,7 +133,7 @@ def fallback_note(sources: Mapping[str, str], metrics: Scores, head: str) -> str
         return None
     tool = label(source.split(":", 1)[1])
     margin = margin_db(metrics.get(head, {}))
-    by = f" ({margin:+.2f} dB against it)" if margin is not None else ""
+    by = f" ({margin:+.2f} dB against it)".replace("-0.00", "+0.00") if margin is not None else ""
     return (
         f"The {head} head did not beat the classical {tool} on this show's held-out clips{by}: "
         f"this fix used {tool} instead of the show model."
