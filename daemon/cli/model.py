@@ -145,10 +145,15 @@ def fix_cmd(
             raise fail(str(exc)) from None
     finally:
         ctx.close()
+    _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
+
+
+def _say_fixed(written: int, output: str, kind: str, manifest: Any, model: str) -> None:
+    """What `rushes fix` made, and whether the classical tool stood in for the head (with its margin)."""
     from engine.model import fallback_note
 
-    note = fallback_note(model.manifest.sources, model.manifest.metrics, kind)
-    used = f"model {show} v{number}" if note is None else f"classical fallback; model {show} v{number}"
+    note = fallback_note(manifest.sources, manifest.metrics, kind)
+    used = f"model {model}" if note is None else f"classical fallback; model {model}"
     out.print(f"wrote {written} frame(s) to {output} ({kind}, {used})", highlight=False)
     if note:
         out.print(note, highlight=False)

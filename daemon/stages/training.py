@@ -124,12 +124,9 @@ def run_training(
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
     )
+    cache = settings.data_dir / "cache" / show.code
     cfg = (train_settings or TrainSettings()).model_copy(
-        update={
-            "show": show.code,
-            "version": f"v{number}",
-            "cache_dir": settings.data_dir / "cache" / show.code,
-        }
+        update={"show": show.code, "version": f"v{number}", "cache_dir": cache}
     )
     parent_version = parent.version if parent else None
     log.info(
@@ -145,10 +142,8 @@ def run_training(
     result = _train(clips, options, folder, parent, _reporter(folder, progress), stop, cfg, stages)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
-    decision = result.decision
-    promote = decision.promote if decision is not None else parent is None
+    promote, verdicts = _judged(result, parent is None)
     _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started))
-    verdicts = {h: v.text() for h, v in decision.heads.items()} if decision is not None else {}
     log.info(
         "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
     )
@@ -162,6 +157,14 @@ def run_training(
         losses={k: v[-1] for k, v in result.losses.items() if v},
         verdicts=verdicts,
     )
+
+
+def _judged(result: TrainResult, first: bool) -> tuple[bool, dict[str, str]]:
+    """Whether the version is promoted (per head: engine.model.promotion) and each head's verdict."""
+    decision = result.decision
+    if decision is None:
+        return first, {}
+    return decision.promote, {h: v.text() for h, v in decision.heads.items()}
 
 
 def _train(

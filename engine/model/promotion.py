@@ -60,9 +60,11 @@ class HeadVerdict:
     margin_db: float | None  # the new weights' PSNR minus the best baseline's
     parent_db: float | None  # the new weights' PSNR minus the parent's on the same clips
     baseline: str  # the classical tool a fix falls back to (engine.baselines.fallback)
+    best: str = ""  # the best-scoring baseline on the held-out clips, which the margin is against
 
     def text(self) -> str:
-        margin = f"{self.margin_db:+.2f} dB vs {self.baseline}" if self.margin_db is not None else "unscored"
+        against = self.best or self.baseline
+        margin = f"{self.margin_db:+.2f} dB vs {against}" if self.margin_db is not None else "unscored"
         if self.parent_db is not None:
             margin += f", {self.parent_db:+.2f} dB vs parent"
         use = {
@@ -93,6 +95,13 @@ class Promotion:
         return "; ".join(v.text() for v in self.heads.values())
 
 
+def _best(scores: Mapping[str, float]) -> str:
+    """The name of the best baseline score ("psnr_<name>" equal to "baseline_best"), or ""."""
+    best = scores.get("baseline_best")
+    named = [k[5:] for k, v in scores.items() if k.startswith("psnr_") and k != "psnr_base" and v == best]
+    return named[0] if named else ""
+
+
 def decide(
     metrics: Scores, parent_metrics: Scores | None = None, tolerance_db: float = TOLERANCE_DB
 ) -> Promotion:
@@ -109,7 +118,7 @@ def decide(
         else:
             source = "baseline"
         parent_db = m["psnr"] - parent["psnr"] if "psnr" in m and "psnr" in parent else None
-        verdicts[head] = HeadVerdict(head, source, margin_db(m), parent_db, fallback_tool(head, m))
+        verdicts[head] = HeadVerdict(head, source, margin_db(m), parent_db, fallback_tool(head, m), _best(m))
     first = not parent_metrics
     return Promotion(verdicts, first or any(v.source == "trained" for v in verdicts.values()))
 

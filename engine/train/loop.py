@@ -205,10 +205,25 @@ def train(
         run.checkpoint()
         return TrainResult(None, steps, losses, stopped=True, resumed=run.resumed)
     metrics, parent_metrics = _score(run, parent, eval_options or {})
-    promote = promotable(metrics, parent_metrics)
     run.stage("write")
+    return _write(run, out, parent, steps, losses, metrics, parent_metrics)
+
+
+def _write(
+    run: _Run,
+    out: Path,
+    parent: ModelVersion | None,
+    steps: dict[str, int],
+    losses: dict[str, list[float]],
+    metrics: dict[str, dict[str, float]],
+    parent_metrics: dict[str, dict[str, float]],
+) -> TrainResult:
+    """Decide per head (engine.model.promotion), give the heads that keep the parent's weights those
+    weights, and write the version folder with its manifest."""
+    cfg, options, split = run.cfg, run.options, run.split
+    promote = promotable(metrics, parent_metrics)
     decision = decide(metrics, parent_metrics)
-    metrics = _keep_parent_heads(model, parent, decision, metrics, parent_metrics)
+    metrics = _keep_parent_heads(run.model, parent, decision, metrics, parent_metrics)
     manifest = Manifest(
         show=cfg.show,
         version=cfg.version or out.name,
@@ -225,7 +240,7 @@ def train(
         promotable=promote,
         sources=decision.sources(parent.version if parent is not None else None),
     )
-    version = save_model(out, model.to("cpu"), manifest)
+    version = save_model(out, run.model.to("cpu"), manifest)
     shutil.rmtree(run.ckpt_dir, ignore_errors=True)
     return TrainResult(
         version, steps, losses, metrics, parent_metrics, promote, resumed=run.resumed, decision=decision
@@ -306,20 +321,20 @@ def _start_run(
 
 
 def _fit_heads(run: _Run) -> bool:
-    """Fit each unfinished head in turn within its share of the budget; True when stopped early."""
-    cfg = run.cfg
-    spent = sum(p.elapsed for p in run.state.progress.values())  # by an earlier, interrupted attempt
-    left = min(run.options.budget_seconds, max(0.0, run.deadline - time.monotonic()))
-    train_budget = spent + left * (1.0 - cfg.eval_share)
-    shares = {n: float(cfg.head_shares.get(n, 1.0)) for n in run.names}
-    total_share = sum(shares.values()) or 1.0
-    for n, head in zip(run.names, run.heads, strict=True):
-        prog = run.state.progress[n]
-        if prog.done:
-            continue
+    """Fit each unfinished head in turn; True when stopped early. Training ends at what is left of the run
+    less evaluation's share (`eval_share`); each head gets its share of the training time left when it
+    starts, so a head that ran over (a step is the unit of time) is made up by the heads after it."""
+    left = max(0.0, run.deadline - time.monotonic())
+    train_until = time.monotonic() + left * (1.0 - run.cfg.eval_share)
+    shares = {n: float(run.cfg.head_shares.get(n, 1.0)) for n in run.names}
+    todo = [n for n in run.names if not run.state.progress[n].done]
+    for i, n in enumerate(todo):
+        head, prog = run.heads[run.names.index(n)], run.state.progress[n]
+        share = shares[n] / (sum(shares[m] for m in todo[i:]) or 1.0)
+        budget = prog.elapsed + max(0.0, train_until - time.monotonic()) * share
         rng = np.random.default_rng()
         rng.bit_generator.state = prog.rng
-        if _fit_head(run, n, head, rng, train_budget * shares[n] / total_share):
+        if _fit_head(run, n, head, rng, budget):
             return True
         prog.done = True
         prog.rng = dict(rng.bit_generator.state)
@@ -436,6 +451,9 @@ def _score_head(
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     seed = run.options.seed
+    if until is not None and until <= time.monotonic() + 0.5:  # no time left: the smallest fair score
+        log.info("%s: scored on one frame per clip (the budget is spent)", head.name)
+        options = {**options, "eval_frames": 1}
     for c, clip in enumerate(run.split.holdout):
         if c > 0 and until is not None and time.monotonic() >= until:
             log.info(
