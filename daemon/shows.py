@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from daemon.catalog import Catalog
-from daemon.catalog import shows as show_repo
 from daemon.settings import ConfigError, Settings, ShowConfig, validation_problems
+
+if TYPE_CHECKING:
+    from daemon.catalog import Catalog
 
 
 class UnknownShowError(LookupError):
@@ -33,6 +34,8 @@ def from_catalog(code: str, name: str, config: dict[str, Any]) -> ShowConfig:
 
 def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
     """Make sure every show of the YAML config has its catalog row."""
+    from daemon.catalog import shows as show_repo
+
     with catalog.session() as s:
         for show in settings.shows:
             show_repo.ensure_show(s, show.code, show.name or show.code)
@@ -40,6 +43,8 @@ def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
 
 def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
     """The YAML shows and the catalog's (read only: open_context made the YAML shows' rows)."""
+    from daemon.catalog import shows as show_repo
+
     out = {show.code: show for show in settings.shows}
     with catalog.session(readonly=True) as s:
         for row in show_repo.list_shows(s):
@@ -64,6 +69,8 @@ def add_show(
 ) -> tuple[ShowConfig, bool]:
     """Create (or update the ingest roots, templates and tracker project of) a show kept in the catalog;
     what is not given keeps its value."""
+    from daemon.catalog import shows as show_repo
+
     ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
     given = options or ShowOptions()
     if given.path_template is not None:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from daemon import shows
-from daemon.catalog import dailies as daily_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 
@@ -21,6 +20,7 @@ def ingest_cmd(
     show: Annotated[str, typer.Option("--show", "-s", help="The show these dailies belong to.")],
 ) -> None:
     """Ingest dailies now: probe, hash and catalog them; unreadable files are quarantined with a reason."""
+    from daemon.catalog import dailies as daily_repo
     from daemon.stages import ingest as ingest_stage  # the media readers: only for this command
 
     ctx = open_context(settings())

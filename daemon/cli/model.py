@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from daemon.catalog import models_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.cli.progress import TrainView
 from daemon.context import open_context
@@ -252,6 +251,7 @@ def model_show(
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:
+    from daemon.catalog import models_repo
     from engine.model import load_manifest
 
     ctx = open_context(settings())

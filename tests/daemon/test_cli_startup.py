@@ -27,11 +27,11 @@ print("\\nLOADED " + json.dumps(loaded))
 """
 
 
-def loaded_heavy(args: list[str], home: Path) -> list[str]:
+def loaded_heavy(args: list[str], home: Path, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
     env.update(RUSHES_HOME=str(home), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)],
+        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(heavy)],
         env=env,
         capture_output=True,
         text=True,
@@ -47,3 +47,9 @@ def test_commands_that_need_no_model_do_not_import_torch_or_the_media_readers(
     args: list[str], tmp_path: Path
 ) -> None:
     assert loaded_heavy(args, tmp_path / "home") == []
+
+
+def test_help_does_not_even_open_the_catalog_code(tmp_path: Path) -> None:
+    """`rushes --help` needs no database: command modules import the catalog (SQLAlchemy) inside the
+    commands, so listing them stays well under a second."""
+    assert loaded_heavy(["--help"], tmp_path / "home", (*HEAVY, "sqlalchemy")) == []
