@@ -89,7 +89,7 @@ def commands(block: Block, home: Path) -> tuple[list[Command], list[str]]:
     env = {"RUSHES_HOME": str(home), "HOME": str(home.parent)}
     found: list[Command] = []
     unrunnable: list[str] = []
-    for raw in block.lines:
+    for raw in joined(block.lines):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -105,6 +105,19 @@ def commands(block: Block, home: Path) -> tuple[list[Command], list[str]]:
             elif part and not part.startswith("#"):
                 unrunnable.append(part)
     return found, unrunnable
+
+
+def joined(lines: list[str]) -> list[str]:
+    """Lines continued with a trailing backslash, joined."""
+    out: list[str] = []
+    carry = ""
+    for line in lines:
+        if line.rstrip().endswith("\\"):
+            carry += line.rstrip()[:-1] + " "
+            continue
+        out.append(carry + line)
+        carry = ""
+    return [*out, carry] if carry else out
 
 
 def _expand(text: str, env: dict[str, str]) -> str:
@@ -184,3 +197,5 @@ def test_the_docs_test_catches_an_option_that_does_not_exist(home: Path) -> None
     [command], _ = commands(bad, home)
     assert CliRunner().invoke(app, [*argv(command), "--help"]).exit_code != 0
     assert commands(Block("x.md", 1, ["make demo"]), home)[1] == ["make demo"]
+    [continued], _ = commands(Block("x.md", 1, ["rushes show add X \\", "  --name Y"]), home)
+    assert argv(continued) == ["show", "add", "X", "--name", "Y"]
