@@ -41,3 +41,16 @@ def test_piped_progress_prints_each_stage_with_time_left_and_a_line_every_ten_se
         "training DEMO: evaluate denoise, 0:30 left",
         "training DEMO: evaluate denoise, 0:18 left",
     ]
+
+
+def test_on_a_terminal_one_status_line_shows_the_stage_the_loss_and_the_time_counting_down() -> None:
+    sink = io.StringIO()
+    clock = Clock()
+    console = Console(file=sink, force_terminal=True, width=100)
+    with TrainView("DEMO", console, clock=clock, ticking=False) as view:
+        view.on_stage(Stage("train", "upscale", 65.0))
+        view.on_loss("upscale", 30, 0.02, 3.0)
+        assert view.text() == "training DEMO: train upscale step 30 loss 0.0200, 1:05 left"
+        clock.now += 5
+        view.tick()
+        assert view.text().endswith("1:00 left")
