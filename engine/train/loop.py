@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -144,6 +145,7 @@ class _Run:
     stop: Stop | None = None
     last_ckpt: float = field(default_factory=time.monotonic)
     deadline: float = float("inf")  # time.monotonic() at which the whole run's budget ends
+    memo: EvalMemo | None = None  # how long evaluation took last time (train() sets it)
     on_stage: StageHook | None = None
 
     def stage(self, name: str, head: str | None = None) -> None:
@@ -198,13 +200,19 @@ def train(
     model = _build_model(names, options.seed, cfg, parent, device)
     run = _start_run(options, cfg, names, head_objs, device, split, model, out / CHECKPOINT_DIR)
     run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
+    cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
+    memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
+    run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
     stopped = _fit_heads(run)
     steps = {n: run.state.progress[n].step for n in names}
     losses = {n: list(run.state.progress[n].losses) for n in names}
     if stopped:
         run.checkpoint()
         return TrainResult(None, steps, losses, stopped=True, resumed=run.resumed)
+    scoring = time.monotonic()
     metrics, parent_metrics = _score(run, parent, eval_options or {})
+    if run.memo is not None:
+        run.memo.remember(time.monotonic() - scoring)
     run.stage("write")
     return _write(run, out, parent, steps, losses, metrics, parent_metrics)
 
@@ -320,12 +328,52 @@ def _start_run(
     return _Run(options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed)
 
 
+def eval_reserve(left: float, share: float, last: float | None) -> float:
+    """Seconds kept for evaluation out of `left`: its share, or what the same evaluation took last time
+    when that was more (evaluation has fixed costs a short budget's share may not cover), at most 60%."""
+    wanted = max(left * share, last or 0.0)
+    return min(wanted, left * 0.6)
+
+
+@dataclass(frozen=True)
+class EvalMemo:
+    """How long evaluating these heads took in the show's last run (a small JSON file in the frame cache),
+    so that the next run reserves that much."""
+
+    path: Path
+    key: str
+
+    def last(self) -> float | None:
+        try:
+            value = json.loads(self.path.read_text()).get(self.key)
+        except (OSError, ValueError, AttributeError):
+            return None
+        return float(value) if isinstance(value, int | float) else None
+
+    def remember(self, seconds: float) -> None:
+        try:
+            known = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        except (OSError, ValueError):
+            known = {}
+        known = known if isinstance(known, dict) else {}
+        known[self.key] = round(seconds, 2)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(known))
+        except OSError:
+            log.warning("cannot remember the evaluation time in %s", self.path)
+
+
 def _fit_heads(run: _Run) -> bool:
     """Fit each unfinished head in turn; True when stopped early. Training ends at what is left of the run
-    less evaluation's share (`eval_share`); each head gets its share of the training time left when it
+    less evaluation's reserve (`eval_reserve`); each head gets its share of the training time left when it
     starts, so a head that ran over (a step is the unit of time) is made up by the heads after it."""
     left = max(0.0, run.deadline - time.monotonic())
-    train_until = time.monotonic() + left * (1.0 - run.cfg.eval_share)
+    train_until = (
+        time.monotonic()
+        + left
+        - eval_reserve(left, run.cfg.eval_share, run.memo.last() if run.memo else None)
+    )
     shares = {n: float(run.cfg.head_shares.get(n, 1.0)) for n in run.names}
     todo = [n for n in run.names if not run.state.progress[n].done]
     for i, n in enumerate(todo):

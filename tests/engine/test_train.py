@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,25 @@ def test_a_budget_is_wall_clock_for_the_whole_run_and_evaluation_stops_at_the_de
     )
     one_clip, every_clip = result.metrics["upscale"]["frames"], whole.metrics["upscale"]["frames"]
     assert 0 < one_clip < every_clip  # scored on the first held-out clip only, not all three
+
+
+def test_evaluation_keeps_its_share_or_what_it_took_last_time_when_that_was_more(tmp_path: Path) -> None:
+    from engine.train.loop import EvalMemo, eval_reserve
+
+    assert eval_reserve(100.0, 0.25, None) == 25.0
+    assert eval_reserve(100.0, 0.25, 40.0) == 40.0  # last time it took 40 s: keep 40
+    assert eval_reserve(100.0, 0.25, 90.0) == 60.0  # but never more than 60% of what is left
+    memo = EvalMemo(tmp_path / "cache" / "evaluation-seconds.json", "denoise,upscale@64")
+    assert memo.last() is None
+    memo.remember(12.345)
+    EvalMemo(memo.path, "other").remember(3.0)
+    assert memo.last() == 12.35 and EvalMemo(memo.path, "other").last() == 3.0
+    memo.path.write_text("not json")
+    assert memo.last() is None  # a damaged memo is ignored, never an error
+
+
+def test_a_run_remembers_how_long_its_evaluation_took(tmp_path: Path) -> None:
+    result = train(_clips(), _options(), tmp_path / "v1", heads=["upscale"], settings=_settings(tmp_path))
+    assert result.version is not None
+    remembered = json.loads((tmp_path / "cache" / "evaluation-seconds.json").read_text())
+    assert list(remembered) == ["upscale@64"] and remembered["upscale@64"] > 0
