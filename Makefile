@@ -40,7 +40,7 @@ test: venv system-deps zou-venv sg-client-suite lint
 	$(BIN)/python -m pytest tests
 
 demo: venv
-	$(BIN)/rushes demo
+	$(BIN)/rushes demo --keep
 
 # Benchmarks read real footage from the folder the bench scripts default to (the shared footage beside the
 # repository); FOOTAGE=DIR points them elsewhere.

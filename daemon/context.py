@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from daemon.catalog import Catalog
 from daemon.settings import Settings
+
+if TYPE_CHECKING:  # the catalog (SQLAlchemy) is imported when a command opens it, not to print --help
+    from daemon.catalog import Catalog
 
 
 class DataDirError(Exception):
@@ -35,6 +38,7 @@ def prepare_home(data_dir: Path) -> None:
 def open_context(settings: Settings) -> Context:
     """Create the data directory, open the catalog and bring its schema up to date."""
     prepare_home(settings.data_dir)
+    from daemon.catalog import Catalog
     from daemon.shows import sync_config_shows
 
     catalog = Catalog(settings.catalog)

@@ -247,7 +247,7 @@ def run_demo(
     daemon = Daemon(settings, config_path)
     thread = _serve(daemon)
     try:
-        say(f"daemon running; metrics and health on {daemon.health.url if daemon.health else '-'}")
+        _say_where(daemon, server.url, timeout, say)
         for s in shots:
             shutil.copy(s.file, inbox / s.file.name)
         _wait("the dailies to be ingested", lambda: _registered(daemon) >= len(shots), timeout, say)
@@ -269,6 +269,15 @@ def run_demo(
         server.stop()
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
+
+
+def _say_where(daemon: Any, tracker_url: str, timeout: float, say: Callable[[str], None]) -> None:
+    """The daemon's health URL with its real port, once bound (the config asks for any free one)."""
+    health = daemon.health
+    if health is not None:
+        _wait("the daemon to start", lambda: health.port != 0, timeout, lambda _: None)
+    say(f"daemon running; metrics and health on {health.url if health else '-'}")
+    say(f"the local tracker's Versions, while the demo runs: {tracker_url}/versions")
 
 
 def _serve(daemon: Any) -> threading.Thread:
@@ -352,6 +361,7 @@ def _summary(
         "home": str(home),
         "config": str(config_path),
         "tracker_url": url,
+        "versions_page": f"{url}/versions",
         "model": model,
         "dailies": len(shots),
         "versions": sorted(published, key=lambda r: r["shot"]),

@@ -153,8 +153,17 @@ class Daemon:
             self.metrics.ingested(show, outcome.result)
 
     def reconcile(self) -> None:
-        """Rescan every ingest root now (through the stability gate; the catalog skips what it has)."""
+        """Rescan every ingest root now (through the stability gate; the catalog skips what it has), and
+        stop listing quarantined files that are gone."""
         self.watchers.rescan()
+        self.forget_gone()
+
+    def forget_gone(self) -> None:
+        from daemon.catalog.dailies import forget_gone_quarantined
+
+        with self.catalog.session() as s:
+            for path in forget_gone_quarantined(s):
+                log.info("ingest.quarantine_cleared", path=path, reason="file gone")
 
     def _train_needs_gpu(self, job: Job) -> bool:
         """Training asks the executor for a GPU when its show trains on CUDA, or on "auto" where GPUs exist."""
@@ -229,6 +238,7 @@ class Daemon:
             self.webhooks.worker.start()
         self._lead()
         self._wait_for_ingest()
+        self.forget_gone()
         self.readiness.set("first_reconcile")
         notify.ready(f"watching {len(self.shows)} show(s)")
         log.info(

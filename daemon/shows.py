@@ -6,14 +6,16 @@ JSON in `shows.config`, validated here through the same pydantic model as the YA
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from daemon.catalog import Catalog
-from daemon.catalog import shows as show_repo
 from daemon.settings import ConfigError, Settings, ShowConfig, validation_problems
+
+if TYPE_CHECKING:
+    from daemon.catalog import Catalog
 
 
 class UnknownShowError(LookupError):
@@ -32,6 +34,8 @@ def from_catalog(code: str, name: str, config: dict[str, Any]) -> ShowConfig:
 
 def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
     """Make sure every show of the YAML config has its catalog row."""
+    from daemon.catalog import shows as show_repo
+
     with catalog.session() as s:
         for show in settings.shows:
             show_repo.ensure_show(s, show.code, show.name or show.code)
@@ -39,6 +43,8 @@ def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
 
 def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
     """The YAML shows and the catalog's (read only: open_context made the YAML shows' rows)."""
+    from daemon.catalog import shows as show_repo
+
     out = {show.code: show for show in settings.shows}
     with catalog.session(readonly=True) as s:
         for row in show_repo.list_shows(s):
@@ -55,15 +61,39 @@ def get_show(settings: Settings, catalog: Catalog, code: str) -> ShowConfig:
 
 
 def add_show(
-    catalog: Catalog, code: str, name: str = "", ingest: list[Path] | None = None
+    catalog: Catalog,
+    code: str,
+    name: str = "",
+    ingest: list[Path] | None = None,
+    options: ShowOptions | None = None,
 ) -> tuple[ShowConfig, bool]:
-    """Create (or update the ingest roots of) a show kept in the catalog."""
-    config: dict[str, Any] = {"ingest": {"roots": [str(p.resolve()) for p in ingest or []]}}
-    from_catalog(code, name or code, config)  # validates the code and the roots before writing
+    """Create (or update the ingest roots, templates and tracker project of) a show kept in the catalog;
+    what is not given keeps its value."""
+    from daemon.catalog import shows as show_repo
+
+    ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
+    given = options or ShowOptions()
+    if given.path_template is not None:
+        ingest_config["path_template"] = given.path_template
+    if given.sequence_template is not None:
+        ingest_config["sequence_template"] = given.sequence_template
     with catalog.session() as s:
         row, created = show_repo.ensure_show(s, code, name or code)
         merged = dict(row.config or {})
-        if ingest or created:
-            merged["ingest"] = {**merged.get("ingest", {}), **config["ingest"]}
+        if not ingest and not created:
+            ingest_config.pop("roots")
+        merged["ingest"] = {**merged.get("ingest", {}), **ingest_config}
+        if given.tracker_project is not None:
+            merged["tracker_project"] = given.tracker_project
+        show = from_catalog(code, name or row.name or code, merged)  # validates before anything is written
         row.config = merged
-    return from_catalog(code, name or code, merged), created
+    return show, created
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    """What `rushes show add` may set besides the ingest folders (None: leave as it is)."""
+
+    path_template: str | None = None
+    sequence_template: str | None = None
+    tracker_project: str | None = None

@@ -1,14 +1,21 @@
 """Which tracker adapter the settings ask for, and the fix kinds the daemon hands it.
 
-The fix kinds are the engine's heads (`engine.heads.HEAD_ORDER`, the one list); integrations may not
+The fix kinds are the engine's heads (`engine.kinds.HEAD_ORDER`, the one list, torch-free); integrations may not
 import the engine, so the adapters get the list here, at construction, to read free-text requests.
 """
 
 from __future__ import annotations
 
-from engine.heads import HEAD_ORDER
+from typing import TYPE_CHECKING
+
+from engine.kinds import HEAD_ORDER
 from integrations.trackers.base import Tracker, TrackerFatal
 from integrations.trackers.options import TrackerOptions
+from integrations.trackers.setup import SetupPlan
+
+if TYPE_CHECKING:
+    from daemon.catalog import Catalog
+    from daemon.settings import Settings
 
 FIX_KINDS: tuple[str, ...] = tuple(HEAD_ORDER)
 
@@ -26,3 +33,18 @@ def make_tracker(options: TrackerOptions) -> Tracker | None:
     if options.kind == "none":
         return None
     raise TrackerFatal(f"tracker.kind {options.kind!r} is not supported: use shotgrid, kitsu or none")
+
+
+def setup_plans(settings: Settings, catalog: Catalog, show: str | None = None) -> list[SetupPlan]:
+    """What `rushes tracker setup` asks of the tracker: per show (or just `show`), its tracker project
+    (`tracker_project`, else its code) and the shots its catalogued dailies were matched to."""
+    from daemon.catalog import dailies
+    from daemon.shows import all_shows, get_show
+
+    shows = [get_show(settings, catalog, show)] if show else all_shows(settings, catalog)
+    plans = []
+    with catalog.session(readonly=True) as s:
+        for config in shows:
+            shots = tuple(dailies.shots(s, config.code))
+            plans.append(SetupPlan(config.tracker_project or config.code, config.name or config.code, shots))
+    return plans

@@ -21,7 +21,8 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -310,6 +311,18 @@ def quarantined(s: Session, show: str | None = None) -> list[Daily]:
     if show is not None:
         query = query.where(Show.code == show)
     return list(s.scalars(query.order_by(Daily.id)))
+
+
+def forget_gone_quarantined(
+    s: Session, show: str | None = None, exists: Callable[[str], bool] = os.path.lexists
+) -> list[str]:
+    """Quarantined files that are no longer on disk (renamed, moved or deleted) stop being listed: their rows
+    are marked superseded. The paths forgotten."""
+    gone = [row for row in quarantined(s, show) if not exists(row.path)]
+    for row in gone:
+        row.status = "superseded"
+        row.error = one_line(f"file gone: {row.error or ''}")
+    return [row.path for row in gone]
 
 
 def shots(s: Session, show: str) -> list[str]:

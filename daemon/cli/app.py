@@ -28,7 +28,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def counted_progress() -> Progress:
-    """A transient progress bar on stderr: description, bar, done/total, elapsed."""
+    """A transient progress bar on stderr (a terminal only): description, bar, done/total, elapsed."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -36,6 +36,7 @@ def counted_progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # piped: no bar, and no blank line where it was
     )
 
 

@@ -1,13 +1,19 @@
-"""`rushes demo [--json] [--footage DIR]`."""
+"""`rushes demo [--json] [--footage DIR] [--keep]`: the whole loop, then what to look at.
+
+The output fits any terminal and survives a pipe: every path is printed whole on its own line. A demo run in
+a new temporary home removes it at the end unless `--keep` (then it says how to browse the Versions and how
+to remove it); a home given with `--home` is always kept.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from daemon.cli.app import app, err, fail, out
 from daemon.cli.model import parse_duration
@@ -20,8 +26,12 @@ def demo_cmd(
         Path | None, typer.Option(help="Use your own movies instead of generated dailies.")
     ] = None,
     home: Annotated[
-        Path | None, typer.Option(help="Where to keep everything (default: a new temp folder).")
+        Path | None,
+        typer.Option(help="Where to keep everything (default: a new temp folder, removed at the end)."),
     ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary home: review movies, tracker data, logs.")
+    ] = False,
     budget: Annotated[str, typer.Option(help="Training budget, e.g. 60s or 5m.")] = "60s",
 ) -> None:
     """Run the whole loop offline: tracker, dailies, ingest, training, tagged fixes, published Versions."""
@@ -32,34 +42,55 @@ def demo_cmd(
 
     def say(text: str) -> None:
         if not as_json:
-            err.print(f"[dim]demo:[/dim] {text}", highlight=False)
+            err.print(f"demo: {text}", highlight=False, markup=False)
 
+    temporary = home is None
+    folder = home or Path(tempfile.mkdtemp(prefix="rushes-demo-"))
     try:
-        summary = run_demo(home, footage, parse_duration(budget), say)
+        summary = run_demo(folder, footage, parse_duration(budget), say)
     except DemoError as exc:
-        raise fail(str(exc)) from None
+        raise fail(f"{exc} (the demo home {folder} is kept for a look)") from None
+    removed = temporary and not keep
+    summary["kept"] = not removed
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
-        return
-    table = Table("Version", "fix", "shot", "frames", "task", "review movie")
+    else:
+        _print_summary(summary)
+    if removed:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not as_json:
+            line("removed the demo home (`rushes demo --keep` keeps it, to watch the movies):")
+            line(f"  {folder}")
+
+
+def line(text: str) -> None:
+    """One line as is: never wrapped or cut (a path stays whole and can be copied)."""
+    out.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
     for v in summary["versions"]:
-        table.add_row(
-            f"{v['version_id']} {v['code']}",
-            v["kind"],
-            v["shot"],
-            f"{v['first_frame']}-{v['last_frame']}",
-            v["task_status"],
-            v["movie"],
+        line(
+            f"Version {v['version_id']} {v['code']}: {v['kind']} on {v['shot']}, frames "
+            f"{v['first_frame']}-{v['last_frame']}, task now '{v['task_status']}'"
         )
-    out.print(table)
-    out.print(
-        f"done in {summary['seconds']} s. Model {summary['model']['show']} v{summary['model']['version']} "
-        f"in {summary['model']['folder']}",
-        highlight=False,
-    )
-    out.print(
-        f"Look at: the review and before/after movies above; the tracker's Versions at "
-        f"{summary['tracker_url']} (stopped now; its data is in {summary['home']}/tracker); "
-        f"`RUSHES_HOME={summary['home']}/rushes rushes status`; the daemon log {summary['home']}/daemon.log",
-        highlight=False,
-    )
+        if summary["kept"]:
+            line("  review movie:")
+            line(f"    {v['movie']}")
+            line("  before/after:")
+            line(f"    {v['before_after']}")
+    model = summary["model"]
+    line(f"done in {summary['seconds']} s; model {model['show']} v{model['version']}")
+    if not summary["kept"]:
+        return
+    home = summary["home"]
+    line("model folder:")
+    line(f"  {model['folder']}")
+    line("browse the Versions on the local tracker (stopped now; its data stays in the home):")
+    line(f"  rushes tracker serve --data {home}/tracker --script-key demo")
+    line("  then open http://127.0.0.1:8765/versions")
+    line("the daemon's catalog and log:")
+    line(f"  RUSHES_HOME={home}/rushes rushes status")
+    line(f"  {home}/daemon.log")
+    line("remove the demo when done:")
+    line(f"  rm -rf {home}")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from daemon import shows
-from daemon.catalog import CatalogError
-from daemon.catalog.dailies import stored_path
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
-from daemon.stages import ingest as ingest_stage
-from integrations.ingest.candidates import Found, Rejected
+
+if TYPE_CHECKING:
+    from daemon.stages import ingest as ingest_stage
+    from integrations.ingest.candidates import Found
 
 
 @app.command("ingest")
@@ -24,6 +24,10 @@ def ingest_cmd(
     show: Annotated[str, typer.Option("--show", "-s", help="The show these dailies belong to.")],
 ) -> None:
     """Ingest dailies now: probe, hash and catalog them; unreadable files are quarantined with a reason."""
+    from daemon.catalog import dailies as daily_repo
+    from daemon.catalog.dailies import stored_path
+    from daemon.stages import ingest as ingest_stage  # the media readers: only for this command
+
     ctx = open_context(settings())
     try:
         config = shows.get_show(ctx.settings, ctx.catalog, show)
@@ -34,7 +38,7 @@ def ingest_cmd(
             raise fail(str(exc)) from None
         if not found:
             raise fail("nothing to ingest there (no movies or image sequences found)")
-        ingestor = ingest_stage.Ingestor(ctx.catalog)
+        ingestor = ingest_stage.Ingestor(ctx.catalog, quarantine_level="info")
         tally = {"registered": 0, "unchanged": 0, "quarantined": 0, "failed": 0}
         with counted_progress() as bar:
             task = bar.add_task("ingesting", total=len(found))
@@ -46,6 +50,8 @@ def ingest_cmd(
                     where = stored_path(outcome.path)  # as the catalog keeps it: bytes not UTF-8 as \xNN
                     err.print(f"quarantined {where}: {outcome.reason}", highlight=False, markup=False)
                 bar.advance(task)
+        with ctx.catalog.session() as s:
+            gone = daily_repo.forget_gone_quarantined(s, show)
     finally:
         ctx.close()
     failed = f", {tally['failed']} could not be catalogued" if tally["failed"] else ""
@@ -54,6 +60,8 @@ def ingest_cmd(
         f"{tally['quarantined']} quarantined{failed}",
         highlight=False,
     )
+    for path in gone:
+        out.print(f"no longer quarantined (file gone): {path}", highlight=False)
     if tally["failed"]:
         raise typer.Exit(1)
 
@@ -75,6 +83,9 @@ def _said(exc: Exception) -> str:
 def _handle(ingestor: ingest_stage.Ingestor, show: str, item: Found) -> ingest_stage.Outcome | None:
     """One file through the ingest stage. An error nobody foresaw quarantines that file; if even that fails,
     one line says so (None). Either way ingest goes on with the next file."""
+    from daemon.catalog import CatalogError
+    from integrations.ingest.candidates import Rejected
+
     try:
         return ingestor.handle(show, item)
     except CatalogError:

@@ -22,12 +22,6 @@ def _register() -> None:
 
 
 def main() -> None:
-    from daemon.errors import USER_ERRORS
-    from daemon.jobs.outcomes import Permanent
-
-    # A Permanent error is a job that can never succeed as asked (e.g. training with no dailies): one line.
-    user_errors: tuple[type[Exception], ...] = (*USER_ERRORS, Permanent)
-
     _register()
     try:
         app()
@@ -35,9 +29,15 @@ def main() -> None:
         for line in exc.problems:
             err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
         sys.exit(2)
-    except user_errors as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        # The user errors (daemon.errors) are imported only when something failed: importing them pulls in
+        # the catalog, the renderer and the media readers, which `rushes --help` has no use for.
+        from daemon.errors import USER_ERRORS
+
+        if not isinstance(exc, USER_ERRORS):  # Permanent (a job that can never succeed as asked) is one
+            raise
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(2)

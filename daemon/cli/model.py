@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from daemon.catalog import models_repo
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
-from daemon.cli.outputs import overwrites, terminate_cleanly, write_output
+from daemon.cli.progress import TrainView
 from daemon.context import open_context
 from daemon.shows import get_show
-from engine.media import probe
+from engine.kinds import HEAD_ORDER
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
@@ -47,14 +45,7 @@ def train_cmd(
         raise fail(f"--device {device!r}: use auto, cpu or cuda")
     ctx = open_context(settings())
     try:
-        with Progress(
-            TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
-        ) as bar:
-            task = bar.add_task(f"training {show}")
-
-            def progress(head: str, step: int, loss: float, _elapsed: float) -> None:
-                bar.update(task, description=f"training {show}: {head} step {step} loss {loss:.4f}")
-
+        with TrainView(show, err) as view:
             result = run_training(
                 ctx.settings,
                 ctx.catalog,
@@ -62,16 +53,21 @@ def train_cmd(
                 job_id="cli",
                 budget=seconds,
                 device=device,
-                progress=progress,
+                progress=view.on_loss,
+                on_stage=view.on_stage,
             )
     finally:
         ctx.close()
     if result.skipped:
         raise fail(result.skipped)
-    verdict = "promoted" if result.promoted else "kept (not better than the promoted model)"
+    verdict = (
+        "promoted" if result.promoted else "kept (no head beat both its baseline and the promoted model)"
+    )
     out.print(f"{show} v{result.version} {verdict}: {result.folder}", highlight=False)
     for head, scores in sorted(result.metrics.items()):
         out.print(f"  {head:12s} {_score_text(scores)}", highlight=False)
+    for text in result.verdicts.values():
+        out.print(f"  {text}", highlight=False)
 
 
 def _score_text(scores: dict[str, float]) -> str:
@@ -105,8 +101,9 @@ def fix_cmd(
     ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
+    from daemon.cli.outputs import overwrites, terminate_cleanly, write_output
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
-    from engine.heads import HEAD_ORDER
+    from engine.media import probe
     from engine.model import ModelError
 
     if kind not in HEAD_ORDER:
@@ -146,7 +143,18 @@ def fix_cmd(
             raise fail(str(exc)) from None
     finally:
         ctx.close()
-    out.print(f"wrote {written} frame(s) to {output} ({kind}, model {show} v{number})", highlight=False)
+    _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
+
+
+def _say_fixed(written: int, output: str, kind: str, manifest: Any, model: str) -> None:
+    """What `rushes fix` made, and whether the classical tool stood in for the head (with its margin)."""
+    from engine.model import fallback_note
+
+    note = fallback_note(manifest.sources, manifest.metrics, kind)
+    used = f"model {model}" if note is None else f"classical fallback; model {model}"
+    out.print(f"wrote {written} frame(s) to {output} ({kind}, {used})", highlight=False)
+    if note:
+        out.print(note, highlight=False)
 
 
 @model_app.command("list")
@@ -214,6 +222,7 @@ def model_show(
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:
+    from daemon.catalog import models_repo
     from engine.model import load_manifest
 
     ctx = open_context(settings())

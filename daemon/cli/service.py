@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.catalog import jobs as job_repo
 from daemon.cli.app import ConfigOpt, app, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
@@ -45,6 +44,8 @@ def jobs_list(
     limit: int = 50,
 ) -> None:
     """Jobs, newest first, with their errors."""
+    from daemon.catalog import jobs as job_repo
+
     ctx = open_context(settings())
     try:
         with ctx.catalog.session(readonly=True) as s:
@@ -65,6 +66,8 @@ def jobs_list(
 @jobs_app.command("retry")
 def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a dead job.")]) -> None:
     """Put a dead-lettered job back in the queue with fresh attempts."""
+    from daemon.catalog import jobs as job_repo
+
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:

@@ -23,19 +23,49 @@ def show_add(
         list[Path] | None, typer.Option("--ingest", help="An ingest folder (repeatable).")
     ] = None,
     name: Annotated[str, typer.Option(help="Full show name.")] = "",
+    path_template: Annotated[
+        str | None,
+        typer.Option(
+            help="How a movie's path names its shot and take (default {shot}_{take}.{ext}).",
+            show_default=False,
+        ),
+    ] = None,
+    sequence_template: Annotated[
+        str | None,
+        typer.Option(
+            help="How an image sequence names its shot (default {shot}/{shot}.####.{ext}).",
+            show_default=False,
+        ),
+    ] = None,
+    tracker_project: Annotated[
+        str | None,
+        typer.Option(help="The project's code or name in the tracker (default: CODE).", show_default=False),
+    ] = None,
 ) -> None:
-    """Add a show (or more ingest folders to it), kept in the catalog."""
+    """Add a show (or more ingest folders, templates or a tracker project to it), kept in the catalog.
+
+    A file whose name does not match the path template is quarantined with one line naming the template
+    (docs/configuration.md, "Path templates")."""
     ctx = open_context(settings())
     try:
         known = next((s for s in shows.all_shows(ctx.settings, ctx.catalog) if s.code == code), None)
         # add_show replaces the ingest folders and the name it is given: keep the ones the show has.
         folders = _with_known_roots(known, ingest or [])
-        show, created = shows.add_show(ctx.catalog, code, name or (known.name if known else ""), folders)
+        options = shows.ShowOptions(path_template, sequence_template, tracker_project)
+        show, created = shows.add_show(
+            ctx.catalog, code, name or (known.name if known else ""), folders, options
+        )
     finally:
         ctx.close()
     verb = "added" if created else "updated"
     roots = ", ".join(str(r.path) for r in show.ingest.roots) or "no ingest folders yet"
     out.print(f"show {show.code} {verb} ({roots})", highlight=False)
+    if path_template or sequence_template or tracker_project:
+        out.print(
+            f"  movies: {show.ingest.path_template}; sequences: {show.ingest.sequence_template}; "
+            f"tracker project: {show.tracker_project or show.code}",
+            highlight=False,
+        )
 
 
 def _with_known_roots(known: ShowConfig | None, new: list[Path]) -> list[Path]:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from daemon import status as status_data
 from daemon.cli.app import app, out, settings
 from daemon.context import open_context
 
@@ -19,6 +18,8 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Shows, their dailies, quarantined files with reasons, and jobs."""
+    from daemon import status as status_data  # the catalog (SQLAlchemy): only once a command runs
+
     ctx = open_context(settings())
     try:
         data = status_data.collect(ctx.settings, ctx.catalog, show)

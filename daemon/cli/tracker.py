@@ -1,4 +1,5 @@
-"""`rushes tracker serve|check`: the local ShotGrid-compatible server, and a check of the configured tracker."""
+"""`rushes tracker serve|setup|check`: the local ShotGrid-compatible server, preparing the configured tracker
+for Rushes (fields, statuses; on the local server also projects, shots and tasks), and a check of it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import typer
 from rich.markup import escape
 
 from daemon.cli.app import app, err, fail, out, settings
+from daemon.trackers import make_tracker, setup_plans
 
 tracker_app = typer.Typer(
-    no_args_is_help=True, help="The production tracker: check it, or serve a local one."
+    no_args_is_help=True, help="The production tracker: set it up, check it, or serve a local one."
 )
 app.add_typer(tracker_app, name="tracker")
 
@@ -60,7 +62,6 @@ def tracker_serve(
 def tracker_check() -> None:
     """Connect with the configured settings and report what works and what is missing."""
     s = settings()
-    from daemon.trackers import make_tracker  # imports the engine's heads (torch) for the fix kinds
 
     tracker = make_tracker(s.tracker)
     if tracker is None:
@@ -70,5 +71,50 @@ def tracker_check() -> None:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
         out.print(f"{mark} {escape(r.what)}" + (f": {escape(r.detail)}" if r.detail else ""), highlight=False)
     if not all(r.ok for r in results):
-        err.print("the tracker is not ready for Rushes: fix the lines marked FAIL")
+        err.print(
+            "the tracker is not ready for Rushes: fix the lines marked FAIL "
+            "(`rushes tracker setup` creates the missing fields and statuses it can)"
+        )
+        raise typer.Exit(1)
+
+
+MARKS = {"created": "[green]created[/green]", "existed": "exists ", "missing": "[red]MISSING[/red]"}
+
+
+@tracker_app.command("setup")
+def tracker_setup(
+    show: Annotated[
+        str | None, typer.Option("--show", "-s", help="Only this show (default: every show).")
+    ] = None,
+) -> None:
+    """Create what Rushes needs on the configured tracker, and say what already existed.
+
+    ShotGrid/Flow: the Task fix field and the Version key field (text); on the local server also each
+    show's project, the shots in the catalog and a task per shot. Kitsu: the task statuses. Safe to repeat.
+    """
+    from daemon.context import open_context
+    from integrations.trackers.setup import SetsUp
+
+    s = settings()
+    tracker = make_tracker(s.tracker)
+    if tracker is None:
+        raise fail("no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url")
+    if not isinstance(tracker, SetsUp):
+        raise fail(f"the {tracker.name} tracker has nothing to set up")
+    ctx = open_context(s)
+    try:
+        plans = setup_plans(s, ctx.catalog, show)
+    finally:
+        ctx.close()
+    steps = tracker.setup(plans)
+    for step in steps:
+        detail = f": {escape(step.detail)}" if step.detail else ""
+        out.print(f"{MARKS[step.outcome]} {escape(step.what)}{detail}", highlight=False)
+    made = sum(1 for st in steps if st.outcome == "created")
+    missing = sum(1 for st in steps if st.outcome == "missing")
+    out.print(
+        f"{made} created, {len(steps) - made - missing} already there, {missing} missing", highlight=False
+    )
+    if missing:
+        err.print("some things cannot be created by Rushes: do the lines marked MISSING by hand")
         raise typer.Exit(1)

@@ -190,6 +190,7 @@ class TrainReport:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
     skipped: str | None = None
+    verdicts: dict[str, str] = field(default_factory=dict)  # per head: margins and what fixes use
 
     def scores(self, names: tuple[str, ...] = ("psnr", "ssim")) -> list[tuple[str, str, float]]:
         """(head, metric, value) for each of `names` that a head was scored on."""
@@ -212,6 +213,7 @@ class TrainReport:
             folder=str(data.get("folder", "")),
             resumed=bool(data.get("resumed", False)),
             metrics={h: {k: float(v) for k, v in m.items()} for h, m in (data.get("metrics") or {}).items()},
+            verdicts={str(h): str(t) for h, t in (data.get("verdicts") or {}).items()},
             losses={h: float(v) for h, v in (data.get("losses") or {}).items()},
             skipped=data.get("skipped"),
         )

@@ -27,9 +27,10 @@ from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_paths import allowed_roots, check_request_paths
+from engine.baselines.fallback import baseline_frames
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
 from engine.media import MediaError, MediaInfo, probe, read_frames
-from engine.model import ModelVersion, load_model
+from engine.model import ModelVersion, ShowModel, fallback_note, head_source, load_model
 
 log = get_logger("rushes.fix")
 
@@ -89,12 +90,7 @@ def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_fra
                 recent.popitem(last=False)
             yield frame.number, frame.rgb
 
-    head = get_head(prepared.kind)
-    params = head.run_params(prepared.params, model.manifest.metrics.get(prepared.kind, {}))
-    try:
-        run = head.fix(model.model.net(prepared.kind), tee(), params)
-    except HeadError as exc:
-        raise FixError(str(exc)) from exc
+    run = _run(model, prepared, tee())
 
     def triples() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         try:
@@ -112,6 +108,25 @@ def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_fra
             raise FixError(str(exc)) from exc
 
     return FixedFrames(run, triples())
+
+
+def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np.ndarray]]) -> FixRun:
+    """The head on its net, or, where the head did not beat its classical tool on the show's held-out
+    clips (engine.model.promotion), that tool: streamed, or the head on a fresh net (its classical base)."""
+    kind, m = prepared.kind, model.manifest
+    head = get_head(kind)
+    scores = m.metrics.get(kind, {})
+    net = model.model.net(kind)
+    source = head_source(m.sources, m.metrics, kind)
+    if source.startswith("baseline:"):
+        stream = baseline_frames(kind, source.split(":", 1)[1], frames, scores)
+        if stream is not None:
+            return FixRun(stream)
+        net = ShowModel.fresh([kind], m.config.get("heads", {})).net(kind)
+    try:
+        return head.fix(net, frames, head.run_params(prepared.params, scores))
+    except HeadError as exc:
+        raise FixError(str(exc)) from exc
 
 
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
@@ -151,6 +166,9 @@ def describe(
         if best is not None and psnr is not None:
             text += f"; best classical baseline {best:.2f} dB ({psnr - best:+.2f} dB)"
         lines.append(text)
+    note = fallback_note(m.sources, m.metrics, kind)
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 

@@ -53,9 +53,14 @@ Listener = Callable[[str, Outcome], None]
 class Ingestor:
     """Turns what ingest found into catalog rows for one daemon (all shows share one catalog)."""
 
-    def __init__(self, catalog: Catalog, listeners: Iterable[Listener] = ()) -> None:
+    def __init__(
+        self, catalog: Catalog, listeners: Iterable[Listener] = (), quarantine_level: str = "warning"
+    ) -> None:
         self.catalog = catalog
         self.listeners = list(listeners)
+        # `rushes ingest` prints each quarantine as one human line itself, so it logs them at info (not
+        # shown by default) rather than a second, JSON, line when piped.
+        self.quarantine_level = quarantine_level
 
     def queue(self, show: str, found: Found) -> None:
         """Queue what a watcher found as a durable ingest job (once per file state: see IngestJob.key)."""
@@ -73,7 +78,7 @@ class Ingestor:
         outcome = (
             self._candidate(show, found) if isinstance(found, Candidate) else self._rejected(show, found)
         )
-        level = "warning" if outcome.result == "quarantined" else "info"
+        level = self.quarantine_level if outcome.result == "quarantined" else "info"
         getattr(log, level)(
             f"ingest.{outcome.result}", show=show, shot=outcome.shot, path=outcome.path, reason=outcome.reason
         )

@@ -1,5 +1,9 @@
 """The train stage: a show's catalogued dailies in, a new model version out, promoted by the engine's rule.
 
+Promotion is per head (engine.model.promotion): the version is promoted with the heads that beat their
+classical baseline and the parent; the others keep the parent's weights or fall back to the classical
+tool; a version where no head improved is kept, and the report names each head and its margin.
+
 Safe to repeat: the version number is reserved in the catalog under the job's id, and training writes its
 checkpoints in that version's folder, so a retry after a crash resumes where the checkpoint left off.
 """
@@ -25,7 +29,7 @@ from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
-from engine.train import DatasetError, TrainClip, TrainResult, TrainSettings, train
+from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
 
 log = get_logger("rushes.train")
 
@@ -106,6 +110,7 @@ def run_training(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     train_settings: TrainSettings | None = None,
+    on_stage: StageHook | None = None,
 ) -> TrainReport:
     """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote."""
     show = get_show(settings, catalog, show_code)
@@ -120,12 +125,9 @@ def run_training(
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
     )
+    cache = settings.data_dir / "cache" / show.code
     cfg = (train_settings or TrainSettings()).model_copy(
-        update={
-            "show": show.code,
-            "version": f"v{number}",
-            "cache_dir": settings.data_dir / "cache" / show.code,
-        }
+        update={"show": show.code, "version": f"v{number}", "cache_dir": cache}
     )
     parent_version = parent.version if parent else None
     log.info(
@@ -137,12 +139,15 @@ def run_training(
         parent=parent_version,
     )
     started = time.monotonic()
-    result = _train(catalog, clips, options, folder, parent, _reporter(folder, progress), stop, cfg)
+    stages = _stage_logger(show.code, number, on_stage)
+    result = _train(catalog, clips, options, folder, parent, _reporter(folder, progress), stop, cfg, stages)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
-    promote = parent is None or all(result.promotable.values())
+    promote, verdicts = _judged(result, parent is None)
     _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started))
-    log.info("train.done", show=show.code, version=number, promoted=promote, steps=result.steps)
+    log.info(
+        "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
+    )
     return TrainReport(
         show=show.code,
         version=number,
@@ -151,7 +156,16 @@ def run_training(
         resumed=result.resumed,
         metrics=result.metrics,
         losses={k: v[-1] for k, v in result.losses.items() if v},
+        verdicts=verdicts,
     )
+
+
+def _judged(result: TrainResult, first: bool) -> tuple[bool, dict[str, str]]:
+    """Whether the version is promoted (per head: engine.model.promotion) and each head's verdict."""
+    decision = result.decision
+    if decision is None:
+        return first, {}
+    return decision.promote, {h: v.text() for h, v in decision.heads.items()}
 
 
 def _train(
@@ -163,11 +177,21 @@ def _train(
     progress: Progress,
     stop: Callable[[], bool] | None,
     cfg: TrainSettings,
+    on_stage: StageHook,
 ) -> TrainResult:
     """Train; a daily that cannot be decoded is quarantined with its reason and training goes on without it."""
     while True:
         try:
-            return train(clips, options, folder, parent=parent, progress=progress, stop=stop, settings=cfg)
+            return train(
+                clips,
+                options,
+                folder,
+                parent=parent,
+                progress=progress,
+                stop=stop,
+                settings=cfg,
+                on_stage=on_stage,
+            )
         except DatasetError as exc:
             bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
             if bad is None:
@@ -197,6 +221,18 @@ def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
         return None
 
 
+def _stage_logger(show: str, number: int, then: StageHook | None) -> StageHook:
+    """Log each stage of a run (train.stage: decode, train <head>, evaluate <head>, write; seconds left)."""
+
+    def hear(stage: Stage) -> None:
+        left = round(stage.left_s) if stage.left_s is not None else None
+        log.info("train.stage", show=show, version=number, stage=stage.name, head=stage.head, left_s=left)
+        if then is not None:
+            then(stage)
+
+    return hear
+
+
 def _reporter(folder: Path, progress: Progress | None) -> Progress:
     def report(head: str, step: int, loss: float, elapsed: float) -> None:
         if (folder / "checkpoint").exists():
@@ -214,6 +250,7 @@ def _summary(job_id: int | str | None, result: TrainResult, started: float) -> d
         "heads": result.metrics,
         "parent": result.parent_metrics,
         "promotable": result.promotable,
+        "sources": result.version.manifest.sources if result.version is not None else {},
         "steps": result.steps,
         "seconds": round(time.monotonic() - started, 1),
         "seal": result.version.manifest.seal if result.version else None,  # checked when the model is loaded

@@ -13,9 +13,7 @@ from collections.abc import Collection, Mapping
 from engine.heads.base import HEADS, Batch, FixOutputs, FixRun, Head, NumberedFrame, net_device, register
 from engine.heads.errors import HeadError, ParamError
 from engine.heads.params import FixParams, Shot
-
-# Order matters only for display and for splitting a training budget.
-HEAD_ORDER = ("interpolate", "regrade", "denoise", "upscale", "cleanup")
+from engine.kinds import HEAD_ORDER  # the one list of kinds (torch-free, for the CLI and the trackers)
 
 for _name in HEAD_ORDER:
     _module = f"engine.heads.{_name}"

@@ -1,7 +1,7 @@
 """Show model versions: ShowModel (nets of every head), folders of safetensors + manifest, promotion."""
 
 from engine.model.manifest import ClipRecord, Manifest, code_version
-from engine.model.promotion import promotable
+from engine.model.promotion import HeadVerdict, Promotion, decide, fallback_note, head_source, promotable
 from engine.model.show import ShowModel
 from engine.model.version import (
     ModelError,
@@ -15,11 +15,16 @@ from engine.model.version import (
 
 __all__ = [
     "ClipRecord",
+    "HeadVerdict",
     "Manifest",
     "ModelError",
     "ModelVersion",
+    "Promotion",
     "ShowModel",
     "code_version",
+    "decide",
+    "fallback_note",
+    "head_source",
     "load_manifest",
     "load_model",
     "promotable",

@@ -41,6 +41,9 @@ class Manifest(BaseModel):
     metrics: dict[str, dict[str, float]] = Field(default_factory=dict)  # this model on the held-out clips
     parent_metrics: dict[str, dict[str, float]] = Field(default_factory=dict)  # parent on the same clips
     promotable: dict[str, bool] = Field(default_factory=dict)
+    # per head, what a fix uses: "trained", "parent:<version>" (the parent's weights, kept) or
+    # "baseline:<tool>" (the classical tool; engine.model.promotion). Empty in versions made before.
+    sources: dict[str, str] = Field(default_factory=dict)
     weights_sha256: str = ""
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     parent_seal: str = ""  # the parent version's seal when this one was made (a hash chain over the lineage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -16,7 +17,7 @@ import torch
 from engine.heads import Head, get_head, head_names
 from engine.infer.run import autocast_for
 from engine.model.manifest import Manifest, code_version
-from engine.model.promotion import promotable
+from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
 from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
@@ -31,6 +32,22 @@ CHECKPOINT_DIR = "checkpoint"
 WARMUP_STEPS = 20
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A stage of a run as it starts: "decode", "train" (per head), "evaluate" (per head) or "write"."""
+
+    name: str
+    head: str | None
+    left_s: float | None  # seconds to the run's deadline (None when max_steps, not time, ends it)
+
+
+StageHook = Callable[[Stage], None]
+
+
+def _left(deadline: float, cfg: TrainSettings) -> float | None:
+    return None if cfg.max_steps is not None else max(0.0, deadline - time.monotonic())
+
+
 @dataclass
 class TrainResult:
     version: ModelVersion | None  # None when stopped before the end
@@ -39,6 +56,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     parent_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     promotable: dict[str, bool] = field(default_factory=dict)
+    decision: Promotion | None = None  # per head: new weights, the parent's, or the classical tool
     stopped: bool = False
     resumed: bool = False
 
@@ -94,10 +112,11 @@ def _evaluate(
     seed: int,
     index: int,
     options: dict[str, Any],
+    clip: int = 0,
 ) -> dict[str, float]:
     net.eval()
     try:
-        return head.evaluate(net, holdout, np.random.default_rng([seed, 7919, index]), options)
+        return head.evaluate(net, holdout, np.random.default_rng([seed, 7919, index, clip]), options)
     except ValueError as exc:
         # Too little held-out footage for this head (e.g. clips too short): the version is still written, the
         # head simply has no scores, so the promotion rule cannot call it better than its baseline.
@@ -125,6 +144,13 @@ class _Run:
     progress: Progress | None = None
     stop: Stop | None = None
     last_ckpt: float = field(default_factory=time.monotonic)
+    deadline: float = float("inf")  # time.monotonic() at which the whole run's budget ends
+    memo: EvalMemo | None = None  # how long evaluation took last time (train() sets it)
+    on_stage: StageHook | None = None
+
+    def stage(self, name: str, head: str | None = None) -> None:
+        if self.on_stage is not None:
+            self.on_stage(Stage(name, head, _left(self.deadline, self.cfg)))
 
     def checkpoint(self, when_due: bool = False) -> None:
         """Save the checkpoint (only when `checkpoint_seconds` have passed since the last, if `when_due`)."""
@@ -144,6 +170,7 @@ def train(
     stop: Stop | None = None,
     settings: TrainSettings | None = None,
     eval_options: Mapping[str, Mapping[str, Any]] | None = None,
+    on_stage: StageHook | None = None,
 ) -> TrainResult:
     """Train `heads` (default: all) on `clips`, then evaluate on held-out clips against the classical
     baselines and the parent, and write the version folder `out_dir` (weights.safetensors + manifest.json).
@@ -151,11 +178,18 @@ def train(
     Resumes from `out_dir/checkpoint` when a previous run of the same heads was interrupted. With
     settings.max_steps the run is reproducible (same seed + data -> same weights); otherwise it stops at
     the time budget. `stop()` returning True checkpoints and returns early (version None).
+
+    The budget is wall-clock for the whole run, from this call: decoding counts, the heads share what is
+    left less evaluation's share (`eval_share`), and evaluation is cut to end near the deadline (`_score`).
+    `on_stage` hears each stage as it starts (decode, train <head>, evaluate <head>, write) with the time left.
     `eval_options[head]` goes to that head's evaluate() (e.g. real masks for cleanup).
 
     Steps: load and split the clips, build the model (warm from the parent), resume or start the per-head
     progress, fit each head in turn, score every head (and the parent's) on the held-out clips, write."""
     cfg = settings or TrainSettings()
+    deadline = time.monotonic() + options.budget_seconds
+    if on_stage is not None:
+        on_stage(Stage("decode", None, _left(deadline, cfg)))
     out = Path(out_dir)
     names = list(heads) if heads is not None else head_names()
     head_objs = [get_head(n) for n in names]
@@ -165,15 +199,39 @@ def train(
     split = _load_split(clips, options, cfg, out)
     model = _build_model(names, options.seed, cfg, parent, device)
     run = _start_run(options, cfg, names, head_objs, device, split, model, out / CHECKPOINT_DIR)
-    run.progress, run.stop = progress, stop
+    run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
+    cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
+    memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
+    run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
     stopped = _fit_heads(run)
     steps = {n: run.state.progress[n].step for n in names}
     losses = {n: list(run.state.progress[n].losses) for n in names}
     if stopped:
         run.checkpoint()
         return TrainResult(None, steps, losses, stopped=True, resumed=run.resumed)
+    scoring = time.monotonic()
     metrics, parent_metrics = _score(run, parent, eval_options or {})
+    if run.memo is not None:
+        run.memo.remember(time.monotonic() - scoring)
+    run.stage("write")
+    return _write(run, out, parent, steps, losses, metrics, parent_metrics)
+
+
+def _write(
+    run: _Run,
+    out: Path,
+    parent: ModelVersion | None,
+    steps: dict[str, int],
+    losses: dict[str, list[float]],
+    metrics: dict[str, dict[str, float]],
+    parent_metrics: dict[str, dict[str, float]],
+) -> TrainResult:
+    """Decide per head (engine.model.promotion), give the heads that keep the parent's weights those
+    weights, and write the version folder with its manifest."""
+    cfg, options, split = run.cfg, run.options, run.split
     promote = promotable(metrics, parent_metrics)
+    decision = decide(metrics, parent_metrics)
+    metrics = _keep_parent_heads(run.model, parent, decision, metrics, parent_metrics)
     manifest = Manifest(
         show=cfg.show,
         version=cfg.version or out.name,
@@ -188,10 +246,32 @@ def train(
         metrics=metrics,
         parent_metrics=parent_metrics,
         promotable=promote,
+        sources=decision.sources(parent.version if parent is not None else None),
     )
-    version = save_model(out, model.to("cpu"), manifest)
+    version = save_model(out, run.model.to("cpu"), manifest)
     shutil.rmtree(run.ckpt_dir, ignore_errors=True)
-    return TrainResult(version, steps, losses, metrics, parent_metrics, promote, resumed=run.resumed)
+    return TrainResult(
+        version, steps, losses, metrics, parent_metrics, promote, resumed=run.resumed, decision=decision
+    )
+
+
+def _keep_parent_heads(
+    model: ShowModel,
+    parent: ModelVersion | None,
+    decision: Promotion,
+    metrics: dict[str, dict[str, float]],
+    parent_metrics: dict[str, dict[str, float]],
+) -> dict[str, dict[str, float]]:
+    """Heads that keep the parent's weights (engine.model.promotion) get them back, with the parent's
+    scores on these held-out clips; the version's other heads are untouched."""
+    if parent is None or not decision.promote:
+        return metrics
+    out = dict(metrics)
+    for name, verdict in decision.heads.items():
+        if verdict.source == "parent":
+            model.net(name).load_state_dict(parent.model.net(name).state_dict())
+            out[name] = dict(parent_metrics[name])
+    return out
 
 
 def _load_split(clips: Sequence[ClipLike], options: TrainOptions, cfg: TrainSettings, out: Path) -> Split:
@@ -248,19 +328,67 @@ def _start_run(
     return _Run(options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed)
 
 
+def eval_reserve(left: float, share: float, last: float | None) -> float:
+    """Seconds kept for evaluation out of `left`: its share, or what the same evaluation took last time
+    when that was more (evaluation has fixed costs a short budget's share may not cover), at most 60%."""
+    wanted = max(left * share, last or 0.0)
+    return min(wanted, left * 0.6)
+
+
+@dataclass(frozen=True)
+class EvalMemo:
+    """How long evaluating these heads took in the show's last run (a small JSON file in the frame cache),
+    so that the next run reserves that much."""
+
+    path: Path
+    key: str
+
+    def last(self) -> float | None:
+        """The seconds it took last time; with a parent never scored before, twice the time without one
+        (the parent is scored on the same clips)."""
+        try:
+            known = json.loads(self.path.read_text())
+            value = known.get(self.key)
+            if value is None and "+parent@" in self.key:
+                alone = known.get(self.key.replace("+parent@", "@"))
+                value = 2 * alone if isinstance(alone, int | float) else None
+        except (OSError, ValueError, AttributeError):
+            return None
+        return float(value) if isinstance(value, int | float) else None
+
+    def remember(self, seconds: float) -> None:
+        try:
+            known = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        except (OSError, ValueError):
+            known = {}
+        known = known if isinstance(known, dict) else {}
+        known[self.key] = round(seconds, 2)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(known))
+        except OSError:
+            log.warning("cannot remember the evaluation time in %s", self.path)
+
+
 def _fit_heads(run: _Run) -> bool:
-    """Fit each unfinished head in turn within its share of the budget; True when stopped early."""
-    cfg = run.cfg
-    train_budget = run.options.budget_seconds * (1.0 - cfg.eval_share)
-    shares = {n: float(cfg.head_shares.get(n, 1.0)) for n in run.names}
-    total_share = sum(shares.values()) or 1.0
-    for n, head in zip(run.names, run.heads, strict=True):
-        prog = run.state.progress[n]
-        if prog.done:
-            continue
+    """Fit each unfinished head in turn; True when stopped early. Training ends at what is left of the run
+    less evaluation's reserve (`eval_reserve`); each head gets its share of the training time left when it
+    starts, so a head that ran over (a step is the unit of time) is made up by the heads after it."""
+    left = max(0.0, run.deadline - time.monotonic())
+    train_until = (
+        time.monotonic()
+        + left
+        - eval_reserve(left, run.cfg.eval_share, run.memo.last() if run.memo else None)
+    )
+    shares = {n: float(run.cfg.head_shares.get(n, 1.0)) for n in run.names}
+    todo = [n for n in run.names if not run.state.progress[n].done]
+    for i, n in enumerate(todo):
+        head, prog = run.heads[run.names.index(n)], run.state.progress[n]
+        share = shares[n] / (sum(shares[m] for m in todo[i:]) or 1.0)
+        budget = prog.elapsed + max(0.0, train_until - time.monotonic()) * share
         rng = np.random.default_rng()
         rng.bit_generator.state = prog.rng
-        if _fit_head(run, n, head, rng, train_budget * shares[n] / total_share):
+        if _fit_head(run, n, head, rng, budget):
             return True
         prog.done = True
         prog.rng = dict(rng.bit_generator.state)
@@ -271,6 +399,7 @@ def _fit_heads(run: _Run) -> bool:
 def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget: float) -> bool:
     """Steps of one head until max_steps or its budget; True when `stop()` asked to stop."""
     cfg, prog = run.cfg, run.state.progress[name]
+    run.stage("train", name)
     net, opt = run.model.net(name), run.optims[name]
     scaler_needed = run.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
@@ -340,17 +469,73 @@ def _report(run: _Run, name: str, running: list[float], start: float) -> None:
 def _score(
     run: _Run, parent: ModelVersion | None, eval_options: Mapping[str, Mapping[str, Any]]
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """Every head's held-out scores, and the parent's for the heads it has (none without held-out clips)."""
+    """Every head's held-out scores, and the parent's on the same clips for the heads it has (none without
+    held-out clips). Within a time budget (no `max_steps`) each head gets an equal slice of what is left
+    until the run's deadline and is scored clip by clip until its slice is spent (always one clip at least),
+    so evaluation ends near the deadline instead of after it; with `max_steps` every clip is scored."""
     run.model.eval()
     metrics: dict[str, dict[str, float]] = {}
     parent_metrics: dict[str, dict[str, float]] = {}
     if not run.split.holdout:
         return metrics, parent_metrics
-    seed, holdout = run.options.seed, run.split.holdout
     for i, (n, head) in enumerate(zip(run.names, run.heads, strict=True)):
-        eval_opts = dict(eval_options.get(n, {}))
-        metrics[n] = _evaluate(head, run.model.net(n), holdout, seed, i, eval_opts)
-        if parent is not None and n in parent.model.nets:
-            pnet = parent.model.net(n).to(run.device)
-            parent_metrics[n] = _evaluate(head, pnet, holdout, seed, i, eval_opts)
+        run.stage("evaluate", n)
+        pnet = parent.model.net(n).to(run.device) if parent is not None and n in parent.model.nets else None
+        until = None
+        if run.cfg.max_steps is None:
+            until = time.monotonic() + max(0.0, run.deadline - time.monotonic()) / (len(run.names) - i)
+        ours, theirs = _score_head(run, i, head, run.model.net(n), pnet, dict(eval_options.get(n, {})), until)
+        if ours:
+            metrics[n] = ours
+        if theirs:
+            parent_metrics[n] = theirs
     return metrics, parent_metrics
+
+
+def _score_head(
+    run: _Run,
+    index: int,
+    head: Head,
+    net: torch.nn.Module,
+    parent_net: torch.nn.Module | None,
+    options: dict[str, Any],
+    until: float | None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One head (and its parent's net) scored clip by clip on the held-out clips, until `until`."""
+    ours: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+    seed = run.options.seed
+    if until is not None and until <= time.monotonic() + 0.5:  # no time left: the smallest fair score
+        log.info("%s: scored on one frame per clip (the budget is spent)", head.name)
+        options = {**options, "eval_frames": 1}
+    for c, clip in enumerate(run.split.holdout):
+        if c > 0 and until is not None and time.monotonic() >= until:
+            log.info(
+                "%s: scored on %d of %d held-out clips (the budget's evaluation share is spent)",
+                head.name,
+                c,
+                len(run.split.holdout),
+            )
+            break
+        sheet = _evaluate(head, net, [clip], seed, index, options, c)
+        if not sheet:
+            continue
+        ours.append(sheet)
+        if parent_net is not None:
+            theirs.append(_evaluate(head, parent_net, [clip], seed, index, options, c))
+    return _merge(head, ours), _merge(head, [t for t in theirs if t])
+
+
+def _merge(head: Head, sheets: list[dict[str, float]]) -> dict[str, float]:
+    """Per-clip scores averaged over every scored frame (weighted by each sheet's "frames")."""
+    if not sheets:
+        return {}
+    weights = [s.get("frames", 1.0) for s in sheets]
+    total = sum(weights) or 1.0
+    keys = set.intersection(*(set(s) for s in sheets))
+    out = {k: float(sum(s[k] * w for s, w in zip(sheets, weights, strict=True)) / total) for k in keys}
+    named = [out[f"psnr_{b}"] for b in head.baselines if f"psnr_{b}" in out]
+    if named:
+        out["baseline_best"] = max(named)
+    out["frames"] = float(total)
+    return out

@@ -18,7 +18,9 @@ class TrainSettings(BaseModel):
         None, ge=1, description="Per head; with it a run is reproducible step for step."
     )
     checkpoint_seconds: float = Field(60.0, gt=0)
-    eval_share: float = Field(0.15, ge=0, lt=1, description="Share of the budget kept for evaluation.")
+    eval_share: float = Field(
+        0.25, ge=0, lt=1, description="Share of the wall-clock budget kept for evaluation (scoring every head)."
+    )
     max_frames_per_clip: int | None = Field(None, ge=1)
     cache_dir: Path | None = Field(
         None, description="Decoded-frame cache; default <out_dir>/../.frame-cache."

@@ -20,6 +20,7 @@ from daemon.catalog.dailies import (
     aliases,
     current_daily,
     dailies_for_shot,
+    forget_gone_quarantined,
     list_dailies,
     quarantine,
     quarantined,
@@ -197,6 +198,21 @@ def test_changed_content_at_the_same_path_supersedes_the_old_row(catalog: Catalo
         # Going back to the first content is new content again, not the superseded row.
         back, created = register_daily(s, show, facts())
         assert created and back.id not in rows
+
+
+def test_a_quarantined_file_that_is_gone_is_no_longer_listed(
+    catalog: Catalog, show: str, tmp_path: Path
+) -> None:
+    here = tmp_path / "cups.mp4"
+    here.write_bytes(b"not a movie")
+    with catalog.session() as s:
+        quarantine(s, show, str(here), 11, 1.0, "not a movie")
+        quarantine(s, show, str(tmp_path / "renamed-away.mp4"), 11, 1.0, "not a movie")
+    with catalog.session() as s:
+        assert forget_gone_quarantined(s, show) == [str(tmp_path / "renamed-away.mp4")]
+    with catalog.session() as s:
+        assert [d.path for d in quarantined(s, show)] == [str(here)]
+        assert forget_gone_quarantined(s) == []  # nothing more to forget
 
 
 def test_quarantine_is_idempotent_and_a_readable_file_replaces_it(catalog: Catalog, show: str) -> None:

@@ -127,6 +127,126 @@ def test_tracker_check_with_the_right_key(sg_server: SGServer) -> None:
     assert all(line.startswith("ok ") for line in lines)
 
 
+def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_catalog(tmp_path: Path) -> None:
+    server = start_in_thread(tmp_path / "sg-empty", "rushes", KEY)
+    try:
+        env = tracker_env(server, KEY)
+        dailies = tmp_path / "dailies"
+        footage.movie(dailies / "sh010_1.mp4", n=4, size=(64, 48))
+        footage.movie(dailies / "sh020_1.mp4", n=4, size=(64, 48))
+        assert rushes("show", "add", "MYSHOW", "--ingest", str(dailies), env=env)[0] == 0
+        assert rushes("ingest", str(dailies), "--show", "MYSHOW", env=env)[0] == 0
+        code, output = rushes("tracker", "check", env=env)
+        assert code == 1 and "FAIL field Task.sg_rushes_fixes" in output
+        assert "`rushes tracker setup` creates it" in output
+
+        code, output = rushes("tracker", "setup", env=env)
+
+        assert code == 0, output
+        lines = output.splitlines()
+        for made in (
+            "created field Task.sg_rushes_fixes (text)",
+            "created field Version.sg_rushes_key (text)",
+            "created project MYSHOW",
+            "created shot MYSHOW/sh010",
+            "created task MYSHOW/sh020/comp",
+        ):
+            assert made in lines
+        assert "exists  status Task.fix" in lines
+        assert lines[-1] == "7 created, 10 already there, 0 missing"
+        assert rushes("tracker", "check", env=env)[0] == 0
+        code, output = rushes("tracker", "setup", "--show", "MYSHOW", env=env)
+        assert code == 0 and output.splitlines()[-1] == "0 created, 17 already there, 0 missing"
+    finally:
+        server.stop()
+
+
+def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_is_cleared(
+    tmp_path: Path, clean_env: Path
+) -> None:
+    dailies = tmp_path / "dailies"
+    footage.movie(dailies / "sh010-2.mp4", n=4, size=(64, 48))
+    cups = footage.movie(dailies / "cups.mp4", n=4, size=(64, 48))
+    code, output = rushes(
+        "show",
+        "add",
+        "MYSHOW",
+        "--ingest",
+        str(dailies),
+        "--path-template",
+        "{shot}-{take}.{ext}",
+        "--tracker-project",
+        "My Project",
+    )
+    assert code == 0, output
+    assert (
+        "movies: {shot}-{take}.{ext}; sequences: {shot}/{shot}.####.{ext}; tracker project: My Project"
+        in output
+    )
+    env = clean_environ(clean_env)
+    piped = subprocess.run(
+        [sys.executable, "-m", "daemon", "ingest", str(dailies), "--show", "MYSHOW"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[-1] == "1 registered, 0 already catalogued, 1 quarantined"
+    assert piped.stderr.splitlines() == [  # once, as a human line: no JSON log line beside it
+        f"quarantined {cups}: name does not match the path template '{{shot}}-{{take}}.{{ext}}'"
+    ]
+    status = json.loads(rushes("status", "--json")[1])
+    [show] = status["shows"]
+    assert [q["path"] for q in show["quarantined"]] == [str(cups)]
+
+    cups.rename(dailies / "sh020-1.mp4")
+    code, output = rushes("ingest", str(dailies), "--show", "MYSHOW")
+    assert code == 0 and f"no longer quarantined (file gone): {cups}" in output
+    [show] = json.loads(rushes("status", "--json")[1])["shows"]
+    assert show["quarantined"] == []
+    bad = subprocess.run(
+        [sys.executable, "-m", "daemon", "show", "add", "MYSHOW", "--path-template", "{take}.{ext}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "{shot}" in one_error_line(bad)  # refused in one line, nothing changed
+    assert "movies: {shot}-{take}.{ext}" in rushes("show", "add", "MYSHOW", "--tracker-project", "P")[1]
+
+
+def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
+    from daemon.catalog import models_repo
+    from daemon.context import open_context
+    from daemon.settings import load_settings
+    from engine.model import Manifest, ShowModel, save_model
+
+    assert rushes("show", "add", "TST")[0] == 0
+    ctx = open_context(load_settings(None))
+    folder = ctx.settings.models_dir / "TST" / "v1"
+    below = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
+    save_model(
+        folder, ShowModel.fresh(["denoise"]), Manifest(show="TST", version="v1", metrics={"denoise": below})
+    )
+    with ctx.catalog.session() as s:
+        models_repo.add_version(s, "TST", str(folder), version=1)
+        models_repo.promote(s, "TST", 1)
+    ctx.close()
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=4, size=(64, 48))
+
+    code, output = rushes(
+        "fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(tmp_path / "o.mp4")
+    )
+
+    assert code == 0, output
+    assert "(denoise, classical fallback; model TST v1)" in output
+    assert (
+        "The denoise head did not beat the classical NL-means on this show's held-out clips (-2.07 dB"
+        in output
+    )
+
+
 # ---- user mistakes, through the real console entry ------------------------------------------------------------
 
 
@@ -222,5 +342,8 @@ def test_tracker_check_with_a_wrong_key_marks_fail_and_exits_1(
         f"ok   connect: {sg_server.url} (server 8.5.0)",
         "FAIL authenticate: ShotGrid rejected script 'rushes': check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY",
     ]
-    assert one_error_line(result) == "the tracker is not ready for Rushes: fix the lines marked FAIL"
+    assert one_error_line(result) == (
+        "the tracker is not ready for Rushes: fix the lines marked FAIL "
+        "(`rushes tracker setup` creates the missing fields and statuses it can)"
+    )
     assert "wrong-key" not in result.stdout + result.stderr  # the key itself is never printed

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,9 @@ def _clips() -> list[TrainClip]:
 
 
 def _options(**kw: object) -> TrainOptions:
-    return TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34, **kw)
+    return TrainOptions(
+        **{"budget_seconds": 600, "device": "cpu", "resolution": 64, "holdout_fraction": 0.34, **kw}
+    )
 
 
 def _settings(tmp_path: Path, **kw: object) -> TrainSettings:
@@ -120,3 +123,98 @@ def test_training_the_interpolate_head_writes_a_version(tmp_path: Path) -> None:
     result = train(_clips(), _options(), tmp_path / "v1", heads=["interpolate"], settings=_settings(tmp_path))
     assert result.version is not None and result.steps == {"interpolate": 6}
     assert "psnr" in result.metrics["interpolate"]
+
+
+def test_a_head_that_keeps_the_parents_weights_gets_them_back_with_the_parents_scores() -> None:
+    from engine.model import Manifest, ModelVersion, ShowModel, decide
+    from engine.train.loop import _keep_parent_heads
+
+    parent_model = ShowModel.fresh(["upscale", "denoise"])
+    with torch.no_grad():
+        for p in parent_model.net("upscale").parameters():
+            p.add_(0.5)
+    parent = ModelVersion(Path("v1"), Manifest(version="v1"), parent_model)
+    child = ShowModel.fresh(["upscale", "denoise"])
+    trained = {k: v.clone() for k, v in child.net("denoise").state_dict().items()}
+    base = {"baseline_best": 30.0, "psnr_lanczos": 30.0}
+    metrics = {"upscale": {**base, "psnr": 29.0}, "denoise": {**base, "psnr": 33.0}}
+    parent_metrics = {"upscale": {**base, "psnr": 31.0}, "denoise": {**base, "psnr": 32.0}}
+    decision = decide(metrics, parent_metrics)
+    assert decision.sources("v1") == {"upscale": "parent:v1", "denoise": "trained"}
+
+    kept = _keep_parent_heads(child, parent, decision, metrics, parent_metrics)
+
+    assert kept["upscale"]["psnr"] == 31.0 and kept["denoise"]["psnr"] == 33.0
+    ours, theirs = child.net("upscale").state_dict(), parent_model.net("upscale").state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert all(torch.equal(child.net("denoise").state_dict()[k], trained[k]) for k in trained)
+
+
+def _six_clips() -> list[TrainClip]:
+    names = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
+    return [
+        TrainClip(
+            id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
+        )
+        for i, n in enumerate(names)
+    ]
+
+
+def test_a_budget_is_wall_clock_for_the_whole_run_and_evaluation_stops_at_the_deadline(
+    tmp_path: Path,
+) -> None:
+    heard: list[tuple[str, str | None, float | None]] = []
+    options = TrainOptions(budget_seconds=3, device="cpu", resolution=64, holdout_fraction=0.5)
+    cut = _settings(tmp_path, max_steps=None, eval_share=0.0)  # evaluation gets nothing: one clip only
+
+    result = train(
+        _six_clips(),
+        options,
+        tmp_path / "v1",
+        heads=["upscale"],
+        settings=cut,
+        on_stage=lambda s: heard.append((s.name, s.head, s.left_s)),
+    )
+
+    assert [(n, h) for n, h, _ in heard] == [
+        ("decode", None),
+        ("train", "upscale"),
+        ("evaluate", "upscale"),
+        ("write", None),
+    ]
+    lefts = [left for _, _, left in heard]
+    assert all(left is not None for left in lefts)
+    assert lefts == sorted(lefts, reverse=True)  # counting down  # type: ignore[type-var]
+    assert lefts[0] is not None and lefts[0] <= 3.0
+    whole = train(
+        _six_clips(),
+        _options(holdout_fraction=0.5),
+        tmp_path / "v2",
+        heads=["upscale"],
+        settings=_settings(tmp_path),
+    )
+    one_clip, every_clip = result.metrics["upscale"]["frames"], whole.metrics["upscale"]["frames"]
+    assert 0 < one_clip < every_clip  # scored on the first held-out clip only, not all three
+
+
+def test_evaluation_keeps_its_share_or_what_it_took_last_time_when_that_was_more(tmp_path: Path) -> None:
+    from engine.train.loop import EvalMemo, eval_reserve
+
+    assert eval_reserve(100.0, 0.25, None) == 25.0
+    assert eval_reserve(100.0, 0.25, 40.0) == 40.0  # last time it took 40 s: keep 40
+    assert eval_reserve(100.0, 0.25, 90.0) == 60.0  # but never more than 60% of what is left
+    memo = EvalMemo(tmp_path / "cache" / "evaluation-seconds.json", "denoise,upscale@64")
+    assert memo.last() is None
+    memo.remember(12.345)
+    EvalMemo(memo.path, "other").remember(3.0)
+    assert memo.last() == 12.35 and EvalMemo(memo.path, "other").last() == 3.0
+    assert EvalMemo(memo.path, "denoise,upscale+parent@64").last() == 24.7  # the parent is scored too
+    memo.path.write_text("not json")
+    assert memo.last() is None  # a damaged memo is ignored, never an error
+
+
+def test_a_run_remembers_how_long_its_evaluation_took(tmp_path: Path) -> None:
+    result = train(_clips(), _options(), tmp_path / "v1", heads=["upscale"], settings=_settings(tmp_path))
+    assert result.version is not None
+    remembered = json.loads((tmp_path / "cache" / "evaluation-seconds.json").read_text())
+    assert list(remembered) == ["upscale@64"] and remembered["upscale@64"] > 0

@@ -222,6 +222,27 @@ def test_check_says_which_status_is_missing(zou_server: ZouServer, kitsu_admin: 
     assert "'needs-rushes'" in results["status fix_status"].detail
 
 
+def test_setup_creates_a_missing_fix_status_once_and_reports_a_missing_project(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    from integrations.trackers.setup import SetupPlan
+
+    kitsu = tracker(zou_server, fix_status="rsx")
+    assert not {c.what: c for c in kitsu.check()}["status fix_status"].ok
+    plans = [SetupPlan(str(kitsu_shot.project["code"]), "x"), SetupPlan("NO_SUCH_SHOW", "y")]
+
+    first = {s.what: s for s in kitsu.setup(plans)}
+
+    assert first["task status rsx (fix_status)"].outcome == "created"
+    assert first["task status wfa (version_status)"].outcome == "existed"
+    assert first[f"project {kitsu_shot.project['code']}"].outcome == "existed"
+    assert first["project NO_SUCH_SHOW"].outcome == "missing"
+    assert gazu.task.get_task_status_by_short_name("rsx", client=kitsu_admin) is not None
+    assert all(c.ok for c in tracker(zou_server, fix_status="rsx").check())
+    again = tracker(zou_server, fix_status="rsx").setup(plans[:1])
+    assert {s.outcome for s in again} == {"existed"}
+
+
 def test_finds_the_project_and_its_shots(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:

@@ -211,3 +211,33 @@ def test_injected_faults(server: SGServer, sg: shotgun_api3.Shotgun) -> None:
     with pytest.raises(ConnectionError):
         sg.find("Project", [])
     assert sg.find("Project", []) == []
+
+
+def test_the_versions_page_lists_versions_newest_first_with_their_movie_link(
+    server: SGServer, sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    def page() -> str:
+        with urllib.request.urlopen(f"{server.url}/versions", timeout=10) as answer:
+            assert answer.headers["Content-Type"].startswith("text/html")
+            return str(answer.read().decode("utf-8"))
+
+    assert "no Versions yet" in page()
+    show = make_show(sg, shots=1)
+    shot, task = show.shots[0], show.tasks[0]
+    base = {"project": show.project, "entity": shot, "sg_task": task}
+    sg.create("Version", {**base, "code": "first", "description": "a <b>bold</b> note"})
+    second = sg.create("Version", {**base, "code": "second", "sg_path_to_movie": "/renders/second.mov"})
+    movie = tmp_path / "second.mov"
+    movie.write_bytes(b"not really a movie")
+    sg.upload("Version", second["id"], str(movie), field_name="sg_uploaded_movie")
+
+    text = page()
+
+    assert text.index("second") < text.index("first")  # newest first
+    assert "a &lt;b&gt;bold&lt;/b&gt; note" in text and "<b>bold" not in text
+    assert "/renders/second.mov" in text and "SQ010_0010" in text
+    link = text.split("<a href='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
+    with urllib.request.urlopen(link, timeout=10) as answer:  # the signed link plays without a session
+        assert answer.read() == b"not really a movie"

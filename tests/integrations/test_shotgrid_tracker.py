@@ -277,7 +277,8 @@ def test_configuration_problems_are_one_clear_line(server: SGServer, show: Show)
     with pytest.raises(TrackerFatal) as no_field:
         tracker(server, fix_field="sg_rushes_missing").fix_requests_since(None)
     assert str(no_field.value) == (
-        "Task field sg_rushes_missing does not exist in ShotGrid: create it or set tracker.fix_field"
+        "Task field sg_rushes_missing does not exist in ShotGrid: "
+        "`rushes tracker setup` creates it (text), or set tracker.fix_field"
     )
 
     with pytest.raises(TrackerFatal) as bad_status:

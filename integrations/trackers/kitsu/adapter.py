@@ -21,7 +21,7 @@ a forbidden call raise TrackerFatal with one clear line. Statuses are the adapte
 fix kinds are the list handed in (`kinds`).
 
 The package: `connection` (client, login, error mapping), `statuses`, `cursor`, `events` (reading the
-log), `fixes`, `reviews`, `markers` (what Rushes writes into comments), `writes`, `entities`.
+log), `fixes`, `reviews`, `markers` (what Rushes writes into comments), `writes`, `entities`, `setup` (`rushes tracker setup`).
 """
 
 from __future__ import annotations
@@ -50,9 +50,11 @@ from integrations.trackers.kitsu.connection import Connection
 from integrations.trackers.kitsu.cursor import Cursor
 from integrations.trackers.kitsu.fixes import FixReader
 from integrations.trackers.kitsu.reviews import ReviewReader
+from integrations.trackers.kitsu.setup import set_up
 from integrations.trackers.kitsu.statuses import Statuses
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
+from integrations.trackers.setup import SetupPlan, SetupStep
 
 CHECKED_STATUSES = ("fix_status", "version_status", "approved_status", "rejected_status")
 
@@ -142,6 +144,11 @@ class KitsuTracker:
     def add_note(self, shot_id: int | str, task_id: int | str | None, subject: str, body: str) -> None:
         """A comment on the task (or the shot's first task), keeping the task's status."""
         writes.add_note(self.conn, self.statuses, shot_id, task_id, subject, body)
+
+    def setup(self, plans: Sequence[SetupPlan]) -> list[SetupStep]:
+        """`rushes tracker setup`: create the task statuses Rushes uses where missing; report each show's
+        project (see kitsu.setup)."""
+        return set_up(self, plans)
 
     def find_project(self, code: str) -> Project:
         return entities.find_project(self.conn, code)

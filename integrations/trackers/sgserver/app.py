@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from integrations.trackers.sgserver import protocol, upload
+from integrations.trackers.sgserver import pages, protocol, upload
 from integrations.trackers.sgserver.faults import Faults
 from integrations.trackers.sgserver.schema import Schema
 from integrations.trackers.sgserver.service import TRANSIENT_THUMBNAIL, Service
@@ -140,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._file(path[len(upload.FILE_SERVE) :], (query.get("sig") or [""])[0])
         if method == "GET" and path == TRANSIENT_THUMBNAIL:
             return 200, PLACEHOLDER_PNG, "image/png"
+        if method == "GET" and path == "/versions":
+            return 200, pages.versions_page(service, self._base_url()), "text/html; charset=utf-8"
         if method == "GET" and path in ("/", "/healthz"):
             return 200, b"Rushes local ShotGrid-compatible server\n", "text/plain"
         return 404, b"not found", "text/plain"

@@ -14,7 +14,7 @@ TrackerError; bad credentials and missing fields or statuses raise TrackerFatal 
 Statuses are the adapter's own options (`TrackerOptions`); fix kinds are the list handed in (`kinds`).
 
 The package: `connection` (client, error mapping), `schema` (fields and statuses), `cursor`, `events`
-(reading the log), `fixes`, `reviews`, `writes` (publish, task status, notes), `entities` (plain reads).
+(reading the log), `fixes`, `reviews`, `writes` (publish, task status, notes), `entities` (plain reads), `setup` (`rushes tracker setup`).
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ from integrations.trackers.base import (
 from integrations.trackers.flow_webhooks import WebhookEvent
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
+from integrations.trackers.setup import SetupPlan, SetupStep
 from integrations.trackers.shotgrid import entities, events, writes
 from integrations.trackers.shotgrid.connection import Client, Connection, is_transient
 from integrations.trackers.shotgrid.cursor import Cursor
 from integrations.trackers.shotgrid.fixes import FixReader
 from integrations.trackers.shotgrid.reviews import review_from_event
 from integrations.trackers.shotgrid.schema import Schema
+from integrations.trackers.shotgrid.setup import set_up
 
 __all__ = ["Cursor", "ShotGridTracker", "is_transient"]
 
@@ -135,6 +137,11 @@ class ShotGridTracker:
 
     def add_note(self, shot_id: int | str, task_id: int | str | None, subject: str, body: str) -> None:
         writes.add_note(self.conn, shot_id, task_id, subject, body)
+
+    def setup(self, plans: Sequence[SetupPlan]) -> list[SetupStep]:
+        """`rushes tracker setup`: create the custom fields (and on the local server each show's project,
+        shots and tasks); one step per thing, created, existed or missing (see shotgrid.setup)."""
+        return set_up(self.conn, self.schema, self.options, plans)
 
     def ensure_fields(self) -> list[str]:
         """Create the Task fix field and the Version key field (text) where missing; the names created."""

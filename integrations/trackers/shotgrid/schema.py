@@ -61,8 +61,8 @@ class Schema:
     def _field_checks(self) -> list[CheckResult]:
         o = self.options
         wanted = [
-            ("Task", o.fix_field, "create it or set tracker.fix_field"),
-            ("Version", o.key_field, "create it (text) or set tracker.key_field"),
+            ("Task", o.fix_field, "`rushes tracker setup` creates it (text), or set tracker.fix_field"),
+            ("Version", o.key_field, "`rushes tracker setup` creates it (text), or set tracker.key_field"),
             *[("Version", f, "this standard field is needed to publish") for f in VERSION_FIELDS],
         ]
         results = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,8 +17,10 @@ from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import FixJob, PublishJob
 from daemon.settings import Settings
-from daemon.stages.fixing import run_fix
+from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
+from engine.baselines.restore import denoise_nlmeans
+from engine.media import probe
 from engine.model import Manifest, ShowModel, save_model
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
@@ -44,9 +47,12 @@ def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010") -> Path:
     return path
 
 
-def promoted_model(settings: Settings, catalog: Catalog) -> None:
+def promoted_model(
+    settings: Settings, catalog: Catalog, metrics: dict[str, dict[str, float]] | None = None
+) -> None:
     folder = settings.models_dir / SHOW / "v1"
-    save_model(folder, ShowModel.fresh(["denoise", "cleanup"]), Manifest(show=SHOW, version="v1"))
+    manifest = Manifest(show=SHOW, version="v1", metrics=metrics or {})
+    save_model(folder, ShowModel.fresh(["denoise", "cleanup"]), manifest)
     with catalog.session() as s:
         models_repo.add_version(s, SHOW, str(folder), version=1)
         models_repo.promote(s, SHOW, 1)
@@ -98,3 +104,29 @@ def test_requests_that_cannot_work_are_permanent(
         fixes.get_fix_request(s, request_id).params = {"deliver": "dnxhd"}  # type: ignore[union-attr]
     with pytest.raises(Permanent, match="deliver=dnxhd is not known"):
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
+BELOW_NLMEANS = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "nlmeans_strength": 8.0}
+
+
+def test_a_head_below_its_classical_baseline_is_not_used_the_baseline_is_and_the_version_says_so(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog, {"denoise": BELOW_NLMEANS})
+    info = probe(source)
+    model, _ = load_promoted(catalog, SHOW)
+    fixed = list(fixed_frames(model, prepare("denoise", {}, str(source), info), str(source), 0))
+    assert len(fixed) == 4
+    for _, before, after in fixed:
+        assert np.array_equal(after, denoise_nlmeans(before, 8.0))  # NL-means, not the (identity) fresh net
+
+    request_id = request(catalog, ["denoise"])
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+    assert files.description is not None
+    text = files.description.read_text()
+    assert "The denoise head did not beat the classical NL-means on this show's held-out clips" in text
+    assert "(-2.07 dB against it): this fix used NL-means instead of the show model." in text

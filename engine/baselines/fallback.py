@@ -1,0 +1,79 @@
+"""The classical tool a fix falls back to when its head does not beat it on the show's held-out clips.
+
+denoise and upscale stream their best baseline by held-out PSNR: OpenCV non-local means on each frame
+("nlmeans", at the strength that scored best) or over the frame and its two neighbours ("nlmeans_multi"),
+and Lanczos or bicubic resizing ("lanczos", "bicubic"). interpolate, cleanup and regrade fall back to the
+head's own classical base, which a fresh (untrained) net is exactly, so that frame selection, masks and the
+LUT keep working: DIS optical-flow interpolation, temporal fill plus Telea inpainting, and the matched
+Reinhard grade (`FRESH_NET`). Frames are `(number, H,W,3 float32)` pairs, numbers preserved.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from engine.baselines.restore import denoise_nlmeans, denoise_nlmeans_multi, upscale_bicubic, upscale_lanczos
+
+FRESH_NET = {"interpolate": "dis", "cleanup": "telea", "regrade": "reinhard"}
+STREAMED = {"denoise": ("nlmeans", "nlmeans_multi"), "upscale": ("lanczos", "bicubic")}
+LABELS = {
+    "nlmeans": "NL-means",
+    "nlmeans_multi": "NL-means over 3 frames",
+    "lanczos": "Lanczos",
+    "bicubic": "bicubic",
+    "dis": "DIS optical flow",
+    "telea": "temporal fill + Telea",
+    "reinhard": "Reinhard colour transfer",
+}
+
+Numbered = tuple[int, np.ndarray]
+
+
+def fallback_tool(head: str, scores: Mapping[str, float]) -> str:
+    """The tool a fix of `head` falls back to: the best streamed baseline by held-out PSNR, or the head's
+    classical base."""
+    if head in FRESH_NET:
+        return FRESH_NET[head]
+    names = STREAMED.get(head, ())
+    scored = [n for n in names if f"psnr_{n}" in scores]
+    return max(scored, key=lambda n: scores[f"psnr_{n}"]) if scored else (names[0] if names else "")
+
+
+def label(tool: str) -> str:
+    return LABELS.get(tool, tool)
+
+
+def baseline_frames(
+    head: str, tool: str, frames: Iterable[Numbered], scores: Mapping[str, float]
+) -> Iterator[Numbered] | None:
+    """The fallback's frames, streaming; None when the head falls back to a fresh net (its classical base)."""
+    if head in FRESH_NET:
+        return None
+    if tool == "nlmeans":
+        strength = float(scores.get("nlmeans_strength", 10.0))
+        return ((n, denoise_nlmeans(f, strength)) for n, f in frames)
+    if tool == "nlmeans_multi":
+        return _nlmeans_multi(frames, float(scores.get("nlmeans_multi_strength", 10.0)))
+    if tool == "lanczos":
+        return ((n, upscale_lanczos(f)) for n, f in frames)
+    if tool == "bicubic":
+        return ((n, upscale_bicubic(f)) for n, f in frames)
+    raise ValueError(f"no classical fallback {tool!r} for {head}")
+
+
+def _nlmeans_multi(frames: Iterable[Numbered], strength: float) -> Iterator[Numbered]:
+    """Each frame denoised with its neighbours (a clip's first and last frame, or a lone one: alone)."""
+    window: deque[Numbered] = deque(maxlen=3)
+    first = True
+    for item in frames:
+        window.append(item)
+        if len(window) == 2 and first:
+            yield window[0][0], denoise_nlmeans(window[0][1], strength)
+            first = False
+        elif len(window) == 3:
+            yield window[1][0], denoise_nlmeans_multi([f for _, f in window], strength)
+    if window:
+        yield window[-1][0], denoise_nlmeans(window[-1][1], strength)

@@ -1,0 +1,76 @@
+"""`rushes tracker setup` on Kitsu: the task statuses Rushes uses, and a report of each show's project.
+
+Kitsu needs no custom field (a fix request is a comment with the fix status), so what Rushes may create
+is the task statuses it names (`fix_status`, `version_status`, `published_status`, `approved_status`,
+`rejected_status`; Kitsu's stock ones usually exist already): a missing one is created with its short
+name (this needs the Admin role; without it the step says so). A show's project is looked up and
+reported missing, never created: projects and their shots belong to production. Idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import gazu
+
+from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.setup import SetupPlan, SetupStep
+
+if TYPE_CHECKING:
+    from gazu.client import KitsuClient
+
+    from integrations.trackers.kitsu.adapter import KitsuTracker
+
+STATUS_OPTIONS = ("fix_status", "version_status", "published_status", "approved_status", "rejected_status")
+COLOR = "#ff3860"
+
+
+def set_up(tracker: KitsuTracker, plans: Sequence[SetupPlan]) -> list[SetupStep]:
+    steps = _statuses(tracker)
+    for plan in plans:
+        what = f"project {plan.project}"
+        try:
+            tracker.find_project(plan.project)
+            steps.append(SetupStep(what, "existed"))
+        except TrackerError:
+            steps.append(
+                SetupStep(
+                    what, "missing", "create it in Kitsu (with its shots) or set the show's tracker_project"
+                )
+            )
+    return steps
+
+
+def _statuses(tracker: KitsuTracker) -> list[SetupStep]:
+    steps: list[SetupStep] = []
+    done: set[str] = set()
+    for option in STATUS_OPTIONS:
+        short = tracker.statuses.name_of(option)
+        if short.lower() in done:
+            continue
+        done.add(short.lower())
+        what = f"task status {short} ({option})"
+        try:
+            tracker.statuses.named(short, option)  # reads the statuses again when the name is not known
+            steps.append(SetupStep(what, "existed"))
+            continue
+        except TrackerFatal:
+            pass
+        try:
+            _create_status(tracker, short)
+        except TrackerError as exc:
+            steps.append(SetupStep(what, "missing", f"{exc}; create it in Kitsu (Settings > Task Statuses)"))
+            continue
+        steps.append(SetupStep(what, "created"))
+    return steps
+
+
+def _create_status(tracker: KitsuTracker, short: str) -> None:
+    def create(client: KitsuClient) -> object:
+        return gazu.task.new_task_status(short.title(), short, COLOR, client=client)
+
+    tracker.conn.call(f"creating task status {short}", create, idempotent=False)
+
+
+__all__ = ["set_up"]

@@ -1,0 +1,72 @@
+"""Pages for people: `/versions` lists the Versions on the local server, newest first, as a small HTML table
+(project, shot, task, code, status, description, the uploaded review movie as a link, the movie's path on
+disk), so the demo and a first fix can be browsed without a ShotGrid site. Read only; no sign-in needed on
+loopback, like the rest of this test server's GET pages.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from integrations.trackers.sgserver.service import Service
+
+FIELDS = [
+    "project",
+    "entity",
+    "sg_task",
+    "code",
+    "sg_status_list",
+    "description",
+    "sg_uploaded_movie",
+    "sg_path_to_movie",
+]
+STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
+    "td.d{white-space:pre-wrap;max-width:40em}code{font-size:12px;word-break:break-all}"
+)
+
+
+def versions_page(service: Service, base_url: str) -> bytes:
+    found = service.read(
+        {"type": "Version", "return_fields": FIELDS, "sorts": [{"field_name": "id", "direction": "desc"}]},
+        base_url,
+    )
+    rows = "".join(_row(v) for v in found["entities"])
+    empty = "" if rows else '<tr><td colspan="9">no Versions yet</td></tr>'
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("id", "project", "shot", "task", "code", "status", "description", "movie", "path")
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Versions</title><style>{STYLE}</style></head>"
+        f"<body><h1>Versions</h1><table><tr>{head}</tr>{rows}{empty}</table></body></html>"
+    )
+    return page.encode("utf-8")
+
+
+def _name(link: Any) -> str:
+    return html.escape(str(link.get("name") or "")) if isinstance(link, dict) else ""
+
+
+def _row(v: dict[str, Any]) -> str:
+    movie = v.get("sg_uploaded_movie")
+    link = (
+        f"<a href='{html.escape(str(movie['url']), quote=True)}'>{html.escape(str(movie.get('name') or 'movie'))}</a>"
+        if isinstance(movie, dict) and movie.get("url")
+        else ""
+    )
+    cells = [
+        str(v["id"]),
+        _name(v.get("project")),
+        _name(v.get("entity")),
+        _name(v.get("sg_task")),
+        html.escape(str(v.get("code") or "")),
+        html.escape(str(v.get("sg_status_list") or "")),
+        html.escape(str(v.get("description") or "")),
+        link,
+        f"<code>{html.escape(str(v.get('sg_path_to_movie') or ''))}</code>",
+    ]
+    classes = ["", "", "", "", "", "", " class='d'", "", ""]
+    return "<tr>" + "".join(f"<td{c}>{x}</td>" for c, x in zip(classes, cells, strict=True)) + "</tr>"

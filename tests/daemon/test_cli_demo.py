@@ -1,0 +1,90 @@
+"""`rushes demo`'s output and clean-up, around a stand-in for the loop itself (tests/e2e/test_demo.py runs
+the real one): every path whole on its own line on a narrow terminal, the real ports, the temporary home
+removed unless --keep."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from daemon import demo
+from daemon.cli import demo as demo_cli
+from daemon.cli.main import _register, app
+
+_register()
+
+LONG = "/tmp/rushes-demo-abcdefgh/rushes/renders/DEMO/sh010/sh010_rushes_interpolate_r1"
+
+
+def fake_run(homes: list[Path]) -> Callable[..., dict[str, Any]]:
+    def run(home: Path, footage: Any, budget: float, say: Callable[[str], None]) -> dict[str, Any]:
+        homes.append(home)
+        (home / "tracker").mkdir(parents=True)
+        return {
+            "home": str(home),
+            "tracker_url": "http://127.0.0.1:40123",
+            "versions_page": "http://127.0.0.1:40123/versions",
+            "model": {"show": "DEMO", "version": 1, "folder": f"{home}/rushes/models/DEMO/v1"},
+            "seconds": 12.5,
+            "versions": [
+                {
+                    "version_id": 3,
+                    "code": "sh010_rushes_interpolate_r1",
+                    "kind": "interpolate",
+                    "shot": "sh010",
+                    "first_frame": 0,
+                    "last_frame": 24,
+                    "task_status": "rev",
+                    "movie": f"{LONG}/sh010_rushes_interpolate_r1.mp4",
+                    "before_after": f"{LONG}/sh010_rushes_interpolate_r1_before_after.mp4",
+                }
+            ],
+        }
+
+    return run
+
+
+@pytest.fixture
+def narrow(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    sink = io.StringIO()
+    monkeypatch.setattr(demo_cli, "out", Console(file=sink, width=40, force_terminal=False))
+    return sink
+
+
+def test_a_kept_demo_lists_every_path_whole_on_its_own_line_even_on_40_columns(
+    narrow: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    homes: list[Path] = []
+    monkeypatch.setattr(demo, "run_demo", fake_run(homes))
+    result = CliRunner().invoke(app, ["demo", "--keep"])
+    assert result.exit_code == 0, result.output
+    lines = narrow.getvalue().splitlines()
+    assert f"    {LONG}/sh010_rushes_interpolate_r1.mp4" in lines
+    assert f"    {LONG}/sh010_rushes_interpolate_r1_before_after.mp4" in lines
+    assert f"  rushes tracker serve --data {homes[0]}/tracker --script-key demo" in lines
+    assert "  then open http://127.0.0.1:8765/versions" in lines
+    assert f"  rm -rf {homes[0]}" in lines
+    assert homes[0].is_dir()  # kept
+    homes[0].joinpath("tracker").rmdir()
+    homes[0].rmdir()
+
+
+def test_a_demo_in_a_temporary_home_removes_it_unless_asked_to_keep_it(
+    narrow: io.StringIO, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    homes: list[Path] = []
+    monkeypatch.setattr(demo, "run_demo", fake_run(homes))
+    assert CliRunner().invoke(app, ["demo"]).exit_code == 0
+    assert not homes[0].exists()
+    assert f"  {homes[0]}" in narrow.getvalue().splitlines() and "removed the demo home" in narrow.getvalue()
+    assert LONG not in narrow.getvalue()  # no paths to files that are gone
+
+    chosen = tmp_path / "mine"
+    assert CliRunner().invoke(app, ["demo", "--home", str(chosen)]).exit_code == 0
+    assert chosen.is_dir()  # a home the user chose is theirs

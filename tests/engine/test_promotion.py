@@ -1,0 +1,62 @@
+"""Promotion per head, never worse than the classical tool: a version is promoted with the heads that beat
+their baseline and the parent; the others keep the parent's weights or fall back to the classical tool,
+and a kept version names each head with its margin."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.baselines.fallback import baseline_frames, fallback_tool
+from engine.baselines.restore import denoise_nlmeans, denoise_nlmeans_multi, upscale_lanczos
+from engine.model import decide, fallback_note, head_source
+
+DENOISE_BELOW = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.5}
+UPSCALE_ABOVE = {"psnr": 33.0, "baseline_best": 31.0, "psnr_lanczos": 31.0, "psnr_bicubic": 30.5}
+
+
+def test_a_first_version_is_promoted_and_a_head_below_its_baseline_falls_back_to_the_best_tool() -> None:
+    decision = decide({"denoise": DENOISE_BELOW, "upscale": UPSCALE_ABOVE})
+    assert decision.promote
+    assert decision.sources(None) == {"denoise": "baseline:nlmeans", "upscale": "trained"}
+    assert "denoise -2.07 dB vs nlmeans: uses NL-means (classical)" in decision.summary()
+
+
+def test_a_head_that_does_not_improve_keeps_the_parents_weights_when_they_beat_the_baseline() -> None:
+    parent = {"denoise": {**DENOISE_BELOW, "psnr": 33.0}, "upscale": {**UPSCALE_ABOVE, "psnr": 32.0}}
+    decision = decide({"denoise": DENOISE_BELOW, "upscale": UPSCALE_ABOVE}, parent)
+    assert decision.promote  # upscale improved, so the version goes in with it
+    assert decision.sources("v3") == {"denoise": "parent:v3", "upscale": "trained"}
+
+
+def test_a_version_where_no_head_improved_is_kept_and_names_each_head_and_margin() -> None:
+    parent = {"denoise": {**DENOISE_BELOW, "psnr": 29.0}, "upscale": {**UPSCALE_ABOVE, "psnr": 34.0}}
+    decision = decide({"denoise": DENOISE_BELOW, "upscale": UPSCALE_ABOVE}, parent)
+    assert not decision.promote
+    text = decision.summary()
+    assert "denoise -2.07 dB vs nlmeans, +1.00 dB vs parent: uses NL-means (classical)" in text
+    assert "upscale +2.00 dB vs lanczos, -1.00 dB vs parent: uses parent's weights" in text
+
+
+def test_a_stored_version_without_sources_falls_back_by_its_scores() -> None:
+    metrics = {"denoise": DENOISE_BELOW, "upscale": UPSCALE_ABOVE}
+    assert head_source({}, metrics, "denoise") == "baseline:nlmeans"
+    assert head_source({}, metrics, "upscale") == "trained"
+    assert head_source({"denoise": "parent:v1"}, metrics, "denoise") == "parent:v1"
+    note = fallback_note({}, metrics, "denoise")
+    assert note is not None and "did not beat the classical NL-means" in note and "-2.07 dB" in note
+    assert fallback_note({}, metrics, "upscale") is None
+
+
+def test_the_fallback_tools_stream_the_classical_baselines_frame_by_frame() -> None:
+    rng = np.random.default_rng(0)
+    frames = [(1001 + i, rng.random((24, 32, 3), dtype=np.float32)) for i in range(4)]
+    out = list(baseline_frames("denoise", "nlmeans", iter(frames), {"nlmeans_strength": 8.0}) or [])
+    assert [n for n, _ in out] == [1001, 1002, 1003, 1004]
+    assert np.array_equal(out[2][1], denoise_nlmeans(frames[2][1], 8.0))
+    multi = list(baseline_frames("denoise", "nlmeans_multi", iter(frames), {}) or [])
+    assert [n for n, _ in multi] == [1001, 1002, 1003, 1004]
+    assert np.array_equal(multi[1][1], denoise_nlmeans_multi([f for _, f in frames[:3]], 10.0))
+    up = list(baseline_frames("upscale", "lanczos", iter(frames), {}) or [])
+    assert up[0][1].shape == (48, 64, 3) and np.array_equal(up[0][1], upscale_lanczos(frames[0][1]))
+    assert baseline_frames("cleanup", "telea", iter(frames), {}) is None  # a fresh net is its classical base
+    assert fallback_tool("interpolate", {"psnr_minterpolate": 40.0}) == "dis"
