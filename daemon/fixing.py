@@ -29,8 +29,10 @@ from daemon.settings import Settings
 from daemon.shows import get_show
 from engine.heads import get_head
 from engine.heads.base import HeadError
+from engine.infer.stream import Background, prefetch
 from engine.lut import read_cube
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.media.pixels import to_uint8
 from engine.model import ModelVersion, load_model
 
 log = get_logger("rushes.fix")
@@ -133,11 +135,13 @@ def fixed_frames(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(output number, before, after) for every output frame, streaming; `before` is the source frame shown
     opposite (for a retime, the source frame at or before that moment)."""
+    # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
+    # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
-        for frame in read_frames(source):
-            recent[frame.number] = frame.rgb
+        for frame in prefetch(read_frames(source), depth=2):
+            recent[frame.number] = to_uint8(frame.rgb)
             while len(recent) > 64:
                 recent.popitem(last=False)
             yield frame.number, frame.rgb
@@ -148,9 +152,10 @@ def fixed_frames(
     try:
         for number, after in head.apply(net, tee(), params):
             src = first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
-            before = recent.get(src)
-            if before is None:  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
-                before = recent[max((n for n in recent if n <= src), default=min(recent))]
+            shown = src if src in recent else max((n for n in recent if n <= src), default=min(recent))
+            before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
+            while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
+                recent.popitem(last=False)
             yield number, before, after
     except HeadError as exc:
         raise FixError(str(exc)) from exc
@@ -245,8 +250,10 @@ def run_fix(
         )
         try:
             with RenderSink(plan) as sink:
-                for out_number, before, after in fixed_frames(model, prepared, source, info.first_frame):
-                    sink.add(out_number, before, after)
+                # encoding runs in its own thread, behind inference (engine.infer.stream)
+                with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as enc:
+                    for frame in fixed_frames(model, prepared, source, info.first_frame):
+                        enc.put(frame)
                 lut = (
                     read_cube(prepared.cube_path)
                     if prepared.cube_path and prepared.cube_path.exists()

@@ -1,0 +1,269 @@
+"""Fast CPU inference: a head's forward (its net and the classical base around it) exported to an
+inference runtime, compiled once per (weights, tile shape, threads) and reused for every tile of a shot.
+
+Backends, by `InferSettings.backend` (environment `RUSHES_INFER_BACKEND`):
+- "openvino": OpenVINO, converted straight from the torch module (measured fastest on this project's
+  2-core AVX-512 machines: 4.6x PyTorch's conv stack, docs/benchmarks.md);
+- "onnxruntime": ONNX Runtime on an in-memory ONNX export (4x PyTorch there);
+- "torch": PyTorch itself (training always stays in PyTorch);
+- "auto" (default): openvino, else onnxruntime, else torch with one logged warning naming what to install.
+A backend asked for by name that is not installed raises RuntimeMissing (one sentence: what to install,
+or how to choose another). Only CPU nets on frames of at least `min_pixels` use a runtime: below that the
+export (1-4 s) costs more than it saves, and CUDA nets run in PyTorch with half precision (run.py).
+
+Guarantee: the first batch every compiled model runs is also run in PyTorch; when they differ by more than
+`TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR between the two, far inside the 0.1 dB the heads'
+scores may move) the runtime is dropped for that net with a warning and PyTorch's result is used.
+A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
+on between two calls is exported again rather than run with stale weights.
+Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, the cores the machine's 1-minute
+load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on oversubscribed cores, fewer compute
+threads run faster (a preempted thread stalls every other thread at each layer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import logging
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "openvino", "onnxruntime", "torch")
+TOLERANCE = 1e-3
+CACHE_SIZE = 8  # compiled models kept (tile shapes x nets); each holds a copy of a small net's weights
+_PACKAGES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+class RuntimeMissing(RuntimeError):
+    """An inference backend was asked for by name and is not installed."""
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    backend: str = "auto"
+    threads: int | None = None  # None: chosen from the machine's load
+    min_pixels: int = 512 * 512  # input pixels per frame below which PyTorch runs (export not worth it)
+
+
+def _from_env() -> InferSettings:
+    threads = os.environ.get("RUSHES_INFER_THREADS", "").strip()
+    return InferSettings(
+        backend=os.environ.get("RUSHES_INFER_BACKEND", "auto").strip().lower() or "auto",
+        threads=int(threads) if threads.isdigit() and int(threads) > 0 else None,
+    )
+
+
+_settings = _from_env()
+_cache: OrderedDict[tuple[Any, ...], ArrayFn | None] = OrderedDict()
+_warned: set[str] = set()
+
+
+def settings() -> InferSettings:
+    return _settings
+
+
+def configure(**changes: Any) -> InferSettings:
+    """Change the process-wide inference settings; returns the previous ones."""
+    global _settings
+    previous = _settings
+    new = replace(_settings, **changes)
+    if new.backend not in BACKENDS:
+        raise ValueError(f"inference backend {new.backend!r} is not known; use one of {', '.join(BACKENDS)}")
+    _settings = new
+    return previous
+
+
+@contextlib.contextmanager
+def using(**changes: Any) -> Iterator[InferSettings]:
+    """`with using(backend="torch"): ...` -- settings for a block, restored after it."""
+    previous = configure(**changes)
+    try:
+        yield _settings
+    finally:
+        configure(**{k: getattr(previous, k) for k in ("backend", "threads", "min_pixels")})
+
+
+def installed(backend: str) -> bool:
+    package = _PACKAGES.get(backend)
+    return package is None or importlib.util.find_spec(package) is not None
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """The backend that will run: "auto" picks the fastest installed one (warning once when none is)."""
+    name = (backend or _settings.backend).lower()
+    if name not in BACKENDS:
+        raise ValueError(f"inference backend {name!r} is not known; use one of {', '.join(BACKENDS)}")
+    if name == "auto":
+        for candidate in ("openvino", "onnxruntime"):
+            if installed(candidate):
+                return candidate
+        _warn_once(
+            "auto",
+            "no inference runtime installed (pip install openvino or onnxruntime): heads run in PyTorch, "
+            "about 4x slower on CPU",
+        )
+        return "torch"
+    if not installed(name):
+        raise RuntimeMissing(
+            f"inference backend {name} is not installed: pip install {_PACKAGES[name]}, "
+            "or set RUSHES_INFER_BACKEND=auto (or torch)"
+        )
+    return name
+
+
+def choose_threads(cpu_count: int | None = None, load: float | None = None) -> int:
+    """Compute threads for inference: the configured number, else the cores the 1-minute load leaves."""
+    if _settings.threads:
+        return _settings.threads
+    cores = cpu_count or os.cpu_count() or 1
+    busy = os.getloadavg()[0] if load is None else load
+    return max(1, min(cores, math.floor(cores - busy + 0.5)))
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message)
+
+
+class _Forward(torch.nn.Module):
+    """A head's forward closure as a module, so exporters see the net's weights and the base ops."""
+
+    def __init__(self, fn: TensorFn, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def _compile_openvino(module: torch.nn.Module, example: torch.Tensor, threads: int) -> ArrayFn:
+    import openvino as ov
+
+    model = ov.convert_model(module, example_input=example)
+    compiled = ov.Core().compile_model(
+        model,
+        "CPU",
+        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+    )
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.array(request.infer([x])[0])  # a copy: the request reuses its output buffer
+
+    return run
+
+
+def _compile_onnxruntime(module: torch.nn.Module, example: torch.Tensor, threads: int) -> ArrayFn:
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
+        torch.onnx.export(module, (example,), buffer, input_names=["x"], output_names=["y"], dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {"x": x})[0])
+
+    return run
+
+
+_COMPILERS = {"openvino": _compile_openvino, "onnxruntime": _compile_onnxruntime}
+
+
+def _key(
+    fn: TensorFn, net: torch.nn.Module, shape: tuple[int, ...], backend: str, threads: int
+) -> tuple[Any, ...]:
+    code = getattr(fn, "__code__", fn)
+    cells = tuple(id(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()))
+    weights = tuple((p.data_ptr(), p._version) for p in net.parameters())
+    return (id(net), code, cells, weights, shape, backend, threads)
+
+
+def compiled_fn(
+    fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str | None = None
+) -> TensorFn:
+    """`fn` (a closure over `net`, N,C,h,w -> N,C',h',w') for inputs shaped like `example`, run by the
+    configured runtime; `fn` itself when the backend is torch or the runtime's output failed the check."""
+    name = resolve_backend(backend)
+    if name == "torch":
+        return fn
+    threads = choose_threads()
+    key = _key(fn, net, tuple(example.shape), name, threads)
+    if key not in _cache:
+        _cache[key] = _compile_checked(fn, net, example, name, threads)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    runner = _cache[key]
+    if runner is None:
+        return fn
+    return lambda x: torch.from_numpy(runner(np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)))
+
+
+def _compile_checked(
+    fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str, threads: int
+) -> ArrayFn | None:
+    module = _Forward(fn, net).eval()
+    x = example.detach().float().cpu().contiguous()
+    try:
+        runner = _COMPILERS[backend](module, x, threads)
+        with torch.no_grad():
+            expected = module(x).float().numpy()
+        got = runner(x.numpy())
+    except Exception as exc:  # an exporter that cannot take this net: PyTorch still can
+        _warn_once(f"fail:{backend}", f"{backend} could not run a head's net ({exc}); using PyTorch for it")
+        return None
+    diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else math.inf
+    if diff > TOLERANCE:
+        _warn_once(
+            f"diff:{backend}",
+            f"{backend} output differs from PyTorch by {diff:.2e} (> {TOLERANCE}); using PyTorch for this net",
+        )
+        return None
+    log.info(
+        "inference runtime %s compiled %s with %d threads (max diff %.1e)",
+        backend,
+        tuple(x.shape),
+        threads,
+        diff,
+    )
+    return runner
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+__all__ = [
+    "BACKENDS",
+    "TOLERANCE",
+    "InferSettings",
+    "RuntimeMissing",
+    "choose_threads",
+    "clear_cache",
+    "compiled_fn",
+    "configure",
+    "installed",
+    "resolve_backend",
+    "settings",
+    "using",
+]
