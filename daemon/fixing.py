@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from engine.lut import read_cube
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
 from engine.media.pixels import to_uint8
 from engine.model import ModelVersion, load_model
+
+if TYPE_CHECKING:  # imported where used: rendering pulls in the editorial stack
+    from daemon.rendering import RenderedFiles, RenderPlan
 
 log = get_logger("rushes.fix")
 
@@ -161,6 +164,21 @@ def fixed_frames(
         raise FixError(str(exc)) from exc
 
 
+def render(
+    model: ModelVersion, prepared: Prepared, source: str, first_frame: int, plan: RenderPlan
+) -> RenderedFiles:
+    """Decode, fix and render one shot into `plan` (a daemon.rendering.RenderPlan); its RenderedFiles.
+    Decoding runs ahead of the head and encoding behind it, each in its own thread (engine.infer.stream)."""
+    from daemon.rendering import RenderSink
+
+    with RenderSink(plan) as sink:
+        with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as encoder:
+            for frame in fixed_frames(model, prepared, source, first_frame):
+                encoder.put(frame)
+        cube = prepared.cube_path
+        return sink.finish(lut=read_cube(cube) if cube and cube.exists() else None)
+
+
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
     with catalog.session() as s:
         row = models_repo.latest_promoted(s, show)
@@ -205,7 +223,7 @@ def run_fix(
     settings: Settings, catalog: Catalog, request_id: int, kind: str, round_: int = 0
 ) -> dict[str, Any]:
     """The durable fix job: render, then queue the publish (payload: request_id, kind)."""
-    from daemon.rendering import RenderPlan, RenderSink
+    from daemon.rendering import RenderPlan
 
     with catalog.session() as s:
         request = fixes.get_fix_request(s, request_id)
@@ -249,17 +267,7 @@ def run_fix(
             finishing=_finishing(kind_params),
         )
         try:
-            with RenderSink(plan) as sink:
-                # encoding runs in its own thread, behind inference (engine.infer.stream)
-                with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as enc:
-                    for frame in fixed_frames(model, prepared, source, info.first_frame):
-                        enc.put(frame)
-                lut = (
-                    read_cube(prepared.cube_path)
-                    if prepared.cube_path and prepared.cube_path.exists()
-                    else None
-                )
-                files = sink.finish(lut=lut)
+            files = render(model, prepared, source, info.first_frame, plan)
         except FixError as exc:
             raise Permanent(str(exc)) from exc
     crash_point("fix.rendered", target="both")
@@ -309,4 +317,4 @@ def _finishing(params: Mapping[str, Any]) -> Any:
     return value
 
 
-__all__ = ["FixError", "NoModel", "fixed_frames", "prepare", "run_fix"]
+__all__ = ["FixError", "NoModel", "fixed_frames", "prepare", "render", "run_fix"]

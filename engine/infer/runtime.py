@@ -1,19 +1,20 @@
-"""Fast CPU inference: a head's forward (its net and the classical base around it) exported to an
-inference runtime, compiled once per (weights, tile shape, threads) and reused for every tile of a shot.
+"""Fast CPU inference: a head's forward (its net and the classical base around it) exported to ONNX with
+any batch and tile size, compiled once per (weights, threads) by an inference runtime and reused for
+every tile of every frame.
 
 Backends, by `InferSettings.backend` (environment `RUSHES_INFER_BACKEND`):
-- "openvino": OpenVINO, converted straight from the torch module (measured fastest on this project's
-  2-core AVX-512 machines: 4.6x PyTorch's conv stack, docs/benchmarks.md);
-- "onnxruntime": ONNX Runtime on an in-memory ONNX export (4x PyTorch there);
+- "openvino": OpenVINO (measured fastest on this project's 2-core AVX-512 machines, docs/benchmarks.md);
+- "onnxruntime": ONNX Runtime;
 - "torch": PyTorch itself (training always stays in PyTorch);
 - "auto" (default): openvino, else onnxruntime, else torch with one logged warning naming what to install.
 A backend asked for by name that is not installed raises RuntimeMissing (one sentence: what to install,
 or how to choose another). Only CPU nets on frames of at least `min_pixels` use a runtime: below that the
 export (1-4 s) costs more than it saves, and CUDA nets run in PyTorch with half precision (run.py).
 
-Guarantee: the first batch every compiled model runs is also run in PyTorch; when they differ by more than
-`TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR between the two, far inside the 0.1 dB the heads'
-scores may move) the runtime is dropped for that net with a warning and PyTorch's result is used.
+Guarantee: every compiled model first runs a 64-pixel crop of its first tile, and PyTorch does too; when
+they differ by more than `TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR between the two, far inside
+the 0.1 dB the heads' scores may move) the runtime is dropped for that net with a warning and PyTorch
+runs it.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
 Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, the cores the machine's 1-minute
@@ -29,6 +30,8 @@ import io
 import logging
 import math
 import os
+import tempfile
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -152,15 +155,39 @@ class _Forward(torch.nn.Module):
         return self.fn(x)
 
 
-def _compile_openvino(module: torch.nn.Module, example: torch.Tensor, threads: int) -> ArrayFn:
+def export_onnx(module: torch.nn.Module, example: torch.Tensor) -> bytes:
+    """`module` as ONNX, any batch and tile size (one export serves every tile shape of every frame)."""
+    buffer = io.BytesIO()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with contextlib.redirect_stderr(io.StringIO()), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (example,),
+            buffer,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": axes, "y": axes},
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
     import openvino as ov
 
-    model = ov.convert_model(module, example_input=example)
-    compiled = ov.Core().compile_model(
-        model,
-        "CPU",
-        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
-    )
+    core = ov.Core()
+    with tempfile.TemporaryDirectory(prefix="rushes-ov-") as tmp:
+        path = os.path.join(tmp, "net.onnx")
+        with open(path, "wb") as f:
+            f.write(onnx)
+        model = core.read_model(path)
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        compiled = core.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -169,16 +196,14 @@ def _compile_openvino(module: torch.nn.Module, example: torch.Tensor, threads: i
     return run
 
 
-def _compile_onnxruntime(module: torch.nn.Module, example: torch.Tensor, threads: int) -> ArrayFn:
+def _compile_onnxruntime(onnx: bytes, threads: int) -> ArrayFn:
     import onnxruntime as ort
 
-    buffer = io.BytesIO()
-    with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
-        torch.onnx.export(module, (example,), buffer, input_names=["x"], output_names=["y"], dynamo=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    options.log_severity_level = 3
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
     def run(x: np.ndarray) -> np.ndarray:
         return np.asarray(session.run(None, {"x": x})[0])
@@ -186,28 +211,31 @@ def _compile_onnxruntime(module: torch.nn.Module, example: torch.Tensor, threads
     return run
 
 
-_COMPILERS = {"openvino": _compile_openvino, "onnxruntime": _compile_onnxruntime}
+_COMPILERS: dict[str, Callable[[bytes, int], ArrayFn]] = {
+    "openvino": _compile_openvino,
+    "onnxruntime": _compile_onnxruntime,
+}
+CHECK_SIDE = 64  # the check runs on a crop this size: cheap in PyTorch, the same graph
 
 
-def _key(
-    fn: TensorFn, net: torch.nn.Module, shape: tuple[int, ...], backend: str, threads: int
-) -> tuple[Any, ...]:
+def _key(fn: TensorFn, net: torch.nn.Module, channels: int, backend: str, threads: int) -> tuple[Any, ...]:
     code = getattr(fn, "__code__", fn)
     cells = tuple(id(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()))
     weights = tuple((p.data_ptr(), p._version) for p in net.parameters())
-    return (id(net), code, cells, weights, shape, backend, threads)
+    return (id(net), code, cells, weights, channels, backend, threads)
 
 
 def compiled_fn(
     fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str | None = None
 ) -> TensorFn:
-    """`fn` (a closure over `net`, N,C,h,w -> N,C',h',w') for inputs shaped like `example`, run by the
-    configured runtime; `fn` itself when the backend is torch or the runtime's output failed the check."""
+    """`fn` (a closure over `net`, N,C,h,w -> N,C',h',w') for inputs like `example` (any batch and
+    size), run by the configured runtime; `fn` itself when the backend is torch or the runtime failed
+    the check against PyTorch."""
     name = resolve_backend(backend)
     if name == "torch":
         return fn
     threads = choose_threads()
-    key = _key(fn, net, tuple(example.shape), name, threads)
+    key = _key(fn, net, int(example.shape[1]), name, threads)
     if key not in _cache:
         _cache[key] = _compile_checked(fn, net, example, name, threads)
         while len(_cache) > CACHE_SIZE:
@@ -223,9 +251,10 @@ def _compile_checked(
     fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str, threads: int
 ) -> ArrayFn | None:
     module = _Forward(fn, net).eval()
-    x = example.detach().float().cpu().contiguous()
+    side = CHECK_SIDE - CHECK_SIDE % 8
+    x = example[:1, :, :side, :side].detach().float().cpu().contiguous()
     try:
-        runner = _COMPILERS[backend](module, x, threads)
+        runner = _COMPILERS[backend](export_onnx(module, x), threads)
         with torch.no_grad():
             expected = module(x).float().numpy()
         got = runner(x.numpy())
@@ -239,13 +268,7 @@ def _compile_checked(
             f"{backend} output differs from PyTorch by {diff:.2e} (> {TOLERANCE}); using PyTorch for this net",
         )
         return None
-    log.info(
-        "inference runtime %s compiled %s with %d threads (max diff %.1e)",
-        backend,
-        tuple(x.shape),
-        threads,
-        diff,
-    )
+    log.info("inference runtime %s ready, %d threads (max diff from PyTorch %.1e)", backend, threads, diff)
     return runner
 
 
