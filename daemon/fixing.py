@@ -29,6 +29,7 @@ from daemon.settings import Settings
 from daemon.shows import get_show
 from engine.heads import get_head
 from engine.heads.base import HeadError
+from engine.infer.runtime import limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.lut import read_cube
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
@@ -171,7 +172,7 @@ def render(
     Decoding runs ahead of the head and encoding behind it, each in its own thread (engine.infer.stream)."""
     from daemon.rendering import RenderSink
 
-    with RenderSink(plan) as sink:
+    with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
         with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as encoder:
             for frame in fixed_frames(model, prepared, source, first_frame):
                 encoder.put(frame)

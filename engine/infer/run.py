@@ -1,9 +1,10 @@
 """Running a head's net on whole frames: tensors in and out, tiling, no_grad, half precision on CUDA.
 
-On CPU, frames of at least `runtime.settings().min_pixels` run through the exported inference runtime
+On CPU, PyTorch and OpenCV use the threads the machine's load leaves (runtime.limited_threads); frames
+of at least `runtime.settings().min_pixels` run through the exported inference runtime
 (engine.infer.runtime: OpenVINO or ONNX Runtime, checked against PyTorch); smaller ones in PyTorch.
-On CUDA: fp16 autocast (10 mantissa bits, against bf16's 7: the heads' residual outputs stay within
-0.01 dB of fp32), tiles of `CUDA_TILE` pixels in batches of `CUDA_BATCH`.
+On CUDA: fp16 autocast (10 mantissa bits, against bf16's 7, for 0..1 images), tiles of `CUDA_TILE`
+pixels in batches of `CUDA_BATCH`. The CUDA path has not been measured yet (no GPU lent so far).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def run_on_image(
         if call is not fn:
             base = spec or TileSpec()
             spec = TileSpec(tile=max(base.tile, RUNTIME_TILE), overlap=base.overlap, batch=base.batch)
-    with torch.no_grad(), autocast_for(device):
+    threads = runtime.limited_threads() if device.type == "cpu" else nullcontext()
+    with torch.no_grad(), autocast_for(device), threads:
         out = run_tiled(call, image_to_tensor(image, device), scale=scale, spec=spec)
     return np.clip(tensor_to_image(out), 0.0, 1.0)
 
