@@ -260,7 +260,7 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
         stage(
             "alignment (denoise flows, 2 per frame)",
             n,
-            lambda: [stack_aligned(decoded, i, 3) for i in range(n)],
+            lambda: sum(stack_aligned(decoded, i, 3).shape[2] for i in range(n)),
         )
     )
     fixed: list[np.ndarray] = []

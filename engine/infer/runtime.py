@@ -17,6 +17,7 @@ the 0.1 dB the heads' scores may move) the runtime is dropped for that net with 
 runs it.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
+Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
 Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, the cores the machine's 1-minute
 load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on oversubscribed cores, fewer compute
 threads run faster (a preempted thread stalls every other thread at each layer).
@@ -60,6 +61,7 @@ class InferSettings:
     backend: str = "auto"
     threads: int | None = None  # None: chosen from the machine's load
     min_pixels: int = 512 * 512  # input pixels per frame below which PyTorch runs (export not worth it)
+    device: str = "cpu"  # where fixes run their nets: cpu | cuda | auto (cuda when there is one)
 
 
 def _from_env() -> InferSettings:
@@ -67,6 +69,7 @@ def _from_env() -> InferSettings:
     return InferSettings(
         backend=os.environ.get("RUSHES_INFER_BACKEND", "auto").strip().lower() or "auto",
         threads=int(threads) if threads.isdigit() and int(threads) > 0 else None,
+        device=os.environ.get("RUSHES_INFER_DEVICE", "cpu").strip().lower() or "cpu",
     )
 
 
@@ -97,7 +100,22 @@ def using(**changes: Any) -> Iterator[InferSettings]:
     try:
         yield _settings
     finally:
-        configure(**{k: getattr(previous, k) for k in ("backend", "threads", "min_pixels")})
+        configure(**{k: getattr(previous, k) for k in ("backend", "threads", "min_pixels", "device")})
+
+
+def inference_device(device: str | None = None) -> str:
+    """The device fixes load their nets on: "cpu", "cuda" (an error when there is none) or "auto"."""
+    name = (device or _settings.device).lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeMissing(
+            "inference device cuda asked for (RUSHES_INFER_DEVICE) but PyTorch sees no CUDA GPU here; "
+            "use cpu or auto"
+        )
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"inference device {name!r} is not known; use cpu, cuda or auto")
+    return name
 
 
 def installed(backend: str) -> bool:
@@ -184,7 +202,7 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor) -> bytes:
         torch.onnx.export(
             module,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # file objects are accepted
             input_names=["x"],
             output_names=["y"],
             dynamic_axes={"x": axes, "y": axes},
@@ -305,6 +323,7 @@ __all__ = [
     "clear_cache",
     "compiled_fn",
     "configure",
+    "inference_device",
     "installed",
     "limited_threads",
     "resolve_backend",
