@@ -303,17 +303,17 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def make_exr(source: Path, folder: Path, frames: int) -> str:
-    """A 4K half-float EXR sequence (frames 1001...) from a real clip scaled up."""
+def make_exr(source: Path, folder: Path, frames: int, distinct: int = 24) -> str:
+    """A 4K half-float EXR sequence (frames 1001...) from a real clip scaled up: `distinct` frames written,
+    the rest hard links to them in turn (every frame is still read and decoded on its own)."""
     folder.mkdir(parents=True)
-    done = 0
-    while done < frames:
-        for f in read_frames(source):
-            if done >= frames:
-                break
-            big = cv2.resize(f.rgb, (3840, 2160), interpolation=cv2.INTER_CUBIC)
-            write_image(folder / f"plate.{1001 + done:04d}.exr", big)
-            done += 1
+    made: list[Path] = []
+    for f in read_frames(source, 0, min(frames, distinct) - 1):
+        big = cv2.resize(f.rgb, (3840, 2160), interpolation=cv2.INTER_CUBIC)
+        made.append(folder / f"plate.{1001 + len(made):04d}.exr")
+        write_image(made[-1], big)
+    for i in range(len(made), frames):
+        os.link(made[i % len(made)], folder / f"plate.{1001 + i:04d}.exr")
     return str(folder / "plate.####.exr")
 
 
