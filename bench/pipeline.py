@@ -247,7 +247,6 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
     """Every stage of a 1080p denoise fix alone, the whole fix, and the classical jobs, in one run."""
     info = probe(clip)
     n = info.frame_count
-    fps = Fraction(info.fps)
     head = get_head("denoise")
     net = ShowModel.fresh(["denoise"]).eval().net("denoise")
     decoded: list[np.ndarray] = []
@@ -273,6 +272,7 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
                 lambda: fixed.extend(f for _, f in head.apply(net, list(enumerate(decoded)))),
             )
         )
+    fps = Fraction(info.fps)
     rows.append(
         stage("review renders (H.264 review + before/after)", n, lambda: renders_only(fixed, work / "r", fps))
     )
@@ -282,25 +282,51 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
         rows.append(
             stage("whole fix (daemon.fixing.render)", n, lambda: whole_fix("denoise", clip, work / "w", {}))
         )
-    rows.append(
+    return rows + baselines(clip, decoded, work)
+
+
+def baselines(clip: Path, decoded: list[np.ndarray], work: Path) -> list[dict[str, Any]]:
+    n = len(decoded)
+    rows = [
         stage("OpenCV NL-means h=8 (decoded frames)", n, lambda: [denoise_nlmeans(f, 8.0) for f in decoded])
-    )
+    ]
     decoded.clear()
-    rows.append(
-        stage(
-            "ffmpeg -vf nlmeans + libx264 (end to end)",
-            n,
-            lambda: ffmpeg_fix(clip, work / "nlmeans.mp4", "nlmeans=s=3:p=7:r=15"),
+    for name, vf in (("nlmeans", "nlmeans=s=3:p=7:r=15"), ("hqdn3d", "hqdn3d")):
+        out = work / f"{name}.mp4"
+        rows.append(
+            stage(
+                f"ffmpeg -vf {name} + libx264 (end to end)",
+                n,
+                lambda vf=vf, out=out: ffmpeg_fix(clip, out, vf),
+            )
         )
-    )
-    rows.append(
-        stage(
-            "ffmpeg -vf hqdn3d + libx264 (end to end)",
-            n,
-            lambda: ffmpeg_fix(clip, work / "hqdn3d.mp4", "hqdn3d"),
-        )
-    )
     return rows
+
+
+def head_vs_whole(clip: Path, work: Path, rounds: int) -> dict[str, Any]:
+    """The head alone and the whole fix, alternated `rounds` times (a shared machine's load drifts);
+    the ratio of their summed times."""
+    n = probe(clip).frame_count
+    head = get_head("denoise")
+    net = ShowModel.fresh(["denoise"]).eval().net("denoise")
+    decoded = [f.rgb for f in read_frames(clip)]
+    head_s = whole_s = 0.0
+    with torch.no_grad():
+        for _ in range(rounds):
+            with runtime.limited_threads():
+                head_s += stage(
+                    "A/B head alone", n, lambda: sum(1 for _ in head.apply(net, enumerate(decoded)))
+                )["seconds"]
+            whole_s += stage("A/B whole fix", n, lambda: whole_fix("denoise", clip, work / "ab", {}))[
+                "seconds"
+            ]
+    return {
+        "rounds": rounds,
+        "frames": n,
+        "head_fps": round(rounds * n / head_s, 4),
+        "whole_fps": round(rounds * n / whole_s, 4),
+        "whole_over_head": round(head_s / whole_s, 3),
+    }
 
 
 def make_exr(source: Path, folder: Path, frames: int, distinct: int = 24) -> str:
@@ -344,6 +370,7 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, help="Folder of real clips (e.g. ../shared/footage/camera).")
     parser.add_argument("--files", type=int, default=0, help="Files to land for the ingest latency part.")
     parser.add_argument("--frames", type=int, default=24, help="Frames of the 1080p clip (0: skip).")
+    parser.add_argument("--ab-rounds", type=int, default=0, help="Alternate head alone / whole fix N times.")
     parser.add_argument("--name", default="pipeline", help="Report name: bench/out/NAME.json and .md.")
     parser.add_argument("--exr-frames", type=int, default=200, help="Frames of the 4K EXR shot (0: skip).")
     args = parser.parse_args()
@@ -356,15 +383,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rushes-bench-") as tmp:
         work = Path(tmp)
         latency = ingest_latency(work / "latency", args.files, args.footage) if args.files > 0 else None
-        clip = make_clip(work / "clip1080.mp4", max(args.frames, 2), args.footage)
+        clip = make_clip(work / "clip1080.mp4", max(args.frames, 6 if args.ab_rounds else 2), args.footage)
         rows = fix_1080p(clip, work) if args.frames > 0 else []
+        ab = head_vs_whole(clip, work, args.ab_rounds) if args.ab_rounds > 0 else None
         source = next(iter(sorted(args.footage.rglob("*.mp4"))), clip) if args.footage else clip
         exr = exr_memory(source, work, args.exr_frames) if args.exr_frames > 0 else []
-    report(rows, exr, latency, load_before, args.name)
+    report(rows, exr, latency, load_before, args.name, ab)
 
 
 def report(
-    rows: list[dict[str, Any]], exr: list[dict[str, Any]], latency: Any, load_before: Any, name: str
+    rows: list[dict[str, Any]],
+    exr: list[dict[str, Any]],
+    latency: Any,
+    load_before: Any,
+    name: str,
+    ab: dict[str, Any] | None = None,
 ) -> None:
     by = {r["stage"].split(" (")[0]: r for r in rows}
     result: dict[str, Any] = {
@@ -378,6 +411,7 @@ def report(
         "fix_1080p": rows,
         "exr_4k": exr,
         "ingest_latency": latency,
+        "head_vs_whole": ab,
     }
     if rows:
         head, whole, align = by["head alone"], by["whole fix"], by["alignment"]
@@ -408,6 +442,12 @@ def report(
             f"Inference (head - alignment): {result['inference_seconds']:.2f} s. Whole fix / head alone: "
             f"**{result['whole_over_head']}x**; head alone / OpenCV NL-means: **{result['head_over_nlmeans']}x**; "
             f"whole fix / OpenCV NL-means: **{result['whole_over_nlmeans']}x**.",
+        ]
+    if ab:
+        md += [
+            "",
+            f"Alternated {ab['rounds']}x on {ab['frames']} frames: head alone {ab['head_fps']} frames/s, whole fix "
+            f"{ab['whole_fps']} frames/s: whole / head **{ab['whole_over_head']}x**.",
         ]
     if exr:
         md += [
