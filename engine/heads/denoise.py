@@ -83,7 +83,8 @@ def align(
     gx, gy = _grid(h, w)
     flow[..., 0] += gx
     flow[..., 1] += gy
-    return np.asarray(cv2.remap(other, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    warped = cv2.remap(other, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
+    return np.asarray(warped)
 
 
 def stack_aligned(
