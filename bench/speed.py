@@ -13,6 +13,7 @@ Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -107,6 +108,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="Compute threads (default: from the load).")
     ap.add_argument("--compare-backends", action="store_true")
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     runtime.configure(backend=args.backend, threads=args.threads)
     n = args.frames
     heads = [h for h in args.heads.split(",") if h] or head_names()
@@ -215,8 +217,8 @@ def main() -> None:
         f"# Show model speed at 1080p ({args.device})",
         "",
         f"`{' '.join(sys.argv)}` on {data['machine']['cpu_count']} CPU cores, inference {data['backend']} "
-        f"with {data['threads']} threads, load average {data['machine']['load_average'][0]:.1f} before, "
-        f"{__import__('os').getloadavg()[0]:.1f} after (shared machine).",
+        f"with {data['threads']} threads, load average {load_start:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after (shared machine).",
         "",
         md_table(["head", "head frames/s", "baseline", "baseline frames/s", "head / baseline", "note"], rows),
         "",
