@@ -29,7 +29,7 @@ from daemon.settings import Settings
 from daemon.shows import get_show
 from engine.heads import get_head
 from engine.heads.base import HeadError
-from engine.infer.runtime import RuntimeMissing, inference_device, limited_threads
+from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.lut import read_cube
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
@@ -161,7 +161,7 @@ def fixed_frames(
             while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
                 recent.popitem(last=False)
             yield number, before, after
-    except (HeadError, RuntimeMissing) as exc:  # RuntimeMissing: a runtime named in settings is not installed
+    except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is not installed
         raise FixError(str(exc)) from exc
 
 
@@ -188,7 +188,7 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
         folder, number = row.path, row.version
     try:
         device = inference_device()
-    except RuntimeMissing as exc:
+    except InferenceSettingError as exc:
         raise Permanent(str(exc)) from exc
     return load_model(folder, device=device), number
 

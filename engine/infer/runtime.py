@@ -52,8 +52,12 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
 
-class RuntimeMissing(RuntimeError):
-    """An inference backend was asked for by name and is not installed."""
+class InferenceSettingError(ValueError):
+    """An inference setting names something unknown or unavailable (one line: what to set instead)."""
+
+
+class RuntimeMissing(InferenceSettingError):
+    """An inference backend (or device) was asked for by name and is not installed (or present)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,9 @@ def configure(**changes: Any) -> InferSettings:
     previous = _settings
     new = replace(_settings, **changes)
     if new.backend not in BACKENDS:
-        raise ValueError(f"inference backend {new.backend!r} is not known; use one of {', '.join(BACKENDS)}")
+        raise InferenceSettingError(
+            f"inference backend {new.backend!r} is not known; use one of {', '.join(BACKENDS)}"
+        )
     _settings = new
     return previous
 
@@ -114,7 +120,9 @@ def inference_device(device: str | None = None) -> str:
             "use cpu or auto"
         )
     if name not in ("cpu", "cuda"):
-        raise ValueError(f"inference device {name!r} is not known; use cpu, cuda or auto")
+        raise InferenceSettingError(
+            f"inference device {name!r} (RUSHES_INFER_DEVICE) is not known; use cpu, cuda or auto"
+        )
     return name
 
 
@@ -127,7 +135,9 @@ def resolve_backend(backend: str | None = None) -> str:
     """The backend that will run: "auto" picks the fastest installed one (warning once when none is)."""
     name = (backend or _settings.backend).lower()
     if name not in BACKENDS:
-        raise ValueError(f"inference backend {name!r} is not known; use one of {', '.join(BACKENDS)}")
+        raise InferenceSettingError(
+            f"inference backend {name!r} (RUSHES_INFER_BACKEND) is not known; use one of {', '.join(BACKENDS)}"
+        )
     if name == "auto":
         for candidate in ("openvino", "onnxruntime"):
             if installed(candidate):
@@ -318,6 +328,7 @@ __all__ = [
     "BACKENDS",
     "TOLERANCE",
     "InferSettings",
+    "InferenceSettingError",
     "RuntimeMissing",
     "choose_threads",
     "clear_cache",

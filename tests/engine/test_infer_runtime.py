@@ -123,3 +123,14 @@ def test_threads_follow_the_machines_load() -> None:
         assert runtime.choose_threads(cpu_count=16, load=4.0) == 12
     with runtime.using(threads=3):
         assert runtime.choose_threads(cpu_count=2, load=9.0) == 3
+
+
+def test_an_unknown_backend_or_device_is_one_clear_error() -> None:
+    with pytest.raises(runtime.InferenceSettingError, match="RUSHES_INFER_BACKEND.*use one of"):
+        runtime.resolve_backend("tensorrt")
+    with pytest.raises(runtime.InferenceSettingError, match="RUSHES_INFER_DEVICE.*cpu, cuda or auto"):
+        runtime.inference_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(runtime.RuntimeMissing, match="no CUDA GPU"):
+            runtime.inference_device("cuda")
+    assert runtime.inference_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
