@@ -126,9 +126,9 @@ def test_threads_follow_the_machines_load() -> None:
 
 
 def test_an_unknown_backend_or_device_is_one_clear_error() -> None:
-    with pytest.raises(runtime.InferenceSettingError, match="RUSHES_INFER_BACKEND.*use one of"):
+    with pytest.raises(runtime.InferenceSettingError, match=r"RUSHES_INFER_BACKEND.*use one of"):
         runtime.resolve_backend("tensorrt")
-    with pytest.raises(runtime.InferenceSettingError, match="RUSHES_INFER_DEVICE.*cpu, cuda or auto"):
+    with pytest.raises(runtime.InferenceSettingError, match=r"RUSHES_INFER_DEVICE.*cpu, cuda or auto"):
         runtime.inference_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(runtime.RuntimeMissing, match="no CUDA GPU"):
