@@ -1,15 +1,19 @@
 """Speed of each head at 1080p on this machine, beside its classical baseline in the same run.
 
-    .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3]
+    .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
+        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
-Writes bench/out/speed.json and bench/out/speed.md.
+--compare-backends also times one 1080p frame of each CNN head's net through every installed inference
+runtime and PyTorch, interleaved (noisy machines), with the largest difference from PyTorch's output.
+Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +33,8 @@ from engine.baselines.color import reinhard
 from engine.baselines.interpolate import minterpolate_midpoints
 from engine.baselines.restore import denoise_nlmeans, downscale, inpaint_telea, upscale_lanczos
 from engine.heads import get_head, head_names
+from engine.infer import runtime
+from engine.infer.run import run_on_image
 from engine.model import ShowModel, load_model
 
 
@@ -54,16 +60,62 @@ def _generic(model: ShowModel, head: str, frames: np.ndarray) -> Callable[[], It
     return lambda: get_head(head).apply(model.net(head), numbered(frames), params)
 
 
+NET_INPUTS = {"denoise": (1080, 1920, 9), "upscale": (540, 960, 3), "cleanup": (1080, 1920, 5)}
+
+
+def compare_backends(model: ShowModel, heads: list[str], rounds: int = 2) -> list[list[Any]]:
+    """Each CNN head's forward on one 1080p frame (its input channels) through each backend, interleaved;
+    rows: head, backend, frames/s (best round), ratio to PyTorch, largest difference from PyTorch."""
+    rows: list[list[Any]] = []
+    names = ["torch"] + [b for b in ("openvino", "onnxruntime") if runtime.installed(b)]
+    for head_name in (h for h in heads if h in NET_INPUTS):
+        head, net = get_head(head_name), model.net(head_name)
+        img = np.random.default_rng(0).random(NET_INPUTS[head_name], dtype=np.float32)
+        fn = _net_fn(head_name, head, net)
+        scale = head.scale
+        best: dict[str, float] = {}
+        outs: dict[str, np.ndarray] = {}
+        for b in names:  # warm up: export and compile outside the timing
+            with runtime.using(backend=b):
+                outs[b] = run_on_image(fn, img, net, scale=scale)
+        for _ in range(rounds):
+            for b in names:
+                with runtime.using(backend=b):
+                    t = time.perf_counter()
+                    run_on_image(fn, img, net, scale=scale)
+                    best[b] = max(best.get(b, 0.0), 1 / (time.perf_counter() - t))
+        for b in names:
+            diff = float(np.abs(outs[b] - outs["torch"]).max())
+            rows.append([head_name, b, best[b], best[b] / best["torch"], f"{diff:.1e}"])
+            print(rows[-1], flush=True)
+    return rows
+
+
+def _net_fn(name: str, head: Any, net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name == "cleanup":
+        return lambda x: head.forward(net, x[:, :3], x[:, 3:4], x[:, 4:5])
+    return lambda x: head.forward(net, x)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--frames", type=int, default=3)
     ap.add_argument("--heads", default="")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--backend", choices=runtime.BACKENDS, default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="Compute threads (default: from the load).")
+    ap.add_argument("--compare-backends", action="store_true")
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
+    runtime.configure(backend=args.backend, threads=args.threads)
     n = args.frames
     heads = [h for h in args.heads.split(",") if h] or head_names()
     model = load_model(args.model).model if args.model else ShowModel.fresh(heads)
+    model = model.to(args.device).eval()
+    suffix = "_cuda" if args.device == "cuda" else ""
+    backends = compare_backends(model, heads) if args.compare_backends else []
     clip = synth.camera_move(synth.photo("astronaut"), n + 2, (1920, 1080))
     noisy = degrade.add_noise(clip, 15 / 255)
     small = np.stack([downscale(f) for f in clip])
@@ -150,18 +202,35 @@ def main() -> None:
         report[head]["ratio"] = ratio
         rows.append([head, fps, base_name, base_fps, ratio, error or ""])
         print(head, report[head], flush=True)
-    data = {"machine": machine(), "resolution": [1920, 1080], "frames": n, "heads": report}
-    write_json(args.out / "speed.json", data)
+    data = {
+        "machine": machine(),
+        "device": args.device,
+        "backend": runtime.resolve_backend() if args.device == "cpu" else "torch (fp16 autocast)",
+        "threads": runtime.choose_threads(),
+        "resolution": [1920, 1080],
+        "frames": n,
+        "heads": report,
+        "backends": backends,
+    }
+    write_json(args.out / f"speed{suffix}.json", data)
     md = [
-        "# Show model speed at 1080p",
+        f"# Show model speed at 1080p ({args.device})",
         "",
-        f"`{' '.join(sys.argv)}` on {data['machine']['cpu_count']} CPU cores, torch threads "
-        f"{data['machine']['torch_threads']}, load average {data['machine']['load_average'][0]:.1f} (shared machine).",
+        f"`{' '.join(sys.argv)}` on {data['machine']['cpu_count']} CPU cores, inference {data['backend']} "
+        f"with {data['threads']} threads, load average {load_start:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after (shared machine).",
         "",
         md_table(["head", "head frames/s", "baseline", "baseline frames/s", "head / baseline", "note"], rows),
         "",
     ]
-    (args.out / "speed.md").write_text("\n".join(md) + "\n")
+    if backends:
+        md += [
+            "One 1080p frame of each net (tiled as in fixes), runtimes interleaved:",
+            "",
+            md_table(["head", "backend", "frames/s", "x PyTorch", "max diff from PyTorch"], backends),
+            "",
+        ]
+    (args.out / f"speed{suffix}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

@@ -29,7 +29,10 @@ from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from engine.baselines.fallback import baseline_frames
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
+from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
+from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
+from engine.media.pixels import to_uint8
 from engine.model import ModelVersion, ShowModel, fallback_note, head_source, load_model
 
 log = get_logger("rushes.fix")
@@ -81,11 +84,13 @@ class FixedFrames:
 def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_frame: int) -> FixedFrames:
     """The fix of `source`, frame by frame; `before` is the source frame shown opposite (for a retime, the
     source frame at or before that moment)."""
+    # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
+    # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
-        for frame in read_frames(source):
-            recent[frame.number] = frame.rgb
+        for frame in prefetch(read_frames(source), depth=2):
+            recent[frame.number] = to_uint8(frame.rgb)
             while len(recent) > 64:
                 recent.popitem(last=False)
             yield frame.number, frame.rgb
@@ -98,13 +103,12 @@ def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_fra
                 src = (
                     first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
                 )
-                before = recent.get(src)
-                if (
-                    before is None
-                ):  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
-                    before = recent[max((n for n in recent if n <= src), default=min(recent))]
+                shown = src if src in recent else max((n for n in recent if n <= src), default=min(recent))
+                before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
+                while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
+                    recent.popitem(last=False)
                 yield number, before, after
-        except HeadError as exc:
+        except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is missing
             raise FixError(str(exc)) from exc
 
     return FixedFrames(run, triples())
@@ -135,7 +139,11 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
         if row is None:
             raise NoModel(show)
         folder, number, seal = row.path, row.version, models_repo.recorded_seal(row)
-    return load_model(folder, expected_seal=seal), number
+    try:
+        device = inference_device()
+    except InferenceSettingError as exc:
+        raise Permanent(str(exc)) from exc
+    return load_model(folder, expected_seal=seal, device=device), number
 
 
 def describe(
@@ -257,12 +265,14 @@ def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPlan) -> RenderedFiles:
-    """Stream the fixed frames into the review files of `plan` (a FixError is Permanent)."""
+    """Stream the fixed frames into the review files of `plan` (a FixError is Permanent). Decoding runs ahead
+    of the head and encoding behind it, each in its own thread (engine.infer.stream)."""
     try:
-        with RenderSink(plan) as sink:
+        with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
             fixed = fixed_frames(model, prepared, source, plan.first_frame)
-            for out_number, before, after in fixed:
-                sink.add(out_number, before, after)
+            with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as encoder:
+                for frame in fixed:
+                    encoder.put(frame)
             return sink.finish(lut=fixed.outputs.lut)
     except FixError as exc:
         raise Permanent(str(exc)) from exc

@@ -50,8 +50,9 @@ MAX_COMPARE_WIDTH = 1920  # the before/after movie is scaled down to at most thi
 MAX_THUMB_WIDTH = 640
 REVIEW_CRF = 18
 # Review movies go to trackers that re-encode or trim them (Kitsu's normalisation drops the video of H.264 with
-# B-frames and an edit list): no B-frames, which every review player and transcoder takes.
-REVIEW_OPTIONS = {"bf": "0"}
+# B-frames and an edit list): no B-frames, which every review player and transcoder takes. A 10-frame rate
+# control lookahead: x264's default 40 held 1.6 GB of 4K frames per encoder, 10 holds 0.9 GB (docs/benchmarks.md).
+REVIEW_OPTIONS = {"bf": "0", "rc-lookahead": "10"}
 
 
 def _review_writer(path: Path, fps: Fraction, width: int, height: int, timecode: str | None) -> MovieWriter:

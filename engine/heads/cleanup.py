@@ -73,25 +73,40 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
 
 
-def _homography(
-    target: np.ndarray, hole: np.ndarray, neighbour: np.ndarray, neighbour_hole: np.ndarray
-) -> np.ndarray | None:
-    """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole.
-
-    Large frames are aligned at about FLOW_SIDE pixels on their short side and the map scaled back."""
-    full_h, full_w = hole.shape
+def flow_image(frame: np.ndarray) -> np.ndarray:
+    """What the alignment flow of `frame` is computed on: 8-bit gray at about FLOW_SIDE pixels on the short
+    side (a streaming window makes it once per frame, not once per pair)."""
+    full_h, full_w = frame.shape[:2]
     scale = min(1.0, FLOW_SIDE / min(full_h, full_w))
     if scale < 1.0:
         size = (round(full_w * scale), round(full_h * scale))
-        target = cv2.resize(target, size, interpolation=cv2.INTER_AREA)
-        neighbour = cv2.resize(neighbour, size, interpolation=cv2.INTER_AREA)
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return _gray(frame)
+
+
+def _homography(
+    target: np.ndarray,
+    hole: np.ndarray,
+    neighbour: np.ndarray,
+    neighbour_hole: np.ndarray,
+    grays: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole.
+
+    Large frames are aligned at about FLOW_SIDE pixels on their short side and the map scaled back.
+    `grays`: the two frames' flow_image()s when the caller has them."""
+    full_h, full_w = hole.shape
+    scale = min(1.0, FLOW_SIDE / min(full_h, full_w))
+    a, b = grays if grays is not None else (flow_image(target), flow_image(neighbour))
+    if scale < 1.0:
+        size = (a.shape[1], a.shape[0])
         hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         neighbour_hole = (
             cv2.resize(neighbour_hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         )
     h, w = hole.shape
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    flow = dis.calc(_gray(target), _gray(neighbour), None)
+    flow = dis.calc(a, b, None)
     reach = max(12, int(0.08 * min(h, w)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     near = cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
@@ -114,9 +129,13 @@ def _homography(
 
 
 def temporal_fill(
-    frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], index: int
+    frames: Sequence[np.ndarray],
+    holes: Sequence[np.ndarray],
+    index: int,
+    grays: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw)."""
+    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw).
+    `grays`: the frames' flow_image()s, when known."""
     target, hole = frames[index], holes[index].astype(bool)
     filled = target.copy()
     missing = hole.copy()
@@ -125,7 +144,8 @@ def temporal_fill(
     for j in order:
         if not missing.any():
             break
-        mat = _homography(target, hole, frames[j], holes[j].astype(bool))
+        pair = (grays[index], grays[j]) if grays is not None else None
+        mat = _homography(target, hole, frames[j], holes[j].astype(bool), pair)
         if mat is None:
             continue
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
@@ -139,10 +159,13 @@ def temporal_fill(
 
 
 def classical_base(
-    frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], index: int
+    frames: Sequence[np.ndarray],
+    holes: Sequence[np.ndarray],
+    index: int,
+    grays: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Temporal fill, then Telea for what no frame saw: (base frame, unseen mask)."""
-    filled, unseen = temporal_fill(frames, holes, index)
+    filled, unseen = temporal_fill(frames, holes, index, grays)
     return inpaint_telea(filled, unseen), unseen
 
 
@@ -339,23 +362,24 @@ class CleanupHead(Head):
         mask_of = _mask_lookup(p.get("masks"))
         radius = int(p.get("radius", 4))
         spec = TileSpec(tile=int(p.get("tile", 256)))
-        window: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        window: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque()
         pending = 0  # index in `window` of the next frame to emit
 
         def emit(i: int) -> NumberedFrame:
-            number, frame, hole = window[i]
+            number, frame, hole, _ = window[i]
             if not hole.any():
                 return number, frame
             lo, hi = max(0, i - radius), min(len(window), i + radius + 1)
             frs = [window[j][1] for j in range(lo, hi)]
             hls = [window[j][2] for j in range(lo, hi)]
-            base, unseen = classical_base(frs, hls, i - lo)
+            grays = [window[j][3] for j in range(lo, hi)]
+            base, unseen = classical_base(frs, hls, i - lo, grays)
             return number, self.refine(net, base, hole, unseen, spec)
 
         for number, frame in map(frame_pair, frames):
             img = as_float(frame)
             hole = mask_of(number, img.shape[:2])
-            window.append((number, img, hole))
+            window.append((number, img, hole, flow_image(img)))  # once per frame, shared by its pairs
             while pending < len(window) and len(window) - 1 - pending >= radius:
                 yield emit(pending)
                 pending += 1

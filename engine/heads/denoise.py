@@ -13,6 +13,7 @@ each at the best of a few strengths chosen on the evaluation frames themselves (
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -52,25 +53,43 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.GaussianBlur(g, (5, 5), 1.0))  # noise would drag the flow
 
 
-def align(target: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """`other` warped onto `target` (both noisy H,W,3) with DIS flow target -> other."""
-    h, w = target.shape[:2]
+def flow_image(img: np.ndarray) -> np.ndarray:
+    """What the flow of `img` is computed on: blurred 8-bit gray at about FLOW_SIDE pixels (once a frame)."""
+    h, w = img.shape[:2]
     scale = min(1.0, FLOW_SIDE / min(h, w))
-    a, b = _gray(target), _gray(other)
+    g = _gray(img)
     if scale < 1.0:
-        size = (round(w * scale), round(h * scale))
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+        g = cv2.resize(g, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return np.asarray(g)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return gx, gy
+
+
+def align(
+    target: np.ndarray,
+    other: np.ndarray,
+    target_flow: np.ndarray | None = None,
+    other_flow: np.ndarray | None = None,
+) -> np.ndarray:
+    """`other` warped onto `target` (both noisy H,W,3) with DIS flow target -> other; `*_flow` are their
+    flow_image()s when the caller has them already (a streaming window computes each frame's once)."""
+    h, w = target.shape[:2]
+    a = flow_image(target) if target_flow is None else target_flow
+    b = flow_image(other) if other_flow is None else other_flow
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
     flow = dis.calc(a, b, None)
+    scale = min(1.0, FLOW_SIDE / min(h, w))
     if scale < 1.0:
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.asarray(
-        cv2.remap(
-            other, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-    )
+    gx, gy = _grid(h, w)
+    flow[..., 0] += gx
+    flow[..., 1] += gy
+    warped = cv2.remap(other, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
+    return np.asarray(warped)
 
 
 def _neighbours(length: int, t: int) -> list[int]:
@@ -78,15 +97,22 @@ def _neighbours(length: int, t: int) -> list[int]:
     return [min(max(t + d, 0), length - 1) for d in (-1, 0, 1)]
 
 
-def stack_aligned(frames: Sequence[np.ndarray], index: int, count: int) -> np.ndarray:
-    """H,W,3*count: frames[index] then its neighbours (index-1, index+1, clamped) aligned to it."""
+def stack_aligned(
+    frames: Sequence[np.ndarray], index: int, count: int, flows: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
+    """H,W,3*count: frames[index] then its neighbours (index-1, index+1, clamped) aligned to it; `flows`:
+    the frames' flow_image()s, when known."""
     centre = frames[index]
     if count == 1:
         return centre
     parts = [centre]
     for d in (-1, 1):
         j = min(max(index + d, 0), len(frames) - 1)
-        parts.append(centre if j == index else align(centre, frames[j]))
+        if j == index:
+            parts.append(centre)
+        else:
+            pair = (flows[index], flows[j]) if flows is not None else (None, None)
+            parts.append(align(centre, frames[j], *pair))
     return np.concatenate(parts, axis=2)
 
 
@@ -146,10 +172,12 @@ class DenoiseHead(Head):
         frames: Sequence[np.ndarray] | np.ndarray,
         index: int = 0,
         spec: TileSpec | None = None,
+        flows: Sequence[np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Denoise frames[index] (with its neighbours when the net uses them); a lone H,W,3 frame works too."""
+        """Denoise frames[index] (with its neighbours when the net uses them); a lone H,W,3 frame works too.
+        `flows`: the frames' flow_image()s when the caller keeps them."""
         seq = [frames] if isinstance(frames, np.ndarray) and frames.ndim == 3 else list(frames)
-        stacked = stack_aligned(seq, index, self._frames(net))
+        stacked = stack_aligned(seq, index, self._frames(net), flows)
         return run_on_image(lambda x: self.forward(net, x), stacked, net, spec=spec)
 
     def evaluate(
@@ -210,19 +238,23 @@ class DenoiseHead(Head):
         frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
-        """Streams with a window of one frame either side (when the net uses neighbours)."""
+        """Streams with a window of one frame either side (when the net uses neighbours); each frame's
+        flow image is made once, as it enters the window."""
         spec = TileSpec(tile=int((params or {}).get("tile", 256)))
         radius = 1 if self._frames(net) > 1 else 0
-        window: deque[tuple[int, np.ndarray]] = deque()
+        window: deque[tuple[int, np.ndarray, np.ndarray | None]] = deque()
         pending = 0
 
         def emit(i: int) -> NumberedFrame:
             lo, hi = max(0, i - 1), min(len(window), i + 2)
             seq = [window[j][1] for j in range(lo, hi)]
-            return window[i][0], self.denoise(net, seq, i - lo, spec)
+            flows = [window[j][2] for j in range(lo, hi)]
+            known = None if any(f is None for f in flows) else flows
+            return window[i][0], self.denoise(net, seq, i - lo, spec, known)  # type: ignore[arg-type]
 
         for number, frame in map(frame_pair, frames):
-            window.append((number, as_float(frame)))
+            img = as_float(frame)
+            window.append((number, img, flow_image(img) if radius else None))
             while pending < len(window) and len(window) - 1 - pending >= radius:
                 yield emit(pending)
                 pending += 1

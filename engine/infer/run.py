@@ -1,4 +1,11 @@
-"""Running a head's net on whole frames: tensors in and out, tiling, no_grad, mixed precision on CUDA."""
+"""Running a head's net on whole frames: tensors in and out, tiling, no_grad, half precision on CUDA.
+
+On CPU, PyTorch and OpenCV use the threads the machine's load leaves (runtime.limited_threads); frames
+of at least `runtime.settings().min_pixels` run through the exported inference runtime
+(engine.infer.runtime: OpenVINO or ONNX Runtime, checked against PyTorch); smaller ones in PyTorch.
+On CUDA: fp16 autocast (10 mantissa bits, against bf16's 7, for 0..1 images), tiles of `CUDA_TILE`
+pixels in batches of `CUDA_BATCH`. The CUDA path has not been measured yet (no GPU lent so far).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from engine.infer import runtime
 from engine.infer.tiling import TensorFn, TileSpec, image_to_tensor, run_tiled, tensor_to_image
 
 if TYPE_CHECKING:  # engine.heads imports this module: no run-time import back
@@ -22,12 +30,17 @@ def net_device(net: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+CUDA_TILE = 512
+CUDA_BATCH = 8
+RUNTIME_TILE = 512  # the runtimes hold only the tiles in flight: bigger tiles waste less on overlaps
+
+
 def autocast_for(device: torch.device) -> Any:
-    """bf16 autocast on CUDA (fp16 where bf16 is missing); plain fp32 on CPU."""
+    """fp16 autocast on CUDA (more precise than bf16 for 0..1 images; these small conv nets stay far from
+    fp16's range); plain fp32 on CPU."""
     if device.type != "cuda":
         return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cuda", dtype=torch.float16)
 
 
 def run_on_image(
@@ -39,9 +52,28 @@ def run_on_image(
 ) -> np.ndarray:
     """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1."""
     device = net_device(net)
-    with torch.no_grad(), autocast_for(device):
-        out = run_tiled(fn, image_to_tensor(image, device), scale=scale, spec=spec)
+    call = fn
+    if device.type == "cuda":
+        base = spec or TileSpec()
+        spec = TileSpec(
+            tile=max(base.tile, CUDA_TILE), overlap=base.overlap, batch=max(base.batch, CUDA_BATCH)
+        )
+    elif image.shape[0] * image.shape[1] >= runtime.settings().min_pixels:
+        call = _runtime_call(fn, net)
+        if call is not fn:
+            base = spec or TileSpec()
+            spec = TileSpec(tile=max(base.tile, RUNTIME_TILE), overlap=base.overlap, batch=base.batch)
+    threads = runtime.limited_threads() if device.type == "cpu" else nullcontext()
+    with torch.no_grad(), autocast_for(device), threads:
+        out = run_tiled(call, image_to_tensor(image, device), scale=scale, spec=spec)
     return np.clip(tensor_to_image(out), 0.0, 1.0)
+
+
+def _runtime_call(fn: TensorFn, net: torch.nn.Module) -> TensorFn:
+    """`fn` run by the configured inference runtime, compiled per tile-batch shape (cached)."""
+    if runtime.resolve_backend() == "torch":
+        return fn
+    return lambda tiles: runtime.compiled_fn(fn, net, tiles)(tiles)
 
 
 def apply_head(

@@ -3,10 +3,14 @@
 A 4K frame never needs a full-size activation map: only `batch` tiles of `tile` pixels are in flight.
 Tiles at the frame's border see the frame's border exactly as an untiled run does; inside, each tile's
 outer `overlap` pixels are faded out, so seams vanish as long as `overlap` exceeds the net's reach.
+Tiles are sized to cover the frame evenly (`TileSpec.tile` is the largest side), and where they go and
+their blend weights (normalised once) are planned once per frame size and reused for every frame.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +47,16 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
+def _even_side(size: int, tile: int, overlap: int) -> int:
+    """The tile side (at most `tile`) that covers `size` with the fewest tiles and least overlap waste: a
+    1080-pixel side in 256-pixel tiles takes 5 tiles (1.19x the pixels); in 3 of 376, 1.04x."""
+    if size <= tile:
+        return size
+    count = math.ceil((size - overlap) / (tile - overlap))
+    side = math.ceil((size + (count - 1) * overlap) / count)
+    return min(tile, size, side + (-side) % 8)  # a multiple of 8 (nets that fold 2x2 or 4x4 pixels)
+
+
 def _ramp(length: int, lead: int, trail: int, fade: int) -> torch.Tensor:
     """1-D blend weight of a tile: fades over `fade` pixels on sides that border another tile."""
     w = torch.ones(length)
@@ -55,40 +69,70 @@ def _ramp(length: int, lead: int, trail: int, fade: int) -> torch.Tensor:
     return w
 
 
+@dataclass(frozen=True)
+class Placement:
+    y: int  # input pixels
+    x: int
+    crop: tuple[int, int, int, int]  # top, bottom, left, right output pixels of the tile dropped
+    weight: torch.Tensor  # blend weight of the kept region, already divided by the sum over all tiles
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    tile_h: int
+    tile_w: int
+    placements: tuple[Placement, ...]
+
+
+@functools.lru_cache(maxsize=8)
+def tile_plan(height: int, width: int, scale: int, tile: int, overlap: int) -> TilePlan:
+    """Where the tiles of a frame go and how they blend; the same for every frame of a shot (cached)."""
+    tile_h, tile_w = _even_side(height, tile, overlap), _even_side(width, tile, overlap)
+    overlap = min(overlap, tile_h // 2, tile_w // 2)
+    ys, xs = _starts(height, tile_h, overlap), _starts(width, tile_w, overlap)
+    fade = overlap * scale // 2  # fade over the inner half of the overlap; the outer half is discarded
+    keep = overlap * scale // 4  # pixels of each inner tile edge dropped outright
+    th, tw = tile_h * scale, tile_w * scale
+    raw = []
+    total = torch.zeros(height * scale, width * scale)
+    for y in ys:
+        for x in xs:
+            top, bottom = (keep if y > 0 else 0), (keep if y + tile_h < height else 0)
+            left, right = (keep if x > 0 else 0), (keep if x + tile_w < width else 0)
+            wy = _ramp(th - top - bottom, top, bottom, fade)
+            wx = _ramp(tw - left - right, left, right, fade)
+            w2 = wy[:, None] * wx[None, :]
+            oy, ox = y * scale + top, x * scale + left
+            total[oy : oy + w2.shape[0], ox : ox + w2.shape[1]] += w2
+            raw.append((y, x, (top, bottom, left, right), w2))
+    placements = []
+    for y, x, crop, w2 in raw:
+        oy, ox = y * scale + crop[0], x * scale + crop[2]
+        norm = total[oy : oy + w2.shape[0], ox : ox + w2.shape[1]].clamp_min(1e-8)
+        placements.append(Placement(y, x, crop, (w2 / norm)[None, None]))
+    return TilePlan(tile_h, tile_w, tuple(placements))
+
+
 def run_tiled(fn: TensorFn, x: torch.Tensor, scale: int = 1, spec: TileSpec | None = None) -> torch.Tensor:
     """Apply `fn` (N,C,h,w -> N,C',h*scale,w*scale) to `x` (1,C,H,W) tile by tile; returns 1,C',H*s,W*s."""
     spec = spec or TileSpec()
     _, _, height, width = x.shape
-    tile_h, tile_w = min(spec.tile, height), min(spec.tile, width)
-    overlap = min(spec.overlap, tile_h // 2, tile_w // 2)
-    if tile_h == height and tile_w == width:
+    if height <= spec.tile and width <= spec.tile:
         return fn(x)
-    ys, xs = _starts(height, tile_h, overlap), _starts(width, tile_w, overlap)
-    boxes = [(y, xx) for y in ys for xx in xs]
+    plan = tile_plan(height, width, scale, spec.tile, spec.overlap)
+    th, tw = plan.tile_h * scale, plan.tile_w * scale
     out: torch.Tensor | None = None
-    weight: torch.Tensor | None = None
-    fade = overlap * scale // 2  # fade over the inner half of the overlap; the outer half is discarded
-    for i in range(0, len(boxes), spec.batch):
-        chunk = boxes[i : i + spec.batch]
-        tiles = torch.cat([x[:, :, y : y + tile_h, xx : xx + tile_w] for y, xx in chunk])
+    for i in range(0, len(plan.placements), spec.batch):
+        chunk = plan.placements[i : i + spec.batch]
+        tiles = torch.cat([x[:, :, p.y : p.y + plan.tile_h, p.x : p.x + plan.tile_w] for p in chunk])
         res = fn(tiles).float()
         if out is None:
             out = torch.zeros(1, res.shape[1], height * scale, width * scale, device=res.device)
-            weight = torch.zeros(1, 1, height * scale, width * scale, device=res.device)
-        assert weight is not None
-        for k, (y, xx) in enumerate(chunk):
-            th, tw = tile_h * scale, tile_w * scale
-            keep = overlap * scale // 4  # pixels of each inner tile edge dropped outright
-            top = keep if y > 0 else 0
-            bottom = keep if y + tile_h < height else 0
-            left = keep if xx > 0 else 0
-            right = keep if xx + tile_w < width else 0
-            wy = _ramp(th - top - bottom, top, bottom, fade).to(res.device)
-            wx = _ramp(tw - left - right, left, right, fade).to(res.device)
-            w2 = wy[:, None] * wx[None, :]
-            oy, ox = y * scale + top, xx * scale + left
+        for k, p in enumerate(chunk):
+            top, bottom, left, right = p.crop
+            oy, ox = p.y * scale + top, p.x * scale + left
             region = res[k : k + 1, :, top : th - bottom, left : tw - right]
-            out[:, :, oy : oy + region.shape[2], ox : ox + region.shape[3]] += region * w2
-            weight[:, :, oy : oy + region.shape[2], ox : ox + region.shape[3]] += w2
-    assert out is not None and weight is not None
-    return out / weight.clamp_min(1e-8)
+            weight = p.weight.to(res.device)
+            out[:, :, oy : oy + region.shape[2], ox : ox + region.shape[3]] += region * weight
+    assert out is not None
+    return out

@@ -1,0 +1,343 @@
+"""Fast CPU inference: a head's forward (its net and the classical base around it) exported to ONNX with
+any batch and tile size, compiled once per (weights, threads) by an inference runtime and reused for
+every tile of every frame.
+
+Backends, by `InferSettings.backend` (environment `RUSHES_INFER_BACKEND`):
+- "openvino": OpenVINO (measured fastest on this project's 2-core AVX-512 machines, docs/benchmarks.md);
+- "onnxruntime": ONNX Runtime;
+- "torch": PyTorch itself (training always stays in PyTorch);
+- "auto" (default): openvino, else onnxruntime, else torch with one logged warning naming what to install.
+A backend asked for by name that is not installed raises RuntimeMissing (one sentence: what to install,
+or how to choose another). Only CPU nets on frames of at least `min_pixels` use a runtime: below that the
+export (1-4 s) costs more than it saves, and CUDA nets run in PyTorch with half precision (run.py).
+
+Guarantee: every compiled model first runs a 64-pixel crop of its first tile, and PyTorch does too; when
+they differ by more than `TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR between the two, far inside
+the 0.1 dB the heads' scores may move) the runtime is dropped for that net with a warning and PyTorch
+runs it.
+A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
+on between two calls is exported again rather than run with stale weights.
+Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
+Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, the cores the machine's 1-minute
+load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on oversubscribed cores, fewer compute
+threads run faster (a preempted thread stalls every other thread at each layer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import logging
+import math
+import os
+import tempfile
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "openvino", "onnxruntime", "torch")
+TOLERANCE = 1e-3
+CACHE_SIZE = 8  # compiled models kept (tile shapes x nets); each holds a copy of a small net's weights
+_PACKAGES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+class InferenceSettingError(ValueError):
+    """An inference setting names something unknown or unavailable (one line: what to set instead)."""
+
+
+class RuntimeMissing(InferenceSettingError):
+    """An inference backend (or device) was asked for by name and is not installed (or present)."""
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    backend: str = "auto"
+    threads: int | None = None  # None: chosen from the machine's load
+    min_pixels: int = 512 * 512  # input pixels per frame below which PyTorch runs (export not worth it)
+    device: str = "cpu"  # where fixes run their nets: cpu | cuda | auto (cuda when there is one)
+
+
+def _from_env() -> InferSettings:
+    threads = os.environ.get("RUSHES_INFER_THREADS", "").strip()
+    return InferSettings(
+        backend=os.environ.get("RUSHES_INFER_BACKEND", "auto").strip().lower() or "auto",
+        threads=int(threads) if threads.isdigit() and int(threads) > 0 else None,
+        device=os.environ.get("RUSHES_INFER_DEVICE", "cpu").strip().lower() or "cpu",
+    )
+
+
+_settings = _from_env()
+_cache: OrderedDict[tuple[Any, ...], ArrayFn | None] = OrderedDict()
+_warned: set[str] = set()
+
+
+def settings() -> InferSettings:
+    return _settings
+
+
+def configure(**changes: Any) -> InferSettings:
+    """Change the process-wide inference settings; returns the previous ones."""
+    global _settings
+    previous = _settings
+    new = replace(_settings, **changes)
+    if new.backend not in BACKENDS:
+        raise InferenceSettingError(
+            f"inference backend {new.backend!r} is not known; use one of {', '.join(BACKENDS)}"
+        )
+    _settings = new
+    return previous
+
+
+@contextlib.contextmanager
+def using(**changes: Any) -> Iterator[InferSettings]:
+    """`with using(backend="torch"): ...` -- settings for a block, restored after it."""
+    previous = configure(**changes)
+    try:
+        yield _settings
+    finally:
+        configure(**{k: getattr(previous, k) for k in ("backend", "threads", "min_pixels", "device")})
+
+
+def inference_device(device: str | None = None) -> str:
+    """The device fixes load their nets on: "cpu", "cuda" (an error when there is none) or "auto"."""
+    name = (device or _settings.device).lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeMissing(
+            "inference device cuda asked for (RUSHES_INFER_DEVICE) but PyTorch sees no CUDA GPU here; "
+            "use cpu or auto"
+        )
+    if name not in ("cpu", "cuda"):
+        raise InferenceSettingError(
+            f"inference device {name!r} (RUSHES_INFER_DEVICE) is not known; use cpu, cuda or auto"
+        )
+    return name
+
+
+def installed(backend: str) -> bool:
+    package = _PACKAGES.get(backend)
+    return package is None or importlib.util.find_spec(package) is not None
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """The backend that will run: "auto" picks the fastest installed one (warning once when none is)."""
+    name = (backend or _settings.backend).lower()
+    if name not in BACKENDS:
+        raise InferenceSettingError(
+            f"inference backend {name!r} (RUSHES_INFER_BACKEND) is not known; use one of {', '.join(BACKENDS)}"
+        )
+    if name == "auto":
+        for candidate in ("openvino", "onnxruntime"):
+            if installed(candidate):
+                return candidate
+        _warn_once(
+            "auto",
+            "no inference runtime installed (pip install openvino or onnxruntime): heads run in PyTorch, "
+            "about 4x slower on CPU",
+        )
+        return "torch"
+    if not installed(name):
+        raise RuntimeMissing(
+            f"inference backend {name} is not installed: pip install {_PACKAGES[name]}, "
+            "or set RUSHES_INFER_BACKEND=auto (or torch)"
+        )
+    return name
+
+
+def choose_threads(cpu_count: int | None = None, load: float | None = None) -> int:
+    """Compute threads for inference: the configured number, else the cores the 1-minute load leaves."""
+    if _settings.threads:
+        return _settings.threads
+    cores = cpu_count or os.cpu_count() or 1
+    busy = os.getloadavg()[0] if load is None else load
+    return max(1, min(cores, math.floor(cores - busy + 0.5)))
+
+
+@contextlib.contextmanager
+def limited_threads(threads: int | None = None) -> Iterator[int]:
+    """PyTorch's and OpenCV's compute threads set to `threads` (default: choose_threads()) for a block,
+    restored after it. On two cores loaded by other work, denoising small frames ran 10x faster with one
+    thread than with two (tests/engine/test_stream.py's shot: 10.4 s -> 0.94 s at load 17)."""
+    import cv2
+
+    n = threads or choose_threads()
+    torch_before, cv2_before = torch.get_num_threads(), cv2.getNumThreads()
+    if n != torch_before:
+        torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != torch_before:
+            torch.set_num_threads(torch_before)
+        cv2.setNumThreads(cv2_before)
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message)
+
+
+class _Forward(torch.nn.Module):
+    """A head's forward closure as a module, so exporters see the net's weights and the base ops."""
+
+    def __init__(self, fn: TensorFn, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def export_onnx(module: torch.nn.Module, example: torch.Tensor) -> bytes:
+    """`module` as ONNX, any batch and tile size (one export serves every tile shape of every frame)."""
+    buffer = io.BytesIO()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with contextlib.redirect_stderr(io.StringIO()), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (example,),
+            buffer,  # type: ignore[arg-type]  # file objects are accepted
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": axes, "y": axes},
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
+    import openvino as ov
+
+    core = ov.Core()
+    with tempfile.TemporaryDirectory(prefix="rushes-ov-") as tmp:
+        path = os.path.join(tmp, "net.onnx")
+        with open(path, "wb") as f:
+            f.write(onnx)
+        model = core.read_model(path)
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.array(request.infer([x])[0])  # a copy: the request reuses its output buffer
+
+    return run
+
+
+def _compile_onnxruntime(onnx: bytes, threads: int) -> ArrayFn:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {"x": x})[0])
+
+    return run
+
+
+_COMPILERS: dict[str, Callable[[bytes, int], ArrayFn]] = {
+    "openvino": _compile_openvino,
+    "onnxruntime": _compile_onnxruntime,
+}
+CHECK_SIDE = 64  # the check runs on a crop this size: cheap in PyTorch, the same graph
+
+
+def _key(fn: TensorFn, net: torch.nn.Module, channels: int, backend: str, threads: int) -> tuple[Any, ...]:
+    code = getattr(fn, "__code__", fn)
+    cells = tuple(id(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()))
+    weights = tuple((p.data_ptr(), p._version) for p in net.parameters())
+    return (id(net), code, cells, weights, channels, backend, threads)
+
+
+def compiled_fn(
+    fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str | None = None
+) -> TensorFn:
+    """`fn` (a closure over `net`, N,C,h,w -> N,C',h',w') for inputs like `example` (any batch and
+    size), run by the configured runtime; `fn` itself when the backend is torch or the runtime failed
+    the check against PyTorch."""
+    name = resolve_backend(backend)
+    if name == "torch":
+        return fn
+    threads = choose_threads()
+    key = _key(fn, net, int(example.shape[1]), name, threads)
+    if key not in _cache:
+        _cache[key] = _compile_checked(fn, net, example, name, threads)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    runner = _cache[key]
+    if runner is None:
+        return fn
+    return lambda x: torch.from_numpy(runner(np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)))
+
+
+def _compile_checked(
+    fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str, threads: int
+) -> ArrayFn | None:
+    module = _Forward(fn, net).eval()
+    side = CHECK_SIDE - CHECK_SIDE % 8
+    x = example[:1, :, :side, :side].detach().float().cpu().contiguous()
+    try:
+        runner = _COMPILERS[backend](export_onnx(module, x), threads)
+        with torch.no_grad():
+            expected = module(x).float().numpy()
+        got = runner(x.numpy())
+    except Exception as exc:  # an exporter that cannot take this net: PyTorch still can
+        _warn_once(f"fail:{backend}", f"{backend} could not run a head's net ({exc}); using PyTorch for it")
+        return None
+    diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else math.inf
+    if diff > TOLERANCE:
+        _warn_once(
+            f"diff:{backend}",
+            f"{backend} output differs from PyTorch by {diff:.2e} (> {TOLERANCE}); using PyTorch for this net",
+        )
+        return None
+    log.info("inference runtime %s ready, %d threads (max diff from PyTorch %.1e)", backend, threads, diff)
+    return runner
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+__all__ = [
+    "BACKENDS",
+    "TOLERANCE",
+    "InferSettings",
+    "InferenceSettingError",
+    "RuntimeMissing",
+    "choose_threads",
+    "clear_cache",
+    "compiled_fn",
+    "configure",
+    "inference_device",
+    "installed",
+    "limited_threads",
+    "resolve_backend",
+    "settings",
+    "using",
+]
