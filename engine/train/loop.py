@@ -22,6 +22,7 @@ from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, as_train_clip, load_clip, split_holdout
+from engine.train.pairs import PairExample, PairPool
 from engine.train.settings import TrainSettings
 
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
@@ -117,6 +118,9 @@ def train(
     stop: Stop | None = None,
     settings: TrainSettings | None = None,
     eval_options: Mapping[str, Mapping[str, Any]] | None = None,
+    base: ModelVersion | None = None,
+    manifest_fields: Mapping[str, Any] | None = None,
+    examples: Sequence[PairExample] | None = None,
 ) -> TrainResult:
     """Train `heads` (default: all) on `clips`, then evaluate on held-out clips against the classical
     baselines and the parent, and write the version folder `out_dir` (weights.safetensors + manifest.json).
@@ -124,7 +128,11 @@ def train(
     Resumes from `out_dir/checkpoint` when a previous run of the same heads was interrupted. With
     settings.max_steps the run is reproducible (same seed + data -> same weights); otherwise it stops at
     the time budget. `stop()` returning True checkpoints and returns early (version None).
-    `eval_options[head]` goes to that head's evaluate() (e.g. real masks for cleanup)."""
+    `eval_options[head]` goes to that head's evaluate() (e.g. real masks for cleanup).
+    `base`: a studio base version to start from when there is no parent (a show's first version); it is
+    then scored on the held-out clips in the parent's place. `manifest_fields` are written into the manifest
+    as given (base lineage, corpus declaration, exclusions). `examples`: approved before/after pairs mixed
+    into the batches of the heads that can learn from them, by their weight (engine.train.pairs)."""
     cfg = settings or TrainSettings()
     out = Path(out_dir)
     names = list(heads) if heads is not None else head_names()
@@ -141,14 +149,15 @@ def train(
 
     torch.manual_seed(options.seed)
     configs: dict[str, dict[str, Any]] = {}
+    warm = parent if parent is not None else base  # a show's first version starts from the studio base
     for n in names:
-        if parent is not None and n in parent.model.nets:
-            configs[n] = dict(parent.model.configs.get(n, {}))
+        if warm is not None and n in warm.model.nets:
+            configs[n] = dict(warm.model.configs.get(n, {}))
         configs[n] = {**configs.get(n, {}), **cfg.head_configs.get(n, {})}
     model = ShowModel.fresh(names, configs)
-    if parent is not None:  # warm start: every head the parent has
+    if warm is not None:  # warm start: every head the parent (or the base) has
         model.load_state(
-            {k: v for k, v in parent.model.state_dict().items() if k.split(".", 1)[0] in names}, strict=False
+            {k: v for k, v in warm.model.state_dict().items() if k.split(".", 1)[0] in names}, strict=False
         )
     model.to(device).train()
     optims = {n: torch.optim.Adam(model.net(n).parameters(), lr=cfg.learning_rate) for n in names}
@@ -165,6 +174,7 @@ def train(
             },
         )
 
+    pair_pool = PairPool(examples, options.resolution) if examples else None
     train_budget = options.budget_seconds * (1.0 - cfg.eval_share)
     shares = {n: float(cfg.head_shares.get(n, 1.0)) for n in names}
     total_share = sum(shares.values()) or 1.0
@@ -199,7 +209,10 @@ def train(
                 group["lr"] = (
                     cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS)
                 )
-            batch = make_batch(head, split.train, rng, cfg.batch_size, cfg.crop, device)
+            if pair_pool is not None and pair_pool.drawn(n, rng):
+                batch = pair_pool.batch(head, rng, cfg.batch_size, cfg.crop, device)
+            else:
+                batch = make_batch(head, split.train, rng, cfg.batch_size, cfg.crop, device)
             with autocast_for(device):
                 loss = head.loss(net, batch)
             opt.zero_grad(set_to_none=True)
@@ -246,8 +259,8 @@ def train(
         for i, (n, head) in enumerate(zip(names, head_objs, strict=True)):
             eval_opts = dict((eval_options or {}).get(n, {}))
             metrics[n] = _evaluate(head, model.net(n), split.holdout, options.seed, i, eval_opts)
-            if parent is not None and n in parent.model.nets:
-                pnet = parent.model.net(n).to(device)
+            if warm is not None and n in warm.model.nets:
+                pnet = warm.model.net(n).to(device)
                 parent_metrics[n] = _evaluate(head, pnet, split.holdout, options.seed, i, eval_opts)
     promote = promotable(metrics, parent_metrics)
     manifest = Manifest(
@@ -264,7 +277,10 @@ def train(
         metrics=metrics,
         parent_metrics=parent_metrics,
         promotable=promote,
+        examples=pair_pool.records() if pair_pool is not None else [],
     )
+    if manifest_fields:
+        manifest = Manifest.model_validate({**manifest.model_dump(), **manifest_fields})
     version = save_model(out, model.to("cpu"), manifest)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return TrainResult(version, steps, losses, metrics, parent_metrics, promote, resumed=resumed)

@@ -1,0 +1,208 @@
+"""The two stages measured together: a studio base model, then show models from it and from scratch.
+
+    .venv/bin/python bench/base.py --footage ../shared/footage [--base-budget 7200] [--show-budget 600]
+
+1. Holds out footage the way bench/quality.py does, for both protocols at once: whole clips (`clips`,
+   seed-chosen, as engine.train.dataset.split_holdout picks them) and the last `--holdout` share of every
+   clip (`tails`). The base is trained (engine.train.train, every head, kind "base") on what neither
+   protocol scores: the early frames of the clips not held out, so no held-out frame is ever seen by it.
+2. For each protocol, trains a show model from scratch and one from the base with the same show budget,
+   in the same run, and scores both on the protocol's held-out footage against the classical baselines.
+Writes bench/out/base.json and bench/out/base.md: per head, the margin over the best baseline of the
+issue's goal (bench/common.GOALS), from scratch and from the base, plus the learned parts (interpolate
+over its own flow path, regrade without a reference over the ungraded input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, write_json
+
+from engine.heads import head_names
+from engine.model import ModelVersion
+from engine.options import TrainOptions
+from engine.train import TrainClip, TrainSettings, split_holdout, train
+from engine.train.dataset import load_clip
+from engine.train.threads import ThreadGovernor
+
+EXTRA_GOALS = {"interpolate_learned": 0.3, "regrade_no_reference": 2.0}
+DECLARATION = "bench: ../shared/footage, footage the project may use for benchmarks (its README)"
+
+
+def margins(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """dB over the goal's reference for every head, plus the two learned-part rows."""
+    out: dict[str, float] = {}
+    for head, (refs, _goal) in GOALS.items():
+        m = metrics.get(head, {})
+        values = [m[f"psnr_{b}"] for b in refs if f"psnr_{b}" in m]
+        if "psnr" in m and values:
+            out[head] = m["psnr"] - max(values)
+    interp, regrade = metrics.get("interpolate", {}), metrics.get("regrade", {})
+    if "psnr" in interp and "psnr_base" in interp:
+        out["interpolate_learned"] = interp["psnr"] - interp["psnr_base"]
+    if "psnr_no_reference" in regrade and "psnr_input" in regrade:
+        out["regrade_no_reference"] = regrade["psnr_no_reference"] - regrade["psnr_input"]
+    return out
+
+
+def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[TrainClip], list[str]]:
+    """The early frames of the clips that `clips` mode does not hold out (nothing any protocol scores)."""
+    cache = args.out / "cache"
+    loaded = [load_clip(c, args.resolution, cache, args.frames) for c in clips]
+    held = {r.id for r in split_holdout(loaded, args.holdout, args.seed, mode="clips").holdout_records}
+    out = []
+    for clip, lc in zip(clips, loaded, strict=True):
+        if clip.id in held:
+            continue
+        n = len(lc.frames)
+        keep = n - round(n * args.holdout)
+        out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(lc.frames[:keep])))
+    return out, sorted(held)
+
+
+def run_show(
+    clips: list[TrainClip],
+    args: argparse.Namespace,
+    mode: str,
+    base: ModelVersion | None,
+    masks: list[np.ndarray],
+) -> dict[str, Any]:
+    label = f"{mode}-{'base' if base is not None else 'scratch'}"
+    t0 = time.time()
+    result = train(
+        clips,
+        TrainOptions(
+            budget_seconds=args.show_budget,
+            seed=args.seed,
+            resolution=args.resolution,
+            holdout_fraction=args.holdout,
+        ),
+        args.out / "base-run" / label,
+        settings=TrainSettings(
+            cache_dir=args.out / "cache",
+            max_frames_per_clip=args.frames,
+            show="bench",
+            holdout_mode=mode,  # type: ignore[arg-type]
+            checkpoint_seconds=300,
+        ),
+        base=base,
+        progress=lambda *_: args.governor.tick(),
+        eval_options={"cleanup": {"masks": masks}} if masks else None,
+    )
+    assert result.version is not None
+    print(f"{label}: {time.time() - t0:.0f} s, steps {result.steps}", flush=True)
+    return {
+        "metrics": result.metrics,
+        "steps": result.steps,
+        "margins": margins(result.metrics),
+        "wall_seconds": time.time() - t0,
+        "holdout": [c.id for c in result.version.manifest.holdout],
+    }
+
+
+def report(data: dict[str, Any], args: argparse.Namespace) -> str:
+    rows = []
+    for key in [*GOALS, *EXTRA_GOALS]:
+        goal = GOALS[key][1] if key in GOALS else EXTRA_GOALS[key]
+        cells: list[Any] = [key]
+        wins = []
+        for mode in ("clips", "tails"):
+            scratch = data["runs"][f"{mode}-scratch"]["margins"].get(key, float("nan"))
+            based = data["runs"][f"{mode}-base"]["margins"].get(key, float("nan"))
+            cells += [f"{scratch:+.2f}", f"{based:+.2f}"]
+            wins.append(based > scratch)
+        based = [data["runs"][f"{m}-base"]["margins"].get(key) for m in ("clips", "tails")]
+        met = "n/a" if None in based else ("yes" if min(v for v in based if v is not None) >= goal else "NO")
+        cells += [f">= +{goal:.1f}", met, "yes" if all(wins) else "NO"]
+        rows.append(cells)
+    load = data["machine"]["load_average"][0]
+    lines = [
+        "# Base model, then show models from it and from scratch",
+        "",
+        f"`{' '.join(sys.argv)}`: base {args.base_budget:.0f} s ({data['base']['steps']} steps), "
+        f"each show model {args.show_budget:.0f} s, {data['machine']['cpu_count']} CPU cores "
+        f"(load average {load:.1f} at the end), {args.resolution}p, first {args.frames} frames per clip.",
+        "",
+        f"Base corpus: {', '.join(data['base']['clips'])} (no held-out frame of either protocol).  ",
+        f"Held out in `clips`: {', '.join(data['held_out_clips'])}; in `tails`: the last "
+        f"{args.holdout:.0%} of every clip.",
+        "",
+        md_table(
+            [
+                "head (dB over the goal's reference)",
+                "clips scratch",
+                "clips base",
+                "tails scratch",
+                "tails base",
+                "goal",
+                "goal met from base (both)?",
+                "base beats scratch (both)?",
+            ],
+            rows,
+        ),
+        "",
+        "interpolate_learned: the head over its own flow path; regrade_no_reference: over the ungraded input.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
+    ap.add_argument("--base-budget", type=float, default=7200.0)
+    ap.add_argument("--show-budget", type=float, default=600.0)
+    ap.add_argument("--frames", type=int, default=90)
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--holdout", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    args.governor = None
+
+    threads = args.governor = ThreadGovernor(every_s=60.0)  # threads from the load now, re-read each minute
+    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
+    masks = davis_masks(args.footage)
+    corpus, held = base_clips(clips, args)
+    t0 = time.time()
+    based = train(
+        corpus,
+        TrainOptions(
+            budget_seconds=args.base_budget, seed=args.seed, resolution=args.resolution, holdout_fraction=0.0
+        ),
+        args.out / "base-run" / "base",
+        settings=TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300),
+        manifest_fields={"kind": "base", "declaration": DECLARATION, "corpus": [str(args.footage)]},
+        progress=lambda *_: threads.tick(),
+    )
+    assert based.version is not None
+    print(f"base: {time.time() - t0:.0f} s, steps {based.steps}", flush=True)
+    data: dict[str, Any] = {
+        "base": {"steps": based.steps, "wall_seconds": time.time() - t0, "clips": [c.id for c in corpus]},
+        "held_out_clips": held,
+        "heads": head_names(),
+        "runs": {},
+    }
+    for mode in ("clips", "tails"):
+        for base in (None, based.version):
+            label = f"{mode}-{'base' if base is not None else 'scratch'}"
+            data["runs"][label] = run_show(clips, args, mode, base, masks)
+            write_json(args.out / "base.json", {**data, "machine": machine()})
+    data["machine"] = machine()
+    write_json(args.out / "base.json", data)
+    text = report(data, args)
+    (args.out / "base.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
