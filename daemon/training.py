@@ -22,6 +22,7 @@ from daemon.logs import get_logger
 from daemon.runner import Permanent
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
+from daemon.training_inputs import approved_examples, exclusions, starting_point
 from engine.model import ModelError, ModelVersion, load_model
 from engine.train import DatasetError, TrainClip, TrainSettings, train
 
@@ -75,7 +76,7 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
             path=Path(d.path),
         )
         for d in dailies
-        if d.frame_count and d.frame_count >= 3
+        if d.frame_count and d.frame_count >= 3 and d.excluded_reason is None  # excluded: never trained on
     ]
     newest = max((d.id for d in dailies), default=0)
     return clips, newest
@@ -106,6 +107,7 @@ def run_training(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     train_settings: TrainSettings | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
     show = get_show(settings, catalog, show_code)
     payload = payload or {}
@@ -120,6 +122,10 @@ def run_training(
     except ModelError as exc:
         log.warning("train.parent_unusable", show=show.code, error=str(exc))
         parent = None
+    try:  # the first version grows from the studio base (`base` or shows[].train.base), later ones from parents
+        start, lineage = starting_point(settings, show, parent, base)
+    except ModelError as exc:
+        raise Permanent(str(exc)) from exc
     number, folder = reserve_version(catalog, settings, show.code, job_id)
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
@@ -138,6 +144,7 @@ def run_training(
         clips=len(clips),
         budget_s=round(seconds),
         parent=parent.version if parent else None,
+        base=f"{lineage.name} {lineage.version}" if lineage else None,
     )
     started = time.monotonic()
 
@@ -148,7 +155,18 @@ def run_training(
             progress(head, step, loss, elapsed)
 
     try:
-        result = train(clips, options, folder, parent=parent, progress=report, stop=stop, settings=cfg)
+        result = train(
+            clips,
+            options,
+            folder,
+            parent=parent,
+            progress=report,
+            stop=stop,
+            settings=cfg,
+            base=start,
+            manifest_fields={"base": lineage, "exclusions": exclusions(catalog, show.code)},
+            examples=approved_examples(catalog, show.code),
+        )
     except DatasetError as exc:
         raise Permanent(str(exc)) from exc
     if result.stopped or result.version is None:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from daemon.catalog.db import utcnow
 from daemon.catalog.models import Daily, Show
 from daemon.catalog.shows import require_show
 
@@ -219,3 +220,29 @@ def status_counts(s: Session, show: str | None = None) -> dict[tuple[str, str], 
     if show is not None:
         query = query.where(Show.code == show)
     return {(code, status): n for code, status, n in s.execute(query)}
+
+
+def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
+    """Keep a daily out of every later training run, with the filmmaker's reason (LookupError if unknown)."""
+    daily = s.get(Daily, daily_id)
+    if daily is None:
+        raise LookupError(f"there is no daily {daily_id}; see `rushes status` for the catalogued dailies")
+    daily.excluded_reason = one_line(reason)
+    daily.excluded_at = utcnow()
+    return daily
+
+
+def include_daily(s: Session, daily_id: int) -> Daily:
+    """Undo exclude_daily: the daily is trained on again from the next run."""
+    daily = s.get(Daily, daily_id)
+    if daily is None:
+        raise LookupError(f"there is no daily {daily_id}; see `rushes status` for the catalogued dailies")
+    daily.excluded_reason = None
+    daily.excluded_at = None
+    return daily
+
+
+def excluded(s: Session, show: str) -> list[Daily]:
+    """A show's dailies excluded from training, oldest first."""
+    query = select(Daily).join(Daily.show).where(Show.code == show, Daily.excluded_reason.is_not(None))
+    return list(s.scalars(query.order_by(Daily.id)))

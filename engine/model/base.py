@@ -129,5 +129,7 @@ def describe(root: Path, name: str) -> list[dict[str, object]]:
             m = load_manifest(folder)
             out.append({"version": folder.name, "state": "trained", "folder": str(folder), "manifest": m})
         else:
-            out.append({"version": folder.name, "state": "unfinished", "folder": str(folder), "manifest": None})
+            out.append(
+                {"version": folder.name, "state": "unfinished", "folder": str(folder), "manifest": None}
+            )
     return out

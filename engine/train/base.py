@@ -49,9 +49,7 @@ def prepare_run(
     corpus = declared_corpus(folders, declaration)
     pending = unfinished(root, name)
     if pending is not None:
-        raise CorpusError(
-            f"base {name} has an interrupted run in {pending.name}: continue it with --resume"
-        )
+        raise CorpusError(f"base {name} has an interrupted run in {pending.name}: continue it with --resume")
     run = BaseRun(
         name=name,
         folders=[str(f) for f in corpus.folders],
@@ -73,8 +71,10 @@ def train_base(
     *,
     progress: Progress | None = None,
     stop: Stop | None = None,
+    heads: Sequence[str] | None = None,
 ) -> TrainResult:
-    """Train every head on the run's corpus into `folder` (resuming from its checkpoint when there is one)."""
+    """Train every head (or `heads`) on the run's corpus into `folder`, resuming from its checkpoint when
+    there is one."""
     corpus = declared_corpus(run.folders, run.declaration)
     clips = corpus_clips(corpus)
     options = options.model_copy(
@@ -91,4 +91,13 @@ def train_base(
     if cfg.cache_dir is None:
         cfg = cfg.model_copy(update={"cache_dir": folder.parent / ".frame-cache"})
     fields = {"kind": "base", "declaration": run.declaration, "corpus": run.folders}
-    return train(clips, options, folder, progress=progress, stop=stop, settings=cfg, manifest_fields=fields)
+    return train(
+        clips,
+        options,
+        folder,
+        heads=heads,
+        progress=progress,
+        stop=stop,
+        settings=cfg,
+        manifest_fields=fields,
+    )
