@@ -63,7 +63,7 @@ class Ingestor:
         path = str(c.path)
         with self.catalog.session() as s:
             known = daily_repo.current_daily(s, show, path)
-            if known is not None and (known.size_bytes, known.mtime) == (c.size, c.mtime):
+            if known is not None and daily_repo.same_state(known, c.size, c.mtime, c.stamp):
                 return Outcome(
                     path,
                     "unchanged" if known.status == "registered" else "quarantined",
@@ -97,6 +97,7 @@ class Ingestor:
             pix_fmt=info.pix_fmt,
             timecode=info.timecode,
             missing_frames=tuple(info.missing_frames),
+            change_stamp=c.stamp,
         )
         with self.catalog.session() as s:
             daily, created = daily_repo.register_daily(s, show, facts)

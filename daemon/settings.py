@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     max_jobs: int = Field(2, ge=1, description="Train and fix jobs run at once (one GPU job at a time).")
     executor: ExecutorOptions = Field(default_factory=ExecutorOptions)
 
+    @field_validator("catalog_url")
+    @classmethod
+    def _catalog_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_catalog_url(value)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -135,6 +140,24 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+CATALOG_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_catalog_url(value: str) -> str:
+    """A catalog URL SQLAlchemy can parse, for SQLite or PostgreSQL (ValueError: one line saying what to use)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    hint = "use sqlite:////path/catalog.sqlite or postgresql+psycopg://user@host/database"
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"{value!r} is not a database URL; {hint}") from None
+    if url.get_backend_name() not in CATALOG_BACKENDS:
+        raise ValueError(f"{url.get_backend_name()!r} is not a catalog database Rushes supports; {hint}")
+    return value
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:

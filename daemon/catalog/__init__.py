@@ -6,13 +6,23 @@ functions taking that session.
 """
 
 from daemon.catalog.db import Catalog, CatalogError, utcnow
-from daemon.catalog.models import Daily, FixRequest, Job, ModelVersion, Publication, Show, TrackerCursor
+from daemon.catalog.models import (
+    Daily,
+    DailyAlias,
+    FixRequest,
+    Job,
+    ModelVersion,
+    Publication,
+    Show,
+    TrackerCursor,
+)
 from daemon.catalog.shows import UnknownShow
 
 __all__ = [
     "Catalog",
     "CatalogError",
     "Daily",
+    "DailyAlias",
     "FixRequest",
     "Job",
     "ModelVersion",

@@ -1,8 +1,22 @@
 """Dailies: every movie or image sequence found under a show's ingest roots, registered once per content.
 
-Registering is idempotent by (path, size, mtime, content hash): the same tuple again returns the existing
-row; the same path with new content supersedes the old row. An unreadable file is quarantined with a
-one-line reason, idempotently by (path, size, mtime).
+Guarantees:
+- Content is identified by its hash. Per show there is at most one current (not superseded) daily per
+  content hash (a partial unique index, so two ingesting processes cannot both create one): a
+  byte-identical file under another path is recorded as an alias of that daily (`daily_aliases`) and
+  `register_daily` returns the existing daily with created False. Training, evaluation and hold-out see the
+  content once.
+- Registering is idempotent by (path, size, mtime, content hash): the same tuple again returns the existing
+  row (its change stamp refreshed); the same path with new content supersedes the old row (and the path
+  stops being an alias, if it was one).
+- Changed content is noticed even when size and mtime were kept: each row records a change stamp (inode and
+  ctime of its files, which every write and every `touch -d` moves). `same_state` treats a differing stamp
+  as a change, so ingest probes and hashes the file again; when the hash is the same only the stamp is
+  refreshed, otherwise the old row is superseded. Rows without a stamp (before revision 0002) compare size
+  and mtime alone.
+- An unreadable file is quarantined with a one-line reason, idempotently by (path, size, mtime).
+- `remove_daily` and `requarantine` take a daily out of service by hand (status removed / quarantined,
+  with the reason); it stays out while its file is unchanged, and its history is kept.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import utcnow
-from daemon.catalog.models import Daily, Show
+from daemon.catalog.models import Daily, DailyAlias, Show
 from daemon.catalog.shows import require_show
 
 REASON_LIMIT = 500
@@ -45,6 +59,7 @@ class DailyFacts:
     pix_fmt: str | None = None
     timecode: str | None = None
     missing_frames: Sequence[int] = field(default_factory=tuple)
+    change_stamp: str | None = None  # inode and ctime of the file(s) when hashed (Candidate.stamp)
 
 
 def fps_text(fps: str | Fraction | float | None) -> str | None:
@@ -70,28 +85,123 @@ def current_daily(s: Session, show: str, path: str) -> Daily | None:
     ).one_or_none()
 
 
+def same_state(row: Daily, size_bytes: int, mtime: float, change_stamp: str | None = None) -> bool:
+    """Whether a file still looks as it did when `row` was made: size, mtime and (when both sides have one)
+    change stamp, so content rewritten under the same size and mtime reads as changed."""
+    if (row.size_bytes, row.mtime) != (size_bytes, mtime):
+        return False
+    return not (change_stamp and row.change_stamp) or row.change_stamp == change_stamp
+
+
 def register_daily(s: Session, show: str, facts: DailyFacts) -> tuple[Daily, bool]:
-    """Record a readable daily -> (daily, created). The same (path, size, mtime, hash) returns the existing
-    row with created False; new content at the same path supersedes the old row."""
+    """Record a readable daily -> (daily, created). The same content already current in the show (at this path
+    or another) returns that daily with created False (another path is recorded as its alias); new content at
+    the same path supersedes the old row."""
     if facts.kind not in ("movie", "sequence"):
         raise ValueError(f"daily kind must be movie or sequence, not {facts.kind!r}")
     show_row = require_show(s, show)
     for _ in range(3):
         old = current_daily(s, show, facts.path)
-        if old is not None and old.status == "registered" and _same_file(old, facts):
+        if old is not None and old.content_hash == facts.content_hash:
+            _refresh(old, facts)
             return old, False
         try:
             with s.begin_nested():
-                if old is not None:
+                twin = _current_with_hash(s, show_row, facts.content_hash)
+                if old is not None and old is not twin:
                     old.status = "superseded"
                     s.flush()
+                if twin is not None:
+                    _record_alias(s, show_row, twin, facts)
+                    return twin, False
+                _drop_alias(s, show_row, facts.path)
                 daily = _new_daily(show_row, facts)
                 s.add(daily)
                 s.flush()
         except IntegrityError:
-            continue  # another process registered this path between our read and write: look again
+            continue  # another process registered this path or content between our read and write: look again
         return daily, True
     raise RuntimeError(f"could not register {facts.path}: it keeps changing under concurrent ingest")
+
+
+def _refresh(row: Daily, facts: DailyFacts) -> None:
+    """Same content at the same path: keep the row, note how the file looks now."""
+    row.size_bytes, row.mtime = facts.size_bytes, facts.mtime
+    if facts.change_stamp:
+        row.change_stamp = facts.change_stamp
+
+
+def _current_with_hash(s: Session, show: Show, content_hash: str) -> Daily | None:
+    return s.scalars(
+        select(Daily).where(
+            Daily.show_id == show.id, Daily.content_hash == content_hash, Daily.status != "superseded"
+        )
+    ).one_or_none()
+
+
+def _record_alias(s: Session, show: Show, daily: Daily, facts: DailyFacts) -> None:
+    if facts.path == daily.path:
+        return
+    alias = s.scalars(
+        select(DailyAlias).where(DailyAlias.show_id == show.id, DailyAlias.path == facts.path)
+    ).one_or_none()
+    if alias is None:
+        alias = DailyAlias(show_id=show.id, daily_id=daily.id, path=facts.path, size_bytes=0, mtime=0.0)
+        s.add(alias)
+    alias.daily_id, alias.size_bytes, alias.mtime = daily.id, facts.size_bytes, facts.mtime
+    s.flush()
+
+
+def _drop_alias(s: Session, show: Show, path: str) -> None:
+    for alias in s.scalars(select(DailyAlias).where(DailyAlias.show_id == show.id, DailyAlias.path == path)):
+        s.delete(alias)
+    s.flush()
+
+
+def aliases(s: Session, daily_id: int) -> list[DailyAlias]:
+    """Other paths holding this daily's exact content, oldest first."""
+    return list(s.scalars(select(DailyAlias).where(DailyAlias.daily_id == daily_id).order_by(DailyAlias.id)))
+
+
+def alias_of(s: Session, show: str, path: str) -> Daily | None:
+    """The daily whose content the file at `path` duplicates, if `path` is an alias."""
+    alias = s.scalars(
+        select(DailyAlias)
+        .join(Show, Show.id == DailyAlias.show_id)
+        .where(Show.code == show, DailyAlias.path == path)
+    ).one_or_none()
+    return alias.daily if alias is not None else None
+
+
+class NoSuchDaily(LookupError):
+    """A daily id that is not in the catalog (or no longer current)."""
+
+
+def _require_current(s: Session, daily_id: int) -> Daily:
+    row = s.get(Daily, daily_id)
+    if row is None:
+        raise NoSuchDaily(f"there is no daily {daily_id} (see `rushes dailies list --show SHOW`)")
+    if row.status == "superseded":
+        raise NoSuchDaily(
+            f"daily {daily_id} was superseded by newer content at {row.path}; act on the current daily instead"
+        )
+    return row
+
+
+def remove_daily(s: Session, daily_id: int, reason: str = "removed by hand") -> Daily:
+    """Take a daily out of service for good (status removed, `reason` kept): training, hold-out and fixes skip
+    it while its file is unchanged; its row and aliases stay for the record. Idempotent."""
+    row = _require_current(s, daily_id)
+    row.status, row.error = "removed", one_line(reason)
+    return row
+
+
+def requarantine(s: Session, daily_id: int, reason: str) -> Daily:
+    """Quarantine a catalogued daily with a one-line reason (e.g. it failed in training); it is skipped
+    like any unreadable file until its content changes. Idempotent (the reason is replaced)."""
+    row = _require_current(s, daily_id)
+    row.status, row.error = "quarantined", one_line(reason)
+    return row
 
 
 def quarantine(
@@ -132,14 +242,6 @@ def quarantine(
     raise RuntimeError(f"could not quarantine {path}: it keeps changing under concurrent ingest")
 
 
-def _same_file(row: Daily, facts: DailyFacts) -> bool:
-    return (row.size_bytes, row.mtime, row.content_hash) == (
-        facts.size_bytes,
-        facts.mtime,
-        facts.content_hash,
-    )
-
-
 def _new_daily(show: Show, facts: DailyFacts) -> Daily:
     return Daily(
         show=show,
@@ -161,6 +263,7 @@ def _new_daily(show: Show, facts: DailyFacts) -> Daily:
         size_bytes=facts.size_bytes,
         mtime=facts.mtime,
         content_hash=facts.content_hash,
+        change_stamp=facts.change_stamp,
         status="registered",
     )
 
@@ -223,10 +326,8 @@ def status_counts(s: Session, show: str | None = None) -> dict[tuple[str, str], 
 
 
 def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
-    """Keep a daily out of every later training run, with the filmmaker's reason (LookupError if unknown)."""
-    daily = s.get(Daily, daily_id)
-    if daily is None:
-        raise LookupError(f"there is no daily {daily_id}; see `rushes status` for the catalogued dailies")
+    """Keep a daily out of every later training run, with the filmmaker's reason (NoSuchDaily if unknown)."""
+    daily = _require_current(s, daily_id)
     daily.excluded_reason = one_line(reason)
     daily.excluded_at = utcnow()
     return daily
@@ -234,9 +335,7 @@ def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
 
 def include_daily(s: Session, daily_id: int) -> Daily:
     """Undo exclude_daily: the daily is trained on again from the next run."""
-    daily = s.get(Daily, daily_id)
-    if daily is None:
-        raise LookupError(f"there is no daily {daily_id}; see `rushes status` for the catalogued dailies")
+    daily = _require_current(s, daily_id)
     daily.excluded_reason = None
     daily.excluded_at = None
     return daily

@@ -27,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from daemon.catalog.db import utcnow
 
 DAILY_KINDS = ("movie", "sequence")
-DAILY_STATES = ("registered", "quarantined", "superseded")
+DAILY_STATES = ("registered", "quarantined", "superseded", "removed")
 JOB_STATES = ("queued", "running", "done", "dead")
 FIX_STATES = ("open", "rendering", "rendered", "published", "approved", "rejected", "failed")
 PUBLICATION_STATES = ("pending", "published")
@@ -101,6 +101,15 @@ class Daily(Timestamps, Base):
         ),
         Index("ix_dailies_show_shot", "show_id", "shot"),
         Index("ix_dailies_show_status", "show_id", "status"),
+        # Content is identified by hash: at most one current row per content and show (copies are aliases).
+        Index(
+            "uq_dailies_current_content",
+            "show_id",
+            "content_hash",
+            unique=True,
+            sqlite_where=text("status != 'superseded' AND content_hash IS NOT NULL"),
+            postgresql_where=text("status != 'superseded' AND content_hash IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,8 +132,10 @@ class Daily(Timestamps, Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     mtime: Mapped[float] = mapped_column(Float)  # seconds since the epoch, as os.stat gives it
     content_hash: Mapped[str | None] = mapped_column(String(128))
+    # inode and ctime of the file(s) when hashed: content rewritten with size and mtime kept changes it
+    change_stamp: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="registered")
-    error: Mapped[str | None] = mapped_column(Text)  # one-line reason when quarantined
+    error: Mapped[str | None] = mapped_column(Text)  # one-line reason when quarantined or removed
     # set when a filmmaker excluded the daily from training (`rushes dailies exclude`); never trained on
     excluded_reason: Mapped[str | None] = mapped_column(Text)
     excluded_at: Mapped[datetime | None] = mapped_column()
@@ -133,6 +144,26 @@ class Daily(Timestamps, Base):
 
     def __repr__(self) -> str:
         return f"<Daily {self.id} {self.status} {self.path}>"
+
+
+class DailyAlias(Base):
+    """Another path holding byte-identical content of a daily (a copy or a renamed duplicate)."""
+
+    __tablename__ = "daily_aliases"
+    __table_args__ = (UniqueConstraint("show_id", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    daily_id: Mapped[int] = mapped_column(ForeignKey("dailies.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    daily: Mapped[Daily] = relationship(lazy="joined", innerjoin=True)
+
+    def __repr__(self) -> str:
+        return f"<DailyAlias {self.path} -> {self.daily_id}>"
 
 
 class ModelVersion(Base):

@@ -1,53 +1,154 @@
-"""`rushes dailies exclude|include`: filmmakers decide which dailies the show model learns from."""
+"""`rushes dailies list|remove|requarantine|exclude|include`: what the catalog holds for a show, taking a daily
+out of it, and filmmakers deciding which dailies the show model learns from."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from daemon.catalog import Daily
 from daemon.catalog import dailies as daily_repo
 from daemon.cli.main import app, fail, out, settings
 from daemon.context import open_context
+from daemon.shows import get_show
 
 dailies_app = typer.Typer(
-    no_args_is_help=True, help="Dailies: keep some out of training, or let them back in."
+    no_args_is_help=True,
+    help="List a show's dailies; remove or quarantine one by id; exclude one from training or include it again.",
 )
 app.add_typer(dailies_app, name="dailies")
 
+STATUSES = ("registered", "quarantined", "removed", "superseded", "all")
 
-@dailies_app.command("exclude")
-def dailies_exclude(
-    daily: Annotated[int, typer.Argument(help="The daily's id (see `rushes status --json`).")],
-    reason: Annotated[str, typer.Option(help="Why it must not be learned from, e.g. 'actor's likeness'.")],
+
+def _row(daily: Daily, aliases: list[str]) -> dict[str, Any]:
+    return {
+        "id": daily.id,
+        "status": daily.status,
+        "shot": daily.shot,
+        "kind": daily.kind,
+        "frames": daily.frame_count,
+        "size": f"{daily.width}x{daily.height}" if daily.width else None,
+        "path": daily.path,
+        "aliases": aliases,
+        "reason": daily.error,
+        "content_hash": daily.content_hash,
+        "excluded": daily.excluded_reason,  # why it is kept out of training (None: trained on)
+    }
+
+
+@dailies_app.command("list")
+def dailies_list(
+    show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
+    status: Annotated[str, typer.Option(help=f"One of {', '.join(STATUSES)}.")] = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Never train on this daily again; the next model's manifest lists it with the reason."""
-    if not reason.strip():
-        raise fail("--reason is empty: say why the daily is excluded (it is written in the manifests)")
+    """A show's dailies with their status, shot, frames, path, aliases (identical copies) and reason."""
+    if status not in STATUSES:
+        raise fail(f"--status {status!r}: use one of {', '.join(STATUSES)}")
+    ctx = open_context(settings())
+    try:
+        get_show(ctx.settings, ctx.catalog, show)
+        with ctx.catalog.session(readonly=True) as s:
+            rows = [
+                _row(d, [a.path for a in daily_repo.aliases(s, d.id)])
+                for d in daily_repo.list_dailies(s, show, status=None if status == "all" else status)
+                if status != "all" or d.status != "superseded"
+            ]
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(f"no {'' if status == 'all' else status + ' '}dailies in {show}", highlight=False)
+    for r in rows:  # tab-separated for scripts: id, status, shot, frames, path, then aliases or the reason
+        extra = r["reason"] or ("copies: " + ", ".join(r["aliases"]) if r["aliases"] else "")
+        typer.echo(
+            f"{r['id']}\t{r['status']}\t{r['shot'] or '-'}\t{r['frames'] or '-'}\t{r['path']}\t{extra}"
+        )
+
+
+def _act(daily_id: int, verb: str, action: Any) -> None:
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:
             try:
-                row = daily_repo.exclude_daily(s, daily, reason)
-            except LookupError as exc:
+                row = action(s)
+            except daily_repo.NoSuchDaily as exc:
                 raise fail(str(exc)) from None
-            text = f"daily {row.id} ({row.shot or '-'}, {row.path}) excluded from training: {row.excluded_reason}"
+            path, status, reason = row.path, row.status, row.error
     finally:
         ctx.close()
-    out.print(text, highlight=False, markup=False)
+    out.print(f"daily {daily_id} {verb}: {Path(path).name} is {status} ({reason})", highlight=False)
+
+
+@dailies_app.command("remove")
+def dailies_remove(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+    reason: Annotated[str, typer.Option(help="Why, kept in the catalog.")] = "removed by hand",
+) -> None:
+    """Take a daily out of training, evaluation and fixes for good (kept in the catalog for the record)."""
+    _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason))
+
+
+@dailies_app.command("requarantine")
+def dailies_requarantine(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (one line), e.g. what failed in training.")],
+) -> None:
+    """Quarantine a catalogued daily with a reason; it is skipped until its file changes."""
+    if not reason.strip():
+        raise fail("--reason is empty: say in one line why the daily is quarantined")
+    _act(daily_id, "quarantined", lambda s: daily_repo.requarantine(s, daily_id, reason))
+
+
+@dailies_app.command("exclude")
+def dailies_exclude(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+    reason: Annotated[
+        str, typer.Option(help="Why it must not be learned from, e.g. 'likeness not cleared'.")
+    ],
+) -> None:
+    """Never train on this daily again; every later model's manifest lists it with the reason."""
+    if not reason.strip():
+        raise fail("--reason is empty: say in one line why the daily is excluded (manifests list it)")
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session() as s:
+            try:
+                row = daily_repo.exclude_daily(s, daily_id, reason)
+            except daily_repo.NoSuchDaily as exc:
+                raise fail(str(exc)) from None
+            path, why = row.path, row.excluded_reason
+    finally:
+        ctx.close()
+    out.print(f"daily {daily_id} excluded from training: {Path(path).name} ({why})", highlight=False)
 
 
 @dailies_app.command("include")
-def dailies_include(daily: Annotated[int, typer.Argument(help="The daily's id.")]) -> None:
+def dailies_include(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+) -> None:
     """Train on an excluded daily again, from the next training run."""
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:
             try:
-                row = daily_repo.include_daily(s, daily)
-            except LookupError as exc:
+                path = daily_repo.include_daily(s, daily_id).path
+            except daily_repo.NoSuchDaily as exc:
                 raise fail(str(exc)) from None
-            text = f"daily {row.id} ({row.shot or '-'}, {row.path}) is trained on again"
     finally:
         ctx.close()
-    out.print(text, highlight=False, markup=False)
+    out.print(f"daily {daily_id} is trained on again: {Path(path).name}", highlight=False)

@@ -16,7 +16,8 @@ from daemon.catalog import models_repo
 from daemon.cli.main import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
-from engine.media import MediaError, MovieWriter, probe, write_sequence
+from engine.media import MediaError, MovieWriter, parse_sequence, probe, write_sequence
+from engine.media.sequences import is_image_path, is_pattern
 from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
@@ -116,9 +117,12 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from engine.model import ModelError
 
     if kind not in FIX_KINDS:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    if _overwrites(input_, output):
+        raise fail(f"--output {output} is the input: a fix never overwrites its source; write to another path")
     params: dict[str, Any] = {
         k: v
         for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
@@ -129,7 +133,7 @@ def fix_cmd(
         get_show(ctx.settings, ctx.catalog, show)
         try:
             model, number = load_promoted(ctx.catalog, show)
-        except NoModel as exc:
+        except (NoModel, ModelError) as exc:
             raise fail(str(exc)) from None
         info = probe(input_)
         total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
@@ -151,6 +155,20 @@ def fix_cmd(
     finally:
         ctx.close()
     out.print(f"wrote {written} frame(s) to {output} ({kind}, model {show} v{number})", highlight=False)
+
+
+def _overwrites(input_: str, output: str) -> bool:
+    """Whether writing `output` would replace the source (the same file, or the same sequence's frames)."""
+    def frames(text: str) -> bool:
+        return is_pattern(text) or is_image_path(text)
+
+    if frames(input_) != frames(output):
+        return False
+    if frames(output):
+        src, dst = parse_sequence(input_), parse_sequence(output)
+        same_folder = src.directory.resolve() == dst.directory.resolve()
+        return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
+    return Path(input_).resolve() == Path(output).resolve()
 
 
 def _write(output: str, frames: Any, fps: Fraction, first_frame: int, timecode: str | None) -> int:
@@ -213,16 +231,16 @@ def model_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One version's manifest: lineage, training clips with hashes, config, scores."""
-    from engine.model import load_manifest
+    from engine.model import ModelError, verify_version
 
     match = [r for r in _versions(show) if r["version"] == version]
     if not match:
         raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")
     folder = Path(match[0]["folder"])
     try:
-        manifest = load_manifest(folder).model_dump(mode="json")
-    except Exception as exc:
-        raise fail(f"model v{version} of {show} has no readable manifest ({exc})") from None
+        manifest = verify_version(folder).model_dump(mode="json")
+    except ModelError as exc:
+        raise fail(f"model v{version} of {show} is refused: {exc}") from None
     if as_json:
         typer.echo(json.dumps({**match[0], "manifest": manifest}, indent=2))
         return

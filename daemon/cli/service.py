@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from daemon.catalog import jobs as job_repo
-from daemon.cli.main import app, fail, out, settings, state
+from daemon.cli.main import ConfigOpt, app, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
 
@@ -17,12 +17,16 @@ app.add_typer(jobs_app, name="jobs")
 
 
 @app.command("daemon")
-def daemon_cmd() -> None:
-    """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it)."""
+def daemon_cmd(config: ConfigOpt = None) -> None:
+    """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it).
+
+    `rushes daemon --config F` and `rushes --config F daemon` are the same."""
+    if config is not None:
+        state.config_path = config
+    s = settings()  # a bad config is one line before the daemon's heavy imports
+    configure(s.log_level, s.log_format)
     from daemon.service import run_daemon
 
-    s = settings()
-    configure(s.log_level, s.log_format)
     run_daemon(s, state.config_path)
 
 

@@ -36,12 +36,19 @@ class Readiness:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._checks: dict[str, Callable[[], bool]] = {}
+        self._reasons: dict[str, Callable[[], str | None]] = {}
         self._flags: dict[str, bool] = {}
 
     def add(self, name: str, check: Callable[[], bool]) -> None:
         """`check()` returns True when ready; False or an exception means not ready (its message is shown)."""
         with self._lock:
             self._checks[name] = check
+
+    def add_reason(self, name: str, reason: Callable[[], str | None]) -> None:
+        """`reason()` returns None when ready, else one line saying why not (e.g. an ingest watcher's
+        `problem`: "disk full: ...; 3 file(s) wait to be ingested again")."""
+        with self._lock:
+            self._reasons[name] = reason
 
     def expect(self, name: str) -> None:
         """A flag that is not ready until `set(name)` (e.g. "first_reconcile")."""
@@ -56,6 +63,7 @@ class Readiness:
         """name -> "ok", or why it is not ready."""
         with self._lock:
             checks = dict(self._checks)
+            reasons = dict(self._reasons)
             flags = dict(self._flags)
         result = {name: "ok" if done else "not done yet" for name, done in flags.items()}
         for name, check in checks.items():
@@ -63,6 +71,12 @@ class Readiness:
                 result[name] = "ok" if check() else "not ready"
             except Exception as exc:
                 result[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        for name, reason in reasons.items():
+            try:
+                why = reason()
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            result[name] = "ok" if why is None else (why.splitlines()[0][:300] or "not ready")
         return result
 
     def ready(self) -> bool:

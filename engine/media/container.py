@@ -62,7 +62,7 @@ def open_movie(path: Path) -> tuple[Any, Any, int]:
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not videos:
         container.close()
-        raise MediaError("no video stream", str(path))
+        raise MediaError(iso_bmff_problem(path, size) or "no video stream", str(path))
     stream = videos[0]
     if stream.codec_context is None or stream.codec_context.codec is None:
         container.close()

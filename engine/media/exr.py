@@ -13,6 +13,7 @@ import OpenEXR
 
 from .files import atomic_output
 from .info import MediaError
+from .native import captured_output
 
 _PIXEL_FORMATS = {np.dtype(np.float16): "gbrpf16le", np.dtype(np.float32): "gbrpf32le"}
 
@@ -25,12 +26,35 @@ class ExrHeader:
     fps: Fraction | None
 
 
-def _open(path: Path, header_only: bool) -> Any:
-    try:
-        return OpenEXR.File(str(path), separate_channels=True, header_only=header_only)
-    except Exception as e:  # the binding raises plain RuntimeError/ValueError
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise MediaError(f"not a readable EXR: {msg}", str(path)) from None
+def _said(error: BaseException | None, lines: list[str]) -> str:
+    """The one line worth keeping from an exception and what the library printed (paths dropped)."""
+    for line in lines:
+        if "EXR_ERR" in line:
+            return line.split(") ", 1)[-1] if ") " in line else line
+    text = str(error).strip() if error is not None else ""
+    if text:
+        return text.splitlines()[0]
+    return lines[0] if lines else (type(error).__name__ if error is not None else "unknown error")
+
+
+def _open(path: Path, header_only: bool) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(file, header, channels) of an EXR; channels is empty for header_only. MediaError when the library
+    fails or prints that it could not read the pixels (it would hand back zeros for them)."""
+    error: BaseException | None = None
+    with captured_output() as said:
+        try:  # the binding raises plain RuntimeError/ValueError/IndexError, also from header()/channels()
+            f = OpenEXR.File(str(path), separate_channels=True, header_only=header_only)
+            header = f.header()
+            channels = {} if header_only else dict(f.channels())
+        except Exception as e:
+            error = e
+    if error is not None:
+        raise MediaError(f"not a readable EXR: {_said(error, said.lines)}", str(path))
+    if any("EXR_ERR" in line or "Exception raised" in line for line in said.lines):
+        raise MediaError(f"corrupt EXR pixel data: {_said(None, said.lines)}", str(path))
+    if "dataWindow" not in header:
+        raise MediaError("not a readable EXR: its header has no data window", str(path))
+    return f, header, channels
 
 
 def _windows(header: dict[str, Any]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
@@ -55,27 +79,27 @@ def _rgb_names(names: list[str], path: Path) -> list[str]:
     raise MediaError(f"EXR has no RGB channels (it has {', '.join(sorted(names))})", str(path))
 
 
-def read_exr_header(path: Path) -> ExrHeader:
-    """Display size, pixel type and frame rate of an EXR (reads the file once)."""
-    f = _open(path, header_only=False)
-    header = f.header()
-    channels = f.channels()
-    dtype = channels[_rgb_names(list(channels), path)[0]].pixels.dtype
+def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
+    """Display size, pixel type and frame rate of an EXR. pixels=True reads (and so checks) the whole file;
+    False reads the header alone (pix_fmt is then "unknown")."""
+    _, header, channels = _open(path, header_only=not pixels)
+    pix_fmt = "unknown"
+    if pixels:
+        dtype = channels[_rgb_names(list(channels), path)[0]].pixels.dtype
+        pix_fmt = _PIXEL_FORMATS.get(np.dtype(dtype), str(dtype))
     _, (vx0, vy0, vx1, vy1) = _windows(header)
     fps = header.get("framesPerSecond")
     return ExrHeader(
         width=vx1 - vx0 + 1,
         height=vy1 - vy0 + 1,
-        pix_fmt=_PIXEL_FORMATS.get(np.dtype(dtype), str(dtype)),
+        pix_fmt=pix_fmt,
         fps=Fraction(fps) if isinstance(fps, Fraction | int) and fps else None,
     )
 
 
 def read_exr(path: Path) -> npt.NDArray[np.float32]:
     """HxWx3 float32 RGB of the display window (values kept, may exceed 1 or be negative)."""
-    f = _open(path, header_only=False)
-    header = f.header()
-    channels = f.channels()
+    _, header, channels = _open(path, header_only=False)
     names = _rgb_names(list(channels), path)
     planes = [channels[n].pixels for n in names]
     if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):

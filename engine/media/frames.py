@@ -77,7 +77,23 @@ def to_float32(frame: av.VideoFrame, *, hd_default_709: bool = True) -> npt.NDAr
     return uint8_to_float(cast(U8, frame.to_ndarray(format="rgb24", **kwargs)))
 
 
+def rotation_of(frame: av.VideoFrame) -> int:
+    """The display rotation of a decoded frame (its display matrix, e.g. a phone held upright): 0, 90, 180
+    or 270 degrees counter-clockwise."""
+    try:
+        degrees = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    return (round(degrees / 90) % 4) * 90
+
+
+def upright(rgb: npt.NDArray[Any], rotation: int) -> npt.NDArray[Any]:
+    """Pixels turned as the display matrix asks (np.rot90 also turns counter-clockwise)."""
+    turns = (rotation // 90) % 4
+    return rgb if turns == 0 else np.ascontiguousarray(np.rot90(rgb, turns))
+
+
 def converter(depth: PixelDepth, *, hd_default_709: bool = True) -> Any:
-    """The frame -> ndarray function for a pixel depth."""
+    """The frame -> ndarray function for a pixel depth; frames come out upright (display rotation applied)."""
     fn = to_uint8 if depth == "uint8" else to_float32
-    return lambda frame: fn(frame, hd_default_709=hd_default_709)
+    return lambda frame: upright(fn(frame, hd_default_709=hd_default_709), rotation_of(frame))

@@ -41,6 +41,9 @@ class MediaInfo:
     pix_fmt: str | None = None
     color_range: Literal["tv", "pc"] | None = None
     size_bytes: int = 0
+    # A movie's display rotation (degrees counter-clockwise, from its display matrix); decoding applies it,
+    # and width/height are the upright (displayed) size.
+    rotation: int = 0
 
     @property
     def frame_range(self) -> range:

@@ -9,9 +9,11 @@ from typing import Any, Literal
 import av
 
 from .container import open_movie
+from .frames import rotation_of
 from .images import read_header
 from .info import MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern
+from .validate import check_size, verify_movie, verify_sequence
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
 
@@ -22,6 +24,7 @@ def probe(
     fps: Fraction | int | None = None,
     first_frame: int | None = None,
     exact: bool = True,
+    verify: bool = True,
 ) -> MediaInfo:
     """Probe a movie file or an image sequence (pattern or one member file).
 
@@ -29,17 +32,24 @@ def probe(
     first_frame: number a movie's first frame (default 0); sequences keep their file numbers.
     exact: count a movie's frames by demuxing every packet (no decoding), which also catches
     truncated files; False trusts the container's index when it has one.
+    verify: prove the media readable (engine.media.validate): a size the heads can work on, every
+    frame's header of a sequence, and a decode of the first, middle and last frames.
+    A movie's display rotation is reported, and width/height are its upright size (decode turns frames).
     Raises MediaError with a one-line reason for anything that cannot be read.
     """
     text = str(source)
     if is_pattern(text) or is_image_path(text):
-        return probe_sequence(text, fps=fps)
-    return probe_movie(Path(text), first_frame=first_frame or 0, exact=exact)
+        return probe_sequence(text, fps=fps, verify=verify)
+    return probe_movie(Path(text), first_frame=first_frame or 0, exact=exact, verify=verify)
 
 
-def probe_sequence(source: str | Path, *, fps: Fraction | int | None = None) -> MediaInfo:
+def probe_sequence(
+    source: str | Path, *, fps: Fraction | int | None = None, verify: bool = True
+) -> MediaInfo:
     seq = find_sequence(source)
     header = read_header(seq.files[seq.first])
+    if verify:
+        verify_sequence(seq, header.width, header.height)
     size = 0
     for path in seq.files.values():
         try:
@@ -114,9 +124,36 @@ def count_packets(container: Any, stream: Any) -> tuple[int, str | None]:
     return count, None
 
 
-def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True) -> MediaInfo:
+def _not_a_movie(container: Any, path: Path) -> None:
+    """MediaError when FFmpeg opened a single picture (a PNG renamed .mov) with an image demuxer."""
+    name = str(container.format.name or "")
+    if name == "image2" or name.endswith("_pipe"):
+        kind = name.removesuffix("_pipe").upper() if name != "image2" else "an image"
+        raise MediaError(
+            f"not a movie: the file is a single {kind} picture; give it its image extension", str(path)
+        )
+
+
+def _first_frame(container: Any, stream: Any, path: Path) -> Any:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as e:
+        raise MediaError(f"cannot decode its first frame ({e.strerror or e})", str(path)) from None
+    raise MediaError("cannot decode its first frame (the decoder returned nothing)", str(path))
+
+
+def _rotation(path: Path) -> int:
+    """The display rotation of the movie's first decoded frame (phones store it in a display matrix)."""
+    container, stream, _ = open_movie(path)
+    with container:
+        return rotation_of(_first_frame(container, stream, path))
+
+
+def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify: bool = True) -> MediaInfo:
     container, stream, size = open_movie(path)
     with container:
+        _not_a_movie(container, path)
         ctx = stream.codec_context
         fps = _rate(stream)
         expected, indexed = _expected_frames(container, stream, fps)
@@ -132,19 +169,29 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True) -> Medi
             count = expected
         if count == 0:
             raise MediaError("no frames in the video stream", str(path))
-        return MediaInfo(
-            path=str(path),
-            kind="movie",
-            codec=ctx.name,
-            width=int(ctx.width),
-            height=int(ctx.height),
-            fps=fps,
-            frame_count=count,
-            first_frame=first_frame,
-            last_frame=first_frame + count - 1,
-            timecode=_timecode(container, stream),
-            missing_frames=[],
-            pix_fmt=ctx.pix_fmt,
-            color_range=_color_range(ctx),
-            size_bytes=size,
-        )
+        width, height = int(ctx.width), int(ctx.height)
+        check_size(width, height, str(path))
+        codec, pix_fmt, color_range = ctx.name, ctx.pix_fmt, _color_range(ctx)
+        timecode = _timecode(container, stream)
+    rotation = _rotation(path)
+    if rotation in (90, 270):
+        width, height = height, width
+    if verify:
+        verify_movie(path, count, width, height)
+    return MediaInfo(
+        path=str(path),
+        kind="movie",
+        codec=codec,
+        width=width,
+        height=height,
+        fps=fps,
+        frame_count=count,
+        first_frame=first_frame,
+        last_frame=first_frame + count - 1,
+        timecode=timecode,
+        missing_frames=[],
+        pix_fmt=pix_fmt,
+        color_range=color_range,
+        size_bytes=size,
+        rotation=rotation,
+    )

@@ -3,7 +3,15 @@
 from engine.model.manifest import ClipRecord, Manifest, code_version
 from engine.model.promotion import promotable
 from engine.model.show import ShowModel
-from engine.model.version import ModelError, ModelVersion, load_manifest, load_model, save_model, sha256_file
+from engine.model.version import (
+    ModelError,
+    ModelVersion,
+    load_manifest,
+    load_model,
+    save_model,
+    sha256_file,
+    verify_version,
+)
 
 __all__ = [
     "ClipRecord",
@@ -17,4 +25,5 @@ __all__ = [
     "promotable",
     "save_model",
     "sha256_file",
+    "verify_version",
 ]

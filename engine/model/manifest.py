@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sealed (engine.model.seal)
 
 
 class ClipRecord(BaseModel):
@@ -87,6 +87,8 @@ class Manifest(BaseModel):
     exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
     examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    parent_seal: str = ""  # the parent version's seal when this one was made (a hash chain over the lineage)
+    seal: str = ""  # SHA-256 of everything above, written last (engine.model.seal)
 
 
 def code_version() -> str:

@@ -1,6 +1,8 @@
 """A model version is a folder: weights.safetensors (every head's tensors) + manifest.json.
 
-Loading never unpickles anything: the weight file must be safetensors and match the sha256 in the manifest.
+Loading never unpickles anything: the weight file must be safetensors and match the sha256 in the manifest,
+and the manifest must match its seal (engine.model.seal), chained to its parent's: any edit is refused with
+a one-line ModelError. `verify_version` runs every check without loading tensors (for `rushes model show`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.model.manifest import FORMAT_VERSION, Manifest
+from engine.model.seal import SealError, check_seal, sealed
 from engine.model.show import ShowModel
 
 WEIGHTS = "weights.safetensors"
@@ -61,10 +65,21 @@ def save_model(folder: str | Path, model: ShowModel, manifest: Manifest) -> Mode
             "config": {**manifest.config, "heads": model.configs},
         }
     )
+    if manifest.parent and not manifest.parent_seal:
+        manifest = manifest.model_copy(update={"parent_seal": _sibling_seal(out, manifest.parent)})
+    data = sealed(manifest.model_dump(mode="json"))
     tmp_m = out / (MANIFEST + ".tmp")
-    tmp_m.write_text(manifest.model_dump_json(indent=2))
+    tmp_m.write_text(json.dumps(data, indent=2))
     os.replace(tmp_m, out / MANIFEST)
-    return ModelVersion(out, manifest, model)
+    return ModelVersion(out, Manifest.model_validate(data), model)
+
+
+def _sibling_seal(folder: Path, parent: str) -> str:
+    """The seal of the parent version when it sits beside `folder` (models/SHOW/v1, v2 ...), else ""."""
+    try:
+        return str(_read_sealed(folder.parent / parent).get("seal", ""))
+    except ModelError:
+        return ""
 
 
 def _check_safetensors(path: Path) -> None:
@@ -78,13 +93,49 @@ def _check_safetensors(path: Path) -> None:
         raise ModelError(f"{path} is not a safetensors file; re-export the model with safetensors")
 
 
-def load_manifest(folder: str | Path) -> Manifest:
-    path = Path(folder) / MANIFEST
+def _read_sealed(folder: Path) -> dict[str, Any]:
+    """manifest.json of `folder` as stored, checked against its seal."""
+    path = folder / MANIFEST
     if not path.is_file():
-        raise ModelError(f"{Path(folder)} is not a model version: it has no {MANIFEST}")
+        raise ModelError(f"{folder} is not a model version: it has no {MANIFEST}")
     try:
-        manifest = Manifest.model_validate(json.loads(path.read_text()))
-    except (ValueError, ValidationError) as exc:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(
+            f"{path} is not valid JSON ({str(exc).splitlines()[0]}); restore it or retrain"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a model manifest (not a JSON object); restore it or retrain")
+    try:
+        check_seal(data)
+    except SealError as exc:
+        raise ModelError(f"{path} is refused: {exc}; restore it or retrain") from None
+    return data
+
+
+def _check_chain(folder: Path, manifest: Manifest) -> None:
+    """Each ancestor beside `folder` still has the seal its child recorded (stops where a folder is gone)."""
+    seen = {folder.name}
+    child = manifest
+    while child.parent and child.parent_seal and child.parent not in seen:
+        seen.add(child.parent)
+        parent_folder = folder.parent / child.parent
+        if not (parent_folder / MANIFEST).is_file():
+            return
+        data = _read_sealed(parent_folder)
+        if data.get("seal") != child.parent_seal:
+            raise ModelError(
+                f"{parent_folder / MANIFEST} is refused: it was re-sealed after {child.version} was trained "
+                "from it (the lineage's hash chain is broken); restore it or retrain"
+            )
+        child = _validated(parent_folder, data)
+
+
+def _validated(folder: Path, data: dict[str, Any]) -> Manifest:
+    path = folder / MANIFEST
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
         raise ModelError(f"{path} is not a valid model manifest ({str(exc).splitlines()[0]})") from None
     if manifest.format_version > FORMAT_VERSION:
         raise ModelError(
@@ -93,8 +144,15 @@ def load_manifest(folder: str | Path) -> Manifest:
     return manifest
 
 
-def load_model(folder: str | Path, device: str = "cpu") -> ModelVersion:
-    """Load a model version folder, refusing pickles and any weight file whose sha256 does not match."""
+def load_manifest(folder: str | Path) -> Manifest:
+    """The manifest of a model version, refused (ModelError, one line) unless it matches its seal."""
+    base = Path(folder)
+    return _validated(base, _read_sealed(base))
+
+
+def verify_version(folder: str | Path) -> Manifest:
+    """Every check load_model makes, without loading tensors: no pickles, a sealed manifest whose lineage
+    chain holds, safetensors weights matching the manifest's sha256. Returns the manifest."""
     base = Path(folder)
     if not base.is_dir():
         raise ModelError(f"model folder {base} does not exist")
@@ -104,6 +162,7 @@ def load_model(folder: str | Path, device: str = "cpu") -> ModelVersion:
             f"model folder {base} holds pickle files {pickles}; only safetensors weights are loaded"
         )
     manifest = load_manifest(base)
+    _check_chain(base, manifest)
     weights = base / WEIGHTS
     if not weights.is_file():
         raise ModelError(f"model folder {base} has no {WEIGHTS}")
@@ -112,6 +171,14 @@ def load_model(folder: str | Path, device: str = "cpu") -> ModelVersion:
         raise ModelError(
             f"{weights} does not match the sha256 in its manifest (tampered or corrupt); retrain or restore it"
         )
+    return manifest
+
+
+def load_model(folder: str | Path, device: str = "cpu") -> ModelVersion:
+    """Load a model version folder, refusing pickles and any weight file whose sha256 does not match."""
+    base = Path(folder)
+    manifest = verify_version(base)
+    weights = base / WEIGHTS
     try:
         tensors = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as exc:

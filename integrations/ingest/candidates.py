@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,18 @@ class FileEntry:
     path: Path
     size: int
     mtime: float
+    stamp: str = ""  # "inode:ctime_ns": moves on every write, also when size and mtime are put back
+
+
+def combined_stamp(entries: Iterable[FileEntry]) -> str:
+    """One change stamp for a movie (its own) or a sequence (a digest of every frame's name and stamp)."""
+    items = list(entries)
+    if len(items) == 1:
+        return items[0].stamp
+    digest = hashlib.blake2b(digest_size=12)
+    for entry in items:
+        digest.update(f"{entry.path.name}\0{entry.stamp}\0".encode("utf-8", "surrogateescape"))
+    return f"seq:{digest.hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,8 @@ class Candidate:
 
     `path` is the movie file, or the sequence pattern with one `#` per padding digit
     (`/ingest/sh010/sh010.####.exr`); `files` are the real files in frame order; `size` is their sum,
-    `mtime` their latest; `frames` lists the frame numbers present (empty for movies).
+    `mtime` their latest; `frames` lists the frame numbers present (empty for movies); `stamp` is their
+    change stamp (combined_stamp), so content rewritten with size and mtime kept is a new candidate.
     """
 
     root: Path
@@ -49,11 +63,12 @@ class Candidate:
     take: str | None = None
     show: str | None = None
     date: str | None = None
+    stamp: str = field(default="", compare=False)
 
     @property
     def key(self) -> Hashable:
-        """Identity for 'delivered once': the same path with the same size, mtime and file count."""
-        return ("candidate", self.path, self.size, self.mtime, len(self.files))
+        """Identity for 'delivered once': the same path with the same size, mtime, file count and stamp."""
+        return ("candidate", self.path, self.size, self.mtime, len(self.files), self.stamp)
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,7 @@ def _movie(root: Path, entry: FileEntry, templates: Templates) -> Found:
         files=(entry.path,),
         size=entry.size,
         mtime=entry.mtime,
+        stamp=entry.stamp,
         shot=match.shot,
         take=match.take,
         show=match.show,
@@ -143,6 +159,7 @@ def _sequences(root: Path, images: dict[Path, FileEntry], templates: Templates) 
                 files=group.files,
                 size=sum(entry.size for entry in entries),
                 mtime=max(entry.mtime for entry in entries),
+                stamp=combined_stamp(entries),
                 frames=group.frames,
                 shot=match.shot,
                 take=match.take,

@@ -7,6 +7,7 @@ are not followed (their target is walked anyway, and loops are impossible).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -28,24 +29,55 @@ from integrations.ingest.templates import Templates
 log = logging.getLogger(__name__)
 
 
+def not_a_file(info: os.stat_result) -> str | None:
+    """Why something that exists is not a file ingest can read (a FIFO would block a reader forever)."""
+    mode = info.st_mode
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return f"not a regular file ({name}); ingest reads movies and image sequences"
+    return None
+
+
 def stat_entry(root: Path, path: Path) -> FileEntry | Rejected | None:
-    """A regular file (possibly through a link inside the root), a rejected link, or None (gone or not a file)."""
+    """A regular file (possibly through a link inside the root), a rejected link, FIFO, socket or device, or
+    None (gone, or a folder)."""
     try:
         info = os.lstat(path)
     except OSError:
         return None
     if stat.S_ISLNK(info.st_mode):
-        if not _inside(root, Path(os.path.realpath(path))):
+        try:
+            target = Path(os.path.realpath(path, strict=True))
+        except FileNotFoundError:
+            return Rejected(path, BROKEN_LINK, (path,))
+        except OSError as error:
+            return Rejected(path, link_problem(error), (path,))
+        if not _inside(root, target):
             return Rejected(path, LEAVES_ROOT, (path,))
         try:
             info = os.stat(path)
         except FileNotFoundError:
             return Rejected(path, BROKEN_LINK, (path,))
-        except OSError:
-            return None
+        except OSError as error:
+            return Rejected(path, link_problem(error), (path,))
+    problem = not_a_file(info)
+    if problem is not None:
+        return Rejected(path, problem, (path,))
     if not stat.S_ISREG(info.st_mode):
         return None
-    return FileEntry(path, info.st_size, info.st_mtime)
+    return FileEntry(path, info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_ctime_ns}")
+
+
+def link_problem(error: OSError) -> str:
+    """One line for a symlink that cannot be followed."""
+    if error.errno == errno.ELOOP:
+        return "symlink loop (the link points back at itself); fix or remove the link"
+    return f"symlink cannot be followed: {error.strerror or error}"
 
 
 def list_images(root: Path, folder: Path, ext: str, ignore: Iterable[str]) -> list[FileEntry | Rejected]:

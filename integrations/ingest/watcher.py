@@ -15,9 +15,13 @@ Flow (one tick thread owns the stability gate, so the gate needs no lock):
   since (a missed event, a slow poll) goes back into the gate instead of being delivered.
 - The reconcile scan feeds the gate with whatever it finds that was not delivered yet, so files that
   landed while nothing watched are caught. An inotify overflow (watchdog logs it) triggers a rescan.
-- Each (path, size, mtime) is delivered at most once per process; the daemon's catalog dedups across
-  restarts. A callback that raises is logged and not remembered, so the next reconcile retries it.
+- Each (path, size, mtime, change stamp) is delivered at most once per process; the daemon's catalog dedups
+  across restarts. A callback that raises is logged and not remembered, so the next reconcile retries it.
   Callbacks run on the tick thread: keep them quick (hand work to a queue).
+- A temporary failure (a full disk: retries.temporary_reason), raised by a callback or reported later by
+  a consumer through `retry_later`, is one warning line; the file is not counted as delivered and is
+  offered again every `retry_seconds` until it is handled, without a restart. Meanwhile `problem` says
+  why the watcher is not ready (for the daemon's /readyz).
 - A writer that pauses longer than stable_seconds mid-file is indistinguishable from a finished one;
   a sequence whose frames arrive slower than that is delivered in parts, each delivery holding every
   frame present (the later one with a new size and mtime).
@@ -55,6 +59,7 @@ from watchdog.observers.polling import PollingObserver
 from integrations.ingest.candidates import Candidate, FileEntry, Found, Rejected, build
 from integrations.ingest.names import is_ignored_path, media_kind, unit_key
 from integrations.ingest.options import IngestOptions, IngestRoot
+from integrations.ingest.retries import Retries, temporary_reason
 from integrations.ingest.scan import list_images, scan_root, stat_entry, walk
 from integrations.ingest.stability import FileState, Settled, StabilityGate
 from integrations.ingest.templates import Templates
@@ -95,6 +100,10 @@ class _Delivered:
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._keys
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
 
     def add(self, key: Hashable) -> None:
         with self._lock:
@@ -151,6 +160,7 @@ class IngestWatcher:
         *,
         tick: float | None = None,
         memory: int = 100_000,
+        retry_seconds: float = 5.0,
     ) -> None:
         self.options = options
         self.on_candidate = on_candidate
@@ -161,6 +171,7 @@ class IngestWatcher:
         self._gate = StabilityGate(options.stable_seconds, ignore=options.ignore, key=unit_key)
         self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._delivered = _Delivered(memory)
+        self._retries = Retries(retry_seconds)
         self._stop = threading.Event()
         self._rescan = threading.Event()
         self.scans = 0  # reconcile scans completed (the first one: everything present at start is queued)
@@ -213,8 +224,26 @@ class IngestWatcher:
 
     @property
     def pending(self) -> int:
-        """Files held by the stability gate, plus paths queued for it."""
-        return len(self._gate) + self._work.qsize()
+        """Files held by the stability gate, paths queued for it, and files waiting to be offered again."""
+        return len(self._gate) + self._work.qsize() + len(self._retries)
+
+    @property
+    def problem(self) -> str | None:
+        """Why ingest is not ready now (e.g. "disk full: ..."), or None; for the daemon's /readyz."""
+        reason = self._retries.reason
+        if reason is None:
+            return None
+        return f"{reason}; {len(self._retries)} file(s) wait to be ingested again"
+
+    def retry_later(self, found: Found, reason: str) -> None:
+        """`found` could not be handled for a temporary reason (disk full): forget it was delivered and offer
+        it again in retry_seconds. Callbacks that raise such an error get this by themselves; a consumer that
+        handles files later (a queue, a durable job) calls it."""
+        self._delivered.discard(found.key)
+        self._retries.add(found.key, found, reason, self.clock())
+        log.warning(
+            "cannot ingest %s now (%s); offering it again in %g s", found.path, reason, self._retries.interval
+        )
 
     @property
     def settled(self) -> bool:
@@ -257,6 +286,8 @@ class IngestWatcher:
             try:
                 self._drain(self.tick)
                 self._release(self.clock())
+                for item in self._retries.due(self.clock()):
+                    self._deliver(item)  # type: ignore[arg-type]
             except Exception:
                 log.exception("ingest tick failed; going on")
 
@@ -366,11 +397,16 @@ class IngestWatcher:
                 self.on_candidate(found)
             else:
                 self.on_rejected(found)
-        except Exception:
+        except Exception as exc:
+            reason = temporary_reason(exc)
+            if reason is not None:
+                self.retry_later(found, reason)
+                return
             log.exception(
                 "ingest callback failed for %s; it is retried at the next reconcile scan", found.path
             )
             return
+        self._retries.discard(found.key)
         self._delivered.add(found.key)
 
     # the reconcile thread: scans and queues

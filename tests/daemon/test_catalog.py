@@ -15,12 +15,18 @@ from daemon.catalog import Catalog, CatalogError, Daily, FixRequest, UnknownShow
 from daemon.catalog.cursors import get_cursor, set_cursor
 from daemon.catalog.dailies import (
     DailyFacts,
+    NoSuchDaily,
+    alias_of,
+    aliases,
     current_daily,
     dailies_for_shot,
     list_dailies,
     quarantine,
     quarantined,
     register_daily,
+    remove_daily,
+    requarantine,
+    same_state,
     shots,
     status_counts,
 )
@@ -38,7 +44,16 @@ from daemon.catalog.models import Base
 from daemon.catalog.models_repo import add_version, latest_promoted, list_versions, next_version, promote
 from daemon.catalog.shows import ensure_show, get_show, set_model_stale, stale_shows
 
-TABLES = {"shows", "dailies", "model_versions", "jobs", "fix_requests", "publications", "tracker_cursors"}
+TABLES = {
+    "shows",
+    "dailies",
+    "daily_aliases",
+    "model_versions",
+    "jobs",
+    "fix_requests",
+    "publications",
+    "tracker_cursors",
+}
 
 
 def facts(path: str = "/ingest/A010_T01.mov", **changes: object) -> DailyFacts:
@@ -46,7 +61,7 @@ def facts(path: str = "/ingest/A010_T01.mov", **changes: object) -> DailyFacts:
         "path": path,
         "size_bytes": 1_000_000,
         "mtime": 1_700_000_000.25,
-        "content_hash": "blake2b:aaa",
+        "content_hash": f"blake2b:{path}",  # distinct content per path unless a test says otherwise
         "root": "/ingest",
         "shot": "A010",
         "take": "T01",
@@ -199,6 +214,85 @@ def test_quarantine_is_idempotent_and_a_readable_file_replaces_it(catalog: Catal
         assert created
         assert quarantined(s, show) == []
         assert status_counts(s, show) == {(show, "registered"): 1, (show, "superseded"): 1}
+
+
+def test_a_byte_identical_copy_under_another_name_is_an_alias_not_a_second_daily(
+    catalog: Catalog, show: str
+) -> None:
+    twin = "/ingest/copies/A010_T01_copy.mov"
+    with catalog.session() as s:
+        first, _ = register_daily(s, show, facts(content_hash="blake2b:same"))
+    with catalog.session() as s:
+        again, created = register_daily(s, show, facts(twin, content_hash="blake2b:same", mtime=5.0))
+        assert not created and again.id == first.id
+        assert [d.path for d in list_dailies(s, show)] == [facts().path]
+        assert [(a.path, a.mtime) for a in aliases(s, first.id)] == [(twin, 5.0)]
+        assert alias_of(s, show, twin) is not None and alias_of(s, show, twin).id == first.id  # type: ignore[union-attr]
+        # Seen again (a restart's reconcile scan): still one daily, one alias.
+        register_daily(s, show, facts(twin, content_hash="blake2b:same", mtime=5.0))
+        assert len(aliases(s, first.id)) == 1 and len(list_dailies(s, show, status=None)) == 1
+    with catalog.session() as s:
+        # The copy is edited: it is its own daily now, and no longer an alias.
+        mine, created = register_daily(s, show, facts(twin, content_hash="blake2b:edited"))
+        assert created and mine.id != first.id and aliases(s, first.id) == []
+
+
+def test_content_rewritten_with_size_and_mtime_kept_is_seen_by_its_change_stamp(
+    catalog: Catalog, show: str
+) -> None:
+    with catalog.session() as s:
+        row, _ = register_daily(s, show, facts(change_stamp="11:100"))
+        assert same_state(row, row.size_bytes, row.mtime, "11:100")
+        assert not same_state(row, row.size_bytes, row.mtime, "11:200")  # rewritten: probe and hash again
+        assert same_state(row, row.size_bytes, row.mtime, None)  # a caller without stamps: size and mtime
+        # chmod moved the ctime but the content hashes the same: the row stays, its stamp is refreshed.
+        same, created = register_daily(s, show, facts(change_stamp="11:200"))
+        assert not created and same.id == row.id and same.change_stamp == "11:200"
+        # Content really changed: the new hash supersedes the row.
+        new, created = register_daily(s, show, facts(change_stamp="11:300", content_hash="blake2b:new"))
+        assert created and new.id != row.id
+
+
+def test_remove_and_requarantine_take_a_daily_out_and_keep_it_out(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        a, _ = register_daily(s, show, facts("/ingest/A010_T01.mov"))
+        b, _ = register_daily(s, show, facts("/ingest/A010_T02.mov"))
+        a_id, b_id = a.id, b.id
+    with catalog.session() as s:
+        removed = remove_daily(s, a_id, "shot on the wrong show")
+        assert (removed.status, removed.error) == ("removed", "shot on the wrong show")
+        requarantine(s, b_id, "training: cannot be decoded\n(frame 12)")
+    with catalog.session() as s:
+        assert list_dailies(s, show) == []  # training and hold-out see neither
+        assert [d.error for d in quarantined(s, show)] == ["training: cannot be decoded (frame 12)"]
+        # Ingest meeting the unchanged file again keeps it out (same content, same row, same status).
+        again, created = register_daily(s, show, facts("/ingest/A010_T01.mov", mtime=9.0))
+        assert not created and again.id == a_id and again.status == "removed"
+        with pytest.raises(NoSuchDaily, match="there is no daily 999"):
+            remove_daily(s, 999)
+
+
+def test_duplicates_registered_before_revision_0002_are_folded_into_aliases(catalog_url: str) -> None:
+    cat = Catalog(catalog_url)
+    try:
+        cat.migrate("0001")
+        with cat.session() as s:
+            ensure_show(s, "OLD")
+        with cat.engine.begin() as conn:
+            for i, path in enumerate(["/in/a.mov", "/in/copy_of_a.mov", "/in/b.mov"]):
+                conn.exec_driver_sql(
+                    "INSERT INTO dailies (show_id, path, root, missing_frames, size_bytes, mtime, content_hash, "
+                    "status, created_at, updated_at) VALUES ((SELECT id FROM shows WHERE code = 'OLD'), "
+                    f"'{path}', '', '[]', 10, {i}, '{'h-b' if 'b.mov' in path else 'h-a'}', 'registered', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+        cat.migrate()
+        with cat.session() as s:
+            assert [d.path for d in list_dailies(s, "OLD")] == ["/in/a.mov", "/in/b.mov"]
+            first = current_daily(s, "OLD", "/in/a.mov")
+            assert first is not None and [a.path for a in aliases(s, first.id)] == ["/in/copy_of_a.mov"]
+    finally:
+        cat.dispose()
 
 
 def test_dailies_by_shot_and_sequence_fields(catalog: Catalog, show: str) -> None:

@@ -144,7 +144,8 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
     options = IngestOptions(roots=[IngestRoot(path=inbox)], stable_seconds=1.0, reconcile_interval=60)
     show = show.model_copy(update={"ingest": options})
     clip = footage.movie(staging / "clip.mp4", n=8).read_bytes()
-    good_movies = [f"sh{i:03d}_1.mp4" for i in range(1, 26)]  # 25
+    good_movies = [f"sh{i:03d}_1.mp4" for i in range(1, 26)]  # 25, each its own content (copies are aliases)
+    clips = {name: footage.movie(staging / name, n=8, seed=i).read_bytes() for i, name in enumerate(good_movies)}
     good_seqs = [f"sq{i:03d}" for i in range(1, 11)]  # 10
     bad = {f"bd{i:03d}_1.mp4": clip[: len(clip) // 2] for i in range(1, 6)}  # 5 truncated
     bad |= {f"bz{i:03d}_1.mov": b"" for i in range(1, 6)}  # 5 empty
@@ -159,10 +160,10 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
         writers = []
         for i, name in enumerate(good_movies):
             if i % 5 == 0:  # every fifth movie lands slowly, in chunks
-                writers.append(threading.Thread(target=_write_slowly, args=(clip, inbox / name)))
+                writers.append(threading.Thread(target=_write_slowly, args=(clips[name], inbox / name)))
             else:
                 tmp = inbox / f"{name}.part"  # copied under a temp name, then renamed
-                tmp.write_bytes(clip)
+                tmp.write_bytes(clips[name])
                 os.replace(tmp, inbox / name)
         for name in good_seqs:
             dest = inbox / name

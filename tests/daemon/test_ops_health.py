@@ -73,6 +73,21 @@ def test_a_check_that_raises_is_not_ready_with_its_reason(
     assert json.loads(body)["not_ready"]["catalog"] == "ConnectionError: database is down"
 
 
+def test_a_reason_hook_such_as_a_full_disk_makes_readyz_say_why_until_it_clears(
+    served: tuple[HealthServer, Metrics, Readiness],
+) -> None:
+    server, _, readiness = served
+    problem: list[str | None] = [
+        "disk full: No space left on device (/data); 3 file(s) wait to be ingested again"
+    ]
+    readiness.add_reason("ingest", lambda: problem[0])  # the daemon passes an IngestWatcher's `problem`
+    code, _, body = get(f"{server.url}/readyz")
+    assert code == 503
+    assert json.loads(body)["not_ready"] == {"ingest": problem[0]}
+    problem[0] = None  # space is back and every waiting file was ingested
+    assert get(f"{server.url}/readyz")[0] == 200
+
+
 def test_metrics_lists_the_daemon_metrics(served: tuple[HealthServer, Metrics, Readiness]) -> None:
     server, metrics, _ = served
     metrics.ingested("MYSHOW", "registered")

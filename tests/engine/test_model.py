@@ -1,10 +1,22 @@
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from engine.model import Manifest, ModelError, ShowModel, load_model, promotable, save_model
+from engine.model import (
+    Manifest,
+    ModelError,
+    ShowModel,
+    load_manifest,
+    load_model,
+    promotable,
+    save_model,
+    verify_version,
+)
+from engine.model.seal import sealed
 
 
 def _saved(tmp_path: Path) -> Path:
@@ -71,3 +83,42 @@ def test_promotion_needs_the_baseline_beaten_and_the_parent_matched() -> None:
     parent = {"denoise": {"psnr": 32.0}, "cleanup": {"psnr": 26.0}}
     assert promotable(metrics, parent) == {"denoise": True, "upscale": False, "cleanup": False}
     assert promotable(metrics, None)["cleanup"] is True
+
+
+def _edit(folder: Path, change: Callable[[dict[str, Any]], None], *, reseal: bool = False) -> None:
+    path = folder / "manifest.json"
+    data = json.loads(path.read_text())
+    change(data)
+    if reseal:
+        data = sealed(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_any_edit_to_a_manifest_is_refused_by_its_seal(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    load_model(folder)
+    clip = {"id": "daily:1", "content_hash": "blake2b:" + "0" * 64, "frames": 24, "cuts": []}
+    _edit(folder, lambda m: m["clips"].append(clip))
+    with pytest.raises(ModelError, match="seal does not match") as refused:
+        verify_version(folder)
+    assert "\n" not in str(refused.value)
+    _edit(folder, lambda m: m.pop("seal"))
+    with pytest.raises(ModelError, match="has no seal"):
+        load_manifest(folder)
+    (folder / "manifest.json").write_text('{"version": "v1", ')
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_model(folder)
+
+
+def test_a_resealed_parent_breaks_the_childs_hash_chain(tmp_path: Path) -> None:
+    parent = _saved(tmp_path)
+    child = tmp_path / "v2"
+    save_model(child, ShowModel.fresh(["denoise"]), Manifest(show="demo", version="v2", parent="v1"))
+    assert load_manifest(child).parent_seal == load_manifest(parent).seal
+    load_model(child)
+    # Someone edits the parent's training clips and recomputes its seal: the parent alone looks fine ...
+    _edit(parent, lambda m: m.update(seed=1234), reseal=True)
+    load_manifest(parent)
+    # ... but the child recorded the old seal, so loading the child is refused.
+    with pytest.raises(ModelError, match="hash chain is broken"):
+        load_model(child)

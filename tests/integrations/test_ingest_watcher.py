@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -202,3 +203,48 @@ def test_a_failing_callback_is_logged_and_retried_at_the_next_rescan(tmp_path: P
         inbox.wait_for(first)
     assert calls == [first, second, first]
     assert "catalog is down" in caplog.text
+
+
+def test_a_full_disk_holds_files_back_and_offers_them_again_once_space_is_back(
+    tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """Ten files land while the data disk is full: none counts as handled, the watcher says why it is not
+    ready, and every one is ingested once space is back, without a restart or a rescan."""
+    inbox = Inbox()
+    full = threading.Event()
+    full.set()
+    refused: list[Path] = []
+
+    def catalogue(candidate: Candidate) -> None:
+        if full.is_set():
+            refused.append(candidate.path)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/catalog.sqlite")
+        inbox.on_candidate(candidate)
+
+    options = ingest_options(roots=[tmp_path], stable_seconds=0.3, reconcile_interval=3600)
+    names = [tmp_path / f"sh{i:03d}_1.mov" for i in range(10)]
+    with caplog.at_level(logging.WARNING, logger="integrations.ingest.watcher"):
+        watcher = IngestWatcher(options, catalogue, inbox.on_rejected, retry_seconds=0.2)
+        watcher.start()
+        try:
+            for path in names:
+                path.write_bytes(path.name.encode() * 8)
+            deadline = time.monotonic() + 10
+            while set(refused) != set(names) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert set(refused) == set(names)
+            problem = watcher.problem
+            assert problem is not None and problem.startswith("disk full: No space left on device")
+            assert not watcher.settled and inbox.candidates == []
+            full.clear()  # space is back
+            inbox.wait_for(*names)
+            deadline = time.monotonic() + 5
+            while watcher.problem is not None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert watcher.problem is None
+        finally:
+            watcher.stop()
+    assert sorted(c.path for _, c in inbox.candidates) == sorted(names)  # each exactly once
+    assert watcher.scans == 1  # no rescan was needed
+    warnings = [r for r in caplog.records if "No space left" in r.getMessage()]
+    assert warnings and all(r.exc_info is None for r in warnings)  # one line each, no traceback

@@ -1,0 +1,77 @@
+"""Proof that media can be read before anyone relies on it: sizes a head can work on, and sampled decodes.
+
+A probe that only reads headers lets through a movie whose frames cannot be decoded, a sequence with one
+corrupt frame in the middle, or a 1x1 picture no head can train on; all of these then fail much later, in
+training or in a fix. The checks here, run by `probe()`:
+- every picture is between MIN_SIDE and MAX_SIDE pixels on each side (MIN_SIDE: the smallest frame the
+  heads' patches and the 2x upscale can use; MAX_SIDE: a header claiming more is corrupt or hostile and
+  would exhaust memory on decode);
+- a sequence: every frame's header (engine.media.headers: signature, size, written to its end) with the
+  same size as the first frame, and a full decode of its first, middle and last frames;
+- a movie: a full decode of its first, middle and last frames, each of the promised size.
+Each failure is a MediaError with one line naming the frame and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .decode import read_frames_uint8
+from .headers import frame_size
+from .images import read_image
+from .info import MediaError
+from .sequences import SequenceFiles
+
+MIN_SIDE = 16
+MAX_SIDE = 16384
+
+
+def check_size(width: int, height: int, where: str) -> None:
+    """MediaError unless both sides are within MIN_SIDE..MAX_SIDE pixels."""
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise MediaError(
+            f"too small: {width}x{height} pixels; Rushes needs at least {MIN_SIDE}x{MIN_SIDE}", where
+        )
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise MediaError(
+            f"too large: {width}x{height} pixels; Rushes reads at most {MAX_SIDE} pixels on a side", where
+        )
+
+
+def sampled(numbers: list[int]) -> list[int]:
+    """The first, middle and last of some frame numbers (fewer when there are fewer)."""
+    if not numbers:
+        return []
+    return sorted({numbers[0], numbers[len(numbers) // 2], numbers[-1]})
+
+
+def verify_sequence(seq: SequenceFiles, width: int, height: int) -> None:
+    """Every frame's header says (width, height) and the sampled frames decode to that size."""
+    check_size(width, height, seq.spec.pattern)
+    for number, path in seq.files.items():
+        size = frame_size(path)
+        if size != (width, height):
+            raise MediaError(
+                f"frame {number} is {size[0]}x{size[1]} but the sequence is {width}x{height}", str(path)
+            )
+    for number in sampled(list(seq.files)):
+        rgb = read_image(seq.files[number], "uint8")
+        if rgb.shape[:2] != (height, width):
+            raise MediaError(
+                f"frame {number} decodes to {rgb.shape[1]}x{rgb.shape[0]}, not {width}x{height}",
+                str(seq.files[number]),
+            )
+
+
+def verify_movie(path: Path, frame_count: int, width: int, height: int) -> None:
+    """The first, middle and last frames decode, upright, to (width, height)."""
+    check_size(width, height, str(path))
+    for index in sampled(list(range(frame_count))):
+        frames = list(read_frames_uint8(path, index, index, first_frame=0))
+        if len(frames) != 1:
+            raise MediaError(f"frame {index} cannot be decoded", str(path))
+        shape = frames[0].rgb.shape
+        if shape[:2] != (height, width):
+            raise MediaError(
+                f"frame {index} decodes to {shape[1]}x{shape[0]}, not {width}x{height}", str(path)
+            )
