@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.catalog import dailies as daily_repo
 from daemon.settings import load_settings
-from engine import synth
+from engine import degrade, synth
 from engine.heads import get_head
 from engine.media import MovieWriter, probe, read_frames, write_movie
 from engine.model import ShowModel
@@ -120,7 +120,7 @@ def make_clip(path: Path, frames: int, footage: Path | None) -> Path:
                     writer.write(cv2.resize(f.rgb, (1920, 1080), interpolation=cv2.INTER_CUBIC))
             return path
     image = cv2.resize(synth.photo("astronaut"), (2400, 2400), interpolation=cv2.INTER_CUBIC)
-    clip = synth.add_noise(synth.camera_move(image, frames, (1920, 1080), seed=1), 10 / 255, seed=1)
+    clip = degrade.add_noise(synth.camera_move(image, frames, (1920, 1080), seed=1), 10 / 255, seed=1)
     write_movie(path, clip, 24)
     return path
 

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import lut
 from engine.baselines import color
+from engine.degrade import regrade as perturb
 from engine.heads.regrade import random_grade
 from engine.media import read_frames_uint8
 from engine.metrics import psnr
-from engine.synth import regrade as perturb
 
 
 def decode(path: Path, frames: int, width: int = 320) -> np.ndarray:

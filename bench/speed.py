@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, machine, md_table, write_json
 
-from engine import synth
+from engine import degrade, synth
 from engine.baselines.color import reinhard
 from engine.baselines.interpolate import minterpolate_midpoints
 from engine.baselines.restore import denoise_nlmeans, downscale, inpaint_telea, upscale_lanczos
@@ -65,10 +65,10 @@ def main() -> None:
     heads = [h for h in args.heads.split(",") if h] or head_names()
     model = load_model(args.model).model if args.model else ShowModel.fresh(heads)
     clip = synth.camera_move(synth.photo("astronaut"), n + 2, (1920, 1080))
-    noisy = synth.add_noise(clip, 15 / 255)
+    noisy = degrade.add_noise(clip, 15 / 255)
     small = np.stack([downscale(f) for f in clip])
-    mask = synth.blob_mask(1080, 1920, seed=1, fraction=0.04)
-    graded = synth.regrade(clip[:n], exposure_stops=0.7, white_balance=(1.1, 1.0, 0.9), contrast=1.2)
+    mask = degrade.blob_mask(1080, 1920, seed=1, fraction=0.04)
+    graded = degrade.regrade(clip[:n], exposure_stops=0.7, white_balance=(1.1, 1.0, 0.9), contrast=1.2)
     reference = clip[n + 1]
     # a one-second shot (the graded frames over again): regrade fits its LUT once per shot, then applies it
     # as 8-bit decoded frames (engine.media.read_frames_uint8), the input of the head's baked 8-bit LUT path

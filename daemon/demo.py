@@ -49,7 +49,7 @@ class DemoShot:
 
 def generate_dailies(folder: Path, size: tuple[int, int] = (320, 180), frames: int = 24) -> list[DemoShot]:
     """Five shots that each need one fix, plus two clean ones, as H.264 movies."""
-    from engine import synth
+    from engine import degrade, synth
     from engine.media import write_image, write_movie
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,11 +65,11 @@ def generate_dailies(folder: Path, size: tuple[int, int] = (320, 180), frames: i
         return path
 
     shots: list[DemoShot] = []
-    dropped = synth.drop_frames(clip("astronaut", 1), [12])
+    dropped = degrade.drop_frames(clip("astronaut", 1), [12])
     shots.append(DemoShot("sh010", save("sh010_1.mp4", dropped, 1), "interpolate", "interpolate frames=auto"))
     coffee = clip("coffee", 2)
     write_image(refs / "sh020_reference.png", coffee[frames // 2])
-    graded = synth.regrade(coffee, exposure_stops=-1.0, white_balance=(1.12, 1.0, 0.82), contrast=0.85)
+    graded = degrade.regrade(coffee, exposure_stops=-1.0, white_balance=(1.12, 1.0, 0.82), contrast=0.85)
     shots.append(
         DemoShot(
             "sh020",
@@ -78,7 +78,7 @@ def generate_dailies(folder: Path, size: tuple[int, int] = (320, 180), frames: i
             f"regrade reference={refs / 'sh020_reference.png'}",
         )
     )
-    noisy = synth.add_noise(clip("chelsea", 3), 15 / 255, seed=3)
+    noisy = degrade.add_noise(clip("chelsea", 3), 15 / 255, seed=3)
     shots.append(DemoShot("sh030", save("sh030_1.mp4", noisy, 3), "denoise", "denoise"))
     soft = clip("rocket", 4, sz=(size[0] // 2, size[1] // 2))
     shots.append(DemoShot("sh040", save("sh040_1.mp4", soft, 4), "upscale", "upscale"))

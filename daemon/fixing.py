@@ -8,12 +8,9 @@ and queues its publish job in one transaction. Repeating it after a crash re-ren
 from __future__ import annotations
 
 import collections
-import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,15 +24,11 @@ from daemon.publishing import publish_key, version_code
 from daemon.runner import Permanent
 from daemon.settings import Settings
 from daemon.shows import get_show
-from engine.heads import get_head
-from engine.heads.base import HeadError
-from engine.lut import read_cube
-from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
+from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.model import ModelVersion, load_model
 
 log = get_logger("rushes.fix")
-
-RECT = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
 
 
 class FixError(ValueError):
@@ -47,92 +40,43 @@ class NoModel(Exception):
         super().__init__(f"show {show} has no trained model yet: run `rushes train --show {show}` first")
 
 
+DAEMON_KEYS = ("deliver",)  # fix parameters the daemon reads itself (the heads read the others)
+
+
 @dataclass(frozen=True)
 class Prepared:
     kind: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the head's apply() parameters, checked against the shot and loaded
     factor: int  # output frames per source frame step (retime), else 1
-    cube_path: Path | None
 
 
-def mask_from(spec: str, info: MediaInfo) -> Any:
-    """A cleanup mask: "x,y,w,h" (a rectangle on every frame), an image (every frame), or a movie/sequence
-    (one mask per frame, by frame number). White means fill."""
-    rect = RECT.match(spec)
-    if rect:
-        x, y, w, h = (int(v) for v in rect.groups())
-        mask = np.zeros((info.height, info.width), bool)
-        mask[y : y + h, x : x + w] = True
-        if not mask.any():
-            raise FixError(f"mask rectangle {spec} lies outside the {info.width}x{info.height} frame")
-        return mask
-    path = Path(spec)
-    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".dpx") and path.is_file():
-        return _binary(read_image(path))
+def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) -> Prepared:
+    """Turn a request's text parameters into what the head takes: the head parses and checks them."""
     try:
-        mask_info = probe(spec)
-    except MediaError as exc:
-        raise FixError(f"mask {spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
-    offset = info.first_frame - mask_info.first_frame
-    return {f.number + offset: _binary(f.rgb) for f in read_frames(spec)}
+        parsed = parse_fix_params(kind, params, ignore=DAEMON_KEYS)
+        return Prepared(kind, parsed.bind(Shot(source, info)), parsed.frame_factor())
+    except HeadError as exc:
+        raise FixError(str(exc)) from None
 
 
-def _binary(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(rgb, np.float32).mean(axis=2) > 0.5
+@dataclass(frozen=True)
+class FixedFrames:
+    """(output number, before, after) for every output frame, streaming; then the head's `outputs`."""
+
+    run: FixRun
+    frames: Iterator[tuple[int, np.ndarray, np.ndarray]]
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        return self.frames
+
+    @property
+    def outputs(self) -> FixOutputs:
+        return self.run.outputs
 
 
-def reference_from(spec: str, source: str, info: MediaInfo) -> np.ndarray:
-    """A regrade reference: a frame number of the source, or an image file."""
-    if spec.strip().lstrip("-").isdigit():
-        number = int(spec)
-        if number not in info.frame_range:
-            raise FixError(
-                f"reference frame {number} is outside the shot's frames {info.first_frame}-{info.last_frame}"
-            )
-        frame = next(iter(read_frames(source, number, number)), None)
-        if frame is None:
-            raise FixError(f"reference frame {number} is missing from {source}")
-        return frame.rgb
-    path = Path(spec)
-    if not path.is_file():
-        raise FixError(f"reference {spec} is neither a frame number of the shot nor an image file")
-    return read_image(path)
-
-
-def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo, workdir: Path) -> Prepared:
-    """Turn a request's text parameters into what the head takes."""
-    p: dict[str, Any] = {}
-    factor = 1
-    if kind == "interpolate":
-        if "factor" in params:
-            try:
-                factor = int(str(params["factor"]).rstrip("x"))
-            except ValueError:
-                raise FixError(f"factor {params['factor']!r} must be a whole number like 2 or 4") from None
-            if factor < 2:
-                raise FixError("factor must be 2 or more")
-            p["factor"] = factor
-        else:
-            p["frames"] = str(params.get("frames", "auto"))
-    elif kind == "regrade":
-        if params.get("reference"):
-            p["reference"] = reference_from(str(params["reference"]), source, info)
-        p["cube_path"] = str(workdir / "regrade.cube")
-    elif kind == "cleanup":
-        if not params.get("mask"):
-            raise FixError(
-                "cleanup needs a mask: mask=x,y,w,h, or an image or movie that is white where to fill"
-            )
-        p["masks"] = mask_from(str(params["mask"]), info)
-    cube = Path(p["cube_path"]) if "cube_path" in p else None
-    return Prepared(kind, p, factor, cube)
-
-
-def fixed_frames(
-    model: ModelVersion, prepared: Prepared, source: str, first_frame: int
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(output number, before, after) for every output frame, streaming; `before` is the source frame shown
-    opposite (for a retime, the source frame at or before that moment)."""
+def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_frame: int) -> FixedFrames:
+    """The fix of `source`, frame by frame; `before` is the source frame shown opposite (for a retime, the
+    source frame at or before that moment)."""
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
@@ -142,18 +86,29 @@ def fixed_frames(
                 recent.popitem(last=False)
             yield frame.number, frame.rgb
 
-    net = model.model.net(prepared.kind)
     head = get_head(prepared.kind)
     params = head.run_params(prepared.params, model.manifest.metrics.get(prepared.kind, {}))
     try:
-        for number, after in head.apply(net, tee(), params):
-            src = first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
-            before = recent.get(src)
-            if before is None:  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
-                before = recent[max((n for n in recent if n <= src), default=min(recent))]
-            yield number, before, after
+        run = head.fix(model.model.net(prepared.kind), tee(), params)
     except HeadError as exc:
         raise FixError(str(exc)) from exc
+
+    def triples() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        try:
+            for number, after in run:
+                src = (
+                    first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
+                )
+                before = recent.get(src)
+                if (
+                    before is None
+                ):  # a rebuilt frame that the source lacks: show its nearest earlier neighbour
+                    before = recent[max((n for n in recent if n <= src), default=min(recent))]
+                yield number, before, after
+        except HeadError as exc:
+            raise FixError(str(exc)) from exc
+
+    return FixedFrames(run, triples())
 
 
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
@@ -229,32 +184,27 @@ def run_fix(
     }
     name = version_code(shot, kind, request_id, round_)
     out_dir = settings.renders_dir(show) / shot / name
-    with tempfile.TemporaryDirectory(prefix="fix-", dir=settings.data_dir / "tmp") as work:
-        try:
-            prepared = prepare(kind, kind_params, source, info, Path(work))
-        except FixError as exc:
-            raise Permanent(str(exc)) from exc
-        plan = RenderPlan(
-            out_dir=out_dir,
-            name=name,
-            kind=kind,
-            fps=Fraction(info.fps),
-            first_frame=info.first_frame,
-            timecode=info.timecode,
-            finishing=_finishing(kind_params),
-        )
-        try:
-            with RenderSink(plan) as sink:
-                for out_number, before, after in fixed_frames(model, prepared, source, info.first_frame):
-                    sink.add(out_number, before, after)
-                lut = (
-                    read_cube(prepared.cube_path)
-                    if prepared.cube_path and prepared.cube_path.exists()
-                    else None
-                )
-                files = sink.finish(lut=lut)
-        except FixError as exc:
-            raise Permanent(str(exc)) from exc
+    try:
+        prepared = prepare(kind, kind_params, source, info)
+    except FixError as exc:
+        raise Permanent(str(exc)) from exc
+    plan = RenderPlan(
+        out_dir=out_dir,
+        name=name,
+        kind=kind,
+        fps=Fraction(info.fps),
+        first_frame=info.first_frame,
+        timecode=info.timecode,
+        finishing=_finishing(kind_params),
+    )
+    try:
+        with RenderSink(plan) as sink:
+            fixed = fixed_frames(model, prepared, source, info.first_frame)
+            for out_number, before, after in fixed:
+                sink.add(out_number, before, after)
+            files = sink.finish(lut=fixed.outputs.lut)
+    except FixError as exc:
+        raise Permanent(str(exc)) from exc
     crash_point("fix.rendered", target="both")
     description = describe(kind, kind_params, shot, source, take, model, number, show_code)
     desc_path = out_dir / "description.txt"

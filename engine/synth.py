@@ -1,6 +1,7 @@
-"""Synthetic dailies for tests and the demo: virtual camera moves over real photos shipped with scikit-image.
+"""Synthetic dailies for tests, benches and the demo: virtual camera moves over scikit-image photos.
 
 Pure numpy (no I/O): callers encode the frames with engine.media. Every clip is reproducible from its seed.
+The faults laid on them (noise, dropped frames, a lighting change) are engine.degrade's.
 """
 
 from __future__ import annotations
@@ -77,45 +78,3 @@ def camera_move(
             borderMode=cv2.BORDER_REFLECT,
         )
     return out.clip(0, 1)
-
-
-def regrade(
-    frames: np.ndarray,
-    exposure_stops: float = 0.0,
-    white_balance: tuple[float, float, float] = (1, 1, 1),
-    contrast: float = 1.0,
-) -> np.ndarray:
-    """A known lighting change: exposure in stops, per-channel gains, contrast around mid-grey (display-referred)."""
-    lin = np.power(np.clip(frames, 0, 1), 2.2) * (2.0**exposure_stops) * np.asarray(white_balance, np.float32)
-    disp = np.power(np.clip(lin, 0, 1), 1 / 2.2)
-    return np.clip((disp - 0.5) * contrast + 0.5, 0, 1).astype(np.float32)
-
-
-def add_noise(frames: np.ndarray, sigma: float = 15 / 255, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(frames + rng.normal(0, sigma, frames.shape).astype(np.float32), 0, 1)
-
-
-def drop_frames(frames: np.ndarray, dropped: list[int], duplicate: bool = True) -> np.ndarray:
-    """Simulate dropped frames: each dropped index repeats the previous frame (as a capture glitch does)."""
-    out = frames.copy()
-    for i in sorted(dropped):
-        if 0 < i < len(out):
-            out[i] = out[i - 1] if duplicate else 0
-    return out
-
-
-def blob_mask(height: int, width: int, seed: int = 0, fraction: float = 0.05) -> np.ndarray:
-    """A random object-like mask (bool HxW) covering about `fraction` of the frame."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros((height, width), np.uint8)
-    radius = int(np.sqrt(fraction * height * width / np.pi))
-    cx, cy = (
-        rng.integers(radius, max(radius + 1, width - radius)),
-        rng.integers(radius, max(radius + 1, height - radius)),
-    )
-    for _ in range(5):
-        ox, oy = rng.integers(-radius // 2, radius // 2 + 1, size=2)
-        axes = (int(radius * rng.uniform(0.5, 1.0)), int(radius * rng.uniform(0.5, 1.0)))
-        cv2.ellipse(mask, (int(cx + ox), int(cy + oy)), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-    return mask.astype(bool)

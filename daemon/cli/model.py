@@ -18,7 +18,6 @@ from daemon.context import open_context
 from daemon.shows import get_show
 from engine.media import MediaError, MovieWriter, parse_sequence, probe, write_sequence
 from engine.media.sequences import is_image_path, is_pattern
-from integrations.trackers.base import FIX_KINDS
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
@@ -117,10 +116,11 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from engine.heads import HEAD_ORDER
     from engine.model import ModelError
 
-    if kind not in FIX_KINDS:
-        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(FIX_KINDS)}")
+    if kind not in HEAD_ORDER:
+        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
     if _overwrites(input_, output):
         raise fail(f"--output {output} is the input: a fix never overwrites its source; write to another path")
     params: dict[str, Any] = {
@@ -137,9 +137,8 @@ def fix_cmd(
             raise fail(str(exc)) from None
         info = probe(input_)
         total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
-        tmp = ctx.settings.data_dir / "tmp"
         try:
-            prepared = prepare(kind, params, input_, info, tmp)
+            prepared = prepare(kind, params, input_, info)
             stream = fixed_frames(model, prepared, input_, info.first_frame)
             with counted_progress() as bar:
                 task = bar.add_task(f"{kind} with {show} v{number}", total=total)

@@ -10,29 +10,62 @@ Conventions:
   the key "target" is the expected output;
 - frames in and out of `apply` are `(frame_number, H,W,3 float32)` pairs; numbers are preserved;
 - `build` returns a net that starts as a no-op over the head's classical base (never worse than the base).
+
+A fix: `parse_params` turns a coordinator's text into the head's typed params (engine.heads.params), their
+`bind(shot)` gives apply()'s parameters, and `fix` runs apply() and collects what the head makes besides
+frames (FixOutputs: regrade's LUT), complete once the frames are exhausted.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 
+from engine.heads.errors import HeadError as HeadError  # re-exported: heads import it from here
+from engine.heads.params import FixParams
+
 NumberedFrame = tuple[int, np.ndarray]
 Batch = dict[str, torch.Tensor]
 
 
-class HeadError(ValueError):
-    """A head was asked for something it cannot do (unknown name, bad parameters)."""
+@dataclass(frozen=True)
+class FixOutputs:
+    """What a fix made besides its frames."""
+
+    lut: np.ndarray | None = None  # regrade: the LUT it applied (S,S,S,3 float32, indexed [r,g,b])
+
+
+class FixRun:
+    """A fix in progress: iterate it for the fixed frames (streaming, numbers preserved); `outputs` is
+    complete once the frames are exhausted."""
+
+    def __init__(
+        self, frames: Iterable[NumberedFrame], outputs: Callable[[], FixOutputs] = FixOutputs
+    ) -> None:
+        self._frames = iter(frames)
+        self._outputs = outputs
+
+    def __iter__(self) -> Iterator[NumberedFrame]:
+        return self
+
+    def __next__(self) -> NumberedFrame:
+        return next(self._frames)
+
+    @property
+    def outputs(self) -> FixOutputs:
+        return self._outputs()
 
 
 class Head(ABC):
     name: ClassVar[str]  # "denoise" | "upscale" | "cleanup" | "interpolate" | "regrade"
     scale: ClassVar[int] = 1  # output size / input size (upscale: 2)
     baselines: ClassVar[tuple[str, ...]] = ()  # names used as "psnr_<baseline>" in evaluate()
+    params_type: ClassVar[type[FixParams]] = FixParams  # its fix parameters (engine.heads.params)
 
     def default_config(self) -> dict[str, Any]:
         """The net's hyper-parameters; recorded in the manifest and passed back to build() on load."""
@@ -69,6 +102,20 @@ class Head(ABC):
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
         """Streaming inference: frames in, fixed frames out, frame numbers preserved (tiled, any size)."""
+
+    def parse_params(self, raw: Mapping[str, object]) -> FixParams:
+        """The head's typed fix parameters from a request's text values (keys it does not read are left out)."""
+        own = {k: str(v).strip() for k, v in raw.items() if k in self.params_type.keys}
+        return self.params_type.parse(own)
+
+    def fix(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> FixRun:
+        """apply(), with what the head makes besides frames in the run's `outputs` (none by default)."""
+        return FixRun(self.apply(net, frames, params))
 
     def demo(
         self,

@@ -6,20 +6,23 @@
 2. What no frame saw is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
-Training masks are random object-like blobs (engine.synth.blob_mask) moving across the neighbours.
+Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
+Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import cv2
 import numpy as np
 import torch
 
 from engine.baselines.restore import inpaint_telea
+from engine.degrade import blob_mask
 from engine.heads.base import (
     Batch,
     Head,
@@ -33,14 +36,37 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.errors import ParamError
+from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask
+from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import masked_psnr, ssim
 from engine.nets import ResidualCNN
-from engine.synth import blob_mask
 
 NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
 FLOW_SIDE = 540
+
+
+@dataclass(frozen=True)
+class CleanupParams(FixParams):
+    """Where to fill: a rectangle on every frame, or the path of a mask image or movie/sequence."""
+
+    keys: ClassVar[tuple[str, ...]] = ("mask",)
+    mask: Rect | str
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        spec = raw.get("mask", "")
+        if not spec:
+            raise ParamError(
+                "cleanup needs a mask: mask=x,y,w,h, or an image or movie that is white where to fill"
+            )
+        rect = RECT.match(spec)
+        return cls(mask=Rect(*(int(v) for v in rect.groups())) if rect else spec)
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        return {"masks": load_mask(self.mask, shot.info)}
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
@@ -139,6 +165,7 @@ def _moving_masks(
 class CleanupHead(Head):
     name = "cleanup"
     baselines = ("telea",)
+    params_type = CleanupParams
 
     def default_config(self) -> dict[str, Any]:
         return {
@@ -225,7 +252,7 @@ class CleanupHead(Head):
         opts = {**self.default_config(), **(options or {})}
         radius = int(opts["radius"])
         mask_seqs: list[np.ndarray] = list(opts.get("masks") or [])
-        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_telea": [], "psnr_base": []}
+        scores = score_sheet("psnr", "ssim", "psnr_telea", "psnr_base")
         k = 0
         for clip in clips:
             _, height, width = clip.shape[:3]
@@ -246,12 +273,7 @@ class CleanupHead(Head):
                 y0, y1 = max(ys.min() - 8, 0), min(ys.max() + 9, height)
                 x0, x1 = max(xs.min() - 8, 0), min(xs.max() + 9, width)
                 scores["ssim"].append(ssim(out[y0:y1, x0:x1], truth[y0:y1, x0:x1]))
-        if not scores["psnr"]:
-            raise ValueError("cleanup evaluation needs at least one held-out frame with a mask")
-        res = {key: float(np.mean(v)) for key, v in scores.items()}
-        res["baseline_best"] = res["psnr_telea"]
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "cleanup evaluation needs at least one held-out frame with a mask")
 
     def demo(
         self,

@@ -4,6 +4,8 @@ With "frames": 3 (the default) the net also sees the previous and next frames, a
 by OpenCV DIS flow computed on the noisy frames: what a camera saw three times it can average, which one
 frame alone cannot. With "frames": 1 it is a single-image denoiser.
 
+Training noise: engine.degrade.gaussian_noise, sigma uniform in sigma_min..sigma_max per example.
+
 Base: the noisy frame itself (a fresh net returns its input). Baselines: OpenCV non-local means on the
 frame alone ("nlmeans") and over the same three frames ("nlmeans_multi", fastNlMeansDenoisingColoredMulti),
 each at the best of a few strengths chosen on the evaluation frames themselves (which favours them).
@@ -21,9 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans, denoise_nlmeans_multi
+from engine.degrade import gaussian_noise
 from engine.heads.base import (
     Batch,
     Head,
+    HeadError,
     NumberedFrame,
     as_float,
     augment,
@@ -33,6 +37,7 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.scoring import summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import psnr, ssim
@@ -66,6 +71,11 @@ def align(target: np.ndarray, other: np.ndarray) -> np.ndarray:
             other, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
     )
+
+
+def _neighbours(length: int, t: int) -> list[int]:
+    """Frame indices t-1, t, t+1 of a clip of `length`, clamped to it."""
+    return [min(max(t + d, 0), length - 1) for d in (-1, 0, 1)]
 
 
 def stack_aligned(frames: Sequence[np.ndarray], index: int, count: int) -> np.ndarray:
@@ -115,11 +125,11 @@ class DenoiseHead(Head):
         cfg = self.default_config()
         count = int(cfg["frames"])
         t = int(rng.integers(0, len(clip)))
-        idx = [t] if count == 1 else [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+        idx = [t] if count == 1 else _neighbours(len(clip), t)
         y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
         clean = augment([as_float(clip[i, y : y + h, x : x + w]) for i in idx], rng)
         sigma = float(rng.uniform(cfg["sigma_min"], cfg["sigma_max"]))
-        noisy = [np.clip(c + rng.normal(0, sigma, c.shape).astype(np.float32), 0, 1) for c in clean]
+        noisy = [gaussian_noise(c, sigma, rng) for c in clean]
         centre = len(idx) // 2
         return {"noisy": chw(stack_aligned(noisy, centre, count)), "target": chw(clean[centre])}
 
@@ -157,30 +167,23 @@ class DenoiseHead(Head):
         multi: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
         for clip in clips:
             for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=1 if len(clip) >= 3 else 0):
-                idx = [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+                idx = _neighbours(len(clip), t)
                 clean = [as_float(clip[i]) for i in idx]
-                noisy = [np.clip(c + rng.normal(0, sigma, c.shape).astype(np.float32), 0, 1) for c in clean]
+                noisy = [gaussian_noise(c, sigma, rng) for c in clean]
                 out = self.denoise(net, noisy, 1)
                 ours.append(psnr(out, clean[1]))
                 ours_ssim.append(ssim(out, clean[1]))
                 for s in NLMEANS_STRENGTHS:
                     single[s].append(psnr(denoise_nlmeans(noisy[1], s), clean[1]))
                     multi[s].append(psnr(denoise_nlmeans_multi(noisy, s), clean[1]))
+        empty = "denoise evaluation needs at least one held-out frame"
         if not ours:
-            raise ValueError("denoise evaluation needs at least one held-out frame")
+            raise HeadError(empty)
         best_single = max(single, key=lambda s: float(np.mean(single[s])))
         best_multi = max(multi, key=lambda s: float(np.mean(multi[s])))
-        res = {
-            "psnr": float(np.mean(ours)),
-            "ssim": float(np.mean(ours_ssim)),
-            "psnr_nlmeans": float(np.mean(single[best_single])),
-            "nlmeans_strength": float(best_single),
-            "psnr_nlmeans_multi": float(np.mean(multi[best_multi])),
-            "nlmeans_multi_strength": float(best_multi),
-            "frames": float(len(ours)),
-        }
-        res["baseline_best"] = max(res["psnr_nlmeans"], res["psnr_nlmeans_multi"])
-        return res
+        sheet = {"psnr": ours, "ssim": ours_ssim, "psnr_nlmeans": single[best_single]}
+        res = summarize(self, {**sheet, "psnr_nlmeans_multi": multi[best_multi]}, empty)
+        return {**res, "nlmeans_strength": float(best_single), "nlmeans_multi_strength": float(best_multi)}
 
     def demo(
         self,
@@ -190,9 +193,9 @@ class DenoiseHead(Head):
         options: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
         t = min(max(len(clip) // 2, 1), len(clip) - 1)
-        idx = [min(max(t + d, 0), len(clip) - 1) for d in (-1, 0, 1)]
+        idx = _neighbours(len(clip), t)
         clean = [as_float(clip[i]) for i in idx]
-        noisy = [np.clip(c + rng.normal(0, EVAL_SIGMA, c.shape).astype(np.float32), 0, 1) for c in clean]
+        noisy = [gaussian_noise(c, EVAL_SIGMA, rng) for c in clean]
         strength = float((options or {}).get("nlmeans_strength", 8.0))
         return {
             "input": noisy[1],

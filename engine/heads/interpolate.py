@@ -9,12 +9,14 @@ Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (out
 
 apply() params: {"factor": 2 | 4} retimes; {"frames": "1012-1016" | [numbers] | "auto"} rebuilds those
 frame numbers ("auto": the duplicated frames detect_drops finds); {"refine": False} skips the CNN.
+Fix parameters (InterpolateParams): `factor=2` (2..8) or `frames=1012-1016` (frames of the shot) | `auto`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -33,6 +35,9 @@ from engine.heads.base import (
     eval_indices,
     register,
 )
+from engine.heads.errors import ParamError
+from engine.heads.params import FixParams, Shot, frames_text, parse_int
+from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
@@ -42,6 +47,51 @@ IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
 # costs more than half the time of a frame (bench/speed.py), and so far 10 CPU minutes of training have
 # not taught it to add anything measurable (bench/quality.py: psnr == psnr_base).
 MIN_REFINER_GAIN_DB = 0.05
+MAX_FACTOR = 8  # a retime beyond this invents more than it sees
+
+
+@dataclass(frozen=True)
+class InterpolateParams(FixParams):
+    """Retime by `factor`, or rebuild `frames` (None: the dropped and duplicated frames found, "auto")."""
+
+    keys: ClassVar[tuple[str, ...]] = ("factor", "frames")
+    factor: int | None = None
+    frames: frozenset[int] | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        if "factor" in raw and "frames" in raw:
+            raise ParamError("interpolate takes factor= (retime) or frames= (rebuild), not both: drop one")
+        if "factor" in raw:
+            text = raw["factor"].rstrip("xX")
+            return cls(factor=parse_int("factor", text, 2, MAX_FACTOR, "factor=2"))
+        spec = raw.get("frames", "auto")
+        if spec.lower() == "auto":
+            return cls()
+        try:
+            wanted = flow_sequence.parse_frames(spec)
+        except flow_sequence.SequenceError as exc:
+            raise ParamError(f"frames={spec}: {exc}") from None
+        if not wanted:
+            raise ParamError(f"frames={spec} names no frame: write e.g. frames=1012-1016 or frames=auto")
+        return cls(frames=frozenset(wanted))
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        if self.factor is not None:
+            return {"factor": self.factor}
+        if self.frames is None:
+            return {"frames": "auto"}
+        info = shot.info
+        outside = sorted(n for n in self.frames if n not in info.frame_range)
+        if outside:
+            raise ParamError(
+                f"frames {frames_text(outside)} lie outside the shot's frames {info.first_frame}-"
+                f"{info.last_frame}: name frames of this shot"
+            )
+        return {"frames": set(self.frames)}
+
+    def frame_factor(self) -> int:
+        return self.factor or 1
 
 
 def _stack_parts(parts: flow.Parts) -> np.ndarray:
@@ -73,6 +123,7 @@ def _triplet_parts(
 class InterpolateHead(Head):
     name = "interpolate"
     baselines = ("minterpolate", "dis", "linear")
+    params_type = InterpolateParams
 
     def default_config(self) -> dict[str, Any]:
         return {"channels": 32, "depth": 7, "eval_frames": 4, "min_crop": 128}
@@ -120,8 +171,7 @@ class InterpolateHead(Head):
     ) -> dict[str, float]:
         """Rebuild held-out frame t from t-1 and t+1; PSNR/SSIM vs the true frame, and the baselines'."""
         opts = {**self.default_config(), **(options or {})}
-        keys = ("psnr", "ssim", "psnr_base", "psnr_dis", "psnr_linear", "psnr_minterpolate")
-        scores: dict[str, list[float]] = {k: [] for k in keys}
+        scores = score_sheet("psnr", "ssim", "psnr_base", "psnr_dis", "psnr_linear", "psnr_minterpolate")
         config = self.flow_config()
         for clip in clips:
             if len(clip) < 3:
@@ -140,12 +190,7 @@ class InterpolateHead(Head):
                 )
                 mids = baselines.minterpolate_midpoints(seq)
                 scores["psnr_minterpolate"].append(psnr(mids[1 if t - 3 >= 0 else 0], truth))
-        if not scores["psnr"]:
-            raise HeadError("interpolate evaluation needs held-out clips of at least 3 frames")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["baseline_best"] = max(res["psnr_dis"], res["psnr_minterpolate"], res["psnr_linear"])
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "interpolate evaluation needs held-out clips of at least 3 frames")
 
     def run_params(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
         out = dict(params)

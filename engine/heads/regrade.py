@@ -7,20 +7,23 @@ the aligned pixel pairs, then baked into a LUT; with no reference the base is th
 looks at thumbnails of the frame and the reference and predicts weights of a few learned basis LUTs
 added to the base: LUT = base + sum_k w_k * basis_k, applied with trilinear interpolation. The bases
 start at zero, so a fresh net is exactly its base. Trained self-supervised: a show frame is perturbed
-(engine.synth.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched
+(engine.degrade.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
 zeros), so the head also learns to restore towards the show's own look with no reference.
 
-apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "cube_path": path,
-"precise": bool}. With "first" (default) one LUT is predicted from the first frame and applied to every
-frame (no flicker) through the baked 8-bit fast path; "precise" uses float trilinear instead.
+apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool}. With
+"first" (default) one LUT is predicted from the first frame and applied to every frame (no flicker) through
+the baked 8-bit fast path; "precise" uses float trilinear instead. fix() also returns the (first) LUT it
+applied in its outputs, for the renderer to deliver as a .cube.
+Fix parameters (RegradeParams): `reference=1001` (a frame of the shot) or `reference=/path/still.png`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import cv2
 import numpy as np
@@ -29,8 +32,11 @@ from torch import nn
 
 from engine import lut as luts
 from engine.baselines import color
+from engine.degrade import regrade as perturb
 from engine.heads.base import (
     Batch,
+    FixOutputs,
+    FixRun,
     Head,
     HeadError,
     NumberedFrame,
@@ -41,10 +47,32 @@ from engine.heads.base import (
     net_device,
     register,
 )
+from engine.heads.params import FixParams, Shot, load_reference
+from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
-from engine.synth import regrade as perturb
 
 THUMB = 64
+
+
+@dataclass(frozen=True)
+class RegradeParams(FixParams):
+    """Match `reference` (a frame number of the shot, or an image file); None restores the show's look."""
+
+    keys: ClassVar[tuple[str, ...]] = ("reference",)
+    reference: int | Path | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        text = raw.get("reference", "")
+        if not text:
+            return cls()
+        return cls(reference=int(text) if text.lstrip("-").isdigit() else Path(text))
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        if self.reference is None:
+            return {}
+        spec = self.reference if isinstance(self.reference, int) else str(self.reference)
+        return {"reference": load_reference(spec, shot)}
 
 
 def thumbnail(frame: np.ndarray, size: int = THUMB) -> np.ndarray:
@@ -147,6 +175,7 @@ def _smoothness(basis: torch.Tensor) -> torch.Tensor:
 class RegradeHead(Head):
     name = "regrade"
     baselines = ("reinhard", "histogram")
+    params_type = RegradeParams
 
     def default_config(self) -> dict[str, Any]:
         return {
@@ -222,16 +251,9 @@ class RegradeHead(Head):
         (`reference_offset` frames away, at most half the clip). "psnr_base" is the head's classical base
         alone (the matched grade), to measure the learned part against."""
         opts = {**self.default_config(), **(options or {})}
-        keys = (
-            "psnr",
-            "ssim",
-            "psnr_reinhard",
-            "psnr_histogram",
-            "psnr_base",
-            "psnr_input",
-            "psnr_no_reference",
+        scores = score_sheet(
+            "psnr", "ssim", "psnr_reinhard", "psnr_histogram", "psnr_base", "psnr_input", "psnr_no_reference"
         )
-        scores: dict[str, list[float]] = {k: [] for k in keys}
         for clip in clips:
             offset = max(1, min(int(opts["reference_offset"]), len(clip) // 2))
             for t in eval_indices(len(clip), int(opts["eval_frames"])):
@@ -249,12 +271,7 @@ class RegradeHead(Head):
                 scores["psnr_reinhard"].append(psnr(color.reinhard(graded, ref), truth))
                 scores["psnr_histogram"].append(psnr(color.histogram_match(graded, ref), truth))
                 scores["psnr_input"].append(psnr(graded, truth))
-        if not scores["psnr"]:
-            raise HeadError("regrade evaluation needs at least one held-out frame")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["baseline_best"] = max(res["psnr_reinhard"], res["psnr_histogram"])
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "regrade evaluation needs at least one held-out frame")
 
     def apply(
         self,
@@ -262,6 +279,33 @@ class RegradeHead(Head):
         frames: Iterable[NumberedFrame],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
+        return self._stream(net, frames, params, lambda _lut: None)
+
+    def fix(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> FixRun:
+        """apply(), with the first LUT it applied as `outputs.lut`."""
+        first: list[np.ndarray] = []
+
+        def keep(lut: np.ndarray) -> None:
+            if not first:
+                first.append(lut)
+
+        return FixRun(
+            self._stream(net, frames, params, keep), lambda: FixOutputs(lut=first[0] if first else None)
+        )
+
+    def _stream(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        params: Mapping[str, Any] | None,
+        on_lut: Callable[[np.ndarray], None],
+    ) -> Iterator[NumberedFrame]:
+        """Checks `params` now, then streams (a generator) with `on_lut` told every LUT it predicts."""
         params = dict(params or {})
         source = params.get("source", "first")
         if source not in ("first", "each"):
@@ -270,9 +314,7 @@ class RegradeHead(Head):
         ref = as_float(np.asarray(reference)) if reference is not None else None
         if ref is not None and (ref.ndim != 3 or ref.shape[2] != 3):
             raise HeadError(f"the regrade reference must be an RGB frame (H, W, 3), got shape {ref.shape}")
-        precise = bool(params.get("precise", False))
-        cube_path = params.get("cube_path")
-        return self._apply(net, frames, ref, source, precise, Path(cube_path) if cube_path else None)
+        return self._apply(net, frames, ref, source, bool(params.get("precise", False)), on_lut)
 
     def _apply(
         self,
@@ -281,7 +323,7 @@ class RegradeHead(Head):
         ref: np.ndarray | None,
         source: str,
         precise: bool,
-        cube_path: Path | None,
+        on_lut: Callable[[np.ndarray], None],
     ) -> Iterator[NumberedFrame]:
         lut: np.ndarray | None = None
         baked: np.ndarray | None = None
@@ -289,8 +331,7 @@ class RegradeHead(Head):
             if lut is None or source == "each":
                 lut = self.predict_lut(net, frame, ref)
                 baked = None if precise else luts.bake_u8(lut)
-                if cube_path is not None and not cube_path.exists():
-                    luts.write_cube(cube_path, lut)
+                on_lut(lut)
             if baked is not None:
                 u8 = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
                 yield number, np.multiply(luts.apply_baked(u8, baked), np.float32(1 / 255), dtype=np.float32)

@@ -29,6 +29,7 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import psnr, ssim
@@ -88,7 +89,7 @@ class UpscaleHead(Head):
         opts = {**self.default_config(), **(options or {})}
         method = str(opts.get("downscale", DEGRADATION))
         b = int(opts.get("border", BORDER))
-        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_lanczos": [], "psnr_bicubic": []}
+        scores = score_sheet("psnr", "ssim", "psnr_lanczos", "psnr_bicubic")
         for clip in clips:
             for t in eval_indices(len(clip), int(opts["eval_frames"])):
                 hr = as_float(clip[t])
@@ -99,12 +100,7 @@ class UpscaleHead(Head):
                 scores["ssim"].append(ssim(_inner(out, b), _inner(hr, b)))
                 scores["psnr_lanczos"].append(psnr(_inner(upscale_lanczos(lr), b), _inner(hr, b)))
                 scores["psnr_bicubic"].append(psnr(_inner(upscale_bicubic(lr), b), _inner(hr, b)))
-        if not scores["psnr"]:
-            raise ValueError("upscale evaluation needs at least one held-out frame")
-        res = {k: float(np.mean(v)) for k, v in scores.items()}
-        res["baseline_best"] = max(res["psnr_lanczos"], res["psnr_bicubic"])
-        res["frames"] = float(len(scores["psnr"]))
-        return res
+        return summarize(self, scores, "upscale evaluation needs at least one held-out frame")
 
     def demo(
         self,

@@ -14,7 +14,7 @@ import yaml
 from gazu.client import KitsuClient
 
 from daemon.catalog import Catalog
-from engine import synth
+from engine import degrade, synth
 from engine.media import write_movie
 from tests.e2e.world import dead_jobs, enqueue_training, promoted, published, registered, wait_for
 from tests.integrations.kitsu_fixtures import (  # noqa: F401
@@ -37,7 +37,7 @@ def test_fix_round_trip_through_kitsu(
     inbox.mkdir()
     project_code = kitsu_shot.project["code"]
     for i, photo in enumerate(("chelsea", "coffee")):
-        frames = synth.add_noise(
+        frames = degrade.add_noise(
             synth.camera_move(synth.photo(photo), 24, (160, 96), seed=i), 15 / 255, seed=i
         )
         write_movie(tmp_path / f"SH0{i + 1}0_1.mp4", frames, 24)

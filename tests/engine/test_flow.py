@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import flow, flow_sequence, synth
+from engine import degrade, flow, flow_sequence, synth
 from engine.baselines import interpolate as baselines
 from engine.metrics import psnr
 
@@ -53,7 +53,7 @@ def test_parse_frames_rejects_nonsense() -> None:
 
 
 def test_detect_drops_finds_dropped_and_duplicated(clip: np.ndarray) -> None:
-    glitched = synth.drop_frames(clip, [4])  # frame 4 repeats frame 3
+    glitched = degrade.drop_frames(clip, [4])  # frame 4 repeats frame 3
     glitched = np.delete(glitched, 8, axis=0)  # frame 8 lost: 7 -> 9 is a double step
     found = flow_sequence.detect_drops(glitched)
     assert found == [(4, "duplicated"), (8, "dropped")]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import synth
+from engine import degrade, synth
 from engine.baselines.restore import downscale, inpaint_telea, upscale_bicubic
 from engine.heads import HeadError, get_head, head_names
 from engine.heads.cleanup import classical_base
@@ -26,7 +26,7 @@ def test_the_registry_knows_the_restore_heads() -> None:
 
 def test_fresh_nets_are_no_ops_over_their_classical_bases() -> None:
     frame = _clip(1)[0]
-    noisy = synth.add_noise(frame[None], seed=1)[0]
+    noisy = degrade.add_noise(frame[None], seed=1)[0]
     denoise = get_head("denoise")
     net = denoise.build(denoise.default_config())
     assert np.allclose(denoise.denoise(net, noisy), noisy, atol=1e-6)  # type: ignore[attr-defined]
@@ -77,7 +77,7 @@ def test_upscale_trains_on_the_degradation_it_is_scored_on() -> None:
 
 def test_cleanup_takes_the_hole_from_neighbour_frames() -> None:
     clip = synth.camera_move(synth.photo("coffee"), 5, (128, 96), synth.CameraMove(pan=(0.5, 0.1)))
-    hole = synth.blob_mask(96, 128, seed=3, fraction=0.06)
+    hole = degrade.blob_mask(96, 128, seed=3, fraction=0.06)
     frames = list(clip)
     base, unseen = classical_base(frames, [hole] * 5, 2)
     assert unseen.sum() < 0.1 * hole.sum()  # the camera move revealed nearly all of it
@@ -105,7 +105,7 @@ def test_cleanup_without_masks_is_a_clear_error() -> None:
 
 def test_denoise_aligns_neighbours_before_the_net_sees_them() -> None:
     clip = synth.camera_move(synth.photo("coffee"), 3, (128, 96), synth.CameraMove(pan=(0.3, 0.1)))
-    noisy = [synth.add_noise(f[None], seed=i)[0] for i, f in enumerate(clip)]
+    noisy = [degrade.add_noise(f[None], seed=i)[0] for i, f in enumerate(clip)]
     stacked = stack_aligned(noisy, 1, 3)
     assert stacked.shape == (96, 128, 9)
     inner = (slice(8, -8), slice(8, -8))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from engine import synth
+from engine import degrade, synth
 from engine.metrics import masked_psnr, psnr, ssim
 
 
@@ -31,7 +31,7 @@ def test_masked_psnr_counts_only_the_mask() -> None:
 def test_ssim_matches_scikit_image_and_drops_with_noise() -> None:
     a = synth.camera_move(synth.photo("astronaut"), 1, (80, 60))[0]
     assert ssim(a, a) == pytest.approx(1.0, abs=1e-5)
-    noisy = synth.add_noise(a, 0.1, seed=1)
+    noisy = degrade.add_noise(a, 0.1, seed=1)
     reference = structural_similarity(
         noisy,
         a,

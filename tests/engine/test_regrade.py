@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from engine import lut, synth
+from engine import degrade, lut, synth
 from engine.baselines import color
 from engine.heads import get_head
 from engine.metrics import psnr
@@ -29,7 +27,7 @@ def test_fresh_head_without_reference_leaves_image_unchanged(clip: np.ndarray) -
 
 def test_fresh_head_with_reference_is_its_matched_grade_and_beats_reinhard(clip: np.ndarray) -> None:
     head = get_head("regrade")
-    graded = synth.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.85)[0]  # darker, flatter: little is clipped
+    graded = degrade.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.85)[0]  # darker, flatter: little is clipped
     restored = lut.apply_lut(graded, head.predict_lut(head.build({}), graded, clip[3]))
     np.testing.assert_allclose(restored, color.matched_grade(graded, clip[3]), atol=1e-4)
     assert psnr(restored, clip[0]) > psnr(color.reinhard(graded, clip[3]), clip[0]) + 3
@@ -70,20 +68,20 @@ def test_evaluate_reports_baselines(clip: np.ndarray) -> None:
 
 
 def test_baselines_restore_a_known_change(clip: np.ndarray) -> None:
-    graded = synth.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.8)[0]
+    graded = degrade.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.8)[0]
     before = psnr(graded, clip[0])
     assert psnr(color.reinhard(graded, clip[2]), clip[0]) > before
     assert psnr(color.histogram_match(graded, clip[2]), clip[0]) > before
 
 
-def test_apply_writes_cube(clip: np.ndarray, tmp_path: Path) -> None:
+def test_fix_returns_the_lut_it_applied(clip: np.ndarray) -> None:
     head = get_head("regrade")
-    cube = tmp_path / "shot.cube"
-    out = list(
-        head.apply(head.build({}), enumerate(clip[:2]), {"reference": clip[4], "cube_path": str(cube)})
-    )
-    assert [n for n, _ in out] == [0, 1]
-    assert lut.read_cube(cube).shape == (33, 33, 33, 3)
+    run = head.fix(head.build({}), enumerate(clip[:2]), {"reference": clip[4], "precise": True})
+    out = dict(run)
+    assert list(out) == [0, 1]
+    applied = run.outputs.lut
+    assert applied is not None and applied.shape == (33, 33, 33, 3)
+    np.testing.assert_allclose(lut.apply_lut(clip[1], applied), out[1], atol=1e-6)
 
 
 def test_learned_luts_leave_the_matched_grade_alone_by_default(clip: np.ndarray) -> None:
@@ -92,7 +90,7 @@ def test_learned_luts_leave_the_matched_grade_alone_by_default(clip: np.ndarray)
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.05)  # a net moved away from its fresh state
-    graded = synth.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.85)[0]
+    graded = degrade.regrade(clip[:1], -1.0, (0.9, 1.0, 1.1), 0.85)[0]
     restored = lut.apply_lut(graded, head.predict_lut(net, graded, clip[3]))
     np.testing.assert_allclose(restored, color.matched_grade(graded, clip[3]), atol=1e-4)
     assert not np.allclose(

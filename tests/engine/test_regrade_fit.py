@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import lut, synth
+from engine import degrade, lut, synth
 from engine.baselines import color
 from engine.metrics import psnr
 
@@ -21,7 +21,7 @@ def clip() -> np.ndarray:
 def test_fit_recovers_a_known_change_from_another_frame(
     clip: np.ndarray, stops: float, balance: tuple[float, float, float], contrast: float
 ) -> None:
-    graded = synth.regrade(clip[:1], stops, balance, contrast)[0]
+    graded = degrade.regrade(clip[:1], stops, balance, contrast)[0]
     fit = color.fit_grade(graded, clip[4])  # the camera moved between the two frames
     gains = (2.0**stops * np.asarray(balance)) ** (-1 / 2.2)
     np.testing.assert_allclose(fit.gains, gains, rtol=0.05)
@@ -34,7 +34,7 @@ def test_fit_recovers_a_known_change_from_another_frame(
 
 def test_clipped_values_become_what_the_reference_shows_there(clip: np.ndarray) -> None:
     # +1 stop and more contrast clip over a third of the values: the inverse alone only bounds those
-    graded = synth.regrade(clip[:1], 1.0, (1.1, 1.0, 0.85), 1.2)[0]
+    graded = degrade.regrade(clip[:1], 1.0, (1.1, 1.0, 0.85), 1.2)[0]
     fit = color.fit_grade(graded, clip[4])
     assert fit.white is not None and fit.black is not None
     bare = color.GradeFit(fit.gains, fit.contrast, fit.inliers)
@@ -43,7 +43,7 @@ def test_clipped_values_become_what_the_reference_shows_there(clip: np.ndarray) 
 
 
 def test_fit_lut_is_the_same_map(clip: np.ndarray) -> None:
-    graded = synth.regrade(clip[:1], 0.7, (1.05, 1.0, 0.9), 1.1)[0]
+    graded = degrade.regrade(clip[:1], 0.7, (1.05, 1.0, 0.9), 1.1)[0]
     fit = color.fit_grade(graded, clip[2])
     inner = ((graded > 0.05) & (graded < 0.95)).all(axis=2)  # the clip values sit on the end nodes
     np.testing.assert_allclose(lut.apply_lut(graded, fit.lut(33))[inner], fit.apply(graded)[inner], atol=2e-3)

@@ -1,0 +1,133 @@
+"""Fix parameters: the text a coordinator writes (`frames=1012-1016`, `reference=1001`, `mask=x,y,w,h`),
+parsed and checked by the head that uses it.
+
+Each head declares a frozen `FixParams` subclass (its `params_type`) in its own module. Two steps, both
+raising ParamError (one sentence naming the parameter and what to write):
+1. `parse(raw)`: pure; the string values of the keys the head reads -> typed fields (a factor in its range,
+   frame numbers, a rectangle). engine.heads.parse_fix_params picks those keys out of a request and refuses
+   a key that no head reads.
+2. `bind(shot)`: checks the fields against the footage (frames inside the shot, a rectangle inside the
+   frame), loads what they name (a reference frame, mask images) and returns the head's apply() parameters.
+`frame_factor()` says how many output frames each source frame step becomes (a retime's factor, else 1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from engine.heads.errors import ParamError
+from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+
+
+@dataclass(frozen=True)
+class Shot:
+    """The footage a fix runs on: its path (movie or sequence pattern) and what probe found in it."""
+
+    path: str
+    info: MediaInfo
+
+
+@dataclass(frozen=True)
+class FixParams:
+    """A head's fix parameters, parsed; this base class is the params of a head that reads none."""
+
+    keys: ClassVar[tuple[str, ...]] = ()  # the text keys the head reads
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        """Typed params from `raw` (only `keys`, values stripped); ParamError when a value cannot work."""
+        return cls()
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        """apply()'s parameters for `shot`: checked against it, with what they name loaded."""
+        return {}
+
+    def frame_factor(self) -> int:
+        """Output frames per source frame step (a retime's factor), else 1."""
+        return 1
+
+
+def parse_int(name: str, text: str, low: int, high: int, example: str) -> int:
+    """A whole number from `low` to `high` inclusive, or a ParamError naming `name` with an `example`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ParamError(f"{name}={text} must be a whole number, e.g. {example}") from None
+    if not low <= value <= high:
+        raise ParamError(f"{name}={value} is out of range: use {low} to {high}, e.g. {example}")
+    return value
+
+
+def frames_text(numbers: list[int], shown: int = 4) -> str:
+    """A short list of frame numbers for a message: "1001, 1002, 1003, 1004 and 3 more"."""
+    head = ", ".join(str(n) for n in numbers[:shown])
+    return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+# Loading what parameters name, at bind() time.
+
+RECT = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".dpx")
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle in pixels: left, top, width, height."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.ndarray]:
+    """A mask (bool H,W; True = fill) for every frame: a rectangle or an image; or one per frame number
+    from a movie/sequence (its first frame lines up with the shot's first frame). White means fill."""
+    if isinstance(spec, Rect):
+        mask = np.zeros((info.height, info.width), bool)
+        mask[spec.y : spec.y + spec.height, spec.x : spec.x + spec.width] = True
+        if not mask.any():
+            raise ParamError(
+                f"mask={spec.x},{spec.y},{spec.width},{spec.height} lies outside the"
+                f" {info.width}x{info.height} frame: give x,y,w,h inside it"
+            )
+        return mask
+    try:
+        if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
+            return _white(read_image(spec))
+        mask_info = probe(spec)
+        offset = info.first_frame - mask_info.first_frame
+        return {f.number + offset: _white(f.rgb) for f in read_frames(spec)}
+    except MediaError as exc:
+        raise ParamError(f"mask={spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
+
+
+def _white(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb, np.float32).mean(axis=2) > 0.5
+
+
+def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
+    """A reference frame (H,W,3): a frame number of the shot, or an image file."""
+    info = shot.info
+    if isinstance(spec, int):
+        if spec not in info.frame_range:
+            raise ParamError(
+                f"reference={spec} is outside the shot's frames {info.first_frame}-{info.last_frame}:"
+                " give a frame number of the shot or an image file"
+            )
+        frame = next(iter(read_frames(shot.path, spec, spec)), None)
+        if frame is None:
+            raise ParamError(f"reference={spec}: that frame is missing from {shot.path}; give another")
+        return frame.rgb
+    if not Path(spec).is_file():
+        raise ParamError(f"reference={spec} is neither a frame number of the shot nor an image file")
+    try:
+        return read_image(spec)
+    except MediaError as exc:
+        raise ParamError(f"reference={spec}: {exc.reason}; give a frame number or a readable image") from exc

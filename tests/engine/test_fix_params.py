@@ -1,0 +1,90 @@
+"""Each head parses and checks a coordinator's fix parameters, and says in one line what to change."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.heads import FixParams, ParamError, Shot, parse_fix_params
+from engine.heads.cleanup import CleanupParams
+from engine.heads.interpolate import InterpolateParams
+from engine.heads.params import Rect
+from engine.heads.regrade import RegradeParams
+from engine.media import probe
+from tests import footage
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory: pytest.TempPathFactory) -> Shot:
+    """A real six-frame PNG sequence numbered 1001-1006, 96x64."""
+    pattern = footage.sequence(tmp_path_factory.mktemp("shot"), "sh010", first=1001, n=6)
+    return Shot(pattern, probe(pattern))
+
+
+def test_interpolate_reads_a_retime_factor_or_frames_to_rebuild() -> None:
+    assert parse_fix_params("interpolate", {"factor": "2x"}) == InterpolateParams(factor=2)
+    assert parse_fix_params("interpolate", {"factor": 4}).frame_factor() == 4
+    assert parse_fix_params("interpolate", {"frames": "1002-1003"}).frame_factor() == 1
+    assert parse_fix_params("interpolate", {}) == InterpolateParams()  # auto: the dropped frames found
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"factor": "9"}, "factor=9 is out of range: use 2 to 8"),
+        ({"factor": "1"}, "factor=1 is out of range"),
+        ({"factor": "fast"}, "factor=fast must be a whole number"),
+        ({"factor": "2", "frames": "1002"}, "not both"),
+        ({"frames": "1005-1002"}, "runs backwards"),
+        ({"frames": ","}, "names no frame"),
+    ],
+)
+def test_a_bad_interpolate_parameter_is_refused_in_one_line(raw: dict[str, str], message: str) -> None:
+    with pytest.raises(ParamError, match=message) as err:
+        parse_fix_params("interpolate", raw)
+    assert "\n" not in str(err.value)
+
+
+def test_frames_outside_the_shot_are_refused_when_bound_to_it(shot: Shot) -> None:
+    assert InterpolateParams(frames=frozenset({1002, 1003})).bind(shot) == {"frames": {1002, 1003}}
+    params = parse_fix_params("interpolate", {"frames": "1005-1009"})
+    with pytest.raises(ParamError, match=r"frames 1007, 1008, 1009 lie outside the shot's frames 1001-1006"):
+        params.bind(shot)
+
+
+def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None:
+    with pytest.raises(ParamError, match=r"unknown fix parameter 'strength': denoise takes no parameters"):
+        parse_fix_params("denoise", {"strength": "3"})
+    with pytest.raises(ParamError, match=r"regrade takes reference \(any fix also takes deliver\)"):
+        parse_fix_params("regrade", {"refrence": "1001"}, ignore=("deliver",))
+    # "interpolate frames=1012-1016; regrade reference=1001" asks both fixes with one set of parameters
+    assert parse_fix_params("regrade", {"frames": "1012-1016", "reference": "1001"}) == RegradeParams(1001)
+    assert parse_fix_params("upscale", {"deliver": "exr"}, ignore=("deliver",)) == FixParams()
+
+
+def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: Path) -> None:
+    loaded = RegradeParams(reference=1003).bind(shot)["reference"]
+    assert loaded.shape == (64, 96, 3)
+    assert RegradeParams().bind(shot) == {}
+    with pytest.raises(ParamError, match=r"reference=2000 is outside the shot's frames 1001-1006"):
+        RegradeParams(reference=2000).bind(shot)
+    with pytest.raises(ParamError, match="neither a frame number of the shot nor an image file"):
+        parse_fix_params("regrade", {"reference": str(tmp_path / "missing.png")}).bind(shot)
+
+
+def test_cleanup_needs_a_mask_inside_the_frame(shot: Shot) -> None:
+    with pytest.raises(ParamError, match="cleanup needs a mask: mask=x,y,w,h"):
+        parse_fix_params("cleanup", {})
+    params = parse_fix_params("cleanup", {"mask": " 10, 20, 30, 8 "})
+    assert params == CleanupParams(mask=Rect(10, 20, 30, 8))
+    mask = params.bind(shot)["masks"]
+    assert mask.shape == (64, 96) and int(mask.sum()) == 30 * 8 and mask[20, 10] and not mask[19, 10]
+    with pytest.raises(ParamError, match="mask=200,0,5,5 lies outside the 96x64 frame"):
+        parse_fix_params("cleanup", {"mask": "200,0,5,5"}).bind(shot)
+
+
+def test_a_mask_sequence_gives_one_mask_per_frame_of_the_shot(shot: Shot, tmp_path: Path) -> None:
+    pattern = footage.sequence(tmp_path, "matte", first=1, n=6)  # numbered 1.. , the shot 1001..
+    masks = parse_fix_params("cleanup", {"mask": pattern}).bind(shot)["masks"]
+    assert sorted(masks) == list(range(1001, 1007))
+    assert all(isinstance(m, np.ndarray) and m.dtype == bool and m.shape == (64, 96) for m in masks.values())
