@@ -75,3 +75,21 @@ def test_wide_triplets_fit_the_shot_and_reach_the_gap() -> None:
     triplets = [wide_triplet(20, rng, max_gap=4) for _ in range(200)]
     assert all(0 <= a < t < b < 20 and t - a == b - t for a, t, b in triplets)
     assert max(t - a for a, t, _ in triplets) == 4
+
+
+def test_heads_score_on_production_degradations_when_asked() -> None:
+    from engine.heads import get_head
+
+    clip = synth.camera_move(synth.photo("coffee"), 5, (64, 48))
+    regrade = get_head("regrade")
+    net = regrade.build(regrade.default_config())
+    one = {"eval_frames": 1}
+    easy = regrade.evaluate(net, [clip], np.random.default_rng(0), one)
+    hard = regrade.evaluate(net, [clip], np.random.default_rng(0), {**one, "grades": "production"})
+    assert hard["psnr_input"] != easy["psnr_input"]  # other grade errors were applied
+    denoise = get_head("denoise")
+    dnet = denoise.build(denoise.default_config())
+    opts = {"eval_frames": 1}
+    grain = denoise.evaluate(dnet, [clip], np.random.default_rng(0), {**opts, "noise": "grain"})
+    gauss = denoise.evaluate(dnet, [clip], np.random.default_rng(0), opts)
+    assert grain["psnr"] != gauss["psnr"] and np.isfinite(grain["baseline_best"])
