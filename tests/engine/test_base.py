@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import synth
+from engine import degrade, synth
 from engine.model import load_model
 from engine.model.base import base_ref, load_base, unfinished
 from engine.options import TrainOptions
@@ -148,7 +148,7 @@ def test_a_show_version_grows_from_the_base_and_names_it(tmp_path: Path) -> None
 
 def test_approved_pairs_are_drawn_by_weight_and_listed(tmp_path: Path) -> None:
     clean = synth.camera_move(synth.photo("astronaut"), 4, (64, 48))
-    noisy = synth.add_noise(clean, 0.1)
+    noisy = degrade.add_noise(clean, 0.1)
     pairs = [
         PairExample(
             "publication:1:denoise", "denoise", noisy, clean, weight=2.0, before_hash="b", after_hash="a"
@@ -172,7 +172,7 @@ def test_approved_pairs_are_drawn_by_weight_and_listed(tmp_path: Path) -> None:
 def test_approved_pairs_reach_the_manifest_of_the_next_version(tmp_path: Path) -> None:
     clean = synth.camera_move(synth.photo("coffee"), 6, (80, 64))
     pair = PairExample(
-        "publication:7:denoise", "denoise", synth.add_noise(clean, 0.08), clean, 1.0, "bh", "ah"
+        "publication:7:denoise", "denoise", degrade.add_noise(clean, 0.08), clean, 1.0, "bh", "ah"
     )
     clips = [
         TrainClip(id=f"daily{i}", frames=synth.camera_move(synth.photo(p), 6, (80, 64), seed=i))
