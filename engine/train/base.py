@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.model.base import BaseRun, new_version, read_run, unfinished
 from engine.options import TrainOptions
-from engine.train.corpus import Corpus, CorpusError, corpus_clips, declared_corpus
+from engine.train.corpus import Corpus, CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.loop import Progress, Stop, TrainResult, train
 from engine.train.settings import TrainSettings
 
@@ -47,6 +47,7 @@ def prepare_run(
         corpus = declared_corpus(folders, declaration) if folders else None
         return _resumed_run(root, name, corpus)
     corpus = declared_corpus(folders, declaration)
+    corpus_media(corpus)  # refuse a corpus without footage before a version folder exists
     pending = unfinished(root, name)
     if pending is not None:
         raise CorpusError(f"base {name} has an interrupted run in {pending.name}: continue it with --resume")

@@ -77,21 +77,28 @@ def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
     return out
 
 
-def corpus_clips(corpus: Corpus) -> list[TrainClip]:
-    """Every movie and image sequence under the corpus folders, hashed by content; CorpusError when none."""
-    clips: list[TrainClip] = []
+def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
+    """(clip id, its files) for every movie and image sequence under the corpus folders, without reading
+    them; CorpusError when there is none."""
+    found: list[tuple[str, list[Path]]] = []
     for root in corpus.folders:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
             folder = Path(dirpath)
             names = sorted(n for n in filenames if not n.startswith("."))
-            for name in names:
-                if Path(name).suffix.lower() in MOVIE_SUFFIXES:
-                    path = folder / name
-                    clips.append(TrainClip(id=str(path), content_hash=_hash_files([path]), path=path))
-            for pattern, files in _sequences(folder, names):
-                clips.append(TrainClip(id=pattern, content_hash=_hash_files(files), path=Path(pattern)))
-    if not clips:
+            found += [
+                (str(folder / n), [folder / n]) for n in names if Path(n).suffix.lower() in MOVIE_SUFFIXES
+            ]
+            found += _sequences(folder, names)
+    if not found:
         folders = ", ".join(str(f) for f in corpus.folders)
         raise CorpusError(f"the corpus folders ({folders}) hold no movies or image sequences")
-    return clips
+    return found
+
+
+def corpus_clips(corpus: Corpus) -> list[TrainClip]:
+    """Every movie and image sequence under the corpus folders, hashed by content; CorpusError when none."""
+    return [
+        TrainClip(id=clip_id, content_hash=_hash_files(files), path=Path(clip_id))
+        for clip_id, files in corpus_media(corpus)
+    ]

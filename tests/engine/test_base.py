@@ -58,12 +58,15 @@ def test_a_corpus_without_a_declaration_is_refused_in_one_line(
 
 
 def test_the_corpus_lists_movies_and_image_sequences_with_content_hashes(tmp_path: Path) -> None:
-    clips = corpus_clips(declared_corpus([_corpus(tmp_path)], DECLARED))
+    corpus = declared_corpus([_corpus(tmp_path)], DECLARED)
+    clips = corpus_clips(corpus)
     names = [Path(c.id).name for c in clips]
     assert names == ["plate.%04d.png", "clip0.mp4", "clip1.mp4", "clip2.mp4"]
     assert len({c.content_hash for c in clips}) == 4 and all(len(c.content_hash) == 64 for c in clips)
-    again = corpus_clips(declared_corpus([_corpus(tmp_path)], DECLARED))
-    assert [c.content_hash for c in again] == [c.content_hash for c in clips]  # same bytes, same hash
+    assert [c.content_hash for c in corpus_clips(corpus)] == [c.content_hash for c in clips]  # same bytes
+    footage.movie(tmp_path / "corpus" / "show_x" / "clip0.mp4", n=8, size=(96, 64), photo="rocket")
+    changed = corpus_clips(corpus)
+    assert changed[1].content_hash != clips[1].content_hash and changed[2:] == clips[2:]
 
 
 def test_a_base_manifest_lists_every_corpus_clip_with_hash_cuts_and_declaration(tmp_path: Path) -> None:
@@ -208,3 +211,12 @@ def test_threads_follow_the_load() -> None:
     assert gov.tick() == 1  # not due yet
     now["t"] = 61.0
     assert gov.tick() == 7
+
+
+def test_a_corpus_without_footage_is_refused_before_a_version_exists(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "notes").mkdir(parents=True)
+    (empty / "notes" / "readme.txt").write_text("no footage here")
+    with pytest.raises(CorpusError, match="hold no movies or image sequences"):
+        prepare_run(tmp_path / "bases", "ACME", [empty], DECLARED, _options())
+    assert not (tmp_path / "bases" / "ACME").exists()  # nothing to --resume later
