@@ -71,6 +71,8 @@ class TrainProgress:
         total = sum(self.steps.values())
         self.window = [(t, n) for t, n in self.window if now - t < 60.0] + [(now, total)]
         t0, n0 = self.window[0]
+        if len(self.window) < 2:  # one point so far: the rate since this run started
+            t0, n0 = self.started, 0
         rate = (total - n0) / (now - t0) if now > t0 else 0.0
         spent = self.done_s + now - self.started
         if self.total_steps:
@@ -214,7 +216,7 @@ def base_list(
         return
     for r in rows:
         detail = (
-            f"{r['clips']} clip(s), declared: {r['declaration']}"
+            f"{r['clips'] + r['holdout']} clip(s) ({r['holdout']} held out), declared: {r['declaration']}"
             if r["state"] == "trained"
             else "unfinished (--resume)"
         )
@@ -262,3 +264,9 @@ def base_show(
             markup=False,
         )
     out.print("steps: " + ", ".join(f"{h} {n}" for h, n in manifest.steps.items()), highlight=False)
+    for head, scores in manifest.metrics.items():
+        if "psnr" in scores and "baseline_best" in scores:
+            margin = scores["psnr"] - scores["baseline_best"]
+            out.print(
+                f"  {head:12s} PSNR {scores['psnr']:.2f} dB on held-out clips ({margin:+.2f} over its best baseline)"
+            )
