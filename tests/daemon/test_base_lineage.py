@@ -160,3 +160,21 @@ def test_an_undeclared_corpus_and_an_unknown_base_are_one_line_each(tmp_path: Pa
     result = _console("base", "show", "NOPE", home=home)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no trained base named 'NOPE'" in result.stderr
+
+
+def test_piped_base_training_logs_steps_per_second_loss_and_time_left(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from daemon.cli.base import TrainProgress
+
+    with TrainProgress("base ACME v1", budget_s=3600, done_s=600, max_steps=None, heads=5) as bar:
+        assert bar.bar is None  # not a terminal: plain lines, no rich bar
+        bar.update("denoise", 120, 0.0123, 30.0)
+        bar.update("denoise", 130, 0.0120, 31.0)  # within LOG_EVERY_S of the last line: not printed
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert (
+        "base ACME v1: denoise step 120" in lines[0] and "steps/s" in lines[0] and "loss 0.0123" in lines[0]
+    )
+    left = lines[0].rsplit(", ", 1)[1]
+    assert left in ("0:49:59 left", "0:50:00 left")  # 10 of the 60 minutes were spent before the resume
