@@ -14,8 +14,8 @@ exact (issue 10). These functions make the harder cases, in numpy/OpenCV, reprod
   learns is grain that survived a camera codec;
 - `reference_index`: the regrade reference a few frames away in the same shot (a moving, handheld shot
   makes it differ from the graded frame by more than the grade);
-- `wide_triplet`: frames around a missing one with a gap of up to `max_gap` frames each side, for large
-  motion and occlusion in interpolation.
+- `wide_stride`: every 2nd..`max_gap`-th frame of a shot, so that a missing frame between two kept ones
+  has large motion and occlusion to rebuild, as in interpolation across a retime or a dropped run.
 """
 
 from __future__ import annotations
@@ -112,10 +112,13 @@ def reference_index(t: int, length: int, rng: np.random.Generator, near: int = 3
     return t + int(offsets[int(rng.integers(0, len(offsets)))])
 
 
-def wide_triplet(length: int, rng: np.random.Generator, max_gap: int = 4) -> tuple[int, int, int]:
-    """(before, missing, after) frame indices `k` apart each side, `k` in 1..max_gap and fitting the shot."""
-    if length < 3:
-        raise ValueError(f"a triplet needs a shot of 3 or more frames, this one has {length}")
-    k = int(rng.integers(1, max(1, min(max_gap, (length - 1) // 2)) + 1))
-    t = int(rng.integers(k, length - k))
-    return t - k, t, t + k
+def wide_stride(length: int, rng: np.random.Generator, max_gap: int = 4) -> tuple[int, int]:
+    """(start, stride) for taking every `stride`-th frame of a shot of `length` frames: motion `stride`
+    times larger between the frames kept, at least 3 of them, `stride` in 2..max_gap ((0, 1) when the shot
+    is too short for any gap)."""
+    top = min(max_gap, (length - 1) // 2)
+    if top < 2:
+        return 0, 1
+    stride = int(rng.integers(2, top + 1))
+    start = int(rng.integers(0, length - 2 * stride))
+    return start, stride

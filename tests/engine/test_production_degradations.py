@@ -13,7 +13,7 @@ from engine.production_degradations import (
     production_grade,
     reference_index,
     signal_grain,
-    wide_triplet,
+    wide_stride,
 )
 
 
@@ -70,11 +70,12 @@ def test_reference_is_a_few_frames_away_inside_the_shot() -> None:
     assert reference_index(1, 3, rng) in (0, 2)
 
 
-def test_wide_triplets_fit_the_shot_and_reach_the_gap() -> None:
+def test_wide_strides_keep_three_frames_and_reach_the_gap() -> None:
     rng = np.random.default_rng(3)
-    triplets = [wide_triplet(20, rng, max_gap=4) for _ in range(200)]
-    assert all(0 <= a < t < b < 20 and t - a == b - t for a, t, b in triplets)
-    assert max(t - a for a, t, _ in triplets) == 4
+    picks = [wide_stride(20, rng, max_gap=4) for _ in range(200)]
+    assert all(2 <= k <= 4 and a >= 0 and len(range(a, 20, k)) >= 3 for a, k in picks)
+    assert max(k for _, k in picks) == 4
+    assert wide_stride(4, rng) == (0, 1)  # too short for any gap
 
 
 def test_heads_score_on_production_degradations_when_asked() -> None:
