@@ -16,6 +16,7 @@ over its own flow path, regrade without a reference over the ungraded input).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ def run_show(
             checkpoint_seconds=300,
         ),
         base=base,
-        progress=lambda *_: args.governor.tick(),
+        progress=lambda *_: None if args.governor.tick() else None,
         eval_options={"cleanup": {"masks": masks}} if masks else None,
     )
     assert result.version is not None
@@ -112,18 +113,25 @@ def run_show(
 
 def report(data: dict[str, Any], args: argparse.Namespace) -> str:
     rows = []
+    runs = data["runs"]
+
+    def margin(label: str, key: str) -> float | None:
+        value = runs.get(label, {}).get("margins", {}).get(key)
+        return None if value is None else float(value)
+
+    def text(value: float | None) -> str:
+        return "—" if value is None else f"{value:+.2f}"
+
     for key in [*GOALS, *EXTRA_GOALS]:
         goal = GOALS[key][1] if key in GOALS else EXTRA_GOALS[key]
         cells: list[Any] = [key]
-        wins = []
+        met, wins = [], []
         for mode in ("clips", "tails"):
-            scratch = data["runs"][f"{mode}-scratch"]["margins"].get(key, float("nan"))
-            based = data["runs"][f"{mode}-base"]["margins"].get(key, float("nan"))
-            cells += [f"{scratch:+.2f}", f"{based:+.2f}"]
-            wins.append(based > scratch)
-        based = [data["runs"][f"{m}-base"]["margins"].get(key) for m in ("clips", "tails")]
-        met = "n/a" if None in based else ("yes" if min(v for v in based if v is not None) >= goal else "NO")
-        cells += [f">= +{goal:.1f}", met, "yes" if all(wins) else "NO"]
+            scratch, based = margin(f"{mode}-scratch", key), margin(f"{mode}-base", key)
+            cells += [text(scratch), text(based)]
+            met.append("—" if based is None else ("yes" if based >= goal else "NO"))
+            wins.append("—" if None in (scratch, based) else ("yes" if based > scratch else "NO"))  # type: ignore[operator]
+        cells += [f">= +{goal:.1f}", " / ".join(met), " / ".join(wins)]
         rows.append(cells)
     load = data["machine"]["load_average"][0]
     lines = [
@@ -145,8 +153,8 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
                 "tails scratch",
                 "tails base",
                 "goal",
-                "goal met from base (both)?",
-                "base beats scratch (both)?",
+                "goal met from base (clips / tails)?",
+                "base beats scratch (clips / tails)?",
             ],
             rows,
         ),
@@ -166,8 +174,16 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--report-only", action="store_true", help="rewrite base.md from base.json (runs not done show nan)"
+    )
     args = ap.parse_args()
     args.governor = None
+    if args.report_only:
+        saved = json.loads((args.out / "base.json").read_text())
+        (args.out / "base.md").write_text(report(saved, args))
+        print(report(saved, args))
+        return
 
     threads = args.governor = ThreadGovernor(every_s=60.0)  # threads from the load now, re-read each minute
     clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
@@ -182,7 +198,7 @@ def main() -> None:
         args.out / "base-run" / "base",
         settings=TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300),
         manifest_fields={"kind": "base", "declaration": DECLARATION, "corpus": [str(args.footage)]},
-        progress=lambda *_: threads.tick(),
+        progress=lambda *_: None if threads.tick() else None,
     )
     assert based.version is not None
     print(f"base: {time.time() - t0:.0f} s, steps {based.steps}", flush=True)
