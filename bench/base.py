@@ -40,6 +40,11 @@ EXTRA_GOALS = {"interpolate_learned": 0.3, "regrade_no_reference": 2.0}
 DECLARATION = "bench: ../shared/footage, footage the project may use for benchmarks (its README)"
 
 
+def tick(governor: ThreadGovernor) -> None:
+    """Progress callback: let torch's threads follow the machine's load."""
+    governor.tick()
+
+
 def margins(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     """dB over the goal's reference for every head, plus the two learned-part rows."""
     out: dict[str, float] = {}
@@ -97,7 +102,7 @@ def run_show(
             checkpoint_seconds=300,
         ),
         base=base,
-        progress=lambda *_: None if args.governor.tick() else None,
+        progress=lambda *_: tick(args.governor),
         eval_options={"cleanup": {"masks": masks}} if masks else None,
     )
     assert result.version is not None
@@ -198,7 +203,7 @@ def main() -> None:
         args.out / "base-run" / "base",
         settings=TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300),
         manifest_fields={"kind": "base", "declaration": DECLARATION, "corpus": [str(args.footage)]},
-        progress=lambda *_: None if threads.tick() else None,
+        progress=lambda *_: tick(threads),
     )
     assert based.version is not None
     print(f"base: {time.time() - t0:.0f} s, steps {based.steps}", flush=True)
