@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, write_json
 
 from engine.heads import head_names
-from engine.model import ModelVersion
+from engine.model import ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, split_holdout, train
 from engine.train.dataset import load_clip
@@ -169,6 +169,20 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+RUNS = ("clips-scratch", "clips-base", "tails-scratch", "tails-base")
+
+
+def one_run(args: argparse.Namespace) -> None:
+    """One show run against the base a full run already wrote (so the runs of one table can share a
+    machine in parallel); its result goes to base-<run>.json."""
+    args.governor = ThreadGovernor(every_s=60.0)
+    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
+    mode, start = args.run.split("-")
+    base = load_model(args.out / "base-run" / "base") if start == "base" else None
+    result = run_show(clips, args, mode, base, davis_masks(args.footage))
+    write_json(args.out / f"base-{args.run}.json", {"runs": {args.run: result}, "machine": machine()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
@@ -180,14 +194,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument(
-        "--report-only", action="store_true", help="rewrite base.md from base.json (runs not done show nan)"
+        "--report-only",
+        action="store_true",
+        help="rewrite base.md from base.json and any base-<run>.json (runs not done show a dash)",
+    )
+    ap.add_argument(
+        "--run",
+        choices=RUNS,
+        default=None,
+        help="only this show run, from the base already trained in --out (writes base-<run>.json)",
     )
     args = ap.parse_args()
     args.governor = None
     if args.report_only:
         saved = json.loads((args.out / "base.json").read_text())
+        for part in sorted(args.out.glob("base-*.json")):
+            saved["runs"].update(json.loads(part.read_text())["runs"])
         (args.out / "base.md").write_text(report(saved, args))
         print(report(saved, args))
+        return
+    if args.run:
+        one_run(args)
         return
 
     threads = args.governor = ThreadGovernor(every_s=60.0)  # threads from the load now, re-read each minute
