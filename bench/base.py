@@ -116,6 +116,17 @@ def run_show(
     }
 
 
+TIE_DB = 0.05  # the promotion rule's evaluation noise (engine.model.promotion.TOLERANCE_DB)
+
+
+def _verdict(scratch: float | None, based: float | None) -> str:
+    if scratch is None or based is None:
+        return "—"
+    if abs(based - scratch) < TIE_DB:
+        return "tie"
+    return "yes" if based > scratch else "NO"
+
+
 def report(data: dict[str, Any], args: argparse.Namespace) -> str:
     rows = []
     runs = data["runs"]
@@ -135,7 +146,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
             scratch, based = margin(f"{mode}-scratch", key), margin(f"{mode}-base", key)
             cells += [text(scratch), text(based)]
             met.append("—" if based is None else ("yes" if based >= goal else "NO"))
-            wins.append("—" if None in (scratch, based) else ("yes" if based > scratch else "NO"))  # type: ignore[operator]
+            wins.append(_verdict(scratch, based))
         cells += [f">= +{goal:.1f}", " / ".join(met), " / ".join(wins)]
         rows.append(cells)
     load = data["machine"]["load_average"][0]
