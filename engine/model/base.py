@@ -117,7 +117,8 @@ def base_ref(name: str, version: ModelVersion) -> BaseRef:
         weights_sha256=m.weights_sha256,
         declaration=m.declaration,
         folder=str(version.folder),
-        clips=len(m.clips),
+        clips=len(m.clips) + len(m.holdout),
+        seal=m.seal,
     )
 
 

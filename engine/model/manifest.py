@@ -33,7 +33,8 @@ class BaseRef(BaseModel):
     weights_sha256: str
     declaration: str  # the base corpus's ownership or licence statement
     folder: str = ""
-    clips: int = 0  # how many corpus clips the base was trained on
+    clips: int = 0  # how many corpus clips the base lists (trained on and held out)
+    seal: str = ""  # the base manifest's seal (engine.model.seal) when the show version was made
 
 
 class Exclusion(BaseModel):

@@ -143,6 +143,7 @@ def test_a_show_version_grows_from_the_base_and_names_it(tmp_path: Path) -> None
     m = load_model(tmp_path / "show" / "v1").manifest
     assert m.base is not None and m.base.name == "ACME" and m.base.version == "v1"
     assert m.base.weights_sha256 == base.manifest.weights_sha256 and m.base.declaration == DECLARED
+    assert m.base.seal == base.manifest.seal and m.base.seal.startswith("sha256:")  # the base as it was
     assert m.parent is None and "psnr" in first.parent_metrics["upscale"]  # scored against the base
     # it started from the base's weights: one step at a negligible learning rate leaves them in place
     w_base, w_show = base.model.state_dict(), first.version.model.state_dict()
