@@ -7,7 +7,7 @@
      (Head.apply on decoded frames, as bench/speed.py times it; inference = head - alignment), review
      renders (daemon.rendering.RenderSink: H.264 review + before/after, thumbnail, OTIO) and deliverables
      (a half-float EXR sequence);
-   - the whole fix as the daemon runs it (daemon.fixing.render: decode ahead of the head, encode behind it);
+   - the whole fix as the daemon runs it (daemon.stages.fixing.render: decode ahead of the head, encode behind it);
    - the nearest classical jobs: OpenCV NL-means (h=8) on the same decoded frames, and the ffmpeg CLI
      decoding, denoising (`nlmeans`, `hqdn3d`) and encoding H.264 end to end.
    Each with its peak resident memory (RSS, sampled every 20 ms).
@@ -45,11 +45,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.fixing import Prepared, render
-from daemon.rendering import RenderPlan, RenderSink
-
 from daemon.catalog import dailies as daily_repo
 from daemon.settings import load_settings
+from daemon.stages.fixing import Prepared, render
+from daemon.stages.rendering import RenderPlan, RenderSink
 from engine import degrade, synth
 from engine.baselines.restore import denoise_nlmeans
 from engine.heads import get_head
@@ -187,12 +186,12 @@ def stage(name: str, frames: int, fn: Callable[[], object]) -> dict[str, Any]:
 
 
 def fresh_version(kind: str) -> Any:
-    """What daemon.fixing reads of a promoted model version, with a fresh net (the same compute)."""
-    return SimpleNamespace(model=ShowModel.fresh([kind]).eval(), manifest=SimpleNamespace(metrics={}))
+    """What daemon.stages.fixing reads of a promoted model version, with a fresh net (the same compute)."""
+    return SimpleNamespace(model=ShowModel.fresh([kind]).eval(), manifest=SimpleNamespace(metrics={}, sources={}, config={}))
 
 
 def whole_fix(kind: str, source: Path, out: Path, params: dict[str, Any]) -> int:
-    """The fix as the daemon renders it (daemon.fixing.render); returns the frames rendered."""
+    """The fix as the daemon renders it (daemon.stages.fixing.render); returns the frames rendered."""
     info = probe(source)
     plan = RenderPlan(
         out_dir=out,
@@ -202,7 +201,7 @@ def whole_fix(kind: str, source: Path, out: Path, params: dict[str, Any]) -> int
         first_frame=info.first_frame,
         timecode=info.timecode,
     )
-    files = render(fresh_version(kind), Prepared(kind, params, 1, None), str(source), info.first_frame, plan)
+    files = render(fresh_version(kind), Prepared(kind, params, 1), str(source), plan)
     shutil.rmtree(out, ignore_errors=True)
     return files.frame_count
 
@@ -265,7 +264,7 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
             )
         )
     fixed: list[np.ndarray] = []
-    with torch.no_grad(), runtime.limited_threads():  # the threads a fix uses (daemon.fixing.render)
+    with torch.no_grad(), runtime.limited_threads():  # the threads a fix uses (daemon.stages.fixing.render)
         rows.append(
             stage(
                 "head alone (denoise, Head.apply)",
@@ -281,7 +280,7 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
     fixed.clear()
     with torch.no_grad():
         rows.append(
-            stage("whole fix (daemon.fixing.render)", n, lambda: whole_fix("denoise", clip, work / "w", {}))
+            stage("whole fix (daemon.stages.fixing.render)", n, lambda: whole_fix("denoise", clip, work / "w", {}))
         )
     return rows + baselines(clip, decoded, work)
 

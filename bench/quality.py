@@ -31,6 +31,15 @@ from engine.train import TrainClip, TrainSettings, train
 from engine.train.dataset import load_clip
 
 
+def eval_options(masks: list[np.ndarray], degradations: str) -> dict[str, dict[str, Any]]:
+    """Per-head evaluate() options: real masks for cleanup; production-like degradations when asked."""
+    opts: dict[str, dict[str, Any]] = {"cleanup": {"masks": masks}} if masks else {}
+    if degradations == "production":
+        opts["regrade"] = {"grades": "production"}
+        opts["denoise"] = {"noise": "grain"}
+    return opts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
@@ -54,6 +63,13 @@ def main() -> None:
         choices=("clips", "tails"),
         default="clips",
         help="clips: score on whole unseen clips; tails: train on the early frames of every clip, score on the rest",
+    )
+    ap.add_argument(
+        "--degradations",
+        choices=("synthetic", "production"),
+        default="synthetic",
+        help="production: score regrade on on-set grade errors (clipped highlights, far white balance, "
+        "gamma) and denoise on signal-dependent grain through 4:2:0 coding (engine.production_degradations)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -112,7 +128,7 @@ def main() -> None:
         heads=heads,
         progress=progress,
         settings=settings,
-        eval_options={"cleanup": {"masks": masks}} if masks else None,
+        eval_options=eval_options(masks, args.degradations),
     )
     wall = time.time() - t0
     assert result.version is not None

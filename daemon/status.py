@@ -32,6 +32,7 @@ def daily_record(d: Daily) -> dict[str, Any]:
         "content_hash": d.content_hash,
         "status": d.status,
         "reason": d.error,
+        "excluded": d.excluded_reason,  # why it is kept out of training (None: trained on)
     }
 
 

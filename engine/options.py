@@ -15,6 +15,12 @@ class TrainOptions(BaseModel):
     seed: int = 0
     resolution: int = Field(256, ge=64, description="Short side of the training frames, pixels.")
     holdout_fraction: float = Field(0.2, ge=0, lt=1)
+    base: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$",
+        description="A studio base model (`rushes base train --name NAME`) the show's first version starts "
+        "from; later versions start from their parent. None: from scratch.",
+    )
     cpu_threads: int | None = Field(
         None,
         ge=1,

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from daemon.catalog.db import utcnow
 from daemon.catalog.models import Daily, DailyAlias, Show
 from daemon.catalog.shows import require_show
 
@@ -343,3 +344,25 @@ def status_counts(s: Session, show: str | None = None) -> dict[tuple[str, str], 
     if show is not None:
         query = query.where(Show.code == show)
     return {(code, status): n for code, status, n in s.execute(query)}
+
+
+def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
+    """Keep a daily out of every later training run, with the filmmaker's reason (NoSuchDaily if unknown)."""
+    daily = _require_current(s, daily_id)
+    daily.excluded_reason = one_line(reason)
+    daily.excluded_at = utcnow()
+    return daily
+
+
+def include_daily(s: Session, daily_id: int) -> Daily:
+    """Undo exclude_daily: the daily is trained on again from the next run."""
+    daily = _require_current(s, daily_id)
+    daily.excluded_reason = None
+    daily.excluded_at = None
+    return daily
+
+
+def excluded(s: Session, show: str) -> list[Daily]:
+    """A show's dailies excluded from training, oldest first."""
+    query = select(Daily).join(Daily.show).where(Show.code == show, Daily.excluded_reason.is_not(None))
+    return list(s.scalars(query.order_by(Daily.id)))

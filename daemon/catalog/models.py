@@ -136,6 +136,9 @@ class Daily(Timestamps, Base):
     change_stamp: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="registered")
     error: Mapped[str | None] = mapped_column(Text)  # one-line reason when quarantined or removed
+    # set when a filmmaker excluded the daily from training (`rushes dailies exclude`); never trained on
+    excluded_reason: Mapped[str | None] = mapped_column(Text)
+    excluded_at: Mapped[datetime | None] = mapped_column()
 
     show: Mapped[Show] = relationship(lazy="joined", innerjoin=True)
 

@@ -1,4 +1,5 @@
-"""`rushes dailies list|remove|requarantine`: what the catalog holds for a show, and taking a daily out of it."""
+"""`rushes dailies list|remove|requarantine|exclude|include`: what the catalog holds for a show, taking a daily
+out of it, and filmmakers deciding which dailies the show model learns from."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from daemon.cli.app import app, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 
-dailies_app = typer.Typer(no_args_is_help=True, help="List a show's dailies; remove or quarantine one by id.")
+dailies_app = typer.Typer(
+    no_args_is_help=True,
+    help="List a show's dailies; remove or quarantine one by id; exclude one from training or include it again.",
+)
 app.add_typer(dailies_app, name="dailies")
 
 STATUSES = ("registered", "quarantined", "removed", "superseded", "all")
@@ -32,6 +36,7 @@ def _row(daily: Daily, aliases: list[str]) -> dict[str, Any]:
         "aliases": aliases,
         "reason": daily.error,
         "content_hash": daily.content_hash,
+        "excluded": daily.excluded_reason,  # why it is kept out of training (None: trained on)
     }
 
 
@@ -103,3 +108,47 @@ def dailies_requarantine(
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is quarantined")
     _act(daily_id, "quarantined", lambda s: daily_repo.requarantine(s, daily_id, reason))
+
+
+@dailies_app.command("exclude")
+def dailies_exclude(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+    reason: Annotated[
+        str, typer.Option(help="Why it must not be learned from, e.g. 'likeness not cleared'.")
+    ],
+) -> None:
+    """Never train on this daily again; every later model's manifest lists it with the reason."""
+    if not reason.strip():
+        raise fail("--reason is empty: say in one line why the daily is excluded (manifests list it)")
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session() as s:
+            try:
+                row = daily_repo.exclude_daily(s, daily_id, reason)
+            except daily_repo.NoSuchDaily as exc:
+                raise fail(str(exc)) from None
+            path, why = row.path, row.excluded_reason
+    finally:
+        ctx.close()
+    out.print(f"daily {daily_id} excluded from training: {Path(path).name} ({why})", highlight=False)
+
+
+@dailies_app.command("include")
+def dailies_include(
+    daily_id: Annotated[
+        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+    ],
+) -> None:
+    """Train on an excluded daily again, from the next training run."""
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session() as s:
+            try:
+                path = daily_repo.include_daily(s, daily_id).path
+            except daily_repo.NoSuchDaily as exc:
+                raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    out.print(f"daily {daily_id} is trained on again: {Path(path).name}", highlight=False)

@@ -36,6 +36,10 @@ def train_cmd(
     show: Annotated[str, typer.Option("--show", "-s", help="The show to train.")],
     budget: Annotated[str | None, typer.Option(help="Time budget, e.g. 10m (default: the show's).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: the show's).")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(help="A studio base the show's first version starts from (default: the show's train.base)."),
+    ] = None,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
     from daemon.stages.training import run_training
@@ -55,6 +59,7 @@ def train_cmd(
                 device=device,
                 progress=view.on_loss,
                 on_stage=view.on_stage,
+                base=base,
             )
     finally:
         ctx.close()
@@ -215,10 +220,32 @@ def model_show(
     )
     for clip in manifest["clips"]:
         out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
+    _print_lineage(manifest)
     for head, scores in sorted(manifest["metrics"].items()):
         parent = manifest["parent_metrics"].get(head, {})
         extra = f" (parent {parent['psnr']:.2f} dB)" if "psnr" in parent else ""
         out.print(f"  {head:12s} {_score_text(scores)}{extra}", highlight=False)
+
+
+def _print_lineage(manifest: dict[str, Any]) -> None:
+    """Where the weights come from beyond the show's clips: the base and its declared corpus; and what went
+    in besides the dailies (approved pairs) or was left out (exclusions)."""
+    base = manifest.get("base")
+    if base:
+        out.print(
+            f"grown from base {base['name']} {base['version']} (weights sha256 {base['weights_sha256']}, "
+            f"{base['clips']} corpus clip(s), see `rushes base show {base['name']} --version {base['version']}`)",
+            highlight=False,
+            markup=False,
+        )
+        out.print(f"  base corpus declared: {base['declaration']}", highlight=False, markup=False)
+    else:
+        out.print("trained from scratch on the show's footage (no base)")
+    for ex in manifest.get("exclusions", []):
+        out.print(f"  excluded {ex['id']}: {ex['reason']}", highlight=False, markup=False)
+    for ex in manifest.get("examples", []):
+        how = f"weight {ex['weight']:g}" if ex["trained"] else "listed, not trainable for this head"
+        out.print(f"  approved pair {ex['id']} ({ex['head']}, {ex['frames']} frames, {how})", highlight=False)
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:

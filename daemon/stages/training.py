@@ -27,6 +27,7 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
+from daemon.stages.training_inputs import approved_examples, exclusions, starting_point
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
@@ -82,7 +83,7 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
             path=Path(d.path),
         )
         for d in dailies
-        if d.frame_count and d.frame_count >= 3
+        if d.frame_count and d.frame_count >= 3 and d.excluded_reason is None  # excluded: never trained on
     ]
     newest = max((d.id for d in dailies), default=0)
     return clips, newest
@@ -111,6 +112,7 @@ def run_training(
     stop: Callable[[], bool] | None = None,
     train_settings: TrainSettings | None = None,
     on_stage: StageHook | None = None,
+    base: str | None = None,
 ) -> TrainReport:
     """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote."""
     show = get_show(settings, catalog, show_code)
@@ -121,6 +123,7 @@ def run_training(
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
     parent = _usable_parent(catalog, show.code)
+    grown = grown_from(settings, catalog, show, parent, base)
     number, folder = reserve_version(catalog, settings, show.code, job_id)
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
@@ -137,10 +140,12 @@ def run_training(
         clips=len(clips),
         budget_s=round(seconds),
         parent=parent_version,
+        base=grown["manifest_fields"]["base"].name if grown["manifest_fields"]["base"] else None,
     )
     started = time.monotonic()
     stages = _stage_logger(show.code, number, on_stage)
-    result = _train(catalog, clips, options, folder, parent, _reporter(folder, progress), stop, cfg, stages)
+    reporter = _reporter(folder, progress)
+    result = _train(catalog, clips, options, folder, parent, reporter, stop, cfg, stages, grown)
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote, verdicts = _judged(result, parent is None)
@@ -178,6 +183,7 @@ def _train(
     stop: Callable[[], bool] | None,
     cfg: TrainSettings,
     on_stage: StageHook,
+    grown: dict[str, Any],
 ) -> TrainResult:
     """Train; a daily that cannot be decoded is quarantined with its reason and training goes on without it."""
     while True:
@@ -191,6 +197,7 @@ def _train(
                 stop=stop,
                 settings=cfg,
                 on_stage=on_stage,
+                **grown,
             )
         except DatasetError as exc:
             bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
@@ -200,6 +207,24 @@ def _train(
             clips = [c for c in clips if c is not bad]
             if not clips:
                 raise NoDailies(f"no readable dailies are left to train on ({exc})") from exc
+
+
+def grown_from(
+    settings: Settings, catalog: Catalog, show: ShowConfig, parent: ModelVersion | None, base: str | None
+) -> dict[str, Any]:
+    """What the run grows from besides its parent: the studio base for a first version (`base` or
+    shows[].train.base; later versions keep their parent's base reference), the show's exclusions and the
+    supervisors' approved pairs (engine.train.train's keyword arguments). A named base that is missing is
+    Permanent."""
+    try:
+        start, lineage = starting_point(settings, show, parent, base)
+    except ModelError as exc:
+        raise Permanent(str(exc)) from exc
+    return {
+        "base": start,
+        "manifest_fields": {"base": lineage, "exclusions": exclusions(catalog, show.code)},
+        "examples": approved_examples(catalog, show.code),
+    }
 
 
 def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:

@@ -4,7 +4,10 @@ With "frames": 3 (the default) the net also sees the previous and next frames, a
 by OpenCV DIS flow computed on the noisy frames: what a camera saw three times it can average, which one
 frame alone cannot. With "frames": 1 it is a single-image denoiser.
 
-Training noise: engine.degrade.gaussian_noise, sigma uniform in sigma_min..sigma_max per example.
+Training noise: engine.degrade.gaussian_noise, sigma uniform in sigma_min..sigma_max per example; a
+`grain_share` of the examples get grain as cameras make it instead (engine.production_degradations.signal_grain:
+signal-dependent, spatially correlated, through 4:2:0 coding). evaluate(options={"noise": "grain"}) scores on
+that grain instead of gaussian sigma 15.
 
 Base: the noisy frame itself (a fresh net returns its input). Baselines: OpenCV non-local means on the
 frame alone ("nlmeans") and over the same three frames ("nlmeans_multi", fastNlMeansDenoisingColoredMulti),
@@ -43,6 +46,7 @@ from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
+from engine.production_degradations import signal_grain
 
 EVAL_SIGMA = 15 / 255
 FLOW_SIDE = 540  # larger frames are aligned at about this short side
@@ -129,6 +133,11 @@ class DenoiseHead(Head):
             "frames": 3,
             "sigma_min": 5 / 255,
             "sigma_max": 25 / 255,
+            # share of training examples with grain as cameras make it (engine.production_degradations:
+            # signal-dependent, correlated, through 4:2:0 coding), strength uniform in grain_min..grain_max
+            "grain_share": 0.3,
+            "grain_min": 0.02,
+            "grain_max": 0.08,
             "eval_frames": 3,
         }
 
@@ -154,8 +163,12 @@ class DenoiseHead(Head):
         idx = [t] if count == 1 else _neighbours(len(clip), t)
         y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
         clean = augment([as_float(clip[i, y : y + h, x : x + w]) for i in idx], rng)
-        sigma = float(rng.uniform(cfg["sigma_min"], cfg["sigma_max"]))
-        noisy = [gaussian_noise(c, sigma, rng) for c in clean]
+        if rng.random() < float(cfg["grain_share"]):
+            strength = float(rng.uniform(cfg["grain_min"], cfg["grain_max"]))
+            noisy = list(signal_grain(np.stack(clean), rng, strength))
+        else:
+            sigma = float(rng.uniform(cfg["sigma_min"], cfg["sigma_max"]))
+            noisy = [gaussian_noise(c, sigma, rng) for c in clean]
         centre = len(idx) // 2
         return {"noisy": chw(stack_aligned(noisy, centre, count)), "target": chw(clean[centre])}
 
@@ -189,6 +202,7 @@ class DenoiseHead(Head):
     ) -> dict[str, float]:
         opts = {**self.default_config(), **(options or {})}
         sigma = float(opts.get("sigma", EVAL_SIGMA))
+        grain = opts.get("noise", "gaussian") == "grain"  # real-like grain (strength opts["grain"]) instead
         ours: list[float] = []
         ours_ssim: list[float] = []
         single: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
@@ -197,7 +211,10 @@ class DenoiseHead(Head):
             for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=1 if len(clip) >= 3 else 0):
                 idx = _neighbours(len(clip), t)
                 clean = [as_float(clip[i]) for i in idx]
-                noisy = [gaussian_noise(c, sigma, rng) for c in clean]
+                if grain:
+                    noisy = list(signal_grain(np.stack(clean), rng, float(opts.get("grain", 0.05))))
+                else:
+                    noisy = [gaussian_noise(c, sigma, rng) for c in clean]
                 out = self.denoise(net, noisy, 1)
                 ours.append(psnr(out, clean[1]))
                 ours_ssim.append(ssim(out, clean[1]))

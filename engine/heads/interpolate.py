@@ -5,7 +5,8 @@
    full-size warped frames.
 2. A residual CNN sees the base, both warped frames and their visibilities and adds a correction; its last
    conv starts at zero, so a fresh net is exactly the classical base (never worse than it).
-Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (outer: t-3, t+3).
+Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (outer: t-3, t+3); a
+`wide_share` of the examples first keep every 2nd-4th frame of the shot, for large motion and occlusion.
 
 apply() params: {"factor": 2 | 4} retimes; {"frames": "1012-1016" | [numbers] | "auto"} rebuilds those
 frame numbers ("auto": the duplicated frames detect_drops finds); {"refine": False} skips the CNN.
@@ -41,6 +42,7 @@ from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
+from engine.production_degradations import wide_stride
 
 IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
 # The refiner runs only when it beat the flow path alone by this much on the held-out clips: at 1080p it
@@ -126,7 +128,8 @@ class InterpolateHead(Head):
     params_type = InterpolateParams
 
     def default_config(self) -> dict[str, Any]:
-        return {"channels": 32, "depth": 7, "eval_frames": 4, "min_crop": 128}
+        # wide_share: training examples cut from every 2nd-4th frame (engine.production_degradations.wide_stride)
+        return {"channels": 32, "depth": 7, "eval_frames": 4, "min_crop": 128, "wide_share": 0.3}
 
     def min_frames(self) -> int:
         return 3
@@ -142,6 +145,9 @@ class InterpolateHead(Head):
         if len(clip) < 3:
             raise HeadError(f"interpolate needs clips of at least 3 frames, got {len(clip)}")
         crop = max(crop, int(self.default_config()["min_crop"]))
+        if rng.random() < float(self.default_config()["wide_share"]):  # large motion: every k-th frame
+            start, stride = wide_stride(len(clip), rng)
+            clip = clip[start::stride]
         t = int(rng.integers(1, len(clip) - 1))
         if rng.random() < 0.5:  # time runs both ways
             clip = clip[::-1]

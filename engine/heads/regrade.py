@@ -7,7 +7,9 @@ the aligned pixel pairs, then baked into a LUT; with no reference the base is th
 looks at thumbnails of the frame and the reference and predicts weights of a few learned basis LUTs
 added to the base: LUT = base + sum_k w_k * basis_k, applied with trilinear interpolation. The bases
 start at zero, so a fresh net is exactly its base. Trained self-supervised: a show frame is perturbed
-(engine.degrade.regrade: +-1.5 stops, white-balance gains, contrast), the reference is another untouched
+(engine.degrade.regrade: +-1.5 stops, white-balance gains, contrast; or, for a `production_grades` share,
+engine.production_degradations: +-2 stops with clipped highlights, white balance far off, display gamma
+and contrast, which the four-number base cannot invert), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
 zeros), so the head also learns to restore towards the show's own look with no reference.
 
@@ -50,6 +52,7 @@ from engine.heads.base import (
 from engine.heads.params import FixParams, Shot, load_reference
 from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
+from engine.production_degradations import apply_grade, production_grade
 
 THUMB = 64
 
@@ -88,6 +91,15 @@ def random_grade(rng: np.random.Generator) -> dict[str, Any]:
         "white_balance": tuple(float(g) for g in gains),
         "contrast": float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))),
     }
+
+
+def grade_error(rng: np.random.Generator, production: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """A random grade error as a function of frames: as on set (`production`) or the gentler synthetic one."""
+    if production:
+        grade = production_grade(rng)
+        return lambda frames: apply_grade(frames, grade)
+    params = random_grade(rng)
+    return lambda frames: perturb(frames, **params)
 
 
 def _stats(x: torch.Tensor) -> torch.Tensor:
@@ -186,6 +198,9 @@ class RegradeHead(Head):
             "no_reference": 0.15,
             "tv": 1e-3,
             "reference_offset": 24,
+            # share of training examples graded as on set (engine.production_degradations: +-2 stops with
+            # clipped highlights, white balance far off, display gamma); the rest by engine.degrade.regrade
+            "production_grades": 0.5,
             "residual_with_reference": False,  # evaluate(): the reference is this many frames away (about 1 s)
         }
 
@@ -198,12 +213,12 @@ class RegradeHead(Head):
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         t = int(rng.integers(0, len(clip)))
         r = int(rng.integers(0, len(clip)))
-        grade = random_grade(rng)
+        grade = grade_error(rng, rng.random() < float(self.default_config()["production_grades"]))
         frame = as_float(clip[t])
         y, x, h, w = crop_box(frame.shape[0], frame.shape[1], crop, rng)
         target = frame[y : y + h, x : x + w]
-        graded = perturb(target[None], **grade)[0]
-        whole = perturb(frame[None], **grade)[0]
+        graded = grade(target[None])[0]
+        whole = grade(frame[None])[0]
         thumb = thumbnail(whole)
         no_ref = rng.random() < float(self.default_config()["no_reference"])
         ref = np.zeros((THUMB, THUMB, 3), np.float32) if no_ref else thumbnail(clip[r])
@@ -249,8 +264,10 @@ class RegradeHead(Head):
     ) -> dict[str, float]:
         """Perturb held-out frames, restore them given another frame of the clip as reference
         (`reference_offset` frames away, at most half the clip). "psnr_base" is the head's classical base
-        alone (the matched grade), to measure the learned part against."""
+        alone (the matched grade), to measure the learned part against. `options["grades"]`: "synthetic"
+        (default, engine.degrade.regrade) or "production" (engine.production_degradations)."""
         opts = {**self.default_config(), **(options or {})}
+        production = opts.get("grades", "synthetic") == "production"
         scores = score_sheet(
             "psnr", "ssim", "psnr_reinhard", "psnr_histogram", "psnr_base", "psnr_input", "psnr_no_reference"
         )
@@ -260,7 +277,7 @@ class RegradeHead(Head):
                 truth = as_float(clip[t])
                 r = t + offset if t + offset < len(clip) else max(t - offset, 0)
                 ref = as_float(clip[r])
-                graded = perturb(truth[None], **random_grade(rng))[0]
+                graded = grade_error(rng, production)(truth[None])[0]
                 out = luts.apply_lut(graded, self.predict_lut(net, graded, ref))
                 scores["psnr"].append(psnr(out, truth))
                 scores["ssim"].append(ssim(out, truth))

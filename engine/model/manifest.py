@@ -6,7 +6,7 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,44 @@ class ClipRecord(BaseModel):
     frames: int
     # frames (of this record's range) that start a new shot; nothing is learned across them
     cuts: list[int] = Field(default_factory=list)
+
+
+class BaseRef(BaseModel):
+    """The studio base version a show model grew from: enough to trace its weights to a declared corpus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    weights_sha256: str
+    declaration: str  # the base corpus's ownership or licence statement
+    folder: str = ""
+    clips: int = 0  # how many corpus clips the base lists (trained on and held out)
+    seal: str = ""  # the base manifest's seal (engine.model.seal) when the show version was made
+
+
+class Exclusion(BaseModel):
+    """A daily a filmmaker excluded from training, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    content_hash: str = ""
+    reason: str
+
+
+class ExampleRecord(BaseModel):
+    """An approved before/after pair trained on as a weighted example."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    head: str
+    before_hash: str
+    after_hash: str
+    frames: int
+    weight: float
+    trained: bool = True  # False when this build's head cannot learn from such a pair (then only listed)
 
 
 class Manifest(BaseModel):
@@ -45,6 +83,13 @@ class Manifest(BaseModel):
     # "baseline:<tool>" (the classical tool; engine.model.promotion). Empty in versions made before.
     sources: dict[str, str] = Field(default_factory=dict)
     weights_sha256: str = ""
+    # "show": a show's mini-model; "base": a studio base model trained on a declared corpus
+    kind: Literal["show", "base"] = "show"
+    declaration: str = ""  # base: the corpus's ownership or licence statement
+    corpus: list[str] = Field(default_factory=list)  # base: the corpus folders as given
+    base: BaseRef | None = None  # show: the base version its first version started from
+    exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
+    examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     parent_seal: str = ""  # the parent version's seal when this one was made (a hash chain over the lineage)
     seal: str = ""  # SHA-256 of everything above, written last (engine.model.seal)

@@ -7,7 +7,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
+from engine.train.pairs import PairExample, PairPool
 from engine.train.settings import TrainSettings
 
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
@@ -143,6 +144,7 @@ class _Run:
     resumed: bool
     progress: Progress | None = None
     stop: Stop | None = None
+    pairs: PairPool | None = None  # approved before/after pairs (engine.train.pairs)
     last_ckpt: float = field(default_factory=time.monotonic)
     deadline: float = float("inf")  # time.monotonic() at which the whole run's budget ends
     memo: EvalMemo | None = None  # how long evaluation took last time (train() sets it)
@@ -171,6 +173,9 @@ def train(
     settings: TrainSettings | None = None,
     eval_options: Mapping[str, Mapping[str, Any]] | None = None,
     on_stage: StageHook | None = None,
+    base: ModelVersion | None = None,
+    manifest_fields: Mapping[str, Any] | None = None,
+    examples: Sequence[PairExample] | None = None,
 ) -> TrainResult:
     """Train `heads` (default: all) on `clips`, then evaluate on held-out clips against the classical
     baselines and the parent, and write the version folder `out_dir` (weights.safetensors + manifest.json).
@@ -183,6 +188,10 @@ def train(
     left less evaluation's share (`eval_share`), and evaluation is cut to end near the deadline (`_score`).
     `on_stage` hears each stage as it starts (decode, train <head>, evaluate <head>, write) with the time left.
     `eval_options[head]` goes to that head's evaluate() (e.g. real masks for cleanup).
+    `base`: a studio base version to start from when there is no parent (a show's first version); it is
+    then scored on the held-out clips in the parent's place. `manifest_fields` are written into the manifest
+    as given (base lineage, corpus declaration, exclusions). `examples`: approved before/after pairs mixed
+    into the batches of the heads that can learn from them, by their weight (engine.train.pairs).
 
     Steps: load and split the clips, build the model (warm from the parent), resume or start the per-head
     progress, fit each head in turn, score every head (and the parent's) on the held-out clips, write."""
@@ -197,12 +206,14 @@ def train(
     if options.cpu_threads is not None:
         torch.set_num_threads(options.cpu_threads)
     split = _load_split(clips, options, cfg, out)
-    model = _build_model(names, options.seed, cfg, parent, device)
+    warm = parent if parent is not None else base  # a show's first version starts from the studio base
+    model = _build_model(names, options.seed, cfg, warm, device)
     run = _start_run(options, cfg, names, head_objs, device, split, model, out / CHECKPOINT_DIR)
     run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
     run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
+    run.pairs = PairPool(examples, options.resolution) if examples else None
     stopped = _fit_heads(run)
     steps = {n: run.state.progress[n].step for n in names}
     losses = {n: list(run.state.progress[n].losses) for n in names}
@@ -210,11 +221,11 @@ def train(
         run.checkpoint()
         return TrainResult(None, steps, losses, stopped=True, resumed=run.resumed)
     scoring = time.monotonic()
-    metrics, parent_metrics = _score(run, parent, eval_options or {})
+    metrics, parent_metrics = _score(run, warm, eval_options or {})
     if run.memo is not None:
         run.memo.remember(time.monotonic() - scoring)
     run.stage("write")
-    return _write(run, out, parent, steps, losses, metrics, parent_metrics)
+    return _write(run, out, warm, steps, losses, metrics, parent_metrics, manifest_fields, first=parent is None)
 
 
 def _write(
@@ -225,17 +236,23 @@ def _write(
     losses: dict[str, list[float]],
     metrics: dict[str, dict[str, float]],
     parent_metrics: dict[str, dict[str, float]],
+    manifest_fields: Mapping[str, Any] | None,
+    first: bool,
 ) -> TrainResult:
     """Decide per head (engine.model.promotion), give the heads that keep the parent's weights those
-    weights, and write the version folder with its manifest."""
+    weights, and write the version folder with its manifest. `parent` is what the run started from: the
+    parent version, or for a show's first version the studio base (then scored in the parent's place; the
+    first version is promoted all the same). `manifest_fields` are written into the manifest as given."""
     cfg, options, split = run.cfg, run.options, run.split
     promote = promotable(metrics, parent_metrics)
     decision = decide(metrics, parent_metrics)
+    if first and not decision.promote:  # a first version grown from the base is promoted all the same
+        decision = replace(decision, promote=True)
     metrics = _keep_parent_heads(run.model, parent, decision, metrics, parent_metrics)
     manifest = Manifest(
         show=cfg.show,
         version=cfg.version or out.name,
-        parent=parent.version if parent is not None else None,
+        parent=parent.version if parent is not None and not first else None,
         clips=split.train_records,
         holdout=split.holdout_records,
         holdout_mode=split.mode,
@@ -247,7 +264,10 @@ def _write(
         parent_metrics=parent_metrics,
         promotable=promote,
         sources=decision.sources(parent.version if parent is not None else None),
+        examples=run.pairs.records() if run.pairs is not None else [],
     )
+    if manifest_fields:
+        manifest = Manifest.model_validate({**manifest.model_dump(), **manifest_fields})
     version = save_model(out, run.model.to("cpu"), manifest)
     shutil.rmtree(run.ckpt_dir, ignore_errors=True)
     return TrainResult(
@@ -415,7 +435,10 @@ def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget
             break
         for group in opt.param_groups:
             group["lr"] = cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS)
-        batch = make_batch(head, run.split.train, rng, cfg.batch_size, cfg.crop, run.device)
+        if run.pairs is not None and run.pairs.drawn(name, rng):
+            batch = run.pairs.batch(head, rng, cfg.batch_size, cfg.crop, run.device)
+        else:
+            batch = make_batch(head, run.split.train, rng, cfg.batch_size, cfg.crop, run.device)
         running.append(_step(head, net, opt, scaler, batch, run.device))
         prog.step += 1
         if len(running) >= cfg.progress_every:

@@ -1,0 +1,267 @@
+"""The two stages measured together: a studio base model, then show models from it and from scratch.
+
+    .venv/bin/python bench/base.py --footage ../shared/footage [--base-budget 7200] [--show-budget 600]
+
+1. Holds out footage the way bench/quality.py does, for both protocols at once: whole clips (`clips`,
+   seed-chosen, as engine.train.dataset.split_holdout picks them) and the last `--holdout` share of every
+   clip (`tails`). The base is trained (engine.train.train, every head, kind "base") on what neither
+   protocol scores: the early frames of the clips not held out, so no held-out frame is ever seen by it.
+2. For each protocol, trains a show model from scratch and one from the base with the same show budget,
+   in the same run, and scores both on the protocol's held-out footage against the classical baselines.
+Writes bench/out/base.json and bench/out/base.md: per head, the margin over the best baseline of the
+issue's goal (bench/common.GOALS), from scratch and from the base, plus the learned parts (interpolate
+over its own flow path, regrade without a reference over the ungraded input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, write_json
+
+from engine.heads import head_names
+from engine.model import ModelVersion, load_model
+from engine.options import TrainOptions
+from engine.train import TrainClip, TrainSettings, split_holdout, train
+from engine.train.dataset import load_clip
+from engine.train.threads import ThreadGovernor
+
+EXTRA_GOALS = {"interpolate_learned": 0.3, "regrade_no_reference": 2.0}
+DECLARATION = "bench: ../shared/footage, footage the project may use for benchmarks (its README)"
+
+
+def tick(governor: ThreadGovernor) -> None:
+    """Progress callback: let torch's threads follow the machine's load."""
+    governor.tick()
+
+
+def margins(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """dB over the goal's reference for every head, plus the two learned-part rows."""
+    out: dict[str, float] = {}
+    for head, (refs, _goal) in GOALS.items():
+        m = metrics.get(head, {})
+        values = [m[f"psnr_{b}"] for b in refs if f"psnr_{b}" in m]
+        if "psnr" in m and values:
+            out[head] = m["psnr"] - max(values)
+    interp, regrade = metrics.get("interpolate", {}), metrics.get("regrade", {})
+    if "psnr" in interp and "psnr_base" in interp:
+        out["interpolate_learned"] = interp["psnr"] - interp["psnr_base"]
+    if "psnr_no_reference" in regrade and "psnr_input" in regrade:
+        out["regrade_no_reference"] = regrade["psnr_no_reference"] - regrade["psnr_input"]
+    return out
+
+
+def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[TrainClip], list[str]]:
+    """The early frames of the clips that `clips` mode does not hold out (nothing any protocol scores)."""
+    cache = args.out / "cache"
+    loaded = [load_clip(c, args.resolution, cache, args.frames) for c in clips]
+    held = {r.id for r in split_holdout(loaded, args.holdout, args.seed, mode="clips").holdout_records}
+    out = []
+    for clip, lc in zip(clips, loaded, strict=True):
+        if clip.id in held:
+            continue
+        n = len(lc.frames)
+        keep = n - round(n * args.holdout)
+        out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(lc.frames[:keep])))
+    return out, sorted(held)
+
+
+def run_show(
+    clips: list[TrainClip],
+    args: argparse.Namespace,
+    mode: str,
+    base: ModelVersion | None,
+    masks: list[np.ndarray],
+) -> dict[str, Any]:
+    label = f"{mode}-{'base' if base is not None else 'scratch'}"
+    t0 = time.time()
+    result = train(
+        clips,
+        TrainOptions(
+            budget_seconds=args.show_budget,
+            seed=args.seed,
+            resolution=args.resolution,
+            holdout_fraction=args.holdout,
+        ),
+        args.out / "base-run" / label,
+        settings=TrainSettings(
+            cache_dir=args.out / "cache",
+            max_frames_per_clip=args.frames,
+            show="bench",
+            holdout_mode=mode,  # type: ignore[arg-type]
+            checkpoint_seconds=300,
+        ),
+        base=base,
+        progress=lambda *_: tick(args.governor),
+        eval_options={"cleanup": {"masks": masks}} if masks else None,
+    )
+    assert result.version is not None
+    print(f"{label}: {time.time() - t0:.0f} s, steps {result.steps}", flush=True)
+    return {
+        "metrics": result.metrics,
+        "steps": result.steps,
+        "margins": margins(result.metrics),
+        "wall_seconds": time.time() - t0,
+        "holdout": [c.id for c in result.version.manifest.holdout],
+    }
+
+
+TIE_DB = 0.05  # the promotion rule's evaluation noise (engine.model.promotion.TOLERANCE_DB)
+
+
+def _verdict(scratch: float | None, based: float | None) -> str:
+    if scratch is None or based is None:
+        return "—"
+    if abs(based - scratch) < TIE_DB:
+        return "tie"
+    return "yes" if based > scratch else "NO"
+
+
+def report(data: dict[str, Any], args: argparse.Namespace) -> str:
+    rows = []
+    runs = data["runs"]
+
+    def margin(label: str, key: str) -> float | None:
+        value = runs.get(label, {}).get("margins", {}).get(key)
+        return None if value is None else float(value)
+
+    def text(value: float | None) -> str:
+        return "—" if value is None else f"{value:+.2f}"
+
+    for key in [*GOALS, *EXTRA_GOALS]:
+        goal = GOALS[key][1] if key in GOALS else EXTRA_GOALS[key]
+        cells: list[Any] = [key]
+        met, wins = [], []
+        for mode in ("clips", "tails"):
+            scratch, based = margin(f"{mode}-scratch", key), margin(f"{mode}-base", key)
+            cells += [text(scratch), text(based)]
+            met.append("—" if based is None else ("yes" if based >= goal else "NO"))
+            wins.append(_verdict(scratch, based))
+        cells += [f">= +{goal:.1f}", " / ".join(met), " / ".join(wins)]
+        rows.append(cells)
+    load = data["machine"]["load_average"][0]
+    lines = [
+        "# Base model, then show models from it and from scratch",
+        "",
+        f"`{' '.join(sys.argv)}`: base {args.base_budget:.0f} s ({data['base']['steps']} steps), "
+        f"each show model {args.show_budget:.0f} s, {data['machine']['cpu_count']} CPU cores "
+        f"(load average {load:.1f} at the end), {args.resolution}p, first {args.frames} frames per clip.",
+        "",
+        f"Base corpus: {', '.join(data['base']['clips'])} (no held-out frame of either protocol).  ",
+        f"Held out in `clips`: {', '.join(data['held_out_clips'])}; in `tails`: the last "
+        f"{args.holdout:.0%} of every clip.",
+        "",
+        md_table(
+            [
+                "head (dB over the goal's reference)",
+                "clips scratch",
+                "clips base",
+                "tails scratch",
+                "tails base",
+                "goal",
+                "goal met from base (clips / tails)?",
+                "base beats scratch (clips / tails)?",
+            ],
+            rows,
+        ),
+        "",
+        "interpolate_learned: the head over its own flow path; regrade_no_reference: over the ungraded input.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+RUNS = ("clips-scratch", "clips-base", "tails-scratch", "tails-base")
+
+
+def one_run(args: argparse.Namespace) -> None:
+    """One show run against the base a full run already wrote (so the runs of one table can share a
+    machine in parallel); its result goes to base-<run>.json."""
+    args.governor = ThreadGovernor(every_s=60.0)
+    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
+    mode, start = args.run.split("-")
+    base = load_model(args.out / "base-run" / "base") if start == "base" else None
+    result = run_show(clips, args, mode, base, davis_masks(args.footage))
+    write_json(args.out / f"base-{args.run}.json", {"runs": {args.run: result}, "machine": machine()})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
+    ap.add_argument("--base-budget", type=float, default=7200.0)
+    ap.add_argument("--show-budget", type=float, default=600.0)
+    ap.add_argument("--frames", type=int, default=90)
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--holdout", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite base.md from base.json and any base-<run>.json (runs not done show a dash)",
+    )
+    ap.add_argument(
+        "--run",
+        choices=RUNS,
+        default=None,
+        help="only this show run, from the base already trained in --out (writes base-<run>.json)",
+    )
+    args = ap.parse_args()
+    args.governor = None
+    if args.report_only:
+        saved = json.loads((args.out / "base.json").read_text())
+        for part in sorted(args.out.glob("base-*.json")):
+            saved["runs"].update(json.loads(part.read_text())["runs"])
+        (args.out / "base.md").write_text(report(saved, args))
+        print(report(saved, args))
+        return
+    if args.run:
+        one_run(args)
+        return
+
+    threads = args.governor = ThreadGovernor(every_s=60.0)  # threads from the load now, re-read each minute
+    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
+    masks = davis_masks(args.footage)
+    corpus, held = base_clips(clips, args)
+    t0 = time.time()
+    based = train(
+        corpus,
+        TrainOptions(
+            budget_seconds=args.base_budget, seed=args.seed, resolution=args.resolution, holdout_fraction=0.0
+        ),
+        args.out / "base-run" / "base",
+        settings=TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300),
+        manifest_fields={"kind": "base", "declaration": DECLARATION, "corpus": [str(args.footage)]},
+        progress=lambda *_: tick(threads),
+    )
+    assert based.version is not None
+    print(f"base: {time.time() - t0:.0f} s, steps {based.steps}", flush=True)
+    data: dict[str, Any] = {
+        "base": {"steps": based.steps, "wall_seconds": time.time() - t0, "clips": [c.id for c in corpus]},
+        "held_out_clips": held,
+        "heads": head_names(),
+        "runs": {},
+    }
+    for mode in ("clips", "tails"):
+        for base in (None, based.version):
+            label = f"{mode}-{'base' if base is not None else 'scratch'}"
+            data["runs"][label] = run_show(clips, args, mode, base, masks)
+            write_json(args.out / "base.json", {**data, "machine": machine()})
+    data["machine"] = machine()
+    write_json(args.out / "base.json", data)
+    text = report(data, args)
+    (args.out / "base.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

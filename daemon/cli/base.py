@@ -1,0 +1,272 @@
+"""`rushes base train|list|show`: studio base models, trained on a declared corpus the studio owns.
+
+A base version lives under `<data_dir>/bases/NAME/vN` (engine.model.base). Training shows a progress bar
+on a terminal (head, steps/s, loss, time left) and one log line every LOG_EVERY_S seconds when piped;
+torch's CPU threads follow the machine's load (engine.train.threads). Ctrl-C or SIGTERM checkpoints and
+stops; `--resume` continues the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+
+from daemon.cli.app import app, err, fail, out, settings
+from daemon.cli.model import parse_duration
+from daemon.context import prepare_home
+
+base_app = typer.Typer(
+    no_args_is_help=True, help="Studio base models: train on a declared corpus, list, show."
+)
+app.add_typer(base_app, name="base")
+
+LOG_EVERY_S = 30.0
+
+
+def _bases_root() -> Path:
+    s = settings()
+    prepare_home(s.data_dir)
+    return s.data_dir / "bases"
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class TrainProgress:
+    """Steps/s, loss and time left of a base run: a rich bar on a terminal, periodic lines otherwise."""
+
+    def __init__(self, label: str, budget_s: float, done_s: float, max_steps: int | None, heads: int) -> None:
+        self.label, self.budget_s, self.done_s = label, budget_s, done_s
+        self.total_steps = max_steps * heads if max_steps else None
+        self.started = time.monotonic()
+        self.steps: dict[str, int] = {}
+        self.window: list[tuple[float, int]] = []
+        self.last_line = 0.0
+        self.bar: Progress | None = None
+        if err.is_terminal:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True)
+            self.task = self.bar.add_task(label, total=1.0)
+
+    def __enter__(self) -> TrainProgress:
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def update(self, head: str, step: int, loss: float, _elapsed: float) -> None:
+        now = time.monotonic()
+        self.steps[head] = step
+        total = sum(self.steps.values())
+        self.window = [(t, n) for t, n in self.window if now - t < 60.0] + [(now, total)]
+        t0, n0 = self.window[0]
+        if len(self.window) < 2:  # one point so far: the rate since this run started
+            t0, n0 = self.started, 0
+        rate = (total - n0) / (now - t0) if now > t0 else 0.0
+        spent = self.done_s + now - self.started
+        if self.total_steps:
+            fraction = total / self.total_steps
+            left = (self.total_steps - total) / rate if rate > 0 else float("nan")
+        else:
+            fraction, left = spent / self.budget_s, self.budget_s - spent
+        text = f"{self.label}: {head} step {step}, {rate:.1f} steps/s, loss {loss:.4f}, {_clock(left) if left == left else '?'} left"
+        if self.bar is not None:
+            self.bar.update(self.task, description=text, completed=min(fraction, 1.0))
+        elif now - self.last_line >= LOG_EVERY_S:
+            self.last_line = now
+            err.print(text, highlight=False, markup=False)
+
+
+def _done_seconds(folder: Path) -> float:
+    """Seconds a resumed run already trained (from its checkpoint), 0 for a new run."""
+    state = folder / "checkpoint" / "state.json"
+    if not state.is_file():
+        return 0.0
+    return float(sum(p.get("elapsed", 0.0) for p in json.loads(state.read_text())["progress"].values()))
+
+
+def _stop_flag() -> threading.Event:
+    """Ctrl-C and SIGTERM ask training to checkpoint and return."""
+    flag = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: flag.set())
+    return flag
+
+
+@base_app.command("train")
+def base_train(
+    name: Annotated[str, typer.Option("--name", "-n", help="The base's name, e.g. ACME.")],
+    corpus: Annotated[
+        list[Path] | None, typer.Option("--corpus", help="A folder of footage the studio owns (repeatable).")
+    ] = None,
+    declare: Annotated[
+        str | None,
+        typer.Option(help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X'."),
+    ] = None,
+    budget: Annotated[str, typer.Option(help="Time budget, e.g. 2h or 90m.")] = "2h",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of NAME.")] = False,
+    max_frames: Annotated[int | None, typer.Option(help="Frames read per clip (default: all).")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Steps per head instead of the budget (a reproducible run).")
+    ] = None,
+    resolution: Annotated[int, typer.Option(help="Short side of the training frames, pixels.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+) -> None:
+    """Train every head of a base model, self-supervised, on the corpus folders."""
+    from engine.heads import head_names
+    from engine.model import ModelError
+    from engine.options import TrainOptions
+    from engine.train import DatasetError, TrainSettings
+    from engine.train.base import prepare_run, train_base
+    from engine.train.threads import ThreadGovernor
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise fail(f"--device {device!r}: use auto, cpu or cuda")
+    options = TrainOptions(
+        budget_seconds=parse_duration(budget),
+        device=device,
+        seed=seed,
+        resolution=resolution,  # type: ignore[arg-type]
+        holdout_fraction=0.1,
+    )
+    root = _bases_root()
+    try:
+        folder, run = prepare_run(
+            root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
+        )
+        governor = ThreadGovernor()
+        stop = _stop_flag()
+        label = f"base {name} {folder.name}"
+        heads = len(head_names())
+        with TrainProgress(label, run.budget_seconds, _done_seconds(folder), max_steps, heads) as bar:
+
+            def progress(head: str, step: int, loss: float, elapsed: float) -> None:
+                governor.tick()
+                bar.update(head, step, loss, elapsed)
+
+            result = train_base(
+                folder,
+                run,
+                options,
+                TrainSettings(max_steps=max_steps, progress_every=5),
+                progress=progress,
+                stop=stop.is_set,
+            )
+    except (DatasetError, ModelError) as exc:
+        raise fail(str(exc)) from None
+    if result.version is None:
+        raise fail(
+            f"{label} stopped at its checkpoint; continue it with `rushes base train --name {name} --resume`",
+            130,
+        )
+    m = result.version.manifest
+    out.print(
+        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {len(m.holdout)} held out, "
+        f"steps {sum(result.steps.values())} ({governor.threads} thread(s)): {folder}",
+        highlight=False,
+    )
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    m = entry["manifest"]
+    if m is None:
+        return {k: entry[k] for k in ("version", "state", "folder")}
+    return {
+        "version": entry["version"],
+        "state": entry["state"],
+        "folder": entry["folder"],
+        "declaration": m.declaration,
+        "corpus": m.corpus,
+        "clips": len(m.clips),
+        "holdout": len(m.holdout),
+        "steps": m.steps,
+        "weights_sha256": m.weights_sha256,
+        "created": m.created.isoformat(),
+    }
+
+
+@base_app.command("list")
+def base_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Every base with its versions, corpus size and declaration."""
+    from engine.model.base import describe, names
+
+    root = _bases_root()
+    rows = [{"name": n, **_summary(e)} for n in names(root) for e in describe(root, n)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print(
+            "no base models yet: train one with `rushes base train --name NAME --corpus DIR --declare TEXT`"
+        )
+        return
+    for r in rows:
+        detail = (
+            f"{r['clips'] + r['holdout']} clip(s) ({r['holdout']} held out), declared: {r['declaration']}"
+            if r["state"] == "trained"
+            else "unfinished (--resume)"
+        )
+        out.print(f"{r['name']}\t{r['version']}\t{detail}", highlight=False, markup=False)
+
+
+@base_app.command("show")
+def base_show(
+    name: Annotated[str, typer.Argument(help="The base's name.")],
+    version: Annotated[str | None, typer.Option(help="A version such as v2 (default: the newest).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """One base version's manifest: declaration, every corpus clip with its hash and cuts, steps, scores."""
+    from engine.model import ModelError, load_manifest
+    from engine.model.base import check_name, latest_folder
+
+    root = _bases_root()
+    try:
+        folder = root / check_name(name) / version if version else latest_folder(root, name)
+        manifest = load_manifest(folder)
+    except ModelError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"name": name, "folder": str(folder), "manifest": manifest.model_dump(mode="json")}, indent=2
+            )
+        )
+        return
+    out.print(f"base {name} {manifest.version} in {folder}", highlight=False, markup=False)
+    out.print(f"declared: {manifest.declaration}", highlight=False, markup=False)
+    out.print(
+        f"corpus: {', '.join(manifest.corpus)}  seed: {manifest.seed}  code: {manifest.code_version}",
+        highlight=False,
+        markup=False,
+    )
+    out.print(f"weights sha256: {manifest.weights_sha256}", highlight=False, markup=False)
+    out.print(f"trained on {len(manifest.clips)} clip(s), held out {len(manifest.holdout)}:", highlight=False)
+    for clip in manifest.clips + manifest.holdout:
+        held = " (held out)" if clip in manifest.holdout else ""
+        cuts = f" cuts {clip.cuts}" if clip.cuts else ""
+        out.print(
+            f"  {clip.id}  {clip.frames} frames{cuts}  {clip.content_hash}{held}",
+            highlight=False,
+            markup=False,
+        )
+    out.print("steps: " + ", ".join(f"{h} {n}" for h, n in manifest.steps.items()), highlight=False)
+    for head, scores in manifest.metrics.items():
+        if "psnr" in scores and "baseline_best" in scores:
+            margin = scores["psnr"] - scores["baseline_best"]
+            out.print(
+                f"  {head:12s} PSNR {scores['psnr']:.2f} dB on held-out clips ({margin:+.2f} over its best baseline)"
+            )

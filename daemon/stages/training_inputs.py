@@ -1,0 +1,115 @@
+"""What a show's training run starts from and learns from, beyond its dailies: the base, exclusions, approvals.
+
+- Starting point: a show's first version starts from its studio base (`--base NAME` or
+  `shows[].train.base`, the newest finished version under `<data_dir>/bases/NAME`); later versions start
+  from their parent and carry the parent's base reference, so every version's manifest names the base
+  version and its weights' sha256, down to the base's declared corpus.
+- Exclusions: dailies a filmmaker excluded (`rushes dailies exclude ID --reason TEXT`) are never trained
+  on; the manifest lists each with its reason.
+- Approved pairs: supervisors' approved fixes (catalog publications reviewed "approved") become weighted
+  training examples (engine.train.pairs): before = the daily the fix was rendered from, after = the
+  finishing frames when there are some, else the review movie (the plain fixed frames, no burn-in).
+  A pair whose files are gone is skipped with a warning, never a failed training run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from daemon.catalog import Catalog
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import fixes as fix_repo
+from daemon.logs import get_logger
+from daemon.settings import Settings, ShowConfig
+from engine.media import MediaError, read_frames_uint8
+from engine.model import ModelError, ModelVersion, sha256_file
+from engine.model.base import base_ref, load_base
+from engine.model.manifest import BaseRef, Exclusion
+from engine.train.pairs import PairExample
+
+log = get_logger("rushes.train")
+
+APPROVED_WEIGHT = 1.0  # each approved pair; engine.train.pairs turns the sum into a share of the head's steps
+PAIR_FRAMES = 48  # frames read from each approved pair (the start of the fix)
+
+
+def bases_root(settings: Settings) -> Path:
+    return settings.data_dir / "bases"
+
+
+def starting_point(
+    settings: Settings, show: ShowConfig, parent: ModelVersion | None, base: str | None = None
+) -> tuple[ModelVersion | None, BaseRef | None]:
+    """(the base version to start from, the base reference for the manifest). ModelError when the named
+    base does not exist; a show with a parent starts from the parent and keeps the parent's base."""
+    if parent is not None:
+        return None, parent.manifest.base
+    name = base or show.train.base
+    if name is None:
+        return None, None
+    version = load_base(bases_root(settings), name)
+    return version, base_ref(name, version)
+
+
+def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
+    with catalog.session(readonly=True) as s:
+        return [
+            Exclusion(
+                id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
+                content_hash=d.content_hash or "",
+                reason=d.excluded_reason or "",
+            )
+            for d in daily_repo.excluded(s, show)
+        ]
+
+
+def _frames(path: str, limit: int) -> np.ndarray:
+    out = []
+    for frame in read_frames_uint8(path):
+        out.append(frame.rgb)
+        if len(out) >= limit:
+            break
+    if not out:
+        raise MediaError("no frames", path)
+    return np.stack(out)
+
+
+def _hash(path: str) -> str:
+    file = Path(path)
+    return sha256_file(file) if file.is_file() else ""
+
+
+def approved_examples(catalog: Catalog, show: str) -> list[PairExample]:
+    """Every approved fix of `show` whose before and after can still be read, oldest first."""
+    with catalog.session(readonly=True) as s:
+        pubs = [
+            (p.id, p.fix_kind, p.source_path, (p.extra_files or {}).get("frames") or p.movie_path)
+            for p in fix_repo.approved_pairs(s, show)
+        ]
+        excluded_paths = {d.path for d in daily_repo.excluded(s, show)}
+    examples = []
+    for pub_id, kind, before, after in pubs:
+        if not before or before in excluded_paths:
+            continue
+        try:
+            pair = (_frames(before, PAIR_FRAMES), _frames(after, PAIR_FRAMES))
+        except (MediaError, OSError) as exc:
+            log.warning("train.pair_unreadable", show=show, publication=pub_id, error=str(exc))
+            continue
+        examples.append(
+            PairExample(
+                id=f"publication:{pub_id}:{kind}",
+                head=kind,
+                before=pair[0],
+                after=pair[1],
+                weight=APPROVED_WEIGHT,
+                before_hash=_hash(before),
+                after_hash=_hash(after),
+            )
+        )
+    return examples
+
+
+__all__ = ["ModelError", "approved_examples", "bases_root", "exclusions", "starting_point"]

@@ -1,0 +1,136 @@
+"""Studio base models on disk: `<root>/<NAME>/v<N>/` folders stored like show model versions.
+
+A finished base version holds weights.safetensors + manifest.json (kind "base": every corpus clip with
+its content hash and cuts, the held-out clips, the corpus folders and their declaration). A version that
+is still training holds run.json (what it was started with, so `--resume` continues the same run) and
+the training checkpoint, and no manifest yet. Version numbers only grow; a base is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from engine.model.manifest import BaseRef
+from engine.model.version import MANIFEST, ModelError, ModelVersion, load_manifest, load_model
+
+RUN = "run.json"
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class BaseRun:
+    """What a base training run was started with (run.json), so that a resumed run is the same run."""
+
+    name: str
+    folders: list[str]
+    declaration: str
+    budget_seconds: float
+    seed: int = 0
+    resolution: int = 256
+    max_frames: int | None = None
+    holdout_fraction: float = 0.1
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise ModelError(
+            f"base name {name!r} must start with a letter and hold only letters, digits, '_', '-' and '.' (max 64)"
+        )
+    return name
+
+
+def _number(folder: Path) -> int:
+    return int(folder.name[1:])
+
+
+def versions(root: Path, name: str) -> list[Path]:
+    """Every version folder of base `name`, oldest first (finished or not)."""
+    base = root / check_name(name)
+    if not base.is_dir():
+        return []
+    found = [p for p in base.iterdir() if p.is_dir() and re.fullmatch(r"v\d+", p.name)]
+    return sorted(found, key=_number)
+
+
+def is_finished(folder: Path) -> bool:
+    return (folder / MANIFEST).is_file()
+
+
+def unfinished(root: Path, name: str) -> Path | None:
+    """The version folder of an interrupted run of `name` (started, no manifest yet), if any."""
+    pending = [v for v in versions(root, name) if not is_finished(v) and (v / RUN).is_file()]
+    return pending[-1] if pending else None
+
+
+def new_version(root: Path, name: str, run: BaseRun) -> Path:
+    """Create the next version folder of `name` with its run.json."""
+    existing = versions(root, name)
+    folder = root / name / f"v{_number(existing[-1]) + 1 if existing else 1}"
+    folder.mkdir(parents=True)
+    (folder / RUN).write_text(json.dumps(asdict(run), indent=2))
+    return folder
+
+
+def read_run(folder: Path) -> BaseRun:
+    try:
+        return BaseRun(**json.loads((folder / RUN).read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"{folder / RUN} cannot be read ({exc}); start a new run without --resume") from None
+
+
+def names(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and NAME.match(p.name))
+
+
+def latest_folder(root: Path, name: str) -> Path:
+    """The newest finished version of base `name`; ModelError (one line) when there is none."""
+    done = [v for v in versions(root, name) if is_finished(v)]
+    if not done:
+        known = ", ".join(names(root)) or "none yet"
+        raise ModelError(
+            f"there is no trained base named {name!r} (bases: {known}); train one with `rushes base train`"
+        )
+    return done[-1]
+
+
+def load_base(root: Path, name: str, version: str | None = None, device: str = "cpu") -> ModelVersion:
+    """A base version (the newest finished one by default), checked like any model version."""
+    folder = root / check_name(name) / version if version else latest_folder(root, name)
+    loaded = load_model(folder, device)
+    if loaded.manifest.kind != "base":
+        raise ModelError(f"{folder} is a show model, not a base")
+    return loaded
+
+
+def base_ref(name: str, version: ModelVersion) -> BaseRef:
+    """What a show manifest records of the base it grew from."""
+    m = version.manifest
+    return BaseRef(
+        name=name,
+        version=m.version,
+        weights_sha256=m.weights_sha256,
+        declaration=m.declaration,
+        folder=str(version.folder),
+        clips=len(m.clips) + len(m.holdout),
+        seal=m.seal,
+    )
+
+
+def describe(root: Path, name: str) -> list[dict[str, object]]:
+    """Every version of `name` as a plain summary (finished ones with their manifest), oldest first."""
+    out: list[dict[str, object]] = []
+    for folder in versions(root, name):
+        if is_finished(folder):
+            m = load_manifest(folder)
+            out.append({"version": folder.name, "state": "trained", "folder": str(folder), "manifest": m})
+        else:
+            out.append(
+                {"version": folder.name, "state": "unfinished", "folder": str(folder), "manifest": None}
+            )
+    return out

@@ -1,0 +1,104 @@
+"""train_base(): a studio base model trained on a declared corpus, every head, self-supervised.
+
+The same loop as a show's training (engine.train.loop.train) on the corpus clips, into the next version
+folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
+run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
+checkpoint left it (same clips, same seed, the rest of the same budget). Starting a new run while one is
+unfinished is refused, so no checkpoint is ever abandoned by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.model.base import BaseRun, new_version, read_run, unfinished
+from engine.options import TrainOptions
+from engine.train.corpus import Corpus, CorpusError, corpus_clips, corpus_media, declared_corpus
+from engine.train.loop import Progress, Stop, TrainResult, train
+from engine.train.settings import TrainSettings
+
+
+def _resumed_run(root: Path, name: str, corpus: Corpus | None) -> tuple[Path, BaseRun]:
+    folder = unfinished(root, name)
+    if folder is None:
+        raise CorpusError(f"base {name} has no interrupted run to resume; start one without --resume")
+    run = read_run(folder)
+    if corpus is not None and [str(f) for f in corpus.folders] != run.folders:
+        raise CorpusError(
+            f"base {name} {folder.name} was started on {', '.join(run.folders)}; resume it with the same "
+            "--corpus folders, or none"
+        )
+    return folder, run
+
+
+def prepare_run(
+    root: Path,
+    name: str,
+    folders: Sequence[str | Path],
+    declaration: str | None,
+    options: TrainOptions,
+    *,
+    resume: bool = False,
+    max_frames: int | None = None,
+) -> tuple[Path, BaseRun]:
+    """The version folder to train into and its run: a new one, or the interrupted one when `resume`."""
+    if resume:
+        corpus = declared_corpus(folders, declaration) if folders else None
+        return _resumed_run(root, name, corpus)
+    corpus = declared_corpus(folders, declaration)
+    corpus_media(corpus)  # refuse a corpus without footage before a version folder exists
+    pending = unfinished(root, name)
+    if pending is not None:
+        raise CorpusError(f"base {name} has an interrupted run in {pending.name}: continue it with --resume")
+    run = BaseRun(
+        name=name,
+        folders=[str(f) for f in corpus.folders],
+        declaration=corpus.declaration,
+        budget_seconds=options.budget_seconds,
+        seed=options.seed,
+        resolution=options.resolution,
+        max_frames=max_frames,
+        holdout_fraction=options.holdout_fraction,
+    )
+    return new_version(root, name, run), run
+
+
+def train_base(
+    folder: Path,
+    run: BaseRun,
+    options: TrainOptions,
+    settings: TrainSettings | None = None,
+    *,
+    progress: Progress | None = None,
+    stop: Stop | None = None,
+    heads: Sequence[str] | None = None,
+) -> TrainResult:
+    """Train every head (or `heads`) on the run's corpus into `folder`, resuming from its checkpoint when
+    there is one."""
+    corpus = declared_corpus(run.folders, run.declaration)
+    clips = corpus_clips(corpus)
+    options = options.model_copy(
+        update={
+            "budget_seconds": run.budget_seconds,
+            "seed": run.seed,
+            "resolution": run.resolution,
+            "holdout_fraction": run.holdout_fraction,
+        }
+    )
+    cfg = (settings or TrainSettings()).model_copy(
+        update={"show": run.name, "version": folder.name, "max_frames_per_clip": run.max_frames}
+    )
+    if cfg.cache_dir is None:
+        cfg = cfg.model_copy(update={"cache_dir": folder.parent / ".frame-cache"})
+    fields = {"kind": "base", "declaration": run.declaration, "corpus": run.folders}
+    return train(
+        clips,
+        options,
+        folder,
+        heads=heads,
+        progress=progress,
+        stop=stop,
+        settings=cfg,
+        manifest_fields=fields,
+    )

@@ -1,0 +1,104 @@
+"""A studio base model's corpus: folders of footage the studio owns, each corpus with a written declaration.
+
+The declaration is the ownership or licence statement for the footage ("owned: shot by ACME for show X",
+"licensed: CC-BY 4.0, Blender Foundation"); a corpus without one is refused before anything is read, so a
+base manifest can never list clips nobody vouched for. `corpus_clips` walks every folder (recursively,
+in sorted order, so the same folders give the same clip list) for movies and image sequences, and hashes
+each by content (a movie: its bytes; a sequence: every frame file's name and bytes, in frame order): the
+hash is what the base manifest lists beside the clip's cuts, and what makes a changed file a new clip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import fileseq
+
+from engine.media.sequences import IMAGE_EXTENSIONS, find_sequence
+from engine.train.dataset import DatasetError, TrainClip
+
+MOVIE_SUFFIXES = frozenset({".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v", ".webm", ".mpg", ".mpeg"})
+MIN_SEQUENCE_FRAMES = 3
+
+
+class CorpusError(DatasetError):
+    """A base corpus that cannot be used: undeclared, missing, or without footage."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    folders: tuple[Path, ...]
+    declaration: str
+
+
+def declared_corpus(folders: Sequence[str | Path], declaration: str | None) -> Corpus:
+    """The corpus, or CorpusError (one line) when it has no declaration, no folder, or a missing folder."""
+    text = " ".join((declaration or "").split())
+    if not text:
+        raise CorpusError(
+            "the corpus has no declaration: say who owns the footage or under which licence it is used, "
+            "e.g. --declare 'owned: shot by ACME for show X'"
+        )
+    if not folders:
+        raise CorpusError("the corpus names no folder: pass --corpus DIR (repeatable)")
+    paths = tuple(Path(f).expanduser().resolve() for f in folders)
+    for path in paths:
+        if not path.is_dir():
+            raise CorpusError(f"corpus folder {path} does not exist or is not a folder")
+    return Corpus(paths, text)
+
+
+def _hash_files(files: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
+    """(pattern, frame files) for each image sequence of MIN_SEQUENCE_FRAMES or more frames in `folder`."""
+    images = [n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS]
+    out = []
+    for seq in fileseq.FileSequence.yield_sequences_in_list([str(folder / n) for n in images]):
+        frame_set = seq.frameSet()
+        if frame_set is None or len(frame_set) < MIN_SEQUENCE_FRAMES:
+            continue
+        digits = f"%0{seq.zfill()}d" if seq.zfill() > 1 else "%d"
+        pattern = f"{seq.dirname()}{seq.basename()}{digits}{seq.extension()}"
+        files = find_sequence(pattern).files
+        out.append((pattern, [files[n] for n in sorted(files)]))
+    return out
+
+
+def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
+    """(clip id, its files) for every movie and image sequence under the corpus folders, without reading
+    them; CorpusError when there is none."""
+    found: list[tuple[str, list[Path]]] = []
+    for root in corpus.folders:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            folder = Path(dirpath)
+            names = sorted(n for n in filenames if not n.startswith("."))
+            found += [
+                (str(folder / n), [folder / n]) for n in names if Path(n).suffix.lower() in MOVIE_SUFFIXES
+            ]
+            found += _sequences(folder, names)
+    if not found:
+        folders = ", ".join(str(f) for f in corpus.folders)
+        raise CorpusError(f"the corpus folders ({folders}) hold no movies or image sequences")
+    return found
+
+
+def corpus_clips(corpus: Corpus) -> list[TrainClip]:
+    """Every movie and image sequence under the corpus folders, hashed by content; CorpusError when none."""
+    return [
+        TrainClip(id=clip_id, content_hash=_hash_files(files), path=Path(clip_id))
+        for clip_id, files in corpus_media(corpus)
+    ]

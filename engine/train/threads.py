@@ -1,0 +1,51 @@
+"""Torch CPU threads chosen from the machine's load, so a long run keeps its pace on a shared machine.
+
+On cores that other processes already keep busy, more threads than free cores make every step wait on
+the slowest thread (one thread ran 15x more steps than two on two oversubscribed cores: docs/benchmarks.md).
+`threads_for_load` gives the cores the 1-minute load average leaves free, at least one; `ThreadGovernor`
+re-reads the load every `every_s` seconds during a run and moves torch's thread count when it changed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def threads_for_load(cores: int | None = None, load: float | None = None) -> int:
+    """Free cores given the load average (ours excluded by the caller when it knows it), at least 1."""
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    busy = load if load is not None else os.getloadavg()[0]
+    return max(1, min(n, int(n - busy + 0.5)))
+
+
+class ThreadGovernor:
+    """Sets torch's thread count from the load now and again every `every_s` seconds (call `tick()` often)."""
+
+    def __init__(
+        self,
+        every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        load: Callable[[], float] = lambda: os.getloadavg()[0],
+        cores: int | None = None,
+    ) -> None:
+        self.every_s, self.clock, self.load = every_s, clock, load
+        self.cores = cores if cores is not None else (os.cpu_count() or 1)
+        self.threads = threads_for_load(self.cores, self.load())
+        torch.set_num_threads(self.threads)
+        self._last = self.clock()
+
+    def tick(self) -> int:
+        """Re-read the load when due; our own threads count as busy, so they are taken off it first."""
+        now = self.clock()
+        if now - self._last >= self.every_s:
+            self._last = now
+            others = max(0.0, self.load() - self.threads)
+            wanted = threads_for_load(self.cores, others)
+            if wanted != self.threads:
+                self.threads = wanted
+                torch.set_num_threads(wanted)
+        return self.threads

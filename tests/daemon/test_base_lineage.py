@@ -1,0 +1,180 @@
+"""A show's model grows from a studio base: the CLI trains the base on a declared corpus, the show's first
+version starts from it, and every later version's manifest still traces its weights to the base's declared
+corpus; excluded dailies stay out and approved pairs go in, both listed in the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import fixes
+from daemon.cli.main import _register, app
+from daemon.context import open_context
+from daemon.settings import load_settings
+from daemon.stages.training import run_training
+from engine import synth
+from engine.media import write_movie
+from engine.model import load_manifest
+from engine.train import TrainSettings
+from tests import footage
+
+_register()
+
+DECLARED = "licensed: CC-BY 4.0, test photos of scikit-image"
+TINY = TrainSettings(max_steps=1, batch_size=2, crop=32, checkpoint_seconds=0.01)
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in list(os.environ):
+        if name.startswith("RUSHES_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "home"
+
+
+def rushes(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _corpus(tmp_path: Path) -> Path:
+    for i, photo in enumerate(("chelsea", "rocket", "coffee")):
+        footage.movie(tmp_path / "archive" / f"old{i}.mp4", n=6, size=(96, 64), photo=photo, seed=i)
+    return tmp_path / "archive"
+
+
+def _show(tmp_path: Path) -> Path:
+    dailies = tmp_path / "dailies"
+    for i, photo in enumerate(("astronaut", "coffee", "chelsea", "rocket")):
+        footage.movie(dailies / f"SH{i:03d}_v1.mp4", n=6, size=(96, 64), photo=photo, seed=10 + i)
+    assert rushes("show", "add", "TST", "--ingest", str(dailies))[0] == 0
+    assert rushes("ingest", str(dailies), "--show", "TST")[0] == 0
+    return dailies
+
+
+def _approve(tmp_path: Path, daily_path: str) -> None:
+    """A supervisor approved a denoise fix of `daily_path` (the after: a clean render of the same shot)."""
+    after = tmp_path / "renders" / "fixed.mp4"
+    after.parent.mkdir(parents=True)
+    write_movie(after, synth.camera_move(synth.photo("astronaut"), 6, (96, 64), seed=10), 24)
+    ctx = open_context(load_settings(None))
+    try:
+        with ctx.catalog.session() as s:
+            request, _ = fixes.add_fix_request(s, "TST", "req-1", "SH000", ["denoise"])
+            pub, _ = fixes.add_publication(
+                s, request.id, "denoise", "pub-1", str(after), source_path=daily_path
+            )
+            fixes.mark_published(s, pub.id, 501)
+            fixes.set_review(s, pub.id, "approved")
+    finally:
+        ctx.close()
+
+
+def _train(base: str | None = None) -> dict[str, object]:
+    ctx = open_context(load_settings(None))
+    try:
+        return run_training(ctx.settings, ctx.catalog, "TST", job_id=None, base=base, train_settings=TINY)
+    finally:
+        ctx.close()
+
+
+def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaration(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path)
+    code, output = rushes(
+        "base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED, "--max-steps", "1"
+    )
+    assert code == 0, output
+    assert "base ACME v1: 2 clip(s) trained, 1 held out" in output
+    code, output = rushes("base", "show", "ACME", "--json")
+    base = json.loads(output)["manifest"]
+    assert base["kind"] == "base" and base["declaration"] == DECLARED
+    assert sorted(Path(c["id"]).name for c in base["clips"] + base["holdout"]) == [
+        "old0.mp4",
+        "old1.mp4",
+        "old2.mp4",
+    ]
+
+    dailies = _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        rows = {Path(d.path).name: (d.id, d.path, d.content_hash) for d in daily_repo.list_dailies(s, "TST")}
+    ctx.close()
+    excluded_id, _, excluded_hash = rows["SH003_v1.mp4"]
+    code, output = rushes("dailies", "exclude", str(excluded_id), "--reason", "actor's likeness not cleared")
+    assert code == 0 and "excluded from training" in output
+    _approve(tmp_path, rows["SH000_v1.mp4"][1])
+
+    first = _train(base="ACME")
+    v1 = load_manifest(first["folder"])  # type: ignore[arg-type]
+    assert v1.base is not None and (v1.base.name, v1.base.version) == ("ACME", "v1")
+    assert v1.base.weights_sha256 == base["weights_sha256"] and v1.base.declaration == DECLARED
+    trained = {c.content_hash for c in v1.clips + v1.holdout}
+    assert excluded_hash not in trained and len(trained) == 3  # the excluded daily is never trained on
+    assert [(e.content_hash, e.reason) for e in v1.exclusions] == [
+        (excluded_hash, "actor's likeness not cleared")
+    ]
+    (pair,) = v1.examples
+    assert pair.id.startswith("publication:") and pair.head == "denoise" and pair.trained and pair.weight > 0
+
+    second = _train()  # no --base: v2 grows from its parent and keeps the lineage
+    v2 = load_manifest(second["folder"])  # type: ignore[arg-type]
+    assert v2.parent == "v1" and v2.base == v1.base
+    code, output = rushes("model", "show", "2", "--show", "TST")
+    assert code == 0
+    assert "grown from base ACME v1" in output and f"base corpus declared: {DECLARED}" in output
+    assert "excluded daily:" in output and "actor's likeness not cleared" in output
+    assert "approved pair publication:" in output
+
+    assert rushes("dailies", "include", str(excluded_id))[0] == 0
+    code, output = rushes("status", "--json")
+    (show,) = json.loads(output)["shows"]
+    assert len(show["dailies"]) == 4 and all(d["excluded"] is None for d in show["dailies"])
+    assert dailies.is_dir()
+
+
+def _console(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
+    env["RUSHES_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_an_undeclared_corpus_and_an_unknown_base_are_one_line_each(tmp_path: Path, home: Path) -> None:
+    corpus = _corpus(tmp_path)
+    result = _console("base", "train", "--name", "ACME", "--corpus", str(corpus), home=home)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: the corpus has no declaration") and "--declare" in line
+    assert not (home / "bases" / "ACME").exists()
+
+    result = _console("base", "show", "NOPE", home=home)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "no trained base named 'NOPE'" in result.stderr
+
+
+def test_piped_base_training_logs_steps_per_second_loss_and_time_left(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from daemon.cli.base import TrainProgress
+
+    with TrainProgress("base ACME v1", budget_s=3600, done_s=600, max_steps=None, heads=5) as bar:
+        assert bar.bar is None  # not a terminal: plain lines, no rich bar
+        bar.update("denoise", 120, 0.0123, 30.0)
+        bar.update("denoise", 130, 0.0120, 31.0)  # within LOG_EVERY_S of the last line: not printed
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert (
+        "base ACME v1: denoise step 120" in lines[0] and "steps/s" in lines[0] and "loss 0.0123" in lines[0]
+    )
+    left = lines[0].rsplit(", ", 1)[1]
+    assert left in ("0:49:59 left", "0:50:00 left")  # 10 of the 60 minutes were spent before the resume

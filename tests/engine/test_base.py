@@ -1,0 +1,223 @@
+"""Studio base models: a declared corpus, a resumable run, a show version that grows from the base, and
+approved pairs trained on as weighted examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import degrade, synth
+from engine.model import load_model
+from engine.model.base import base_ref, load_base, unfinished
+from engine.options import TrainOptions
+from engine.train import TrainClip, TrainSettings, train
+from engine.train.base import prepare_run, train_base
+from engine.train.corpus import CorpusError, corpus_clips, declared_corpus
+from engine.train.pairs import PairExample, PairPool
+from engine.train.threads import ThreadGovernor, threads_for_load
+from tests import footage
+
+HEADS = ["denoise", "upscale"]
+DECLARED = "owned: shot by ACME for show X"
+
+
+def _corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    for i, name in enumerate(("astronaut", "coffee", "chelsea")):
+        footage.movie(folder / "show_x" / f"clip{i}.mp4", n=8, size=(96, 64), photo=name, seed=i)
+    footage.sequence(folder / "plates", "plate", n=6, size=(96, 64))
+    return folder
+
+
+def _options(**kw: object) -> TrainOptions:
+    return TrainOptions(**{"budget_seconds": 600, "device": "cpu", "resolution": 64, **kw})  # type: ignore[arg-type]
+
+
+def _settings(tmp_path: Path, **kw: object) -> TrainSettings:
+    base = {
+        "max_steps": 4,
+        "batch_size": 2,
+        "crop": 32,
+        "cache_dir": tmp_path / "cache",
+        "checkpoint_seconds": 0.01,
+    }
+    return TrainSettings(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("declaration", [None, "", "   "])
+def test_a_corpus_without_a_declaration_is_refused_in_one_line(
+    tmp_path: Path, declaration: str | None
+) -> None:
+    with pytest.raises(CorpusError) as info:
+        declared_corpus([_corpus(tmp_path)], declaration)
+    message = str(info.value)
+    assert "\n" not in message and "declaration" in message and "--declare" in message
+    assert not (tmp_path / "bases").exists()  # refused before anything is written
+
+
+def test_the_corpus_lists_movies_and_image_sequences_with_content_hashes(tmp_path: Path) -> None:
+    corpus = declared_corpus([_corpus(tmp_path)], DECLARED)
+    clips = corpus_clips(corpus)
+    names = [Path(c.id).name for c in clips]
+    assert names == ["plate.%04d.png", "clip0.mp4", "clip1.mp4", "clip2.mp4"]
+    assert len({c.content_hash for c in clips}) == 4 and all(len(c.content_hash) == 64 for c in clips)
+    assert [c.content_hash for c in corpus_clips(corpus)] == [c.content_hash for c in clips]  # same bytes
+    footage.movie(tmp_path / "corpus" / "show_x" / "clip0.mp4", n=8, size=(96, 64), photo="rocket")
+    changed = corpus_clips(corpus)
+    assert changed[1].content_hash != clips[1].content_hash and changed[2:] == clips[2:]
+
+
+def test_a_base_manifest_lists_every_corpus_clip_with_hash_cuts_and_declaration(tmp_path: Path) -> None:
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
+    result = train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS)
+    assert result.version is not None
+    base = load_base(root, "ACME")
+    m = base.manifest
+    assert m.kind == "base" and m.declaration == DECLARED and m.version == "v1"
+    assert m.corpus == [str((tmp_path / "corpus").resolve())]
+    hashes = {c.content_hash for c in corpus_clips(declared_corpus(m.corpus, DECLARED))}
+    assert {c.content_hash for c in m.clips + m.holdout} == hashes
+    assert all(isinstance(c.cuts, list) and c.frames > 0 for c in m.clips)
+    assert m.steps == {"denoise": 4, "upscale": 4}
+
+
+def test_a_resumed_base_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
+    calls = {"n": 0}
+
+    def crash_after_3() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    first = train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=crash_after_3)
+    assert first.stopped and first.steps == {"denoise": 3, "upscale": 0}
+    assert unfinished(root, "ACME") == folder
+    with pytest.raises(CorpusError, match="--resume"):  # a new run would abandon the checkpoint
+        prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    again, same_run = prepare_run(root, "ACME", [], None, _options(), resume=True)
+    assert again == folder and same_run == run  # corpus and declaration come back from run.json
+    seen: list[tuple[str, int]] = []
+    second = train_base(
+        again,
+        same_run,
+        _options(),
+        _settings(tmp_path, progress_every=1),
+        heads=HEADS,
+        progress=lambda head, step, loss, elapsed: seen.append((head, step)),
+    )
+    assert second.resumed and second.version is not None
+    assert [s for h, s in seen if h == "denoise"] == [4]  # went on from step 3, not from 0
+    assert second.steps == {"denoise": 4, "upscale": 4}
+    assert unfinished(root, "ACME") is None and load_base(root, "ACME").manifest.declaration == DECLARED
+
+
+def test_resume_without_an_interrupted_run_says_so(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="no interrupted run"):
+        prepare_run(tmp_path / "bases", "ACME", [], None, _options(), resume=True)
+
+
+def test_a_show_version_grows_from_the_base_and_names_it(tmp_path: Path) -> None:
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
+    train_base(folder, run, _options(), _settings(tmp_path), heads=["upscale"])
+    base = load_base(root, "ACME")
+    show_clips = [
+        TrainClip(id=f"daily{i}", frames=synth.camera_move(synth.photo(p), 6, (80, 64), seed=i))
+        for i, p in enumerate(("rocket", "astronaut", "coffee"))
+    ]
+    ref = base_ref("ACME", base)
+    first = train(
+        show_clips,
+        _options(holdout_fraction=0.34),
+        tmp_path / "show" / "v1",
+        heads=["upscale"],
+        settings=_settings(tmp_path, max_steps=1, learning_rate=1e-9),
+        base=base,
+        manifest_fields={"base": ref},
+    )
+    assert first.version is not None
+    m = load_model(tmp_path / "show" / "v1").manifest
+    assert m.base is not None and m.base.name == "ACME" and m.base.version == "v1"
+    assert m.base.weights_sha256 == base.manifest.weights_sha256 and m.base.declaration == DECLARED
+    assert m.base.seal == base.manifest.seal and m.base.seal.startswith("sha256:")  # the base as it was
+    assert m.parent is None and "psnr" in first.parent_metrics["upscale"]  # scored against the base
+    # it started from the base's weights: one step at a negligible learning rate leaves them in place
+    w_base, w_show = base.model.state_dict(), first.version.model.state_dict()
+    assert all(np.allclose(w_base[k].numpy(), w_show[k].numpy(), atol=1e-5) for k in w_show)
+
+
+def test_approved_pairs_are_drawn_by_weight_and_listed(tmp_path: Path) -> None:
+    clean = synth.camera_move(synth.photo("astronaut"), 4, (64, 48))
+    noisy = degrade.add_noise(clean, 0.1)
+    pairs = [
+        PairExample(
+            "publication:1:denoise", "denoise", noisy, clean, weight=2.0, before_hash="b", after_hash="a"
+        ),
+        PairExample("publication:2:regrade", "regrade", noisy, clean),
+    ]
+    pool = PairPool(pairs, resolution=48)
+    rng = np.random.default_rng(0)
+    draws = [pool.drawn("denoise", rng) for _ in range(2000)]
+    assert 0.15 < np.mean(draws) < 0.25  # weight 2 -> a fifth of the denoise steps
+    assert not any(pool.drawn("upscale", rng) for _ in range(50))
+    from engine.heads import get_head
+
+    batch = pool.batch(get_head("denoise"), rng, 3, 32, __import__("torch").device("cpu"))
+    assert batch["target"].shape == (3, 3, 32, 32)
+    records = {r.id: r for r in pool.records()}
+    assert records["publication:1:denoise"].trained and records["publication:1:denoise"].weight == 2.0
+    assert not records["publication:2:regrade"].trained  # listed, but this build cannot learn from it
+
+
+def test_approved_pairs_reach_the_manifest_of_the_next_version(tmp_path: Path) -> None:
+    clean = synth.camera_move(synth.photo("coffee"), 6, (80, 64))
+    pair = PairExample(
+        "publication:7:denoise", "denoise", degrade.add_noise(clean, 0.08), clean, 1.0, "bh", "ah"
+    )
+    clips = [
+        TrainClip(id=f"daily{i}", frames=synth.camera_move(synth.photo(p), 6, (80, 64), seed=i))
+        for i, p in enumerate(("rocket", "astronaut", "chelsea"))
+    ]
+    result = train(
+        clips,
+        _options(holdout_fraction=0.34),
+        tmp_path / "v1",
+        heads=["denoise"],
+        settings=_settings(tmp_path),
+        examples=[pair],
+    )
+    assert result.version is not None
+    (record,) = load_model(tmp_path / "v1").manifest.examples
+    assert (record.id, record.before_hash, record.after_hash, record.trained) == (
+        "publication:7:denoise",
+        "bh",
+        "ah",
+        True,
+    )
+
+
+def test_threads_follow_the_load() -> None:
+    assert threads_for_load(cores=8, load=0.2) == 8
+    assert threads_for_load(cores=8, load=5.0) == 3
+    assert threads_for_load(cores=2, load=9.0) == 1
+    now = {"t": 0.0}
+    load = {"v": 7.0}
+    gov = ThreadGovernor(every_s=60, clock=lambda: now["t"], load=lambda: load["v"], cores=8)
+    assert gov.threads == 1
+    load["v"] = 1.0 + 1  # our 1 thread plus one other process
+    assert gov.tick() == 1  # not due yet
+    now["t"] = 61.0
+    assert gov.tick() == 7
+
+
+def test_a_corpus_without_footage_is_refused_before_a_version_exists(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "notes").mkdir(parents=True)
+    (empty / "notes" / "readme.txt").write_text("no footage here")
+    with pytest.raises(CorpusError, match="hold no movies or image sequences"):
+        prepare_run(tmp_path / "bases", "ACME", [empty], DECLARED, _options())
+    assert not (tmp_path / "bases" / "ACME").exists()  # nothing to --resume later
