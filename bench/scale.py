@@ -71,7 +71,7 @@ def bench_dailies(
     count: int, fixes: int, size: tuple[int, int], frames: int
 ) -> Callable[[Path], list[DemoShot]]:
     def make(folder: Path) -> list[DemoShot]:
-        from engine import synth
+        from engine import degrade, synth
         from engine.media import write_movie
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def bench_dailies(
             clip = synth.camera_move(synth.photo(PHOTOS[i % len(PHOTOS)]), frames, size, seed=i)
             fix = i < fixes
             if fix:
-                clip = synth.add_noise(clip, 12 / 255, seed=i)
+                clip = degrade.add_noise(clip, 12 / 255, seed=i)
             shot = f"sh{(i + 1) * 10:03d}"
             path = folder / f"{shot}_1.mp4"
             write_movie(path, clip, 24, timecode=f"01:00:{i % 60:02d}:00")

@@ -39,7 +39,7 @@ PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "reti
 
 def small_dailies(folder: Path) -> list[DemoShot]:
     """40 distinct 160x90 movies of 8 frames; every fourth one noisy, to be denoised."""
-    from engine import synth
+    from engine import degrade, synth
     from engine.media import write_movie
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,7 @@ def small_dailies(folder: Path) -> list[DemoShot]:
         frames = synth.camera_move(synth.photo(PHOTOS[i % len(PHOTOS)]), 8, (160, 90), seed=i)
         fix = i % 4 == 0
         if fix:
-            frames = synth.add_noise(frames, 12 / 255, seed=i)
+            frames = degrade.add_noise(frames, 12 / 255, seed=i)
         name = f"sh{(i + 1) * 10:03d}"
         path = folder / f"{name}_1.mp4"
         write_movie(path, frames, 24, timecode=f"01:00:{i:02d}:00")

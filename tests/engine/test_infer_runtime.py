@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import synth
+from engine import degrade, synth
 from engine.heads import get_head
 from engine.infer import runtime
 from engine.metrics import psnr
@@ -29,7 +29,7 @@ def _trained_like(name: str) -> torch.nn.Module:
 
 def _frames(size: tuple[int, int] = (96, 64)) -> np.ndarray:
     clean = synth.camera_move(synth.photo("astronaut"), 3, size)
-    return np.asarray(synth.add_noise(clean, 15 / 255, seed=2))
+    return np.asarray(degrade.add_noise(clean, 15 / 255, seed=2))
 
 
 def _run(name: str, net: torch.nn.Module, frames: np.ndarray, backend: str) -> list[np.ndarray]:
