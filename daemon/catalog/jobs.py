@@ -92,8 +92,9 @@ def claim(
 ) -> Job | None:
     """Take the most urgent runnable job of these kinds (all kinds when None) for `worker` for `lease_s`
     seconds: a queued job whose run_after has come, or a running job whose lease expired; fixes and publishes
-    first (PRIORITY), then the oldest. None when there is none. Counts one attempt. A job whose lease expired on
-    its last attempt is dead-lettered instead.
+    first (PRIORITY), then the one due longest (run_after: a job back from its backoff never starves one that
+    has waited longer), then the oldest. None when there is none. Counts one attempt. A job whose lease
+    expired on its last attempt is dead-lettered instead.
 
     Placement: nothing is claimed while a job of a `yield_to` kind is runnable (training waits for fixes), and
     a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more."""
@@ -105,7 +106,7 @@ def claim(
         candidate = s.scalar(
             select(Job.id)
             .where(_runnable(now), *_kind_filter(kinds), *_show_limit(per_show, show_kinds or kinds, now))
-            .order_by(_priority(), Job.id)
+            .order_by(_priority(), Job.run_after, Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )
