@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from daemon.catalog import Daily
-from daemon.catalog import dailies as daily_repo
 from daemon.cli.app import app, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
+
+if TYPE_CHECKING:
+    from daemon.catalog import Daily
 
 dailies_app = typer.Typer(
     no_args_is_help=True,
@@ -47,6 +48,7 @@ def dailies_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """A show's dailies with their status, shot, frames, path, aliases (identical copies) and reason."""
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     if status not in STATUSES:
         raise fail(f"--status {status!r}: use one of {', '.join(STATUSES)}")
     ctx = open_context(settings())
@@ -73,6 +75,7 @@ def dailies_list(
 
 
 def _act(daily_id: int, verb: str, action: Any) -> None:
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:
@@ -94,6 +97,7 @@ def dailies_remove(
     reason: Annotated[str, typer.Option(help="Why, kept in the catalog.")] = "removed by hand",
 ) -> None:
     """Take a daily out of training, evaluation and fixes for good (kept in the catalog for the record)."""
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason))
 
 
@@ -105,6 +109,7 @@ def dailies_requarantine(
     reason: Annotated[str, typer.Option(help="Why (one line), e.g. what failed in training.")],
 ) -> None:
     """Quarantine a catalogued daily with a reason; it is skipped until its file changes."""
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is quarantined")
     _act(daily_id, "quarantined", lambda s: daily_repo.requarantine(s, daily_id, reason))
@@ -120,6 +125,7 @@ def dailies_exclude(
     ],
 ) -> None:
     """Never train on this daily again; every later model's manifest lists it with the reason."""
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is excluded (manifests list it)")
     ctx = open_context(settings())
@@ -142,6 +148,7 @@ def dailies_include(
     ],
 ) -> None:
     """Train on an excluded daily again, from the next training run."""
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:

@@ -17,6 +17,7 @@ from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes
 from daemon.cli.main import _register, app
 from daemon.context import open_context
+from daemon.jobs.payloads import TrainReport
 from daemon.settings import load_settings
 from daemon.stages.training import run_training
 from engine import synth
@@ -79,7 +80,7 @@ def _approve(tmp_path: Path, daily_path: str) -> None:
         ctx.close()
 
 
-def _train(base: str | None = None) -> dict[str, object]:
+def _train(base: str | None = None) -> TrainReport:
     ctx = open_context(load_settings(None))
     try:
         return run_training(ctx.settings, ctx.catalog, "TST", job_id=None, base=base, train_settings=TINY)
@@ -114,7 +115,7 @@ def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaratio
     _approve(tmp_path, rows["SH000_v1.mp4"][1])
 
     first = _train(base="ACME")
-    v1 = load_manifest(first["folder"])  # type: ignore[arg-type]
+    v1 = load_manifest(str(first.folder))
     assert v1.base is not None and (v1.base.name, v1.base.version) == ("ACME", "v1")
     assert v1.base.weights_sha256 == base["weights_sha256"] and v1.base.declaration == DECLARED
     trained = {c.content_hash for c in v1.clips + v1.holdout}
@@ -126,7 +127,7 @@ def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaratio
     assert pair.id.startswith("publication:") and pair.head == "denoise" and pair.trained and pair.weight > 0
 
     second = _train()  # no --base: v2 grows from its parent and keeps the lineage
-    v2 = load_manifest(second["folder"])  # type: ignore[arg-type]
+    v2 = load_manifest(str(second.folder))
     assert v2.parent == "v1" and v2.base == v1.base
     code, output = rushes("model", "show", "2", "--show", "TST")
     assert code == 0

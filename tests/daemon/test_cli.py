@@ -133,7 +133,7 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         env = tracker_env(server, KEY)
         dailies = tmp_path / "dailies"
         footage.movie(dailies / "sh010_1.mp4", n=4, size=(64, 48))
-        footage.movie(dailies / "sh020_1.mp4", n=4, size=(64, 48))
+        footage.movie(dailies / "sh020_1.mp4", n=4, size=(64, 48), photo="coffee")  # not a copy of sh010
         assert rushes("show", "add", "MYSHOW", "--ingest", str(dailies), env=env)[0] == 0
         assert rushes("ingest", str(dailies), "--show", "MYSHOW", env=env)[0] == 0
         code, output = rushes("tracker", "check", env=env)

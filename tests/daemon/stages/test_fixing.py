@@ -21,6 +21,7 @@ from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
 from engine.media import probe
+from engine.media.pixels import to_float32
 from engine.model import Manifest, ShowModel, save_model
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
@@ -118,8 +119,9 @@ def test_a_head_below_its_classical_baseline_is_not_used_the_baseline_is_and_the
     model, _ = load_promoted(catalog, SHOW)
     fixed = list(fixed_frames(model, prepare("denoise", {}, str(source), info), str(source), 0))
     assert len(fixed) == 4
-    for _, before, after in fixed:
-        assert np.array_equal(after, denoise_nlmeans(before, 8.0))  # NL-means, not the (identity) fresh net
+    for _, before, after in fixed:  # `before` is held as 8 bits (the review shows 8 bits), the source was 8-bit
+        expected = denoise_nlmeans(to_float32(before), 8.0)
+        assert np.array_equal(after, expected)  # NL-means, not the (identity) fresh net
 
     request_id = request(catalog, ["denoise"])
     run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
