@@ -21,7 +21,9 @@ Guarantees:
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +83,16 @@ def stored_path(path: str) -> str:
     """`path` as the catalog keeps it: bytes that are not UTF-8 (surrogates from os) written as \\xNN, so a
     hostile name can be quarantined, deterministically, instead of failing the database write."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _disk_names(stored: str) -> tuple[str, ...]:
+    """The names a stored path may have on disk: as stored, and with its \\xNN escapes (stored_path) turned
+    back into the bytes they stand for."""
+    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), stored.encode("utf-8"))
+    names = (stored, os.fsdecode(raw))
+    # an image sequence is stored as its pattern (sh010.####.exr, sh010.%04d.exr): any member counts
+    frames = [re.sub(r"#+|@+|%0?\d*d", "*", glob.escape(n).replace("[#]", "#")) for n in names]
+    return (*names, *(hit for f in frames if f != glob.escape(f) for hit in glob.glob(f)[:1]))
 
 
 def current_daily(s: Session, show: str, path: str) -> Daily | None:
@@ -319,7 +331,7 @@ def forget_gone_quarantined(
 ) -> list[str]:
     """Quarantined files that are no longer on disk (renamed, moved or deleted) stop being listed: their rows
     are marked superseded. The paths forgotten."""
-    gone = [row for row in quarantined(s, show) if not exists(row.path)]
+    gone = [row for row in quarantined(s, show) if not any(exists(p) for p in _disk_names(row.path))]
     for row in gone:
         row.status = "superseded"
         row.error = one_line(f"file gone: {row.error or ''}")

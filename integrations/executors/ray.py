@@ -240,8 +240,9 @@ class RayExecutor:
             )
             self._safe_shutdown()
             with self._cond:
-                changed = problem != self._problem or self._connected
-                self._problem = problem
+                # one line per outage, not per attempt: only when it was connected or still connecting
+                changed = self._connected or self._problem is None or self._problem.startswith("connecting")
+                self._problem = problem  # /readyz shows the newest reason
             if changed:
                 log.warning("ray.unreachable: %s", problem)
             return
