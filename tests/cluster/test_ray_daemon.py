@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,7 +17,16 @@ from pathlib import Path
 from daemon.catalog import Catalog
 from daemon.catalog import jobs as job_repo
 from tests.cluster.raycluster import RayCluster, free_port
-from tests.e2e.world import dead_jobs, enqueue_training, make_world, promoted, published, registered, wait_for
+from tests.e2e.world import (
+    dead_jobs,
+    enqueue_training,
+    idle,
+    make_world,
+    promoted,
+    published,
+    registered,
+    wait_for,
+)
 
 
 def readyz(url: str) -> tuple[int, str]:
@@ -48,7 +56,7 @@ def test_the_daemon_trains_and_fixes_on_ray_and_a_killed_ray_worker_still_publis
         first = kill_the_ray_worker_of_the_first_fix(world.root / "rushes" / "logs", catalog, alive)
         wait_for("the fix published", lambda: published(catalog) == 1, 120, alive)
         assert alive(), f"the daemon died; see {log}"
-        time.sleep(2)  # one more poll and publish cycle: nothing more may appear
+        wait_for("the job queue to empty", lambda: idle(catalog), 120, alive)  # nothing left that could publish
         versions = world.coordinator.versions()
     finally:
         world.stop()

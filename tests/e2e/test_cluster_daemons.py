@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.e2e.world import (
     World,
     dead_jobs,
     enqueue_training,
+    idle,
     make_world,
     promoted,
     published,
@@ -120,7 +120,7 @@ def test_three_daemons_on_one_catalog_lose_nothing_repeat_nothing_and_survive_a_
         os.killpg(victim, signal.SIGKILL)
         killed.wait(timeout=10)
         wait_for("every fix published", lambda: published(catalog) == FIXES, 240)
-        time.sleep(2)  # one more poll and publish cycle on the survivors: nothing more may appear
+        wait_for("the job queue to empty", lambda: idle(catalog), 120)  # nothing left that could publish
         versions = world.coordinator.versions()
         assert all(p.poll() is None for p in procs if p is not killed), "the survivors kept running"
     finally:
