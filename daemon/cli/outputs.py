@@ -7,7 +7,8 @@
   once every frame is written, so a failed fix leaves no frames behind.
 - `terminate_cleanly()`: while it is active SIGTERM raises SystemExit(143) in the main thread, so the temp
   file or folder is removed on the way out as on any error. SIGKILL cannot be caught: it may leave a hidden
-  `.NAME.xxxxxxxx.tmp` file or `.NAME…tmp` folder (ingest ignores both), never a half-written output.
+  `.NAME.HOST-PID-TOKEN.tmp` file or folder (ingest ignores both), never a half-written output; the next
+  write of the same output on this host removes it (engine.media.files.sweep_stale_temps).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_sequence
+from engine.media.files import prepare_output, temp_name
 from engine.media.sequences import is_image_path, is_pattern
 
 
@@ -77,7 +78,8 @@ def _write_sequence_whole(output: str, frames: Iterable[Any], first_frame: int, 
         raise MediaError(
             f"cannot create the output folder: {exc.strerror or exc}", str(spec.directory)
         ) from None
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.head}", suffix=".tmp", dir=spec.directory))
+    staging = temp_name(prepare_output(spec.directory / (spec.head or "frames")))
+    staging.mkdir()
     try:
         written = write_sequence(str(staging / Path(output).name), frames, first_frame, fps=fps)
         if not written:

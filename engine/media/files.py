@@ -1,9 +1,16 @@
-"""Filesystem edges: readable-file checks and write-to-temp-then-rename outputs."""
+"""Filesystem edges: readable-file checks and write-to-temp-then-rename outputs.
+
+A temp name carries its writer: `.NAME.HOST-PID-TOKEN.tmp`. A process killed with SIGKILL cannot remove its
+temp file, so `prepare_output` sweeps the siblings of the same output left by a process of this host that is
+no longer running. A temp file of another host (shared storage) or of a live process is never touched.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,17 +35,56 @@ def check_readable(path: Path) -> int:
     return st.st_size
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+
+
 def temp_name(path: Path) -> Path:
     """A hidden sibling name ending in .tmp (ingest watchers ignore it) for an atomic write of `path`."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    return path.with_name(f".{path.name}.{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temps(path: Path) -> list[Path]:
+    """Remove the temp files (or staging folders) of `path` left by dead processes of this host."""
+    removed: list[Path] = []
+    prefix = f".{path.name}.{_host()}-"
+    try:
+        siblings = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return removed
+    for sibling in siblings:
+        rest = sibling.name[len(prefix) : -len(".tmp")] if sibling.name.startswith(prefix) else ""
+        pid_text = rest.split("-", 1)[0]
+        if not pid_text.isdigit() or _running(int(pid_text)):
+            continue
+        try:
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling)
+            else:
+                sibling.unlink()
+        except OSError:
+            continue
+        removed.append(sibling)
+    return removed
 
 
 def prepare_output(path: Path) -> Path:
-    """Create the folder of an output file; MediaError if it cannot be created."""
+    """Create the folder of an output file (MediaError if it cannot) and sweep its stale temp files."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise MediaError(f"cannot create the output folder: {e.strerror or e}", str(path.parent)) from None
+    sweep_stale_temps(path)
     return path
 
 

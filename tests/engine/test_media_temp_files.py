@@ -1,0 +1,59 @@
+"""A write killed with SIGKILL leaves a hidden temp file; the next write of the same output removes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.media.files import atomic_output, prepare_output, temp_name
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _leftover(out: Path, pid: int, host: str | None = None) -> Path:
+    """The temp name `pid` (of this host, or of `host`) would have used for `out`."""
+    name = temp_name(out).name.replace(f"-{os.getpid()}-", f"-{pid}-")
+    if host is not None:
+        this_host = name[len(f".{out.name}.") :].split("-", 1)[0]
+        name = name.replace(f".{this_host}-", f".{host}-", 1)
+    return out.with_name(name)
+
+
+def test_a_temp_file_names_its_host_and_process(tmp_path: Path) -> None:
+    name = temp_name(tmp_path / "shot.mp4").name
+    assert name.startswith(".shot.mp4.") and name.endswith(".tmp")
+    assert f"-{os.getpid()}-" in name
+
+
+def test_the_next_write_removes_leftovers_of_dead_processes_and_keeps_live_and_foreign_ones(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "shot.mp4"
+    dead = _leftover(out, _dead_pid())
+    dead_folder = _leftover(out, _dead_pid())
+    live = _leftover(out, os.getpid())
+    foreign = _leftover(out, _dead_pid(), host="otherhost")
+    other_output = _leftover(tmp_path / "other.mp4", _dead_pid())
+    for path in (dead, live, foreign, other_output):
+        path.write_bytes(b"partial")
+    dead_folder.mkdir()
+    (dead_folder / "shot.0001.exr").write_bytes(b"partial")
+
+    prepare_output(out)
+
+    assert not dead.exists() and not dead_folder.exists()
+    assert live.exists() and foreign.exists() and other_output.exists()
+
+
+def test_an_atomic_write_leaves_only_its_output(tmp_path: Path) -> None:
+    out = tmp_path / "frame.png"
+    _leftover(out, _dead_pid()).write_bytes(b"partial")
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.png"]
