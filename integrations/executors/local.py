@@ -18,12 +18,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from integrations.executors.base import ExecutorClosed, ExecutorError, Handle, UnknownJob
+from integrations.executors.base import ExecutorClosed, ExecutorError, Handle
+from integrations.executors.ledger import JobLedger
 from integrations.executors.spec import JobOutcome, JobSpec
 
 BACKEND = "local"
@@ -112,10 +112,7 @@ class LocalExecutor:
         self._dir = Path(tempfile.mkdtemp(prefix="rushes-jobs-")) if work_dir is None else Path(work_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._seq = 0
-        self._pending: list[_Job] = []
-        self._running: dict[str, _Job] = {}
-        self._outcomes: dict[str, JobOutcome] = {}
-        self._delivered: OrderedDict[str, JobOutcome] = OrderedDict()
+        self._jobs: JobLedger[_Job] = JobLedger(BACKEND, keep=_KEEP_DELIVERED)
         self._closed = False
         self._stop = False
         self._cond = threading.Condition()
@@ -132,55 +129,43 @@ class LocalExecutor:
         with self._cond:
             if self._closed:
                 raise ExecutorClosed(f"job {spec.id}: the local executor is shut down; start a new one")
-            if spec.id in self._running or any(j.spec.id == spec.id for j in self._pending):
-                raise ExecutorError(f"job {spec.id} is already submitted; give each job its own id")
-            self._outcomes.pop(spec.id, None)
-            self._delivered.pop(spec.id, None)
             self._seq += 1
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.id)[:80]
             job = _Job(spec=spec, folder=self._dir / f"{self._seq:06d}-{safe}")
             job.log = spec.log_path or str(self._dir / "logs" / f"{self._seq:06d}-{safe}.log")
-            self._pending.append(job)
+            handle = self._jobs.admit(job)
             self._start_waiting()
             self._cond.notify_all()
-        return Handle(job_id=spec.id, backend=BACKEND)
+        return handle
 
     def poll(self, handle: Handle) -> JobOutcome | None:
         with self._cond:
             self._check(handle)
             self._reap()
             self._start_waiting()
-            if handle.job_id in self._outcomes:
-                outcome = self._outcomes.pop(handle.job_id)
-                self._delivered[handle.job_id] = outcome
-                while len(self._delivered) > _KEEP_DELIVERED:
-                    self._delivered.popitem(last=False)
-                return outcome
-            if handle.job_id in self._delivered:
-                return self._delivered[handle.job_id]
-            return None
+            return self._jobs.read(handle.job_id)
 
     def cancel(self, handle: Handle) -> None:
         with self._cond:
             self._check(handle)
-            for job in self._pending:
-                if job.spec.id == handle.job_id:
-                    self._pending.remove(job)
-                    self._finish(
-                        job, JobOutcome.failed(job.spec.id, f"job {job.spec.id} cancelled before it started")
-                    )
-                    return
-            job_running = self._running.get(handle.job_id)
+            waiting = self._jobs.take_pending(handle.job_id)
+            if waiting is not None:
+                self._finish(
+                    waiting,
+                    JobOutcome.failed(waiting.spec.id, f"job {waiting.spec.id} cancelled before it started"),
+                )
+                return
+            job_running = self._jobs.running.get(handle.job_id)
             if job_running is not None:
                 self._stop_job(job_running, f"job {handle.job_id} cancelled")
 
     def running(self) -> int:
         with self._cond:
-            return len(self._running)
+            return len(self._jobs.running)
 
     def pending(self) -> int:
         with self._cond:
-            return len(self._pending)
+            return len(self._jobs.pending)
 
     def capacity(self) -> int:
         return self._max_jobs
@@ -193,18 +178,18 @@ class LocalExecutor:
         with self._cond:
             self._closed = True
             if wait:
-                while self._pending or self._running:
+                while self._jobs.pending or self._jobs.running:
                     self._cond.wait(self._tick_s)
             else:
-                for job in list(self._pending):
+                for job in list(self._jobs.pending):
                     self._finish(
                         job, JobOutcome.failed(job.spec.id, f"job {job.spec.id} cancelled at shutdown")
                     )
-                self._pending.clear()
-                for job in list(self._running.values()):
+                self._jobs.pending.clear()
+                for job in list(self._jobs.running.values()):
                     self._stop_job(job, f"job {job.spec.id} stopped at shutdown")
                 deadline = time.monotonic() + self._grace_s + 5.0
-                while self._running and time.monotonic() < deadline:
+                while self._jobs.running and time.monotonic() < deadline:
                     self._cond.wait(self._tick_s)
             self._stop = True
             self._cond.notify_all()
@@ -215,14 +200,7 @@ class LocalExecutor:
     # -- supervision --------------------------------------------------------------------------------
 
     def _check(self, handle: Handle) -> None:
-        known = (
-            handle.job_id in self._running
-            or handle.job_id in self._outcomes
-            or handle.job_id in self._delivered
-            or any(j.spec.id == handle.job_id for j in self._pending)
-        )
-        if handle.backend != BACKEND or not known:
-            raise UnknownJob(f"job {handle.job_id} is not known to this local executor")
+        self._jobs.check(handle, "local executor")
 
     def _supervise(self) -> None:
         with self._cond:
@@ -230,20 +208,20 @@ class LocalExecutor:
                 self._reap()
                 self._enforce_deadlines()
                 self._start_waiting()
-                self._cond.wait(self._tick_s if (self._running or self._pending) else None)
+                self._cond.wait(self._tick_s if (self._jobs.running or self._jobs.pending) else None)
 
     def _free_gpu(self) -> str | None:
-        busy = {job.gpu for job in self._running.values() if job.gpu is not None}
+        busy = {job.gpu for job in self._jobs.running.values() if job.gpu is not None}
         return next((gpu for gpu in self._gpu_slots if gpu not in busy), None)
 
     def _start_waiting(self) -> None:
-        for job in list(self._pending):
-            if len(self._running) >= self._max_jobs:
+        for job in list(self._jobs.pending):
+            if len(self._jobs.running) >= self._max_jobs:
                 return
             gpu = self._free_gpu() if job.spec.needs_gpu else None
             if job.spec.needs_gpu and gpu is None:
                 continue  # the GPU is busy: let CPU jobs behind it go first
-            self._pending.remove(job)
+            self._jobs.pending.remove(job)
             job.gpu = gpu
             self._launch(job)
 
@@ -297,7 +275,7 @@ class LocalExecutor:
         finally:
             if log is not None:
                 log.close()
-        self._running[job.spec.id] = job
+        self._jobs.running[job.spec.id] = job
 
     def _signal_group(self, job: _Job, sig: int) -> None:
         if job.proc is None:
@@ -314,7 +292,7 @@ class LocalExecutor:
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
-        for job in self._running.values():
+        for job in self._jobs.running.values():
             timeout = job.spec.timeout_s
             if job.stopping is None and timeout is not None and now - job.started >= timeout:
                 self._stop_job(job, f"job {job.spec.id} timed out after {timeout:g} s and was killed")
@@ -323,13 +301,12 @@ class LocalExecutor:
                 job.kill_at = None
 
     def _reap(self) -> None:
-        for job in list(self._running.values()):
+        for job in list(self._jobs.running.values()):
             assert job.proc is not None
             code = job.proc.poll()
             if code is None:
                 continue
             self._signal_group(job, signal.SIGKILL)  # leftovers in the job's process group
-            del self._running[job.spec.id]
             self._finish(job, self._outcome(job, code, time.monotonic() - job.started))
 
     def _outcome(self, job: _Job, code: int, duration: float) -> JobOutcome:
@@ -339,15 +316,7 @@ class LocalExecutor:
         except (OSError, ValueError, KeyError):
             reported = None
         if reported is not None and code >= 0:
-            return JobOutcome(
-                id=spec_id,
-                ok=reported.ok,
-                result=reported.result,
-                error=reported.error,
-                exit_code=code,
-                duration_s=duration,
-                retryable=reported.retryable,
-            )
+            return replace(reported, id=spec_id, exit_code=code, duration_s=duration)
         if job.stopping is not None:
             return JobOutcome.failed(spec_id, job.stopping, exit_code=code, duration_s=duration)
         if code < 0:
@@ -357,6 +326,6 @@ class LocalExecutor:
         return JobOutcome.failed(spec_id, error, exit_code=code, duration_s=duration)
 
     def _finish(self, job: _Job, outcome: JobOutcome) -> None:
-        self._outcomes[job.spec.id] = outcome
+        self._jobs.record(job.spec.id, outcome)
         shutil.rmtree(job.folder, ignore_errors=True)
         self._cond.notify_all()

@@ -26,11 +26,11 @@ import re
 import socket
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from integrations.executors.base import ExecutorClosed, ExecutorError, ExecutorUnavailable, Handle, UnknownJob
+from integrations.executors.base import ExecutorClosed, ExecutorError, ExecutorUnavailable, Handle
+from integrations.executors.ledger import JobLedger
 from integrations.executors.spec import JobOutcome, JobSpec, one_line
 
 BACKEND = "ray"
@@ -109,10 +109,7 @@ class RayExecutor:
         self._problem: str | None = f"connecting to Ray at {self._where}"
         self._cluster: dict[str, float] = {}
         self._cluster_at = 0.0
-        self._pending: list[_RayJob] = []
-        self._running: dict[str, _RayJob] = {}
-        self._outcomes: dict[str, JobOutcome] = {}
-        self._delivered: OrderedDict[str, JobOutcome] = OrderedDict()
+        self._jobs: JobLedger[_RayJob] = JobLedger(BACKEND, keep=_KEEP_DELIVERED)
         self._closed = False
         self._stop = False
         self._cond = threading.Condition()
@@ -125,41 +122,30 @@ class RayExecutor:
         with self._cond:
             if self._closed:
                 raise ExecutorClosed(f"job {spec.id}: the Ray executor is shut down; start a new one")
-            if spec.id in self._running or any(j.spec.id == spec.id for j in self._pending):
-                raise ExecutorError(f"job {spec.id} is already submitted; give each job its own id")
-            self._outcomes.pop(spec.id, None)
-            self._delivered.pop(spec.id, None)
-            self._pending.append(_RayJob(spec=spec))
+            handle = self._jobs.admit(_RayJob(spec=spec))
             self._cond.notify_all()
-        return Handle(job_id=spec.id, backend=BACKEND)
+        return handle
 
     def poll(self, handle: Handle) -> JobOutcome | None:
         with self._cond:
             self._check(handle)
-            if handle.job_id in self._outcomes:
-                outcome = self._outcomes.pop(handle.job_id)
-                self._delivered[handle.job_id] = outcome
-                while len(self._delivered) > _KEEP_DELIVERED:
-                    self._delivered.popitem(last=False)
-                return outcome
-            return self._delivered.get(handle.job_id)
+            return self._jobs.read(handle.job_id)
 
     def cancel(self, handle: Handle) -> None:
         with self._cond:
             self._check(handle)
-            for job in self._pending:
-                if job.spec.id == handle.job_id:
-                    self._pending.remove(job)
-                    self._finish(job, f"job {job.spec.id} cancelled before it started")
-                    return
-            running = self._running.get(handle.job_id)
+            waiting = self._jobs.take_pending(handle.job_id)
+            if waiting is not None:
+                self._finish(waiting, f"job {waiting.spec.id} cancelled before it started")
+                return
+            running = self._jobs.running.get(handle.job_id)
             if running is not None and running.stopping is None:
                 running.stopping = f"job {handle.job_id} cancelled"
                 self._cond.notify_all()
 
     def running(self) -> int:
         with self._cond:
-            return len(self._running)
+            return len(self._jobs.running)
 
     def capacity(self) -> int:
         if self._max_jobs is not None:
@@ -183,12 +169,12 @@ class RayExecutor:
         with self._cond:
             self._closed = True
             if wait:
-                while (self._pending or self._running) and self._connected:
+                while (self._jobs.pending or self._jobs.running) and self._connected:
                     self._cond.wait(self._tick_s)
-            for job in list(self._pending):
+            for job in list(self._jobs.pending):
                 self._finish(job, f"job {job.spec.id} cancelled at shutdown")
-            self._pending.clear()
-            for job in self._running.values():
+            self._jobs.pending.clear()
+            for job in self._jobs.running.values():
                 job.stopping = job.stopping or f"job {job.spec.id} stopped at shutdown"
             self._stop = True
             self._cond.notify_all()
@@ -197,14 +183,7 @@ class RayExecutor:
     # -- the supervisor thread (the only one that calls Ray) ------------------------------------
 
     def _check(self, handle: Handle) -> None:
-        known = (
-            handle.job_id in self._running
-            or handle.job_id in self._outcomes
-            or handle.job_id in self._delivered
-            or any(j.spec.id == handle.job_id for j in self._pending)
-        )
-        if handle.backend != BACKEND or not known:
-            raise UnknownJob(f"job {handle.job_id} is not known to this Ray executor")
+        self._jobs.check(handle, "Ray executor")
 
     def _supervise(self) -> None:
         next_try = 0.0
@@ -256,15 +235,15 @@ class RayExecutor:
 
     def _step(self) -> None:
         with self._cond:
-            stopping = [job for job in self._running.values() if job.stopping and not job.cancel_sent]
+            stopping = [job for job in self._jobs.running.values() if job.stopping and not job.cancel_sent]
             limit = self._max_jobs or max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
             starting: list[_RayJob] = []
-            while self._pending and len(self._running) + len(starting) < limit:
-                starting.append(self._pending.pop(0))
+            while self._jobs.pending and len(self._jobs.running) + len(starting) < limit:
+                starting.append(self._jobs.pending.pop(0))
         for job in starting:
             self._start(job)
         now = time.monotonic()
-        for job in list(self._running.values()):
+        for job in list(self._jobs.running.values()):
             timeout = job.spec.timeout_s
             if job.stopping is None and timeout is not None and now - job.started >= timeout:
                 job.stopping = f"job {job.spec.id} timed out after {timeout:g} s and was killed"
@@ -277,15 +256,15 @@ class RayExecutor:
             cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
             with self._cond:
                 self._cluster, self._cluster_at = cluster, now
-        refs = [job.ref for job in list(self._running.values())]
+        refs = [job.ref for job in list(self._jobs.running.values())]
         if not refs:
             with self._cond:
-                if not self._pending or len(self._running) >= limit:
+                if not self._jobs.pending or len(self._jobs.running) >= limit:
                     self._cond.wait(self._tick_s)
             return
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=self._tick_s)
         for ref in ready:
-            job = next(j for j in list(self._running.values()) if j.ref == ref)
+            job = next(j for j in list(self._jobs.running.values()) if j.ref == ref)
             self._collect(job)
 
     def _start(self, job: _RayJob) -> None:
@@ -300,7 +279,7 @@ class RayExecutor:
             options["runtime_env"] = {"env_vars": env}
         job.started = time.monotonic()
         with self._cond:
-            self._running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
+            self._jobs.running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
         job.ref = self._remote.options(**options).remote(spec.to_json())
 
     def _collect(self, job: _RayJob) -> None:
@@ -315,31 +294,22 @@ class RayExecutor:
             )
             outcome = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
         else:
-            outcome = JobOutcome(
-                id=job.spec.id,
-                ok=reported.ok,
-                result=reported.result,
-                error=reported.error,
-                exit_code=reported.exit_code,
-                duration_s=elapsed,
-                retryable=reported.retryable,
-            )
+            outcome = replace(reported, id=job.spec.id, duration_s=elapsed)
         with self._cond:
-            self._running.pop(job.spec.id, None)
-            self._outcomes[job.spec.id] = outcome
+            self._jobs.record(job.spec.id, outcome)
             self._cond.notify_all()
 
     def _lost(self, exc: Exception) -> None:
         reason = one_line(f"{type(exc).__name__}: {exc}", 200)
         with self._cond:
-            lost = list(self._running.values())
+            lost = list(self._jobs.running.values())
             for job in lost:
                 self._finish(
                     job,
                     job.stopping
                     or f"job {job.spec.id}: lost the Ray cluster at {self._where} ({reason}); retry the job",
                 )
-            self._running.clear()
+            self._jobs.running.clear()
             self._connected = False
             self._problem = f"lost the Ray cluster at {self._where} ({reason}); reconnecting"
         log.warning(
@@ -350,19 +320,18 @@ class RayExecutor:
     def _finish(self, job: _RayJob, error: str) -> None:
         """Record a failed outcome (call with the lock held)."""
         elapsed = time.monotonic() - job.started if job.started else 0.0
-        self._running.pop(job.spec.id, None)
-        self._outcomes[job.spec.id] = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
+        self._jobs.record(job.spec.id, JobOutcome.failed(job.spec.id, error, duration_s=elapsed))
         self._cond.notify_all()
 
     def _disconnect(self, cancel: bool) -> None:
         if self._connected and cancel:
-            for job in list(self._running.values()):
+            for job in list(self._jobs.running.values()):
                 try:
                     self._ray.cancel(job.ref, force=True)
                 except Exception:
                     break
         with self._cond:
-            for job in list(self._running.values()):
+            for job in list(self._jobs.running.values()):
                 self._finish(job, job.stopping or f"job {job.spec.id} stopped at shutdown")
             self._connected = False
         self._safe_shutdown()
