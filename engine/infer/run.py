@@ -49,16 +49,20 @@ def run_on_image(
     net: torch.nn.Module,
     scale: int = 1,
     spec: TileSpec | None = None,
+    runtime_pixels: int | None = None,
 ) -> np.ndarray:
-    """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1."""
+    """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1.
+    `runtime_pixels`: the pixel count that decides runtime or PyTorch (default: the image's); a crop of a
+    large frame passes the frame's, so a shot's crops share one compiled net."""
     device = net_device(net)
     call = fn
+    pixels = image.shape[0] * image.shape[1] if runtime_pixels is None else runtime_pixels
     if device.type == "cuda":
         base = spec or TileSpec()
         spec = TileSpec(
             tile=max(base.tile, CUDA_TILE), overlap=base.overlap, batch=max(base.batch, CUDA_BATCH)
         )
-    elif image.shape[0] * image.shape[1] >= runtime.settings().min_pixels:
+    elif pixels >= runtime.settings().min_pixels:
         call = _runtime_call(fn, net)
         if call is not fn:
             base = spec or TileSpec()
