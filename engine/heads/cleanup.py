@@ -6,6 +6,9 @@
 2. What no frame saw is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
+Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
+reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
+on the box of what is still missing. Pixels outside the hole are the input frame's, bit for bit.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
 """
