@@ -50,8 +50,10 @@ def run_on_image(
     scale: int = 1,
     spec: TileSpec | None = None,
     runtime_pixels: int | None = None,
+    clip: bool = True,
 ) -> np.ndarray:
-    """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1.
+    """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1
+    (unclipped with `clip=False`: a signed correction).
     `runtime_pixels`: the pixel count that decides runtime or PyTorch (default: the image's); a crop of a
     large frame passes the frame's, so a shot's crops share one compiled net."""
     device = net_device(net)
@@ -70,7 +72,8 @@ def run_on_image(
     threads = runtime.limited_threads() if device.type == "cpu" else nullcontext()
     with torch.no_grad(), autocast_for(device), threads:
         out = run_tiled(call, image_to_tensor(image, device), scale=scale, spec=spec)
-    return np.clip(tensor_to_image(out), 0.0, 1.0)
+    image_out = tensor_to_image(out)
+    return np.clip(image_out, 0.0, 1.0, out=image_out) if clip else image_out
 
 
 def _runtime_call(fn: TensorFn, net: torch.nn.Module) -> TensorFn:
