@@ -50,10 +50,10 @@ from engine.nets import ResidualCNN
 NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
 FLOW_SIDE = 540
 CONTEXT = 8  # pixels of context beyond the net's reach around each hole region
-MAX_REGIONS = 16
+MAX_REGIONS = 16  # more separate hole regions than this run as one box around them all
 TELEA_RADIUS = 5  # inpaint_telea's default
 TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
-Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)  # more separate hole regions than this run as one box around them all
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,7 @@ def _dilate_near(hole: np.ndarray, reach: int) -> np.ndarray:
     return near
 
 
-def _warp_into(
-    image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0
-) -> np.ndarray:
+def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0) -> np.ndarray:
     """`image` warped by `mat` (target -> image coordinates), computed for the target pixels in `box` only."""
     y0, y1, x0, x1 = box
     shifted = mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
