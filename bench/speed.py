@@ -1,13 +1,14 @@
 """Speed of each head at 1080p on this machine, beside its classical baseline in the same run.
 
     .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
-        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends]
+        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--warmup]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
 --compare-backends also times one 1080p frame of each CNN head's net through every installed inference
 runtime and PyTorch, interleaved (noisy machines), with the largest difference from PyTorch's output.
-Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
+The table gives the head's PSNR against the clean frames for upscale and cleanup (runs on the same inputs
+compare quality too). Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def main() -> None:
     ap.add_argument("--backend", choices=runtime.BACKENDS, default="auto")
     ap.add_argument("--threads", type=int, default=None, help="Compute threads (default: from the load).")
     ap.add_argument("--compare-backends", action="store_true")
+    ap.add_argument(
+        "--warmup",
+        action="store_true",
+        help="Run each head once on its inputs before timing it (export and compile outside the figure, "
+        "as in a long fix; without it the one-off compile is in the timing of these few frames).",
+    )
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     runtime.configure(backend=args.backend, threads=args.threads)
@@ -199,6 +206,8 @@ def main() -> None:
         kept: list[Any] = []
         with torch.no_grad():
             try:
+                if args.warmup:
+                    sum(1 for _ in run())
                 if outputs == 0:
                     t = time.perf_counter()
                     outputs = sum(1 for _ in run())
