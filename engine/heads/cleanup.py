@@ -234,17 +234,17 @@ def hole_regions(hole: np.ndarray, reach: int | None) -> list[tuple[Box, np.ndar
     if reach is None:
         return [((0, height, 0, width), hole)]
     margin = reach + CONTEXT
-    grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    oy, y_end, ox, x_end = _bbox(hole, margin)  # the work stays on the box around the whole hole
+    part = hole[oy:y_end, ox:x_end]
+    grown = cv2.dilate(part.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
     if count - 1 > MAX_REGIONS:
-        ys, xs = np.nonzero(grown)
-        box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
-        return [(box, hole[box[0] : box[1], box[2] : box[3]])]
+        return [((oy, y_end, ox, x_end), part)]
     regions = []
     for k in range(1, count):
         x, y, w, h = (int(v) for v in stats[k, :4])
-        box = (y, y + h, x, x + w)
-        inside = (labels[y : y + h, x : x + w] == k) & hole[y : y + h, x : x + w]
+        box = (oy + y, oy + y + h, ox + x, ox + x + w)
+        inside = (labels[y : y + h, x : x + w] == k) & part[y : y + h, x : x + w]
         regions.append((box, inside))
     return regions
 
