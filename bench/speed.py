@@ -1,13 +1,14 @@
 """Speed of each head at 1080p on this machine, beside its classical baseline in the same run.
 
     .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
-        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends]
+        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--warmup]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
 --compare-backends also times one 1080p frame of each CNN head's net through every installed inference
 runtime and PyTorch, interleaved (noisy machines), with the largest difference from PyTorch's output.
-Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
+The table gives the head's PSNR against the clean frames for upscale and cleanup (runs on the same inputs
+compare quality too). Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
 """
 
 from __future__ import annotations
@@ -35,17 +36,34 @@ from engine.baselines.restore import denoise_nlmeans, downscale, inpaint_telea, 
 from engine.heads import get_head, head_names
 from engine.infer import runtime
 from engine.infer.run import run_on_image
+from engine.metrics import masked_psnr, psnr
 from engine.model import ShowModel, load_model
 
 
-def timed(fn: Callable[[], Iterable[Any]], frames: int) -> float:
-    """Frames per second of consuming `fn()` (which yields `frames` outputs)."""
+def timed(fn: Callable[[], Iterable[Any]], frames: int, keep: list[Any] | None = None) -> float:
+    """Frames per second of consuming `fn()` (which yields `frames` outputs); outputs go to `keep` if given."""
     t = time.perf_counter()
-    count = sum(1 for _ in fn())
+    count = 0
+    for item in fn():
+        count += 1
+        if keep is not None:
+            keep.append(item[1] if isinstance(item, tuple) else item)
     elapsed = time.perf_counter() - t
     if count != frames:
         raise RuntimeError(f"expected {frames} frames out, got {count}")
     return frames / elapsed
+
+
+def quality(head: str, outputs: list[np.ndarray], truth: np.ndarray, mask: np.ndarray) -> float:
+    """Mean PSNR of a run's outputs against the clean frames (upscale: less a 4-pixel border; cleanup:
+    inside the hole); NaN for the other heads. Compare runs on the same inputs (same --frames)."""
+    if head == "upscale" and outputs:
+        return float(
+            np.mean([psnr(o[4:-4, 4:-4], t[4:-4, 4:-4]) for o, t in zip(outputs, truth, strict=False)])
+        )
+    if head == "cleanup" and outputs:
+        return float(np.mean([masked_psnr(o, t, mask) for o, t in zip(outputs, truth, strict=False)]))
+    return float("nan")
 
 
 GENERIC_PARAMS: dict[str, dict[str, Any]] = {"interpolate": {"factor": 2}}
@@ -107,6 +125,12 @@ def main() -> None:
     ap.add_argument("--backend", choices=runtime.BACKENDS, default="auto")
     ap.add_argument("--threads", type=int, default=None, help="Compute threads (default: from the load).")
     ap.add_argument("--compare-backends", action="store_true")
+    ap.add_argument(
+        "--warmup",
+        action="store_true",
+        help="Run each head once on its inputs before timing it (export and compile outside the figure, "
+        "as in a long fix; without it the one-off compile is in the timing of these few frames).",
+    )
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     runtime.configure(backend=args.backend, threads=args.threads)
@@ -179,20 +203,24 @@ def main() -> None:
         else:  # heads of other modules: measured through the Head interface alone
             run = _generic(model, head, clip[: n + 1])
             base_name, base, outputs = "(see that head's own benchmark)", None, 0
+        kept: list[Any] = []
         with torch.no_grad():
             try:
+                if args.warmup:
+                    sum(1 for _ in run())
                 if outputs == 0:
                     t = time.perf_counter()
                     outputs = sum(1 for _ in run())
                     fps = outputs / (time.perf_counter() - t)
                 else:
-                    fps = timed(run, outputs)
+                    fps = timed(run, outputs, kept if head in ("upscale", "cleanup") else None)
                 error = ""
             except Exception as exc:  # a head that needs parameters this generic call does not give
                 fps, error = float("nan"), f"{type(exc).__name__}: {exc}"
         base_fps = timed(base, outputs) if base is not None else float("nan")
         report[head] = {
             "fps": fps,
+            "psnr": quality(head, kept, clip[:n], mask),
             "baseline": base_name,
             "baseline_fps": base_fps,
             "frames": outputs,
@@ -200,7 +228,7 @@ def main() -> None:
         }
         ratio = fps / base_fps if base_fps == base_fps and base_fps > 0 else float("nan")
         report[head]["ratio"] = ratio
-        rows.append([head, fps, base_name, base_fps, ratio, error or ""])
+        rows.append([head, fps, base_name, base_fps, ratio, report[head]["psnr"], error or ""])
         print(head, report[head], flush=True)
     data = {
         "machine": machine(),
@@ -220,7 +248,18 @@ def main() -> None:
         f"with {data['threads']} threads, load average {load_start:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after (shared machine).",
         "",
-        md_table(["head", "head frames/s", "baseline", "baseline frames/s", "head / baseline", "note"], rows),
+        md_table(
+            [
+                "head",
+                "head frames/s",
+                "baseline",
+                "baseline frames/s",
+                "head / baseline",
+                "head PSNR",
+                "note",
+            ],
+            rows,
+        ),
         "",
     ]
     if backends:

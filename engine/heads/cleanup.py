@@ -6,6 +6,9 @@
 2. What no frame saw is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
+Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
+reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
+on the box of what is still missing. Pixels outside the hole are the input frame's, bit for bit.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
 """
@@ -46,6 +49,11 @@ from engine.nets import ResidualCNN
 
 NEIGHBOURS = (-1, 1, -2, 2, -3, 3, -4, 4)
 FLOW_SIDE = 540
+CONTEXT = 8  # pixels of context beyond the net's reach around each hole region
+MAX_REGIONS = 16  # more separate hole regions than this run as one box around them all
+TELEA_RADIUS = 5  # inpaint_telea's default
+TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
 @dataclass(frozen=True)
@@ -108,8 +116,7 @@ def _homography(
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
     flow = dis.calc(a, b, None)
     reach = max(12, int(0.08 * min(h, w)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    near = cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
+    near = _dilate_near(hole, reach)
     blocked = hole | cv2.dilate(neighbour_hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     ring = near & ~blocked
     if ring.sum() < 64:
@@ -128,6 +135,40 @@ def _homography(
     return np.linalg.inv(s) @ mat.astype(np.float64) @ s
 
 
+def _bbox(mask: np.ndarray, margin: int = 0) -> Box:
+    """The box around `mask`'s set pixels grown by `margin` on every side, clipped to the frame."""
+    ys, xs = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    h, w = mask.shape
+    return (
+        max(int(ys[0]) - margin, 0),
+        min(int(ys[-1]) + 1 + margin, h),
+        max(int(xs[0]) - margin, 0),
+        min(int(xs[-1]) + 1 + margin, w),
+    )
+
+
+def _dilate_near(hole: np.ndarray, reach: int) -> np.ndarray:
+    """Pixels within `reach` (an elliptic kernel) of the hole; computed on the box around the hole only
+    (the same result: nothing outside that box is within reach)."""
+    near = np.zeros(hole.shape, bool)
+    if not hole.any():
+        return near
+    y0, y1, x0, x1 = _bbox(hole, reach)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    near[y0:y1, x0:x1] = cv2.dilate(hole[y0:y1, x0:x1].astype(np.uint8), kernel).astype(bool)
+    return near
+
+
+def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0) -> np.ndarray:
+    """`image` warped by `mat` (target -> image coordinates), computed for the target pixels in `box` only."""
+    y0, y1, x0, x1 = box
+    shifted = mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpPerspective(
+        image, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=border, borderValue=value
+    )
+
+
 def temporal_fill(
     frames: Sequence[np.ndarray],
     holes: Sequence[np.ndarray],
@@ -139,7 +180,6 @@ def temporal_fill(
     target, hole = frames[index], holes[index].astype(bool)
     filled = target.copy()
     missing = hole.copy()
-    h, w = hole.shape
     order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
     for j in order:
         if not missing.any():
@@ -148,13 +188,14 @@ def temporal_fill(
         mat = _homography(target, hole, frames[j], holes[j].astype(bool), pair)
         if mat is None:
             continue
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        warped = cv2.warpPerspective(frames[j], mat, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        box = _bbox(missing)  # only the pixels still missing are warped
+        y0, y1, x0, x1 = box
+        warped = _warp_into(frames[j], mat, box, cv2.BORDER_REPLICATE)
         seen = (~holes[j].astype(bool)).astype(np.float32)
-        valid = cv2.warpPerspective(seen, mat, (w, h), flags=flags, borderValue=0.0) > 0.999
-        take = missing & valid
-        filled[take] = warped[take]
-        missing &= ~take
+        valid = _warp_into(seen, mat, box, cv2.BORDER_CONSTANT) > 0.999
+        take = missing[y0:y1, x0:x1] & valid
+        filled[y0:y1, x0:x1][take] = warped[take]
+        missing[y0:y1, x0:x1] &= ~take
     return filled, missing
 
 
@@ -166,7 +207,46 @@ def classical_base(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Temporal fill, then Telea for what no frame saw: (base frame, unseen mask)."""
     filled, unseen = temporal_fill(frames, holes, index, grays)
-    return inpaint_telea(filled, unseen), unseen
+    if not unseen.any():
+        return filled, unseen
+    y0, y1, x0, x1 = _bbox(unseen, TELEA_RADIUS + TELEA_CONTEXT)  # Telea reads only near the hole
+    filled[y0:y1, x0:x1] = inpaint_telea(filled[y0:y1, x0:x1], unseen[y0:y1, x0:x1], TELEA_RADIUS)
+    return filled, unseen
+
+
+def _reach(net: torch.nn.Module) -> int | None:
+    """How far (pixels) an output pixel of `net` sees, when the net says (ResidualCNN does)."""
+    reach = getattr(net, "receptive_radius", None)
+    return int(reach) if isinstance(reach, int) else None
+
+
+def hole_regions(hole: np.ndarray, reach: int | None) -> list[tuple[Box, np.ndarray]]:
+    """Boxes to run the net on, each with the hole pixels it decides (a bool mask of the box's shape).
+
+    Every hole pixel falls in exactly one box, which holds all pixels within `reach` + CONTEXT of it
+    (clipped to the frame), so the net sees there what it would see on the whole frame. Boxes follow the
+    separate parts of the hole dilated by that margin; past MAX_REGIONS parts, or when the net's reach is
+    unknown, one box holds them all (the whole frame when the reach is unknown)."""
+    height, width = hole.shape
+    hole = hole.astype(bool, copy=False)
+    if not hole.any():
+        return []
+    if reach is None:
+        return [((0, height, 0, width), hole)]
+    margin = reach + CONTEXT
+    oy, y_end, ox, x_end = _bbox(hole, margin)  # the work stays on the box around the whole hole
+    part = hole[oy:y_end, ox:x_end]
+    grown = cv2.dilate(part.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    if count - 1 > MAX_REGIONS:
+        return [((oy, y_end, ox, x_end), part)]
+    regions = []
+    for k in range(1, count):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        box = (oy + y, oy + y + h, ox + x, ox + x + w)
+        inside = (labels[y : y + h, x : x + w] == k) & part[y : y + h, x : x + w]
+        regions.append((box, inside))
+    return regions
 
 
 def _moving_masks(
@@ -249,13 +329,27 @@ class CleanupHead(Head):
         unseen: np.ndarray,
         spec: TileSpec | None = None,
     ) -> np.ndarray:
-        stacked = np.concatenate(
-            [base, hole[..., None].astype(np.float32), unseen[..., None].astype(np.float32)], 2
-        )
-        out = run_on_image(
-            lambda x: self.forward(net, x[:, :3], x[:, 3:4], x[:, 4:5]), stacked, net, spec=spec
-        )
-        return np.where(hole[..., None], out, base).astype(np.float32)
+        """The net over `base` inside `hole`; pixels outside the hole are `base`'s, bit for bit. The net runs
+        only on boxes around the hole with its full reach of context (hole_regions), not the whole frame."""
+        out = base.astype(np.float32, copy=True)
+        for (y0, y1, x0, x1), inside in hole_regions(hole, _reach(net)):
+            stacked = np.concatenate(
+                [
+                    base[y0:y1, x0:x1],
+                    hole[y0:y1, x0:x1, None].astype(np.float32),
+                    unseen[y0:y1, x0:x1, None].astype(np.float32),
+                ],
+                2,
+            )
+            res = run_on_image(
+                lambda x: self.forward(net, x[:, :3], x[:, 3:4], x[:, 4:5]),
+                stacked,
+                net,
+                spec=spec,
+                runtime_pixels=hole.size,
+            )
+            out[y0:y1, x0:x1][inside] = res[inside]
+        return out
 
     def fill(
         self, net: torch.nn.Module, frames: Sequence[np.ndarray], holes: Sequence[np.ndarray], index: int

@@ -5,6 +5,8 @@ One fixed, documented degradation for training and evaluation alike: the show's 
 opposite corrections: deblur against de-alias) cost about 0.5 dB on held-out clips (bench/upscale_study.py).
 Evaluation scores the head and its baselines (lanczos, bicubic) on the same pixels: the frame less `BORDER`
 pixels on every side, where every method only guesses.
+At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
+through the tiles and the inference runtime (`UpscaleHead.upscale`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -77,7 +80,14 @@ class UpscaleHead(Head):
         return F.l1_loss(self.forward(net, batch["lr"]), batch["target"])
 
     def upscale(self, net: torch.nn.Module, frame: np.ndarray, spec: TileSpec | None = None) -> np.ndarray:
-        return run_on_image(lambda x: self.forward(net, x), frame, net, scale=2, spec=spec)
+        """forward() on a whole frame: the net's correction tiled (through the inference runtime on large
+        frames) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7 and costs a
+        fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output)."""
+        correction = run_on_image(net, frame, net, scale=2, spec=spec, clip=False)
+        h, w = frame.shape[:2]
+        out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
+        np.add(out, correction, out=out)
+        return np.clip(out, 0.0, 1.0, out=out)
 
     def evaluate(
         self,

@@ -49,16 +49,22 @@ def run_on_image(
     net: torch.nn.Module,
     scale: int = 1,
     spec: TileSpec | None = None,
+    runtime_pixels: int | None = None,
+    clip: bool = True,
 ) -> np.ndarray:
-    """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1."""
+    """Apply `fn` (a closure over `net`) to an H,W,C image, tiled; returns H*s,W*s,C' float32 in 0..1
+    (unclipped with `clip=False`: a signed correction).
+    `runtime_pixels`: the pixel count that decides runtime or PyTorch (default: the image's); a crop of a
+    large frame passes the frame's, so a shot's crops share one compiled net."""
     device = net_device(net)
     call = fn
+    pixels = image.shape[0] * image.shape[1] if runtime_pixels is None else runtime_pixels
     if device.type == "cuda":
         base = spec or TileSpec()
         spec = TileSpec(
             tile=max(base.tile, CUDA_TILE), overlap=base.overlap, batch=max(base.batch, CUDA_BATCH)
         )
-    elif image.shape[0] * image.shape[1] >= runtime.settings().min_pixels:
+    elif pixels >= runtime.settings().min_pixels:
         call = _runtime_call(fn, net)
         if call is not fn:
             base = spec or TileSpec()
@@ -66,7 +72,8 @@ def run_on_image(
     threads = runtime.limited_threads() if device.type == "cpu" else nullcontext()
     with torch.no_grad(), autocast_for(device), threads:
         out = run_tiled(call, image_to_tensor(image, device), scale=scale, spec=spec)
-    return np.clip(tensor_to_image(out), 0.0, 1.0)
+    image_out = tensor_to_image(out)
+    return np.clip(image_out, 0.0, 1.0, out=image_out) if clip else image_out
 
 
 def _runtime_call(fn: TensorFn, net: torch.nn.Module) -> TensorFn:

@@ -1,0 +1,129 @@
+"""Cleanup's cost follows the hole: the net runs on boxes around it with the same output as on the whole
+frame, and every pixel outside the hole is the input's, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine import synth
+from engine.baselines.restore import inpaint_telea
+from engine.heads import get_head
+from engine.heads.cleanup import CONTEXT, CleanupHead, classical_base, hole_regions, temporal_fill
+from engine.infer import runtime
+from engine.infer.tiling import image_to_tensor, tensor_to_image
+
+BACKENDS = [b for b in ("openvino", "onnxruntime") if runtime.installed(b)]
+
+
+def _head() -> CleanupHead:
+    head = get_head("cleanup")
+    assert isinstance(head, CleanupHead)
+    return head
+
+
+def _acting_net() -> torch.nn.Module:
+    """The cleanup net with random non-zero weights, so that it really changes the hole."""
+    head = _head()
+    net = head.build(head.default_config())
+    torch.manual_seed(3)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.03)
+    return net.eval()
+
+
+def _holes(height: int, width: int) -> np.ndarray:
+    """Three separate parts: one inside, one far from it, one on the frame's corner."""
+    hole = np.zeros((height, width), bool)
+    hole[30:52, 40:70] = True
+    hole[140:170, 200:240] = True
+    hole[0:12, width - 16 : width] = True
+    return hole
+
+
+def _whole_frame(net: torch.nn.Module, base: np.ndarray, hole: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """The net on the whole frame at once, untiled, in PyTorch: what the boxes must reproduce."""
+    stacked = np.concatenate([base, hole[..., None], unseen[..., None]], 2).astype(np.float32)
+    x = image_to_tensor(stacked)
+    with torch.no_grad():
+        out = _head().forward(net, x[:, :3], x[:, 3:4], x[:, 4:5])
+    return np.where(hole[..., None], np.clip(tensor_to_image(out), 0, 1), base)
+
+
+def test_the_net_on_boxes_around_the_hole_gives_the_whole_frames_output() -> None:
+    frame = synth.camera_move(synth.photo("astronaut"), 1, (320, 200))[0]
+    hole = _holes(200, 320)
+    unseen = np.zeros_like(hole)
+    unseen[35:45, 45:60] = True
+    net = _acting_net()
+    with runtime.using(backend="torch"):
+        out = _head().refine(net, frame, hole, unseen)
+    expected = _whole_frame(net, frame, hole, unseen)
+    assert np.abs(out[hole] - frame[hole]).max() > 0.01  # the net really acts in the hole
+    assert np.abs(out - expected).max() < 1e-5
+    assert np.array_equal(out[~hole], frame[~hole])
+
+
+def test_hole_regions_give_each_hole_pixel_one_box_with_the_nets_reach_around_it() -> None:
+    hole = _holes(200, 320)
+    reach = 21
+    regions = hole_regions(hole, reach)
+    assert len(regions) == 3
+    owner = np.zeros(hole.shape, int)
+    for (y0, y1, x0, x1), inside in regions:
+        assert inside.shape == (y1 - y0, x1 - x0)
+        owner[y0:y1, x0:x1] += inside
+        ys, xs = np.nonzero(inside)
+        margin = reach + CONTEXT
+        assert ys.min() >= min(margin, ys.min() + y0) and xs.min() >= min(margin, xs.min() + x0)
+        assert (y1 - y0) - 1 - ys.max() >= min(margin, 200 - y0 - 1 - ys.max())
+        assert (x1 - x0) - 1 - xs.max() >= min(margin, 320 - x0 - 1 - xs.max())
+    assert np.array_equal(owner, hole.astype(int))  # every hole pixel exactly once, nothing else
+    assert hole_regions(np.zeros_like(hole), reach) == []
+
+
+def test_a_hole_in_many_scattered_parts_runs_as_one_box() -> None:
+    hole = np.zeros((400, 400), bool)
+    hole[::37, ::41] = True  # 110 specks, far apart
+    regions = hole_regions(hole, 5)
+    assert len(regions) == 1
+    (y0, y1, x0, x1), inside = regions[0]
+    assert inside.sum() == hole.sum()
+    assert (y0, x0) == (0, 0) and y1 > 37 * 10 and x1 > 41 * 9
+
+
+def test_cleanup_leaves_every_pixel_outside_the_mask_bit_identical() -> None:
+    clip = synth.camera_move(synth.photo("astronaut"), 5, (320, 200))
+    mask = _holes(200, 320)
+    out = [f for _, f in _head().apply(_acting_net(), list(enumerate(clip)), {"masks": mask, "radius": 2})]
+    assert len(out) == 5
+    for fixed, frame in zip(out, clip, strict=True):
+        assert np.array_equal(fixed[~mask], frame[~mask])
+        assert np.abs(fixed[mask] - frame[mask]).max() > 0  # the hole was filled
+
+
+def test_telea_on_the_box_of_what_no_frame_saw_equals_telea_on_the_whole_frame() -> None:
+    still = synth.camera_move(synth.photo("astronaut"), 1, (320, 200))[0]
+    frames = [still] * 3  # a still shot under a still mask: no neighbour sees the hole
+    hole = _holes(200, 320)
+    base, unseen = classical_base(frames, [hole] * 3, 1)
+    assert np.array_equal(unseen, hole)
+    filled, _ = temporal_fill(frames, [hole] * 3, 1)
+    assert np.array_equal(base, inpaint_telea(filled, unseen))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_crops_of_a_large_frame_run_in_the_exported_runtime_with_pytorchs_output(backend: str) -> None:
+    frame = synth.camera_move(synth.photo("astronaut"), 1, (320, 200))[0]
+    hole = _holes(200, 320)
+    unseen = np.zeros_like(hole)
+    net = _acting_net()
+    runtime.clear_cache()
+    with runtime.using(backend=backend, min_pixels=320 * 200, threads=1):  # the frame's size, not the boxes'
+        ours = _head().refine(net, frame, hole, unseen)
+        assert len(runtime._cache) == 1 and None not in runtime._cache.values()  # compiled, and used
+    with runtime.using(backend="torch"):
+        theirs = _head().refine(net, frame, hole, unseen)
+    assert np.abs(ours - theirs).max() < runtime.TOLERANCE
+    assert np.array_equal(ours[~hole], frame[~hole])
