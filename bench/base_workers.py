@@ -6,8 +6,9 @@
 A local Ray cluster whose head runs nothing (`--num-cpus 0`) and two worker nodes of one CPU each; every
 run is `rushes base train --workers N`'s code path (integrations.executors.ray_train -> Ray Train's
 TorchTrainer -> engine.train.base.train_base_worker, DDP on gloo, one torch thread per worker) on the same
-generated corpus (scikit-image photos under moving cameras), the denoise head, batch 8 per worker:
-- 1 worker takes 2 x `--steps` steps and 2 workers `--steps` steps, so both see the same number of samples;
+generated corpus (scikit-image photos under moving cameras), the denoise head, a global batch of 8
+(each of N workers takes 8 / N examples a step: engine.train.parallel):
+- both take `--steps` steps, so both see the same number of samples;
 - samples/s = samples between the first and the last progress report of rank 0 / the seconds between them
   (start-up, decoding and the first steps left out);
 - loss at equal samples: the running loss curves (mean over the workers) against samples seen, and the
@@ -117,12 +118,12 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
     seconds = time.monotonic() - started
     points = [json.loads(line) for line in log.read_text().splitlines()]
     first, last = points[0], points[-1]
-    rate = (last["step"] - first["step"]) * BATCH * workers / (last["t"] - first["t"])
-    curve = [(p["step"] * BATCH * workers, round(p["loss"], 5)) for p in points]
+    rate = (last["step"] - first["step"]) * BATCH / (last["t"] - first["t"])
+    curve = [(p["step"] * BATCH, round(p["loss"], 5)) for p in points]
     return Run(
         workers,
         steps,
-        steps * BATCH * workers,
+        steps * BATCH,
         round(rate, 2),
         round(seconds, 1),
         curve,
@@ -159,7 +160,7 @@ def markdown(data: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=80, help="Steps of the 2-worker run (1 worker: twice).")
+    parser.add_argument("--steps", type=int, default=160, help="Steps of each run.")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -172,7 +173,7 @@ def main() -> None:
         try:
             for name in ("worker-a", "worker-b"):
                 cluster.add_node(name, num_cpus=1)
-            for workers, steps in ((1, 2 * args.steps), (2, args.steps)):
+            for workers, steps in ((1, args.steps), (2, args.steps)):
                 print(f"base_workers: {workers} worker(s), {steps} steps ...", flush=True)
                 result = run(workers, steps, root, data, cluster, args.resolution)
                 print(f"base_workers: {result.samples_per_s} samples/s, {result.seconds} s", flush=True)
@@ -183,7 +184,7 @@ def main() -> None:
     out = {
         "machine": machine(),
         "command": "bench/base_workers.py " + " ".join(sys.argv[1:]),
-        "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, batch {BATCH} per worker",
+        "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, global batch {BATCH}",
         "results": [asdict(r) for r in results],
         "speedup": round(by[2].samples_per_s / by[1].samples_per_s, 2),
     }

@@ -24,7 +24,7 @@ from engine.options import TrainOptions
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
 from engine.train.pairs import PairExample, PairPool
-from engine.train.parallel import DataParallel
+from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.settings import TrainSettings
 
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
@@ -151,6 +151,8 @@ class _Run:
     memo: EvalMemo | None = None  # how long evaluation took last time (train() sets it)
     on_stage: StageHook | None = None
     parallel: DataParallel | None = None  # a rank of a data-parallel run (engine.train.parallel)
+    agreed: float | None = None  # rank 0's last fraction of the head in hand (parallel runs)
+    stop_asked: bool = False  # stop() said so since the last agreement (parallel runs)
 
     @property
     def writes(self) -> bool:
@@ -438,13 +440,18 @@ def _stream(run: _Run, name: str, prog: HeadProgress) -> np.random.Generator:
 
 
 def _next_step(run: _Run, prog: HeadProgress, elapsed: float, budget: float) -> tuple[float | None, bool]:
-    """(how far through its run the head is, or None when done; whether `stop()` asked to stop), as rank 0
-    decides it in a parallel run so that every rank takes the same steps."""
+    """(how far through its run the head is, or None when done; whether `stop()` asked to stop). In a
+    parallel run rank 0 decides every SYNC_EVERY steps and every rank follows (engine.train.parallel)."""
     fraction = _progress_fraction(prog.step, elapsed, run.cfg.max_steps, budget)
     stop = fraction is not None and run.stop is not None and run.stop()
-    if run.parallel is not None:
-        fraction, stop = run.parallel.agree(fraction, stop)
-    return fraction, stop
+    if run.parallel is None:
+        return fraction, stop
+    run.stop_asked = run.stop_asked or stop
+    if prog.step % SYNC_EVERY != 0 and (run.cfg.max_steps is not None or run.agreed is not None):
+        # between agreements: a step count is the same on every rank; a time fraction is the last agreed one
+        return (fraction if run.cfg.max_steps is not None else run.agreed), False
+    run.agreed, stop = run.parallel.agree(fraction, run.stop_asked)
+    return run.agreed, stop
 
 
 def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget: float) -> bool:
@@ -454,8 +461,10 @@ def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget
     net, opt = run.model.net(name), run.optims[name]
     if run.parallel is not None:  # gradients averaged over the ranks in backward
         net = run.parallel.wrap(net, run.device)
+        run.agreed = None  # the head's first step is agreed
     scaler_needed = run.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
+    size = run.parallel.batch(cfg.batch_size) if run.parallel is not None else cfg.batch_size
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
@@ -466,9 +475,9 @@ def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget
         for group in opt.param_groups:
             group["lr"] = cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS)
         if run.pairs is not None and run.pairs.drawn(name, rng):
-            batch = run.pairs.batch(head, rng, cfg.batch_size, cfg.crop, run.device)
+            batch = run.pairs.batch(head, rng, size, cfg.crop, run.device)
         else:
-            batch = make_batch(head, run.split.train, rng, cfg.batch_size, cfg.crop, run.device)
+            batch = make_batch(head, run.split.train, rng, size, cfg.crop, run.device)
         running.append(_step(head, net, opt, scaler, batch, run.device))
         prog.step += 1
         if len(running) >= cfg.progress_every:

@@ -14,11 +14,20 @@ What each of the N processes (ranks) does, inside the ordinary training loop (en
 - steps each head's net wrapped in DistributedDataParallel: gradients are averaged over the ranks during
   backward, so every rank applies the same update and the weights stay identical (DDP also copies rank 0's
   weights to every rank when it wraps a net, which is how a resumed run starts everyone alike);
-- follows rank 0's clock (`agree`): before every step rank 0 broadcasts how far through the head the run
-  is, whether to stop (its `stop()`), so every rank takes the same number of steps and none waits forever
-  in an all-reduce; running losses are averaged over the ranks (`mean`).
+- follows rank 0's clock (`agree`): every SYNC_EVERY steps (and at a head's first step) rank 0 broadcasts
+  how far through the head the run is and whether to stop (its `stop()`, asked every step), so every rank
+  takes the same number of steps and none waits forever in an all-reduce. Between agreements a run with
+  max_steps counts its steps (the same on every rank) and a timed run keeps the last agreed fraction; a
+  timed head may run up to SYNC_EVERY - 1 steps past its share, a stop is taken at the next agreement.
+  One broadcast per step was one more wait per step for every rank on a busy machine. Running losses are
+  averaged over the ranks (`mean`).
+The global batch stays `batch_size`: each of N ranks takes batch_size / N examples a step (`batch`, at least
+1), so a run on N ranks follows the single-process schedule (same steps, learning rate, warm-up and decay)
+and reaches the same loss after the same samples, in less time. (Giving every rank the whole batch instead
+halved the optimiser steps per sample on two ranks and left the loss well above one process's at equal
+samples: docs/benchmarks.md.)
 Rank 0 alone writes checkpoints, evaluates on the held-out clips and writes the version folder with its
-manifest: the same files a single-process run writes. A global batch is N x batch_size examples.
+manifest: the same files a single-process run writes.
 A resumed run reloads rank 0's checkpoint on every rank; ranks other than 0 restart their random streams
 from the step where the run resumes (seeded by seed, head, rank and step), so a run with max_steps is
 reproducible from the same checkpoint, though not step for step against an uninterrupted one.
@@ -36,6 +45,7 @@ import torch
 import torch.distributed as dist
 
 STOP_FILE = "stop"  # in the version folder: rank 0 stops at its next step when it appears
+SYNC_EVERY = 5  # steps between rank 0's decisions (how far through the head, whether to stop)
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,10 @@ class DataParallel:
             if owner == self.rank:
                 mine.append(shots[i])
         return mine
+
+    def batch(self, size: int) -> int:
+        """This rank's share of a batch of `size` examples (at least 1): the global batch stays `size`."""
+        return max(1, size // self.world)
 
     def stream(self, state: dict[str, Any], seed: int, head_index: int, step: int) -> np.random.Generator:
         """The batch-drawing generator of this rank: rank 0 continues the run's saved stream, other ranks

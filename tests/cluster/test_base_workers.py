@@ -30,7 +30,7 @@ from tests.cluster.jobs import StopAfter
 from tests.cluster.raycluster import REPO, RayCluster, ray_env
 
 DECLARED = "owned: shot by ACME for show X"
-STEPS, STOP_AT = 24, 12
+STEPS, STOP_AT = 24, 10  # a stop is taken every SYNC_EVERY (5) steps
 
 
 def _corpus(tmp_path: Path) -> Path:
