@@ -26,6 +26,7 @@ from daemon.crashpoints import crash_point
 from daemon.jobs import worker
 from daemon.jobs.payloads import IngestJob, PublishJob, TrainReport
 from daemon.jobs.runner import Lane, LaneLoop, in_process, in_worker, recover_orphans
+from daemon.jobs.yielding import TrainingYields
 from daemon.leader import Leadership
 from daemon.logs import get_logger
 from daemon.ops import notify
@@ -100,6 +101,21 @@ class Daemon:
             options.setdefault("lease_s", lease or (60 if kind in ("ingest", "publish") else 120))
             return Lane(self.catalog, kind, [kind], start, on_done=self._done, **options)
 
+        train = lane(
+            "train",
+            in_worker(self.executor, worker.TRAIN, base, logs, self._train_needs_gpu),
+            placement={"yield_to": ["fix"], **per_show},
+        )
+        fix = lane(
+            "fix",
+            in_worker(self.executor, worker.FIX, base, logs),
+            concurrency=self.settings.max_jobs,
+            placement=per_show,
+        )
+        policy = TrainingYields(
+            self.catalog, lambda: len(train.running) + len(fix.running), self.executor.capacity
+        )
+        train.admit, train.yields = policy.admit, policy.yields  # training yields to fixes
         return [
             lane(
                 "ingest",
@@ -111,17 +127,8 @@ class Daemon:
                 lease_s=lease or 60,
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
             ),
-            lane(
-                "train",
-                in_worker(self.executor, worker.TRAIN, base, logs, self._train_needs_gpu),
-                placement={"yield_to": ["fix"], **per_show},
-            ),
-            lane(
-                "fix",
-                in_worker(self.executor, worker.FIX, base, logs),
-                concurrency=self.settings.max_jobs,
-                placement=per_show,
-            ),
+            train,
+            fix,
         ]
 
     def _poller(self) -> TrackerPoller | None:

@@ -130,6 +130,12 @@ def claim(
     return None
 
 
+def waiting(s: Session, kinds: Sequence[str], *, now: datetime | None = None) -> int:
+    """How many jobs of `kinds` could be claimed now (queued and due, or their lease ran out)."""
+    now = now or utcnow()
+    return int(s.scalar(select(func.count(Job.id)).where(_runnable(now), *_kind_filter(kinds))) or 0)
+
+
 def heartbeat(s: Session, job_id: int, worker: str, lease_s: float, *, now: datetime | None = None) -> bool:
     """Renew the worker's lease for another `lease_s` seconds; False when the lease was lost (the job was
     reclaimed by another worker, finished, or dead-lettered): the worker should stop and drop its result."""

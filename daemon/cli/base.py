@@ -123,17 +123,31 @@ def base_train(
     ] = None,
     resolution: Annotated[int, typer.Option(help="Short side of the training frames, pixels.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    head: Annotated[
+        list[str] | None, typer.Option("--head", help="Train only this head (repeatable; default: all).")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Data-parallel workers on the Ray cluster (executor kind ray); 1: this process."
+        ),
+    ] = 1,
+    cpus_per_worker: Annotated[int, typer.Option(min=1, help="CPUs (and torch threads) per worker.")] = 1,
 ) -> None:
     """Train every head of a base model, self-supervised, on the corpus folders."""
     from engine.heads import head_names
     from engine.model import ModelError
     from engine.options import TrainOptions
     from engine.train import DatasetError, TrainSettings
-    from engine.train.base import prepare_run, train_base
-    from engine.train.threads import ThreadGovernor
+    from engine.train.base import prepare_run
+    from integrations.executors import ExecutorError
 
     if device not in ("auto", "cpu", "cuda"):
         raise fail(f"--device {device!r}: use auto, cpu or cuda")
+    unknown = sorted(set(head or []) - set(head_names()))
+    if unknown:
+        raise fail(f"--head {unknown[0]!r} is not a head; use one of {', '.join(head_names())}")
+    address = _ray_address(workers)
     options = TrainOptions(
         budget_seconds=parse_duration(budget),
         device=device,
@@ -146,35 +160,70 @@ def base_train(
         folder, run = prepare_run(
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
         )
-        governor = ThreadGovernor()
-        stop = _stop_flag()
         label = f"base {name} {folder.name}"
-        heads = len(head_names())
-        with TrainProgress(label, run.budget_seconds, _done_seconds(folder), max_steps, heads) as bar:
+        cfg = TrainSettings(max_steps=max_steps, progress_every=5)
+        total = len(head or head_names())
+        with TrainProgress(label, run.budget_seconds, _done_seconds(folder), max_steps, total) as bar:
+            if workers > 1:
+                from daemon.cli.base_workers import train_on_workers
 
-            def progress(head: str, step: int, loss: float, elapsed: float) -> None:
-                governor.tick()
-                bar.update(head, step, loss, elapsed)
-
-            result = train_base(
-                folder,
-                run,
-                options,
-                TrainSettings(max_steps=max_steps, progress_every=5),
-                progress=progress,
-                stop=stop.is_set,
-            )
-    except (DatasetError, ModelError) as exc:
+                train_on_workers(
+                    folder, run, options, cfg, head, workers=workers, cpus_per_worker=cpus_per_worker,
+                    address=address, update=bar.update,
+                )  # fmt: skip
+                threads = f"{workers} workers"
+            else:
+                threads = _train_here(folder, run, options, cfg, head, bar)
+    except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
-    if result.version is None:
+    _finished(name, folder, label, threads)
+
+
+def _ray_address(workers: int) -> str | None:
+    """The Ray cluster's address for `--workers N` (N > 1); one line when the executor is not Ray."""
+    if workers == 1:
+        return None
+    executor = settings().executor
+    if executor.kind != "ray":
+        raise fail(
+            f"--workers {workers} trains on a Ray cluster: set executor.kind to ray (and executor.ray_address) "
+            "in the config, or leave --workers out to train in this process"
+        )
+    return executor.ray_address
+
+
+def _train_here(
+    folder: Path, run: Any, options: Any, cfg: Any, heads: list[str] | None, bar: TrainProgress
+) -> str:
+    """The run in this process, torch's threads following the load; returns "N thread(s)"."""
+    from engine.train.base import train_base
+    from engine.train.threads import ThreadGovernor
+
+    governor = ThreadGovernor()
+    stop = _stop_flag()
+
+    def progress(head: str, step: int, loss: float, elapsed: float) -> None:
+        governor.tick()
+        bar.update(head, step, loss, elapsed)
+
+    train_base(folder, run, options, cfg, progress=progress, stop=stop.is_set, heads=heads)
+    return f"{governor.threads} thread(s)"
+
+
+def _finished(name: str, folder: Path, label: str, threads: str) -> None:
+    """The one line a finished run prints, or the stop message (exit 130) when it stopped at a checkpoint."""
+    from engine.model import load_manifest
+    from engine.model.base import is_finished
+
+    if not is_finished(folder):
         raise fail(
             f"{label} stopped at its checkpoint; continue it with `rushes base train --name {name} --resume`",
             130,
         )
-    m = result.version.manifest
+    m = load_manifest(folder)
     out.print(
         f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {len(m.holdout)} held out, "
-        f"steps {sum(result.steps.values())} ({governor.threads} thread(s)): {folder}",
+        f"steps {sum(m.steps.values())} ({threads}): {folder}",
         highlight=False,
     )
 

@@ -89,6 +89,8 @@ class Lane:
         on_done: Callable[[Job, JobOutcome], None] | None = None,
         worker: str | None = None,
         placement: dict[str, Any] | None = None,
+        admit: Callable[[], bool] | None = None,
+        yields: Callable[[], bool] | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name
@@ -101,12 +103,16 @@ class Lane:
         self.worker = worker or f"{worker_name()}:{name}"
         self.running: dict[int, tuple[Running, float]] = {}
         self.placement = placement or {}  # job_repo.claim's yield_to / per_show / show_kinds
+        self.admit = admit  # claim only while it says yes (training: a free executor slot)
+        self.yields = yields  # give the jobs in hand back when it says yes (training: a fix waits)
 
     def tick(self) -> int:
         """Collect finished jobs, renew leases, start new ones; returns how many jobs are in hand."""
         self._collect()
         self._renew()
-        while len(self.running) < self.concurrency:
+        if self.running and self.yields is not None and self.yields():
+            self._give_way()
+        while len(self.running) < self.concurrency and (self.admit is None or self.admit()):
             with self.catalog.session() as s:
                 job = job_repo.claim(s, self.worker, self.kinds, self.lease_s, **self.placement)
                 if job is None:
@@ -161,6 +167,15 @@ class Lane:
             log.warning("job.failed", job=job_id, kind=job.kind, state=job.state, error=outcome.error)
         if self.on_done is not None:
             self.on_done(job, outcome)
+
+    def _give_way(self) -> None:
+        """Stop every job in hand (its worker checkpoints) and queue it again without counting the attempt."""
+        for job_id, (running, _) in list(self.running.items()):
+            running.cancel()
+            del self.running[job_id]
+            with self.catalog.session() as s:
+                job_repo.release(s, job_id, self.worker)
+            log.info("job.yielded", job=job_id, lane=self.name, reason="a fix waits and no slot is free")
 
     def release_all(self) -> None:
         """Give every job in hand back to the queue (clean shutdown); their workers are stopped."""

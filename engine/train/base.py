@@ -5,17 +5,24 @@ folder of the base (engine.model.base). Resumable: the loop checkpoints in the v
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
 checkpoint left it (same clips, same seed, the rest of the same budget). Starting a new run while one is
 unfinished is refused, so no checkpoint is ever abandoned by accident.
+
+`train_base_worker` is one rank of a data-parallel run of the same (engine.train.parallel): what each Ray
+Train worker of `rushes base train --workers N` calls, with plain JSON arguments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from engine.model.base import BaseRun, new_version, read_run, unfinished
 from engine.options import TrainOptions
 from engine.train.corpus import Corpus, CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.loop import Progress, Stop, TrainResult, train
+from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.settings import TrainSettings
 
 
@@ -73,9 +80,10 @@ def train_base(
     progress: Progress | None = None,
     stop: Stop | None = None,
     heads: Sequence[str] | None = None,
+    parallel: DataParallel | None = None,
 ) -> TrainResult:
     """Train every head (or `heads`) on the run's corpus into `folder`, resuming from its checkpoint when
-    there is one."""
+    there is one. `parallel`: this process is one rank of a data-parallel run (engine.train.parallel)."""
     corpus = declared_corpus(run.folders, run.declaration)
     clips = corpus_clips(corpus)
     options = options.model_copy(
@@ -101,4 +109,35 @@ def train_base(
         stop=stop,
         settings=cfg,
         manifest_fields=fields,
+        parallel=parallel,
     )
+
+
+def train_base_worker(
+    folder: str,
+    run: dict[str, Any],
+    options: dict[str, Any],
+    settings: dict[str, Any],
+    heads: list[str] | None = None,
+    progress: Callable[[str, int, float, float], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    local_rank: int = 0,
+) -> dict[str, Any]:
+    """One rank of `rushes base train --workers N` (the launcher's entry point): the base run in `folder`
+    with this process's share of the work. Plain JSON arguments (a launcher can ship them anywhere);
+    `progress` and `stop` are heard and asked on rank 0 only. Returns rank 0's steps and whether it stopped."""
+    parallel = DataParallel.from_process_group(local_rank)
+    opts = TrainOptions.model_validate(options)
+    if opts.device != "cpu" and torch.cuda.is_available():
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    result = train_base(
+        Path(folder),
+        BaseRun(**run),
+        opts,
+        TrainSettings.model_validate(settings),
+        progress=progress if parallel.leader else None,
+        stop=(stop or StopFile(str(Path(folder) / STOP_FILE))) if parallel.leader else None,
+        heads=heads,
+        parallel=parallel,
+    )
+    return {"rank": parallel.rank, "steps": result.steps, "stopped": result.stopped}

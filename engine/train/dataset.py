@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def load_clip(
         frames = _decode(clip, resolution, max_frames)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp.npy")
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
             np.save(tmp, frames)
             tmp.replace(cached)
     record = ClipRecord(

@@ -24,6 +24,7 @@ from engine.options import TrainOptions
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
 from engine.train.pairs import PairExample, PairPool
+from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.settings import TrainSettings
 
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
@@ -149,6 +150,14 @@ class _Run:
     deadline: float = float("inf")  # time.monotonic() at which the whole run's budget ends
     memo: EvalMemo | None = None  # how long evaluation took last time (train() sets it)
     on_stage: StageHook | None = None
+    parallel: DataParallel | None = None  # a rank of a data-parallel run (engine.train.parallel)
+    agreed: float | None = None  # rank 0's last fraction of the head in hand (parallel runs)
+    stop_asked: bool = False  # stop() said so since the last agreement (parallel runs)
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes checkpoints and the version (rank 0, or the only process)."""
+        return self.parallel is None or self.parallel.leader
 
     def stage(self, name: str, head: str | None = None) -> None:
         if self.on_stage is not None:
@@ -156,7 +165,7 @@ class _Run:
 
     def checkpoint(self, when_due: bool = False) -> None:
         """Save the checkpoint (only when `checkpoint_seconds` have passed since the last, if `when_due`)."""
-        if when_due and time.monotonic() - self.last_ckpt < self.cfg.checkpoint_seconds:
+        if not self.writes or (when_due and time.monotonic() - self.last_ckpt < self.cfg.checkpoint_seconds):
             return
         save_checkpoint(self.ckpt_dir, self.model, self.optims, self.state)
         self.last_ckpt = time.monotonic()
@@ -176,6 +185,7 @@ def train(
     base: ModelVersion | None = None,
     manifest_fields: Mapping[str, Any] | None = None,
     examples: Sequence[PairExample] | None = None,
+    parallel: DataParallel | None = None,
 ) -> TrainResult:
     """Train `heads` (default: all) on `clips`, then evaluate on held-out clips against the classical
     baselines and the parent, and write the version folder `out_dir` (weights.safetensors + manifest.json).
@@ -192,6 +202,8 @@ def train(
     then scored on the held-out clips in the parent's place. `manifest_fields` are written into the manifest
     as given (base lineage, corpus declaration, exclusions). `examples`: approved before/after pairs mixed
     into the batches of the heads that can learn from them, by their weight (engine.train.pairs).
+    `parallel`: this process is one rank of a data-parallel run (engine.train.parallel): it trains on its
+    shard with DDP; only rank 0 checkpoints, scores and writes (the other ranks return with version None).
 
     Steps: load and split the clips, build the model (warm from the parent), resume or start the per-head
     progress, fit each head in turn, score every head (and the parent's) on the held-out clips, write."""
@@ -206,10 +218,13 @@ def train(
     if options.cpu_threads is not None:
         torch.set_num_threads(options.cpu_threads)
     split = _load_split(clips, options, cfg, out)
+    if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
+        split = replace(split, train=parallel.shard(split.train))
     warm = parent if parent is not None else base  # a show's first version starts from the studio base
     model = _build_model(names, options.seed, cfg, warm, device)
     run = _start_run(options, cfg, names, head_objs, device, split, model, out / CHECKPOINT_DIR)
     run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
+    run.parallel = parallel
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
     run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
@@ -217,9 +232,9 @@ def train(
     stopped = _fit_heads(run)
     steps = {n: run.state.progress[n].step for n in names}
     losses = {n: list(run.state.progress[n].losses) for n in names}
-    if stopped:
+    if stopped or not run.writes:
         run.checkpoint()
-        return TrainResult(None, steps, losses, stopped=True, resumed=run.resumed)
+        return TrainResult(None, steps, losses, stopped=stopped, resumed=run.resumed)
     scoring = time.monotonic()
     metrics, parent_metrics = _score(run, warm, eval_options or {})
     if run.memo is not None:
@@ -406,8 +421,7 @@ def _fit_heads(run: _Run) -> bool:
         head, prog = run.heads[run.names.index(n)], run.state.progress[n]
         share = shares[n] / (sum(shares[m] for m in todo[i:]) or 1.0)
         budget = prog.elapsed + max(0.0, train_until - time.monotonic()) * share
-        rng = np.random.default_rng()
-        rng.bit_generator.state = prog.rng
+        rng = _stream(run, n, prog)
         if _fit_head(run, n, head, rng, budget):
             return True
         prog.done = True
@@ -416,29 +430,54 @@ def _fit_heads(run: _Run) -> bool:
     return False
 
 
+def _stream(run: _Run, name: str, prog: HeadProgress) -> np.random.Generator:
+    """The head's batch-drawing generator, where its saved stream left off (per rank in a parallel run)."""
+    if run.parallel is not None:
+        return run.parallel.stream(prog.rng, run.options.seed, run.names.index(name), prog.step)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = prog.rng
+    return rng
+
+
+def _next_step(run: _Run, prog: HeadProgress, elapsed: float, budget: float) -> tuple[float | None, bool]:
+    """(how far through its run the head is, or None when done; whether `stop()` asked to stop). In a
+    parallel run rank 0 decides every SYNC_EVERY steps and every rank follows (engine.train.parallel)."""
+    fraction = _progress_fraction(prog.step, elapsed, run.cfg.max_steps, budget)
+    stop = fraction is not None and run.stop is not None and run.stop()
+    if run.parallel is None:
+        return fraction, stop
+    run.stop_asked = run.stop_asked or stop
+    if prog.step % SYNC_EVERY != 0 and (run.cfg.max_steps is not None or run.agreed is not None):
+        # between agreements: a step count is the same on every rank; a time fraction is the last agreed one
+        return (fraction if run.cfg.max_steps is not None else run.agreed), False
+    run.agreed, stop = run.parallel.agree(fraction, run.stop_asked)
+    return run.agreed, stop
+
+
 def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget: float) -> bool:
     """Steps of one head until max_steps or its budget; True when `stop()` asked to stop."""
     cfg, prog = run.cfg, run.state.progress[name]
     run.stage("train", name)
     net, opt = run.model.net(name), run.optims[name]
+    if run.parallel is not None:  # gradients averaged over the ranks in backward
+        net = run.parallel.wrap(net, run.device)
+        run.agreed = None  # the head's first step is agreed
     scaler_needed = run.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
+    size = run.parallel.batch(cfg.batch_size) if run.parallel is not None else cfg.batch_size
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
     while True:
-        fraction = _progress_fraction(prog.step, time.monotonic() - start, cfg.max_steps, budget)
-        if fraction is None:
-            break
-        if run.stop is not None and run.stop():
-            stopped = True
+        fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
+        if fraction is None or stopped:
             break
         for group in opt.param_groups:
             group["lr"] = cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS)
         if run.pairs is not None and run.pairs.drawn(name, rng):
-            batch = run.pairs.batch(head, rng, cfg.batch_size, cfg.crop, run.device)
+            batch = run.pairs.batch(head, rng, size, cfg.crop, run.device)
         else:
-            batch = make_batch(head, run.split.train, rng, cfg.batch_size, cfg.crop, run.device)
+            batch = make_batch(head, run.split.train, rng, size, cfg.crop, run.device)
         running.append(_step(head, net, opt, scaler, batch, run.device))
         prog.step += 1
         if len(running) >= cfg.progress_every:
@@ -484,7 +523,8 @@ def _step(
 def _report(run: _Run, name: str, running: list[float], start: float) -> None:
     """Record the running mean loss of a head and tell `progress`."""
     prog = run.state.progress[name]
-    prog.losses.append(float(np.mean(running)))
+    loss = float(np.mean(running))
+    prog.losses.append(run.parallel.mean(loss) if run.parallel is not None else loss)
     if run.progress is not None:
         run.progress(name, prog.step, prog.losses[-1], time.monotonic() - start)
 

@@ -15,7 +15,8 @@ even while Ray is slow or gone:
 Placement: a `needs_gpu` job asks Ray for one GPU, so it only lands on a node started with GPUs; on a
 cluster with no GPU at all it fails at once instead of waiting forever. CPU jobs ask for `cpus` CPUs.
 Environment: the spec's env plus this process's RUSHES_* variables (never secrets: names holding KEY,
-SECRET, PASSWORD or TOKEN stay here) go to the task's runtime_env.
+SECRET, PASSWORD or TOKEN stay here) go to the task's runtime_env, and a task computes with as many
+threads as the CPUs it asked for (THREADS_ENV), unless those variables say otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[r
 _SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
 _KEEP_DELIVERED = 1000
 _REFRESH_S = 30.0  # how often the cluster's resources are read again
+# thread counts of a task (OpenMP's, and the engine's inference threads: engine.infer.runtime reads it)
+THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS")
 
 log = logging.getLogger("rushes.executors.ray")
 
@@ -274,13 +277,20 @@ class RayExecutor:
                 self._finish(job, f"job {spec.id} needs a GPU but the Ray cluster at {self._where} has none")
             return
         options: dict[str, Any] = {"num_gpus": 1 if spec.needs_gpu else 0, "num_cpus": self._cpus}
-        env = {**forwarded_env(), **spec.env}
+        env = {**self._threads_env(), **forwarded_env(), **spec.env}
         if env:
             options["runtime_env"] = {"env_vars": env}
         job.started = time.monotonic()
         with self._cond:
             self._jobs.running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
         job.ref = self._remote.options(**options).remote(spec.to_json())
+
+    def _threads_env(self) -> dict[str, str]:
+        """A task computes with as many threads as the CPUs it asked Ray for: by default the engine picks
+        threads from the whole machine's free cores, which on a node running several tasks (or one node
+        of a box that has more) oversubscribes the cores every task shares."""
+        n = str(max(1, round(self._cpus)))
+        return {name: n for name in THREADS_ENV}
 
     def _collect(self, job: _RayJob) -> None:
         elapsed = time.monotonic() - job.started

@@ -31,3 +31,14 @@ def wait_for_file(folder: str, timeout: float = 60.0) -> dict[str, Any]:
             raise TimeoutError(f"nobody created {folder}/go")
         time.sleep(0.05)
     return {"pid": os.getpid()}
+
+
+class StopAfter:
+    """A training run's stop(): asks to stop once `steps` steps have been taken (it is asked before each)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.asked = steps, 0
+
+    def __call__(self) -> bool:
+        self.asked += 1
+        return self.asked > self.steps

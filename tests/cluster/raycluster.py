@@ -174,7 +174,12 @@ class RayCluster:
         ]
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Ray's own helpers that look for "the" cluster must find this one, not another on the machine
+                env={**ray_env(), "RAY_ADDRESS": f"127.0.0.1:{self.gcs_port}"},
+                start_new_session=True,
             )
         node = RayNode(name, proc, log)
         self.nodes.append(node)

@@ -1,0 +1,127 @@
+"""`rushes base train --workers 2` on the real two-node Ray cluster: two data-parallel workers (Ray Train,
+PyTorch DDP on gloo, one CPU each) train one base; its loss falls, a stopped run resumes from its
+checkpoint through the CLI, and the finished version has the manifest a single-process run writes.
+The loss is compared on fixed batches before and after (the running loss of 30 small batches is mostly
+batch-to-batch noise)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.heads import get_head
+from engine.model import load_manifest, load_model
+from engine.model.show import ShowModel
+from engine.options import TrainOptions
+from engine.train.base import prepare_run, train_base
+from engine.train.dataset import TrainClip, load_clip
+from engine.train.loop import make_batch
+from engine.train.settings import TrainSettings
+from integrations.executors.ray_train import run_data_parallel
+from tests import footage
+from tests.cluster.jobs import StopAfter
+from tests.cluster.raycluster import REPO, RayCluster, ray_env
+
+DECLARED = "owned: shot by ACME for show X"
+STEPS, STOP_AT = 24, 10  # a stop is taken every SYNC_EVERY (5) steps
+
+
+def _corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    for i, name in enumerate(("astronaut", "coffee", "chelsea", "rocket")):
+        footage.movie(folder / f"clip{i}.mp4", n=8, size=(96, 64), photo=name, seed=i)
+    return folder
+
+
+def _options() -> TrainOptions:
+    # what the CLI builds from `--device cpu --resolution 64 --seed 0`
+    return TrainOptions(budget_seconds=7200, device="cpu", resolution=64, holdout_fraction=0.1)  # type: ignore[arg-type]
+
+
+def _settings() -> TrainSettings:
+    return TrainSettings(max_steps=STEPS, progress_every=5)  # what the CLI builds from `--max-steps`
+
+
+def _shape(manifest: dict[str, object]) -> dict[str, object]:
+    """What a manifest holds, without the values that differ from run to run (hashes, dates, scores)."""
+    return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in manifest.items()}
+
+
+def test_two_workers_train_one_base_whose_loss_falls_and_a_stopped_run_resumes_through_the_cli(
+    ray_cluster: RayCluster, tmp_path: Path
+) -> None:
+    corpus = _corpus(tmp_path)
+    alone, alone_run = prepare_run(tmp_path / "alone", "ACME", [corpus], DECLARED, _options())
+    short = TrainSettings(max_steps=2, progress_every=5)  # for the manifest's shape a short run is enough
+    assert train_base(alone, alone_run, _options(), short, heads=["denoise"]).version is not None
+    address = f"127.0.0.1:{ray_cluster.gcs_port}"  # the driver joins the cluster (no Ray Client in between)
+
+    home = tmp_path / "home"
+    folder, run = prepare_run(home / "bases", "ACME", [corpus], DECLARED, _options())
+    run_data_parallel(
+        "engine.train.base:train_base_worker",
+        {
+            "folder": str(folder),
+            "run": asdict(run),
+            "options": _options().model_copy(update={"cpu_threads": 1}).model_dump(mode="json"),
+            "settings": _settings().model_dump(mode="json"),
+            "heads": ["denoise"],
+            "stop": StopAfter(STOP_AT),
+        },
+        workers=2,
+        address=address,
+        storage=tmp_path / "ray-train",
+        name="stopped",
+    )
+    state = json.loads((folder / "checkpoint" / "state.json").read_text())
+    assert not (folder / "manifest.json").exists(), "a stopped run leaves its checkpoint, not a version"
+    progress = state["progress"]["denoise"]
+    assert progress["step"] == STOP_AT
+    reports = -(-STOP_AT // 5)  # every 5 steps, and the steps since the last report when it stopped
+    assert len(progress["losses"]) == reports, "a running loss (the mean over both workers) every 5 steps"
+
+    env = {
+        **ray_env(),
+        "RUSHES_HOME": str(home),
+        "RUSHES_EXECUTOR__KIND": "ray",
+        "RUSHES_EXECUTOR__RAY_ADDRESS": address,
+    }
+    cli = [sys.executable, "-m", "daemon", "base", "train", "--name", "ACME", "--resume", "--workers", "2"]
+    cli += ["--head", "denoise", "--max-steps", str(STEPS), "--device", "cpu"]
+    done = subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"steps {STEPS} (2 workers)" in done.stdout and str(folder) in done.stdout
+
+    ours, single = load_manifest(folder), load_manifest(alone)
+    assert ours.steps == {"denoise": STEPS} and set(single.steps) == {"denoise"}
+    assert [c.content_hash for c in ours.clips] == [c.content_hash for c in single.clips]
+    assert [c.content_hash for c in ours.holdout] == [c.content_hash for c in single.holdout]
+    assert ours.kind == "base" and ours.declaration == DECLARED and set(ours.metrics) == {"denoise"}
+    assert _shape(ours.model_dump(mode="json")) == _shape(single.model_dump(mode="json"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in alone.iterdir())
+    assert not os.path.exists(folder / "stop")
+    fresh, trained = _fixed_batch_losses(corpus, folder)
+    assert all(t < f for t, f in zip(trained, fresh, strict=True)), f"the loss did not fall: {fresh} -> {trained}"
+
+
+def _fixed_batch_losses(corpus: Path, version: Path) -> tuple[list[float], list[float]]:
+    """The denoise loss of the run's starting weights (fresh, seed 0) and of the trained base on the same three
+    batches of 64 examples (fixed batches: a running loss over 30 small batches is mostly batch noise)."""
+    clips = [load_clip(TrainClip(id=str(p), path=p), 64, None).frames for p in sorted(corpus.glob("*.mp4"))]
+    head = get_head("denoise")
+    torch.manual_seed(0)
+    nets = [ShowModel.fresh(["denoise"], {"denoise": {}}).net("denoise"), load_model(version).model.net("denoise")]
+    losses: list[list[float]] = [[], []]
+    for trial in range(3):
+        batch = make_batch(head, clips, np.random.default_rng(100 + trial), 64, 64, torch.device("cpu"))
+        with torch.no_grad():
+            for out, net in zip(losses, nets, strict=True):
+                out.append(float(head.loss(net.eval(), batch)))
+    return losses[0], losses[1]
