@@ -16,6 +16,7 @@ splat); only step 3 runs at the frames' size. `BEST_QUALITY` averages two such s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,6 +40,10 @@ class FlowConfig:
     patch_stride: int | None = None
     refine_iterations: int | None = None  # variational refinement iterations
     downscale: float = 0.75  # compute and reverse the flows at this fraction of the size (1.0 = full size)
+    # ... and at most this many pixels (None: no cap). Large frames' flows are smooth at this size: 1080p
+    # works at 720x405 (0.375), within 0.1 dB of 3/4 size on real footage, a quarter of the pixels to
+    # splat (docs/benchmarks.md, "Interpolate and denoise at 1080p"); training crops never reach it.
+    max_work_pixels: int | None = 720 * 405
     method: str = "reverse"  # "backward" (naive), "splat" (softmax-splat images), "reverse" (flow reversal)
     quadratic: bool = True  # use the outer neighbours (t-1, t+2) for curved motion when given
     gate: bool = False  # damp the acceleration where the outer flows are not forward-backward consistent
@@ -86,10 +91,14 @@ def dis_solver(config: FlowConfig) -> Any:
 
 
 def work_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
-    """(height, width) the flows are computed and reversed at: the frame size times `config.downscale`."""
-    if config.downscale == 1.0:
+    """(height, width) the flows are computed and reversed at: the frame size times `config.downscale`,
+    smaller still when that would exceed `config.max_work_pixels`."""
+    scale = config.downscale
+    if config.max_work_pixels is not None and h * w * scale * scale > config.max_work_pixels:
+        scale = math.sqrt(config.max_work_pixels / (h * w))
+    if scale == 1.0:
         return h, w
-    return max(8, round(h * config.downscale)), max(8, round(w * config.downscale))
+    return max(8, round(h * scale)), max(8, round(w * scale))
 
 
 def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -413,4 +422,9 @@ def interpolate(
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
 # reversal at 3/4 size. BEST_QUALITY averages the results at half and 3/4 size (about +0.06 dB, 1.5x the time).
 RECOMMENDED = FlowConfig()
-BEST_QUALITY = FlowConfig(ensemble=(FlowConfig(downscale=0.5), FlowConfig(downscale=0.75)))
+BEST_QUALITY = FlowConfig(
+    ensemble=(
+        FlowConfig(downscale=0.5, max_work_pixels=None),
+        FlowConfig(downscale=0.75, max_work_pixels=None),
+    )
+)
