@@ -11,11 +11,13 @@ The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
 3. Holes in the reversed flows are filled from the other direction, both frames are backward-warped
    (bilinear, sharp) and blended weighted by visibility and temporal distance.
 Steps 1-2 run at a working size (`FlowConfig.downscale`, 3/4 size by default: about half the pixels to
-splat); only step 3 runs at the frames' size. `BEST_QUALITY` averages two such settings (an ensemble).
+splat; at most `FlowConfig.max_work_pixels`, so 1080p and larger work at 720x405); only step 3 runs at
+the frames' size. A sequence (engine.flow_sequence) makes each frame's flow image once and each flow once. `BEST_QUALITY` averages two such settings (an ensemble).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -121,6 +123,24 @@ def resize_frame(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
+def flow_image(frame: np.ndarray, config: FlowConfig) -> np.ndarray:
+    """What DIS sees of a frame: 8-bit luma at the working size (`work_size`). A sequence makes it once
+    per frame and config (engine.flow_sequence) and hands it to `flow_between`."""
+    _check(frame, "frame")
+    gray = to_gray_u8(frame)
+    h, w = work_size(gray.shape[0], gray.shape[1], config)
+    return resize_frame(gray, h, w)
+
+
+def flow_between(ga: np.ndarray, gb: np.ndarray, config: FlowConfig) -> np.ndarray:
+    """DIS flow between two `flow_image`s, in working-size pixels."""
+    _single(config)
+    if ga.shape != gb.shape:
+        raise FlowError(f"frames differ in size ({ga.shape} vs {gb.shape}); resize them to one size first.")
+    flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
+    return flow.astype(np.float32)
+
+
 def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
     """DIS flow from a to b at the working size (`work_size`), in working-size pixels."""
     config = config or FlowConfig()
@@ -129,11 +149,7 @@ def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -
     _check(b, "frame b")
     if a.shape != b.shape:
         raise FlowError(f"frames differ in size ({a.shape} vs {b.shape}); resize them to one size first.")
-    ga, gb = to_gray_u8(a), to_gray_u8(b)
-    h, w = work_size(ga.shape[0], ga.shape[1], config)
-    ga, gb = resize_frame(ga, h, w), resize_frame(gb, h, w)
-    flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
-    return flow.astype(np.float32)
+    return flow_between(flow_image(a, config), flow_image(b, config), config)
 
 
 def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
@@ -141,8 +157,12 @@ def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> 
     return resize_flow(flow_field(a, b, config), a.shape[0], a.shape[1])
 
 
+@functools.lru_cache(maxsize=4)
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (read-only, shared: made once per size, not once per warp)."""
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
     return gx, gy
 
 
