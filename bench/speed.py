@@ -245,7 +245,7 @@ def main() -> None:
         "machine": machine(),
         "device": args.device,
         "backend": runtime.resolve_backend() if args.device == "cpu" else "torch (fp16 autocast)",
-        "threads": runtime.choose_threads(),
+        "threads": runtime.runtime_threads(),
         "resolution": [1920, 1080],
         "frames": n,
         "heads": report,
