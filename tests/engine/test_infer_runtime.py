@@ -152,3 +152,15 @@ def test_denoise_through_the_channels_last_runtime_path_gives_pytorchs_output(ba
         theirs = get_head("denoise").denoise(net, list(frames), 1)
     assert np.abs(theirs - frames[1]).max() > 0.01  # the net really acts
     assert np.abs(ours - theirs).max() < runtime.TOLERANCE
+
+
+def test_compiled_runtimes_take_every_core_whatever_the_load_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (19.0, 17.0, 15.0))
+    with runtime.using(threads=None):
+        assert runtime.choose_threads() == 1  # PyTorch and OpenCV: what the load leaves
+        assert runtime.runtime_threads() == 2  # OpenVINO / ONNX Runtime: every core
+    with runtime.using(threads=1):
+        assert runtime.runtime_threads() == 1
