@@ -111,3 +111,20 @@ def test_capped_flows_still_rebuild_full_size_frames_well_above_a_blend(clip: np
     assert out.shape == clip[6].shape
     blend = baselines.linear_blend(clip[5], clip[7])
     assert psnr(out, clip[6]) > psnr(blend, clip[6]) + 3.0
+
+
+def test_a_retime_makes_each_frames_flow_image_once(
+    clip: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+    real = flow.flow_image
+
+    def counted(frame: np.ndarray, config: flow.FlowConfig) -> np.ndarray:
+        made.append(id(frame))
+        return real(frame, config)
+
+    monkeypatch.setattr(flow, "flow_image", counted)
+    frames = list(clip[:6])
+    out = list(flow_sequence.retime(((i, f) for i, f in enumerate(frames)), 2))
+    assert len(out) == 11
+    assert sorted(made) == sorted(id(f) for f in frames)  # six frames, six flow images, none twice
