@@ -1,23 +1,30 @@
 """Speed of each head at 1080p on this machine, beside its classical baseline in the same run.
 
     .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
-        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--warmup]
+        [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--rounds 2]
+        [--warmup]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
+Each head first makes one output alone (timed apart: it includes the one-off export and compile of its
+net, which a fix pays once per shot), then races its baseline `--rounds` times, one output of each in
+turn so both see the same load; medians of the rounds are reported.
+--warmup runs each head once on its inputs before any timing (then the first output no longer includes the
+compile). The table gives the head's PSNR against the clean frames for upscale and cleanup (the last round's
+outputs), so runs on the same inputs compare quality as well as speed.
 --compare-backends also times one 1080p frame of each CNN head's net through every installed inference
 runtime and PyTorch, interleaved (noisy machines), with the largest difference from PyTorch's output.
-The table gives the head's PSNR against the clean frames for upscale and cleanup (runs on the same inputs
-compare quality too). Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
+Writes bench/out/speed.json and bench/out/speed.md (speed_cuda.* with --device cuda).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,30 +47,38 @@ from engine.metrics import masked_psnr, psnr
 from engine.model import ShowModel, load_model
 
 
-def timed(fn: Callable[[], Iterable[Any]], frames: int, keep: list[Any] | None = None) -> float:
-    """Frames per second of consuming `fn()` (which yields `frames` outputs); outputs go to `keep` if given."""
-    t = time.perf_counter()
-    count = 0
-    for item in fn():
-        count += 1
-        if keep is not None:
-            keep.append(item[1] if isinstance(item, tuple) else item)
-    elapsed = time.perf_counter() - t
-    if count != frames:
-        raise RuntimeError(f"expected {frames} frames out, got {count}")
-    return frames / elapsed
-
-
-def quality(head: str, outputs: list[np.ndarray], truth: np.ndarray, mask: np.ndarray) -> float:
-    """Mean PSNR of a run's outputs against the clean frames (upscale: less a 4-pixel border; cleanup:
-    inside the hole); NaN for the other heads. Compare runs on the same inputs (same --frames)."""
-    if head == "upscale" and outputs:
-        return float(
-            np.mean([psnr(o[4:-4, 4:-4], t[4:-4, 4:-4]) for o, t in zip(outputs, truth, strict=False)])
-        )
-    if head == "cleanup" and outputs:
-        return float(np.mean([masked_psnr(o, t, mask) for o, t in zip(outputs, truth, strict=False)]))
-    return float("nan")
+def raced(
+    head: Callable[[], Iterable[Any]],
+    base: Callable[[], Iterable[Any]],
+    frames: int,
+    keep: list[Any] | None = None,
+) -> tuple[float, float]:
+    """Frames/s of the head and of its baseline, run side by side: one output of each in turn, so both
+    see the same load (this machine's load swings several-fold within a minute). A baseline that makes
+    all its outputs at once (ffmpeg) is timed as one block against the whole head run."""
+    spent = [0.0, 0.0]
+    counts = [0, 0]
+    its: list[Iterator[Any] | None] = [None, None]
+    for k, fn in enumerate((head, base)):
+        t = time.perf_counter()
+        its[k] = iter(fn())
+        spent[k] += time.perf_counter() - t
+    while any(it is not None for it in its):
+        for k, it in enumerate(its):
+            if it is None:
+                continue
+            t = time.perf_counter()
+            item = next(it, None)
+            spent[k] += time.perf_counter() - t
+            got = item is not None
+            if got and k == 0 and keep is not None:
+                keep.append(item[1] if isinstance(item, tuple) else item)
+            counts[k] += got
+            if not got:
+                its[k] = None
+    if counts != [frames, frames]:
+        raise RuntimeError(f"expected {frames} frames out of the head and its baseline, got {counts}")
+    return frames / spent[0], frames / spent[1]
 
 
 GENERIC_PARAMS: dict[str, dict[str, Any]] = {"interpolate": {"factor": 2}}
@@ -115,6 +130,62 @@ def _net_fn(name: str, head: Any, net: torch.nn.Module) -> Callable[[torch.Tenso
     return lambda x: head.forward(net, x)
 
 
+def quality(head: str, outputs: list[np.ndarray], truth: np.ndarray, mask: np.ndarray) -> float:
+    """Mean PSNR of a run's outputs against the clean frames (upscale: less a 4-pixel border; cleanup:
+    inside the hole); NaN for the other heads. Compare runs on the same inputs (same --frames)."""
+    if head == "upscale" and outputs:
+        return float(
+            np.mean([psnr(o[4:-4, 4:-4], t[4:-4, 4:-4]) for o, t in zip(outputs, truth, strict=False)])
+        )
+    if head == "cleanup" and outputs:
+        return float(np.mean([masked_psnr(o, t, mask) for o, t in zip(outputs, truth, strict=False)]))
+    return float("nan")
+
+
+def _measure(
+    run: Callable[[], Iterable[Any]],
+    base: Callable[[], Iterable[Any]] | None,
+    outputs: int,
+    rounds: int,
+    *,
+    warmup: bool = False,
+    keep: list[Any] | None = None,
+) -> dict[str, Any]:
+    """One head against its baseline: the first output alone (it includes the one-off export and
+    compile of the net, unless `warmup` ran the head once before), then `rounds` races (see raced);
+    medians over the rounds; the last round's head outputs go to `keep`."""
+    if warmup:
+        sum(1 for _ in run())
+    t = time.perf_counter()
+    try:
+        next(iter(run()), None)
+    except Exception as exc:  # a head that needs parameters this generic call does not give
+        nan = float("nan")
+        return {"fps": nan, "baseline_fps": nan, "ratio": nan, "first_output_s": nan,
+                "frames": outputs, "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+    first = time.perf_counter() - t
+    if base is None or outputs == 0:
+        t = time.perf_counter()
+        outputs = sum(1 for _ in run())
+        fps = outputs / (time.perf_counter() - t)
+        return {"fps": fps, "baseline_fps": float("nan"), "ratio": float("nan"), "first_output_s": first,
+                "frames": outputs, "error": ""}  # fmt: skip
+    pairs = []
+    for k in range(rounds):
+        if keep is not None:
+            keep.clear()
+        pairs.append(raced(run, base, outputs, keep if k == rounds - 1 else None))
+    return {
+        "fps": statistics.median(h for h, _ in pairs),
+        "baseline_fps": statistics.median(b for _, b in pairs),
+        "ratio": statistics.median(h / b for h, b in pairs),
+        "ratios": [h / b for h, b in pairs],
+        "first_output_s": first,
+        "frames": outputs,
+        "error": "",
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
@@ -125,11 +196,12 @@ def main() -> None:
     ap.add_argument("--backend", choices=runtime.BACKENDS, default="auto")
     ap.add_argument("--threads", type=int, default=None, help="Compute threads (default: from the load).")
     ap.add_argument("--compare-backends", action="store_true")
+    ap.add_argument("--rounds", type=int, default=2, help="Head/baseline races per head (medians reported).")
     ap.add_argument(
         "--warmup",
         action="store_true",
-        help="Run each head once on its inputs before timing it (export and compile outside the figure, "
-        "as in a long fix; without it the one-off compile is in the timing of these few frames).",
+        help="Run each head once on its inputs before timing it (the one-off export and compile outside "
+        "every figure, as in a long fix).",
     )
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
@@ -205,36 +277,28 @@ def main() -> None:
             base_name, base, outputs = "(see that head's own benchmark)", None, 0
         kept: list[Any] = []
         with torch.no_grad():
-            try:
-                if args.warmup:
-                    sum(1 for _ in run())
-                if outputs == 0:
-                    t = time.perf_counter()
-                    outputs = sum(1 for _ in run())
-                    fps = outputs / (time.perf_counter() - t)
-                else:
-                    fps = timed(run, outputs, kept if head in ("upscale", "cleanup") else None)
-                error = ""
-            except Exception as exc:  # a head that needs parameters this generic call does not give
-                fps, error = float("nan"), f"{type(exc).__name__}: {exc}"
-        base_fps = timed(base, outputs) if base is not None else float("nan")
-        report[head] = {
-            "fps": fps,
-            "psnr": quality(head, kept, clip[:n], mask),
-            "baseline": base_name,
-            "baseline_fps": base_fps,
-            "frames": outputs,
-            "error": error,
-        }
-        ratio = fps / base_fps if base_fps == base_fps and base_fps > 0 else float("nan")
-        report[head]["ratio"] = ratio
-        rows.append([head, fps, base_name, base_fps, ratio, report[head]["psnr"], error or ""])
+            report[head] = _measure(run, base, outputs, args.rounds, warmup=args.warmup, keep=kept)
+        report[head]["baseline"] = base_name
+        report[head]["psnr"] = quality(head, kept, clip[:n], mask)
+        r = report[head]
+        rows.append(
+            [
+                head,
+                r["fps"],
+                base_name,
+                r["baseline_fps"],
+                r["ratio"],
+                r["first_output_s"],
+                r["psnr"],
+                r["error"],
+            ]
+        )
         print(head, report[head], flush=True)
     data = {
         "machine": machine(),
         "device": args.device,
         "backend": runtime.resolve_backend() if args.device == "cpu" else "torch (fp16 autocast)",
-        "threads": runtime.choose_threads(),
+        "threads": runtime.runtime_threads(),
         "resolution": [1920, 1080],
         "frames": n,
         "heads": report,
@@ -254,7 +318,8 @@ def main() -> None:
                 "head frames/s",
                 "baseline",
                 "baseline frames/s",
-                "head / baseline",
+                "head / baseline (median)",
+                "first output s (incl. compile)",
                 "head PSNR",
                 "note",
             ],

@@ -11,11 +11,14 @@ The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
 3. Holes in the reversed flows are filled from the other direction, both frames are backward-warped
    (bilinear, sharp) and blended weighted by visibility and temporal distance.
 Steps 1-2 run at a working size (`FlowConfig.downscale`, 3/4 size by default: about half the pixels to
-splat); only step 3 runs at the frames' size. `BEST_QUALITY` averages two such settings (an ensemble).
+splat; at most `FlowConfig.max_work_pixels`, so 1080p and larger work at 720x405); only step 3 runs at
+the frames' size. A sequence (engine.flow_sequence) makes each frame's flow image once and each flow once. `BEST_QUALITY` averages two such settings (an ensemble).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,6 +42,10 @@ class FlowConfig:
     patch_stride: int | None = None
     refine_iterations: int | None = None  # variational refinement iterations
     downscale: float = 0.75  # compute and reverse the flows at this fraction of the size (1.0 = full size)
+    # ... and at most this many pixels (None: no cap). Large frames' flows are smooth at this size: 1080p
+    # works at 720x405 (0.375), within 0.1 dB of 3/4 size on real footage, a quarter of the pixels to
+    # splat (docs/benchmarks.md, "Interpolate and denoise at 1080p"); training crops never reach it.
+    max_work_pixels: int | None = 720 * 405
     method: str = "reverse"  # "backward" (naive), "splat" (softmax-splat images), "reverse" (flow reversal)
     quadratic: bool = True  # use the outer neighbours (t-1, t+2) for curved motion when given
     gate: bool = False  # damp the acceleration where the outer flows are not forward-backward consistent
@@ -86,10 +93,14 @@ def dis_solver(config: FlowConfig) -> Any:
 
 
 def work_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
-    """(height, width) the flows are computed and reversed at: the frame size times `config.downscale`."""
-    if config.downscale == 1.0:
+    """(height, width) the flows are computed and reversed at: the frame size times `config.downscale`,
+    smaller still when that would exceed `config.max_work_pixels`."""
+    scale = config.downscale
+    if config.max_work_pixels is not None and h * w * scale * scale > config.max_work_pixels:
+        scale = math.sqrt(config.max_work_pixels / (h * w))
+    if scale == 1.0:
         return h, w
-    return max(8, round(h * config.downscale)), max(8, round(w * config.downscale))
+    return max(8, round(h * scale)), max(8, round(w * scale))
 
 
 def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -112,6 +123,24 @@ def resize_frame(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
+def flow_image(frame: np.ndarray, config: FlowConfig) -> np.ndarray:
+    """What DIS sees of a frame: 8-bit luma at the working size (`work_size`). A sequence makes it once
+    per frame and config (engine.flow_sequence) and hands it to `flow_between`."""
+    _check(frame, "frame")
+    gray = to_gray_u8(frame)
+    h, w = work_size(gray.shape[0], gray.shape[1], config)
+    return resize_frame(gray, h, w)
+
+
+def flow_between(ga: np.ndarray, gb: np.ndarray, config: FlowConfig) -> np.ndarray:
+    """DIS flow between two `flow_image`s, in working-size pixels."""
+    _single(config)
+    if ga.shape != gb.shape:
+        raise FlowError(f"frames differ in size ({ga.shape} vs {gb.shape}); resize them to one size first.")
+    flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
+    return flow.astype(np.float32)
+
+
 def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
     """DIS flow from a to b at the working size (`work_size`), in working-size pixels."""
     config = config or FlowConfig()
@@ -120,11 +149,7 @@ def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -
     _check(b, "frame b")
     if a.shape != b.shape:
         raise FlowError(f"frames differ in size ({a.shape} vs {b.shape}); resize them to one size first.")
-    ga, gb = to_gray_u8(a), to_gray_u8(b)
-    h, w = work_size(ga.shape[0], ga.shape[1], config)
-    ga, gb = resize_frame(ga, h, w), resize_frame(gb, h, w)
-    flow: np.ndarray = dis_solver(config).calc(ga, gb, None)
-    return flow.astype(np.float32)
+    return flow_between(flow_image(a, config), flow_image(b, config), config)
 
 
 def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> np.ndarray:
@@ -132,8 +157,12 @@ def dis_flow(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -> 
     return resize_flow(flow_field(a, b, config), a.shape[0], a.shape[1])
 
 
+@functools.lru_cache(maxsize=4)
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (read-only, shared: made once per size, not once per warp)."""
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
     return gx, gy
 
 
@@ -413,4 +442,9 @@ def interpolate(
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
 # reversal at 3/4 size. BEST_QUALITY averages the results at half and 3/4 size (about +0.06 dB, 1.5x the time).
 RECOMMENDED = FlowConfig()
-BEST_QUALITY = FlowConfig(ensemble=(FlowConfig(downscale=0.5), FlowConfig(downscale=0.75)))
+BEST_QUALITY = FlowConfig(
+    ensemble=(
+        FlowConfig(downscale=0.5, max_work_pixels=None),
+        FlowConfig(downscale=0.75, max_work_pixels=None),
+    )
+)

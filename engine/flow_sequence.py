@@ -55,12 +55,24 @@ class _Flows:
 
     def __init__(self) -> None:
         self.cache: dict[tuple[flow.FlowConfig, int, int], np.ndarray] = {}
+        self.images: dict[tuple[flow.FlowConfig, int], np.ndarray] = {}  # each frame's flow image, once
         self.cuts: dict[tuple[int, int], bool] = {}
+
+    def image(self, config: flow.FlowConfig, a: NumberedFrame) -> np.ndarray:
+        key = (config, a[0])
+        if key not in self.images:
+            self.images[key] = flow.flow_image(a[1], config)
+        return self.images[key]
 
     def get(self, config: flow.FlowConfig, a: NumberedFrame, b: NumberedFrame) -> np.ndarray:
         key = (config, a[0], b[0])
         if key not in self.cache:
-            self.cache[key] = flow.flow_field(a[1], b[1], config)
+            if a[1].shape != b[1].shape:
+                raise flow.FlowError(
+                    f"frames {a[0]} and {b[0]} differ in size ({a[1].shape} vs {b[1].shape}); "
+                    "resize them to one size first."
+                )
+            self.cache[key] = flow.flow_between(self.image(config, a), self.image(config, b), config)
         return self.cache[key]
 
     def cut(self, a: NumberedFrame | None, b: NumberedFrame | None) -> bool:
@@ -75,6 +87,8 @@ class _Flows:
     def forget_before(self, number: int) -> None:
         for key in [k for k in self.cache if min(k[1:]) < number]:
             del self.cache[key]
+        for image in [k for k in self.images if k[1] < number]:
+            del self.images[image]
         for pair in [p for p in self.cuts if p[0] < number]:
             del self.cuts[pair]
 

@@ -23,7 +23,12 @@ def linear_blend(f0: np.ndarray, f1: np.ndarray, t: float = 0.5) -> np.ndarray:
 
 
 DIS_BASELINE = flow.FlowConfig(
-    preset="medium", finest_scale=None, downscale=1.0, method="backward", quadratic=False
+    preset="medium",
+    finest_scale=None,
+    downscale=1.0,
+    max_work_pixels=None,
+    method="backward",
+    quadratic=False,
 )
 
 

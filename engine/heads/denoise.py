@@ -42,7 +42,7 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.scoring import summarize
-from engine.infer.run import run_on_image
+from engine.infer.run import run_on_parts
 from engine.infer.tiling import TileSpec
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
@@ -106,9 +106,17 @@ def stack_aligned(
 ) -> np.ndarray:
     """H,W,3*count: frames[index] then its neighbours (index-1, index+1, clamped) aligned to it; `flows`:
     the frames' flow_image()s, when known."""
+    parts = aligned_parts(frames, index, count, flows)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def aligned_parts(
+    frames: Sequence[np.ndarray], index: int, count: int, flows: Sequence[np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """stack_aligned's pieces (H,W,3 each), not yet concatenated: the runtime path cuts tiles from them."""
     centre = frames[index]
     if count == 1:
-        return centre
+        return [centre]
     parts = [centre]
     for d in (-1, 1):
         j = min(max(index + d, 0), len(frames) - 1)
@@ -117,7 +125,7 @@ def stack_aligned(
         else:
             pair = (flows[index], flows[j]) if flows is not None else (None, None)
             parts.append(align(centre, frames[j], *pair))
-    return np.concatenate(parts, axis=2)
+    return parts
 
 
 @register
@@ -190,8 +198,8 @@ class DenoiseHead(Head):
         """Denoise frames[index] (with its neighbours when the net uses them); a lone H,W,3 frame works too.
         `flows`: the frames' flow_image()s when the caller keeps them."""
         seq = [frames] if isinstance(frames, np.ndarray) and frames.ndim == 3 else list(frames)
-        stacked = stack_aligned(seq, index, self._frames(net), flows)
-        return run_on_image(lambda x: self.forward(net, x), stacked, net, spec=spec)
+        parts = aligned_parts(seq, index, self._frames(net), flows)
+        return run_on_parts(lambda x: self.forward(net, x), parts, net, spec=spec)
 
     def evaluate(
         self,

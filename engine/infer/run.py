@@ -9,7 +9,7 @@ pixels in batches of `CUDA_BATCH`. The CUDA path has not been measured yet (no G
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from engine.infer import runtime
-from engine.infer.tiling import TensorFn, TileSpec, image_to_tensor, run_tiled, tensor_to_image
+from engine.infer.tiling import (
+    TensorFn,
+    TileSpec,
+    image_to_tensor,
+    run_tiled,
+    run_tiled_parts,
+    tensor_to_image,
+)
 
 if TYPE_CHECKING:  # engine.heads imports this module: no run-time import back
     from engine.heads.base import NumberedFrame
@@ -74,6 +81,34 @@ def run_on_image(
         out = run_tiled(call, image_to_tensor(image, device), scale=scale, spec=spec)
     image_out = tensor_to_image(out)
     return np.clip(image_out, 0.0, 1.0, out=image_out) if clip else image_out
+
+
+def run_on_parts(
+    fn: TensorFn,
+    parts: Sequence[np.ndarray],
+    net: torch.nn.Module,
+    scale: int = 1,
+    spec: TileSpec | None = None,
+) -> np.ndarray:
+    """run_on_image of the channel-wise concatenation of `parts` (each H,W,C_i float32), without making it:
+    on the CPU runtime path the tiles are cut from the parts and go to the runtime channels-last (one copy
+    of the input instead of three: concatenation, NCHW layout, tile batch). Same output as run_on_image
+    of the concatenation (the same graph and blend); elsewhere (CUDA, PyTorch, small frames) it is that."""
+    height, width = parts[0].shape[:2]
+    runner = None
+    if net_device(net).type == "cpu" and height * width >= runtime.settings().min_pixels:
+        side = runtime.CHECK_SIDE
+        example = np.concatenate(
+            [p[:side, :side].reshape(min(side, height), min(side, width), -1) for p in parts], 2
+        )
+        runner = runtime.compiled_array_fn(fn, net, example[None])
+    if runner is None:
+        return run_on_image(fn, np.concatenate(parts, axis=2), net, scale=scale, spec=spec)
+    base = spec or TileSpec()
+    spec = TileSpec(tile=max(base.tile, RUNTIME_TILE), overlap=base.overlap, batch=base.batch)
+    with runtime.limited_threads():
+        out = run_tiled_parts(runner, parts, scale=scale, spec=spec)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _runtime_call(fn: TensorFn, net: torch.nn.Module) -> TensorFn:

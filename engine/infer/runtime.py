@@ -18,9 +18,10 @@ runs it.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
-Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, the cores the machine's 1-minute
-load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on oversubscribed cores, fewer compute
-threads run faster (a preempted thread stalls every other thread at each layer).
+Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, for PyTorch and OpenCV the cores
+the machine's 1-minute load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on
+oversubscribed cores, fewer OpenMP threads run faster (a preempted thread stalls every other thread at
+each layer); the compiled runtimes take every core (runtime_threads: measured faster at any load).
 """
 
 from __future__ import annotations
@@ -165,6 +166,14 @@ def choose_threads(cpu_count: int | None = None, load: float | None = None) -> i
     return max(1, min(cores, math.floor(cores - busy + 0.5)))
 
 
+def runtime_threads() -> int:
+    """Threads a compiled runtime (OpenVINO, ONNX Runtime) gets: the configured number, else every core,
+    whatever the load. Its pool does not stall on a preempted thread as PyTorch's OpenMP barriers do, and
+    the scheduler shares busy cores per thread: at a load of 15-23 on 2 cores, a 1080p denoise frame took
+    5.4-12.8 s on 2 threads against 10.4-21.5 s on 1 (OpenCV NL-means, 2 threads: 12.9-15.8 s)."""
+    return _settings.threads or os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def limited_threads(threads: int | None = None) -> Iterator[int]:
     """PyTorch's and OpenCV's compute threads set to `threads` (default: choose_threads()) for a block,
@@ -192,21 +201,25 @@ def _warn_once(key: str, message: str) -> None:
 
 
 class _Forward(torch.nn.Module):
-    """A head's forward closure as a module, so exporters see the net's weights and the base ops."""
+    """A head's forward closure as a module, so exporters see the net's weights and the base ops.
+    `channels_last`: takes and returns N,H,W,C (the runtime does the layout change inside its graph)."""
 
-    def __init__(self, fn: TensorFn, net: torch.nn.Module) -> None:
+    def __init__(self, fn: TensorFn, net: torch.nn.Module, channels_last: bool = False) -> None:
         super().__init__()
         self.fn = fn
         self.net = net
+        self.channels_last = channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
+        if not self.channels_last:
+            return self.fn(x)
+        return self.fn(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor) -> bytes:
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, channels_last: bool = False) -> bytes:
     """`module` as ONNX, any batch and tile size (one export serves every tile shape of every frame)."""
     buffer = io.BytesIO()
-    axes = {0: "batch", 2: "height", 3: "width"}
+    axes = {0: "batch", 1: "height", 2: "width"} if channels_last else {0: "batch", 2: "height", 3: "width"}
     with contextlib.redirect_stderr(io.StringIO()), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -266,11 +279,13 @@ _COMPILERS: dict[str, Callable[[bytes, int], ArrayFn]] = {
 CHECK_SIDE = 64  # the check runs on a crop this size: cheap in PyTorch, the same graph
 
 
-def _key(fn: TensorFn, net: torch.nn.Module, channels: int, backend: str, threads: int) -> tuple[Any, ...]:
+def _key(
+    fn: TensorFn, net: torch.nn.Module, channels: int, backend: str, threads: int, channels_last: bool = False
+) -> tuple[Any, ...]:
     code = getattr(fn, "__code__", fn)
     cells = tuple(id(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()))
     weights = tuple((p.data_ptr(), p._version) for p in net.parameters())
-    return (id(net), code, cells, weights, channels, backend, threads)
+    return (id(net), code, cells, weights, channels, backend, threads, channels_last)
 
 
 def compiled_fn(
@@ -282,7 +297,7 @@ def compiled_fn(
     name = resolve_backend(backend)
     if name == "torch":
         return fn
-    threads = choose_threads()
+    threads = runtime_threads()
     key = _key(fn, net, int(example.shape[1]), name, threads)
     if key not in _cache:
         _cache[key] = _compile_checked(fn, net, example, name, threads)
@@ -295,14 +310,40 @@ def compiled_fn(
     return lambda x: torch.from_numpy(runner(np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)))
 
 
-def _compile_checked(
-    fn: TensorFn, net: torch.nn.Module, example: torch.Tensor, backend: str, threads: int
+def compiled_array_fn(
+    fn: TensorFn, net: torch.nn.Module, example: np.ndarray, backend: str | None = None
 ) -> ArrayFn | None:
-    module = _Forward(fn, net).eval()
+    """Like compiled_fn, but the compiled model takes and returns N,H,W,C float32 arrays (`example` is
+    one, e.g. a crop of the frame): no NCHW copies of the frame on our side, the runtime changes the
+    layout inside its own graph. None when the backend is torch or the runtime failed the check."""
+    name = resolve_backend(backend)
+    if name == "torch":
+        return None
+    threads = runtime_threads()
+    key = _key(fn, net, int(example.shape[-1]), name, threads, channels_last=True)
+    if key not in _cache:
+        x = torch.from_numpy(np.ascontiguousarray(example, np.float32))
+        _cache[key] = _compile_checked(fn, net, x, name, threads, channels_last=True)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    return _cache[key]
+
+
+def _compile_checked(
+    fn: TensorFn,
+    net: torch.nn.Module,
+    example: torch.Tensor,
+    backend: str,
+    threads: int,
+    channels_last: bool = False,
+) -> ArrayFn | None:
+    module = _Forward(fn, net, channels_last).eval()
     side = CHECK_SIDE - CHECK_SIDE % 8
-    x = example[:1, :, :side, :side].detach().float().cpu().contiguous()
+    crop = example[:1, :side, :side] if channels_last else example[:1, :, :side, :side]
+    x = crop.detach().float().cpu().contiguous()
     try:
-        runner = _COMPILERS[backend](export_onnx(module, x), threads)
+        runner = _COMPILERS[backend](export_onnx(module, x, channels_last), threads)
         with torch.no_grad():
             expected = module(x).float().numpy()
         got = runner(x.numpy())
@@ -332,12 +373,14 @@ __all__ = [
     "RuntimeMissing",
     "choose_threads",
     "clear_cache",
+    "compiled_array_fn",
     "compiled_fn",
     "configure",
     "inference_device",
     "installed",
     "limited_threads",
     "resolve_backend",
+    "runtime_threads",
     "settings",
     "using",
 ]

@@ -91,3 +91,40 @@ def test_retime_does_not_blend_across_a_cut(clip: np.ndarray) -> None:
     # inside each shot frames are still interpolated
     assert not np.array_equal(out[5][1], reel[2]) and not np.array_equal(out[5][1], reel[3])
     assert not np.array_equal(out[9][1], reel[4]) and not np.array_equal(out[9][1], reel[5])
+
+
+def test_large_frames_work_at_the_pixel_cap_and_training_crops_at_three_quarters() -> None:
+    config = flow.RECOMMENDED
+    assert flow.work_size(1080, 1920, config) == (405, 720)  # 1080p: 0.375 of the size
+    assert flow.work_size(2160, 3840, config) == (405, 720)
+    assert flow.work_size(256, 256, config) == (192, 192)  # a training crop: 3/4, as before the cap
+    assert flow.work_size(1080, 1920, flow.FlowConfig(max_work_pixels=None)) == (810, 1440)
+    assert all(m.max_work_pixels is None for m in flow.members(flow.BEST_QUALITY))
+    assert baselines.DIS_BASELINE.max_work_pixels is None  # the baseline keeps its full-size flow
+
+
+def test_capped_flows_still_rebuild_full_size_frames_well_above_a_blend(clip: np.ndarray) -> None:
+    capped = flow.FlowConfig(max_work_pixels=60 * 36)  # the clip's 160x96 works at 60x36
+    pf = flow.pair_flows(clip[5], clip[7], clip[3], clip[9], capped)
+    assert pf.f01.shape[:2] == (36, 60)
+    out = flow.interpolate_with_flows(clip[5], clip[7], pf, 0.5, capped)
+    assert out.shape == clip[6].shape
+    blend = baselines.linear_blend(clip[5], clip[7])
+    assert psnr(out, clip[6]) > psnr(blend, clip[6]) + 3.0
+
+
+def test_a_retime_makes_each_frames_flow_image_once(
+    clip: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+    real = flow.flow_image
+
+    def counted(frame: np.ndarray, config: flow.FlowConfig) -> np.ndarray:
+        made.append(id(frame))
+        return real(frame, config)
+
+    monkeypatch.setattr(flow, "flow_image", counted)
+    frames = list(clip[:6])
+    out = list(flow_sequence.retime(((i, f) for i, f in enumerate(frames)), 2))
+    assert len(out) == 11
+    assert sorted(made) == sorted(id(f) for f in frames)  # six frames, six flow images, none twice

@@ -134,3 +134,33 @@ def test_an_unknown_backend_or_device_is_one_clear_error() -> None:
         with pytest.raises(runtime.RuntimeMissing, match="no CUDA GPU"):
             runtime.inference_device("cuda")
     assert runtime.inference_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_denoise_through_the_channels_last_runtime_path_gives_pytorchs_output(backend: str) -> None:
+    """Frames large enough for the runtime go to it channels-last, tiles cut from the aligned frames;
+    the result is PyTorch's on the same frames (three tiles across, so the blend is exercised)."""
+    from engine.infer.run import RUNTIME_TILE
+
+    net = _trained_like("denoise")
+    frames = _frames((RUNTIME_TILE * 2, 96))
+    runtime.clear_cache()
+    with runtime.using(backend=backend, min_pixels=0, threads=1):
+        ours = get_head("denoise").denoise(net, list(frames), 1)
+        assert any(k[-1] is True for k in runtime._cache)  # it did take the channels-last path
+    with runtime.using(backend="torch"):
+        theirs = get_head("denoise").denoise(net, list(frames), 1)
+    assert np.abs(theirs - frames[1]).max() > 0.01  # the net really acts
+    assert np.abs(ours - theirs).max() < runtime.TOLERANCE
+
+
+def test_compiled_runtimes_take_every_core_whatever_the_load_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (19.0, 17.0, 15.0))
+    with runtime.using(threads=None):
+        assert runtime.choose_threads() == 1  # PyTorch and OpenCV: what the load leaves
+        assert runtime.runtime_threads() == 2  # OpenVINO / ONNX Runtime: every core
+    with runtime.using(threads=1):
+        assert runtime.runtime_threads() == 1
