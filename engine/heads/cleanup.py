@@ -53,6 +53,8 @@ CONTEXT = 8  # pixels of context beyond the net's reach around each hole region
 MAX_REGIONS = 16  # more separate hole regions than this run as one box around them all
 TELEA_RADIUS = 5  # inpaint_telea's default
 TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
+COARSE = 4  # the motion bound comes from a flow at 1/COARSE of the flow image's size
+FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two DIS patches
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
@@ -112,27 +114,66 @@ def _homography(
         neighbour_hole = (
             cv2.resize(neighbour_hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         )
-    h, w = hole.shape
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    flow = dis.calc(a, b, None)
-    reach = max(12, int(0.08 * min(h, w)))
+    reach = max(12, int(0.08 * min(hole.shape)))
     near = _dilate_near(hole, reach)
     blocked = hole | cv2.dilate(neighbour_hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     ring = near & ~blocked
-    if ring.sum() < 64:
-        ring = ~blocked
-    ys, xs = np.nonzero(ring)
+    if ring.sum() >= 64:  # the flow on boxes around the hole (_flow_boxes), not the whole frame
+        (y0, y1, x0, x1), (dx, dy) = _flow_boxes(a, b, hole, reach)
+    else:  # too little seen around the hole: fit to the whole frame's flow
+        ring, (y0, y1, x0, x1), (dx, dy) = ~blocked, (0, a.shape[0], 0, a.shape[1]), (0, 0)
+    crop_a = np.ascontiguousarray(a[y0:y1, x0:x1])
+    crop_b = np.ascontiguousarray(b[y0 + dy : y1 + dy, x0 + dx : x1 + dx])
+    flow = _dis().calc(crop_a, crop_b, None) + np.array([dx, dy], np.float32)
+    ys, xs = np.nonzero(ring[y0:y1, x0:x1])  # the ring lies inside the box
     if len(xs) < 16:
         return None
     step = max(1, len(xs) // 3000)
     ys, xs = ys[::step], xs[::step]
-    src = np.stack([xs, ys], 1).astype(np.float32)
+    src = np.stack([xs + x0, ys + y0], 1).astype(np.float32)
     dst = src + flow[ys, xs]
     mat, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
     if mat is None:
         return None
     s = np.diag([scale, scale, 1.0])
     return np.linalg.inv(s) @ mat.astype(np.float64) @ s
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
+
+
+def _coarse_motion(a: np.ndarray, b: np.ndarray, box: Box) -> np.ndarray:
+    """The displacements (N,2: x, y in pixels of `a`) from `a` to `b` over `box`, by DIS on the whole
+    frame at 1/COARSE size: how far the pixels of `box` move, found with the whole frame's search range."""
+    h, w = a.shape
+    size = (max(w // COARSE, 8), max(h // COARSE, 8))
+    fx, fy = w / size[0], h / size[1]
+    small_a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    small_b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+    coarse = _dis().calc(small_a, small_b, None)
+    y0, y1, x0, x1 = box
+    region = coarse[int(y0 / fy) : max(int(np.ceil(y1 / fy)), 1), int(x0 / fx) : max(int(np.ceil(x1 / fx)), 1)]
+    return region.reshape(-1, 2) * np.array([fx, fy], np.float32)
+
+
+def _flow_boxes(a: np.ndarray, b: np.ndarray, hole: np.ndarray, reach: int) -> tuple[Box, tuple[int, int]]:
+    """Where the alignment flow is computed: a box of `a` around the hole and the (dx, dy) by which the
+    same-sized box of `b` is moved.
+
+    The box holds every pixel within `reach` of the hole (the ring the homography is fitted to); `b`'s box
+    follows the median motion of a coarse whole-frame flow there, and both grow by the largest remaining
+    motion plus FLOW_PAD, so that where the ring's and the hole's pixels come from in `b` lies inside its
+    box (up to the frame's edges) and the fine flow only has the small remaining motion to find."""
+    h, w = a.shape
+    motion = _coarse_motion(a, b, _bbox(hole, reach))
+    shift = np.round(np.median(motion, 0)).astype(int)
+    for _ in range(2):  # a box near the frame's edge cannot move as far: grow it for what is left
+        rest = float(np.hypot(*(motion - shift).T).max()) if len(motion) else 0.0
+        box = _bbox(hole, reach + int(np.ceil(rest)) + FLOW_PAD)
+        y0, y1, x0, x1 = box
+        shift = np.array([np.clip(shift[0], -x0, w - x1), np.clip(shift[1], -y0, h - y1)])
+    return box, (int(shift[0]), int(shift[1]))
 
 
 def _bbox(mask: np.ndarray, margin: int = 0) -> Box:
