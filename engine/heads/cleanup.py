@@ -94,28 +94,46 @@ def flow_image(frame: np.ndarray) -> np.ndarray:
     return _gray(frame)
 
 
+@dataclass(frozen=True)
+class _Around:
+    """The target's hole at the flow's scale, with the pixels within `reach` of it (the ring's bound):
+    computed once per target frame, shared by its neighbour pairs."""
+
+    hole: np.ndarray
+    near: np.ndarray
+    reach: int
+
+
+def _around(hole: np.ndarray, size: tuple[int, int]) -> _Around:
+    """`hole` at the flow image's `size` (w, h), and the pixels near it."""
+    if (hole.shape[1], hole.shape[0]) != size:
+        hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    reach = max(12, int(0.08 * min(hole.shape)))
+    return _Around(hole, _dilate_near(hole, reach), reach)
+
+
 def _homography(
     target: np.ndarray,
     hole: np.ndarray,
     neighbour: np.ndarray,
     neighbour_hole: np.ndarray,
     grays: tuple[np.ndarray, np.ndarray] | None = None,
+    around: _Around | None = None,
 ) -> np.ndarray | None:
     """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole.
 
     Large frames are aligned at about FLOW_SIDE pixels on their short side and the map scaled back.
-    `grays`: the two frames' flow_image()s when the caller has them."""
+    `grays`: the two frames' flow_image()s when the caller has them; `around`: _around(hole) likewise."""
     full_h, full_w = hole.shape
     scale = min(1.0, FLOW_SIDE / min(full_h, full_w))
     a, b = grays if grays is not None else (flow_image(target), flow_image(neighbour))
+    size = (a.shape[1], a.shape[0])
+    around = around or _around(hole, size)
+    hole, near, reach = around.hole, around.near, around.reach
     if scale < 1.0:
-        size = (a.shape[1], a.shape[0])
-        hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         neighbour_hole = (
             cv2.resize(neighbour_hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         )
-    reach = max(12, int(0.08 * min(hole.shape)))
-    near = _dilate_near(hole, reach)
     blocked = hole | cv2.dilate(neighbour_hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     ring = near & ~blocked
     if ring.sum() >= 64:  # the flow on boxes around the hole (_flow_boxes), not the whole frame
@@ -200,13 +218,33 @@ def _dilate_near(hole: np.ndarray, reach: int) -> np.ndarray:
     return near
 
 
-def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0) -> np.ndarray:
-    """`image` warped by `mat` (target -> image coordinates), computed for the target pixels in `box` only."""
+def _source_box(mat: np.ndarray, box: Box, shape: tuple[int, ...]) -> Box:
+    """The box of the source image that `mat` (target -> source) maps `box` into, with a pixel to spare
+    for the bilinear reads, clipped to the source; the whole source when the map folds over."""
     y0, y1, x0, x1 = box
-    shifted = mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    corners = mat @ np.array([[x0, x1, x0, x1], [y0, y0, y1, y1], [1.0, 1.0, 1.0, 1.0]])
+    h, w = shape[:2]
+    if (corners[2] <= 1e-6).any():
+        return 0, h, 0, w
+    xs, ys = corners[0] / corners[2], corners[1] / corners[2]
+    sy0, sy1 = int(np.clip(np.floor(ys.min()) - 2, 0, h)), int(np.clip(np.ceil(ys.max()) + 3, 0, h))
+    sx0, sx1 = int(np.clip(np.floor(xs.min()) - 2, 0, w)), int(np.clip(np.ceil(xs.max()) + 3, 0, w))
+    if sy1 - sy0 < 2 or sx1 - sx0 < 2:  # the box maps outside the source: border values only
+        return 0, h, 0, w
+    return sy0, sy1, sx0, sx1
+
+
+def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0) -> np.ndarray:
+    """`image` warped by `mat` (target -> image coordinates), computed for the target pixels in `box` only
+    (and read from the part of `image` they map into: a crop reaching the frame's edge where they leave
+    it, so the border rule gives the same pixels)."""
+    y0, y1, x0, x1 = box
+    sy0, sy1, sx0, sx1 = _source_box(mat, box, image.shape)
+    shift_out = np.array([[1.0, 0.0, -sx0], [0.0, 1.0, -sy0], [0.0, 0.0, 1.0]])
+    shifted = shift_out @ mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     return cv2.warpPerspective(
-        image, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=border, borderValue=value
+        image[sy0:sy1, sx0:sx1], shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=border, borderValue=value
     )
 
 
@@ -218,21 +256,25 @@ def temporal_fill(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw).
     `grays`: the frames' flow_image()s, when known."""
-    target, hole = frames[index], holes[index].astype(bool)
+    target, hole = frames[index], np.asarray(holes[index], bool)
     filled = target.copy()
     missing = hole.copy()
     order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
+    around: _Around | None = None
     for j in order:
         if not missing.any():
             break
-        pair = (grays[index], grays[j]) if grays is not None else None
-        mat = _homography(target, hole, frames[j], holes[j].astype(bool), pair)
+        pair = (grays[index], grays[j]) if grays is not None else (flow_image(target), flow_image(frames[j]))
+        around = around or _around(hole, (pair[0].shape[1], pair[0].shape[0]))
+        mat = _homography(target, hole, frames[j], np.asarray(holes[j], bool), pair, around)
         if mat is None:
             continue
         box = _bbox(missing)  # only the pixels still missing are warped
         y0, y1, x0, x1 = box
         warped = _warp_into(frames[j], mat, box, cv2.BORDER_REPLICATE)
-        seen = (~holes[j].astype(bool)).astype(np.float32)
+        sy0, sy1, sx0, sx1 = _source_box(mat, box, frames[j].shape)  # what the warp reads of the mask
+        seen = np.zeros(frames[j].shape[:2], np.float32)
+        seen[sy0:sy1, sx0:sx1] = ~np.asarray(holes[j], bool)[sy0:sy1, sx0:sx1]
         valid = _warp_into(seen, mat, box, cv2.BORDER_CONSTANT) > 0.999
         take = missing[y0:y1, x0:x1] & valid
         filled[y0:y1, x0:x1][take] = warped[take]
