@@ -411,10 +411,13 @@ class CleanupHead(Head):
         hole: np.ndarray,
         unseen: np.ndarray,
         spec: TileSpec | None = None,
+        in_place: bool = False,
     ) -> np.ndarray:
         """The net over `base` inside `hole`; pixels outside the hole are `base`'s, bit for bit. The net runs
-        only on boxes around the hole with its full reach of context (hole_regions), not the whole frame."""
-        out = base.astype(np.float32, copy=True)
+        only on boxes around the hole with its full reach of context (hole_regions), not the whole frame.
+        `in_place`: write into a float32 `base` rather than a full-size copy of it (the same output: a box
+        reads other parts' written pixels only beyond the net's reach of its own)."""
+        out = base if in_place and base.dtype == np.float32 else base.astype(np.float32, copy=True)
         for (y0, y1, x0, x1), inside in hole_regions(hole, _reach(net)):
             stacked = np.concatenate(
                 [
@@ -551,7 +554,7 @@ class CleanupHead(Head):
             hls = [window[j][2] for j in range(lo, hi)]
             grays = [window[j][3] for j in range(lo, hi)]
             base, unseen = classical_base(frs, hls, i - lo, grays)
-            return number, self.refine(net, base, hole, unseen, spec)
+            return number, self.refine(net, base, hole, unseen, spec, in_place=True)
 
         for number, frame in map(frame_pair, frames):
             img = as_float(frame)
