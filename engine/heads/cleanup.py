@@ -157,7 +157,7 @@ def _homography(
     return np.linalg.inv(s) @ mat.astype(np.float64) @ s
 
 
-def _dis() -> cv2.DISOpticalFlow:
+def _dis() -> Any:  # cv2.DISOpticalFlow (its stubs refuse calc(..., None))
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
 
 
@@ -171,7 +171,9 @@ def _coarse_motion(a: np.ndarray, b: np.ndarray, box: Box) -> np.ndarray:
     small_b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
     coarse = _dis().calc(small_a, small_b, None)
     y0, y1, x0, x1 = box
-    region = coarse[int(y0 / fy) : max(int(np.ceil(y1 / fy)), 1), int(x0 / fx) : max(int(np.ceil(x1 / fx)), 1)]
+    region = coarse[
+        int(y0 / fy) : max(int(np.ceil(y1 / fy)), 1), int(x0 / fx) : max(int(np.ceil(x1 / fx)), 1)
+    ]
     return region.reshape(-1, 2) * np.array([fx, fy], np.float32)
 
 
@@ -244,7 +246,12 @@ def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value:
     shifted = shift_out @ mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     return cv2.warpPerspective(
-        image[sy0:sy1, sx0:sx1], shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=border, borderValue=value
+        image[sy0:sy1, sx0:sx1],
+        shifted,
+        (x1 - x0, y1 - y0),
+        flags=flags,
+        borderMode=border,
+        borderValue=value,
     )
 
 
