@@ -8,7 +8,11 @@
    net is a no-op over the base.
 Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
 reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
-on the box of what is still missing. Pixels outside the hole are the input frame's, bit for bit.
+on the box of what is still missing. The alignment flow runs on a box around the hole too
+(`_flow_boxes`): a coarse DIS flow over the whole frame at 1/COARSE size gives the motion there (the whole
+frame's search range), the neighbour's box follows its median and both grow by the largest remaining
+motion, so where the hole's surroundings come from stays inside the boxes however fast the camera moves.
+Pixels outside the hole are the input frame's, bit for bit.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
 """
