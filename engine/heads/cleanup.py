@@ -9,7 +9,7 @@
 Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
 reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
 on the box of what is still missing. The alignment flow runs on a box around the hole too
-(`_flow_boxes`): a coarse DIS flow over the whole frame at 1/COARSE size gives the motion there (the whole
+(`_flow_boxes`): a coarse DIS flow over the whole frame at COARSE_SIDE pixels gives the motion there (the whole
 frame's search range), the neighbour's box follows its median and both grow by the largest remaining
 motion, so where the hole's surroundings come from stays inside the boxes however fast the camera moves.
 Pixels outside the hole are the input frame's, bit for bit.
@@ -57,7 +57,8 @@ CONTEXT = 8  # pixels of context beyond the net's reach around each hole region
 MAX_REGIONS = 16  # more separate hole regions than this run as one box around them all
 TELEA_RADIUS = 5  # inpaint_telea's default
 TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
-COARSE = 4  # the motion bound comes from a flow at 1/COARSE of the flow image's size
+COARSE_SIDE = FLOW_SIDE // 4  # short side (pixels) of the coarse whole-frame flow giving the motion
+MAX_BOX_SHARE = 0.5  # flow boxes over this share of the frame: the whole frame's flow instead
 FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two DIS patches
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
@@ -140,10 +141,13 @@ def _homography(
         )
     blocked = hole | cv2.dilate(neighbour_hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     ring = near & ~blocked
+    whole = (0, a.shape[0], 0, a.shape[1])
     if ring.sum() >= 64:  # the flow on boxes around the hole (_flow_boxes), not the whole frame
         (y0, y1, x0, x1), (dx, dy) = _flow_boxes(a, b, hole, reach)
+        if (y1 - y0) * (x1 - x0) > MAX_BOX_SHARE * a.size:  # little to save: the whole frame's context
+            (y0, y1, x0, x1), (dx, dy) = whole, (0, 0)
     else:  # too little seen around the hole: fit to the whole frame's flow
-        ring, (y0, y1, x0, x1), (dx, dy) = ~blocked, (0, a.shape[0], 0, a.shape[1]), (0, 0)
+        ring, (y0, y1, x0, x1), (dx, dy) = ~blocked, whole, (0, 0)
     crop_a = np.ascontiguousarray(a[y0:y1, x0:x1])
     crop_b = np.ascontiguousarray(b[y0 + dy : y1 + dy, x0 + dx : x1 + dx])
     flow = _dis().calc(crop_a, crop_b, None) + np.array([dx, dy], np.float32)
@@ -167,9 +171,11 @@ def _dis() -> Any:  # cv2.DISOpticalFlow (its stubs refuse calc(..., None))
 
 def _coarse_motion(a: np.ndarray, b: np.ndarray, box: Box) -> np.ndarray:
     """The displacements (N,2: x, y in pixels of `a`) from `a` to `b` over `box`, by DIS on the whole
-    frame at 1/COARSE size: how far the pixels of `box` move, found with the whole frame's search range."""
+    frame at about COARSE_SIDE pixels on its short side: how far the pixels of `box` move, found with the
+    whole frame's search range."""
     h, w = a.shape
-    size = (max(w // COARSE, 8), max(h // COARSE, 8))
+    scale = min(1.0, COARSE_SIDE / min(h, w))
+    size = (max(round(w * scale), 8), max(round(h * scale), 8))
     fx, fy = w / size[0], h / size[1]
     small_a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
     small_b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
