@@ -93,3 +93,29 @@ def test_the_filled_hole_matches_a_whole_frame_flow_run_within_a_tenth_of_a_db(
     assert masked_psnr(ours, frames[2], holes[2]) > masked_psnr(theirs, frames[2], holes[2]) - 0.1
     assert masked_psnr(ours, frames[2], holes[2]) > 35
     assert np.array_equal(ours[~holes[2]], frames[2][~holes[2]])
+
+
+@pytest.mark.parametrize(("size", "whole"), [((50, 70), False), ((260, 500), True)])
+def test_a_hole_over_most_of_the_frame_is_aligned_from_the_whole_frames_flow(
+    size: tuple[int, int], whole: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shapes: list[tuple[int, ...]] = []
+    real = cleanup._dis
+
+    class Spy:
+        def calc(self, a: np.ndarray, b: np.ndarray, flow: None) -> np.ndarray:
+            shapes.append(a.shape)
+            result: np.ndarray = real().calc(a, b, flow)
+            return result
+
+    monkeypatch.setattr(cleanup, "_dis", Spy)
+    frames, maps = _pan(10.0)
+    hole = _hole(50, 70, *size)
+    mat = _homography(frames[2], hole, frames[0], np.zeros_like(hole))
+    assert mat is not None
+    fine = max(shapes, key=lambda s: s[0] * s[1])  # the alignment flow (the other: the coarse one)
+    assert (fine == (HEIGHT, WIDTH)) == whole
+    ys, xs = np.nonzero(hole)
+    pts = np.stack([xs, ys, np.ones_like(xs)]).astype(float)
+    got, truth = mat @ pts, np.linalg.inv(maps[0]) @ maps[2] @ pts
+    assert float(np.hypot(*(got[:2] / got[2] - truth[:2])).mean()) < 0.5
