@@ -8,7 +8,11 @@
    net is a no-op over the base.
 Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
 reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
-on the box of what is still missing. Pixels outside the hole are the input frame's, bit for bit.
+on the box of what is still missing. The alignment flow runs on a box around the hole too
+(`_flow_boxes`): a coarse DIS flow over the whole frame at COARSE_SIDE pixels gives the motion there (the whole
+frame's search range), the neighbour's box follows its median and both grow by the largest remaining
+motion, so where the hole's surroundings come from stays inside the boxes however fast the camera moves.
+Pixels outside the hole are the input frame's, bit for bit.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
 """
@@ -53,6 +57,9 @@ CONTEXT = 8  # pixels of context beyond the net's reach around each hole region
 MAX_REGIONS = 16  # more separate hole regions than this run as one box around them all
 TELEA_RADIUS = 5  # inpaint_telea's default
 TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
+COARSE_SIDE = FLOW_SIDE // 4  # short side (pixels) of the coarse whole-frame flow giving the motion
+MAX_BOX_SHARE = 0.5  # flow boxes over this share of the frame: the whole frame's flow instead
+FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two DIS patches
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
@@ -92,47 +99,111 @@ def flow_image(frame: np.ndarray) -> np.ndarray:
     return _gray(frame)
 
 
+@dataclass(frozen=True)
+class _Around:
+    """The target's hole at the flow's scale, with the pixels within `reach` of it (the ring's bound):
+    computed once per target frame, shared by its neighbour pairs."""
+
+    hole: np.ndarray
+    near: np.ndarray
+    reach: int
+
+
+def _around(hole: np.ndarray, size: tuple[int, int]) -> _Around:
+    """`hole` at the flow image's `size` (w, h), and the pixels near it."""
+    if (hole.shape[1], hole.shape[0]) != size:
+        hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    reach = max(12, int(0.08 * min(hole.shape)))
+    return _Around(hole, _dilate_near(hole, reach), reach)
+
+
 def _homography(
     target: np.ndarray,
     hole: np.ndarray,
     neighbour: np.ndarray,
     neighbour_hole: np.ndarray,
     grays: tuple[np.ndarray, np.ndarray] | None = None,
+    around: _Around | None = None,
 ) -> np.ndarray | None:
     """3x3 map from target pixel coordinates to the neighbour's, fitted to DIS flow around the hole.
 
     Large frames are aligned at about FLOW_SIDE pixels on their short side and the map scaled back.
-    `grays`: the two frames' flow_image()s when the caller has them."""
+    `grays`: the two frames' flow_image()s when the caller has them; `around`: _around(hole) likewise."""
     full_h, full_w = hole.shape
     scale = min(1.0, FLOW_SIDE / min(full_h, full_w))
     a, b = grays if grays is not None else (flow_image(target), flow_image(neighbour))
+    size = (a.shape[1], a.shape[0])
+    around = around or _around(hole, size)
+    hole, near, reach = around.hole, around.near, around.reach
     if scale < 1.0:
-        size = (a.shape[1], a.shape[0])
-        hole = cv2.resize(hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         neighbour_hole = (
             cv2.resize(neighbour_hole.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         )
-    h, w = hole.shape
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    flow = dis.calc(a, b, None)
-    reach = max(12, int(0.08 * min(h, w)))
-    near = _dilate_near(hole, reach)
     blocked = hole | cv2.dilate(neighbour_hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     ring = near & ~blocked
-    if ring.sum() < 64:
-        ring = ~blocked
-    ys, xs = np.nonzero(ring)
+    whole = (0, a.shape[0], 0, a.shape[1])
+    if ring.sum() >= 64:  # the flow on boxes around the hole (_flow_boxes), not the whole frame
+        (y0, y1, x0, x1), (dx, dy) = _flow_boxes(a, b, hole, reach)
+        if (y1 - y0) * (x1 - x0) > MAX_BOX_SHARE * a.size:  # little to save: the whole frame's context
+            (y0, y1, x0, x1), (dx, dy) = whole, (0, 0)
+    else:  # too little seen around the hole: fit to the whole frame's flow
+        ring, (y0, y1, x0, x1), (dx, dy) = ~blocked, whole, (0, 0)
+    crop_a = np.ascontiguousarray(a[y0:y1, x0:x1])
+    crop_b = np.ascontiguousarray(b[y0 + dy : y1 + dy, x0 + dx : x1 + dx])
+    flow = _dis().calc(crop_a, crop_b, None) + np.array([dx, dy], np.float32)
+    ys, xs = np.nonzero(ring[y0:y1, x0:x1])  # the ring lies inside the box
     if len(xs) < 16:
         return None
     step = max(1, len(xs) // 3000)
     ys, xs = ys[::step], xs[::step]
-    src = np.stack([xs, ys], 1).astype(np.float32)
+    src = np.stack([xs + x0, ys + y0], 1).astype(np.float32)
     dst = src + flow[ys, xs]
     mat, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
     if mat is None:
         return None
     s = np.diag([scale, scale, 1.0])
     return np.linalg.inv(s) @ mat.astype(np.float64) @ s
+
+
+def _dis() -> Any:  # cv2.DISOpticalFlow (its stubs refuse calc(..., None))
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
+
+
+def _coarse_motion(a: np.ndarray, b: np.ndarray, box: Box) -> np.ndarray:
+    """The displacements (N,2: x, y in pixels of `a`) from `a` to `b` over `box`, by DIS on the whole
+    frame at about COARSE_SIDE pixels on its short side: how far the pixels of `box` move, found with the
+    whole frame's search range."""
+    h, w = a.shape
+    scale = min(1.0, COARSE_SIDE / min(h, w))
+    size = (max(round(w * scale), 8), max(round(h * scale), 8))
+    fx, fy = w / size[0], h / size[1]
+    small_a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    small_b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+    coarse = _dis().calc(small_a, small_b, None)
+    y0, y1, x0, x1 = box
+    region = coarse[
+        int(y0 / fy) : max(int(np.ceil(y1 / fy)), 1), int(x0 / fx) : max(int(np.ceil(x1 / fx)), 1)
+    ]
+    return region.reshape(-1, 2) * np.array([fx, fy], np.float32)
+
+
+def _flow_boxes(a: np.ndarray, b: np.ndarray, hole: np.ndarray, reach: int) -> tuple[Box, tuple[int, int]]:
+    """Where the alignment flow is computed: a box of `a` around the hole and the (dx, dy) by which the
+    same-sized box of `b` is moved.
+
+    The box holds every pixel within `reach` of the hole (the ring the homography is fitted to); `b`'s box
+    follows the median motion of a coarse whole-frame flow there, and both grow by the largest remaining
+    motion plus FLOW_PAD, so that where the ring's and the hole's pixels come from in `b` lies inside its
+    box (up to the frame's edges) and the fine flow only has the small remaining motion to find."""
+    h, w = a.shape
+    motion = _coarse_motion(a, b, _bbox(hole, reach))
+    shift = np.round(np.median(motion, 0)).astype(int)
+    for _ in range(2):  # a box near the frame's edge cannot move as far: grow it for what is left
+        rest = float(np.hypot(*(motion - shift).T).max()) if len(motion) else 0.0
+        box = _bbox(hole, reach + int(np.ceil(rest)) + FLOW_PAD)
+        y0, y1, x0, x1 = box
+        shift = np.array([np.clip(shift[0], -x0, w - x1), np.clip(shift[1], -y0, h - y1)])
+    return box, (int(shift[0]), int(shift[1]))
 
 
 def _bbox(mask: np.ndarray, margin: int = 0) -> Box:
@@ -159,13 +230,38 @@ def _dilate_near(hole: np.ndarray, reach: int) -> np.ndarray:
     return near
 
 
-def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0) -> np.ndarray:
-    """`image` warped by `mat` (target -> image coordinates), computed for the target pixels in `box` only."""
+def _source_box(mat: np.ndarray, box: Box, shape: tuple[int, ...]) -> Box:
+    """The box of the source image that `mat` (target -> source) maps `box` into, with a pixel to spare
+    for the bilinear reads, clipped to the source; the whole source when the map folds over."""
     y0, y1, x0, x1 = box
-    shifted = mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    corners = mat @ np.array([[x0, x1, x0, x1], [y0, y0, y1, y1], [1.0, 1.0, 1.0, 1.0]])
+    h, w = shape[:2]
+    if (corners[2] <= 1e-6).any():
+        return 0, h, 0, w
+    xs, ys = corners[0] / corners[2], corners[1] / corners[2]
+    sy0, sy1 = int(np.clip(np.floor(ys.min()) - 2, 0, h)), int(np.clip(np.ceil(ys.max()) + 3, 0, h))
+    sx0, sx1 = int(np.clip(np.floor(xs.min()) - 2, 0, w)), int(np.clip(np.ceil(xs.max()) + 3, 0, w))
+    if sy1 - sy0 < 2 or sx1 - sx0 < 2:  # the box maps outside the source: border values only
+        return 0, h, 0, w
+    return sy0, sy1, sx0, sx1
+
+
+def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value: float = 0.0) -> np.ndarray:
+    """`image` warped by `mat` (target -> image coordinates), computed for the target pixels in `box` only
+    (and read from the part of `image` they map into: a crop reaching the frame's edge where they leave
+    it, so the border rule gives the same pixels)."""
+    y0, y1, x0, x1 = box
+    sy0, sy1, sx0, sx1 = _source_box(mat, box, image.shape)
+    shift_out = np.array([[1.0, 0.0, -sx0], [0.0, 1.0, -sy0], [0.0, 0.0, 1.0]])
+    shifted = shift_out @ mat @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     return cv2.warpPerspective(
-        image, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=border, borderValue=value
+        image[sy0:sy1, sx0:sx1],
+        shifted,
+        (x1 - x0, y1 - y0),
+        flags=flags,
+        borderMode=border,
+        borderValue=value,
     )
 
 
@@ -177,21 +273,25 @@ def temporal_fill(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw).
     `grays`: the frames' flow_image()s, when known."""
-    target, hole = frames[index], holes[index].astype(bool)
+    target, hole = frames[index], np.asarray(holes[index], bool)
     filled = target.copy()
     missing = hole.copy()
     order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
+    around: _Around | None = None
     for j in order:
         if not missing.any():
             break
-        pair = (grays[index], grays[j]) if grays is not None else None
-        mat = _homography(target, hole, frames[j], holes[j].astype(bool), pair)
+        pair = (grays[index], grays[j]) if grays is not None else (flow_image(target), flow_image(frames[j]))
+        around = around or _around(hole, (pair[0].shape[1], pair[0].shape[0]))
+        mat = _homography(target, hole, frames[j], np.asarray(holes[j], bool), pair, around)
         if mat is None:
             continue
         box = _bbox(missing)  # only the pixels still missing are warped
         y0, y1, x0, x1 = box
         warped = _warp_into(frames[j], mat, box, cv2.BORDER_REPLICATE)
-        seen = (~holes[j].astype(bool)).astype(np.float32)
+        sy0, sy1, sx0, sx1 = _source_box(mat, box, frames[j].shape)  # what the warp reads of the mask
+        seen = np.zeros(frames[j].shape[:2], np.float32)
+        seen[sy0:sy1, sx0:sx1] = ~np.asarray(holes[j], bool)[sy0:sy1, sx0:sx1]
         valid = _warp_into(seen, mat, box, cv2.BORDER_CONSTANT) > 0.999
         take = missing[y0:y1, x0:x1] & valid
         filled[y0:y1, x0:x1][take] = warped[take]
@@ -328,10 +428,13 @@ class CleanupHead(Head):
         hole: np.ndarray,
         unseen: np.ndarray,
         spec: TileSpec | None = None,
+        in_place: bool = False,
     ) -> np.ndarray:
         """The net over `base` inside `hole`; pixels outside the hole are `base`'s, bit for bit. The net runs
-        only on boxes around the hole with its full reach of context (hole_regions), not the whole frame."""
-        out = base.astype(np.float32, copy=True)
+        only on boxes around the hole with its full reach of context (hole_regions), not the whole frame.
+        `in_place`: write into a float32 `base` rather than a full-size copy of it (the same output: a box
+        reads other parts' written pixels only beyond the net's reach of its own)."""
+        out = base if in_place and base.dtype == np.float32 else base.astype(np.float32, copy=True)
         for (y0, y1, x0, x1), inside in hole_regions(hole, _reach(net)):
             stacked = np.concatenate(
                 [
@@ -468,7 +571,7 @@ class CleanupHead(Head):
             hls = [window[j][2] for j in range(lo, hi)]
             grays = [window[j][3] for j in range(lo, hi)]
             base, unseen = classical_base(frs, hls, i - lo, grays)
-            return number, self.refine(net, base, hole, unseen, spec)
+            return number, self.refine(net, base, hole, unseen, spec, in_place=True)
 
         for number, frame in map(frame_pair, frames):
             img = as_float(frame)

@@ -127,3 +127,20 @@ def test_crops_of_a_large_frame_run_in_the_exported_runtime_with_pytorchs_output
         theirs = _head().refine(net, frame, hole, unseen)
     assert np.abs(ours - theirs).max() < runtime.TOLERANCE
     assert np.array_equal(ours[~hole], frame[~hole])
+
+
+def test_refining_in_place_gives_the_same_frame_as_refining_a_copy() -> None:
+    frame = synth.camera_move(synth.photo("astronaut"), 1, (240, 240))[0]
+    hole = np.zeros((240, 240), bool)
+    hole[20:30, 20:200] = True  # an L whose box holds the other part's box
+    hole[20:200, 20:30] = True
+    hole[150:170, 150:170] = True
+    unseen = np.zeros_like(hole)
+    net = _acting_net()
+    with runtime.using(backend="torch"):
+        copied = _head().refine(net, frame, hole, unseen)
+        base = frame.copy()
+        in_place = _head().refine(net, base, hole, unseen, in_place=True)
+    assert len(hole_regions(hole, 21)) == 2
+    assert in_place is base  # no full-size copy
+    assert np.array_equal(in_place, copied)
