@@ -34,7 +34,6 @@ from torch import nn
 
 from engine import lut as luts
 from engine.baselines import color
-from engine.degrade import regrade as perturb
 from engine.heads.base import (
     Batch,
     FixOutputs,
@@ -52,7 +51,8 @@ from engine.heads.base import (
 from engine.heads.params import FixParams, Shot, load_reference
 from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
-from engine.production_degradations import apply_grade, production_grade
+from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
+from engine.production_degradations import Grade, apply_grade, production_grade
 
 THUMB = 64
 
@@ -93,13 +93,21 @@ def random_grade(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def grade_error(rng: np.random.Generator, production: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """A random grade error as a function of frames: as on set (`production`) or the gentler synthetic one."""
+def grade_error(
+    rng: np.random.Generator, production: bool
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """A random grade error as a function of frames, as on set (`production`) or the gentler synthetic one;
+    and its five numbers (engine.heads.regrade_inverse.grade_vector)."""
     if production:
         grade = production_grade(rng)
-        return lambda frames: apply_grade(frames, grade)
-    params = random_grade(rng)
-    return lambda frames: perturb(frames, **params)
+    else:
+        params = random_grade(rng)
+        grade = Grade(
+            exposure_stops=params["exposure_stops"],
+            white_balance=params["white_balance"],
+            contrast=params["contrast"],
+        )
+    return (lambda frames: apply_grade(frames, grade)), grade_vector(grade)
 
 
 def _stats(x: torch.Tensor) -> torch.Tensor:
@@ -130,6 +138,13 @@ class RegradeNet(nn.Module):
         self.weights = nn.Sequential(
             nn.Linear(feats, 64), nn.LeakyReLU(0.1, inplace=True), nn.Linear(64, count)
         )
+        # No reference: the inverse of the grade error, from the frame's global statistics (a fresh one: none)
+        self.inverse = InverseGrade(4 * width)
+
+    def grade_params(self, thumb: torch.Tensor) -> torch.Tensor:
+        """The five numbers of the grade error (engine.heads.regrade_inverse) seen in thumbnails (N,3,h,w)."""
+        out: torch.Tensor = self.inverse(thumb, self.encoder(thumb).flatten(1))
+        return out
 
     def lut(
         self, thumb: torch.Tensor, ref_thumb: torch.Tensor, base: torch.Tensor | None = None
@@ -147,6 +162,9 @@ class RegradeNet(nn.Module):
             w = w * (1 - has_ref)
         identity = torch.as_tensor(self.identity)
         start = identity.unsqueeze(0) if base is None else base
+        # no reference: start from the predicted inverse of the grade error instead of the identity
+        inverse = curve_lut(self.inverse(thumb, e_in), identity) - identity
+        start = start + (1 - has_ref).view(-1, 1, 1, 1, 1) * inverse
         return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
 
     def forward(
@@ -201,6 +219,8 @@ class RegradeHead(Head):
             # share of training examples graded as on set (engine.production_degradations: +-2 stops with
             # clipped highlights, white balance far off, display gamma); the rest by engine.degrade.regrade
             "production_grades": 0.5,
+            # graded thumbnails per example for the no-reference inverse (engine.heads.regrade_inverse)
+            "inverse_examples": 8,
             "residual_with_reference": False,  # evaluate(): the reference is this many frames away (about 1 s)
         }
 
@@ -213,7 +233,8 @@ class RegradeHead(Head):
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         t = int(rng.integers(0, len(clip)))
         r = int(rng.integers(0, len(clip)))
-        grade = grade_error(rng, rng.random() < float(self.default_config()["production_grades"]))
+        cfg = self.default_config()
+        grade, _ = grade_error(rng, rng.random() < float(cfg["production_grades"]))
         frame = as_float(clip[t])
         y, x, h, w = crop_box(frame.shape[0], frame.shape[1], crop, rng)
         target = frame[y : y + h, x : x + w]
@@ -222,20 +243,41 @@ class RegradeHead(Head):
         thumb = thumbnail(whole)
         no_ref = rng.random() < float(self.default_config()["no_reference"])
         ref = np.zeros((THUMB, THUMB, 3), np.float32) if no_ref else thumbnail(clip[r])
-        base = base_lut(whole, None if no_ref else clip[r], int(self.default_config()["lut_size"]))
+        base = base_lut(whole, None if no_ref else clip[r], int(cfg["lut_size"]))
         return {
             "input": chw(graded),
             "thumb": chw(thumb),
             "ref_thumb": chw(ref),
             "base_lut": lut_to_chw(base),
             "target": chw(target),
+            **self._inverse_examples(clip, rng, int(cfg["inverse_examples"]), float(cfg["production_grades"])),
         }
+
+    def _inverse_examples(
+        self, clip: np.ndarray, rng: np.random.Generator, count: int, production: float
+    ) -> dict[str, np.ndarray]:
+        """`count` thumbnails of random frames of the clip under random grade errors, for the no-reference
+        part (thumbnails are cheap: many per example): graded, original and the grades' five numbers."""
+        graded, clean, numbers = [], [], []
+        for _ in range(count):
+            small = thumbnail(clip[int(rng.integers(0, len(clip)))], 2 * THUMB)
+            grade, vector = grade_error(rng, rng.random() < production)
+            graded.append(chw(thumbnail(grade(small[None])[0])))
+            clean.append(chw(thumbnail(small)))
+            numbers.append(vector)
+        return {"inv_graded": np.stack(graded), "inv_clean": np.stack(clean), "inv_grades": np.stack(numbers)}
 
     def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
         out = net(batch["input"], batch["thumb"], batch["ref_thumb"], lut_from_chw(batch["base_lut"]))
         tv = float(self.default_config()["tv"])
         basis = net.basis if isinstance(net, RegradeNet) else torch.zeros(1, 2, 2, 2, 3)
         err: torch.Tensor = (out - batch["target"]).abs().mean() + tv * _smoothness(basis)
+        if isinstance(net, RegradeNet) and "inv_graded" in batch:
+            graded = batch["inv_graded"].flatten(0, 1)
+            predicted = net.grade_params(graded)
+            err = err + inverse_loss(
+                predicted, graded, batch["inv_clean"].flatten(0, 1), batch["inv_grades"].flatten(0, 1)
+            )
         return err
 
     def predict_lut(
@@ -277,7 +319,7 @@ class RegradeHead(Head):
                 truth = as_float(clip[t])
                 r = t + offset if t + offset < len(clip) else max(t - offset, 0)
                 ref = as_float(clip[r])
-                graded = grade_error(rng, production)(truth[None])[0]
+                graded = grade_error(rng, production)[0](truth[None])[0]
                 out = luts.apply_lut(graded, self.predict_lut(net, graded, ref))
                 scores["psnr"].append(psnr(out, truth))
                 scores["ssim"].append(ssim(out, truth))
