@@ -35,17 +35,16 @@ from engine.heads.base import (
     as_float,
     augment,
     chw,
-    crop_box,
     eval_indices,
     register,
 )
 from engine.heads.errors import ParamError
+from engine.heads.interpolate_data import training_example
+from engine.heads.interpolate_net import InterpolateRefiner
 from engine.heads.params import FixParams, Shot, frames_text, parse_int
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
-from engine.heads.interpolate_data import training_example
-from engine.heads.interpolate_net import InterpolateRefiner
 
 IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
 # The refiner runs only when it beat the flow path alone by this much on the held-out clips: at 1080p it
@@ -151,7 +150,9 @@ class InterpolateHead(Head):
         crop = max(crop, int(cfg["min_crop"]))
         config = self.flow_config()
 
-        def parts(frames: np.ndarray, t: int, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        def parts(
+            frames: np.ndarray, t: int, box: tuple[int, int, int, int]
+        ) -> tuple[np.ndarray, np.ndarray]:
             found, truth = _triplet_parts(frames, t, config, box)
             return _stack_parts(found), truth
 

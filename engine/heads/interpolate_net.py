@@ -41,7 +41,8 @@ class InterpolateRefiner(nn.Module):
         blend, w0, w1, v0, v1 = x[:, :3], x[:, 3:6], x[:, 6:9], x[:, 9:10], x[:, 10:11]
         diff = w0 - w1
         feats = torch.cat(
-            [blend - 0.5, (w0 - blend) * DIFF_GAIN, (w1 - blend) * DIFF_GAIN, diff.abs() * DIFF_GAIN, v0, v1], 1
+            [blend - 0.5, (w0 - blend) * DIFF_GAIN, (w1 - blend) * DIFF_GAIN, diff.abs() * DIFF_GAIN, v0, v1],
+            1,
         )
         out = self.body(feats)
         m0 = (v0 / (v0 + v1 + 1e-6)).clamp(0.01, 0.99)

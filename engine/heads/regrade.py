@@ -49,9 +49,9 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.params import FixParams, Shot, load_reference
+from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
-from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.production_degradations import Grade, apply_grade, production_grade
 
 THUMB = 64
@@ -250,7 +250,9 @@ class RegradeHead(Head):
             "ref_thumb": chw(ref),
             "base_lut": lut_to_chw(base),
             "target": chw(target),
-            **self._inverse_examples(clip, rng, int(cfg["inverse_examples"]), float(cfg["production_grades"])),
+            **self._inverse_examples(
+                clip, rng, int(cfg["inverse_examples"]), float(cfg["production_grades"])
+            ),
         }
 
     def _inverse_examples(

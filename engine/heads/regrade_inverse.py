@@ -118,7 +118,9 @@ class InverseGrade(nn.Module):
         return out * torch.as_tensor(self.scale)
 
 
-def inverse_loss(predicted: torch.Tensor, graded: torch.Tensor, clean: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+def inverse_loss(
+    predicted: torch.Tensor, graded: torch.Tensor, clean: torch.Tensor, truth: torch.Tensor
+) -> torch.Tensor:
     """L1 of the un-graded thumbnails against the originals, plus the scaled error of the five numbers."""
     scale = torch.tensor(PARAM_SCALE, device=predicted.device, dtype=predicted.dtype)
     pixels = (invert(graded, predicted) - clean).abs().mean()
