@@ -139,11 +139,11 @@ class RegradeNet(nn.Module):
             nn.Linear(feats, 64), nn.LeakyReLU(0.1, inplace=True), nn.Linear(64, count)
         )
         # No reference: the inverse of the grade error, from the frame's global statistics (a fresh one: none)
-        self.inverse = InverseGrade(4 * width)
+        self.inverse = InverseGrade()
 
     def grade_params(self, thumb: torch.Tensor) -> torch.Tensor:
         """The five numbers of the grade error (engine.heads.regrade_inverse) seen in thumbnails (N,3,h,w)."""
-        out: torch.Tensor = self.inverse(thumb, self.encoder(thumb).flatten(1))
+        out: torch.Tensor = self.inverse(thumb)
         return out
 
     def lut(
@@ -163,7 +163,7 @@ class RegradeNet(nn.Module):
         identity = torch.as_tensor(self.identity)
         start = identity.unsqueeze(0) if base is None else base
         # no reference: start from the predicted inverse of the grade error instead of the identity
-        inverse = curve_lut(self.inverse(thumb, e_in), identity) - identity
+        inverse = curve_lut(self.inverse(thumb), identity) - identity
         start = start + (1 - has_ref).view(-1, 1, 1, 1, 1) * inverse
         return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
 
@@ -220,7 +220,7 @@ class RegradeHead(Head):
             # clipped highlights, white balance far off, display gamma); the rest by engine.degrade.regrade
             "production_grades": 0.5,
             # graded thumbnails per example for the no-reference inverse (engine.heads.regrade_inverse)
-            "inverse_examples": 8,
+            "inverse_examples": 24,
             "residual_with_reference": False,  # evaluate(): the reference is this many frames away (about 1 s)
         }
 

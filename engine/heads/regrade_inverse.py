@@ -9,10 +9,13 @@ engine.production_degradations.apply_grade) belong to one five-number family, ap
 
 so away from clipped values the error is invertible: undo the contrast, the gamma, then divide the linear
 light by the exposure and the white-balance gains. `InverseGrade` predicts the five numbers
-(exposure stops, log2 red and blue gains over green, log gamma, log contrast) from what only the whole frame
-shows: per-channel mean, spread, quantiles, 16-bin histograms and the share of clipped pixels, beside a
-pooled CNN encoding of the thumbnail (engine.heads.regrade.RegradeNet passes it). Its last layer starts at
-zero, so a fresh one predicts no error and `curve_lut` is the identity LUT (to float precision).
+(exposure stops, log2 red and blue gains over green, log gamma, log contrast) with a one-hidden-layer MLP
+from what only the whole frame shows (`global_features`): per-channel mean in linear light, spread,
+quantiles and the share of clipped pixels. Robust statistics only, on purpose: with histograms and a CNN
+encoding of the thumbnail as well, it learned to recognise the few scenes of the training clips and got
+worse on unseen ones (-0.3 dB after 200 steps; these features: +2.3 dB, bench numbers in
+docs/benchmarks.md). Its last layer starts at zero, so a fresh one predicts no error and `curve_lut` is
+the identity LUT (to float precision).
 
 Trained on thumbnails of the show's frames under random grade errors whose numbers are known (`grade_vector`):
 an L1 loss between the un-graded thumbnail and the original, plus a small loss on the numbers themselves,
@@ -30,7 +33,6 @@ from torch import nn
 from engine.production_degradations import GAMMA, Grade
 
 PARAMS = 5  # exposure stops, log2 red gain, log2 blue gain, log gamma, log contrast
-BINS = 16
 # Spread of each number under the training grades (production_degradations.production_grade), so the
 # parameter loss weighs them alike.
 PARAM_SCALE = (2.0, 0.6, 0.6, 0.35, 0.35)
@@ -48,26 +50,26 @@ def grade_vector(grade: Grade) -> np.ndarray:
 
 
 def global_features(thumb: torch.Tensor) -> torch.Tensor:
-    """Per-channel statistics of thumbnails (N,3,h,w) 0..1 -> (N, 3 * (BINS + 7)): mean, std, 10/50/90 %
-    quantiles, share of pixels clipped to black and to white, and a BINS-bin histogram."""
+    """Robust whole-frame statistics of thumbnails (N,3,h,w) 0..1 -> (N, FEATURES), each near unit range:
+    per channel the log2 mean in linear light, the shares clipped to white and to black, the display-space
+    spread and 10/50/90 % quantiles; the log2 10/50/90 % quantiles of linear luminance."""
     flat = thumb.flatten(2).clamp(0, 1)
-    q = torch.quantile(flat, torch.tensor([0.1, 0.5, 0.9], device=thumb.device, dtype=thumb.dtype), dim=2)
-    idx = (flat * BINS).long().clamp(0, BINS - 1)
-    hist = torch.zeros(*flat.shape[:2], BINS, device=thumb.device, dtype=thumb.dtype)
-    hist.scatter_add_(2, idx, torch.ones_like(flat))
-    hist = hist / flat.shape[2]
+    linear = flat.clamp(min=EPS) ** GAMMA
+    levels = torch.tensor([0.1, 0.5, 0.9], device=thumb.device, dtype=thumb.dtype)
+    luminance = torch.quantile(linear.mean(1), levels, dim=1).T
+    display = torch.quantile(flat, levels, dim=2).permute(1, 0, 2).flatten(1)
     parts = [
-        flat.mean(2),
-        flat.std(2),
-        q.permute(1, 0, 2).flatten(1),
-        (flat < 1 / 255).to(flat.dtype).mean(2),
+        torch.log2(linear.mean(2) + EPS) / 4,
+        torch.log2(luminance + EPS) / 4,
         (flat > 254 / 255).to(flat.dtype).mean(2),
-        hist.flatten(1) * 4,
+        (flat < 1 / 255).to(flat.dtype).mean(2),
+        flat.std(2) * 4,
+        display,
     ]
     return torch.cat(parts, 1)
 
 
-FEATURES = 3 * (BINS + 7)
+FEATURES = 24
 
 
 def invert(display: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
@@ -97,24 +99,22 @@ def curve_lut(params: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
 
 
 class InverseGrade(nn.Module):
-    """Global statistics (+ an encoding of `extra` features) -> the five numbers of the grade error."""
+    """Global statistics of a thumbnail -> the five numbers of the grade error."""
 
-    def __init__(self, extra: int, hidden: int = 64) -> None:
+    def __init__(self, hidden: int = 64) -> None:
         super().__init__()
         last = nn.Linear(hidden, PARAMS)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.mlp = nn.Sequential(
-            nn.Linear(FEATURES + extra, hidden),
-            nn.LeakyReLU(0.1, inplace=True),
-            nn.Linear(hidden, hidden),
+            nn.Linear(FEATURES, hidden),
             nn.LeakyReLU(0.1, inplace=True),
             last,
         )
         self.register_buffer("scale", torch.tensor(PARAM_SCALE))
 
-    def forward(self, thumb: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.mlp(torch.cat([global_features(thumb), extra], 1))
+    def forward(self, thumb: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.mlp(global_features(thumb))
         return out * torch.as_tensor(self.scale)
 
 
