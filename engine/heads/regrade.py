@@ -250,12 +250,10 @@ class RegradeHead(Head):
             "ref_thumb": chw(ref),
             "base_lut": lut_to_chw(base),
             "target": chw(target),
-            **self._inverse_examples(
-                clip, rng, int(cfg["inverse_examples"]), float(cfg["production_grades"])
-            ),
+            **self.inverse_examples(clip, rng, int(cfg["inverse_examples"]), float(cfg["production_grades"])),
         }
 
-    def _inverse_examples(
+    def inverse_examples(
         self, clip: np.ndarray, rng: np.random.Generator, count: int, production: float
     ) -> dict[str, np.ndarray]:
         """`count` thumbnails of random frames of the clip under random grade errors, for the no-reference

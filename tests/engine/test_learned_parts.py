@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from engine import lut, synth
-from engine.heads import get_head
-from engine.heads.interpolate import _stack_parts, _triplet_parts
-from engine.heads.regrade import grade_error
+from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_parts
+from engine.heads.regrade import RegradeHead, RegradeNet, grade_error
 from engine.heads.regrade_inverse import inverse_loss
 from engine.metrics import psnr
 
@@ -32,7 +31,7 @@ def _l1(out: torch.Tensor, truth: torch.Tensor) -> float:
 
 def test_interpolate_refiner_trained_on_a_few_triplets_beats_the_flow_path_on_others() -> None:
     torch.manual_seed(0)
-    head = get_head("interpolate")
+    head = InterpolateHead()
     clip = _occluded_clip()
     config = head.flow_config()
     triplets = []
@@ -65,14 +64,15 @@ def test_interpolate_refiner_trained_on_a_few_triplets_beats_the_flow_path_on_ot
 @pytest.mark.parametrize("production", [False, True])
 def test_regrade_without_reference_learns_the_look_and_beats_the_ungraded_input(production: bool) -> None:
     torch.manual_seed(0)
-    head = get_head("regrade")
+    head = RegradeHead()
     clip = synth.camera_move(synth.photo("coffee"), 12, (96, 64), seed=2)
     train, held = clip[::2], clip[1::2]
     net = head.build({})
+    assert isinstance(net, RegradeNet)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
     for _ in range(120):
-        ex = head._inverse_examples(train, rng, 16, 0.5)
+        ex = head.inverse_examples(train, rng, 16, 0.5)
         graded = torch.from_numpy(ex["inv_graded"])
         loss = inverse_loss(
             net.grade_params(graded),
