@@ -11,9 +11,13 @@ start at zero, so a fresh net is exactly its base. Trained self-supervised: a sh
 engine.production_degradations: +-2 stops with clipped highlights, white balance far off, display gamma
 and contrast, which the four-number base cannot invert), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
-zeros), so the head also learns to restore towards the show's own look with no reference.
+zeros), so the head also learns to restore towards the show's own look with no reference. With no
+reference the LUT starts from the inverse of the grade error that a small MLP predicts from the frame's
+global statistics (engine.heads.regrade_inverse), trained on `inverse_examples` graded thumbnails per
+example whose grade is known; a fresh one predicts no error (the identity).
 
-apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool}. With
+apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool,
+"inverse": bool (default True; run_params() turns it off where it did not gain on the held-out clips)}. With
 "first" (default) one LUT is predicted from the first frame and applied to every frame (no flicker) through
 the baked 8-bit fast path; "precise" uses float trilinear instead. fix() also returns the (first) LUT it
 applied in its outputs, for the renderer to deliver as a .cube.
@@ -55,6 +59,9 @@ from engine.metrics import psnr, ssim
 from engine.production_degradations import Grade, apply_grade, production_grade
 
 THUMB = 64
+# The learned no-reference inverse is applied only when it beat the ungraded input by this much on the
+# held-out clips (an under-trained one can move a frame the wrong way).
+MIN_INVERSE_GAIN_DB = 0.05
 
 
 @dataclass(frozen=True)
@@ -147,11 +154,16 @@ class RegradeNet(nn.Module):
         return out
 
     def lut(
-        self, thumb: torch.Tensor, ref_thumb: torch.Tensor, base: torch.Tensor | None = None
+        self,
+        thumb: torch.Tensor,
+        ref_thumb: torch.Tensor,
+        base: torch.Tensor | None = None,
+        inverse: bool = True,
     ) -> torch.Tensor:
         """Per-image LUTs (N,S,S,S,3) from thumbnails (N,3,h,w); an all-zero reference means none.
 
         `base` (N,S,S,S,3), the classical starting LUT (Reinhard towards the reference), replaces the identity.
+        `inverse`: without a reference, start from the predicted inverse of the grade error (else the identity).
         """
         has_ref = (ref_thumb.flatten(1).abs().sum(1, keepdim=True) > 0).to(thumb.dtype)
         e_in = self.encoder(thumb).flatten(1)
@@ -162,6 +174,8 @@ class RegradeNet(nn.Module):
             w = w * (1 - has_ref)
         identity = torch.as_tensor(self.identity)
         start = identity.unsqueeze(0) if base is None else base
+        if not inverse:
+            return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
         # no reference: start from the predicted inverse of the grade error instead of the identity
         inverse = curve_lut(self.inverse(thumb), identity) - identity
         start = start + (1 - has_ref).view(-1, 1, 1, 1, 1) * inverse
@@ -281,9 +295,14 @@ class RegradeHead(Head):
         return err
 
     def predict_lut(
-        self, net: torch.nn.Module, frame: np.ndarray, reference: np.ndarray | None = None
+        self,
+        net: torch.nn.Module,
+        frame: np.ndarray,
+        reference: np.ndarray | None = None,
+        inverse: bool = True,
     ) -> np.ndarray:
-        """The LUT (S,S,S,3, indexed [r,g,b]) that fixes `frame`, optionally towards `reference`."""
+        """The LUT (S,S,S,3, indexed [r,g,b]) that fixes `frame`, optionally towards `reference`
+        (`inverse`: with no reference, start from the learned inverse of the grade error)."""
         if not isinstance(net, RegradeNet):
             raise HeadError("the regrade head needs a RegradeNet; rebuild the model with this head")
         device = net_device(net)
@@ -294,7 +313,7 @@ class RegradeHead(Head):
         ref_t = torch.from_numpy(chw(ref))[None].to(device)
         base = torch.from_numpy(base_lut(frame, reference, size))[None].to(device)
         with torch.no_grad():
-            out = net.lut(thumb, ref_t, base)[0]
+            out = net.lut(thumb, ref_t, base, inverse)[0]
         return np.clip(out.float().cpu().numpy(), 0, 1).astype(np.float32)
 
     def evaluate(
@@ -331,6 +350,14 @@ class RegradeHead(Head):
                 scores["psnr_histogram"].append(psnr(color.histogram_match(graded, ref), truth))
                 scores["psnr_input"].append(psnr(graded, truth))
         return summarize(self, scores, "regrade evaluation needs at least one held-out frame")
+
+    def run_params(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
+        """Without a reference, use the learned inverse of the grade error only where it restored the
+        held-out frames better than leaving them alone (`psnr_no_reference` over `psnr_input`)."""
+        out = dict(params)
+        if "inverse" not in out and "psnr_no_reference" in metrics and "psnr_input" in metrics:
+            out["inverse"] = metrics["psnr_no_reference"] - metrics["psnr_input"] >= MIN_INVERSE_GAIN_DB
+        return out
 
     def apply(
         self,
@@ -373,7 +400,8 @@ class RegradeHead(Head):
         ref = as_float(np.asarray(reference)) if reference is not None else None
         if ref is not None and (ref.ndim != 3 or ref.shape[2] != 3):
             raise HeadError(f"the regrade reference must be an RGB frame (H, W, 3), got shape {ref.shape}")
-        return self._apply(net, frames, ref, source, bool(params.get("precise", False)), on_lut)
+        inverse = bool(params.get("inverse", True))
+        return self._apply(net, frames, ref, source, bool(params.get("precise", False)), on_lut, inverse)
 
     def _apply(
         self,
@@ -383,12 +411,13 @@ class RegradeHead(Head):
         source: str,
         precise: bool,
         on_lut: Callable[[np.ndarray], None],
+        inverse: bool = True,
     ) -> Iterator[NumberedFrame]:
         lut: np.ndarray | None = None
         baked: np.ndarray | None = None
         for number, frame in frames:
             if lut is None or source == "each":
-                lut = self.predict_lut(net, frame, ref)
+                lut = self.predict_lut(net, frame, ref, inverse)
                 baked = None if precise else luts.bake_u8(lut)
                 on_lut(lut)
             if baked is not None:

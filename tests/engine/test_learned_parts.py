@@ -90,3 +90,22 @@ def test_regrade_without_reference_learns_the_look_and_beats_the_ungraded_input(
         before.append(psnr(graded, frame))
         after.append(psnr(restored, frame))
     assert np.mean(after) > np.mean(before) + 2.0
+
+
+def test_regrade_without_reference_leaves_frames_alone_when_its_inverse_did_not_gain_on_held_out_clips() -> (
+    None
+):
+    head = RegradeHead()
+    net = head.build({})
+    assert isinstance(net, RegradeNet)
+    with torch.no_grad():
+        for p in net.inverse.parameters():
+            p.add_(0.05)  # an inverse that moves the picture
+    frame = synth.camera_move(synth.photo("coffee"), 1, (96, 64), seed=2)[0]
+    lost = head.run_params({}, {"psnr_no_reference": 18.0, "psnr_input": 18.7})
+    gained = head.run_params({}, {"psnr_no_reference": 21.0, "psnr_input": 18.7})
+    assert lost["inverse"] is False and gained["inverse"] is True
+    kept = dict(head.apply(net, [(1, frame)], {**lost, "precise": True}))
+    moved = dict(head.apply(net, [(1, frame)], {**gained, "precise": True}))
+    np.testing.assert_allclose(kept[1], frame, atol=1e-5)
+    assert not np.allclose(moved[1], frame, atol=1e-3)
