@@ -24,8 +24,10 @@ from engine.nets import ResidualCNN
 
 FEATURES = 14  # blend 3, warped0 - blend 3, warped1 - blend 3, |warped0 - warped1| 3, vis0, vis1
 DIFF_GAIN = 4.0  # differences between the warped frames are small; scale them towards unit range
-MASK_GAIN = 4.0  # how far one step of the mask output moves the blend weight's logit
-RESIDUAL_SCALE = 0.25
+# Small output gains: Adam moves every weight of the zero-started last conv by about the learning rate on
+# its first steps, which with gains of 4 and 0.25 cost 2.5 dB after one step (bench/learned_parts.py).
+MASK_GAIN = 1.0  # how far one unit of the mask output moves the blend weight's logit
+RESIDUAL_SCALE = 0.05
 
 
 class InterpolateRefiner(nn.Module):
