@@ -158,7 +158,13 @@ def interpolate(
         if step % every == 0 or step == 1:
             b, r = score()
             rows.append(
-                {"step": step, "loss": float(loss.detach()), "flow_path": b, "refined": r, "seconds": time.time() - t0}
+                {
+                    "step": step,
+                    "loss": float(loss.detach()),
+                    "flow_path": b,
+                    "refined": r,
+                    "seconds": time.time() - t0,
+                }
             )
             print(
                 f"interpolate step {step} loss {float(loss.detach()):.4f} flow path {b:.2f} refined {r:.2f} ({r - b:+.3f}) "
