@@ -177,8 +177,8 @@ class RegradeNet(nn.Module):
         if not inverse:
             return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
         # no reference: start from the predicted inverse of the grade error instead of the identity
-        inverse = curve_lut(self.inverse(thumb), identity) - identity
-        start = start + (1 - has_ref).view(-1, 1, 1, 1, 1) * inverse
+        undo = curve_lut(self.inverse(thumb), identity) - identity
+        start = start + (1 - has_ref).view(-1, 1, 1, 1, 1) * undo
         return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
 
     def forward(
