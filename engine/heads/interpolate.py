@@ -3,10 +3,13 @@
 1. Classical base (engine.flow, flow.RECOMMENDED): DIS flow both ways and to the outer neighbours
    (quadratic motion), flow reversal by softmax splatting at 3/4 size, visibility-weighted blend of both
    full-size warped frames.
-2. A residual CNN sees the base, both warped frames and their visibilities and adds a correction; its last
-   conv starts at zero, so a fresh net is exactly the classical base (never worse than it).
+2. A refiner (engine.heads.interpolate_net) sees the base, both warped frames and their visibilities and
+   predicts a new blend weight of the two warped frames and a small residual; its last conv starts at
+   zero, so a fresh net is exactly the classical base (never worse than it).
 Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (outer: t-3, t+3); a
 `wide_share` of the examples first keep every 2nd-4th frame of the shot, for large motion and occlusion.
+The flow path's parts are computed on windows of twice the crop and each window serves several examples
+(engine.heads.interpolate_data): computing them per example left the refiner a few dozen steps.
 
 apply() params: {"factor": 2 | 4} retimes; {"frames": "1012-1016" | [numbers] | "auto"} rebuilds those
 frame numbers ("auto": the duplicated frames detect_drops finds); {"refine": False} skips the CNN.
@@ -32,22 +35,20 @@ from engine.heads.base import (
     as_float,
     augment,
     chw,
-    crop_box,
     eval_indices,
     register,
 )
 from engine.heads.errors import ParamError
+from engine.heads.interpolate_data import training_example
+from engine.heads.interpolate_net import InterpolateRefiner
 from engine.heads.params import FixParams, Shot, frames_text, parse_int
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
-from engine.nets import ResidualCNN
-from engine.production_degradations import wide_stride
 
 IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
 # The refiner runs only when it beat the flow path alone by this much on the held-out clips: at 1080p it
-# costs more than half the time of a frame (bench/speed.py), and so far 10 CPU minutes of training have
-# not taught it to add anything measurable (bench/quality.py: psnr == psnr_base).
+# costs more than half the time of a frame (bench/speed.py).
 MIN_REFINER_GAIN_DB = 0.05
 MAX_FACTOR = 8  # a retime beyond this invents more than it sees
 
@@ -129,7 +130,8 @@ class InterpolateHead(Head):
 
     def default_config(self) -> dict[str, Any]:
         # wide_share: training examples cut from every 2nd-4th frame (engine.production_degradations.wide_stride)
-        return {"channels": 32, "depth": 7, "eval_frames": 4, "min_crop": 128, "wide_share": 0.3}
+        # reuse: examples served per computed window of flow-path parts (engine.heads.interpolate_data)
+        return {"channels": 32, "depth": 6, "eval_frames": 4, "min_crop": 128, "wide_share": 0.3, "reuse": 8}
 
     def min_frames(self) -> int:
         return 3
@@ -139,22 +141,27 @@ class InterpolateHead(Head):
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
-        return ResidualCNN(IN_CHANNELS, 3, channels=int(cfg["channels"]), depth=int(cfg["depth"]))
+        return InterpolateRefiner(channels=int(cfg["channels"]), depth=int(cfg["depth"]))
 
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         if len(clip) < 3:
             raise HeadError(f"interpolate needs clips of at least 3 frames, got {len(clip)}")
-        crop = max(crop, int(self.default_config()["min_crop"]))
-        if rng.random() < float(self.default_config()["wide_share"]):  # large motion: every k-th frame
-            start, stride = wide_stride(len(clip), rng)
-            clip = clip[start::stride]
-        t = int(rng.integers(1, len(clip) - 1))
-        if rng.random() < 0.5:  # time runs both ways
-            clip = clip[::-1]
-            t = len(clip) - 1 - t
-        box = crop_box(clip.shape[1], clip.shape[2], crop, rng)
-        parts, truth = _triplet_parts(clip, t, self.flow_config(), box)
-        stacked, target = augment([_stack_parts(parts), truth], rng)
+        cfg = self.default_config()
+        crop = max(crop, int(cfg["min_crop"]))
+        config = self.flow_config()
+
+        def parts(
+            frames: np.ndarray, t: int, box: tuple[int, int, int, int]
+        ) -> tuple[np.ndarray, np.ndarray]:
+            found, truth = _triplet_parts(frames, t, config, box)
+            return _stack_parts(found), truth
+
+        stacked, truth = training_example(
+            clip, rng, crop, parts, float(cfg["wide_share"]), float(cfg["reuse"])
+        )
+        if rng.random() < 0.5:  # the two sides swapped: the same blend, seen from the other frame
+            stacked = stacked[..., [0, 1, 2, 6, 7, 8, 3, 4, 5, 10, 9]]
+        stacked, target = augment([stacked, truth], rng)
         return {"inputs": chw(stacked), "target": chw(target)}
 
     def forward(self, net: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:

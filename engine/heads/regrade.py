@@ -11,9 +11,13 @@ start at zero, so a fresh net is exactly its base. Trained self-supervised: a sh
 engine.production_degradations: +-2 stops with clipped highlights, white balance far off, display gamma
 and contrast, which the four-number base cannot invert), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
-zeros), so the head also learns to restore towards the show's own look with no reference.
+zeros), so the head also learns to restore towards the show's own look with no reference. With no
+reference the LUT starts from the inverse of the grade error that a small MLP predicts from the frame's
+global statistics (engine.heads.regrade_inverse), trained on `inverse_examples` graded thumbnails per
+example whose grade is known; a fresh one predicts no error (the identity).
 
-apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool}. With
+apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool,
+"inverse": bool (default True; run_params() turns it off where it did not gain on the held-out clips)}. With
 "first" (default) one LUT is predicted from the first frame and applied to every frame (no flicker) through
 the baked 8-bit fast path; "precise" uses float trilinear instead. fix() also returns the (first) LUT it
 applied in its outputs, for the renderer to deliver as a .cube.
@@ -34,7 +38,6 @@ from torch import nn
 
 from engine import lut as luts
 from engine.baselines import color
-from engine.degrade import regrade as perturb
 from engine.heads.base import (
     Batch,
     FixOutputs,
@@ -50,11 +53,15 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.params import FixParams, Shot, load_reference
+from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
-from engine.production_degradations import apply_grade, production_grade
+from engine.production_degradations import Grade, apply_grade, production_grade
 
 THUMB = 64
+# The learned no-reference inverse is applied only when it beat the ungraded input by this much on the
+# held-out clips (an under-trained one can move a frame the wrong way).
+MIN_INVERSE_GAIN_DB = 0.05
 
 
 @dataclass(frozen=True)
@@ -93,13 +100,21 @@ def random_grade(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def grade_error(rng: np.random.Generator, production: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """A random grade error as a function of frames: as on set (`production`) or the gentler synthetic one."""
+def grade_error(
+    rng: np.random.Generator, production: bool
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """A random grade error as a function of frames, as on set (`production`) or the gentler synthetic one;
+    and its five numbers (engine.heads.regrade_inverse.grade_vector)."""
     if production:
         grade = production_grade(rng)
-        return lambda frames: apply_grade(frames, grade)
-    params = random_grade(rng)
-    return lambda frames: perturb(frames, **params)
+    else:
+        params = random_grade(rng)
+        grade = Grade(
+            exposure_stops=params["exposure_stops"],
+            white_balance=params["white_balance"],
+            contrast=params["contrast"],
+        )
+    return (lambda frames: apply_grade(frames, grade)), grade_vector(grade)
 
 
 def _stats(x: torch.Tensor) -> torch.Tensor:
@@ -130,13 +145,25 @@ class RegradeNet(nn.Module):
         self.weights = nn.Sequential(
             nn.Linear(feats, 64), nn.LeakyReLU(0.1, inplace=True), nn.Linear(64, count)
         )
+        # No reference: the inverse of the grade error, from the frame's global statistics (a fresh one: none)
+        self.inverse = InverseGrade()
+
+    def grade_params(self, thumb: torch.Tensor) -> torch.Tensor:
+        """The five numbers of the grade error (engine.heads.regrade_inverse) seen in thumbnails (N,3,h,w)."""
+        out: torch.Tensor = self.inverse(thumb)
+        return out
 
     def lut(
-        self, thumb: torch.Tensor, ref_thumb: torch.Tensor, base: torch.Tensor | None = None
+        self,
+        thumb: torch.Tensor,
+        ref_thumb: torch.Tensor,
+        base: torch.Tensor | None = None,
+        inverse: bool = True,
     ) -> torch.Tensor:
         """Per-image LUTs (N,S,S,S,3) from thumbnails (N,3,h,w); an all-zero reference means none.
 
         `base` (N,S,S,S,3), the classical starting LUT (Reinhard towards the reference), replaces the identity.
+        `inverse`: without a reference, start from the predicted inverse of the grade error (else the identity).
         """
         has_ref = (ref_thumb.flatten(1).abs().sum(1, keepdim=True) > 0).to(thumb.dtype)
         e_in = self.encoder(thumb).flatten(1)
@@ -147,6 +174,11 @@ class RegradeNet(nn.Module):
             w = w * (1 - has_ref)
         identity = torch.as_tensor(self.identity)
         start = identity.unsqueeze(0) if base is None else base
+        if not inverse:
+            return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
+        # no reference: start from the predicted inverse of the grade error instead of the identity
+        undo = curve_lut(self.inverse(thumb), identity) - identity
+        start = start + (1 - has_ref).view(-1, 1, 1, 1, 1) * undo
         return start + torch.einsum("nk,kabcd->nabcd", w, self.basis)
 
     def forward(
@@ -201,6 +233,8 @@ class RegradeHead(Head):
             # share of training examples graded as on set (engine.production_degradations: +-2 stops with
             # clipped highlights, white balance far off, display gamma); the rest by engine.degrade.regrade
             "production_grades": 0.5,
+            # graded thumbnails per example for the no-reference inverse (engine.heads.regrade_inverse)
+            "inverse_examples": 24,
             "residual_with_reference": False,  # evaluate(): the reference is this many frames away (about 1 s)
         }
 
@@ -213,7 +247,8 @@ class RegradeHead(Head):
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         t = int(rng.integers(0, len(clip)))
         r = int(rng.integers(0, len(clip)))
-        grade = grade_error(rng, rng.random() < float(self.default_config()["production_grades"]))
+        cfg = self.default_config()
+        grade, _ = grade_error(rng, rng.random() < float(cfg["production_grades"]))
         frame = as_float(clip[t])
         y, x, h, w = crop_box(frame.shape[0], frame.shape[1], crop, rng)
         target = frame[y : y + h, x : x + w]
@@ -222,26 +257,52 @@ class RegradeHead(Head):
         thumb = thumbnail(whole)
         no_ref = rng.random() < float(self.default_config()["no_reference"])
         ref = np.zeros((THUMB, THUMB, 3), np.float32) if no_ref else thumbnail(clip[r])
-        base = base_lut(whole, None if no_ref else clip[r], int(self.default_config()["lut_size"]))
+        base = base_lut(whole, None if no_ref else clip[r], int(cfg["lut_size"]))
         return {
             "input": chw(graded),
             "thumb": chw(thumb),
             "ref_thumb": chw(ref),
             "base_lut": lut_to_chw(base),
             "target": chw(target),
+            **self.inverse_examples(clip, rng, int(cfg["inverse_examples"]), float(cfg["production_grades"])),
         }
+
+    def inverse_examples(
+        self, clip: np.ndarray, rng: np.random.Generator, count: int, production: float
+    ) -> dict[str, np.ndarray]:
+        """`count` thumbnails of random frames of the clip under random grade errors, for the no-reference
+        part (thumbnails are cheap: many per example): graded, original and the grades' five numbers."""
+        graded, clean, numbers = [], [], []
+        for _ in range(count):
+            small = thumbnail(clip[int(rng.integers(0, len(clip)))], 2 * THUMB)
+            grade, vector = grade_error(rng, rng.random() < production)
+            graded.append(chw(thumbnail(grade(small[None])[0])))
+            clean.append(chw(thumbnail(small)))
+            numbers.append(vector)
+        return {"inv_graded": np.stack(graded), "inv_clean": np.stack(clean), "inv_grades": np.stack(numbers)}
 
     def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
         out = net(batch["input"], batch["thumb"], batch["ref_thumb"], lut_from_chw(batch["base_lut"]))
         tv = float(self.default_config()["tv"])
         basis = net.basis if isinstance(net, RegradeNet) else torch.zeros(1, 2, 2, 2, 3)
         err: torch.Tensor = (out - batch["target"]).abs().mean() + tv * _smoothness(basis)
+        if isinstance(net, RegradeNet) and "inv_graded" in batch:
+            graded = batch["inv_graded"].flatten(0, 1)
+            predicted = net.grade_params(graded)
+            err = err + inverse_loss(
+                predicted, graded, batch["inv_clean"].flatten(0, 1), batch["inv_grades"].flatten(0, 1)
+            )
         return err
 
     def predict_lut(
-        self, net: torch.nn.Module, frame: np.ndarray, reference: np.ndarray | None = None
+        self,
+        net: torch.nn.Module,
+        frame: np.ndarray,
+        reference: np.ndarray | None = None,
+        inverse: bool = True,
     ) -> np.ndarray:
-        """The LUT (S,S,S,3, indexed [r,g,b]) that fixes `frame`, optionally towards `reference`."""
+        """The LUT (S,S,S,3, indexed [r,g,b]) that fixes `frame`, optionally towards `reference`
+        (`inverse`: with no reference, start from the learned inverse of the grade error)."""
         if not isinstance(net, RegradeNet):
             raise HeadError("the regrade head needs a RegradeNet; rebuild the model with this head")
         device = net_device(net)
@@ -252,7 +313,7 @@ class RegradeHead(Head):
         ref_t = torch.from_numpy(chw(ref))[None].to(device)
         base = torch.from_numpy(base_lut(frame, reference, size))[None].to(device)
         with torch.no_grad():
-            out = net.lut(thumb, ref_t, base)[0]
+            out = net.lut(thumb, ref_t, base, inverse)[0]
         return np.clip(out.float().cpu().numpy(), 0, 1).astype(np.float32)
 
     def evaluate(
@@ -277,7 +338,7 @@ class RegradeHead(Head):
                 truth = as_float(clip[t])
                 r = t + offset if t + offset < len(clip) else max(t - offset, 0)
                 ref = as_float(clip[r])
-                graded = grade_error(rng, production)(truth[None])[0]
+                graded = grade_error(rng, production)[0](truth[None])[0]
                 out = luts.apply_lut(graded, self.predict_lut(net, graded, ref))
                 scores["psnr"].append(psnr(out, truth))
                 scores["ssim"].append(ssim(out, truth))
@@ -289,6 +350,14 @@ class RegradeHead(Head):
                 scores["psnr_histogram"].append(psnr(color.histogram_match(graded, ref), truth))
                 scores["psnr_input"].append(psnr(graded, truth))
         return summarize(self, scores, "regrade evaluation needs at least one held-out frame")
+
+    def run_params(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
+        """Without a reference, use the learned inverse of the grade error only where it restored the
+        held-out frames better than leaving them alone (`psnr_no_reference` over `psnr_input`)."""
+        out = dict(params)
+        if "inverse" not in out and "psnr_no_reference" in metrics and "psnr_input" in metrics:
+            out["inverse"] = metrics["psnr_no_reference"] - metrics["psnr_input"] >= MIN_INVERSE_GAIN_DB
+        return out
 
     def apply(
         self,
@@ -331,7 +400,8 @@ class RegradeHead(Head):
         ref = as_float(np.asarray(reference)) if reference is not None else None
         if ref is not None and (ref.ndim != 3 or ref.shape[2] != 3):
             raise HeadError(f"the regrade reference must be an RGB frame (H, W, 3), got shape {ref.shape}")
-        return self._apply(net, frames, ref, source, bool(params.get("precise", False)), on_lut)
+        inverse = bool(params.get("inverse", True))
+        return self._apply(net, frames, ref, source, bool(params.get("precise", False)), on_lut, inverse)
 
     def _apply(
         self,
@@ -341,12 +411,13 @@ class RegradeHead(Head):
         source: str,
         precise: bool,
         on_lut: Callable[[np.ndarray], None],
+        inverse: bool = True,
     ) -> Iterator[NumberedFrame]:
         lut: np.ndarray | None = None
         baked: np.ndarray | None = None
         for number, frame in frames:
             if lut is None or source == "each":
-                lut = self.predict_lut(net, frame, ref)
+                lut = self.predict_lut(net, frame, ref, inverse)
                 baked = None if precise else luts.bake_u8(lut)
                 on_lut(lut)
             if baked is not None:
