@@ -33,7 +33,7 @@ from engine.infer.runtime import InferenceSettingError, inference_device, limite
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.pixels import to_uint8
-from engine.model import ModelVersion, ShowModel, fallback_note, head_source, load_model
+from engine.model import ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
 
 log = get_logger("rushes.fix")
 
@@ -198,7 +198,10 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
     job in one transaction."""
     request = start_request(catalog, job.request_id)
     show = get_show(settings, catalog, request.show)
-    model, number = load_promoted(catalog, request.show)
+    try:
+        model, number = load_promoted(catalog, request.show)
+    except ModelError as exc:  # retrying cannot mend a tampered or outdated version
+        raise Permanent(f"the promoted {request.show} model: {exc}") from exc
     try:
         info = probe(request.source)
     except MediaError as exc:

@@ -196,5 +196,8 @@ def load_model(folder: str | Path, device: str = "cpu", expected_seal: str | Non
     try:
         model.load_state(tensors)
     except RuntimeError as exc:
-        raise ModelError(f"{weights} does not fit this build's heads ({str(exc).splitlines()[0]})") from None
+        raise ModelError(
+            f"{weights} does not fit this build's heads ({str(exc).splitlines()[0][:160]}): it was trained "
+            "by another Rushes version; train a new version (`rushes train`), which starts without it"
+        ) from None
     return ModelVersion(base, manifest, model.to(device).eval())
