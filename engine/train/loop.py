@@ -225,7 +225,9 @@ def train(
     if run.memo is not None:
         run.memo.remember(time.monotonic() - scoring)
     run.stage("write")
-    return _write(run, out, warm, steps, losses, metrics, parent_metrics, manifest_fields, first=parent is None)
+    return _write(
+        run, out, warm, steps, losses, metrics, parent_metrics, manifest_fields, first=parent is None
+    )
 
 
 def _write(
@@ -524,15 +526,18 @@ def _score_head(
     options: dict[str, Any],
     until: float | None,
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """One head (and its parent's net) scored clip by clip on the held-out clips, until `until`."""
+    """One head (and its parent's net) scored clip by clip on the held-out clips, until `until`: the next
+    clip is started only when one as long as the longest so far still ends by then."""
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     seed = run.options.seed
     if until is not None and until <= time.monotonic() + 0.5:  # no time left: the smallest fair score
         log.info("%s: scored on one frame per clip (the budget is spent)", head.name)
         options = {**options, "eval_frames": 1}
+    took = 0.0  # the longest clip so far: a clip that would end past `until` is not started
     for c, clip in enumerate(run.split.holdout):
-        if c > 0 and until is not None and time.monotonic() >= until:
+        began = time.monotonic()
+        if c > 0 and until is not None and began + took > until:
             log.info(
                 "%s: scored on %d of %d held-out clips (the budget's evaluation share is spent)",
                 head.name,
@@ -546,6 +551,7 @@ def _score_head(
         ours.append(sheet)
         if parent_net is not None:
             theirs.append(_evaluate(head, parent_net, [clip], seed, index, options, c))
+        took = max(took, time.monotonic() - began)
     return _merge(head, ours), _merge(head, [t for t in theirs if t])
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import list_dailies
 from daemon.demo import SHOW
@@ -21,6 +23,9 @@ from tests.e2e.world import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
+
+
 POINTS = [
     "ingest.queued",
     "ingest.catalogued",
@@ -34,7 +39,7 @@ POINTS = [
 
 
 def test_sigkill_at_every_stage_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
-    world = make_world(tmp_path, budget=30)
+    world = make_world(tmp_path, budget=15)
     crash_dir = tmp_path / "crashes"
     env = {"RUSHES_CRASH_AT": ",".join(POINTS), "RUSHES_CRASH_DIR": str(crash_dir)}
     catalog = world.catalog()
