@@ -39,7 +39,7 @@ POINTS = [
 
 
 def test_sigkill_at_every_stage_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
-    world = make_world(tmp_path, budget=15)
+    world = make_world(tmp_path, budget=30)
     crash_dir = tmp_path / "crashes"
     env = {"RUSHES_CRASH_AT": ",".join(POINTS), "RUSHES_CRASH_DIR": str(crash_dir)}
     catalog = world.catalog()
