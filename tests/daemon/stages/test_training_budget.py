@@ -16,8 +16,8 @@ from integrations.ingest.candidates import Candidate
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
 
-BUDGET = 6.0
-SPENT_BEFORE = 1.5  # what loading the command took before the stage was called, counted in the budget
+BUDGET = 10.0
+SPENT_BEFORE = 1.0  # what loading the command took before the stage was called, counted in the budget
 SLACK = 0.5  # the clock between the last line of the run and the test reading it, on a busy machine
 
 
@@ -43,20 +43,27 @@ def test_a_budgeted_run_is_over_within_its_budget_counted_from_the_command_start
         _ingest(catalog, clip, f"sh0{i}0")
     show = settings.shows[0]
     settings.shows[0] = show.model_copy(update={"train": show.train.model_copy(update={"resolution": 64})})
-    stages: list[Stage] = []
+    stages: list[tuple[float, Stage]] = []
     started = time.monotonic() - SPENT_BEFORE
 
     report = run_training(
-        settings, catalog, SHOW, job_id="t", budget=BUDGET, on_stage=stages.append, started=started
+        settings,
+        catalog,
+        SHOW,
+        job_id="t",
+        budget=BUDGET,
+        on_stage=lambda st: stages.append((time.monotonic() - started, st)),
+        started=started,
     )
 
     took = time.monotonic() - started
     assert report.version == 1 and report.skipped is None
-    assert took <= BUDGET + SLACK, f"the run took {took:.2f} s of a {BUDGET} s budget"
+    timeline = ", ".join(f"{st.name} {st.head or ''} at {at:.1f} s" for at, st in stages)
+    assert took <= BUDGET + SLACK, f"the run took {took:.2f} s of a {BUDGET} s budget: {timeline}"
     with catalog.session(readonly=True) as s:
         (row,) = models_repo.list_versions(s, SHOW)
         assert row.promoted  # written and recorded within the budget
-    decode = stages[0]
+    decode = stages[0][1]
     assert decode.name == "decode" and decode.left_s is not None
     assert decode.left_s <= BUDGET - SPENT_BEFORE - FINISH_RESERVE_S  # the time before the engine counted
-    assert [s.name for s in stages][-1] == "write"
+    assert stages[-1][1].name == "write"
