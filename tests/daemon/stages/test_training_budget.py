@@ -20,7 +20,10 @@ from tests.daemon.stages.conftest import SHOW
 
 BUDGET = 10.0
 SPENT_BEFORE = 1.0  # what loading the command took before the stage was called, counted in the budget
-SLACK = 0.5  # the clock between the last line of the run and the test reading it, on a busy machine
+# Past the budget by at most one unit of work: a training step or a held-out clip started just before its
+# slice ended (1.1 s over in the parallel suite at load 20; the old counting, from the engine's call, ended
+# 2.6 s over at load 15 and grows with the time spent before the engine starts).
+SLACK = 1.5
 
 
 @pytest.fixture(autouse=True)
