@@ -36,8 +36,12 @@ lint: venv
 sg-client-suite: venv
 	$(BIN)/python scripts/sg_client_tests.py --fetch-only
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist): much of it waits on servers and daemons, so three
+# workers pay on two cores. Tests sharing a costly server stay on one worker (tests/conftest.py says which).
+TEST_WORKERS ?= 3
+
 test: venv system-deps zou-venv sg-client-suite lint
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
 
 demo: venv
 	$(BIN)/rushes demo --keep

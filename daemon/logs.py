@@ -1,12 +1,17 @@
-"""structlog set-up: JSON when not on a terminal, console otherwise; stdlib logging routed through it."""
+"""structlog set-up: JSON when not on a terminal, console otherwise; stdlib logging routed through it.
+
+structlog (with asyncio, rich's tracebacks and pygments behind it: a sixth of the CLI's start) is imported only
+when something logs: `configure` sets the stdlib handler, whose formatter loads structlog at its first record,
+and `get_logger` configures structlog's own side the first time a logger is asked for. When structlog is already
+loaded (an adapter of integrations.trackers, which logs through structlog directly, was imported first),
+`configure` sets it up at once; daemon.trackers calls `structlog_ready` before it builds an adapter.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from typing import Any
-
-import structlog
 
 _QUIET = ("watchdog", "urllib3", "apscheduler", "alembic", "sqlalchemy", "shotgun_api3", "PIL", "matplotlib")
 
@@ -15,40 +20,69 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
     """Configure structlog and stdlib logging once; safe to call again (tests, CLI re-entry)."""
     stream = stream or sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
-    shared: list[Any] = [
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_Formatter(as_json, colors=stream.isatty()))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    if "structlog" in sys.modules:
+        _configure_structlog()
+
+
+def _shared() -> list[Any]:
+    import structlog
+
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if as_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    )
+
+
+def _configure_structlog() -> None:
+    """structlog's loggers hand their events to stdlib logging, rendered there by `_Formatter`."""
+    import structlog
+
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_shared(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info if as_json else _identity,
-                renderer,
-            ],
-        )
+
+
+class _Formatter(logging.Formatter):
+    """structlog's ProcessorFormatter (JSON or console), built at the first record it formats."""
+
+    def __init__(self, as_json: bool, colors: bool) -> None:
+        super().__init__()
+        self.as_json, self.colors = as_json, colors
+        self._real: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._real is None:
+            self._real = _processor_formatter(self.as_json, self.colors)
+        return self._real.format(record)
+
+
+def _processor_formatter(as_json: bool, colors: bool) -> logging.Formatter:
+    import structlog
+
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=colors)
     )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in _QUIET:
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if as_json else _identity,
+            renderer,
+        ],
+    )
 
 
 def _identity(_: Any, __: str, event: Any) -> Any:
@@ -58,4 +92,15 @@ def _identity(_: Any, __: str, event: Any) -> Any:
 def get_logger(name: str = "rushes", **bound: Any) -> Any:
     """A lazy logger: it takes the configuration in force when it logs, so a module-level logger made at import
     time (before `configure`) still goes through the configured renderer and level."""
+    structlog_ready()
+    import structlog
+
     return structlog.get_logger(name, **bound)
+
+
+def structlog_ready() -> None:
+    """Configure structlog unless it is (for code that logs through structlog directly: the tracker adapters)."""
+    import structlog
+
+    if not structlog.is_configured():
+        _configure_structlog()

@@ -34,6 +34,8 @@ def from_catalog(code: str, name: str, config: dict[str, Any]) -> ShowConfig:
 
 def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
     """Make sure every show of the YAML config has its catalog row."""
+    if not settings.shows:  # nothing to write: no write lock taken (a daemon may be holding it)
+        return
     from daemon.catalog import shows as show_repo
 
     with catalog.session() as s:

@@ -1,10 +1,11 @@
-"""What `rushes status` reports, as plain data (rendered as tables or JSON by the CLI)."""
+"""What `rushes status` reports, as plain data (rendered as tables or JSON by the CLI): per show its dailies,
+quarantined files, model, and recent fix requests with every Version they made and where its review movie is."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from daemon.catalog import Catalog, Daily, FixRequest, Job, fixes, models_repo
+from daemon.catalog import Catalog, Daily, FixRequest, Job, Publication, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
@@ -36,6 +37,19 @@ def daily_record(d: Daily) -> dict[str, Any]:
     }
 
 
+def publication_record(p: Publication) -> dict[str, Any]:
+    """One fixed render: its tracker Version (None until published), its review movie and before/after."""
+    return {
+        "kind": p.fix_kind,
+        "state": p.state,
+        "version": p.tracker_version_id,
+        "review": p.review_status,
+        "movie": p.movie_path,
+        "before_after": p.before_after_path,
+        "model_version": p.model_version,
+    }
+
+
 def request_record(r: FixRequest) -> dict[str, Any]:
     return {
         "id": r.id,
@@ -46,6 +60,7 @@ def request_record(r: FixRequest) -> dict[str, Any]:
         "error": r.error,
         "rejection_note": r.rejection_note,
         "versions": [p.tracker_version_id for p in r.publications if p.tracker_version_id],
+        "publications": [publication_record(p) for p in sorted(r.publications, key=lambda p: p.id)],
     }
 
 

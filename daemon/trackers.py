@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from daemon.logs import structlog_ready
 from engine.kinds import HEAD_ORDER
 from integrations.trackers.base import Tracker, TrackerFatal
 from integrations.trackers.options import TrackerOptions
@@ -22,6 +23,7 @@ FIX_KINDS: tuple[str, ...] = tuple(HEAD_ORDER)
 
 def make_tracker(options: TrackerOptions) -> Tracker | None:
     """The configured adapter, or None when `tracker.kind` is none."""
+    structlog_ready()  # the adapters log through structlog directly
     if options.kind == "shotgrid":
         from integrations.trackers.shotgrid import ShotGridTracker
 

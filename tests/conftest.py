@@ -1,4 +1,12 @@
-"""Shared fixtures: a real PostgreSQL server for the session, and a migrated catalog on SQLite and PostgreSQL."""
+"""Shared fixtures: a real PostgreSQL server for the session, and a migrated catalog on SQLite and PostgreSQL.
+
+The suite runs in parallel (`make test`: pytest-xdist, `--dist loadgroup`): every session fixture starts its own
+servers on free ports under the worker's own temporary folder, so each worker may hold one. To start the heavy
+ones once, the tests of one module stay on one worker (module-scoped fixtures are built once), and the tests
+that share a costly server are grouped across modules: every test using the Ray cluster on one worker, every
+test using zou on one worker. Modules marked `slow` are handed out first, so the long end-to-end tests do not
+start last and leave the other workers idle.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,23 @@ from daemon.catalog import Catalog
 from tests.servers.postgres import INSTALL_HINT, PostgresServer, PostgresUnavailable, find_bin_dir
 
 _db_numbers = itertools.count(1)
+
+# Session fixtures whose server is too costly to start on more than one worker: the group their tests share.
+SHARED_SERVERS = {"ray_cluster": "ray", "zou_server": "zou"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's xdist group (its shared server's, else its module's); slow modules first."""
+    for item in items:
+        if any(mark.name == "xdist_group" for mark in item.iter_markers()):
+            continue
+        fixtures = getattr(item, "fixturenames", ())
+        group = next((g for f, g in SHARED_SERVERS.items() if f in fixtures), None)
+        if group is not None:
+            item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,11 @@
 SQLite (the default) runs in WAL mode with foreign keys on and a busy timeout, and every write session
 starts with `BEGIN IMMEDIATE`, so two processes never interleave a read-then-write. PostgreSQL is used
 as-is through psycopg 3 (`postgresql+psycopg://user@host/db`).
+
+Opening a catalog that is already at the newest schema imports no Alembic: the revision is read from Alembic's
+own `alembic_version` table and the newest one is the highest `NNNN_*.py` in migrations/versions (each
+migration's revision id is its file's number; tests/daemon/test_catalog.py checks that against Alembic). Only
+a catalog that needs upgrading runs Alembic.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"  # where Alembic keeps the revision a database is at
 BUSY_TIMEOUT_S = 30.0
 _MIGRATE_LOCK = 0x52555348  # "RUSH": PostgreSQL advisory lock id held while migrating
 _NOT_MIGRATED = "it has no Rushes tables yet (start the daemon or run `rushes migrate` to create them)"
@@ -152,7 +158,10 @@ class Catalog:
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to `revision` (default: the newest this code ships). Safe to run twice,
-        and from several daemons at once (SQLite's write lock or a PostgreSQL advisory lock serialises them)."""
+        and from several daemons at once (SQLite's write lock or a PostgreSQL advisory lock serialises them).
+        A catalog already at the newest revision is left alone without starting Alembic."""
+        if revision == "head" and self.revision() == self.head():
+            return
         from alembic import command
 
         try:
@@ -167,22 +176,21 @@ class Catalog:
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None when it was never migrated)."""
-        from alembic.runtime.migration import MigrationContext
-
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                if not inspect(conn).has_table(VERSION_TABLE):
+                    return None
+                row = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+                return None if row is None else str(row[0])
         except DBAPIError as exc:
             raise CatalogError(self.url, explain(exc)) from exc
 
     @staticmethod
     def head() -> str:
-        """The newest schema revision this code ships."""
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
-        assert head is not None
-        return head
+        """The newest schema revision this code ships: the highest migration file number."""
+        return max(
+            p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+        )
 
     def check(self) -> None:
         """Raise CatalogError unless the database is reachable and migrated to head."""

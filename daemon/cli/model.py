@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,10 +39,13 @@ def train_cmd(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: the show's).")] = None,
     base: Annotated[
         str | None,
-        typer.Option(help="A studio base the show's first version starts from (default: the show's train.base)."),
+        typer.Option(
+            help="A studio base the show's first version starts from (default: the show's train.base)."
+        ),
     ] = None,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
+    started = time.monotonic()  # the budget covers the whole command: loading torch, training, writing
     from daemon.stages.training import run_training
 
     seconds = parse_duration(budget) if budget else None
@@ -60,6 +64,7 @@ def train_cmd(
                 progress=view.on_loss,
                 on_stage=view.on_stage,
                 base=base,
+                started=started,
             )
     finally:
         ctx.close()

@@ -102,5 +102,7 @@ class TrainView:
             self.last_line = now
 
     def tick(self) -> None:
-        """A periodic line while a stage runs without reporting (evaluation), when piped."""
-        self._show(force=False)
+        """A periodic line while a stage runs without reporting (evaluation), when piped; none before the
+        first stage (a command that fails while setting up prints its one error line and nothing else)."""
+        if self.stage is not None:
+            self._show(force=False)

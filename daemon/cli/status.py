@@ -1,4 +1,5 @@
-"""`rushes status [--json]`: shows, dailies, quarantined files with reasons, jobs."""
+"""`rushes status [--json]`: shows, dailies, quarantined files with reasons, the recent fixes' Versions with
+where their review movies are (each path whole on its own line, so it can be copied from any terminal), jobs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def status_cmd(
     show: Annotated[str | None, typer.Option("--show", "-s", help="Only this show.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Shows, their dailies, quarantined files with reasons, and jobs."""
+    """Shows, their dailies, quarantined files with reasons, recent fixes with their Versions' review movies,
+    and jobs."""
     from daemon import status as status_data  # the catalog (SQLAlchemy): only once a command runs
 
     ctx = open_context(settings())
@@ -48,6 +50,23 @@ def _ranges(numbers: list[int]) -> str:
         else:
             parts.append(str(n))
     return ",".join(parts)
+
+
+def _print_movies(requests: list[dict[str, Any]]) -> None:
+    """Each render of the recent fix requests: its Version and state, then its movies' full paths."""
+    lines = []
+    for r in requests:
+        for p in r["publications"]:
+            version = f"Version {p['version']}" if p["version"] else "no Version yet"
+            review = f", review {p['review']}" if p["state"] == "published" else ""
+            lines.append(f"fix request {r['id']} {r['shot']} {p['kind']}: {version} ({p['state']}{review})")
+            lines.append(f"  movie {p['movie']}")
+            if p["before_after"]:
+                lines.append(f"  before/after {p['before_after']}")
+    if lines:
+        out.print("review movies:", highlight=False)
+    for line in lines:
+        out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def render(data: dict[str, Any]) -> None:
@@ -85,6 +104,7 @@ def render(data: dict[str, Any]) -> None:
                     note,
                 )
             out.print(table)
+            _print_movies(show["fix_requests"])
         if show["quarantined"]:
             table = Table("quarantined", "reason", title=None)
             for d in show["quarantined"]:

@@ -11,7 +11,6 @@ import typer
 from rich.markup import escape
 
 from daemon.cli.app import app, err, fail, out, settings
-from daemon.trackers import make_tracker, setup_plans
 
 tracker_app = typer.Typer(
     no_args_is_help=True, help="The production tracker: set it up, check it, or serve a local one."
@@ -61,6 +60,8 @@ def tracker_serve(
 @tracker_app.command("check")
 def tracker_check() -> None:
     """Connect with the configured settings and report what works and what is missing."""
+    from daemon.trackers import make_tracker  # the adapters: only once a tracker command runs
+
     s = settings()
 
     tracker = make_tracker(s.tracker)
@@ -93,6 +94,7 @@ def tracker_setup(
     show's project, the shots in the catalog and a task per shot. Kitsu: the task statuses. Safe to repeat.
     """
     from daemon.context import open_context
+    from daemon.trackers import make_tracker, setup_plans
     from integrations.trackers.setup import SetsUp
 
     s = settings()

@@ -240,7 +240,9 @@ def train(
     if run.memo is not None:
         run.memo.remember(time.monotonic() - scoring)
     run.stage("write")
-    return _write(run, out, warm, steps, losses, metrics, parent_metrics, manifest_fields, first=parent is None)
+    return _write(
+        run, out, warm, steps, losses, metrics, parent_metrics, manifest_fields, first=parent is None
+    )
 
 
 def _write(
@@ -370,6 +372,9 @@ def eval_reserve(left: float, share: float, last: float | None) -> float:
     return min(wanted, left * 0.6)
 
 
+DECAY = 0.8  # what EvalMemo keeps of a longer evaluation each run
+
+
 @dataclass(frozen=True)
 class EvalMemo:
     """How long evaluating these heads took in the show's last run (a small JSON file in the frame cache),
@@ -392,11 +397,16 @@ class EvalMemo:
         return float(value) if isinstance(value, int | float) else None
 
     def remember(self, seconds: float) -> None:
+        """Keep `seconds`, or DECAY of what was kept when that is more: an evaluation cut short by a spent
+        budget takes less than a whole one, and must not make the next run keep too little (and overrun)."""
         try:
             known = json.loads(self.path.read_text()) if self.path.is_file() else {}
         except (OSError, ValueError):
             known = {}
         known = known if isinstance(known, dict) else {}
+        kept = known.get(self.key)
+        if isinstance(kept, int | float):
+            seconds = max(seconds, DECAY * kept)
         known[self.key] = round(seconds, 2)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -534,20 +544,24 @@ def _score(
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """Every head's held-out scores, and the parent's on the same clips for the heads it has (none without
     held-out clips). Within a time budget (no `max_steps`) each head gets an equal slice of what is left
-    until the run's deadline and is scored clip by clip until its slice is spent (always one clip at least),
-    so evaluation ends near the deadline instead of after it; with `max_steps` every clip is scored."""
+    until the run's deadline and is scored clip by clip until its slice is spent (always one clip at least,
+    on one frame when a clip as long as the longest any head took so far would not fit), so evaluation ends
+    near the deadline instead of after it; with `max_steps` every clip is scored."""
     run.model.eval()
     metrics: dict[str, dict[str, float]] = {}
     parent_metrics: dict[str, dict[str, float]] = {}
     if not run.split.holdout:
         return metrics, parent_metrics
+    longest = 0.5  # seconds: the longest held-out clip any head took so far
     for i, (n, head) in enumerate(zip(run.names, run.heads, strict=True)):
         run.stage("evaluate", n)
         pnet = parent.model.net(n).to(run.device) if parent is not None and n in parent.model.nets else None
         until = None
         if run.cfg.max_steps is None:
             until = time.monotonic() + max(0.0, run.deadline - time.monotonic()) / (len(run.names) - i)
-        ours, theirs = _score_head(run, i, head, run.model.net(n), pnet, dict(eval_options.get(n, {})), until)
+        options = dict(eval_options.get(n, {}))
+        ours, theirs, took = _score_head(run, i, head, run.model.net(n), pnet, options, until, longest)
+        longest = max(longest, took)
         if ours:
             metrics[n] = ours
         if theirs:
@@ -563,16 +577,21 @@ def _score_head(
     parent_net: torch.nn.Module | None,
     options: dict[str, Any],
     until: float | None,
-) -> tuple[dict[str, float], dict[str, float]]:
-    """One head (and its parent's net) scored clip by clip on the held-out clips, until `until`."""
+    expect: float = 0.5,
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """One head (and its parent's net) scored clip by clip on the held-out clips, until `until`: the next
+    clip is started only when one as long as the longest so far still ends by then; when not even a clip
+    as long as `expect` fits, on one frame per clip. Also returns the longest clip's seconds."""
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     seed = run.options.seed
-    if until is not None and until <= time.monotonic() + 0.5:  # no time left: the smallest fair score
+    if until is not None and until <= time.monotonic() + expect:  # no time left: the smallest fair score
         log.info("%s: scored on one frame per clip (the budget is spent)", head.name)
         options = {**options, "eval_frames": 1}
+    took = 0.0  # the longest clip so far: a clip that would end past `until` is not started
     for c, clip in enumerate(run.split.holdout):
-        if c > 0 and until is not None and time.monotonic() >= until:
+        began = time.monotonic()
+        if c > 0 and until is not None and began + took > until:
             log.info(
                 "%s: scored on %d of %d held-out clips (the budget's evaluation share is spent)",
                 head.name,
@@ -586,7 +605,8 @@ def _score_head(
         ours.append(sheet)
         if parent_net is not None:
             theirs.append(_evaluate(head, parent_net, [clip], seed, index, options, c))
-    return _merge(head, ours), _merge(head, [t for t in theirs if t])
+        took = max(took, time.monotonic() - began)
+    return _merge(head, ours), _merge(head, [t for t in theirs if t]), took
 
 
 def _merge(head: Head, sheets: list[dict[str, float]]) -> dict[str, float]:

@@ -61,6 +61,13 @@ class TrackerOptions(BaseModel):
     key_field: str = Field("sg_rushes_key", description="Version field holding the publish idempotency key.")
     poll_interval: float = Field(10.0, gt=0, description="Seconds between event polls.")
     timeout: float = Field(30.0, gt=0, description="Seconds before one tracker call times out.")
+    call_attempts: int | None = Field(
+        None,
+        ge=1,
+        description="Calls in all for one tracker request that fails transiently (connection error, timeout, "
+        "5xx), waiting 0.5 s, 1 s, 2 s ... between them, before its job gives up and tries again later "
+        "(default: 6 on ShotGrid, 4 on Kitsu).",
+    )
     webhook: WebhookOptions = Field(
         default_factory=WebhookOptions, description="Flow webhooks on the daemon's HTTP port (shotgrid only)."
     )

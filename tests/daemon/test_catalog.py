@@ -31,6 +31,7 @@ from daemon.catalog.dailies import (
     shots,
     status_counts,
 )
+from daemon.catalog.db import MIGRATIONS
 from daemon.catalog.fixes import (
     add_fix_request,
     add_publication,
@@ -103,6 +104,20 @@ def test_migrate_upgrades_an_empty_database_to_head_and_is_repeatable(catalog_ur
         assert set(inspect(cat.engine).get_table_names()) >= TABLES
     finally:
         cat.dispose()
+
+
+def test_the_newest_revision_read_from_the_file_names_is_alembics_head() -> None:
+    """Catalog.head() reads the migration file numbers (no Alembic at start): each revision id must be its
+    file's number, so both agree."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    assert Catalog.head() == script.get_current_head()
+    for rev in script.walk_revisions():
+        assert rev.path is not None and Path(rev.path).name.startswith(f"{rev.revision}_")
 
 
 def test_models_and_migrations_agree(catalog: Catalog) -> None:

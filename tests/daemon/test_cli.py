@@ -108,6 +108,59 @@ def test_status_json_on_an_empty_home(clean_env: Path) -> None:
     assert code == 0 and "no shows yet: add one with `rushes show add CODE --ingest DIR`" in output
 
 
+def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> None:
+    from daemon.catalog import Catalog, fixes
+
+    assert rushes("show", "add", "TST")[0] == 0
+    renders = clean_env / "renders" / "TST" / "a_rather_long_folder_name_for_the_shot" / "sh010"
+    movie, before_after = renders / "sh010_rushes_denoise_r1.mov", renders / "sh010_rushes_denoise_r1_ba.mov"
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            request, _ = fixes.add_fix_request(s, "TST", "sg:1", "sh010", ["denoise", "upscale"])
+            done, _ = fixes.add_publication(
+                s, request.id, "denoise", "pub:1:denoise", str(movie), before_after_path=str(before_after)
+            )
+            fixes.add_publication(s, request.id, "upscale", "pub:1:upscale", str(renders / "up.mov"))
+            fixes.mark_published(s, done.id, 4242)
+    finally:
+        catalog.dispose()
+
+    code, output = rushes("status", "--json")
+    assert code == 0, output
+    (request_out,) = json.loads(output)["shows"][0]["fix_requests"]
+    assert request_out["publications"] == [
+        {
+            "kind": "denoise",
+            "state": "published",
+            "version": "4242",
+            "review": "pending",
+            "movie": str(movie),
+            "before_after": str(before_after),
+            "model_version": None,
+        },
+        {
+            "kind": "upscale",
+            "state": "pending",
+            "version": None,
+            "review": "pending",
+            "movie": str(renders / "up.mov"),
+            "before_after": None,
+            "model_version": None,
+        },
+    ]
+    code, output = rushes("status", env={"COLUMNS": "60"})
+    assert code == 0, output
+    lines = [line.strip() for line in output.splitlines()]
+    at = lines.index(f"fix request {request.id} sh010 denoise: Version 4242 (published, review pending)")
+    assert lines[at + 1 : at + 3] == [
+        f"movie {movie}",
+        f"before/after {before_after}",
+    ]  # whole, on a narrow terminal
+    at = lines.index(f"fix request {request.id} sh010 upscale: no Version yet (pending)")
+    assert lines[at + 1] == f"movie {renders / 'up.mov'}"
+
+
 def test_model_list_of_a_show_without_a_model() -> None:
     assert rushes("show", "add", "TST")[0] == 0
     code, output = rushes("model", "list", "--show", "TST")

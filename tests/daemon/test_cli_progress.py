@@ -54,3 +54,15 @@ def test_on_a_terminal_one_status_line_shows_the_stage_the_loss_and_the_time_cou
         clock.now += 5
         view.tick()
         assert view.text().endswith("1:00 left")
+
+
+def test_piped_progress_says_nothing_before_the_first_stage() -> None:
+    """`rushes train` that fails while setting up (no dailies) prints its one error line and nothing else,
+    however long the setting up took."""
+    sink = io.StringIO()
+    clock = Clock()
+    console = Console(file=sink, force_terminal=False, width=200)
+    with TrainView("DEMO", console, every=10.0, clock=clock, ticking=False) as view:
+        clock.now += 30
+        view.tick()
+    assert sink.getvalue() == ""

@@ -53,3 +53,11 @@ def test_help_does_not_even_open_the_catalog_code(tmp_path: Path) -> None:
     """`rushes --help` needs no database: command modules import the catalog (SQLAlchemy) inside the
     commands, so listing them stays well under a second."""
     assert loaded_heavy(["--help"], tmp_path / "home", (*HEAVY, "sqlalchemy")) == []
+
+
+def test_status_on_a_catalog_at_the_newest_schema_does_not_start_alembic(tmp_path: Path) -> None:
+    """The first command creates the catalog (Alembic runs the migrations); later ones find it at the
+    newest revision and leave Alembic and its migration scripts unimported."""
+    home = tmp_path / "home"
+    assert "alembic" in loaded_heavy(["status"], home, ("alembic",))
+    assert loaded_heavy(["status"], home, (*HEAVY, "alembic")) == []

@@ -30,6 +30,8 @@ from tests.e2e.world import (
 )
 from tests.servers.postgres import PostgresServer
 
+pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
+
 DAILIES = 40
 FIXES = 10
 DAEMONS = 3

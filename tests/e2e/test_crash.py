@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import list_dailies
 from daemon.demo import SHOW
@@ -20,6 +22,9 @@ from tests.e2e.world import (
     registered,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
+
 
 POINTS = [
     "ingest.queued",

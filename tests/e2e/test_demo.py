@@ -9,10 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from daemon.catalog import Catalog
 from daemon.catalog.dailies import list_dailies
 from engine.media import probe
 from engine.model import load_manifest
+
+pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
+
 
 KINDS = {"interpolate", "regrade", "denoise", "upscale", "cleanup"}
 

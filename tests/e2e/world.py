@@ -96,6 +96,7 @@ def make_world(
     budget: float = 20.0,
     extra: dict[str, Any] | None = None,
     dailies: Callable[[Path], list[DemoShot]] | None = None,
+    tracker: dict[str, Any] | None = None,
 ) -> World:
     server = start_in_thread(root / "tracker", "rushes", KEY)
     inbox = root / "ingest"
@@ -109,7 +110,13 @@ def make_world(
         "log_format": "json",
         "max_jobs": 2,
         "http": {"host": "127.0.0.1", "port": 0},
-        "tracker": {"kind": "shotgrid", "url": server.url, "script_name": "rushes", "poll_interval": 0.5},
+        "tracker": {
+            "kind": "shotgrid",
+            "url": server.url,
+            "script_name": "rushes",
+            "poll_interval": 0.5,
+            **(tracker or {}),
+        },
         "shows": [
             {
                 "code": SHOW,

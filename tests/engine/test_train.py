@@ -208,6 +208,9 @@ def test_evaluation_keeps_its_share_or_what_it_took_last_time_when_that_was_more
     memo.remember(12.345)
     EvalMemo(memo.path, "other").remember(3.0)
     assert memo.last() == 12.35 and EvalMemo(memo.path, "other").last() == 3.0
+    memo.remember(2.0)  # cut short by a spent budget: the next run still keeps most of a whole evaluation
+    assert memo.last() == round(0.8 * 12.35, 2)
+    memo.remember(12.35)
     assert EvalMemo(memo.path, "denoise,upscale+parent@64").last() == 24.7  # the parent is scored too
     memo.path.write_text("not json")
     assert memo.last() is None  # a damaged memo is ignored, never an error

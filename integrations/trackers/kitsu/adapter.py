@@ -73,7 +73,8 @@ class KitsuTracker:
     ) -> None:
         self.options = options
         self.kinds = tuple(kinds)
-        policy = policy or RetryPolicy(attempts=4, first=0.5, factor=2.0, max_delay=4.0)
+        attempts = options.call_attempts or 4
+        policy = policy or RetryPolicy(attempts=attempts, first=0.5, factor=2.0, max_delay=4.0)
         self.conn = Connection(options, client, policy, sleep)
         self.statuses = Statuses(self.conn, options)
         self.fixes = FixReader(self.conn, self.kinds)

@@ -72,7 +72,9 @@ class ShotGridTracker:
         self.backfill = backfill
         self.gap_timeout = gap_timeout
         self._clock = clock
-        self.conn = Connection(options, sg_factory, policy or RetryPolicy(), sleep)
+        if policy is None:
+            policy = RetryPolicy(attempts=options.call_attempts) if options.call_attempts else RetryPolicy()
+        self.conn = Connection(options, sg_factory, policy, sleep)
         self.schema = Schema(self.conn, options)
         self.fixes = FixReader(self.conn, options, self.kinds, clock, gap_timeout)
 
