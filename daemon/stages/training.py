@@ -57,6 +57,27 @@ def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
     return load_model(folder, expected_seal=seal) if folder else None
 
 
+def finished_report(catalog: Catalog, show: str, job_id: int | str | None) -> TrainReport | None:
+    """The report of the version this job already trained and recorded (None when it has not): a job
+    stopped between recording its version and ending is done, not trained again into a new version."""
+    if job_id is None:
+        return None
+    with catalog.session() as s:
+        for row in models_repo.list_versions(s, show):
+            metrics = row.metrics or {}
+            if metrics.get("job") == job_id and metrics.get("state") == "trained":
+                return TrainReport(
+                    show=show,
+                    version=row.version,
+                    promoted=bool(row.promoted),
+                    folder=str(row.path),
+                    resumed=bool(metrics.get("resumed", False)),
+                    metrics=dict(metrics.get("heads") or {}),
+                    verdicts=dict(metrics.get("verdicts") or {}),
+                )
+    return None
+
+
 def reserve_version(
     catalog: Catalog, settings: Settings, show: str, job_id: int | str | None
 ) -> tuple[int, Path]:
@@ -126,6 +147,10 @@ def run_training(
     `started`: the time.monotonic() the budget counts from (default: now)."""
     started = time.monotonic() if started is None else started
     show = get_show(settings, catalog, show_code)
+    done = finished_report(catalog, show.code, job_id)
+    if done is not None:  # recorded before a crash or a yield stopped the job: not trained twice
+        log.info("train.already_done", show=show.code, version=done.version, promoted=done.promoted)
+        return done
     seconds, cut = budget_for(show, job, budget)
     if cut and seconds < MIN_BUDGET_S:
         return TrainReport(show.code, skipped=f"the training window closes in {max(seconds, 0):.0f} s")
@@ -159,7 +184,7 @@ def run_training(
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote, verdicts = _judged(result, parent is None)
-    _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started))
+    _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started, verdicts))
     log.info(
         "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
     )
@@ -281,15 +306,19 @@ def _reporter(folder: Path, progress: Progress | None) -> Progress:
     return report
 
 
-def _summary(job_id: int | str | None, result: TrainResult, started: float) -> dict[str, Any]:
+def _summary(
+    job_id: int | str | None, result: TrainResult, started: float, verdicts: dict[str, str]
+) -> dict[str, Any]:
     return {
         "job": job_id,
         "state": "trained",
+        "verdicts": verdicts,
         "heads": result.metrics,
         "parent": result.parent_metrics,
         "promotable": result.promotable,
         "sources": result.version.manifest.sources if result.version is not None else {},
         "steps": result.steps,
+        "resumed": result.resumed,
         "seconds": round(time.monotonic() - started, 1),
         "seal": result.version.manifest.seal if result.version else None,  # checked when the model is loaded
     }

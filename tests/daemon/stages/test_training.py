@@ -51,3 +51,25 @@ def test_a_show_without_dailies_is_refused_for_good(settings: Settings, catalog:
         run_training(settings, catalog, SHOW, job_id=1, job=TrainJob(SHOW, "demo"))
     assert isinstance(caught.value, Permanent)
     assert outcome_of_error("1", caught.value, 0.1).retryable is False
+
+
+def test_a_job_stopped_after_recording_its_version_is_done_not_trained_again(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A crash or a yield between recording the version and ending the job: the retry reports that
+    version (no dailies are read, no new version is reserved)."""
+    number, folder = reserve_version(catalog, settings, SHOW, job_id=7)
+    heads = {"denoise": {"psnr": 31.0, "psnr_nlmeans": 30.0}}
+    with catalog.session() as s:
+        models_repo.set_metrics(
+            s,
+            SHOW,
+            number,
+            {"job": 7, "state": "trained", "heads": heads, "resumed": True, "verdicts": {"denoise": "+1.00 dB"}},
+        )
+        models_repo.promote(s, SHOW, number)
+    report = run_training(settings, catalog, SHOW, job_id=7, job=TrainJob(SHOW, "demo"))
+    assert (report.version, report.promoted, report.folder) == (number, True, str(folder))
+    assert report.resumed and report.metrics == heads and report.verdicts == {"denoise": "+1.00 dB"}
+    with catalog.session(readonly=True) as s:
+        assert [row.version for row in models_repo.list_versions(s, SHOW)] == [number]
