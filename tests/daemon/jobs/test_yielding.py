@@ -69,7 +69,7 @@ def test_a_fix_stops_running_training_at_its_checkpoint_and_training_resumes_aft
     policy = TrainingYields(catalog, lambda: len(train.running) + len(fix.running), executor.capacity)
     train.admit, train.yields = policy.admit, policy.yields
     lanes = [train, fix]
-    checkpoint, payload = tmp_path / "checkpoint", {"folder": str(tmp_path), "steps": STEPS}
+    checkpoint, payload = tmp_path / "checkpoint", {"folder": str(tmp_path), "steps": STEPS, "hold_at": 5}
     try:
         with catalog.session() as s:
             training, _ = job_repo.enqueue(s, "train", "train:A:1", payload, show="A")
