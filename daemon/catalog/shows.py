@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.catalog.models import Show
@@ -36,7 +37,8 @@ def ensure_show(
     s: Session, code: str, name: str = "", config: dict[str, Any] | None = None
 ) -> tuple[Show, bool]:
     """The show with this code, created when missing -> (show, created). An existing show keeps its name and
-    config unless new ones are given."""
+    config unless new ones are given. Safe when several processes create the same show at once (the losers of
+    the insert get the winner's row)."""
     show = get_show(s, code)
     if show is not None:
         if name and show.name != name:
@@ -45,8 +47,15 @@ def ensure_show(
             show.config = dict(config)
         return show, False
     show = Show(code=code, name=name or code, config=dict(config or {}))
-    s.add(show)
-    s.flush()
+    try:
+        with s.begin_nested():  # two daemons starting at once on PostgreSQL may both find it missing
+            s.add(show)
+            s.flush()
+    except IntegrityError:
+        existing = get_show(s, code)
+        if existing is None:
+            raise
+        return existing, False
     return show, True
 
 

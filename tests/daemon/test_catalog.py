@@ -185,6 +185,24 @@ def test_ensure_show_is_idempotent_and_keeps_config(catalog: Catalog, show: str)
             register_daily(s, "NOPE", facts())
 
 
+def test_a_show_created_by_another_process_meanwhile_is_taken_not_an_error(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two daemons starting at once both find the show missing; the one whose insert loses gets the row."""
+    from daemon.catalog import shows as show_repo
+
+    with catalog.session() as s:
+        ensure_show(s, "RACE", "Race")  # the other daemon's insert, committed first
+    real_get = show_repo.get_show
+    looks = iter([None])  # this process read before that commit
+    monkeypatch.setattr(show_repo, "get_show", lambda s, code: next(looks, real_get(s, code)))
+    with catalog.session() as s:
+        row, created = ensure_show(s, "RACE")
+        assert not created and row.name == "Race"
+    with catalog.session(readonly=True) as s:
+        assert [x.code for x in show_repo.list_shows(s)].count("RACE") == 1
+
+
 # --- dailies -------------------------------------------------------------------------------------------------
 
 
