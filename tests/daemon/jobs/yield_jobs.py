@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -28,8 +29,15 @@ def train_steps(job_id: int, payload: dict[str, Any], attempt: int, **_: Any) ->
             raise InterruptedError(f"training stopped at step {step}; it resumes from its checkpoint")
         time.sleep(0.02)  # the work of one step
         step += 1
-        checkpoint.write_text(str(step))
+        _write_whole(checkpoint, str(step))
     return {"steps": step}
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write-then-rename, as real checkpoints are written: a reader never sees a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def fix(job_id: int, payload: dict[str, Any], attempt: int, **_: Any) -> dict[str, Any]:
