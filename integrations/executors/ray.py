@@ -11,7 +11,9 @@ even while Ray is slow or gone:
 - a Ray worker process dies mid-task: Ray runs the task again, up to `task_retries` times (system
   failures only; an exception raised by the job is its outcome, never retried here).
 - the cluster is lost (the head or the Ray Client server gone): every job in flight ends "failed" with
-  one line naming the address, so the daemon's queue retries it; the thread then reconnects.
+  one line naming the address, so the daemon's queue retries it; the thread then reconnects. A failed call
+  is a lost cluster only when a cheap second call fails too, or after three failed steps in a row: the Ray
+  Client can fail one RPC after a worker died while the cluster is fine.
 Placement: a `needs_gpu` job asks Ray for one GPU, so it only lands on a node started with GPUs; on a
 cluster with no GPU at all it fails at once instead of waiting forever. CPU jobs ask for `cpus` CPUs.
 Environment: the spec's env plus this process's RUSHES_* variables (never secrets: names holding KEY,
@@ -39,6 +41,9 @@ INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[r
 _SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
 _KEEP_DELIVERED = 1000
 _REFRESH_S = 30.0  # how often the cluster's resources are read again
+# Failed supervisor steps in a row before the cluster counts as lost while it still answers: the Ray Client
+# can fail one call ("Failed to serialize response!" after a worker died) with the cluster healthy.
+_RPC_ERRORS = 3
 # thread counts of a task (OpenMP's, and the engine's inference threads: engine.infer.runtime reads it)
 THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS")
 
@@ -190,6 +195,7 @@ class RayExecutor:
 
     def _supervise(self) -> None:
         next_try = 0.0
+        errors = 0  # failed steps in a row: one Ray Client RPC can fail while the cluster is fine
         while True:
             with self._cond:
                 if self._stop:
@@ -204,9 +210,23 @@ class RayExecutor:
                     continue
             try:
                 self._step()
+                errors = 0
             except Exception as exc:  # the cluster went away under us (head lost, client server gone)
+                errors += 1
+                if errors < _RPC_ERRORS and self._answers():
+                    log.warning("ray.rpc_error: %s; the cluster still answers, trying again", _brief(exc))
+                    continue
+                errors = 0
                 self._lost(exc)
         self._disconnect(cancel=True)
+
+    def _answers(self) -> bool:
+        """Whether the cluster answers a cheap call (after one failed RPC: lost, or a one-off error)."""
+        try:
+            self._ray.cluster_resources()
+        except Exception:
+            return False
+        return True
 
     def _connect(self) -> None:
         try:
@@ -351,6 +371,10 @@ class RayExecutor:
             self._ray.shutdown()  # also after a lost connection, or reconnecting says "already connected"
         except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
+
+
+def _brief(exc: BaseException) -> str:
+    return one_line(f"{type(exc).__name__}: {exc}", 200)
 
 
 def _probe(address: str | None, timeout_s: float = 3.0) -> None:
