@@ -12,6 +12,8 @@ from daemon.catalog import Catalog
 from daemon.catalog import shows as show_repo
 from daemon.context import prepare_home
 from daemon.settings import Settings, ShowConfig
+from daemon.stages.ingest import Ingestor
+from integrations.ingest.candidates import Candidate
 from integrations.trackers.memory import MemoryTracker
 
 SHOW = "DEMO"
@@ -42,3 +44,14 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
 @pytest.fixture
 def tracker() -> MemoryTracker:
     return MemoryTracker()
+
+
+def ingest_movie(catalog: Catalog, path: Path, shot: str) -> int:
+    """Catalogue one movie of SHOW as the ingest stage does; returns the new daily's id."""
+    st = path.stat()
+    found = Candidate(
+        root=path.parent, kind="movie", path=path, files=(path,), size=st.st_size, mtime=st.st_mtime, shot=shot
+    )
+    outcome = Ingestor(catalog).handle(SHOW, found)
+    assert outcome.result == "registered" and outcome.daily_id is not None
+    return outcome.daily_id

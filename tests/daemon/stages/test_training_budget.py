@@ -11,12 +11,10 @@ import pytest
 
 from daemon.catalog import Catalog, models_repo
 from daemon.settings import Settings
-from daemon.stages.ingest import Ingestor
 from daemon.stages.training import FINISH_RESERVE_S, run_training
 from engine.train import Stage
-from integrations.ingest.candidates import Candidate
 from tests import footage
-from tests.daemon.stages.conftest import SHOW
+from tests.daemon.stages.conftest import SHOW, ingest_movie
 
 BUDGET = 10.0
 SPENT_BEFORE = 1.0  # what loading the command took before the stage was called, counted in the budget
@@ -36,26 +34,13 @@ def warm_torch() -> None:
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
-def _ingest(catalog: Catalog, path: Path, shot: str) -> None:
-    st = path.stat()
-    found = Candidate(
-        root=path.parent,
-        kind="movie",
-        path=path,
-        files=(path,),
-        size=st.st_size,
-        mtime=st.st_mtime,
-        shot=shot,
-    )
-    assert Ingestor(catalog).handle(SHOW, found).result == "registered"
-
 
 def test_a_budgeted_run_is_over_within_its_budget_counted_from_the_command_start(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
     for i, photo in enumerate(["astronaut", "coffee", "chelsea", "rocket"]):
         clip = footage.movie(tmp_path / f"sh0{i}0_1.mp4", n=8, size=(64, 48), photo=photo, seed=i)
-        _ingest(catalog, clip, f"sh0{i}0")
+        ingest_movie(catalog, clip, f"sh0{i}0")
     show = settings.shows[0]
     train = show.train.model_copy(
         update={"resolution": 64, "cpu_threads": 1}
