@@ -2,7 +2,8 @@
 
 Each package owns the options of its own part (ingest, trackers, engine); this module composes them.
 Secrets (the tracker script key, the webhook secret) come only from the environment or a secrets file, never from YAML,
-and are never logged.
+and are never logged. The environment and secrets layers are read by daemon.settings_env; the YAML reader and the
+crontab parser load only when a file or a show needs them, so a command's start pays for neither.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings.sources import NestedSecretsSettingsSource
 
-from daemon.crontab import crontab_trigger
+from daemon.settings_env import EnvValueError, environment_layer, merged, secrets_layer
 from engine.options import TrainOptions
 from integrations.executors.options import ExecutorOptions
 from integrations.ingest.options import IngestOptions
@@ -86,10 +84,10 @@ def default_home() -> Path:
     return Path(base) / "rushes"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="RUSHES_", env_nested_delimiter="__", extra="forbid", secrets_dir=None
-    )
+class Settings(BaseModel):
+    # Every option; `load_settings` lays the environment (RUSHES_*) and the secrets folder over the YAML file.
+    # (No docstring: it would become the description of the committed JSON schema.)
+    model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(
         default_factory=default_home, description="Catalog, models, renders, logs (RUSHES_HOME)."
@@ -118,22 +116,6 @@ class Settings(BaseSettings):
     @classmethod
     def _catalog_url(cls, value: str | None) -> str | None:
         return None if value is None else check_catalog_url(value)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment first: it wins over the YAML file, which arrives as init arguments. Secrets files are
-        # named like the keys, nested with "__" (tracker__script_key), without the RUSHES_ prefix.
-        secrets = NestedSecretsSettingsSource(
-            file_secret_settings, secrets_prefix="", secrets_nested_delimiter="__"
-        )
-        return env_settings, secrets, init_settings
 
     @property
     def catalog(self) -> str:
@@ -196,6 +178,8 @@ def validation_problems(error: ValidationError) -> list[str]:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         text = path.read_text()
     except OSError as exc:
@@ -230,8 +214,13 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(
             [f"RUSHES_SECRETS_DIR: {secrets} is not a folder: point it at the folder of secret files"]
         )
+    try:  # the environment wins over the secrets folder, which wins over the file
+        layers = secrets_layer(Settings, Path(secrets).expanduser()) if secrets else {}
+        data = merged(merged(data, layers), environment_layer(Settings, os.environ))
+    except EnvValueError as exc:
+        raise ConfigError([str(exc)]) from None
     try:
-        settings = Settings(**data, _secrets_dir=secrets) if secrets else Settings(**data)  # type: ignore[call-arg]
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(exc) + show_problems(data.get("shows"))) from exc
     problems = show_problems([show.model_dump() for show in settings.shows])
@@ -259,6 +248,8 @@ def show_problems(shows: Any) -> list[str]:
         training = show.get("training")
         cron = training.get("cron") if isinstance(training, dict) else None
         if isinstance(cron, str) and len(cron.split()) == 5:  # other shapes fail TrainingWindow already
+            from daemon.crontab import crontab_trigger  # APScheduler: only for a show with a cron line
+
             try:
                 crontab_trigger(cron)
             except ValueError as exc:

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from daemon import __version__
 from daemon.logs import configure as configure_logs
-from daemon.settings import ConfigError, Settings, json_schema, load_settings
+
+if TYPE_CHECKING:  # pydantic and the options: loaded by the first command that reads the settings
+    from rich.progress import Progress
+
+    from daemon.settings import Settings
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Rushes: a show model and fixes for dailies."
@@ -29,6 +32,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 def counted_progress() -> Progress:
     """A transient progress bar on stderr (a terminal only): description, bar, done/total, elapsed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -61,6 +66,8 @@ def _root(config: ConfigOpt = None) -> None:
 
 def settings() -> Settings:
     """The settings for this invocation (raises ConfigError, printed by main)."""
+    from daemon.settings import load_settings
+
     return load_settings(state.config_path)
 
 
@@ -78,6 +85,8 @@ def version() -> None:
 @config_app.command("check")
 def config_check(file: Annotated[Path, typer.Argument(help="The YAML file to validate.")]) -> None:
     """Validate FILE and print every problem as one line with its key path."""
+    from daemon.settings import ConfigError, load_settings
+
     try:
         s = load_settings(file)
     except ConfigError as exc:
@@ -90,4 +99,6 @@ def config_check(file: Annotated[Path, typer.Argument(help="The YAML file to val
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of the config file."""
+    from daemon.settings import json_schema
+
     typer.echo(json.dumps(json_schema(), indent=2))

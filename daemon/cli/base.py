@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
 
 from daemon.cli.app import app, err, fail, out, settings
 from daemon.cli.model import parse_duration
@@ -51,8 +50,10 @@ class TrainProgress:
         self.steps: dict[str, int] = {}
         self.window: list[tuple[float, int]] = []
         self.last_line = 0.0
-        self.bar: Progress | None = None
+        self.bar: Any = None  # a rich Progress, on a terminal only
         if err.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn
+
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True)
             self.task = self.bar.add_task(label, total=1.0)
 

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
-from daemon.cli.progress import TrainView
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
@@ -53,6 +52,8 @@ def train_cmd(
         raise fail(f"--device {device!r}: use auto, cpu or cuda")
     ctx = open_context(settings())
     try:
+        from daemon.cli.progress import TrainView  # rich's live display: only for a training
+
         with TrainView(show, err) as view:
             result = run_training(
                 ctx.settings,

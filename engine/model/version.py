@@ -3,6 +3,8 @@
 Loading never unpickles anything: the weight file must be safetensors and match the sha256 in the manifest,
 and the manifest must match its seal (engine.model.seal), chained to its parent's: any edit is refused with
 a one-line ModelError. `verify_version` runs every check without loading tensors (for `rushes model show`).
+Reading and checking a version imports no torch: the nets and safetensors' torch side load in `load_model` and
+`save_model` only, so listing and showing versions start fast.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from engine.model.manifest import FORMAT_VERSION, Manifest
 from engine.model.seal import SealError, check_seal, sealed
-from engine.model.show import ShowModel
+
+if TYPE_CHECKING:  # torch: only where tensors are loaded or saved
+    from engine.model.show import ShowModel
 
 WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
@@ -53,6 +56,8 @@ def sha256_file(path: Path) -> str:
 
 def save_model(folder: str | Path, model: ShowModel, manifest: Manifest) -> ModelVersion:
     """Write weights then manifest (each atomically); the manifest records the weights' sha256."""
+    from safetensors.torch import save_file
+
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS + ".tmp")
@@ -184,6 +189,10 @@ def verify_version(folder: str | Path, expected_seal: str | None = None) -> Mani
 def load_model(folder: str | Path, device: str = "cpu", expected_seal: str | None = None) -> ModelVersion:
     """Load a model version folder, refusing pickles, any edit to its manifest (verify_version) and any weight
     file whose sha256 does not match."""
+    from safetensors.torch import load_file
+
+    from engine.model.show import ShowModel
+
     base = Path(folder)
     manifest = verify_version(base, expected_seal)
     weights = base / WEIGHTS
