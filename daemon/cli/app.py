@@ -71,6 +71,18 @@ def settings() -> Settings:
     return load_settings(state.config_path)
 
 
+def process_age() -> float:
+    """Seconds since this process started, the interpreter's start and the imports included (Linux: from
+    /proc; 0 where that cannot be read), so that a budget given on the command line counts them too."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started_ticks = int(after_name[19])  # field 22, starttime, in clock ticks since boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)

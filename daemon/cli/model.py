@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from daemon.cli.app import app, counted_progress, err, fail, out, settings
+from daemon.cli.app import app, counted_progress, err, fail, out, process_age, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
@@ -44,7 +44,8 @@ def train_cmd(
     ] = None,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
-    started = time.monotonic()  # the budget covers the whole command: loading torch, training, writing
+    # the budget covers the whole command: starting Python, loading torch, training, writing
+    started = time.monotonic() - process_age()
     from daemon.stages.training import run_training
 
     seconds = parse_duration(budget) if budget else None

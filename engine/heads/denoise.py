@@ -11,7 +11,9 @@ that grain instead of gaussian sigma 15.
 
 Base: the noisy frame itself (a fresh net returns its input). Baselines: OpenCV non-local means on the
 frame alone ("nlmeans") and over the same three frames ("nlmeans_multi", fastNlMeansDenoisingColoredMulti),
-each at the best of a few strengths chosen on the evaluation frames themselves (which favours them).
+each at the best of a few strengths chosen on the evaluation frames themselves (which favours them). Their
+scores on a held-out frame are computed once per input (engine.baselines.scores): the parent's net, scored on the
+same noisy frames, and later runs on the same held-out clips reuse them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans, denoise_nlmeans_multi
+from engine.baselines.scores import store as baseline_store
 from engine.degrade import gaussian_noise
 from engine.heads.base import (
     Batch,
@@ -94,6 +97,16 @@ def align(
     flow[..., 1] += gy
     warped = cv2.remap(other, flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
     return np.asarray(warped)
+
+
+_NLMEANS_SCORES = tuple(f"{mode}@{s:g}" for mode in ("single", "multi") for s in NLMEANS_STRENGTHS)
+
+
+def _nlmeans_scores(noisy: list[np.ndarray], truth: np.ndarray) -> dict[str, float]:
+    """PSNR of NL-means at every strength on the middle noisy frame alone and over the three frames."""
+    scores = {f"single@{s:g}": psnr(denoise_nlmeans(noisy[1], s), truth) for s in NLMEANS_STRENGTHS}
+    scores.update({f"multi@{s:g}": psnr(denoise_nlmeans_multi(noisy, s), truth) for s in NLMEANS_STRENGTHS})
+    return scores
 
 
 def _neighbours(length: int, t: int) -> list[int]:
@@ -215,6 +228,7 @@ class DenoiseHead(Head):
         ours_ssim: list[float] = []
         single: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
         multi: dict[float, list[float]] = {s: [] for s in NLMEANS_STRENGTHS}
+        known = baseline_store(opts)  # NL-means scored once per input: the parent's net is scored on the same
         for clip in clips:
             for t in eval_indices(len(clip), int(opts["eval_frames"]), margin=1 if len(clip) >= 3 else 0):
                 idx = _neighbours(len(clip), t)
@@ -226,9 +240,12 @@ class DenoiseHead(Head):
                 out = self.denoise(net, noisy, 1)
                 ours.append(psnr(out, clean[1]))
                 ours_ssim.append(ssim(out, clean[1]))
+                base = known.scores(
+                    [*noisy, clean[1]], _NLMEANS_SCORES, functools.partial(_nlmeans_scores, noisy, clean[1])
+                )
                 for s in NLMEANS_STRENGTHS:
-                    single[s].append(psnr(denoise_nlmeans(noisy[1], s), clean[1]))
-                    multi[s].append(psnr(denoise_nlmeans_multi(noisy, s), clean[1]))
+                    single[s].append(base[f"single@{s:g}"])
+                    multi[s].append(base[f"multi@{s:g}"])
         empty = "denoise evaluation needs at least one held-out frame"
         if not ours:
             raise HeadError(empty)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -14,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.baselines.scores import OPTION as BASELINE_SCORES
+from engine.baselines.scores import BaselineScores
 from engine.heads import Head, get_head, head_names
 from engine.infer.run import autocast_for
 from engine.model.manifest import Manifest, code_version
@@ -23,6 +24,7 @@ from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
+from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.settings import TrainSettings
@@ -149,6 +151,8 @@ class _Run:
     last_ckpt: float = field(default_factory=time.monotonic)
     deadline: float = float("inf")  # time.monotonic() at which the whole run's budget ends
     memo: EvalMemo | None = None  # how long evaluation took last time (train() sets it)
+    costs: HeadCosts | None = None  # what scoring each head took last time (train() sets it)
+    baselines: BaselineScores = field(default_factory=BaselineScores)  # baseline scores by input
     on_stage: StageHook | None = None
     parallel: DataParallel | None = None  # a rank of a data-parallel run (engine.train.parallel)
     agreed: float | None = None  # rank 0's last fraction of the head in hand (parallel runs)
@@ -228,6 +232,8 @@ def train(
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
     run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
+    run.costs = HeadCosts(cache / "evaluation-head-seconds.json", memo_key)
+    run.baselines = BaselineScores(cache / "baseline-scores.json")
     run.pairs = PairPool(examples, options.resolution) if examples else None
     stopped = _fit_heads(run)
     steps = {n: run.state.progress[n].step for n in names}
@@ -365,66 +371,14 @@ def _start_run(
     return _Run(options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed)
 
 
-def eval_reserve(left: float, share: float, last: float | None) -> float:
-    """Seconds kept for evaluation out of `left`: its share, or what the same evaluation took last time
-    when that was more (evaluation has fixed costs a short budget's share may not cover), at most 60%."""
-    wanted = max(left * share, last or 0.0)
-    return min(wanted, left * 0.6)
-
-
-DECAY = 0.8  # what EvalMemo keeps of a longer evaluation each run
-
-
-@dataclass(frozen=True)
-class EvalMemo:
-    """How long evaluating these heads took in the show's last run (a small JSON file in the frame cache),
-    so that the next run reserves that much."""
-
-    path: Path
-    key: str
-
-    def last(self) -> float | None:
-        """The seconds it took last time; with a parent never scored before, twice the time without one
-        (the parent is scored on the same clips)."""
-        try:
-            known = json.loads(self.path.read_text())
-            value = known.get(self.key)
-            if value is None and "+parent@" in self.key:
-                alone = known.get(self.key.replace("+parent@", "@"))
-                value = 2 * alone if isinstance(alone, int | float) else None
-        except (OSError, ValueError, AttributeError):
-            return None
-        return float(value) if isinstance(value, int | float) else None
-
-    def remember(self, seconds: float) -> None:
-        """Keep `seconds`, or DECAY of what was kept when that is more: an evaluation cut short by a spent
-        budget takes less than a whole one, and must not make the next run keep too little (and overrun)."""
-        try:
-            known = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        except (OSError, ValueError):
-            known = {}
-        known = known if isinstance(known, dict) else {}
-        kept = known.get(self.key)
-        if isinstance(kept, int | float):
-            seconds = max(seconds, DECAY * kept)
-        known[self.key] = round(seconds, 2)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(known))
-        except OSError:
-            log.warning("cannot remember the evaluation time in %s", self.path)
-
-
 def _fit_heads(run: _Run) -> bool:
     """Fit each unfinished head in turn; True when stopped early. Training ends at what is left of the run
     less evaluation's reserve (`eval_reserve`); each head gets its share of the training time left when it
     starts, so a head that ran over (a step is the unit of time) is made up by the heads after it."""
     left = max(0.0, run.deadline - time.monotonic())
-    train_until = (
-        time.monotonic()
-        + left
-        - eval_reserve(left, run.cfg.eval_share, run.memo.last() if run.memo else None)
-    )
+    least = sum(c.frame for c in run.costs.known().values()) if run.costs is not None else 0.0
+    last = run.memo.last() if run.memo else None
+    train_until = time.monotonic() + left - eval_reserve(left, run.cfg.eval_share, last, least)
     shares = {n: float(run.cfg.head_shares.get(n, 1.0)) for n in run.names}
     todo = [n for n in run.names if not run.state.progress[n].done]
     for i, n in enumerate(todo):
@@ -544,28 +498,38 @@ def _score(
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """Every head's held-out scores, and the parent's on the same clips for the heads it has (none without
     held-out clips). Within a time budget (no `max_steps`) each head gets an equal slice of what is left
-    until the run's deadline and is scored clip by clip until its slice is spent (always one clip at least,
-    on one frame when a clip as long as the longest any head took so far would not fit), so evaluation ends
-    near the deadline instead of after it; with `max_steps` every clip is scored."""
+    until the run's deadline, less one frame of each later head (their smallest fair score, as the show's last
+    run timed it: engine.train.eval_time), and is scored clip by clip until its slice is spent (always one clip
+    at least, on one frame when a whole clip, as long as this head's last time or the longest any head took so
+    far, would not fit), so evaluation ends by the deadline instead of after it; with `max_steps` every clip
+    is scored. The baselines' scores are shared by the head's and the parent's nets (engine.baselines.scores)."""
     run.model.eval()
     metrics: dict[str, dict[str, float]] = {}
     parent_metrics: dict[str, dict[str, float]] = {}
     if not run.split.holdout:
         return metrics, parent_metrics
+    known = run.costs.known() if run.costs is not None else {}
+    seen: dict[str, HeadCost] = {}
     longest = 0.5  # seconds: the longest held-out clip any head took so far
     for i, (n, head) in enumerate(zip(run.names, run.heads, strict=True)):
         run.stage("evaluate", n)
         pnet = parent.model.net(n).to(run.device) if parent is not None and n in parent.model.nets else None
         until = None
         if run.cfg.max_steps is None:
-            until = time.monotonic() + max(0.0, run.deadline - time.monotonic()) / (len(run.names) - i)
-        options = dict(eval_options.get(n, {}))
-        ours, theirs, took = _score_head(run, i, head, run.model.net(n), pnet, options, until, longest)
-        longest = max(longest, took)
+            later = sum(known[m].frame for m in run.names[i + 1 :] if m in known)
+            left = max(0.0, run.deadline - time.monotonic() - later)
+            until = time.monotonic() + left / (len(run.names) - i)
+        options = {**eval_options.get(n, {}), BASELINE_SCORES: run.baselines}
+        expect = max(longest, known[n].clip if n in known else 0.0)
+        ours, theirs, seen[n] = _score_head(run, i, head, run.model.net(n), pnet, options, until, expect)
+        longest = max(longest, seen[n].clip)
         if ours:
             metrics[n] = ours
         if theirs:
             parent_metrics[n] = theirs
+    if run.costs is not None:
+        run.costs.remember(seen)
+    run.baselines.save()
     return metrics, parent_metrics
 
 
@@ -578,17 +542,19 @@ def _score_head(
     options: dict[str, Any],
     until: float | None,
     expect: float = 0.5,
-) -> tuple[dict[str, float], dict[str, float], float]:
+) -> tuple[dict[str, float], dict[str, float], HeadCost]:
     """One head (and its parent's net) scored clip by clip on the held-out clips, until `until`: the next
     clip is started only when one as long as the longest so far still ends by then; when not even a clip
-    as long as `expect` fits, on one frame per clip. Also returns the longest clip's seconds."""
+    as long as `expect` fits, on one frame per clip. Also returns what it cost: the longest clip scored whole
+    (0 when on one frame) and the most seconds per scored frame."""
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     seed = run.options.seed
-    if until is not None and until <= time.monotonic() + expect:  # no time left: the smallest fair score
+    one_frame = until is not None and until <= time.monotonic() + expect
+    if one_frame:  # no time for a whole clip: the smallest fair score
         log.info("%s: scored on one frame per clip (the budget is spent)", head.name)
         options = {**options, "eval_frames": 1}
-    took = 0.0  # the longest clip so far: a clip that would end past `until` is not started
+    took = per_frame = 0.0  # the longest clip so far: a clip that would end past `until` is not started
     for c, clip in enumerate(run.split.holdout):
         began = time.monotonic()
         if c > 0 and until is not None and began + took > until:
@@ -605,8 +571,11 @@ def _score_head(
         ours.append(sheet)
         if parent_net is not None:
             theirs.append(_evaluate(head, parent_net, [clip], seed, index, options, c))
-        took = max(took, time.monotonic() - began)
-    return _merge(head, ours), _merge(head, [t for t in theirs if t]), took
+        spent = time.monotonic() - began
+        took = max(took, spent)
+        per_frame = max(per_frame, spent / max(1.0, sheet.get("frames", 1.0)))
+    cost = HeadCost(0.0 if one_frame else took, per_frame)
+    return _merge(head, ours), _merge(head, [t for t in theirs if t]), cost
 
 
 def _merge(head: Head, sheets: list[dict[str, float]]) -> dict[str, float]:

@@ -1,6 +1,10 @@
 """A training budget is the wall clock of the whole run (`rushes train --budget`, a train job): the time spent
 before the engine starts counts, evaluation ends at the engine's deadline and writing and recording the version
-fit in what is kept for them, so the run is over by its budget. Real training on the real clock, tiny clips."""
+fit in what is kept for them, so the run is over by its budget. Real training on the real clock, tiny clips.
+
+The show's first run times its evaluation (per head: a whole held-out clip, one frame; engine.train.eval_time);
+from the next run on, training leaves at least one frame of every head's scoring, so even a run whose budget is
+spent by the time it evaluates ends within it."""
 
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ from tests.daemon.stages.conftest import SHOW, ingest_movie
 
 BUDGET = 10.0
 SPENT_BEFORE = 1.0  # what loading the command took before the stage was called, counted in the budget
-# Past the budget by at most one unit of work: a training step or a held-out clip started just before its
-# slice ended (1.1 s over in the parallel suite at load 20; the old counting, from the engine's call, ended
-# 2.6 s over at load 15 and grows with the time spent before the engine starts).
-SLACK = 1.5
+# Past the budget by at most the training step in flight when training's time ran out (evaluation then has
+# that much less than it kept, and one frame of each head is still scored): at 64 px a step takes well under
+# 0.1 s on an idle core and up to about 0.4 s in the parallel suite at a load of 20.
+TOLERANCE = 0.5
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +50,8 @@ def test_a_budgeted_run_is_over_within_its_budget_counted_from_the_command_start
         update={"resolution": 64, "cpu_threads": 1}
     )  # 1 thread: the suite is parallel
     settings.shows[0] = show.model_copy(update={"train": train})
+    first = run_training(settings, catalog, SHOW, job_id="first", budget=BUDGET)  # times its evaluation
+    assert first.version == 1
     stages: list[tuple[float, Stage]] = []
     started = time.monotonic() - SPENT_BEFORE
 
@@ -60,12 +66,13 @@ def test_a_budgeted_run_is_over_within_its_budget_counted_from_the_command_start
     )
 
     took = time.monotonic() - started
-    assert report.version == 1 and report.skipped is None
+    assert report.version == 2 and report.skipped is None
     timeline = ", ".join(f"{st.name} {st.head or ''} at {at:.1f} s" for at, st in stages)
-    assert took <= BUDGET + SLACK, f"the run took {took:.2f} s of a {BUDGET} s budget: {timeline}"
+    print(f"TOOK {took:.2f}: {timeline}")
+    assert took <= BUDGET + TOLERANCE, f"the run took {took:.2f} s of a {BUDGET} s budget: {timeline}"
     with catalog.session(readonly=True) as s:
-        (row,) = models_repo.list_versions(s, SHOW)
-        assert row.promoted  # written and recorded within the budget
+        rows = models_repo.list_versions(s, SHOW)
+        assert [r.version for r in rows] == [1, 2]  # written and recorded within the budget
     decode = stages[0][1]
     assert decode.name == "decode" and decode.left_s is not None
     assert decode.left_s <= BUDGET - SPENT_BEFORE - FINISH_RESERVE_S  # the time before the engine counted
