@@ -520,7 +520,7 @@ def _score(
             left = max(0.0, run.deadline - time.monotonic() - later)
             until = time.monotonic() + left / (len(run.names) - i)
         options = {**eval_options.get(n, {}), BASELINE_SCORES: run.baselines}
-        expect = max(longest, known[n].clip if n in known else 0.0)
+        expect = max(longest, _whole_clip(known.get(n), head, options))
         ours, theirs, seen[n] = _score_head(run, i, head, run.model.net(n), pnet, options, until, expect)
         longest = max(longest, seen[n].clip)
         if ours:
@@ -531,6 +531,15 @@ def _score(
         run.costs.remember(seen)
     run.baselines.save()
     return metrics, parent_metrics
+
+
+def _whole_clip(cost: HeadCost | None, head: Head, options: Mapping[str, Any]) -> float:
+    """Seconds a whole held-out clip of this head took last time, or its time per frame times the frames it
+    scores per clip when last time it was scored on one frame only (0 when never timed)."""
+    if cost is None:
+        return 0.0
+    frames = options.get("eval_frames", head.default_config().get("eval_frames", 1))
+    return cost.clip if cost.clip > 0 else cost.frame * max(1, int(frames))
 
 
 def _score_head(

@@ -82,6 +82,30 @@ def test_bad_environment_value_names_its_key(monkeypatch: pytest.MonkeyPatch) ->
     assert line.startswith("http.port: ")
 
 
+def test_a_list_or_a_block_of_options_comes_from_the_environment_as_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "rushes.yaml", "tracker:\n  kind: shotgrid\n  url: http://from-yaml\n")
+    monkeypatch.setenv("RUSHES_SHOWS", '[{"code": "ENVSHOW", "name": "From env"}]')
+    monkeypatch.setenv("RUSHES_TRACKER", '{"url": "http://whole-block", "script_name": "s"}')
+    monkeypatch.setenv("rushes_tracker__script_name", "lower-case")  # names are case-insensitive
+    monkeypatch.setenv("RUSHES_CONFIG", str(config))  # not a setting: ignored here, as RUSHES_NOPE is
+    monkeypatch.setenv("RUSHES_NOPE", "1")
+    settings = load_settings(config)
+    assert [(s.code, s.name) for s in settings.shows] == [("ENVSHOW", "From env")]
+    # the block's JSON replaces the file's keys it names; the variable of one key wins over the block
+    assert (settings.tracker.kind, settings.tracker.url) == ("shotgrid", "http://whole-block")
+    assert settings.tracker.script_name == "lower-case"
+
+
+def test_a_variable_that_is_not_json_where_json_is_needed_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUSHES_SHOWS", "MYSHOW")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    (line,) = info.value.problems
+    assert line.startswith("RUSHES_SHOWS: not valid JSON")
+
+
 def test_rushes_home_sets_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = write(tmp_path / "rushes.yaml", f"data_dir: {tmp_path / 'from-yaml'}\n")
     assert load_settings(config).data_dir == tmp_path / "from-yaml"
