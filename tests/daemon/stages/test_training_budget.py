@@ -68,7 +68,6 @@ def test_a_budgeted_run_is_over_within_its_budget_counted_from_the_command_start
     took = time.monotonic() - started
     assert report.version == 2 and report.skipped is None
     timeline = ", ".join(f"{st.name} {st.head or ''} at {at:.1f} s" for at, st in stages)
-    print(f"TOOK {took:.2f}: {timeline}")
     assert took <= BUDGET + TOLERANCE, f"the run took {took:.2f} s of a {BUDGET} s budget: {timeline}"
     with catalog.session(readonly=True) as s:
         rows = models_repo.list_versions(s, SHOW)
