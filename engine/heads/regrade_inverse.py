@@ -117,7 +117,7 @@ LOOK_STATS = 7
 LOOK_SPREAD = (0.05, 2.0, 0.05, 0.15, 0.15, 0.15, 0.15)
 LOOK_PRIOR = 3.0  # weight of the prior that the error is small (the five numbers in units of PARAM_SCALE)
 LOOK_MEMORY = 4000  # thumbnails: the look follows the latest this many (a show's dailies replace its base's)
-LOOK_ITERATIONS = 4  # Gauss-Newton steps (the fit moves less than 0.01 after the third)
+LOOK_ITERATIONS = 6  # Levenberg-Marquardt steps
 LOOK_SIDE = 32
 STEP = 0.05  # forward-difference step, in units of PARAM_SCALE
 DAMPING = 0.1
@@ -140,8 +140,9 @@ def look_stats(thumb: torch.Tensor) -> torch.Tensor:
 def fit_to_look(thumb: torch.Tensor, look: torch.Tensor) -> torch.Tensor:
     """The five numbers (N,5) whose inverse brings thumbnails (N,3,h,w) closest to the show's `look`
     (LOOK_STATS,): a MAP fit of the statistics' errors weighed by LOOK_SPREAD with a Gaussian prior on the
-    numbers (PARAM_SCALE wide, LOOK_PRIOR strong), by damped Gauss-Newton steps on forward differences
-    (the quantiles are not smooth enough for exact gradients to help). Each thumbnail is fitted on its
+    numbers (PARAM_SCALE wide, LOOK_PRIOR strong), by Levenberg-Marquardt steps on forward differences
+    (the quantiles are not smooth enough for exact gradients to help; a step that clips the white point can
+    overshoot, so a step is kept only where it lowers the cost). Each thumbnail is fitted on its
     own; no gradient flows through the fit."""
     scale = torch.tensor(PARAM_SCALE, dtype=torch.float32, device=thumb.device)
     spread = torch.tensor(LOOK_SPREAD, dtype=torch.float32, device=thumb.device)
@@ -156,13 +157,20 @@ def fit_to_look(thumb: torch.Tensor, look: torch.Tensor) -> torch.Tensor:
         return torch.cat([misfit, prior * p], 1)
 
     p = torch.zeros(n, PARAMS, device=x.device)
+    damping = torch.full((n, 1, 1), DAMPING, device=x.device)
     with torch.no_grad():
+        r0 = residual(p, x)
         for _ in range(LOOK_ITERATIONS):
-            shifted = torch.cat([p] + [p + STEP * eye[k] for k in range(PARAMS)])
-            r = residual(shifted, x.repeat(PARAMS + 1, 1, 1, 1)).view(PARAMS + 1, n, -1)
-            jac = ((r[1:] - r[0]) / STEP).permute(1, 2, 0)  # (N, residuals, PARAMS)
-            normal = jac.transpose(1, 2) @ jac + DAMPING * eye
-            p = p - torch.linalg.solve(normal, (jac.transpose(1, 2) @ r[0].unsqueeze(2))).squeeze(2)
+            shifted = torch.cat([p + STEP * eye[k] for k in range(PARAMS)])
+            r = residual(shifted, x.repeat(PARAMS, 1, 1, 1)).view(PARAMS, n, -1)
+            jac = ((r - r0) / STEP).permute(1, 2, 0)  # (N, residuals, PARAMS)
+            normal = jac.transpose(1, 2) @ jac + damping * eye
+            step = torch.linalg.solve(normal, jac.transpose(1, 2) @ r0.unsqueeze(2)).squeeze(2)
+            tried = residual(p - step, x)
+            better = (tried**2).sum(1) < (r0**2).sum(1)  # Levenberg-Marquardt: keep a step only if it helps
+            p = torch.where(better[:, None], p - step, p)
+            r0 = torch.where(better[:, None], tried, r0)
+            damping = torch.where(better[:, None, None], damping / 3, damping * 4)
     return (p * scale).to(thumb.dtype)
 
 
