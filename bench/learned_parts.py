@@ -35,7 +35,6 @@ from engine import lut as luts
 from engine.heads.base import as_float
 from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_parts
 from engine.heads.regrade import RegradeHead, RegradeNet, grade_error
-from engine.heads.regrade_inverse import inverse_loss
 from engine.metrics import psnr
 from engine.shots import find_cuts
 from engine.train import TrainClip
@@ -55,13 +54,13 @@ def load(footage: Path, frames: int, resolution: int) -> tuple[list[np.ndarray],
 
 
 def regrade(
-    train: list[np.ndarray], held: list[np.ndarray], steps: int, every: int, lr: float
+    train: list[np.ndarray], held: list[np.ndarray], steps: int, every: int, lr: float, seed: int
 ) -> list[dict[str, Any]]:
     head = RegradeHead()
     net = head.build({})
     assert isinstance(net, RegradeNet)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     frames = [(c[t], i) for i, c in enumerate(held) for t in range(0, len(c), 12)]
 
     def score(production: bool) -> tuple[float, float]:
@@ -82,7 +81,7 @@ def regrade(
         graded = torch.from_numpy(np.concatenate([e["inv_graded"] for e in ex]))
         clean = torch.from_numpy(np.concatenate([e["inv_clean"] for e in ex]))
         grades = torch.from_numpy(np.concatenate([e["inv_grades"] for e in ex]))
-        loss = inverse_loss(net.grade_params(graded), graded, clean, grades)
+        loss = head.inverse_loss(net, graded, clean, grades)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -120,12 +119,12 @@ def triplets(clips: list[np.ndarray], stride: int) -> list[tuple[np.ndarray, np.
 
 
 def interpolate(
-    train: list[np.ndarray], held: list[np.ndarray], steps: int, every: int, lr: float
+    train: list[np.ndarray], held: list[np.ndarray], steps: int, every: int, lr: float, seed: int
 ) -> list[dict[str, Any]]:
     head = InterpolateHead()
     net = head.build({})
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     pool, test = triplets(train, 3), triplets(held, 8)
     crop = 96
 
@@ -183,12 +182,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0, help="the training examples' and weights' seed")
     args = ap.parse_args()
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     train, held = load(args.footage, args.frames, args.resolution)
     run = regrade if args.part == "regrade" else interpolate
-    rows = run(train, held, args.steps, args.every, args.lr)
+    rows = run(train, held, args.steps, args.every, args.lr, args.seed)
     write_json(
         OUT / f"learned_parts_{args.part}.json",
         {"machine": machine(), "args": vars(args) | {"footage": str(args.footage)}, "rows": rows},

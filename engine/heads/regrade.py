@@ -12,9 +12,10 @@ engine.production_degradations: +-2 stops with clipped highlights, white balance
 and contrast, which the four-number base cannot invert), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
 zeros), so the head also learns to restore towards the show's own look with no reference. With no
-reference the LUT starts from the inverse of the grade error that a small MLP predicts from the frame's
-global statistics (engine.heads.regrade_inverse), trained on `inverse_examples` graded thumbnails per
-example whose grade is known; a fresh one predicts no error (the identity).
+reference the LUT starts from the inverse of the grade error that brings the frame closest to the show's
+look (engine.heads.regrade_inverse: the look is learned from the show's ungraded frames, plus a small MLP
+correction), trained on `inverse_examples` graded thumbnails per example whose grade is known; a fresh one
+has no look and predicts no error (the identity).
 
 apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool,
 "inverse": bool (default True; run_params() turns it off where it did not gain on the held-out clips)}. With
@@ -62,6 +63,9 @@ THUMB = 64
 # The learned no-reference inverse is applied only when it beat the ungraded input by this much on the
 # held-out clips (an under-trained one can move a frame the wrong way).
 MIN_INVERSE_GAIN_DB = 0.05
+# Graded thumbnails per training step on which the no-reference inverse's loss is taken (all of them teach
+# the look): each costs a fit to the look (engine.heads.regrade_inverse.fit_to_look).
+INVERSE_LOSS_THUMBS = 32
 
 
 @dataclass(frozen=True)
@@ -287,12 +291,25 @@ class RegradeHead(Head):
         basis = net.basis if isinstance(net, RegradeNet) else torch.zeros(1, 2, 2, 2, 3)
         err: torch.Tensor = (out - batch["target"]).abs().mean() + tv * _smoothness(basis)
         if isinstance(net, RegradeNet) and "inv_graded" in batch:
-            graded = batch["inv_graded"].flatten(0, 1)
-            predicted = net.grade_params(graded)
-            err = err + inverse_loss(
-                predicted, graded, batch["inv_clean"].flatten(0, 1), batch["inv_grades"].flatten(0, 1)
+            err = err + self.inverse_loss(
+                net,
+                batch["inv_graded"].flatten(0, 1),
+                batch["inv_clean"].flatten(0, 1),
+                batch["inv_grades"].flatten(0, 1),
             )
         return err
+
+    def inverse_loss(
+        self, net: RegradeNet, graded: torch.Tensor, clean: torch.Tensor, grades: torch.Tensor
+    ) -> torch.Tensor:
+        """The no-reference part's training step on thumbnails (N,3,h,w) under known grade errors (N,5):
+        learn the show's look from the clean ones (engine.heads.regrade_inverse.InverseGrade.learn_look),
+        then the loss of the predicted inverse on the first INVERSE_LOSS_THUMBS (the fit to the look costs
+        about 12 ms of CPU per thumbnail)."""
+        if net.training:
+            net.inverse.learn_look(clean)
+        k = INVERSE_LOSS_THUMBS
+        return inverse_loss(net.grade_params(graded[:k]), graded[:k], clean[:k], grades[:k])
 
     def predict_lut(
         self,

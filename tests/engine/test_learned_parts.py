@@ -9,9 +9,10 @@ import torch
 
 from engine import lut, synth
 from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_parts
-from engine.heads.regrade import RegradeHead, RegradeNet, grade_error
-from engine.heads.regrade_inverse import inverse_loss
+from engine.heads.regrade import RegradeHead, RegradeNet, grade_error, thumbnail
+from engine.heads.regrade_inverse import LOOK_MEMORY, InverseGrade, look_stats
 from engine.metrics import psnr
+from engine.production_degradations import Grade, apply_grade
 
 
 def _occluded_clip(frames: int = 16) -> np.ndarray:
@@ -71,14 +72,11 @@ def test_regrade_without_reference_learns_the_look_and_beats_the_ungraded_input(
     assert isinstance(net, RegradeNet)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
-    for _ in range(120):
+    for _ in range(10):  # the look is learned within the first steps; the MLP correction is trained on top
         ex = head.inverse_examples(train, rng, 16, 0.5)
         graded = torch.from_numpy(ex["inv_graded"])
-        loss = inverse_loss(
-            net.grade_params(graded),
-            graded,
-            torch.from_numpy(ex["inv_clean"]),
-            torch.from_numpy(ex["inv_grades"]),
+        loss = head.inverse_loss(
+            net, graded, torch.from_numpy(ex["inv_clean"]), torch.from_numpy(ex["inv_grades"])
         )
         opt.zero_grad()
         loss.backward()
@@ -109,3 +107,51 @@ def test_regrade_without_reference_leaves_frames_alone_when_its_inverse_did_not_
     moved = dict(head.apply(net, [(1, frame)], {**gained, "precise": True}))
     np.testing.assert_allclose(kept[1], frame, atol=1e-5)
     assert not np.allclose(moved[1], frame, atol=1e-3)
+
+
+def _thumbs(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.stack([thumbnail(f) for f in frames]).transpose(0, 3, 1, 2).copy())
+
+
+def test_regrade_learns_the_shows_look_from_its_frames_and_a_shows_dailies_replace_its_bases_look() -> None:
+    base_show = _thumbs(synth.camera_move(synth.photo("astronaut"), 8, (96, 64), seed=1))
+    show = _thumbs(synth.camera_move(synth.photo("coffee"), 8, (96, 64), seed=2))
+    base_look, show_look = look_stats(base_show).mean(0), look_stats(show).mean(0)
+    inverse = InverseGrade()
+    for _ in range(LOOK_MEMORY // 400):
+        inverse.learn_look(base_show.repeat(50, 1, 1, 1))
+    torch.testing.assert_close(inverse.look, base_look, atol=1e-4, rtol=0)
+    for _ in range(3 * LOOK_MEMORY // 400):  # the show's dailies, three times the look's memory
+        inverse.learn_look(show.repeat(50, 1, 1, 1))
+    assert (inverse.look - show_look).abs().max() < 0.1 * (base_look - show_look).abs().max()
+
+
+def test_regrade_without_reference_undoes_under_exposure_and_far_off_white_balance_from_the_look_alone() -> None:
+    clip = synth.camera_move(synth.photo("coffee"), 12, (96, 64), seed=2)
+    inverse = InverseGrade()
+    inverse.learn_look(_thumbs(clip[::2]))  # the look of the show's other frames; no weight trained
+    for stops, red in ((-1.8, 0.7), (-1.0, 1.0)):
+        frame = clip[5]
+        graded = apply_grade(frame[None], Grade(exposure_stops=stops, white_balance=(red, 1.0, 0.8)))[0]
+        with torch.no_grad():
+            found = inverse(_thumbs(graded[None]))[0]
+        assert abs(float(found[0]) - stops) < 0.5
+        restored = lut.apply_lut(graded, RegradeHead().predict_lut(_net_with(inverse), graded))
+        assert psnr(restored, frame) > psnr(graded, frame) + 4.0
+
+
+def test_a_regrade_version_saved_before_the_look_was_learned_still_loads_and_predicts_no_look() -> None:
+    old = {k: v for k, v in InverseGrade().state_dict().items() if not k.startswith("look")}
+    inverse = InverseGrade()
+    inverse.learn_look(_thumbs(synth.camera_move(synth.photo("coffee"), 4, (96, 64), seed=2)))
+    inverse.load_state_dict(old)
+    assert float(inverse.look_seen) == 0.0
+    with torch.no_grad():
+        assert inverse(_thumbs(synth.camera_move(synth.photo("astronaut"), 2, (96, 64)))).abs().max() == 0
+
+
+def _net_with(inverse: InverseGrade) -> RegradeNet:
+    net = RegradeHead().build({})
+    assert isinstance(net, RegradeNet)
+    net.inverse.load_state_dict(inverse.state_dict())
+    return net
