@@ -47,6 +47,12 @@ class NoModel(Exception):
         super().__init__(f"show {show} has no trained model yet: run `rushes train --show {show}` first")
 
 
+# Decoded frames waiting for the head (float32: 100 MB each at 4K). One waits in the queue and the decoder
+# holds the next: decoding still overlaps the head; a deeper queue only adds frames held (docs/benchmarks.md).
+DECODE_AHEAD = 1
+# Fixed frames waiting for the encoders (8 bits where the render writes only 8-bit files: RenderSink.compact).
+ENCODE_BEHIND = 2
+
 DAEMON_KEYS = ("deliver",)  # fix parameters the daemon reads itself (the heads read the others)
 
 
@@ -89,7 +95,7 @@ def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_fra
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
-        for frame in prefetch(read_frames(source), depth=2):
+        for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
             recent[frame.number] = to_uint8(frame.rgb)
             while len(recent) > 64:
                 recent.popitem(last=False)
@@ -273,9 +279,11 @@ def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPla
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
             fixed = fixed_frames(model, prepared, source, plan.first_frame)
-            with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as encoder:
-                for frame in fixed:
-                    encoder.put(frame)
+            with Background[tuple[int, np.ndarray, np.ndarray]](
+                lambda f: sink.add(*f), depth=ENCODE_BEHIND
+            ) as encoder:
+                for number, before, after in fixed:
+                    encoder.put((number, before, sink.compact(after)))
             return sink.finish(lut=fixed.outputs.lut)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
