@@ -29,6 +29,7 @@ from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from engine.baselines.fallback import baseline_frames
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
+from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
@@ -275,7 +276,9 @@ def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPlan) -> RenderedFiles:
     """Stream the fixed frames into the review files of `plan` (a FixError is Permanent). Decoding runs ahead
-    of the head and encoding behind it, each in its own thread (engine.infer.stream)."""
+    of the head and encoding behind it, each in its own thread (engine.infer.stream); frame-sized buffers
+    go back to the system when freed (engine.heap), so memory stays flat over a long shot."""
+    return_frame_blocks()
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
             fixed = fixed_frames(model, prepared, source, plan.first_frame)
