@@ -389,6 +389,8 @@ def exr_memory(source: Path, work: Path, frames: int, kind: str = "regrade") -> 
         os.symlink(work / "exr_long" / f"plate.{1001 + i:04d}.exr", short / f"plate.{1001 + i:04d}.exr")
     rows = []
     for pattern in (str(short / "plate.####.exr"), long_shot):
+        if pattern == long_shot:
+            rows.append(ffmpeg_exr(short, work / "ffmpeg_exr.mp4"))
         count = probe(pattern).frame_count
         with FrameRss() as trace:
             row = stage(
@@ -400,6 +402,42 @@ def exr_memory(source: Path, work: Path, frames: int, kind: str = "regrade") -> 
         print(row["rss_after_frames"], flush=True)
         rows.append(row)
     return rows
+
+
+def ffmpeg_exr(folder: Path, out: Path) -> dict[str, Any]:
+    """The nearest classical job to a 4K regrade fix: the ffmpeg CLI reading the same EXR frames, grading them
+    (`eq`) and encoding the review H.264 (the fix's own x264 settings); its frames/s and peak RSS (the
+    highest VmHWM of its process, read every 20 ms: a child's rusage would count this process's pages)."""
+    count = len(list(folder.glob("plate.*.exr")))
+    command = ["ffmpeg", "-v", "error", "-y", "-start_number", "1001", "-i", str(folder / "plate.%04d.exr")]
+    command += ["-vf", "eq=gamma=1.1", "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-bf", "0"]
+    command += ["-rc-lookahead", "10", "-pix_fmt", "yuv420p", str(out)]
+    start = time.perf_counter()
+    child = subprocess.Popen(command)
+    peak_kb = 0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            text = status.read_text()
+        except OSError:
+            break
+        if "ffmpeg" in text.split("\n", 1)[0]:  # after exec: this is ffmpeg's own memory
+            peak_kb = max(
+                peak_kb, *(int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM:"))
+            )
+        time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    if child.wait() != 0:
+        raise SystemExit(f"ffmpeg failed on the EXR frames of {folder} (exit {child.returncode})")
+    row = {
+        "stage": f"ffmpeg EXR -> eq -> libx264 (own process), {count} frames",
+        "seconds": round(seconds, 2),
+        "fps": round(count / seconds, 3),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "rss_growth_mb": round(peak_kb / 1024),
+    }
+    print(row, flush=True)
+    return row
 
 
 def main() -> None:
