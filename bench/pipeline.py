@@ -421,10 +421,9 @@ def ffmpeg_exr(folder: Path, out: Path) -> dict[str, Any]:
             text = status.read_text()
         except OSError:
             break
-        if "ffmpeg" in text.split("\n", 1)[0]:  # after exec: this is ffmpeg's own memory
-            peak_kb = max(
-                peak_kb, *(int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM:"))
-            )
+        hwm = [int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM:")]
+        if hwm and "ffmpeg" in text.split("\n", 1)[0]:  # after exec: this is ffmpeg's own memory
+            peak_kb = max(peak_kb, hwm[0])
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     if child.wait() != 0:
