@@ -379,17 +379,21 @@ class FrameRss:
         return {str(k): round(max(self.after_frame[:k])) for k in [*marks, len(self.after_frame)]}
 
 
-def exr_memory(source: Path, work: Path, frames: int, kind: str = "regrade") -> list[dict[str, Any]]:
-    """Whole fix of a 4K EXR shot of `frames` and of a tenth of that: peak memory of each, and the RSS
-    after each frame rendered (flat over the long shot = streaming)."""
+def exr_memory(
+    source: Path, work: Path, frames: int, kind: str = "regrade", short_frames: int | None = None
+) -> list[dict[str, Any]]:
+    """Whole fix of a 4K EXR shot of `frames` and of `short_frames` (default a tenth of that; 0: only the
+    long one): peak memory of each, and the RSS after each frame rendered (flat over the long shot =
+    streaming)."""
     long_shot = make_exr(source, work / "exr_long", frames)
     short = work / "exr_short"
     short.mkdir()
-    for i in range(max(2, frames // 10)):
+    for i in range(max(2, frames // 10) if short_frames is None else short_frames):
         os.symlink(work / "exr_long" / f"plate.{1001 + i:04d}.exr", short / f"plate.{1001 + i:04d}.exr")
     rows = []
-    for pattern in (str(short / "plate.####.exr"), long_shot):
-        if pattern == long_shot:
+    shots = [long_shot] if short_frames == 0 else [str(short / "plate.####.exr"), long_shot]
+    for pattern in shots:
+        if pattern == long_shot and short_frames != 0:
             rows.append(ffmpeg_exr(short, work / "ffmpeg_exr.mp4"))
         count = probe(pattern).frame_count
         with FrameRss() as trace:
@@ -450,6 +454,9 @@ def main() -> None:
     parser.add_argument("--name", default="pipeline", help="Report name: bench/out/NAME.json and .md.")
     parser.add_argument("--exr-frames", type=int, default=200, help="Frames of the 4K EXR shot (0: skip).")
     parser.add_argument("--exr-kind", default="regrade", help="The head that fixes the 4K EXR shot.")
+    parser.add_argument(
+        "--exr-short", type=int, help="Frames of the short 4K shot (default a tenth; 0: the long shot only)."
+    )
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit(
@@ -464,7 +471,11 @@ def main() -> None:
         rows = fix_1080p(clip, work) if args.frames > 0 else []
         ab = head_vs_whole(clip, work, args.ab_rounds) if args.ab_rounds > 0 else None
         source = next(iter(sorted(args.footage.rglob("*.mp4"))), clip) if args.footage else clip
-        exr = exr_memory(source, work, args.exr_frames, args.exr_kind) if args.exr_frames > 0 else []
+        exr = (
+            exr_memory(source, work, args.exr_frames, args.exr_kind, args.exr_short)
+            if args.exr_frames > 0
+            else []
+        )
     report(rows, exr, latency, load_before, args.name, ab)
 
 
