@@ -187,7 +187,9 @@ def stage(name: str, frames: int, fn: Callable[[], object]) -> dict[str, Any]:
 
 def fresh_version(kind: str) -> Any:
     """What daemon.stages.fixing reads of a promoted model version, with a fresh net (the same compute)."""
-    return SimpleNamespace(model=ShowModel.fresh([kind]).eval(), manifest=SimpleNamespace(metrics={}, sources={}, config={}))
+    return SimpleNamespace(
+        model=ShowModel.fresh([kind]).eval(), manifest=SimpleNamespace(metrics={}, sources={}, config={})
+    )
 
 
 def whole_fix(kind: str, source: Path, out: Path, params: dict[str, Any]) -> int:
@@ -280,7 +282,11 @@ def fix_1080p(clip: Path, work: Path) -> list[dict[str, Any]]:
     fixed.clear()
     with torch.no_grad():
         rows.append(
-            stage("whole fix (daemon.stages.fixing.render)", n, lambda: whole_fix("denoise", clip, work / "w", {}))
+            stage(
+                "whole fix (daemon.stages.fixing.render)",
+                n,
+                lambda: whole_fix("denoise", clip, work / "w", {}),
+            )
         )
     return rows + baselines(clip, decoded, work)
 
@@ -343,24 +349,98 @@ def make_exr(source: Path, folder: Path, frames: int, distinct: int = 24) -> str
     return str(folder / "plate.####.exr")
 
 
-def exr_memory(source: Path, work: Path, frames: int) -> list[dict[str, Any]]:
-    """Whole regrade fix of a 4K EXR shot of `frames` and of a tenth of that: peak memory of each."""
+class FrameRss:
+    """The resident memory after each frame the whole fix renders (daemon.stages.fixing's RenderSink, wrapped
+    for the run): shows whether memory climbs with the frames of one shot or stays flat."""
+
+    def __init__(self) -> None:
+        self.after_frame: list[float] = []
+
+    def __enter__(self) -> FrameRss:
+        from daemon.stages import fixing
+
+        trace = self.after_frame
+
+        class Sink(RenderSink):
+            def add(self, number: int, before: np.ndarray, after: np.ndarray) -> None:
+                super().add(number, before, after)
+                trace.append(rss_mb())
+
+        self._module, self._sink = fixing, fixing.RenderSink
+        fixing.RenderSink = Sink  # type: ignore[misc]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._module.RenderSink = self._sink  # type: ignore[misc]
+
+    def peaks(self) -> dict[str, int]:
+        """Highest RSS after any of the first k frames, for k = 1, 2, 5, 10, 20, 50, 100, 200, ... and all."""
+        marks = [k for k in (1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400) if k < len(self.after_frame)]
+        return {str(k): round(max(self.after_frame[:k])) for k in [*marks, len(self.after_frame)]}
+
+
+def exr_memory(
+    source: Path, work: Path, frames: int, kind: str = "regrade", short_frames: int | None = None
+) -> list[dict[str, Any]]:
+    """Whole fix of a 4K EXR shot of `frames` and of `short_frames` (default a tenth of that; 0: only the
+    long one): peak memory of each, and the RSS after each frame rendered (flat over the long shot =
+    streaming)."""
     long_shot = make_exr(source, work / "exr_long", frames)
     short = work / "exr_short"
     short.mkdir()
-    for i in range(max(2, frames // 10)):
+    for i in range(max(2, frames // 10) if short_frames is None else short_frames):
         os.symlink(work / "exr_long" / f"plate.{1001 + i:04d}.exr", short / f"plate.{1001 + i:04d}.exr")
     rows = []
-    for pattern in (str(short / "plate.####.exr"), long_shot):
+    shots = [long_shot] if short_frames == 0 else [str(short / "plate.####.exr"), long_shot]
+    for pattern in shots:
+        if pattern == long_shot and short_frames != 0:
+            rows.append(ffmpeg_exr(short, work / "ffmpeg_exr.mp4"))
         count = probe(pattern).frame_count
-        rows.append(
-            stage(
-                f"4K EXR whole fix, regrade, {count} frames",
+        with FrameRss() as trace:
+            row = stage(
+                f"4K EXR whole fix, {kind}, {count} frames",
                 count,
-                lambda p=pattern: whole_fix("regrade", Path(p), work / "x", {}),
+                lambda p=pattern: whole_fix(kind, Path(p), work / "x", {}),
             )
-        )
+        row["rss_after_frames"] = trace.peaks()
+        print(row["rss_after_frames"], flush=True)
+        rows.append(row)
     return rows
+
+
+def ffmpeg_exr(folder: Path, out: Path) -> dict[str, Any]:
+    """The nearest classical job to a 4K regrade fix: the ffmpeg CLI reading the same EXR frames, grading them
+    (`eq`) and encoding the review H.264 (the fix's own x264 settings); its frames/s and peak RSS (the
+    highest VmHWM of its process, read every 20 ms: a child's rusage would count this process's pages)."""
+    count = len(list(folder.glob("plate.*.exr")))
+    command = ["ffmpeg", "-v", "error", "-y", "-start_number", "1001", "-i", str(folder / "plate.%04d.exr")]
+    command += ["-vf", "eq=gamma=1.1", "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-bf", "0"]
+    command += ["-rc-lookahead", "10", "-pix_fmt", "yuv420p", str(out)]
+    start = time.perf_counter()
+    child = subprocess.Popen(command)
+    peak_kb = 0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            text = status.read_text()
+        except OSError:
+            break
+        hwm = [int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM:")]
+        if hwm and "ffmpeg" in text.split("\n", 1)[0]:  # after exec: this is ffmpeg's own memory
+            peak_kb = max(peak_kb, hwm[0])
+        time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    if child.wait() != 0:
+        raise SystemExit(f"ffmpeg failed on the EXR frames of {folder} (exit {child.returncode})")
+    row = {
+        "stage": f"ffmpeg EXR -> eq -> libx264 (own process), {count} frames",
+        "seconds": round(seconds, 2),
+        "fps": round(count / seconds, 3),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "rss_growth_mb": round(peak_kb / 1024),
+    }
+    print(row, flush=True)
+    return row
 
 
 def main() -> None:
@@ -373,6 +453,10 @@ def main() -> None:
     parser.add_argument("--ab-rounds", type=int, default=0, help="Alternate head alone / whole fix N times.")
     parser.add_argument("--name", default="pipeline", help="Report name: bench/out/NAME.json and .md.")
     parser.add_argument("--exr-frames", type=int, default=200, help="Frames of the 4K EXR shot (0: skip).")
+    parser.add_argument("--exr-kind", default="regrade", help="The head that fixes the 4K EXR shot.")
+    parser.add_argument(
+        "--exr-short", type=int, help="Frames of the short 4K shot (default a tenth; 0: the long shot only)."
+    )
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         sys.exit(
@@ -387,7 +471,11 @@ def main() -> None:
         rows = fix_1080p(clip, work) if args.frames > 0 else []
         ab = head_vs_whole(clip, work, args.ab_rounds) if args.ab_rounds > 0 else None
         source = next(iter(sorted(args.footage.rglob("*.mp4"))), clip) if args.footage else clip
-        exr = exr_memory(source, work, args.exr_frames) if args.exr_frames > 0 else []
+        exr = (
+            exr_memory(source, work, args.exr_frames, args.exr_kind, args.exr_short)
+            if args.exr_frames > 0
+            else []
+        )
     report(rows, exr, latency, load_before, args.name, ab)
 
 
@@ -458,6 +546,13 @@ def report(
             "| --- | --- | --- | --- | --- |",
             *[
                 f"| {r['stage']} | {r['seconds']} | {r['fps']} | {r['peak_rss_mb']} | {r['rss_growth_mb']} |"
+                for r in exr
+            ],
+            "",
+            "Highest RSS (MB) after the first k frames rendered:",
+            "",
+            *[
+                f"- {r['stage']}: " + ", ".join(f"{k}: {v}" for k, v in r.get("rss_after_frames", {}).items())
                 for r in exr
             ],
         ]

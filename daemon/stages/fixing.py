@@ -29,6 +29,7 @@ from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from engine.baselines.fallback import baseline_frames
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
+from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
@@ -46,6 +47,12 @@ class NoModel(Exception):
     def __init__(self, show: str) -> None:
         super().__init__(f"show {show} has no trained model yet: run `rushes train --show {show}` first")
 
+
+# Decoded frames waiting for the head (float32: 100 MB each at 4K). One waits in the queue and the decoder
+# holds the next: decoding still overlaps the head; a deeper queue only adds frames held (docs/benchmarks.md).
+DECODE_AHEAD = 1
+# Fixed frames waiting for the encoders (8 bits where the render writes only 8-bit files: RenderSink.compact).
+ENCODE_BEHIND = 2
 
 DAEMON_KEYS = ("deliver",)  # fix parameters the daemon reads itself (the heads read the others)
 
@@ -89,7 +96,7 @@ def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_fra
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
-        for frame in prefetch(read_frames(source), depth=2):
+        for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
             recent[frame.number] = to_uint8(frame.rgb)
             while len(recent) > 64:
                 recent.popitem(last=False)
@@ -269,13 +276,17 @@ def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPlan) -> RenderedFiles:
     """Stream the fixed frames into the review files of `plan` (a FixError is Permanent). Decoding runs ahead
-    of the head and encoding behind it, each in its own thread (engine.infer.stream)."""
+    of the head and encoding behind it, each in its own thread (engine.infer.stream); frame-sized buffers
+    go back to the system when freed (engine.heap), so memory stays flat over a long shot."""
+    return_frame_blocks()
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
             fixed = fixed_frames(model, prepared, source, plan.first_frame)
-            with Background[tuple[int, np.ndarray, np.ndarray]](lambda f: sink.add(*f), depth=2) as encoder:
-                for frame in fixed:
-                    encoder.put(frame)
+            with Background[tuple[int, np.ndarray, np.ndarray]](
+                lambda f: sink.add(*f), depth=ENCODE_BEHIND
+            ) as encoder:
+                for number, before, after in fixed:
+                    encoder.put((number, before, sink.compact(after)))
             return sink.finish(lut=fixed.outputs.lut)
     except FixError as exc:
         raise Permanent(str(exc)) from exc

@@ -390,6 +390,12 @@ class RenderSink:
                     self._prores, plan.fps, width, height, "prores", timecode
                 )
 
+    def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """`after` as add() will use it, in as few bytes as keep every pixel it writes: 8 bits when every file
+        of the plan is 8-bit (a 4K float32 frame is 100 MB, its 8 bits 25 MB), else as it is (ProRes takes 10
+        bits, EXR the floats). For frames queued on their way here (daemon.stages.fixing.render)."""
+        return as_uint8(after) if self.plan.finishing == "none" else after
+
     def add(self, number: int, before: npt.NDArray[Any], after: npt.NDArray[Any]) -> None:
         """One output frame: `after` is the fixed frame, `before` the source frame shown opposite it (any
         size; scaled to the after size for the comparison). HxWx3 float32 0..1 (or uint8)."""

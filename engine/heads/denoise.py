@@ -47,6 +47,7 @@ from engine.heads.base import (
 from engine.heads.scoring import summarize
 from engine.infer.run import run_on_parts
 from engine.infer.tiling import TileSpec
+from engine.media.pixels import to_uint8
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
 from engine.production_degradations import signal_grain
@@ -56,7 +57,7 @@ FLOW_SIDE = 540  # larger frames are aligned at about this short side
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
-    g = cv2.cvtColor(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    g = cv2.cvtColor(to_uint8(img), cv2.COLOR_RGB2GRAY)  # in strips: no full-size float scratch
     return np.asarray(cv2.GaussianBlur(g, (5, 5), 1.0))  # noise would drag the flow
 
 
@@ -91,7 +92,8 @@ def align(
     flow = dis.calc(a, b, None)
     scale = min(1.0, FLOW_SIDE / min(h, w))
     if scale < 1.0:
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow /= scale  # in place: one full-size flow, not two (66 MB each at 4K)
     gx, gy = _grid(h, w)
     flow[..., 0] += gx
     flow[..., 1] += gy
