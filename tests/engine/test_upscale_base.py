@@ -3,6 +3,9 @@ graph's output (forward(): F.interpolate + net), through PyTorch and through the
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from engine.baselines.restore import downscale
 from engine.heads import get_head
 from engine.infer import runtime
 from engine.infer.tiling import TileSpec, image_to_tensor, tensor_to_image
+from engine.model import Manifest, ModelError, ShowModel, load_model, save_model
 
 BACKENDS = ["torch"] + [b for b in ("openvino", "onnxruntime") if runtime.installed(b)]
 
@@ -40,3 +44,42 @@ def test_upscale_gives_the_training_graphs_output_on_the_whole_frame(backend: st
         out = head.upscale(net, lr, TileSpec(tile=256))  # type: ignore[attr-defined]
     assert out.shape == expected.shape and out.dtype == np.float32
     assert np.abs(out - expected).max() < runtime.TOLERANCE
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_odd_sized_frames_and_many_tiles_give_the_training_graphs_output(backend: str) -> None:
+    """The net folds 2x2 pixels first: an odd-sized frame is padded (edges repeated) and cropped back as
+    forward() does, and a frame cut into several runtime tiles (at even offsets) blends to the same image."""
+    head = get_head("upscale")
+    net = _acting_net()
+    hr = synth.camera_move(synth.photo("coffee"), 1, (1300, 1122))[0]
+    lr = np.ascontiguousarray(downscale(hr)[:, :649])  # 561 x 649: odd both ways, two tiles a side
+    with torch.no_grad():
+        expected = np.clip(tensor_to_image(head.forward(net, image_to_tensor(lr))), 0, 1)  # type: ignore[attr-defined]
+    runtime.clear_cache()
+    with runtime.using(backend=backend, min_pixels=0, threads=1):
+        out = head.upscale(net, lr, TileSpec(tile=320))  # type: ignore[attr-defined]
+    assert out.shape == (2 * 561, 2 * 649, 3) == expected.shape
+    assert np.abs(out - expected).max() < runtime.TOLERANCE
+
+
+def test_a_fresh_upscale_net_is_exactly_the_bicubic_base() -> None:
+    head = get_head("upscale")
+    net = head.build(head.default_config())
+    lr = downscale(synth.camera_move(synth.photo("astronaut"), 1, (250, 162))[0])  # 125 x 81
+    bicubic = np.clip(cv2.resize(lr, (2 * lr.shape[1], 2 * lr.shape[0]), interpolation=cv2.INTER_CUBIC), 0, 1)
+    assert np.array_equal(head.upscale(net, lr), bicubic)  # type: ignore[attr-defined]
+
+
+def test_a_model_saved_with_the_old_full_resolution_net_asks_for_a_new_training(tmp_path: Path) -> None:
+    """Versions trained before the net folded 2x2 pixels (no `unshuffle` in their config) do not fit: one
+    ModelError naming `rushes train`; a version that asked for the old shape by config still loads."""
+    old = ShowModel.fresh(["upscale"], {"upscale": {"unshuffle": 1}})
+    del old.configs["upscale"]["unshuffle"]  # as manifests stored it before
+    save_model(tmp_path / "v1", old, Manifest(show="demo", version="v1"))
+    with pytest.raises(ModelError, match="rushes train") as refused:
+        load_model(tmp_path / "v1")
+    assert "\n" not in str(refused.value)
+    kept = ShowModel.fresh(["upscale"], {"upscale": {"unshuffle": 1}})
+    save_model(tmp_path / "v2", kept, Manifest(show="demo", version="v2"))
+    assert load_model(tmp_path / "v2").model.configs["upscale"]["unshuffle"] == 1
