@@ -1,4 +1,12 @@
-"""upscale (2x): a residual CNN at the low resolution whose pixel-shuffled output corrects a bicubic base.
+"""upscale (2x): a residual CNN whose pixel-shuffled output corrects a bicubic base.
+
+The net folds each 2x2 block of the low-resolution input into 12 channels first (`unshuffle`, default 2),
+runs its convolutions at a quarter of the input's pixels and pixel-shuffles 4x back to the output size:
+8.2 G multiply-adds per 1080p output frame against 26 G at the input's resolution (`unshuffle=1`, the net
+before 2026-12-01), for the same held-out PSNR in the same training budget (docs/benchmarks.md). Frames
+of odd size are padded by repeating their right and bottom edges and the output cropped back, in training
+(forward) and inference (upscale) alike. Versions trained with the old shape do not load (load_model's
+ModelError: train a new version); `--set upscale.unshuffle=1` still trains that shape.
 
 One fixed, documented degradation for training and evaluation alike: the show's frame (even size) box-averaged
 2x (cv2.INTER_AREA, `DEGRADATION`). Training on a mix of degradations (area and unfiltered bicubic need
@@ -6,7 +14,8 @@ opposite corrections: deblur against de-alias) cost about 0.5 dB on held-out cli
 Evaluation scores the head and its baselines (lanczos, bicubic) on the same pixels: the frame less `BORDER`
 pixels on every side, where every method only guesses.
 At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
-through the tiles and the inference runtime (`UpscaleHead.upscale`).
+through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale`); fixes use tiles of up
+to 1024 input pixels, so a 1080p output is one runtime call with no blending.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from engine.nets import ResidualCNN
 
 DEGRADATION = "area"  # how a show frame becomes the low-resolution input, in training and evaluation
 BORDER = 4  # output pixels cut from every side before scoring, the same for every method
+APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p out) runs as one tile
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:
@@ -97,8 +107,8 @@ class UpscaleHead(Head):
 
     def upscale(self, net: torch.nn.Module, frame: np.ndarray, spec: TileSpec | None = None) -> np.ndarray:
         """forward() on a whole frame: the net's correction tiled (through the inference runtime on large
-        frames) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7 and costs a
-        fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output)."""
+        frames, channels-last) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7
+        and costs a fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output)."""
         h, w = frame.shape[:2]
         fold = _fold(net)
         padded = np.pad(frame, ((0, -h % fold), (0, -w % fold), (0, 0)), mode="edge") if fold > 1 else frame
@@ -149,6 +159,6 @@ class UpscaleHead(Head):
         frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
-        spec = TileSpec(tile=int((params or {}).get("tile", 192)))
+        spec = TileSpec(tile=int((params or {}).get("tile", APPLY_TILE)))
         for number, frame in map(frame_pair, frames):
             yield number, self.upscale(net, as_float(frame), spec)
