@@ -21,6 +21,7 @@ to 1024 input pixels, so a 1080p output is one runtime call with no blending.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -112,6 +113,9 @@ class UpscaleHead(Head):
         h, w = frame.shape[:2]
         fold = _fold(net)
         padded = np.pad(frame, ((0, -h % fold), (0, -w % fold), (0, 0)), mode="edge") if fold > 1 else frame
+        base = spec or TileSpec()
+        overlap = max(base.overlap, -(-4 * int(getattr(net, "receptive_radius", 0)) // 8) * 8)
+        spec = replace(base, overlap=overlap)  # tiles blend exactly when they overlap ~4x the net's reach
         correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)[: 2 * h, : 2 * w]
         out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
         np.add(out, correction, out=out)
