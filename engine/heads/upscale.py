@@ -114,7 +114,8 @@ class UpscaleHead(Head):
         fold = _fold(net)
         padded = np.pad(frame, ((0, -h % fold), (0, -w % fold), (0, 0)), mode="edge") if fold > 1 else frame
         base = spec or TileSpec()
-        overlap = max(base.overlap, -(-4 * int(getattr(net, "receptive_radius", 0)) // 8) * 8)
+        reach = -(-4 * int(getattr(net, "receptive_radius", 0)) // 8) * 8
+        overlap = max(base.overlap, min(reach, base.tile // 16 * 8))  # at most half a tile
         spec = replace(base, overlap=overlap)  # tiles blend exactly when they overlap ~4x the net's reach
         correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)[: 2 * h, : 2 * w]
         out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
