@@ -1,12 +1,11 @@
 """upscale (2x): a residual CNN whose pixel-shuffled output corrects a bicubic base.
 
-The net folds each 2x2 block of the low-resolution input into 12 channels first (`unshuffle`, default 2),
-runs its convolutions at a quarter of the input's pixels and pixel-shuffles 4x back to the output size:
-8.2 G multiply-adds per 1080p output frame against 26 G at the input's resolution (`unshuffle=1`, the net
-before 2026-12-01), for the same held-out PSNR in the same training budget (docs/benchmarks.md). Frames
-of odd size are padded by repeating their right and bottom edges and the output cropped back, in training
-(forward) and inference (upscale) alike. Versions trained with the old shape do not load (load_model's
-ModelError: train a new version); `--set upscale.unshuffle=1` still trains that shape.
+The net runs at the input's resolution and pixel-shuffles 2x (50,400 multiply-adds per input pixel, 26 G
+per 1080p output). `unshuffle: 2` folds each 2x2 input block into 12 channels first (8.2 G per 1080p
+output, 1.7x the frames/s in fixes) but scored 0.4-1.3 dB lower on held-out clips in the same CPU budget
+(docs/benchmarks.md), so it is not the default. With it, frames of odd size are padded by repeating their
+right and bottom edges and the output cropped back, in training (forward) and inference (upscale) alike.
+Versions saved before the key existed load as `unshuffle: 1`, their shape.
 
 One fixed, documented degradation for training and evaluation alike: the show's frame (even size) box-averaged
 2x (cv2.INTER_AREA, `DEGRADATION`). Training on a mix of degradations (area and unfiltered bicubic need
@@ -74,7 +73,7 @@ class UpscaleHead(Head):
     baselines = ("lanczos", "bicubic")
 
     def default_config(self) -> dict[str, Any]:
-        return {"channels": 32, "depth": 7, "unshuffle": 2, "eval_frames": 8}
+        return {"channels": 32, "depth": 7, "unshuffle": 1, "eval_frames": 8}
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
