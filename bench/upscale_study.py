@@ -1,6 +1,11 @@
 """Scratch study of the upscale head on real footage: what closes the gap to a plain residual CNN.
 
     .venv/bin/python bench/upscale_study.py --variant head --seconds 120 [--protocol clips|tails]
+    .venv/bin/python bench/upscale_study.py --variant head --cpu-seconds 240 --unshuffle 2 --depth 5
+
+--cpu-seconds budgets this process's CPU time instead of wall-clock (fair between variants run at once on
+a loaded machine: a cheaper net takes more steps in the same budget). The head variant is built from the
+head's config with --channels/--depth/--unshuffle.
 
 Decodes the camera/ and cg/ clips at --resolution short side (through the bench frame cache), trains one
 variant for --seconds of CPU time and scores it on held-out frames against lanczos and bicubic. The
@@ -73,12 +78,13 @@ def sample(clip: np.ndarray, rng: np.random.Generator, crop: int, degrade: str) 
 
 
 def make_variant(
-    name: str, channels: int, depth: int
+    name: str, channels: int, depth: int, unshuffle: int = 1
 ) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor], str]:
     """(net, forward lr->hr, training degradation)."""
     if name == "head":
         head = get_head("upscale")
-        net = head.build(head.default_config())
+        cfg = {**head.default_config(), "channels": channels, "depth": depth, "unshuffle": unshuffle}
+        net = head.build(cfg)
         return net, lambda lr: head.forward(net, lr), "head"  # type: ignore[attr-defined]
     if name.startswith("lr-"):
         net = ResidualCNN(3, 3, channels=channels, depth=depth, shuffle=2)
@@ -132,6 +138,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--steps", type=int, default=0, help="train this many steps instead (fair under load)")
+    ap.add_argument("--cpu-seconds", type=float, default=0.0, help="train for this much CPU time instead")
+    ap.add_argument("--unshuffle", type=int, default=1, help="head variant: fold 2x2 pixels first")
     ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--depth", type=int, default=7)
     ap.add_argument("--batch", type=int, default=8)
@@ -149,16 +157,19 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train, held = split(load(args.footage, args.resolution, args.frames), args.protocol)
-    net, fwd, degrade = make_variant(args.variant, args.channels, args.depth)
+    net, fwd, degrade = make_variant(args.variant, args.channels, args.depth, args.unshuffle)
     head = get_head("upscale")
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
     start, step, cpu0 = time.monotonic(), 0, time.process_time()
     while True:
         elapsed = time.monotonic() - start
-        if (args.steps and step >= args.steps) or (not args.steps and elapsed >= args.seconds):
+        if args.cpu_seconds:
+            f = (time.process_time() - cpu0) / args.cpu_seconds
+        else:
+            f = step / args.steps if args.steps else elapsed / args.seconds
+        if f >= 1.0:
             break
-        f = step / args.steps if args.steps else elapsed / args.seconds
         for g in opt.param_groups:
             g["lr"] = args.lr * (0.1 + 0.45 * (1 + np.cos(np.pi * f))) * min(1.0, (step + 1) / 20)
         if degrade == "head":

@@ -51,6 +51,7 @@ class ResidualCNN(nn.Module):
             layers.append(nn.PixelShuffle(up))
         self.body = nn.Sequential(*layers)
         self.receptive_radius = (sum(dil) + 1) * unshuffle
+        self.unshuffle = unshuffle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.body(x)

@@ -1,4 +1,11 @@
-"""upscale (2x): a residual CNN at the low resolution whose pixel-shuffled output corrects a bicubic base.
+"""upscale (2x): a residual CNN whose pixel-shuffled output corrects a bicubic base.
+
+The net runs at the input's resolution and pixel-shuffles 2x (50,400 multiply-adds per input pixel, 26 G
+per 1080p output). `unshuffle: 2` folds each 2x2 input block into 12 channels first (8.2 G per 1080p
+output, 1.7x the frames/s in fixes) but scored 0.4-1.3 dB lower on held-out clips in the same CPU budget
+(docs/benchmarks.md), so it is not the default. With it, frames of odd size are padded by repeating their
+right and bottom edges and the output cropped back, in training (forward) and inference (upscale) alike.
+Versions saved before the key existed load as `unshuffle: 1`, their shape.
 
 One fixed, documented degradation for training and evaluation alike: the show's frame (even size) box-averaged
 2x (cv2.INTER_AREA, `DEGRADATION`). Training on a mix of degradations (area and unfiltered bicubic need
@@ -6,12 +13,14 @@ opposite corrections: deblur against de-alias) cost about 0.5 dB on held-out cli
 Evaluation scores the head and its baselines (lanczos, bicubic) on the same pixels: the frame less `BORDER`
 pixels on every side, where every method only guesses.
 At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
-through the tiles and the inference runtime (`UpscaleHead.upscale`).
+through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale`); fixes use tiles of up
+to 1024 input pixels, so a 1080p output is one runtime call with no blending.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -33,13 +42,14 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.scoring import score_sheet, summarize
-from engine.infer.run import run_on_image
+from engine.infer.run import run_on_parts
 from engine.infer.tiling import TileSpec
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
 
 DEGRADATION = "area"  # how a show frame becomes the low-resolution input, in training and evaluation
 BORDER = 4  # output pixels cut from every side before scoring, the same for every method
+APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p out) runs as one tile
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:
@@ -50,6 +60,12 @@ def _inner(img: np.ndarray, border: int) -> np.ndarray:
     return img[border : h - border, border : w - border]
 
 
+def _fold(net: torch.nn.Module) -> int:
+    """The input side the net folds into channels first (ResidualCNN.unshuffle; 1 for none): inputs are
+    padded (edge pixels repeated right and below) to a multiple of it and the output cropped back."""
+    return int(getattr(net, "unshuffle", 1))
+
+
 @register
 class UpscaleHead(Head):
     name = "upscale"
@@ -57,11 +73,18 @@ class UpscaleHead(Head):
     baselines = ("lanczos", "bicubic")
 
     def default_config(self) -> dict[str, Any]:
-        return {"channels": 32, "depth": 7, "eval_frames": 8}
+        return {"channels": 32, "depth": 7, "unshuffle": 1, "eval_frames": 8}
 
     def build(self, config: Mapping[str, Any]) -> torch.nn.Module:
         cfg = {**self.default_config(), **config}
-        return ResidualCNN(3, 3, channels=int(cfg["channels"]), depth=int(cfg["depth"]), shuffle=2)
+        return ResidualCNN(
+            3,
+            3,
+            channels=int(cfg["channels"]),
+            depth=int(cfg["depth"]),
+            shuffle=2,
+            unshuffle=int(cfg["unshuffle"]),
+        )
 
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
         t = int(rng.integers(0, len(clip)))
@@ -73,7 +96,10 @@ class UpscaleHead(Head):
 
     def forward(self, net: torch.nn.Module, lr: torch.Tensor) -> torch.Tensor:
         base = F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False)
-        out: torch.Tensor = base + net(lr)
+        h, w = lr.shape[-2:]
+        fold = _fold(net)
+        padded = F.pad(lr, (0, -w % fold, 0, -h % fold), mode="replicate") if (h % fold or w % fold) else lr
+        out: torch.Tensor = base + net(padded)[..., : 2 * h, : 2 * w]
         return out
 
     def loss(self, net: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -81,10 +107,16 @@ class UpscaleHead(Head):
 
     def upscale(self, net: torch.nn.Module, frame: np.ndarray, spec: TileSpec | None = None) -> np.ndarray:
         """forward() on a whole frame: the net's correction tiled (through the inference runtime on large
-        frames) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7 and costs a
-        fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output)."""
-        correction = run_on_image(net, frame, net, scale=2, spec=spec, clip=False)
+        frames, channels-last) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7
+        and costs a fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output)."""
         h, w = frame.shape[:2]
+        fold = _fold(net)
+        padded = np.pad(frame, ((0, -h % fold), (0, -w % fold), (0, 0)), mode="edge") if fold > 1 else frame
+        base = spec or TileSpec()
+        reach = -(-4 * int(getattr(net, "receptive_radius", 0)) // 8) * 8
+        overlap = max(base.overlap, min(reach, base.tile // 16 * 8))  # at most half a tile
+        spec = replace(base, overlap=overlap)  # tiles blend exactly when they overlap ~4x the net's reach
+        correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)[: 2 * h, : 2 * w]
         out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
         np.add(out, correction, out=out)
         return np.clip(out, 0.0, 1.0, out=out)
@@ -131,6 +163,6 @@ class UpscaleHead(Head):
         frames: Iterable[Any],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
-        spec = TileSpec(tile=int((params or {}).get("tile", 192)))
+        spec = TileSpec(tile=int((params or {}).get("tile", APPLY_TILE)))
         for number, frame in map(frame_pair, frames):
             yield number, self.upscale(net, as_float(frame), spec)

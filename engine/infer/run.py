@@ -89,6 +89,7 @@ def run_on_parts(
     net: torch.nn.Module,
     scale: int = 1,
     spec: TileSpec | None = None,
+    clip: bool = True,
 ) -> np.ndarray:
     """run_on_image of the channel-wise concatenation of `parts` (each H,W,C_i float32), without making it:
     on the CPU runtime path the tiles are cut from the parts and go to the runtime channels-last (one copy
@@ -103,12 +104,12 @@ def run_on_parts(
         )
         runner = runtime.compiled_array_fn(fn, net, example[None])
     if runner is None:
-        return run_on_image(fn, np.concatenate(parts, axis=2), net, scale=scale, spec=spec)
+        return run_on_image(fn, np.concatenate(parts, axis=2), net, scale=scale, spec=spec, clip=clip)
     base = spec or TileSpec()
     spec = TileSpec(tile=max(base.tile, RUNTIME_TILE), overlap=base.overlap, batch=base.batch)
     with runtime.limited_threads():
         out = run_tiled_parts(runner, parts, scale=scale, spec=spec)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return np.clip(out, 0.0, 1.0, out=out) if clip else out
 
 
 def _runtime_call(fn: TensorFn, net: torch.nn.Module) -> TensorFn:

@@ -18,20 +18,21 @@ def _randomised(net: torch.nn.Module) -> torch.nn.Module:
 
 
 def test_tiled_equals_untiled_at_scale_1_and_2() -> None:
-    img = synth.camera_move(synth.photo("astronaut"), 1, (150, 110))[0]
-    for name, scale in (("denoise", 1), ("upscale", 2)):
+    """Overlaps of about four times the net's reach (upscale folds 2x2 pixels: 14 input pixels) blend to
+    the untiled image."""
+    for name, scale, size, spec in (
+        ("denoise", 1, (150, 110), TileSpec(tile=48, overlap=24, batch=3)),
+        ("upscale", 2, (300, 220), TileSpec(tile=128, overlap=56, batch=3)),
+    ):
+        img = synth.camera_move(synth.photo("astronaut"), 1, size)[0]
         head = get_head(name)
         net = _randomised(head.build({**head.default_config(), "frames": 1}))  # tiling is per image
         fn = head.forward  # type: ignore[attr-defined]
         x = image_to_tensor(img)
         with torch.no_grad():
             whole = tensor_to_image(fn(net, x))
-            tiled = tensor_to_image(
-                run_tiled(
-                    lambda t, fn=fn, net=net: fn(net, t), x, scale, TileSpec(tile=48, overlap=24, batch=3)
-                )
-            )
-        assert tiled.shape == whole.shape == (110 * scale, 150 * scale, 3)
+            tiled = tensor_to_image(run_tiled(lambda t, fn=fn, net=net: fn(net, t), x, scale, spec))
+        assert tiled.shape == whole.shape == (size[1] * scale, size[0] * scale, 3)
         assert np.abs(tiled - whole).max() < 2e-3, name
 
 
