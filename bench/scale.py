@@ -19,6 +19,7 @@ Writes bench/out/scale.json and bench/out/scale.md; the load average is recorded
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import proctime, timeline
 from bench.common import OUT, machine, md_table, write_json
 from daemon.catalog import Catalog
 from daemon.catalog import jobs as job_repo
@@ -65,6 +67,7 @@ class Result:
     published_per_hour: float
     load_before: float
     load_after: float
+    cpu_s: list[tuple[str, float]]  # CPU seconds per process kind while the fixes ran (bench.proctime)
 
 
 def bench_dailies(
@@ -137,13 +140,17 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         drop(world, world.shots[args.first :])
         ingested = wait("dailies catalogued", lambda: registered(catalog) == args.dailies, 900)
         tagged = time.monotonic()
+        tagged_at, cpu_before = time.time(), proctime.snapshot()
         world.tag(["denoise"])
         fixed = wait("fixes done", lambda: fixes_done(catalog) == args.fixes, 1800)
+        cpu = proctime.spent(cpu_before, proctime.snapshot())
         shown = wait("fixes published", lambda: published(catalog) == args.fixes, 900)
         load_after = os.getloadavg()[0]
     finally:
         world.stop()
         catalog.dispose()
+        if "tagged_at" in locals():
+            print(timeline.table(timeline.job_times(world.root, tagged_at)), flush=True)
         if cluster is not None:
             cluster.stop()
     ingest_s, fix_s, publish_s = ingested - landed, fixed - tagged, shown - tagged
@@ -162,6 +169,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         round(args.fixes * 3600 / publish_s),
         round(load_before, 2),
         round(load_after, 2),
+        cpu,
     )
 
 
@@ -233,11 +241,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=10.0, help="Training seconds (not timed).")
     parser.add_argument("--only", nargs="*", help="Set-up names to run (default: all four).")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--keep", type=Path, help="Work in this folder and keep it (logs, for a timeline).")
     args = parser.parse_args()
     setups = [Setup("ray-1", 1, 1), Setup("ray-2", 2, 1), Setup("daemons-1", 0, 1), Setup("daemons-3", 0, 3)]
     setups = [s for s in setups if not args.only or s.name in args.only]
     results = []
-    with tempfile.TemporaryDirectory(prefix="rushes-scale-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = str(args.keep) if args.keep else stack.enter_context(tempfile.TemporaryDirectory(prefix="rushes-scale-"))
         pg = PostgresServer.start(Path(tmp) / "postgres")
         try:
             for setup in setups:

@@ -61,6 +61,7 @@ def _import_ray() -> Any:
 def run_on_ray_worker(spec_json: str) -> str:
     """The body of the remote task: run the spec here, log to its log_path, return the outcome JSON."""
     import contextlib
+    from datetime import datetime, timezone
 
     from integrations.executors.worker import run_spec
 
@@ -68,7 +69,8 @@ def run_on_ray_worker(spec_json: str) -> str:
     if not spec.log_path:
         return run_spec(spec).to_json()
     with open(spec.log_path, "a", encoding="utf-8") as out:
-        print(f"ray task {spec.id} started on {socket.gethostname()} pid {os.getpid()}", file=out, flush=True)
+        now = datetime.now(timezone.utc).isoformat()
+        print(f"ray task {spec.id} started on {socket.gethostname()} pid {os.getpid()} at {now}", file=out, flush=True)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             outcome = run_spec(spec)
     return outcome.to_json()

@@ -1,0 +1,66 @@
+"""CPU seconds each process on this machine spent between two moments, grouped by what it is.
+
+`snapshot()` reads every process's user + system time from /proc/PID/stat (in clock ticks) and its command
+line; `spent(before, after)` groups the difference by a short label (Ray's own processes by their program:
+raylet, gcs_server, dashboard agent...; a Ray worker by the task or actor it runs; a Python program by its
+script or module), so a benchmark can say where the cores went while it was timed, and how much of them
+went to overhead beside the work measured. Processes that started and ended between the two snapshots are
+missed (their time is not in any snapshot).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Proc:
+    label: str
+    cpu_s: float
+
+
+def _label(cmd: list[str], comm: str) -> str:
+    if not cmd:
+        return comm
+    if cmd[0].startswith("ray::"):
+        return "ray worker"  # a Ray worker process (its title names the task it runs now, or IDLE)
+    prog = Path(cmd[0]).name
+    if "python" in prog and len(cmd) > 1:
+        args = [a for a in cmd[1:] if not a.startswith("-")]
+        if "-m" in cmd:
+            return f"python -m {cmd[cmd.index('-m') + 1]}"
+        return f"python {Path(args[0]).name}" if args else prog
+    return prog
+
+
+def snapshot() -> dict[int, Proc]:
+    out: dict[int, Proc] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[-1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        out[int(entry.name)] = Proc(_label([c for c in cmd if c], comm), ticks / _TICK)
+    return out
+
+
+def spent(before: dict[int, Proc], after: dict[int, Proc], top: int = 30) -> list[tuple[str, float]]:
+    """CPU seconds per label between the snapshots, largest first (processes new since `before` count whole)."""
+    by: dict[str, float] = defaultdict(float)
+    for pid, proc in after.items():
+        was = before.get(pid)
+        used = proc.cpu_s - (was.cpu_s if was is not None else 0.0)
+        if used > 0:
+            by[proc.label] += used
+    return sorted(((k, round(v, 1)) for k, v in by.items()), key=lambda kv: -kv[1])[:top]
