@@ -247,7 +247,7 @@ def main() -> None:
     setups = [s for s in setups if not args.only or s.name in args.only]
     results = []
     with contextlib.ExitStack() as stack:
-        tmp = str(args.keep) if args.keep else stack.enter_context(tempfile.TemporaryDirectory(prefix="rushes-scale-"))
+        tmp = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="rushes-scale-"))
         pg = PostgresServer.start(Path(tmp) / "postgres")
         try:
             for setup in setups:

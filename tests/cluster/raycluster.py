@@ -170,6 +170,9 @@ class RayCluster:
             f"--dashboard-agent-grpc-port={free_port()}",
             f"--runtime-env-agent-port={free_port()}",
             f"--metrics-export-port={free_port()}",
+            # nobody reads Ray workers' output through a driver (jobs write their own logs): a log monitor
+            # per node only costs CPU the jobs share (docs/operations.md)
+            "--include-log-monitor=false",
             *args,
         ]
         with log.open("ab") as out:

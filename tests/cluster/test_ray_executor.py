@@ -59,6 +59,23 @@ def test_a_job_runs_in_a_ray_worker_and_its_result_comes_back(
     assert executor.health() is None
 
 
+def test_every_node_gets_a_warm_worker_at_connect_and_the_next_job_runs_in_it(
+    ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path))  # the jobs' env (RUSHES_* go to the runtime_env)
+    executor = RayExecutor(ray_cluster.address, max_jobs=2, warm="tests.cluster.jobs:warm")
+    try:
+        warm = tmp_path / "warm"
+        wait_until("a warm-up task on both nodes", lambda: len(list(warm.glob("*"))) == 2)
+        nodes = {int(p.name): p.read_text() for p in warm.glob("*")}
+        assert len(set(nodes.values())) == 2, "one warm-up task per node"
+        outcome = outcome_of(executor, JobSpec("after-warm-1", "test", WHERE))
+        assert outcome.ok, outcome.error
+        assert nodes.get(outcome.result["pid"]) == outcome.result["node"], "the job ran in a warmed worker"
+    finally:
+        executor.shutdown(wait=False)
+
+
 def test_gpu_jobs_go_only_to_the_node_with_gpus_and_cpu_jobs_see_no_gpu(executor: RayExecutor) -> None:
     gpu = [outcome_of(executor, JobSpec(f"gpu-{i}", "test", WHERE, needs_gpu=True)) for i in range(2)]
     cpu = outcome_of(executor, JobSpec("cpu-1", "test", WHERE))
