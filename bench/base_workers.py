@@ -119,7 +119,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
         name=f"w{workers}",
     )
     seconds = time.monotonic() - started
-    cpu = proctime.spent(cpu_before, proctime.snapshot())
+    cpu = proctime.spent(cpu_before, proctime.snapshot(), {os.getpid(), *(n.proc.pid for n in cluster.nodes)})
     print(f"base_workers: CPU seconds by process: {cpu}", flush=True)
     points = [json.loads(line) for line in log.read_text().splitlines()]
     first, last = points[0], points[-1]

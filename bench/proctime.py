@@ -1,4 +1,4 @@
-"""CPU seconds each process on this machine spent between two moments, grouped by what it is.
+"""CPU seconds the processes on this machine (or one benchmark's process trees) spent between two moments.
 
 `snapshot()` reads every process's user + system time from /proc/PID/stat (in clock ticks) and its command
 line; `spent(before, after)` groups the difference by a short label (Ray's own processes by their program:
@@ -22,6 +22,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 class Proc:
     label: str
     cpu_s: float
+    ppid: int
 
 
 def _label(cmd: list[str], comm: str) -> str:
@@ -51,14 +52,31 @@ def snapshot() -> dict[int, Proc]:
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat.rsplit(")", 1)[-1].split()
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
-        out[int(entry.name)] = Proc(_label([c for c in cmd if c], comm), ticks / _TICK)
+        out[int(entry.name)] = Proc(_label([c for c in cmd if c], comm), ticks / _TICK, int(fields[1]))
     return out
 
 
-def spent(before: dict[int, Proc], after: dict[int, Proc], top: int = 30) -> list[tuple[str, float]]:
-    """CPU seconds per label between the snapshots, largest first (processes new since `before` count whole)."""
+def _descends(pid: int, procs: dict[int, Proc], roots: set[int]) -> bool:
+    seen = 0
+    while pid > 1 and seen < 64:
+        if pid in roots:
+            return True
+        proc = procs.get(pid)
+        if proc is None:
+            return False
+        pid, seen = proc.ppid, seen + 1
+    return False
+
+
+def spent(
+    before: dict[int, Proc], after: dict[int, Proc], roots: set[int] | None = None, top: int = 30
+) -> list[tuple[str, float]]:
+    """CPU seconds per label between the snapshots, largest first (processes new since `before` count whole);
+    with `roots`, only those processes and their descendants (this benchmark's, not other work's)."""
     by: dict[str, float] = defaultdict(float)
     for pid, proc in after.items():
+        if roots is not None and not _descends(pid, after, roots):
+            continue
         was = before.get(pid)
         used = proc.cpu_s - (was.cpu_s if was is not None else 0.0)
         if used > 0:

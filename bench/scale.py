@@ -143,7 +143,8 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         tagged_at, cpu_before = time.time(), proctime.snapshot()
         world.tag(["denoise"])
         fixed = wait("fixes done", lambda: fixes_done(catalog) == args.fixes, 1800)
-        cpu = proctime.spent(cpu_before, proctime.snapshot())
+        roots = {os.getpid(), *(node.proc.pid for node in (cluster.nodes if cluster else []))}
+        cpu = proctime.spent(cpu_before, proctime.snapshot(), roots)
         shown = wait("fixes published", lambda: published(catalog) == args.fixes, 900)
         load_after = os.getloadavg()[0]
     finally:
