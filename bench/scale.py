@@ -13,7 +13,10 @@ Measured per set-up: the first `--first` dailies land and one training run makes
 the other dailies land at once: dailies/hour = those dailies / (last catalogued - landed); fixes/hour = fixes /
 (last fix job done - fix requests tagged) over `--fixes` denoise requests; published/hour the same up to the
 last Version published (publishing is one lane per daemon).
-Writes bench/out/scale.json and bench/out/scale.md; the load average is recorded beside every figure.
+Writes bench/out/scale.json and bench/out/scale.md; the load average is recorded beside every figure, and
+the CPU seconds each kind of process of the run spent while the fixes ran (bench.proctime: the fix tasks
+against the daemon, the Ray Client server, raylets...). Each set-up also prints its per-fix timeline
+(bench.timeline: daemon start, Ray task start, rendered, done, worker pid); `--keep DIR` keeps the logs.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
     world = make_world(root / "world", budget=args.budget, extra=extra, dailies=dailies)
     world.shared_catalog = pg.create_database(f"scale_{setup.name.replace('-', '_')}_{os.getpid()}")
     catalog = world.catalog()
+    tagged_at = None  # wall clock when the fix requests were tagged (the timeline's zero)
     try:
         for n, config in enumerate(daemon_configs(world, setup)):
             world.start_daemon(config=config, log_name=f"daemon{n}.log")
@@ -150,7 +154,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
     finally:
         world.stop()
         catalog.dispose()
-        if "tagged_at" in locals():
+        if tagged_at is not None:
             print(timeline.table(timeline.job_times(world.root, tagged_at)), flush=True)
         if cluster is not None:
             cluster.stop()
