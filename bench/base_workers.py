@@ -100,7 +100,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
     folder, base_run = prepare_run(root / f"w{workers}", "BENCH", [data], "owned: generated for the bench", options)
     log = root / f"w{workers}.progress"
     load_before = os.getloadavg()[0]
-    cpu_before = proctime.snapshot()
+    cpu_before, sampler = proctime.snapshot(), proctime.Sampler()
     started = time.monotonic()
     args = {
         "folder": str(folder),
@@ -119,7 +119,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
         name=f"w{workers}",
     )
     seconds = time.monotonic() - started
-    cpu = proctime.spent(cpu_before, proctime.snapshot(), {os.getpid(), *(n.proc.pid for n in cluster.nodes)})
+    cpu = proctime.spent(cpu_before, sampler.stop(), {os.getpid(), *(n.proc.pid for n in cluster.nodes)})
     print(f"base_workers: CPU seconds by process: {cpu}", flush=True)
     points = [json.loads(line) for line in log.read_text().splitlines()]
     first, last = points[0], points[-1]

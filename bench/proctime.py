@@ -5,12 +5,14 @@ line; `spent(before, after)` groups the difference by a short label (Ray's own p
 raylet, gcs_server, dashboard agent...; a Ray worker by the task or actor it runs; a Python program by its
 script or module), so a benchmark can say where the cores went while it was timed, and how much of them
 went to overhead beside the work measured. Processes that started and ended between the two snapshots are
-missed (their time is not in any snapshot).
+missed (their time is not in any snapshot): a `Sampler` takes a snapshot every half second and keeps each
+process's last one, so the "after" side holds processes that are gone by the end (Ray Train's workers).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,3 +84,26 @@ def spent(
         if used > 0:
             by[proc.label] += used
     return sorted(((k, round(v, 1)) for k, v in by.items()), key=lambda kv: -kv[1])[:top]
+
+
+class Sampler:
+    """Snapshots every `every_s` seconds on a thread; `stop()` returns every process's last snapshot."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        self._seen: dict[int, Proc] = {}
+        self._stop = threading.Event()
+        self._every = every_s
+        self._thread = threading.Thread(target=self._run, name="proctime-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._seen.update(snapshot())
+            if self._stop.wait(self._every):
+                return
+
+    def stop(self) -> dict[int, Proc]:
+        self._stop.set()
+        self._thread.join()
+        self._seen.update(snapshot())
+        return dict(self._seen)

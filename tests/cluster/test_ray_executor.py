@@ -123,7 +123,9 @@ def test_losing_the_head_fails_jobs_in_flight_with_one_line_and_nothing_hangs(
         folder = tmp_path / "job"
         folder.mkdir()
         handle = executor.submit(JobSpec("orphan-1", "test", WAIT, {"folder": str(folder)}))
-        wait_until("the job to start", lambda: list(folder.glob("pid-*")))
+        # 120 s: on a busy box the Ray Client's first connection to a fresh head can fail after 30 s
+        # ("Initialization failure from server"); the executor connects again and the job then starts
+        wait_until("the job to start", lambda: list(folder.glob("pid-*")), timeout=120)
         cluster.head.kill()
         wait_until("the job to fail", lambda: executor.poll(handle) is not None, timeout=60)
         outcome = executor.poll(handle)
