@@ -33,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import proctime
 from bench.common import OUT, machine, md_table, write_json
 from engine.heads import get_head
 from engine.model import load_model
@@ -71,6 +72,7 @@ class Run:
     fixed_batch_loss: list[float]
     load_before: float
     load_after: float
+    cpu_s: list[tuple[str, float]]  # CPU seconds per process kind during the run (bench.proctime)
 
 
 def corpus(folder: Path, frames: int) -> Path:
@@ -98,6 +100,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
     folder, base_run = prepare_run(root / f"w{workers}", "BENCH", [data], "owned: generated for the bench", options)
     log = root / f"w{workers}.progress"
     load_before = os.getloadavg()[0]
+    cpu_before, sampler = proctime.snapshot(), proctime.Sampler()
     started = time.monotonic()
     args = {
         "folder": str(folder),
@@ -116,6 +119,8 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
         name=f"w{workers}",
     )
     seconds = time.monotonic() - started
+    cpu = proctime.spent(cpu_before, sampler.stop(), {os.getpid(), *(n.proc.pid for n in cluster.nodes)})
+    print(f"base_workers: CPU seconds by process: {cpu}", flush=True)
     points = [json.loads(line) for line in log.read_text().splitlines()]
     first, last = points[0], points[-1]
     rate = (last["step"] - first["step"]) * BATCH / (last["t"] - first["t"])
@@ -130,6 +135,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
         fixed_batch_loss(data, folder, resolution),
         round(load_before, 2),
         round(os.getloadavg()[0], 2),
+        cpu,
     )
 
 

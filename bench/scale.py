@@ -13,12 +13,16 @@ Measured per set-up: the first `--first` dailies land and one training run makes
 the other dailies land at once: dailies/hour = those dailies / (last catalogued - landed); fixes/hour = fixes /
 (last fix job done - fix requests tagged) over `--fixes` denoise requests; published/hour the same up to the
 last Version published (publishing is one lane per daemon).
-Writes bench/out/scale.json and bench/out/scale.md; the load average is recorded beside every figure.
+Writes bench/out/scale.json and bench/out/scale.md; the load average is recorded beside every figure, and
+the CPU seconds each kind of process of the run spent while the fixes ran (bench.proctime: the fix tasks
+against the daemon, the Ray Client server, raylets...). Each set-up also prints its per-fix timeline
+(bench.timeline: daemon start, Ray task start, rendered, done, worker pid); `--keep DIR` keeps the logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -32,6 +36,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import proctime, timeline
 from bench.common import OUT, machine, md_table, write_json
 from daemon.catalog import Catalog
 from daemon.catalog import jobs as job_repo
@@ -65,6 +70,7 @@ class Result:
     published_per_hour: float
     load_before: float
     load_after: float
+    cpu_s: list[tuple[str, float]]  # CPU seconds per process kind while the fixes ran (bench.proctime)
 
 
 def bench_dailies(
@@ -124,6 +130,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
     world = make_world(root / "world", budget=args.budget, extra=extra, dailies=dailies)
     world.shared_catalog = pg.create_database(f"scale_{setup.name.replace('-', '_')}_{os.getpid()}")
     catalog = world.catalog()
+    tagged_at = None  # wall clock when the fix requests were tagged (the timeline's zero)
     try:
         for n, config in enumerate(daemon_configs(world, setup)):
             world.start_daemon(config=config, log_name=f"daemon{n}.log")
@@ -137,13 +144,18 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         drop(world, world.shots[args.first :])
         ingested = wait("dailies catalogued", lambda: registered(catalog) == args.dailies, 900)
         tagged = time.monotonic()
+        tagged_at, cpu_before = time.time(), proctime.snapshot()
         world.tag(["denoise"])
         fixed = wait("fixes done", lambda: fixes_done(catalog) == args.fixes, 1800)
+        roots = {os.getpid(), *(node.proc.pid for node in (cluster.nodes if cluster else []))}
+        cpu = proctime.spent(cpu_before, proctime.snapshot(), roots)
         shown = wait("fixes published", lambda: published(catalog) == args.fixes, 900)
         load_after = os.getloadavg()[0]
     finally:
         world.stop()
         catalog.dispose()
+        if tagged_at is not None:
+            print(timeline.table(timeline.job_times(world.root, tagged_at)), flush=True)
         if cluster is not None:
             cluster.stop()
     ingest_s, fix_s, publish_s = ingested - landed, fixed - tagged, shown - tagged
@@ -162,6 +174,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         round(args.fixes * 3600 / publish_s),
         round(load_before, 2),
         round(load_after, 2),
+        cpu,
     )
 
 
@@ -233,11 +246,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=10.0, help="Training seconds (not timed).")
     parser.add_argument("--only", nargs="*", help="Set-up names to run (default: all four).")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--keep", type=Path, help="Work in this folder and keep it (logs, for a timeline).")
     args = parser.parse_args()
     setups = [Setup("ray-1", 1, 1), Setup("ray-2", 2, 1), Setup("daemons-1", 0, 1), Setup("daemons-3", 0, 3)]
     setups = [s for s in setups if not args.only or s.name in args.only]
     results = []
-    with tempfile.TemporaryDirectory(prefix="rushes-scale-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="rushes-scale-"))
         pg = PostgresServer.start(Path(tmp) / "postgres")
         try:
             for setup in setups:

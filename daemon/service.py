@@ -72,7 +72,7 @@ class Daemon:
         self.health = HealthServer.from_settings(settings.http, self.metrics, self.readiness)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="rushes-job")
         self.executor = build_executor(
-            settings.executor, settings.max_jobs, settings.data_dir / "tmp" / "jobs"
+            settings.executor, settings.max_jobs, settings.data_dir / "tmp" / "jobs", warm=worker.WARM
         )
         self.loop = LaneLoop(self._lanes())
         self.watchers = ShowWatchers(self.shows, self._queue_found)

@@ -27,7 +27,7 @@ SHARED_SERVERS = {"ray_cluster": "ray", "zou_server": "zou"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each test's xdist group (its shared server's, else its module's); slow modules first."""
     for item in items:
         if any(mark.name == "xdist_group" for mark in item.iter_markers()):
@@ -37,7 +37,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if group is not None:
             item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::")[0]))
+        if getattr(config.option, "loadgroup", False):  # an xdist worker of a `--dist loadgroup` run
+            _suffix_group(item)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _suffix_group(item: pytest.Item) -> None:
+    """Put the group in the test's id ("path::test@group"), which is what xdist's loadgroup scheduler reads.
+    pytest-xdist does it by setting `item._nodeid`, which pytest 9.2 no longer reads (the id lives in
+    `item._id`), so without this every test was its own group: the Ray tests ran on every worker, each
+    starting a Ray cluster of its own."""
+    from _pytest.nodeid import NodeId
+
+    mark = item.get_closest_marker("xdist_group")
+    nodeid = item.nodeid
+    if mark is not None and "@" not in nodeid.rpartition("]")[2]:
+        item._id = NodeId.parse(f"{nodeid}@{mark.args[0]}")  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

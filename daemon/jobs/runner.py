@@ -105,11 +105,15 @@ class Lane:
         self.placement = placement or {}  # job_repo.claim's yield_to / per_show / show_kinds
         self.admit = admit  # claim only while it says yes (training: a free executor slot)
         self.yields = yields  # give the jobs in hand back when it says yes (training: a fix waits)
+        self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
 
-    def tick(self) -> int:
-        """Collect finished jobs, renew leases, start new ones; returns how many jobs are in hand."""
+    def tick(self, claim: bool = True) -> int:
+        """Collect finished jobs, renew leases and, with `claim`, start new ones (and give training's slot
+        up where a fix waits: both ask the catalog); returns how many jobs are in hand."""
         self._collect()
         self._renew()
+        if not claim:
+            return len(self.running)
         if self.running and self.yields is not None and self.yields():
             self._give_way()
         while len(self.running) < self.concurrency and (self.admit is None or self.admit()):
@@ -149,6 +153,7 @@ class Lane:
                 del self.running[job_id]
 
     def _finish(self, job_id: int, outcome: JobOutcome) -> None:
+        self.finished += 1
         with self.catalog.session() as s:
             if outcome.ok:
                 job_repo.complete(s, job_id, self.worker, outcome.result)
@@ -233,7 +238,12 @@ def in_worker(
 
 class LaneLoop:
     """Ticks lanes on a thread until stopped: every `every_s` seconds when idle (jobs queued by other processes
-    show up then), at once when `wake()` says this process queued one, every 50 ms while jobs run."""
+    show up then), at once when `wake()` says this process queued one, every 50 ms while jobs run.
+    Only the ticks that may claim ask the catalog for work: one when woken, one every `every_s`, and one at
+    once after a job ended (its slot is free; its worker may have queued the next job, as a fix queues its
+    publish). The 50 ms ticks in between only collect outcomes and renew leases, so a daemon waiting on
+    long jobs elsewhere (fixes on Ray nodes) does not query the catalog 20 times a second per lane for
+    nothing: that cost CPU the jobs' own nodes share on a small machine."""
 
     def __init__(self, lanes: list[Lane], every_s: float = 0.5) -> None:
         self.lanes = lanes
@@ -262,19 +272,35 @@ class LaneLoop:
         return sum(len(lane.running) for lane in self.lanes)
 
     def _loop(self) -> None:
+        claim_at = 0.0  # when the lanes next ask the catalog for work without being woken
         while not self._stop.is_set():
-            busy = False
-            for lane in self.lanes:
-                try:
-                    busy = lane.tick() > 0 or busy
-                except CatalogError as exc:
-                    log.error("runner.catalog_error", lane=lane.name, error=str(exc))
-                except Exception as exc:
-                    log.error("runner.error", lane=lane.name, error=str(exc), exc_info=True)
+            woken = self._wake.is_set()
+            self._wake.clear()  # a wake() from here on is seen at the next pass
+            claim = woken or time.monotonic() >= claim_at
+            ended = self._ended()
+            busy = self._pass(claim)
+            if not claim and self._ended() > ended:  # a slot is free, or the job queued the next one
+                claim, busy = True, self._pass(True)
+            if claim:
+                claim_at = time.monotonic() + self.every_s
             self.last_tick = time.monotonic()
-            # While jobs run, look often (a quick in-process job frees its slot within milliseconds).
+            # While jobs run, collect often (a quick in-process job frees its slot within milliseconds).
             self._wake.wait(0.05 if busy else self.every_s)
-            self._wake.clear()
+
+    def _ended(self) -> int:
+        return sum(lane.finished for lane in self.lanes)
+
+    def _pass(self, claim: bool) -> bool:
+        """One tick of every lane; True when any holds a job."""
+        busy = False
+        for lane in self.lanes:
+            try:
+                busy = lane.tick(claim) > 0 or busy
+            except CatalogError as exc:
+                log.error("runner.catalog_error", lane=lane.name, error=str(exc))
+            except Exception as exc:
+                log.error("runner.error", lane=lane.name, error=str(exc), exc_info=True)
+        return busy
 
 
 def recover_orphans(catalog: Catalog) -> int:

@@ -1,4 +1,4 @@
-"""Entry points the executors run in worker processes ("daemon.jobs.worker:train" / ":fix").
+"""Entry points the executors run in worker processes ("daemon.jobs.worker:train" / ":fix", and ":warm").
 
 Each opens its own settings and catalog (the environment, RUSHES_HOME included, is inherited from the daemon),
 reads its typed payload and runs its stage. A stage's Permanent error reaches the executor's worker, which
@@ -17,6 +17,16 @@ from daemon.settings import load_settings
 
 TRAIN = "daemon.jobs.worker:train"
 FIX = "daemon.jobs.worker:fix"
+WARM = "daemon.jobs.worker:warm"
+
+
+def warm() -> dict[str, Any]:
+    """Import what the train and fix jobs run (torch and the engine among it), so a long-lived worker process
+    (a Ray worker the executor warms up on every node) starts its first job at once."""
+    import daemon.stages.fixing
+    import daemon.stages.training  # noqa: F401
+
+    return {}
 
 
 def _context(config: str | None) -> Context:

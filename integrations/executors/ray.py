@@ -16,6 +16,10 @@ even while Ray is slow or gone:
   Client can fail one RPC after a worker died while the cluster is fine.
 Placement: a `needs_gpu` job asks Ray for one GPU, so it only lands on a node started with GPUs; on a
 cluster with no GPU at all it fails at once instead of waiting forever. CPU jobs ask for `cpus` CPUs.
+Warm workers: with `warm` (an entry point, e.g. one that imports the job code), every node with CPUs for a job
+gets one warm-up task as soon as the executor connects (and a node that joins, at the next refresh of the
+cluster's resources), in the jobs' runtime_env: Ray keeps that worker process and reuses it, so the first job
+on a node does not wait for a Ray worker to start and import torch (seconds on a small node).
 Environment: the spec's env plus this process's RUSHES_* variables (never secrets: names holding KEY,
 SECRET, PASSWORD or TOKEN stay here) go to the task's runtime_env, and a task computes with as many
 threads as the CPUs it asked for (THREADS_ENV), unless those variables say otherwise.
@@ -61,6 +65,7 @@ def _import_ray() -> Any:
 def run_on_ray_worker(spec_json: str) -> str:
     """The body of the remote task: run the spec here, log to its log_path, return the outcome JSON."""
     import contextlib
+    from datetime import UTC, datetime
 
     from integrations.executors.worker import run_spec
 
@@ -68,7 +73,9 @@ def run_on_ray_worker(spec_json: str) -> str:
     if not spec.log_path:
         return run_spec(spec).to_json()
     with open(spec.log_path, "a", encoding="utf-8") as out:
-        print(f"ray task {spec.id} started on {socket.gethostname()} pid {os.getpid()}", file=out, flush=True)
+        at = datetime.now(UTC).isoformat()
+        host, pid = socket.gethostname(), os.getpid()
+        print(f"ray task {spec.id} started on {host} pid {pid} at {at}", file=out, flush=True)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             outcome = run_spec(spec)
     return outcome.to_json()
@@ -101,6 +108,7 @@ class RayExecutor:
         reconnect_s: float = 10.0,
         cpus: float = 1.0,
         tick_s: float = 0.1,
+        warm: str | None = None,
     ) -> None:
         self._ray = _import_ray()
         if max_jobs is not None and max_jobs < 1:
@@ -112,6 +120,8 @@ class RayExecutor:
         self._reconnect_s = reconnect_s
         self._cpus = cpus
         self._tick_s = tick_s
+        self._warm = warm
+        self._warmed: set[str] = set()  # node ids a warm-up task was sent to
         self._remote: Any = None
         self._connected = False
         self._problem: str | None = f"connecting to Ray at {self._where}"
@@ -255,6 +265,28 @@ class RayExecutor:
         log.info(
             "ray.connected: %s with %g CPU, %g GPU", self._where, cluster.get("CPU", 0), cluster.get("GPU", 0)
         )
+        self._warmed.clear()  # a new connection may be a new cluster (worker processes gone)
+        self._warm_nodes()
+
+    def _warm_nodes(self) -> None:
+        """Send the `warm` entry point, once, to every live node with CPUs for a job that has not had it: the
+        node then holds a Ray worker process for this executor's runtime_env with the job code imported,
+        which Ray reuses for the jobs that follow, instead of starting one (and importing torch) at the
+        first job. Fire and forget: a failed warm-up only means a cold first job."""
+        if not self._warm:
+            return
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # type: ignore[import-not-found]
+
+        for node in self._ray.nodes():
+            node_id = str(node.get("NodeID", ""))
+            cpus = float(node.get("Resources", {}).get("CPU", 0))
+            if not node.get("Alive") or node_id in self._warmed or cpus < self._cpus:
+                continue
+            self._warmed.add(node_id)
+            spec = JobSpec(id=f"warm-{node_id[:8]}", kind="warm", entry_point=self._warm)
+            options = self._task_options(spec)
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
+            self._remote.options(**options).remote(spec.to_json())
 
     def _step(self) -> None:
         with self._cond:
@@ -279,6 +311,7 @@ class RayExecutor:
             cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
             with self._cond:
                 self._cluster, self._cluster_at = cluster, now
+            self._warm_nodes()  # and a node that joined gets its warm worker
         refs = [job.ref for job in list(self._jobs.running.values())]
         if not refs:
             with self._cond:
@@ -296,14 +329,19 @@ class RayExecutor:
             with self._cond:
                 self._finish(job, f"job {spec.id} needs a GPU but the Ray cluster at {self._where} has none")
             return
+        job.started = time.monotonic()
+        with self._cond:
+            self._jobs.running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
+        job.ref = self._remote.options(**self._task_options(spec)).remote(spec.to_json())
+
+    def _task_options(self, spec: JobSpec) -> dict[str, Any]:
+        """Ray's options for a task: its CPUs and GPU, and its environment (one runtime_env for every job
+        without an env of its own, so Ray reuses their worker processes)."""
         options: dict[str, Any] = {"num_gpus": 1 if spec.needs_gpu else 0, "num_cpus": self._cpus}
         env = {**self._threads_env(), **forwarded_env(), **spec.env}
         if env:
             options["runtime_env"] = {"env_vars": env}
-        job.started = time.monotonic()
-        with self._cond:
-            self._jobs.running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
-        job.ref = self._remote.options(**options).remote(spec.to_json())
+        return options
 
     def _threads_env(self) -> dict[str, str]:
         """A task computes with as many threads as the CPUs it asked Ray for: by default the engine picks

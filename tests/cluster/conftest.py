@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.raycluster import RayCluster
+from tests.cluster.raycluster import RayCluster, WorkerNode
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +17,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
         pytest.fail(
             "Ray is not installed: `make test` installs it (pip install -e '.[dev,ray]')", pytrace=False
         )
-    cluster = RayCluster.start(tmp_path_factory.mktemp("raycluster"), num_cpus=1)
+    worker = WorkerNode("worker", num_cpus=1, num_gpus=1, resources=(("worker_node", 1),))
+    cluster = RayCluster.start(tmp_path_factory.mktemp("raycluster"), num_cpus=1, workers=[worker])
     try:
-        cluster.add_node("worker", num_cpus=1, num_gpus=1, resources={"worker_node": 1})
         yield cluster
     finally:
         cluster.stop()

@@ -42,3 +42,12 @@ class StopAfter:
     def __call__(self) -> bool:
         self.asked += 1
         return self.asked > self.steps
+
+
+def warm() -> None:
+    """A warm-up entry point: records this worker process and its node under $RUSHES_HOME/warm."""
+    import ray
+
+    folder = Path(os.environ["RUSHES_HOME"], "warm")
+    folder.mkdir(parents=True, exist_ok=True)
+    Path(folder, f"{os.getpid()}").write_text(ray.get_runtime_context().get_node_id())

@@ -2,8 +2,9 @@
 
 Each node is one `ray start --block` process in its own session, with its own CPUs, GPUs and custom
 resources, its own ports and a temporary folder of its own. Stopping a node sends SIGTERM to `ray start`
-(which stops what it started) and then SIGKILLs whatever is left in that session (Ray workers), so a test
-never leaves Ray processes behind and never touches Ray processes it did not start (no `ray stop`).
+(which stops what it started) and then SIGKILLs whatever is left in that session (Ray workers); stopping the
+whole cluster SIGKILLs every session at once. Either way a test never leaves Ray processes behind and never
+touches Ray processes it did not start (no `ray stop`).
 The nodes' Python path holds the repository, so Ray workers import the same `daemon`, `engine` and
 `integrations` as the test.
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +66,30 @@ def ray_env() -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class WorkerNode:
+    """A node to start beside the head: its name, CPUs, GPU slots and custom resources."""
+
+    name: str
+    num_cpus: int = 1
+    num_gpus: int = 0
+    resources: tuple[tuple[str, float], ...] = ()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass
 class RayNode:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    since: int = 0  # where this start's lines begin in the log
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -111,8 +132,15 @@ class RayCluster:
 
     @classmethod
     def start(
-        cls, root: Path, num_cpus: int = 1, timeout: float = 120.0, client_port: int | None = None
+        cls,
+        root: Path,
+        num_cpus: int = 1,
+        timeout: float = 120.0,
+        client_port: int | None = None,
+        workers: Sequence[WorkerNode] = (),
     ) -> RayCluster:
+        """A head, and `workers` nodes started as soon as the head's GCS accepts connections (in parallel with
+        the rest of the head's start-up, and with each other)."""
         root.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
         cluster = cls(root, free_port(), client_port or free_port(), temp)
@@ -126,7 +154,15 @@ class RayCluster:
             "--disable-usage-stats",
         ]
         try:
-            cluster._start_node("head", args, num_cpus, 0, {}, timeout)
+            head = cluster._launch("head", args, num_cpus, 0, {})
+            deadline = time.monotonic() + timeout
+            while workers and not _accepts(cluster.gcs_port):
+                cluster._check(head, deadline)
+                time.sleep(0.1)
+            for w in workers:
+                cluster._launch(w.name, cluster._join(), w.num_cpus, w.num_gpus, dict(w.resources))
+            for node in cluster.nodes:
+                cluster._wait(node, deadline)
         except BaseException:
             cluster.stop()
             raise
@@ -140,18 +176,15 @@ class RayCluster:
         resources: dict[str, float] | None = None,
         timeout: float = 120.0,
     ) -> RayNode:
-        return self._start_node(
-            name, [f"--address=127.0.0.1:{self.gcs_port}"], num_cpus, num_gpus, resources or {}, timeout
-        )
+        node = self._launch(name, self._join(), num_cpus, num_gpus, resources or {})
+        self._wait(node, time.monotonic() + timeout)
+        return node
 
-    def _start_node(
-        self,
-        name: str,
-        args: list[str],
-        num_cpus: int,
-        num_gpus: int,
-        resources: dict[str, float],
-        timeout: float,
+    def _join(self) -> list[str]:
+        return [f"--address=127.0.0.1:{self.gcs_port}"]
+
+    def _launch(
+        self, name: str, args: list[str], num_cpus: int, num_gpus: int, resources: dict[str, float]
     ) -> RayNode:
         low = 10000 + (self.gcs_port % 20) * 1000 + 100 * len(self.nodes)  # below the ephemeral ports
         log = self.root / f"{name}.log"
@@ -170,8 +203,12 @@ class RayCluster:
             f"--dashboard-agent-grpc-port={free_port()}",
             f"--runtime-env-agent-port={free_port()}",
             f"--metrics-export-port={free_port()}",
+            # nobody reads Ray workers' output through a driver (jobs write their own logs): a log monitor
+            # per node only costs CPU the jobs share (docs/operations.md)
+            "--include-log-monitor=false",
             *args,
         ]
+        since = log.stat().st_size if log.exists() else 0  # a node started again appends to its log
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 command,
@@ -181,18 +218,24 @@ class RayCluster:
                 env={**ray_env(), "RAY_ADDRESS": f"127.0.0.1:{self.gcs_port}"},
                 start_new_session=True,
             )
-        node = RayNode(name, proc, log)
+        node = RayNode(name, proc, log, since)
         self.nodes.append(node)
-        deadline = time.monotonic() + timeout
-        while STARTED not in log.read_text(errors="replace"):
-            if not node.alive():
-                raise RayClusterError(f"ray node {name} exited with {proc.returncode}; see {log}")
-            if time.monotonic() > deadline:
-                raise RayClusterError(f"ray node {name} did not start in {timeout:.0f} s; see {log}")
-            time.sleep(0.2)
         return node
 
+    def _check(self, node: RayNode, deadline: float) -> None:
+        if not node.alive():
+            raise RayClusterError(f"ray node {node.name} exited with {node.proc.returncode}; see {node.log}")
+        if time.monotonic() > deadline:
+            raise RayClusterError(f"ray node {node.name} did not start in time; see {node.log}")
+
+    def _wait(self, node: RayNode, deadline: float) -> None:
+        while STARTED not in node.log.read_bytes()[node.since :].decode(errors="replace"):
+            self._check(node, deadline)
+            time.sleep(0.1)
+
     def stop(self) -> None:
+        """SIGKILL every process of every node at once: the cluster is thrown away, so there is nothing to
+        stop gracefully (`ray start`'s own stop on SIGTERM took up to 15 s a node)."""
         for node in reversed(self.nodes):
-            node.stop()
+            node.kill()
         shutil.rmtree(self.temp, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""`rushes base train --workers 2` on the real two-node Ray cluster: two data-parallel workers (Ray Train,
+"""`rushes base train --workers 2` on a real two-node Ray cluster of its own: two data-parallel workers (Ray Train,
 PyTorch DDP on gloo, one CPU each) train one base; its loss falls, a stopped run resumes from its
 checkpoint through the CLI, and the finished version has the manifest a single-process run writes.
 The loss is compared on fixed batches before and after (the running loss of 30 small batches is mostly
@@ -10,10 +10,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from engine.heads import get_head
@@ -27,9 +29,11 @@ from engine.train.settings import TrainSettings
 from integrations.executors.ray_train import run_data_parallel
 from tests import footage
 from tests.cluster.jobs import StopAfter
-from tests.cluster.raycluster import REPO, RayCluster, ray_env
+from tests.cluster.raycluster import REPO, RayCluster, WorkerNode, ray_env
 
 DECLARED = "owned: shot by ACME for show X"
+pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
+
 STEPS, STOP_AT = 24, 10  # a stop is taken every SYNC_EVERY (5) steps
 
 
@@ -54,14 +58,26 @@ def _shape(manifest: dict[str, object]) -> dict[str, object]:
     return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in manifest.items()}
 
 
+@pytest.fixture(scope="module")
+def train_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A head and a worker node of one CPU each, for this module alone: Ray Train's start-ups make this the
+    longest Ray test, and on a cluster of its own it runs beside the tests sharing the session's cluster
+    (on another xdist worker) instead of after them."""
+    cluster = RayCluster.start(tmp_path_factory.mktemp("traincluster"), workers=[WorkerNode("worker")])
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 def test_two_workers_train_one_base_whose_loss_falls_and_a_stopped_run_resumes_through_the_cli(
-    ray_cluster: RayCluster, tmp_path: Path
+    train_cluster: RayCluster, tmp_path: Path
 ) -> None:
     corpus = _corpus(tmp_path)
     alone, alone_run = prepare_run(tmp_path / "alone", "ACME", [corpus], DECLARED, _options())
     short = TrainSettings(max_steps=2, progress_every=5)  # for the manifest's shape a short run is enough
     assert train_base(alone, alone_run, _options(), short, heads=["denoise"]).version is not None
-    address = f"127.0.0.1:{ray_cluster.gcs_port}"  # the driver joins the cluster (no Ray Client in between)
+    address = f"127.0.0.1:{train_cluster.gcs_port}"  # the driver joins the cluster (no Ray Client in between)
 
     home = tmp_path / "home"
     folder, run = prepare_run(home / "bases", "ACME", [corpus], DECLARED, _options())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from daemon.catalog import Catalog
 from daemon.catalog import jobs as job_repo
+from daemon.demo import DemoShot
 from tests.cluster.raycluster import RayCluster, free_port
 from tests.e2e.world import (
     dead_jobs,
@@ -27,6 +28,26 @@ from tests.e2e.world import (
     registered,
     wait_for,
 )
+
+
+def few_dailies(folder: Path) -> list[DemoShot]:
+    """Three small clean dailies (160x90, 8 frames) to train on, and one noisy daily at the demo's size
+    (320x180, 24 frames) to denoise: a fix long enough to be killed while it runs, and little else to do."""
+    from engine import degrade, synth
+    from engine.media import write_movie
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shots = []
+    for i, photo in enumerate(["astronaut", "coffee", "rocket", "chelsea"]):
+        noisy = photo == "chelsea"
+        size, n = ((320, 180), 24) if noisy else ((160, 90), 8)
+        frames = synth.camera_move(synth.photo(photo), n, size, seed=i)
+        if noisy:
+            frames = degrade.add_noise(frames, 15 / 255, seed=i)
+        path = folder / f"sh{(i + 1) * 10:03d}_1.mp4"
+        write_movie(path, frames, 24, timecode=f"0{i + 1}:00:00:00")
+        shots.append(DemoShot(path.stem[:5], path, "denoise" if noisy else None, "denoise" if noisy else ""))
+    return shots
 
 
 def readyz(url: str) -> tuple[int, str]:
@@ -41,7 +62,10 @@ def test_the_daemon_trains_and_fixes_on_ray_and_a_killed_ray_worker_still_publis
     ray_cluster: RayCluster, tmp_path: Path
 ) -> None:
     world = make_world(
-        tmp_path, budget=8, extra={"executor": {"kind": "ray", "ray_address": ray_cluster.address}}
+        tmp_path,
+        budget=8,
+        extra={"executor": {"kind": "ray", "ray_address": ray_cluster.address}},
+        dailies=few_dailies,
     )
     catalog = world.catalog()
     proc = world.start_daemon()
@@ -88,6 +112,7 @@ def test_without_ray_the_daemon_starts_and_waits_then_connects_and_survives_losi
             "executor": {"kind": "ray", "ray_address": address, "ray_reconnect_seconds": 2},
             "http": {"host": "127.0.0.1", "port": port},
         },
+        dailies=few_dailies,
     )
     catalog = world.catalog()
     log = tmp_path / "daemon.log"

@@ -59,6 +59,23 @@ def test_a_job_runs_in_a_ray_worker_and_its_result_comes_back(
     assert executor.health() is None
 
 
+def test_every_node_gets_a_warm_worker_at_connect_and_the_next_job_runs_in_it(
+    ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path))  # the jobs' env (RUSHES_* go to the runtime_env)
+    executor = RayExecutor(ray_cluster.address, max_jobs=2, warm="tests.cluster.jobs:warm")
+    try:
+        warm = tmp_path / "warm"
+        wait_until("a warm-up task on both nodes", lambda: len(list(warm.glob("*"))) == 2)
+        nodes = {int(p.name): p.read_text() for p in warm.glob("*")}
+        assert len(set(nodes.values())) == 2, "one warm-up task per node"
+        outcome = outcome_of(executor, JobSpec("after-warm-1", "test", WHERE))
+        assert outcome.ok, outcome.error
+        assert nodes.get(outcome.result["pid"]) == outcome.result["node"], "the job ran in a warmed worker"
+    finally:
+        executor.shutdown(wait=False)
+
+
 def test_gpu_jobs_go_only_to_the_node_with_gpus_and_cpu_jobs_see_no_gpu(executor: RayExecutor) -> None:
     gpu = [outcome_of(executor, JobSpec(f"gpu-{i}", "test", WHERE, needs_gpu=True)) for i in range(2)]
     cpu = outcome_of(executor, JobSpec("cpu-1", "test", WHERE))
@@ -106,7 +123,9 @@ def test_losing_the_head_fails_jobs_in_flight_with_one_line_and_nothing_hangs(
         folder = tmp_path / "job"
         folder.mkdir()
         handle = executor.submit(JobSpec("orphan-1", "test", WAIT, {"folder": str(folder)}))
-        wait_until("the job to start", lambda: list(folder.glob("pid-*")))
+        # 120 s: on a busy box the Ray Client's first connection to a fresh head can fail after 30 s
+        # ("Initialization failure from server"); the executor connects again and the job then starts
+        wait_until("the job to start", lambda: list(folder.glob("pid-*")), timeout=120)
         cluster.head.kill()
         wait_until("the job to fail", lambda: executor.poll(handle) is not None, timeout=60)
         outcome = executor.poll(handle)

@@ -100,8 +100,8 @@ class Ticking(Lane):
         super().__init__(*args, **kwargs)
         self.ticked = threading.Event()
 
-    def tick(self) -> int:
-        running = super().tick()
+    def tick(self, claim: bool = True) -> int:
+        running = super().tick(claim)
         self.ticked.set()
         return running
 
@@ -124,3 +124,62 @@ def test_a_job_queued_in_this_process_starts_at_once_not_after_the_idle_wait(cat
         assert started.wait(10), "the lane did not pick the job up when woken"
     finally:
         loop.stop()
+
+
+class Remote:
+    """A job running elsewhere until `end` is set."""
+
+    def __init__(self, end: threading.Event) -> None:
+        self.end = end
+
+    def poll(self) -> JobOutcome | None:
+        return JobOutcome("1", True) if self.end.is_set() else None
+
+    def cancel(self) -> None:
+        pass
+
+
+class Counting(Lane):
+    """A lane that counts its ticks and the ones allowed to claim (to ask the catalog for work)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ticks, self.claims = 0, 0
+        self.changed = threading.Condition()
+
+    def tick(self, claim: bool = True) -> int:
+        running = super().tick(claim)
+        with self.changed:
+            self.ticks, self.claims = self.ticks + 1, self.claims + claim
+            self.changed.notify_all()
+        return running
+
+    def wait_for(self, done: Any) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: done(self), timeout=10)
+
+
+def test_while_a_remote_job_runs_the_lanes_collect_often_but_ask_the_catalog_only_after_a_job_ends(
+    catalog: Catalog,
+) -> None:
+    end = threading.Event()
+    with catalog.session() as s:
+        job_repo.enqueue(s, "fix", "fix:1", {})
+        job_repo.enqueue(s, "fix", "fix:2", {})
+    started: list[int] = []
+
+    def start(job: Job) -> Remote:
+        started.append(job.id)
+        return Remote(end)
+
+    lane = Counting(catalog, "fix", ["fix"], start)
+    loop = LaneLoop([lane], every_s=3600.0)  # without a wake or an ended job, the next claim is in an hour
+    loop.start()
+    try:
+        assert lane.wait_for(lambda ln: ln.ticks >= 20), "the lane is ticked every 50 ms while a job runs"
+        assert lane.claims == 1 and len(started) == 1, "only the first tick asked the catalog for work"
+        end.set()  # the job ends: its slot is free, and the second job starts at once
+        assert lane.wait_for(lambda _ln: len(started) == 2), "a free slot is filled at once"
+    finally:
+        end.set()
+        loop.stop(release=False)
