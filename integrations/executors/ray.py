@@ -48,6 +48,9 @@ _REFRESH_S = 30.0  # how often the cluster's resources are read again
 # Failed supervisor steps in a row before the cluster counts as lost while it still answers: the Ray Client
 # can fail one call ("Failed to serialize response!" after a worker died) with the cluster healthy.
 _RPC_ERRORS = 3
+# How long the supervisor waits for a task to end while every slot is taken (a cancel or a timeout is acted on
+# within this); with a free slot it looks every tick_s, so a job submitted then starts at once.
+_FULL_WAIT_S = 1.0
 # thread counts of a task (OpenMP's, and the engine's inference threads: engine.infer.runtime reads it)
 THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS")
 
@@ -318,7 +321,10 @@ class RayExecutor:
                 if not self._jobs.pending or len(self._jobs.running) >= limit:
                     self._cond.wait(self._tick_s)
             return
-        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=self._tick_s)
+        # Every slot taken: nothing can start until a task ends, and wait() returns at the first that does,
+        # so wait longer (each wait is a Ray Client round trip: 10 a second cost CPU the tasks share).
+        wait_s = max(self._tick_s, _FULL_WAIT_S) if len(refs) >= limit else self._tick_s
+        ready, _ = self._ray.wait(refs, num_returns=1, timeout=wait_s)
         for ref in ready:
             job = next(j for j in list(self._jobs.running.values()) if j.ref == ref)
             self._collect(job)
