@@ -13,15 +13,22 @@ a catalog that needs upgrading runs Alembic.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,6 +36,28 @@ VERSION_TABLE = "alembic_version"  # where Alembic keeps the revision a database
 BUSY_TIMEOUT_S = 30.0
 _MIGRATE_LOCK = 0x52555348  # "RUSH": PostgreSQL advisory lock id held while migrating
 _NOT_MIGRATED = "it has no Rushes tables yet (start the daemon or run `rushes migrate` to create them)"
+
+
+_Row = TypeVar("_Row")
+
+
+def insert_once(s: Session, row: _Row, find: Callable[[], _Row | None]) -> tuple[_Row, bool]:
+    """Insert `row` in a savepoint; if its unique key is already taken (another process inserted the same key a
+    moment ago, e.g. two daemons starting at once), return that writer's row, found by `find`, instead.
+
+    Returns (row, True) when this call inserted it, (the existing row, False) otherwise. The outer transaction
+    survives the failed insert (only the savepoint rolls back); an IntegrityError with no row to find is re-raised.
+    """
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except IntegrityError:
+        existing = find()
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
 
 
 def utcnow() -> datetime:

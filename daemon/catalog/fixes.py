@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from daemon.catalog.db import utcnow
+from daemon.catalog.db import insert_once, utcnow
 from daemon.catalog.models import FIX_STATES, REVIEW_STATES, FixRequest, Publication, Show
 from daemon.catalog.shows import require_show
 
@@ -47,16 +46,7 @@ def add_fix_request(
         note=note,
         state="open",
     )
-    try:
-        with s.begin_nested():
-            s.add(request)
-            s.flush()
-    except IntegrityError:
-        existing = get_fix_request_by_key(s, request_key)
-        if existing is None:
-            raise
-        return existing, False
-    return request, True
+    return insert_once(s, request, lambda: get_fix_request_by_key(s, request_key))
 
 
 def get_fix_request(s: Session, request_id: int) -> FixRequest | None:
@@ -122,16 +112,7 @@ def add_publication(
         state="pending",
         review_status="pending",
     )
-    try:
-        with s.begin_nested():
-            s.add(publication)
-            s.flush()
-    except IntegrityError:
-        existing = get_publication_by_key(s, key)
-        if existing is None:
-            raise
-        return existing, False
-    return publication, True
+    return insert_once(s, publication, lambda: get_publication_by_key(s, key))
 
 
 def get_publication(s: Session, publication_id: int) -> Publication | None:

@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from daemon.catalog.db import utcnow
+from daemon.catalog.db import insert_once, utcnow
 from daemon.catalog.models import JOB_STATES, Job
 
 Backoff = Callable[[int], float]
@@ -67,16 +66,8 @@ def enqueue(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with s.begin_nested():
-            s.add(job)
-            s.flush()
-    except IntegrityError:
-        existing = get_job_by_key(s, key)  # another process queued the same key a moment ago
-        if existing is None:
-            raise
-        return existing, False
-    return job, True
+    # another process may queue the same key a moment ago
+    return insert_once(s, job, lambda: get_job_by_key(s, key))
 
 
 def claim(

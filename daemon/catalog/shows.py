@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from daemon.catalog.db import insert_once
 from daemon.catalog.models import Show
 
 
@@ -47,16 +47,8 @@ def ensure_show(
             show.config = dict(config)
         return show, False
     show = Show(code=code, name=name or code, config=dict(config or {}))
-    try:
-        with s.begin_nested():  # two daemons starting at once on PostgreSQL may both find it missing
-            s.add(show)
-            s.flush()
-    except IntegrityError:
-        existing = get_show(s, code)
-        if existing is None:
-            raise
-        return existing, False
-    return show, True
+    # two daemons starting at once on PostgreSQL may both find it missing
+    return insert_once(s, show, lambda: get_show(s, code))
 
 
 def list_shows(s: Session) -> list[Show]:
