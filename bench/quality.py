@@ -69,7 +69,7 @@ def main() -> None:
         choices=("synthetic", "production"),
         default="synthetic",
         help="production: score regrade on on-set grade errors (clipped highlights, far white balance, "
-        "gamma) and denoise on signal-dependent grain through 4:2:0 coding (engine.production_degradations)",
+        "gamma) and denoise on signal-dependent grain through 4:2:0 coding (engine.degrade.production)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()

@@ -5,7 +5,7 @@ by OpenCV DIS flow computed on the noisy frames: what a camera saw three times i
 frame alone cannot. With "frames": 1 it is a single-image denoiser.
 
 Training noise: engine.degrade.gaussian_noise, sigma uniform in sigma_min..sigma_max per example; a
-`grain_share` of the examples get grain as cameras make it instead (engine.production_degradations.signal_grain:
+`grain_share` of the examples get grain as cameras make it instead (engine.degrade.production.signal_grain:
 signal-dependent, spatially correlated, through 4:2:0 coding). evaluate(options={"noise": "grain"}) scores on
 that grain instead of gaussian sigma 15.
 
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from engine.baselines.restore import NLMEANS_STRENGTHS, denoise_nlmeans, denoise_nlmeans_multi
 from engine.baselines.scores import store as baseline_store
 from engine.degrade import gaussian_noise
+from engine.degrade.production import signal_grain
 from engine.heads.base import (
     Batch,
     Head,
@@ -50,7 +51,6 @@ from engine.infer.tiling import TileSpec
 from engine.media.pixels import to_uint8
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
-from engine.production_degradations import signal_grain
 
 EVAL_SIGMA = 15 / 255
 FLOW_SIDE = 540  # larger frames are aligned at about this short side
@@ -156,7 +156,7 @@ class DenoiseHead(Head):
             "frames": 3,
             "sigma_min": 5 / 255,
             "sigma_max": 25 / 255,
-            # share of training examples with grain as cameras make it (engine.production_degradations:
+            # share of training examples with grain as cameras make it (engine.degrade.production:
             # signal-dependent, correlated, through 4:2:0 coding), strength uniform in grain_min..grain_max
             "grain_share": 0.3,
             "grain_min": 0.02,

@@ -129,7 +129,7 @@ class InterpolateHead(Head):
     params_type = InterpolateParams
 
     def default_config(self) -> dict[str, Any]:
-        # wide_share: training examples cut from every 2nd-4th frame (engine.production_degradations.wide_stride)
+        # wide_share: training examples cut from every 2nd-4th frame (engine.degrade.production.wide_stride)
         # reuse: examples served per computed window of flow-path parts (engine.heads.interpolate_data)
         return {"channels": 32, "depth": 6, "eval_frames": 4, "min_crop": 128, "wide_share": 0.3, "reuse": 8}
 

@@ -12,7 +12,7 @@ array (a weak reference), so nothing of one show is ever served to another show'
 
 A window: frame t rebuilt from t-1 and t+1 (t-3, t+3 for quadratic motion) of the clip, with a
 `wide_share` of the windows cut from every 2nd-4th frame (large motion and occlusion,
-engine.production_degradations.wide_stride) and half of them with time running backwards.
+engine.degrade.production.wide_stride) and half of them with time running backwards.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.degrade.production import wide_stride
 from engine.heads.base import crop_box
-from engine.production_degradations import wide_stride
 
 Window = tuple[np.ndarray, np.ndarray]  # stacked parts (H, W, 11), truth (H, W, 3), float16
 # (clip, t, box) -> stacked parts and truth of frame t inside box (y, x, h, w)

@@ -8,7 +8,7 @@ looks at thumbnails of the frame and the reference and predicts weights of a few
 added to the base: LUT = base + sum_k w_k * basis_k, applied with trilinear interpolation. The bases
 start at zero, so a fresh net is exactly its base. Trained self-supervised: a show frame is perturbed
 (engine.degrade.regrade: +-1.5 stops, white-balance gains, contrast; or, for a `production_grades` share,
-engine.production_degradations: +-2 stops with clipped highlights, white balance far off, display gamma
+engine.degrade.production: +-2 stops with clipped highlights, white balance far off, display gamma
 and contrast, which the four-number base cannot invert), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
 zeros), so the head also learns to restore towards the show's own look with no reference. With no
@@ -39,6 +39,7 @@ from torch import nn
 
 from engine import lut as luts
 from engine.baselines import color
+from engine.degrade.production import Grade, apply_grade, production_grade
 from engine.heads.base import (
     Batch,
     FixOutputs,
@@ -57,7 +58,6 @@ from engine.heads.params import FixParams, Shot, load_reference
 from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
 from engine.metrics import psnr, ssim
-from engine.production_degradations import Grade, apply_grade, production_grade
 
 THUMB = 64
 # The learned no-reference inverse is applied only when it beat the ungraded input by this much on the
@@ -234,7 +234,7 @@ class RegradeHead(Head):
             "no_reference": 0.15,
             "tv": 1e-3,
             "reference_offset": 24,
-            # share of training examples graded as on set (engine.production_degradations: +-2 stops with
+            # share of training examples graded as on set (engine.degrade.production: +-2 stops with
             # clipped highlights, white balance far off, display gamma); the rest by engine.degrade.regrade
             "production_grades": 0.5,
             # graded thumbnails per example for the no-reference inverse (engine.heads.regrade_inverse)
@@ -343,7 +343,7 @@ class RegradeHead(Head):
         """Perturb held-out frames, restore them given another frame of the clip as reference
         (`reference_offset` frames away, at most half the clip). "psnr_base" is the head's classical base
         alone (the matched grade), to measure the learned part against. `options["grades"]`: "synthetic"
-        (default, engine.degrade.regrade) or "production" (engine.production_degradations)."""
+        (default, engine.degrade.regrade) or "production" (engine.degrade.production)."""
         opts = {**self.default_config(), **(options or {})}
         production = opts.get("grades", "synthetic") == "production"
         scores = score_sheet(

@@ -2,7 +2,7 @@
 
 With no reference to match, a frame can only be brought back to the show's look by knowing what the show's
 frames normally look like. The grade errors regrade trains on (engine.degrade.regrade and
-engine.production_degradations.apply_grade) belong to one five-number family, applied per channel:
+engine.degrade.production.apply_grade) belong to one five-number family, applied per channel:
 
     linear = display ** 2.2 * 2**exposure * gain_c;  display' = clip(linear) ** (1/2.2)
     out = clip((display' ** gamma - 0.5) * contrast + 0.5)
@@ -39,10 +39,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.production_degradations import GAMMA, Grade
+from engine.degrade import GAMMA
+from engine.degrade.production import Grade
 
 PARAMS = 5  # exposure stops, log2 red gain, log2 blue gain, log gamma, log contrast
-# Spread of each number under the training grades (production_degradations.production_grade), so the
+# Spread of each number under the training grades (degrade.production.production_grade), so the
 # parameter loss weighs them alike.
 PARAM_SCALE = (2.0, 0.6, 0.6, 0.35, 0.35)
 EPS = 1e-4

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from engine import lut, synth
+from engine.degrade.production import Grade, apply_grade
 from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_parts
 from engine.heads.regrade import RegradeHead, RegradeNet, grade_error, thumbnail
 from engine.heads.regrade_inverse import LOOK_MEMORY, InverseGrade, look_stats
 from engine.metrics import psnr
-from engine.production_degradations import Grade, apply_grade
 
 
 def _occluded_clip(frames: int = 16) -> np.ndarray:

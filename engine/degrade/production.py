@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-GAMMA = 2.2  # the display transfer the heads assume (engine.degrade.regrade uses the same)
+from engine.degrade import GAMMA
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,18 @@
 Production code: the regrade head trains on `regrade` (a lighting change), the denoise head on
 `gaussian_noise` and the cleanup head on `blob_mask` (object-like holes); `add_noise` and `drop_frames` make the demo's and the tests' faults.
 Pure numpy / OpenCV, no I/O; every random one is reproducible from its seed.
+
+The harder cases seen in production (exposure errors with clipped highlights, white balance far off,
+grain that follows the signal through 4:2:0 coding, a reference a few frames away, wide frame gaps) are in
+`engine.degrade.production`; the heads mix a share of them into training and `bench/quality.py` scores on them.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+GAMMA = 2.2  # the display transfer the heads assume: display = linear ** (1 / GAMMA)
 
 
 def regrade(
@@ -18,8 +24,8 @@ def regrade(
     contrast: float = 1.0,
 ) -> np.ndarray:
     """A known lighting change: exposure in stops, per-channel gains, contrast around mid-grey (display-referred)."""
-    lin = np.power(np.clip(frames, 0, 1), 2.2) * (2.0**exposure_stops) * np.asarray(white_balance, np.float32)
-    disp = np.power(np.clip(lin, 0, 1), 1 / 2.2)
+    lin = np.power(np.clip(frames, 0, 1), GAMMA) * (2.0**exposure_stops) * np.asarray(white_balance, np.float32)
+    disp = np.power(np.clip(lin, 0, 1), 1 / GAMMA)
     return np.clip((disp - 0.5) * contrast + 0.5, 0, 1).astype(np.float32)
 
 

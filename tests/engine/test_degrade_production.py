@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import synth
-from engine.production_degradations import (
+from engine.degrade.production import (
     Grade,
     apply_grade,
     compress_420,
