@@ -10,9 +10,9 @@ says more about the load than about the net. The clips are split as bench/base.p
   frames, as the head's loss trains it; scored with the head's own predict_lut/apply_lut on held-out whole
   frames under synthetic and production grade errors: PSNR of the ungraded input and of the restored frame.
 - interpolate: the refiner (engine.heads.interpolate_net) on crops of the flow path's parts of training
-  triplets, as the head's forward() runs it; scored on held-out whole-frame triplets: PSNR of the flow
-  path alone and refined.
-Prints one line per `--every` steps and writes bench/out/learned_parts_<part>.json.
+  triplets (half with the outer frames swapped, half mirrored), as the head's forward() runs it; scored on
+  held-out whole-frame triplets: PSNR of the flow path alone and refined.
+Prints one line per `--every` steps and writes bench/out/learned_parts_<part>_seed<seed>.json.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from common import OUT, footage_clips, machine, write_json
 from engine import lut as luts
 from engine.heads.base import as_float
 from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_parts
+from engine.heads.interpolate_net import SWAP
 from engine.heads.regrade import RegradeHead, RegradeNet, grade_error
 from engine.metrics import psnr
 from engine.shots import find_cuts
@@ -133,9 +134,16 @@ def interpolate(
         for k in rng.integers(0, len(pool), 8):
             x, y = pool[int(k)]
             y0, x0 = int(rng.integers(0, x.shape[0] - crop + 1)), int(rng.integers(0, x.shape[1] - crop + 1))
-            xs.append(x[y0 : y0 + crop, x0 : x0 + crop].transpose(2, 0, 1))
-            ys.append(y[y0 : y0 + crop, x0 : x0 + crop].transpose(2, 0, 1))
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+            xc, yc = x[y0 : y0 + crop, x0 : x0 + crop], y[y0 : y0 + crop, x0 : x0 + crop]
+            if rng.random() < 0.5:  # the outer frames swapped, as the head's sample() does
+                xc = xc[..., SWAP]
+            if rng.random() < 0.5:
+                xc, yc = xc[:, ::-1], yc[:, ::-1]
+            xs.append(xc.transpose(2, 0, 1))
+            ys.append(yc.transpose(2, 0, 1))
+        return torch.from_numpy(np.ascontiguousarray(np.stack(xs))), torch.from_numpy(
+            np.ascontiguousarray(np.stack(ys))
+        )
 
     def score() -> tuple[float, float]:
         base, refined = [], []
@@ -190,7 +198,7 @@ def main() -> None:
     run = regrade if args.part == "regrade" else interpolate
     rows = run(train, held, args.steps, args.every, args.lr, args.seed)
     write_json(
-        OUT / f"learned_parts_{args.part}.json",
+        OUT / f"learned_parts_{args.part}_seed{args.seed}.json",
         {"machine": machine(), "args": vars(args) | {"footage": str(args.footage)}, "rows": rows},
     )
 

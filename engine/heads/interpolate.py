@@ -40,13 +40,14 @@ from engine.heads.base import (
 )
 from engine.heads.errors import ParamError
 from engine.heads.interpolate_data import training_example
-from engine.heads.interpolate_net import InterpolateRefiner
+from engine.heads.interpolate_net import SWAP, InterpolateRefiner
 from engine.heads.params import FixParams, Shot, frames_text, parse_int
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
 
-IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
+# base 3 + warped0 3 + warped1 3 + vis0, vis1 + the occlusion cues fb0, fb1, photo0, photo1, motion0, motion1
+IN_CHANNELS = 17
 # The refiner runs only when it beat the flow path alone by this much on the held-out clips: at 1080p it
 # costs more than half the time of a frame (bench/speed.py).
 MIN_REFINER_GAIN_DB = 0.05
@@ -98,8 +99,9 @@ class InterpolateParams(FixParams):
 
 
 def _stack_parts(parts: flow.Parts) -> np.ndarray:
+    maps = [parts.vis0, parts.vis1, *(getattr(parts, name) for name in flow.CUE_FIELDS)]
     return np.concatenate(
-        [parts.frame, parts.warped0, parts.warped1, parts.vis0[..., None], parts.vis1[..., None]], 2
+        [parts.frame, parts.warped0, parts.warped1, *(m[..., None] for m in maps)], 2
     ).astype(np.float32)
 
 
@@ -160,7 +162,7 @@ class InterpolateHead(Head):
             clip, rng, crop, parts, float(cfg["wide_share"]), float(cfg["reuse"])
         )
         if rng.random() < 0.5:  # the two sides swapped: the same blend, seen from the other frame
-            stacked = stacked[..., [0, 1, 2, 6, 7, 8, 3, 4, 5, 10, 9]]
+            stacked = stacked[..., SWAP]
         stacked, target = augment([stacked, truth], rng)
         return {"inputs": chw(stacked), "target": chw(target)}
 
