@@ -19,7 +19,7 @@ Fix parameters (InterpolateParams): `factor=2` (2..8) or `frames=1012-1016` (fra
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -99,7 +99,8 @@ class InterpolateParams(FixParams):
 
 
 def _stack_parts(parts: flow.Parts) -> np.ndarray:
-    maps = [parts.vis0, parts.vis1, *(getattr(parts, name) for name in flow.CUE_FIELDS)]
+    cues = parts.cues()
+    maps = [parts.vis0, parts.vis1, *(getattr(cues, f.name) for f in fields(flow.Cues))]
     return np.concatenate(
         [parts.frame, parts.warped0, parts.warped1, *(m[..., None] for m in maps)], 2
     ).astype(np.float32)

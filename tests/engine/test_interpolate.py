@@ -92,10 +92,11 @@ def test_occlusion_cues_say_which_outer_frame_hides_a_region() -> None:
     pf = flow.pair_flows(f0, f1, _square_over(18), _square_over(54))
     parts = flow.interpolate_reverse(f0, f1, pf, 0.5, flow.FlowConfig())
     covered, uncovered = np.s_[22:42, 61:66], np.s_[22:42, 30:35]
-    assert parts.fb0[covered].mean() > 2 * parts.fb1[covered].mean()
-    assert parts.fb1[uncovered].mean() > 2 * parts.fb0[uncovered].mean()
+    cues = parts.cues()
+    assert cues.fb0[covered].mean() > 2 * cues.fb1[covered].mean()
+    assert cues.fb1[uncovered].mean() > 2 * cues.fb0[uncovered].mean()
     still = np.s_[50:64, 0:20]  # background far from the square: seen in both, no motion
-    assert parts.fb0[still].mean() < 0.5 and parts.motion0[still].mean() < 0.5
+    assert cues.fb0[still].mean() < 0.5 and cues.motion0[still].mean() < 0.5
     assert _stack_parts(parts).shape == (64, 96, IN_CHANNELS)
 
 
@@ -138,3 +139,15 @@ def test_a_version_trained_before_the_occlusion_cues_loads_and_computes_what_it_
     again.load_state(model.state_dict())  # saved after the load: still the old one-sided net
     with torch.no_grad():
         torch.testing.assert_close(again.net("interpolate")(x), net(x))
+
+
+def test_an_ensembles_cues_are_the_mean_of_its_members_cues(clip: np.ndarray) -> None:
+    members = [
+        flow.interpolate_reverse(clip[2], clip[4], flow.pair_flows(clip[2], clip[4], config=c), 0.5, c)
+        for c in flow.members(flow.BEST_QUALITY)
+    ]
+    mean = flow.mean_parts(members)
+    np.testing.assert_allclose(
+        mean.cues().fb1, (members[0].cues().fb1 + members[1].cues().fb1) / 2, atol=1e-5
+    )
+    np.testing.assert_allclose(mean.frame, (members[0].frame + members[1].frame) / 2, atol=1e-6)
