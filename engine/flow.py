@@ -434,13 +434,10 @@ def mean_parts(parts: list[Parts]) -> Parts:
         each = [p.cues() for p in parts]
         return Cues(*(mean([getattr(c, f.name) for c in each]) for f in fields(Cues)))
 
-    return Parts(
-        *(
-            mean([getattr(p, name) for p in parts])
-            for name in ("frame", "warped0", "warped1", "vis0", "vis1")
-        ),
-        cue_source=cues,
-    )
+    def of(name: str) -> np.ndarray:
+        return mean([getattr(p, name) for p in parts])
+
+    return Parts(of("frame"), of("warped0"), of("warped1"), of("vis0"), of("vis1"), cues)
 
 
 def pair_flows(
