@@ -6,13 +6,15 @@
 Steps, not seconds: on a shared 2-core box a time budget gives a head 6-14 steps (bench/quality.py), which
 says more about the load than about the net. The clips are split as bench/base.py's `clips` protocol (seed
 0 holds out camera/03_blocks and cg/clip_01_tears_of_steel); the part trains on the first 70% of the others.
+`--protocol tails` is bench/base.py's other protocol (a show's own later frames): it trains on the first 70%
+of every clip and scores the last 30%.
 - regrade: the no-reference inverse (engine.heads.regrade_inverse) on graded thumbnails of the training
   frames, as the head's loss trains it; scored with the head's own predict_lut/apply_lut on held-out whole
   frames under synthetic and production grade errors: PSNR of the ungraded input and of the restored frame.
 - interpolate: the refiner (engine.heads.interpolate_net) on crops of the flow path's parts of training
   triplets (half with the outer frames swapped, half mirrored), as the head's forward() runs it; scored on
   held-out whole-frame triplets: PSNR of the flow path alone and refined.
-Prints one line per `--every` steps and writes bench/out/learned_parts_<part>_seed<seed>.json.
+Prints one line per `--every` steps and writes bench/out/learned_parts_<part>_<protocol>_seed<seed>.json.
 """
 
 from __future__ import annotations
@@ -44,13 +46,22 @@ from engine.train.dataset import load_clip
 HELD = ("03_blocks", "clip_01_tears_of_steel")
 
 
-def load(footage: Path, frames: int, resolution: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load(
+    footage: Path, frames: int, resolution: int, protocol: str = "clips"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Training and held-out frames: `clips` holds out two whole clips and trains on the first 70% of the
+    others; `tails` (a show's own later frames) trains on the first 70% of every clip, holds out the rest."""
     train: list[np.ndarray] = []
     held: list[np.ndarray] = []
     for p in footage_clips(footage):
         clip = TrainClip(id=f"{p.parent.name}/{p.name}", path=p)
         fr = np.asarray(load_clip(clip, resolution, OUT / "cache", frames).frames)
-        (held if p.stem in HELD else train).append(fr if p.stem in HELD else fr[: int(len(fr) * 0.7)])
+        cut = int(len(fr) * 0.7)
+        if protocol == "tails":
+            train.append(fr[:cut])
+            held.append(fr[cut:])
+        else:
+            (held if p.stem in HELD else train).append(fr if p.stem in HELD else fr[:cut])
     return train, held
 
 
@@ -191,14 +202,20 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0, help="the training examples' and weights' seed")
+    ap.add_argument(
+        "--protocol",
+        choices=("clips", "tails"),
+        default="clips",
+        help="held out: two whole clips, or every clip's last 30%%",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    train, held = load(args.footage, args.frames, args.resolution)
+    train, held = load(args.footage, args.frames, args.resolution, args.protocol)
     run = regrade if args.part == "regrade" else interpolate
     rows = run(train, held, args.steps, args.every, args.lr, args.seed)
     write_json(
-        OUT / f"learned_parts_{args.part}_seed{args.seed}.json",
+        OUT / f"learned_parts_{args.part}_{args.protocol}_seed{args.seed}.json",
         {"machine": machine(), "args": vars(args) | {"footage": str(args.footage)}, "rows": rows},
     )
 
