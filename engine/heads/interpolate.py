@@ -3,9 +3,10 @@
 1. Classical base (engine.flow, flow.RECOMMENDED): DIS flow both ways and to the outer neighbours
    (quadratic motion), flow reversal by softmax splatting at 3/4 size, visibility-weighted blend of both
    full-size warped frames.
-2. A refiner (engine.heads.interpolate_net) sees the base, both warped frames and their visibilities and
-   predicts a new blend weight of the two warped frames and a small residual; its last conv starts at
-   zero, so a fresh net is exactly the classical base (never worse than it).
+2. A refiner (engine.heads.interpolate_net) sees the base, both warped frames, their visibilities and
+   occlusion cues (flow.Cues: forward-backward and colour error of each warp's source pixel, motion) and
+   predicts a new blend weight of the two warped frames and a small residual, symmetric in the two outer
+   frames; its last conv starts at zero, so a fresh net is exactly the classical base (never worse than it).
 Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (outer: t-3, t+3); a
 `wide_share` of the examples first keep every 2nd-4th frame of the shot, for large motion and occlusion.
 The flow path's parts are computed on windows of twice the crop and each window serves several examples
