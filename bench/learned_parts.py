@@ -6,13 +6,15 @@
 Steps, not seconds: on a shared 2-core box a time budget gives a head 6-14 steps (bench/quality.py), which
 says more about the load than about the net. The clips are split as bench/base.py's `clips` protocol (seed
 0 holds out camera/03_blocks and cg/clip_01_tears_of_steel); the part trains on the first 70% of the others.
+`--protocol tails` is bench/base.py's other protocol (a show's own later frames): it trains on the first 70%
+of every clip and scores the last 30%.
 - regrade: the no-reference inverse (engine.heads.regrade_inverse) on graded thumbnails of the training
   frames, as the head's loss trains it; scored with the head's own predict_lut/apply_lut on held-out whole
   frames under synthetic and production grade errors: PSNR of the ungraded input and of the restored frame.
 - interpolate: the refiner (engine.heads.interpolate_net) on crops of the flow path's parts of training
-  triplets, as the head's forward() runs it; scored on held-out whole-frame triplets: PSNR of the flow
-  path alone and refined.
-Prints one line per `--every` steps and writes bench/out/learned_parts_<part>.json.
+  triplets (half with the outer frames swapped, half mirrored), as the head's forward() runs it; scored on
+  held-out whole-frame triplets: PSNR of the flow path alone and refined.
+Prints one line per `--every` steps and writes bench/out/learned_parts_<part>_<protocol>_seed<seed>.json.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from common import OUT, footage_clips, machine, write_json
 from engine import lut as luts
 from engine.heads.base import as_float
 from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_parts
+from engine.heads.interpolate_net import SWAP
 from engine.heads.regrade import RegradeHead, RegradeNet, grade_error
 from engine.metrics import psnr
 from engine.shots import find_cuts
@@ -43,13 +46,22 @@ from engine.train.dataset import load_clip
 HELD = ("03_blocks", "clip_01_tears_of_steel")
 
 
-def load(footage: Path, frames: int, resolution: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load(
+    footage: Path, frames: int, resolution: int, protocol: str = "clips"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Training and held-out frames: `clips` holds out two whole clips and trains on the first 70% of the
+    others; `tails` (a show's own later frames) trains on the first 70% of every clip, holds out the rest."""
     train: list[np.ndarray] = []
     held: list[np.ndarray] = []
     for p in footage_clips(footage):
         clip = TrainClip(id=f"{p.parent.name}/{p.name}", path=p)
         fr = np.asarray(load_clip(clip, resolution, OUT / "cache", frames).frames)
-        (held if p.stem in HELD else train).append(fr if p.stem in HELD else fr[: int(len(fr) * 0.7)])
+        cut = int(len(fr) * 0.7)
+        if protocol == "tails":
+            train.append(fr[:cut])
+            held.append(fr[cut:])
+        else:
+            (held if p.stem in HELD else train).append(fr if p.stem in HELD else fr[:cut])
     return train, held
 
 
@@ -133,9 +145,16 @@ def interpolate(
         for k in rng.integers(0, len(pool), 8):
             x, y = pool[int(k)]
             y0, x0 = int(rng.integers(0, x.shape[0] - crop + 1)), int(rng.integers(0, x.shape[1] - crop + 1))
-            xs.append(x[y0 : y0 + crop, x0 : x0 + crop].transpose(2, 0, 1))
-            ys.append(y[y0 : y0 + crop, x0 : x0 + crop].transpose(2, 0, 1))
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+            xc, yc = x[y0 : y0 + crop, x0 : x0 + crop], y[y0 : y0 + crop, x0 : x0 + crop]
+            if rng.random() < 0.5:  # the outer frames swapped, as the head's sample() does
+                xc = xc[..., SWAP]
+            if rng.random() < 0.5:
+                xc, yc = xc[:, ::-1], yc[:, ::-1]
+            xs.append(xc.transpose(2, 0, 1))
+            ys.append(yc.transpose(2, 0, 1))
+        return torch.from_numpy(np.ascontiguousarray(np.stack(xs))), torch.from_numpy(
+            np.ascontiguousarray(np.stack(ys))
+        )
 
     def score() -> tuple[float, float]:
         base, refined = [], []
@@ -183,14 +202,20 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0, help="the training examples' and weights' seed")
+    ap.add_argument(
+        "--protocol",
+        choices=("clips", "tails"),
+        default="clips",
+        help="held out: two whole clips, or every clip's last 30%%",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    train, held = load(args.footage, args.frames, args.resolution)
+    train, held = load(args.footage, args.frames, args.resolution, args.protocol)
     run = regrade if args.part == "regrade" else interpolate
     rows = run(train, held, args.steps, args.every, args.lr, args.seed)
     write_json(
-        OUT / f"learned_parts_{args.part}.json",
+        OUT / f"learned_parts_{args.part}_{args.protocol}_seed{args.seed}.json",
         {"machine": machine(), "args": vars(args) | {"footage": str(args.footage)}, "rows": rows},
     )
 

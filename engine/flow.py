@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import cv2
@@ -175,6 +176,18 @@ def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     )
 
 
+def fb_error(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
+    """Forward-backward error of flow a->b at each pixel of a, in pixels: |F_ab(x) + F_ba(x + F_ab(x))|.
+    Near 0 where the pixel is seen in both frames and tracked; large where it is hidden in b (or mistracked)."""
+    back = backward_warp(flow_ba, flow_ab)
+    return np.sqrt(np.sum((flow_ab + back) ** 2, axis=-1)).astype(np.float32)
+
+
+def photometric_error(a: np.ndarray, b: np.ndarray, flow_ab: np.ndarray) -> np.ndarray:
+    """Mean absolute colour difference between each pixel of a and where flow a->b lands it in b (H, W)."""
+    return np.mean(np.abs(a - backward_warp(b, flow_ab)), axis=-1).astype(np.float32)
+
+
 def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, scale: float = 0.5) -> np.ndarray:
     """Forward-backward consistency of flow a->b in 0..1 (1 = consistent, likely visible in both frames)."""
     back = backward_warp(flow_ba, flow_ab)
@@ -222,8 +235,7 @@ def forward_splat(values: np.ndarray, flow: np.ndarray, weight: np.ndarray) -> t
 
 def _softmax_weight(a: np.ndarray, b: np.ndarray, flow_ab: np.ndarray, alpha: float) -> np.ndarray:
     """Softmax-splatting importance: pixels whose colour matches where they land dominate collisions."""
-    err = np.mean(np.abs(a - backward_warp(b, flow_ab)), axis=-1)
-    return np.exp(-alpha * err).astype(np.float32)
+    return np.exp(-alpha * photometric_error(a, b, flow_ab)).astype(np.float32)
 
 
 @dataclass
@@ -314,15 +326,59 @@ def interpolate_splat(
     return out, s0, s1
 
 
+@dataclass(frozen=True)
+class Cues:
+    """Occlusion cues at time t (H, W each) of the source pixel each warped frame samples: `fb0` the
+    forward-backward error of flow 0->1 there (pixels of the frame; large: that pixel is hidden in frame 1,
+    or mistracked), `photo0` its colour error against frame 1 where flow 0->1 lands it (0..1), `motion0`
+    the length of the reversed flow from t into frame 0 (pixels). Likewise for frame 1 against frame 0."""
+
+    fb0: np.ndarray
+    fb1: np.ndarray
+    photo0: np.ndarray
+    photo1: np.ndarray
+    motion0: np.ndarray
+    motion1: np.ndarray
+
+
 @dataclass
 class Parts:
-    """The pieces of a flow-based interpolation, the input of a learned refiner."""
+    """The pieces of a flow-based interpolation, the input of a learned refiner.
+
+    `cues()` computes the occlusion cues on first use only (about a third of the reversal's CPU time at
+    1080p; a fix whose refiner is off never needs them)."""
 
     frame: np.ndarray  # the blended result (H, W, 3)
     warped0: np.ndarray  # frame 0 warped to time t
     warped1: np.ndarray
     vis0: np.ndarray  # visibility of frame 0 at time t (H, W), 0..1
     vis1: np.ndarray
+    cue_source: Callable[[], Cues] | None = field(default=None, repr=False)
+    _cues: Cues | None = field(default=None, repr=False)
+
+    def cues(self) -> Cues:
+        if self._cues is None:
+            if self.cue_source is None:
+                raise FlowError("these interpolation parts were made without occlusion cues")
+            self._cues = self.cue_source()
+        return self._cues
+
+
+def _cues_at_t(
+    pf: PairFlows, s0: np.ndarray, s1: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, h: int, w: int
+) -> Cues:
+    """The occlusion cues at working size (frames s0, s1 and reversed flows ft0, ft1 at that size),
+    carried to time t along the reversed flows, then resized to (h, w); errors in pixels of the frame."""
+    gain = w / pf.f01.shape[1]
+    src0 = np.stack([fb_error(pf.f01, pf.f10) * gain, photometric_error(s0, s1, pf.f01)], -1)
+    src1 = np.stack([fb_error(pf.f10, pf.f01) * gain, photometric_error(s1, s0, pf.f10)], -1)
+    at0 = resize_frame(backward_warp(src0, ft0), h, w)
+    at1 = resize_frame(backward_warp(src1, ft1), h, w)
+    return Cues(
+        fb0=at0[..., 0], fb1=at1[..., 0], photo0=at0[..., 1], photo1=at1[..., 1],
+        motion0=resize_frame(np.sqrt(np.sum(ft0**2, -1)) * gain, h, w),
+        motion1=resize_frame(np.sqrt(np.sum(ft1**2, -1)) * gain, h, w),
+    )  # fmt: skip
 
 
 def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig) -> Parts:
@@ -355,6 +411,7 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     if not both.all():
         ft0 = _fill(ft0, ~(h0 & h1))
         ft1 = _fill(ft1, ~(h0 & h1))
+    cues = functools.partial(_cues_at_t, pf, s0, s1, ft0, ft1, h, w)
     ft0, ft1 = resize_flow(ft0, h, w), resize_flow(ft1, h, w)
     v0, v1 = resize_frame(v0, h, w), resize_frame(v1, h, w)
     w0 = backward_warp(f0, ft0)
@@ -362,7 +419,7 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     b0 = (1 - t) * (v0 + 1e-3) ** config.blend_power
     b1 = t * (v1 + 1e-3) ** config.blend_power
     out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
-    return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1)
+    return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1, cues)
 
 
 def mean_parts(parts: list[Parts]) -> Parts:
@@ -370,10 +427,17 @@ def mean_parts(parts: list[Parts]) -> Parts:
     if len(parts) == 1:
         return parts[0]
 
-    def mean(field: str) -> np.ndarray:
-        return np.mean([getattr(p, field) for p in parts], axis=0).astype(np.float32)
+    def mean(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.mean(arrays, axis=0).astype(np.float32)
 
-    return Parts(mean("frame"), mean("warped0"), mean("warped1"), mean("vis0"), mean("vis1"))
+    def cues() -> Cues:
+        each = [p.cues() for p in parts]
+        return Cues(*(mean([getattr(c, f.name) for c in each]) for f in fields(Cues)))
+
+    def of(name: str) -> np.ndarray:
+        return mean([getattr(p, name) for p in parts])
+
+    return Parts(of("frame"), of("warped0"), of("warped1"), of("vis0"), of("vis1"), cues)
 
 
 def pair_flows(

@@ -3,9 +3,10 @@
 1. Classical base (engine.flow, flow.RECOMMENDED): DIS flow both ways and to the outer neighbours
    (quadratic motion), flow reversal by softmax splatting at 3/4 size, visibility-weighted blend of both
    full-size warped frames.
-2. A refiner (engine.heads.interpolate_net) sees the base, both warped frames and their visibilities and
-   predicts a new blend weight of the two warped frames and a small residual; its last conv starts at
-   zero, so a fresh net is exactly the classical base (never worse than it).
+2. A refiner (engine.heads.interpolate_net) sees the base, both warped frames, their visibilities and
+   occlusion cues (flow.Cues: forward-backward and colour error of each warp's source pixel, motion) and
+   predicts a new blend weight of the two warped frames and a small residual, symmetric in the two outer
+   frames; its last conv starts at zero, so a fresh net is exactly the classical base (never worse than it).
 Trained on the show's own frames: drop frame t, rebuild it from t-1 and t+1 (outer: t-3, t+3); a
 `wide_share` of the examples first keep every 2nd-4th frame of the shot, for large motion and occlusion.
 The flow path's parts are computed on windows of twice the crop and each window serves several examples
@@ -19,7 +20,7 @@ Fix parameters (InterpolateParams): `factor=2` (2..8) or `frames=1012-1016` (fra
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -40,13 +41,14 @@ from engine.heads.base import (
 )
 from engine.heads.errors import ParamError
 from engine.heads.interpolate_data import training_example
-from engine.heads.interpolate_net import InterpolateRefiner
+from engine.heads.interpolate_net import SWAP, InterpolateRefiner
 from engine.heads.params import FixParams, Shot, frames_text, parse_int
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
 
-IN_CHANNELS = 11  # base 3 + warped0 3 + warped1 3 + vis0 1 + vis1 1
+# base 3 + warped0 3 + warped1 3 + vis0, vis1 + the occlusion cues fb0, fb1, photo0, photo1, motion0, motion1
+IN_CHANNELS = 17
 # The refiner runs only when it beat the flow path alone by this much on the held-out clips: at 1080p it
 # costs more than half the time of a frame (bench/speed.py).
 MIN_REFINER_GAIN_DB = 0.05
@@ -98,8 +100,10 @@ class InterpolateParams(FixParams):
 
 
 def _stack_parts(parts: flow.Parts) -> np.ndarray:
+    cues = parts.cues()
+    maps = [parts.vis0, parts.vis1, *(getattr(cues, f.name) for f in fields(flow.Cues))]
     return np.concatenate(
-        [parts.frame, parts.warped0, parts.warped1, parts.vis0[..., None], parts.vis1[..., None]], 2
+        [parts.frame, parts.warped0, parts.warped1, *(m[..., None] for m in maps)], 2
     ).astype(np.float32)
 
 
@@ -160,7 +164,7 @@ class InterpolateHead(Head):
             clip, rng, crop, parts, float(cfg["wide_share"]), float(cfg["reuse"])
         )
         if rng.random() < 0.5:  # the two sides swapped: the same blend, seen from the other frame
-            stacked = stacked[..., [0, 1, 2, 6, 7, 8, 3, 4, 5, 10, 9]]
+            stacked = stacked[..., SWAP]
         stacked, target = augment([stacked, truth], rng)
         return {"inputs": chw(stacked), "target": chw(target)}
 

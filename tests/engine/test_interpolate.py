@@ -1,4 +1,5 @@
-"""The interpolate head: a fresh net is exactly its flow base; retime and fill through apply()."""
+"""The interpolate head: a fresh net is exactly its flow base; retime and fill through apply(); the flow
+path's occlusion cues point at the frame that hides a region; versions made before the cues still load."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import torch
 
 from engine import flow, synth
 from engine.heads import HeadError, get_head
+from engine.heads.interpolate import IN_CHANNELS, _stack_parts
+from engine.heads.interpolate_net import FIRST_CONV, OLD_FEATURES, SWAP, features
+from engine.model.show import ShowModel
+from engine.nets import ResidualCNN
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def test_sample_and_loss_train(clip: np.ndarray) -> None:
     rng = np.random.default_rng(0)
     samples = [head.sample(clip, rng, 32) for _ in range(2)]
     batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
-    assert batch["inputs"].shape[1] == 11
+    assert batch["inputs"].shape[1] == IN_CHANNELS
     loss = head.loss(net, batch)
     loss.backward()
     assert torch.isfinite(loss)
@@ -70,3 +75,79 @@ def test_a_refiner_that_did_not_beat_the_flow_path_is_skipped(clip: np.ndarray) 
     classical = dict(head.apply(head.build({}), frames, {"factor": 2}))
     np.testing.assert_allclose(skipped[101], classical[101], atol=1e-6)  # the flow path alone
     assert not np.allclose(used[101], classical[101], atol=1e-3)
+
+
+def _square_over(x: int) -> np.ndarray:
+    """A still photo with a textured square whose left edge is at column x."""
+    frame = synth.photo("chelsea")[::4, ::4][:64, :96].copy()
+    frame[20:44, x : x + 24] = synth.photo("astronaut")[100:400:10, 150:450:10][:24, :24]
+    return frame
+
+
+def test_occlusion_cues_say_which_outer_frame_hides_a_region() -> None:
+    # The square moves 12 px right per frame: at t = 0.5 it covers columns 36-59. Columns 61-65 are
+    # background about to be covered (seen in frame 0, hidden in frame 1), columns 30-34 background just
+    # uncovered (hidden in frame 0, seen in frame 1).
+    f0, f1 = _square_over(30), _square_over(42)
+    pf = flow.pair_flows(f0, f1, _square_over(18), _square_over(54))
+    parts = flow.interpolate_reverse(f0, f1, pf, 0.5, flow.FlowConfig())
+    covered, uncovered = np.s_[22:42, 61:66], np.s_[22:42, 30:35]
+    cues = parts.cues()
+    assert cues.fb0[covered].mean() > 2 * cues.fb1[covered].mean()
+    assert cues.fb1[uncovered].mean() > 2 * cues.fb0[uncovered].mean()
+    still = np.s_[50:64, 0:20]  # background far from the square: seen in both, no motion
+    assert cues.fb0[still].mean() < 0.5 and cues.motion0[still].mean() < 0.5
+    assert _stack_parts(parts).shape == (64, 96, IN_CHANNELS)
+
+
+def test_refiner_is_symmetric_in_the_two_outer_frames(clip: np.ndarray) -> None:
+    head = get_head("interpolate")
+    net = head.build({"channels": 8, "depth": 3})
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    pf = flow.pair_flows(clip[2], clip[4], clip[0], clip[6])
+    x = torch.from_numpy(_stack_parts(flow.interpolate_reverse(clip[2], clip[4], pf, 0.5, flow.FlowConfig())))
+    x = x.permute(2, 0, 1)[None]
+    with torch.no_grad():
+        delta, swapped = net(x), net(x[:, SWAP])
+    assert float(delta.abs().max()) > 1e-3
+    torch.testing.assert_close(delta, swapped, atol=3e-4, rtol=1e-3)  # float rounding of the logits
+
+
+def test_a_version_trained_before_the_occlusion_cues_loads_and_computes_what_it_did(clip: np.ndarray) -> None:
+    torch.manual_seed(0)
+    old_body = ResidualCNN(OLD_FEATURES, 4, channels=8, depth=3, dilations=[1, 2])
+    with torch.no_grad():
+        for p in old_body.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    tensors = {f"interpolate.body.{k}": v for k, v in old_body.state_dict().items()}
+    assert tensors[f"interpolate.{FIRST_CONV}"].shape[1] == OLD_FEATURES
+    model = ShowModel.fresh(["interpolate"], {"interpolate": {"channels": 8, "depth": 3}})
+    model.load_state(tensors)
+    net = model.net("interpolate")
+    pf = flow.pair_flows(clip[2], clip[4], clip[0], clip[6])
+    x = torch.from_numpy(_stack_parts(flow.interpolate_reverse(clip[2], clip[4], pf, 0.5, flow.FlowConfig())))
+    x = x.permute(2, 0, 1)[None]
+    with torch.no_grad():
+        out = old_body(features(x)[:, :OLD_FEATURES])  # the old refiner: 14 features, one side
+        w0, w1, v0, v1 = x[:, 3:6], x[:, 6:9], x[:, 9:10], x[:, 10:11]
+        m0 = (v0 / (v0 + v1 + 1e-6)).clamp(0.01, 0.99)
+        m = torch.sigmoid(torch.log(m0 / (1 - m0)) + out[:, 3:4])
+        torch.testing.assert_close(net(x), (m - m0) * (w0 - w1) + 0.05 * out[:, :3], atol=1e-5, rtol=1e-4)
+    again = ShowModel.fresh(["interpolate"], {"interpolate": {"channels": 8, "depth": 3}})
+    again.load_state(model.state_dict())  # saved after the load: still the old one-sided net
+    with torch.no_grad():
+        torch.testing.assert_close(again.net("interpolate")(x), net(x))
+
+
+def test_an_ensembles_cues_are_the_mean_of_its_members_cues(clip: np.ndarray) -> None:
+    members = [
+        flow.interpolate_reverse(clip[2], clip[4], flow.pair_flows(clip[2], clip[4], config=c), 0.5, c)
+        for c in flow.members(flow.BEST_QUALITY)
+    ]
+    mean = flow.mean_parts(members)
+    np.testing.assert_allclose(
+        mean.cues().fb1, (members[0].cues().fb1 + members[1].cues().fb1) / 2, atol=1e-5
+    )
+    np.testing.assert_allclose(mean.frame, (members[0].frame + members[1].frame) / 2, atol=1e-6)
