@@ -71,7 +71,7 @@ def _descends(pid: int, procs: dict[int, Proc], roots: set[int]) -> bool:
 
 
 def spent(
-    before: dict[int, Proc], after: dict[int, Proc], roots: set[int] | None = None, top: int = 30
+    before: dict[int, Proc], after: dict[int, Proc], roots: set[int] | None = None, top: int | None = 30
 ) -> list[tuple[str, float]]:
     """CPU seconds per label between the snapshots, largest first (processes new since `before` count whole);
     with `roots`, only those processes and their descendants (this benchmark's, not other work's)."""
@@ -84,6 +84,12 @@ def spent(
         if used > 0:
             by[proc.label] += used
     return sorted(((k, round(v, 1)) for k, v in by.items()), key=lambda kv: -kv[1])[:top]
+
+
+def total(before: dict[int, Proc], after: dict[int, Proc]) -> float:
+    """CPU seconds every process on the machine spent between the snapshots (with `spent(..., roots)`: what
+    the rest of the machine took meanwhile, e.g. other sessions' work beside a benchmark)."""
+    return sum(s for _, s in spent(before, after, top=None))
 
 
 class Sampler:

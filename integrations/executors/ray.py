@@ -22,7 +22,8 @@ cluster's resources), in the jobs' runtime_env: Ray keeps that worker process an
 on a node does not wait for a Ray worker to start and import torch (seconds on a small node).
 Environment: the spec's env plus this process's RUSHES_* variables (never secrets: names holding KEY,
 SECRET, PASSWORD or TOKEN stay here) go to the task's runtime_env, and a task computes with as many
-threads as the CPUs it asked for (THREADS_ENV), unless those variables say otherwise.
+threads as the CPUs it asked for (THREADS_ENV: PyTorch, OpenCV and FFmpeg's codecs), unless those variables
+say otherwise.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ _RPC_ERRORS = 3
 # How long the supervisor waits for a task to end while every slot is taken (a cancel or a timeout is acted on
 # within this); with a free slot it looks every tick_s, so a job submitted then starts at once.
 _FULL_WAIT_S = 1.0
-# thread counts of a task (OpenMP's, and the engine's inference threads: engine.infer.runtime reads it)
-THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS")
+# thread counts of a task (OpenMP's, the engine's inference threads: engine.infer.runtime reads it, and its
+# encoders' and decoders': engine.media.threads)
+THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS", "RUSHES_CODEC_THREADS")
 
 log = logging.getLogger("rushes.executors.ray")
 

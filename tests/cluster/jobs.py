@@ -19,6 +19,10 @@ def where(tag: str = "") -> dict[str, Any]:
         "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         "home": os.environ.get("RUSHES_HOME", ""),
         "secret": os.environ.get("RUSHES_TRACKER__SCRIPT_KEY", ""),
+        "threads": {
+            name: os.environ.get(name, "")
+            for name in ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS", "RUSHES_CODEC_THREADS")
+        },
     }
 
 

@@ -55,6 +55,7 @@ def test_a_job_runs_in_a_ray_worker_and_its_result_comes_back(
     assert outcome.result["tag"] == "hello" and outcome.result["pid"] != os.getpid()
     assert outcome.result["home"] == str(tmp_path), "RUSHES_* settings reach the Ray worker"
     assert outcome.result["secret"] == "", "secrets never leave the daemon"
+    assert set(outcome.result["threads"].values()) == {"1"}, "a one-CPU task computes and codes on one thread"
     assert "ray task where-1 started" in (tmp_path / "j.log").read_text()
     assert executor.health() is None
 
