@@ -32,6 +32,8 @@ def _label(cmd: list[str], comm: str) -> str:
         return comm
     if cmd[0].startswith("ray::"):
         return "ray worker"  # a Ray worker process (its title names the task it runs now, or IDLE)
+    if cmd[0].startswith("postgres"):
+        return "postgres"  # a server process titles itself by its connection ("postgres: user db host idle")
     prog = Path(cmd[0]).name
     if "python" in prog and len(cmd) > 1:
         args = [a for a in cmd[1:] if not a.startswith("-")]
