@@ -74,6 +74,7 @@ class Result:
     load_after: float
     cpu_s: list[tuple[str, float]]  # CPU seconds per process kind while the fixes ran (bench.proctime)
     others_cpu_s: float  # CPU seconds every other process on the box spent meanwhile (other sessions' work)
+    tag_s: float  # how long the bench's coordinator took to tag the fix requests (the start of fix_s)
 
 
 def bench_dailies(
@@ -151,6 +152,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         tagged = time.monotonic()
         tagged_at, cpu_before = time.time(), proctime.snapshot()
         world.tag(["denoise"])
+        tag_s = time.time() - tagged_at  # the harness tagging the requests (inside fix_s in every set-up)
         fixed = wait("fixes done", lambda: fixes_done(catalog) == args.fixes, 1800)
         roots = {os.getpid(), pg.pid(), *(node.proc.pid for node in (cluster.nodes if cluster else []))}
         cpu_after = proctime.snapshot()
@@ -185,6 +187,7 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         round(load_after, 2),
         cpu,
         round(others, 1),
+        round(tag_s, 2),
     )
 
 
