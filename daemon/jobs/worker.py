@@ -57,11 +57,12 @@ def _context(config: str | None) -> Context:
 def train(
     job_id: int, payload: dict[str, Any], attempt: int = 1, config: str | None = None
 ) -> dict[str, Any]:
-    from daemon.stages.training import run_training, stop_on_sigterm
+    from daemon.stages.training import run_training, stop_on_signals
 
     ctx = _context(config)
     job = TrainJob.from_json(payload)
-    result = run_training(ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop_on_sigterm())
+    with stop_on_signals() as stop:
+        result = run_training(ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop)
     return result.to_json()
 
 
