@@ -17,8 +17,9 @@ Writes bench/out/scale.json and bench/out/scale.md; the load average is recorded
 the CPU seconds each kind of process of the run spent while the fixes ran (bench.proctime: the fix tasks
 against the daemon, the Ray Client server, raylets, PostgreSQL...), and what every other process on the box
 spent meanwhile ("others' CPU s": other sessions' work; with the kernel's autogroups each session gets an equal
-share of the cores whatever its `nice`, so this, not the load average, says whether a run was disturbed). Each set-up also prints its per-fix timeline
-(bench.timeline: daemon start, Ray task start, rendered, done, worker pid); `--keep DIR` keeps the logs.
+share of the cores whatever its `nice`, so this, not the load average, says whether a run was disturbed).
+Each set-up also prints its per-fix timeline (bench.timeline: daemon start, Ray task start, rendered, done,
+worker pid); `--keep DIR` keeps the logs.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Each reads its own settings (the environment, RUSHES_HOME included, is inherited from the daemon) and its typed
 payload, and runs its stage. The catalog is opened (and its schema checked) once per process and catalog URL
 and kept: a Ray worker runs one job after another in the same process, and each job opening and migrating the
-catalog again only cost CPU beside the job's own work (a local executor's worker runs one job and exits). A stage's Permanent error reaches the executor's worker, which
-reports the outcome as not retryable, so the daemon dead-letters the job instead of retrying it.
+catalog again only cost CPU beside the job's own work (a local executor's worker runs one job and exits).
+A stage's Permanent error reaches the executor's worker, which reports the outcome as not retryable, so the
+daemon dead-letters the job instead of retrying it.
 """
 
 from __future__ import annotations
