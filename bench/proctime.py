@@ -32,6 +32,8 @@ def _label(cmd: list[str], comm: str) -> str:
         return comm
     if cmd[0].startswith("ray::"):
         return "ray worker"  # a Ray worker process (its title names the task it runs now, or IDLE)
+    if cmd[0].startswith("postgres"):
+        return "postgres"  # a server process titles itself by its connection ("postgres: user db host idle")
     prog = Path(cmd[0]).name
     if "python" in prog and len(cmd) > 1:
         args = [a for a in cmd[1:] if not a.startswith("-")]
@@ -71,7 +73,7 @@ def _descends(pid: int, procs: dict[int, Proc], roots: set[int]) -> bool:
 
 
 def spent(
-    before: dict[int, Proc], after: dict[int, Proc], roots: set[int] | None = None, top: int = 30
+    before: dict[int, Proc], after: dict[int, Proc], roots: set[int] | None = None, top: int | None = 30
 ) -> list[tuple[str, float]]:
     """CPU seconds per label between the snapshots, largest first (processes new since `before` count whole);
     with `roots`, only those processes and their descendants (this benchmark's, not other work's)."""
@@ -84,6 +86,12 @@ def spent(
         if used > 0:
             by[proc.label] += used
     return sorted(((k, round(v, 1)) for k, v in by.items()), key=lambda kv: -kv[1])[:top]
+
+
+def total(before: dict[int, Proc], after: dict[int, Proc]) -> float:
+    """CPU seconds every process on the machine spent between the snapshots (with `spent(..., roots)`: what
+    the rest of the machine took meanwhile, e.g. other sessions' work beside a benchmark)."""
+    return sum(s for _, s in spent(before, after, top=None))
 
 
 class Sampler:

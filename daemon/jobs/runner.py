@@ -107,16 +107,17 @@ class Lane:
         self.yields = yields  # give the jobs in hand back when it says yes (training: a fix waits)
         self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
 
-    def tick(self, claim: bool = True) -> int:
+    def tick(self, claim: bool = True, runnable: bool = True) -> int:
         """Collect finished jobs, renew leases and, with `claim`, start new ones (and give training's slot
-        up where a fix waits: both ask the catalog); returns how many jobs are in hand."""
+        up where a fix waits: both ask the catalog); returns how many jobs are in hand. `runnable=False`: the
+        caller knows no job of these kinds can be claimed now, so only the yield question is asked."""
         self._collect()
         self._renew()
         if not claim:
             return len(self.running)
         if self.running and self.yields is not None and self.yields():
             self._give_way()
-        while len(self.running) < self.concurrency and (self.admit is None or self.admit()):
+        while runnable and len(self.running) < self.concurrency and (self.admit is None or self.admit()):
             with self.catalog.session() as s:
                 job = job_repo.claim(s, self.worker, self.kinds, self.lease_s, **self.placement)
                 if job is None:
@@ -243,7 +244,10 @@ class LaneLoop:
     once after a job ended (its slot is free; its worker may have queued the next job, as a fix queues its
     publish). The 50 ms ticks in between only collect outcomes and renew leases, so a daemon waiting on
     long jobs elsewhere (fixes on Ray nodes) does not query the catalog 20 times a second per lane for
-    nothing: that cost CPU the jobs' own nodes share on a small machine."""
+    nothing: that cost CPU the jobs' own nodes share on a small machine. The look every `every_s` first
+    asks the catalog once whether any job of the lanes' kinds is runnable (one COUNT), and only then lets
+    each lane with a free slot claim (a transaction each); woken or after a job ended, the lanes claim at once.
+    """
 
     def __init__(self, lanes: list[Lane], every_s: float = 0.5) -> None:
         self.lanes = lanes
@@ -278,7 +282,7 @@ class LaneLoop:
             self._wake.clear()  # a wake() from here on is seen at the next pass
             claim = woken or time.monotonic() >= claim_at
             ended = self._ended()
-            busy = self._pass(claim)
+            busy = self._pass(claim, runnable=woken or (claim and self._runnable()))
             if not claim and self._ended() > ended:  # a slot is free, or the job queued the next one
                 claim, busy = True, self._pass(True)
             if claim:
@@ -290,12 +294,24 @@ class LaneLoop:
     def _ended(self) -> int:
         return sum(lane.finished for lane in self.lanes)
 
-    def _pass(self, claim: bool) -> bool:
+    def _runnable(self) -> bool:
+        """Whether any job of the lanes' kinds could be claimed now (one query for every lane)."""
+        kinds = sorted({kind for lane in self.lanes for kind in lane.kinds})
+        if not kinds:
+            return False
+        try:
+            with self.lanes[0].catalog.session(readonly=True) as s:
+                return job_repo.waiting(s, kinds) > 0
+        except CatalogError as exc:
+            log.error("runner.catalog_error", lane="all", error=str(exc))
+            return False
+
+    def _pass(self, claim: bool, runnable: bool = True) -> bool:
         """One tick of every lane; True when any holds a job."""
         busy = False
         for lane in self.lanes:
             try:
-                busy = lane.tick(claim) > 0 or busy
+                busy = lane.tick(claim, runnable) > 0 or busy
             except CatalogError as exc:
                 log.error("runner.catalog_error", lane=lane.name, error=str(exc))
             except Exception as exc:

@@ -1,8 +1,11 @@
 """Entry points the executors run in worker processes ("daemon.jobs.worker:train" / ":fix", and ":warm").
 
-Each opens its own settings and catalog (the environment, RUSHES_HOME included, is inherited from the daemon),
-reads its typed payload and runs its stage. A stage's Permanent error reaches the executor's worker, which
-reports the outcome as not retryable, so the daemon dead-letters the job instead of retrying it.
+Each reads its own settings (the environment, RUSHES_HOME included, is inherited from the daemon) and its typed
+payload, and runs its stage. The catalog is opened (and its schema checked) once per process and catalog URL
+and kept: a Ray worker runs one job after another in the same process, and each job opening and migrating the
+catalog again only cost CPU beside the job's own work (a local executor's worker runs one job and exits).
+A stage's Permanent error reaches the executor's worker, which reports the outcome as not retryable, so the
+daemon dead-letters the job instead of retrying it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from daemon.context import Context, open_context
+from daemon.catalog import Catalog
+from daemon.context import Context, prepare_home
 from daemon.jobs.payloads import FixJob, TrainJob
 from daemon.logs import configure
 from daemon.settings import load_settings
@@ -29,33 +33,42 @@ def warm() -> dict[str, Any]:
     return {}
 
 
+_catalogs: dict[str, Catalog] = {}  # this process's open catalog, by URL (one: a worker serves one daemon)
+
+
 def _context(config: str | None) -> Context:
+    """The job's settings and catalog; logging goes to this job's stderr (its own log under Ray)."""
+    from daemon.shows import sync_config_shows
+
     settings = load_settings(Path(config) if config else None)
     configure(settings.log_level, "json")
-    return open_context(settings)
+    prepare_home(settings.data_dir)
+    catalog = _catalogs.get(settings.catalog)
+    if catalog is None:
+        for old in _catalogs.values():
+            old.dispose()
+        _catalogs.clear()
+        catalog = Catalog(settings.catalog)
+        catalog.migrate()
+        _catalogs[settings.catalog] = catalog
+    sync_config_shows(settings, catalog)
+    return Context(settings, catalog)
 
 
 def train(
     job_id: int, payload: dict[str, Any], attempt: int = 1, config: str | None = None
 ) -> dict[str, Any]:
-    from daemon.stages.training import run_training, stop_on_sigterm
+    from daemon.stages.training import run_training, stop_on_signals
 
     ctx = _context(config)
-    try:
-        job = TrainJob.from_json(payload)
-        result = run_training(
-            ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop_on_sigterm()
-        )
-        return result.to_json()
-    finally:
-        ctx.close()
+    job = TrainJob.from_json(payload)
+    with stop_on_signals() as stop:
+        result = run_training(ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop)
+    return result.to_json()
 
 
 def fix(job_id: int, payload: dict[str, Any], attempt: int = 1, config: str | None = None) -> dict[str, Any]:
     from daemon.stages.fixing import run_fix
 
     ctx = _context(config)
-    try:
-        return run_fix(ctx.settings, ctx.catalog, FixJob.from_json(payload))
-    finally:
-        ctx.close()
+    return run_fix(ctx.settings, ctx.catalog, FixJob.from_json(payload))

@@ -8,9 +8,10 @@ fix is runnable: daemon.catalog.jobs.claim):
 - a running training job yields (`must_yield`) when a fix is waiting and no slot is free: a fix is runnable
   in the catalog while every slot is taken, or this daemon holds more jobs than slots (a fix it claimed
   waits in the executor behind the training). The train lane then stops the job's worker (the training
-  stage checkpoints on SIGTERM; on Ray the task is cancelled and the run resumes from its last periodic
-  checkpoint) and gives the job back to the queue without counting an attempt; it is claimed again once
-  a slot is free and no fix waits, and resumes from its checkpoint in the same version folder.
+  stage checkpoints on SIGTERM; on Ray the task is cancelled without force, and the stage checkpoints on
+  the SIGINT that reaches it, its worker killed only if it has not ended 20 s later) and gives the job back
+  to the queue without counting an attempt; it is claimed again once a slot is free and no fix waits, and
+  resumes from its checkpoint in the same version folder.
 """
 
 from __future__ import annotations

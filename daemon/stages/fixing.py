@@ -12,6 +12,7 @@ import collections
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.pixels import to_uint8
 from engine.model import ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
+from engine.model.version import MANIFEST, WEIGHTS
 
 log = get_logger("rushes.fix")
 
@@ -140,7 +142,17 @@ def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np
         raise FixError(str(exc)) from exc
 
 
+# Loaded models kept in this process, newest last: a Ray worker runs fix after fix of the same show, and a model
+# kept is also the key of its compiled inference runtimes (engine.infer.runtime caches them per net), which a
+# model loaded again for every fix would export and compile again (1-4 s per net at 1080p).
+_models: collections.OrderedDict[tuple[object, ...], ModelVersion] = collections.OrderedDict()
+KEEP_MODELS = 2
+
+
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
+    """The show's promoted model version, loaded and verified against its seal once per process: kept by its
+    folder, seal, device and its files' sizes and modification times, so any change to them loads it again
+    (and verifies it again)."""
     with catalog.session() as s:
         row = models_repo.latest_promoted(s, show)
         if row is None:
@@ -150,7 +162,27 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
         device = inference_device()
     except InferenceSettingError as exc:
         raise Permanent(str(exc)) from exc
-    return load_model(folder, expected_seal=seal, device=device), number
+    key = (folder, seal, device, *_file_stamps(Path(folder)))
+    model = _models.get(key)
+    if model is None:
+        model = load_model(folder, expected_seal=seal, device=device)
+        _models[key] = model
+        while len(_models) > KEEP_MODELS:
+            _models.popitem(last=False)
+    _models.move_to_end(key)
+    return model, number
+
+
+def _file_stamps(folder: Path) -> list[tuple[int, int] | None]:
+    stamps: list[tuple[int, int] | None] = []
+    for name in (WEIGHTS, MANIFEST):
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            stamps.append(None)  # load_model says what is missing
+        else:
+            stamps.append((st.st_size, st.st_mtime_ns))
+    return stamps
 
 
 def describe(

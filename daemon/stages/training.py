@@ -14,10 +14,11 @@ checkpoints in that version's folder, so a retry after a crash resumes where the
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -338,8 +339,20 @@ def _record(
             show_repo.set_model_stale(s, show, False)
 
 
-def stop_on_sigterm() -> Callable[[], bool]:
-    """In a worker: SIGTERM asks training to checkpoint and return (the job is then retried)."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """In a worker: SIGTERM (the local executor stopping the job) or SIGINT (Ray cancelling the task without
+    force) asks training to checkpoint at its next step and return (the job is then retried). The handlers in
+    place before come back afterwards: a Ray worker process runs other jobs next."""
     flag = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: flag.set())
-    return flag.is_set
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda *_: flag.set())
+    try:
+        yield flag.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

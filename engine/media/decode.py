@@ -16,6 +16,7 @@ from .frames import Frame, PixelDepth, converter
 from .images import read_image
 from .info import MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern
+from .threads import codec_threads
 
 # Below this many frames from the start, decoding through is cheaper and simpler than seeking.
 SEEK_MIN_FRAMES = 48
@@ -143,6 +144,7 @@ def _movie_frames(
     convert = converter(depth)
     with container:
         stream.thread_type = "AUTO"
+        stream.thread_count = codec_threads()  # 0: FFmpeg picks from the cores
         index = 0
         seeked = lo >= SEEK_MIN_FRAMES and _seek(container, stream, lo)
         pts_index = _index_of(stream)

@@ -21,6 +21,7 @@ from .images import write_image
 from .info import MediaError
 from .pixels import check_rgb, to_uint8, to_uint16
 from .sequences import parse_sequence
+from .threads import codec_threads
 from .timecode import TimecodeError, normalize_timecode
 
 Codec = Literal["h264", "prores", "ffv1"]
@@ -129,7 +130,7 @@ class MovieWriter:
         stream.width, stream.height = self._padded
         stream.pix_fmt = self.pix_fmt
         ctx = stream.codec_context
-        ctx.thread_count = 0  # FFmpeg picks the thread count, like the ffmpeg CLI
+        ctx.thread_count = codec_threads()  # 0: FFmpeg picks the thread count, like the ffmpeg CLI
         ctx.thread_type = "AUTO"  # frame threads where the encoder has them (PyAV defaults to slices)
         ctx.time_base = 1 / self.fps
         if self._yuv:

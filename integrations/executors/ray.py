@@ -14,6 +14,10 @@ even while Ray is slow or gone:
   one line naming the address, so the daemon's queue retries it; the thread then reconnects. A failed call
   is a lost cluster only when a cheap second call fails too, or after three failed steps in a row: the Ray
   Client can fail one RPC after a worker died while the cluster is fine.
+Stopping a job (a cancel: training yielding to a fix, a lease lost; or its timeout): the task is first asked
+to stop (a Ray cancel without force, which calls the task's SIGINT handler or raises KeyboardInterrupt in it):
+training checkpoints at its next step and returns, so a yield loses no work, and the warm worker process
+stays. A task still running `stop_grace_s` later has its worker killed.
 Placement: a `needs_gpu` job asks Ray for one GPU, so it only lands on a node started with GPUs; on a
 cluster with no GPU at all it fails at once instead of waiting forever. CPU jobs ask for `cpus` CPUs.
 Warm workers: with `warm` (an entry point, e.g. one that imports the job code), every node with CPUs for a job
@@ -22,7 +26,8 @@ cluster's resources), in the jobs' runtime_env: Ray keeps that worker process an
 on a node does not wait for a Ray worker to start and import torch (seconds on a small node).
 Environment: the spec's env plus this process's RUSHES_* variables (never secrets: names holding KEY,
 SECRET, PASSWORD or TOKEN stay here) go to the task's runtime_env, and a task computes with as many
-threads as the CPUs it asked for (THREADS_ENV), unless those variables say otherwise.
+threads as the CPUs it asked for (THREADS_ENV: PyTorch, OpenCV and FFmpeg's codecs), unless those variables
+say otherwise.
 """
 
 from __future__ import annotations
@@ -51,8 +56,9 @@ _RPC_ERRORS = 3
 # How long the supervisor waits for a task to end while every slot is taken (a cancel or a timeout is acted on
 # within this); with a free slot it looks every tick_s, so a job submitted then starts at once.
 _FULL_WAIT_S = 1.0
-# thread counts of a task (OpenMP's, and the engine's inference threads: engine.infer.runtime reads it)
-THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS")
+# thread counts of a task (OpenMP's, the engine's inference threads: engine.infer.runtime reads it, and its
+# encoders' and decoders': engine.media.threads)
+THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS", "RUSHES_CODEC_THREADS")
 
 log = logging.getLogger("rushes.executors.ray")
 
@@ -96,7 +102,8 @@ class _RayJob:
     ref: Any = None
     started: float = 0.0
     stopping: str | None = None
-    cancel_sent: bool = False
+    asked_at: float | None = None  # when the task was asked to stop (a cancel without force)
+    killed: bool = False  # its worker was killed (a forced cancel)
 
 
 class RayExecutor:
@@ -112,6 +119,7 @@ class RayExecutor:
         cpus: float = 1.0,
         tick_s: float = 0.1,
         warm: str | None = None,
+        stop_grace_s: float = 20.0,
     ) -> None:
         self._ray = _import_ray()
         if max_jobs is not None and max_jobs < 1:
@@ -124,6 +132,7 @@ class RayExecutor:
         self._cpus = cpus
         self._tick_s = tick_s
         self._warm = warm
+        self._stop_grace_s = stop_grace_s
         self._warmed: set[str] = set()  # node ids a warm-up task was sent to
         self._remote: Any = None
         self._connected = False
@@ -293,7 +302,7 @@ class RayExecutor:
 
     def _step(self) -> None:
         with self._cond:
-            stopping = [job for job in self._jobs.running.values() if job.stopping and not job.cancel_sent]
+            stopping = [job for job in self._jobs.running.values() if job.stopping and not job.killed]
             limit = self._max_jobs or max(1, int(self._cluster.get("CPU", 1) // max(self._cpus, 1e-6)))
             starting: list[_RayJob] = []
             while self._jobs.pending and len(self._jobs.running) + len(starting) < limit:
@@ -304,12 +313,10 @@ class RayExecutor:
         for job in list(self._jobs.running.values()):
             timeout = job.spec.timeout_s
             if job.stopping is None and timeout is not None and now - job.started >= timeout:
-                job.stopping = f"job {job.spec.id} timed out after {timeout:g} s and was killed"
+                job.stopping = f"job {job.spec.id} timed out after {timeout:g} s and was stopped"
                 stopping.append(job)
         for job in stopping:
-            if job.ref is not None:
-                job.cancel_sent = True
-                self._ray.cancel(job.ref, force=True)
+            self._stop_task(job, now)
         if now - self._cluster_at > _REFRESH_S:  # nodes come and go: GPU placement needs the current view
             cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
             with self._cond:
@@ -328,6 +335,19 @@ class RayExecutor:
         for ref in ready:
             job = next(j for j in list(self._jobs.running.values()) if j.ref == ref)
             self._collect(job)
+
+    def _stop_task(self, job: _RayJob, now: float) -> None:
+        """Ask a task to stop (Ray raises SIGINT's handler, or KeyboardInterrupt, in it: training checkpoints
+        at its next step and returns, and the worker process stays for the next job); kill its worker when it
+        has not ended `stop_grace_s` later."""
+        if job.ref is None:
+            return
+        if job.asked_at is None:
+            job.asked_at = now
+            self._ray.cancel(job.ref, force=False)
+        elif now - job.asked_at >= self._stop_grace_s:
+            job.killed = True
+            self._ray.cancel(job.ref, force=True)
 
     def _start(self, job: _RayJob) -> None:
         spec = job.spec
@@ -369,6 +389,8 @@ class RayExecutor:
             outcome = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
         else:
             outcome = replace(reported, id=job.spec.id, duration_s=elapsed)
+            if job.stopping is not None:  # it returned after being asked to stop (training, checkpointed)
+                outcome = JobOutcome.failed(job.spec.id, job.stopping, duration_s=elapsed)
         with self._cond:
             self._jobs.record(job.spec.id, outcome)
             self._cond.notify_all()

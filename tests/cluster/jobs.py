@@ -19,6 +19,10 @@ def where(tag: str = "") -> dict[str, Any]:
         "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         "home": os.environ.get("RUSHES_HOME", ""),
         "secret": os.environ.get("RUSHES_TRACKER__SCRIPT_KEY", ""),
+        "threads": {
+            name: os.environ.get(name, "")
+            for name in ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS", "RUSHES_CODEC_THREADS")
+        },
     }
 
 
@@ -51,3 +55,21 @@ def warm() -> None:
     folder = Path(os.environ["RUSHES_HOME"], "warm")
     folder.mkdir(parents=True, exist_ok=True)
     Path(folder, f"{os.getpid()}").write_text(ray.get_runtime_context().get_node_id())
+
+
+def train_until_stopped(folder: str) -> dict[str, Any]:
+    """A stand-in training run with the training stage's stop signals (daemon.stages.training): steps until
+    asked to stop, then writes its checkpoint (steps taken, this pid) and returns; no checkpoint before that."""
+    import json
+
+    from daemon.stages.training import stop_on_signals
+
+    steps = 0
+    with stop_on_signals() as stop:
+        Path(folder, "running").write_text(str(os.getpid()))
+        deadline = time.monotonic() + 120
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(0.01)  # one step
+            steps += 1
+    Path(folder, "checkpoint").write_text(json.dumps({"steps": steps, "pid": os.getpid()}))
+    return {"steps": steps}

@@ -4,6 +4,7 @@ reported by `health()` without blocking anyone."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -55,6 +56,7 @@ def test_a_job_runs_in_a_ray_worker_and_its_result_comes_back(
     assert outcome.result["tag"] == "hello" and outcome.result["pid"] != os.getpid()
     assert outcome.result["home"] == str(tmp_path), "RUSHES_* settings reach the Ray worker"
     assert outcome.result["secret"] == "", "secrets never leave the daemon"
+    assert set(outcome.result["threads"].values()) == {"1"}, "a one-CPU task computes and codes on one thread"
     assert "ray task where-1 started" in (tmp_path / "j.log").read_text()
     assert executor.health() is None
 
@@ -158,3 +160,21 @@ def test_an_unreachable_cluster_is_reported_by_health_and_jobs_wait() -> None:
         assert executor.poll(handle) is None
     finally:
         executor.shutdown(wait=False)
+
+
+def test_a_cancelled_task_is_asked_to_stop_so_training_checkpoints_at_once_and_the_worker_stays(
+    executor: RayExecutor, tmp_path: Path
+) -> None:
+    handle = executor.submit(
+        JobSpec("train-like-1", "train", "tests.cluster.jobs:train_until_stopped", {"folder": str(tmp_path)})
+    )
+    wait_until("the training task runs", lambda: (tmp_path / "running").is_file())
+    pid = int((tmp_path / "running").read_text())
+    executor.cancel(handle)  # what the train lane does when a fix waits for its slot
+    wait_until("a checkpoint written on the stop signal", lambda: (tmp_path / "checkpoint").is_file(), 30)
+    state = json.loads((tmp_path / "checkpoint").read_text())
+    assert state["pid"] == pid and state["steps"] > 0, "the run itself checkpointed the steps it took"
+    wait_until("the cancelled job's outcome", lambda: executor.poll(handle) is not None, 30)
+    outcome = executor.poll(handle)
+    assert outcome is not None and not outcome.ok and "cancelled" in outcome.error
+    os.kill(pid, 0)  # the Ray worker process is still there for the next job (no ProcessLookupError)

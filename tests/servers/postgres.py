@@ -99,6 +99,10 @@ class PostgresServer:
         server._cleanup()
         raise PostgresUnavailable(f"PostgreSQL did not start under {root}: {last}")
 
+    def pid(self) -> int:
+        """The server's postmaster process (pg_ctl starts it apart from the caller's process tree)."""
+        return int((self.datadir / "postmaster.pid").read_text().split()[0])
+
     def url(self, dbname: str) -> str:
         """The SQLAlchemy URL of a database on this server."""
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{dbname}"

@@ -100,8 +100,8 @@ class Ticking(Lane):
         super().__init__(*args, **kwargs)
         self.ticked = threading.Event()
 
-    def tick(self, claim: bool = True) -> int:
-        running = super().tick(claim)
+    def tick(self, claim: bool = True, runnable: bool = True) -> int:
+        running = super().tick(claim, runnable)
         self.ticked.set()
         return running
 
@@ -147,10 +147,10 @@ class Counting(Lane):
         self.ticks, self.claims = 0, 0
         self.changed = threading.Condition()
 
-    def tick(self, claim: bool = True) -> int:
-        running = super().tick(claim)
+    def tick(self, claim: bool = True, runnable: bool = True) -> int:
+        running = super().tick(claim, runnable)
         with self.changed:
-            self.ticks, self.claims = self.ticks + 1, self.claims + claim
+            self.ticks, self.claims = self.ticks + 1, self.claims + (claim and runnable)
             self.changed.notify_all()
         return running
 
@@ -182,4 +182,35 @@ def test_while_a_remote_job_runs_the_lanes_collect_often_but_ask_the_catalog_onl
         assert lane.wait_for(lambda _ln: len(started) == 2), "a free slot is filled at once"
     finally:
         end.set()
+        loop.stop(release=False)
+
+
+def test_the_periodic_look_asks_the_catalog_once_and_lanes_claim_only_when_a_job_is_runnable(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claims: list[str] = []
+    real_claim = job_repo.claim
+
+    def counting_claim(s: Any, worker: str, kinds: Any, *args: Any, **kwargs: Any) -> Job | None:
+        claims.append(worker)
+        return real_claim(s, worker, kinds, *args, **kwargs)
+
+    monkeypatch.setattr("daemon.jobs.runner.job_repo.claim", counting_claim)
+    started = threading.Event()
+
+    def start(_job: Job) -> Finished:
+        started.set()
+        return Finished(JobOutcome("1", True))
+
+    lanes = [Counting(catalog, kind, [kind], start) for kind in ("ingest", "publish", "fix")]
+    loop = LaneLoop(list(lanes), every_s=0.05)  # a look every 50 ms
+    loop.start()
+    try:
+        assert lanes[0].wait_for(lambda ln: ln.ticks >= 10), "the lanes are ticked at every look"
+        assert claims == [], "nothing runnable: one COUNT per look, no lane's claim transaction"
+        with catalog.session() as s:  # queued by another process: no wake
+            job_repo.enqueue(s, "publish", "publish:1", {})
+        assert started.wait(10), "the next look finds the job and its lane claims it"
+        assert len(claims) >= 1
+    finally:
         loop.stop(release=False)

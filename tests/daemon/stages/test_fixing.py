@@ -22,7 +22,7 @@ from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
 from engine.media import probe
 from engine.media.pixels import to_float32
-from engine.model import Manifest, ShowModel, save_model
+from engine.model import Manifest, ModelError, ShowModel, save_model
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
 
@@ -119,7 +119,11 @@ def test_a_head_below_its_classical_baseline_is_not_used_the_baseline_is_and_the
     model, _ = load_promoted(catalog, SHOW)
     fixed = list(fixed_frames(model, prepare("denoise", {}, str(source), info), str(source), 0))
     assert len(fixed) == 4
-    for _, before, after in fixed:  # `before` is held as 8 bits (the review shows 8 bits), the source was 8-bit
+    for (
+        _,
+        before,
+        after,
+    ) in fixed:  # `before` is held as 8 bits (the review shows 8 bits), the source was 8-bit
         expected = denoise_nlmeans(to_float32(before), 8.0)
         assert np.array_equal(after, expected)  # NL-means, not the (identity) fresh net
 
@@ -132,3 +136,18 @@ def test_a_head_below_its_classical_baseline_is_not_used_the_baseline_is_and_the
     text = files.description.read_text()
     assert "The denoise head did not beat the classical NL-means on this show's held-out clips" in text
     assert "(-2.07 dB against it): this fix used NL-means instead of the show model." in text
+
+
+def test_a_worker_loads_the_promoted_model_once_and_again_when_its_files_change(
+    settings: Settings, catalog: Catalog
+) -> None:
+    promoted_model(settings, catalog)
+    first, number = load_promoted(catalog, SHOW)
+    again, _ = load_promoted(catalog, SHOW)
+    assert number == 1 and again is first, "fix after fix in one worker: one load (and one compiled runtime)"
+    weights = settings.models_dir / SHOW / "v1" / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # a weight file changed on disk since it was loaded
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_promoted(catalog, SHOW)
