@@ -42,17 +42,19 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.scoring import score_sheet, summarize
+from engine.heads.upscale_fast import gated_correction, int8_runner
 from engine.infer import runtime
-from engine.infer.run import net_device, run_on_parts
-from engine.infer.sparse import SparseSpec, detail_tiles, run_on_tiles
-from engine.infer.tiling import TileSpec
+from engine.infer.run import RUNTIME_TILE, net_device, run_on_parts
+from engine.infer.sparse import SparseSpec
+from engine.infer.tiling import TileSpec, run_tiled_parts
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
 
 DEGRADATION = "area"  # how a show frame becomes the low-resolution input, in training and evaluation
 BORDER = 4  # output pixels cut from every side before scoring, the same for every method
 APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p out) runs as one tile
-DETAIL = 0.02  # fixes' detail gate (`detail` fix parameter): tiles whose detail score is under it keep bicubic
+DETAIL = 0.02  # fixes' detail gate (`detail` apply parameter): tiles scoring under it keep bicubic
+INT8 = False  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:
@@ -114,23 +116,33 @@ class UpscaleHead(Head):
         frame: np.ndarray,
         spec: TileSpec | None = None,
         gate: SparseSpec | None = None,
+        int8: bool = False,
     ) -> np.ndarray:
         """forward() on a whole frame: the net's correction tiled (through the inference runtime on large
         frames, channels-last) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7
         and costs a fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output).
-        `gate` with a threshold > 0 (CPU nets): the net runs only on the tiles with detail (sparse.py)."""
+        On CPU: `gate` with a threshold > 0 runs the net only on the tiles with detail (sparse.py);
+        `int8` runs it quantised on large frames when that passes its check (upscale_fast.int8_runner)."""
         h, w = frame.shape[:2]
         fold = _fold(net)
         padded = np.pad(frame, ((0, -h % fold), (0, -w % fold), (0, 0)), mode="edge") if fold > 1 else frame
+        cpu = net_device(net).type == "cpu"
+        large = padded.shape[0] * padded.shape[1] >= runtime.settings().min_pixels
+        runner = int8_runner(self.forward, net, padded) if int8 and cpu and large else None
         correction = None
-        if gate is not None and gate.threshold > 0 and net_device(net).type == "cpu":
-            correction = _gated_correction(net, padded, gate)
+        if gate is not None and gate.threshold > 0 and cpu:
+            correction = gated_correction(net, padded, gate, runner)
         if correction is None:
             base = spec or TileSpec()
             reach = -(-4 * int(getattr(net, "receptive_radius", 0)) // 8) * 8
             overlap = max(base.overlap, min(reach, base.tile // 16 * 8))  # at most half a tile
             spec = replace(base, overlap=overlap)  # tiles blend exactly when they overlap ~4x the net's reach
-            correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)
+            if runner is None:
+                correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)
+            else:
+                with runtime.limited_threads():
+                    spec = replace(spec, tile=max(spec.tile, RUNTIME_TILE))
+                    correction = run_tiled_parts(runner, [padded], scale=2, spec=spec)
         out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
         np.add(out, correction[: 2 * h, : 2 * w], out=out)
         return np.clip(out, 0.0, 1.0, out=out)
@@ -179,26 +191,6 @@ class UpscaleHead(Head):
     ) -> Iterator[NumberedFrame]:
         spec = TileSpec(tile=int((params or {}).get("tile", APPLY_TILE)))
         gate = SparseSpec(threshold=float((params or {}).get("detail", DETAIL)))
+        int8 = bool((params or {}).get("int8", INT8))
         for number, frame in map(frame_pair, frames):
-            yield number, self.upscale(net, as_float(frame), spec, gate)
-
-
-def _gated_correction(net: torch.nn.Module, frame: np.ndarray, gate: SparseSpec) -> np.ndarray | None:
-    """The net's correction on the tiles of `frame` with detail (engine.infer.sparse), zero elsewhere;
-    None when the frame is smaller than one tile's window. Large frames go through the inference
-    runtime (the same compiled net as the ungated path), small ones through PyTorch."""
-    halo = max(gate.halo, -(-int(getattr(net, "receptive_radius", 0)) // 8) * 8)
-    gate = replace(gate, halo=halo)
-    run, _ = detail_tiles(frame, gate)
-    h, w = frame.shape[:2]
-    if not run and h >= gate.window and w >= gate.window:
-        return np.zeros((2 * h, 2 * w, 3), np.float32)
-    if not run:
-        return None
-    runner = None
-    if h * w >= runtime.settings().min_pixels:
-        side = runtime.CHECK_SIDE
-        runner = runtime.compiled_array_fn(net, net, np.ascontiguousarray(frame[None, :side, :side]))
-    with runtime.limited_threads(), torch.no_grad():
-        fn = runner or (lambda x: net(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy())
-        return run_on_tiles(fn, frame, run, gate, scale=2)
+            yield number, self.upscale(net, as_float(frame), spec, gate, int8)

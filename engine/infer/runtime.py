@@ -35,7 +35,7 @@ import os
 import tempfile
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -330,6 +330,60 @@ def compiled_array_fn(
     return _cache[key]
 
 
+Accept = Callable[[ArrayFn], tuple[bool, str]]  # (use it?, one line for the log) for a compiled int8 net
+
+
+def quantized_array_fn(
+    fn: TensorFn,
+    net: torch.nn.Module,
+    calibration: Sequence[np.ndarray],
+    accept: Accept,
+    backend: str | None = None,
+) -> ArrayFn | None:
+    """Like compiled_array_fn, with the net quantised to int8 (quantize.py) on `calibration` (N,H,W,C
+    float32 batches, e.g. crops of the shot's first frame) and kept only when `accept` (the caller's
+    quality check against PyTorch) takes it; None (logged, once per net) when the backend is torch, the
+    quantiser is missing or fails, or the check refuses it: the caller runs the float net.
+    Cached like the float nets: the first calibration a net gets serves its later calls."""
+    name = resolve_backend(backend)
+    if name == "torch":
+        return None
+    threads = runtime_threads()
+    key = (*_key(fn, net, int(calibration[0].shape[-1]), name, threads, channels_last=True), "int8")
+    if key not in _cache:
+        _cache[key] = _compile_int8(fn, net, calibration, accept, name, threads)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    return _cache[key]
+
+
+def _compile_int8(
+    fn: TensorFn,
+    net: torch.nn.Module,
+    calibration: Sequence[np.ndarray],
+    accept: Accept,
+    backend: str,
+    threads: int,
+) -> ArrayFn | None:
+    from engine.infer.quantize import quantize_onnx
+
+    module = _Forward(fn, net, channels_last=True).eval()
+    side = CHECK_SIDE - CHECK_SIDE % 8
+    x = torch.from_numpy(np.ascontiguousarray(calibration[0][:1, :side, :side], np.float32))
+    try:
+        runner = _COMPILERS[backend](quantize_onnx(export_onnx(module, x, True), calibration), threads)
+        ok, detail = accept(runner)
+    except Exception as exc:  # a quantiser or exporter that cannot take this net: the float net still runs
+        log.warning("int8 %s could not be made for a head's net (%s); running it in float", backend, exc)
+        return None
+    if not ok:
+        log.warning("int8 %s refused: %s; running the net in float", backend, detail)
+        return None
+    log.info("int8 %s ready, %d threads: %s", backend, threads, detail)
+    return runner
+
+
 def _compile_checked(
     fn: TensorFn,
     net: torch.nn.Module,
@@ -379,6 +433,7 @@ __all__ = [
     "inference_device",
     "installed",
     "limited_threads",
+    "quantized_array_fn",
     "resolve_backend",
     "runtime_threads",
     "settings",

@@ -4,7 +4,7 @@ A super-resolution net's correction over its bicubic base is large at edges and 
 flat areas (sky, walls, defocused backgrounds), which are often most of a film frame. `detail_tiles`
 scores each tile of a grid of `SparseSpec.core` input pixels by the largest local gradient in its window
 (the core plus `halo` pixels each side: everything the net sees): the per-pixel max of the absolute
-horizontal and vertical steps of the luminance, averaged over 3x3 pixels (one noisy pixel does not make
+horizontal and vertical steps of the luminance (Rec. 601 weights), averaged over 3x3 pixels (one noisy pixel does not make
 a tile "detailed"), in 0..1 units. `run_on_tiles` runs the net on the tiles at or above the threshold,
 `batch` windows per call, and writes each core's output into a zero image.
 
@@ -71,11 +71,11 @@ def tiles(height: int, width: int, spec: SparseSpec) -> list[Tile]:
 
 def detail_score_map(frame: np.ndarray) -> np.ndarray:
     """Per input pixel: the 3x3 mean of max(|horizontal step|, |vertical step|) of the luminance."""
-    gray = frame if frame.ndim == 2 else frame.mean(axis=2, dtype=np.float32)
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(np.asarray(frame, np.float32), cv2.COLOR_RGB2GRAY)
     gray = np.asarray(gray, np.float32)
     step = np.zeros_like(gray)
-    np.abs(np.diff(gray, axis=1), out=step[:, 1:])
-    np.maximum(step[1:], np.abs(np.diff(gray, axis=0)), out=step[1:])
+    cv2.absdiff(gray[:, 1:], gray[:, :-1], dst=step[:, 1:])
+    np.maximum(step[1:], cv2.absdiff(gray[1:], gray[:-1]), out=step[1:])
     return np.asarray(cv2.blur(step, (3, 3)))
 
 
@@ -86,7 +86,8 @@ def detail_tiles(frame: np.ndarray, spec: SparseSpec) -> tuple[list[Tile], list[
         return grid, []
     score = detail_score_map(frame)
     side = spec.window
-    run, skip = [], []
+    run: list[Tile] = []
+    skip: list[Tile] = []
     for t in grid:
         detailed = float(score[t.wy : t.wy + side, t.wx : t.wx + side].max()) >= spec.threshold
         (run if detailed else skip).append(t)
@@ -108,5 +109,7 @@ def run_on_tiles(
             out = np.zeros((frame.shape[0] * s, frame.shape[1] * s, res.shape[3]), np.float32)
         for t, r in zip(chunk, res, strict=True):
             dy, dx = (t.y - t.wy) * s, (t.x - t.wx) * s
-            out[t.y * s : (t.y + core) * s, t.x * s : (t.x + core) * s] = r[dy : dy + core * s, dx : dx + core * s]
+            out[t.y * s : (t.y + core) * s, t.x * s : (t.x + core) * s] = r[
+                dy : dy + core * s, dx : dx + core * s
+            ]
     return out
