@@ -1,12 +1,15 @@
 """Quality of the upscale head's fast paths against its plain path, on held-out frames of real footage.
 
     .venv/bin/python bench/upscale_study.py --footage ../shared/footage --protocol clips --cpu-seconds 150 --save /tmp/net_clips.pt
-    .venv/bin/python bench/upscale_gate_study.py --footage ../shared/footage --protocol clips --net /tmp/net_clips.pt [--thresholds 0.02,0.04] [--int8]
+    .venv/bin/python bench/upscale_gate_study.py --footage ../shared/footage --protocol clips \
+        --net /tmp/net_clips.pt [--thresholds 0.02,0.04] [--int8]
 
 Loads a net trained by bench/upscale_study.py (--save), takes the held-out frames of the same protocol
 (`clips`: the two unseen clips; `tails`: every clip's last 40%) at --resolution short side (the footage's
 own size when smaller: 1280x720 camera, 640x360 CG), box-downscales them 2x and upscales them with the
-head: ungated (every pixel through the net), and gated at each threshold (engine.infer.sparse: the net
+head: ungated (every pixel through the net), in int8 with --int8 (engine.heads.upscale_fast: calibrated
+and checked on each clip's first held-out frame, as a fix does on a shot's first frame; a clip whose check
+fails runs the float net), and gated at each threshold (engine.infer.sparse: the net
 only on tiles whose detail score reaches it, bicubic elsewhere). Reports each path's mean PSNR (less a
 4-pixel border) and its difference from the ungated path, and the share of tiles the net ran on. All
 through the inference runtime (OpenVINO by default), one thread: a quality study, run it niced.
@@ -51,9 +54,16 @@ def study(net: torch.nn.Module, frames: list[tuple[str, np.ndarray]], args: Any)
     thresholds = [float(t) for t in args.thresholds.split(",") if t]
     acc: dict[str, list[float]] = {"ungated": [], "bicubic": []}
     share: dict[str, list[float]] = {}
-    for _, hr in frames:
+    clip = ""
+    for key, hr in frames:
         lr = downscale(hr, 2, "area")
         ungated = head.upscale(net, lr)
+        if args.int8:
+            if key != clip:  # as in a fix: calibrated and checked on each shot's first frame
+                runtime.clear_cache()
+                clip = key
+            out = head.upscale(net, lr, int8=True)
+            acc.setdefault("int8", []).append(psnr(out[b:-b, b:-b], hr[b:-b, b:-b]))
         acc["ungated"].append(psnr(ungated[b:-b, b:-b], hr[b:-b, b:-b]))
         acc["bicubic"].append(psnr(upscale_bicubic(lr)[b:-b, b:-b], hr[b:-b, b:-b]))
         for th in thresholds:
@@ -67,7 +77,9 @@ def study(net: torch.nn.Module, frames: list[tuple[str, np.ndarray]], args: Any)
         "psnr": mean,
         "delta_vs_ungated": {k: v - mean["ungated"] for k, v in mean.items()},
         "worst_frame_delta": {
-            k: float(np.min(np.subtract(v, acc["ungated"]))) for k, v in acc.items() if k.startswith("gate")
+            k: float(np.min(np.subtract(v, acc["ungated"])))
+            for k, v in acc.items()
+            if k not in ("ungated", "bicubic")
         },
         "tiles_run": {k: float(np.mean(v)) for k, v in share.items()},
     }
@@ -84,6 +96,7 @@ def main() -> None:
     ap.add_argument("--border", type=int, default=4)
     ap.add_argument("--core", type=int, default=SparseSpec.core)
     ap.add_argument("--thresholds", default="0.01,0.02,0.03,0.05")
+    ap.add_argument("--int8", action="store_true", help="also the int8 net (calibrated and checked per clip)")
     args = ap.parse_args()
     head: Any = get_head("upscale")
     net = head.build(head.default_config())

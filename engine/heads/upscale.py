@@ -53,8 +53,8 @@ from engine.nets import ResidualCNN
 DEGRADATION = "area"  # how a show frame becomes the low-resolution input, in training and evaluation
 BORDER = 4  # output pixels cut from every side before scoring, the same for every method
 APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p out) runs as one tile
-DETAIL = 0.02  # fixes' detail gate (`detail` apply parameter): tiles scoring under it keep bicubic
-INT8 = False  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
+DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles scoring under it keep bicubic
+INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:

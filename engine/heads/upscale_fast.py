@@ -2,11 +2,11 @@
 
 `gated_correction`: the net's correction on the tiles of the frame whose detail score reaches the gate's
 threshold (engine.infer.sparse; exact there), zero (the bicubic base alone) elsewhere.
-`int8_runner`: the net quantised to int8 (engine.infer.quantize), calibrated on the shot's first frame,
-and kept only when it passes the 0.1 dB check against PyTorch: that frame box-downscaled 2x is upscaled by
-the float net in PyTorch (the training graph) and by the int8 runtime over the bicubic base; both are
-scored against the frame itself (PSNR less a 4-pixel border), and int8 is refused (one log line, the float
-net runs) when it scores more than `INT8_DB` below PyTorch. The check and calibration run once per net per
+`int8_runner`: the net quantised to int8 (engine.infer.quantize), calibrated on five crops of the shot's
+first frame, and kept only when it passes the 0.1 dB check against PyTorch: that frame box-downscaled 2x
+is upscaled by the float net in PyTorch (the training graph) and by the int8 runtime over the bicubic
+base; both are scored against the frame itself (PSNR less a 4-pixel border), and int8 is refused (one
+log line, the float net runs) when it scores more than `INT8_DB` below PyTorch. The check and calibration run once per net per
 process (cached with the compiled net).
 """
 
@@ -27,14 +27,14 @@ from engine.metrics import psnr
 
 INT8_DB = 0.1  # the most PSNR the int8 net may lose against PyTorch's float net on the check frame
 CHECK_BORDER = 4
-DENSE = 0.8  # windows to run covering this share of the frame's pixels: the whole frame runs instead
+CALIBRATION_SIDE = 256  # input pixels a side of each calibration crop
 
 
 def gated_correction(
     net: torch.nn.Module, frame: np.ndarray, gate: SparseSpec, runner: ArrayFn | None = None
 ) -> np.ndarray | None:
     """The net's correction on the tiles of `frame` with detail, zero elsewhere; None when the frame is
-    smaller than one tile's window or when the windows to run would cover `DENSE` of its pixels or more
+    smaller than one tile's window or when the windows to run would cover `gate.dense` of its pixels or more
     (overlapping windows cost more than one call on the whole frame). `runner` (an int8 net) runs the tiles when given; else large frames
     go through the float inference runtime (the ungated path's compiled net), small ones through PyTorch."""
     halo = max(gate.halo, -(-int(getattr(net, "receptive_radius", 0)) // 8) * 8)
@@ -43,7 +43,7 @@ def gated_correction(
     if h < gate.window or w < gate.window:
         return None
     run, _ = detail_tiles(frame, gate)
-    if len(run) * gate.window**2 >= DENSE * h * w:
+    if len(run) * gate.window**2 >= gate.dense * h * w:
         return None  # nearly every tile has detail: one whole-frame call is cheaper than the windows
     if not run:
         return np.zeros((2 * h, 2 * w, 3), np.float32)
@@ -61,14 +61,14 @@ def int8_runner(
     """The int8 net for frames like `frame` (the shot's first, H,W,3 float32), or None (float) when it is
     unavailable or fails the check. `forward` is the head's training graph (bicubic + net)."""
     h, w = frame.shape[:2]
-    truth = np.ascontiguousarray(frame[: h - h % 16, : w - w % 16])
-    small = downscale(truth, 2, "area")
-    with torch.no_grad():
-        expected = np.clip(tensor_to_image(forward(net, image_to_tensor(small))), 0, 1)
     b = np.s_[CHECK_BORDER:-CHECK_BORDER, CHECK_BORDER:-CHECK_BORDER]
-    reference = psnr(expected[b], truth[b])
 
-    def accept(candidate: ArrayFn) -> tuple[bool, str]:
+    def accept(candidate: ArrayFn) -> tuple[bool, str]:  # called once, when the int8 net is first made
+        truth = np.ascontiguousarray(frame[: h - h % 16, : w - w % 16])
+        small = downscale(truth, 2, "area")
+        with torch.no_grad():
+            expected = np.clip(tensor_to_image(forward(net, image_to_tensor(small))), 0, 1)
+        reference = psnr(expected[b], truth[b])
         base = cv2.resize(small, (truth.shape[1], truth.shape[0]), interpolation=cv2.INTER_CUBIC)
         out = np.clip(base + candidate(np.ascontiguousarray(small[None]))[0], 0, 1)
         score = psnr(out[b], truth[b])
@@ -77,4 +77,13 @@ def int8_runner(
             f"(at most {INT8_DB} dB lower allowed)"
         )
 
-    return runtime.quantized_array_fn(net, net, [np.ascontiguousarray(frame[None])], accept)
+    return runtime.quantized_array_fn(net, net, _calibration(frame), accept)
+
+
+def _calibration(frame: np.ndarray, side: int = CALIBRATION_SIDE) -> list[np.ndarray]:
+    """Crops of `frame` at its four corners and centre (the quantiser's activation ranges; whole frames
+    would make it hold every layer's 1080p activations at once)."""
+    h, w = frame.shape[:2]
+    sh, sw = min(side, h), min(side, w)
+    corners = [(0, 0), (0, w - sw), (h - sh, 0), (h - sh, w - sw), ((h - sh) // 2, (w - sw) // 2)]
+    return [np.ascontiguousarray(frame[None, y : y + sh, x : x + sw]) for y, x in corners]

@@ -34,6 +34,7 @@ class SparseSpec:
     halo: int = 8  # input pixels of context each side, at least the net's receptive radius
     batch: int = 8  # windows per call of the net
     threshold: float = 0.0  # the detail score (0..1) a tile needs to run; 0 runs every tile
+    dense: float = 0.8  # windows to run covering this share of the frame or more: run the whole frame
 
     @property
     def window(self) -> int:

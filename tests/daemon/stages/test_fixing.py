@@ -119,7 +119,11 @@ def test_a_head_below_its_classical_baseline_is_not_used_the_baseline_is_and_the
     model, _ = load_promoted(catalog, SHOW)
     fixed = list(fixed_frames(model, prepare("denoise", {}, str(source), info), str(source), 0))
     assert len(fixed) == 4
-    for _, before, after in fixed:  # `before` is held as 8 bits (the review shows 8 bits), the source was 8-bit
+    for (
+        _,
+        before,
+        after,
+    ) in fixed:  # `before` is held as 8 bits (the review shows 8 bits), the source was 8-bit
         expected = denoise_nlmeans(to_float32(before), 8.0)
         assert np.array_equal(after, expected)  # NL-means, not the (identity) fresh net
 
