@@ -15,6 +15,10 @@ Guarantee: every compiled model first runs a 64-pixel crop of its first tile, an
 they differ by more than `TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR between the two, far inside
 the 0.1 dB the heads' scores may move) the runtime is dropped for that net with a warning and PyTorch
 runs it.
+int8: `quantized_array_fn` compiles a net quantised to int8 (quantize.py: ONNX Runtime's static QDQ
+quantiser, then the same backends) and keeps it only when the caller's own check against PyTorch accepts
+it (the upscale head's: within 0.1 dB on the shot's first frame); otherwise, or when the quantiser is
+missing, it logs one warning and the caller runs the float net.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
