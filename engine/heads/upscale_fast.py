@@ -6,8 +6,8 @@ threshold (engine.infer.sparse; exact there), zero (the bicubic base alone) else
 first frame, and kept only when it passes the 0.1 dB check against PyTorch: that frame box-downscaled 2x
 is upscaled by the float net in PyTorch (the training graph) and by the int8 runtime over the bicubic
 base; both are scored against the frame itself (PSNR less a 4-pixel border), and int8 is refused (one
-log line, the float net runs) when it scores more than `INT8_DB` below PyTorch. The check and calibration run once per net per
-process (cached with the compiled net).
+log line, the float net runs) when it scores more than `INT8_DB` below PyTorch. The check and calibration
+run once per net per process (cached with the compiled net).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ def gated_correction(
     net: torch.nn.Module, frame: np.ndarray, gate: SparseSpec, runner: ArrayFn | None = None
 ) -> np.ndarray | None:
     """The net's correction on the tiles of `frame` with detail, zero elsewhere; None when the frame is
-    smaller than one tile's window or when the windows to run would cover `gate.dense` of its pixels or more
-    (overlapping windows cost more than one call on the whole frame). `runner` (an int8 net) runs the tiles when given; else large frames
-    go through the float inference runtime (the ungated path's compiled net), small ones through PyTorch."""
+    smaller than one tile's window, or when the windows to run cover `gate.dense` of its pixels or more
+    (overlapping windows then cost more than one call on the whole frame). `runner` (an int8 net) runs
+    the tiles when given; else large frames go through the float inference runtime (the ungated path's
+    compiled net), small ones through PyTorch."""
     halo = max(gate.halo, -(-int(getattr(net, "receptive_radius", 0)) // 8) * 8)
     gate = replace(gate, halo=halo)
     h, w = frame.shape[:2]

@@ -1,20 +1,21 @@
 """Running a net only on the tiles of a frame that hold detail (edges, texture); zero elsewhere.
 
 A super-resolution net's correction over its bicubic base is large at edges and texture and near zero on
-flat areas (sky, walls, defocused backgrounds), which are often most of a film frame. `detail_tiles`
-scores each tile of a grid of `SparseSpec.core` input pixels by the largest local gradient in its window
-(the core plus `halo` pixels each side: everything the net sees): the per-pixel max of the absolute
-horizontal and vertical steps of the luminance (Rec. 601 weights), averaged over 3x3 pixels (one noisy pixel does not make
+flat areas (sky, walls, green screen), large in some plates (in the footage measured, almost every tile had
+detail: the upscale head keeps this off by default, docs/benchmarks.md). `detail_tiles` scores
+each tile of a grid of `SparseSpec.core` input pixels by the largest local gradient in its window (the core
+plus `halo` pixels each side: everything the net sees): the per-pixel max of the absolute horizontal and
+vertical steps of the luminance (Rec. 601 weights), averaged over 3x3 pixels (one noisy pixel does not make
 a tile "detailed"), in 0..1 units. `run_on_tiles` runs the net on the tiles at or above the threshold,
 `batch` windows per call, and writes each core's output into a zero image.
 
 Guarantee: where a tile runs, its output is the net's output on the whole frame (up to the runtime's
-rounding): each window holds its core plus at least `halo` >= the net's receptive radius pixels of the
-frame on every side that is not the frame's own edge (windows at the frame's edges are shifted inwards,
-so the net sees the frame's edge exactly where an untiled run does). Tiles below the threshold get 0,
-i.e. the bicubic base alone; the quality this costs is measured in bench/upscale_gate_study.py.
-Windows start at multiples of 8 (or at the frame's far edge, padded to the net's fold by the caller), so
-nets that fold 2x2 or 4x4 pixels into channels see the same blocks as an untiled run.
+rounding): each window holds its core plus at least `halo` >= the net's receptive radius pixels of the frame
+on every side that is not the frame's own edge (windows at the frame's edges are shifted inwards, so the net
+sees the frame's edge exactly where an untiled run does). Tiles below the threshold get 0, i.e. the bicubic
+base alone; the quality this costs is measured in bench/upscale_gate_study.py. Windows start at multiples of
+8 (or at the frame's far edge, padded to the net's fold by the caller), so nets that fold 2x2 or 4x4 pixels
+into channels see the same blocks as an untiled run.
 """
 
 from __future__ import annotations
