@@ -256,7 +256,9 @@ def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
     request = compiled.create_infer_request()
 
     def run(x: np.ndarray) -> np.ndarray:
-        return np.array(request.infer([x])[0])  # a copy: the request reuses its output buffer
+        # the output is the caller's own copy (share_outputs=False; the request reuses its buffer); the
+        # input is read in place during the call (share_inputs=True: one frame-sized copy fewer)
+        return np.asarray(request.infer([np.ascontiguousarray(x)], share_inputs=True, share_outputs=False)[0])
 
     return run
 
