@@ -82,7 +82,9 @@ def corpus(folder: Path, frames: int) -> Path:
 
 
 def fixed_batch_loss(folder: Path, version: Path, resolution: int) -> list[float]:
-    clips = [load_clip(TrainClip(id=str(p), path=p), resolution, None).frames for p in sorted(folder.glob("*.mp4"))]
+    clips = [
+        load_clip(TrainClip(id=str(p), path=p), resolution, None).frames for p in sorted(folder.glob("*.mp4"))
+    ]
     head, net = get_head(HEAD), load_model(version).model.net(HEAD).eval()
     out = []
     for trial in range(3):
@@ -94,10 +96,16 @@ def fixed_batch_loss(folder: Path, version: Path, resolution: int) -> list[float
 
 def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, resolution: int) -> Run:
     options = TrainOptions(
-        budget_seconds=36000, device="cpu", resolution=resolution, holdout_fraction=0.0, cpu_threads=1  # type: ignore[arg-type]
+        budget_seconds=36000,
+        device="cpu",
+        resolution=resolution,
+        holdout_fraction=0.0,
+        cpu_threads=1,  # type: ignore[arg-type]
     )
     cfg = TrainSettings(max_steps=steps, batch_size=BATCH, progress_every=5, cache_dir=root / "cache")
-    folder, base_run = prepare_run(root / f"w{workers}", "BENCH", [data], "owned: generated for the bench", options)
+    folder, base_run = prepare_run(
+        root / f"w{workers}", "BENCH", [data], "owned: generated for the bench", options
+    )
     log = root / f"w{workers}.progress"
     load_before = os.getloadavg()[0]
     cpu_before, sampler = proctime.snapshot(), proctime.Sampler()

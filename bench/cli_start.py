@@ -66,7 +66,9 @@ def environment(home: Path) -> dict[str, str]:
     # A user's Python keeps compiled bytecode (pip writes it at install, Python on a module's first import);
     # a shell with PYTHONDONTWRITEBYTECODE=1 (this project's sandboxes set it) would compile every Rushes module
     # from source on every start instead, about 0.06 s of each, which no installed rushes pays.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("RUSHES_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(RUSHES_HOME=str(home), RUSHES_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
     return env
 
@@ -77,7 +79,10 @@ def make_home(folder: Path, env: dict[str, str]) -> None:
     from daemon.demo import generate_dailies
 
     generate_dailies(folder / "inbox")
-    for args in (["show", "add", "BENCH", "--ingest", str(folder / "inbox")], ["ingest", str(folder / "inbox"), "--show", "BENCH"]):
+    for args in (
+        ["show", "add", "BENCH", "--ingest", str(folder / "inbox")],
+        ["ingest", str(folder / "inbox"), "--show", "BENCH"],
+    ):
         subprocess.run([*rushes(), *args], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -97,7 +102,11 @@ def first_daily(env: dict[str, str], show: str) -> int:
 
 def first_model(env: dict[str, str], show: str) -> int | None:
     listed = subprocess.run(
-        [*rushes(), "model", "list", "--show", show, "--json"], env=env, check=True, capture_output=True, text=True
+        [*rushes(), "model", "list", "--show", show, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     rows = json.loads(listed.stdout)
     return int(rows[0]["version"]) if rows else None

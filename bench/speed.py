@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
         [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--rounds 2]
-        [--warmup]
+        [--warmup] [--upscale-int8 default|on|off]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
@@ -203,7 +203,14 @@ def main() -> None:
         help="Run each head once on its inputs before timing it (the one-off export and compile outside "
         "every figure, as in a long fix).",
     )
+    ap.add_argument(
+        "--upscale-int8",
+        choices=("default", "on", "off"),
+        default="default",
+        help="Upscale's int8 net (its `int8` apply parameter): the head's default, or forced on or off.",
+    )
     args = ap.parse_args()
+    upscale_params = {} if args.upscale_int8 == "default" else {"int8": args.upscale_int8 == "on"}
     load_start = os.getloadavg()[0]
     runtime.configure(backend=args.backend, threads=args.threads)
     n = args.frames
@@ -231,7 +238,7 @@ def main() -> None:
             lambda: (denoise_nlmeans(f, 8.0) for f in noisy[:n]),
         ),
         "upscale": (
-            lambda: get_head("upscale").apply(model.net("upscale"), numbered(small[:n])),
+            lambda: get_head("upscale").apply(model.net("upscale"), numbered(small[:n]), upscale_params),
             "lanczos (960x540 -> 1080p)",
             lambda: (upscale_lanczos(f) for f in small[:n]),
         ),

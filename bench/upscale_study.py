@@ -150,6 +150,7 @@ def main() -> None:
     ap.add_argument("--border", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 thrash on a loaded 2-core box)")
+    ap.add_argument("--save", type=Path, default=None, help="write the trained net's state_dict here")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -192,6 +193,8 @@ def main() -> None:
         opt.step()
         step += 1
     net.eval()
+    if args.save:
+        torch.save(net.state_dict(), args.save)
     res = evaluate(fwd, held, args.eval_frames, args.border)
     mean = {k: float(np.mean([r[k] for r in res.values()])) for k in ("head", "lanczos", "bicubic")}
     report = {

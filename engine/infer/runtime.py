@@ -15,6 +15,10 @@ Guarantee: every compiled model first runs a 64-pixel crop of its first tile, an
 they differ by more than `TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR between the two, far inside
 the 0.1 dB the heads' scores may move) the runtime is dropped for that net with a warning and PyTorch
 runs it.
+int8: `quantized_array_fn` compiles a net quantised to int8 (quantize.py: ONNX Runtime's static QDQ
+quantiser, then the same backends) and keeps it only when the caller's own check against PyTorch accepts
+it (the upscale head's: within 0.1 dB on the shot's first frame); otherwise, or when the quantiser is
+missing, it logs one warning and the caller runs the float net.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
@@ -35,7 +39,7 @@ import os
 import tempfile
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -252,7 +256,9 @@ def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
     request = compiled.create_infer_request()
 
     def run(x: np.ndarray) -> np.ndarray:
-        return np.array(request.infer([x])[0])  # a copy: the request reuses its output buffer
+        # the output is the caller's own copy (share_outputs=False; the request reuses its buffer); the
+        # input is read in place during the call (share_inputs=True: one frame-sized copy fewer)
+        return np.asarray(request.infer([np.ascontiguousarray(x)], share_inputs=True, share_outputs=False)[0])
 
     return run
 
@@ -330,6 +336,60 @@ def compiled_array_fn(
     return _cache[key]
 
 
+Accept = Callable[[ArrayFn], tuple[bool, str]]  # (use it?, one line for the log) for a compiled int8 net
+
+
+def quantized_array_fn(
+    fn: TensorFn,
+    net: torch.nn.Module,
+    calibration: Sequence[np.ndarray],
+    accept: Accept,
+    backend: str | None = None,
+) -> ArrayFn | None:
+    """Like compiled_array_fn, with the net quantised to int8 (quantize.py) on `calibration` (N,H,W,C
+    float32 batches, e.g. crops of the shot's first frame) and kept only when `accept` (the caller's
+    quality check against PyTorch) takes it; None (logged, once per net) when the backend is torch, the
+    quantiser is missing or fails, or the check refuses it: the caller runs the float net.
+    Cached like the float nets: the first calibration a net gets serves its later calls."""
+    name = resolve_backend(backend)
+    if name == "torch":
+        return None
+    threads = runtime_threads()
+    key = (*_key(fn, net, int(calibration[0].shape[-1]), name, threads, channels_last=True), "int8")
+    if key not in _cache:
+        _cache[key] = _compile_int8(fn, net, calibration, accept, name, threads)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    return _cache[key]
+
+
+def _compile_int8(
+    fn: TensorFn,
+    net: torch.nn.Module,
+    calibration: Sequence[np.ndarray],
+    accept: Accept,
+    backend: str,
+    threads: int,
+) -> ArrayFn | None:
+    from engine.infer.quantize import quantize_onnx
+
+    module = _Forward(fn, net, channels_last=True).eval()
+    side = CHECK_SIDE - CHECK_SIDE % 8
+    x = torch.from_numpy(np.ascontiguousarray(calibration[0][:1, :side, :side], np.float32))
+    try:
+        runner = _COMPILERS[backend](quantize_onnx(export_onnx(module, x, True), calibration), threads)
+        ok, detail = accept(runner)
+    except Exception as exc:  # a quantiser or exporter that cannot take this net: the float net still runs
+        log.warning("int8 %s could not be made for a head's net (%s); running it in float", backend, exc)
+        return None
+    if not ok:
+        log.warning("int8 %s refused: %s; running the net in float", backend, detail)
+        return None
+    log.info("int8 %s ready, %d threads: %s", backend, threads, detail)
+    return runner
+
+
 def _compile_checked(
     fn: TensorFn,
     net: torch.nn.Module,
@@ -379,6 +439,7 @@ __all__ = [
     "inference_device",
     "installed",
     "limited_threads",
+    "quantized_array_fn",
     "resolve_backend",
     "runtime_threads",
     "settings",

@@ -19,7 +19,10 @@ class TrainSettings(BaseModel):
     )
     checkpoint_seconds: float = Field(60.0, gt=0)
     eval_share: float = Field(
-        0.25, ge=0, lt=1, description="Share of the wall-clock budget kept for evaluation (scoring every head)."
+        0.25,
+        ge=0,
+        lt=1,
+        description="Share of the wall-clock budget kept for evaluation (scoring every head).",
     )
     max_frames_per_clip: int | None = Field(None, ge=1)
     cache_dir: Path | None = Field(

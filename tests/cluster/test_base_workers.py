@@ -124,7 +124,9 @@ def test_two_workers_train_one_base_whose_loss_falls_and_a_stopped_run_resumes_t
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in alone.iterdir())
     assert not os.path.exists(folder / "stop")
     fresh, trained = _fixed_batch_losses(corpus, folder)
-    assert all(t < f for t, f in zip(trained, fresh, strict=True)), f"the loss did not fall: {fresh} -> {trained}"
+    assert all(t < f for t, f in zip(trained, fresh, strict=True)), (
+        f"the loss did not fall: {fresh} -> {trained}"
+    )
 
 
 def _fixed_batch_losses(corpus: Path, version: Path) -> tuple[list[float], list[float]]:
@@ -133,7 +135,10 @@ def _fixed_batch_losses(corpus: Path, version: Path) -> tuple[list[float], list[
     clips = [load_clip(TrainClip(id=str(p), path=p), 64, None).frames for p in sorted(corpus.glob("*.mp4"))]
     head = get_head("denoise")
     torch.manual_seed(0)
-    nets = [ShowModel.fresh(["denoise"], {"denoise": {}}).net("denoise"), load_model(version).model.net("denoise")]
+    nets = [
+        ShowModel.fresh(["denoise"], {"denoise": {}}).net("denoise"),
+        load_model(version).model.net("denoise"),
+    ]
     losses: list[list[float]] = [[], []]
     for trial in range(3):
         batch = make_batch(head, clips, np.random.default_rng(100 + trial), 64, 64, torch.device("cpu"))

@@ -80,7 +80,9 @@ def test_the_daemon_trains_and_fixes_on_ray_and_a_killed_ray_worker_still_publis
         first = kill_the_ray_worker_of_the_first_fix(world.root / "rushes" / "logs", catalog, alive)
         wait_for("the fix published", lambda: published(catalog) == 1, 120, alive)
         assert alive(), f"the daemon died; see {log}"
-        wait_for("the job queue to empty", lambda: idle(catalog), 120, alive)  # nothing left that could publish
+        wait_for(
+            "the job queue to empty", lambda: idle(catalog), 120, alive
+        )  # nothing left that could publish
         versions = world.coordinator.versions()
     finally:
         world.stop()

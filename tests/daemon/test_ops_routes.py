@@ -32,7 +32,9 @@ def server() -> Iterator[HealthServer]:
     srv.stop()
 
 
-def call(server: HealthServer, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, str]:
+def call(
+    server: HealthServer, method: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.putrequest(method, path)
     for name, value in headers.items():

@@ -98,7 +98,9 @@ def test_a_list_or_a_block_of_options_comes_from_the_environment_as_json(
     assert settings.tracker.script_name == "lower-case"
 
 
-def test_a_variable_that_is_not_json_where_json_is_needed_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_variable_that_is_not_json_where_json_is_needed_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("RUSHES_SHOWS", "MYSHOW")
     with pytest.raises(ConfigError) as info:
         load_settings()

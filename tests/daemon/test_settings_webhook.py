@@ -14,7 +14,9 @@ import pytest
 from daemon.logs import configure, get_logger
 from daemon.settings import ConfigError, load_settings
 
-YAML = "tracker:\n  kind: shotgrid\n  url: https://studio.shotgrid.autodesk.com\n  webhook:\n    path: /flow\n"
+YAML = (
+    "tracker:\n  kind: shotgrid\n  url: https://studio.shotgrid.autodesk.com\n  webhook:\n    path: /flow\n"
+)
 
 
 @pytest.fixture(autouse=True)

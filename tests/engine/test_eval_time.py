@@ -36,7 +36,9 @@ def test_head_costs_are_kept_per_head_doubled_for_a_new_parent_and_shrink_slowly
 
 def test_a_run_times_each_heads_scoring_for_the_next(tmp_path: Path) -> None:
     clips = [
-        TrainClip(id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i))
+        TrainClip(
+            id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
+        )
         for i, n in enumerate(("astronaut", "coffee", "chelsea"))
     ]
     options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)

@@ -126,7 +126,9 @@ def test_regrade_learns_the_shows_look_from_its_frames_and_a_shows_dailies_repla
     assert (inverse.look - show_look).abs().max() < 0.1 * (base_look - show_look).abs().max()
 
 
-def test_regrade_without_reference_undoes_under_exposure_and_far_off_white_balance_from_the_look_alone() -> None:
+def test_regrade_without_reference_undoes_under_exposure_and_far_off_white_balance_from_the_look_alone() -> (
+    None
+):
     clip = synth.camera_move(synth.photo("coffee"), 12, (96, 64), seed=2)
     inverse = InverseGrade()
     inverse.learn_look(_thumbs(clip[::2]))  # the look of the show's other frames; no weight trained

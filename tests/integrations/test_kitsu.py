@@ -33,7 +33,9 @@ pytestmark = [pytest.mark.kitsu, pytest.mark.timeout(300)]
 
 
 def tracker(zou: ZouServer, **overrides: object) -> KitsuTracker:
-    return KitsuTracker(kitsu_options(zou, **overrides), kinds=KINDS, policy=RetryPolicy(attempts=2, first=0.1))
+    return KitsuTracker(
+        kitsu_options(zou, **overrides), kinds=KINDS, policy=RetryPolicy(attempts=2, first=0.1)
+    )
 
 
 def post(admin: KitsuClient, shot: KitsuShot, status: str, text: str) -> dict[str, object]:

@@ -19,7 +19,9 @@ def test_clauses_give_kinds_and_params() -> None:
 
 
 def test_quotes_case_aliases_and_clashing_params() -> None:
-    spec = parse_fix_text('Cleanup mask="/masks/wire 01.png" frames=1001-1010\nretime frames=1020-1022', KINDS)
+    spec = parse_fix_text(
+        'Cleanup mask="/masks/wire 01.png" frames=1001-1010\nretime frames=1020-1022', KINDS
+    )
     assert spec.kinds == ("cleanup", "interpolate")
     assert spec.params == {
         "mask": "/masks/wire 01.png",

@@ -65,7 +65,9 @@ def test_a_fix_stops_running_training_at_its_checkpoint_and_training_resumes_aft
         catalog, "train", ["train"], in_worker(executor, "tests.daemon.jobs.yield_jobs:train_steps", base, str(tmp_path)),
         placement={"yield_to": ["fix"]},
     )  # fmt: skip
-    fix = Lane(catalog, "fix", ["fix"], in_worker(executor, "tests.daemon.jobs.yield_jobs:fix", base, str(tmp_path)))
+    fix = Lane(
+        catalog, "fix", ["fix"], in_worker(executor, "tests.daemon.jobs.yield_jobs:fix", base, str(tmp_path))
+    )
     policy = TrainingYields(catalog, lambda: len(train.running) + len(fix.running), executor.capacity)
     train.admit, train.yields = policy.admit, policy.yields
     lanes = [train, fix]
@@ -73,7 +75,9 @@ def test_a_fix_stops_running_training_at_its_checkpoint_and_training_resumes_aft
     try:
         with catalog.session() as s:
             training, _ = job_repo.enqueue(s, "train", "train:A:1", payload, show="A")
-        tick_until(lanes, "training under way", lambda: checkpoint.is_file() and int(checkpoint.read_text()) >= 5)
+        tick_until(
+            lanes, "training under way", lambda: checkpoint.is_file() and int(checkpoint.read_text()) >= 5
+        )
         with catalog.session() as s:
             fixing, _ = job_repo.enqueue(s, "fix", "fix:A:1", payload, show="A")
         tick_until(lanes, "the fix done", lambda: _state(catalog, fixing.id) == "done")
@@ -88,7 +92,9 @@ def test_a_fix_stops_running_training_at_its_checkpoint_and_training_resumes_aft
     assert starts[1] == fixed_at, "training resumed from the checkpoint it stopped at"
     with catalog.session(readonly=True) as s:
         job = job_repo.get_job(s, training.id)
-        assert job is not None and job.attempts == 1 and job.result == {"steps": STEPS}, "yielding is no attempt"
+        assert job is not None and job.attempts == 1 and job.result == {"steps": STEPS}, (
+            "yielding is no attempt"
+        )
 
 
 def _state(catalog: Catalog, job_id: int) -> str:

@@ -23,8 +23,15 @@ def train_steps(job_id: int, payload: dict[str, Any], attempt: int, **_: Any) ->
         log.write(f"{step}\n")
     hold_at = payload.get("hold_at")
     while step < payload["steps"]:
-        if step == hold_at and step > 0 and not stop.is_set() and (folder / "starts").read_text().count("\n") == 1:
-            stop.wait(120)  # the first run holds here until it is told to yield (a busy machine cannot race it)
+        if (
+            step == hold_at
+            and step > 0
+            and not stop.is_set()
+            and (folder / "starts").read_text().count("\n") == 1
+        ):
+            stop.wait(
+                120
+            )  # the first run holds here until it is told to yield (a busy machine cannot race it)
         if stop.is_set():
             raise InterruptedError(f"training stopped at step {step}; it resumes from its checkpoint")
         time.sleep(0.02)  # the work of one step

@@ -50,7 +50,13 @@ def ingest_movie(catalog: Catalog, path: Path, shot: str) -> int:
     """Catalogue one movie of SHOW as the ingest stage does; returns the new daily's id."""
     st = path.stat()
     found = Candidate(
-        root=path.parent, kind="movie", path=path, files=(path,), size=st.st_size, mtime=st.st_mtime, shot=shot
+        root=path.parent,
+        kind="movie",
+        path=path,
+        files=(path,),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        shot=shot,
     )
     outcome = Ingestor(catalog).handle(SHOW, found)
     assert outcome.result == "registered" and outcome.daily_id is not None

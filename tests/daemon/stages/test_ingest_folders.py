@@ -165,7 +165,9 @@ def test_fifty_files_dropped_into_a_watched_folder(tmp_path: Path) -> None:
     show = show.model_copy(update={"ingest": options})
     clip = footage.movie(staging / "clip.mp4", n=8).read_bytes()
     good_movies = [f"sh{i:03d}_1.mp4" for i in range(1, 26)]  # 25, each its own content (copies are aliases)
-    clips = {name: footage.movie(staging / name, n=8, seed=i).read_bytes() for i, name in enumerate(good_movies)}
+    clips = {
+        name: footage.movie(staging / name, n=8, seed=i).read_bytes() for i, name in enumerate(good_movies)
+    }
     good_seqs = [f"sq{i:03d}" for i in range(1, 11)]  # 10
     bad = {f"bd{i:03d}_1.mp4": clip[: len(clip) // 2] for i in range(1, 6)}  # 5 truncated
     bad |= {f"bz{i:03d}_1.mov": b"" for i in range(1, 6)}  # 5 empty

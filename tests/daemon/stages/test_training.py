@@ -65,7 +65,13 @@ def test_a_job_stopped_after_recording_its_version_is_done_not_trained_again(
             s,
             SHOW,
             number,
-            {"job": 7, "state": "trained", "heads": heads, "resumed": True, "verdicts": {"denoise": "+1.00 dB"}},
+            {
+                "job": 7,
+                "state": "trained",
+                "heads": heads,
+                "resumed": True,
+                "verdicts": {"denoise": "+1.00 dB"},
+            },
         )
         models_repo.promote(s, SHOW, number)
     report = run_training(settings, catalog, SHOW, job_id=7, job=TrainJob(SHOW, "demo"))

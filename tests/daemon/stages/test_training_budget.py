@@ -38,7 +38,6 @@ def warm_torch() -> None:
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
-
 def test_a_budgeted_run_is_over_within_its_budget_counted_from_the_command_start(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:

@@ -45,7 +45,10 @@ def test_a_signed_delivery_becomes_one_request_and_one_fix_job_per_kind(
 ) -> None:
     worker, receiver = intake(tracker, catalog)
     asked = tracker.tag(tracker.add_task(SHOW, "sh010"), "denoise", "upscale", frames="1001-1010")
-    assert receiver.receive(*delivery([task_event(asked)]), "127.0.0.1") == (200, "accepted: 1 event(s) queued")
+    assert receiver.receive(*delivery([task_event(asked)]), "127.0.0.1") == (
+        200,
+        "accepted: 1 event(s) queued",
+    )
     assert worker.step() == 1
     with catalog.session(readonly=True) as s:
         [request] = fixes.list_fix_requests(s, SHOW)

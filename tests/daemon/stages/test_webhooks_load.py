@@ -105,4 +105,3 @@ def test_a_thousand_requests_by_webhook_and_poll_with_duplicates_and_reordering_
     expected = {r.key for r in asked + forged_only}
     assert len(keys) == len(set(keys)) == REQUESTS + FORGED and set(keys) == expected
     assert sorted(jobs) == sorted(f"fix:{key}:denoise" for key in expected)  # one job per request
-

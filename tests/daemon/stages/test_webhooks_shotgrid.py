@@ -122,7 +122,11 @@ def test_tagged_tasks_become_fix_requests_by_webhook_and_the_poller_then_adds_no
     assert sorted(requests) == ["sh010", "sh020"]
     assert all(key.startswith("shotgrid:event:") for key in requests.values())
     assert world.job_keys() == sorted(
-        [f"fix:{requests['sh010']}:denoise", f"fix:{requests['sh010']}:upscale", f"fix:{requests['sh020']}:regrade"]
+        [
+            f"fix:{requests['sh010']}:denoise",
+            f"fix:{requests['sh010']}:upscale",
+            f"fix:{requests['sh020']}:regrade",
+        ]
     )
 
 

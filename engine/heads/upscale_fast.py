@@ -1,0 +1,90 @@
+"""The upscale head's fast CPU paths: its net only on the tiles with detail, and its net in int8.
+
+`gated_correction`: the net's correction on the tiles of the frame whose detail score reaches the gate's
+threshold (engine.infer.sparse; exact there), zero (the bicubic base alone) elsewhere.
+`int8_runner`: the net quantised to int8 (engine.infer.quantize), calibrated on five crops of the shot's
+first frame, and kept only when it passes the 0.1 dB check against PyTorch: that frame box-downscaled 2x
+is upscaled by the float net in PyTorch (the training graph) and by the int8 runtime over the bicubic
+base; both are scored against the frame itself (PSNR less a 4-pixel border), and int8 is refused (one
+log line, the float net runs) when it scores more than `INT8_DB` below PyTorch. The check and calibration
+run once per net per process (cached with the compiled net).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import torch
+
+from engine.baselines.restore import downscale
+from engine.infer import runtime
+from engine.infer.sparse import ArrayFn, SparseSpec, detail_tiles, run_on_tiles
+from engine.infer.tiling import image_to_tensor, tensor_to_image
+from engine.metrics import psnr
+
+INT8_DB = 0.1  # the most PSNR the int8 net may lose against PyTorch's float net on the check frame
+CHECK_BORDER = 4
+CALIBRATION_SIDE = 256  # input pixels a side of each calibration crop
+
+
+def gated_correction(
+    net: torch.nn.Module, frame: np.ndarray, gate: SparseSpec, runner: ArrayFn | None = None
+) -> np.ndarray | None:
+    """The net's correction on the tiles of `frame` with detail, zero elsewhere; None when the frame is
+    smaller than one tile's window, or when the windows to run cover `gate.dense` of its pixels or more
+    (overlapping windows then cost more than one call on the whole frame). `runner` (an int8 net) runs
+    the tiles when given; else large frames go through the float inference runtime (the ungated path's
+    compiled net), small ones through PyTorch."""
+    halo = max(gate.halo, -(-int(getattr(net, "receptive_radius", 0)) // 8) * 8)
+    gate = replace(gate, halo=halo)
+    h, w = frame.shape[:2]
+    if h < gate.window or w < gate.window:
+        return None
+    run, _ = detail_tiles(frame, gate)
+    if len(run) * gate.window**2 >= gate.dense * h * w:
+        return None  # nearly every tile has detail: one whole-frame call is cheaper than the windows
+    if not run:
+        return np.zeros((2 * h, 2 * w, 3), np.float32)
+    if runner is None and h * w >= runtime.settings().min_pixels:
+        side = runtime.CHECK_SIDE
+        runner = runtime.compiled_array_fn(net, net, np.ascontiguousarray(frame[None, :side, :side]))
+    with runtime.limited_threads(), torch.no_grad():
+        fn = runner or (lambda x: net(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy())
+        return run_on_tiles(fn, frame, run, gate, scale=2)
+
+
+def int8_runner(
+    forward: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor], net: torch.nn.Module, frame: np.ndarray
+) -> ArrayFn | None:
+    """The int8 net for frames like `frame` (the shot's first, H,W,3 float32), or None (float) when it is
+    unavailable or fails the check. `forward` is the head's training graph (bicubic + net)."""
+    h, w = frame.shape[:2]
+    b = np.s_[CHECK_BORDER:-CHECK_BORDER, CHECK_BORDER:-CHECK_BORDER]
+
+    def accept(candidate: ArrayFn) -> tuple[bool, str]:  # called once, when the int8 net is first made
+        truth = np.ascontiguousarray(frame[: h - h % 16, : w - w % 16])
+        small = downscale(truth, 2, "area")
+        with torch.no_grad():
+            expected = np.clip(tensor_to_image(forward(net, image_to_tensor(small))), 0, 1)
+        reference = psnr(expected[b], truth[b])
+        base = cv2.resize(small, (truth.shape[1], truth.shape[0]), interpolation=cv2.INTER_CUBIC)
+        out = np.clip(base + candidate(np.ascontiguousarray(small[None]))[0], 0, 1)
+        score = psnr(out[b], truth[b])
+        return reference - score <= INT8_DB, (
+            f"{score:.3f} dB against PyTorch's {reference:.3f} dB on the shot's first frame at half size "
+            f"(at most {INT8_DB} dB lower allowed)"
+        )
+
+    return runtime.quantized_array_fn(net, net, _calibration(frame), accept)
+
+
+def _calibration(frame: np.ndarray, side: int = CALIBRATION_SIDE) -> list[np.ndarray]:
+    """Crops of `frame` at its four corners and centre (the quantiser's activation ranges; whole frames
+    would make it hold every layer's 1080p activations at once)."""
+    h, w = frame.shape[:2]
+    sh, sw = min(side, h), min(side, w)
+    corners = [(0, 0), (0, w - sw), (h - sh, 0), (h - sh, w - sw), ((h - sh) // 2, (w - sw) // 2)]
+    return [np.ascontiguousarray(frame[None, y : y + sh, x : x + sw]) for y, x in corners]

@@ -1,0 +1,106 @@
+"""int8 inference: a net's ONNX export quantised statically (ONNX Runtime's QDQ format), run by the same
+runtimes as the float export (OpenVINO turns the QDQ pairs into int8 convolutions on AVX-512 VNNI).
+
+`quantize_onnx`: weights int8 per output channel, activations uint8 with ranges from the calibration
+batches (min/max), convolutions only. The first and last `keep_float` convolutions stay float: the input
+image's and the output correction's 8-bit grids cost the most quality, for under a tenth of the
+multiply-adds of the heads' conv stacks. Needs the `onnxruntime` extra (onnxruntime and onnx);
+QuantizeUnavailable (one sentence: what to install) when it is missing.
+Quality is not guaranteed here: callers check the int8 net's output against PyTorch's before using it
+(runtime.quantized_array_fn) and run the float net when the check fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class QuantizeUnavailable(RuntimeError):
+    """int8 needs ONNX Runtime's quantiser, which is not installed."""
+
+
+def quantize_onnx(onnx_bytes: bytes, calibration: Sequence[np.ndarray], keep_float: int = 1) -> bytes:
+    """`onnx_bytes` (one input "x") quantised to int8 with `calibration` (input batches) for activation
+    ranges; the first and last `keep_float` Conv nodes left in float."""
+    try:
+        import onnx
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    except ImportError:
+        raise QuantizeUnavailable(
+            "int8 inference needs ONNX Runtime's quantiser: pip install 'rushes[onnxruntime]' "
+            "(onnxruntime and onnx)"
+        ) from None
+
+    class Batches(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.batches = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            x = next(self.batches, None)
+            return None if x is None else {"x": np.ascontiguousarray(x, np.float32)}
+
+    model = _inline_shared_constants(onnx.load_from_string(onnx_bytes))
+    onnx_bytes = model.SerializeToString()
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    keep = convs[:keep_float] + convs[len(convs) - keep_float :] if keep_float > 0 else []
+    with tempfile.TemporaryDirectory(prefix="rushes-int8-") as tmp, _quiet():
+        source, target = os.path.join(tmp, "f32.onnx"), os.path.join(tmp, "int8.onnx")
+        with open(source, "wb") as f:
+            f.write(onnx_bytes)
+        quantize_static(
+            source,
+            target,
+            Batches(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv"],
+            nodes_to_exclude=keep,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+        with open(target, "rb") as out:
+            return out.read()
+
+
+def _inline_shared_constants(model: Any) -> Any:
+    """The exporter shares equal tensors (e.g. the zero biases of a fresh net) through Identity nodes; the
+    quantiser wants each Conv's bias as its own initializer, so each Identity of an initializer becomes a
+    copy of it."""
+    from onnx import numpy_helper
+
+    init = {t.name: t for t in model.graph.initializer}
+    for node in list(model.graph.node):
+        if node.op_type == "Identity" and node.input[0] in init:
+            model.graph.initializer.append(
+                numpy_helper.from_array(numpy_helper.to_array(init[node.input[0]]), node.output[0])
+            )
+            model.graph.node.remove(node)
+    return model
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantiser's advice (pre-processing, bias initialisers) on the root logger and stderr, hushed."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)

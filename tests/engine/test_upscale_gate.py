@@ -1,0 +1,181 @@
+"""Upscale's fast CPU paths. The detail gate: the net runs only on tiles with edges or texture, bicubic
+elsewhere; where it runs, the output is the whole-frame output, and on footage with flat areas the gated
+frame scores within a tenth of a dB of the ungated one. int8: the quantised net scores within a tenth of a
+dB of the float one, and one that fails its check (or cannot be made) is refused with a log line."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine import synth
+from engine.baselines.restore import downscale
+from engine.heads import get_head, upscale_fast
+from engine.infer import quantize, runtime
+from engine.infer.quantize import QuantizeUnavailable
+from engine.infer.sparse import SparseSpec, detail_score_map, detail_tiles
+from engine.metrics import psnr
+
+BACKENDS = ["torch"] + [b for b in ("openvino", "onnxruntime") if runtime.installed(b)]
+
+
+def _half_flat(size: tuple[int, int] = (640, 400)) -> np.ndarray:
+    """A photo on the left half of the frame and a smooth sky-like gradient on the right half."""
+    w, h = size
+    frame = synth.camera_move(synth.photo("astronaut"), 1, size)[0].copy()
+    ramp = np.linspace(0.55, 0.7, h, dtype=np.float32)[:, None, None]
+    frame[:, w // 2 :] = ramp * np.array([0.8, 0.9, 1.0], np.float32)
+    return frame
+
+
+def _acting_net() -> torch.nn.Module:
+    head = get_head("upscale")
+    net = head.build(head.default_config())
+    torch.manual_seed(7)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    return net.eval()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gated_tiles_give_the_whole_frame_output_and_flat_tiles_keep_bicubic(backend: str) -> None:
+    head = get_head("upscale")
+    net = _acting_net()
+    lr = np.ascontiguousarray(downscale(_half_flat()))  # 320 x 200
+    gate = SparseSpec(core=56, threshold=0.02, dense=2.0)  # gated however many tiles run
+    run, skip = detail_tiles(lr, gate)
+    assert run and skip  # the photo's tiles run, the sky's do not
+    runtime.clear_cache()
+    with runtime.using(backend=backend, min_pixels=0, threads=1):
+        whole = head.upscale(net, lr)  # type: ignore[attr-defined]
+        gated = head.upscale(net, lr, gate=gate)  # type: ignore[attr-defined]
+    bicubic = np.clip(cv2.resize(lr, (640, 400), interpolation=cv2.INTER_CUBIC), 0, 1)
+    assert np.abs(whole - bicubic).max() > 0.01  # the net acts everywhere
+    for t in run:
+        box = np.s_[2 * t.y : 2 * (t.y + 56), 2 * t.x : 2 * (t.x + 56)]
+        assert np.abs(gated[box] - whole[box]).max() < runtime.TOLERANCE
+    ran = np.zeros(lr.shape[:2], bool)
+    for t in run:
+        ran[t.y : t.y + 56, t.x : t.x + 56] = True
+    flat = ~np.repeat(np.repeat(ran, 2, 0), 2, 1)
+    assert flat.any() and np.array_equal(gated[flat], bicubic[flat])
+
+
+def test_the_detail_score_sees_edges_and_texture_not_flat_areas_or_one_noisy_pixel() -> None:
+    frame = np.full((64, 64, 3), 0.5, np.float32)
+    frame[10, 10] = 0.6  # one pixel off by 0.1
+    frame[:, 40:] = 0.9  # an edge
+    score = detail_score_map(frame)
+    assert score[30, 20] == 0.0 and score[10, 10] < 0.05
+    assert score[30, 40] > 0.1
+
+
+def test_threshold_zero_and_frames_smaller_than_one_window_run_the_ungated_path() -> None:
+    head = get_head("upscale")
+    net = _acting_net()
+    lr = np.ascontiguousarray(downscale(_half_flat((192, 128))))  # 96 x 64: under one 136-pixel window
+    with runtime.using(backend="torch"):
+        whole = head.upscale(net, lr)  # type: ignore[attr-defined]
+        small = head.upscale(net, lr, gate=SparseSpec(threshold=0.5))  # type: ignore[attr-defined]
+        off = next(iter(head.apply(net, [(1, lr)], {"detail": 0})))[1]
+    assert np.abs(small - whole).max() < 1e-6 and np.abs(off - whole).max() < 1e-6
+
+
+@pytest.fixture(scope="module")
+def trained_net() -> torch.nn.Module:
+    """A small upscale net fitted for a few seconds on crops of two photos (the head's own samples)."""
+    frames = np.stack([_half_flat((320, 200)), synth.camera_move(synth.photo("coffee"), 1, (320, 200))[0]])
+    head = get_head("upscale")
+    torch.manual_seed(0)
+    net = head.build({**head.default_config(), "channels": 16, "depth": 4})
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        ex = [head.sample(frames, rng, 48) for _ in range(8)]  # type: ignore[attr-defined]
+        lr = torch.from_numpy(np.stack([e["lr"] for e in ex]))
+        target = torch.from_numpy(np.stack([e["target"] for e in ex]))
+        loss = head.loss(net, {"lr": lr, "target": target})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def test_a_trained_net_gated_on_a_half_flat_frame_scores_within_a_tenth_of_a_db_of_ungated(
+    trained_net: torch.nn.Module,
+) -> None:
+    head = get_head("upscale")
+    net = trained_net
+    truth = _half_flat()
+    lr = np.ascontiguousarray(downscale(truth))
+    gate = SparseSpec(threshold=0.02, core=56, dense=2.0)
+    _, skip = detail_tiles(lr, gate)
+    assert len(skip) >= 8  # the sky is skipped
+    with runtime.using(backend="torch"):
+        whole = head.upscale(net, lr)  # type: ignore[attr-defined]
+        gated = head.upscale(net, lr, gate=gate)  # type: ignore[attr-defined]
+    b = np.s_[4:-4, 4:-4]
+    assert psnr(whole[b], truth[b]) - psnr(gated[b], truth[b]) < 0.1
+
+
+# int8: the quantised net is used only where it passes its check against PyTorch, else the float net runs.
+
+needs_quantiser = pytest.mark.skipif(
+    not runtime.installed("onnxruntime"), reason="int8 needs the onnxruntime extra (its quantiser)"
+)
+
+
+@needs_quantiser
+def test_the_int8_net_scores_within_a_tenth_of_a_db_of_the_float_net(
+    trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture
+) -> None:
+    head = get_head("upscale")
+    truth = synth.camera_move(synth.photo("coffee"), 1, (640, 400), seed=3)[0]
+    lr = np.ascontiguousarray(downscale(truth))
+    runtime.clear_cache()
+    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.INFO, "engine.infer.runtime"):
+        float_out = head.upscale(trained_net, lr)  # type: ignore[attr-defined]
+        int8_out = head.upscale(trained_net, lr, int8=True)  # type: ignore[attr-defined]
+    assert "int8" in caplog.text and "ready" in caplog.text
+    assert np.abs(int8_out - float_out).max() > 1e-5  # the int8 net ran, not the float one
+    b = np.s_[4:-4, 4:-4]
+    assert psnr(float_out[b], truth[b]) - psnr(int8_out[b], truth[b]) < 0.1
+
+
+def test_an_int8_net_that_fails_its_check_is_refused_with_one_log_line_and_the_float_net_runs(
+    trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upscale_fast, "INT8_DB", -1.0)  # int8 would have to beat PyTorch by 1 dB
+    head = get_head("upscale")
+    lr = np.ascontiguousarray(downscale(_half_flat()))
+    runtime.clear_cache()
+    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.INFO, "engine.infer.runtime"):
+        float_out = head.upscale(trained_net, lr)  # type: ignore[attr-defined]
+        int8_out = head.upscale(trained_net, lr, int8=True)  # type: ignore[attr-defined]
+    assert np.array_equal(int8_out, float_out)
+    if runtime.installed("onnxruntime"):
+        assert "int8 openvino refused" in caplog.text or "int8 onnxruntime refused" in caplog.text
+        assert "running the net in float" in caplog.text
+    else:
+        assert "pip install" in caplog.text
+
+
+def test_without_the_quantiser_int8_falls_back_to_float_and_says_what_to_install(
+    trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(*args: object, **kwargs: object) -> bytes:
+        raise QuantizeUnavailable("int8 inference needs ONNX Runtime's quantiser: pip install onnxruntime")
+
+    monkeypatch.setattr(quantize, "quantize_onnx", missing)
+    head = get_head("upscale")
+    lr = np.ascontiguousarray(downscale(_half_flat()))
+    runtime.clear_cache()
+    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.WARNING, "engine.infer.runtime"):
+        float_out = head.upscale(trained_net, lr)  # type: ignore[attr-defined]
+        int8_out = head.upscale(trained_net, lr, int8=True)  # type: ignore[attr-defined]
+    assert np.array_equal(int8_out, float_out)
+    assert "pip install onnxruntime" in caplog.text and "running it in float" in caplog.text
