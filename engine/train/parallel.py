@@ -97,7 +97,10 @@ class DataParallel:
         """`net` in DistributedDataParallel (its parameters are shared, so optimisers and checkpoints see
         the same tensors)."""
         ids = [device] if device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(net, device_ids=ids, find_unused_parameters=True)
+        # gradients are views into DDP's all-reduce buckets: no copy in and out of them every step
+        return torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=ids, find_unused_parameters=True, gradient_as_bucket_view=True
+        )
 
     def agree(self, fraction: float | None, stop: bool) -> tuple[float | None, bool]:
         """Rank 0's (fraction, stop) on every rank: fraction None ends the head."""
