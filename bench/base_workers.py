@@ -1,19 +1,24 @@
 """Base training on 1 vs 2 data-parallel workers: samples/s, and the loss at equal samples.
 
-    .venv/bin/python bench/base_workers.py                # about 5 minutes on 2 idle cores
-    .venv/bin/python bench/base_workers.py --steps 120 --resolution 128
+    .venv/bin/python bench/base_workers.py                # 2 repeats; about 5 minutes on 2 idle cores
+    .venv/bin/python bench/base_workers.py --repeats 3 --steps 120 --resolution 128
 
 A local Ray cluster whose head runs nothing (`--num-cpus 0`) and two worker nodes of one CPU each; every
 run is `rushes base train --workers N`'s code path (integrations.executors.ray_train -> Ray Train's
-TorchTrainer -> engine.train.base.train_base_worker, DDP on gloo, one torch thread per worker) on the same
-generated corpus (scikit-image photos under moving cameras), the denoise head, a global batch of 8
-(each of N workers takes 8 / N examples a step: engine.train.parallel):
-- both take `--steps` steps, so both see the same number of samples;
+TorchTrainer -> engine.train.base.train_base_worker, DDP on gloo, one CPU thread per worker: torch's and
+OpenCV's) on the same generated corpus (scikit-image photos under moving cameras), the denoise head, a global
+batch of 8 (each of N workers takes 8 / N examples a step: engine.train.parallel):
+- each repeat runs 1 worker, then 2 workers, with the repeat's seed (0, 1, ...); both take `--steps` steps, so
+  both see the same number of samples;
 - samples/s = samples between the first and the last progress report of rank 0 / the seconds between them
-  (start-up, decoding and the first steps left out);
+  (start-up, decoding and the first steps left out); the speed-up is the median of the 2-worker runs' samples/s
+  over the median of the 1-worker runs' (and each repeat's own ratio beside it);
 - loss at equal samples: the running loss curves (mean over the workers) against samples seen, and the
-  denoise loss of the finished weights on three fixed batches of 64 examples (lower is better).
-Writes bench/out/base_workers.json and bench/out/base_workers.md with the load average before and after.
+  denoise loss of the finished weights on three fixed batches of 64 examples (lower is better). A seed changes
+  the weights' start and the batches drawn, so the 1-worker runs of different seeds say how far apart two runs
+  land by chance: the 2-worker loss is within noise when its gap to the same seed's 1-worker loss is no
+  larger than that.
+Writes bench/out/base_workers.json and bench/out/base_workers.md with the load average before and after each run.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Recorder:
 @dataclass(frozen=True)
 class Run:
     workers: int
+    seed: int
     steps: int
     samples: int
     samples_per_s: float
@@ -94,19 +100,14 @@ def fixed_batch_loss(folder: Path, version: Path, resolution: int) -> list[float
     return out
 
 
-def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, resolution: int) -> Run:
+def run(workers: int, seed: int, steps: int, root: Path, data: Path, cluster: RayCluster, resolution: int) -> Run:
     options = TrainOptions(
-        budget_seconds=36000,
-        device="cpu",
-        resolution=resolution,
-        holdout_fraction=0.0,
-        cpu_threads=1,  # type: ignore[arg-type]
+        budget_seconds=36000, device="cpu", resolution=resolution, holdout_fraction=0.0, cpu_threads=1, seed=seed  # type: ignore[arg-type]
     )
     cfg = TrainSettings(max_steps=steps, batch_size=BATCH, progress_every=5, cache_dir=root / "cache")
-    folder, base_run = prepare_run(
-        root / f"w{workers}", "BENCH", [data], "owned: generated for the bench", options
-    )
-    log = root / f"w{workers}.progress"
+    name = f"s{seed}-w{workers}"
+    folder, base_run = prepare_run(root / name, "BENCH", [data], "owned: generated for the bench", options)
+    log = root / f"{name}.progress"
     load_before = os.getloadavg()[0]
     cpu_before, sampler = proctime.snapshot(), proctime.Sampler()
     started = time.monotonic()
@@ -124,7 +125,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
         workers=workers,
         address=f"127.0.0.1:{cluster.gcs_port}",
         storage=root / "ray-train",
-        name=f"w{workers}",
+        name=name,
     )
     seconds = time.monotonic() - started
     cpu = proctime.spent(cpu_before, sampler.stop(), {os.getpid(), *(n.proc.pid for n in cluster.nodes)})
@@ -135,6 +136,7 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
     curve = [(p["step"] * BATCH, round(p["loss"], 5)) for p in points]
     return Run(
         workers,
+        seed,
         steps,
         steps * BATCH,
         round(rate, 2),
@@ -147,9 +149,27 @@ def run(workers: int, steps: int, root: Path, data: Path, cluster: RayCluster, r
     )
 
 
+def summary(results: list[Run]) -> dict[str, Any]:
+    """The speed-up (ratio of the medians, and each repeat's), and the fixed-batch losses by seed."""
+    rates = {w: [r.samples_per_s for r in results if r.workers == w] for w in (1, 2)}
+    by = {(r.seed, r.workers): r for r in results}
+    seeds = sorted({r.seed for r in results})
+    loss = {s: {w: round(float(np.mean(by[s, w].fixed_batch_loss)), 5) for w in (1, 2)} for s in seeds}
+    ones = [loss[s][1] for s in seeds]
+    return {
+        "speedup": round(float(np.median(rates[2]) / np.median(rates[1])), 2),
+        "speedup_by_repeat": [round(by[s, 2].samples_per_s / by[s, 1].samples_per_s, 2) for s in seeds],
+        "fixed_batch_loss_by_seed": loss,
+        # how far two 1-worker runs of different seeds land apart, relative to their mean
+        "seed_spread_1_worker": round((max(ones) - min(ones)) / float(np.mean(ones)), 3),
+        "gap_2_vs_1_by_seed": {s: round(loss[s][2] / loss[s][1] - 1.0, 3) for s in seeds},
+    }
+
+
 def markdown(data: dict[str, Any]) -> str:
     rows = [
         [
+            r["seed"],
             r["workers"],
             r["steps"],
             r["samples"],
@@ -162,19 +182,25 @@ def markdown(data: dict[str, Any]) -> str:
         for r in data["results"]
     ]
     header = [
-        "workers", "steps", "samples", "samples/s", "wall s", "fixed-batch loss (3 batches)",
+        "seed", "workers", "steps", "samples", "samples/s", "wall s", "fixed-batch loss (3 batches)",
         "running loss, last 4 reports", "load 1 min",
     ]  # fmt: skip
-    ratio = data.get("speedup")
+    sm = data["summary"]
+    gaps = ", ".join(f"seed {s}: {g:+.1%}" for s, g in sm["gap_2_vs_1_by_seed"].items())
     return (
         f"# Base training on data-parallel workers ({data['clip']})\n\n`{data['command']}`\n\n"
-        f"{md_table(header, rows)}\n\n- samples/s, 2 workers over 1: {ratio}x\n"
+        f"{md_table(header, rows)}\n\n"
+        f"- samples/s, 2 workers over 1 (ratio of the medians): {sm['speedup']}x; by repeat: "
+        f"{', '.join(f'{x}x' for x in sm['speedup_by_repeat'])}\n"
+        f"- fixed-batch loss, 2 workers against 1 at the same seed: {gaps}; 1 worker, seed to seed: "
+        f"{sm['seed_spread_1_worker']:.1%} apart\n"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=160, help="Steps of each run.")
+    parser.add_argument("--repeats", type=int, default=2, help="1- and 2-worker runs, with seeds 0, 1, ...")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -187,20 +213,20 @@ def main() -> None:
         try:
             for name in ("worker-a", "worker-b"):
                 cluster.add_node(name, num_cpus=1)
-            for workers, steps in ((1, args.steps), (2, args.steps)):
-                print(f"base_workers: {workers} worker(s), {steps} steps ...", flush=True)
-                result = run(workers, steps, root, data, cluster, args.resolution)
-                print(f"base_workers: {result.samples_per_s} samples/s, {result.seconds} s", flush=True)
-                results.append(result)
+            for seed in range(args.repeats):
+                for workers in (1, 2):
+                    print(f"base_workers: seed {seed}, {workers} worker(s), {args.steps} steps ...", flush=True)
+                    result = run(workers, seed, args.steps, root, data, cluster, args.resolution)
+                    print(f"base_workers: {result.samples_per_s} samples/s, {result.seconds} s", flush=True)
+                    results.append(result)
         finally:
             cluster.stop()
-    by = {r.workers: r for r in results}
     out = {
         "machine": machine(),
         "command": "bench/base_workers.py " + " ".join(sys.argv[1:]),
         "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, global batch {BATCH}",
         "results": [asdict(r) for r in results],
-        "speedup": round(by[2].samples_per_s / by[1].samples_per_s, 2),
+        "summary": summary(results),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "base_workers.json", out)

@@ -24,7 +24,8 @@ class TrainOptions(BaseModel):
     cpu_threads: int | None = Field(
         None,
         ge=1,
-        description="Torch CPU threads while training; default torch's own (the cores it sees). On a machine "
+        description="CPU threads while training (torch's and OpenCV's, which draws the batches); default their "
+        "own (the cores they see). On a machine "
         "busy with other work fewer threads train faster: 1 thread ran 15x more steps than 2 on two "
         "oversubscribed cores.",
     )

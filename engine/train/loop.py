@@ -28,6 +28,7 @@ from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.settings import TrainSettings
+from engine.train.threads import use_cpu_threads
 
 Progress = Callable[[str, int, float, float], None]  # head, step, loss, elapsed seconds (of that head)
 Stop = Callable[[], bool]
@@ -220,7 +221,7 @@ def train(
     head_objs = [get_head(n) for n in names]
     device = pick_device(options.device)
     if options.cpu_threads is not None:
-        torch.set_num_threads(options.cpu_threads)
+        use_cpu_threads(options.cpu_threads)
     split = _load_split(clips, options, cfg, out)
     if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
         split = replace(split, train=parallel.shard(split.train))

@@ -13,7 +13,11 @@ What each of the N processes (ranks) does, inside the ordinary training loop (en
   batches there with a random stream of its own (`stream`: rank 0 keeps the single-process stream);
 - steps each head's net wrapped in DistributedDataParallel: gradients are averaged over the ranks during
   backward, so every rank applies the same update and the weights stay identical (DDP also copies rank 0's
-  weights to every rank when it wraps a net, which is how a resumed run starts everyone alike);
+  weights to every rank when it wraps a net, which is how a resumed run starts everyone alike; the
+  gradients are views into DDP's all-reduce buckets, so no copy in and out of them each step);
+- computes on `cpu_threads` threads (the launcher gives each worker its CPUs): torch's and OpenCV's, whose
+  pool draws the batches (engine.train.threads.use_cpu_threads); a worker that left OpenCV a thread per core
+  spun on the cores the other workers train on;
 - follows rank 0's clock (`agree`): every SYNC_EVERY steps (and at a head's first step) rank 0 broadcasts
   how far through the head the run is and whether to stop (its `stop()`, asked every step), so every rank
   takes the same number of steps and none waits forever in an all-reduce. Between agreements a run with
@@ -97,7 +101,10 @@ class DataParallel:
         """`net` in DistributedDataParallel (its parameters are shared, so optimisers and checkpoints see
         the same tensors)."""
         ids = [device] if device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(net, device_ids=ids, find_unused_parameters=True)
+        # gradients are views into DDP's all-reduce buckets: no copy in and out of them every step
+        return torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=ids, find_unused_parameters=True, gradient_as_bucket_view=True
+        )
 
     def agree(self, fraction: float | None, stop: bool) -> tuple[float | None, bool]:
         """Rank 0's (fraction, stop) on every rank: fraction None ends the head."""

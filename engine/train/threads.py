@@ -4,14 +4,22 @@ On cores that other processes already keep busy, more threads than free cores ma
 the slowest thread (one thread ran 15x more steps than two on two oversubscribed cores: docs/benchmarks.md).
 `threads_for_load` gives the cores the 1-minute load average leaves free, at least one; `ThreadGovernor`
 re-reads the load every `every_s` seconds during a run and moves torch's thread count when it changed.
+
+`use_cpu_threads(n)` holds a whole training process to n threads: torch's intra-op pool, its inter-op pool
+(when it is not started yet) and OpenCV's pool, which draws the training batches (the denoise head's DIS flow,
+resizes, grain). OpenCV otherwise starts a thread per core, whose workers spin while they wait for work: a
+data-parallel worker given one CPU of two spent half its CPU time in them and took it from the other worker
+(docs/benchmarks.md, base training on data-parallel workers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
 
+import cv2
 import torch
 
 
@@ -49,3 +57,13 @@ class ThreadGovernor:
                 self.threads = wanted
                 torch.set_num_threads(wanted)
         return self.threads
+
+
+def use_cpu_threads(n: int) -> None:
+    """This process's compute on `n` threads: torch (intra-op, and inter-op unless already started) and OpenCV."""
+    torch.set_num_threads(n)
+    if torch.get_num_interop_threads() != n:
+        # settable once per process, before any inter-op work: a long-lived process keeps its own
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(n)
+    cv2.setNumThreads(n)

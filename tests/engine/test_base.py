@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from engine import degrade, synth
 from engine.model import load_model
@@ -16,7 +18,7 @@ from engine.train import TrainClip, TrainSettings, train
 from engine.train.base import prepare_run, train_base
 from engine.train.corpus import CorpusError, corpus_clips, declared_corpus
 from engine.train.pairs import PairExample, PairPool
-from engine.train.threads import ThreadGovernor, threads_for_load
+from engine.train.threads import ThreadGovernor, threads_for_load, use_cpu_threads
 from tests import footage
 
 HEADS = ["denoise", "upscale"]
@@ -212,6 +214,20 @@ def test_threads_follow_the_load() -> None:
     assert gov.tick() == 1  # not due yet
     now["t"] = 61.0
     assert gov.tick() == 7
+
+
+def test_a_run_held_to_one_cpu_thread_draws_its_batches_on_one_opencv_thread_too() -> None:
+    """A data-parallel worker given one CPU: OpenCV's pool (the batches' flow, resizes, grain) is held like
+    torch's, so it does not spin on the cores the other workers train on."""
+    torch_before, cv2_before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        use_cpu_threads(1)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+        use_cpu_threads(2)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
+    finally:
+        torch.set_num_threads(torch_before)
+        cv2.setNumThreads(cv2_before)
 
 
 def test_a_corpus_without_footage_is_refused_before_a_version_exists(tmp_path: Path) -> None:
