@@ -3,7 +3,9 @@
     .venv/bin/python bench/base_workers.py                # 2 repeats; about 5 minutes on 2 idle cores
     .venv/bin/python bench/base_workers.py --repeats 3 --steps 120 --resolution 128
 
-A local Ray cluster whose head runs nothing (`--num-cpus 0`) and two worker nodes of one CPU each; every
+A local Ray cluster whose head runs nothing (`--num-cpus 0`) and two worker nodes of one CPU each, each pinned
+to a core of its own (`--no-pin` leaves them free: Ray's `--num-cpus` is a scheduling count, not a limit, and
+an unpinned one-worker run used about 1.12 cores of the box, Ray's and gloo's threads beside training); every
 run is `rushes base train --workers N`'s code path (integrations.executors.ray_train -> Ray Train's
 TorchTrainer -> engine.train.base.train_base_worker, DDP on gloo, one CPU thread per worker: torch's and
 OpenCV's) on the same generated corpus (scikit-image photos under moving cameras), the denoise head, a global
@@ -204,6 +206,12 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Pin each Ray worker node to a CPU core of its own (node n to core n), as a one-CPU node is.",
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="rushes-base-workers-") as tmp:
@@ -211,8 +219,9 @@ def main() -> None:
         data = corpus(root / "corpus", args.frames)
         cluster = RayCluster.start(root / "ray", num_cpus=0)
         try:
-            for name in ("worker-a", "worker-b"):
-                cluster.add_node(name, num_cpus=1)
+            cores = os.cpu_count() or 1
+            for n, name in enumerate(("worker-a", "worker-b")):
+                cluster.add_node(name, num_cpus=1, cores=(n % cores,) if args.pin else ())
             for seed in range(args.repeats):
                 for workers in (1, 2):
                     print(f"base_workers: seed {seed}, {workers} worker(s), {args.steps} steps ...", flush=True)
@@ -224,7 +233,8 @@ def main() -> None:
     out = {
         "machine": machine(),
         "command": "bench/base_workers.py " + " ".join(sys.argv[1:]),
-        "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, global batch {BATCH}",
+        "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, global batch {BATCH}"
+        + (", each worker node pinned to a core of its own" if args.pin else ", worker nodes not pinned"),
         "results": [asdict(r) for r in results],
         "summary": summary(results),
     }

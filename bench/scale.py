@@ -6,7 +6,10 @@
 Set-ups, each a fresh production (the local ShotGrid-compatible server, generated dailies, a fresh PostgreSQL
 database on one throw-away server) and real `rushes daemon` subprocesses:
 - ray-1, ray-2: one daemon with `executor: {kind: ray}` on a local Ray cluster whose head runs no jobs
-  (`--num-cpus 0`) and 1 or 2 worker nodes started with `ray start --num-cpus 1`.
+  (`--num-cpus 0`) and 1 or 2 worker nodes started with `ray start --num-cpus 1`, each pinned to a core of
+  its own (node n to core n; `--no-pin` leaves them free). `--num-cpus` is only Ray's scheduling count: a fix
+  task's threads (decode and encode beside inference) spread over both cores, so without the pin a one-node
+  run used about 1.06 cores of the box and was not "one CPU".
 - daemons-1, daemons-3: 1 or 3 daemons on one catalog, each with its own watcher on the shared ingest tree and
   its own local executor (`max_jobs: 1`).
 Measured per set-up: the first `--first` dailies land and one training run makes the model (not timed); then
@@ -130,8 +133,9 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
     extra: dict[str, Any] = {}
     if setup.ray_nodes:
         cluster = RayCluster.start(root / "ray", num_cpus=0)
+        cores = os.cpu_count() or 1
         for n in range(setup.ray_nodes):
-            cluster.add_node(f"worker{n}", num_cpus=1)
+            cluster.add_node(f"worker{n}", num_cpus=1, cores=(n % cores,) if args.pin else ())
         extra["executor"] = {"kind": "ray", "ray_address": cluster.address}
     dailies = bench_dailies(args.dailies, args.fixes, (args.width, args.height), args.frames)
     world = make_world(root / "world", budget=args.budget, extra=extra, dailies=dailies)
@@ -223,7 +227,12 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
     return {
         "machine": machine(),
         "command": "bench/scale.py " + " ".join(sys.argv[1:]),
-        "clip": f"{args.width}x{args.height}, {args.frames} frames, denoise",
+        "clip": f"{args.width}x{args.height}, {args.frames} frames, denoise"
+        + (
+            ", each Ray worker node pinned to a core of its own"
+            if args.pin
+            else ", Ray worker nodes not pinned"
+        ),
         "results": [asdict(r) for r in results],
         "ratios": ratios,
     }
@@ -270,6 +279,12 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=10.0, help="Training seconds (not timed).")
     parser.add_argument("--only", nargs="*", help="Set-up names to run (default: all four).")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Pin each Ray worker node to a CPU core of its own (node n to core n), as a one-CPU node is.",
+    )
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it (logs, for a timeline).")
     args = parser.parse_args()
     setups = [Setup("ray-1", 1, 1), Setup("ray-2", 2, 1), Setup("daemons-1", 0, 1), Setup("daemons-3", 0, 3)]

@@ -175,8 +175,12 @@ class RayCluster:
         num_gpus: int = 0,
         resources: dict[str, float] | None = None,
         timeout: float = 120.0,
+        cores: Sequence[int] = (),
     ) -> RayNode:
-        node = self._launch(name, self._join(), num_cpus, num_gpus, resources or {})
+        """A worker node joined to the head. `cores`: pin the node (its raylet and every worker it starts
+        inherit the affinity) to these CPU cores, as on a machine that has only them; Ray's `--num-cpus` is a
+        scheduling count, not a limit, and a task's threads would otherwise spread over every core."""
+        node = self._launch(name, self._join(), num_cpus, num_gpus, resources or {}, cores)
         self._wait(node, time.monotonic() + timeout)
         return node
 
@@ -184,7 +188,13 @@ class RayCluster:
         return [f"--address=127.0.0.1:{self.gcs_port}"]
 
     def _launch(
-        self, name: str, args: list[str], num_cpus: int, num_gpus: int, resources: dict[str, float]
+        self,
+        name: str,
+        args: list[str],
+        num_cpus: int,
+        num_gpus: int,
+        resources: dict[str, float],
+        cores: Sequence[int] = (),
     ) -> RayNode:
         low = 10000 + (self.gcs_port % 20) * 1000 + 100 * len(self.nodes)  # below the ephemeral ports
         log = self.root / f"{name}.log"
@@ -217,6 +227,7 @@ class RayCluster:
                 # Ray's own helpers that look for "the" cluster must find this one, not another on the machine
                 env={**ray_env(), "RAY_ADDRESS": f"127.0.0.1:{self.gcs_port}"},
                 start_new_session=True,
+                preexec_fn=(lambda: os.sched_setaffinity(0, set(cores))) if cores else None,
             )
         node = RayNode(name, proc, log, since)
         self.nodes.append(node)
