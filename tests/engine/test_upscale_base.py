@@ -16,23 +16,15 @@ from engine.heads import get_head
 from engine.infer import runtime
 from engine.infer.tiling import TileSpec, image_to_tensor, tensor_to_image
 from engine.model import Manifest, ModelError, ShowModel, load_model, save_model
+from tests.engine.upscale_nets import acting_upscale_net
 
 BACKENDS = ["torch"] + [b for b in ("openvino", "onnxruntime") if runtime.installed(b)]
-
-
-def _acting_net(unshuffle: int = 1) -> torch.nn.Module:
-    head = get_head("upscale")
-    net = head.build({**head.default_config(), "unshuffle": unshuffle})
-    torch.manual_seed(7)
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    return net.eval()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_upscale_gives_the_training_graphs_output_on_the_whole_frame(backend: str) -> None:
     head = get_head("upscale")
-    net = _acting_net()
+    net = acting_upscale_net()
     lr = downscale(synth.camera_move(synth.photo("astronaut"), 1, (256, 160))[0])
     with torch.no_grad():
         whole = head.forward(net, image_to_tensor(lr))  # type: ignore[attr-defined]
@@ -54,7 +46,7 @@ def test_odd_sized_frames_and_many_tiles_give_the_training_graphs_output(
     """A net that folds 2x2 pixels first pads an odd-sized frame (edges repeated) and crops back as
     forward() does; a frame cut into several runtime tiles (at even offsets) blends to the same image."""
     head = get_head("upscale")
-    net = _acting_net(unshuffle)
+    net = acting_upscale_net(unshuffle)
     hr = synth.camera_move(synth.photo("coffee"), 1, (1300, 1122))[0]
     lr = np.ascontiguousarray(downscale(hr)[:, :649])  # 561 x 649: odd both ways, two tiles a side
     with torch.no_grad():

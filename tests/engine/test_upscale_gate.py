@@ -19,6 +19,7 @@ from engine.infer import quantize, runtime
 from engine.infer.quantize import QuantizeUnavailable
 from engine.infer.sparse import SparseSpec, detail_score_map, detail_tiles
 from engine.metrics import psnr
+from tests.engine.upscale_nets import acting_upscale_net
 
 BACKENDS = ["torch"] + [b for b in ("openvino", "onnxruntime") if runtime.installed(b)]
 
@@ -32,19 +33,10 @@ def _half_flat(size: tuple[int, int] = (640, 400)) -> np.ndarray:
     return frame
 
 
-def _acting_net() -> torch.nn.Module:
-    head = get_head("upscale")
-    net = head.build(head.default_config())
-    torch.manual_seed(7)
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    return net.eval()
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gated_tiles_give_the_whole_frame_output_and_flat_tiles_keep_bicubic(backend: str) -> None:
     head = get_head("upscale")
-    net = _acting_net()
+    net = acting_upscale_net()
     lr = np.ascontiguousarray(downscale(_half_flat()))  # 320 x 200
     gate = SparseSpec(core=56, threshold=0.02, dense=2.0)  # gated however many tiles run
     run, skip = detail_tiles(lr, gate)
@@ -76,7 +68,7 @@ def test_the_detail_score_sees_edges_and_texture_not_flat_areas_or_one_noisy_pix
 
 def test_threshold_zero_and_frames_smaller_than_one_window_run_the_ungated_path() -> None:
     head = get_head("upscale")
-    net = _acting_net()
+    net = acting_upscale_net()
     lr = np.ascontiguousarray(downscale(_half_flat((192, 128))))  # 96 x 64: under one 136-pixel window
     with runtime.using(backend="torch"):
         whole = head.upscale(net, lr)  # type: ignore[attr-defined]
