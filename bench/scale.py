@@ -104,14 +104,6 @@ def bench_dailies(
     return make
 
 
-def drop(world: World, shots: list[DemoShot]) -> None:
-    """Land dailies as a copy tool does: a temporary name, then a rename."""
-    for shot in shots:
-        part = world.inbox / f"{shot.file.name}.part"
-        part.write_bytes(shot.file.read_bytes())
-        part.rename(world.inbox / shot.file.name)
-
-
 def wait(what: str, done: Callable[[], bool], timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while not done():
@@ -146,13 +138,13 @@ def run_setup(setup: Setup, root: Path, pg: PostgresServer, args: argparse.Names
         for n, config in enumerate(daemon_configs(world, setup)):
             world.start_daemon(config=config, log_name=f"daemon{n}.log")
         first = world.shots[: args.first]
-        drop(world, first)
+        world.drop_dailies(first)
         wait("the first dailies catalogued", lambda: registered(catalog) == len(first), 900)
         enqueue_training(catalog)
         wait("a promoted model", lambda: promoted(catalog) is not None, 1800)
         load_before = os.getloadavg()[0]
         landed = time.monotonic()
-        drop(world, world.shots[args.first :])
+        world.drop_dailies(world.shots[args.first :])
         ingested = wait("dailies catalogued", lambda: registered(catalog) == args.dailies, 900)
         tagged = time.monotonic()
         tagged_at, cpu_before = time.time(), proctime.snapshot()

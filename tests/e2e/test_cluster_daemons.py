@@ -58,14 +58,6 @@ def small_dailies(folder: Path) -> list[DemoShot]:
     return shots
 
 
-def drop(world: World, shots: list[DemoShot]) -> None:
-    """Land these dailies in the shared ingest tree as a copy tool does (a temporary name, then a rename)."""
-    for shot in shots:
-        part = world.inbox / f"{shot.file.name}.part"
-        part.write_bytes(shot.file.read_bytes())
-        part.rename(world.inbox / shot.file.name)
-
-
 def daemon_configs(world: World, catalog_url: str) -> list[Path]:
     """One config per daemon: its own data folder and HTTP port, the same catalog, ingest tree and tracker."""
     base: dict[str, Any] = yaml.safe_load(world.config.read_text())
@@ -107,11 +99,11 @@ def test_three_daemons_on_one_catalog_lose_nothing_repeat_nothing_and_survive_a_
     logs = [tmp_path / f"daemon{n}.log" for n in range(DAEMONS)]
     killed: subprocess.Popen[bytes] | None = None
     try:
-        drop(world, world.shots[:FIRST])  # the first night: a few dailies, and a model trained on them
+        world.drop_dailies(world.shots[:FIRST])  # the first night: a few dailies, and a model trained on them
         wait_for("the first dailies catalogued", lambda: registered(catalog) == FIRST, 120)
         enqueue_training(catalog)
         wait_for("a promoted model", lambda: promoted(catalog) is not None, 150)
-        drop(world, world.shots[FIRST:])  # the next day's dailies
+        world.drop_dailies(world.shots[FIRST:])  # the next day's dailies
         wait_for("40 dailies catalogued", lambda: registered(catalog) == DAILIES, 150)
         leaders = sum(log.read_text().count('"scheduler.leader"') for log in logs)
         world.tag(["denoise"])

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,10 @@ class World:
         catalog.migrate()
         return catalog
 
-    def drop_dailies(self) -> None:
-        for s in self.shots:
+    def drop_dailies(self, shots: Sequence[DemoShot] | None = None) -> None:
+        """Land `shots` (default: all of this world's) in the ingest tree as a copy tool does: each under a
+        temporary name, then renamed into place."""
+        for s in self.shots if shots is None else shots:
             tmp = self.inbox / f"{s.file.name}.part"
             tmp.write_bytes(s.file.read_bytes())
             tmp.rename(self.inbox / s.file.name)
