@@ -100,7 +100,7 @@ def main() -> None:
     args = ap.parse_args()
     head: Any = get_head("upscale")
     net = head.build(head.default_config())
-    net.load_state_dict(torch.load(args.net))
+    net.load_state_dict(torch.load(args.net, weights_only=True))
     net.eval()
     _, held = split(load(args.footage, args.resolution, args.frames), args.protocol)
     with runtime.using(min_pixels=0, threads=1):

@@ -40,7 +40,7 @@ def main() -> None:
     head: Any = get_head("upscale")
     net = head.build(head.default_config())
     if args.net:
-        net.load_state_dict(torch.load(args.net))
+        net.load_state_dict(torch.load(args.net, weights_only=True))
     net.eval()
     clip = synth.camera_move(synth.photo("astronaut"), args.frames, (1920, 1080))
     frames = [(i, np.ascontiguousarray(downscale(f))) for i, f in enumerate(clip)]

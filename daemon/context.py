@@ -35,13 +35,15 @@ def prepare_home(data_dir: Path) -> None:
         ) from exc
 
 
-def open_context(settings: Settings) -> Context:
-    """Create the data directory, open the catalog and bring its schema up to date."""
+def open_context(settings: Settings, catalog: Catalog | None = None) -> Context:
+    """Create the data directory, open the catalog and bring its schema up to date. `catalog`: one this process
+    already opened on `settings.catalog` (and migrated), used as it is."""
     prepare_home(settings.data_dir)
     from daemon.catalog import Catalog
     from daemon.shows import sync_config_shows
 
-    catalog = Catalog(settings.catalog)
-    catalog.migrate()
+    if catalog is None:
+        catalog = Catalog(settings.catalog)
+        catalog.migrate()
     sync_config_shows(settings, catalog)
     return Context(settings, catalog)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.catalog import Catalog
-from daemon.context import Context, prepare_home
+from daemon.context import Context, open_context
 from daemon.jobs.payloads import FixJob, TrainJob
 from daemon.logs import configure
 from daemon.settings import load_settings
@@ -38,21 +38,16 @@ _catalogs: dict[str, Catalog] = {}  # this process's open catalog, by URL (one: 
 
 def _context(config: str | None) -> Context:
     """The job's settings and catalog; logging goes to this job's stderr (its own log under Ray)."""
-    from daemon.shows import sync_config_shows
-
     settings = load_settings(Path(config) if config else None)
     configure(settings.log_level, "json")
-    prepare_home(settings.data_dir)
-    catalog = _catalogs.get(settings.catalog)
-    if catalog is None:
+    kept = _catalogs.get(settings.catalog)
+    ctx = open_context(settings, kept)
+    if kept is None:
         for old in _catalogs.values():
             old.dispose()
         _catalogs.clear()
-        catalog = Catalog(settings.catalog)
-        catalog.migrate()
-        _catalogs[settings.catalog] = catalog
-    sync_config_shows(settings, catalog)
-    return Context(settings, catalog)
+        _catalogs[settings.catalog] = ctx.catalog
+    return ctx
 
 
 def train(

@@ -9,6 +9,7 @@ Repeating it after a crash re-renders and queues nothing twice (the publication'
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -142,11 +143,7 @@ def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np
         raise FixError(str(exc)) from exc
 
 
-# Loaded models kept in this process, newest last: a Ray worker runs fix after fix of the same show, and a model
-# kept is also the key of its compiled inference runtimes (engine.infer.runtime caches them per net), which a
-# model loaded again for every fix would export and compile again (1-4 s per net at 1080p).
-_models: collections.OrderedDict[tuple[object, ...], ModelVersion] = collections.OrderedDict()
-KEEP_MODELS = 2
+KEEP_MODELS = 2  # promoted models kept loaded in this process (_load_kept)
 
 
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
@@ -162,18 +159,20 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
         device = inference_device()
     except InferenceSettingError as exc:
         raise Permanent(str(exc)) from exc
-    key = (folder, seal, device, *_file_stamps(Path(folder)))
-    model = _models.get(key)
-    if model is None:
-        model = load_model(folder, expected_seal=seal, device=device)
-        _models[key] = model
-        while len(_models) > KEEP_MODELS:
-            _models.popitem(last=False)
-    _models.move_to_end(key)
-    return model, number
+    return _load_kept(folder, seal, device, _file_stamps(Path(folder))), number
 
 
-def _file_stamps(folder: Path) -> list[tuple[int, int] | None]:
+@functools.lru_cache(maxsize=KEEP_MODELS)
+def _load_kept(folder: str, seal: str | None, device: str, stamps: tuple[tuple[int, int] | None, ...]) -> ModelVersion:
+    """load_model, kept: a Ray worker runs fix after fix of the same show, and a model kept is also the key of
+    its compiled inference runtimes (engine.infer.runtime caches them per net), which a model loaded again for
+    every fix would export and compile again (1-4 s per net at 1080p). `stamps` only keys the cache; a
+    ModelError is not kept."""
+    return load_model(folder, expected_seal=seal, device=device)
+
+
+def _file_stamps(folder: Path) -> tuple[tuple[int, int] | None, ...]:
+    """Size and modification time of the version's weights and manifest (None for a missing file)."""
     stamps: list[tuple[int, int] | None] = []
     for name in (WEIGHTS, MANIFEST):
         try:
@@ -182,7 +181,7 @@ def _file_stamps(folder: Path) -> list[tuple[int, int] | None]:
             stamps.append(None)  # load_model says what is missing
         else:
             stamps.append((st.st_size, st.st_mtime_ns))
-    return stamps
+    return tuple(stamps)
 
 
 def describe(

@@ -305,12 +305,7 @@ def compiled_fn(
         return fn
     threads = runtime_threads()
     key = _key(fn, net, int(example.shape[1]), name, threads)
-    if key not in _cache:
-        _cache[key] = _compile_checked(fn, net, example, name, threads)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    _cache.move_to_end(key)
-    runner = _cache[key]
+    runner = _cached(key, lambda: _compile_checked(fn, net, example, name, threads))
     if runner is None:
         return fn
     return lambda x: torch.from_numpy(runner(np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)))
@@ -327,13 +322,7 @@ def compiled_array_fn(
         return None
     threads = runtime_threads()
     key = _key(fn, net, int(example.shape[-1]), name, threads, channels_last=True)
-    if key not in _cache:
-        x = torch.from_numpy(np.ascontiguousarray(example, np.float32))
-        _cache[key] = _compile_checked(fn, net, x, name, threads, channels_last=True)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    _cache.move_to_end(key)
-    return _cache[key]
+    return _cached(key, lambda: _compile_checked(fn, net, _tensor(example), name, threads, channels_last=True))
 
 
 Accept = Callable[[ArrayFn], tuple[bool, str]]  # (use it?, one line for the log) for a compiled int8 net
@@ -356,8 +345,18 @@ def quantized_array_fn(
         return None
     threads = runtime_threads()
     key = (*_key(fn, net, int(calibration[0].shape[-1]), name, threads, channels_last=True), "int8")
+    return _cached(key, lambda: _compile_int8(fn, net, calibration, accept, name, threads))
+
+
+def _tensor(example: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(example, np.float32))
+
+
+def _cached(key: tuple[Any, ...], make: Callable[[], ArrayFn | None]) -> ArrayFn | None:
+    """The compiled model under `key`, made by `make` on a miss; the least recently used beyond CACHE_SIZE
+    are dropped."""
     if key not in _cache:
-        _cache[key] = _compile_int8(fn, net, calibration, accept, name, threads)
+        _cache[key] = make()
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     _cache.move_to_end(key)
