@@ -14,6 +14,22 @@ even while Ray is slow or gone:
   one line naming the address, so the daemon's queue retries it; the thread then reconnects. A failed call
   is a lost cluster only when a cheap second call fails too, or after three failed steps in a row: the Ray
   Client can fail one RPC after a worker died while the cluster is fine.
+- a Ray call hangs (a starved or frozen Ray Client server: a first `.remote()` once sat in PutObject for 10
+  minutes): the supervisor stamps every Ray call it makes (init, `.remote()`, wait, get, cancel,
+  cluster_resources, nodes, shutdown) with its name and start in a CallWatch (callwatch.py, pure, on the
+  injected `clock`), and every public method (submit, poll, cancel, running, health, shutdown) looks at it
+  under the lock, so the daemon, which polls its jobs, and /readyz notice a hung call without a thread of
+  their own. A call older than `call_timeout_s` (connecting: at least _CONNECT_LIMIT_S) is given up on, once:
+  every job in flight ends "failed" with one line saying to retry it (the same path as a lost cluster: the
+  daemon's queue retries it, and the catalog keeps publishing exactly once), one `ray.stuck` line is logged,
+  `health()` names the call, how long it has hung and the address, and a thread of its own closes the Ray
+  Client under the call (`ray.shutdown()`, then, when that has not ended a second later, the client's gRPC
+  channel: a plain RPC in flight only raises once its channel closes; this reads Ray's client internals, and
+  where they differ only the shutdown is tried). The hung call raises, or returns and is treated as failed
+  (RayCallGivenUp), and the supervisor takes the lost-cluster path and reconnects once the close has ended.
+  A hung connect or close is reported but not interrupted: closing a client while it connects leaves it
+  unusable, and Ray bounds a connect itself. A call that nothing frees keeps `health()` unhealthy with a line
+  that says so; jobs submitted meanwhile wait (never dropped) and run once the supervisor is free.
 Stopping a job (a cancel: training yielding to a fix, a lease lost; or its timeout): the task is first asked
 to stop (a Ray cancel without force, which calls the task's SIGINT handler or raises KeyboardInterrupt in it):
 training checkpoints at its next step and returns, so a yield loses no work, and the warm worker process
@@ -481,9 +497,9 @@ class RayExecutor:
         wait_s = max(self._tick_s, _FULL_WAIT_S) if len(refs) >= limit else self._tick_s
         ready, _ = self._call("wait", self._ray.wait, refs, num_returns=1, timeout=wait_s)
         for ref in ready:
-            job = next((j for j in list(self._jobs.running.values()) if j.ref == ref), None)
-            if job is not None:
-                self._collect(job)
+            ended = next((j for j in list(self._jobs.running.values()) if j.ref == ref), None)
+            if ended is not None:  # None: given up on meanwhile
+                self._collect(ended)
 
     def _stop_task(self, job: _RayJob, now: float) -> None:
         """Ask a task to stop (Ray raises SIGINT's handler, or KeyboardInterrupt, in it: training checkpoints

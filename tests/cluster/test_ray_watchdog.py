@@ -77,7 +77,9 @@ def test_a_frozen_ray_client_server_is_named_by_health_the_job_is_retried_and_th
         after = outcome_of(executor, JobSpec("thawed-1", "fix", WHERE), timeout=120)
         assert after.ok, after.error
         assert executor.health() is None
-        stuck = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ray.stuck: the Ray call")]
+        stuck = [
+            r.getMessage() for r in caplog.records if r.getMessage().startswith("ray.stuck: the Ray call")
+        ]
         assert len(stuck) == 1 and "1 job(s) in flight failed" in stuck[0], stuck
     finally:
         executor.shutdown(wait=False)

@@ -234,7 +234,9 @@ def test_the_call_watch_reports_an_overdue_call_once_and_says_it_was_given_up_on
     watch.begin("wait", now=100.0)
     assert watch.overdue(109.9) is None
     first = watch.overdue(110.0)
-    assert first is not None and first.first and (first.name, first.elapsed_s, first.limit_s) == ("wait", 10, 10)
+    assert (
+        first is not None and first.first and (first.name, first.elapsed_s, first.limit_s) == ("wait", 10, 10)
+    )
     later = watch.overdue(125.0)
     assert later is not None and not later.first and later.elapsed_s == 25
     assert watch.end() is True, "the call was reported overdue while it ran"
