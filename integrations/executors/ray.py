@@ -285,10 +285,9 @@ class RayExecutor:
             )
         self._jobs.running.clear()
         self._connected = False
+        self._problem = self._stuck_line(stuck)  # what health() says once the call ends, until the reconnect
         log.warning(
-            "ray.stuck: %s; %d job(s) in flight failed and go back to the queue",
-            self._stuck_line(stuck),
-            len(failed),
+            "ray.stuck: %s; %d job(s) in flight failed and go back to the queue", self._problem, len(failed)
         )
         return stuck
 
