@@ -299,9 +299,9 @@ class RayExecutor:
         if stuck.name in _UNINTERRUPTIBLE:
             return f"{line}; jobs wait for Ray (restart the daemon if this stays)"
         if self._unsticking is not None and self._unsticking.is_alive():
-            return f"{line}; jobs in flight were failed to be retried; disconnecting from Ray to free it"
+            return f"{line}; jobs in flight failed, to be retried; disconnecting from Ray to free it"
         return (
-            f"{line}; jobs in flight were failed to be retried; disconnecting from Ray did not free it "
+            f"{line}; jobs in flight failed, to be retried; disconnecting from Ray did not free it "
             "(restart the daemon if this stays)"
         )
 
