@@ -23,6 +23,7 @@ def build_executor(
             max_jobs=max_jobs,
             task_retries=options.ray_task_retries,
             reconnect_s=options.ray_reconnect_seconds,
+            call_timeout_s=options.ray_call_timeout_seconds,
             warm=warm,
         )
     return LocalExecutor(

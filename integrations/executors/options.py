@@ -32,3 +32,11 @@ class ExecutorOptions(BaseModel):
     ray_reconnect_seconds: float = Field(
         default=10.0, gt=0, description="How often to try again while Ray is unreachable (kind: ray only)."
     )
+    ray_call_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Longest a call to Ray may take before the executor gives up on it: jobs in flight fail to be "
+            "retried, /readyz names the call, and the executor reconnects (kind: ray only)."
+        ),
+    )

@@ -14,6 +14,22 @@ even while Ray is slow or gone:
   one line naming the address, so the daemon's queue retries it; the thread then reconnects. A failed call
   is a lost cluster only when a cheap second call fails too, or after three failed steps in a row: the Ray
   Client can fail one RPC after a worker died while the cluster is fine.
+- a Ray call hangs (a starved or frozen Ray Client server: a first `.remote()` once sat in PutObject for 10
+  minutes): the supervisor stamps every Ray call it makes (init, `.remote()`, wait, get, cancel,
+  cluster_resources, nodes, shutdown) with its name and start in a CallWatch (callwatch.py, pure, on the
+  injected `clock`), and every public method (submit, poll, cancel, running, health, shutdown) looks at it
+  under the lock, so the daemon, which polls its jobs, and /readyz notice a hung call without a thread of
+  their own. A call older than `call_timeout_s` (connecting: at least _CONNECT_LIMIT_S) is given up on, once:
+  every job in flight ends "failed" with one line saying to retry it (the same path as a lost cluster: the
+  daemon's queue retries it, and the catalog keeps publishing exactly once), one `ray.stuck` line is logged,
+  `health()` names the call, how long it has hung and the address, and a thread of its own closes the Ray
+  Client under the call (`ray.shutdown()`, then, when that has not ended a second later, the client's gRPC
+  channel: a plain RPC in flight only raises once its channel closes; this reads Ray's client internals, and
+  where they differ only the shutdown is tried). The hung call raises, or returns and is treated as failed
+  (RayCallGivenUp), and the supervisor takes the lost-cluster path and reconnects once the close has ended.
+  A hung connect or close is reported but not interrupted: closing a client while it connects leaves it
+  unusable, and Ray bounds a connect itself. A call that nothing frees keeps `health()` unhealthy with a line
+  that says so; jobs submitted meanwhile wait (never dropped) and run once the supervisor is free.
 Stopping a job (a cancel: training yielding to a fix, a lease lost; or its timeout): the task is first asked
 to stop (a Ray cancel without force, which calls the task's SIGINT handler or raises KeyboardInterrupt in it):
 training checkpoints at its next step and returns, so a yield loses no work, and the warm worker process
@@ -38,10 +54,12 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from integrations.executors.base import ExecutorClosed, ExecutorError, ExecutorUnavailable, Handle
+from integrations.executors.callwatch import CallWatch, Stuck
 from integrations.executors.ledger import JobLedger
 from integrations.executors.spec import JobOutcome, JobSpec, one_line
 
@@ -56,11 +74,27 @@ _RPC_ERRORS = 3
 # How long the supervisor waits for a task to end while every slot is taken (a cancel or a timeout is acted on
 # within this); with a free slot it looks every tick_s, so a job submitted then starts at once.
 _FULL_WAIT_S = 1.0
+# Connecting is watched with at least this limit: the Ray Client's first connection to a busy head takes tens of
+# seconds, and Ray bounds it itself (it gives up and raises after its own retries).
+_CONNECT_LIMIT_S = 120.0
+# Calls the watchdog reports but does not interrupt: closing the Ray Client under a connection still being made
+# leaves it unusable (every later ray.init "reuses" a dead connection), and a hung close would only be closed
+# again.
+_UNINTERRUPTIBLE = ("init", "shutdown")
+# How long a close of the Ray Client under a hung call gets before its gRPC channel is closed too (the close
+# marks the client as shutting down at once; this only orders the two).
+_CLOSE_GRACE_S = 1.0
 # thread counts of a task (OpenMP's, the engine's inference threads: engine.infer.runtime reads it, and its
 # encoders' and decoders': engine.media.threads)
 THREADS_ENV = ("OMP_NUM_THREADS", "RUSHES_INFER_THREADS", "RUSHES_CODEC_THREADS")
 
 log = logging.getLogger("rushes.executors.ray")
+T = TypeVar("T")
+
+
+class RayCallGivenUp(ConnectionError):
+    """A Ray call returned (or raised) after the watchdog gave up on it: its jobs were already failed and the
+    connection is being closed, so the supervisor treats the cluster as lost and reconnects."""
 
 
 def _import_ray() -> Any:
@@ -120,10 +154,14 @@ class RayExecutor:
         tick_s: float = 0.1,
         warm: str | None = None,
         stop_grace_s: float = 20.0,
+        call_timeout_s: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ray = _import_ray()
         if max_jobs is not None and max_jobs < 1:
             raise ExecutorError(f"ray executor: max_jobs must be at least 1 (got {max_jobs})")
+        if call_timeout_s <= 0:
+            raise ExecutorError(f"ray executor: call_timeout_s must be positive (got {call_timeout_s})")
         self._address = address
         self._where = address or "a local Ray instance"
         self._max_jobs = max_jobs
@@ -133,6 +171,9 @@ class RayExecutor:
         self._tick_s = tick_s
         self._warm = warm
         self._stop_grace_s = stop_grace_s
+        self._watch = CallWatch(call_timeout_s)  # the supervisor's Ray call in progress (guarded by _cond)
+        self._clock = clock  # decides when a Ray call is overdue
+        self._unsticking: threading.Thread | None = None  # closes the connection under a hung call
         self._warmed: set[str] = set()  # node ids a warm-up task was sent to
         self._remote: Any = None
         self._connected = False
@@ -150,6 +191,7 @@ class RayExecutor:
 
     def submit(self, spec: JobSpec) -> Handle:
         with self._cond:
+            self._look()
             if self._closed:
                 raise ExecutorClosed(f"job {spec.id}: the Ray executor is shut down; start a new one")
             handle = self._jobs.admit(_RayJob(spec=spec))
@@ -158,11 +200,13 @@ class RayExecutor:
 
     def poll(self, handle: Handle) -> JobOutcome | None:
         with self._cond:
+            self._look()
             self._check(handle)
             return self._jobs.read(handle.job_id)
 
     def cancel(self, handle: Handle) -> None:
         with self._cond:
+            self._look()
             self._check(handle)
             waiting = self._jobs.take_pending(handle.job_id)
             if waiting is not None:
@@ -175,6 +219,7 @@ class RayExecutor:
 
     def running(self) -> int:
         with self._cond:
+            self._look()
             return len(self._jobs.running)
 
     def capacity(self) -> int:
@@ -190,8 +235,12 @@ class RayExecutor:
             return int(self._cluster.get("GPU", 0))
 
     def health(self) -> str | None:
-        """None while connected to Ray; otherwise why not (one line, for /readyz)."""
+        """None while connected to Ray; otherwise why not (one line, for /readyz): a Ray call that has not
+        returned within call_timeout_s is named here, with how long it has been waiting."""
         with self._cond:
+            stuck = self._look()
+            if stuck is not None:
+                return self._stuck_line(stuck)
             return None if self._connected else self._problem
 
     def shutdown(self, wait: bool = True) -> None:
@@ -201,6 +250,7 @@ class RayExecutor:
             if wait:
                 while (self._jobs.pending or self._jobs.running) and self._connected:
                     self._cond.wait(self._tick_s)
+                    self._look()  # a hung Ray call ends the wait (and fails the jobs in flight)
             for job in list(self._jobs.pending):
                 self._finish(job, f"job {job.spec.id} cancelled at shutdown")
             self._jobs.pending.clear()
@@ -210,7 +260,99 @@ class RayExecutor:
             self._cond.notify_all()
         self._thread.join(timeout=30.0 if wait else 5.0)  # a daemon thread: it never keeps the process alive
 
+    # -- the watchdog (run by every public method, under the lock) -------------------------------
+
+    def _look(self) -> Stuck | None:
+        """The supervisor's Ray call when it is older than call_timeout_s (else None). The first time a call is
+        seen overdue: every job in flight fails with a line saying to retry it (as when the cluster is lost),
+        one `ray.stuck` line is logged, and another thread closes the Ray connection so the hung call raises
+        and the supervisor reconnects. Call with the lock held."""
+        stuck = self._watch.overdue(self._clock())
+        if stuck is None or not stuck.first:
+            return stuck
+        if stuck.name not in _UNINTERRUPTIBLE and (
+            self._unsticking is None or not self._unsticking.is_alive()
+        ):
+            self._unsticking = threading.Thread(target=self._unstick, name="rushes-ray-unstick", daemon=True)
+            self._unsticking.start()
+        failed = list(self._jobs.running.values())
+        for job in failed:
+            self._finish(
+                job,
+                job.stopping
+                or f"job {job.spec.id}: the Ray call {stuck.name} to {self._where} hung for "
+                f"{stuck.elapsed_s:.0f} s; retry the job",
+            )
+        self._jobs.running.clear()
+        self._connected = False
+        self._problem = self._stuck_line(stuck)  # what health() says once the call ends, until the reconnect
+        log.warning(
+            "ray.stuck: %s; %d job(s) in flight failed and go back to the queue", self._problem, len(failed)
+        )
+        return stuck
+
+    def _stuck_line(self, stuck: Stuck) -> str:
+        line = (
+            f"the Ray call {stuck.name} to {self._where} has not returned for {stuck.elapsed_s:.0f} s "
+            f"(limit {stuck.limit_s:g} s, executor.ray_call_timeout_seconds)"
+        )
+        if stuck.name in _UNINTERRUPTIBLE:
+            return f"{line}; jobs wait for Ray (restart the daemon if this stays)"
+        if self._unsticking is not None and self._unsticking.is_alive():
+            return f"{line}; jobs in flight failed, to be retried; disconnecting from Ray to free it"
+        return (
+            f"{line}; jobs in flight failed, to be retried; disconnecting from Ray did not free it "
+            "(restart the daemon if this stays)"
+        )
+
+    def _unstick(self) -> None:
+        """Close the Ray connection under the hung call, so that it raises. Runs on a thread of its own.
+
+        `ray.shutdown()` marks the Ray Client as shutting down and wakes a call waiting on its data channel
+        (PutObject), but then waits for the data channel's stream to end, which a hung server never does, and
+        a plain RPC in flight (ClusterInfo, WaitObject, GetObject) waits for its answer. So when the close has
+        not ended `_CLOSE_GRACE_S` later, the Ray Client's gRPC channel is closed as well: gRPC cancels every
+        RPC on it, they raise, the stream ends and the close completes."""
+        channel = _client_channel()  # before the close, which forgets it
+        closing = threading.Thread(target=self._quiet_shutdown, name="rushes-ray-close", daemon=True)
+        closing.start()
+        closing.join(_CLOSE_GRACE_S)
+        if closing.is_alive() and channel is not None:
+            log.info("ray.stuck: closing the Ray Client's channel to %s to cancel the hung call", self._where)
+            try:
+                channel.close()
+            except Exception:
+                log.debug("closing the Ray Client's channel failed", exc_info=True)
+        closing.join()
+
+    def _quiet_shutdown(self) -> None:
+        try:
+            self._ray.shutdown()
+        except Exception:
+            log.debug("ray.shutdown under a hung call failed", exc_info=True)
+
     # -- the supervisor thread (the only one that calls Ray) ------------------------------------
+
+    def _call(
+        self, name: str, fn: Callable[..., T], *args: Any, limit_s: float | None = None, **kwargs: Any
+    ) -> T:
+        """Make one Ray call, stamped for the watchdog (overdue after `limit_s`, by default call_timeout_s);
+        RayCallGivenUp when it ended after being given up on."""
+        with self._cond:
+            self._watch.begin(name, self._clock(), limit_s)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            with self._cond:
+                given_up = self._watch.end()
+            if given_up:
+                raise RayCallGivenUp(f"the Ray call {name} hung and was given up on") from exc
+            raise
+        with self._cond:
+            given_up = self._watch.end()
+        if given_up:
+            raise RayCallGivenUp(f"the Ray call {name} hung and was given up on")
+        return result
 
     def _check(self, handle: Handle) -> None:
         self._jobs.check(handle, "Ray executor")
@@ -223,19 +365,19 @@ class RayExecutor:
                 if self._stop:
                     break
             if not self._connected:
-                if time.monotonic() >= next_try:
+                if time.monotonic() >= next_try and self._closed_old():
                     self._connect()
                     next_try = time.monotonic() + self._reconnect_s
                 if not self._connected:
                     with self._cond:
-                        self._cond.wait(min(self._tick_s * 5, max(0.0, next_try - time.monotonic())))
+                        self._cond.wait(min(self._tick_s * 5, max(self._tick_s, next_try - time.monotonic())))
                     continue
             try:
                 self._step()
                 errors = 0
             except Exception as exc:  # the cluster went away under us (head lost, client server gone)
                 errors += 1
-                if errors < _RPC_ERRORS and self._answers():
+                if not isinstance(exc, RayCallGivenUp) and errors < _RPC_ERRORS and self._answers():
                     log.warning("ray.rpc_error: %s; the cluster still answers, trying again", _brief(exc))
                     continue
                 errors = 0
@@ -245,18 +387,31 @@ class RayExecutor:
     def _answers(self) -> bool:
         """Whether the cluster answers a cheap call (after one failed RPC: lost, or a one-off error)."""
         try:
-            self._ray.cluster_resources()
+            self._call("cluster_resources", self._ray.cluster_resources)
         except Exception:
             return False
         return True
 
+    def _closed_old(self) -> bool:
+        """Whether the connection closed under a hung call is closed (reconnecting meanwhile would race it)."""
+        closing = self._unsticking is not None and self._unsticking.is_alive()
+        if closing:
+            with self._cond:
+                self._problem = f"closing the hung Ray connection to {self._where} before reconnecting"
+        return not closing
+
+    def _init(self) -> None:
+        if not self._ray.is_initialized():
+            self._ray.init(address=self._address, ignore_reinit_error=True, log_to_driver=False)
+
     def _connect(self) -> None:
         try:
             _probe(self._address)
-            if not self._ray.is_initialized():
-                self._ray.init(address=self._address, ignore_reinit_error=True, log_to_driver=False)
+            self._call("init", self._init, limit_s=max(self._watch.limit_s, _CONNECT_LIMIT_S))
             remote = self._ray.remote(max_retries=self._retries, retry_exceptions=False)(run_on_ray_worker)
-            cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
+            cluster = {
+                k: float(v) for k, v in self._call("cluster_resources", self._ray.cluster_resources).items()
+            }
         except Exception as exc:
             problem = (
                 f"cannot reach Ray at {self._where} ({one_line(f'{type(exc).__name__}: {exc}', 200)}); "
@@ -289,7 +444,7 @@ class RayExecutor:
             return
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # type: ignore[import-not-found]
 
-        for node in self._ray.nodes():
+        for node in self._call("nodes", self._ray.nodes):
             node_id = str(node.get("NodeID", ""))
             cpus = float(node.get("Resources", {}).get("CPU", 0))
             if not node.get("Alive") or node_id in self._warmed or cpus < self._cpus:
@@ -298,7 +453,7 @@ class RayExecutor:
             spec = JobSpec(id=f"warm-{node_id[:8]}", kind="warm", entry_point=self._warm)
             options = self._task_options(spec)
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
-            self._remote.options(**options).remote(spec.to_json())
+            self._call(f"remote({spec.id})", self._remote.options(**options).remote, spec.to_json())
 
     def _step(self) -> None:
         with self._cond:
@@ -307,8 +462,15 @@ class RayExecutor:
             starting: list[_RayJob] = []
             while self._jobs.pending and len(self._jobs.running) + len(starting) < limit:
                 starting.append(self._jobs.pending.pop(0))
-        for job in starting:
-            self._start(job)
+        for n, job in enumerate(starting):
+            try:
+                self._start(job)
+            except (
+                Exception
+            ):  # the jobs not started yet wait again, first in line (not lost with the cluster)
+                with self._cond:
+                    self._jobs.pending[:0] = starting[n + 1 :]
+                raise
         now = time.monotonic()
         for job in list(self._jobs.running.values()):
             timeout = job.spec.timeout_s
@@ -318,7 +480,8 @@ class RayExecutor:
         for job in stopping:
             self._stop_task(job, now)
         if now - self._cluster_at > _REFRESH_S:  # nodes come and go: GPU placement needs the current view
-            cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()}
+            resources = self._call("cluster_resources", self._ray.cluster_resources)
+            cluster = {k: float(v) for k, v in resources.items()}
             with self._cond:
                 self._cluster, self._cluster_at = cluster, now
             self._warm_nodes()  # and a node that joined gets its warm worker
@@ -331,10 +494,11 @@ class RayExecutor:
         # Every slot taken: nothing can start until a task ends, and wait() returns at the first that does,
         # so wait longer (each wait is a Ray Client round trip: 10 a second cost CPU the tasks share).
         wait_s = max(self._tick_s, _FULL_WAIT_S) if len(refs) >= limit else self._tick_s
-        ready, _ = self._ray.wait(refs, num_returns=1, timeout=wait_s)
+        ready, _ = self._call("wait", self._ray.wait, refs, num_returns=1, timeout=wait_s)
         for ref in ready:
-            job = next(j for j in list(self._jobs.running.values()) if j.ref == ref)
-            self._collect(job)
+            ended = next((j for j in list(self._jobs.running.values()) if j.ref == ref), None)
+            if ended is not None:  # None: given up on meanwhile
+                self._collect(ended)
 
     def _stop_task(self, job: _RayJob, now: float) -> None:
         """Ask a task to stop (Ray raises SIGINT's handler, or KeyboardInterrupt, in it: training checkpoints
@@ -344,10 +508,10 @@ class RayExecutor:
             return
         if job.asked_at is None:
             job.asked_at = now
-            self._ray.cancel(job.ref, force=False)
+            self._call(f"cancel({job.spec.id})", self._ray.cancel, job.ref, force=False)
         elif now - job.asked_at >= self._stop_grace_s:
             job.killed = True
-            self._ray.cancel(job.ref, force=True)
+            self._call(f"cancel({job.spec.id})", self._ray.cancel, job.ref, force=True)
 
     def _start(self, job: _RayJob) -> None:
         spec = job.spec
@@ -358,7 +522,9 @@ class RayExecutor:
         job.started = time.monotonic()
         with self._cond:
             self._jobs.running[spec.id] = job  # before .remote(): a lost cluster fails it like the others
-        job.ref = self._remote.options(**self._task_options(spec)).remote(spec.to_json())
+        job.ref = self._call(
+            f"remote({spec.id})", self._remote.options(**self._task_options(spec)).remote, spec.to_json()
+        )
 
     def _task_options(self, spec: JobSpec) -> dict[str, Any]:
         """Ray's options for a task: its CPUs and GPU, and its environment (one runtime_env for every job
@@ -379,7 +545,7 @@ class RayExecutor:
     def _collect(self, job: _RayJob) -> None:
         elapsed = time.monotonic() - job.started
         try:
-            reported = JobOutcome.from_json(self._ray.get(job.ref))
+            reported = JobOutcome.from_json(self._call(f"get({job.spec.id})", self._ray.get, job.ref))
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
@@ -423,7 +589,7 @@ class RayExecutor:
         if self._connected and cancel:
             for job in list(self._jobs.running.values()):
                 try:
-                    self._ray.cancel(job.ref, force=True)
+                    self._call(f"cancel({job.spec.id})", self._ray.cancel, job.ref, force=True)
                 except Exception:
                     break
         with self._cond:
@@ -433,8 +599,8 @@ class RayExecutor:
         self._safe_shutdown()
 
     def _safe_shutdown(self) -> None:
-        try:
-            self._ray.shutdown()  # also after a lost connection, or reconnecting says "already connected"
+        try:  # also after a lost connection, or reconnecting says "already connected"
+            self._call("shutdown", self._ray.shutdown)
         except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
 
@@ -452,6 +618,18 @@ def _probe(address: str | None, timeout_s: float = 3.0) -> None:
     host, _, port = where.rpartition(":") if ":" in where else (where, "", "10001")
     with socket.create_connection((host, int(port)), timeout=timeout_s):
         pass
+
+
+def _client_channel() -> Any:
+    """The Ray Client's gRPC channel when this process is connected through one (ray://), else None. Ray's
+    client internals (ray.util.client: the context's worker and its `channel`): any change there only means
+    a hung call is freed by the close alone, or not at all (health() then keeps saying so)."""
+    try:
+        from ray.util.client import ray as client  # type: ignore[import-not-found]
+
+        return client.get_context().client_worker.channel
+    except Exception:
+        return None
 
 
 def _is_connection_error(exc: BaseException) -> bool:
