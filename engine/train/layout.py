@@ -1,8 +1,8 @@
 """Channels-last weights while a net trains: the same arithmetic, laid out for the CPU's convolutions.
 
-PyTorch's CPU convolutions (oneDNN) run faster on NHWC activations than on NCHW: a training step of batch 8 on
-64-pixel crops took 0.63x the time for denoise, 0.55x for interpolate, 0.8x for cleanup and 0.85x for
-upscale on one core (docs/benchmarks.md, channels-last training). A convolution whose weight is channels-last
+PyTorch's CPU convolutions (oneDNN) run faster on NHWC activations than on NCHW: on one core a training step
+of batch 8 on 64-pixel crops took 0.56x the time for interpolate, about 0.8x for denoise, cleanup and upscale,
+and the same for regrade (`bench/train_layout.py`, docs/benchmarks.md). A convolution whose weight is channels-last
 computes in that layout and hands it on, so converting the nets' 4-D weights is enough: the batches stay as
 the heads make them. Only 4-D parameters are touched (the regrade head has others).
 
