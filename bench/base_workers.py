@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import proctime
-from bench.common import OUT, machine, md_table, write_json
+from bench.common import OUT, machine, md_table, timed_ray_workers, write_json
 from engine.heads import get_head
 from engine.model import load_model
 from engine.options import TrainOptions
@@ -102,11 +102,31 @@ def fixed_batch_loss(folder: Path, version: Path, resolution: int) -> list[float
     return out
 
 
-def run(workers: int, seed: int, steps: int, root: Path, data: Path, cluster: RayCluster, resolution: int) -> Run:
+def run(
+    workers: int,
+    seed: int,
+    steps: int,
+    root: Path,
+    data: Path,
+    cluster: RayCluster,
+    resolution: int,
+    prefetch: str = "auto",
+) -> Run:
     options = TrainOptions(
-        budget_seconds=36000, device="cpu", resolution=resolution, holdout_fraction=0.0, cpu_threads=1, seed=seed  # type: ignore[arg-type]
+        budget_seconds=36000,
+        device="cpu",
+        resolution=resolution,
+        holdout_fraction=0.0,
+        cpu_threads=1,
+        seed=seed,  # type: ignore[arg-type]
     )
-    cfg = TrainSettings(max_steps=steps, batch_size=BATCH, progress_every=5, cache_dir=root / "cache")
+    cfg = TrainSettings(
+        max_steps=steps,
+        batch_size=BATCH,
+        progress_every=5,
+        cache_dir=root / "cache",
+        prefetch={"auto": None, "on": True, "off": False}[prefetch],
+    )
     name = f"s{seed}-w{workers}"
     folder, base_run = prepare_run(root / name, "BENCH", [data], "owned: generated for the bench", options)
     log = root / f"{name}.progress"
@@ -212,7 +232,14 @@ def main() -> None:
         default=True,
         help="Pin each Ray worker node to a CPU core of its own (node n to core n), as a one-CPU node is.",
     )
+    parser.add_argument(
+        "--prefetch",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="Draw batches a step ahead (TrainSettings.prefetch; auto: on with 2 workers, off with 1).",
+    )
     args = parser.parse_args()
+    timed_ray_workers()
     results = []
     with tempfile.TemporaryDirectory(prefix="rushes-base-workers-") as tmp:
         root = Path(tmp)
@@ -224,8 +251,12 @@ def main() -> None:
                 cluster.add_node(name, num_cpus=1, cores=(n % cores,) if args.pin else ())
             for seed in range(args.repeats):
                 for workers in (1, 2):
-                    print(f"base_workers: seed {seed}, {workers} worker(s), {args.steps} steps ...", flush=True)
-                    result = run(workers, seed, args.steps, root, data, cluster, args.resolution)
+                    print(
+                        f"base_workers: seed {seed}, {workers} worker(s), {args.steps} steps ...", flush=True
+                    )
+                    result = run(
+                        workers, seed, args.steps, root, data, cluster, args.resolution, args.prefetch
+                    )
                     print(f"base_workers: {result.samples_per_s} samples/s, {result.seconds} s", flush=True)
                     results.append(result)
         finally:
@@ -234,7 +265,8 @@ def main() -> None:
         "machine": machine(),
         "command": "bench/base_workers.py " + " ".join(sys.argv[1:]),
         "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, global batch {BATCH}"
-        + (", each worker node pinned to a core of its own" if args.pin else ", worker nodes not pinned"),
+        + (", each worker node pinned to a core of its own" if args.pin else ", worker nodes not pinned")
+        + f", batches drawn ahead: {args.prefetch}",
         "results": [asdict(r) for r in results],
         "summary": summary(results),
     }

@@ -59,7 +59,9 @@ def worker(outdir: str, tag: str, **kwargs: Any) -> dict[str, Any]:
         t.append((wall(), cpu()))
         opt.step()
         t.append((wall(), cpu()))
-        phases = {n: (t[i + 1][0] - t[i][0], t[i + 1][1] - t[i][1]) for i, n in enumerate(("fwd", "bwd", "opt"))}
+        phases = {
+            n: (t[i + 1][0] - t[i][0], t[i + 1][1] - t[i][1]) for i, n in enumerate(("fwd", "bwd", "opt"))
+        }
         rec["steps"].append({"t": t[0][0], "make": last.get("make", (0.0, 0.0)), **phases})
         return float(loss.detach())
 
@@ -94,12 +96,15 @@ def summary(path: Path) -> str:
         f"{k} {1000 * np.mean([s[k][0] for s in steps]):.1f}/{1000 * np.mean([s[k][1] for s in steps]):.1f}"
         for k in ("make", "fwd", "bwd", "opt")
     )
-    calls = " ".join(f"{k} {len(rec[k])}x {1000 * float(np.mean(rec[k] or [0])):.2f}" for k in ("agree", "mean"))
+    calls = " ".join(
+        f"{k} {len(rec[k])}x {1000 * float(np.mean(rec[k] or [0])):.2f}" for k in ("agree", "mean")
+    )
     return f"{path.stem}: step {period:.1f} ms; wall/CPU ms: {phases}; {calls} ms; threads {rec['threads']}"
 
 
 def main() -> None:
     from bench.base_workers import BATCH, HEAD, corpus
+    from bench.common import timed_ray_workers
     from engine.options import TrainOptions
     from engine.train.base import prepare_run
     from engine.train.settings import TrainSettings
@@ -109,8 +114,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "base_workers_profile")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "out" / "base_workers_profile"
+    )
+    parser.add_argument("--prefetch", choices=("auto", "on", "off"), default="auto")
     args = parser.parse_args()
+    timed_ray_workers()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rushes-dp-profile-") as tmp:
         root = Path(tmp)
@@ -121,9 +130,21 @@ def main() -> None:
                 cluster.add_node(name, num_cpus=1)
             for workers in args.workers:
                 options = TrainOptions(device="cpu", resolution=128, holdout_fraction=0.0, cpu_threads=1)  # type: ignore[arg-type]
-                cfg = TrainSettings(max_steps=args.steps, batch_size=BATCH, progress_every=5, cache_dir=root / "c")
-                folder, run = prepare_run(root / f"w{workers}", "PROFILE", [data], "owned: generated", options)
-                args_ = {"folder": str(folder), "run": asdict(run), "options": options.model_dump(mode="json")}
+                cfg = TrainSettings(
+                    max_steps=args.steps,
+                    batch_size=BATCH,
+                    progress_every=5,
+                    cache_dir=root / "c",
+                    prefetch={"auto": None, "on": True, "off": False}[args.prefetch],
+                )
+                folder, run = prepare_run(
+                    root / f"w{workers}", "PROFILE", [data], "owned: generated", options
+                )
+                args_ = {
+                    "folder": str(folder),
+                    "run": asdict(run),
+                    "options": options.model_dump(mode="json"),
+                }
                 args_ |= {"settings": cfg.model_dump(mode="json"), "heads": [HEAD]}
                 run_data_parallel(
                     "bench.base_workers_profile:worker",

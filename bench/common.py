@@ -50,6 +50,14 @@ def davis_masks(footage: Path) -> list[np.ndarray]:
     return seqs
 
 
+def timed_ray_workers() -> None:
+    """Ray starts its worker processes at nice 15 (`RAY_worker_niceness`), so that a driver on the same node
+    keeps priority; a timed bench runs its Ray workers at normal priority like every timed run here, or
+    niced work elsewhere on the box takes most of their CPU (a niced process weighs 15 against a nice-15
+    worker's 36, against 1024 at normal priority). Call before the bench starts its Ray nodes."""
+    os.environ["RAY_worker_niceness"] = "0"  # noqa: SIM112  (Ray reads it by this name)
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),

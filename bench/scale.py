@@ -44,7 +44,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import proctime, timeline
-from bench.common import OUT, machine, md_table, write_json
+from bench.common import OUT, machine, md_table, timed_ray_workers, write_json
 from daemon.catalog import Catalog, Job
 from daemon.demo import DemoShot
 from tests.cluster.raycluster import RayCluster
@@ -279,6 +279,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it (logs, for a timeline).")
     args = parser.parse_args()
+    timed_ray_workers()
     setups = [Setup("ray-1", 1, 1), Setup("ray-2", 2, 1), Setup("daemons-1", 0, 1), Setup("daemons-3", 0, 3)]
     setups = [s for s in setups if not args.only or s.name in args.only]
     results = []

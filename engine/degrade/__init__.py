@@ -24,7 +24,9 @@ def regrade(
     contrast: float = 1.0,
 ) -> np.ndarray:
     """A known lighting change: exposure in stops, per-channel gains, contrast around mid-grey (display-referred)."""
-    lin = np.power(np.clip(frames, 0, 1), GAMMA) * (2.0**exposure_stops) * np.asarray(white_balance, np.float32)
+    lin = (
+        np.power(np.clip(frames, 0, 1), GAMMA) * (2.0**exposure_stops) * np.asarray(white_balance, np.float32)
+    )
     disp = np.power(np.clip(lin, 0, 1), 1 / GAMMA)
     return np.clip((disp - 0.5) * contrast + 0.5, 0, 1).astype(np.float32)
 

@@ -322,7 +322,9 @@ def compiled_array_fn(
         return None
     threads = runtime_threads()
     key = _key(fn, net, int(example.shape[-1]), name, threads, channels_last=True)
-    return _cached(key, lambda: _compile_checked(fn, net, _tensor(example), name, threads, channels_last=True))
+    return _cached(
+        key, lambda: _compile_checked(fn, net, _tensor(example), name, threads, channels_last=True)
+    )
 
 
 Accept = Callable[[ArrayFn], tuple[bool, str]]  # (use it?, one line for the log) for a compiled int8 net

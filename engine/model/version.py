@@ -61,7 +61,8 @@ def save_model(folder: str | Path, model: ShowModel, manifest: Manifest) -> Mode
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS + ".tmp")
-    save_file(model.state_dict(), str(tmp), metadata={"format": "rushes-show-model"})
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}  # safetensors stores row-major only
+    save_file(weights, str(tmp), metadata={"format": "rushes-show-model"})
     os.replace(tmp, out / WEIGHTS)
     manifest = manifest.model_copy(
         update={

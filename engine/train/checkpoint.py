@@ -69,7 +69,8 @@ def save_checkpoint(
     """Write the checkpoint atomically (state.json last, so a half-written checkpoint is never read)."""
     folder.mkdir(parents=True, exist_ok=True)
     opt_tensors, groups = _flatten_optim(optims)
-    save_file(model.state_dict(), str(folder / (WEIGHTS + ".tmp")))
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}  # a net mid-head is channels-last
+    save_file(weights, str(folder / (WEIGHTS + ".tmp")))
     save_file(opt_tensors, str(folder / (OPTIM + ".tmp")))
     payload = {
         "seed": state.seed,

@@ -22,9 +22,11 @@ from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
 from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
+from engine.train.batches import BatchSource, Draw
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
 from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
+from engine.train.layout import channels_last
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.settings import TrainSettings
@@ -386,11 +388,9 @@ def _fit_heads(run: _Run) -> bool:
         head, prog = run.heads[run.names.index(n)], run.state.progress[n]
         share = shares[n] / (sum(shares[m] for m in todo[i:]) or 1.0)
         budget = prog.elapsed + max(0.0, train_until - time.monotonic()) * share
-        rng = _stream(run, n, prog)
-        if _fit_head(run, n, head, rng, budget):
+        if _fit_head(run, n, head, _stream(run, n, prog), budget):
             return True
         prog.done = True
-        prog.rng = dict(rng.bit_generator.state)
         run.checkpoint()
     return False
 
@@ -420,40 +420,73 @@ def _next_step(run: _Run, prog: HeadProgress, elapsed: float, budget: float) -> 
 
 
 def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget: float) -> bool:
-    """Steps of one head until max_steps or its budget; True when `stop()` asked to stop."""
-    cfg, prog = run.cfg, run.state.progress[name]
+    """Steps of one head until max_steps or its budget; True when `stop()` asked to stop. The net trains with
+    channels-last weights (engine.train.layout); the head's saved stream (`prog.rng`) always stands before the
+    next batch a step would take."""
     run.stage("train", name)
-    net, opt = run.model.net(name), run.optims[name]
-    if run.parallel is not None:  # gradients averaged over the ranks in backward
-        net = run.parallel.wrap(net, run.device)
-        run.agreed = None  # the head's first step is agreed
+    with channels_last(run.model.net(name)) as net:
+        if run.parallel is not None:  # gradients averaged over the ranks in backward
+            net = run.parallel.wrap(net, run.device)
+            run.agreed = None  # the head's first step is agreed
+        return _steps(run, name, head, net, rng, budget)
+
+
+def _steps(
+    run: _Run, name: str, head: Head, net: torch.nn.Module, rng: np.random.Generator, budget: float
+) -> bool:
+    """_fit_head's loop: a step at a time (its batch drawn by a BatchSource) until the head is done or stopped."""
+    cfg, prog, opt = run.cfg, run.state.progress[name], run.optims[name]
     scaler_needed = run.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
-    size = run.parallel.batch(cfg.batch_size) if run.parallel is not None else cfg.batch_size
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
-    while True:
-        fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
-        if fraction is None or stopped:
-            break
-        for group in opt.param_groups:
-            group["lr"] = cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS)
-        if run.pairs is not None and run.pairs.drawn(name, rng):
-            batch = run.pairs.batch(head, rng, size, cfg.crop, run.device)
-        else:
-            batch = make_batch(head, run.split.train, rng, size, cfg.crop, run.device)
-        running.append(_step(head, net, opt, scaler, batch, run.device))
-        prog.step += 1
-        if len(running) >= cfg.progress_every:
-            _report(run, name, running, start)
-            running = []
-        prog.elapsed = time.monotonic() - start
-        prog.rng = dict(rng.bit_generator.state)
-        run.checkpoint(when_due=True)
+    with BatchSource(_drawer(run, name, head), rng, prefetch=_prefetching(run)) as batches:
+        while True:
+            fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
+            if fraction is None or stopped:
+                break
+            _set_lr(opt, cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
+            running.append(_step(head, net, opt, scaler, batches.next(), run.device))
+            prog.step += 1
+            if len(running) >= cfg.progress_every:
+                _report(run, name, running, start)
+                running = []
+            prog.elapsed = time.monotonic() - start
+            prog.rng = batches.state
+            run.checkpoint(when_due=True)
+    prog.rng = batches.state
     if running:
         _report(run, name, running, start)
     return stopped
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+def _drawer(run: _Run, name: str, head: Head) -> Draw:
+    """How a step of `name` draws its batch: approved pairs at their share, else crops of the show's clips
+    (this rank's share of the batch in a data-parallel run)."""
+    cfg, pairs = run.cfg, run.pairs
+    size = run.parallel.batch(cfg.batch_size) if run.parallel is not None else cfg.batch_size
+
+    def draw(rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        if pairs is not None and pairs.drawn(name, rng):
+            return pairs.batch(head, rng, size, cfg.crop, run.device)
+        return make_batch(head, run.split.train, rng, size, cfg.crop, run.device)
+
+    return draw
+
+
+def _prefetching(run: _Run) -> bool:
+    """Whether batches are drawn a step ahead (engine.train.batches): `cfg.prefetch`, or by default in a
+    data-parallel run (the draw fills the wait for the other ranks) and on a GPU (the CPU draws while the
+    device computes); a lone CPU process only shares its cores between the two."""
+    if run.cfg.prefetch is not None:
+        return run.cfg.prefetch
+    return run.parallel is not None or run.device.type == "cuda"
 
 
 def _progress_fraction(step: int, elapsed: float, max_steps: int | None, budget: float) -> float | None:

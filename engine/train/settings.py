@@ -40,3 +40,8 @@ class TrainSettings(BaseModel):
         "auto", description="auto: whole clips when there are 3 or more, else the tail of every clip."
     )
     progress_every: int = Field(10, ge=1)
+    prefetch: bool | None = Field(
+        None,
+        description="Draw each training batch a step ahead on a background thread (same batches, same order). "
+        "Default: on in data-parallel runs and on a GPU, off for one CPU process.",
+    )

@@ -63,7 +63,8 @@ def test_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_resume_continues_at_the_saved_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_resume_continues_at_the_saved_step(tmp_path: Path, prefetch: bool) -> None:
     calls = {"n": 0}
 
     def stop_after_4() -> bool:  # a crash after 4 denoise steps; the checkpoint holds them
@@ -71,7 +72,12 @@ def test_resume_continues_at_the_saved_step(tmp_path: Path) -> None:
         return calls["n"] > 4
 
     first = train(
-        _clips(), _options(), tmp_path / "v", heads=HEADS, stop=stop_after_4, settings=_settings(tmp_path)
+        _clips(),
+        _options(),
+        tmp_path / "v",
+        heads=HEADS,
+        stop=stop_after_4,
+        settings=_settings(tmp_path, prefetch=prefetch),
     )
     assert first.stopped and first.version is None and first.steps == {"denoise": 4, "upscale": 0}
     seen: list[tuple[str, int]] = []
@@ -81,15 +87,27 @@ def test_resume_continues_at_the_saved_step(tmp_path: Path) -> None:
         tmp_path / "v",
         heads=HEADS,
         progress=lambda head, step, loss, elapsed: seen.append((head, step)),
-        settings=_settings(tmp_path, progress_every=1),
+        settings=_settings(tmp_path, progress_every=1, prefetch=prefetch),
     )
     assert second.resumed and second.version is not None
     assert [s for h, s in seen if h == "denoise"] == [5, 6]  # continued, not restarted
     assert second.steps == {"denoise": 6, "upscale": 6}
-    straight = train(_clips(), _options(), tmp_path / "w", heads=HEADS, settings=_settings(tmp_path))
+    straight = train(
+        _clips(), _options(), tmp_path / "w", heads=HEADS, settings=_settings(tmp_path, prefetch=prefetch)
+    )
     assert straight.version is not None
     ws, wr = straight.version.model.state_dict(), second.version.model.state_dict()
     assert all(torch.allclose(ws[k], wr[k], atol=1e-6) for k in ws)  # the same run as without the crash
+
+
+def test_drawing_batches_ahead_trains_the_same_weights(tmp_path: Path) -> None:
+    runs = [
+        train(_clips(), _options(), tmp_path / f"v{p}", heads=HEADS, settings=_settings(tmp_path, prefetch=p))
+        for p in (False, True)
+    ]
+    assert runs[0].version is not None and runs[1].version is not None
+    wa, wb = (r.version.model.state_dict() for r in runs)  # type: ignore[union-attr]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_warm_start_scores_against_the_parent(tmp_path: Path) -> None:
