@@ -47,7 +47,7 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.scoring import score_sheet, summarize
-from engine.heads.upscale_fast import gated_correction, int8_runner
+from engine.heads.upscale_fast import gated_correction, int8_runner, runtime_forward
 from engine.infer import runtime
 from engine.infer.run import RUNTIME_TILE, net_device, run_on_parts
 from engine.infer.sparse import SparseSpec
@@ -143,7 +143,7 @@ class UpscaleHead(Head):
             overlap = max(base.overlap, min(reach, base.tile // 16 * 8))  # at most half a tile
             spec = replace(base, overlap=overlap)  # tiles blend exactly when they overlap ~4x the net's reach
             if runner is None:
-                correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)
+                correction = run_on_parts(runtime_forward(net), [padded], net, scale=2, spec=spec, clip=False)
             else:
                 with runtime.limited_threads():
                     spec = replace(spec, tile=max(spec.tile, RUNTIME_TILE))
