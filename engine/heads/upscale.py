@@ -17,7 +17,8 @@ through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale
 to 1024 input pixels, so a 1080p output is one runtime call with no blending.
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
-first and last convolutions float: -0.01 dB on held-out footage, 1.3x the net's speed). The detail gate
+first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x
+the float net's frames/s, then asymmetric ones, finer and slower; docs/benchmarks.md). The detail gate
 (`detail`: the net only on tiles with edges or texture) is off by default: on the footage measured almost
 every 120-pixel tile has detail and its windows' overlap costs more than the skipped tiles save.
 """

@@ -40,17 +40,17 @@ SCHEMES = ("symmetric", "asymmetric")  # int8 activation grids tried in turn (qu
 
 def runtime_forward(net: torch.nn.Module) -> TensorFn:
     """`net` (N,C,h,w -> N,C',h*r,w*r) with a last nn.PixelShuffle(r) in its `body` done channels-last
-    (see the module's docstring); `net` itself when it has none. The closure holds only `net`, so the
-    runtimes' caches (keyed by the closure's contents) find it again on every frame."""
+    (see the module's docstring); `net` itself when it has none. The closure holds only the net's own
+    `body` and r, so the runtimes' caches (keyed by the closure's contents) find it on every frame."""
     body = getattr(net, "body", None)
     if not isinstance(body, torch.nn.Sequential) or not isinstance(body[-1], torch.nn.PixelShuffle):
         return net
 
+    r = int(body[-1].upscale_factor)
+
     def forward(x: torch.Tensor) -> torch.Tensor:
-        layers = net.body
-        for layer in list(layers)[:-1]:
+        for layer in list(body)[:-1]:
             x = layer(x)
-        r = int(layers[-1].upscale_factor)
         n, c, h, w = x.shape
         nhwc = x.reshape(n, c // (r * r), r, r, h, w).permute(0, 4, 2, 5, 3, 1)
         return nhwc.reshape(n, h * r, w * r, c // (r * r)).permute(0, 3, 1, 2)

@@ -187,6 +187,16 @@ def test_the_nets_runtime_form_is_the_net_exactly() -> None:
     assert upscale_fast.runtime_forward(plain) is plain
 
 
+def test_the_nets_runtime_form_is_compiled_once_for_every_frame() -> None:
+    net = acting_upscale_net()
+    example = np.random.default_rng(0).random((1, 64, 64, 3), np.float32)
+    runtime.clear_cache()
+    with runtime.using(backend=BACKENDS[-1], threads=1):
+        first = runtime.compiled_array_fn(upscale_fast.runtime_forward(net), net, example)
+        again = runtime.compiled_array_fn(upscale_fast.runtime_forward(net), net, example)
+    assert first is not None and first is again
+
+
 def test_an_int8_net_that_fails_its_check_is_refused_with_one_log_line_and_the_float_net_runs(
     trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
