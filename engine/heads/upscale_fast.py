@@ -39,21 +39,29 @@ SCHEMES = ("symmetric", "asymmetric")  # int8 activation grids tried in turn (qu
 
 
 def runtime_forward(net: torch.nn.Module) -> TensorFn:
-    """`net` (N,C,h,w -> N,C',h*r,w*r) with a last nn.PixelShuffle(r) in its `body` done channels-last
-    (see the module's docstring); `net` itself when it has none. The closure holds only the net's own
-    `body` and r, so the runtimes' caches (keyed by the closure's contents) find it on every frame."""
+    """`net` (N,C,h,w -> N,C',h*r/u,w*r/u) with a last nn.PixelShuffle(r) after a Conv2d in its `body`
+    (and maybe a first nn.PixelUnshuffle(u)) done channels-last (see the module's docstring); `net`
+    itself otherwise. The output's size is read off the input, not the last convolution's output: a
+    shape taken there keeps OpenVINO from fusing that convolution's bias (a separate 7-9 ms pass at
+    1080p). The closure holds the net's own `body` and small ints, so the runtimes' caches (keyed by the
+    closure's contents) find it on every frame."""
     body = getattr(net, "body", None)
-    if not isinstance(body, torch.nn.Sequential) or not isinstance(body[-1], torch.nn.PixelShuffle):
+    if not isinstance(body, torch.nn.Sequential) or len(body) < 2:
         return net
-
-    r = int(body[-1].upscale_factor)
+    shuffle, last, first = body[-1], body[-2], body[0]
+    if not isinstance(shuffle, torch.nn.PixelShuffle) or not isinstance(last, torch.nn.Conv2d):
+        return net
+    r = int(shuffle.upscale_factor)
+    c = int(last.out_channels) // (r * r)
+    u = int(first.downscale_factor) if isinstance(first, torch.nn.PixelUnshuffle) else 1
 
     def forward(x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        h, w = h // u, w // u
         for layer in list(body)[:-1]:
             x = layer(x)
-        n, c, h, w = x.shape
-        nhwc = x.reshape(n, c // (r * r), r, r, h, w).permute(0, 4, 2, 5, 3, 1)
-        return nhwc.reshape(n, h * r, w * r, c // (r * r)).permute(0, 3, 1, 2)
+        nhwc = x.reshape(n, c, r, r, h, w).permute(0, 4, 2, 5, 3, 1)
+        return nhwc.reshape(n, h * r, w * r, c).permute(0, 3, 1, 2)
 
     return forward
 
