@@ -6,10 +6,10 @@ runtimes as the float export (OpenVINO turns the QDQ pairs into int8 convolution
 point) and "asymmetric" (uint8 over [min, max], a zero point). Asymmetric grids are finer (LeakyReLU
 outputs span about [-0.1a, a]: a/232 a step against a/127) but OpenVINO's CPU plugin runs the zero point
 as a u8 -> f32 conversion and a subtraction between every two int8 convolutions, as long as the
-convolutions themselves (docs/benchmarks.md: 177 against 124 ms for the upscale net at 960x540); with
-symmetric activations the int8 convolutions chain directly. The first and last `keep_float` convolutions stay float: the input
-image's and the output correction's 8-bit grids cost the most quality, for under a tenth of the
-multiply-adds of the heads' conv stacks. Needs the `onnxruntime` extra (onnxruntime and onnx);
+convolutions themselves (docs/benchmarks.md: 214 against 133 ms for the upscale net at 960x540); with
+symmetric activations the int8 convolutions chain directly. The first and last `keep_float` convolutions
+stay float: the input image's and the output correction's 8-bit grids cost the most quality, for under a
+tenth of the multiply-adds of the heads' conv stacks. Needs the `onnxruntime` extra (onnxruntime and onnx);
 QuantizeUnavailable (one sentence: what to install) when it is missing.
 Quality is not guaranteed here: callers check the int8 net's output against PyTorch's before using it
 (runtime.quantized_array_fn) and run the float net when the check fails.

@@ -18,8 +18,8 @@ runs it.
 int8: `quantized_array_fn` compiles a net quantised to int8 (quantize.py: ONNX Runtime's static QDQ
 quantiser, then the same backends: OpenVINO by default, ONNX Runtime where it is the one installed) and
 keeps it only when the caller's own check against PyTorch accepts it (the upscale head's: within 0.1 dB
-on the shot's first frame), trying symmetric activations first (a plain int8 chain in OpenVINO, 1.4x the
-asymmetric net's speed) and asymmetric ones (finer) next; when every scheme is refused, or the quantiser
+on the shot's first frame), trying symmetric activations first (a plain int8 chain in OpenVINO, 1.5-1.7x
+the asymmetric net's speed) and asymmetric ones (finer) next; when every scheme is refused, or the quantiser
 is missing, it logs one warning and the caller runs the float net.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
