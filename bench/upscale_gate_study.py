@@ -2,14 +2,15 @@
 
     .venv/bin/python bench/upscale_study.py --footage ../shared/footage --protocol clips --cpu-seconds 150 --save /tmp/net_clips.pt
     .venv/bin/python bench/upscale_gate_study.py --footage ../shared/footage --protocol clips \
-        --net /tmp/net_clips.pt [--thresholds 0.02,0.04] [--int8]
+        --net /tmp/net_clips.pt [--thresholds 0.02,0.04] [--int8 [shipped,symmetric,asymmetric]]
 
 Loads a net trained by bench/upscale_study.py (--save), takes the held-out frames of the same protocol
 (`clips`: the two unseen clips; `tails`: every clip's last 40%) at --resolution short side (the footage's
 own size when smaller: 1280x720 camera, 640x360 CG), box-downscales them 2x and upscales them with the
 head: ungated (every pixel through the net), in int8 with --int8 (engine.heads.upscale_fast: calibrated
 and checked on each clip's first held-out frame, as a fix does on a shot's first frame; a clip whose check
-fails runs the float net), and gated at each threshold (engine.infer.sparse: the net
+fails runs the float net; `shipped`: the head's schemes in turn, symmetric then asymmetric activations,
+or one scheme alone; the runtime's log says which ran), and gated at each threshold (engine.infer.sparse: the net
 only on tiles whose detail score reaches it, bicubic elsewhere). Reports each path's mean PSNR (less a
 4-pixel border) and its difference from the ungated path, and the share of tiles the net ran on. All
 through the inference runtime (OpenVINO by default), one thread: a quality study, run it niced.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from upscale_study import load, split
 
 from engine.baselines.restore import downscale, upscale_bicubic
-from engine.heads import get_head
+from engine.heads import get_head, upscale_fast
 from engine.infer import runtime
 from engine.infer.sparse import SparseSpec, detail_tiles, tiles
 from engine.metrics import psnr
@@ -58,12 +60,17 @@ def study(net: torch.nn.Module, frames: list[tuple[str, np.ndarray]], args: Any)
     for key, hr in frames:
         lr = downscale(hr, 2, "area")
         ungated = head.upscale(net, lr)
-        if args.int8:
-            if key != clip:  # as in a fix: calibrated and checked on each shot's first frame
-                runtime.clear_cache()
-                clip = key
-            out = head.upscale(net, lr, int8=True)
-            acc.setdefault("int8", []).append(psnr(out[b:-b, b:-b], hr[b:-b, b:-b]))
+        if key != clip:  # as in a fix: calibrated and checked on each shot's first frame
+            runtime.clear_cache()
+            clip = key
+        for variant in [v for v in args.int8.split(",") if v]:
+            shipped = upscale_fast.SCHEMES
+            upscale_fast.SCHEMES = shipped if variant == "shipped" else (variant,)
+            try:
+                out = head.upscale(net, lr, int8=True)
+            finally:
+                upscale_fast.SCHEMES = shipped
+            acc.setdefault(f"int8 {variant}", []).append(psnr(out[b:-b, b:-b], hr[b:-b, b:-b]))
         acc["ungated"].append(psnr(ungated[b:-b, b:-b], hr[b:-b, b:-b]))
         acc["bicubic"].append(psnr(upscale_bicubic(lr)[b:-b, b:-b], hr[b:-b, b:-b]))
         for th in thresholds:
@@ -96,8 +103,16 @@ def main() -> None:
     ap.add_argument("--border", type=int, default=4)
     ap.add_argument("--core", type=int, default=SparseSpec.core)
     ap.add_argument("--thresholds", default="0.01,0.02,0.03,0.05")
-    ap.add_argument("--int8", action="store_true", help="also the int8 net (calibrated and checked per clip)")
+    ap.add_argument(
+        "--int8",
+        nargs="?",
+        const="shipped",
+        default="",
+        help="also the int8 net (calibrated and checked per clip): comma-separated shipped|symmetric|asymmetric",
+    )
     args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("engine.infer.runtime").setLevel(logging.INFO)  # which int8 scheme each clip ran
     head: Any = get_head("upscale")
     net = head.build(head.default_config())
     net.load_state_dict(torch.load(args.net, weights_only=True))

@@ -17,7 +17,8 @@ through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale
 to 1024 input pixels, so a 1080p output is one runtime call with no blending.
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
-first and last convolutions float: -0.01 dB on held-out footage, 1.3x the net's speed). The detail gate
+first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x
+the float net's frames/s, then asymmetric ones, finer and slower; docs/benchmarks.md). The detail gate
 (`detail`: the net only on tiles with edges or texture) is off by default: on the footage measured almost
 every 120-pixel tile has detail and its windows' overlap costs more than the skipped tiles save.
 """
@@ -47,7 +48,7 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.scoring import score_sheet, summarize
-from engine.heads.upscale_fast import gated_correction, int8_runner
+from engine.heads.upscale_fast import gated_correction, int8_runner, runtime_forward
 from engine.infer import runtime
 from engine.infer.run import RUNTIME_TILE, net_device, run_on_parts
 from engine.infer.sparse import SparseSpec
@@ -143,7 +144,7 @@ class UpscaleHead(Head):
             overlap = max(base.overlap, min(reach, base.tile // 16 * 8))  # at most half a tile
             spec = replace(base, overlap=overlap)  # tiles blend exactly when they overlap ~4x the net's reach
             if runner is None:
-                correction = run_on_parts(net, [padded], net, scale=2, spec=spec, clip=False)
+                correction = run_on_parts(runtime_forward(net), [padded], net, scale=2, spec=spec, clip=False)
             else:
                 with runtime.limited_threads():
                     spec = replace(spec, tile=max(spec.tile, RUNTIME_TILE))

@@ -1,10 +1,15 @@
 """int8 inference: a net's ONNX export quantised statically (ONNX Runtime's QDQ format), run by the same
 runtimes as the float export (OpenVINO turns the QDQ pairs into int8 convolutions on AVX-512 VNNI).
 
-`quantize_onnx`: weights int8 per output channel, activations uint8 with ranges from the calibration
-batches (min/max), convolutions only. The first and last `keep_float` convolutions stay float: the input
-image's and the output correction's 8-bit grids cost the most quality, for under a tenth of the
-multiply-adds of the heads' conv stacks. Needs the `onnxruntime` extra (onnxruntime and onnx);
+`quantize_onnx`: weights int8 per output channel, activations with ranges from the calibration batches
+(min/max), convolutions only. Two activation schemes (`SCHEMES`): "symmetric" (int8 about zero, no zero
+point) and "asymmetric" (uint8 over [min, max], a zero point). Asymmetric grids are finer (LeakyReLU
+outputs span about [-0.1a, a]: a/232 a step against a/127) but OpenVINO's CPU plugin runs the zero point
+as a u8 -> f32 conversion and a subtraction between every two int8 convolutions, as long as the
+convolutions themselves (docs/benchmarks.md: 214 against 133 ms for the upscale net at 960x540); with
+symmetric activations the int8 convolutions chain directly. The first and last `keep_float` convolutions
+stay float: the input image's and the output correction's 8-bit grids cost the most quality, for under a
+tenth of the multiply-adds of the heads' conv stacks. Needs the `onnxruntime` extra (onnxruntime and onnx);
 QuantizeUnavailable (one sentence: what to install) when it is missing.
 Quality is not guaranteed here: callers check the int8 net's output against PyTorch's before using it
 (runtime.quantized_array_fn) and run the float net when the check fails.
@@ -27,9 +32,18 @@ class QuantizeUnavailable(RuntimeError):
     """int8 needs ONNX Runtime's quantiser, which is not installed."""
 
 
-def quantize_onnx(onnx_bytes: bytes, calibration: Sequence[np.ndarray], keep_float: int = 1) -> bytes:
+SCHEMES = ("symmetric", "asymmetric")
+
+
+def quantize_onnx(
+    onnx_bytes: bytes, calibration: Sequence[np.ndarray], keep_float: int = 1, scheme: str = "asymmetric"
+) -> bytes:
     """`onnx_bytes` (one input "x") quantised to int8 with `calibration` (input batches) for activation
-    ranges; the first and last `keep_float` Conv nodes left in float."""
+    ranges and `scheme` (one of SCHEMES) for their grid; the first and last `keep_float` Conv nodes left
+    in float."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"int8 activation scheme {scheme!r} is not known; use one of {', '.join(SCHEMES)}")
+    symmetric = scheme == "symmetric"
     try:
         import onnx
         from onnxruntime.quantization import (
@@ -67,11 +81,12 @@ def quantize_onnx(onnx_bytes: bytes, calibration: Sequence[np.ndarray], keep_flo
             Batches(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            activation_type=QuantType.QUInt8,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=["Conv"],
             nodes_to_exclude=keep,
             calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"ActivationSymmetric": symmetric},
         )
         with open(target, "rb") as out:
             return out.read()

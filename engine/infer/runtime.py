@@ -16,9 +16,11 @@ they differ by more than `TOLERANCE` (1e-3 of full scale, i.e. >= 60 dB PSNR bet
 the 0.1 dB the heads' scores may move) the runtime is dropped for that net with a warning and PyTorch
 runs it.
 int8: `quantized_array_fn` compiles a net quantised to int8 (quantize.py: ONNX Runtime's static QDQ
-quantiser, then the same backends) and keeps it only when the caller's own check against PyTorch accepts
-it (the upscale head's: within 0.1 dB on the shot's first frame); otherwise, or when the quantiser is
-missing, it logs one warning and the caller runs the float net.
+quantiser, then the same backends: OpenVINO by default, ONNX Runtime where it is the one installed) and
+keeps it only when the caller's own check against PyTorch accepts it (the upscale head's: within 0.1 dB
+on the shot's first frame), trying symmetric activations first (a plain int8 chain in OpenVINO, 1.5-1.7x
+the asymmetric net's speed) and asymmetric ones (finer) next; when every scheme is refused, or the quantiser
+is missing, it logs one warning and the caller runs the float net.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
@@ -336,18 +338,20 @@ def quantized_array_fn(
     calibration: Sequence[np.ndarray],
     accept: Accept,
     backend: str | None = None,
+    schemes: Sequence[str] = ("symmetric", "asymmetric"),
 ) -> ArrayFn | None:
     """Like compiled_array_fn, with the net quantised to int8 (quantize.py) on `calibration` (N,H,W,C
-    float32 batches, e.g. crops of the shot's first frame) and kept only when `accept` (the caller's
-    quality check against PyTorch) takes it; None (logged, once per net) when the backend is torch, the
-    quantiser is missing or fails, or the check refuses it: the caller runs the float net.
+    float32 batches, e.g. crops of the shot's first frame) in the first of `schemes` (activation grids,
+    quantize.SCHEMES: the faster first) that `accept` (the caller's quality check against PyTorch) takes;
+    None (logged, once per net) when the backend is torch, the quantiser is missing or fails, or the check
+    refuses every scheme: the caller runs the float net.
     Cached like the float nets: the first calibration a net gets serves its later calls."""
     name = resolve_backend(backend)
     if name == "torch":
         return None
     threads = runtime_threads()
-    key = (*_key(fn, net, int(calibration[0].shape[-1]), name, threads, channels_last=True), "int8")
-    return _cached(key, lambda: _compile_int8(fn, net, calibration, accept, name, threads))
+    key = (*_key(fn, net, int(calibration[0].shape[-1]), name, threads, channels_last=True), "int8", *schemes)
+    return _cached(key, lambda: _compile_int8(fn, net, calibration, accept, name, threads, schemes))
 
 
 def _tensor(example: np.ndarray) -> torch.Tensor:
@@ -372,23 +376,28 @@ def _compile_int8(
     accept: Accept,
     backend: str,
     threads: int,
+    schemes: Sequence[str],
 ) -> ArrayFn | None:
     from engine.infer.quantize import quantize_onnx
 
     module = _Forward(fn, net, channels_last=True).eval()
     side = CHECK_SIDE - CHECK_SIDE % 8
     x = torch.from_numpy(np.ascontiguousarray(calibration[0][:1, :side, :side], np.float32))
+    refusals = []
     try:
-        runner = _COMPILERS[backend](quantize_onnx(export_onnx(module, x, True), calibration), threads)
-        ok, detail = accept(runner)
+        onnx = export_onnx(module, x, True)
+        for scheme in schemes:
+            runner = _COMPILERS[backend](quantize_onnx(onnx, calibration, scheme=scheme), threads)
+            ok, detail = accept(runner)
+            if ok:
+                log.info("int8 %s (%s) ready, %d threads: %s", backend, scheme, threads, detail)
+                return runner
+            refusals.append(f"{scheme}: {detail}")
     except Exception as exc:  # a quantiser or exporter that cannot take this net: the float net still runs
         log.warning("int8 %s could not be made for a head's net (%s); running it in float", backend, exc)
         return None
-    if not ok:
-        log.warning("int8 %s refused: %s; running the net in float", backend, detail)
-        return None
-    log.info("int8 %s ready, %d threads: %s", backend, threads, detail)
-    return runner
+    log.warning("int8 %s refused: %s; running the net in float", backend, "; ".join(refusals))
+    return None
 
 
 def _compile_checked(

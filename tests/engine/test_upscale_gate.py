@@ -122,20 +122,79 @@ needs_quantiser = pytest.mark.skipif(
 
 
 @needs_quantiser
-def test_the_int8_net_scores_within_a_tenth_of_a_db_of_the_float_net(
-    trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
+def test_the_int8_net_scores_within_a_tenth_of_a_db_of_the_float_net_and_auto_runs_it_on_openvino(
+    trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture, backend: str
 ) -> None:
     head = get_head("upscale")
     truth = synth.camera_move(synth.photo("coffee"), 1, (640, 400), seed=3)[0]
     lr = np.ascontiguousarray(downscale(truth))
     runtime.clear_cache()
-    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.INFO, "engine.infer.runtime"):
+    with (
+        runtime.using(backend=backend, min_pixels=0, threads=1),
+        caplog.at_level(logging.INFO, "engine.infer.runtime"),
+    ):
         float_out = head.upscale(trained_net, lr)  # type: ignore[attr-defined]
         int8_out = head.upscale(trained_net, lr, int8=True)  # type: ignore[attr-defined]
-    assert "int8" in caplog.text and "ready" in caplog.text
+    chosen = "openvino" if backend == "auto" else backend
+    assert f"int8 {chosen} (" in caplog.text and "ready" in caplog.text
     assert np.abs(int8_out - float_out).max() > 1e-5  # the int8 net ran, not the float one
     b = np.s_[4:-4, 4:-4]
     assert psnr(float_out[b], truth[b]) - psnr(int8_out[b], truth[b]) < 0.1
+
+
+@needs_quantiser
+def test_when_symmetric_int8_is_refused_the_asymmetric_net_is_tried_before_the_float_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    net = acting_upscale_net()
+    frame = np.ascontiguousarray(downscale(_half_flat((256, 160))))
+    outputs: list[np.ndarray] = []
+
+    def second_only(candidate: runtime.ArrayFn) -> tuple[bool, str]:
+        outputs.append(candidate(frame[None]))
+        return len(outputs) == 2, f"candidate {len(outputs)}"
+
+    runtime.clear_cache()
+    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.INFO, "engine.infer.runtime"):
+        runner = runtime.quantized_array_fn(
+            upscale_fast.runtime_forward(net), net, [frame[None]], second_only, schemes=upscale_fast.SCHEMES
+        )
+    assert upscale_fast.SCHEMES == ("symmetric", "asymmetric")
+    assert runner is not None and np.array_equal(runner(frame[None]), outputs[1])
+    assert np.abs(outputs[0] - outputs[1]).max() > 0  # two different int8 nets: the grids differ
+    assert "(asymmetric) ready" in caplog.text and "refused" not in caplog.text
+
+
+def test_int8_from_a_runtime_asked_for_by_name_and_missing_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime, "installed", lambda backend: backend == "torch")
+    head = get_head("upscale")
+    lr = np.ascontiguousarray(downscale(_half_flat((256, 160))))
+    with runtime.using(backend="openvino", min_pixels=0), pytest.raises(runtime.RuntimeMissing) as err:
+        head.upscale(acting_upscale_net(), lr, int8=True)  # type: ignore[attr-defined]
+    assert "pip install openvino" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_nets_runtime_form_is_the_net_exactly() -> None:
+    x = torch.rand(2, 3, 24, 40)
+    for unshuffle in (1, 2):
+        net = acting_upscale_net(unshuffle)
+        with torch.no_grad():
+            assert torch.equal(upscale_fast.runtime_forward(net)(x), net(x))
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1))
+    assert upscale_fast.runtime_forward(plain) is plain
+
+
+def test_the_nets_runtime_form_is_compiled_once_for_every_frame() -> None:
+    net = acting_upscale_net()
+    example = np.random.default_rng(0).random((1, 64, 64, 3), np.float32)
+    runtime.clear_cache()
+    with runtime.using(backend=BACKENDS[-1], threads=1):
+        first = runtime.compiled_array_fn(upscale_fast.runtime_forward(net), net, example)
+        again = runtime.compiled_array_fn(upscale_fast.runtime_forward(net), net, example)
+    assert first is not None and first is again
 
 
 def test_an_int8_net_that_fails_its_check_is_refused_with_one_log_line_and_the_float_net_runs(
