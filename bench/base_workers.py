@@ -110,7 +110,7 @@ def run(
     data: Path,
     cluster: RayCluster,
     resolution: int,
-    prefetch: str = "auto",
+    prefetch: int | None = None,
 ) -> Run:
     options = TrainOptions(
         budget_seconds=36000,
@@ -125,7 +125,7 @@ def run(
         batch_size=BATCH,
         progress_every=5,
         cache_dir=root / "cache",
-        prefetch={"auto": None, "on": True, "off": False}[prefetch],
+        prefetch=prefetch,
     )
     name = f"s{seed}-w{workers}"
     folder, base_run = prepare_run(root / name, "BENCH", [data], "owned: generated for the bench", options)
@@ -234,9 +234,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--prefetch",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="Draw batches a step ahead (TrainSettings.prefetch; auto: on with 2 workers, off with 1).",
+        type=int,
+        default=None,
+        help="Batches drawn ahead (TrainSettings.prefetch; default: 3 with 2 workers, none with 1).",
     )
     args = parser.parse_args()
     timed_ray_workers()
@@ -266,7 +266,7 @@ def main() -> None:
         "command": "bench/base_workers.py " + " ".join(sys.argv[1:]),
         "clip": f"{len(PHOTOS)} clips 192x128 x {args.frames} frames at {args.resolution} px, {HEAD}, global batch {BATCH}"
         + (", each worker node pinned to a core of its own" if args.pin else ", worker nodes not pinned")
-        + f", batches drawn ahead: {args.prefetch}",
+        + f", batches drawn ahead: {'default' if args.prefetch is None else args.prefetch}",
         "results": [asdict(r) for r in results],
         "summary": summary(results),
     }

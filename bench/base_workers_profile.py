@@ -117,7 +117,15 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "out" / "base_workers_profile"
     )
-    parser.add_argument("--prefetch", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument(
+        "--prefetch", type=int, default=None, help="Batches drawn ahead (default: the loop's)."
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Each worker node on a core of its own.",
+    )
     args = parser.parse_args()
     timed_ray_workers()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -126,8 +134,9 @@ def main() -> None:
         data = corpus(root / "corpus", 16)
         cluster = RayCluster.start(root / "ray", num_cpus=0)
         try:
-            for name in ("worker-a", "worker-b"):
-                cluster.add_node(name, num_cpus=1)
+            cores = os.cpu_count() or 1
+            for n, name in enumerate(("worker-a", "worker-b")):
+                cluster.add_node(name, num_cpus=1, cores=(n % cores,) if args.pin else ())
             for workers in args.workers:
                 options = TrainOptions(device="cpu", resolution=128, holdout_fraction=0.0, cpu_threads=1)  # type: ignore[arg-type]
                 cfg = TrainSettings(
@@ -135,7 +144,7 @@ def main() -> None:
                     batch_size=BATCH,
                     progress_every=5,
                     cache_dir=root / "c",
-                    prefetch={"auto": None, "on": True, "off": False}[args.prefetch],
+                    prefetch=args.prefetch,
                 )
                 folder, run = prepare_run(
                     root / f"w{workers}", "PROFILE", [data], "owned: generated", options

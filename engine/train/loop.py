@@ -37,6 +37,7 @@ Stop = Callable[[], bool]
 log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoint"
 WARMUP_STEPS = 20
+PREFETCH = 3  # batches drawn ahead by default where that pays (_prefetching)
 
 
 @dataclass(frozen=True)
@@ -441,7 +442,7 @@ def _steps(
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
-    with BatchSource(_drawer(run, name, head), rng, prefetch=_prefetching(run)) as batches:
+    with BatchSource(_drawer(run, name, head), rng, ahead=_prefetching(run)) as batches:
         while True:
             fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
             if fraction is None or stopped:
@@ -480,13 +481,14 @@ def _drawer(run: _Run, name: str, head: Head) -> Draw:
     return draw
 
 
-def _prefetching(run: _Run) -> bool:
-    """Whether batches are drawn a step ahead (engine.train.batches): `cfg.prefetch`, or by default in a
-    data-parallel run (the draw fills the wait for the other ranks) and on a GPU (the CPU draws while the
-    device computes); a lone CPU process only shares its cores between the two."""
+def _prefetching(run: _Run) -> int:
+    """How many batches are drawn ahead (engine.train.batches): `cfg.prefetch`, or by default PREFETCH in a
+    data-parallel run of several ranks (drawing fills the waits for the other ranks) and on a GPU (the CPU
+    draws while the device computes), none for a lone CPU process, which never waits for anyone."""
     if run.cfg.prefetch is not None:
         return run.cfg.prefetch
-    return run.parallel is not None or run.device.type == "cuda"
+    several = run.parallel is not None and run.parallel.world > 1
+    return PREFETCH if several or run.device.type == "cuda" else 0
 
 
 def _progress_fraction(step: int, elapsed: float, max_steps: int | None, budget: float) -> float | None:

@@ -40,8 +40,9 @@ class TrainSettings(BaseModel):
         "auto", description="auto: whole clips when there are 3 or more, else the tail of every clip."
     )
     progress_every: int = Field(10, ge=1)
-    prefetch: bool | None = Field(
+    prefetch: int | None = Field(
         None,
-        description="Draw each training batch a step ahead on a background thread (same batches, same order). "
-        "Default: on in data-parallel runs and on a GPU, off for one CPU process.",
+        ge=0,
+        description="Training batches drawn ahead on a background thread of the lowest priority (same "
+        "batches, same order). Default: 3 in data-parallel runs and on a GPU, none for one CPU process.",
     )

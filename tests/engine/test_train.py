@@ -63,8 +63,8 @@ def test_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_resume_continues_at_the_saved_step(tmp_path: Path, prefetch: bool) -> None:
+@pytest.mark.parametrize("prefetch", [0, 3])
+def test_resume_continues_at_the_saved_step(tmp_path: Path, prefetch: int) -> None:
     calls = {"n": 0}
 
     def stop_after_4() -> bool:  # a crash after 4 denoise steps; the checkpoint holds them
@@ -103,7 +103,7 @@ def test_resume_continues_at_the_saved_step(tmp_path: Path, prefetch: bool) -> N
 def test_drawing_batches_ahead_trains_the_same_weights(tmp_path: Path) -> None:
     runs = [
         train(_clips(), _options(), tmp_path / f"v{p}", heads=HEADS, settings=_settings(tmp_path, prefetch=p))
-        for p in (False, True)
+        for p in (0, 3)
     ]
     assert runs[0].version is not None and runs[1].version is not None
     wa, wb = (r.version.model.state_dict() for r in runs)  # type: ignore[union-attr]
