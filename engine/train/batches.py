@@ -2,13 +2,15 @@
 
 Why: in a data-parallel run every rank waits at each step's gradient all-reduce for the slowest rank (its
 batch took longer to draw, or another process took its core for a moment), and a rank given one CPU sits
-idle while it waits. With `ahead` > 0 a background thread draws up to `ahead` batches before they are
-needed, at the lowest CPU priority (nice 19 for that thread alone), so it runs when the training thread
-waits (the all-reduce, the other rank) instead of slowing the step; when no batch is ready the step waits
-for it, and the thread then has the core to itself. On a GPU the same overlap keeps the device busy while
-the CPU draws. A single CPU process gains nothing from it (it never waits for anyone), so the training loop
-draws ahead only in those two cases (engine.train.loop._prefetching; docs/benchmarks.md, base training on
-data-parallel workers).
+idle while it waits. With `ahead` > 0 a background thread draws up to `ahead` batches before they are needed
+(and one more, which waits for room). With a `gate` (a Gate) it starts a batch only while the gate is open:
+the data-parallel wrapper opens it when this rank's gradients are ready and the all-reduce waits for the
+others (engine.train.parallel), and `next()` closes it when the step starts computing, so drawing fills the
+waits instead of taking the core from the step; a batch `next()` waits for is drawn whatever the gate. The
+thread keeps the process's priority: at a lower one it starved whenever anything else ran on the machine.
+Without a gate it draws whenever it is behind (on a GPU the CPU draws while the device computes). A single
+CPU process gains nothing from it (it never waits for anyone), so the training loop draws ahead only in
+those two cases (engine.train.loop._prefetching; docs/benchmarks.md, base training on data-parallel workers).
 
 Guarantees:
 - the batches are the same, in the same order, with or without drawing ahead: one thread draws, from the one
@@ -16,13 +18,12 @@ Guarantees:
 - `state` is the generator's state before the first batch not yet handed out (drawn ahead or not): what a
   checkpoint saves, so a run resumed from it draws that batch again and goes on as it would have;
 - an error while drawing is raised by the `next()` that would have returned that batch;
+- `next()` never waits on a closed gate: a batch it waits for is drawn whatever the gate;
 - `close()` stops the thread and waits for it, so the generator is not used after it returns.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -33,16 +34,62 @@ import torch
 
 Batch = dict[str, torch.Tensor]
 Draw = Callable[[np.random.Generator], Batch]
-_LOWEST = 19  # the drawing thread's nice value: it yields the core to the training thread
-_PUT_WAIT_S = 0.2  # how often a drawing thread blocked on a full queue looks whether it should stop
+_POLL_S = 0.2  # how often a drawing thread blocked on a full queue or a closed gate looks whether to stop
+
+
+class Gate:
+    """When the drawing thread may draw ahead: while open (the training thread only waits: the data-parallel
+    wrapper opens it, `BatchSource.next()` closes it), and whenever a `next()` waits for a batch not drawn."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._open = False
+        self._asked = 0  # batches a waiting next() wants that were not drawn yet
+        self._released = False  # the source is closing: nothing waits any more
+
+    def open(self) -> None:
+        with self._cv:
+            self._open = True
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        with self._cv:
+            self._open = False
+
+    def ask(self) -> None:
+        """A next() waits for a batch that is not drawn yet: draw it, open or not."""
+        with self._cv:
+            self._asked += 1
+            self._cv.notify_all()
+
+    def served(self) -> None:
+        with self._cv:
+            self._asked = max(0, self._asked - 1)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether drawing may go on (waiting up to `timeout` for it, or until released)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._open or self._asked > 0 or self._released, timeout)
+
+    def pause(self) -> None:
+        """Between two examples of a batch: wait until drawing may go on, so a batch begun in a wait does not
+        run on into the step's computation by more than one example."""
+        self.wait()
+
+    def release(self) -> None:
+        with self._cv:
+            self._released = True
+            self._cv.notify_all()
 
 
 class BatchSource:
     """`next()` gives the batches `draw(rng)` makes, in order; with `ahead` > 0 up to that many are drawn
-    in advance on a background thread."""
+    in advance on a background thread (starting one only while `gate`, when given, is open)."""
 
-    def __init__(self, draw: Draw, rng: np.random.Generator, ahead: int = 0) -> None:
-        self._draw, self._rng = draw, rng
+    def __init__(
+        self, draw: Draw, rng: np.random.Generator, ahead: int = 0, gate: Gate | None = None
+    ) -> None:
+        self._draw, self._rng, self._gate = draw, rng, gate
         self._state: dict[str, Any] = dict(rng.bit_generator.state)
         self._ready: queue.Queue[tuple[Batch | None, dict[str, Any] | BaseException]] = queue.Queue(
             maxsize=max(1, ahead)
@@ -55,9 +102,9 @@ class BatchSource:
 
     def _fill(self) -> None:
         """The drawing thread: batches in order until stopped, or until a draw fails (its error queued)."""
-        with contextlib.suppress(OSError, AttributeError):  # per-thread nice: Linux; elsewhere full priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _LOWEST)
         while not self._stop.is_set():
+            if self._gate is not None and not self._gate.wait(_POLL_S):
+                continue
             try:
                 item: tuple[Batch | None, dict[str, Any] | BaseException] = (
                     self._draw(self._rng),
@@ -67,10 +114,12 @@ class BatchSource:
                 item = (None, exc)
             while not self._stop.is_set():
                 try:
-                    self._ready.put(item, timeout=_PUT_WAIT_S)
+                    self._ready.put(item, timeout=_POLL_S)
                     break
                 except queue.Full:
                     continue
+            if self._gate is not None:
+                self._gate.served()
             if item[0] is None:
                 return
 
@@ -80,7 +129,11 @@ class BatchSource:
             batch = self._draw(self._rng)
             self._state = dict(self._rng.bit_generator.state)
             return batch
+        if self._gate is not None and self._ready.empty():
+            self._gate.ask()  # this batch is drawn now, gate or not
         drawn, after = self._ready.get()
+        if self._gate is not None:
+            self._gate.close()  # the step computes now: drawing waits for the next wait
         if drawn is None:
             assert isinstance(after, BaseException)
             raise after
@@ -98,6 +151,8 @@ class BatchSource:
         before the first of them)."""
         if self._thread is not None:
             self._stop.set()
+            if self._gate is not None:
+                self._gate.release()
             self._thread.join()
             self._thread = None
 

@@ -22,7 +22,7 @@ from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
 from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
-from engine.train.batches import BatchSource, Draw
+from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
 from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
@@ -86,7 +86,10 @@ def make_batch(
     size: int,
     crop: int,
     device: torch.device,
+    pause: Callable[[], None] | None = None,
 ) -> dict[str, torch.Tensor]:
+    """`size` examples of `head` cut from `clips` (`pause()` before each one, when given: the drawing thread
+    of engine.train.batches waits there while the training thread computes)."""
     usable = [c for c in clips if len(c) >= head.min_frames()] or [c for c in clips if len(c) >= 1]
     # shots are drawn by their length, so a clip cut into many short shots does not outweigh a long take
     weights = np.array([len(c) for c in usable], dtype=np.float64)
@@ -95,6 +98,8 @@ def make_batch(
     # examples shaped like the batch's first one (a clip too small for that crop is skipped this batch).
     examples: list[dict[str, np.ndarray]] = []
     for _ in range(size * 20):
+        if pause is not None:
+            pause()
         example = head.sample(usable[int(rng.choice(len(usable), p=weights))], rng, crop)
         if not examples or all(example[k].shape == examples[0][k].shape for k in examples[0]):
             examples.append(example)
@@ -425,15 +430,24 @@ def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget
     channels-last weights (engine.train.layout); the head's saved stream (`prog.rng`) always stands before the
     next batch a step would take."""
     run.stage("train", name)
+    # on CPU ranks, batches are drawn ahead only while the rank waits for the others (engine.train.batches)
+    several_cpus = run.parallel is not None and run.parallel.world > 1 and run.device.type == "cpu"
+    gate = Gate() if several_cpus else None
     with channels_last(run.model.net(name)) as net:
         if run.parallel is not None:  # gradients averaged over the ranks in backward
-            net = run.parallel.wrap(net, run.device)
+            net = run.parallel.wrap(net, run.device, waiting=gate.open if gate is not None else None)
             run.agreed = None  # the head's first step is agreed
-        return _steps(run, name, head, net, rng, budget)
+        return _steps(run, name, head, net, rng, budget, gate)
 
 
 def _steps(
-    run: _Run, name: str, head: Head, net: torch.nn.Module, rng: np.random.Generator, budget: float
+    run: _Run,
+    name: str,
+    head: Head,
+    net: torch.nn.Module,
+    rng: np.random.Generator,
+    budget: float,
+    gate: Gate | None = None,
 ) -> bool:
     """_fit_head's loop: a step at a time (its batch drawn by a BatchSource) until the head is done or stopped."""
     cfg, prog, opt = run.cfg, run.state.progress[name], run.optims[name]
@@ -442,7 +456,7 @@ def _steps(
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
-    with BatchSource(_drawer(run, name, head), rng, ahead=_prefetching(run)) as batches:
+    with BatchSource(_drawer(run, name, head, gate), rng, ahead=_prefetching(run), gate=gate) as batches:
         while True:
             fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
             if fraction is None or stopped:
@@ -467,7 +481,7 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def _drawer(run: _Run, name: str, head: Head) -> Draw:
+def _drawer(run: _Run, name: str, head: Head, gate: Gate | None = None) -> Draw:
     """How a step of `name` draws its batch: approved pairs at their share, else crops of the show's clips
     (this rank's share of the batch in a data-parallel run)."""
     cfg, pairs = run.cfg, run.pairs
@@ -476,7 +490,9 @@ def _drawer(run: _Run, name: str, head: Head) -> Draw:
     def draw(rng: np.random.Generator) -> dict[str, torch.Tensor]:
         if pairs is not None and pairs.drawn(name, rng):
             return pairs.batch(head, rng, size, cfg.crop, run.device)
-        return make_batch(head, run.split.train, rng, size, cfg.crop, run.device)
+        return make_batch(
+            head, run.split.train, rng, size, cfg.crop, run.device, gate.pause if gate else None
+        )
 
     return draw
 

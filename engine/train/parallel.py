@@ -42,7 +42,7 @@ reproducible from the same checkpoint, though not step for step against an unint
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
 STOP_FILE = "stop"  # in the version folder: rank 0 stops at its next step when it appears
 SYNC_EVERY = 5  # steps between rank 0's decisions (how far through the head, whether to stop)
@@ -100,14 +101,20 @@ class DataParallel:
             return rng
         return np.random.default_rng([seed, head_index, self.rank, step])
 
-    def wrap(self, net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    def wrap(
+        self, net: torch.nn.Module, device: torch.device, waiting: Callable[[], None] | None = None
+    ) -> torch.nn.Module:
         """`net` in DistributedDataParallel (its parameters are shared, so optimisers and checkpoints see
-        the same tensors)."""
+        the same tensors). `waiting()` is called when this rank's last gradient bucket goes to the all-reduce:
+        from then until the step ends the rank only waits for the others (engine.train.batches draws then)."""
         ids = [device] if device.type == "cuda" else None
         # gradients are views into DDP's all-reduce buckets: no copy in and out of them every step
-        return torch.nn.parallel.DistributedDataParallel(
+        ddp = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=ids, find_unused_parameters=True, gradient_as_bucket_view=True
         )
+        if waiting is not None:
+            ddp.register_comm_hook(waiting, _allreduce_then_wait)
+        return ddp
 
     def agree(self, fraction: float | None, stop: bool) -> tuple[float | None, bool]:
         """Rank 0's (fraction, stop) on every rank: fraction None ends the head."""
@@ -122,6 +129,22 @@ class DataParallel:
         t = torch.tensor([value], dtype=torch.float64)
         dist.all_reduce(t)
         return float(t.item()) / self.world
+
+
+def _allreduce_then_wait(
+    waiting: Callable[[], None], bucket: dist.GradBucket
+) -> torch.futures.Future[torch.Tensor]:
+    """DDP's own averaging all-reduce of a gradient bucket; after the last bucket, `waiting()`."""
+    future = default_hooks.allreduce_hook(None, bucket)  # type: ignore[arg-type]  # None: the default group
+    if bucket.is_last():
+        waiting()
+    return future
+
+
+# DDP checks a hook's annotations as objects; this module's are strings (`from __future__ import annotations`)
+_allreduce_then_wait.__annotations__.update(
+    {"bucket": dist.GradBucket, "return": torch.futures.Future[torch.Tensor]}
+)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
-"""engine.train.batches: drawing ahead changes nothing but when (and at what priority) a batch is drawn."""
+"""engine.train.batches: drawing ahead changes nothing but when a batch is drawn."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from engine.train.batches import BatchSource
+from engine.train.batches import BatchSource, Gate
 
 
 def draw(rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -72,16 +71,21 @@ def test_close_waits_for_the_draw_in_flight() -> None:
     assert finished.is_set()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
-def test_batches_are_drawn_ahead_at_the_lowest_priority_so_the_training_thread_keeps_its_core() -> None:
-    seen: list[int] = []
-    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+def test_with_a_gate_batches_are_drawn_ahead_only_while_it_is_open_and_next_never_waits_on_it() -> None:
+    gate, calls = Gate(), []
 
-    def noting(rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    def counting(rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        calls.append(1)
         return draw(rng)
 
-    with BatchSource(noting, np.random.default_rng(0), ahead=2) as source:
-        source.next()
-    assert seen and set(seen) == {19}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours  # the caller's thread is untouched
+    expected = [np.random.default_rng(4).random(4 * 8)[i * 4 : (i + 1) * 4] for i in range(8)]
+    with BatchSource(counting, np.random.default_rng(4), ahead=3, gate=gate) as source:
+        got = taken(source, 4)  # the gate stays closed but while next() waits: no batch is drawn ahead
+        assert len(calls) <= 5  # (at most one begun as next() took the last)
+        gate.open()  # the rank waits at the all-reduce: drawing fills the queue
+        deadline = time.monotonic() + 10
+        while len(calls) < 8 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        assert len(calls) == 8  # 4 taken, 3 waiting, 1 more drawn and waiting for room
+        got += taken(source, 4)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
