@@ -18,9 +18,10 @@ What each of the N processes (ranks) does, inside the ordinary training loop (en
 - computes on `cpu_threads` threads (the launcher gives each worker its CPUs): torch's and OpenCV's, whose
   pool draws the batches (engine.train.threads.use_cpu_threads); a worker that left OpenCV a thread per core
   spun on the cores the other workers train on;
-- draws its batches up to 3 steps ahead on a background thread at nice 19 (engine.train.batches, on by default
-  with several ranks): the thread runs while the training thread waits in the all-reduce for the slower rank,
-  which left a rank given one CPU idle before, and the batches are the same either way;
+- draws its batches up to 3 steps ahead on a background thread (engine.train.batches, on by default with
+  several ranks), only while it waits for the other ranks: `wrap`'s comm hook (DDP's own averaging all-reduce)
+  opens a gate when this rank's last gradient bucket goes to the all-reduce and the next step closes it, so the
+  drawing fills the wait instead of taking the core from the step; the batches are the same either way;
 - follows rank 0's clock (`agree`): every SYNC_EVERY steps (and at a head's first step) rank 0 broadcasts
   how far through the head the run is and whether to stop (its `stop()`, asked every step), so every rank
   takes the same number of steps and none waits forever in an all-reduce. Between agreements a run with

@@ -43,6 +43,7 @@ class TrainSettings(BaseModel):
     prefetch: int | None = Field(
         None,
         ge=0,
-        description="Training batches drawn ahead on a background thread of the lowest priority (same "
-        "batches, same order). Default: 3 in data-parallel runs and on a GPU, none for one CPU process.",
+        description="Training batches drawn ahead on a background thread (same batches, same order; on CPU "
+        "ranks only while they wait for the others). Default: 3 in data-parallel runs and on a GPU, none for one "
+        "CPU process.",
     )
