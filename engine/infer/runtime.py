@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.infer.quantize import SCHEMES
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "openvino", "onnxruntime", "torch")
@@ -338,7 +340,7 @@ def quantized_array_fn(
     calibration: Sequence[np.ndarray],
     accept: Accept,
     backend: str | None = None,
-    schemes: Sequence[str] = ("symmetric", "asymmetric"),
+    schemes: Sequence[str] = SCHEMES,
 ) -> ArrayFn | None:
     """Like compiled_array_fn, with the net quantised to int8 (quantize.py) on `calibration` (N,H,W,C
     float32 batches, e.g. crops of the shot's first frame) in the first of `schemes` (activation grids,

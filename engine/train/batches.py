@@ -71,11 +71,6 @@ class Gate:
         with self._cv:
             return self._cv.wait_for(lambda: self._open or self._asked > 0 or self._released, timeout)
 
-    def pause(self) -> None:
-        """Between two examples of a batch: wait until drawing may go on, so a batch begun in a wait does not
-        run on into the step's computation by more than one example."""
-        self.wait()
-
     def release(self) -> None:
         with self._cv:
             self._released = True

@@ -86,7 +86,7 @@ def make_batch(
     size: int,
     crop: int,
     device: torch.device,
-    pause: Callable[[], None] | None = None,
+    pause: Callable[[], object] | None = None,
 ) -> dict[str, torch.Tensor]:
     """`size` examples of `head` cut from `clips` (`pause()` before each one, when given: the drawing thread
     of engine.train.batches waits there while the training thread computes)."""
@@ -490,9 +490,10 @@ def _drawer(run: _Run, name: str, head: Head, gate: Gate | None = None) -> Draw:
     def draw(rng: np.random.Generator) -> dict[str, torch.Tensor]:
         if pairs is not None and pairs.drawn(name, rng):
             return pairs.batch(head, rng, size, cfg.crop, run.device)
-        return make_batch(
-            head, run.split.train, rng, size, cfg.crop, run.device, gate.pause if gate else None
-        )
+        # between two examples the draw waits for the gate: a batch begun while the rank waited runs on
+        # into the step's computation by one example at most
+        pause = gate.wait if gate is not None else None
+        return make_batch(head, run.split.train, rng, size, cfg.crop, run.device, pause)
 
     return draw
 

@@ -341,18 +341,12 @@ class RayExecutor:
         with self._cond:
             self._watch.begin(name, self._clock(), limit_s)
         try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
+            return fn(*args, **kwargs)
+        finally:  # a call given up on ends in RayCallGivenUp, whether it returned or raised
             with self._cond:
                 given_up = self._watch.end()
             if given_up:
-                raise RayCallGivenUp(f"the Ray call {name} hung and was given up on") from exc
-            raise
-        with self._cond:
-            given_up = self._watch.end()
-        if given_up:
-            raise RayCallGivenUp(f"the Ray call {name} hung and was given up on")
-        return result
+                raise RayCallGivenUp(f"the Ray call {name} hung and was given up on")
 
     def _check(self, handle: Handle) -> None:
         self._jobs.check(handle, "Ray executor")

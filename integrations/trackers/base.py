@@ -66,7 +66,9 @@ class FixRequest:
     shot_code: str
     task_id: int | str
     kinds: tuple[str, ...]
-    params: dict[str, str] = field(default_factory=dict)  # frames=1012-1016, reference=1001, mask=..., factor=2
+    params: dict[str, str] = field(
+        default_factory=dict
+    )  # frames=1012-1016, reference=1001, mask=..., factor=2
     note: str | None = None
     requested_at: datetime | None = None
 

@@ -47,7 +47,9 @@ class TrackerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["none", "shotgrid", "kitsu"] = "none"
-    url: str = Field("", description="https://studio.shotgrid.autodesk.com, http://127.0.0.1:8765, or the Kitsu API URL.")
+    url: str = Field(
+        "", description="https://studio.shotgrid.autodesk.com, http://127.0.0.1:8765, or the Kitsu API URL."
+    )
     script_name: str = Field("", description="ShotGrid script name (or Kitsu login e-mail).")
     script_key: SecretStr | None = Field(
         None, description="Secret: only from RUSHES_TRACKER__SCRIPT_KEY or a secrets file, never from YAML."
@@ -75,5 +77,7 @@ class TrackerOptions(BaseModel):
     @model_validator(mode="after")
     def _webhook_kind(self) -> TrackerOptions:
         if self.webhook.enabled and self.kind != "shotgrid":
-            raise ValueError("tracker.webhook receives Flow Production Tracking webhooks: set kind to shotgrid")
+            raise ValueError(
+                "tracker.webhook receives Flow Production Tracking webhooks: set kind to shotgrid"
+            )
         return self

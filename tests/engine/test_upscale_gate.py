@@ -197,16 +197,23 @@ def test_the_nets_runtime_form_is_compiled_once_for_every_frame() -> None:
     assert first is not None and first is again
 
 
+def _float_and_int8(net: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """The head's float and int8 upscales of one flat half-size frame, from an empty runtime cache."""
+    head = get_head("upscale")
+    lr = np.ascontiguousarray(downscale(_half_flat()))
+    runtime.clear_cache()
+    with runtime.using(min_pixels=0, threads=1):
+        float_out = head.upscale(net, lr)  # type: ignore[attr-defined]
+        int8_out = head.upscale(net, lr, int8=True)  # type: ignore[attr-defined]
+    return float_out, int8_out
+
+
 def test_an_int8_net_that_fails_its_check_is_refused_with_one_log_line_and_the_float_net_runs(
     trained_net: torch.nn.Module, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(upscale_fast, "INT8_DB", -1.0)  # int8 would have to beat PyTorch by 1 dB
-    head = get_head("upscale")
-    lr = np.ascontiguousarray(downscale(_half_flat()))
-    runtime.clear_cache()
-    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.INFO, "engine.infer.runtime"):
-        float_out = head.upscale(trained_net, lr)  # type: ignore[attr-defined]
-        int8_out = head.upscale(trained_net, lr, int8=True)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.INFO, "engine.infer.runtime"):
+        float_out, int8_out = _float_and_int8(trained_net)
     assert np.array_equal(int8_out, float_out)
     if runtime.installed("onnxruntime"):
         assert "int8 openvino refused" in caplog.text or "int8 onnxruntime refused" in caplog.text
@@ -222,11 +229,7 @@ def test_without_the_quantiser_int8_falls_back_to_float_and_says_what_to_install
         raise QuantizeUnavailable("int8 inference needs ONNX Runtime's quantiser: pip install onnxruntime")
 
     monkeypatch.setattr(quantize, "quantize_onnx", missing)
-    head = get_head("upscale")
-    lr = np.ascontiguousarray(downscale(_half_flat()))
-    runtime.clear_cache()
-    with runtime.using(min_pixels=0, threads=1), caplog.at_level(logging.WARNING, "engine.infer.runtime"):
-        float_out = head.upscale(trained_net, lr)  # type: ignore[attr-defined]
-        int8_out = head.upscale(trained_net, lr, int8=True)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, "engine.infer.runtime"):
+        float_out, int8_out = _float_and_int8(trained_net)
     assert np.array_equal(int8_out, float_out)
     assert "pip install onnxruntime" in caplog.text and "running it in float" in caplog.text
