@@ -1,6 +1,7 @@
 """The two stages measured together: a studio base model, then show models from it and from scratch.
 
     .venv/bin/python bench/base.py --footage ../shared/footage [--base-budget 7200] [--show-budget 600]
+        [--modes clips,tails] [--run clips-scratch|clips-base|tails-scratch|tails-base] [--report-only]
 
 1. Holds out footage the way bench/quality.py does, for both protocols at once: whole clips (`clips`,
    seed-chosen, as engine.train.dataset.split_holdout picks them) and the last `--holdout` share of every
@@ -205,6 +206,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument(
+        "--modes",
+        default="clips,tails",
+        help="the protocols this run trains show models for after the base (e.g. `clips`, with "
+        "`--run tails-base` and `--run tails-scratch` in a second process once the base is written)",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite base.md from base.json and any base-<run>.json (runs not done show a dash)",
@@ -251,7 +258,7 @@ def main() -> None:
         "heads": head_names(),
         "runs": {},
     }
-    for mode in ("clips", "tails"):
+    for mode in [m for m in args.modes.split(",") if m]:
         for base in (None, based.version):
             label = f"{mode}-{'base' if base is not None else 'scratch'}"
             data["runs"][label] = run_show(clips, args, mode, base, masks)
