@@ -20,7 +20,9 @@ quantiser, then the same backends: OpenVINO by default, ONNX Runtime where it is
 keeps it only when the caller's own check against PyTorch accepts it (the upscale head's: within 0.1 dB
 on the shot's first frame), trying symmetric activations first (a plain int8 chain in OpenVINO, 1.5-1.7x
 the asymmetric net's speed) and asymmetric ones (finer) next; when every scheme is refused, or the quantiser
-is missing, it logs one warning and the caller runs the float net.
+is missing, it logs one warning and the caller runs the float net. OpenVINO compiles the int8 net once per
+input shape (`_StaticOpenVINO`: more of it fused than with any size allowed) and writes its output straight
+into the caller's array.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
 on between two calls is exported again rather than run with stale weights.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
@@ -242,7 +244,8 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, channels_last: b
     return buffer.getvalue()
 
 
-def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
+def _openvino_model(onnx: bytes, threads: int) -> tuple[Any, Any, dict[str, Any]]:
+    """OpenVINO's core, the ONNX model read by it, and the compile settings for `threads`."""
     import openvino as ov
 
     core = ov.Core()
@@ -251,13 +254,17 @@ def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
         with open(path, "wb") as f:
             f.write(onnx)
         model = core.read_model(path)
-        config = {
-            "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": "f32",
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        compiled = core.compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
+    config = {
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": "f32",
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+    return core, model, config
+
+
+def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
+    core, model, config = _openvino_model(onnx, threads)
+    request = core.compile_model(model, "CPU", config).create_infer_request()
 
     def run(x: np.ndarray) -> np.ndarray:
         # the output is the caller's own copy (share_outputs=False; the request reuses its buffer); the
@@ -282,10 +289,49 @@ def _compile_onnxruntime(onnx: bytes, threads: int) -> ArrayFn:
     return run
 
 
+class _StaticOpenVINO:
+    """An OpenVINO net compiled for each input shape it meets (the last `SHAPES_KEPT`), each call writing
+    its output straight into a new array of the caller's (no copy out of the runtime's buffer). Compiled
+    for one size, OpenVINO folds what it leaves apart for any size (the upscale int8 net at 960x540,
+    docs/benchmarks.md, sixth pass): the input's N,H,W,C -> N,C,H,W transpose and its reorder (6 ms) go
+    into the first convolution's reads, and that convolution takes its bias, LeakyReLU and quantisation
+    as post-ops, leaving a f32 -> u8 reorder (7-10 ms) where a separate pass over its 32-channel output
+    took 15-17 ms. A compile takes 0.1-0.2 s; a fix's frames and tiles share a shape."""
+
+    SHAPES_KEPT = 4
+
+    def __init__(self, onnx: bytes, threads: int) -> None:
+        self.core, self.model, self.config = _openvino_model(onnx, threads)
+        self.requests: OrderedDict[tuple[int, ...], tuple[Any, tuple[int, ...]]] = OrderedDict()
+
+    def _request(self, shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
+        """The infer request compiled for inputs of `shape`, and its output's shape."""
+        if shape not in self.requests:
+            model = self.model.clone()
+            model.reshape(list(shape))
+            compiled = self.core.compile_model(model, "CPU", self.config)
+            self.requests[shape] = (compiled.create_infer_request(), tuple(compiled.output(0).shape))
+            while len(self.requests) > self.SHAPES_KEPT:
+                self.requests.popitem(last=False)
+        self.requests.move_to_end(shape)
+        return self.requests[shape]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        import openvino as ov
+
+        x = np.ascontiguousarray(x, np.float32)
+        request, shape = self._request(tuple(x.shape))
+        out = np.empty(shape, np.float32)
+        request.set_output_tensor(0, ov.Tensor(out, shared_memory=True))
+        request.infer([x], share_inputs=True, share_outputs=True)
+        return out
+
+
 _COMPILERS: dict[str, Callable[[bytes, int], ArrayFn]] = {
     "openvino": _compile_openvino,
     "onnxruntime": _compile_onnxruntime,
 }
+_INT8_COMPILERS: dict[str, Callable[[bytes, int], ArrayFn]] = {**_COMPILERS, "openvino": _StaticOpenVINO}
 CHECK_SIDE = 64  # the check runs on a crop this size: cheap in PyTorch, the same graph
 
 
@@ -389,7 +435,7 @@ def _compile_int8(
     try:
         onnx = export_onnx(module, x, True)
         for scheme in schemes:
-            runner = _COMPILERS[backend](quantize_onnx(onnx, calibration, scheme=scheme), threads)
+            runner = _INT8_COMPILERS[backend](quantize_onnx(onnx, calibration, scheme=scheme), threads)
             ok, detail = accept(runner)
             if ok:
                 log.info("int8 %s (%s) ready, %d threads: %s", backend, scheme, threads, detail)

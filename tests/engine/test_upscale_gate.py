@@ -233,3 +233,24 @@ def test_without_the_quantiser_int8_falls_back_to_float_and_says_what_to_install
         float_out, int8_out = _float_and_int8(trained_net)
     assert np.array_equal(int8_out, float_out)
     assert "pip install onnxruntime" in caplog.text and "running it in float" in caplog.text
+
+
+@needs_quantiser
+def test_the_int8_net_compiled_per_frame_size_gives_the_any_size_output_in_a_new_array_per_frame() -> None:
+    net = acting_upscale_net()
+    frame = np.ascontiguousarray(downscale(_half_flat()))  # 320 x 200
+    crop = np.ascontiguousarray(frame[:96, :136])
+    module = runtime._Forward(upscale_fast.runtime_forward(net), net, channels_last=True).eval()
+    onnx = runtime.export_onnx(module, torch.from_numpy(frame[None, :64, :64]), channels_last=True)
+    int8 = quantize.quantize_onnx(onnx, upscale_fast._calibration(frame), scheme="symmetric")
+    any_size = runtime._compile_openvino(int8, 1)
+    per_size = runtime._StaticOpenVINO(int8, 1)
+    first = per_size(frame[None])
+    kept = first.copy()
+    flipped = per_size(np.ascontiguousarray(frame[None, ::-1]))
+    other = per_size(crop[None])
+    assert first.shape == flipped.shape == (1, 400, 640, 3) and other.shape == (1, 192, 272, 3)
+    assert np.array_equal(first, kept)  # a later frame of the same size leaves an earlier one alone
+    assert np.abs(first).max() > 0.01 and not np.array_equal(first, flipped)  # the net acts on its input
+    for x, got in ((frame, first), (crop, other)):
+        assert np.abs(got - any_size(x[None])).max() < runtime.TOLERANCE
