@@ -1,7 +1,8 @@
 """Upscale's int8 frame, the fifth pass's path against the head's, alternated frame by frame in one process
 (a shared machine's load swings 2-4x within minutes, so only interleaved ratios mean anything there).
 
-    .venv/bin/python bench/upscale_int8_ab.py [--net fresh|acting|trained] [--frames 3] [--rounds 10]
+    .venv/bin/python bench/upscale_int8_ab.py [--net fresh|acting|trained] [--part whole|net] [--threads 2] \
+        [--frames 3] [--rounds 10]
 
 "before" is the int8 path as the fifth pass left it (docs/benchmarks.md): its net exported with the pixel
 shuffle's own channel order (a layout reorder before the closing transpose), compiled once by OpenVINO
@@ -9,7 +10,8 @@ for any input size (`runtime._compile_openvino`: the first convolution's bias ad
 output copied out of the runtime's buffer. "after" is `UpscaleHead.upscale` as it is. Both run the whole
 frame as a fix does (bicubic base, int8 net, sum and clip; 960x540 in, 1080p out, speed.py's camera move
 over a real photo), calibrated and checked the same way; the compile, quantisation and check happen
-before the timing. Each round upscales every frame once each way, the order alternating by round; prints
+before the timing. `--part net` times the int8 net's call alone (the runner the head gets), `whole` (default)
+`UpscaleHead.upscale`. Each round upscales every frame once each way, the order alternating by round; prints
 the median ms per frame each way and the median of the per-round ratios, the int8 scheme each took, the
 largest output difference between the two, and the load before and after.
 Nets: `fresh` (the head's own, last layer zero: its cost, not its output), `acting` (every weight small
@@ -111,6 +113,8 @@ class Log(logging.Handler):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", choices=("fresh", "acting", "trained"), default="fresh")
+    ap.add_argument("--part", choices=("whole", "net"), default="whole")
+    ap.add_argument("--threads", type=int, default=2, help="the runtime's threads (RUSHES_INFER_THREADS)")
     ap.add_argument("--frames", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args()
@@ -125,7 +129,7 @@ def main() -> None:
     ways = ("before", "after")
     outs: dict[str, list[np.ndarray]] = {}
     schemes: dict[str, list[str]] = {}
-    with runtime.using(threads=2):
+    with runtime.using(threads=args.threads):
         for way in ways:
             with path(way):
                 n = len(log.lines)
@@ -137,14 +141,21 @@ def main() -> None:
             per_round = {}
             for way in ways if r % 2 == 0 else ways[::-1]:
                 with path(way):
+                    runner = upscale_fast.int8_runner(head.forward, net, frames[0])
+                    assert runner is not None, "the int8 net was refused: see the log"
                     t = time.perf_counter()
                     for f in frames:
-                        head.upscale(net, f, int8=True)
+                        if args.part == "net":
+                            runner(f[None])
+                        else:
+                            head.upscale(net, f, int8=True)
                     per_round[way] = 1000 * (time.perf_counter() - t) / len(frames)
                 ms[way].append(per_round[way])
             ratios.append(per_round["before"] / per_round["after"])
     report = {
         "net": args.net,
+        "part": args.part,
+        "threads": args.threads,
         "ms_per_frame": {w: [round(v, 1) for v in ms[w]] for w in ways},
         "median_ms_per_frame": {w: round(statistics.median(ms[w]), 1) for w in ways},
         "median_speedup_after": round(statistics.median(ratios), 3),

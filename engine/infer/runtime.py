@@ -290,7 +290,8 @@ def _compile_onnxruntime(onnx: bytes, threads: int) -> ArrayFn:
 
 
 class _StaticOpenVINO:
-    """An OpenVINO net compiled for each input shape it meets (the last `SHAPES_KEPT`), each call writing
+    """An OpenVINO net compiled for each input shape it meets (the last `SHAPES_KEPT`, each holding its
+    activations' memory as the any-size net does for the largest it has run), each call writing
     its output straight into a new array of the caller's (no copy out of the runtime's buffer). Compiled
     for one size, OpenVINO folds what it leaves apart for any size (the upscale int8 net at 960x540,
     docs/benchmarks.md, sixth pass): the input's N,H,W,C -> N,C,H,W transpose and its reorder (6 ms) go
@@ -298,7 +299,7 @@ class _StaticOpenVINO:
     as post-ops, leaving a f32 -> u8 reorder (7-10 ms) where a separate pass over its 32-channel output
     took 15-17 ms. A compile takes 0.1-0.2 s; a fix's frames and tiles share a shape."""
 
-    SHAPES_KEPT = 4
+    SHAPES_KEPT = 3  # the int8 check's frame, then a fix's full batch of tiles and its last, smaller one
 
     def __init__(self, onnx: bytes, threads: int) -> None:
         self.core, self.model, self.config = _openvino_model(onnx, threads)
