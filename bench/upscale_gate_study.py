@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/upscale_study.py --footage ../shared/footage --protocol clips --cpu-seconds 150 --save /tmp/net_clips.pt
     .venv/bin/python bench/upscale_gate_study.py --footage ../shared/footage --protocol clips \
-        --net /tmp/net_clips.pt [--thresholds 0.02,0.04] [--int8 [shipped,symmetric,asymmetric]]
+        --net /tmp/net_clips.pt [--thresholds 0.02,0.04] [--int8 [shipped,symmetric,asymmetric,shipped@first]]
 
 Loads a net trained by bench/upscale_study.py (--save), takes the held-out frames of the same protocol
 (`clips`: the two unseen clips; `tails`: every clip's last 40%) at --resolution short side (the footage's
@@ -10,8 +10,9 @@ own size when smaller: 1280x720 camera, 640x360 CG), box-downscales them 2x and 
 head: ungated (every pixel through the net), in int8 with --int8 (engine.heads.upscale_fast: calibrated
 and checked on each clip's first held-out frame, as a fix does on a shot's first frame; a clip whose check
 fails runs the float net; `shipped`: the head's schemes in turn, symmetric then asymmetric activations,
-or one scheme alone; the runtime's log says which ran), and gated at each threshold (engine.infer.sparse: the net
-only on tiles whose detail score reaches it, bicubic elsewhere). Reports each path's mean PSNR (less a
+or one scheme alone; `@first+last`, `@first` after it: the convolutions it keeps float, the head's
+`upscale_fast.FLOAT_CONVS` by default; the runtime's log says which ran), and gated at each threshold
+(engine.infer.sparse: the net only on tiles whose detail score reaches it, bicubic elsewhere). Reports each path's mean PSNR (less a
 4-pixel border) and its difference from the ungated path, and the share of tiles the net ran on. All
 through the inference runtime (OpenVINO by default), one thread: a quality study, run it niced.
 """
@@ -64,12 +65,15 @@ def study(net: torch.nn.Module, frames: list[tuple[str, np.ndarray]], args: Any)
             runtime.clear_cache()
             clip = key
         for variant in [v for v in args.int8.split(",") if v]:
-            shipped = upscale_fast.SCHEMES
-            upscale_fast.SCHEMES = shipped if variant == "shipped" else (variant,)
+            scheme, at, convs = variant.partition("@")
+            shipped, float_convs = upscale_fast.SCHEMES, upscale_fast.FLOAT_CONVS
+            upscale_fast.SCHEMES = shipped if scheme == "shipped" else (scheme,)
+            if at:
+                upscale_fast.FLOAT_CONVS = tuple(c for c in convs.split("+") if c)
             try:
                 out = head.upscale(net, lr, int8=True)
             finally:
-                upscale_fast.SCHEMES = shipped
+                upscale_fast.SCHEMES, upscale_fast.FLOAT_CONVS = shipped, float_convs
             acc.setdefault(f"int8 {variant}", []).append(psnr(out[b:-b, b:-b], hr[b:-b, b:-b]))
         acc["ungated"].append(psnr(ungated[b:-b, b:-b], hr[b:-b, b:-b]))
         acc["bicubic"].append(psnr(upscale_bicubic(lr)[b:-b, b:-b], hr[b:-b, b:-b]))
@@ -108,7 +112,8 @@ def main() -> None:
         nargs="?",
         const="shipped",
         default="",
-        help="also the int8 net (calibrated and checked per clip): comma-separated shipped|symmetric|asymmetric",
+        help="also the int8 net (calibrated and checked per clip): comma-separated shipped|symmetric|asymmetric, "
+        "each optionally @CONVS, the convolutions left float (first+last, first, last; empty: none)",
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

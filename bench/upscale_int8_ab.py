@@ -1,13 +1,15 @@
 """Upscale's int8 frame, the fifth pass's path against the head's, alternated frame by frame in one process
 (a shared machine's load swings 2-4x within minutes, so only interleaved ratios mean anything there).
 
-    .venv/bin/python bench/upscale_int8_ab.py [--net fresh|acting|trained] [--part whole|net] [--threads 2] \
-        [--frames 3] [--rounds 10]
+    .venv/bin/python bench/upscale_int8_ab.py [--compare passes|last-conv] [--net fresh|acting|trained] \
+        [--part whole|net] [--threads 2] [--frames 3] [--rounds 10]
 
 "before" is the int8 path as the fifth pass left it (docs/benchmarks.md): its net exported with the pixel
 shuffle's own channel order (a layout reorder before the closing transpose), compiled once by OpenVINO
 for any input size (`runtime._compile_openvino`: the first convolution's bias add a separate pass), its
-output copied out of the runtime's buffer. "after" is `UpscaleHead.upscale` as it is. Both run the whole
+output copied out of the runtime's buffer. "after" is `UpscaleHead.upscale` as it is. With `--compare
+last-conv` both are the head's path as it is, "before" with the first and last convolutions float, "after"
+with the first alone (quantize.FLOAT_CONVS). Both run the whole
 frame as a fix does (bicubic base, int8 net, sum and clip; 960x540 in, 1080p out, speed.py's camera move
 over a real photo), calibrated and checked the same way; the compile, quantisation and check happen
 before the timing. `--part net` times the int8 net's call alone (the runner the head gets), `whole` (default)
@@ -65,8 +67,17 @@ def before_forward(net: torch.nn.Module) -> TensorFn:
 
 
 @contextmanager
-def path(which: str) -> Iterator[None]:
-    """The head's int8 path (`after`) or the fifth pass's (`before`) for a block."""
+def path(which: str, compare: str = "passes") -> Iterator[None]:
+    """The head's int8 path (`after`) or the fifth pass's (`before`) for a block; with `compare` last-conv
+    the head's path with the last convolution int8 (`after`) or float (`before`)."""
+    if compare == "last-conv":
+        kept = upscale_fast.FLOAT_CONVS
+        upscale_fast.FLOAT_CONVS = ("first", "last") if which == "before" else ("first",)
+        try:
+            yield
+        finally:
+            upscale_fast.FLOAT_CONVS = kept
+        return
     forward, compiler = upscale_fast.runtime_forward, runtime._INT8_COMPILERS["openvino"]
     if which == "before":
         upscale_fast.runtime_forward = before_forward
@@ -112,6 +123,7 @@ class Log(logging.Handler):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--compare", choices=("passes", "last-conv"), default="passes")
     ap.add_argument("--net", choices=("fresh", "acting", "trained"), default="fresh")
     ap.add_argument("--part", choices=("whole", "net"), default="whole")
     ap.add_argument("--threads", type=int, default=2, help="the runtime's threads (RUSHES_INFER_THREADS)")
@@ -131,7 +143,7 @@ def main() -> None:
     schemes: dict[str, list[str]] = {}
     with runtime.using(threads=args.threads):
         for way in ways:
-            with path(way):
+            with path(way, args.compare):
                 n = len(log.lines)
                 outs[way] = [head.upscale(net, f, int8=True) for f in frames]
                 schemes[way] = log.lines[n:]
@@ -140,7 +152,7 @@ def main() -> None:
         for r in range(args.rounds):
             per_round = {}
             for way in ways if r % 2 == 0 else ways[::-1]:
-                with path(way):
+                with path(way, args.compare):
                     runner = upscale_fast.int8_runner(head.forward, net, frames[0])
                     assert runner is not None, "the int8 net was refused: see the log"
                     t = time.perf_counter()
@@ -153,6 +165,7 @@ def main() -> None:
                 ms[way].append(per_round[way])
             ratios.append(per_round["before"] / per_round["after"])
     report = {
+        "compare": args.compare,
         "net": args.net,
         "part": args.part,
         "threads": args.threads,

@@ -41,6 +41,7 @@ INT8_DB = 0.1  # the most PSNR the int8 net may lose against PyTorch's float net
 CHECK_BORDER = 4
 CALIBRATION_SIDE = 256  # input pixels a side of each calibration crop
 SCHEMES = quantize.SCHEMES  # int8 activation grids tried in turn, faster first (the benches narrow it)
+FLOAT_CONVS = quantize.FLOAT_CONVS  # the convolutions the int8 net keeps in float (the benches vary it)
 
 
 def runtime_forward(net: torch.nn.Module) -> TensorFn:
@@ -126,7 +127,10 @@ def int8_runner(
             f"(at most {INT8_DB} dB lower allowed)"
         )
 
-    return runtime.quantized_array_fn(runtime_forward(net), net, _calibration(frame), accept, schemes=SCHEMES)
+    crops = _calibration(frame)
+    return runtime.quantized_array_fn(
+        runtime_forward(net), net, crops, accept, schemes=SCHEMES, float_convs=FLOAT_CONVS
+    )
 
 
 def _calibration(frame: np.ndarray, side: int = CALIBRATION_SIDE) -> list[np.ndarray]:

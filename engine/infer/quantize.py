@@ -7,9 +7,8 @@ point) and "asymmetric" (uint8 over [min, max], a zero point). Asymmetric grids 
 outputs span about [-0.1a, a]: a/232 a step against a/127) but OpenVINO's CPU plugin runs the zero point
 as a u8 -> f32 conversion and a subtraction between every two int8 convolutions, as long as the
 convolutions themselves (docs/benchmarks.md: 214 against 133 ms for the upscale net at 960x540); with
-symmetric activations the int8 convolutions chain directly. The first and last `keep_float` convolutions
-stay float: the input image's and the output correction's 8-bit grids cost the most quality, for under a
-tenth of the multiply-adds of the heads' conv stacks. Needs the `onnxruntime` extra (onnxruntime and onnx);
+symmetric activations the int8 convolutions chain directly. The convolutions named in `FLOAT_CONVS` stay
+float (see there). Needs the `onnxruntime` extra (onnxruntime and onnx);
 QuantizeUnavailable (one sentence: what to install) when it is missing.
 Quality is not guaranteed here: callers check the int8 net's output against PyTorch's before using it
 (runtime.quantized_array_fn) and run the float net when the check fails.
@@ -33,16 +32,26 @@ class QuantizeUnavailable(RuntimeError):
 
 
 SCHEMES = ("symmetric", "asymmetric")
+CONVS = ("first", "last")  # the convolutions `float_convs` can name: the graph's first and last Conv nodes
+FLOAT_CONVS: tuple[str, ...] = ("first", "last")
+"""The convolutions left in float by default. The first reads the input image itself: an 8-bit grid on it
+costs the most quality (docs/benchmarks.md, fifth pass: the first and last in int8 too moved the upscale
+output up to 0.178 from the float net's, against 0.030) for a few percent of the multiply-adds."""
 
 
 def quantize_onnx(
-    onnx_bytes: bytes, calibration: Sequence[np.ndarray], keep_float: int = 1, scheme: str = "asymmetric"
+    onnx_bytes: bytes,
+    calibration: Sequence[np.ndarray],
+    scheme: str = "asymmetric",
+    float_convs: Sequence[str] = FLOAT_CONVS,
 ) -> bytes:
     """`onnx_bytes` (one input "x") quantised to int8 with `calibration` (input batches) for activation
-    ranges and `scheme` (one of SCHEMES) for their grid; the first and last `keep_float` Conv nodes left
-    in float."""
+    ranges and `scheme` (one of SCHEMES) for their grid; the Conv nodes named in `float_convs` (of CONVS)
+    left in float."""
     if scheme not in SCHEMES:
         raise ValueError(f"int8 activation scheme {scheme!r} is not known; use one of {', '.join(SCHEMES)}")
+    if unknown := set(float_convs) - set(CONVS):
+        raise ValueError(f"convolutions {sorted(unknown)} are not known; name any of {', '.join(CONVS)}")
     symmetric = scheme == "symmetric"
     try:
         import onnx
@@ -70,7 +79,7 @@ def quantize_onnx(
     model = _inline_shared_constants(onnx.load_from_string(onnx_bytes))
     onnx_bytes = model.SerializeToString()
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
-    keep = convs[:keep_float] + convs[len(convs) - keep_float :] if keep_float > 0 else []
+    keep = sorted({convs[0 if which == "first" else -1] for which in float_convs} if convs else set())
     with tempfile.TemporaryDirectory(prefix="rushes-int8-") as tmp, _quiet():
         source, target = os.path.join(tmp, "f32.onnx"), os.path.join(tmp, "int8.onnx")
         with open(source, "wb") as f:

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.infer.quantize import SCHEMES
+from engine.infer.quantize import FLOAT_CONVS, SCHEMES
 
 log = logging.getLogger(__name__)
 
@@ -388,10 +388,12 @@ def quantized_array_fn(
     accept: Accept,
     backend: str | None = None,
     schemes: Sequence[str] = SCHEMES,
+    float_convs: Sequence[str] = FLOAT_CONVS,
 ) -> ArrayFn | None:
     """Like compiled_array_fn, with the net quantised to int8 (quantize.py) on `calibration` (N,H,W,C
     float32 batches, e.g. crops of the shot's first frame) in the first of `schemes` (activation grids,
-    quantize.SCHEMES: the faster first) that `accept` (the caller's quality check against PyTorch) takes;
+    quantize.SCHEMES: the faster first) that `accept` (the caller's quality check against PyTorch) takes,
+    the convolutions named in `float_convs` (quantize.FLOAT_CONVS) left in float;
     None (logged, once per net) when the backend is torch, the quantiser is missing or fails, or the check
     refuses every scheme: the caller runs the float net.
     Cached like the float nets: the first calibration a net gets serves its later calls."""
@@ -400,7 +402,8 @@ def quantized_array_fn(
         return None
     threads = runtime_threads()
     key = (*_key(fn, net, int(calibration[0].shape[-1]), name, threads, channels_last=True), "int8", *schemes)
-    return _cached(key, lambda: _compile_int8(fn, net, calibration, accept, name, threads, schemes))
+    make = lambda: _compile_int8(fn, net, calibration, accept, name, threads, schemes, float_convs)  # noqa: E731
+    return _cached((*key, "float", *float_convs), make)
 
 
 def _tensor(example: np.ndarray) -> torch.Tensor:
@@ -426,6 +429,7 @@ def _compile_int8(
     backend: str,
     threads: int,
     schemes: Sequence[str],
+    float_convs: Sequence[str],
 ) -> ArrayFn | None:
     from engine.infer.quantize import quantize_onnx
 
@@ -436,10 +440,11 @@ def _compile_int8(
     try:
         onnx = export_onnx(module, x, True)
         for scheme in schemes:
-            runner = _INT8_COMPILERS[backend](quantize_onnx(onnx, calibration, scheme=scheme), threads)
+            runner = _INT8_COMPILERS[backend](quantize_onnx(onnx, calibration, scheme, float_convs), threads)
             ok, detail = accept(runner)
             if ok:
-                log.info("int8 %s (%s) ready, %d threads: %s", backend, scheme, threads, detail)
+                done = f"{'+'.join(float_convs) or 'no'} conv float, {threads} threads: {detail}"
+                log.info("int8 %s (%s) ready, %s", backend, scheme, done)
                 return runner
             refusals.append(f"{scheme}: {detail}")
     except Exception as exc:  # a quantiser or exporter that cannot take this net: the float net still runs

@@ -254,3 +254,25 @@ def test_the_int8_net_compiled_per_frame_size_gives_the_any_size_output_in_a_new
     assert np.abs(first).max() > 0.01 and not np.array_equal(first, flipped)  # the net acts on its input
     for x, got in ((frame, first), (crop, other)):
         assert np.abs(got - any_size(x[None])).max() < runtime.TOLERANCE
+
+
+@needs_quantiser
+def test_the_int8_net_keeps_exactly_the_named_convolutions_in_float() -> None:
+    import onnx
+
+    net = acting_upscale_net()
+    frame = np.ascontiguousarray(downscale(_half_flat((256, 160))))
+    module = runtime._Forward(upscale_fast.runtime_forward(net), net, channels_last=True).eval()
+    graph = runtime.export_onnx(module, torch.from_numpy(frame[None, :64, :64]), channels_last=True)
+
+    def float_convs(float_convs: tuple[str, ...]) -> list[bool]:
+        int8 = onnx.load_from_string(quantize.quantize_onnx(graph, [frame[None]], "symmetric", float_convs))
+        dequantised = {o for n in int8.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+        return [n.input[1] not in dequantised for n in int8.graph.node if n.op_type == "Conv"]
+
+    default = float_convs(quantize.FLOAT_CONVS)
+    assert len(default) == 7 and default == float_convs(upscale_fast.FLOAT_CONVS)
+    assert float_convs(("first", "last")) == [True] + [False] * 5 + [True]
+    assert float_convs(("first",)) == [True] + [False] * 6
+    with pytest.raises(ValueError, match="middle"):
+        quantize.quantize_onnx(graph, [frame[None]], "symmetric", ("middle",))
