@@ -12,9 +12,9 @@ and checked on each clip's first held-out frame, as a fix does on a shot's first
 fails runs the float net; `shipped`: the head's schemes in turn, symmetric then asymmetric activations,
 or one scheme alone; `@first+last`, `@first` after it: the convolutions it keeps float, the head's
 `upscale_fast.FLOAT_CONVS` by default; the runtime's log says which ran), and gated at each threshold
-(engine.infer.sparse: the net only on tiles whose detail score reaches it, bicubic elsewhere). Reports each path's mean PSNR (less a
-4-pixel border) and its difference from the ungated path, and the share of tiles the net ran on. All
-through the inference runtime (OpenVINO by default), one thread: a quality study, run it niced.
+(engine.infer.sparse: the net only on tiles whose detail score reaches it, bicubic elsewhere). Reports
+each path's mean PSNR (less a 4-pixel border), its difference from the ungated path (mean, worst frame,
+and both per held-out clip), and the share of tiles the net ran on. All through the inference runtime (OpenVINO by default), one thread: a quality study, run it niced.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def study(net: torch.nn.Module, frames: list[tuple[str, np.ndarray]], args: Any)
     b = args.border
     thresholds = [float(t) for t in args.thresholds.split(",") if t]
     acc: dict[str, list[float]] = {"ungated": [], "bicubic": []}
+    keys = [key for key, _ in frames]
     share: dict[str, list[float]] = {}
     clip = ""
     for key, hr in frames:
@@ -93,6 +94,15 @@ def study(net: torch.nn.Module, frames: list[tuple[str, np.ndarray]], args: Any)
             if k not in ("ungated", "bicubic")
         },
         "tiles_run": {k: float(np.mean(v)) for k, v in share.items()},
+        "per_clip_delta": {  # mean (worst frame) against the ungated path, each held-out clip
+            clip: {
+                k: [round(float(np.mean(d)), 4), round(float(np.min(d)), 4)]
+                for k, v in acc.items()
+                if k not in ("ungated", "bicubic")
+                for d in [np.subtract(v, acc["ungated"])[[i for i, c in enumerate(keys) if c == clip]]]
+            }
+            for clip in dict.fromkeys(keys)
+        },
     }
 
 
