@@ -382,12 +382,14 @@ def _start_run(
 
 def _fit_heads(run: _Run) -> bool:
     """Fit each unfinished head in turn; True when stopped early. Training ends at what is left of the run
-    less evaluation's reserve (`eval_reserve`); each head gets its share of the training time left when it
-    starts, so a head that ran over (a step is the unit of time) is made up by the heads after it."""
+    less evaluation's reserve (`eval_reserve`; none when nothing is held out, as in a base run, which is
+    not scored); each head gets its share of the training time left when it starts, so a head that ran
+    over (a step is the unit of time) is made up by the heads after it."""
     left = max(0.0, run.deadline - time.monotonic())
     least = sum(c.frame for c in run.costs.known().values()) if run.costs is not None else 0.0
     last = run.memo.last() if run.memo else None
-    train_until = time.monotonic() + left - eval_reserve(left, run.cfg.eval_share, last, least)
+    reserve = eval_reserve(left, run.cfg.eval_share, last, least) if run.split.holdout else 0.0
+    train_until = time.monotonic() + left - reserve
     shares = {n: float(run.cfg.head_shares.get(n, 1.0)) for n in run.names}
     todo = [n for n in run.names if not run.state.progress[n].done]
     for i, n in enumerate(todo):

@@ -215,6 +215,26 @@ def test_a_budget_is_wall_clock_for_the_whole_run_and_evaluation_stops_at_the_de
     assert 0 < one_clip < every_clip  # scored on the first held-out clip only, not all three
 
 
+def test_a_run_with_nothing_held_out_trains_for_its_whole_budget(tmp_path: Path) -> None:
+    # a base run scores nothing: keeping evaluation's share back would leave that share of its hours idle
+    heard: list[tuple[str, float | None]] = []
+    options = TrainOptions(budget_seconds=5, device="cpu", resolution=64, holdout_fraction=0.0)
+    result = train(
+        _clips(),
+        options,
+        tmp_path / "base",
+        heads=["upscale"],
+        settings=_settings(tmp_path, max_steps=None, eval_share=0.5),
+        on_stage=lambda s: heard.append((s.name, s.left_s)),
+    )
+
+    assert result.metrics == {}
+    started = dict(heard)["train"]
+    left_at_write = dict(heard)["write"]
+    assert started is not None and left_at_write is not None
+    assert left_at_write <= 0.2 * started  # half kept back for an evaluation that never comes would leave 50%
+
+
 def test_evaluation_keeps_its_share_or_what_it_took_last_time_when_that_was_more(tmp_path: Path) -> None:
     from engine.train.loop import EvalMemo, eval_reserve
 
