@@ -154,7 +154,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         "# Base model, then show models from it and from scratch",
         "",
-        f"`{' '.join(sys.argv)}`: base {args.base_budget:.0f} s ({data['base']['steps']} steps), "
+        f"`{' '.join(sys.argv)}`: base {data['base']['wall_seconds']:.0f} s ({data['base']['steps']} steps), "
         f"each show model {args.show_budget:.0f} s, {data['machine']['cpu_count']} CPU cores "
         f"(load average {load:.1f} at the end), {args.resolution}p, first {args.frames} frames per clip.",
         "",
