@@ -15,7 +15,8 @@ over a real photo), calibrated and checked the same way; the compile, quantisati
 before the timing. `--part net` times the int8 net's call alone (the runner the head gets), `whole` (default)
 `UpscaleHead.upscale`. Each round upscales every frame once each way, the order alternating by round; prints
 the median ms per frame each way and the median of the per-round ratios, the int8 scheme each took, the
-largest output difference between the two, and the load before and after.
+largest output difference between the two, and the load before and after; the same goes to
+bench/out/upscale_int8_ab_<compare>_<net>_<part>.json and .md.
 Nets: `fresh` (the head's own, last layer zero: its cost, not its output), `acting` (every weight small
 and non-zero, tests/engine/upscale_nets.py), `trained` (the default config fitted 60 steps on crops of
 two photos: a correction like a trained net's, for the scheme the check picks and the difference).
@@ -39,6 +40,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import OUT, md_table, write_json
 
 from engine import synth
 from engine.baselines.restore import downscale
@@ -181,6 +185,17 @@ def main() -> None:
         "load_after": os.getloadavg()[0],
     }
     print(json.dumps(report, indent=1))
+    name = f"upscale_int8_ab_{args.compare}_{args.net}_{args.part}"
+    write_json(OUT / f"{name}.json", report)
+    rows = [[w, report["median_ms_per_frame"][w], " / ".join(report["int8_log"][w]) or "-"] for w in ways]
+    text = (
+        f"# Upscale int8 A/B: {args.compare}, {args.net} net, {args.part}, {args.threads} threads\n\n"
+        + md_table(["path", "median ms per frame", "int8 log"], rows)
+        + f"\n\nafter's speed-up: {report['median_speedup_after']}x (per-round range "
+        f"{report['speedup_range'][0]}-{report['speedup_range'][1]}), largest output difference "
+        f"{report['max_output_difference']:.2g}, load {load_before:.1f} -> {report['load_after']:.1f}\n"
+    )
+    (OUT / f"{name}.md").write_text(text)
 
 
 if __name__ == "__main__":
