@@ -57,7 +57,7 @@ class BaselineScores:
         if self.path is None:
             return
         kept = dict(list(self._known.items())[-MAX_ENTRIES:])
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # two runs may share the cache
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(kept))

@@ -383,12 +383,13 @@ def _start_run(
 def _fit_heads(run: _Run) -> bool:
     """Fit each unfinished head in turn; True when stopped early. Training ends at what is left of the run
     less evaluation's reserve (`eval_reserve`; none when nothing is held out, as in a base run, which is
-    not scored); each head gets its share of the training time left when it starts, so a head that ran
+    not scored, nor with `score_every_clip`, whose evaluation runs after the budget); each head gets its share of the training time left when it starts, so a head that ran
     over (a step is the unit of time) is made up by the heads after it."""
     left = max(0.0, run.deadline - time.monotonic())
     least = sum(c.frame for c in run.costs.known().values()) if run.costs is not None else 0.0
     last = run.memo.last() if run.memo else None
-    reserve = eval_reserve(left, run.cfg.eval_share, last, least) if run.split.holdout else 0.0
+    scored_in_budget = run.split.holdout and not run.cfg.score_every_clip
+    reserve = eval_reserve(left, run.cfg.eval_share, last, least) if scored_in_budget else 0.0
     train_until = time.monotonic() + left - reserve
     shares = {n: float(run.cfg.head_shares.get(n, 1.0)) for n in run.names}
     todo = [n for n in run.names if not run.state.progress[n].done]
@@ -556,8 +557,8 @@ def _score(
     until the run's deadline, less one frame of each later head (their smallest fair score, as the show's last
     run timed it: engine.train.eval_time), and is scored clip by clip until its slice is spent (always one clip
     at least, on one frame when a whole clip, as long as this head's last time or the longest any head took so
-    far, would not fit), so evaluation ends by the deadline instead of after it; with `max_steps` every clip
-    is scored. The baselines' scores are shared by the head's and the parent's nets (engine.baselines.scores)."""
+    far, would not fit), so evaluation ends by the deadline instead of after it; with `max_steps` or
+    `score_every_clip` every clip is scored whole, so two runs on the same held-out clips score the same frames. The baselines' scores are shared by the head's and the parent's nets (engine.baselines.scores)."""
     run.model.eval()
     metrics: dict[str, dict[str, float]] = {}
     parent_metrics: dict[str, dict[str, float]] = {}
@@ -570,7 +571,7 @@ def _score(
         run.stage("evaluate", n)
         pnet = parent.model.net(n).to(run.device) if parent is not None and n in parent.model.nets else None
         until = None
-        if run.cfg.max_steps is None:
+        if run.cfg.max_steps is None and not run.cfg.score_every_clip:
             later = sum(known[m].frame for m in run.names[i + 1 :] if m in known)
             left = max(0.0, run.deadline - time.monotonic() - later)
             until = time.monotonic() + left / (len(run.names) - i)

@@ -24,6 +24,12 @@ class TrainSettings(BaseModel):
         lt=1,
         description="Share of the wall-clock budget kept for evaluation (scoring every head).",
     )
+    score_every_clip: bool = Field(
+        False,
+        description="Train for the whole budget, then score every held-out clip whole (benchmarks comparing "
+        "two runs on identical frames); by default a share of the budget is kept for evaluation, which is cut "
+        "to end by the deadline.",
+    )
     max_frames_per_clip: int | None = Field(None, ge=1)
     cache_dir: Path | None = Field(
         None, description="Decoded-frame cache; default <out_dir>/../.frame-cache."

@@ -235,6 +235,28 @@ def test_a_run_with_nothing_held_out_trains_for_its_whole_budget(tmp_path: Path)
     assert left_at_write <= 0.2 * started  # half kept back for an evaluation that never comes would leave 50%
 
 
+def test_a_benchmark_run_trains_its_whole_budget_then_scores_every_held_out_frame(tmp_path: Path) -> None:
+    # bench/base.py compares a show model from the base with one from scratch: both must be scored on the same
+    # frames, which an evaluation cut to the deadline does not promise
+    whole = train(_clips(), _options(), tmp_path / "steps", heads=["upscale"], settings=_settings(tmp_path))
+    heard: list[tuple[str, float | None]] = []
+    timed = train(
+        _clips(),
+        _options(budget_seconds=2),
+        tmp_path / "timed",
+        heads=["upscale"],
+        settings=_settings(tmp_path, max_steps=None, score_every_clip=True),
+        on_stage=lambda s: heard.append((s.name, s.left_s)),
+    )
+
+    started, scored = dict(heard)["train"], dict(heard)["evaluate"]
+    assert started is not None and scored is not None
+    assert scored <= 0.2 * started  # no share of the budget kept back: scoring comes after it
+    ours, theirs = timed.metrics["upscale"], whole.metrics["upscale"]
+    assert ours["frames"] == theirs["frames"]  # every held-out clip, whole
+    assert ours["psnr_lanczos"] == theirs["psnr_lanczos"]  # on the very same frames
+
+
 def test_evaluation_keeps_its_share_or_what_it_took_last_time_when_that_was_more(tmp_path: Path) -> None:
     from engine.train.loop import EvalMemo, eval_reserve
 
