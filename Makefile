@@ -29,6 +29,7 @@ zou-venv:
 
 lint: venv
 	$(BIN)/ruff check daemon engine integrations tests bench
+	$(BIN)/ruff format --check daemon engine integrations tests bench
 	$(BIN)/mypy
 
 # The official shotgun_api3 live-server tests (fetched from PyPI into .sg-client/, never committed), run

@@ -182,7 +182,9 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "interpolate_learned: the head over its own flow path; regrade_no_reference: over the ungraded input.",
         "",
-        md_table(["run", "wall s", *(f"{h}: steps / frames scored" for h in data["heads"])], _run_rows(runs, data)),
+        md_table(
+            ["run", "wall s", *(f"{h}: steps / frames scored" for h in data["heads"])], _run_rows(runs, data)
+        ),
     ]
     return "\n".join(lines) + "\n"
 

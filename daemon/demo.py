@@ -231,7 +231,9 @@ def run_demo(
     say(f"local ShotGrid-compatible server on {server.url}")
     inbox, staging = home / "ingest", home / "staging"
     inbox.mkdir(parents=True, exist_ok=True)
-    references = home / "rushes" / "references" / SHOW  # DATA_DIR/references/SHOW (daemon.stages.request_paths)
+    references = (
+        home / "rushes" / "references" / SHOW
+    )  # DATA_DIR/references/SHOW (daemon.stages.request_paths)
     shots = footage_dailies(footage, staging) if footage else generate_dailies(staging, references=references)
     say(f"{len(shots)} dailies ready ({'your footage' if footage else 'generated from scikit-image photos'})")
     config = demo_config(home, inbox, server.url, budget)

@@ -233,7 +233,9 @@ class Daemon:
         self.recover_orphans()
         self.readiness.add("catalog", self._catalog_ok)
         self.readiness.add("executor", self._executor_ok)
-        self.readiness.add_reason("ingest", self.watchers.problem)  # e.g. disk full: files wait to be re-offered
+        self.readiness.add_reason(
+            "ingest", self.watchers.problem
+        )  # e.g. disk full: files wait to be re-offered
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()

@@ -115,4 +115,6 @@ def _decoded(source: str, value: str) -> Any:
     try:
         return json.loads(value)
     except ValueError:
-        raise EnvValueError(f"{source}: not valid JSON (a list or a block of options is given as JSON)") from None
+        raise EnvValueError(
+            f"{source}: not valid JSON (a list or a block of options is given as JSON)"
+        ) from None

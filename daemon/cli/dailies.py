@@ -49,6 +49,7 @@ def dailies_list(
 ) -> None:
     """A show's dailies with their status, shot, frames, path, aliases (identical copies) and reason."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+
     if status not in STATUSES:
         raise fail(f"--status {status!r}: use one of {', '.join(STATUSES)}")
     ctx = open_context(settings())
@@ -76,6 +77,7 @@ def dailies_list(
 
 def _act(daily_id: int, verb: str, action: Any) -> None:
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:
@@ -98,6 +100,7 @@ def dailies_remove(
 ) -> None:
     """Take a daily out of training, evaluation and fixes for good (kept in the catalog for the record)."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+
     _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason))
 
 
@@ -110,6 +113,7 @@ def dailies_requarantine(
 ) -> None:
     """Quarantine a catalogued daily with a reason; it is skipped until its file changes."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is quarantined")
     _act(daily_id, "quarantined", lambda s: daily_repo.requarantine(s, daily_id, reason))
@@ -126,6 +130,7 @@ def dailies_exclude(
 ) -> None:
     """Never train on this daily again; every later model's manifest lists it with the reason."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is excluded (manifests list it)")
     ctx = open_context(settings())
@@ -149,6 +154,7 @@ def dailies_include(
 ) -> None:
     """Train on an excluded daily again, from the next training run."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:

@@ -163,7 +163,9 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
 
 
 @functools.lru_cache(maxsize=KEEP_MODELS)
-def _load_kept(folder: str, seal: str | None, device: str, stamps: tuple[tuple[int, int] | None, ...]) -> ModelVersion:
+def _load_kept(
+    folder: str, seal: str | None, device: str, stamps: tuple[tuple[int, int] | None, ...]
+) -> ModelVersion:
     """load_model, kept: a Ray worker runs fix after fix of the same show, and a model kept is also the key of
     its compiled inference runtimes (engine.infer.runtime caches them per net), which a model loaded again for
     every fix would export and compile again (1-4 s per net at 1080p). `stamps` only keys the cache; a
