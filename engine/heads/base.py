@@ -188,6 +188,17 @@ def augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
     return out
 
 
+def permute_colours(arrays: list[np.ndarray], rng: np.random.Generator, share: float) -> list[np.ndarray]:
+    """With probability `share`, the same random reordering of the colour channels of every H,W,3 array in
+    `arrays` (one of the five orders other than RGB): a show's few clips hold few of the hues a net meets
+    later, and a net trained long on them alone can fail on a saturated colour it never saw (a denoise base
+    turned a magenta wall blue, docs/benchmarks.md)."""
+    if share <= 0 or rng.random() >= share:
+        return arrays
+    order = [(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)][int(rng.integers(0, 5))]
+    return [np.ascontiguousarray(a[..., order]) for a in arrays]
+
+
 def as_float(frame: np.ndarray) -> np.ndarray:
     """A stored frame (uint8 or float) as float32 0..1."""
     if frame.dtype == np.uint8:

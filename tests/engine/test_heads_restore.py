@@ -112,3 +112,27 @@ def test_denoise_aligns_neighbours_before_the_net_sees_them() -> None:
     moved = psnr(clip[2][inner], clip[1][inner])
     aligned = psnr(align(clip[1], clip[2])[inner], clip[1][inner])
     assert aligned > moved + 8.0
+
+
+def test_denoise_trains_on_colours_its_clips_do_not_hold() -> None:
+    # a show's few clips hold few hues; the denoiser must also see others (a base once turned magenta blue)
+    from engine.heads.base import permute_colours
+
+    frame = np.zeros((16, 16, 3), np.float32)
+    frame[..., 0], frame[..., 1], frame[..., 2] = 0.9, 0.1, 0.5  # one hue only
+    head = get_head("denoise")
+    rng = np.random.default_rng(0)
+    orders = set()
+    for _ in range(60):
+        target = head.sample(np.stack([frame] * 3), rng, 16)["target"]  # C,H,W
+        colour = tuple(round(float(v), 2) for v in target[:, 0, 0])
+        assert sorted(colour) == [0.1, 0.5, 0.9]  # reordered, never altered
+        orders.add(colour)
+    assert len(orders) >= 4 and (0.9, 0.1, 0.5) in orders  # several orders, and the clip's own
+
+    pair = [frame, frame.copy()]
+    assert all(
+        a is b for a, b in zip(permute_colours(pair, rng, 0.0), pair, strict=True)
+    )  # share 0: untouched
+    moved = permute_colours(pair, np.random.default_rng(1), 1.0)
+    assert np.array_equal(moved[0], moved[1]) and not np.array_equal(moved[0], frame)  # one order for all
