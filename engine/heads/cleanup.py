@@ -60,6 +60,10 @@ TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
 COARSE_SIDE = FLOW_SIDE // 4  # short side (pixels) of the coarse whole-frame flow giving the motion
 MAX_BOX_SHARE = 0.5  # flow boxes over this share of the frame: the whole frame's flow instead
 FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two DIS patches
+MAX_ERROR = 0.05  # mean absolute difference (0..1) with the target, expected at a pixel, above which a
+# neighbour's alignment is not trusted there (another shot, a part moving otherwise, parallax): Telea fills it
+SPREAD = 0.25  # how far (share of the ring's reach) the ring's alignment error is carried into the hole
+ERROR_FLOOR = 0.01  # added to the expected error before the blend's inverse-square weights
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
@@ -265,17 +269,76 @@ def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value:
     )
 
 
+@dataclass(frozen=True)
+class _Check:
+    """What a neighbour's alignment is checked against, at full resolution on `box` (the hole's box grown by
+    the ring's reach): the target there, its hole, and the ring (pixels within reach of the hole, outside it)."""
+
+    box: Box
+    target: np.ndarray
+    hole: np.ndarray
+    ring: np.ndarray
+    spread: float  # sigma (pixels) of the ring's error carried into the hole
+
+
+def _check_of(target: np.ndarray, hole: np.ndarray) -> _Check:
+    reach = max(12, int(0.08 * min(hole.shape)))
+    box = y0, y1, x0, x1 = _bbox(hole, reach)
+    inside = hole[y0:y1, x0:x1]
+    distance = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5)
+    ring = ~inside & (distance <= reach)  # the hole lies inside the box: in-box distances are the true ones
+    return _Check(box, target[y0:y1, x0:x1], inside, ring, SPREAD * reach)
+
+
+def expected_error(error: np.ndarray, seen: np.ndarray, spread: float) -> np.ndarray:
+    """The alignment error (`error` where `seen`, the ring's pixels a neighbour saw) carried to every pixel:
+    a gaussian-weighted mean of the nearby seen pixels' errors (sigma `spread`), and their mean over the
+    whole ring where none is near; infinite everywhere when the neighbour saw none of the ring (its fill
+    cannot be checked)."""
+    weight = seen.astype(np.float32)
+    total = float(weight.sum())
+    if total == 0:
+        return np.full(error.shape, np.inf, np.float32)
+    num = cv2.GaussianBlur(error * weight, (0, 0), spread)
+    den = cv2.GaussianBlur(weight, (0, 0), spread)
+    mean = float((error * weight).sum()) / total
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-6), mean).astype(np.float32)
+
+
+def _candidate(
+    neighbour: np.ndarray, neighbour_hole: np.ndarray, mat: np.ndarray, check: _Check
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`neighbour` aligned onto the check's box by `mat`, where it saw the background there, and the
+    alignment error expected at each pixel (from its differences with the target on the ring)."""
+    warped = _warp_into(neighbour, mat, check.box, cv2.BORDER_REPLICATE)
+    sy0, sy1, sx0, sx1 = _source_box(mat, check.box, neighbour.shape)  # what the warp reads of the mask
+    seen = np.zeros(neighbour.shape[:2], np.float32)
+    seen[sy0:sy1, sx0:sx1] = ~np.asarray(neighbour_hole, bool)[sy0:sy1, sx0:sx1]
+    valid = _warp_into(seen, mat, check.box, cv2.BORDER_CONSTANT) > 0.999
+    error = np.abs(warped - check.target).mean(2).astype(np.float32)
+    return warped, valid, expected_error(error, check.ring & valid, check.spread)
+
+
 def temporal_fill(
     frames: Sequence[np.ndarray],
     holes: Sequence[np.ndarray],
     index: int,
     grays: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw).
-    `grays`: the frames' flow_image()s, when known."""
+    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame filled).
+
+    Nearest frames first, until every hole pixel has a source. A neighbour fills a pixel only where its
+    alignment is checked good there (expected_error below MAX_ERROR); where several do, their pixels are
+    averaged, weighted by the inverse square of that error. `grays`: the frames' flow_image()s, when known."""
     target, hole = frames[index], np.asarray(holes[index], bool)
     filled = target.copy()
     missing = hole.copy()
+    if not hole.any():
+        return filled, missing
+    check = _check_of(target, hole)
+    y0, y1, x0, x1 = check.box
+    total = np.zeros(check.target.shape, np.float64)
+    weights = np.zeros(check.hole.shape, np.float64)
     order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
     around: _Around | None = None
     for j in order:
@@ -286,16 +349,14 @@ def temporal_fill(
         mat = _homography(target, hole, frames[j], np.asarray(holes[j], bool), pair, around)
         if mat is None:
             continue
-        box = _bbox(missing)  # only the pixels still missing are warped
-        y0, y1, x0, x1 = box
-        warped = _warp_into(frames[j], mat, box, cv2.BORDER_REPLICATE)
-        sy0, sy1, sx0, sx1 = _source_box(mat, box, frames[j].shape)  # what the warp reads of the mask
-        seen = np.zeros(frames[j].shape[:2], np.float32)
-        seen[sy0:sy1, sx0:sx1] = ~np.asarray(holes[j], bool)[sy0:sy1, sx0:sx1]
-        valid = _warp_into(seen, mat, box, cv2.BORDER_CONSTANT) > 0.999
-        take = missing[y0:y1, x0:x1] & valid
-        filled[y0:y1, x0:x1][take] = warped[take]
+        warped, valid, error = _candidate(frames[j], holes[j], mat, check)
+        take = check.hole & valid & (error < MAX_ERROR)
+        weight = 1.0 / (error[take].astype(np.float64) + ERROR_FLOOR) ** 2
+        total[take] += weight[:, None] * warped[take]
+        weights[take] += weight
         missing[y0:y1, x0:x1] &= ~take
+    done = check.hole & (weights > 0)
+    filled[y0:y1, x0:x1][done] = (total[done] / weights[done][:, None]).astype(filled.dtype)
     return filled, missing
 
 
