@@ -33,6 +33,7 @@ from engine.heads import get_head, head_names
 from engine.heads.base import as_float, eval_indices
 from engine.heads.cleanup import CleanupHead, classical_base
 from engine.metrics import masked_psnr
+from engine.model import load_model
 from engine.train import TrainClip, split_holdout
 from engine.train.dataset import load_clip
 from engine.train.loop import _evaluate
@@ -48,7 +49,9 @@ def held_out(args: argparse.Namespace, mode: str) -> list[tuple[str, np.ndarray]
     return list(zip(names, split.holdout, strict=True))
 
 
-def diagnose(head: CleanupHead, clip: np.ndarray, rng: np.random.Generator, masks: list[np.ndarray]) -> dict[str, float]:
+def diagnose(
+    head: CleanupHead, clip: np.ndarray, rng: np.random.Generator, masks: list[np.ndarray]
+) -> dict[str, float]:
     """The evaluate() loop again (same rng draws), with what the temporal fill covered and how well."""
     radius = int(head.default_config()["radius"])
     cover, fill_db, fill_telea_db, rest_db, rest_telea_db = [], [], [], [], []
@@ -84,8 +87,11 @@ def diagnose(head: CleanupHead, clip: np.ndarray, rng: np.random.Generator, mask
 def study(args: argparse.Namespace, mode: str, masks: list[np.ndarray]) -> dict[str, Any]:
     head = get_head("cleanup")
     assert isinstance(head, CleanupHead)
-    torch.manual_seed(0)
-    net = head.build({})
+    if args.model is not None:  # a trained net over the same base
+        net = load_model(args.model).model.net("cleanup")
+    else:  # a fresh net: a no-op over the classical base
+        torch.manual_seed(0)
+        net = head.build({})
     index = head_names().index("cleanup")
     options = {"masks": masks}
     rows: list[dict[str, Any]] = []
@@ -111,6 +117,7 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--model", type=Path, default=None, help="a model version whose cleanup net to score")
     ap.add_argument("--cache", type=Path, default=None, help="decoded-clip cache (default: OUT/cache)")
     args = ap.parse_args()
     args.cache = args.cache or args.out / "cache"
@@ -119,7 +126,9 @@ def main() -> None:
     data = {m: study(args, m, masks) for m in args.modes.split(",") if m}
     write_json(args.out / "cleanup_study.json", data)
     for mode, res in data.items():
-        print(f"\n{mode}: margin {res['margin']:+.2f} dB ({res['psnr']:.2f} vs Telea {res['psnr_telea']:.2f})")
+        print(
+            f"\n{mode}: margin {res['margin']:+.2f} dB ({res['psnr']:.2f} vs Telea {res['psnr_telea']:.2f})"
+        )
         rows = [
             [
                 r["shot"],
@@ -131,7 +140,9 @@ def main() -> None:
             ]
             for r in res["shots"]
         ]
-        print(md_table(["shot", "frames", "margin", "fill cover", "fill over Telea", "rest over Telea"], rows))
+        print(
+            md_table(["shot", "frames", "margin", "fill cover", "fill over Telea", "rest over Telea"], rows)
+        )
 
 
 if __name__ == "__main__":

@@ -2,16 +2,27 @@
 
 1. Temporal fill: each neighbour frame is aligned to the target (OpenCV DIS flow around the hole, fitted by
    a RANSAC homography that carries the alignment into the hole) and its pixels are taken where it saw the
-   background (outside its own mask), nearest frames first.
-2. What no frame saw is inpainted with Telea; together these are the classical base.
+   background (outside its own mask), nearest frames first until every hole pixel has a source.
+   A neighbour's alignment is checked before it fills anything: its aligned pixels are compared with the
+   target's on the ring around the hole (within the reach the homography is fitted on), and that error is
+   carried into the hole (`expected_error`: a gaussian-weighted mean of the nearby ring's errors). It fills a
+   pixel only where that expected error is below MAX_ERROR, so a neighbour across an undetected cut, or a
+   part of the picture moving otherwise than the homography says (a body, parallax), leaves the pixel to
+   the next neighbour or to Telea instead of pasting the wrong picture in. Where several neighbours pass,
+   their pixels are averaged, weighted by the inverse square of their expected errors.
+2. What no frame filled is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
+   On held-out real footage with DAVIS masks (bench/cleanup_study.py) the check took the base from +4.08 to
+   +4.63 dB over Telea on unseen clips and from +2.22 to +3.85 on clips' later frames (an undetected cut and
+   fast action had pasted other pictures into the hole).
 Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
-reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
-on the box of what is still missing. The alignment flow runs on a box around the hole too
-(`_flow_boxes`): a coarse DIS flow over the whole frame at COARSE_SIDE pixels gives the motion there (the whole
-frame's search range), the neighbour's box follows its median and both grow by the largest remaining
-motion, so where the hole's surroundings come from stays inside the boxes however fast the camera moves.
+reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and checked on
+the box around the hole and its ring, and Telea runs on the box of what is still missing. The alignment
+flow runs on a box around the hole too (`_flow_boxes`): a coarse DIS flow over the whole frame at
+COARSE_SIDE pixels gives the motion there (the whole frame's search range), the neighbour's box follows its
+median and both grow by the largest remaining motion, so where the hole's surroundings come from stays
+inside the boxes however fast the camera moves.
 Pixels outside the hole are the input frame's, bit for bit.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
@@ -63,7 +74,9 @@ FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two 
 MAX_ERROR = 0.05  # mean absolute difference (0..1) with the target, expected at a pixel, above which a
 # neighbour's alignment is not trusted there (another shot, a part moving otherwise, parallax): Telea fills it
 SPREAD = 0.25  # how far (share of the ring's reach) the ring's alignment error is carried into the hole
+SPREAD_PIXELS = 3.0  # the gaussian's sigma at the scale the expected error is computed at
 ERROR_FLOOR = 0.01  # added to the expected error before the blend's inverse-square weights
+MEAN_OF_CHANNELS = np.full((1, 3), 1 / 3, np.float32)  # cv2.transform: an RGB image's per-pixel channel mean
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
@@ -279,6 +292,7 @@ class _Check:
     hole: np.ndarray
     ring: np.ndarray
     spread: float  # sigma (pixels) of the ring's error carried into the hole
+    inner: Box  # the hole's own box, in `box`'s coordinates (where pixels are filled)
 
 
 def _check_of(target: np.ndarray, hole: np.ndarray) -> _Check:
@@ -287,22 +301,32 @@ def _check_of(target: np.ndarray, hole: np.ndarray) -> _Check:
     inside = hole[y0:y1, x0:x1]
     distance = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5)
     ring = ~inside & (distance <= reach)  # the hole lies inside the box: in-box distances are the true ones
-    return _Check(box, target[y0:y1, x0:x1], inside, ring, SPREAD * reach)
+    hy0, hy1, hx0, hx1 = _bbox(hole)
+    inner = (hy0 - y0, hy1 - y0, hx0 - x0, hx1 - x0)
+    return _Check(box, target[y0:y1, x0:x1], inside, ring, SPREAD * reach, inner)
 
 
 def expected_error(error: np.ndarray, seen: np.ndarray, spread: float) -> np.ndarray:
     """The alignment error (`error` where `seen`, the ring's pixels a neighbour saw) carried to every pixel:
     a gaussian-weighted mean of the nearby seen pixels' errors (sigma `spread`), and their mean over the
     whole ring where none is near; infinite everywhere when the neighbour saw none of the ring (its fill
-    cannot be checked)."""
+    cannot be checked). Computed at a scale where the gaussian is SPREAD_PIXELS wide (a smooth field)."""
     weight = seen.astype(np.float32)
     total = float(weight.sum())
     if total == 0:
         return np.full(error.shape, np.inf, np.float32)
-    num = cv2.GaussianBlur(error * weight, (0, 0), spread)
-    den = cv2.GaussianBlur(weight, (0, 0), spread)
     mean = float((error * weight).sum()) / total
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-6), mean).astype(np.float32)
+    h, w = error.shape
+    shrink = max(1.0, spread / SPREAD_PIXELS)
+    size = (max(round(w / shrink), 1), max(round(h / shrink), 1))
+
+    def smooth(image: np.ndarray) -> np.ndarray:
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return np.asarray(cv2.GaussianBlur(small, (0, 0), spread / shrink))
+
+    num, den = smooth(error * weight), smooth(weight)
+    field = np.where(den > 1e-3, num / np.maximum(den, 1e-6), mean).astype(np.float32)
+    return cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR) if shrink > 1 else field
 
 
 def _candidate(
@@ -315,7 +339,7 @@ def _candidate(
     seen = np.zeros(neighbour.shape[:2], np.float32)
     seen[sy0:sy1, sx0:sx1] = ~np.asarray(neighbour_hole, bool)[sy0:sy1, sx0:sx1]
     valid = _warp_into(seen, mat, check.box, cv2.BORDER_CONSTANT) > 0.999
-    error = np.abs(warped - check.target).mean(2).astype(np.float32)
+    error = cv2.transform(cv2.absdiff(warped, check.target), MEAN_OF_CHANNELS).reshape(warped.shape[:2])
     return warped, valid, expected_error(error, check.ring & valid, check.spread)
 
 
@@ -336,9 +360,11 @@ def temporal_fill(
     if not hole.any():
         return filled, missing
     check = _check_of(target, hole)
-    y0, y1, x0, x1 = check.box
-    total = np.zeros(check.target.shape, np.float64)
-    weights = np.zeros(check.hole.shape, np.float64)
+    iy0, iy1, ix0, ix1 = check.inner
+    y0, y1, x0, x1 = check.box[0] + iy0, check.box[0] + iy1, check.box[2] + ix0, check.box[2] + ix1
+    inside = check.hole[iy0:iy1, ix0:ix1]
+    total = np.zeros((*inside.shape, 3), np.float32)
+    weights = np.zeros(inside.shape, np.float32)
     order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
     around: _Around | None = None
     for j in order:
@@ -349,14 +375,14 @@ def temporal_fill(
         mat = _homography(target, hole, frames[j], np.asarray(holes[j], bool), pair, around)
         if mat is None:
             continue
-        warped, valid, error = _candidate(frames[j], holes[j], mat, check)
-        take = check.hole & valid & (error < MAX_ERROR)
-        weight = 1.0 / (error[take].astype(np.float64) + ERROR_FLOOR) ** 2
-        total[take] += weight[:, None] * warped[take]
-        weights[take] += weight
+        warped, valid, error = (a[iy0:iy1, ix0:ix1] for a in _candidate(frames[j], holes[j], mat, check))
+        take = inside & valid & (error < MAX_ERROR)
+        weight = np.where(take, 1.0 / (error + ERROR_FLOOR) ** 2, 0.0).astype(np.float32)
+        total += warped * weight[..., None]
+        weights += weight
         missing[y0:y1, x0:x1] &= ~take
-    done = check.hole & (weights > 0)
-    filled[y0:y1, x0:x1][done] = (total[done] / weights[done][:, None]).astype(filled.dtype)
+    done = inside & (weights > 0)
+    filled[y0:y1, x0:x1][done] = (total[done] / weights[done, None]).astype(filled.dtype)
     return filled, missing
 
 
