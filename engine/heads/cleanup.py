@@ -5,17 +5,18 @@
    background (outside its own mask), nearest frames first until every hole pixel has a source.
    A neighbour's alignment is checked before it fills anything: its aligned pixels are compared with the
    target's on the ring around the hole (within the reach the homography is fitted on), and that error is
-   carried into the hole (`expected_error`: a gaussian-weighted mean of the nearby ring's errors). It fills a
-   pixel only where that expected error is below MAX_ERROR, so a neighbour across an undetected cut, or a
+   carried into the hole (engine.heads.cleanup_check: a gaussian-weighted mean of the nearby ring's errors).
+   It fills a pixel only where that expected error is below MAX_ERROR over the target's noise floor (two
+   aligned grainy frames differ by their noise), so a neighbour across an undetected cut, or a
    part of the picture moving otherwise than the homography says (a body, parallax), leaves the pixel to
    the next neighbour or to Telea instead of pasting the wrong picture in. Where several neighbours pass,
-   their pixels are averaged, weighted by the inverse square of their expected errors.
+   their pixels are averaged, weighted by the inverse square of their expected errors. On held-out real
+   footage with DAVIS masks (bench/cleanup_study.py) the check took the base from +4.08 to +4.61 dB over
+   Telea on unseen clips and from +2.22 to +3.89 on clips' later frames (an undetected cut and fast action
+   had pasted other pictures into the hole).
 2. What no frame filled is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
-   On held-out real footage with DAVIS masks (bench/cleanup_study.py) the check took the base from +4.08 to
-   +4.63 dB over Telea on unseen clips and from +2.22 to +3.85 on clips' later frames (an undetected cut and
-   fast action had pasted other pictures into the hole).
 Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
 reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and checked on
 the box around the hole and its ring, and Telea runs on the box of what is still missing. The alignment
@@ -54,6 +55,7 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.cleanup_check import Box, FillCheck, fill_check
 from engine.heads.errors import ParamError
 from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask
 from engine.heads.scoring import score_sheet, summarize
@@ -71,13 +73,7 @@ TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
 COARSE_SIDE = FLOW_SIDE // 4  # short side (pixels) of the coarse whole-frame flow giving the motion
 MAX_BOX_SHARE = 0.5  # flow boxes over this share of the frame: the whole frame's flow instead
 FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two DIS patches
-MAX_ERROR = 0.05  # mean absolute difference (0..1) with the target, expected at a pixel, above which a
-# neighbour's alignment is not trusted there (another shot, a part moving otherwise, parallax): Telea fills it
-SPREAD = 0.25  # how far (share of the ring's reach) the ring's alignment error is carried into the hole
-SPREAD_PIXELS = 3.0  # the gaussian's sigma at the scale the expected error is computed at
 ERROR_FLOOR = 0.01  # added to the expected error before the blend's inverse-square weights
-MEAN_OF_CHANNELS = np.full((1, 3), 1 / 3, np.float32)  # cv2.transform: an RGB image's per-pixel channel mean
-Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 
 
 @dataclass(frozen=True)
@@ -282,65 +278,17 @@ def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value:
     )
 
 
-@dataclass(frozen=True)
-class _Check:
-    """What a neighbour's alignment is checked against, at full resolution on `box` (the hole's box grown by
-    the ring's reach): the target there, its hole, and the ring (pixels within reach of the hole, outside it)."""
-
-    box: Box
-    target: np.ndarray
-    hole: np.ndarray
-    ring: np.ndarray
-    spread: float  # sigma (pixels) of the ring's error carried into the hole
-    inner: Box  # the hole's own box, in `box`'s coordinates (where pixels are filled)
-
-
-def _check_of(target: np.ndarray, hole: np.ndarray) -> _Check:
-    reach = max(12, int(0.08 * min(hole.shape)))
-    box = y0, y1, x0, x1 = _bbox(hole, reach)
-    inside = hole[y0:y1, x0:x1]
-    distance = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5)
-    ring = ~inside & (distance <= reach)  # the hole lies inside the box: in-box distances are the true ones
-    hy0, hy1, hx0, hx1 = _bbox(hole)
-    inner = (hy0 - y0, hy1 - y0, hx0 - x0, hx1 - x0)
-    return _Check(box, target[y0:y1, x0:x1], inside, ring, SPREAD * reach, inner)
-
-
-def expected_error(error: np.ndarray, seen: np.ndarray, spread: float) -> np.ndarray:
-    """The alignment error (`error` where `seen`, the ring's pixels a neighbour saw) carried to every pixel:
-    a gaussian-weighted mean of the nearby seen pixels' errors (sigma `spread`), and their mean over the
-    whole ring where none is near; infinite everywhere when the neighbour saw none of the ring (its fill
-    cannot be checked). Computed at a scale where the gaussian is SPREAD_PIXELS wide (a smooth field)."""
-    weight = seen.astype(np.float32)
-    total = float(weight.sum())
-    if total == 0:
-        return np.full(error.shape, np.inf, np.float32)
-    mean = float((error * weight).sum()) / total
-    h, w = error.shape
-    shrink = max(1.0, spread / SPREAD_PIXELS)
-    size = (max(round(w / shrink), 1), max(round(h / shrink), 1))
-
-    def smooth(image: np.ndarray) -> np.ndarray:
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return np.asarray(cv2.GaussianBlur(small, (0, 0), spread / shrink))
-
-    num, den = smooth(error * weight), smooth(weight)
-    field = np.where(den > 1e-3, num / np.maximum(den, 1e-6), mean).astype(np.float32)
-    return cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR) if shrink > 1 else field
-
-
 def _candidate(
-    neighbour: np.ndarray, neighbour_hole: np.ndarray, mat: np.ndarray, check: _Check
+    neighbour: np.ndarray, neighbour_hole: np.ndarray, mat: np.ndarray, check: FillCheck
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`neighbour` aligned onto the check's box by `mat`, where it saw the background there, and the
-    alignment error expected at each pixel (from its differences with the target on the ring)."""
+    alignment error expected at each pixel (FillCheck.expected)."""
     warped = _warp_into(neighbour, mat, check.box, cv2.BORDER_REPLICATE)
     sy0, sy1, sx0, sx1 = _source_box(mat, check.box, neighbour.shape)  # what the warp reads of the mask
     seen = np.zeros(neighbour.shape[:2], np.float32)
     seen[sy0:sy1, sx0:sx1] = ~np.asarray(neighbour_hole, bool)[sy0:sy1, sx0:sx1]
     valid = _warp_into(seen, mat, check.box, cv2.BORDER_CONSTANT) > 0.999
-    error = cv2.transform(cv2.absdiff(warped, check.target), MEAN_OF_CHANNELS).reshape(warped.shape[:2])
-    return warped, valid, expected_error(error, check.ring & valid, check.spread)
+    return warped, valid, check.expected(warped, valid)
 
 
 def temporal_fill(
@@ -352,14 +300,16 @@ def temporal_fill(
     """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame filled).
 
     Nearest frames first, until every hole pixel has a source. A neighbour fills a pixel only where its
-    alignment is checked good there (expected_error below MAX_ERROR); where several do, their pixels are
-    averaged, weighted by the inverse square of that error. `grays`: the frames' flow_image()s, when known."""
+    alignment is checked good there (expected_error below the check's limit); where several do, their
+    pixels are averaged, weighted by the inverse square of that error. `grays`: the frames' flow_image()s,
+    when known."""
     target, hole = frames[index], np.asarray(holes[index], bool)
     filled = target.copy()
     missing = hole.copy()
     if not hole.any():
         return filled, missing
-    check = _check_of(target, hole)
+    reach = max(12, int(0.08 * min(hole.shape)))  # as _around's, at full resolution
+    check = fill_check(target, hole, _bbox(hole, reach), _bbox(hole), reach)
     iy0, iy1, ix0, ix1 = check.inner
     y0, y1, x0, x1 = check.box[0] + iy0, check.box[0] + iy1, check.box[2] + ix0, check.box[2] + ix1
     inside = check.hole[iy0:iy1, ix0:ix1]
@@ -376,7 +326,7 @@ def temporal_fill(
         if mat is None:
             continue
         warped, valid, error = (a[iy0:iy1, ix0:ix1] for a in _candidate(frames[j], holes[j], mat, check))
-        take = inside & valid & (error < MAX_ERROR)
+        take = inside & valid & (error < check.limit)
         weight = np.where(take, 1.0 / (error + ERROR_FLOOR) ** 2, 0.0).astype(np.float32)
         total += warped * weight[..., None]
         weights += weight
