@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cleanup_study.py --footage ../shared/footage [--modes clips,tails] [--out DIR]
         [--model DIR]   # a trained model version's cleanup net instead of a fresh one
+        [--radius 4]    # neighbours on each side, as a fix uses (the evaluation's is 2)
 
 Holds out footage as bench/base.py does (engine.train.dataset.split_holdout, --holdout 0.3, --seed 0,
 --resolution 256, the first --frames 90 of each clip; `clips`: whole clips, `tails`: the last 30% of every
@@ -55,10 +56,9 @@ def held_out(args: argparse.Namespace, mode: str) -> list[tuple[str, np.ndarray]
 
 
 def diagnose(
-    head: CleanupHead, clip: np.ndarray, rng: np.random.Generator, masks: list[np.ndarray]
+    head: CleanupHead, clip: np.ndarray, rng: np.random.Generator, masks: list[np.ndarray], radius: int
 ) -> dict[str, float]:
     """The evaluate() loop again (same rng draws), with what the temporal fill covered and how well."""
-    radius = int(head.default_config()["radius"])
     cover, fill_db, fill_telea_db, rest_db, rest_telea_db = [], [], [], [], []
     for k, t in enumerate(eval_indices(len(clip), int(head.default_config()["eval_frames"]), margin=radius)):
         idx = head._window(len(clip), t, radius)
@@ -98,14 +98,14 @@ def study(args: argparse.Namespace, mode: str, masks: list[np.ndarray]) -> dict[
         torch.manual_seed(0)
         net = head.build({})
     index = head_names().index("cleanup")
-    options = {"masks": masks}
+    options: dict[str, Any] = {"masks": masks, "radius": args.radius}
     rows: list[dict[str, Any]] = []
     for c, (name, clip) in enumerate(held_out(args, mode)):
         t0 = time.time()
         sheet = _evaluate(head, net, [clip], args.seed, index, options, c)
         if not sheet:
             continue
-        why = diagnose(head, clip, np.random.default_rng([args.seed, 7919, index, c]), masks)
+        why = diagnose(head, clip, np.random.default_rng([args.seed, 7919, index, c]), masks, args.radius)
         rows.append({"shot": name, "length": len(clip), **sheet, **why, "seconds": time.time() - t0})
         print(mode, rows[-1]["shot"], f"{sheet['psnr'] - sheet['psnr_telea']:+.2f}", flush=True)
     weights = np.array([r["frames"] for r in rows])
@@ -122,6 +122,9 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--radius", type=int, default=2, help="neighbours on each side (the evaluation's 2; a fix uses 4)"
+    )
     ap.add_argument("--model", type=Path, default=None, help="a model version whose cleanup net to score")
     ap.add_argument("--cache", type=Path, default=None, help="decoded-clip cache (default: OUT/cache)")
     args = ap.parse_args()
