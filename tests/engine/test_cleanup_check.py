@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from engine import synth
 from engine.baselines.restore import inpaint_telea
 from engine.degrade import add_noise, blob_mask
+from engine.heads import cleanup
 from engine.heads.cleanup import classical_base
 from engine.heads.cleanup_check import MAX_ERROR, expected_error, noise_level
 from engine.metrics import masked_psnr
@@ -108,3 +110,24 @@ def test_the_noise_level_is_the_grains_sigma() -> None:
     where = np.ones((80, 80), bool)
     assert abs(noise_level(flat, where) - 0.04) < 0.004
     assert noise_level(flat, np.zeros_like(where)) == 0.0
+
+
+def test_the_check_works_on_the_box_around_the_hole_and_its_ring_not_the_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frames = list(synth.camera_move(synth.photo("coffee"), 3, (960, 540), synth.CameraMove(pan=(0.2, 0.0))))
+    hole = np.zeros((540, 960), bool)
+    hole[250:290, 400:460] = True
+    reach = int(0.08 * 540)
+    boxes: list[tuple[int, int, int, int]] = []
+    real = cleanup._warp_into
+
+    def spy(image: np.ndarray, mat: np.ndarray, box: tuple[int, int, int, int], *args: float) -> np.ndarray:
+        boxes.append(box)
+        return real(image, mat, box, *args)
+
+    monkeypatch.setattr(cleanup, "_warp_into", spy)
+    base, unseen = classical_base(frames, [hole] * 3, 1)
+    assert boxes and all(box == (250 - reach, 290 + reach, 400 - reach, 460 + reach) for box in boxes)
+    assert not unseen.any()
+    assert np.array_equal(base[~hole], frames[1][~hole])
