@@ -2,16 +2,28 @@
 
 1. Temporal fill: each neighbour frame is aligned to the target (OpenCV DIS flow around the hole, fitted by
    a RANSAC homography that carries the alignment into the hole) and its pixels are taken where it saw the
-   background (outside its own mask), nearest frames first.
-2. What no frame saw is inpainted with Telea; together these are the classical base.
+   background (outside its own mask), nearest frames first until every hole pixel has a source.
+   A neighbour's alignment is checked before it fills anything: its aligned pixels are compared with the
+   target's on the ring around the hole (within the reach the homography is fitted on), and that error is
+   carried into the hole (engine.heads.cleanup_check: a gaussian-weighted mean of the nearby ring's errors).
+   It fills a pixel only where that expected error is below MAX_ERROR over the target's noise floor (two
+   aligned grainy frames differ by their noise), so a neighbour across an undetected cut, or a
+   part of the picture moving otherwise than the homography says (a body, parallax), leaves the pixel to
+   the next neighbour or to Telea instead of pasting the wrong picture in. Where several neighbours pass,
+   their pixels are averaged, weighted by the inverse square of their expected errors. On held-out real
+   footage with DAVIS masks (bench/cleanup_study.py) the check took the base from +4.08 to +4.61 dB over
+   Telea on unseen clips and from +2.22 to +3.89 on clips' later frames (an undetected cut and fast action
+   had pasted other pictures into the hole).
+2. What no frame filled is inpainted with Telea; together these are the classical base.
 3. A residual CNN (dilated, so it reaches across a hole) refines the base inside the hole only; a fresh
    net is a no-op over the base.
 Cost follows the hole, not the frame: the net runs on boxes around the hole's parts holding its whole
-reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and Telea run
-on the box of what is still missing. The alignment flow runs on a box around the hole too
-(`_flow_boxes`): a coarse DIS flow over the whole frame at COARSE_SIDE pixels gives the motion there (the whole
-frame's search range), the neighbour's box follows its median and both grow by the largest remaining
-motion, so where the hole's surroundings come from stays inside the boxes however fast the camera moves.
+reach (`hole_regions`; the same output as a run on the whole frame), neighbours are warped and checked on
+the box around the hole and its ring, and Telea runs on the box of what is still missing. The alignment
+flow runs on a box around the hole too (`_flow_boxes`): a coarse DIS flow over the whole frame at
+COARSE_SIDE pixels gives the motion there (the whole frame's search range), the neighbour's box follows its
+median and both grow by the largest remaining motion, so where the hole's surroundings come from stays
+inside the boxes however fast the camera moves.
 Pixels outside the hole are the input frame's, bit for bit.
 Training masks are random object-like blobs (engine.degrade.blob_mask) moving across the neighbours.
 Fix parameters (CleanupParams): `mask=x,y,w,h` (a rectangle), or an image or movie/sequence, white = fill.
@@ -43,6 +55,7 @@ from engine.heads.base import (
     frame_pair,
     register,
 )
+from engine.heads.cleanup_check import Box, FillCheck, fill_check
 from engine.heads.errors import ParamError
 from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask
 from engine.heads.scoring import score_sheet, summarize
@@ -60,7 +73,7 @@ TELEA_CONTEXT = 4  # pixels beyond Telea's radius kept around what no frame saw
 COARSE_SIDE = FLOW_SIDE // 4  # short side (pixels) of the coarse whole-frame flow giving the motion
 MAX_BOX_SHARE = 0.5  # flow boxes over this share of the frame: the whole frame's flow instead
 FLOW_PAD = 16  # pixels (flow scale) beyond reach + motion around the hole: two DIS patches
-Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
+ERROR_FLOOR = 0.01  # added to the expected error before the blend's inverse-square weights
 
 
 @dataclass(frozen=True)
@@ -265,17 +278,43 @@ def _warp_into(image: np.ndarray, mat: np.ndarray, box: Box, border: int, value:
     )
 
 
+def _candidate(
+    neighbour: np.ndarray, neighbour_hole: np.ndarray, mat: np.ndarray, check: FillCheck
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`neighbour` aligned onto the check's box by `mat`, where it saw the background there, and the
+    alignment error expected at each pixel (FillCheck.expected)."""
+    warped = _warp_into(neighbour, mat, check.box, cv2.BORDER_REPLICATE)
+    sy0, sy1, sx0, sx1 = _source_box(mat, check.box, neighbour.shape)  # what the warp reads of the mask
+    seen = np.zeros(neighbour.shape[:2], np.float32)
+    seen[sy0:sy1, sx0:sx1] = ~np.asarray(neighbour_hole, bool)[sy0:sy1, sx0:sx1]
+    valid = _warp_into(seen, mat, check.box, cv2.BORDER_CONSTANT) > 0.999
+    return warped, valid, check.expected(warped, valid)
+
+
 def temporal_fill(
     frames: Sequence[np.ndarray],
     holes: Sequence[np.ndarray],
     index: int,
     grays: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame saw).
-    `grays`: the frames' flow_image()s, when known."""
+    """Fill frames[index]'s hole from the other frames; returns (filled frame, pixels no frame filled).
+
+    Nearest frames first, until every hole pixel has a source. A neighbour fills a pixel only where its
+    alignment is checked good there (expected_error below the check's limit); where several do, their
+    pixels are averaged, weighted by the inverse square of that error. `grays`: the frames' flow_image()s,
+    when known."""
     target, hole = frames[index], np.asarray(holes[index], bool)
     filled = target.copy()
     missing = hole.copy()
+    if not hole.any():
+        return filled, missing
+    reach = max(12, int(0.08 * min(hole.shape)))  # as _around's, at full resolution
+    check = fill_check(target, hole, _bbox(hole, reach), _bbox(hole), reach)
+    iy0, iy1, ix0, ix1 = check.inner
+    y0, y1, x0, x1 = check.box[0] + iy0, check.box[0] + iy1, check.box[2] + ix0, check.box[2] + ix1
+    inside = check.hole[iy0:iy1, ix0:ix1]
+    total = np.zeros((*inside.shape, 3), np.float32)
+    weights = np.zeros(inside.shape, np.float32)
     order = sorted((j for j in range(len(frames)) if j != index), key=lambda j: (abs(j - index), j))
     around: _Around | None = None
     for j in order:
@@ -286,16 +325,14 @@ def temporal_fill(
         mat = _homography(target, hole, frames[j], np.asarray(holes[j], bool), pair, around)
         if mat is None:
             continue
-        box = _bbox(missing)  # only the pixels still missing are warped
-        y0, y1, x0, x1 = box
-        warped = _warp_into(frames[j], mat, box, cv2.BORDER_REPLICATE)
-        sy0, sy1, sx0, sx1 = _source_box(mat, box, frames[j].shape)  # what the warp reads of the mask
-        seen = np.zeros(frames[j].shape[:2], np.float32)
-        seen[sy0:sy1, sx0:sx1] = ~np.asarray(holes[j], bool)[sy0:sy1, sx0:sx1]
-        valid = _warp_into(seen, mat, box, cv2.BORDER_CONSTANT) > 0.999
-        take = missing[y0:y1, x0:x1] & valid
-        filled[y0:y1, x0:x1][take] = warped[take]
+        warped, valid, error = (a[iy0:iy1, ix0:ix1] for a in _candidate(frames[j], holes[j], mat, check))
+        take = inside & valid & (error < check.limit)
+        weight = np.where(take, 1.0 / (error + ERROR_FLOOR) ** 2, 0.0).astype(np.float32)
+        total += warped * weight[..., None]
+        weights += weight
         missing[y0:y1, x0:x1] &= ~take
+    done = inside & (weights > 0)
+    filled[y0:y1, x0:x1][done] = (total[done] / weights[done, None]).astype(filled.dtype)
     return filled, missing
 
 
