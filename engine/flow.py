@@ -8,8 +8,10 @@ The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
    quadratic (constant acceleration) motion model.
 2. Flow reversal: each frame's motion to time t is forward-splatted to time t, which gives flows from
    time t back into each frame, with a per-pixel visibility (how much of frame 0 or 1 lands there).
-3. Holes in the reversed flows are filled from the other direction, both frames are backward-warped
-   (bilinear, sharp) and blended weighted by visibility and temporal distance.
+3. Holes in the reversed flows are filled from the other direction; where the two frames agree better
+   without motion than with the reversed flows (near-static content, where DIS returns sub-pixel noise),
+   those flows fade to zero (`static_share`); both frames are backward-warped (bicubic: bilinear blurs at
+   sub-pixel shifts) and blended weighted by visibility and temporal distance.
 Steps 1-2 run at a working size (`FlowConfig.downscale`, 3/4 size by default: about half the pixels to
 splat; at most `FlowConfig.max_work_pixels`, so 1080p and larger work at 720x405); only step 3 runs at
 the frames' size. A sequence (engine.flow_sequence) makes each frame's flow image once and each flow once. `BEST_QUALITY` averages two such settings (an ensemble).
@@ -53,6 +55,12 @@ class FlowConfig:
     softmax_alpha: float = 5.0  # importance of brightness-constancy error in softmax splatting
     consistency_scale: float = 5.0  # tolerance of the forward-backward check (larger: fewer occlusions)
     blend_power: float = 0.3  # sharpness of the visibility-weighted blend of the two warped frames
+    # Resampling of the frames' final warps: "cubic" (default), "lanczos" or "linear" (bilinear, which
+    # blurs at sub-pixel shifts: -0.9 / -0.6 dB on held-out footage, docs/benchmarks.md).
+    warp_kernel: str = "cubic"
+    # Near-static content: where the frames agree better without motion than with the reversed flows (local
+    # mean colour difference lower by this much or more), those flows fade to zero (0: off; see static_share).
+    static_tolerance: float = 0.003
     ensemble: tuple[
         FlowConfig, ...
     ] = ()  # when given: the mean of these settings' results (fields above unused)
@@ -167,12 +175,17 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample `image` at (x, y) + flow(x, y), bilinear, borders replicated."""
+KERNELS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def backward_warp(image: np.ndarray, flow: np.ndarray, kernel: str = "linear") -> np.ndarray:
+    """Sample `image` at (x, y) + flow(x, y), bilinear (or `kernel` "cubic"), borders replicated."""
     h, w = flow.shape[:2]
     gx, gy = _grid(h, w)
+    if kernel not in KERNELS:
+        raise FlowError(f"unknown warp kernel {kernel!r}; use linear or cubic.")
     return cv2.remap(
-        image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, gx + flow[..., 0], gy + flow[..., 1], KERNELS[kernel], borderMode=cv2.BORDER_REPLICATE
     )
 
 
@@ -381,6 +394,29 @@ def _cues_at_t(
     )  # fmt: skip
 
 
+STATIC_WINDOW = 7  # pixels (working size) over which the static check averages the colour differences
+STATIC_MOTION = 1.0  # pixels (working size): flows up to this long may be faded, none from twice that on
+
+
+def static_share(
+    s0: np.ndarray, s1: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, tolerance: float
+) -> np.ndarray:
+    """Per pixel at time t, 0..1: how much better zero motion explains the two frames than the reversed
+    flows do. Compares the local mean colour difference of the frames as they are with that of the frames
+    warped to t (by ft0, ft1): 0 where the flows do at least as well, 1 where no motion does better by
+    `tolerance` or more; only where the flows are short (sub-pixel to STATIC_MOTION, fading out by twice
+    that), so a moving object's flow is never dropped, even in its occlusions where both errors are large.
+    A near-static region then keeps its pixels unresampled (DIS's sub-pixel noise there, and motion smeared
+    into it from a moving neighbour, cost sharpness), while anything that moves keeps its flow."""
+    k = (STATIC_WINDOW, STATIC_WINDOW)
+    moved = cv2.blur(np.mean(np.abs(backward_warp(s0, ft0) - backward_warp(s1, ft1)), -1), k)
+    still = cv2.blur(np.mean(np.abs(s0 - s1), -1), k)
+    motion = np.sqrt(np.maximum(np.sum(ft0**2, -1), np.sum(ft1**2, -1)))
+    small = np.clip(2 - motion / STATIC_MOTION, 0, 1)  # 1 up to STATIC_MOTION, 0 from twice that on
+    share: np.ndarray = (np.clip((moved - still) / tolerance, 0, 1) * small).astype(np.float32)
+    return share
+
+
 def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float, config: FlowConfig) -> Parts:
     """Flow reversal: splat each frame's motion to time t, backward-warp with it, blend by visibility.
 
@@ -411,11 +447,16 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     if not both.all():
         ft0 = _fill(ft0, ~(h0 & h1))
         ft1 = _fill(ft1, ~(h0 & h1))
+    if config.static_tolerance > 0:
+        keep = 1 - static_share(s0, s1, ft0, ft1, config.static_tolerance)
+        ft0, ft1 = ft0 * keep[..., None], ft1 * keep[..., None]
     cues = functools.partial(_cues_at_t, pf, s0, s1, ft0, ft1, h, w)
     ft0, ft1 = resize_flow(ft0, h, w), resize_flow(ft1, h, w)
     v0, v1 = resize_frame(v0, h, w), resize_frame(v1, h, w)
-    w0 = backward_warp(f0, ft0)
-    w1 = backward_warp(f1, ft1)
+    w0 = backward_warp(f0, ft0, config.warp_kernel)
+    w1 = backward_warp(f1, ft1, config.warp_kernel)
+    np.clip(w0, 0, 1, out=w0)  # a cubic kernel overshoots at edges
+    np.clip(w1, 0, 1, out=w1)
     b0 = (1 - t) * (v0 + 1e-3) ** config.blend_power
     b1 = t * (v1 + 1e-3) ** config.blend_power
     out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
