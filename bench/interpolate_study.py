@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -57,11 +58,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
+# The final warps' kernel and static check before 2026-12-02 (bench/interpolate_holdout_study.py).
+BILINEAR_MOVING: dict[str, Any] = {"warp_kernel": "linear", "static_tolerance": 0.0}
 BEST = flow.FlowConfig(downscale=0.5)  # half-size flows, tuned blend (the fastest setting)
 VARIANTS: dict[str, flow.FlowConfig] = {
     # The previous default: full-size flows, sharper softmax splat and occlusion check, linear blend weights.
-    "old_full": replace(BEST, downscale=1.0, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0),
-    "old_ds05": replace(BEST, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0),
+    "old_full": replace(
+        BEST, downscale=1.0, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0, **BILINEAR_MOVING
+    ),
+    "old_ds05": replace(BEST, softmax_alpha=20, consistency_scale=0.5, blend_power=1.0, **BILINEAR_MOVING),
+    "ds05_bilinear": replace(BEST, **BILINEAR_MOVING),  # before bicubic warps and the static check
     "ds05": BEST,
     "ds075": replace(BEST, downscale=0.75),  # flow.RECOMMENDED, the default
     "full": replace(BEST, downscale=1.0),

@@ -37,7 +37,8 @@ class FlowError(ValueError):
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """How the flow path runs. Defaults are the variant that won bench/interpolate_study.py."""
+    """How the flow path runs. Defaults are the variant that won bench/interpolate_study.py; the warp kernel
+    and the static check the one that won bench/interpolate_holdout_study.py (held-out shots)."""
 
     preset: str = "medium"  # DIS preset, see PRESETS
     finest_scale: int | None = 0  # override of the preset's finest pyramid level (0 = full resolution)
@@ -179,11 +180,11 @@ KERNELS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.
 
 
 def backward_warp(image: np.ndarray, flow: np.ndarray, kernel: str = "linear") -> np.ndarray:
-    """Sample `image` at (x, y) + flow(x, y), bilinear (or `kernel` "cubic"), borders replicated."""
+    """Sample `image` at (x, y) + flow(x, y), bilinear (or `kernel` "cubic" / "lanczos"), borders replicated."""
     h, w = flow.shape[:2]
     gx, gy = _grid(h, w)
     if kernel not in KERNELS:
-        raise FlowError(f"unknown warp kernel {kernel!r}; use linear or cubic.")
+        raise FlowError(f"unknown warp kernel {kernel!r}; use linear, cubic or lanczos.")
     return cv2.remap(
         image, gx + flow[..., 0], gy + flow[..., 1], KERNELS[kernel], borderMode=cv2.BORDER_REPLICATE
     )

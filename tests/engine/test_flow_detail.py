@@ -31,7 +31,7 @@ def test_sub_pixel_motion_is_rebuilt_sharper_than_with_bilinear_warps(slow_pan: 
 
 
 def test_an_unknown_warp_kernel_is_refused_in_one_sentence(slow_pan: np.ndarray) -> None:
-    with pytest.raises(flow.FlowError, match="unknown warp kernel 'nearest'; use linear or cubic"):
+    with pytest.raises(flow.FlowError, match="unknown warp kernel 'nearest'; use linear, cubic or lanczos"):
         _mid(slow_pan, replace(flow.RECOMMENDED, warp_kernel="nearest"))
 
 
