@@ -63,6 +63,9 @@ def ray_env() -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "disabled",
+        # Ray starts its workers at nice 15; beside the suite's other tests (and anything else on a 2-core
+        # box) at normal priority they starved: a 40-s training and fix took over 150 s under load
+        "RAY_worker_niceness": "0",
     }
 
 
