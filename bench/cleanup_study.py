@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, davis_masks, footage_clips, md_table, write_json
+from common import OUT, davis_masks, held_out_shots, md_table, write_json
 
 from engine.baselines.restore import inpaint_telea
 from engine.heads import get_head, head_names
@@ -40,19 +40,14 @@ from engine.heads.base import as_float, eval_indices
 from engine.heads.cleanup import CleanupHead, classical_base
 from engine.metrics import masked_psnr
 from engine.model import load_model
-from engine.train import TrainClip, split_holdout
-from engine.train.dataset import load_clip
 from engine.train.loop import _evaluate
 
 
 def held_out(args: argparse.Namespace, mode: str) -> list[tuple[str, np.ndarray]]:
     """(name, frames) of every held-out shot of `mode`, in split order."""
-    paths = footage_clips(args.footage)
-    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in paths]
-    loaded = [load_clip(c, args.resolution, args.cache, args.frames) for c in clips]
-    split = split_holdout(loaded, args.holdout, args.seed, mode=mode)
-    names = [f"{r.id}#{k}" for r in split.holdout_records for k in range(len(r.cuts) + 1)]
-    return list(zip(names, split.holdout, strict=True))
+    return held_out_shots(
+        args.footage, mode, args.cache, args.resolution, args.frames, args.holdout, args.seed
+    )
 
 
 def diagnose(

@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 import torch
 
+from engine.train import TrainClip, split_holdout
+from engine.train.dataset import load_clip
+
 OUT = Path(__file__).resolve().parent / "out"
 
 # Goals of issue 4: (the baselines whose best the margin is taken against, dB over it).
@@ -34,6 +37,18 @@ def footage_clips(footage: Path, folders: Sequence[str] = ("camera", "cg")) -> l
             f"no clips under {footage}/{{{','.join(folders)}}}: pass --footage ../shared/footage"
         )
     return clips
+
+
+def held_out_shots(
+    footage: Path, mode: str, cache: Path, resolution: int, frames: int, holdout: float, seed: int
+) -> list[tuple[str, np.ndarray]]:
+    """(name, frames) of every held-out shot of `mode` ("clips" or "tails"), in split order: the footage of
+    footage_clips held out as a show run does (engine.train.dataset.split_holdout), decoded through `cache`."""
+    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(footage)]
+    loaded = [load_clip(c, resolution, cache, frames) for c in clips]
+    split = split_holdout(loaded, holdout, seed, mode=mode)
+    names = [f"{r.id}#{k}" for r in split.holdout_records for k in range(len(r.cuts) + 1)]
+    return list(zip(names, split.holdout, strict=True))
 
 
 def davis_masks(footage: Path) -> list[np.ndarray]:

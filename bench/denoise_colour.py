@@ -27,15 +27,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, footage_clips, machine, md_table, write_json
+from common import OUT, footage_clips, held_out_shots, machine, md_table, write_json
 
 from engine.baselines.scores import OPTION, BaselineScores
 from engine.heads import get_head, head_names
 from engine.heads.denoise import DenoiseHead
 from engine.model import load_model
 from engine.options import TrainOptions
-from engine.train import TrainClip, TrainSettings, split_holdout, train
-from engine.train.dataset import load_clip
+from engine.train import TrainClip, TrainSettings, train
 
 
 @contextmanager
@@ -86,8 +85,8 @@ def main() -> None:
         raise SystemExit(f"{args.base} holds no model version: pass the base folder bench/base.py wrote")
     cache = args.out / "cache"
     clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
-    loaded = [load_clip(c, args.resolution, cache, args.frames) for c in clips]
-    holdout = split_holdout(loaded, 0.3, 0, mode=args.mode).holdout
+    shots = held_out_shots(args.footage, args.mode, cache, args.resolution, args.frames, 0.3, 0)
+    holdout = [frames for _, frames in shots]
     scores = BaselineScores(cache / "baseline-scores.json")
     base = load_model(args.base)
     runs = [summary("the base alone", per_shot(base.model.net("denoise"), holdout, scores))]

@@ -33,15 +33,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, footage_clips, md_table, write_json
+from common import OUT, held_out_shots, md_table, write_json
 
 from engine import flow
 from engine.heads import get_head, head_names
 from engine.heads.base import eval_indices
 from engine.heads.interpolate import InterpolateHead, _triplet_parts
 from engine.metrics import psnr
-from engine.train import TrainClip, split_holdout
-from engine.train.dataset import load_clip
 from engine.train.loop import _evaluate
 
 R = flow.RECOMMENDED
@@ -57,12 +55,9 @@ VARIANTS: dict[str, flow.FlowConfig] = {
 
 def held_out(args: argparse.Namespace, mode: str) -> list[tuple[str, np.ndarray]]:
     """(name, frames) of every held-out shot of `mode`, in split order."""
-    paths = footage_clips(args.footage)
-    clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in paths]
-    loaded = [load_clip(c, args.resolution, args.cache, args.frames) for c in clips]
-    split = split_holdout(loaded, args.holdout, args.seed, mode=mode)
-    names = [f"{r.id}#{k}" for r in split.holdout_records for k in range(len(r.cuts) + 1)]
-    return list(zip(names, split.holdout, strict=True))
+    return held_out_shots(
+        args.footage, mode, args.cache, args.resolution, args.frames, args.holdout, args.seed
+    )
 
 
 def variant_scores(clip: np.ndarray, count: int, variants: dict[str, flow.FlowConfig]) -> dict[str, float]:
