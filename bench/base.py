@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/base.py --footage ../shared/footage [--base-budget 7200] [--show-budget 600]
         [--modes clips,tails] [--run clips-scratch|clips-base|tails-scratch|tails-base] [--report-only]
+        [--heads interpolate,...]
 
 1. Holds out footage the way bench/quality.py does, for both protocols at once: whole clips (`clips`,
    seed-chosen, as engine.train.dataset.split_holdout picks them) and the last `--holdout` share of every
@@ -11,6 +12,9 @@
    in the same run, and scores both on the protocol's held-out footage against the classical baselines:
    the show budget is all training, and every held-out clip is then scored whole (TrainSettings
    score_every_clip), so the two runs of a protocol are scored on identical frames.
+`--heads` runs the protocol for some heads only, each with the seconds it has in the whole protocol: both
+budgets are scaled by those heads' share of the budget (TrainSettings.head_shares), so a slice measures what
+the full run would for them in a fraction of its time (decoding, which the full run's heads share, aside).
 Writes bench/out/base.json and bench/out/base.md: per head, the margin over the best baseline of the
 issue's goal (bench/common.GOALS), from scratch and from the base, plus the learned parts (interpolate
 over its own flow path, regrade without a reference over the ungraded input).
@@ -41,6 +45,13 @@ from engine.train.threads import ThreadGovernor
 
 EXTRA_GOALS = {"interpolate_learned": 0.3, "regrade_no_reference": 2.0}
 DECLARATION = "bench: ../shared/footage, footage the project may use for benchmarks (its README)"
+
+
+def budget_fraction(heads: list[str]) -> float:
+    """The share of a training run's budget that `heads` get when every head trains (TrainSettings.head_shares)."""
+    shares = TrainSettings().head_shares
+    total = sum(shares.get(h, 1.0) for h in head_names())
+    return sum(shares.get(h, 1.0) for h in heads) / total
 
 
 def tick(governor: ThreadGovernor) -> None:
@@ -91,7 +102,7 @@ def run_show(
     result = train(
         clips,
         TrainOptions(
-            budget_seconds=args.show_budget,
+            budget_seconds=args.show_budget * budget_fraction(args.heads),
             seed=args.seed,
             resolution=args.resolution,
             holdout_fraction=args.holdout,
@@ -105,6 +116,7 @@ def run_show(
             checkpoint_seconds=300,
             score_every_clip=True,  # the whole budget trains; both runs of a protocol score the same frames
         ),
+        heads=args.heads,
         base=base,
         progress=lambda *_: tick(args.governor),
         eval_options={"cleanup": {"masks": masks}} if masks else None,
@@ -158,7 +170,8 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         "# Base model, then show models from it and from scratch",
         "",
         f"`{' '.join(sys.argv)}`: base {data['base']['wall_seconds']:.0f} s ({data['base']['steps']} steps), "
-        f"each show model {args.show_budget:.0f} s of training then scored on every held-out frame, "
+        f"each show model {args.show_budget * budget_fraction(data['heads']):.0f} s of training then scored on "
+        f"every held-out frame (heads: {', '.join(data['heads'])}), "
         f"{data['machine']['cpu_count']} CPU cores "
         f"(load average {load:.1f} at the end), {args.resolution}p, first {args.frames} frames per clip.",
         "",
@@ -236,6 +249,12 @@ def main() -> None:
         "`--run tails-base` and `--run tails-scratch` in a second process once the base is written)",
     )
     ap.add_argument(
+        "--heads",
+        default=",".join(head_names()),
+        help="train and score only these heads, each with the seconds it has in the whole protocol (both "
+        "budgets scaled by their share)",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite base.md from base.json and any base-<run>.json (runs not done show a dash)",
@@ -247,6 +266,10 @@ def main() -> None:
         help="only this show run, from the base already trained in --out (writes base-<run>.json)",
     )
     args = ap.parse_args()
+    args.heads = [h for h in args.heads.split(",") if h]
+    unknown = sorted(set(args.heads) - set(head_names()))
+    if unknown:
+        ap.error(f"--heads: no head named {', '.join(unknown)}; the heads are {', '.join(head_names())}")
     args.governor = None
     if args.report_only:
         saved = json.loads((args.out / "base.json").read_text())
@@ -267,9 +290,13 @@ def main() -> None:
     based = train(
         corpus,
         TrainOptions(
-            budget_seconds=args.base_budget, seed=args.seed, resolution=args.resolution, holdout_fraction=0.0
+            budget_seconds=args.base_budget * budget_fraction(args.heads),
+            seed=args.seed,
+            resolution=args.resolution,
+            holdout_fraction=0.0,
         ),
         args.out / "base-run" / "base",
+        heads=args.heads,
         settings=TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300),
         manifest_fields={"kind": "base", "declaration": DECLARATION, "corpus": [str(args.footage)]},
         progress=lambda *_: tick(threads),
@@ -279,7 +306,7 @@ def main() -> None:
     data: dict[str, Any] = {
         "base": {"steps": based.steps, "wall_seconds": time.time() - t0, "clips": [c.id for c in corpus]},
         "held_out_clips": held,
-        "heads": head_names(),
+        "heads": args.heads,
         "runs": {},
     }
     for mode in [m for m in args.modes.split(",") if m]:
