@@ -23,16 +23,18 @@ the float net's frames/s, then asymmetric ones, finer and slower; docs/benchmark
 every 120-pixel tile has detail and its windows' overlap costs more than the skipped tiles save.
 
 Fixes fine-tune on the shot (`adapt`, zero-shot style): before upscaling, a copy of the net trains for
-`adapt_steps` steps (ADAPT_STEPS, 300, for new versions) on pairs cut from the shot's own low-resolution
+`adapt_steps` steps (ADAPT_STEPS, 100, for new versions) on pairs cut from the shot's own low-resolution
 frames, the first ADAPT_FRAMES of them (each crop box-downscaled 2x -> the crop); the truth is never seen
 and the version's net is left as it was. What five clips teach does not carry to a production the net never
-saw (+1.5 dB over lanczos/bicubic on two unseen clips); the shot's own frames add 0.9 dB there and 0.07 dB
-on training clips left out (docs/benchmarks.md, bench/upscale_study.py). Cost: 300 steps of 8 crops of 64
-pixels, about 7 CPU seconds on one thread, once per shot (and one more int8 compile). The step count is a
-buffer saved with the weights (config key `adapt`); versions saved before it load with 0 and fix as they did.
-evaluate() scores what a fix of the scored frames makes: the net fine-tuned on them, then upscaling them.
+saw (+1.5 dB over the best of lanczos/bicubic on two unseen clips); 100 steps on the shot's own frames add
+0.85 dB there and 0.05 dB on two training clips left out, and lost on none of the four (300 steps: +0.93 and
++0.07, but -0.04 dB on a soft camera clip; docs/benchmarks.md, bench/upscale_study.py). Cost: 100 steps of
+8 crops of 64 input pixels, whatever the frame size, about 2.5 CPU seconds on one thread, once per shot,
+plus the int8 net's calibration and compile for the new weights. The step count is a buffer saved with the
+weights (config key `adapt`); versions saved before it load with 0 and fix as they did. evaluate() scores
+what a fix of the scored frames makes: the net fine-tuned on them, then upscaling them.
 `ensemble` (off by default) averages the corrections of the frame's 8 flips and quarter turns: 8x the net's
-time for 0.05-0.3 dB.
+time for +0.05 to +0.35 dB.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p
 DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles scoring under it keep bicubic
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 ENSEMBLE = False  # fixes' geometric self-ensemble (`ensemble` apply parameter): 8x the net's cost
-ADAPT_STEPS = 300  # new versions' fine-tuning steps on the shot in fixes (`adapt` config key and parameter)
+ADAPT_STEPS = 100  # new versions' fine-tuning steps on the shot in fixes (`adapt` config key and parameter)
 ADAPT_FRAMES = 8  # how many of the shot's first frames a fix fine-tunes on (held back until then)
 ADAPT_LR = 3e-4  # Adam's step size when fine-tuning on the shot
 ADAPT_BATCH = 8  # pairs per fine-tuning step, ADAPT_CROP input pixels a side (the pair's target)
