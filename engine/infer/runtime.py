@@ -24,7 +24,9 @@ is missing, it logs one warning and the caller runs the float net. OpenVINO comp
 input shape (`_StaticOpenVINO`: more of it fused than with any size allowed) and writes its output straight
 into the caller's array.
 A compiled model is keyed by the parameters' identity and in-place version counters, so a net that trains
-on between two calls is exported again rather than run with stale weights.
+on between two calls is exported again rather than run with stale weights, and by a weak reference to the
+net, so a new net where a freed one was (same address, same counters: the upscale head's per-shot
+fine-tuned copies) is never taken for it.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
 Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, for PyTorch and OpenCV the cores
 the machine's 1-minute load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on
@@ -42,6 +44,7 @@ import math
 import os
 import tempfile
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -342,7 +345,7 @@ def _key(
     code = getattr(fn, "__code__", fn)
     cells = tuple(id(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ()))
     weights = tuple((p.data_ptr(), p._version) for p in net.parameters())
-    return (id(net), code, cells, weights, channels, backend, threads, channels_last)
+    return (weakref.ref(net), code, cells, weights, channels, backend, threads, channels_last)
 
 
 def compiled_fn(
