@@ -39,7 +39,7 @@ from engine.heads.interpolate import InterpolateHead, _stack_parts, _triplet_par
 from engine.heads.interpolate_net import SWAP
 from engine.heads.regrade import RegradeHead, RegradeNet, grade_error
 from engine.metrics import psnr
-from engine.shots import find_cuts
+from engine.shots import split_shots
 from engine.train import TrainClip
 from engine.train.dataset import load_clip
 
@@ -119,13 +119,16 @@ def regrade(
 
 
 def triplets(clips: list[np.ndarray], stride: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Flow-path parts and truth of every `stride`-th frame of each shot (clips split at their cuts, as show
+    runs split them): no frame of a triplet, nor of the outer pair t-3, t+3 its quadratic motion reads, lies
+    across a cut. Before, only t-1..t+1 were kept inside a shot, and one held-out triplet whose t+3 lay past a
+    cut (Tears of Steel's tail) made most of the refiner's gain in `tails` (docs/benchmarks.md)."""
     head = InterpolateHead()
     out = []
     for clip in clips:
-        cuts = find_cuts(clip)
-        for t in range(1, len(clip) - 1, stride):
-            if not any(t - 1 < c <= t + 1 for c in cuts):
-                parts, truth = _triplet_parts(clip, t, head.flow_config())
+        for shot in split_shots(clip):
+            for t in range(1, len(shot) - 1, stride):
+                parts, truth = _triplet_parts(shot, t, head.flow_config())
                 out.append((_stack_parts(parts), truth))
     return out
 
