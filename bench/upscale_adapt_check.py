@@ -41,7 +41,7 @@ def main() -> None:
     torch.set_num_threads(1)
     head = get_head("upscale")
     net = head.build(head.default_config())
-    net.load_state_dict(torch.load(args.net))
+    net.load_state_dict(torch.load(args.net, weights_only=True))
     net.eval()
     _, held = split(load(args.footage, 256, 90), "clips")
     shot = [

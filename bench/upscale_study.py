@@ -247,7 +247,7 @@ def main() -> None:
     net, fwd, degrade = make_variant(args.variant, args.channels, args.depth, args.unshuffle)
     changed = args.rescale < 1.0 or args.permute > 0 or args.perturb > 0
     if args.net:
-        net.load_state_dict(torch.load(args.net))
+        net.load_state_dict(torch.load(args.net, weights_only=True))
         args.cpu_seconds, args.steps = 0.0, -1
     head = get_head("upscale")
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
