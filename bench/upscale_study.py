@@ -26,11 +26,22 @@ resolution input gaussian noise of sigma up to S (on 0..1) or, half the time, JP
 Each net is scored plain and, per `--infer`, at inference with the 8 flips/rotations averaged (`ens`), and
 fine-tuned on the shot's own low-resolution frames for N steps (`adaptN`, the head's `adapt_steps`).
 `--net PATH` scores a saved net without training.
+
+Multi-frame input (`--neighbours K`, head variant; 0 is the head as it is): the net's input for frame t is its
+low-resolution frame and, for each of the frames t-1..t-K and t+1..t+K, that frame backward-warped to t with
+DIS flow from t to it on the low-resolution frames (`MF_FLOW`) and an alignment confidence, exp(-forward-
+backward error in pixels): 3 + K*2*4 channels into the first conv, the residual still over frame t's bicubic.
+Neighbours never cross a cut (engine/shots.py); a missing one at a shot's edge is frame t with confidence 0.
+The aligned stacks are made once per frame of the training clips (whole frames) before the CPU budget starts;
+a step cuts the same box from the stack and the frame and flips/turns them together (no flow vectors are in
+the input, so augmenting after the warp keeps it valid). `adaptN` fine-tunes on the scored frames' triplets
+downscaled 2x again, aligned at that scale, with frame t's low-resolution crop as the target.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -49,14 +60,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, footage_clips
 
 from engine.baselines.restore import downscale, upscale_bicubic, upscale_lanczos
+from engine.flow import FlowConfig, backward_warp, dis_flow, fb_error
 from engine.heads import get_head
-from engine.heads.base import augment, chw, crop_box, permute_colours
+from engine.heads.base import as_float, augment, chw, crop_box, permute_colours
+from engine.heads.upscale import ADAPT_BATCH, ADAPT_CROP
 from engine.metrics import psnr
 from engine.nets import ResidualCNN
+from engine.shots import find_cuts, shot_ranges
 from engine.train import TrainClip
 from engine.train.dataset import load_clip
 
 HELD = ("03_blocks", "tears_of_steel")  # the clips bench/quality.py holds out with seed 0
+MF_FLOW = FlowConfig(preset="fast", downscale=1.0, max_work_pixels=None)  # full-size DIS on the LR frames
 
 
 def load(footage: Path, resolution: int, frames: int) -> dict[str, np.ndarray]:
@@ -122,10 +137,104 @@ def head_sample(
     return chw(lr), chw(hr)
 
 
+def even(img: np.ndarray) -> np.ndarray:
+    return img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]
+
+
+def aligned_stack(frames: list[np.ndarray], t: int, k: int) -> np.ndarray:
+    """Frame t of a shot's frames (H,W,3 float) and each of its k neighbours a side warped to it with its
+    confidence: (H, W, 3 + k*2*4). A neighbour past the shot's edge is frame t with confidence 0."""
+    ref = frames[t]
+    parts = [ref]
+    for d in range(1, k + 1):
+        for n in (t - d, t + d):
+            if 0 <= n < len(frames):
+                ab, ba = dis_flow(ref, frames[n], MF_FLOW), dis_flow(frames[n], ref, MF_FLOW)
+                warped = np.clip(backward_warp(frames[n], ab, "cubic"), 0, 1)
+                conf = np.exp(-fb_error(ab, ba))[..., None]
+            else:
+                warped, conf = ref, np.zeros((*ref.shape[:2], 1), np.float32)
+            parts += [warped, conf]
+    return np.concatenate(parts, axis=-1).astype(np.float32)
+
+
+def shot_stacks(
+    lrs: list[np.ndarray], cuts: list[int], k: int, only: list[int] | None = None
+) -> dict[int, np.ndarray]:
+    """aligned_stack of every frame (or those in `only`), neighbours taken within the frame's shot."""
+    out: dict[int, np.ndarray] = {}
+    for a, b in shot_ranges(len(lrs), cuts):
+        for t in range(a, b):
+            if only is None or t in only:
+                out[t] = aligned_stack(lrs[a:b], t - a, k)
+    return out
+
+
+class MFClip:
+    """A training clip's HR frames (even size, uint8) and their LR aligned stacks (float16, made once)."""
+
+    def __init__(self, clip: np.ndarray, k: int) -> None:
+        self.hr = np.ascontiguousarray(clip[:, : clip.shape[1] // 2 * 2, : clip.shape[2] // 2 * 2])
+        lrs = [downscale(as_float(f), 2, "area") for f in self.hr]
+        st = shot_stacks(lrs, find_cuts(clip), k)
+        self.stack = np.stack([st[t] for t in range(len(lrs))]).astype(np.float16)
+
+
+def mf_sample(clip: MFClip, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
+    """The head's pair (area 2x) with the aligned neighbours: one box, one flip/turn for all channels."""
+    t = int(rng.integers(0, len(clip.hr)))
+    y, x, h, w = crop_box(clip.hr.shape[1], clip.hr.shape[2], crop, rng)
+    y, x, h, w = y - y % 2, x - x % 2, h - h % 2, w - w % 2
+    hr = as_float(clip.hr[t, y : y + h, x : x + w])
+    lr = clip.stack[t, y // 2 : (y + h) // 2, x // 2 : (x + w) // 2].astype(np.float32)
+    hr, lr = augment([hr, lr], rng)
+    return chw(lr), chw(hr)
+
+
+def mf_adapt(
+    net: torch.nn.Module,
+    fwd: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    steps: int,
+    lr: float,
+    seed: int = 0,
+) -> torch.nn.Module:
+    """As UpscaleHead.adapt on (LLR aligned stack, LR target) pairs: ADAPT_BATCH crops of ADAPT_CROP."""
+    tuned = copy.deepcopy(net).train()
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(tuned.parameters(), lr=lr)
+    for _ in range(steps):
+        xs, ys = [], []
+        for _ in range(ADAPT_BATCH):
+            stack, target = pairs[int(rng.integers(0, len(pairs)))]
+            y, x, h, w = crop_box(target.shape[0], target.shape[1], ADAPT_CROP, rng)
+            y, x, h, w = y - y % 2, x - x % 2, h - h % 2, w - w % 2
+            a, b = augment(
+                [stack[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2], target[y : y + h, x : x + w]], rng
+            )
+            xs.append(chw(a))
+            ys.append(chw(b))
+        loss = F.l1_loss(fwd(tuned, torch.from_numpy(np.stack(xs))), torch.from_numpy(np.stack(ys)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return tuned.eval()
+
+
+def mf_forward(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Bicubic of the stack's frame t (its first 3 channels) plus the net's correction of the whole stack."""
+    base = F.interpolate(x[:, :3], scale_factor=2, mode="bicubic", align_corners=False)
+    out: torch.Tensor = base + net(x)
+    return out
+
+
 def make_variant(
-    name: str, channels: int, depth: int, unshuffle: int = 1
+    name: str, channels: int, depth: int, unshuffle: int = 1, neighbours: int = 0
 ) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor], str]:
     """(net, forward lr->hr, training degradation)."""
+    if name == "head" and neighbours > 0:
+        net = ResidualCNN(3 + 8 * neighbours, 3, channels=channels, depth=depth, shuffle=2)
+        return net, lambda x: mf_forward(net, x), "mf"
     if name == "head":
         head = get_head("upscale")
         cfg = {**head.default_config(), "channels": channels, "depth": depth, "unshuffle": unshuffle}
@@ -168,6 +277,7 @@ def evaluate(
     infer: list[str],
     net: torch.nn.Module | None = None,
     adapt_lr: float = 3e-4,
+    neighbours: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Per held-out clip, mean PSNR of each inference mode in `infer` (plain, ens, adaptN, adaptN+ens) and
     of the baselines. adaptN fine-tunes a copy of the head's net on the clip's own scored LR frames."""
@@ -180,6 +290,15 @@ def evaluate(
         hrs = [clip[t].astype(np.float32) / 255.0 for t in idx]
         hrs = [hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2] for hr in hrs]
         lrs = [downscale(hr, 2, "area") for hr in hrs]
+        inputs, pairs = lrs, []
+        if neighbours > 0:  # aligned stacks of the scored frames, and their fine-tuning pairs one scale down
+            all_lr = [downscale(even(as_float(f)), 2, "area") for f in clip]
+            cuts = find_cuts(clip)
+            st = shot_stacks(all_lr, cuts, neighbours, only=[int(t) for t in idx])
+            inputs = [st[int(t)] for t in idx]
+            llr = [downscale(even(f), 2, "area") for f in all_lr]
+            lst = shot_stacks(llr, cuts, neighbours, only=[int(t) for t in idx])
+            pairs = [(lst[int(t)], even(all_lr[int(t)])) for t in idx]
         tuned_by_steps: dict[int, torch.nn.Module] = {}
         for mode in infer:
             f = fwd
@@ -188,14 +307,22 @@ def evaluate(
                 steps = int(mode[5:].split("+")[0])
                 if steps not in tuned_by_steps:
                     c0 = time.process_time()
-                    tuned_by_steps[steps] = head.adapt(net, lrs, steps, lr=adapt_lr)  # type: ignore[attr-defined]
+                    if neighbours > 0:
+                        tuned_by_steps[steps] = mf_adapt(net, mf_forward, pairs, steps, adapt_lr)
+                    else:
+                        tuned_by_steps[steps] = head.adapt(net, lrs, steps, lr=adapt_lr)  # type: ignore[attr-defined]
                     print(f"{key} adapt {steps} steps: {time.process_time() - c0:.1f} CPU s", flush=True)
                 tuned = tuned_by_steps[steps]
+                tuned_fwd = mf_forward if neighbours > 0 else head.forward  # type: ignore[attr-defined]
 
-                def f(x: torch.Tensor, tuned: torch.nn.Module = tuned) -> torch.Tensor:
-                    return head.forward(tuned, x)  # type: ignore[attr-defined,no-any-return]
+                def f(
+                    x: torch.Tensor,
+                    tuned: torch.nn.Module = tuned,
+                    tf: Callable[..., torch.Tensor] = tuned_fwd,
+                ) -> torch.Tensor:
+                    return tf(tuned, x)
 
-            for lr, hr in zip(lrs, hrs, strict=True):
+            for lr, hr in zip(inputs, hrs, strict=True):
                 with torch.no_grad():
                     x = torch.from_numpy(chw(lr))[None]
                     y = ensemble(f, x) if mode.endswith("ens") else f(x)
@@ -237,6 +364,7 @@ def main() -> None:
     ap.add_argument("--perturb", type=float, default=0.0, help="head: LR noise sigma up to S, or JPEG")
     ap.add_argument("--infer", default="plain", help="comma list: plain, ens, adaptN, adaptN+ens")
     ap.add_argument("--adapt-lr", type=float, default=3e-4)
+    ap.add_argument("--neighbours", type=int, default=0, help="head: aligned LR neighbours a side (0: none)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -244,7 +372,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train, held = split(load(args.footage, args.resolution, args.frames), args.protocol, args.loo)
-    net, fwd, degrade = make_variant(args.variant, args.channels, args.depth, args.unshuffle)
+    net, fwd, degrade = make_variant(args.variant, args.channels, args.depth, args.unshuffle, args.neighbours)
+    mf_clips: list[MFClip] = []
+    prep_cpu = time.process_time()
+    if degrade == "mf":
+        mf_clips = [MFClip(c, args.neighbours) for c in train]
+    prep_cpu = time.process_time() - prep_cpu
     changed = args.rescale < 1.0 or args.permute > 0 or args.perturb > 0
     if args.net:
         net.load_state_dict(torch.load(args.net, weights_only=True))
@@ -263,7 +396,14 @@ def main() -> None:
             break
         for g in opt.param_groups:
             g["lr"] = args.lr * (0.1 + 0.45 * (1 + np.cos(np.pi * f))) * min(1.0, (step + 1) / 20)
-        if degrade == "head" and changed:
+        if degrade == "mf":
+            pairs = [
+                mf_sample(mf_clips[int(rng.integers(0, len(mf_clips)))], rng, args.crop)
+                for _ in range(args.batch)
+            ]
+            lr_t = torch.from_numpy(np.stack([p[0] for p in pairs]))
+            hr_t = torch.from_numpy(np.stack([p[1] for p in pairs]))
+        elif degrade == "head" and changed:
             pairs = [
                 head_sample(
                     train[int(rng.integers(0, len(train)))],
@@ -301,7 +441,7 @@ def main() -> None:
         torch.save(net.state_dict(), args.save)
     infer = args.infer.split(",")
     train_cpu = time.process_time() - cpu0
-    res = evaluate(fwd, held, args.eval_frames, args.border, infer, net, args.adapt_lr)
+    res = evaluate(fwd, held, args.eval_frames, args.border, infer, net, args.adapt_lr, args.neighbours)
     mean = {k: float(np.mean([r[k] for r in res.values()])) for k in (*infer, "lanczos", "bicubic")}
     best = {k: float(np.mean([r[k] - max(r["lanczos"], r["bicubic"]) for r in res.values()])) for k in infer}
     report = {
@@ -309,6 +449,7 @@ def main() -> None:
         "steps": step,
         "cpu_seconds": train_cpu,
         "cpu_ms_per_step": 1000 * train_cpu / max(step, 1),
+        "prep_cpu_seconds": prep_cpu,
         "load_average": os.getloadavg(),
         "torch_threads": torch.get_num_threads(),
         "per_clip": res,
