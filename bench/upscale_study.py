@@ -35,7 +35,9 @@ Neighbours never cross a cut (engine/shots.py); a missing one at a shot's edge i
 The aligned stacks are made once per frame of the training clips (whole frames) before the CPU budget starts;
 a step cuts the same box from the stack and the frame and flips/turns them together (no flow vectors are in
 the input, so augmenting after the warp keeps it valid). `adaptN` fine-tunes on the scored frames' triplets
-downscaled 2x again, aligned at that scale, with frame t's low-resolution crop as the target.
+downscaled 2x again, aligned at that scale, with frame t's low-resolution crop as the target. The `blind`
+inference mode scores the net with every neighbour replaced by frame t at confidence 0 (what it makes of
+the neighbours), and the report gives per clip how well the warped neighbours match frame t (`align_*`).
 """
 
 from __future__ import annotations
@@ -221,6 +223,33 @@ def mf_adapt(
     return tuned.eval()
 
 
+def blind(x: torch.Tensor) -> torch.Tensor:
+    """An aligned stack with every neighbour replaced by frame t at confidence 0 (what a shot's edge gets):
+    the trained net's score on it says how much of its gain the neighbours carry."""
+    out = x.clone()
+    for j in range((x.shape[1] - 3) // 4):
+        out[:, 3 + 4 * j : 6 + 4 * j] = x[:, :3]
+        out[:, 6 + 4 * j] = 0
+    return out
+
+
+def alignment(
+    stacks: dict[int, np.ndarray], lrs: list[np.ndarray], cuts: list[int], k: int
+) -> dict[str, list[float]]:
+    """PSNR of each present neighbour against frame t, warped (as the net sees it) and as it is, and the
+    mean confidence: how much the alignment explains of what differs between the frames."""
+    out: dict[str, list[float]] = {"align_warped_psnr": [], "align_raw_psnr": [], "align_conf": []}
+    shots = shot_ranges(len(lrs), cuts)
+    for t, st in stacks.items():
+        a, b = next((a, b) for a, b in shots if a <= t < b)
+        for j, n in enumerate(n for d in range(1, k + 1) for n in (t - d, t + d)):
+            if a <= n < b:
+                out["align_warped_psnr"].append(psnr(st[..., 3 + 4 * j : 6 + 4 * j], lrs[t]))
+                out["align_raw_psnr"].append(psnr(lrs[n], lrs[t]))
+                out["align_conf"].append(float(st[..., 6 + 4 * j].mean()))
+    return out
+
+
 def mf_forward(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Bicubic of the stack's frame t (its first 3 channels) plus the net's correction of the whole stack."""
     base = F.interpolate(x[:, :3], scale_factor=2, mode="bicubic", align_corners=False)
@@ -299,6 +328,7 @@ def evaluate(
             llr = [downscale(even(f), 2, "area") for f in all_lr]
             lst = shot_stacks(llr, cuts, neighbours, only=[int(t) for t in idx])
             pairs = [(lst[int(t)], even(all_lr[int(t)])) for t in idx]
+            acc.update(alignment(st, all_lr, cuts, neighbours))
         tuned_by_steps: dict[int, torch.nn.Module] = {}
         for mode in infer:
             f = fwd
@@ -325,6 +355,7 @@ def evaluate(
             for lr, hr in zip(inputs, hrs, strict=True):
                 with torch.no_grad():
                     x = torch.from_numpy(chw(lr))[None]
+                    x = blind(x) if mode == "blind" else x
                     y = ensemble(f, x) if mode.endswith("ens") else f(x)
                     out = np.clip(y[0].numpy().transpose(1, 2, 0), 0, 1)
                 acc[mode].append(psnr(out[b:-b, b:-b], hr[b:-b, b:-b]) if b else psnr(out, hr))
@@ -375,7 +406,7 @@ def main() -> None:
     net, fwd, degrade = make_variant(args.variant, args.channels, args.depth, args.unshuffle, args.neighbours)
     mf_clips: list[MFClip] = []
     prep_cpu = time.process_time()
-    if degrade == "mf":
+    if degrade == "mf" and not args.net:
         mf_clips = [MFClip(c, args.neighbours) for c in train]
     prep_cpu = time.process_time() - prep_cpu
     changed = args.rescale < 1.0 or args.permute > 0 or args.perturb > 0
