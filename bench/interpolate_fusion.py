@@ -43,7 +43,13 @@ from engine.nets import ResidualCNN
 
 DIFF_GAIN = 4.0
 RESIDUAL_SCALE = 0.05
-GROUPS = {"all": CANDIDATES, "syntheses": SYNTHESES}
+# "core": the flow path, the syntheses closest to it (half / full size, linear motion, no static check) and
+# the one-sided warps.
+GROUPS = {
+    "all": CANDIDATES,
+    "syntheses": SYNTHESES,
+    "core": ("flow", "half", "full", "linear", "nostatic", "warp0", "warp1"),
+}
 
 Triplet = tuple[np.ndarray, np.ndarray, np.ndarray]  # parts (H, W, 17), candidates (K, H, W, 3), truth
 
@@ -67,12 +73,14 @@ class Fusion(nn.Module):
         residual: bool,
         bias: float,
         learn_prior: bool = False,
+        bound: float = 0.0,
         channels: int = 32,
         depth: int = 5,
     ) -> None:
         super().__init__()
         self.k = k
         self.residual = residual
+        self.bound = bound
         n_in = 3 + 3 * (k - 1) + 2 + 8
         dil = [1, 2, 4, 2, 1, 1, 1][: depth - 1]
         self.body = ResidualCNN(
@@ -101,9 +109,16 @@ class Fusion(nn.Module):
             1,
         )
 
-    def forward(self, parts: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+    def weights(self, parts: torch.Tensor, cands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pixel candidate weights (N, K, H, W) and the net's raw output."""
         out = self.body(self.features(parts, cands))
-        w = torch.softmax(out[:, : self.k] + self.prior, 1)
+        logits = out[:, : self.k]
+        if self.bound > 0:  # unbounded logits saturated the softmax: one candidate, no gradient, frozen
+            logits = self.bound * torch.tanh(logits / self.bound)
+        return torch.softmax(logits + self.prior, 1), out
+
+    def forward(self, parts: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        w, out = self.weights(parts, cands)
         fused = (w[:, :, None] * cands).sum(1)
         if self.residual:
             fused = fused + RESIDUAL_SCALE * out[:, self.k :]
@@ -144,18 +159,20 @@ def batch(
     return tensor(ps), tensor(cs), tensor(ts)
 
 
-def score(net: Fusion, test: list[Triplet]) -> tuple[float, float, list[float]]:
-    base, fused = [], []
+def score(net: Fusion, test: list[Triplet]) -> tuple[float, float, list[float], list[float]]:
+    """Mean PSNR of the flow path and the fusion, each triplet's gain, and each candidate's mean weight."""
+    base, fused, share = [], [], []
     with torch.no_grad():
         for parts, cands, truth in test:
             p = torch.from_numpy(parts.astype(np.float32).transpose(2, 0, 1))[None]
             c = torch.from_numpy(cands.astype(np.float32).transpose(0, 3, 1, 2))[None]
+            share.append(net.weights(p, c)[0][0].mean((1, 2)).numpy())
             out = net(p, c)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
             y = truth.astype(np.float32)
             base.append(psnr(cands[0].astype(np.float32), y))
             fused.append(psnr(out, y))
     gains = [f - b for f, b in zip(fused, base, strict=True)]
-    return float(np.mean(base)), float(np.mean(fused)), gains
+    return float(np.mean(base)), float(np.mean(fused)), gains, np.mean(share, 0).tolist()
 
 
 def main() -> None:
@@ -171,6 +188,7 @@ def main() -> None:
         default=0.0,
         help="learning rate of the per-candidate logit bias (0: fixed at --bias on the flow path, 0 elsewhere)",
     )
+    ap.add_argument("--bound", type=float, default=0.0, help="logits bounded to +-this by tanh (0: not)")
     ap.add_argument("--group", choices=tuple(GROUPS), default="all")
     ap.add_argument("--residual", action="store_true")
     ap.add_argument("--crop", type=int, default=96)
@@ -186,7 +204,7 @@ def main() -> None:
         tests = {"tails": ["select", "held_tail"]}
     pool = [t for s in train_sets for t in load_set(s, keep)]
     test = {k: [t for s in v for t in load_set(s, keep)] for k, v in tests.items()}
-    net = Fusion(len(names), args.residual, args.bias, learn_prior=args.prior_lr > 0)
+    net = Fusion(len(names), args.residual, args.bias, learn_prior=args.prior_lr > 0, bound=args.bound)
     groups: list[dict[str, Any]] = [{"params": net.body.parameters(), "lr": args.lr}]
     if args.prior_lr > 0:
         groups.append({"params": [net.prior], "lr": args.prior_lr})
@@ -195,6 +213,7 @@ def main() -> None:
     swap = swap_index(names)
     tag = f"{args.group}{'_res' if args.residual else ''}_b{args.bias:g}_lr{args.lr:g}"
     tag += f"_prior{args.prior_lr:g}" if args.prior_lr > 0 else ""
+    tag += f"_bound{args.bound:g}" if args.bound > 0 else ""
     print(f"{tag} {args.protocol} seed {args.seed}: {len(pool)} training triplets, "
           + ", ".join(f"{k} {len(v)}" for k, v in test.items()), flush=True)  # fmt: skip
     rows: list[dict[str, Any]] = []
@@ -208,13 +227,19 @@ def main() -> None:
             opt.step()
         if step % args.every == 0 or step == 1:
             row: dict[str, Any] = {"step": step, "seconds": time.time() - t0}
+            row["prior_weights"] = torch.softmax(net.prior.detach().flatten(), 0).tolist()
             text = []
             for k, v in test.items():
-                b, f, gains = score(net, v)
-                row[k] = {"flow_path": b, "fused": f, "gains": gains}
-                text.append(f"{k} {b:.2f} -> {f:.2f} ({f - b:+.3f})")
+                b, f, gains, share = score(net, v)
+                row[k] = {"flow_path": b, "fused": f, "gains": gains, "weights": share}
+                top = sorted(zip(share, names, strict=True), reverse=True)[:4]
+                text.append(
+                    f"{k} {b:.2f} -> {f:.2f} ({f - b:+.3f}) weights "
+                    + " ".join(f"{n} {w:.2f}" for w, n in top)
+                )
             rows.append(row)
             print(f"step {step} " + " ".join(text) + f" {time.time() - t0:.0f}s", flush=True)
+    torch.save(net.state_dict(), OUT / f"interpolate_fusion_{args.protocol}_{tag}_seed{args.seed}.pt")
     write_json(
         OUT / f"interpolate_fusion_{args.protocol}_{tag}_seed{args.seed}.json",
         {"machine": machine(), "args": vars(args), "candidates": names, "rows": rows},
