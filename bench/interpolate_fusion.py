@@ -54,11 +54,17 @@ GROUPS = {
 Triplet = tuple[np.ndarray, np.ndarray, np.ndarray]  # parts (H, W, 17), candidates (K, H, W, 3), truth
 
 
-def load_set(name: str, keep: list[int]) -> list[Triplet]:
+def load_set(name: str, keep: list[int], ensemble: bool = False) -> list[Triplet]:
+    """The cached triplets of a set, candidates `keep`; with `ensemble`, the fixed mean of the flow path and
+    `full` goes first (the base the fusion starts from and is scored against)."""
     out = []
     for p in sorted((CACHE / name).glob("*.npz")):
         z = np.load(p)
-        out.append((z["parts"], z["cands"][keep], z["truth"]))
+        cands = z["cands"][keep]
+        if ensemble:
+            mean = (z["cands"][0].astype(np.float32) + z["cands"][CANDIDATES.index("full")]) / 2
+            cands = np.concatenate([mean[None].astype(np.float16), cands])
+        out.append((z["parts"], cands, z["truth"]))
     if not out:
         raise SystemExit(f"no cached triplets in {CACHE / name}: run bench/interpolate_fusion_study.py first")
     return out
@@ -189,6 +195,11 @@ def main() -> None:
         help="learning rate of the per-candidate logit bias (0: fixed at --bias on the flow path, 0 elsewhere)",
     )
     ap.add_argument("--bound", type=float, default=0.0, help="logits bounded to +-this by tanh (0: not)")
+    ap.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="start from (and score against) the fixed mean of the flow path and `full`, not the flow path",
+    )
     ap.add_argument("--group", choices=tuple(GROUPS), default="all")
     ap.add_argument("--residual", action="store_true")
     ap.add_argument("--crop", type=int, default=96)
@@ -198,12 +209,14 @@ def main() -> None:
     torch.set_num_threads(1)
     names = GROUPS[args.group]
     keep = [CANDIDATES.index(n) for n in names]
+    if args.ensemble:
+        names = ("flow+full", *names)
     train_sets = ["train"] + (["held_head"] if args.protocol == "tails" else [])
     tests = {"select": ["select"], "held": ["held"]} if args.protocol == "clips" else {}
     if args.protocol == "tails":
         tests = {"tails": ["select", "held_tail"]}
-    pool = [t for s in train_sets for t in load_set(s, keep)]
-    test = {k: [t for s in v for t in load_set(s, keep)] for k, v in tests.items()}
+    pool = [t for s in train_sets for t in load_set(s, keep, args.ensemble)]
+    test = {k: [t for s in v for t in load_set(s, keep, args.ensemble)] for k, v in tests.items()}
     net = Fusion(len(names), args.residual, args.bias, learn_prior=args.prior_lr > 0, bound=args.bound)
     groups: list[dict[str, Any]] = [{"params": net.body.parameters(), "lr": args.lr}]
     if args.prior_lr > 0:
@@ -214,6 +227,7 @@ def main() -> None:
     tag = f"{args.group}{'_res' if args.residual else ''}_b{args.bias:g}_lr{args.lr:g}"
     tag += f"_prior{args.prior_lr:g}" if args.prior_lr > 0 else ""
     tag += f"_bound{args.bound:g}" if args.bound > 0 else ""
+    tag += "_ensemble" if args.ensemble else ""
     print(f"{tag} {args.protocol} seed {args.seed}: {len(pool)} training triplets, "
           + ", ".join(f"{k} {len(v)}" for k, v in test.items()), flush=True)  # fmt: skip
     rows: list[dict[str, Any]] = []
