@@ -48,8 +48,8 @@ CACHE = OUT / "fusion_cache"
 CANDIDATES = (
     "flow",  # the flow path (flow.RECOMMENDED)
     "linear",  # same flows, linear motion instead of quadratic
-    "half",  # BEST_QUALITY's half-size member alone (its 3/4 member is the flow path at 256p)
-    "best",  # BEST_QUALITY: the mean of the two
+    "half",  # the flow path at half size (the old BEST_QUALITY's other member; its 3/4 one is the flow path)
+    "best",  # the old BEST_QUALITY (before 2026-12-02 17:00): the mean of the two
     "full",  # flows and reversal at full size
     "fine1",  # DIS stopped one pyramid level above full resolution (smoother flows)
     "nostatic",  # the static check off

@@ -14,7 +14,8 @@ The interpolation of a frame at time t between frames 0 and 1 (0 < t < 1) runs:
    sub-pixel shifts) and blended weighted by visibility and temporal distance.
 Steps 1-2 run at a working size (`FlowConfig.downscale`, 3/4 size by default: about half the pixels to
 splat; at most `FlowConfig.max_work_pixels`, so 1080p and larger work at 720x405); only step 3 runs at
-the frames' size. A sequence (engine.flow_sequence) makes each frame's flow image once and each flow once. `BEST_QUALITY` averages two such settings (an ensemble).
+the frames' size. A sequence (engine.flow_sequence) makes each frame's flow image once and each flow once.
+`BEST_QUALITY` averages two such settings (an ensemble): the default and the same at full size.
 """
 
 from __future__ import annotations
@@ -546,11 +547,9 @@ def interpolate(
 
 
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
-# reversal at 3/4 size. BEST_QUALITY averages the results at half and 3/4 size (about +0.06 dB, 1.5x the time).
+# reversal at 3/4 size, at most 720x405. BEST_QUALITY (interpolate's `quality=best`) averages that with the
+# same path at the frames' full size, at most 1920x1080: +0.14 to +0.18 dB on held-out shots at 256p and
+# at the footage's own 720p/360p, for 3.2-3.6x the flow path's CPU (bench/interpolate_holdout_study.py,
+# docs/benchmarks.md). It replaced the mean at half and 3/4 size (about +0.06 dB).
 RECOMMENDED = FlowConfig()
-BEST_QUALITY = FlowConfig(
-    ensemble=(
-        FlowConfig(downscale=0.5, max_work_pixels=None),
-        FlowConfig(downscale=0.75, max_work_pixels=None),
-    )
-)
+BEST_QUALITY = FlowConfig(ensemble=(RECOMMENDED, FlowConfig(downscale=1.0, max_work_pixels=1920 * 1080)))

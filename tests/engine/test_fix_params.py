@@ -26,6 +26,8 @@ def test_interpolate_reads_a_retime_factor_or_frames_to_rebuild() -> None:
     assert parse_fix_params("interpolate", {"factor": 4}).frame_factor() == 4
     assert parse_fix_params("interpolate", {"frames": "1002-1003"}).frame_factor() == 1
     assert parse_fix_params("interpolate", {}) == InterpolateParams()  # auto: the dropped frames found
+    best = parse_fix_params("interpolate", {"factor": "2", "quality": "Best"})
+    assert best == InterpolateParams(factor=2, quality="best")
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ def test_interpolate_reads_a_retime_factor_or_frames_to_rebuild() -> None:
         ({"factor": "2", "frames": "1002"}, "not both"),
         ({"frames": "1005-1002"}, "runs backwards"),
         ({"frames": ","}, "names no frame"),
+        ({"quality": "fastest"}, "quality=fastest is not a quality: write quality=best"),
     ],
 )
 def test_a_bad_interpolate_parameter_is_refused_in_one_line(raw: dict[str, str], message: str) -> None:
@@ -47,6 +50,8 @@ def test_a_bad_interpolate_parameter_is_refused_in_one_line(raw: dict[str, str],
 
 def test_frames_outside_the_shot_are_refused_when_bound_to_it(shot: Shot) -> None:
     assert InterpolateParams(frames=frozenset({1002, 1003})).bind(shot) == {"frames": {1002, 1003}}
+    best = InterpolateParams(factor=2, quality="best")
+    assert best.bind(shot) == {"factor": 2, "quality": "best"}  # what the fix's apply() reads
     params = parse_fix_params("interpolate", {"frames": "1005-1009"})
     with pytest.raises(ParamError, match=r"frames 1007, 1008, 1009 lie outside the shot's frames 1001-1006"):
         params.bind(shot)

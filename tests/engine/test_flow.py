@@ -99,7 +99,10 @@ def test_large_frames_work_at_the_pixel_cap_and_training_crops_at_three_quarters
     assert flow.work_size(2160, 3840, config) == (405, 720)
     assert flow.work_size(256, 256, config) == (192, 192)  # a training crop: 3/4, as before the cap
     assert flow.work_size(1080, 1920, flow.FlowConfig(max_work_pixels=None)) == (810, 1440)
-    assert all(m.max_work_pixels is None for m in flow.members(flow.BEST_QUALITY))
+    default, full = flow.members(flow.BEST_QUALITY)  # quality=best: the default and the same at full size
+    assert default == config
+    assert flow.work_size(720, 1280, full) == (720, 1280)  # full size up to 1080p...
+    assert flow.work_size(2160, 3840, full) == (1080, 1920)  # ...and 1080p's pixels beyond
     assert baselines.DIS_BASELINE.max_work_pixels is None  # the baseline keeps its full-size flow
 
 

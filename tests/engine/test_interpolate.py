@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine import flow, synth
+from engine import flow, flow_sequence, synth
 from engine.heads import HeadError, get_head
 from engine.heads.interpolate import IN_CHANNELS, _stack_parts
 from engine.heads.interpolate_net import FIRST_CONV, OLD_FEATURES, SWAP, features
+from engine.metrics import psnr
 from engine.model.show import ShowModel
 from engine.nets import ResidualCNN
 
@@ -37,6 +38,25 @@ def test_apply_retime_and_fill(clip: np.ndarray) -> None:
     assert sorted(filled) == list(range(100, 108))
     with pytest.raises(HeadError, match="factor"):
         list(head.apply(net, [], {"factor": "fast"}))
+
+
+def test_quality_best_runs_the_mean_with_full_size_flows_and_rebuilds_a_frame_closer(
+    clip: np.ndarray,
+) -> None:
+    head = get_head("interpolate")
+    net = head.build({})
+    frames = [(100 + i, f) for i, f in enumerate(clip)]
+    default = dict(head.apply(net, frames, {"frames": "103", "refine": False}))[103]
+    best = dict(head.apply(net, frames, {"frames": "103", "refine": False, "quality": "best"}))[103]
+    members = [
+        dict(flow_sequence.fill(iter(frames), {103}, config))[103]
+        for config in flow.members(flow.BEST_QUALITY)
+    ]
+    np.testing.assert_allclose(best, np.mean(members, axis=0), atol=1e-6)
+    np.testing.assert_allclose(members[0], default, atol=1e-6)  # its first member is the default path
+    assert psnr(best, clip[3]) > psnr(default, clip[3]) + 0.3  # the dropped frame, rebuilt closer
+    with pytest.raises(HeadError, match="quality 'fastest' must be one of default, best"):
+        list(head.apply(net, frames, {"frames": "103", "quality": "fastest"}))
 
 
 def test_sample_and_loss_train(clip: np.ndarray) -> None:
