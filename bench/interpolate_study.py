@@ -26,7 +26,9 @@ from engine import flow, flow_sequence
 from engine.baselines import interpolate as baselines
 
 FlowKey = tuple[object, ...]
-ENSEMBLES: list[str] = []  # "a+b": the mean of variants a and b; ds05+ds075 was flow.BEST_QUALITY before it took full-size flows
+ENSEMBLES: list[
+    str
+] = []  # "a+b": the mean of variants a and b; ds05+ds075 was flow.BEST_QUALITY before it took full-size flows
 
 
 def decode(path: Path, frames: int, scale: float, windows: int = 1, start: int = 0) -> list[np.ndarray]:
