@@ -548,8 +548,8 @@ def interpolate(
 
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
 # reversal at 3/4 size, at most 720x405. BEST_QUALITY (interpolate's `quality=best`) averages that with the
-# same path at the frames' full size, at most 1920x1080: +0.14 to +0.18 dB on held-out shots at 256p and
-# at the footage's own 720p/360p, for 3.2-3.6x the flow path's CPU (bench/interpolate_holdout_study.py,
-# docs/benchmarks.md). It replaced the mean at half and 3/4 size (about +0.06 dB).
+# same path at the frames' full size, at most 1280x720's pixels: +0.14 to +0.18 dB on held-out shots at 256p
+# and at the footage's own 720p/360p, for about 4x a fix's CPU at 720p and 1080p (uncapped, 1080p cost 7x)
+# (bench/interpolate_holdout_study.py, docs/benchmarks.md). It replaced the mean at half and 3/4 size (about +0.06 dB).
 RECOMMENDED = FlowConfig()
-BEST_QUALITY = FlowConfig(ensemble=(RECOMMENDED, FlowConfig(downscale=1.0, max_work_pixels=1920 * 1080)))
+BEST_QUALITY = FlowConfig(ensemble=(RECOMMENDED, FlowConfig(downscale=1.0, max_work_pixels=1280 * 720)))

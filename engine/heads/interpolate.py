@@ -16,7 +16,7 @@ The flow path's parts are computed on windows of twice the crop and each window 
 apply() params: {"factor": 2 | 4} retimes; {"frames": "1012-1016" | [numbers] | "auto"} rebuilds those
 frame numbers ("auto": the duplicated frames detect_drops finds); {"refine": False} skips the CNN;
 {"quality": "best"} runs the flow path as flow.BEST_QUALITY (its mean with the same at full size: +0.14 to
-+0.18 dB on held-out shots, 3.2-3.6x the flow path's time; not the default, which the speed goal keeps).
++0.18 dB on held-out shots, about 4x a fix's time; not the default, which the speed goal keeps).
 Fix parameters (InterpolateParams): `factor=2` (2..8) or `frames=1012-1016` (frames of the shot) | `auto`,
 and `quality=best` | `default`.
 """
@@ -65,7 +65,7 @@ def _quality(text: str) -> str:
     value = text.strip().lower()
     if value not in QUALITIES:
         raise ParamError(
-            f"quality={text} is not a quality: write quality=best (finer flows, about 3.5x the time) or "
+            f"quality={text} is not a quality: write quality=best (finer flows, about 4x the time) or "
             "quality=default"
         )
     return value

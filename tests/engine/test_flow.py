@@ -101,8 +101,9 @@ def test_large_frames_work_at_the_pixel_cap_and_training_crops_at_three_quarters
     assert flow.work_size(1080, 1920, flow.FlowConfig(max_work_pixels=None)) == (810, 1440)
     default, full = flow.members(flow.BEST_QUALITY)  # quality=best: the default and the same at full size
     assert default == config
-    assert flow.work_size(720, 1280, full) == (720, 1280)  # full size up to 1080p...
-    assert flow.work_size(2160, 3840, full) == (1080, 1920)  # ...and 1080p's pixels beyond
+    assert flow.work_size(720, 1280, full) == (720, 1280)  # full size up to 720p...
+    assert flow.work_size(1080, 1920, full) == (720, 1280)  # ...and 720p's pixels beyond (bounded cost)
+    assert flow.work_size(2160, 3840, full) == (720, 1280)
     assert baselines.DIS_BASELINE.max_work_pixels is None  # the baseline keeps its full-size flow
 
 
