@@ -49,11 +49,14 @@ def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010") -> Path:
 
 
 def promoted_model(
-    settings: Settings, catalog: Catalog, metrics: dict[str, dict[str, float]] | None = None
+    settings: Settings,
+    catalog: Catalog,
+    metrics: dict[str, dict[str, float]] | None = None,
+    heads: tuple[str, ...] = ("denoise", "cleanup"),
 ) -> None:
     folder = settings.models_dir / SHOW / "v1"
     manifest = Manifest(show=SHOW, version="v1", metrics=metrics or {})
-    save_model(folder, ShowModel.fresh(["denoise", "cleanup"]), manifest)
+    save_model(folder, ShowModel.fresh(list(heads)), manifest)
     with catalog.session() as s:
         models_repo.add_version(s, SHOW, str(folder), version=1)
         models_repo.promote(s, SHOW, 1)
@@ -105,6 +108,22 @@ def test_requests_that_cannot_work_are_permanent(
         fixes.get_fix_request(s, request_id).params = {"deliver": "dnxhd"}  # type: ignore[union-attr]
     with pytest.raises(Permanent, match="deliver=dnxhd is not known"):
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
+def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog, heads=("interpolate",))
+    best = request(catalog, ["interpolate"], {"factor": "2", "quality": "best", "deliver": "none"})
+    assert run_fix(settings, catalog, FixJob(best, "interpolate"))["frames"] == 7  # 4 frames retimed 2x
+    with catalog.session() as s:  # another event: a request is one per event
+        row, _ = fixes.add_fix_request(
+            s, SHOW, "memory:event:2", "sh010", ["interpolate"], {"factor": "2", "quality": "fastest"}
+        )
+        bad = row.id
+    with pytest.raises(Permanent, match="quality=fastest is not a quality: write quality=best"):
+        run_fix(settings, catalog, FixJob(bad, "interpolate"))
 
 
 BELOW_NLMEANS = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "nlmeans_strength": 8.0}
