@@ -52,8 +52,9 @@ VARIANTS: dict[str, flow.FlowConfig] = {
     "lanczos": replace(R, warp_kernel="lanczos"),
     # flows and reversal at the frames' full size, no cap (bench/interpolate_fusion_study.py's `full`)
     "full": replace(R, downscale=1.0, max_work_pixels=None),
-    # the mean of the head's path and `full` (a classical ensemble: +0.24 dB held out at 256p in that study)
-    "with_full": flow.FlowConfig(ensemble=(R, replace(R, downscale=1.0, max_work_pixels=None))),
+    # interpolate's `quality=best`: the mean of the head's path and `full`, whose flows are capped at 1280x720's
+    # pixels there (the same as `full` on frames up to that size, as all of ../shared/footage is)
+    "with_full": flow.BEST_QUALITY,
 }
 
 
