@@ -5,12 +5,19 @@ when something logs: `configure` sets the stdlib handler, whose formatter loads 
 and `get_logger` configures structlog's own side the first time a logger is asked for. When structlog is already
 loaded (an adapter of integrations.trackers, which logs through structlog directly, was imported first),
 `configure` sets it up at once; daemon.trackers calls `structlog_ready` before it builds an adapter.
+An exception that ends a thread (a library's background thread: gRPC's connectivity poller under the Ray
+client raises when its channel closes during a reconnect) is one `thread.crashed` line naming the thread, the
+error and where it was raised, not a raw traceback in the middle of the JSON lines (`configure` sets
+`threading.excepthook`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+import traceback
 from typing import Any
 
 _QUIET = ("watchdog", "urllib3", "apscheduler", "alembic", "sqlalchemy", "shotgun_api3", "PIL", "matplotlib")
@@ -29,6 +36,19 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     if "structlog" in sys.modules:
         _configure_structlog()
+    threading.excepthook = _thread_crashed
+
+
+def _thread_crashed(args: threading.ExceptHookArgs) -> None:
+    """A thread ended on an exception: one log line (thread, error, the frame that raised it)."""
+    if args.exc_type is SystemExit:
+        return
+    frames = traceback.extract_tb(args.exc_traceback) if args.exc_traceback else []
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("rushes.threads").error(
+        "thread.crashed: thread %s stopped on %s: %s%s", name, args.exc_type.__name__, args.exc_value, where
+    )
 
 
 def _shared() -> list[Any]:

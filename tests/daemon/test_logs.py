@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import select
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,10 +21,11 @@ from daemon.logs import configure, get_logger
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    handlers, level, hook = root.handlers[:], root.level, threading.excepthook
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    threading.excepthook = hook
     structlog.reset_defaults()
 
 
@@ -127,3 +129,22 @@ def test_module_loggers_made_at_import_follow_the_later_configuration(
     assert (first["event"], first["show"], first["logger"]) == ("made before configure", "E", "rushes.early")
     assert (second["event"], second["job"], second["logger"]) == ("from a module logger", 3, "rushes.runner")
     assert capsys.readouterr().out == ""  # nothing leaks to stdout, where `--json` output goes
+
+
+def test_a_thread_that_dies_on_an_exception_is_one_json_line_not_a_traceback() -> None:
+    stream = io.StringIO()
+    configure(fmt="json", stream=stream)
+
+    def poll() -> None:  # a library's background thread whose channel closed under it
+        raise ValueError("Cannot monitor channel state: Channel closed!")
+
+    thread = threading.Thread(target=poll, name="Thread-8 (_run)")
+    thread.start()
+    thread.join()
+    [line] = records(stream)
+    assert line["level"] == "error" and line["logger"] == "rushes.threads"
+    assert line["event"].startswith(
+        "thread.crashed: thread Thread-8 (_run) stopped on ValueError: Cannot monitor"
+    )
+    assert "test_logs.py:" in line["event"]  # where it was raised
+    assert "Traceback" not in stream.getvalue()
