@@ -22,17 +22,20 @@ the float net's frames/s, then asymmetric ones, finer and slower; docs/benchmark
 (`detail`: the net only on tiles with edges or texture) is off by default: on the footage measured almost
 every 120-pixel tile has detail and its windows' overlap costs more than the skipped tiles save.
 
-Fixes fine-tune on the shot (`adapt`, zero-shot style): before upscaling, a copy of the net trains for
-`adapt_steps` steps (ADAPT_STEPS, 100, for new versions) on pairs cut from the shot's own low-resolution
-frames, the first ADAPT_FRAMES of them (each crop box-downscaled 2x -> the crop); the truth is never seen
-and the version's net is left as it was. What five clips teach does not carry to a production the net never
-saw (+1.5 dB over the best of lanczos/bicubic on two unseen clips); 100 steps on the shot's own frames add
-0.85 dB there and 0.05 dB on two training clips left out, and lost on none of the four (300 steps: +0.93 and
-+0.07, but -0.04 dB on a soft camera clip; docs/benchmarks.md, bench/upscale_study.py). Cost: 100 steps of
-8 crops of 64 input pixels, whatever the frame size, about 2.5 CPU seconds on one thread, once per shot,
-plus the int8 net's calibration and compile for the new weights. The step count is a buffer saved with the
-weights (config key `adapt`); versions saved before it load with 0 and fix as they did. evaluate() scores
-what a fix of the scored frames makes: the net fine-tuned on them, then upscaling them.
+Fine-tuning on the shot (`adapt`, zero-shot style; off for new versions, ADAPT_STEPS 0): before upscaling,
+a copy of the net trains for `adapt_steps` steps on pairs cut from the shot's own low-resolution frames, the
+first ADAPT_FRAMES of them (each crop box-downscaled 2x -> the crop); the truth is never seen and the
+version's net is left as it was. It assumes the shot looks the same one scale down, which holds for frames
+that are themselves reductions of larger ones (the 256p benchmark: +0.7 dB on two unseen clips) and fails
+at a camera's own resolution, where the optics and the codec soften each pixel and the shot one scale down
+is sharper than the shot: at 720p the 100 steps lost 5.0 dB on an unseen camera clip (below Lanczos) and
+1.6 on a CG one, for +0.5 on another (docs/benchmarks.md, "Upscale's fine-tuning at the footage's own
+size"). Fixes run at the footage's own size, so new versions save 0 and fix with the net as trained; a
+version saved with a count (config key `adapt`, the `adapt_steps` buffer; the versions of 2026-12-02 saved
+100) keeps it, and the `adapt` apply parameter overrides it. Cost: 100 steps of 8 crops of 64 input pixels,
+whatever the frame size, about 2.5 CPU seconds on one thread, once per shot, plus the int8 net's
+calibration and compile for the new weights. evaluate() scores what a fix of the scored frames makes: with
+a count, the net fine-tuned on them, then upscaling them.
 `ensemble` (off by default) averages the corrections of the frame's 8 flips and quarter turns: 8x the net's
 time for +0.05 to +0.35 dB.
 """
@@ -78,7 +81,9 @@ APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p
 DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles scoring under it keep bicubic
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 ENSEMBLE = False  # fixes' geometric self-ensemble (`ensemble` apply parameter): 8x the net's cost
-ADAPT_STEPS = 100  # new versions' fine-tuning steps on the shot in fixes (`adapt` config key and parameter)
+ADAPT_STEPS = (
+    0  # new versions' fine-tuning steps on the shot in fixes (`adapt` config key and parameter): off
+)
 ADAPT_FRAMES = 8  # how many of the shot's first frames a fix fine-tunes on (held back until then)
 ADAPT_LR = 3e-4  # Adam's step size when fine-tuning on the shot
 ADAPT_BATCH = 8  # pairs per fine-tuning step, ADAPT_CROP input pixels a side (the pair's target)
