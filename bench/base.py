@@ -105,6 +105,7 @@ def run_show(
             budget_seconds=args.show_budget * budget_fraction(args.heads),
             seed=args.seed,
             resolution=args.resolution,
+            native_resolution=args.native_resolution,
             holdout_fraction=args.holdout,
         ),
         args.out / "base-run" / label,
@@ -173,7 +174,8 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         f"each show model {args.show_budget * budget_fraction(data['heads']):.0f} s of training then scored on "
         f"every held-out frame (heads: {', '.join(data['heads'])}), "
         f"{data['machine']['cpu_count']} CPU cores "
-        f"(load average {load:.1f} at the end), {args.resolution}p, first {args.frames} frames per clip.",
+        f"(load average {load:.1f} at the end), {args.resolution}p (upscale: the footage's own size up to "
+        f"{args.native_resolution}p; 0: {args.resolution}p too), first {args.frames} frames per clip.",
         "",
         f"Base corpus: {', '.join(data['base']['clips'])} (no held-out frame of either protocol).  ",
         f"Held out in `clips`: {', '.join(data['held_out_clips'])}; in `tails`: the last "
@@ -239,6 +241,12 @@ def main() -> None:
     ap.add_argument("--show-budget", type=float, default=600.0)
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument(
+        "--native-resolution",
+        type=int,
+        default=TrainOptions().native_resolution,
+        help="short side cap of the frames upscale trains and is scored on (0: at --resolution, as before)",
+    )
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -293,6 +301,7 @@ def main() -> None:
             budget_seconds=args.base_budget * budget_fraction(args.heads),
             seed=args.seed,
             resolution=args.resolution,
+            native_resolution=args.native_resolution,
             holdout_fraction=0.0,
         ),
         args.out / "base-run" / "base",

@@ -14,6 +14,12 @@ class TrainOptions(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
     resolution: int = Field(256, ge=64, description="Short side of the training frames, pixels.")
+    native_resolution: int = Field(
+        1080,
+        ge=0,
+        description="Short side cap, pixels, of the frames the heads whose fixes depend on the scale (upscale) "
+        "train and are scored on: the footage at its own size up to this. 0: at `resolution` like the others.",
+    )
     holdout_fraction: float = Field(0.2, ge=0, lt=1)
     base: str | None = Field(
         None,

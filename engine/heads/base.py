@@ -66,6 +66,9 @@ class Head(ABC):
     scale: ClassVar[int] = 1  # output size / input size (upscale: 2)
     baselines: ClassVar[tuple[str, ...]] = ()  # names used as "psnr_<baseline>" in evaluate()
     params_type: ClassVar[type[FixParams]] = FixParams  # its fix parameters (engine.heads.params)
+    # trains and is scored on frames at the footage's own size (TrainOptions.native_resolution), not at the
+    # training resolution: what it learns depends on the scale its fixes run at (engine.train.native)
+    native: ClassVar[bool] = False
 
     def default_config(self) -> dict[str, Any]:
         """The net's hyper-parameters; recorded in the manifest and passed back to build() on load."""

@@ -134,6 +134,7 @@ class UpscaleHead(Head):
     name = "upscale"
     scale = 2
     baselines = ("lanczos", "bicubic")
+    native = True  # fixes run at the footage's own size, where 256p-trained nets add too much detail
 
     def default_config(self) -> dict[str, Any]:
         return {"channels": 32, "depth": 7, "unshuffle": 1, "adapt": ADAPT_STEPS, "eval_frames": 8}

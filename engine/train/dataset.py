@@ -76,13 +76,13 @@ def as_train_clip(clip: ClipLike, index: int) -> TrainClip:
     return TrainClip(id=str(clip), path=Path(clip))
 
 
-def _to_u8(frame: np.ndarray) -> np.ndarray:
+def to_uint8(frame: np.ndarray) -> np.ndarray:
     if frame.dtype == np.uint8:
         return frame
     return np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _fit(frame: np.ndarray, resolution: int) -> np.ndarray:
+def fit_short_side(frame: np.ndarray, resolution: int) -> np.ndarray:
     """Downscale (never up) so the short side is `resolution`."""
     h, w = frame.shape[:2]
     short = min(h, w)
@@ -95,7 +95,7 @@ def _fit(frame: np.ndarray, resolution: int) -> np.ndarray:
 def _decode(clip: TrainClip, resolution: int, max_frames: int | None) -> np.ndarray:
     if clip.frames is not None:
         src = clip.frames[:max_frames] if max_frames else clip.frames
-        return np.stack([_fit(_to_u8(f), resolution) for f in src])
+        return np.stack([fit_short_side(to_uint8(f), resolution) for f in src])
     if clip.path is None:
         raise DatasetError(f"training clip {clip.id!r} has neither a path nor frames")
     from engine.media.decode import read_frames_uint8
@@ -103,7 +103,7 @@ def _decode(clip: TrainClip, resolution: int, max_frames: int | None) -> np.ndar
     out = []
     try:
         for frame in read_frames_uint8(clip.path):
-            out.append(_fit(frame.rgb, resolution))
+            out.append(fit_short_side(frame.rgb, resolution))
             if max_frames and len(out) >= max_frames:
                 break
     except Exception as exc:  # media errors carry their own one-line reason
@@ -139,13 +139,55 @@ def load_clip(
     return LoadedClip(record, frames)
 
 
-def _part(clip: LoadedClip, start: int, end: int, suffix: str = "") -> tuple[list[np.ndarray], ClipRecord]:
-    """Frames [start, end) of a clip as shots, and the record of that range."""
-    cuts = [c - start for c in clip.record.cuts if start < c < end]
-    record = clip.record.model_copy(
-        update={"id": f"{clip.record.id}{suffix}", "frames": end - start, "cuts": cuts}
-    )
-    return split_shots(clip.frames[start:end], cuts), record
+@dataclass(frozen=True)
+class Part:
+    """Frames [start, end) of clip `clip` (an index into the clips split), on the held-out side or not."""
+
+    clip: int
+    start: int
+    end: int
+    held: bool
+    suffix: str = ""  # added to the clip's id in the part's record ("[cut:]" for a held-out tail)
+
+
+def part_record(clip: LoadedClip, part: Part) -> ClipRecord:
+    """The record of a part: the clip's, for its range, its cuts counted from the part's start."""
+    cuts = [c - part.start for c in clip.record.cuts if part.start < c < part.end]
+    update = {"id": f"{clip.record.id}{part.suffix}", "frames": part.end - part.start, "cuts": cuts}
+    return clip.record.model_copy(update=update)
+
+
+def _part(clip: LoadedClip, part: Part) -> tuple[list[np.ndarray], ClipRecord]:
+    """The frames of a part as shots, and its record."""
+    record = part_record(clip, part)
+    return split_shots(clip.frames[part.start : part.end], record.cuts), record
+
+
+def holdout_parts(
+    lengths: list[int], fraction: float, seed: int, min_frames: int = 3, mode: str = "auto"
+) -> tuple[str, list[Part]]:
+    """How split_holdout divides clips of these frame counts: ("clips" or "tails", the parts in order)."""
+    if not lengths:
+        raise DatasetError("training needs at least one clip")
+    if mode not in ("auto", "clips", "tails"):
+        raise DatasetError(f"holdout mode {mode!r} is not one of auto, clips, tails")
+    if mode == "clips" and len(lengths) < 3:
+        raise DatasetError(
+            f"holding out whole clips needs 3 or more clips, got {len(lengths)}; use mode 'tails'"
+        )
+    if fraction > 0 and len(lengths) >= 3 and mode != "tails":
+        n_hold = min(max(round(len(lengths) * fraction), 1), len(lengths) - 2)
+        hold = set(np.random.default_rng(seed).permutation(len(lengths))[:n_hold].tolist())
+        return "clips", [Part(i, 0, n, i in hold) for i, n in enumerate(lengths)]
+    parts: list[Part] = []
+    for i, n in enumerate(lengths):
+        cut = n - round(n * fraction) if fraction > 0 else n
+        if fraction > 0 and n - cut < min_frames and n >= 2 * min_frames:
+            cut = n - min_frames
+        parts.append(Part(i, 0, cut, False))
+        if cut < n:
+            parts.append(Part(i, cut, n, True, f"[{cut}:]"))
+    return "tails", parts
 
 
 def split_holdout(
@@ -153,39 +195,14 @@ def split_holdout(
 ) -> Split:
     """Hold out whole clips (chosen by `seed`) when there are 3 or more, keeping at least 2 for training;
     with fewer clips hold out the tail of every clip instead. `mode` "clips" or "tails" forces one way."""
-    if not clips:
-        raise DatasetError("training needs at least one clip")
-    if mode not in ("auto", "clips", "tails"):
-        raise DatasetError(f"holdout mode {mode!r} is not one of auto, clips, tails")
-    if mode == "clips" and len(clips) < 3:
-        raise DatasetError(
-            f"holding out whole clips needs 3 or more clips, got {len(clips)}; use mode 'tails'"
-        )
-    if fraction > 0 and len(clips) >= 3 and mode != "tails":
-        n_hold = min(max(round(len(clips) * fraction), 1), len(clips) - 2)
-        order = np.random.default_rng(seed).permutation(len(clips))
-        hold = set(order[:n_hold].tolist())
-        split = Split([], [], [], [], "clips")
-        for i, c in enumerate(clips):
-            shots, record = _part(c, 0, len(c.frames))
-            if i in hold:
-                split.holdout += shots
-                split.holdout_records.append(record)
-            else:
-                split.train += shots
-                split.train_records.append(record)
-        return split
-    split = Split([], [], [], [], "tails")
-    for c in clips:
-        n = len(c.frames)
-        cut = n - round(n * fraction) if fraction > 0 else n
-        if fraction > 0 and n - cut < min_frames and n >= 2 * min_frames:
-            cut = n - min_frames
-        shots, record = _part(c, 0, cut)
-        split.train += shots
-        split.train_records.append(record)
-        if cut < n:
-            shots, record = _part(c, cut, n, f"[{cut}:]")
+    kind, parts = holdout_parts([len(c.frames) for c in clips], fraction, seed, min_frames, mode)
+    split = Split([], [], [], [], kind)
+    for p in parts:
+        shots, record = _part(clips[p.clip], p)
+        if p.held:
             split.holdout += shots
             split.holdout_records.append(record)
+        else:
+            split.train += shots
+            split.train_records.append(record)
     return split

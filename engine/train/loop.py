@@ -27,6 +27,7 @@ from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoi
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
 from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
 from engine.train.layout import channels_last
+from engine.train.native import load_native, native_split
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.settings import TrainSettings
@@ -164,6 +165,9 @@ class _Run:
     baselines: BaselineScores = field(default_factory=BaselineScores)  # baseline scores by input
     on_stage: StageHook | None = None
     parallel: DataParallel | None = None  # a rank of a data-parallel run (engine.train.parallel)
+    native: Split | None = (
+        None  # the split at the footage's own size, for Head.native heads (engine.train.native)
+    )
     agreed: float | None = None  # rank 0's last fraction of the head in hand (parallel runs)
     stop_asked: bool = False  # stop() said so since the last agreement (parallel runs)
 
@@ -171,6 +175,10 @@ class _Run:
     def writes(self) -> bool:
         """Whether this process writes checkpoints and the version (rank 0, or the only process)."""
         return self.parallel is None or self.parallel.leader
+
+    def split_of(self, head: Head) -> Split:
+        """The frames `head` trains and is scored on: at the footage's own size for a native head."""
+        return self.native if head.native and self.native is not None else self.split
 
     def stage(self, name: str, head: str | None = None) -> None:
         if self.on_stage is not None:
@@ -230,16 +238,18 @@ def train(
     device = pick_device(options.device)
     if options.cpu_threads is not None:
         use_cpu_threads(options.cpu_threads)
-    split = _load_split(clips, options, cfg, out)
+    split, native = _load_split(clips, options, cfg, out, head_objs)
     if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
         split = replace(split, train=parallel.shard(split.train))
+        native = replace(native, train=parallel.shard(native.train)) if native is not None else None
     warm = parent if parent is not None else base  # a show's first version starts from the studio base
     model = _build_model(names, options.seed, cfg, warm, device)
     run = _start_run(options, cfg, names, head_objs, device, split, model, out / CHECKPOINT_DIR)
     run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
-    run.parallel = parallel
+    run.parallel, run.native = parallel, native
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
+    memo_key += f"/{options.native_resolution}" if native is not None else ""
     run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
     run.costs = HeadCosts(cache / "evaluation-head-seconds.json", memo_key)
     run.baselines = BaselineScores(cache / "baseline-scores.json")
@@ -326,14 +336,25 @@ def _keep_parent_heads(
     return out
 
 
-def _load_split(clips: Sequence[ClipLike], options: TrainOptions, cfg: TrainSettings, out: Path) -> Split:
-    """Decode (through the frame cache) every clip at the training resolution, then hold some out."""
+def _load_split(
+    clips: Sequence[ClipLike], options: TrainOptions, cfg: TrainSettings, out: Path, heads: Sequence[Head]
+) -> tuple[Split, Split | None]:
+    """Decode (through the frame cache) every clip at the training resolution, then hold some out; and, when
+    a head learns at the footage's own size (Head.native) and the footage is larger than the training frames,
+    the same split of frames at that size (engine.train.native), else None."""
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
-    loaded = [
-        load_clip(as_train_clip(c, i), options.resolution, cache, cfg.max_frames_per_clip)
-        for i, c in enumerate(clips)
+    sources = [as_train_clip(c, i) for i, c in enumerate(clips)]
+    loaded = [load_clip(c, options.resolution, cache, cfg.max_frames_per_clip) for c in sources]
+    split = split_holdout(loaded, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)
+    reduced = any(min(c.frames.shape[1:3]) >= options.resolution for c in loaded)  # fitted to the resolution
+    if not any(h.native for h in heads) or options.native_resolution <= options.resolution or not reduced:
+        return split, None
+    frames = [
+        load_native(c, lc, options.native_resolution, len(sources), cache)
+        for c, lc in zip(sources, loaded, strict=True)
     ]
-    return split_holdout(loaded, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)
+    native = native_split(loaded, frames, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)
+    return split, native
 
 
 def _build_model(
@@ -496,7 +517,7 @@ def _drawer(run: _Run, name: str, head: Head, gate: Gate | None = None) -> Draw:
         # between two examples the draw waits for the gate: a batch begun while the rank waited runs on
         # into the step's computation by one example at most
         pause = gate.wait if gate is not None else None
-        return make_batch(head, run.split.train, rng, size, cfg.crop, run.device, pause)
+        return make_batch(head, run.split_of(head).train, rng, size, cfg.crop, run.device, pause)
 
     return draw
 
@@ -620,14 +641,15 @@ def _score_head(
         log.info("%s: scored on one frame per clip (the budget is spent)", head.name)
         options = {**options, "eval_frames": 1}
     took = per_frame = 0.0  # the longest clip so far: a clip that would end past `until` is not started
-    for c, clip in enumerate(run.split.holdout):
+    holdout = run.split_of(head).holdout
+    for c, clip in enumerate(holdout):
         began = time.monotonic()
         if c > 0 and until is not None and began + took > until:
             log.info(
                 "%s: scored on %d of %d held-out clips (the budget's evaluation share is spent)",
                 head.name,
                 c,
-                len(run.split.holdout),
+                len(holdout),
             )
             break
         sheet = _evaluate(head, net, [clip], seed, index, options, c)

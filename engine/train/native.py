@@ -1,0 +1,156 @@
+"""Frames at the footage's own size, for the heads that learn there (`Head.native`: upscale).
+
+Show runs train at a small resolution (TrainOptions.resolution, 256 by default), which suits most heads.
+Upscale does not: its fixes run on the footage at its own size, where a camera's optics and codec leave each
+pixel softer than in a reduction of the same frame, and a net that learned to restore detail at 256p adds
+too much of it there (on two unseen clips at their own size: +1.76 dB over the best of Lanczos/bicubic from
+256p crops, +3.02 from crops at that size; docs/benchmarks.md). So such a head trains on crops of frames
+decoded at the footage's own size, short side capped at TrainOptions.native_resolution, and is scored on
+held-out frames of that size.
+
+Guarantees:
+- The same split: every frame sampled here lies in the shot and on the side (train or held out) of the
+  training-resolution split it came from (`native_split`, over dataset.holdout_parts and the clip's cuts as
+  found at the training resolution), so a native head never trains on a frame its scores are made on.
+- Bounded: at most NATIVE_FRAMES frames a clip (a power of two, fewer when the clips together would pass
+  NATIVE_BYTES, never under MIN_FRAMES), spread evenly over the clip by a decimating reservoir in one decoding
+  pass: the frames kept are every 2**k-th, so the count is known without the clip's length.
+- Decoded once per clip: cached as uint8 .npy beside the training-resolution frames, keyed by the content
+  hash, the cap, the frame bound and the clip's frame count, and memory-mapped from there (a crop reads
+  only its pages).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.train.dataset import (
+    DatasetError,
+    LoadedClip,
+    Split,
+    TrainClip,
+    fit_short_side,
+    holdout_parts,
+    part_record,
+    to_uint8,
+)
+
+NATIVE_FRAMES = 16  # at most this many frames a clip at the footage's own size
+NATIVE_BYTES = 2 << 30  # and at most about this many bytes of them for the whole run
+MIN_FRAMES = 4  # a clip keeps at least this many however many clips there are
+
+
+@dataclass
+class NativeClip:
+    """Some frames of one clip at the footage's own size (short side capped): which, and the pixels."""
+
+    indices: np.ndarray  # the frames' numbers in the clip, rising
+    frames: np.ndarray  # len(indices),H,W,3 uint8 (possibly memory-mapped)
+
+
+def frame_bound(clips: int, frame_bytes: int) -> int:
+    """Frames a clip keeps: NATIVE_FRAMES, fewer when `clips` clips of `frame_bytes` frames would pass
+    NATIVE_BYTES, never under MIN_FRAMES; a power of two, so a show's growing clip count seldom changes it
+    (and with it the cache's key)."""
+    fit = NATIVE_BYTES // max(1, clips * frame_bytes)
+    keep = NATIVE_FRAMES
+    while keep > MIN_FRAMES and keep > fit:
+        keep //= 2
+    return keep
+
+
+def spread(frames: Iterator[np.ndarray], keep: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every 2**k-th frame of `frames` (k the least that keeps at most 2 * `keep` - 1 of them, and at least
+    `keep` when there are that many): a decimating reservoir, one pass, the length not known ahead."""
+    stride, indices, kept = 1, [], []
+    for i, frame in enumerate(frames):
+        if i % stride:
+            continue
+        indices.append(i)
+        kept.append(frame)
+        if len(kept) >= 2 * keep:
+            stride *= 2
+            indices, kept = indices[::2], kept[::2]
+    return np.array(indices, dtype=np.int64), kept
+
+
+def _decoded(clip: TrainClip, resolution: int) -> Iterator[np.ndarray]:
+    if clip.frames is not None:
+        for f in clip.frames:
+            yield fit_short_side(to_uint8(f), resolution)
+        return
+    from engine.media.decode import read_frames_uint8
+
+    try:
+        for frame in read_frames_uint8(clip.path or Path()):
+            yield fit_short_side(frame.rgb, resolution)
+    except Exception as exc:  # media errors carry their own one-line reason
+        raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}", clip.id) from None
+
+
+def load_native(
+    clip: TrainClip, loaded: LoadedClip, resolution: int, clips: int, cache_dir: Path | None
+) -> NativeClip:
+    """Frames of `clip` (already loaded at training resolution as `loaded`, whose frame count bounds these)
+    at its own size, short side capped at `resolution`, spread over the clip (see the module's guarantees);
+    `clips` is how many clips the run loads this way (for the byte bound)."""
+    t, h, w = loaded.frames.shape[:3]
+    short = min(h, w)
+    # the frame's size at the cap, from the training frames' shape (rounded as _fit rounds)
+    scale = resolution / short
+    frame_bytes = round(h * scale) * round(w * scale) * 3
+    keep = frame_bound(clips, frame_bytes)
+    stem = f"{loaded.record.content_hash[:32]}-native{resolution}-{keep}-{t}"
+    paths = (cache_dir / f"{stem}.npy", cache_dir / f"{stem}.frames.npy") if cache_dir else None
+    if paths is not None and all(p.is_file() for p in paths):
+        return NativeClip(np.load(paths[0]), np.load(paths[1], mmap_mode="r"))
+    indices, kept = spread(_decoded(clip, resolution), keep)
+    inside = indices < t  # the frames the training-resolution clip holds (max_frames_per_clip)
+    if not inside.any():
+        raise DatasetError(f"training clip {clip.path or clip.id} has no frames", clip.id)
+    out = NativeClip(indices[inside], np.stack([k for k, ok in zip(kept, inside, strict=True) if ok]))
+    if paths is None:
+        return out
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for path, array in ((paths[1], out.frames), (paths[0], out.indices)):  # the indices last: the mark
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
+        np.save(tmp, array)
+        tmp.replace(path)
+    return NativeClip(out.indices, np.load(paths[1], mmap_mode="r"))
+
+
+def native_split(
+    loaded: Sequence[LoadedClip],
+    native: Sequence[NativeClip],
+    fraction: float,
+    seed: int,
+    min_frames: int = 3,
+    mode: str = "auto",
+) -> Split:
+    """The split of `loaded` (dataset.split_holdout with the same arguments), made of the `native` frames:
+    each shot of each part keeps the native frames whose numbers fall in it; a shot with none is left out.
+    The records are the training-resolution split's."""
+    kind, parts = holdout_parts([len(c.frames) for c in loaded], fraction, seed, min_frames, mode)
+    split = Split([], [], [], [], kind)
+    for p in parts:
+        clip, sample = loaded[p.clip], native[p.clip]
+        bounds = [p.start, *(c for c in clip.record.cuts if p.start < c < p.end), p.end]
+        shots = []
+        for a, b in itertools.pairwise(bounds):
+            inside = (sample.indices >= a) & (sample.indices < b)
+            if inside.any():
+                shots.append(sample.frames[inside])
+        record = part_record(clip, p)
+        if p.held:
+            split.holdout += shots
+            split.holdout_records.append(record)
+        else:
+            split.train += shots
+            split.train_records.append(record)
+    return split
