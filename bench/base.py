@@ -76,17 +76,20 @@ def margins(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[TrainClip], list[str]]:
-    """The early frames of the clips that `clips` mode does not hold out (nothing any protocol scores)."""
+    """The early frames of the clips that `clips` mode does not hold out (nothing any protocol scores), at
+    the larger of the training and the native resolution (the run reduces them to each)."""
     cache = args.out / "cache"
     loaded = [load_clip(c, args.resolution, cache, args.frames) for c in clips]
     held = {r.id for r in split_holdout(loaded, args.holdout, args.seed, mode="clips").holdout_records}
+    size = max(args.resolution, args.native_resolution)
     out = []
     for clip, lc in zip(clips, loaded, strict=True):
         if clip.id in held:
             continue
         n = len(lc.frames)
         keep = n - round(n * args.holdout)
-        out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(lc.frames[:keep])))
+        frames = lc.frames if size == args.resolution else load_clip(clip, size, cache, args.frames).frames
+        out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(frames[:keep])))
     return out, sorted(held)
 
 

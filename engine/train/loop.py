@@ -349,10 +349,10 @@ def _load_split(
     reduced = any(min(c.frames.shape[1:3]) >= options.resolution for c in loaded)  # fitted to the resolution
     if not any(h.native for h in heads) or options.native_resolution <= options.resolution or not reduced:
         return split, None
-    frames = [
-        load_native(c, lc, options.native_resolution, len(sources), cache)
-        for c, lc in zip(sources, loaded, strict=True)
-    ]
+    pairs = zip(sources, loaded, strict=True)
+    frames = [load_native(c, lc, options.native_resolution, len(sources), cache) for c, lc in pairs]
+    if all(f.frames.shape[1:3] == lc.frames.shape[1:3] for f, lc in zip(frames, loaded, strict=True)):
+        return split, None  # nothing larger than the training frames: those, all of them
     native = native_split(loaded, frames, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)
     return split, native
 

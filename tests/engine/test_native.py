@@ -113,3 +113,25 @@ def test_upscale_trains_and_is_scored_on_the_footage_at_its_own_size(tmp_path: P
     assert abs(bicubic(at_own_size) - bicubic(at_training)) > 0.5
     assert own.metrics["upscale"]["psnr_bicubic"] == pytest.approx(bicubic(at_own_size), abs=1e-6)
     assert reduced.metrics["upscale"]["psnr_bicubic"] == pytest.approx(bicubic(at_training), abs=1e-6)
+
+
+def test_footage_no_larger_than_the_training_frames_trains_upscale_on_every_frame_as_before(
+    tmp_path: Path,
+) -> None:
+    clips = [
+        TrainClip(
+            id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 40, (96, 64), seed=i)
+        )
+        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
+    ]
+    settings = TrainSettings(max_steps=3, batch_size=2, crop=32, cache_dir=tmp_path / "cache")
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    own = train(clips, options, tmp_path / "v1", heads=["upscale"], settings=settings)
+    small = options.model_copy(update={"native_resolution": 0})
+    reduced = train(clips, small, tmp_path / "v2", heads=["upscale"], settings=settings)
+    assert own.version is not None and reduced.version is not None
+    assert (
+        own.metrics == reduced.metrics
+    )  # the same frames, all 40 of each clip (not 16-31 of them), scored the same
+    a, b = own.version.model.net("upscale").state_dict(), reduced.version.model.net("upscale").state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # and trained on the same batches
