@@ -12,9 +12,10 @@ Guarantees:
 - The same split: every frame sampled here lies in the shot and on the side (train or held out) of the
   training-resolution split it came from (`native_split`, over dataset.holdout_parts and the clip's cuts as
   found at the training resolution), so a native head never trains on a frame its scores are made on.
-- Bounded: at most NATIVE_FRAMES frames a clip (a power of two, fewer when the clips together would pass
-  NATIVE_BYTES, never under MIN_FRAMES), spread evenly over the clip by a decimating reservoir in one decoding
-  pass: the frames kept are every 2**k-th, so the count is known without the clip's length.
+- Bounded: a clip keeps `keep` to 2 * `keep` - 1 frames (all of them when it has fewer), `keep` being
+  NATIVE_FRAMES, or a smaller power of two when the clips together could pass NATIVE_BYTES, never under
+  MIN_FRAMES; spread evenly over the clip by a decimating reservoir in one decoding pass: the frames kept
+  are every 2**k-th, so their count is bounded without knowing the clip's length.
 - Decoded once per clip: cached as uint8 .npy beside the training-resolution frames, keyed by the content
   hash, the cap, the frame bound and the clip's frame count, and memory-mapped from there (a crop reads
   only its pages).
@@ -41,9 +42,9 @@ from engine.train.dataset import (
     to_uint8,
 )
 
-NATIVE_FRAMES = 16  # at most this many frames a clip at the footage's own size
-NATIVE_BYTES = 2 << 30  # and at most about this many bytes of them for the whole run
-MIN_FRAMES = 4  # a clip keeps at least this many however many clips there are
+NATIVE_FRAMES = 16  # a clip keeps 16 to 31 frames at the footage's own size
+NATIVE_BYTES = 2 << 30  # at most about this many bytes of them for the whole run (unless MIN_FRAMES passes it)
+MIN_FRAMES = 4  # the least `keep`, however many clips there are
 
 
 @dataclass
@@ -58,7 +59,7 @@ def frame_bound(clips: int, frame_bytes: int) -> int:
     """Frames a clip keeps: NATIVE_FRAMES, fewer when `clips` clips of `frame_bytes` frames would pass
     NATIVE_BYTES, never under MIN_FRAMES; a power of two, so a show's growing clip count seldom changes it
     (and with it the cache's key)."""
-    fit = NATIVE_BYTES // max(1, clips * frame_bytes)
+    fit = NATIVE_BYTES // max(1, clips * frame_bytes * 2)  # a clip keeps up to 2 * keep - 1
     keep = NATIVE_FRAMES
     while keep > MIN_FRAMES and keep > fit:
         keep //= 2
