@@ -11,7 +11,9 @@ One fixed, documented degradation for training and evaluation alike: the show's 
 2x (cv2.INTER_AREA, `DEGRADATION`). Training on a mix of degradations (area and unfiltered bicubic need
 opposite corrections: deblur against de-alias) cost about 0.5 dB on held-out clips (bench/upscale_study.py).
 Evaluation scores the head and its baselines (lanczos, bicubic) on the same pixels: the frame less `BORDER`
-pixels on every side, where every method only guesses.
+pixels on every side, where every method only guesses. Both use frames at the footage's own size (`native`:
+engine.train.native, short side capped at TrainOptions.native_resolution), not the 256p the other heads train
+at: fixes run there, and a net trained on 256p crops scored 0.86-1.43 dB lower there (docs/benchmarks.md).
 At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
 through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale`); fixes use tiles of up
 to 1024 input pixels, so a 1080p output is one runtime call with no blending.

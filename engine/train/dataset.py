@@ -52,6 +52,15 @@ class Split:
     holdout_records: list[ClipRecord]
     mode: str  # "clips" or "tails"
 
+    def add(self, held: bool, shots: list[np.ndarray], record: ClipRecord) -> None:
+        """A part's shots and record, on the held-out side or the training one."""
+        if held:
+            self.holdout += shots
+            self.holdout_records.append(record)
+        else:
+            self.train += shots
+            self.train_records.append(record)
+
 
 def _hash_array(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
@@ -198,11 +207,5 @@ def split_holdout(
     kind, parts = holdout_parts([len(c.frames) for c in clips], fraction, seed, min_frames, mode)
     split = Split([], [], [], [], kind)
     for p in parts:
-        shots, record = _part(clips[p.clip], p)
-        if p.held:
-            split.holdout += shots
-            split.holdout_records.append(record)
-        else:
-            split.train += shots
-            split.train_records.append(record)
+        split.add(p.held, *_part(clips[p.clip], p))
     return split

@@ -43,7 +43,9 @@ from engine.train.dataset import (
 )
 
 NATIVE_FRAMES = 16  # a clip keeps 16 to 31 frames at the footage's own size
-NATIVE_BYTES = 2 << 30  # at most about this many bytes of them for the whole run (unless MIN_FRAMES passes it)
+NATIVE_BYTES = (
+    2 << 30
+)  # at most about this many bytes of them for the whole run (unless MIN_FRAMES passes it)
 MIN_FRAMES = 4  # the least `keep`, however many clips there are
 
 
@@ -147,11 +149,5 @@ def native_split(
             inside = (sample.indices >= a) & (sample.indices < b)
             if inside.any():
                 shots.append(sample.frames[inside])
-        record = part_record(clip, p)
-        if p.held:
-            split.holdout += shots
-            split.holdout_records.append(record)
-        else:
-            split.train += shots
-            split.train_records.append(record)
+        split.add(p.held, shots, part_record(clip, p))
     return split

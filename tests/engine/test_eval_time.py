@@ -46,7 +46,7 @@ def test_a_run_times_each_heads_scoring_for_the_next(tmp_path: Path) -> None:
     result = train(clips, options, tmp_path / "v1", heads=["denoise", "upscale"], settings=settings)
     assert result.version is not None
     kept = json.loads((tmp_path / "cache" / "evaluation-head-seconds.json").read_text())
-    costs = kept["denoise,upscale@64/1080"]  # upscale also scores at the footage's own size
+    costs = kept["denoise,upscale@64"]
     assert set(costs) == {"denoise", "upscale"}
     assert all(c["clip"] >= c["frame"] > 0 for c in costs.values())
     scores = json.loads((tmp_path / "cache" / "baseline-scores.json").read_text())
