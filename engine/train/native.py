@@ -42,7 +42,7 @@ from engine.train.dataset import (
     to_uint8,
 )
 
-NATIVE_FRAMES = 16  # a clip keeps 16 to 31 frames at the footage's own size
+NATIVE_FRAMES = 64  # a clip keeps 64 to 127 frames at the footage's own size (all of a shorter one)
 NATIVE_BYTES = (
     2 << 30
 )  # at most about this many bytes of them for the whole run (unless MIN_FRAMES passes it)

@@ -120,7 +120,7 @@ def test_footage_no_larger_than_the_training_frames_trains_upscale_on_every_fram
 ) -> None:
     clips = [
         TrainClip(
-            id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 40, (96, 64), seed=i)
+            id=f"s{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 140, (96, 64), seed=i)
         )
         for i, n in enumerate(("astronaut", "coffee", "chelsea"))
     ]
@@ -132,6 +132,6 @@ def test_footage_no_larger_than_the_training_frames_trains_upscale_on_every_fram
     assert own.version is not None and reduced.version is not None
     assert (
         own.metrics == reduced.metrics
-    )  # the same frames, all 40 of each clip (not 16-31 of them), scored the same
+    )  # the same frames, all 140 of each clip (not 70 of them), scored the same
     a, b = own.version.model.net("upscale").state_dict(), reduced.version.model.net("upscale").state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # and trained on the same batches
