@@ -43,9 +43,7 @@ from engine.train.dataset import (
 )
 
 NATIVE_FRAMES = 64  # a clip keeps 64 to 127 frames at the footage's own size (all of a shorter one)
-NATIVE_BYTES = (
-    2 << 30
-)  # at most about this many bytes of them for the whole run (unless MIN_FRAMES passes it)
+NATIVE_BYTES = 8 << 30  # at most about this many bytes of them in a run (memory-mapped from the cache)
 MIN_FRAMES = 4  # the least `keep`, however many clips there are
 
 
@@ -97,18 +95,31 @@ def _decoded(clip: TrainClip, resolution: int) -> Iterator[np.ndarray]:
         raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}", clip.id) from None
 
 
+def _frame_bytes(clip: TrainClip, resolution: int) -> int:
+    """Bytes of one of the clip's frames at its own size, short side capped at `resolution` (its header's
+    size for a file: nothing is decoded)."""
+    if clip.frames is not None:
+        h, w = clip.frames.shape[1:3]
+    else:
+        from engine.media.probe import probe
+
+        try:
+            info = probe(clip.path or Path(), exact=False, verify=False)
+        except Exception as exc:  # media errors carry their own one-line reason
+            raise DatasetError(f"training clip {clip.path} cannot be read: {exc}", clip.id) from None
+        h, w = info.height, info.width
+    scale = min(1.0, resolution / min(h, w))
+    return round(h * scale) * round(w * scale) * 3
+
+
 def load_native(
     clip: TrainClip, loaded: LoadedClip, resolution: int, clips: int, cache_dir: Path | None
 ) -> NativeClip:
     """Frames of `clip` (already loaded at training resolution as `loaded`, whose frame count bounds these)
     at its own size, short side capped at `resolution`, spread over the clip (see the module's guarantees);
     `clips` is how many clips the run loads this way (for the byte bound)."""
-    t, h, w = loaded.frames.shape[:3]
-    short = min(h, w)
-    # the frame's size at the cap, from the training frames' shape (rounded as _fit rounds)
-    scale = resolution / short
-    frame_bytes = round(h * scale) * round(w * scale) * 3
-    keep = frame_bound(clips, frame_bytes)
+    t = len(loaded.frames)
+    keep = frame_bound(clips, _frame_bytes(clip, resolution))
     stem = f"{loaded.record.content_hash[:32]}-native{resolution}-{keep}-{t}"
     paths = (cache_dir / f"{stem}.npy", cache_dir / f"{stem}.frames.npy") if cache_dir else None
     if paths is not None and all(p.is_file() for p in paths):
