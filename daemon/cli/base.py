@@ -123,6 +123,14 @@ def base_train(
         int | None, typer.Option(help="Steps per head instead of the budget (a reproducible run).")
     ] = None,
     resolution: Annotated[int, typer.Option(help="Short side of the training frames, pixels.")] = 256,
+    native_resolution: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Short side cap of the frames upscale trains on at the footage's own size "
+            "(default 1080; 0: at --resolution like the other heads).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
     head: Annotated[
         list[str] | None, typer.Option("--head", help="Train only this head (repeatable; default: all).")
@@ -155,6 +163,7 @@ def base_train(
         seed=seed,
         resolution=resolution,  # type: ignore[arg-type]
         holdout_fraction=0.1,
+        **({} if native_resolution is None else {"native_resolution": native_resolution}),
     )
     root = _bases_root()
     try:

@@ -30,6 +30,9 @@ class BaseRun:
     budget_seconds: float
     seed: int = 0
     resolution: int = 256
+    # the native-size cap of upscale's frames (TrainOptions.native_resolution); 0 where run.json predates it:
+    # such a run trained every head at `resolution`, and resumes so
+    native_resolution: int = 0
     max_frames: int | None = None
     holdout_fraction: float = 0.1
     extra: dict[str, object] = field(default_factory=dict)

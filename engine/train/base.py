@@ -65,6 +65,7 @@ def prepare_run(
         budget_seconds=options.budget_seconds,
         seed=options.seed,
         resolution=options.resolution,
+        native_resolution=options.native_resolution,
         max_frames=max_frames,
         holdout_fraction=options.holdout_fraction,
     )
@@ -91,6 +92,7 @@ def train_base(
             "budget_seconds": run.budget_seconds,
             "seed": run.seed,
             "resolution": run.resolution,
+            "native_resolution": run.native_resolution,
             "holdout_fraction": run.holdout_fraction,
         }
     )

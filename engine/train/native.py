@@ -14,8 +14,9 @@ Guarantees:
   found at the training resolution), so a native head never trains on a frame its scores are made on.
 - Bounded: a clip keeps `keep` to 2 * `keep` - 1 frames (all of them when it has fewer), `keep` being
   NATIVE_FRAMES, or a smaller power of two when the clips together could pass NATIVE_BYTES, never under
-  MIN_FRAMES; spread evenly over the clip by a decimating reservoir in one decoding pass: the frames kept
-  are every 2**k-th, so their count is bounded without knowing the clip's length.
+  MIN_FRAMES; spread evenly by a decimating reservoir, in one decoding pass, over the frames the
+  training-resolution clip holds (the whole clip unless TrainSettings.max_frames_per_clip cuts it short): the
+  frames kept are every 2**k-th, so their count is bounded without knowing the clip's length.
 - Decoded once per clip: cached as uint8 .npy beside the training-resolution frames, keyed by the content
   hash, the cap, the frame bound and the clip's frame count, and memory-mapped from there (a crop reads
   only its pages).
@@ -120,15 +121,15 @@ def load_native(
     `clips` is how many clips the run loads this way (for the byte bound)."""
     t = len(loaded.frames)
     keep = frame_bound(clips, _frame_bytes(clip, resolution))
-    stem = f"{loaded.record.content_hash[:32]}-native{resolution}-{keep}-{t}"
+    stem = f"{loaded.record.content_hash[:32]}-native{resolution}-{keep}of{t}"
     paths = (cache_dir / f"{stem}.npy", cache_dir / f"{stem}.frames.npy") if cache_dir else None
     if paths is not None and all(p.is_file() for p in paths):
         return NativeClip(np.load(paths[0]), np.load(paths[1], mmap_mode="r"))
-    indices, kept = spread(_decoded(clip, resolution), keep)
-    inside = indices < t  # the frames the training-resolution clip holds (max_frames_per_clip)
-    if not inside.any():
+    # spread over the t frames the training-resolution clip holds (max_frames_per_clip), not the whole file
+    indices, kept = spread(itertools.islice(_decoded(clip, resolution), t), keep)
+    if not kept:
         raise DatasetError(f"training clip {clip.path or clip.id} has no frames", clip.id)
-    out = NativeClip(indices[inside], np.stack([k for k, ok in zip(kept, inside, strict=True) if ok]))
+    out = NativeClip(indices, np.stack(kept))
     if paths is None:
         return out
     paths[0].parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ approved pairs trained on as weighted examples."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import torch
 
 from engine import degrade, synth
 from engine.model import load_model
-from engine.model.base import base_ref, load_base, unfinished
+from engine.model.base import base_ref, load_base, read_run, unfinished
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
 from engine.train.base import prepare_run, train_base
@@ -115,6 +116,22 @@ def test_a_resumed_base_run_continues_from_its_checkpoint(tmp_path: Path) -> Non
     assert [s for h, s in seen if h == "denoise"] == [4]  # went on from step 3, not from 0
     assert second.steps == {"denoise": 4, "upscale": 4}
     assert unfinished(root, "ACME") is None and load_base(root, "ACME").manifest.declaration == DECLARED
+
+
+def test_a_base_run_keeps_its_native_size_cap_and_a_run_from_before_it_resumes_at_the_training_size(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(native_resolution=80))
+    assert read_run(folder).native_resolution == 80
+    train_base(folder, run, _options(), _settings(tmp_path), heads=["upscale"])  # options' own cap: 1080
+    assert load_base(root, "ACME").manifest.config["train"]["native_resolution"] == 80
+    older, _ = prepare_run(root, "OLD", [_corpus(tmp_path)], DECLARED, _options())
+    fields = json.loads((older / "run.json").read_text())
+    del fields["native_resolution"]  # run.json as written before upscale trained at the footage's own size
+    (older / "run.json").write_text(json.dumps(fields))
+    _, resumed = prepare_run(root, "OLD", [], None, _options(), resume=True)
+    assert resumed.native_resolution == 0
 
 
 def test_resume_without_an_interrupted_run_says_so(tmp_path: Path) -> None:

@@ -97,6 +97,13 @@ def test_a_clip_is_decoded_once_then_read_from_the_cache(tmp_path: Path) -> None
     assert isinstance(again.frames, np.memmap)  # read from the cache, not held in memory
 
 
+def test_a_clip_read_in_part_spreads_its_native_frames_over_the_part_read() -> None:
+    clip = _clip(0, frames=4 * NATIVE_FRAMES)
+    loaded = load_clip(clip, TRAINING, None, max_frames=NATIVE_FRAMES)  # max_frames_per_clip
+    native = load_native(clip, loaded, 1080, 1, None)
+    assert native.indices.tolist() == list(range(NATIVE_FRAMES))  # every frame read, none past them
+
+
 def test_upscale_trains_and_is_scored_on_the_footage_at_its_own_size(tmp_path: Path) -> None:
     clips = [_clip(i, frames=8) for i in range(3)]
     settings = TrainSettings(max_steps=2, batch_size=2, crop=32, cache_dir=tmp_path / "cache")
