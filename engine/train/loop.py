@@ -253,7 +253,8 @@ def train(
     run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
     run.costs = HeadCosts(cache / "evaluation-head-seconds.json", memo_key)
     run.baselines = BaselineScores(cache / "baseline-scores.json")
-    run.pairs = PairPool(examples, options.resolution) if examples else None
+    native_size = options.native_resolution if native is not None else None
+    run.pairs = PairPool(examples, options.resolution, native_size) if examples else None
     stopped = _fit_heads(run)
     steps = {n: run.state.progress[n].step for n in names}
     losses = {n: list(run.state.progress[n].losses) for n in names}

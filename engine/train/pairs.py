@@ -55,21 +55,27 @@ def _fit(frames: np.ndarray, short: int) -> np.ndarray:
 
 
 class PairPool:
-    """The pairs of one training run, brought to training resolution, grouped by head."""
+    """The pairs of one training run, grouped by head, brought to the resolution the head trains at: the
+    training resolution, or `native_resolution` for the heads that train on frames at the footage's own
+    size (Head.native) when the run does (engine.train.native; None: it does not)."""
 
-    def __init__(self, examples: Sequence[PairExample], resolution: int) -> None:
+    def __init__(
+        self, examples: Sequence[PairExample], resolution: int, native_resolution: int | None = None
+    ) -> None:
         self.examples = list(examples)
         self.by_head: dict[str, list[tuple[np.ndarray, np.ndarray, float]]] = {}
         for ex in self.examples:
             if ex.head not in TRAINABLE or ex.weight <= 0:
                 continue
             n = min(len(ex.before), len(ex.after))
-            scale = get_head(ex.head).scale
-            before = _fit(np.asarray(ex.before[:n]), resolution)
-            after = _fit(np.asarray(ex.after[:n]), resolution * scale)
+            head = get_head(ex.head)
+            short = native_resolution if head.native and native_resolution is not None else resolution
+            before = _fit(np.asarray(ex.before[:n]), short)
+            after = _fit(np.asarray(ex.after[:n]), short * head.scale)
             h, w = before.shape[1:3]
-            if after.shape[1:3] != (h * scale, w * scale):  # the approved render, brought onto the grid
-                after = np.stack([cv2.resize(f, (w * scale, h * scale)) for f in after])
+            size = (w * head.scale, h * head.scale)
+            if after.shape[1:3] != size[::-1]:  # the approved render, brought onto the grid
+                after = np.stack([cv2.resize(f, size) for f in after])
             self.by_head.setdefault(ex.head, []).append((before, after, float(ex.weight)))
 
     def drawn(self, head: str, rng: np.random.Generator) -> bool:

@@ -5,16 +5,19 @@ on them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
 from engine import synth
 from engine.heads import get_head
 from engine.options import TrainOptions
-from engine.train import TrainClip, TrainSettings, split_holdout, train
+from engine.train import TrainClip, TrainSettings, loop, split_holdout, train
 from engine.train.dataset import LoadedClip, Split, load_clip, to_uint8
 from engine.train.native import MIN_FRAMES, NATIVE_FRAMES, frame_bound, load_native, native_split, spread
+from engine.train.pairs import PairExample, PairPool
 
 SIZE = (192, 112)  # W, H of the made footage: larger than the training frames below
 TRAINING = 64  # the training resolution's short side
@@ -143,3 +146,30 @@ def test_footage_no_larger_than_the_training_frames_trains_upscale_on_every_fram
     )  # the same frames, all 140 of each clip (not 70 of them), scored the same
     a, b = own.version.model.net("upscale").state_dict(), reduced.version.model.net("upscale").state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # and trained on the same batches
+
+
+def test_approved_upscale_pairs_train_at_the_size_the_run_trains_upscale_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clips = [_clip(i, frames=8) for i in range(3)]
+    plate = synth.camera_move(synth.photo("rocket"), 3, SIZE)  # a supervisor's approved 2x render of a plate
+    render = np.stack(
+        [cv2.resize(f, (2 * SIZE[0], 2 * SIZE[1]), interpolation=cv2.INTER_CUBIC) for f in plate]
+    )
+    pools: list[PairPool] = []
+
+    class Kept(PairPool):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(loop, "PairPool", Kept)
+    settings = TrainSettings(max_steps=2, batch_size=2, crop=32, cache_dir=tmp_path / "cache")
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=TRAINING, holdout_fraction=0.25)
+    pair = PairExample("publication:1:upscale", "upscale", plate, render)
+    for n, native_resolution in enumerate((1080, 0)):
+        run = options.model_copy(update={"native_resolution": native_resolution})
+        train(clips, run, tmp_path / f"v{n}", heads=["upscale"], settings=settings, examples=[pair])
+    own, reduced = (pool.by_head["upscale"][0] for pool in pools)
+    assert own[0].shape[1:3] == (SIZE[1], SIZE[0]) and own[1].shape[1:3] == (2 * SIZE[1], 2 * SIZE[0])
+    assert min(reduced[0].shape[1:3]) == TRAINING and min(reduced[1].shape[1:3]) == 2 * TRAINING
