@@ -146,25 +146,13 @@ def base_train(
     """Train every head of a base model, self-supervised, on the corpus folders."""
     from engine.heads import head_names
     from engine.model import ModelError
-    from engine.options import TrainOptions
     from engine.train import DatasetError, TrainSettings
     from engine.train.base import prepare_run
     from integrations.executors import ExecutorError
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise fail(f"--device {device!r}: use auto, cpu or cuda")
-    unknown = sorted(set(head or []) - set(head_names()))
-    if unknown:
-        raise fail(f"--head {unknown[0]!r} is not a head; use one of {', '.join(head_names())}")
+    options = _train_options(budget, device, seed, resolution, native_resolution)
+    _check_heads(head)
     address = _ray_address(workers)
-    options = TrainOptions(
-        budget_seconds=parse_duration(budget),
-        device=device,
-        seed=seed,
-        resolution=resolution,  # type: ignore[arg-type]
-        holdout_fraction=0.1,
-        **({} if native_resolution is None else {"native_resolution": native_resolution}),
-    )
     root = _bases_root()
     try:
         folder, run = prepare_run(
@@ -187,6 +175,33 @@ def base_train(
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)
+
+
+def _check_heads(heads: list[str] | None) -> None:
+    """One line for a `--head` that is not a head."""
+    from engine.heads import head_names
+
+    unknown = sorted(set(heads or []) - set(head_names()))
+    if unknown:
+        raise fail(f"--head {unknown[0]!r} is not a head; use one of {', '.join(head_names())}")
+
+
+def _train_options(
+    budget: str, device: str, seed: int, resolution: int, native_resolution: int | None
+) -> Any:
+    """The run's TrainOptions from the command line (native_resolution None: the options' own default)."""
+    from engine.options import TrainOptions
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise fail(f"--device {device!r}: use auto, cpu or cuda")
+    return TrainOptions(
+        budget_seconds=parse_duration(budget),
+        device=device,  # type: ignore[arg-type]
+        seed=seed,
+        resolution=resolution,
+        holdout_fraction=0.1,
+        **({} if native_resolution is None else {"native_resolution": native_resolution}),
+    )
 
 
 def _ray_address(workers: int) -> str | None:
