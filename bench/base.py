@@ -77,7 +77,9 @@ def margins(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[TrainClip], list[str]]:
     """The early frames of the clips that `clips` mode does not hold out (nothing any protocol scores), at
-    the larger of the training and the native resolution (the run reduces them to each)."""
+    the larger of the training and the native resolution (the run reduces them to each). With
+    `--base-frames`, those clips' first that many frames instead: beyond the frames `tails` scores, so
+    such a base serves the `clips` protocol only (main() refuses `tails` with it)."""
     cache = args.out / "cache"
     loaded = [load_clip(c, args.resolution, cache, args.frames) for c in clips]
     held = {r.id for r in split_holdout(loaded, args.holdout, args.seed, mode="clips").holdout_records}
@@ -88,7 +90,11 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
             continue
         n = len(lc.frames)
         keep = n - round(n * args.holdout)
-        frames = lc.frames if size == args.resolution else load_clip(clip, size, cache, args.frames).frames
+        read = args.frames
+        if args.base_frames:  # the whole of a clip `clips` does not hold out, up to --base-frames
+            read = args.base_frames
+            keep = len(load_clip(clip, args.resolution, cache, read).frames)
+        frames = load_clip(clip, size, cache, read).frames
         out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(frames[:keep])))
     return out, sorted(held)
 
@@ -250,6 +256,13 @@ def main() -> None:
         default=TrainOptions().native_resolution,
         help="short side cap of the frames upscale trains and is scored on (0: at --resolution, as before)",
     )
+    ap.add_argument(
+        "--base-frames",
+        type=int,
+        default=0,
+        help="the base reads the first N frames of each clip the `clips` protocol does not hold out, not "
+        "only the early frames of --frames that no protocol scores (0); such a base serves `clips` only",
+    )
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -282,6 +295,12 @@ def main() -> None:
     if unknown:
         ap.error(f"--heads: no head named {', '.join(unknown)}; the heads are {', '.join(head_names())}")
     args.governor = None
+    tails = "tails" in args.modes.split(",") if not args.run else args.run.startswith("tails")
+    if args.base_frames and tails and not args.report_only:
+        ap.error(
+            "--base-frames: a base that reads past the early frames has seen the same shots' frames the "
+            "`tails` protocol scores; use it with --modes clips (or --run clips-...) only"
+        )
     if args.report_only:
         saved = json.loads((args.out / "base.json").read_text())
         for part in sorted(args.out.glob("base-*.json")):
@@ -316,7 +335,12 @@ def main() -> None:
     assert based.version is not None
     print(f"base: {time.time() - t0:.0f} s, steps {based.steps}", flush=True)
     data: dict[str, Any] = {
-        "base": {"steps": based.steps, "wall_seconds": time.time() - t0, "clips": [c.id for c in corpus]},
+        "base": {
+            "steps": based.steps,
+            "wall_seconds": time.time() - t0,
+            "clips": [c.id for c in corpus],
+            "base_frames": args.base_frames,
+        },
         "held_out_clips": held,
         "heads": args.heads,
         "runs": {},
