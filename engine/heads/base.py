@@ -68,7 +68,8 @@ class Head(ABC):
     params_type: ClassVar[type[FixParams]] = FixParams  # its fix parameters (engine.heads.params)
     # trains and is scored on frames at the footage's own size (TrainOptions.native_resolution), not at the
     # training resolution: what it learns depends on the scale its fixes run at (engine.train.native; those
-    # frames are spread over each clip, not consecutive, so only a head that learns from one frame at a time)
+    # frames are spread over each clip, not consecutive, so only a head that learns from one frame at a time;
+    # denoise would not gain: trained at the footage's own size it did worse there than at 256p, docs/benchmarks.md)
     native: ClassVar[bool] = False
 
     def default_config(self) -> dict[str, Any]:
