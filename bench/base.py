@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/base.py --footage ../shared/footage [--base-budget 7200] [--show-budget 600]
         [--modes clips,tails] [--run clips-scratch|clips-base|tails-scratch|tails-base] [--report-only]
-        [--heads interpolate,...]
+        [--heads interpolate,...] [--base-frames N --modes clips]
 
 1. Holds out footage the way bench/quality.py does, for both protocols at once: whole clips (`clips`,
    seed-chosen, as engine.train.dataset.split_holdout picks them) and the last `--holdout` share of every
    clip (`tails`). The base is trained (engine.train.train, every head, kind "base") on what neither
    protocol scores: the early frames of the clips not held out, so no held-out frame is ever seen by it.
+   `--base-frames N` trains a base for the `clips` protocol alone on the first N frames of those clips
+   (all of a clip as a studio's archive would be, not only the frames no protocol scores).
 2. For each protocol, trains a show model from scratch and one from the base with the same show budget,
    in the same run, and scores both on the protocol's held-out footage against the classical baselines:
    the show budget is all training, and every held-out clip is then scored whole (TrainSettings
