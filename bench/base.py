@@ -92,11 +92,12 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
             continue
         n = len(lc.frames)
         keep = n - round(n * args.holdout)
-        read = args.frames
+        frames = lc.frames
         if args.base_frames:  # the whole of a clip `clips` does not hold out, up to --base-frames
-            read = args.base_frames
-            keep = len(load_clip(clip, args.resolution, cache, read).frames)
-        frames = load_clip(clip, size, cache, read).frames
+            frames = load_clip(clip, size, cache, args.base_frames).frames
+            keep = len(frames)
+        elif size != args.resolution:
+            frames = load_clip(clip, size, cache, args.frames).frames
         out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(frames[:keep])))
     return out, sorted(held)
 

@@ -135,7 +135,7 @@ def main() -> None:
     nets: dict[str, torch.nn.Module] = {}
     for spec in args.net:
         label, path = spec.split("=", 1)
-        state = torch.load(path)
+        state = torch.load(path, weights_only=True)  # tensors and the config's plain values, no pickle
         net = head.build(state.pop("_config", head.default_config()))
         net.load_state_dict(state)
         nets[label] = net.eval()

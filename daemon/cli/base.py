@@ -13,13 +13,16 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from daemon.cli.app import app, err, fail, out, settings
 from daemon.cli.model import parse_duration
 from daemon.context import prepare_home
+
+if TYPE_CHECKING:
+    from engine.options import TrainOptions
 
 base_app = typer.Typer(
     no_args_is_help=True, help="Studio base models: train on a declared corpus, list, show."
@@ -188,7 +191,7 @@ def _check_heads(heads: list[str] | None) -> None:
 
 def _train_options(
     budget: str, device: str, seed: int, resolution: int, native_resolution: int | None
-) -> Any:
+) -> TrainOptions:
     """The run's TrainOptions from the command line (native_resolution None: the options' own default)."""
     from engine.options import TrainOptions
 
