@@ -19,7 +19,9 @@ budgets are scaled by those heads' share of the budget (TrainSettings.head_share
 the full run would for them in a fraction of its time (decoding, which the full run's heads share, aside).
 Writes bench/out/base.json and bench/out/base.md: per head, the margin over the best baseline of the
 issue's goal (bench/common.GOALS), from scratch and from the base, plus the learned parts (interpolate
-over its own flow path, regrade without a reference over the ungraded input).
+over its own flow path, regrade without a reference over the ungraded input). The JSON also keeps each
+run's training loss by head (`loss_curve`: up to LOSS_POINTS [step, running mean loss] pairs), so a run that
+trained badly can be told from one that generalised badly.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from engine.train.dataset import load_clip
 from engine.train.threads import ThreadGovernor
 
 EXTRA_GOALS = {"interpolate_learned": 0.3, "regrade_no_reference": 2.0}
+LOSS_POINTS = 60  # [step, loss] pairs kept per head in the JSON's loss curves
 DECLARATION = "bench: ../shared/footage, footage the project may use for benchmarks (its README)"
 
 
@@ -54,6 +57,18 @@ def budget_fraction(heads: list[str]) -> float:
     shares = TrainSettings().head_shares
     total = sum(shares.get(h, 1.0) for h in head_names())
     return sum(shares.get(h, 1.0) for h in heads) / total
+
+
+def loss_curve(losses: dict[str, list[float]], points: int = LOSS_POINTS) -> dict[str, list[list[float]]]:
+    """Each head's training loss at up to `points` evenly spaced steps, as [step, loss] pairs. A run records
+    the running mean of every TrainSettings.progress_every steps (engine.train.loop), so value k ends at
+    step (k + 1) * progress_every."""
+    every = TrainSettings().progress_every
+    curves: dict[str, list[list[float]]] = {}
+    for head, values in losses.items():
+        picks = np.unique(np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int))
+        curves[head] = [[float((k + 1) * every), float(values[k])] for k in picks] if values else []
+    return curves
 
 
 def tick(governor: ThreadGovernor) -> None:
@@ -140,6 +155,7 @@ def run_show(
         "metrics": result.metrics,
         "steps": result.steps,
         "margins": margins(result.metrics),
+        "loss_curve": loss_curve(result.losses),
         "wall_seconds": time.time() - t0,
         "holdout": [c.id for c in result.version.manifest.holdout],
     }
@@ -340,6 +356,7 @@ def main() -> None:
     data: dict[str, Any] = {
         "base": {
             "steps": based.steps,
+            "loss_curve": loss_curve(based.losses),
             "wall_seconds": time.time() - t0,
             "clips": [c.id for c in corpus],
             "base_frames": args.base_frames,
