@@ -59,15 +59,17 @@ def budget_fraction(heads: list[str]) -> float:
     return sum(shares.get(h, 1.0) for h in heads) / total
 
 
-def loss_curve(losses: dict[str, list[float]], points: int = LOSS_POINTS) -> dict[str, list[list[float]]]:
+def loss_curve(
+    losses: dict[str, list[float]], steps: dict[str, int], every: int, points: int = LOSS_POINTS
+) -> dict[str, list[list[float]]]:
     """Each head's training loss at up to `points` evenly spaced steps, as [step, loss] pairs. A run records
-    the running mean of every TrainSettings.progress_every steps (engine.train.loop), so value k ends at
-    step (k + 1) * progress_every."""
-    every = TrainSettings().progress_every
+    the running mean of every `every` steps (its TrainSettings.progress_every, engine.train.loop) and of the
+    steps left over at the head's end, so value k ends at step (k + 1) * every, the last at the head's steps."""
     curves: dict[str, list[list[float]]] = {}
     for head, values in losses.items():
         picks = np.unique(np.linspace(0, len(values) - 1, min(points, len(values))).round().astype(int))
-        curves[head] = [[float((k + 1) * every), float(values[k])] for k in picks] if values else []
+        last = steps.get(head, len(values) * every)
+        curves[head] = [[float(min((k + 1) * every, last)), float(values[k])] for k in picks]
     return curves
 
 
@@ -125,6 +127,14 @@ def run_show(
     masks: list[np.ndarray],
 ) -> dict[str, Any]:
     label = f"{mode}-{'base' if base is not None else 'scratch'}"
+    settings = TrainSettings(
+        cache_dir=args.out / "cache",
+        max_frames_per_clip=args.frames,
+        show="bench",
+        holdout_mode=mode,  # type: ignore[arg-type]
+        checkpoint_seconds=300,
+        score_every_clip=True,  # the whole budget trains; both runs of a protocol score the same frames
+    )
     t0 = time.time()
     result = train(
         clips,
@@ -136,14 +146,7 @@ def run_show(
             holdout_fraction=args.holdout,
         ),
         args.out / "base-run" / label,
-        settings=TrainSettings(
-            cache_dir=args.out / "cache",
-            max_frames_per_clip=args.frames,
-            show="bench",
-            holdout_mode=mode,  # type: ignore[arg-type]
-            checkpoint_seconds=300,
-            score_every_clip=True,  # the whole budget trains; both runs of a protocol score the same frames
-        ),
+        settings=settings,
         heads=args.heads,
         base=base,
         progress=lambda *_: tick(args.governor),
@@ -155,7 +158,7 @@ def run_show(
         "metrics": result.metrics,
         "steps": result.steps,
         "margins": margins(result.metrics),
-        "loss_curve": loss_curve(result.losses),
+        "loss_curve": loss_curve(result.losses, result.steps, settings.progress_every),
         "wall_seconds": time.time() - t0,
         "holdout": [c.id for c in result.version.manifest.holdout],
     }
@@ -335,6 +338,7 @@ def main() -> None:
     clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
     masks = davis_masks(args.footage)
     corpus, held = base_clips(clips, args)
+    settings = TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300)
     t0 = time.time()
     based = train(
         corpus,
@@ -347,7 +351,7 @@ def main() -> None:
         ),
         args.out / "base-run" / "base",
         heads=args.heads,
-        settings=TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300),
+        settings=settings,
         manifest_fields={"kind": "base", "declaration": DECLARATION, "corpus": [str(args.footage)]},
         progress=lambda *_: tick(threads),
     )
@@ -356,7 +360,7 @@ def main() -> None:
     data: dict[str, Any] = {
         "base": {
             "steps": based.steps,
-            "loss_curve": loss_curve(based.losses),
+            "loss_curve": loss_curve(based.losses, based.steps, settings.progress_every),
             "wall_seconds": time.time() - t0,
             "clips": [c.id for c in corpus],
             "base_frames": args.base_frames,
