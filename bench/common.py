@@ -15,6 +15,7 @@ import torch
 
 from engine.train import TrainClip, split_holdout
 from engine.train.dataset import load_clip
+from engine.train.precision import amx_bf16
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -80,6 +81,7 @@ def machine() -> dict[str, Any]:
         "load_average": list(os.getloadavg()),
         "platform": platform.platform(),
         "torch": torch.__version__,
+        "amx_bf16": amx_bf16(),  # CPU training of the heads that allow it runs in bfloat16 (engine.train.precision)
     }
 
 

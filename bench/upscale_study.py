@@ -396,6 +396,7 @@ def main() -> None:
     ap.add_argument("--infer", default="plain", help="comma list: plain, ens, adaptN, adaptN+ens")
     ap.add_argument("--adapt-lr", type=float, default=3e-4)
     ap.add_argument("--neighbours", type=int, default=0, help="head: aligned LR neighbours a side (0: none)")
+    ap.add_argument("--bf16", action="store_true", help="train under CPU bfloat16 autocast (fast with AMX)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -462,7 +463,9 @@ def main() -> None:
             ]
             lr_t = torch.from_numpy(np.stack([p[0] for p in pairs]))
             hr_t = torch.from_numpy(np.stack([p[1] for p in pairs]))
-        loss = loss_fn(fwd(lr_t), hr_t)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            out = fwd(lr_t)
+        loss = loss_fn(out.float(), hr_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

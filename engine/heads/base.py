@@ -71,6 +71,9 @@ class Head(ABC):
     # frames are spread over each clip, not consecutive, so only a head that learns from one frame at a time;
     # denoise would not gain: trained at the footage's own size it did worse there than at 256p, docs/benchmarks.md)
     native: ClassVar[bool] = False
+    # trains under bfloat16 autocast on CPUs where that is fast (engine.train.precision): only a head measured
+    # to keep its quality so (upscale, docs/benchmarks.md)
+    cpu_bf16: ClassVar[bool] = False
 
     def default_config(self) -> dict[str, Any]:
         """The net's hyper-parameters; recorded in the manifest and passed back to build() on load."""

@@ -16,7 +16,6 @@ import torch
 from engine.baselines.scores import OPTION as BASELINE_SCORES
 from engine.baselines.scores import BaselineScores
 from engine.heads import Head, get_head, head_names
-from engine.infer.run import autocast_for
 from engine.model.manifest import Manifest, code_version
 from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
@@ -30,6 +29,7 @@ from engine.train.layout import channels_last
 from engine.train.native import load_native, native_split
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
+from engine.train.precision import cpu_bf16_for, train_autocast
 from engine.train.settings import TrainSettings
 from engine.train.threads import use_cpu_threads
 
@@ -168,6 +168,7 @@ class _Run:
     native: Split | None = (
         None  # the split at the footage's own size, for Head.native heads (engine.train.native)
     )
+    warm: frozenset[str] = frozenset()  # heads that started from a parent or base version's weights
     agreed: float | None = None  # rank 0's last fraction of the head in hand (parallel runs)
     stop_asked: bool = False  # stop() said so since the last agreement (parallel runs)
 
@@ -247,6 +248,7 @@ def train(
     run = _start_run(options, cfg, names, head_objs, device, split, model, out / CHECKPOINT_DIR)
     run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
     run.parallel, run.native = parallel, native
+    run.warm = frozenset(n for n in names if warm is not None and n in warm.model.nets)
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
     memo_key += f"/{options.native_resolution}" if native is not None else ""
@@ -476,6 +478,10 @@ def _steps(
 ) -> bool:
     """_fit_head's loop: a step at a time (its batch drawn by a BatchSource) until the head is done or stopped."""
     cfg, prog, opt = run.cfg, run.state.progress[name], run.optims[name]
+    peak = cfg.learning_rate * (cfg.warm_learning_rate if name in run.warm else 1.0)
+    bf16 = run.device.type == "cpu" and cpu_bf16_for(head, cfg.cpu_bf16)
+    if bf16 and prog.step == 0:
+        log.info("%s: training under bfloat16 autocast on the CPU", name)
     scaler_needed = run.device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
     running: list[float] = []
@@ -486,8 +492,8 @@ def _steps(
             fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
             if fraction is None or stopped:
                 break
-            _set_lr(opt, cfg.learning_rate * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
-            running.append(_step(head, net, opt, scaler, batches.next(), run.device))
+            _set_lr(opt, peak * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
+            running.append(_step(head, net, opt, scaler, batches.next(), run.device, bf16))
             prog.step += 1
             if len(running) >= cfg.progress_every:
                 _report(run, name, running, start)
@@ -547,9 +553,11 @@ def _step(
     scaler: torch.amp.GradScaler | None,
     batch: dict[str, torch.Tensor],
     device: torch.device,
+    bf16: bool = False,
 ) -> float:
-    """One optimiser step on `batch` (mixed precision where the device has it); the loss before it."""
-    with autocast_for(device):
+    """One optimiser step on `batch` (mixed precision where the device has it: engine.train.precision); the loss
+    before it."""
+    with train_autocast(device, bf16):
         loss = head.loss(net, batch)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:

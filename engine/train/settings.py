@@ -14,6 +14,18 @@ class TrainSettings(BaseModel):
     batch_size: int = Field(8, ge=1)
     crop: int = Field(64, ge=16, description="Training crop side, pixels at training resolution.")
     learning_rate: float = Field(2e-3, gt=0)
+    warm_learning_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Peak learning rate of a head that starts from a parent or base version's weights, as a "
+        "share of learning_rate: fine-tuning at the from-scratch rate throws away part of what the parent learned.",
+    )
+    cpu_bf16: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="bfloat16 autocast on a CPU for the heads that keep their quality in it (engine.train.precision): "
+        "auto where the CPU has AMX for bfloat16, on everywhere (slow without AMX), off never.",
+    )
     max_steps: int | None = Field(
         None, ge=1, description="Per head; with it a run is reproducible step for step."
     )

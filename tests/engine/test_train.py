@@ -8,7 +8,7 @@ import torch
 from engine import synth
 from engine.model import load_model
 from engine.options import TrainOptions
-from engine.train import TrainClip, TrainSettings, split_holdout, train
+from engine.train import TrainClip, TrainSettings, loop, split_holdout, train
 from engine.train.dataset import load_clip
 
 HEADS = ["denoise", "upscale"]
@@ -124,6 +124,29 @@ def test_warm_start_scores_against_the_parent(tmp_path: Path) -> None:
     assert child.version is not None and child.version.manifest.parent == "v1"
     assert child.parent_metrics["upscale"]["psnr"] == pytest.approx(parent.metrics["upscale"]["psnr"])
     assert set(child.promotable) == {"upscale"}
+
+
+def test_heads_from_the_parent_fine_tune_at_their_share_of_the_learning_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = train(_clips(), _options(), tmp_path / "v1", heads=["upscale"], settings=_settings(tmp_path))
+    assert parent.version is not None
+    rates: list[float] = []
+    set_lr = loop._set_lr
+
+    def record(opt: torch.optim.Optimizer, lr: float) -> None:
+        rates.append(lr)
+        set_lr(opt, lr)
+
+    monkeypatch.setattr(loop, "_set_lr", record)
+    settings = _settings(tmp_path, warm_learning_rate=0.25)
+    child = train(
+        _clips(), _options(), tmp_path / "v2", parent=parent.version, heads=HEADS, settings=settings
+    )
+    assert child.version is not None and child.steps == {"denoise": 6, "upscale": 6}
+    # heads train in turn: denoise, new in this version, at the full rate; upscale, from the parent, at a quarter
+    fresh, warm = rates[:6], rates[6:]
+    assert max(fresh) > 0 and warm == pytest.approx([r * 0.25 for r in fresh])
 
 
 def test_few_clips_hold_out_the_tail_of_each(tmp_path: Path) -> None:

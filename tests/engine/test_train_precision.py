@@ -1,0 +1,71 @@
+"""Training arithmetic (engine.train.precision): bfloat16 autocast on a CPU only for the heads that opt in."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import synth
+from engine.heads import get_head
+from engine.options import TrainOptions
+from engine.train import TrainClip, TrainSettings, train
+from engine.train.precision import amx_bf16, cpu_bf16_for, train_autocast
+
+
+def test_amx_is_read_from_the_cpus_flags(tmp_path: Path) -> None:
+    with_amx = tmp_path / "amx"
+    with_amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n\nprocessor\t: 1\n")
+    without = tmp_path / "plain"
+    without.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert amx_bf16(with_amx) is True
+    assert amx_bf16(without) is False  # bfloat16 instructions without the tiles: not fast enough to count
+    assert amx_bf16(tmp_path / "missing") is False  # not Linux
+
+
+def test_only_heads_that_opt_in_train_in_bfloat16() -> None:
+    upscale, denoise = get_head("upscale"), get_head("denoise")
+    assert cpu_bf16_for(upscale, "on") and not cpu_bf16_for(upscale, "off")
+    assert cpu_bf16_for(upscale, "auto") == amx_bf16()
+    assert not cpu_bf16_for(denoise, "on")
+    with train_autocast(torch.device("cpu"), bf16=True):
+        assert (
+            torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3)).dtype == torch.bfloat16
+        )
+    with train_autocast(torch.device("cpu"), bf16=False):
+        assert (
+            torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3)).dtype == torch.float32
+        )
+
+
+def _clips() -> list[TrainClip]:
+    return [
+        TrainClip(
+            id=f"shot{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (96, 64), seed=i)
+        )
+        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
+    ]
+
+
+def test_an_upscale_trained_in_bfloat16_scores_as_in_float32_and_saves_float32_weights(
+    tmp_path: Path,
+) -> None:
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    common = {"max_steps": 60, "batch_size": 4, "crop": 32, "cache_dir": tmp_path / "cache"}
+    runs = {
+        s: train(
+            _clips(), options, tmp_path / s, heads=["upscale"], settings=TrainSettings(cpu_bf16=s, **common)
+        )
+        for s in ("off", "on")
+    }
+    fp32, tried = runs["off"], runs["on"]
+    assert fp32.version is not None and tried.version is not None
+    weights = tried.version.model.state_dict()
+    assert all(w.dtype == torch.float32 for k, w in weights.items() if w.is_floating_point())
+    # it trains as float32 does: the same loss at the end, the same held-out PSNR
+    assert np.mean(tried.losses["upscale"][-2:]) == pytest.approx(
+        np.mean(fp32.losses["upscale"][-2:]), rel=0.1
+    )
+    assert tried.metrics["upscale"]["psnr"] == pytest.approx(fp32.metrics["upscale"]["psnr"], abs=0.2)
+    # bfloat16 really was used: other arithmetic, other weights
+    assert not all(torch.equal(w, fp32.version.model.state_dict()[k]) for k, w in weights.items())
