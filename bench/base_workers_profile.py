@@ -49,9 +49,11 @@ def worker(outdir: str, tag: str, **kwargs: Any) -> dict[str, Any]:
         last["make"] = (wall() - w, cpu() - c)
         return out
 
-    def timed_step(head: Any, net: Any, opt: Any, scaler: Any, batch: Any, device: Any) -> float:
+    def timed_step(
+        head: Any, net: Any, opt: Any, scaler: Any, batch: Any, device: Any, dtype: Any = None
+    ) -> float:
         t = [(wall(), cpu())]
-        with loop.autocast_for(device):
+        with loop.train_autocast(device, dtype):
             loss = head.loss(net, batch)
         t.append((wall(), cpu()))
         opt.zero_grad(set_to_none=True)

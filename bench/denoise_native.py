@@ -40,6 +40,7 @@ from engine.shots import find_cuts, shot_ranges
 from engine.train import TrainClip
 from engine.train.dataset import load_clip
 from engine.train.loop import _lr_factor, make_batch
+from engine.train.precision import train_autocast
 
 HELD = ("03_blocks", "tears_of_steel")  # the clips the `clips` protocol holds out with seed 0
 
@@ -76,7 +77,8 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         for g in opt.param_groups:
             g["lr"] = args.lr * _lr_factor(used / args.cpu_seconds) * min(1.0, (steps + 1) / 50)
         batch = make_batch(head, clips, rng, 8, 64, torch.device("cpu"))
-        loss = head.loss(net, batch)
+        with train_autocast(torch.device("cpu"), torch.bfloat16 if args.bf16 else None):
+            loss = head.loss(net, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -126,6 +128,7 @@ def main() -> None:
     ap.add_argument("--net", action="append", default=[], help="LABEL=PATH of a saved net to score")
     ap.add_argument("--resolution", default="", help="score at these short sides, e.g. 256,720")
     ap.add_argument("--eval-frames", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="train under CPU bfloat16 autocast (fast with AMX)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     import cv2

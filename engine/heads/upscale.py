@@ -17,6 +17,9 @@ at: fixes run there, and a net trained on 256p crops scored 0.86-1.43 dB lower t
 At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
 through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale`); fixes use tiles of up
 to 1024 input pixels, so a 1080p output is one runtime call with no blending.
+Training on a CPU with AMX runs under bfloat16 autocast (`cpu_bf16`, engine.train.precision): 1.7x the steps
+per CPU second, +0.18 dB on unseen clips in a 600 CPU-second study (docs/benchmarks.md, "Upscale trained in
+bfloat16").
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
 first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x

@@ -29,7 +29,7 @@ from engine.train.layout import channels_last
 from engine.train.native import load_native, native_split
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
-from engine.train.precision import cpu_bf16_for, train_autocast
+from engine.train.precision import cpu_bf16_for, needs_scaler, train_autocast, training_dtype
 from engine.train.settings import TrainSettings
 from engine.train.threads import use_cpu_threads
 
@@ -479,11 +479,10 @@ def _steps(
     """_fit_head's loop: a step at a time (its batch drawn by a BatchSource) until the head is done or stopped."""
     cfg, prog, opt = run.cfg, run.state.progress[name], run.optims[name]
     peak = cfg.learning_rate * (cfg.warm_learning_rate if name in run.warm else 1.0)
-    bf16 = run.device.type == "cpu" and cpu_bf16_for(head, cfg.cpu_bf16)
-    if bf16 and prog.step == 0:
-        log.info("%s: training under bfloat16 autocast on the CPU", name)
-    scaler_needed = run.device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda") if scaler_needed else None
+    dtype = training_dtype(run.device, run.device.type == "cpu" and cpu_bf16_for(head, cfg.cpu_bf16))
+    if dtype is not None and prog.step == 0:
+        log.info("%s: training under %s autocast on %s", name, dtype, run.device)
+    scaler = torch.amp.GradScaler("cuda") if needs_scaler(dtype) else None
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
@@ -493,7 +492,7 @@ def _steps(
             if fraction is None or stopped:
                 break
             _set_lr(opt, peak * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
-            running.append(_step(head, net, opt, scaler, batches.next(), run.device, bf16))
+            running.append(_step(head, net, opt, scaler, batches.next(), run.device, dtype))
             prog.step += 1
             if len(running) >= cfg.progress_every:
                 _report(run, name, running, start)
@@ -553,11 +552,11 @@ def _step(
     scaler: torch.amp.GradScaler | None,
     batch: dict[str, torch.Tensor],
     device: torch.device,
-    bf16: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> float:
-    """One optimiser step on `batch` (mixed precision where the device has it: engine.train.precision); the loss
-    before it."""
-    with train_autocast(device, bf16):
+    """One optimiser step on `batch` under `dtype`'s autocast (engine.train.precision; None: float32), with
+    `scaler` for float16; the loss before it."""
+    with train_autocast(device, dtype):
         loss = head.loss(net, batch)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:

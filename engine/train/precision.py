@@ -1,11 +1,12 @@
 """Which arithmetic a head's training steps run in: mixed precision where the hardware makes it pay.
 
-On CUDA every head trains under fp16 autocast (engine.infer.run.autocast_for; a gradient scaler where the GPU
-has no bf16). On a CPU, a head that says it holds its quality in bfloat16 (`Head.cpu_bf16`) trains under
+On CUDA every head trains under bfloat16 autocast, or float16 with a gradient scaler on a GPU without bfloat16
+(`training_dtype`, `needs_scaler`): gradients need bfloat16's range more than float16's three extra bits, which
+fixes take (engine.infer.run.autocast_for). On a CPU, a head that says it holds its quality in bfloat16 (`Head.cpu_bf16`) trains under
 bfloat16 autocast when the setting asks for it (TrainSettings.cpu_bf16): "auto" only where the CPU has AMX
 tiles for bfloat16 (`amx_bf16`: Intel Xeon from Sapphire Rapids on, Linux's `amx_bf16` flag), where oneDNN
-runs the convolutions on them: the upscale net's training step took 1.8-2.2x fewer seconds there
-(docs/benchmarks.md); "on" everywhere (bfloat16 without AMX is emulated and slower: for tests, not speed);
+runs the convolutions on them: the upscale head took 1.7x the training steps per CPU second there
+(docs/benchmarks.md, "Upscale trained in bfloat16"); "on" everywhere (bfloat16 without AMX is emulated and slower: for tests, not speed);
 "off" never. The weights, the optimiser and the loss stay float32: autocast casts each convolution's inputs
 to bfloat16 and the head's output back up where it meets float32 (upscale: its bicubic base).
 """
@@ -13,6 +14,7 @@ to bfloat16 and the head's output back up where it meets float32 (upscale: its b
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +22,6 @@ from typing import Any, Literal
 import torch
 
 from engine.heads import Head
-from engine.infer.run import autocast_for
 
 CpuBf16 = Literal["auto", "on", "off"]
 CPUINFO = Path("/proc/cpuinfo")
@@ -46,8 +47,23 @@ def cpu_bf16_for(head: Head, setting: CpuBf16) -> bool:
     return setting == "on" or amx_bf16()
 
 
-def train_autocast(device: torch.device, bf16: bool) -> AbstractContextManager[Any]:
-    """The autocast a training step runs under: fp16 on CUDA, bfloat16 on a CPU when `bf16`, else none."""
-    if device.type == "cpu":
-        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
-    return autocast_for(device)
+def training_dtype(
+    device: torch.device, cpu_bf16: bool, cuda_bf16: Callable[[], bool] = torch.cuda.is_bf16_supported
+) -> torch.dtype | None:
+    """The autocast dtype of a training step on `device` (None: float32 throughout). `cpu_bf16`: whether the
+    head trains in bfloat16 on this CPU (cpu_bf16_for); `cuda_bf16`: whether the GPU has bfloat16."""
+    if device.type == "cuda":
+        return torch.bfloat16 if cuda_bf16() else torch.float16
+    if device.type == "cpu" and cpu_bf16:
+        return torch.bfloat16
+    return None
+
+
+def needs_scaler(dtype: torch.dtype | None) -> bool:
+    """float16 gradients underflow without loss scaling; bfloat16 has float32's range."""
+    return dtype == torch.float16
+
+
+def train_autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[Any]:
+    """The autocast a training step runs under (`training_dtype`), or none."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()

@@ -10,7 +10,7 @@ from engine import synth
 from engine.heads import get_head
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
-from engine.train.precision import amx_bf16, cpu_bf16_for, train_autocast
+from engine.train.precision import amx_bf16, cpu_bf16_for, needs_scaler, train_autocast, training_dtype
 
 
 def test_amx_is_read_from_the_cpus_flags(tmp_path: Path) -> None:
@@ -28,14 +28,25 @@ def test_only_heads_that_opt_in_train_in_bfloat16() -> None:
     assert cpu_bf16_for(upscale, "on") and not cpu_bf16_for(upscale, "off")
     assert cpu_bf16_for(upscale, "auto") == amx_bf16()
     assert not cpu_bf16_for(denoise, "on")
-    with train_autocast(torch.device("cpu"), bf16=True):
+    cpu = torch.device("cpu")
+    assert training_dtype(cpu, True) == torch.bfloat16 and training_dtype(cpu, False) is None
+    with train_autocast(cpu, torch.bfloat16):
         assert (
             torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3)).dtype == torch.bfloat16
         )
-    with train_autocast(torch.device("cpu"), bf16=False):
+    with train_autocast(cpu, None):
         assert (
             torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3)).dtype == torch.float32
         )
+
+
+def test_a_gpu_trains_in_bfloat16_or_in_float16_with_a_gradient_scaler() -> None:
+    gpu = torch.device("cuda")
+    with_bf16 = training_dtype(gpu, False, cuda_bf16=lambda: True)
+    without = training_dtype(gpu, False, cuda_bf16=lambda: False)
+    assert with_bf16 == torch.bfloat16 and not needs_scaler(with_bf16)
+    assert without == torch.float16 and needs_scaler(without)  # float16 gradients underflow unscaled
+    assert not needs_scaler(None) and not needs_scaler(training_dtype(torch.device("cpu"), True))
 
 
 def _clips() -> list[TrainClip]:
