@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from engine import synth
 from engine.model import load_model
@@ -139,14 +140,16 @@ def test_heads_from_the_parent_fine_tune_at_their_share_of_the_learning_rate(
         set_lr(opt, lr)
 
     monkeypatch.setattr(loop, "_set_lr", record)
-    settings = _settings(tmp_path, warm_learning_rate=0.25)
+    settings = _settings(tmp_path, warm_learning_rates={"upscale": 0.25, "denoise": 0.5})
     child = train(
         _clips(), _options(), tmp_path / "v2", parent=parent.version, heads=HEADS, settings=settings
     )
     assert child.version is not None and child.steps == {"denoise": 6, "upscale": 6}
-    # heads train in turn: denoise, new in this version, at the full rate; upscale, from the parent, at a quarter
+    # heads train in turn: denoise, new in this version, at the full rate; upscale, from the parent, at its share
     fresh, warm = rates[:6], rates[6:]
     assert max(fresh) > 0 and warm == pytest.approx([r * 0.25 for r in fresh])
+    with pytest.raises(ValidationError, match="warm_learning_rates"):
+        TrainSettings(warm_learning_rates={"upscale": 0.0})
 
 
 def test_few_clips_hold_out_the_tail_of_each(tmp_path: Path) -> None:
