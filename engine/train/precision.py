@@ -1,14 +1,16 @@
 """Which arithmetic a head's training steps run in: mixed precision where the hardware makes it pay.
 
-On CUDA every head trains under bfloat16 autocast, or float16 with a gradient scaler on a GPU without bfloat16
-(`training_dtype`, `needs_scaler`): gradients need bfloat16's range more than float16's three extra bits, which
-fixes take (engine.infer.run.autocast_for). On a CPU, a head that says it holds its quality in bfloat16 (`Head.cpu_bf16`) trains under
-bfloat16 autocast when the setting asks for it (TrainSettings.cpu_bf16): "auto" only where the CPU has AMX
-tiles for bfloat16 (`amx_bf16`: Intel Xeon from Sapphire Rapids on, Linux's `amx_bf16` flag), where oneDNN
-runs the convolutions on them: the upscale head took 1.7x the training steps per CPU second there
-(docs/benchmarks.md, "Upscale trained in bfloat16"); "on" everywhere (bfloat16 without AMX is emulated and slower: for tests, not speed);
-"off" never. The weights, the optimiser and the loss stay float32: autocast casts each convolution's inputs
-to bfloat16 and the head's output back up where it meets float32 (upscale: its bicubic base).
+On CUDA every head trains under bfloat16 autocast, or float16 with a gradient scaler on a GPU without
+bfloat16 (`training_dtype`, `needs_scaler`): gradients need bfloat16's range more than float16's three extra
+bits, which fixes take (engine.infer.run.autocast_for).
+
+On a CPU, a head measured to gain from it (`Head.cpu_bf16`: upscale) trains under bfloat16 autocast as
+TrainSettings.cpu_bf16 says: "auto" only where the CPU has AMX tiles for bfloat16 (`amx_bf16`: Linux's
+`amx_bf16` flag, Intel Xeon from Sapphire Rapids on), where oneDNN runs the convolutions on them and upscale
+took 1.7x the steps per CPU second (+0.18 dB at equal CPU time, -0.08 at equal steps: docs/benchmarks.md,
+"Upscale trained in bfloat16"); "on" everywhere (without AMX it is emulated and slower: for tests); "off"
+never. Weights, optimiser and loss stay float32: autocast casts each convolution's inputs to bfloat16, and
+the head's output meets float32 again in its loss (upscale: its bicubic base).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class TrainSettings(BaseModel):
     )
     cpu_bf16: Literal["auto", "on", "off"] = Field(
         "auto",
-        description="bfloat16 autocast on a CPU for the heads that keep their quality in it (engine.train.precision): "
+        description="bfloat16 autocast on a CPU for the heads that gain from it (engine.train.precision): "
         "auto where the CPU has AMX for bfloat16, on everywhere (slow without AMX), off never.",
     )
     max_steps: int | None = Field(
