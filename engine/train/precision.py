@@ -4,11 +4,11 @@ On CUDA every head trains under bfloat16 autocast, or float16 with a gradient sc
 bfloat16 (`training_dtype`, `needs_scaler`): gradients need bfloat16's range more than float16's three extra
 bits, which fixes take (engine.infer.run.autocast_for).
 
-On a CPU, a head measured to gain from it (`Head.cpu_bf16`: upscale) trains under bfloat16 autocast as
-TrainSettings.cpu_bf16 says: "auto" only where the CPU has AMX tiles for bfloat16 (`amx_bf16`: Linux's
-`amx_bf16` flag, Intel Xeon from Sapphire Rapids on), where oneDNN runs the convolutions on them and upscale
-took 1.7x the steps per CPU second (+0.18 dB at equal CPU time, -0.08 at equal steps: docs/benchmarks.md,
-"Upscale trained in bfloat16"); "on" everywhere (without AMX it is emulated and slower: for tests); "off"
+On a CPU, a head measured to gain from it (`Head.cpu_bf16`: upscale, denoise) trains under bfloat16 autocast
+as TrainSettings.cpu_bf16 says: "auto" only where the CPU has AMX tiles for bfloat16 (`amx_bf16`: Linux's
+`amx_bf16` flag, Intel Xeon from Sapphire Rapids on), where oneDNN runs the convolutions on them: upscale
+took 1.7x the steps per CPU second (+0.18 dB at equal CPU time, -0.08 at equal steps), denoise 1.8x (+0.3 to
++0.6 dB at equal CPU time) (docs/benchmarks.md, "Upscale trained in bfloat16"); "on" everywhere (without AMX it is emulated and slower: for tests); "off"
 never. Weights, optimiser and loss stay float32: autocast casts each convolution's inputs to bfloat16, and
 the head's output meets float32 again in its loss (upscale: its bicubic base).
 """
