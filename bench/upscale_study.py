@@ -71,6 +71,7 @@ from engine.nets import ResidualCNN
 from engine.shots import find_cuts, shot_ranges
 from engine.train import TrainClip
 from engine.train.dataset import load_clip
+from engine.train.precision import train_autocast
 
 HELD = ("03_blocks", "tears_of_steel")  # the clips bench/quality.py holds out with seed 0
 MF_FLOW = FlowConfig(preset="fast", downscale=1.0, max_work_pixels=None)  # full-size DIS on the LR frames
@@ -463,7 +464,7 @@ def main() -> None:
             ]
             lr_t = torch.from_numpy(np.stack([p[0] for p in pairs]))
             hr_t = torch.from_numpy(np.stack([p[1] for p in pairs]))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with train_autocast(torch.device("cpu"), torch.bfloat16 if args.bf16 else None):
             out = fwd(lr_t)
         loss = loss_fn(out.float(), hr_t)
         opt.zero_grad(set_to_none=True)

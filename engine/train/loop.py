@@ -479,7 +479,7 @@ def _steps(
     """_fit_head's loop: a step at a time (its batch drawn by a BatchSource) until the head is done or stopped."""
     cfg, prog, opt = run.cfg, run.state.progress[name], run.optims[name]
     peak = cfg.learning_rate * (cfg.warm_learning_rates.get(name, 1.0) if name in run.warm else 1.0)
-    dtype = training_dtype(run.device, run.device.type == "cpu" and cpu_bf16_for(head, cfg.cpu_bf16))
+    dtype = training_dtype(run.device, cpu_bf16_for(head, cfg.cpu_bf16))
     if dtype is not None and prog.step == 0:
         log.info("%s: training under %s autocast on %s", name, dtype, run.device)
     scaler = torch.amp.GradScaler("cuda") if needs_scaler(dtype) else None

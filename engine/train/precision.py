@@ -19,13 +19,13 @@ import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from engine.heads import Head
+from engine.train.settings import CpuBf16
 
-CpuBf16 = Literal["auto", "on", "off"]
 CPUINFO = Path("/proc/cpuinfo")
 
 

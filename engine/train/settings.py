@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+CpuBf16 = Literal["auto", "on", "off"]  # TrainSettings.cpu_bf16 (engine.train.precision)
+
 
 class TrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -20,7 +22,7 @@ class TrainSettings(BaseModel):
         "of learning_rate (default 1). At the from-scratch rate, upscale's show runs lost to the base they started "
         "from; at 0.3 they beat it (docs/benchmarks.md).",
     )
-    cpu_bf16: Literal["auto", "on", "off"] = Field(
+    cpu_bf16: CpuBf16 = Field(
         "auto",
         description="bfloat16 autocast on a CPU for the heads that gain from it (engine.train.precision): "
         "auto where the CPU has AMX for bfloat16, on everywhere (slow without AMX), off never.",
