@@ -23,6 +23,9 @@ Generalisation to unseen clips (issue 10, point 3c): `--loo NAME` holds out that
 training examples can be changed: `--rescale LO` box-downscales the source crop by a random factor in [LO, 1]
 before the pair is cut, `--permute P` reorders the colours of a share P of them, `--perturb S` adds to the low
 resolution input gaussian noise of sigma up to S (on 0..1) or, half the time, JPEG coding at quality 80-95.
+`--detail N` trains on the most textured of N random crops (mean horizontal gradient) instead of one.
+The learning rate follows a cosine from `--lr` to `--lr-floor` of it (0.1, the training loop's); `--ema D` also
+scores a running average of the weights (decay D), made in the same run, as the inference mode `ema`.
 Each net is scored plain and, per `--infer`, at inference with the 8 flips/rotations averaged (`ens`), and
 fine-tuned on the shot's own low-resolution frames for N steps (`adaptN`, the head's `adapt_steps`).
 `--net PATH` scores a saved net without training.
@@ -115,14 +118,26 @@ def sample(clip: np.ndarray, rng: np.random.Generator, crop: int, degrade: str) 
 
 
 def head_sample(
-    clip: np.ndarray, rng: np.random.Generator, crop: int, rescale: float, permute: float, perturb: float
+    clip: np.ndarray,
+    rng: np.random.Generator,
+    crop: int,
+    rescale: float,
+    permute: float,
+    perturb: float,
+    detail: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The head's training pair (area 2x), with the study's changes to the training distribution."""
-    t = int(rng.integers(0, len(clip)))
     factor = float(rng.uniform(rescale, 1.0)) if rescale < 1.0 else 1.0
     side = min(round(crop / factor), clip.shape[1], clip.shape[2])
-    y, x, h, w = crop_box(clip.shape[1], clip.shape[2], side, rng)
-    src = clip[t, y : y + h, x : x + w].astype(np.float32) / 255.0
+    best = -1.0
+    for _ in range(max(detail, 1)):  # of `detail` random crops, the one with the most texture
+        t = int(rng.integers(0, len(clip)))
+        y, x, h, w = crop_box(clip.shape[1], clip.shape[2], side, rng)
+        candidate = clip[t, y : y + h, x : x + w]
+        energy = float(np.abs(np.diff(candidate.astype(np.int16), axis=1)).mean()) if detail > 1 else 0.0
+        if energy > best:
+            best, chosen = energy, candidate
+    src = chosen.astype(np.float32) / 255.0
     out = min(crop, h, w) if side > crop else h
     if side > crop:
         src = cv2.resize(src, (out, out), interpolation=cv2.INTER_AREA)
@@ -398,6 +413,13 @@ def main() -> None:
     ap.add_argument("--adapt-lr", type=float, default=3e-4)
     ap.add_argument("--neighbours", type=int, default=0, help="head: aligned LR neighbours a side (0: none)")
     ap.add_argument("--bf16", action="store_true", help="train under CPU bfloat16 autocast (fast with AMX)")
+    ap.add_argument(
+        "--detail", type=int, default=1, help="head: of N random crops train on the most textured"
+    )
+    ap.add_argument("--lr-floor", type=float, default=0.1, help="cosine decay ends at this share of --lr")
+    ap.add_argument(
+        "--ema", type=float, default=0.0, help="also score a running average of the weights (decay)"
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -411,13 +433,18 @@ def main() -> None:
     if degrade == "mf" and not args.net:
         mf_clips = [MFClip(c, args.neighbours) for c in train]
     prep_cpu = time.process_time() - prep_cpu
-    changed = args.rescale < 1.0 or args.permute > 0 or args.perturb > 0
+    changed = args.rescale < 1.0 or args.permute > 0 or args.perturb > 0 or args.detail > 1
     if args.net:
         net.load_state_dict(torch.load(args.net, weights_only=True))
         args.cpu_seconds, args.steps = 0.0, -1
     head = get_head("upscale")
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
+    ema = None
+    if args.ema > 0:
+        ema = torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema)
+        )
     start, step, cpu0 = time.monotonic(), 0, time.process_time()
     while True:
         elapsed = time.monotonic() - start
@@ -428,7 +455,8 @@ def main() -> None:
         if f >= 1.0:
             break
         for g in opt.param_groups:
-            g["lr"] = args.lr * (0.1 + 0.45 * (1 + np.cos(np.pi * f))) * min(1.0, (step + 1) / 20)
+            cosine = args.lr_floor + (1 - args.lr_floor) * 0.5 * (1 + np.cos(np.pi * f))
+            g["lr"] = args.lr * cosine * min(1.0, (step + 1) / 20)
         if degrade == "mf":
             pairs = [
                 mf_sample(mf_clips[int(rng.integers(0, len(mf_clips)))], rng, args.crop)
@@ -445,6 +473,7 @@ def main() -> None:
                     args.rescale,
                     args.permute,
                     args.perturb,
+                    args.detail,
                 )
                 for _ in range(args.batch)
             ]
@@ -471,12 +500,21 @@ def main() -> None:
         loss.backward()
         opt.step()
         step += 1
+        if ema is not None:
+            ema.update_parameters(net)
     net.eval()
     if args.save:
         torch.save(net.state_dict(), args.save)
     infer = args.infer.split(",")
     train_cpu = time.process_time() - cpu0
     res = evaluate(fwd, held, args.eval_frames, args.border, infer, net, args.adapt_lr, args.neighbours)
+    if ema is not None and degrade == "head":
+        averaged = ema.module.eval()
+        forward = head.forward  # type: ignore[attr-defined]
+        scored = evaluate(lambda x: forward(averaged, x), held, args.eval_frames, args.border, ["plain"])
+        for key, r in scored.items():
+            res[key]["ema"] = r["plain"]
+        infer = [*infer, "ema"]
     mean = {k: float(np.mean([r[k] for r in res.values()])) for k in (*infer, "lanczos", "bicubic")}
     best = {k: float(np.mean([r[k] - max(r["lanczos"], r["bicubic"]) for r in res.values()])) for k in infer}
     report = {

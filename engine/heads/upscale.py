@@ -20,6 +20,9 @@ to 1024 input pixels, so a 1080p output is one runtime call with no blending.
 Training on a CPU with AMX runs under bfloat16 autocast (`cpu_bf16`, engine.train.precision): 1.7x the steps
 per CPU second, +0.18 dB on unseen clips in a 600 CPU-second study (docs/benchmarks.md, "Upscale trained in
 bfloat16").
+A version keeps the running average of the net's weights over its steps, not the last step's
+(TrainSettings.weight_averages, engine.train.averaging): the last step swung the unseen-clip score by 0.56 dB
+between runs of the same settings, the average by 0.04 (docs/benchmarks.md).
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
 first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x

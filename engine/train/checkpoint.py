@@ -11,11 +11,14 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel
 
 from engine.model.show import ShowModel
+from engine.train.averaging import average_tensors, load_averages
 
 WEIGHTS = "weights.safetensors"
 OPTIM = "optimizer.safetensors"
+AVERAGES = "averages.safetensors"  # the heads' running weight averages (engine.train.averaging)
 STATE = "state.json"
 
 
@@ -64,7 +67,11 @@ def _unflatten_optim(
 
 
 def save_checkpoint(
-    folder: Path, model: ShowModel, optims: Mapping[str, torch.optim.Optimizer], state: CheckpointState
+    folder: Path,
+    model: ShowModel,
+    optims: Mapping[str, torch.optim.Optimizer],
+    state: CheckpointState,
+    averages: Mapping[str, AveragedModel] | None = None,
 ) -> None:
     """Write the checkpoint atomically (state.json last, so a half-written checkpoint is never read)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -72,6 +79,7 @@ def save_checkpoint(
     weights = {k: v.contiguous() for k, v in model.state_dict().items()}  # a net mid-head is channels-last
     save_file(weights, str(folder / (WEIGHTS + ".tmp")))
     save_file(opt_tensors, str(folder / (OPTIM + ".tmp")))
+    save_file(average_tensors(averages or {}), str(folder / (AVERAGES + ".tmp")))
     payload = {
         "seed": state.seed,
         "heads": state.heads,
@@ -82,14 +90,19 @@ def save_checkpoint(
     (folder / (STATE + ".tmp")).write_text(json.dumps(payload))
     os.replace(folder / (WEIGHTS + ".tmp"), folder / WEIGHTS)
     os.replace(folder / (OPTIM + ".tmp"), folder / OPTIM)
+    os.replace(folder / (AVERAGES + ".tmp"), folder / AVERAGES)
     os.replace(folder / (STATE + ".tmp"), folder / STATE)
 
 
 def load_checkpoint(
-    folder: Path, model: ShowModel, optims: Mapping[str, torch.optim.Optimizer], seed: int
+    folder: Path,
+    model: ShowModel,
+    optims: Mapping[str, torch.optim.Optimizer],
+    seed: int,
+    averages: Mapping[str, AveragedModel] | None = None,
 ) -> CheckpointState | None:
-    """Restore weights and optimizer state in place; None when there is no checkpoint of this run
-    (same heads, same seed)."""
+    """Restore weights, optimizer state and weight averages in place; None when there is no checkpoint of
+    this run (same heads, same seed). A checkpoint written before averages were kept resumes with fresh ones."""
     if not (folder / STATE).is_file():
         return None
     payload = json.loads((folder / STATE).read_text())
@@ -99,5 +112,7 @@ def load_checkpoint(
     opt_tensors = load_file(str(folder / OPTIM))
     for head, opt in optims.items():
         opt.load_state_dict(_unflatten_optim(opt_tensors, head, payload["param_groups"][head]))
+    if averages and (folder / AVERAGES).is_file():
+        load_averages(averages, load_file(str(folder / AVERAGES)))
     progress = {h: HeadProgress(**p) for h, p in payload["progress"].items()}
     return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}))

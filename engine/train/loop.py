@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from engine.baselines.scores import OPTION as BASELINE_SCORES
 from engine.baselines.scores import BaselineScores
@@ -21,6 +22,7 @@ from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
 from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
+from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
@@ -169,6 +171,7 @@ class _Run:
         None  # the split at the footage's own size, for Head.native heads (engine.train.native)
     )
     warm: frozenset[str] = frozenset()  # heads that started from a parent or base version's weights
+    averages: dict[str, AveragedModel] = field(default_factory=dict)  # engine.train.averaging, by head
     agreed: float | None = None  # rank 0's last fraction of the head in hand (parallel runs)
     stop_asked: bool = False  # stop() said so since the last agreement (parallel runs)
 
@@ -189,7 +192,7 @@ class _Run:
         """Save the checkpoint (only when `checkpoint_seconds` have passed since the last, if `when_due`)."""
         if not self.writes or (when_due and time.monotonic() - self.last_ckpt < self.cfg.checkpoint_seconds):
             return
-        save_checkpoint(self.ckpt_dir, self.model, self.optims, self.state)
+        save_checkpoint(self.ckpt_dir, self.model, self.optims, self.state, self.averages)
         self.last_ckpt = time.monotonic()
 
 
@@ -393,7 +396,10 @@ def _start_run(
     optims: dict[str, torch.optim.Optimizer] = {
         n: torch.optim.Adam(model.net(n).parameters(), lr=cfg.learning_rate) for n in names
     }
-    state = load_checkpoint(ckpt_dir, model, optims, options.seed)
+    averages = {
+        n: weight_average(model.net(n), cfg.weight_averages[n]) for n in names if n in cfg.weight_averages
+    }
+    state = load_checkpoint(ckpt_dir, model, optims, options.seed, averages)
     resumed = state is not None
     if state is None:
         fresh = {
@@ -401,7 +407,9 @@ def _start_run(
             for i, n in enumerate(names)
         }
         state = CheckpointState(options.seed, names, fresh)
-    return _Run(options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed)
+    run = _Run(options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed)
+    run.averages = averages
+    return run
 
 
 def _fit_heads(run: _Run) -> bool:
@@ -423,6 +431,8 @@ def _fit_heads(run: _Run) -> bool:
         budget = prog.elapsed + max(0.0, train_until - time.monotonic()) * share
         if _fit_head(run, n, head, _stream(run, n, prog), budget):
             return True
+        if n in run.averages and copy_average(run.averages[n], run.model.net(n)):
+            log.info("%s: the version keeps the running average of its weights", n)
         prog.done = True
         run.checkpoint()
     return False
@@ -483,6 +493,7 @@ def _steps(
     if dtype is not None and prog.step == 0:
         log.info("%s: training under %s autocast on %s", name, dtype, run.device)
     scaler = torch.amp.GradScaler("cuda") if needs_scaler(dtype) else None
+    average = run.averages.get(name)
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
@@ -493,6 +504,8 @@ def _steps(
                 break
             _set_lr(opt, peak * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
             running.append(_step(head, net, opt, scaler, batches.next(), run.device, dtype))
+            if average is not None:
+                average.update_parameters(run.model.net(name))
             prog.step += 1
             if len(running) >= cfg.progress_every:
                 _report(run, name, running, start)

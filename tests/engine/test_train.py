@@ -152,6 +152,67 @@ def test_heads_from_the_parent_fine_tune_at_their_share_of_the_learning_rate(
         TrainSettings(warm_learning_rates={"upscale": 0.0})
 
 
+def _record_steps(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, torch.Tensor]]:
+    """The net's parameters after each training step, as loop._step leaves them."""
+    snapshots: list[dict[str, torch.Tensor]] = []
+    step = loop._step
+
+    def record(head: object, net: torch.nn.Module, *args: object, **kw: object) -> float:
+        loss = step(head, net, *args, **kw)  # type: ignore[arg-type]
+        snapshots.append({k: v.detach().clone().contiguous() for k, v in net.named_parameters()})
+        return loss
+
+    monkeypatch.setattr(loop, "_step", record)
+    return snapshots
+
+
+def test_a_head_with_a_weight_average_keeps_the_average_of_its_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshots = _record_steps(monkeypatch)
+    settings = _settings(tmp_path, weight_averages={"upscale": 0.5}, learning_rate=0.05)  # steps that move
+    result = train(_clips(), _options(), tmp_path / "v1", heads=["upscale"], settings=settings)
+    assert result.version is not None and len(snapshots) == 6
+    expected = dict(snapshots[0])
+    for n, weights in enumerate(snapshots[1:], start=1):  # the decay ramps up: min(0.5, (1 + n) / (10 + n))
+        keep = min(0.5, (1 + n) / (10 + n))
+        expected = {k: keep * expected[k] + (1 - keep) * w for k, w in weights.items()}
+    kept = dict(result.version.model.net("upscale").named_parameters())
+    assert all(torch.allclose(kept[k], expected[k], atol=1e-6) for k in expected)
+    assert not all(torch.allclose(kept[k], snapshots[-1][k], atol=1e-3) for k in expected)
+
+
+def test_without_a_weight_average_a_head_keeps_its_last_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshots = _record_steps(monkeypatch)
+    settings = _settings(tmp_path, weight_averages={})
+    result = train(_clips(), _options(), tmp_path / "v1", heads=["upscale"], settings=settings)
+    assert result.version is not None
+    kept = dict(result.version.model.net("upscale").named_parameters())
+    assert all(torch.equal(kept[k], w) for k, w in snapshots[-1].items())
+    with pytest.raises(ValidationError, match="weight_averages"):
+        TrainSettings(weight_averages={"upscale": 1.0})
+
+
+def test_a_resumed_run_averages_as_an_unbroken_one(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def stop_after_3() -> bool:  # a crash after 3 upscale steps; the checkpoint holds them and their average
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    settings = _settings(tmp_path, weight_averages={"upscale": 0.9})
+    heads = ["upscale"]
+    first = train(_clips(), _options(), tmp_path / "v", heads=heads, stop=stop_after_3, settings=settings)
+    assert first.stopped and first.steps == {"upscale": 3}
+    second = train(_clips(), _options(), tmp_path / "v", heads=heads, settings=settings)
+    straight = train(_clips(), _options(), tmp_path / "w", heads=heads, settings=settings)
+    assert second.resumed and second.version is not None and straight.version is not None
+    ws, wr = straight.version.model.state_dict(), second.version.model.state_dict()
+    assert all(torch.allclose(ws[k], wr[k], atol=1e-6) for k in ws)
+
+
 def test_few_clips_hold_out_the_tail_of_each(tmp_path: Path) -> None:
     clips = [load_clip(c, 64, tmp_path) for c in _clips()[:2]]
     split = split_holdout(clips, 0.34, seed=0)
