@@ -1,11 +1,12 @@
 """A running average of a head's weights over its steps (an exponential moving average), which the version
 keeps instead of the last step's weights.
 
-Why: where the last step stops decides much of what a net makes of footage it never saw. Four 1,200 CPU-second
-upscale runs of the same settings ended 0.56 dB apart on the unseen clips (+2.98 to +3.54 over the best of
-Lanczos/bicubic); the average of their weights ended within 0.02 dB (+3.35 to +3.39) and was never worse than
-the last step by more than 0.003 dB (docs/benchmarks.md, "Upscale: the last step's luck, and a running
-average"). Only the heads named in TrainSettings.weight_averages average (upscale, the one measured).
+Why: where the last step stops decides much of what a net makes of footage it never saw. Three 1,200
+CPU-second upscale runs of the same settings ended 0.56 dB apart on the unseen clips (+2.98 to +3.54 over the
+best of Lanczos/bicubic); the running averages of four runs ended 0.04 dB apart (+3.35 to +3.39), and an
+average was never worse than its own run's last step by more than 0.003 dB (docs/benchmarks.md, "Upscale: the
+last step's luck, and a running average of the weights"). Only the heads named in
+TrainSettings.weight_averages average (upscale, the one measured).
 
 The average's decay ramps up over the first steps, min(decay, (1 + n) / (10 + n)) after n steps, so a short
 run keeps mostly its later weights rather than its starting ones. torch's AveragedModel holds the average;

@@ -26,7 +26,7 @@ class TrainSettings(BaseModel):
         default_factory=lambda: {"upscale": 0.999},
         description="Heads whose version keeps a running average of their weights over the steps, with its "
         "decay (engine.train.averaging). Upscale's last step swung its unseen-clip score by 0.56 dB between runs "
-        "of the same settings; the average held it within 0.02 (docs/benchmarks.md).",
+        "of the same settings; the averages of four runs lay within 0.04 (docs/benchmarks.md).",
     )
     cpu_bf16: CpuBf16 = Field(
         "auto",
