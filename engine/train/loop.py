@@ -407,9 +407,9 @@ def _start_run(
             for i, n in enumerate(names)
         }
         state = CheckpointState(options.seed, names, fresh)
-    run = _Run(options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed)
-    run.averages = averages
-    return run
+    return _Run(
+        options, cfg, names, heads, device, split, model, optims, state, ckpt_dir, resumed, averages=averages
+    )
 
 
 def _fit_heads(run: _Run) -> bool:
