@@ -16,7 +16,15 @@ from gazu.client import KitsuClient
 from daemon.catalog import Catalog
 from engine import degrade, synth
 from engine.media import write_movie
-from tests.e2e.world import dead_jobs, enqueue_training, promoted, published, registered, wait_for
+from tests.e2e.world import (
+    dead_jobs,
+    enqueue_training,
+    log_tail,
+    promoted,
+    published,
+    registered,
+    wait_for,
+)
 from tests.integrations.kitsu_fixtures import (  # noqa: F401
     FIX_STATUS,
     KitsuShot,
@@ -68,7 +76,8 @@ def test_fix_round_trip_through_kitsu(
         )
     )
     env = {**os.environ, "RUSHES_TRACKER__SCRIPT_KEY": zou_server.admin_password}
-    log = (tmp_path / "daemon.log").open("ab")
+    log_path = tmp_path / "daemon.log"
+    log = log_path.open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daemon", "--config", str(config), "daemon"],
         env=env,
@@ -79,20 +88,31 @@ def test_fix_round_trip_through_kitsu(
     (tmp_path / "rushes").mkdir()
     catalog = Catalog(f"sqlite:///{tmp_path / 'rushes' / 'catalog.sqlite'}")
     catalog.migrate()
+    alive = lambda: proc.poll() is None  # noqa: E731
     try:
-        wait_for("ingest", lambda: registered(catalog, "KIT") == 2, 120)
+        wait_for("ingest", lambda: registered(catalog, "KIT") == 2, 120, alive, log_path)
         enqueue_training(catalog, "KIT")
         wait_for(
-            "a promoted model", lambda: promoted(catalog, "KIT") is not None or bool(dead_jobs(catalog)), 240
+            "a promoted model",
+            lambda: promoted(catalog, "KIT") is not None or bool(dead_jobs(catalog)),
+            240,
+            alive,
+            log_path,
         )
+        assert alive(), f"the daemon exited with {proc.returncode}{log_tail(log_path)}"
         assert not dead_jobs(catalog)
         status = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
         gazu.task.add_comment(
             kitsu_shot.task, status, "please clean the grain\n#rushes denoise", client=kitsu_admin
         )
         wait_for(
-            "the published preview", lambda: published(catalog, "KIT") == 1 or bool(dead_jobs(catalog)), 240
+            "the published preview",
+            lambda: published(catalog, "KIT") == 1 or bool(dead_jobs(catalog)),
+            240,
+            alive,
+            log_path,
         )
+        assert alive(), f"the daemon exited with {proc.returncode}{log_tail(log_path)}"
         assert not dead_jobs(catalog), dead_jobs(catalog)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -135,15 +135,29 @@ def make_world(
 
 
 def wait_for(
-    what: str, done: Callable[[], bool], timeout: float, alive: Callable[[], bool] | None = None
+    what: str,
+    done: Callable[[], bool],
+    timeout: float,
+    alive: Callable[[], bool] | None = None,
+    log: Path | None = None,
 ) -> None:
+    """Poll `done` until it holds; return early when `alive` says the process died (the caller asserts).
+    A timeout's error carries the last lines of `log`, so a failure in CI says what the daemon was doing."""
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{log_tail(log)}")
         if alive is not None and not alive():
             return
         time.sleep(0.3)
+
+
+def log_tail(log: Path | None, lines: int = 40) -> str:
+    """The last `lines` lines of a log file, as text to append to an assertion message ("" without one)."""
+    if log is None or not log.is_file():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"; the last {len(tail)} lines of {log}:\n" + "\n".join(tail)
 
 
 def registered(catalog: Catalog, show: str = SHOW) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import av
@@ -14,7 +15,9 @@ import pytest
 from gazu.client import KitsuClient
 
 from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
-from integrations.trackers.kitsu import KitsuTracker
+from integrations.trackers.kitsu import KitsuTracker, events
+from integrations.trackers.kitsu.cursor import parse_time
+from integrations.trackers.kitsu.fixes import PENDING_GRACE, utc_now
 from integrations.trackers.retry import RetryPolicy
 from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
     FIX_STATUS,
@@ -108,6 +111,61 @@ def test_a_request_withdrawn_before_it_is_read_is_dropped(
     post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
     post(kitsu_admin, kitsu_shot, "wip", "Sorry, wrong shot.")
     assert [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == kitsu_shot.task_id] == []
+
+
+def test_a_fix_comment_read_before_zou_moves_its_task_waits_for_the_move(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    """zou writes a comment and its event before it moves the task to the comment's status; a request read
+    in between waits for the move rather than being taken for withdrawn (what lost a fix under load)."""
+    fix = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
+    person = gazu.client.get_current_user(client=kitsu_admin)
+    # the comment as zou first writes it: recorded, its task not yet moved (the data route moves nothing)
+    fields = {"object_id": kitsu_shot.task_id, "object_type": "Task", "task_status_id": fix["id"]}
+    comment = gazu.client.post(
+        "data/comments", {**fields, "person_id": person["id"], "text": "#rushes denoise"}, client=kitsu_admin
+    )
+    at = parse_time(comment["created_at"])
+    kitsu = tracker(zou_server)
+    with pytest.raises(events.NotYet):
+        kitsu.fixes.request(str(comment["id"]), at)
+    late = KitsuTracker(
+        kitsu_options(zou_server), kinds=KINDS, clock=lambda: utc_now() + PENDING_GRACE + timedelta(seconds=1)
+    )
+    assert late.fixes.request(str(comment["id"]), at) is None  # never moved within the grace: dropped
+
+    # zou's move: the task takes the comment's status and date
+    moved = {"task_status_id": fix["id"], "last_comment_date": comment["created_at"]}
+    gazu.client.put(f"data/tasks/{kitsu_shot.task_id}", moved, client=kitsu_admin)
+    request = kitsu.fixes.request(str(comment["id"]), at)
+    assert request is not None and request.kinds == ("denoise",)
+
+    post(kitsu_admin, kitsu_shot, "wip", "Sorry, wrong shot.")  # a later comment moves it on: withdrawn
+    assert kitsu.fixes.request(str(comment["id"]), at) is None
+
+
+def test_a_poll_stops_before_an_event_not_readable_yet_and_reads_it_next_time(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    cursor = events.start_cursor(kitsu.conn)
+    first = post(kitsu_admin, kitsu_shot, "wip", "one")
+    second = post(kitsu_admin, kitsu_shot, "wip", "two")
+    ready: set[str] = set()
+
+    def handle(event: dict[str, object]) -> str | None:
+        data = event.get("data") or {}
+        assert isinstance(data, dict)
+        if data.get("task_id") != kitsu_shot.task_id:
+            return None
+        if data["comment_id"] == first["id"] and first["id"] not in ready:
+            raise events.NotYet("the first comment is not ready")
+        return str(data["comment_id"])
+
+    assert events.poll(kitsu.conn, cursor, 10, handle) == []  # the second waits behind the first
+    ready.add(str(first["id"]))
+    assert events.poll(kitsu.conn, cursor, 10, handle) == [first["id"], second["id"]]
+    assert events.poll(kitsu.conn, cursor, 10, handle) == []
 
 
 def test_a_note_from_rushes_on_a_task_in_fix_is_not_read_as_a_request(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import gazu
 from gazu.client import KitsuClient
@@ -48,7 +49,7 @@ from integrations.trackers.base import (
 from integrations.trackers.kitsu import entities, events, writes
 from integrations.trackers.kitsu.connection import Connection
 from integrations.trackers.kitsu.cursor import Cursor
-from integrations.trackers.kitsu.fixes import FixReader
+from integrations.trackers.kitsu.fixes import FixReader, utc_now
 from integrations.trackers.kitsu.reviews import ReviewReader
 from integrations.trackers.kitsu.setup import set_up
 from integrations.trackers.kitsu.statuses import Statuses
@@ -70,14 +71,16 @@ class KitsuTracker:
         kinds: Sequence[str],
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """`clock` is naive UTC, compared with zou's event times (kitsu.fixes.PENDING_GRACE)."""
         self.options = options
         self.kinds = tuple(kinds)
         attempts = options.call_attempts or 4
         policy = policy or RetryPolicy(attempts=attempts, first=0.5, factor=2.0, max_delay=4.0)
         self.conn = Connection(options, client, policy, sleep)
         self.statuses = Statuses(self.conn, options)
-        self.fixes = FixReader(self.conn, self.kinds)
+        self.fixes = FixReader(self.conn, self.kinds, clock)
         self.reviews = ReviewReader(self.conn, self.statuses)
 
     # ---- the Tracker protocol ---------------------------------------------------------------------

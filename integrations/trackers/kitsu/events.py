@@ -1,9 +1,10 @@
 """Reading zou's event log forward from a `Cursor`: `comment:new` events, oldest first.
 
 `poll` reads every comment event since `cursor.after - OVERLAP`, skips the events (and comments) already
-seen, hands each new one to `handle` until `limit` items were made, and marks it seen. A first cursor
-(`start_cursor`) sits after the newest comment event with its overlap window already seen, so a fresh
-daemon never replays history.
+seen, hands each new one to `handle` until `limit` items were made, and marks it seen. A handler that
+raises `NotYet` stops the poll before that event, unmarked, so the next poll reads it again. A first
+cursor (`start_cursor`) sits after the newest comment event with its overlap window already seen, so a
+fresh daemon never replays history.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from integrations.trackers.kitsu.cursor import Cursor, format_time, parse_time
 T = TypeVar("T")
 COMMENT_EVENT = "comment:new"
 EVENT_PAGE = 1000  # zou's cap on one events call
+
+
+class NotYet(Exception):
+    """Raised by a poll's handler: what the event records has not all landed in zou yet (zou logs a comment
+    before it moves the task to the comment's status); the poll stops before the event and reads it again."""
 
 
 def comment_events(conn: Connection, after: datetime | None) -> list[Entity]:
@@ -74,7 +80,10 @@ def poll(conn: Connection, cursor: Cursor, limit: int, handle: Callable[[Entity]
             continue
         if len(items) >= limit:
             break
-        item = handle(event)
+        try:
+            item = handle(event)
+        except NotYet:
+            break
         if item is not None:
             items.append(item)
         cursor.mark(str(event["id"]), parse_time(event["created_at"]))

@@ -4,14 +4,22 @@ integrations.trackers.notes). Keys are `kitsu:comment:<comment id>`.
 
 Not a request: a comment naming no fix, a comment written by Rushes itself (a note or a publish), a task
 not on a shot, or a task that has left the fix status since (the coordinator withdrew the request).
+
+zou writes the comment and its `comment:new` event before it moves the task to the comment's status, so
+a poll can read the event while the task still has its old status. `status_arrival` tells that apart
+from a withdrawn request by the task's newest comment date: older than this comment means the move is
+still to come, and the poll waits for it (`events.NotYet`) for up to PENDING_GRACE after the event, by
+the reader's clock; a request whose status never reaches its task in that time is dropped with a warning.
+
 On a first start (`backfill`) each task already in the fix status gives its newest fix comment once;
 the comment ids go into the new cursor's `seen` so the event poll does not return them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import gazu
 import structlog
@@ -24,12 +32,39 @@ from integrations.trackers.kitsu.cursor import Cursor, parse_time
 from integrations.trackers.kitsu.markers import NOTE_TAG, key_of
 
 LOG = structlog.get_logger(__name__)
+PENDING_GRACE = timedelta(seconds=60)  # how long a fix comment's status may take to reach its task
+
+
+def utc_now() -> datetime:
+    """Now as a naive UTC datetime, the way zou stamps its events."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def status_arrival(task: Entity, comment: Entity) -> Literal["there", "pending", "left"]:
+    """Whether the task has the comment's status ("there"), has not been moved to it yet ("pending": its
+    newest comment is older than this one), or has moved on since ("left": a later comment changed it)."""
+    if task.get("task_status_id") == comment.get("task_status_id"):
+        return "there"
+    last, created = task.get("last_comment_date"), comment.get("created_at")
+    if created is None:
+        return "left"
+    if last is None or _instant(last) < _instant(created):
+        return "pending"
+    return "left"
+
+
+def _instant(value: object) -> datetime:
+    """A zou timestamp to the microsecond (naive UTC); the cursor's parse_time keeps only seconds."""
+    return datetime.fromisoformat(str(value)).replace(tzinfo=None)
 
 
 class FixReader:
-    def __init__(self, conn: Connection, kinds: Sequence[str]) -> None:
+    def __init__(
+        self, conn: Connection, kinds: Sequence[str], clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.conn = conn
         self.kinds = tuple(kinds)
+        self.clock = clock  # naive UTC, compared with zou's event times (PENDING_GRACE)
 
     def from_event(self, fix: Entity, event: Entity) -> FixRequest | None:
         data = event.get("data") or {}
@@ -48,7 +83,10 @@ class FixReader:
             for comment in events.comments(self.conn, str(task["id"])):
                 if comment.get("task_status_id") != fix["id"]:
                     break  # older comments belong to an earlier status
-                request = self.request(str(comment["id"]), parse_time(comment["created_at"]), comment)
+                try:
+                    request = self.request(str(comment["id"]), parse_time(comment["created_at"]), comment)
+                except events.NotYet:
+                    break  # the task changed between the two reads; the event poll reads what changed it
                 if request is not None:
                     found.append(request)
                     cursor.seen[str(comment["id"])] = cursor.after or datetime.now(UTC).replace(tzinfo=None)
@@ -77,7 +115,7 @@ class FixReader:
             return None
         for problem in spec.problems:
             LOG.warning("fix request text problem", task_id=task_id, problem=problem)
-        task = self._waiting_shot_task(task_id, comment)
+        task = self._waiting_shot_task(task_id, comment, at)
         if task is None:
             return None
         shot, project = task.get("entity") or {}, task.get("project") or {}
@@ -93,12 +131,25 @@ class FixReader:
             requested_at=at.replace(tzinfo=UTC),
         )
 
-    def _waiting_shot_task(self, task_id: str, comment: Entity) -> Entity | None:
-        """The comment's task while it is still in the comment's status and on a shot."""
+    def _waiting_shot_task(self, task_id: str, comment: Entity, at: datetime) -> Entity | None:
+        """The comment's task while it is in the comment's status and on a shot; NotYet while zou has still
+        to move the task to that status (see the module docstring)."""
         task = self.conn.get_or_none(f"task {task_id}", lambda c: gazu.task.get_task(task_id, client=c))
         if task is None:
             return None
-        if task.get("task_status_id") != comment.get("task_status_id"):
+        arrival = status_arrival(task, comment)
+        if arrival == "pending":
+            if self.clock() - at < PENDING_GRACE:
+                raise events.NotYet(
+                    f"task {task_id} has yet to take the status of comment {comment.get('id')}"
+                )
+            LOG.warning(
+                "the fix status never reached the task; the request is dropped",
+                task_id=task_id,
+                comment_id=comment.get("id"),
+            )
+            return None
+        if arrival == "left":
             LOG.info("task left the fix status before the request was read", task_id=task_id)
             return None  # withdrawn: the coordinator moved the task on
         if (task.get("entity_type") or {}).get("name") != "Shot":
