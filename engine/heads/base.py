@@ -179,6 +179,25 @@ def crop_box(height: int, width: int, crop: int, rng: np.random.Generator) -> tu
     return y, x, ch, cw
 
 
+def textured_crop(
+    clip: np.ndarray, rng: np.random.Generator, crop: int, draws: int
+) -> tuple[int, int, int, int, int]:
+    """Of `draws` random (frame, crop window) picks of a T,H,W[,C] clip, the one whose pixels vary most from
+    left to right (mean absolute difference of horizontal neighbours): (t, y, x, h, w). One draw is a plain
+    random crop, drawn as `crop_box` draws it."""
+    best, chosen = -1.0, (0, 0, 0, 0, 0)
+    for _ in range(max(1, draws)):
+        t = int(rng.integers(0, len(clip)))
+        y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
+        if draws <= 1:
+            return t, y, x, h, w
+        window = clip[t, y : y + h, x : x + w].astype(np.int16)
+        energy = float(np.abs(np.diff(window, axis=1)).mean()) if w > 1 else 0.0
+        if energy > best:
+            best, chosen = energy, (t, y, x, h, w)
+    return chosen
+
+
 def augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """The same random flip/transpose of every H,W[,C] array in `arrays` (keeps them aligned; square crops
     only are transposed)."""

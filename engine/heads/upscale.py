@@ -23,6 +23,10 @@ bfloat16").
 A version keeps the running average of the net's weights over its steps, not the last step's
 (TrainSettings.weight_averages, engine.train.averaging): the last step swung the unseen-clip score by 0.56 dB
 between runs of the same settings, the average by 0.04 (docs/benchmarks.md).
+Each training crop is the more textured of two random ones (`draws`, base.textured_crop): flat crops teach
+an upscaler little. In 1,200 CPU-second studies the averaged net scored +3.56, +3.54 and +3.37 dB over the best
+of Lanczos/bicubic on the held-out clips (+3.35 to +3.39 without), +0.71 on two left-out training clips (+0.68,
++0.69 without) (docs/benchmarks.md, "Upscale: training crops drawn for texture").
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
 first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x
@@ -69,10 +73,10 @@ from engine.heads.base import (
     as_float,
     augment,
     chw,
-    crop_box,
     eval_indices,
     frame_pair,
     register,
+    textured_crop,
 )
 from engine.heads.scoring import score_sheet, summarize
 from engine.heads.upscale_fast import gated_correction, int8_runner, runtime_forward
@@ -86,6 +90,9 @@ from engine.nets import ResidualCNN
 DEGRADATION = "area"  # how a show frame becomes the low-resolution input, in training and evaluation
 BORDER = 4  # output pixels cut from every side before scoring, the same for every method
 APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p out) runs as one tile
+TRAIN_DRAWS = (
+    2  # training crops: the most textured of 2 random ones (+0.2 dB on unseen clips; module docstring)
+)
 DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles scoring under it keep bicubic
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 ENSEMBLE = False  # fixes' geometric self-ensemble (`ensemble` apply parameter): 8x the net's cost
@@ -146,6 +153,7 @@ class UpscaleHead(Head):
     cpu_bf16 = (
         True  # with AMX: 1.7x the steps per CPU second; +0.18 dB at equal CPU time, -0.08 at equal steps
     )
+    draws = TRAIN_DRAWS  # each training crop: the most textured of this many random ones
 
     def default_config(self) -> dict[str, Any]:
         return {"channels": 32, "depth": 7, "unshuffle": 1, "adapt": ADAPT_STEPS, "eval_frames": 8}
@@ -155,8 +163,7 @@ class UpscaleHead(Head):
         return UpscaleNet(int(cfg["channels"]), int(cfg["depth"]), int(cfg["unshuffle"]), int(cfg["adapt"]))
 
     def sample(self, clip: np.ndarray, rng: np.random.Generator, crop: int) -> dict[str, np.ndarray]:
-        t = int(rng.integers(0, len(clip)))
-        y, x, h, w = crop_box(clip.shape[1], clip.shape[2], crop, rng)
+        t, y, x, h, w = textured_crop(clip, rng, crop, self.draws)
         h, w = h - h % 2, w - w % 2
         (hr,) = augment([as_float(clip[t, y : y + h, x : x + w])], rng)
         lr = downscale(hr, 2, DEGRADATION)
