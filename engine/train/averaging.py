@@ -5,8 +5,9 @@ Why: where the last step stops decides much of what a net makes of footage it ne
 CPU-second upscale runs of the same settings ended 0.56 dB apart on the unseen clips (+2.98 to +3.54 over the
 best of Lanczos/bicubic); the running averages of four runs ended 0.04 dB apart (+3.35 to +3.39), and an
 average was never worse than its own run's last step by more than 0.003 dB (docs/benchmarks.md, "Upscale: the
-last step's luck, and a running average of the weights"). Only the heads named in
-TrainSettings.weight_averages average (upscale, the one measured).
+last step's luck, and a running average of the weights"). That is not a rule: with crops drawn for texture,
+three runs' averages lay 0.19 dB apart and one lay 0.18 dB below its last step ("Upscale: training crops
+drawn for texture"). Only the heads named in TrainSettings.weight_averages average (upscale, the one measured).
 
 The average's decay ramps up over the first steps, min(decay, (1 + n) / (10 + n)) after n steps, so a short
 run keeps mostly its later weights rather than its starting ones. torch's AveragedModel holds the average;
