@@ -90,9 +90,7 @@ from engine.nets import ResidualCNN
 DEGRADATION = "area"  # how a show frame becomes the low-resolution input, in training and evaluation
 BORDER = 4  # output pixels cut from every side before scoring, the same for every method
 APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p out) runs as one tile
-TRAIN_DRAWS = (
-    2  # training crops: the most textured of 2 random ones (+0.2 dB on unseen clips; module docstring)
-)
+TRAIN_DRAWS = 2  # each training crop: the most textured of 2 random ones (module docstring)
 DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles scoring under it keep bicubic
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 ENSEMBLE = False  # fixes' geometric self-ensemble (`ensemble` apply parameter): 8x the net's cost
