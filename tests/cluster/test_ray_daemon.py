@@ -73,12 +73,16 @@ def test_the_daemon_trains_and_fixes_on_ray_and_a_killed_ray_worker_still_publis
     log = tmp_path / "daemon.log"
     try:
         world.drop_dailies()
-        wait_for("every daily catalogued", lambda: registered(catalog) == len(world.shots), 120, alive)
+        wait_for(
+            "every daily catalogued", lambda: registered(catalog) == len(world.shots), 120, alive, log=log
+        )
         enqueue_training(catalog)
-        wait_for("a promoted model trained on Ray", lambda: promoted(catalog) is not None, 150, alive)
+        wait_for(
+            "a promoted model trained on Ray", lambda: promoted(catalog) is not None, 150, alive, log=log
+        )
         world.tag(["denoise"])
         first = kill_the_ray_worker_of_the_first_fix(world.root / "rushes" / "logs", catalog, alive)
-        wait_for("the fix published", lambda: published(catalog) == 1, 120, alive)
+        wait_for("the fix published", lambda: published(catalog) == 1, 120, alive, log=log)
         assert alive(), f"the daemon died; see {log}"
         wait_for(
             "the job queue to empty", lambda: idle(catalog), 120, alive
@@ -127,16 +131,18 @@ def test_without_ray_the_daemon_starts_and_waits_then_connects_and_survives_losi
         wait_for(
             "the daemon to say Ray is unreachable", lambda: "ray.unreachable" in log.read_text(), 120, alive
         )
-        wait_for("/readyz to answer", lambda: _answers(url), 60, alive)
+        wait_for("/readyz to answer", lambda: _answers(url), 60, alive, log=log)
         code, body = readyz(url)
         assert code == 503 and f"cannot reach Ray at {address}" in json.loads(body)["checks"]["executor"]
         # 2. Ray comes: the daemon connects by itself and becomes ready.
         cluster = RayCluster.start(tmp_path / "ray", num_cpus=1, client_port=client_port)
-        wait_for("the daemon to connect", lambda: readyz(url)[0] == 200, 120, alive)
+        wait_for("the daemon to connect", lambda: readyz(url)[0] == 200, 120, alive, log=log)
         unreachable_lines = log.read_text().count("ray.unreachable")
         # 3. The head is lost with a training job in flight: it fails over to the queue, nothing hangs.
         world.drop_dailies()
-        wait_for("every daily catalogued", lambda: registered(catalog) == len(world.shots), 120, alive)
+        wait_for(
+            "every daily catalogued", lambda: registered(catalog) == len(world.shots), 120, alive, log=log
+        )
         enqueue_training(catalog)
         job_log = world.root / "rushes" / "logs"
         wait_for(

@@ -31,11 +31,17 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
     catalog = world.catalog()
     kinds = ["denoise", "upscale", "regrade"]
     proc = world.start_daemon()
+    log = world.root / "daemon.log"  # its last lines go into a timeout's message
     try:
         world.drop_dailies()
-        wait_for("ingest", lambda: registered(catalog) == len(world.shots), 120)
+        wait_for("ingest", lambda: registered(catalog) == len(world.shots), 120, log=log)
         enqueue_training(catalog)
-        wait_for("a promoted model", lambda: promoted(catalog) is not None or bool(dead_jobs(catalog)), 240)
+        wait_for(
+            "a promoted model",
+            lambda: promoted(catalog) is not None or bool(dead_jobs(catalog)),
+            240,
+            log=log,
+        )
         assert not dead_jobs(catalog)
         world.tag(kinds)
 
@@ -43,7 +49,7 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
             with catalog.session(readonly=True) as s:
                 return len(fixes.list_fix_requests(s, SHOW))
 
-        wait_for("the fix requests", lambda: requested() == len(kinds), 60)
+        wait_for("the fix requests", lambda: requested() == len(kinds), 60, log=log)
         world.server.faults.fail_next(1_000_000, status=503)  # the tracker goes down
         refused_before = world.server.faults.requests
 
@@ -51,7 +57,7 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
             with catalog.session(readonly=True) as s:
                 return len(fixes.pending_publications(s))
 
-        wait_for("renders queued for publishing", lambda: pending() == len(kinds), 240)
+        wait_for("renders queued for publishing", lambda: pending() == len(kinds), 240, log=log)
         assert published(catalog) == 0
 
         def attempts() -> list[int]:
@@ -59,15 +65,15 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
                 return [j.attempts for j in job_repo.list_jobs(s, kind="publish", limit=None)]
 
         # Every publish keeps trying against the 503s (with backoff): refused, then tried again.
-        wait_for("every publish to be tried twice", lambda: min(attempts(), default=0) >= 2, 120)
+        wait_for("every publish to be tried twice", lambda: min(attempts(), default=0) >= 2, 120, log=log)
         assert world.server.faults.requests - refused_before >= 3  # they were refused each time
         assert published(catalog) == 0
         with catalog.session(readonly=True) as s:
             states = {j.state for j in job_repo.list_jobs(s, kind="publish", limit=None)}
         assert states <= {"queued", "running"}, states  # waiting in the outbox, not given up
         world.server.faults.reset()  # the tracker is back
-        wait_for("every publish", lambda: published(catalog) == len(kinds), 180)
-        wait_for("the job queue to empty", lambda: idle(catalog), 60)
+        wait_for("every publish", lambda: published(catalog) == len(kinds), 180, log=log)
+        wait_for("the job queue to empty", lambda: idle(catalog), 60, log=log)
         assert proc.poll() is None, "the daemon died during the outage"
         versions = world.coordinator.versions()
     finally:
