@@ -117,7 +117,7 @@ def test_a_fix_comment_read_before_zou_moves_its_task_waits_for_the_move(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:
     """zou writes a comment and its event before it moves the task to the comment's status; a request read
-    in between waits for the move rather than being taken for withdrawn (what lost a fix under load)."""
+    in between waits for the move rather than being taken for withdrawn."""
     fix = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
     person = gazu.client.get_current_user(client=kitsu_admin)
     # the comment as zou first writes it: recorded, its task not yet moved (the data route moves nothing)

@@ -89,7 +89,7 @@ class FixReader:
                     break  # the task changed between the two reads; the event poll reads what changed it
                 if request is not None:
                     found.append(request)
-                    cursor.seen[str(comment["id"])] = cursor.after or datetime.now(UTC).replace(tzinfo=None)
+                    cursor.seen[str(comment["id"])] = cursor.after or self.clock()
                     break
         return found
 
