@@ -15,7 +15,7 @@ import torch
 
 from engine.train import TrainClip, split_holdout
 from engine.train.dataset import load_clip
-from engine.train.precision import amx_bf16
+from engine.train.precision import native_bf16
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -81,7 +81,9 @@ def machine() -> dict[str, Any]:
         "load_average": list(os.getloadavg()),
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "amx_bf16": amx_bf16(),  # CPU training of the heads that allow it runs in bfloat16 (engine.train.precision)
+        # CPU training of the heads that allow it runs in bfloat16 (engine.train.precision); JSON written before
+        # 2026-12-04 has `amx_bf16` instead, the same question asked of AMX alone
+        "native_bf16": native_bf16(),
     }
 
 

@@ -17,7 +17,8 @@ at: fixes run there, and a net trained on 256p crops scored 0.86-1.43 dB lower t
 At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
 through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale`); fixes use tiles of up
 to 1024 input pixels, so a 1080p output is one runtime call with no blending.
-Training on a CPU with AMX runs under bfloat16 autocast (`cpu_bf16`, engine.train.precision): 1.7x the steps
+Training on a CPU with bfloat16 in hardware (AMX, or AVX-512 bfloat16 on AMD Zen 4) runs under bfloat16 autocast
+(`cpu_bf16`, engine.train.precision; 1.8x the steps on an AMD EPYC): with AMX 1.7x the steps
 per CPU second, +0.18 dB on unseen clips in a 600 CPU-second study (docs/benchmarks.md, "Upscale trained in
 bfloat16").
 A version keeps the running average of the net's weights over its steps, not the last step's
@@ -148,9 +149,7 @@ class UpscaleHead(Head):
     scale = 2
     baselines = ("lanczos", "bicubic")
     native = True  # fixes run at the footage's own size, where 256p-trained nets add too much detail
-    cpu_bf16 = (
-        True  # with AMX: 1.7x the steps per CPU second; +0.18 dB at equal CPU time, -0.08 at equal steps
-    )
+    cpu_bf16 = True  # 1.7-1.8x the steps per CPU second; with AMX +0.18 dB at equal CPU time (docstring)
     draws = TRAIN_DRAWS  # each training crop: the most textured of this many random ones
 
     def default_config(self) -> dict[str, Any]:

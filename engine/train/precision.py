@@ -5,12 +5,14 @@ bfloat16 (`training_dtype`, `needs_scaler`): gradients need bfloat16's range mor
 bits, which fixes take (engine.infer.run.autocast_for).
 
 On a CPU, a head measured to gain from it (`Head.cpu_bf16`: upscale, denoise) trains under bfloat16 autocast
-as TrainSettings.cpu_bf16 says: "auto" only where the CPU has AMX tiles for bfloat16 (`amx_bf16`: Linux's
-`amx_bf16` flag, Intel Xeon from Sapphire Rapids on), where oneDNN runs the convolutions on them: upscale
-took 1.7x the steps per CPU second (+0.18 dB at equal CPU time, -0.08 at equal steps), denoise 1.8x (+0.3 to
-+0.6 dB at equal CPU time) (docs/benchmarks.md, "Upscale trained in bfloat16"); "on" everywhere (without AMX it is emulated and slower: for tests); "off"
-never. Weights, optimiser and loss stay float32: autocast casts each convolution's inputs to bfloat16, and
-the head's output meets float32 again in its loss (upscale: its bicubic base).
+as TrainSettings.cpu_bf16 says: "auto" only where the CPU computes bfloat16 natively (`native_bf16`: Linux's
+`amx_bf16` flag, Intel Xeon from Sapphire Rapids on, or `avx512_bf16`, AMD from Zen 4 on and Intel Cooper
+Lake), where oneDNN runs the convolutions in it: with AMX upscale took 1.7x the steps per CPU second (+0.18 dB
+at equal CPU time, -0.08 at equal steps), denoise 1.8x (+0.3 to +0.6 dB at equal CPU time); with AVX-512
+bfloat16 on an AMD EPYC, 1.8x for both (docs/benchmarks.md, "Upscale trained in bfloat16" and "bfloat16 on
+AVX-512"). "on" everywhere (without either it is emulated and slower: for tests); "off" never. Weights,
+optimiser and loss stay float32: autocast casts each convolution's inputs to bfloat16, and the head's output
+meets float32 again in its loss (upscale: its bicubic base).
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ from engine.train.settings import CpuBf16
 CPUINFO = Path("/proc/cpuinfo")
 
 
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of bfloat16 arithmetic in hardware
+
+
 @functools.cache
-def amx_bf16(cpuinfo: Path = CPUINFO) -> bool:
-    """Whether this machine's CPU has AMX tiles for bfloat16 (Linux: the `amx_bf16` flag; elsewhere False)."""
+def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
+    """Whether this machine's CPU computes bfloat16 in hardware, with AMX tiles or AVX-512 dot products
+    (Linux: its flags in /proc/cpuinfo; elsewhere False)."""
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
@@ -39,14 +45,14 @@ def amx_bf16(cpuinfo: Path = CPUINFO) -> bool:
     flags = next(
         (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
     )
-    return "amx_bf16" in flags
+    return any(f in flags for f in NATIVE_BF16_FLAGS)
 
 
 def cpu_bf16_for(head: Head, setting: CpuBf16) -> bool:
     """Whether `head` trains under bfloat16 autocast on this machine's CPU."""
     if not head.cpu_bf16 or setting == "off":
         return False
-    return setting == "on" or amx_bf16()
+    return setting == "on" or native_bf16()
 
 
 def training_dtype(

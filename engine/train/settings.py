@@ -31,7 +31,8 @@ class TrainSettings(BaseModel):
     cpu_bf16: CpuBf16 = Field(
         "auto",
         description="bfloat16 autocast on a CPU for the heads that gain from it (engine.train.precision): "
-        "auto where the CPU has AMX for bfloat16, on everywhere (slow without AMX), off never.",
+        "auto where the CPU computes bfloat16 natively (AMX or AVX-512 bfloat16), on everywhere (slow "
+        "without them), off never.",
     )
     max_steps: int | None = Field(
         None, ge=1, description="Per head; with it a run is reproducible step for step."

@@ -10,23 +10,29 @@ from engine import synth
 from engine.heads import get_head
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
-from engine.train.precision import amx_bf16, cpu_bf16_for, needs_scaler, train_autocast, training_dtype
+from engine.train.precision import cpu_bf16_for, native_bf16, needs_scaler, train_autocast, training_dtype
 
 
-def test_amx_is_read_from_the_cpus_flags(tmp_path: Path) -> None:
-    with_amx = tmp_path / "amx"
-    with_amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n\nprocessor\t: 1\n")
-    without = tmp_path / "plain"
-    without.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n")
-    assert amx_bf16(with_amx) is True
-    assert amx_bf16(without) is False  # bfloat16 instructions without the tiles: not fast enough to count
-    assert amx_bf16(tmp_path / "missing") is False  # not Linux
+def test_native_bfloat16_is_read_from_the_cpus_flags(tmp_path: Path) -> None:
+    cpus = {
+        "amx": "fpu avx512f amx_bf16 amx_tile",  # Intel Xeon, Sapphire Rapids on
+        "zen4": "fpu avx2 avx512f avx512_bf16",  # AMD EPYC, Zen 4 on: 1.8x the steps (docs/benchmarks.md)
+        "plain": "fpu avx2 avx512f avx512bw",  # AVX-512 without bfloat16: emulated, slower
+        "named": "fpu avx2 avx512_bf16x",  # a flag that only starts like one does not count
+    }
+    for name, flags in cpus.items():
+        (tmp_path / name).write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert native_bf16(tmp_path / "amx") is True
+    assert native_bf16(tmp_path / "zen4") is True
+    assert native_bf16(tmp_path / "plain") is False
+    assert native_bf16(tmp_path / "named") is False
+    assert native_bf16(tmp_path / "missing") is False  # not Linux
 
 
 def test_only_heads_that_opt_in_train_in_bfloat16() -> None:
     upscale, regrade = get_head("upscale"), get_head("regrade")
     assert cpu_bf16_for(upscale, "on") and not cpu_bf16_for(upscale, "off")
-    assert cpu_bf16_for(upscale, "auto") == amx_bf16()
+    assert cpu_bf16_for(upscale, "auto") == native_bf16()
     assert not cpu_bf16_for(regrade, "on")  # not measured in bfloat16: float32 whatever the setting
     cpu = torch.device("cpu")
     assert training_dtype(cpu, True) == torch.bfloat16 and training_dtype(cpu, False) is None
