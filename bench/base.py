@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/base.py --footage ../shared/footage [--base-budget 7200] [--show-budget 600]
         [--modes clips,tails] [--run clips-scratch|clips-base|tails-scratch|tails-base] [--report-only]
-        [--heads interpolate,...] [--base-frames N --modes clips]
+        [--heads interpolate,...] [--base-frames N --modes clips] [--no-sequences]
 
 1. Holds out footage the way bench/quality.py does, for both protocols at once: whole clips (`clips`,
    seed-chosen, as engine.train.dataset.split_holdout picks them) and the last `--holdout` share of every
    clip (`tails`). The base is trained (engine.train.train, every head, kind "base") on what neither
    protocol scores: the early frames of the clips not held out, so no held-out frame is ever seen by it.
    `--base-frames N` trains a base for the `clips` protocol alone on the first N frames of those clips
-   (all of a clip as a studio's archive would be, not only the frames no protocol scores).
+   (all of a clip as a studio's archive would be, not only the frames no protocol scores). The base
+   also reads davis/'s frame sequences (`--no-sequences`: not): footage no protocol scores, so all of it may
+   go to the base, as all of a studio's archive would.
 2. For each protocol, trains a show model from scratch and one from the base with the same show budget,
    in the same run, and scores both on the protocol's held-out footage against the classical baselines:
    the show budget is all training, and every held-out clip is then scored whole (TrainSettings
@@ -44,6 +46,7 @@ from engine.heads import head_names
 from engine.model import ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, split_holdout, train
+from engine.train.corpus import corpus_clips, declared_corpus
 from engine.train.dataset import load_clip
 from engine.train.threads import ThreadGovernor
 
@@ -116,7 +119,22 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
         elif size != args.resolution:
             frames = load_clip(clip, size, cache, args.frames).frames
         out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(frames[:keep])))
+    if args.sequences:
+        out += sequence_clips(args.footage, size, cache, args.frames)
     return out, sorted(held)
+
+
+def sequence_clips(footage: Path, size: int, cache: Path, frames: int) -> list[TrainClip]:
+    """The frame sequences of davis/ (not its *_mask folders) as base corpus clips: footage that neither
+    protocol scores (the show runs train and score camera/ and cg/ only), so all of it can go to the base."""
+    corpus = declared_corpus([footage / "davis"], DECLARATION)
+    seqs = [c for c in corpus_clips(corpus) if not Path(c.id).parent.name.endswith("_mask")]
+    return [
+        TrainClip(
+            id=f"davis/{Path(c.id).parent.name}", frames=np.asarray(load_clip(c, size, cache, frames).frames)
+        )
+        for c in seqs
+    ]
 
 
 def run_show(
@@ -284,6 +302,13 @@ def main() -> None:
         default=0,
         help="the base reads the first N frames of each clip the `clips` protocol does not hold out, not "
         "only the early frames of --frames that no protocol scores (0); such a base serves `clips` only",
+    )
+    ap.add_argument(
+        "--sequences",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the base also trains on davis/'s frame sequences (their first --frames), which no protocol "
+        "scores (default; --no-sequences: camera/ and cg/ only, as every run before 2026-12-04)",
     )
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)

@@ -24,6 +24,7 @@ training examples can be changed: `--rescale LO` box-downscales the source crop 
 before the pair is cut, `--permute P` reorders the colours of a share P of them, `--perturb S` adds to the low
 resolution input gaussian noise of sigma up to S (on 0..1) or, half the time, JPEG coding at quality 80-95.
 `--detail N` trains on the most textured of N random crops (mean horizontal gradient) instead of one.
+`--extra` also trains on the frame sequences of davis/ (never scored): two more real scenes.
 The learning rate follows a cosine from `--lr` to `--lr-floor` of it (0.1, the training loop's); `--ema D` also
 scores a running average of the weights (decay D), made in the same run, as the inference mode `ema`.
 Each net is scored plain and, per `--infer`, at inference with the 8 flips/rotations averaged (`ens`), and
@@ -73,6 +74,7 @@ from engine.metrics import psnr
 from engine.nets import ResidualCNN
 from engine.shots import find_cuts, shot_ranges
 from engine.train import TrainClip
+from engine.train.corpus import corpus_clips, declared_corpus
 from engine.train.dataset import load_clip
 from engine.train.precision import train_autocast
 
@@ -86,6 +88,13 @@ def load(footage: Path, resolution: int, frames: int) -> dict[str, np.ndarray]:
         c = TrainClip(id=f"{p.parent.name}/{p.name}", path=p)
         clips[c.id] = np.asarray(load_clip(c, resolution, OUT / "cache", frames).frames)
     return clips
+
+
+def load_sequences(footage: Path, resolution: int, frames: int) -> list[np.ndarray]:
+    """Every frame-sequence folder of davis/ (not the *_mask ones), for `--extra`: training clips only."""
+    corpus = declared_corpus([footage / "davis"], "bench: ../shared/footage/davis (its README)")
+    clips = [c for c in corpus_clips(corpus) if "_mask" not in c.id]
+    return [np.asarray(load_clip(c, resolution, OUT / "cache", frames).frames) for c in clips]
 
 
 def split(
@@ -416,6 +425,9 @@ def main() -> None:
     ap.add_argument(
         "--detail", type=int, default=1, help="head: of N random crops train on the most textured"
     )
+    ap.add_argument(
+        "--extra", action="store_true", help="also train on the davis/ frame sequences (never scored)"
+    )
     ap.add_argument("--lr-floor", type=float, default=0.1, help="cosine decay ends at this share of --lr")
     ap.add_argument(
         "--ema", type=float, default=0.0, help="also score a running average of the weights (decay)"
@@ -427,6 +439,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train, held = split(load(args.footage, args.resolution, args.frames), args.protocol, args.loo)
+    if args.extra:
+        train += load_sequences(args.footage, args.resolution, args.frames)
     net, fwd, degrade = make_variant(args.variant, args.channels, args.depth, args.unshuffle, args.neighbours)
     mf_clips: list[MFClip] = []
     prep_cpu = time.process_time()
