@@ -40,13 +40,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, write_json
+from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, sequence_clips, write_json
 
 from engine.heads import head_names
 from engine.model import ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, split_holdout, train
-from engine.train.corpus import corpus_clips, declared_corpus
 from engine.train.dataset import load_clip
 from engine.train.threads import ThreadGovernor
 
@@ -120,21 +119,8 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
             frames = load_clip(clip, size, cache, args.frames).frames
         out.append(TrainClip(id=f"{clip.id}[:{keep}]", frames=np.asarray(frames[:keep])))
     if args.sequences:
-        out += sequence_clips(args.footage, size, cache, args.frames)
+        out += sequence_clips(args.footage, size, cache, args.frames, DECLARATION)
     return out, sorted(held)
-
-
-def sequence_clips(footage: Path, size: int, cache: Path, frames: int) -> list[TrainClip]:
-    """The frame sequences of davis/ (not its *_mask folders) as base corpus clips: footage that neither
-    protocol scores (the show runs train and score camera/ and cg/ only), so all of it can go to the base."""
-    corpus = declared_corpus([footage / "davis"], DECLARATION)
-    seqs = [c for c in corpus_clips(corpus) if not Path(c.id).parent.name.endswith("_mask")]
-    return [
-        TrainClip(
-            id=f"davis/{Path(c.id).parent.name}", frames=np.asarray(load_clip(c, size, cache, frames).frames)
-        )
-        for c in seqs
-    ]
 
 
 def run_show(

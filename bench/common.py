@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine.train import TrainClip, split_holdout
+from engine.train.corpus import corpus_clips, declared_corpus
 from engine.train.dataset import load_clip
 from engine.train.precision import native_bf16
 
@@ -50,6 +51,19 @@ def held_out_shots(
     split = split_holdout(loaded, holdout, seed, mode=mode)
     names = [f"{r.id}#{k}" for r in split.holdout_records for k in range(len(r.cuts) + 1)]
     return list(zip(names, split.holdout, strict=True))
+
+
+def sequence_clips(footage: Path, size: int, cache: Path, frames: int, declaration: str) -> list[TrainClip]:
+    """The frame sequences of davis/ (not its *_mask folders) as base corpus clips: footage that neither
+    protocol scores (the show runs train and score camera/ and cg/ only), so all of it can go to the base."""
+    corpus = declared_corpus([footage / "davis"], declaration)
+    seqs = [c for c in corpus_clips(corpus) if not Path(c.id).parent.name.endswith("_mask")]
+    return [
+        TrainClip(
+            id=f"davis/{Path(c.id).parent.name}", frames=np.asarray(load_clip(c, size, cache, frames).frames)
+        )
+        for c in seqs
+    ]
 
 
 def davis_masks(footage: Path) -> list[np.ndarray]:

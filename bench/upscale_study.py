@@ -63,7 +63,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, footage_clips
+from common import OUT, footage_clips, sequence_clips
 
 from engine.baselines.restore import downscale, upscale_bicubic, upscale_lanczos
 from engine.flow import FlowConfig, backward_warp, dis_flow, fb_error
@@ -74,7 +74,6 @@ from engine.metrics import psnr
 from engine.nets import ResidualCNN
 from engine.shots import find_cuts, shot_ranges
 from engine.train import TrainClip
-from engine.train.corpus import corpus_clips, declared_corpus
 from engine.train.dataset import load_clip
 from engine.train.precision import train_autocast
 
@@ -91,10 +90,11 @@ def load(footage: Path, resolution: int, frames: int) -> dict[str, np.ndarray]:
 
 
 def load_sequences(footage: Path, resolution: int, frames: int) -> list[np.ndarray]:
-    """Every frame-sequence folder of davis/ (not the *_mask ones), for `--extra`: training clips only."""
-    corpus = declared_corpus([footage / "davis"], "bench: ../shared/footage/davis (its README)")
-    clips = [c for c in corpus_clips(corpus) if "_mask" not in c.id]
-    return [np.asarray(load_clip(c, resolution, OUT / "cache", frames).frames) for c in clips]
+    """davis/'s frame sequences (common.sequence_clips), for `--extra`: training clips only."""
+    clips = sequence_clips(
+        footage, resolution, OUT / "cache", frames, "bench: ../shared/footage/davis (its README)"
+    )
+    return [np.asarray(c.frames) for c in clips]
 
 
 def split(
