@@ -33,7 +33,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -47,6 +47,8 @@ from engine.model import ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, split_holdout, train
 from engine.train.dataset import load_clip
+from engine.train.precision import base_settings
+from engine.train.settings import CpuBf16
 from engine.train.threads import ThreadGovernor
 
 EXTRA_GOALS = {"interpolate_learned": 0.3, "regrade_no_reference": 2.0}
@@ -138,6 +140,7 @@ def run_show(
         holdout_mode=mode,  # type: ignore[arg-type]
         checkpoint_seconds=300,
         score_every_clip=True,  # the whole budget trains; both runs of a protocol score the same frames
+        **({"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}),
     )
     t0 = time.time()
     result = train(
@@ -312,6 +315,13 @@ def main() -> None:
         "budgets scaled by their share)",
     )
     ap.add_argument(
+        "--cpu-bf16",
+        choices=get_args(CpuBf16),
+        default=None,
+        help="bfloat16 training on the CPU for the heads that opt in, in the base and the show runs "
+        "(TrainSettings.cpu_bf16; default: as the product trains them, the base in float32, show runs auto)",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite base.md from base.json and any base-<run>.json (runs not done show a dash)",
@@ -349,7 +359,14 @@ def main() -> None:
     clips = [TrainClip(id=f"{p.parent.name}/{p.name}", path=p) for p in footage_clips(args.footage)]
     masks = davis_masks(args.footage)
     corpus, held = base_clips(clips, args)
-    settings = TrainSettings(cache_dir=args.out / "cache", show="bench-base", checkpoint_seconds=300)
+    settings = base_settings(  # as `rushes base train` trains one
+        TrainSettings(
+            cache_dir=args.out / "cache",
+            show="bench-base",
+            checkpoint_seconds=300,
+            **({"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}),
+        )
+    )
     t0 = time.time()
     based = train(
         corpus,

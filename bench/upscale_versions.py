@@ -13,12 +13,14 @@ scored by the head's evaluate() on both sets of held-out frames of the protocol,
 (engine.train: the clips decoded at --resolution, first --frames frames, --holdout, --seed; the frames at the
 footage's own size up to --native-resolution from engine.train.native). Margins are dB over the best of
 Lanczos/bicubic on the same frames; then per held-out shot (evaluate() takes up to 8 frames a shot, so the
-protocol's margin weighs every shot alike, whatever its clip). Writes bench/out/upscale_versions.json and .md.
+protocol's margin weighs every shot alike, whatever its clip). `--quality default,best` also scores each version
+as a fix with `quality=best` makes it (the mean of each frame's 8 turned copies). Writes bench/out/upscale_versions.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -62,15 +64,25 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--quality",
+        default="default",
+        help="comma list of the fix's `quality`: default, best (each frame as the mean of its 8 turned copies)",
+    )
     args = ap.parse_args()
+    qualities = [q for q in args.quality.split(",") if q]
+    if not qualities or set(qualities) - {"default", "best"}:
+        ap.error(f"--quality {args.quality}: give default, best or default,best")
     head = get_head("upscale")
     splits = held_out(args)
     rows, shot_rows, data = [], [], {}
-    for spec in args.version:
+    for spec, quality in itertools.product(args.version, qualities):
         tag, _, folder = spec.partition("=")
+        tag += "" if quality == "default" else f" quality={quality}"
         net = load_model(folder).model.net("upscale").eval()
+        options = {"ensemble": quality == "best"}
         for where, split in splits.items():
-            sheet = head.evaluate(net, split.holdout, np.random.default_rng(args.seed))
+            sheet = head.evaluate(net, split.holdout, np.random.default_rng(args.seed), options)
             best = max(sheet["psnr_lanczos"], sheet["psnr_bicubic"])
             data[f"{tag}@{where}"] = sheet
             rows.append((tag, where, int(sheet["frames"]), sheet["psnr"], best, sheet["psnr"] - best))
@@ -79,7 +91,7 @@ def main() -> None:
                 flush=True,
             )
             for i, shot in enumerate(split.holdout):
-                one = head.evaluate(net, [shot], np.random.default_rng(args.seed))
+                one = head.evaluate(net, [shot], np.random.default_rng(args.seed), options)
                 size = f"{shot.shape[2]}x{shot.shape[1]}, {len(shot)} frames"
                 margin = one["psnr"] - max(one["psnr_lanczos"], one["psnr_bicubic"])
                 data[f"{tag}@{where}#{i}"] = one

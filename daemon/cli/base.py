@@ -151,6 +151,7 @@ def base_train(
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
     from engine.train.base import prepare_run
+    from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
 
     options = _train_options(budget, device, seed, resolution, native_resolution)
@@ -162,7 +163,7 @@ def base_train(
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
         )
         label = f"base {name} {folder.name}"
-        cfg = TrainSettings(max_steps=max_steps, progress_every=5)
+        cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
         total = len(head or head_names())
         with TrainProgress(label, run.budget_seconds, _done_seconds(folder), max_steps, total) as bar:
             if workers > 1:

@@ -46,7 +46,7 @@ from engine.heads.base import (
 from engine.heads.errors import ParamError
 from engine.heads.interpolate_data import training_example
 from engine.heads.interpolate_net import SWAP, InterpolateRefiner
-from engine.heads.params import FixParams, Shot, frames_text, parse_int
+from engine.heads.params import QUALITIES, FixParams, Shot, frames_text, parse_int, parse_quality
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.metrics import psnr, ssim
@@ -57,18 +57,7 @@ IN_CHANNELS = 17
 # costs more than half the time of a frame (bench/speed.py).
 MIN_REFINER_GAIN_DB = 0.05
 MAX_FACTOR = 8  # a retime beyond this invents more than it sees
-QUALITIES = ("default", "best")  # the `quality` fix parameter: the flow path, or flow.BEST_QUALITY
-
-
-def _quality(text: str) -> str:
-    """The `quality` fix parameter: "default" or "best" (flow.BEST_QUALITY)."""
-    value = text.strip().lower()
-    if value not in QUALITIES:
-        raise ParamError(
-            f"quality={text} is not a quality: write quality=best (finer flows, about 4x the time) or "
-            "quality=default"
-        )
-    return value
+BEST = "finer flows, about 4x the time"  # what `quality=best` costs (flow.BEST_QUALITY)
 
 
 @dataclass(frozen=True)
@@ -83,7 +72,7 @@ class InterpolateParams(FixParams):
 
     @classmethod
     def parse(cls, raw: Mapping[str, str]) -> Self:
-        quality = _quality(raw.get("quality", "default"))
+        quality = parse_quality(raw.get("quality", "default"), BEST)
         if "factor" in raw and "frames" in raw:
             raise ParamError("interpolate takes factor= (retime) or frames= (rebuild), not both: drop one")
         if "factor" in raw:

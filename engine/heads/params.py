@@ -64,6 +64,17 @@ def parse_int(name: str, text: str, low: int, high: int, example: str) -> int:
     return value
 
 
+QUALITIES = ("default", "best")  # the `quality` fix parameter of the heads that have a slower, better way
+
+
+def parse_quality(text: str, best: str) -> str:
+    """The `quality` fix parameter: "default" or "best" (`best`: what it costs, for the message)."""
+    value = text.strip().lower()
+    if value not in QUALITIES:
+        raise ParamError(f"quality={text} is not a quality: write quality=best ({best}) or quality=default")
+    return value
+
+
 def frames_text(numbers: list[int], shown: int = 4) -> str:
     """A short list of frame numbers for a message: "1001, 1002, 1003, 1004 and 3 more"."""
     head = ", ".join(str(n) for n in numbers[:shown])

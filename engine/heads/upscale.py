@@ -17,10 +17,10 @@ at: fixes run there, and a net trained on 256p crops scored 0.86-1.43 dB lower t
 At inference the bicubic base is OpenCV's on the whole frame (F.interpolate's to 4e-7) and only the net goes
 through the tiles and the inference runtime, channels-last (`UpscaleHead.upscale`); fixes use tiles of up
 to 1024 input pixels, so a 1080p output is one runtime call with no blending.
-Training on a CPU with bfloat16 in hardware (AMX, or AVX-512 bfloat16 on AMD Zen 4) runs under bfloat16 autocast
-(`cpu_bf16`, engine.train.precision; 1.8x the steps on an AMD EPYC): with AMX 1.7x the steps
-per CPU second, +0.18 dB on unseen clips in a 600 CPU-second study (docs/benchmarks.md, "Upscale trained in
-bfloat16").
+Show runs on a CPU with bfloat16 in hardware (AMX, or AVX-512 bfloat16 on AMD Zen 4) train under bfloat16
+autocast (`cpu_bf16`, engine.train.precision; 1.7-1.8x the steps per CPU second): +0.18 dB on unseen clips in
+a 600 CPU-second study with AMX, +0.05 in a 200 s show run from a float32 base. Bases train in float32: in
+bfloat16 they scored 0.08-0.30 dB lower (docs/benchmarks.md, "bfloat16 in a base, and in a show run").
 A version keeps the running average of the net's weights over its steps, not the last step's
 (TrainSettings.weight_averages, engine.train.averaging): the last step swung the unseen-clip score by 0.56 dB
 between runs of the same settings, the average by 0.04 (docs/benchmarks.md).
@@ -49,8 +49,9 @@ version saved with a count (config key `adapt`, the `adapt_steps` buffer; the ve
 whatever the frame size, about 2.5 CPU seconds on one thread, once per shot, plus the int8 net's
 calibration and compile for the new weights. evaluate() scores what a fix of the scored frames makes: with
 a count, the net fine-tuned on them, then upscaling them.
-`ensemble` (off by default) averages the corrections of the frame's 8 flips and quarter turns: 8x the net's
-time for +0.05 to +0.35 dB.
+`ensemble` (off by default; the fix parameter `quality=best`, UpscaleParams) averages the corrections of the
+frame's 8 flips and quarter turns: 8x the net's time for +0.3 dB on unseen clips (+2.74 -> +3.09 over the best
+of Lanczos/bicubic in the protocol's `clips` slice; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Self
 
 import cv2
 import numpy as np
@@ -79,6 +80,7 @@ from engine.heads.base import (
     register,
     textured_crop,
 )
+from engine.heads.params import FixParams, Shot, parse_quality
 from engine.heads.scoring import score_sheet, summarize
 from engine.heads.upscale_fast import gated_correction, int8_runner, runtime_forward
 from engine.infer import runtime
@@ -102,6 +104,24 @@ ADAPT_FRAMES = 8  # how many of the shot's first frames a fix fine-tunes on (hel
 ADAPT_LR = 3e-4  # Adam's step size when fine-tuning on the shot
 ADAPT_BATCH = 8  # pairs per fine-tuning step, ADAPT_CROP input pixels a side (the pair's target)
 ADAPT_CROP = 64
+
+
+BEST = "8 turned copies of each frame, about 8x the net's time"  # what `quality=best` costs (`ensemble`)
+
+
+@dataclass(frozen=True)
+class UpscaleParams(FixParams):
+    """With `quality` "best", each frame is upscaled as the mean of its 8 flips and quarter turns (`ensemble`)."""
+
+    keys: ClassVar[tuple[str, ...]] = ("quality",)
+    quality: str = "default"
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        return cls(quality=parse_quality(raw.get("quality", "default"), BEST))
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        return {"ensemble": True} if self.quality == "best" else {}
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:
@@ -151,6 +171,7 @@ class UpscaleHead(Head):
     native = True  # fixes run at the footage's own size, where 256p-trained nets add too much detail
     cpu_bf16 = True  # 1.7-1.8x the steps per CPU second; with AMX +0.18 dB at equal CPU time (docstring)
     draws = TRAIN_DRAWS  # each training crop: the most textured of this many random ones
+    params_type = UpscaleParams
 
     def default_config(self) -> dict[str, Any]:
         return {"channels": 32, "depth": 7, "unshuffle": 1, "adapt": ADAPT_STEPS, "eval_frames": 8}

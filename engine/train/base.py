@@ -4,7 +4,8 @@ The same loop as a show's training (engine.train.loop.train) on the corpus clips
 folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
 checkpoint left it (same clips, same seed, the rest of the same budget). Starting a new run while one is
-unfinished is refused, so no checkpoint is ever abandoned by accident.
+unfinished is refused, so no checkpoint is ever abandoned by accident. A base trains in float32 unless its
+settings ask for bfloat16 (engine.train.precision.base_settings).
 
 `train_base_worker` is one rank of a data-parallel run of the same (engine.train.parallel): what each Ray
 Train worker of `rushes base train --workers N` calls, with plain JSON arguments.
@@ -23,6 +24,7 @@ from engine.options import TrainOptions
 from engine.train.corpus import Corpus, CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.loop import Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
+from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
 
 
@@ -96,7 +98,7 @@ def train_base(
             "holdout_fraction": run.holdout_fraction,
         }
     )
-    cfg = (settings or TrainSettings()).model_copy(
+    cfg = base_settings(settings or TrainSettings()).model_copy(
         update={"show": run.name, "version": folder.name, "max_frames_per_clip": run.max_frames}
     )
     if cfg.cache_dir is None:

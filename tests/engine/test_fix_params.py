@@ -10,6 +10,7 @@ from engine.heads.cleanup import CleanupParams
 from engine.heads.interpolate import InterpolateParams
 from engine.heads.params import Rect
 from engine.heads.regrade import RegradeParams
+from engine.heads.upscale import UpscaleParams
 from engine.media import probe
 from tests import footage
 
@@ -48,6 +49,20 @@ def test_a_bad_interpolate_parameter_is_refused_in_one_line(raw: dict[str, str],
     assert "\n" not in str(err.value)
 
 
+def test_upscale_quality_best_asks_for_the_self_ensemble(shot: Shot) -> None:
+    """`quality=best` upscales each frame as the mean of its 8 turned copies (the apply() parameter
+    `ensemble`, tested in test_upscale_adapt); without it the net runs once a frame."""
+    assert parse_fix_params("upscale", {}).bind(shot) == {}
+    best = parse_fix_params("upscale", {"quality": " BEST "})
+    assert best == UpscaleParams(quality="best")
+    assert best.bind(shot) == {"ensemble": True}
+    with pytest.raises(
+        ParamError, match=r"quality=max is not a quality: write quality=best \(8 turned"
+    ) as err:
+        parse_fix_params("upscale", {"quality": "max"})
+    assert "\n" not in str(err.value)
+
+
 def test_frames_outside_the_shot_are_refused_when_bound_to_it(shot: Shot) -> None:
     assert InterpolateParams(frames=frozenset({1002, 1003})).bind(shot) == {"frames": {1002, 1003}}
     best = InterpolateParams(factor=2, quality="best")
@@ -64,7 +79,8 @@ def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None
         parse_fix_params("regrade", {"refrence": "1001"}, ignore=("deliver",))
     # "interpolate frames=1012-1016; regrade reference=1001" asks both fixes with one set of parameters
     assert parse_fix_params("regrade", {"frames": "1012-1016", "reference": "1001"}) == RegradeParams(1001)
-    assert parse_fix_params("upscale", {"deliver": "exr"}, ignore=("deliver",)) == FixParams()
+    assert parse_fix_params("upscale", {"deliver": "exr"}, ignore=("deliver",)) == UpscaleParams()
+    assert parse_fix_params("denoise", {"deliver": "exr"}, ignore=("deliver",)) == FixParams()
 
 
 def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: Path) -> None:
