@@ -111,22 +111,38 @@ def fix_cmd(
     mask: Annotated[
         str | None, typer.Option(help="cleanup: x,y,w,h, or an image/movie, white where to fill.")
     ] = None,
+    quality: Annotated[
+        str | None,
+        typer.Option(
+            help="interpolate, upscale: best for a better result in more time (interpolate about 4x, "
+            "upscale about 8x), or default."
+        ),
+    ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
     from daemon.cli.outputs import overwrites, terminate_cleanly, write_output
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
+    from engine.heads import get_head
     from engine.media import probe
     from engine.model import ModelError
 
     if kind not in HEAD_ORDER:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
+    if quality is not None and "quality" not in get_head(kind).params_type.keys:
+        raise fail(f"--quality: {kind} has one way to fix; drop --quality (interpolate and upscale take it)")
     if overwrites(input_, output):
         raise fail(
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
     params: dict[str, Any] = {
         k: v
-        for k, v in {"factor": factor, "frames": frames, "reference": reference, "mask": mask}.items()
+        for k, v in {
+            "factor": factor,
+            "frames": frames,
+            "reference": reference,
+            "mask": mask,
+            "quality": quality,
+        }.items()
         if v is not None
     }
     ctx = open_context(settings())

@@ -339,6 +339,22 @@ def mistakes(
             ["fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(root / "o.mp4")],
             env,
         ),
+        "fix-quality": (
+            [
+                "fix",
+                "-s",
+                "TST",
+                "--kind",
+                "denoise",
+                "--quality",
+                "best",
+                "-i",
+                str(clip),
+                "-o",
+                str(root / "o.mp4"),
+            ],
+            env,
+        ),
         "train": (["train", "--show", "TST"], env),
         "unknown-show": (["model", "list", "--show", "NOPE"], env),
     }
@@ -366,6 +382,10 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
             "error: no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url",
         ),
         ("fix", "error: show TST has no trained model yet: run `rushes train --show TST` first"),
+        (
+            "fix-quality",
+            "error: --quality: denoise has one way to fix; drop --quality (interpolate and upscale take it)",
+        ),
         ("train", "error: show TST has no readable dailies to train on: ingest some first"),
         (
             "script-key-in-yaml",

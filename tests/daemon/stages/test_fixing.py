@@ -126,6 +126,19 @@ def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
         run_fix(settings, catalog, FixJob(bad, "interpolate"))
 
 
+def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemble(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """`upscale quality=best` on a task (or `rushes fix --quality best`): the head's apply() gets `ensemble`
+    (what it computes: tests/engine/test_upscale_adapt.py); without it, one pass."""
+    source = str(daily(catalog, tmp_path))
+    info = probe(source)
+    assert prepare("upscale", {"quality": "best", "deliver": "exr"}, source, info).params == {
+        "ensemble": True
+    }
+    assert prepare("upscale", {}, source, info).params == {}
+
+
 BELOW_NLMEANS = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "nlmeans_strength": 8.0}
 
 
