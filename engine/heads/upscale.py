@@ -169,7 +169,7 @@ class UpscaleHead(Head):
     scale = 2
     baselines = ("lanczos", "bicubic")
     native = True  # fixes run at the footage's own size, where 256p-trained nets add too much detail
-    cpu_bf16 = True  # 1.7-1.8x the steps per CPU second; with AMX +0.18 dB at equal CPU time (docstring)
+    cpu_bf16 = True  # show runs: 1.7-1.8x the steps per CPU second (bases train in float32; docstring)
     draws = TRAIN_DRAWS  # each training crop: the most textured of this many random ones
     params_type = UpscaleParams
 

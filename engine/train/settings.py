@@ -32,7 +32,7 @@ class TrainSettings(BaseModel):
         "auto",
         description="bfloat16 autocast on a CPU for the heads that gain from it (engine.train.precision): "
         "auto where the CPU computes bfloat16 natively (AMX or AVX-512 bfloat16), on everywhere (slow "
-        "without them), off never.",
+        "without them), off never. A base run left unset trains in float32 (engine.train.precision.base_settings).",
     )
     max_steps: int | None = Field(
         None, ge=1, description="Per head; with it a run is reproducible step for step."
