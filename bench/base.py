@@ -125,6 +125,11 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
     return out, sorted(held)
 
 
+def precision(args: argparse.Namespace) -> dict[str, Any]:
+    """TrainSettings' cpu_bf16 from --cpu-bf16, or nothing (each run's own default) when it is not given."""
+    return {"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}
+
+
 def run_show(
     clips: list[TrainClip],
     args: argparse.Namespace,
@@ -140,7 +145,7 @@ def run_show(
         holdout_mode=mode,  # type: ignore[arg-type]
         checkpoint_seconds=300,
         score_every_clip=True,  # the whole budget trains; both runs of a protocol score the same frames
-        **({"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}),
+        **precision(args),
     )
     t0 = time.time()
     result = train(
@@ -364,7 +369,7 @@ def main() -> None:
             cache_dir=args.out / "cache",
             show="bench-base",
             checkpoint_seconds=300,
-            **({"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}),
+            **precision(args),
         )
     )
     t0 = time.time()

@@ -13,8 +13,9 @@ scored by the head's evaluate() on both sets of held-out frames of the protocol,
 (engine.train: the clips decoded at --resolution, first --frames frames, --holdout, --seed; the frames at the
 footage's own size up to --native-resolution from engine.train.native). Margins are dB over the best of
 Lanczos/bicubic on the same frames; then per held-out shot (evaluate() takes up to 8 frames a shot, so the
-protocol's margin weighs every shot alike, whatever its clip). `--quality default,best` also scores each version
-as a fix with `quality=best` makes it (the mean of each frame's 8 turned copies). Writes bench/out/upscale_versions.json and .md.
+protocol's margin weighs every shot alike, whatever its clip). `--quality default,best` also scores each
+version as a fix with `quality=best` makes it (the mean of each frame's 8 turned copies). Writes
+bench/out/upscale_versions.json and .md.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, footage_clips, machine, md_table, write_json
 
 from engine.heads import get_head
+from engine.heads.params import QUALITIES
 from engine.model import load_model
 from engine.train import TrainClip, split_holdout
 from engine.train.dataset import Split, load_clip
@@ -71,7 +73,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     qualities = [q for q in args.quality.split(",") if q]
-    if not qualities or set(qualities) - {"default", "best"}:
+    if not qualities or set(qualities) - set(QUALITIES):
         ap.error(f"--quality {args.quality}: give default, best or default,best")
     head = get_head("upscale")
     splits = held_out(args)
