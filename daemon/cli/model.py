@@ -128,23 +128,15 @@ def fix_cmd(
 
     if kind not in HEAD_ORDER:
         raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
-    if quality is not None and "quality" not in get_head(kind).params_type.keys:
-        raise fail(f"--quality: {kind} has one way to fix; drop --quality (interpolate and upscale take it)")
+    given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
+    params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    for key in params:
+        if key not in get_head(kind).params_type.keys:
+            raise fail(_unread_option(kind, key))
     if overwrites(input_, output):
         raise fail(
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
-    params: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "factor": factor,
-            "frames": frames,
-            "reference": reference,
-            "mask": mask,
-            "quality": quality,
-        }.items()
-        if v is not None
-    }
     ctx = open_context(settings())
     try:
         get_show(ctx.settings, ctx.catalog, show)
@@ -172,6 +164,14 @@ def fix_cmd(
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
+
+
+def _unread_option(kind: str, key: str) -> str:
+    """The one line for an option `kind`'s fix does not read, naming the kinds that do."""
+    from engine.heads import get_head
+
+    takers = [k for k in HEAD_ORDER if key in get_head(k).params_type.keys]
+    return f"--{key}: {kind} does not read it; drop --{key} ({' and '.join(takers)} take{'s' * (len(takers) == 1)} it)"
 
 
 def _say_fixed(written: int, output: str, kind: str, manifest: Any, model: str) -> None:

@@ -355,6 +355,22 @@ def mistakes(
             ],
             env,
         ),
+        "fix-frames": (
+            [
+                "fix",
+                "-s",
+                "TST",
+                "--kind",
+                "denoise",
+                "--frames",
+                "3-4",
+                "-i",
+                str(clip),
+                "-o",
+                str(root / "o.mp4"),
+            ],
+            env,
+        ),
         "train": (["train", "--show", "TST"], env),
         "unknown-show": (["model", "list", "--show", "NOPE"], env),
     }
@@ -384,8 +400,9 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         ("fix", "error: show TST has no trained model yet: run `rushes train --show TST` first"),
         (
             "fix-quality",
-            "error: --quality: denoise has one way to fix; drop --quality (interpolate and upscale take it)",
+            "error: --quality: denoise does not read it; drop --quality (interpolate and upscale take it)",
         ),
+        ("fix-frames", "error: --frames: denoise does not read it; drop --frames (interpolate takes it)"),
         ("train", "error: show TST has no readable dailies to train on: ingest some first"),
         (
             "script-key-in-yaml",
