@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
         [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--rounds 2]
-        [--warmup] [--upscale-int8 default|on|off]
+        [--warmup] [--upscale-int8 default|on|off] [--upscale-ensemble 1|2|4|8]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
@@ -209,8 +209,19 @@ def main() -> None:
         default="default",
         help="Upscale's int8 net (its `int8` apply parameter): the head's default, or forced on or off.",
     )
+    ap.add_argument(
+        "--upscale-ensemble",
+        type=int,
+        default=1,
+        help="Upscale's turned copies a frame (its `ensemble` apply parameter: 1, 2, 4 or 8; quality=best is "
+        "engine.heads.upscale.BEST_ENSEMBLE).",
+    )
     args = ap.parse_args()
-    upscale_params = {} if args.upscale_int8 == "default" else {"int8": args.upscale_int8 == "on"}
+    upscale_params: dict[str, Any] = (
+        {} if args.upscale_int8 == "default" else {"int8": args.upscale_int8 == "on"}
+    )
+    if args.upscale_ensemble != 1:
+        upscale_params["ensemble"] = args.upscale_ensemble
     load_start = os.getloadavg()[0]
     runtime.configure(backend=args.backend, threads=args.threads)
     n = args.frames

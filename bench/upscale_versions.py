@@ -14,7 +14,7 @@ scored by the head's evaluate() on both sets of held-out frames of the protocol,
 footage's own size up to --native-resolution from engine.train.native). Margins are dB over the best of
 Lanczos/bicubic on the same frames; then per held-out shot (evaluate() takes up to 8 frames a shot, so the
 protocol's margin weighs every shot alike, whatever its clip). `--quality default,best` also scores each
-version as a fix with `quality=best` makes it (the mean of each frame's 8 turned copies). Writes
+version as a fix with `quality=best` makes it (the mean of each frame's quarter turns, BEST_ENSEMBLE). Writes
 bench/out/upscale_versions.json and .md.
 """
 
@@ -34,6 +34,7 @@ from common import OUT, footage_clips, machine, md_table, write_json
 
 from engine.heads import get_head
 from engine.heads.params import QUALITIES
+from engine.heads.upscale import BEST_ENSEMBLE
 from engine.model import load_model
 from engine.train import TrainClip, split_holdout
 from engine.train.dataset import Split, load_clip
@@ -69,7 +70,7 @@ def main() -> None:
     ap.add_argument(
         "--quality",
         default="default",
-        help="comma list of the fix's `quality`: default, best (each frame as the mean of its 8 turned copies)",
+        help="comma list of the fix's `quality`: default, best (each frame as the mean of its 4 quarter turns)",
     )
     args = ap.parse_args()
     qualities = [q for q in args.quality.split(",") if q]
@@ -82,7 +83,7 @@ def main() -> None:
         tag, _, folder = spec.partition("=")
         tag += "" if quality == "default" else f" quality={quality}"
         net = load_model(folder).model.net("upscale").eval()
-        options = {"ensemble": quality == "best"}
+        options = {"ensemble": BEST_ENSEMBLE if quality == "best" else 1}
         for where, split in splits.items():
             sheet = head.evaluate(net, split.holdout, np.random.default_rng(args.seed), options)
             best = max(sheet["psnr_lanczos"], sheet["psnr_bicubic"])

@@ -49,9 +49,11 @@ version saved with a count (config key `adapt`, the `adapt_steps` buffer; the ve
 whatever the frame size, about 2.5 CPU seconds on one thread, once per shot, plus the int8 net's
 calibration and compile for the new weights. evaluate() scores what a fix of the scored frames makes: with
 a count, the net fine-tuned on them, then upscaling them.
-`ensemble` (off by default; the fix parameter `quality=best`, UpscaleParams) averages the corrections of the
-frame's 8 flips and quarter turns: 8x the net's time for +0.3 dB on unseen clips (+2.74 -> +3.09 over the best
-of Lanczos/bicubic in the protocol's `clips` slice; docs/benchmarks.md).
+`ensemble` n (1 by default; the fix parameter `quality=best` asks for BEST_ENSEMBLE, UpscaleParams) averages
+the corrections of the frame's first n ORIENTATIONS, each turned back: n times the net's time. On the protocol's
+unseen clips (bench/upscale_ensemble.py, docs/benchmarks.md) the net alone scored +2.70 dB over the best of
+Lanczos/bicubic, with its half turn +2.98, its 4 quarter turns +3.09 and all 8 +3.10: the half turn is the best
+partner (a mirror +2.90, a quarter turn mirrored +2.87), and the mirrored four add nothing for twice the time.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ from engine.heads.base import (
     register,
     textured_crop,
 )
+from engine.heads.errors import HeadError
 from engine.heads.params import FixParams, Shot, parse_quality
 from engine.heads.scoring import score_sheet, summarize
 from engine.heads.upscale_fast import gated_correction, int8_runner, runtime_forward
@@ -96,7 +99,14 @@ APPLY_TILE = 1024  # input pixels per tile side in fixes: a 960x540 input (1080p
 TRAIN_DRAWS = 2  # each training crop: the most textured of 2 random ones (module docstring)
 DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles scoring under it keep bicubic
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
-ENSEMBLE = False  # fixes' geometric self-ensemble (`ensemble` apply parameter): 8x the net's cost
+ENSEMBLE = 1  # fixes' orientations of each frame (`ensemble` apply parameter; 1: the net once a frame)
+BEST_ENSEMBLE = 4  # orientations with `quality=best`: 4x the net's time
+# The orientations an ensemble of n takes, the first n of these (quarter turns, mirrored): each second one is
+# the first turned half a turn, the pair whose mean gained the most (docs/benchmarks.md)
+ORIENTATIONS = ((0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True))
+ENSEMBLES = (1, 2, 4, 8)
+SOFT_SOURCES = 0.0  # share of training crops softened first (a Gaussian of SOFT_SIGMA output pixels)
+SOFT_SIGMA = (0.3, 1.0)
 ADAPT_STEPS = (
     0  # new versions' fine-tuning steps on the shot in fixes (`adapt` config key and parameter): off
 )
@@ -106,12 +116,12 @@ ADAPT_BATCH = 8  # pairs per fine-tuning step, ADAPT_CROP input pixels a side (t
 ADAPT_CROP = 64
 
 
-BEST = "8 turned copies of each frame, about 8x the net's time"  # what `quality=best` costs (`ensemble`)
+BEST = f"{BEST_ENSEMBLE} turned copies of each frame, about {BEST_ENSEMBLE}x the net's time"  # `quality=best`
 
 
 @dataclass(frozen=True)
 class UpscaleParams(FixParams):
-    """With `quality` "best", each frame is upscaled as the mean of its 8 flips and quarter turns (`ensemble`)."""
+    """With `quality` "best", each frame is upscaled as the mean of its BEST_ENSEMBLE quarter turns (`ensemble`)."""
 
     keys: ClassVar[tuple[str, ...]] = ("quality",)
     quality: str = "default"
@@ -121,7 +131,7 @@ class UpscaleParams(FixParams):
         return cls(quality=parse_quality(raw.get("quality", "default"), BEST))
 
     def bind(self, shot: Shot) -> dict[str, Any]:
-        return {"ensemble": True} if self.quality == "best" else {}
+        return {"ensemble": BEST_ENSEMBLE} if self.quality == "best" else {}
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:
@@ -157,6 +167,17 @@ class UpscaleNet(ResidualCNN):
         return super().load_state_dict(state, strict=strict, assign=assign)
 
 
+def orientations(value: Any) -> int:
+    """The `ensemble` apply parameter as a count of orientations: 1, 2, 4 or 8 (ORIENTATIONS). A bool is
+    what versions before the count wrote into queued fixes: true meant all 8, false the net once."""
+    if isinstance(value, bool):
+        return len(ORIENTATIONS) if value else 1
+    count = int(value)
+    if count not in ENSEMBLES:
+        raise HeadError(f"upscale ensemble={value} must be one of {', '.join(map(str, ENSEMBLES))}")
+    return count
+
+
 def _adapt_steps(net: torch.nn.Module) -> int:
     """The steps a fix fine-tunes `net` on the shot by default (0 for a net without the setting)."""
     steps = getattr(net, "adapt_steps", None)
@@ -184,6 +205,9 @@ class UpscaleHead(Head):
         t, y, x, h, w = textured_crop(clip, rng, crop, self.draws)
         h, w = h - h % 2, w - w % 2
         (hr,) = augment([as_float(clip[t, y : y + h, x : x + w])], rng)
+        if SOFT_SOURCES > 0 and rng.random() < SOFT_SOURCES:
+            sigma = float(rng.uniform(*SOFT_SIGMA))
+            hr = cv2.GaussianBlur(hr, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         lr = downscale(hr, 2, DEGRADATION)
         return {"lr": chw(lr), "target": chw(hr)}
 
@@ -205,27 +229,26 @@ class UpscaleHead(Head):
         spec: TileSpec | None = None,
         gate: SparseSpec | None = None,
         int8: bool = False,
-        ensemble: bool = False,
+        ensemble: int = 1,
     ) -> np.ndarray:
         """forward() on a whole frame: the net's correction tiled (through the inference runtime on large
         frames, channels-last) over OpenCV's bicubic of the whole frame, which is F.interpolate's to 4e-7
         and costs a fraction of the runtimes' bicubic (a quarter of OpenVINO's time on a 1080p output).
         On CPU: `gate` with a threshold > 0 runs the net only on the tiles with detail (sparse.py);
         `int8` runs it quantised on large frames when that passes its check (upscale_fast.int8_runner).
-        `ensemble`: the mean of the corrections of the frame's 8 flips and quarter turns, each turned back
-        (8x the net's cost; bicubic commutes with them)."""
+        `ensemble` > 1: the mean of the corrections of the frame's first `ensemble` ORIENTATIONS (quarter
+        turns, mirrored), each turned back (`ensemble` times the net's cost; bicubic commutes with them)."""
         h, w = frame.shape[:2]
-        if not ensemble:
+        if ensemble <= 1:
             correction = self._correction(net, frame, spec, gate, int8)
         else:
             correction = np.zeros((2 * h, 2 * w, 3), np.float32)
-            for turns in range(4):
-                for flip in (False, True):
-                    moved = np.rot90(frame, turns)
-                    moved = np.ascontiguousarray(moved[:, ::-1] if flip else moved)
-                    part = self._correction(net, moved, spec, gate, int8)
-                    correction += np.rot90(part[:, ::-1] if flip else part, -turns)
-            correction *= 1 / 8
+            for turns, flip in ORIENTATIONS[:ensemble]:
+                moved = np.rot90(frame, turns)
+                moved = np.ascontiguousarray(moved[:, ::-1] if flip else moved)
+                part = self._correction(net, moved, spec, gate, int8)
+                correction += np.rot90(part[:, ::-1] if flip else part, -turns)
+            correction *= 1 / ensemble
         out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
         np.add(out, correction, out=out)
         return np.clip(out, 0.0, 1.0, out=out)
@@ -299,7 +322,7 @@ class UpscaleHead(Head):
         method = str(opts.get("downscale", DEGRADATION))
         b = int(opts.get("border", BORDER))
         steps = int((options or {}).get("adapt", _adapt_steps(net)))  # the fix's default: the net's own
-        ensemble = bool(opts.get("ensemble", ENSEMBLE))
+        ensemble = orientations(opts.get("ensemble", ENSEMBLE))
         scores = score_sheet("psnr", "ssim", "psnr_lanczos", "psnr_bicubic")
         for clip in clips:
             hrs = [as_float(clip[t]) for t in eval_indices(len(clip), int(opts["eval_frames"]))]
@@ -336,7 +359,7 @@ class UpscaleHead(Head):
         spec = TileSpec(tile=int((params or {}).get("tile", APPLY_TILE)))
         gate = SparseSpec(threshold=float((params or {}).get("detail", DETAIL)))
         int8 = bool((params or {}).get("int8", INT8))
-        ensemble = bool((params or {}).get("ensemble", ENSEMBLE))
+        ensemble = orientations((params or {}).get("ensemble", ENSEMBLE))
         steps = int((params or {}).get("adapt", _adapt_steps(net)))
         pairs: Iterator[NumberedFrame] = ((n, as_float(f)) for n, f in map(frame_pair, frames))
         if steps > 0:  # the shot's first frames are held back until the net is fine-tuned on them

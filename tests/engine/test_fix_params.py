@@ -50,14 +50,14 @@ def test_a_bad_interpolate_parameter_is_refused_in_one_line(raw: dict[str, str],
 
 
 def test_upscale_quality_best_asks_for_the_self_ensemble(shot: Shot) -> None:
-    """`quality=best` upscales each frame as the mean of its 8 turned copies (the apply() parameter
+    """`quality=best` upscales each frame as the mean of its 4 quarter turns (the apply() parameter
     `ensemble`, tested in test_upscale_adapt); without it the net runs once a frame."""
     assert parse_fix_params("upscale", {}).bind(shot) == {}
     best = parse_fix_params("upscale", {"quality": " BEST "})
     assert best == UpscaleParams(quality="best")
-    assert best.bind(shot) == {"ensemble": True}
+    assert best.bind(shot) == {"ensemble": 4}
     with pytest.raises(
-        ParamError, match=r"quality=max is not a quality: write quality=best \(8 turned"
+        ParamError, match=r"quality=max is not a quality: write quality=best \(4 turned"
     ) as err:
         parse_fix_params("upscale", {"quality": "max"})
     assert "\n" not in str(err.value)

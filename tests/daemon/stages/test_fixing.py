@@ -133,9 +133,7 @@ def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemb
     (what it computes: tests/engine/test_upscale_adapt.py); without it, one pass."""
     source = str(daily(catalog, tmp_path))
     info = probe(source)
-    assert prepare("upscale", {"quality": "best", "deliver": "exr"}, source, info).params == {
-        "ensemble": True
-    }
+    assert prepare("upscale", {"quality": "best", "deliver": "exr"}, source, info).params == {"ensemble": 4}
     assert prepare("upscale", {}, source, info).params == {}
 
 
