@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, machine, md_table, write_json
-from upscale_versions import held_out
+from upscale_versions import held_out, protocol_options
 
 from engine.baselines.restore import downscale, upscale_bicubic, upscale_lanczos
 from engine.heads import get_head
@@ -87,14 +87,7 @@ def score_version(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
-    ap.add_argument("--version", action="append", required=True, help="TAG=DIR of a model version folder")
-    ap.add_argument("--protocol", choices=("clips", "tails"), default="clips")
-    ap.add_argument("--resolution", type=int, default=256)
-    ap.add_argument("--native-resolution", type=int, default=1080)
-    ap.add_argument("--frames", type=int, default=90)
-    ap.add_argument("--holdout", type=float, default=0.3)
-    ap.add_argument("--seed", type=int, default=0)
+    protocol_options(ap)
     ap.add_argument(
         "--gains", default="1", help="comma list of gains on the mean correction (1: as fixes run)"
     )

@@ -56,8 +56,8 @@ def held_out(args: argparse.Namespace) -> dict[str, Split]:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def protocol_options(ap: argparse.ArgumentParser) -> None:
+    """The options naming the versions and the protocol's split (held_out reads them)."""
     ap.add_argument("--footage", type=Path, default=Path("../shared/footage"))
     ap.add_argument("--version", action="append", required=True, help="TAG=DIR of a model version folder")
     ap.add_argument("--protocol", choices=("clips", "tails"), default="clips")
@@ -66,6 +66,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    protocol_options(ap)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument(
         "--quality",
