@@ -108,8 +108,8 @@ DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles sco
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 ENSEMBLE = 1  # fixes' orientations of each frame (`ensemble` apply parameter; 1: the net once a frame)
 BEST_ENSEMBLE = 4  # orientations with `quality=best`: 4x the net's time
-# The orientations an ensemble of n takes, the first n of these (quarter turns, mirrored): each second one is
-# the first turned half a turn, the pair whose mean gained the most (docs/benchmarks.md)
+# The orientations an ensemble of n takes: the first n of these (quarter turns, then the same mirrored). The
+# half turn comes second: of the pairs with the frame itself, it gained the most (docs/benchmarks.md)
 ORIENTATIONS = ((0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True))
 ENSEMBLES = (1, 2, 4, 8)
 SOFT_SOURCES = 0.5  # share of training crops softened first (module docstring)
@@ -179,10 +179,9 @@ def orientations(value: Any) -> int:
     what versions before the count wrote into queued fixes: true meant all 8, false the net once."""
     if isinstance(value, bool):
         return len(ORIENTATIONS) if value else 1
-    count = int(value)
-    if count not in ENSEMBLES:
+    if not isinstance(value, int) or value not in ENSEMBLES:
         raise HeadError(f"upscale ensemble={value} must be one of {', '.join(map(str, ENSEMBLES))}")
-    return count
+    return value
 
 
 def _adapt_steps(net: torch.nn.Module) -> int:

@@ -166,6 +166,7 @@ def test_the_self_ensemble_is_the_mean_of_its_first_n_turned_outputs_each_turned
             assert np.abs(out - plain).max() > 1e-3  # the acting net is not symmetric: the ensemble differs
         fixed = next(iter(head.apply(net, [(7, lr)], {"int8": False, "ensemble": True})))
         assert np.abs(head.upscale(net, lr, ensemble=1) - plain).max() == 0  # type: ignore[attr-defined]
-        with pytest.raises(HeadError, match="upscale ensemble=3 must be one of 1, 2, 4, 8"):
-            next(iter(head.apply(net, [(7, lr)], {"ensemble": 3})))
+        for wrong in (3, "4", 2.5):
+            with pytest.raises(HeadError, match=f"upscale ensemble={wrong} must be one of 1, 2, 4, 8"):
+                next(iter(head.apply(net, [(7, lr)], {"ensemble": wrong})))
     assert fixed[0] == 7 and np.abs(fixed[1] - out).max() < 1e-5  # true: all 8, the last `out` above
