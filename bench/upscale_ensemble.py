@@ -36,8 +36,6 @@ from engine.heads.upscale import BORDER, DEGRADATION, ORIENTATIONS, UpscaleHead,
 from engine.metrics import psnr
 from engine.model import load_model
 
-EVAL_FRAMES = 8  # frames a held-out shot, as the head's evaluate() takes them
-
 
 def ensembles() -> dict[str, list[int]]:
     """Name -> indices into ORIENTATIONS: the prefixes the head runs, then the identity with each other one."""
@@ -45,18 +43,6 @@ def ensembles() -> dict[str, list[int]]:
     for i, (turns, flip) in enumerate(ORIENTATIONS[1:], start=1):
         named[f"identity + {90 * turns} deg{' mirrored' if flip else ''}"] = [0, i]
     return named
-
-
-def turned_corrections(head: UpscaleHead, net: torch.nn.Module, lr: np.ndarray) -> list[np.ndarray]:
-    """The net's correction of `lr` in each of ORIENTATIONS, turned back (float net, as evaluate() runs)."""
-    out = []
-    for turns, flip in ORIENTATIONS:
-        moved = np.rot90(lr, turns)
-        moved = np.ascontiguousarray(moved[:, ::-1] if flip else moved)
-        with torch.no_grad():
-            part = head._correction(net, moved, None, None, False)
-        out.append(np.rot90(part[:, ::-1] if flip else part, -turns))
-    return out
 
 
 def score_version(
@@ -67,11 +53,12 @@ def score_version(
     sums: dict[str, list[float]] = {f"{k} @ {g:g}": [] for k in named for g in gains}
     lanczos, bicubic = [], []
     for shot in shots:
-        for t in eval_indices(len(shot), EVAL_FRAMES):
+        for t in eval_indices(len(shot), int(head.default_config()["eval_frames"])):
             hr = as_float(shot[t])
             hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
             lr = downscale(hr, 2, DEGRADATION)
-            parts = turned_corrections(head, net, lr)
+            with torch.no_grad():  # the float net, as evaluate() runs it
+                parts = [head.turned_correction(net, lr, o) for o in ORIENTATIONS]
             base = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
             truth = _inner(hr, BORDER)
             for name, idx in named.items():

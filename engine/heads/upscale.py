@@ -249,15 +249,29 @@ class UpscaleHead(Head):
             correction = self._correction(net, frame, spec, gate, int8)
         else:
             correction = np.zeros((2 * h, 2 * w, 3), np.float32)
-            for turns, flip in ORIENTATIONS[:ensemble]:
-                moved = np.rot90(frame, turns)
-                moved = np.ascontiguousarray(moved[:, ::-1] if flip else moved)
-                part = self._correction(net, moved, spec, gate, int8)
-                correction += np.rot90(part[:, ::-1] if flip else part, -turns)
+            for orientation in ORIENTATIONS[:ensemble]:
+                correction += self.turned_correction(net, frame, orientation, spec, gate, int8)
             correction *= 1 / ensemble
         out = cv2.resize(frame, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
         np.add(out, correction, out=out)
         return np.clip(out, 0.0, 1.0, out=out)
+
+    def turned_correction(
+        self,
+        net: torch.nn.Module,
+        frame: np.ndarray,
+        orientation: tuple[int, bool],
+        spec: TileSpec | None = None,
+        gate: SparseSpec | None = None,
+        int8: bool = False,
+    ) -> np.ndarray:
+        """The net's correction of `frame` turned by `orientation` (quarter turns, mirrored; ORIENTATIONS),
+        turned back: (2H,2W,3), to add to the frame's bicubic upscale."""
+        turns, flip = orientation
+        moved = np.rot90(frame, turns)
+        moved = np.ascontiguousarray(moved[:, ::-1] if flip else moved)
+        part = self._correction(net, moved, spec, gate, int8)
+        return np.rot90(part[:, ::-1] if flip else part, -turns)
 
     def _correction(
         self,
