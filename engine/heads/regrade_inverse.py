@@ -144,7 +144,8 @@ def fit_to_look(thumb: torch.Tensor, look: torch.Tensor) -> torch.Tensor:
     numbers (PARAM_SCALE wide, LOOK_PRIOR strong), by Levenberg-Marquardt steps on forward differences
     (the quantiles are not smooth enough for exact gradients to help; a step that clips the white point can
     overshoot, so a step is kept only where it lowers the cost). Each thumbnail is fitted on its
-    own; no gradient flows through the fit."""
+    own; no gradient flows through the fit, and it runs in float32 under any autocast (a GPU's training
+    autocast would make the normal equations' products bfloat16, which torch.linalg.solve refuses)."""
     scale = torch.tensor(PARAM_SCALE, dtype=torch.float32, device=thumb.device)
     spread = torch.tensor(LOOK_SPREAD, dtype=torch.float32, device=thumb.device)
     x = thumb.detach().float()
@@ -159,7 +160,7 @@ def fit_to_look(thumb: torch.Tensor, look: torch.Tensor) -> torch.Tensor:
 
     p = torch.zeros(n, PARAMS, device=x.device)
     damping = torch.full((n, 1, 1), DAMPING, device=x.device)
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
         r0 = residual(p, x)
         for _ in range(LOOK_ITERATIONS):
             shifted = torch.cat([p + STEP * eye[k] for k in range(PARAMS)])

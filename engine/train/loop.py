@@ -73,13 +73,16 @@ class TrainResult:
 
 
 def pick_device(device: str) -> torch.device:
+    """The training device. A GPU is named with its index (the process's current one, which a rank of a
+    data-parallel run sets), so the batch-drawing thread, whose own current GPU is the first, puts batches
+    on the same GPU as the nets."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise DatasetError(
             "training device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'"
         )
-    return torch.device(device)
+    return torch.device("cuda", torch.cuda.current_device()) if device == "cuda" else torch.device(device)
 
 
 def make_batch(

@@ -120,16 +120,24 @@ class DataParallel:
     def agree(self, fraction: float | None, stop: bool) -> tuple[float | None, bool]:
         """Rank 0's (fraction, stop) on every rank: fraction None ends the head."""
         told = [-1.0 if fraction is None else fraction, 1.0 if stop else 0.0]
-        sent = torch.tensor(told, dtype=torch.float64)
+        sent = torch.tensor(told, dtype=torch.float64, device=_collective_device())
         dist.broadcast(sent, src=0)
         got = sent.tolist()
         return (None if got[0] < 0 else float(got[0])), bool(got[1] > 0)
 
     def mean(self, value: float) -> float:
         """The mean of `value` over the ranks."""
-        t = torch.tensor([value], dtype=torch.float64)
+        t = torch.tensor([value], dtype=torch.float64, device=_collective_device())
         dist.all_reduce(t)
         return float(t.item()) / self.world
+
+
+def _collective_device() -> torch.device:
+    """Where the small tensors of agree() and mean() live: NCCL (the GPU ranks' backend) takes only tensors on
+    the rank's own GPU, gloo CPU tensors."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def _allreduce_then_wait(

@@ -3,11 +3,15 @@ path's occlusion cues point at the frame that hides a region; versions made befo
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 import torch
 
 from engine import flow, flow_sequence, synth
+from engine.baselines import interpolate as baselines
 from engine.heads import HeadError, get_head
 from engine.heads.interpolate import IN_CHANNELS, _stack_parts
 from engine.heads.interpolate_net import FIRST_CONV, OLD_FEATURES, SWAP, features
@@ -171,3 +175,24 @@ def test_an_ensembles_cues_are_the_mean_of_its_members_cues(clip: np.ndarray) ->
         mean.cues().fb1, (members[0].cues().fb1 + members[1].cues().fb1) / 2, atol=1e-5
     )
     np.testing.assert_allclose(mean.frame, (members[0].frame + members[1].frame) / 2, atol=1e-6)
+
+
+def test_minterpolate_midpoints_are_the_ffmpeg_programs_frames() -> None:
+    """The baseline runs minterpolate in PyAV's FFmpeg libraries: the midpoints are byte for byte those of the
+    ffmpeg program (which `make test` installs) on the same frames, odd sizes and two frames included."""
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    for n, (w, h) in ((2, (120, 90)), (5, (131, 75))):
+        frames = synth.camera_move(
+            synth.photo("chelsea"), n, (w, h), synth.CameraMove(pan=(0.5, 0.2)), seed=n
+        )
+        ours = baselines.minterpolate_midpoints(frames)
+        assert ours.shape == (n - 1, h, w, 3) and ours.dtype == np.float32
+        pad = 2 if n >= 3 else 1  # as the baseline pads: two mirrored frames at each end
+        padded = np.concatenate([frames[pad:0:-1], frames, frames[-2 : -2 - pad : -1]])
+        raw = (np.clip(padded, 0, 1) * 255 + 0.5).astype(np.uint8).tobytes()
+        cmd = [exe, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "1", "-i", "-",
+               "-filter:v", f"minterpolate={baselines.MINTERPOLATE}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]  # fmt: skip
+        out = np.frombuffer(subprocess.run(cmd, input=raw, capture_output=True, check=True).stdout, np.uint8)
+        theirs = out.reshape(-1, h, w, 3)[2 * pad + 1 :: 2][: n - 1].astype(np.float32) / 255
+        assert np.array_equal(ours, theirs)
