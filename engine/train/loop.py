@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
 from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
+from engine.train.draw_workers import WorkerBatches, fork_available
 from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
 from engine.train.layout import channels_last
 from engine.train.native import load_native, native_split
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoint"
 WARMUP_STEPS = 20
 PREFETCH = 3  # batches drawn ahead by default where that pays (_prefetching)
+MAX_DRAW_WORKERS = 12  # worker processes drawing batches by default on a GPU (_draw_workers)
 
 
 @dataclass(frozen=True)
@@ -500,7 +503,7 @@ def _steps(
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
-    with BatchSource(_drawer(run, name, head, gate), rng, ahead=_prefetching(run), gate=gate) as batches:
+    with _batches(run, name, head, rng, gate) as batches:
         while True:
             fraction, stopped = _next_step(run, prog, time.monotonic() - start, budget)
             if fraction is None or stopped:
@@ -527,21 +530,47 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def _drawer(run: _Run, name: str, head: Head, gate: Gate | None = None) -> Draw:
-    """How a step of `name` draws its batch: approved pairs at their share, else crops of the show's clips
-    (this rank's share of the batch in a data-parallel run)."""
+def _batches(
+    run: _Run, name: str, head: Head, rng: np.random.Generator, gate: Gate | None
+) -> BatchSource | WorkerBatches:
+    """Where a head's steps take their batches: worker processes (_draw_workers), else a BatchSource that
+    draws on this process, ahead or not (_prefetching)."""
+    workers = _draw_workers(run)
+    if workers > 0 and gate is None:
+        return WorkerBatches(_drawer(run, name, head, None, torch.device("cpu")), rng, workers, run.device)
+    return BatchSource(_drawer(run, name, head, gate, run.device), rng, ahead=_prefetching(run), gate=gate)
+
+
+def _drawer(run: _Run, name: str, head: Head, gate: Gate | None, device: torch.device) -> Draw:
+    """How a step of `name` draws its batch, on `device`: approved pairs at their share, else crops of the
+    show's clips (this rank's share of the batch in a data-parallel run)."""
     cfg, pairs = run.cfg, run.pairs
     size = run.parallel.batch(cfg.batch_size) if run.parallel is not None else cfg.batch_size
 
     def draw(rng: np.random.Generator) -> dict[str, torch.Tensor]:
         if pairs is not None and pairs.drawn(name, rng):
-            return pairs.batch(head, rng, size, cfg.crop, run.device)
+            return pairs.batch(head, rng, size, cfg.crop, device)
         # between two examples the draw waits for the gate: a batch begun while the rank waited runs on
         # into the step's computation by one example at most
         pause = gate.wait if gate is not None else None
-        return make_batch(head, run.split_of(head).train, rng, size, cfg.crop, run.device, pause)
+        return make_batch(head, run.split_of(head).train, rng, size, cfg.crop, device, pause)
 
     return draw
+
+
+def _draw_workers(run: _Run) -> int:
+    """Worker processes drawing batches (engine.train.draw_workers): `cfg.draw_workers`, or by default on a
+    GPU one per CPU core of this rank's share of the machine less one, up to MAX_DRAW_WORKERS (a GPU step is
+    shorter than one thread's draw); none on a CPU, whose cores the step itself uses, or where processes
+    cannot be forked."""
+    if not fork_available():
+        return 0
+    if run.cfg.draw_workers is not None:
+        return run.cfg.draw_workers
+    if run.device.type != "cuda":
+        return 0
+    ranks_here = torch.cuda.device_count() if run.parallel is not None else 1
+    return max(0, min(MAX_DRAW_WORKERS, (os.cpu_count() or 1) // max(1, ranks_here) - 1))
 
 
 def _prefetching(run: _Run) -> int:

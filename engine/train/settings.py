@@ -66,6 +66,13 @@ class TrainSettings(BaseModel):
         "auto", description="auto: whole clips when there are 3 or more, else the tail of every clip."
     )
     progress_every: int = Field(10, ge=1)
+    draw_workers: int | None = Field(
+        None,
+        ge=0,
+        description="Worker processes that draw training batches (engine.train.draw_workers: forked, the same "
+        "batches whatever their number, not those of none). Default: on a GPU, one per CPU core less one (up to "
+        "12), since one thread's draws bound a GPU step; none on a CPU, whose cores the step uses.",
+    )
     prefetch: int | None = Field(
         None,
         ge=0,

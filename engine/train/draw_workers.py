@@ -1,0 +1,130 @@
+"""A head's training batches drawn by worker processes, in step order: what keeps a GPU busy.
+
+Why: on a GPU a step takes milliseconds, and one CPU thread drawing batches (engine.train.batches) bounds the
+run. On an H200 with 16 cores (2026-12-04) the GPU was busy 3% of the time during a base, and interpolate,
+regrade, denoise and cleanup trained at what one thread draws; drawing threads stop gaining at 4-8 (the GIL),
+processes gained about one core's worth each (bench/batch_draw.py; docs/benchmarks.md, "On a GPU").
+
+How: torch.utils.data.DataLoader (forked workers, batches handed back in the order asked, pinned memory on a
+GPU) over an endless run of seeds. The run's generator gives one seed a batch, in step order, and a batch is
+`draw(np.random.default_rng(seed))` in whichever worker takes it, made on the CPU; `next()` moves it to the
+training device.
+
+Guarantees:
+- the seeds come from the one generator in step order, and the loader gives the k-th seed to worker k mod N:
+  a run is the same run again with the same number of workers. A head whose sampling keeps nothing between
+  calls makes each batch from its seed alone, so its batches are the same whatever the number of workers;
+  one that keeps a pool of examples (interpolate's flow windows, engine.heads.interpolate_data) keeps one in
+  each worker, so its batches also depend on which worker drew them. Either way they are not BatchSource's
+  batches, which draw everything from that generator;
+- `state` is the generator's state before the seed of the first batch not handed out: what a checkpoint saves
+  (the same form as BatchSource's), so a run resumed from it draws that batch again and goes on as it would
+  have;
+- an error while drawing is raised by the `next()` that would have returned that batch;
+- `draw` runs in forked processes: it must make CPU tensors and not touch the GPU;
+- `close()` stops the workers; batches drawn ahead are dropped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from engine.train.batches import Batch, Draw
+
+AHEAD_PER_WORKER = 4  # batches each worker may have drawn ahead of the step (DataLoader's prefetch_factor)
+
+
+def fork_available() -> bool:
+    """Whether worker processes can be forked here (they inherit the clips instead of receiving a copy)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+class _Seeds(Sampler[int]):
+    """One seed a batch from the run's generator, in step order, keeping the generator's state after each."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.after: deque[dict[str, Any]] = deque()
+
+    def __iter__(self) -> Iterator[int]:
+        while True:
+            seed = int(self.rng.integers(0, 2**63 - 1))
+            self.after.append(dict(self.rng.bit_generator.state))
+            yield seed
+
+
+class _Drawn(Dataset[Batch]):
+    """The batch of a seed."""
+
+    def __init__(self, draw: Draw) -> None:
+        self.draw = draw
+
+    def __getitem__(self, seed: int) -> Batch:
+        return self.draw(np.random.default_rng(seed))
+
+
+def _one_thread(_worker: int) -> None:
+    """A worker draws on one torch thread: the workers together take the cores. (OpenCV's threads are set
+    before the fork, in WorkerBatches: cv2.setNumThreads in a forked child hangs once the parent has used them.)"""
+    torch.set_num_threads(1)
+
+
+class WorkerBatches:
+    """`next()` gives the batches `draw(default_rng(seed))` makes for the seeds `rng` gives in order, drawn
+    by `workers` forked processes and moved to `device`."""
+
+    def __init__(self, draw: Draw, rng: np.random.Generator, workers: int, device: torch.device) -> None:
+        if workers < 1:
+            raise ValueError(f"WorkerBatches needs at least one worker, not {workers}")
+        self._state: dict[str, Any] = dict(rng.bit_generator.state)
+        self._seeds = _Seeds(rng)
+        self._device = device
+        loader = DataLoader(
+            _Drawn(draw),
+            batch_size=None,  # each item is a whole batch
+            sampler=self._seeds,
+            num_workers=workers,
+            prefetch_factor=AHEAD_PER_WORKER,
+            multiprocessing_context="fork",
+            worker_init_fn=_one_thread,
+            pin_memory=device.type == "cuda",
+        )
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(
+            1
+        )  # the workers fork with it (iter() starts them all), then this process gets its own back
+        try:
+            self._batches: Iterator[Batch] | None = iter(loader)
+        finally:
+            cv2.setNumThreads(threads)
+
+    def next(self) -> Batch:
+        """The next batch, on the training device."""
+        if self._batches is None:
+            raise RuntimeError("the batch workers are closed")
+        batch = next(self._batches)
+        self._state = self._seeds.after.popleft()  # the generator's state before the next batch's seed
+        return {k: v.to(self._device, non_blocking=True) for k, v in batch.items()}
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The generator's state before the seed of the first batch not handed out yet."""
+        return dict(self._state)
+
+    def close(self) -> None:
+        """Stop the workers (the loader's iterator shuts them down when it goes)."""
+        self._batches = None
+
+    def __enter__(self) -> WorkerBatches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
