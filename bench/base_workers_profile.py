@@ -54,7 +54,7 @@ def worker(outdir: str, tag: str, **kwargs: Any) -> dict[str, Any]:
     ) -> float:
         t = [(wall(), cpu())]
         with loop.train_autocast(device, dtype):
-            loss = head.loss(net, batch)
+            loss = loop.training_loss(head, net, batch)
         t.append((wall(), cpu()))
         opt.zero_grad(set_to_none=True)
         loss.backward()

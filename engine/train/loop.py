@@ -478,7 +478,7 @@ def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget
     gate = Gate() if several_cpus else None
     with channels_last(run.model.net(name)) as net:
         if run.parallel is not None:  # gradients averaged over the ranks in backward
-            net = run.parallel.wrap(net, run.device, waiting=gate.open if gate is not None else None)
+            net = run.parallel.wrap(head, net, run.device, waiting=gate.open if gate is not None else None)
             run.agreed = None  # the head's first step is agreed
         return _steps(run, name, head, net, rng, budget, gate)
 
@@ -590,6 +590,15 @@ def _progress_fraction(step: int, elapsed: float, max_steps: int | None, budget:
     return None if elapsed >= budget else elapsed / budget
 
 
+def training_loss(head: Head, net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The loss of a step: `net` called with the batch when it is a data-parallel run's wrapped HeadLoss
+    (engine.train.parallel), else `head.loss` on the net."""
+    if isinstance(net, torch.nn.parallel.DistributedDataParallel):
+        loss: torch.Tensor = net(batch)
+        return loss
+    return head.loss(net, batch)
+
+
 def _step(
     head: Head,
     net: torch.nn.Module,
@@ -602,7 +611,7 @@ def _step(
     """One optimiser step on `batch` under `dtype`'s autocast (engine.train.precision; None: float32), with
     `scaler` for float16; the loss before it."""
     with train_autocast(device, dtype):
-        loss = head.loss(net, batch)
+        loss = training_loss(head, net, batch)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
