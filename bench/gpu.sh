@@ -5,6 +5,9 @@
 # limit, so one that fails or overruns leaves the others' figures; the results are packed into $OUT/gpu.tgz
 # after each.
 #     OUT=/tmp/gpu FOOTAGE=../shared/footage bash bench/gpu.sh
+# On a machine with its own Python and no package index (the device tool's GPU machines): `bash
+# bench/gpu_carry.sh` here first, send .whl and .footage along, and run `PY=python3 FOOTAGE=.footage bash
+# bench/gpu.sh` there.
 # Settings (environment): PY (default .venv/bin/python, else python3), FOOTAGE (default ../shared/footage),
 # BASE_BUDGET / SHOW_BUDGET (seconds of bench/base.py's whole protocol; default 180 / 60: the script then ends
 # within about 560 s), TEST_S, BASE_S, SHOW_S, SPEED_S (each stage's time limit), MODES (default clips: on
