@@ -97,10 +97,9 @@ class WorkerBatches:
             worker_init_fn=_one_thread,
             pin_memory=device.type == "cuda",
         )
+        # the workers fork with one OpenCV thread (iter() starts them all), then this process gets its own back
         threads = cv2.getNumThreads()
-        cv2.setNumThreads(
-            1
-        )  # the workers fork with it (iter() starts them all), then this process gets its own back
+        cv2.setNumThreads(1)
         try:
             self._batches: Iterator[Batch] | None = iter(loader)
         finally:
