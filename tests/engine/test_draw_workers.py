@@ -30,7 +30,7 @@ def seeds(rng: np.random.Generator, n: int) -> list[int]:
     return [int(rng.integers(0, 2**63 - 1)) for _ in range(n)]
 
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_each_batch_is_drawn_from_its_own_seed_in_step_order_whatever_the_workers(workers: int) -> None:
     with WorkerBatches(draw, np.random.default_rng(5), workers, CPU) as source:
         got = taken(source, 7)
@@ -46,7 +46,7 @@ def test_the_saved_state_stands_before_the_next_batch_so_a_resumed_run_draws_it_
         state = source.state
     rng = np.random.default_rng()
     rng.bit_generator.state = state
-    with WorkerBatches(draw, rng, 3, CPU) as resumed:
+    with WorkerBatches(draw, rng, 1, CPU) as resumed:
         again = taken(resumed, 2)
     assert all(np.array_equal(a, b) for a, b in zip(again, straight[4:], strict=True))
 
@@ -95,7 +95,7 @@ def test_training_with_drawing_workers_gives_the_same_weights_whatever_their_num
     tmp_path: Path,
 ) -> None:
     heads = ["denoise", "upscale"]  # their sampling keeps nothing between calls
-    one, three = _train(tmp_path, "one", 1, heads), _train(tmp_path, "three", 3, heads)
+    one, two = _train(tmp_path, "one", 1, heads), _train(tmp_path, "two", 2, heads)
     calls = {"n": 0}
 
     def stop_after_4() -> bool:
@@ -106,7 +106,7 @@ def test_training_with_drawing_workers_gives_the_same_weights_whatever_their_num
     assert first.stopped and first.steps == {"denoise": 4, "upscale": 0}
     resumed = _train(tmp_path, "resumed", 2, heads)
     assert resumed.resumed
-    weights = [_weights(r) for r in (one, three, resumed)]
+    weights = [_weights(r) for r in (one, two, resumed)]
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
         assert torch.allclose(weights[0][k], weights[2][k], atol=1e-6), k
