@@ -126,8 +126,12 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
 
 
 def precision(args: argparse.Namespace) -> dict[str, Any]:
-    """TrainSettings' cpu_bf16 from --cpu-bf16, or nothing (each run's own default) when it is not given."""
-    return {"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}
+    """TrainSettings' cpu_bf16 from --cpu-bf16 and draw_workers from --draw-workers, or nothing (each run's own
+    default) for the one not given."""
+    out: dict[str, Any] = {"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}
+    if args.draw_workers is not None:
+        out["draw_workers"] = args.draw_workers
+    return out
 
 
 def run_show(
@@ -325,6 +329,13 @@ def main() -> None:
         default=None,
         help="bfloat16 training on the CPU for the heads that opt in, in the base and the show runs "
         "(TrainSettings.cpu_bf16; default: as the product trains them, the base in float32, show runs auto)",
+    )
+    ap.add_argument(
+        "--draw-workers",
+        type=int,
+        default=None,
+        help="worker processes drawing training batches (TrainSettings.draw_workers; default: on a GPU one per "
+        "core less one, none on a CPU): fewer when several runs share a GPU machine",
     )
     ap.add_argument(
         "--report-only",

@@ -21,7 +21,7 @@ RES=$OUTDIR/gpu
 FOOTAGE=${FOOTAGE:-../shared/footage}
 BASE_BUDGET=${BASE_BUDGET:-180}
 SHOW_BUDGET=${SHOW_BUDGET:-60}
-MODES=${MODES:-clips}
+MODES=${MODES-clips}
 mkdir -p "$RES"
 LOG=$RES/log.txt
 T0=$(date +%s)
@@ -67,9 +67,11 @@ nvidia-smi dmon -s um -d 5 >"$RES/dmon_show.txt" 2>&1 &
 DMON=$!
 note "show runs: start (limit ${SHOW_S:-180} s each)"
 pids=()
+runs=$((2 * $(echo "$MODES" | tr ',' '\n' | grep -c .)))
+workers=$(($(nproc) / (runs > 0 ? runs : 1) - 1))  # the cores shared out between the runs at once
 for mode in ${MODES//,/ }; do for run in "$mode-scratch" "$mode-base"; do
     timeout --kill-after=10 "${SHOW_S:-180}" "$PY" bench/base.py --footage "$FOOTAGE" --show-budget "$SHOW_BUDGET" \
-        --run "$run" --out "$RES" >"$RES/show-$run.txt" 2>&1 &
+        --run "$run" --draw-workers "$((workers > 0 ? workers : 0))" --out "$RES" >"$RES/show-$run.txt" 2>&1 &
     pids+=($!)
 done; done
 wait_status=0

@@ -20,16 +20,20 @@ Guarantees:
 - `state` is the generator's state before the seed of the first batch not handed out: what a checkpoint saves
   (the same form as BatchSource's), so a run resumed from it draws that batch again and goes on as it would
   have;
-- an error while drawing is raised by the `next()` that would have returned that batch;
+- an error while drawing is raised by the `next()` that would have returned that batch, as the draw raised it
+  (its type and attributes: the job's one-line error and the clip it names survive); `state` then stays
+  before that batch;
 - `draw` runs in forked processes: it must make CPU tensors and not touch the GPU;
-- `close()` stops the workers; batches drawn ahead are dropped.
+- `close()` stops the workers at once; batches drawn ahead are dropped.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -61,14 +65,29 @@ class _Seeds(Sampler[int]):
             yield seed
 
 
-class _Drawn(Dataset[Batch]):
-    """The batch of a seed."""
+@dataclass(frozen=True)
+class _Failed:
+    """A draw's error, sent back as the item: the loader would re-raise it rebuilt from its text (its type's
+    one-argument form, the worker's traceback in the message, other attributes lost)."""
+
+    error: BaseException
+
+
+class _Drawn(Dataset[Batch | _Failed]):
+    """The batch of a seed, or what went wrong drawing it."""
 
     def __init__(self, draw: Draw) -> None:
         self.draw = draw
 
-    def __getitem__(self, seed: int) -> Batch:
-        return self.draw(np.random.default_rng(seed))
+    def __getitem__(self, seed: int) -> Batch | _Failed:
+        try:
+            return self.draw(np.random.default_rng(seed))
+        except Exception as exc:
+            try:
+                pickle.dumps(exc)
+            except Exception:  # it must cross back to the training process: its type and text, then
+                return _Failed(RuntimeError(f"{type(exc).__name__}: {exc}"))
+            return _Failed(exc)
 
 
 def _one_thread(_worker: int) -> None:
@@ -101,17 +120,22 @@ class WorkerBatches:
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
-            self._batches: Iterator[Batch] | None = iter(loader)
+            self._batches: Iterator[Batch | _Failed] | None = iter(loader)
         finally:
             cv2.setNumThreads(threads)
 
     def next(self) -> Batch:
-        """The next batch, on the training device."""
+        """The next batch, on the training device (a draw's error is raised here, as the worker raised it)."""
         if self._batches is None:
             raise RuntimeError("the batch workers are closed")
-        batch = next(self._batches)
-        self._state = self._seeds.after.popleft()  # the generator's state before the next batch's seed
-        return {k: v.to(self._device, non_blocking=True) for k, v in batch.items()}
+        try:
+            item = next(self._batches)
+        finally:
+            after = self._seeds.after.popleft()  # the generator's state before the next batch's seed
+        if isinstance(item, _Failed):
+            raise item.error  # `state` stays before the batch that failed
+        self._state = after
+        return {k: v.to(self._device, non_blocking=True) for k, v in item.items()}
 
     @property
     def state(self) -> dict[str, Any]:
@@ -119,8 +143,12 @@ class WorkerBatches:
         return dict(self._state)
 
     def close(self) -> None:
-        """Stop the workers (the loader's iterator shuts them down when it goes)."""
-        self._batches = None
+        """Stop the workers now: the loader's iterator would only when it is freed, which a traceback holding
+        it can put off."""
+        batches, self._batches = self._batches, None
+        shutdown = getattr(batches, "_shutdown_workers", None)  # what the iterator's own __del__ calls
+        if shutdown is not None:
+            shutdown()
 
     def __enter__(self) -> WorkerBatches:
         return self

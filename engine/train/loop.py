@@ -560,9 +560,9 @@ def _drawer(run: _Run, name: str, head: Head, gate: Gate | None, device: torch.d
 
 def _draw_workers(run: _Run) -> int:
     """Worker processes drawing batches (engine.train.draw_workers): `cfg.draw_workers`, or by default on a
-    GPU one per CPU core of this rank's share of the machine less one, up to MAX_DRAW_WORKERS (a GPU step is
-    shorter than one thread's draw); none on a CPU, whose cores the step itself uses, or where processes
-    cannot be forked."""
+    GPU one per CPU core this process may use (its affinity; this rank's share of them) less one, up to
+    MAX_DRAW_WORKERS (a GPU step is shorter than one thread's draw); none on a CPU, whose cores the step
+    itself uses, or where processes cannot be forked."""
     if not fork_available():
         return 0
     if run.cfg.draw_workers is not None:
@@ -570,7 +570,8 @@ def _draw_workers(run: _Run) -> int:
     if run.device.type != "cuda":
         return 0
     ranks_here = torch.cuda.device_count() if run.parallel is not None else 1
-    return max(0, min(MAX_DRAW_WORKERS, (os.cpu_count() or 1) // max(1, ranks_here) - 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(MAX_DRAW_WORKERS, cores // max(1, ranks_here) - 1))
 
 
 def _prefetching(run: _Run) -> int:

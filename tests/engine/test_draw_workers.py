@@ -3,6 +3,7 @@ resumes them, and a failed draw reaches the step that wanted that batch."""
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +52,39 @@ def test_the_saved_state_stands_before_the_next_batch_so_a_resumed_run_draws_it_
     assert all(np.array_equal(a, b) for a, b in zip(again, straight[4:], strict=True))
 
 
-def test_an_error_while_drawing_is_raised_by_the_step_that_wanted_that_batch() -> None:
+class ClipUnreadable(Exception):
+    def __init__(self, message: str, clip_id: str) -> None:
+        super().__init__(message, clip_id)
+        self.clip_id = clip_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def test_a_draws_error_is_raised_as_it_was_by_the_step_that_wanted_that_batch_and_the_workers_stop() -> None:
     bad = np.random.default_rng(seeds(np.random.default_rng(0), 2)[1]).random()
 
     def failing(rng: np.random.Generator) -> dict[str, torch.Tensor]:
         value = rng.random()
         if value == bad:
-            raise ValueError("clip 7 is unreadable")
+            raise ClipUnreadable("clip 7 is unreadable", "clip-7")
         return {"x": torch.tensor([value])}
 
-    with WorkerBatches(failing, np.random.default_rng(0), 2, CPU) as source:
+    others = set(multiprocessing.active_children())  # any that another test left
+    source = WorkerBatches(failing, np.random.default_rng(0), 2, CPU)
+    before = source.state
+    source.next()
+    after_first = source.state
+    assert after_first != before
+    with pytest.raises(ClipUnreadable) as info:
         source.next()
-        with pytest.raises(ValueError, match="clip 7 is unreadable"):
-            source.next()
+    assert (
+        str(info.value) == "clip 7 is unreadable" and info.value.clip_id == "clip-7"
+    )  # not the worker's text
+    assert source.state == after_first  # a checkpoint now would draw the failed batch again
+    assert set(multiprocessing.active_children()) - others
+    source.close()  # the error's traceback still holds the source: the workers stop all the same
+    assert not set(multiprocessing.active_children()) - others
 
 
 def _clips() -> list[TrainClip]:
