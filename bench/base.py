@@ -125,7 +125,7 @@ def base_clips(clips: list[TrainClip], args: argparse.Namespace) -> tuple[list[T
     return out, sorted(held)
 
 
-def precision(args: argparse.Namespace) -> dict[str, Any]:
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     """TrainSettings' cpu_bf16 from --cpu-bf16 and draw_workers from --draw-workers, or nothing (each run's own
     default) for the one not given."""
     out: dict[str, Any] = {"cpu_bf16": args.cpu_bf16} if args.cpu_bf16 else {}
@@ -149,7 +149,7 @@ def run_show(
         holdout_mode=mode,  # type: ignore[arg-type]
         checkpoint_seconds=300,
         score_every_clip=True,  # the whole budget trains; both runs of a protocol score the same frames
-        **precision(args),
+        **run_settings(args),
     )
     t0 = time.time()
     result = train(
@@ -380,7 +380,7 @@ def main() -> None:
             cache_dir=args.out / "cache",
             show="bench-base",
             checkpoint_seconds=300,
-            **precision(args),
+            **run_settings(args),
         )
     )
     t0 = time.time()

@@ -50,11 +50,11 @@ def worker(outdir: str, tag: str, **kwargs: Any) -> dict[str, Any]:
         return out
 
     def timed_step(
-        head: Any, net: Any, opt: Any, scaler: Any, batch: Any, device: Any, dtype: Any = None
+        objective: Any, opt: Any, scaler: Any, batch: Any, device: Any, dtype: Any = None
     ) -> float:
         t = [(wall(), cpu())]
         with loop.train_autocast(device, dtype):
-            loss = loop.training_loss(head, net, batch)
+            loss = objective(batch)
         t.append((wall(), cpu()))
         opt.zero_grad(set_to_none=True)
         loss.backward()

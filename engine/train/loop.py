@@ -477,22 +477,26 @@ def _fit_head(run: _Run, name: str, head: Head, rng: np.random.Generator, budget
     several_cpus = run.parallel is not None and run.parallel.world > 1 and run.device.type == "cpu"
     gate = Gate() if several_cpus else None
     with channels_last(run.model.net(name)) as net:
+        objective: torch.nn.Module = HeadLoss(head, net)
         if run.parallel is not None:  # gradients averaged over the ranks in backward
-            net = run.parallel.wrap(head, net, run.device, waiting=gate.open if gate is not None else None)
+            objective = run.parallel.wrap(
+                objective, run.device, waiting=gate.open if gate is not None else None
+            )
             run.agreed = None  # the head's first step is agreed
-        return _steps(run, name, head, net, rng, budget, gate)
+        return _steps(run, name, head, objective, rng, budget, gate)
 
 
 def _steps(
     run: _Run,
     name: str,
     head: Head,
-    net: torch.nn.Module,
+    objective: torch.nn.Module,
     rng: np.random.Generator,
     budget: float,
     gate: Gate | None = None,
 ) -> bool:
-    """_fit_head's loop: a step at a time (its batch drawn by a BatchSource) until the head is done or stopped."""
+    """_fit_head's loop: a step at a time (its batch drawn by a BatchSource or WorkerBatches, its loss by
+    `objective`: HeadLoss, or it in DDP) until the head is done or stopped."""
     cfg, prog, opt = run.cfg, run.state.progress[name], run.optims[name]
     peak = cfg.learning_rate * (cfg.warm_learning_rates.get(name, 1.0) if name in run.warm else 1.0)
     dtype = training_dtype(run.device, cpu_bf16_for(head, cfg.cpu_bf16))
@@ -509,7 +513,7 @@ def _steps(
             if fraction is None or stopped:
                 break
             _set_lr(opt, peak * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
-            running.append(_step(head, net, opt, scaler, batches.next(), run.device, dtype))
+            running.append(_step(objective, opt, scaler, batches.next(), run.device, dtype))
             if average is not None:
                 average.update_parameters(run.model.net(name))
             prog.step += 1
@@ -591,18 +595,25 @@ def _progress_fraction(step: int, elapsed: float, max_steps: int | None, budget:
     return None if elapsed >= budget else elapsed / budget
 
 
-def training_loss(head: Head, net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The loss of a step: `net` called with the batch when it is a data-parallel run's wrapped HeadLoss
-    (engine.train.parallel), else `head.loss` on the net."""
-    if isinstance(net, torch.nn.parallel.DistributedDataParallel):
-        loss: torch.Tensor = net(batch)
-        return loss
-    return head.loss(net, batch)
+class HeadLoss(torch.nn.Module):
+    """A head's training loss as a module around its net: what a step calls with its batch, and what a
+    data-parallel run wraps in DDP (engine.train.parallel). DDP sees only the parameters used inside its
+    forward, and a head's loss may use parts its net's forward does not reach (regrade's no-reference part):
+    with DDP around the net alone, regrade's loss saw the wrapper instead of its RegradeNet and left that part
+    untrained (and using it outside DDP's forward is refused: "marked ready twice"). Here the whole loss runs
+    inside the forward, on the plain net."""
+
+    def __init__(self, head: Head, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.head = head
+        self.net = net
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head.loss(self.net, batch)
 
 
 def _step(
-    head: Head,
-    net: torch.nn.Module,
+    objective: torch.nn.Module,
     opt: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None,
     batch: dict[str, torch.Tensor],
@@ -610,9 +621,9 @@ def _step(
     dtype: torch.dtype | None = None,
 ) -> float:
     """One optimiser step on `batch` under `dtype`'s autocast (engine.train.precision; None: float32), with
-    `scaler` for float16; the loss before it."""
+    `scaler` for float16; the loss (`objective(batch)`) before it."""
     with train_autocast(device, dtype):
-        loss = training_loss(head, net, batch)
+        loss: torch.Tensor = objective(batch)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()

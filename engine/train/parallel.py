@@ -53,26 +53,8 @@ import torch
 import torch.distributed as dist
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
-from engine.heads import Head
-
 STOP_FILE = "stop"  # in the version folder: rank 0 stops at its next step when it appears
 SYNC_EVERY = 5  # steps between rank 0's decisions (how far through the head, whether to stop)
-
-
-class HeadLoss(torch.nn.Module):
-    """A head's training loss as a module around its net: what a data-parallel run wraps. DDP sees only the
-    parameters used inside its forward, and a head's loss may use parts its net's forward does not reach
-    (regrade's no-reference part): wrapped around the net alone, those got their gradients outside DDP, which
-    it refuses ("marked ready twice"), and regrade's loss, which saw a DDP wrapper instead of its RegradeNet,
-    left the part untrained. Here the whole loss runs inside the forward, on the plain net."""
-
-    def __init__(self, head: Head, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.head = head
-        self.net = net
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head.loss(self.net, batch)
 
 
 @dataclass(frozen=True)
@@ -121,20 +103,17 @@ class DataParallel:
         return np.random.default_rng([seed, head_index, self.rank, step])
 
     def wrap(
-        self,
-        head: Head,
-        net: torch.nn.Module,
-        device: torch.device,
-        waiting: Callable[[], None] | None = None,
+        self, objective: torch.nn.Module, device: torch.device, waiting: Callable[[], None] | None = None
     ) -> torch.nn.Module:
-        """`head`'s training loss on `net` (HeadLoss) in DistributedDataParallel: calling it with a batch gives
-        the loss. `net`'s parameters are shared, so optimisers and checkpoints see the same tensors. `waiting()`
-        is called when this rank's last gradient bucket goes to the all-reduce: from then until the step ends
-        the rank only waits for the others (engine.train.batches draws then)."""
+        """`objective` (a head's whole training loss as a module: engine.train.loop.HeadLoss, so every parameter
+        the loss uses is used inside DDP's forward) in DistributedDataParallel. Its parameters are shared, so
+        optimisers and checkpoints see the same tensors. `waiting()` is called when this rank's last gradient
+        bucket goes to the all-reduce: from then until the step ends the rank only waits for the others
+        (engine.train.batches draws then)."""
         ids = [device] if device.type == "cuda" else None
         # gradients are views into DDP's all-reduce buckets: no copy in and out of them every step
         ddp = torch.nn.parallel.DistributedDataParallel(
-            HeadLoss(head, net), device_ids=ids, find_unused_parameters=True, gradient_as_bucket_view=True
+            objective, device_ids=ids, find_unused_parameters=True, gradient_as_bucket_view=True
         )
         if waiting is not None:
             ddp.register_comm_hook(waiting, _allreduce_then_wait)

@@ -69,9 +69,11 @@ class TrainSettings(BaseModel):
     draw_workers: int | None = Field(
         None,
         ge=0,
-        description="Worker processes that draw training batches (engine.train.draw_workers: forked, the same "
-        "batches whatever their number, not those of none). Default: on a GPU, one per CPU core less one (up to "
-        "12), since one thread's draws bound a GPU step; none on a CPU, whose cores the step uses.",
+        description="Worker processes that draw training batches (engine.train.draw_workers: forked; one seed a "
+        "batch in step order, so a run repeats with the same number, and heads that keep no example pool draw the "
+        "same batches whatever the number; not the batches of none). Default: on a GPU, one per CPU core it may "
+        "use less one (up to 12), since one thread's draws bound a GPU step; none on a CPU, whose cores the step "
+        "uses.",
     )
     prefetch: int | None = Field(
         None,

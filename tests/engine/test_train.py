@@ -157,9 +157,9 @@ def _record_steps(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, torch.Tenso
     snapshots: list[dict[str, torch.Tensor]] = []
     step = loop._step
 
-    def record(head: object, net: torch.nn.Module, *args: object, **kw: object) -> float:
-        loss = step(head, net, *args, **kw)  # type: ignore[arg-type]
-        snapshots.append({k: v.detach().clone().contiguous() for k, v in net.named_parameters()})
+    def record(objective: loop.HeadLoss, *args: object, **kw: object) -> float:
+        loss = step(objective, *args, **kw)  # type: ignore[arg-type]
+        snapshots.append({k: v.detach().clone().contiguous() for k, v in objective.net.named_parameters()})
         return loss
 
     monkeypatch.setattr(loop, "_step", record)
