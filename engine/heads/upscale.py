@@ -28,13 +28,15 @@ Each training crop is the more textured of two random ones (`draws`, base.textur
 an upscaler little. In 1,200 CPU-second studies the averaged net scored +3.56, +3.54 and +3.37 dB over the best
 of Lanczos/bicubic on the held-out clips (+3.35 to +3.39 without), +0.71 on two left-out training clips (+0.68,
 +0.69 without) (docs/benchmarks.md, "Upscale: training crops drawn for texture").
-SOFT_SOURCES of the training crops are softened first (a Gaussian of sigma SOFT_SIGMA output pixels), then
-box-downscaled as every crop is: footage differs in how soft its optics and codec leave each pixel, and a net
-that saw only the corpus's sources added detail that softer unseen clips never had (the best share of its
-correction on the protocol's unseen shots was 0.77-0.91, on its training clips and the `tails` frames 1.0). On
-the protocol's unseen clips (docs/benchmarks.md, "Upscale: softened sources") a base trained so scored +2.76 dB
-over the best of Lanczos/bicubic (+2.59 without), its show version +2.84 (+2.70 to +2.79), a show run from
-scratch +2.69 and +2.70 (+2.37); in `tails` it cost 0.05 to 0.10 (+3.90 from the base).
+SOFT_SOURCES of the training crops (every one) are softened first (a Gaussian of sigma SOFT_SIGMA output
+pixels), then box-downscaled as every crop is. No source is a perfect image: optics, codecs and a render's
+filtering soften each pixel by different amounts. A net that saw only the corpus's sources added detail
+that softer unseen clips never had. Its best share of the correction on the protocol's unseen shots was
+0.77-0.91; on its training clips and the `tails` frames it was 1.0.
+On the protocol's unseen clips (docs/benchmarks.md, "Upscale: every source softened"), the base's net scored
++2.94 dB over the best of Lanczos/bicubic. With half the crops softened it scored +2.76, with none +2.59.
+Its show versions scored +3.16 and +3.18 (half softened: +2.84), from scratch +2.92. In `tails` the show
+version scored +3.78 (half: +3.90, none: +3.99).
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
 first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x
@@ -112,7 +114,7 @@ BEST_ENSEMBLE = 4  # orientations with `quality=best`: 4x the net's time
 # half turn comes second: of the pairs with the frame itself, it gained the most (docs/benchmarks.md)
 ORIENTATIONS = ((0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True))
 ENSEMBLES = (1, 2, 4, 8)
-SOFT_SOURCES = 0.5  # share of training crops softened first (module docstring)
+SOFT_SOURCES = 1.0  # share of training crops softened first (module docstring)
 SOFT_SIGMA = (0.3, 1.0)  # their Gaussian blur's sigma, drawn evenly in this range, output pixels
 ADAPT_STEPS = (
     0  # new versions' fine-tuning steps on the shot in fixes (`adapt` config key and parameter): off
