@@ -36,7 +36,8 @@ that softer unseen clips never had. Its best share of the correction on the prot
 On the protocol's unseen clips (docs/benchmarks.md, "Upscale: every source softened"), the base's net scored
 +2.94 dB over the best of Lanczos/bicubic. With half the crops softened it scored +2.76, with none +2.59.
 Its show versions scored +3.16 and +3.18 (half softened: +2.84), from scratch +2.92. In `tails` the show
-version scored +3.78 (half: +3.90, none: +3.99).
+version scored +3.78 (half: +3.90, none: +3.99). On a second split (dog and caminandes held out) softening
+every crop cost 0.05 (+0.81 against +0.86), all of it on the sharp cartoon: a small net gain, not a clear one.
 Fixes on CPU run the net in int8 where it holds quality (`int8`, default on; upscale_fast.py: calibrated
 and checked against PyTorch on the shot's first frame, within 0.1 dB, else the float net with a log line;
 first and last convolutions float; symmetric activations first, a plain int8 chain in OpenVINO, about 2x
