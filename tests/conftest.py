@@ -42,6 +42,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before pytest-xdist's own; optional: xdist may be off
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` with a scheduler that a crashed worker cannot hang (tests/parallel_run.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.parallel_run import CrashSafeLoadGroupScheduling
+
+    return CrashSafeLoadGroupScheduling(config, log)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller of a parallel run names each failure as it comes in (tests/parallel_run.py)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.parallel_run import FailuresAsTheyCome
+
+        config.pluginmanager.register(FailuresAsTheyCome(config), "failures-as-they-come")
+
+
 def _suffix_group(item: pytest.Item) -> None:
     """Put the group in the test's id ("path::test@group"), which is what xdist's loadgroup scheduler reads.
     pytest-xdist does it by setting `item._nodeid`, which pytest 9.2 no longer reads (the id lives in

@@ -1,0 +1,58 @@
+"""What the suite's parallel run (`make test`: pytest-xdist, `--dist loadgroup`) adds to pytest-xdist.
+
+1. A worker crash cannot hang the run. pytest-xdist 3.8's LoadScopeScheduling.remove_node puts every work unit
+   of a crashed worker back in the queue, the ones it had finished included, and the crashed test with them.
+   A replacement worker handed a finished unit is sent no test, so nothing it runs ever asks the scheduler for
+   more work; once the other workers have drained their own, every worker waits and the run never ends (CI
+   stops it at its time limit, with no report). Here a crashed worker's units go back only while they hold
+   tests that did not run, and the test that was running is not run again: xdist reports it as failed
+   ("worker crashed while running"), as its other schedulers do.
+2. A failure is named the moment it comes in, one line each (`FAILED id (worker): last line of the error`),
+   not only in the summary at the end: a run cut short still says what failed. pytest-instafail does this
+   with whole tracebacks, which would push the names out of the last screen of a CI log.
+"""
+
+from __future__ import annotations
+
+import pytest
+from xdist.scheduler import LoadGroupScheduling
+from xdist.workermanage import WorkerController
+
+FAILURE_LINE_CHARS = 300
+
+
+class CrashSafeLoadGroupScheduling(LoadGroupScheduling):
+    """LoadGroupScheduling whose crashed worker leaves only its unrun tests to the others."""
+
+    def remove_node(self, node: WorkerController) -> str | None:
+        workload = self.assigned_work.pop(node)
+        if not self._pending_of(workload):
+            return None
+        crashed = next(nodeid for unit in workload.values() for nodeid, done in unit.items() if not done)
+        for scope, unit in workload.items():
+            if crashed in unit:
+                unit[crashed] = True
+            if not all(unit.values()):
+                self.workqueue[scope] = unit
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashed
+
+
+class FailuresAsTheyCome:
+    """Writes one line for each failed test report as the controller receives it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if not report.failed or terminal is None:
+            return
+        lines = [line for line in report.longreprtext.splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else ""
+        worker = getattr(report, "node", None)
+        where = getattr(worker, "gateway", None)
+        name = f"{report.nodeid} ({report.when}{', ' + where.id if where is not None else ''})"
+        terminal.write_line("")  # the progress line may not have ended
+        terminal.write_line(f"FAILED {name}: {last}"[:FAILURE_LINE_CHARS])
