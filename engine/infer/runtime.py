@@ -29,7 +29,7 @@ net, so a new net where a freed one was (same address, same counters: the upscal
 fine-tuned copies) is never taken for it.
 Device: `device` (environment `RUSHES_INFER_DEVICE`: cpu, cuda or auto) is where fixes load their nets.
 Threads: `threads` (environment `RUSHES_INFER_THREADS`) or, by default, for PyTorch and OpenCV the cores
-the machine's 1-minute load leaves free (os.cpu_count() - os.getloadavg()[0], at least 1): on
+the machine's 1-minute load leaves free (engine.cores.free_cores: at least 1, at most this process's cores): on
 oversubscribed cores, fewer OpenMP threads run faster (a preempted thread stalls every other thread at
 each layer); the compiled runtimes take every core (runtime_threads: measured faster at any load).
 """
@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.cores import free_cores, usable_cores
 from engine.infer.quantize import FLOAT_CONVS, SCHEMES
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,8 @@ def choose_threads(cpu_count: int | None = None, load: float | None = None) -> i
     """Compute threads for inference: the configured number, else the cores the 1-minute load leaves."""
     if _settings.threads:
         return _settings.threads
-    cores = cpu_count or os.cpu_count() or 1
     busy = os.getloadavg()[0] if load is None else load
-    return max(1, min(cores, math.floor(cores - busy + 0.5)))
+    return free_cores(busy, machine=cpu_count, usable=cpu_count)
 
 
 def runtime_threads() -> int:
@@ -184,7 +184,7 @@ def runtime_threads() -> int:
     whatever the load. Its pool does not stall on a preempted thread as PyTorch's OpenMP barriers do, and
     the scheduler shares busy cores per thread: at a load of 15-23 on 2 cores, a 1080p denoise frame took
     5.4-12.8 s on 2 threads against 10.4-21.5 s on 1 (OpenCV NL-means, 2 threads: 12.9-15.8 s)."""
-    return _settings.threads or os.cpu_count() or 1
+    return _settings.threads or usable_cores()
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from engine.baselines.scores import OPTION as BASELINE_SCORES
 from engine.baselines.scores import BaselineScores
+from engine.cores import usable_cores
 from engine.heads import Head, get_head, head_names
 from engine.model.manifest import Manifest, code_version
 from engine.model.promotion import Promotion, decide, promotable
@@ -574,7 +574,7 @@ def _draw_workers(run: _Run) -> int:
     if run.device.type != "cuda":
         return 0
     ranks_here = torch.cuda.device_count() if run.parallel is not None else 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     return max(0, min(MAX_DRAW_WORKERS, cores // max(1, ranks_here) - 1))
 
 

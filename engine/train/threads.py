@@ -2,7 +2,8 @@
 
 On cores that other processes already keep busy, more threads than free cores make every step wait on
 the slowest thread (one thread ran 15x more steps than two on two oversubscribed cores: docs/benchmarks.md).
-`threads_for_load` gives the cores the 1-minute load average leaves free, at least one; `ThreadGovernor`
+`threads_for_load` gives the cores the 1-minute load average leaves free, at least one, never more than the
+process may run on (engine.cores); `ThreadGovernor`
 re-reads the load every `every_s` seconds during a run and moves torch's thread count when it changed.
 
 `use_cpu_threads(n)` holds a whole training process to n threads: torch's intra-op pool, its inter-op pool
@@ -22,12 +23,14 @@ from collections.abc import Callable
 import cv2
 import torch
 
+from engine.cores import free_cores
+
 
 def threads_for_load(cores: int | None = None, load: float | None = None) -> int:
-    """Free cores given the load average (ours excluded by the caller when it knows it), at least 1."""
-    n = cores if cores is not None else (os.cpu_count() or 1)
+    """Free cores given the load average (ours excluded by the caller when it knows it), at least 1, at most
+    the cores this process may use (engine.cores). `cores` stands for a machine of that many, all usable."""
     busy = load if load is not None else os.getloadavg()[0]
-    return max(1, min(n, int(n - busy + 0.5)))
+    return free_cores(busy, machine=cores, usable=cores)
 
 
 class ThreadGovernor:
@@ -41,7 +44,7 @@ class ThreadGovernor:
         cores: int | None = None,
     ) -> None:
         self.every_s, self.clock, self.load = every_s, clock, load
-        self.cores = cores if cores is not None else (os.cpu_count() or 1)
+        self.cores = cores
         self.threads = threads_for_load(self.cores, self.load())
         torch.set_num_threads(self.threads)
         self._last = self.clock()
