@@ -29,8 +29,8 @@ def _quiet_start() -> None:
     """No cyclic garbage collection while the command's modules load: each import makes thousands of objects,
     and the collector, run every 700 of them, walks all that were made before (an eighth of the CPU time of
     `rushes status`). Reference counting still frees what is dropped. The collector comes back after
-    START_UP_S, so a long command (the daemon, a training, a server) runs with it as usual; nothing in Rushes
-    forks without exec, so no child is left without one."""
+    START_UP_S, so a long command (the daemon, a training, a server) runs with it as usual. The one child
+    forked without exec, a GPU training's batch-drawing worker, turns it on itself (engine.train.draw_workers)."""
     gc.disable()
     timer = threading.Timer(START_UP_S, gc.enable)
     timer.daemon = True

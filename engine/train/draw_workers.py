@@ -29,6 +29,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import pickle
 from collections import deque
@@ -92,8 +93,11 @@ class _Drawn(Dataset[Batch | _Failed]):
 
 def _one_thread(_worker: int) -> None:
     """A worker draws on one torch thread: the workers together take the cores. (OpenCV's threads are set
-    before the fork, in WorkerBatches: cv2.setNumThreads in a forked child hangs once the parent has used them.)"""
+    before the fork, in WorkerBatches: cv2.setNumThreads in a forked child hangs once the parent has used them.)
+    Its cyclic garbage collector runs, whatever the parent's was doing when it forked (the command line turns it
+    off while it starts: daemon.cli.main)."""
     torch.set_num_threads(1)
+    gc.enable()
 
 
 class WorkerBatches:
