@@ -70,9 +70,11 @@ def test_sigterm_during_a_fix_leaves_neither_the_movie_nor_its_temp_file(tmp_pat
             str(output),
         ],
         env={**env, "RUSHES_HOME": str(home)},
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # as a shell runs a job: nothing it signals reaches the test's own process
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and fix.poll() is None:
