@@ -151,8 +151,8 @@ class ZouServer:
             "--graceful-timeout",
             "3",
             # gunicorn closes a connection idle for 2 s by default. A client whose next request on it crosses
-            # the close gets "Connection aborted" (a kitsu test, under load; reproduced against gunicorn alone
-            # in 1 of about 100 requests idle 2-3 s on a loaded box). Deployed zou sits behind nginx, which
+            # the close gets "Connection aborted" (a kitsu test, under load; seen against gunicorn alone once
+            # in about 200 requests idle 2-3 s on a loaded box). Deployed zou sits behind nginx, which
             # keeps idle connections 75 s; here longer than any pause between the zou tests.
             "--keep-alive",
             "300",
