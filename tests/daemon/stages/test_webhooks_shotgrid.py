@@ -6,6 +6,7 @@ arrives by webhook, by the event-log poller, or both. Forged deliveries are refu
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,12 @@ class World:
             return sorted(j.key for j in job_repo.list_jobs(s, kind="fix", limit=None))
 
 
-def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait for `condition` (deliveries run on the server's thread), or fail after `timeout` seconds."""
+def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait for `condition` (deliveries run on the server's thread), or fail after `timeout` seconds: room for
+    a loaded machine (15 s was not enough with two busy loops on the suite's two cores)."""
     pause = threading.Event()
-    for _ in range(int(timeout / 0.02)):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if condition():
             return
         pause.wait(0.02)
