@@ -51,7 +51,16 @@ def test_a_worker_killed_mid_group_fails_its_test_at_once_and_the_rest_of_the_gr
     ]
     # xdist's own scheduler hands the replacement worker test_a's finished group and waits forever: the limit
     # turns that hang into this test's failure.
-    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,  # the inner run's workers and their crash stay out of this worker's group
+    )
     out = run.stdout
     assert run.returncode == 1, out
     assert "1 failed, 3 passed" in out, out
