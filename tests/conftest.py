@@ -52,9 +52,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return CrashSafeLoadGroupScheduling(config, log)  # type: ignore[arg-type]
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's faulthandler plugin, which points it at descriptor 2
 def pytest_configure(config: pytest.Config) -> None:
-    """The controller of a parallel run names each failure as it comes in (tests/parallel_run.py)."""
-    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+    """The controller of a parallel run names each failure as it comes in, and each worker keeps its fatal-signal
+    stacks in a file of its own for it (tests/parallel_run.py)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        from tests.parallel_run import write_faults_to_file
+
+        write_faults_to_file(str(workerinput["workerid"]))
+    elif getattr(config.option, "numprocesses", None):
         from tests.parallel_run import FailuresAsTheyCome
 
         config.pluginmanager.register(FailuresAsTheyCome(config), "failures-as-they-come")

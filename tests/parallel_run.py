@@ -10,15 +10,41 @@
 2. A failure is named the moment it comes in, one line each (`FAILED id (worker): last line of the error`),
    not only in the summary at the end: a run cut short still says what failed. pytest-instafail does this
    with whole tracebacks, which would push the names out of the last screen of a CI log.
+3. A worker that dies of a fatal signal leaves its threads' Python stacks in a file of its own (`fault_file`),
+   which the line of its crashed test is followed by. pytest's own faulthandler writes them to file
+   descriptor 2, which code capturing native output (engine.media.native) may be pointing elsewhere at that
+   moment: workers have died in the suite with nothing on stderr.
 """
 
 from __future__ import annotations
+
+import faulthandler
+import os
+import tempfile
+from pathlib import Path
+from typing import IO
 
 import pytest
 from xdist.scheduler import LoadGroupScheduling
 from xdist.workermanage import WorkerController
 
 FAILURE_LINE_CHARS = 300
+FAULT_LINES = (
+    30  # the first lines of a crashed worker's fault file (the innermost frames first) follow its line
+)
+_fault_files: list[IO[str]] = []  # kept open for faulthandler
+
+
+def fault_file(controller_pid: int, worker: str) -> Path:
+    """Where worker `worker` of the run whose controller is `controller_pid` writes its fatal-signal stacks."""
+    return Path(tempfile.gettempdir()) / f"rushes-test-faults-{controller_pid}-{worker}.txt"
+
+
+def write_faults_to_file(worker: str) -> None:
+    """In a worker: fatal signals dump every thread's stack into its fault file (not to descriptor 2)."""
+    handle = fault_file(os.getppid(), worker).open("w")
+    _fault_files.append(handle)
+    faulthandler.enable(file=handle, all_threads=True)
 
 
 class CrashSafeLoadGroupScheduling(LoadGroupScheduling):
@@ -56,3 +82,16 @@ class FailuresAsTheyCome:
         name = f"{report.nodeid} ({report.when}{', ' + where.id if where is not None else ''})"
         terminal.write_line("")  # the progress line may not have ended
         terminal.write_line(f"FAILED {name}: {last}"[:FAILURE_LINE_CHARS])
+        if where is not None and "crashed while running" in last:
+            path = fault_file(os.getpid(), where.id)
+            text = path.read_text(errors="replace").strip() if path.exists() else ""
+            stacks = (
+                text.splitlines()[:FAULT_LINES] if text else ["(no fatal signal recorded: killed, or exited)"]
+            )
+            for line in stacks:
+                terminal.write_line(f"    {line}"[:FAILURE_LINE_CHARS])
+
+    @pytest.hookimpl(trylast=True)  # after xdist has stopped the workers
+    def pytest_sessionfinish(self) -> None:
+        for path in fault_file(os.getpid(), "x").parent.glob(fault_file(os.getpid(), "*").name):
+            path.unlink(missing_ok=True)

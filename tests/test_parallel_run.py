@@ -1,4 +1,5 @@
-"""A worker that dies mid-run fails its one test and the run still ends (tests/parallel_run.py)."""
+"""A worker that dies mid-run fails its one test, says where it died, and the run still ends
+(tests/parallel_run.py)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ TOY_SUITE = {
     "test_b.py": "def test_second():\n    pass\n",
     "test_c.py": textwrap.dedent(
         """\
-        import os, signal
+        import faulthandler
 
         def test_dies():
-            os.kill(os.getpid(), signal.SIGKILL)
+            faulthandler._sigsegv()  # a segmentation fault, as native code would have
 
         def test_after_the_crash():
             pass
@@ -66,7 +67,7 @@ def test_a_worker_killed_mid_group_fails_its_test_at_once_and_the_rest_of_the_gr
     assert "1 failed, 3 passed" in out, out
     live, _, summary = out.partition("short test summary info")
     named = [line for line in live.splitlines() if line.startswith("FAILED test_c.py::test_dies")]
-    assert len(named) == 1 and "crashed while running" in named[0], (
-        out
-    )  # named as it came, not only at the end
+    assert len(named) == 1 and "crashed while running" in named[0], out  # as it came, not only at the end
+    stack = live.partition(named[0])[2]
+    assert "Segmentation fault" in stack and 'test_c.py", line 4 in test_dies' in stack, out  # where it died
     assert "test_c.py::test_dies" in summary, out
