@@ -14,12 +14,17 @@
    which the line of its crashed test is followed by. pytest's own faulthandler writes them to file
    descriptor 2, which code capturing native output (engine.media.native) may be pointing elsewhere at that
    moment: workers have died in the suite with nothing on stderr.
+4. That line also says how the worker process ended (its exit status, or the signal that killed it) and how
+   many processes the kernel's OOM killer has killed since the run began: a SIGKILL with that count above
+   zero is memory, one without it came from a process.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import os
+import signal
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -38,6 +43,33 @@ _fault_files: list[IO[str]] = []  # kept open for faulthandler
 def fault_file(controller_pid: int, worker: str) -> Path:
     """Where worker `worker` of the run whose controller is `controller_pid` writes its fatal-signal stacks."""
     return Path(tempfile.gettempdir()) / f"rushes-test-faults-{controller_pid}-{worker}.txt"
+
+
+def oom_kills() -> int | None:
+    """How many processes the kernel's OOM killer has killed since boot (None where /proc/vmstat lacks it)."""
+    try:
+        lines = Path("/proc/vmstat").read_text().splitlines()
+    except OSError:
+        return None
+    counts = [int(line.split()[1]) for line in lines if line.startswith("oom_kill ")]
+    return counts[0] if counts else None
+
+
+def how_it_ended(node: WorkerController) -> str:
+    """How a crashed worker's process ended: its exit status, or the signal that killed it."""
+    popen = getattr(getattr(node.gateway, "_io", None), "popen", None)
+    if not isinstance(popen, subprocess.Popen):
+        return "how it ended is unknown (not a local process)"
+    try:
+        code = popen.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return "its process was still running 10 s after its connection closed"
+    if code < 0:
+        try:
+            return f"its process was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"its process was killed by signal {-code}"
+    return f"its process exited with status {code}"
 
 
 def write_faults_to_file(worker: str) -> None:
@@ -70,6 +102,7 @@ class FailuresAsTheyCome:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.oom_kills_before = oom_kills()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -77,12 +110,13 @@ class FailuresAsTheyCome:
             return
         lines = [line for line in report.longreprtext.splitlines() if line.strip()]
         last = lines[-1].strip() if lines else ""
-        worker = getattr(report, "node", None)
-        where = getattr(worker, "gateway", None)
+        node = getattr(report, "node", None)
+        where = getattr(node, "gateway", None)
         name = f"{report.nodeid} ({report.when}{', ' + where.id if where is not None else ''})"
         terminal.write_line("")  # the progress line may not have ended
         terminal.write_line(f"FAILED {name}: {last}"[:FAILURE_LINE_CHARS])
-        if where is not None and "crashed while running" in last:
+        if node is not None and where is not None and "crashed while running" in last:
+            terminal.write_line(f"    {how_it_ended(node)}; {self.oom_killed()}")
             path = fault_file(os.getpid(), where.id)
             text = path.read_text(errors="replace").strip() if path.exists() else ""
             stacks = (
@@ -90,6 +124,14 @@ class FailuresAsTheyCome:
             )
             for line in stacks:
                 terminal.write_line(f"    {line}"[:FAILURE_LINE_CHARS])
+
+    def oom_killed(self) -> str:
+        now = oom_kills()
+        if now is None or self.oom_kills_before is None:
+            return "the kernel does not count OOM kills here"
+        return (
+            f"the kernel's OOM killer has killed {now - self.oom_kills_before} processes since the run began"
+        )
 
     @pytest.hookimpl(trylast=True)  # after xdist has stopped the workers
     def pytest_sessionfinish(self) -> None:

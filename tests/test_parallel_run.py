@@ -70,4 +70,5 @@ def test_a_worker_killed_mid_group_fails_its_test_at_once_and_the_rest_of_the_gr
     assert len(named) == 1 and "crashed while running" in named[0], out  # as it came, not only at the end
     stack = live.partition(named[0])[2]
     assert "Segmentation fault" in stack and 'test_c.py", line 4 in test_dies' in stack, out  # where it died
+    assert "its process was killed by SIGSEGV; the kernel" in stack, out  # how it ended, and any OOM kills
     assert "test_c.py::test_dies" in summary, out
