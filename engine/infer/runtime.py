@@ -55,6 +55,7 @@ import torch
 
 from engine.cores import free_cores, usable_cores
 from engine.infer.quantize import FLOAT_CONVS, SCHEMES
+from engine.infer.signal_stack import kept_signal_stack
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,8 @@ def _openvino_model(onnx: bytes, threads: int) -> tuple[Any, Any, dict[str, Any]
 
 def _compile_openvino(onnx: bytes, threads: int) -> ArrayFn:
     core, model, config = _openvino_model(onnx, threads)
-    request = core.compile_model(model, "CPU", config).create_infer_request()
+    with kept_signal_stack():  # OpenVINO swaps in a signal stack it may unmap later (signal_stack.py)
+        request = core.compile_model(model, "CPU", config).create_infer_request()
 
     def run(x: np.ndarray) -> np.ndarray:
         # the output is the caller's own copy (share_outputs=False; the request reuses its buffer); the
@@ -313,7 +315,8 @@ class _StaticOpenVINO:
         if shape not in self.requests:
             model = self.model.clone()
             model.reshape(list(shape))
-            compiled = self.core.compile_model(model, "CPU", self.config)
+            with kept_signal_stack():
+                compiled = self.core.compile_model(model, "CPU", self.config)
             self.requests[shape] = (compiled.create_infer_request(), tuple(compiled.output(0).shape))
             while len(self.requests) > self.SHAPES_KEPT:
                 self.requests.popitem(last=False)
