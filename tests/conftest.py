@@ -64,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     elif getattr(config.option, "numprocesses", None):
         from tests.parallel_run import FailuresAsTheyCome
 
-        config.pluginmanager.register(FailuresAsTheyCome(config), FailuresAsTheyCome.NAME)
+        config.pluginmanager.register(FailuresAsTheyCome(config), "failures-as-they-come")
 
 
 def _suffix_group(item: pytest.Item) -> None:
