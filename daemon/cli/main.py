@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import sys
 import threading
@@ -38,6 +39,7 @@ def _quiet_start() -> None:
 
 
 def main() -> None:
+    faulthandler.enable()  # a crash in native code prints every thread's Python stack: what a bug report needs
     _quiet_start()
     _register()
     try:

@@ -7,12 +7,15 @@ The entry point "package.module:function" is imported here, never in the process
 job; the function is called with the spec's args as keyword arguments and returns a JSON object
 (None counts as {}; any other JSON value comes back as {"value": ...}); a function that raises
 NotRetryable gets an outcome with `retryable=False`. The outcome file is written
-atomically (temporary file, then rename), so a reader sees all of it or nothing.
+atomically (temporary file, then rename), so a reader sees all of it or nothing. A crash in native code
+(a segmentation fault in a runtime, say) writes every thread's Python stack to stderr, which is the job's
+log, before the worker dies of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
 import importlib
 import json
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", required=True, type=Path, help="Where to write the outcome JSON.")
     parser.add_argument("--parent-pid", type=int, help="Stop the job when this process is gone.")
     options = parser.parse_args(argv)
+    faulthandler.enable()  # a native crash leaves the job's Python stacks in its log
     try:
         spec = _read_spec(options.spec)
     except (OSError, InvalidJobSpec) as exc:

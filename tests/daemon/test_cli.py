@@ -437,3 +437,27 @@ def test_tracker_check_with_a_wrong_key_marks_fail_and_exits_1(
         "(`rushes tracker setup` creates the missing fields and statuses it can)"
     )
     assert "wrong-key" not in result.stdout + result.stderr  # the key itself is never printed
+
+
+CRASHING_COMMAND = """
+import faulthandler, sys
+from daemon.cli.app import app
+
+@app.command("crash-now")
+def crash_now() -> None:
+    faulthandler._sigsegv()  # as a crash in native code (a runtime, a codec) would
+
+sys.argv = ["rushes", "crash-now"]
+from daemon.cli.main import main
+main()
+"""
+
+
+def test_a_command_that_crashes_in_native_code_prints_where_before_it_dies(tmp_path: Path) -> None:
+    env = {**os.environ, "RUSHES_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.run(
+        [sys.executable, "-c", CRASHING_COMMAND], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == -11, run.stderr
+    assert "Fatal Python error: Segmentation fault" in run.stderr
+    assert "in crash_now" in run.stderr, run.stderr  # the frame it died in

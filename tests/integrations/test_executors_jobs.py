@@ -24,6 +24,12 @@ def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def segfault() -> None:
+    import faulthandler
+
+    faulthandler._sigsegv()  # as a crash in native code would
+
+
 def fail(message: str) -> None:
     print("about to fail")
     raise ValueError(message)

@@ -138,6 +138,17 @@ def test_a_job_killed_by_sigkill_reports_the_signal(executor: LocalExecutor) -> 
     assert "\n" not in outcome.error
 
 
+def test_a_job_that_crashes_in_native_code_leaves_its_python_stack_in_its_log(
+    executor: LocalExecutor,
+) -> None:
+    outcome = wait_for(executor, executor.submit(JobSpec(id="s", kind="fix", entry_point=f"{JOBS}:segfault")))
+    assert not outcome.ok and outcome.exit_code == -11
+    assert "worker died with signal 11 (SIGSEGV); see " in outcome.error
+    log = Path(outcome.error.rsplit("see ", 1)[1]).read_text()
+    assert "Fatal Python error: Segmentation fault" in log
+    assert 'test_executors_jobs.py", line' in log and "in segfault" in log  # where it died
+
+
 def test_timeout_kills_the_whole_process_group(tmp_path: Path, executor: LocalExecutor) -> None:
     pid_file = tmp_path / "child.pid"
     spec = JobSpec(
