@@ -4,6 +4,7 @@ next signal killed the process with SIGSEGV, no handler run)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -70,15 +71,20 @@ def test_signals_still_reach_a_process_whose_openvino_models_were_dropped_on_ano
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaltstack's stack_t is Linux's here")
 def test_a_call_that_swaps_the_signal_stack_leaves_the_thread_on_one_of_ours() -> None:
+    foreign = ctypes.create_string_buffer(16384)  # a library's stack, which it may free or unmap later
     before = signal_stack.current()
     assert before is not None
     with signal_stack.kept_signal_stack():
-        signal_stack.give_own_stack(8192)  # what a library's call would do to the thread
-        swapped = signal_stack.current()
+        stack = signal_stack._StackT(ctypes.addressof(foreign), 0, len(foreign))
+        assert (
+            signal_stack._LIBC is not None and signal_stack._LIBC.sigaltstack(ctypes.byref(stack), None) == 0
+        )
+        assert signal_stack.current() == signal_stack.AltStack(ctypes.addressof(foreign), len(foreign), True)
     after = signal_stack.current()
-    assert swapped is not None and after is not None
-    assert after.enabled and after.address not in (before.address, swapped.address)
-    assert after.size >= max(before.size, swapped.size, signal_stack.MIN_SIZE)
+    assert after is not None and after.enabled
+    assert not ctypes.addressof(foreign) <= after.address < ctypes.addressof(foreign) + len(foreign)
+    assert after.size >= max(before.size, len(foreign), signal_stack.MIN_SIZE)
+    del foreign  # what the library frees is no longer this thread's stack
     with signal_stack.kept_signal_stack():  # a call that leaves the stack alone changes nothing
         pass
     assert signal_stack.current() == after
