@@ -47,11 +47,7 @@ _owned: dict[int, ctypes.Array[ctypes.c_char]] = {}  # thread ident -> the stack
 _lock = threading.Lock()
 
 
-def _libc() -> ctypes.CDLL | None:
-    return ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-_LIBC = _libc()
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 def current() -> AltStack | None:
