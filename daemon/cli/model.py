@@ -120,10 +120,11 @@ def fix_cmd(
     ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
-    from daemon.cli.outputs import overwrites, terminate_cleanly, write_output
+    from daemon.cli.outputs import is_sequence, overwrites, terminate_cleanly, write_output
     from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
     from engine.heads import get_head
     from engine.media import probe
+    from engine.media.sequences import frameset_string
     from engine.model import ModelError
 
     if kind not in HEAD_ORDER:
@@ -145,25 +146,46 @@ def fix_cmd(
         except (NoModel, ModelError) as exc:
             raise fail(str(exc)) from None
         info = probe(input_)
-        total = info.frame_count * (factor or 1) - ((factor or 1) - 1)
         try:
             prepared = prepare(kind, params, input_, info)
             stream = fixed_frames(model, prepared, input_, info.first_frame)
+            numbers: list[int] = []
             with counted_progress() as bar:
-                task = bar.add_task(f"{kind} with {show} v{number}", total=total)
+                task = bar.add_task(f"{kind} with {show} v{number}", total=_output_frames(info, prepared))
 
                 def afters() -> Any:
-                    for _, _before, after in stream:
+                    for n, _before, after in stream:
                         bar.advance(task)
-                        yield after
+                        numbers.append(n)
+                        yield n, after
 
                 with terminate_cleanly():
-                    written = write_output(output, afters(), info.fps, info.first_frame, info.timecode)
+                    written = write_output(output, afters(), info.fps, info.timecode)
         except FixError as exc:
             raise fail(str(exc)) from None
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
+    if not is_sequence(output) and (holes := _holes(numbers)):
+        out.print(
+            f"The input lacks frames {frameset_string(holes)}, so the movie runs {len(holes)} frame(s) short "
+            "from there on: rebuild them first (--kind interpolate --frames auto) or write a sequence.",
+            highlight=False,
+        )
+
+
+def _output_frames(info: Any, prepared: Any) -> int:
+    """How many frames the fix writes: an interpolate fix also makes the frames the source lacks."""
+    if prepared.kind != "interpolate":
+        return int(info.frame_count)
+    span = len(info.frame_range)
+    return span * prepared.factor - (prepared.factor - 1)
+
+
+def _holes(numbers: list[int]) -> list[int]:
+    """The frame numbers missing between the first and the last of ascending `numbers`."""
+    have = set(numbers)
+    return [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
 
 
 def _unread_option(kind: str, key: str) -> str:

@@ -2,9 +2,10 @@
 
 - `overwrites(input, output)`: the output is the source file itself, or the same sequence's frames under
   any spelling (`####`, `%04d`, one member frame); the command refuses it before reading anything.
-- `write_output`: a movie goes through MovieWriter (a hidden temp file renamed into place at the end); a
-  sequence is written into a hidden folder beside its destination and its frames moved into place only
-  once every frame is written, so a failed fix leaves no frames behind.
+- `write_output`: numbered frames in. A movie goes through MovieWriter (a hidden temp file renamed into place
+  at the end), its frames one after another; a sequence keeps each frame's number (a source with holes keeps
+  them) and is written into a hidden folder beside its destination, its frames moved into place only once
+  every frame is written, so a failed fix leaves no frames behind.
 - `terminate_cleanly()`: while it is active SIGTERM raises SystemExit(143) in the main thread, so the temp
   file or folder is removed on the way out as on any error. SIGKILL cannot be caught: it may leave a hidden
   `.NAME.HOST-PID-TOKEN.tmp` file or folder (ingest ignores both), never a half-written output; the next
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
-from engine.media import MediaError, MovieWriter, parse_sequence, write_sequence
+from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
 from engine.media.files import prepare_output, temp_name
 from engine.media.sequences import is_image_path, is_pattern
 
@@ -61,16 +62,14 @@ def terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def write_output(
-    output: str, frames: Iterable[Any], fps: Fraction, first_frame: int, timecode: str | None
-) -> int:
-    """Write fixed frames to a movie or a sequence, whole or not at all; returns the number written."""
+def write_output(output: str, frames: Iterable[tuple[int, Any]], fps: Fraction, timecode: str | None) -> int:
+    """Write fixed (number, frame) pairs to a movie or a sequence, whole or not at all; returns how many."""
     if is_sequence(output):
-        return _write_sequence_whole(output, frames, first_frame, fps)
-    return _write_movie(Path(output), frames, fps, timecode)
+        return _write_sequence_whole(output, frames, fps)
+    return _write_movie(Path(output), (frame for _, frame in frames), fps, timecode)
 
 
-def _write_sequence_whole(output: str, frames: Iterable[Any], first_frame: int, fps: Fraction) -> int:
+def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: Fraction) -> int:
     spec = parse_sequence(output)
     try:
         spec.directory.mkdir(parents=True, exist_ok=True)
@@ -81,7 +80,7 @@ def _write_sequence_whole(output: str, frames: Iterable[Any], first_frame: int, 
     staging = temp_name(prepare_output(spec.directory / (spec.head or "frames")))
     staging.mkdir()
     try:
-        written = write_sequence(str(staging / Path(output).name), frames, first_frame, fps=fps)
+        written = write_numbered_sequence(str(staging / Path(output).name), frames, fps=fps)
         if not written:
             raise MediaError("the fix produced no frames", output)
         for path in written:

@@ -14,11 +14,13 @@ The flow path's parts are computed on windows of twice the crop and each window 
 (engine.heads.interpolate_data): computing them per example left the refiner a few dozen steps.
 
 apply() params: {"factor": 2 | 4} retimes; {"frames": "1012-1016" | [numbers] | "auto"} rebuilds those
-frame numbers ("auto": the duplicated frames detect_drops finds); {"refine": False} skips the CNN;
+frame numbers ("auto": the duplicated frames detect_drops finds); {"missing": [numbers]} (from bind(): the
+numbers a sequence's files lack) are made first, with "auto" and with a retime, so neither closes the hole
+over them (a retime would run fast across it); {"refine": False} skips the CNN;
 {"quality": "best"} runs the flow path as flow.BEST_QUALITY (its mean with the same at full size: +0.14 to
 +0.18 dB on held-out shots, about 4x a fix's time; not the default, which the speed goal keeps).
-Fix parameters (InterpolateParams): `factor=2` (2..8) or `frames=1012-1016` (frames of the shot) | `auto`,
-and `quality=best` | `default`.
+Fix parameters (InterpolateParams): `factor=2` (2..8) or `frames=1012-1016` (frames of the shot) | `auto`
+(also the frames a sequence's files lack), and `quality=best` | `default`.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class InterpolateParams(FixParams):
 
     def bind(self, shot: Shot) -> dict[str, Any]:
         extra: dict[str, Any] = {} if self.quality == "default" else {"quality": self.quality}
+        if self.frames is None and shot.info.missing_frames:  # auto or a retime: the holes are made too
+            extra["missing"] = sorted(shot.info.missing_frames)
         if self.factor is not None:
             return {"factor": self.factor, **extra}
         if self.frames is None:
@@ -243,7 +247,10 @@ class InterpolateHead(Head):
 
         if "frames" in params and "factor" in params:
             raise HeadError("interpolate takes either 'factor' (retime) or 'frames' (rebuild), not both")
-        stream = ((n, as_float(f)) for n, f in frames)
+        stream: Iterator[NumberedFrame] = ((n, as_float(f)) for n, f in frames)
+        missing = {int(n) for n in params.get("missing", ())}
+        if missing and params.get("frames", "auto") == "auto":
+            stream = flow_sequence.fill(stream, missing, config, refine)
         if "factor" in params:
             try:
                 factor = int(params["factor"])

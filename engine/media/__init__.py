@@ -5,7 +5,7 @@ raises MediaError with a one-line `reason`.
 """
 
 from .decode import read_clip, read_frames, read_frames_uint8
-from .encode import MovieWriter, write_movie, write_sequence
+from .encode import MovieWriter, write_movie, write_numbered_sequence, write_sequence
 from .frames import Frame
 from .images import read_image, write_image
 from .info import MediaError, MediaInfo
@@ -33,5 +33,6 @@ __all__ = [
     "timecode_to_frames",
     "write_image",
     "write_movie",
+    "write_numbered_sequence",
     "write_sequence",
 ]

@@ -248,14 +248,27 @@ def write_sequence(
     (half float; bit_depth=32 for full float; fps stored in the header). Each file is written
     to a temp name and renamed, so a crash never leaves a half frame.
     """
+    numbered = enumerate(frames, start=first_frame)
+    return write_numbered_sequence(pattern, numbered, fps, bit_depth=bit_depth, quality=quality)
+
+
+def write_numbered_sequence(
+    pattern: str | Path,
+    frames: Iterable[tuple[int, npt.NDArray[Any]]],
+    fps: Fraction | int | None = None,
+    *,
+    bit_depth: int | None = None,
+    quality: int = 95,
+) -> list[Path]:
+    """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them."""
     spec = parse_sequence(pattern)
     if spec.padding == 0:
         raise MediaError(
             "a sequence pattern needs a frame number placeholder such as #### or %04d", str(pattern)
         )
     written: list[Path] = []
-    for offset, rgb in enumerate(frames):
-        path = spec.path(first_frame + offset)
+    for number, rgb in frames:
+        path = spec.path(number)
         write_image(path, rgb, bit_depth=bit_depth, quality=quality, fps=Fraction(fps) if fps else None)
         written.append(path)
     return written

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from daemon import __version__
 from daemon.cli.main import _register, app
 from daemon.trackers import FIX_KINDS
+from engine.media import probe
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -269,7 +270,8 @@ def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_i
     assert "movies: {shot}-{take}.{ext}" in rushes("show", "add", "MYSHOW", "--tracker-project", "P")[1]
 
 
-def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
+def promote_fresh_denoise(metrics: dict[str, float]) -> None:
+    """Show TST with a promoted v1: a fresh denoise net whose held-out scores are `metrics`."""
     from daemon.catalog import models_repo
     from daemon.context import open_context
     from daemon.settings import load_settings
@@ -278,14 +280,19 @@ def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(
     assert rushes("show", "add", "TST")[0] == 0
     ctx = open_context(load_settings(None))
     folder = ctx.settings.models_dir / "TST" / "v1"
-    below = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
     save_model(
-        folder, ShowModel.fresh(["denoise"]), Manifest(show="TST", version="v1", metrics={"denoise": below})
+        folder, ShowModel.fresh(["denoise"]), Manifest(show="TST", version="v1", metrics={"denoise": metrics})
     )
     with ctx.catalog.session() as s:
         models_repo.add_version(s, "TST", str(folder), version=1)
         models_repo.promote(s, "TST", 1)
     ctx.close()
+
+
+def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
+    promote_fresh_denoise(
+        {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
+    )
     clip = footage.movie(tmp_path / "sh010_1.mp4", n=4, size=(64, 48))
 
     code, output = rushes(
@@ -298,6 +305,26 @@ def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(
         "The denoise head did not beat the classical NL-means on this show's held-out clips (-2.07 dB"
         in output
     )
+
+
+def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = footage.sequence(tmp_path / "in", "sh010", first=1001, n=6, size=(64, 48), skip=(1003, 1004))
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "out" / "f.####.png")
+    )
+
+    assert code == 0, output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"f.{n}.png" for n in (1001, 1002, 1005, 1006)
+    ]
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.mp4")
+    )
+    assert code == 0, output
+    assert "The input lacks frames 1003-1004, so the movie runs 2 frame(s) short" in " ".join(output.split())
+    assert probe(str(tmp_path / "f.mp4")).frame_count == 4
 
 
 # ---- user mistakes, through the real console entry ------------------------------------------------------------

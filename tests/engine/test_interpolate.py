@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,12 +13,14 @@ import torch
 
 from engine import flow, flow_sequence, synth
 from engine.baselines import interpolate as baselines
-from engine.heads import HeadError, get_head
+from engine.heads import HeadError, Shot, get_head
 from engine.heads.interpolate import IN_CHANNELS, _stack_parts
 from engine.heads.interpolate_net import FIRST_CONV, OLD_FEATURES, SWAP, features
+from engine.media import probe, read_frames
 from engine.metrics import psnr
 from engine.model.show import ShowModel
 from engine.nets import ResidualCNN
+from tests import footage
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,30 @@ def test_apply_retime_and_fill(clip: np.ndarray) -> None:
     assert sorted(filled) == list(range(100, 108))
     with pytest.raises(HeadError, match="factor"):
         list(head.apply(net, [], {"factor": "fast"}))
+
+
+def test_frames_a_sequence_lacks_are_rebuilt_by_auto_and_a_retime_runs_across_them(tmp_path: Path) -> None:
+    # frames 1004 and 1005 of a camera move are missing on disk, as after a failed render or copy
+    pattern = footage.sequence(tmp_path, "sh010", first=1001, n=9, size=(96, 64), skip=(1004, 1005))
+    truth = footage.frames(9, (96, 64))
+    shot = Shot(pattern, probe(pattern))
+    head = get_head("interpolate")
+    net = head.build({})
+
+    def run(raw: dict[str, str]) -> dict[int, np.ndarray]:
+        params = head.params_type.parse(raw).bind(shot)
+        return dict(head.apply(net, ((f.number, f.rgb) for f in read_frames(pattern)), params))
+
+    auto = run({})
+    assert sorted(auto) == list(range(1001, 1010))
+    for number in (1004, 1005):  # in their place, not a copy of a neighbour
+        rebuilt = psnr(auto[number], truth[number - 1001])
+        assert rebuilt > psnr(truth[2], truth[number - 1001]) + 3
+        assert rebuilt > psnr(truth[5], truth[number - 1001]) + 3
+    assert set(head.params_type.parse({"frames": "1002"}).bind(shot)) == {"frames"}  # named frames only
+    retimed = run({"factor": "2"})
+    assert sorted(retimed) == list(range(1001, 1001 + 2 * 9 - 1))  # the hole's span, at twice the rate
+    np.testing.assert_allclose(retimed[1001 + 2 * 3], auto[1004], atol=1e-6)
 
 
 def test_quality_best_runs_the_mean_with_full_size_flows_and_rebuilds_a_frame_closer(

@@ -24,19 +24,19 @@ from engine.model import Manifest, ShowModel, save_model
 from tests import footage
 
 
-def _frames(n: int, fail_after: int | None = None) -> Iterator[np.ndarray]:
+def _frames(n: int, fail_after: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     for i, rgb in enumerate(footage.frames(n, (48, 32))):
         if fail_after is not None and i == fail_after:
             raise MediaError("the head failed on frame 2")
-        yield rgb
+        yield 1001 + i, rgb
 
 
 def test_a_sequence_fix_that_fails_midway_leaves_no_frames(tmp_path: Path) -> None:
     out = tmp_path / "fixed"
     with pytest.raises(MediaError, match="frame 2"):
-        write_output(str(out / "sh010.####.png"), _frames(5, fail_after=2), Fraction(24), 1001, None)
+        write_output(str(out / "sh010.####.png"), _frames(5, fail_after=2), Fraction(24), None)
     assert list(out.iterdir()) == []  # neither frames 1001-1002 nor the hidden staging folder
-    assert write_output(str(out / "sh010.####.png"), _frames(5), Fraction(24), 1001, None) == 5
+    assert write_output(str(out / "sh010.####.png"), _frames(5), Fraction(24), None) == 5
     assert sorted(p.name for p in out.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1006)]
 
 
