@@ -115,7 +115,7 @@ def _encode_av(
 def encode_image_bytes(
     ext: str, rgb: npt.NDArray[Any], *, bits: int | None = None, quality: int = 95
 ) -> bytes:
-    """Encoded bytes of a PNG (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB."""
+    """Encoded bytes of a PNG or TIFF (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB."""
     ext = ext.lower()
     if ext == ".png":
         depth = bits or (8 if rgb.dtype == np.uint8 else 16)
@@ -138,7 +138,14 @@ def encode_image_bytes(
         if depth == 16:
             return _encode_av("dpx", quantize16(rgb), "rgb48le", "rgb48le", {})
         raise MediaError(f"DPX frames are 8, 10 or 16 bit, not {depth}")
-    raise MediaError(f"cannot write {ext!r} images; use .png, .jpg, .dpx or .exr")
+    if ext in (".tif", ".tiff"):
+        depth = bits or (8 if rgb.dtype == np.uint8 else 16)
+        if depth == 8:
+            return _encode_av("tiff", quantize8(rgb), "rgb24", "rgb24", {"compression_algo": "lzw"})
+        if depth == 16:
+            return _encode_av("tiff", quantize16(rgb), "rgb48le", "rgb48le", {"compression_algo": "lzw"})
+        raise MediaError(f"TIFF frames are 8 or 16 bit, not {depth}")
+    raise MediaError(f"cannot write {ext!r} images; use .png, .jpg, .dpx, .tif or .exr")
 
 
 def write_image(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine.media import MediaError, probe, read_clip, read_frames, read_frames_uint8, write_sequence
+from engine.media.pixels import to_uint8
 from engine.synth import camera_move, photo
 
 
@@ -95,6 +96,16 @@ def test_jpeg_and_dpx_sequences(tmp_path: Path, clip: np.ndarray) -> None:
     assert (dpx.codec, dpx.pix_fmt, dpx.first_frame) == ("dpx", "gbrp10le", 86400)
     assert np.abs(read_clip(tmp_path / "ref.####.jpg") - clip[:2]).mean() < 3 / 255
     assert np.abs(read_clip(tmp_path / "scan.####.dpx") - clip[:2]).max() <= 0.6 / 1023  # 10-bit rounding
+
+
+def test_tiff_sequences_are_16_bit_unless_the_frames_are_8(tmp_path: Path, clip: np.ndarray) -> None:
+    write_sequence(tmp_path / "plate.####.tif", clip[:2], first_frame=1001)
+    write_sequence(tmp_path / "still.####.tiff", to_uint8(clip[:1]), first_frame=1)
+    plate, still = probe(tmp_path / "plate.####.tif"), probe(tmp_path / "still.####.tiff")
+    assert (plate.codec, plate.pix_fmt, plate.first_frame, plate.frame_count) == ("tiff", "rgb48le", 1001, 2)
+    assert (still.codec, still.pix_fmt) == ("tiff", "rgb24")
+    assert np.abs(read_clip(tmp_path / "plate.####.tif") - clip[:2]).max() <= 0.6 / 65535
+    np.testing.assert_array_equal(to_uint8(read_clip(tmp_path / "still.####.tiff")), to_uint8(clip[:1]))
 
 
 def test_writes_leave_no_temp_files(tmp_path: Path, clip: np.ndarray) -> None:
