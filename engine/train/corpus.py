@@ -10,7 +10,6 @@ hash is what the base manifest lists beside the clip's cuts, and what makes a ch
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 import fileseq
 
 from engine.media.sequences import IMAGE_EXTENSIONS, find_sequence
-from engine.train.dataset import DatasetError, TrainClip
+from engine.train.dataset import DatasetError, TrainClip, hash_files
 
 MOVIE_SUFFIXES = frozenset({".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v", ".webm", ".mpg", ".mpeg"})
 MIN_SEQUENCE_FRAMES = 3
@@ -50,16 +49,6 @@ def declared_corpus(folders: Sequence[str | Path], declaration: str | None) -> C
         if not path.is_dir():
             raise CorpusError(f"corpus folder {path} does not exist or is not a folder")
     return Corpus(paths, text)
-
-
-def _hash_files(files: Sequence[Path]) -> str:
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.name.encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
@@ -99,6 +88,6 @@ def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
 def corpus_clips(corpus: Corpus) -> list[TrainClip]:
     """Every movie and image sequence under the corpus folders, hashed by content; CorpusError when none."""
     return [
-        TrainClip(id=clip_id, content_hash=_hash_files(files), path=Path(clip_id))
+        TrainClip(id=clip_id, content_hash=hash_files(files), path=Path(clip_id))
         for clip_id, files in corpus_media(corpus)
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +67,24 @@ def _hash_array(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
-def _hash_path(path: Path) -> str:
+def hash_files(files: Iterable[Path]) -> str:
+    """SHA-256 over each file's name and bytes, in the order given."""
     digest = hashlib.sha256()
-    files = sorted(path.iterdir()) if path.is_dir() else [path]
     for f in files:
         digest.update(f.name.encode())
         with f.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _hash_path(path: Path) -> str:
+    """The content hash of a movie, a folder's files, or an image sequence's frames (`sh010.####.exr`)."""
+    from engine.media.sequences import find_sequence, is_image_path, is_pattern
+
+    if is_pattern(str(path)) or is_image_path(str(path)):  # read as its whole sequence, so hashed as one
+        return hash_files(find_sequence(path).files.values())
+    return hash_files(sorted(path.iterdir()) if path.is_dir() else [path])
 
 
 def as_train_clip(clip: ClipLike, index: int) -> TrainClip:
@@ -142,10 +152,26 @@ def load_clip(
             tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
             np.save(tmp, frames)
             tmp.replace(cached)
-    record = ClipRecord(
-        id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=find_cuts(frames)
-    )
+    cuts = sorted(set(find_cuts(frames)) | set(sequence_holes(clip, len(frames))))
+    record = ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=cuts)
     return LoadedClip(record, frames)
+
+
+def sequence_holes(clip: TrainClip, count: int) -> list[int]:
+    """Where the first `count` decoded frames of an image sequence skip numbers its files lack: each such
+    frame starts a new shot, so that no example is learned (nor scored) across the hole as if its two sides
+    were neighbours. Empty for a movie or frames in memory."""
+    from engine.media import MediaError
+    from engine.media.sequences import find_sequence, is_image_path, is_pattern
+
+    text = str(clip.path or "")
+    if clip.frames is not None or not (is_pattern(text) or is_image_path(text)):
+        return []
+    try:
+        numbers = list(find_sequence(text).files)[:count]
+    except MediaError:  # read from the cache with its folder gone: nothing to tell the holes by
+        return []
+    return [i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1]
 
 
 @dataclass(frozen=True)

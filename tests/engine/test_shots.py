@@ -47,6 +47,16 @@ def test_held_out_and_training_frames_are_split_into_shots(tmp_path: Path) -> No
         assert find_cuts(shot) == []
 
 
+def test_a_sequence_with_missing_files_is_split_at_the_hole_for_training(tmp_path: Path) -> None:
+    # frames 1005-1006 are missing: 1004 and 1007 are not neighbours, so no triplet may straddle them
+    pattern = footage.sequence(tmp_path / "seq", "sh010", first=1001, n=12, size=(160, 96), skip=(1005, 1006))
+    loaded = load_clip(TrainClip(id="sh010", path=Path(pattern)), 96, tmp_path / "cache")
+    assert loaded.record.cuts == [4] and len(loaded.frames) == 10
+    again = load_clip(TrainClip(id="sh010", path=Path(pattern)), 96, tmp_path / "cache")  # from the cache
+    assert again.record.cuts == [4]
+    assert [len(s) for s in split_shots(loaded.frames, loaded.record.cuts)] == [4, 6]
+
+
 def test_two_frames_alone_tell_a_cut_from_a_fast_camera_move() -> None:
     fast = footage.frames(6, (160, 96), photo="astronaut", seed=1)  # a whip pan: every frame changes a lot
     other = footage.frames(2, (160, 96), photo="coffee", seed=2)
