@@ -28,7 +28,10 @@ def parse_duration(text: str) -> float:
     match = DURATION.match(text)
     if not match:
         raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m or 2h")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if seconds <= 0:  # a zero budget would otherwise read as "none given" and train for the show's default
+        raise typer.BadParameter(f"{text!r} is no time at all: give a budget such as 90s, 10m or 2h")
+    return seconds
 
 
 @app.command("train")
@@ -97,7 +100,10 @@ def fix_cmd(
     kind: Annotated[str, typer.Option(help="interpolate, regrade, denoise, upscale or cleanup.")],
     input_: Annotated[str, typer.Option("--input", "-i", help="A movie, or a sequence like sh010.####.exr.")],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="A movie (.mp4 H.264, .mov ProRes) or a sequence.")
+        str,
+        typer.Option(
+            "--output", "-o", help="A movie (.mp4 or .mkv H.264, .mov or .mxf ProRes) or a sequence."
+        ),
     ],
     factor: Annotated[
         int | None, typer.Option(help="interpolate: retime factor (2 gives 2N-1 frames).")

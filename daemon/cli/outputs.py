@@ -28,6 +28,9 @@ from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered
 from engine.media.files import prepare_output, temp_name
 from engine.media.sequences import is_image_path, is_pattern
 
+# Movie outputs in ProRes 422 HQ (what an editorial hand-off expects of them); others (.mp4, .mkv) in H.264.
+PRORES_SUFFIXES = (".mov", ".mxf")
+
 
 def is_sequence(path: str) -> bool:
     return "#" in path or "%" in path or "@" in path
@@ -92,7 +95,7 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: F
 
 def _write_movie(path: Path, frames: Iterable[Any], fps: Fraction, timecode: str | None) -> int:
     count = 0
-    codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() == ".mov" else "h264"
+    codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() in PRORES_SUFFIXES else "h264"
     writer: MovieWriter | None = None
     try:
         for frame in frames:

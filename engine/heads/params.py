@@ -111,12 +111,31 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
         return mask
     try:
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
-            return _white(read_image(spec))
+            return _framed(spec, _white(read_image(spec)), info)
         mask_info = probe(spec)
         offset = info.first_frame - mask_info.first_frame
-        return {f.number + offset: _white(f.rgb) for f in read_frames(spec)}
+        return {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(spec)}
     except MediaError as exc:
         raise ParamError(f"mask={spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
+
+
+# How far a mask's aspect ratio may stray from the shot's and still be the same picture at another size (a
+# proxy's rounding: 853x480 against 1920x1080 is 0.05%); beyond it, scaling would move the hole.
+MASK_ASPECT_TOLERANCE = 0.01
+
+
+def _framed(spec: str, mask: np.ndarray, info: MediaInfo) -> np.ndarray:
+    """`mask` when it frames the shot's picture (the same size, or the same aspect ratio at another size,
+    which the head scales); else ParamError, since stretching it would fill the wrong place."""
+    h, w = mask.shape
+    if (h, w) != (info.height, info.width):
+        aspect, shot_aspect = w / h, info.width / info.height
+        if abs(aspect / shot_aspect - 1) > MASK_ASPECT_TOLERANCE:
+            raise ParamError(
+                f"mask={spec} is {w}x{h}, not the shape of the shot's {info.width}x{info.height} frames:"
+                " give a mask of the shot's size (or the same picture at another size)"
+            )
+    return mask
 
 
 def _white(rgb: np.ndarray) -> np.ndarray:

@@ -327,6 +327,41 @@ def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_p
     assert probe(str(tmp_path / "f.mp4")).frame_count == 4
 
 
+def test_a_fix_written_to_mxf_or_mov_is_prores_and_to_mp4_or_mkv_h264(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
+    for name, codec in (("f.mxf", "prores"), ("f.mov", "prores"), ("f.mkv", "h264"), ("f.mp4", "h264")):
+        code, output = rushes(
+            "fix", "-s", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(tmp_path / name)
+        )
+        assert code == 0, output
+        made = probe(str(tmp_path / name))
+        assert (made.codec, made.frame_count) == (codec, 3)
+
+
+def test_a_zero_budget_is_refused_rather_than_read_as_the_shows_default(tmp_path: Path) -> None:
+    assert rushes("show", "add", "TST")[0] == 0
+    for args in (
+        ["train", "--show", "TST", "--budget", "0"],
+        [
+            "base",
+            "train",
+            "--name",
+            "B",
+            "--corpus",
+            str(tmp_path),
+            "--declare",
+            "owned: us",
+            "--budget",
+            "0s",
+        ],
+    ):
+        code, output = rushes(*args)
+        assert code == 2 and "is no time at all: give a budget such as 90s, 10m or 2h" in " ".join(
+            output.split()
+        )
+
+
 # ---- user mistakes, through the real console entry ------------------------------------------------------------
 
 

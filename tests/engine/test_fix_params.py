@@ -109,3 +109,21 @@ def test_a_mask_sequence_gives_one_mask_per_frame_of_the_shot(shot: Shot, tmp_pa
     masks = parse_fix_params("cleanup", {"mask": pattern}).bind(shot)["masks"]
     assert sorted(masks) == list(range(1001, 1007))
     assert all(isinstance(m, np.ndarray) and m.dtype == bool and m.shape == (64, 96) for m in masks.values())
+
+
+def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_picture_is_taken(
+    shot: Shot, tmp_path: Path
+) -> None:
+    from engine.media import write_image
+
+    square, proxy = tmp_path / "square.png", tmp_path / "proxy.png"
+    write_image(square, np.ones((64, 64, 3), np.float32))  # drawn on another frame: stretching moves the hole
+    write_image(proxy, np.ones((32, 48, 3), np.float32))  # the shot's 96x64 picture at half size
+    with pytest.raises(
+        ParamError, match=r"mask=.*square.png is 64x64, not the shape of the shot's 96x64 frames"
+    ):
+        parse_fix_params("cleanup", {"mask": str(square)}).bind(shot)
+    assert parse_fix_params("cleanup", {"mask": str(proxy)}).bind(shot)["masks"].shape == (32, 48)
+    matte = footage.sequence(tmp_path / "matte", "m", first=1, n=6, size=(64, 64))
+    with pytest.raises(ParamError, match="is 64x64, not the shape"):
+        parse_fix_params("cleanup", {"mask": matte}).bind(shot)
