@@ -135,23 +135,45 @@ def _decode(clip: TrainClip, resolution: int, max_frames: int | None) -> np.ndar
 def load_clip(
     clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None = None
 ) -> LoadedClip:
-    """Decode `clip` at training resolution, through the .npy cache when there is one."""
+    """Decode `clip` at training resolution, through the .npy cache when there is one: then the frames come
+    memory-mapped from it (a show's dailies need not fit in memory), else they are held in memory."""
+    found = cached_clip(clip, resolution, cache_dir, max_frames)
+    if found is not None:
+        return found
+    frames = _decode(clip, resolution, max_frames)
+    cached = _cache_file(clip, resolution, cache_dir, max_frames)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
+        np.save(tmp, frames)
+        tmp.replace(cached)
+        frames = np.load(cached, mmap_mode="r")
+    return _loaded(clip, frames)
+
+
+def cached_clip(
+    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None = None
+) -> LoadedClip | None:
+    """`clip` from the frame cache (memory-mapped), or None when it has not been decoded there yet."""
+    cached = _cache_file(clip, resolution, cache_dir, max_frames)
+    if cached is None or not cached.is_file():
+        return None
+    return _loaded(clip, np.load(cached, mmap_mode="r"))
+
+
+def _cache_file(
+    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None
+) -> Path | None:
     if not clip.content_hash:
         clip.content_hash = (
             _hash_array(clip.frames) if clip.frames is not None else _hash_path(Path(clip.path or ""))
         )
-    cached = (
-        cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}.npy" if cache_dir else None
-    )
-    if cached is not None and cached.is_file():
-        frames = np.load(cached, mmap_mode="r")
-    else:
-        frames = _decode(clip, resolution, max_frames)
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
-            np.save(tmp, frames)
-            tmp.replace(cached)
+    if cache_dir is None:
+        return None
+    return cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}.npy"
+
+
+def _loaded(clip: TrainClip, frames: np.ndarray) -> LoadedClip:
     cuts = sorted(set(find_cuts(frames)) | set(sequence_holes(clip, len(frames))))
     record = ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=cuts)
     return LoadedClip(record, frames)

@@ -26,11 +26,22 @@ from engine.options import TrainOptions
 from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
-from engine.train.dataset import ClipLike, DatasetError, Split, as_train_clip, load_clip, split_holdout
+from engine.train.clip_choice import choose_clips, record_start, started_with
+from engine.train.dataset import (
+    ClipLike,
+    DatasetError,
+    LoadedClip,
+    Split,
+    TrainClip,
+    as_train_clip,
+    cached_clip,
+    load_clip,
+    split_holdout,
+)
 from engine.train.draw_workers import WorkerBatches, fork_available
 from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
 from engine.train.layout import channels_last
-from engine.train.native import load_native, native_split
+from engine.train.native import NativeClip, load_native, native_split
 from engine.train.pairs import PairExample, PairPool
 from engine.train.parallel import SYNC_EVERY, DataParallel
 from engine.train.precision import cpu_bf16_for, needs_scaler, train_autocast, training_dtype
@@ -248,7 +259,9 @@ def train(
     device = pick_device(options.device)
     if options.cpu_threads is not None:
         use_cpu_threads(options.cpu_threads)
-    split, native = _load_split(clips, options, cfg, out, head_objs)
+    budgeted = cfg.max_steps is None and not cfg.score_every_clip and parallel is None
+    decode_until = time.monotonic() + cfg.decode_share * options.budget_seconds if budgeted else None
+    split, native = _load_split(clips, options, cfg, out, head_objs, decode_until)
     if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
         split = replace(split, train=parallel.shard(split.train))
         native = replace(native, train=parallel.shard(native.train)) if native is not None else None
@@ -349,20 +362,64 @@ def _keep_parent_heads(
 
 
 def _load_split(
-    clips: Sequence[ClipLike], options: TrainOptions, cfg: TrainSettings, out: Path, heads: Sequence[Head]
+    clips: Sequence[ClipLike],
+    options: TrainOptions,
+    cfg: TrainSettings,
+    out: Path,
+    heads: Sequence[Head],
+    decode_until: float | None = None,
 ) -> tuple[Split, Split | None]:
-    """Decode (through the frame cache) every clip at the training resolution, then hold some out; and, when
+    """Decode (through the frame cache) the clips at the training resolution, then hold some out; and, when
     a head learns at the footage's own size (Head.native) and the footage is larger than the training frames,
-    the same split of frames at that size (engine.train.native), else None."""
+    the same split of frames at that size (engine.train.native), else None. With `decode_until`, clips not
+    yet cached are decoded only until then (engine.train.clip_choice); a resumed run loads the clips it
+    started with."""
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     sources = [as_train_clip(c, i) for i, c in enumerate(clips)]
-    loaded = [load_clip(c, options.resolution, cache, cfg.max_frames_per_clip) for c in sources]
+    checkpoint = out / CHECKPOINT_DIR
+    resumed = started_with(checkpoint, sources)
+    if resumed is not None:
+        sources, decode_until = resumed, None
+
+    native_heads = any(h.native for h in heads) and options.native_resolution > options.resolution
+    count = len(sources)  # clips given: bounds each clip's frames at their own size (native.frame_bound)
+
+    def at_own_size(clip: TrainClip, lc: LoadedClip) -> NativeClip:
+        return load_native(clip, lc, options.native_resolution, count, cache)
+
+    if decode_until is None:
+        loaded = [load_clip(c, options.resolution, cache, cfg.max_frames_per_clip) for c in sources]
+    else:
+
+        def cached(clip: TrainClip) -> LoadedClip | None:  # frames in memory need no decoding either
+            if clip.frames is not None:
+                return load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip)
+            return cached_clip(clip, options.resolution, cache, cfg.max_frames_per_clip)
+
+        def decode(clip: TrainClip) -> LoadedClip:  # both passes, so the time taken counts them both
+            lc = load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip)
+            if native_heads and min(lc.frames.shape[1:3]) >= options.resolution:
+                at_own_size(clip, lc)  # cached for the load below
+            return lc
+
+        loaded = choose_clips(sources, cached, decode, decode_until, time.monotonic)
+        if len(loaded) < len(sources):
+            log.warning(
+                "decoding has its share of the budget (%.0f%%): training on %d of %d clips; the other %d wait "
+                "for a later run (decoded clips are cached)",
+                100 * cfg.decode_share,
+                len(loaded),
+                len(sources),
+                len(sources) - len(loaded),
+            )
+        record_start(checkpoint, loaded)
+    kept = {lc.record.id for lc in loaded}
+    sources = [c for c in sources if c.id in kept]
     split = split_holdout(loaded, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)
     reduced = any(min(c.frames.shape[1:3]) >= options.resolution for c in loaded)  # fitted to the resolution
-    if not any(h.native for h in heads) or options.native_resolution <= options.resolution or not reduced:
+    if not native_heads or not reduced:
         return split, None
-    pairs = zip(sources, loaded, strict=True)
-    frames = [load_native(c, lc, options.native_resolution, len(sources), cache) for c, lc in pairs]
+    frames = [at_own_size(c, lc) for c, lc in zip(sources, loaded, strict=True)]
     if all(f.frames.shape[1:3] == lc.frames.shape[1:3] for f, lc in zip(frames, loaded, strict=True)):
         return split, None  # nothing larger than the training frames: those, all of them
     native = native_split(loaded, frames, options.holdout_fraction, options.seed, mode=cfg.holdout_mode)

@@ -51,6 +51,14 @@ class TrainSettings(BaseModel):
         "to end by the deadline.",
     )
     max_frames_per_clip: int | None = Field(None, ge=1)
+    decode_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Share of a budgeted run's time for decoding clips not yet in the frame cache, newest "
+        "first; the rest wait for a later run (engine.train.clip_choice). Runs with max_steps, score_every_clip "
+        "or data-parallel ranks decode every clip.",
+    )
     cache_dir: Path | None = Field(
         None, description="Decoded-frame cache; default <out_dir>/../.frame-cache."
     )
