@@ -158,8 +158,8 @@ def native_split(
         bounds = [p.start, *(c for c in clip.record.cuts if p.start < c < p.end), p.end]
         shots = []
         for a, b in itertools.pairwise(bounds):
-            inside = (sample.indices >= a) & (sample.indices < b)
-            if inside.any():
-                shots.append(sample.frames[inside])
+            lo, hi = np.searchsorted(sample.indices, [a, b])  # indices rise: a slice, a view of the map
+            if hi > lo:
+                shots.append(sample.frames[lo:hi])
         split.add(p.held, shots, part_record(clip, p))
     return split
