@@ -36,6 +36,7 @@ from daemon.stages.training_inputs import approved_examples, exclusions, startin
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
+from engine.train.checkpoint import STATE
 
 log = get_logger("rushes.train")
 
@@ -299,7 +300,7 @@ def _stage_logger(show: str, number: int, then: StageHook | None) -> StageHook:
 
 def _reporter(folder: Path, progress: Progress | None) -> Progress:
     def report(head: str, step: int, loss: float, elapsed: float) -> None:
-        if (folder / "checkpoint").exists():
+        if (folder / "checkpoint" / STATE).exists():  # a checkpoint was saved (not only the run's clip list)
             crash_point("train.checkpointed", target="both")
         if progress is not None:
             progress(head, step, loss, elapsed)

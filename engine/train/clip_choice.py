@@ -5,7 +5,8 @@ on two cores (slower from 4K). Decoding them all before the first step would spe
 night's, on a first run. So a budgeted run loads:
 - every clip already in the frame cache (a memory map, not a decode) or given as frames in memory, and
 - the others newest first (callers list clips oldest first, as the catalog does) until `decode_share` of
-  the budget is spent, each clip's time counting its second decoding at the footage's own size when a
+  the budget is spent (at least LEAST_DECODE_SECONDS: a short run on a few small dailies decodes them all,
+  however busy the machine), each clip's time counting its second decoding at the footage's own size when a
   head learns there (engine.train.native); at least one clip is always loaded. The rest wait: a later run finds the clips
   decoded here in the cache and decodes more, so the model reaches every daily over a few runs.
 - A run resumed from its checkpoint trains on exactly the clips it started with (their ids are kept in the
@@ -21,6 +22,12 @@ from pathlib import Path
 from engine.train.dataset import LoadedClip, TrainClip
 
 CLIPS_FILE = "clips.json"
+LEAST_DECODE_SECONDS = 20.0
+
+
+def decode_seconds(share: float, budget_seconds: float) -> float:
+    """How long a run of `budget_seconds` may decode clips not yet cached."""
+    return max(share * budget_seconds, LEAST_DECODE_SECONDS)
 
 
 def choose_clips(

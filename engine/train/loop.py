@@ -26,7 +26,7 @@ from engine.options import TrainOptions
 from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
-from engine.train.clip_choice import choose_clips, record_start, started_with
+from engine.train.clip_choice import choose_clips, decode_seconds, record_start, started_with
 from engine.train.dataset import (
     ClipLike,
     DatasetError,
@@ -260,7 +260,9 @@ def train(
     if options.cpu_threads is not None:
         use_cpu_threads(options.cpu_threads)
     budgeted = cfg.max_steps is None and not cfg.score_every_clip and parallel is None
-    decode_until = time.monotonic() + cfg.decode_share * options.budget_seconds if budgeted else None
+    decode_until = (
+        time.monotonic() + decode_seconds(cfg.decode_share, options.budget_seconds) if budgeted else None
+    )
     split, native = _load_split(clips, options, cfg, out, head_objs, decode_until)
     if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
         split = replace(split, train=parallel.shard(split.train))
@@ -368,6 +370,7 @@ def _load_split(
     out: Path,
     heads: Sequence[Head],
     decode_until: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Split, Split | None]:
     """Decode (through the frame cache) the clips at the training resolution, then hold some out; and, when
     a head learns at the footage's own size (Head.native) and the footage is larger than the training frames,
@@ -402,7 +405,7 @@ def _load_split(
                 at_own_size(clip, lc)  # cached for the load below
             return lc
 
-        loaded = choose_clips(sources, cached, decode, decode_until, time.monotonic)
+        loaded = choose_clips(sources, cached, decode, decode_until, clock)
         if len(loaded) < len(sources):
             log.warning(
                 "decoding has its share of the budget (%.0f%%): training on %d of %d clips; the other %d wait "

@@ -55,9 +55,9 @@ class TrainSettings(BaseModel):
         0.25,
         gt=0,
         le=1,
-        description="Share of a budgeted run's time for decoding clips not yet in the frame cache, newest "
-        "first; the rest wait for a later run (engine.train.clip_choice). Runs with max_steps, score_every_clip "
-        "or data-parallel ranks decode every clip.",
+        description="Share of a budgeted run's time (at least 20 s) for decoding clips not yet in the frame "
+        "cache, newest first; the rest wait for a later run (engine.train.clip_choice). Runs with max_steps, "
+        "score_every_clip or data-parallel ranks decode every clip.",
     )
     cache_dir: Path | None = Field(
         None, description="Decoded-frame cache; default <out_dir>/../.frame-cache."

@@ -3,16 +3,18 @@ them cached; a resumed run trains on the clips it started with; cached frames ar
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from engine.model import load_model
+from engine.heads import get_head
 from engine.model.manifest import ClipRecord
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
-from engine.train.clip_choice import choose_clips, record_start, started_with
+from engine.train.clip_choice import CLIPS_FILE, choose_clips, record_start, started_with
 from engine.train.dataset import LoadedClip, load_clip
+from engine.train.loop import _load_split
 from tests import footage
 
 
@@ -61,36 +63,55 @@ def test_cached_frames_are_memory_mapped_not_held(tmp_path: Path) -> None:
     assert np.array_equal(load_clip(clip, 64, tmp_path / "cache").frames, first.frames)
 
 
-def test_a_budgeted_run_trains_on_what_it_decoded_in_its_share_and_the_next_run_on_more(
+def _takes(folder: Path) -> list[TrainClip]:
+    """Three small dailies, oldest first."""
+    movies = [footage.movie(folder / f"sh0{i}0_1.mp4", n=9, size=(96, 64), seed=i) for i in range(1, 4)]
+    return [TrainClip(id=m.stem, path=m) for m in movies]
+
+
+def test_each_run_trains_on_the_cached_dailies_and_decodes_the_newest_others_in_its_share(
     tmp_path: Path,
 ) -> None:
-    movies = [footage.movie(tmp_path / f"sh0{i}0_1.mp4", n=9, size=(96, 64), seed=i) for i in range(1, 4)]
-    clips = [TrainClip(id=m.stem, path=m) for m in movies]
-    options = TrainOptions(budget_seconds=4, device="cpu", resolution=64, holdout_fraction=0.34)
-    settings = TrainSettings(batch_size=2, crop=32, cache_dir=tmp_path / "cache", decode_share=0.001)
+    clips = _takes(tmp_path)
+    options = TrainOptions(device="cpu", resolution=64, holdout_fraction=0.34)
+    settings = TrainSettings(cache_dir=tmp_path / "cache")
+    heads = [get_head("denoise")]
 
-    def trained_on(version: str) -> list[str]:
-        result = train(clips, options, tmp_path / version, heads=["denoise"], settings=settings)
-        assert result.version is not None
-        manifest = load_model(tmp_path / version).manifest
-        return sorted({c.id.split("[")[0] for c in manifest.clips + manifest.holdout})
+    def run(version: str) -> list[str]:
+        seconds = [0.0]
 
-    assert trained_on("v1") == ["sh030_1"]  # a 4 ms share: the newest daily only
-    assert trained_on("v2") == ["sh020_1", "sh030_1"]  # that one from the cache, and the next newest
-    assert not (tmp_path / "v2" / "checkpoint").exists()
+        # each look at the clock finds one more second gone: one decode fits in the share
+        def clock() -> float:
+            seconds[0] += 1.0
+            return seconds[0]
+
+        split, _ = _load_split(
+            clips, options, settings, tmp_path / version, heads, decode_until=1.5, clock=clock
+        )
+        return sorted({r.id.split("[")[0] for r in split.train_records + split.holdout_records})
+
+    assert run("v1") == ["sh030_1"]  # the newest daily only
+    assert run("v2") == ["sh020_1", "sh030_1"]  # that one from the cache, and the next newest
+    assert run("v3") == ["sh010_1", "sh020_1", "sh030_1"]
+    assert json.loads((tmp_path / "v3" / "checkpoint" / CLIPS_FILE).read_text()) == [c.id for c in clips]
 
 
 def test_a_run_resumed_from_its_checkpoint_trains_on_the_clips_it_started_with(tmp_path: Path) -> None:
-    movies = [footage.movie(tmp_path / f"sh0{i}0_1.mp4", n=9, size=(96, 64), seed=i) for i in range(1, 4)]
-    clips = [TrainClip(id=m.stem, path=m) for m in movies]
+    clips = _takes(tmp_path)
     options = TrainOptions(budget_seconds=4, device="cpu", resolution=64, holdout_fraction=0.34)
     settings = TrainSettings(batch_size=2, crop=32, cache_dir=tmp_path / "cache", decode_share=0.001)
-    stopped = train(clips, options, tmp_path / "v1", heads=["denoise"], settings=settings, stop=lambda: True)
+    # the run starts while only the newest daily is given (or only it fitted in its share), and is stopped
+    stopped = train(
+        clips[2:], options, tmp_path / "v1", heads=["denoise"], settings=settings, stop=lambda: True
+    )
     assert stopped.version is None and stopped.stopped
-    load_clip(clips[0], 64, tmp_path / "cache")  # decoded meanwhile: a fresh run would now take it too
+    assert json.loads((tmp_path / "v1" / "checkpoint" / CLIPS_FILE).read_text()) == ["sh030_1"]
+    for clip in clips:  # every daily decoded meanwhile: a fresh run would take them all
+        load_clip(clip, 64, tmp_path / "cache")
 
     resumed = train(clips, options, tmp_path / "v1", heads=["denoise"], settings=settings)
 
     assert resumed.resumed and resumed.version is not None
     manifest = resumed.version.manifest
-    assert sorted({c.id.split("[")[0] for c in manifest.clips + manifest.holdout}) == ["sh030_1"]
+    assert {c.id.split("[")[0] for c in manifest.clips + manifest.holdout} == {"sh030_1"}
+    assert not (tmp_path / "v1" / "checkpoint").exists()
