@@ -10,7 +10,8 @@ the same budget in two ways, each in its own process from an empty frame cache:
 - `all` (what runs did before, and what a user gets by decoding before training): every take is decoded
   before the first step.
 For each run: wall seconds, seconds until the first training step, clips trained on (held out included),
-steps per head and the peak resident memory. Writes bench/out/dailies_decode.{json,md}.
+steps per head and the peak resident memory. `--clip-frames 0` trains on every frame of a take (else runs of
+TrainSettings.clip_frames spread over it). Writes bench/out/dailies_decode-<clip frames>.{json,md}.
 
     .venv/bin/python bench/dailies_decode.py --footage ../shared/footage [--takes 8 --seconds 10 --budget 40]
 """
@@ -53,7 +54,9 @@ def make_takes(footage: Path, folder: Path, takes: int, seconds: float) -> list[
     return made
 
 
-def one_run(takes: list[str], budget: float, out: str, cache: str, mode: str) -> dict[str, Any]:
+def one_run(
+    takes: list[str], budget: float, out: str, cache: str, mode: str, clip_frames: int | None
+) -> dict[str, Any]:
     """One training run in this process; what `main` reports of it."""
     from engine.options import TrainOptions
     from engine.train import TrainClip, TrainSettings, loop, train
@@ -76,7 +79,7 @@ def one_run(takes: list[str], budget: float, out: str, cache: str, mode: str) ->
         clips,
         TrainOptions(budget_seconds=budget),
         out,
-        settings=TrainSettings(cache_dir=Path(cache)),
+        settings=TrainSettings(cache_dir=Path(cache), clip_frames=clip_frames),
         on_stage=on_stage,
     )
     manifest = result.version.manifest if result.version is not None else None
@@ -90,11 +93,13 @@ def one_run(takes: list[str], budget: float, out: str, cache: str, mode: str) ->
     }
 
 
-def run_in_process(takes: list[Path], budget: float, out: Path, cache: Path, mode: str) -> dict[str, Any]:
+def run_in_process(
+    takes: list[Path], budget: float, out: Path, cache: Path, mode: str, clip_frames: int | None
+) -> dict[str, Any]:
     args = [str(t) for t in takes]
     code = (
         "import json, sys; sys.path.insert(0, '.'); from bench.dailies_decode import one_run; "
-        f"print('RESULT', json.dumps(one_run({args!r}, {budget}, {str(out)!r}, {str(cache)!r}, {mode!r})))"
+        f"print('RESULT', json.dumps(one_run({args!r}, {budget}, {str(out)!r}, {str(cache)!r}, {mode!r}, {clip_frames!r})))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]
@@ -114,20 +119,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--budget", type=float, default=40.0)
     parser.add_argument("--runs", type=int, default=3, help="runs in the share mode, one after another")
+    parser.add_argument(
+        "--clip-frames", type=int, default=240, help="TrainSettings.clip_frames (0: every frame of a take)"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     work = args.out / "dailies_decode"
-    takes = make_takes(args.footage, work / "takes", args.takes, args.seconds)
+    takes = make_takes(args.footage, work / f"takes-{args.seconds:g}s", args.takes, args.seconds)
     before = machine()
     rows: list[dict[str, Any]] = []
     for mode, runs in (("all", 1), ("share", args.runs)):
         cache = work / f"cache-{mode}"
         subprocess.run(["rm", "-rf", str(cache), str(work / f"models-{mode}")], check=True)
         for k in range(runs):
-            row = run_in_process(takes, args.budget, work / f"models-{mode}" / f"v{k + 1}", cache, mode)
+            clip_frames = args.clip_frames or None
+            row = run_in_process(
+                takes, args.budget, work / f"models-{mode}" / f"v{k + 1}", cache, mode, clip_frames
+            )
             rows.append(dict(row, run=k + 1))
             print(json.dumps(rows[-1]), flush=True)
-    write_json(args.out / "dailies_decode.json", {"args": vars(args), "machine": before, "runs": rows})
+    write_json(
+        args.out / f"dailies_decode-{args.clip_frames or 'all'}.json",
+        {"args": vars(args), "machine": before, "runs": rows},
+    )
     table = md_table(
         [
             "mode",
@@ -156,8 +170,12 @@ def main() -> None:
             for r in rows
         ],
     )
-    header = f"{args.takes} takes of {args.seconds:g} s at 1080p, budget {args.budget:g} s, load before {before['load_average']}\n\n"
-    (args.out / "dailies_decode.md").write_text(header + table + "\n")
+    header = (
+        f"{args.takes} takes of {args.seconds:g} s at 1080p, budget {args.budget:g} s, clip_frames "
+        f"{args.clip_frames or 'every frame'}, load before {before['load_average']}\n\n"
+    )
+    name = f"dailies_decode-{args.clip_frames or 'all'}"
+    (args.out / f"{name}.md").write_text(header + table + "\n")
     print(header + table)
 
 

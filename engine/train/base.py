@@ -41,6 +41,11 @@ def _resumed_run(root: Path, name: str, corpus: Corpus | None) -> tuple[Path, Ba
     return folder, run
 
 
+# Frames a base run takes of a corpus file longer than this (TrainSettings.clip_frames): 40 runs of 60, 100 s
+# at 24 fps spread over it, where a show's take gives 240.
+BASE_CLIP_FRAMES = 2400
+
+
 def prepare_run(
     root: Path,
     name: str,
@@ -98,9 +103,12 @@ def train_base(
             "holdout_fraction": run.holdout_fraction,
         }
     )
-    cfg = base_settings(settings or TrainSettings()).model_copy(
+    given = settings or TrainSettings()
+    cfg = base_settings(given).model_copy(
         update={"show": run.name, "version": folder.name, "max_frames_per_clip": run.max_frames}
     )
+    if "clip_frames" not in given.model_fields_set:  # a corpus file may be a whole film: sample more of it
+        cfg = cfg.model_copy(update={"clip_frames": BASE_CLIP_FRAMES})
     if cfg.cache_dir is None:
         cfg = cfg.model_copy(update={"cache_dir": folder.parent / ".frame-cache"})
     fields = {"kind": "base", "declaration": run.declaration, "corpus": run.folders}

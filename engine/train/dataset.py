@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from engine.model.manifest import ClipRecord
 from engine.shots import find_cuts, split_shots
+
+if TYPE_CHECKING:
+    from engine.media.frames import Frame
 
 
 class DatasetError(ValueError):
@@ -43,6 +48,7 @@ ClipLike = TrainClip | str | Path | np.ndarray
 class LoadedClip:
     record: ClipRecord  # record.cuts: where the clip's shots start (engine.shots)
     frames: np.ndarray  # T,H,W,3 uint8 at training resolution (possibly memory-mapped)
+    numbers: np.ndarray | None = None  # a file's source number of each frame (None: frames given in memory)
 
 
 @dataclass
@@ -111,58 +117,128 @@ def fit_short_side(frame: np.ndarray, resolution: int) -> np.ndarray:
     return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
-def _decode(clip: TrainClip, resolution: int, max_frames: int | None) -> np.ndarray:
+# A clip longer than TrainSettings.clip_frames trains on that many of its frames, in runs of about this many
+# (2.5 s at 24 fps) spread evenly over it (its first and last frames included), each a shot of its own.
+RUN_FRAMES = 60
+
+
+def clip_runs(count: int, frames: int | None, run: int = RUN_FRAMES) -> list[tuple[int, int]]:
+    """The [start, end) frame ranges of a `count`-frame clip to decode: all of it when it holds at most
+    `frames` (or `frames` is None), else frames // `run` runs (at least one) of equal length, evenly spaced
+    from its first frame to its last, none overlapping."""
+    if frames is None or count <= frames:
+        return [(0, count)]
+    runs = max(1, frames // run)
+    length = frames // runs
+    if runs == 1:
+        start = (count - length) // 2
+        return [(start, start + length)]
+    step = (count - length) / (runs - 1)
+    return [(round(i * step), round(i * step) + length) for i in range(runs)]
+
+
+def contiguous_runs(numbers: np.ndarray) -> list[tuple[int, int]]:
+    """Rising source frame numbers as [first, last] runs of consecutive numbers."""
+    if len(numbers) == 0:
+        return []
+    splits = np.flatnonzero(np.diff(numbers) != 1) + 1
+    return [(int(run[0]), int(run[-1])) for run in np.split(numbers, splits)]
+
+
+def _decode(
+    clip: TrainClip, resolution: int, max_frames: int | None, clip_frames: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The clip's frames at training resolution, and for a file the source number of each (a movie's frame
+    index, a sequence's file number): its first `max_frames`, or with `clip_frames` runs spread over it."""
     if clip.frames is not None:
         src = clip.frames[:max_frames] if max_frames else clip.frames
-        return np.stack([fit_short_side(to_uint8(f), resolution) for f in src])
+        return np.stack([fit_short_side(to_uint8(f), resolution) for f in src]), None
     if clip.path is None:
         raise DatasetError(f"training clip {clip.id!r} has neither a path nor frames")
-    from engine.media.decode import read_frames_uint8
-
-    out = []
+    out, numbers = [], []
     try:
-        for frame in read_frames_uint8(clip.path):
+        for frame in _source_frames(clip.path, max_frames, clip_frames):
             out.append(fit_short_side(frame.rgb, resolution))
-            if max_frames and len(out) >= max_frames:
-                break
+            numbers.append(frame.number)
     except Exception as exc:  # media errors carry their own one-line reason
         raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}", clip.id) from None
     if not out:
         raise DatasetError(f"training clip {clip.path} has no frames", clip.id)
-    return np.stack(out)
+    return np.stack(out), np.array(numbers, dtype=np.int64)
+
+
+def _source_frames(path: Path, max_frames: int | None, clip_frames: int | None) -> Iterator[Frame]:
+    """Decoded frames of a file: the first `max_frames` (a benchmark's protocol), or every frame, or, when
+    it holds more than `clip_frames`, clip_runs of them."""
+    from engine.media import probe
+    from engine.media.decode import read_frames_uint8
+    from engine.media.sequences import find_sequence, is_image_path, is_pattern
+
+    if max_frames or clip_frames is None:
+        yield from itertools.islice(read_frames_uint8(path), max_frames)
+        return
+    text = str(path)
+    files = sorted(find_sequence(text).files) if is_pattern(text) or is_image_path(text) else None
+    count = len(files) if files is not None else probe(path, verify=False).frame_count
+    for a, b in clip_runs(count, clip_frames):
+        first, last = (files[a], files[b - 1]) if files is not None else (a, b - 1)
+        yield from read_frames_uint8(path, first, last)
+
+
+def read_sources(path: Path, numbers: np.ndarray) -> Iterator[np.ndarray]:
+    """The frames of a file with these source numbers (as _decode gave them), decoded again, in order."""
+    from engine.media.decode import read_frames_uint8
+
+    for first, last in contiguous_runs(numbers):
+        for frame in read_frames_uint8(path, first, last):
+            yield frame.rgb
 
 
 def load_clip(
-    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None = None
+    clip: TrainClip,
+    resolution: int,
+    cache_dir: Path | None,
+    max_frames: int | None = None,
+    clip_frames: int | None = None,
 ) -> LoadedClip:
-    """Decode `clip` at training resolution, through the .npy cache when there is one: then the frames come
-    memory-mapped from it (a show's dailies need not fit in memory), else they are held in memory."""
-    found = cached_clip(clip, resolution, cache_dir, max_frames)
+    """Decode `clip` at training resolution (see _decode), through the .npy cache when there is one: then the
+    frames come memory-mapped from it (a show's dailies need not fit in memory), else they are held in memory."""
+    found = cached_clip(clip, resolution, cache_dir, max_frames, clip_frames)
     if found is not None:
         return found
-    frames = _decode(clip, resolution, max_frames)
-    cached = _cache_file(clip, resolution, cache_dir, max_frames)
+    frames, numbers = _decode(clip, resolution, max_frames, clip_frames)
+    cached = _cache_file(clip, resolution, cache_dir, max_frames, clip_frames)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
+        pid = os.getpid()  # ranks of a parallel run may race here
+        if numbers is not None:  # first: the frames' file marks the entry whole
+            tmp = cached.with_suffix(f".{pid}.tmp.numbers.npy")
+            np.save(tmp, numbers)
+            tmp.replace(_numbers_file(cached))
+        tmp = cached.with_suffix(f".{pid}.tmp.npy")
         np.save(tmp, frames)
         tmp.replace(cached)
         frames = np.load(cached, mmap_mode="r")
-    return _loaded(clip, frames)
+    return _loaded(clip, frames, numbers)
 
 
 def cached_clip(
-    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None = None
+    clip: TrainClip,
+    resolution: int,
+    cache_dir: Path | None,
+    max_frames: int | None = None,
+    clip_frames: int | None = None,
 ) -> LoadedClip | None:
     """`clip` from the frame cache (memory-mapped), or None when it has not been decoded there yet."""
-    cached = _cache_file(clip, resolution, cache_dir, max_frames)
+    cached = _cache_file(clip, resolution, cache_dir, max_frames, clip_frames)
     if cached is None or not cached.is_file():
         return None
-    return _loaded(clip, np.load(cached, mmap_mode="r"))
+    numbers = np.load(_numbers_file(cached)) if _numbers_file(cached).is_file() else None
+    return _loaded(clip, np.load(cached, mmap_mode="r"), numbers)
 
 
 def _cache_file(
-    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None
+    clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None, clip_frames: int | None
 ) -> Path | None:
     if not clip.content_hash:
         clip.content_hash = (
@@ -170,30 +246,21 @@ def _cache_file(
         )
     if cache_dir is None:
         return None
-    return cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}.npy"
+    runs = f"-runs{clip_frames}" if clip_frames and not max_frames and clip.frames is None else ""
+    return cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}{runs}.v2.npy"
 
 
-def _loaded(clip: TrainClip, frames: np.ndarray) -> LoadedClip:
-    cuts = sorted(set(find_cuts(frames)) | set(sequence_holes(clip, len(frames))))
+def _numbers_file(cached: Path) -> Path:
+    return cached.with_suffix(".numbers.npy")
+
+
+def _loaded(clip: TrainClip, frames: np.ndarray, numbers: np.ndarray | None) -> LoadedClip:
+    """The clip's record: its shots start at the cuts found in its frames and where its source numbers jump
+    (a sequence's missing files, or between runs of a long clip), so nothing is learned across either."""
+    jumps = [] if numbers is None else (np.flatnonzero(np.diff(numbers) != 1) + 1).tolist()
+    cuts = sorted(set(find_cuts(frames)) | set(jumps))
     record = ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=cuts)
-    return LoadedClip(record, frames)
-
-
-def sequence_holes(clip: TrainClip, count: int) -> list[int]:
-    """Where the first `count` decoded frames of an image sequence skip numbers its files lack: each such
-    frame starts a new shot, so that no example is learned (nor scored) across the hole as if its two sides
-    were neighbours. Empty for a movie or frames in memory."""
-    from engine.media import MediaError
-    from engine.media.sequences import find_sequence, is_image_path, is_pattern
-
-    text = str(clip.path or "")
-    if clip.frames is not None or not (is_pattern(text) or is_image_path(text)):
-        return []
-    try:
-        numbers = list(find_sequence(text).files)[:count]
-    except MediaError:  # read from the cache with its folder gone: nothing to tell the holes by
-        return []
-    return [i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1]
+    return LoadedClip(record, frames, numbers)
 
 
 @dataclass(frozen=True)

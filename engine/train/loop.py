@@ -391,16 +391,18 @@ def _load_split(
         return load_native(clip, lc, options.native_resolution, count, cache)
 
     if decode_until is None:
-        loaded = [load_clip(c, options.resolution, cache, cfg.max_frames_per_clip) for c in sources]
+        loaded = [
+            load_clip(c, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames) for c in sources
+        ]
     else:
 
         def cached(clip: TrainClip) -> LoadedClip | None:  # frames in memory need no decoding either
             if clip.frames is not None:
-                return load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip)
-            return cached_clip(clip, options.resolution, cache, cfg.max_frames_per_clip)
+                return load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
+            return cached_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
 
         def decode(clip: TrainClip) -> LoadedClip:  # both passes, so the time taken counts them both
-            lc = load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip)
+            lc = load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
             if native_heads and min(lc.frames.shape[1:3]) >= options.resolution:
                 at_own_size(clip, lc)  # cached for the load below
             return lc

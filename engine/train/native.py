@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from engine.train.dataset import (
     fit_short_side,
     holdout_parts,
     part_record,
+    read_sources,
     to_uint8,
 )
 
@@ -82,16 +84,22 @@ def spread(frames: Iterator[np.ndarray], keep: int) -> tuple[np.ndarray, list[np
     return np.array(indices, dtype=np.int64), kept
 
 
-def _decoded(clip: TrainClip, resolution: int) -> Iterator[np.ndarray]:
+def _decoded(clip: TrainClip, resolution: int, numbers: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The clip's frames at `resolution`: those with these source `numbers` (dataset.LoadedClip.numbers),
+    or from its first on."""
     if clip.frames is not None:
         for f in clip.frames:
             yield fit_short_side(to_uint8(f), resolution)
         return
     from engine.media.decode import read_frames_uint8
 
+    path = clip.path or Path()
     try:
-        for frame in read_frames_uint8(clip.path or Path()):
-            yield fit_short_side(frame.rgb, resolution)
+        source = (
+            read_sources(path, numbers) if numbers is not None else (f.rgb for f in read_frames_uint8(path))
+        )
+        for rgb in source:
+            yield fit_short_side(rgb, resolution)
     except Exception as exc:  # media errors carry their own one-line reason
         raise DatasetError(f"training clip {clip.path} cannot be decoded: {exc}", clip.id) from None
 
@@ -122,11 +130,13 @@ def load_native(
     t = len(loaded.frames)
     keep = frame_bound(clips, _frame_bytes(clip, resolution))
     stem = f"{loaded.record.content_hash[:32]}-native{resolution}-{keep}of{t}"
+    if loaded.numbers is not None:  # which of the file's frames those t are (runs of a long clip, holes)
+        stem += f"-{zlib.crc32(np.ascontiguousarray(loaded.numbers).tobytes()):08x}"
     paths = (cache_dir / f"{stem}.npy", cache_dir / f"{stem}.frames.npy") if cache_dir else None
     if paths is not None and all(p.is_file() for p in paths):
         return NativeClip(np.load(paths[0]), np.load(paths[1], mmap_mode="r"))
-    # spread over the t frames the training-resolution clip holds (max_frames_per_clip), not the whole file
-    indices, kept = spread(itertools.islice(_decoded(clip, resolution), t), keep)
+    # spread over the t frames the training-resolution clip holds (its runs, max_frames_per_clip), not the file
+    indices, kept = spread(itertools.islice(_decoded(clip, resolution, loaded.numbers), t), keep)
     if not kept:
         raise DatasetError(f"training clip {clip.path or clip.id} has no frames", clip.id)
     out = NativeClip(indices, np.stack(kept))

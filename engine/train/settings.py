@@ -50,7 +50,18 @@ class TrainSettings(BaseModel):
         "two runs on identical frames); by default a share of the budget is kept for evaluation, which is cut "
         "to end by the deadline.",
     )
-    max_frames_per_clip: int | None = Field(None, ge=1)
+    max_frames_per_clip: int | None = Field(
+        None,
+        ge=1,
+        description="Decode only a clip's first this many frames (benchmark protocols); else see clip_frames.",
+    )
+    clip_frames: int | None = Field(
+        240,
+        ge=12,
+        description="A clip file longer than this trains on this many of its frames, in runs of about 60 spread "
+        "evenly over it, each a shot of its own (engine.train.dataset.clip_runs): a long take costs a bounded "
+        "decode, cache and share of the batches. None: every frame. Base runs take 2400 unless set.",
+    )
     decode_share: float = Field(
         0.25,
         gt=0,

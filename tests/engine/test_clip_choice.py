@@ -1,20 +1,24 @@
 """A budgeted run decodes a show's dailies within its share of the budget, newest first, and later runs find
-them cached; a resumed run trains on the clips it started with; cached frames are memory-mapped."""
+them cached; a resumed run trains on the clips it started with; cached frames are memory-mapped; a long take
+trains on runs of frames spread over it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 
 from engine.heads import get_head
+from engine.media import read_frames_uint8
 from engine.model.manifest import ClipRecord
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
 from engine.train.clip_choice import CLIPS_FILE, choose_clips, record_start, started_with
-from engine.train.dataset import LoadedClip, load_clip
+from engine.train.dataset import LoadedClip, clip_runs, fit_short_side, load_clip
 from engine.train.loop import _load_split
+from engine.train.native import load_native
 from tests import footage
 
 
@@ -115,3 +119,34 @@ def test_a_run_resumed_from_its_checkpoint_trains_on_the_clips_it_started_with(t
     manifest = resumed.version.manifest
     assert {c.id.split("[")[0] for c in manifest.clips + manifest.holdout} == {"sh030_1"}
     assert not (tmp_path / "v1" / "checkpoint").exists()
+
+
+def test_a_long_clip_trains_on_runs_spread_over_it_each_a_shot_of_its_own() -> None:
+    assert clip_runs(10, 240) == [(0, 10)]  # a short clip: all of it
+    for count, frames in ((1000, 240), (172_800, 2400)):  # a long take; a two-hour film in a base corpus
+        runs = clip_runs(count, frames)
+        assert len(runs) == frames // 60 and {b - a for a, b in runs} == {60}
+        assert runs[0][0] == 0 and runs[-1][1] == count  # from its first frame to its last
+        assert all(b <= c for (_, b), (c, _) in itertools.pairwise(runs))  # spread, never overlapping
+    assert clip_runs(100, 30) == [(35, 65)]  # fewer than a run's frames: one run, in the middle
+
+
+def test_a_long_take_is_decoded_as_its_runs_and_its_full_size_frames_are_the_same_frames(
+    tmp_path: Path,
+) -> None:
+    take = footage.movie(tmp_path / "sh010_1.mp4", n=150, size=(128, 72))
+    clip = TrainClip(id="sh010_1", path=take)
+    whole = np.stack([f.rgb for f in read_frames_uint8(take)])  # as training decodes them
+
+    loaded = load_clip(clip, 64, tmp_path / "cache", clip_frames=120)  # two runs of 60 frames
+
+    assert loaded.numbers is not None and list(loaded.numbers) == [*range(60), *range(90, 150)]
+    assert 60 in loaded.record.cuts  # nothing learned across the two runs
+    expected = np.stack([fit_short_side(whole[n], 64) for n in loaded.numbers])
+    assert np.array_equal(loaded.frames, expected)
+    again = load_clip(clip, 64, tmp_path / "cache", clip_frames=120)  # from the cache: the same runs
+    assert again.numbers is not None and list(again.numbers) == list(loaded.numbers)
+    assert again.record.cuts == loaded.record.cuts
+    native = load_native(clip, loaded, 72, 1, tmp_path / "cache")
+    for index, frame in zip(native.indices, native.frames, strict=True):  # the same frames, at their own size
+        assert np.array_equal(frame, whole[loaded.numbers[index]])
