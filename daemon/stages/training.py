@@ -37,6 +37,7 @@ from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
 from engine.train.checkpoint import STATE
+from engine.train.dataset import prune_cache
 
 log = get_logger("rushes.train")
 
@@ -187,6 +188,9 @@ def run_training(
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote, verdicts = _judged(result, parent is None)
     _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started, verdicts))
+    pruned = prune_cache(cache, [c.content_hash for c in clips])  # the show's dailies that may train again
+    if pruned:
+        log.info("train.cache_pruned", show=show.code, files=pruned)
     log.info(
         "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
     )

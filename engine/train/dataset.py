@@ -237,6 +237,22 @@ def cached_clip(
     return _loaded(clip, np.load(cached, mmap_mode="r"), numbers)
 
 
+def prune_cache(cache_dir: Path, keep: Iterable[str]) -> int:
+    """Remove the decoded frames (.npy files) of clips whose content hash is not in `keep`: the dailies a show
+    no longer has, or has excluded from training. Other files stay. Returns how many files went."""
+    prefixes = {h[:32] for h in keep if h}
+    removed = 0
+    for path in cache_dir.glob("*.npy"):
+        if path.name[:32] in prefixes:
+            continue
+        try:
+            path.unlink()
+        except OSError:  # gone already, or not ours to remove: the next run tries again
+            continue
+        removed += 1
+    return removed
+
+
 def _cache_file(
     clip: TrainClip, resolution: int, cache_dir: Path | None, max_frames: int | None, clip_frames: int | None
 ) -> Path | None:
