@@ -6,7 +6,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,11 @@ from daemon.cli.app import app, counted_progress, err, fail, out, process_age, s
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
+
+if TYPE_CHECKING:
+    from daemon.stages.fixing import Prepared
+    from engine.media import MediaInfo
+    from engine.model import ModelVersion
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
@@ -126,24 +131,11 @@ def fix_cmd(
     ] = None,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence."""
-    from daemon.cli.outputs import is_sequence, overwrites, terminate_cleanly, write_output
-    from daemon.stages.fixing import FixError, NoModel, fixed_frames, load_promoted, prepare
-    from engine.heads import get_head
-    from engine.media import probe
-    from engine.media.sequences import frameset_string
+    from daemon.stages.fixing import NoModel, load_promoted
     from engine.model import ModelError
 
-    if kind not in HEAD_ORDER:
-        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
     given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
-    params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    for key in params:
-        if key not in get_head(kind).params_type.keys:
-            raise fail(_unread_option(kind, key))
-    if overwrites(input_, output):
-        raise fail(
-            f"--output {output} is the input: a fix never overwrites its source; write to another path"
-        )
+    params = _checked_params(kind, given, input_, output)
     ctx = open_context(settings())
     try:
         get_show(ctx.settings, ctx.catalog, show)
@@ -151,36 +143,61 @@ def fix_cmd(
             model, number = load_promoted(ctx.catalog, show)
         except (NoModel, ModelError) as exc:
             raise fail(str(exc)) from None
-        info = probe(input_)
-        try:
-            prepared = prepare(kind, params, input_, info)
-            stream = fixed_frames(model, prepared, input_, info.first_frame)
-            numbers: list[int] = []
-            with counted_progress() as bar:
-                task = bar.add_task(f"{kind} with {show} v{number}", total=_output_frames(info, prepared))
-
-                def afters() -> Any:
-                    for n, _before, after in stream:
-                        bar.advance(task)
-                        numbers.append(n)
-                        yield n, after
-
-                with terminate_cleanly():
-                    written = write_output(output, afters(), info.fps, info.timecode)
-        except FixError as exc:
-            raise fail(str(exc)) from None
+        written, numbers = _render(model, f"{show} v{number}", kind, params, input_, output)
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
-    if not is_sequence(output) and (holes := _holes(numbers)):
-        out.print(
-            f"The input lacks frames {frameset_string(holes)}, so the movie runs {len(holes)} frame(s) short "
-            "from there on: rebuild them first (--kind interpolate --frames auto) or write a sequence.",
-            highlight=False,
+    _say_holes(output, numbers)
+
+
+def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) -> dict[str, Any]:
+    """The fix parameters given, or the one line (exit 2) for a kind, an option or an output that cannot work."""
+    from daemon.cli.outputs import overwrites
+    from engine.heads import get_head
+
+    if kind not in HEAD_ORDER:
+        raise fail(f"--kind {kind!r} is not a fix: use one of {', '.join(HEAD_ORDER)}")
+    params = {k: v for k, v in given.items() if v is not None}
+    for key in params:
+        if key not in get_head(kind).params_type.keys:
+            raise fail(_unread_option(kind, key))
+    if overwrites(input_, output):
+        raise fail(
+            f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
+    return params
 
 
-def _output_frames(info: Any, prepared: Any) -> int:
+def _render(
+    model: ModelVersion, name: str, kind: str, params: dict[str, Any], input_: str, output: str
+) -> tuple[int, list[int]]:
+    """The fix of `input_` written to `output` with a progress bar: how many frames, and their numbers."""
+    from daemon.cli.outputs import terminate_cleanly, write_output
+    from daemon.stages.fixing import FixError, fixed_frames, prepare
+    from engine.media import probe
+
+    info = probe(input_)
+    numbers: list[int] = []
+    try:
+        prepared = prepare(kind, params, input_, info)
+        stream = fixed_frames(model, prepared, input_, info.first_frame)
+        with counted_progress() as bar:
+            task = bar.add_task(f"{kind} with {name}", total=_output_frames(info, prepared))
+
+            def afters() -> Any:
+                for n, _before, after in stream:
+                    bar.advance(task)
+                    numbers.append(n)
+                    yield n, after
+
+            with terminate_cleanly():
+                written = write_output(output, afters(), info.fps, info.timecode)
+    except FixError as exc:
+        raise fail(str(exc)) from None
+    return written, numbers
+
+
+def _output_frames(info: MediaInfo, prepared: Prepared) -> int:
     """How many frames the fix writes: an interpolate fix also makes the frames the source lacks."""
     if prepared.kind != "interpolate":
         return int(info.frame_count)
@@ -188,10 +205,19 @@ def _output_frames(info: Any, prepared: Any) -> int:
     return span * prepared.factor - (prepared.factor - 1)
 
 
-def _holes(numbers: list[int]) -> list[int]:
-    """The frame numbers missing between the first and the last of ascending `numbers`."""
+def _say_holes(output: str, numbers: list[int]) -> None:
+    """A movie has no frame numbers: say which frames it lacks, when the fix skipped some (a source's holes)."""
+    from daemon.cli.outputs import is_sequence
+    from engine.media.sequences import frameset_string
+
     have = set(numbers)
-    return [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
+    holes = [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
+    if holes and not is_sequence(output):
+        out.print(
+            f"The input lacks frames {frameset_string(holes)}, so the movie runs {len(holes)} frame(s) short "
+            "from there on: rebuild them first (--kind interpolate --frames auto) or write a sequence.",
+            highlight=False,
+        )
 
 
 def _unread_option(kind: str, key: str) -> str:

@@ -7,8 +7,9 @@ night's, on a first run. So a budgeted run loads:
 - the others newest first (callers list clips oldest first, as the catalog does) until `decode_share` of
   the budget is spent (at least LEAST_DECODE_SECONDS: a short run on a few small dailies decodes them all,
   however busy the machine), each clip's time counting its second decoding at the footage's own size when a
-  head learns there (engine.train.native); at least one clip is always loaded. The rest wait: a later run finds the clips
-  decoded here in the cache and decodes more, so the model reaches every daily over a few runs.
+  head learns there (engine.train.native); at least one clip is always loaded. The rest wait: a later run
+  finds the clips decoded here in the cache and decodes more, so the model reaches every daily over a few
+  runs.
 - A run resumed from its checkpoint trains on exactly the clips it started with (their ids are kept in the
   checkpoint folder, CLIPS_FILE), so a clip it trained on can never land on the held-out side.
 """

@@ -137,12 +137,16 @@ def clip_runs(count: int, frames: int | None, run: int = RUN_FRAMES) -> list[tup
     return [(round(i * step), round(i * step) + length) for i in range(runs)]
 
 
+def number_jumps(numbers: np.ndarray) -> list[int]:
+    """The positions where rising source frame numbers skip (the frame there does not follow the one before)."""
+    return (np.flatnonzero(np.diff(numbers) != 1) + 1).tolist()
+
+
 def contiguous_runs(numbers: np.ndarray) -> list[tuple[int, int]]:
     """Rising source frame numbers as [first, last] runs of consecutive numbers."""
     if len(numbers) == 0:
         return []
-    splits = np.flatnonzero(np.diff(numbers) != 1) + 1
-    return [(int(run[0]), int(run[-1])) for run in np.split(numbers, splits)]
+    return [(int(run[0]), int(run[-1])) for run in np.split(numbers, number_jumps(numbers))]
 
 
 def _decode(
@@ -273,7 +277,7 @@ def _numbers_file(cached: Path) -> Path:
 def _loaded(clip: TrainClip, frames: np.ndarray, numbers: np.ndarray | None) -> LoadedClip:
     """The clip's record: its shots start at the cuts found in its frames and where its source numbers jump
     (a sequence's missing files, or between runs of a long clip), so nothing is learned across either."""
-    jumps = [] if numbers is None else (np.flatnonzero(np.diff(numbers) != 1) + 1).tolist()
+    jumps = [] if numbers is None else number_jumps(numbers)
     cuts = sorted(set(find_cuts(frames)) | set(jumps))
     record = ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=cuts)
     return LoadedClip(record, frames, numbers)

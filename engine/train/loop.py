@@ -259,11 +259,7 @@ def train(
     device = pick_device(options.device)
     if options.cpu_threads is not None:
         use_cpu_threads(options.cpu_threads)
-    budgeted = cfg.max_steps is None and not cfg.score_every_clip and parallel is None
-    decode_until = (
-        time.monotonic() + decode_seconds(cfg.decode_share, options.budget_seconds) if budgeted else None
-    )
-    split, native = _load_split(clips, options, cfg, out, head_objs, decode_until)
+    split, native = _load_split(clips, options, cfg, out, head_objs, _decode_until(options, cfg, parallel))
     if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
         split = replace(split, train=parallel.shard(split.train))
         native = replace(native, train=parallel.shard(native.train)) if native is not None else None
@@ -273,12 +269,7 @@ def train(
     run.progress, run.stop, run.deadline, run.on_stage = progress, stop, deadline, on_stage
     run.parallel, run.native = parallel, native
     run.warm = frozenset(n for n in names if warm is not None and n in warm.model.nets)
-    cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
-    memo_key = ",".join(names) + ("+parent" if parent is not None else "") + f"@{options.resolution}"
-    memo_key += f"/{options.native_resolution}" if native is not None else ""
-    run.memo = EvalMemo(cache / "evaluation-seconds.json", memo_key)
-    run.costs = HeadCosts(cache / "evaluation-head-seconds.json", memo_key)
-    run.baselines = BaselineScores(cache / "baseline-scores.json")
+    _remember_costs(run, cfg.cache_dir or out.resolve().parent / ".frame-cache", parent is not None)
     native_size = options.native_resolution if native is not None else None
     run.pairs = PairPool(examples, options.resolution, native_size) if examples else None
     stopped = _fit_heads(run)
@@ -295,6 +286,24 @@ def train(
     return _write(
         run, out, warm, steps, losses, metrics, parent_metrics, manifest_fields, first=parent is None
     )
+
+
+def _decode_until(options: TrainOptions, cfg: TrainSettings, parallel: DataParallel | None) -> float | None:
+    """When a budgeted run stops decoding clips the cache lacks (engine.train.clip_choice); None for runs
+    that decode every clip: with max_steps, score_every_clip, or a data-parallel rank (ranks must agree)."""
+    if cfg.max_steps is not None or cfg.score_every_clip or parallel is not None:
+        return None
+    return time.monotonic() + decode_seconds(cfg.decode_share, options.budget_seconds)
+
+
+def _remember_costs(run: _Run, cache: Path, with_parent: bool) -> None:
+    """The files beside the frame cache in which runs of the same heads remember what scoring cost, and the
+    baselines' scores per held-out frame."""
+    key = ",".join(run.names) + ("+parent" if with_parent else "") + f"@{run.options.resolution}"
+    key += f"/{run.options.native_resolution}" if run.native is not None else ""
+    run.memo = EvalMemo(cache / "evaluation-seconds.json", key)
+    run.costs = HeadCosts(cache / "evaluation-head-seconds.json", key)
+    run.baselines = BaselineScores(cache / "baseline-scores.json")
 
 
 def _write(
@@ -387,22 +396,23 @@ def _load_split(
     native_heads = any(h.native for h in heads) and options.native_resolution > options.resolution
     count = len(sources)  # clips given: bounds each clip's frames at their own size (native.frame_bound)
 
+    def load(clip: TrainClip) -> LoadedClip:
+        return load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
+
     def at_own_size(clip: TrainClip, lc: LoadedClip) -> NativeClip:
         return load_native(clip, lc, options.native_resolution, count, cache)
 
     if decode_until is None:
-        loaded = [
-            load_clip(c, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames) for c in sources
-        ]
+        loaded = [load(c) for c in sources]
     else:
 
         def cached(clip: TrainClip) -> LoadedClip | None:  # frames in memory need no decoding either
             if clip.frames is not None:
-                return load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
+                return load(clip)
             return cached_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
 
         def decode(clip: TrainClip) -> LoadedClip:  # both passes, so the time taken counts them both
-            lc = load_clip(clip, options.resolution, cache, cfg.max_frames_per_clip, cfg.clip_frames)
+            lc = load(clip)
             if native_heads and min(lc.frames.shape[1:3]) >= options.resolution:
                 at_own_size(clip, lc)  # cached for the load below
             return lc
