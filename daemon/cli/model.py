@@ -172,14 +172,16 @@ def _render(
     model: ModelVersion, name: str, kind: str, params: dict[str, Any], input_: str, output: str
 ) -> tuple[int, list[int]]:
     """The fix of `input_` written to `output` with a progress bar: how many frames, and their numbers."""
-    from daemon.cli.outputs import terminate_cleanly, write_output
+    from daemon.cli.outputs import terminate_cleanly, with_source_alpha, write_output
     from daemon.stages.fixing import FixError, fixed_frames, prepare
     from engine.media import probe
+    from engine.media.decode import read_alpha
 
     info = probe(input_)
     numbers: list[int] = []
     try:
         prepared = prepare(kind, params, input_, info)
+        keep_alpha = _keeps_alpha(info, kind, output)
         stream = fixed_frames(model, prepared, input_, info.first_frame)
         with counted_progress() as bar:
             task = bar.add_task(f"{kind} with {name}", total=_output_frames(info, prepared))
@@ -190,11 +192,35 @@ def _render(
                     numbers.append(n)
                     yield n, after
 
+            fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():
-                written = write_output(output, afters(), info.fps, info.timecode)
+                written = write_output(output, fixed, info.fps, info.timecode)
     except FixError as exc:
         raise fail(str(exc)) from None
     return written, numbers
+
+
+def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:
+    """Whether the fix carries the source's alpha into the output; when the source has alpha that the output
+    will not, says so (before the work) with what would keep it."""
+    from daemon.cli.outputs import carries_alpha
+
+    if not info.alpha:
+        return False
+    if kind == "interpolate":  # a made frame has no source alpha, and a rebuilt one's would not match it
+        out.print(
+            "The input has an alpha channel; interpolate rebuilds colour only, so the output has none.",
+            highlight=False,
+        )
+        return False
+    if not carries_alpha(output):
+        out.print(
+            f"The input has an alpha channel and {Path(output).suffix or output} holds none, so the output "
+            "drops it: write .mov or .mxf (ProRes 4444), or a .exr, .png, .tif or .dpx sequence, to keep it.",
+            highlight=False,
+        )
+        return False
+    return True
 
 
 def _output_frames(info: MediaInfo, prepared: Prepared) -> int:

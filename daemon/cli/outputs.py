@@ -6,6 +6,9 @@
   at the end), its frames one after another; a sequence keeps each frame's number (a source with holes keeps
   them) and is written into a hidden folder beside its destination, its frames moved into place only once
   every frame is written, so a failed fix leaves no frames behind.
+- `carries_alpha(output)` / `with_source_alpha`: a fix of a source with alpha keeps it where the output's
+  format can hold it (a PNG, TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444), each fixed frame beside
+  the alpha of the source frame of the same number (resized for upscale). JPEG, .mp4 and .mkv have none.
 - `terminate_cleanly()`: while it is active SIGTERM raises SystemExit(143) in the main thread, so the temp
   file or folder is removed on the way out as on any error. SIGKILL cannot be caught: it may leave a hidden
   `.NAME.HOST-PID-TOKEN.tmp` file or folder (ingest ignores both), never a half-written output; the next
@@ -25,11 +28,16 @@ from types import FrameType
 from typing import Any, Literal
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
+from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
 from engine.media.files import prepare_output, temp_name
 from engine.media.sequences import is_image_path, is_pattern
 
 # Movie outputs in ProRes 422 HQ (what an editorial hand-off expects of them); others (.mp4, .mkv) in H.264.
 PRORES_SUFFIXES = (".mov", ".mxf")
+
+
+# Image formats without an alpha channel.
+NO_ALPHA_SUFFIXES = (".jpg", ".jpeg")
 
 
 def is_sequence(path: str) -> bool:
@@ -49,6 +57,27 @@ def overwrites(input_: str, output: str) -> bool:
         same_folder = src.directory.resolve() == dst.directory.resolve()
         return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
     return Path(input_).resolve() == Path(output).resolve()
+
+
+def carries_alpha(output: str) -> bool:
+    """Whether the output's format holds an alpha channel."""
+    suffix = Path(output).suffix.lower()
+    return suffix not in NO_ALPHA_SUFFIXES if is_sequence(output) else suffix in PRORES_SUFFIXES
+
+
+def with_source_alpha(
+    frames: Iterable[tuple[int, Any]], alphas: Iterable[tuple[int, Any]]
+) -> Iterator[tuple[int, Any]]:
+    """Each fixed (number, RGB) frame as RGBA with the alpha of the source frame of its number (both in
+    ascending order); MediaError for a frame the source has no alpha for."""
+    source = iter(alphas)
+    for number, rgb in frames:
+        for found, alpha in source:
+            if found == number:
+                yield number, with_alpha(rgb, alpha)
+                break
+        else:
+            raise MediaError(f"the source has no alpha for frame {number}")
 
 
 @contextmanager
@@ -100,8 +129,9 @@ def _write_movie(path: Path, frames: Iterable[Any], fps: Fraction, timecode: str
     try:
         for frame in frames:
             if writer is None:
+                pix_fmt = ALPHA_PIX_FMT if frame.shape[2] == 4 and codec == "prores" else None
                 writer = MovieWriter(
-                    path, fps, frame.shape[1], frame.shape[0], codec=codec, timecode=timecode
+                    path, fps, frame.shape[1], frame.shape[0], codec=codec, timecode=timecode, pix_fmt=pix_fmt
                 )
                 writer.__enter__()
             writer.write(frame)

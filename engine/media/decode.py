@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import numpy as np
 import numpy.typing as npt
 
+from .alpha import alpha_of
 from .container import open_movie
 from .frames import Frame, PixelDepth, converter
-from .images import read_image
+from .images import read_alpha_image, read_image
 from .info import MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern
 from .threads import codec_threads
@@ -43,6 +44,14 @@ def read_frames_uint8(
     return _read(source, start, end, "uint8", first_frame)
 
 
+def read_alpha(
+    source: Source, start: int | None = None, end: int | None = None, *, first_frame: int | None = None
+) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
+    """Yield (number, HxW float32 alpha 0..1) for frames start..end, numbered as read_frames numbers them;
+    alpha is 1 everywhere for a frame without it (engine.media.alpha)."""
+    return ((f.number, f.rgb) for f in _read(source, start, end, "alpha", first_frame))
+
+
 def read_clip(
     source: Source, start: int | None = None, end: int | None = None, *, first_frame: int | None = None
 ) -> npt.NDArray[np.float32]:
@@ -57,8 +66,12 @@ def _name(source: Source) -> str:
     return source.path if isinstance(source, MediaInfo) else str(source)
 
 
+# What a read decodes: RGB at a depth, or the alpha plane alone.
+Plane = PixelDepth | Literal["alpha"]
+
+
 def _read(
-    source: Source, start: int | None, end: int | None, depth: PixelDepth, first_frame: int | None
+    source: Source, start: int | None, end: int | None, depth: Plane, first_frame: int | None
 ) -> Iterator[Frame]:
     if start is not None and end is not None and end < start:
         raise MediaError(f"frame range {start}-{end} is empty (end before start)", _name(source))
@@ -73,7 +86,7 @@ def _read(
     return _read_movie(Path(text), start, end, depth, first_frame or 0)
 
 
-def _read_sequence(pattern: str, start: int | None, end: int | None, depth: PixelDepth) -> Iterator[Frame]:
+def _read_sequence(pattern: str, start: int | None, end: int | None, depth: Plane) -> Iterator[Frame]:
     seq = find_sequence(pattern)  # eager: a bad pattern or range fails at the call, not mid-iteration
     lo = seq.first if start is None else start
     hi = seq.last if end is None else end
@@ -85,14 +98,13 @@ def _read_sequence(pattern: str, start: int | None, end: int | None, depth: Pixe
 
     def frames() -> Iterator[Frame]:
         for n in numbers:
-            yield Frame(n, read_image(seq.files[n], depth))
+            path = seq.files[n]
+            yield Frame(n, read_alpha_image(path) if depth == "alpha" else read_image(path, depth))
 
     return frames()
 
 
-def _read_movie(
-    path: Path, start: int | None, end: int | None, depth: PixelDepth, first: int
-) -> Iterator[Frame]:
+def _read_movie(path: Path, start: int | None, end: int | None, depth: Plane, first: int) -> Iterator[Frame]:
     container, stream, _ = open_movie(path)  # eager, so open errors surface at the call
     lo = first if start is None else start
     if lo < first:
@@ -139,9 +151,9 @@ def _decoded(container: Any, stream: Any, path: Path) -> Iterator[av.VideoFrame]
 
 
 def _movie_frames(
-    container: Any, stream: Any, path: Path, lo: int, hi: int | None, depth: PixelDepth, first: int
+    container: Any, stream: Any, path: Path, lo: int, hi: int | None, depth: Plane, first: int
 ) -> Iterator[Frame]:
-    convert = converter(depth)
+    convert = alpha_of if depth == "alpha" else converter(depth)
     with container:
         stream.thread_type = "AUTO"
         stream.thread_count = codec_threads()  # 0: FFmpeg picks from the cores

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from av.video.reformatter import ColorRange, Colorspace
 
+from .alpha import has_alpha
 from .files import prepare_output, temp_name
 from .frames import bit_depth
 from .images import write_image
@@ -56,7 +57,8 @@ class MovieWriter:
     """Encode RGB frames into a movie; the file appears at `path` only when closed without error.
 
     codec: "h264" (libx264, yuv420p, `crf`, `preset`), "prores" (prores_ks profile 3 = 422 HQ,
-    yuv422p10le) or "ffv1" (lossless, bgr0). Frames are HxWx3 uint8, uint16 or float 0..1 RGB.
+    yuv422p10le; with pix_fmt yuva444p10le, ALPHA_PIX_FMT, 4444 with alpha) or "ffv1" (lossless, bgr0).
+    Frames are HxWx3 uint8, uint16 or float 0..1 RGB; HxWx4 RGBA where the pixel format has alpha.
     H.264 needs even dimensions: odd ones are padded by one edge pixel (pad_odd=True) or refused.
     MP4/MOV get their index up front (faststart) so players and uploads can stream them.
     `options` go to the encoder as-is (e.g. {"g": "12"} for a keyframe every 12 frames).
@@ -105,6 +107,7 @@ class MovieWriter:
         self._tmp = temp_name(prepare_output(self.path))
         self._deep = bit_depth(self.pix_fmt) > 8
         self._yuv = self.pix_fmt.startswith("yuv")
+        self._channels = 4 if has_alpha(self.pix_fmt) else 3
         self._container: Any = None
         try:
             muxer = {"movflags": "+faststart"} if faststart and fmt in ("mp4", "mov") else {}
@@ -141,8 +144,8 @@ class MovieWriter:
         opts: dict[str, str] = {}
         if codec == "h264":
             opts = {"crf": str(crf), "preset": preset}
-        elif codec == "prores":
-            opts = {"profile": "3", "vendor": "apl0"}
+        elif codec == "prores":  # 4444 for full chroma (and alpha), else 422 HQ
+            opts = {"profile": "4" if "444" in self.pix_fmt else "3", "vendor": "apl0"}
         elif codec == "ffv1":
             opts = {"level": "3", "slicecrc": "1"}
         stream.options = {**opts, **extra}
@@ -164,13 +167,16 @@ class MovieWriter:
         return np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge") if pw or ph else rgb
 
     def _to_frame(self, rgb: npt.NDArray[Any]) -> av.VideoFrame:
-        check_rgb(rgb, self.width, self.height)
+        check_rgb(rgb, self.width, self.height, alpha=self._channels == 4)
+        if rgb.shape[2] != self._channels:
+            raise MediaError(f"{self.pix_fmt} frames are HxWx{self._channels}, got shape {rgb.shape}")
+        rgba = self._channels == 4
         if self._deep and rgb.dtype != np.uint8:
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(self._pad(to_uint16(rgb))), format="rgb48le"
-            )
+            fmt = "rgba64le" if rgba else "rgb48le"
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(self._pad(to_uint16(rgb))), format=fmt)
         else:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(self._pad(to_uint8(rgb))), format="rgb24")
+            fmt = "rgba" if rgba else "rgb24"
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(self._pad(to_uint8(rgb))), format=fmt)
         if self._yuv:
             frame = frame.reformat(
                 format=self.pix_fmt,
@@ -180,7 +186,7 @@ class MovieWriter:
         return frame
 
     def write(self, rgb: npt.NDArray[Any]) -> None:
-        """Append one HxWx3 RGB frame (uint8, uint16, or float 0..1)."""
+        """Append one HxWx3 RGB frame (uint8, uint16, or float 0..1; HxWx4 RGBA for a format with alpha)."""
         if self._container is None:
             raise MediaError("the movie writer is closed", str(self.path))
         frame = self._to_frame(rgb)

@@ -16,6 +16,7 @@ from .info import MediaError
 from .native import captured_output
 
 _PIXEL_FORMATS = {np.dtype(np.float16): "gbrpf16le", np.dtype(np.float32): "gbrpf32le"}
+_ALPHA_PIXEL_FORMATS = {np.dtype(np.float16): "gbrapf16le", np.dtype(np.float32): "gbrapf32le"}
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,26 @@ def _rgb_names(names: list[str], path: Path) -> list[str]:
     raise MediaError(f"EXR has no RGB channels (it has {', '.join(sorted(names))})", str(path))
 
 
+def _alpha_name(names: list[str], rgb: list[str]) -> str | None:
+    """The alpha channel beside the RGB channels `rgb` (A, a, or LAYER.A), or None."""
+    layer = rgb[0].rsplit(".", 1)[0] + "." if "." in rgb[0] else ""
+    for candidate in (f"{layer}A", f"{layer}a"):
+        if candidate in names and candidate not in rgb:
+            return candidate
+    return None
+
+
 def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
     """Display size, pixel type and frame rate of an EXR. pixels=True reads (and so checks) the whole file;
     False reads the header alone (pix_fmt is then "unknown")."""
     _, header, channels = _open(path, header_only=not pixels)
     pix_fmt = "unknown"
     if pixels:
-        dtype = channels[_rgb_names(list(channels), path)[0]].pixels.dtype
-        pix_fmt = _PIXEL_FORMATS.get(np.dtype(dtype), str(dtype))
+        names = list(channels)
+        rgb = _rgb_names(names, path)
+        dtype = channels[rgb[0]].pixels.dtype
+        formats = _ALPHA_PIXEL_FORMATS if _alpha_name(names, rgb) else _PIXEL_FORMATS
+        pix_fmt = formats.get(np.dtype(dtype), str(dtype))
     _, (vx0, vy0, vx1, vy1) = _windows(header)
     fps = header.get("framesPerSecond")
     return ExrHeader(
@@ -100,17 +113,32 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
 def read_exr(path: Path) -> npt.NDArray[np.float32]:
     """HxWx3 float32 RGB of the display window (values kept, may exceed 1 or be negative)."""
     _, header, channels = _open(path, header_only=False)
-    names = _rgb_names(list(channels), path)
-    planes = [channels[n].pixels for n in names]
+    return _display(header, [channels[n].pixels for n in _rgb_names(list(channels), path)], path)
+
+
+def read_exr_alpha(path: Path) -> npt.NDArray[np.float32]:
+    """HxW float32 alpha of the display window (A beside the RGB channels; 1 where the file has none)."""
+    _, header, channels = _open(path, header_only=False)
+    names = list(channels)
+    rgb = _rgb_names(names, path)
+    alpha = _alpha_name(names, rgb)
+    if alpha is None:
+        return np.ones(_display(header, [channels[rgb[0]].pixels], path).shape[:2], np.float32)
+    return _display(header, [channels[alpha].pixels], path)[..., 0]
+
+
+def _display(header: dict[str, Any], planes: list[Any], path: Path) -> npt.NDArray[np.float32]:
+    """The planes stacked as HxWxC float32 over the display window (zero where the data window is not)."""
     if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
         raise MediaError("EXR with subsampled or mismatched channels is not supported", str(path))
-    data = np.empty((*planes[0].shape, 3), dtype=np.float32)
+    depth = len(planes)
+    data = np.empty((*planes[0].shape, depth), dtype=np.float32)
     for i, p in enumerate(planes):
         data[..., i] = p
     (dx0, dy0, dx1, dy1), (vx0, vy0, vx1, vy1) = _windows(header)
     if (dx0, dy0, dx1, dy1) == (vx0, vy0, vx1, vy1):
         return data
-    out = np.zeros((vy1 - vy0 + 1, vx1 - vx0 + 1, 3), dtype=np.float32)
+    out = np.zeros((vy1 - vy0 + 1, vx1 - vx0 + 1, depth), dtype=np.float32)
     x0, y0, x1, y1 = max(dx0, vx0), max(dy0, vy0), min(dx1, vx1), min(dy1, vy1)
     if x0 <= x1 and y0 <= y1:
         out[y0 - vy0 : y1 - vy0 + 1, x0 - vx0 : x1 - vx0 + 1] = data[
@@ -122,7 +150,8 @@ def read_exr(path: Path) -> npt.NDArray[np.float32]:
 def write_exr(
     path: Path, rgb: npt.NDArray[np.generic], *, half: bool = True, fps: Fraction | None = None
 ) -> None:
-    """Write HxWx3 float RGB as a ZIP-compressed scanline EXR (half or float), atomically."""
+    """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a ZIP-compressed scanline EXR (half or
+    float), atomically."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     if fps:
@@ -131,7 +160,7 @@ def write_exr(
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write
             try:
-                OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
+                OpenEXR.File(header, {"RGBA"[: pixels.shape[2]]: pixels}).write(str(tmp))
             except Exception as e:
                 error = e
         if error is not None:

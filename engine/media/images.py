@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import exr
+from .alpha import alpha_of
 from .files import atomic_output
 from .frames import PixelDepth, bit_depth, to_float32, to_uint8
 from .info import MediaError
@@ -98,6 +99,14 @@ def read_image(path: str | Path, depth: PixelDepth = "float32") -> npt.NDArray[A
     return quantize8(rgb) if depth == "uint8" else rgb  # deep images: rounded, not truncated
 
 
+def read_alpha_image(path: str | Path) -> npt.NDArray[np.float32]:
+    """HxW float32 alpha (0..1) of one image file; 1 everywhere when it has none."""
+    path = Path(path)
+    if path.suffix.lower() == ".exr":
+        return exr.read_exr_alpha(path)
+    return alpha_of(decode_av(path))
+
+
 def _encode_av(
     codec: str, rgb: npt.NDArray[Any], src_fmt: str, dst_fmt: str, options: dict[str, str]
 ) -> bytes:
@@ -115,35 +124,46 @@ def _encode_av(
 def encode_image_bytes(
     ext: str, rgb: npt.NDArray[Any], *, bits: int | None = None, quality: int = 95
 ) -> bytes:
-    """Encoded bytes of a PNG or TIFF (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB."""
+    """Encoded bytes of a PNG or TIFF (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB, or from
+    HxWx4 RGBA for all but JPEG."""
     ext = ext.lower()
+    rgba = rgb.shape[2] == 4
     if ext == ".png":
         depth = bits or (8 if rgb.dtype == np.uint8 else 16)
         if depth == 8:
-            return _encode_av("png", quantize8(rgb), "rgb24", "rgb24", {})
+            fmt = "rgba" if rgba else "rgb24"
+            return _encode_av("png", quantize8(rgb), fmt, fmt, {})
         if depth == 16:
-            return _encode_av("png", quantize16(rgb), "rgb48le", "rgb48be", {})
+            src, dst = ("rgba64le", "rgba64be") if rgba else ("rgb48le", "rgb48be")
+            return _encode_av("png", quantize16(rgb), src, dst, {})
         raise MediaError(f"PNG frames are 8 or 16 bit, not {depth}")
     if ext in (".jpg", ".jpeg"):
+        if rgba:
+            raise MediaError("JPEG has no alpha channel; write .png, .tif, .dpx or .exr to keep it")
         q = str(min(31, max(1, round(1 + (100 - quality) * 0.3))))
         opts = {"qmin": q, "qmax": q, "b": "1000000000"}
         return _encode_av("mjpeg", quantize8(rgb), "rgb24", "yuvj444p", opts)
     if ext == ".dpx":
-        depth = bits or 10
+        depth = bits or (16 if rgba else 10)  # FFmpeg's DPX has no 10-bit format with alpha
         if depth == 8:
-            return _encode_av("dpx", quantize8(rgb), "rgb24", "rgb24", {})
-        if depth == 10:  # rounded to 10 bits here: swscale's 16 -> 10 bit step truncates
+            fmt = "rgba" if rgba else "rgb24"
+            return _encode_av("dpx", quantize8(rgb), fmt, fmt, {})
+        if depth == 10 and not rgba:  # rounded to 10 bits here: swscale's 16 -> 10 bit step truncates
             ten = (quantize16(rgb).astype(np.uint32) * 1023 + 32767) // 65535
             return _encode_av("dpx", ten.astype(np.uint16), "gbrp10le", "gbrp10le", {})
         if depth == 16:
-            return _encode_av("dpx", quantize16(rgb), "rgb48le", "rgb48le", {})
-        raise MediaError(f"DPX frames are 8, 10 or 16 bit, not {depth}")
+            fmt = "rgba64le" if rgba else "rgb48le"
+            return _encode_av("dpx", quantize16(rgb), fmt, fmt, {})
+        raise MediaError(f"DPX frames are 8, 10 or 16 bit (8 or 16 with alpha), not {depth}")
     if ext in (".tif", ".tiff"):
         depth = bits or (8 if rgb.dtype == np.uint8 else 16)
+        lzw = {"compression_algo": "lzw"}
         if depth == 8:
-            return _encode_av("tiff", quantize8(rgb), "rgb24", "rgb24", {"compression_algo": "lzw"})
+            fmt = "rgba" if rgba else "rgb24"
+            return _encode_av("tiff", quantize8(rgb), fmt, fmt, lzw)
         if depth == 16:
-            return _encode_av("tiff", quantize16(rgb), "rgb48le", "rgb48le", {"compression_algo": "lzw"})
+            fmt = "rgba64le" if rgba else "rgb48le"
+            return _encode_av("tiff", quantize16(rgb), fmt, fmt, lzw)
         raise MediaError(f"TIFF frames are 8 or 16 bit, not {depth}")
     raise MediaError(f"cannot write {ext!r} images; use .png, .jpg, .dpx, .tif or .exr")
 
@@ -156,9 +176,10 @@ def write_image(
     quality: int = 95,
     fps: Fraction | None = None,
 ) -> None:
-    """Write one frame atomically; the format follows the extension (EXR: half unless bit_depth=32)."""
+    """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
+    unless bit_depth=32)."""
     path = Path(path)
-    check_rgb(rgb)
+    check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
         exr.write_exr(
             path, rgb if rgb.dtype.kind == "f" else quantize16(rgb) / 65535.0, half=bit_depth != 32, fps=fps

@@ -11,10 +11,13 @@ _INV255 = np.float32(1.0 / 255.0)
 _INV65535 = np.float32(1.0 / 65535.0)
 
 
-def check_rgb(rgb: npt.NDArray[np.generic], width: int | None = None, height: int | None = None) -> None:
-    """MediaError unless `rgb` is an HxWx3 array (of the given size when given)."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise MediaError(f"a frame must be an HxWx3 RGB array, got shape {rgb.shape}")
+def check_rgb(
+    rgb: npt.NDArray[np.generic], width: int | None = None, height: int | None = None, *, alpha: bool = False
+) -> None:
+    """MediaError unless `rgb` is an HxWx3 array (of the given size when given), or HxWx4 RGBA with `alpha`."""
+    if rgb.ndim != 3 or rgb.shape[2] not in ((3, 4) if alpha else (3,)):
+        shape = "HxWx3 RGB or HxWx4 RGBA" if alpha else "HxWx3 RGB"
+        raise MediaError(f"a frame must be an {shape} array, got shape {rgb.shape}")
     if (width is not None and rgb.shape[1] != width) or (height is not None and rgb.shape[0] != height):
         raise MediaError(f"a frame of {rgb.shape[1]}x{rgb.shape[0]} does not fit a {width}x{height} output")
     if rgb.dtype not in (np.uint8, np.uint16) and not np.issubdtype(rgb.dtype, np.floating):

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -337,6 +338,46 @@ def test_a_fix_written_to_mxf_or_mov_is_prores_and_to_mp4_or_mkv_h264(tmp_path: 
         assert code == 0, output
         made = probe(str(tmp_path / name))
         assert (made.codec, made.frame_count) == (codec, 3)
+
+
+def test_a_fix_keeps_the_inputs_alpha_where_the_output_can_hold_it_and_says_where_it_cannot(
+    tmp_path: Path,
+) -> None:
+    from engine.media import write_sequence
+    from engine.media.decode import read_alpha
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    mattes = np.zeros((4, 48, 64), np.float32)
+    for i in range(4):  # a different matte on every frame, so a frame given another's alpha shows
+        mattes[i, 8 + 4 * i : 30 + 4 * i, 10:40] = 1.0
+        mattes[i, 40:] = 0.25 * (i + 1)
+    rgba = np.concatenate([footage.frames(4, (64, 48)), mattes[..., None]], axis=3)
+    write_sequence(tmp_path / "in" / "el.####.exr", rgba, first_frame=1001)
+    (tmp_path / "in" / "el.1003.exr").unlink()
+    source = str(tmp_path / "in" / "el.####.exr")
+    expected = {1001: mattes[0], 1002: mattes[1], 1004: mattes[3]}
+
+    for name, step in (("out/f.####.exr", 1e-3), ("f.mov", 2e-3)):
+        code, output = rushes(
+            "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / name)
+        )
+        assert code == 0, output
+        made = probe(str(tmp_path / name))
+        assert made.alpha, name
+        alphas = dict(read_alpha(made))
+        if made.kind == "movie":  # a movie has no frame numbers: its frames in order
+            alphas = dict(zip(expected, alphas.values(), strict=True))
+        assert alphas.keys() == expected.keys()
+        for number, alpha in alphas.items():
+            assert np.abs(alpha - expected[number]).max() <= step, (name, number)
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.mp4")
+    )
+    assert code == 0, output
+    assert "The input has an alpha channel and .mp4 holds none, so the output drops it" in " ".join(
+        output.split()
+    )
+    assert not probe(str(tmp_path / "f.mp4")).alpha
 
 
 def test_a_zero_budget_is_refused_rather_than_read_as_the_shows_default(tmp_path: Path) -> None:
