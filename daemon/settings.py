@@ -49,6 +49,24 @@ class TrainingWindow(BaseModel):
         return value  # the fields themselves are checked by load_settings (see show_problems)
 
 
+class ReviewColor(BaseModel):
+    """How review pictures of scene-referred dailies are made viewable (OpenColorIO; engine.color)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: str | None = Field(
+        None,
+        description="An OCIO config file or built-in name (default: $OCIO, else ocio://studio-config-latest).",
+    )
+    display: str | None = Field(None, description="The OCIO display (default: the config's default display).")
+    view: str | None = Field(None, description="The OCIO view (default: the display's default view).")
+    sources: dict[str, str] = Field(
+        default_factory=lambda: {"exr": "scene_linear"},
+        description="The colour space (or role) of each kind of daily, by file extension; a kind not listed "
+        "(movies, DPX, PNG, JPEG by default) is display-referred and shown as it is.",
+    )
+
+
 class ShowConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +79,7 @@ class ShowConfig(BaseModel):
     training: TrainingWindow = Field(default_factory=TrainingWindow)
     train: TrainOptions = Field(default_factory=TrainOptions)
     tracker_project: str | None = Field(None, description="Project code or name in the tracker.")
+    color: ReviewColor = Field(default_factory=ReviewColor)
 
     @field_validator("code")
     @classmethod

@@ -17,7 +17,9 @@ from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
 
 if TYPE_CHECKING:
+    from daemon.settings import ReviewColor
     from daemon.stages.fixing import Prepared
+    from engine.color import DisplayView
     from engine.media import MediaInfo
     from engine.model import ModelVersion
 
@@ -138,12 +140,13 @@ def fix_cmd(
     params = _checked_params(kind, given, input_, output)
     ctx = open_context(settings())
     try:
-        get_show(ctx.settings, ctx.catalog, show)
+        config = get_show(ctx.settings, ctx.catalog, show)
         try:
             model, number = load_promoted(ctx.catalog, show)
         except (NoModel, ModelError) as exc:
             raise fail(str(exc)) from None
-        written, numbers = _render(model, f"{show} v{number}", kind, params, input_, output)
+        view = _movie_view(config.color, show, input_, output)
+        written, numbers = _render(model, f"{show} v{number}", kind, params, input_, output, view)
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
@@ -168,10 +171,39 @@ def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) 
     return params
 
 
+def _movie_view(color: ReviewColor, show: str, input_: str, output: str) -> DisplayView | None:
+    """The display transform a movie written from a scene-referred input goes through (the show's `color`
+    settings, as the daemon's review movies), said in one line; None for a sequence or another input."""
+    from daemon.cli.outputs import is_sequence
+    from daemon.stages.viewing import display_view, view_spec
+    from engine.color import ColorError
+
+    spec = view_spec(color, input_)
+    if spec is None or is_sequence(output):
+        return None
+    try:
+        view = display_view(spec)
+    except ColorError as exc:
+        raise fail(f"shows[{show}].color: {exc}") from None
+    out.print(
+        f"The movie shows the fix through {view.name} (the show's color settings); write a sequence to keep "
+        "the scene's values.",
+        highlight=False,
+    )
+    return view
+
+
 def _render(
-    model: ModelVersion, name: str, kind: str, params: dict[str, Any], input_: str, output: str
+    model: ModelVersion,
+    name: str,
+    kind: str,
+    params: dict[str, Any],
+    input_: str,
+    output: str,
+    view: DisplayView | None = None,
 ) -> tuple[int, list[int]]:
-    """The fix of `input_` written to `output` with a progress bar: how many frames, and their numbers."""
+    """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
+    frames, and their numbers."""
     from daemon.cli.outputs import terminate_cleanly, with_source_alpha, write_output
     from daemon.stages.fixing import FixError, fixed_frames, prepare
     from engine.media import probe
@@ -190,7 +222,7 @@ def _render(
                 for n, _before, after in stream:
                     bar.advance(task)
                     numbers.append(n)
-                    yield n, after
+                    yield n, after if view is None else view.shown(after)
 
             fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():

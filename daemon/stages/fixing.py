@@ -24,12 +24,14 @@ from daemon.crashpoints import crash_point
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import FixJob, PublishJob, queue
 from daemon.logs import get_logger
-from daemon.settings import Settings
+from daemon.settings import ReviewColor, Settings
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_paths import allowed_roots, check_request_paths
+from daemon.stages.viewing import display_view, view_spec
 from engine.baselines.fallback import baseline_frames
+from engine.color import ColorError, DisplayView
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
 from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
@@ -91,16 +93,22 @@ class FixedFrames:
         return self.run.outputs
 
 
-def fixed_frames(model: ModelVersion, prepared: Prepared, source: str, first_frame: int) -> FixedFrames:
+def fixed_frames(
+    model: ModelVersion,
+    prepared: Prepared,
+    source: str,
+    first_frame: int,
+    view: DisplayView | None = None,
+) -> FixedFrames:
     """The fix of `source`, frame by frame; `before` is the source frame shown opposite (for a retime, the
-    source frame at or before that moment)."""
+    source frame at or before that moment), as 8 bits, through `view` when given (a scene-referred daily)."""
     # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
     # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
         for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
-            recent[frame.number] = to_uint8(frame.rgb)
+            recent[frame.number] = to_uint8(frame.rgb if view is None else view.shown(frame.rgb))
             while len(recent) > 64:
                 recent.popitem(last=False)
             yield frame.number, frame.rgb
@@ -264,6 +272,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         first_frame=info.first_frame,
         timecode=info.timecode,
         finishing=_finishing(params),
+        view=_review_view(show.color, request.show, request.source),
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")
@@ -314,7 +323,7 @@ def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPla
     return_frame_blocks()
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
-            fixed = fixed_frames(model, prepared, source, plan.first_frame)
+            fixed = fixed_frames(model, prepared, source, plan.first_frame, plan.view)
             with Background[tuple[int, np.ndarray, np.ndarray]](
                 lambda f: sink.add(*f), depth=ENCODE_BEHIND
             ) as encoder:
@@ -349,6 +358,18 @@ def queue_publish(
         )
         queue(s, replace(job, publication_id=pub.id), show=request.show, max_attempts=50)
         fixes.set_fix_state(s, request.id, "rendered")
+
+
+def _review_view(color: ReviewColor, show: str, source: str) -> DisplayView | None:
+    """The display transform of the daily's review pictures (daemon.stages.viewing); Permanent when the show's
+    colour settings cannot be used, since retrying will not mend them."""
+    spec = view_spec(color, source)
+    if spec is None:
+        return None
+    try:
+        return display_view(spec)
+    except ColorError as exc:
+        raise Permanent(f"shows[{show}].color: {exc}") from exc
 
 
 def _finishing(params: Mapping[str, Any]) -> Any:

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from engine.color import DisplayView
 from engine.lut import LutError, write_cube
 from engine.media import (
     MediaError,
@@ -82,6 +83,10 @@ class RenderPlan:
     timecode: str | None  # of the first output frame
     finishing: Finishing = "none"
     before_after: BeforeAfter = "side"
+    # A scene-referred daily's display transform (daemon.stages.viewing): the fixed frames go through it for
+    # the review movie, the before/after and the ProRes deliverable, not for the EXR one; `before` frames
+    # come already shown (daemon.stages.fixing.fixed_frames).
+    view: DisplayView | None = None
 
 
 @dataclass(frozen=True)
@@ -393,27 +398,30 @@ class RenderSink:
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """`after` as add() will use it, in as few bytes as keep every pixel it writes: 8 bits when every file
         of the plan is 8-bit (a 4K float32 frame is 100 MB, its 8 bits 25 MB), else as it is (ProRes takes 10
-        bits, EXR the floats). For frames queued on their way here (daemon.stages.fixing.render)."""
-        return as_uint8(after) if self.plan.finishing == "none" else after
+        bits, EXR the floats, a display transform the scene's values). For frames queued on their way here
+        (daemon.stages.fixing.render)."""
+        return as_uint8(after) if self.plan.finishing == "none" and self.plan.view is None else after
 
     def add(self, number: int, before: npt.NDArray[Any], after: npt.NDArray[Any]) -> None:
         """One output frame: `after` is the fixed frame, `before` the source frame shown opposite it (any
-        size; scaled to the after size for the comparison). HxWx3 float32 0..1 (or uint8)."""
+        size; scaled to the after size for the comparison). HxWx3 float32 0..1 (or uint8). With a `view`,
+        `after` holds the scene's values and `before` is already the display picture."""
         self._check(number, before, after)
         if self._size is None:
             self._start(number, after.shape[1], after.shape[0])
         assert self._layout is not None and self._band is not None
+        shown = after if self.plan.view is None else self.plan.view.shown(after)
         with self._writing(self._review):
-            self._writers["review"].write(after)
+            self._writers["review"].write(shown)
         if "prores" in self._writers:
             with self._writing(self._prores):
-                self._writers["prores"].write(after)
+                self._writers["prores"].write(shown)
         if self.plan.finishing == "exr":
             path = self._exr.path(number)
             with self._writing(path):
                 write_image(path, np.asarray(after, np.float32), fps=self.plan.fps)
         layout = self._layout
-        before8, after8 = as_uint8(before), as_uint8(after)
+        before8, after8 = as_uint8(before), as_uint8(shown)
         if layout.mode == "side":
             with self._writing(self._before_after):
                 self._writers["before_after"].write(side_by_side(before8, after8, layout, self._band))

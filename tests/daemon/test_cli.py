@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from daemon import __version__
 from daemon.cli.main import _register, app
 from daemon.trackers import FIX_KINDS
-from engine.media import probe
+from engine.media import probe, read_frames
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -378,6 +378,39 @@ def test_a_fix_keeps_the_inputs_alpha_where_the_output_can_hold_it_and_says_wher
         output.split()
     )
     assert not probe(str(tmp_path / "f.mp4")).alpha
+
+
+def test_a_movie_of_a_scene_linear_fix_shows_it_through_the_shows_view_and_a_sequence_keeps_its_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+    from engine.media import read_frames_uint8, write_sequence
+    from engine.media.pixels import to_uint8
+
+    monkeypatch.delenv("OCIO", raising=False)
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    scene = footage.frames(3, (64, 48)) ** np.float32(2.2)  # linear light (heads work within 0..1)
+    write_sequence(tmp_path / "in" / "pl.####.exr", scene, 1001)
+    source = str(tmp_path / "in" / "pl.####.exr")
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.####.exr")
+    )
+    assert code == 0, output
+    assert "through" not in output
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.mov")
+    )
+    assert code == 0, output
+
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear"))
+    assert f"The movie shows the fix through {view.name}" in " ".join(output.split())
+    fixed = [f.rgb for f in read_frames(str(tmp_path / "f.####.exr"))]
+    assert abs(float(np.mean(fixed)) - float(scene.mean())) < 0.01  # the sequence keeps the scene's values
+    for values, shown in zip(fixed, read_frames_uint8(str(tmp_path / "f.mov")), strict=True):
+        level = float(shown.rgb.mean())  # small, detailed frames: ProRes's 4:2:2 moves single pixels
+        assert abs(level - float(to_uint8(view.shown(values)).mean())) < 2.0
+        assert abs(level - float(to_uint8(values).mean())) > 8  # not the raw values
 
 
 def test_a_zero_budget_is_refused_rather_than_read_as_the_shows_default(tmp_path: Path) -> None:

@@ -275,3 +275,25 @@ def test_finish_without_frames_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="no frames"), RenderSink(plan) as sink:
         sink.finish()
     assert siblings(plan) == []
+
+
+def test_a_scene_referred_daily_is_reviewed_through_its_view_and_delivered_as_it_is(tmp_path: Path) -> None:
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", "Rec.1886 Rec.709 - Display"))
+    plan = make_plan(tmp_path, finishing="exr", view=view)
+    scene = [picture(i) * np.float32(4.0) for i in range(3)]  # linear light, much of it over 1.0
+    with RenderSink(plan) as sink:
+        for i, after in enumerate(scene):
+            sink.add(1001 + i, rendering.as_uint8(view.shown(before_frame(i))), sink.compact(after))
+        files = sink.finish()
+
+    for after, reviewed in zip(scene, decoded(files.review_movie), strict=True):
+        expected = rendering.as_uint8(view.shown(after)).astype(int)
+        assert (
+            np.abs(reviewed.astype(int) - expected).mean() < 2.0
+        )  # the display picture, H.264's error aside
+        assert np.abs(reviewed.astype(int) - rendering.as_uint8(after).astype(int)).mean() > 20  # not clipped
+    delivered = read_image(plan.out_dir / "sh010_regrade_r12.1002.exr")
+    assert np.allclose(delivered, scene[1], rtol=2e-3)  # the deliverable keeps the scene's values
+    assert delivered.max() > 1.0

@@ -1,0 +1,45 @@
+"""Which dailies are reviewed through OpenColorIO, with which config, and a show's wrong colour settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.jobs.outcomes import Permanent
+from daemon.settings import ReviewColor
+from daemon.stages.fixing import _review_view
+from daemon.stages.viewing import view_spec
+from engine.color import DEFAULT_CONFIG, ViewSpec
+
+
+def test_exr_dailies_are_scene_linear_and_other_kinds_shown_as_they_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OCIO", raising=False)
+    color = ReviewColor()
+
+    assert view_spec(color, "/plates/sh010/sh010.####.EXR") == ViewSpec(DEFAULT_CONFIG, "scene_linear")
+    for daily in ("/dailies/A001C003.mov", "/scans/sh010.####.dpx", "/refs/sh010.####.png"):
+        assert view_spec(color, daily) is None
+
+
+def test_the_shows_config_comes_first_then_ocio_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCIO", "/studio/ocio/config.ocio")
+    log_dailies = ReviewColor(sources={"mov": "ARRI LogC3 (EI800)"}, display="sRGB - Display")
+
+    assert view_spec(log_dailies, "/d/A001.mov") == ViewSpec(
+        "/studio/ocio/config.ocio", "ARRI LogC3 (EI800)", "sRGB - Display"
+    )
+    assert view_spec(log_dailies, "/d/sh010.####.exr") is None
+    own = ReviewColor(config="/show/aces.ocio")
+    assert view_spec(own, "/d/sh010.####.exr") == ViewSpec("/show/aces.ocio", "scene_linear")
+
+
+def test_a_wrong_colour_space_fails_the_fix_for_good_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OCIO", raising=False)
+    with pytest.raises(Permanent) as raised:
+        _review_view(ReviewColor(sources={"exr": "ACES cg"}), "ABC", "/p/sh010.####.exr")
+
+    message = str(raised.value)
+    assert message.startswith("shows[ABC].color: 'ACES cg' is not a colour space or role")
+    assert "\n" not in message
+    assert _review_view(ReviewColor(), "ABC", "/d/A001.mov") is None

@@ -1,0 +1,69 @@
+"""Display transforms through OpenColorIO's built-in studio config: the picture, and names that are wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import PyOpenColorIO as ocio
+import pytest
+
+from engine.color import DEFAULT_CONFIG, ColorError, DisplayView, ViewSpec
+from engine.synth import photo
+
+REC709 = "Rec.1886 Rec.709 - Display"
+
+
+@pytest.fixture(scope="module")
+def scene() -> np.ndarray:
+    """A photograph as scene-linear light over five stops, with a few negatives (as ACEScg plates have)."""
+    linear = photo("astronaut")[:120, :160].astype(np.float32) ** 2.2
+    stops = np.linspace(-2, 3, linear.shape[1], dtype=np.float32)
+    scene = linear * np.exp2(stops)[None, :, None]
+    scene[:4, :4] = -0.002
+    return scene
+
+
+def test_the_picture_is_ocios_own_transform_of_every_pixel(scene: np.ndarray) -> None:
+    config = ocio.Config.CreateFromFile(DEFAULT_CONFIG)
+    whole = np.ascontiguousarray(scene.copy())
+    transform = ocio.DisplayViewTransform(src="ACEScg", display=REC709, view=config.getDefaultView(REC709))
+    config.getProcessor(transform).getDefaultCPUProcessor().applyRGB(whole)
+
+    shown = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", REC709)).shown(scene)
+
+    assert shown.shape == scene.shape and shown.dtype == np.float32
+    assert np.abs(shown - np.clip(whole, 0, 1)).max() < 1e-6  # strips on threads, the same as one call
+    assert shown.min() >= 0.0 and shown.max() <= 1.0
+    assert scene[0, 0, 0] == pytest.approx(-0.002)  # the source frame is left as it was
+
+
+def test_mid_grey_shows_as_a_mid_tone_and_brighter_light_brighter() -> None:
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", REC709))
+    levels = np.array([[[0.045] * 3, [0.18] * 3, [0.72] * 3, [20.0] * 3]], np.float32)
+
+    shown = view.shown(levels)[0, :, 0]
+
+    assert 0.3 < shown[1] < 0.5  # 18% grey: a mid tone, where clipping the linear value would show 0.18
+    assert list(shown) == sorted(shown) and shown[3] > 0.95
+    assert view.name.startswith("ACEScg -> Rec.1886 Rec.709 - Display / ")
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        (ViewSpec(DEFAULT_CONFIG, "ACEScgg"), "'ACEScgg' is not a colour space or role"),
+        (ViewSpec(DEFAULT_CONFIG, "ACEScg", "sRGB Display"), "'sRGB Display' is not a display"),
+        (ViewSpec(DEFAULT_CONFIG, "ACEScg", REC709, "Filmic"), "'Filmic' is not a view of the display"),
+    ],
+)
+def test_a_wrong_name_is_one_line_listing_the_choices(spec: ViewSpec, named: str) -> None:
+    with pytest.raises(ColorError) as raised:
+        DisplayView(spec)
+    message = str(raised.value)
+    assert named in message and "use one of" in message and "\n" not in message
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ColorError, match="give a config file or an ocio:// name"):
+        DisplayView(ViewSpec(str(tmp_path / "show.ocio"), "ACEScg"))
