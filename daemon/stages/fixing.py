@@ -38,6 +38,7 @@ from engine.infer.runtime import InferenceSettingError, inference_device, limite
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.pixels import to_uint8
+from engine.media.working import from_working, scene_linear, to_working
 from engine.model import ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
 from engine.model.version import MANIFEST, WEIGHTS
 
@@ -106,12 +107,16 @@ def fixed_frames(
     # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
+    linear = scene_linear(
+        source
+    )  # worked on in the log encoding, written back as light (engine.media.working)
+
     def tee() -> Iterator[tuple[int, np.ndarray]]:
         for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
             recent[frame.number] = to_uint8(frame.rgb if view is None else view.shown(frame.rgb))
             while len(recent) > 64:
                 recent.popitem(last=False)
-            yield frame.number, frame.rgb
+            yield frame.number, to_working(frame.rgb) if linear else frame.rgb
 
     run = _run(model, prepared, tee())
 
@@ -125,7 +130,7 @@ def fixed_frames(
                 before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
                 while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
                     recent.popitem(last=False)
-                yield number, before, after
+                yield number, before, from_working(after) if linear else after
         except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is missing
             raise FixError(str(exc)) from exc
 
@@ -264,6 +269,10 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         prepared = prepare(kind, params, request.source, info)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
+    view = _review_view(show.color, request.show, request.source)
+    finishing = _finishing(params)
+    if finishing == "none" and scene_linear(request.source):
+        finishing = "exr"  # the fix's values beside its display picture (approvals train on them)
     plan = RenderPlan(
         out_dir=out_dir,
         name=name,
@@ -271,8 +280,8 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         fps=Fraction(info.fps),
         first_frame=info.first_frame,
         timecode=info.timecode,
-        finishing=_finishing(params),
-        view=_review_view(show.color, request.show, request.source),
+        finishing=finishing,
+        view=view,
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")

@@ -8,8 +8,11 @@
   on; the manifest lists each with its reason.
 - Approved pairs: supervisors' approved fixes (catalog publications reviewed "approved") become weighted
   training examples (engine.train.pairs): before = the daily the fix was rendered from, after = the
-  finishing frames when there are some, else the review movie (the plain fixed frames, no burn-in).
-  A pair whose files are gone is skipped with a warning, never a failed training run.
+  finishing frames when there are some, else the review movie (the plain fixed frames, no burn-in), both
+  in the heads' working encoding (engine.media.working). A scene-linear daily's review movie is its display
+  picture, not the fix's values: such a pair needs its EXR frames (the daemon keeps them for every fix of
+  such a daily) and is skipped without. A pair whose files are gone is skipped with a warning, never a
+  failed training run.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
-from engine.media import MediaError, read_frames_uint8
+from engine.media import MediaError
+from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
 from engine.model.base import base_ref, load_base
 from engine.model.manifest import BaseRef, Exclusion
@@ -67,7 +71,7 @@ def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
 
 def _frames(path: str, limit: int) -> np.ndarray:
     out = []
-    for frame in read_frames_uint8(path):
+    for frame in read_working_uint8(path):
         out.append(frame.rgb)
         if len(out) >= limit:
             break
@@ -92,6 +96,9 @@ def approved_examples(catalog: Catalog, show: str) -> list[PairExample]:
     examples = []
     for pub_id, kind, before, after in pubs:
         if not before or before in excluded_paths:
+            continue
+        if scene_linear(before) and not scene_linear(after):
+            log.warning("train.pair_display_only", show=show, publication=pub_id, after=after)
             continue
         try:
             pair = (_frames(before, PAIR_FRAMES), _frames(after, PAIR_FRAMES))

@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.heads.errors import ParamError
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.media.working import read_working
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
                 f"reference={spec} is outside the shot's frames {info.first_frame}-{info.last_frame}:"
                 " give a frame number of the shot or an image file"
             )
-        frame = next(iter(read_frames(shot.path, spec, spec)), None)
+        frame = next(iter(read_working(shot.path, spec, spec)), None)  # as the head sees the shot
         if frame is None:
             raise ParamError(f"reference={spec}: that frame is missing from {shot.path}; give another")
         return frame.rgb

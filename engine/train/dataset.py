@@ -175,26 +175,26 @@ def _source_frames(path: Path, max_frames: int | None, clip_frames: int | None) 
     """Decoded frames of a file: the first `max_frames` (a benchmark's protocol), or every frame, or, when
     it holds more than `clip_frames`, clip_runs of them."""
     from engine.media import probe
-    from engine.media.decode import read_frames_uint8
     from engine.media.sequences import find_sequence, is_image_path, is_pattern
+    from engine.media.working import read_working_uint8
 
     if max_frames or clip_frames is None:
-        yield from itertools.islice(read_frames_uint8(path), max_frames)
+        yield from itertools.islice(read_working_uint8(path), max_frames)
         return
     text = str(path)
     files = sorted(find_sequence(text).files) if is_pattern(text) or is_image_path(text) else None
     count = len(files) if files is not None else probe(path, verify=False).frame_count
     for a, b in clip_runs(count, clip_frames):
         first, last = (files[a], files[b - 1]) if files is not None else (a, b - 1)
-        yield from read_frames_uint8(path, first, last)
+        yield from read_working_uint8(path, first, last)
 
 
 def read_sources(path: Path, numbers: np.ndarray) -> Iterator[np.ndarray]:
     """The frames of a file with these source numbers (as _decode gave them), decoded again, in order."""
-    from engine.media.decode import read_frames_uint8
+    from engine.media.working import read_working_uint8
 
     for first, last in contiguous_runs(numbers):
-        for frame in read_frames_uint8(path, first, last):
+        for frame in read_working_uint8(path, first, last):
             yield frame.rgb
 
 
@@ -266,8 +266,11 @@ def _cache_file(
         )
     if cache_dir is None:
         return None
+    from engine.media.working import scene_linear
+
     runs = f"-runs{clip_frames}" if clip_frames and not max_frames and clip.frames is None else ""
-    return cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}{runs}.v2.npy"
+    log = "-log" if clip.path is not None and scene_linear(clip.path) else ""  # engine.media.working
+    return cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}{runs}{log}.v2.npy"
 
 
 def _numbers_file(cached: Path) -> Path:

@@ -91,12 +91,12 @@ def _decoded(clip: TrainClip, resolution: int, numbers: np.ndarray | None) -> It
         for f in clip.frames:
             yield fit_short_side(to_uint8(f), resolution)
         return
-    from engine.media.decode import read_frames_uint8
+    from engine.media.working import read_working_uint8
 
     path = clip.path or Path()
     try:
         source = (
-            read_sources(path, numbers) if numbers is not None else (f.rgb for f in read_frames_uint8(path))
+            read_sources(path, numbers) if numbers is not None else (f.rgb for f in read_working_uint8(path))
         )
         for rgb in source:
             yield fit_short_side(rgb, resolution)
