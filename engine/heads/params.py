@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.heads.errors import ParamError
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
-from engine.media.working import read_working
+from engine.media.working import read_working, scene_linear, to_working
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
     if not Path(spec).is_file():
         raise ParamError(f"reference={spec} is neither a frame number of the shot nor an image file")
     try:
-        return read_image(spec)
+        image = read_image(spec)
     except MediaError as exc:
         raise ParamError(f"reference={spec}: {exc.reason}; give a frame number or a readable image") from exc
+    return to_working(image) if scene_linear(spec) else image  # an EXR still is light, as an EXR shot is
