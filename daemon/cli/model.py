@@ -236,8 +236,9 @@ def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:
     """Whether the fix carries the source's alpha into the output; when the source has alpha that the output
     will not, says so (before the work) with what would keep it."""
     from daemon.cli.outputs import carries_alpha
+    from engine.media.alpha import has_alpha
 
-    if not info.alpha:
+    if not has_alpha(info.pix_fmt):
         return False
     if kind == "interpolate":  # a made frame has no source alpha, and a rebuilt one's would not match it
         out.print(

@@ -51,12 +51,5 @@ class MediaInfo:
         return range(self.first_frame, self.last_frame + 1)
 
     @property
-    def alpha(self) -> bool:
-        """Whether its frames carry an alpha channel (by their pixel format)."""
-        from .alpha import has_alpha  # alpha imports PyAV; info stays a plain record
-
-        return has_alpha(self.pix_fmt)
-
-    @property
     def duration_seconds(self) -> float:
         return float(self.frame_count / self.fps) if self.fps else 0.0

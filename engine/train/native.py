@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.media.working import scene_linear
 from engine.train.dataset import (
     DatasetError,
     LoadedClip,
@@ -132,6 +133,8 @@ def load_native(
     stem = f"{loaded.record.content_hash[:32]}-native{resolution}-{keep}of{t}"
     if loaded.numbers is not None:  # which of the file's frames those t are (runs of a long clip, holes)
         stem += f"-{zlib.crc32(np.ascontiguousarray(loaded.numbers).tobytes()):08x}"
+    if clip.path is not None and scene_linear(clip.path):
+        stem += "-log"  # in the heads' working encoding (engine.media.working)
     paths = (cache_dir / f"{stem}.npy", cache_dir / f"{stem}.frames.npy") if cache_dir else None
     if paths is not None and all(p.is_file() for p in paths):
         return NativeClip(np.load(paths[0]), np.load(paths[1], mmap_mode="r"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.media import MediaError, MovieWriter, probe, read_frames, write_image, write_sequence
-from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
+from engine.media.alpha import ALPHA_PIX_FMT, has_alpha, with_alpha
 from engine.media.decode import read_alpha
 from engine.synth import camera_move, photo
 
@@ -42,7 +42,7 @@ def test_a_sequence_keeps_each_frames_alpha(
     info = probe(str(tmp_path / f"el.####.{ext}"))
     alphas = list(read_alpha(info))
 
-    assert info.alpha
+    assert has_alpha(info.pix_fmt)
     assert [n for n, _ in alphas] == [1001, 1002, 1003]
     for (_, alpha), frame in zip(alphas, rgba, strict=True):
         assert np.abs(alpha - frame[..., 3]).max() <= step
@@ -60,11 +60,11 @@ def test_prores_4444_keeps_alpha_and_422_has_none(tmp_path: Path, rgba: np.ndarr
 
     info = probe(str(tmp_path / "el.mov"))
 
-    assert info.alpha and info.codec == "prores"
+    assert has_alpha(info.pix_fmt) and info.codec == "prores"
     for (number, alpha), frame in zip(read_alpha(info), rgba, strict=True):
         assert np.abs(alpha - frame[..., 3]).max() < 2e-3, number
     plain = probe(str(tmp_path / "plain.mov"))
-    assert not plain.alpha
+    assert not has_alpha(plain.pix_fmt)
     assert np.all(next(read_alpha(plain))[1] == 1.0)  # a source without alpha reads as opaque
 
 
@@ -76,7 +76,7 @@ def test_formats_without_alpha_refuse_rgba_frames_by_name(tmp_path: Path, rgba: 
         writer.write(rgba[0])
     writer.write(rgba[0, ..., :3])
     writer.close()
-    assert not probe(str(tmp_path / "f.mp4")).alpha
+    assert not has_alpha(probe(str(tmp_path / "f.mp4")).pix_fmt)
     (tmp_path / "f.mp4").unlink()
     assert not (tmp_path / "f.jpg").exists() and not (tmp_path / "f.mp4").exists()
 
