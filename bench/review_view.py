@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import PyOpenColorIO as ocio
 import torch
+from common import OUT, footage_clips
 
-from bench.common import OUT, footage_clips
 from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
 from engine.lut import apply_lut_torch
 from engine.media import read_frames

@@ -7,10 +7,11 @@ builds the display/view transform from the source's colour space. `shown(rgb)` g
 picture, 0..1.
 
 OCIO's own CPU processor does the work, in horizontal strips on a thread per usable core (it releases the
-GIL): the ACES 2.0 output transform costs 0.84 s a 1080p frame on one core, 0.42 s on two. A 3D LUT sampled
-from the processor (65 points a side behind a log2 shaper) ran in 0.13-0.15 s but missed by up to 27 code
-values in 8 bits on bright saturated colours of a photograph (p99.9 2-8), where the transform compresses the
-gamut: a review picture that is not the show's picture, so the exact processor it is.
+GIL): the ACES 2.0 view of the built-in config takes 0.73 s a 1080p picture in one call, 0.38 s in strips on
+two cores (bench/review_view.py, docs/benchmarks.md). A 65-point 3D LUT sampled from the processor behind a
+log2 shaper took 0.10 s, but missed by up to 34 code values in 8 bits on camera frames (p99.9 up to 8), on
+bright saturated colours where the view compresses the gamut: a review picture that is not the show's
+picture, so the exact processor it is.
 """
 
 from __future__ import annotations
