@@ -92,6 +92,39 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     assert files.description is not None and "denoise on sh010" in files.description.read_text()
 
 
+def test_an_exr_dailys_fix_is_reviewed_through_the_shows_view_and_keeps_its_light_as_exr_frames(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+    from engine.media import read_frames, read_frames_uint8, write_sequence
+    from engine.media.pixels import to_uint8
+
+    monkeypatch.delenv("OCIO", raising=False)
+    light = footage.frames(4, (64, 48)) ** np.float32(2.2) * np.float32(8.0)  # lights far over 1.0
+    pattern = str(tmp_path / "plates" / "sh010.####.exr")
+    write_sequence(pattern, light, 1001)
+    with catalog.session() as s:
+        facts = DailyFacts(
+            path=pattern, size_bytes=1, mtime=1.0, content_hash="exr", shot="sh010", frame_count=4
+        )
+        register_daily(s, SHOW, facts)
+    promoted_model(settings, catalog)
+
+    request_id = request(catalog, ["denoise"])
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+        movie = Path(pub.movie_path)
+    assert files.frames is not None and files.frames.endswith(".####.exr")  # kept without deliver=exr
+    fixed = np.stack([f.rgb for f in read_frames(files.frames)])
+    assert float(fixed.max()) > 4.0 and abs(float(fixed.mean() / light.mean()) - 1.0) < 0.05
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear"))
+    for values, shown in zip(fixed, read_frames_uint8(movie), strict=True):
+        assert abs(float(shown.rgb.mean()) - float(to_uint8(view.shown(values)).mean())) < 2.0
+
+
 def test_requests_that_cannot_work_are_permanent(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
