@@ -211,6 +211,12 @@ def _render(
 
     info = probe(input_)
     numbers: list[int] = []
+    if info.interlaced:
+        out.print(
+            f"The input is interlaced ({info.interlaced}): the heads see each frame as one picture, so moving "
+            "edges keep their combing; deinterlace it first (e.g. ffmpeg -vf bwdif) for a clean fix.",
+            highlight=False,
+        )
     try:
         prepared = prepare(kind, params, input_, info)
         keep_alpha = _keeps_alpha(info, kind, output)

@@ -130,7 +130,10 @@ class Ingestor:
             daily, created = daily_repo.register_daily(s, show, facts)
             if created:
                 show_repo.set_model_stale(s, show, True)
-            return Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)
+            outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)
+        if created and info.interlaced:  # trained on and fixed as it is, combing and all: say so once
+            log.warning("ingest.interlaced", show=show, path=path, scan=info.interlaced)
+        return outcome
 
     def _quarantine(self, show: str, c: Candidate, reason: str) -> Outcome:
         with self.catalog.session() as s:

@@ -44,6 +44,9 @@ class MediaInfo:
     # A movie's display rotation (degrees counter-clockwise, from its display matrix); decoding applies it,
     # and width/height are the upright (displayed) size.
     rotation: int = 0
+    # A movie's scan: None for progressive frames, else "top field first", "bottom field first" or "interlaced"
+    # (field order unknown). Decoding does not deinterlace: each frame holds two moments, one per field.
+    interlaced: str | None = None
 
     @property
     def frame_range(self) -> range:

@@ -143,11 +143,24 @@ def _first_frame(container: Any, stream: Any, path: Path) -> Any:
     raise MediaError("cannot decode its first frame (the decoder returned nothing)", str(path))
 
 
-def _rotation(path: Path) -> int:
-    """The display rotation of the movie's first decoded frame (phones store it in a display matrix)."""
+# FFmpeg's field orders (AVFieldOrder) by the field shown first: TT and BT show the top one, BB and TB the bottom.
+_TOP_FIRST, _BOTTOM_FIRST = (2, 5), (3, 4)
+
+
+def _scan(path: Path) -> tuple[int, str | None]:
+    """The display rotation of the movie's first decoded frame (phones store it in a display matrix) and its
+    scan (MediaInfo.interlaced), from the stream's field order or, where that is unknown, the frame's flag."""
     container, stream, _ = open_movie(path)
     with container:
-        return rotation_of(_first_frame(container, stream, path))
+        frame = _first_frame(container, stream, path)
+        order = int(stream.codec_context.field_order or 0)
+        if order in _TOP_FIRST:
+            scan: str | None = "top field first"
+        elif order in _BOTTOM_FIRST:
+            scan = "bottom field first"
+        else:
+            scan = "interlaced" if order == 0 and getattr(frame, "interlaced_frame", False) else None
+        return rotation_of(frame), scan
 
 
 def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify: bool = True) -> MediaInfo:
@@ -173,7 +186,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         check_size(width, height, str(path))
         codec, pix_fmt, color_range = ctx.name, ctx.pix_fmt, _color_range(ctx)
         timecode = _timecode(container, stream)
-    rotation = _rotation(path)
+    rotation, interlaced = _scan(path)
     if rotation in (90, 270):
         width, height = height, width
     if verify:
@@ -194,4 +207,5 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         color_range=color_range,
         size_bytes=size,
         rotation=rotation,
+        interlaced=interlaced,
     )

@@ -418,6 +418,22 @@ def test_a_scene_linear_fix_keeps_its_highlights_and_a_movie_of_it_shows_the_sho
         assert abs(level - float(to_uint8(values).mean())) > 8  # not the raw values
 
 
+def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
+    from engine.media import write_movie
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = tmp_path / "tape.mp4"
+    write_movie(source, footage.frames(4, (64, 48)), 25, options={"x264-params": "interlaced=1:tff=1"})
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mp4")
+    )
+
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "The input is interlaced (top field first)" in said and "deinterlace it first" in said
+
+
 def test_a_zero_budget_is_refused_rather_than_read_as_the_shows_default(tmp_path: Path) -> None:
     assert rushes("show", "add", "TST")[0] == 0
     for args in (

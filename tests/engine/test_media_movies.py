@@ -152,3 +152,16 @@ def test_writer_refuses_bad_settings_clearly(tmp_path: Path, kwargs: dict[str, s
     with pytest.raises(MediaError, match=reason):
         MovieWriter(path, 24, 64, 64, **kwargs)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("x264", "scan"),
+    [("interlaced=1:tff=1", "top field first"), ("interlaced=1:bff=1", "bottom field first"), ("", None)],
+)
+def test_probe_says_whether_a_movie_is_interlaced_and_which_field_comes_first(
+    tmp_path: Path, clip: np.ndarray, x264: str, scan: str | None
+) -> None:
+    path = tmp_path / "scan.mp4"
+    write_movie(path, clip, 25, options={"x264-params": x264} if x264 else None)
+
+    assert probe(path).interlaced == scan
