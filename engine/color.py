@@ -17,6 +17,7 @@ picture, so the exact processor it is.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -85,12 +86,13 @@ class DisplayView:
         """The HxWx3 display-referred picture (float32 0..1) of an HxWx3 float frame of the source."""
         out = np.array(rgb, dtype=np.float32, order="C")  # a copy: the source frame is left as it was
         strips = [out[row : row + STRIP_ROWS] for row in range(0, out.shape[0], STRIP_ROWS)]
-        list(_pool().map(self.processor.applyRGB, strips))
+        list(_pool(os.getpid()).map(self.processor.applyRGB, strips))
         return np.clip(out, 0.0, 1.0, out=out)
 
 
 @functools.lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
+def _pool(pid: int) -> ThreadPoolExecutor:
+    """The strips' threads of this process (keyed by pid: a forked child has none of its parent's threads)."""
     return ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="ocio")
 
 

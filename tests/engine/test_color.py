@@ -67,3 +67,20 @@ def test_a_wrong_name_is_one_line_listing_the_choices(spec: ViewSpec, named: str
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ColorError, match="give a config file or an ocio:// name"):
         DisplayView(ViewSpec(str(tmp_path / "show.ocio"), "ACEScg"))
+
+
+def _show_in_child(view: DisplayView, scene: np.ndarray, expected: np.ndarray) -> None:
+    assert np.abs(view.shown(scene) - expected).max() < 1e-6
+
+
+def test_a_forked_process_shows_pictures_too(scene: np.ndarray) -> None:
+    """A child forked after the parent showed a picture has none of its threads: it starts its own."""
+    import multiprocessing
+
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", REC709))
+    expected = view.shown(scene)
+    child = multiprocessing.get_context("fork").Process(target=_show_in_child, args=(view, scene, expected))
+    child.start()
+    child.join(timeout=60)
+
+    assert child.exitcode == 0
