@@ -38,7 +38,7 @@ from engine.infer.runtime import InferenceSettingError, inference_device, limite
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.pixels import to_uint8
-from engine.media.working import from_working, scene_linear, to_working
+from engine.media.working import SeenRange, from_working, scene_linear, to_working
 from engine.model import ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
 from engine.model.version import MANIFEST, WEIGHTS
 
@@ -107,16 +107,26 @@ def fixed_frames(
     # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
-    linear = scene_linear(
-        source
-    )  # worked on in the log encoding, written back as light (engine.media.working)
+    # A scene-linear source is worked on in the log encoding and written back as light (engine.media.working),
+    # within the light its frames hold unless the fix is a regrade.
+    linear = scene_linear(source)
+    seen = SeenRange() if linear and prepared.kind != "regrade" else None
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
         for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
             recent[frame.number] = to_uint8(frame.rgb if view is None else view.shown(frame.rgb))
             while len(recent) > 64:
                 recent.popitem(last=False)
-            yield frame.number, to_working(frame.rgb) if linear else frame.rgb
+            if not linear:
+                yield frame.number, frame.rgb
+                continue
+            working = to_working(frame.rgb)
+            if seen is not None:
+                seen.see(working)
+            yield frame.number, working
+
+    def light(after: np.ndarray) -> np.ndarray:
+        return from_working(after if seen is None else seen.clip(after))
 
     run = _run(model, prepared, tee())
 
@@ -130,7 +140,7 @@ def fixed_frames(
                 before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
                 while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
                     recent.popitem(last=False)
-                yield number, before, from_working(after) if linear else after
+                yield number, before, light(after) if linear else after
         except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is missing
             raise FixError(str(exc)) from exc
 

@@ -10,6 +10,11 @@ its linear toe), applied per channel in whatever primaries the EXR holds: 0..222
 to float rounding); negative values (out-of-gamut pixels) follow the toe's straight line and clip at 0 in the
 heads.
 
+In that encoding an error is a ratio of light: a head's overshoot of 0.1 at an edge is 1.75 stops, so the
+ringing of an upscale or the colour shift of NL-means near a light would come back many times brighter than
+anything in the shot. A fix that does not set out to change exposure (all but regrade) therefore keeps its
+frames within the working values the shot's frames have shown so far (`SeenRange`).
+
 Every read of a daily for the heads goes through `read_working` / `read_working_uint8` (training, a fix's
 source and its regrade reference frames, approved pairs); a fix's frames are turned back with
 `from_working` before they are written, so an EXR comes back scene-linear.
@@ -18,6 +23,7 @@ source and its regrade reference frames, approved pairs); a fix's frames are tur
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +68,22 @@ def from_working(rgb: npt.NDArray[np.generic]) -> F32:
     return np.where(y <= Y_BREAK, (y - np.float32(TOE_OFFSET)) / np.float32(TOE_SLOPE), linear).astype(
         np.float32
     )
+
+
+@dataclass
+class SeenRange:
+    """The lowest and highest working values of the frames seen so far; `clip` keeps a frame within them."""
+
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def see(self, frame: npt.NDArray[np.floating]) -> None:
+        self.low = min(self.low, float(frame.min()))
+        self.high = max(self.high, float(frame.max()))
+
+    def clip(self, frame: npt.NDArray[np.generic]) -> F32:
+        values = to_float32(np.asarray(frame))
+        return values if self.low > self.high else np.clip(values, self.low, self.high).astype(np.float32)
 
 
 def read_working(source: Source, start: int | None = None, end: int | None = None) -> Iterator[Frame]:
