@@ -66,6 +66,11 @@ class ReviewColor(BaseModel):
         "(movies, DPX, PNG, JPEG by default) is display-referred and shown as it is.",
     )
 
+    @field_validator("sources")
+    @classmethod
+    def _extensions(cls, value: dict[str, str]) -> dict[str, str]:
+        return {key.lower().lstrip("."): space for key, space in value.items()}  # ".EXR" is exr
+
 
 class ShowConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
