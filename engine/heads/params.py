@@ -100,7 +100,8 @@ class Rect:
 
 def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.ndarray]:
     """A mask (bool H,W; True = fill) for every frame: a rectangle or an image; or one per frame number
-    from a movie/sequence (its first frame lines up with the shot's first frame). White means fill."""
+    from a movie/sequence (lined up by _mask_offset; a shot frame without a mask frame is left as it is).
+    White means fill."""
     if isinstance(spec, Rect):
         mask = np.zeros((info.height, info.width), bool)
         mask[spec.y : spec.y + spec.height, spec.x : spec.x + spec.width] = True
@@ -114,10 +115,20 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
             return _framed(spec, _white(read_image(spec)), info)
         mask_info = probe(spec)
-        offset = info.first_frame - mask_info.first_frame
+        offset = _mask_offset(mask_info, info)
         return {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(spec)}
     except MediaError as exc:
         raise ParamError(f"mask={spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
+
+
+def _mask_offset(mask: MediaInfo, shot: MediaInfo) -> int:
+    """What to add to a mask frame's number to get the shot frame it masks: 0 for a sequence whose numbers fall
+    in the shot's (a roto of frames 1010-1020 masks those frames), else its first frame lines up with the
+    shot's first (a movie counts from 0; a sequence may be numbered from 1)."""
+    overlaps = mask.first_frame <= shot.last_frame and mask.last_frame >= shot.first_frame
+    if mask.kind == "sequence" and shot.kind == "sequence" and overlaps:
+        return 0
+    return shot.first_frame - mask.first_frame
 
 
 # How far a mask's aspect ratio may stray from the shot's and still be the same picture at another size (a

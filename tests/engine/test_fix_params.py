@@ -111,6 +111,17 @@ def test_a_mask_sequence_gives_one_mask_per_frame_of_the_shot(shot: Shot, tmp_pa
     assert all(isinstance(m, np.ndarray) and m.dtype == bool and m.shape == (64, 96) for m in masks.values())
 
 
+def test_a_roto_of_some_of_the_shots_frames_masks_those_frames_by_number(shot: Shot, tmp_path: Path) -> None:
+    pattern = footage.sequence(tmp_path / "roto", "roto", first=1003, n=3)  # frames 1003-1005 of 1001-1006
+    movie = footage.movie(tmp_path / "matte.mp4", n=3, size=(96, 64))  # a movie counts from 0
+
+    by_number = parse_fix_params("cleanup", {"mask": pattern}).bind(shot)["masks"]
+    from_first = parse_fix_params("cleanup", {"mask": str(movie)}).bind(shot)["masks"]
+
+    assert sorted(by_number) == [1003, 1004, 1005]  # 1001, 1002 and 1006 are left as they are
+    assert sorted(from_first) == [1001, 1002, 1003]
+
+
 def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_picture_is_taken(
     shot: Shot, tmp_path: Path
 ) -> None:

@@ -30,7 +30,9 @@ def test_the_shows_config_comes_first_then_ocio_from_the_environment(monkeypatch
         "/studio/ocio/config.ocio", "ARRI LogC3 (EI800)", "sRGB - Display"
     )
     assert view_spec(log_dailies, "/d/sh010.####.exr") is None
-    assert view_spec(ReviewColor(sources={".MOV": "ACEScct"}), "/d/A001.mov") is not None  # as a user spells it
+    assert (
+        view_spec(ReviewColor(sources={".MOV": "ACEScct"}), "/d/A001.mov") is not None
+    )  # as a user spells it
     own = ReviewColor(config="/show/aces.ocio")
     assert view_spec(own, "/d/sh010.####.exr") == ViewSpec("/show/aces.ocio", "scene_linear")
 
