@@ -232,7 +232,8 @@ def _render(
 
             fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():
-                written = write_output(output, fixed, info.fps, info.timecode)
+                colour = info.colour if view is None else None  # a view's picture is BT.709
+                written = write_output(output, fixed, info.fps, info.timecode, colour)
     except FixError as exc:
         raise fail(str(exc)) from None
     return written, numbers

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
 from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
 from engine.media.files import prepare_output, temp_name
+from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
 
 # Movie outputs in ProRes 422 HQ (what an editorial hand-off expects of them); others (.mp4, .mkv) in H.264.
@@ -94,11 +95,18 @@ def terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def write_output(output: str, frames: Iterable[tuple[int, Any]], fps: Fraction, timecode: str | None) -> int:
-    """Write fixed (number, frame) pairs to a movie or a sequence, whole or not at all; returns how many."""
+def write_output(
+    output: str,
+    frames: Iterable[tuple[int, Any]],
+    fps: Fraction,
+    timecode: str | None,
+    colour: ColourTags | None = None,
+) -> int:
+    """Write fixed (number, frame) pairs to a movie (tagged with `colour`, as its source was) or a sequence,
+    whole or not at all; returns how many."""
     if is_sequence(output):
         return _write_sequence_whole(output, frames, fps)
-    return _write_movie(Path(output), (frame for _, frame in frames), fps, timecode)
+    return _write_movie(Path(output), (frame for _, frame in frames), fps, timecode, colour)
 
 
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: Fraction) -> int:
@@ -122,7 +130,9 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: F
     return len(written)
 
 
-def _write_movie(path: Path, frames: Iterable[Any], fps: Fraction, timecode: str | None) -> int:
+def _write_movie(
+    path: Path, frames: Iterable[Any], fps: Fraction, timecode: str | None, colour: ColourTags | None
+) -> int:
     count = 0
     codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() in PRORES_SUFFIXES else "h264"
     writer: MovieWriter | None = None
@@ -131,7 +141,14 @@ def _write_movie(path: Path, frames: Iterable[Any], fps: Fraction, timecode: str
             if writer is None:
                 pix_fmt = ALPHA_PIX_FMT if frame.shape[2] == 4 and codec == "prores" else None
                 writer = MovieWriter(
-                    path, fps, frame.shape[1], frame.shape[0], codec=codec, timecode=timecode, pix_fmt=pix_fmt
+                    path,
+                    fps,
+                    frame.shape[1],
+                    frame.shape[0],
+                    codec=codec,
+                    timecode=timecode,
+                    pix_fmt=pix_fmt,
+                    colour=colour,
                 )
                 writer.__enter__()
             writer.write(frame)

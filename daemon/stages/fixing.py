@@ -292,6 +292,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         timecode=info.timecode,
         finishing=finishing,
         view=view,
+        colour=info.colour if view is None else None,
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")

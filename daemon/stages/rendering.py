@@ -41,6 +41,7 @@ from engine.media import (
     read_frames_uint8,
     write_image,
 )
+from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
 
@@ -56,9 +57,13 @@ REVIEW_CRF = 18
 REVIEW_OPTIONS = {"bf": "0", "rc-lookahead": "10"}
 
 
-def _review_writer(path: Path, fps: Fraction, width: int, height: int, timecode: str | None) -> MovieWriter:
-    """An H.264 review movie writer (REVIEW_CRF, no B-frames)."""
-    return MovieWriter(path, fps, width, height, "h264", timecode, crf=REVIEW_CRF, options=REVIEW_OPTIONS)
+def _review_writer(
+    path: Path, fps: Fraction, width: int, height: int, timecode: str | None, colour: ColourTags | None
+) -> MovieWriter:
+    """An H.264 review movie writer (REVIEW_CRF, no B-frames), tagged with the daily's colour."""
+    return MovieWriter(
+        path, fps, width, height, "h264", timecode, crf=REVIEW_CRF, options=REVIEW_OPTIONS, colour=colour
+    )
 
 
 WIPE_BUFFER_CRF = 8  # the wipe's two-pass buffer: near lossless, encoded fast
@@ -87,6 +92,9 @@ class RenderPlan:
     # the review movie, the before/after and the ProRes deliverable, not for the EXR one; `before` frames
     # come already shown (daemon.stages.fixing.fixed_frames).
     view: DisplayView | None = None
+    # The daily's colour tags (engine.media.info.ColourTags), which the review, before/after and ProRes movies
+    # carry so that players read their pixels as the daily's; None for BT.709 (and for a view's picture).
+    colour: ColourTags | None = None
 
 
 @dataclass(frozen=True)
@@ -370,12 +378,14 @@ class RenderSink:
         labels = ("before", f"after: {plan.kind}")
         self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
         with self._writing(self._review):
-            self._writers["review"] = _review_writer(self._review, plan.fps, width, height, timecode)
+            self._writers["review"] = _review_writer(
+                self._review, plan.fps, width, height, timecode, plan.colour
+            )
         layout = self._layout
         if plan.before_after == "side":
             with self._writing(self._before_after):
                 self._writers["before_after"] = _review_writer(
-                    self._before_after, plan.fps, layout.width, layout.height, timecode
+                    self._before_after, plan.fps, layout.width, layout.height, timecode, plan.colour
                 )
         else:
             with self._writing(self._before_after):
@@ -392,7 +402,7 @@ class RenderSink:
         if plan.finishing == "prores":
             with self._writing(self._prores):
                 self._writers["prores"] = MovieWriter(
-                    self._prores, plan.fps, width, height, "prores", timecode
+                    self._prores, plan.fps, width, height, "prores", timecode, colour=plan.colour
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -447,7 +457,9 @@ class RenderSink:
         timecode = self._movie_timecode(self.first_number or plan.first_frame)
         done = 0
         with self._writing(self._before_after):
-            writer = _review_writer(self._before_after, plan.fps, layout.width, layout.height, timecode)
+            writer = _review_writer(
+                self._before_after, plan.fps, layout.width, layout.height, timecode, plan.colour
+            )
             self._writers["before_after"] = writer
             h = layout.panel_height
             for frame in read_frames_uint8(self._wipe_buffer):

@@ -19,7 +19,7 @@ from .alpha import has_alpha
 from .files import prepare_output, temp_name
 from .frames import bit_depth
 from .images import write_image
-from .info import MediaError
+from .info import BT709, ColourTags, MediaError
 from .pixels import check_rgb, to_uint8, to_uint16
 from .sequences import parse_sequence
 from .threads import codec_threads
@@ -34,7 +34,15 @@ _ENCODERS: dict[str, tuple[str, str, set[str]]] = {
     "prores": ("prores_ks", "yuv422p10le", {"mov", "mxf", "matroska"}),
     "ffv1": ("ffv1", "bgr0", {"matroska", "mov"}),
 }
-_BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
+# The RGB -> YUV matrix of each H.273 matrix number swscale knows (BT.709 for any other).
+_MATRICES = {
+    1: Colorspace.ITU709,
+    5: Colorspace.ITU601,
+    6: Colorspace.ITU601,
+    7: Colorspace.SMPTE240M,
+    9: Colorspace.BT2020,
+    10: Colorspace.BT2020,
+}
 
 
 def _container_format(path: Path) -> str:
@@ -62,7 +70,8 @@ class MovieWriter:
     H.264 needs even dimensions: odd ones are padded by one edge pixel (pad_odd=True) or refused.
     MP4/MOV get their index up front (faststart) so players and uploads can stream them.
     `options` go to the encoder as-is (e.g. {"g": "12"} for a keyframe every 12 frames).
-    Colour: BT.709 matrix, limited range for YUV, tagged in the stream. The timecode of the first
+    Colour: `colour` (engine.media.info.ColourTags; default BT.709): the matrix RGB is turned into YUV with, and
+    the primaries, transfer and matrix tagged in the stream; limited range for YUV. The timecode of the first
     frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back.
     """
 
@@ -81,6 +90,7 @@ class MovieWriter:
         pad_odd: bool = True,
         faststart: bool = True,
         options: dict[str, str] | None = None,
+        colour: ColourTags | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
@@ -95,6 +105,7 @@ class MovieWriter:
         if width <= 0 or height <= 0:
             raise MediaError(f"movie size {width}x{height} is not positive")
         self.codec = codec
+        self.colour = colour or BT709
         self.width, self.height = width, height
         self.pix_fmt = pix_fmt or default_fmt
         self._padded = _subsampled_size(self.pix_fmt, width, height)
@@ -138,9 +149,9 @@ class MovieWriter:
         ctx.time_base = 1 / self.fps
         if self._yuv:
             ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG
-            ctx.colorspace = _BT709
-            ctx.color_primaries = _BT709
-            ctx.color_trc = _BT709
+            ctx.colorspace = self.colour.matrix
+            ctx.color_primaries = self.colour.primaries
+            ctx.color_trc = self.colour.transfer
         opts: dict[str, str] = {}
         if codec == "h264":
             opts = {"crf": str(crf), "preset": preset}
@@ -180,7 +191,7 @@ class MovieWriter:
         if self._yuv:
             frame = frame.reformat(
                 format=self.pix_fmt,
-                dst_colorspace=Colorspace.ITU709,
+                dst_colorspace=_MATRICES.get(self.colour.matrix, Colorspace.ITU709),
                 dst_color_range=self._stream.codec_context.color_range,
             )
         return frame

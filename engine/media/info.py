@@ -19,6 +19,19 @@ class MediaError(Exception):
 
 
 @dataclass(frozen=True)
+class ColourTags:
+    """A movie's colour tags, as FFmpeg numbers them (H.273): primaries, transfer and YUV matrix, e.g. BT.709 is
+    (1, 1, 1); BT.2020 with HLG (a phone's HDR video) is (9, 18, 9), with PQ (9, 16, 9)."""
+
+    primaries: int
+    transfer: int
+    matrix: int
+
+
+BT709 = ColourTags(1, 1, 1)
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """Facts about a movie file or an image sequence, as probed.
 
@@ -47,6 +60,9 @@ class MediaInfo:
     # A movie's scan: None for progressive frames, else "top field first", "bottom field first" or "interlaced"
     # (field order unknown). Decoding does not deinterlace: each frame holds two moments, one per field.
     interlaced: str | None = None
+    # A movie's colour tags when it has any (None: untagged, read and written as BT.709); a fix's movie output
+    # carries them, so its pixels are read as the source's were.
+    colour: ColourTags | None = None
 
     @property
     def frame_range(self) -> range:

@@ -11,7 +11,7 @@ import av
 from .container import open_movie
 from .frames import rotation_of
 from .images import read_header
-from .info import MediaError, MediaInfo
+from .info import ColourTags, MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern
 from .validate import check_size, verify_movie, verify_sequence
 
@@ -101,6 +101,18 @@ def _color_range(ctx: Any) -> Literal["tv", "pc"] | None:
     return value  # type: ignore[return-value]
 
 
+_UNSET = (0, 2)  # FFmpeg's "reserved" and "unspecified"
+
+
+def _colour(ctx: Any) -> ColourTags | None:
+    """The stream's colour tags, BT.709 standing in for a part left unset; None when none is set."""
+    found = [int(v or 0) for v in (ctx.color_primaries, ctx.color_trc, ctx.colorspace)]
+    if all(v in _UNSET for v in found):
+        return None
+    primaries, transfer, matrix = (1 if v in _UNSET else v for v in found)
+    return ColourTags(primaries, transfer, matrix)
+
+
 def _expected_frames(container: Any, stream: Any, fps: Fraction) -> tuple[int | None, bool]:
     """(frames the header promises, whether that number is an exact index)."""
     if stream.frames:
@@ -185,6 +197,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         width, height = int(ctx.width), int(ctx.height)
         check_size(width, height, str(path))
         codec, pix_fmt, color_range = ctx.name, ctx.pix_fmt, _color_range(ctx)
+        colour = _colour(ctx)
         timecode = _timecode(container, stream)
     rotation, interlaced = _scan(path)
     if rotation in (90, 270):
@@ -208,4 +221,5 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         size_bytes=size,
         rotation=rotation,
         interlaced=interlaced,
+        colour=colour,
     )

@@ -444,6 +444,24 @@ def test_a_fix_of_an_exr_makes_no_light_brighter_than_the_shots_brightest(tmp_pa
     assert float(fixed.max()) <= float(scene.max()) * 1.01
 
 
+def test_a_fix_of_a_phones_hdr_movie_keeps_its_colour_tags(tmp_path: Path) -> None:
+    from engine.media import read_clip, write_movie
+    from engine.media.info import ColourTags
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    hlg = ColourTags(primaries=9, transfer=18, matrix=9)
+    source = tmp_path / "IMG_0001.mov"
+    write_movie(source, footage.frames(4, (64, 48)), 30, codec="prores", colour=hlg)
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mp4")
+    )
+
+    assert code == 0, output
+    assert probe(str(tmp_path / "f.mp4")).colour == hlg  # players read its pixels as the source's
+    assert abs(float(read_clip(str(tmp_path / "f.mp4")).mean() - read_clip(str(source)).mean())) < 0.02
+
+
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
     from engine.media import write_movie
 

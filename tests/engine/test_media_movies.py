@@ -165,3 +165,18 @@ def test_probe_says_whether_a_movie_is_interlaced_and_which_field_comes_first(
     write_movie(path, clip, 25, options={"x264-params": x264} if x264 else None)
 
     assert probe(path).interlaced == scan
+
+
+def test_a_movie_keeps_the_colour_tags_it_is_written_with_and_its_pixels_read_back(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    from engine.media.info import ColourTags
+
+    hlg = ColourTags(primaries=9, transfer=18, matrix=9)  # BT.2020 with HLG: a phone's HDR video
+    write_movie(tmp_path / "hlg.mov", clip[:4], 25, codec="prores", colour=hlg)
+    write_movie(tmp_path / "plain.mp4", clip[:4], 25)
+
+    assert probe(tmp_path / "hlg.mov").colour == hlg
+    assert probe(tmp_path / "plain.mp4").colour == ColourTags(1, 1, 1)  # written as BT.709, tagged so
+    back = read_clip(tmp_path / "hlg.mov")
+    assert psnr(back, clip[:4]) > 38  # through BT.2020's matrix and back (read with BT.709's: 35.7)

@@ -297,3 +297,15 @@ def test_a_scene_referred_daily_is_reviewed_through_its_view_and_delivered_as_it
     delivered = read_image(plan.out_dir / "sh010_regrade_r12.1002.exr")
     assert np.allclose(delivered, scene[1], rtol=2e-3)  # the deliverable keeps the scene's values
     assert delivered.max() > 1.0
+
+
+def test_the_review_files_carry_the_dailys_colour_tags(tmp_path: Path) -> None:
+    from engine.media.info import ColourTags
+
+    hlg = ColourTags(primaries=9, transfer=18, matrix=9)
+    files = render(make_plan(tmp_path, finishing="prores", colour=hlg))
+
+    for movie in (files.review_movie, files.before_after, Path(files.frames or "")):
+        assert probe(movie).colour == hlg, movie
+    reviewed = decoded(files.review_movie)[3].astype(int)
+    assert np.abs(reviewed - rendering.as_uint8(picture(3)).astype(int)).mean() < 2.0  # read as written
