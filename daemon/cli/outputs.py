@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
-from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
+from engine.media.alpha import ALPHA_PIX_FMT, SourceAlpha, with_alpha
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
@@ -71,14 +71,9 @@ def with_source_alpha(
 ) -> Iterator[tuple[int, Any]]:
     """Each fixed (number, RGB) frame as RGBA with the alpha of the source frame of its number (both in
     ascending order); MediaError for a frame the source has no alpha for."""
-    source = iter(alphas)
+    source = SourceAlpha(alphas)
     for number, rgb in frames:
-        for found, alpha in source:
-            if found == number:
-                yield number, with_alpha(rgb, alpha)
-                break
-        else:
-            raise MediaError(f"the source has no alpha for frame {number}")
+        yield number, with_alpha(rgb, source.of(number))
 
 
 @contextmanager

@@ -37,6 +37,8 @@ from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
+from engine.media.alpha import SourceAlpha, has_alpha
+from engine.media.decode import read_alpha
 from engine.media.pixels import to_uint8
 from engine.media.working import SeenRange, from_working, scene_linear, to_working
 from engine.model import ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
@@ -293,6 +295,8 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         finishing=finishing,
         view=view,
         colour=info.colour if view is None else None,
+        # a deliverable keeps the daily's alpha; a made frame (interpolate) has none
+        alpha=finishing != "none" and kind != "interpolate" and has_alpha(info.pix_fmt),
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")
@@ -344,11 +348,13 @@ def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPla
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
             fixed = fixed_frames(model, prepared, source, plan.first_frame, plan.view)
-            with Background[tuple[int, np.ndarray, np.ndarray]](
+            alphas = SourceAlpha(read_alpha(source)) if plan.alpha else None
+            with Background[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]](
                 lambda f: sink.add(*f), depth=ENCODE_BEHIND
             ) as encoder:
                 for number, before, after in fixed:
-                    encoder.put((number, before, sink.compact(after)))
+                    alpha = None if alphas is None else alphas.of(number)
+                    encoder.put((number, before, sink.compact(after), alpha))
             return sink.finish(lut=fixed.outputs.lut)
     except FixError as exc:
         raise Permanent(str(exc)) from exc

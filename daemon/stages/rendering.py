@@ -41,6 +41,7 @@ from engine.media import (
     read_frames_uint8,
     write_image,
 )
+from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -95,6 +96,9 @@ class RenderPlan:
     # The daily's colour tags (engine.media.info.ColourTags), which the review, before/after and ProRes movies
     # carry so that players read their pixels as the daily's; None for BT.709 (and for a view's picture).
     colour: ColourTags | None = None
+    # The daily has alpha (and the fix keeps its frames' numbers): the ProRes deliverable is 4444 with it and
+    # the EXR one has an A channel, each frame's the source frame's (add()'s `alpha`). Review movies have none.
+    alpha: bool = False
 
 
 @dataclass(frozen=True)
@@ -402,7 +406,14 @@ class RenderSink:
         if plan.finishing == "prores":
             with self._writing(self._prores):
                 self._writers["prores"] = MovieWriter(
-                    self._prores, plan.fps, width, height, "prores", timecode, colour=plan.colour
+                    self._prores,
+                    plan.fps,
+                    width,
+                    height,
+                    "prores",
+                    timecode,
+                    pix_fmt=ALPHA_PIX_FMT if plan.alpha else None,
+                    colour=plan.colour,
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -412,10 +423,17 @@ class RenderSink:
         (daemon.stages.fixing.render)."""
         return as_uint8(after) if self.plan.finishing == "none" and self.plan.view is None else after
 
-    def add(self, number: int, before: npt.NDArray[Any], after: npt.NDArray[Any]) -> None:
+    def add(
+        self,
+        number: int,
+        before: npt.NDArray[Any],
+        after: npt.NDArray[Any],
+        alpha: npt.NDArray[np.float32] | None = None,
+    ) -> None:
         """One output frame: `after` is the fixed frame, `before` the source frame shown opposite it (any
         size; scaled to the after size for the comparison). HxWx3 float32 0..1 (or uint8). With a `view`,
-        `after` holds the scene's values and `before` is already the display picture."""
+        `after` holds the scene's values and `before` is already the display picture. With the plan's
+        `alpha`, `alpha` is the source frame's (HxW, resized to `after` when it differs)."""
         self._check(number, before, after)
         if self._size is None:
             self._start(number, after.shape[1], after.shape[0])
@@ -423,13 +441,16 @@ class RenderSink:
         shown = after if self.plan.view is None else self.plan.view.shown(after)
         with self._writing(self._review):
             self._writers["review"].write(shown)
+        if self.plan.alpha and alpha is None:
+            raise self._fail(f"frame {number} came without the alpha the plan of {self.plan.name} keeps")
         if "prores" in self._writers:
             with self._writing(self._prores):
-                self._writers["prores"].write(shown)
+                self._writers["prores"].write(shown if alpha is None else with_alpha(shown, alpha))
         if self.plan.finishing == "exr":
             path = self._exr.path(number)
+            kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)
             with self._writing(path):
-                write_image(path, np.asarray(after, np.float32), fps=self.plan.fps)
+                write_image(path, kept, fps=self.plan.fps)
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(shown)
         if layout.mode == "side":

@@ -8,6 +8,7 @@ and DPX (8 or 16 bit), EXR (an A channel) and ProRes 4444 (`ALPHA_PIX_FMT`); JPE
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 import av
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .frames import bit_depth, rotation_of, upright
+from .info import MediaError
 from .pixels import uint8_to_float, uint16_to_float
 
 F32 = npt.NDArray[np.float32]
@@ -60,3 +62,19 @@ def with_alpha(rgb: npt.NDArray[Any], alpha: F32) -> F32:
     else:
         colour = rgb.astype(np.float32, copy=False)
     return np.dstack([colour, alpha.astype(np.float32, copy=False)])
+
+
+class SourceAlpha:
+    """The alpha of a source's frames by number, read once as the fix asks for ascending numbers."""
+
+    def __init__(self, alphas: Iterable[tuple[int, F32]]) -> None:
+        self._alphas = iter(alphas)
+
+    def of(self, number: int) -> F32:
+        """The alpha of source frame `number` (MediaError when the source has no such frame)."""
+        for found, alpha in self._alphas:
+            if found == number:
+                return alpha
+            if found > number:
+                break
+        raise MediaError(f"the source has no alpha for frame {number}")

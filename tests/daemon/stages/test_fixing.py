@@ -125,6 +125,39 @@ def test_an_exr_dailys_fix_is_reviewed_through_the_shows_view_and_keeps_its_ligh
         assert abs(float(shown.rgb.mean()) - float(to_uint8(view.shown(values)).mean())) < 2.0
 
 
+def test_a_cg_renders_alpha_goes_into_the_fixs_exr_frames(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    from engine.media import read_frames, write_sequence
+    from engine.media.decode import read_alpha
+
+    mattes = np.zeros((4, 48, 64, 1), np.float32)
+    for i in range(4):  # a different matte on every frame
+        mattes[i, 6 + 5 * i : 30 + 5 * i, 8:40] = 1.0
+    light = footage.frames(4, (64, 48)) ** np.float32(2.2)
+    pattern = str(tmp_path / "renders" / "sh010.####.exr")
+    write_sequence(pattern, np.concatenate([light, mattes], axis=3), 1001)
+    with catalog.session() as s:
+        facts = DailyFacts(
+            path=pattern, size_bytes=1, mtime=1.0, content_hash="cg", shot="sh010", frame_count=4
+        )
+        register_daily(s, SHOW, facts)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        frames = VersionFiles.from_json(dict(pub.extra_files)).frames
+    assert frames is not None
+    kept = list(read_alpha(frames))
+    assert [n for n, _ in kept] == [1001, 1002, 1003, 1004]
+    for (_, alpha), matte in zip(kept, mattes, strict=True):
+        assert np.array_equal(alpha, matte[..., 0])
+    assert next(iter(read_frames(frames))).rgb.shape == (48, 64, 3)
+
+
 def test_requests_that_cannot_work_are_permanent(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
