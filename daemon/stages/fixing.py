@@ -283,7 +283,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         raise Permanent(str(exc)) from exc
     view = _review_view(show.color, request.show, request.source)
     finishing = _finishing(params)
-    if finishing == "none" and scene_linear(request.source):
+    if finishing == "none" and view is not None:
         finishing = "exr"  # the fix's values beside its display picture (approvals train on them)
     plan = RenderPlan(
         out_dir=out_dir,

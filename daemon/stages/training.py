@@ -267,7 +267,7 @@ def grown_from(
     return {
         "base": start,
         "manifest_fields": {"base": lineage, "exclusions": exclusions(catalog, show.code)},
-        "examples": approved_examples(catalog, show.code),
+        "examples": approved_examples(catalog, show.code, show.color),
     }
 
 

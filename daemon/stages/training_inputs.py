@@ -9,10 +9,10 @@
 - Approved pairs: supervisors' approved fixes (catalog publications reviewed "approved") become weighted
   training examples (engine.train.pairs): before = the daily the fix was rendered from, after = the
   finishing frames when there are some, else the review movie (the plain fixed frames, no burn-in), both
-  in the heads' working encoding (engine.media.working). A scene-linear daily's review movie is its display
-  picture, not the fix's values: such a pair needs its EXR frames (the daemon keeps them for every fix of
-  such a daily) and is skipped without. A pair whose files are gone is skipped with a warning, never a
-  failed training run.
+  in the heads' working encoding (engine.media.working). The review movie of a daily shown through an
+  OpenColorIO view (an EXR's, daemon.stages.viewing) is its display picture, not the fix's values: such a
+  pair needs its EXR frames (the daemon keeps them for every fix of such a daily) and is skipped without.
+  A pair whose files are gone is skipped with a warning, never a failed training run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
-from daemon.settings import Settings, ShowConfig
+from daemon.settings import ReviewColor, Settings, ShowConfig
+from daemon.stages.viewing import view_spec
 from engine.media import MediaError
 from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
@@ -85,8 +86,10 @@ def _hash(path: str) -> str:
     return sha256_file(file) if file.is_file() else ""
 
 
-def approved_examples(catalog: Catalog, show: str) -> list[PairExample]:
-    """Every approved fix of `show` whose before and after can still be read, oldest first."""
+def approved_examples(catalog: Catalog, show: str, color: ReviewColor | None = None) -> list[PairExample]:
+    """Every approved fix of `show` whose before and after can still be read, oldest first; `color`, the
+    show's colour settings, says which dailies were reviewed through a view (ReviewColor() when None)."""
+    color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
         pubs = [
             (p.id, p.fix_kind, p.source_path, (p.extra_files or {}).get("frames") or p.movie_path)
@@ -97,7 +100,7 @@ def approved_examples(catalog: Catalog, show: str) -> list[PairExample]:
     for pub_id, kind, before, after in pubs:
         if not before or before in excluded_paths:
             continue
-        if scene_linear(before) and not scene_linear(after):
+        if view_spec(color, before) is not None and not scene_linear(after):
             log.warning("train.pair_display_only", show=show, publication=pub_id, after=after)
             continue
         try:
