@@ -27,8 +27,9 @@ from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.stages.viewing import view_spec
-from engine.media import MediaError
-from engine.media.working import read_working_uint8, scene_linear
+from engine.media import MediaError, read_frames, read_frames_uint8
+from engine.media.pixels import to_uint8
+from engine.media.working import scene_linear, to_working
 from engine.model import ModelError, ModelVersion, sha256_file
 from engine.model.base import base_ref, load_base
 from engine.model.manifest import BaseRef, Exclusion
@@ -70,10 +71,12 @@ def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
         ]
 
 
-def _frames(path: str, limit: int) -> np.ndarray:
+def _frames(path: str, limit: int, linear: bool) -> np.ndarray:
+    """The first `limit` frames of `path`, 8 bits in the heads' encoding of a daily that is `linear` (light,
+    engine.media.working) or not: a fix's EXR frames hold what its daily held, whatever their format."""
     out = []
-    for frame in read_working_uint8(path):
-        out.append(frame.rgb)
+    for frame in read_frames(path) if linear else read_frames_uint8(path):
+        out.append(to_uint8(to_working(frame.rgb)) if linear else frame.rgb)
         if len(out) >= limit:
             break
     if not out:
@@ -104,7 +107,8 @@ def approved_examples(catalog: Catalog, show: str, color: ReviewColor | None = N
             log.warning("train.pair_display_only", show=show, publication=pub_id, after=after)
             continue
         try:
-            pair = (_frames(before, PAIR_FRAMES), _frames(after, PAIR_FRAMES))
+            linear = scene_linear(before)
+            pair = (_frames(before, PAIR_FRAMES, linear), _frames(after, PAIR_FRAMES, linear))
         except (MediaError, OSError) as exc:
             log.warning("train.pair_unreadable", show=show, publication=pub_id, error=str(exc))
             continue

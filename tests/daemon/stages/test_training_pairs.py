@@ -47,3 +47,40 @@ def test_an_exr_dailys_pair_trains_on_its_exr_frames_and_not_on_its_review_movie
     expected_before = np.round(np.clip(to_working(light), 0, 1) * 255)
     assert np.abs(pair.before.astype(int) - expected_before).max() <= 2  # light in the log encoding
     assert np.abs(pair.after.astype(int) - np.round(to_working(light * np.float32(0.9)) * 255)).max() <= 2
+
+
+def test_a_log_movies_pair_reads_its_exr_frames_as_the_movie_is_read(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    from daemon.settings import ReviewColor
+    from engine.media import read_frames_uint8
+
+    log_movie = footage.movie(tmp_path / "A001C003.mov", n=4, size=(64, 48))  # stands in for LogC footage
+    fixed = footage.frames(4, (64, 48)) * np.float32(0.9)
+    write_sequence(tmp_path / "fix" / "A001C003_denoise.####.exr", fixed, 0)
+    write_movie(tmp_path / "fix" / "A001C003_denoise.mp4", fixed, 24)
+    with catalog.session() as s:
+        request, _ = fixes.add_fix_request(s, SHOW, "req-2", "sh020", ["denoise"])
+        for key, frames in (("exr", str(tmp_path / "fix" / "A001C003_denoise.####.exr")), ("movie", None)):
+            pub, _ = fixes.add_publication(
+                s,
+                request.id,
+                "denoise",
+                key,
+                str(tmp_path / "fix" / "A001C003_denoise.mp4"),
+                source_path=str(log_movie),
+                extra_files={"frames": frames} if frames else None,
+            )
+            fixes.mark_published(s, pub.id, 600 + pub.id)
+            fixes.set_review(s, pub.id, "approved")
+
+    examples = approved_examples(catalog, SHOW, ReviewColor(sources={"mov": "ARRI LogC3 (EI800)"}))
+
+    assert len(examples) == 1  # reviewed through the show's view: its movie is a display picture
+    assert (
+        np.abs(examples[0].after.astype(int) - np.round(fixed * 255)).max() <= 1
+    )  # the values, not re-encoded
+    assert np.array_equal(examples[0].before, np.stack([f.rgb for f in read_frames_uint8(log_movie)]))
+    assert (
+        len(approved_examples(catalog, SHOW)) == 2
+    )  # by default a movie is shown as it is: both pairs train
