@@ -211,12 +211,7 @@ def _render(
 
     info = probe(input_)
     numbers: list[int] = []
-    if info.interlaced:
-        out.print(
-            f"The input is interlaced ({info.interlaced}): the heads see each frame as one picture, so moving "
-            "edges keep their combing; deinterlace it first (e.g. ffmpeg -vf bwdif) for a clean fix.",
-            highlight=False,
-        )
+    _say_interlaced(info)
     try:
         prepared = prepare(kind, params, input_, info)
         keep_alpha = _keeps_alpha(info, kind, output)
@@ -237,6 +232,16 @@ def _render(
     except FixError as exc:
         raise fail(str(exc)) from None
     return written, numbers
+
+
+def _say_interlaced(info: MediaInfo) -> None:
+    """One line, before the work, when the input is interlaced: the heads do not deinterlace."""
+    if info.interlaced:
+        out.print(
+            f"The input is interlaced ({info.interlaced}): the heads see each frame as one picture, so moving "
+            "edges keep their combing; deinterlace it first (e.g. ffmpeg -vf bwdif) for a clean fix.",
+            highlight=False,
+        )
 
 
 def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:

@@ -435,14 +435,14 @@ class RenderSink:
         `after` holds the scene's values and `before` is already the display picture. With the plan's
         `alpha`, `alpha` is the source frame's (HxW, resized to `after` when it differs)."""
         self._check(number, before, after)
+        if self.plan.alpha and alpha is None:
+            raise self._fail(f"frame {number} came without the alpha the plan of {self.plan.name} keeps")
         if self._size is None:
             self._start(number, after.shape[1], after.shape[0])
         assert self._layout is not None and self._band is not None
         shown = after if self.plan.view is None else self.plan.view.shown(after)
         with self._writing(self._review):
             self._writers["review"].write(shown)
-        if self.plan.alpha and alpha is None:
-            raise self._fail(f"frame {number} came without the alpha the plan of {self.plan.name} keeps")
         if "prores" in self._writers:
             with self._writing(self._prores):
                 self._writers["prores"].write(shown if alpha is None else with_alpha(shown, alpha))
