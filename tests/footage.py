@@ -47,3 +47,22 @@ def sequence(
     for number in skip:
         (folder / f"{name}.{number:04d}.{ext}").unlink()
     return pattern
+
+
+def movie_with_gaps(path: Path, stamps: list[int], size: tuple[int, int] = (64, 48), fps: int = 24) -> Path:
+    """An H.264 movie whose frames carry these timestamps (in frames at `fps`): a skipped number is a frame
+    dropped while recording, as a phone or a capture recorder leaves it."""
+    import av
+
+    pictures = frames(len(stamps), size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        for stamp, rgb in zip(stamps, pictures, strict=True):
+            frame = av.VideoFrame.from_ndarray(np.round(rgb * 255).astype(np.uint8), format="rgb24")
+            frame.pts, frame.time_base = stamp, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path

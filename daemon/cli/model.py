@@ -212,6 +212,7 @@ def _render(
     info = probe(input_)
     numbers: list[int] = []
     _say_interlaced(info)
+    _say_dropped(info)
     try:
         prepared = prepare(kind, params, input_, info)
         keep_alpha = _keeps_alpha(info, kind, output)
@@ -242,6 +243,24 @@ def _say_interlaced(info: MediaInfo) -> None:
             "edges keep their combing; deinterlace it first (e.g. ffmpeg -vf bwdif) for a clean fix.",
             highlight=False,
         )
+
+
+def _say_dropped(info: MediaInfo) -> None:
+    """One line, before the work, when the movie's timestamps skip frames (dropped while recording), with the
+    way to have them rebuilt: its frames are numbered as decoded, so no fix sees the gaps."""
+    if not info.dropped:
+        return
+    missing = sum(count for _, count in info.dropped)
+    after = ", ".join(str(number) for number, _ in info.dropped[:5]) + (
+        " ..." if len(info.dropped) > 5 else ""
+    )
+    out.print(
+        f"The movie's timestamps skip {missing} frame(s), after frame(s) {after} (dropped while recording), and "
+        "a fix numbers frames as decoded, so it does not see the gaps: make the movie constant-rate first "
+        "(ffmpeg -i IN -fps_mode cfr OUT repeats a frame in each gap), then --kind interpolate --frames auto "
+        "rebuilds those frames.",
+        highlight=False,
+    )
 
 
 def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:

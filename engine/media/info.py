@@ -63,6 +63,10 @@ class MediaInfo:
     # A movie's colour tags when it has any (None: untagged, read and written as BT.709); a fix's movie output
     # carries them, so its pixels are read as the source's were.
     colour: ColourTags | None = None
+    # A movie's timestamp gaps, frames dropped while recording (a phone, a screen or capture recorder): (the
+    # number of the frame before the gap, how many frames are missing there). Frames are numbered as decoded,
+    # one after another, so nothing else sees these gaps.
+    dropped: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def frame_range(self) -> range:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -124,16 +126,37 @@ def _expected_frames(container: Any, stream: Any, fps: Fraction) -> tuple[int | 
     return None, False
 
 
-def count_packets(container: Any, stream: Any) -> tuple[int, str | None]:
-    """Video packets in the file (one per frame), and the demux error that stopped counting, if any."""
+def count_packets(container: Any, stream: Any, stamps: list[int] | None = None) -> tuple[int, str | None]:
+    """Video packets in the file (one per frame), and the demux error that stopped counting, if any; each
+    packet's timestamp is appended to `stamps` when given."""
     count = 0
     try:
         for packet in container.demux(stream):
             if packet.size and not packet.is_discard:
                 count += 1
+                if stamps is not None and packet.pts is not None:
+                    stamps.append(int(packet.pts))
     except av.error.FFmpegError as e:
         return count, str(e.strerror or e)
     return count, None
+
+
+# A step between two frames' timestamps of at least this many frame durations is a gap (frames dropped while
+# recording); a variable rate's jitter stays well under it.
+GAP_DURATIONS = 1.5
+
+
+def timestamp_gaps(stamps: list[int]) -> list[tuple[int, int]]:
+    """(index of the frame before the gap, frames missing) for each gap in a movie's frame timestamps (any
+    order), in units of its usual step from frame to frame (the median: an average rate counts the gaps in)."""
+    ordered = sorted(set(stamps))
+    steps = [b - a for a, b in itertools.pairwise(ordered)]
+    if not steps:
+        return []
+    usual = statistics.median(steps)
+    return [
+        (index, round(step / usual) - 1) for index, step in enumerate(steps) if step >= GAP_DURATIONS * usual
+    ]
 
 
 def _not_a_movie(container: Any, path: Path) -> None:
@@ -182,8 +205,9 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         ctx = stream.codec_context
         fps = _rate(stream)
         expected, indexed = _expected_frames(container, stream, fps)
+        stamps: list[int] = []
         if exact or expected is None:
-            count, error = count_packets(container, stream)
+            count, error = count_packets(container, stream, stamps)
             if error:
                 raise MediaError(
                     f"truncated or corrupt: demuxing stopped after {count} frames ({error})", str(path)
@@ -198,6 +222,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         check_size(width, height, str(path))
         codec, pix_fmt, color_range = ctx.name, ctx.pix_fmt, _color_range(ctx)
         colour = _colour(ctx)
+        gaps = timestamp_gaps(stamps)
         timecode = _timecode(container, stream)
     rotation, interlaced = _scan(path)
     if rotation in (90, 270):
@@ -222,4 +247,5 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         rotation=rotation,
         interlaced=interlaced,
         colour=colour,
+        dropped=[(first_frame + index, missing) for index, missing in gaps],
     )

@@ -462,6 +462,20 @@ def test_a_fix_of_a_phones_hdr_movie_keeps_its_colour_tags(tmp_path: Path) -> No
     assert abs(float(read_clip(str(tmp_path / "f.mp4")).mean() - read_clip(str(source)).mean())) < 0.02
 
 
+def test_a_fix_of_a_movie_with_dropped_frames_says_where_and_how_to_have_them_rebuilt(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 5, 6, 7])
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mp4")
+    )
+
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "The movie's timestamps skip 2 frame(s), after frame(s) 2 (dropped while recording)" in said
+    assert "-fps_mode cfr" in said and "--frames auto" in said
+
+
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
     from engine.media import write_movie
 

@@ -180,3 +180,17 @@ def test_a_movie_keeps_the_colour_tags_it_is_written_with_and_its_pixels_read_ba
     assert probe(tmp_path / "plain.mp4").colour == ColourTags(1, 1, 1)  # written as BT.709, tagged so
     back = read_clip(tmp_path / "hlg.mov")
     assert psnr(back, clip[:4]) > 38  # through BT.2020's matrix and back (read with BT.709's: 35.7)
+
+
+def test_probe_finds_the_frames_a_recorder_dropped_from_the_timestamps(tmp_path: Path) -> None:
+    from tests import footage
+
+    gappy = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 5, 6, 7, 8, 12, 13])
+    info = probe(gappy, first_frame=1001)
+
+    assert info.frame_count == 9 and info.dropped == [
+        (1003, 2),
+        (1007, 3),
+    ]  # after 1003 two, after 1007 three
+    steady = footage.movie_with_gaps(tmp_path / "camera.mp4", list(range(12)))
+    assert probe(steady).dropped == []
