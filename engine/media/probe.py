@@ -141,9 +141,10 @@ def count_packets(container: Any, stream: Any, stamps: list[int] | None = None) 
     return count, None
 
 
-# A step between two frames' timestamps of at least this many frame durations is a gap (frames dropped while
-# recording); a variable rate's jitter stays well under it.
-GAP_DURATIONS = 1.5
+# A step between two frames' timestamps of at least this many usual steps is a gap (frames dropped while
+# recording: one dropped frame is a step of 2). A variable rate's jitter stays well under it, and so does soft
+# telecine's 1.5 (film at 23.976 flagged for 29.97 video, whose steps alternate 1 and 1.5).
+GAP_DURATIONS = 1.75
 
 
 def timestamp_gaps(stamps: list[int]) -> list[tuple[int, int]]:

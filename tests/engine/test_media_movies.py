@@ -194,3 +194,13 @@ def test_probe_finds_the_frames_a_recorder_dropped_from_the_timestamps(tmp_path:
     ]  # after 1003 two, after 1007 three
     steady = footage.movie_with_gaps(tmp_path / "camera.mp4", list(range(12)))
     assert probe(steady).dropped == []
+
+
+def test_soft_telecines_long_steps_and_a_variable_rates_jitter_are_no_gaps() -> None:
+    from engine.media.probe import timestamp_gaps
+
+    telecine = [0, 3003, 7507, 10510, 15014, 18017]  # steps of 1 and 1.5 frames at 29.97 (90 kHz)
+    jitter = [0, 33, 67, 99, 134, 166, 201, 233]  # a phone's 30 fps in milliseconds
+
+    assert timestamp_gaps(telecine) == [] and timestamp_gaps(jitter) == []
+    assert timestamp_gaps([0, 33, 67, 133, 167]) == [(2, 1)]  # one frame dropped: a step of 2
