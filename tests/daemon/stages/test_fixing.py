@@ -92,33 +92,43 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     assert files.description is not None and "denoise on sh010" in files.description.read_text()
 
 
-def test_an_exr_dailys_fix_is_reviewed_through_the_shows_view_and_keeps_its_light_as_exr_frames(
-    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
-    from engine.media import read_frames, read_frames_uint8, write_sequence
-    from engine.media.pixels import to_uint8
+def fixed_exr_daily(
+    settings: Settings, catalog: Catalog, pixels: np.ndarray, folder: Path
+) -> tuple[str, Path]:
+    """A denoise fix of an EXR daily of `pixels` (sh010.1001...): its EXR frames' pattern and review movie."""
+    from engine.media import write_sequence
 
-    monkeypatch.delenv("OCIO", raising=False)
-    light = footage.frames(4, (64, 48)) ** np.float32(2.2) * np.float32(8.0)  # lights far over 1.0
-    pattern = str(tmp_path / "plates" / "sh010.####.exr")
-    write_sequence(pattern, light, 1001)
+    pattern = str(folder / "sh010.####.exr")
+    write_sequence(pattern, pixels, 1001)
     with catalog.session() as s:
         facts = DailyFacts(
             path=pattern, size_bytes=1, mtime=1.0, content_hash="exr", shot="sh010", frame_count=4
         )
         register_daily(s, SHOW, facts)
     promoted_model(settings, catalog)
-
     request_id = request(catalog, ["denoise"])
     run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
-
     with catalog.session(readonly=True) as s:
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
-        files = VersionFiles.from_json(dict(pub.extra_files))
+        frames = VersionFiles.from_json(dict(pub.extra_files)).frames
         movie = Path(pub.movie_path)
-    assert files.frames is not None and files.frames.endswith(".####.exr")  # kept without deliver=exr
-    fixed = np.stack([f.rgb for f in read_frames(files.frames)])
+    assert frames is not None and frames.endswith(".####.exr")  # kept without deliver=exr
+    return frames, movie
+
+
+def test_an_exr_dailys_fix_is_reviewed_through_the_shows_view_and_keeps_its_light_as_exr_frames(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+    from engine.media import read_frames, read_frames_uint8
+    from engine.media.pixels import to_uint8
+
+    monkeypatch.delenv("OCIO", raising=False)
+    light = footage.frames(4, (64, 48)) ** np.float32(2.2) * np.float32(8.0)  # lights far over 1.0
+
+    frames, movie = fixed_exr_daily(settings, catalog, light, tmp_path / "plates")
+
+    fixed = np.stack([f.rgb for f in read_frames(frames)])
     assert float(fixed.max()) > 4.0 and abs(float(fixed.mean() / light.mean()) - 1.0) < 0.05
     view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear"))
     for values, shown in zip(fixed, read_frames_uint8(movie), strict=True):
@@ -128,29 +138,18 @@ def test_an_exr_dailys_fix_is_reviewed_through_the_shows_view_and_keeps_its_ligh
 def test_a_cg_renders_alpha_goes_into_the_fixs_exr_frames(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
-    from engine.media import read_frames, write_sequence
+    from engine.media import read_frames
     from engine.media.decode import read_alpha
 
     mattes = np.zeros((4, 48, 64, 1), np.float32)
     for i in range(4):  # a different matte on every frame
         mattes[i, 6 + 5 * i : 30 + 5 * i, 8:40] = 1.0
     light = footage.frames(4, (64, 48)) ** np.float32(2.2)
-    pattern = str(tmp_path / "renders" / "sh010.####.exr")
-    write_sequence(pattern, np.concatenate([light, mattes], axis=3), 1001)
-    with catalog.session() as s:
-        facts = DailyFacts(
-            path=pattern, size_bytes=1, mtime=1.0, content_hash="cg", shot="sh010", frame_count=4
-        )
-        register_daily(s, SHOW, facts)
-    promoted_model(settings, catalog)
-    request_id = request(catalog, ["denoise"])
 
-    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    frames, _ = fixed_exr_daily(
+        settings, catalog, np.concatenate([light, mattes], axis=3), tmp_path / "renders"
+    )
 
-    with catalog.session(readonly=True) as s:
-        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
-        frames = VersionFiles.from_json(dict(pub.extra_files)).frames
-    assert frames is not None
     kept = list(read_alpha(frames))
     assert [n for n, _ in kept] == [1001, 1002, 1003, 1004]
     for (_, alpha), matte in zip(kept, mattes, strict=True):
