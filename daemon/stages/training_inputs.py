@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,8 @@ from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.stages.viewing import view_spec
-from engine.media import MediaError, read_frames, read_frames_uint8
-from engine.media.pixels import to_uint8
-from engine.media.working import scene_linear, to_working
+from engine.media import MediaError
+from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
 from engine.model.base import base_ref, load_base
 from engine.model.manifest import BaseRef, Exclusion
@@ -72,13 +72,8 @@ def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
 
 
 def _frames(path: str, limit: int, linear: bool) -> np.ndarray:
-    """The first `limit` frames of `path`, 8 bits in the heads' encoding of a daily that is `linear` (light,
-    engine.media.working) or not: a fix's EXR frames hold what its daily held, whatever their format."""
-    out = []
-    for frame in read_frames(path) if linear else read_frames_uint8(path):
-        out.append(to_uint8(to_working(frame.rgb)) if linear else frame.rgb)
-        if len(out) >= limit:
-            break
+    """The first `limit` frames of `path`, 8 bits in the heads' encoding of a daily that is `linear` or not."""
+    out = [frame.rgb for frame in itertools.islice(read_working_uint8(path, linear=linear), limit)]
     if not out:
         raise MediaError("no frames", path)
     return np.stack(out)

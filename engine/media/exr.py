@@ -123,7 +123,8 @@ def read_exr_alpha(path: Path) -> npt.NDArray[np.float32]:
     rgb = _rgb_names(names, path)
     alpha = _alpha_name(names, rgb)
     if alpha is None:
-        return np.ones(_display(header, [channels[rgb[0]].pixels], path).shape[:2], np.float32)
+        _, (vx0, vy0, vx1, vy1) = _windows(header)
+        return np.ones((vy1 - vy0 + 1, vx1 - vx0 + 1), np.float32)
     return _display(header, [channels[alpha].pixels], path)[..., 0]
 
 

@@ -94,8 +94,11 @@ def read_working(source: Source, start: int | None = None, end: int | None = Non
     return (Frame(f.number, to_working(f.rgb)) for f in frames)
 
 
-def read_working_uint8(source: Source, start: int | None = None, end: int | None = None) -> Iterator[Frame]:
-    """read_frames_uint8, in the working encoding."""
-    if not scene_linear(source):
+def read_working_uint8(
+    source: Source, start: int | None = None, end: int | None = None, *, linear: bool | None = None
+) -> Iterator[Frame]:
+    """read_frames_uint8, in the working encoding: of the source's own kind, or of a daily that is `linear`
+    when given (a fix's EXR frames hold what its daily held, whatever their format)."""
+    if not (scene_linear(source) if linear is None else linear):
         return read_frames_uint8(source, start, end)
     return (Frame(f.number, to_uint8(to_working(f.rgb))) for f in read_frames(source, start, end))
