@@ -66,3 +66,84 @@ def movie_with_gaps(path: Path, stamps: list[int], size: tuple[int, int] = (64, 
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+TONE_HZ = 1000
+
+
+def movie_with_sound(
+    path: Path,
+    n: int = 24,
+    fps: int = 24,
+    *,
+    clap_at: float = 0.5,
+    sound_starts: float = 0.0,
+    seconds: float | None = None,
+    rate: int = 48000,
+    layout: str = "stereo",
+    codec: str = "pcm_s24le",
+    size: tuple[int, int] = (64, 48),
+) -> Path:
+    """A movie of n frames with sync sound, as a daily from set: silence, then a 1 kHz tone from `clap_at`
+    seconds of the movie's timeline on (a clap to find). The sound starts `sound_starts` seconds after the first
+    frame and lasts `seconds` (default: as long as the frames)."""
+    import av
+
+    pictures = frames(n, size)
+    length = n / fps if seconds is None else seconds
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        audio = container.add_stream(codec, rate=rate)
+        audio.layout = layout
+        channels = audio.codec_context.channels
+        for rgb in pictures:
+            frame = av.VideoFrame.from_ndarray(np.round(rgb * 255).astype(np.uint8), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        first, total = round(sound_starts * rate), round(length * rate)
+        times = (first + np.arange(total)) / rate
+        tone = np.where(times >= clap_at, 0.5 * np.sin(2 * np.pi * TONE_HZ * times), 0.0).astype(np.float32)
+        planes = np.repeat(tone[None], channels, axis=0)
+        step = audio.codec_context.frame_size or 1024
+        to_codec = av.AudioResampler(format=audio.codec_context.format.name, layout=layout, rate=rate)
+        for start in range(0, total, step):
+            chunk = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planes[:, start : start + step]), format="fltp", layout=layout
+            )
+            chunk.sample_rate, chunk.pts, chunk.time_base = rate, first + start, Fraction(1, rate)
+            for converted in to_codec.resample(chunk):
+                container.mux(audio.encode(converted))
+        for converted in to_codec.resample(None):
+            container.mux(audio.encode(converted))
+        container.mux(audio.encode(None))
+    return path
+
+
+def sound_of(path: Path) -> tuple[np.ndarray, int]:
+    """A movie's first audio stream decoded: channels x samples float32 from its first frame, and its rate."""
+    import av
+
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        origin = float((video.start_time or 0) * video.time_base)
+        rate = audio.codec_context.sample_rate
+        to_float = av.AudioResampler(format="fltp", rate=rate)
+        chunks, start = [], None
+        for frame in container.decode(audio):
+            if start is None:
+                start = float(frame.pts * frame.time_base) - origin
+            chunks.extend(f.to_ndarray() for f in to_float.resample(frame))
+    samples = np.concatenate(chunks, axis=1)
+    lead = round((start or 0.0) * rate)
+    if lead > 0:
+        samples = np.concatenate([np.zeros((samples.shape[0], lead), np.float32), samples], axis=1)
+    return samples[:, max(0, -lead) :], rate
+
+
+def clap_time(path: Path) -> float:
+    """Where a movie_with_sound's tone starts, in seconds from its first frame."""
+    samples, rate = sound_of(path)
+    loud = np.flatnonzero(np.abs(samples[0]) > 0.1)
+    return float(loud[0]) / rate if loud.size else float("nan")

@@ -205,7 +205,7 @@ def _render(
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
     frames, and their numbers."""
     from daemon.cli.outputs import terminate_cleanly, with_source_alpha, write_output
-    from daemon.stages.fixing import FixError, fixed_frames, prepare
+    from daemon.stages.fixing import FixError, carried_sound, fixed_frames, prepare
     from engine.media import probe
     from engine.media.decode import read_alpha
 
@@ -216,6 +216,8 @@ def _render(
     try:
         prepared = prepare(kind, params, input_, info)
         keep_alpha = _keeps_alpha(info, kind, output)
+        sound = carried_sound(info, prepared)
+        _say_sound(info, prepared.factor, output)
         stream = fixed_frames(model, prepared, input_, info.first_frame)
         with counted_progress() as bar:
             task = bar.add_task(f"{kind} with {name}", total=_output_frames(info, prepared))
@@ -229,10 +231,26 @@ def _render(
             fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():
                 colour = info.colour if view is None else None  # a view's picture is BT.709
-                written = write_output(output, fixed, info.fps, info.timecode, colour)
+                written = write_output(output, fixed, info.fps, info.timecode, colour, sound)
     except FixError as exc:
         raise fail(str(exc)) from None
     return written, numbers
+
+
+def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
+    """One line, before the work, when the input's sound does not go into the output: a retime plays longer
+    than the sound (a movie of it is silent), and a sequence holds none."""
+    from daemon.cli.outputs import is_sequence
+
+    if info.sound is None:
+        return
+    if is_sequence(output):
+        out.print(f"The sequence has no sound: the input's sound stays in {info.path}.", highlight=False)
+    elif factor != 1:
+        out.print(
+            f"The movie has no sound: a {factor}x retime plays {factor} times as long as the input's sound.",
+            highlight=False,
+        )
 
 
 def _say_interlaced(info: MediaInfo) -> None:

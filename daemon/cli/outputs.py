@@ -6,6 +6,7 @@
   at the end), its frames one after another; a sequence keeps each frame's number (a source with holes keeps
   them) and is written into a hidden folder beside its destination, its frames moved into place only once
   every frame is written, so a failed fix leaves no frames behind.
+- A movie output carries the source movie's sound when given one (daemon.stages.fixing.carried_sound).
 - `carries_alpha(output)` / `with_source_alpha`: a fix of a source with alpha keeps it where the output's
   format can hold it (a PNG, TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444), each fixed frame beside
   the alpha of the source frame of the same number (resized for upscale). JPEG, .mp4 and .mkv have none.
@@ -29,6 +30,7 @@ from typing import Any, Literal
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
 from engine.media.alpha import ALPHA_PIX_FMT, SourceAlpha, with_alpha
+from engine.media.audio import SoundSpan
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
@@ -96,12 +98,13 @@ def write_output(
     fps: Fraction,
     timecode: str | None,
     colour: ColourTags | None = None,
+    sound: SoundSpan | None = None,
 ) -> int:
-    """Write fixed (number, frame) pairs to a movie (tagged with `colour`, as its source was) or a sequence,
-    whole or not at all; returns how many."""
+    """Write fixed (number, frame) pairs to a movie (tagged with `colour`, as its source was, with `sound`) or
+    a sequence, whole or not at all; returns how many."""
     if is_sequence(output):
         return _write_sequence_whole(output, frames, fps)
-    return _write_movie(Path(output), (frame for _, frame in frames), fps, timecode, colour)
+    return _write_movie(Path(output), (frame for _, frame in frames), fps, timecode, colour, sound)
 
 
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: Fraction) -> int:
@@ -126,7 +129,12 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: F
 
 
 def _write_movie(
-    path: Path, frames: Iterable[Any], fps: Fraction, timecode: str | None, colour: ColourTags | None
+    path: Path,
+    frames: Iterable[Any],
+    fps: Fraction,
+    timecode: str | None,
+    colour: ColourTags | None,
+    sound: SoundSpan | None,
 ) -> int:
     count = 0
     codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() in PRORES_SUFFIXES else "h264"
@@ -144,6 +152,7 @@ def _write_movie(
                     timecode=timecode,
                     pix_fmt=pix_fmt,
                     colour=colour,
+                    sound=sound,
                 )
                 writer.__enter__()
             writer.write(frame)

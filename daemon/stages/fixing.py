@@ -38,6 +38,7 @@ from engine.infer.runtime import InferenceSettingError, inference_device, limite
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.alpha import SourceAlpha, has_alpha
+from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
 from engine.media.pixels import to_uint8
 from engine.media.working import SeenRange, from_working, scene_linear, to_working
@@ -79,6 +80,14 @@ def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) 
         return Prepared(kind, parsed.bind(Shot(source, info)), parsed.frame_factor())
     except HeadError as exc:
         raise FixError(str(exc)) from None
+
+
+def carried_sound(info: MediaInfo, prepared: Prepared) -> SoundSpan | None:
+    """The sound a fix's movies carry: the source movie's, when the fix keeps its timing (a retime's frames
+    play longer than the sound); None for a silent source or a retime."""
+    if info.sound is None or info.kind != "movie" or prepared.factor != 1:
+        return None
+    return SoundSpan(Path(info.path))
 
 
 @dataclass(frozen=True)
@@ -297,6 +306,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         colour=info.colour if view is None else None,
         # a deliverable keeps the daily's alpha; a made frame (interpolate) has none
         alpha=finishing != "none" and kind != "interpolate" and has_alpha(info.pix_fmt),
+        sound=carried_sound(info, prepared),
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")

@@ -42,6 +42,7 @@ from engine.media import (
     write_image,
 )
 from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
+from engine.media.audio import SoundSpan
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -59,11 +60,20 @@ REVIEW_OPTIONS = {"bf": "0", "rc-lookahead": "10"}
 
 
 def _review_writer(
-    path: Path, fps: Fraction, width: int, height: int, timecode: str | None, colour: ColourTags | None
+    path: Path, plan: RenderPlan, width: int, height: int, timecode: str | None
 ) -> MovieWriter:
-    """An H.264 review movie writer (REVIEW_CRF, no B-frames), tagged with the daily's colour."""
+    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags and sound."""
     return MovieWriter(
-        path, fps, width, height, "h264", timecode, crf=REVIEW_CRF, options=REVIEW_OPTIONS, colour=colour
+        path,
+        plan.fps,
+        width,
+        height,
+        "h264",
+        timecode,
+        crf=REVIEW_CRF,
+        options=REVIEW_OPTIONS,
+        colour=plan.colour,
+        sound=plan.sound,
     )
 
 
@@ -99,6 +109,9 @@ class RenderPlan:
     # The daily has alpha (and the fix keeps its frames' numbers): the ProRes deliverable is 4444 with it and
     # the EXR one has an A channel, each frame's the source frame's (add()'s `alpha`). Review movies have none.
     alpha: bool = False
+    # The daily's sound (engine.media.audio.SoundSpan): the review, before/after and ProRes movies carry it from
+    # the first frame on; None for a silent daily or a retime.
+    sound: SoundSpan | None = None
 
 
 @dataclass(frozen=True)
@@ -382,14 +395,12 @@ class RenderSink:
         labels = ("before", f"after: {plan.kind}")
         self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
         with self._writing(self._review):
-            self._writers["review"] = _review_writer(
-                self._review, plan.fps, width, height, timecode, plan.colour
-            )
+            self._writers["review"] = _review_writer(self._review, plan, width, height, timecode)
         layout = self._layout
         if plan.before_after == "side":
             with self._writing(self._before_after):
                 self._writers["before_after"] = _review_writer(
-                    self._before_after, plan.fps, layout.width, layout.height, timecode, plan.colour
+                    self._before_after, plan, layout.width, layout.height, timecode
                 )
         else:
             with self._writing(self._before_after):
@@ -414,6 +425,7 @@ class RenderSink:
                     timecode,
                     pix_fmt=ALPHA_PIX_FMT if plan.alpha else None,
                     colour=plan.colour,
+                    sound=plan.sound,
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -478,9 +490,7 @@ class RenderSink:
         timecode = self._movie_timecode(self.first_number or plan.first_frame)
         done = 0
         with self._writing(self._before_after):
-            writer = _review_writer(
-                self._before_after, plan.fps, layout.width, layout.height, timecode, plan.colour
-            )
+            writer = _review_writer(self._before_after, plan, layout.width, layout.height, timecode)
             self._writers["before_after"] = writer
             h = layout.panel_height
             for frame in read_frames_uint8(self._wipe_buffer):

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from av.video.reformatter import ColorRange, Colorspace
 
 from .alpha import has_alpha
+from .audio import SoundCarrier, SoundSpan
 from .files import prepare_output, temp_name
 from .frames import bit_depth
 from .images import write_image
@@ -91,6 +92,7 @@ class MovieWriter:
         faststart: bool = True,
         options: dict[str, str] | None = None,
         colour: ColourTags | None = None,
+        sound: SoundSpan | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
@@ -120,6 +122,7 @@ class MovieWriter:
         self._yuv = self.pix_fmt.startswith("yuv")
         self._channels = 4 if has_alpha(self.pix_fmt) else 3
         self._container: Any = None
+        self._sound: SoundCarrier | None = None
         try:
             muxer = {"movflags": "+faststart"} if faststart and fmt in ("mp4", "mov") else {}
             self._container = av.open(str(self._tmp), "w", format=fmt, options=muxer)
@@ -127,6 +130,11 @@ class MovieWriter:
             if self.timecode:
                 target = self._stream if fmt in ("mp4", "mov") else self._container
                 target.metadata["timecode"] = self.timecode
+            if sound is not None:
+                self._sound = SoundCarrier(self._container, fmt, sound)
+        except MediaError:
+            self._discard()
+            raise
         except av.error.FFmpegError as e:
             self._discard()
             raise MediaError(f"cannot start encoding {codec}: {e.strerror or e}", str(self.path)) from None
@@ -205,9 +213,14 @@ class MovieWriter:
         frame.time_base = self._stream.codec_context.time_base
         try:
             self._container.mux(self._stream.encode(frame))
+            if self._sound is not None:  # the sound up to this frame's end, interleaved with the frames
+                self._container.mux(self._sound.until(Fraction(self.frames_written + 1) / self.fps))
         except av.error.FFmpegError as e:
             self._discard()
             raise MediaError(f"encoding failed: {e.strerror or e}", str(self.path)) from None
+        except MediaError:
+            self._discard()
+            raise
         self.frames_written += 1
 
     def close(self) -> None:
@@ -219,7 +232,12 @@ class MovieWriter:
             raise MediaError("no frames were written; a movie needs at least one", str(self.path))
         try:
             self._container.mux(self._stream.encode(None))
+            if self._sound is not None:
+                self._container.mux(self._sound.finish(Fraction(self.frames_written) / self.fps))
             self._container.close()
+        except MediaError:
+            self._discard()
+            raise
         except av.error.FFmpegError as e:
             self._discard()
             raise MediaError(f"finishing the movie failed: {e.strerror or e}", str(self.path)) from None
@@ -227,6 +245,8 @@ class MovieWriter:
         os.replace(self._tmp, self.path)
 
     def _discard(self) -> None:
+        if self._sound is not None:
+            self._sound.close()
         if self._container is not None:
             with contextlib.suppress(Exception):  # a broken muxer may fail again; the temp file goes anyway
                 self._container.close()

@@ -32,6 +32,15 @@ BT709 = ColourTags(1, 1, 1)
 
 
 @dataclass(frozen=True)
+class SoundInfo:
+    """A movie's sound (its first audio stream): FFmpeg's codec name, sample rate (Hz) and channel count."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     """Facts about a movie file or an image sequence, as probed.
 
@@ -67,6 +76,9 @@ class MediaInfo:
     # number of the frame before the gap, how many frames are missing there). Frames are numbered as decoded,
     # one after another, so nothing else sees these gaps.
     dropped: list[tuple[int, int]] = field(default_factory=list)
+    # A movie's sound (engine.media.audio), None for a silent movie or a sequence; a fix's movie output carries it
+    # where the fix keeps the source's timing.
+    sound: SoundInfo | None = None
 
     @property
     def frame_range(self) -> range:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import av
 
+from .audio import sound_info
 from .container import open_movie
 from .frames import rotation_of
 from .images import read_header
@@ -225,6 +226,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         colour = _colour(ctx)
         gaps = timestamp_gaps(stamps)
         timecode = _timecode(container, stream)
+        sound = sound_info(container)
     rotation, interlaced = _scan(path)
     if rotation in (90, 270):
         width, height = height, width
@@ -249,4 +251,5 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         interlaced=interlaced,
         colour=colour,
         dropped=[(first_frame + index, missing) for index, missing in gaps],
+        sound=sound,
     )

@@ -462,6 +462,24 @@ def test_a_fix_of_a_phones_hdr_movie_keeps_its_colour_tags(tmp_path: Path) -> No
     assert abs(float(read_clip(str(tmp_path / "f.mp4")).mean() - read_clip(str(source)).mean())) < 0.02
 
 
+def test_a_fix_of_a_daily_with_sync_sound_keeps_it_on_its_frames_and_says_where_it_cannot(
+    tmp_path: Path,
+) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = footage.movie_with_sound(tmp_path / "A001C003.mov", 12, clap_at=0.25)
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mov")
+    )
+    assert code == 0, output
+    assert abs(footage.clap_time(tmp_path / "f.mov") - 0.25) < 0.001  # editorial hears the clap on its frame
+
+    pattern = str(tmp_path / "seq" / "f.####.png")
+    code, output = rushes("fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", pattern)
+    assert code == 0, output
+    assert f"The sequence has no sound: the input's sound stays in {source}" in " ".join(output.split())
+
+
 def test_a_fix_of_a_movie_with_dropped_frames_says_where_and_how_to_have_them_rebuilt(tmp_path: Path) -> None:
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     source = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 5, 6, 7])

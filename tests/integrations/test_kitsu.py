@@ -219,6 +219,27 @@ def test_publish_uploads_the_movie_as_a_preview_once_per_key(
     assert len(gazu.files.get_all_preview_files_for_task(kitsu_shot.task_id, client=kitsu_admin)) == 1
 
 
+def test_a_review_movie_keeps_its_sync_sound_through_kitsus_normalization(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    from engine.media import MovieWriter, read_clip
+    from engine.media.audio import SoundSpan
+    from tests import footage
+
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 24, clap_at=0.5, size=(160, 96))
+    movie = tmp_path / "SH010_denoise_v001.mp4"
+    with MovieWriter(movie, 24, 160, 96, options={"bf": "0"}, sound=SoundSpan(daily)) as writer:
+        for rgb in read_clip(str(daily)):
+            writer.write(rgb)
+
+    published = tracker(zou_server).publish_version(spec_for(kitsu_shot, movie, "job-43:publish"))
+
+    preview = gazu.files.get_preview_file(published.version_id, client=kitsu_admin)
+    downloaded = tmp_path / "downloaded.mp4"
+    gazu.files.download_preview_movie(preview, str(downloaded), client=kitsu_admin)
+    assert abs(footage.clap_time(downloaded) - 0.5) < 0.002  # the supervisor hears the clap on its frame
+
+
 def test_supervisor_verdicts_come_back_as_review_statuses(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
 ) -> None:

@@ -37,8 +37,9 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010") -> Path:
-    path = footage.movie(tmp_path / f"{shot}_v1.mp4", n=4, size=(64, 48))
+def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010", path: Path | None = None) -> Path:
+    """A daily of `shot` registered in the catalog: `path`, or a movie of 4 frames made for it."""
+    path = path or footage.movie(tmp_path / f"{shot}_v1.mp4", n=4, size=(64, 48))
     with catalog.session() as s:
         register_daily(
             s,
@@ -90,6 +91,35 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     assert files.code == f"sh010_rushes_denoise_r{request_id}" and files.first_frame == 0
     assert isinstance(extra["first_frame"], int) and files.last_frame == 3
     assert files.description is not None and "denoise on sh010" in files.description.read_text()
+
+
+def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    source = footage.movie_with_sound(tmp_path / "sh010_v1.mov", 12, clap_at=0.25)
+    daily(catalog, tmp_path, path=source)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "prores"})
+
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        movie, frames = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
+    for made in (movie, Path(frames or "")):
+        assert abs(footage.clap_time(made) - 0.25) < 0.001, made
+
+
+def test_a_retime_carries_no_sound_and_a_silent_daily_none_at_all(tmp_path: Path) -> None:
+    from daemon.stages.fixing import carried_sound
+
+    talking = footage.movie_with_sound(tmp_path / "talk.mov", 4)
+    silent = footage.movie(tmp_path / "silent.mov", 4)
+
+    assert carried_sound(probe(str(talking)), prepare("denoise", {}, str(talking), probe(str(talking))))
+    retime = prepare("interpolate", {"factor": "2"}, str(talking), probe(str(talking)))
+    assert carried_sound(probe(str(talking)), retime) is None  # twice as long as its sound
+    assert carried_sound(probe(str(silent)), prepare("denoise", {}, str(silent), probe(str(silent)))) is None
 
 
 def fixed_exr_daily(

@@ -299,6 +299,24 @@ def test_a_scene_referred_daily_is_reviewed_through_its_view_and_delivered_as_it
     assert delivered.max() > 1.0
 
 
+@pytest.mark.parametrize("before_after", ["side", "wipe"])
+def test_the_review_files_carry_the_dailys_sound_on_its_frames(tmp_path: Path, before_after: str) -> None:
+    from engine.media.audio import SoundSpan
+    from tests import footage
+
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", COUNT, clap_at=0.25, seconds=2.0)
+    plan = make_plan(tmp_path, finishing="prores", before_after=before_after, sound=SoundSpan(daily))
+
+    files = render(plan)
+
+    for movie in (files.review_movie, files.before_after, Path(files.frames or "")):
+        assert abs(footage.clap_time(movie) - 0.25) < 0.001, movie  # a supervisor hears the clap on its frame
+        samples, rate = footage.sound_of(movie)
+        assert samples.shape[1] / rate == pytest.approx(COUNT / 24, abs=0.03), movie  # cut at the last frame
+    assert probe(Path(files.frames or "")).sound.codec == "pcm_s24le"  # type: ignore[union-attr]
+    assert probe(files.review_movie).sound.codec == "aac"  # type: ignore[union-attr]
+
+
 def test_the_review_files_carry_the_dailys_colour_tags(tmp_path: Path) -> None:
     from engine.media.info import ColourTags
 

@@ -1,0 +1,107 @@
+"""A daily's sync sound carried into a movie made from its frames: on the same frame, cut at the last one."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from engine.media import MediaError, probe, read_clip, write_movie
+from engine.media.audio import SoundSpan
+from tests import footage
+
+ONE_MS = 0.001
+
+
+def _frames_of(path: Path) -> list:
+    return list(read_clip(str(path)))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "sound_codec"),
+    [
+        (".mov", "prores", "pcm_s24le"),
+        (".mkv", "h264", "pcm_s24le"),
+        (".mxf", "prores", "pcm_s24le"),
+        (".mp4", "h264", "aac"),
+    ],
+)
+def test_a_movie_made_from_a_dailys_frames_keeps_its_clap_on_the_same_frame(
+    tmp_path: Path, suffix: str, codec: str, sound_codec: str
+) -> None:
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 24, clap_at=0.5, rate=44100)
+
+    out = write_movie(tmp_path / f"fixed{suffix}", _frames_of(daily), 24, codec=codec, sound=SoundSpan(daily))
+
+    sound = probe(str(out)).sound
+    assert sound is not None and sound.codec == sound_codec and sound.channels == 2
+    assert sound.sample_rate == (48000 if suffix == ".mxf" else 44100)  # MXF holds 48 kHz PCM only
+    assert abs(footage.clap_time(out) - 0.5) < ONE_MS
+    samples, got_rate = footage.sound_of(out)
+    assert samples.shape[1] / got_rate == pytest.approx(
+        1.0, abs=0.03
+    )  # as long as the frames (AAC pads a block)
+
+
+@pytest.mark.parametrize("starts", [0.25, -0.25])
+def test_sound_that_starts_after_or_before_the_first_frame_stays_in_sync(
+    tmp_path: Path, starts: float
+) -> None:
+    daily = footage.movie_with_sound(
+        tmp_path / "phone.mp4", 24, clap_at=0.5, sound_starts=starts, codec="aac"
+    )
+
+    out = write_movie(tmp_path / "fixed.mov", _frames_of(daily), 24, codec="prores", sound=SoundSpan(daily))
+
+    assert abs(footage.clap_time(out) - 0.5) < ONE_MS
+    samples, rate = footage.sound_of(out)
+    if starts > 0:  # silence where the daily had no sound yet, so the clap stays on its frame
+        assert abs(samples[:, : int(0.2 * rate)]).max() == 0.0
+
+
+def test_a_span_from_a_later_frame_starts_the_sound_there(tmp_path: Path) -> None:
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 24, clap_at=0.5)
+
+    frames = _frames_of(daily)[6:]
+    out = write_movie(
+        tmp_path / "tail.mov", frames, 24, codec="prores", sound=SoundSpan(daily, Fraction(6, 24))
+    )
+
+    assert abs(footage.clap_time(out) - 0.25) < ONE_MS
+
+
+def test_sound_longer_than_the_frames_ends_with_the_last_frame(tmp_path: Path) -> None:
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 12, clap_at=0.25, seconds=3.0)
+
+    out = write_movie(tmp_path / "fixed.mov", _frames_of(daily), 24, codec="prores", sound=SoundSpan(daily))
+
+    samples, rate = footage.sound_of(out)
+    assert samples.shape[1] == rate // 2  # 12 frames at 24 fps
+
+
+def test_a_silent_movie_has_no_sound_to_carry(tmp_path: Path) -> None:
+    silent = footage.movie(tmp_path / "silent.mov", 4)
+
+    assert probe(str(silent)).sound is None
+    with pytest.raises(MediaError, match="has no sound to carry"):
+        write_movie(tmp_path / "out.mov", _frames_of(silent), 24, sound=SoundSpan(silent))
+    assert not (tmp_path / "out.mov").exists()
+
+
+def test_a_damaged_stretch_of_sound_becomes_silence_and_the_rest_stays_on_its_frames(tmp_path: Path) -> None:
+    import av
+
+    daily = footage.movie_with_sound(tmp_path / "phone.mp4", 24, clap_at=0.5, codec="aac")
+    with av.open(str(daily)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(container.streams.audio[0]) if p.size]
+    data = bytearray(daily.read_bytes())
+    for pos, size in packets[3:6]:  # three AAC blocks, before the clap, that no decoder takes
+        data[pos : pos + size] = b"\xff" * size
+    daily.write_bytes(bytes(data))
+
+    out = write_movie(tmp_path / "fixed.mov", _frames_of(daily), 24, codec="prores", sound=SoundSpan(daily))
+
+    assert abs(footage.clap_time(out) - 0.5) < ONE_MS
+    samples, rate = footage.sound_of(out)
+    assert samples.shape[1] == rate  # the damaged blocks' time is kept, as silence
