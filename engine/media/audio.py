@@ -75,6 +75,9 @@ class SoundCarrier:
             audio = next(iter(self._source.streams.audio), None)
             if audio is None:
                 raise MediaError("has no sound to carry", str(span.path))
+            for other in self._source.streams:  # the frames' packets are never read from disk for the sound
+                if other.index != audio.index:
+                    other.discard = av.stream.Discard.all
             ctx = audio.codec_context
             self._rate = int(ctx.sample_rate or 0)
             if self._rate <= 0:
