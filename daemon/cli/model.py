@@ -145,6 +145,7 @@ def fix_cmd(
             model, number = load_promoted(ctx.catalog, show)
         except (NoModel, ModelError) as exc:
             raise fail(str(exc)) from None
+        _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
         written, numbers = _render(model, f"{show} v{number}", kind, params, input_, output, view)
     finally:
@@ -169,6 +170,15 @@ def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) 
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
     return params
+
+
+def _say_clipped_light(manifest: Any, input_: str, show: str, number: int) -> None:
+    """One line, before the work, when the version learned EXR dailies clipped (daemon.stages.fixing)."""
+    from daemon.stages.fixing import clipped_light_note
+
+    note = clipped_light_note(manifest, input_, show, number)
+    if note:
+        out.print(note, highlight=False)
 
 
 def _movie_view(color: ReviewColor, show: str, input_: str, output: str) -> DisplayView | None:

@@ -41,8 +41,8 @@ from engine.media.alpha import SourceAlpha, has_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
 from engine.media.pixels import to_uint8
-from engine.media.working import SeenRange, from_working, scene_linear, to_working
-from engine.model import ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
+from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
+from engine.model import Manifest, ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
 from engine.model.version import MANIFEST, WEIGHTS
 
 log = get_logger("rushes.fix")
@@ -248,10 +248,25 @@ def describe(
         if best is not None and psnr is not None:
             text += f"; best classical baseline {best:.2f} dB ({psnr - best:+.2f} dB)"
         lines.append(text)
-    note = fallback_note(m.sources, m.metrics, kind)
-    if note:
-        lines.append(note)
+    for note in (fallback_note(m.sources, m.metrics, kind), clipped_light_note(m, daily_path, show, number)):
+        if note:
+            lines.append(note)
     return "\n".join(lines)
+
+
+def clipped_light_note(manifest: Manifest, source: str, show: str, number: int) -> str | None:
+    """One sentence when a fix of a scene-linear `source` uses a version that learned its show's EXR clips with
+    their light clipped at 1.0 (made before they were read in the log encoding, engine.media.working), else
+    None: such heads see the shot's lights as they never saw them in training."""
+    if not scene_linear(source) or manifest.scene_linear == WORKING_ENCODING:
+        return None
+    if not any(".exr" in clip.id.lower() for clip in (*manifest.clips, *manifest.holdout)):
+        return None
+    return (
+        f"{show} v{number} learned its EXR dailies with their light clipped at 1.0 (it was trained before Rushes "
+        f"read EXR frames in {WORKING_ENCODING}): train a new version (rushes train --show {show}) for fixes "
+        "of EXR frames."
+    )
 
 
 @dataclass(frozen=True)

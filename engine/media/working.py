@@ -36,6 +36,9 @@ from .pixels import to_float32, to_uint8
 
 F32 = npt.NDArray[np.float32]
 
+# The name a model's manifest records for the encoding its scene-linear clips were read in.
+WORKING_ENCODING = "ACEScct"
+
 # ACEScct (S-2016-001): the linear toe below X_BREAK, log2 above it.
 X_BREAK = 0.0078125
 Y_BREAK = 0.155251141552511

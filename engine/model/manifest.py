@@ -90,6 +90,9 @@ class Manifest(BaseModel):
     base: BaseRef | None = None  # show: the base version its first version started from
     exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
     examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on
+    # The encoding its scene-linear (EXR) clips were read in (engine.media.working.WORKING_ENCODING); "" in
+    # versions made before EXR clips were worked on in it: those saw their light clipped at 1.0, in 8 bits.
+    scene_linear: str = ""
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     parent_seal: str = ""  # the parent version's seal when this one was made (a hash chain over the lineage)
     seal: str = ""  # SHA-256 of everything above, written last (engine.model.seal)

@@ -18,6 +18,7 @@ from engine.baselines.scores import OPTION as BASELINE_SCORES
 from engine.baselines.scores import BaselineScores
 from engine.cores import usable_cores
 from engine.heads import Head, get_head, head_names
+from engine.media.working import WORKING_ENCODING
 from engine.model.manifest import Manifest, code_version
 from engine.model.promotion import Promotion, decide, promotable
 from engine.model.show import ShowModel
@@ -343,6 +344,7 @@ def _write(
         promotable=promote,
         sources=decision.sources(parent.version if parent is not None else None),
         examples=run.pairs.records() if run.pairs is not None else [],
+        scene_linear=WORKING_ENCODING,
     )
     if manifest_fields:
         manifest = Manifest.model_validate({**manifest.model_dump(), **manifest_fields})

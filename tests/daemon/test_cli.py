@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -271,8 +272,9 @@ def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_i
     assert "movies: {shot}-{take}.{ext}" in rushes("show", "add", "MYSHOW", "--tracker-project", "P")[1]
 
 
-def promote_fresh_denoise(metrics: dict[str, float]) -> None:
-    """Show TST with a promoted v1: a fresh denoise net whose held-out scores are `metrics`."""
+def promote_fresh_denoise(metrics: dict[str, float], **manifest: Any) -> None:
+    """Show TST with a promoted v1: a fresh denoise net whose held-out scores are `metrics` (and other manifest
+    fields as given)."""
     from daemon.catalog import models_repo
     from daemon.context import open_context
     from daemon.settings import load_settings
@@ -282,7 +284,9 @@ def promote_fresh_denoise(metrics: dict[str, float]) -> None:
     ctx = open_context(load_settings(None))
     folder = ctx.settings.models_dir / "TST" / "v1"
     save_model(
-        folder, ShowModel.fresh(["denoise"]), Manifest(show="TST", version="v1", metrics={"denoise": metrics})
+        folder,
+        ShowModel.fresh(["denoise"]),
+        Manifest(show="TST", version="v1", metrics={"denoise": metrics}, **manifest),
     )
     with ctx.catalog.session() as s:
         models_repo.add_version(s, "TST", str(folder), version=1)
@@ -442,6 +446,39 @@ def test_a_fix_of_an_exr_makes_no_light_brighter_than_the_shots_brightest(tmp_pa
     fixed = np.stack([f.rgb for f in read_frames(str(tmp_path / "f.####.exr"))])
     # NL-means shifts a few edge pixels' colour by a quarter of the range: in the log encoding that is stops
     assert float(fixed.max()) <= float(scene.max()) * 1.01
+
+
+def test_a_fix_of_exr_frames_by_a_version_that_learned_them_clipped_says_to_train_a_new_one(
+    tmp_path: Path,
+) -> None:
+    from engine.media import write_sequence
+    from engine.model.manifest import ClipRecord
+
+    old = [ClipRecord(id="daily:3:sh010:pl.####.exr", content_hash="h", frames=3)]  # no scene_linear: before
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0}, clips=old)
+    write_sequence(tmp_path / "in" / "pl.####.exr", footage.frames(3, (64, 48)) * np.float32(4.0), 1001)
+    movie = footage.movie(tmp_path / "sh020.mov", 3, (64, 48))
+
+    code, output = rushes(
+        "fix",
+        "-s",
+        "TST",
+        "--kind",
+        "denoise",
+        "-i",
+        str(tmp_path / "in" / "pl.####.exr"),
+        "-o",
+        str(tmp_path / "f.####.exr"),
+    )
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "TST v1 learned its EXR dailies with their light clipped at 1.0" in said
+    assert "rushes train --show TST" in said
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", str(movie), "-o", str(tmp_path / "f.mp4")
+    )
+    assert code == 0 and "clipped" not in output  # a movie was read the same way then and now
 
 
 def test_a_fix_of_a_phones_hdr_movie_keeps_its_colour_tags(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ def test_manifest_names_training_and_held_out_clips_with_hashes(tmp_path: Path) 
     assert len(manifest.holdout) == 1 and manifest.holdout_mode == "clips"
     assert all(c.frames == 6 for c in manifest.clips)
     assert manifest.steps == {"denoise": 6, "upscale": 6}
+    assert manifest.scene_linear == "ACEScct"  # how it read EXR clips, so a fix can tell an older version
     for head in HEADS:  # scored against its baselines on the held-out clip
         assert {"psnr", "ssim", "baseline_best"} <= set(manifest.metrics[head])
     assert not (tmp_path / "v1" / "checkpoint").exists()
