@@ -214,7 +214,7 @@ def _render(
 ) -> tuple[int, list[int]]:
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
     frames, and their numbers."""
-    from daemon.cli.outputs import terminate_cleanly, with_source_alpha, write_output
+    from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
     from daemon.stages.fixing import FixError, carried_sound, fixed_frames, prepare
     from engine.media import probe
     from engine.media.decode import read_alpha
@@ -240,8 +240,14 @@ def _render(
 
             fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():
-                colour = info.colour if view is None else None  # a view's picture is BT.709
-                written = write_output(output, fixed, info.fps, info.timecode, colour, sound)
+                carried = Carried(
+                    info.fps,
+                    info.timecode,
+                    colour=info.colour if view is None else None,  # a view's picture is BT.709
+                    sound=sound,
+                    pixel_aspect=info.pixel_aspect,
+                )
+                written = write_output(output, fixed, carried)
     except FixError as exc:
         raise fail(str(exc)) from None
     return written, numbers

@@ -6,7 +6,8 @@
   at the end), its frames one after another; a sequence keeps each frame's number (a source with holes keeps
   them) and is written into a hidden folder beside its destination, its frames moved into place only once
   every frame is written, so a failed fix leaves no frames behind.
-- A movie output carries the source movie's sound when given one (daemon.stages.fixing.carried_sound).
+- `Carried`: what an output keeps of its source: rate, timecode, colour tags, sound (a movie output carries the
+  source movie's sound when given one, daemon.stages.fixing.carried_sound) and pixel aspect (in any output).
 - `carries_alpha(output)` / `with_source_alpha`: a fix of a source with alpha keeps it where the output's
   format can hold it (a PNG, TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444), each fixed frame beside
   the alpha of the source frame of the same number (resized for upscale). JPEG, .mp4 and .mkv have none.
@@ -23,6 +24,7 @@ import shutil
 import signal
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import FrameType
@@ -30,6 +32,7 @@ from typing import Any, Literal
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
 from engine.media.alpha import ALPHA_PIX_FMT, SourceAlpha, with_alpha
+from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
@@ -92,22 +95,27 @@ def terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def write_output(
-    output: str,
-    frames: Iterable[tuple[int, Any]],
-    fps: Fraction,
-    timecode: str | None,
-    colour: ColourTags | None = None,
-    sound: SoundSpan | None = None,
-) -> int:
-    """Write fixed (number, frame) pairs to a movie (tagged with `colour`, as its source was, with `sound`) or
-    a sequence, whole or not at all; returns how many."""
+@dataclass(frozen=True)
+class Carried:
+    """What an output keeps of its source besides the frames: its rate and timecode, its colour tags (a movie's),
+    its sound (a movie's: daemon.stages.fixing.carried_sound) and its pixel aspect (anamorphic frames)."""
+
+    fps: Fraction
+    timecode: str | None = None
+    colour: ColourTags | None = None
+    sound: SoundSpan | None = None
+    pixel_aspect: Fraction = SQUARE
+
+
+def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
+    """Write fixed (number, frame) pairs to a movie or a sequence, whole or not at all, with what it keeps of its
+    source (`carried`); returns how many."""
     if is_sequence(output):
-        return _write_sequence_whole(output, frames, fps)
-    return _write_movie(Path(output), (frame for _, frame in frames), fps, timecode, colour, sound)
+        return _write_sequence_whole(output, frames, carried)
+    return _write_movie(Path(output), (frame for _, frame in frames), carried)
 
 
-def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: Fraction) -> int:
+def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
     spec = parse_sequence(output)
     try:
         spec.directory.mkdir(parents=True, exist_ok=True)
@@ -118,7 +126,9 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: F
     staging = temp_name(prepare_output(spec.directory / (spec.head or "frames")))
     staging.mkdir()
     try:
-        written = write_numbered_sequence(str(staging / Path(output).name), frames, fps=fps)
+        written = write_numbered_sequence(
+            str(staging / Path(output).name), frames, fps=carried.fps, pixel_aspect=carried.pixel_aspect
+        )
         if not written:
             raise MediaError("the fix produced no frames", output)
         for path in written:
@@ -128,14 +138,7 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], fps: F
     return len(written)
 
 
-def _write_movie(
-    path: Path,
-    frames: Iterable[Any],
-    fps: Fraction,
-    timecode: str | None,
-    colour: ColourTags | None,
-    sound: SoundSpan | None,
-) -> int:
+def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
     count = 0
     codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() in PRORES_SUFFIXES else "h264"
     writer: MovieWriter | None = None
@@ -145,14 +148,15 @@ def _write_movie(
                 pix_fmt = ALPHA_PIX_FMT if frame.shape[2] == 4 and codec == "prores" else None
                 writer = MovieWriter(
                     path,
-                    fps,
+                    carried.fps,
                     frame.shape[1],
                     frame.shape[0],
                     codec=codec,
-                    timecode=timecode,
+                    timecode=carried.timecode,
                     pix_fmt=pix_fmt,
-                    colour=colour,
-                    sound=sound,
+                    colour=carried.colour,
+                    sound=carried.sound,
+                    pixel_aspect=carried.pixel_aspect,
                 )
                 writer.__enter__()
             writer.write(frame)

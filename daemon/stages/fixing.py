@@ -322,6 +322,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         # a deliverable keeps the daily's alpha; a made frame (interpolate) has none
         alpha=finishing != "none" and kind != "interpolate" and has_alpha(info.pix_fmt),
         sound=carried_sound(info, prepared),
+        pixel_aspect=info.pixel_aspect,
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")

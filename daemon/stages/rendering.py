@@ -42,6 +42,7 @@ from engine.media import (
     write_image,
 )
 from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
+from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
@@ -112,6 +113,10 @@ class RenderPlan:
     # The daily's sound (engine.media.audio.SoundSpan): the review, before/after and ProRes movies carry it from
     # the first frame on; None for a silent daily or a retime.
     sound: SoundSpan | None = None
+    # How wide the daily's pixels show (engine.media.aspect; 2 for a 2x anamorphic squeeze): the ProRes and EXR
+    # deliverables keep the fixed pixels as stored and say so; review, before/after and thumbnail pictures are
+    # shown in square pixels, as the camera framed them, whatever the review player makes of the tag.
+    pixel_aspect: Fraction = SQUARE
 
 
 @dataclass(frozen=True)
@@ -391,6 +396,7 @@ class RenderSink:
         self._size = (width, height)
         self.first_number = number
         timecode = self._movie_timecode(number)
+        width, height = square_size(width, height, plan.pixel_aspect)  # review pictures: square pixels
         self._layout = Layout.for_size(plan.before_after, width, height)
         labels = ("before", f"after: {plan.kind}")
         self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
@@ -419,13 +425,13 @@ class RenderSink:
                 self._writers["prores"] = MovieWriter(
                     self._prores,
                     plan.fps,
-                    width,
-                    height,
+                    *self._size,
                     "prores",
                     timecode,
                     pix_fmt=ALPHA_PIX_FMT if plan.alpha else None,
                     colour=plan.colour,
                     sound=plan.sound,
+                    pixel_aspect=plan.pixel_aspect,
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -453,8 +459,9 @@ class RenderSink:
             self._start(number, after.shape[1], after.shape[0])
         assert self._layout is not None and self._band is not None
         shown = after if self.plan.view is None else self.plan.view.shown(after)
+        reviewed = desqueezed(shown, self.plan.pixel_aspect)
         with self._writing(self._review):
-            self._writers["review"].write(shown)
+            self._writers["review"].write(reviewed)
         if "prores" in self._writers:
             with self._writing(self._prores):
                 self._writers["prores"].write(shown if alpha is None else with_alpha(shown, alpha))
@@ -462,9 +469,9 @@ class RenderSink:
             path = self._exr.path(number)
             kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)
             with self._writing(path):
-                write_image(path, kept, fps=self.plan.fps)
+                write_image(path, kept, fps=self.plan.fps, pixel_aspect=self.plan.pixel_aspect)
         layout = self._layout
-        before8, after8 = as_uint8(before), as_uint8(shown)
+        before8, after8 = as_uint8(before), as_uint8(reviewed)
         if layout.mode == "side":
             with self._writing(self._before_after):
                 self._writers["before_after"].write(side_by_side(before8, after8, layout, self._band))

@@ -138,11 +138,13 @@ MASK_ASPECT_TOLERANCE = 0.01
 
 def _framed(spec: str, mask: np.ndarray, info: MediaInfo) -> np.ndarray:
     """`mask` when it frames the shot's picture (the same size, or the same aspect ratio at another size,
-    which the head scales); else ParamError, since stretching it would fill the wrong place."""
+    which the head scales: an anamorphic shot's mask may be painted on its desqueezed picture); else
+    ParamError, since stretching it would fill the wrong place."""
     h, w = mask.shape
     if (h, w) != (info.height, info.width):
-        aspect, shot_aspect = w / h, info.width / info.height
-        if abs(aspect / shot_aspect - 1) > MASK_ASPECT_TOLERANCE:
+        aspect, stored = w / h, info.width / info.height
+        shapes = (stored, stored * float(info.pixel_aspect))  # as stored, and as shown in square pixels
+        if all(abs(aspect / shape - 1) > MASK_ASPECT_TOLERANCE for shape in shapes):
             raise ParamError(
                 f"mask={spec} is {w}x{h}, not the shape of the shot's {info.width}x{info.height} frames:"
                 " give a mask of the shot's size (or the same picture at another size)"

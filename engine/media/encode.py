@@ -16,6 +16,7 @@ import numpy.typing as npt
 from av.video.reformatter import ColorRange, Colorspace
 
 from .alpha import has_alpha
+from .aspect import SQUARE
 from .audio import SoundCarrier, SoundSpan
 from .files import prepare_output, temp_name
 from .frames import bit_depth
@@ -93,6 +94,7 @@ class MovieWriter:
         options: dict[str, str] | None = None,
         colour: ColourTags | None = None,
         sound: SoundSpan | None = None,
+        pixel_aspect: Fraction = SQUARE,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
@@ -108,6 +110,7 @@ class MovieWriter:
             raise MediaError(f"movie size {width}x{height} is not positive")
         self.codec = codec
         self.colour = colour or BT709
+        self.pixel_aspect = pixel_aspect
         self.width, self.height = width, height
         self.pix_fmt = pix_fmt or default_fmt
         self._padded = _subsampled_size(self.pix_fmt, width, height)
@@ -155,6 +158,8 @@ class MovieWriter:
         ctx.thread_count = codec_threads()  # 0: FFmpeg picks the thread count, like the ffmpeg CLI
         ctx.thread_type = "AUTO"  # frame threads where the encoder has them (PyAV defaults to slices)
         ctx.time_base = 1 / self.fps
+        if self.pixel_aspect != SQUARE:  # the SAR in the stream and MOV's pasp atom
+            ctx.sample_aspect_ratio = self.pixel_aspect
         if self._yuv:
             ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG
             ctx.colorspace = self.colour.matrix
@@ -296,8 +301,10 @@ def write_numbered_sequence(
     *,
     bit_depth: int | None = None,
     quality: int = 95,
+    pixel_aspect: Fraction = SQUARE,
 ) -> list[Path]:
-    """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them."""
+    """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them; each
+    file's header says `pixel_aspect` when it is not 1."""
     spec = parse_sequence(pattern)
     if spec.padding == 0:
         raise MediaError(
@@ -306,6 +313,13 @@ def write_numbered_sequence(
     written: list[Path] = []
     for number, rgb in frames:
         path = spec.path(number)
-        write_image(path, rgb, bit_depth=bit_depth, quality=quality, fps=Fraction(fps) if fps else None)
+        write_image(
+            path,
+            rgb,
+            bit_depth=bit_depth,
+            quality=quality,
+            fps=Fraction(fps) if fps else None,
+            pixel_aspect=pixel_aspect,
+        )
         written.append(path)
     return written

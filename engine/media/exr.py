@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import OpenEXR
 
+from .aspect import SQUARE, pixel_aspect
 from .files import atomic_output
 from .info import MediaError
 from .native import captured_output
@@ -25,6 +26,7 @@ class ExrHeader:
     height: int
     pix_fmt: str
     fps: Fraction | None
+    pixel_aspect: Fraction = SQUARE
 
 
 def _said(error: BaseException | None, lines: list[str]) -> str:
@@ -107,6 +109,7 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         height=vy1 - vy0 + 1,
         pix_fmt=pix_fmt,
         fps=Fraction(fps) if isinstance(fps, Fraction | int) and fps else None,
+        pixel_aspect=pixel_aspect(header.get("pixelAspectRatio")),
     )
 
 
@@ -149,14 +152,21 @@ def _display(header: dict[str, Any], planes: list[Any], path: Path) -> npt.NDArr
 
 
 def write_exr(
-    path: Path, rgb: npt.NDArray[np.generic], *, half: bool = True, fps: Fraction | None = None
+    path: Path,
+    rgb: npt.NDArray[np.generic],
+    *,
+    half: bool = True,
+    fps: Fraction | None = None,
+    pixel_aspect: Fraction = SQUARE,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a ZIP-compressed scanline EXR (half or
-    float), atomically."""
+    float), atomically, with its pixel aspect (`pixelAspectRatio`)."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     if fps:
         header["framesPerSecond"] = Fraction(fps)
+    if pixel_aspect != SQUARE:
+        header["pixelAspectRatio"] = float(pixel_aspect)
     error: Exception | None = None
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write

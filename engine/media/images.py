@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from . import exr
 from .alpha import alpha_of
+from .aspect import SQUARE, pixel_aspect
 from .files import atomic_output
 from .frames import PixelDepth, bit_depth, to_float32, to_uint8
 from .info import MediaError
@@ -40,6 +41,7 @@ class ImageHeader:
     pix_fmt: str | None
     color_range: Literal["tv", "pc"] | None
     fps: Fraction | None = None
+    pixel_aspect: Fraction = SQUARE
 
 
 def _codec(path: Path) -> tuple[str, str]:
@@ -60,6 +62,11 @@ def _read_bytes(path: Path) -> bytes:
 
 def decode_av(path: Path) -> av.VideoFrame:
     """Decode one non-EXR image file with FFmpeg's image decoders."""
+    return _decoded(path)[0]
+
+
+def _decoded(path: Path) -> tuple[av.VideoFrame, Fraction]:
+    """One non-EXR image file's frame, and its pixel aspect (its header's)."""
     decoder, name = _codec(path)
     data = _read_bytes(path)
     if not data:
@@ -71,19 +78,22 @@ def decode_av(path: Path) -> av.VideoFrame:
         raise MediaError(f"cannot decode {name} frame: {e.strerror or e}", str(path)) from None
     if not frames:
         raise MediaError(f"cannot decode {name} frame: truncated or not a {name} file", str(path))
-    return frames[0]  # type: ignore[no-any-return]
+    return frames[0], pixel_aspect(ctx.sample_aspect_ratio)
 
 
 def read_header(path: Path) -> ImageHeader:
     """Codec, size and pixel format of one image file (decodes it once)."""
     if path.suffix.lower() == ".exr":
         h = exr.read_exr_header(path)
-        return ImageHeader("exr", h.width, h.height, h.pix_fmt, None, h.fps)
-    frame = decode_av(path)
-    color_range = {1: "tv", 2: "pc"}.get(int(frame.color_range))
+        return ImageHeader("exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect)
+    frame, aspect = _decoded(path)
+    ranges: dict[int, Literal["tv", "pc"]] = {1: "tv", 2: "pc"}
+    color_range = ranges.get(int(frame.color_range))
     if color_range is None and frame.format.name.startswith("yuvj"):
         color_range = "pc"
-    return ImageHeader(_codec(path)[1], frame.width, frame.height, frame.format.name, color_range)  # type: ignore[arg-type]
+    return ImageHeader(
+        _codec(path)[1], frame.width, frame.height, frame.format.name, color_range, None, aspect
+    )
 
 
 def read_image(path: str | Path, depth: PixelDepth = "float32") -> npt.NDArray[Any]:
@@ -107,11 +117,18 @@ def read_alpha_image(path: str | Path) -> npt.NDArray[np.float32]:
     return alpha_of(decode_av(path))
 
 
-def _encode_av(
-    codec: str, rgb: npt.NDArray[Any], src_fmt: str, dst_fmt: str, options: dict[str, str]
+def _encode_image(
+    codec: str,
+    rgb: npt.NDArray[Any],
+    src_fmt: str,
+    dst_fmt: str,
+    options: dict[str, str],
+    aspect: Fraction = SQUARE,
 ) -> bytes:
     ctx: Any = av.CodecContext.create(codec, "w")
     ctx.width, ctx.height, ctx.pix_fmt = rgb.shape[1], rgb.shape[0], dst_fmt
+    if aspect != SQUARE:
+        ctx.sample_aspect_ratio = aspect
     ctx.time_base = Fraction(1, 24)
     ctx.options = options
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=src_fmt)
@@ -122,48 +139,54 @@ def _encode_av(
 
 
 def encode_image_bytes(
-    ext: str, rgb: npt.NDArray[Any], *, bits: int | None = None, quality: int = 95
+    ext: str,
+    rgb: npt.NDArray[Any],
+    *,
+    bits: int | None = None,
+    quality: int = 95,
+    pixel_aspect: Fraction = SQUARE,
 ) -> bytes:
     """Encoded bytes of a PNG or TIFF (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB, or from
-    HxWx4 RGBA for all but JPEG."""
+    HxWx4 RGBA for all but JPEG; a pixel aspect other than 1 goes into the header."""
     ext = ext.lower()
+
     rgba = rgb.shape[2] == 4
     if ext == ".png":
         depth = bits or (8 if rgb.dtype == np.uint8 else 16)
         if depth == 8:
             fmt = "rgba" if rgba else "rgb24"
-            return _encode_av("png", quantize8(rgb), fmt, fmt, {})
+            return _encode_image("png", quantize8(rgb), fmt, fmt, {}, pixel_aspect)
         if depth == 16:
             src, dst = ("rgba64le", "rgba64be") if rgba else ("rgb48le", "rgb48be")
-            return _encode_av("png", quantize16(rgb), src, dst, {})
+            return _encode_image("png", quantize16(rgb), src, dst, {}, pixel_aspect)
         raise MediaError(f"PNG frames are 8 or 16 bit, not {depth}")
     if ext in (".jpg", ".jpeg"):
         if rgba:
             raise MediaError("JPEG has no alpha channel; write .png, .tif, .dpx or .exr to keep it")
         q = str(min(31, max(1, round(1 + (100 - quality) * 0.3))))
         opts = {"qmin": q, "qmax": q, "b": "1000000000"}
-        return _encode_av("mjpeg", quantize8(rgb), "rgb24", "yuvj444p", opts)
+        return _encode_image("mjpeg", quantize8(rgb), "rgb24", "yuvj444p", opts, pixel_aspect)
     if ext == ".dpx":
         depth = bits or (16 if rgba else 10)  # FFmpeg's DPX has no 10-bit format with alpha
         if depth == 8:
             fmt = "rgba" if rgba else "rgb24"
-            return _encode_av("dpx", quantize8(rgb), fmt, fmt, {})
+            return _encode_image("dpx", quantize8(rgb), fmt, fmt, {}, pixel_aspect)
         if depth == 10 and not rgba:  # rounded to 10 bits here: swscale's 16 -> 10 bit step truncates
             ten = (quantize16(rgb).astype(np.uint32) * 1023 + 32767) // 65535
-            return _encode_av("dpx", ten.astype(np.uint16), "gbrp10le", "gbrp10le", {})
+            return _encode_image("dpx", ten.astype(np.uint16), "gbrp10le", "gbrp10le", {}, pixel_aspect)
         if depth == 16:
             fmt = "rgba64le" if rgba else "rgb48le"
-            return _encode_av("dpx", quantize16(rgb), fmt, fmt, {})
+            return _encode_image("dpx", quantize16(rgb), fmt, fmt, {}, pixel_aspect)
         raise MediaError(f"DPX frames are 8, 10 or 16 bit (8 or 16 with alpha), not {depth}")
     if ext in (".tif", ".tiff"):
         depth = bits or (8 if rgb.dtype == np.uint8 else 16)
         lzw = {"compression_algo": "lzw"}
         if depth == 8:
             fmt = "rgba" if rgba else "rgb24"
-            return _encode_av("tiff", quantize8(rgb), fmt, fmt, lzw)
+            return _encode_image("tiff", quantize8(rgb), fmt, fmt, lzw, pixel_aspect)
         if depth == 16:
             fmt = "rgba64le" if rgba else "rgb48le"
-            return _encode_av("tiff", quantize16(rgb), fmt, fmt, lzw)
+            return _encode_image("tiff", quantize16(rgb), fmt, fmt, lzw, pixel_aspect)
         raise MediaError(f"TIFF frames are 8 or 16 bit, not {depth}")
     raise MediaError(f"cannot write {ext!r} images; use .png, .jpg, .dpx, .tif or .exr")
 
@@ -175,16 +198,21 @@ def write_image(
     bit_depth: int | None = None,
     quality: int = 95,
     fps: Fraction | None = None,
+    pixel_aspect: Fraction = SQUARE,
 ) -> None:
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
-    unless bit_depth=32)."""
+    unless bit_depth=32); its header says the pixel aspect when it is not 1."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
         exr.write_exr(
-            path, rgb if rgb.dtype.kind == "f" else quantize16(rgb) / 65535.0, half=bit_depth != 32, fps=fps
+            path,
+            rgb if rgb.dtype.kind == "f" else quantize16(rgb) / 65535.0,
+            half=bit_depth != 32,
+            fps=fps,
+            pixel_aspect=pixel_aspect,
         )
         return
-    data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality)
+    data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)

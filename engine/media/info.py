@@ -79,6 +79,8 @@ class MediaInfo:
     # A movie's sound (engine.media.audio), None for a silent movie or a sequence; a fix's movie output carries it
     # where the fix keeps the source's timing.
     sound: SoundInfo | None = None
+    # How wide each stored pixel shows (engine.media.aspect): 2 for a 2x anamorphic squeeze, 1 for square pixels.
+    pixel_aspect: Fraction = Fraction(1)
 
     @property
     def frame_range(self) -> range:

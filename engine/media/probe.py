@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import av
 
+from .aspect import pixel_aspect
 from .audio import sound_info
 from .container import open_movie
 from .frames import rotation_of
@@ -74,6 +75,7 @@ def probe_sequence(
         pix_fmt=header.pix_fmt,
         color_range=header.color_range,
         size_bytes=size,
+        pixel_aspect=header.pixel_aspect,
     )
 
 
@@ -227,9 +229,10 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         gaps = timestamp_gaps(stamps)
         timecode = _timecode(container, stream)
         sound = sound_info(container)
+        aspect = pixel_aspect(stream.sample_aspect_ratio or ctx.sample_aspect_ratio)
     rotation, interlaced = _scan(path)
-    if rotation in (90, 270):
-        width, height = height, width
+    if rotation in (90, 270):  # decoding turns the frames upright, their pixels with them
+        width, height, aspect = height, width, 1 / aspect
     if verify:
         verify_movie(path, count, width, height, first_decoded=True)
     return MediaInfo(
@@ -252,4 +255,5 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         colour=colour,
         dropped=[(first_frame + index, missing) for index, missing in gaps],
         sound=sound,
+        pixel_aspect=aspect,
     )

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -479,6 +480,23 @@ def test_a_fix_of_exr_frames_by_a_version_that_learned_them_clipped_says_to_trai
         "fix", "-s", "TST", "--kind", "denoise", "-i", str(movie), "-o", str(tmp_path / "f.mp4")
     )
     assert code == 0 and "clipped" not in output  # a movie was read the same way then and now
+
+
+def test_a_fix_of_anamorphic_frames_keeps_their_pixel_aspect(tmp_path: Path) -> None:
+    from engine.media import write_movie
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = write_movie(
+        tmp_path / "A002C004.mov", footage.frames(3, (64, 48)), 24, codec="prores", pixel_aspect=Fraction(2)
+    )
+
+    for output in (str(tmp_path / "f.mov"), str(tmp_path / "seq" / "f.####.dpx")):
+        code, said = rushes("fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", output)
+        assert code == 0, said
+        fixed = probe(output)
+        assert (fixed.width, fixed.height, fixed.pixel_aspect) == (64, 48, 2), (
+            output
+        )  # editorial desqueezes it
 
 
 def test_a_fix_of_a_phones_hdr_movie_keeps_its_colour_tags(tmp_path: Path) -> None:

@@ -138,3 +138,16 @@ def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_pictur
     matte = footage.sequence(tmp_path / "matte", "m", first=1, n=6, size=(64, 64))
     with pytest.raises(ParamError, match="is 64x64, not the shape"):
         parse_fix_params("cleanup", {"mask": matte}).bind(shot)
+
+
+def test_a_mask_painted_on_an_anamorphic_shots_desqueezed_picture_is_taken(tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    from engine.media import write_image, write_movie
+
+    movie = write_movie(tmp_path / "ana.mov", footage.frames(3, (64, 48)), 24, pixel_aspect=Fraction(2))
+    shot = Shot(str(movie), probe(str(movie)))
+    painted = tmp_path / "painted.png"
+    write_image(painted, np.ones((24, 64, 3), np.float32))  # 64x48 stored pixels at 2:1 show as 64x24
+
+    assert parse_fix_params("cleanup", {"mask": str(painted)}).bind(shot)["masks"].shape == (24, 64)

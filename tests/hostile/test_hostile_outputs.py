@@ -18,7 +18,7 @@ import pytest
 from daemon.catalog import Catalog
 from daemon.catalog.models_repo import add_version, promote
 from daemon.catalog.shows import ensure_show
-from daemon.cli.outputs import write_output
+from daemon.cli.outputs import Carried, write_output
 from engine.media import MediaError
 from engine.model import Manifest, ShowModel, save_model
 from tests import footage
@@ -34,9 +34,9 @@ def _frames(n: int, fail_after: int | None = None) -> Iterator[tuple[int, np.nda
 def test_a_sequence_fix_that_fails_midway_leaves_no_frames(tmp_path: Path) -> None:
     out = tmp_path / "fixed"
     with pytest.raises(MediaError, match="frame 2"):
-        write_output(str(out / "sh010.####.png"), _frames(5, fail_after=2), Fraction(24), None)
+        write_output(str(out / "sh010.####.png"), _frames(5, fail_after=2), Carried(Fraction(24)))
     assert list(out.iterdir()) == []  # neither frames 1001-1002 nor the hidden staging folder
-    assert write_output(str(out / "sh010.####.png"), _frames(5), Fraction(24), None) == 5
+    assert write_output(str(out / "sh010.####.png"), _frames(5), Carried(Fraction(24))) == 5
     assert sorted(p.name for p in out.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1006)]
 
 

@@ -110,6 +110,27 @@ def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
         assert abs(footage.clap_time(made) - 0.25) < 0.001, made
 
 
+def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    from fractions import Fraction
+
+    from engine.media import write_movie
+
+    source = write_movie(tmp_path / "sh010_v1.mov", footage.frames(4, (64, 48)), 24, pixel_aspect=Fraction(2))
+    daily(catalog, tmp_path, path=source)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "prores"})
+
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        movie, frames = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
+    assert (probe(str(movie)).width, probe(str(movie)).height) == (64, 24)
+    assert probe(frames or "").pixel_aspect == 2
+
+
 def test_a_retime_carries_no_sound_and_a_silent_daily_none_at_all(tmp_path: Path) -> None:
     from daemon.stages.fixing import carried_sound
 

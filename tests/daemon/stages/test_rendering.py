@@ -317,6 +317,25 @@ def test_the_review_files_carry_the_dailys_sound_on_its_frames(tmp_path: Path, b
     assert probe(files.review_movie).sound.codec == "aac"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("finishing", ["prores", "exr"])
+def test_an_anamorphic_dailys_review_is_in_square_pixels_and_its_deliverable_as_stored(
+    tmp_path: Path, finishing: str
+) -> None:
+    plan = make_plan(tmp_path, finishing=finishing, pixel_aspect=Fraction(2))  # a 2x squeeze
+
+    files = render(plan)
+
+    review = probe(files.review_movie)
+    assert (review.width, review.height, review.pixel_aspect) == (W, H // 2, 1)  # as the camera framed it
+    assert decoded(files.before_after)[0].shape[0] < H  # both panels desqueezed too
+    delivered = probe(files.frames or "")
+    assert (delivered.width, delivered.height, delivered.pixel_aspect) == (
+        W,
+        H,
+        2,
+    )  # the fixed pixels, tagged
+
+
 def test_the_review_files_carry_the_dailys_colour_tags(tmp_path: Path) -> None:
     from engine.media.info import ColourTags
 
