@@ -243,6 +243,7 @@ def _render(
                 carried = Carried(
                     info.fps,
                     info.timecode,
+                    info.first_frame,
                     colour=info.colour if view is None else None,  # a view's picture is BT.709
                     sound=sound,
                     pixel_aspect=info.pixel_aspect,

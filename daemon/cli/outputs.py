@@ -6,7 +6,8 @@
   at the end), its frames one after another; a sequence keeps each frame's number (a source with holes keeps
   them) and is written into a hidden folder beside its destination, its frames moved into place only once
   every frame is written, so a failed fix leaves no frames behind.
-- `Carried`: what an output keeps of its source: rate, timecode, colour tags, sound (a movie output carries the
+- `Carried`: what an output keeps of its source: rate, timecode (a movie's, and each frame's of an EXR or DPX
+  sequence), colour tags, sound (a movie output carries the
   source movie's sound when given one, daemon.stages.fixing.carried_sound) and pixel aspect (in any output).
 - `carries_alpha(output)` / `with_source_alpha`: a fix of a source with alpha keeps it where the output's
   format can hold it (a PNG, TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444), each fixed frame beside
@@ -37,6 +38,7 @@ from engine.media.audio import SoundSpan
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
+from engine.media.timecode import FrameTimecode
 
 # Movie outputs in ProRes 422 HQ (what an editorial hand-off expects of them); others (.mp4, .mkv) in H.264.
 PRORES_SUFFIXES = (".mov", ".mxf")
@@ -101,7 +103,8 @@ class Carried:
     its sound (a movie's: daemon.stages.fixing.carried_sound) and its pixel aspect (anamorphic frames)."""
 
     fps: Fraction
-    timecode: str | None = None
+    timecode: str | None = None  # of the source's first frame, numbered `first_frame`
+    first_frame: int = 0
     colour: ColourTags | None = None
     sound: SoundSpan | None = None
     pixel_aspect: Fraction = SQUARE
@@ -126,8 +129,17 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
     staging = temp_name(prepare_output(spec.directory / (spec.head or "frames")))
     staging.mkdir()
     try:
+        timecode = (
+            None
+            if carried.timecode is None
+            else FrameTimecode(carried.first_frame, carried.timecode, carried.fps)
+        )
         written = write_numbered_sequence(
-            str(staging / Path(output).name), frames, fps=carried.fps, pixel_aspect=carried.pixel_aspect
+            str(staging / Path(output).name),
+            frames,
+            fps=carried.fps,
+            pixel_aspect=carried.pixel_aspect,
+            timecode=timecode,
         )
         if not written:
             raise MediaError("the fix produced no frames", output)

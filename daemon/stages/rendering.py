@@ -469,7 +469,13 @@ class RenderSink:
             path = self._exr.path(number)
             kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)
             with self._writing(path):
-                write_image(path, kept, fps=self.plan.fps, pixel_aspect=self.plan.pixel_aspect)
+                write_image(
+                    path,
+                    kept,
+                    fps=self.plan.fps,
+                    pixel_aspect=self.plan.pixel_aspect,
+                    timecode=self._movie_timecode(number),  # each frame's own, as the daily's
+                )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)
         if layout.mode == "side":

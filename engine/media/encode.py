@@ -25,7 +25,7 @@ from .info import BT709, ColourTags, MediaError
 from .pixels import check_rgb, to_uint8, to_uint16
 from .sequences import parse_sequence
 from .threads import codec_threads
-from .timecode import TimecodeError, normalize_timecode
+from .timecode import FrameTimecode, TimecodeError, normalize_timecode
 
 Codec = Literal["h264", "prores", "ffv1"]
 
@@ -302,9 +302,10 @@ def write_numbered_sequence(
     bit_depth: int | None = None,
     quality: int = 95,
     pixel_aspect: Fraction = SQUARE,
+    timecode: FrameTimecode | None = None,
 ) -> list[Path]:
     """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them; each
-    file's header says `pixel_aspect` when it is not 1."""
+    file's header says `pixel_aspect` when it is not 1, and an EXR's or DPX's its frame's `timecode`."""
     spec = parse_sequence(pattern)
     if spec.padding == 0:
         raise MediaError(
@@ -320,6 +321,7 @@ def write_numbered_sequence(
             quality=quality,
             fps=Fraction(fps) if fps else None,
             pixel_aspect=pixel_aspect,
+            timecode=None if timecode is None else timecode.of(number),
         )
         written.append(path)
     return written

@@ -27,6 +27,7 @@ class ExrHeader:
     pix_fmt: str
     fps: Fraction | None
     pixel_aspect: Fraction = SQUARE
+    timecode: str | None = None
 
 
 def _said(error: BaseException | None, lines: list[str]) -> str:
@@ -110,7 +111,28 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         pix_fmt=pix_fmt,
         fps=Fraction(fps) if isinstance(fps, Fraction | int) and fps else None,
         pixel_aspect=pixel_aspect(header.get("pixelAspectRatio")),
+        timecode=_timecode_text(header.get("timeCode")),
     )
+
+
+def _timecode_text(value: Any) -> str | None:
+    """An EXR `timeCode` attribute as "HH:MM:SS:FF" (";FF" for drop-frame), or None."""
+    try:
+        parts = (int(value.hours), int(value.minutes), int(value.seconds), int(value.frame))
+        drop = bool(value.dropFrame)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    hours, minutes, seconds, frame = parts
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frame:02d}"
+
+
+def _timecode_attribute(timecode: str) -> Any:
+    """ "HH:MM:SS:FF" (or ";FF") as an EXR `timeCode` attribute."""
+    value = OpenEXR.TimeCode()
+    digits = [int(part) for part in timecode.replace(";", ":").split(":")]
+    value.hours, value.minutes, value.seconds, value.frame = digits
+    value.dropFrame = ";" in timecode
+    return value
 
 
 def read_exr(path: Path) -> npt.NDArray[np.float32]:
@@ -158,15 +180,18 @@ def write_exr(
     half: bool = True,
     fps: Fraction | None = None,
     pixel_aspect: Fraction = SQUARE,
+    timecode: str | None = None,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a ZIP-compressed scanline EXR (half or
-    float), atomically, with its pixel aspect (`pixelAspectRatio`)."""
+    float), atomically, with its pixel aspect (`pixelAspectRatio`) and timecode (`timeCode`, "HH:MM:SS:FF")."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     if fps:
         header["framesPerSecond"] = Fraction(fps)
     if pixel_aspect != SQUARE:
         header["pixelAspectRatio"] = float(pixel_aspect)
+    if timecode is not None:
+        header["timeCode"] = _timecode_attribute(timecode)
     error: Exception | None = None
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write

@@ -14,6 +14,7 @@ import numpy.typing as npt
 from . import exr
 from .alpha import alpha_of
 from .aspect import SQUARE, pixel_aspect
+from .dpx import HEADER_BYTES, read_dpx_rate, read_dpx_timecode, with_dpx_header
 from .files import atomic_output
 from .frames import PixelDepth, bit_depth, to_float32, to_uint8
 from .info import MediaError
@@ -42,6 +43,7 @@ class ImageHeader:
     color_range: Literal["tv", "pc"] | None
     fps: Fraction | None = None
     pixel_aspect: Fraction = SQUARE
+    timecode: str | None = None  # an EXR's or a DPX's own (engine.media.dpx); `fps` too
 
 
 def _codec(path: Path) -> tuple[str, str]:
@@ -65,8 +67,8 @@ def decode_av(path: Path) -> av.VideoFrame:
     return _decoded(path)[0]
 
 
-def _decoded(path: Path) -> tuple[av.VideoFrame, Fraction]:
-    """One non-EXR image file's frame, and its pixel aspect (its header's)."""
+def _decoded(path: Path) -> tuple[av.VideoFrame, Fraction, bytes]:
+    """One non-EXR image file's frame, its pixel aspect (its header's) and its bytes."""
     decoder, name = _codec(path)
     data = _read_bytes(path)
     if not data:
@@ -78,21 +80,25 @@ def _decoded(path: Path) -> tuple[av.VideoFrame, Fraction]:
         raise MediaError(f"cannot decode {name} frame: {e.strerror or e}", str(path)) from None
     if not frames:
         raise MediaError(f"cannot decode {name} frame: truncated or not a {name} file", str(path))
-    return frames[0], pixel_aspect(ctx.sample_aspect_ratio)
+    return frames[0], pixel_aspect(ctx.sample_aspect_ratio), data
 
 
 def read_header(path: Path) -> ImageHeader:
     """Codec, size and pixel format of one image file (decodes it once)."""
     if path.suffix.lower() == ".exr":
         h = exr.read_exr_header(path)
-        return ImageHeader("exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect)
-    frame, aspect = _decoded(path)
+        return ImageHeader("exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode)
+    frame, aspect, data = _decoded(path)
+    dpx = path.suffix.lower() == ".dpx"
+    timecode = read_dpx_timecode(data[:HEADER_BYTES]) if dpx else None
+    rate = read_dpx_rate(data[:HEADER_BYTES]) if dpx else None
     ranges: dict[int, Literal["tv", "pc"]] = {1: "tv", 2: "pc"}
     color_range = ranges.get(int(frame.color_range))
     if color_range is None and frame.format.name.startswith("yuvj"):
         color_range = "pc"
+    codec = _codec(path)[1]
     return ImageHeader(
-        _codec(path)[1], frame.width, frame.height, frame.format.name, color_range, None, aspect
+        codec, frame.width, frame.height, frame.format.name, color_range, rate, aspect, timecode
     )
 
 
@@ -199,9 +205,11 @@ def write_image(
     quality: int = 95,
     fps: Fraction | None = None,
     pixel_aspect: Fraction = SQUARE,
+    timecode: str | None = None,
 ) -> None:
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
-    unless bit_depth=32); its header says the pixel aspect when it is not 1."""
+    unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
+    frame rate `fps` and the frame's `timecode` (at `fps`, else 24)."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
@@ -211,8 +219,11 @@ def write_image(
             half=bit_depth != 32,
             fps=fps,
             pixel_aspect=pixel_aspect,
+            timecode=timecode,
         )
         return
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
+    if path.suffix.lower() == ".dpx" and (fps or timecode):
+        data = with_dpx_header(data, fps=fps, timecode=timecode)
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)

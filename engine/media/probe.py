@@ -17,6 +17,7 @@ from .frames import rotation_of
 from .images import read_header
 from .info import ColourTags, MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern
+from .timecode import TimecodeError, normalize_timecode
 from .validate import check_size, verify_movie, verify_sequence
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
@@ -54,6 +55,7 @@ def probe_sequence(
     header = read_header(seq.files[seq.first])
     if verify:
         verify_sequence(seq, header.width, header.height)
+    rate = Fraction(fps) if fps else header.fps or DEFAULT_SEQUENCE_FPS
     size = 0
     for path in seq.files.values():
         try:
@@ -66,17 +68,27 @@ def probe_sequence(
         codec=header.codec,
         width=header.width,
         height=header.height,
-        fps=Fraction(fps) if fps else header.fps or DEFAULT_SEQUENCE_FPS,
+        fps=rate,
         frame_count=len(seq.files),
         first_frame=seq.first,
         last_frame=seq.last,
-        timecode=None,
+        timecode=_frame_timecode(header.timecode, rate),
         missing_frames=list(seq.missing),
         pix_fmt=header.pix_fmt,
         color_range=header.color_range,
         size_bytes=size,
         pixel_aspect=header.pixel_aspect,
     )
+
+
+def _frame_timecode(timecode: str | None, fps: Fraction) -> str | None:
+    """A sequence's first frame's timecode (its EXR or DPX header's) when it counts at the sequence's rate."""
+    if timecode is None:
+        return None
+    try:
+        return normalize_timecode(timecode, fps)
+    except TimecodeError:
+        return None  # e.g. frame 29 at 24 fps: the header was written for another rate
 
 
 def _rate(stream: Any) -> Fraction:

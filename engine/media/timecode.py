@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 
 _TC = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})$")
@@ -86,3 +87,15 @@ def offset_timecode(tc: str, frames: int, fps: Fraction | float | int) -> str:
 def normalize_timecode(tc: str, fps: Fraction | float | int) -> str:
     """Validate `tc` for `fps` and return it in canonical HH:MM:SS:FF (or ;FF) form."""
     return offset_timecode(tc, 0, fps)
+
+
+@dataclass(frozen=True)
+class FrameTimecode:
+    """Frame `number` is at `timecode`, and the frames around it follow at `fps` (a sequence's timecodes)."""
+
+    number: int
+    timecode: str
+    fps: Fraction
+
+    def of(self, number: int) -> str:
+        return offset_timecode(self.timecode, number - self.number, self.fps)

@@ -482,6 +482,25 @@ def test_a_fix_of_exr_frames_by_a_version_that_learned_them_clipped_says_to_trai
     assert code == 0 and "clipped" not in output  # a movie was read the same way then and now
 
 
+def test_a_fix_of_a_plate_keeps_each_frames_timecode(tmp_path: Path) -> None:
+    from engine.media.encode import write_numbered_sequence
+    from engine.media.images import read_header
+    from engine.media.timecode import FrameTimecode
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    plate = str(tmp_path / "in" / "pl.####.dpx")
+    tc = FrameTimecode(1001, "14:22:05:10", Fraction(25))
+    write_numbered_sequence(plate, enumerate(footage.frames(3, (64, 48)), 1001), 25, timecode=tc)
+
+    for output in (str(tmp_path / "out" / "pl.####.exr"), str(tmp_path / "pl.mov")):
+        code, said = rushes("fix", "-s", "TST", "--kind", "denoise", "-i", plate, "-o", output)
+        assert code == 0, said
+        assert (probe(output).timecode, probe(output).fps) == ("14:22:05:10", 25), (
+            output
+        )  # editorial conforms by it
+    assert read_header(tmp_path / "out" / "pl.1003.exr").timecode == "14:22:05:12"
+
+
 def test_a_fix_of_anamorphic_frames_keeps_their_pixel_aspect(tmp_path: Path) -> None:
     from engine.media import write_movie
 

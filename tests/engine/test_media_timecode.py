@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,40 @@ def test_offsets_keep_the_style() -> None:
 def test_bad_timecodes_say_what_is_wrong(tc: str, fps: Fraction | int, match: str) -> None:
     with pytest.raises(TimecodeError, match=match):
         timecode_to_frames(tc, fps)
+
+
+@pytest.mark.parametrize("ext", ["exr", "dpx"])
+@pytest.mark.parametrize(("tc", "fps"), [("01:02:03:04", Fraction(24)), ("10:00:59;29", NTSC)])
+def test_exr_and_dpx_frames_carry_each_frames_timecode_and_the_rate(
+    tmp_path: Path, ext: str, tc: str, fps: Fraction
+) -> None:
+    from engine.media import probe
+    from engine.media.encode import write_numbered_sequence
+    from engine.media.images import read_header
+    from engine.media.timecode import FrameTimecode
+    from tests import footage
+
+    pattern = str(tmp_path / f"plate.####.{ext}")
+    write_numbered_sequence(
+        pattern, enumerate(footage.frames(3, (32, 24)), 1001), fps, timecode=FrameTimecode(1001, tc, fps)
+    )
+
+    info = probe(pattern)
+    assert (info.timecode, info.fps) == (tc, fps)  # editorial conforms the plate by it
+    assert read_header(tmp_path / f"plate.1002.{ext}").timecode == offset_timecode(tc, 1, fps)
+
+
+def test_a_dpx_timecode_written_by_another_tool_reads_in_either_byte_order() -> None:
+    import struct
+
+    from engine.media.dpx import read_dpx_rate, read_dpx_timecode
+
+    for magic, order in ((b"SDPX", ">"), (b"XPDS", "<")):
+        header = bytearray(magic + b"\xff" * 2044)  # DPX leaves a field it does not use all ones
+        assert read_dpx_timecode(bytes(header)) is None and read_dpx_rate(bytes(header)) is None
+        header[1920:1924] = struct.pack(order + "I", 0x23595923)
+        header[1940:1944] = struct.pack(order + "f", 23.976)
+        assert read_dpx_timecode(bytes(header)) == "23:59:59:23"
+        assert read_dpx_rate(bytes(header)) == Fraction(24000, 1001)
+        header[1920:1924] = struct.pack(order + "I", 0x1000006A)  # drop-frame flag over frame 2A: not BCD
+        assert read_dpx_timecode(bytes(header)) is None

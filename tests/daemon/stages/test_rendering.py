@@ -317,6 +317,16 @@ def test_the_review_files_carry_the_dailys_sound_on_its_frames(tmp_path: Path, b
     assert probe(files.review_movie).sound.codec == "aac"  # type: ignore[union-attr]
 
 
+def test_exr_deliverable_frames_carry_each_frames_timecode(tmp_path: Path) -> None:
+    from engine.media.images import read_header
+
+    files = render(make_plan(tmp_path, finishing="exr", timecode="01:00:00:00"))
+
+    frames = files.frames or ""
+    assert probe(frames).timecode == "01:00:00:00"
+    assert read_header(Path(frames.replace("####", "1004"))).timecode == "01:00:00:03"
+
+
 @pytest.mark.parametrize("finishing", ["prores", "exr"])
 def test_an_anamorphic_dailys_review_is_in_square_pixels_and_its_deliverable_as_stored(
     tmp_path: Path, finishing: str
