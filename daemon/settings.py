@@ -50,7 +50,7 @@ class TrainingWindow(BaseModel):
 
 
 class ReviewColor(BaseModel):
-    """How review pictures of scene-referred dailies are made viewable (OpenColorIO; engine.color)."""
+    """How review pictures of scene-referred and HDR dailies are made viewable (OpenColorIO; engine.color)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -63,7 +63,9 @@ class ReviewColor(BaseModel):
     sources: dict[str, str] = Field(
         default_factory=lambda: {"exr": "scene_linear"},
         description="The colour space (or role) of each kind of daily, by file extension; a kind not listed "
-        "(movies, DPX, PNG, JPEG by default) is display-referred and shown as it is.",
+        "(movies, DPX, PNG, JPEG by default) is display-referred and shown as it is. The keys hlg and pq name "
+        "the space of movies tagged with that HDR transfer, whose review pictures are tone-mapped to the display "
+        "and view (default: the built-in config's Rec.2100 display spaces to its SDR view).",
     )
 
     @field_validator("sources")

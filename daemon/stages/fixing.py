@@ -29,7 +29,7 @@ from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_paths import allowed_roots, check_request_paths
-from daemon.stages.viewing import display_view, view_spec
+from daemon.stages.viewing import display_view, review_look
 from engine.baselines.fallback import baseline_frames
 from engine.color import ColorError, DisplayView
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
@@ -40,6 +40,7 @@ from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.alpha import SourceAlpha, has_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
+from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import Manifest, ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
@@ -305,10 +306,12 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         prepared = prepare(kind, params, request.source, info)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
-    view = _review_view(show.color, request.show, request.source)
+    view, scene = _review_view(show.color, request.show, request.source, info.colour)
     finishing = _finishing(params)
     if finishing == "none" and view is not None:
-        finishing = "exr"  # the fix's values beside its display picture (approvals train on them)
+        # the fix's values beside its display picture (approvals train on them): a scene-referred daily's as
+        # EXR, an HDR movie's in its own encoding
+        finishing = "exr" if scene else "prores"
     plan = RenderPlan(
         out_dir=out_dir,
         name=name,
@@ -318,7 +321,8 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         timecode=info.timecode,
         finishing=finishing,
         view=view,
-        colour=info.colour if view is None else None,
+        view_deliverable=scene,
+        colour=None if scene else info.colour,  # a view's picture is BT.709
         # a deliverable keeps the daily's alpha; a made frame (interpolate) has none
         alpha=finishing != "none" and kind != "interpolate" and has_alpha(info.pix_fmt),
         sound=carried_sound(info, prepared),
@@ -412,14 +416,17 @@ def queue_publish(
         fixes.set_fix_state(s, request.id, "rendered")
 
 
-def _review_view(color: ReviewColor, show: str, source: str) -> DisplayView | None:
-    """The display transform of the daily's review pictures (daemon.stages.viewing); Permanent when the show's
-    colour settings cannot be used, since retrying will not mend them."""
-    spec = view_spec(color, source)
-    if spec is None:
-        return None
+def _review_view(
+    color: ReviewColor, show: str, source: str, colour: ColourTags | None
+) -> tuple[DisplayView | None, bool]:
+    """The display transform of the daily's review pictures (daemon.stages.viewing), and whether its
+    deliverables go through it too (a scene-referred daily); Permanent when the show's colour settings cannot
+    be used, since retrying will not mend them."""
+    look = review_look(color, source, colour)
+    if look is None:
+        return None, False
     try:
-        return display_view(spec)
+        return display_view(look.spec), look.scene
     except ColorError as exc:
         raise Permanent(f"shows[{show}].color: {exc}") from exc
 

@@ -63,7 +63,8 @@ REVIEW_OPTIONS = {"bf": "0", "rc-lookahead": "10"}
 def _review_writer(
     path: Path, plan: RenderPlan, width: int, height: int, timecode: str | None
 ) -> MovieWriter:
-    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags and sound."""
+    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags (BT.709 for a view's
+    picture) and sound."""
     return MovieWriter(
         path,
         plan.fps,
@@ -73,7 +74,7 @@ def _review_writer(
         timecode,
         crf=REVIEW_CRF,
         options=REVIEW_OPTIONS,
-        colour=plan.colour,
+        colour=None if plan.view is not None else plan.colour,
         sound=plan.sound,
     )
 
@@ -104,6 +105,10 @@ class RenderPlan:
     # the review movie, the before/after and the ProRes deliverable, not for the EXR one; `before` frames
     # come already shown (daemon.stages.fixing.fixed_frames).
     view: DisplayView | None = None
+    # Whether the ProRes deliverable is the view's picture too (a scene-referred daily, which has no display
+    # picture of its own); False for an HDR movie, whose review pictures alone are tone-mapped through the view
+    # and whose ProRes keeps the daily's encoding and `colour` tags.
+    view_deliverable: bool = True
     # The daily's colour tags (engine.media.info.ColourTags), which the review, before/after and ProRes movies
     # carry so that players read their pixels as the daily's; None for BT.709 (and for a view's picture).
     colour: ColourTags | None = None
@@ -464,7 +469,8 @@ class RenderSink:
             self._writers["review"].write(reviewed)
         if "prores" in self._writers:
             with self._writing(self._prores):
-                self._writers["prores"].write(shown if alpha is None else with_alpha(shown, alpha))
+                delivered = shown if self.plan.view_deliverable else after
+                self._writers["prores"].write(delivered if alpha is None else with_alpha(delivered, alpha))
         if self.plan.finishing == "exr":
             path = self._exr.path(number)
             kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)

@@ -27,7 +27,7 @@ from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
-from daemon.stages.viewing import view_spec
+from daemon.stages.viewing import ReviewLook, daily_look
 from engine.media import MediaError
 from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
@@ -84,21 +84,33 @@ def _hash(path: str) -> str:
     return sha256_file(file) if file.is_file() else ""
 
 
+def _in_dailys_encoding(look: ReviewLook | None, frames: str | None) -> bool:
+    """Whether a fix's files hold it in its daily's encoding, to pair with the daily: a daily shown as it is
+    always; one reviewed through a view only in its deliverable frames, EXR for a scene-referred daily (its
+    ProRes is the view's picture too), any for an HDR movie (its ProRes keeps the daily's encoding)."""
+    if look is None:
+        return True
+    if frames is None:
+        return False
+    return scene_linear(frames) if look.scene else True
+
+
 def approved_examples(catalog: Catalog, show: str, color: ReviewColor | None = None) -> list[PairExample]:
     """Every approved fix of `show` whose before and after can still be read, oldest first; `color`, the
     show's colour settings, says which dailies were reviewed through a view (ReviewColor() when None)."""
     color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
         pubs = [
-            (p.id, p.fix_kind, p.source_path, (p.extra_files or {}).get("frames") or p.movie_path)
+            (p.id, p.fix_kind, p.source_path, (p.extra_files or {}).get("frames"), p.movie_path)
             for p in fix_repo.approved_pairs(s, show)
         ]
         excluded_paths = {d.path for d in daily_repo.excluded(s, show)}
     examples = []
-    for pub_id, kind, before, after in pubs:
+    for pub_id, kind, before, frames, movie in pubs:
         if not before or before in excluded_paths:
             continue
-        if view_spec(color, before) is not None and not scene_linear(after):
+        after = frames or movie
+        if not _in_dailys_encoding(daily_look(color, before), frames):
             log.warning("train.pair_display_only", show=show, publication=pub_id, after=after)
             continue
         try:

@@ -1,22 +1,36 @@
 """Which display transform a daily's review pictures go through: the show's `color` settings (ReviewColor)
-against the daily's kind, by file extension.
+against the daily's kind, by file extension, and for an HDR movie by its transfer tag.
 
-A daily of a kind listed in `color.sources` (EXR by default, as `scene_linear`) is scene-referred: its review
-movie, before/after and ProRes deliverable show it through OpenColorIO's display/view transform
-(engine.color.DisplayView); its EXR deliverable keeps the fixed values as they are. Any other daily is
-display-referred already and shown as it is. The config is the show's, else $OCIO, else OCIO's built-in
-studio config (no download). Views are cached by what they are made of: loading a config takes a fraction of
-a second, and every fix of a show asks for the same one.
+- A daily of a kind listed in `color.sources` (EXR by default, as `scene_linear`) is scene-referred: its
+  review movie, before/after and ProRes deliverable show it through OpenColorIO's display/view transform
+  (engine.color.DisplayView); its EXR deliverable keeps the fixed values as they are.
+- A movie tagged HDR (BT.2100 HLG or PQ: a phone's HDR video) is display-referred for a brighter display:
+  its review pictures are tone-mapped to the show's SDR display and view, since review players and trackers
+  show SDR, while its ProRes deliverable keeps its own encoding and tags. Its colour space is `sources`'
+  `hlg` or `pq` entry when the show lists one (through the show's config), else the built-in studio
+  config's Rec.2100 display space to that config's default SDR view: a show's own config need not have one.
+- Any other daily is display-referred already and shown as it is.
+The config is the show's, else $OCIO, else OCIO's built-in studio config (no download). Views are cached by
+what they are made of: loading a config takes a fraction of a second, and every fix of a show asks for the
+same one.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.settings import ReviewColor
 from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+from engine.media import MediaError, probe
+from engine.media.info import ColourTags
+
+# H.273 transfer characteristics of HDR video, by the `sources` key that names their colour space, and the
+# built-in studio config's display colour space for each.
+HDR_TRANSFERS = {16: "pq", 18: "hlg"}
+HDR_SPACES = {"pq": "Rec.2100-PQ - Display", "hlg": "Rec.2100-HLG - Display"}
 
 
 def view_spec(color: ReviewColor, source: str) -> ViewSpec | None:
@@ -32,3 +46,40 @@ def view_spec(color: ReviewColor, source: str) -> ViewSpec | None:
 def display_view(spec: ViewSpec) -> DisplayView:
     """The transform of `spec` (ColorError, one line, for a config or a name that cannot be used)."""
     return DisplayView(spec)
+
+
+@dataclass(frozen=True)
+class ReviewLook:
+    """How a daily's review pictures are made: through `spec`. `scene`: the daily is scene-referred, so its
+    ProRes deliverable is the view's picture too and its fixes are kept as EXR frames; else (an HDR movie) only
+    the review pictures go through the view and deliverables keep the daily's encoding and tags."""
+
+    spec: ViewSpec
+    scene: bool
+
+
+def review_look(color: ReviewColor, source: str, colour: ColourTags | None) -> ReviewLook | None:
+    """How the review pictures of `source` (a daily tagged `colour`) are made, or None: shown as they are."""
+    spec = view_spec(color, source)
+    if spec is not None:
+        return ReviewLook(spec, scene=True)
+    key = HDR_TRANSFERS.get(colour.transfer) if colour is not None else None
+    if key is None:
+        return None
+    space = color.sources.get(key)
+    if space is not None:
+        config = color.config or os.environ.get("OCIO") or DEFAULT_CONFIG
+        return ReviewLook(ViewSpec(config, space, color.display, color.view), scene=False)
+    return ReviewLook(ViewSpec(DEFAULT_CONFIG, HDR_SPACES[key]), scene=False)
+
+
+def daily_look(color: ReviewColor, source: str) -> ReviewLook | None:
+    """review_look of a daily on disk, its tags probed (None when it cannot be read: its reader says why)."""
+    spec = view_spec(color, source)
+    if spec is not None:
+        return ReviewLook(spec, scene=True)
+    try:
+        colour = probe(source, exact=False, verify=False).colour
+    except MediaError:
+        return None
+    return review_look(color, source, colour)

@@ -131,6 +131,36 @@ def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored
     assert probe(frames or "").pixel_aspect == 2
 
 
+def test_a_phones_hdr_daily_is_reviewed_in_sdr_and_delivered_in_hdr(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+    from engine.media import read_clip, write_movie
+    from engine.media.info import BT709, ColourTags
+
+    monkeypatch.delenv("OCIO", raising=False)
+    hlg = ColourTags(primaries=9, transfer=18, matrix=9)
+    source = write_movie(
+        tmp_path / "IMG_0001.mov", footage.frames(4, (64, 48)), 30, codec="prores", colour=hlg
+    )
+    daily(catalog, tmp_path, path=source)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])  # no deliverable asked for: one is kept in HDR all the same
+
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        movie, frames = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
+    daily_pixels = read_clip(str(source))
+    tone_mapped = DisplayView(ViewSpec(DEFAULT_CONFIG, "Rec.2100-HLG - Display")).shown(daily_pixels)
+    assert probe(str(movie)).colour in (None, BT709)  # what SDR review players and trackers show
+    assert abs(float(read_clip(str(movie)).mean() - tone_mapped.mean())) < 0.03
+    assert abs(float(tone_mapped.mean() - daily_pixels.mean())) > 0.03  # the mapping is visible
+    assert frames is not None and probe(frames).colour == hlg  # the fix itself stays HDR
+    assert abs(float(read_clip(frames).mean() - daily_pixels.mean())) < 0.02
+
+
 def test_a_retime_carries_no_sound_and_a_silent_daily_none_at_all(tmp_path: Path) -> None:
     from daemon.stages.fixing import carried_sound
 

@@ -84,3 +84,36 @@ def test_a_log_movies_pair_reads_its_exr_frames_as_the_movie_is_read(
     assert (
         len(approved_examples(catalog, SHOW)) == 2
     )  # by default a movie is shown as it is: both pairs train
+
+
+def test_an_hdr_dailys_pair_trains_on_its_prores_deliverable_and_not_on_its_sdr_review_movie(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    from engine.media.info import ColourTags
+
+    hlg = ColourTags(primaries=9, transfer=18, matrix=9)
+    phone = write_movie(
+        tmp_path / "IMG_0001.mov", footage.frames(4, (64, 48)), 30, codec="prores", colour=hlg
+    )
+    fixed = footage.frames(4, (64, 48)) * np.float32(0.9)
+    prores = write_movie(tmp_path / "fix" / "IMG_0001_prores.mov", fixed, 30, codec="prores", colour=hlg)
+    review = write_movie(tmp_path / "fix" / "IMG_0001.mp4", fixed * np.float32(0.5), 30)  # tone-mapped
+    with catalog.session() as s:
+        request, _ = fixes.add_fix_request(s, SHOW, "req-3", "sh030", ["denoise"])
+        for key, frames in (("prores", str(prores)), ("movie", None)):
+            pub, _ = fixes.add_publication(
+                s,
+                request.id,
+                "denoise",
+                key,
+                str(review),
+                source_path=str(phone),
+                extra_files={"frames": frames} if frames else None,
+            )
+            fixes.mark_published(s, pub.id, 700 + pub.id)
+            fixes.set_review(s, pub.id, "approved")
+
+    examples = approved_examples(catalog, SHOW)
+
+    assert len(examples) == 1  # the SDR review movie is not the fix in the daily's encoding
+    assert abs(float(examples[0].after.mean()) / 255 - float(fixed.mean())) < 0.02

@@ -7,7 +7,7 @@ import pytest
 from daemon.jobs.outcomes import Permanent
 from daemon.settings import ReviewColor
 from daemon.stages.fixing import _review_view
-from daemon.stages.viewing import view_spec
+from daemon.stages.viewing import ReviewLook, review_look, view_spec
 from engine.color import DEFAULT_CONFIG, ViewSpec
 
 
@@ -40,9 +40,32 @@ def test_the_shows_config_comes_first_then_ocio_from_the_environment(monkeypatch
 def test_a_wrong_colour_space_fails_the_fix_for_good_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OCIO", raising=False)
     with pytest.raises(Permanent) as raised:
-        _review_view(ReviewColor(sources={"exr": "ACES cg"}), "ABC", "/p/sh010.####.exr")
+        _review_view(ReviewColor(sources={"exr": "ACES cg"}), "ABC", "/p/sh010.####.exr", None)
 
     message = str(raised.value)
     assert message.startswith("shows[ABC].color: 'ACES cg' is not a colour space or role")
     assert "\n" not in message
-    assert _review_view(ReviewColor(), "ABC", "/d/A001.mov") is None
+    assert _review_view(ReviewColor(), "ABC", "/d/A001.mov", None) == (None, False)
+
+
+def test_an_hdr_movie_is_reviewed_tone_mapped_to_sdr_and_delivered_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.media.info import BT709, ColourTags
+
+    monkeypatch.setenv("OCIO", "/studio/ocio/config.ocio")
+    hlg, pq = ColourTags(9, 18, 9), ColourTags(9, 16, 9)
+
+    phone = review_look(ReviewColor(), "/d/IMG_0001.mov", hlg)
+    assert phone == ReviewLook(
+        ViewSpec(DEFAULT_CONFIG, "Rec.2100-HLG - Display"), scene=False
+    )  # any show config
+    assert review_look(ReviewColor(), "/d/IMG_0002.mov", pq).spec.source == "Rec.2100-PQ - Display"  # type: ignore[union-attr]
+    assert review_look(ReviewColor(), "/d/A001.mov", BT709) is None
+    named = ReviewColor(sources={"hlg": "HLG camera"}, display="sRGB - Display")
+    assert review_look(named, "/d/IMG_0001.mov", hlg) == ReviewLook(
+        ViewSpec("/studio/ocio/config.ocio", "HLG camera", "sRGB - Display"), scene=False
+    )
+    assert review_look(ReviewColor(), "/p/sh010.####.exr", None) == ReviewLook(
+        ViewSpec("/studio/ocio/config.ocio", "scene_linear"), scene=True
+    )
