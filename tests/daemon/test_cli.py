@@ -273,6 +273,11 @@ def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_i
     assert "movies: {shot}-{take}.{ext}" in rushes("show", "add", "MYSHOW", "--tracker-project", "P")[1]
 
 
+def denoise_fix(input_: str | Path, output: str | Path) -> tuple[int, str]:
+    """`rushes fix` of show TST's denoise head: exit code and output."""
+    return rushes("fix", "-s", "TST", "--kind", "denoise", "-i", str(input_), "-o", str(output))
+
+
 def promote_fresh_denoise(metrics: dict[str, float], **manifest: Any) -> None:
     """Show TST with a promoted v1: a fresh denoise net whose held-out scores are `metrics` (and other manifest
     fields as given)."""
@@ -460,17 +465,7 @@ def test_a_fix_of_exr_frames_by_a_version_that_learned_them_clipped_says_to_trai
     write_sequence(tmp_path / "in" / "pl.####.exr", footage.frames(3, (64, 48)) * np.float32(4.0), 1001)
     movie = footage.movie(tmp_path / "sh020.mov", 3, (64, 48))
 
-    code, output = rushes(
-        "fix",
-        "-s",
-        "TST",
-        "--kind",
-        "denoise",
-        "-i",
-        str(tmp_path / "in" / "pl.####.exr"),
-        "-o",
-        str(tmp_path / "f.####.exr"),
-    )
+    code, output = denoise_fix(tmp_path / "in" / "pl.####.exr", tmp_path / "f.####.exr")
     assert code == 0, output
     said = " ".join(output.split())
     assert "TST v1 learned its EXR dailies with their light clipped at 1.0" in said
@@ -493,7 +488,7 @@ def test_a_fix_of_a_plate_keeps_each_frames_timecode(tmp_path: Path) -> None:
     write_numbered_sequence(plate, enumerate(footage.frames(3, (64, 48)), 1001), 25, timecode=tc)
 
     for output in (str(tmp_path / "out" / "pl.####.exr"), str(tmp_path / "pl.mov")):
-        code, said = rushes("fix", "-s", "TST", "--kind", "denoise", "-i", plate, "-o", output)
+        code, said = denoise_fix(plate, output)
         assert code == 0, said
         assert (probe(output).timecode, probe(output).fps) == ("14:22:05:10", 25), (
             output
@@ -510,7 +505,7 @@ def test_a_fix_of_anamorphic_frames_keeps_their_pixel_aspect(tmp_path: Path) -> 
     )
 
     for output in (str(tmp_path / "f.mov"), str(tmp_path / "seq" / "f.####.dpx")):
-        code, said = rushes("fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", output)
+        code, said = denoise_fix(source, output)
         assert code == 0, said
         fixed = probe(output)
         assert (fixed.width, fixed.height, fixed.pixel_aspect) == (64, 48, 2), (
@@ -542,14 +537,12 @@ def test_a_fix_of_a_daily_with_sync_sound_keeps_it_on_its_frames_and_says_where_
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     source = footage.movie_with_sound(tmp_path / "A001C003.mov", 12, clap_at=0.25)
 
-    code, output = rushes(
-        "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mov")
-    )
+    code, output = denoise_fix(source, tmp_path / "f.mov")
     assert code == 0, output
     assert abs(footage.clap_time(tmp_path / "f.mov") - 0.25) < 0.001  # editorial hears the clap on its frame
 
     pattern = str(tmp_path / "seq" / "f.####.png")
-    code, output = rushes("fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", pattern)
+    code, output = denoise_fix(source, pattern)
     assert code == 0, output
     assert f"The sequence has no sound: the input's sound stays in {source}" in " ".join(output.split())
 

@@ -69,6 +69,19 @@ def request(catalog: Catalog, kinds: list[str], params: dict[str, str] | None = 
         return row.id
 
 
+def fixed_daily(
+    settings: Settings, catalog: Catalog, tmp_path: Path, source: Path, params: dict[str, str] | None = None
+) -> tuple[Path, str | None]:
+    """A denoise fix of the daily `source` by a fresh model: its review movie and deliverable frames."""
+    daily(catalog, tmp_path, path=source)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], params)
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        return Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
+
+
 def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_outbox(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -97,15 +110,9 @@ def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
     source = footage.movie_with_sound(tmp_path / "sh010_v1.mov", 12, clap_at=0.25)
-    daily(catalog, tmp_path, path=source)
-    promoted_model(settings, catalog)
-    request_id = request(catalog, ["denoise"], {"deliver": "prores"})
 
-    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    movie, frames = fixed_daily(settings, catalog, tmp_path, source, {"deliver": "prores"})
 
-    with catalog.session(readonly=True) as s:
-        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
-        movie, frames = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
     for made in (movie, Path(frames or "")):
         assert abs(footage.clap_time(made) - 0.25) < 0.001, made
 
@@ -118,15 +125,9 @@ def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored
     from engine.media import write_movie
 
     source = write_movie(tmp_path / "sh010_v1.mov", footage.frames(4, (64, 48)), 24, pixel_aspect=Fraction(2))
-    daily(catalog, tmp_path, path=source)
-    promoted_model(settings, catalog)
-    request_id = request(catalog, ["denoise"], {"deliver": "prores"})
 
-    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    movie, frames = fixed_daily(settings, catalog, tmp_path, source, {"deliver": "prores"})
 
-    with catalog.session(readonly=True) as s:
-        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
-        movie, frames = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
     assert (probe(str(movie)).width, probe(str(movie)).height) == (64, 24)
     assert probe(frames or "").pixel_aspect == 2
 
