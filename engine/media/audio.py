@@ -1,7 +1,7 @@
 """A movie's sound, carried into a movie made from its frames (a fix keeps a daily's sync sound).
 
 - `SoundInfo` / `sound_info(container)`: what probe reports of a movie's sound (MediaInfo.sound): its first
-  audio stream's codec, sample rate and channels; None for a silent movie.
+  audio stream that FFmpeg decodes, with its codec, sample rate and channels; None for a silent movie.
 - `SoundSpan(path, offset)`: the sound of the movie at `path` from `offset` seconds after its first video frame
   (the frame a fix numbers first); what MovieWriter(sound=) takes.
 - `SoundCarrier`: MovieWriter's part. It adds an audio stream to the output and, as frames are written,
@@ -40,15 +40,23 @@ AAC_MAX_CHANNELS = 6
 MXF_RATE = 48_000
 
 
+def sound_stream(container: Any) -> Any | None:
+    """The first audio stream of an open container that FFmpeg can decode, or None (a silent movie, or one
+    whose sound no decoder reads: its frames are fixed all the same)."""
+    for stream in container.streams.audio:
+        ctx = stream.codec_context
+        if ctx is not None and ctx.codec is not None and ctx.sample_rate:
+            return stream
+    return None
+
+
 def sound_info(container: Any) -> SoundInfo | None:
-    """The first audio stream of an open container, or None."""
-    streams = list(container.streams.audio)
-    if not streams:
+    """The sound stream (sound_stream) of an open container, or None."""
+    stream = sound_stream(container)
+    if stream is None:
         return None
-    ctx = streams[0].codec_context
-    return SoundInfo(
-        codec=str(ctx.name), sample_rate=int(ctx.sample_rate or 0), channels=int(ctx.channels or 0)
-    )
+    ctx = stream.codec_context
+    return SoundInfo(codec=str(ctx.name), sample_rate=int(ctx.sample_rate), channels=int(ctx.channels or 0))
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class SoundCarrier:
     def __init__(self, output: Any, container_format: str, span: SoundSpan) -> None:
         self._source, video, _ = open_movie(span.path)
         try:
-            audio = next(iter(self._source.streams.audio), None)
+            audio = sound_stream(self._source)
             if audio is None:
                 raise MediaError("has no sound to carry", str(span.path))
             for other in self._source.streams:  # the frames' packets are never read from disk for the sound

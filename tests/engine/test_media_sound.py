@@ -105,3 +105,15 @@ def test_a_damaged_stretch_of_sound_becomes_silence_and_the_rest_stays_on_its_fr
     assert abs(footage.clap_time(out) - 0.5) < ONE_MS
     samples, rate = footage.sound_of(out)
     assert samples.shape[1] == rate  # the damaged blocks' time is kept, as silence
+
+
+def test_sound_no_decoder_reads_leaves_the_movie_silent_to_rushes_and_its_frames_fixable(
+    tmp_path: Path,
+) -> None:
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 12)
+    data = daily.read_bytes()
+    daily.write_bytes(data.replace(b"in24", b"zzzz", 1))  # a sound codec FFmpeg does not know
+
+    info = probe(str(daily))
+
+    assert info.sound is None and info.frame_count == 12
