@@ -4,7 +4,11 @@ A lab's or a scanner's DPX frames carry each frame's SMPTE timecode in the telev
 32-bit word of BCD digits HHMMSSFF, in the file's byte order; bit 6 of the frame byte flags drop-frame) and
 the frame rate in the film and television headers (1724 and 1940, 32-bit floats), which a sequence is probed at. Editorial conforms by that
 timecode, so a fix reads it and writes it into every frame it makes. A word of all ones (DPX's "undefined")
-or of zeros (what FFmpeg writes) reads as no timecode.
+or of zeros reads as no timecode.
+
+FFmpeg's DPX encoder writes the generic header alone (1664 bytes) with the pixels straight after it, where other
+readers (Nuke, OpenImageIO) look for these headers and read pixels as a timecode and a rate: every DPX Rushes
+writes gets the film and television headers put in (`with_dpx_header`), their unused fields all ones.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .timecode import TimecodeError, normalize_timecode
 
 TIMECODE_AT, FILM_RATE_AT, TV_RATE_AT = 1920, 1724, 1940
 HEADER_BYTES = 2048
+GENERIC_HEADER_BYTES, INDUSTRY_HEADER_BYTES = 1664, 384
 DEFAULT_RATE = Fraction(24)  # a timecode counts at this rate when none is given
 _MAGIC = {b"SDPX": ">", b"XPDS": "<"}
 _DROP_FRAME = 0x40
@@ -30,13 +35,25 @@ def _order(data: bytes) -> str:
     return order
 
 
+def _with_tv_header(data: bytes) -> str | None:
+    """The byte order of a DPX whose header reaches the television header (its pixels start after it), or
+    None: a file that stops at the generic header holds no timecode or rate to read."""
+    order = _MAGIC.get(bytes(data[:4]))
+    if order is None or len(data) < TV_RATE_AT + 4:
+        return None
+    (pixels_at,) = struct.unpack(order + "I", data[4:8])
+    return order if pixels_at >= TV_RATE_AT + 4 else None
+
+
 def _bcd(byte: int) -> int:
     return (byte >> 4) * 10 + (byte & 0x0F)
 
 
 def read_dpx_timecode(data: bytes) -> str | None:
     """The timecode ("HH:MM:SS:FF", ";FF" for drop-frame) in a DPX file's header bytes, or None."""
-    order = _order(data)
+    order = _with_tv_header(data)
+    if order is None:
+        return None
     (word,) = struct.unpack(order + "I", data[TIMECODE_AT : TIMECODE_AT + 4])
     if word in (0, 0xFFFFFFFF):
         return None
@@ -55,7 +72,9 @@ def read_dpx_timecode(data: bytes) -> str | None:
 def read_dpx_rate(data: bytes) -> Fraction | None:
     """The frame rate in a DPX file's header bytes (the television header's, else the film header's; NTSC
     rates as x/1001), or None where both are undefined."""
-    order = _order(data)
+    order = _with_tv_header(data)
+    if order is None:
+        return None
     for at in (TV_RATE_AT, FILM_RATE_AT):
         (rate,) = struct.unpack(order + "f", data[at : at + 4])
         if math.isfinite(rate) and 1.0 <= rate <= 1000.0:
@@ -73,9 +92,11 @@ def _snapped(rate: float) -> Fraction:
 
 
 def with_dpx_header(data: bytes, *, fps: Fraction | None, timecode: str | None) -> bytes:
-    """DPX file bytes with the frame rate and the frame's `timecode` (at `fps`, else 24) in its header."""
+    """DPX file bytes with the frame rate and the frame's `timecode` (at `fps`, else 24) in its header. A file
+    that stops at the generic header (FFmpeg writes only those 1664 bytes) gets the film and television headers
+    first, their fields undefined (all ones), as SMPTE 268M lays them out and every DPX reader expects."""
     order = _order(data)
-    out = bytearray(data)
+    out = bytearray(data) if _with_tv_header(data) else _with_industry_headers(data, order)
     if fps:
         rate = struct.pack(order + "f", float(fps))
         out[FILM_RATE_AT : FILM_RATE_AT + 4] = rate
@@ -91,3 +112,26 @@ def with_dpx_header(data: bytes, *, fps: Fraction | None, timecode: str | None) 
             packed[3] |= _DROP_FRAME
         out[TIMECODE_AT : TIMECODE_AT + 4] = struct.pack(order + "I", int.from_bytes(packed, "big"))
     return bytes(out)
+
+
+def _with_industry_headers(data: bytes, order: str) -> bytearray:
+    """A generic-header-only DPX with the industry headers (film and television, 384 bytes) put between its
+    header and its pixels, and every offset and size that counts them mended."""
+    (pixels_at,) = struct.unpack(order + "I", data[4:8])
+    if pixels_at != GENERIC_HEADER_BYTES:
+        raise MediaError(
+            f"cannot add a DPX timecode: its pixels start at byte {pixels_at}, inside its headers"
+        )
+    out = bytearray(data[:pixels_at]) + b"\xff" * INDUSTRY_HEADER_BYTES + bytearray(data[pixels_at:])
+
+    def add(at: int) -> None:
+        (value,) = struct.unpack(order + "I", out[at : at + 4])
+        out[at : at + 4] = struct.pack(order + "I", value + INDUSTRY_HEADER_BYTES)
+
+    add(4)  # the offset to the pixels
+    add(16)  # the file size
+    out[28:32] = struct.pack(order + "I", INDUSTRY_HEADER_BYTES)
+    (elements,) = struct.unpack(order + "H", out[770:772])
+    for element in range(min(elements, 8)):  # each image element's own offset to its pixels
+        add(808 + 72 * element)
+    return out

@@ -223,7 +223,7 @@ def write_image(
         )
         return
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
-    if path.suffix.lower() == ".dpx" and (fps or timecode):
+    if path.suffix.lower() == ".dpx":  # the industry headers FFmpeg leaves out, with the rate and timecode
         data = with_dpx_header(data, fps=fps, timecode=timecode)
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)

@@ -89,3 +89,26 @@ def test_a_dpx_timecode_written_by_another_tool_reads_in_either_byte_order() -> 
         assert read_dpx_rate(bytes(header)) == Fraction(24000, 1001)
         header[1920:1924] = struct.pack(order + "I", 0x1000006A)  # drop-frame flag over frame 2A: not BCD
         assert read_dpx_timecode(bytes(header)) is None
+
+
+@pytest.mark.parametrize(("bits", "channels"), [(8, 3), (10, 3), (16, 3), (16, 4)])
+def test_every_dpx_rushes_writes_has_the_industry_headers_other_readers_expect(
+    tmp_path: Path, bits: int, channels: int
+) -> None:
+    import struct
+
+    import numpy as np
+
+    from engine.media import read_image
+    from engine.media.dpx import read_dpx_rate, read_dpx_timecode
+    from engine.media.images import write_image
+
+    rgb = np.random.default_rng(bits).random((24, 32, channels)).astype(np.float32)
+    write_image(tmp_path / "f.dpx", rgb, bit_depth=bits)
+
+    data = (tmp_path / "f.dpx").read_bytes()
+    order = {b"SDPX": ">", b"XPDS": "<"}[data[:4]]
+    pixels_at, size = struct.unpack(order + "I", data[4:8])[0], struct.unpack(order + "I", data[16:20])[0]
+    assert pixels_at == 2048 and size == len(data)  # FFmpeg's own stop at 1664, where Nuke reads a timecode
+    assert read_dpx_timecode(data) is None and read_dpx_rate(data) is None  # undefined, not pixels
+    assert np.abs(read_image(tmp_path / "f.dpx") - rgb[..., :3]).max() <= 1 / (2**bits - 1)  # within a step
