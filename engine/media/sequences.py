@@ -133,6 +133,26 @@ def _scan(spec: SequenceSpec) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+def _other_padding(spec: SequenceSpec) -> str:
+    """The rest of the sentence when the folder holds the sequence's frames numbered with another padding (a
+    pattern of #### for frames named sh010.1.png ... sh010.12.png): the pattern that finds them."""
+    if spec.padding == 0:
+        return ""
+    member = re.compile(rf"^{re.escape(spec.head)}-?(\d+){re.escape(spec.tail)}$")
+    try:
+        numbers = [m[1] for entry in os.scandir(spec.directory) if (m := member.match(entry.name))]
+    except OSError:
+        return ""
+    if not numbers:
+        return ""
+    zero_padded = [len(n) for n in numbers if len(n) > 1 and n[0] == "0"]
+    padding = min(zero_padded) if zero_padded else 1  # 1: unpadded numbers, any length
+    if padding == spec.padding:
+        return ""
+    other = SequenceSpec(spec.directory, spec.head, spec.tail, padding)
+    return f"; its folder holds {len(numbers)} frame(s) numbered otherwise: use {other.pattern}"
+
+
 def find_sequence(source: str | Path) -> SequenceFiles:
     """The frames on disk for a pattern or member file; zero-byte frame files count as missing."""
     spec = parse_sequence(source)
@@ -141,7 +161,7 @@ def find_sequence(source: str | Path) -> SequenceFiles:
         wanted = set(spec.frames)
         files = {n: p for n, p in files.items() if n in wanted}
     if not files:
-        raise MediaError("no frames found for this sequence", spec.pattern)
+        raise MediaError("no frames found for this sequence" + _other_padding(spec), spec.pattern)
     if spec.frames is not None:
         missing = sorted(set(spec.frames) - set(files))
     else:

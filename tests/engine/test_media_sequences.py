@@ -114,3 +114,18 @@ def test_writes_leave_no_temp_files(tmp_path: Path, clip: np.ndarray) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["sh020.1001.exr", "sh020.1002.exr"]
     with pytest.raises(MediaError, match="placeholder"):
         write_sequence(out / "still.exr", clip[:1], first_frame=1)
+
+
+def test_a_pattern_with_the_wrong_padding_names_the_one_that_finds_the_frames(tmp_path: Path) -> None:
+    from engine.media import write_image
+
+    for number in (8, 9, 10, 11):  # a renderer that does not pad
+        write_image(tmp_path / f"sh010.{number}.png", np.zeros((16, 16, 3), np.float32))
+    for number in (1, 2):
+        write_image(tmp_path / f"sh020.{number:03d}.png", np.zeros((16, 16, 3), np.float32))
+
+    with pytest.raises(MediaError, match=r"numbered otherwise: use .*sh010\.@\.png$"):
+        probe(str(tmp_path / "sh010.####.png"))
+    with pytest.raises(MediaError, match=r"numbered otherwise: use .*sh020\.###\.png$"):
+        probe(str(tmp_path / "sh020.####.png"))
+    assert probe(str(tmp_path / "sh010.@.png")).frame_count == 4
