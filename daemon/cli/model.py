@@ -215,7 +215,7 @@ def _render(
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
     frames, and their numbers."""
     from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
-    from daemon.stages.fixing import FixError, carried_sound, fixed_frames, prepare
+    from daemon.stages.fixing import FixError, carried_sound, fixed_frames, header_source, prepare
     from engine.media import probe
     from engine.media.decode import read_alpha
 
@@ -247,6 +247,7 @@ def _render(
                     colour=info.colour if view is None else None,  # a view's picture is BT.709
                     sound=sound,
                     pixel_aspect=info.pixel_aspect,
+                    headers=header_source(info, prepared),
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:

@@ -8,7 +8,9 @@
   every frame is written, so a failed fix leaves no frames behind.
 - `Carried`: what an output keeps of its source: rate, timecode (a movie's, and each frame's of an EXR or DPX
   sequence), colour tags, sound (a movie output carries the
-  source movie's sound when given one, daemon.stages.fixing.carried_sound) and pixel aspect (in any output).
+  source movie's sound when given one, daemon.stages.fixing.carried_sound), pixel aspect (in any output) and
+  each source frame's header (an EXR's attributes, a DPX's film and television headers) in a sequence of the
+  same format.
 - `carries_alpha(output)` / `with_source_alpha`: a fix of a source with alpha keeps it where the output's
   format can hold it (a PNG, TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444), each fixed frame beside
   the alpha of the source frame of the same number (resized for upscale). JPEG, .mp4 and .mkv have none.
@@ -35,6 +37,7 @@ from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered
 from engine.media.alpha import ALPHA_PIX_FMT, SourceAlpha, with_alpha
 from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
+from engine.media.encode import HeaderSource
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
@@ -108,6 +111,7 @@ class Carried:
     colour: ColourTags | None = None
     sound: SoundSpan | None = None
     pixel_aspect: Fraction = SQUARE
+    headers: HeaderSource | None = None  # a sequence's frames, whose headers an EXR or DPX output keeps
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -140,6 +144,7 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
             fps=carried.fps,
             pixel_aspect=carried.pixel_aspect,
             timecode=timecode,
+            like=carried.headers,
         )
         if not written:
             raise MediaError("the fix produced no frames", output)

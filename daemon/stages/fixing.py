@@ -40,6 +40,7 @@ from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.alpha import SourceAlpha, has_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
+from engine.media.encode import HeaderSource
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
@@ -89,6 +90,13 @@ def carried_sound(info: MediaInfo, prepared: Prepared) -> SoundSpan | None:
     if info.sound is None or info.kind != "movie" or prepared.factor != 1:
         return None
     return SoundSpan(Path(info.path))
+
+
+def header_source(info: MediaInfo, prepared: Prepared) -> HeaderSource | None:
+    """The source frames whose headers a fix's EXR or DPX frames keep: a sequence's; None for a movie."""
+    if info.kind != "sequence":
+        return None
+    return HeaderSource(info.path, info.first_frame, prepared.factor)
 
 
 @dataclass(frozen=True)
@@ -327,6 +335,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         alpha=finishing != "none" and kind != "interpolate" and has_alpha(info.pix_fmt),
         sound=carried_sound(info, prepared),
         pixel_aspect=info.pixel_aspect,
+        headers=header_source(info, prepared),
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")

@@ -44,6 +44,7 @@ from engine.media import (
 from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
+from engine.media.encode import HeaderSource
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -122,6 +123,9 @@ class RenderPlan:
     # deliverables keep the fixed pixels as stored and say so; review, before/after and thumbnail pictures are
     # shown in square pixels, as the camera framed them, whatever the review player makes of the tag.
     pixel_aspect: Fraction = SQUARE
+    # A sequence daily's frames: each EXR deliverable frame keeps the header of the frame it was made from (its
+    # primaries, camera and lens metadata); None for a movie.
+    headers: HeaderSource | None = None
 
 
 @dataclass(frozen=True)
@@ -481,6 +485,7 @@ class RenderSink:
                     fps=self.plan.fps,
                     pixel_aspect=self.plan.pixel_aspect,
                     timecode=self._movie_timecode(number),  # each frame's own, as the daily's
+                    like=None if self.plan.headers is None else self.plan.headers.path(number),
                 )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)

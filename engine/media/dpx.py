@@ -23,6 +23,9 @@ from .timecode import TimecodeError, normalize_timecode
 TIMECODE_AT, FILM_RATE_AT, TV_RATE_AT = 1920, 1724, 1940
 HEADER_BYTES = 2048
 GENERIC_HEADER_BYTES, INDUSTRY_HEADER_BYTES = 1664, 384
+TRANSFER_AT = 801  # the first image element's transfer and colorimetric codes, a byte each
+# The 32-bit fields of the film and television headers (the rest is text and single bytes).
+_WORD_FIELDS = (1712, 1716, 1720, 1724, 1728, 1920, 1924, *range(1932, 1972, 4))
 DEFAULT_RATE = Fraction(24)  # a timecode counts at this rate when none is given
 _MAGIC = {b"SDPX": ">", b"XPDS": "<"}
 _DROP_FRAME = 0x40
@@ -91,12 +94,24 @@ def _snapped(rate: float) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-def with_dpx_header(data: bytes, *, fps: Fraction | None, timecode: str | None) -> bytes:
+def with_dpx_header(
+    data: bytes, *, fps: Fraction | None, timecode: str | None, like: bytes | None = None
+) -> bytes:
     """DPX file bytes with the frame rate and the frame's `timecode` (at `fps`, else 24) in its header. A file
     that stops at the generic header (FFmpeg writes only those 1664 bytes) gets the film and television headers
-    first, their fields undefined (all ones), as SMPTE 268M lays them out and every DPX reader expects."""
+    first, their fields undefined (all ones), as SMPTE 268M lays them out and every DPX reader expects. `like`:
+    the header bytes of the DPX frame it was made from, whose film and television headers (film type, frame and
+    slate ids, signal, gamma, black and white levels) and pixels' transfer and colorimetric codes (a film
+    scan's printing density) it keeps, in its own byte order."""
     order = _order(data)
     out = bytearray(data) if _with_tv_header(data) else _with_industry_headers(data, order)
+    source_order = None if like is None else _with_tv_header(like)
+    if like is not None and source_order is not None:
+        out[GENERIC_HEADER_BYTES:HEADER_BYTES] = like[GENERIC_HEADER_BYTES:HEADER_BYTES]
+        if source_order != order:
+            for at in _WORD_FIELDS:
+                out[at : at + 4] = out[at : at + 4][::-1]
+        out[TRANSFER_AT : TRANSFER_AT + 2] = like[TRANSFER_AT : TRANSFER_AT + 2]
     if fps:
         rate = struct.pack(order + "f", float(fps))
         out[FILM_RATE_AT : FILM_RATE_AT + 4] = rate

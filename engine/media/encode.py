@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -259,6 +260,21 @@ class MovieWriter:
         self._tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class HeaderSource:
+    """The source sequence whose frames' headers a fix's frames keep: each output frame the source frame it was
+    made from, the one of its number, or for a retime (`factor` output frames per source frame) the one at or
+    before its moment."""
+
+    pattern: str
+    first_frame: int
+    factor: int = 1
+
+    def path(self, number: int) -> Path:
+        source = self.first_frame + (number - self.first_frame) // max(1, self.factor)
+        return parse_sequence(self.pattern).path(source)
+
+
 def write_movie(
     path: str | Path, frames: Iterable[npt.NDArray[Any]], fps: Fraction | int | float, **kw: Any
 ) -> Path:
@@ -303,9 +319,11 @@ def write_numbered_sequence(
     quality: int = 95,
     pixel_aspect: Fraction = SQUARE,
     timecode: FrameTimecode | None = None,
+    like: HeaderSource | None = None,
 ) -> list[Path]:
     """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them; each
-    file's header says `pixel_aspect` when it is not 1, and an EXR's or DPX's its frame's `timecode`."""
+    file's header says `pixel_aspect` when it is not 1, an EXR's or DPX's its frame's `timecode`, and keeps the
+    header of the source frame it was made from (`like`; images.write_image)."""
     spec = parse_sequence(pattern)
     if spec.padding == 0:
         raise MediaError(
@@ -322,6 +340,7 @@ def write_numbered_sequence(
             fps=Fraction(fps) if fps else None,
             pixel_aspect=pixel_aspect,
             timecode=None if timecode is None else timecode.of(number),
+            like=None if like is None else like.path(number),
         )
         written.append(path)
     return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -181,11 +182,18 @@ def write_exr(
     fps: Fraction | None = None,
     pixel_aspect: Fraction = SQUARE,
     timecode: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a ZIP-compressed scanline EXR (half or
-    float), atomically, with its pixel aspect (`pixelAspectRatio`) and timecode (`timeCode`, "HH:MM:SS:FF")."""
+    float), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
+    `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
+    the frame is written without them rather than not at all."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
-    header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header: dict[str, Any] = {
+        **(attributes or {}),
+        "compression": OpenEXR.ZIP_COMPRESSION,
+        "type": OpenEXR.scanlineimage,
+    }
     if fps:
         header["framesPerSecond"] = Fraction(fps)
     if pixel_aspect != SQUARE:
@@ -193,11 +201,51 @@ def write_exr(
     if timecode is not None:
         header["timeCode"] = _timecode_attribute(timecode)
     error: Exception | None = None
+    channels = {"RGBA"[: pixels.shape[2]]: pixels}
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write
             try:
-                OpenEXR.File(header, {"RGBA"[: pixels.shape[2]]: pixels}).write(str(tmp))
+                OpenEXR.File(header, channels).write(str(tmp))
             except Exception as e:
                 error = e
+            if error is not None and attributes:
+                error = None
+                try:
+                    own = {k: v for k, v in header.items() if k not in attributes or k in _STRUCTURAL}
+                    OpenEXR.File(own, channels).write(str(tmp))
+                except Exception as e:
+                    error = e
         if error is not None:
             raise MediaError(f"cannot write EXR: {_said(error, said.lines)}", str(path))
+
+
+# Header attributes that describe a file's own layout (or that write_exr sets itself): never carried over.
+_STRUCTURAL = frozenset(
+    {
+        "channels",
+        "chunkCount",
+        "compression",
+        "dataWindow",
+        "displayWindow",
+        "framesPerSecond",
+        "lineOrder",
+        "name",
+        "pixelAspectRatio",
+        "preview",
+        "screenWindowCenter",
+        "screenWindowWidth",
+        "tiles",
+        "timeCode",
+        "type",
+        "version",
+        "view",
+    }
+)
+
+
+def read_exr_attributes(path: Path) -> dict[str, Any]:
+    """An EXR's header attributes a frame made from it keeps: its primaries (`chromaticities`), white point and
+    luminance, owner, comments, camera and lens metadata, a vendor's own; everything but the file's layout
+    (_STRUCTURAL), which the new frame has for itself."""
+    _, header, _ = _open(path, header_only=True)
+    return {key: value for key, value in header.items() if key not in _STRUCTURAL}

@@ -206,10 +206,13 @@ def write_image(
     fps: Fraction | None = None,
     pixel_aspect: Fraction = SQUARE,
     timecode: str | None = None,
+    like: Path | None = None,
 ) -> None:
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
     unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
-    frame rate `fps` and the frame's `timecode` (at `fps`, else 24)."""
+    frame rate `fps` and the frame's `timecode` (at `fps`, else 24). `like`: the frame it was made from, whose
+    header it keeps where both are EXR (every attribute but the layout: exr.read_exr_attributes) or both DPX
+    (film and television headers, transfer: dpx.with_dpx_header); unreadable, it is passed over."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
@@ -220,10 +223,30 @@ def write_image(
             fps=fps,
             pixel_aspect=pixel_aspect,
             timecode=timecode,
+            attributes=_exr_attributes(like),
         )
         return
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
     if path.suffix.lower() == ".dpx":  # the industry headers FFmpeg leaves out, with the rate and timecode
-        data = with_dpx_header(data, fps=fps, timecode=timecode)
+        data = with_dpx_header(data, fps=fps, timecode=timecode, like=_dpx_header(like))
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)
+
+
+def _exr_attributes(like: Path | None) -> dict[str, Any] | None:
+    if like is None or like.suffix.lower() != ".exr":
+        return None
+    try:
+        return exr.read_exr_attributes(like)
+    except (MediaError, OSError):
+        return None
+
+
+def _dpx_header(like: Path | None) -> bytes | None:
+    if like is None or like.suffix.lower() != ".dpx":
+        return None
+    try:
+        with like.open("rb") as f:
+            return f.read(HEADER_BYTES)
+    except OSError:
+        return None

@@ -496,6 +496,29 @@ def test_a_fix_of_a_plate_keeps_each_frames_timecode(tmp_path: Path) -> None:
     assert read_header(tmp_path / "out" / "pl.1003.exr").timecode == "14:22:05:12"
 
 
+def test_a_fix_of_a_camera_plate_keeps_its_frames_metadata(tmp_path: Path) -> None:
+    import OpenEXR
+
+    from engine.media.exr import read_exr_attributes
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    ap0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+    (tmp_path / "in").mkdir()
+    for number, picture in zip((1001, 1002, 1003), footage.frames(3, (64, 48)), strict=True):
+        header = {"type": OpenEXR.scanlineimage, "chromaticities": ap0, "arri/focalLength": 32.0 + number % 2}
+        OpenEXR.File(header, {"RGB": picture.astype(np.float16)}).write(
+            str(tmp_path / "in" / f"pl.{number}.exr")
+        )
+
+    code, said = denoise_fix(tmp_path / "in" / "pl.####.exr", tmp_path / "out" / "pl.####.exr")
+
+    assert code == 0, said
+    for number in (1001, 1002, 1003):
+        kept = read_exr_attributes(tmp_path / "out" / f"pl.{number}.exr")
+        assert np.allclose(kept["chromaticities"], ap0, atol=1e-6)  # its primaries: ACES, not Rec.709
+        assert kept["arri/focalLength"] == 32.0 + number % 2  # each frame's own lens data, for matchmove
+
+
 def test_a_fix_of_anamorphic_frames_keeps_their_pixel_aspect(tmp_path: Path) -> None:
     from engine.media import write_movie
 

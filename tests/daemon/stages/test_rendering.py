@@ -317,6 +317,27 @@ def test_the_review_files_carry_the_dailys_sound_on_its_frames(tmp_path: Path, b
     assert probe(files.review_movie).sound.codec == "aac"  # type: ignore[union-attr]
 
 
+def test_exr_deliverable_frames_keep_the_headers_of_the_dailys_frames(tmp_path: Path) -> None:
+    import OpenEXR
+
+    from engine.media.encode import HeaderSource
+    from engine.media.exr import read_exr_attributes
+
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for number in range(1001, 1001 + COUNT):
+        header = {"type": OpenEXR.scanlineimage, "comments": f"frame {number}"}
+        OpenEXR.File(header, {"RGB": np.zeros((H, W, 3), np.float16)}).write(
+            str(plates / f"sh010.{number}.exr")
+        )
+    plan = make_plan(tmp_path, finishing="exr", headers=HeaderSource(str(plates / "sh010.####.exr"), 1001))
+
+    files = render(plan)
+
+    frames = files.frames or ""
+    assert read_exr_attributes(Path(frames.replace("####", "1003")))["comments"] == "frame 1003"
+
+
 def test_exr_deliverable_frames_carry_each_frames_timecode(tmp_path: Path) -> None:
     from engine.media.images import read_header
 

@@ -1,0 +1,93 @@
+"""A fix's EXR and DPX frames keep the header of the frame each was made from: an EXR's primaries, camera and
+lens metadata, a DPX's film and television headers and its pixels' transfer (a film scan's printing density)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+
+from engine.media.dpx import read_dpx_timecode, with_dpx_header
+from engine.media.encode import HeaderSource, write_numbered_sequence
+from engine.media.exr import read_exr_attributes
+from engine.media.images import encode_image_bytes, read_image, write_image
+
+AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+
+
+def _camera_plate(path: Path) -> None:
+    header = {
+        "compression": OpenEXR.PIZ_COMPRESSION,
+        "type": OpenEXR.scanlineimage,
+        "chromaticities": AP0,  # ACES 2065-1: read with Rec.709 primaries, every colour would be wrong
+        "owner": "ACME Pictures",
+        "arri/lensModel": "Master Prime 32mm",  # what matchmove reads
+        "focus": 2.5,
+        "worldToCamera": np.eye(4, dtype=np.float32),
+    }
+    OpenEXR.File(header, {"RGB": np.full((24, 32, 3), 0.18, np.float16)}).write(str(path))
+
+
+def test_an_exr_frame_keeps_the_attributes_of_the_frame_it_was_made_from(tmp_path: Path) -> None:
+    _camera_plate(tmp_path / "plate.1001.exr")
+
+    write_image(
+        tmp_path / "fixed.1001.exr", np.full((48, 64, 3), 0.2, np.float32), like=tmp_path / "plate.1001.exr"
+    )
+
+    kept = read_exr_attributes(tmp_path / "fixed.1001.exr")
+    assert np.allclose(kept["chromaticities"], AP0, atol=1e-6)
+    assert (kept["owner"], kept["arri/lensModel"], kept["focus"]) == (
+        "ACME Pictures",
+        "Master Prime 32mm",
+        2.5,
+    )
+    assert read_image(tmp_path / "fixed.1001.exr").shape == (48, 64, 3)  # its own layout: an upscale's size
+
+
+def test_a_sequence_keeps_each_frames_own_header_and_a_retime_its_sources(tmp_path: Path) -> None:
+    for number in (1001, 1002):
+        _camera_plate(tmp_path / f"plate.{number}.exr")
+        header = OpenEXR.File(str(tmp_path / f"plate.{number}.exr")).header()
+        header["comments"] = f"take {number}"
+        OpenEXR.File(header, {"RGB": np.full((24, 32, 3), 0.18, np.float16)}).write(
+            str(tmp_path / f"plate.{number}.exr")
+        )
+    frames = [np.zeros((24, 32, 3), np.float32)] * 3
+
+    like = HeaderSource(str(tmp_path / "plate.####.exr"), 1001, factor=2)  # 1001, made 1002, 1003 of 1002
+    write_numbered_sequence(
+        str(tmp_path / "retimed.####.exr"), zip((1001, 1002, 1003), frames, strict=True), 24, like=like
+    )
+
+    comments = [read_exr_attributes(tmp_path / f"retimed.{n}.exr")["comments"] for n in (1001, 1002, 1003)]
+    assert comments == ["take 1001", "take 1001", "take 1002"]
+
+
+def test_a_dpx_frame_keeps_a_film_scans_headers_in_its_own_byte_order() -> None:
+    scan = bytearray(b"SDPX" + b"\xff" * 2044)  # a scanner's big-endian header
+    scan[4:8] = struct.pack(">I", 8192)
+    scan[801:803] = bytes([1, 1])  # printing density: a log scan, not linear light
+    scan[1732:1745] = b"A001_C003_42 "  # the film header's frame id
+    scan[1920:1924] = struct.pack(">I", 0x01000012)  # 01:00:00:12
+    scan[1948:1952] = struct.pack(">f", 1.7)  # gamma
+    fixed = encode_image_bytes(".dpx", np.zeros((24, 32, 3), np.float32))
+
+    out = with_dpx_header(fixed, fps=None, timecode=None, like=bytes(scan))
+
+    assert out[:4] == b"XPDS"  # FFmpeg's own little-endian header, with the scan's fields turned round
+    assert out[801:803] == bytes([1, 1]) and out[1732:1744] == b"A001_C003_42"
+    assert read_dpx_timecode(out) == "01:00:00:12"
+    assert struct.unpack("<f", out[1948:1952])[0] == np.float32(1.7)
+    assert np.array_equal(
+        read_image_bytes(out), read_image_bytes(with_dpx_header(fixed, fps=None, timecode=None))
+    )
+
+
+def read_image_bytes(data: bytes) -> np.ndarray:
+    import av
+
+    ctx = av.CodecContext.create("dpx", "r")
+    return ctx.decode(av.Packet(data))[0].to_ndarray()
