@@ -248,6 +248,7 @@ def _render(
                     sound=sound,
                     pixel_aspect=info.pixel_aspect,
                     headers=header_source(info, prepared),
+                    reel=info.reel,
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:

@@ -112,6 +112,7 @@ class Carried:
     sound: SoundSpan | None = None
     pixel_aspect: Fraction = SQUARE
     headers: HeaderSource | None = None  # a sequence's frames, whose headers an EXR or DPX output keeps
+    reel: str | None = None  # a movie's reel name, which a .mov keeps beside the timecode
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -174,6 +175,7 @@ def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
                     colour=carried.colour,
                     sound=carried.sound,
                     pixel_aspect=carried.pixel_aspect,
+                    reel=carried.reel,
                 )
                 writer.__enter__()
             writer.write(frame)

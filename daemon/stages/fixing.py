@@ -336,6 +336,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         sound=carried_sound(info, prepared),
         pixel_aspect=info.pixel_aspect,
         headers=header_source(info, prepared),
+        reel=info.reel,
     )
     files = render(model, prepared, request.source, plan)
     crash_point("fix.rendered", target="both")

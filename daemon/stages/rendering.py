@@ -126,6 +126,7 @@ class RenderPlan:
     # A sequence daily's frames: each EXR deliverable frame keeps the header of the frame it was made from (its
     # primaries, camera and lens metadata); None for a movie.
     headers: HeaderSource | None = None
+    reel: str | None = None  # the daily's reel name, which the ProRes deliverable keeps beside the timecode
 
 
 @dataclass(frozen=True)
@@ -441,6 +442,7 @@ class RenderSink:
                     colour=plan.colour,
                     sound=plan.sound,
                     pixel_aspect=plan.pixel_aspect,
+                    reel=plan.reel,
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -75,7 +75,10 @@ class MovieWriter:
     `options` go to the encoder as-is (e.g. {"g": "12"} for a keyframe every 12 frames).
     Colour: `colour` (engine.media.info.ColourTags; default BT.709): the matrix RGB is turned into YUV with, and
     the primaries, transfer and matrix tagged in the stream; limited range for YUV. The timecode of the first
-    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back.
+    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back, and in a .mov the `reel`
+    name beside it. `pixel_aspect` (other than 1: anamorphic frames) is the stream's sample aspect ratio.
+    Sound: `sound` (engine.media.audio.SoundSpan) carries a movie's sound from that moment on, cut at the last
+    frame's end: 24-bit PCM in .mov/.mkv/.mxf, AAC in .mp4.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class MovieWriter:
         colour: ColourTags | None = None,
         sound: SoundSpan | None = None,
         pixel_aspect: Fraction = SQUARE,
+        reel: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
@@ -134,6 +138,8 @@ class MovieWriter:
             if self.timecode:
                 target = self._stream if fmt in ("mp4", "mov") else self._container
                 target.metadata["timecode"] = self.timecode
+                if reel and fmt == "mov":  # the timecode track's source reference (MP4's has none)
+                    self._stream.metadata["reel_name"] = reel
             if sound is not None:
                 self._sound = SoundCarrier(self._container, fmt, sound)
         except MediaError:

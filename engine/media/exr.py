@@ -29,6 +29,7 @@ class ExrHeader:
     fps: Fraction | None
     pixel_aspect: Fraction = SQUARE
     timecode: str | None = None
+    reel: str | None = None  # the standard `reelName` attribute
 
 
 def _said(error: BaseException | None, lines: list[str]) -> str:
@@ -113,7 +114,13 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         fps=Fraction(fps) if isinstance(fps, Fraction | int) and fps else None,
         pixel_aspect=pixel_aspect(header.get("pixelAspectRatio")),
         timecode=_timecode_text(header.get("timeCode")),
+        reel=_text(header.get("reelName")),
     )
+
+
+def _text(value: Any) -> str | None:
+    """A text attribute's value, None for an empty or a non-text one."""
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _timecode_text(value: Any) -> str | None:

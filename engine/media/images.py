@@ -44,6 +44,7 @@ class ImageHeader:
     fps: Fraction | None = None
     pixel_aspect: Fraction = SQUARE
     timecode: str | None = None  # an EXR's or a DPX's own (engine.media.dpx); `fps` too
+    reel: str | None = None  # an EXR's `reelName`
 
 
 def _codec(path: Path) -> tuple[str, str]:
@@ -87,7 +88,9 @@ def read_header(path: Path) -> ImageHeader:
     """Codec, size and pixel format of one image file (decodes it once)."""
     if path.suffix.lower() == ".exr":
         h = exr.read_exr_header(path)
-        return ImageHeader("exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode)
+        return ImageHeader(
+            "exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode, h.reel
+        )
     frame, aspect, data = _decoded(path)
     dpx = path.suffix.lower() == ".dpx"
     timecode = read_dpx_timecode(data[:HEADER_BYTES]) if dpx else None

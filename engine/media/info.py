@@ -81,6 +81,9 @@ class MediaInfo:
     sound: SoundInfo | None = None
     # How wide each stored pixel shows (engine.media.aspect): 2 for a 2x anamorphic squeeze, 1 for square pixels.
     pixel_aspect: Fraction = Fraction(1)
+    # The reel (tape) name, a movie's from its timecode track, a sequence's from its first EXR's `reelName`: with
+    # the timecode, what an edit conforms by.
+    reel: str | None = None
 
     @property
     def frame_range(self) -> range:

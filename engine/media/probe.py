@@ -73,6 +73,7 @@ def probe_sequence(
         first_frame=seq.first,
         last_frame=seq.last,
         timecode=_frame_timecode(header.timecode, rate),
+        reel=header.reel,
         missing_frames=list(seq.missing),
         pix_fmt=header.pix_fmt,
         color_range=header.color_range,
@@ -98,7 +99,8 @@ def _rate(stream: Any) -> Fraction:
     return DEFAULT_SEQUENCE_FPS
 
 
-def _timecode(container: Any, stream: Any) -> str | None:
+def _metadata(container: Any, stream: Any, name: str) -> str | None:
+    """A movie's `name` tag (timecode, reel_name) from its video stream, the container, or a timecode track."""
     sources = [
         stream.metadata,
         container.metadata,
@@ -106,9 +108,13 @@ def _timecode(container: Any, stream: Any) -> str | None:
     ]
     for meta in sources:
         for key, value in meta.items():
-            if key.lower() == "timecode" and value:
-                return str(value)
+            if key.lower() == name and str(value).strip():
+                return str(value).strip()
     return None
+
+
+def _timecode(container: Any, stream: Any) -> str | None:
+    return _metadata(container, stream, "timecode")
 
 
 def _color_range(ctx: Any) -> Literal["tv", "pc"] | None:
@@ -241,6 +247,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         gaps = timestamp_gaps(stamps)
         timecode = _timecode(container, stream)
         sound = sound_info(container)
+        reel = _metadata(container, stream, "reel_name")
         aspect = pixel_aspect(stream.sample_aspect_ratio or ctx.sample_aspect_ratio)
     rotation, interlaced = _scan(path)
     if rotation in (90, 270):  # decoding turns the frames upright, their pixels with them
@@ -268,4 +275,5 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         dropped=[(first_frame + index, missing) for index, missing in gaps],
         sound=sound,
         pixel_aspect=aspect,
+        reel=reel,
     )

@@ -496,6 +496,32 @@ def test_a_fix_of_a_plate_keeps_each_frames_timecode(tmp_path: Path) -> None:
     assert read_header(tmp_path / "out" / "pl.1003.exr").timecode == "14:22:05:12"
 
 
+def test_a_fix_keeps_the_reel_name_an_edit_conforms_by(tmp_path: Path) -> None:
+    import OpenEXR
+
+    from engine.media import MovieWriter
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    camera = tmp_path / "A001C003.mov"
+    with MovieWriter(camera, 24, 64, 48, "prores", "14:02:11:05", reel="A001C003_221105_R1AB") as writer:
+        for picture in footage.frames(2, (64, 48)):
+            writer.write(picture)
+    (tmp_path / "in").mkdir()
+    timecode = OpenEXR.TimeCode()
+    timecode.hours = 9
+    for number, picture in zip((1001, 1002), footage.frames(2, (64, 48)), strict=True):
+        header = {"type": OpenEXR.scanlineimage, "reelName": "B002C007", "timeCode": timecode}
+        OpenEXR.File(header, {"RGB": picture.astype(np.float16)}).write(
+            str(tmp_path / "in" / f"pl.{number}.exr")
+        )
+
+    for source, reel in ((camera, "A001C003_221105_R1AB"), (tmp_path / "in" / "pl.####.exr", "B002C007")):
+        code, said = denoise_fix(source, tmp_path / "fixed.mov")
+        assert code == 0, said
+        fixed = probe(str(tmp_path / "fixed.mov"))
+        assert (fixed.reel, fixed.timecode) == (reel, probe(str(source)).timecode), source
+
+
 def test_a_fix_of_a_camera_plate_keeps_its_frames_metadata(tmp_path: Path) -> None:
     import OpenEXR
 
