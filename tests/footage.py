@@ -83,10 +83,12 @@ def movie_with_sound(
     layout: str = "stereo",
     codec: str = "pcm_s24le",
     size: tuple[int, int] = (64, 48),
+    tracks: int = 1,
 ) -> Path:
     """A movie of n frames with sync sound, as a daily from set: silence, then a 1 kHz tone from `clap_at`
     seconds of the movie's timeline on (a clap to find). The sound starts `sound_starts` seconds after the first
-    frame and lasts `seconds` (default: as long as the frames)."""
+    frame and lasts `seconds` (default: as long as the frames). `tracks` audio streams (one per microphone), the
+    tone at 0.5 in the first, half as loud in each next."""
     import av
 
     pictures = frames(n, size)
@@ -95,38 +97,40 @@ def movie_with_sound(
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        audio = container.add_stream(codec, rate=rate)
-        audio.layout = layout
-        channels = audio.codec_context.channels
+        streams = [container.add_stream(codec, rate=rate) for _ in range(tracks)]
+        for audio in streams:
+            audio.layout = layout
         for rgb in pictures:
             frame = av.VideoFrame.from_ndarray(np.round(rgb * 255).astype(np.uint8), format="rgb24")
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         first, total = round(sound_starts * rate), round(length * rate)
         times = (first + np.arange(total)) / rate
-        tone = np.where(times >= clap_at, 0.5 * np.sin(2 * np.pi * TONE_HZ * times), 0.0).astype(np.float32)
-        planes = np.repeat(tone[None], channels, axis=0)
-        step = audio.codec_context.frame_size or 1024
-        to_codec = av.AudioResampler(format=audio.codec_context.format.name, layout=layout, rate=rate)
-        for start in range(0, total, step):
-            chunk = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(planes[:, start : start + step]), format="fltp", layout=layout
-            )
-            chunk.sample_rate, chunk.pts, chunk.time_base = rate, first + start, Fraction(1, rate)
-            for converted in to_codec.resample(chunk):
+        for track, audio in enumerate(streams):
+            loudness = 0.5 / 2**track
+            tone = np.where(times >= clap_at, loudness * np.sin(2 * np.pi * TONE_HZ * times), 0.0)
+            planes = np.repeat(tone.astype(np.float32)[None], audio.codec_context.channels, axis=0)
+            step = audio.codec_context.frame_size or 1024
+            to_codec = av.AudioResampler(format=audio.codec_context.format.name, layout=layout, rate=rate)
+            for start in range(0, total, step):
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(planes[:, start : start + step]), format="fltp", layout=layout
+                )
+                chunk.sample_rate, chunk.pts, chunk.time_base = rate, first + start, Fraction(1, rate)
+                for converted in to_codec.resample(chunk):
+                    container.mux(audio.encode(converted))
+            for converted in to_codec.resample(None):
                 container.mux(audio.encode(converted))
-        for converted in to_codec.resample(None):
-            container.mux(audio.encode(converted))
-        container.mux(audio.encode(None))
+            container.mux(audio.encode(None))
     return path
 
 
-def sound_of(path: Path) -> tuple[np.ndarray, int]:
-    """A movie's first audio stream decoded: channels x samples float32 from its first frame, and its rate."""
+def sound_of(path: Path, track: int = 0) -> tuple[np.ndarray, int]:
+    """A movie's audio stream decoded: channels x samples float32 from its first frame, and its rate."""
     import av
 
     with av.open(str(path)) as container:
-        video, audio = container.streams.video[0], container.streams.audio[0]
+        video, audio = container.streams.video[0], container.streams.audio[track]
         origin = float((video.start_time or 0) * video.time_base)
         rate = audio.codec_context.sample_rate
         to_float = av.AudioResampler(format="fltp", rate=rate)
@@ -147,3 +151,32 @@ def clap_time(path: Path) -> float:
     samples, rate = sound_of(path)
     loud = np.flatnonzero(np.abs(samples[0]) > 0.1)
     return float(loud[0]) / rate if loud.size else float("nan")
+
+
+def movie_with_unreadable_sound(path: Path, n: int = 12, fps: int = 24) -> Path:
+    """A .mov with 7.1 sound whose `chan` atom names the layout by the MPEG 7.1 tag, as older FFmpeg wrote it:
+    FFmpeg 8 reads that as a custom channel order, which PyAV 18.1 cannot handle (it frees the channel map twice
+    and the process aborts)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("pcm_s24le", rate=48000)
+        audio.layout = "7.1"
+        for rgb in frames(n, (64, 48)):
+            frame = av.VideoFrame.from_ndarray(np.round(rgb * 255).astype(np.uint8), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        samples = round(n / fps * 48000)
+        sound = av.AudioFrame(format="s32", layout="7.1", samples=samples)
+        sound.planes[0].update(np.zeros(samples * 8, np.int32).tobytes())
+        sound.sample_rate, sound.pts, sound.time_base = 48000, 0, Fraction(1, 48000)
+        container.mux(audio.encode(sound))
+        container.mux(audio.encode(None))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"chan")
+    data[at + 8 : at + 16] = bytes.fromhex("0080000800000000")  # layout tag MPEG 7.1 C, no bitmap
+    path.write_bytes(bytes(data))
+    return path

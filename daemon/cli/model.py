@@ -257,11 +257,23 @@ def _render(
 
 
 def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
-    """One line, before the work, when the input's sound does not go into the output: a retime plays longer
-    than the sound (a movie of it is silent), and a sequence holds none."""
+    """One line, before the work, when the input's sound does not all go into the output: sound that cannot be
+    read (engine.media.audio), a retime (it plays longer than the sound), a sequence (it holds none)."""
     from daemon.cli.outputs import is_sequence
 
-    if info.sound is None:
+    sound = info.sound
+    if sound is None:
+        return
+    if sound.unreadable:
+        which = (
+            "The input's sound" if not sound.streams else f"{sound.unreadable} of the input's sound streams"
+        )
+        out.print(
+            f"{which} cannot be read (no decoder, or a channel layout PyAV cannot handle), so the output leaves "
+            "it out; add it back in your editor.",
+            highlight=False,
+        )
+    if not sound.streams:
         return
     if is_sequence(output):
         out.print(f"The sequence has no sound: the input's sound stays in {info.path}.", highlight=False)

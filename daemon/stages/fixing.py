@@ -87,7 +87,7 @@ def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) 
 def carried_sound(info: MediaInfo, prepared: Prepared) -> SoundSpan | None:
     """The sound a fix's movies carry: the source movie's, when the fix keeps its timing (a retime's frames
     play longer than the sound); None for a silent source or a retime."""
-    if info.sound is None or info.kind != "movie" or prepared.factor != 1:
+    if info.sound is None or not info.sound.streams or info.kind != "movie" or prepared.factor != 1:
         return None
     return SoundSpan(Path(info.path))
 

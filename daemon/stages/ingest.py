@@ -133,6 +133,8 @@ class Ingestor:
             outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)
         if created and info.interlaced:  # trained on and fixed as it is, combing and all: say so once
             log.warning("ingest.interlaced", show=show, path=path, scan=info.interlaced)
+        if created and info.sound is not None and info.sound.unreadable:  # fixes of it leave that sound out
+            log.warning("ingest.sound_unreadable", show=show, path=path, streams=info.sound.unreadable)
         if created and info.dropped:  # frames dropped while recording: a fix sees none of these gaps
             log.warning("ingest.dropped_frames", show=show, path=path, gaps=len(info.dropped))
         return outcome

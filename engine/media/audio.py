@@ -1,7 +1,8 @@
 """A movie's sound, carried into a movie made from its frames (a fix keeps a daily's sync sound).
 
 - `SoundInfo` / `sound_info(container)`: what probe reports of a movie's sound (MediaInfo.sound): its first
-  audio stream that FFmpeg decodes, with its codec, sample rate and channels; None for a silent movie.
+  audio stream that FFmpeg decodes, with its codec, sample rate and channels, and how many such streams it
+  has; None for a silent movie.
 - `SoundSpan(path, offset)`: the sound of the movie at `path` from `offset` seconds after its first video frame
   (the frame a fix numbers first); what MovieWriter(sound=) takes.
 - `SoundCarrier`: MovieWriter's part. It adds an audio stream to the output and, as frames are written,
@@ -13,15 +14,19 @@ Decisions:
   frame starts (a copy can only cut at a packet, up to 40 ms off: a frame of lip sync), and gaps or a late
   start in the source's sound become silence, so sync holds.
 - .mov, .mkv and .mxf get 24-bit PCM (lossless; what editorial expects), .mxf at 48 kHz (all it holds); .mp4
-  gets AAC at 320 kb/s (what review players and trackers play), in the source's layout up to 5.1, else
-  mixed down to stereo.
+  gets AAC at 320 kb/s (what review players and trackers play), in the named layout of its channel count up
+  to 5.1, else mixed down to stereo.
 - A packet of sound that cannot be decoded becomes silence, and a file cut short ends the sound there: a glitch
   in the sound never stops a fix of the frames.
-- Only the first audio stream is carried (a synced daily's mix); other streams are left out.
+- Every sound stream goes into a .mov, .mxf or .mkv (a camera's or a recorder's tracks, one per microphone,
+  which editorial chooses among); an .mp4 for review carries the first (a synced daily's mix).
 """
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,27 +41,106 @@ from .container import open_movie
 from .info import MediaError, SoundInfo
 
 AAC_BIT_RATE = 320_000
-AAC_MAX_CHANNELS = 6
 MXF_RATE = 48_000
 
 
-def sound_stream(container: Any) -> Any | None:
-    """The first audio stream of an open container that FFmpeg can decode, or None (a silent movie, or one
-    whose sound no decoder reads: its frames are fixed all the same)."""
-    for stream in container.streams.audio:
-        ctx = stream.codec_context
-        if ctx is not None and ctx.codec is not None and ctx.sample_rate:
-            return stream
-    return None
+# What a fix does with a sound stream, tried in a child process first (`_channels_read`): PyAV 18.1 copies a
+# channel layout whose channels are named one by one (a custom order: FFmpeg 8 reads a 7.1 .mov's `chan` atom
+# so) without its channel map and frees that map twice, which aborts the whole process, as soon as it decodes a
+# frame of it or asks its codec for its layout. A stream the child cannot read is never touched here.
+_TRY_READING = """
+import sys, av
+container = av.open(sys.argv[1])
+stream = container.streams[int(sys.argv[2])]
+print(stream.codec_context.channels, flush=True)
+for frame in container.decode(stream):
+    to_float = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=frame.sample_rate)
+    for converted in to_float.resample(frame):
+        converted.to_ndarray()
+    break
+container.close()
+"""
+CHILD_SECONDS = 60
 
 
-def sound_info(container: Any) -> SoundInfo | None:
-    """The sound stream (sound_stream) of an open container, or None."""
-    stream = sound_stream(container)
-    if stream is None:
+@functools.lru_cache(maxsize=256)
+def _channels_read(path: str, stamp: tuple[int, int], index: int) -> int | None:
+    """The channel count of the movie's stream `index` when a child process reads it without failing, else None
+    (`stamp`, the file's size and modification time, keys the answer to this version of the file)."""
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _TRY_READING, path, str(index)],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    ctx = stream.codec_context
-    return SoundInfo(codec=str(ctx.name), sample_rate=int(ctx.sample_rate), channels=int(ctx.channels or 0))
+    lines = child.stdout.split()
+    if child.returncode != 0 or not lines or not lines[0].isdigit():
+        return None
+    return int(lines[0])
+
+
+@dataclass(frozen=True)
+class SoundTracks:
+    """A movie's sound streams that a fix can carry, with their channel counts, and how many others it has that
+    cannot be read (no decoder, or a channel layout PyAV cannot handle)."""
+
+    streams: list[Any]
+    channels: list[int]
+    unreadable: int
+
+
+def sound_tracks(container: Any, path: Path) -> SoundTracks:
+    """The sound streams of the open movie at `path` (SoundTracks)."""
+    audio = list(container.streams.audio)
+    if not audio:
+        return SoundTracks([], [], 0)
+    try:
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return SoundTracks([], [], len(audio))
+    streams, channels = [], []
+    for stream in audio:
+        ctx = stream.codec_context
+        if ctx is None or ctx.codec is None or not ctx.sample_rate:
+            continue
+        count = _channels_read(str(path.resolve()), stamp, int(stream.index))
+        if count is not None:
+            streams.append(stream)
+            channels.append(count)
+    return SoundTracks(streams, channels, len(audio) - len(streams))
+
+
+def sound_info(container: Any, path: Path) -> SoundInfo | None:
+    """What probe reports of the open movie's sound (SoundInfo); None for a silent movie."""
+    tracks = sound_tracks(container, path)
+    if not tracks.streams and not tracks.unreadable:
+        return None
+    if not tracks.streams:
+        first = container.streams.audio[0].codec_context
+        name = str(first.name) if first is not None and first.codec is not None else "unknown"
+        return SoundInfo(codec=name, sample_rate=0, channels=0, streams=0, unreadable=tracks.unreadable)
+    ctx = tracks.streams[0].codec_context
+    return SoundInfo(
+        codec=str(ctx.name),
+        sample_rate=int(ctx.sample_rate),
+        channels=tracks.channels[0],
+        streams=len(tracks.streams),
+        unreadable=tracks.unreadable,
+    )
+
+
+def carried_streams(path: Path, container_format: str) -> int:
+    """How many of the movie's sound streams a movie in `container_format` carries: every one in .mov, .mxf and
+    .mkv (a camera's or a recorder's tracks, one per microphone), the first (the mix) in an .mp4 for review."""
+    source, _, _ = open_movie(path)
+    with source:
+        count = len(sound_tracks(source, path).streams)
+    return min(count, 1) if container_format == "mp4" else count
 
 
 @dataclass(frozen=True)
@@ -67,22 +151,29 @@ class SoundSpan:
     offset: Fraction = Fraction(0)
 
 
-def _output_codec(container_format: str, channels: int, rate: int) -> tuple[str, str, int, str | None]:
-    """(encoder, sample format, rate, layout to mix down to or None) for a container."""
+# AAC takes named speaker layouts only: a track's channels by their count (a recorder's unassigned mono track
+# is "mono"), more than 5.1 mixed down to stereo.
+AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1"}
+
+
+def _output_codec(container_format: str, layout: str, channels: int, rate: int) -> tuple[str, str, int, str]:
+    """(encoder, sample format, rate, layout) of the sound in a container."""
     if container_format == "mp4":
-        return "aac", "fltp", rate, None if channels <= AAC_MAX_CHANNELS else "stereo"
-    return "pcm_s24le", "s32", MXF_RATE if container_format == "mxf" else rate, None
+        return "aac", "fltp", rate, AAC_LAYOUTS.get(channels, "stereo")
+    return "pcm_s24le", "s32", MXF_RATE if container_format == "mxf" else rate, layout
 
 
 class SoundCarrier:
     """Encodes a SoundSpan's sound into an output container's audio stream, in step with its frames."""
 
-    def __init__(self, output: Any, container_format: str, span: SoundSpan) -> None:
+    def __init__(self, output: Any, container_format: str, span: SoundSpan, stream: int = 0) -> None:
+        """Carry the `stream`-th sound stream (sound_streams) of the span's movie."""
         self._source, video, _ = open_movie(span.path)
         try:
-            audio = sound_stream(self._source)
-            if audio is None:
+            tracks = sound_tracks(self._source, span.path)
+            if len(tracks.streams) <= stream:
                 raise MediaError("has no sound to carry", str(span.path))
+            audio, channels = tracks.streams[stream], tracks.channels[stream]
             for other in self._source.streams:  # the frames' packets are never read from disk for the sound
                 if other.index != audio.index:
                     other.discard = av.stream.Discard.all
@@ -91,23 +182,19 @@ class SoundCarrier:
             if self._rate <= 0:
                 raise MediaError("its sound has no sample rate", str(span.path))
             layout = ctx.layout
-            encoder, sample_format, out_rate, mixdown = _output_codec(
-                container_format, ctx.channels, self._rate
+            encoder, sample_format, out_rate, out_layout = _output_codec(
+                container_format, layout.name, channels, self._rate
             )
             self._layout_name = layout.name
             self._stream = output.add_stream(encoder, rate=out_rate)
-            self._stream.layout = mixdown or layout.name
+            self._stream.layout = out_layout
             self._stream.format = sample_format
             if encoder == "aac":
                 self._stream.bit_rate = AAC_BIT_RATE
             self._stream.time_base = Fraction(1, out_rate)
             self._to_float = av.AudioResampler(format="fltp", layout=layout.name, rate=self._rate)
             self._to_output: av.AudioResampler | None = None
-            self._out_format, self._out_rate, self._out_layout = (
-                sample_format,
-                out_rate,
-                mixdown or layout.name,
-            )
+            self._out_format, self._out_rate, self._out_layout = sample_format, out_rate, out_layout
             self._packets = self._source.demux(audio)
             start = Fraction(video.start_time or 0) * Fraction(video.time_base or 0)
             self._origin = start + span.offset  # the source's moment of the output's first frame
@@ -116,7 +203,7 @@ class SoundCarrier:
         except BaseException:
             self._source.close()
             raise
-        self._pending: npt.NDArray[np.float32] = np.zeros((max(1, ctx.channels), 0), np.float32)
+        self._pending: npt.NDArray[np.float32] = np.zeros((max(1, channels), 0), np.float32)
         self.skipped = 0  # packets of the source's sound that could not be decoded (silence there)
         self._pending_at = 0  # the output sample (source rate) where _pending starts
         self._taken = 0  # source-rate samples handed to the output so far

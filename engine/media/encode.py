@@ -18,7 +18,7 @@ from av.video.reformatter import ColorRange, Colorspace
 
 from .alpha import has_alpha
 from .aspect import SQUARE
-from .audio import SoundCarrier, SoundSpan
+from .audio import SoundCarrier, SoundSpan, carried_streams
 from .files import prepare_output, temp_name
 from .frames import bit_depth
 from .images import write_image
@@ -78,7 +78,7 @@ class MovieWriter:
     frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back, and in a .mov the `reel`
     name beside it. `pixel_aspect` (other than 1: anamorphic frames) is the stream's sample aspect ratio.
     Sound: `sound` (engine.media.audio.SoundSpan) carries a movie's sound from that moment on, cut at the last
-    frame's end: 24-bit PCM in .mov/.mkv/.mxf, AAC in .mp4.
+    frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4.
     """
 
     def __init__(
@@ -130,7 +130,7 @@ class MovieWriter:
         self._yuv = self.pix_fmt.startswith("yuv")
         self._channels = 4 if has_alpha(self.pix_fmt) else 3
         self._container: Any = None
-        self._sound: SoundCarrier | None = None
+        self._sounds: list[SoundCarrier] = []
         try:
             muxer = {"movflags": "+faststart"} if faststart and fmt in ("mp4", "mov") else {}
             self._container = av.open(str(self._tmp), "w", format=fmt, options=muxer)
@@ -141,7 +141,8 @@ class MovieWriter:
                 if reel and fmt == "mov":  # the timecode track's source reference (MP4's has none)
                     self._stream.metadata["reel_name"] = reel
             if sound is not None:
-                self._sound = SoundCarrier(self._container, fmt, sound)
+                for index in range(max(1, carried_streams(sound.path, fmt))):
+                    self._sounds.append(SoundCarrier(self._container, fmt, sound, index))
         except MediaError:
             self._discard()
             raise
@@ -225,8 +226,8 @@ class MovieWriter:
         frame.time_base = self._stream.codec_context.time_base
         try:
             self._container.mux(self._stream.encode(frame))
-            if self._sound is not None:  # the sound up to this frame's end, interleaved with the frames
-                self._container.mux(self._sound.until(Fraction(self.frames_written + 1) / self.fps))
+            for carrier in self._sounds:  # the sound up to this frame's end, interleaved with the frames
+                self._container.mux(carrier.until(Fraction(self.frames_written + 1) / self.fps))
         except av.error.FFmpegError as e:
             self._discard()
             raise MediaError(f"encoding failed: {e.strerror or e}", str(self.path)) from None
@@ -244,8 +245,8 @@ class MovieWriter:
             raise MediaError("no frames were written; a movie needs at least one", str(self.path))
         try:
             self._container.mux(self._stream.encode(None))
-            if self._sound is not None:
-                self._container.mux(self._sound.finish(Fraction(self.frames_written) / self.fps))
+            for carrier in self._sounds:
+                self._container.mux(carrier.finish(Fraction(self.frames_written) / self.fps))
             self._container.close()
         except MediaError:
             self._discard()
@@ -257,8 +258,8 @@ class MovieWriter:
         os.replace(self._tmp, self.path)
 
     def _discard(self) -> None:
-        if self._sound is not None:
-            self._sound.close()
+        for carrier in self._sounds:
+            carrier.close()
         if self._container is not None:
             with contextlib.suppress(Exception):  # a broken muxer may fail again; the temp file goes anyway
                 self._container.close()

@@ -33,11 +33,15 @@ BT709 = ColourTags(1, 1, 1)
 
 @dataclass(frozen=True)
 class SoundInfo:
-    """A movie's sound (its first audio stream): FFmpeg's codec name, sample rate (Hz) and channel count."""
+    """A movie's sound (its first audio stream a fix can carry): FFmpeg's codec name, sample rate (Hz) and channel
+    count, how many such streams it has (a camera's or a recorder's tracks), and how many it has that cannot be
+    read (engine.media.audio; with none readable, `streams` is 0 and the rest describes the first)."""
 
     codec: str
     sample_rate: int
     channels: int
+    streams: int = 1
+    unreadable: int = 0
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         colour = _colour(ctx)
         gaps = timestamp_gaps(stamps)
         timecode = _timecode(container, stream)
-        sound = sound_info(container)
+        sound = sound_info(container, path)
         reel = _metadata(container, stream, "reel_name")
         aspect = pixel_aspect(stream.sample_aspect_ratio or ctx.sample_aspect_ratio)
     rotation, interlaced = _scan(path)

@@ -596,6 +596,17 @@ def test_a_fix_of_a_daily_with_sync_sound_keeps_it_on_its_frames_and_says_where_
     assert f"The sequence has no sound: the input's sound stays in {source}" in " ".join(output.split())
 
 
+def test_a_fix_of_a_movie_whose_sound_cannot_be_read_keeps_its_frames_and_says_so(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = footage.movie_with_unreadable_sound(tmp_path / "A001C003.mov")
+
+    code, output = denoise_fix(source, tmp_path / "f.mov")
+
+    assert code == 0, output
+    assert "The input's sound cannot be read" in " ".join(output.split())
+    assert probe(str(tmp_path / "f.mov")).frame_count == 12 and probe(str(tmp_path / "f.mov")).sound is None
+
+
 def test_a_fix_of_a_movie_with_dropped_frames_says_where_and_how_to_have_them_rebuilt(tmp_path: Path) -> None:
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     source = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 5, 6, 7])

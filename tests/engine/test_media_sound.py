@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.media import MediaError, probe, read_clip, write_movie
@@ -116,4 +117,32 @@ def test_sound_no_decoder_reads_leaves_the_movie_silent_to_rushes_and_its_frames
 
     info = probe(str(daily))
 
-    assert info.sound is None and info.frame_count == 12
+    assert info.sound is not None and (info.sound.streams, info.sound.unreadable) == (0, 1)
+    assert info.frame_count == 12
+
+
+def test_every_microphones_track_goes_into_a_mov_and_the_first_into_a_review_mp4(tmp_path: Path) -> None:
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 24, clap_at=0.5, layout="mono", tracks=3)
+    frames = _frames_of(daily)
+
+    mov = write_movie(tmp_path / "fixed.mov", frames, 24, codec="prores", sound=SoundSpan(daily))
+    mp4 = write_movie(tmp_path / "review.mp4", frames, 24, sound=SoundSpan(daily))
+
+    assert probe(str(daily)).sound.streams == 3  # type: ignore[union-attr]
+    assert probe(str(mov)).sound.streams == 3  # type: ignore[union-attr]
+    for track in range(3):  # in order, each on its frames
+        samples, _ = footage.sound_of(mov, track)
+        assert abs(float(np.abs(samples).max()) - 0.5 / 2**track) < 0.01
+    assert probe(str(mp4)).sound.streams == 1  # type: ignore[union-attr]
+    assert abs(footage.clap_time(mp4) - 0.5) < ONE_MS
+
+
+def test_sound_whose_channel_layout_pyav_cannot_handle_is_left_out_without_bringing_the_process_down(
+    tmp_path: Path,
+) -> None:
+    daily = footage.movie_with_unreadable_sound(tmp_path / "A001C003.mov")
+
+    sound = probe(str(daily)).sound  # reading its layout here would abort the test process
+
+    assert sound is not None and (sound.streams, sound.unreadable) == (0, 1)
+    assert len(_frames_of(daily)) == 12  # its frames are read all the same
