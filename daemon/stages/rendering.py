@@ -557,7 +557,14 @@ class RenderSink:
         with self._writing(otio_path):
             timecode = self._movie_timecode(self.first_number)
             timeline = clip_timeline(
-                plan.name, str(review_final), self.first_number, self.count, plan.fps, timecode
+                plan.name,
+                str(review_final),
+                self.first_number,
+                self.count,
+                plan.fps,
+                timecode,
+                reel=plan.reel,
+                sound=plan.sound is not None,
             )
             write_timeline(otio_path, timeline)
         with self._writing(plan.out_dir):

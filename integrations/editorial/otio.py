@@ -12,6 +12,7 @@ import os
 import secrets
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import opentimelineio as otio
 
@@ -46,8 +47,13 @@ def clip_timeline(
     frame_count: int,
     fps: Fraction,
     timecode: str | None,
+    *,
+    reel: str | None = None,
+    sound: bool = False,
 ) -> otio.schema.Timeline:
-    """A timeline with one video track holding one clip: the whole of the movie at `media_path`."""
+    """A timeline with one video track holding one clip: the whole of the movie at `media_path`; with `sound`,
+    an audio track holding the same clip (the movie's sound, in sync). `reel` is the source's reel name, in
+    the clip's metadata where OTIO's CMX 3600 EDL adapter reads it, so an EDL of the fix conforms by it."""
     if frame_count < 1:
         raise EditorialError(f"clip {name} has {frame_count} frames; a clip needs at least one")
     rate = _rate(fps)
@@ -56,24 +62,32 @@ def clip_timeline(
         duration=otio.opentime.RationalTime(frame_count, rate),
     )
     reference = otio.schema.ExternalReference(target_url=media_path, available_range=available)
-    clip = otio.schema.Clip(
-        name=name,
-        media_reference=reference,
-        source_range=available,
-        metadata={
-            METADATA_KEY: {
-                "first_frame": first_frame,
-                "last_frame": first_frame + frame_count - 1,
-                "frame_count": frame_count,
-                "fps": f"{fps.numerator}/{fps.denominator}",
-                "timecode": timecode,
-            }
-        },
-    )
-    track = otio.schema.Track(name="video", kind=otio.schema.TrackKind.Video)
-    track.append(clip)
+    metadata: dict[str, Any] = {
+        METADATA_KEY: {
+            "first_frame": first_frame,
+            "last_frame": first_frame + frame_count - 1,
+            "frame_count": frame_count,
+            "fps": f"{fps.numerator}/{fps.denominator}",
+            "timecode": timecode,
+            "reel": reel,
+        }
+    }
+    if reel:
+        metadata["cmx_3600"] = {"reel": reel}
     timeline = otio.schema.Timeline(name=name)
-    timeline.tracks.append(track)
+    kinds = (
+        (otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio)
+        if sound
+        else (otio.schema.TrackKind.Video,)
+    )
+    for kind in kinds:
+        track = otio.schema.Track(name=kind.lower(), kind=kind)
+        track.append(
+            otio.schema.Clip(
+                name=name, media_reference=reference.clone(), source_range=available, metadata=metadata
+            )
+        )
+        timeline.tracks.append(track)
     return timeline
 
 

@@ -82,3 +82,16 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
         read_timeline(clip_only)
     with pytest.raises(EditorialError, match=r"must end in \.otio"):
         write_timeline(tmp_path / "sh010.edl", clip_timeline("a", "/r/a.mp4", 1, 5, Fraction(24), None))
+
+
+def test_a_clip_with_sound_has_an_audio_track_and_goes_into_an_edl_by_its_reel(tmp_path: Path) -> None:
+    timeline = clip_timeline(
+        "sh010_denoise_r3", "/r/sh010.mp4", 1001, 48, Fraction(24), "14:02:11:05", reel="A003C012", sound=True
+    )
+
+    assert [track.kind for track in timeline.tracks] == ["Video", "Audio"]
+    edl = otio.adapters.write_to_string(timeline, "cmx_3600")
+    events = [line.split() for line in edl.splitlines() if line[:3].isdigit()]
+    assert [(event[1], event[2], event[4]) for event in events] == [("A003C012", "V", "14:02:11:05")]
+    again = read_timeline(write_timeline(tmp_path / "sh010.otio", timeline))
+    assert [clip.metadata["rushes"]["reel"] for clip in again.find_clips()] == ["A003C012", "A003C012"]
