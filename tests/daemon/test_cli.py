@@ -21,6 +21,7 @@ from daemon import __version__
 from daemon.cli.main import _register, app
 from daemon.trackers import FIX_KINDS
 from engine.media import probe, read_frames
+from engine.media.audio import SoundSpan
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -821,3 +822,37 @@ def test_a_command_that_crashes_in_native_code_prints_where_before_it_dies(tmp_p
     assert run.returncode == -11, run.stderr
     assert "Fatal Python error: Segmentation fault" in run.stderr
     assert "in crash_now" in run.stderr, run.stderr  # the frame it died in
+
+
+def test_probe_says_what_rushes_reads_of_a_daily(tmp_path: Path) -> None:
+    from engine.media import MovieWriter
+
+    source = footage.movie_with_sound(tmp_path / "sound.mov", 12)
+    daily = tmp_path / "A003C012.mov"
+    with MovieWriter(
+        daily,
+        24,
+        64,
+        48,
+        "prores",
+        "15:30:00:00",
+        pixel_aspect=Fraction(2),
+        reel="A003C012",
+        sound=SoundSpan(source),
+    ) as writer:
+        for picture in footage.frames(12, (64, 48)):
+            writer.write(picture)
+
+    code, output = rushes("probe", str(daily))
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "movie, prores 64x48 (pixel aspect 2:1: a 2.67:1 picture), 24 fps, 12 frames (0.5 s)" in said
+    assert "timecode 15:30:00:00, reel A003C012" in said
+    assert "sound: pcm_s24le, 48000 Hz, 2 channel(s), 1 stream(s)" in said
+
+    code, output = rushes("probe", str(daily), "--json")
+    facts = json.loads(output)
+    assert (facts["pixel_aspect"], facts["reel"], facts["sound"]["streams"]) == ("2/1", "A003C012", 1)
+
+    code, output = rushes("probe", str(tmp_path / "missing.mov"))
+    assert code == 2 and "missing.mov: not found" in output and len(output.strip().splitlines()) == 1

@@ -1,0 +1,98 @@
+"""`rushes probe INPUT [--json]`: what Rushes reads of a movie or an image sequence before it trains on it or fixes
+it: size and pixel aspect, rate and length, timecode and reel, colour tags, alpha, scan, sound, and the frames a
+sequence lacks or a recorder dropped. The same facts ingest and `rushes fix` act on (engine.media.probe)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from fractions import Fraction
+from typing import Annotated, Any
+
+import typer
+
+from daemon.cli.app import app, fail, out
+from engine.media import MediaError, MediaInfo, probe
+from engine.media.alpha import has_alpha
+from engine.media.sequences import frameset_string
+
+
+@app.command("probe")
+def probe_cmd(
+    input_: Annotated[
+        str, typer.Argument(metavar="INPUT", help="A movie, or a sequence like sh010.####.exr.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print every fact as JSON.")] = False,
+) -> None:
+    """Say what Rushes reads of a movie or an image sequence."""
+    try:
+        info = probe(input_)
+    except MediaError as exc:
+        raise fail(f"{exc}: give a readable movie or sequence") from None
+    if as_json:
+        out.print_json(json.dumps(_jsonable(dataclasses.asdict(info))))
+        return
+    for line in describe(info):
+        out.print(line, highlight=False, markup=False)
+
+
+def describe(info: MediaInfo) -> list[str]:
+    """The facts of `info`, a line each: what it is, then only what it has."""
+    seconds = float(info.frame_count / info.fps) if info.fps else 0.0
+    size = f"{info.width}x{info.height}"
+    if info.pixel_aspect != 1:
+        shown = float(info.width * info.pixel_aspect / info.height)
+        size += f" (pixel aspect {_ratio(info.pixel_aspect)}: a {shown:.2f}:1 picture)"
+    lines = [
+        f"{info.path}: {info.kind}, {info.codec} {size}, {_rate(info.fps)} fps, "
+        f"{info.frame_count} frames ({seconds:.1f} s), frames {info.first_frame}-{info.last_frame}"
+    ]
+    if info.timecode or info.reel:
+        parts = [
+            f"timecode {info.timecode}" if info.timecode else "",
+            f"reel {info.reel}" if info.reel else "",
+        ]
+        lines.append("  " + ", ".join(p for p in parts if p))
+    if info.colour is not None:
+        c = info.colour
+        lines.append(
+            f"  colour tags: primaries {c.primaries}, transfer {c.transfer}, matrix {c.matrix} (H.273)"
+        )
+    if has_alpha(info.pix_fmt):
+        lines.append(f"  alpha: yes ({info.pix_fmt})")
+    if info.interlaced:
+        lines.append(f"  interlaced: {info.interlaced}")
+    if info.sound is not None:
+        s = info.sound
+        if s.streams:
+            lines.append(
+                f"  sound: {s.codec}, {s.sample_rate} Hz, {s.channels} channel(s), {s.streams} stream(s)"
+                + (f", {s.unreadable} more that cannot be read" if s.unreadable else "")
+            )
+        else:
+            lines.append(f"  sound: {s.unreadable} stream(s) that cannot be read (a fix leaves them out)")
+    if info.missing_frames:
+        lines.append(f"  missing frames: {frameset_string(info.missing_frames)}")
+    if info.dropped:
+        gaps = ", ".join(f"{count} after {number}" for number, count in info.dropped[:5])
+        lines.append(f"  dropped while recording: {gaps}" + (" ..." if len(info.dropped) > 5 else ""))
+    return lines
+
+
+def _ratio(value: Fraction) -> str:
+    return f"{value.numerator}:{value.denominator}"
+
+
+def _rate(fps: Fraction) -> str:
+    return str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.3f}"
+
+
+def _jsonable(value: Any) -> Any:
+    """asdict output with Fractions as "num/den" text."""
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
