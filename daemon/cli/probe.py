@@ -7,14 +7,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from daemon.cli.app import app, fail, out
-from engine.media import MediaError, MediaInfo, probe
-from engine.media.alpha import has_alpha
-from engine.media.sequences import frameset_string
+
+if TYPE_CHECKING:  # the media stack (PyAV, NumPy) loads when the command runs, not with every command
+    from engine.media import MediaInfo
 
 
 @app.command("probe")
@@ -25,6 +25,8 @@ def probe_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print every fact as JSON.")] = False,
 ) -> None:
     """Say what Rushes reads of a movie or an image sequence."""
+    from engine.media import MediaError, probe
+
     try:
         info = probe(input_)
     except MediaError as exc:
@@ -38,6 +40,9 @@ def probe_cmd(
 
 def describe(info: MediaInfo) -> list[str]:
     """The facts of `info`, a line each: what it is, then only what it has."""
+    from engine.media.alpha import has_alpha
+    from engine.media.sequences import frameset_string
+
     seconds = float(info.frame_count / info.fps) if info.fps else 0.0
     size = f"{info.width}x{info.height}"
     if info.pixel_aspect != 1:
