@@ -226,17 +226,23 @@ def write_exr(
             raise MediaError(f"cannot write EXR: {_said(error, said.lines)}", str(path))
 
 
-# Header attributes that describe a file's own layout (or that write_exr sets itself): never carried over.
+# Header attributes that describe a file's own layout, channels or views (or that write_exr sets itself): never
+# carried over to a frame of RGB(A) channels and its own size.
 _STRUCTURAL = frozenset(
     {
         "channels",
         "chunkCount",
         "compression",
         "dataWindow",
+        "deepImageState",
         "displayWindow",
+        "dwaCompressionLevel",
         "framesPerSecond",
+        "idManifest",
         "lineOrder",
+        "multiView",
         "name",
+        "originalDataWindow",
         "pixelAspectRatio",
         "preview",
         "screenWindowCenter",
