@@ -271,15 +271,22 @@ class MovieWriter:
 class HeaderSource:
     """The source sequence whose frames' headers a fix's frames keep: each output frame the source frame it was
     made from, the one of its number, or for a retime (`factor` output frames per source frame) the one at or
-    before its moment."""
+    before its moment; a rebuilt frame of a hole, the frame before the hole."""
 
     pattern: str
     first_frame: int
     factor: int = 1
 
-    def path(self, number: int) -> Path:
+    def path(self, number: int) -> Path | None:
+        """The source frame of output frame `number`, or for a frame the source lacks (a hole a fix rebuilt) the
+        nearest one before it; None when there is none."""
+        spec = parse_sequence(self.pattern)
         source = self.first_frame + (number - self.first_frame) // max(1, self.factor)
-        return parse_sequence(self.pattern).path(source)
+        for candidate in range(source, self.first_frame - 1, -1):
+            path = spec.path(candidate)
+            if path.is_file():
+                return path
+        return None
 
 
 def write_movie(

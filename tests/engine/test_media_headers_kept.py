@@ -91,3 +91,20 @@ def read_image_bytes(data: bytes) -> np.ndarray:
 
     ctx = av.CodecContext.create("dpx", "r")
     return ctx.decode(av.Packet(data))[0].to_ndarray()
+
+
+def test_a_frame_rebuilt_in_a_hole_keeps_the_header_of_the_frame_before_it(tmp_path: Path) -> None:
+    for number in (1001, 1003):  # 1002 never rendered
+        OpenEXR.File(
+            {"type": OpenEXR.scanlineimage, "comments": f"take {number}"},
+            {"RGB": np.zeros((24, 32, 3), np.float16)},
+        ).write(str(tmp_path / f"plate.{number}.exr"))
+
+    like = HeaderSource(str(tmp_path / "plate.####.exr"), 1001)
+
+    assert [like.path(n) for n in (1001, 1002, 1003)] == [
+        tmp_path / "plate.1001.exr",
+        tmp_path / "plate.1001.exr",
+        tmp_path / "plate.1003.exr",
+    ]
+    assert HeaderSource(str(tmp_path / "other.####.exr"), 1001).path(1001) is None
