@@ -25,6 +25,7 @@ Decisions:
 from __future__ import annotations
 
 import functools
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,7 +168,7 @@ class SoundCarrier:
     """Encodes a SoundSpan's sound into an output container's audio stream, in step with its frames."""
 
     def __init__(self, output: Any, container_format: str, span: SoundSpan, stream: int = 0) -> None:
-        """Carry the `stream`-th sound stream (sound_streams) of the span's movie."""
+        """Carry the `stream`-th sound stream (sound_tracks) of the span's movie."""
         self._source, video, _ = open_movie(span.path)
         try:
             tracks = sound_tracks(self._source, span.path)
@@ -199,6 +200,9 @@ class SoundCarrier:
             start = Fraction(video.start_time or 0) * Fraction(video.time_base or 0)
             self._origin = start + span.offset  # the source's moment of the output's first frame
             self._audio_tb = Fraction(audio.time_base or Fraction(1, self._rate))
+            # A packet's time is only as fine as its time base (Matroska counts milliseconds: 44 samples at
+            # 44.1 kHz): a place within one tick of where the sound already reaches is the same place.
+            self._slack = max(2, math.ceil(self._audio_tb * self._rate))
             self._chunks = self._decoded()
         except BaseException:
             self._source.close()
@@ -210,7 +214,6 @@ class SoundCarrier:
         self._encoded = 0  # output-rate samples encoded so far
         self._ended = False
         self._closed = False
-        self._output = output
 
     # source ---------------------------------------------------------------------------------------------
 
@@ -252,7 +255,7 @@ class SoundCarrier:
                 return
             place, samples = chunk
             end = self._pending_at + self._pending.shape[1]
-            place = end if place is None else place
+            place = end if place is None or abs(place - end) <= self._slack else place
             if place > end:  # the source's sound starts late or skips: silence there
                 gap = np.zeros((samples.shape[0], place - end), np.float32)
                 samples = np.concatenate([gap, samples], axis=1)

@@ -146,3 +146,14 @@ def test_sound_whose_channel_layout_pyav_cannot_handle_is_left_out_without_bring
 
     assert sound is not None and (sound.streams, sound.unreadable) == (0, 1)
     assert len(_frames_of(daily)) == 12  # its frames are read all the same
+
+
+def test_sound_timed_in_milliseconds_comes_out_sample_for_sample(tmp_path: Path) -> None:
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mkv", 48, clap_at=0.1, rate=44100)  # ms timestamps
+
+    out = write_movie(tmp_path / "fixed.mov", _frames_of(daily), 24, codec="prores", sound=SoundSpan(daily))
+
+    source, _ = footage.sound_of(daily)
+    carried, _ = footage.sound_of(out)
+    assert carried.shape == source.shape
+    assert np.array_equal(carried, source)  # no sample dropped or doubled where a packet's time was rounded
