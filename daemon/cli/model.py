@@ -223,6 +223,7 @@ def _render(
     numbers: list[int] = []
     _say_interlaced(info)
     _say_dropped(info)
+    _say_overscan(info)
     try:
         prepared = prepare(kind, params, input_, info)
         keep_alpha = _keeps_alpha(info, kind, output)
@@ -280,6 +281,17 @@ def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
     elif factor != 1:
         out.print(
             f"The movie has no sound: a {factor}x retime plays {factor} times as long as the input's sound.",
+            highlight=False,
+        )
+
+
+def _say_overscan(info: MediaInfo) -> None:
+    """One line, before the work, when the input's EXR frames hold pixels past their display window."""
+    if any(info.overscan):
+        left, top, right, bottom = info.overscan
+        out.print(
+            f"The EXR frames hold pixels past their display window (overscan: left {left}, top {top}, right "
+            f"{right}, bottom {bottom}); the fix works on the display window, so its frames leave the overscan out.",
             highlight=False,
         )
 

@@ -76,6 +76,11 @@ def describe(info: MediaInfo) -> list[str]:
             )
         else:
             lines.append(f"  sound: {s.unreadable} stream(s) that cannot be read (a fix leaves them out)")
+    if any(info.overscan):
+        left, top, right, bottom = info.overscan
+        lines.append(
+            f"  overscan past the display window: left {left}, top {top}, right {right}, bottom {bottom}"
+        )
     if info.missing_frames:
         lines.append(f"  missing frames: {frameset_string(info.missing_frames)}")
     if info.dropped:

@@ -30,6 +30,9 @@ class ExrHeader:
     pixel_aspect: Fraction = SQUARE
     timecode: str | None = None
     reel: str | None = None  # the standard `reelName` attribute
+    # Pixels past the display window (overscan a CG render keeps for lens distortion): (left, top, right,
+    # bottom) counts, all 0 for none. Frames are read, fixed and written over the display window alone.
+    overscan: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def _said(error: BaseException | None, lines: list[str]) -> str:
@@ -105,7 +108,7 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         dtype = channels[rgb[0]].pixels.dtype
         formats = _ALPHA_PIXEL_FORMATS if _alpha_name(names, rgb) else _PIXEL_FORMATS
         pix_fmt = formats.get(np.dtype(dtype), str(dtype))
-    _, (vx0, vy0, vx1, vy1) = _windows(header)
+    (dx0, dy0, dx1, dy1), (vx0, vy0, vx1, vy1) = _windows(header)
     fps = header.get("framesPerSecond")
     return ExrHeader(
         width=vx1 - vx0 + 1,
@@ -115,6 +118,7 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         pixel_aspect=pixel_aspect(header.get("pixelAspectRatio")),
         timecode=_timecode_text(header.get("timeCode")),
         reel=_text(header.get("reelName")),
+        overscan=(max(0, vx0 - dx0), max(0, vy0 - dy0), max(0, dx1 - vx1), max(0, dy1 - vy1)),
     )
 
 

@@ -45,6 +45,7 @@ class ImageHeader:
     pixel_aspect: Fraction = SQUARE
     timecode: str | None = None  # an EXR's or a DPX's own (engine.media.dpx); `fps` too
     reel: str | None = None  # an EXR's `reelName`
+    overscan: tuple[int, int, int, int] = (0, 0, 0, 0)  # an EXR's pixels past its display window
 
 
 def _codec(path: Path) -> tuple[str, str]:
@@ -89,7 +90,7 @@ def read_header(path: Path) -> ImageHeader:
     if path.suffix.lower() == ".exr":
         h = exr.read_exr_header(path)
         return ImageHeader(
-            "exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode, h.reel
+            "exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode, h.reel, h.overscan
         )
     frame, aspect, data = _decoded(path)
     dpx = path.suffix.lower() == ".dpx"

@@ -88,6 +88,9 @@ class MediaInfo:
     # The reel (tape) name, a movie's from its timecode track, a sequence's from its first EXR's `reelName`: with
     # the timecode, what an edit conforms by.
     reel: str | None = None
+    # An EXR sequence's pixels past its display window (its first frame's overscan: left, top, right, bottom).
+    # Frames are read, fixed and written over the display window alone, so a fix leaves the overscan out.
+    overscan: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def frame_range(self) -> range:

@@ -74,6 +74,7 @@ def probe_sequence(
         last_frame=seq.last,
         timecode=_frame_timecode(header.timecode, rate),
         reel=header.reel,
+        overscan=header.overscan,
         missing_frames=list(seq.missing),
         pix_fmt=header.pix_fmt,
         color_range=header.color_range,

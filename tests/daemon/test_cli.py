@@ -546,6 +546,33 @@ def test_a_fix_of_a_camera_plate_keeps_its_frames_metadata(tmp_path: Path) -> No
         assert kept["arri/focalLength"] == 32.0 + number % 2  # each frame's own lens data, for matchmove
 
 
+def test_a_fix_of_a_render_with_overscan_says_the_overscan_is_left_out(tmp_path: Path) -> None:
+    import OpenEXR
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    (tmp_path / "in").mkdir()
+    for number, picture in zip((1001, 1002), footage.frames(2, (72, 52)), strict=True):
+        header = {
+            "type": OpenEXR.scanlineimage,
+            "dataWindow": ((-4, -2), (67, 49)),  # 4 pixels left and right, 2 above and below
+            "displayWindow": ((0, 0), (63, 47)),
+        }
+        OpenEXR.File(header, {"RGB": picture.astype(np.float16)}).write(
+            str(tmp_path / "in" / f"cg.{number}.exr")
+        )
+
+    code, said = denoise_fix(tmp_path / "in" / "cg.####.exr", tmp_path / "out" / "cg.####.exr")
+
+    assert code == 0, said
+    assert "overscan: left 4, top 2, right 4, bottom 2" in " ".join(said.split())
+    assert (
+        probe(str(tmp_path / "out" / "cg.####.exr")).width,
+        probe(str(tmp_path / "out" / "cg.####.exr")).height,
+    ) == (64, 48)
+    code, said = rushes("probe", str(tmp_path / "in" / "cg.####.exr"))
+    assert "overscan past the display window: left 4, top 2, right 4, bottom 2" in " ".join(said.split())
+
+
 def test_a_fix_of_anamorphic_frames_keeps_their_pixel_aspect(tmp_path: Path) -> None:
     from engine.media import write_movie
 
