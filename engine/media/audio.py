@@ -18,6 +18,9 @@ Decisions:
   to 5.1, else mixed down to stereo.
 - A packet of sound that cannot be decoded becomes silence, and a file cut short ends the sound there: a glitch
   in the sound never stops a fix of the frames.
+- Each sound stream is read first in a child process (84 ms, once per file version in a process): PyAV 18.1
+  aborts the whole process on some channel layouts (see _TRY_READING), and a daily must never take the daemon
+  down. A stream the child cannot read is left out and reported (SoundInfo.unreadable).
 - Every sound stream goes into a .mov, .mxf or .mkv (a camera's or a recorder's tracks, one per microphone,
   which editorial chooses among); an .mp4 for review carries the first (a synced daily's mix).
 """
