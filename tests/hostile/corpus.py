@@ -311,6 +311,11 @@ def make_good(root: Path, tmp: Path) -> list[Path]:
     for shot, ext in GOOD_SEQUENCES:
         sequence(root, shot, ext)
         paths.append(pattern(root, shot, ext))
+    # good frames beside sound that cannot be read: a layout PyAV aborts on, a codec no decoder knows
+    paths.append(footage.movie_with_unreadable_sound(root / "sd010_1.mov", n=6))
+    unknown = footage.movie_with_sound(root / "sd020_1.mov", 6)
+    unknown.write_bytes(unknown.read_bytes().replace(b"in24", b"zzzz", 1))
+    paths.append(unknown)
     return paths
 
 
