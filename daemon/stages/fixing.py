@@ -245,9 +245,7 @@ def describe(
         f"Rushes fix: {kind} on {shot}"
         + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""),
         f"Source: {daily_path}" + (f" (take {take})" if take else ""),
-        f"Model: {show} v{number}"
-        + (f" (parent {m.parent})" if m.parent else "")
-        + f", trained from scratch on {len(m.clips)} clip(s) of this show only; code {m.code_version}",
+        f"Model: {show} v{number}" + (f" (parent {m.parent})" if m.parent else "") + f", {_lineage(m)}",
     ]
     if scores:
         psnr, best = scores.get("psnr"), scores.get("baseline_best")
@@ -261,6 +259,53 @@ def describe(
         if note:
             lines.append(note)
     return "\n".join(lines)
+
+
+def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[str]:
+    """What the Version's files do with the daily besides the fix, a sentence each, so a supervisor comparing them
+    with the daily knows: a view, a desqueeze, the sound, and what a fix leaves out."""
+    notes = []
+    if plan.view is not None and plan.view_deliverable:
+        notes.append(
+            f"Review pictures through OpenColorIO ({plan.view.name}); the EXR frames keep the scene's values."
+        )
+    elif plan.view is not None:
+        notes.append(
+            f"Review pictures tone-mapped to SDR through OpenColorIO ({plan.view.name}); the ProRes keeps the "
+            "daily's HDR."
+        )
+    if plan.pixel_aspect != 1:
+        aspect = f"{plan.pixel_aspect.numerator}:{plan.pixel_aspect.denominator}"
+        notes.append(
+            f"Review pictures desqueezed to square pixels (pixel aspect {aspect}); deliverables keep them as stored."
+        )
+    sound = info.sound
+    if sound is not None and sound.streams:
+        if plan.sound is not None:
+            notes.append(f"Sound: the daily's ({sound.streams} stream(s)), in sync.")
+        else:
+            notes.append(f"Silent: a {prepared.factor}x retime plays longer than the daily's sound.")
+    if sound is not None and sound.unreadable:
+        notes.append(f"{sound.unreadable} of the daily's sound stream(s) cannot be read and are left out.")
+    if any(info.overscan):
+        notes.append("The daily's overscan past its display window is left out.")
+    return notes
+
+
+def _lineage(m: Manifest) -> str:
+    """Where a version's weights come from, in a clause: the studio base and its declared corpus, the parent's
+    weights, or nothing (from scratch), then the show clips it trained on and the code."""
+    clips = f"{len(m.clips)} clip(s) of this show"
+    if m.base is not None:
+        grown = (
+            f"grown from the studio base {m.base.name} {m.base.version} ({m.base.clips} corpus clip(s), "
+            f'declared "{m.base.declaration}") and trained on {clips}'
+        )
+    elif m.parent:
+        grown = f"trained on {clips} from its parent's weights"
+    else:
+        grown = f"trained from scratch on {clips} only"
+    return f"{grown}; code {m.code_version}"
 
 
 def clipped_light_note(manifest: Manifest, source: str, show: str, number: int) -> str | None:
@@ -343,6 +388,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
     description = describe(
         kind, params, request.shot, request.source, request.take, model, number, request.show
     )
+    description += "".join(f"\n{line}" for line in review_notes(plan, info, prepared))
     desc_path = out_dir / "description.txt"
     desc_path.write_text(description + "\n")
     queue_publish(catalog, request, kind, files, VersionFiles.of(name, desc_path, files), number)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,9 +55,10 @@ def promoted_model(
     catalog: Catalog,
     metrics: dict[str, dict[str, float]] | None = None,
     heads: tuple[str, ...] = ("denoise", "cleanup"),
+    **fields: Any,
 ) -> None:
     folder = settings.models_dir / SHOW / "v1"
-    manifest = Manifest(show=SHOW, version="v1", metrics=metrics or {})
+    manifest = Manifest(show=SHOW, version="v1", metrics=metrics or {}, **fields)
     save_model(folder, ShowModel.fresh(list(heads)), manifest)
     with catalog.session() as s:
         models_repo.add_version(s, SHOW, str(folder), version=1)
@@ -115,6 +117,7 @@ def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
 
     for made in (movie, Path(frames or "")):
         assert abs(footage.clap_time(made) - 0.25) < 0.001, made
+    assert "Sound: the daily's (1 stream(s)), in sync." in (movie.parent / "description.txt").read_text()
 
 
 def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored(
@@ -130,6 +133,8 @@ def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored
 
     assert (probe(str(movie)).width, probe(str(movie)).height) == (64, 24)
     assert probe(frames or "").pixel_aspect == 2
+    said = (movie.parent / "description.txt").read_text()
+    assert "Review pictures desqueezed to square pixels (pixel aspect 2:1)" in said
 
 
 def test_a_phones_hdr_daily_is_reviewed_in_sdr_and_delivered_in_hdr(
@@ -159,6 +164,10 @@ def test_a_phones_hdr_daily_is_reviewed_in_sdr_and_delivered_in_hdr(
     assert abs(float(read_clip(str(movie)).mean() - tone_mapped.mean())) < 0.03
     assert abs(float(tone_mapped.mean() - daily_pixels.mean())) > 0.03  # the mapping is visible
     assert frames is not None and probe(frames).colour == hlg  # the fix itself stays HDR
+    assert (
+        "Review pictures tone-mapped to SDR through OpenColorIO (Rec.2100-HLG - Display ->"
+        in (movie.parent / "description.txt").read_text()
+    )
     assert abs(float(read_clip(frames).mean() - daily_pixels.mean())) < 0.02
 
 
@@ -172,6 +181,27 @@ def test_a_retime_carries_no_sound_and_a_silent_daily_none_at_all(tmp_path: Path
     retime = prepare("interpolate", {"factor": "2"}, str(talking), probe(str(talking)))
     assert carried_sound(probe(str(talking)), retime) is None  # twice as long as its sound
     assert carried_sound(probe(str(silent)), prepare("denoise", {}, str(silent), probe(str(silent)))) is None
+
+
+def test_the_versions_description_traces_its_weights_to_the_base_and_its_declaration(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    from engine.model.manifest import BaseRef
+
+    daily(catalog, tmp_path)
+    base = BaseRef(
+        name="ACME", version="b3", weights_sha256="ab" * 32, declaration="owned: shot by ACME", clips=12
+    )
+    promoted_model(settings, catalog, base=base)
+    request_id = request(catalog, ["denoise"])
+
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        text = (VersionFiles.from_json(dict(pub.extra_files)).description or Path()).read_text()
+    assert 'grown from the studio base ACME b3 (12 corpus clip(s), declared "owned: shot by ACME")' in text
+    assert "from scratch" not in text  # what it used to say of every version
 
 
 def fixed_exr_daily(
