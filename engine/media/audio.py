@@ -216,6 +216,9 @@ class SoundCarrier:
         self._taken = 0  # source-rate samples handed to the output so far
         self._encoded = 0  # output-rate samples encoded so far
         self._ended = False
+        self._ahead: tuple[int, npt.NDArray[np.float32]] | None = (
+            None  # a chunk timed past what is wanted yet
+        )
         self._closed = False
 
     # source ---------------------------------------------------------------------------------------------
@@ -250,18 +253,26 @@ class SoundCarrier:
 
     def _fill(self, wanted: int) -> None:
         """Decode until _pending reaches output sample `wanted` (source rate) or the source ends; gaps in the
-        source's times become silence, overlaps are dropped."""
-        while not self._ended and self._pending_at + self._pending.shape[1] < wanted:
-            chunk = next(self._chunks, None)
+        source's times become silence, overlaps are dropped. Silence is made only up to `wanted`: a chunk timed
+        further on (a recorder's clock an hour off) waits in _ahead, so a gap never fills memory."""
+        while self._pending_at + self._pending.shape[1] < wanted:
+            chunk: tuple[int | None, npt.NDArray[np.float32]] | None = self._ahead
+            self._ahead = None
+            if chunk is None and not self._ended:
+                chunk = next(self._chunks, None)
             if chunk is None:
                 self._ended = True
                 return
             place, samples = chunk
             end = self._pending_at + self._pending.shape[1]
             place = end if place is None or abs(place - end) <= self._slack else place
-            if place > end:  # the source's sound starts late or skips: silence there
-                gap = np.zeros((samples.shape[0], place - end), np.float32)
-                samples = np.concatenate([gap, samples], axis=1)
+            if place > end:  # the source's sound starts late or skips: silence there, as far as needed
+                silence = min(place - end, wanted - end)
+                gap = np.zeros((samples.shape[0], silence), np.float32)
+                self._pending = np.concatenate([self._pending, gap], axis=1)
+                if end + silence < place:
+                    self._ahead = (place, samples)
+                    return
             elif place < end:  # before the first frame, or overlapping what came already
                 samples = samples[:, end - place :]
             self._pending = np.concatenate([self._pending, samples], axis=1)

@@ -157,3 +157,21 @@ def test_sound_timed_in_milliseconds_comes_out_sample_for_sample(tmp_path: Path)
     carried, _ = footage.sound_of(out)
     assert carried.shape == source.shape
     assert np.array_equal(carried, source)  # no sample dropped or doubled where a packet's time was rounded
+
+
+def test_sound_timed_an_hour_after_the_frames_is_silence_made_only_as_far_as_needed(tmp_path: Path) -> None:
+    import tracemalloc
+
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 24, sound_starts=3600.0, seconds=1.0)
+    frames = _frames_of(daily)
+
+    tracemalloc.start()
+    try:
+        out = write_movie(tmp_path / "fixed.mov", frames, 24, codec="prores", sound=SoundSpan(daily))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    samples, rate = footage.sound_of(out)
+    assert samples.shape[1] == rate and not samples.any()  # a second of silence under the second of frames
+    assert peak < 200 * 2**20  # an hour of silence held at once would be 1.4 GB for two channels
