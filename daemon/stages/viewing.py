@@ -79,7 +79,7 @@ def daily_look(color: ReviewColor, source: str) -> ReviewLook | None:
     if spec is not None:
         return ReviewLook(spec, scene=True)
     try:
-        colour = probe(source, exact=False, verify=False).colour
+        colour = probe(source, exact=False, verify=False, sound=False).colour
     except MediaError:
         return None
     return review_look(color, source, colour)

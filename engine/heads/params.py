@@ -114,7 +114,7 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
     try:
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
             return _framed(spec, _white(read_image(spec)), info)
-        mask_info = probe(spec)
+        mask_info = probe(spec, sound=False)
         offset = _mask_offset(mask_info, info)
         return {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(spec)}
     except MediaError as exc:

@@ -211,7 +211,6 @@ class SoundCarrier:
             self._source.close()
             raise
         self._pending: npt.NDArray[np.float32] = np.zeros((max(1, channels), 0), np.float32)
-        self.skipped = 0  # packets of the source's sound that could not be decoded (silence there)
         self._pending_at = 0  # the output sample (source rate) where _pending starts
         self._taken = 0  # source-rate samples handed to the output so far
         self._encoded = 0  # output-rate samples encoded so far
@@ -238,7 +237,6 @@ class SoundCarrier:
             try:
                 frames = packet.decode()
             except av.error.FFmpegError:
-                self.skipped += 1
                 continue
             for frame in frames:
                 place = (

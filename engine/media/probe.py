@@ -30,6 +30,7 @@ def probe(
     first_frame: int | None = None,
     exact: bool = True,
     verify: bool = True,
+    sound: bool = True,
 ) -> MediaInfo:
     """Probe a movie file or an image sequence (pattern or one member file).
 
@@ -39,13 +40,15 @@ def probe(
     truncated files; False trusts the container's index when it has one.
     verify: prove the media readable (engine.media.validate): a size the heads can work on, every
     frame's header of a sequence, and a decode of the first, middle and last frames.
+    sound: read a movie's sound (engine.media.audio.sound_info, a child process per stream); False for a caller
+    that only reads frames (training, a mask), whose MediaInfo.sound is then None.
     A movie's display rotation is reported, and width/height are its upright size (decode turns frames).
     Raises MediaError with a one-line reason for anything that cannot be read.
     """
     text = str(source)
     if is_pattern(text) or is_image_path(text):
         return probe_sequence(text, fps=fps, verify=verify)
-    return probe_movie(Path(text), first_frame=first_frame or 0, exact=exact, verify=verify)
+    return probe_movie(Path(text), first_frame=first_frame or 0, exact=exact, verify=verify, sound=sound)
 
 
 def probe_sequence(
@@ -221,7 +224,9 @@ def _scan(path: Path) -> tuple[int, str | None]:
         return rotation_of(frame), scan
 
 
-def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify: bool = True) -> MediaInfo:
+def probe_movie(
+    path: Path, *, first_frame: int = 0, exact: bool = True, verify: bool = True, sound: bool = True
+) -> MediaInfo:
     container, stream, size = open_movie(path)
     with container:
         _not_a_movie(container, path)
@@ -247,7 +252,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         colour = _colour(ctx)
         gaps = timestamp_gaps(stamps)
         timecode = _timecode(container, stream)
-        sound = sound_info(container, path)
+        heard = sound_info(container, path) if sound else None
         reel = _metadata(container, stream, "reel_name")
         aspect = pixel_aspect(stream.sample_aspect_ratio or ctx.sample_aspect_ratio)
     rotation, interlaced = _scan(path)
@@ -274,7 +279,7 @@ def probe_movie(path: Path, *, first_frame: int = 0, exact: bool = True, verify:
         interlaced=interlaced,
         colour=colour,
         dropped=[(first_frame + index, missing) for index, missing in gaps],
-        sound=sound,
+        sound=heard,
         pixel_aspect=aspect,
         reel=reel,
     )

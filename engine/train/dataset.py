@@ -183,7 +183,7 @@ def _source_frames(path: Path, max_frames: int | None, clip_frames: int | None) 
         return
     text = str(path)
     files = sorted(find_sequence(text).files) if is_pattern(text) or is_image_path(text) else None
-    count = len(files) if files is not None else probe(path, verify=False).frame_count
+    count = len(files) if files is not None else probe(path, verify=False, sound=False).frame_count
     for a, b in clip_runs(count, clip_frames):
         first, last = (files[a], files[b - 1]) if files is not None else (a, b - 1)
         yield from read_working_uint8(path, first, last)

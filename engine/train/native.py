@@ -114,7 +114,7 @@ def _frame_bytes(clip: TrainClip, resolution: int) -> int:
         from engine.media.probe import probe
 
         try:
-            info = probe(clip.path or Path(), exact=False, verify=False)
+            info = probe(clip.path or Path(), exact=False, verify=False, sound=False)
         except Exception as exc:  # media errors carry their own one-line reason
             raise DatasetError(f"training clip {clip.path} cannot be read: {exc}", clip.id) from None
         h, w = info.height, info.width

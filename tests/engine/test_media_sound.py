@@ -146,6 +146,7 @@ def test_sound_whose_channel_layout_pyav_cannot_handle_is_left_out_without_bring
 
     assert sound is not None and (sound.streams, sound.unreadable) == (0, 1)
     assert len(_frames_of(daily)) == 12  # its frames are read all the same
+    assert probe(str(daily), sound=False).sound is None  # a caller of frames only (training) reads no sound
 
 
 def test_sound_timed_in_milliseconds_comes_out_sample_for_sample(tmp_path: Path) -> None:
