@@ -84,15 +84,18 @@ def movie_with_sound(
     codec: str = "pcm_s24le",
     size: tuple[int, int] = (64, 48),
     tracks: int = 1,
+    stamps: list[int] | None = None,
 ) -> Path:
     """A movie of n frames with sync sound, as a daily from set: silence, then a 1 kHz tone from `clap_at`
     seconds of the movie's timeline on (a clap to find). The sound starts `sound_starts` seconds after the first
     frame and lasts `seconds` (default: as long as the frames). `tracks` audio streams (one per microphone), the
-    tone at 0.5 in the first, half as loud in each next."""
+    tone at 0.5 in the first, half as loud in each next. With `stamps` (the frames' timestamps in frames, as
+    movie_with_gaps), one frame per stamp, a skipped number a frame the recorder dropped; the sound runs on."""
     import av
 
-    pictures = frames(n, size)
-    length = n / fps if seconds is None else seconds
+    stamps = list(range(n)) if stamps is None else stamps
+    pictures = frames(len(stamps), size)
+    length = (stamps[-1] + 1) / fps if seconds is None else seconds
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
@@ -100,8 +103,10 @@ def movie_with_sound(
         streams = [container.add_stream(codec, rate=rate) for _ in range(tracks)]
         for audio in streams:
             audio.layout = layout
-        for rgb in pictures:
+        video.codec_context.time_base = Fraction(1, fps)
+        for stamp, rgb in zip(stamps, pictures, strict=True):
             frame = av.VideoFrame.from_ndarray(np.round(rgb * 255).astype(np.uint8), format="rgb24")
+            frame.pts, frame.time_base = stamp, Fraction(1, fps)
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         first, total = round(sound_starts * rate), round(length * rate)

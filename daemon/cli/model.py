@@ -229,7 +229,7 @@ def _render(
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
-        stream = fixed_frames(model, prepared, input_, info.first_frame)
+        stream = fixed_frames(model, prepared, info)
         with counted_progress() as bar:
             task = bar.add_task(f"{kind} with {name}", total=_output_frames(info, prepared))
 
@@ -307,8 +307,8 @@ def _say_interlaced(info: MediaInfo) -> None:
 
 
 def _say_dropped(info: MediaInfo) -> None:
-    """One line, before the work, when the movie's timestamps skip frames (dropped while recording), with the
-    way to have them rebuilt: its frames are numbered as decoded, so no fix sees the gaps."""
+    """One line, before the work, when the movie's timestamps skip frames (dropped while recording): where, and
+    what a fix does with the gaps (their numbers are missing frames, as a sequence's holes are)."""
     if not info.dropped:
         return
     missing = sum(count for _, count in info.dropped)
@@ -316,10 +316,9 @@ def _say_dropped(info: MediaInfo) -> None:
         " ..." if len(info.dropped) > 5 else ""
     )
     out.print(
-        f"The movie's timestamps skip {missing} frame(s), after frame(s) {after} (dropped while recording), and "
-        "a fix numbers frames as decoded, so it does not see the gaps: make the movie constant-rate first "
-        "(ffmpeg -i IN -fps_mode cfr OUT repeats a frame in each gap), then --kind interpolate --frames auto "
-        "rebuilds those frames.",
+        f"The movie's timestamps skip {missing} frame(s), after frame(s) {after} (dropped while recording): "
+        "--kind interpolate --frames auto rebuilds them; any other fix holds the frame before each gap over it "
+        "in a movie (and leaves the numbers out of a sequence), so the sound stays in sync.",
         highlight=False,
     )
 
@@ -365,8 +364,8 @@ def _say_holes(output: str, numbers: list[int]) -> None:
     holes = [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
     if holes and not is_sequence(output):
         out.print(
-            f"The input lacks frames {frameset_string(holes)}, so the movie runs {len(holes)} frame(s) short "
-            "from there on: rebuild them first (--kind interpolate --frames auto) or write a sequence.",
+            f"The input lacks frames {frameset_string(holes)}, so the movie holds the frame before each hole "
+            "over it: rebuild them instead (--kind interpolate --frames auto) or write a sequence.",
             highlight=False,
         )
 

@@ -120,7 +120,20 @@ def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carrie
     source (`carried`); returns how many."""
     if is_sequence(output):
         return _write_sequence_whole(output, frames, carried)
-    return _write_movie(Path(output), (frame for _, frame in frames), carried)
+    return _write_movie(Path(output), held_over_holes(frames), carried)
+
+
+def held_over_holes(frames: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+    """The frames of numbered (number, frame) pairs in ascending order, the frame before each hole in the
+    numbers (a sequence's missing files, a recorder's dropped frames) again for every number missing there: a
+    movie has no frame numbers, so it keeps the shot's timing (its timecode, its sound) this way."""
+    last: tuple[int, Any] | None = None
+    for number, frame in frames:
+        if last is not None:
+            for _ in range(number - last[0] - 1):
+                yield last[1]
+        yield frame
+        last = (number, frame)
 
 
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:

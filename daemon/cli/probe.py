@@ -43,7 +43,7 @@ def describe(info: MediaInfo) -> list[str]:
     from engine.media.alpha import has_alpha
     from engine.media.sequences import frameset_string
 
-    seconds = float(info.frame_count / info.fps) if info.fps else 0.0
+    seconds = info.duration_seconds
     size = f"{info.width}x{info.height}"
     if info.pixel_aspect != 1:
         shown = float(info.width * info.pixel_aspect / info.height)

@@ -43,6 +43,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import HeaderSource
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
+from engine.media.sequences import frameset_string
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import Manifest, ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
 from engine.model.version import MANIFEST, WEIGHTS
@@ -115,14 +116,12 @@ class FixedFrames:
 
 
 def fixed_frames(
-    model: ModelVersion,
-    prepared: Prepared,
-    source: str,
-    first_frame: int,
-    view: DisplayView | None = None,
+    model: ModelVersion, prepared: Prepared, source: MediaInfo, view: DisplayView | None = None
 ) -> FixedFrames:
-    """The fix of `source`, frame by frame; `before` is the source frame shown opposite (for a retime, the
-    source frame at or before that moment), as 8 bits, through `view` when given (a scene-referred daily)."""
+    """The fix of `source`, frame by frame, numbered as its frames are (a movie's dropped frames are numbers
+    it lacks); `before` is the source frame shown opposite (for a retime, the source frame at or before that
+    moment), as 8 bits, through `view` when given (a scene-referred daily)."""
+    first_frame = source.first_frame
     # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
     # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
@@ -289,6 +288,16 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
         notes.append(f"{sound.unreadable} of the daily's sound stream(s) cannot be read and are left out.")
     if any(info.overscan):
         notes.append("The daily's overscan past its display window is left out.")
+    if info.missing_frames:
+        lacks = f"The daily lacks frames {frameset_string(info.missing_frames)}" + (
+            " (dropped while recording)" if info.dropped else ""
+        )
+        if prepared.params.get("missing"):
+            notes.append(f"{lacks}: this fix rebuilt them.")
+        else:
+            notes.append(
+                f"{lacks}: the movies hold the frame before each gap over it, so they keep its timing."
+            )
     return notes
 
 
@@ -383,7 +392,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         headers=header_source(info, prepared),
         reel=info.reel,
     )
-    files = render(model, prepared, request.source, plan)
+    files = render(model, prepared, info, plan)
     crash_point("fix.rendered", target="both")
     description = describe(
         kind, params, request.shot, request.source, request.take, model, number, request.show
@@ -426,14 +435,14 @@ def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
 
 
-def render(model: ModelVersion, prepared: Prepared, source: str, plan: RenderPlan) -> RenderedFiles:
+def render(model: ModelVersion, prepared: Prepared, source: MediaInfo, plan: RenderPlan) -> RenderedFiles:
     """Stream the fixed frames into the review files of `plan` (a FixError is Permanent). Decoding runs ahead
     of the head and encoding behind it, each in its own thread (engine.infer.stream); frame-sized buffers
     go back to the system when freed (engine.heap), so memory stays flat over a long shot."""
     return_frame_blocks()
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
-            fixed = fixed_frames(model, prepared, source, plan.first_frame, plan.view)
+            fixed = fixed_frames(model, prepared, source, plan.view)
             alphas = SourceAlpha(read_alpha(source)) if plan.alpha else None
             with Background[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]](
                 lambda f: sink.add(*f), depth=ENCODE_BEHIND

@@ -313,6 +313,9 @@ class RenderSink:
         self._layout: Layout | None = None
         self._band: npt.NDArray[np.uint8] | None = None
         self._writers: dict[str, MovieWriter] = {}
+        self._held: dict[
+            str, npt.NDArray[Any]
+        ] = {}  # the last frame of each movie, written again over a hole
         self._exr = parse_sequence(str(self.tmp / f"{plan.name}.####.exr"))
         self._open = True
         with self._writing(plan.out_dir):
@@ -471,12 +474,10 @@ class RenderSink:
         assert self._layout is not None and self._band is not None
         shown = after if self.plan.view is None else self.plan.view.shown(after)
         reviewed = desqueezed(shown, self.plan.pixel_aspect)
-        with self._writing(self._review):
-            self._writers["review"].write(reviewed)
+        movies: dict[str, npt.NDArray[Any]] = {"review": reviewed}
         if "prores" in self._writers:
-            with self._writing(self._prores):
-                delivered = shown if self.plan.view_deliverable else after
-                self._writers["prores"].write(delivered if alpha is None else with_alpha(delivered, alpha))
+            delivered = shown if self.plan.view_deliverable else after
+            movies["prores"] = delivered if alpha is None else with_alpha(delivered, alpha)
         if self.plan.finishing == "exr":
             path = self._exr.path(number)
             kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)
@@ -492,14 +493,24 @@ class RenderSink:
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)
         if layout.mode == "side":
-            with self._writing(self._before_after):
-                self._writers["before_after"].write(side_by_side(before8, after8, layout, self._band))
+            movies["before_after"] = side_by_side(before8, after8, layout, self._band)
         else:
             w, h = layout.panel_width, layout.panel_height
-            with self._writing(self._before_after):
-                self._writers["wipe_buffer"].write(np.concatenate([fit(before8, w, h), fit(after8, w, h)]))
-        self.count += 1
+            movies["wipe_buffer"] = np.concatenate([fit(before8, w, h), fit(after8, w, h)])
+        if self.last_number is not None:  # a hole (a sequence's missing files, a recorder's dropped frames)
+            for _ in range(number - self.last_number - 1):
+                self._write_movies(self._held)
+        self._write_movies(movies)
         self.last_number = number
+
+    def _write_movies(self, frames: dict[str, npt.NDArray[Any]]) -> None:
+        """One frame of each movie. The movies hold the frame before a hole over it, so they keep the shot's
+        timing (its timecode, its sound); the EXR frames keep the hole."""
+        for key, frame in frames.items():
+            with self._writing(self._before_after if key == "wipe_buffer" else self._writers[key].path):
+                self._writers[key].write(frame)
+        self._held = frames
+        self.count += 1
 
     # finishing ------------------------------------------------------------------------------------------
 

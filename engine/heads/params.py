@@ -116,7 +116,7 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
             return _framed(spec, _white(read_image(spec)), info)
         mask_info = probe(spec, sound=False)
         offset = _mask_offset(mask_info, info)
-        return {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(spec)}
+        return {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(mask_info)}
     except MediaError as exc:
         raise ParamError(f"mask={spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
 
@@ -165,7 +165,7 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
                 f"reference={spec} is outside the shot's frames {info.first_frame}-{info.last_frame}:"
                 " give a frame number of the shot or an image file"
             )
-        frame = next(iter(read_working(shot.path, spec, spec)), None)  # as the head sees the shot
+        frame = next(iter(read_working(info, spec, spec)), None)  # as the head sees the shot
         if frame is None:
             raise ParamError(f"reference={spec}: that frame is missing from {shot.path}; give another")
         return frame.rgb

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +31,9 @@ def read_frames(
     """Yield frames start..end (inclusive, in the source's frame numbers) as float32 HxWx3 RGB.
 
     Movies number their frames from `first_frame` (default 0); sequences keep their file
-    numbers and skip missing frames. EXR values are kept as they are (may exceed 1).
+    numbers and skip missing frames. A movie given as its MediaInfo is numbered along its timeline: frames
+    a recorder dropped (MediaInfo.dropped) are numbers skipped, as a sequence's missing files are.
+    EXR values are kept as they are (may exceed 1).
     A range outside the source raises MediaError.
     """
     return _read(source, start, end, "float32", first_frame)
@@ -79,7 +81,8 @@ def _read(
         if source.kind == "sequence":
             return _read_sequence(source.path, start, end, depth)
         ff = source.first_frame if first_frame is None else first_frame
-        return _read_movie(Path(source.path), start, end, depth, ff)
+        gaps = {before - source.first_frame + ff: count for before, count in source.dropped}
+        return _read_movie(Path(source.path), start, end, depth, ff, gaps)
     text = str(source)
     if is_pattern(text) or is_image_path(text):
         return _read_sequence(text, start, end, depth)
@@ -104,15 +107,56 @@ def _read_sequence(pattern: str, start: int | None, end: int | None, depth: Plan
     return frames()
 
 
-def _read_movie(path: Path, start: int | None, end: int | None, depth: Plane, first: int) -> Iterator[Frame]:
+def _read_movie(
+    path: Path,
+    start: int | None,
+    end: int | None,
+    depth: Plane,
+    first: int,
+    gaps: Mapping[int, int] | None = None,
+) -> Iterator[Frame]:
     container, stream, _ = open_movie(path)  # eager, so open errors surface at the call
     lo = first if start is None else start
     if lo < first:
         container.close()
         raise MediaError(f"frame {lo} is before the movie's first frame {first}", str(path))
+    if gaps:
+        return _frames_around_gaps(container, stream, path, lo, end, depth, first, gaps)
     return _movie_frames(
         container, stream, path, lo - first, None if end is None else end - first, depth, first
     )
+
+
+def _frames_around_gaps(
+    container: Any,
+    stream: Any,
+    path: Path,
+    lo: int,
+    hi: int | None,
+    depth: Plane,
+    first: int,
+    gaps: Mapping[int, int],
+) -> Iterator[Frame]:
+    """Frames lo..hi of a movie whose recorder dropped frames, numbered along its timeline: after frame
+    `before`, `gaps[before]` numbers are skipped. Decoded from the start: a seek by timestamp would have to
+    know the gaps before it, and such movies are short recordings."""
+    convert = alpha_of if depth == "alpha" else converter(depth)
+    with container:
+        stream.thread_type = "AUTO"
+        stream.thread_count = codec_threads()
+        number = first
+        for frame in _decoded(container, stream, path):
+            if hi is not None and number > hi:
+                return
+            if number >= lo:
+                yield Frame(number, convert(frame))
+            number += 1 + gaps.get(number, 0)
+        last = number - 1
+        if last < (lo if hi is None else hi):
+            raise MediaError(
+                f"frames {lo}-{lo if hi is None else hi} were asked for but the movie ends at frame {last}",
+                str(path),
+            )
 
 
 def _index_of(stream: Any) -> Callable[[int | None], int | None]:

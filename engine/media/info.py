@@ -48,9 +48,10 @@ class SoundInfo:
 class MediaInfo:
     """Facts about a movie file or an image sequence, as probed.
 
-    Frame numbers: a sequence keeps the numbers of its files; a movie counts from 0
-    (its timecode is kept apart in `timecode`). `frame_count` counts frames that exist,
-    so for a sequence `last_frame - first_frame + 1 == frame_count + len(missing_frames)`.
+    Frame numbers: a sequence keeps the numbers of its files; a movie counts from 0 (its timecode is kept
+    apart in `timecode`) along its timeline, so frames a recorder dropped are numbers it lacks, as a sequence
+    lacks files. `frame_count` counts frames that exist, so
+    `last_frame - first_frame + 1 == frame_count + len(missing_frames)`.
     """
 
     path: str
@@ -77,8 +78,8 @@ class MediaInfo:
     # carries them, so its pixels are read as the source's were.
     colour: ColourTags | None = None
     # A movie's timestamp gaps, frames dropped while recording (a phone, a screen or capture recorder): (the
-    # number of the frame before the gap, how many frames are missing there). Frames are numbered as decoded,
-    # one after another, so nothing else sees these gaps.
+    # number of the frame before the gap, how many frames are missing there). The numbers in the gaps are in
+    # `missing_frames`, and decoding from this MediaInfo numbers the frames around them (engine.media.decode).
     dropped: list[tuple[int, int]] = field(default_factory=list)
     # A movie's sound (engine.media.audio), None for a silent movie or a sequence; a fix's movie output carries it
     # where the fix keeps the source's timing.
@@ -99,4 +100,4 @@ class MediaInfo:
 
     @property
     def duration_seconds(self) -> float:
-        return float(self.frame_count / self.fps) if self.fps else 0.0
+        return float(len(self.frame_range) / self.fps) if self.fps else 0.0

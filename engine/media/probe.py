@@ -185,6 +185,31 @@ def timestamp_gaps(stamps: list[int]) -> list[tuple[int, int]]:
     ]
 
 
+def usual_rate(stamps: list[int], time_base: Fraction, nominal: Fraction) -> Fraction:
+    """The frame rate of a movie's usual step between timestamps (the median), where its average rate counts the
+    frames a recorder dropped in: `nominal` (the stream's guess) when within half a percent of it."""
+    ordered = sorted(set(stamps))
+    steps = [b - a for a, b in itertools.pairwise(ordered)]
+    if not steps or not time_base:
+        return nominal
+    rate = 1 / (Fraction(statistics.median(steps)) * time_base)
+    if nominal and abs(rate / nominal - 1) <= Fraction(1, 200):
+        return nominal
+    return rate.limit_denominator(1001)
+
+
+def _on_timeline(gaps: list[tuple[int, int]], first_frame: int) -> tuple[list[tuple[int, int]], list[int]]:
+    """Timestamp gaps (decoded index of the frame before, frames missing) as frame numbers along the movie's
+    timeline from `first_frame`: (number of the frame before, frames missing) and the missing numbers."""
+    dropped: list[tuple[int, int]] = []
+    missing: list[int] = []
+    for index, count in gaps:
+        before = first_frame + index + len(missing)
+        dropped.append((before, count))
+        missing.extend(range(before + 1, before + 1 + count))
+    return dropped, missing
+
+
 def _not_a_movie(container: Any, path: Path) -> None:
     """MediaError when FFmpeg opened a single picture (a PNG renamed .mov) with an image demuxer."""
     name = str(container.format.name or "")
@@ -251,6 +276,8 @@ def probe_movie(
         codec, pix_fmt, color_range = ctx.name, ctx.pix_fmt, _color_range(ctx)
         colour = _colour(ctx)
         gaps = timestamp_gaps(stamps)
+        if gaps:  # the average rate counts the dropped frames in: 22.8 for a 24 fps recording that lost 5%
+            fps = usual_rate(stamps, Fraction(stream.time_base or 0), Fraction(stream.guessed_rate or 0))
         timecode = _timecode(container, stream)
         heard = sound_info(container, path) if sound else None
         reel = _metadata(container, stream, "reel_name")
@@ -260,6 +287,7 @@ def probe_movie(
         width, height, aspect = height, width, 1 / aspect
     if verify:
         verify_movie(path, count, width, height, first_decoded=True)
+    dropped, missing = _on_timeline(gaps, first_frame)
     return MediaInfo(
         path=str(path),
         kind="movie",
@@ -269,16 +297,16 @@ def probe_movie(
         fps=fps,
         frame_count=count,
         first_frame=first_frame,
-        last_frame=first_frame + count - 1,
+        last_frame=first_frame + count - 1 + len(missing),
         timecode=timecode,
-        missing_frames=[],
+        missing_frames=missing,
         pix_fmt=pix_fmt,
         color_range=color_range,
         size_bytes=size,
         rotation=rotation,
         interlaced=interlaced,
         colour=colour,
-        dropped=[(first_frame + index, missing) for index, missing in gaps],
+        dropped=dropped,
         sound=heard,
         pixel_aspect=aspect,
         reel=reel,

@@ -22,6 +22,7 @@ from daemon.cli.main import _register, app
 from daemon.trackers import FIX_KINDS
 from engine.media import probe, read_frames
 from engine.media.audio import SoundSpan
+from engine.metrics import psnr
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -282,6 +283,11 @@ def denoise_fix(input_: str | Path, output: str | Path) -> tuple[int, str]:
 def promote_fresh_denoise(metrics: dict[str, float], **manifest: Any) -> None:
     """Show TST with a promoted v1: a fresh denoise net whose held-out scores are `metrics` (and other manifest
     fields as given)."""
+    promote_fresh({"denoise": metrics}, **manifest)
+
+
+def promote_fresh(metrics: dict[str, dict[str, float]], **manifest: Any) -> None:
+    """Show TST with a promoted v1: fresh nets of the heads `metrics` names, with those held-out scores."""
     from daemon.catalog import models_repo
     from daemon.context import open_context
     from daemon.settings import load_settings
@@ -292,8 +298,8 @@ def promote_fresh_denoise(metrics: dict[str, float], **manifest: Any) -> None:
     folder = ctx.settings.models_dir / "TST" / "v1"
     save_model(
         folder,
-        ShowModel.fresh(["denoise"]),
-        Manifest(show="TST", version="v1", metrics={"denoise": metrics}, **manifest),
+        ShowModel.fresh(list(metrics)),
+        Manifest(show="TST", version="v1", metrics=metrics, **manifest),
     )
     with ctx.catalog.session() as s:
         models_repo.add_version(s, "TST", str(folder), version=1)
@@ -335,8 +341,9 @@ def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_p
         "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.mp4")
     )
     assert code == 0, output
-    assert "The input lacks frames 1003-1004, so the movie runs 2 frame(s) short" in " ".join(output.split())
-    assert probe(str(tmp_path / "f.mp4")).frame_count == 4
+    said = " ".join(output.split())
+    assert "The input lacks frames 1003-1004, so the movie holds the frame before each hole over it" in said
+    assert probe(str(tmp_path / "f.mp4")).frame_count == 6  # the shot's length: 1002 shown for 1003-1004
 
 
 def test_a_fix_written_to_mxf_or_mov_is_prores_and_to_mp4_or_mkv_h264(tmp_path: Path) -> None:
@@ -377,8 +384,9 @@ def test_a_fix_keeps_the_inputs_alpha_where_the_output_can_hold_it_and_says_wher
         made = probe(str(tmp_path / name))
         assert has_alpha(made.pix_fmt), name
         alphas = dict(read_alpha(made))
-        if made.kind == "movie":  # a movie has no frame numbers: its frames in order
-            alphas = dict(zip(expected, alphas.values(), strict=True))
+        if made.kind == "movie":  # a movie has no frame numbers: its frames in order, 1002 held over 1003
+            alphas = dict(zip([1001, 1002, 1003, 1004], alphas.values(), strict=True))
+            assert np.array_equal(alphas.pop(1003), alphas[1002])
         assert alphas.keys() == expected.keys()
         for number, alpha in alphas.items():
             assert np.abs(alpha - expected[number]).max() <= step, (name, number)
@@ -635,18 +643,33 @@ def test_a_fix_of_a_movie_whose_sound_cannot_be_read_keeps_its_frames_and_says_s
     assert probe(str(tmp_path / "f.mov")).frame_count == 12 and probe(str(tmp_path / "f.mov")).sound is None
 
 
-def test_a_fix_of_a_movie_with_dropped_frames_says_where_and_how_to_have_them_rebuilt(tmp_path: Path) -> None:
-    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
-    source = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 5, 6, 7])
+def test_a_movie_with_dropped_frames_is_fixed_along_its_timeline_so_its_sound_stays_in_sync(
+    tmp_path: Path,
+) -> None:
+    promote_fresh({"denoise": {"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0}, "interpolate": {}})
+    stamps = [*range(10), *range(13, 24)]  # the recorder dropped frames 10-12 of 24; the clap is at frame 18
+    source = footage.movie_with_sound(tmp_path / "recorder.mov", stamps=stamps, clap_at=0.75)
 
     code, output = rushes(
-        "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mp4")
-    )
+        "fix", "-s", "TST", "--kind", "interpolate", "--frames", "auto", "-i", str(source), "-o",
+        str(tmp_path / "rebuilt.mov"),
+    )  # fmt: skip
+    code_held, output_held = denoise_fix(source, tmp_path / "held.mov")
 
-    assert code == 0, output
+    assert code == 0 and code_held == 0, output + output_held
     said = " ".join(output.split())
-    assert "The movie's timestamps skip 2 frame(s), after frame(s) 2 (dropped while recording)" in said
-    assert "-fps_mode cfr" in said and "--frames auto" in said
+    assert "The movie's timestamps skip 3 frame(s), after frame(s) 9 (dropped while recording)" in said
+    assert "--frames auto rebuilds them" in said
+    source_frames = {f.number: f.rgb for f in read_frames(probe(source))}
+    for name in ("rebuilt.mov", "held.mov"):
+        fixed = probe(tmp_path / name)
+        assert (fixed.frame_count, fixed.fps, fixed.missing_frames) == (24, 24, [])  # the recorder's 24 fps
+        assert abs(footage.clap_time(tmp_path / name) - footage.clap_time(source)) < 0.002
+        frames = [f.rgb for f in read_frames(tmp_path / name)]
+        for number in (9, 13, 18, 23):  # each frame the source has plays at its own time
+            assert psnr(frames[number], source_frames[number]) > 30, (name, number)
+    held = [f.rgb for f in read_frames(tmp_path / "held.mov")]
+    assert all(np.array_equal(held[n], held[9]) for n in (10, 11, 12))  # a denoise holds frame 9 over the gap
 
 
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:

@@ -188,10 +188,11 @@ def test_probe_finds_the_frames_a_recorder_dropped_from_the_timestamps(tmp_path:
     gappy = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 5, 6, 7, 8, 12, 13])
     info = probe(gappy, first_frame=1001)
 
-    assert info.frame_count == 9 and info.dropped == [
-        (1003, 2),
-        (1007, 3),
-    ]  # after 1003 two, after 1007 three
+    assert info.frame_count == 9 and info.dropped == [(1003, 2), (1009, 3)]  # along the timeline from 1001
+    assert info.missing_frames == [1004, 1005, 1010, 1011, 1012] and (info.fps, info.last_frame) == (24, 1014)
+    assert [f.number for f in read_frames(info)] == [1001, 1002, 1003, 1006, 1007, 1008, 1009, 1013, 1014]
+    assert [f.number for f in read_frames(info, 1005, 1010)] == [1006, 1007, 1008, 1009]
+    assert [f.number for f in read_frames(gappy)] == list(range(9))  # a path alone: numbered as decoded
     steady = footage.movie_with_gaps(tmp_path / "camera.mp4", list(range(12)))
     assert probe(steady).dropped == []
 

@@ -43,7 +43,7 @@ def traced_peak(model: ModelVersion, source: str, out: Path) -> tuple[int, int]:
     plan = RenderPlan(out, "sh010_regrade", "regrade", Fraction(24), info.first_frame, None)
     tracemalloc.start()
     try:
-        files = render(model, prepare("regrade", {}, source, info), source, plan)
+        files = render(model, prepare("regrade", {}, source, info), info, plan)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

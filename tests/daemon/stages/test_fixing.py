@@ -120,6 +120,21 @@ def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
     assert "Sound: the daily's (1 stream(s)), in sync." in (movie.parent / "description.txt").read_text()
 
 
+def test_a_recorders_daily_with_dropped_frames_keeps_its_timing_and_sound_in_the_versions_files(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    stamps = [*range(6), *range(9, 16)]  # frames 6-8 dropped while recording; the clap at frame 12
+    source = footage.movie_with_sound(tmp_path / "sh010_v1.mov", stamps=stamps, clap_at=0.5)
+
+    movie, frames = fixed_daily(settings, catalog, tmp_path, source, {"deliver": "prores"})
+
+    for made in (movie, Path(frames or "")):
+        assert probe(str(made)).frame_count == 16, made  # 6-8 held over: every later frame at its own time
+        assert abs(footage.clap_time(made) - 0.5) < 0.001, made
+    said = (movie.parent / "description.txt").read_text()
+    assert "The daily lacks frames 6-8 (dropped while recording): the movies hold the frame before" in said
+
+
 def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -324,7 +339,7 @@ def test_a_head_below_its_classical_baseline_is_not_used_the_baseline_is_and_the
     promoted_model(settings, catalog, {"denoise": BELOW_NLMEANS})
     info = probe(source)
     model, _ = load_promoted(catalog, SHOW)
-    fixed = list(fixed_frames(model, prepare("denoise", {}, str(source), info), str(source), 0))
+    fixed = list(fixed_frames(model, prepare("denoise", {}, str(source), info), info))
     assert len(fixed) == 4
     for (
         _,

@@ -174,6 +174,28 @@ def test_exr_finishing(tmp_path: Path) -> None:
     assert np.allclose(frame, picture(3), atol=2e-3)
 
 
+@pytest.mark.parametrize("before_after", ["side", "wipe"])
+def test_the_movies_hold_the_frame_before_a_hole_and_the_exr_frames_keep_it(
+    tmp_path: Path, before_after: str
+) -> None:
+    plan = make_plan(tmp_path, finishing="exr", before_after=before_after)
+    with RenderSink(
+        plan
+    ) as sink:  # frames 1004-1006 missing from the daily (files, or dropped while recording)
+        for number in (1001, 1002, 1003, 1007, 1008):
+            sink.add(number, before_frame(number - 1001), picture(number - 1001))
+        files = sink.finish()
+
+    review = decoded(files.review_movie)
+    assert len(review) == probe(files.before_after).frame_count == files.frame_count == 8  # the shot's length
+    shown = [int(np.argmin([abs(f.mean() / 255 - picture(i).mean()) for i in range(8)])) for f in review]
+    assert shown == [0, 1, 2, 2, 2, 2, 6, 7]  # 1003 held over the hole: 1007 plays at its own time
+    exr = probe(str(files.frames))
+    assert exr.frame_count == 5 and exr.missing_frames == [1004, 1005, 1006]
+    otio_clip = read_timeline(files.otio).find_clips()[0]
+    assert otio_clip.source_range is not None and otio_clip.source_range.duration.value == 8
+
+
 def test_cube_reads_back(tmp_path: Path) -> None:
     lut = np.clip(identity(9) * 0.8 + 0.1, 0, 1)
     files = render(make_plan(tmp_path), count=3, lut=lut)
