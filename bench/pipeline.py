@@ -203,7 +203,7 @@ def whole_fix(kind: str, source: Path, out: Path, params: dict[str, Any]) -> int
         first_frame=info.first_frame,
         timecode=info.timecode,
     )
-    files = render(fresh_version(kind), Prepared(kind, params, 1), str(source), plan)
+    files = render(fresh_version(kind), Prepared(kind, params, 1), info, plan)
     shutil.rmtree(out, ignore_errors=True)
     return files.frame_count
 
