@@ -18,6 +18,7 @@ from engine.shots import find_cuts, split_shots
 
 if TYPE_CHECKING:
     from engine.media.frames import Frame
+    from engine.media.info import MediaInfo
 
 
 class DatasetError(ValueError):
@@ -117,6 +118,10 @@ def fit_short_side(frame: np.ndarray, resolution: int) -> np.ndarray:
     return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
+# The frame cache's format: bumped when what an entry holds changes (v3: a movie's source numbers run along its
+# timeline, skipping the frames its recorder dropped); prune_cache removes entries of older versions.
+CACHE_VERSION = "v3"
+
 # A clip longer than TrainSettings.clip_frames trains on that many of its frames, in runs of about this many
 # (2.5 s at 24 fps) spread evenly over it (its first and last frames included), each a shot of its own.
 RUN_FRAMES = 60
@@ -174,27 +179,33 @@ def _decode(
 def _source_frames(path: Path, max_frames: int | None, clip_frames: int | None) -> Iterator[Frame]:
     """Decoded frames of a file: the first `max_frames` (a benchmark's protocol), or every frame, or, when
     it holds more than `clip_frames`, clip_runs of them."""
-    from engine.media import probe
-    from engine.media.sequences import find_sequence, is_image_path, is_pattern
     from engine.media.working import read_working_uint8
 
+    source = _numbered_source(path)
     if max_frames or clip_frames is None:
-        yield from itertools.islice(read_working_uint8(path), max_frames)
+        yield from itertools.islice(read_working_uint8(source), max_frames)
         return
-    text = str(path)
-    files = sorted(find_sequence(text).files) if is_pattern(text) or is_image_path(text) else None
-    count = len(files) if files is not None else probe(path, verify=False, sound=False).frame_count
-    for a, b in clip_runs(count, clip_frames):
-        first, last = (files[a], files[b - 1]) if files is not None else (a, b - 1)
-        yield from read_working_uint8(path, first, last)
+    missing = set(source.missing_frames)
+    numbers = [n for n in source.frame_range if n not in missing]
+    for a, b in clip_runs(len(numbers), clip_frames):
+        yield from read_working_uint8(source, numbers[a], numbers[b - 1])
+
+
+def _numbered_source(path: Path) -> MediaInfo:
+    """`path` probed, to be read numbered as a fix numbers it: a sequence's files, a movie's frames along its
+    timeline, so the frames a recorder dropped are numbers skipped and no shot runs across them."""
+    from engine.media import probe
+
+    return probe(path, verify=False, sound=False)
 
 
 def read_sources(path: Path, numbers: np.ndarray) -> Iterator[np.ndarray]:
     """The frames of a file with these source numbers (as _decode gave them), decoded again, in order."""
     from engine.media.working import read_working_uint8
 
+    source = _numbered_source(path)
     for first, last in contiguous_runs(numbers):
-        for frame in read_working_uint8(path, first, last):
+        for frame in read_working_uint8(source, first, last):
             yield frame.rgb
 
 
@@ -247,7 +258,7 @@ def prune_cache(cache_dir: Path, keep: Iterable[str]) -> int:
     prefixes = {h[:32] for h in keep if h}
     removed = 0
     for path in cache_dir.glob("*.npy"):
-        if path.name[:32] in prefixes:
+        if path.name[:32] in prefixes and f".{CACHE_VERSION}." in path.name:
             continue
         try:
             path.unlink()
@@ -270,7 +281,10 @@ def _cache_file(
 
     runs = f"-runs{clip_frames}" if clip_frames and not max_frames and clip.frames is None else ""
     log = "-log" if clip.path is not None and scene_linear(clip.path) else ""  # engine.media.working
-    return cache_dir / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}{runs}{log}.v2.npy"
+    return (
+        cache_dir
+        / f"{clip.content_hash[:32]}-{resolution}-{max_frames or 'all'}{runs}{log}.{CACHE_VERSION}.npy"
+    )
 
 
 def _numbers_file(cached: Path) -> Path:

@@ -57,4 +57,4 @@ def test_training_decodes_an_exr_daily_in_the_log_encoding_under_its_own_cache_n
     assert abs(int(loaded.frames[0, 40, 30, 1]) - round(0.4136 * 255)) <= 1  # mid grey, not 0.18 * 255
     assert int(loaded.frames[0, 2, 30, 1]) == pytest.approx(0.759 * 255, abs=1)  # 12.0, not clipped at 255
     assert int(loaded.frames[0, 2, 30, 1]) < 255
-    assert [p.name.endswith("-log.v2.npy") for p in (tmp_path / "cache").glob("*.v2.npy")] == [True]
+    assert [p.name.endswith("-log.v3.npy") for p in (tmp_path / "cache").glob("*.v3.npy")] == [True]

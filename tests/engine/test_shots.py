@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.media import read_frames_uint8
 from engine.shots import find_cuts, is_cut, shot_ranges, split_shots
-from engine.train.dataset import TrainClip, load_clip, split_holdout
+from engine.train.dataset import CACHE_VERSION, TrainClip, load_clip, prune_cache, read_sources, split_holdout
 from tests import footage
 
 
@@ -55,6 +56,34 @@ def test_a_sequence_with_missing_files_is_split_at_the_hole_for_training(tmp_pat
     again = load_clip(TrainClip(id="sh010", path=Path(pattern)), 96, tmp_path / "cache")  # from the cache
     assert again.record.cuts == [4]
     assert [len(s) for s in split_shots(loaded.frames, loaded.record.cuts)] == [4, 6]
+
+
+def test_a_movie_whose_recorder_dropped_frames_is_split_at_the_gap_for_training(tmp_path: Path) -> None:
+    # frames 4-5 were dropped while recording: 3 and 6 are a gap apart, so no triplet may straddle them
+    movie = footage.movie_with_gaps(tmp_path / "screen.mp4", [0, 1, 2, 3, 6, 7, 8, 9, 10], size=(160, 96))
+    clip = TrainClip(id="screen", path=movie)
+    loaded = load_clip(clip, 96, tmp_path / "cache")
+    again = load_clip(clip, 96, tmp_path / "cache", clip_frames=4)  # runs over it: numbered the same way
+
+    assert loaded.record.cuts == [4] and loaded.numbers is not None
+    assert loaded.numbers.tolist() == [0, 1, 2, 3, 6, 7, 8, 9, 10]
+    assert again.numbers is not None and set(again.numbers.tolist()) <= {0, 1, 2, 3, 6, 7, 8, 9, 10}
+    reread = list(
+        read_sources(movie, loaded.numbers)
+    )  # the full-size frames of those numbers, as upscale reads
+    decoded = [f.rgb for f in read_frames_uint8(movie)]  # a path alone: numbered as decoded, 0-8
+    assert len(reread) == 9 and all(np.array_equal(a, b) for a, b in zip(reread, decoded, strict=True))
+
+
+def test_the_frame_cache_keeps_only_the_current_entries_of_the_clips_kept(tmp_path: Path) -> None:
+    kept, gone = "a" * 32, "b" * 32
+    names = [f"{kept}-96-all.{CACHE_VERSION}.npy", f"{kept}-96-all.{CACHE_VERSION}.numbers.npy"]
+    stale = [f"{kept}-96-all.v2.npy", f"{kept}-96-all.v2.numbers.npy", f"{gone}-96-all.{CACHE_VERSION}.npy"]
+    for name in names + stale:
+        np.save(tmp_path / name, np.zeros(1))
+
+    assert prune_cache(tmp_path, [kept + "rest of the hash"]) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
 
 
 def test_two_frames_alone_tell_a_cut_from_a_fast_camera_move() -> None:
