@@ -224,6 +224,7 @@ def _render(
     _say_interlaced(info)
     _say_dropped(info)
     _say_overscan(info)
+    _say_layers(info, kind, output)
     try:
         prepared = prepare(kind, params, input_, info)
         keep_alpha = _keeps_alpha(info, kind, output)
@@ -294,6 +295,16 @@ def _say_overscan(info: MediaInfo) -> None:
             f"{right}, bottom {bottom}); the fix works on the display window, so its frames leave the overscan out.",
             highlight=False,
         )
+
+
+def _say_layers(info: MediaInfo, kind: str, output: str) -> None:
+    """One line, before the work, when the input's EXR frames hold channels besides the picture: kept or not."""
+    from daemon.cli.outputs import is_sequence
+    from daemon.stages.fixing import layers_note
+
+    note = layers_note(info, kind, is_sequence(output) and output.lower().endswith(".exr"))
+    if note is not None:
+        out.print(note, highlight=False)
 
 
 def _say_interlaced(info: MediaInfo) -> None:

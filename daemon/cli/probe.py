@@ -76,6 +76,8 @@ def describe(info: MediaInfo) -> list[str]:
             )
         else:
             lines.append(f"  sound: {s.unreadable} stream(s) that cannot be read (a fix leaves them out)")
+    if info.layers:
+        lines.append(f"  other EXR channels: {', '.join(info.layers)}")
     if any(info.overscan):
         left, top, right, bottom = info.overscan
         lines.append(

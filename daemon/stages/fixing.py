@@ -93,11 +93,27 @@ def carried_sound(info: MediaInfo, prepared: Prepared) -> SoundSpan | None:
     return SoundSpan(Path(info.path))
 
 
+def layers_note(info: MediaInfo, kind: str, exr_output: bool, source: str = "input") -> str | None:
+    """A sentence on the `source`'s EXR channels besides its picture (AOVs, depth, IDs): kept as they are in a
+    fix's EXR frames, or why not; None when it has none."""
+    if not info.layers:
+        return None
+    named = ", ".join(dict.fromkeys(name.rsplit(".", 1)[0] for name in info.layers))
+    channels = f"The {source}'s other EXR channels ({named})"
+    if not exr_output:
+        return f"{channels} are left out: only an EXR sequence holds them."
+    if kind == "interpolate":
+        return f"{channels} are left out: a fix that makes frames has none for them."
+    if kind == "upscale":
+        return f"{channels} are left out: they are at the {source}'s size."
+    return f"{channels} are kept as they are in the EXR frames: only the picture is fixed."
+
+
 def header_source(info: MediaInfo, prepared: Prepared) -> HeaderSource | None:
     """The source frames whose headers a fix's EXR or DPX frames keep: a sequence's; None for a movie."""
     if info.kind != "sequence":
         return None
-    return HeaderSource(info.path, info.first_frame, prepared.factor)
+    return HeaderSource(info.path, info.first_frame, prepared.factor, layers=prepared.kind != "interpolate")
 
 
 @dataclass(frozen=True)
@@ -288,6 +304,9 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
         notes.append(f"{sound.unreadable} of the daily's sound stream(s) cannot be read and are left out.")
     if any(info.overscan):
         notes.append("The daily's overscan past its display window is left out.")
+    layers = layers_note(info, prepared.kind, exr_output=True, source="daily")
+    if layers is not None and plan.finishing == "exr":
+        notes.append(layers)
     if info.missing_frames:
         lacks = f"The daily lacks frames {frameset_string(info.missing_frames)}" + (
             " (dropped while recording)" if info.dropped else ""

@@ -489,6 +489,7 @@ class RenderSink:
                     pixel_aspect=self.plan.pixel_aspect,
                     timecode=self._movie_timecode(number),  # each frame's own, as the daily's
                     like=None if self.plan.headers is None else self.plan.headers.path(number),
+                    layers_from=None if self.plan.headers is None else self.plan.headers.layer_source(number),
                 )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)

@@ -276,6 +276,9 @@ class HeaderSource:
     pattern: str
     first_frame: int
     factor: int = 1
+    # Whether an output frame that is its source frame at the same moment keeps that frame's other EXR channels
+    # (AOVs, depth, IDs: exr.read_exr_layers); not for a fix that makes frames (interpolate).
+    layers: bool = False
 
     def path(self, number: int) -> Path | None:
         """The source frame of output frame `number`, or for a frame the source lacks (a hole a fix rebuilt) the
@@ -287,6 +290,14 @@ class HeaderSource:
             if path.is_file():
                 return path
         return None
+
+    def layer_source(self, number: int) -> Path | None:
+        """The source frame whose other channels output frame `number` keeps: the frame of its number, when
+        layers are kept and the fix keeps the source's moments (no retime); None for a frame the source lacks."""
+        if not self.layers or self.factor != 1:
+            return None
+        path = parse_sequence(self.pattern).path(number)
+        return path if path.is_file() else None
 
 
 def write_movie(
@@ -355,6 +366,7 @@ def write_numbered_sequence(
             pixel_aspect=pixel_aspect,
             timecode=None if timecode is None else timecode.of(number),
             like=None if like is None else like.path(number),
+            layers_from=None if like is None else like.layer_source(number),
         )
         written.append(path)
     return written

@@ -33,6 +33,8 @@ class ExrHeader:
     # Pixels past the display window (overscan a CG render keeps for lens distortion): (left, top, right,
     # bottom) counts, all 0 for none. Frames are read, fixed and written over the display window alone.
     overscan: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # The channels besides the picture read as RGB and its alpha (a CG render's AOVs, depth, IDs), by name.
+    layers: tuple[str, ...] = ()
 
 
 def _said(error: BaseException | None, lines: list[str]) -> str:
@@ -101,6 +103,7 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
     """Display size, pixel type and frame rate of an EXR. pixels=True reads (and so checks) the whole file;
     False reads the header alone (pix_fmt is then "unknown")."""
     _, header, channels = _open(path, header_only=not pixels)
+    names = _channel_names(header)
     pix_fmt = "unknown"
     if pixels:
         names = list(channels)
@@ -119,7 +122,54 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         timecode=_timecode_text(header.get("timeCode")),
         reel=_text(header.get("reelName")),
         overscan=(max(0, vx0 - dx0), max(0, vy0 - dy0), max(0, dx1 - vx1), max(0, dy1 - vy1)),
+        layers=_layer_names(names, path),
     )
+
+
+def _layer_names(names: list[str], path: Path) -> tuple[str, ...]:
+    try:
+        picture = _picture_names(names, path)
+    except MediaError:  # no picture to read: reading the pixels says so
+        return ()
+    return tuple(n for n in names if n not in picture)
+
+
+def _channel_names(header: dict[str, Any]) -> list[str]:
+    return sorted(str(getattr(c, "name", c)) for c in header.get("channels", ()))
+
+
+def _picture_names(names: list[str], path: Path) -> set[str]:
+    """The channels an EXR is read as: its RGB (or a layer's, or grey) and the alpha beside them."""
+    rgb = _rgb_names(names, path)
+    alpha = _alpha_name(names, rgb)
+    return {*rgb, *([alpha] if alpha else [])}
+
+
+def read_exr_layers(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """An EXR's channels besides its picture (read_exr_header's `layers`: AOVs, depth, IDs), each over the
+    display window in its own type (half, float or uint, zero where the data window is not); {} when it has
+    none, without reading the pixels. Subsampled channels are left out."""
+    _, header, _ = _open(path, header_only=True)
+    names = _channel_names(header)
+    others = [n for n in names if n not in _picture_names(names, path)]
+    if not others:
+        return {}
+    _, header, channels = _open(path, header_only=False)
+    (dx0, dy0, dx1, dy1), (vx0, vy0, vx1, vy1) = _windows(header)
+    data_shape = (dy1 - dy0 + 1, dx1 - dx0 + 1)
+    out: dict[str, npt.NDArray[Any]] = {}
+    for name in others:
+        plane = channels[name].pixels
+        if plane.shape != data_shape:
+            continue
+        shown = np.zeros((vy1 - vy0 + 1, vx1 - vx0 + 1), plane.dtype)
+        x0, y0, x1, y1 = max(dx0, vx0), max(dy0, vy0), min(dx1, vx1), min(dy1, vy1)
+        if x0 <= x1 and y0 <= y1:
+            shown[y0 - vy0 : y1 - vy0 + 1, x0 - vx0 : x1 - vx0 + 1] = plane[
+                y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1
+            ]
+        out[name] = shown
+    return out
 
 
 def _text(value: Any) -> str | None:
@@ -194,11 +244,13 @@ def write_exr(
     pixel_aspect: Fraction = SQUARE,
     timecode: str | None = None,
     attributes: Mapping[str, Any] | None = None,
+    layers: Mapping[str, npt.NDArray[Any]] | None = None,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a ZIP-compressed scanline EXR (half or
     float), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
     `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
-    the frame is written without them rather than not at all."""
+    the frame is written without them rather than not at all. `layers` (read_exr_layers of that frame) are
+    written beside the picture as they are, those of the frame's size."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         **(attributes or {}),
@@ -212,7 +264,10 @@ def write_exr(
     if timecode is not None:
         header["timeCode"] = _timecode_attribute(timecode)
     error: Exception | None = None
-    channels = {"RGBA"[: pixels.shape[2]]: pixels}
+    channels: dict[str, npt.NDArray[Any]] = {"RGBA"[: pixels.shape[2]]: pixels}
+    for name, plane in (layers or {}).items():
+        if plane.shape == pixels.shape[:2] and name not in ("R", "G", "B", "A"):
+            channels[name] = np.ascontiguousarray(plane)
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write
             try:

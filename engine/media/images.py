@@ -46,6 +46,7 @@ class ImageHeader:
     timecode: str | None = None  # an EXR's or a DPX's own (engine.media.dpx); `fps` too
     reel: str | None = None  # an EXR's `reelName`
     overscan: tuple[int, int, int, int] = (0, 0, 0, 0)  # an EXR's pixels past its display window
+    layers: tuple[str, ...] = ()  # an EXR's channels besides its picture (AOVs, depth, IDs)
 
 
 def _codec(path: Path) -> tuple[str, str]:
@@ -90,8 +91,9 @@ def read_header(path: Path) -> ImageHeader:
     if path.suffix.lower() == ".exr":
         h = exr.read_exr_header(path)
         return ImageHeader(
-            "exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode, h.reel, h.overscan
-        )
+            "exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode, h.reel, h.overscan,
+            h.layers,
+        )  # fmt: skip
     frame, aspect, data = _decoded(path)
     dpx = path.suffix.lower() == ".dpx"
     timecode = read_dpx_timecode(data[:HEADER_BYTES]) if dpx else None
@@ -211,12 +213,15 @@ def write_image(
     pixel_aspect: Fraction = SQUARE,
     timecode: str | None = None,
     like: Path | None = None,
+    layers_from: Path | None = None,
 ) -> None:
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
     unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
     frame rate `fps` and the frame's `timecode` (at `fps`, else 24). `like`: the frame it was made from, whose
     header it keeps where both are EXR (every attribute but the layout: exr.read_exr_attributes) or both DPX
-    (film and television headers, transfer: dpx.with_dpx_header); unreadable, it is passed over."""
+    (film and television headers, transfer: dpx.with_dpx_header); unreadable, it is passed over.
+    `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs: exr.read_exr_layers) an EXR keeps
+    beside its picture, where they are of its size."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
@@ -228,6 +233,7 @@ def write_image(
             pixel_aspect=pixel_aspect,
             timecode=timecode,
             attributes=_exr_attributes(like),
+            layers=_exr_layers(layers_from),
         )
         return
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
@@ -242,6 +248,15 @@ def _exr_attributes(like: Path | None) -> dict[str, Any] | None:
         return None
     try:
         return exr.read_exr_attributes(like)
+    except (MediaError, OSError):
+        return None
+
+
+def _exr_layers(source: Path | None) -> dict[str, Any] | None:
+    if source is None or source.suffix.lower() != ".exr":
+        return None
+    try:
+        return exr.read_exr_layers(source)
     except (MediaError, OSError):
         return None
 

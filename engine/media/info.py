@@ -92,6 +92,9 @@ class MediaInfo:
     # An EXR sequence's pixels past its display window (its first frame's overscan: left, top, right, bottom).
     # Frames are read, fixed and written over the display window alone, so a fix leaves the overscan out.
     overscan: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # An EXR sequence's channels besides its picture (its first frame's: a CG render's AOVs, depth, IDs). A fix's
+    # EXR frames keep them beside the fixed picture where each is the source frame at its size (HeaderSource).
+    layers: tuple[str, ...] = ()
 
     @property
     def frame_range(self) -> range:

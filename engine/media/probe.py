@@ -78,6 +78,7 @@ def probe_sequence(
         timecode=_frame_timecode(header.timecode, rate),
         reel=header.reel,
         overscan=header.overscan,
+        layers=header.layers,
         missing_frames=list(seq.missing),
         pix_fmt=header.pix_fmt,
         color_range=header.color_range,

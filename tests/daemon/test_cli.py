@@ -672,6 +672,38 @@ def test_a_movie_with_dropped_frames_is_fixed_along_its_timeline_so_its_sound_st
     assert all(np.array_equal(held[n], held[9]) for n in (10, 11, 12))  # a denoise holds frame 9 over the gap
 
 
+def test_a_fix_of_a_cg_render_keeps_its_aovs_beside_the_fixed_beauty_and_says_where_it_cannot(
+    tmp_path: Path,
+) -> None:
+    import OpenEXR
+
+    from engine.media.exr import read_exr_layers
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    (tmp_path / "in").mkdir()
+    for number, beauty in zip((1001, 1002, 1003), footage.frames(3, (64, 48)), strict=True):
+        channels = {"RGB": beauty.astype(np.float16), "Z": np.full((48, 64), float(number), np.float32)}
+        channels |= {f"specular.{c}": np.full((48, 64), 0.1, np.float16) for c in "RGB"}
+        OpenEXR.File({"type": OpenEXR.scanlineimage}, channels).write(
+            str(tmp_path / "in" / f"cg.{number}.exr")
+        )
+    source = str(tmp_path / "in" / "cg.####.exr")
+
+    code, output = denoise_fix(source, tmp_path / "out" / "f.####.exr")
+    code_movie, output_movie = denoise_fix(source, tmp_path / "f.mov")
+    code_probe, described = rushes("probe", source)
+
+    assert code == code_movie == code_probe == 0, output + output_movie + described
+    assert "other EXR channels: Z, specular.B, specular.G, specular.R" in described
+    assert "other EXR channels (Z, specular) are kept as they are" in " ".join(output.split())
+    for number in (1001, 1002, 1003):
+        kept = read_exr_layers(tmp_path / "out" / f"f.{number}.exr")
+        assert set(kept) == {"Z", "specular.R", "specular.G", "specular.B"} and np.all(kept["Z"] == number)
+    assert "other EXR channels (Z, specular) are left out: only an EXR sequence holds them" in " ".join(
+        output_movie.split()
+    )
+
+
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
     from engine.media import write_movie
 

@@ -1,5 +1,6 @@
 """A fix's EXR and DPX frames keep the header of the frame each was made from: an EXR's primaries, camera and
-lens metadata, a DPX's film and television headers and its pixels' transfer (a film scan's printing density)."""
+lens metadata, a DPX's film and television headers and its pixels' transfer (a film scan's printing density); an
+EXR's other channels (a CG render's AOVs, depth, IDs) where the frame is its source frame at its size."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import OpenEXR
 
 from engine.media.dpx import read_dpx_timecode, with_dpx_header
 from engine.media.encode import HeaderSource, write_numbered_sequence
-from engine.media.exr import read_exr_attributes
+from engine.media.exr import read_exr_attributes, read_exr_header, read_exr_layers
 from engine.media.images import encode_image_bytes, read_image, write_image
 
 AP0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
@@ -108,3 +109,64 @@ def test_a_frame_rebuilt_in_a_hole_keeps_the_header_of_the_frame_before_it(tmp_p
         tmp_path / "plate.1003.exr",
     ]
     assert HeaderSource(str(tmp_path / "other.####.exr"), 1001).path(1001) is None
+
+
+def _render_with_aovs(path: Path, number: int, size: tuple[int, int] = (24, 32)) -> None:
+    """A CG render's frame: its beauty as RGB, and AOVs beside it in their own types."""
+    h, w = size
+    OpenEXR.File(
+        {"type": OpenEXR.scanlineimage},
+        {
+            "RGB": np.full((h, w, 3), 0.18, np.float16),
+            "A": np.ones((h, w), np.float16),
+            "diffuse.R": np.full((h, w), number / 4000, np.float16),
+            "Z": np.full((h, w), float(number), np.float32),
+            "crypto00.R": np.arange(h * w, dtype=np.uint32).reshape(h, w),
+        },
+    ).write(str(path))
+
+
+def test_an_exr_fix_keeps_each_frames_own_aovs_and_a_made_or_resized_frame_none(tmp_path: Path) -> None:
+    for number in (1001, 1002, 1004):  # 1003 missing: a fix rebuilds it
+        _render_with_aovs(tmp_path / f"render.{number}.exr", number)
+    frames = [(n, np.full((24, 32, 3), 0.2, np.float32)) for n in (1001, 1002, 1003, 1004)]
+
+    assert read_exr_header(tmp_path / "render.1001.exr").layers == ("Z", "crypto00.R", "diffuse.R")
+    write_numbered_sequence(
+        str(tmp_path / "fixed.####.exr"),
+        frames,
+        24,
+        like=HeaderSource(str(tmp_path / "render.####.exr"), 1001, layers=True),
+    )
+    write_image(
+        tmp_path / "big.1001.exr",
+        np.zeros((48, 64, 3), np.float32),
+        like=tmp_path / "render.1001.exr",
+        layers_from=tmp_path / "render.1001.exr",
+    )
+
+    kept = read_exr_layers(tmp_path / "fixed.1002.exr")
+    assert set(kept) == {"Z", "crypto00.R", "diffuse.R"}  # the picture (RGB, A) is the fix's own
+    assert kept["Z"].dtype == np.float32 and np.all(kept["Z"] == 1002)  # the frame's own, not another's
+    assert kept["crypto00.R"].dtype == np.uint32 and kept["crypto00.R"][1, 2] == 34  # IDs exactly
+    assert np.allclose(kept["diffuse.R"], 1002 / 4000, atol=1e-3)
+    assert (
+        read_exr_layers(tmp_path / "fixed.1003.exr") == {}
+    )  # a frame made in the hole has no AOVs of its own
+    assert read_exr_layers(tmp_path / "big.1001.exr") == {}  # an upscale's frame: AOVs of another size
+    assert np.allclose(read_image(tmp_path / "fixed.1002.exr"), 0.2, atol=1e-3)
+
+
+def test_an_exrs_layers_are_read_over_its_display_window(tmp_path: Path) -> None:
+    OpenEXR.File(
+        {
+            "type": OpenEXR.scanlineimage,
+            "dataWindow": ((-2, -1), (33, 24)),
+            "displayWindow": ((0, 0), (31, 23)),
+        },
+        {"RGB": np.zeros((26, 36, 3), np.float16), "Z": np.arange(26 * 36, dtype=np.float32).reshape(26, 36)},
+    ).write(str(tmp_path / "over.exr"))
+
+    z = read_exr_layers(tmp_path / "over.exr")["Z"]
+
+    assert z.shape == (24, 32) and z[0, 0] == 1 * 36 + 2  # display (0, 0) is data column 2 of row 1

@@ -135,6 +135,29 @@ def test_a_recorders_daily_with_dropped_frames_keeps_its_timing_and_sound_in_the
     assert "The daily lacks frames 6-8 (dropped while recording): the movies hold the frame before" in said
 
 
+def test_a_cg_dailys_exr_deliverable_keeps_each_frames_aovs_and_the_description_says_so(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    import OpenEXR
+
+    from engine.media.exr import read_exr_layers
+
+    (tmp_path / "cg").mkdir()
+    for number, beauty in zip((1001, 1002, 1003, 1004), footage.frames(4, (64, 48)), strict=True):
+        channels = {"RGB": beauty.astype(np.float16), "Z": np.full((48, 64), float(number), np.float32)}
+        OpenEXR.File({"type": OpenEXR.scanlineimage}, channels).write(
+            str(tmp_path / "cg" / f"sh010.{number}.exr")
+        )
+
+    movie, frames = fixed_daily(
+        settings, catalog, tmp_path, tmp_path / "cg" / "sh010.####.exr", {"deliver": "exr"}
+    )
+
+    assert frames is not None and np.all(read_exr_layers(Path(frames.replace("####", "1003")))["Z"] == 1003)
+    said = (movie.parent / "description.txt").read_text()
+    assert "The daily's other EXR channels (Z) are kept as they are in the EXR frames" in said
+
+
 def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
