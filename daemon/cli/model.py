@@ -251,6 +251,7 @@ def _render(
                     pixel_aspect=info.pixel_aspect,
                     headers=header_source(info, prepared),
                     reel=info.reel,
+                    tags=info.tags,
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:

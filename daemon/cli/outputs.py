@@ -113,6 +113,7 @@ class Carried:
     pixel_aspect: Fraction = SQUARE
     headers: HeaderSource | None = None  # a sequence's frames, whose headers an EXR or DPX output keeps
     reel: str | None = None  # a movie's reel name, which a .mov keeps beside the timecode
+    tags: dict[str, str] | None = None  # a movie's container tags about its footage (camera, creation time)
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -189,6 +190,7 @@ def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
                     sound=carried.sound,
                     pixel_aspect=carried.pixel_aspect,
                     reel=carried.reel,
+                    tags=carried.tags,
                 )
                 writer.__enter__()
             writer.write(frame)

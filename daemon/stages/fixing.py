@@ -410,6 +410,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         pixel_aspect=info.pixel_aspect,
         headers=header_source(info, prepared),
         reel=info.reel,
+        tags=info.tags,
     )
     files = render(model, prepared, info, plan)
     crash_point("fix.rendered", target="both")

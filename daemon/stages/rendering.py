@@ -127,6 +127,7 @@ class RenderPlan:
     # primaries, camera and lens metadata); None for a movie.
     headers: HeaderSource | None = None
     reel: str | None = None  # the daily's reel name, which the ProRes deliverable keeps beside the timecode
+    tags: dict[str, str] | None = None  # the daily's container tags (camera, creation time): the ProRes keeps them
 
 
 @dataclass(frozen=True)
@@ -446,6 +447,7 @@ class RenderSink:
                     sound=plan.sound,
                     pixel_aspect=plan.pixel_aspect,
                     reel=plan.reel,
+                    tags=plan.tags,
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:

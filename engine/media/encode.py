@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -79,6 +79,8 @@ class MovieWriter:
     name beside it. `pixel_aspect` (other than 1: anamorphic frames) is the stream's sample aspect ratio.
     Sound: `sound` (engine.media.audio.SoundSpan) carries a movie's sound from that moment on, cut at the last
     frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4.
+    `tags` (MediaInfo.tags: a camera's make, model, creation time) go into the container as they are: in a
+    .mov/.mp4 as QuickTime metadata keys, where Apple's tools read them; an .mxf keeps its creation time only.
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class MovieWriter:
         sound: SoundSpan | None = None,
         pixel_aspect: Fraction = SQUARE,
         reel: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
@@ -132,8 +135,10 @@ class MovieWriter:
         self._container: Any = None
         self._sounds: list[SoundCarrier] = []
         try:
-            muxer = {"movflags": "+faststart"} if faststart and fmt in ("mp4", "mov") else {}
+            flags = ("+faststart" if faststart else "") + ("+use_metadata_tags" if tags else "")
+            muxer = {"movflags": flags} if flags and fmt in ("mp4", "mov") else {}
             self._container = av.open(str(self._tmp), "w", format=fmt, options=muxer)
+            self._container.metadata.update(tags or {})
             self._stream = self._add_stream(encoder, codec, crf, preset, options or {})
             if self.timecode:
                 target = self._stream if fmt in ("mp4", "mov") else self._container

@@ -95,6 +95,9 @@ class MediaInfo:
     # An EXR sequence's channels besides its picture (its first frame's: a CG render's AOVs, depth, IDs). A fix's
     # EXR frames keep them beside the fixed picture where each is the source frame at its size (HeaderSource).
     layers: tuple[str, ...] = ()
+    # A movie's container tags about its footage (a phone's or a camera's make and model, its creation time and
+    # place, a comment; not the muxer's own), which a fix's movie keeps.
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def frame_range(self) -> range:

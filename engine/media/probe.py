@@ -118,6 +118,42 @@ def _metadata(container: Any, stream: Any, name: str) -> str | None:
     return None
 
 
+# Container tags a muxer writes about itself or the file's layout, not about the footage: never carried.
+_MUXER_TAGS = frozenset(
+    {
+        "major_brand",
+        "minor_version",
+        "compatible_brands",
+        "encoder",
+        "timecode",
+        "reel_name",
+        "duration",
+        "operational_pattern_ul",
+        "uid",
+        "generation_uid",
+        "company_name",
+        "product_name",
+        "product_version",
+        "product_version_num",
+        "product_uid",
+        "application_platform",
+        "toolkit_version_num",
+        "material_package_umid",
+        "modification_date",
+    }
+)
+
+
+def _footage_tags(container: Any) -> dict[str, str]:
+    """A movie's container tags about its footage (a camera's make and model, its creation time and place, a
+    comment), as FFmpeg names them; what the muxer writes about itself is left out."""
+    return {
+        str(key): str(value)
+        for key, value in container.metadata.items()
+        if str(key).lower() not in _MUXER_TAGS and str(value).strip()
+    }
+
+
 def _timecode(container: Any, stream: Any) -> str | None:
     return _metadata(container, stream, "timecode")
 
@@ -282,6 +318,7 @@ def probe_movie(
         timecode = _timecode(container, stream)
         heard = sound_info(container, path) if sound else None
         reel = _metadata(container, stream, "reel_name")
+        tags = _footage_tags(container)
         aspect = pixel_aspect(stream.sample_aspect_ratio or ctx.sample_aspect_ratio)
     rotation, interlaced = _scan(path)
     if rotation in (90, 270):  # decoding turns the frames upright, their pixels with them
@@ -311,4 +348,5 @@ def probe_movie(
         sound=heard,
         pixel_aspect=aspect,
         reel=reel,
+        tags=tags,
     )

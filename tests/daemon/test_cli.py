@@ -704,6 +704,26 @@ def test_a_fix_of_a_cg_render_keeps_its_aovs_beside_the_fixed_beauty_and_says_wh
     )
 
 
+def test_a_fix_of_a_phones_movie_keeps_its_make_model_place_and_creation_time(tmp_path: Path) -> None:
+    from engine.media import write_movie
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    tags = {
+        "com.apple.quicktime.make": "Apple",
+        "com.apple.quicktime.model": "iPhone 15 Pro",
+        "com.apple.quicktime.location.ISO6709": "+51.5072-000.1276/",
+        "creation_time": "2026-11-30T10:00:00.000000Z",
+    }
+    source = write_movie(tmp_path / "IMG_0042.mov", footage.frames(3, (64, 48)), 30, tags=tags)
+
+    codes = [denoise_fix(source, tmp_path / name)[0] for name in ("f.mov", "f.mp4")]
+    code, described = rushes("probe", str(source))
+
+    assert codes == [0, 0] and code == 0
+    assert "com.apple.quicktime.model=iPhone 15 Pro" in " ".join(described.split())
+    assert probe(tmp_path / "f.mov").tags == probe(tmp_path / "f.mp4").tags == tags
+
+
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
     from engine.media import write_movie
 

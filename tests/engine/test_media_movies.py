@@ -205,3 +205,25 @@ def test_soft_telecines_long_steps_and_a_variable_rates_jitter_are_no_gaps() -> 
 
     assert timestamp_gaps(telecine) == [] and timestamp_gaps(jitter) == []
     assert timestamp_gaps([0, 33, 67, 133, 167]) == [(2, 1)]  # one frame dropped: a step of 2
+
+
+PHONE_TAGS = {
+    "com.apple.quicktime.make": "Apple",
+    "com.apple.quicktime.model": "iPhone 15 Pro",
+    "com.apple.quicktime.location.ISO6709": "+51.5072-000.1276/",
+    "creation_time": "2026-11-30T10:00:00.000000Z",
+}
+
+
+@pytest.mark.parametrize("name", ["take.mov", "take.mp4", "take.mkv"])
+def test_a_movies_footage_tags_are_read_and_written_again_and_the_muxers_own_left_out(
+    tmp_path: Path, name: str, clip: np.ndarray
+) -> None:
+    write_movie(tmp_path / name, clip[:3], 24, tags=PHONE_TAGS)
+
+    tags = probe(tmp_path / name).tags
+
+    assert {key.lower(): value for key, value in tags.items()} == {
+        k.lower(): v for k, v in PHONE_TAGS.items()
+    }
+    assert probe(tmp_path / name).timecode is None  # no tag read as another fact

@@ -163,6 +163,14 @@ def test_prores_finishing(tmp_path: Path) -> None:
     assert (info.frame_count, info.fps, info.timecode) == (COUNT, 24, "01:00:00:00")
 
 
+def test_the_prores_deliverable_keeps_the_dailys_footage_tags(tmp_path: Path) -> None:
+    tags = {"com.apple.quicktime.model": "iPhone 15 Pro", "creation_time": "2026-11-30T10:00:00.000000Z"}
+
+    files = render(make_plan(tmp_path, finishing="prores", tags=tags))
+
+    assert files.frames is not None and probe(files.frames).tags == tags
+
+
 def test_exr_finishing(tmp_path: Path) -> None:
     plan = make_plan(tmp_path, finishing="exr")
     files = render(plan)
