@@ -252,6 +252,7 @@ def _render(
                     headers=header_source(info, prepared),
                     reel=info.reel,
                     tags=info.tags,
+                    pix_fmt=info.pix_fmt,
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:

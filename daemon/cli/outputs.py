@@ -34,16 +34,17 @@ from types import FrameType
 from typing import Any, Literal
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
-from engine.media.alpha import ALPHA_PIX_FMT, SourceAlpha, with_alpha
+from engine.media.alpha import SourceAlpha, with_alpha
 from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
-from engine.media.encode import HeaderSource
+from engine.media.encode import HeaderSource, prores_pix_fmt
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
 from engine.media.timecode import FrameTimecode
 
-# Movie outputs in ProRes 422 HQ (what an editorial hand-off expects of them); others (.mp4, .mkv) in H.264.
+# Movie outputs in ProRes (what an editorial hand-off expects of them: 422 HQ, or 4444 for a full-chroma source,
+# engine.media.encode.prores_pix_fmt); others (.mp4, .mkv) in H.264.
 PRORES_SUFFIXES = (".mov", ".mxf")
 
 
@@ -114,6 +115,9 @@ class Carried:
     headers: HeaderSource | None = None  # a sequence's frames, whose headers an EXR or DPX output keeps
     reel: str | None = None  # a movie's reel name, which a .mov keeps beside the timecode
     tags: dict[str, str] | None = None  # a movie's container tags about its footage (camera, creation time)
+    pix_fmt: str | None = (
+        None  # the source's pixel format: a ProRes of full-chroma frames is 4444 (prores_pix_fmt)
+    )
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -177,7 +181,8 @@ def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
     try:
         for frame in frames:
             if writer is None:
-                pix_fmt = ALPHA_PIX_FMT if frame.shape[2] == 4 and codec == "prores" else None
+                alpha = frame.shape[2] == 4
+                pix_fmt = prores_pix_fmt(carried.pix_fmt, alpha) if codec == "prores" else None
                 writer = MovieWriter(
                     path,
                     carried.fps,

@@ -411,6 +411,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         headers=header_source(info, prepared),
         reel=info.reel,
         tags=info.tags,
+        source_pix_fmt=info.pix_fmt,
     )
     files = render(model, prepared, info, plan)
     crash_point("fix.rendered", target="both")

@@ -41,10 +41,10 @@ from engine.media import (
     read_frames_uint8,
     write_image,
 )
-from engine.media.alpha import ALPHA_PIX_FMT, with_alpha
+from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
-from engine.media.encode import HeaderSource
+from engine.media.encode import HeaderSource, prores_pix_fmt
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -127,7 +127,10 @@ class RenderPlan:
     # primaries, camera and lens metadata); None for a movie.
     headers: HeaderSource | None = None
     reel: str | None = None  # the daily's reel name, which the ProRes deliverable keeps beside the timecode
-    tags: dict[str, str] | None = None  # the daily's container tags (camera, creation time): the ProRes keeps them
+    tags: dict[str, str] | None = (
+        None  # the daily's container tags (camera, creation time): the ProRes keeps them
+    )
+    source_pix_fmt: str | None = None  # the daily's pixel format: the ProRes of a full-chroma daily is 4444
 
 
 @dataclass(frozen=True)
@@ -442,7 +445,7 @@ class RenderSink:
                     *self._size,
                     "prores",
                     timecode,
-                    pix_fmt=ALPHA_PIX_FMT if plan.alpha else None,
+                    pix_fmt=prores_pix_fmt(plan.source_pix_fmt, plan.alpha),
                     colour=plan.colour,
                     sound=plan.sound,
                     pixel_aspect=plan.pixel_aspect,

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from av.video.reformatter import ColorRange, Colorspace
 
-from .alpha import has_alpha
+from .alpha import ALPHA_PIX_FMT, has_alpha
 from .aspect import SQUARE
 from .audio import SoundCarrier, SoundSpan, carried_streams
 from .files import prepare_output, temp_name
@@ -62,6 +62,23 @@ def _subsampled_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
     sub_w = any(t in pix_fmt for t in ("420", "422", "411", "410", "nv12", "nv21"))
     sub_h = any(t in pix_fmt for t in ("420", "410", "nv12", "nv21"))
     return width + (width % 2 if sub_w else 0), height + (height % 2 if sub_h else 0)
+
+
+FULL_CHROMA_PIX_FMT = "yuv444p10le"  # ProRes 4444 without alpha
+
+
+def prores_pix_fmt(source_pix_fmt: str | None, alpha: bool) -> str | None:
+    """The pixel format of a ProRes made from frames of `source_pix_fmt`: 4444 with alpha where it keeps alpha,
+    4444 where the source has full chroma (a 4444 camera file, RGB frames: EXR, DPX, PNG), so a fix does not
+    halve it; None (422 HQ) for a subsampled or grey source."""
+    if alpha:
+        return ALPHA_PIX_FMT
+    if not source_pix_fmt or source_pix_fmt.startswith(("gray", "ya", "mono")):
+        return None
+    subsampled = _subsampled_size(source_pix_fmt, 1, 1) != (1, 1) or any(
+        tag in source_pix_fmt for tag in ("440", "uyvy", "yuyv", "nv16", "p210", "p010", "v210")
+    )
+    return None if subsampled else FULL_CHROMA_PIX_FMT
 
 
 class MovieWriter:

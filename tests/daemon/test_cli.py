@@ -724,6 +724,25 @@ def test_a_fix_of_a_phones_movie_keeps_its_make_model_place_and_creation_time(tm
     assert probe(tmp_path / "f.mov").tags == probe(tmp_path / "f.mp4").tags == tags
 
 
+def test_a_fix_of_a_4444_plate_to_prores_stays_4444_and_of_a_420_one_is_422(tmp_path: Path) -> None:
+    from engine.media import write_movie
+    from engine.media.encode import FULL_CHROMA_PIX_FMT
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    plate = write_movie(
+        tmp_path / "A001.mov", footage.frames(3, (64, 48)), 24, codec="prores", pix_fmt=FULL_CHROMA_PIX_FMT
+    )
+    phone = footage.movie(tmp_path / "IMG_0001.mp4", n=3, size=(64, 48))
+
+    codes = [denoise_fix(plate, tmp_path / "plate.mov")[0], denoise_fix(phone, tmp_path / "phone.mov")[0]]
+
+    assert codes == [0, 0]
+    assert (
+        probe(tmp_path / "plate.mov").pix_fmt == "yuv444p12le"
+    )  # ProRes 4444 (FFmpeg decodes it as 12 bits)
+    assert probe(tmp_path / "phone.mov").pix_fmt == "yuv422p10le"  # 422 HQ: all a 4:2:0 daily has
+
+
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
     from engine.media import write_movie
 

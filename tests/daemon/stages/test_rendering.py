@@ -171,6 +171,23 @@ def test_the_prores_deliverable_keeps_the_dailys_footage_tags(tmp_path: Path) ->
     assert files.frames is not None and probe(files.frames).tags == tags
 
 
+@pytest.mark.parametrize(
+    ("daily", "delivered"),
+    [
+        ("yuv420p", "yuv422p10le"),
+        ("yuv444p12le", "yuv444p12le"),
+        ("gbrpf16le", "yuv444p12le"),
+        (None, "yuv422p10le"),
+    ],
+)
+def test_the_prores_deliverable_keeps_a_full_chroma_dailys_chroma(
+    tmp_path: Path, daily: str | None, delivered: str
+) -> None:
+    files = render(make_plan(tmp_path, finishing="prores", source_pix_fmt=daily), count=2)
+
+    assert files.frames is not None and probe(files.frames).pix_fmt == delivered  # 4444 reads back as 12 bits
+
+
 def test_exr_finishing(tmp_path: Path) -> None:
     plan = make_plan(tmp_path, finishing="exr")
     files = render(plan)
