@@ -253,6 +253,7 @@ def _render(
                     reel=info.reel,
                     tags=info.tags,
                     pix_fmt=info.pix_fmt,
+                    codec=info.codec,
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
 from engine.media.alpha import SourceAlpha, with_alpha
 from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
-from engine.media.encode import HeaderSource, prores_pix_fmt
+from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_fmt, prores_pix_fmt
 from engine.media.files import prepare_output, temp_name
 from engine.media.info import ColourTags
 from engine.media.sequences import is_image_path, is_pattern
@@ -115,9 +115,8 @@ class Carried:
     headers: HeaderSource | None = None  # a sequence's frames, whose headers an EXR or DPX output keeps
     reel: str | None = None  # a movie's reel name, which a .mov keeps beside the timecode
     tags: dict[str, str] | None = None  # a movie's container tags about its footage (camera, creation time)
-    pix_fmt: str | None = (
-        None  # the source's pixel format: a ProRes of full-chroma frames is 4444 (prores_pix_fmt)
-    )
+    pix_fmt: str | None = None  # the source's pixel format: ProRes 4444 for full chroma (prores_pix_fmt)
+    codec: str | None = None  # the source's codec: a DNxHD/DNxHR daily's .mov/.mxf fix is DNxHR (movie_codec)
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -174,15 +173,26 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
     return len(written)
 
 
+def movie_codec(path: Path, carried: Carried, frame_shape: tuple[int, ...]) -> tuple[Codec, str | None]:
+    """The codec and pixel format of a movie output: H.264 in .mp4/.mkv; in .mov/.mxf ProRes (4444 for a
+    full-chroma source or alpha), or DNxHR for a DNxHD/DNxHR source (an Avid facility's), where its frames are
+    large enough and have no alpha to keep."""
+    if path.suffix.lower() not in PRORES_SUFFIXES:
+        return "h264", None
+    height, width, channels = frame_shape
+    avid = carried.codec == "dnxhd" and width >= DNXHR_MIN_SIZE[0] and height >= DNXHR_MIN_SIZE[1]
+    if avid and channels == 3:
+        return "dnxhr", dnxhr_pix_fmt(carried.pix_fmt)
+    return "prores", prores_pix_fmt(carried.pix_fmt, channels == 4)
+
+
 def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
     count = 0
-    codec: Literal["h264", "prores"] = "prores" if path.suffix.lower() in PRORES_SUFFIXES else "h264"
     writer: MovieWriter | None = None
     try:
         for frame in frames:
             if writer is None:
-                alpha = frame.shape[2] == 4
-                pix_fmt = prores_pix_fmt(carried.pix_fmt, alpha) if codec == "prores" else None
+                codec, pix_fmt = movie_codec(path, carried, frame.shape)
                 writer = MovieWriter(
                     path,
                     carried.fps,

@@ -28,13 +28,14 @@ from .sequences import parse_sequence
 from .threads import codec_threads
 from .timecode import FrameTimecode, TimecodeError, normalize_timecode
 
-Codec = Literal["h264", "prores", "ffv1"]
+Codec = Literal["h264", "prores", "dnxhr", "ffv1"]
 
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".mxf": "mxf"}
 _ENCODERS: dict[str, tuple[str, str, set[str]]] = {
     # codec: (FFmpeg encoder, default pix_fmt, containers that can hold it)
     "h264": ("libx264", "yuv420p", {"mp4", "mov", "matroska"}),
     "prores": ("prores_ks", "yuv422p10le", {"mov", "mxf", "matroska"}),
+    "dnxhr": ("dnxhd", "yuv422p10le", {"mxf", "mov", "matroska"}),
     "ffv1": ("ffv1", "bgr0", {"matroska", "mov"}),
 }
 # The RGB -> YUV matrix of each H.273 matrix number swscale knows (BT.709 for any other).
@@ -81,11 +82,31 @@ def prores_pix_fmt(source_pix_fmt: str | None, alpha: bool) -> str | None:
     return None if subsampled else FULL_CHROMA_PIX_FMT
 
 
+# The smallest frame FFmpeg's DNxHR encoder takes.
+DNXHR_MIN_SIZE = (256, 120)
+
+
+def dnxhr_pix_fmt(source_pix_fmt: str | None) -> str:
+    """The pixel format of a DNxHR made from frames of `source_pix_fmt`: 444 for full chroma, else 4:2:2, at 10
+    bits (HQX) unless the source has 8 (HQ)."""
+    if prores_pix_fmt(source_pix_fmt, alpha=False) == FULL_CHROMA_PIX_FMT:
+        return FULL_CHROMA_PIX_FMT
+    return "yuv422p" if source_pix_fmt and bit_depth(source_pix_fmt) <= 8 else "yuv422p10le"
+
+
+def _dnxhr_profile(pix_fmt: str) -> str:
+    if "444" in pix_fmt:
+        return "dnxhr_444"
+    return "dnxhr_hqx" if bit_depth(pix_fmt) > 8 else "dnxhr_hq"
+
+
 class MovieWriter:
     """Encode RGB frames into a movie; the file appears at `path` only when closed without error.
 
     codec: "h264" (libx264, yuv420p, `crf`, `preset`), "prores" (prores_ks profile 3 = 422 HQ,
-    yuv422p10le; with pix_fmt yuva444p10le, ALPHA_PIX_FMT, 4444 with alpha) or "ffv1" (lossless, bgr0).
+    yuv422p10le; with pix_fmt yuva444p10le, ALPHA_PIX_FMT, 4444 with alpha), "dnxhr" (Avid's: HQX for
+    yuv422p10le, HQ for yuv422p, 444 for yuv444p10le; frames of DNXHR_MIN_SIZE or more) or "ffv1" (lossless,
+    bgr0).
     Frames are HxWx3 uint8, uint16 or float 0..1 RGB; HxWx4 RGBA where the pixel format has alpha.
     H.264 needs even dimensions: odd ones are padded by one edge pixel (pad_odd=True) or refused.
     MP4/MOV get their index up front (faststart) so players and uploads can stream them.
@@ -133,6 +154,11 @@ class MovieWriter:
             )
         if width <= 0 or height <= 0:
             raise MediaError(f"movie size {width}x{height} is not positive")
+        if codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
+            raise MediaError(
+                f"DNxHR takes frames of at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}, not {width}x{height}: "
+                "write ProRes or a sequence"
+            )
         self.codec = codec
         self.colour = colour or BT709
         self.pixel_aspect = pixel_aspect
@@ -200,6 +226,8 @@ class MovieWriter:
             opts = {"crf": str(crf), "preset": preset}
         elif codec == "prores":  # 4444 for full chroma (and alpha), else 422 HQ
             opts = {"profile": "4" if "444" in self.pix_fmt else "3", "vendor": "apl0"}
+        elif codec == "dnxhr":  # 444, HQX (10-bit 4:2:2) or HQ (8-bit), as the pixel format says
+            opts = {"profile": _dnxhr_profile(self.pix_fmt)}
         elif codec == "ffv1":
             opts = {"level": "3", "slicecrc": "1"}
         stream.options = {**opts, **extra}

@@ -743,6 +743,25 @@ def test_a_fix_of_a_4444_plate_to_prores_stays_4444_and_of_a_420_one_is_422(tmp_
     assert probe(tmp_path / "phone.mov").pix_fmt == "yuv422p10le"  # 422 HQ: all a 4:2:0 daily has
 
 
+def test_a_fix_of_an_avid_dailys_dnxhr_to_mxf_is_dnxhr(tmp_path: Path) -> None:
+    from engine.media import write_movie
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    daily = write_movie(
+        tmp_path / "A001C003.mxf", footage.frames(2, (256, 144)), 25, codec="dnxhr", timecode="10:00:00:00"
+    )
+
+    code, output = denoise_fix(daily, tmp_path / "fixed.mxf")
+
+    assert code == 0, output
+    fixed = probe(tmp_path / "fixed.mxf")
+    assert (fixed.codec, fixed.pix_fmt, fixed.timecode) == (
+        "dnxhd",
+        "yuv422p10le",
+        "10:00:00:00",
+    )  # DNxHR HQX
+
+
 def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
     from engine.media import write_movie
 

@@ -227,3 +227,35 @@ def test_a_movies_footage_tags_are_read_and_written_again_and_the_muxers_own_lef
         k.lower(): v for k, v in PHONE_TAGS.items()
     }
     assert probe(tmp_path / name).timecode is None  # no tag read as another fact
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "profile"),
+    [("yuv422p10le", "DNXHR HQX"), ("yuv444p10le", "DNXHR 444"), ("yuv422p", "DNXHR HQ")],
+)
+def test_dnxhr_for_avid_round_trips_in_mxf_with_its_timecode(
+    tmp_path: Path, clip: np.ndarray, pix_fmt: str, profile: str
+) -> None:
+    import av
+
+    path = write_movie(
+        tmp_path / "A001C003.mxf",
+        clip[:3, :144, :256],
+        24,
+        codec="dnxhr",
+        pix_fmt=pix_fmt,
+        timecode="10:00:00:00",
+    )
+
+    info = probe(path)
+    assert (info.codec, info.pix_fmt, info.frame_count, info.timecode) == ("dnxhd", pix_fmt, 3, "10:00:00:00")
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.profile == profile
+    assert psnr(read_clip(path), clip[:3, :144, :256]) > 35  # an intermediate codec at its fixed rate
+
+
+def test_dnxhr_refuses_frames_smaller_than_its_encoder_takes_in_one_line(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    with pytest.raises(MediaError, match="DNxHR takes frames of at least 256x120, not 128x72: write ProRes"):
+        write_movie(tmp_path / "small.mxf", clip[:2, :72, :128], 24, codec="dnxhr")
