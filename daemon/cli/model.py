@@ -335,6 +335,15 @@ def _say_dropped(info: MediaInfo) -> None:
         "in a movie (and leaves the numbers out of a sequence), so the sound stays in sync.",
         highlight=False,
     )
+    from engine.media.encode import PAUSE_SECONDS, pause_frames
+
+    pauses = [number for number, count in info.dropped if count > pause_frames(info.fps)]
+    if pauses:
+        out.print(
+            f"The gap(s) after frame(s) {', '.join(map(str, pauses[:5]))} last over {PAUSE_SECONDS} s: the "
+            "recording paused there, so the fix keeps each pause as it is (nothing rebuilt or held over it).",
+            highlight=False,
+        )
 
 
 def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:
@@ -379,7 +388,8 @@ def _say_holes(output: str, numbers: list[int]) -> None:
     if holes and not is_sequence(output):
         out.print(
             f"The input lacks frames {frameset_string(holes)}, so the movie holds the frame before each hole "
-            "over it: rebuild them instead (--kind interpolate --frames auto) or write a sequence.",
+            "over it (a hole of over 2 s stays a pause): rebuild them instead (--kind interpolate --frames auto) "
+            "or write a sequence.",
             highlight=False,
         )
 

@@ -124,20 +124,7 @@ def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carrie
     source (`carried`); returns how many."""
     if is_sequence(output):
         return _write_sequence_whole(output, frames, carried)
-    return _write_movie(Path(output), held_over_holes(frames), carried)
-
-
-def held_over_holes(frames: Iterable[tuple[int, Any]]) -> Iterator[Any]:
-    """The frames of numbered (number, frame) pairs in ascending order, the frame before each hole in the
-    numbers (a sequence's missing files, a recorder's dropped frames) again for every number missing there: a
-    movie has no frame numbers, so it keeps the shot's timing (its timecode, its sound) this way."""
-    last: tuple[int, Any] | None = None
-    for number, frame in frames:
-        if last is not None:
-            for _ in range(number - last[0] - 1):
-                yield last[1]
-        yield frame
-        last = (number, frame)
+    return _write_movie(Path(output), frames, carried)
 
 
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -186,11 +173,12 @@ def movie_codec(path: Path, carried: Carried, frame_shape: tuple[int, ...]) -> t
     return "prores", prores_pix_fmt(carried.pix_fmt, channels == 4)
 
 
-def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
-    count = 0
+def _write_movie(path: Path, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
+    """The frames in a movie, which keeps the shot's timing over holes in their numbers (MovieWriter.write_at):
+    returns how many frames it holds."""
     writer: MovieWriter | None = None
     try:
-        for frame in frames:
+        for number, frame in frames:
             if writer is None:
                 codec, pix_fmt = movie_codec(path, carried, frame.shape)
                 writer = MovieWriter(
@@ -208,8 +196,7 @@ def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
                     tags=carried.tags,
                 )
                 writer.__enter__()
-            writer.write(frame)
-            count += 1
+            writer.write_at(number, frame)
     except BaseException as exc:
         if writer is not None:
             writer.__exit__(type(exc), exc, exc.__traceback__)
@@ -217,4 +204,4 @@ def _write_movie(path: Path, frames: Iterable[Any], carried: Carried) -> int:
     if writer is None:
         raise MediaError("the fix produced no frames", str(path))
     writer.__exit__(None, None, None)
-    return count
+    return writer.frames_written

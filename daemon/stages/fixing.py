@@ -315,7 +315,8 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
             notes.append(f"{lacks}: this fix rebuilt them.")
         else:
             notes.append(
-                f"{lacks}: the movies hold the frame before each gap over it, so they keep its timing."
+                f"{lacks}: the movies hold the frame before each gap over it (a gap of over 2 s stays a pause), "
+                "so they keep its timing."
             )
     return notes
 

@@ -44,7 +44,7 @@ from engine.media import (
 from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
-from engine.media.encode import HeaderSource, prores_pix_fmt
+from engine.media.encode import HeaderSource, pause_frames, prores_pix_fmt
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -317,9 +317,7 @@ class RenderSink:
         self._layout: Layout | None = None
         self._band: npt.NDArray[np.uint8] | None = None
         self._writers: dict[str, MovieWriter] = {}
-        self._held: dict[
-            str, npt.NDArray[Any]
-        ] = {}  # the last frame of each movie, written again over a hole
+        self._pauses: dict[int, int] = {}  # frames written before a pause (MovieWriter.skip): its length
         self._exr = parse_sequence(str(self.tmp / f"{plan.name}.####.exr"))
         self._open = True
         with self._writing(plan.out_dir):
@@ -503,20 +501,16 @@ class RenderSink:
         else:
             w, h = layout.panel_width, layout.panel_height
             movies["wipe_buffer"] = np.concatenate([fit(before8, w, h), fit(after8, w, h)])
-        if self.last_number is not None:  # a hole (a sequence's missing files, a recorder's dropped frames)
-            for _ in range(number - self.last_number - 1):
-                self._write_movies(self._held)
-        self._write_movies(movies)
-        self.last_number = number
-
-    def _write_movies(self, frames: dict[str, npt.NDArray[Any]]) -> None:
-        """One frame of each movie. The movies hold the frame before a hole over it, so they keep the shot's
-        timing (its timecode, its sound); the EXR frames keep the hole."""
-        for key, frame in frames.items():
+        hole = -1 if self.last_number is None else number - self.last_number - 1
+        if hole > pause_frames(
+            self.plan.fps
+        ):  # the wipe's second pass leaves the same pause before this frame
+            self._pauses[self._writers["review"].frames_written] = hole
+        for key, frame in movies.items():  # over a hole in the numbers each movie keeps the shot's timing
             with self._writing(self._before_after if key == "wipe_buffer" else self._writers[key].path):
-                self._writers[key].write(frame)
-        self._held = frames
-        self.count += 1
+                self._writers[key].write_at(number, frame)  # (the EXR frames keep the hole)
+        self.count = self._writers["review"].frames_written
+        self.last_number = number
 
     # finishing ------------------------------------------------------------------------------------------
 
@@ -538,6 +532,8 @@ class RenderSink:
             h = layout.panel_height
             for frame in read_frames_uint8(self._wipe_buffer):
                 x = wipe_position(done, self.count, layout.width)
+                if done in self._pauses:
+                    writer.skip(self._pauses[done])
                 writer.write(wipe(frame.rgb[:h], frame.rgb[h : 2 * h], x, layout, self._band))
                 done += 1
         if done != self.count:

@@ -51,6 +51,7 @@ from engine.heads.interpolate_net import SWAP, InterpolateRefiner
 from engine.heads.params import QUALITIES, FixParams, Shot, frames_text, parse_int, parse_quality
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
+from engine.media.encode import pause_frames
 from engine.metrics import psnr, ssim
 
 # base 3 + warped0 3 + warped1 3 + vis0, vis1 + the occlusion cues fb0, fb1, photo0, photo1, motion0, motion1
@@ -93,8 +94,9 @@ class InterpolateParams(FixParams):
 
     def bind(self, shot: Shot) -> dict[str, Any]:
         extra: dict[str, Any] = {} if self.quality == "default" else {"quality": self.quality}
-        if self.frames is None and shot.info.missing_frames:  # auto or a retime: the holes are made too
-            extra["missing"] = sorted(shot.info.missing_frames)
+        made = _holes_to_make(shot.info.missing_frames, pause_frames(shot.info.fps))
+        if self.frames is None and made:  # auto or a retime: the holes are made too (not a pause)
+            extra["missing"] = made
         if self.factor is not None:
             return {"factor": self.factor, **extra}
         if self.frames is None:
@@ -110,6 +112,20 @@ class InterpolateParams(FixParams):
 
     def frame_factor(self) -> int:
         return self.factor or 1
+
+
+def _holes_to_make(missing: Iterable[int], longest: int) -> list[int]:
+    """The missing numbers in holes of at most `longest` frames: a longer one is a pause (a recording paused, a
+    render's lost chunk), which no motion between its two sides can fill."""
+    made: list[int] = []
+    run: list[int] = []
+    for number in [*sorted(missing), None]:
+        if run and (number is None or number != run[-1] + 1):
+            made.extend(run if len(run) <= longest else [])
+            run = []
+        if number is not None:
+            run.append(number)
+    return made
 
 
 def _stack_parts(parts: flow.Parts) -> np.ndarray:

@@ -82,6 +82,17 @@ def prores_pix_fmt(source_pix_fmt: str | None, alpha: bool) -> str | None:
     return None if subsampled else FULL_CHROMA_PIX_FMT
 
 
+# A hole in a shot's frame numbers longer than this is a pause (a screen recorder paused, a render's missing
+# chunk), not frames dropped: a movie leaves its frame times empty (MovieWriter.skip) rather than holding a frame
+# over them, and interpolate does not make frames there.
+PAUSE_SECONDS = 2
+
+
+def pause_frames(fps: Fraction | float) -> int:
+    """The most frames a hole holds before it is a pause (PAUSE_SECONDS at `fps`)."""
+    return max(1, round(PAUSE_SECONDS * float(fps)))
+
+
 # The smallest frame FFmpeg's DNxHR encoder takes.
 DNXHR_MIN_SIZE = (256, 120)
 
@@ -171,6 +182,9 @@ class MovieWriter:
             )
         self.timecode = self._check_timecode(timecode)
         self.frames_written = 0
+        self._position = 0  # the next frame's place in frames: frames written and frames skipped (skip())
+        self._last: npt.NDArray[Any] | None = None
+        self._number: int | None = None  # the number of the last frame given to write_at
         self._tmp = temp_name(prepare_output(self.path))
         self._deep = bit_depth(self.pix_fmt) > 8
         self._yuv = self.pix_fmt.startswith("yuv")
@@ -272,12 +286,12 @@ class MovieWriter:
         if self._container is None:
             raise MediaError("the movie writer is closed", str(self.path))
         frame = self._to_frame(rgb)
-        frame.pts = self.frames_written
+        frame.pts = self._position
         frame.time_base = self._stream.codec_context.time_base
         try:
             self._container.mux(self._stream.encode(frame))
             for carrier in self._sounds:  # the sound up to this frame's end, interleaved with the frames
-                self._container.mux(carrier.until(Fraction(self.frames_written + 1) / self.fps))
+                self._container.mux(carrier.until(Fraction(self._position + 1) / self.fps))
         except av.error.FFmpegError as e:
             self._discard()
             raise MediaError(f"encoding failed: {e.strerror or e}", str(self.path)) from None
@@ -285,6 +299,43 @@ class MovieWriter:
             self._discard()
             raise
         self.frames_written += 1
+        self._position += 1
+        self._last = rgb
+
+    def write_at(self, number: int, rgb: npt.NDArray[Any]) -> None:
+        """Append the frame numbered `number` of a shot whose numbers ascend, keeping the shot's timing over a
+        hole in them (a sequence's missing files, a recorder's dropped frames): the frame before is held over a
+        hole of up to pause_frames(fps) frames, so the movie stays constant-rate; a longer one is a pause, left
+        empty (skip())."""
+        if self._number is not None:
+            hole = number - self._number - 1
+            if hole < 0:
+                raise MediaError(
+                    f"frame {number} comes after frame {self._number}; frames must ascend", str(self.path)
+                )
+            if hole > pause_frames(self.fps):
+                self.skip(hole)
+            elif hole:
+                held = self._last
+                assert held is not None
+                for _ in range(hole):
+                    self.write(held)
+        self.write(rgb)
+        self._number = number
+
+    def skip(self, frames: int) -> None:
+        """Leave `frames` frame times empty before the next frame: the frame before plays on over them (a pause in
+        a recording, kept as the source has it) and the sound goes on. An .mxf holds a frame at every frame time,
+        so there the frame before is written again."""
+        if self.frames_written == 0:
+            raise MediaError("a movie cannot start with a pause: write a frame first", str(self.path))
+        if _container_format(self.path) == "mxf":
+            held = self._last
+            assert held is not None
+            for _ in range(frames):
+                self.write(held)
+            return
+        self._position += frames
 
     def close(self) -> None:
         """Flush the encoder and move the finished file into place."""
@@ -296,7 +347,7 @@ class MovieWriter:
         try:
             self._container.mux(self._stream.encode(None))
             for carrier in self._sounds:
-                self._container.mux(carrier.finish(Fraction(self.frames_written) / self.fps))
+                self._container.mux(carrier.finish(Fraction(self._position) / self.fps))
             self._container.close()
         except MediaError:
             self._discard()

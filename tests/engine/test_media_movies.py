@@ -259,3 +259,30 @@ def test_dnxhr_refuses_frames_smaller_than_its_encoder_takes_in_one_line(
 ) -> None:
     with pytest.raises(MediaError, match="DNxHR takes frames of at least 256x120, not 128x72: write ProRes"):
         write_movie(tmp_path / "small.mxf", clip[:2, :72, :128], 24, codec="dnxhr")
+
+
+@pytest.mark.parametrize("name", ["shot.mp4", "shot.mov", "shot.mxf"])
+def test_a_movie_keeps_its_shots_timing_over_holes_held_and_pauses_left_empty(
+    tmp_path: Path, clip: np.ndarray, name: str
+) -> None:
+    codec = "h264" if name.endswith(".mp4") else "prores"
+    numbers = [0, 1, 2, 5, 6, *range(60, 64)]  # 3-4 dropped: held; 7-59 (53 frames, over 2 s) a pause
+    with MovieWriter(tmp_path / name, 24, 320, 180, codec) as writer:
+        for number in numbers:
+            writer.write_at(number, clip[number % len(clip)])
+
+    info = probe(tmp_path / name)
+
+    assert info.last_frame == 63 and info.duration_seconds == pytest.approx(64 / 24)  # the shot's length
+    if name.endswith(".mxf"):  # MXF holds a frame at every frame time: the pause is held too
+        assert info.frame_count == 64 and info.dropped == []
+    else:
+        assert info.frame_count == 11 and info.dropped == [(6, 53)] and info.fps == 24
+        shown = {f.number: f.rgb for f in read_frames(info)}
+        assert psnr(shown[60], clip[60 % len(clip)]) > 35 and psnr(shown[3], clip[2]) > 35  # 2 held over 3
+    with (
+        pytest.raises(MediaError, match="frames must ascend"),
+        MovieWriter(tmp_path / "bad.mp4", 24, 320, 180) as bad,
+    ):
+        bad.write_at(5, clip[0])
+        bad.write_at(4, clip[1])
