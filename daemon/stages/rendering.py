@@ -573,7 +573,7 @@ class RenderSink:
                 plan.name,
                 str(review_final),
                 self.first_number,
-                self.count,
+                self.last_number - self.first_number + 1,  # the movie's length: its pauses are frame times too
                 plan.fps,
                 timecode,
                 reel=plan.reel,

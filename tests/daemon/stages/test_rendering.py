@@ -221,6 +221,23 @@ def test_the_movies_hold_the_frame_before_a_hole_and_the_exr_frames_keep_it(
     assert otio_clip.source_range is not None and otio_clip.source_range.duration.value == 8
 
 
+@pytest.mark.parametrize("before_after", ["side", "wipe"])
+def test_a_pause_in_the_numbers_stays_a_pause_in_every_movie(tmp_path: Path, before_after: str) -> None:
+    plan = make_plan(tmp_path, before_after=before_after)
+    with RenderSink(plan) as sink:  # 1004-1059 missing: over 2 s at 24 fps, a pause
+        for number in (1001, 1002, 1003, 1060, 1061):
+            sink.add(number, before_frame(number % 7), picture(number % 7))
+        files = sink.finish()
+
+    for movie in (files.review_movie, files.before_after):
+        info = probe(movie)
+        assert (info.frame_count, info.dropped, info.last_frame) == (5, [(2, 56)], 60), (
+            movie
+        )  # as long as the shot
+    otio_clip = read_timeline(files.otio).find_clips()[0]
+    assert otio_clip.source_range is not None and otio_clip.source_range.duration.value == 61
+
+
 def test_cube_reads_back(tmp_path: Path) -> None:
     lut = np.clip(identity(9) * 0.8 + 0.1, 0, 1)
     files = render(make_plan(tmp_path), count=3, lut=lut)
