@@ -567,13 +567,14 @@ class RenderSink:
                 write_cube(cube, np.asarray(lut, np.float32), title=f"{plan.name} {plan.kind}")
         review_final = self._path(plan.out_dir, ".mp4")
         otio_path = self._path(self.tmp, ".otio")
+        length = self.last_number - self.first_number + 1  # the movie's frame times, its pauses' too
         with self._writing(otio_path):
             timecode = self._movie_timecode(self.first_number)
             timeline = clip_timeline(
                 plan.name,
                 str(review_final),
                 self.first_number,
-                self.last_number - self.first_number + 1,  # the movie's length: its pauses are frame times too
+                length,
                 plan.fps,
                 timecode,
                 reel=plan.reel,
