@@ -40,7 +40,7 @@ from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.alpha import SourceAlpha, has_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
-from engine.media.encode import HeaderSource
+from engine.media.encode import DNXHR_MIN_SIZE, HeaderSource
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from engine.media.sequences import frameset_string
@@ -389,7 +389,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
     except FixError as exc:
         raise Permanent(str(exc)) from exc
     view, scene = _review_view(show.color, request.show, request.source, info.colour)
-    finishing = _finishing(params)
+    finishing = _finishing(params, info)
     if finishing == "none" and view is not None:
         # the fix's values beside its display picture (approvals train on them): a scene-referred daily's as
         # EXR, an HDR movie's in its own encoding
@@ -406,7 +406,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         view_deliverable=scene,
         colour=None if scene else info.colour,  # a view's picture is BT.709
         # a deliverable keeps the daily's alpha; a made frame (interpolate) has none
-        alpha=finishing != "none" and kind != "interpolate" and has_alpha(info.pix_fmt),
+        alpha=finishing in ("prores", "exr") and kind != "interpolate" and has_alpha(info.pix_fmt),
         sound=carried_sound(info, prepared),
         pixel_aspect=info.pixel_aspect,
         headers=header_source(info, prepared),
@@ -518,10 +518,15 @@ def _review_view(
         raise Permanent(f"shows[{show}].color: {exc}") from exc
 
 
-def _finishing(params: Mapping[str, Any]) -> Any:
+def _finishing(params: Mapping[str, Any], info: MediaInfo) -> Any:
     value = str(params.get("deliver", "none")).lower()
-    if value not in ("none", "prores", "exr"):
-        raise Permanent(f"deliver={value} is not known: use prores or exr")
+    if value not in ("none", "prores", "dnxhr", "exr"):
+        raise Permanent(f"deliver={value} is not known: use prores, dnxhr or exr")
+    if value == "dnxhr" and (info.width < DNXHR_MIN_SIZE[0] or info.height < DNXHR_MIN_SIZE[1]):
+        least = f"{DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}"
+        raise Permanent(
+            f"deliver=dnxhr takes frames of at least {least}, not {info.width}x{info.height}: use prores"
+        )
     return value
 
 

@@ -1,7 +1,8 @@
 """The render step of a fix: fixed frames streamed in, everything the supervisor reviews written out.
 
 A RenderSink takes (number, before, after) frames one at a time and keeps memory constant: the review movie
-(H.264), the before/after movie, an optional finishing deliverable (ProRes 422 HQ or half-float EXR frames)
+(H.264), the before/after movie, an optional finishing deliverable (ProRes, DNxHR in MXF for an Avid
+facility, or half-float EXR frames)
 are encoded as frames arrive. finish() adds the thumbnail (the middle frame, read back from the review
 movie), the .cube LUT of a regrade and the OTIO file, then moves the whole folder into place.
 
@@ -44,12 +45,17 @@ from engine.media import (
 from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
-from engine.media.encode import HeaderSource, pause_frames, prores_pix_fmt
+from engine.media.encode import Codec, HeaderSource, dnxhr_pix_fmt, pause_frames, prores_pix_fmt
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
 
-Finishing = Literal["none", "prores", "exr"]
+Finishing = Literal["none", "prores", "dnxhr", "exr"]
+# The finishing movies: the file each is written to (after the Version's code) and its codec.
+_DELIVERABLE_MOVIES: dict[str, tuple[str, Codec]] = {
+    "prores": ("_prores.mov", "prores"),
+    "dnxhr": ("_dnxhr.mxf", "dnxhr"),
+}
 BeforeAfter = Literal["side", "wipe"]
 
 MAX_COMPARE_WIDTH = 1920  # the before/after movie is scaled down to at most this width
@@ -139,7 +145,7 @@ class RenderedFiles:
     before_after: Path
     thumbnail: Path
     otio: Path
-    frames: str | None  # ProRes movie path or EXR sequence pattern (####) when finishing != none
+    frames: str | None  # ProRes or DNxHR movie path, or EXR sequence pattern (####), when finishing != none
     cube: Path | None  # the .cube LUT of a regrade
     first_frame: int
     last_frame: int
@@ -343,8 +349,8 @@ class RenderSink:
         return self._path(self.tmp, "_wipe_buffer.mkv")
 
     @property
-    def _prores(self) -> Path:
-        return self._path(self.tmp, "_prores.mov")
+    def _deliverable(self) -> Path:
+        return self._path(self.tmp, _DELIVERABLE_MOVIES[self.plan.finishing][0])
 
     # errors ---------------------------------------------------------------------------------------------
 
@@ -435,15 +441,21 @@ class RenderSink:
                     pix_fmt="yuv444p",
                     preset="ultrafast",
                 )
-        if plan.finishing == "prores":
-            with self._writing(self._prores):
-                self._writers["prores"] = MovieWriter(
-                    self._prores,
+        if plan.finishing in _DELIVERABLE_MOVIES:
+            codec = _DELIVERABLE_MOVIES[plan.finishing][1]
+            pix_fmt = (
+                dnxhr_pix_fmt(plan.source_pix_fmt)
+                if codec == "dnxhr"
+                else prores_pix_fmt(plan.source_pix_fmt, plan.alpha)
+            )
+            with self._writing(self._deliverable):
+                self._writers["deliverable"] = MovieWriter(
+                    self._deliverable,
                     plan.fps,
                     *self._size,
-                    "prores",
+                    codec,
                     timecode,
-                    pix_fmt=prores_pix_fmt(plan.source_pix_fmt, plan.alpha),
+                    pix_fmt=pix_fmt,
                     colour=plan.colour,
                     sound=plan.sound,
                     pixel_aspect=plan.pixel_aspect,
@@ -478,9 +490,9 @@ class RenderSink:
         shown = after if self.plan.view is None else self.plan.view.shown(after)
         reviewed = desqueezed(shown, self.plan.pixel_aspect)
         movies: dict[str, npt.NDArray[Any]] = {"review": reviewed}
-        if "prores" in self._writers:
+        if "deliverable" in self._writers:
             delivered = shown if self.plan.view_deliverable else after
-            movies["prores"] = delivered if alpha is None else with_alpha(delivered, alpha)
+            movies["deliverable"] = delivered if alpha is None else with_alpha(delivered, alpha)
         if self.plan.finishing == "exr":
             path = self._exr.path(number)
             kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)
@@ -556,7 +568,7 @@ class RenderSink:
             raise RenderError(f"render {plan.name} is already finished or abandoned; start a new one")
         if self.count == 0 or self.first_number is None or self.last_number is None:
             raise self._fail(f"render {plan.name} got no frames; the fix produced nothing to review")
-        for key in ("review", "prores", "before_after", "wipe_buffer"):
+        for key in ("review", "deliverable", "before_after", "wipe_buffer"):
             self._close(key)
         if plan.before_after == "wipe":
             self._write_wipe()
@@ -585,8 +597,8 @@ class RenderSink:
             move_into_place(self.tmp, plan.out_dir)
         self._open = False
         frames: str | None = None
-        if plan.finishing == "prores":
-            frames = str(self._path(plan.out_dir, "_prores.mov"))
+        if plan.finishing in _DELIVERABLE_MOVIES:
+            frames = str(self._path(plan.out_dir, _DELIVERABLE_MOVIES[plan.finishing][0]))
         elif plan.finishing == "exr":
             frames = str(self._path(plan.out_dir, ".####.exr"))
         return RenderedFiles(

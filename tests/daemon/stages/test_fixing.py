@@ -321,7 +321,13 @@ def test_requests_that_cannot_work_are_permanent(
         run_fix(settings, catalog, FixJob(request_id, "cleanup"))
     with catalog.session() as s:
         fixes.get_fix_request(s, request_id).params = {"deliver": "dnxhd"}  # type: ignore[union-attr]
-    with pytest.raises(Permanent, match="deliver=dnxhd is not known"):
+    with pytest.raises(Permanent, match="deliver=dnxhd is not known: use prores, dnxhr or exr"):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+    with catalog.session() as s:
+        fixes.get_fix_request(s, request_id).params = {"deliver": "dnxhr"}  # type: ignore[union-attr]
+    with pytest.raises(
+        Permanent, match="deliver=dnxhr takes frames of at least 256x120, not 64x48: use prores"
+    ):
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 

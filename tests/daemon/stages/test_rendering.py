@@ -163,6 +163,22 @@ def test_prores_finishing(tmp_path: Path) -> None:
     assert (info.frame_count, info.fps, info.timecode) == (COUNT, 24, "01:00:00:00")
 
 
+@pytest.mark.parametrize(("daily", "delivered"), [("yuv422p10le", "yuv422p10le"), ("yuv420p", "yuv422p")])
+def test_a_dnxhr_deliverable_for_an_avid_facility_in_mxf(tmp_path: Path, daily: str, delivered: str) -> None:
+    plan = make_plan(tmp_path, finishing="dnxhr", source_pix_fmt=daily)
+
+    files = render(plan, count=3, before_size=(256, 144), after_size=(256, 144))
+
+    assert files.frames is not None and files.frames.endswith("sh010_regrade_r12_dnxhr.mxf")
+    info = probe(files.frames)
+    assert (info.codec, info.pix_fmt, info.frame_count, info.timecode) == (
+        "dnxhd",
+        delivered,
+        3,
+        "01:00:00:00",
+    )
+
+
 def test_the_prores_deliverable_keeps_the_dailys_footage_tags(tmp_path: Path) -> None:
     tags = {"com.apple.quicktime.model": "iPhone 15 Pro", "creation_time": "2026-11-30T10:00:00.000000Z"}
 
