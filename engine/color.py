@@ -96,6 +96,10 @@ def _pool(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="ocio")
 
 
+# A forked child forgets its parent's pool without touching it: the pool's queue and threads are the parent's.
+os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def _listed(names: Iterable[str]) -> str:
     values = [str(n) for n in names]
     shown = ", ".join(repr(v) for v in values[:12])
