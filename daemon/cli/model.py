@@ -254,6 +254,7 @@ def _render(
                     tags=info.tags,
                     pix_fmt=info.pix_fmt,
                     codec=info.codec,
+                    scan=info.interlaced,
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:
@@ -315,7 +316,8 @@ def _say_interlaced(info: MediaInfo) -> None:
     if info.interlaced:
         out.print(
             f"The input is interlaced ({info.interlaced}): the heads see each frame as one picture, so moving "
-            "edges keep their combing; deinterlace it first (e.g. ffmpeg -vf bwdif) for a clean fix.",
+            "edges keep their combing; deinterlace it first (e.g. ffmpeg -vf bwdif) for a clean fix. A movie of "
+            "the fix says the same field order.",
             highlight=False,
         )
 

@@ -117,6 +117,9 @@ class Carried:
     tags: dict[str, str] | None = None  # a movie's container tags about its footage (camera, creation time)
     pix_fmt: str | None = None  # the source's pixel format: ProRes 4444 for full chroma (prores_pix_fmt)
     codec: str | None = None  # the source's codec: a DNxHD/DNxHR daily's .mov/.mxf fix is DNxHR (movie_codec)
+    scan: str | None = (
+        None  # an interlaced source's field order, which its movie keeps (MediaInfo.interlaced)
+    )
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -194,6 +197,7 @@ def _write_movie(path: Path, frames: Iterable[tuple[int, Any]], carried: Carried
                     pixel_aspect=carried.pixel_aspect,
                     reel=carried.reel,
                     tags=carried.tags,
+                    scan=carried.scan,
                 )
                 writer.__enter__()
             writer.write_at(number, frame)

@@ -413,6 +413,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         reel=info.reel,
         tags=info.tags,
         source_pix_fmt=info.pix_fmt,
+        scan=info.interlaced,
     )
     files = render(model, prepared, info, plan)
     crash_point("fix.rendered", target="both")

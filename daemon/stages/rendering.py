@@ -137,6 +137,9 @@ class RenderPlan:
         None  # the daily's container tags (camera, creation time): the ProRes keeps them
     )
     source_pix_fmt: str | None = None  # the daily's pixel format: the ProRes of a full-chroma daily is 4444
+    scan: str | None = (
+        None  # an interlaced daily's field order, which the deliverable keeps (review: progressive)
+    )
 
 
 @dataclass(frozen=True)
@@ -461,6 +464,7 @@ class RenderSink:
                     pixel_aspect=plan.pixel_aspect,
                     reel=plan.reel,
                     tags=plan.tags,
+                    scan=plan.scan,
                 )
 
     def compact(self, after: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -93,6 +93,9 @@ def pause_frames(fps: Fraction | float) -> int:
     return max(1, round(PAUSE_SECONDS * float(fps)))
 
 
+# FFmpeg's field orders (AVFieldOrder) of a scan probe reports: TT and BB (each field coded in its own order).
+_FIELD_ORDERS = {"top field first": 2, "bottom field first": 3}
+
 # The smallest frame FFmpeg's DNxHR encoder takes.
 DNXHR_MIN_SIZE = (256, 120)
 
@@ -130,6 +133,8 @@ class MovieWriter:
     frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4.
     `tags` (MediaInfo.tags: a camera's make, model, creation time) go into the container as they are: in a
     .mov/.mp4 as QuickTime metadata keys, where Apple's tools read them; an .mxf keeps its creation time only.
+    `scan` (MediaInfo.interlaced: "top field first" or "bottom field first") says the frames hold two fields:
+    H.264 is coded interlaced in that order, and a .mov says the order (its `fiel` atom) for ProRes and DNxHR.
     """
 
     def __init__(
@@ -152,6 +157,7 @@ class MovieWriter:
         pixel_aspect: Fraction = SQUARE,
         reel: str | None = None,
         tags: Mapping[str, str] | None = None,
+        scan: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
@@ -181,6 +187,7 @@ class MovieWriter:
                 f"{codec} {self.pix_fmt} needs even dimensions, got {width}x{height}; pad or crop one pixel"
             )
         self.timecode = self._check_timecode(timecode)
+        self._field_order = _FIELD_ORDERS.get(scan or "")
         self.frames_written = 0
         self._position = 0  # the next frame's place in frames: frames written and frames skipped (skip())
         self._last: npt.NDArray[Any] | None = None
@@ -230,6 +237,10 @@ class MovieWriter:
         ctx.time_base = 1 / self.fps
         if self.pixel_aspect != SQUARE:  # the SAR in the stream and MOV's pasp atom
             ctx.sample_aspect_ratio = self.pixel_aspect
+        if (
+            self._field_order is not None
+        ):  # interlaced frames: the field order in the stream and MOV's fiel atom
+            ctx.field_order = self._field_order
         if self._yuv:
             ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG
             ctx.colorspace = self.colour.matrix
@@ -238,6 +249,9 @@ class MovieWriter:
         opts: dict[str, str] = {}
         if codec == "h264":
             opts = {"crf": str(crf), "preset": preset}
+            if self._field_order is not None:  # coded as two fields, in the source's order
+                top = self._field_order == _FIELD_ORDERS["top field first"]
+                opts["x264-params"] = f"interlaced=1:{'tff' if top else 'bff'}=1"
         elif codec == "prores":  # 4444 for full chroma (and alpha), else 422 HQ
             opts = {"profile": "4" if "444" in self.pix_fmt else "3", "vendor": "apl0"}
         elif codec == "dnxhr":  # 444, HQX (10-bit 4:2:2) or HQ (8-bit), as the pixel format says

@@ -785,7 +785,9 @@ def test_a_fix_of_an_avid_dailys_dnxhr_to_mxf_is_dnxhr(tmp_path: Path) -> None:
     )  # DNxHR HQX
 
 
-def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture(tmp_path: Path) -> None:
+def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_picture_and_keeps_its_field_order(
+    tmp_path: Path,
+) -> None:
     from engine.media import write_movie
 
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
@@ -795,10 +797,12 @@ def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_pictu
     code, output = rushes(
         "fix", "-s", "TST", "--kind", "denoise", "-i", str(source), "-o", str(tmp_path / "f.mp4")
     )
+    code_mov, _ = denoise_fix(source, tmp_path / "f.mov")
 
-    assert code == 0, output
+    assert code == code_mov == 0, output
     said = " ".join(output.split())
     assert "The input is interlaced (top field first)" in said and "deinterlace it first" in said
+    assert probe(tmp_path / "f.mp4").interlaced == probe(tmp_path / "f.mov").interlaced == "top field first"
 
 
 def test_a_zero_budget_is_refused_rather_than_read_as_the_shows_default(tmp_path: Path) -> None:

@@ -286,3 +286,16 @@ def test_a_movie_keeps_its_shots_timing_over_holes_held_and_pauses_left_empty(
     ):
         bad.write_at(5, clip[0])
         bad.write_at(4, clip[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "scan"), [("tape.mov", "top field first"), ("tape.mp4", "bottom field first")]
+)
+def test_an_interlaced_movie_written_says_its_field_order(
+    tmp_path: Path, clip: np.ndarray, name: str, scan: str
+) -> None:
+    codec = "prores" if name.endswith(".mov") else "h264"
+    write_movie(tmp_path / name, clip[:3], 25, codec=codec, scan=scan)
+
+    assert probe(tmp_path / name).interlaced == scan
+    assert probe(write_movie(tmp_path / "plain.mp4", clip[:3], 25)).interlaced is None

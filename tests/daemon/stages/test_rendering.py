@@ -179,6 +179,15 @@ def test_a_dnxhr_deliverable_for_an_avid_facility_in_mxf(tmp_path: Path, daily: 
     )
 
 
+def test_the_prores_deliverable_keeps_an_interlaced_dailys_field_order_and_the_review_is_progressive(
+    tmp_path: Path,
+) -> None:
+    files = render(make_plan(tmp_path, finishing="prores", scan="bottom field first"), count=2)
+
+    assert files.frames is not None and probe(files.frames).interlaced == "bottom field first"
+    assert probe(files.review_movie).interlaced is None  # what web review players show
+
+
 def test_the_prores_deliverable_keeps_the_dailys_footage_tags(tmp_path: Path) -> None:
     tags = {"com.apple.quicktime.model": "iPhone 15 Pro", "creation_time": "2026-11-30T10:00:00.000000Z"}
 
