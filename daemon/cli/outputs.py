@@ -117,9 +117,7 @@ class Carried:
     tags: dict[str, str] | None = None  # a movie's container tags about its footage (camera, creation time)
     pix_fmt: str | None = None  # the source's pixel format: ProRes 4444 for full chroma (prores_pix_fmt)
     codec: str | None = None  # the source's codec: a DNxHD/DNxHR daily's .mov/.mxf fix is DNxHR (movie_codec)
-    scan: str | None = (
-        None  # an interlaced source's field order, which its movie keeps (MediaInfo.interlaced)
-    )
+    scan: str | None = None  # an interlaced source's field order, which its movie keeps
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:

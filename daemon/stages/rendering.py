@@ -133,13 +133,11 @@ class RenderPlan:
     # primaries, camera and lens metadata); None for a movie.
     headers: HeaderSource | None = None
     reel: str | None = None  # the daily's reel name, which the ProRes deliverable keeps beside the timecode
-    tags: dict[str, str] | None = (
-        None  # the daily's container tags (camera, creation time): the ProRes keeps them
-    )
+    # the daily's container tags (camera, creation time), which the deliverable keeps
+    tags: dict[str, str] | None = None
     source_pix_fmt: str | None = None  # the daily's pixel format: the ProRes of a full-chroma daily is 4444
-    scan: str | None = (
-        None  # an interlaced daily's field order, which the deliverable keeps (review: progressive)
-    )
+    # an interlaced daily's field order, which the deliverable keeps (the review stays progressive)
+    scan: str | None = None
 
 
 @dataclass(frozen=True)
@@ -517,10 +515,9 @@ class RenderSink:
         else:
             w, h = layout.panel_width, layout.panel_height
             movies["wipe_buffer"] = np.concatenate([fit(before8, w, h), fit(after8, w, h)])
+        # over a pause, the wipe's second pass leaves the same frame times empty before this frame
         hole = -1 if self.last_number is None else number - self.last_number - 1
-        if hole > pause_frames(
-            self.plan.fps
-        ):  # the wipe's second pass leaves the same pause before this frame
+        if hole > pause_frames(self.plan.fps):
             self._pauses[self._writers["review"].frames_written] = hole
         for key, frame in movies.items():  # over a hole in the numbers each movie keeps the shot's timing
             with self._writing(self._before_after if key == "wipe_buffer" else self._writers[key].path):
