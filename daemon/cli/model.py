@@ -324,7 +324,10 @@ def _say_interlaced(info: MediaInfo) -> None:
 
 def _say_dropped(info: MediaInfo) -> None:
     """One line, before the work, when the movie's timestamps skip frames (dropped while recording): where, and
-    what a fix does with the gaps (their numbers are missing frames, as a sequence's holes are)."""
+    what a fix does with the gaps (their numbers are missing frames, as a sequence's holes are); another for the
+    gaps long enough to be pauses."""
+    from engine.media.encode import PAUSE_SECONDS, pause_frames
+
     if not info.dropped:
         return
     missing = sum(count for _, count in info.dropped)
@@ -337,8 +340,6 @@ def _say_dropped(info: MediaInfo) -> None:
         "in a movie (and leaves the numbers out of a sequence), so the sound stays in sync.",
         highlight=False,
     )
-    from engine.media.encode import PAUSE_SECONDS, pause_frames
-
     pauses = [number for number, count in info.dropped if count > pause_frames(info.fps)]
     if pauses:
         out.print(
@@ -383,6 +384,7 @@ def _output_frames(info: MediaInfo, prepared: Prepared) -> int:
 def _say_holes(output: str, numbers: list[int]) -> None:
     """A movie has no frame numbers: say which frames it lacks, when the fix skipped some (a source's holes)."""
     from daemon.cli.outputs import is_sequence
+    from engine.media.encode import PAUSE_SECONDS
     from engine.media.sequences import frameset_string
 
     have = set(numbers)
@@ -390,8 +392,8 @@ def _say_holes(output: str, numbers: list[int]) -> None:
     if holes and not is_sequence(output):
         out.print(
             f"The input lacks frames {frameset_string(holes)}, so the movie holds the frame before each hole "
-            "over it (a hole of over 2 s stays a pause): rebuild them instead (--kind interpolate --frames auto) "
-            "or write a sequence.",
+            f"over it (a hole of over {PAUSE_SECONDS} s stays a pause): rebuild them instead "
+            "(--kind interpolate --frames auto) or write a sequence.",
             highlight=False,
         )
 

@@ -40,7 +40,7 @@ from engine.media import MediaError, MediaInfo, probe, read_frames
 from engine.media.alpha import SourceAlpha, has_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
-from engine.media.encode import DNXHR_MIN_SIZE, HeaderSource
+from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
 from engine.media.info import ColourTags
 from engine.media.pixels import to_uint8
 from engine.media.sequences import frameset_string
@@ -315,8 +315,8 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
             notes.append(f"{lacks}: this fix rebuilt them.")
         else:
             notes.append(
-                f"{lacks}: the movies hold the frame before each gap over it (a gap of over 2 s stays a pause), "
-                "so they keep its timing."
+                f"{lacks}: the movies hold the frame before each gap over it (a gap of over {PAUSE_SECONDS} s "
+                "stays a pause), so they keep its timing."
             )
     return notes
 

@@ -74,12 +74,17 @@ def prores_pix_fmt(source_pix_fmt: str | None, alpha: bool) -> str | None:
     halve it; None (422 HQ) for a subsampled or grey source."""
     if alpha:
         return ALPHA_PIX_FMT
-    if not source_pix_fmt or source_pix_fmt.startswith(("gray", "ya", "mono")):
-        return None
-    subsampled = _subsampled_size(source_pix_fmt, 1, 1) != (1, 1) or any(
-        tag in source_pix_fmt for tag in ("440", "uyvy", "yuyv", "nv16", "p210", "p010", "v210")
-    )
-    return None if subsampled else FULL_CHROMA_PIX_FMT
+    return FULL_CHROMA_PIX_FMT if _full_chroma(source_pix_fmt) else None
+
+
+def _full_chroma(pix_fmt: str | None) -> bool:
+    """Whether frames of an FFmpeg pixel format hold colour at every pixel (not subsampled, not grey)."""
+    try:
+        described = av.VideoFormat(pix_fmt or "", 2, 2)
+    except (ValueError, TypeError):
+        return False
+    colour = len(described.components) >= 3
+    return colour and (described.chroma_width(), described.chroma_height()) == (2, 2)
 
 
 # A hole in a shot's frame numbers longer than this is a pause (a screen recorder paused, a render's missing
@@ -112,6 +117,25 @@ def _dnxhr_profile(pix_fmt: str) -> str:
     if "444" in pix_fmt:
         return "dnxhr_444"
     return "dnxhr_hqx" if bit_depth(pix_fmt) > 8 else "dnxhr_hq"
+
+
+def _checked_codec(path: Path, codec: str, width: int, height: int) -> tuple[str, str, str]:
+    """(FFmpeg encoder, default pixel format, container format) of a movie of `codec` at `path` and this size;
+    MediaError in one line for a codec, container or size that cannot be written."""
+    if codec not in _ENCODERS:
+        raise MediaError(f"unknown codec {codec!r}; use one of {', '.join(_ENCODERS)}")
+    encoder, default_fmt, containers = _ENCODERS[codec]
+    fmt = _container_format(path)
+    if fmt not in containers:
+        raise MediaError(f"{codec} cannot go into a {path.suffix} file; use {', '.join(sorted(containers))}")
+    if width <= 0 or height <= 0:
+        raise MediaError(f"movie size {width}x{height} is not positive")
+    if codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
+        raise MediaError(
+            f"DNxHR takes frames of at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}, not {width}x{height}: "
+            "write ProRes or a sequence"
+        )
+    return encoder, default_fmt, fmt
 
 
 class MovieWriter:
@@ -161,21 +185,7 @@ class MovieWriter:
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
-        if codec not in _ENCODERS:
-            raise MediaError(f"unknown codec {codec!r}; use one of {', '.join(_ENCODERS)}")
-        encoder, default_fmt, containers = _ENCODERS[codec]
-        fmt = _container_format(self.path)
-        if fmt not in containers:
-            raise MediaError(
-                f"{codec} cannot go into a {self.path.suffix} file; use {', '.join(sorted(containers))}"
-            )
-        if width <= 0 or height <= 0:
-            raise MediaError(f"movie size {width}x{height} is not positive")
-        if codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
-            raise MediaError(
-                f"DNxHR takes frames of at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}, not {width}x{height}: "
-                "write ProRes or a sequence"
-            )
+        encoder, default_fmt, fmt = _checked_codec(self.path, codec, width, height)
         self.codec = codec
         self.colour = colour or BT709
         self.pixel_aspect = pixel_aspect
@@ -204,11 +214,7 @@ class MovieWriter:
             self._container = av.open(str(self._tmp), "w", format=fmt, options=muxer)
             self._container.metadata.update(tags or {})
             self._stream = self._add_stream(encoder, codec, crf, preset, options or {})
-            if self.timecode:
-                target = self._stream if fmt in ("mp4", "mov") else self._container
-                target.metadata["timecode"] = self.timecode
-                if reel and fmt == "mov":  # the timecode track's source reference (MP4's has none)
-                    self._stream.metadata["reel_name"] = reel
+            self._tag_timecode(fmt, reel)
             if sound is not None:
                 for index in range(max(1, carried_streams(sound.path, fmt))):
                     self._sounds.append(SoundCarrier(self._container, fmt, sound, index))
@@ -218,6 +224,16 @@ class MovieWriter:
         except av.error.FFmpegError as e:
             self._discard()
             raise MediaError(f"cannot start encoding {codec}: {e.strerror or e}", str(self.path)) from None
+
+    def _tag_timecode(self, fmt: str, reel: str | None) -> None:
+        """The first frame's timecode where probe() reads it back: an MP4's or MOV's stream (with, in a .mov, the
+        reel name beside it), another container's own tags."""
+        if not self.timecode:
+            return
+        target = self._stream if fmt in ("mp4", "mov") else self._container
+        target.metadata["timecode"] = self.timecode
+        if reel and fmt == "mov":  # the timecode track's source reference (MP4's has none)
+            self._stream.metadata["reel_name"] = reel
 
     def _check_timecode(self, timecode: str | None) -> str | None:
         if timecode is None:

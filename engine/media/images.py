@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -232,8 +233,8 @@ def write_image(
             fps=fps,
             pixel_aspect=pixel_aspect,
             timecode=timecode,
-            attributes=_exr_attributes(like),
-            layers=_exr_layers(layers_from),
+            attributes=_from_exr(exr.read_exr_attributes, like),
+            layers=_from_exr(exr.read_exr_layers, layers_from),
         )
         return
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
@@ -243,20 +244,13 @@ def write_image(
         tmp.write_bytes(data)
 
 
-def _exr_attributes(like: Path | None) -> dict[str, Any] | None:
-    if like is None or like.suffix.lower() != ".exr":
-        return None
-    try:
-        return exr.read_exr_attributes(like)
-    except (MediaError, OSError):
-        return None
-
-
-def _exr_layers(source: Path | None) -> dict[str, Any] | None:
+def _from_exr(read: Callable[[Path], dict[str, Any]], source: Path | None) -> dict[str, Any] | None:
+    """What `read` takes from the EXR frame `source` (its attributes, its other channels); None when there is
+    none, or it is not an EXR or cannot be read: a frame is written without them rather than not at all."""
     if source is None or source.suffix.lower() != ".exr":
         return None
     try:
-        return exr.read_exr_layers(source)
+        return read(source)
     except (MediaError, OSError):
         return None
 

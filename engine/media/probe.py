@@ -209,11 +209,15 @@ def count_packets(container: Any, stream: Any, stamps: list[int] | None = None) 
 GAP_DURATIONS = 1.75
 
 
+def _steps(stamps: list[int]) -> list[int]:
+    """The steps between a movie's frame timestamps (any order, repeats once) in time order."""
+    return [b - a for a, b in itertools.pairwise(sorted(set(stamps)))]
+
+
 def timestamp_gaps(stamps: list[int]) -> list[tuple[int, int]]:
     """(index of the frame before the gap, frames missing) for each gap in a movie's frame timestamps (any
     order), in units of its usual step from frame to frame (the median: an average rate counts the gaps in)."""
-    ordered = sorted(set(stamps))
-    steps = [b - a for a, b in itertools.pairwise(ordered)]
+    steps = _steps(stamps)
     if not steps:
         return []
     usual = statistics.median(steps)
@@ -225,8 +229,7 @@ def timestamp_gaps(stamps: list[int]) -> list[tuple[int, int]]:
 def usual_rate(stamps: list[int], time_base: Fraction, nominal: Fraction) -> Fraction:
     """The frame rate of a movie's usual step between timestamps (the median), where its average rate counts the
     frames a recorder dropped in: `nominal` (the stream's guess) when within half a percent of it."""
-    ordered = sorted(set(stamps))
-    steps = [b - a for a, b in itertools.pairwise(ordered)]
+    steps = _steps(stamps)
     if not steps or not time_base:
         return nominal
     rate = 1 / (Fraction(statistics.median(steps)) * time_base)
