@@ -68,6 +68,24 @@ def movie_with_gaps(path: Path, stamps: list[int], size: tuple[int, int] = (64, 
     return path
 
 
+def trimmed(source: Path, path: Path, preroll: int, fps: int = 24) -> Path:
+    """`source`'s packets copied into an MP4 that starts `preroll` frames in, as a trim without re-encoding
+    leaves it: the frames before the cut stay in the file (the first ones after it need them to decode) and
+    its edit list hides them."""
+    import av
+
+    with av.open(str(source)) as inp, av.open(str(path), "w") as out:
+        video = inp.streams.video[0]
+        stream = out.add_stream_from_template(video)
+        shift = round(preroll / (video.time_base * fps))
+        for packet in inp.demux(video):
+            if packet.dts is None:
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, stream
+            out.mux(packet)
+    return path
+
+
 TONE_HZ = 1000
 
 

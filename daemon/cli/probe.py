@@ -17,6 +17,14 @@ if TYPE_CHECKING:  # the media stack (PyAV, NumPy) loads when the command runs, 
     from engine.media import MediaInfo
 
 
+def _with_remedy(exc: Exception) -> str:
+    """The error, with what to do unless it says so already."""
+    text = str(exc)
+    if any(f"{sep} {verb} " in text for sep in ":;," for verb in ("give", "use")):
+        return text
+    return f"{text}: give a readable movie or sequence"
+
+
 @app.command("probe")
 def probe_cmd(
     input_: Annotated[
@@ -30,7 +38,7 @@ def probe_cmd(
     try:
         info = probe(input_)
     except MediaError as exc:
-        raise fail(f"{exc}: give a readable movie or sequence") from None
+        raise fail(_with_remedy(exc)) from None
     if as_json:
         out.print_json(json.dumps(_jsonable(dataclasses.asdict(info))))
         return

@@ -309,6 +309,9 @@ class MovieWriter:
                 dst_colorspace=_MATRICES.get(self.colour.matrix, Colorspace.ITU709),
                 dst_color_range=self._stream.codec_context.color_range,
             )
+            # ProRes takes the frame header's colour from each frame, not from the stream: untagged, it says
+            # "unspecified" there while the MOV's colr atom names the source's primaries and transfer.
+            frame.color_primaries, frame.color_trc = self.colour.primaries, self.colour.transfer
         return frame
 
     def write(self, rgb: npt.NDArray[Any]) -> None:

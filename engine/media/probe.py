@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,7 @@ from .container import open_movie
 from .frames import rotation_of
 from .images import read_header
 from .info import ColourTags, MediaError, MediaInfo
-from .sequences import find_sequence, is_image_path, is_pattern
+from .sequences import find_sequence, is_image_path, is_pattern, sequences_in
 from .timecode import TimecodeError, normalize_timecode
 from .validate import check_size, verify_movie, verify_sequence
 
@@ -46,9 +47,23 @@ def probe(
     Raises MediaError with a one-line reason for anything that cannot be read.
     """
     text = str(source)
+    if os.path.isdir(text):
+        raise MediaError(_folder_reason(Path(text)), text)
     if is_pattern(text) or is_image_path(text):
         return probe_sequence(text, fps=fps, verify=verify)
     return probe_movie(Path(text), first_frame=first_frame or 0, exact=exact, verify=verify, sound=sound)
+
+
+def _folder_reason(folder: Path) -> str:
+    """Why a folder is not media, and the pattern of the sequence it holds that was most likely meant."""
+    found = sequences_in(folder)
+    if not found:
+        return "is a folder, and holds no image sequence: give a movie file or a pattern like sh010.####.exr"
+    named = ", ".join(f"{seq.spec.pattern} (frames {seq.first}-{seq.last})" for seq in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    if len(found) == 1:
+        return f"is a folder holding one image sequence: give its pattern, {named}"
+    return f"is a folder holding {len(found)} image sequences, {named}{more}: give the pattern of one"
 
 
 def probe_sequence(
@@ -150,8 +165,14 @@ def _footage_tags(container: Any) -> dict[str, str]:
     return {
         str(key): str(value)
         for key, value in container.metadata.items()
-        if str(key).lower() not in _MUXER_TAGS and str(value).strip()
+        if str(key).lower() not in _MUXER_TAGS and str(value).strip() and not _by_ffmpeg(str(value))
     }
+
+
+def _by_ffmpeg(value: str) -> bool:
+    """A tag value naming FFmpeg's own muxer (AVI's "software" tag reads "Lavf59.27.100"): the last tool that wrote
+    the file, not the camera's firmware."""
+    return value.strip().startswith(("Lavf", "Lavc"))
 
 
 def _timecode(container: Any, stream: Any) -> str | None:
@@ -188,19 +209,26 @@ def _expected_frames(container: Any, stream: Any, fps: Fraction) -> tuple[int | 
     return None, False
 
 
-def count_packets(container: Any, stream: Any, stamps: list[int] | None = None) -> tuple[int, str | None]:
-    """Video packets in the file (one per frame), and the demux error that stopped counting, if any; each
-    packet's timestamp is appended to `stamps` when given."""
-    count = 0
+def count_packets(
+    container: Any, stream: Any, stamps: list[int] | None = None
+) -> tuple[int, int, str | None]:
+    """Video packets in the file shown as frames, those outside the movie's edit list (a trim that kept its
+    preroll: decoded, never shown), and the demux error that stopped counting, if any; each shown packet's
+    timestamp is appended to `stamps` when given."""
+    count = hidden = 0
     try:
         for packet in container.demux(stream):
-            if packet.size and not packet.is_discard:
-                count += 1
-                if stamps is not None and packet.pts is not None:
-                    stamps.append(int(packet.pts))
+            if not packet.size:
+                continue
+            if packet.is_discard:
+                hidden += 1
+                continue
+            count += 1
+            if stamps is not None and packet.pts is not None:
+                stamps.append(int(packet.pts))
     except av.error.FFmpegError as e:
-        return count, str(e.strerror or e)
-    return count, None
+        return count, hidden, str(e.strerror or e)
+    return count, hidden, None
 
 
 # A step between two frames' timestamps of at least this many usual steps is a gap (frames dropped while
@@ -300,12 +328,15 @@ def probe_movie(
         expected, indexed = _expected_frames(container, stream, fps)
         stamps: list[int] = []
         if exact or expected is None:
-            count, error = count_packets(container, stream, stamps)
+            count, hidden, error = count_packets(container, stream, stamps)
             if error:
                 raise MediaError(
                     f"truncated or corrupt: demuxing stopped after {count} frames ({error})", str(path)
                 )
-            if expected is not None and count < expected - (0 if indexed else max(2, expected // 100)):
+            # An MP4/MOV index counts the samples an edit list hides (a trim's preroll) as frames too.
+            if expected is not None and count + hidden < expected - (
+                0 if indexed else max(2, expected // 100)
+            ):
                 raise MediaError(f"truncated: only {count} of {expected} frames are in the file", str(path))
         else:
             count = expected

@@ -153,6 +153,29 @@ def _other_padding(spec: SequenceSpec) -> str:
     return f"; its folder holds {len(numbers)} frame(s) numbered otherwise: use {other.pattern}"
 
 
+def sequences_in(folder: Path) -> list[SequenceFiles]:
+    """The image sequences a folder holds directly (one per name and extension), largest first: what a folder
+    given where a pattern belongs most likely meant."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return []
+    for name in names:
+        m = _NUMBERED_FILE.match(name)
+        if m and is_image_path(name):
+            groups.setdefault((m["head"], m["tail"]), []).append(m["frame"])
+    found: list[SequenceFiles] = []
+    for (head, tail), numbers in groups.items():
+        digits = [n.lstrip("-") for n in numbers]
+        padded = [len(n) for n in digits if len(n) > 1 and n.startswith("0")]
+        spec = SequenceSpec(folder, head, tail, min(padded) if padded else min(map(len, digits)))
+        files = _scan(spec)
+        if files:
+            found.append(find_sequence(spec.pattern))
+    return sorted(found, key=lambda seq: -len(seq.files))
+
+
 def find_sequence(source: str | Path) -> SequenceFiles:
     """The frames on disk for a pattern or member file; zero-byte frame files count as missing."""
     spec = parse_sequence(source)

@@ -1023,3 +1023,27 @@ def test_probe_says_what_rushes_reads_of_a_daily(tmp_path: Path) -> None:
 
     code, output = rushes("probe", str(tmp_path / "missing.mov"))
     assert code == 2 and "missing.mov: not found" in output and len(output.strip().splitlines()) == 1
+
+
+def test_a_folder_given_for_a_sequence_is_answered_with_the_pattern_of_the_sequences_it_holds(
+    tmp_path: Path,
+) -> None:
+    plates = tmp_path / "plates"
+    footage.sequence(plates, "sh010_plate", first=1001, n=4)
+    footage.sequence(tmp_path / "unpadded", "sh020", first=1, n=12)
+    for frame in (tmp_path / "unpadded").iterdir():  # sh020.1.png ... sh020.12.png
+        frame.rename(frame.with_name(f"sh020.{int(frame.name.split('.')[1])}.png"))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no frames here")
+
+    code, output = rushes("probe", str(plates))
+    said = " ".join(output.split())
+    assert code == 2 and f"give its pattern, {plates}/sh010_plate.####.png (frames 1001-1004)" in said
+    footage.sequence(plates, "sh010_matte", first=1001, n=3)
+    code, output = rushes("probe", str(plates))
+    said = " ".join(output.split())
+    assert code == 2 and "is a folder holding 2 image sequences" in said and "sh010_matte.####.png" in said
+    code, output = rushes("probe", str(tmp_path / "unpadded"))
+    assert code == 2 and "unpadded/sh020.@.png (frames 1-12)" in " ".join(output.split())
+    code, output = rushes("probe", str(tmp_path / "notes"))
+    assert code == 2 and "holds no image sequence: give a movie file or a pattern" in " ".join(output.split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -177,6 +178,9 @@ def test_a_movie_keeps_the_colour_tags_it_is_written_with_and_its_pixels_read_ba
     write_movie(tmp_path / "plain.mp4", clip[:4], 25)
 
     assert probe(tmp_path / "hlg.mov").colour == hlg
+    with av.open(str(tmp_path / "hlg.mov")) as movie:  # ProRes's own frame header says it too, as readers use
+        frame = next(movie.decode(video=0))
+        assert (frame.color_primaries, frame.color_trc, frame.colorspace) == (9, 18, 9)
     assert probe(tmp_path / "plain.mp4").colour == ColourTags(1, 1, 1)  # written as BT.709, tagged so
     back = read_clip(tmp_path / "hlg.mov")
     assert psnr(back, clip[:4]) > 38  # through BT.2020's matrix and back (read with BT.709's: 35.7)
@@ -195,6 +199,21 @@ def test_probe_finds_the_frames_a_recorder_dropped_from_the_timestamps(tmp_path:
     assert [f.number for f in read_frames(gappy)] == list(range(9))  # a path alone: numbered as decoded
     steady = footage.movie_with_gaps(tmp_path / "camera.mp4", list(range(12)))
     assert probe(steady).dropped == []
+
+
+def test_a_movie_trimmed_without_re_encoding_reads_as_the_frames_its_edit_list_shows(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    from tests import footage
+
+    whole = tmp_path / "whole.mp4"
+    write_movie(whole, clip, 24)
+    trimmed = footage.trimmed(whole, tmp_path / "trimmed.mp4", preroll=5)
+    info = probe(trimmed)  # its index still counts the 5 hidden frames: not a truncated file
+
+    assert (info.frame_count, info.last_frame, info.missing_frames) == (len(clip) - 5, len(clip) - 6, [])
+    shown = np.stack([f.rgb for f in read_frames(info)])
+    assert psnr(shown, clip[5:]) > 35
 
 
 def test_soft_telecines_long_steps_and_a_variable_rates_jitter_are_no_gaps() -> None:
@@ -227,6 +246,22 @@ def test_a_movies_footage_tags_are_read_and_written_again_and_the_muxers_own_lef
         k.lower(): v for k, v in PHONE_TAGS.items()
     }
     assert probe(tmp_path / name).timecode is None  # no tag read as another fact
+
+
+def test_the_software_tag_ffmpeg_writes_into_an_avi_is_the_muxers_own_and_left_out(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    path = tmp_path / "camera.avi"
+    with av.open(str(path), "w") as movie:  # an old camera's MJPEG AVI, as FFmpeg rewrites it
+        movie.metadata["comment"] = "card 3"
+        stream = movie.add_stream("mjpeg", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuvj422p"
+        for rgb in clip[:3]:
+            frame = av.VideoFrame.from_ndarray(np.round(rgb * 255).astype(np.uint8), format="rgb24")
+            movie.mux(stream.encode(frame.reformat(format="yuvj422p")))
+        movie.mux(stream.encode(None))
+
+    assert probe(path).tags == {"comment": "card 3"}  # FFmpeg's "software" tag (Lavf...) is not the footage's
 
 
 @pytest.mark.parametrize(
