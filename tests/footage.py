@@ -68,6 +68,21 @@ def movie_with_gaps(path: Path, stamps: list[int], size: tuple[int, int] = (64, 
     return path
 
 
+def remuxed(source: Path, path: Path) -> Path:
+    """`source`'s video packets copied into another container (its extension says which: .mts for MPEG-TS, as
+    a camcorder records), as FFmpeg's `-c copy` does."""
+    import av
+
+    with av.open(str(source)) as inp, av.open(str(path), "w") as out:
+        video = inp.streams.video[0]
+        stream = out.add_stream_from_template(video)
+        for packet in inp.demux(video):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return path
+
+
 def trimmed(source: Path, path: Path, preroll: int, fps: int = 24) -> Path:
     """`source`'s packets copied into an MP4 that starts `preroll` frames in, as a trim without re-encoding
     leaves it: the frames before the cut stay in the file (the first ones after it need them to decode) and

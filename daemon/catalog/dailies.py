@@ -14,7 +14,9 @@ Guarantees:
   as a change, so ingest probes and hashes the file again; when the hash is the same only the stamp is
   refreshed, otherwise the old row is superseded. Rows without a stamp (before revision 0002) compare size
   and mtime alone.
-- An unreadable file is quarantined with a one-line reason, idempotently by (path, size, mtime).
+- An unreadable file is quarantined with a one-line reason, idempotently by (path, size, mtime). A sequence
+  registered under a pattern that differs from a quarantined one only in its frame token (sh010.@.exr read,
+  sh010.#.exr quarantined by an older ingest) supersedes that row: they name the same files.
 - `remove_daily` and `requarantine` take a daily out of service by hand (status removed / quarantined,
   with the reason); it stays out while its file is unchanged, and its history is kept.
 """
@@ -95,6 +97,19 @@ def _disk_names(stored: str) -> tuple[str, ...]:
     return (*names, *(hit for f in frames if f != glob.escape(f) for hit in glob.glob(f)[:1]))
 
 
+_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d")
+
+
+def _supersede_spelled_otherwise(s: Session, show: str, pattern: str) -> None:
+    """Quarantined rows of the sequence `pattern` spelled with another frame token: the same files, now read."""
+    stored = stored_path(pattern)
+    spelled = _FRAME_TOKEN.sub("*", stored)
+    for row in quarantined(s, show):
+        if row.path != stored and _FRAME_TOKEN.sub("*", row.path) == spelled:
+            row.status = "superseded"
+            row.error = one_line(f"read as {stored}: {row.error or ''}")
+
+
 def current_daily(s: Session, show: str, path: str) -> Daily | None:
     """The row for this path that is not superseded (registered or quarantined), if any."""
     path = stored_path(path)
@@ -138,6 +153,8 @@ def register_daily(s: Session, show: str, facts: DailyFacts) -> tuple[Daily, boo
                 daily = _new_daily(show_row, facts)
                 s.add(daily)
                 s.flush()
+                if facts.kind == "sequence":
+                    _supersede_spelled_otherwise(s, show, facts.path)
         except IntegrityError:
             continue  # another process registered this path or content between our read and write: look again
         return daily, True

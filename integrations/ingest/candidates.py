@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from integrations.ingest.grouping import group_images
-from integrations.ingest.names import IMAGE_EXTS, MOVIE_EXTS, media_kind
+from integrations.ingest.names import CAMERA_RAW, IMAGE_EXTS, MOVIE_EXTS, media_kind
 from integrations.ingest.templates import Templates
 
 
@@ -103,6 +103,12 @@ def valid_name(path: Path) -> bool:
 
 
 def not_media(path: Path) -> str:
+    raw = CAMERA_RAW.get(path.suffix.lower())
+    if raw is not None:
+        return (
+            f"a {raw} camera original ({path.suffix}), which Rushes cannot decode: ingest the dailies made "
+            "from it (ProRes, DNxHR, H.264 or an EXR or DPX sequence)"
+        )
     return (
         f"not a supported media file ({path.suffix or 'no extension'}); ingest takes movies "
         f"({' '.join(sorted(MOVIE_EXTS))}) and image sequences ({' '.join(sorted(IMAGE_EXTS))})"

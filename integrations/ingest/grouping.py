@@ -14,7 +14,7 @@ class ImageGroup:
     """One image sequence, or one image without a frame number (`frames` empty, `pattern` the file).
 
     `pattern` puts one `#` per digit of padding where the frame number goes (`sh010.####.exr`, the
-    Nuke/RV convention; fileseq reads it with `pad_style=fileseq.PAD_STYLE_HASH1`). `files` and `frames`
+    Nuke/RV convention), and `@` for numbers without padding (`sh010.@.exr` for sh010.8.exr ... sh010.12.exr). `files` and `frames`
     are sorted by frame and list only what exists: a sequence with holes is still one group.
     """
 
@@ -33,7 +33,8 @@ def group_images(paths: Iterable[Path]) -> list[ImageGroup]:
             groups.append(ImageGroup(pattern=Path(str(seq)), files=(Path(str(seq)),), frames=()))
             continue
         frames = tuple(sorted(int(frame) for frame in frame_set))
-        padding = "#" * max(1, seq.zfill())
+        # one `#` per digit, `@` for unpadded numbers (a lone `#` reads as four digits: sh010.#.exr finds no sh010.8.exr)
+        padding = "#" * seq.zfill() if seq.zfill() > 1 else "@"
         pattern = Path(f"{seq.dirname()}{seq.basename()}{padding}{seq.extension()}")
         files = tuple(Path(seq.frame(frame)) for frame in frames)
         groups.append(ImageGroup(pattern=pattern, files=files, frames=frames))

@@ -1,12 +1,13 @@
 """What a file name means to ingest: movie, image, sidecar, ignored; and how files group for the gate.
 
 Decisions (documented here once):
-- Movies (.mov .mp4 .mxf .mkv .avi .m4v) and images (.exr .dpx .png .jpg .jpeg .tif .tiff) are media,
-  matched case-insensitively.
+- Movies (.mov .mp4 .mxf .mkv .avi .m4v, a camcorder's or a broadcast capture's .mts .m2ts .ts, and .mpg
+  .mpeg .webm) and images (.exr .dpx .png .jpg .jpeg .tif .tiff) are media, matched case-insensitively.
 - Sidecars that travel with dailies (sound, edit lists, colour decisions, checksums, notes) are ignored
   silently: they are expected and are not ours to quarantine.
 - Any other file under a root is *rejected* ("not a supported media file"), so a wrongly named or
-  unsupported upload (.r3d, .zip) shows up in the quarantine instead of vanishing without a word.
+  unsupported upload (.r3d, .zip) shows up in the quarantine instead of vanishing without a word. A camera's
+  raw original (.r3d, .braw, .ari ...) is named as such: its dailies (ProRes, DNxHR, EXR) are what to ingest.
 - Temporary names never reach the gate: the `ignore` globs (matched against every path part below the
   root, so a `.staging/` folder hides its content) and rsync's `.name.XXXXXX` temp files.
 """
@@ -19,7 +20,18 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 from typing import Literal
 
-MOVIE_EXTS = frozenset({".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v"})
+MOVIE_EXTS = frozenset(
+    {".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".webm"}
+)
+# Camera raw originals FFmpeg cannot decode, by extension: a DIT transcodes them to the dailies Rushes reads.
+CAMERA_RAW = {
+    ".r3d": "RED",
+    ".braw": "Blackmagic RAW",
+    ".ari": "ARRIRAW",
+    ".arx": "ARRIRAW HDE",
+    ".crm": "Canon Cinema RAW Light",
+    ".nev": "Nikon N-RAW",
+}
 IMAGE_EXTS = frozenset({".exr", ".dpx", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 SIDECAR_EXTS = frozenset(
     {

@@ -248,6 +248,18 @@ def test_a_quarantined_file_that_is_gone_is_no_longer_listed(
         assert forget_gone_quarantined(s) == []  # nothing more to forget
 
 
+def test_a_sequence_read_under_another_frame_token_clears_its_old_quarantine(
+    catalog: Catalog, show: str
+) -> None:
+    with catalog.session() as s:  # an older ingest spelled unpadded frames sh030.1.png ... with a lone #
+        quarantine(s, show, "/ingest/sh030/sh030.#.png", 10, 1.5, "no frames found for this sequence")
+        quarantine(s, show, "/ingest/sh031/sh031.#.png", 10, 1.5, "no frames found for this sequence")
+    with catalog.session() as s:
+        register_daily(s, show, facts("/ingest/sh030/sh030.@.png", kind="sequence", shot="sh030"))
+    with catalog.session() as s:
+        assert [d.path for d in quarantined(s, show)] == ["/ingest/sh031/sh031.#.png"]
+
+
 def test_quarantine_is_idempotent_and_a_readable_file_replaces_it(catalog: Catalog, show: str) -> None:
     path = "/ingest/B020_T02.mov"
     with catalog.session() as s:

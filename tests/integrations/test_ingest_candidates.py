@@ -39,7 +39,7 @@ def test_grouping_separates_sequences_and_keeps_unpadded_ones() -> None:
     paths = [Path(f"/r/a/a.{frame}.png") for frame in (8, 9, 10, 11)] + [Path("/r/b/b.0001.png")]
     groups = group_images(paths)
     assert [(g.pattern, g.frames) for g in groups] == [
-        (Path("/r/a/a.#.png"), (8, 9, 10, 11)),
+        (Path("/r/a/a.@.png"), (8, 9, 10, 11)),
         (Path("/r/b/b.####.png"), (1,)),
     ]
 
@@ -65,6 +65,7 @@ def test_scan_rejects_what_it_cannot_ingest_and_skips_temp_and_sidecar_files(tmp
     write(tmp_path / "sh010_1.wav")
     write(tmp_path / "sh010_1.ale")
     zipped = write(tmp_path / "sh010_1.zip")
+    original = write(tmp_path / "A001_C003.R3D")
     empty = write(tmp_path / "sh012_1.mov", b"")
     unnamed = write(tmp_path / "sh013.mov")
     still = write(tmp_path / "poster.png")
@@ -73,11 +74,14 @@ def test_scan_rejects_what_it_cannot_ingest_and_skips_temp_and_sidecar_files(tmp
     reasons = {path: item.reason for path, item in found.items() if isinstance(item, Rejected)}
     assert set(found) == set(reasons)  # nothing here is ingestible
     assert reasons[str(zipped)].startswith("not a supported media file (.zip)")
+    assert reasons[str(original)].startswith(
+        "a RED camera original (.R3D), which Rushes cannot decode: ingest the"
+    )
     assert reasons[str(empty)] == "file is empty"
     assert reasons[str(unnamed)] == "name does not match the path template '{shot}_{take}.{ext}'"
     assert reasons[str(still)].startswith("image has no frame number")
     assert reasons[str(stray.parent / "other.####.png")].startswith("sequence does not match")
-    assert len(reasons) == 5
+    assert len(reasons) == 6
 
 
 def test_symlinks_leaving_the_root_are_rejected(tmp_path: Path) -> None:

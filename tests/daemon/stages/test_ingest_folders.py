@@ -80,6 +80,27 @@ def test_sequence_with_a_missing_frame_lists_its_hole(home: Path, tmp_path: Path
     assert daily["path"].endswith(f"sh020.####.{ext}")
 
 
+def test_a_sequence_numbered_without_padding_and_a_camcorders_mts_are_catalogued(
+    home: Path, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    footage.sequence(inbox / "sh021", "sh021", first=8, n=5)
+    for frame in (inbox / "sh021").iterdir():  # sh021.8.png ... sh021.12.png, as a renderer's $F writes them
+        frame.rename(frame.with_name(f"sh021.{int(frame.name.split('.')[1])}.png"))
+    footage.remuxed(footage.movie(tmp_path / "camcorder.mp4", n=6), inbox / "sh022_1.MTS")  # as AVCHD records
+    rushes("show", "add", "TST", "--ingest", str(inbox))
+    code, output = rushes("ingest", str(inbox), "--show", "TST")
+    assert code == 0, output
+    show = status_json("TST")
+    assert show["quarantined"] == []
+    sequence, movie = sorted(show["dailies"], key=lambda d: d["shot"])
+    assert sequence["path"].endswith("sh021.@.png") and (sequence["first_frame"], sequence["last_frame"]) == (
+        8,
+        12,
+    )
+    assert (movie["shot"], movie["kind"], movie["frame_count"]) == ("sh022", "movie", 6)
+
+
 def test_bad_files_are_quarantined_with_a_reason(home: Path, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     good = footage.movie(inbox / "sh030_1.mp4")
