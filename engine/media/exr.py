@@ -246,15 +246,15 @@ def write_exr(
     attributes: Mapping[str, Any] | None = None,
     layers: Mapping[str, npt.NDArray[Any]] | None = None,
 ) -> None:
-    """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a ZIP-compressed scanline EXR (half or
-    float), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
+    """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
+    unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
     `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
     the frame is written without them rather than not at all. `layers` (read_exr_layers of that frame) are
     written beside the picture as they are, those of the frame's size."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
+        "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
         **(attributes or {}),
-        "compression": OpenEXR.ZIP_COMPRESSION,
         "type": OpenEXR.scanlineimage,
     }
     if fps:
@@ -286,16 +286,15 @@ def write_exr(
 
 
 # Header attributes that describe a file's own layout, channels or views (or that write_exr sets itself): never
-# carried over to a frame of RGB(A) channels and its own size.
+# carried over to a frame of RGB(A) channels and its own size. The compression is carried (a DWAA plate's fix
+# written as ZIP would take several times its space), with its DWA level.
 _STRUCTURAL = frozenset(
     {
         "channels",
         "chunkCount",
-        "compression",
         "dataWindow",
         "deepImageState",
         "displayWindow",
-        "dwaCompressionLevel",
         "framesPerSecond",
         "idManifest",
         "lineOrder",

@@ -46,6 +46,24 @@ def test_an_exr_frame_keeps_the_attributes_of_the_frame_it_was_made_from(tmp_pat
         2.5,
     )
     assert read_image(tmp_path / "fixed.1001.exr").shape == (48, 64, 3)  # its own layout: an upscale's size
+    assert OpenEXR.File(str(tmp_path / "fixed.1001.exr")).header()["compression"] == OpenEXR.PIZ_COMPRESSION
+
+
+def test_a_dwaa_plates_fix_stays_dwaa_at_its_level_and_an_untagged_one_is_zip(tmp_path: Path) -> None:
+    plate = {
+        "compression": OpenEXR.DWAA_COMPRESSION,
+        "dwaCompressionLevel": 60.0,
+        "type": OpenEXR.scanlineimage,
+    }
+    grain = np.random.default_rng(0).normal(0.18, 0.02, (64, 96, 3)).astype(np.float16)
+    OpenEXR.File(plate, {"RGB": grain}).write(str(tmp_path / "plate.1001.exr"))
+
+    write_image(tmp_path / "fixed.1001.exr", grain.astype(np.float32), like=tmp_path / "plate.1001.exr")
+    write_image(tmp_path / "plain.1001.exr", grain.astype(np.float32))
+
+    kept = OpenEXR.File(str(tmp_path / "fixed.1001.exr")).header()
+    assert (kept["compression"], kept["dwaCompressionLevel"]) == (OpenEXR.DWAA_COMPRESSION, 60.0)
+    assert OpenEXR.File(str(tmp_path / "plain.1001.exr")).header()["compression"] == OpenEXR.ZIP_COMPRESSION
 
 
 def test_a_sequence_keeps_each_frames_own_header_and_a_retime_its_sources(tmp_path: Path) -> None:
