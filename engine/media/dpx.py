@@ -24,6 +24,7 @@ TIMECODE_AT, FILM_RATE_AT, TV_RATE_AT = 1920, 1724, 1940
 HEADER_BYTES = 2048
 GENERIC_HEADER_BYTES, INDUSTRY_HEADER_BYTES = 1664, 384
 TRANSFER_AT = 801  # the first image element's transfer and colorimetric codes, a byte each
+BIT_SIZE_AT = 803  # the first image element's bits per sample
 # The 32-bit fields of the film and television headers (the rest is text and single bytes).
 _WORD_FIELDS = (1712, 1716, 1720, 1724, 1728, 1920, 1924, *range(1932, 1972, 4))
 DEFAULT_RATE = Fraction(24)  # a timecode counts at this rate when none is given
@@ -92,6 +93,15 @@ def _snapped(rate: float) -> Fraction:
     if abs(rate - whole) > 0.005 and abs(rate - float(ntsc)) < 0.005:
         return ntsc
     return Fraction(rate).limit_denominator(1001)
+
+
+def dpx_bit_depth(header: bytes | None) -> int | None:
+    """The bits per sample of a DPX's first image element (8, 10, 12 or 16; a scanner's 12-bit log scan), from
+    its header bytes; None when there are none or they say another."""
+    if header is None or len(header) <= BIT_SIZE_AT or _MAGIC.get(bytes(header[:4])) is None:
+        return None
+    bits = header[BIT_SIZE_AT]
+    return bits if bits in (8, 10, 12, 16) else None
 
 
 def with_dpx_header(

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from . import exr
 from .alpha import alpha_of
 from .aspect import SQUARE, pixel_aspect
-from .dpx import HEADER_BYTES, read_dpx_rate, read_dpx_timecode, with_dpx_header
+from .dpx import HEADER_BYTES, dpx_bit_depth, read_dpx_rate, read_dpx_timecode, with_dpx_header
 from .files import atomic_output
 from .frames import PixelDepth, bit_depth, to_float32, to_uint8
 from .info import MediaError
@@ -159,7 +159,7 @@ def encode_image_bytes(
     quality: int = 95,
     pixel_aspect: Fraction = SQUARE,
 ) -> bytes:
-    """Encoded bytes of a PNG or TIFF (8/16 bit), JPEG or DPX (8/10/16 bit) image from HxWx3 RGB, or from
+    """Encoded bytes of a PNG or TIFF (8/16 bit), JPEG or DPX (8/10/12/16 bit) image from HxWx3 RGB, or from
     HxWx4 RGBA for all but JPEG; a pixel aspect other than 1 goes into the header."""
     ext = ext.lower()
 
@@ -184,13 +184,15 @@ def encode_image_bytes(
         if depth == 8:
             fmt = "rgba" if rgba else "rgb24"
             return _encode_image("dpx", quantize8(rgb), fmt, fmt, {}, pixel_aspect)
-        if depth == 10 and not rgba:  # rounded to 10 bits here: swscale's 16 -> 10 bit step truncates
-            ten = (quantize16(rgb).astype(np.uint32) * 1023 + 32767) // 65535
-            return _encode_image("dpx", ten.astype(np.uint16), "gbrp10le", "gbrp10le", {}, pixel_aspect)
+        if depth in (10, 12) and not rgba:  # rounded here: swscale's 16 -> 10/12 bit step truncates
+            top = (1 << depth) - 1
+            fewer = (quantize16(rgb).astype(np.uint32) * top + 32767) // 65535
+            fmt = f"gbrp{depth}le"
+            return _encode_image("dpx", fewer.astype(np.uint16), fmt, fmt, {}, pixel_aspect)
         if depth == 16:
             fmt = "rgba64le" if rgba else "rgb48le"
             return _encode_image("dpx", quantize16(rgb), fmt, fmt, {}, pixel_aspect)
-        raise MediaError(f"DPX frames are 8, 10 or 16 bit (8 or 16 with alpha), not {depth}")
+        raise MediaError(f"DPX frames are 8, 10, 12 or 16 bit (8 or 16 with alpha), not {depth}")
     if ext in (".tif", ".tiff"):
         depth = bits or (8 if rgb.dtype == np.uint8 else 16)
         lzw = {"compression_algo": "lzw"}
@@ -220,7 +222,8 @@ def write_image(
     unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
     frame rate `fps` and the frame's `timecode` (at `fps`, else 24). `like`: the frame it was made from, whose
     header it keeps where both are EXR (every attribute but the layout: exr.read_exr_attributes) or both DPX
-    (film and television headers, transfer: dpx.with_dpx_header); unreadable, it is passed over.
+    (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
+    one); unreadable, it is passed over.
     `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs: exr.read_exr_layers) an EXR keeps
     beside its picture, where they are of its size."""
     path = Path(path)
@@ -237,9 +240,12 @@ def write_image(
             layers=_from_exr(exr.read_exr_layers, layers_from),
         )
         return
+    source = _dpx_header(like)
+    if bit_depth is None and path.suffix.lower() == ".dpx":  # a 12-bit scan's fix stays 12 bits
+        bit_depth = dpx_bit_depth(source) if rgb.shape[2] == 3 or dpx_bit_depth(source) in (8, 16) else None
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
     if path.suffix.lower() == ".dpx":  # the industry headers FFmpeg leaves out, with the rate and timecode
-        data = with_dpx_header(data, fps=fps, timecode=timecode, like=_dpx_header(like))
+        data = with_dpx_header(data, fps=fps, timecode=timecode, like=source)
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)
 

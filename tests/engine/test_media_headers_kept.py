@@ -105,6 +105,16 @@ def test_a_dpx_frame_keeps_a_film_scans_headers_in_its_own_byte_order() -> None:
     )
 
 
+def test_a_12_bit_scans_fix_stays_12_bits_and_a_10_bit_ones_10(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 1, 64 * 96 * 3, dtype=np.float32).reshape(64, 96, 3)
+    for bits in (10, 12):
+        write_image(tmp_path / f"scan{bits}.1001.dpx", ramp, bit_depth=bits)
+        write_image(tmp_path / f"fixed{bits}.1001.dpx", ramp, like=tmp_path / f"scan{bits}.1001.dpx")
+
+        assert (tmp_path / f"fixed{bits}.1001.dpx").read_bytes()[803] == bits  # the header's bit size
+        assert len(np.unique(read_image(tmp_path / f"fixed{bits}.1001.dpx"))) == 1 << bits  # and every level
+
+
 def read_image_bytes(data: bytes) -> np.ndarray:
     import av
 
