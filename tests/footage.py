@@ -101,6 +101,24 @@ def trimmed(source: Path, path: Path, preroll: int, fps: int = 24) -> Path:
     return path
 
 
+def render_with_overscan(path: Path, picture: np.ndarray, pad: int, depth: float = 7.0) -> Path:
+    """A CG frame (`picture`, float RGB) rendered `pad` pixels past its display window on every side, as a render
+    for lens distortion is, with a depth AOV `Z` of `depth` everywhere."""
+    import OpenEXR
+
+    h, w = picture.shape[:2]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    OpenEXR.File(
+        {
+            "type": OpenEXR.scanlineimage,
+            "displayWindow": (np.zeros(2, np.int32), np.array([w - 2 * pad - 1, h - 2 * pad - 1], np.int32)),
+            "dataWindow": (np.array([-pad, -pad], np.int32), np.array([w - pad - 1, h - pad - 1], np.int32)),
+        },
+        {"RGB": picture.astype(np.float16), "Z": np.full((h, w), depth, np.float32)},
+    ).write(str(path))
+    return path
+
+
 TONE_HZ = 1000
 
 

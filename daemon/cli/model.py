@@ -215,18 +215,27 @@ def _render(
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
     frames, and their numbers."""
     from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
-    from daemon.stages.fixing import FixError, carried_sound, fixed_frames, header_source, prepare
+    from daemon.stages.fixing import (
+        FixError,
+        carried_sound,
+        fixed_frames,
+        header_source,
+        keeping_overscan,
+        prepare,
+    )
     from engine.media import probe
     from engine.media.decode import read_alpha
+    from engine.media.info import Overscan
 
     info = probe(input_)
     numbers: list[int] = []
     _say_interlaced(info)
     _say_dropped(info)
-    _say_overscan(info)
     _say_layers(info, kind, output)
     try:
         prepared = prepare(kind, params, input_, info)
+        info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
+        _say_overscan(info)
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
@@ -255,6 +264,7 @@ def _render(
                     pix_fmt=info.pix_fmt,
                     codec=info.codec,
                     scan=info.interlaced,
+                    overscan=Overscan.of(info),
                 )
                 written = write_output(output, fixed, carried)
     except FixError as exc:
@@ -291,22 +301,25 @@ def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
 
 
 def _say_overscan(info: MediaInfo) -> None:
-    """One line, before the work, when the input's EXR frames hold pixels past their display window."""
-    if any(info.overscan):
-        left, top, right, bottom = info.overscan
-        out.print(
-            f"The EXR frames hold pixels past their display window (overscan: left {left}, top {top}, right "
-            f"{right}, bottom {bottom}); the fix works on the display window, so its frames leave the overscan out.",
-            highlight=False,
-        )
+    """One line, before the work, when the input's EXR frames hold pixels past their display window: kept or not."""
+    from daemon.stages.fixing import overscan_note
+
+    note = overscan_note(info)
+    if note is not None:
+        out.print(note, highlight=False)
+
+
+def _exr_sequence(output: str) -> bool:
+    from daemon.cli.outputs import is_sequence
+
+    return is_sequence(output) and output.lower().endswith(".exr")
 
 
 def _say_layers(info: MediaInfo, kind: str, output: str) -> None:
     """One line, before the work, when the input's EXR frames hold channels besides the picture: kept or not."""
-    from daemon.cli.outputs import is_sequence
     from daemon.stages.fixing import layers_note
 
-    note = layers_note(info, kind, is_sequence(output) and output.lower().endswith(".exr"))
+    note = layers_note(info, kind, _exr_sequence(output))
     if note is not None:
         out.print(note, highlight=False)
 

@@ -39,7 +39,7 @@ from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
 from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_fmt, prores_pix_fmt
 from engine.media.files import prepare_output, temp_name
-from engine.media.info import ColourTags
+from engine.media.info import ColourTags, Overscan
 from engine.media.sequences import is_image_path, is_pattern
 from engine.media.timecode import FrameTimecode
 
@@ -118,6 +118,9 @@ class Carried:
     pix_fmt: str | None = None  # the source's pixel format: ProRes 4444 for full chroma (prores_pix_fmt)
     codec: str | None = None  # the source's codec: a DNxHD/DNxHR daily's .mov/.mxf fix is DNxHR (movie_codec)
     scan: str | None = None  # an interlaced source's field order, which its movie keeps
+    overscan: Overscan | None = (
+        None  # frames read with their overscan, which EXR frames keep (keeping_overscan)
+    )
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
@@ -151,6 +154,7 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
             pixel_aspect=carried.pixel_aspect,
             timecode=timecode,
             like=carried.headers,
+            overscan=carried.overscan,
         )
         if not written:
             raise MediaError("the fix produced no frames", output)

@@ -41,7 +41,7 @@ from engine.media.alpha import SourceAlpha, has_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
-from engine.media.info import ColourTags
+from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from engine.media.sequences import frameset_string
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
@@ -107,6 +107,41 @@ def layers_note(info: MediaInfo, kind: str, exr_output: bool, source: str = "inp
     if kind == "upscale":
         return f"{channels} are left out: they are at the {source}'s size."
     return f"{channels} are kept as they are in the EXR frames: only the picture is fixed."
+
+
+def keeping_overscan(info: MediaInfo, prepared: Prepared, exr_frames: bool) -> tuple[MediaInfo, Prepared]:
+    """The source read with its overscan (MediaInfo.with_overscan) and the fix's masks grown to match, with the
+    overscan left alone, when the fix writes EXR frames, which keep it (a compositor's lens distortion pulls
+    those pixels into the picture); as they are otherwise."""
+    if not exr_frames or info.kind != "sequence" or not any(info.overscan):
+        return info, prepared
+    masks = prepared.params.get("masks")
+    if masks is not None:
+        grow = functools.partial(_grown_mask, margins=info.overscan, size=(info.height, info.width))
+        grown = {n: grow(m) for n, m in masks.items()} if isinstance(masks, dict) else grow(masks)
+        prepared = replace(prepared, params={**prepared.params, "masks": grown})
+    return info.with_overscan(), prepared
+
+
+def _grown_mask(mask: np.ndarray, margins: Margins, size: tuple[int, int]) -> np.ndarray:
+    """A mask of the display window padded by the overscan's margins at its own scale (a mask may be the picture
+    at another size), which it leaves alone."""
+    sy, sx = mask.shape[0] / size[0], mask.shape[1] / size[1]
+    left, top, right, bottom = margins
+    pad = ((round(top * sy), round(bottom * sy)), (round(left * sx), round(right * sx)))
+    return np.pad(mask, pad, constant_values=False)
+
+
+def overscan_note(info: MediaInfo, source: str = "input") -> str | None:
+    """A sentence on the `source`'s EXR overscan (pixels past the display window): fixed and kept in EXR frames
+    (`info` read with it), or left out; None when it has none."""
+    if not any(info.overscan):
+        return None
+    left, top, right, bottom = info.overscan
+    said = f"The {source}'s overscan past its display window (left {left}, top {top}, right {right}, bottom {bottom})"
+    if info.grown:
+        return f"{said} is fixed with the picture and kept in the EXR frames."
+    return f"{said} is left out: only EXR frames hold it."
 
 
 def header_source(info: MediaInfo, prepared: Prepared) -> HeaderSource | None:
@@ -302,8 +337,9 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
             notes.append(f"Silent: a {prepared.factor}x retime plays longer than the daily's sound.")
     if sound is not None and sound.unreadable:
         notes.append(f"{sound.unreadable} of the daily's sound stream(s) cannot be read and are left out.")
-    if any(info.overscan):
-        notes.append("The daily's overscan past its display window is left out.")
+    overscan = overscan_note(info, "daily")
+    if overscan is not None:
+        notes.append(overscan)
     layers = layers_note(info, prepared.kind, exr_output=True, source="daily")
     if layers is not None and plan.finishing == "exr":
         notes.append(layers)
@@ -394,6 +430,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         # the fix's values beside its display picture (approvals train on them): a scene-referred daily's as
         # EXR, an HDR movie's in its own encoding
         finishing = "exr" if scene else "prores"
+    info, prepared = keeping_overscan(info, prepared, exr_frames=finishing == "exr")
     plan = RenderPlan(
         out_dir=out_dir,
         name=name,
@@ -414,6 +451,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         tags=info.tags,
         source_pix_fmt=info.pix_fmt,
         scan=info.interlaced,
+        overscan=Overscan.of(info),
     )
     files = render(model, prepared, info, plan)
     crash_point("fix.rendered", target="both")

@@ -135,7 +135,7 @@ class Ingestor:
             log.warning("ingest.interlaced", show=show, path=path, scan=info.interlaced)
         if created and info.sound is not None and info.sound.unreadable:  # fixes of it leave that sound out
             log.warning("ingest.sound_unreadable", show=show, path=path, streams=info.sound.unreadable)
-        if created and any(info.overscan):  # fixes work on the display window: the overscan is left out
+        if created and any(info.overscan):  # EXR frames of a fix keep it; its movies show the display window
             log.warning("ingest.overscan", show=show, path=path, overscan=list(info.overscan))
         if created and info.dropped:  # frames dropped while recording: a fix sees none of these gaps
             log.warning("ingest.dropped_frames", show=show, path=path, gaps=len(info.dropped))

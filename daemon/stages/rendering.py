@@ -46,7 +46,7 @@ from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
 from engine.media.encode import Codec, HeaderSource, dnxhr_pix_fmt, pause_frames, prores_pix_fmt
-from engine.media.info import ColourTags
+from engine.media.info import NO_MARGINS, ColourTags, Overscan
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
 
@@ -138,6 +138,9 @@ class RenderPlan:
     source_pix_fmt: str | None = None  # the daily's pixel format: the ProRes of a full-chroma daily is 4444
     # an interlaced daily's field order, which the deliverable keeps (the review stays progressive)
     scan: str | None = None
+    # An EXR daily read with its overscan (daemon.stages.fixing.keeping_overscan): the EXR deliverable keeps it
+    # past its display window, every movie and picture shows the display window.
+    overscan: Overscan | None = None
 
 
 @dataclass(frozen=True)
@@ -482,7 +485,12 @@ class RenderSink:
         """One output frame: `after` is the fixed frame, `before` the source frame shown opposite it (any
         size; scaled to the after size for the comparison). HxWx3 float32 0..1 (or uint8). With a `view`,
         `after` holds the scene's values and `before` is already the display picture. With the plan's
-        `alpha`, `alpha` is the source frame's (HxW, resized to `after` when it differs)."""
+        `alpha`, `alpha` is the source frame's (HxW, resized to `after` when it differs). With the plan's
+        `overscan`, frames hold it: the EXR frames keep it, everything else shows the display window."""
+        grown, grown_alpha = after, alpha
+        if self.plan.overscan is not None:
+            before, after = self.plan.overscan.shown(before), self.plan.overscan.shown(after)
+            alpha = None if alpha is None else self.plan.overscan.shown(alpha)
         self._check(number, before, after)
         if self.plan.alpha and alpha is None:
             raise self._fail(f"frame {number} came without the alpha the plan of {self.plan.name} keeps")
@@ -497,7 +505,7 @@ class RenderSink:
             movies["deliverable"] = delivered if alpha is None else with_alpha(delivered, alpha)
         if self.plan.finishing == "exr":
             path = self._exr.path(number)
-            kept = np.asarray(after, np.float32) if alpha is None else with_alpha(after, alpha)
+            kept = np.asarray(grown, np.float32) if grown_alpha is None else with_alpha(grown, grown_alpha)
             with self._writing(path):
                 write_image(
                     path,
@@ -507,6 +515,9 @@ class RenderSink:
                     timecode=self._movie_timecode(number),  # each frame's own, as the daily's
                     like=None if self.plan.headers is None else self.plan.headers.path(number),
                     layers_from=None if self.plan.headers is None else self.plan.headers.layer_source(number),
+                    overscan=NO_MARGINS
+                    if self.plan.overscan is None
+                    else self.plan.overscan.margins_of(kept.shape),
                 )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)

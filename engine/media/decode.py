@@ -15,7 +15,7 @@ from .alpha import alpha_of
 from .container import open_movie
 from .frames import Frame, PixelDepth, converter
 from .images import read_alpha_image, read_image
-from .info import MediaError, MediaInfo
+from .info import NO_MARGINS, Margins, MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern
 from .threads import codec_threads
 
@@ -31,7 +31,7 @@ def read_frames(
     """Yield frames start..end (inclusive, in the source's frame numbers) as float32 HxWx3 RGB.
 
     Movies number their frames from `first_frame` (default 0); sequences keep their file
-    numbers and skip missing frames. A movie given as its MediaInfo is numbered along its timeline: frames
+    numbers and skip missing frames; an EXR sequence's MediaInfo with_overscan() reads its overscan too. A movie given as its MediaInfo is numbered along its timeline: frames
     a recorder dropped (MediaInfo.dropped) are numbers skipped, as a sequence's missing files are.
     EXR values are kept as they are (may exceed 1).
     A range outside the source raises MediaError.
@@ -79,7 +79,9 @@ def _read(
         raise MediaError(f"frame range {start}-{end} is empty (end before start)", _name(source))
     if isinstance(source, MediaInfo):
         if source.kind == "sequence":
-            return _read_sequence(source.path, start, end, depth)
+            return _read_sequence(
+                source.path, start, end, depth, source.overscan if source.grown else NO_MARGINS
+            )
         ff = source.first_frame if first_frame is None else first_frame
         gaps = {before - source.first_frame + ff: count for before, count in source.dropped}
         return _read_movie(Path(source.path), start, end, depth, ff, gaps)
@@ -89,7 +91,9 @@ def _read(
     return _read_movie(Path(text), start, end, depth, first_frame or 0)
 
 
-def _read_sequence(pattern: str, start: int | None, end: int | None, depth: Plane) -> Iterator[Frame]:
+def _read_sequence(
+    pattern: str, start: int | None, end: int | None, depth: Plane, grow: Margins = NO_MARGINS
+) -> Iterator[Frame]:
     seq = find_sequence(pattern)  # eager: a bad pattern or range fails at the call, not mid-iteration
     lo = seq.first if start is None else start
     hi = seq.last if end is None else end
@@ -102,7 +106,9 @@ def _read_sequence(pattern: str, start: int | None, end: int | None, depth: Plan
     def frames() -> Iterator[Frame]:
         for n in numbers:
             path = seq.files[n]
-            yield Frame(n, read_alpha_image(path) if depth == "alpha" else read_image(path, depth))
+            yield Frame(
+                n, read_alpha_image(path, grow) if depth == "alpha" else read_image(path, depth, grow)
+            )
 
     return frames()
 

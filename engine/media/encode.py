@@ -22,7 +22,7 @@ from .audio import SoundCarrier, SoundSpan, carried_streams
 from .files import prepare_output, temp_name
 from .frames import bit_depth
 from .images import write_image
-from .info import BT709, ColourTags, MediaError
+from .info import BT709, NO_MARGINS, ColourTags, MediaError, Overscan
 from .pixels import check_rgb, to_uint8, to_uint16
 from .sequences import parse_sequence
 from .threads import codec_threads
@@ -479,10 +479,12 @@ def write_numbered_sequence(
     pixel_aspect: Fraction = SQUARE,
     timecode: FrameTimecode | None = None,
     like: HeaderSource | None = None,
+    overscan: Overscan | None = None,
 ) -> list[Path]:
     """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them; each
     file's header says `pixel_aspect` when it is not 1, an EXR's or DPX's its frame's `timecode`, and keeps the
-    header of the source frame it was made from (`like`; images.write_image)."""
+    header of the source frame it was made from (`like`; images.write_image). `overscan`: the frames were read
+    with it (MediaInfo.with_overscan), and EXR frames keep it past their display window."""
     spec = parse_sequence(pattern)
     if spec.padding == 0:
         raise MediaError(
@@ -501,6 +503,7 @@ def write_numbered_sequence(
             timecode=None if timecode is None else timecode.of(number),
             like=None if like is None else like.path(number),
             layers_from=None if like is None else like.layer_source(number),
+            overscan=NO_MARGINS if overscan is None else overscan.margins_of(rgb.shape),
         )
         written.append(path)
     return written

@@ -14,7 +14,7 @@ import OpenEXR
 
 from .aspect import SQUARE, pixel_aspect
 from .files import atomic_output
-from .info import MediaError
+from .info import NO_MARGINS, Margins, MediaError
 from .native import captured_output
 
 _PIXEL_FORMATS = {np.dtype(np.float16): "gbrpf16le", np.dtype(np.float32): "gbrpf32le"}
@@ -145,30 +145,45 @@ def _picture_names(names: list[str], path: Path) -> set[str]:
     return {*rgb, *([alpha] if alpha else [])}
 
 
-def read_exr_layers(path: Path) -> dict[str, npt.NDArray[Any]]:
+def read_exr_layers(path: Path, grow: Margins = NO_MARGINS) -> dict[str, npt.NDArray[Any]]:
     """An EXR's channels besides its picture (read_exr_header's `layers`: AOVs, depth, IDs), each over the
-    display window in its own type (half, float or uint, zero where the data window is not); {} when it has
-    none, without reading the pixels. Subsampled channels are left out."""
+    display window (grown by `grow`) in its own type (half, float or uint, zero where the data window is not);
+    {} when it has none, without reading the pixels. Subsampled channels are left out."""
     _, header, _ = _open(path, header_only=True)
     names = _channel_names(header)
     others = [n for n in names if n not in _picture_names(names, path)]
     if not others:
         return {}
     _, header, channels = _open(path, header_only=False)
-    (dx0, dy0, dx1, dy1), (vx0, vy0, vx1, vy1) = _windows(header)
-    data_shape = (dy1 - dy0 + 1, dx1 - dx0 + 1)
-    out: dict[str, npt.NDArray[Any]] = {}
-    for name in others:
-        plane = channels[name].pixels
-        if plane.shape != data_shape:
-            continue
-        shown = np.zeros((vy1 - vy0 + 1, vx1 - vx0 + 1), plane.dtype)
-        x0, y0, x1, y1 = max(dx0, vx0), max(dy0, vy0), min(dx1, vx1), min(dy1, vy1)
-        if x0 <= x1 and y0 <= y1:
-            shown[y0 - vy0 : y1 - vy0 + 1, x0 - vx0 : x1 - vx0 + 1] = plane[
-                y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1
-            ]
-        out[name] = shown
+    data, _ = _windows(header)
+    data_shape = (data[3] - data[1] + 1, data[2] - data[0] + 1)
+    return {
+        name: _placed(channels[name].pixels, data, _window(header, grow))
+        for name in others
+        if channels[name].pixels.shape == data_shape
+    }
+
+
+def _window(header: dict[str, Any], grow: Margins) -> tuple[int, int, int, int]:
+    """The display window grown by `grow`: what a frame is read over."""
+    _, (vx0, vy0, vx1, vy1) = _windows(header)
+    left, top, right, bottom = grow
+    return vx0 - left, vy0 - top, vx1 + right, vy1 + bottom
+
+
+def _placed(
+    plane: npt.NDArray[Any], data: tuple[int, int, int, int], window: tuple[int, int, int, int]
+) -> npt.NDArray[Any]:
+    """A plane (or H,W,C planes) over the data window, cut or zero-padded to `window` (both x0, y0, x1, y1)."""
+    (dx0, dy0, dx1, dy1), (wx0, wy0, wx1, wy1) = data, window
+    if data == window:
+        return plane
+    out = np.zeros((wy1 - wy0 + 1, wx1 - wx0 + 1, *plane.shape[2:]), plane.dtype)
+    x0, y0, x1, y1 = max(dx0, wx0), max(dy0, wy0), min(dx1, wx1), min(dy1, wy1)
+    if x0 <= x1 and y0 <= y1:
+        out[y0 - wy0 : y1 - wy0 + 1, x0 - wx0 : x1 - wx0 + 1] = plane[
+            y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1
+        ]
     return out
 
 
@@ -197,42 +212,37 @@ def _timecode_attribute(timecode: str) -> Any:
     return value
 
 
-def read_exr(path: Path) -> npt.NDArray[np.float32]:
-    """HxWx3 float32 RGB of the display window (values kept, may exceed 1 or be negative)."""
+def read_exr(path: Path, grow: Margins = NO_MARGINS) -> npt.NDArray[np.float32]:
+    """HxWx3 float32 RGB of the display window, grown by `grow` (the overscan a fix keeps; zero where the data
+    window does not reach); values kept, may exceed 1 or be negative."""
     _, header, channels = _open(path, header_only=False)
-    return _display(header, [channels[n].pixels for n in _rgb_names(list(channels), path)], path)
+    return _display(header, [channels[n].pixels for n in _rgb_names(list(channels), path)], path, grow)
 
 
-def read_exr_alpha(path: Path) -> npt.NDArray[np.float32]:
-    """HxW float32 alpha of the display window (A beside the RGB channels; 1 where the file has none)."""
+def read_exr_alpha(path: Path, grow: Margins = NO_MARGINS) -> npt.NDArray[np.float32]:
+    """HxW float32 alpha of the display window grown by `grow` (A beside the RGB channels; 1 where the file has
+    none)."""
     _, header, channels = _open(path, header_only=False)
     names = list(channels)
     rgb = _rgb_names(names, path)
     alpha = _alpha_name(names, rgb)
     if alpha is None:
-        _, (vx0, vy0, vx1, vy1) = _windows(header)
-        return np.ones((vy1 - vy0 + 1, vx1 - vx0 + 1), np.float32)
-    return _display(header, [channels[alpha].pixels], path)[..., 0]
+        x0, y0, x1, y1 = _window(header, grow)
+        return np.ones((y1 - y0 + 1, x1 - x0 + 1), np.float32)
+    return _display(header, [channels[alpha].pixels], path, grow)[..., 0]
 
 
-def _display(header: dict[str, Any], planes: list[Any], path: Path) -> npt.NDArray[np.float32]:
-    """The planes stacked as HxWxC float32 over the display window (zero where the data window is not)."""
+def _display(
+    header: dict[str, Any], planes: list[Any], path: Path, grow: Margins = NO_MARGINS
+) -> npt.NDArray[np.float32]:
+    """The planes stacked as HxWxC float32 over the display window grown by `grow` (zero where the data window
+    is not)."""
     if any(p.ndim != 2 or p.shape != planes[0].shape for p in planes):
         raise MediaError("EXR with subsampled or mismatched channels is not supported", str(path))
-    depth = len(planes)
-    data = np.empty((*planes[0].shape, depth), dtype=np.float32)
+    data = np.empty((*planes[0].shape, len(planes)), dtype=np.float32)
     for i, p in enumerate(planes):
         data[..., i] = p
-    (dx0, dy0, dx1, dy1), (vx0, vy0, vx1, vy1) = _windows(header)
-    if (dx0, dy0, dx1, dy1) == (vx0, vy0, vx1, vy1):
-        return data
-    out = np.zeros((vy1 - vy0 + 1, vx1 - vx0 + 1, depth), dtype=np.float32)
-    x0, y0, x1, y1 = max(dx0, vx0), max(dy0, vy0), min(dx1, vx1), min(dy1, vy1)
-    if x0 <= x1 and y0 <= y1:
-        out[y0 - vy0 : y1 - vy0 + 1, x0 - vx0 : x1 - vx0 + 1] = data[
-            y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1
-        ]
-    return out
+    return _placed(data, _windows(header)[0], _window(header, grow))
 
 
 def write_exr(
@@ -245,12 +255,14 @@ def write_exr(
     timecode: str | None = None,
     attributes: Mapping[str, Any] | None = None,
     layers: Mapping[str, npt.NDArray[Any]] | None = None,
+    overscan: Margins = NO_MARGINS,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
     unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
     `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
     the frame is written without them rather than not at all. `layers` (read_exr_layers of that frame) are
-    written beside the picture as they are, those of the frame's size."""
+    written beside the picture as they are, those of the frame's size. `overscan`: the frame's pixels past its
+    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0)."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
@@ -263,6 +275,12 @@ def write_exr(
         header["pixelAspectRatio"] = float(pixel_aspect)
     if timecode is not None:
         header["timeCode"] = _timecode_attribute(timecode)
+    if any(overscan):
+        left, top, right, bottom = overscan
+        height, width = pixels.shape[:2]
+        corner = np.array([width - left - 1, height - top - 1], np.int32)
+        header["displayWindow"] = (np.zeros(2, np.int32), corner - np.array([right, bottom], np.int32))
+        header["dataWindow"] = (np.array([-left, -top], np.int32), corner)
     error: Exception | None = None
     channels: dict[str, npt.NDArray[Any]] = {"RGBA"[: pixels.shape[2]]: pixels}
     for name, plane in (layers or {}).items():

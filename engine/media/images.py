@@ -18,7 +18,7 @@ from .aspect import SQUARE, pixel_aspect
 from .dpx import HEADER_BYTES, dpx_bit_depth, read_dpx_rate, read_dpx_timecode, with_dpx_header
 from .files import atomic_output
 from .frames import PixelDepth, bit_depth, to_float32, to_uint8
-from .info import MediaError
+from .info import NO_MARGINS, Margins, MediaError
 from .pixels import check_rgb
 from .pixels import to_uint8 as quantize8
 from .pixels import to_uint16 as quantize16
@@ -109,11 +109,14 @@ def read_header(path: Path) -> ImageHeader:
     )
 
 
-def read_image(path: str | Path, depth: PixelDepth = "float32") -> npt.NDArray[Any]:
-    """HxWx3 RGB of one image file: float32 (EXR values kept as they are) or uint8."""
+def read_image(
+    path: str | Path, depth: PixelDepth = "float32", grow: Margins = NO_MARGINS
+) -> npt.NDArray[Any]:
+    """HxWx3 RGB of one image file: float32 (EXR values kept as they are) or uint8; an EXR's over its display
+    window grown by `grow` (its overscan)."""
     path = Path(path)
     if path.suffix.lower() == ".exr":
-        rgb = exr.read_exr(path)
+        rgb = exr.read_exr(path, grow)
         return quantize8(rgb) if depth == "uint8" else rgb
     frame = decode_av(path)
     if depth == "uint8" and bit_depth(frame.format.name) <= 8:
@@ -122,11 +125,12 @@ def read_image(path: str | Path, depth: PixelDepth = "float32") -> npt.NDArray[A
     return quantize8(rgb) if depth == "uint8" else rgb  # deep images: rounded, not truncated
 
 
-def read_alpha_image(path: str | Path) -> npt.NDArray[np.float32]:
-    """HxW float32 alpha (0..1) of one image file; 1 everywhere when it has none."""
+def read_alpha_image(path: str | Path, grow: Margins = NO_MARGINS) -> npt.NDArray[np.float32]:
+    """HxW float32 alpha (0..1) of one image file (an EXR's grown as read_image's); 1 everywhere when it has
+    none."""
     path = Path(path)
     if path.suffix.lower() == ".exr":
-        return exr.read_exr_alpha(path)
+        return exr.read_exr_alpha(path, grow)
     return alpha_of(decode_av(path))
 
 
@@ -217,6 +221,7 @@ def write_image(
     timecode: str | None = None,
     like: Path | None = None,
     layers_from: Path | None = None,
+    overscan: Margins = NO_MARGINS,
 ) -> None:
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
     unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
@@ -225,7 +230,8 @@ def write_image(
     (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
     one); unreadable, it is passed over.
     `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs: exr.read_exr_layers) an EXR keeps
-    beside its picture, where they are of its size."""
+    beside its picture, where they are of its size. `overscan`: an EXR's pixels past its display window (a frame
+    read with them, MediaInfo.with_overscan), which its data window keeps."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
@@ -237,7 +243,8 @@ def write_image(
             pixel_aspect=pixel_aspect,
             timecode=timecode,
             attributes=_from_exr(exr.read_exr_attributes, like),
-            layers=_from_exr(exr.read_exr_layers, layers_from),
+            layers=_from_exr(lambda source: exr.read_exr_layers(source, overscan), layers_from),
+            overscan=overscan,
         )
         return
     source = _dpx_header(like)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
+
+import numpy.typing as npt
 
 MediaKind = Literal["movie", "sequence"]
+Margins = tuple[int, int, int, int]  # left, top, right, bottom, in pixels
+NO_MARGINS: Margins = (0, 0, 0, 0)
 
 
 class MediaError(Exception):
@@ -90,14 +94,24 @@ class MediaInfo:
     # the timecode, what an edit conforms by.
     reel: str | None = None
     # An EXR sequence's pixels past its display window (its first frame's overscan: left, top, right, bottom).
-    # Frames are read, fixed and written over the display window alone, so a fix leaves the overscan out.
-    overscan: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # Frames are read over the display window alone, unless `grown` (with_overscan()).
+    overscan: Margins = NO_MARGINS
+    # Whether frames read from this MediaInfo hold the overscan around the display window (a fix whose EXR frames
+    # keep it, for a compositor's lens distortion); width and height are then that grown size.
+    grown: bool = False
     # An EXR sequence's channels besides its picture (its first frame's: a CG render's AOVs, depth, IDs). A fix's
     # EXR frames keep them beside the fixed picture where each is the source frame at its size (HeaderSource).
     layers: tuple[str, ...] = ()
     # A movie's container tags about its footage (a phone's or a camera's make and model, its creation time and
     # place, a comment; not the muxer's own), which a fix's movie keeps.
     tags: dict[str, str] = field(default_factory=dict)
+
+    def with_overscan(self) -> MediaInfo:
+        """This sequence read with its overscan around the display window (unchanged when it has none)."""
+        if self.grown or not any(self.overscan):
+            return self
+        left, top, right, bottom = self.overscan
+        return replace(self, width=self.width + left + right, height=self.height + top + bottom, grown=True)
 
     @property
     def frame_range(self) -> range:
@@ -107,3 +121,28 @@ class MediaInfo:
     @property
     def duration_seconds(self) -> float:
         return float(len(self.frame_range) / self.fps) if self.fps else 0.0
+
+
+@dataclass(frozen=True)
+class Overscan:
+    """Frames read with their overscan (MediaInfo.with_overscan): the margins past the display window and the
+    grown size they were read at. A fix's frame of another scale (an upscale's) has margins at its own scale."""
+
+    margins: Margins
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, info: MediaInfo) -> Overscan | None:
+        return cls(info.overscan, info.width, info.height) if info.grown else None
+
+    def margins_of(self, shape: tuple[int, ...]) -> Margins:
+        """The margins of a fixed frame of `shape` (H, W, ...)."""
+        sx, sy = shape[1] / self.width, shape[0] / self.height
+        left, top, right, bottom = self.margins
+        return round(left * sx), round(top * sy), round(right * sx), round(bottom * sy)
+
+    def shown(self, frame: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The display window of a fixed frame (a view of it)."""
+        left, top, right, bottom = self.margins_of(frame.shape)
+        return frame[top : frame.shape[0] - bottom, left : frame.shape[1] - right]

@@ -307,6 +307,51 @@ def promote_fresh(metrics: dict[str, dict[str, float]], **manifest: Any) -> None
     ctx.close()
 
 
+def test_a_fix_of_a_render_with_overscan_keeps_it_in_exr_frames_and_fills_the_mask_where_it_was_drawn(
+    tmp_path: Path,
+) -> None:
+    import OpenEXR
+
+    from engine.media.images import read_image
+
+    promote_fresh({"cleanup": {}})
+    rendered = footage.frames(3, (72, 56))
+    for number, picture in zip((1001, 1002, 1003), rendered, strict=True):
+        footage.render_with_overscan(tmp_path / "cg" / f"sh010.{number}.exr", picture, pad=4)
+    source, fixed = str(tmp_path / "cg" / "sh010.####.exr"), str(tmp_path / "out" / "sh010.####.exr")
+
+    code, output = rushes(
+        "fix", "--show", "TST", "--kind", "cleanup", "--mask", "20,10,12,8", "-i", source, "-o", fixed
+    )
+
+    assert code == 0, output
+    assert "(left 4, top 4, right 4, bottom 4) is fixed with the picture and kept in the EXR frames" in output
+    header = OpenEXR.File(fixed.replace("####", "1002")).header()
+    assert [w.tolist() for w in header["dataWindow"]] == [[-4, -4], [67, 51]]
+    before = read_image(source.replace("####", "1002"), grow=(4, 4, 4, 4))
+    after = read_image(fixed.replace("####", "1002"), grow=(4, 4, 4, 4))
+    changed = np.argwhere(np.abs(after - before).max(axis=2) > 1e-3)
+    assert (
+        len(changed) and changed.min(axis=0).tolist() >= [14, 24] and changed.max(axis=0).tolist() <= [21, 35]
+    )
+
+    code, output = rushes(
+        "fix",
+        "--show",
+        "TST",
+        "--kind",
+        "cleanup",
+        "--mask",
+        "20,10,12,8",
+        "-i",
+        source,
+        "-o",
+        str(tmp_path / "o.mov"),
+    )
+    assert code == 0 and "is left out: only EXR frames hold it" in " ".join(output.split())
+    assert (probe(str(tmp_path / "o.mov")).width, probe(str(tmp_path / "o.mov")).height) == (64, 48)
+
+
 def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
     promote_fresh_denoise(
         {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
@@ -554,7 +599,7 @@ def test_a_fix_of_a_camera_plate_keeps_its_frames_metadata(tmp_path: Path) -> No
         assert kept["arri/focalLength"] == 32.0 + number % 2  # each frame's own lens data, for matchmove
 
 
-def test_a_fix_of_a_render_with_overscan_says_the_overscan_is_left_out(tmp_path: Path) -> None:
+def test_a_fix_of_a_render_with_uneven_overscan_keeps_it_and_probe_says_it(tmp_path: Path) -> None:
     import OpenEXR
 
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
@@ -572,11 +617,9 @@ def test_a_fix_of_a_render_with_overscan_says_the_overscan_is_left_out(tmp_path:
     code, said = denoise_fix(tmp_path / "in" / "cg.####.exr", tmp_path / "out" / "cg.####.exr")
 
     assert code == 0, said
-    assert "overscan: left 4, top 2, right 4, bottom 2" in " ".join(said.split())
-    assert (
-        probe(str(tmp_path / "out" / "cg.####.exr")).width,
-        probe(str(tmp_path / "out" / "cg.####.exr")).height,
-    ) == (64, 48)
+    assert "(left 4, top 2, right 4, bottom 2) is fixed with the picture" in " ".join(said.split())
+    fixed = probe(str(tmp_path / "out" / "cg.####.exr"))
+    assert (fixed.width, fixed.height, fixed.overscan) == (64, 48, (4, 2, 4, 2))
     code, said = rushes("probe", str(tmp_path / "in" / "cg.####.exr"))
     assert "overscan past the display window: left 4, top 2, right 4, bottom 2" in " ".join(said.split())
 

@@ -198,3 +198,35 @@ def test_an_exrs_layers_are_read_over_its_display_window(tmp_path: Path) -> None
     z = read_exr_layers(tmp_path / "over.exr")["Z"]
 
     assert z.shape == (24, 32) and z[0, 0] == 1 * 36 + 2  # display (0, 0) is data column 2 of row 1
+
+
+def test_a_sequence_read_with_its_overscan_is_written_with_it_at_its_own_scale(tmp_path: Path) -> None:
+    from engine.media import probe, read_frames
+    from engine.media.info import Overscan
+    from tests import footage
+
+    rendered = np.random.default_rng(0).uniform(0, 1, (2, 40, 56, 3)).astype(np.float16).astype(np.float32)
+    for number, picture in zip((1001, 1002), rendered, strict=True):
+        footage.render_with_overscan(tmp_path / f"render.{number}.exr", picture, pad=4)
+    info = probe(str(tmp_path / "render.####.exr"))
+
+    assert (info.width, info.height, info.overscan) == (48, 32, (4, 4, 4, 4))
+    assert next(iter(read_frames(info))).rgb.shape == (32, 48, 3)  # the display window alone
+    grown = info.with_overscan()
+    frames = [(f.number, f.rgb) for f in read_frames(grown)]
+    assert np.array_equal(np.stack([rgb for _, rgb in frames]), rendered)  # every rendered pixel
+    like = HeaderSource(grown.path, 1001, layers=True)
+    write_numbered_sequence(
+        str(tmp_path / "fixed.####.exr"), frames, 24, like=like, overscan=Overscan.of(grown)
+    )
+    doubled = [(n, np.repeat(np.repeat(rgb, 2, 0), 2, 1)) for n, rgb in frames]  # as an upscale makes them
+    write_numbered_sequence(str(tmp_path / "up.####.exr"), doubled, 24, overscan=Overscan.of(grown))
+
+    fixed = OpenEXR.File(str(tmp_path / "fixed.1001.exr")).header()
+    assert [w.tolist() for w in fixed["displayWindow"]] == [[0, 0], [47, 31]]
+    assert [w.tolist() for w in fixed["dataWindow"]] == [[-4, -4], [51, 35]]
+    assert np.array_equal(read_image(tmp_path / "fixed.1001.exr", grow=(4, 4, 4, 4)), rendered[0])
+    assert read_exr_layers(tmp_path / "fixed.1001.exr", (4, 4, 4, 4))["Z"].shape == (40, 56)  # AOVs grown too
+    up = OpenEXR.File(str(tmp_path / "up.1001.exr")).header()
+    assert [w.tolist() for w in up["dataWindow"]] == [[-8, -8], [103, 71]]
+    assert probe(str(tmp_path / "up.####.exr")).overscan == (8, 8, 8, 8)

@@ -158,6 +158,34 @@ def test_a_cg_dailys_exr_deliverable_keeps_each_frames_aovs_and_the_description_
     assert "The daily's other EXR channels (Z) are kept as they are in the EXR frames" in said
 
 
+def test_a_cg_dailys_overscan_is_fixed_and_kept_in_its_exr_deliverable_and_its_movies_show_the_picture(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    import OpenEXR
+
+    from engine.media.exr import read_exr_layers
+
+    for number, picture in zip((1001, 1002, 1003), footage.frames(3, (72, 56)), strict=True):
+        footage.render_with_overscan(tmp_path / "cg" / f"sh010.{number}.exr", picture, pad=4, depth=number)
+
+    movie, frames = fixed_daily(
+        settings, catalog, tmp_path, tmp_path / "cg" / "sh010.####.exr", {"deliver": "exr"}
+    )
+
+    assert frames is not None
+    header = OpenEXR.File(frames.replace("####", "1002")).header()
+    assert [w.tolist() for w in header["displayWindow"]] == [[0, 0], [63, 47]]
+    assert [w.tolist() for w in header["dataWindow"]] == [[-4, -4], [67, 51]]
+    kept = read_exr_layers(Path(frames.replace("####", "1002")), (4, 4, 4, 4))["Z"]
+    assert kept.shape == (56, 72) and np.all(kept == 1002)  # the AOVs over the overscan too
+    assert (probe(str(movie)).width, probe(str(movie)).height) == (64, 48)  # the review shows the picture
+    said = (movie.parent / "description.txt").read_text()
+    assert (
+        "overscan past its display window (left 4, top 4, right 4, bottom 4) is fixed with the picture"
+        in said
+    )
+
+
 def test_an_anamorphic_dailys_fix_is_reviewed_desqueezed_and_delivered_as_stored(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
