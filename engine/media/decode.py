@@ -194,8 +194,14 @@ def _seek(container: Any, stream: Any, target: int) -> bool:
 
 
 def _decoded(container: Any, stream: Any, path: Path) -> Iterator[av.VideoFrame]:
+    """The stream's frames, each at the movie's size: a stream whose picture size changes midway (a screen
+    recording of a resized window, streams spliced together) is scaled back to it, as FFmpeg's own tools do."""
+    size = (int(stream.codec_context.width), int(stream.codec_context.height))
     try:
-        yield from container.decode(stream)
+        for frame in container.decode(stream):
+            if (frame.width, frame.height) != size and all(size):
+                frame = frame.reformat(width=size[0], height=size[1], interpolation="BICUBIC")
+            yield frame
     except av.error.FFmpegError as e:
         raise MediaError(f"truncated or corrupt: decoding failed ({e.strerror or e})", str(path)) from None
 

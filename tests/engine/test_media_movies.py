@@ -216,6 +216,20 @@ def test_a_movie_trimmed_without_re_encoding_reads_as_the_frames_its_edit_list_s
     assert psnr(shown, clip[5:]) > 35
 
 
+def test_a_movie_whose_picture_size_changes_midway_is_read_at_its_first_size(tmp_path: Path) -> None:
+    from tests import footage
+
+    wide = footage.remuxed(footage.movie(tmp_path / "a.mp4", n=6, size=(160, 96)), tmp_path / "a.ts")
+    small = footage.remuxed(footage.movie(tmp_path / "b.mp4", n=6, size=(96, 64)), tmp_path / "b.ts")
+    spliced = tmp_path / "spliced.ts"  # two recordings spliced, as a capture of a resized window ends up
+    spliced.write_bytes(wide.read_bytes() + small.read_bytes())
+
+    info = probe(spliced)  # it used to be refused: "frame 6 decodes to 96x64, not 160x96"
+
+    assert (info.width, info.height, info.frame_count) == (160, 96, 12)
+    assert {f.rgb.shape for f in read_frames(info)} == {(96, 160, 3)}
+
+
 def test_soft_telecines_long_steps_and_a_variable_rates_jitter_are_no_gaps() -> None:
     from engine.media.probe import timestamp_gaps
 
