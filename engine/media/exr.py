@@ -37,6 +37,25 @@ class ExrHeader:
     layers: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ExrPart:
+    """A part of a multi-part EXR after its first (a render's AOVs written as parts), as stored: its name, header,
+    channels, and the size of its display window."""
+
+    name: str
+    header: dict[str, Any]
+    channels: dict[str, npt.NDArray[Any]]
+    size: tuple[int, int]  # width, height
+
+
+@dataclass(frozen=True)
+class ExrParts:
+    """A multi-part EXR's first part's name (where its picture is read from) and its other parts."""
+
+    first: str
+    others: tuple[ExrPart, ...]
+
+
 def _said(error: BaseException | None, lines: list[str]) -> str:
     """The one line worth keeping from an exception and what the library printed (paths dropped)."""
     for line in lines:
@@ -102,7 +121,7 @@ def _alpha_name(names: list[str], rgb: list[str]) -> str | None:
 def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
     """Display size, pixel type and frame rate of an EXR. pixels=True reads (and so checks) the whole file;
     False reads the header alone (pix_fmt is then "unknown")."""
-    _, header, channels = _open(path, header_only=not pixels)
+    f, header, channels = _open(path, header_only=not pixels)
     names = _channel_names(header)
     pix_fmt = "unknown"
     if pixels:
@@ -122,7 +141,7 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
         timecode=_timecode_text(header.get("timeCode")),
         reel=_text(header.get("reelName")),
         overscan=(max(0, vx0 - dx0), max(0, vy0 - dy0), max(0, dx1 - vx1), max(0, dy1 - vy1)),
-        layers=_layer_names(names, path),
+        layers=_layer_names(names, path) + tuple(f"part {part.name()}" for part in f.parts[1:]),
     )
 
 
@@ -185,6 +204,22 @@ def _placed(
             y0 - dy0 : y1 - dy0 + 1, x0 - dx0 : x1 - dx0 + 1
         ]
     return out
+
+
+def read_exr_parts(path: Path) -> ExrParts | None:
+    """The parts of a multi-part EXR besides the first, which the picture is read from, as stored (each with
+    its own windows and channels); None for a single-part file, without reading its pixels."""
+    f, _, _ = _open(path, header_only=True)
+    if len(f.parts) < 2:
+        return None
+    f, _, _ = _open(path, header_only=False)
+    others = []
+    for part in f.parts[1:]:
+        header = {k: v for k, v in part.header.items() if k not in ("channels", "chunkCount")}
+        _, (vx0, vy0, vx1, vy1) = _windows(header) if "dataWindow" in header else (None, (0, 0, -1, -1))
+        channels = {name: channel.pixels for name, channel in part.channels.items()}
+        others.append(ExrPart(part.name(), header, channels, (vx1 - vx0 + 1, vy1 - vy0 + 1)))
+    return ExrParts(f.parts[0].name(), tuple(others))
 
 
 def _text(value: Any) -> str | None:
@@ -256,13 +291,16 @@ def write_exr(
     attributes: Mapping[str, Any] | None = None,
     layers: Mapping[str, npt.NDArray[Any]] | None = None,
     overscan: Margins = NO_MARGINS,
+    parts: ExrParts | None = None,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
     unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
     `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
     the frame is written without them rather than not at all. `layers` (read_exr_layers of that frame) are
     written beside the picture as they are, those of the frame's size. `overscan`: the frame's pixels past its
-    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0)."""
+    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0).
+    `parts` (read_exr_parts of that frame): its other parts, written after the picture's as they are, those
+    whose display window is the frame's size."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
@@ -286,17 +324,26 @@ def write_exr(
     for name, plane in (layers or {}).items():
         if plane.shape == pixels.shape[:2] and name not in ("R", "G", "B", "A"):
             channels[name] = np.ascontiguousarray(plane)
+    shown = (pixels.shape[1] - overscan[0] - overscan[2], pixels.shape[0] - overscan[1] - overscan[3])
+    others = [p for p in (parts.others if parts else ()) if p.size == shown]
+
+    def file(head: dict[str, Any]) -> Any:
+        if not others or parts is None:
+            return OpenEXR.File(head, channels)
+        first = OpenEXR.Part(head, channels, parts.first)
+        return OpenEXR.File([first, *(OpenEXR.Part(p.header, p.channels, p.name) for p in others)])
+
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write
             try:
-                OpenEXR.File(header, channels).write(str(tmp))
+                file(header).write(str(tmp))
             except Exception as e:
                 error = e
             if error is not None and attributes:
                 error = None
                 try:
                     own = {k: v for k, v in header.items() if k not in attributes or k in _STRUCTURAL}
-                    OpenEXR.File(own, channels).write(str(tmp))
+                    file(own).write(str(tmp))
                 except Exception as e:
                     error = e
         if error is not None:

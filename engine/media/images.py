@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import av
 import numpy as np
@@ -230,7 +230,7 @@ def write_image(
     (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
     one); unreadable, it is passed over.
     `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs: exr.read_exr_layers) an EXR keeps
-    beside its picture, where they are of its size. `overscan`: an EXR's pixels past its display window (a frame
+    beside its picture, where they are of its size, and whose other parts (exr.read_exr_parts) after it. `overscan`: an EXR's pixels past its display window (a frame
     read with them, MediaInfo.with_overscan), which its data window keeps."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
@@ -245,6 +245,7 @@ def write_image(
             attributes=_from_exr(exr.read_exr_attributes, like),
             layers=_from_exr(lambda source: exr.read_exr_layers(source, overscan), layers_from),
             overscan=overscan,
+            parts=_from_exr(exr.read_exr_parts, layers_from),
         )
         return
     source = _dpx_header(like)
@@ -257,7 +258,10 @@ def write_image(
         tmp.write_bytes(data)
 
 
-def _from_exr(read: Callable[[Path], dict[str, Any]], source: Path | None) -> dict[str, Any] | None:
+_Taken = TypeVar("_Taken")
+
+
+def _from_exr(read: Callable[[Path], _Taken], source: Path | None) -> _Taken | None:
     """What `read` takes from the EXR frame `source` (its attributes, its other channels); None when there is
     none, or it is not an EXR or cannot be read: a frame is written without them rather than not at all."""
     if source is None or source.suffix.lower() != ".exr":

@@ -230,3 +230,30 @@ def test_a_sequence_read_with_its_overscan_is_written_with_it_at_its_own_scale(t
     up = OpenEXR.File(str(tmp_path / "up.1001.exr")).header()
     assert [w.tolist() for w in up["dataWindow"]] == [[-8, -8], [103, 71]]
     assert probe(str(tmp_path / "up.####.exr")).overscan == (8, 8, 8, 8)
+
+
+def test_a_multi_part_renders_other_parts_are_kept_after_the_fixed_picture(tmp_path: Path) -> None:
+    def render(path: Path, number: int) -> None:
+        beauty = OpenEXR.Part(
+            {"type": OpenEXR.scanlineimage}, {"RGB": np.full((20, 30, 3), 0.5, np.float16)}, "beauty"
+        )
+        depth = OpenEXR.Part(
+            {"type": OpenEXR.scanlineimage}, {"Z": np.full((20, 30), number, np.float32)}, "depth"
+        )
+        OpenEXR.File([beauty, depth]).write(str(path))
+
+    for number in (1001, 1002):
+        render(tmp_path / f"render.{number}.exr", number)
+    frames = [(n, np.full((20, 30, 3), 0.25, np.float32)) for n in (1001, 1002)]
+
+    assert read_exr_header(tmp_path / "render.1001.exr").layers == ("part depth",)
+    like = HeaderSource(str(tmp_path / "render.####.exr"), 1001, layers=True)
+    write_numbered_sequence(str(tmp_path / "fixed.####.exr"), frames, 24, like=like)
+    doubled = [(n, np.zeros((40, 60, 3), np.float32)) for n, _ in frames]  # an upscale's: no part of its size
+    write_numbered_sequence(str(tmp_path / "up.####.exr"), doubled, 24, like=like)
+
+    fixed = OpenEXR.File(str(tmp_path / "fixed.1002.exr"), separate_channels=True)
+    assert [part.name() for part in fixed.parts] == ["beauty", "depth"]
+    assert np.all(fixed.parts[1].channels["Z"].pixels == 1002)  # each frame's own
+    assert np.allclose(read_image(tmp_path / "fixed.1002.exr"), 0.25)  # the picture is the fix
+    assert len(OpenEXR.File(str(tmp_path / "up.1002.exr")).parts) == 1
