@@ -164,23 +164,39 @@ def _picture_names(names: list[str], path: Path) -> set[str]:
     return {*rgb, *([alpha] if alpha else [])}
 
 
-def read_exr_layers(path: Path, grow: Margins = NO_MARGINS) -> dict[str, npt.NDArray[Any]]:
-    """An EXR's channels besides its picture (read_exr_header's `layers`: AOVs, depth, IDs), each over the
-    display window (grown by `grow`) in its own type (half, float or uint, zero where the data window is not);
-    {} when it has none, without reading the pixels. Subsampled channels are left out."""
-    _, header, _ = _open(path, header_only=True)
+@dataclass(frozen=True)
+class Beside:
+    """What an EXR holds beside its picture, which a frame made from it keeps: its other channels (AOVs, depth,
+    IDs) over its display window (grown by the overscan read), and its other parts."""
+
+    layers: dict[str, npt.NDArray[Any]]
+    parts: ExrParts | None = None
+
+
+def read_exr_beside(path: Path, grow: Margins = NO_MARGINS) -> Beside:
+    """read_exr_layers and read_exr_parts of one frame, reading its pixels at most once (none for a single-part
+    file of the picture alone)."""
+    f, header, _ = _open(path, header_only=True)
     names = _channel_names(header)
     others = [n for n in names if n not in _picture_names(names, path)]
-    if not others:
-        return {}
-    _, header, channels = _open(path, header_only=False)
+    if not others and len(f.parts) < 2:
+        return Beside({})
+    f, header, channels = _open(path, header_only=False)
     data, _ = _windows(header)
     data_shape = (data[3] - data[1] + 1, data[2] - data[0] + 1)
-    return {
+    layers = {
         name: _placed(channels[name].pixels, data, _window(header, grow))
         for name in others
         if channels[name].pixels.shape == data_shape
     }
+    return Beside(layers, _other_parts(f.parts) if len(f.parts) > 1 else None)
+
+
+def read_exr_layers(path: Path, grow: Margins = NO_MARGINS) -> dict[str, npt.NDArray[Any]]:
+    """An EXR's channels besides its picture (read_exr_header's `layers`: AOVs, depth, IDs), each over the
+    display window (grown by `grow`) in its own type (half, float or uint, zero where the data window is not);
+    {} when it has none, without reading the pixels. Subsampled channels are left out."""
+    return read_exr_beside(path, grow).layers
 
 
 def _window(header: dict[str, Any], grow: Margins) -> tuple[int, int, int, int]:
@@ -208,18 +224,18 @@ def _placed(
 
 def read_exr_parts(path: Path) -> ExrParts | None:
     """The parts of a multi-part EXR besides the first, which the picture is read from, as stored (each with
-    its own windows and channels); None for a single-part file, without reading its pixels."""
-    f, _, _ = _open(path, header_only=True)
-    if len(f.parts) < 2:
-        return None
-    f, _, _ = _open(path, header_only=False)
+    its own windows and channels); None for a single-part file."""
+    return read_exr_beside(path).parts
+
+
+def _other_parts(parts: list[Any]) -> ExrParts:
     others = []
-    for part in f.parts[1:]:
+    for part in parts[1:]:
         header = {k: v for k, v in part.header.items() if k not in ("channels", "chunkCount")}
         _, (vx0, vy0, vx1, vy1) = _windows(header) if "dataWindow" in header else (None, (0, 0, -1, -1))
         channels = {name: channel.pixels for name, channel in part.channels.items()}
         others.append(ExrPart(part.name(), header, channels, (vx1 - vx0 + 1, vy1 - vy0 + 1)))
-    return ExrParts(f.parts[0].name(), tuple(others))
+    return ExrParts(parts[0].name(), tuple(others))
 
 
 def _text(value: Any) -> str | None:
@@ -289,18 +305,16 @@ def write_exr(
     pixel_aspect: Fraction = SQUARE,
     timecode: str | None = None,
     attributes: Mapping[str, Any] | None = None,
-    layers: Mapping[str, npt.NDArray[Any]] | None = None,
+    beside: Beside | None = None,
     overscan: Margins = NO_MARGINS,
-    parts: ExrParts | None = None,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
     unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
     `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
-    the frame is written without them rather than not at all. `layers` (read_exr_layers of that frame) are
-    written beside the picture as they are, those of the frame's size. `overscan`: the frame's pixels past its
-    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0).
-    `parts` (read_exr_parts of that frame): its other parts, written after the picture's as they are, those
-    whose display window is the frame's size."""
+    the frame is written without them rather than not at all. `beside` (read_exr_beside of that frame): its
+    other channels are written beside the picture as they are, those of the frame's size, and its other parts
+    after the picture's, those whose display window is the frame's size. `overscan`: the frame's pixels past its
+    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0)."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
@@ -321,10 +335,11 @@ def write_exr(
         header["dataWindow"] = (np.array([-left, -top], np.int32), corner)
     error: Exception | None = None
     channels: dict[str, npt.NDArray[Any]] = {"RGBA"[: pixels.shape[2]]: pixels}
-    for name, plane in (layers or {}).items():
+    for name, plane in (beside.layers if beside else {}).items():
         if plane.shape == pixels.shape[:2] and name not in ("R", "G", "B", "A"):
             channels[name] = np.ascontiguousarray(plane)
     shown = (pixels.shape[1] - overscan[0] - overscan[2], pixels.shape[0] - overscan[1] - overscan[3])
+    parts = beside.parts if beside else None
     others = [p for p in (parts.others if parts else ()) if p.size == shown]
 
     def file(head: dict[str, Any]) -> Any:

@@ -229,8 +229,8 @@ def write_image(
     header it keeps where both are EXR (every attribute but the layout: exr.read_exr_attributes) or both DPX
     (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
     one); unreadable, it is passed over.
-    `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs: exr.read_exr_layers) an EXR keeps
-    beside its picture, where they are of its size, and whose other parts (exr.read_exr_parts) after it. `overscan`: an EXR's pixels past its display window (a frame
+    `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs) an EXR keeps beside its picture, where
+    they are of its size, and whose other parts after it (exr.read_exr_beside). `overscan`: an EXR's pixels past its display window (a frame
     read with them, MediaInfo.with_overscan), which its data window keeps."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
@@ -243,9 +243,8 @@ def write_image(
             pixel_aspect=pixel_aspect,
             timecode=timecode,
             attributes=_from_exr(exr.read_exr_attributes, like),
-            layers=_from_exr(lambda source: exr.read_exr_layers(source, overscan), layers_from),
+            beside=_from_exr(lambda source: exr.read_exr_beside(source, overscan), layers_from),
             overscan=overscan,
-            parts=_from_exr(exr.read_exr_parts, layers_from),
         )
         return
     source = _dpx_header(like)
