@@ -301,7 +301,8 @@ def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
 
 
 def _say_overscan(info: MediaInfo) -> None:
-    """One line, before the work, when the input's EXR frames hold pixels past their display window: kept or not."""
+    """One line, before the work, when the input's EXR frames hold pixels past their display window: kept or
+    not."""
     from daemon.stages.fixing import overscan_note
 
     note = overscan_note(info)

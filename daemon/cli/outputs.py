@@ -118,9 +118,8 @@ class Carried:
     pix_fmt: str | None = None  # the source's pixel format: ProRes 4444 for full chroma (prores_pix_fmt)
     codec: str | None = None  # the source's codec: a DNxHD/DNxHR daily's .mov/.mxf fix is DNxHR (movie_codec)
     scan: str | None = None  # an interlaced source's field order, which its movie keeps
-    overscan: Overscan | None = (
-        None  # frames read with their overscan, which EXR frames keep (keeping_overscan)
-    )
+    # frames read with their overscan, which EXR frames keep (daemon.stages.fixing.keeping_overscan)
+    overscan: Overscan | None = None
 
 
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:

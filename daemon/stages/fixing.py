@@ -138,7 +138,8 @@ def overscan_note(info: MediaInfo, source: str = "input") -> str | None:
     if not any(info.overscan):
         return None
     left, top, right, bottom = info.overscan
-    said = f"The {source}'s overscan past its display window (left {left}, top {top}, right {right}, bottom {bottom})"
+    margins = f"left {left}, top {top}, right {right}, bottom {bottom}"
+    said = f"The {source}'s overscan past its display window ({margins})"
     if info.grown:
         return f"{said} is fixed with the picture and kept in the EXR frames."
     return f"{said} is left out: only EXR frames hold it."

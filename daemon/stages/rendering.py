@@ -46,7 +46,7 @@ from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
 from engine.media.encode import Codec, HeaderSource, dnxhr_pix_fmt, pause_frames, prores_pix_fmt
-from engine.media.info import NO_MARGINS, ColourTags, Overscan
+from engine.media.info import NO_MARGINS, ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
 
@@ -407,6 +407,10 @@ class RenderSink:
                 f"{self._size[0]}x{self._size[1]}; every fixed frame must have one size"
             )
 
+    def _margins(self, frame: npt.NDArray[Any]) -> Margins:
+        """The overscan an EXR frame made from `frame` keeps past its display window."""
+        return NO_MARGINS if self.plan.overscan is None else self.plan.overscan.margins_of(frame.shape)
+
     def _movie_timecode(self, first_number: int) -> str | None:
         plan = self.plan
         if plan.timecode is None:
@@ -515,9 +519,7 @@ class RenderSink:
                     timecode=self._movie_timecode(number),  # each frame's own, as the daily's
                     like=None if self.plan.headers is None else self.plan.headers.path(number),
                     layers_from=None if self.plan.headers is None else self.plan.headers.layer_source(number),
-                    overscan=NO_MARGINS
-                    if self.plan.overscan is None
-                    else self.plan.overscan.margins_of(kept.shape),
+                    overscan=self._margins(kept),
                 )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)

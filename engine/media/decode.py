@@ -31,8 +31,9 @@ def read_frames(
     """Yield frames start..end (inclusive, in the source's frame numbers) as float32 HxWx3 RGB.
 
     Movies number their frames from `first_frame` (default 0); sequences keep their file
-    numbers and skip missing frames; an EXR sequence's MediaInfo with_overscan() reads its overscan too. A movie given as its MediaInfo is numbered along its timeline: frames
-    a recorder dropped (MediaInfo.dropped) are numbers skipped, as a sequence's missing files are.
+    numbers and skip missing frames; an EXR sequence's MediaInfo with_overscan() reads its overscan too.
+    A movie given as its MediaInfo is numbered along its timeline: frames a recorder dropped
+    (MediaInfo.dropped) are numbers skipped, as a sequence's missing files are.
     EXR values are kept as they are (may exceed 1).
     A range outside the source raises MediaError.
     """

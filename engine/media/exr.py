@@ -232,7 +232,7 @@ def _other_parts(parts: list[Any]) -> ExrParts:
     others = []
     for part in parts[1:]:
         header = {k: v for k, v in part.header.items() if k not in ("channels", "chunkCount")}
-        _, (vx0, vy0, vx1, vy1) = _windows(header) if "dataWindow" in header else (None, (0, 0, -1, -1))
+        _, (vx0, vy0, vx1, vy1) = _windows(header)
         channels = {name: channel.pixels for name, channel in part.channels.items()}
         others.append(ExrPart(part.name(), header, channels, (vx1 - vx0 + 1, vy1 - vy0 + 1)))
     return ExrParts(parts[0].name(), tuple(others))
@@ -309,8 +309,9 @@ def write_exr(
     overscan: Margins = NO_MARGINS,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
-    unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and
-    `attributes` (read_exr_attributes of the frame it was made from); should the library refuse one of those,
+    unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect
+    (`pixelAspectRatio`), timecode (`timeCode`, "HH:MM:SS:FF") and `attributes` (read_exr_attributes of the
+    frame it was made from); should the library refuse one of those,
     the frame is written without them rather than not at all. `beside` (read_exr_beside of that frame): its
     other channels are written beside the picture as they are, those of the frame's size, and its other parts
     after the picture's, those whose display window is the frame's size. `overscan`: the frame's pixels past its
@@ -342,7 +343,7 @@ def write_exr(
     parts = beside.parts if beside else None
     others = [p for p in (parts.others if parts else ()) if p.size == shown]
 
-    def file(head: dict[str, Any]) -> Any:
+    def exr_file(head: dict[str, Any]) -> Any:
         if not others or parts is None:
             return OpenEXR.File(head, channels)
         first = OpenEXR.Part(head, channels, parts.first)
@@ -351,14 +352,14 @@ def write_exr(
     with atomic_output(path) as tmp:
         with captured_output() as said:  # the library prints its own account of a failed write
             try:
-                file(header).write(str(tmp))
+                exr_file(header).write(str(tmp))
             except Exception as e:
                 error = e
             if error is not None and attributes:
                 error = None
                 try:
                     own = {k: v for k, v in header.items() if k not in attributes or k in _STRUCTURAL}
-                    file(own).write(str(tmp))
+                    exr_file(own).write(str(tmp))
                 except Exception as e:
                     error = e
         if error is not None:

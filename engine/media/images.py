@@ -230,8 +230,8 @@ def write_image(
     (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
     one); unreadable, it is passed over.
     `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs) an EXR keeps beside its picture, where
-    they are of its size, and whose other parts after it (exr.read_exr_beside). `overscan`: an EXR's pixels past its display window (a frame
-    read with them, MediaInfo.with_overscan), which its data window keeps."""
+    they are of its size, and whose other parts after it (exr.read_exr_beside). `overscan`: an EXR's pixels
+    past its display window (a frame read with them, MediaInfo.with_overscan), which its data window keeps."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":

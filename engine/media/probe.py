@@ -170,8 +170,8 @@ def _footage_tags(container: Any) -> dict[str, str]:
 
 
 def _by_ffmpeg(value: str) -> bool:
-    """A tag value naming FFmpeg's own muxer (AVI's "software" tag reads "Lavf59.27.100"): the last tool that wrote
-    the file, not the camera's firmware."""
+    """A tag value naming FFmpeg's own muxer (AVI's "software" tag reads "Lavf59.27.100"): the last tool that
+    wrote the file, not the camera's firmware."""
     return value.strip().startswith(("Lavf", "Lavc"))
 
 

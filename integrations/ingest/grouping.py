@@ -14,8 +14,8 @@ class ImageGroup:
     """One image sequence, or one image without a frame number (`frames` empty, `pattern` the file).
 
     `pattern` puts one `#` per digit of padding where the frame number goes (`sh010.####.exr`, the
-    Nuke/RV convention), and `@` for numbers without padding (`sh010.@.exr` for sh010.8.exr ... sh010.12.exr). `files` and `frames`
-    are sorted by frame and list only what exists: a sequence with holes is still one group.
+    Nuke/RV convention), and `@` for numbers without padding (`sh010.@.exr` for sh010.8.exr ... sh010.12.exr).
+    `files` and `frames` are sorted by frame and list only what exists: a sequence with holes is still one group.
     """
 
     pattern: Path
@@ -33,7 +33,8 @@ def group_images(paths: Iterable[Path]) -> list[ImageGroup]:
             groups.append(ImageGroup(pattern=Path(str(seq)), files=(Path(str(seq)),), frames=()))
             continue
         frames = tuple(sorted(int(frame) for frame in frame_set))
-        # one `#` per digit, `@` for unpadded numbers (a lone `#` reads as four digits: sh010.#.exr finds no sh010.8.exr)
+        # one `#` per digit, `@` for unpadded numbers (a lone `#` reads as four digits: sh010.#.exr finds no
+        # sh010.8.exr)
         padding = "#" * seq.zfill() if seq.zfill() > 1 else "@"
         pattern = Path(f"{seq.dirname()}{seq.basename()}{padding}{seq.extension()}")
         files = tuple(Path(seq.frame(frame)) for frame in frames)
