@@ -200,7 +200,7 @@ class MovieWriter:
         self._field_order = _FIELD_ORDERS.get(scan or "")
         self.frames_written = 0
         self._position = 0  # the next frame's place in frames: frames written and frames skipped (skip())
-        self._last: npt.NDArray[Any] | None = None
+        self._last: av.VideoFrame | None = None
         self._number: int | None = None  # the number of the last frame given to write_at
         self._tmp = temp_name(prepare_output(self.path))
         self._deep = bit_depth(self.pix_fmt) > 8
@@ -318,7 +318,11 @@ class MovieWriter:
         """Append one HxWx3 RGB frame (uint8, uint16, or float 0..1; HxWx4 RGBA for a format with alpha)."""
         if self._container is None:
             raise MediaError("the movie writer is closed", str(self.path))
-        frame = self._to_frame(rgb)
+        self._encode(self._to_frame(rgb))
+
+    def _encode(self, frame: av.VideoFrame) -> None:
+        """Encode a converted frame at the next frame time, with the sound up to its end."""
+        assert self._container is not None
         frame.pts = self._position
         frame.time_base = self._stream.codec_context.time_base
         try:
@@ -333,7 +337,7 @@ class MovieWriter:
             raise
         self.frames_written += 1
         self._position += 1
-        self._last = rgb
+        self._last = frame  # held over a hole as it was encoded, whatever becomes of the caller's array
 
     def write_at(self, number: int, rgb: npt.NDArray[Any]) -> None:
         """Append the frame numbered `number` of a shot whose numbers ascend, keeping the shot's timing over a
@@ -349,10 +353,7 @@ class MovieWriter:
             if hole > pause_frames(self.fps):
                 self.skip(hole)
             elif hole:
-                held = self._last
-                assert held is not None
-                for _ in range(hole):
-                    self.write(held)
+                self._hold(hole)
         self.write(rgb)
         self._number = number
 
@@ -363,12 +364,16 @@ class MovieWriter:
         if self.frames_written == 0:
             raise MediaError("a movie cannot start with a pause: write a frame first", str(self.path))
         if _container_format(self.path) == "mxf":
-            held = self._last
-            assert held is not None
-            for _ in range(frames):
-                self.write(held)
+            self._hold(frames)
             return
         self._position += frames
+
+    def _hold(self, frames: int) -> None:
+        """The last frame written, again at each of the next `frames` frame times."""
+        held = self._last
+        assert held is not None and self._container is not None
+        for _ in range(frames):
+            self._encode(held)
 
     def close(self) -> None:
         """Flush the encoder and move the finished file into place."""

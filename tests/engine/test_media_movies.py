@@ -337,6 +337,19 @@ def test_a_movie_keeps_its_shots_timing_over_holes_held_and_pauses_left_empty(
         bad.write_at(4, clip[1])
 
 
+def test_a_frame_held_over_a_hole_is_the_one_written_even_if_the_callers_buffer_changes_after(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    buffer = clip[0].copy()  # a pipeline that reuses one frame buffer
+    with MovieWriter(tmp_path / "held.mov", 24, 320, 180, "prores") as writer:
+        writer.write_at(1001, buffer)
+        buffer[:] = 0
+        writer.write_at(1003, clip[2])  # 1002 is missing: 1001 is held over it
+
+    back = read_clip(tmp_path / "held.mov")
+    assert len(back) == 3 and psnr(back[1], clip[0]) > 35
+
+
 @pytest.mark.parametrize(
     ("name", "scan"), [("tape.mov", "top field first"), ("tape.mp4", "bottom field first")]
 )
