@@ -249,7 +249,7 @@ def write_image(
         return
     source = _dpx_header(like)
     if bit_depth is None and path.suffix.lower() == ".dpx":  # a 12-bit scan's fix stays 12 bits
-        bit_depth = dpx_bit_depth(source) if rgb.shape[2] == 3 or dpx_bit_depth(source) in (8, 16) else None
+        bit_depth = _kept_dpx_depth(source, alpha=rgb.shape[2] == 4)
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
     if path.suffix.lower() == ".dpx":  # the industry headers FFmpeg leaves out, with the rate and timecode
         data = with_dpx_header(data, fps=fps, timecode=timecode, like=source)
@@ -269,6 +269,13 @@ def _from_exr(read: Callable[[Path], _Taken], source: Path | None) -> _Taken | N
         return read(source)
     except (MediaError, OSError):
         return None
+
+
+def _kept_dpx_depth(source: bytes | None, alpha: bool) -> int | None:
+    """The bit depth of the DPX frame a frame was made from, where a frame with or without alpha can have it
+    (FFmpeg writes DPX with alpha at 8 or 16 bits only); None for the default."""
+    depth = dpx_bit_depth(source)
+    return depth if not alpha or depth in (8, 16) else None
 
 
 def _dpx_header(like: Path | None) -> bytes | None:

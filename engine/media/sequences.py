@@ -170,9 +170,10 @@ def sequences_in(folder: Path) -> list[SequenceFiles]:
         digits = [n.lstrip("-") for n in numbers]
         padded = [len(n) for n in digits if len(n) > 1 and n.startswith("0")]
         spec = SequenceSpec(folder, head, tail, min(padded) if padded else min(map(len, digits)))
-        files = _scan(spec)
-        if files:
+        try:
             found.append(find_sequence(spec.pattern))
+        except MediaError:  # only empty files of that name
+            continue
     return sorted(found, key=lambda seq: -len(seq.files))
 
 
