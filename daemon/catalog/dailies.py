@@ -17,6 +17,8 @@ Guarantees:
 - An unreadable file is quarantined with a one-line reason, idempotently by (path, size, mtime). A sequence
   registered under a pattern that differs from a quarantined one only in its frame token (sh010.@.exr read,
   sh010.#.exr quarantined by an older ingest) supersedes that row: they name the same files.
+- A shot's dailies are those of its code, or with none, those of its code in another case (a tracker's SH010
+  is the files' sh010).
 - `remove_daily` and `requarantine` take a daily out of service by hand (status removed / quarantined,
   with the reason); it stays out while its file is unchanged, and its history is kept.
 """
@@ -331,8 +333,18 @@ def list_dailies(
 
 
 def dailies_for_shot(s: Session, show: str, shot: str) -> list[Daily]:
-    """The registered dailies of one shot, oldest first (the newest take last)."""
-    return list_dailies(s, show, shot=shot)
+    """The registered dailies of one shot, oldest first (the newest take last). A tracker's shot code and the
+    shot read from file names may differ in case (SH010 in the tracker, sh010_2.mov on disk): with none of
+    exactly that code, those whose code differs only in case are the shot's."""
+    exact = list_dailies(s, show, shot=shot)
+    if exact:
+        return exact
+    query = (
+        select(Daily)
+        .join(Daily.show)
+        .where(Show.code == show, Daily.status == "registered", func.lower(Daily.shot) == shot.lower())
+    )
+    return list(s.scalars(query.order_by(Daily.id)))
 
 
 def quarantined(s: Session, show: str | None = None) -> list[Daily]:

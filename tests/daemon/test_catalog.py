@@ -260,6 +260,21 @@ def test_a_sequence_read_under_another_frame_token_clears_its_old_quarantine(
         assert [d.path for d in quarantined(s, show)] == ["/ingest/sh031/sh031.#.png"]
 
 
+def test_a_trackers_shot_code_finds_the_dailies_named_in_another_case(catalog: Catalog, show: str) -> None:
+    with catalog.session() as s:
+        register_daily(s, show, facts("/ingest/sh010_1.mov", shot="sh010"))
+        register_daily(s, show, facts("/ingest/sh010_2.mov", shot="sh010"))
+        register_daily(s, show, facts("/ingest/SH020_1.mov", shot="SH020"))
+        register_daily(s, show, facts("/ingest/sh020_1.mov", shot="sh020"))
+    with catalog.session() as s:
+        assert [d.path for d in dailies_for_shot(s, show, "SH010")] == [
+            "/ingest/sh010_1.mov",
+            "/ingest/sh010_2.mov",
+        ]
+        assert [d.path for d in dailies_for_shot(s, show, "SH020")] == ["/ingest/SH020_1.mov"]  # exact first
+        assert dailies_for_shot(s, show, "SH030") == []
+
+
 def test_quarantine_is_idempotent_and_a_readable_file_replaces_it(catalog: Catalog, show: str) -> None:
     path = "/ingest/B020_T02.mov"
     with catalog.session() as s:
