@@ -18,7 +18,7 @@ Guarantees:
   registered under a pattern that differs from a quarantined one only in its frame token (sh010.@.exr read,
   sh010.#.exr quarantined by an older ingest) supersedes that row: they name the same files.
 - A shot's dailies are those of its code, or with none, those of its code in another case (a tracker's SH010
-  is the files' sh010).
+  is the files' sh010): `shot_for`.
 - `remove_daily` and `requarantine` take a daily out of service by hand (status removed / quarantined,
   with the reason); it stays out while its file is unchanged, and its history is kept.
 """
@@ -333,18 +333,24 @@ def list_dailies(
 
 
 def dailies_for_shot(s: Session, show: str, shot: str) -> list[Daily]:
-    """The registered dailies of one shot, oldest first (the newest take last). A tracker's shot code and the
-    shot read from file names may differ in case (SH010 in the tracker, sh010_2.mov on disk): with none of
-    exactly that code, those whose code differs only in case are the shot's."""
-    exact = list_dailies(s, show, shot=shot)
-    if exact:
+    """The registered dailies of one shot, oldest first (the newest take last); the shot's code as shot_for
+    finds it."""
+    code = shot_for(s, show, [shot])
+    return [] if code is None else list_dailies(s, show, shot=code)
+
+
+def shot_for(s: Session, show: str, codes: Sequence[str]) -> str | None:
+    """The shot code of the show's dailies that a tracker's shot is known by, given its codes (most specific
+    first: daemon.stages.requests): the first that is a daily's shot exactly, else the first that is one in
+    another case (the tracker's SH010 is the files' sh010); None when there is none."""
+    known = shots(s, show)
+    exact = next((code for code in codes if code in known), None)
+    if exact is not None:
         return exact
-    query = (
-        select(Daily)
-        .join(Daily.show)
-        .where(Show.code == show, Daily.status == "registered", func.lower(Daily.shot) == shot.lower())
-    )
-    return list(s.scalars(query.order_by(Daily.id)))
+    by_case: dict[str, str] = {}
+    for code in known:
+        by_case.setdefault(code.lower(), code)
+    return next((by_case[code.lower()] for code in codes if code.lower() in by_case), None)
 
 
 def quarantined(s: Session, show: str | None = None) -> list[Daily]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, cursors, fixes
+from daemon.catalog import Catalog, cursors, dailies, fixes
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
@@ -59,11 +59,13 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> 
         return 0
     kinds = [k for k in req.kinds if k in FIX_KINDS]
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))
+    # the dailies' code for the shot: the tracker's own, in another case, or qualified by its sequence (Kitsu)
+    shot = dailies.shot_for(s, show.code, (*req.qualified_codes, req.shot_code)) or req.shot_code
     row, created = fixes.add_fix_request(
         s,
         show.code,
         req.key,
-        req.shot_code,
+        shot,
         kinds,
         req.params,
         task_id=req.task_id,
@@ -80,5 +82,7 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> 
             return 1
     for kind in kinds:
         queue(s, FixJob(row.id, kind, req.key), show=show.code)
-    log.info("fix.requested", show=show.code, shot=req.shot_code, kinds=kinds, params=req.params)
+    log.info(
+        "fix.requested", show=show.code, shot=shot, tracker_shot=req.shot_code, kinds=kinds, params=req.params
+    )
     return 1

@@ -71,6 +71,9 @@ class FixRequest:
     )  # frames=1012-1016, reference=1001, mask=..., factor=2
     note: str | None = None
     requested_at: datetime | None = None
+    # The shot's names qualified by its place in the tracker, most specific first, which files may be named by
+    # where the bare name repeats (Kitsu's SH0010 in every sequence: "EP01_SQ01_SH0010", "SQ01_SH0010").
+    qualified_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ def test_fix_request_is_read_once_and_not_again_after_a_restart(
     assert request.kinds == ("interpolate",)
     assert request.params == {"frames": "1012-1016"}
     assert (request.shot_id, request.shot_code) == (kitsu_shot.shot["id"], "SH010")
+    assert request.qualified_codes == ("SQ01_SH010",)  # Kitsu's shot names repeat from sequence to sequence
     assert request.project == kitsu_shot.project["code"]
     assert request.requested_at is not None and request.requested_at.tzinfo is not None
 
@@ -402,3 +403,12 @@ def test_a_kitsu_answering_503_is_retried_then_a_retryable_error() -> None:
     assert not isinstance(raised.value, TrackerFatal)
     assert "503" in str(raised.value) and "after 3 attempts" in str(raised.value)
     assert _Unavailable.calls == 3
+
+
+def test_a_shot_of_an_episode_is_qualified_by_its_episode_and_sequence_most_specific_first() -> None:
+    from integrations.trackers.kitsu.fixes import qualified_codes
+
+    task = {"entity": {"name": "SH0010"}, "sequence": {"name": "SQ02"}, "episode": {"name": "EP03"}}
+
+    assert qualified_codes(task) == ("EP03_SQ02_SH0010", "SQ02_SH0010")
+    assert qualified_codes({"entity": {"name": "SH0010"}}) == ()  # a shot outside any sequence: its name alone

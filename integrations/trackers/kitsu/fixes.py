@@ -129,6 +129,7 @@ class FixReader:
             params=dict(spec.params),
             note=text,
             requested_at=at.replace(tzinfo=UTC),
+            qualified_codes=qualified_codes(task),
         )
 
     def _waiting_shot_task(self, task_id: str, comment: Entity, at: datetime) -> Entity | None:
@@ -156,3 +157,17 @@ class FixReader:
             LOG.warning("fix requested on a task not linked to a shot", task_id=task_id)
             return None
         return task
+
+
+def qualified_codes(task: Entity) -> tuple[str, ...]:
+    """A shot task's shot name joined to its sequence's and its episode's (zou's full task carries both), most
+    specific first: Kitsu shot names repeat from one sequence to the next, and files are named by all three."""
+    shot = str((task.get("entity") or {}).get("name") or "")
+    sequence = str((task.get("sequence") or {}).get("name") or "")
+    episode = str((task.get("episode") or {}).get("name") or "")
+    if not shot or not sequence:
+        return ()
+    codes = [f"{sequence}_{shot}"]
+    if episode:
+        codes.insert(0, f"{episode}_{sequence}_{shot}")
+    return tuple(codes)

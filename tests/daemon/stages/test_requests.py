@@ -92,3 +92,28 @@ def test_a_request_from_a_project_no_show_follows_is_skipped(
     result = poll_fix_requests(tracker, catalog, SHOWS)
     assert (result.seen, result.new) == (1, 0)
     assert fix_jobs(catalog) == []
+
+
+def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified_by_its_sequence(
+    catalog: Catalog,
+) -> None:
+    from daemon.catalog.dailies import DailyFacts, register_daily
+    from daemon.stages.requests import record_fix_request
+    from integrations.trackers.base import FixRequest
+
+    with catalog.session() as s:
+        for shot in ("sh010", "SQ01_SH0010", "SQ02_SH0010"):  # files named by Kitsu's sequence and shot
+            facts = DailyFacts(
+                path=f"/in/{shot}_1.mov", size_bytes=1, mtime=1.0, content_hash=shot, shot=shot
+            )
+            register_daily(s, SHOW, facts)
+
+    def asked(key: str, code: str, *qualified: str) -> str:
+        request = FixRequest(key, SHOW, 1, code, 1, ("denoise",), qualified_codes=qualified)
+        with catalog.session() as s:
+            record_fix_request(s, request, SHOWS)
+            return next(r.shot for r in fixes.list_fix_requests(s, SHOW) if r.request_key == key)
+
+    assert asked("a", "SH010") == "sh010"  # ShotGrid's code, the files' lower case
+    assert asked("b", "SH0010", "SQ02_SH0010") == "SQ02_SH0010"  # Kitsu's shot of sequence SQ02
+    assert asked("c", "sh030") == "sh030"  # no daily yet: the tracker's code, found when one comes
