@@ -23,9 +23,12 @@ log = get_logger("rushes.tracking")
 
 
 def show_for(project: str, shows: list[ShowConfig]) -> ShowConfig | None:
-    for show in shows:
-        if project in (show.tracker_project, show.code):
-            return show
+    """The show following the tracker's `project` (its `tracker_project`, else its code): exactly, else in
+    another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS)."""
+    for same in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
+        for show in shows:
+            if any(name is not None and same(project, name) for name in (show.tracker_project, show.code)):
+                return show
     return None
 
 

@@ -411,4 +411,6 @@ def test_a_shot_of_an_episode_is_qualified_by_its_episode_and_sequence_most_spec
     task = {"entity": {"name": "SH0010"}, "sequence": {"name": "SQ02"}, "episode": {"name": "EP03"}}
 
     assert qualified_codes(task) == ("EP03_SQ02_SH0010", "SQ02_SH0010")
-    assert qualified_codes({"entity": {"name": "SH0010"}}) == ()  # a shot outside any sequence: its name alone
+    assert (
+        qualified_codes({"entity": {"name": "SH0010"}}) == ()
+    )  # a shot outside any sequence: its name alone

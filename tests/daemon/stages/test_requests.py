@@ -94,6 +94,20 @@ def test_a_request_from_a_project_no_show_follows_is_skipped(
     assert fix_jobs(catalog) == []
 
 
+def test_a_project_spelled_in_another_case_in_the_config_is_still_the_shows() -> None:
+    from daemon.stages.requests import show_for
+
+    shows = [
+        ShowConfig(code="MRS", tracker_project="Mars Base"),
+        ShowConfig(code="mars", tracker_project="MARS"),
+    ]
+
+    assert show_for("MARS BASE", shows) == shows[0]
+    assert show_for("MARS", shows) == shows[1]  # exact before another case: the show whose project is MARS
+    assert show_for("mrs", shows) == shows[0]
+    assert show_for("Venus", shows) is None
+
+
 def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified_by_its_sequence(
     catalog: Catalog,
 ) -> None:
