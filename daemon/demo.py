@@ -33,7 +33,6 @@ from daemon.settings import load_settings
 log = get_logger("rushes.demo")
 
 SHOW = "DEMO"
-MOVIE_EXTS = (".mov", ".mp4", ".mxf", ".mkv", ".m4v", ".avi")
 
 
 class DemoError(Exception):
@@ -101,10 +100,11 @@ def generate_dailies(
 def footage_dailies(source: Path, folder: Path) -> list[DemoShot]:
     """Your own clips: the first five get one fix kind each; the rest are training material."""
     from engine.media import probe
+    from integrations.ingest.names import MOVIE_EXTS
 
     clips = sorted(p for p in source.rglob("*") if p.suffix.lower() in MOVIE_EXTS)
     if not clips:
-        raise DemoError(f"--footage {source}: no movies found there ({', '.join(MOVIE_EXTS)})")
+        raise DemoError(f"--footage {source}: no movies found there ({', '.join(sorted(MOVIE_EXTS))})")
     folder.mkdir(parents=True, exist_ok=True)
     kinds = ["interpolate", "regrade", "denoise", "upscale", "cleanup"]
     shots = []
