@@ -40,7 +40,8 @@ def probe_cmd(
     except MediaError as exc:
         raise fail(_with_remedy(exc)) from None
     if as_json:
-        out.print_json(json.dumps(_jsonable(dataclasses.asdict(info))))
+        facts = {k: v for k, v in dataclasses.asdict(info).items() if k != "grown"}  # how it is read, not a fact
+        out.print_json(json.dumps(_jsonable(facts)))
         return
     for line in describe(info):
         out.print(line, highlight=False, markup=False)
