@@ -235,6 +235,7 @@ def _render(
     try:
         prepared = prepare(kind, params, input_, info)
         info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
+        _check_still(output, _output_frames(info, prepared))
         _say_overscan(info)
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
@@ -308,6 +309,18 @@ def _say_overscan(info: MediaInfo) -> None:
     note = overscan_note(info)
     if note is not None:
         out.print(note, highlight=False)
+
+
+def _check_still(output: str, frames: int) -> None:
+    """The one line (exit 2), before the work, when one image is to be written and the fix makes more frames."""
+    from daemon.cli.outputs import is_still
+
+    if is_still(output) and frames != 1:
+        path = Path(output)
+        pattern = path.with_name(f"{path.stem}.####{path.suffix}")
+        raise fail(
+            f"--output {output} is one image, but the fix makes {frames} frames: write a sequence, {pattern}"
+        )
 
 
 def _exr_sequence(output: str) -> bool:

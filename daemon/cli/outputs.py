@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -33,13 +34,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from engine.media import MediaError, MovieWriter, parse_sequence, write_numbered_sequence
+from engine.media import MediaError, MovieWriter, parse_sequence, write_image, write_numbered_sequence
 from engine.media.alpha import SourceAlpha, with_alpha
 from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
 from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_fmt, prores_pix_fmt
 from engine.media.files import prepare_output, temp_name
-from engine.media.info import ColourTags, Overscan
+from engine.media.info import NO_MARGINS, ColourTags, Overscan
 from engine.media.sequences import is_image_path, is_pattern
 from engine.media.timecode import FrameTimecode
 
@@ -53,7 +54,14 @@ NO_ALPHA_SUFFIXES = (".jpg", ".jpeg")
 
 
 def is_sequence(path: str) -> bool:
-    return "#" in path or "%" in path or "@" in path
+    """Whether an output is image files: a pattern (sh010.####.exr), one of its frames' names (sh010.1001.exr,
+    which names the sequence, as an input's does), or a single image (plate_fixed.png)."""
+    return is_pattern(path) or is_image_path(path)
+
+
+def is_still(path: str) -> bool:
+    """Whether an output is one image: an image name without a frame number."""
+    return is_sequence(path) and parse_sequence(path).padding == 0
 
 
 def _frames(text: str) -> bool:
@@ -132,6 +140,8 @@ def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carrie
 
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
     spec = parse_sequence(output)
+    if spec.padding == 0:
+        return _write_still(Path(output), frames, carried)
     try:
         spec.directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -162,6 +172,26 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(written)
+
+
+def _write_still(path: Path, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
+    """The one frame of a fix of one image, written as an image with its source's header."""
+    made = list(itertools.islice(frames, 2))
+    if len(made) != 1:
+        raise MediaError(f"the fix made {len(made)} frames where one image was to be written", str(path))
+    number, rgb = made[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(
+        path,
+        rgb,
+        fps=carried.fps,
+        pixel_aspect=carried.pixel_aspect,
+        timecode=carried.timecode,
+        like=None if carried.headers is None else carried.headers.path(number),
+        layers_from=None if carried.headers is None else carried.headers.layer_source(number),
+        overscan=NO_MARGINS if carried.overscan is None else carried.overscan.margins_of(rgb.shape),
+    )
+    return 1
 
 
 def movie_codec(path: Path, carried: Carried, frame_shape: tuple[int, ...]) -> tuple[Codec, str | None]:

@@ -40,7 +40,9 @@ def probe_cmd(
     except MediaError as exc:
         raise fail(_with_remedy(exc)) from None
     if as_json:
-        facts = {k: v for k, v in dataclasses.asdict(info).items() if k != "grown"}  # how it is read, not a fact
+        facts = {
+            k: v for k, v in dataclasses.asdict(info).items() if k != "grown"
+        }  # how it is read, not a fact
         out.print_json(json.dumps(_jsonable(facts)))
         return
     for line in describe(info):

@@ -352,6 +352,31 @@ def test_a_fix_of_a_render_with_overscan_keeps_it_in_exr_frames_and_fills_the_ma
     assert (probe(str(tmp_path / "o.mov")).width, probe(str(tmp_path / "o.mov")).height) == (64, 48)
 
 
+def test_a_fix_of_one_image_writes_one_image_and_a_movie_to_one_image_is_refused_before_the_work(
+    tmp_path: Path,
+) -> None:
+    from engine.media import write_image
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    still = tmp_path / "matte_painting.png"  # an image without a frame number: a plate still, a painting
+    write_image(still, footage.frames(1, (64, 48))[0])
+
+    code, output = rushes(
+        "fix", "--show", "TST", "--kind", "denoise", "-i", str(still), "-o", str(tmp_path / "clean.png")
+    )
+
+    assert code == 0, output  # it used to be refused: "cannot write movies with extension '.png'"
+    assert probe(str(tmp_path / "clean.png")).frame_count == 1
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=4, size=(64, 48))
+    code, output = rushes(
+        "fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(tmp_path / "o.png")
+    )
+    assert code == 2 and "o.png is one image, but the fix makes 4 frames: write a sequence" in " ".join(
+        output.split()
+    )
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
     promote_fresh_denoise(
         {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
