@@ -169,7 +169,27 @@ def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) 
         raise fail(
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
+    _check_output_name(output, input_)
     return params
+
+
+def _check_output_name(output: str, input_: str) -> None:
+    """The one line (exit 2), before the work, for an output that names no file Rushes writes: a folder, or a
+    name without a movie's or an image's extension."""
+    from daemon.cli.outputs import is_sequence
+    from engine.media.encode import MOVIE_SUFFIXES
+
+    path = Path(output)
+    example = f"{Path(input_).stem.split('.')[0] or 'fixed'}_fixed"
+    if output.endswith(("/", "\\")) or path.is_dir():
+        raise fail(
+            f"--output {output} is a folder: name a file in it, e.g. {path / example}.mov or {path / example}.####.exr"
+        )
+    if not is_sequence(output) and path.suffix.lower() not in MOVIE_SUFFIXES:
+        kinds = " ".join(sorted(MOVIE_SUFFIXES))
+        raise fail(
+            f"--output {output} is neither a movie ({kinds}) nor images (.exr .dpx .png .tif .jpg): give one of those extensions"
+        )
 
 
 def _say_clipped_light(manifest: Any, input_: str, show: str, number: int) -> None:

@@ -31,6 +31,7 @@ from .timecode import FrameTimecode, TimecodeError, normalize_timecode
 Codec = Literal["h264", "prores", "dnxhr", "ffv1"]
 
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".mxf": "mxf"}
+MOVIE_SUFFIXES = frozenset(_CONTAINERS)  # the movies MovieWriter writes, by extension
 _ENCODERS: dict[str, tuple[str, str, set[str]]] = {
     # codec: (FFmpeg encoder, default pix_fmt, containers that can hold it)
     "h264": ("libx264", "yuv420p", {"mp4", "mov", "matroska"}),

@@ -377,6 +377,30 @@ def test_a_fix_of_one_image_writes_one_image_and_a_movie_to_one_image_is_refused
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        ("renders", "renders is a folder: name a file in it, e.g. renders/sh010_1_fixed.mov or"),
+        ("later/", "later/ is a folder: name a file in it"),
+        ("sh010_fixed", "sh010_fixed is neither a movie (.m4v .mkv .mov .mp4 .mxf) nor images"),
+        ("sh010.avi", "sh010.avi is neither a movie"),
+    ],
+)
+def test_an_output_that_names_no_movie_or_image_is_refused_before_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, said: str
+) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    clip = footage.movie(tmp_path / "in" / "sh010_1.mp4", n=4, size=(64, 48))
+    work = tmp_path / "work"
+    (work / "renders").mkdir(parents=True)
+    monkeypatch.chdir(work)
+
+    code, output_said = rushes("fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", output)
+
+    assert code == 2 and said in " ".join(output_said.split()), output_said
+    assert [p.name for p in work.rglob("*")] == ["renders"]  # nothing written
+
+
 def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
     promote_fresh_denoise(
         {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "psnr_nlmeans_multi": 31.0}
