@@ -171,8 +171,20 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
         return frame.rgb
     if not Path(spec).is_file():
         raise ParamError(f"reference={spec} is neither a frame number of the shot nor an image file")
+    light = scene_linear(spec)
+    if light != scene_linear(info):  # a grade matched across the two would match an encoding, not a look
+        held, shot_holds = (
+            ("scene-linear light (EXR)", "a display picture")
+            if light
+            else ("a display picture", "scene-linear light (EXR)")
+        )
+        like = "an EXR still" if not light else "a still like it (PNG, TIFF, JPEG or DPX)"
+        raise ParamError(
+            f"reference={spec} holds {held} but the shot holds {shot_holds}: give a frame of the shot "
+            f"(reference={info.first_frame}) or {like}"
+        )
     try:
         image = read_image(spec)
     except MediaError as exc:
         raise ParamError(f"reference={spec}: {exc.reason}; give a frame number or a readable image") from exc
-    return to_working(image) if scene_linear(spec) else image  # an EXR still is light, as an EXR shot is
+    return to_working(image) if light else image  # an EXR still is light, as an EXR shot is

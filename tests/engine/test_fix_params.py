@@ -93,6 +93,28 @@ def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: P
         parse_fix_params("regrade", {"reference": str(tmp_path / "missing.png")}).bind(shot)
 
 
+def test_a_reference_still_of_the_other_encoding_than_the_shot_is_refused(shot: Shot, tmp_path: Path) -> None:
+    from engine.media import write_image
+
+    picture = footage.frames(1, (64, 48))[0]
+    write_image(tmp_path / "look.png", picture)  # a colourist's still: a display picture
+    write_image(tmp_path / "look.exr", picture)  # a still of scene-linear light
+    plate = footage.sequence(tmp_path / "plate", "plate", first=1001, n=3, ext="exr", size=(64, 48))
+    exr_shot = Shot(plate, probe(plate))
+
+    with pytest.raises(
+        ParamError, match=r"look.png holds a display picture but the shot holds scene-linear light"
+    ):
+        RegradeParams.parse({"reference": str(tmp_path / "look.png")}).bind(exr_shot)
+    with pytest.raises(
+        ParamError, match=r"look.exr holds scene-linear light \(EXR\) but the shot holds a display"
+    ):
+        RegradeParams.parse({"reference": str(tmp_path / "look.exr")}).bind(shot)
+    assert RegradeParams.parse({"reference": str(tmp_path / "look.exr")}).bind(exr_shot)[
+        "reference"
+    ].shape == (48, 64, 3)
+
+
 def test_cleanup_needs_a_mask_inside_the_frame(shot: Shot) -> None:
     with pytest.raises(ParamError, match="cleanup needs a mask: mask=x,y,w,h"):
         parse_fix_params("cleanup", {})
