@@ -182,13 +182,13 @@ def _check_output_name(output: str, input_: str) -> None:
     path = Path(output)
     example = f"{Path(input_).stem.split('.')[0] or 'fixed'}_fixed"
     if output.endswith(("/", "\\")) or path.is_dir():
-        raise fail(
-            f"--output {output} is a folder: name a file in it, e.g. {path / example}.mov or {path / example}.####.exr"
-        )
+        named = path / example
+        raise fail(f"--output {output} is a folder: name a file in it, e.g. {named}.mov or {named}.####.exr")
     if not is_sequence(output) and path.suffix.lower() not in MOVIE_SUFFIXES:
-        kinds = " ".join(sorted(MOVIE_SUFFIXES))
+        movies = " ".join(sorted(MOVIE_SUFFIXES))
         raise fail(
-            f"--output {output} is neither a movie ({kinds}) nor images (.exr .dpx .png .tif .jpg): give one of those extensions"
+            f"--output {output} is neither a movie ({movies}) nor images (.exr .dpx .png .tif .jpg): give one "
+            "of those extensions"
         )
 
 

@@ -173,15 +173,11 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
         raise ParamError(f"reference={spec} is neither a frame number of the shot nor an image file")
     light = scene_linear(spec)
     if light != scene_linear(info):  # a grade matched across the two would match an encoding, not a look
-        held, shot_holds = (
-            ("scene-linear light (EXR)", "a display picture")
-            if light
-            else ("a display picture", "scene-linear light (EXR)")
-        )
-        like = "an EXR still" if not light else "a still like it (PNG, TIFF, JPEG or DPX)"
+        holds = {True: "scene-linear light (EXR)", False: "a display picture"}
+        like = "a still like it (PNG, TIFF, JPEG or DPX)" if light else "an EXR still"
         raise ParamError(
-            f"reference={spec} holds {held} but the shot holds {shot_holds}: give a frame of the shot "
-            f"(reference={info.first_frame}) or {like}"
+            f"reference={spec} holds {holds[light]} but the shot holds {holds[not light]}: give a frame of the "
+            f"shot (reference={info.first_frame}) or {like}"
         )
     try:
         image = read_image(spec)
