@@ -337,7 +337,9 @@ def _check_still(output: str, frames: int) -> None:
 
     if is_still(output) and frames != 1:
         path = Path(output)
-        pattern = path.with_name(f"{path.stem}.####{path.suffix}")
+        # out.1001.tif, a frame's name meant for the sequence: out.####.tif
+        stem = re.sub(r"\.\d+$", "", path.stem) or path.stem
+        pattern = path.with_name(f"{stem}.####{path.suffix}")
         raise fail(
             f"--output {output} is one image, but the fix makes {frames} frames: write a sequence, {pattern}"
         )
@@ -459,9 +461,17 @@ def _say_fixed(written: int, output: str, kind: str, manifest: Any, model: str) 
 
     note = fallback_note(manifest.sources, manifest.metrics, kind)
     used = f"model {model}" if note is None else f"classical fallback; model {model}"
-    out.print(f"wrote {written} frame(s) to {output} ({kind}, {used})", highlight=False)
+    out.print(f"wrote {written} frame(s) to {_written_to(output)} ({kind}, {used})", highlight=False)
     if note:
         out.print(note, highlight=False)
+
+
+def _written_to(output: str) -> str:
+    """Where the frames went: a sequence as its pattern in one form (sh010.%04d.exr as sh010.####.exr)."""
+    from engine.media import parse_sequence
+    from engine.media.sequences import is_pattern
+
+    return parse_sequence(output).pattern if is_pattern(output) else output
 
 
 @model_app.command("list")

@@ -54,14 +54,13 @@ NO_ALPHA_SUFFIXES = (".jpg", ".jpeg")
 
 
 def is_sequence(path: str) -> bool:
-    """Whether an output is image files: a pattern (sh010.####.exr), one of its frames' names (sh010.1001.exr,
-    which names the sequence, as an input's does), or a single image (plate_fixed.png)."""
+    """Whether an output is images: a sequence's pattern (sh010.####.exr) or one image (plate_fixed.png)."""
     return is_pattern(path) or is_image_path(path)
 
 
 def is_still(path: str) -> bool:
-    """Whether an output is one image: an image name without a frame number."""
-    return is_sequence(path) and parse_sequence(path).padding == 0
+    """Whether an output is one image: an image's name, no pattern (digits in it are part of the name)."""
+    return is_image_path(path) and not is_pattern(path)
 
 
 def _frames(text: str) -> bool:
@@ -133,6 +132,8 @@ class Carried:
 def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
     """Write fixed (number, frame) pairs to a movie or a sequence, whole or not at all, with what it keeps of its
     source (`carried`); returns how many."""
+    if is_still(output):
+        return _write_still(Path(output), frames, carried)
     if is_sequence(output):
         return _write_sequence_whole(output, frames, carried)
     return _write_movie(Path(output), frames, carried)
@@ -140,8 +141,6 @@ def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carrie
 
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
     spec = parse_sequence(output)
-    if spec.padding == 0:
-        return _write_still(Path(output), frames, carried)
     try:
         spec.directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -362,19 +362,24 @@ def test_a_fix_of_one_image_writes_one_image_and_a_movie_to_one_image_is_refused
     write_image(still, footage.frames(1, (64, 48))[0])
 
     code, output = rushes(
-        "fix", "--show", "TST", "--kind", "denoise", "-i", str(still), "-o", str(tmp_path / "clean.png")
+        "fix", "--show", "TST", "--kind", "denoise", "-i", str(still), "-o", str(tmp_path / "clean_v002.png")
     )
 
     assert code == 0, output  # it used to be refused: "cannot write movies with extension '.png'"
-    assert probe(str(tmp_path / "clean.png")).frame_count == 1
+    assert [p.name for p in tmp_path.glob("clean*")] == [
+        "clean_v002.png"
+    ]  # digits in a name: no frame number
+    assert probe(str(tmp_path / "clean_v002.png")).frame_count == 1
     clip = footage.movie(tmp_path / "sh010_1.mp4", n=4, size=(64, 48))
-    code, output = rushes(
-        "fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(tmp_path / "o.png")
-    )
-    assert code == 2 and "o.png is one image, but the fix makes 4 frames: write a sequence" in " ".join(
-        output.split()
-    )
-    assert not (tmp_path / "o.png").exists()
+    for output_name, pattern in (("o.png", "o.####.png"), ("o.1001.png", "o.####.png")):
+        out_path = str(tmp_path / output_name)
+        code, output = rushes("fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", out_path)
+        said = " ".join(output.split())
+        assert (
+            code == 2
+            and f"is one image, but the fix makes 4 frames: write a sequence, {tmp_path / pattern}" in said
+        )
+        assert not (tmp_path / output_name).exists()
 
 
 @pytest.mark.parametrize(
