@@ -147,11 +147,11 @@ def fix_cmd(
             raise fail(str(exc)) from None
         _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
-        written, numbers = _render(model, f"{show} v{number}", kind, params, input_, output, view)
+        written, numbers, said = _render(model, f"{show} v{number}", kind, params, input_, output, view)
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
-    _say_holes(output, numbers)
+    _say_holes(output, numbers, said)
 
 
 def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) -> dict[str, Any]:
@@ -231,9 +231,9 @@ def _render(
     input_: str,
     output: str,
     view: DisplayView | None = None,
-) -> tuple[int, list[int]]:
+) -> tuple[int, list[int], set[int]]:
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
-    frames, and their numbers."""
+    frames, their numbers, and the missing numbers already said before the work (a recording's gaps)."""
     from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
     from daemon.stages.fixing import (
         FixError,
@@ -290,7 +290,7 @@ def _render(
                 written = write_output(output, fixed, carried)
     except FixError as exc:
         raise fail(str(exc)) from None
-    return written, numbers
+    return written, numbers, set(info.missing_frames) if info.dropped else set()
 
 
 def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
@@ -430,15 +430,16 @@ def _output_frames(info: MediaInfo, prepared: Prepared) -> int:
     return span * prepared.factor - (prepared.factor - 1)
 
 
-def _say_holes(output: str, numbers: list[int]) -> None:
-    """A movie has no frame numbers: say which frames it lacks, when the fix skipped some (a source's holes)."""
+def _say_holes(output: str, numbers: list[int], said: set[int]) -> None:
+    """A movie has no frame numbers: say which frames it lacks, when the fix skipped some (a source's holes),
+    unless `said` before the work (a recording's gaps: _say_dropped)."""
     from daemon.cli.outputs import is_sequence
     from engine.media.encode import PAUSE_SECONDS
     from engine.media.sequences import frameset_string
 
     have = set(numbers)
     holes = [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
-    if holes and not is_sequence(output):
+    if holes and not set(holes) <= said and not is_sequence(output):
         out.print(
             f"The input lacks frames {frameset_string(holes)}, so the movie holds the frame before each hole "
             f"over it (a hole of over {PAUSE_SECONDS} s stays a pause): rebuild them instead "

@@ -757,6 +757,8 @@ def test_a_movie_with_dropped_frames_is_fixed_along_its_timeline_so_its_sound_st
     said = " ".join(output.split())
     assert "The movie's timestamps skip 3 frame(s), after frame(s) 9 (dropped while recording)" in said
     assert "--frames auto rebuilds them" in said
+    held_said = " ".join(output_held.split())  # the gaps said once, before the work: not again after it
+    assert held_said.count("10-12") + held_said.count("after frame(s) 9") == 1, output_held
     source_frames = {f.number: f.rgb for f in read_frames(probe(source))}
     for name in ("rebuilt.mov", "held.mov"):
         fixed = probe(tmp_path / name)
