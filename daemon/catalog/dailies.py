@@ -89,17 +89,18 @@ def stored_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+# A sequence's frame token in a stored pattern (sh010.####.exr, sh010.@.exr, sh010.%04d.exr).
+_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d")
+
+
 def _disk_names(stored: str) -> tuple[str, ...]:
     """The names a stored path may have on disk: as stored, and with its \\xNN escapes (stored_path) turned
     back into the bytes they stand for."""
     raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), stored.encode("utf-8"))
     names = (stored, os.fsdecode(raw))
     # an image sequence is stored as its pattern (sh010.####.exr, sh010.%04d.exr): any member counts
-    frames = [re.sub(r"#+|@+|%0?\d*d", "*", glob.escape(n).replace("[#]", "#")) for n in names]
+    frames = [_FRAME_TOKEN.sub("*", glob.escape(n).replace("[#]", "#")) for n in names]
     return (*names, *(hit for f in frames if f != glob.escape(f) for hit in glob.glob(f)[:1]))
-
-
-_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d")
 
 
 def _supersede_spelled_otherwise(s: Session, show: str, pattern: str) -> None:

@@ -109,7 +109,7 @@ DNXHR_MIN_SIZE = (256, 120)
 def dnxhr_pix_fmt(source_pix_fmt: str | None) -> str:
     """The pixel format of a DNxHR made from frames of `source_pix_fmt`: 444 for full chroma, else 4:2:2, at 10
     bits (HQX) unless the source has 8 (HQ)."""
-    if prores_pix_fmt(source_pix_fmt, alpha=False) == FULL_CHROMA_PIX_FMT:
+    if _full_chroma(source_pix_fmt):
         return FULL_CHROMA_PIX_FMT
     return "yuv422p" if source_pix_fmt and bit_depth(source_pix_fmt) <= 8 else "yuv422p10le"
 
@@ -254,9 +254,8 @@ class MovieWriter:
         ctx.time_base = 1 / self.fps
         if self.pixel_aspect != SQUARE:  # the SAR in the stream and MOV's pasp atom
             ctx.sample_aspect_ratio = self.pixel_aspect
-        if (
-            self._field_order is not None
-        ):  # interlaced frames: the field order in the stream and MOV's fiel atom
+        # interlaced frames: the field order in the stream and MOV's fiel atom
+        if self._field_order is not None:
             ctx.field_order = self._field_order
         if self._yuv:
             ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG

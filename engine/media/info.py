@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy.typing as npt
+if TYPE_CHECKING:  # the facts of a file need no numpy to be read
+    import numpy.typing as npt
 
 MediaKind = Literal["movie", "sequence"]
 Margins = tuple[int, int, int, int]  # left, top, right, bottom, in pixels
