@@ -304,16 +304,18 @@ def base_list(
 @base_app.command("show")
 def base_show(
     name: Annotated[str, typer.Argument(help="The base's name.")],
-    version: Annotated[str | None, typer.Option(help="A version such as v2 (default: the newest).")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="A version such as v2 or 2 (default: the newest).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One base version's manifest: declaration, every corpus clip with its hash and cuts, steps, scores."""
     from engine.model import ModelError, load_manifest
-    from engine.model.base import check_name, latest_folder
+    from engine.model.base import version_folder
 
     root = _bases_root()
     try:
-        folder = root / check_name(name) / version if version else latest_folder(root, name)
+        folder = version_folder(root, name, version)
         manifest = load_manifest(folder)
     except ModelError as exc:
         raise fail(str(exc)) from None

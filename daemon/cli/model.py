@@ -504,13 +504,17 @@ def model_list(
 
 @model_app.command("show")
 def model_show(
-    version: Annotated[int, typer.Argument(help="Version number, e.g. 3.")],
+    version_text: Annotated[str, typer.Argument(metavar="VERSION", help="A version, e.g. v3 or 3.")],
     show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One version's manifest: lineage, training clips with hashes, config, scores."""
-    from engine.model import ModelError, verify_version
+    from engine.model import ModelError, verify_version, version_number
 
+    try:
+        version = version_number(version_text)
+    except ModelError as exc:
+        raise fail(str(exc)) from None
     match = [r for r in _versions(show) if r["version"] == version]
     if not match:
         raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")

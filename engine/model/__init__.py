@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         save_model,
         sha256_file,
         verify_version,
+        version_number,
     )
 
 _WHERE = {
@@ -49,6 +50,7 @@ _WHERE = {
     "save_model": "version",
     "sha256_file": "version",
     "verify_version": "version",
+    "version_number": "version",
 }
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "save_model",
     "sha256_file",
     "verify_version",
+    "version_number",
 ]
 
 

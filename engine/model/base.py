@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from engine.model.manifest import BaseRef
-from engine.model.version import MANIFEST, ModelError, ModelVersion, load_manifest, load_model
+from engine.model.version import MANIFEST, ModelError, ModelVersion, load_manifest, load_model, version_number
 
 RUN = "run.json"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -102,9 +102,22 @@ def latest_folder(root: Path, name: str) -> Path:
     return done[-1]
 
 
+def version_folder(root: Path, name: str, version: str | None = None) -> Path:
+    """The folder of base `name`'s `version` (v2 or 2), or of its newest finished version; ModelError (one
+    line, naming the versions there are) when it has no such finished version."""
+    if version is None:
+        return latest_folder(root, name)
+    number = version_number(version)
+    done = [v.name for v in versions(root, name) if is_finished(v)]
+    if f"v{number}" not in done:
+        known = ", ".join(done) or "none yet"
+        raise ModelError(f"base {name!r} has no trained version v{number} (its versions: {known})")
+    return root / name / f"v{number}"
+
+
 def load_base(root: Path, name: str, version: str | None = None, device: str = "cpu") -> ModelVersion:
     """A base version (the newest finished one by default), checked like any model version."""
-    folder = root / check_name(name) / version if version else latest_folder(root, name)
+    folder = version_folder(root, name, version)
     loaded = load_model(folder, device)
     if loaded.manifest.kind != "base":
         raise ModelError(f"{folder} is a show model, not a base")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,14 @@ class ModelVersion:
     @property
     def version(self) -> str:
         return self.manifest.version
+
+
+def version_number(text: str) -> int:
+    """The number of a version as a user writes it: `v3` (as `rushes model list` prints it) or `3`."""
+    found = re.fullmatch(r"[vV]?(\d{1,9})", text.strip())
+    if found is None:
+        raise ModelError(f"{text!r} is not a version: write it as v3 or 3 (see `rushes model list`)")
+    return int(found.group(1))
 
 
 def sha256_file(path: Path) -> str:

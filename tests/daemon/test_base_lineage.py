@@ -129,8 +129,12 @@ def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaratio
     second = _train()  # no --base: v2 grows from its parent and keeps the lineage
     v2 = load_manifest(str(second.folder))
     assert v2.parent == "v1" and v2.base == v1.base
-    code, output = rushes("model", "show", "2", "--show", "TST")
-    assert code == 0
+    code, output = rushes("model", "show", "v2", "--show", "TST")  # as `rushes model list` writes it
+    assert code == 0 and output == rushes("model", "show", "2", "--show", "TST")[1]
+    assert rushes("model", "show", "second", "--show", "TST") == (
+        2,
+        "error: 'second' is not a version: write it as v3 or 3 (see `rushes model list`)\n",
+    )
     assert "grown from base ACME v1" in output and f"base corpus declared: {DECLARED}" in output
     assert "excluded daily:" in output and "actor's likeness not cleared" in output
     assert "approved pair publication:" in output

@@ -4,6 +4,7 @@ approved pairs trained on as weighted examples."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from engine import degrade, synth
-from engine.model import load_model
+from engine.model import ModelError, load_model
 from engine.model.base import base_ref, load_base, read_run, unfinished
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
@@ -86,6 +87,10 @@ def test_a_base_manifest_lists_every_corpus_clip_with_hash_cuts_and_declaration(
     assert {c.content_hash for c in m.clips + m.holdout} == hashes
     assert all(isinstance(c.cuts, list) and c.frames > 0 for c in m.clips)
     assert m.steps == {"denoise": 4, "upscale": 4}
+    assert load_base(root, "ACME", "1").folder == load_base(root, "ACME", "v1").folder == base.folder
+    for wrong, said in (("v2", "has no trained version v2 (its versions: v1)"), ("../x", "is not a version")):
+        with pytest.raises(ModelError, match=re.escape(said)):
+            load_base(root, "ACME", wrong)
 
 
 def test_a_resumed_base_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
