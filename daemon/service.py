@@ -24,7 +24,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
 from daemon.jobs import worker
-from daemon.jobs.payloads import IngestJob, PublishJob, TrainReport
+from daemon.jobs.payloads import AnswerJob, IngestJob, PublishJob, TrainReport
 from daemon.jobs.runner import Lane, LaneLoop, in_process, in_worker, recover_orphans
 from daemon.jobs.yielding import TrainingYields
 from daemon.leader import Leadership
@@ -36,6 +36,7 @@ from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import all_shows
+from daemon.stages.answering import answer, fix_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
@@ -97,9 +98,9 @@ class Daemon:
         lease = self.settings.job_lease_seconds
         per_show = {"per_show": self.settings.max_jobs_per_show, "show_kinds": ["train", "fix"]}
 
-        def lane(kind: str, start: Any, **options: Any) -> Lane:
+        def lane(kind: str, start: Any, kinds: list[str] | None = None, **options: Any) -> Lane:
             options.setdefault("lease_s", lease or (60 if kind in ("ingest", "publish") else 120))
-            return Lane(self.catalog, kind, [kind], start, on_done=self._done, **options)
+            return Lane(self.catalog, kind, kinds or [kind], start, on_done=self._done, **options)
 
         train = lane(
             "train",
@@ -111,6 +112,7 @@ class Daemon:
             in_worker(self.executor, worker.FIX, base, logs),
             concurrency=self.settings.max_jobs,
             placement=per_show,
+            on_dead=fix_ended,  # a fix that ended for good: its request is answered on the task
         )
         policy = TrainingYields(
             self.catalog, lambda: len(train.running) + len(fix.running), self.executor.capacity
@@ -121,9 +123,10 @@ class Daemon:
                 "ingest",
                 in_process(self._pool, lambda job: self.ingestor.run(IngestJob.from_json(job.payload))),
             ),
-            lane(
+            lane(  # everything that writes to the tracker: Versions, and answers to requests not done
                 "publish",
-                in_process(self._pool, self._publish_job),
+                in_process(self._pool, self._tracker_job),
+                kinds=["publish", "answer"],
                 lease_s=lease or 60,
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
             ),
@@ -178,15 +181,21 @@ class Daemon:
         device = show.train.device if show else "auto"
         return device == "cuda" or (device == "auto" and int(getattr(self.executor, "gpus", 0)) > 0)
 
-    def _publish_job(self, job: Job) -> dict[str, Any]:
-        crash_point("publish.start")
+    def _tracker_job(self, job: Job) -> dict[str, Any]:
+        """A publish or an answer job, on the publish lane's own adapter."""
+        crash_point(f"{job.kind}.start")
         try:
-            result = publish(self.settings, self.catalog, self.publisher, PublishJob.from_json(job.payload))
+            if job.kind == AnswerJob.KIND:
+                result = answer(self.settings, self.catalog, self.publisher, AnswerJob.from_json(job.payload))
+            else:
+                result = publish(
+                    self.settings, self.catalog, self.publisher, PublishJob.from_json(job.payload)
+                )
         except TrackerError as exc:
             if not isinstance(exc, TrackerFatal):
-                self.metrics.tracker_error(self.publisher.name if self.publisher else "none", "publish")
+                self.metrics.tracker_error(self.publisher.name if self.publisher else "none", job.kind)
             raise
-        crash_point("publish.done")
+        crash_point(f"{job.kind}.done")
         return result
 
     def _done(self, job: Job, outcome: JobOutcome) -> None:
@@ -227,7 +236,7 @@ class Daemon:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
 
     def recover_orphans(self) -> int:
-        return recover_orphans(self.catalog)
+        return recover_orphans(self.catalog, fix_ended)
 
     def start(self) -> None:
         self.recover_orphans()

@@ -1,7 +1,8 @@
 """One typed payload per job kind: what the code that queues a job writes and the code that runs it reads.
 
 Each payload is a frozen dataclass with
-- `KIND`: the job kind, which names the lane that runs it (ingest, fix, publish, train);
+- `KIND`: the job kind, which names the lane that runs it (ingest, fix, publish, train; answer jobs run in
+  the publish lane, which holds the tracker);
 - `key()`: its idempotency key. The catalog keeps one job per key, so queuing the same work twice (an event
   read again after a crash, a file found again by a rescan, a training window fired twice) is one job. Every
   key is built here and nowhere else;
@@ -127,6 +128,41 @@ class PublishJob:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PublishJob:
         return cls(int(data["publication_id"]), str(data.get("request_key", "")), str(data.get("kind", "")))
+
+
+# ---- answer: a request that was not done -> a note on its task in the tracker --------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerJob:
+    """Tell the coordinator why a fix request (or one `fix_kind` of it; empty: the whole request) was not
+    done: `reason` is one line, what could not be read or what failed, with what to do."""
+
+    KIND: ClassVar[str] = "answer"
+    request_id: int
+    reason: str
+    request_key: str = ""
+    fix_kind: str = ""
+
+    def key(self) -> str:
+        return f"answer:{self.request_key}:{self.fix_kind or 'request'}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "reason": self.reason,
+            "request_key": self.request_key,
+            "kind": self.fix_kind,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AnswerJob:
+        return cls(
+            int(data["request_id"]),
+            str(data.get("reason", "")),
+            str(data.get("request_key", "")),
+            str(data.get("kind", "")),
+        )
 
 
 # ---- train: a show's dailies -> a model version ------------------------------------------------------------

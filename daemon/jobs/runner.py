@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from daemon.catalog import Catalog, CatalogError, Job
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import outcome_of_error
@@ -91,6 +93,7 @@ class Lane:
         placement: dict[str, Any] | None = None,
         admit: Callable[[], bool] | None = None,
         yields: Callable[[], bool] | None = None,
+        on_dead: Callable[[Session, Job], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name
@@ -106,6 +109,7 @@ class Lane:
         self.admit = admit  # claim only while it says yes (training: a free executor slot)
         self.yields = yields  # give the jobs in hand back when it says yes (training: a fix waits)
         self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
+        self.on_dead = on_dead  # called in the transaction that dead-letters a job (the request is answered)
 
     def tick(self, claim: bool = True, runnable: bool = True) -> int:
         """Collect finished jobs, renew leases and, with `claim`, start new ones (and give training's slot
@@ -163,6 +167,8 @@ class Lane:
                 job = job_repo.fail(
                     s, job_id, self.worker, outcome.error, self.backoff, retryable=outcome.retryable
                 )
+                if job is not None and job.state == "dead" and self.on_dead is not None:
+                    self.on_dead(s, job)
             if job is not None:
                 s.expunge(job)
         if job is None:
@@ -319,9 +325,10 @@ class LaneLoop:
         return busy
 
 
-def recover_orphans(catalog: Catalog) -> int:
+def recover_orphans(catalog: Catalog, on_dead: Callable[[Session, Job], None] | None = None) -> int:
     """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed as one
-    attempt and queued again now, instead of waiting for their leases to run out."""
+    attempt and queued again now, instead of waiting for their leases to run out; one whose attempts that
+    spends is dead-lettered, and `on_dead` called in the same transaction (as a lane does)."""
     host = socket.gethostname()
     recovered = 0
     with catalog.session() as s:
@@ -330,7 +337,9 @@ def recover_orphans(catalog: Catalog) -> int:
             parts = owner.split(":")
             if len(parts) < 2 or parts[0] != host or not parts[1].isdigit() or _alive(int(parts[1])):
                 continue
-            job_repo.fail(s, job.id, owner, "the daemon running this job died; retrying", backoff=0)
+            failed = job_repo.fail(s, job.id, owner, "the daemon running this job died", backoff=0)
+            if failed is not None and failed.state == "dead" and on_dead is not None:
+                on_dead(s, failed)
             recovered += 1
     if recovered:
         log.warning("jobs.recovered", count=recovered)

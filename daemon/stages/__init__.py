@@ -8,6 +8,8 @@
 5. rendering   the fixed frames -> review movie, before/after, thumbnail, LUT, OTIO (called by fixing)
 6. publishing  the outbox -> a Version in the tracker, exactly once (PublishJob)
 7. feedback    supervisors' approvals and rejections -> back into the catalog
+8. answering   a request not done (unreadable text, a fix that ended for good) -> a note on its task saying
+   why, the task out of the fix status (AnswerJob, in the publish lane)
 
 Stages talk through the catalog and the typed job payloads of daemon.jobs; daemon.service wires them to
 watchers, pollers, the scheduler and the job lanes.

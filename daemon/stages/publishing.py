@@ -100,7 +100,7 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     crash_point("publish.sent")
     done = record_published(catalog, job.publication_id, request_id, published.version_id)
     if done and task_id:
-        tracker.mark_published(_id(task_id))
+        tracker.mark_published(tracker_id(task_id))
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
 
@@ -124,8 +124,8 @@ def version_spec(settings: Settings, catalog: Catalog, pub_id: int) -> tuple[Ver
         spec = VersionSpec(
             idempotency_key=pub.key,
             project=show.tracker_project or show.code,
-            shot_id=_id(request.shot_id),
-            task_id=_id(request.task_id),
+            shot_id=tracker_id(request.shot_id),
+            task_id=tracker_id(request.task_id),
             code=files.code or version_code(request.shot, pub.fix_kind, request.id),
             description=files.description.read_text() if files.description else "",
             movie_path=Path(pub.movie_path),
@@ -151,7 +151,8 @@ def record_published(catalog: Catalog, pub_id: int, request_id: int, version_id:
     return done
 
 
-def _id(value: str | None) -> int | str:
+def tracker_id(value: str | None) -> int | str:
+    """A tracker id as the catalog keeps it (text) back to the tracker's own: ShotGrid's are numbers."""
     if value is None:
         return ""
     return int(value) if value.isdigit() else value

@@ -1,5 +1,6 @@
 """The requests stage: a coordinator's fix request in the tracker becomes a catalogued request and one
-FixJob per fix kind.
+FixJob per fix kind; a request whose text could not be read (its `problems`, an unknown kind, no fix
+named) runs nothing and is answered on its task instead (daemon.stages.answering).
 
 Each poll stores what a batch caused (the requests and their jobs) and the batch's event cursor in ONE
 catalog transaction, so a crash between the two neither loses nor repeats an event; the jobs' keys
@@ -16,6 +17,7 @@ from daemon.catalog import Catalog, cursors, dailies, fixes
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
+from daemon.stages import answering
 from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import FixRequest, Tracker
 
@@ -77,12 +79,14 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> 
     )
     if not created:
         return 0
-    if unknown or not kinds:
-        reason = f"unknown fix kind(s) {', '.join(unknown) or '(none given)'}; use {', '.join(FIX_KINDS)}"
-        fixes.set_fix_state(s, row.id, "failed", error=reason)
-        log.warning("fix.rejected", show=show.code, shot=req.shot_code, reason=reason)
-        if not kinds:
-            return 1
+    problems = list(req.problems)
+    if unknown:
+        problems.append(f"unknown fix kind(s) {', '.join(unknown)} (use one of: {', '.join(FIX_KINDS)})")
+    if not kinds and not problems:
+        problems.append(f"no fix is named (use one of: {', '.join(FIX_KINDS)})")
+    if problems:  # nothing is guessed: the coordinator is told what could not be read, on the task
+        answering.refuse(s, row, "; ".join(problems))
+        return 1
     for kind in kinds:
         queue(s, FixJob(row.id, kind, req.key), show=show.code)
     log.info(

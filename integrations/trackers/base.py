@@ -74,6 +74,14 @@ class FixRequest:
     # The shot's names qualified by its place in the tracker, most specific first, which files may be named by
     # where the bare name repeats (Kitsu's SH0010 in every sequence: "EP01_SQ01_SH0010", "SQ01_SH0010").
     qualified_codes: tuple[str, ...] = ()
+    # What the coordinator wrote that could not be read, one line each (an unknown kind, a word that is not
+    # key=value, no fix named at all): the daemon answers such a request on its task instead of guessing.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """No fix is named (the problems say why)."""
+        return not self.kinds
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,18 @@ class VersionSpec:
     frames_path: str | None = None
     thumbnail_path: Path | None = None
     attachments: tuple[Path, ...] = ()  # before/after movie, .cube, .otio
+
+
+@dataclass(frozen=True)
+class RequestAnswer:
+    """Why a fix request was not done, for the coordinator who made it: a note on its task (`subject`,
+    `body`), once per `key`, and the task moved from the fix status to the adapter's `failed_status`."""
+
+    key: str
+    shot_id: int | str
+    task_id: int | str | None
+    subject: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,12 @@ class Tracker(Protocol):
 
     def mark_published(self, task_id: int | str) -> None:
         """Move the task to the adapter's published status (nothing happens when it is there already)."""
+        ...
+
+    def answer_request(self, answer: RequestAnswer) -> None:
+        """Tell the coordinator why a request was not done: the note on the task (not posted again when an
+        earlier attempt got through), and the task moved to `failed_status` while it is still in the fix
+        status (a task someone has moved on since keeps its status)."""
         ...
 
 

@@ -15,6 +15,7 @@ helper methods the way a coordinator or supervisor drives a real tracker, and re
     tracker.fail_next(fatal=True, message="bad key")               # or a failure that will not pass
     tracker.versions[spec.idempotency_key].status                  # "rev" (options.version_status)
     tracker.tasks[task].status                                     # "rev" after mark_published
+    tracker.answers[key].body                                      # why a request was not done
 
 Guarantees, the same as the real adapters give: a cursor returned with a batch, passed back, yields only
 later events (it is the index in the event log, as an opaque string); a first call (cursor None) returns
@@ -37,6 +38,7 @@ from integrations.trackers.base import (
     CheckResult,
     FixRequest,
     Published,
+    RequestAnswer,
     ReviewStatus,
     TrackerError,
     TrackerFatal,
@@ -83,6 +85,7 @@ class MemoryTracker:
         self.versions: dict[str, MemoryVersion] = {}  # by idempotency key
         self.fix_log: list[FixRequest] = []
         self.review_log: list[ReviewStatus] = []
+        self.answers: dict[str, RequestAnswer] = {}  # notes on tasks of requests not done, by key
         self.calls: list[str] = []  # protocol calls made, in order (failed ones included)
         self.check_results: list[CheckResult] = [CheckResult("connect", True, "in memory")]
         self._shots: dict[tuple[str, str], int] = {}
@@ -100,8 +103,16 @@ class MemoryTracker:
             self.tasks[task.id] = task
             return task.id
 
-    def tag(self, task_id: int, *kinds: str, note: str | None = None, **params: str) -> FixRequest:
-        """A coordinator sets the task to the fix status asking for `kinds`; the request the poller will see."""
+    def tag(
+        self,
+        task_id: int,
+        *kinds: str,
+        note: str | None = None,
+        problems: tuple[str, ...] = (),
+        **params: str,
+    ) -> FixRequest:
+        """A coordinator sets the task to the fix status asking for `kinds` (with `problems`: text that could
+        not be read); the request the poller will see."""
         with self._lock:
             task = self.tasks[task_id]
             task.status = self.options.fix_status
@@ -115,6 +126,7 @@ class MemoryTracker:
                 params=dict(params),
                 note=note,
                 requested_at=datetime.now(UTC),
+                problems=problems,
             )
             self.fix_log.append(request)
             return request
@@ -195,6 +207,14 @@ class MemoryTracker:
                     f"the tracker has no task {task_id}: it was deleted or the catalog is stale"
                 )
             task.status = self.options.published_status
+
+    def answer_request(self, answer: RequestAnswer) -> None:
+        self._enter("answer_request")
+        with self._lock:
+            task = self.tasks.get(int(answer.task_id)) if answer.task_id is not None else None
+            self.answers.setdefault(answer.key, answer)
+            if task is not None and task.status == self.options.fix_status:
+                task.status = self.options.failed_status
 
     # ---- inside -----------------------------------------------------------------------------------
 

@@ -20,7 +20,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NOTE_TAG = "#rushes"
-ALIASES = {"interp": "interpolate", "retime": "interpolate", "grade": "regrade", "upres": "upscale"}
+ALIASES = {
+    "interp": "interpolate",
+    "interpolation": "interpolate",
+    "retime": "interpolate",
+    "grade": "regrade",
+    "regrading": "regrade",
+    "denoising": "denoise",
+    "de-noise": "denoise",
+    "degrain": "denoise",
+    "upres": "upscale",
+    "up-res": "upscale",
+    "uprez": "upscale",
+    "upscaling": "upscale",
+    "clean-up": "cleanup",
+    "paintout": "cleanup",
+    "paint-out": "cleanup",
+}
+# Words a person puts between two fixes ("denoise and regrade", "denoise + upscale"); read as a separator.
+CONNECTORS = frozenset({"and", "&", "+", "plus", "then", "also"})
+# What text pasted from a mail, a chat or a word processor carries: no-break and other unicode spaces,
+# typographic quotes. Read as plain spaces and quotes.
+_SPACES = re.compile(r"[\u00a0\u2000-\u200b\u202f\u205f\u3000]")
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+_KEY = re.compile(r"[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
@@ -35,35 +58,81 @@ class FixSpec:
 
 
 def _kind(word: str, kinds: Collection[str]) -> str | None:
-    word = word.strip().lower()
+    word = word.strip().rstrip(":,").lower()
     word = ALIASES.get(word, word)
     return word if word in kinds else None
 
 
-def _tokens(clause: str) -> list[str]:
+def _tokens(clause: str, kinds: Collection[str]) -> list[str]:
+    """The clause's words, with `key = value`, `key: value` and `key:value` joined as key=value, and the
+    commas between words dropped (a comma inside a value, as in mask=10,20,64,48, stays)."""
     try:
-        return shlex.split(clause)
+        words = shlex.split(clause)
     except ValueError:
-        return clause.split()
+        words = clause.split()
+    words = [w.rstrip(",") for w in words if w.strip(",")]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        after = words[i + 1] if i + 1 < len(words) else None
+        key = word.rstrip("=:")
+        if (
+            after is not None
+            and key != word
+            and _KEY.fullmatch(key)
+            and word.count("=") + word.count(":") == 1
+            and _kind(key, kinds) is None  # "denoise:" is a kind, not a key
+        ):
+            out.append(f"{key}={after}")  # "frames=" "1012" or "frames:" "1012"
+            i += 2
+        elif after is not None and after.startswith("=") and _KEY.fullmatch(word):
+            value = after[1:] or (words[i + 2] if i + 2 < len(words) else "")
+            out.append(f"{word}={value}")  # "frames" "=1012" or "frames" "=" "1012"
+            i += 2 if after != "=" else 3
+        elif "=" not in word and word.count(":") == 1 and _KEY.fullmatch(word.partition(":")[0]):
+            k, _, v = word.partition(":")
+            out.append(f"{k}={v}" if v else word)  # "frames:1012"
+            i += 1
+        else:
+            out.append(word)
+            i += 1
+    return out
 
 
 def parse_fix_text(text: str, kinds: Collection[str]) -> FixSpec:
-    """Parse clauses like `interpolate frames=1012-1016; regrade reference=1001`."""
+    """Parse clauses like `interpolate frames=1012-1016; regrade reference=1001`, or as a person writes them:
+    `Denoise, regrade reference: 1001`, `denoise and upscale`."""
     found: list[str] = []
     params: dict[str, str] = {}
     problems: list[str] = []
+    text = _SPACES.sub(" ", text).translate(_QUOTES)
     for clause in re.split(r"[;\n]", text):
-        words = _tokens(clause.strip())
-        if not words:
-            continue
-        kind = _kind(words[0], kinds)
-        if kind is None:
-            problems.append(f"unknown fix kind '{words[0]}' (use one of: {', '.join(kinds)})")
-            continue
-        if kind not in found:
-            found.append(kind)
-        for word in words[1:]:
+        kind: str | None = None
+        words = _tokens(_unbulleted(clause), kinds)
+        skip = False
+        for i, word in enumerate(words):
+            after = words[i + 1] if i + 1 < len(words) else None
+            if skip:
+                skip = False
+                continue
+            named = _kind(word, kinds)
+            if named is not None:
+                kind = named
+                if kind not in found:
+                    found.append(kind)
+                continue
+            if word.lower() in CONNECTORS:
+                continue
+            if kind is None:
+                problems.append(f"unknown fix kind '{word}' (use one of: {', '.join(kinds)})")
+                break
             key, sep, value = word.partition("=")
+            bare = not sep and _KEY.fullmatch(word) and after is not None and "=" not in after
+            if bare and after is not None and _kind(after, kinds) is None:
+                problems.append(f"'{word} {after}' after '{kind}' is not key=value: write {word}={after}")
+                skip = True
+                continue
             if not sep or not key:
                 problems.append(f"'{word}' after '{kind}' is not key=value")
                 continue
@@ -88,10 +157,31 @@ def parse_note(body: str, kinds: Collection[str]) -> FixSpec:
     """The `#rushes ...` lines of a note body; other lines are ignored."""
     specs = []
     for line in body.splitlines():
-        stripped = line.strip()
+        stripped = _unbulleted(line)
         if stripped.lower().startswith(NOTE_TAG):
             specs.append(parse_fix_text(stripped[len(NOTE_TAG) :], kinds))
     return merge(*specs)
+
+
+def parse_comment(body: str, kinds: Collection[str]) -> FixSpec:
+    """A comment that is the request itself (Kitsu): its `#rushes` lines; without any, its lines that start
+    with a fix kind, the others being prose ("Dropped frames here."); with neither, the whole text, so that
+    what could not be read is said."""
+    tagged = parse_note(body, kinds)
+    if not tagged.empty or tagged.problems:
+        return tagged
+    lines = [line for line in body.splitlines() if _kind(_first_word(line), kinds) is not None]
+    return parse_fix_text("\n".join(lines) if lines else body, kinds)
+
+
+def _unbulleted(line: str) -> str:
+    """The line without its markdown bullet or quote mark (Kitsu's comments are markdown)."""
+    return line.strip().lstrip("-*>\u2022 ")
+
+
+def _first_word(line: str) -> str:
+    words = _unbulleted(line).split(maxsplit=1)
+    return words[0] if words else ""
 
 
 def merge(*specs: FixSpec) -> FixSpec:

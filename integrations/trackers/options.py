@@ -57,6 +57,11 @@ class TrackerOptions(BaseModel):
     fix_status: str = Field("fix", description="Task status that means 'please fix'.")
     fix_field: str = Field("sg_rushes_fixes", description="Task field carrying the fix kinds and parameters.")
     published_status: str = Field("rev", description="Task status set once a fix is published.")
+    failed_status: str = Field(
+        "hld",
+        description="Task status set when Rushes cannot do a fix request, beside a note on the task saying "
+        "why (ShotGrid's On Hold; on Kitsu, left at this default, the stock 'todo').",
+    )
     version_status: str = Field("rev", description="Status of a new Version (pending review).")
     approved_status: str = Field("apr", description="Version status that means approved.")
     rejected_status: str = Field("rej", description="Version status that means rejected.")

@@ -212,10 +212,10 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         ):
             assert made in lines
         assert "exists  status Task.fix" in lines
-        assert lines[-1] == "7 created, 10 already there, 0 missing"
+        assert lines[-1] == "7 created, 11 already there, 0 missing"
         assert rushes("tracker", "check", env=env)[0] == 0
         code, output = rushes("tracker", "setup", "--show", "MYSHOW", env=env)
-        assert code == 0 and output.splitlines()[-1] == "0 created, 17 already there, 0 missing"
+        assert code == 0 and output.splitlines()[-1] == "0 created, 18 already there, 0 missing"
     finally:
         server.stop()
 

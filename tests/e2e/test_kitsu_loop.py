@@ -1,5 +1,6 @@
 """The loop against a real Kitsu (zou) server: a daily in, a task set to the fix status with a comment through
-gazu, a preview revision published on the task by the daemon, the task moved to review."""
+gazu, a preview revision published on the task by the daemon, the task moved to review; then a request that
+cannot be done, answered by a comment that takes the task out of the fix status."""
 
 from __future__ import annotations
 
@@ -114,13 +115,35 @@ def test_fix_round_trip_through_kitsu(
         )
         assert alive(), f"the daemon exited with {proc.returncode}{log_tail(log_path)}"
         assert not dead_jobs(catalog), dead_jobs(catalog)
+
+        # A request that cannot be done is answered on the task, which leaves the fix status.
+        gazu.task.add_comment(
+            kitsu_shot.task, status, "#rushes interpolate frames=9000-9010", client=kitsu_admin
+        )
+        wait_for("the answer", lambda: answer(kitsu_admin, kitsu_shot) is not None, 120, alive, log_path)
+        text = str(answer(kitsu_admin, kitsu_shot))
+        assert text.startswith(
+            "**Rushes could not do this fix**\n\nRushes did not do the interpolate fix of "
+        )
+        assert "frames 9000, 9001, 9002, 9003 and 7 more lie outside the shot's frames" in text
+        [dead] = dead_jobs(catalog)  # the refused fix, and nothing else
+        assert dead.startswith("fix fix:kitsu:comment:") and "frames 9000, 9001" in dead
+        assert (
+            gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "todo"
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         catalog.dispose()
     previews = gazu.task.all_previews_for_task(kitsu_shot.task, client=kitsu_admin)
     assert len(previews) == 1
-    task = gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)
-    assert task["task_status"]["short_name"] == "wfa"
     comments = gazu.task.all_comments_for_task(kitsu_shot.task, client=kitsu_admin)
-    assert any("denoise" in (c.get("text") or "") and "rushes-key" in (c.get("text") or "") for c in comments)
+    published_comment = [c for c in comments if "rushes-key" in (c.get("text") or "")]
+    assert [c["task_status"]["short_name"] for c in published_comment] == ["wfa"]
+    assert "denoise" in published_comment[0]["text"]
+
+
+def answer(admin: KitsuClient, shot: KitsuShot) -> str | None:
+    """The text of the daemon's answer on the shot's task, if it has come."""
+    comments = gazu.task.all_comments_for_task(shot.task, client=admin)
+    return next((str(c["text"]) for c in comments if "Rushes did not do" in str(c.get("text") or "")), None)

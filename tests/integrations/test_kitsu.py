@@ -14,7 +14,7 @@ import gazu
 import pytest
 from gazu.client import KitsuClient
 
-from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.base import RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import KitsuTracker, events
 from integrations.trackers.kitsu.cursor import parse_time
 from integrations.trackers.kitsu.fixes import PENDING_GRACE, utc_now
@@ -184,6 +184,27 @@ def test_a_note_from_rushes_on_a_task_in_fix_is_not_read_as_a_request(
     newest = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)[0]
     assert "Rushes could not fix" in newest["text"]
     assert newest["task_status"]["short_name"] == FIX_STATUS  # a note keeps the task's status
+
+
+def test_a_fix_comment_naming_no_fix_is_answered_with_one_comment_that_takes_the_task_to_todo(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "")  # the status changed from Kitsu's menu, no text
+    batch = kitsu.fix_requests_since(start.cursor)
+    [request] = [r for r in batch.items if r.task_id == kitsu_shot.task_id]
+    assert request.empty and request.problems == (
+        "the comment that set the fix status names no fix: write one of interpolate, regrade, denoise, "
+        "upscale, cleanup in it (e.g. '#rushes denoise')",
+    )
+    answer = RequestAnswer(f"answer:{request.key}:request", request.shot_id, request.task_id, "Rushes", "why")
+    kitsu.answer_request(answer)
+    kitsu.answer_request(answer)  # a retry after a lost reply: not posted twice
+    comments = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert ["why" in str(c["text"]) for c in comments] == [True, False]
+    assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "todo"
+    assert [r for r in kitsu.fix_requests_since(batch.cursor).items if r.task_id == kitsu_shot.task_id] == []
 
 
 def test_publish_uploads_the_movie_as_a_preview_once_per_key(

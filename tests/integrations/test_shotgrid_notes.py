@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.trackers.base import TrackerFatal
-from integrations.trackers.notes import parse_fix_field, parse_fix_text, parse_note
+from integrations.trackers.notes import parse_comment, parse_fix_field, parse_fix_text, parse_note
 from integrations.trackers.retry import RetriesExhausted, RetryPolicy, retry
 from integrations.trackers.shotgrid import Cursor
 from tests.integrations.sg_fixtures import KINDS
@@ -39,6 +39,41 @@ def test_problems_are_reported_not_guessed() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Denoise, regrade reference=1001",
+        "denoise and regrade reference = 1001",
+        "denoise + regrade reference: 1001",
+        "denoising; grade reference:1001",
+        "denoise\u00a0regrade\u00a0reference=1001",  # no-break spaces, as pasted from a mail
+    ],
+)
+def test_fixes_as_people_write_them(text: str) -> None:
+    spec = parse_fix_text(text, KINDS)
+    assert (spec.kinds, spec.params, spec.problems) == (("denoise", "regrade"), {"reference": "1001"}, ())
+
+
+def test_a_comma_inside_a_value_and_typographic_quotes_stay_the_values() -> None:
+    spec = parse_fix_text("cleanup mask=10,20,64,48, frames=1001-1010", KINDS)
+    assert spec.params == {"mask": "10,20,64,48", "frames": "1001-1010"} and spec.problems == ()
+    spec = parse_fix_text("cleanup mask=\u201c/masks/wire 01.png\u201d", KINDS)
+    assert spec.params == {"mask": "/masks/wire 01.png"}
+    spec = parse_fix_text("regrade reference=C:/refs/a.png", KINDS)
+    assert spec.params == {"reference": "C:/refs/a.png"}
+
+
+def test_a_value_without_its_equals_sign_is_a_problem_that_says_how_to_write_it() -> None:
+    spec = parse_fix_text("interpolate frames 1012-1016", KINDS)
+    assert spec.kinds == ("interpolate",) and spec.params == {}
+    assert spec.problems == (
+        "'frames 1012-1016' after 'interpolate' is not key=value: write frames=1012-1016",
+    )
+    spec = parse_fix_text("Denoise: regrade reference 1001", KINDS)  # a kind with a colon is still a kind
+    assert spec.kinds == ("denoise", "regrade")
+    assert spec.problems == ("'reference 1001' after 'regrade' is not key=value: write reference=1001",)
+
+
 def test_list_fields_and_empty_values() -> None:
     assert parse_fix_field(["interpolate", "denoise"], KINDS).kinds == ("interpolate", "denoise")
     assert parse_fix_field("upscale factor=2", KINDS).params == {"factor": "2"}
@@ -46,10 +81,20 @@ def test_list_fields_and_empty_values() -> None:
 
 
 def test_only_rushes_lines_of_a_note_count() -> None:
-    body = "Looks soft, and interpolate would be nice.\n  #Rushes upscale factor=2\n#rushes denoise"
+    body = "Looks soft, and interpolate would be nice.\n  #Rushes upscale factor=2\n- #rushes denoise"
     spec = parse_note(body, KINDS)
     assert spec.kinds == ("upscale", "denoise") and spec.params == {"factor": "2"}
     assert parse_note("please interpolate frames=1-2", KINDS).empty
+
+
+def test_a_comment_that_is_the_request_reads_its_fix_lines_and_leaves_its_prose() -> None:
+    spec = parse_comment("Dropped frames here, sorry.\n- interpolate frames=1012-1016\nThanks!", KINDS)
+    assert (spec.kinds, spec.params, spec.problems) == (("interpolate",), {"frames": "1012-1016"}, ())
+    assert parse_comment("prose\n#rushes denoise", KINDS).kinds == ("denoise",)
+    unread = parse_comment("please sharpen it", KINDS)
+    assert unread.empty and unread.problems == (
+        "unknown fix kind 'please' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
+    )
 
 
 def test_retry_schedule_and_loop() -> None:

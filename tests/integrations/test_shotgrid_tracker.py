@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import shotgun_api3
 
-from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.base import RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -186,6 +186,47 @@ def test_kinds_from_the_newest_note_even_when_it_comes_later(
         (("interpolate",), {"frames": "1012-1016"}, body)
     ]
     assert tracker(server).fix_requests_since(found.cursor).items == []
+
+
+def test_unreadable_text_is_a_request_at_once_and_its_answer_is_one_note_and_the_task_on_hold(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    start = tracker(server).fix_requests_since(None).cursor
+    task = show.tasks[0]
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "sharpen please", "sg_status_list": "fix"})
+    [request] = tracker(server).fix_requests_since(start).items  # not left waiting for kinds
+    assert request.empty and request.problems == (
+        "unknown fix kind 'sharpen' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
+    )
+    answer = RequestAnswer(f"answer:{request.key}:request", request.shot_id, task["id"], "Rushes", "why")
+    tracker(server).answer_request(answer)
+    tracker(server).answer_request(answer)  # a retry after a lost reply
+    notes = sg.find("Note", [["tasks", "is", task]], ["subject", "content", "note_links"])
+    assert [(n["subject"], n["content"]) for n in notes] == [("Rushes", "why")]
+    assert notes[0]["note_links"][0]["id"] == request.shot_id
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "hld"
+
+    sg.update("Task", task["id"], {"sg_status_list": "ip"})  # the coordinator moved on: the status stays
+    tracker(server).answer_request(RequestAnswer("answer:2", request.shot_id, task["id"], "Rushes", "again"))
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "ip"
+
+
+def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the_wait(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    now = [1000.0]
+    adapter = tracker(server, clock=lambda: now[0], gap_timeout=60)
+    start = adapter.fix_requests_since(None).cursor
+    sg.update("Task", show.tasks[1]["id"], {"sg_status_list": "fix"})
+    waiting = adapter.fix_requests_since(start)
+    assert waiting.items == [] and adapter.fix_requests_since(waiting.cursor).items == []
+    now[0] += 61
+    [request] = adapter.fix_requests_since(waiting.cursor).items
+    assert request.empty and request.task_id == show.tasks[1]["id"]
+    assert request.problems == (
+        "the task was set to 'fix' but its sg_rushes_fixes field is empty and no '#rushes ...' note names "
+        "a fix: write one of interpolate, regrade, denoise, upscale, cleanup there",
+    )
 
 
 def test_a_list_fix_field_gives_the_kind(server: SGServer, sg: shotgun_api3.Shotgun, show: Show) -> None:

@@ -40,6 +40,7 @@ from integrations.trackers.base import (
     FixRequest,
     Project,
     Published,
+    RequestAnswer,
     ReviewStatus,
     Shot,
     Task,
@@ -57,7 +58,7 @@ from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.setup import SetupPlan, SetupStep
 
-CHECKED_STATUSES = ("fix_status", "version_status", "approved_status", "rejected_status")
+CHECKED_STATUSES = ("fix_status", "version_status", "approved_status", "rejected_status", "failed_status")
 
 
 class KitsuTracker:
@@ -136,6 +137,11 @@ class KitsuTracker:
 
     def mark_published(self, task_id: int | str) -> None:
         writes.move_task(self.conn, task_id, self.statuses.of("published_status"))
+
+    def answer_request(self, answer: RequestAnswer) -> None:
+        """One comment on the task saying why the request was not done, in `failed_status` when the task was
+        still in the fix status."""
+        writes.answer_request(self.conn, self.statuses, answer)
 
     # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
 

@@ -2,7 +2,8 @@
 its text naming the fixes (`#rushes interpolate frames=1012-1016`, or bare clauses; see
 integrations.trackers.notes). Keys are `kitsu:comment:<comment id>`.
 
-Not a request: a comment naming no fix, a comment written by Rushes itself (a note or a publish), a task
+A comment naming no fix, or text that cannot be read, is a request with its `problems` (the daemon answers
+it on the task instead of guessing). Not a request: a comment written by Rushes itself (a note or a publish), a task
 not on a shot, or a task that has left the fix status since (the coordinator withdrew the request).
 
 zou writes the comment and its `comment:new` event before it moves the task to the comment's status, so
@@ -105,14 +106,12 @@ class FixReader:
         if NOTE_TAG in text or key_of(text):
             return None  # written by Rushes itself
         task_id = str(comment.get("object_id") or "")
-        spec = notes.parse_note(text, self.kinds)
-        if spec.empty:
-            spec = notes.parse_fix_text(text, self.kinds)
-        if spec.empty:
+        spec = notes.parse_comment(text, self.kinds)
+        if spec.empty and not spec.problems:
             LOG.warning(
                 "fix status set without fixes named in the comment", task_id=task_id, comment_id=comment_id
             )
-            return None
+            spec = notes.FixSpec(problems=(self._nothing_named(),))
         for problem in spec.problems:
             LOG.warning("fix request text problem", task_id=task_id, problem=problem)
         task = self._waiting_shot_task(task_id, comment, at)
@@ -127,9 +126,16 @@ class FixReader:
             task_id=task_id,
             kinds=spec.kinds,
             params=dict(spec.params),
+            problems=spec.problems,
             note=text,
             requested_at=at.replace(tzinfo=UTC),
             qualified_codes=qualified_codes(task),
+        )
+
+    def _nothing_named(self) -> str:
+        return (
+            "the comment that set the fix status names no fix: write one of "
+            f"{', '.join(self.kinds)} in it (e.g. '{notes.NOTE_TAG} denoise')"
         )
 
     def _waiting_shot_task(self, task_id: str, comment: Entity, at: datetime) -> Entity | None:

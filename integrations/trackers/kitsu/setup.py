@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
     from integrations.trackers.kitsu.adapter import KitsuTracker
 
-STATUS_OPTIONS = ("fix_status", "version_status", "published_status", "approved_status", "rejected_status")
+STATUS_OPTIONS = (
+    "fix_status",
+    "version_status",
+    "published_status",
+    "approved_status",
+    "rejected_status",
+    "failed_status",
+)
 COLOR = "#ff3860"
 
 

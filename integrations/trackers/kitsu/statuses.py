@@ -3,7 +3,7 @@
 Kitsu has no separate Version statuses: every status is a task status, found by short name
 (case-insensitive). The options keep ShotGrid's defaults ("rev", "apr", "rej"); an option left at its
 default means Kitsu's stock status instead: version_status and published_status -> "wfa",
-approved_status -> "approved", rejected_status -> "rejected". An option set explicitly is used as is.
+approved_status -> "approved", rejected_status -> "rejected", failed_status -> "todo". An option set explicitly is used as is.
 Statuses are read once and read again when a name or id is not known yet.
 """
 
@@ -20,6 +20,7 @@ KITSU_STATUS_DEFAULTS = {
     "published_status": "wfa",
     "approved_status": "approved",
     "rejected_status": "rejected",
+    "failed_status": "todo",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gazu
 
-from integrations.trackers.base import Published, TrackerFatal, VersionSpec
+from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import entities, events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.markers import key_of, note_text, version_text
@@ -89,6 +89,25 @@ def move_task(conn: Connection, task_id: int | str, wanted: Entity) -> None:
     conn.call(
         f"the status of task {task_id}",
         lambda c: gazu.task.add_comment(str(task_id), wanted["id"], "", client=c),
+    )
+
+
+def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) -> None:
+    """One comment on the request's task saying why it was not done, moving the task from the fix status to
+    `failed_status` (a task moved on since keeps its status); not posted again when a comment with the same
+    text is on the task (an earlier attempt got through and only its answer was lost)."""
+    target = task_for(conn, statuses, answer.shot_id, answer.task_id)
+    text = note_text(answer.subject, answer.body)
+    if any(str(c.get("text") or "") == text for c in events.comments(conn, target)):
+        return
+    task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
+    status_id = task["task_status_id"]
+    if status_id == statuses.of("fix_status")["id"]:
+        status_id = statuses.of("failed_status")["id"]
+    conn.call(
+        f"a note on task {target}",
+        lambda c: gazu.task.add_comment(target, status_id, text, client=c),
+        idempotent=False,
     )
 
 

@@ -29,6 +29,7 @@ from integrations.trackers.base import (
     FixRequest,
     Project,
     Published,
+    RequestAnswer,
     ReviewStatus,
     Shot,
     Task,
@@ -130,6 +131,11 @@ class ShotGridTracker:
 
     def mark_published(self, task_id: int | str) -> None:
         self.set_task_status(task_id, self.options.published_status)
+
+    def answer_request(self, answer: RequestAnswer) -> None:
+        """A Note on the shot and task saying why the request was not done; the task to `failed_status`."""
+        self.schema.ensure()
+        writes.answer_request(self.conn, self.schema, self.options, answer)
 
     # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
 

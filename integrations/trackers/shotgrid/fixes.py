@@ -3,7 +3,9 @@ Task's fix field or else from the newest `#rushes` Note on the task.
 
 Keys are `shotgrid:event:<id of the status change>`. When the status is set before the kinds are written,
 the event waits in the cursor (`Cursor.waiting`) and is read again each poll until kinds appear, the
-task leaves the fix status (withdrawn: nothing returned), or `gap_timeout` passes. Only the task's newest
+task leaves the fix status (withdrawn: nothing returned), or `gap_timeout` passes (then a request naming no
+fix, its problem saying what to write, for the daemon to answer on the task). Text that cannot be read makes
+its request at once, with its `problems`. Only the task's newest
 status change can ask (`superseded`), so a request is made once whichever path reads it first: the poll,
 or a webhook delivery (`from_webhook`, which reads the task's newest status change). On a first start
 (`backfill`) every task already in the fix status is returned once, keyed by the event that set it.
@@ -66,12 +68,13 @@ class FixReader:
         found: list[FixRequest] = []
         for event_id, (task_id, first_seen) in list(cursor.waiting.items()):
             request, wait = (None, False)
+            late = self.clock() - first_seen > self.gap_timeout
             if not self.superseded(event_id, task_id):
-                request, wait = self.request(event_id, task_id, None)
+                request, wait = self.request(event_id, task_id, None, give_up=late)
             if request is not None:
                 found.append(request)
-            if not wait or self.clock() - first_seen > self.gap_timeout:
-                if wait:
+            if not wait or late:
+                if request is not None and request.empty:
                     LOG.warning(
                         "task set to fix without fix kinds, giving up", task_id=task_id, event_id=event_id
                     )
@@ -122,8 +125,12 @@ class FixReader:
                     found.append(request)
         return found
 
-    def request(self, event_id: int, task_id: int, at: datetime | None) -> tuple[FixRequest | None, bool]:
-        """The request for a task set to fix by `event_id`; (None, True) while its kinds are still missing."""
+    def request(
+        self, event_id: int, task_id: int, at: datetime | None, give_up: bool = False
+    ) -> tuple[FixRequest | None, bool]:
+        """The request for a task set to fix by `event_id`; (None, True) while its fix field and notes are
+        still empty, unless `give_up`: then a request naming no fix, whose problem says what to write. Text
+        that cannot be read makes its request at once, with the problems, for the daemon to answer."""
         task = self._task(task_id)
         if task is None or task.get("sg_status_list") != self.options.fix_status:
             return None, False  # deleted, or no longer waiting for a fix
@@ -137,8 +144,10 @@ class FixReader:
             spec = notes.parse_note(note, self.kinds)
         for problem in spec.problems:
             LOG.warning("fix request text problem", task_id=task_id, problem=problem)
-        if spec.empty:
-            return None, True
+        if spec.empty and not spec.problems:
+            if not give_up:
+                return None, True
+            spec = notes.FixSpec(problems=(self._nothing_named(),))
         project = task.get("project.Project.code") or task.get("project.Project.name") or ""
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",
@@ -150,8 +159,16 @@ class FixReader:
             params=dict(spec.params),
             note=note,
             requested_at=at or as_datetime(task.get("updated_at")),
+            problems=spec.problems,
         )
         return request, False
+
+    def _nothing_named(self) -> str:
+        field = self.options.fix_field
+        return (
+            f"the task was set to '{self.options.fix_status}' but its {field} field is empty and no "
+            f"'{notes.NOTE_TAG} ...' note names a fix: write one of {', '.join(self.kinds)} there"
+        )
 
     def _task(self, task_id: int) -> Entity | None:
         fields = [

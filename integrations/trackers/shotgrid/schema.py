@@ -77,6 +77,7 @@ class Schema:
         wanted = [
             ("Task", o.fix_status, "fix_status"),
             ("Task", o.published_status, "published_status"),
+            ("Task", o.failed_status, "failed_status"),
             ("Version", o.version_status, "version_status"),
             ("Version", o.approved_status, "approved_status"),
             ("Version", o.rejected_status, "rejected_status"),

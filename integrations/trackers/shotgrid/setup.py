@@ -60,6 +60,7 @@ def _statuses(schema: Schema, options: TrackerOptions) -> list[SetupStep]:
     wanted = [
         ("Task", options.fix_status, "fix_status"),
         ("Task", options.published_status, "published_status"),
+        ("Task", options.failed_status, "failed_status"),
         ("Version", options.version_status, "version_status"),
         ("Version", options.approved_status, "approved_status"),
         ("Version", options.rejected_status, "rejected_status"),

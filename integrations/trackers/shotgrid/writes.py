@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from integrations.trackers.base import Published, TrackerFatal, VersionSpec
+from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.shotgrid.connection import Client, Connection, Entity, link
 from integrations.trackers.shotgrid.schema import Schema
@@ -114,6 +114,20 @@ def set_task_status(conn: Connection, schema: Schema, task_id: int | str, status
     conn.call(
         f"status of task {task_id}", lambda sg: sg.update("Task", int(task_id), {"sg_status_list": status})
     )
+
+
+def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, answer: RequestAnswer) -> None:
+    """The note on the request's task (once), then the task from the fix status to `failed_status` (a task
+    moved on since keeps its status)."""
+    add_note(conn, answer.shot_id, answer.task_id, answer.subject, answer.body)
+    if answer.task_id is None:
+        return
+    task_id = int(answer.task_id)
+    task = conn.call(
+        f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], ["sg_status_list"])
+    )
+    if task is not None and task.get("sg_status_list") == options.fix_status:
+        set_task_status(conn, schema, task_id, options.failed_status)
 
 
 def add_note(

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from daemon.jobs.payloads import FixJob, IngestJob, PublishJob, TrainJob, TrainReport, publication_key
+from daemon.jobs.payloads import (
+    AnswerJob,
+    FixJob,
+    IngestJob,
+    PublishJob,
+    TrainJob,
+    TrainReport,
+    publication_key,
+)
 from integrations.ingest.candidates import Candidate, Rejected
 
 START = datetime(2025, 6, 2, 1, 0, tzinfo=UTC)
@@ -32,6 +40,7 @@ def test_every_payload_reads_back_what_it_wrote() -> None:
         IngestJob("DEMO", Rejected(Path("/in/x.txt"), "no shot matches")),
         FixJob(3, "denoise", "shotgrid:event:9"),
         PublishJob(4, "shotgrid:event:9", "denoise"),
+        AnswerJob(3, "frames 100-110 lie outside the shot", "shotgrid:event:9", "interpolate"),
         TrainJob("DEMO", "window", deadline=START + timedelta(hours=5), window=START),
         TrainJob("DEMO", "quiet", deadline=START, daily=12),
     ]
@@ -57,6 +66,8 @@ def test_keys_name_the_work() -> None:
     assert TrainJob("DEMO", "window", window=START).key() == "train:DEMO:20250602T0100"
     assert TrainJob("DEMO", "quiet", daily=12).key() == "train:DEMO:quiet:12"
     assert TrainJob("DEMO", "demo").key() == "train:DEMO:demo"
+    assert AnswerJob(3, "why", "sg:1").key() == "answer:sg:1:request"  # the whole request: one answer
+    assert AnswerJob(3, "why", "sg:1", "denoise").key() == "answer:sg:1:denoise"
 
 
 def test_a_train_report_gives_its_scores_by_head_and_metric() -> None:

@@ -1,21 +1,37 @@
 """The requests stage against an in-memory tracker: a coordinator's fix request becomes one catalogued request
-and one FixJob per known kind, exactly once across re-polls and outages; unknown kinds and projects are
-refused with a reason, not queued."""
+and one FixJob per known kind, exactly once across re-polls and outages; text that cannot be read runs
+nothing and is answered on the task, as is a fix that ends for good; unknown projects are skipped."""
 
 from __future__ import annotations
 
 import pytest
 
-from daemon.catalog import Catalog, cursors, fixes
+from daemon.catalog import Catalog, Job, cursors, fixes
 from daemon.catalog import jobs as job_repo
-from daemon.jobs.payloads import FixJob
-from daemon.settings import ShowConfig
+from daemon.jobs.payloads import AnswerJob, FixJob
+from daemon.jobs.runner import Lane
+from daemon.settings import Settings, ShowConfig
+from daemon.stages.answering import answer, fix_ended
 from daemon.stages.requests import poll_fix_requests
+from integrations.executors.spec import JobOutcome
 from integrations.trackers.base import TrackerError
 from integrations.trackers.memory import MemoryTracker
 from tests.daemon.stages.conftest import SHOW
 
 SHOWS = [ShowConfig(code=SHOW, tracker_project=SHOW)]
+
+
+class Finished:
+    """A job that has ended with `outcome` (what the executor hands back)."""
+
+    def __init__(self, outcome: JobOutcome) -> None:
+        self.outcome = outcome
+
+    def poll(self) -> JobOutcome:
+        return self.outcome
+
+    def cancel(self) -> None:
+        pass
 
 
 def fix_jobs(catalog: Catalog) -> list[tuple[str, FixJob]]:
@@ -72,17 +88,72 @@ def test_an_outage_leaves_the_cursor_where_it_was_and_the_next_poll_catches_up(
     assert [job.fix_kind for _, job in fix_jobs(catalog)] == ["regrade"]
 
 
-def test_unknown_kinds_fail_the_request_with_a_reason_and_known_ones_still_run(
-    catalog: Catalog, tracker: MemoryTracker
-) -> None:
-    tracker.tag(tracker.add_task(SHOW, "sh010"), "sharpen")
-    tracker.tag(tracker.add_task(SHOW, "sh020"), "denoise", "sharpen")
-    assert poll_fix_requests(tracker, catalog, SHOWS).new == 2
+def answer_jobs(catalog: Catalog) -> list[AnswerJob]:
     with catalog.session(readonly=True) as s:
-        by_shot = {r.shot: r for r in fixes.list_fix_requests(s, SHOW)}
-        assert by_shot["sh010"].state == "failed" and "sharpen" in (by_shot["sh010"].error or "")
-        assert "denoise" in (by_shot["sh010"].error or "")  # it says what to use instead
-    assert [job.fix_kind for _, job in fix_jobs(catalog)] == ["denoise"]
+        return [AnswerJob.from_json(j.payload) for j in job_repo.list_jobs(s, kind="answer", limit=None)]
+
+
+def test_text_that_cannot_be_read_runs_nothing_and_is_answered_on_the_task(
+    catalog: Catalog, tracker: MemoryTracker, settings: Settings
+) -> None:
+    unknown = tracker.add_task(SHOW, "sh010")
+    tracker.tag(unknown, "sharpen")
+    tracker.tag(tracker.add_task(SHOW, "sh020"), "denoise", "sharpen")  # nothing of it is guessed either
+    garbled = tracker.add_task(SHOW, "sh030")
+    tracker.tag(garbled, "interpolate", problems=("'frames' after 'interpolate' is not key=value",))
+    nothing = tracker.tag(tracker.add_task(SHOW, "sh040"))
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 4
+    assert fix_jobs(catalog) == []
+    with catalog.session(readonly=True) as s:
+        by_shot = {r.shot: (r.state, r.error or "") for r in fixes.list_fix_requests(s, SHOW)}
+    assert {state for state, _ in by_shot.values()} == {"failed"}
+    assert by_shot["sh010"][1] == (
+        "unknown fix kind(s) sharpen (use one of: interpolate, regrade, denoise, upscale, cleanup)"
+    )
+    assert by_shot["sh030"][1] == "'frames' after 'interpolate' is not key=value"
+    assert by_shot["sh040"][1].startswith("no fix is named (use one of: interpolate")
+
+    answers = answer_jobs(catalog)
+    assert len(answers) == 4 and poll_fix_requests(tracker, catalog, SHOWS).new == 0  # once each
+    for job in answers:
+        answer(settings, catalog, tracker, job)
+    said = tracker.answers[f"answer:{nothing.key}:request"]
+    assert said.task_id == nothing.task_id and said.body.splitlines()[:2] == [
+        "Rushes did not do the fix request on sh040: no fix is named (use one of: interpolate, regrade, "
+        "denoise, upscale, cleanup).",
+        "Correct the request, then set the task to 'fix' again.",
+    ]
+    assert tracker.tasks[garbled].status == tracker.tasks[unknown].status == "hld"  # out of the fix status
+
+
+def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
+    catalog: Catalog, tracker: MemoryTracker, settings: Settings
+) -> None:
+    task = tracker.add_task(SHOW, "sh010")
+    asked = tracker.tag(task, "denoise", "interpolate", frames="1100-1110")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    refused = "frames 1100-1110 lie outside the shot's frames 1001-1024: name frames of this shot"
+    outcomes = {"interpolate": JobOutcome.failed("fix", f"Permanent: {refused}", retryable=False)}
+
+    def start(job: Job) -> Finished:
+        kind = FixJob.from_json(job.payload).fix_kind
+        return Finished(outcomes.get(kind, JobOutcome.failed("fix", "the file server is not answering")))
+
+    lane = Lane(catalog, "fix", ["fix"], start, concurrency=2, backoff=lambda _n: 60.0, on_dead=fix_ended)
+    lane.tick()
+    lane.tick()
+    assert answer_jobs(catalog) == [AnswerJob(1, refused, asked.key, "interpolate")]  # denoise may pass yet
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert (request.state, request.error) == ("failed", refused)
+    tracker.tasks[task].status = "fix"
+    answer(settings, catalog, tracker, answer_jobs(catalog)[0])
+    answer(settings, catalog, tracker, answer_jobs(catalog)[0])  # a retry after a lost reply: one note
+    assert list(tracker.answers) == [f"answer:{asked.key}:interpolate"]
+    assert tracker.answers[f"answer:{asked.key}:interpolate"].body.startswith(
+        f"Rushes did not do the interpolate fix of sh010: {refused}.\n"
+    )
+    assert tracker.tasks[task].status == "hld"
 
 
 def test_a_request_from_a_project_no_show_follows_is_skipped(

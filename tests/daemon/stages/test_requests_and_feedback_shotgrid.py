@@ -1,5 +1,5 @@
 """Reading the tracker into the catalog: fix requests become fix jobs exactly once, with the cursor stored in the
-same transaction; supervisor decisions come back (a rejection reopens the request with the note, an approval
+same transaction, and one whose text cannot be read is answered with a note on its task; supervisor decisions come back (a rejection reopens the request with the note, an approval
 makes an example pair). Real shotgun_api3 against the local ShotGrid-compatible server."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from daemon.catalog import Catalog, cursors, fixes
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.demo import Coordinator, DemoShot
-from daemon.settings import ShowConfig
+from daemon.jobs.payloads import AnswerJob
+from daemon.settings import Settings, ShowConfig
+from daemon.stages.answering import answer
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.requests import poll_fix_requests
 from daemon.trackers import FIX_KINDS
@@ -51,24 +53,39 @@ def tracker(server: SGServer) -> ShotGridTracker:
 SHOWS = [ShowConfig(code="DEMO", tracker_project="DEMO")]
 
 
-def test_fix_requests_become_fix_jobs_once(
-    world: tuple[SGServer, Coordinator, dict[str, int], Catalog],
+def test_fix_requests_become_fix_jobs_once_and_one_that_cannot_be_read_is_answered_on_its_task(
+    world: tuple[SGServer, Coordinator, dict[str, int], Catalog], tmp_path: Path
 ) -> None:
     server, coordinator, tasks, catalog = world
     poll_fix_requests(tracker(server), catalog, SHOWS)  # first poll: the cursor starts at the newest event
-    coordinator.tag(tasks["sh010"], "denoise; upscale", "sg_rushes_fixes", "fix")
+    coordinator.tag(tasks["sh010"], "Denoise, upscale", "sg_rushes_fixes", "fix")  # as a person writes it
     coordinator.tag(tasks["sh020"], "sharpen", "sg_rushes_fixes", "fix")
     result = poll_fix_requests(tracker(server), catalog, SHOWS)
-    assert result.new == 1  # "sharpen" is no fix kind: the adapter does not turn it into a request
+    assert result.new == 2
     # A restart (a new adapter, the cursor read back from the catalog) finds nothing new.
     assert poll_fix_requests(tracker(server), catalog, SHOWS).new == 0
     with catalog.session(readonly=True) as s:
         requests = {r.shot: r for r in fixes.list_fix_requests(s, "DEMO")}
         assert requests["sh010"].kinds == ["denoise", "upscale"] and requests["sh010"].state == "open"
-        assert "sh020" not in requests
+        assert (requests["sh020"].kinds, requests["sh020"].state) == ([], "failed")
         keys = sorted(j.key.rsplit(":", 1)[-1] for j in job_repo.list_jobs(s, kind="fix", limit=None))
-        assert keys == ["denoise", "upscale"]
+        assert keys == ["denoise", "upscale"]  # nothing of sh020 runs
         assert cursors.get_cursor(s, "shotgrid:fix")
+        [job] = job_repo.list_jobs(s, kind="answer", limit=None)
+        payload = AnswerJob.from_json(job.payload)
+
+    answer(Settings(data_dir=tmp_path / "home"), catalog, tracker(server), payload)
+    sg = coordinator.sg
+    [note] = sg.find(
+        "Note", [["tasks", "is", {"type": "Task", "id": tasks["sh020"]}]], ["subject", "content"]
+    )
+    assert note["subject"] == "Rushes could not do this fix"
+    assert note["content"].startswith(
+        "Rushes did not do the fix request on sh020: unknown fix kind 'sharpen' (use one of: interpolate, "
+        "regrade, denoise, upscale, cleanup).\nCorrect the request, then set the task to 'fix' again."
+    )
+    status = sg.find_one("Task", [["id", "is", tasks["sh020"]]], ["sg_status_list"])["sg_status_list"]
+    assert status == "hld"
 
 
 def test_review_decisions_come_back(

@@ -1,0 +1,90 @@
+"""The answer stage: a fix request that was not done is answered on its task, for the coordinator who made it.
+
+A request is not done when what the coordinator wrote cannot be read (an unknown kind, a word that is not
+key=value, no fix named: the requests stage), or when one kind's fix job ended for good (a refusal such as a
+frame outside the shot, or its attempts spent: `fix_ended`, called as the job is dead-lettered). Either way
+the request is marked failed with the one-line reason, in the same catalog transaction that queues a durable
+`answer` job (AnswerJob). The job, in the publish lane that holds the tracker, posts the reason as a note on
+the task and moves the task from the fix status to `tracker.failed_status`, so the coordinator sees why
+and can ask again. It retries through tracker outages as a publish does; the adapters do not post a note
+twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from daemon.catalog import Catalog, Job, fixes
+from daemon.catalog.models import FixRequest as RequestRow
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import AnswerJob, FixJob, queue
+from daemon.logs import get_logger
+from daemon.settings import Settings
+from daemon.stages.publishing import tracker_id
+from integrations.trackers.base import RequestAnswer, Tracker, TrackerFatal
+
+log = get_logger("rushes.tracking")
+
+SUBJECT = "Rushes could not do this fix"
+REASON_LIMIT = 600  # characters of a reason quoted in a note (a job's error can hold a long message)
+
+
+def refuse(s: Session, request: RequestRow, reason: str, fix_kind: str = "") -> None:
+    """Mark `request` failed with `reason` and queue its answer, in the caller's transaction."""
+    fixes.set_fix_state(s, request.id, "failed", error=reason)
+    queue(s, AnswerJob(request.id, reason, request.request_key, fix_kind), show=request.show.code)
+    log.warning(
+        "fix.refused", show=request.show.code, shot=request.shot, kind=fix_kind or None, reason=reason
+    )
+
+
+def fix_ended(s: Session, job: Job) -> None:
+    """A fix job was dead-lettered (in the transaction that did it): its request fails with the job's error
+    and is answered."""
+    if job.kind != FixJob.KIND:
+        return
+    payload = FixJob.from_json(job.payload)
+    request = fixes.get_fix_request(s, payload.request_id)
+    if request is not None:
+        error = (job.last_error or "the fix failed").removeprefix(f"{Permanent.__name__}: ")
+        refuse(s, request, error, payload.fix_kind)  # a worker's error names its class; a refusal's is jargon
+
+
+def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:
+    """The note: what was not done and why, what to do, and the request's key (for the operator)."""
+    what = (
+        f"the {job.fix_kind} fix of {request.shot}" if job.fix_kind else f"the fix request on {request.shot}"
+    )
+    reason = " ".join(job.reason.split())
+    if len(reason) > REASON_LIMIT:
+        reason = reason[: REASON_LIMIT - 1] + "…"
+    return (
+        f"Rushes did not do {what}: {reason.rstrip('.')}.\n"
+        f"Correct the request, then set the task to '{fix_status}' again.\n\n"
+        f"rushes request: {request.request_key}"
+    )
+
+
+def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: AnswerJob) -> dict[str, Any]:
+    """Handler of `answer` jobs."""
+    if tracker is None:
+        raise Permanent("no tracker is configured (tracker.kind is none): nobody to answer")
+    with catalog.session(readonly=True) as s:
+        request = fixes.get_fix_request(s, job.request_id)
+        if request is None:
+            raise Permanent(f"fix request {job.request_id} does not exist")
+        spec = RequestAnswer(
+            key=job.key(),
+            shot_id=tracker_id(request.shot_id),
+            task_id=tracker_id(request.task_id) if request.task_id else None,
+            subject=SUBJECT,
+            body=answer_body(request, job, settings.tracker.fix_status),
+        )
+    try:
+        tracker.answer_request(spec)
+    except TrackerFatal as exc:
+        raise Permanent(str(exc)) from exc
+    log.info("fix.answered", request=job.request_id, kind=job.fix_kind or None, task=spec.task_id)
+    return {"task_id": str(spec.task_id) if spec.task_id is not None else None}
