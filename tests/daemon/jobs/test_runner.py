@@ -17,6 +17,7 @@ from daemon.jobs.outcomes import Permanent
 from daemon.jobs.runner import Lane, LaneLoop, in_process
 from integrations.executors.spec import JobOutcome, JobSpec
 from integrations.executors.worker import run_spec
+from tests.daemon.jobs.ended import Finished
 
 
 def refuse() -> None:
@@ -68,17 +69,6 @@ def test_a_worker_reports_a_permanent_error_as_not_retryable_and_the_lane_obeys(
     assert not refused.ok and refused.retryable is False and "cleanup needs a mask" in refused.error
     assert not stumbled.ok and stumbled.retryable is True
     assert JobOutcome.from_json(refused.to_json()).retryable is False  # as it crosses the process boundary
-
-
-class Finished:
-    def __init__(self, outcome: JobOutcome) -> None:
-        self.outcome = outcome
-
-    def poll(self) -> JobOutcome:
-        return self.outcome
-
-    def cancel(self) -> None:
-        pass
 
 
 def test_a_lane_dead_letters_a_remote_outcome_that_is_not_retryable(catalog: Catalog) -> None:

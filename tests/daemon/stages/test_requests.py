@@ -16,22 +16,10 @@ from daemon.stages.requests import poll_fix_requests
 from integrations.executors.spec import JobOutcome
 from integrations.trackers.base import TrackerError
 from integrations.trackers.memory import MemoryTracker
+from tests.daemon.jobs.ended import Finished
 from tests.daemon.stages.conftest import SHOW
 
 SHOWS = [ShowConfig(code=SHOW, tracker_project=SHOW)]
-
-
-class Finished:
-    """A job that has ended with `outcome` (what the executor hands back)."""
-
-    def __init__(self, outcome: JobOutcome) -> None:
-        self.outcome = outcome
-
-    def poll(self) -> JobOutcome:
-        return self.outcome
-
-    def cancel(self) -> None:
-        pass
 
 
 def fix_jobs(catalog: Catalog) -> list[tuple[str, FixJob]]:
