@@ -206,6 +206,15 @@ def test_a_fix_comment_naming_no_fix_is_answered_with_one_comment_that_takes_the
     assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "todo"
     assert [r for r in kitsu.fix_requests_since(batch.cursor).items if r.task_id == kitsu_shot.task_id] == []
 
+    post(
+        kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes sharpen"
+    )  # a failed_status Kitsu lacks: the comment alone
+    lacking = tracker(zou_server, failed_status="parked")
+    assert not {c.what: c for c in lacking.check()}["status failed_status"].ok
+    lacking.answer_request(RequestAnswer("answer:2", request.shot_id, request.task_id, "Rushes", "again"))
+    newest = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)[0]
+    assert "again" in newest["text"] and newest["task_status"]["short_name"] == FIX_STATUS
+
 
 def test_publish_uploads_the_movie_as_a_preview_once_per_key(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path

@@ -211,6 +211,24 @@ def test_unreadable_text_is_a_request_at_once_and_its_answer_is_one_note_and_the
     assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "ip"
 
 
+def test_a_failed_status_the_site_lacks_stops_nothing_and_the_answer_is_the_note_alone(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    adapter = tracker(server, failed_status="parked")
+    checks = {c.what: c for c in adapter.check()}
+    assert (
+        not checks["status Task.parked"].ok
+        and "set tracker.failed_status" in checks["status Task.parked"].detail
+    )
+    start = adapter.fix_requests_since(None).cursor  # polling is not stopped by it
+    task = show.tasks[0]
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "sharpen", "sg_status_list": "fix"})
+    [request] = adapter.fix_requests_since(start).items
+    adapter.answer_request(RequestAnswer("answer:1", request.shot_id, task["id"], "Rushes", "why"))
+    assert [n["content"] for n in sg.find("Note", [["tasks", "is", task]], ["content"])] == ["why"]
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
+
+
 def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the_wait(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gazu
+import structlog
 
 from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import entities, events
@@ -19,6 +20,7 @@ from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.markers import key_of, note_text, version_text
 from integrations.trackers.kitsu.statuses import Statuses
 
+LOG = structlog.get_logger(__name__)
 UPLOAD_TIMEOUT = 600.0  # seconds: zou transcodes the movie inside the upload request
 
 
@@ -103,7 +105,10 @@ def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) 
     task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
     status_id = task["task_status_id"]
     if status_id == statuses.of("fix_status")["id"]:
-        status_id = statuses.of("failed_status")["id"]
+        try:
+            status_id = statuses.of("failed_status")["id"]
+        except TrackerFatal as exc:  # the comment is the answer; the task stays where it is
+            LOG.warning("the task stays in the fix status", task_id=target, error=str(exc))
     conn.call(
         f"a note on task {target}",
         lambda c: gazu.task.add_comment(target, status_id, text, client=c),

@@ -22,6 +22,17 @@ VERSION_FIELDS = [
 ]
 
 
+# The statuses Rushes reads or sets, by entity type and option: without one of the required, nothing works.
+REQUIRED_STATUSES = (
+    ("Task", "fix_status"),
+    ("Task", "published_status"),
+    ("Version", "version_status"),
+    ("Version", "approved_status"),
+    ("Version", "rejected_status"),
+)
+OPTIONAL_STATUSES = (("Task", "failed_status"),)
+
+
 class Schema:
     def __init__(self, conn: Connection, options: TrackerOptions) -> None:
         self.conn = conn
@@ -46,13 +57,15 @@ class Schema:
 
     def checks(self) -> list[CheckResult]:
         """One result per configured field and status."""
-        return self._field_checks() + self._status_checks()
+        return self._field_checks() + self._status_checks() + self._status_checks(OPTIONAL_STATUSES)
 
     def ensure(self) -> None:
-        """Check once; TrackerFatal naming the first problem (checked again next time)."""
+        """Check once; TrackerFatal naming the first problem (checked again next time). A missing optional
+        status (`failed_status`) stops nothing: `rushes tracker check` reports it, and the answers to requests
+        not done are posted without moving the task."""
         if self._ok:
             return
-        for result in self.checks():
+        for result in self._field_checks() + self._status_checks():
             if not result.ok:
                 self.forget()
                 raise TrackerFatal(result.detail)
@@ -72,15 +85,9 @@ class Schema:
             results.append(CheckResult(f"field {entity_type}.{name}", ok, detail))
         return results
 
-    def _status_checks(self) -> list[CheckResult]:
-        o = self.options
+    def _status_checks(self, options: tuple[tuple[str, str], ...] = REQUIRED_STATUSES) -> list[CheckResult]:
         wanted = [
-            ("Task", o.fix_status, "fix_status"),
-            ("Task", o.published_status, "published_status"),
-            ("Task", o.failed_status, "failed_status"),
-            ("Version", o.version_status, "version_status"),
-            ("Version", o.approved_status, "approved_status"),
-            ("Version", o.rejected_status, "rejected_status"),
+            (entity_type, str(getattr(self.options, option)), option) for entity_type, option in options
         ]
         results = []
         for entity_type, status, option in wanted:

@@ -18,7 +18,7 @@ from typing import Any
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.setup import SetupPlan, SetupStep
 from integrations.trackers.shotgrid.connection import Connection, link
-from integrations.trackers.shotgrid.schema import VERSION_FIELDS, Schema
+from integrations.trackers.shotgrid.schema import OPTIONAL_STATUSES, REQUIRED_STATUSES, VERSION_FIELDS, Schema
 
 
 def set_up(
@@ -58,12 +58,8 @@ def _standard_fields(schema: Schema) -> list[SetupStep]:
 
 def _statuses(schema: Schema, options: TrackerOptions) -> list[SetupStep]:
     wanted = [
-        ("Task", options.fix_status, "fix_status"),
-        ("Task", options.published_status, "published_status"),
-        ("Task", options.failed_status, "failed_status"),
-        ("Version", options.version_status, "version_status"),
-        ("Version", options.approved_status, "approved_status"),
-        ("Version", options.rejected_status, "rejected_status"),
+        (entity_type, str(getattr(options, option)), option)
+        for entity_type, option in REQUIRED_STATUSES + OPTIONAL_STATUSES
     ]
     steps = []
     for entity_type, status, option in wanted:

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.shotgrid.connection import Client, Connection, Entity, link
 from integrations.trackers.shotgrid.schema import Schema
+
+LOG = structlog.get_logger(__name__)
 
 Find = Callable[[Client], Entity | None]
 
@@ -126,8 +130,18 @@ def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, an
     task = conn.call(
         f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], ["sg_status_list"])
     )
-    if task is not None and task.get("sg_status_list") == options.fix_status:
-        set_task_status(conn, schema, task_id, options.failed_status)
+    if task is None or task.get("sg_status_list") != options.fix_status:
+        return
+    if options.failed_status not in schema.valid_statuses(
+        "Task"
+    ):  # the note is the answer; say what is missing
+        LOG.warning(
+            "the task stays in the fix status: failed_status is not a Task status of the site",
+            task_id=task_id,
+            failed_status=options.failed_status,
+        )
+        return
+    set_task_status(conn, schema, task_id, options.failed_status)
 
 
 def add_note(
