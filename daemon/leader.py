@@ -29,6 +29,16 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def daemon_running(catalog: Catalog) -> bool:
+    """True when a daemon runs on this catalog: one of them holds the scheduler's lock (a look that takes the
+    lock and gives it back at once, for commands that change what a running daemon read at its start)."""
+    probe = Leadership(catalog)
+    try:
+        return not probe.try_acquire()
+    finally:
+        probe.release()
+
+
 class LeaderError(Exception):
     """The leadership lock cannot be used at all (e.g. its lock file cannot be created): one line with the fix."""
 

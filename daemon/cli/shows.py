@@ -10,6 +10,7 @@ import typer
 from daemon import shows
 from daemon.cli.app import app, err, out, settings
 from daemon.context import open_context
+from daemon.leader import daemon_running
 from daemon.settings import ShowConfig
 
 show_app = typer.Typer(no_args_is_help=True, help="Add and list shows.")
@@ -55,6 +56,7 @@ def show_add(
         show, created = shows.add_show(
             ctx.catalog, code, name or (known.name if known else ""), folders, options
         )
+        running = daemon_running(ctx.catalog)
     finally:
         ctx.close()
     verb = "added" if created else "updated"
@@ -64,6 +66,12 @@ def show_add(
         out.print(
             f"  movies: {show.ingest.path_template}; sequences: {show.ingest.sequence_template}; "
             f"tracker project: {show.tracker_project or show.code}",
+            highlight=False,
+        )
+    if running:  # it read its shows when it started
+        out.print(
+            "  a daemon is running on this catalog: restart it (stop `rushes daemon` and start it again) to "
+            "watch these folders and take this show's fix requests",
             highlight=False,
         )
 

@@ -19,6 +19,9 @@ from typer.testing import CliRunner
 
 from daemon import __version__
 from daemon.cli.main import _register, app
+from daemon.context import open_context
+from daemon.leader import Leadership
+from daemon.settings import load_settings
 from daemon.trackers import FIX_KINDS
 from engine.media import probe, read_frames
 from engine.media.audio import SoundSpan
@@ -94,6 +97,15 @@ def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
     assert code == 0 and output.strip() == f"show MYSHOW updated ({first}, {second})"
     code, output = rushes("show", "add", "MYSHOW", "--ingest", str(second))  # the same folder again
     assert code == 0 and output.strip() == f"show MYSHOW updated ({first}, {second})"
+    ctx = open_context(load_settings())
+    with Leadership(ctx.catalog) as daemon:  # a daemon runs on the catalog: it read its shows at its start
+        assert daemon.try_acquire()
+        code, output = rushes("show", "add", "MYSHOW", "--ingest", str(second))
+    ctx.close()
+    assert code == 0 and output.splitlines()[1:] == [
+        "  a daemon is running on this catalog: restart it (stop `rushes daemon` and start it again) to watch "
+        "these folders and take this show's fix requests"
+    ]
     assert rushes("show", "add", "OTHER")[0] == 0
 
     code, output = rushes("show", "list")
