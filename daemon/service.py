@@ -67,7 +67,9 @@ class Daemon:
         # the publish lane (one job at a time) each get their own adapter.
         self.tracker: Tracker | None = make_tracker(settings.tracker)
         self.publisher: Tracker | None = make_tracker(settings.tracker)
-        self.ingestor = Ingestor(self.catalog, [self._count_ingest])
+        self.ingestor = Ingestor(
+            self.catalog, [self._count_ingest], first_frames={s.code: s.movie_first_frame for s in self.shows}
+        )
         self.stop_event = threading.Event()
         self._progress = threading.Condition()  # notified when a job ends (start-up waits on ingest)
         self.health = HealthServer.from_settings(settings.http, self.metrics, self.readiness)

@@ -87,6 +87,14 @@ class ShowConfig(BaseModel):
     train: TrainOptions = Field(default_factory=TrainOptions)
     tracker_project: str | None = Field(None, description="Project code or name in the tracker.")
     color: ReviewColor = Field(default_factory=ReviewColor)
+    movie_first_frame: int = Field(
+        0,
+        ge=0,
+        le=9_999_999,
+        description="The number of a movie daily's first frame, as the show's tracker and review tools count "
+        "it (e.g. 1001): fix requests name frames by it, and Versions and renders carry it. Image sequences "
+        "keep their files' numbers.",
+    )
 
     @field_validator("code")
     @classmethod

@@ -69,7 +69,8 @@ def add_show(
     ingest: list[Path] | None = None,
     options: ShowOptions | None = None,
 ) -> tuple[ShowConfig, bool]:
-    """Create (or update the ingest roots, templates and tracker project of) a show kept in the catalog;
+    """Create (or update the ingest roots, templates, tracker project and movie numbering of) a show kept in
+    the catalog;
     what is not given keeps its value."""
     from daemon.catalog import shows as show_repo
 
@@ -87,6 +88,8 @@ def add_show(
         merged["ingest"] = {**merged.get("ingest", {}), **ingest_config}
         if given.tracker_project is not None:
             merged["tracker_project"] = given.tracker_project
+        if given.movie_first_frame is not None:
+            merged["movie_first_frame"] = given.movie_first_frame
         show = from_catalog(code, name or row.name or code, merged)  # validates before anything is written
         row.config = merged
     return show, created
@@ -99,3 +102,4 @@ class ShowOptions:
     path_template: str | None = None
     sequence_template: str | None = None
     tracker_project: str | None = None
+    movie_first_frame: int | None = None

@@ -38,7 +38,9 @@ def ingest_cmd(
             raise fail(str(exc)) from None
         if not found:
             raise fail("nothing to ingest there (no movies or image sequences found)")
-        ingestor = ingest_stage.Ingestor(ctx.catalog, quarantine_level="info")
+        ingestor = ingest_stage.Ingestor(
+            ctx.catalog, quarantine_level="info", first_frames={show: config.movie_first_frame}
+        )
         tally = {"registered": 0, "unchanged": 0, "quarantined": 0, "failed": 0}
         with counted_progress() as bar:
             task = bar.add_task("ingesting", total=len(found))

@@ -42,6 +42,14 @@ def show_add(
         str | None,
         typer.Option(help="The project's code or name in the tracker (default: CODE).", show_default=False),
     ] = None,
+    movie_first_frame: Annotated[
+        int | None,
+        typer.Option(
+            help="The number of a movie daily's first frame as the tracker counts it, e.g. 1001 (default 0).",
+            show_default=False,
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Add a show (or more ingest folders, templates or a tracker project to it), kept in the catalog.
 
@@ -52,7 +60,7 @@ def show_add(
         known = next((s for s in shows.all_shows(ctx.settings, ctx.catalog) if s.code == code), None)
         # add_show replaces the ingest folders and the name it is given: keep the ones the show has.
         folders = _with_known_roots(known, ingest or [])
-        options = shows.ShowOptions(path_template, sequence_template, tracker_project)
+        options = shows.ShowOptions(path_template, sequence_template, tracker_project, movie_first_frame)
         show, created = shows.add_show(
             ctx.catalog, code, name or (known.name if known else ""), folders, options
         )
@@ -62,10 +70,10 @@ def show_add(
     verb = "added" if created else "updated"
     roots = ", ".join(str(r.path) for r in show.ingest.roots) or "no ingest folders yet"
     out.print(f"show {show.code} {verb} ({roots})", highlight=False)
-    if path_template or sequence_template or tracker_project:
+    if path_template or sequence_template or tracker_project or movie_first_frame is not None:
         out.print(
-            f"  movies: {show.ingest.path_template}; sequences: {show.ingest.sequence_template}; "
-            f"tracker project: {show.tracker_project or show.code}",
+            f"  movies: {show.ingest.path_template}, numbered from {show.movie_first_frame}; "
+            f"sequences: {show.ingest.sequence_template}; tracker project: {show.tracker_project or show.code}",
             highlight=False,
         )
     if running:  # it read its shows when it started

@@ -412,7 +412,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
     try:
-        info = probe(request.source)
+        info = probe(request.source, first_frame=show.movie_first_frame)
     except MediaError as exc:
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
     kind = job.fix_kind

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -54,10 +54,15 @@ class Ingestor:
     """Turns what ingest found into catalog rows for one daemon (all shows share one catalog)."""
 
     def __init__(
-        self, catalog: Catalog, listeners: Iterable[Listener] = (), quarantine_level: str = "warning"
+        self,
+        catalog: Catalog,
+        listeners: Iterable[Listener] = (),
+        quarantine_level: str = "warning",
+        first_frames: Mapping[str, int] | None = None,
     ) -> None:
         self.catalog = catalog
         self.listeners = list(listeners)
+        self.first_frames = dict(first_frames or {})  # by show: its movie_first_frame
         # `rushes ingest` prints each quarantine as one human line itself, so it logs them at info (not
         # shown by default) rather than a second, JSON, line when piped.
         self.quarantine_level = quarantine_level
@@ -99,7 +104,7 @@ class Ingestor:
                     known.id,
                 )
         try:
-            info = probe(path)
+            info = probe(path, first_frame=self.first_frames.get(show, 0))
             digest = content_hash(list(c.files))
         except MediaError as exc:
             return self._quarantine(show, c, exc.reason)

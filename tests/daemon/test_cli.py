@@ -248,11 +248,13 @@ def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_i
         "{shot}-{take}.{ext}",
         "--tracker-project",
         "My Project",
+        "--movie-first-frame",
+        "1001",
     )
     assert code == 0, output
     assert (
-        "movies: {shot}-{take}.{ext}; sequences: {shot}/{shot}.####.{ext}; tracker project: My Project"
-        in output
+        "movies: {shot}-{take}.{ext}, numbered from 1001; sequences: {shot}/{shot}.####.{ext}; "
+        "tracker project: My Project" in output
     )
     env = clean_environ(clean_env)
     piped = subprocess.run(
@@ -270,6 +272,8 @@ def test_show_add_sets_the_templates_and_tracker_project_and_a_gone_quarantine_i
     status = json.loads(rushes("status", "--json")[1])
     [show] = status["shows"]
     assert [q["path"] for q in show["quarantined"]] == [str(cups)]
+    [registered] = show["dailies"]
+    assert registered["first_frame"] == 1001  # a movie numbered as the show's tracker counts it
 
     cups.rename(dailies / "sh020-1.mp4")
     code, output = rushes("ingest", str(dailies), "--show", "MYSHOW")

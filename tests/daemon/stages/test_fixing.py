@@ -17,7 +17,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import FixJob, PublishJob
-from daemon.settings import Settings
+from daemon.settings import Settings, ShowConfig
 from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
@@ -373,6 +373,28 @@ def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
         bad = row.id
     with pytest.raises(Permanent, match="quality=fastest is not a quality: write quality=best"):
         run_fix(settings, catalog, FixJob(bad, "interpolate"))
+
+
+def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_version_carries(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    numbered = Settings(
+        data_dir=settings.data_dir,
+        shows=[ShowConfig(code=SHOW, tracker_project=SHOW, movie_first_frame=1001)],
+    )
+    daily(catalog, tmp_path)
+    promoted_model(numbered, catalog, heads=("interpolate",))
+    rebuilt = request(catalog, ["interpolate"], {"frames": "1002", "deliver": "exr"})
+    assert run_fix(numbered, catalog, FixJob(rebuilt, "interpolate"))["frames"] == 4
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, rebuilt).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+    assert (files.first_frame, files.last_frame) == (1001, 1004)
+    assert files.frames is not None and probe(files.frames).frame_range == range(1001, 1005)
+    with catalog.session() as s:  # the file's own count is not the show's
+        row, _ = fixes.add_fix_request(s, SHOW, "memory:event:2", "sh010", ["interpolate"], {"frames": "2"})
+    with pytest.raises(Permanent, match="frames 2 lie outside the shot's frames 1001-1004"):
+        run_fix(numbered, catalog, FixJob(row.id, "interpolate"))
 
 
 def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemble(
