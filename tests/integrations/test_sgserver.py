@@ -238,6 +238,25 @@ def test_the_versions_page_lists_versions_newest_first_with_their_movie_link(
     assert text.index("second") < text.index("first")  # newest first
     assert "a &lt;b&gt;bold&lt;/b&gt; note" in text and "<b>bold" not in text
     assert "/renders/second.mov" in text and "SQ010_0010" in text
+    assert "Notes on tasks" not in text
+
+    sg.create(
+        "Note", {"project": show.project, "subject": "hello", "content": "no task", "note_links": [shot]}
+    )
+    sg.create(
+        "Note",
+        {
+            "project": show.project,
+            "subject": "Rushes could not do this fix",
+            "content": "Rushes did not do the fix request on SQ010_0010: <why>.",
+            "note_links": [shot],
+            "tasks": [task],
+        },
+    )
+    sg.update("Task", task["id"], {"sg_status_list": "hld"})
+    notes = page().split("Notes on tasks", 1)[1]
+    assert "Rushes did not do the fix request on SQ010_0010: &lt;why&gt;." in notes and "no task" not in notes
+    assert "<td>hld</td>" in notes  # the task's status now
     link = text.split("<a href='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
     with urllib.request.urlopen(link, timeout=10) as answer:  # the signed link plays without a session
         assert answer.read() == b"not really a movie"

@@ -1,6 +1,7 @@
 """Pages for people: `/versions` lists the Versions on the local server, newest first, as a small HTML table
 (project, shot, task, code, status, description, the uploaded review movie as a link, the movie's path on
-disk), so the demo and a first fix can be browsed without a ShotGrid site. Read only; no sign-in needed on
+disk), then the Notes on tasks with the task's status now (where Rushes says why it did not do a request), so
+the demo and a first fix can be browsed without a ShotGrid site. Read only; no sign-in needed on
 loopback, like the rest of this test server's GET pages.
 """
 
@@ -41,9 +42,39 @@ def versions_page(service: Service, base_url: str) -> bytes:
     )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Versions</title><style>{STYLE}</style></head>"
-        f"<body><h1>Versions</h1><table><tr>{head}</tr>{rows}{empty}</table></body></html>"
+        f"<body><h1>Versions</h1><table><tr>{head}</tr>{rows}{empty}</table>{_notes(service, base_url)}"
+        "</body></html>"
     )
     return page.encode("utf-8")
+
+
+def _notes(service: Service, base_url: str) -> str:
+    """The Notes on tasks, newest first, each with its tasks' status now."""
+    fields = ["note_links", "tasks", "subject", "content"]
+    order = [{"field_name": "id", "direction": "desc"}]
+    every = service.read({"type": "Note", "return_fields": fields, "sorts": order}, base_url)["entities"]
+    notes = [n for n in every if n.get("tasks")]
+    if not notes:
+        return ""
+    tasks = service.read({"type": "Task", "return_fields": ["sg_status_list"]}, base_url)["entities"]
+    status = {t["id"]: str(t.get("sg_status_list") or "") for t in tasks}
+    head = "".join(f"<th>{h}</th>" for h in ("id", "shot", "task", "task status now", "subject", "content"))
+    rows = "".join(_note_row(n, status) for n in notes)
+    return f"<h1>Notes on tasks</h1><table><tr>{head}</tr>{rows}</table>"
+
+
+def _note_row(note: dict[str, Any], status: dict[int, str]) -> str:
+    tasks = [t for t in note.get("tasks") or [] if isinstance(t, dict)]
+    cells = [
+        str(note["id"]),
+        ", ".join(_name(link) for link in note.get("note_links") or []),
+        ", ".join(_name(t) for t in tasks),
+        html.escape(", ".join(status.get(t["id"], "") for t in tasks)),
+        html.escape(str(note.get("subject") or "")),
+        html.escape(str(note.get("content") or "")),
+    ]
+    classes = ["", "", "", "", "", " class='d'"]
+    return "<tr>" + "".join(f"<td{c}>{x}</td>" for c, x in zip(classes, cells, strict=True)) + "</tr>"
 
 
 def _name(link: Any) -> str:
