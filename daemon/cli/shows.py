@@ -10,7 +10,6 @@ import typer
 from daemon import shows
 from daemon.cli.app import app, err, out, settings
 from daemon.context import open_context
-from daemon.leader import daemon_running
 from daemon.settings import ShowConfig
 
 show_app = typer.Typer(no_args_is_help=True, help="Add and list shows.")
@@ -55,6 +54,8 @@ def show_add(
 
     A file whose name does not match the path template is quarantined with one line naming the template
     (docs/configuration.md, "Path templates")."""
+    from daemon.leader import daemon_running
+
     ctx = open_context(settings())
     try:
         known = next((s for s in shows.all_shows(ctx.settings, ctx.catalog) if s.code == code), None)
