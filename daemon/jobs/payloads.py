@@ -35,6 +35,11 @@ class Payload(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
+# Attempts of a job that writes to the tracker (publish, answer): its lane waits 5 s doubling to 300 s between
+# them, so it outlasts a tracker outage of about four hours instead of giving up after a minute.
+TRACKER_ATTEMPTS = 50
+
+
 def queue(s: Session, payload: Payload, show: str | None = None, max_attempts: int = 5) -> tuple[Job, bool]:
     """Queue `payload` once per its key -> (job, created); see `daemon.catalog.jobs.enqueue`."""
     return job_repo.enqueue(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from daemon.catalog import Catalog, Job, fixes
 from daemon.catalog.models import FixRequest as RequestRow
 from daemon.jobs.outcomes import Permanent
-from daemon.jobs.payloads import AnswerJob, FixJob, queue
+from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import Settings
 from daemon.stages.publishing import tracker_id
@@ -34,7 +34,8 @@ REASON_LIMIT = 600  # characters of a reason quoted in a note (a job's error can
 def refuse(s: Session, request: RequestRow, reason: str, fix_kind: str = "") -> None:
     """Mark `request` failed with `reason` and queue its answer, in the caller's transaction."""
     fixes.set_fix_state(s, request.id, "failed", error=reason)
-    queue(s, AnswerJob(request.id, reason, request.request_key, fix_kind), show=request.show.code)
+    job = AnswerJob(request.id, reason, request.request_key, fix_kind)
+    queue(s, job, show=request.show.code, max_attempts=TRACKER_ATTEMPTS)  # waits out a tracker outage
     log.warning(
         "fix.refused", show=request.show.code, shot=request.shot, kind=fix_kind or None, reason=reason
     )

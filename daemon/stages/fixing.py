@@ -22,7 +22,7 @@ from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.crashpoints import crash_point
 from daemon.jobs.outcomes import Permanent
-from daemon.jobs.payloads import FixJob, PublishJob, queue
+from daemon.jobs.payloads import TRACKER_ATTEMPTS, FixJob, PublishJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings
 from daemon.shows import get_show
@@ -539,7 +539,7 @@ def queue_publish(
             model_version=model_version,
             extra_files=outbox.to_json(),
         )
-        queue(s, replace(job, publication_id=pub.id), show=request.show, max_attempts=50)
+        queue(s, replace(job, publication_id=pub.id), show=request.show, max_attempts=TRACKER_ATTEMPTS)
         fixes.set_fix_state(s, request.id, "rendered")
 
 
