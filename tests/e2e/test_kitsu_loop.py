@@ -43,39 +43,7 @@ def test_fix_round_trip_through_kitsu(
     kitsu_shot: KitsuShot,  # noqa: F811
 ) -> None:
     inbox = tmp_path / "ingest"
-    inbox.mkdir()
-    project_code = kitsu_shot.project["code"]
-    for i, photo in enumerate(("chelsea", "coffee")):
-        frames = degrade.add_noise(
-            synth.camera_move(synth.photo(photo), 24, (160, 96), seed=i), 15 / 255, seed=i
-        )
-        write_movie(tmp_path / f"SH0{i + 1}0_1.mp4", frames, 24)
-        (tmp_path / f"SH0{i + 1}0_1.mp4").rename(inbox / f"SH0{i + 1}0_1.mp4")
-    config = tmp_path / "rushes.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "data_dir": str(tmp_path / "rushes"),
-                "log_format": "json",
-                "http": {"port": 0},
-                "tracker": {
-                    "kind": "kitsu",
-                    "url": zou_server.url,
-                    "script_name": zou_server.admin_email,
-                    "fix_status": FIX_STATUS,
-                    "poll_interval": 1.0,
-                },
-                "shows": [
-                    {
-                        "code": "KIT",
-                        "tracker_project": project_code,
-                        "ingest": {"roots": [str(inbox)], "stable_seconds": 0.5},
-                        "train": {"budget_seconds": 10, "resolution": 96},
-                    }
-                ],
-            }
-        )
-    )
+    config = write_show(tmp_path, inbox, zou_server, str(kitsu_shot.project["code"]))
     env = {**os.environ, "RUSHES_TRACKER__SCRIPT_KEY": zou_server.admin_password}
     log_path = tmp_path / "daemon.log"
     log = log_path.open("ab")
@@ -147,3 +115,40 @@ def answer(admin: KitsuClient, shot: KitsuShot) -> str | None:
     """The text of the daemon's answer on the shot's task, if it has come."""
     comments = gazu.task.all_comments_for_task(shot.task, client=admin)
     return next((str(c["text"]) for c in comments if "Rushes did not do" in str(c.get("text") or "")), None)
+
+
+def write_show(tmp_path: Path, inbox: Path, zou: ZouServer, project_code: str) -> Path:
+    """Two noisy dailies in `inbox` and the daemon's config for show KIT on the Kitsu project; the config's path."""
+    inbox.mkdir()
+    for i, photo in enumerate(("chelsea", "coffee")):
+        frames = degrade.add_noise(
+            synth.camera_move(synth.photo(photo), 24, (160, 96), seed=i), 15 / 255, seed=i
+        )
+        write_movie(tmp_path / f"SH0{i + 1}0_1.mp4", frames, 24)
+        (tmp_path / f"SH0{i + 1}0_1.mp4").rename(inbox / f"SH0{i + 1}0_1.mp4")
+    config = tmp_path / "rushes.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "rushes"),
+                "log_format": "json",
+                "http": {"port": 0},
+                "tracker": {
+                    "kind": "kitsu",
+                    "url": zou.url,
+                    "script_name": zou.admin_email,
+                    "fix_status": FIX_STATUS,
+                    "poll_interval": 1.0,
+                },
+                "shows": [
+                    {
+                        "code": "KIT",
+                        "tracker_project": project_code,
+                        "ingest": {"roots": [str(inbox)], "stable_seconds": 0.5},
+                        "train": {"budget_seconds": 10, "resolution": 96},
+                    }
+                ],
+            }
+        )
+    )
+    return config
