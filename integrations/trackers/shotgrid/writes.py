@@ -132,9 +132,8 @@ def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, an
     )
     if task is None or task.get("sg_status_list") != options.fix_status:
         return
-    if options.failed_status not in schema.valid_statuses(
-        "Task"
-    ):  # the note is the answer; say what is missing
+    known = schema.valid_statuses("Task")
+    if options.failed_status not in known:  # the note is the answer; the log says what the site lacks
         LOG.warning(
             "the task stays in the fix status: failed_status is not a Task status of the site",
             task_id=task_id,
