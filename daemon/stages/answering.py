@@ -12,6 +12,7 @@ twice.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from integrations.trackers.base import RequestAnswer, Tracker, TrackerFatal
 log = get_logger("rushes.tracking")
 
 SUBJECT = "Rushes could not do this fix"
+ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]*: ")  # what integrations.executors.worker puts before an error
 REASON_LIMIT = 600  # characters of a reason quoted in a note (a job's error can hold a long message)
 
 
@@ -49,8 +51,13 @@ def fix_ended(s: Session, job: Job) -> None:
     payload = FixJob.from_json(job.payload)
     request = fixes.get_fix_request(s, payload.request_id)
     if request is not None:
-        error = (job.last_error or "the fix failed").removeprefix(f"{Permanent.__name__}: ")
-        refuse(s, request, error, payload.fix_kind)  # a worker's error names its class; a refusal's is jargon
+        refuse(s, request, plain(job.last_error or "the fix failed"), payload.fix_kind)
+
+
+def plain(error: str) -> str:
+    """A job's error as a person reads it: without the exception's class a worker puts before it
+    ("Permanent: frames 9000 ...", "NoModel: show X has ...")."""
+    return ERROR_CLASS.sub("", error, count=1)
 
 
 def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:

@@ -57,7 +57,10 @@ class FixError(ValueError):
 
 class NoModel(Exception):
     def __init__(self, show: str) -> None:
-        super().__init__(f"show {show} has no trained model yet: run `rushes train --show {show}` first")
+        super().__init__(
+            f"show {show} has no trained model yet: train it (`rushes train --show {show}`) or wait for its "
+            "nightly training, then ask again"
+        )
 
 
 # Decoded frames waiting for the head (float32: 100 MB each at 4K). One waits in the queue and the decoder

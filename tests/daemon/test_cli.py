@@ -1040,7 +1040,11 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
             "no-tracker",
             "error: no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url",
         ),
-        ("fix", "error: show TST has no trained model yet: run `rushes train --show TST` first"),
+        (
+            "fix",
+            "error: show TST has no trained model yet: train it (`rushes train --show TST`) or wait for its "
+            "nightly training, then ask again",
+        ),
         (
             "fix-quality",
             "error: --quality: denoise does not read it; drop --quality (interpolate and upscale take it)",

@@ -11,7 +11,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.jobs.payloads import AnswerJob, FixJob
 from daemon.jobs.runner import Lane
 from daemon.settings import Settings, ShowConfig
-from daemon.stages.answering import answer, fix_ended
+from daemon.stages.answering import answer, fix_ended, plain
 from daemon.stages.requests import poll_fix_requests
 from integrations.executors.spec import JobOutcome
 from integrations.trackers.base import TrackerError
@@ -144,6 +144,16 @@ def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
         f"Rushes did not do the interpolate fix of sh010: {refused}.\n"
     )
     assert tracker.tasks[task].status == "hld"
+
+
+def test_a_workers_error_reads_without_its_exception_class() -> None:
+    assert plain("NoModel: show DEMO has no trained model yet: train it") == (
+        "show DEMO has no trained model yet: train it"
+    )
+    assert (
+        plain("frames 3 lie outside the shot's frames 1001-1004")
+        == "frames 3 lie outside the shot's frames 1001-1004"
+    )
 
 
 def test_a_request_from_a_project_no_show_follows_is_skipped(
