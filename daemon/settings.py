@@ -221,12 +221,24 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError([f"{path}: not valid YAML{where}"]) from exc
+        raise ConfigError([f"{path}: not valid YAML{_yaml_where(exc, text)}"]) from exc
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of keys"])
     return data
+
+
+def _yaml_where(exc: Exception, text: str) -> str:
+    """Where the YAML went wrong and what the parser found, with the usual cause named: a tab indenting."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    if "\t" in indent:
+        return f" at line {mark.line + 1}: it is indented with a tab; indent YAML with spaces"
+    problem = getattr(exc, "problem", None)
+    return f" at line {mark.line + 1}" + (f" ({problem})" if problem else "")
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

@@ -95,17 +95,26 @@ def version() -> None:
 
 
 @config_app.command("check")
-def config_check(file: Annotated[Path, typer.Argument(help="The YAML file to validate.")]) -> None:
-    """Validate FILE and print every problem as one line with its key path."""
+def config_check(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The YAML file to validate (default: --config / RUSHES_CONFIG).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Validate FILE (with the environment laid over it) and print every problem as one line with its key path."""
     from daemon.settings import ConfigError, load_settings
 
+    file = file or state.config_path
     try:
         s = load_settings(file)
     except ConfigError as exc:
         for line in exc.problems:
             err.print(line, highlight=False, markup=False)
         raise typer.Exit(1) from None
-    out.print(f"{file}: ok ({len(s.shows)} show(s), data in {s.data_dir})", highlight=False)
+    what = str(file) if file else "no config file, the defaults and the environment"
+    out.print(f"{what}: ok ({len(s.shows)} show(s), data in {s.data_dir})", highlight=False)
 
 
 @config_app.command("schema")

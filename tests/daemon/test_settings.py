@@ -241,7 +241,10 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
         f"{tmp_path / 'absent.yaml'}: cannot read the config file (No such file or directory)"
     ]
     assert problems(write(tmp_path / "broken.yaml", "shows: [\n")) == [
-        f"{tmp_path / 'broken.yaml'}: not valid YAML at line 2"
+        f"{tmp_path / 'broken.yaml'}: not valid YAML at line 2 (expected the node content, but found '<stream end>')"
+    ]
+    assert problems(write(tmp_path / "tab.yaml", "shows:\n\t- code: A\n")) == [  # the usual cause, named
+        f"{tmp_path / 'tab.yaml'}: not valid YAML at line 2: it is indented with a tab; indent YAML with spaces"
     ]
     assert problems(write(tmp_path / "list.yaml", "- a\n- b\n")) == [
         f"{tmp_path / 'list.yaml'}: the top level must be a mapping of keys"
@@ -289,6 +292,22 @@ def test_config_check_of_a_good_file(tmp_path: Path) -> None:
     code, output = rushes("config", "check", str(good), env={"RUSHES_HOME": str(tmp_path / "home")})
     assert code == 0
     assert output.strip() == f"{good}: ok (1 show(s), data in {tmp_path / 'home'})"
+
+
+def test_config_check_without_a_file_checks_the_one_the_commands_use_or_the_environment(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    good = write(tmp_path / "good.yaml", f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n")
+    home = {"RUSHES_HOME": str(tmp_path / "home")}
+    code, output = rushes("--config", str(good), "config", "check", env=home)
+    assert code == 0 and output.strip() == f"{good}: ok (1 show(s), data in {tmp_path / 'home'})"
+    code, output = rushes("config", "check", env={**home, "RUSHES_TRACKER__POLL_INTERVAL": "often"})
+    assert code == 1 and output.strip() == (
+        "tracker.poll_interval: Input should be a valid number, unable to parse string as a number"
+    )
+    code, output = rushes("config", "check", env=home)
+    assert code == 0 and output.strip().startswith("no config file, the defaults and the environment: ok")
 
 
 def test_example_config_passes_config_check(tmp_path: Path) -> None:
