@@ -30,11 +30,12 @@ log = get_logger("rushes.tracking")
 
 SUBJECT = "Rushes could not do this fix"
 ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]*: ")  # what integrations.executors.worker puts before an error
-REASON_LIMIT = 600  # characters of a reason quoted in a note (a job's error can hold a long message)
+REASON_LIMIT = 600  # characters of a reason kept and quoted (a job's error, or the problems of a long text)
 
 
 def refuse(s: Session, request: RequestRow, reason: str, fix_kind: str = "") -> None:
     """Mark `request` failed with `reason` and queue its answer, in the caller's transaction."""
+    reason = shortened(reason)  # a field of pasted prose makes a problem of every word
     fixes.set_fix_state(s, request.id, "failed", error=reason)
     job = AnswerJob(request.id, reason, request.request_key, fix_kind)
     queue(s, job, show=request.show.code, max_attempts=TRACKER_ATTEMPTS)  # waits out a tracker outage
@@ -54,6 +55,12 @@ def fix_ended(s: Session, job: Job) -> None:
         refuse(s, request, plain(job.last_error or "the fix failed"), payload.fix_kind)
 
 
+def shortened(reason: str) -> str:
+    """One line of at most REASON_LIMIT characters."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
+
+
 def plain(error: str) -> str:
     """A job's error as a person reads it: without the exception's class a worker puts before it
     ("Permanent: frames 9000 ...", "NoModel: show X has ...")."""
@@ -65,9 +72,7 @@ def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:
     what = (
         f"the {job.fix_kind} fix of {request.shot}" if job.fix_kind else f"the fix request on {request.shot}"
     )
-    reason = " ".join(job.reason.split())
-    if len(reason) > REASON_LIMIT:
-        reason = reason[: REASON_LIMIT - 1] + "…"
+    reason = shortened(job.reason)
     return (
         f"Rushes did not do {what}: {reason.rstrip('.')}.\n"
         f"Correct the request, then set the task to '{fix_status}' again.\n\n"

@@ -146,6 +146,18 @@ def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
     assert tracker.tasks[task].status == "hld"
 
 
+def test_a_field_of_pasted_prose_is_answered_in_one_short_line(
+    catalog: Catalog, tracker: MemoryTracker, settings: Settings
+) -> None:
+    words = tuple(f"'{w}' after 'denoise' is not key=value" for w in ["lorem"] * 5000)
+    tracker.tag(tracker.add_task(SHOW, "sh010"), "denoise", problems=words)
+    poll_fix_requests(tracker, catalog, SHOWS)
+    [job] = answer_jobs(catalog)
+    assert len(job.reason) == 600 and job.reason.endswith("…")
+    answer(settings, catalog, tracker, job)
+    assert len(tracker.answers[job.key()].body) < 800
+
+
 def test_a_workers_error_reads_without_its_exception_class() -> None:
     assert plain("NoModel: show DEMO has no trained model yet: train it") == (
         "show DEMO has no trained model yet: train it"
