@@ -28,7 +28,7 @@ from daemon.catalog import fixes, models_repo
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.payloads import TrainJob, queue
 from daemon.logs import get_logger
-from daemon.settings import load_settings
+from daemon.settings import Settings, load_settings
 
 log = get_logger("rushes.demo")
 
@@ -171,6 +171,11 @@ class Coordinator:
         ]
         return [dict(v) for v in self.sg.find("Version", [], fields)]
 
+    def notes(self, task_id: int) -> list[str]:
+        """The content of the Notes on the task, newest first."""
+        found = self.sg.find("Note", [["tasks", "is", {"type": "Task", "id": task_id}]], ["content"])
+        return [str(n.get("content") or "") for n in sorted(found, key=lambda n: -int(n["id"]))]
+
     def task_status(self, task_id: int) -> str:
         task: dict[str, Any] | None = self.sg.find_one("Task", [["id", "is", task_id]], ["sg_status_list"])  # type: ignore[assignment]
         return str(task["sg_status_list"]) if task else ""
@@ -265,12 +270,38 @@ def run_demo(
             )
         _wait(f"{len(wanted)} published Versions", lambda: _published(daemon) >= len(wanted), timeout, say)
         summary = _summary(daemon, coordinator, tasks, shots, server.url, home, config_path)
+        summary["answered"] = _ask_what_cannot_be_done(coordinator, tasks, shots, settings, timeout, say)
     finally:
         daemon.stop_event.set()
         thread.join(timeout=60)
         server.stop()
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
+
+
+def _ask_what_cannot_be_done(
+    coordinator: Coordinator,
+    tasks: dict[str, int],
+    shots: list[DemoShot],
+    settings: Settings,
+    timeout: float,
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """A request with a misspelt fix on a clean shot's task, and the note Rushes answers it with."""
+    spare = next((s for s in shots if not s.kind), None)
+    if spare is None:  # your own footage: every shot got a fix
+        return []
+    task = tasks[spare.shot]
+    say(
+        f"asking for 'sharpen' on {spare.shot}, a fix Rushes does not know, as a coordinator might mistype one"
+    )
+    options = settings.tracker
+    coordinator.tag(task, "sharpen", options.fix_field, options.fix_status)
+    _wait(
+        "the answer on the task", lambda: coordinator.task_status(task) == options.failed_status, timeout, say
+    )
+    notes = coordinator.notes(task)
+    return [{"shot": spare.shot, "task_status": options.failed_status, "note": notes[0] if notes else ""}]
 
 
 def _say_where(daemon: Any, tracker_url: str, timeout: float, say: Callable[[str], None]) -> None:

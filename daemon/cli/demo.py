@@ -79,6 +79,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
             line(f"    {v['movie']}")
             line("  before/after:")
             line(f"    {v['before_after']}")
+    for a in summary.get("answered", []):
+        line(f"'sharpen' asked on {a['shot']}: not done, the task now '{a['task_status']}', with the note:")
+        for text in a["note"].splitlines()[:2]:
+            line(f"  {text}")
     model = summary["model"]
     line(f"done in {summary['seconds']} s; model {model['show']} v{model['version']}")
     if not summary["kept"]:

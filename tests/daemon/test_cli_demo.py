@@ -45,6 +45,15 @@ def fake_run(homes: list[Path]) -> Callable[..., dict[str, Any]]:
                     "before_after": f"{LONG}/sh010_rushes_interpolate_r1_before_after.mp4",
                 }
             ],
+            "answered": [
+                {
+                    "shot": "sh060",
+                    "task_status": "hld",
+                    "note": "Rushes did not do the fix request on sh060: unknown fix kind 'sharpen' (use one of: "
+                    "interpolate, regrade, denoise, upscale, cleanup).\nCorrect the request, then set the task "
+                    "to 'fix' again.\n\nrushes request: shotgrid:event:40",
+                }
+            ],
         }
 
     return run
@@ -70,6 +79,12 @@ def test_a_kept_demo_lists_every_path_whole_on_its_own_line_even_on_40_columns(
     assert f"  rushes tracker serve --data {homes[0]}/tracker --script-key demo" in lines
     assert "  then open http://127.0.0.1:8765/versions" in lines
     assert f"  rm -rf {homes[0]}" in lines
+    answered = lines.index("'sharpen' asked on sh060: not done, the task now 'hld', with the note:")
+    assert lines[answered + 1 : answered + 3] == [
+        "  Rushes did not do the fix request on sh060: unknown fix kind 'sharpen' (use one of: interpolate, "
+        "regrade, denoise, upscale, cleanup).",
+        "  Correct the request, then set the task to 'fix' again.",
+    ]
     assert homes[0].is_dir()  # kept
     homes[0].joinpath("tracker").rmdir()
     homes[0].rmdir()

@@ -46,6 +46,11 @@ def test_demo_publishes_one_version_per_fix_kind(tmp_path: Path) -> None:
     by_kind = {v["kind"]: v for v in versions}
     assert Path(by_kind["regrade"]["extra_files"]["cube"]).read_text().count("LUT_3D_SIZE") == 1
     assert probe(by_kind["upscale"]["movie"]).width == 2 * 160  # the soft plate was 160 wide
+    [answered] = summary["answered"]  # a misspelt fix on a clean shot: answered on its task, nothing run
+    assert (answered["shot"], answered["task_status"]) == ("sh060", "hld")
+    assert answered["note"].startswith(
+        "Rushes did not do the fix request on sh060: unknown fix kind 'sharpen'"
+    )
 
     # Lineage: the promoted model names every daily it trained or was scored on, with the catalog's hashes.
     manifest = load_manifest(summary["model"]["folder"])
