@@ -486,7 +486,8 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
         dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
         if not dailies:
             raise Permanent(
-                f"shot {row.shot} of {row.show.code} has no readable daily to fix: ingest one first"
+                f"shot {row.shot} of {row.show.code} has no readable daily to fix yet: its movie or sequence "
+                "must reach one of the show's ingest folders first"
             )
         fixes.set_fix_state(s, request_id, "rendering")
         daily = dailies[-1]

@@ -342,7 +342,7 @@ def test_requests_that_cannot_work_are_permanent(
     with pytest.raises(Permanent, match="fix request 99 does not exist"):
         run_fix(settings, catalog, FixJob(99, "denoise"))
     request_id = request(catalog, ["cleanup"])
-    with pytest.raises(Permanent, match="no readable daily"):
+    with pytest.raises(Permanent, match="has no readable daily to fix yet: its movie or sequence must reach"):
         run_fix(settings, catalog, FixJob(request_id, "cleanup"))
     daily(catalog, tmp_path)
     with pytest.raises(Permanent, match="cleanup needs a mask"):
