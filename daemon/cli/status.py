@@ -52,6 +52,21 @@ def _ranges(numbers: list[int]) -> str:
     return ",".join(parts)
 
 
+def _print_reasons(requests: list[dict[str, Any]]) -> None:
+    """Why a request failed, or the supervisor's note on a rejection: each whole on its own line (a reason in a
+    table column wrapped a word a line)."""
+    lines = []
+    for r in requests:
+        if r["error"]:
+            lines.append(f"fix request {r['id']} {r['shot']} {r['state']}: {r['error']}")
+        elif r["rejection_note"]:
+            lines.append(f"fix request {r['id']} {r['shot']} rejected: {r['rejection_note']}")
+    if lines:
+        out.print("why:", highlight=False)
+    for line in lines:
+        out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_movies(requests: list[dict[str, Any]]) -> None:
     """Each render of the recent fix requests: its Version and state, then its movies' full paths."""
     lines = []
@@ -92,18 +107,17 @@ def render(data: dict[str, Any]) -> None:
                 )
             out.print(table)
         if show["fix_requests"]:
-            table = Table("fix request", "shot", "kinds", "state", "versions", "note / error")
+            table = Table("fix request", "shot", "kinds", "state", "versions")
             for r in show["fix_requests"]:
-                note = r["error"] or (f"rejected: {r['rejection_note']}" if r["rejection_note"] else "")
                 table.add_row(
                     str(r["id"]),
                     r["shot"],
                     ", ".join(r["kinds"]),
                     r["state"],
                     ", ".join(map(str, r["versions"])),
-                    note,
                 )
             out.print(table)
+            _print_reasons(show["fix_requests"])
             _print_movies(show["fix_requests"])
         if show["quarantined"]:
             table = Table("quarantined", "reason", title=None)

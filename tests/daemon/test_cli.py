@@ -141,12 +141,16 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
             )
             fixes.add_publication(s, request.id, "upscale", "pub:1:upscale", str(renders / "up.mov"))
             fixes.mark_published(s, done.id, 4242)
+            refused, _ = fixes.add_fix_request(s, "TST", "sg:2", "sh020", ["interpolate"])
+            why = "frames 1100, 1101, 1102, 1103 and 7 more lie outside the shot's frames 1001-1048"
+            fixes.set_fix_state(s, refused.id, "failed", error=why)
     finally:
         catalog.dispose()
 
     code, output = rushes("status", "--json")
     assert code == 0, output
-    (request_out,) = json.loads(output)["shows"][0]["fix_requests"]
+    [refused_out, request_out] = json.loads(output)["shows"][0]["fix_requests"]  # newest first
+    assert (refused_out["state"], refused_out["error"]) == ("failed", why)
     assert request_out["publications"] == [
         {
             "kind": "denoise",
@@ -177,6 +181,7 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
     ]  # whole, on a narrow terminal
     at = lines.index(f"fix request {request.id} sh010 upscale: no Version yet (pending)")
     assert lines[at + 1] == f"movie {renders / 'up.mov'}"
+    assert f"fix request {refused.id} sh020 failed: {why}" in lines  # why, whole on its line
 
 
 def test_model_list_of_a_show_without_a_model() -> None:
