@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from integrations.trackers.base import TrackerFatal
@@ -95,6 +97,28 @@ def test_a_comment_that_is_the_request_reads_its_fix_lines_and_leaves_its_prose(
     assert unread.empty and unread.problems == (
         "unknown fix kind 'please' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
     )
+
+
+def test_any_text_a_field_or_a_comment_holds_parses_to_kinds_or_one_line_problems_never_an_error() -> None:
+    """What a coordinator, a script or a paste can put in the field: quotes left open, only punctuation, control
+    characters, other scripts, a word of 10,000 letters; and 2,000 random strings of the characters that matter
+    to the parser. Each parses, names only known kinds, and says every problem in one line."""
+    alphabet = list("denoiseupscalfrm=:,;+&\"'\u201c\u201d\u00a0\t\n\\/-*# 0123456789\x00\u2022\u00e9\u4e2d")
+    rng = random.Random(7)
+    texts = [
+        'denoise mask="/a b.png',
+        "'",
+        "= = = ;;; ,,,",
+        "\x00\x01denoise\x7f",
+        "#rushes",
+        "denoise " + "x" * 10_000,
+        "中文 denoise",
+        *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(2000)),
+    ]
+    for text in texts:
+        for spec in (parse_fix_text(text, KINDS), parse_note(text, KINDS), parse_comment(text, KINDS)):
+            assert set(spec.kinds) <= set(KINDS), text
+            assert all("\n" not in p for p in spec.problems), text
 
 
 def test_retry_schedule_and_loop() -> None:
