@@ -61,10 +61,7 @@ def _print_reasons(requests: list[dict[str, Any]]) -> None:
             lines.append(f"fix request {r['id']} {r['shot']} {r['state']}: {r['error']}")
         elif r["rejection_note"]:
             lines.append(f"fix request {r['id']} {r['shot']} rejected: {r['rejection_note']}")
-    if lines:
-        out.print("why:", highlight=False)
-    for line in lines:
-        out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    _print_block("why:", lines)
 
 
 def _print_movies(requests: list[dict[str, Any]]) -> None:
@@ -78,8 +75,13 @@ def _print_movies(requests: list[dict[str, Any]]) -> None:
             lines.append(f"  movie {p['movie']}")
             if p["before_after"]:
                 lines.append(f"  before/after {p['before_after']}")
+    _print_block("review movies:", lines)
+
+
+def _print_block(title: str, lines: list[str]) -> None:
+    """`title`, then each line indented and whole (never wrapped: a path or a reason stays copyable)."""
     if lines:
-        out.print("review movies:", highlight=False)
+        out.print(title, highlight=False)
     for line in lines:
         out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
