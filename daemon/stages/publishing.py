@@ -3,6 +3,10 @@
 The outbox is the catalog's publications table plus a durable `publish` job per publication, both keyed by
 the same idempotency key. The tracker adapter finds an existing Version by that key before creating one, so
 a retry after a crash or an outage finishes the publish instead of repeating it.
+
+A request withdrawn while its fix was made (the task moved out of the fix status by hand) is still published:
+the work is done and harmless beside others, and the Version says what it is. But the task keeps the status
+the coordinator gave it; only a task still asking for the fix moves to the published status.
 """
 
 from __future__ import annotations
@@ -99,8 +103,8 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
         raise Permanent(str(exc)) from exc
     crash_point("publish.sent")
     done = record_published(catalog, job.publication_id, request_id, published.version_id)
-    if done and task_id:
-        tracker.mark_published(tracker_id(task_id))
+    if done and task_id and not tracker.mark_published(tracker_id(task_id)):
+        log.info("publish.task_kept", task=task_id, why="the task left the fix status while the fix was made")
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
 

@@ -164,8 +164,10 @@ class Tracker(Protocol):
         """Create the Version in the adapter's pending-review status, or find it by its idempotency key."""
         ...
 
-    def mark_published(self, task_id: int | str) -> None:
-        """Move the task to the adapter's published status (nothing happens when it is there already)."""
+    def mark_published(self, task_id: int | str) -> bool:
+        """Move the task from the fix status to the adapter's published status (nothing happens when it is
+        there already). A task someone moved on while the fix was made (the request withdrawn by hand)
+        keeps its status: False then, True when the task is in the published status."""
         ...
 
     def answer_request(self, answer: RequestAnswer) -> None:

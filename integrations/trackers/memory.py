@@ -198,7 +198,7 @@ class MemoryTracker:
             self.versions[spec.idempotency_key] = version
             return Published(version.id, created=True)
 
-    def mark_published(self, task_id: int | str) -> None:
+    def mark_published(self, task_id: int | str) -> bool:
         self._enter("mark_published")
         with self._lock:
             task = self.tasks.get(int(task_id))
@@ -206,7 +206,10 @@ class MemoryTracker:
                 raise TrackerFatal(
                     f"the tracker has no task {task_id}: it was deleted or the catalog is stale"
                 )
+            if task.status not in (self.options.fix_status, self.options.published_status):
+                return False  # withdrawn while the fix was made: the coordinator's status stands
             task.status = self.options.published_status
+            return True
 
     def answer_request(self, answer: RequestAnswer) -> None:
         self._enter("answer_request")

@@ -221,6 +221,7 @@ def test_publish_uploads_the_movie_as_a_preview_once_per_key(
 ) -> None:
     movie = write_movie(tmp_path / "SH010_interpolate_v001.mp4")
     kitsu = tracker(zou_server)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes interpolate")
 
     published = kitsu.publish_version(spec_for(kitsu_shot, movie, "job-41:publish"))
 
@@ -248,6 +249,25 @@ def test_publish_uploads_the_movie_as_a_preview_once_per_key(
     assert (again.version_id, again.created) == (published.version_id, False)
     assert len(gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)) == len(comments)
     assert len(gazu.files.get_all_preview_files_for_task(kitsu_shot.task_id, client=kitsu_admin)) == 1
+
+
+def test_a_request_withdrawn_while_rushes_worked_is_published_in_the_status_the_coordinator_gave(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    def status() -> str:
+        return str(gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"])
+
+    kitsu = tracker(zou_server)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes interpolate")
+    post(kitsu_admin, kitsu_shot, "todo", "not this one after all")  # taken back while Rushes rendered
+    published = kitsu.publish_version(spec_for(kitsu_shot, write_movie(tmp_path / "m.mp4"), "job-7:publish"))
+    assert published.created and not kitsu.mark_published(kitsu_shot.task_id)
+    newest = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)[0]
+    assert "rushes-key: job-7:publish" in newest["text"] and newest["task_status"]["short_name"] == "todo"
+    assert status() == "todo"
+
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes interpolate")  # asked again: this one moves it
+    assert kitsu.mark_published(kitsu_shot.task_id) and status() == "wfa"
 
 
 def test_a_review_movie_keeps_its_sync_sound_through_kitsus_normalization(

@@ -98,11 +98,17 @@ def test_reviewing_a_version_that_was_never_published_says_so() -> None:
         MemoryTracker().approve(99)
 
 
-def test_mark_published_uses_the_trackers_own_published_status() -> None:
+def test_mark_published_uses_the_trackers_own_published_status_and_moves_only_a_task_asking_for_a_fix() -> (
+    None
+):
     tracker = MemoryTracker(TrackerOptions(published_status="done"))
     task = tracker.add_task("DEMO", "SH010")
-    tracker.mark_published(task)
+    tracker.tag(task, "denoise")
+    assert tracker.mark_published(task) and tracker.mark_published(task)
     assert tracker.tasks[task].status == "done"
+    moved_on = tracker.add_task("DEMO", "SH020", status="ip")
+    assert not tracker.mark_published(moved_on)
+    assert tracker.tasks[moved_on].status == "ip"
     with pytest.raises(TrackerFatal, match="no task 404"):
         tracker.mark_published(404)
 

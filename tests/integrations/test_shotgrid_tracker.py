@@ -229,6 +229,22 @@ def test_a_failed_status_the_site_lacks_stops_nothing_and_the_answer_is_the_note
     assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
 
 
+def test_a_published_fix_moves_only_a_task_still_asking_for_it(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    def status(task: dict[str, Any]) -> str:
+        return str(sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"])
+
+    asking, withdrawn = show.tasks[0], show.tasks[1]
+    sg.update("Task", asking["id"], {"sg_status_list": "fix"})
+    sg.update("Task", withdrawn["id"], {"sg_status_list": "ip"})  # taken back by hand while Rushes rendered
+    adapter = tracker(server)
+    assert adapter.mark_published(asking["id"]) and adapter.mark_published(asking["id"])  # and its retry
+    assert status(asking) == "rev"
+    assert not adapter.mark_published(withdrawn["id"])
+    assert status(withdrawn) == "ip"
+
+
 def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the_wait(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

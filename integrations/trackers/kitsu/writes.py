@@ -5,6 +5,8 @@ zou transcodes) and the `rushes-key:` line; the version id handed back is the pr
 Comments are not idempotent, so they are sent once; a repeated publish first looks for the comment with
 its key and, when the upload of that comment's preview was cut short (a "broken" preview), uploads the
 movie again into the same preview. A task status is changed by a comment, and not when the task has it.
+Rushes moves a task only from a status it set or was asked in: a task someone moved on while Rushes
+worked (the request withdrawn) keeps its status, and the publish comment carries that status.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ def publish_version(conn: Connection, statuses: Statuses, spec: VersionSpec) -> 
     comments = events.comments(conn, task_id)
     comment = next((c for c in comments if key_of(c.get("text")) == spec.idempotency_key), None)
     if comment is None:
-        status = statuses.of("version_status")
+        task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(task_id, client=c))
+        withdrawn = _moved_on(statuses, task)
+        status_id = task["task_status_id"] if withdrawn else statuses.of("version_status")["id"]
         attachments = [str(p) for p in spec.attachments if p.is_file()]
         text = version_text(spec)
         comment = conn.call(
             f"a comment on task {task_id}",
-            lambda c: gazu.task.add_comment(task_id, status["id"], text, attachments=attachments, client=c),
+            lambda c: gazu.task.add_comment(task_id, status_id, text, attachments=attachments, client=c),
             idempotent=False,
         )
     previews = [p for p in comment.get("previews") or [] if p.get("status") != "broken"]
@@ -81,6 +85,23 @@ def _upload_preview(conn: Connection, task_id: str, comment: Entity, movie: Path
             "check that it plays (ffprobe) and is a plain H.264/ProRes movie"
         )
     return preview
+
+
+def mark_published(conn: Connection, statuses: Statuses, task_id: int | str) -> bool:
+    """The task to `published_status` from a status Rushes set it to or was asked in; False, and nothing
+    posted, when someone moved it on meanwhile."""
+    task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
+    if _moved_on(statuses, task):
+        return False
+    move_task(conn, task_id, statuses.of("published_status"))
+    return True
+
+
+def _moved_on(statuses: Statuses, task: Entity) -> bool:
+    """Whether the task left the statuses Rushes sets or is asked in (the fix status, `version_status`,
+    `published_status`): the request was withdrawn by hand while Rushes worked, and that status stands."""
+    ours = {statuses.of(name)["id"] for name in ("fix_status", "version_status", "published_status")}
+    return task.get("task_status_id") not in ours
 
 
 def move_task(conn: Connection, task_id: int | str, wanted: Entity) -> None:

@@ -129,8 +129,10 @@ class ShotGridTracker:
         self.schema.ensure()
         return writes.publish_version(self.conn, self.options, spec)
 
-    def mark_published(self, task_id: int | str) -> None:
-        self.set_task_status(task_id, self.options.published_status)
+    def mark_published(self, task_id: int | str) -> bool:
+        """The task from the fix status to `published_status`; False when it was moved on meanwhile."""
+        self.schema.ensure()
+        return writes.mark_published(self.conn, self.schema, self.options, task_id)
 
     def answer_request(self, answer: RequestAnswer) -> None:
         """A Note on the shot and task saying why the request was not done; the task to `failed_status`."""

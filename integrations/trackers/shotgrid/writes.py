@@ -3,7 +3,8 @@
 A publish finds the Version by its idempotency key (the `key_field`) before creating one, in the same
 retried request, then finishes whichever upload is missing (movie, thumbnail, attachments), each one
 checked again just before it is sent. New Versions get the adapter's own `version_status`. A note is
-not created twice with the same subject and body; a task status must be one the site knows.
+not created twice with the same subject and body; a task status must be one the site knows. Rushes moves a
+task only out of the fix status: a task someone moved on while Rushes worked keeps its status.
 """
 
 from __future__ import annotations
@@ -120,6 +121,27 @@ def set_task_status(conn: Connection, schema: Schema, task_id: int | str, status
     )
 
 
+def mark_published(conn: Connection, schema: Schema, options: TrackerOptions, task_id: int | str) -> bool:
+    """The task from the fix status to `published_status`; False, and nothing changed, when someone moved it
+    on while the fix was made (the request withdrawn: the coordinator's status stands)."""
+    status = task_status(conn, task_id)
+    if status == options.published_status:
+        return True  # a retry after the update got through
+    if status != options.fix_status:
+        return False
+    set_task_status(conn, schema, task_id, options.published_status)
+    return True
+
+
+def task_status(conn: Connection, task_id: int | str) -> str | None:
+    """The task's status now (None when the task is gone)."""
+    wanted = int(task_id)
+    task = conn.call(
+        f"task {wanted}", lambda sg: sg.find_one("Task", [["id", "is", wanted]], ["sg_status_list"])
+    )
+    return None if task is None else task.get("sg_status_list")
+
+
 def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, answer: RequestAnswer) -> None:
     """The note on the request's task (once), then the task from the fix status to `failed_status` (a task
     moved on since keeps its status)."""
@@ -127,10 +149,7 @@ def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, an
     if answer.task_id is None:
         return
     task_id = int(answer.task_id)
-    task = conn.call(
-        f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], ["sg_status_list"])
-    )
-    if task is None or task.get("sg_status_list") != options.fix_status:
+    if task_status(conn, task_id) != options.fix_status:
         return
     known = schema.valid_statuses("Task")
     if options.failed_status not in known:  # the note is the answer; the log says what the site lacks

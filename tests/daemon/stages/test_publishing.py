@@ -22,7 +22,7 @@ from tests.daemon.stages.outbox import rendered_fix
 def test_a_rendered_fix_becomes_one_version_and_the_task_moves_to_review(
     settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
 ) -> None:
-    task = tracker.add_task(SHOW, "sh010")
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
     [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
     first = publish(settings, catalog, tracker, job)
     again = publish(settings, catalog, tracker, job)  # the job repeated after a crash
@@ -44,13 +44,28 @@ def test_a_rendered_fix_becomes_one_version_and_the_task_moves_to_review(
 def test_the_task_waits_until_every_kind_of_the_request_is_published(
     settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
 ) -> None:
-    task = tracker.add_task(SHOW, "sh010")
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
     denoise, upscale = rendered_fix(catalog, tmp_path / "renders", SHOW, task, ("denoise", "upscale"))
     publish(settings, catalog, tracker, denoise)
-    assert tracker.tasks[task].status != tracker.options.published_status
+    assert tracker.tasks[task].status == tracker.options.fix_status
     publish(settings, catalog, tracker, upscale)
     assert tracker.tasks[task].status == tracker.options.published_status
     assert len(tracker.versions) == 2
+
+
+def test_a_request_withdrawn_while_its_fix_was_made_is_published_and_the_task_keeps_the_coordinators_status(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
+    tracker.tasks[task].status = "omt"  # the shot was omitted while Rushes rendered
+    publish(settings, catalog, tracker, job)
+    publish(settings, catalog, tracker, job)  # repeated after a crash: still one Version, status kept
+    assert len(tracker.versions) == 1
+    assert tracker.tasks[task].status == "omt"
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "published"
 
 
 def test_a_frame_range_written_as_text_by_an_older_version_is_published_as_numbers(
