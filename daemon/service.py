@@ -36,7 +36,7 @@ from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import all_shows
-from daemon.stages.answering import answer, fix_ended
+from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
@@ -114,7 +114,7 @@ class Daemon:
             in_worker(self.executor, worker.FIX, base, logs),
             concurrency=self.settings.max_jobs,
             placement=per_show,
-            on_dead=fix_ended,  # a fix that ended for good: its request is answered on the task
+            on_dead=job_ended,  # a fix that ended for good: its request is answered on the task
         )
         policy = TrainingYields(
             self.catalog, lambda: len(train.running) + len(fix.running), self.executor.capacity
@@ -130,6 +130,7 @@ class Daemon:
                 in_process(self._pool, self._tracker_job),
                 kinds=["publish", "answer"],
                 lease_s=lease or 60,
+                on_dead=job_ended,  # a Version the tracker refused for good: its request is answered too
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
             ),
             train,
@@ -238,7 +239,7 @@ class Daemon:
             return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
 
     def recover_orphans(self) -> int:
-        return recover_orphans(self.catalog, fix_ended)
+        return recover_orphans(self.catalog, job_ended)
 
     def start(self) -> None:
         self.recover_orphans()

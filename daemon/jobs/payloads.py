@@ -141,16 +141,19 @@ class PublishJob:
 @dataclass(frozen=True)
 class AnswerJob:
     """Tell the coordinator why a fix request (or one `fix_kind` of it; empty: the whole request) was not
-    done: `reason` is one line, what could not be read or what failed, with what to do."""
+    done: `reason` is one line, what could not be read or what failed, with what to do. `publish_job` is
+    set when the fix was made and only its publish job (that id) ended for good."""
 
     KIND: ClassVar[str] = "answer"
     request_id: int
     reason: str
     request_key: str = ""
     fix_kind: str = ""
+    publish_job: int = 0
 
     def key(self) -> str:
-        return f"answer:{self.request_key}:{self.fix_kind or 'request'}"
+        stage = ":publish" if self.publish_job else ""
+        return f"answer:{self.request_key}:{self.fix_kind or 'request'}{stage}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +161,7 @@ class AnswerJob:
             "reason": self.reason,
             "request_key": self.request_key,
             "kind": self.fix_kind,
+            "publish_job": self.publish_job,
         }
 
     @classmethod
@@ -167,6 +171,7 @@ class AnswerJob:
             str(data.get("reason", "")),
             str(data.get("request_key", "")),
             str(data.get("kind", "")),
+            int(data.get("publish_job") or 0),
         )
 
 

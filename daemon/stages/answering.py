@@ -2,7 +2,9 @@
 
 A request is not done when what the coordinator wrote cannot be read (an unknown kind, a word that is not
 key=value, no fix named: the requests stage), or when one kind's fix job ended for good (a refusal such as a
-frame outside the shot, or its attempts spent: `fix_ended`, called as the job is dead-lettered). Either way
+frame outside the shot, or its attempts spent: `job_ended`, called as the job is dead-lettered), or its
+publish job did (the tracker refused the Version: the note then says the fix was made and how the operator
+publishes it again). Either way
 the request is marked failed with the one-line reason, in the same catalog transaction that queues a durable
 `answer` job (AnswerJob). The job, in the publish lane that holds the tracker, posts the reason as a note on
 the task and moves the task from the fix status to `tracker.failed_status`, so the coordinator sees why
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from daemon.catalog import Catalog, Job, fixes
 from daemon.catalog.models import FixRequest as RequestRow
 from daemon.jobs.outcomes import Permanent
-from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, queue
+from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, PublishJob, queue
 from daemon.logs import get_logger
 from daemon.settings import Settings
 from daemon.stages.publishing import tracker_id
@@ -33,26 +35,31 @@ ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]*: ")  # what integrations.executor
 REASON_LIMIT = 600  # characters of a reason kept and quoted (a job's error, or the problems of a long text)
 
 
-def refuse(s: Session, request: RequestRow, reason: str, fix_kind: str = "") -> None:
+def refuse(s: Session, request: RequestRow, reason: str, fix_kind: str = "", publish_job: int = 0) -> None:
     """Mark `request` failed with `reason` and queue its answer, in the caller's transaction."""
     reason = shortened(reason)  # a field of pasted prose makes a problem of every word
     fixes.set_fix_state(s, request.id, "failed", error=reason)
-    job = AnswerJob(request.id, reason, request.request_key, fix_kind)
+    job = AnswerJob(request.id, reason, request.request_key, fix_kind, publish_job)
     queue(s, job, show=request.show.code, max_attempts=TRACKER_ATTEMPTS)  # waits out a tracker outage
     log.warning(
         "fix.refused", show=request.show.code, shot=request.shot, kind=fix_kind or None, reason=reason
     )
 
 
-def fix_ended(s: Session, job: Job) -> None:
-    """A fix job was dead-lettered (in the transaction that did it): its request fails with the job's error
-    and is answered."""
-    if job.kind != FixJob.KIND:
-        return
-    payload = FixJob.from_json(job.payload)
-    request = fixes.get_fix_request(s, payload.request_id)
-    if request is not None:
-        refuse(s, request, plain(job.last_error or "the fix failed"), payload.fix_kind)
+def job_ended(s: Session, job: Job) -> None:
+    """A fix or publish job was dead-lettered (in the transaction that did it): its request fails with the
+    job's error and is answered. Other jobs are no request's."""
+    if job.kind == FixJob.KIND:
+        fix = FixJob.from_json(job.payload)
+        request = fixes.get_fix_request(s, fix.request_id)
+        if request is not None:
+            refuse(s, request, plain(job.last_error or "the fix failed"), fix.fix_kind)
+    elif job.kind == PublishJob.KIND:
+        published = PublishJob.from_json(job.payload)
+        publication = fixes.get_publication(s, published.publication_id)
+        if publication is not None:
+            why = plain(job.last_error or "the tracker did not take the Version")
+            refuse(s, publication.fix_request, why, publication.fix_kind, publish_job=job.id)
 
 
 def shortened(reason: str) -> str:
@@ -72,12 +79,16 @@ def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:
     what = (
         f"the {job.fix_kind} fix of {request.shot}" if job.fix_kind else f"the fix request on {request.shot}"
     )
-    reason = shortened(job.reason)
-    return (
-        f"Rushes did not do {what}: {reason.rstrip('.')}.\n"
-        f"Correct the request, then set the task to '{fix_status}' again.\n\n"
-        f"rushes request: {request.request_key}"
-    )
+    reason = shortened(job.reason).rstrip(".")
+    if job.publish_job:  # made, and only the tracker refused it: nothing to correct in the request
+        told = (
+            f"Rushes made {what} but could not publish it: {reason}.\n"
+            "Its files are kept: once the cause is mended, your pipeline's operator can publish it with "
+            f"`rushes jobs retry {job.publish_job}`."
+        )
+    else:
+        told = f"Rushes did not do {what}: {reason}.\nCorrect the request, then set the task to '{fix_status}' again."
+    return f"{told}\n\nrushes request: {request.request_key}"
 
 
 def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: AnswerJob) -> dict[str, Any]:

@@ -102,8 +102,8 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     except TrackerFatal as exc:
         raise Permanent(str(exc)) from exc
     crash_point("publish.sent")
-    done = record_published(catalog, job.publication_id, request_id, published.version_id)
-    if done and task_id and not tracker.mark_published(tracker_id(task_id)):
+    done, answered = record_published(catalog, job.publication_id, request_id, published.version_id)
+    if done and task_id and not tracker.mark_published(tracker_id(task_id), answered=answered):
         log.info("publish.task_kept", task=task_id, why="the task left the fix status while the fix was made")
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
@@ -142,17 +142,21 @@ def version_spec(settings: Settings, catalog: Catalog, pub_id: int) -> tuple[Ver
         return spec, request.id, request.task_id
 
 
-def record_published(catalog: Catalog, pub_id: int, request_id: int, version_id: int | str) -> bool:
-    """Mark the publication published; True when every kind of its request now is (the request is done)."""
+def record_published(
+    catalog: Catalog, pub_id: int, request_id: int, version_id: int | str
+) -> tuple[bool, bool]:
+    """Mark the publication published. Whether every kind of its request now is (the request is done), and
+    whether the request had failed before (answered on its task; one of its jobs retried by hand since)."""
     with catalog.session() as s:
         fixes.mark_published(s, pub_id, version_id)
         fresh = fixes.get_fix_request(s, request_id)
         assert fresh is not None
+        answered = fresh.state == "failed"
         kinds_published = {p.fix_kind for p in fresh.publications if p.state == "published"}
         done = all(p.state == "published" for p in fresh.publications) and set(fresh.kinds) <= kinds_published
         if done:
             fixes.set_fix_state(s, request_id, "published")
-    return done
+    return done, answered
 
 
 def tracker_id(value: str | None) -> int | str:

@@ -164,10 +164,12 @@ class Tracker(Protocol):
         """Create the Version in the adapter's pending-review status, or find it by its idempotency key."""
         ...
 
-    def mark_published(self, task_id: int | str) -> bool:
+    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
         """Move the task from the fix status to the adapter's published status (nothing happens when it is
         there already). A task someone moved on while the fix was made (the request withdrawn by hand)
-        keeps its status: False then, True when the task is in the published status."""
+        keeps its status: False then, True when the task is in the published status. `answered`: the
+        request was answered as not done before (a job of it retried by hand since), so the task may be in
+        `failed_status`, which Rushes set; it moves from there too."""
         ...
 
     def answer_request(self, answer: RequestAnswer) -> None:

@@ -198,7 +198,7 @@ class MemoryTracker:
             self.versions[spec.idempotency_key] = version
             return Published(version.id, created=True)
 
-    def mark_published(self, task_id: int | str) -> bool:
+    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
         self._enter("mark_published")
         with self._lock:
             task = self.tasks.get(int(task_id))
@@ -206,7 +206,8 @@ class MemoryTracker:
                 raise TrackerFatal(
                     f"the tracker has no task {task_id}: it was deleted or the catalog is stale"
                 )
-            if task.status not in (self.options.fix_status, self.options.published_status):
+            ours = {self.options.fix_status, self.options.published_status}
+            if task.status not in ours | ({self.options.failed_status} if answered else set()):
                 return False  # withdrawn while the fix was made: the coordinator's status stands
             task.status = self.options.published_status
             return True

@@ -229,7 +229,7 @@ def test_a_failed_status_the_site_lacks_stops_nothing_and_the_answer_is_the_note
     assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
 
 
-def test_a_published_fix_moves_only_a_task_still_asking_for_it(
+def test_a_published_fix_moves_only_a_task_still_asking_for_it_or_on_rushes_own_hold(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:
     def status(task: dict[str, Any]) -> str:
@@ -243,6 +243,9 @@ def test_a_published_fix_moves_only_a_task_still_asking_for_it(
     assert status(asking) == "rev"
     assert not adapter.mark_published(withdrawn["id"])
     assert status(withdrawn) == "ip"
+    sg.update("Task", withdrawn["id"], {"sg_status_list": "hld"})  # Rushes' answer, then a job retried
+    assert not adapter.mark_published(withdrawn["id"])
+    assert adapter.mark_published(withdrawn["id"], answered=True) and status(withdrawn) == "rev"
 
 
 def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the_wait(

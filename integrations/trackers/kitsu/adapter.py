@@ -135,10 +135,10 @@ class KitsuTracker:
         """Post the review comment with the movie as a preview revision; find it again by idempotency key."""
         return writes.publish_version(self.conn, self.statuses, spec)
 
-    def mark_published(self, task_id: int | str) -> bool:
-        """The task to `published_status` from the fix status or the publish comment's; False when it was
-        moved on meanwhile."""
-        return writes.mark_published(self.conn, self.statuses, task_id)
+    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
+        """The task to `published_status` from the fix status or the publish comment's (or, `answered`,
+        `failed_status`); False when it was moved on meanwhile."""
+        return writes.mark_published(self.conn, self.statuses, task_id, answered)
 
     def answer_request(self, answer: RequestAnswer) -> None:
         """One comment on the task saying why the request was not done, in `failed_status` when the task was

@@ -87,11 +87,12 @@ def _upload_preview(conn: Connection, task_id: str, comment: Entity, movie: Path
     return preview
 
 
-def mark_published(conn: Connection, statuses: Statuses, task_id: int | str) -> bool:
-    """The task to `published_status` from a status Rushes set it to or was asked in; False, and nothing
-    posted, when someone moved it on meanwhile."""
+def mark_published(conn: Connection, statuses: Statuses, task_id: int | str, answered: bool = False) -> bool:
+    """The task to `published_status` from a status Rushes set it to or was asked in (with `answered`, the
+    request answered as not done before, also `failed_status`); False, and nothing posted, when someone
+    moved it on meanwhile."""
     task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
-    if _moved_on(statuses, task):
+    if _moved_on(statuses, task) and not (answered and _in_failed_status(statuses, task)):
         return False
     move_task(conn, task_id, statuses.of("published_status"))
     return True
@@ -102,6 +103,13 @@ def _moved_on(statuses: Statuses, task: Entity) -> bool:
     `published_status`): the request was withdrawn by hand while Rushes worked, and that status stands."""
     ours = {statuses.of(name)["id"] for name in ("fix_status", "version_status", "published_status")}
     return task.get("task_status_id") not in ours
+
+
+def _in_failed_status(statuses: Statuses, task: Entity) -> bool:
+    try:
+        return bool(task.get("task_status_id") == statuses.of("failed_status")["id"])
+    except TrackerFatal:  # a site without it: Rushes never moved the task there
+        return False
 
 
 def move_task(conn: Connection, task_id: int | str, wanted: Entity) -> None:

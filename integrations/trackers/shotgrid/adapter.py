@@ -129,10 +129,11 @@ class ShotGridTracker:
         self.schema.ensure()
         return writes.publish_version(self.conn, self.options, spec)
 
-    def mark_published(self, task_id: int | str) -> bool:
-        """The task from the fix status to `published_status`; False when it was moved on meanwhile."""
+    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
+        """The task from the fix status (or, `answered`, `failed_status`) to `published_status`; False when it
+        was moved on meanwhile."""
         self.schema.ensure()
-        return writes.mark_published(self.conn, self.schema, self.options, task_id)
+        return writes.mark_published(self.conn, self.schema, self.options, task_id, answered)
 
     def answer_request(self, answer: RequestAnswer) -> None:
         """A Note on the shot and task saying why the request was not done; the task to `failed_status`."""

@@ -121,13 +121,16 @@ def set_task_status(conn: Connection, schema: Schema, task_id: int | str, status
     )
 
 
-def mark_published(conn: Connection, schema: Schema, options: TrackerOptions, task_id: int | str) -> bool:
-    """The task from the fix status to `published_status`; False, and nothing changed, when someone moved it
-    on while the fix was made (the request withdrawn: the coordinator's status stands)."""
+def mark_published(
+    conn: Connection, schema: Schema, options: TrackerOptions, task_id: int | str, answered: bool = False
+) -> bool:
+    """The task from the fix status (or, when the request was `answered` as not done before, from
+    `failed_status`, where Rushes put it) to `published_status`; False, and nothing changed, when someone
+    moved it on while the fix was made (the request withdrawn: the coordinator's status stands)."""
     status = task_status(conn, task_id)
     if status == options.published_status:
         return True  # a retry after the update got through
-    if status != options.fix_status:
+    if status != options.fix_status and not (answered and status == options.failed_status):
         return False
     set_task_status(conn, schema, task_id, options.published_status)
     return True

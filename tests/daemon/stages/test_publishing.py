@@ -1,6 +1,7 @@
 """The publish stage against an in-memory tracker: a rendered fix in the outbox becomes exactly one Version
-(a repeat after a crash finds it again), the task moves on once every kind is out, and what cannot work is
-Permanent while an outage is left to the retry."""
+(a repeat after a crash finds it again), the task moves on once every kind is out (unless it was taken back
+meanwhile), and what cannot work is Permanent, and answered on the task, while an outage is left to the
+retry."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from pathlib import Path
 import pytest
 
 from daemon.catalog import Catalog, fixes
+from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import AnswerJob, queue
+from daemon.jobs.runner import Lane
 from daemon.settings import Settings
+from daemon.stages.answering import answer, job_ended
 from daemon.stages.publishing import publish
+from integrations.executors.spec import JobOutcome
 from integrations.trackers.base import TrackerError
 from integrations.trackers.memory import MemoryTracker
+from tests.daemon.jobs.ended import Finished
 from tests.daemon.stages.conftest import SHOW
 from tests.daemon.stages.outbox import rendered_fix
 
@@ -108,3 +115,36 @@ def test_an_outage_is_left_to_the_retry_and_the_retry_publishes_once(
     assert not isinstance(caught.value, Permanent)
     publish(settings, catalog, tracker, job)
     assert len(tracker.versions) == 1
+
+
+def test_a_version_the_tracker_refuses_for_good_is_answered_and_once_retried_moves_the_task_on(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
+    with catalog.session() as s:
+        queued, _ = queue(s, job, show=SHOW)
+    refused = "the site has no Version field sg_path_to_frames: run `rushes tracker setup`"
+    outcome = JobOutcome.failed("publish", f"Permanent: {refused}", retryable=False)
+    lane = Lane(catalog, "publish", ["publish"], lambda _job: Finished(outcome), on_dead=job_ended)
+    lane.tick()
+    lane.tick()
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert (request.state, request.error) == ("failed", refused)
+        [row] = job_repo.list_jobs(s, kind="answer", limit=None)
+        said = AnswerJob.from_json(row.payload)
+    assert said.publish_job == queued.id
+    answer(settings, catalog, tracker, said)
+    body = tracker.answers[said.key()].body
+    assert body.splitlines()[:2] == [
+        f"Rushes made the denoise fix of sh010 but could not publish it: {refused}.",
+        "Its files are kept: once the cause is mended, your pipeline's operator can publish it with "
+        f"`rushes jobs retry {queued.id}`.",
+    ]
+    assert tracker.tasks[task].status == tracker.options.failed_status
+
+    publish(settings, catalog, tracker, job)  # the operator mended the site and retried the job
+    assert tracker.tasks[task].status == tracker.options.published_status  # Rushes' own hold is lifted
+    with catalog.session(readonly=True) as s:
+        assert fixes.list_fix_requests(s, SHOW)[0].state == "published"

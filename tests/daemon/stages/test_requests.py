@@ -11,7 +11,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.jobs.payloads import AnswerJob, FixJob
 from daemon.jobs.runner import Lane
 from daemon.settings import Settings, ShowConfig
-from daemon.stages.answering import answer, fix_ended, plain
+from daemon.stages.answering import answer, job_ended, plain
 from daemon.stages.requests import poll_fix_requests
 from integrations.executors.spec import JobOutcome
 from integrations.trackers.base import TrackerError
@@ -129,7 +129,7 @@ def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
         kind = FixJob.from_json(job.payload).fix_kind
         return Finished(outcomes.get(kind, JobOutcome.failed("fix", "the file server is not answering")))
 
-    lane = Lane(catalog, "fix", ["fix"], start, concurrency=2, backoff=lambda _n: 60.0, on_dead=fix_ended)
+    lane = Lane(catalog, "fix", ["fix"], start, concurrency=2, backoff=lambda _n: 60.0, on_dead=job_ended)
     lane.tick()
     lane.tick()
     assert answer_jobs(catalog) == [AnswerJob(1, refused, asked.key, "interpolate")]  # denoise may pass yet
