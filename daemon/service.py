@@ -32,10 +32,11 @@ from daemon.logs import get_logger
 from daemon.ops import notify
 from daemon.ops.health import HealthServer, Readiness
 from daemon.ops.metrics import Metrics
+from daemon.scheduling.decisions import ScheduleError
 from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import all_shows
+from daemon.shows import all_shows, changed_shows
 from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
@@ -62,7 +63,10 @@ class Daemon:
         self.catalog = self.ctx.catalog
         self.metrics = Metrics()
         self.readiness = Readiness()
-        self.shows: list[ShowConfig] = all_shows(settings, self.catalog)
+        self.shows: list[ShowConfig] = all_shows(
+            settings, self.catalog
+        )  # grows as shows are added (follow_shows)
+        self._show_problems: dict[str, str] = {}
         # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
         # the publish lane (one job at a time) each get their own adapter.
         self.tracker: Tracker | None = make_tracker(settings.tracker)
@@ -222,6 +226,40 @@ class Daemon:
             log.info("scheduler.leader")
             self.scheduler.start()
 
+    # ---- shows added while running -------------------------------------------------------------------------
+
+    def follow_shows(self) -> None:
+        """Take up the shows added or changed since the daemon started (`rushes show add` writes them to the
+        catalog): their ingest folders are watched, their fix requests taken and their training scheduled,
+        without a restart. The poller and the webhook worker share `self.shows`, so it is changed in place."""
+        try:
+            fresh = all_shows(self.settings, self.catalog)
+        except Exception as exc:  # a catalog hiccup or a show stored invalid: the running shows go on
+            self._show_problem("shows.unreadable", "", str(exc))
+            return
+        for show in changed_shows(self.shows, fresh):
+            try:
+                self.scheduler.update(show)  # a bad cron line is refused here, before anything changes
+            except ScheduleError as exc:
+                self._show_problem("show.refused", show.code, str(exc))
+                continue
+            known = next((i for i, s in enumerate(self.shows) if s.code == show.code), None)
+            if known is None or self.shows[known].ingest != show.ingest:
+                self.watchers.update(show)
+            if known is None:
+                self.shows.append(show)
+            else:
+                self.shows[known] = show
+            self.ingestor.first_frames[show.code] = show.movie_first_frame
+            roots = [str(root.path) for root in show.ingest.roots]
+            log.info("show.added" if known is None else "show.updated", show=show.code, ingest=roots)
+
+    def _show_problem(self, event: str, show: str, problem: str) -> None:
+        """Logged once per problem (the shows are read every few seconds)."""
+        if self._show_problems.get(show) != problem:
+            self._show_problems[show] = problem
+            log.warning(event, show=show or None, error=problem)
+
     # ---- life cycle --------------------------------------------------------------------------------------
 
     def _catalog_ok(self) -> bool:
@@ -294,6 +332,7 @@ class Daemon:
         while not self.stop_event.wait(min(interval, 5.0)):
             notify.watchdog()
             self._lead()
+            self.follow_shows()
             if time.monotonic() - self.loop.last_tick > STALLED_AFTER_S:
                 log.error("runner.stalled", seconds=round(time.monotonic() - self.loop.last_tick))
 

@@ -1,7 +1,8 @@
 """The shows the daemon knows: those in the YAML config and those added with `rushes show add`.
 
 A show in the YAML file wins over the catalog's copy of the same code. Catalog shows keep their options as
-JSON in `shows.config`, validated here through the same pydantic model as the YAML.
+JSON in `shows.config`, validated here through the same pydantic model as the YAML. A running daemon reads
+them again every few seconds and takes up a show added or changed since (`changed_shows`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
             if row.code not in out:
                 out[row.code] = from_catalog(row.code, row.name, row.config or {})
     return [out[code] for code in sorted(out)]
+
+
+def changed_shows(known: list[ShowConfig], now: list[ShowConfig]) -> list[ShowConfig]:
+    """The shows of `now` that `known` lacks or holds with other options (what a running daemon must take up:
+    `rushes show add` while it runs). A show gone from `now` is not listed: shows are not removed."""
+    before = {show.code: show for show in known}
+    return [show for show in now if before.get(show.code) != show]
 
 
 def get_show(settings: Settings, catalog: Catalog, code: str) -> ShowConfig:

@@ -77,10 +77,10 @@ def show_add(
             f"sequences: {show.ingest.sequence_template}; tracker project: {show.tracker_project or show.code}",
             highlight=False,
         )
-    if running:  # it read its shows when it started
+    if running:  # it reads the catalog's shows every few seconds
         out.print(
-            "  a daemon is running on this catalog: restart it (stop `rushes daemon` and start it again) to "
-            "watch these folders and take this show's fix requests",
+            "  the daemon running on this catalog takes it up within seconds: it watches these folders and "
+            "takes this show's fix requests without a restart",
             highlight=False,
         )
 

@@ -233,22 +233,25 @@ class Scheduler:
         # Its own engine on the catalog's URL: the store disposes its engine at shutdown.
         return SQLAlchemyJobStore(engine=make_engine(self.catalog.engine.url), tablename=JOBS_TABLE)
 
+    def update(self, show: ShowConfig) -> None:
+        """A show added, or its training options changed, while the daemon runs: its timetable from now on
+        (a bad cron line raises ScheduleError here, and nothing changes)."""
+        show_trigger(show, self.timezone)
+        self.shows = [s for s in self.shows if s.code != show.code] + [show]
+        scheduler = self._scheduler
+        if scheduler is None:
+            return  # start() syncs the new list
+        if RUNTIME is not None and RUNTIME.scheduler is scheduler:
+            RUNTIME.shows[show.code] = show
+        kept = self._add_show(scheduler, show)
+        if QUIET + show.code not in kept and scheduler.get_job(QUIET + show.code) is not None:
+            scheduler.remove_job(QUIET + show.code)
+        log.info("schedule.show", show=show.code, jobs=sorted(kept))
+
     def _sync(self, scheduler: BackgroundScheduler) -> None:
         wanted = {RECONCILE}
         for show in self.shows:
-            wanted.add(WINDOW + show.code)
-            self._add_window(scheduler, show)
-            if show.training.quiet_minutes > 0:
-                wanted.add(QUIET + show.code)
-                scheduler.add_job(
-                    run_quiet,
-                    IntervalTrigger(minutes=1, timezone=self.timezone),
-                    args=[show.code],
-                    id=QUIET + show.code,
-                    name=f"{show.code} quiet-period check",
-                    replace_existing=True,
-                    misfire_grace_time=60,
-                )
+            wanted |= self._add_show(scheduler, show)
         scheduler.add_job(
             run_reconcile,
             crontab_trigger(RECONCILE_CRON, self.timezone),
@@ -261,6 +264,22 @@ class Scheduler:
             if job.id.startswith(_OURS) and job.id not in wanted and not job.id.startswith(RETRY):
                 scheduler.remove_job(job.id)
                 log.info("schedule.removed", job=job.id)
+
+    def _add_show(self, scheduler: BackgroundScheduler, show: ShowConfig) -> set[str]:
+        """The show's jobs on `scheduler`: its training window and, with a quiet period, its check; their ids."""
+        self._add_window(scheduler, show)
+        if show.training.quiet_minutes <= 0:
+            return {WINDOW + show.code}
+        scheduler.add_job(
+            run_quiet,
+            IntervalTrigger(minutes=1, timezone=self.timezone),
+            args=[show.code],
+            id=QUIET + show.code,
+            name=f"{show.code} quiet-period check",
+            replace_existing=True,
+            misfire_grace_time=60,
+        )
+        return {WINDOW + show.code, QUIET + show.code}
 
     def _add_window(self, scheduler: BackgroundScheduler, show: ShowConfig) -> None:
         job_id = WINDOW + show.code

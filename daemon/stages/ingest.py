@@ -216,16 +216,17 @@ class ShowWatchers:
         self, shows: list[ShowConfig], handle: Callable[[str, Found], object], *, retry_seconds: float = 5.0
     ) -> None:
         self.handle = handle
+        self.retry_seconds = retry_seconds
         self._queue: queue.Queue[tuple[str, Found] | None] = queue.Queue()
-        self._by_show = {
-            show.code: IngestWatcher(
-                show.ingest, self._put(show.code), self._put(show.code), retry_seconds=retry_seconds
-            )
-            for show in shows
-            if show.ingest.roots
-        }
-        self._watchers = list(self._by_show.values())
+        self._by_show = {show.code: self._watcher(show) for show in shows if show.ingest.roots}
+        self._watchers = list(self._by_show.values())  # replaced, never changed: safe to iterate anywhere
+        self._lock = threading.Lock()
+        self._started = False
         self._thread = threading.Thread(target=self._work, name="rushes-ingest", daemon=True)
+
+    def _watcher(self, show: ShowConfig) -> IngestWatcher:
+        put = self._put(show.code)
+        return IngestWatcher(show.ingest, put, put, retry_seconds=self.retry_seconds)
 
     def _put(self, show: str) -> Callable[[Found], None]:
         def put(found: Found) -> None:
@@ -234,11 +235,31 @@ class ShowWatchers:
         return put
 
     def start(self) -> None:
+        with self._lock:
+            self._started = True
+            watchers = self._watchers  # one added from here on is started by update()
         self._thread.start()
-        for watcher in self._watchers:
+        for watcher in watchers:
             watcher.start()
 
+    def update(self, show: ShowConfig) -> None:
+        """Watch a show added, or its ingest options changed, while running: its old watcher (if any) stops,
+        and a new one starts with a reconcile scan of its folders (the catalog skips what it has)."""
+        new = self._watcher(show) if show.ingest.roots else None
+        with self._lock:
+            old = self._by_show.pop(show.code, None)
+            if new is not None:
+                self._by_show[show.code] = new
+            self._watchers = list(self._by_show.values())
+            started = self._started
+        if old is not None:
+            old.stop()
+        if new is not None and started:
+            new.start()
+
     def stop(self) -> None:
+        with self._lock:
+            self._started = False
         for watcher in self._watchers:
             watcher.stop()
         self._queue.put(None)

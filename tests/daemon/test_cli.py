@@ -98,13 +98,13 @@ def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
     code, output = rushes("show", "add", "MYSHOW", "--ingest", str(second))  # the same folder again
     assert code == 0 and output.strip() == f"show MYSHOW updated ({first}, {second})"
     ctx = open_context(load_settings())
-    with Leadership(ctx.catalog) as daemon:  # a daemon runs on the catalog: it read its shows at its start
+    with Leadership(ctx.catalog) as daemon:  # a daemon runs on the catalog: it takes the change up
         assert daemon.try_acquire()
         code, output = rushes("show", "add", "MYSHOW", "--ingest", str(second))
     ctx.close()
     assert code == 0 and output.splitlines()[1:] == [
-        "  a daemon is running on this catalog: restart it (stop `rushes daemon` and start it again) to watch "
-        "these folders and take this show's fix requests"
+        "  the daemon running on this catalog takes it up within seconds: it watches these folders and takes "
+        "this show's fix requests without a restart"
     ]
     assert rushes("show", "add", "OTHER")[0] == 0
 

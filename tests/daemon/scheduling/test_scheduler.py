@@ -247,6 +247,33 @@ def test_restart_keeps_the_same_jobs_and_drops_removed_shows(
     assert [job_id for job_id, _ in scheduled_jobs(catalog)] == ["reconcile", "train-window:AAA"]
 
 
+def test_a_show_added_or_changed_while_running_gets_its_timetable_and_a_bad_cron_changes_nothing(
+    catalog: Catalog, scheduler_factory: Callable[..., Scheduler]
+) -> None:
+    running = scheduler_factory([show_config("AAA")])
+    running.start()
+    running.update(show_config("NEW", cron="30 3 * * *", quiet=10))  # `rushes show add` while it runs
+    assert [job_id for job_id, _ in running.jobs()] == [
+        "reconcile",
+        "train-quiet:NEW",
+        "train-window:AAA",
+        "train-window:NEW",
+    ]
+    window = dict(running.jobs())["train-window:NEW"]
+    assert window is not None and (window.hour, window.minute) == (3, 30)
+    assert timetable.RUNTIME is not None and timetable.RUNTIME.shows["NEW"].training.quiet_minutes == 10
+    running.update(show_config("NEW", cron="30 4 * * *"))  # its quiet period dropped, its window moved
+    assert [job_id for job_id, _ in running.jobs()] == ["reconcile", "train-window:AAA", "train-window:NEW"]
+    assert dict(running.jobs())["train-window:NEW"].hour == 4  # type: ignore[union-attr]
+    with pytest.raises(ScheduleError, match="show NEW"):
+        running.update(show_config("NEW", cron="99 * * * *"))
+    assert dict(running.jobs())["train-window:NEW"].hour == 4  # type: ignore[union-attr]
+    running.shutdown()
+    again = scheduler_factory(running.shows)  # what a leader elected later schedules
+    again.start()
+    assert [job_id for job_id, _ in again.jobs()] == ["reconcile", "train-window:AAA", "train-window:NEW"]
+
+
 def test_a_window_missed_while_down_runs_once_on_start(
     catalog: Catalog, scheduler_factory: Callable[..., Scheduler]
 ) -> None:
