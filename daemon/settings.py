@@ -241,8 +241,10 @@ def _yaml_where(exc: Exception, text: str) -> str:
     return f" at line {mark.line + 1}" + (f" ({problem})" if problem else "")
 
 
-def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Load settings from an optional YAML file plus the environment; raise ConfigError with every problem."""
+def load_settings(path: Path | None = None, *, strict: bool = False, **overrides: Any) -> Settings:
+    """Load settings from an optional YAML file plus the environment; raise ConfigError with every problem.
+    `strict` (`rushes config check`): an ingest folder that does not exist is a problem too; otherwise the
+    daemon and the commands go on without it (one show's unmounted share must not stop the others)."""
     data: dict[str, Any] = read_yaml(path) if path else {}
     tracker = data.get("tracker")
     if isinstance(tracker, dict) and "script_key" in tracker:
@@ -265,11 +267,12 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         data = merged(merged(data, layers), environment_layer(Settings, os.environ))
     except EnvValueError as exc:
         raise ConfigError([str(exc)]) from None
+    folders = folder_problems(data.get("shows")) if strict else []
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(validation_problems(exc) + show_problems(data.get("shows"))) from exc
-    problems = show_problems([show.model_dump() for show in settings.shows])
+        raise ConfigError(validation_problems(exc) + show_problems(data.get("shows")) + folders) from exc
+    problems = show_problems([show.model_dump() for show in settings.shows]) + folders
     if problems:
         raise ConfigError(problems)
     home = os.environ.get("RUSHES_HOME")
@@ -300,6 +303,19 @@ def show_problems(shows: Any) -> list[str]:
                 crontab_trigger(cron)
             except ValueError as exc:
                 lines.append(f"shows[{i}].training.cron: {cron!r} is not a valid crontab line ({exc})")
+    return lines
+
+
+def folder_problems(shows: Any) -> list[str]:
+    """One line for each ingest folder of a raw `shows` list that does not exist (or is not a folder)."""
+    lines = []
+    for i, show in enumerate(shows if isinstance(shows, list) else []):
+        ingest = show.get("ingest") if isinstance(show, dict) else None
+        roots = ingest.get("roots") if isinstance(ingest, dict) else None
+        for j, root in enumerate(roots if isinstance(roots, list) else []):
+            path = root.get("path") if isinstance(root, dict) else root
+            if isinstance(path, str | Path) and not Path(path).is_dir():
+                lines.append(f"shows[{i}].ingest.roots[{j}]: folder does not exist: {path}")
     return lines
 
 

@@ -108,7 +108,7 @@ def config_check(
 
     file = file or state.config_path
     try:
-        s = load_settings(file)
+        s = load_settings(file, strict=True)
     except ConfigError as exc:
         for line in exc.problems:
             err.print(line, highlight=False, markup=False)

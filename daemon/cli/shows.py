@@ -99,8 +99,13 @@ def show_list() -> None:
     ctx = open_context(settings())
     try:
         for show in shows.all_shows(ctx.settings, ctx.catalog):
-            roots = ", ".join(str(r.path) for r in show.ingest.roots) or "-"
+            roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
             typer.echo(f"{show.code}\t{show.name}\t{roots}")  # tab-separated for scripts
     finally:
         ctx.close()
     _ = err
+
+
+def _folder(path: Path) -> str:
+    """An ingest folder as `show list` prints it: marked when it is missing now (unmounted, moved)."""
+    return str(path) if path.is_dir() else f"{path} (missing)"

@@ -38,9 +38,10 @@ class IngestRoot(BaseModel):
         return {"path": value} if isinstance(value, str | Path) else value
 
     @model_validator(mode="after")
-    def _exists(self) -> IngestRoot:
-        if not self.path.is_dir():
-            raise ValueError(f"folder does not exist: {self.path}")
+    def _resolved(self) -> IngestRoot:
+        # A folder missing now (an unmounted share, an archived show) is not an error here: the watcher scans
+        # it at each reconcile and watches it once it is there. `rushes config check` and `rushes show add`
+        # say when one is missing (daemon.settings.folder_problems).
         self.path = self.path.resolve()
         return self
 

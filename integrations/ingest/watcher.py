@@ -66,6 +66,8 @@ from integrations.ingest.templates import Templates
 
 log = logging.getLogger(__name__)
 
+ROOT_RETRY_SECONDS = 30.0  # how often a root that could not be watched (missing) is looked for again
+
 EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
     FileModifiedEvent,
@@ -277,19 +279,36 @@ class IngestWatcher:
                     continue
                 self._observers[root.path] = observer
                 return
-            log.error("ingest root %s is not watched; only the reconcile scan will see it", root.path)
+            log.error(
+                "ingest root %s is not watched; it is looked for again every %g s",
+                root.path,
+                ROOT_RETRY_SECONDS,
+            )
 
     # the tick thread: owns the gate
 
     def _tick_loop(self) -> None:
+        next_look = self.clock() + ROOT_RETRY_SECONDS
         while not self._stop.is_set():
             try:
                 self._drain(self.tick)
                 self._release(self.clock())
                 for item in self._retries.due(self.clock()):
                     self._deliver(item)  # type: ignore[arg-type]
+                if self.clock() >= next_look:
+                    next_look = self.clock() + ROOT_RETRY_SECONDS
+                    self._look_for_roots_back()
             except Exception:
                 log.exception("ingest tick failed; going on")
+
+    def _look_for_roots_back(self) -> None:
+        """A root that could not be watched (missing: an unmounted share) and is there again: a reconcile scan
+        now, which watches it and hands over what landed in it meanwhile."""
+        with self._observers_lock:
+            unwatched = [r for r in self.options.roots if r.path not in self._observers]
+        if any(root.path.is_dir() for root in unwatched):
+            log.info("an ingest root is back; scanning the roots again")
+            self._rescan.set()
 
     def _drain(self, wait: float) -> None:
         try:

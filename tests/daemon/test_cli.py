@@ -87,6 +87,23 @@ def test_version_is_the_package_version() -> None:
     assert __version__ == importlib.metadata.version("rushes")
 
 
+def test_a_shows_folder_gone_stops_no_command_and_show_list_marks_it(tmp_path: Path) -> None:
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    kept.mkdir()
+    gone.mkdir()
+    assert rushes("show", "add", "KEPT", "--ingest", str(kept))[0] == 0
+    assert rushes("show", "add", "GONE", "--ingest", str(gone))[0] == 0
+    gone.rmdir()  # an archived show, an unmounted share
+    code, output = rushes("show", "list")
+    assert code == 0 and output.splitlines() == [f"GONE\tGONE\t{gone} (missing)", f"KEPT\tKEPT\t{kept}"]
+    code, output = rushes("status")
+    assert code == 0 and "KEPT" in output and "GONE" in output
+    assert (
+        rushes("show", "add", "NEW", "--ingest", str(tmp_path / "typo"))[0] != 0
+    )  # its line: the exit-2 cases
+    assert "NEW" not in rushes("show", "list")[1]
+
+
 def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
     first, second = tmp_path / "dailies-a", tmp_path / "dailies-b"
     first.mkdir()
@@ -981,6 +998,7 @@ def mistakes(
     cases = {
         "script-key-in-yaml": (["--config", str(secret_yaml), "status"], env),
         "retry": (["jobs", "retry", "4242"], env),
+        "show-add-missing": (["show", "add", "NEW", "--ingest", "/no/such/folder"], env),
         "no-tracker": (["tracker", "check"], env),
         "wrong-key": (["tracker", "check"], {**env, **tracker_env(sg_server, "wrong-key")}),
         "fix": (
@@ -1041,6 +1059,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     ("case", "message"),
     [
         ("retry", "error: job 4242 does not exist (see `rushes jobs list`)"),
+        ("show-add-missing", "error: folder does not exist: /no/such/folder: create or mount it first"),
         (
             "no-tracker",
             "error: no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url",

@@ -36,8 +36,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def problems(path: Path) -> list[str]:
+    """What `rushes config check` says of the file (strict: a missing ingest folder is a problem too)."""
     with pytest.raises(ConfigError) as info:
-        load_settings(path)
+        load_settings(path, strict=True)
     return info.value.problems
 
 
@@ -198,6 +199,18 @@ def assert_hidden(settings: object, secret: str) -> None:
 
 
 # ---- wrong values: one line each, with its key path ---------------------------------------------------------
+
+
+def test_a_missing_ingest_folder_stops_nothing_but_config_check_names_it(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    config = write(
+        tmp_path / "rushes.yaml",
+        f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n"
+        f"  - code: B\n    ingest: {{roots: [{tmp_path / 'unmounted'}]}}\n",
+    )
+    settings = load_settings(config)  # the daemon and the commands: show A goes on
+    assert [r.path for r in settings.shows[1].ingest.roots] == [tmp_path / "unmounted"]
+    assert problems(config) == [f"shows[1].ingest.roots[0]: folder does not exist: {tmp_path / 'unmounted'}"]
 
 
 def test_every_problem_is_one_line_with_its_key_path(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from integrations.ingest import watcher as watcher_module
 from integrations.ingest.candidates import LEAVES_ROOT, Candidate, Rejected
 from integrations.ingest.options import IngestOptions
 from integrations.ingest.watcher import OVERFLOW_LOGGER, IngestWatcher
@@ -268,3 +269,21 @@ def test_a_full_disk_holds_files_back_and_offers_them_again_once_space_is_back(
     assert watcher.scans == 1  # no rescan was needed
     warnings = [r for r in caplog.records if "No space left" in r.getMessage()]
     assert warnings and all(r.exc_info is None for r in warnings)  # one line each, no traceback
+
+
+def test_a_root_missing_at_start_is_watched_once_it_is_there(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(watcher_module, "ROOT_RETRY_SECONDS", 0.2)  # looked for every 30 s in use
+    root = tmp_path / "unmounted"
+    inbox = Inbox()
+    options = ingest_options(roots=[root], stable_seconds=0.3, reconcile_interval=600)
+    with watching(options, inbox) as watcher:  # starts, and nothing stops, without its folder
+        scanned(watcher)
+        assert watcher.watched == {}
+        root.mkdir()  # the share is mounted again, with a daily landed meanwhile
+        early = root / "sh010_1.mov"
+        early.write_bytes(b"m" * 100)
+        inbox.wait_for(early)  # well before the next reconcile scan (600 s)
+        assert root in watcher.watched
+        later = root / "sh020_1.mov"
+        later.write_bytes(b"n" * 100)
+        inbox.wait_for(later)
