@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from daemon.catalog import Catalog
 from daemon.logs import get_logger
+from daemon.ops.outages import OutageLog
 
 log = get_logger("rushes.leader")
 
@@ -54,6 +55,7 @@ class Leadership:
         self._conn: Connection | None = None
         self._fd: int | None = None
         self._memory = False
+        self._unreachable = OutageLog(log, "leader.unreachable")  # PostgreSQL down: once, then once a minute
 
     @property
     def is_leader(self) -> bool:
@@ -124,16 +126,17 @@ class Leadership:
         try:
             conn = self.catalog.engine.connect()
         except DBAPIError as exc:
-            log.warning("leader.unreachable", lock=self.name, error=str(exc.orig or exc))
+            self._unreachable.failed(str(exc.orig or exc), lock=self.name)
             return False
         try:
             got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
             conn.commit()
         except DBAPIError as exc:
-            log.warning("leader.unreachable", lock=self.name, error=str(exc.orig or exc))
+            self._unreachable.failed(str(exc.orig or exc), lock=self.name)
             conn.invalidate()
             conn.close()
             return False
+        self._unreachable.cleared()
         if not got:
             conn.close()
             return False

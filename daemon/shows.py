@@ -82,7 +82,9 @@ def add_show(
     what is not given keeps its value."""
     from daemon.catalog import shows as show_repo
 
-    missing = [f"folder does not exist: {p}: create or mount it first" for p in ingest or [] if not p.is_dir()]
+    missing = [
+        f"folder does not exist: {p}: create or mount it first" for p in ingest or [] if not p.is_dir()
+    ]
     if missing:
         raise ConfigError(missing)
     ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}

@@ -27,6 +27,7 @@ from daemon.catalog import Catalog, CatalogError, Job
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import outcome_of_error
 from daemon.logs import get_logger
+from daemon.ops.outages import OutageLog
 from integrations.executors.base import Executor, Handle
 from integrations.executors.spec import JobOutcome, JobSpec, NotRetryable
 
@@ -262,6 +263,7 @@ class LaneLoop:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rushes-runner", daemon=True)
         self.last_tick = time.monotonic()
+        self._catalog = OutageLog(log, "runner.catalog_error")
 
     def start(self) -> None:
         self._thread.start()
@@ -307,10 +309,12 @@ class LaneLoop:
             return False
         try:
             with self.lanes[0].catalog.session(readonly=True) as s:
-                return job_repo.waiting(s, kinds) > 0
+                waiting = job_repo.waiting(s, kinds) > 0
         except CatalogError as exc:
-            log.error("runner.catalog_error", lane="all", error=str(exc))
+            self._catalog.failed(str(exc), lane="all")
             return False
+        self._catalog.cleared()
+        return waiting
 
     def _pass(self, claim: bool, runnable: bool = True) -> bool:
         """One tick of every lane; True when any holds a job."""
@@ -318,8 +322,8 @@ class LaneLoop:
         for lane in self.lanes:
             try:
                 busy = lane.tick(claim, runnable) > 0 or busy
-            except CatalogError as exc:
-                log.error("runner.catalog_error", lane=lane.name, error=str(exc))
+            except CatalogError as exc:  # PostgreSQL restarting: said once, then once a minute
+                self._catalog.failed(str(exc), lane=lane.name)
             except Exception as exc:
                 log.error("runner.error", lane=lane.name, error=str(exc), exc_info=True)
         return busy

@@ -2,8 +2,9 @@
 
 Each round runs the given polls in order (the requests stage, then the feedback stage). When the tracker is
 down the wait doubles up to 5 minutes; when it refuses Rushes (bad key, missing fields) it doubles from 1 up
-to 10 minutes, so a fixed configuration is picked up without a restart; any other error is logged and the
-next round runs as usual. `stop()` (or the stop event) ends the wait at once.
+to 10 minutes, so a fixed configuration is picked up without a restart; when the catalog cannot be reached
+(PostgreSQL restarting) it doubles up to 30 s, one line each; any other error is logged and the next round
+runs as usual. `stop()` (or the stop event) ends the wait at once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from daemon.catalog.db import CatalogError
 from daemon.logs import get_logger
 from daemon.ops.metrics import Metrics
 from integrations.trackers.base import TrackerError, TrackerFatal
@@ -19,6 +21,7 @@ log = get_logger("rushes.daemon")
 
 MAX_OUTAGE_WAIT_S = 300.0
 MAX_FATAL_WAIT_S = 600.0
+MAX_CATALOG_WAIT_S = 30.0  # the catalog down (PostgreSQL restarting): the tracker waits; catch up soon after
 
 
 def next_wait(wait: float, interval: float, error: BaseException | None) -> float:
@@ -27,6 +30,8 @@ def next_wait(wait: float, interval: float, error: BaseException | None) -> floa
         return min(MAX_FATAL_WAIT_S, max(wait * 2, 60.0))
     if isinstance(error, TrackerError):
         return min(MAX_OUTAGE_WAIT_S, wait * 2)
+    if isinstance(error, CatalogError):
+        return min(MAX_CATALOG_WAIT_S, wait * 2)
     return wait if error is not None else interval
 
 
@@ -65,6 +70,9 @@ class TrackerPoller:
         except TrackerError as exc:
             self.metrics.tracker_error(self.tracker, "poll")
             log.warning("tracker.unavailable", error=str(exc))
+            return exc
+        except CatalogError as exc:  # nothing read is lost: the cursor is stored with what it read
+            log.warning("tracker.catalog_unreachable", error=str(exc))
             return exc
         except Exception as exc:
             log.error("tracker.poll_failed", error=str(exc), exc_info=True)

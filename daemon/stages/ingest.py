@@ -19,6 +19,7 @@ from typing import Any, Literal
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import shows as show_repo
+from daemon.catalog.db import CatalogError
 from daemon.crashpoints import crash_point
 from daemon.jobs import payloads
 from daemon.jobs.payloads import IngestJob
@@ -292,11 +293,20 @@ class ShowWatchers:
                 self._queue.task_done()
 
     def _failed(self, show: str, found: Found, exc: Exception) -> None:
-        """A full disk: the watcher offers the file again once there is space (one warning line, no traceback).
-        Anything else: logged with its traceback; the next reconcile scan after a restart sees the file."""
-        reason = temporary_reason(exc)
+        """A full disk, or a catalog that cannot be reached (PostgreSQL restarting, failing over; SQLite locked):
+        the watcher offers the file again until it goes through (one warning line, no traceback). Anything
+        else: logged with its traceback; the next reconcile scan after a restart sees the file."""
+        reason = temporary_reason(exc) or catalog_reason(exc)
         watcher = self._by_show.get(show)
         if reason is not None and watcher is not None:
             watcher.retry_later(found, reason)
             return
         watch_log.error("ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True)
+
+
+def catalog_reason(exc: BaseException) -> str | None:
+    """'catalog unreachable: ...' when `exc` is the catalog failing to answer (daemon.catalog.CatalogError:
+    a connection refused or lost, a lock held too long), else None."""
+    if isinstance(exc, CatalogError):
+        return f"catalog unreachable: {exc.reason}"
+    return None
