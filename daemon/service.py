@@ -63,9 +63,8 @@ class Daemon:
         self.catalog = self.ctx.catalog
         self.metrics = Metrics()
         self.readiness = Readiness()
-        self.shows: list[ShowConfig] = all_shows(
-            settings, self.catalog
-        )  # grows as shows are added (follow_shows)
+        # The shows; follow_shows adds those added since, in place (the poller and webhooks share the list).
+        self.shows: list[ShowConfig] = all_shows(settings, self.catalog)
         self._show_problems: dict[str, str] = {}
         # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
         # the publish lane (one job at a time) each get their own adapter.
@@ -237,12 +236,14 @@ class Daemon:
         except Exception as exc:  # a catalog hiccup or a show stored invalid: the running shows go on
             self._show_problem("shows.unreadable", "", str(exc))
             return
+        self._show_problems.pop("", None)  # read again: a later failure is said again
         for show in changed_shows(self.shows, fresh):
             try:
                 self.scheduler.update(show)  # a bad cron line is refused here, before anything changes
             except ScheduleError as exc:
                 self._show_problem("show.refused", show.code, str(exc))
                 continue
+            self._show_problems.pop(show.code, None)
             known = next((i for i, s in enumerate(self.shows) if s.code == show.code), None)
             if known is None or self.shows[known].ingest != show.ingest:
                 self.watchers.update(show)

@@ -4,12 +4,11 @@ A request is not done when what the coordinator wrote cannot be read (an unknown
 key=value, no fix named: the requests stage), or when one kind's fix job ended for good (a refusal such as a
 frame outside the shot, or its attempts spent: `job_ended`, called as the job is dead-lettered), or its
 publish job did (the tracker refused the Version: the note then says the fix was made and how the operator
-publishes it again). Either way
-the request is marked failed with the one-line reason, in the same catalog transaction that queues a durable
-`answer` job (AnswerJob). The job, in the publish lane that holds the tracker, posts the reason as a note on
-the task and moves the task from the fix status to `tracker.failed_status`, so the coordinator sees why
-and can ask again. It retries through tracker outages as a publish does; the adapters do not post a note
-twice.
+publishes it again). Either way the request is marked failed with the one-line reason, in the same catalog
+transaction that queues a durable `answer` job (AnswerJob). The job, in the publish lane that holds the
+tracker, posts the reason as a note on the task and moves the task from the fix status to
+`tracker.failed_status`, so the coordinator sees why and can ask again. It retries through tracker outages
+as a publish does; the adapters do not post a note twice.
 """
 
 from __future__ import annotations
