@@ -341,11 +341,11 @@ def _promoted(daemon: Any) -> int | None:
 
 
 def _published(daemon: Any) -> int:
+    """Publish jobs done: each Version is in the tracker and its task moved on (a publication is marked
+    published in the catalog just before the task's status is set, so it alone would be read too early)."""
     with daemon.catalog.session(readonly=True) as s:
         _dead(s, daemon)
-        return sum(
-            1 for r in fixes.list_fix_requests(s, SHOW) for p in r.publications if p.state == "published"
-        )
+        return len(job_repo.list_jobs(s, kind="publish", state="done", limit=None))
 
 
 def _dead(s: Any, daemon: Any) -> None:
