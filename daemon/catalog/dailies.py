@@ -333,6 +333,20 @@ def list_dailies(
     return list(s.scalars(query.order_by(Daily.id).limit(limit)))
 
 
+def newest_dailies(s: Session, show: str, status: str, limit: int | None) -> list[Daily]:
+    """The show's `limit` newest dailies in `status` (all with None), oldest first (as list_dailies)."""
+    query = select(Daily).join(Daily.show).where(Show.code == show, Daily.status == status)
+    return list(reversed(s.scalars(query.order_by(Daily.id.desc()).limit(limit)).all()))
+
+
+def count_by_status(s: Session, show: str) -> dict[str, int]:
+    """How many of the show's dailies are in each status (one query, however many there are)."""
+    query = (
+        select(Daily.status, func.count()).join(Daily.show).where(Show.code == show).group_by(Daily.status)
+    )
+    return {str(status): int(n) for status, n in s.execute(query)}
+
+
 def dailies_for_shot(s: Session, show: str, shot: str) -> list[Daily]:
     """The registered dailies of one shot, oldest first (the newest take last); the shot's code as shot_for
     finds it."""

@@ -17,14 +17,20 @@ from daemon.context import open_context
 def status_cmd(
     show: Annotated[str | None, typer.Option("--show", "-s", help="Only this show.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    dailies: Annotated[
+        int,
+        typer.Option(
+            "--dailies", min=0, help="The newest dailies (and quarantined files) listed per show; 0: all."
+        ),
+    ] = 20,
 ) -> None:
-    """Shows, their dailies, quarantined files with reasons, recent fixes with their Versions' review movies,
-    and jobs."""
+    """Shows, their newest dailies, quarantined files with reasons, recent fixes with their Versions' review
+    movies, and jobs."""
     from daemon import status as status_data  # the catalog (SQLAlchemy): only once a command runs
 
     ctx = open_context(settings())
     try:
-        data = status_data.collect(ctx.settings, ctx.catalog, show)
+        data = status_data.collect(ctx.settings, ctx.catalog, show, dailies=dailies or None)
     finally:
         ctx.close()
     if as_json:
@@ -78,6 +84,17 @@ def _print_movies(requests: list[dict[str, Any]]) -> None:
     _print_block("review movies:", lines)
 
 
+def _print_more(show: dict[str, Any], listed: str, total: str, status: str) -> None:
+    """Under a list cut to the newest: how many older ones there are and the command that lists them."""
+    older = show[total] - len(show[listed])
+    if older > 0:
+        out.print(
+            f"  and {older} older: `rushes dailies list --show {show['code']} --status {status}`",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _print_block(title: str, lines: list[str]) -> None:
     """`title`, then each line indented and whole (never wrapped: a path or a reason stays copyable)."""
     if lines:
@@ -93,7 +110,7 @@ def render(data: dict[str, Any]) -> None:
     for show in data["shows"]:
         model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model"
         stale = " (stale: new dailies since training)" if show["model_stale"] else ""
-        out.print(f"\n[bold]{show['code']}[/bold]  {len(show['dailies'])} dailies, {model}{stale}")
+        out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}")
         if show["dailies"]:
             table = Table("shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
             for d in show["dailies"]:
@@ -108,6 +125,7 @@ def render(data: dict[str, Any]) -> None:
                     d["path"],
                 )
             out.print(table)
+            _print_more(show, "dailies", "dailies_total", "registered")
         if show["fix_requests"]:
             table = Table("fix request", "shot", "kinds", "state", "versions")
             for r in show["fix_requests"]:
@@ -126,6 +144,7 @@ def render(data: dict[str, Any]) -> None:
             for d in show["quarantined"]:
                 table.add_row(d["path"], d["reason"] or "-")
             out.print(table)
+            _print_more(show, "quarantined", "quarantined_total", "quarantined")
     if data["jobs"]["recent"]:
         table = Table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:

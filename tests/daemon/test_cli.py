@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from daemon import __version__
+from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.leader import Leadership
@@ -102,6 +103,26 @@ def test_a_shows_folder_gone_stops_no_command_and_show_list_marks_it(tmp_path: P
         rushes("show", "add", "NEW", "--ingest", str(tmp_path / "typo"))[0] != 0
     )  # its line: the exit-2 cases
     assert "NEW" not in rushes("show", "list")[1]
+
+
+def test_status_lists_a_big_shows_newest_dailies_and_says_how_many_more(tmp_path: Path) -> None:
+    assert rushes("show", "add", "BIG")[0] == 0
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        for i in range(30):
+            name = f"sh{i:03d}_1.mov"
+            facts = DailyFacts(
+                path=str(tmp_path / name), size_bytes=10, mtime=1.0, content_hash=name, shot=name[:5]
+            )
+            register_daily(s, "BIG", facts)
+    ctx.close()
+    code, output = rushes("status", "--dailies", "5")
+    assert code == 0 and "BIG  30 dailies" in output
+    assert "sh029" in output and "sh025" in output and "sh024" not in output  # the newest
+    assert "and 25 older: `rushes dailies list --show BIG --status registered`" in output
+    [show] = json.loads(rushes("status", "--json", "--dailies", "0")[1])["shows"]
+    assert show["dailies_total"] == len(show["dailies"]) == 30  # 0: every one
+    assert [d["shot"] for d in show["dailies"]][:2] == ["sh000", "sh001"]  # oldest first, as before
 
 
 def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
