@@ -203,6 +203,20 @@ def aliases(s: Session, daily_id: int) -> list[DailyAlias]:
     return list(s.scalars(select(DailyAlias).where(DailyAlias.daily_id == daily_id).order_by(DailyAlias.id)))
 
 
+def aliases_by_daily(s: Session, show: str) -> dict[int, list[str]]:
+    """Every alias path of the show's dailies, by daily id, oldest first (one query for a whole listing)."""
+    query = (
+        select(DailyAlias.daily_id, DailyAlias.path)
+        .join(Show, Show.id == DailyAlias.show_id)
+        .where(Show.code == show)
+        .order_by(DailyAlias.id)
+    )
+    out: dict[int, list[str]] = {}
+    for daily_id, path in s.execute(query):
+        out.setdefault(int(daily_id), []).append(str(path))
+    return out
+
+
 def alias_of(s: Session, show: str, path: str) -> Daily | None:
     """The daily whose content the file at `path` duplicates, if `path` is an alias."""
     alias = s.scalars(

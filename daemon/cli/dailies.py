@@ -56,8 +56,9 @@ def dailies_list(
     try:
         get_show(ctx.settings, ctx.catalog, show)
         with ctx.catalog.session(readonly=True) as s:
+            copies = daily_repo.aliases_by_daily(s, show)  # one query, not one per daily
             rows = [
-                _row(d, [a.path for a in daily_repo.aliases(s, d.id)])
+                _row(d, copies.get(d.id, []))
                 for d in daily_repo.list_dailies(s, show, status=None if status == "all" else status)
                 if status != "all" or d.status != "superseded"
             ]
