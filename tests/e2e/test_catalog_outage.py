@@ -50,6 +50,7 @@ def test_dailies_landing_while_the_catalog_is_down_are_ingested_once_it_is_back(
     finally:
         own.stop()
     text = log.read_text()
-    assert "Traceback" not in text  # the outage is said in lines, not stack traces
+    # said in lines, not stack traces: neither the poller nor ingest took it for a bug
+    assert '"tracker.poll_failed"' not in text and '"ingest.failed"' not in text
     assert 1 <= text.count('"runner.catalog_error"') <= 2  # not one per attempt (twice a second)
     assert '"runner.catalog_error.cleared"' in text
