@@ -40,7 +40,7 @@ def migrate_cmd() -> None:
 @jobs_app.command("list")
 def jobs_list(
     state_: Annotated[str | None, typer.Option("--state", help="queued, running, done or dead.")] = None,
-    kind: Annotated[str | None, typer.Option(help="ingest, train, fix or publish.")] = None,
+    kind: Annotated[str | None, typer.Option(help="ingest, train, fix, publish or answer.")] = None,
     limit: int = 50,
 ) -> None:
     """Jobs, newest first, with their errors."""
