@@ -91,6 +91,7 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
             "code": cfg.code,
             "name": cfg.name or cfg.code,
             "ingest_roots": [str(r.path) for r in cfg.ingest.roots],
+            "missing_roots": [str(r.path) for r in cfg.ingest.roots if not r.path.is_dir()],
             "model_stale": bool(row.model_stale) if row else False,
             "promoted_model": promoted.version if promoted else None,
             "model_versions": len(models_repo.list_versions(s, cfg.code)),

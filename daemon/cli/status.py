@@ -111,6 +111,8 @@ def render(data: dict[str, Any]) -> None:
         model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model"
         stale = " (stale: new dailies since training)" if show["model_stale"] else ""
         out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}")
+        for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
+            out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
         if show["dailies"]:
             table = Table("shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
             for d in show["dailies"]:
