@@ -36,7 +36,7 @@ from daemon.scheduling.decisions import ScheduleError
 from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import all_shows, changed_shows
+from daemon.shows import changed_shows, read_shows
 from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
@@ -64,8 +64,8 @@ class Daemon:
         self.metrics = Metrics()
         self.readiness = Readiness()
         # The shows; follow_shows adds those added since, in place (the poller and webhooks share the list).
-        self.shows: list[ShowConfig] = all_shows(settings, self.catalog)
         self._show_problems: dict[str, str] = {}
+        self.shows: list[ShowConfig] = self._read_shows()
         # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
         # the publish lane (one job at a time) each get their own adapter.
         self.tracker: Tracker | None = make_tracker(settings.tracker)
@@ -232,8 +232,8 @@ class Daemon:
         catalog): their ingest folders are watched, their fix requests taken and their training scheduled,
         without a restart. The poller and the webhook worker share `self.shows`, so it is changed in place."""
         try:
-            fresh = all_shows(self.settings, self.catalog)
-        except Exception as exc:  # a catalog hiccup or a show stored invalid: the running shows go on
+            fresh = self._read_shows()
+        except Exception as exc:  # a catalog hiccup: the running shows go on
             self._show_problem("shows.unreadable", "", str(exc))
             return
         self._show_problems.pop("", None)  # read again: a later failure is said again
@@ -254,6 +254,13 @@ class Daemon:
             self.ingestor.first_frames[show.code] = show.movie_first_frame
             roots = [str(root.path) for root in show.ingest.roots]
             log.info("show.added" if known is None else "show.updated", show=show.code, ingest=roots)
+
+    def _read_shows(self) -> list[ShowConfig]:
+        """The shows; one whose stored options no longer validate is left out, said once (`show.invalid`)."""
+        shows, invalid = read_shows(self.settings, self.catalog)
+        for code, error in invalid.items():
+            self._show_problem("show.invalid", code, "; ".join(error.problems))
+        return shows
 
     def _show_problem(self, event: str, show: str, problem: str) -> None:
         """Logged once per problem (the shows are read every few seconds)."""

@@ -45,15 +45,26 @@ def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
 
 
 def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
-    """The YAML shows and the catalog's (read only: open_context made the YAML shows' rows)."""
+    """The YAML shows and the catalog's (read only: open_context made the YAML shows' rows), less any whose
+    stored options no longer validate (`read_shows` says which)."""
+    return read_shows(settings, catalog)[0]
+
+
+def read_shows(settings: Settings, catalog: Catalog) -> tuple[list[ShowConfig], dict[str, ConfigError]]:
+    """The shows, and by code the problems of each catalog show whose stored options no longer validate (a rule
+    tightened by an upgrade, an edit by hand): such a show is left out, so that it stops no other show."""
     from daemon.catalog import shows as show_repo
 
     out = {show.code: show for show in settings.shows}
+    invalid: dict[str, ConfigError] = {}
     with catalog.session(readonly=True) as s:
         for row in show_repo.list_shows(s):
             if row.code not in out:
-                out[row.code] = from_catalog(row.code, row.name, row.config or {})
-    return [out[code] for code in sorted(out)]
+                try:
+                    out[row.code] = from_catalog(row.code, row.name, row.config or {})
+                except ConfigError as exc:
+                    invalid[row.code] = exc
+    return [out[code] for code in sorted(out)], invalid
 
 
 def changed_shows(known: list[ShowConfig], now: list[ShowConfig]) -> list[ShowConfig]:
@@ -64,7 +75,10 @@ def changed_shows(known: list[ShowConfig], now: list[ShowConfig]) -> list[ShowCo
 
 
 def get_show(settings: Settings, catalog: Catalog, code: str) -> ShowConfig:
-    for show in all_shows(settings, catalog):
+    shows, invalid = read_shows(settings, catalog)
+    if code in invalid:
+        raise invalid[code]
+    for show in shows:
         if show.code == code:
             return show
     raise UnknownShowError(code)

@@ -10,7 +10,7 @@ from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import all_shows
+from daemon.shows import read_shows
 
 
 def daily_record(d: Daily) -> dict[str, Any]:
@@ -114,9 +114,8 @@ def collect(
     jobs_limit: int = 50,
     dailies: int | None = DAILIES_SHOWN,
 ) -> dict[str, Any]:
-    shows_out = [
-        show_record(catalog, cfg, dailies) for cfg in all_shows(settings, catalog) if show in (None, cfg.code)
-    ]
+    shows, invalid = read_shows(settings, catalog)
+    shows_out = [show_record(catalog, cfg, dailies) for cfg in shows if show in (None, cfg.code)]
     with catalog.session(readonly=True) as s:
         counts = job_repo.counts(s)
         jobs = [job_record(j) for j in job_repo.list_jobs(s, show=show, limit=jobs_limit)]
@@ -124,6 +123,11 @@ def collect(
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,
         "shows": shows_out,
+        "invalid_shows": [
+            {"code": code, "problems": error.problems}
+            for code, error in sorted(invalid.items())
+            if show in (None, code)
+        ],
         "jobs": {
             "counts": [{"kind": k, "state": st, "count": n} for (k, st), n in sorted(counts.items())],
             "recent": jobs,

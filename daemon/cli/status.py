@@ -105,8 +105,11 @@ def _print_block(title: str, lines: list[str]) -> None:
 
 def render(data: dict[str, Any]) -> None:
     out.print(f"data in {data['data_dir']}  catalog {data['catalog']}", highlight=False)
-    if not data["shows"]:
+    if not data["shows"] and not data["invalid_shows"]:
         out.print("no shows yet: add one with `rushes show add CODE --ingest DIR`")
+    for bad in data["invalid_shows"]:  # left out of everything until its options are mended
+        for problem in bad["problems"]:
+            out.print(f"\nshow {bad['code']} is left out: {problem}", highlight=False, markup=False)
     for show in data["shows"]:
         model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model"
         stale = " (stale: new dailies since training)" if show["model_stale"] else ""

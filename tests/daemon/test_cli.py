@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from daemon import __version__
 from daemon.catalog.dailies import DailyFacts, register_daily
+from daemon.catalog.shows import ensure_show
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.leader import Leadership
@@ -105,6 +106,20 @@ def test_a_shows_folder_gone_stops_no_command_and_show_list_marks_it(tmp_path: P
     assert "NEW" not in rushes("show", "list")[1]
 
 
+def test_a_show_stored_invalid_is_left_out_and_named_and_stops_no_command() -> None:
+    assert rushes("show", "add", "GOOD")[0] == 0
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:  # as an upgrade that tightens a rule, or an edit by hand, would leave it
+        row, _ = ensure_show(s, "BAD")
+        row.config = {"ingest": {"path_template": "{take}.{ext}"}}
+    ctx.close()
+    code, output = rushes("status")
+    assert code == 0 and "GOOD" in output
+    assert "show BAD is left out: show BAD (catalog): ingest.path_template" in output
+    code, output = rushes("show", "list")
+    assert code == 0 and output.splitlines() == ["GOOD\tGOOD\t-"]
+
+
 def test_status_lists_a_big_shows_newest_dailies_and_says_how_many_more(tmp_path: Path) -> None:
     assert rushes("show", "add", "BIG")[0] == 0
     ctx = open_context(load_settings())
@@ -158,6 +173,7 @@ def test_status_json_on_an_empty_home(clean_env: Path) -> None:
         "data_dir": str(clean_env),
         "catalog": f"sqlite:///{clean_env / 'catalog.sqlite'}",
         "shows": [],
+        "invalid_shows": [],
         "jobs": {"counts": [], "recent": []},
     }
     code, output = rushes("status")
