@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from daemon.catalog import Catalog
+from daemon.catalog.db import CatalogError
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
 from daemon.stages.requests import record_fix_request
@@ -193,6 +194,9 @@ class WebhookWorker:
             return 0
         except TrackerError as exc:
             log.warning("webhook.tracker_unavailable", events=len(events), left_to="poller", error=str(exc))
+            return 0
+        except CatalogError as exc:  # PostgreSQL restarting: the poller reads these events once it is back
+            log.warning("webhook.catalog_unreachable", events=len(events), left_to="poller", error=str(exc))
             return 0
         self.new += new
         if new:

@@ -23,6 +23,7 @@ from integrations.trackers.memory import MemoryTracker
 from integrations.trackers.options import TrackerOptions, WebhookOptions
 from tests.daemon.stages.conftest import SHOW
 from tests.daemon.stages.webhook_deliveries import SECRET, delivery, task_event
+from tests.servers.redis import free_port
 
 SHOWS = [ShowConfig(code=SHOW, tracker_project=SHOW)]
 
@@ -148,6 +149,19 @@ def test_a_tracker_outage_while_reading_leaves_the_events_to_the_poller(
     tracker.fail_next(only="fix_requests_from_events")
     assert worker.step() == 0 and counts(catalog) == (0, 0)
     assert poll_fix_requests(tracker, catalog, SHOWS).new == 1
+    assert counts(catalog) == (1, 1)
+
+
+def test_a_catalog_outage_while_recording_leaves_the_events_to_the_poller(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    down = Catalog(f"postgresql+psycopg://rushes@127.0.0.1:{free_port()}/gone")  # nothing listens there
+    worker, receiver = intake(tracker, down)
+    asked = tracker.tag(tracker.add_task(SHOW, "sh010"), "denoise")
+    receiver.receive(*delivery([task_event(asked)]), "127.0.0.1")
+    assert worker.step() == 0  # one warning line, not an error that ends a step with a traceback
+    down.dispose()
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 1  # the poller reads it from the event log
     assert counts(catalog) == (1, 1)
 
 
