@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.pg]
 def test_dailies_landing_while_the_catalog_is_down_are_ingested_once_it_is_back(
     tmp_path: Path, pg_server: PostgresServer
 ) -> None:
-    own = PostgresServer.start(tmp_path / "pg")  # its own server: this test stops it
+    # `pg_server` only for its RUSHES_TEST_PG=off switch; the test runs its own server, which it stops
+    own = PostgresServer.start(tmp_path / "pg")
     try:
         url = own.create_database(f"outage_{os.getpid()}")
         world = make_world(tmp_path)

@@ -94,7 +94,7 @@ def mark_published(conn: Connection, statuses: Statuses, task_id: int | str, ans
     task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
     if _moved_on(statuses, task) and not (answered and _in_failed_status(statuses, task)):
         return False
-    move_task(conn, task_id, statuses.of("published_status"))
+    move_task(conn, task_id, statuses.of("published_status"), task)
     return True
 
 
@@ -112,9 +112,11 @@ def _in_failed_status(statuses: Statuses, task: Entity) -> bool:
         return False
 
 
-def move_task(conn: Connection, task_id: int | str, wanted: Entity) -> None:
-    """Kitsu changes a task's status with a comment; nothing is posted when it already has it."""
-    task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
+def move_task(conn: Connection, task_id: int | str, wanted: Entity, task: Entity | None = None) -> None:
+    """Kitsu changes a task's status with a comment; nothing is posted when it already has it. `task`: the
+    task as just read, when the caller has it (else it is read here)."""
+    if task is None:
+        task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
     if task.get("task_status_id") == wanted["id"]:
         return
     conn.call(
