@@ -43,6 +43,7 @@ from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.stages.webhooks import WebhookIntake
+from daemon.stages.withdrawals import drop_withdrawn
 from daemon.trackers import make_tracker
 from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
@@ -155,8 +156,12 @@ class Daemon:
         def feedback() -> None:
             poll_reviews(tracker, self.catalog)
 
+        def withdrawals() -> None:
+            drop_withdrawn(tracker, self.catalog)
+
         interval = self.settings.tracker.poll_interval
-        return TrackerPoller(tracker.name, [requests, feedback], interval, self.metrics, self.stop_event)
+        polls = [requests, withdrawals, feedback]
+        return TrackerPoller(tracker.name, polls, interval, self.metrics, self.stop_event)
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once, utcnow
-from daemon.catalog.models import FIX_STATES, REVIEW_STATES, FixRequest, Publication, Show
+from daemon.catalog.models import FIX_STATES, REVIEW_STATES, FixRequest, Job, Publication, Show
 from daemon.catalog.shows import require_show
 
 
@@ -60,7 +60,8 @@ def get_fix_request_by_key(s: Session, request_key: str) -> FixRequest | None:
 def set_fix_state(
     s: Session, request_id: int, state: str, *, error: str | None = None, rejection_note: str | None = None
 ) -> FixRequest:
-    """Move a fix request to `state` (open, rendering, rendered, published, approved, rejected, failed)."""
+    """Move a fix request to `state` (open, rendering, rendered, published, approved, rejected, failed,
+    withdrawn)."""
     if state not in FIX_STATES:
         raise ValueError(f"fix request state must be one of {', '.join(FIX_STATES)}, not {state!r}")
     request = _require(s, FixRequest, request_id)
@@ -82,6 +83,25 @@ def list_fix_requests(
     if state is not None:
         query = query.where(FixRequest.state == state)
     return list(s.scalars(query.order_by(FixRequest.id.desc()).limit(limit)))
+
+
+def open_with_queued_fix(s: Session, limit: int = 50) -> list[FixRequest]:
+    """The oldest `limit` requests still `open` (no fix job of theirs has started its render) with a tracker
+    task and a queued fix job, oldest first."""
+    queued = {
+        int(payload["request_id"])
+        for payload in s.scalars(select(Job.payload).where(Job.kind == "fix", Job.state == "queued"))
+    }
+    if not queued:
+        return []
+    return list(
+        s.scalars(
+            select(FixRequest)
+            .where(FixRequest.id.in_(queued), FixRequest.state == "open", FixRequest.task_id.is_not(None))
+            .order_by(FixRequest.id)
+            .limit(limit)
+        )
+    )
 
 
 def add_publication(

@@ -224,12 +224,37 @@ def retry(s: Session, job_id: int) -> bool:
     return True
 
 
+def drop_queued(s: Session, job_ids: Sequence[int], result: dict[str, Any]) -> bool:
+    """End these queued jobs without running them (their work is no longer wanted): done, with `result`. All
+    or none: False, and nothing changed, when one of them is no longer queued (a worker claimed it). The rows
+    are locked first (PostgreSQL; SQLite's write transaction holds the whole file), so no claim comes between."""
+    wanted = set(job_ids)
+    queued = s.scalars(
+        select(Job.id).where(Job.id.in_(wanted), Job.state == "queued").with_for_update()
+    ).all()
+    if not wanted or len(queued) != len(wanted):
+        return False
+    now = utcnow()
+    s.execute(
+        update(Job)
+        .where(Job.id.in_(wanted))
+        .values(state="done", result=result, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
 def get_job(s: Session, job_id: int) -> Job | None:
     return s.get(Job, job_id)
 
 
 def get_job_by_key(s: Session, key: str) -> Job | None:
     return s.scalars(select(Job).where(Job.key == key)).one_or_none()
+
+
+def jobs_by_key(s: Session, keys: Sequence[str]) -> dict[str, Job]:
+    """The jobs of these keys that exist, by key."""
+    return {job.key: job for job in s.scalars(select(Job).where(Job.key.in_(set(keys))))} if keys else {}
 
 
 def list_jobs(

@@ -29,7 +29,7 @@ from daemon.catalog.db import utcnow
 DAILY_KINDS = ("movie", "sequence")
 DAILY_STATES = ("registered", "quarantined", "superseded", "removed")
 JOB_STATES = ("queued", "running", "done", "dead")
-FIX_STATES = ("open", "rendering", "rendered", "published", "approved", "rejected", "failed")
+FIX_STATES = ("open", "rendering", "rendered", "published", "approved", "rejected", "failed", "withdrawn")
 PUBLICATION_STATES = ("pending", "published")
 REVIEW_STATES = ("pending", "approved", "rejected")
 

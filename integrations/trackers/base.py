@@ -178,6 +178,12 @@ class Tracker(Protocol):
         status (a task someone has moved on since keeps its status)."""
         ...
 
+    def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
+        """Of these tasks (each with a request Rushes has not started on), those no longer asking for a fix,
+        as text ids: someone moved the task out of the statuses `mark_published` moves it from (the coordinator
+        took the request back), or deleted it. One read of the tracker where it can."""
+        ...
+
 
 @runtime_checkable
 class WebhookFixes(Protocol):

@@ -212,6 +212,16 @@ class MemoryTracker:
             task.status = self.options.published_status
             return True
 
+    def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
+        self._enter("withdrawn")
+        with self._lock:
+            ours = {self.options.fix_status, self.options.published_status}
+            return {
+                str(t)
+                for t in task_ids
+                if (task := self.tasks.get(int(t))) is None or task.status not in ours
+            }
+
     def answer_request(self, answer: RequestAnswer) -> None:
         self._enter("answer_request")
         with self._lock:

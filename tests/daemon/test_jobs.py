@@ -15,6 +15,7 @@ from daemon.catalog.jobs import (
     claim,
     complete,
     counts,
+    drop_queued,
     enqueue,
     fail,
     get_job,
@@ -261,3 +262,56 @@ def test_a_claim_in_an_open_transaction_is_never_handed_out_again(catalog: Catal
     thread.join(timeout=30)
     assert finished_while_a_open == (catalog.dialect == "postgresql")
     assert got["B"] not in (got["A"], -1)
+
+
+def test_queued_jobs_are_dropped_all_or_none(catalog: Catalog) -> None:
+    """A request taken back ends its queued jobs unrun; when a worker has claimed one of them, none is dropped
+    (the request is rendered whole)."""
+    with catalog.session() as s:
+        a, _ = enqueue(s, "fix", "fix:r1:denoise", {})
+        b, _ = enqueue(s, "fix", "fix:r1:upscale", {})
+    with catalog.session() as s:
+        assert drop_queued(s, [a.id, b.id], {"withdrawn": "taken back"})
+    with catalog.session(readonly=True) as s:
+        for job_id in (a.id, b.id):
+            job = get_job(s, job_id)
+            assert job is not None and job.state == "done" and job.result == {"withdrawn": "taken back"}
+            assert job.finished_at is not None and job.attempts == 0
+    with catalog.session() as s:
+        c, _ = enqueue(s, "fix", "fix:r2:denoise", {})
+        d, _ = enqueue(s, "fix", "fix:r2:upscale", {})
+    with catalog.session() as s:
+        claimed = claim(s, "host:1:0", ["fix"], lease_s=60)
+        assert claimed is not None and claimed.id == c.id
+    with catalog.session() as s:
+        assert not drop_queued(s, [c.id, d.id], {"withdrawn": "taken back"})
+        assert not drop_queued(s, [], {"withdrawn": "taken back"})
+    with catalog.session(readonly=True) as s:
+        states = {job_id: job.state for job_id in (c.id, d.id) if (job := get_job(s, job_id))}
+        assert states == {c.id: "running", d.id: "queued"}
+
+
+def test_a_job_being_dropped_is_not_claimed_meanwhile(catalog: Catalog) -> None:
+    """While the transaction dropping a job is open, another worker's claim does not get it: on PostgreSQL
+    its row is locked (SKIP LOCKED passes it by), on SQLite the claim waits for the write lock."""
+    with catalog.session() as s:
+        job, _ = enqueue(s, "fix", "fix:r1:denoise", {})
+    got: list[int] = []
+
+    def worker_b() -> None:
+        with catalog.session() as s:
+            claimed = claim(s, "B", ["fix"], 60)
+            got.append(claimed.id if claimed else -1)
+
+    with catalog.session() as s:
+        assert drop_queued(s, [job.id], {"withdrawn": "taken back"})
+        thread = threading.Thread(target=worker_b)
+        thread.start()
+        if catalog.dialect == "postgresql":
+            thread.join(timeout=30)  # B does not wait for this transaction
+            assert got == [-1]
+    thread.join(timeout=30)
+    assert got == [-1]
+    with catalog.session(readonly=True) as s:
+        dropped = get_job(s, job.id)
+        assert dropped is not None and dropped.state == "done"

@@ -270,6 +270,19 @@ def test_a_request_withdrawn_while_rushes_worked_is_published_in_the_status_the_
     assert kitsu.mark_published(kitsu_shot.task_id, answered=True) and status() == "wfa"
 
 
+def test_a_task_moved_out_of_the_fix_and_rushes_own_statuses_or_deleted_is_a_request_taken_back(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    missing = "00000000-0000-4000-8000-000000000000"
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    assert kitsu.withdrawn([kitsu_shot.task_id, missing]) == {missing}
+    post(kitsu_admin, kitsu_shot, "wfa", "a Version of another kind went out")  # Rushes' own status
+    assert kitsu.withdrawn([kitsu_shot.task_id]) == set()
+    post(kitsu_admin, kitsu_shot, "todo", "not this one after all")
+    assert kitsu.withdrawn([kitsu_shot.task_id]) == {kitsu_shot.task_id}
+
+
 def test_a_review_movie_keeps_its_sync_sound_through_kitsus_normalization(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
 ) -> None:

@@ -248,6 +248,20 @@ def test_a_published_fix_moves_only_a_task_still_asking_for_it_or_on_rushes_own_
     assert adapter.mark_published(withdrawn["id"], answered=True) and status(withdrawn) == "rev"
 
 
+def test_a_task_moved_on_by_hand_or_deleted_is_a_request_taken_back(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    asking, taken_back, published = show.tasks[:3]
+    cut = sg.create("Task", {"content": "paint", "entity": show.shots[0], "project": show.project})
+    for task, status in ((asking, "fix"), (taken_back, "ip"), (published, "rev"), (cut, "fix")):
+        sg.update("Task", task["id"], {"sg_status_list": status})
+    sg.delete("Task", cut["id"])  # the shot cut, its task deleted
+    adapter = tracker(server)
+    ids = [t["id"] for t in (asking, taken_back, published, cut)]
+    assert adapter.withdrawn([*ids, str(asking["id"])]) == {str(taken_back["id"]), str(cut["id"])}
+    assert adapter.withdrawn([]) == set()
+
+
 def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the_wait(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

@@ -145,6 +145,10 @@ class KitsuTracker:
         still in the fix status."""
         writes.answer_request(self.conn, self.statuses, answer)
 
+    def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
+        """The tasks that left the fix status and Rushes' own statuses, or were deleted."""
+        return writes.withdrawn(self.conn, self.statuses, task_ids)
+
     # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
 
     def set_task_status(self, task_id: int | str, status: str) -> None:

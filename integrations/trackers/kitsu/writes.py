@@ -11,10 +11,13 @@ worked (the request withdrawn) keeps its status, and the publish comment carries
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import gazu
 import structlog
+from gazu.client import KitsuClient
 
 from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import entities, events
@@ -96,6 +99,22 @@ def mark_published(conn: Connection, statuses: Statuses, task_id: int | str, ans
         return False
     move_task(conn, task_id, statuses.of("published_status"), task)
     return True
+
+
+def withdrawn(conn: Connection, statuses: Statuses, task_ids: Sequence[int | str]) -> set[str]:
+    """Of these tasks, those someone moved on (see _moved_on) or deleted: a read per task, as Kitsu's API
+    reads a task by its id."""
+    gone = set()
+    for task_id in sorted({str(t) for t in task_ids}):
+        task = conn.get_or_none(f"task {task_id}", functools.partial(_get_task, task_id))
+        if task is None or _moved_on(statuses, task):
+            gone.add(task_id)
+    return gone
+
+
+def _get_task(task_id: str, client: KitsuClient) -> Entity:
+    task: Entity = gazu.task.get_task(task_id, client=client)
+    return task
 
 
 def _moved_on(statuses: Statuses, task: Entity) -> bool:

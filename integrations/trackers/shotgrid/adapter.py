@@ -140,6 +140,10 @@ class ShotGridTracker:
         self.schema.ensure()
         writes.answer_request(self.conn, self.schema, self.options, answer)
 
+    def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
+        """The tasks no longer in the fix status (nor in `published_status`), or deleted: one find."""
+        return writes.withdrawn(self.conn, self.options, task_ids)
+
     # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
 
     def set_task_status(self, task_id: int | str, status: str) -> None:

@@ -9,7 +9,7 @@ task only out of the fix status: a task someone moved on while Rushes worked kee
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -130,10 +130,30 @@ def mark_published(
     status = task_status(conn, task_id)
     if status == options.published_status:
         return True  # a retry after the update got through
-    if status != options.fix_status and not (answered and status == options.failed_status):
+    if not asks(options, status) and not (answered and status == options.failed_status):
         return False
     set_task_status(conn, schema, task_id, options.published_status)
     return True
+
+
+def asks(options: TrackerOptions, status: str | None) -> bool:
+    """Whether a task in `status` still asks for its fix: it is in the fix status, or already in the published
+    status Rushes moves it to (a repeated publish). Any other status was set by hand: the request is taken
+    back."""
+    return status in (options.fix_status, options.published_status)
+
+
+def withdrawn(conn: Connection, options: TrackerOptions, task_ids: Sequence[int | str]) -> set[str]:
+    """Of these tasks, those that no longer ask for their fix (moved on by hand, or deleted), in one read."""
+    wanted = sorted({int(t) for t in task_ids})
+    if not wanted:
+        return set()
+    tasks = conn.call(
+        f"{len(wanted)} tasks' statuses",
+        lambda sg: sg.find("Task", [["id", "in", wanted]], ["sg_status_list"]),
+    )
+    asking = {int(task["id"]) for task in tasks if asks(options, task.get("sg_status_list"))}
+    return {str(t) for t in wanted if t not in asking}
 
 
 def task_status(conn: Connection, task_id: int | str) -> str | None:

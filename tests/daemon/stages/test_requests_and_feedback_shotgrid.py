@@ -145,3 +145,31 @@ def test_review_decisions_come_back(
         approved = fixes.get_fix_request(s, pubs["upscale"][1])
         assert approved is not None and approved.state == "approved"
         assert [p.fix_kind for p in fixes.approved_pairs(s, "DEMO")] == ["upscale"]
+
+
+def test_the_daemons_poll_round_drops_a_request_taken_back_before_it_started(
+    world: tuple[SGServer, Coordinator, dict[str, int], Catalog], tmp_path: Path
+) -> None:
+    """Through the daemon's own poller (real shotgun_api3): a request read in one round whose task the
+    coordinator moves on before a fix job starts is withdrawn in the next; the other request still waits."""
+    from daemon.service import Daemon
+
+    server, coordinator, tasks, _ = world
+    options = TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY))
+    daemon = Daemon(Settings(data_dir=tmp_path / "daemon", tracker=options, shows=SHOWS))
+    try:
+        assert daemon.poller is not None and daemon.poller.round() is None  # the cursor starts at the newest
+        coordinator.tag(tasks["sh010"], "denoise", "sg_rushes_fixes", "fix")
+        coordinator.tag(tasks["sh030"], "denoise, upscale", "sg_rushes_fixes", "fix")
+        assert daemon.poller.round() is None
+        coordinator.sg.update("Task", tasks["sh030"], {"sg_status_list": "ip"})  # the artist takes it on
+        assert daemon.poller.round() is None
+        with daemon.catalog.session(readonly=True) as s:
+            requests = {r.shot: r.state for r in fixes.list_fix_requests(s, "DEMO")}
+            jobs = sorted(j.state for j in job_repo.list_jobs(s, kind="fix", limit=None))
+        assert requests == {"sh010": "open", "sh030": "withdrawn"}
+        assert jobs == ["done", "done", "queued"]  # sh030's two kinds end unrun
+        assert coordinator.task_status(tasks["sh030"]) == "ip"
+    finally:
+        daemon.executor.shutdown(wait=False)
+        daemon.ctx.close()

@@ -1,0 +1,72 @@
+"""The withdrawals stage: a fix request its coordinator took back before Rushes started on it is not rendered.
+
+Taking a request back is moving its task out of the fix status by hand (docs/fixes.md). Each poll round asks
+the tracker, in one read where it can, about the tasks of the requests none of whose fix jobs has started;
+for each task that no longer asks, the request's queued jobs end without running (done, result
+`{"withdrawn": ...}`) and the request becomes `withdrawn`, in one transaction. A job a worker claimed meanwhile
+is left to run, and with it the whole request (the jobs are dropped all or none): its Version is published
+and the task keeps the coordinator's status (daemon.stages.publishing). Nothing is asked of the tracker
+while no request waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from daemon.catalog import Catalog, fixes, jobs
+from daemon.jobs.payloads import FixJob
+from daemon.logs import get_logger
+from integrations.trackers.base import Tracker
+
+log = get_logger("rushes.tracking")
+
+WHY = "taken back: its task left the fix status before Rushes started on it"
+
+
+@dataclass(frozen=True)
+class Unstarted:
+    """A fix request none of whose fix jobs has started: its task, and its jobs (all queued)."""
+
+    request_id: int
+    task_id: str
+    job_ids: tuple[int, ...]
+
+
+def unstarted(s: Session, limit: int = 50) -> list[Unstarted]:
+    """The oldest `limit` requests with a tracker task whose every fix job is still queued."""
+    requests = fixes.open_with_queued_fix(s, limit)
+    keys = {r.id: [FixJob(r.id, kind, r.request_key).key() for kind in r.kinds] for r in requests}
+    found = jobs.jobs_by_key(s, [key for ks in keys.values() for key in ks])
+    waiting = []
+    for r in requests:
+        mine = [found.get(key) for key in keys[r.id]]
+        if all(job is not None and job.state == "queued" for job in mine):
+            waiting.append(Unstarted(r.id, str(r.task_id), tuple(job.id for job in mine if job is not None)))
+    return waiting
+
+
+def drop_withdrawn(tracker: Tracker, catalog: Catalog, limit: int = 50) -> int:
+    """End the unstarted requests (the `limit` oldest) whose tasks no longer ask for their fix; how many."""
+    with catalog.session(readonly=True) as s:
+        waiting = unstarted(s, limit)
+    if not waiting:
+        return 0
+    gone = tracker.withdrawn([w.task_id for w in waiting])
+    dropped = 0
+    for request in waiting:
+        if request.task_id not in gone:
+            continue
+        with catalog.session() as s:
+            if not jobs.drop_queued(s, request.job_ids, {"withdrawn": WHY}):
+                continue
+            fixes.set_fix_state(s, request.request_id, "withdrawn", error=WHY)
+        log.info(
+            "fix.withdrawn", request=request.request_id, task=request.task_id, jobs=list(request.job_ids)
+        )
+        dropped += 1
+    return dropped
+
+
+__all__ = ["WHY", "Unstarted", "drop_withdrawn", "unstarted"]

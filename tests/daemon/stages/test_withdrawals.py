@@ -1,0 +1,105 @@
+"""The withdrawals stage against an in-memory tracker: a request whose task the coordinator moved out of the fix
+status before Rushes started on it is not rendered; one still asked for, or already started, is; the tracker
+is not asked while nothing waits."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.catalog import Catalog, fixes
+from daemon.catalog import jobs as job_repo
+from daemon.settings import ShowConfig
+from daemon.stages.requests import poll_fix_requests
+from daemon.stages.withdrawals import WHY, drop_withdrawn
+from integrations.trackers.base import TrackerError
+from integrations.trackers.memory import MemoryTracker
+from tests.daemon.stages.conftest import SHOW
+
+SHOWS = [ShowConfig(code=SHOW, tracker_project=SHOW)]
+
+
+def states(catalog: Catalog) -> dict[str, tuple[str, list[str]]]:
+    """Each request's state and its fix jobs' states, by shot."""
+    with catalog.session(readonly=True) as s:
+        jobs = job_repo.list_jobs(s, kind="fix", limit=None)
+        return {
+            r.shot: (r.state, sorted(j.state for j in jobs if j.payload["request_id"] == r.id))
+            for r in fixes.list_fix_requests(s, SHOW)
+        }
+
+
+def test_a_request_taken_back_before_it_started_is_not_rendered(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    kept = tracker.add_task(SHOW, "sh010")
+    taken_back = tracker.add_task(SHOW, "sh020")
+    omitted = tracker.add_task(SHOW, "sh030")
+    tracker.tag(kept, "denoise")
+    tracker.tag(taken_back, "denoise", "upscale")
+    tracker.tag(omitted, "regrade")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.tasks[taken_back].status = "ip"  # the artist takes the shot on instead
+    del tracker.tasks[omitted]  # the shot is cut, its task deleted
+
+    assert drop_withdrawn(tracker, catalog) == 2
+    assert states(catalog) == {
+        "sh010": ("open", ["queued"]),
+        "sh020": ("withdrawn", ["done", "done"]),
+        "sh030": ("withdrawn", ["done"]),
+    }
+    with catalog.session(readonly=True) as s:
+        request = next(r for r in fixes.list_fix_requests(s, SHOW) if r.shot == "sh020")
+        assert request.error == WHY
+        ended = [j for j in job_repo.list_jobs(s, kind="fix", limit=None) if j.state == "done"]
+        assert {str(j.result) for j in ended} == {str({"withdrawn": WHY})} and all(
+            j.attempts == 0 for j in ended
+        )
+    assert tracker.tasks[taken_back].status == "ip"  # the coordinator's status stands
+
+    assert drop_withdrawn(tracker, catalog) == 0  # the one left is still asked for
+
+
+def test_asked_again_after_taking_it_back_is_a_new_request_that_runs(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    task = tracker.add_task(SHOW, "sh010")
+    tracker.tag(task, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.tasks[task].status = "wtg"
+    assert drop_withdrawn(tracker, catalog) == 1
+    tracker.tag(task, "denoise", "upscale")  # the coordinator asks again, for more
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 1
+    assert drop_withdrawn(tracker, catalog) == 0
+    with catalog.session(readonly=True) as s:
+        requests = {r.state: r.kinds for r in fixes.list_fix_requests(s, SHOW)}
+        queued = job_repo.list_jobs(s, kind="fix", state="queued", limit=None)
+    assert requests == {"withdrawn": ["denoise"], "open": ["denoise", "upscale"]}
+    assert len(queued) == 2
+
+
+def test_a_request_a_worker_has_started_is_rendered_whole(catalog: Catalog, tracker: MemoryTracker) -> None:
+    task = tracker.add_task(SHOW, "sh010")
+    tracker.tag(task, "denoise", "upscale")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    with catalog.session() as s:  # a worker claims one kind between the read and the drop
+        assert job_repo.claim(s, "host:1:0", ["fix"], lease_s=60) is not None
+    tracker.tasks[task].status = "omt"
+    assert drop_withdrawn(tracker, catalog) == 0
+    assert states(catalog) == {"sh010": ("open", ["queued", "running"])}
+
+
+def test_the_tracker_is_not_asked_while_no_request_waits_and_an_outage_changes_nothing(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    assert drop_withdrawn(tracker, catalog) == 0
+    task = tracker.add_task(SHOW, "sh010")
+    tracker.tag(task, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.tasks[task].status = "ip"
+    tracker.fail_next(only="withdrawn")
+    with pytest.raises(TrackerError):  # the poller logs it and tries again next round
+        drop_withdrawn(tracker, catalog)
+    assert states(catalog) == {"sh010": ("open", ["queued"])}
+    assert drop_withdrawn(tracker, catalog) == 1
+    assert drop_withdrawn(tracker, catalog) == 0
+    assert tracker.calls.count("withdrawn") == 2  # the failed read and the one that took it back
