@@ -9,9 +9,10 @@ publication; approved ones are the before/after example pairs later training run
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once, utcnow
@@ -102,6 +103,26 @@ def open_with_queued_fix(s: Session, limit: int = 50) -> list[FixRequest]:
             .limit(limit)
         )
     )
+
+
+def spent_publications(s: Session, show: str, before: datetime) -> list[Publication]:
+    """The show's publications whose renders nobody needs any more, since before `before`: rejected by a
+    supervisor, or never published by a request that failed or was taken back. Approved ones (the example
+    pairs training learns from) and ones waiting for review are never among them."""
+    rejected = and_(Publication.review_status == "rejected", Publication.reviewed_at < before)
+    unpublished = and_(
+        Publication.state == "pending",
+        Publication.updated_at < before,
+        FixRequest.state.in_(("failed", "withdrawn")),
+    )
+    query = (
+        select(Publication)
+        .join(Publication.fix_request)
+        .join(FixRequest.show)
+        .where(Show.code == show, or_(rejected, unpublished))
+        .order_by(Publication.id)
+    )
+    return list(s.scalars(query).unique())
 
 
 def add_publication(

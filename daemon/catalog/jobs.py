@@ -252,6 +252,12 @@ def get_job_by_key(s: Session, key: str) -> Job | None:
     return s.scalars(select(Job).where(Job.key == key)).one_or_none()
 
 
+def finished_before(s: Session, before: datetime) -> list[int]:
+    """The ids of the jobs that ended (done or dead) before `before`."""
+    ended = select(Job.id).where(Job.state.in_(("done", "dead")), Job.finished_at < before).order_by(Job.id)
+    return list(s.scalars(ended))
+
+
 def jobs_by_key(s: Session, keys: Sequence[str]) -> dict[str, Job]:
     """The jobs of these keys that exist, by key."""
     return {job.key: job for job in s.scalars(select(Job).where(Job.key.in_(set(keys))))} if keys else {}

@@ -1,0 +1,80 @@
+"""What `rushes prune` may delete, and deleting it: the files a daemon keeps that nobody needs any more.
+
+A fix's render folder (its review and before/after movies, frames, LUT, OTIO) is spent once a supervisor rejected
+its Version, or when its request failed or was taken back without the Version being published (the answer
+said the files were kept for `rushes jobs retry`), and that was longer ago than the age asked. A job's log is
+spent once the job ended that long ago. Approved renders (the example pairs the show model trains on) and
+renders waiting for review are never spent. Only a fix's own folder (`<renders>/<shot>/<version code>`) is ever
+deleted: a publication whose files lie elsewhere (moved by hand, another layout) is left alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from daemon.catalog import Catalog, fixes, jobs
+from daemon.settings import Settings, ShowConfig
+
+
+@dataclass(frozen=True)
+class Spent:
+    kind: str  # "render" (a fix's folder) or "log" (a job's log file)
+    path: Path
+    size: int  # bytes
+    why: str  # one line: "denoise of sh010, rejected 2026-11-02"
+
+
+def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:
+    """The render folders of `show` spent before `before`, each once, that still exist."""
+    root = settings.renders_dir(show).resolve()
+    found: dict[Path, Spent] = {}
+    with catalog.session(readonly=True) as s:
+        for pub in fixes.spent_publications(s, show.code, before):
+            request = pub.fix_request
+            folder = Path(pub.movie_path).parent.resolve()
+            if folder in found or folder.parent != root / request.shot or not folder.is_dir():
+                continue  # a fix's own folder, <renders>/<shot>/<version code>, and nothing else
+            if pub.review_status == "rejected":
+                why = f"rejected {pub.reviewed_at:%Y-%m-%d}" if pub.reviewed_at else "rejected"
+            else:
+                why = f"not published, the request {request.state}"
+            found[folder] = Spent("render", folder, _size(folder), f"{pub.fix_kind} of {request.shot}, {why}")
+    return list(found.values())
+
+
+def spent_logs(settings: Settings, catalog: Catalog, before: datetime) -> list[Spent]:
+    """The logs of the jobs that ended before `before`, that still exist."""
+    with catalog.session(readonly=True) as s:
+        ended = jobs.finished_before(s, before)
+    logs = (settings.logs_dir / f"job-{job_id}.log" for job_id in ended)
+    return [
+        Spent("log", log, log.stat().st_size, f"log of job {log.stem.split('-', 1)[1]}")
+        for log in logs
+        if log.is_file()
+    ]
+
+
+def remove(spent: Sequence[Spent]) -> int:
+    """Delete each spent folder or file; the bytes freed. One gone meanwhile is skipped."""
+    freed = 0
+    for item in spent:
+        try:
+            if item.path.is_dir():
+                shutil.rmtree(item.path)
+            else:
+                item.path.unlink()
+        except FileNotFoundError:
+            continue
+        freed += item.size
+    return freed
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+__all__ = ["Spent", "remove", "spent_logs", "spent_renders"]

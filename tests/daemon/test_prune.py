@@ -1,0 +1,125 @@
+"""`rushes prune`: the render folders of rejected fixes and of fixes never published by a failed request, and
+the logs of jobs that ended, are listed, then deleted with --yes, once older than the age asked; approved renders,
+renders waiting for review, recent ones and files outside a fix's own folder are kept."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.catalog import fixes, utcnow
+from daemon.catalog import jobs as job_repo
+from daemon.catalog.models import Publication
+from daemon.cli.main import _register, app
+from daemon.context import open_context
+from daemon.settings import load_settings
+
+_register()
+
+SHOW = "PRN"
+
+
+def rushes(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in list(os.environ):
+        if name.startswith("RUSHES_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert rushes("show", "add", SHOW)[0] == 0
+    return tmp_path / "home"
+
+
+def render(
+    request_id: int,
+    kind: str,
+    *,
+    days: int,
+    review: str = "pending",
+    published: bool = True,
+    where: Path | None = None,
+) -> Path:
+    """A fix's render folder with a 1 kB movie, its publication reviewed (or last changed) `days` ago."""
+    settings = load_settings()
+    ctx = open_context(settings)
+    folder = where or Path(settings.data_dir) / "renders" / SHOW / "sh010" / f"sh010_{kind}_r{request_id}"
+    folder.mkdir(parents=True)
+    movie = folder / f"{folder.name}.mp4"
+    movie.write_bytes(b"\0" * 1000)
+    (folder / f"{folder.name}_before_after.mp4").write_bytes(b"\0" * 500)
+    when = utcnow() - timedelta(days=days)
+    with ctx.catalog.session() as s:
+        pub, _ = fixes.add_publication(s, request_id, kind, f"publish:{request_id}:{kind}", str(movie))
+        row = s.get(Publication, pub.id)
+        assert row is not None
+        row.state = "published" if published else "pending"
+        row.review_status, row.updated_at = review, when
+        row.reviewed_at = when if review != "pending" else None
+    ctx.close()
+    return folder
+
+
+def request(key: str, state: str = "published") -> int:
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", ["denoise", "regrade", "upscale"])
+        fixes.set_fix_state(s, row.id, state)
+        request_id = row.id
+    ctx.close()
+    return request_id
+
+
+def ended_job(key: str, days: int, home: Path) -> Path:
+    """A job that ended `days` ago, with its log."""
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        job, _ = job_repo.enqueue(s, "fix", key, {})
+        job.state, job.finished_at = "done", utcnow() - timedelta(days=days)
+        job_id = job.id
+    ctx.close()
+    log = home / "logs" / f"job-{job_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("x" * 200)
+    return log
+
+
+def test_spent_renders_and_old_logs_are_listed_then_deleted_and_everything_else_is_kept(
+    home: Path, tmp_path: Path
+) -> None:
+    reviewed, failed = request("req-1", "rejected"), request("req-2", "failed")
+    rejected_old = render(reviewed, "denoise", days=40, review="rejected")
+    rejected_new = render(reviewed, "regrade", days=5, review="rejected")
+    approved = render(reviewed, "upscale", days=60, review="approved")  # a training example
+    never_published = render(failed, "denoise", days=40, published=False)
+    in_review = render(failed, "regrade", days=60)  # published, not reviewed yet
+    elsewhere = render(failed, "upscale", days=40, review="rejected", where=tmp_path / "moved" / "x")
+    old_log, new_log = ended_job("fix:a", 40, home), ended_job("fix:b", 1, home)
+
+    code, output = rushes("prune")
+    assert code == 0
+    assert "would delete 2 render folder(s) and 1 job log(s), 3.2 kB: run again with --yes" in output
+    assert all(str(p) in output for p in (rejected_old, never_published, old_log))
+    assert rejected_old.exists() and old_log.exists()  # only listed
+
+    code, output = rushes("prune", "--yes", "--json")
+    report = json.loads(output)
+    assert code == 0 and report["deleted"] and report["freed"] == report["bytes"] == 1500 * 2 + 200
+    assert {Path(r["path"]) for r in report["spent"]} == {rejected_old, never_published, old_log}
+    assert not rejected_old.exists() and not never_published.exists() and not old_log.exists()
+    assert all(p.exists() for p in (rejected_new, approved, in_review, elsewhere, new_log))
+
+    assert "nothing to prune" in rushes("prune", "--yes")[1]
+    code, output = rushes("prune", "--older-than", "0", "--show", SHOW)
+    assert code == 0 and str(rejected_new) in output and "0 job log(s)" in output  # a show's renders only
+    code, output = rushes("prune", "--show", "NOPE")
+    assert code == 2 and "no show NOPE" in output
