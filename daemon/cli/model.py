@@ -147,7 +147,9 @@ def fix_cmd(
             raise fail(str(exc)) from None
         _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
-        written, numbers, said = _render(model, f"{show} v{number}", kind, params, input_, output, view)
+        written, numbers, said = _render(
+            model, f"{show} v{number}", kind, params, input_, output, view, config.movie_first_frame
+        )
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
@@ -231,9 +233,12 @@ def _render(
     input_: str,
     output: str,
     view: DisplayView | None = None,
+    first_frame: int = 0,
 ) -> tuple[int, list[int], set[int]]:
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
-    frames, their numbers, and the missing numbers already said before the work (a recording's gaps)."""
+    frames, their numbers, and the missing numbers already said before the work (a recording's gaps). A movie's
+    frames are numbered from `first_frame`, as its show counts them (its `movie_first_frame`, as the daemon's
+    fixes do); a sequence keeps its files' numbers."""
     from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
     from daemon.stages.fixing import (
         FixError,
@@ -247,7 +252,7 @@ def _render(
     from engine.media.decode import read_alpha
     from engine.media.info import Overscan
 
-    info = probe(input_)
+    info = probe(input_, first_frame=first_frame)
     numbers: list[int] = []
     _say_interlaced(info)
     _say_dropped(info)

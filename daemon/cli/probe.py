@@ -1,4 +1,4 @@
-"""`rushes probe INPUT [--json]`: what Rushes reads of a movie or an image sequence before it trains on it or fixes
+"""`rushes probe INPUT [--first-frame N] [--json]`: what Rushes reads of a movie or an image sequence before it trains on it or fixes
 it: size and pixel aspect, rate and length, timecode and reel, colour tags, alpha, scan, sound, and the frames a
 sequence lacks or a recorder dropped. The same facts ingest and `rushes fix` act on (engine.media.probe)."""
 
@@ -30,13 +30,22 @@ def probe_cmd(
     input_: Annotated[
         str, typer.Argument(metavar="INPUT", help="A movie, or a sequence like sh010.####.exr.")
     ],
+    first_frame: Annotated[
+        int,
+        typer.Option(
+            "--first-frame",
+            min=0,
+            help="Number a movie's first frame so, as its show does (movie_first_frame, e.g. 1001); "
+            "a sequence keeps its files' numbers.",
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print every fact as JSON.")] = False,
 ) -> None:
     """Say what Rushes reads of a movie or an image sequence."""
     from engine.media import MediaError, probe
 
     try:
-        info = probe(input_)
+        info = probe(input_, first_frame=first_frame)
     except MediaError as exc:
         raise fail(_with_remedy(exc)) from None
     if as_json:

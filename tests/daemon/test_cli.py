@@ -427,6 +427,23 @@ def test_a_fix_of_a_render_with_overscan_keeps_it_in_exr_frames_and_fills_the_ma
     assert (probe(str(tmp_path / "o.mov")).width, probe(str(tmp_path / "o.mov")).height) == (64, 48)
 
 
+def test_a_movie_is_fixed_and_probed_with_frames_numbered_as_its_show_counts_them(tmp_path: Path) -> None:
+    promote_fresh({"interpolate": {}})
+    assert rushes("show", "add", "TST", "--movie-first-frame", "1001")[0] == 0  # the tracker's 1001
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=5, size=(64, 48))
+    out = tmp_path / "out" / "sh010.####.png"
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "interpolate", "--frames", "1002-1003", "-i", str(clip), "-o", str(out)
+    )
+
+    assert code == 0, output  # it used to be refused: frames 1002-1003 lie outside frames 0-4
+    assert sorted(p.name for p in out.parent.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1006)]
+    code, output = rushes("probe", str(clip), "--first-frame", "1001")
+    assert code == 0 and "frames 1001-1005" in output
+    assert "frames 0-4" in rushes("probe", str(clip))[1]
+
+
 def test_a_fix_of_one_image_writes_one_image_and_a_movie_to_one_image_is_refused_before_the_work(
     tmp_path: Path,
 ) -> None:
