@@ -40,6 +40,7 @@ from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
 from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_fmt, prores_pix_fmt
 from engine.media.files import prepare_output, temp_name
+from engine.media.frames import known_bit_depth
 from engine.media.info import NO_MARGINS, ColourTags, Overscan
 from engine.media.sequences import is_image_path, is_pattern
 from engine.media.timecode import FrameTimecode
@@ -139,6 +140,20 @@ def write_output(output: str, frames: Iterable[tuple[int, Any]], carried: Carrie
     return _write_movie(Path(output), frames, carried)
 
 
+# formats written in 8 or 16 bits (DPX keeps its source's own)
+EIGHT_OR_SIXTEEN_BIT = (".png", ".tif", ".tiff")
+
+
+def kept_depth(output: str, pix_fmt: str | None) -> int | None:
+    """8 where the output is PNG or TIFF and its source has 8 bits a component (an 8-bit PNG, JPEG or H.264
+    daily): its fix is written in the bits it came in, not twice the size. None: the writer's own choice
+    (16 bits from floating-point frames)."""
+    if Path(output).suffix.lower() not in EIGHT_OR_SIXTEEN_BIT:
+        return None
+    bits = known_bit_depth(pix_fmt)
+    return 8 if bits == 8 else None
+
+
 def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:
     spec = parse_sequence(output)
     try:
@@ -159,6 +174,7 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
             str(staging / Path(output).name),
             frames,
             fps=carried.fps,
+            bit_depth=kept_depth(output, carried.pix_fmt),
             pixel_aspect=carried.pixel_aspect,
             timecode=timecode,
             like=carried.headers,
@@ -183,6 +199,7 @@ def _write_still(path: Path, frames: Iterable[tuple[int, Any]], carried: Carried
     write_image(
         path,
         rgb,
+        bit_depth=kept_depth(str(path), carried.pix_fmt),
         fps=carried.fps,
         pixel_aspect=carried.pixel_aspect,
         timecode=carried.timecode,

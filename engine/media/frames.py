@@ -38,12 +38,18 @@ class Frame:
 
 def bit_depth(pix_fmt: str | None) -> int:
     """Bits per component of a PyAV/FFmpeg pixel format name (8 when unknown)."""
+    return known_bit_depth(pix_fmt) or 8
+
+
+def known_bit_depth(pix_fmt: str | None) -> int | None:
+    """Bits per component of a PyAV/FFmpeg pixel format name; None when there is none or FFmpeg does not know
+    it."""
     if not pix_fmt:
-        return 8
+        return None
     try:
         return max(c.bits for c in av.VideoFormat(pix_fmt).components)
     except (ValueError, TypeError):
-        return 8
+        return None
 
 
 def _reformat_kwargs(frame: av.VideoFrame, hd_default_709: bool) -> dict[str, Any]:

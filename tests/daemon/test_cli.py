@@ -444,6 +444,38 @@ def test_a_movie_is_fixed_and_probed_with_frames_numbered_as_its_show_counts_the
     assert "frames 0-4" in rushes("probe", str(clip))[1]
 
 
+def test_png_and_tiff_fixes_keep_their_sources_bits(tmp_path: Path) -> None:
+    from engine.media import write_image
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    pictures = footage.frames(2, (64, 48))
+    for bits in (8, 16):
+        for number, picture in zip((1001, 1002), pictures, strict=True):
+            write_image(tmp_path / f"in{bits}" / f"sh010.{number}.png", picture, bit_depth=bits)
+    write_image(tmp_path / "plate.png", pictures[0], bit_depth=8)  # a still: no frame number
+    footage.movie(tmp_path / "sh010_1.mp4", n=2, size=(64, 48))  # H.264: 8 bits
+    cases = {
+        "in8/sh010.####.png": ("o8.####.png", "rgb24"),  # it used to be written in 16 bits, twice the size
+        "in16/sh010.####.png": ("o16.####.png", "rgb48be"),
+        "sh010_1.mp4": ("m.####.tif", "rgb24"),
+        "plate.png": ("still.png", "rgb24"),
+    }
+    for source, (output, pix_fmt) in cases.items():
+        code, said = rushes(
+            "fix",
+            "-s",
+            "TST",
+            "--kind",
+            "denoise",
+            "-i",
+            str(tmp_path / source),
+            "-o",
+            str(tmp_path / output),
+        )
+        assert code == 0, said
+        assert probe(str(tmp_path / output)).pix_fmt == pix_fmt, source
+
+
 def test_a_fix_of_one_image_writes_one_image_and_a_movie_to_one_image_is_refused_before_the_work(
     tmp_path: Path,
 ) -> None:
