@@ -16,6 +16,7 @@ import concurrent.futures
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.stages.webhooks import WebhookIntake
-from daemon.stages.withdrawals import drop_withdrawn
+from daemon.stages.withdrawals import WithdrawalCheck
 from daemon.trackers import make_tracker
 from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
@@ -83,6 +84,7 @@ class Daemon:
         )
         self.loop = LaneLoop(self._lanes())
         self.watchers = ShowWatchers(self.shows, self._queue_found)
+        self.withdrawals: WithdrawalCheck | None = None  # the poller's check of requests taken back
         self.poller = self._poller()
         self.webhooks = WebhookIntake.build(  # its own adapter too (tracker clients are not thread-safe)
             settings.tracker,
@@ -156,11 +158,9 @@ class Daemon:
         def feedback() -> None:
             poll_reviews(tracker, self.catalog)
 
-        def withdrawals() -> None:
-            drop_withdrawn(tracker, self.catalog)
-
         interval = self.settings.tracker.poll_interval
-        polls = [requests, withdrawals, feedback]
+        self.withdrawals = WithdrawalCheck(tracker, self.catalog)
+        polls: list[Callable[[], object]] = [requests, self.withdrawals, feedback]
         return TrackerPoller(tracker.name, polls, interval, self.metrics, self.stop_event)
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------

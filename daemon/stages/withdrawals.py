@@ -1,16 +1,18 @@
 """The withdrawals stage: a fix request its coordinator took back before Rushes started on it is not rendered.
 
-Taking a request back is moving its task out of the fix status by hand (docs/fixes.md). Each poll round asks
-the tracker, in one read where it can, about the tasks of the requests none of whose fix jobs has started;
-for each task that no longer asks, the request's queued jobs end without running (done, result
-`{"withdrawn": ...}`) and the request becomes `withdrawn`, in one transaction. A job a worker claimed meanwhile
-is left to run, and with it the whole request (the jobs are dropped all or none): its Version is published
-and the task keeps the coordinator's status (daemon.stages.publishing). Nothing is asked of the tracker
-while no request waits.
+Taking a request back is moving its task out of the fix status by hand (docs/fixes.md). Every 30 s, with the
+tracker poll, Rushes asks the tracker (in one read where it can) about the tasks of the requests none of whose
+fix jobs has started; for each task that no longer asks, the request's queued jobs end without running (done,
+result `{"withdrawn": ...}`) and the request becomes `withdrawn`, in one transaction. A job a worker claimed
+meanwhile is left to run, and with it the whole request (the jobs are dropped all or none): its Version is
+published and the task keeps the coordinator's status (daemon.stages.publishing). Nothing is asked of the
+tracker while no request waits.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -23,6 +25,7 @@ from integrations.trackers.base import Tracker
 log = get_logger("rushes.tracking")
 
 WHY = "taken back: its task left the fix status before Rushes started on it"
+CHECK_EVERY_S = 30.0  # seconds between two reads of the waiting requests' tasks
 
 
 @dataclass(frozen=True)
@@ -69,4 +72,27 @@ def drop_withdrawn(tracker: Tracker, catalog: Catalog, limit: int = 50) -> int:
     return dropped
 
 
-__all__ = ["WHY", "Unstarted", "drop_withdrawn", "unstarted"]
+class WithdrawalCheck:
+    """drop_withdrawn for the tracker poller, at most every `every_s` seconds: each check reads the tracker
+    (on Kitsu, once per waiting request's task), and a request taken back need not be caught within one poll
+    interval, only before its turn comes. The clock is injected."""
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        catalog: Catalog,
+        every_s: float = CHECK_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tracker, self.catalog, self.every_s, self.clock = tracker, catalog, every_s, clock
+        self.last: float | None = None
+
+    def __call__(self) -> int:
+        now = self.clock()
+        if self.last is not None and now - self.last < self.every_s:
+            return 0
+        self.last = now  # a check that fails (the tracker down) waits its turn too
+        return drop_withdrawn(self.tracker, self.catalog)
+
+
+__all__ = ["CHECK_EVERY_S", "WHY", "Unstarted", "WithdrawalCheck", "drop_withdrawn", "unstarted"]

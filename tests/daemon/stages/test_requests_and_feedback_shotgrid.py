@@ -163,6 +163,8 @@ def test_the_daemons_poll_round_drops_a_request_taken_back_before_it_started(
         coordinator.tag(tasks["sh030"], "denoise, upscale", "sg_rushes_fixes", "fix")
         assert daemon.poller.round() is None
         coordinator.sg.update("Task", tasks["sh030"], {"sg_status_list": "ip"})  # the artist takes it on
+        assert daemon.withdrawals is not None
+        daemon.withdrawals.every_s = 0  # its next check is due now, not 30 s after the last
         assert daemon.poller.round() is None
         with daemon.catalog.session(readonly=True) as s:
             requests = {r.shot: r.state for r in fixes.list_fix_requests(s, "DEMO")}

@@ -10,7 +10,7 @@ from daemon.catalog import Catalog, fixes
 from daemon.catalog import jobs as job_repo
 from daemon.settings import ShowConfig
 from daemon.stages.requests import poll_fix_requests
-from daemon.stages.withdrawals import WHY, drop_withdrawn
+from daemon.stages.withdrawals import WHY, WithdrawalCheck, drop_withdrawn
 from integrations.trackers.base import TrackerError
 from integrations.trackers.memory import MemoryTracker
 from tests.daemon.stages.conftest import SHOW
@@ -103,3 +103,19 @@ def test_the_tracker_is_not_asked_while_no_request_waits_and_an_outage_changes_n
     assert drop_withdrawn(tracker, catalog) == 1
     assert drop_withdrawn(tracker, catalog) == 0
     assert tracker.calls.count("withdrawn") == 2  # the failed read and the one that took it back
+
+
+def test_the_pollers_check_reads_the_tracker_at_most_every_30_seconds(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    now = [0.0]
+    check = WithdrawalCheck(tracker, catalog, clock=lambda: now[0])
+    task = tracker.add_task(SHOW, "sh010")
+    tracker.tag(task, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    assert check() == 0 and tracker.calls.count("withdrawn") == 1  # still asked for
+    tracker.tasks[task].status = "ip"
+    now[0] = 29.0
+    assert check() == 0 and tracker.calls.count("withdrawn") == 1  # not yet: every poll would load Kitsu
+    now[0] = 30.0
+    assert check() == 1 and states(catalog) == {"sh010": ("withdrawn", ["done"])}
