@@ -37,7 +37,7 @@ from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
-from engine.media.alpha import SourceAlpha, has_alpha
+from engine.media.alpha import SourceAlpha, has_alpha, premultiplied, premultiply, unpremultiply
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
@@ -185,16 +185,24 @@ def fixed_frames(
     # within the light its frames hold unless the fix is a regrade.
     linear = scene_linear(source)
     seen = SeenRange() if linear and prepared.kind != "regrade" else None
+    # A grade changes colour, not coverage: a premultiplied source's (an EXR with alpha) is graded straight, then
+    # multiplied back, or its soft edges would be graded as darker colours (spatial fixes work on it as it is).
+    straight = (
+        Straightened(source)
+        if prepared.kind == "regrade" and premultiplied(source.path, source.pix_fmt)
+        else None
+    )
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
         for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
             recent[frame.number] = to_uint8(frame.rgb if view is None else view.shown(frame.rgb))
             while len(recent) > 64:
                 recent.popitem(last=False)
+            rgb = frame.rgb if straight is None else straight.unpremultiplied(frame.number, frame.rgb)
             if not linear:
-                yield frame.number, frame.rgb
+                yield frame.number, rgb
                 continue
-            working = to_working(frame.rgb)
+            working = to_working(rgb)
             if seen is not None:
                 seen.see(working)
             yield frame.number, working
@@ -214,11 +222,31 @@ def fixed_frames(
                 before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
                 while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
                     recent.popitem(last=False)
-                yield number, before, light(after) if linear else after
+                fixed = light(after) if linear else after
+                yield number, before, fixed if straight is None else straight.premultiplied(number, fixed)
         except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is missing
             raise FixError(str(exc)) from exc
 
     return FixedFrames(run, triples())
+
+
+class Straightened:
+    """A premultiplied source's colour divided by its alpha on the way into a grade, and multiplied back by the
+    same alpha on the way out (frame for frame: a regrade makes no frames); each frame's alpha and pixels are
+    held in between, for the few frames the head reads ahead."""
+
+    def __init__(self, source: MediaInfo) -> None:
+        self.alphas = SourceAlpha(read_alpha(source))
+        self.held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def unpremultiplied(self, number: int, rgb: np.ndarray) -> np.ndarray:
+        alpha = self.alphas.of(number)
+        self.held[number] = (alpha, rgb)
+        return unpremultiply(rgb, alpha)
+
+    def premultiplied(self, number: int, graded: np.ndarray) -> np.ndarray:
+        alpha, source = self.held.pop(number)
+        return premultiply(graded, alpha, source)
 
 
 def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np.ndarray]]) -> FixRun:

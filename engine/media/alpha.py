@@ -64,6 +64,30 @@ def with_alpha(rgb: npt.NDArray[Any], alpha: F32) -> F32:
     return np.dstack([colour, alpha.astype(np.float32, copy=False)])
 
 
+# Coverage at or below this is none: the grade leaves such a pixel as it was (transparent, or light added over
+# nothing: a glow, fire), where dividing and multiplying back by a near-zero alpha would make noise of it.
+COVERED = 1e-4
+
+
+def premultiplied(path: str, pix_fmt: str | None) -> bool:
+    """Whether a source's colour is stored multiplied by its alpha: an EXR's with an A channel (OpenEXR's rule).
+    Other formats (PNG, ProRes 4444, TIFF and DPX as usually written) hold it straight."""
+    return path.lower().endswith(".exr") and has_alpha(pix_fmt)
+
+
+def unpremultiply(rgb: F32, alpha: F32) -> F32:
+    """Premultiplied colour divided by its alpha where covered: the colour a grade should see."""
+    coverage = np.where(alpha > COVERED, alpha, 1.0).astype(np.float32)[..., None]
+    return cast(F32, (rgb / coverage).astype(np.float32, copy=False))
+
+
+def premultiply(graded: F32, alpha: F32, source: F32) -> F32:
+    """Graded straight colour multiplied back by its alpha where covered; elsewhere the `source` frame's pixels
+    as they were (a grade that lifts black must not paint the transparent area)."""
+    covered = (alpha > COVERED)[..., None]
+    return cast(F32, np.where(covered, graded * alpha[..., None], source).astype(np.float32, copy=False))
+
+
 class SourceAlpha:
     """The alpha of a source's frames by number, read once as the fix asks for ascending numbers."""
 
