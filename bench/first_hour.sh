@@ -7,8 +7,14 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 FOOTAGE=${1:-$REPO/../shared/footage}
+MOVIES=$(find "$FOOTAGE" \( -name '*.mp4' -o -name '*.mov' \) 2>/dev/null | sort | head -3 || true)
+[ -n "$MOVIES" ] || { echo "no .mp4 or .mov movies under $FOOTAGE: give a footage folder"; exit 2; }
 WORK=$(mktemp -d /tmp/rushes-first-hour-XXXXXX)
 echo "working in $WORK"
+SERVE=""
+DAEMON=""
+stop() { kill $DAEMON $SERVE 2> /dev/null || true; }
+trap stop EXIT  # no tracker or daemon is left running, however the walk ends
 T0=$(date +%s)
 mark() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
 mark "1. clone + make venv"
@@ -28,10 +34,9 @@ for i in $(seq 100); do curl -sf http://127.0.0.1:8765/versions > /dev/null && b
 mark "3. footage"
 mkdir -p "$WORK/footage"
 n=0
-for movie in $(find "$FOOTAGE" -name '*.mp4' -o -name '*.mov' | sort | head -3); do
+for movie in $MOVIES; do
     n=$((n + 1)); cp "$movie" "$WORK/footage/sh0${n}0_1.${movie##*.}"
 done
-[ "$n" -gt 0 ] || { echo "no .mp4 or .mov movies under $FOOTAGE: give a footage folder"; exit 2; }
 rushes show add MYSHOW --ingest $WORK/footage --name "My show"
 rushes ingest $WORK/footage --show MYSHOW
 rushes status
@@ -68,6 +73,6 @@ else:
 PY
 mark "7. a Version in review"
 rushes status
-kill $DAEMON $SERVE || true
+stop
 wait || true
 mark "done"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,8 +69,21 @@ def line(text: str) -> None:
     out.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
+def _rushes_command() -> str:
+    """How to run `rushes` from another shell: this environment's own script (`make demo` does not put its
+    virtual environment on PATH), else the bare name."""
+    script = Path(sys.executable).parent / "rushes"
+    return str(script) if script.is_file() else "rushes"
+
+
+def _in_order(version: dict[str, Any]) -> tuple[int, str]:
+    """Versions in the order the tracker made them (ShotGrid's ids are numbers)."""
+    vid = str(version["version_id"])
+    return (0, vid.zfill(20)) if vid.isdigit() else (1, vid)
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
-    for v in summary["versions"]:
+    for v in sorted(summary["versions"], key=_in_order):
         line(
             f"Version {v['version_id']} {v['code']}: {v['kind']} on {v['shot']}, frames "
             f"{v['first_frame']}-{v['last_frame']}, task now '{v['task_status']}'"
@@ -87,14 +101,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
     line(f"done in {summary['seconds']} s; model {model['show']} v{model['version']}")
     if not summary["kept"]:
         return
-    home = summary["home"]
+    home, rushes = summary["home"], _rushes_command()
     line("model folder:")
     line(f"  {model['folder']}")
     line("browse the Versions on the local tracker (stopped now; its data stays in the home):")
-    line(f"  rushes tracker serve --data {home}/tracker --script-key demo")
+    line(f"  {rushes} tracker serve --data {home}/tracker --script-key demo")
     line("  then open http://127.0.0.1:8765/versions")
     line("the daemon's catalog and log:")
-    line(f"  RUSHES_HOME={home}/rushes rushes status")
+    line(f"  RUSHES_HOME={home}/rushes {rushes} status")
     line(f"  {home}/daemon.log")
     line("remove the demo when done:")
     line(f"  rm -rf {home}")

@@ -5,6 +5,7 @@ removed unless --keep."""
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ def test_a_kept_demo_lists_every_path_whole_on_its_own_line_even_on_40_columns(
     lines = narrow.getvalue().splitlines()
     assert f"    {LONG}/sh010_rushes_interpolate_r1.mp4" in lines
     assert f"    {LONG}/sh010_rushes_interpolate_r1_before_after.mp4" in lines
-    assert f"  rushes tracker serve --data {homes[0]}/tracker --script-key demo" in lines
+    rushes = Path(sys.executable).parent / "rushes"  # runs from a shell without the environment activated
+    assert f"  {rushes} tracker serve --data {homes[0]}/tracker --script-key demo" in lines
+    assert f"  RUSHES_HOME={homes[0]}/rushes {rushes} status" in lines
     assert "  then open http://127.0.0.1:8765/versions" in lines
     assert f"  rm -rf {homes[0]}" in lines
     answered = lines.index("'sharpen' asked on sh060: not done, the task now 'hld', with the note:")
