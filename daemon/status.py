@@ -73,6 +73,7 @@ def job_record(j: Job) -> dict[str, Any]:
         "state": j.state,
         "attempts": j.attempts,
         "error": j.last_error,
+        "progress": j.progress if j.state == "running" else None,  # its worker's line (daemon.jobs.progress)
         "updated": j.updated_at.isoformat() if j.updated_at else None,
     }
 

@@ -112,6 +112,7 @@ def claim(
                 lease_owner=worker,
                 lease_expires=now + timedelta(seconds=lease_s),
                 heartbeat_at=now,
+                progress=None,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)
@@ -138,6 +139,23 @@ def heartbeat(s: Session, job_id: int, worker: str, lease_s: float, *, now: date
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1
+
+
+def set_progress(s: Session, job_id: int, progress: str) -> bool:
+    """Record how far a running job has got (one line, from the process doing it); False when it is not
+    running any more."""
+    changed = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "running")
+        .values(progress=progress[:ERROR_LIMIT])
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(changed) == 1
+
+
+def progress_of(s: Session, job_id: int) -> str | None:
+    """The progress line of a running job (None when it wrote none, or is not running)."""
+    return s.scalar(select(Job.progress).where(Job.id == job_id, Job.state == "running"))
 
 
 def complete(s: Session, job_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:

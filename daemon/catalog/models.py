@@ -205,6 +205,8 @@ class Job(Timestamps, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # while running: one line its worker writes as it goes (cleared when the job is claimed again)
+    progress: Mapped[str | None] = mapped_column(Text)
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.kind} {self.state} {self.key}>"

@@ -18,7 +18,6 @@ from engine.kinds import HEAD_ORDER
 
 if TYPE_CHECKING:
     from daemon.settings import ReviewColor
-    from daemon.stages.fixing import Prepared
     from engine.color import DisplayView
     from engine.media import MediaInfo
     from engine.model import ModelVersion
@@ -240,12 +239,14 @@ def _render(
     frames are numbered from `first_frame`, as its show counts them (its `movie_first_frame`, as the daemon's
     fixes do); a sequence keeps its files' numbers."""
     from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
+    from daemon.cli.progress import CountedLines
     from daemon.stages.fixing import (
         FixError,
         carried_sound,
         fixed_frames,
         header_source,
         keeping_overscan,
+        output_frames,
         prepare,
     )
     from engine.media import probe
@@ -260,19 +261,23 @@ def _render(
     try:
         prepared = prepare(kind, params, input_, info)
         info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
-        _check_still(output, _output_frames(info, prepared))
+        _check_still(output, output_frames(info, prepared))
         _say_overscan(info)
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
         stream = fixed_frames(model, prepared, info)
         with counted_progress() as bar:
-            task = bar.add_task(f"{kind} with {name}", total=_output_frames(info, prepared))
+            label, total = f"{kind} with {name}", output_frames(info, prepared)
+            task = bar.add_task(label, total=total)
+            piped = None if err.is_terminal else CountedLines(label, total, err)
 
             def afters() -> Any:
                 for n, _before, after in stream:
                     bar.advance(task)
                     numbers.append(n)
+                    if piped is not None:
+                        piped.count(len(numbers))
                     yield n, after if view is None else view.shown(after)
 
             fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
@@ -425,14 +430,6 @@ def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:
         )
         return False
     return True
-
-
-def _output_frames(info: MediaInfo, prepared: Prepared) -> int:
-    """How many frames the fix writes: an interpolate fix also makes the frames the source lacks."""
-    if prepared.kind != "interpolate":
-        return int(info.frame_count)
-    span = len(info.frame_range)
-    return span * prepared.factor - (prepared.factor - 1)
 
 
 def _say_holes(output: str, numbers: list[int], said: set[int]) -> None:

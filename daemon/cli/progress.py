@@ -1,5 +1,6 @@
 """What `rushes train` shows while it runs: the stage (decode, train <head>, evaluate <head>, write), the
-latest loss while a head trains, and the time left in the budget.
+latest loss while a head trains, and the time left in the budget; and what `rushes fix` says, piped, of the
+frames it has made (`CountedLines`; on a terminal it has a bar).
 
 On a terminal one transient status line is rewritten in place. Piped (a log file, CI), it prints a plain
 line on stderr when a stage starts and then every `every` seconds, so a long stage is never silent.
@@ -15,8 +16,34 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from daemon.jobs.progress import progress_line
+
 if TYPE_CHECKING:
     from engine.train import Stage  # torch: only for the type
+
+
+class CountedLines:
+    """Piped (no progress bar), a plain line on stderr every `every_s` seconds while frames are counted:
+    "denoise with SHOW v3: frame 120 of 289, about 2 min left". The clock is injected."""
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        console: Console,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label, self.total, self.console, self.every_s, self.clock = label, total, console, every_s, clock
+        self.started = self.last = clock()
+
+    def count(self, done: int) -> None:
+        now = self.clock()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        line = progress_line(done, max(self.total, done), now - self.started)
+        self.console.print(f"{self.label}: {line}", highlight=False, markup=False)
 
 
 def clock_text(seconds: float | None) -> str:

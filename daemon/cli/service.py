@@ -55,8 +55,9 @@ def jobs_list(
                 raise fail(str(exc)) from None
             table = Table("id", "kind", "show", "state", "attempts", "key", "error")
             for j in rows:
+                state = f"{j.state}: {j.progress}" if j.state == "running" and j.progress else j.state
                 table.add_row(
-                    str(j.id), j.kind, j.show or "-", j.state, str(j.attempts), j.key, j.last_error or ""
+                    str(j.id), j.kind, j.show or "-", state, str(j.attempts), j.key, j.last_error or ""
                 )
     finally:
         ctx.close()

@@ -111,8 +111,10 @@ def render(data: dict[str, Any]) -> None:
         for problem in bad["problems"]:
             out.print(f"\nshow {bad['code']} is left out: {problem}", highlight=False, markup=False)
     for show in data["shows"]:
-        model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model"
-        stale = " (stale: new dailies since training)" if show["model_stale"] else ""
+        model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model yet"
+        stale = (
+            " (stale: new dailies since training)" if show["model_stale"] and show["promoted_model"] else ""
+        )
         out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}")
         for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
             out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
@@ -153,7 +155,8 @@ def render(data: dict[str, Any]) -> None:
     if data["jobs"]["recent"]:
         table = Table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:
+            state = f"{j['state']}: {j['progress']}" if j["progress"] else j["state"]
             table.add_row(
-                str(j["id"]), j["kind"], j["show"] or "-", j["state"], str(j["attempts"]), j["error"] or ""
+                str(j["id"]), j["kind"], j["show"] or "-", state, str(j["attempts"]), j["error"] or ""
             )
         out.print(table)

@@ -111,6 +111,7 @@ class Lane:
         self.yields = yields  # give the jobs in hand back when it says yes (training: a fix waits)
         self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
         self.on_dead = on_dead  # called in the transaction that dead-letters a job (the request is answered)
+        self.said: dict[int, str] = {}  # the progress line last logged, by running job
 
     def tick(self, claim: bool = True, runnable: bool = True) -> int:
         """Collect finished jobs, renew leases and, with `claim`, start new ones (and give training's slot
@@ -151,8 +152,12 @@ class Lane:
                 continue
             with self.catalog.session() as s:
                 held = job_repo.heartbeat(s, job_id, self.worker, self.lease_s)
+                progress = job_repo.progress_of(s, job_id) if held else None
             if held:
                 self.running[job_id] = (running, now)
+                if progress is not None and progress != self.said.get(job_id):
+                    self.said[job_id] = progress  # what its worker wrote (daemon.jobs.progress), once
+                    log.info("job.progress", job=job_id, lane=self.name, progress=progress)
             else:
                 log.warning("job.lease_lost", job=job_id)
                 running.cancel()
@@ -160,6 +165,7 @@ class Lane:
 
     def _finish(self, job_id: int, outcome: JobOutcome) -> None:
         self.finished += 1
+        self.said.pop(job_id, None)
         with self.catalog.session() as s:
             if outcome.ok:
                 job_repo.complete(s, job_id, self.worker, outcome.result)

@@ -16,6 +16,7 @@ from typing import Any
 from daemon.catalog import Catalog
 from daemon.context import Context, open_context
 from daemon.jobs.payloads import FixJob, TrainJob
+from daemon.jobs.progress import JobProgress
 from daemon.logs import configure
 from daemon.settings import load_settings
 
@@ -57,8 +58,11 @@ def train(
 
     ctx = _context(config)
     job = TrainJob.from_json(payload)
+    stages = JobProgress(ctx.catalog, job_id).on_stage  # `rushes status` shows the stage and the time left
     with stop_on_signals() as stop:
-        result = run_training(ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop)
+        result = run_training(
+            ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop, on_stage=stages
+        )
     return result.to_json()
 
 
@@ -66,4 +70,4 @@ def fix(job_id: int, payload: dict[str, Any], attempt: int = 1, config: str | No
     from daemon.stages.fixing import run_fix
 
     ctx = _context(config)
-    return run_fix(ctx.settings, ctx.catalog, FixJob.from_json(payload))
+    return run_fix(ctx.settings, ctx.catalog, FixJob.from_json(payload), job_id)

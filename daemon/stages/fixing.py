@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +23,7 @@ from daemon.catalog import dailies as daily_repo
 from daemon.crashpoints import crash_point
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, FixJob, PublishJob, queue
+from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings
 from daemon.shows import get_show
@@ -433,9 +434,9 @@ class Request:
     take: str | None
 
 
-def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]:
-    """The durable fix job: render into place, then put the publication in the outbox and queue its publish
-    job in one transaction."""
+def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
+    """The durable fix job: render into place (writing its progress to job `job_id`'s row as it goes), then
+    put the publication in the outbox and queue its publish job in one transaction."""
     request = start_request(catalog, job.request_id)
     show = get_show(settings, catalog, request.show)
     try:
@@ -485,7 +486,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob) -> dict[str, Any]
         scan=info.interlaced,
         overscan=Overscan.of(info),
     )
-    files = render(model, prepared, info, plan)
+    files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     crash_point("fix.rendered", target="both")
     description = describe(
         kind, params, request.shot, request.source, request.take, model, number, request.show
@@ -529,11 +530,27 @@ def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
 
 
-def render(model: ModelVersion, prepared: Prepared, source: MediaInfo, plan: RenderPlan) -> RenderedFiles:
-    """Stream the fixed frames into the review files of `plan` (a FixError is Permanent). Decoding runs ahead
-    of the head and encoding behind it, each in its own thread (engine.infer.stream); frame-sized buffers
-    go back to the system when freed (engine.heap), so memory stays flat over a long shot."""
+def output_frames(info: MediaInfo, prepared: Prepared) -> int:
+    """How many frames the fix writes: an interpolate fix also makes the frames the source lacks."""
+    if prepared.kind != "interpolate":
+        return int(info.frame_count)
+    span = len(info.frame_range)
+    return span * prepared.factor - (prepared.factor - 1)
+
+
+def render(
+    model: ModelVersion,
+    prepared: Prepared,
+    source: MediaInfo,
+    plan: RenderPlan,
+    progress: Callable[[int, int], None] | None = None,
+) -> RenderedFiles:
+    """Stream the fixed frames into the review files of `plan` (a FixError is Permanent), telling `progress`
+    (frames done, frames in all) after each. Decoding runs ahead of the head and encoding behind it, each in
+    its own thread (engine.infer.stream); frame-sized buffers go back to the system when freed (engine.heap),
+    so memory stays flat over a long shot."""
     return_frame_blocks()
+    total = output_frames(source, prepared)
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
             fixed = fixed_frames(model, prepared, source, plan.view)
@@ -541,9 +558,11 @@ def render(model: ModelVersion, prepared: Prepared, source: MediaInfo, plan: Ren
             with Background[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]](
                 lambda f: sink.add(*f), depth=ENCODE_BEHIND
             ) as encoder:
-                for number, before, after in fixed:
+                for done, (number, before, after) in enumerate(fixed, 1):
                     alpha = None if alphas is None else alphas.of(number)
                     encoder.put((number, before, sink.compact(after), alpha))
+                    if progress is not None:
+                        progress(done, max(total, done))
             return sink.finish(lut=fixed.outputs.lut)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
@@ -602,4 +621,4 @@ def _finishing(params: Mapping[str, Any], info: MediaInfo) -> Any:
     return value
 
 
-__all__ = ["FixError", "NoModel", "fixed_frames", "prepare", "run_fix"]
+__all__ = ["FixError", "NoModel", "fixed_frames", "output_frames", "prepare", "run_fix"]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from daemon import __version__
 from daemon.catalog.dailies import DailyFacts, register_daily
-from daemon.catalog.shows import ensure_show
+from daemon.catalog.shows import ensure_show, set_model_stale
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.leader import Leadership
@@ -130,9 +130,10 @@ def test_status_lists_a_big_shows_newest_dailies_and_says_how_many_more(tmp_path
                 path=str(tmp_path / name), size_bytes=10, mtime=1.0, content_hash=name, shot=name[:5]
             )
             register_daily(s, "BIG", facts)
+        set_model_stale(s, "BIG")  # new dailies since its (never run) training
     ctx.close()
     code, output = rushes("status", "--dailies", "5")
-    assert code == 0 and "BIG  30 dailies" in output
+    assert code == 0 and "BIG  30 dailies, no trained model yet\n" in output  # not also "stale"
     assert "sh029" in output and "sh025" in output and "sh024" not in output  # the newest
     assert "and 25 older: `rushes dailies list --show BIG --status registered`" in output
     [show] = json.loads(rushes("status", "--json", "--dailies", "0")[1])["shows"]

@@ -66,3 +66,18 @@ def test_piped_progress_says_nothing_before_the_first_stage() -> None:
         clock.now += 30
         view.tick()
     assert sink.getvalue() == ""
+
+
+def test_a_piped_fix_says_every_10_seconds_how_many_frames_it_has_made_and_the_time_left() -> None:
+    from daemon.cli.progress import CountedLines
+
+    sink = io.StringIO()
+    now = [0.0]
+    lines = CountedLines("denoise with MYSHOW v1", 289, Console(file=sink, width=200), clock=lambda: now[0])
+    for done, at in ((1, 2.0), (10, 9.9), (20, 15.0), (30, 19.0), (40, 25.0)):
+        now[0] = at
+        lines.count(done)
+    assert sink.getvalue().splitlines() == [
+        "denoise with MYSHOW v1: frame 20 of 289, about 3 min 22 s left",
+        "denoise with MYSHOW v1: frame 40 of 289, about 2 min 36 s left",
+    ]

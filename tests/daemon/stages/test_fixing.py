@@ -91,7 +91,13 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     promoted_model(settings, catalog)
     request_id = request(catalog, ["denoise"], {"deliver": "none"})
     job = FixJob(request_id, "denoise", "memory:event:1")
-    result = run_fix(settings, catalog, job)
+    with catalog.session() as s:  # the job as the daemon's fix lane holds it
+        job_repo.enqueue(s, "fix", job.key(), job.to_json())
+        held = job_repo.claim(s, "w", ["fix"], 60)
+        assert held is not None
+    result = run_fix(settings, catalog, job, held.id)
+    with catalog.session(readonly=True) as s:
+        assert job_repo.progress_of(s, held.id) == "frame 4 of 4"  # what `rushes status` showed as it went
     again = run_fix(settings, catalog, job)  # repeated after a crash: rendered again, queued once
     assert result["frames"] == again["frames"] == 4 and result["model_version"] == 1
     with catalog.session(readonly=True) as s:

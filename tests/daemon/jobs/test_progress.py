@@ -1,0 +1,117 @@
+"""A running job's progress: its worker writes one line to the job's row (at most every 5 s, and at the end),
+`rushes status` and `rushes jobs list` show it, the daemon's lane logs it as it renews the lease, and a new
+attempt starts without the last one's line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from daemon.catalog import Catalog
+from daemon.catalog import jobs as job_repo
+from daemon.jobs.progress import JobProgress, progress_line
+from daemon.jobs.runner import Lane
+from daemon.status import job_record
+from integrations.executors.spec import JobOutcome
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    cat.migrate()
+    yield cat
+    cat.dispose()
+
+
+class Working:
+    """A job still running in its worker."""
+
+    def poll(self) -> JobOutcome | None:
+        return None
+
+    def cancel(self) -> None:
+        pass
+
+
+def running_job(catalog: Catalog) -> int:
+    with catalog.session() as s:
+        job_repo.enqueue(s, "fix", "fix:r1:denoise", {})
+        job = job_repo.claim(s, "w", ["fix"], 60)
+        assert job is not None
+        return job.id
+
+
+def progress(catalog: Catalog, job_id: int) -> str | None:
+    with catalog.session(readonly=True) as s:
+        return job_repo.progress_of(s, job_id)
+
+
+def test_the_line_says_how_far_and_the_time_left_at_the_pace_so_far() -> None:
+    assert progress_line(0, 289, 0.0) == "frame 0 of 289"
+    assert progress_line(100, 289, 75.0) == "frame 100 of 289, about 2 min 22 s left"
+    assert progress_line(10, 300, 60.0) == "frame 10 of 300, about 29 min left"
+    assert progress_line(1, 4, 2.0) == "frame 1 of 4, about 6 s left"
+    assert progress_line(4, 4, 9.0) == "frame 4 of 4"
+
+
+def test_the_worker_writes_at_most_every_5_seconds_and_always_the_last_frame(catalog: Catalog) -> None:
+    job_id = running_job(catalog)
+    now = [100.0]
+    report = JobProgress(catalog, job_id, clock=lambda: now[0])
+    now[0] = 101.0
+    report(1, 10)
+    assert progress(catalog, job_id) == "frame 1 of 10, about 9 s left"
+    now[0] = 104.0
+    report(4, 10)
+    assert progress(catalog, job_id) == "frame 1 of 10, about 9 s left"  # 3 s later: not written
+    now[0] = 106.5
+    report(6, 10)
+    assert progress(catalog, job_id) == "frame 6 of 10, about 4 s left"
+    now[0] = 107.0
+    report(10, 10)
+    assert progress(catalog, job_id) == "frame 10 of 10"
+    with catalog.session(readonly=True) as s:
+        job = job_repo.get_job(s, job_id)
+        assert job is not None and job_record(job)["progress"] == "frame 10 of 10"
+
+
+def test_a_line_is_shown_only_while_running_and_a_new_attempt_starts_without_it(catalog: Catalog) -> None:
+    job_id = running_job(catalog)
+    with catalog.session() as s:
+        assert job_repo.set_progress(s, job_id, "frame 3 of 9")
+        assert job_repo.fail(s, job_id, "w", "the file server is not answering", backoff=0.0) is not None
+        assert not job_repo.set_progress(s, job_id, "frame 4 of 9")  # queued again: its worker is gone
+        job = job_repo.get_job(s, job_id)
+        assert job is not None and job_record(job)["progress"] is None
+    with catalog.session() as s:
+        again = job_repo.claim(s, "w2", ["fix"], 60)
+        assert again is not None and again.id == job_id and again.progress is None
+
+
+def test_the_lane_logs_each_new_line_as_it_renews_the_lease(catalog: Catalog) -> None:
+    with catalog.session() as s:
+        job, _ = job_repo.enqueue(s, "fix", "fix:r1:denoise", {})
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Working(), lease_s=0.0)  # renewed at every tick
+    assert lane.tick() == 1
+    with capture_logs() as logs:
+        lane.tick()  # nothing written yet
+        with catalog.session() as s:
+            job_repo.set_progress(s, job.id, "frame 120 of 289, about 2 min left")
+        lane.tick()
+        lane.tick()  # the same line: not logged again
+    said = [e for e in logs if e["event"] == "job.progress"]
+    assert [(e["job"], e["progress"]) for e in said] == [(job.id, "frame 120 of 289, about 2 min left")]
+
+
+def test_a_training_job_shows_its_stage_and_the_time_left(catalog: Catalog) -> None:
+    from engine.train.loop import Stage
+
+    job_id = running_job(catalog)
+    report = JobProgress(catalog, job_id)
+    report.on_stage(Stage("train", "denoise", 370.0))
+    assert progress(catalog, job_id) == "train denoise, about 6 min 10 s left"
+    report.on_stage(Stage("write", None, None))
+    assert progress(catalog, job_id) == "write"
