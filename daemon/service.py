@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.catalog import Job
+from daemon.catalog import CatalogError, Job
 from daemon.catalog import jobs as job_repo
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
@@ -55,6 +55,7 @@ from integrations.trackers.base import Tracker, TrackerError, TrackerFatal
 log = get_logger("rushes.daemon")
 
 STALLED_AFTER_S = 300
+FORGET_GONE_EVERY_S = 60.0  # how often quarantined files are checked for being renamed or deleted
 
 
 class Daemon:
@@ -84,6 +85,7 @@ class Daemon:
         )
         self.loop = LaneLoop(self._lanes())
         self.watchers = ShowWatchers(self.shows, self._queue_found)
+        self._forgot_at = time.monotonic()  # the start's reconcile checks them first
         self.withdrawals: WithdrawalCheck | None = None  # the poller's check of requests taken back
         self.poller = self._poller()
         self.webhooks = WebhookIntake.build(  # its own adapter too (tracker clients are not thread-safe)
@@ -178,6 +180,18 @@ class Daemon:
         stop listing quarantined files that are gone."""
         self.watchers.rescan()
         self.forget_gone()
+
+    def forget_gone_now_and_then(self) -> None:
+        """A quarantined file renamed to a good name (or deleted) stops being listed within a minute, not at the
+        next nightly reconcile: one stat per quarantined file."""
+        now = time.monotonic()
+        if now - self._forgot_at < FORGET_GONE_EVERY_S:
+            return
+        self._forgot_at = now
+        try:
+            self.forget_gone()
+        except CatalogError as exc:  # the catalog is down: the runner and the poller say so; next minute
+            log.debug("ingest.quarantine_check_skipped", error=str(exc))
 
     def forget_gone(self) -> None:
         from daemon.catalog.dailies import forget_gone_quarantined
@@ -346,6 +360,7 @@ class Daemon:
             notify.watchdog()
             self._lead()
             self.follow_shows()
+            self.forget_gone_now_and_then()
             if time.monotonic() - self.loop.last_tick > STALLED_AFTER_S:
                 log.error("runner.stalled", seconds=round(time.monotonic() - self.loop.last_tick))
 
