@@ -79,10 +79,7 @@ def describe(info: MediaInfo) -> list[str]:
         ]
         lines.append("  " + ", ".join(p for p in parts if p))
     if info.colour is not None:
-        c = info.colour
-        lines.append(
-            f"  colour tags: primaries {c.primaries}, transfer {c.transfer}, matrix {c.matrix} (H.273)"
-        )
+        lines.append(f"  colour tags: {info.colour.described()}")
     if has_alpha(info.pix_fmt):
         lines.append(f"  alpha: yes ({info.pix_fmt})")
     if info.interlaced:

@@ -26,9 +26,11 @@ def prune_cmd(
     yes: Annotated[bool, typer.Option("--yes", help="Delete them (without it, only list them).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Delete the render folders of rejected fixes, and of fixes never published because their request failed
-    or was taken back, and the logs of jobs that ended, each `--older-than` days ago. Approved renders (the
-    examples the show model learns from) and renders waiting for review are kept."""
+    """Free the disk of renders nobody needs and of old job logs (lists them; --yes deletes).
+
+    The render folders of rejected fixes, and of fixes never published because their request failed or was
+    taken back, and the logs of jobs that ended, each `--older-than` days ago. Approved renders (the examples the
+    show model learns from) and renders waiting for review are kept."""
     from daemon.catalog import utcnow
     from daemon.ops.retention import remove, spent_logs, spent_renders
     from daemon.shows import read_shows

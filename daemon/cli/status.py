@@ -24,8 +24,7 @@ def status_cmd(
         ),
     ] = 20,
 ) -> None:
-    """Shows, their newest dailies, quarantined files with reasons, recent fixes with their Versions' review
-    movies, and jobs."""
+    """Shows, newest dailies, quarantined files, recent fixes with their Versions' movies, and jobs."""
     from daemon import status as status_data  # the catalog (SQLAlchemy): only once a command runs
 
     ctx = open_context(settings())

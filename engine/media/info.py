@@ -32,6 +32,32 @@ class ColourTags:
     transfer: int
     matrix: int
 
+    def described(self) -> str:
+        """The tags by name, with their numbers: "primaries BT.709, transfer BT.709, matrix BT.709 (H.273: 1, 1,
+        1)"; a number without a common name stays a number."""
+        named = (
+            f"primaries {_PRIMARIES.get(self.primaries, self.primaries)}, "
+            f"transfer {_TRANSFERS.get(self.transfer, self.transfer)}, "
+            f"matrix {_MATRICES.get(self.matrix, self.matrix)}"
+        )
+        return f"{named} (H.273: {self.primaries}, {self.transfer}, {self.matrix})"
+
+
+# The H.273 code points a daily commonly carries, by name.
+_PRIMARIES = {1: "BT.709", 5: "BT.601 625", 6: "BT.601 525", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
+_TRANSFERS = {
+    1: "BT.709",
+    4: "gamma 2.2",
+    5: "gamma 2.8",
+    6: "BT.601",
+    8: "linear",
+    13: "sRGB",
+    14: "BT.2020",
+    15: "BT.2020",
+    16: "PQ",
+    18: "HLG",
+}
+_MATRICES = {0: "RGB", 1: "BT.709", 5: "BT.601", 6: "BT.601", 9: "BT.2020", 10: "BT.2020 constant"}
 
 BT709 = ColourTags(1, 1, 1)
 

@@ -835,6 +835,9 @@ def test_a_fix_of_a_phones_hdr_movie_keeps_its_colour_tags(tmp_path: Path) -> No
 
     assert code == 0, output
     assert probe(str(tmp_path / "f.mp4")).colour == hlg  # players read its pixels as the source's
+    said = " ".join(rushes("probe", str(tmp_path / "f.mp4"))[1].split())
+    assert "colour tags: primaries BT.2020, transfer HLG, matrix BT.2020 (H.273: 9, 18, 9)" in said
+    assert ColourTags(2, 2, 2).described() == "primaries 2, transfer 2, matrix 2 (H.273: 2, 2, 2)"
     assert abs(float(read_clip(str(tmp_path / "f.mp4")).mean() - read_clip(str(source)).mean())) < 0.02
 
 
