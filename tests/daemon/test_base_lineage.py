@@ -25,6 +25,7 @@ from engine.media import write_movie
 from engine.model import load_manifest
 from engine.train import TrainSettings
 from tests import footage
+from tests.homes import own_home
 
 _register()
 
@@ -34,12 +35,7 @@ TINY = TrainSettings(max_steps=1, batch_size=2, crop=32, checkpoint_seconds=0.01
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "home"
+    return own_home(monkeypatch, tmp_path)
 
 
 def rushes(*args: str) -> tuple[int, str]:

@@ -32,6 +32,7 @@ from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
 from tests import footage
+from tests.homes import own_home
 
 _register()
 
@@ -55,13 +56,7 @@ def tracker_env(server: SGServer, key: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("RUSHES_HOME", str(home))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    return home
+    return own_home(monkeypatch, tmp_path)
 
 
 def rushes(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

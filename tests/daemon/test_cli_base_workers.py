@@ -3,7 +3,6 @@ and nothing is written. (The run on workers itself: tests/cluster/test_base_work
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,14 @@ from typer.testing import CliRunner
 
 from daemon.cli.main import _register, app
 from tests import footage
+from tests.homes import own_home
 
 _register()
 
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    return own_home(monkeypatch, tmp_path)
 
 
 def _train(tmp_path: Path, *extra: str) -> tuple[int, str]:

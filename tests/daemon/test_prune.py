@@ -5,7 +5,6 @@ renders waiting for review, recent ones and files outside a fix's own folder are
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from daemon.catalog.models import Publication
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.settings import load_settings
+from tests.homes import own_home
 
 _register()
 
@@ -31,13 +31,9 @@ def rushes(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    home = own_home(monkeypatch, tmp_path)
     assert rushes("show", "add", SHOW)[0] == 0
-    return tmp_path / "home"
+    return home
 
 
 def render(

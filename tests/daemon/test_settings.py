@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from daemon.cli.main import _register, app
 from daemon.logs import configure, get_logger
 from daemon.settings import ConfigError, load_settings
+from tests.homes import own_home
 
 _register()
 
@@ -24,10 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No RUSHES_* variable of the person running the tests leaks in; the default home is a temp folder."""
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    own_home(monkeypatch, tmp_path, set_home=False)
 
 
 def write(path: Path, text: str) -> Path:

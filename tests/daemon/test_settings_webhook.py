@@ -5,7 +5,6 @@ is refused with one line."""
 from __future__ import annotations
 
 import io
-import os
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from daemon.logs import configure, get_logger
 from daemon.settings import ConfigError, load_settings
+from tests.homes import own_home
 
 YAML = (
     "tracker:\n  kind: shotgrid\n  url: https://studio.shotgrid.autodesk.com\n  webhook:\n    path: /flow\n"
@@ -21,10 +21,7 @@ YAML = (
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    own_home(monkeypatch, tmp_path, set_home=False)
 
 
 def config(tmp_path: Path, text: str = YAML) -> Path:

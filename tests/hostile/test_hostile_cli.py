@@ -4,7 +4,6 @@ never a traceback, and the command refuses before doing anything with what it re
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,18 +21,14 @@ from daemon.errors import USER_ERRORS
 from engine.model import ClipRecord, Manifest, ShowModel, save_model
 from engine.model.seal import sealed
 from tests import footage
+from tests.homes import own_home
 
 _register()
 
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "home"
+    return own_home(monkeypatch, tmp_path)
 
 
 def rushes(*args: str) -> tuple[int, list[str]]:

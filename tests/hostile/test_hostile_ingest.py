@@ -20,6 +20,7 @@ from daemon.catalog import dailies as daily_repo
 from daemon.cli.main import _register, app
 from engine.media import probe, read_frames_uint8
 from tests import footage
+from tests.homes import own_home
 from tests.hostile import corpus
 
 _register()
@@ -28,12 +29,7 @@ SHOW = "HX"
 
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("RUSHES_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "home"
+    return own_home(monkeypatch, tmp_path)
 
 
 def rushes(*args: str) -> tuple[int, str]:

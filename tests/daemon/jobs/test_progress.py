@@ -4,10 +4,6 @@ attempt starts without the last one's line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from structlog.testing import capture_logs
 
 from daemon.catalog import Catalog
@@ -16,14 +12,6 @@ from daemon.jobs.progress import JobProgress, progress_line
 from daemon.jobs.runner import Lane
 from daemon.status import job_record
 from integrations.executors.spec import JobOutcome
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    cat.migrate()
-    yield cat
-    cat.dispose()
 
 
 class Working:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,14 +25,6 @@ def refuse() -> None:
 
 def stumble() -> None:
     raise ConnectionError("the file server is not answering")
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    cat.migrate()
-    yield cat
-    cat.dispose()
 
 
 def run_one(catalog: Catalog, handler: object) -> Job:

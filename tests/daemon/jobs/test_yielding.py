@@ -5,7 +5,7 @@ counting an attempt. Real worker processes (the local executor with one slot) an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,6 @@ def test_training_yields_only_when_a_fix_waits_and_no_slot_is_free(
 
 def test_training_starts_only_in_a_free_slot() -> None:
     assert may_start(Slots(1, 2, 5)) and not may_start(Slots(2, 2, 0))
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    cat.migrate()
-    yield cat
-    cat.dispose()
 
 
 def tick_until(lanes: list[Lane], what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
