@@ -457,17 +457,7 @@ def test_png_and_tiff_fixes_keep_their_sources_bits(tmp_path: Path) -> None:
         "plate.png": ("still.png", "rgb24"),
     }
     for source, (output, pix_fmt) in cases.items():
-        code, said = rushes(
-            "fix",
-            "-s",
-            "TST",
-            "--kind",
-            "denoise",
-            "-i",
-            str(tmp_path / source),
-            "-o",
-            str(tmp_path / output),
-        )
+        code, said = denoise_fix(tmp_path / source, tmp_path / output)
         assert code == 0, said
         assert probe(str(tmp_path / output)).pix_fmt == pix_fmt, source
 
