@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.catalog import Catalog, fixes, models_repo
+from daemon.catalog import Catalog, Daily, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.crashpoints import crash_point
 from daemon.jobs.outcomes import Permanent
@@ -70,7 +70,7 @@ DECODE_AHEAD = 1
 # Fixed frames waiting for the encoders (8 bits where the render writes only 8-bit files: RenderSink.compact).
 ENCODE_BEHIND = 2
 
-DAEMON_KEYS = ("deliver",)  # fix parameters the daemon reads itself (the heads read the others)
+DAEMON_KEYS = ("deliver", "take")  # fix parameters the daemon reads itself (the heads read the others)
 
 
 @dataclass(frozen=True)
@@ -518,11 +518,33 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
                 f"shot {row.shot} of {row.show.code} has no readable daily to fix yet: its movie or sequence "
                 "must reach one of the show's ingest folders first"
             )
+        daily = chosen_take(dailies, row.params.get("take"), row.shot)
         fixes.set_fix_state(s, request_id, "rendering")
-        daily = dailies[-1]
         return Request(
             row.id, row.request_key, row.show.code, row.shot, dict(row.params), daily.path, daily.take
         )
+
+
+def chosen_take(dailies: Sequence[Daily], take: Any, shot: str) -> Daily:
+    """The daily a request fixes: of take `take=` when it names one (the circled take, not the newest), else
+    the newest (the last ingested); Permanent, naming the takes there are, when the shot has no such take."""
+    if take is None or str(take).strip() == "":
+        return dailies[-1]
+    wanted = _take_key(str(take))
+    found = [d for d in dailies if d.take is not None and _take_key(d.take) == wanted]
+    if found:
+        return found[-1]  # the same take delivered again: its newest delivery
+    takes = sorted({d.take for d in dailies if d.take is not None}, key=_take_key)
+    have = f"its takes are {', '.join(takes)}" if takes else "its dailies name no take"
+    raise Permanent(
+        f"shot {shot} has no take {take}: {have}; name one of them, or leave take= out for the newest"
+    )
+
+
+def _take_key(take: str) -> tuple[int, int, str]:
+    """Takes compared and ordered as people read them: "02" is take 2, and take 10 comes after take 9."""
+    text = take.strip()
+    return (0, int(text), "") if text.isdigit() else (1, 0, text.casefold())
 
 
 def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:

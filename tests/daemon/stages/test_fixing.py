@@ -507,3 +507,36 @@ def test_a_premultiplied_elements_regrade_grades_its_colour_not_its_coverage(
     holes[:, :8] = 0.0  # covers nothing there
     _, holed = graded_element(settings, catalog, tmp_path / "holes", holes, tmp_path / "look.exr")
     assert float(np.abs(holed[:, :, :8]).max()) == 0.0  # before: painted with the lifted black
+
+
+def test_a_request_fixes_the_take_it_names_else_the_newest(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Supervisors circle a take: `take=2` fixes take 2 though take 3 came in after it."""
+    for take, frames in (("1", 4), ("2", 5), ("3", 6)):  # told apart by their lengths
+        movie = footage.movie(tmp_path / f"sh010_{take}.mp4", n=frames, size=(64, 48))
+        with catalog.session() as s:
+            facts = DailyFacts(
+                path=str(movie),
+                size_bytes=1,
+                mtime=1.0,
+                content_hash=take,
+                shot="sh010",
+                take=take,
+                frame_count=frames,
+            )
+            register_daily(s, SHOW, facts)
+    promoted_model(settings, catalog)
+
+    def fixed(**params: str) -> int:
+        with catalog.session() as s:
+            row, _ = fixes.add_fix_request(
+                s, SHOW, f"memory:event:{params}", "sh010", ["denoise"], params, task_id=3
+            )
+        return int(run_fix(settings, catalog, FixJob(row.id, "denoise", row.request_key))["frames"])
+
+    assert fixed(take="2") == 5
+    assert fixed(take="02") == 5  # as a slate writes it
+    assert fixed() == 6  # no take named: the newest
+    with pytest.raises(Permanent, match=r"shot sh010 has no take 7: its takes are 1, 2, 3; name one of them"):
+        fixed(take="7")
