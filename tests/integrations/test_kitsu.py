@@ -114,6 +114,28 @@ def test_a_request_withdrawn_before_it_is_read_is_dropped(
     assert [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == kitsu_shot.task_id] == []
 
 
+def test_a_fix_asked_on_an_assets_task_is_answered_on_it(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    kind = gazu.asset.new_asset_type(f"Prop {kitsu_shot.task_id[:6]}", client=kitsu_admin)
+    asset = gazu.asset.new_asset(kitsu_shot.project, kind, "robot", client=kitsu_admin)
+    modeling = gazu.task.get_task_type_by_name("Modeling", client=kitsu_admin)
+    task = gazu.task.new_task(asset, modeling, client=kitsu_admin)
+    fix = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
+    gazu.task.add_comment(task["id"], fix, "#rushes denoise", client=kitsu_admin)
+
+    [request] = [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == task["id"]]
+    assert request.empty and request.problems == (  # it used to be dropped with a log line
+        f"this task is on the {kind['name'].lower()} robot, not on a shot: Rushes fixes shots' dailies, so ask "
+        "on the task of the shot",
+    )
+    kitsu.answer_request(RequestAnswer("answer:asset", request.shot_id, request.task_id, "Rushes", "why"))
+    assert "why" in str(gazu.task.all_comments_for_task(task["id"], client=kitsu_admin)[0]["text"])
+    assert gazu.task.get_task(task["id"], client=kitsu_admin)["task_status"]["short_name"] == "todo"
+
+
 def test_a_fix_comment_read_before_zou_moves_its_task_waits_for_the_move(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:

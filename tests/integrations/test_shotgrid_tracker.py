@@ -280,6 +280,39 @@ def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the
     )
 
 
+def test_a_fix_asked_on_an_assets_task_is_answered_there_and_a_plain_fix_status_is_left_alone(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    now = [1000.0]
+    adapter = tracker(server, clock=lambda: now[0], gap_timeout=60)
+    asset = sg.create("Asset", {"code": "robot", "project": show.project})
+    asked = sg.create("Task", {"content": "model", "entity": asset, "project": show.project})
+    artists = sg.create("Task", {"content": "rig", "entity": asset, "project": show.project})
+    start = adapter.fix_requests_since(None).cursor
+    sg.update("Task", asked["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    sg.update("Task", artists["id"], {"sg_status_list": "fix"})  # the studio's own "fix needed": an artist's
+
+    first = adapter.fix_requests_since(start)
+    [request] = first.items  # it used to be dropped with a log line
+    assert request.empty and request.task_id == asked["id"] and request.shot_id == f"Asset:{asset['id']}"
+    assert request.problems == (
+        "this task is on the Asset robot, not on a shot: Rushes fixes shots' dailies, so ask on the task of the "
+        "shot",
+    )
+    assert adapter.fix_requests_since(first.cursor).items == []  # the artist's waits for a fix to be named
+    now[0] += 61
+    assert adapter.fix_requests_since(first.cursor).items == []  # and never names one: not Rushes' to answer
+
+    adapter.answer_request(RequestAnswer("answer:asset", request.shot_id, asked["id"], "Rushes", "why"))
+    [note] = sg.find("Note", [["tasks", "is", asked]], ["note_links", "project"])
+    assert [(n["type"], n["id"]) for n in note["note_links"]] == [("Asset", asset["id"])]
+    assert note["project"]["id"] == show.project["id"]
+    status = {
+        t["id"]: t["sg_status_list"] for t in sg.find("Task", [["entity", "is", asset]], ["sg_status_list"])
+    }
+    assert status == {asked["id"]: "hld", artists["id"]: "fix"}
+
+
 def test_a_list_fix_field_gives_the_kind(server: SGServer, sg: shotgun_api3.Shotgun, show: Show) -> None:
     sg.schema_field_create("Task", "list", "Rushes Kind", {"valid_values": ["interpolate", "denoise"]})
     adapter = tracker(server, fix_field="sg_rushes_kind")

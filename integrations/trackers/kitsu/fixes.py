@@ -3,8 +3,9 @@ its text naming the fixes (`#rushes interpolate frames=1012-1016`, or bare claus
 integrations.trackers.notes). Keys are `kitsu:comment:<comment id>`.
 
 A comment naming no fix, or text that cannot be read, is a request with its `problems` (the daemon answers
-it on the task instead of guessing). Not a request: a comment written by Rushes itself (a note or a publish), a task
-not on a shot, or a task that has left the fix status since (the coordinator withdrew the request).
+it on the task instead of guessing), as is one on a task that is not a shot's (an asset's: Rushes fixes shots).
+Not a request: a comment written by Rushes itself (a note or a publish), or a task that has left the fix status
+since (the coordinator withdrew the request).
 
 zou writes the comment and its `comment:new` event before it moves the task to the comment's status, so
 a poll can read the event while the task still has its old status. `status_arrival` tells that apart
@@ -114,10 +115,13 @@ class FixReader:
             spec = notes.FixSpec(problems=(self._nothing_named(),))
         for problem in spec.problems:
             LOG.warning("fix request text problem", task_id=task_id, problem=problem)
-        task = self._waiting_shot_task(task_id, comment, at)
+        task = self._waiting_task(task_id, comment, at)
         if task is None:
             return None
         shot, project = task.get("entity") or {}, task.get("project") or {}
+        on = str((task.get("entity_type") or {}).get("name") or "")
+        if on != "Shot":  # Rushes' own fix status on an asset's task: answered there, not dropped
+            spec = notes.FixSpec(problems=(not_on_a_shot(on, str(shot.get("name") or "")),))
         return FixRequest(
             key=f"kitsu:comment:{comment_id}",
             project=str(project.get("code") or project.get("name") or ""),
@@ -138,9 +142,9 @@ class FixReader:
             f"{', '.join(self.kinds)} in it (e.g. '{notes.NOTE_TAG} denoise')"
         )
 
-    def _waiting_shot_task(self, task_id: str, comment: Entity, at: datetime) -> Entity | None:
-        """The comment's task while it is in the comment's status and on a shot; NotYet while zou has still
-        to move the task to that status (see the module docstring)."""
+    def _waiting_task(self, task_id: str, comment: Entity, at: datetime) -> Entity | None:
+        """The comment's task while it is in the comment's status; NotYet while zou has still to move the task
+        to that status (see the module docstring)."""
         task = self.conn.get_or_none(f"task {task_id}", lambda c: gazu.task.get_task(task_id, client=c))
         if task is None:
             return None
@@ -159,10 +163,13 @@ class FixReader:
         if arrival == "left":
             LOG.info("task left the fix status before the request was read", task_id=task_id)
             return None  # withdrawn: the coordinator moved the task on
-        if (task.get("entity_type") or {}).get("name") != "Shot":
-            LOG.warning("fix requested on a task not linked to a shot", task_id=task_id)
-            return None
         return task
+
+
+def not_on_a_shot(entity_type: str, name: str) -> str:
+    """The answer to a fix asked on a task that is not a shot's (an asset's, an edit's)."""
+    on = f"the {entity_type.lower() or 'entity'} {name}".rstrip()
+    return f"this task is on {on}, not on a shot: Rushes fixes shots' dailies, so ask on the task of the shot"
 
 
 def qualified_codes(task: Entity) -> tuple[str, ...]:

@@ -38,6 +38,18 @@ def link(entity_type: str, entity_id: int | str) -> Entity:
     return {"type": entity_type, "id": int(entity_id)}
 
 
+def entity_ref(entity_type: str, entity_id: int) -> int | str:
+    """How a request names the entity its task is on (its `shot_id`): a Shot by its id, as ever, any other
+    by type and id ("Asset:45"), so that the answer's Note links to it."""
+    return entity_id if entity_type == "Shot" else f"{entity_type}:{entity_id}"
+
+
+def entity_link(ref: int | str) -> Entity:
+    """The link to the entity an `entity_ref` names (a plain id is a Shot)."""
+    entity_type, _, entity_id = str(ref).rpartition(":")
+    return link(entity_type or "Shot", entity_id)
+
+
 def as_datetime(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 

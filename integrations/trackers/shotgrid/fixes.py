@@ -23,7 +23,7 @@ from integrations.trackers.base import FixRequest
 from integrations.trackers.flow_webhooks import WebhookEvent
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.shotgrid import entities, events
-from integrations.trackers.shotgrid.connection import Connection, Entity, as_datetime, link
+from integrations.trackers.shotgrid.connection import Connection, Entity, as_datetime, entity_ref, link
 from integrations.trackers.shotgrid.cursor import Cursor
 
 LOG = structlog.get_logger(__name__)
@@ -134,10 +134,8 @@ class FixReader:
         task = self._task(task_id)
         if task is None or task.get("sg_status_list") != self.options.fix_status:
             return None, False  # deleted, or no longer waiting for a fix
-        shot = task.get("entity") or {}
-        if shot.get("type") != "Shot":
-            LOG.warning("fix requested on a task not linked to a shot", task_id=task_id)
-            return None, False
+        entity = task.get("entity") or {}
+        on_shot = entity.get("type") == "Shot"
         spec = notes.parse_fix_field(task.get(self.options.fix_field), self.kinds)
         note = entities.newest_note(self.conn, "tasks", link("Task", task_id))
         if spec.empty and note:
@@ -147,13 +145,18 @@ class FixReader:
         if spec.empty and not spec.problems:
             if not give_up:
                 return None, True
+            if not on_shot:  # never asked of Rushes: the fix status of an asset's artist, say
+                LOG.info("a task not on a shot was set to fix naming no fix", task_id=task_id)
+                return None, False
             spec = notes.FixSpec(problems=(self._nothing_named(),))
+        if not on_shot:  # asked of Rushes, which fixes shots' dailies: answered, not dropped
+            spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
         project = task.get("project.Project.code") or task.get("project.Project.name") or ""
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",
             project=str(project),
-            shot_id=int(shot["id"]),
-            shot_code=str(task.get("entity.Shot.code") or shot.get("name") or ""),
+            shot_id=entity_ref(str(entity["type"]), int(entity["id"])) if entity else f"Task:{task_id}",
+            shot_code=str(task.get("entity.Shot.code") or entity.get("name") or ""),
             task_id=task_id,
             kinds=spec.kinds,
             params=dict(spec.params),
@@ -186,3 +189,13 @@ class FixReader:
             f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], fields)
         )
         return found
+
+
+def not_on_a_shot(entity: Entity) -> str:
+    """The answer to a fix asked on a task that is not a shot's (an Asset's, a Sequence's, or none)."""
+    if not entity:
+        return "this task is on no shot: Rushes fixes shots' dailies, so ask on the task of the shot"
+    return (
+        f"this task is on the {entity.get('type')} {entity.get('name') or entity.get('id')}, not on a shot: "
+        "Rushes fixes shots' dailies, so ask on the task of the shot"
+    )

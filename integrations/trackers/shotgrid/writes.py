@@ -16,7 +16,7 @@ import structlog
 
 from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.options import TrackerOptions
-from integrations.trackers.shotgrid.connection import Client, Connection, Entity, link
+from integrations.trackers.shotgrid.connection import Client, Connection, Entity, entity_link, link
 from integrations.trackers.shotgrid.schema import Schema
 
 LOG = structlog.get_logger(__name__)
@@ -76,11 +76,15 @@ def _version_data(sg: Client, options: TrackerOptions, spec: VersionSpec) -> Ent
 
 
 def _project_of_shot(sg: Client, shot_id: int | str) -> Entity:
-    """The link to the shot's project, read inside the caller's retried request."""
-    shot = sg.find_one("Shot", [["id", "is", int(shot_id)]], ["project"])
-    if shot is None:
-        raise TrackerFatal(f"ShotGrid has no Shot with id {shot_id}: it was deleted or the catalog is stale")
-    project: Entity = shot["project"]
+    """The link to the project of the shot (or of the entity an entity_ref names), read inside the caller's
+    retried request."""
+    entity = entity_link(shot_id)
+    found = sg.find_one(entity["type"], [["id", "is", entity["id"]]], ["project"])
+    if found is None:
+        raise TrackerFatal(
+            f"ShotGrid has no {entity['type']} with id {entity['id']}: it was deleted or the catalog is stale"
+        )
+    project: Entity = found["project"]
     return project
 
 
@@ -188,8 +192,9 @@ def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, an
 def add_note(
     conn: Connection, shot_id: int | str, task_id: int | str | None, subject: str, body: str
 ) -> None:
-    """A Note on the shot (and task), not created again when an identical one exists."""
-    shot_link = link("Shot", shot_id)
+    """A Note on the shot (or the entity an entity_ref names) and task, not created again when an identical one
+    exists."""
+    shot_link = entity_link(shot_id)
 
     def create(sg: Client) -> None:
         filters = [["note_links", "is", shot_link], ["subject", "is", subject], ["content", "is", body]]
