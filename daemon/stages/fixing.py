@@ -84,9 +84,21 @@ def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) 
     """Turn a request's text parameters into what the head takes: the head parses and checks them."""
     try:
         parsed = parse_fix_params(kind, params, ignore=DAEMON_KEYS)
-        return Prepared(kind, parsed.bind(Shot(source, info)), parsed.frame_factor())
+        bound = parsed.bind(Shot(source, info))
     except HeadError as exc:
         raise FixError(str(exc)) from None
+    reference = getattr(parsed, "reference", None)
+    if kind == "regrade" and isinstance(reference, int) and premultiplied(info.path, info.pix_fmt):
+        bound["reference"] = straight_frame(info, reference)  # seen as the frames are (Straightened)
+    return Prepared(kind, bound, parsed.frame_factor())
+
+
+def straight_frame(info: MediaInfo, number: int) -> np.ndarray:
+    """Frame `number` of a premultiplied source, divided by its alpha, in the working encoding."""
+    frame = next(iter(read_frames(info, number, number)))
+    alpha = SourceAlpha(read_alpha(info, number, number)).of(number)
+    rgb = unpremultiply(frame.rgb, alpha)
+    return to_working(rgb) if scene_linear(info) else rgb
 
 
 def carried_sound(info: MediaInfo, prepared: Prepared) -> SoundSpan | None:

@@ -461,7 +461,7 @@ def test_a_worker_loads_the_promoted_model_once_and_again_when_its_files_change(
 
 
 def graded_element(
-    settings: Settings, catalog: Catalog, folder: Path, alpha: np.ndarray, reference: Path
+    settings: Settings, catalog: Catalog, folder: Path, alpha: np.ndarray, reference: Path | str
 ) -> tuple[np.ndarray, np.ndarray]:
     """A regrade, to `reference`, of a premultiplied EXR element: the same straight colour on every frame, each
     pixel's coverage `alpha` (HxW). Its straight colour and the fix's frames."""
@@ -507,6 +507,12 @@ def test_a_premultiplied_elements_regrade_grades_its_colour_not_its_coverage(
     holes[:, :8] = 0.0  # covers nothing there
     _, holed = graded_element(settings, catalog, tmp_path / "holes", holes, tmp_path / "look.exr")
     assert float(np.abs(holed[:, :, :8]).max()) == 0.0  # before: painted with the lifted black
+
+    # matched to a frame of its own (every frame the same): its colour is seen straight there too, so it stays
+    straight, itself = graded_element(settings, catalog, tmp_path / "own", soft, "1001")
+    error = np.abs(itself[0] - straight * soft[..., None])
+    # before: 0.09, the reference seen darker than the frames; an opaque element matched to itself: 0.004
+    assert float(error.mean()) < 0.01, float(error.mean())
 
 
 def test_a_request_fixes_the_take_it_names_else_the_newest(
