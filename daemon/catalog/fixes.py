@@ -86,19 +86,20 @@ def list_fix_requests(
     return list(s.scalars(query.order_by(FixRequest.id.desc()).limit(limit)))
 
 
-def open_with_queued_fix(s: Session, limit: int = 50) -> list[FixRequest]:
+def open_with_queued_fix(s: Session, limit: int = 50, task_id: str | None = None) -> list[FixRequest]:
     """The oldest `limit` requests still `open` (no fix job of theirs has started its render) with a tracker
-    task and a queued fix job, oldest first."""
+    task (`task_id` only, when given) and a queued fix job, oldest first."""
     queued = {
         int(payload["request_id"])
         for payload in s.scalars(select(Job.payload).where(Job.kind == "fix", Job.state == "queued"))
     }
     if not queued:
         return []
+    task = FixRequest.task_id.is_not(None) if task_id is None else FixRequest.task_id == task_id
     return list(
         s.scalars(
             select(FixRequest)
-            .where(FixRequest.id.in_(queued), FixRequest.state == "open", FixRequest.task_id.is_not(None))
+            .where(FixRequest.id.in_(queued), FixRequest.state == "open", task)
             .order_by(FixRequest.id)
             .limit(limit)
         )

@@ -18,6 +18,7 @@ from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
 from daemon.stages import answering
+from daemon.stages.withdrawals import replace_unstarted
 from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import FixRequest, Tracker
 
@@ -79,6 +80,9 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> 
     )
     if not created:
         return 0
+    if req.replaces_earlier and row.task_id is not None:
+        for older in replace_unstarted(s, row.id, row.task_id):
+            log.info("fix.replaced", request=older, by=row.id, task=row.task_id)
     problems = list(req.problems)
     if unknown:
         problems.append(f"unknown fix kind(s) {', '.join(unknown)} (use one of: {', '.join(FIX_KINDS)})")

@@ -6,7 +6,9 @@ fix jobs has started; for each task that no longer asks, the request's queued jo
 result `{"withdrawn": ...}`) and the request becomes `withdrawn`, in one transaction. A job a worker claimed
 meanwhile is left to run, and with it the whole request (the jobs are dropped all or none): its Version is
 published and the task keeps the coordinator's status (daemon.stages.publishing). Nothing is asked of the
-tracker while no request waits.
+tracker while no request waits. A request asked again on the same task (where the tracker's requests replace each other:
+FixRequest.replaces_earlier) replaces the unstarted ones before it (`replace_unstarted`, called as the new request
+is recorded): within those 30 s both would have been rendered.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ class Unstarted:
     job_ids: tuple[int, ...]
 
 
-def unstarted(s: Session, limit: int = 50) -> list[Unstarted]:
-    """The oldest `limit` requests with a tracker task whose every fix job is still queued."""
-    requests = fixes.open_with_queued_fix(s, limit)
+def unstarted(s: Session, limit: int = 50, task_id: str | None = None) -> list[Unstarted]:
+    """The oldest `limit` requests with a tracker task (`task_id` only, when given) whose every fix job is still
+    queued."""
+    requests = fixes.open_with_queued_fix(s, limit, task_id)
     keys = {r.id: [FixJob(r.id, kind, r.request_key).key() for kind in r.kinds] for r in requests}
     found = jobs.jobs_by_key(s, [key for ks in keys.values() for key in ks])
     waiting = []
@@ -72,6 +75,21 @@ def drop_withdrawn(tracker: Tracker, catalog: Catalog, limit: int = 50) -> int:
     return dropped
 
 
+def replace_unstarted(s: Session, newer: int, task_id: str) -> list[int]:
+    """A coordinator asked again on the task (set its fix field and status again, on ShotGrid): its requests
+    none of whose fix jobs has started end unrun, `withdrawn` as replaced by request `newer` (in the caller's
+    transaction). The ids replaced."""
+    replaced = []
+    for request in unstarted(s, task_id=task_id):
+        if request.request_id == newer or not jobs.drop_queued(s, request.job_ids, {"withdrawn": "replaced"}):
+            continue
+        fixes.set_fix_state(
+            s, request.request_id, "withdrawn", error=f"replaced by request {newer}, asked since"
+        )
+        replaced.append(request.request_id)
+    return replaced
+
+
 class WithdrawalCheck:
     """drop_withdrawn for the tracker poller, at most every `every_s` seconds: each check reads the tracker
     (on Kitsu, once per waiting request's task), and a request taken back need not be caught within one poll
@@ -95,4 +113,12 @@ class WithdrawalCheck:
         return drop_withdrawn(self.tracker, self.catalog)
 
 
-__all__ = ["CHECK_EVERY_S", "WHY", "Unstarted", "WithdrawalCheck", "drop_withdrawn", "unstarted"]
+__all__ = [
+    "CHECK_EVERY_S",
+    "WHY",
+    "Unstarted",
+    "WithdrawalCheck",
+    "drop_withdrawn",
+    "replace_unstarted",
+    "unstarted",
+]

@@ -77,6 +77,9 @@ class FixRequest:
     # What the coordinator wrote that could not be read, one line each (an unknown kind, a word that is not
     # key=value, no fix named at all): the daemon answers such a request on its task instead of guessing.
     problems: tuple[str, ...] = ()
+    # Whether it replaces the requests before it on the same task that Rushes has not started: ShotGrid's is the
+    # task's whole fix field, set again; a Kitsu comment may add to the one before it.
+    replaces_earlier: bool = False
 
     @property
     def empty(self) -> bool:

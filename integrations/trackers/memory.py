@@ -127,6 +127,7 @@ class MemoryTracker:
                 note=note,
                 requested_at=datetime.now(UTC),
                 problems=problems,
+                replaces_earlier=True,  # as ShotGrid's
             )
             self.fix_log.append(request)
             return request

@@ -131,6 +131,7 @@ def test_a_fix_asked_on_an_assets_task_is_answered_on_it(
         f"this task is on the {kind['name'].lower()} robot, not on a shot: Rushes fixes shots' dailies, so ask "
         "on the task of the shot",
     )
+    assert not request.replaces_earlier  # each fix comment is a request of its own
     kitsu.answer_request(RequestAnswer("answer:asset", request.shot_id, request.task_id, "Rushes", "why"))
     assert "why" in str(gazu.task.all_comments_for_task(task["id"], client=kitsu_admin)[0]["text"])
     assert gazu.task.get_task(task["id"], client=kitsu_admin)["task_status"]["short_name"] == "todo"

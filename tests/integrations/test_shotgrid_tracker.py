@@ -295,6 +295,7 @@ def test_a_fix_asked_on_an_assets_task_is_answered_there_and_a_plain_fix_status_
     first = adapter.fix_requests_since(start)
     [request] = first.items  # it used to be dropped with a log line
     assert request.empty and request.task_id == asked["id"] and request.shot_id == f"Asset:{asset['id']}"
+    assert request.replaces_earlier  # the task's field is the whole request: a newer one replaces it
     assert request.problems == (
         "this task is on the Asset robot, not on a shot: Rushes fixes shots' dailies, so ask on the task of the "
         "shot",

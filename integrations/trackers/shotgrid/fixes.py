@@ -163,6 +163,7 @@ class FixReader:
             note=note,
             requested_at=at or as_datetime(task.get("updated_at")),
             problems=spec.problems,
+            replaces_earlier=True,  # the task's fix field holds the whole request
         )
         return request, False
 

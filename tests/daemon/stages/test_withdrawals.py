@@ -119,3 +119,28 @@ def test_the_pollers_check_reads_the_tracker_at_most_every_30_seconds(
     assert check() == 0 and tracker.calls.count("withdrawn") == 1  # not yet: every poll would load Kitsu
     now[0] = 30.0
     assert check() == 1 and states(catalog) == {"sh010": ("withdrawn", ["done"])}
+
+
+def test_asked_again_before_the_first_started_replaces_it(catalog: Catalog, tracker: MemoryTracker) -> None:
+    """Taken back and asked again within one check (or a second fix comment on Kitsu): the newer request is the
+    one rendered; before, both were."""
+    task = tracker.add_task(SHOW, "sh010")
+    other = tracker.add_task(SHOW, "sh020")
+    tracker.tag(task, "denoise")
+    tracker.tag(other, "upscale")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.tasks[task].status = "ip"
+    tracker.tag(task, "regrade", reference="1001")  # the coordinator changed their mind
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 1
+    with catalog.session(readonly=True) as s:
+        requests = {r.id: (r.shot, r.kinds, r.state, r.error) for r in fixes.list_fix_requests(s, SHOW)}
+        queued = sorted(
+            j.key.rsplit(":", 1)[-1] for j in job_repo.list_jobs(s, kind="fix", state="queued", limit=None)
+        )
+    assert requests == {
+        1: ("sh010", ["denoise"], "withdrawn", "replaced by request 3, asked since"),
+        2: ("sh020", ["upscale"], "open", None),  # another task's: untouched
+        3: ("sh010", ["regrade"], "open", None),
+    }
+    assert queued == ["regrade", "upscale"]
+    assert drop_withdrawn(tracker, catalog) == 0
