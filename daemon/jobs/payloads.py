@@ -142,7 +142,9 @@ class PublishJob:
 class AnswerJob:
     """Tell the coordinator why a fix request (or one `fix_kind` of it; empty: the whole request) was not
     done: `reason` is one line, what could not be read or what failed, with what to do. `publish_job` is
-    set when the fix was made and only its publish job (that id) ended for good."""
+    set when the fix was made and only its publish job (that id) ended for good. `mended_elsewhere`: nothing in
+    the request was wrong (its attempts were spent on a failure that may pass, or the show has no model yet),
+    so asking again as it is will do once that is mended."""
 
     KIND: ClassVar[str] = "answer"
     request_id: int
@@ -150,6 +152,7 @@ class AnswerJob:
     request_key: str = ""
     fix_kind: str = ""
     publish_job: int = 0
+    mended_elsewhere: bool = False
 
     def key(self) -> str:
         stage = ":publish" if self.publish_job else ""
@@ -162,6 +165,7 @@ class AnswerJob:
             "request_key": self.request_key,
             "kind": self.fix_kind,
             "publish_job": self.publish_job,
+            "mended_elsewhere": self.mended_elsewhere,
         }
 
     @classmethod
@@ -172,6 +176,7 @@ class AnswerJob:
             str(data.get("request_key", "")),
             str(data.get("kind", "")),
             int(data.get("publish_job") or 0),
+            bool(data.get("mended_elsewhere", False)),
         )
 
 

@@ -34,11 +34,18 @@ ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z0-9_]*: ")  # what integrations.executor
 REASON_LIMIT = 600  # characters of a reason kept and quoted (a job's error, or the problems of a long text)
 
 
-def refuse(s: Session, request: RequestRow, reason: str, fix_kind: str = "", publish_job: int = 0) -> None:
+def refuse(
+    s: Session,
+    request: RequestRow,
+    reason: str,
+    fix_kind: str = "",
+    publish_job: int = 0,
+    mended_elsewhere: bool = False,
+) -> None:
     """Mark `request` failed with `reason` and queue its answer, in the caller's transaction."""
     reason = shortened(reason)  # a field of pasted prose makes a problem of every word
     fixes.set_fix_state(s, request.id, "failed", error=reason)
-    job = AnswerJob(request.id, reason, request.request_key, fix_kind, publish_job)
+    job = AnswerJob(request.id, reason, request.request_key, fix_kind, publish_job, mended_elsewhere)
     queue(s, job, show=request.show.code, max_attempts=TRACKER_ATTEMPTS)  # waits out a tracker outage
     log.warning(
         "fix.refused", show=request.show.code, shot=request.shot, kind=fix_kind or None, reason=reason
@@ -52,7 +59,12 @@ def job_ended(s: Session, job: Job) -> None:
         fix = FixJob.from_json(job.payload)
         request = fixes.get_fix_request(s, fix.request_id)
         if request is not None:
-            refuse(s, request, plain(job.last_error or "the fix failed"), fix.fix_kind)
+            error = job.last_error or "the fix failed"
+            # Ended before its attempts ran out, it was refused as Permanent: the request's fault (a frame outside
+            # the shot, a mask that does not exist). Otherwise it spent them on a failure that may pass (the show
+            # has no model yet, a file server that stayed away, a worker that died).
+            refused = job.attempts < job.max_attempts or error.startswith(f"{Permanent.__name__}: ")
+            refuse(s, request, plain(error), fix.fix_kind, mended_elsewhere=not refused)
     elif job.kind == PublishJob.KIND:
         published = PublishJob.from_json(job.payload)
         publication = fixes.get_publication(s, published.publication_id)
@@ -84,6 +96,11 @@ def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:
             f"Rushes made {what} but could not publish it: {reason}.\n"
             "Its files are kept: once the cause is mended, your pipeline's operator can publish it with "
             f"`rushes jobs retry {job.publish_job}`."
+        )
+    elif job.mended_elsewhere:  # nothing in the request to correct
+        told = (
+            f"Rushes did not do {what}: {reason}.\nNothing in the request needs correcting: once that is mended, "
+            f"set the task to '{fix_status}' again."
         )
     else:
         told = f"Rushes did not do {what}: {reason}.\nCorrect the request, then set the task to '{fix_status}' again."
