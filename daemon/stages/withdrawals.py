@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from daemon.catalog import Catalog, fixes, jobs
 from daemon.jobs.payloads import FixJob
 from daemon.logs import get_logger
-from integrations.trackers.base import Tracker
+from integrations.trackers.base import Tracker, TrackerFatal
 
 log = get_logger("rushes.tracking")
 
@@ -110,7 +110,11 @@ class WithdrawalCheck:
         if self.last is not None and now - self.last < self.every_s:
             return 0
         self.last = now  # a check that fails (the tracker down) waits its turn too
-        return drop_withdrawn(self.tracker, self.catalog)
+        try:
+            return drop_withdrawn(self.tracker, self.catalog)
+        except TrackerFatal as exc:  # e.g. a status the site lacks: the poll's other reads must go on
+            log.warning("fix.withdrawal_check_failed", error=str(exc))
+            return 0
 
 
 __all__ = [

@@ -144,3 +144,16 @@ def test_asked_again_before_the_first_started_replaces_it(catalog: Catalog, trac
     }
     assert queued == ["regrade", "upscale"]
     assert drop_withdrawn(tracker, catalog) == 0
+
+
+def test_a_check_the_tracker_refuses_stops_none_of_the_polls_other_reads(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    """A refusal that will not pass as configured (a status the site lacks) is logged; the poller's round goes
+    on to read the supervisors' reviews (an outage, which may pass, is left to the poller's backoff)."""
+    task = tracker.add_task(SHOW, "sh010")
+    tracker.tag(task, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.fail_next(fatal=True, message="Kitsu has no task status wfa", only="withdrawn")
+    assert WithdrawalCheck(tracker, catalog)() == 0
+    assert states(catalog) == {"sh010": ("open", ["queued"])}
