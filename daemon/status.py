@@ -78,6 +78,11 @@ def job_record(j: Job) -> dict[str, Any]:
     }
 
 
+def job_state(record: dict[str, Any]) -> str:
+    """A job's state as the tables show it: a running job's with how far it has got."""
+    return f"{record['state']}: {record['progress']}" if record["progress"] else str(record["state"])
+
+
 DAILIES_SHOWN = 20  # newest registered and quarantined dailies listed per show (`rushes status --dailies`)
 
 

@@ -45,6 +45,7 @@ def jobs_list(
 ) -> None:
     """Jobs, newest first, with their errors."""
     from daemon.catalog import jobs as job_repo
+    from daemon.status import job_record, job_state
 
     ctx = open_context(settings())
     try:
@@ -55,9 +56,9 @@ def jobs_list(
                 raise fail(str(exc)) from None
             table = Table("id", "kind", "show", "state", "attempts", "key", "error")
             for j in rows:
-                state = f"{j.state}: {j.progress}" if j.state == "running" and j.progress else j.state
+                shown = job_state(job_record(j))
                 table.add_row(
-                    str(j.id), j.kind, j.show or "-", state, str(j.attempts), j.key, j.last_error or ""
+                    str(j.id), j.kind, j.show or "-", shown, str(j.attempts), j.key, j.last_error or ""
                 )
     finally:
         ctx.close()

@@ -152,10 +152,11 @@ def render(data: dict[str, Any]) -> None:
             out.print(table)
             _print_more(show, "quarantined", "quarantined_total", "quarantined")
     if data["jobs"]["recent"]:
+        from daemon.status import job_state  # loaded already: it made `data`
+
         table = Table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:
-            state = f"{j['state']}: {j['progress']}" if j["progress"] else j["state"]
             table.add_row(
-                str(j["id"]), j["kind"], j["show"] or "-", state, str(j["attempts"]), j["error"] or ""
+                str(j["id"]), j["kind"], j["show"] or "-", job_state(j), str(j["attempts"]), j["error"] or ""
             )
         out.print(table)

@@ -50,11 +50,9 @@ def spent_logs(settings: Settings, catalog: Catalog, before: datetime) -> list[S
     """The logs of the jobs that ended before `before`, that still exist."""
     with catalog.session(readonly=True) as s:
         ended = jobs.finished_before(s, before)
-    logs = (settings.logs_dir / f"job-{job_id}.log" for job_id in ended)
+    logs = ((job_id, settings.logs_dir / f"job-{job_id}.log") for job_id in ended)
     return [
-        Spent("log", log, log.stat().st_size, f"log of job {log.stem.split('-', 1)[1]}")
-        for log in logs
-        if log.is_file()
+        Spent("log", log, log.stat().st_size, f"log of job {job_id}") for job_id, log in logs if log.is_file()
     ]
 
 

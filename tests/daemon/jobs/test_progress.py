@@ -10,7 +10,7 @@ from daemon.catalog import Catalog
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.progress import JobProgress, progress_line
 from daemon.jobs.runner import Lane
-from daemon.status import job_record
+from daemon.status import job_record, job_state
 from integrations.executors.spec import JobOutcome
 
 
@@ -64,6 +64,7 @@ def test_the_worker_writes_at_most_every_5_seconds_and_always_the_last_frame(cat
     with catalog.session(readonly=True) as s:
         job = job_repo.get_job(s, job_id)
         assert job is not None and job_record(job)["progress"] == "frame 10 of 10"
+        assert job_state(job_record(job)) == "running: frame 10 of 10"  # the tables of status and jobs list
 
 
 def test_a_line_is_shown_only_while_running_and_a_new_attempt_starts_without_it(catalog: Catalog) -> None:
@@ -73,7 +74,9 @@ def test_a_line_is_shown_only_while_running_and_a_new_attempt_starts_without_it(
         assert job_repo.fail(s, job_id, "w", "the file server is not answering", backoff=0.0) is not None
         assert not job_repo.set_progress(s, job_id, "frame 4 of 9")  # queued again: its worker is gone
         job = job_repo.get_job(s, job_id)
-        assert job is not None and job_record(job)["progress"] is None
+        assert (
+            job is not None and job_record(job)["progress"] is None and job_state(job_record(job)) == "queued"
+        )
     with catalog.session() as s:
         again = job_repo.claim(s, "w2", ["fix"], 60)
         assert again is not None and again.id == job_id and again.progress is None
