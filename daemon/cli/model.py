@@ -131,8 +131,9 @@ def fix_cmd(
         ),
     ] = None,
 ) -> None:
-    """Apply one head of the show's promoted model to any movie or image sequence."""
-    from daemon.stages.fixing import NoModel, load_promoted
+    """Apply one head of the show's promoted model to any movie or image sequence (before the show's first
+    model, its classical tool)."""
+    from daemon.stages.fixing import FixError, model_for_fix
     from engine.model import ModelError
 
     given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
@@ -141,17 +142,23 @@ def fix_cmd(
     try:
         config = get_show(ctx.settings, ctx.catalog, show)
         try:
-            model, number = load_promoted(ctx.catalog, show)
-        except (NoModel, ModelError) as exc:
+            model, number = model_for_fix(ctx.catalog, show, kind, params)
+        except (FixError, ModelError) as exc:
             raise fail(str(exc)) from None
-        _say_clipped_light(model.manifest, input_, show, number)
+        name = (
+            f"{show} v{number}"
+            if number is not None
+            else f"the classical tool ({show} has no trained model yet)"
+        )
+        if number is not None:
+            _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
         written, numbers, said = _render(
-            model, f"{show} v{number}", kind, params, input_, output, view, config.movie_first_frame
+            model, name, kind, params, input_, output, view, config.movie_first_frame
         )
     finally:
         ctx.close()
-    _say_fixed(written, output, kind, model.manifest, f"{show} v{number}")
+    _say_fixed(written, output, kind, model.manifest, name)
     _say_holes(output, numbers, said)
 
 
@@ -460,8 +467,12 @@ def _unread_option(kind: str, key: str) -> str:
 
 def _say_fixed(written: int, output: str, kind: str, manifest: Any, model: str) -> None:
     """What `rushes fix` made, and whether the classical tool stood in for the head (with its margin)."""
-    from engine.model import fallback_note
+    from engine.model import classical_note, fallback_note, is_classical
 
+    if is_classical(manifest):
+        out.print(f"wrote {written} frame(s) to {_written_to(output)} ({kind}, classical)", highlight=False)
+        out.print(classical_note(kind, manifest.show), highlight=False)
+        return
     note = fallback_note(manifest.sources, manifest.metrics, kind)
     used = f"model {model}" if note is None else f"classical fallback; model {model}"
     out.print(f"wrote {written} frame(s) to {_written_to(output)} ({kind}, {used})", highlight=False)

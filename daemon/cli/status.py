@@ -110,7 +110,11 @@ def render(data: dict[str, Any]) -> None:
         for problem in bad["problems"]:
             out.print(f"\nshow {bad['code']} is left out: {problem}", highlight=False, markup=False)
     for show in data["shows"]:
-        model = f"model v{show['promoted_model']}" if show["promoted_model"] else "no trained model yet"
+        model = (
+            f"model v{show['promoted_model']}"
+            if show["promoted_model"]
+            else "no trained model yet (fixes use the classical tools)"
+        )
         stale = (
             " (stale: new dailies since training)" if show["model_stale"] and show["promoted_model"] else ""
         )

@@ -143,8 +143,8 @@ class AnswerJob:
     """Tell the coordinator why a fix request (or one `fix_kind` of it; empty: the whole request) was not
     done: `reason` is one line, what could not be read or what failed, with what to do. `publish_job` is
     set when the fix was made and only its publish job (that id) ended for good. `mended_elsewhere`: nothing in
-    the request was wrong (its attempts were spent on a failure that may pass, or the show has no model yet),
-    so asking again as it is will do once that is mended."""
+    the request was wrong (its attempts were spent on a failure that may pass, such as a file server away), so
+    asking again as it is will do once that is mended."""
 
     KIND: ClassVar[str] = "answer"
     request_id: int

@@ -61,8 +61,8 @@ def job_ended(s: Session, job: Job) -> None:
         if request is not None:
             error = job.last_error or "the fix failed"
             # Ended before its attempts ran out, it was refused as Permanent: the request's fault (a frame outside
-            # the shot, a mask that does not exist). Otherwise it spent them on a failure that may pass (the show
-            # has no model yet, a file server that stayed away, a worker that died).
+            # the shot, a mask that does not exist). Otherwise it spent them on a failure that may pass (a file
+            # server that stayed away, a worker that died).
             refused = job.attempts < job.max_attempts or error.startswith(f"{Permanent.__name__}: ")
             refuse(s, request, plain(error), fix.fix_kind, mended_elsewhere=not refused)
     elif job.kind == PublishJob.KIND:
@@ -81,7 +81,7 @@ def shortened(reason: str) -> str:
 
 def plain(error: str) -> str:
     """A job's error as a person reads it: without the exception's class a worker puts before it
-    ("Permanent: frames 9000 ...", "NoModel: show X has ...")."""
+    ("Permanent: frames 9000 ...", "TimeoutError: the file server ...")."""
     return ERROR_CLASS.sub("", error, count=1)
 
 

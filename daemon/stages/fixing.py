@@ -46,7 +46,19 @@ from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from engine.media.sequences import frameset_string
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
-from engine.model import Manifest, ModelError, ModelVersion, ShowModel, fallback_note, head_source, load_model
+from engine.model import (
+    Manifest,
+    ModelError,
+    ModelVersion,
+    ShowModel,
+    cannot_stand_in,
+    classical_note,
+    classical_version,
+    fallback_note,
+    head_source,
+    is_classical,
+    load_model,
+)
 from engine.model.version import MANIFEST, WEIGHTS
 
 log = get_logger("rushes.fix")
@@ -284,6 +296,20 @@ def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np
 KEEP_MODELS = 2  # promoted models kept loaded in this process (_load_kept)
 
 
+def model_for_fix(
+    catalog: Catalog, show: str, kind: str, params: Mapping[str, Any]
+) -> tuple[ModelVersion, int | None]:
+    """The show's promoted version and its number; before its first one, the classical stand-in and None
+    (engine.model.classical), or a FixError when the stand-in cannot make this fix."""
+    try:
+        return load_promoted(catalog, show)
+    except NoModel:
+        refusal = cannot_stand_in(kind, params, show)
+        if refusal is not None:
+            raise FixError(refusal) from None
+        return classical_version(show, [kind]), None
+
+
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
     """The show's promoted model version, loaded and verified against its seal once per process: kept by its
     folder, seal, device and its files' sizes and modification times, so any change to them loads it again
@@ -331,7 +357,7 @@ def describe(
     daily_path: str,
     take: str | None,
     model: ModelVersion,
-    number: int,
+    number: int | None,
     show: str,
 ) -> str:
     m = model.manifest
@@ -340,8 +366,13 @@ def describe(
         f"Rushes fix: {kind} on {shot}"
         + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""),
         f"Source: {daily_path}" + (f" (take {take})" if take else ""),
-        f"Model: {show} v{number}" + (f" (parent {m.parent})" if m.parent else "") + f", {_lineage(m)}",
     ]
+    if number is None or is_classical(m):
+        lines += [f"Model: none yet for {show}", classical_note(kind, show)]
+        return "\n".join(lines)
+    lines.append(
+        f"Model: {show} v{number}" + (f" (parent {m.parent})" if m.parent else "") + f", {_lineage(m)}"
+    )
     if scores:
         psnr, best = scores.get("psnr"), scores.get("baseline_best")
         text = f"Held-out scores: PSNR {psnr:.2f} dB" if psnr is not None else "Held-out scores:"
@@ -451,16 +482,18 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     put the publication in the outbox and queue its publish job in one transaction."""
     request = start_request(catalog, job.request_id)
     show = get_show(settings, catalog, request.show)
+    kind = job.fix_kind
+    params = params_for(kind, request.params)
     try:
-        model, number = load_promoted(catalog, request.show)
+        model, number = model_for_fix(catalog, request.show, kind, params)
+    except FixError as exc:
+        raise Permanent(str(exc)) from exc
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
     try:
         info = probe(request.source, first_frame=show.movie_first_frame)
     except MediaError as exc:
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
-    kind = job.fix_kind
-    params = params_for(kind, request.params)
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show))
     name = version_code(request.shot, kind, request.id)
@@ -608,7 +641,7 @@ def queue_publish(
     kind: str,
     files: RenderedFiles,
     outbox: VersionFiles,
-    model_version: int,
+    model_version: int | None,
 ) -> None:
     """The outbox: the publication row and its publish job, under one key, in one transaction."""
     job = PublishJob(0, request.key, kind)
@@ -655,4 +688,4 @@ def _finishing(params: Mapping[str, Any], info: MediaInfo) -> Any:
     return value
 
 
-__all__ = ["FixError", "NoModel", "fixed_frames", "output_frames", "prepare", "run_fix"]
+__all__ = ["FixError", "NoModel", "fixed_frames", "model_for_fix", "output_frames", "prepare", "run_fix"]

@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from engine.model.classical import cannot_stand_in, classical_note, classical_version, is_classical
     from engine.model.manifest import ClipRecord, Manifest, code_version
     from engine.model.promotion import (
         HeadVerdict,
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "cannot_stand_in": "classical",
+    "classical_note": "classical",
+    "classical_version": "classical",
+    "is_classical": "classical",
     "ClipRecord": "manifest",
     "Manifest": "manifest",
     "code_version": "manifest",
@@ -61,10 +66,14 @@ __all__ = [
     "ModelVersion",
     "Promotion",
     "ShowModel",
+    "cannot_stand_in",
+    "classical_note",
+    "classical_version",
     "code_version",
     "decide",
     "fallback_note",
     "head_source",
+    "is_classical",
     "load_manifest",
     "load_model",
     "promotable",

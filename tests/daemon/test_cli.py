@@ -128,7 +128,9 @@ def test_status_lists_a_big_shows_newest_dailies_and_says_how_many_more(tmp_path
         set_model_stale(s, "BIG")  # new dailies since its (never run) training
     ctx.close()
     code, output = rushes("status", "--dailies", "5")
-    assert code == 0 and "BIG  30 dailies, no trained model yet\n" in output  # not also "stale"
+    assert (
+        code == 0 and "BIG  30 dailies, no trained model yet (fixes use the classical tools)\n" in output
+    )  # not also "stale"
     assert "sh029" in output and "sh025" in output and "sh024" not in output  # the newest
     assert "and 25 older: `rushes dailies list --show BIG --status registered`" in output
     [show] = json.loads(rushes("status", "--json", "--dailies", "0")[1])["shows"]
@@ -532,6 +534,25 @@ def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(
         "The denoise head did not beat the classical NL-means on this show's held-out clips (-2.07 dB"
         in output
     )
+
+
+def test_a_fix_before_the_shows_first_model_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
+    from engine.baselines.restore import denoise_nlmeans
+    from engine.media.pixels import to_float32, to_uint8
+
+    assert rushes("show", "add", "TST")[0] == 0  # no model trained
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
+
+    code, output = denoise_fix(clip, tmp_path / "out" / "f.####.png")
+
+    assert code == 0, output
+    assert "(denoise, classical)" in output
+    assert "Show TST has no trained model yet, so the classical NL-means made this fix" in output
+    for source, fixed in zip(
+        read_frames(str(clip)), read_frames(str(tmp_path / "out" / "f.####.png")), strict=True
+    ):
+        expected = to_uint8(denoise_nlmeans(to_float32(source.rgb), 10.0)).astype(int)
+        assert np.abs(to_uint8(fixed.rgb).astype(int) - expected).max() <= 1  # NL-means, not the input
 
 
 def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_path: Path) -> None:
@@ -1077,7 +1098,7 @@ def mistakes(
         "no-tracker": (["tracker", "check"], env),
         "wrong-key": (["tracker", "check"], {**env, **tracker_env(sg_server, "wrong-key")}),
         "fix": (
-            ["fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(root / "o.mp4")],
+            ["fix", "--show", "TST", "--kind", "regrade", "-i", str(clip), "-o", str(root / "o.mp4")],
             env,
         ),
         "fix-quality": (
@@ -1141,8 +1162,9 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         (
             "fix",
-            "error: show TST has no trained model yet: train it (`rushes train --show TST`) or wait for its "
-            "nightly training, then ask again",
+            "error: regrade without reference= restores show TST's own look, which only a trained model knows, "
+            "and TST has none yet: give it a reference frame to match, or ask again once "
+            "`rushes train --show TST` or its nightly training has made one",
         ),
         (
             "fix-quality",

@@ -365,6 +365,30 @@ def test_requests_that_cannot_work_are_permanent(
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_and_says_so(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    daily(catalog, tmp_path)  # no model trained yet
+    request_id = request(catalog, ["interpolate", "regrade"], {"frames": "1-2"})
+
+    result = run_fix(settings, catalog, FixJob(request_id, "interpolate", "memory:event:1"))
+
+    assert result["frames"] == 4 and result["model_version"] is None
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        model_version, files = pub.model_version, VersionFiles.from_json(dict(pub.extra_files))
+    assert model_version is None and files.description is not None
+    text = files.description.read_text()
+    assert f"Model: none yet for {SHOW}\n" in text
+    assert f"Show {SHOW} has no trained model yet, so the classical DIS optical flow made this fix" in text
+    # regrade with no reference restores the show's learned look: nothing classical stands in for it
+    with pytest.raises(Permanent, match=r"regrade without reference= restores show .* has none yet"):
+        run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))
+    with catalog.session() as s:
+        fixes.get_fix_request(s, request_id).params = {"reference": "0"}  # type: ignore[union-attr]
+    assert run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))["frames"] == 4
+
+
 def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:

@@ -149,29 +149,27 @@ def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
 def test_a_fix_whose_attempts_ran_out_is_answered_without_asking_to_correct_the_request(
     catalog: Catalog, tracker: MemoryTracker, settings: Settings
 ) -> None:
-    """Before its show's first model (or with a file server away for its every attempt) nothing in the request
-    is wrong: the note says to ask again as it is once that is mended, not to correct it."""
+    """With a file server away for its every attempt nothing in the request is wrong: the note says to ask
+    again as it is once that is mended, not to correct it."""
     task = tracker.add_task(SHOW, "sh010")
     asked = tracker.tag(task, "denoise")
     poll_fix_requests(tracker, catalog, SHOWS)
-    no_model = (
-        "show MYSHOW has no trained model yet: train it or wait for its nightly training, then ask again"
-    )
+    away = "the file server holding /mnt/dailies/MYSHOW did not answer within 30 s"
     lane = Lane(
         catalog,
         "fix",
         ["fix"],
-        lambda _job: Finished(JobOutcome.failed("fix", f"NoModel: {no_model}")),
+        lambda _job: Finished(JobOutcome.failed("fix", f"TimeoutError: {away}")),
         backoff=lambda _n: 0.0,
         on_dead=job_ended,
     )
     for _ in range(12):  # five attempts, then dead-lettered
         lane.tick()
     [job] = answer_jobs(catalog)
-    assert job == AnswerJob(1, no_model, asked.key, "denoise", mended_elsewhere=True)
+    assert job == AnswerJob(1, away, asked.key, "denoise", mended_elsewhere=True)
     answer(settings, catalog, tracker, job)
     assert tracker.answers[f"answer:{asked.key}:denoise"].body.splitlines()[:2] == [
-        f"Rushes did not do the denoise fix of sh010: {no_model}.",
+        f"Rushes did not do the denoise fix of sh010: {away}.",
         "Nothing in the request needs correcting: once that is mended, set the task to 'fix' again.",
     ]
 
@@ -189,9 +187,7 @@ def test_a_field_of_pasted_prose_is_answered_in_one_short_line(
 
 
 def test_a_workers_error_reads_without_its_exception_class() -> None:
-    assert plain("NoModel: show DEMO has no trained model yet: train it") == (
-        "show DEMO has no trained model yet: train it"
-    )
+    assert plain("TimeoutError: the file server did not answer") == "the file server did not answer"
     assert (
         plain("frames 3 lie outside the shot's frames 1001-1004")
         == "frames 3 lie outside the shot's frames 1001-1004"

@@ -1,0 +1,59 @@
+"""The classical stand-in: what fixes a show with no trained model yet.
+
+Before a show's first version is trained (its first day, or a show whose training failed), a fix still renders,
+with the tool its head falls back to when it does not beat it (`engine.baselines.fallback`): the flow path of
+interpolate, NL-means, Lanczos, temporal fill plus Telea, and the Reinhard match to a reference. The stand-in is
+a `ModelVersion` whose every head's source is that baseline and whose nets are fresh (each an exact no-op over
+its classical base), so the fix path runs it as it runs a version's fallback; it has no folder, no weights and
+no scores, and `is_classical` tells it apart. A regrade without a reference cannot stand in: with no reference it
+restores the show's own look, which only a trained version has learned (`cannot_stand_in` says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.baselines.fallback import fallback_tool, label
+from engine.model.manifest import Manifest
+from engine.model.show import ShowModel
+from engine.model.version import ModelVersion
+
+CLASSICAL = "classical"  # the stand-in's version name (a trained version's is v1, v2, ...)
+
+
+def classical_version(show: str, heads: Iterable[str]) -> ModelVersion:
+    """The stand-in for `show` with fresh nets of `heads`, each fixing with its classical tool."""
+    names = list(heads)
+    manifest = Manifest(
+        show=show,
+        version=CLASSICAL,
+        heads=names,
+        sources={head: f"baseline:{fallback_tool(head, {})}" for head in names},
+    )
+    return ModelVersion(Path(), manifest, ShowModel.fresh(names))
+
+
+def is_classical(manifest: Manifest) -> bool:
+    return manifest.version == CLASSICAL
+
+
+def classical_note(head: str, show: str) -> str:
+    """The sentence a fix by the stand-in carries: which tool made it and when the show's model takes over."""
+    tool = label(fallback_tool(head, {}))
+    return (
+        f"Show {show} has no trained model yet, so the classical {tool} made this fix; fixes use the show's "
+        f"model once `rushes train --show {show}` or its nightly training has made one."
+    )
+
+
+def cannot_stand_in(head: str, params: Mapping[str, Any], show: str) -> str | None:
+    """One line when the stand-in cannot make a fix of `head` with `params`, else None."""
+    if head == "regrade" and params.get("reference") in (None, ""):
+        return (
+            f"regrade without reference= restores show {show}'s own look, which only a trained model knows, and "
+            f"{show} has none yet: give it a reference frame to match, or ask again once "
+            f"`rushes train --show {show}` or its nightly training has made one"
+        )
+    return None
