@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from daemon.catalog import Catalog, Daily, FixRequest, Job, Publication, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
+from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import read_shows
 
@@ -50,13 +53,15 @@ def publication_record(p: Publication) -> dict[str, Any]:
     }
 
 
-def request_record(r: FixRequest) -> dict[str, Any]:
+def request_record(r: FixRequest, running: dict[str, str] | None = None) -> dict[str, Any]:
+    """A fix request; `running`: the progress line of each of its kinds being rendered now."""
     return {
         "id": r.id,
         "shot": r.shot,
         "kinds": list(r.kinds),
         "params": dict(r.params),
         "state": r.state,
+        "progress": running or {},
         "error": r.error,
         "rejection_note": r.rejection_note,
         "versions": [p.tracker_version_id for p in r.publications if p.tracker_version_id],
@@ -83,6 +88,32 @@ def job_state(record: dict[str, Any]) -> str:
     return f"{record['state']}: {record['progress']}" if record["progress"] else str(record["state"])
 
 
+def request_state(record: dict[str, Any]) -> str:
+    """A fix request's state as the tables show it: while rendering, how far each kind being rendered has got."""
+    running = record["progress"]
+    if not running:
+        return str(record["state"])
+    if len(running) == 1 and len(record["kinds"]) == 1:
+        return f"{record['state']}: {next(iter(running.values()))}"
+    return f"{record['state']}: " + "; ".join(f"{kind} {line}" for kind, line in running.items())
+
+
+def rendering_progress(s: Session, requests: list[FixRequest]) -> dict[int, dict[str, str]]:
+    """The progress line of each fix job running now, by request id and kind (daemon.jobs.progress)."""
+    keys = {
+        FixJob(r.id, kind, r.request_key).key(): (r.id, kind)
+        for r in requests
+        if r.state == "rendering"
+        for kind in r.kinds
+    }
+    out: dict[int, dict[str, str]] = {}
+    for key, job in job_repo.jobs_by_key(s, list(keys)).items():
+        if job.state == "running" and job.progress:
+            request_id, kind = keys[key]
+            out.setdefault(request_id, {})[kind] = job.progress
+    return out
+
+
 DAILIES_SHOWN = 20  # newest registered and quarantined dailies listed per show (`rushes status --dailies`)
 
 
@@ -93,6 +124,8 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
         counts = daily_repo.count_by_status(s, cfg.code)
         promoted = models_repo.latest_promoted(s, cfg.code)
         row = show_repo.get_show(s, cfg.code)
+        requests = fixes.list_fix_requests(s, cfg.code, limit=50)
+        running = rendering_progress(s, requests)
         return {
             "code": cfg.code,
             "name": cfg.name or cfg.code,
@@ -109,7 +142,7 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
             "quarantined": [
                 daily_record(d) for d in daily_repo.newest_dailies(s, cfg.code, "quarantined", dailies)
             ],
-            "fix_requests": [request_record(r) for r in fixes.list_fix_requests(s, cfg.code, limit=50)],
+            "fix_requests": [request_record(r, running.get(r.id)) for r in requests],
         }
 
 

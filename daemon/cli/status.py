@@ -137,13 +137,15 @@ def render(data: dict[str, Any]) -> None:
             out.print(table)
             _print_more(show, "dailies", "dailies_total", "registered")
         if show["fix_requests"]:
+            from daemon.status import request_state  # loaded already: it made `data`
+
             table = Table("fix request", "shot", "kinds", "state", "versions")
             for r in show["fix_requests"]:
                 table.add_row(
                     str(r["id"]),
                     r["shot"],
                     ", ".join(r["kinds"]),
-                    r["state"],
+                    request_state(r),
                     ", ".join(map(str, r["versions"])),
                 )
             out.print(table)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from daemon.catalog import Catalog
+from daemon.catalog import Catalog, fixes
 from daemon.catalog import jobs as job_repo
+from daemon.catalog.shows import ensure_show
+from daemon.jobs.payloads import FixJob
 from daemon.jobs.progress import JobProgress, progress_line
 from daemon.jobs.runner import Lane
-from daemon.status import job_record, job_state
+from daemon.settings import ShowConfig
+from daemon.status import job_record, job_state, request_state, show_record
 from integrations.executors.spec import JobOutcome
 
 
@@ -106,3 +109,25 @@ def test_a_training_job_shows_its_stage_and_the_time_left(catalog: Catalog) -> N
     assert progress(catalog, job_id) == "train denoise, about 6 min 10 s left"
     report.on_stage(Stage("write", None, None))
     assert progress(catalog, job_id) == "write"
+
+
+def test_a_request_being_rendered_shows_how_far_each_of_its_running_kinds_has_got(catalog: Catalog) -> None:
+    show = ShowConfig(code="MYSHOW")
+    with catalog.session() as s:
+        ensure_show(s, show.code)
+        one, _ = fixes.add_fix_request(s, show.code, "sg:1", "sh010", ["denoise"], {}, task_id=1)
+        two, _ = fixes.add_fix_request(s, show.code, "sg:2", "sh020", ["denoise", "upscale"], {}, task_id=2)
+        for row in (one, two):
+            fixes.set_fix_state(s, row.id, "rendering")
+            for kind in row.kinds:
+                job_repo.enqueue(s, "fix", FixJob(row.id, kind, row.request_key).key(), {})
+    with catalog.session() as s:
+        for line in ("frame 120 of 289, about 2 min left", "frame 7 of 40, about 1 min left"):
+            job = job_repo.claim(s, "w", ["fix"], 60)  # sh010's denoise, then sh020's; its upscale waits
+            assert job is not None and job_repo.set_progress(s, job.id, line)
+
+    records = {r["shot"]: r for r in show_record(catalog, show)["fix_requests"]}
+
+    assert request_state(records["sh010"]) == "rendering: frame 120 of 289, about 2 min left"
+    assert request_state(records["sh020"]) == "rendering: denoise frame 7 of 40, about 1 min left"
+    assert records["sh020"]["progress"] == {"denoise": "frame 7 of 40, about 1 min left"}  # in --json too
