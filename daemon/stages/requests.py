@@ -80,8 +80,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> 
     )
     if not created:
         return 0
-    if req.replaces_earlier and row.task_id is not None:
-        for older in replace_unstarted(s, row.id, row.task_id):
+    if row.task_id is not None:
+        for older in replace_unstarted(s, row, only_repeats=not req.replaces_earlier):
             log.info("fix.replaced", request=older, by=row.id, task=row.task_id)
     problems = list(req.problems)
     if unknown:

@@ -6,9 +6,10 @@ fix jobs has started; for each task that no longer asks, the request's queued jo
 result `{"withdrawn": ...}`) and the request becomes `withdrawn`, in one transaction. A job a worker claimed
 meanwhile is left to run, and with it the whole request (the jobs are dropped all or none): its Version is
 published and the task keeps the coordinator's status (daemon.stages.publishing). Nothing is asked of the
-tracker while no request waits. A request asked again on the same task (where the tracker's requests replace each other:
-FixRequest.replaces_earlier) replaces the unstarted ones before it (`replace_unstarted`, called as the new request
-is recorded): within those 30 s both would have been rendered.
+tracker while no request waits. A request asked again on the same task replaces the unstarted ones before it
+(`replace_unstarted`, called as the new request is recorded): within those 30 s both would have been rendered.
+Where the tracker's requests replace each other (FixRequest.replaces_earlier: ShotGrid's fix field) it replaces
+them all; on Kitsu, where a second fix comment may add to the first, only those it repeats.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, fixes, jobs
+from daemon.catalog import FixRequest as FixRequestRow
 from daemon.jobs.payloads import FixJob
 from daemon.logs import get_logger
 from integrations.trackers.base import Tracker, TrackerFatal
@@ -75,19 +77,30 @@ def drop_withdrawn(tracker: Tracker, catalog: Catalog, limit: int = 50) -> int:
     return dropped
 
 
-def replace_unstarted(s: Session, newer: int, task_id: str) -> list[int]:
-    """A coordinator asked again on the task (set its fix field and status again, on ShotGrid): its requests
-    none of whose fix jobs has started end unrun, `withdrawn` as replaced by request `newer` (in the caller's
-    transaction). The ids replaced."""
+def replace_unstarted(s: Session, newer: FixRequestRow, only_repeats: bool = False) -> list[int]:
+    """A coordinator asked again on request `newer`'s task (set its fix field and status again, on ShotGrid): the
+    task's requests none of whose fix jobs has started end unrun, `withdrawn` as replaced by `newer` (in the
+    caller's transaction). With `only_repeats` (Kitsu, where a second fix comment may add to the first) only those
+    that `newer` repeats: every kind of theirs asked again, with the same parameters. The ids replaced."""
     replaced = []
-    for request in unstarted(s, task_id=task_id):
-        if request.request_id == newer or not jobs.drop_queued(s, request.job_ids, {"withdrawn": "replaced"}):
+    for request in unstarted(s, task_id=str(newer.task_id)):
+        if request.request_id == newer.id:
+            continue
+        older = fixes.get_fix_request(s, request.request_id)
+        if only_repeats and (older is None or not repeated_by(older, newer)):
+            continue
+        if not jobs.drop_queued(s, request.job_ids, {"withdrawn": "replaced"}):
             continue
         fixes.set_fix_state(
-            s, request.request_id, "withdrawn", error=f"replaced by request {newer}, asked since"
+            s, request.request_id, "withdrawn", error=f"replaced by request {newer.id}, asked since"
         )
         replaced.append(request.request_id)
     return replaced
+
+
+def repeated_by(older: FixRequestRow, newer: FixRequestRow) -> bool:
+    """Whether `newer` asks again for all that `older` asked: each of its kinds, with the same parameters."""
+    return set(older.kinds) <= set(newer.kinds) and dict(older.params) == dict(newer.params)
 
 
 class WithdrawalCheck:

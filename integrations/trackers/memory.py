@@ -78,9 +78,14 @@ class _Failure:
 class MemoryTracker:
     """The `Tracker` protocol on plain data, with helpers for tests (see the module docstring)."""
 
-    def __init__(self, options: TrackerOptions | None = None, *, name: str = "memory") -> None:
+    def __init__(
+        self, options: TrackerOptions | None = None, *, name: str = "memory", comments: bool = False
+    ) -> None:
+        """`comments`: each request is a comment of its own that may add to the one before, as on Kitsu (else the
+        task's whole request, set again, as ShotGrid's fix field: FixRequest.replaces_earlier)."""
         self.name = name
         self.options = options or TrackerOptions()
+        self.comments = comments
         self.tasks: dict[int, MemoryTask] = {}
         self.versions: dict[str, MemoryVersion] = {}  # by idempotency key
         self.fix_log: list[FixRequest] = []
@@ -127,7 +132,7 @@ class MemoryTracker:
                 note=note,
                 requested_at=datetime.now(UTC),
                 problems=problems,
-                replaces_earlier=True,  # as ShotGrid's
+                replaces_earlier=not self.comments,
             )
             self.fix_log.append(request)
             return request

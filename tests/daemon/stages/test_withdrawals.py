@@ -146,6 +146,35 @@ def test_asked_again_before_the_first_started_replaces_it(catalog: Catalog, trac
     assert drop_withdrawn(tracker, catalog) == 0
 
 
+def test_on_kitsu_a_fix_comment_replaces_only_the_unstarted_requests_it_repeats(catalog: Catalog) -> None:
+    """Each Kitsu fix comment is a request, and a second may add to the first: taken back and asked again the
+    same within one check, the fix is rendered once (before, twice); asked for more, both are rendered."""
+    tracker = MemoryTracker(comments=True)
+    task, other = tracker.add_task(SHOW, "sh010"), tracker.add_task(SHOW, "sh020")
+    tracker.tag(task, "interpolate", frames="1001")
+    tracker.tag(other, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.tag(task, "interpolate", frames="1003")  # more frames: adds to the first
+    tracker.tag(other, "denoise", "upscale")  # the first asked again, and more
+    tracker.tag(task, "interpolate", frames="1003")  # the second again, word for word
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 3
+    with catalog.session(readonly=True) as s:
+        requests = {r.id: (r.shot, r.params, r.state, r.error) for r in fixes.list_fix_requests(s, SHOW)}
+    assert requests == {
+        1: ("sh010", {"frames": "1001"}, "open", None),
+        2: ("sh020", {}, "withdrawn", "replaced by request 4, asked since"),
+        3: ("sh010", {"frames": "1003"}, "withdrawn", "replaced by request 5, asked since"),
+        4: ("sh020", {}, "open", None),
+        5: ("sh010", {"frames": "1003"}, "open", None),
+    }
+    with catalog.session(readonly=True) as s:
+        queued = sorted(
+            (j.payload["request_id"], j.payload["kind"])
+            for j in job_repo.list_jobs(s, kind="fix", state="queued", limit=None)
+        )
+    assert queued == [(1, "interpolate"), (4, "denoise"), (4, "upscale"), (5, "interpolate")]
+
+
 def test_a_check_the_tracker_refuses_stops_none_of_the_polls_other_reads(
     catalog: Catalog, tracker: MemoryTracker
 ) -> None:
