@@ -45,6 +45,7 @@ def _row(daily: Daily, aliases: list[str]) -> dict[str, Any]:
 def dailies_list(
     show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
     status: Annotated[str, typer.Option(help=f"One of {', '.join(STATUSES)}.")] = "all",
+    shot: Annotated[str | None, typer.Option(help="Only this shot's dailies (as the files name it).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """A show's dailies with their status, shot, frames, path, aliases (identical copies) and reason."""
@@ -59,7 +60,9 @@ def dailies_list(
             copies = daily_repo.aliases_by_daily(s, show)  # one query, not one per daily
             rows = [
                 _row(d, copies.get(d.id, []))
-                for d in daily_repo.list_dailies(s, show, status=None if status == "all" else status)
+                for d in daily_repo.list_dailies(
+                    s, show, shot=shot, status=None if status == "all" else status
+                )
                 if status != "all" or d.status != "superseded"
             ]
     finally:
@@ -68,7 +71,10 @@ def dailies_list(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        out.print(f"no {'' if status == 'all' else status + ' '}dailies in {show}", highlight=False)
+        which = f"{'' if status == 'all' else status + ' '}dailies"
+        out.print(
+            f"no {which} of shot {shot} in {show}" if shot else f"no {which} in {show}", highlight=False
+        )
     for r in rows:  # tab-separated for scripts: id, status, shot, frames, path, then aliases or the reason
         extra = r["reason"] or ("copies: " + ", ".join(r["aliases"]) if r["aliases"] else "")
         typer.echo(

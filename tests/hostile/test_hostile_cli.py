@@ -197,6 +197,10 @@ def test_dailies_remove_and_requarantine_by_id_with_bad_ids_and_reasons_refused(
     assert code == 0 and lines[-1] == "0 registered, 0 already catalogued, 2 quarantined"
     code, lines = rushes("dailies", "list", "--show", "DLY", "--status", "removed")
     assert code == 0 and lines == [f"{one}\tremoved\tsh010\t3\t{first}\twrong show"]
+    code, lines = rushes("dailies", "list", "--show", "DLY", "--shot", "sh020")  # one shot's, of 20,000
+    assert code == 0 and lines == [f"{two}\tquarantined\tsh020\t3\t{second}\ttraining: cannot be decoded"]
+    code, lines = rushes("dailies", "list", "--show", "DLY", "--shot", "sh030")
+    assert code == 0 and lines == ["no dailies of shot sh030 in DLY"]
 
 
 @pytest.mark.parametrize(
