@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from daemon.logs import structlog_ready
 from engine.kinds import HEAD_ORDER
-from integrations.trackers.base import Tracker, TrackerFatal
+from integrations.trackers.base import CheckResult, Tracker, TrackerError, TrackerFatal
 from integrations.trackers.options import TrackerOptions
-from integrations.trackers.setup import SetupPlan
+from integrations.trackers.setup import SetsUp, SetupPlan
 
 if TYPE_CHECKING:
     from daemon.catalog import Catalog
@@ -50,3 +50,18 @@ def setup_plans(settings: Settings, catalog: Catalog, show: str | None = None) -
             shots = tuple(dailies.shots(s, config.code))
             plans.append(SetupPlan(config.tracker_project or config.code, config.name or config.code, shots))
     return plans
+
+
+def project_checks(tracker: SetsUp, plans: list[SetupPlan]) -> list[CheckResult]:
+    """`rushes tracker check`'s line per show: whether the tracker shows Rushes the show's project (a project it
+    cannot see is one whose requests are only logged, `fix.unknown_project`)."""
+    results = []
+    for plan in plans:
+        what = f"project {plan.project}"
+        try:
+            found = tracker.find_project(plan.project)
+        except TrackerError as exc:
+            results.append(CheckResult(what, False, f"show {plan.project_name}: {exc}"))
+        else:
+            results.append(CheckResult(what, True, f"show {plan.project_name} ({found.name or found.code})"))
+    return results

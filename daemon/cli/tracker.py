@@ -57,10 +57,15 @@ def tracker_serve(
         server.stop()
 
 
+REACHED = ("connect", "authenticate", "login")  # the check lines that say Rushes is in (then its projects)
+
+
 @tracker_app.command("check")
 def tracker_check() -> None:
     """Connect with the configured settings and report what works and what is missing."""
-    from daemon.trackers import make_tracker  # the adapters: only once a tracker command runs
+    from daemon.context import open_context
+    from daemon.trackers import make_tracker, project_checks, setup_plans  # only once a tracker command runs
+    from integrations.trackers.setup import SetsUp
 
     s = settings()
 
@@ -68,6 +73,13 @@ def tracker_check() -> None:
     if tracker is None:
         raise fail("no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url")
     results = tracker.check()
+    if all(r.ok for r in results if r.what in REACHED) and isinstance(tracker, SetsUp):
+        ctx = open_context(s)
+        try:
+            plans = setup_plans(s, ctx.catalog)
+        finally:
+            ctx.close()
+        results += project_checks(tracker, plans)
     for r in results:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
         out.print(f"{mark} {escape(r.what)}" + (f": {escape(r.detail)}" if r.detail else ""), highlight=False)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from integrations.trackers.base import Project
+
 Outcome = Literal["created", "existed", "missing"]
 
 
@@ -36,6 +38,8 @@ class SetsUp(Protocol):
     """An adapter that `rushes tracker setup` can prepare (ShotGrid, Kitsu)."""
 
     def setup(self, plans: Sequence[SetupPlan]) -> list[SetupStep]: ...
+
+    def find_project(self, code: str) -> Project: ...
 
 
 __all__ = ["Outcome", "SetsUp", "SetupPlan", "SetupStep"]

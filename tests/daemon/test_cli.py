@@ -267,6 +267,10 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         code, output = rushes("tracker", "check", env=env)
         assert code == 1 and "FAIL field Task.sg_rushes_fixes" in output
         assert "`rushes tracker setup` creates it" in output
+        assert (  # its requests would only be logged: said before the first one is asked
+            "FAIL project MYSHOW: show MYSHOW: ShotGrid has no Project with code or name 'MYSHOW': create it or "
+            "fix tracker_project" in output.splitlines()
+        )
 
         code, output = rushes("tracker", "setup", env=env)
 
@@ -282,7 +286,8 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
             assert made in lines
         assert "exists  status Task.fix" in lines
         assert lines[-1] == "7 created, 11 already there, 0 missing"
-        assert rushes("tracker", "check", env=env)[0] == 0
+        code, output = rushes("tracker", "check", env=env)
+        assert code == 0 and "ok   project MYSHOW: show MYSHOW (MYSHOW)" in output.splitlines()
         code, output = rushes("tracker", "setup", "--show", "MYSHOW", env=env)
         assert code == 0 and output.splitlines()[-1] == "0 created, 18 already there, 0 missing"
     finally:

@@ -13,6 +13,7 @@ import av
 import gazu
 import pytest
 from gazu.client import KitsuClient
+from pydantic import SecretStr
 
 from integrations.trackers.base import RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import KitsuTracker, events
@@ -409,6 +410,32 @@ def test_setup_creates_a_missing_fix_status_once_and_reports_a_missing_project(
     assert all(c.ok for c in tracker(zou_server, fix_status="rsx").check())
     again = tracker(zou_server, fix_status="rsx").setup(plans[:1])
     assert {s.outcome for s in again} == {"existed"}
+
+
+def test_a_manager_is_told_that_a_missing_status_takes_an_admin_and_which_projects_it_cannot_see(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    email, password = f"rushes-{kitsu_shot.task_id[:8]}@example.com", "manager-password"
+    gazu.person.new_person("Rushes", "Bot", email, role="manager", password=password, client=kitsu_admin)
+    manager = tracker(zou_server, script_name=email, script_key=SecretStr(password), fix_status="rsm")
+
+    [step] = [s for s in manager.setup([]) if s.what == "task status rsm (fix_status)"]
+
+    assert step.outcome == "missing" and step.detail == (
+        f"only a Kitsu admin may create task statuses, and {email} is not one: run `rushes tracker setup` once "
+        "with an admin's login (RUSHES_TRACKER__SCRIPT_NAME and RUSHES_TRACKER__SCRIPT_KEY), or create it in "
+        "Kitsu (Settings > Task Statuses: name Rsm, short name rsm)"
+    )
+    with pytest.raises(TrackerFatal, match=f"that {email} can see: create it, fix tracker_project, or add"):
+        manager.find_project(str(kitsu_shot.project["code"]))  # not on its team
+
+
+def test_a_url_without_api_is_said_to_lack_it(zou_server: ZouServer) -> None:
+    root = zou_server.url.rstrip("/").removesuffix("/api")
+    [login] = tracker(zou_server, url=root).check()
+    assert not login.ok and login.detail.endswith(
+        f"tracker.url {root} does not end in /api, as Kitsu's API URL does (https://kitsu.example.com/api)"
+    )
 
 
 def test_finds_the_project_and_its_shots(

@@ -72,6 +72,7 @@ def zou_env(base: Path, database_url: str, redis: RedisServer) -> dict[str, str]
             "EVENT_HANDLERS_FOLDER": str(base / "event_handlers"),
             "PLUGIN_FOLDER": str(base / "plugins"),
             "MAIL_ENABLED": "false",
+            "MAIL_CHECK_DELIVERABILITY": "false",  # offline: users' e-mail domains cannot be looked up
             "DEBUG": "false",
             "ENABLE_JOB_QUEUE": "false",
             "USER_LIMIT": "1000",

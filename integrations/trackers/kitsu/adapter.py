@@ -58,7 +58,14 @@ from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.setup import SetupPlan, SetupStep
 
-CHECKED_STATUSES = ("fix_status", "version_status", "approved_status", "rejected_status", "failed_status")
+CHECKED_STATUSES = (
+    "fix_status",
+    "version_status",
+    "published_status",
+    "approved_status",
+    "rejected_status",
+    "failed_status",
+)
 
 
 class KitsuTracker:

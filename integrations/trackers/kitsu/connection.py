@@ -113,13 +113,20 @@ class Connection:
                 "RUSHES_TRACKER__SCRIPT_KEY (password)"
             )
         client = self.client
-        guarded(
-            self._service,
-            "login",
-            lambda: gazu.log_in(email, password, client=client),
-            self.policy,
-            self._explain_login,
-        )
+        try:
+            guarded(
+                self._service,
+                "login",
+                lambda: gazu.log_in(email, password, client=client),
+                self.policy,
+                self._explain_login,
+            )
+        except TrackerError as exc:
+            url = self.options.url.rstrip("/")
+            if url.endswith("/api") or "/api" in str(exc):
+                raise
+            hint = f"; tracker.url {url} does not end in /api, as Kitsu's API URL does (https://kitsu.example.com/api)"
+            raise type(exc)(f"{exc}{hint}") from exc
         self._logged_in = True
 
     def call(self, what: str, fn: Callable[[KitsuClient], T], *, idempotent: bool = True) -> T:

@@ -15,7 +15,8 @@ def find_project(conn: Connection, code: str) -> Project:
         if code.lower() in {str(row.get("code") or "").lower(), str(row.get("name") or "").lower()}:
             return Project(row["id"], row.get("code") or row.get("name") or code, row.get("name") or "")
     raise TrackerFatal(
-        f"Kitsu has no open project with code or name '{code}': create it or fix tracker_project"
+        f"Kitsu has no open project with code or name '{code}' that {conn.options.script_name} can see: create "
+        "it, fix tracker_project, or add that user to the project's team"
     )
 
 

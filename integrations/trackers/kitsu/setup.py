@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import gazu
+from gazu.exception import NotAllowedException
 
 from integrations.trackers.base import TrackerError, TrackerFatal
 from integrations.trackers.setup import SetupPlan, SetupStep
@@ -67,10 +68,21 @@ def _statuses(tracker: KitsuTracker) -> list[SetupStep]:
         try:
             _create_status(tracker, short)
         except TrackerError as exc:
-            steps.append(SetupStep(what, "missing", f"{exc}; create it in Kitsu (Settings > Task Statuses)"))
+            steps.append(SetupStep(what, "missing", _why_not_created(tracker, short, exc)))
             continue
         steps.append(SetupStep(what, "created"))
     return steps
+
+
+def _why_not_created(tracker: KitsuTracker, short: str, exc: TrackerError) -> str:
+    by_hand = f"create it in Kitsu (Settings > Task Statuses: name {short.title()}, short name {short})"
+    if isinstance(exc.__cause__, NotAllowedException):
+        return (
+            f"only a Kitsu admin may create task statuses, and {tracker.options.script_name} is not one: run "
+            "`rushes tracker setup` once with an admin's login (RUSHES_TRACKER__SCRIPT_NAME and "
+            f"RUSHES_TRACKER__SCRIPT_KEY), or {by_hand}"
+        )
+    return f"{exc}; {by_hand}"
 
 
 def _create_status(tracker: KitsuTracker, short: str) -> None:
