@@ -26,8 +26,17 @@ app = typer.Typer(
 config_app = typer.Typer(no_args_is_help=True, help="Validate the configuration and print its schema.")
 app.add_typer(config_app, name="config")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Piped into a file or another program, tables are as wide as their cells need (rich's 80 columns cut the full
+# paths of `rushes status` short); in a terminal, or with COLUMNS set, its width.
+PIPED_WIDTH = 1000
+
+
+def _width(fd: int) -> int | None:
+    return None if os.isatty(fd) or os.environ.get("COLUMNS") else PIPED_WIDTH
+
+
+out = Console(soft_wrap=True, width=_width(1))
+err = Console(stderr=True, soft_wrap=True, width=_width(2))
 
 
 def counted_progress() -> Progress:

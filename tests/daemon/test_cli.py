@@ -164,6 +164,31 @@ def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
     assert output.splitlines() == [f"MYSHOW\tMy Show\t{first}, {second}", "OTHER\tOTHER\t-"]
 
 
+def test_status_piped_to_a_file_keeps_every_path_whole(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = clean_environ(home)
+    folder = tmp_path / ("dailies_of_a_show_whose_server_paths_are_long_" * 2)
+    footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "daemon", "show", "add", "LONG", "--ingest", str(folder)],
+            env=env,
+            check=False,
+        ).returncode
+        == 0
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "daemon", "ingest", str(folder), "--show", "LONG"], env=env, check=False
+        ).returncode
+        == 0
+    )
+
+    stdout, _ = console(["status"], env).communicate(timeout=120)  # stdout a pipe, as `> status.txt` or grep
+
+    assert len(str(folder / "sh010_1.mp4")) > 120 and str(folder / "sh010_1.mp4") in stdout  # not cut at 80
+
+
 def test_status_json_on_an_empty_home(clean_env: Path) -> None:
     code, output = rushes("status", "--json")
     assert code == 0, output
