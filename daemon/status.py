@@ -107,9 +107,10 @@ def rendering_progress(s: Session, requests: list[FixRequest]) -> dict[int, dict
         for kind in r.kinds
     }
     out: dict[int, dict[str, str]] = {}
-    for key, job in job_repo.jobs_by_key(s, list(keys)).items():
-        if job.state == "running" and job.progress:
-            request_id, kind = keys[key]
+    found = job_repo.jobs_by_key(s, list(keys))
+    for key, (request_id, kind) in keys.items():  # the request's kinds in its own order
+        job = found.get(key)
+        if job is not None and job.state == "running" and job.progress:
             out.setdefault(request_id, {})[kind] = job.progress
     return out
 

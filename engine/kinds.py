@@ -9,4 +9,14 @@ from __future__ import annotations
 
 HEAD_ORDER: tuple[str, ...] = ("interpolate", "regrade", "denoise", "upscale", "cleanup")
 
-__all__ = ["HEAD_ORDER"]
+# The text keys of a fix request each head reads (its FixParams.keys), here so that the daemon's poller can tell
+# two requests for the same fix apart without importing the heads.
+PARAM_KEYS: dict[str, tuple[str, ...]] = {
+    "interpolate": ("factor", "frames", "quality"),
+    "regrade": ("reference",),
+    "denoise": (),
+    "upscale": ("quality",),
+    "cleanup": ("mask",),
+}
+
+__all__ = ["HEAD_ORDER", "PARAM_KEYS"]

@@ -45,7 +45,9 @@ def _row(daily: Daily, aliases: list[str]) -> dict[str, Any]:
 def dailies_list(
     show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
     status: Annotated[str, typer.Option(help=f"One of {', '.join(STATUSES)}.")] = "all",
-    shot: Annotated[str | None, typer.Option(help="Only this shot's dailies (as the files name it).")] = None,
+    shot: Annotated[
+        str | None, typer.Option(help="Only this shot's dailies (in any case, as fix requests find it).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """A show's dailies with their status, shot, frames, path, aliases (identical copies) and reason."""
@@ -58,10 +60,11 @@ def dailies_list(
         get_show(ctx.settings, ctx.catalog, show)
         with ctx.catalog.session(readonly=True) as s:
             copies = daily_repo.aliases_by_daily(s, show)  # one query, not one per daily
+            code = None if shot is None else daily_repo.shot_for(s, show, [shot]) or shot
             rows = [
                 _row(d, copies.get(d.id, []))
                 for d in daily_repo.list_dailies(
-                    s, show, shot=shot, status=None if status == "all" else status
+                    s, show, shot=code, status=None if status == "all" else status
                 )
                 if status != "all" or d.status != "superseded"
             ]

@@ -102,7 +102,12 @@ def _score_text(scores: dict[str, float]) -> str:
 
 @app.command("fix")
 def fix_cmd(
-    show: Annotated[str, typer.Option("--show", "-s", help="Whose promoted model to use.")],
+    show: Annotated[
+        str,
+        typer.Option(
+            "--show", "-s", help="Whose promoted model to use (before its first, the classical tool)."
+        ),
+    ],
     kind: Annotated[str, typer.Option(help="interpolate, regrade, denoise, upscale or cleanup.")],
     input_: Annotated[str, typer.Option("--input", "-i", help="A movie, or a sequence like sh010.####.exr.")],
     output: Annotated[
@@ -142,7 +147,7 @@ def fix_cmd(
     try:
         config = get_show(ctx.settings, ctx.catalog, show)
         try:
-            model, number = model_for_fix(ctx.catalog, show, kind, params)
+            model, number = model_for_fix(ctx.catalog, show, kind, params, reference="--reference")
         except (FixError, ModelError) as exc:
             raise fail(str(exc)) from None
         name = (
@@ -158,7 +163,7 @@ def fix_cmd(
         )
     finally:
         ctx.close()
-    _say_fixed(written, output, kind, model.manifest, name)
+    _say_fixed(written, output, kind, model.manifest, name, classical=number is None)
     _say_holes(output, numbers, said)
 
 
@@ -465,11 +470,14 @@ def _unread_option(kind: str, key: str) -> str:
     return f"--{key}: {kind} does not read it; drop --{key} ({' and '.join(takers)} take{'s' * (len(takers) == 1)} it)"
 
 
-def _say_fixed(written: int, output: str, kind: str, manifest: Any, model: str) -> None:
-    """What `rushes fix` made, and whether the classical tool stood in for the head (with its margin)."""
-    from engine.model import classical_note, fallback_note, is_classical
+def _say_fixed(
+    written: int, output: str, kind: str, manifest: Any, model: str, classical: bool = False
+) -> None:
+    """What `rushes fix` made, and whether the classical tool stood in for the head (with its margin; `classical`:
+    for a show with no model yet)."""
+    from engine.model import classical_note, fallback_note
 
-    if is_classical(manifest):
+    if classical:
         out.print(f"wrote {written} frame(s) to {_written_to(output)} ({kind}, classical)", highlight=False)
         out.print(classical_note(kind, manifest.show), highlight=False)
         return

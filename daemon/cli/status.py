@@ -103,6 +103,8 @@ def _print_block(title: str, lines: list[str]) -> None:
 
 
 def render(data: dict[str, Any]) -> None:
+    from daemon.status import job_state, request_state  # loaded already: it made `data`
+
     out.print(f"data in {data['data_dir']}  catalog {data['catalog']}", highlight=False)
     if not data["shows"] and not data["invalid_shows"]:
         out.print("no shows yet: add one with `rushes show add CODE --ingest DIR`")
@@ -137,8 +139,6 @@ def render(data: dict[str, Any]) -> None:
             out.print(table)
             _print_more(show, "dailies", "dailies_total", "registered")
         if show["fix_requests"]:
-            from daemon.status import request_state  # loaded already: it made `data`
-
             table = Table("fix request", "shot", "kinds", "state", "versions")
             for r in show["fix_requests"]:
                 table.add_row(
@@ -158,8 +158,6 @@ def render(data: dict[str, Any]) -> None:
             out.print(table)
             _print_more(show, "quarantined", "quarantined_total", "quarantined")
     if data["jobs"]["recent"]:
-        from daemon.status import job_state  # loaded already: it made `data`
-
         table = Table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:
             table.add_row(

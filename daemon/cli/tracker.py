@@ -73,7 +73,8 @@ def tracker_check() -> None:
     if tracker is None:
         raise fail("no tracker is configured: set tracker.kind (shotgrid or kitsu) and tracker.url")
     results = tracker.check()
-    if all(r.ok for r in results if r.what in REACHED) and isinstance(tracker, SetsUp):
+    reached = [r.ok for r in results if r.what in REACHED]
+    if reached and all(reached) and isinstance(tracker, SetsUp):
         ctx = open_context(s)
         try:
             plans = setup_plans(s, ctx.catalog)

@@ -29,6 +29,7 @@ from daemon.settings import ReviewColor, Settings
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
+from daemon.stages.request_params import DAEMON_KEYS, params_for, take_key
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from daemon.stages.viewing import display_view, review_look
 from engine.baselines.fallback import baseline_frames
@@ -56,7 +57,6 @@ from engine.model import (
     classical_version,
     fallback_note,
     head_source,
-    is_classical,
     load_model,
 )
 from engine.model.version import MANIFEST, WEIGHTS
@@ -81,8 +81,6 @@ class NoModel(Exception):
 DECODE_AHEAD = 1
 # Fixed frames waiting for the encoders (8 bits where the render writes only 8-bit files: RenderSink.compact).
 ENCODE_BEHIND = 2
-
-DAEMON_KEYS = ("deliver", "take")  # fix parameters the daemon reads itself (the heads read the others)
 
 
 @dataclass(frozen=True)
@@ -297,17 +295,18 @@ KEEP_MODELS = 2  # promoted models kept loaded in this process (_load_kept)
 
 
 def model_for_fix(
-    catalog: Catalog, show: str, kind: str, params: Mapping[str, Any]
+    catalog: Catalog, show: str, kind: str, params: Mapping[str, Any], reference: str = "reference="
 ) -> tuple[ModelVersion, int | None]:
     """The show's promoted version and its number; before its first one, the classical stand-in and None
-    (engine.model.classical), or a FixError when the stand-in cannot make this fix."""
+    (engine.model.classical), or a FixError when the stand-in cannot make this fix (`reference`: how the asker
+    names a reference)."""
     try:
         return load_promoted(catalog, show)
     except NoModel:
-        refusal = cannot_stand_in(kind, params, show)
+        refusal = cannot_stand_in(kind, params, show, reference)
         if refusal is not None:
             raise FixError(refusal) from None
-        return classical_version(show, [kind]), None
+        return classical_version(show, (kind,)), None
 
 
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
@@ -367,7 +366,7 @@ def describe(
         + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""),
         f"Source: {daily_path}" + (f" (take {take})" if take else ""),
     ]
-    if number is None or is_classical(m):
+    if number is None:  # the classical stand-in
         lines += [f"Model: none yet for {show}", classical_note(kind, show)]
         return "\n".join(lines)
     lines.append(
@@ -575,26 +574,15 @@ def chosen_take(dailies: Sequence[Daily], take: Any, shot: str) -> Daily:
     the newest (the last ingested); Permanent, naming the takes there are, when the shot has no such take."""
     if take is None or str(take).strip() == "":
         return dailies[-1]
-    wanted = _take_key(str(take))
-    found = [d for d in dailies if d.take is not None and _take_key(d.take) == wanted]
+    wanted = take_key(str(take))
+    found = [d for d in dailies if d.take is not None and take_key(d.take) == wanted]
     if found:
         return found[-1]  # the same take delivered again: its newest delivery
-    takes = sorted({d.take for d in dailies if d.take is not None}, key=_take_key)
+    takes = sorted({d.take for d in dailies if d.take is not None}, key=take_key)
     have = f"its takes are {', '.join(takes)}" if takes else "its dailies name no take"
     raise Permanent(
         f"shot {shot} has no take {take}: {have}; name one of them, or leave take= out for the newest"
     )
-
-
-def _take_key(take: str) -> tuple[int, int, str]:
-    """Takes compared and ordered as people read them: "02" is take 2, and take 10 comes after take 9."""
-    text = take.strip()
-    return (0, int(text), "") if text.isdigit() else (1, 0, text.casefold())
-
-
-def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """A request's parameters for one kind: the plain ones and those prefixed "<kind>."."""
-    return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
 
 
 def output_frames(info: MediaInfo, prepared: Prepared) -> int:

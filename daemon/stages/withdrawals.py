@@ -24,6 +24,7 @@ from daemon.catalog import Catalog, fixes, jobs
 from daemon.catalog import FixRequest as FixRequestRow
 from daemon.jobs.payloads import FixJob
 from daemon.logs import get_logger
+from daemon.stages.request_params import asked_of
 from integrations.trackers.base import Tracker, TrackerFatal
 
 log = get_logger("rushes.tracking")
@@ -99,8 +100,12 @@ def replace_unstarted(s: Session, newer: FixRequestRow, only_repeats: bool = Fal
 
 
 def repeated_by(older: FixRequestRow, newer: FixRequestRow) -> bool:
-    """Whether `newer` asks again for all that `older` asked: each of its kinds, with the same parameters."""
-    return set(older.kinds) <= set(newer.kinds) and dict(older.params) == dict(newer.params)
+    """Whether `newer` asks again for all that `older` asked: each of its kinds, with what that kind reads of
+    the parameters the same (daemon.stages.request_params.asked_of)."""
+    return all(
+        kind in newer.kinds and asked_of(kind, older.params) == asked_of(kind, newer.params)
+        for kind in older.kinds
+    )
 
 
 class WithdrawalCheck:

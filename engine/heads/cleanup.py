@@ -61,6 +61,7 @@ from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
+from engine.kinds import PARAM_KEYS
 from engine.metrics import masked_psnr, ssim
 from engine.nets import ResidualCNN
 
@@ -80,7 +81,7 @@ ERROR_FLOOR = 0.01  # added to the expected error before the blend's inverse-squ
 class CleanupParams(FixParams):
     """Where to fill: a rectangle on every frame, or the path of a mask image or movie/sequence."""
 
-    keys: ClassVar[tuple[str, ...]] = ("mask",)
+    keys: ClassVar[tuple[str, ...]] = PARAM_KEYS["cleanup"]
     mask: Rect | str
 
     @classmethod

@@ -51,6 +51,7 @@ from engine.heads.interpolate_net import SWAP, InterpolateRefiner
 from engine.heads.params import QUALITIES, FixParams, Shot, frames_text, parse_int, parse_quality
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
+from engine.kinds import PARAM_KEYS
 from engine.media.encode import pause_frames
 from engine.metrics import psnr, ssim
 
@@ -68,7 +69,7 @@ class InterpolateParams(FixParams):
     """Retime by `factor`, or rebuild `frames` (None: the dropped and duplicated frames found, "auto"); with
     `quality` "best", over flow.BEST_QUALITY."""
 
-    keys: ClassVar[tuple[str, ...]] = ("factor", "frames", "quality")
+    keys: ClassVar[tuple[str, ...]] = PARAM_KEYS["interpolate"]
     factor: int | None = None
     frames: frozenset[int] | None = None
     quality: str = "default"

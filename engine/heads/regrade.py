@@ -57,6 +57,7 @@ from engine.heads.base import (
 from engine.heads.params import FixParams, Shot, load_reference
 from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
+from engine.kinds import PARAM_KEYS
 from engine.metrics import psnr, ssim
 
 THUMB = 64
@@ -72,7 +73,7 @@ INVERSE_LOSS_THUMBS = 32
 class RegradeParams(FixParams):
     """Match `reference` (a frame number of the shot, or an image file); None restores the show's look."""
 
-    keys: ClassVar[tuple[str, ...]] = ("reference",)
+    keys: ClassVar[tuple[str, ...]] = PARAM_KEYS["regrade"]
     reference: int | Path | None = None
 
     @classmethod

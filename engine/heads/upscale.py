@@ -100,6 +100,7 @@ from engine.infer import runtime
 from engine.infer.run import RUNTIME_TILE, net_device, run_on_parts
 from engine.infer.sparse import SparseSpec
 from engine.infer.tiling import TileSpec, run_tiled_parts
+from engine.kinds import PARAM_KEYS
 from engine.metrics import psnr, ssim
 from engine.nets import ResidualCNN
 
@@ -133,7 +134,7 @@ BEST = f"{BEST_ENSEMBLE} turned copies of each frame, about {BEST_ENSEMBLE}x the
 class UpscaleParams(FixParams):
     """With `quality` "best", each frame is upscaled as the mean of its BEST_ENSEMBLE quarter turns (`ensemble`)."""
 
-    keys: ClassVar[tuple[str, ...]] = ("quality",)
+    keys: ClassVar[tuple[str, ...]] = PARAM_KEYS["upscale"]
     quality: str = "default"
 
     @classmethod

@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.model.classical import cannot_stand_in, classical_note, classical_version, is_classical
+    from engine.model.classical import cannot_stand_in, classical_note, classical_version
     from engine.model.manifest import ClipRecord, Manifest, code_version
     from engine.model.promotion import (
         HeadVerdict,
@@ -37,7 +37,6 @@ _WHERE = {
     "cannot_stand_in": "classical",
     "classical_note": "classical",
     "classical_version": "classical",
-    "is_classical": "classical",
     "ClipRecord": "manifest",
     "Manifest": "manifest",
     "code_version": "manifest",
@@ -73,7 +72,6 @@ __all__ = [
     "decide",
     "fallback_note",
     "head_source",
-    "is_classical",
     "load_manifest",
     "load_model",
     "promotable",

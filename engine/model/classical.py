@@ -5,13 +5,14 @@ with the tool its head falls back to when it does not beat it (`engine.baselines
 interpolate, NL-means, Lanczos, temporal fill plus Telea, and the Reinhard match to a reference. The stand-in is
 a `ModelVersion` whose every head's source is that baseline and whose nets are fresh (each an exact no-op over
 its classical base), so the fix path runs it as it runs a version's fallback; it has no folder, no weights and
-no scores, and `is_classical` tells it apart. A regrade without a reference cannot stand in: with no reference it
+no scores, and no version number. A regrade without a reference cannot stand in: with no reference it
 restores the show's own look, which only a trained version has learned (`cannot_stand_in` says so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from engine.model.version import ModelVersion
 CLASSICAL = "classical"  # the stand-in's version name (a trained version's is v1, v2, ...)
 
 
-def classical_version(show: str, heads: Iterable[str]) -> ModelVersion:
-    """The stand-in for `show` with fresh nets of `heads`, each fixing with its classical tool."""
+@functools.lru_cache(maxsize=8)
+def classical_version(show: str, heads: tuple[str, ...]) -> ModelVersion:
+    """The stand-in for `show` with fresh nets of `heads`, each fixing with its classical tool; kept, so that a
+    worker's fixes of a show with no model share its nets and so their compiled runtimes (engine.infer.runtime)."""
     names = list(heads)
     manifest = Manifest(
         show=show,
@@ -33,10 +36,6 @@ def classical_version(show: str, heads: Iterable[str]) -> ModelVersion:
         sources={head: f"baseline:{fallback_tool(head, {})}" for head in names},
     )
     return ModelVersion(Path(), manifest, ShowModel.fresh(names))
-
-
-def is_classical(manifest: Manifest) -> bool:
-    return manifest.version == CLASSICAL
 
 
 def classical_note(head: str, show: str) -> str:
@@ -48,12 +47,15 @@ def classical_note(head: str, show: str) -> str:
     )
 
 
-def cannot_stand_in(head: str, params: Mapping[str, Any], show: str) -> str | None:
-    """One line when the stand-in cannot make a fix of `head` with `params`, else None."""
+def cannot_stand_in(
+    head: str, params: Mapping[str, Any], show: str, reference: str = "reference="
+) -> str | None:
+    """One line when the stand-in cannot make a fix of `head` with `params`, else None; `reference` is how the
+    reader names a reference (a request's `reference=`, `rushes fix`'s `--reference`)."""
     if head == "regrade" and params.get("reference") in (None, ""):
         return (
-            f"regrade without reference= restores show {show}'s own look, which only a trained model knows, and "
-            f"{show} has none yet: give it a reference frame to match, or ask again once "
-            f"`rushes train --show {show}` or its nightly training has made one"
+            f"regrade without {reference} restores show {show}'s own look, which only a trained model knows, and "
+            f"{show} has none yet: name a reference frame to match with {reference}, or ask again once its first "
+            f"model is trained (by its nightly training, or `rushes train --show {show}`)"
         )
     return None

@@ -166,7 +166,7 @@ def test_show_add_twice_adds_a_root_and_list_shows_both(tmp_path: Path) -> None:
 
 def test_status_piped_to_a_file_keeps_every_path_whole(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = clean_environ(home)
+    env = {k: v for k, v in clean_environ(home).items() if k != "COLUMNS"}  # set by an xdist worker
     folder = tmp_path / ("dailies_of_a_show_whose_server_paths_are_long_" * 2)
     footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
     assert (
@@ -1192,9 +1192,9 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         (
             "fix",
-            "error: regrade without reference= restores show TST's own look, which only a trained model knows, "
-            "and TST has none yet: give it a reference frame to match, or ask again once "
-            "`rushes train --show TST` or its nightly training has made one",
+            "error: regrade without --reference restores show TST's own look, which only a trained model knows, "
+            "and TST has none yet: name a reference frame to match with --reference, or ask again once its "
+            "first model is trained (by its nightly training, or `rushes train --show TST`)",
         ),
         (
             "fix-quality",

@@ -104,9 +104,15 @@ def test_a_run_resumed_from_its_checkpoint_trains_on_the_clips_it_started_with(t
     clips = _takes(tmp_path)
     options = TrainOptions(budget_seconds=4, device="cpu", resolution=64, holdout_fraction=0.34)
     settings = TrainSettings(batch_size=2, crop=32, cache_dir=tmp_path / "cache", decode_share=0.001)
-    # the run starts while only the newest daily is given (or only it fitted in its share), and is stopped
+    # the run starts while only the newest daily is given (or only it fitted in its share), and is stopped at its
+    # first step (a budget that decoding on a loaded machine cannot use up first: stop() is asked at each step)
     stopped = train(
-        clips[2:], options, tmp_path / "v1", heads=["denoise"], settings=settings, stop=lambda: True
+        clips[2:],
+        options.model_copy(update={"budget_seconds": 600}),
+        tmp_path / "v1",
+        heads=["denoise"],
+        settings=settings,
+        stop=lambda: True,
     )
     assert stopped.version is None and stopped.stopped
     assert json.loads((tmp_path / "v1" / "checkpoint" / CLIPS_FILE).read_text()) == ["sh030_1"]

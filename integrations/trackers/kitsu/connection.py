@@ -123,10 +123,11 @@ class Connection:
             )
         except TrackerError as exc:
             url = self.options.url.rstrip("/")
-            if url.endswith("/api") or "/api" in str(exc):
+            if url.endswith("/api") or "/api" in str(exc) or _unanswered(exc):
                 raise
             hint = f"; tracker.url {url} does not end in /api, as Kitsu's API URL does (https://kitsu.example.com/api)"
-            raise type(exc)(f"{exc}{hint}") from exc
+            kind = TrackerFatal if isinstance(exc, TrackerFatal) else TrackerError
+            raise kind(f"{exc}{hint}") from exc
         self._logged_in = True
 
     def call(self, what: str, fn: Callable[[KitsuClient], T], *, idempotent: bool = True) -> T:
@@ -177,3 +178,10 @@ class Connection:
         if isinstance(exc, GazuException):
             return TrackerFatal(f"Kitsu refused {what}: {type(exc).__name__}: {exc}")
         return None
+
+
+def _unanswered(exc: TrackerError) -> bool:
+    """Whether the server never answered (refused, unreachable, timed out): a wrong path is not why, then."""
+    cause = exc.__cause__
+    last = getattr(cause, "last", cause)
+    return isinstance(last, requests.ConnectionError | requests.Timeout)

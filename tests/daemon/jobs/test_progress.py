@@ -121,13 +121,20 @@ def test_a_request_being_rendered_shows_how_far_each_of_its_running_kinds_has_go
             fixes.set_fix_state(s, row.id, "rendering")
             for kind in row.kinds:
                 job_repo.enqueue(s, "fix", FixJob(row.id, kind, row.request_key).key(), {})
+    lines = ("frame 120 of 289, about 2 min left", "frame 7 of 40, about 1 min left", "frame 3 of 40")
     with catalog.session() as s:
-        for line in ("frame 120 of 289, about 2 min left", "frame 7 of 40, about 1 min left"):
-            job = job_repo.claim(s, "w", ["fix"], 60)  # sh010's denoise, then sh020's; its upscale waits
+        for line in lines:
+            job = job_repo.claim(s, "w", ["fix"], 60)  # sh010's denoise, then sh020's denoise and upscale
             assert job is not None and job_repo.set_progress(s, job.id, line)
 
     records = {r["shot"]: r for r in show_record(catalog, show)["fix_requests"]}
 
     assert request_state(records["sh010"]) == "rendering: frame 120 of 289, about 2 min left"
-    assert request_state(records["sh020"]) == "rendering: denoise frame 7 of 40, about 1 min left"
-    assert records["sh020"]["progress"] == {"denoise": "frame 7 of 40, about 1 min left"}  # in --json too
+    assert request_state(records["sh020"]) == (  # in the request's own order of kinds
+        "rendering: denoise frame 7 of 40, about 1 min left; upscale frame 3 of 40"
+    )
+    assert records["sh020"]["progress"] == {"denoise": lines[1], "upscale": lines[2]}  # in --json too
+    with catalog.session() as s:  # sh020's denoise done: its upscale alone is said
+        job_repo.complete(s, job.id - 1, "w")
+    records = {r["shot"]: r for r in show_record(catalog, show)["fix_requests"]}
+    assert request_state(records["sh020"]) == "rendering: upscale frame 3 of 40"

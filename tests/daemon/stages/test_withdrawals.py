@@ -155,7 +155,9 @@ def test_on_kitsu_a_fix_comment_replaces_only_the_unstarted_requests_it_repeats(
     tracker.tag(other, "denoise")
     poll_fix_requests(tracker, catalog, SHOWS)
     tracker.tag(task, "interpolate", frames="1003")  # more frames: adds to the first
-    tracker.tag(other, "denoise", "upscale")  # the first asked again, and more
+    tracker.tag(
+        other, "denoise", "upscale", quality="best"
+    )  # the first again (denoise reads no quality), and more
     tracker.tag(task, "interpolate", frames="1003")  # the second again, word for word
     assert poll_fix_requests(tracker, catalog, SHOWS).new == 3
     with catalog.session(readonly=True) as s:
@@ -164,7 +166,7 @@ def test_on_kitsu_a_fix_comment_replaces_only_the_unstarted_requests_it_repeats(
         1: ("sh010", {"frames": "1001"}, "open", None),
         2: ("sh020", {}, "withdrawn", "replaced by request 4, asked since"),
         3: ("sh010", {"frames": "1003"}, "withdrawn", "replaced by request 5, asked since"),
-        4: ("sh020", {}, "open", None),
+        4: ("sh020", {"quality": "best"}, "open", None),
         5: ("sh010", {"frames": "1003"}, "open", None),
     }
     with catalog.session(readonly=True) as s:

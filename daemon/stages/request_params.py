@@ -1,0 +1,42 @@
+"""A fix request's parameters as each of its kinds reads them (torch-free: the poller reads them too).
+
+A request holds one set of parameters for all its kinds (`frames=1012-1016 quality=best`), a key meant for one
+kind only prefixed by it (`upscale.quality=best`). `params_for` is what one kind is handed; `asked_of` is what
+that kind's fix depends on, takes compared as people read them, so two requests can be told to ask for the same
+fix (daemon.stages.withdrawals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.kinds import PARAM_KEYS
+
+DAEMON_KEYS = ("deliver", "take")  # fix parameters the daemon reads itself (the heads read the others)
+
+
+def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's parameters for one kind: the plain ones and those prefixed "<kind>."."""
+    return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
+
+
+def take_key(take: str) -> tuple[int, int, str]:
+    """Takes compared and ordered as people read them: "02" is take 2, and take 10 comes after take 9."""
+    text = take.strip()
+    return (0, int(text), "") if text.isdigit() else (1, 0, text.casefold())
+
+
+def asked_of(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What a fix of `kind` depends on in a request's `params`: the keys its head and the daemon read (others,
+    such as another kind's `quality`, do not change it), the take as `take_key` reads it."""
+    mine = params_for(kind, params)
+    asked: dict[str, Any] = {
+        k: str(v).strip() for k, v in mine.items() if k in (*PARAM_KEYS[kind], *DAEMON_KEYS)
+    }
+    if "take" in asked:
+        asked["take"] = take_key(asked["take"])
+    return asked
+
+
+__all__ = ["DAEMON_KEYS", "asked_of", "params_for", "take_key"]

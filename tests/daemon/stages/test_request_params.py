@@ -1,0 +1,20 @@
+"""What each kind of a request reads of its parameters: what tells two requests for the same fix apart."""
+
+from __future__ import annotations
+
+from daemon.stages.request_params import asked_of, params_for
+from engine.heads import get_head
+from engine.kinds import HEAD_ORDER, PARAM_KEYS
+
+
+def test_the_poller_knows_the_keys_each_head_reads() -> None:
+    assert {kind: get_head(kind).params_type.keys for kind in HEAD_ORDER} == PARAM_KEYS
+
+
+def test_a_kind_depends_on_its_own_keys_and_the_daemons_and_reads_takes_as_people_do() -> None:
+    params = {"frames": "1012-1016", "quality": "best", "take": "02", "upscale.quality": "default", "x": "1"}
+    assert params_for("upscale", params)["quality"] == "default"  # the prefixed key is upscale's own
+    assert asked_of("denoise", params) == asked_of("denoise", {"take": "2"})  # neither frames nor quality
+    assert asked_of("interpolate", params) == {"frames": "1012-1016", "quality": "best", "take": (0, 2, "")}
+    assert asked_of("interpolate", {"frames": "1003"}) != asked_of("interpolate", {})  # frames=auto
+    assert asked_of("regrade", {"reference": " 1001 "}) == asked_of("regrade", {"reference": "1001"})
