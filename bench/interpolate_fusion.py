@@ -155,14 +155,22 @@ def batch(
             p, c = p[..., SWAP], c[swap]
         if rng.random() < 0.5:
             p, c, t = p[:, ::-1], c[:, :, ::-1], t[:, ::-1]
-        ps.append(p.transpose(2, 0, 1))
-        cs.append(c.transpose(0, 3, 1, 2))
-        ts.append(t.transpose(2, 0, 1))
+        ps.append(p)
+        cs.append(c)
+        ts.append(t)
+    return as_batch(ps, cs, ts)
 
-    def tensor(xs: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.stack(xs)).astype(np.float32))
 
-    return tensor(ps), tensor(cs), tensor(ts)
+def as_batch(
+    parts: list[np.ndarray], cands: list[np.ndarray], truths: list[np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Crops (H, W, C parts; K, H, W, 3 candidates; H, W, 3 truth) as the net's channels-first float batches."""
+
+    def tensor(xs: list[np.ndarray], axes: tuple[int, ...]) -> torch.Tensor:
+        stacked = np.stack([x.transpose(axes) for x in xs])
+        return torch.from_numpy(np.ascontiguousarray(stacked).astype(np.float32))
+
+    return tensor(parts, (2, 0, 1)), tensor(cands, (0, 3, 1, 2)), tensor(truths, (2, 0, 1))
 
 
 def score(net: Fusion, test: list[Triplet]) -> tuple[float, float, list[float], list[float]]:

@@ -64,14 +64,23 @@ SYNTHESES = CANDIDATES[:9]  # the full syntheses only (no plain average, no one-
 BLOCKS = (1, 8, 16)
 
 
-def candidates(shot: np.ndarray, t: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """The candidates of frame t of `shot`, the flow path's stacked parts (17 channels) and the truth."""
+Window = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+def window(shot: np.ndarray, t: int) -> Window:
+    """Frames t-1, t+1, t (the truth), and t-3, t+3 of `shot` (None outside it), as floats."""
 
     def get(i: int) -> np.ndarray | None:
         return as_float(shot[i]) if 0 <= i < len(shot) else None
 
-    f0, f1, truth, prev, nxt = get(t - 1), get(t + 1), get(t), get(t - 3), get(t + 3)
+    f0, f1, truth = get(t - 1), get(t + 1), get(t)
     assert f0 is not None and f1 is not None and truth is not None
+    return f0, f1, truth, get(t - 3), get(t + 3)
+
+
+def candidates(shot: np.ndarray, t: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The candidates of frame t of `shot`, the flow path's stacked parts (17 channels) and the truth."""
+    f0, f1, truth, prev, nxt = window(shot, t)
     h, w = f0.shape[:2]
     rec = flow.RECOMMENDED
     pf = flow.pair_flows(f0, f1, prev, nxt, rec)

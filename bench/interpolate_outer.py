@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, machine, write_json
-from interpolate_fusion import DIFF_GAIN, Fusion
+from interpolate_fusion import DIFF_GAIN, Fusion, as_batch
 from interpolate_outer_study import CACHE, cue, hand_rule, load
 
 from engine.heads.interpolate_net import SWAP
@@ -161,14 +161,10 @@ def batch(
             p[..., RULE] *= -1
         if rng.random() < 0.5:
             p, c, t = p[:, ::-1], c[:, :, ::-1], t[:, ::-1]
-        ps.append(p.transpose(2, 0, 1))
-        cs.append(c.transpose(0, 3, 1, 2))
-        ts.append(t.transpose(2, 0, 1))
-
-    def tensor(xs: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.stack(xs)).astype(np.float32))
-
-    return tensor(ps), tensor(cs), tensor(ts)
+        ps.append(p)
+        cs.append(c)
+        ts.append(t)
+    return as_batch(ps, cs, ts)
 
 
 def score(net: OuterFusion, test: list[Triplet]) -> dict[str, Any]:

@@ -42,10 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, machine, write_json
-from interpolate_fusion_study import block_mse, psnr_of, sets
+from interpolate_fusion_study import block_mse, psnr_of, sets, window
 
 from engine import flow
-from engine.heads.base import as_float
 from engine.heads.interpolate import _stack_parts
 from engine.shots import split_shots
 
@@ -108,12 +107,7 @@ def warp(image: np.ndarray, displacement: np.ndarray) -> np.ndarray:
 def candidates(shot: np.ndarray, t: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, bool, bool]:
     """Candidates of frame t of `shot`, the flow path's stacked parts (17 channels), the truth, and whether
     frames t-3 and t+3 are in the shot. Where one is not, its outer / ext candidates are the one-sided warp."""
-
-    def get(i: int) -> np.ndarray | None:
-        return as_float(shot[i]) if 0 <= i < len(shot) else None
-
-    f0, f1, truth, prev, nxt = get(t - 1), get(t + 1), get(t), get(t - 3), get(t + 3)
-    assert f0 is not None and f1 is not None and truth is not None
+    f0, f1, truth, prev, nxt = window(shot, t)
     h, w = f0.shape[:2]
     rec = flow.RECOMMENDED
     pf = flow.pair_flows(f0, f1, prev, nxt, rec)

@@ -52,20 +52,13 @@ from integrations.trackers.kitsu.connection import Connection
 from integrations.trackers.kitsu.cursor import Cursor
 from integrations.trackers.kitsu.fixes import FixReader, utc_now
 from integrations.trackers.kitsu.reviews import ReviewReader
-from integrations.trackers.kitsu.setup import set_up
+from integrations.trackers.kitsu.setup import STATUS_OPTIONS, set_up
 from integrations.trackers.kitsu.statuses import Statuses
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.setup import SetupPlan, SetupStep
 
-CHECKED_STATUSES = (
-    "fix_status",
-    "version_status",
-    "published_status",
-    "approved_status",
-    "rejected_status",
-    "failed_status",
-)
+CHECKED_STATUSES = STATUS_OPTIONS  # every status Rushes names: the ones `rushes tracker setup` creates
 
 
 class KitsuTracker:
