@@ -46,6 +46,7 @@ R = flow.RECOMMENDED
 # Flow settings scored beside the head's (`current` is flow.RECOMMENDED, what the head runs).
 VARIANTS: dict[str, flow.FlowConfig] = {
     "current": R,
+    "no_side": replace(R, side_sigma=0.0),  # the head's path before the side check (2026-12-06)
     "before": replace(R, warp_kernel="linear", static_tolerance=0.0),  # the flow path before 2026-12-02
     "bilinear": replace(R, warp_kernel="linear"),
     "no_static": replace(R, static_tolerance=0.0),
@@ -55,6 +56,10 @@ VARIANTS: dict[str, flow.FlowConfig] = {
     # interpolate's `quality=best`: the mean of the head's path and `full`, whose flows are capped at 1280x720's
     # pixels there (the same as `full` on frames up to that size, as all of ../shared/footage is)
     "with_full": flow.BEST_QUALITY,
+    # `with_full` before the side check (2026-12-06)
+    "no_side_with_full": flow.FlowConfig(
+        ensemble=(replace(R, side_sigma=0.0), flow.BEST_QUALITY.ensemble[1])
+    ),
 }
 
 

@@ -63,6 +63,9 @@ class FlowConfig:
     # Near-static content: where the frames agree better without motion than with the reversed flows (local
     # mean colour difference lower by this much or more), those flows fade to zero (0: off; see static_share).
     static_tolerance: float = 0.003
+    # The side check (0: off; see side_weights): each warped frame's blend weight times exp(-d / side_sigma),
+    # d its mean colour difference from the outer frame on its side carried along the same path.
+    side_sigma: float = 0.0
     ensemble: tuple[
         FlowConfig, ...
     ] = ()  # when given: the mean of these settings' results (fields above unused)
@@ -265,6 +268,9 @@ class PairFlows:
     f21: np.ndarray | None = None  # 2 -> 1
     span_prev: float = 1.0  # time from frame -1 to frame 0, in units of the 0 -> 1 gap
     span_next: float = 1.0  # time from frame 1 to frame 2, in the same units
+    # The outer frames themselves (frame -1 and frame 2), for the side check (FlowConfig.side_sigma)
+    prev: np.ndarray | None = field(default=None, repr=False)
+    nxt: np.ndarray | None = field(default=None, repr=False)
 
 
 def _quadratic(near: np.ndarray, far: np.ndarray, span: float, s: float) -> np.ndarray:
@@ -461,8 +467,35 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     np.clip(w1, 0, 1, out=w1)
     b0 = (1 - t) * (v0 + 1e-3) ** config.blend_power
     b1 = t * (v1 + 1e-3) ** config.blend_power
+    sides = side_weights(pf, w0, w1, ft0, ft1, config) if config.side_sigma > 0 else None
+    if sides is not None:
+        b0, b1 = b0 * sides[0] + 1e-12, b1 * sides[1] + 1e-12
     out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
     return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1, cues)
+
+
+SIDE_WINDOW = 5  # pixels over which the side check averages its colour differences
+
+
+def side_weights(
+    pf: PairFlows, w0: np.ndarray, w1: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, config: FlowConfig
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per pixel at time t, how far to trust each warped frame (w0, w1, at the frame's size, along the reversed
+    flows ft0, ft1): exp(-d_i / side_sigma), d_i the local mean colour difference between warp i and the outer
+    frame on its side (-1, or 2) carried to t along the same path (the reversed flow, then flow 0 -> -1). Where t
+    sees a pixel that frame 1 no longer shows, frames 0 and -1 agree on it and frame 2 does not: warp 1 is
+    trusted less there. None when either outer frame or its flow is missing (the blend is left as it is)."""
+    if pf.prev is None or pf.nxt is None or pf.f0m is None or pf.f12 is None:
+        return None
+    h, w = w0.shape[:2]
+    k = (SIDE_WINDOW, SIDE_WINDOW)
+    out = []
+    for frame, near, ft, far in ((pf.prev, w0, ft0, pf.f0m), (pf.nxt, w1, ft1, pf.f12)):
+        far = resize_flow(far, h, w)
+        outer = backward_warp(frame, ft + backward_warp(far, ft), config.warp_kernel)
+        d = cv2.blur(np.mean(np.abs(np.clip(outer, 0, 1) - near), -1), k)
+        out.append(np.exp(-d / config.side_sigma).astype(np.float32))
+    return out[0], out[1]
 
 
 def mean_parts(parts: list[Parts]) -> Parts:
@@ -496,7 +529,7 @@ def pair_flows(
     f10 = flow_field(f1, f0, config)
     f0m = flow_field(f0, prev, config) if (config.quadratic and prev is not None) else None
     f12 = flow_field(f1, nxt, config) if (config.quadratic and nxt is not None) else None
-    return PairFlows(f01, f10, f0m, f12)
+    return PairFlows(f01, f10, f0m, f12, prev=prev, nxt=nxt)
 
 
 def full_size(pf: PairFlows, h: int, w: int) -> PairFlows:
@@ -547,9 +580,11 @@ def interpolate(
 
 
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
-# reversal at 3/4 size, at most 720x405. BEST_QUALITY (interpolate's `quality=best`) averages that with the
-# same path at the frames' full size, at most 1280x720's pixels: +0.14 to +0.18 dB on held-out shots at 256p
-# and at the footage's own 720p/360p, for about 4x a fix's CPU at 720p and 1080p (uncapped, 1080p cost 7x)
-# (bench/interpolate_holdout_study.py, docs/benchmarks.md). It replaced the mean at half and 3/4 size (about +0.06 dB).
-RECOMMENDED = FlowConfig()
+# reversal at 3/4 size, at most 720x405, with the side check (side_weights, sigma 0.1: +0.07 dB on held-out
+# clips at 256p and at their own 720p/360p, +0.08 to +0.11 on the clips' later frames, no shot below -0.02, for
+# 5% more CPU; bench/interpolate_holdout_study.py, docs/benchmarks.md). BEST_QUALITY (interpolate's
+# `quality=best`) averages that with the path at the frames' full size, at most 1280x720's pixels, without the
+# check: +0.14 to +0.18 dB more, for about 4x a fix's CPU at 720p and 1080p (uncapped, 1080p cost 7x). It
+# replaced the mean at half and 3/4 size (about +0.06 dB).
+RECOMMENDED = FlowConfig(side_sigma=0.1)
 BEST_QUALITY = FlowConfig(ensemble=(RECOMMENDED, FlowConfig(downscale=1.0, max_work_pixels=1280 * 720)))

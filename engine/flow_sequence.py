@@ -106,6 +106,8 @@ def _pair_flows(window: list[NumberedFrame | None], flows: _Flows, config: flow.
         flows.get(config, b, nxt) if (config.quadratic and nxt is not None) else None,
         span_prev=(a[0] - prev[0]) / gap if prev is not None else 1.0,
         span_next=(nxt[0] - b[0]) / gap if nxt is not None else 1.0,
+        prev=None if prev is None else prev[1],
+        nxt=None if nxt is None else nxt[1],
     )
 
 

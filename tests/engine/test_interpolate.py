@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from engine import flow, flow_sequence, synth
 from engine.baselines import interpolate as baselines
 from engine.heads import HeadError, Shot, get_head
+from engine.heads.base import as_float
 from engine.heads.interpolate import IN_CHANNELS, _stack_parts
 from engine.heads.interpolate_net import FIRST_CONV, OLD_FEATURES, SWAP, features
 from engine.media import probe, read_frames
@@ -223,3 +225,25 @@ def test_minterpolate_midpoints_are_the_ffmpeg_programs_frames() -> None:
         out = np.frombuffer(subprocess.run(cmd, input=raw, capture_output=True, check=True).stdout, np.uint8)
         theirs = out.reshape(-1, h, w, 3)[2 * pad + 1 :: 2][: n - 1].astype(np.float32) / 255
         assert np.array_equal(ours, theirs)
+
+
+def test_the_side_check_trusts_the_warp_whose_outer_frame_agrees_where_the_other_side_hides() -> None:
+    """Background about to be covered is seen in frames -1 and 0, not in 1 and 2: the side check takes it from
+    frame 0's side (where it was uncovered, frame -1 shows the square too, so both sides agree with their outer
+    frames there and the check decides less)."""
+    f0, f1 = _square_over(30), _square_over(42)
+    truth = as_float(_square_over(36))
+    pf = flow.pair_flows(f0, f1, _square_over(18), _square_over(54))
+    plain = flow.interpolate_reverse(f0, f1, pf, 0.5, replace(flow.RECOMMENDED, side_sigma=0.0)).frame
+    checked = flow.interpolate_reverse(f0, f1, pf, 0.5, flow.RECOMMENDED).frame
+    covered = np.s_[22:42, 58:66]
+    assert (
+        np.abs(checked[covered] - truth[covered]).mean()
+        < 0.9 * np.abs(plain[covered] - truth[covered]).mean()
+    )
+    assert psnr(checked, truth) > psnr(plain, truth) + 0.3  # 0.64 dB when written
+    no_outer = flow.pair_flows(f0, f1)  # no outer frames: the blend is the flow path's
+    np.testing.assert_array_equal(
+        flow.interpolate_reverse(f0, f1, no_outer, 0.5, flow.RECOMMENDED).frame,
+        flow.interpolate_reverse(f0, f1, no_outer, 0.5, replace(flow.RECOMMENDED, side_sigma=0.0)).frame,
+    )
