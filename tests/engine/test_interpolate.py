@@ -247,3 +247,15 @@ def test_the_side_check_trusts_the_warp_whose_outer_frame_agrees_where_the_other
         flow.interpolate_reverse(f0, f1, no_outer, 0.5, flow.RECOMMENDED).frame,
         flow.interpolate_reverse(f0, f1, no_outer, 0.5, replace(flow.RECOMMENDED, side_sigma=0.0)).frame,
     )
+
+
+def test_the_sequence_tools_hand_the_side_check_their_outer_frames() -> None:
+    squares = [(n, as_float(_square_over(6 + 6 * n))) for n in range(7)]  # 6 px a frame; frame 3 to rebuild
+    kept = [item for item in squares if item[0] != 3]
+
+    def rebuilt(config: flow.FlowConfig) -> np.ndarray:
+        return dict(flow_sequence.fill(kept, {3}, config))[3]
+
+    checked, plain = rebuilt(flow.RECOMMENDED), rebuilt(replace(flow.RECOMMENDED, side_sigma=0.0))
+    assert not np.array_equal(checked, plain)  # frames 1 and 5 reached the check
+    assert psnr(checked, squares[3][1]) > psnr(plain, squares[3][1])
