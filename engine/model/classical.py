@@ -11,7 +11,6 @@ restores the show's own look, which only a trained version has learned (`cannot_
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,9 @@ from engine.model.version import ModelVersion
 CLASSICAL = "classical"  # the stand-in's version name (a trained version's is v1, v2, ...)
 
 
-@functools.lru_cache(maxsize=8)
 def classical_version(show: str, heads: tuple[str, ...]) -> ModelVersion:
-    """The stand-in for `show` with fresh nets of `heads`, each fixing with its classical tool; kept, so that a
-    worker's fixes of a show with no model share its nets and so their compiled runtimes (engine.infer.runtime)."""
+    """The stand-in for `show` with fresh nets of `heads`, each fixing with its classical tool (a fix whose
+    source is a baseline runs that tool, or a fresh net of its own: daemon.stages.fixing._run)."""
     names = list(heads)
     manifest = Manifest(
         show=show,
