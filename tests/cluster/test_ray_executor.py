@@ -37,9 +37,17 @@ def wait_until(what: str, done: object, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def connected(executor: RayExecutor) -> None:
+    """Wait out the connection itself: on a loaded two-core machine the Ray Client server can fail a first
+    connection after ~40 s, and the executor reconnects 10 s later (as it should), so the tests' own clocks
+    start once it is connected."""
+    wait_until("the executor to connect", lambda: executor.health() is None, timeout=180)
+
+
 @pytest.fixture
 def executor(ray_cluster: RayCluster) -> Iterator[RayExecutor]:
     ex = RayExecutor(ray_cluster.address, max_jobs=4, task_retries=1)
+    connected(ex)
     yield ex
     ex.shutdown(wait=False)
 
@@ -67,6 +75,7 @@ def test_every_node_gets_a_warm_worker_at_connect_and_the_next_job_runs_in_it(
     monkeypatch.setenv("RUSHES_HOME", str(tmp_path))  # the jobs' env (RUSHES_* go to the runtime_env)
     executor = RayExecutor(ray_cluster.address, max_jobs=2, warm="tests.cluster.jobs:warm")
     try:
+        connected(executor)
         warm = tmp_path / "warm"
         wait_until("a warm-up task on both nodes", lambda: len(list(warm.glob("*"))) == 2)
         nodes = {int(p.name): p.read_text() for p in warm.glob("*")}
