@@ -64,7 +64,8 @@ class FlowConfig:
     # mean colour difference lower by this much or more), those flows fade to zero (0: off; see static_share).
     static_tolerance: float = 0.003
     # The side check (0: off; see side_weights): each warped frame's blend weight times exp(-d / side_sigma),
-    # d its mean colour difference from the outer frame on its side carried along the same path.
+    # d its mean colour difference from the outer frame on its side carried along the same path (at the
+    # working size).
     side_sigma: float = 0.0
     ensemble: tuple[
         FlowConfig, ...
@@ -459,6 +460,7 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
         keep = 1 - static_share(s0, s1, ft0, ft1, config.static_tolerance)
         ft0, ft1 = ft0 * keep[..., None], ft1 * keep[..., None]
     cues = functools.partial(_cues_at_t, pf, s0, s1, ft0, ft1, h, w)
+    sides = side_weights(pf, s0, s1, ft0, ft1, config) if config.side_sigma > 0 else None
     ft0, ft1 = resize_flow(ft0, h, w), resize_flow(ft1, h, w)
     v0, v1 = resize_frame(v0, h, w), resize_frame(v1, h, w)
     w0 = backward_warp(f0, ft0, config.warp_kernel)
@@ -467,33 +469,36 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     np.clip(w1, 0, 1, out=w1)
     b0 = (1 - t) * (v0 + 1e-3) ** config.blend_power
     b1 = t * (v1 + 1e-3) ** config.blend_power
-    sides = side_weights(pf, w0, w1, ft0, ft1, config) if config.side_sigma > 0 else None
     if sides is not None:
-        b0, b1 = b0 * sides[0] + 1e-12, b1 * sides[1] + 1e-12
+        b0 = b0 * resize_frame(sides[0], h, w) + 1e-12
+        b1 = b1 * resize_frame(sides[1], h, w) + 1e-12
     out = (b0[..., None] * w0 + b1[..., None] * w1) / (b0 + b1)[..., None]
     return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1, cues)
 
 
-SIDE_WINDOW = 5  # pixels over which the side check averages its colour differences
+SIDE_WINDOW = 5  # pixels (working size) over which the side check averages its colour differences
 
 
 def side_weights(
-    pf: PairFlows, w0: np.ndarray, w1: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, config: FlowConfig
+    pf: PairFlows, s0: np.ndarray, s1: np.ndarray, ft0: np.ndarray, ft1: np.ndarray, config: FlowConfig
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per pixel at time t, how far to trust each warped frame (w0, w1, at the frame's size, along the reversed
-    flows ft0, ft1): exp(-d_i / side_sigma), d_i the local mean colour difference between warp i and the outer
-    frame on its side (-1, or 2) carried to t along the same path (the reversed flow, then flow 0 -> -1). Where t
-    sees a pixel that frame 1 no longer shows, frames 0 and -1 agree on it and frame 2 does not: warp 1 is
-    trusted less there. None when either outer frame or its flow is missing (the blend is left as it is)."""
+    """Per pixel at time t, at the working size (frames s0, s1 and the reversed flows ft0, ft1 at that size),
+    how far to trust each warped frame: exp(-d_i / side_sigma), d_i the local mean colour difference between
+    frame i warped to t and the outer frame on its side (-1, or 2) carried to t along the same path (the
+    reversed flow, then flow 0 -> -1). Where t sees a pixel that frame 1 no longer shows, frames 0 and -1 agree
+    on it and frame 2 does not: warp 1 is trusted less there. It runs at the working size, as the reversal
+    does (at 1080p a seventh of the pixels; the weights are smooth, so upsampling them loses nothing). None
+    when either outer frame or its flow is missing (the blend is left as it is)."""
     if pf.prev is None or pf.nxt is None or pf.f0m is None or pf.f12 is None:
         return None
-    h, w = w0.shape[:2]
+    h, w = s0.shape[:2]
     k = (SIDE_WINDOW, SIDE_WINDOW)
     out = []
-    for frame, near, ft, far in ((pf.prev, w0, ft0, pf.f0m), (pf.nxt, w1, ft1, pf.f12)):
+    for frame, near, ft, far in ((pf.prev, s0, ft0, pf.f0m), (pf.nxt, s1, ft1, pf.f12)):
         far = resize_flow(far, h, w)
-        outer = backward_warp(frame, ft + backward_warp(far, ft), config.warp_kernel)
-        d = cv2.blur(np.mean(np.abs(np.clip(outer, 0, 1) - near), -1), k)
+        outer = backward_warp(resize_frame(frame, h, w), ft + backward_warp(far, ft), config.warp_kernel)
+        warped = backward_warp(near, ft, config.warp_kernel)
+        d = cv2.blur(np.mean(np.abs(np.clip(outer, 0, 1) - np.clip(warped, 0, 1)), -1), k)
         out.append(np.exp(-d / config.side_sigma).astype(np.float32))
     return out[0], out[1]
 
@@ -582,7 +587,7 @@ def interpolate(
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
 # reversal at 3/4 size, at most 720x405, with the side check (side_weights, sigma 0.1: +0.07 dB on held-out
 # clips at 256p and at their own 720p/360p, +0.08 to +0.11 on the clips' later frames, no shot below -0.02, for
-# 5% more CPU; bench/interpolate_holdout_study.py, docs/benchmarks.md). BEST_QUALITY (interpolate's
+# a few % more CPU, run at the working size; bench/interpolate_holdout_study.py, docs/benchmarks.md). BEST_QUALITY (interpolate's
 # `quality=best`) averages that with the path at the frames' full size, at most 1280x720's pixels, without the
 # check: +0.14 to +0.18 dB more, for about 4x a fix's CPU at 720p and 1080p (uncapped, 1080p cost 7x). It
 # replaced the mean at half and 3/4 size (about +0.06 dB).
