@@ -241,7 +241,7 @@ def test_the_side_check_trusts_the_warp_whose_outer_frame_agrees_where_the_other
         np.abs(checked[covered] - truth[covered]).mean()
         < 0.9 * np.abs(plain[covered] - truth[covered]).mean()
     )
-    assert psnr(checked, truth) > psnr(plain, truth) + 0.3  # 0.64 dB when written, 0.58 since the check runs at the working size
+    assert psnr(checked, truth) > psnr(plain, truth) + 0.3  # 0.64 dB when written; 0.58 at the working size
     no_outer = flow.pair_flows(f0, f1)  # no outer frames: the blend is the flow path's
     np.testing.assert_array_equal(
         flow.interpolate_reverse(f0, f1, no_outer, 0.5, flow.RECOMMENDED).frame,
