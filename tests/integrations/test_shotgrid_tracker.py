@@ -84,6 +84,7 @@ def test_fix_request_round_trip_restart_and_idempotent_publish(
         show.shots[0]["id"],
         task["id"],
     )
+    assert request.project_names == ("DEMO", "DEMO show")  # a show may follow it by its code or its name
     assert request.key.startswith("shotgrid:event:")
 
     restarted = tracker(server)  # a new adapter with the persisted cursor: nothing is repeated

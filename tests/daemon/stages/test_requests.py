@@ -4,6 +4,8 @@ nothing and is answered on the task, as is a fix that ends for good; unknown pro
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from daemon.catalog import Catalog, Job, cursors, fixes
@@ -215,6 +217,25 @@ def test_a_project_spelled_in_another_case_in_the_config_is_still_the_shows() ->
     assert show_for("MARS", shows) == shows[1]  # exact before another case: the show whose project is MARS
     assert show_for("mrs", shows) == shows[0]
     assert show_for("Venus", shows) is None
+
+
+def test_a_show_following_its_project_by_name_takes_requests_that_carry_its_code(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    """`rushes tracker check` finds a show's `tracker_project` by the project's code or its name, so the
+    requests must too: a ShotGrid project "My Show" coded MS is followed by `tracker_project: My Show`, and its
+    requests (which name it MS) are that show's, not logged as an unknown project and left in fix."""
+    from daemon.stages.requests import record_fix_request, show_for
+
+    shows = [ShowConfig(code=SHOW, tracker_project="My Show")]
+    assert show_for("MS", shows, ("MS", "My Show")) == shows[0]
+    assert show_for("MS", shows, ("MS", "my show")) == shows[0]  # in another case, as ever
+    assert show_for("MS", shows) is None  # a project known by its code alone is another show's
+    asked = tracker.tag(tracker.add_task("MS", "sh010"), "denoise")
+    with catalog.session() as s:
+        assert record_fix_request(s, replace(asked, project_names=("MS", "My Show")), shows) == 1
+    with catalog.session(readonly=True) as s:
+        assert [r.shot for r in fixes.list_fix_requests(s, SHOW)] == ["sh010"]
 
 
 def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified_by_its_sequence(
