@@ -176,6 +176,30 @@ def test_a_fix_whose_attempts_ran_out_is_answered_without_asking_to_correct_the_
     ]
 
 
+def test_a_fix_of_a_shot_with_no_daily_yet_is_answered_without_asking_to_correct_the_request(
+    catalog: Catalog, tracker: MemoryTracker, settings: Settings
+) -> None:
+    """A fix asked on a shot whose daily has not reached the ingest folders is refused at once, but nothing in
+    the request is wrong: the note says to ask again as it is once the daily is there."""
+    task = tracker.add_task(SHOW, "SH040")
+    asked = tracker.tag(task, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    missing = (
+        "shot SH040 of DEMO has no readable daily to fix yet: its movie or sequence must reach one of the "
+        "show's ingest folders first"
+    )
+    outcome = JobOutcome.failed("fix", f"NotYet: {missing}", retryable=False)
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Finished(outcome), on_dead=job_ended)
+    lane.tick()  # started
+    lane.tick()  # finished: dead-lettered at its first attempt
+    [job] = answer_jobs(catalog)
+    assert job == AnswerJob(1, missing, asked.key, "denoise", mended_elsewhere=True)
+    answer(settings, catalog, tracker, job)
+    assert tracker.answers[f"answer:{asked.key}:denoise"].body.splitlines()[1] == (
+        "Nothing in the request needs correcting: once that is mended, set the task to 'fix' again."
+    )
+
+
 def test_a_field_of_pasted_prose_is_answered_in_one_short_line(
     catalog: Catalog, tracker: MemoryTracker, settings: Settings
 ) -> None:
