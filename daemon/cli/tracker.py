@@ -58,6 +58,7 @@ def tracker_serve(
 
 
 REACHED = ("connect", "authenticate", "login")  # the check lines that say Rushes is in (then its projects)
+RETRY_LATER = "; will retry later"  # how an unreachable tracker's error ends (integrations.trackers.calls)
 
 
 @tracker_app.command("check")
@@ -83,11 +84,16 @@ def tracker_check() -> None:
         results += project_checks(tracker, plans)
     for r in results:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
-        out.print(f"{mark} {escape(r.what)}" + (f": {escape(r.detail)}" if r.detail else ""), highlight=False)
-    if not all(r.ok for r in results):
+        detail = r.detail
+        if r.what == "connect" and detail.endswith(RETRY_LATER):  # the daemon retries; this command does not
+            detail = detail.removesuffix(RETRY_LATER) + "; check tracker.url and that this machine reaches it"
+        out.print(f"{mark} {escape(r.what)}" + (f": {escape(detail)}" if detail else ""), highlight=False)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        settable = any(r.what.startswith(("field ", "status ")) for r in failed)
         err.print(
-            "the tracker is not ready for Rushes: fix the lines marked FAIL "
-            "(`rushes tracker setup` creates the missing fields and statuses it can)"
+            "the tracker is not ready for Rushes: fix the lines marked FAIL"
+            + (" (`rushes tracker setup` creates the missing fields and statuses it can)" if settable else "")
         )
         raise typer.Exit(1)
 

@@ -17,6 +17,12 @@ class Permanent(NotRetryable):
     """A job that can never succeed as asked (bad parameters, missing source): dead-letter it at once."""
 
 
+class NotYet(Permanent):
+    """A job that cannot run as things stand through nothing in what was asked (the shot has no daily yet):
+    dead-lettered at once like any Permanent, but its request's answer asks for it again as it is, once that is
+    mended, rather than for a correction."""
+
+
 def outcome_of_error(job_id: str, exc: BaseException, duration_s: float) -> JobOutcome:
     """The outcome of a job that raised `exc` on one of the daemon's threads."""
     return JobOutcome.failed(

@@ -4,12 +4,13 @@ Each round runs the given polls in order (the requests stage, then the feedback 
 down the wait doubles up to 5 minutes; when it refuses Rushes (bad key, missing fields) it doubles from 1 up
 to 10 minutes, so a fixed configuration is picked up without a restart; when the catalog cannot be reached
 (PostgreSQL restarting) it doubles up to 30 s, one line each; any other error is logged and the next round
-runs as usual. `stop()` (or the stop event) ends the wait at once.
+runs as usual. The first good round after failed ones logs `tracker.back` once. `stop()` (or the stop event) ends the wait at once.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from daemon.catalog.db import CatalogError
@@ -50,6 +51,7 @@ class TrackerPoller:
         self.metrics = metrics
         self.stop_event = stop
         self.thread = threading.Thread(target=self._loop, name="rushes-tracker", daemon=True)
+        self._failing_since: float | None = None  # monotonic time of the first failed round in a row
 
     def start(self) -> None:
         self.thread.start()
@@ -59,7 +61,19 @@ class TrackerPoller:
             self.thread.join(timeout)
 
     def round(self) -> BaseException | None:
-        """One round of polls; returns the error that ended it (logged and counted), or None."""
+        """One round of polls; returns the error that ended it (logged and counted), or None. The first good
+        round after failed ones says so once (`tracker.back`), so the log tells when requests flow again."""
+        error = self._round()
+        if error is None and self._failing_since is not None:
+            log.info(
+                "tracker.back", tracker=self.tracker, after_s=round(time.monotonic() - self._failing_since)
+            )
+            self._failing_since = None
+        elif error is not None and self._failing_since is None:
+            self._failing_since = time.monotonic()
+        return error
+
+    def _round(self) -> BaseException | None:
         try:
             for poll in self.polls:
                 poll()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, Job, fixes
 from daemon.catalog.models import FixRequest as RequestRow
-from daemon.jobs.outcomes import Permanent
+from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, PublishJob, queue
 from daemon.logs import get_logger
 from daemon.settings import Settings
@@ -62,8 +62,11 @@ def job_ended(s: Session, job: Job) -> None:
             error = job.last_error or "the fix failed"
             # Ended before its attempts ran out, it was refused as Permanent: the request's fault (a frame outside
             # the shot, a mask that does not exist). Otherwise it spent them on a failure that may pass (a file
-            # server that stayed away, a worker that died).
-            refused = job.attempts < job.max_attempts or error.startswith(f"{Permanent.__name__}: ")
+            # server that stayed away, a worker that died), or was refused as NotYet (the shot has no daily yet).
+            not_yet = error.startswith(f"{NotYet.__name__}: ")
+            refused = not not_yet and (
+                job.attempts < job.max_attempts or error.startswith(f"{Permanent.__name__}: ")
+            )
             refuse(s, request, plain(error), fix.fix_kind, mended_elsewhere=not refused)
     elif job.kind == PublishJob.KIND:
         published = PublishJob.from_json(job.payload)

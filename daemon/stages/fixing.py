@@ -21,7 +21,7 @@ import numpy as np
 from daemon.catalog import Catalog, Daily, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.crashpoints import crash_point
-from daemon.jobs.outcomes import Permanent
+from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, FixJob, PublishJob, queue
 from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
@@ -558,7 +558,7 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             raise Permanent(f"fix request {request_id} does not exist")
         dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
         if not dailies:
-            raise Permanent(
+            raise NotYet(
                 f"shot {row.shot} of {row.show.code} has no readable daily to fix yet: its movie or sequence "
                 "must reach one of the show's ingest folders first"
             )

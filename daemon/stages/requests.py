@@ -25,13 +25,16 @@ from integrations.trackers.base import FixRequest, Tracker
 log = get_logger("rushes.tracking")
 
 
-def show_for(project: str, shows: list[ShowConfig]) -> ShowConfig | None:
+def show_for(project: str, shows: list[ShowConfig], also: tuple[str, ...] = ()) -> ShowConfig | None:
     """The show following the tracker's `project` (its `tracker_project`, else its code): exactly, else in
-    another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS)."""
+    another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS). `also`: the project's
+    other names (ShotGrid's project name beside its code), since `tracker_project` may give either."""
+    projects = [project, *(name for name in also if name != project)]
     for same in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
         for show in shows:
-            if any(name is not None and same(project, name) for name in (show.tracker_project, show.code)):
-                return show
+            for name in (show.tracker_project, show.code):
+                if name is not None and any(same(p, name) for p in projects):
+                    return show
     return None
 
 
@@ -59,9 +62,15 @@ def poll_fix_requests(
 
 def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> int:
     """Catalog one request and queue a fix job per kind (same transaction as the caller's cursor)."""
-    show = show_for(req.project, shows)
+    show = show_for(req.project, shows, req.project_names)
     if show is None:
-        log.warning("fix.unknown_project", project=req.project, shot=req.shot_code, key=req.key)
+        log.warning(
+            "fix.unknown_project",
+            project=req.project,
+            names=list(req.project_names),
+            shot=req.shot_code,
+            key=req.key,
+        )
         return 0
     kinds = [k for k in req.kinds if k in FIX_KINDS]
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))

@@ -80,6 +80,9 @@ class FixRequest:
     # Whether it replaces the requests before it on the same task that Rushes has not started: ShotGrid's is the
     # task's whole fix field, set again; a Kitsu comment may add to the one before it.
     replaces_earlier: bool = False
+    # Every name the tracker's project goes by (its code, then its name), so that a show following it by either
+    # takes its requests: `rushes tracker check` finds a project by code or name, and so must the requests.
+    project_names: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:

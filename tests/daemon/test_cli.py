@@ -1127,6 +1127,10 @@ def mistakes(
         "show-add-missing": (["show", "add", "NEW", "--ingest", "/no/such/folder"], env),
         "no-tracker": (["tracker", "check"], env),
         "wrong-key": (["tracker", "check"], {**env, **tracker_env(sg_server, "wrong-key")}),
+        "unreachable": (
+            ["tracker", "check"],
+            {**env, **tracker_env(sg_server, KEY), "RUSHES_TRACKER__URL": "http://127.0.0.1:9"},
+        ),
         "fix": (
             ["fix", "--show", "TST", "--kind", "regrade", "-i", str(clip), "-o", str(root / "o.mp4")],
             env,
@@ -1230,11 +1234,22 @@ def test_tracker_check_with_a_wrong_key_marks_fail_and_exits_1(
         f"ok   connect: {sg_server.url} (server 8.5.0)",
         "FAIL authenticate: ShotGrid rejected script 'rushes': check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY",
     ]
-    assert one_error_line(result) == (
-        "the tracker is not ready for Rushes: fix the lines marked FAIL "
-        "(`rushes tracker setup` creates the missing fields and statuses it can)"
-    )
+    # nothing `rushes tracker setup` could create is missing, so it is not offered
+    assert one_error_line(result) == "the tracker is not ready for Rushes: fix the lines marked FAIL"
     assert "wrong-key" not in result.stdout + result.stderr  # the key itself is never printed
+
+
+def test_tracker_check_of_a_site_it_cannot_reach_says_what_to_check_not_that_it_will_retry(
+    mistakes: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    result = mistakes["unreachable"]
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith(
+        "FAIL connect: ShotGrid at http://127.0.0.1:9 did not answer info after 1 attempts"
+    )
+    assert line.endswith("; check tracker.url and that this machine reaches it")
+    assert one_error_line(result) == "the tracker is not ready for Rushes: fix the lines marked FAIL"
 
 
 CRASHING_COMMAND = """

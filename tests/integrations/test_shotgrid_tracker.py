@@ -84,6 +84,7 @@ def test_fix_request_round_trip_restart_and_idempotent_publish(
         show.shots[0]["id"],
         task["id"],
     )
+    assert request.project_names == ("DEMO", "DEMO show")  # a show may follow it by its code or its name
     assert request.key.startswith("shotgrid:event:")
 
     restarted = tracker(server)  # a new adapter with the persisted cursor: nothing is repeated
@@ -442,3 +443,18 @@ def test_fields_can_be_created_and_an_unreachable_site_fails_the_check(tmp_path:
     checks = tracker(server).check()
     assert [(c.what, c.ok) for c in checks] == [("connect", False)]
     assert "did not answer" in checks[0].detail
+
+
+def test_a_url_with_a_path_is_one_clear_line(server: SGServer, show: Show) -> None:
+    """A TD pastes a page's URL (or the API's path) as tracker.url: the site answers 404 there, which is
+    named as a configuration problem in one line, never a traceback or a retry."""
+    url = f"{server.url}/page/1234"
+    checks = tracker(server, url=url).check()
+    assert [(c.what, c.ok) for c in checks] == [("connect", False)]
+    assert checks[0].detail == (
+        f"{url} answered info with HTTP 404 Not Found: it does not serve the ShotGrid API there (a path "
+        "after the host, or a proxy in the way); set tracker.url to the site's address alone, e.g. "
+        "https://yourstudio.shotgrid.autodesk.com"
+    )
+    with pytest.raises(TrackerFatal, match="to the site's address alone"):
+        tracker(server, url=url).fix_requests_since(None)

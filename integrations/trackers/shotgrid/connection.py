@@ -2,7 +2,8 @@
 sent through the shared `calls.guarded` (retries, then one-line TrackerError / TrackerFatal).
 
 Transient: connection errors, timeouts, HTTP 5xx/408/429 and the client's own "Max attempts" error.
-Fatal: a rejected script name or key, a site URL that is not http(s), no URL or key configured.
+Fatal: a rejected script name or key, a site URL that is not http(s) or answers any other HTTP error (a page's
+URL pasted, a path after the host), no URL or key configured.
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ class Connection:
             )
         if isinstance(exc, shotgun_api3.ShotgunError):
             return TrackerError(f"ShotGrid refused {what}: {exc}")
+        if isinstance(exc, shotgun_api3.ProtocolError):  # a 4xx: the transient codes were retried before
+            return TrackerFatal(
+                f"{self.options.url} answered {what} with HTTP {exc.errcode} {exc.errmsg}: it does not serve "
+                "the ShotGrid API there (a path after the host, or a proxy in the way); set tracker.url to "
+                "the site's address alone, e.g. https://yourstudio.shotgrid.autodesk.com"
+            )
         return None
 
     def _default_factory(self) -> Client:

@@ -151,7 +151,10 @@ class FixReader:
             spec = notes.FixSpec(problems=(self._nothing_named(),))
         if not on_shot:  # asked of Rushes, which fixes shots' dailies: answered, not dropped
             spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
-        project = task.get("project.Project.code") or task.get("project.Project.name") or ""
+        names = tuple(
+            str(n) for n in (task.get("project.Project.code"), task.get("project.Project.name")) if n
+        )
+        project = names[0] if names else ""
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",
             project=str(project),
@@ -164,6 +167,7 @@ class FixReader:
             requested_at=at or as_datetime(task.get("updated_at")),
             problems=spec.problems,
             replaces_earlier=True,  # the task's fix field holds the whole request
+            project_names=names,
         )
         return request, False
 

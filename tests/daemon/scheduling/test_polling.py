@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+from structlog.testing import capture_logs
+
 from daemon.ops.metrics import Metrics
 from daemon.scheduling.polling import TrackerPoller, next_wait
 from integrations.trackers.base import TrackerError, TrackerFatal
@@ -44,3 +46,21 @@ def test_the_poller_thread_stops_at_once_when_asked() -> None:
     stop.set()  # the thread is in its hour-long wait
     running.join(timeout=10)
     assert not running.thread.is_alive()
+
+
+def test_the_first_good_round_after_failed_ones_says_the_tracker_is_back_once() -> None:
+    """A daemon started before the site was reachable (or through an outage) logs when requests flow again."""
+    tracker = MemoryTracker()
+    polling = poller(tracker)
+    with capture_logs() as logs:
+        assert polling.round() is None  # a good round after good ones says nothing
+        tracker.fail_next()
+        assert isinstance(polling.round(), TrackerError)
+        tracker.fail_next(fatal=True)
+        assert isinstance(polling.round(), TrackerFatal)
+        assert polling.round() is None
+        assert polling.round() is None
+    events = [entry["event"] for entry in logs]
+    assert events == ["tracker.unavailable", "tracker.fatal", "tracker.back"]
+    back = logs[-1]
+    assert back["tracker"] == "memory" and back["after_s"] >= 0

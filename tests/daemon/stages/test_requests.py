@@ -4,6 +4,8 @@ nothing and is answered on the task, as is a fix that ends for good; unknown pro
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from daemon.catalog import Catalog, Job, cursors, fixes
@@ -174,6 +176,30 @@ def test_a_fix_whose_attempts_ran_out_is_answered_without_asking_to_correct_the_
     ]
 
 
+def test_a_fix_of_a_shot_with_no_daily_yet_is_answered_without_asking_to_correct_the_request(
+    catalog: Catalog, tracker: MemoryTracker, settings: Settings
+) -> None:
+    """A fix asked on a shot whose daily has not reached the ingest folders is refused at once, but nothing in
+    the request is wrong: the note says to ask again as it is once the daily is there."""
+    task = tracker.add_task(SHOW, "SH040")
+    asked = tracker.tag(task, "denoise")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    missing = (
+        "shot SH040 of DEMO has no readable daily to fix yet: its movie or sequence must reach one of the "
+        "show's ingest folders first"
+    )
+    outcome = JobOutcome.failed("fix", f"NotYet: {missing}", retryable=False)
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Finished(outcome), on_dead=job_ended)
+    lane.tick()  # started
+    lane.tick()  # finished: dead-lettered at its first attempt
+    [job] = answer_jobs(catalog)
+    assert job == AnswerJob(1, missing, asked.key, "denoise", mended_elsewhere=True)
+    answer(settings, catalog, tracker, job)
+    assert tracker.answers[f"answer:{asked.key}:denoise"].body.splitlines()[1] == (
+        "Nothing in the request needs correcting: once that is mended, set the task to 'fix' again."
+    )
+
+
 def test_a_field_of_pasted_prose_is_answered_in_one_short_line(
     catalog: Catalog, tracker: MemoryTracker, settings: Settings
 ) -> None:
@@ -215,6 +241,25 @@ def test_a_project_spelled_in_another_case_in_the_config_is_still_the_shows() ->
     assert show_for("MARS", shows) == shows[1]  # exact before another case: the show whose project is MARS
     assert show_for("mrs", shows) == shows[0]
     assert show_for("Venus", shows) is None
+
+
+def test_a_show_following_its_project_by_name_takes_requests_that_carry_its_code(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    """`rushes tracker check` finds a show's `tracker_project` by the project's code or its name, so the
+    requests must too: a ShotGrid project "My Show" coded MS is followed by `tracker_project: My Show`, and its
+    requests (which name it MS) are that show's, not logged as an unknown project and left in fix."""
+    from daemon.stages.requests import record_fix_request, show_for
+
+    shows = [ShowConfig(code=SHOW, tracker_project="My Show")]
+    assert show_for("MS", shows, ("MS", "My Show")) == shows[0]
+    assert show_for("MS", shows, ("MS", "my show")) == shows[0]  # in another case, as ever
+    assert show_for("MS", shows) is None  # a project known by its code alone is another show's
+    asked = tracker.tag(tracker.add_task("MS", "sh010"), "denoise")
+    with catalog.session() as s:
+        assert record_fix_request(s, replace(asked, project_names=("MS", "My Show")), shows) == 1
+    with catalog.session(readonly=True) as s:
+        assert [r.shot for r in fixes.list_fix_requests(s, SHOW)] == ["sh010"]
 
 
 def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified_by_its_sequence(
