@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.catalog import CatalogError, Job
+from daemon.catalog import CatalogError, Job, tracker_reads, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
@@ -163,7 +164,16 @@ class Daemon:
         interval = self.settings.tracker.poll_interval
         self.withdrawals = WithdrawalCheck(tracker, self.catalog)
         polls: list[Callable[[], object]] = [requests, self.withdrawals, feedback]
-        return TrackerPoller(tracker.name, polls, interval, self.metrics, self.stop_event)
+        return TrackerPoller(tracker.name, polls, interval, self.metrics, self.stop_event, self._record_read)
+
+    def _record_read(self, problem: str | None) -> None:
+        """Store how the tracker poller's last round went, for `rushes status` (one row per machine)."""
+        assert self.tracker is not None
+        try:
+            with self.catalog.session() as s:
+                tracker_reads.record_read(s, socket.gethostname(), self.tracker.name, problem, utcnow())
+        except CatalogError as exc:  # the catalog's own outage is said by /readyz and the runner
+            log.debug("tracker.read_not_recorded", error=str(exc))
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------
 
@@ -313,6 +323,8 @@ class Daemon:
         self.readiness.add_reason(
             "ingest", self.watchers.problem
         )  # e.g. disk full: files wait to be re-offered
+        if self.poller is not None:
+            self.readiness.add_reason("tracker", self.poller.problem)  # e.g. a wrong key: requests wait
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, Daily, FixRequest, Job, Publication, fixes, models_repo
+from daemon.catalog import Catalog, Daily, FixRequest, Job, Publication, fixes, models_repo, tracker_reads
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
@@ -147,6 +147,17 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
         }
 
 
+def read_record(r: tracker_reads.ReadState) -> dict[str, Any]:
+    """How a daemon machine's reads of the tracker go: `problem` None while they go through."""
+    return {
+        "host": r.host,
+        "tracker": r.tracker,
+        "problem": r.problem,
+        "since": r.since.isoformat(timespec="seconds"),
+        "read_at": r.read_at.isoformat(timespec="seconds") if r.read_at else None,
+    }
+
+
 def collect(
     settings: Settings,
     catalog: Catalog,
@@ -159,9 +170,11 @@ def collect(
     with catalog.session(readonly=True) as s:
         counts = job_repo.counts(s)
         jobs = [job_record(j) for j in job_repo.list_jobs(s, show=show, limit=jobs_limit)]
+        reads = [read_record(r) for r in tracker_reads.read_states(s)]
     return {
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,
+        "tracker_reads": reads,
         "shows": shows_out,
         "invalid_shows": [
             {"code": code, "problems": error.problems}

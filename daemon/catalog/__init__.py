@@ -1,7 +1,8 @@
 """The catalog: Rushes' database of shows, dailies, model versions, jobs, fix requests and publications.
 
 `Catalog(url)` opens it (SQLite by default, PostgreSQL by URL); `with catalog.session() as s:` is one
-transaction; the repository modules (shows, dailies, models_repo, jobs, fixes, cursors) are plain
+transaction; the repository modules (shows, dailies, models_repo, jobs, fixes, cursors,
+tracker_reads) are plain
 functions taking that session.
 """
 
@@ -15,6 +16,7 @@ from daemon.catalog.models import (
     Publication,
     Show,
     TrackerCursor,
+    TrackerRead,
 )
 from daemon.catalog.shows import UnknownShow
 
@@ -29,6 +31,7 @@ __all__ = [
     "Publication",
     "Show",
     "TrackerCursor",
+    "TrackerRead",
     "UnknownShow",
     "utcnow",
 ]

@@ -272,3 +272,15 @@ class TrackerCursor(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TrackerRead(Base):
+    """How a daemon's last reads of the tracker went (daemon.catalog.tracker_reads), for `rushes status`."""
+
+    __tablename__ = "tracker_reads"
+
+    host: Mapped[str] = mapped_column(String(200), primary_key=True)  # the daemon's machine
+    tracker: Mapped[str] = mapped_column(String(50))
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: its reads go through
+    since: Mapped[datetime]  # when the reads began to fail, or to go through
+    read_at: Mapped[datetime | None] = mapped_column(nullable=True)  # its last good read

@@ -4,6 +4,7 @@ where their review movies are (each path whole on its own line, so it can be cop
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -36,6 +37,39 @@ def status_cmd(
         typer.echo(json.dumps(data, indent=2))
         return
     render(data)
+
+
+QUIET_AFTER_S = 300  # a daemon whose last good read is older than this (and no failure since) may be down
+
+
+def tracker_lines(reads: list[dict[str, Any]], now: datetime) -> list[str]:
+    """A line per daemon machine: whether its reads of the tracker go through, or since when and why not."""
+    lines = []
+    for r in reads:
+        who = f"tracker {r['tracker']} from {r['host']}"
+        since = datetime.fromisoformat(r["since"])
+        if r["problem"]:
+            lines.append(
+                f"{who}: cannot read it since {since:%Y-%m-%d %H:%M} UTC ({_span(now - since)}): {r['problem']}; "
+                "fix requests wait until it can (`rushes tracker check` says what to mend)"
+            )
+            continue
+        read_at = datetime.fromisoformat(r["read_at"]) if r["read_at"] else since
+        quiet = (now - read_at).total_seconds() > QUIET_AFTER_S
+        lines.append(
+            f"{who}: reads go through (last {_span(now - read_at)} ago"
+            + (", is its daemon running?)" if quiet else ")")
+        )
+    return lines
+
+
+def _span(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
 
 
 def _frames(d: dict[str, Any]) -> str:
@@ -106,6 +140,8 @@ def render(data: dict[str, Any]) -> None:
     from daemon.status import job_state, request_state  # loaded already: it made `data`
 
     out.print(f"data in {data['data_dir']}  catalog {data['catalog']}", highlight=False)
+    for line in tracker_lines(data["tracker_reads"], datetime.now(UTC)):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     if not data["shows"] and not data["invalid_shows"]:
         out.print("no shows yet: add one with `rushes show add CODE --ingest DIR`")
     for bad in data["invalid_shows"]:  # left out of everything until its options are mended

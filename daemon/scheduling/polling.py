@@ -4,7 +4,9 @@ Each round runs the given polls in order (the requests stage, then the feedback 
 down the wait doubles up to 5 minutes; when it refuses Rushes (bad key, missing fields) it doubles from 1 up
 to 10 minutes, so a fixed configuration is picked up without a restart; when the catalog cannot be reached
 (PostgreSQL restarting) it doubles up to 30 s, one line each; any other error is logged and the next round
-runs as usual. The first good round after failed ones logs `tracker.back` once. `stop()` (or the stop event) ends the wait at once.
+runs as usual. The first good round after failed ones logs `tracker.back` once. `problem()` says why the reads
+fail (for /readyz), and `report` is told after each round (the service stores it for `rushes status`). `stop()`
+(or the stop event) ends the wait at once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ log = get_logger("rushes.daemon")
 MAX_OUTAGE_WAIT_S = 300.0
 MAX_FATAL_WAIT_S = 600.0
 MAX_CATALOG_WAIT_S = 30.0  # the catalog down (PostgreSQL restarting): the tracker waits; catch up soon after
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line of at most 300 characters (its message, else its type)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:300]
 
 
 def next_wait(wait: float, interval: float, error: BaseException | None) -> float:
@@ -44,14 +52,17 @@ class TrackerPoller:
         interval: float,
         metrics: Metrics,
         stop: threading.Event,
+        report: Callable[[str | None], None] | None = None,
     ) -> None:
         self.tracker = tracker
+        self.report = report  # told after each round: None, or why the tracker could not be read (one line)
         self.polls = list(polls)
         self.interval = interval
         self.metrics = metrics
         self.stop_event = stop
         self.thread = threading.Thread(target=self._loop, name="rushes-tracker", daemon=True)
         self._failing_since: float | None = None  # monotonic time of the first failed round in a row
+        self._error: str | None = None  # why the last round failed (None: it went through, or none ran yet)
 
     def start(self) -> None:
         self.thread.start()
@@ -64,6 +75,8 @@ class TrackerPoller:
         """One round of polls; returns the error that ended it (logged and counted), or None. The first good
         round after failed ones says so once (`tracker.back`), so the log tells when requests flow again."""
         error = self._round()
+        if isinstance(error, CatalogError):  # the catalog's outage, said by /readyz's catalog check; no read
+            return error
         if error is None and self._failing_since is not None:
             log.info(
                 "tracker.back", tracker=self.tracker, after_s=round(time.monotonic() - self._failing_since)
@@ -71,7 +84,17 @@ class TrackerPoller:
             self._failing_since = None
         elif error is not None and self._failing_since is None:
             self._failing_since = time.monotonic()
+        self._error = None if error is None else one_line(error)
+        if self.report is not None:
+            self.report(self._error)
         return error
+
+    def problem(self) -> str | None:
+        """None while the tracker's reads go through; else one line: since when they fail, and why."""
+        error, since = self._error, self._failing_since
+        if error is None or since is None:
+            return None
+        return f"cannot read the {self.tracker} tracker for {time.monotonic() - since:.0f} s: {error}"
 
     def _round(self) -> BaseException | None:
         try:

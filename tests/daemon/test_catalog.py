@@ -45,6 +45,7 @@ from daemon.catalog.fixes import (
 from daemon.catalog.models import Base
 from daemon.catalog.models_repo import add_version, latest_promoted, list_versions, next_version, promote
 from daemon.catalog.shows import ensure_show, get_show, set_model_stale, stale_shows
+from daemon.catalog.tracker_reads import read_states, record_read
 
 TABLES = {
     "shows",
@@ -505,3 +506,38 @@ def test_cursor_commits_with_its_work_and_rolls_back_with_it(catalog: Catalog, s
         set_cursor(s, "shotgrid:fix_requests", "101")
     with catalog.session(readonly=True) as s:
         assert get_cursor(s, "shotgrid:fix_requests") == "101"
+
+
+# --- tracker reads --------------------------------------------------------------------------------------------
+
+
+def test_a_daemons_tracker_reads_keep_since_when_they_fail_and_refresh_little_while_they_go_through(
+    catalog: Catalog,
+) -> None:
+    t0 = utcnow()
+    with catalog.session() as s:
+        assert record_read(s, "render-1", "shotgrid", None, t0)
+        assert not record_read(s, "render-1", "shotgrid", None, t0 + timedelta(seconds=10))  # nothing to say
+        assert record_read(
+            s, "render-1", "shotgrid", "ShotGrid rejected script 'rushes'", t0 + timedelta(minutes=2)
+        )
+        # another reason, the same outage: the reason is kept up to date, `since` is when it began
+        assert record_read(s, "render-1", "shotgrid", "connection refused", t0 + timedelta(minutes=3))
+        record_read(s, "render-2", "shotgrid", None, t0)
+    with catalog.session(readonly=True) as s:
+        one, two = read_states(s)
+    assert (one.host, one.problem, one.since, one.read_at) == (
+        "render-1",
+        "connection refused",
+        t0 + timedelta(minutes=2),
+        t0,
+    )
+    assert two.host == "render-2" and two.problem is None
+    with catalog.session() as s:
+        assert record_read(s, "render-1", "shotgrid", None, t0 + timedelta(minutes=4))
+        assert record_read(
+            s, "render-1", "shotgrid", None, t0 + timedelta(minutes=5, seconds=1)
+        )  # a minute on
+        (back, _) = read_states(s)
+    assert back.problem is None and back.since == t0 + timedelta(minutes=4)
+    assert back.read_at == t0 + timedelta(minutes=5, seconds=1)

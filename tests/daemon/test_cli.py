@@ -196,11 +196,46 @@ def test_status_json_on_an_empty_home(clean_env: Path) -> None:
         "data_dir": str(clean_env),
         "catalog": f"sqlite:///{clean_env / 'catalog.sqlite'}",
         "shows": [],
+        "tracker_reads": [],
         "invalid_shows": [],
         "jobs": {"counts": [], "recent": []},
     }
     code, output = rushes("status")
     assert code == 0 and "no shows yet: add one with `rushes show add CODE --ingest DIR`" in output
+
+
+def test_status_says_when_a_daemon_cannot_read_the_tracker_and_since_when(clean_env: Path) -> None:
+    """What the daemons' pollers stored: a machine whose reads fail (a wrong key) is named with the reason and
+    since when; one whose last good read is long past may have no daemon running."""
+    from datetime import timedelta
+
+    from daemon.catalog import Catalog, tracker_reads, utcnow
+
+    assert rushes("status")[0] == 0  # creates the catalog
+    now = utcnow()
+    refused = "ShotGrid rejected script 'rushes' (check tracker.script_name and the key)"
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            tracker_reads.record_read(s, "render-1", "shotgrid", None, now - timedelta(minutes=30))
+            tracker_reads.record_read(s, "render-1", "shotgrid", refused, now - timedelta(minutes=12))
+            tracker_reads.record_read(s, "render-2", "shotgrid", None, now - timedelta(hours=3))
+    finally:
+        catalog.dispose()
+
+    code, output = rushes("status", env={"COLUMNS": "60"})
+    assert code == 0, output
+    lines = output.splitlines()
+    failing = next(line for line in lines if line.startswith("tracker shotgrid from render-1: "))
+    assert (
+        f"cannot read it since {now - timedelta(minutes=12):%Y-%m-%d %H:%M} UTC (12 min): {refused}"
+        in failing
+    )
+    assert "fix requests wait" in failing  # whole on one line, on a narrow terminal
+    quiet = next(line for line in lines if line.startswith("tracker shotgrid from render-2: "))
+    assert quiet == "tracker shotgrid from render-2: reads go through (last 3 h ago, is its daemon running?)"
+    reads = json.loads(rushes("status", "--json")[1])["tracker_reads"]
+    assert [(r["host"], r["problem"]) for r in reads] == [("render-1", refused), ("render-2", None)]
 
 
 def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> None:

@@ -1,13 +1,16 @@
-"""The tracker answers 503 for a while: publishes queue up in the outbox and all go out when it is back,
-none twice."""
+"""The tracker answers 503 for a while: `rushes status` and /readyz say the daemon cannot read it, publishes
+queue up in the outbox and all go out when it is back, none twice."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from daemon.catalog import fixes
+from daemon.catalog import fixes, tracker_reads
 from daemon.catalog import jobs as job_repo
 from daemon.demo import SHOW
 from tests.e2e.world import (
@@ -20,6 +23,7 @@ from tests.e2e.world import (
     registered,
     wait_for,
 )
+from tests.servers.redis import free_port
 
 pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
 
@@ -27,7 +31,10 @@ pytestmark = pytest.mark.slow  # handed out first when the suite runs in paralle
 def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
     # Each publish attempt calls the tracker twice before its job backs off (5 s, then 10 s): the outage is
     # waited out the same way as with the default 6 calls, in a fraction of the time.
-    world = make_world(tmp_path, budget=15, tracker={"call_attempts": 2})
+    port = free_port()
+    world = make_world(
+        tmp_path, budget=15, tracker={"call_attempts": 2}, extra={"http": {"host": "127.0.0.1", "port": port}}
+    )
     catalog = world.catalog()
     kinds = ["denoise", "upscale", "regrade"]
     proc = world.start_daemon()
@@ -52,6 +59,15 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
         wait_for("the fix requests", lambda: requested() == len(kinds), 60, log=log)
         world.server.faults.fail_next(1_000_000, status=503)  # the tracker goes down
         refused_before = world.server.faults.requests
+
+        def problems() -> list[str]:  # what `rushes status` shows of the daemons' reads
+            with catalog.session(readonly=True) as s:
+                return [r.problem for r in tracker_reads.read_states(s) if r.problem]
+
+        wait_for("the status to say the tracker cannot be read", lambda: bool(problems()), 60, log=log)
+        assert "503" in problems()[0] and "\n" not in problems()[0]
+        code, checks = readyz(f"http://127.0.0.1:{port}")
+        assert code == 503 and checks["tracker"].startswith("cannot read the shotgrid tracker for ")
 
         def pending() -> int:
             with catalog.session(readonly=True) as s:
@@ -83,3 +99,11 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
     assert sorted(v["code"].split("_")[2] for v in versions) == sorted(kinds)
     assert all(v["sg_uploaded_movie"] for v in versions)
     catalog.dispose()
+
+
+def readyz(url: str) -> tuple[int, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=10) as response:
+            return response.status, json.loads(response.read())["checks"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())["checks"]

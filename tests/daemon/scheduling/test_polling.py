@@ -7,6 +7,7 @@ import threading
 
 from structlog.testing import capture_logs
 
+from daemon.catalog.db import CatalogError
 from daemon.ops.metrics import Metrics
 from daemon.scheduling.polling import TrackerPoller, next_wait
 from integrations.trackers.base import TrackerError, TrackerFatal
@@ -64,3 +65,34 @@ def test_the_first_good_round_after_failed_ones_says_the_tracker_is_back_once() 
     assert events == ["tracker.unavailable", "tracker.fatal", "tracker.back"]
     back = logs[-1]
     assert back["tracker"] == "memory" and back["after_s"] >= 0
+
+
+def test_why_the_reads_fail_is_said_for_readyz_and_reported_after_each_round_until_one_goes_through() -> None:
+    tracker = MemoryTracker()
+    reported: list[str | None] = []
+    polls = [lambda: tracker.fix_requests_since(None)]
+    polling = TrackerPoller(
+        tracker.name, polls, 10.0, Metrics(process=False), threading.Event(), reported.append
+    )
+    assert polling.problem() is None  # no round yet: nothing known to be wrong
+    tracker.fail_next(fatal=True)
+    polling.round()
+    problem = polling.problem()
+    assert problem is not None and problem.startswith("cannot read the memory tracker for ")
+    assert "\n" not in problem and reported[-1] is not None and reported[-1] in problem
+    assert polling.round() is None
+    assert polling.problem() is None and reported[-1] is None
+    assert len(reported) == 2
+
+
+def test_a_catalog_outage_is_not_reported_as_the_trackers() -> None:
+    reported: list[str | None] = []
+
+    def catalog_down() -> None:
+        raise CatalogError("sqlite:///x", "database is locked")
+
+    polling = TrackerPoller(
+        "memory", [catalog_down], 10.0, Metrics(process=False), threading.Event(), reported.append
+    )
+    assert isinstance(polling.round(), CatalogError)
+    assert polling.problem() is None and reported == []
