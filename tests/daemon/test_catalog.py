@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from daemon.catalog import Catalog, CatalogError, Daily, FixRequest, UnknownShow, utcnow
 from daemon.catalog.cursors import get_cursor, set_cursor
@@ -102,6 +102,26 @@ def test_migrate_upgrades_an_empty_database_to_head_and_is_repeatable(catalog_ur
         assert cat.revision() == Catalog.head()
         cat.check()
         assert set(inspect(cat.engine).get_table_names()) >= TABLES
+    finally:
+        cat.dispose()
+
+
+def test_migrate_says_where_it_started_and_refuses_a_schema_a_newer_rushes_made(catalog_url: str) -> None:
+    """An upgrade's daemon logs the revision it migrated from; a rollback (or a daemon not yet upgraded beside one
+    that is) meets a schema newer than its code: one line saying so, not Alembic's "Can't locate revision"."""
+    cat = Catalog(catalog_url)
+    try:
+        assert cat.migrate() == ""  # a new catalog
+        assert cat.migrate() is None  # nothing to do
+        with cat.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        for call in (cat.migrate, cat.check):
+            with pytest.raises(CatalogError) as caught:
+                call()
+            message = str(caught.value)
+            assert f"revision 9999, newer than this Rushes knows ({Catalog.head()})" in message
+            assert "backup" in message and "\n" not in message
+        assert cat.revision() == "9999"  # left as it was
     finally:
         cat.dispose()
 
