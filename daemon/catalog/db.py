@@ -46,6 +46,9 @@ def newer_schema(current: str, head: str) -> str:
     )
 
 
+# SQLite's and PostgreSQL's words for a full disk or quota (PostgreSQL: "could not extend file ...: No space left")
+_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
 _Row = TypeVar("_Row")
 
 
@@ -77,7 +80,10 @@ class CatalogError(Exception):
     """The catalog database cannot be used as configured: one line naming the URL and what to do."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"cannot open the catalog at {url}: {reason}; check catalog_url")
+        # a full disk is no fault of catalog_url: say what to do about it instead
+        full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
+        advice = "free space on the disk that holds it" if full else "check catalog_url"
+        super().__init__(f"cannot open the catalog at {url}: {reason}; {advice}")
         self.url = url
         self.reason = reason
 

@@ -166,6 +166,20 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
     assert "127.0.0.1:1" in message and "secret" not in message and "check catalog_url" in message
 
 
+def test_a_full_disk_says_to_free_space_not_to_check_catalog_url() -> None:
+    """A data disk filled up: /readyz and the ingest warnings said "...database or disk is full; check
+    catalog_url", sending the admin to a setting that was right."""
+    full = str(CatalogError("sqlite:////data/catalog.sqlite", "database or disk is full"))
+    assert full.endswith("database or disk is full; free space on the disk that holds it")
+    pg = str(
+        CatalogError(
+            "postgresql+psycopg://db/rushes", 'could not extend file "base/1": No space left on device'
+        )
+    )
+    assert pg.endswith("free space on the disk that holds it") and "catalog_url" not in pg
+    assert str(CatalogError("sqlite:////x", "the database is locked")).endswith("; check catalog_url")
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
     cat = Catalog(f"sqlite:///{tmp_path}/sub/dir/catalog.sqlite")  # missing folders are created
     try:
