@@ -320,8 +320,6 @@ class Daemon:
         self.readiness.add_reason(
             "ingest", self.watchers.problem
         )  # e.g. disk full: files wait to be re-offered
-        if self.poller is not None:  # the tracker down or refusing Rushes: fix requests wait
-            self.readiness.add_reason("tracker", self.poller.problem)
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()

@@ -4,14 +4,12 @@ Each round runs the given polls in order (the requests stage, then the feedback 
 down the wait doubles up to 5 minutes; when it refuses Rushes (bad key, missing fields) it doubles from 1 up
 to 10 minutes, so a fixed configuration is picked up without a restart; when the catalog cannot be reached
 (PostgreSQL restarting) it doubles up to 30 s, one line each; any other error is logged and the next round
-runs as usual. While the tracker is down or refuses, `problem()` says so for /readyz. `stop()` (or the stop
-event) ends the wait at once.
+runs as usual. `stop()` (or the stop event) ends the wait at once.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from daemon.catalog.db import CatalogError
@@ -52,16 +50,6 @@ class TrackerPoller:
         self.metrics = metrics
         self.stop_event = stop
         self.thread = threading.Thread(target=self._loop, name="rushes-tracker", daemon=True)
-        self._failing: tuple[float, str] | None = None  # since when (time.time()) and why rounds fail
-
-    def problem(self) -> str | None:
-        """None while the tracker answers; else one line for /readyz: since when it fails, and why."""
-        failing = self._failing
-        if failing is None:
-            return None
-        since, why = failing
-        stamp = time.strftime("%H:%M:%S", time.gmtime(since))
-        return f"{why} (since {stamp} UTC, {time.time() - since:.0f} s; retrying)"
 
     def start(self) -> None:
         self.thread.start()
@@ -78,12 +66,10 @@ class TrackerPoller:
         except TrackerFatal as exc:
             self.metrics.tracker_error(self.tracker, "fatal")
             log.error("tracker.fatal", error=str(exc))
-            self._failed(f"refused: {exc}")
             return exc
         except TrackerError as exc:
             self.metrics.tracker_error(self.tracker, "poll")
             log.warning("tracker.unavailable", error=str(exc))
-            self._failed(f"unavailable: {exc}")
             return exc
         except CatalogError as exc:  # nothing read is lost: the cursor is stored with what it read
             log.warning("tracker.catalog_unreachable", error=str(exc))
@@ -91,14 +77,7 @@ class TrackerPoller:
         except Exception as exc:
             log.error("tracker.poll_failed", error=str(exc), exc_info=True)
             return exc
-        if self._failing is not None:
-            log.info("tracker.recovered", seconds=round(time.time() - self._failing[0]))
-            self._failing = None
         return None
-
-    def _failed(self, why: str) -> None:
-        since = self._failing[0] if self._failing else time.time()
-        self._failing = (since, (why.splitlines() or [""])[0][:300])
 
     def _loop(self) -> None:
         wait = self.interval

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 
-from structlog.testing import capture_logs
-
 from daemon.ops.metrics import Metrics
 from daemon.scheduling.polling import TrackerPoller, next_wait
 from integrations.trackers.base import TrackerError, TrackerFatal
@@ -46,26 +44,3 @@ def test_the_poller_thread_stops_at_once_when_asked() -> None:
     stop.set()  # the thread is in its hour-long wait
     running.join(timeout=10)
     assert not running.thread.is_alive()
-
-
-def test_readyz_hears_from_the_poller_while_the_tracker_is_down_or_refuses_and_since_when() -> None:
-    """A tracker outage or a refusal (missing field, bad key) left /readyz at 200 and `rushes status` silent: fix
-    requests waited with only a log line saying why. The poller's problem() is /readyz's "tracker" check."""
-    tracker = MemoryTracker()
-    watched = poller(tracker)
-    assert watched.round() is None and watched.problem() is None
-    tracker.fail_next()
-    with capture_logs():
-        watched.round()
-    down = watched.problem()
-    assert down is not None and down.startswith("unavailable: ") and "retrying" in down and "\n" not in down
-    since = down.split("(since ")[1].split(" UTC")[0]
-    tracker.fail_next(fatal=True)
-    with capture_logs():
-        watched.round()
-    refused = watched.problem()
-    assert refused is not None and refused.startswith("refused: ") and f"(since {since} UTC" in refused
-    with capture_logs() as logs:
-        assert watched.round() is None
-    assert watched.problem() is None
-    assert [e["event"] for e in logs] == ["tracker.recovered"]
