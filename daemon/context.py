@@ -20,6 +20,8 @@ class DataDirError(Exception):
 class Context:
     settings: Settings
     catalog: Catalog
+    # the schema revision an upgrade on opening started from ("" for a new catalog); None: nothing was done
+    migrated_from: str | None = None
 
     def close(self) -> None:
         self.catalog.dispose()
@@ -42,8 +44,9 @@ def open_context(settings: Settings, catalog: Catalog | None = None) -> Context:
     from daemon.catalog import Catalog
     from daemon.shows import sync_config_shows
 
+    migrated_from = None
     if catalog is None:
         catalog = Catalog(settings.catalog)
-        catalog.migrate()
+        migrated_from = catalog.migrate()
     sync_config_shows(settings, catalog)
-    return Context(settings, catalog)
+    return Context(settings, catalog, migrated_from)

@@ -2,11 +2,11 @@
 
 Start-up: open the catalog (migrated) -> recover jobs a dead daemon of this host held -> health server ->
 job lanes (ingest and publish on threads here, train and fix in worker processes through the executor) ->
-ingest watchers (their first reconcile scan) -> tracker poller (requests, then feedback) and the webhook
-receiver (tracker.webhook: Flow deliveries on the HTTP port, daemon.stages.webhooks) -> scheduler (when
-this daemon leads) -> READY=1 to systemd once the first reconcile scan has been ingested. A job queued here
-(a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs, not a timer. The
-main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
+ingest watchers (their first reconcile scan) -> scheduler (when this daemon leads) -> once that scan has been
+ingested, the tracker poller (requests, then feedback) and the webhook worker (tracker.webhook: Flow deliveries
+on the HTTP port, daemon.stages.webhooks), so a request never races the daily it names -> READY=1 to systemd.
+A job queued here (a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs,
+not a timer. The main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
 released (not counted as attempts) for the next start.
 """
 
@@ -65,6 +65,13 @@ class Daemon:
         self.config_path = config_path
         self.ctx: Context = open_context(settings)
         self.catalog = self.ctx.catalog
+        if self.ctx.migrated_from is not None:  # an upgrade's new schema, or a new catalog: say so once
+            log.info(
+                "catalog.migrated",
+                catalog=self.catalog.url,
+                from_revision=self.ctx.migrated_from or None,
+                to_revision=self.catalog.revision(),
+            )
         self.metrics = Metrics()
         self.readiness = Readiness()
         # The shows; follow_shows adds those added since, in place (the poller and webhooks share the list).
@@ -330,12 +337,15 @@ class Daemon:
         self.health.start()
         self.loop.start()
         self.watchers.start()  # its first reconcile scan feeds the stability gate
+        self._lead()
+        self._wait_for_ingest()
+        # Fix requests only once what landed while the daemon was down is catalogued: a request made meanwhile
+        # for a new daily was claimed before that daily's ingest job (fixes go first) and answered "no readable
+        # daily" for good. Deliveries wait in the webhook queue (503 once full, so the site retries).
         if self.poller is not None:
             self.poller.start()
         if self.webhooks is not None:
             self.webhooks.worker.start()
-        self._lead()
-        self._wait_for_ingest()
         self.forget_gone()
         self.readiness.set("first_reconcile")
         notify.ready(f"watching {len(self.shows)} show(s)")

@@ -3,6 +3,7 @@ quarantined files, model, and recent fix requests with every Version they made a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -69,7 +70,24 @@ def request_record(r: FixRequest, running: dict[str, str] | None = None) -> dict
     }
 
 
+def lease_lapsed(j: Job, now: datetime | None = None) -> datetime | None:
+    """When a running job's lease ran out, if it has (its daemon was killed or its host died; the job waits for
+    another daemon, or this one restarted, to take it over); None for a job whose daemon still renews it."""
+    if j.state != "running" or j.lease_expires is None:
+        return None
+    expires = j.lease_expires if j.lease_expires.tzinfo else j.lease_expires.replace(tzinfo=UTC)
+    return expires if expires < (now or datetime.now(UTC)) else None
+
+
+def stalled_line(lapsed: datetime) -> str:
+    return (
+        f"not renewed since {lapsed:%Y-%m-%d %H:%M:%S} UTC: its daemon is gone; "
+        "a running daemon takes it over (start one if none runs)"
+    )
+
+
 def job_record(j: Job) -> dict[str, Any]:
+    lapsed = lease_lapsed(j)
     return {
         "id": j.id,
         "kind": j.kind,
@@ -79,12 +97,16 @@ def job_record(j: Job) -> dict[str, Any]:
         "attempts": j.attempts,
         "error": j.last_error,
         "progress": j.progress if j.state == "running" else None,  # its worker's line (daemon.jobs.progress)
+        # a running job whose lease ran out: its last progress line is stale, nobody is working on it
+        "stalled": stalled_line(lapsed) if lapsed else None,
         "updated": j.updated_at.isoformat() if j.updated_at else None,
     }
 
 
 def job_state(record: dict[str, Any]) -> str:
-    """A job's state as the tables show it: a running job's with how far it has got."""
+    """A job's state as the tables show it: a running job's with how far it has got, or that nobody runs it."""
+    if record.get("stalled"):
+        return f"{record['state']}, {record['stalled']}"
     return f"{record['state']}: {record['progress']}" if record["progress"] else str(record["state"])
 
 
@@ -110,8 +132,11 @@ def rendering_progress(s: Session, requests: list[FixRequest]) -> dict[int, dict
     found = job_repo.jobs_by_key(s, list(keys))
     for key, (request_id, kind) in keys.items():  # the request's kinds in its own order
         job = found.get(key)
-        if job is not None and job.state == "running" and job.progress:
-            out.setdefault(request_id, {})[kind] = job.progress
+        if job is not None and job.state == "running":
+            lapsed = lease_lapsed(job)
+            line = stalled_line(lapsed) if lapsed else job.progress
+            if line:
+                out.setdefault(request_id, {})[kind] = line
     return out
 
 

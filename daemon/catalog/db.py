@@ -38,6 +38,17 @@ _MIGRATE_LOCK = 0x52555348  # "RUSH": PostgreSQL advisory lock id held while mig
 _NOT_MIGRATED = "it has no Rushes tables yet (start the daemon or run `rushes migrate` to create them)"
 
 
+def newer_schema(current: str, head: str) -> str:
+    """Why a catalog upgraded by a newer Rushes cannot be used by this one."""
+    return (
+        f"its schema is at revision {current}, newer than this Rushes knows ({head}): a newer Rushes upgraded it; "
+        "run that version here too, or restore the catalog's backup from before the upgrade"
+    )
+
+
+# SQLite's and PostgreSQL's words for a full disk or quota (PostgreSQL: "could not extend file ...: No space left")
+_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
 _Row = TypeVar("_Row")
 
 
@@ -69,7 +80,10 @@ class CatalogError(Exception):
     """The catalog database cannot be used as configured: one line naming the URL and what to do."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"cannot open the catalog at {url}: {reason}; check catalog_url")
+        # a full disk is no fault of catalog_url: say what to do about it instead
+        full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
+        advice = "free space on the disk that holds it" if full else "check catalog_url"
+        super().__init__(f"cannot open the catalog at {url}: {reason}; {advice}")
         self.url = url
         self.reason = reason
 
@@ -185,12 +199,19 @@ class Catalog:
         finally:
             session.close()
 
-    def migrate(self, revision: str = "head") -> None:
+    def migrate(self, revision: str = "head") -> str | None:
         """Upgrade the schema to `revision` (default: the newest this code ships). Safe to run twice,
         and from several daemons at once (SQLite's write lock or a PostgreSQL advisory lock serialises them).
-        A catalog already at the newest revision is left alone without starting Alembic."""
-        if revision == "head" and self.revision() == self.head():
-            return
+        A catalog already at the newest revision is left alone without starting Alembic. Returns the revision
+        the catalog was at before an upgrade ("" for a new one), or None when nothing was done.
+
+        A catalog a newer Rushes has upgraded (a rollback, or a daemon not yet upgraded beside one that is) is
+        refused in one line instead of Alembic's "Can't locate revision"."""
+        current, head = self.revision(), self.head()
+        if revision == "head" and current == head:
+            return None
+        if current is not None and current.isdigit() and head.isdigit() and int(current) > int(head):
+            raise CatalogError(self.url, newer_schema(current, head))
         from alembic import command
 
         try:
@@ -202,6 +223,7 @@ class Catalog:
                 command.upgrade(config, revision)
         except DBAPIError as exc:
             raise CatalogError(self.url, explain(exc)) from exc
+        return current or ""
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None when it was never migrated)."""
@@ -226,6 +248,8 @@ class Catalog:
         current, head = self.revision(), self.head()
         if current is None:
             raise CatalogError(self.url, _NOT_MIGRATED)
+        if current.isdigit() and head.isdigit() and int(current) > int(head):
+            raise CatalogError(self.url, newer_schema(current, head))
         if current != head:
             raise CatalogError(
                 self.url,

@@ -30,6 +30,7 @@ from daemon.logs import get_logger
 from daemon.ops.outages import OutageLog
 from integrations.executors.base import Executor, Handle
 from integrations.executors.spec import JobOutcome, JobSpec, NotRetryable
+from integrations.trackers.base import TrackerError
 
 log = get_logger("rushes.runner")
 
@@ -213,8 +214,8 @@ def in_process(pool: concurrent.futures.ThreadPoolExecutor, handler: Handler) ->
         def call() -> dict[str, Any]:
             try:
                 return handler(job)
-            except NotRetryable:
-                raise
+            except (NotRetryable, TrackerError, CatalogError):
+                raise  # said in one line by job.failed: an outage (tracker, catalog) is no bug to trace
             except Exception:
                 log.error("job.error", job=job.id, kind=job.kind, error=traceback.format_exc(limit=5))
                 raise

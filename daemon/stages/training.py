@@ -92,6 +92,15 @@ def reserve_version(
                     return row.version, Path(row.path)
         number = models_repo.next_version(s, show)
         folder = settings.models_dir / show / f"v{number}"
+        while folder.exists():  # a version this catalog does not know (another or an older catalog wrote it)
+            log.warning(
+                "train.version_folder_taken",
+                show=show,
+                folder=str(folder),
+                why="the catalog has no such version (a catalog moved or restored from a backup?); kept as it is",
+            )
+            number += 1
+            folder = settings.models_dir / show / f"v{number}"
         parent = models_repo.latest_promoted(s, show)
         models_repo.add_version(
             s,

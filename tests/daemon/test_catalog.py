@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from daemon.catalog import Catalog, CatalogError, Daily, FixRequest, UnknownShow, utcnow
 from daemon.catalog.cursors import get_cursor, set_cursor
@@ -107,6 +107,26 @@ def test_migrate_upgrades_an_empty_database_to_head_and_is_repeatable(catalog_ur
         cat.dispose()
 
 
+def test_migrate_says_where_it_started_and_refuses_a_schema_a_newer_rushes_made(catalog_url: str) -> None:
+    """An upgrade's daemon logs the revision it migrated from; a rollback (or a daemon not yet upgraded beside one
+    that is) meets a schema newer than its code: one line saying so, not Alembic's "Can't locate revision"."""
+    cat = Catalog(catalog_url)
+    try:
+        assert cat.migrate() == ""  # a new catalog
+        assert cat.migrate() is None  # nothing to do
+        with cat.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        for call in (cat.migrate, cat.check):
+            with pytest.raises(CatalogError) as caught:
+                call()
+            message = str(caught.value)
+            assert f"revision 9999, newer than this Rushes knows ({Catalog.head()})" in message
+            assert "backup" in message and "\n" not in message
+        assert cat.revision() == "9999"  # left as it was
+    finally:
+        cat.dispose()
+
+
 def test_the_newest_revision_read_from_the_file_names_is_alembics_head() -> None:
     """Catalog.head() reads the migration file numbers (no Alembic at start): each revision id must be its
     file's number, so both agree."""
@@ -145,6 +165,20 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
         cat.migrate()
     message = str(caught.value)
     assert "127.0.0.1:1" in message and "secret" not in message and "check catalog_url" in message
+
+
+def test_a_full_disk_says_to_free_space_not_to_check_catalog_url() -> None:
+    """A data disk filled up: /readyz and the ingest warnings said "...database or disk is full; check
+    catalog_url", sending the admin to a setting that was right."""
+    full = str(CatalogError("sqlite:////data/catalog.sqlite", "database or disk is full"))
+    assert full.endswith("database or disk is full; free space on the disk that holds it")
+    pg = str(
+        CatalogError(
+            "postgresql+psycopg://db/rushes", 'could not extend file "base/1": No space left on device'
+        )
+    )
+    assert pg.endswith("free space on the disk that holds it") and "catalog_url" not in pg
+    assert str(CatalogError("sqlite:////x", "the database is locked")).endswith("; check catalog_url")
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ attempt starts without the last one's line."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from structlog.testing import capture_logs
 
-from daemon.catalog import Catalog, fixes
+from daemon.catalog import Catalog, fixes, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.shows import ensure_show
 from daemon.jobs.payloads import FixJob
@@ -138,3 +140,35 @@ def test_a_request_being_rendered_shows_how_far_each_of_its_running_kinds_has_go
         job_repo.complete(s, job.id - 1, "w")
     records = {r["shot"]: r for r in show_record(catalog, show)["fix_requests"]}
     assert request_state(records["sh020"]) == "rendering: upscale frame 3 of 40"
+
+
+def test_a_running_job_whose_daemon_is_gone_says_so_instead_of_its_last_line(catalog: Catalog) -> None:
+    """A daemon SIGKILLed mid-fix: until another daemon takes the job over, `rushes status` used to show its last
+    line ("running: frame 7 of 360, about 5 min 8 s left") as if it were still being rendered."""
+    show = ShowConfig(code="MYSHOW")
+    long_ago = utcnow() - timedelta(minutes=5)
+    with catalog.session() as s:
+        ensure_show(s, show.code)
+        request, _ = fixes.add_fix_request(s, show.code, "sg:1", "sh050", ["denoise"], {}, task_id=1)
+        fixes.set_fix_state(s, request.id, "rendering")
+        job_repo.enqueue(s, "fix", FixJob(request.id, "denoise", request.request_key).key(), {})
+        job = job_repo.claim(s, "killed", ["fix"], 120)
+        assert job is not None and job_repo.set_progress(s, job.id, "frame 7 of 360, about 5 min 8 s left")
+        job.lease_expires = long_ago + timedelta(seconds=120)  # last renewed 5 minutes ago: run out 3 ago
+    with catalog.session(readonly=True) as s:
+        job = job_repo.get_job(s, job.id)
+        assert job is not None
+        record = job_record(job)
+    lapsed = (long_ago + timedelta(seconds=120)).strftime("%Y-%m-%d %H:%M:%S")
+    assert record["stalled"] is not None and lapsed in record["stalled"]
+    assert job_state(record) == f"running, {record['stalled']}"
+    assert "daemon is gone" in job_state(record) and "frame 7" not in job_state(record)
+    (rendering,) = show_record(catalog, show)["fix_requests"]
+    assert request_state(rendering) == f"rendering: {record['stalled']}"
+    with catalog.session() as s:  # a live daemon's job, its lease renewed: its line as before
+        job_repo.enqueue(s, "fix", "fix:r2:denoise", {})
+        live = job_repo.claim(s, "alive", ["fix"], 120)
+        assert live is not None and job_repo.set_progress(s, live.id, "frame 1 of 9")
+    with catalog.session(readonly=True) as s:
+        live = job_repo.get_job(s, live.id)
+        assert live is not None and job_state(job_record(live)) == "running: frame 1 of 9"

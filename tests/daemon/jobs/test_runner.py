@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from daemon.catalog import Catalog, Job
 from daemon.catalog import jobs as job_repo
@@ -15,6 +16,7 @@ from daemon.jobs.outcomes import Permanent
 from daemon.jobs.runner import Lane, LaneLoop, in_process
 from integrations.executors.spec import JobOutcome, JobSpec
 from integrations.executors.worker import run_spec
+from integrations.trackers.base import TrackerError
 from tests.daemon.jobs.ended import Finished
 
 
@@ -27,10 +29,10 @@ def stumble() -> None:
     raise ConnectionError("the file server is not answering")
 
 
-def run_one(catalog: Catalog, handler: object) -> Job:
+def run_one(catalog: Catalog, handler: object, key: str = "fix:1") -> Job:
     """Queue one job, let a lane run it on a thread to the end, and return it as the catalog then holds it."""
     with catalog.session() as s:
-        job, _ = job_repo.enqueue(s, "fix", "fix:1", {})
+        job, _ = job_repo.enqueue(s, "fix", key, {})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         lane = Lane(catalog, "fix", ["fix"], in_process(pool, handler), backoff=lambda _n: 60.0)  # type: ignore[arg-type]
         assert lane.tick() == 1
@@ -51,6 +53,26 @@ def test_any_other_error_is_queued_again_with_backoff(catalog: Catalog) -> None:
     job = run_one(catalog, lambda _job: stumble())
     assert (job.state, job.attempts) == ("queued", 1)
     assert job.last_error == "the file server is not answering"
+
+
+def test_a_tracker_outage_is_one_line_per_attempt_not_a_traceback(catalog: Catalog) -> None:
+    """A publish while the tracker is down: job.failed says why in one line and the job waits; it also logged
+    job.error at level error with a five-frame traceback, every attempt, for an outage the docs expect."""
+
+    def publish(_job: Job) -> None:
+        raise TrackerError(
+            "ShotGrid at http://sg did not answer schema of Task after 6 attempts; will retry later"
+        )
+
+    with capture_logs() as logs:
+        job = run_one(catalog, publish)
+    assert (job.state, job.attempts) == ("queued", 1)
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == []
+    (failed,) = [e for e in logs if e["event"] == "job.failed"]
+    assert "did not answer" in failed["error"] and "Traceback" not in failed["error"]
+    with capture_logs() as logs:  # a bug keeps its traceback
+        run_one(catalog, lambda _job: 1 / 0, key="fix:2")
+    assert any(e["event"] == "job.error" and "ZeroDivisionError" in e["error"] for e in logs)
 
 
 def test_a_worker_reports_a_permanent_error_as_not_retryable_and_the_lane_obeys() -> None:

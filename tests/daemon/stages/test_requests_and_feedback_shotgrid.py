@@ -175,3 +175,45 @@ def test_the_daemons_poll_round_drops_a_request_taken_back_before_it_started(
     finally:
         daemon.executor.shutdown(wait=False)
         daemon.ctx.close()
+
+
+def test_a_request_made_while_the_daemon_was_down_is_read_only_once_the_dailies_that_landed_meanwhile_are_in(
+    world: tuple[SGServer, Coordinator, dict[str, int], Catalog], tmp_path: Path
+) -> None:
+    """A daily copied and its task tagged while the daemon was down (or a catalog just moved to PostgreSQL): the
+    poller used to start beside the first reconcile scan, the fix job (claimed before ingest jobs) found no daily
+    and the coordinator was answered "no readable daily to fix yet" for good. It starts once the scan is in."""
+    from daemon.catalog.dailies import list_dailies
+    from daemon.service import Daemon
+    from daemon.settings import HttpOptions
+    from integrations.ingest.options import IngestOptions, IngestRoot
+    from tests.footage import movie
+
+    server, coordinator, tasks, _ = world
+    inbox = tmp_path / "dailies"
+    movie(inbox / "sh010_1.mp4")
+    coordinator.tag(tasks["sh010"], "denoise", "sg_rushes_fixes", "fix")
+    ingest = IngestOptions(roots=[IngestRoot(path=inbox)], stable_seconds=0.3)
+    options = TrackerOptions(kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY))
+    settings = Settings(
+        data_dir=tmp_path / "daemon",
+        tracker=options,
+        http=HttpOptions(port=0),
+        shows=[ShowConfig(code="DEMO", tracker_project="DEMO", ingest=ingest)],
+    )
+    daemon = Daemon(settings)
+    assert daemon.poller is not None
+    seen: list[list[str | None]] = []
+    start_polling = daemon.poller.start
+
+    def start() -> None:  # what the catalog holds when the first poll may run
+        with daemon.catalog.session(readonly=True) as s:
+            seen.append([d.shot for d in list_dailies(s, "DEMO")])
+        start_polling()
+
+    daemon.poller.start = start  # type: ignore[method-assign]
+    try:
+        daemon.start()
+        assert seen == [["sh010"]]
+    finally:
+        daemon.stop()

@@ -46,6 +46,24 @@ def test_a_retry_of_the_same_job_trains_into_the_version_it_reserved(
     assert reserve_version(catalog, settings, SHOW, job_id=8)[0] == 2
 
 
+def test_a_version_folder_the_catalog_does_not_know_is_never_trained_over(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A catalog moved to PostgreSQL (its rows are not carried over) or restored from an older backup: the show's
+    model folders on disk are newer than its rows. The next training used to write its v1 over the old v1 (its
+    weights and manifest, the record of what it was trained on); it takes the next free number instead."""
+    old = settings.models_dir / SHOW / "v1"
+    old.mkdir(parents=True)
+    (old / "manifest.json").write_text('{"version": "v1"}')
+    (settings.models_dir / SHOW / "v2").mkdir()
+    number, folder = reserve_version(catalog, settings, SHOW, job_id=7)
+    assert (number, folder) == (3, settings.models_dir / SHOW / "v3")
+    assert (old / "manifest.json").read_text() == '{"version": "v1"}'
+    assert reserve_version(catalog, settings, SHOW, job_id=7) == (3, folder)  # its retry: the same one
+    with catalog.session(readonly=True) as s:
+        assert [v.version for v in models_repo.list_versions(s, SHOW)] == [3]
+
+
 def test_a_show_without_dailies_is_refused_for_good(settings: Settings, catalog: Catalog) -> None:
     with pytest.raises(NoDailies, match=f"show {SHOW} has no readable dailies") as caught:
         run_training(settings, catalog, SHOW, job_id=1, job=TrainJob(SHOW, "demo"))
