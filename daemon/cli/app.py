@@ -123,7 +123,7 @@ def config_check(
             err.print(line, highlight=False, markup=False)
         raise typer.Exit(1) from None
     what = str(file) if file else "no config file, the defaults and the environment"
-    out.print(f"{what}: ok ({len(s.shows)} show(s), data in {s.data_dir})", highlight=False)
+    out.print(f"{what}: ok ({len(s.shows)} show(s) in it, data in {s.data_dir})", highlight=False)
 
 
 @config_app.command("schema")

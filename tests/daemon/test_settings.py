@@ -302,7 +302,7 @@ def test_config_check_of_a_good_file(tmp_path: Path) -> None:
     good = write(tmp_path / "good.yaml", f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n")
     code, output = rushes("config", "check", str(good), env={"RUSHES_HOME": str(tmp_path / "home")})
     assert code == 0
-    assert output.strip() == f"{good}: ok (1 show(s), data in {tmp_path / 'home'})"
+    assert output.strip() == f"{good}: ok (1 show(s) in it, data in {tmp_path / 'home'})"
 
 
 def test_config_check_without_a_file_checks_the_one_the_commands_use_or_the_environment(
@@ -312,7 +312,7 @@ def test_config_check_without_a_file_checks_the_one_the_commands_use_or_the_envi
     good = write(tmp_path / "good.yaml", f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n")
     home = {"RUSHES_HOME": str(tmp_path / "home")}
     code, output = rushes("--config", str(good), "config", "check", env=home)
-    assert code == 0 and output.strip() == f"{good}: ok (1 show(s), data in {tmp_path / 'home'})"
+    assert code == 0 and output.strip() == f"{good}: ok (1 show(s) in it, data in {tmp_path / 'home'})"
     code, output = rushes("config", "check", env={**home, "RUSHES_TRACKER__POLL_INTERVAL": "often"})
     assert code == 1 and output.strip() == (
         "tracker.poll_interval: Input should be a valid number, unable to parse string as a number"

@@ -458,3 +458,31 @@ def test_a_url_with_a_path_is_one_clear_line(server: SGServer, show: Show) -> No
     )
     with pytest.raises(TrackerFatal, match="to the site's address alone"):
         tracker(server, url=url).fix_requests_since(None)
+
+
+class _NoEventLog:
+    """The real client, for a script whose permission group may not read the Event Log (the site answers a
+    Fault, as it does for a read it refuses)."""
+
+    def __init__(self, sg: shotgun_api3.Shotgun) -> None:
+        self._sg = sg
+
+    def find_one(self, entity_type: str, *args: Any, **kwargs: Any) -> Any:
+        if entity_type == "EventLogEntry":
+            raise shotgun_api3.Fault("API read() CRUD ERROR #7: Read permission denied for EventLogEntry")
+        return self._sg.find_one(entity_type, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sg, name)
+
+
+def test_the_check_reads_the_event_log_where_rushes_hears_of_requests(server: SGServer, show: Show) -> None:
+    checks = {c.what: c for c in tracker(server).check()}
+    assert checks["event log"].ok and checks["event log"].detail.startswith("readable (newest event ")
+    denied = ShotGridTracker(options(server), lambda: _NoEventLog(client(server)), kinds=KINDS, policy=FAST)
+    checks = {c.what: c for c in denied.check()}
+    assert checks["authenticate"].ok and not checks["event log"].ok
+    assert checks["event log"].detail.endswith(
+        "Read permission denied for EventLogEntry; give the script's permission group read access to the Event "
+        "Log (EventLogEntry)"
+    )

@@ -95,6 +95,12 @@ class ShotGridTracker:
             results.append(CheckResult("authenticate", True, f"script '{self.options.script_name}'"))
         except TrackerError as exc:
             return [*results, CheckResult("authenticate", False, str(exc))]
+        try:  # how Rushes hears of fix requests and reviews: a script without read access hears nothing
+            newest = events.newest_event_id(self.conn, once)
+            results.append(CheckResult("event log", True, f"readable (newest event {newest})"))
+        except TrackerError as exc:
+            why = f"{exc}; give the script's permission group read access to the Event Log (EventLogEntry)"
+            results.append(CheckResult("event log", False, why))
         self.schema.forget()
         try:
             return results + self.schema.checks()

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import structlog
 
+from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.shotgrid.connection import Connection, Entity, link
 from integrations.trackers.shotgrid.cursor import Cursor
 
@@ -27,9 +28,11 @@ MAX_GAP = 200  # a jump of more ids than this is not tracked id by id
 Handle = Callable[[Entity, Cursor], T | None]
 
 
-def newest_event_id(conn: Connection) -> int:
+def newest_event_id(conn: Connection, policy: RetryPolicy | None = None) -> int:
     order = [{"field_name": "id", "direction": "desc"}]
-    newest = conn.call("newest event", lambda sg: sg.find_one("EventLogEntry", [], ["id"], order=order))
+    newest = conn.call(
+        "newest event", lambda sg: sg.find_one("EventLogEntry", [], ["id"], order=order), policy
+    )
     return int(newest["id"]) if newest else 0
 
 
