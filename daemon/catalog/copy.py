@@ -1,0 +1,115 @@
+"""Copying a whole catalog into another database: the move from SQLite to PostgreSQL (`rushes catalog copy`).
+
+Guarantees:
+- all or nothing: every row goes in one transaction on the target, which is left empty when anything fails;
+- the rows keep their ids, so model versions, job logs (`job-N.log`), request and publication links and the
+  tracker's keys stay as they were; on PostgreSQL each id sequence then continues after the largest id copied;
+- the target must be empty (migrated here if it is new) and at the source's schema revision, and no daemon may
+  be working on the source (a running job's lease not yet run out): a copy of a catalog in use would miss what
+  happens after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, select, text
+
+from daemon.catalog.db import Catalog, CatalogError, utcnow
+from daemon.catalog.models import Base, Job
+
+BATCH = 2000  # rows read and written at a time (a show of 20,000 dailies fits in memory either way)
+
+
+class CopyRefused(CatalogError):
+    """A copy that may not be made (into itself, from a catalog in use, into one that holds rows): one line."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        Exception.__init__(self, reason)
+        self.url = url
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What `copy_catalog` copied: rows by table, in the order they were written."""
+
+    tables: tuple[tuple[str, int], ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(n for _, n in self.tables)
+
+
+def copy_catalog(
+    source: Catalog, target: Catalog, on_table: Callable[[str, int], None] | None = None
+) -> Copied:
+    """Copy every row of `source` into the empty `target` (see the module's guarantees); `on_table(name, rows)`
+    is told as each table is done. Raises CatalogError, with what to do, when the copy may not be made."""
+    if source.url == target.url:
+        raise CopyRefused(
+            target.url, f"cannot copy the catalog at {source.url} into itself; name a new database"
+        )
+    _refuse_in_use(source)
+    target.migrate()  # a schema newer than this Rushes' is refused here, in one line
+    if source.revision() != target.revision():
+        raise CopyRefused(
+            source.url,
+            f"cannot copy the catalog at {source.url}: its schema is at revision {source.revision()}, the new "
+            f"one's at {target.revision()}; run `rushes migrate` on it first",
+        )
+    done: list[tuple[str, int]] = []
+    with source.engine.connect() as read, target.engine.begin() as write:
+        _refuse_filled(target, write)
+        for table in Base.metadata.sorted_tables:  # parents before the rows that point at them
+            count = 0
+            rows = read.execute(select(table).order_by(*table.primary_key.columns))
+            while batch := rows.fetchmany(BATCH):
+                write.execute(table.insert(), [row._asdict() for row in batch])
+                count += len(batch)
+            done.append((table.name, count))
+            if on_table is not None:
+                on_table(table.name, count)
+        if target.dialect == "postgresql":
+            _continue_sequences(write)
+    return Copied(tuple(done))
+
+
+def _refuse_in_use(source: Catalog) -> None:
+    with source.session(readonly=True) as s:
+        running = s.scalar(
+            select(func.count()).select_from(Job).where(Job.state == "running", Job.lease_expires > utcnow())
+        )
+    if running:
+        raise CopyRefused(
+            source.url,
+            f"cannot copy the catalog at {source.url} now: {running} job(s) are running on it; stop every daemon "
+            "that uses it (their jobs go back to the queue and are copied with it), then copy",
+        )
+
+
+def _refuse_filled(target: Catalog, conn: Connection) -> None:
+    tables = Base.metadata.sorted_tables
+    filled = sorted(t.name for t in tables if conn.execute(select(func.count()).select_from(t)).scalar())
+    if filled:
+        raise CopyRefused(
+            target.url,
+            f"cannot copy the catalog into {target.url}: it already holds rows ({', '.join(filled)}); "
+            "copy into a new, empty database",
+        )
+
+
+def _continue_sequences(conn: Connection) -> None:
+    """PostgreSQL: each serial id's sequence goes on after the largest id copied (else the next insert of a
+    job or a request would collide with a copied one)."""
+    for table in Base.metadata.sorted_tables:
+        for column in table.primary_key.columns:
+            if not column.autoincrement or column.type.python_type is not int:
+                continue
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE(MAX({column.name}), 1), MAX({column.name}) IS NOT NULL) FROM {table.name}"
+                )
+            )

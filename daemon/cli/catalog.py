@@ -1,0 +1,46 @@
+"""`rushes catalog copy URL`: the whole catalog into another database (SQLite to PostgreSQL, before a cluster)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from daemon.cli.app import app, fail, out, settings
+from daemon.context import open_context
+
+catalog_app = typer.Typer(no_args_is_help=True, help="The catalog database: copy it into another one.")
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("copy")
+def catalog_copy(
+    to: Annotated[
+        str,
+        typer.Argument(
+            help="The new, empty database, e.g. postgresql+psycopg://rushes@db/rushes (created tables and all).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Copy every show, daily, model version, request, Version, job and cursor of the configured catalog into
+    the empty database TO, ids kept, in one transaction; stop every daemon first, then set catalog_url to TO."""
+    from daemon.catalog import Catalog, CatalogError
+    from daemon.catalog.copy import copy_catalog
+
+    ctx = open_context(settings())
+    try:
+        target = Catalog(to)
+        copied = copy_catalog(
+            ctx.catalog, target, lambda table, rows: out.print(f"{table}: {rows} row(s)", highlight=False)
+        )
+        target.dispose()
+    except CatalogError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    out.print(
+        f"copied {copied.rows} row(s) from {ctx.catalog.url} into {target.url}; set catalog_url "
+        "(or RUSHES_CATALOG_URL) to it, then start the daemons",
+        highlight=False,
+    )
