@@ -3,8 +3,9 @@
 Start-up: open the catalog (migrated) -> recover jobs a dead daemon of this host held -> health server ->
 job lanes (ingest and publish on threads here, train and fix in worker processes through the executor) ->
 ingest watchers (their first reconcile scan) -> scheduler (when this daemon leads) -> once that scan has been
-ingested, the tracker poller (requests, then feedback) and the webhook worker (tracker.webhook: Flow deliveries
-on the HTTP port, daemon.stages.webhooks), so a request never races the daily it names -> READY=1 to systemd.
+ingested (or after waiting 120 s for it), the tracker poller (requests, then feedback) and the webhook worker
+(tracker.webhook: Flow deliveries on the HTTP port, daemon.stages.webhooks), so a request made while the daemon
+was down finds the daily that landed meanwhile -> READY=1 to systemd.
 A job queued here (a file found, a fix request read) wakes the lanes at once; start-up waits on finished jobs,
 not a timer. The main loop pings the systemd watchdog and keeps leadership current. SIGTERM or SIGINT stops everything: jobs in hand are
 released (not counted as attempts) for the next start.

@@ -3,16 +3,27 @@ quarantined files, model, and recent fix requests with every Version they made a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, Daily, FixRequest, Job, Publication, fixes, models_repo, tracker_reads
+from daemon.catalog import (
+    Catalog,
+    Daily,
+    FixRequest,
+    Job,
+    Publication,
+    fixes,
+    models_repo,
+    tracker_reads,
+    utcnow,
+)
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.jobs.payloads import FixJob
+from daemon.scheduling.polling import MAX_FATAL_WAIT_S
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import read_shows
 
@@ -172,14 +183,24 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
         }
 
 
-def read_record(r: tracker_reads.ReadState) -> dict[str, Any]:
-    """How a daemon machine's reads of the tracker go: `problem` None while they go through."""
+QUIET_AFTER_S = 300.0  # a daemon whose reads went through but that has not polled for this long may be down
+FORGOTTEN_AFTER = timedelta(days=1)  # a machine that has not polled for a day is no longer listed
+
+
+def read_record(r: tracker_reads.ReadState, now: datetime, interval: float) -> dict[str, Any]:
+    """How a daemon machine's reads of the tracker go: `problem` None while they go through; `quiet` when it has
+    not polled for longer than its rounds take (an ok poller's interval, a failing one's longest backoff)."""
+    quiet_after = max(QUIET_AFTER_S, 3 * interval)
+    if r.problem is not None:
+        quiet_after = max(quiet_after, 2 * MAX_FATAL_WAIT_S)
     return {
         "host": r.host,
         "tracker": r.tracker,
         "problem": r.problem,
         "since": r.since.isoformat(timespec="seconds"),
         "read_at": r.read_at.isoformat(timespec="seconds") if r.read_at else None,
+        "checked_at": r.checked_at.isoformat(timespec="seconds"),
+        "quiet": (now - r.checked_at).total_seconds() > quiet_after,
     }
 
 
@@ -195,7 +216,9 @@ def collect(
     with catalog.session(readonly=True) as s:
         counts = job_repo.counts(s)
         jobs = [job_record(j) for j in job_repo.list_jobs(s, show=show, limit=jobs_limit)]
-        reads = [read_record(r) for r in tracker_reads.read_states(s)]
+        now = utcnow()
+        interval = settings.tracker.poll_interval
+        reads = [read_record(r, now, interval) for r in tracker_reads.read_states(s, now - FORGOTTEN_AFTER)]
     return {
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,

@@ -476,7 +476,7 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     return Parts(np.clip(out, 0, 1).astype(np.float32), w0, w1, v0, v1, cues)
 
 
-SIDE_WINDOW = 5  # pixels (working size) over which the side check averages its colour differences
+SIDE_WINDOW = 5  # pixels (working size: about 13 at 1080p, 7 at 256p) over which the side check averages
 
 
 def side_weights(
@@ -587,7 +587,8 @@ def interpolate(
 # The default of the interpolate head and the sequence tools (see bench/interpolate_study.py): flows and their
 # reversal at 3/4 size, at most 720x405, with the side check (side_weights, sigma 0.1: +0.07 dB on held-out
 # clips at 256p and at their own 720p/360p, +0.08 to +0.11 on the clips' later frames, no shot below -0.02, for
-# a few % more CPU, run at the working size; bench/interpolate_holdout_study.py, docs/benchmarks.md). BEST_QUALITY (interpolate's
+# about a fifth more CPU in the reversal, warps and blend, run at the working size: at 1080p, 0.08 s a frame;
+# bench/interpolate_holdout_study.py, docs/benchmarks.md). BEST_QUALITY (interpolate's
 # `quality=best`) averages that with the path at the frames' full size, at most 1280x720's pixels, without the
 # check: +0.14 to +0.18 dB more, for about 4x a fix's CPU at 720p and 1080p (uncapped, 1080p cost 7x). It
 # replaced the mean at half and 3/4 size (about +0.06 dB).

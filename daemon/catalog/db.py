@@ -38,10 +38,13 @@ _MIGRATE_LOCK = 0x52555348  # "RUSH": PostgreSQL advisory lock id held while mig
 _NOT_MIGRATED = "it has no Rushes tables yet (start the daemon or run `rushes migrate` to create them)"
 
 
+_NEWER = "its schema is at revision "
+
+
 def newer_schema(current: str, head: str) -> str:
     """Why a catalog upgraded by a newer Rushes cannot be used by this one."""
     return (
-        f"its schema is at revision {current}, newer than this Rushes knows ({head}): a newer Rushes upgraded it; "
+        f"{_NEWER}{current}, newer than this Rushes knows ({head}): a newer Rushes upgraded it; "
         "run that version here too, or restore the catalog's backup from before the upgrade"
     )
 
@@ -82,8 +85,10 @@ class CatalogError(Exception):
     def __init__(self, url: str, reason: str) -> None:
         # a full disk is no fault of catalog_url: say what to do about it instead
         full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
-        advice = "free space on the disk that holds it" if full else "check catalog_url"
-        super().__init__(f"cannot open the catalog at {url}: {reason}; {advice}")
+        advice = "; free space on the disk that holds it" if full else "; check catalog_url"
+        if reason.startswith(_NEWER):  # it says what to do itself; catalog_url is right
+            advice = ""
+        super().__init__(f"cannot open the catalog at {url}: {reason}{advice}")
         self.url = url
         self.reason = reason
 

@@ -284,3 +284,4 @@ class TrackerRead(Base):
     problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: its reads go through
     since: Mapped[datetime]  # when the reads began to fail, or to go through
     read_at: Mapped[datetime | None] = mapped_column(nullable=True)  # its last good read
+    checked_at: Mapped[datetime]  # its last round, whatever came of it (refreshed at least once a minute)

@@ -39,27 +39,30 @@ def status_cmd(
     render(data)
 
 
-QUIET_AFTER_S = 300  # a daemon whose last good read is older than this (and no failure since) may be down
-
-
 def tracker_lines(reads: list[dict[str, Any]], now: datetime) -> list[str]:
     """A line per daemon machine: whether its reads of the tracker go through, or since when and why not."""
     lines = []
     for r in reads:
         who = f"tracker {r['tracker']} from {r['host']}"
-        since = datetime.fromisoformat(r["since"])
+        checked = datetime.fromisoformat(r["checked_at"])
+        gone = f"; its daemon has not polled for {_span(now - checked)}: is it running?" if r["quiet"] else ""
         if r["problem"]:
-            lines.append(
-                f"{who}: cannot read it since {since:%Y-%m-%d %H:%M} UTC ({_span(now - since)}): {r['problem']}; "
-                "fix requests wait until it can (`rushes tracker check` says what to mend)"
+            since = datetime.fromisoformat(r["since"])
+            mend = (
+                " (`rushes tracker check` says what to mend)"
+                if r["problem"].startswith("cannot read")
+                else ""
             )
-            continue
-        read_at = datetime.fromisoformat(r["read_at"]) if r["read_at"] else since
-        quiet = (now - read_at).total_seconds() > QUIET_AFTER_S
-        lines.append(
-            f"{who}: reads go through (last {_span(now - read_at)} ago"
-            + (", is its daemon running?)" if quiet else ")")
-        )
+            lines.append(
+                f"{who}: since {since:%Y-%m-%d %H:%M} UTC ({_span(now - since)}), {r['problem']}; "
+                f"fix requests wait until it goes through{mend}{gone}"
+            )
+        elif r["quiet"]:
+            lines.append(
+                f"{who}: reads went through {_span(now - checked)} ago; its daemon has not polled since: is it running?"
+            )
+        else:
+            lines.append(f"{who}: reads go through (last {_span(now - checked)} ago)")
     return lines
 
 

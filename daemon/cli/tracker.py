@@ -85,7 +85,7 @@ def tracker_check() -> None:
     for r in results:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
         detail = r.detail
-        if r.what == "connect" and detail.endswith(RETRY_LATER):  # the daemon retries; this command does not
+        if detail.endswith(RETRY_LATER):  # the daemon retries; this command does not
             detail = detail.removesuffix(RETRY_LATER) + "; check tracker.url and that this machine reaches it"
         out.print(f"{mark} {escape(r.what)}" + (f": {escape(detail)}" if detail else ""), highlight=False)
     failed = [r for r in results if not r.ok]

@@ -84,9 +84,12 @@ class TrackerPoller:
             self._failing_since = None
         elif error is not None and self._failing_since is None:
             self._failing_since = time.monotonic()
-        self._error = None if error is None else one_line(error)
+        self._error = None if error is None else self._why(error)
         if self.report is not None:
-            self.report(self._error)
+            try:  # storing it for `rushes status` must never end the poller's thread
+                self.report(self._error)
+            except Exception as exc:
+                log.warning("tracker.read_not_recorded", error=one_line(exc))
         return error
 
     def problem(self) -> str | None:
@@ -94,7 +97,12 @@ class TrackerPoller:
         error, since = self._error, self._failing_since
         if error is None or since is None:
             return None
-        return f"cannot read the {self.tracker} tracker for {time.monotonic() - since:.0f} s: {error}"
+        return f"{error} (for {time.monotonic() - since:.0f} s)"
+
+    def _why(self, error: BaseException) -> str:
+        if isinstance(error, TrackerError):  # TrackerFatal too: a refusal (a wrong key, a missing field)
+            return f"cannot read the {self.tracker} tracker: {one_line(error)}"
+        return f"a poll of the {self.tracker} tracker failed in Rushes itself (a bug: see tracker.poll_failed in the log): {one_line(error)}"
 
     def _round(self) -> BaseException | None:
         try:

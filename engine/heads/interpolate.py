@@ -3,8 +3,9 @@
 1. Classical base (engine.flow, flow.RECOMMENDED): DIS flow both ways and to the outer neighbours
    (quadratic motion), flow reversal by softmax splatting at 3/4 size, the reversed flows faded to zero
    where the frames agree better unmoved (near-static content), visibility-weighted blend of both
-   full-size frames warped bicubically, each side's weight lowered where its warp disagrees with the outer
-   frame on its side carried along the same path (the side check, flow.side_weights).
+   full-size frames warped bicubically, each side's weight lowered where that frame, warped at the working
+   size, disagrees with the outer frame on its side carried along the same path (the side check,
+   flow.side_weights).
 2. A refiner (engine.heads.interpolate_net) sees the base, both warped frames, their visibilities and
    occlusion cues (flow.Cues: forward-backward and colour error of each warp's source pixel, motion) and
    predicts a new blend weight of the two warped frames and a small residual, symmetric in the two outer

@@ -56,6 +56,7 @@ TABLES = {
     "fix_requests",
     "publications",
     "tracker_cursors",
+    "tracker_reads",
 }
 
 
@@ -121,7 +122,10 @@ def test_migrate_says_where_it_started_and_refuses_a_schema_a_newer_rushes_made(
                 call()
             message = str(caught.value)
             assert f"revision 9999, newer than this Rushes knows ({Catalog.head()})" in message
-            assert "backup" in message and "\n" not in message
+            assert (
+                message.endswith("restore the catalog's backup from before the upgrade")
+                and "\n" not in message
+            )
         assert cat.revision() == "9999"  # left as it was
     finally:
         cat.dispose()
@@ -545,33 +549,38 @@ def test_cursor_commits_with_its_work_and_rolls_back_with_it(catalog: Catalog, s
 # --- tracker reads --------------------------------------------------------------------------------------------
 
 
-def test_a_daemons_tracker_reads_keep_since_when_they_fail_and_refresh_little_while_they_go_through(
+def test_a_daemons_tracker_reads_keep_since_when_they_fail_and_refresh_little_while_nothing_changes(
     catalog: Catalog,
 ) -> None:
     t0 = utcnow()
     with catalog.session() as s:
         assert record_read(s, "render-1", "shotgrid", None, t0)
         assert not record_read(s, "render-1", "shotgrid", None, t0 + timedelta(seconds=10))  # nothing to say
-        assert record_read(
-            s, "render-1", "shotgrid", "ShotGrid rejected script 'rushes'", t0 + timedelta(minutes=2)
-        )
+        refused = "ShotGrid rejected script 'rushes'"
+        assert record_read(s, "render-1", "shotgrid", refused, t0 + timedelta(minutes=2))
+        assert not record_read(s, "render-1", "shotgrid", refused, t0 + timedelta(minutes=2, seconds=30))
         # another reason, the same outage: the reason is kept up to date, `since` is when it began
         assert record_read(s, "render-1", "shotgrid", "connection refused", t0 + timedelta(minutes=3))
-        record_read(s, "render-2", "shotgrid", None, t0)
+        assert record_read(
+            s, "render-1", "shotgrid", "connection refused", t0 + timedelta(minutes=4)
+        )  # a minute on
+        record_read(s, "render-2", "shotgrid", None, t0 - timedelta(days=2))
     with catalog.session(readonly=True) as s:
         one, two = read_states(s)
-    assert (one.host, one.problem, one.since, one.read_at) == (
+        assert [r.host for r in read_states(s, checked_after=t0 - timedelta(days=1))] == ["render-1"]
+    assert (one.host, one.problem, one.since, one.read_at, one.checked_at) == (
         "render-1",
         "connection refused",
         t0 + timedelta(minutes=2),
         t0,
+        t0 + timedelta(minutes=4),
     )
     assert two.host == "render-2" and two.problem is None
     with catalog.session() as s:
-        assert record_read(s, "render-1", "shotgrid", None, t0 + timedelta(minutes=4))
+        assert record_read(s, "render-1", "shotgrid", None, t0 + timedelta(minutes=5))
         assert record_read(
-            s, "render-1", "shotgrid", None, t0 + timedelta(minutes=5, seconds=1)
+            s, "render-1", "shotgrid", None, t0 + timedelta(minutes=6, seconds=1)
         )  # a minute on
         (back, _) = read_states(s)
-    assert back.problem is None and back.since == t0 + timedelta(minutes=4)
-    assert back.read_at == t0 + timedelta(minutes=5, seconds=1)
+    assert back.problem is None and back.since == t0 + timedelta(minutes=5)
+    assert back.read_at == back.checked_at == t0 + timedelta(minutes=6, seconds=1)

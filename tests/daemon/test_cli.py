@@ -206,20 +206,21 @@ def test_status_json_on_an_empty_home(clean_env: Path) -> None:
 
 def test_status_says_when_a_daemon_cannot_read_the_tracker_and_since_when(clean_env: Path) -> None:
     """What the daemons' pollers stored: a machine whose reads fail (a wrong key) is named with the reason and
-    since when; one whose last good read is long past may have no daemon running."""
+    since when; one that has not polled for hours may have no daemon running; one gone for days is left out."""
     from datetime import timedelta
 
     from daemon.catalog import Catalog, tracker_reads, utcnow
 
     assert rushes("status")[0] == 0  # creates the catalog
     now = utcnow()
-    refused = "ShotGrid rejected script 'rushes' (check tracker.script_name and the key)"
+    refused = "cannot read the shotgrid tracker: ShotGrid rejected script 'rushes': check RUSHES_TRACKER__SCRIPT_KEY"
     catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
     try:
         with catalog.session() as s:
             tracker_reads.record_read(s, "render-1", "shotgrid", None, now - timedelta(minutes=30))
             tracker_reads.record_read(s, "render-1", "shotgrid", refused, now - timedelta(minutes=12))
             tracker_reads.record_read(s, "render-2", "shotgrid", None, now - timedelta(hours=3))
+            tracker_reads.record_read(s, "render-3", "shotgrid", None, now - timedelta(days=3))
     finally:
         catalog.dispose()
 
@@ -227,15 +228,21 @@ def test_status_says_when_a_daemon_cannot_read_the_tracker_and_since_when(clean_
     assert code == 0, output
     lines = output.splitlines()
     failing = next(line for line in lines if line.startswith("tracker shotgrid from render-1: "))
-    assert (
-        f"cannot read it since {now - timedelta(minutes=12):%Y-%m-%d %H:%M} UTC (12 min): {refused}"
-        in failing
-    )
-    assert "fix requests wait" in failing  # whole on one line, on a narrow terminal
+    assert failing == (
+        f"tracker shotgrid from render-1: since {now - timedelta(minutes=12):%Y-%m-%d %H:%M} UTC (12 min), "
+        f"{refused}; fix requests wait until it goes through (`rushes tracker check` says what to mend)"
+    )  # whole on one line, on a narrow terminal
     quiet = next(line for line in lines if line.startswith("tracker shotgrid from render-2: "))
-    assert quiet == "tracker shotgrid from render-2: reads go through (last 3 h ago, is its daemon running?)"
+    assert (
+        quiet
+        == "tracker shotgrid from render-2: reads went through 3 h ago; its daemon has not polled since: is it running?"
+    )
+    assert not any("render-3" in line for line in lines)
     reads = json.loads(rushes("status", "--json")[1])["tracker_reads"]
-    assert [(r["host"], r["problem"]) for r in reads] == [("render-1", refused), ("render-2", None)]
+    assert [(r["host"], r["problem"], r["quiet"]) for r in reads] == [
+        ("render-1", refused, False),
+        ("render-2", None, True),
+    ]
 
 
 def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> None:

@@ -67,7 +67,7 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
         wait_for("the status to say the tracker cannot be read", lambda: bool(problems()), 60, log=log)
         assert "503" in problems()[0] and "\n" not in problems()[0]
         code, checks = readyz(f"http://127.0.0.1:{port}")
-        assert code == 503 and checks["tracker"].startswith("cannot read the shotgrid tracker for ")
+        assert code == 503 and checks["tracker"].startswith("cannot read the shotgrid tracker: ")
 
         def pending() -> int:
             with catalog.session(readonly=True) as s:

@@ -486,3 +486,19 @@ def test_the_check_reads_the_event_log_where_rushes_hears_of_requests(server: SG
         "Read permission denied for EventLogEntry; give the script's permission group read access to the Event "
         "Log (EventLogEntry)"
     )
+
+
+def test_an_api_call_refused_with_403_names_the_scripts_access_not_the_url(
+    server: SGServer, show: Show
+) -> None:
+    """A site (or a proxy) that blocks the API answers 403 with an HTML page: one short line, and no advice
+    to change tracker.url, which is right."""
+    server.faults.fail_next(1, status=403)
+    checks = tracker(server).check()
+    assert [(c.what, c.ok) for c in checks] == [("connect", False)]
+    detail = checks[0].detail
+    assert f"{server.url} answered info with HTTP 403 " in detail and "\n" not in detail
+    assert detail.endswith(
+        "refused the call; check the script's API access and any proxy between this machine and the site"
+    )
+    assert "tracker.url" not in detail

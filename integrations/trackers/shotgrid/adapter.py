@@ -99,8 +99,9 @@ class ShotGridTracker:
             newest = events.newest_event_id(self.conn, once)
             results.append(CheckResult("event log", True, f"readable (newest event {newest})"))
         except TrackerError as exc:
+            refused = str(exc).startswith("ShotGrid refused")  # a Fault: the site said no, not the network
             why = f"{exc}; give the script's permission group read access to the Event Log (EventLogEntry)"
-            results.append(CheckResult("event log", False, why))
+            results.append(CheckResult("event log", False, why if refused else str(exc)))
         self.schema.forget()
         try:
             return results + self.schema.checks()

@@ -55,6 +55,11 @@ def as_datetime(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def _first_line(text: object, limit: int = 120) -> str:
+    """An HTTP reason as one short line (the client appends the answer's body, an HTML page)."""
+    return (str(text).strip().splitlines() or [""])[0][:limit]
+
+
 class Connection:
     def __init__(
         self,
@@ -88,10 +93,15 @@ class Connection:
         if isinstance(exc, shotgun_api3.ShotgunError):
             return TrackerError(f"ShotGrid refused {what}: {exc}")
         if isinstance(exc, shotgun_api3.ProtocolError):  # a 4xx: the transient codes were retried before
-            return TrackerFatal(
-                f"{self.options.url} answered {what} with HTTP {exc.errcode} {exc.errmsg}: it does not serve "
-                "the ShotGrid API there (a path after the host, or a proxy in the way); set tracker.url to "
-                "the site's address alone, e.g. https://yourstudio.shotgrid.autodesk.com"
+            said = f"{self.options.url} answered {what} with HTTP {exc.errcode} {_first_line(exc.errmsg)}"
+            if exc.errcode in (301, 302, 307, 308, 404, 405):  # nothing serves the API at that address
+                return TrackerFatal(
+                    f"{said}: it does not serve the ShotGrid API there (a path after the host, or a proxy in the "
+                    "way); set tracker.url to the site's address alone, e.g. https://yourstudio.shotgrid.autodesk.com"
+                )
+            return TrackerError(  # 403 (the API blocked for the script or the network), 413 (a proxy's limit)...
+                f"{said}: the site or a proxy in the way refused the call; check the script's API access and any "
+                "proxy between this machine and the site"
             )
         return None
 

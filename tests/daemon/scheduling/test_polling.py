@@ -3,6 +3,7 @@ a refusal (bad key) waits at least a minute and up to 10, and a good round goes 
 
 from __future__ import annotations
 
+import re
 import threading
 
 from structlog.testing import capture_logs
@@ -78,7 +79,8 @@ def test_why_the_reads_fail_is_said_for_readyz_and_reported_after_each_round_unt
     tracker.fail_next(fatal=True)
     polling.round()
     problem = polling.problem()
-    assert problem is not None and problem.startswith("cannot read the memory tracker for ")
+    assert problem is not None and problem.startswith("cannot read the memory tracker: ")
+    assert re.search(r" \(for \d+ s\)$", problem)
     assert "\n" not in problem and reported[-1] is not None and reported[-1] in problem
     assert polling.round() is None
     assert polling.problem() is None and reported[-1] is None
@@ -96,3 +98,18 @@ def test_a_catalog_outage_is_not_reported_as_the_trackers() -> None:
     )
     assert isinstance(polling.round(), CatalogError)
     assert polling.problem() is None and reported == []
+
+
+def test_a_bug_in_a_poll_is_not_called_the_trackers_and_a_failed_report_never_ends_the_thread() -> None:
+    def bug() -> None:
+        raise KeyError("shot")
+
+    def report(problem: str | None) -> None:
+        raise RuntimeError("the row could not be written")
+
+    polling = TrackerPoller("memory", [bug], 10.0, Metrics(process=False), threading.Event(), report)
+    with capture_logs() as logs:
+        assert isinstance(polling.round(), KeyError)  # returned, not raised: the loop goes on
+    problem = polling.problem()
+    assert problem is not None and problem.startswith("a poll of the memory tracker failed in Rushes itself")
+    assert "tracker.read_not_recorded" in [entry["event"] for entry in logs]
