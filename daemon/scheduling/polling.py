@@ -14,11 +14,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from daemon.catalog.db import CatalogError
 from daemon.logs import get_logger
-from daemon.ops.metrics import Metrics
 from integrations.trackers.base import TrackerError, TrackerFatal
+
+if TYPE_CHECKING:  # `rushes status` reads this module's waits without loading prometheus_client
+    from daemon.ops.metrics import Metrics
 
 log = get_logger("rushes.daemon")
 
