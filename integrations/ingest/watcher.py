@@ -66,6 +66,7 @@ from integrations.ingest.templates import Templates
 
 log = logging.getLogger(__name__)
 
+REMIND_SECONDS = 300.0  # a file still waiting for the same reason is warned of again this often
 ROOT_RETRY_SECONDS = 30.0  # how often a root that could not be watched (missing) is looked for again
 
 EVENTS: list[type[FileSystemEvent]] = [
@@ -174,6 +175,7 @@ class IngestWatcher:
         self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._delivered = _Delivered(memory)
         self._retries = Retries(retry_seconds)
+        self._warned: dict[Hashable, tuple[str, float]] = {}  # per file: the reason last warned of, and when
         self._stop = threading.Event()
         self._rescan = threading.Event()
         self.scans = 0  # reconcile scans completed (the first one: everything present at start is queued)
@@ -242,9 +244,19 @@ class IngestWatcher:
         it again in retry_seconds. Callbacks that raise such an error get this by themselves; a consumer that
         handles files later (a queue, a durable job) calls it."""
         self._delivered.discard(found.key)
-        self._retries.add(found.key, found, reason, self.clock())
+        now = self.clock()
+        self._retries.add(found.key, found, reason, now)
+        said = self._warned.get(found.key)
+        if said is not None and said[0] == reason and now - said[1] < REMIND_SECONDS:
+            return  # said already: one line per file and reason, then a reminder every REMIND_SECONDS
+        self._warned[found.key] = (reason, now)
+        if len(self._warned) > 10_000:  # files that waited long ago: start afresh rather than grow
+            self._warned.clear()
         log.warning(
-            "cannot ingest %s now (%s); offering it again in %g s", found.path, reason, self._retries.interval
+            "cannot ingest %s now (%s); offering it again every %g s until it can be",
+            found.path,
+            reason,
+            self._retries.interval,
         )
 
     @property
