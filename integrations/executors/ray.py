@@ -235,13 +235,23 @@ class RayExecutor:
             return int(self._cluster.get("GPU", 0))
 
     def health(self) -> str | None:
-        """None while connected to Ray; otherwise why not (one line, for /readyz): a Ray call that has not
-        returned within call_timeout_s is named here, with how long it has been waiting."""
+        """None while connected to Ray with a CPU to run jobs; otherwise why not (one line, for /readyz): a Ray
+        call that has not returned within call_timeout_s is named here, with how long it has been waiting; a
+        cluster without a CPU (its resources are read every _REFRESH_S) is named too."""
         with self._cond:
             stuck = self._look()
             if stuck is not None:
                 return self._stuck_line(stuck)
-            return None if self._connected else self._problem
+            if not self._connected:
+                return self._problem
+            if (
+                self._cluster.get("CPU", 0) <= 0
+            ):  # a head of --num-cpus=0 whose workers left or have not joined
+                return (
+                    f"connected to Ray at {self._where}, but no node offers a CPU: jobs wait until a worker "
+                    "node joins (start the Ray workers, or check that they reach the head)"
+                )
+            return None
 
     def shutdown(self, wait: bool = True) -> None:
         """wait=True: let submitted jobs finish (while Ray is reachable). wait=False: cancel them all."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from integrations.executors import ray as ray_module
 from integrations.executors.callwatch import CallWatch
 from integrations.executors.ray import RayExecutor
 from integrations.executors.spec import JobOutcome, JobSpec
@@ -64,6 +65,7 @@ class FakeRay:
         self.released = threading.Event()
         self.done: dict[str, str] = {}  # ref -> outcome JSON
         self.scheduled: list[str] = []
+        self.cpus = 4.0  # what cluster_resources() offers
 
     # -- the ray API --
     def is_initialized(self) -> bool:
@@ -85,7 +87,7 @@ class FakeRay:
     def cluster_resources(self) -> dict[str, float]:
         if not self.initialized:
             raise ConnectionError("Ray is not connected")
-        return {"CPU": 4.0}
+        return {"CPU": self.cpus} if self.cpus else {"memory": 1e9}  # Ray leaves out what no node has
 
     def nodes(self) -> list[dict[str, Any]]:
         return []
@@ -249,3 +251,28 @@ def test_the_call_watch_reports_an_overdue_call_once_and_says_it_was_given_up_on
     assert watch.overdue(360.0) is not None
     with pytest.raises(ValueError):
         CallWatch(limit_s=0)
+
+
+def test_a_cluster_without_a_cpu_is_named_by_health_until_a_worker_joins(
+    ray: FakeRay, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head started with --num-cpus=0 (deploy/compose.yaml) runs no jobs: connected to it before its workers
+    join, or after they left with an old head, the executor says so, and no longer once a worker has joined."""
+    monkeypatch.setattr(ray_module, "_REFRESH_S", 0.05)  # resources are read every 30 s in use
+    ray.cpus = 0.0
+    ex = RayExecutor(ADDRESS, max_jobs=4, tick_s=0.01, reconnect_s=0.01, call_timeout_s=120.0, clock=clock)
+    try:
+        wait_until(
+            "the executor to connect",
+            lambda: ray.inits >= 1 and ex.health() != f"connecting to Ray at {ADDRESS}",
+        )
+        problem = ex.health()
+        assert problem == (
+            f"connected to Ray at {ADDRESS}, but no node offers a CPU: jobs wait until a worker node joins (start "
+            "the Ray workers, or check that they reach the head)"
+        )
+        ray.cpus = 2.0  # a worker node joins
+        wait_until("health to clear", lambda: ex.health() is None)
+    finally:
+        ray.release()
+        ex.shutdown(wait=False)
