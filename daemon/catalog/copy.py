@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
 
-from daemon.catalog.db import Catalog, CatalogError, utcnow
+from daemon.catalog.db import Catalog, CatalogError, explain, utcnow
 from daemon.catalog.models import Base, Job
 
 BATCH = 2000  # rows read and written at a time (a show of 20,000 dailies fits in memory either way)
@@ -60,19 +61,24 @@ def copy_catalog(
             f"one's at {target.revision()}; run `rushes migrate` on it first",
         )
     done: list[tuple[str, int]] = []
-    with source.engine.connect() as read, target.engine.begin() as write:
-        _refuse_filled(target, write)
-        for table in Base.metadata.sorted_tables:  # parents before the rows that point at them
-            count = 0
-            rows = read.execute(select(table).order_by(*table.primary_key.columns))
-            while batch := rows.fetchmany(BATCH):
-                write.execute(table.insert(), [row._asdict() for row in batch])
-                count += len(batch)
-            done.append((table.name, count))
-            if on_table is not None:
-                on_table(table.name, count)
-        if target.dialect == "postgresql":
-            _continue_sequences(write)
+    try:
+        with source.engine.connect() as read, target.engine.begin() as write:
+            _refuse_filled(target, write)
+            for table in Base.metadata.sorted_tables:  # parents before the rows that point at them
+                count = 0
+                rows = read.execute(select(table).order_by(*table.primary_key.columns))
+                while batch := rows.fetchmany(BATCH):
+                    write.execute(table.insert(), [row._asdict() for row in batch])
+                    count += len(batch)
+                done.append((table.name, count))
+                if on_table is not None:
+                    on_table(table.name, count)
+            if target.dialect == "postgresql":
+                _continue_sequences(write)
+    except DBAPIError as exc:  # a database gone or full mid-copy: nothing was written (one transaction)
+        raise CatalogError(
+            target.url, f"the copy stopped and nothing of it was kept: {explain(exc)}"
+        ) from exc
     return Copied(tuple(done))
 
 

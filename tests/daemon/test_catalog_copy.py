@@ -142,3 +142,23 @@ def test_the_command_copies_the_configured_catalog_and_says_what_to_set(
     )
     code, output = rushes("catalog", "copy", to, env={"RUSHES_CATALOG_URL": used.url})
     assert code == 2 and output.count("\n") == 1 and "copy into a new, empty database" in output
+
+
+def test_a_copy_that_fails_midway_keeps_nothing_and_says_so_in_one_line(
+    used: Catalog, tmp_path: Path
+) -> None:
+    target = Catalog(f"sqlite:///{tmp_path / 'new.sqlite'}")
+    try:
+        target.migrate()
+        with target.engine.begin() as conn:  # the disk fills as the publications go in
+            conn.exec_driver_sql(
+                "CREATE TRIGGER full BEFORE INSERT ON publications BEGIN SELECT RAISE(ABORT, 'database or disk is "
+                "full'); END"
+            )
+        with pytest.raises(CatalogError) as caught:
+            copy_catalog(used, target)
+        message = str(caught.value)
+        assert "the copy stopped and nothing of it was kept" in message and "\n" not in message
+        assert all(not r for r in rows(target).values())  # the shows and dailies written first went too
+    finally:
+        target.dispose()
