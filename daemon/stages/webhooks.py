@@ -121,7 +121,13 @@ class WebhookReceiver:
             with self._lock:
                 self.counts.refused += 1
             why = "bad signature" if signature else "no signature"
-            log.warning("webhook.refused", reason=why, client=client, delivery=delivery_id)
+            mend = (  # what the studio's TD changes: the two secrets, or what sends to this address
+                "the secret of the site's webhook and tracker.webhook.secret differ (or the body was changed on "
+                "the way); set them to the same value"
+                if signature
+                else "the sender is not a Flow webhook with a secret; set one on the site's webhook"
+            )
+            log.warning("webhook.refused", reason=why, mend=mend, client=client, delivery=delivery_id)
             self.on_result("refused")
             return 401, f"refused: {why} (X-SG-SIGNATURE must sign the body with the webhook's secret)"
         try:

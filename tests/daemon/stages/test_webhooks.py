@@ -111,6 +111,8 @@ def test_a_bad_or_missing_signature_is_refused_with_401_one_log_line_and_nothing
     assert code == 401 and answer.startswith("refused: ")
     assert [e["event"] for e in logs] == ["webhook.refused"]
     assert logs[0]["client"] == "10.0.0.9" and SECRET not in json.dumps(logs, default=str)
+    signed = bool(headers.get("X-SG-SIGNATURE"))
+    assert ("tracker.webhook.secret" if signed else "with a secret") in logs[0]["mend"]
     assert len(receiver.queue) == 0 and receiver.counts.refused == 1
     assert worker.step() == 0 and counts(catalog) == (0, 0)
 
