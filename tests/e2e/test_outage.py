@@ -16,6 +16,7 @@ from daemon.demo import SHOW
 from tests.e2e.world import (
     dead_jobs,
     enqueue_training,
+    health_url,
     idle,
     make_world,
     promoted,
@@ -23,7 +24,6 @@ from tests.e2e.world import (
     registered,
     wait_for,
 )
-from tests.servers.redis import free_port
 
 pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
 
@@ -31,10 +31,9 @@ pytestmark = pytest.mark.slow  # handed out first when the suite runs in paralle
 def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
     # Each publish attempt calls the tracker twice before its job backs off (5 s, then 10 s): the outage is
     # waited out the same way as with the default 6 calls, in a fraction of the time.
-    port = free_port()
     world = make_world(
-        tmp_path, budget=15, tracker={"call_attempts": 2}, extra={"http": {"host": "127.0.0.1", "port": port}}
-    )
+        tmp_path, budget=15, tracker={"call_attempts": 2}
+    )  # the health server on any free port
     catalog = world.catalog()
     kinds = ["denoise", "upscale", "regrade"]
     proc = world.start_daemon()
@@ -66,7 +65,9 @@ def test_publishes_wait_out_a_tracker_outage(tmp_path: Path) -> None:
 
         wait_for("the status to say the tracker cannot be read", lambda: bool(problems()), 60, log=log)
         assert "503" in problems()[0] and "\n" not in problems()[0]
-        code, checks = readyz(f"http://127.0.0.1:{port}")
+        url = health_url(log)
+        assert url is not None
+        code, checks = readyz(url)
         assert code == 503 and checks["tracker"].startswith("cannot read the shotgrid tracker: ")
 
         def pending() -> int:

@@ -3,6 +3,7 @@ a config file, and the daemon run in-process or as a real subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -150,6 +151,21 @@ def wait_for(
         if alive is not None and not alive():
             return
         time.sleep(0.3)
+
+
+def health_url(log: Path) -> str | None:
+    """The URL the daemon's health server bound (its config asks for port 0: any free one), from its JSON log;
+    None until it has logged it."""
+    if not log.is_file():
+        return None
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "health server listening":
+            return str(entry["url"])
+    return None
 
 
 def log_tail(log: Path | None, lines: int = 40) -> str:
