@@ -55,7 +55,7 @@ def train_cmd(
     """Train the show model on the show's catalogued dailies now, in the foreground."""
     # the budget covers the whole command: starting Python, loading torch, training, writing
     started = time.monotonic() - process_age()
-    from daemon.stages.training import run_training
+    from daemon.stages.training import CLI_RUN, run_training
 
     seconds = parse_duration(budget) if budget else None
     if device not in (None, "auto", "cpu", "cuda"):
@@ -69,7 +69,7 @@ def train_cmd(
                 ctx.settings,
                 ctx.catalog,
                 show,
-                job_id="cli",
+                job_id=CLI_RUN,
                 budget=seconds,
                 device=device,
                 progress=view.on_loss,
