@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from daemon.catalog import dailies as daily_repo
-from daemon.catalog import fixes
+from daemon.catalog import fixes, models_repo
 from daemon.cli.main import _register, app
 from daemon.context import open_context
+from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import TrainReport
 from daemon.settings import load_settings
 from daemon.stages.training import run_training
@@ -140,6 +141,41 @@ def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaratio
     (show,) = json.loads(output)["shows"]
     assert len(show["dailies"]) == 4 and all(d["excluded"] is None for d in show["dailies"])
     assert dailies.is_dir()
+
+
+def test_a_base_named_for_a_show_that_has_a_model_is_refused_not_ignored(tmp_path: Path) -> None:
+    """`rushes train --show TST --base ACME` on a show with a version already trained its next version from
+    that version and said nothing of ACME, nor of a base that does not exist: the director believed it grown
+    from the studio's base. Each is one line now, before any training."""
+    _show(tmp_path)
+    first = _train()  # from scratch
+    with pytest.raises(Permanent, match="no trained base named 'NOPE'"):
+        _train(base="NOPE")
+    code, output = rushes(
+        "base",
+        "train",
+        "--name",
+        "ACME",
+        "--corpus",
+        str(_corpus(tmp_path)),
+        "--declare",
+        DECLARED,
+        "--max-steps",
+        "1",
+    )
+    assert code == 0, output
+    with pytest.raises(Permanent) as refused:
+        _train(base="ACME")
+    assert str(refused.value) == (
+        f"base ACME starts only a show's first version, and TST has v{first.version} already (grown from scratch,"
+        " with no base): its next version grows from that one; train without --base"
+    )
+    ctx = open_context(load_settings(None))
+    try:
+        with ctx.catalog.session(readonly=True) as s:
+            assert [v.version for v in models_repo.list_versions(s, "TST")] == [first.version]
+    finally:
+        ctx.close()
 
 
 def _console(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
