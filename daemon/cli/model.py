@@ -558,6 +558,10 @@ def model_show(
     )
     for clip in manifest["clips"]:
         out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
+    if manifest["holdout"]:  # what the scores below were measured on
+        out.print("scored on the held-out clip(s):")
+    for clip in manifest["holdout"]:
+        out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
     _print_lineage(manifest)
     for head, scores in sorted(manifest["metrics"].items()):
         parent = manifest["parent_metrics"].get(head, {})

@@ -135,6 +135,10 @@ def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaratio
     assert "grown from base ACME v1" in output and f"base corpus declared: {DECLARED}" in output
     assert "excluded daily:" in output and "actor's likeness not cleared" in output
     assert "approved pair publication:" in output
+    held_out = output.split("scored on the held-out clip(s):\n", 1)[1]  # named, not only counted
+    assert (
+        all(f"  {c.id}  {c.frames} frames  {c.content_hash}" in held_out for c in v2.holdout) and v2.holdout
+    )
 
     assert rushes("dailies", "include", str(excluded_id))[0] == 0
     code, output = rushes("status", "--json")
