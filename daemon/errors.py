@@ -6,6 +6,7 @@ from daemon.catalog import CatalogError
 from daemon.catalog.shows import UnknownShow
 from daemon.context import DataDirError
 from daemon.jobs.outcomes import Permanent
+from daemon.ops.health import HealthServerError
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
 from daemon.stages.rendering import RenderError
@@ -16,6 +17,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     CatalogError,
     DataDirError,
+    HealthServerError,
     UnknownShow,
     UnknownShowError,
     MediaError,

@@ -78,11 +78,21 @@ def dailies_list(
         out.print(
             f"no {which} of shot {shot} in {show}" if shot else f"no {which} in {show}", highlight=False
         )
-    for r in rows:  # tab-separated for scripts: id, status, shot, frames, path, then aliases or the reason
-        extra = r["reason"] or ("copies: " + ", ".join(r["aliases"]) if r["aliases"] else "")
+    for r in rows:  # tab-separated for scripts: id, status, shot, frames, path, then what else is known
         typer.echo(
-            f"{r['id']}\t{r['status']}\t{r['shot'] or '-'}\t{r['frames'] or '-'}\t{r['path']}\t{extra}"
+            f"{r['id']}\t{r['status']}\t{r['shot'] or '-'}\t{r['frames'] or '-'}\t{r['path']}\t{_notes(r)}"
         )
+
+
+def _notes(row: dict[str, Any]) -> str:
+    """The last column of a listed daily: its reason (a quarantine's), its exclusion from training with the
+    filmmaker's reason, and its copies, as far as it has them."""
+    notes = [row["reason"]] if row["reason"] else []
+    if row["excluded"]:
+        notes.append(f"excluded from training: {row['excluded']}")
+    if row["aliases"]:
+        notes.append("copies: " + ", ".join(row["aliases"]))
+    return "; ".join(notes)
 
 
 def _act(daily_id: int, verb: str, action: Any) -> None:
@@ -146,6 +156,8 @@ def dailies_exclude(
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:
+            known = daily_repo.get_daily(s, daily_id)
+            before = known.excluded_reason if known is not None else None
             try:
                 row = daily_repo.exclude_daily(s, daily_id, reason)
             except daily_repo.NoSuchDaily as exc:
@@ -153,7 +165,8 @@ def dailies_exclude(
             path, why = row.path, row.excluded_reason
     finally:
         ctx.close()
-    out.print(f"daily {daily_id} excluded from training: {Path(path).name} ({why})", highlight=False)
+    was = f"; it was excluded already, for: {before}" if before and before != why else ""
+    out.print(f"daily {daily_id} excluded from training: {Path(path).name} ({why}{was})", highlight=False)
 
 
 @dailies_app.command("include")
@@ -168,10 +181,17 @@ def dailies_include(
     ctx = open_context(settings())
     try:
         with ctx.catalog.session() as s:
+            known = daily_repo.get_daily(s, daily_id)
+            was_excluded = known is not None and known.excluded_reason is not None
             try:
                 path = daily_repo.include_daily(s, daily_id).path
             except daily_repo.NoSuchDaily as exc:
                 raise fail(str(exc)) from None
     finally:
         ctx.close()
+    if not was_excluded:
+        out.print(
+            f"daily {daily_id} was not excluded: {Path(path).name} is trained on already", highlight=False
+        )
+        return
     out.print(f"daily {daily_id} is trained on again: {Path(path).name}", highlight=False)

@@ -55,7 +55,7 @@ def train_cmd(
     """Train the show model on the show's catalogued dailies now, in the foreground."""
     # the budget covers the whole command: starting Python, loading torch, training, writing
     started = time.monotonic() - process_age()
-    from daemon.stages.training import run_training
+    from daemon.stages.training import CLI_RUN, run_training
 
     seconds = parse_duration(budget) if budget else None
     if device not in (None, "auto", "cpu", "cuda"):
@@ -69,7 +69,7 @@ def train_cmd(
                 ctx.settings,
                 ctx.catalog,
                 show,
-                job_id="cli",
+                job_id=CLI_RUN,
                 budget=seconds,
                 device=device,
                 progress=view.on_loss,
@@ -557,6 +557,10 @@ def model_show(
         f"trained on {len(manifest['clips'])} clip(s), held out {len(manifest['holdout'])} ({manifest['holdout_mode']}):"
     )
     for clip in manifest["clips"]:
+        out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
+    if manifest["holdout"]:  # what the scores below were measured on
+        out.print("scored on the held-out clip(s):")
+    for clip in manifest["holdout"]:
         out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
     _print_lineage(manifest)
     for head, scores in sorted(manifest["metrics"].items()):

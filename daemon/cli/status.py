@@ -176,6 +176,13 @@ def render(data: dict[str, Any]) -> None:
                     d["path"],
                 )
             out.print(table)
+            for d in show["dailies"]:  # the filmmakers' decisions, which the table has no room for
+                if d["excluded"]:
+                    out.print(
+                        f"  excluded from training: daily {d['id']} {d['path']} ({d['excluded']})",
+                        highlight=False,
+                        markup=False,
+                    )
             _print_more(show, "dailies", "dailies_total", "registered")
         if show["fix_requests"]:
             table = Table("fix request", "shot", "kinds", "state", "versions")

@@ -282,7 +282,8 @@ class LaneLoop:
     def stop(self, release: bool = True) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=60)
+        if self._thread.is_alive():  # not when the daemon stopped before starting it (a taken port)
+            self._thread.join(timeout=60)
         if release:
             for lane in self.lanes:
                 lane.release_all()

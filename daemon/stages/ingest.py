@@ -264,7 +264,8 @@ class ShowWatchers:
         for watcher in self._watchers:
             watcher.stop()
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():  # not when the daemon stopped before starting it (a taken port)
+            self._thread.join(timeout=30)
 
     def rescan(self) -> None:
         for watcher in self._watchers:

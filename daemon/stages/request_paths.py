@@ -4,8 +4,9 @@ A fix request's `reference` (a regrade reference image) and `mask` (a cleanup ma
 files. Anyone who can edit a task in the tracker can write them, so the daemon must not open any file the
 daemon's user can read (`reference=/etc/shadow`). The rule: after resolving symlinks and `..`, such a path
 must lie inside one of the show's ingest roots or its references folder (`DATA_DIR/references/SHOW`);
-otherwise the request is refused for good (Permanent, one line, no retry). Frame numbers and `x,y,w,h`
-rectangles are not paths and pass. `rushes fix` on the command line is not confined: its user names their
+otherwise the request is refused for good (Permanent, one line, no retry). A name that is not a full path
+(`reference=sh040`, a shot's code; `look.png`) would be looked for wherever the daemon happens to run, so it is
+refused with what to write instead. Frame numbers and `x,y,w,h` rectangles are not paths and pass. `rushes fix` on the command line is not confined: its user names their
 own files.
 """
 
@@ -40,9 +41,25 @@ def check_request_paths(params: Mapping[str, Any], roots: list[Path]) -> None:
         value = params.get(key)
         if value is None or _NOT_A_PATH.match(str(value)):
             continue
+        if not Path(str(value).strip()).is_absolute():
+            raise Permanent(_not_a_full_path(key, str(value).strip(), roots[-1]))
         real = Path(os.path.realpath(str(value).strip()))
         if not any(real.is_relative_to(root) for root in real_roots):
             raise Permanent(
                 f"{key} {str(value).strip()!r} is outside the show's folders; put the file in "
                 f"{roots[-1]} (or an ingest folder of the show) and ask again"
             )
+
+
+def _not_a_full_path(key: str, value: str, references: Path) -> str:
+    """The answer to a `reference` or `mask` that is neither a frame number or rectangle nor a full path."""
+    if key == "reference":
+        return (
+            f"reference {value!r} is neither a frame number of this shot nor the full path of a still: write"
+            f" reference=1001 (a frame of this shot), or put a still (of another shot, to match its look) in"
+            f" {references} and write its full path"
+        )
+    return (
+        f"{key} {value!r} is neither a rectangle x,y,w,h nor the full path of a mask: write {key}=10,20,64,48,"
+        f" or put the mask in {references} and write its full path"
+    )

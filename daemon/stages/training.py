@@ -46,6 +46,9 @@ MIN_BUDGET_S = 20.0
 # and recording it in the catalog, measured at 0.1-0.5 s for the five heads on 2 busy cores.
 FINISH_RESERVE_S = 1.0
 Progress = Callable[[str, int, float, float], None]
+# The job id of `rushes train`'s runs. They share it so that a run stopped before its end (Ctrl-C) resumes from its
+# checkpoint at the next `rushes train`; a run that ended is done, and the next one trains a new version.
+CLI_RUN = "cli"
 
 
 class NoDailies(Permanent):
@@ -62,8 +65,9 @@ def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
 
 def finished_report(catalog: Catalog, show: str, job_id: int | str | None) -> TrainReport | None:
     """The report of the version this job already trained and recorded (None when it has not): a job
-    stopped between recording its version and ending is done, not trained again into a new version."""
-    if job_id is None:
+    stopped between recording its version and ending is done, not trained again into a new version. Never for
+    `rushes train` (CLI_RUN): each of its runs asks for a new version."""
+    if job_id is None or job_id == CLI_RUN:
         return None
     with catalog.session() as s:
         for row in models_repo.list_versions(s, show):
@@ -84,11 +88,13 @@ def finished_report(catalog: Catalog, show: str, job_id: int | str | None) -> Tr
 def reserve_version(
     catalog: Catalog, settings: Settings, show: str, job_id: int | str | None
 ) -> tuple[int, Path]:
-    """The version number and folder this job trains into (the same ones again on a retry)."""
+    """The version number and folder this job trains into (the same ones again on a retry of a run that has not
+    ended; a version already trained is never trained into again)."""
     with catalog.session() as s:
         if job_id is not None:
             for row in models_repo.list_versions(s, show):
-                if (row.metrics or {}).get("job") == job_id and not row.promoted:
+                metrics = row.metrics or {}
+                if metrics.get("job") == job_id and metrics.get("state") != "trained" and not row.promoted:
                     return row.version, Path(row.path)
         number = models_repo.next_version(s, show)
         folder = settings.models_dir / show / f"v{number}"

@@ -49,14 +49,31 @@ def starting_point(
     settings: Settings, show: ShowConfig, parent: ModelVersion | None, base: str | None = None
 ) -> tuple[ModelVersion | None, BaseRef | None]:
     """(the base version to start from, the base reference for the manifest). ModelError when the named
-    base does not exist; a show with a parent starts from the parent and keeps the parent's base."""
+    base does not exist; a show with a parent starts from the parent and keeps the parent's base, so a `base`
+    named for it (`rushes train --base`) other than that one is refused rather than ignored."""
     if parent is not None:
+        if base is not None:
+            _refuse_another_base(settings, show, parent, base)
         return None, parent.manifest.base
     name = base or show.train.base
     if name is None:
         return None, None
     version = load_base(bases_root(settings), name)
     return version, base_ref(name, version)
+
+
+def _refuse_another_base(settings: Settings, show: ShowConfig, parent: ModelVersion, base: str) -> None:
+    """ModelError for `base` named to a show that has a model already, unless it is the base the show grew from:
+    a base starts only a show's first version, and training without a word would look as if it had been used."""
+    load_base(bases_root(settings), base)  # a base that does not exist is named as such first
+    grown = parent.manifest.base
+    if grown is not None and grown.name == base:
+        return
+    since = f"base {grown.name} {grown.version}" if grown else "scratch, with no base"
+    raise ModelError(
+        f"base {base} starts only a show's first version, and {show.code} has {parent.manifest.version}"
+        f" already (grown from {since}): its next version grows from that one; train without --base"
+    )
 
 
 def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:

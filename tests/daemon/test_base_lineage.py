@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from daemon.catalog import dailies as daily_repo
-from daemon.catalog import fixes
+from daemon.catalog import fixes, models_repo
 from daemon.cli.main import _register, app
 from daemon.context import open_context
+from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import TrainReport
 from daemon.settings import load_settings
 from daemon.stages.training import run_training
@@ -134,12 +135,84 @@ def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaratio
     assert "grown from base ACME v1" in output and f"base corpus declared: {DECLARED}" in output
     assert "excluded daily:" in output and "actor's likeness not cleared" in output
     assert "approved pair publication:" in output
+    held_out = output.split("scored on the held-out clip(s):\n", 1)[1]  # named, not only counted
+    assert (
+        all(f"  {c.id}  {c.frames} frames  {c.content_hash}" in held_out for c in v2.holdout) and v2.holdout
+    )
 
     assert rushes("dailies", "include", str(excluded_id))[0] == 0
     code, output = rushes("status", "--json")
     (show,) = json.loads(output)["shows"]
     assert len(show["dailies"]) == 4 and all(d["excluded"] is None for d in show["dailies"])
     assert dailies.is_dir()
+
+
+def test_a_directors_exclusions_show_where_dailies_are_listed_and_are_never_lost_silently(
+    tmp_path: Path,
+) -> None:
+    """`rushes dailies list` and `rushes status` did not show which dailies are kept out of training, excluding a
+    daily again replaced its reason without a word ("likeness not cleared" gone from every later manifest), and
+    including a daily that was never excluded said it "is trained on again"."""
+    _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        ids = {Path(d.path).name: d.id for d in daily_repo.list_dailies(s, "TST")}
+    ctx.close()
+    kept, trained = ids["SH003_v1.mp4"], ids["SH001_v1.mp4"]
+    assert rushes("dailies", "exclude", str(kept), "--reason", "likeness not cleared")[0] == 0
+    code, output = rushes("dailies", "list", "--show", "TST")
+    assert code == 0
+    (line,) = [row for row in output.splitlines() if row.startswith(f"{kept}\t")]
+    assert line.endswith("\texcluded from training: likeness not cleared")
+    code, output = rushes("status")
+    assert f"excluded from training: daily {kept} " in output and "(likeness not cleared)" in output
+
+    code, output = rushes("dailies", "exclude", str(kept), "--reason", "music not cleared")
+    assert code == 0
+    assert output == (
+        f"daily {kept} excluded from training: SH003_v1.mp4 (music not cleared; it was excluded already, for:"
+        " likeness not cleared)\n"
+    )
+    assert rushes("dailies", "include", str(trained)) == (
+        0,
+        f"daily {trained} was not excluded: SH001_v1.mp4 is trained on already\n",
+    )
+    assert rushes("dailies", "include", str(kept)) == (0, f"daily {kept} is trained on again: SH003_v1.mp4\n")
+
+
+def test_a_base_named_for_a_show_that_has_a_model_is_refused_not_ignored(tmp_path: Path) -> None:
+    """`rushes train --show TST --base ACME` on a show with a version already trained its next version from
+    that version and said nothing of ACME, nor of a base that does not exist: the director believed it grown
+    from the studio's base. Each is one line now, before any training."""
+    _show(tmp_path)
+    first = _train()  # from scratch
+    with pytest.raises(Permanent, match="no trained base named 'NOPE'"):
+        _train(base="NOPE")
+    code, output = rushes(
+        "base",
+        "train",
+        "--name",
+        "ACME",
+        "--corpus",
+        str(_corpus(tmp_path)),
+        "--declare",
+        DECLARED,
+        "--max-steps",
+        "1",
+    )
+    assert code == 0, output
+    with pytest.raises(Permanent) as refused:
+        _train(base="ACME")
+    assert str(refused.value) == (
+        f"base ACME starts only a show's first version, and TST has v{first.version} already (grown from scratch,"
+        " with no base): its next version grows from that one; train without --base"
+    )
+    ctx = open_context(load_settings(None))
+    try:
+        with ctx.catalog.session(readonly=True) as s:
+            assert [v.version for v in models_repo.list_versions(s, "TST")] == [first.version]
+    finally:
+        ctx.close()
 
 
 def _console(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +140,23 @@ def test_a_taken_port_is_one_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(HealthServerError, match="RUSHES_HTTP__PORT"):
             HealthServer(Metrics(process=False), Readiness(), port=port).start()
+
+
+def test_a_daemon_whose_port_is_taken_stops_with_that_one_line(tmp_path: Path) -> None:
+    """Another daemon (or anything) on 127.0.0.1:9478: `rushes daemon` printed three tracebacks, the last one
+    "cannot join thread before it is started" from stopping what it had not started, with the line saying what
+    to do buried in the middle."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
+        env.update(RUSHES_HOME=str(tmp_path / "home"), RUSHES_HTTP__PORT=str(taken.getsockname()[1]))
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", "daemon"], capture_output=True, text=True, env=env, timeout=120
+        )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # the JSON log aside
+    assert (
+        line.startswith("error: cannot serve health and metrics on 127.0.0.1:")
+        and "RUSHES_HTTP__PORT" in line
+    )

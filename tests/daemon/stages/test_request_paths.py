@@ -29,7 +29,6 @@ def roots(tmp_path: Path) -> list[Path]:
         "/etc/passwd",
         "{inbox}/../../etc/hostname",
         "{inbox}/link_to_etc/passwd",
-        "relative.png",
     ],
 )
 def test_a_path_outside_the_shows_folders_is_refused_for_good_in_one_line(
@@ -43,6 +42,25 @@ def test_a_path_outside_the_shows_folders_is_refused_for_good_in_one_line(
         ) as refused:
             check_request_paths({key: value.format(inbox=inbox)}, roots)
         assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["sh040", "look.png", "../inbox/look.png", "first frame"])
+def test_a_name_that_is_not_a_full_path_is_answered_with_what_to_write(value: str, roots: list[Path]) -> None:
+    """A coordinator matching shot sh030 to sh040 wrote `reference=sh040` and was told "'sh040' is outside the
+    show's folders; put the file in ...", which reads as if a file sh040 were expected; a bare file name was
+    looked for wherever the daemon runs. Both are answered with the two forms a reference or a mask takes."""
+    references = roots[-1]
+    with pytest.raises(Permanent) as refused:
+        check_request_paths({"reference": value}, roots)
+    assert str(refused.value) == (
+        f"reference {value!r} is neither a frame number of this shot nor the full path of a still: write"
+        f" reference=1001 (a frame of this shot), or put a still (of another shot, to match its look) in"
+        f" {references} and write its full path"
+    )
+    with pytest.raises(
+        Permanent, match=r"^mask .* is neither a rectangle x,y,w,h nor the full path of a mask"
+    ):
+        check_request_paths({"mask": value}, roots)
 
 
 def test_frame_numbers_rectangles_and_files_in_the_shows_folders_pass(roots: list[Path]) -> None:

@@ -12,7 +12,7 @@ from daemon.catalog import Catalog, models_repo
 from daemon.jobs.outcomes import Permanent, outcome_of_error
 from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.settings import Settings, ShowConfig
-from daemon.stages.training import NoDailies, budget_for, reserve_version, run_training
+from daemon.stages.training import CLI_RUN, NoDailies, budget_for, reserve_version, run_training
 from tests.daemon.stages.conftest import SHOW
 
 
@@ -97,3 +97,30 @@ def test_a_job_stopped_after_recording_its_version_is_done_not_trained_again(
     assert report.resumed and report.metrics == heads and report.verdicts == {"denoise": "+1.00 dB"}
     with catalog.session(readonly=True) as s:
         assert [row.version for row in models_repo.list_versions(s, SHOW)] == [number]
+
+
+def test_rushes_train_again_trains_a_new_version_instead_of_reporting_the_last(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """`rushes train` runs share one job id so that a run stopped by Ctrl-C resumes. A second `rushes train`
+    after one that ended printed the first one's report ("v1 promoted") in 2 s and trained nothing, so the
+    dailies excluded and the pairs approved since never reached a model; it trains (here: finds no dailies)."""
+    number, _ = reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)
+    with catalog.session() as s:
+        models_repo.set_metrics(s, SHOW, number, {"job": CLI_RUN, "state": "trained", "heads": {}})
+        models_repo.promote(s, SHOW, number)
+    with pytest.raises(NoDailies):
+        run_training(settings, catalog, SHOW, job_id=CLI_RUN)
+    assert reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)[0] == number + 1
+
+
+def test_a_rushes_train_stopped_before_its_end_resumes_and_one_kept_is_not_trained_into(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A `rushes train` that ended with its version kept (not promoted) is done; one stopped mid-run is not."""
+    kept, _ = reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)
+    with catalog.session() as s:
+        models_repo.set_metrics(s, SHOW, kept, {"job": CLI_RUN, "state": "trained", "heads": {}})
+    stopped = reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)
+    assert stopped[0] == kept + 1
+    assert reserve_version(catalog, settings, SHOW, job_id=CLI_RUN) == stopped
