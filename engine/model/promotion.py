@@ -61,12 +61,15 @@ class HeadVerdict:
     parent_db: float | None  # the new weights' PSNR minus the parent's on the same clips
     baseline: str  # the classical tool a fix falls back to (engine.baselines.fallback)
     best: str = ""  # the best-scoring baseline on the held-out clips, which the margin is against
+    tolerance_db: float = TOLERANCE_DB  # how far below the parent new weights may score and still be used
 
     def text(self) -> str:
         against = self.best or self.baseline
         margin = f"{self.margin_db:+.2f} dB vs {against}" if self.margin_db is not None else "unscored"
         if self.parent_db is not None:
             margin += f", {self.parent_db:+.2f} dB vs parent"
+            if self.source == "trained" and self.parent_db < 0:
+                margin += f" (within the {self.tolerance_db:.2f} dB of evaluation noise allowed)"
         use = {
             "trained": "new weights",
             "parent": "parent's weights",
@@ -118,7 +121,9 @@ def decide(
         else:
             source = "baseline"
         parent_db = m["psnr"] - parent["psnr"] if "psnr" in m and "psnr" in parent else None
-        verdicts[head] = HeadVerdict(head, source, margin_db(m), parent_db, fallback_tool(head, m), _best(m))
+        verdicts[head] = HeadVerdict(
+            head, source, margin_db(m), parent_db, fallback_tool(head, m), _best(m), tolerance_db
+        )
     first = not parent_metrics
     return Promotion(verdicts, first or any(v.source == "trained" for v in verdicts.values()))
 

@@ -60,3 +60,11 @@ def test_the_fallback_tools_stream_the_classical_baselines_frame_by_frame() -> N
     assert up[0][1].shape == (48, 64, 3) and np.array_equal(up[0][1], upscale_lanczos(frames[0][1]))
     assert baseline_frames("cleanup", "telea", iter(frames), {}) is None  # a fresh net is its classical base
     assert fallback_tool("interpolate", {"psnr_minterpolate": 40.0}) == "dis"
+
+
+def test_new_weights_a_little_below_the_parent_say_why_they_are_used() -> None:
+    """A head 0.02 dB under its parent is within the evaluation noise the rule allows, and is used: its line
+    says so, instead of reading like a version worse than its parent put in."""
+    parent = {"upscale": {**UPSCALE_ABOVE, "psnr": UPSCALE_ABOVE["psnr"] + 0.02}}
+    text = decide({"upscale": UPSCALE_ABOVE}, parent).summary()
+    assert "-0.02 dB vs parent (within the 0.05 dB of evaluation noise allowed): uses new weights" in text
