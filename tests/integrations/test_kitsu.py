@@ -527,3 +527,19 @@ def test_a_shot_of_an_episode_is_qualified_by_its_episode_and_sequence_most_spec
     assert (
         qualified_codes({"entity": {"name": "SH0010"}}) == ()
     )  # a shot outside any sequence: its name alone
+
+
+def test_a_session_token_zou_no_longer_accepts_logs_in_again(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    # zou answers 422 "Signature verification failed" (not 401) to a token signed with another SECRET_KEY, as
+    # every session is after a redeploy that changed it: the daemon stayed refused until it was restarted.
+    kitsu = tracker(zou_server)
+    cursor = kitsu.fix_requests_since(None).cursor
+    header, payload, signature = str(kitsu.conn.client.access_token).split(".")
+    kitsu.conn.client.access_token = f"{header}.{payload}.{signature[::-1]}"
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+
+    [request] = kitsu.fix_requests_since(cursor).items
+
+    assert request.kinds == ("denoise",)
