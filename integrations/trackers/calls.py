@@ -12,6 +12,7 @@ Both adapters send every request through `guarded`:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from integrations.trackers.retry import RetriesExhausted, RetryPolicy, retry
 
 T = TypeVar("T")
 LOG = structlog.get_logger(__name__)
+OS_REASON = re.compile(
+    r"\[Errno -?\d+\] ([^'\"()]+)"
+)  # the OSError's reason inside a requests/urllib3 message
 
 Explain = Callable[[BaseException, str], TrackerError | None]  # (error, what) -> our error, or None
 
@@ -67,5 +71,13 @@ def guarded(
 def unreachable(service: Service, what: str, exc: RetriesExhausted) -> TrackerError:
     return TrackerError(
         f"{service.name} at {service.url} did not answer {what} after {exc.attempts} attempts "
-        f"({type(exc.last).__name__}: {exc.last}); will retry later"
+        f"({type(exc.last).__name__}: {why_unanswered(exc.last)}); will retry later"
     )
+
+
+def why_unanswered(exc: BaseException | None) -> str:
+    """The system's reason inside a connection error ("Connection refused", "Name or service not known"), not
+    urllib3's whole message (the pool, the URL with its query, the wrapped error's repr)."""
+    text = str(exc)
+    found = OS_REASON.search(text)
+    return found.group(1).strip() if found else text

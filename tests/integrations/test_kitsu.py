@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -527,3 +528,41 @@ def test_a_shot_of_an_episode_is_qualified_by_its_episode_and_sequence_most_spec
     assert (
         qualified_codes({"entity": {"name": "SH0010"}}) == ()
     )  # a shot outside any sequence: its name alone
+
+
+def test_a_session_token_zou_no_longer_accepts_logs_in_again(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    # zou answers 422 "Signature verification failed" (not 401) to a token signed with another SECRET_KEY, as
+    # every session is after a redeploy that changed it: the daemon stayed refused until it was restarted.
+    kitsu = tracker(zou_server)
+    cursor = kitsu.fix_requests_since(None).cursor
+    header, payload, signature = str(kitsu.conn.client.access_token).split(".")
+    kitsu.conn.client.access_token = f"{header}.{payload}.{signature[::-1]}"
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+
+    [request] = kitsu.fix_requests_since(cursor).items
+
+    assert request.kinds == ("denoise",)
+
+
+def test_a_verdict_naming_an_older_rushes_preview_of_the_task_is_on_that_one(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    # A request of two fixes leaves two previews on one task; Kitsu's verdict is on the task, so it went to the
+    # newest whatever the supervisor meant, and the other could never be approved.
+    kitsu = tracker(zou_server)
+    movie = write_movie(tmp_path / "v.mp4")
+    regrade = replace(spec_for(kitsu_shot, movie, "job-1:publish"), code="SQ01_SH010_rushes_regrade_r1")
+    upscale = replace(spec_for(kitsu_shot, movie, "job-2:publish"), code="SQ01_SH010_rushes_upscale_r1")
+    older, newer = kitsu.publish_version(regrade), kitsu.publish_version(upscale)
+    start = kitsu.review_statuses_since(None)
+
+    post(kitsu_admin, kitsu_shot, "approved", "SQ01_SH010_rushes_regrade_r1: the grade matches now.")
+    post(kitsu_admin, kitsu_shot, "retake", "Soft edges.")
+    batch = kitsu.review_statuses_since(start.cursor)
+
+    assert [(r.version_id, r.status, r.idempotency_key) for r in batch.items] == [
+        (older.version_id, "approved", "job-1:publish"),
+        (newer.version_id, "rejected", "job-2:publish"),
+    ]

@@ -129,3 +129,18 @@ def test_kitsu_remembers_ids_only_within_the_overlap_window() -> None:
     assert list(cursor.seen) == ["b"]
     assert cursor.query_after() == start + timedelta(seconds=1)
     assert KitsuCursor.load(cursor.dump()) == cursor
+
+
+def test_an_outage_names_the_systems_reason_not_the_connection_pools_message() -> None:
+    # what requests raises when nothing listens: /readyz and `rushes status` showed all of it, cut mid-word
+    refused = ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=41709): Max retries exceeded with url: "
+        '/api/data/events/last?name=comment%3Anew&limit=1000 (Caused by NewConnectionError("HTTPConnection('
+        "host='127.0.0.1', port=41709): Failed to establish a new connection: [Errno 111] Connection refused\"))"
+    )
+    with pytest.raises(TrackerError) as raised:
+        guarded(service([]), "the event log", Flaky(*[refused] * 2), RetryPolicy(attempts=2), never)
+    assert str(raised.value) == (
+        "Studio at http://tracker did not answer the event log after 2 attempts "
+        "(ConnectionError: Connection refused); will retry later"
+    )

@@ -1,5 +1,5 @@
 """The connection to Kitsu: a `gazu` KitsuClient with a timeout on every request, logged in on first use
-(and again once when the session expires), every request sent through the shared `calls.guarded`.
+(and again once when the session expires or zou stops accepting its token), every request sent through the shared `calls.guarded`.
 
 Transient: connection errors, timeouts, HTTP 5xx (gazu maps only 500 and 502; a response hook adds 503
 and 504) and unreadable answers. Fatal: a refused login, no API at the URL, a forbidden call, any other
@@ -23,6 +23,7 @@ from gazu.exception import (
     NotAuthenticatedException,
     RouteNotFoundException,
     ServerErrorException,
+    ValidationException,
 )
 from requests.adapters import HTTPAdapter
 
@@ -131,14 +132,18 @@ class Connection:
         self._logged_in = True
 
     def call(self, what: str, fn: Callable[[KitsuClient], T], *, idempotent: bool = True) -> T:
-        """Run one gazu call: log in first, again once if the session expired; map errors to ours."""
+        """Run one gazu call: log in first, again once if the session expired or zou no longer accepts its token;
+        map errors to ours."""
         if not self._logged_in:
             self.login()
 
         def attempt() -> T:
             try:
                 return fn(self.client)
-            except NotAuthenticatedException:
+            except (NotAuthenticatedException, ValidationException):
+                # An expired session is a 401, but a token zou cannot verify is a 422 (ValidationException):
+                # after zou's SECRET_KEY changed (a redeploy) or a mangled token. A fresh login mends that; a
+                # call zou refuses for its content is refused again, and nothing was made by the first try.
                 self.login()
                 return fn(self.client)
 

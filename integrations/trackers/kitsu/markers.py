@@ -11,11 +11,18 @@ from integrations.trackers.base import VersionSpec
 KEY_LINE = "rushes-key:"
 NOTE_TAG = "_rushes-note_"
 KEY_PATTERN = re.compile(rf"^\s*{re.escape(KEY_LINE)}\s*(\S.*?)\s*$", re.MULTILINE)
+CODE_PATTERN = re.compile(r"\s*\*\*(\S+?)\*\*\s*$", re.MULTILINE)
 
 
 def key_of(text: str | None) -> str | None:
     """The idempotency key a publish comment carries, or None."""
     found = KEY_PATTERN.search(text or "")
+    return found.group(1) if found else None
+
+
+def code_of(text: str | None) -> str | None:
+    """The Version code a publish comment opens with (`**SQ01_SH010_rushes_denoise_r3**`), or None."""
+    found = CODE_PATTERN.match(text or "")
     return found.group(1) if found else None
 
 

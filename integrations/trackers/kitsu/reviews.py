@@ -1,18 +1,22 @@
 """Review decisions from Kitsu: a comment that puts the task in the approved status, or in the rejected
 status or any status marked "retake", is the verdict on the newest Rushes preview posted on that task
-before it (a comment carrying the `rushes-key:` line and a preview). The verdict comment's text is the
-note. A verdict on work Rushes did not publish is ignored.
+before it (a comment carrying the `rushes-key:` line and a preview), the one Kitsu shows as the task's
+latest revision. Where one task holds several Rushes previews (a request of two fixes, or a second
+request), a verdict whose text names a preview's code (the first line of its comment, e.g.
+`SQ01_SH010_rushes_regrade_r3`) is on that preview instead. The verdict comment's text is the note. A
+verdict on work Rushes did not publish is ignored.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from integrations.trackers.base import ReviewStatus
 from integrations.trackers.kitsu import events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import parse_time
-from integrations.trackers.kitsu.markers import key_of
+from integrations.trackers.kitsu.markers import code_of, key_of
 from integrations.trackers.kitsu.statuses import Statuses
 
 
@@ -39,15 +43,25 @@ class ReviewReader:
         verdict_comment = next((c for c in comments if str(c["id"]) == comment_id), None)
         if verdict_comment is None:
             return None  # deleted since
-        for comment in comments[comments.index(verdict_comment) + 1 :]:
-            key = key_of(comment.get("text"))
-            previews = comment.get("previews") or []
-            if key and previews:
-                return ReviewStatus(
-                    version_id=str(previews[-1]["id"]),
-                    status="approved" if verdict == "approved" else "rejected",
-                    note=str(verdict_comment.get("text") or "").strip() or None,
-                    idempotency_key=key,
-                    at=at.replace(tzinfo=UTC),
-                )
-        return None  # a verdict on work Rushes did not publish
+        text = str(verdict_comment.get("text") or "")
+        published = [
+            c
+            for c in comments[comments.index(verdict_comment) + 1 :]
+            if key_of(c.get("text")) and c.get("previews")
+        ]
+        named = [c for c in published if _names(text, code_of(c.get("text")))]
+        chosen = (named or published)[:1]
+        if not chosen:
+            return None  # a verdict on work Rushes did not publish
+        return ReviewStatus(
+            version_id=str(chosen[0]["previews"][-1]["id"]),
+            status="approved" if verdict == "approved" else "rejected",
+            note=text.strip() or None,
+            idempotency_key=str(key_of(chosen[0].get("text"))),
+            at=at.replace(tzinfo=UTC),
+        )
+
+
+def _names(text: str, code: str | None) -> bool:
+    """Whether `text` names `code` as a word of its own (`..._r1` is not named by `..._r12`)."""
+    return code is not None and re.search(rf"(?<![\w-]){re.escape(code)}(?![\w-])", text) is not None

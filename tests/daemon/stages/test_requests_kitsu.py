@@ -64,3 +64,27 @@ def test_a_fix_comment_asked_again_before_rushes_started_is_rendered_once(
         ],
         key=str,
     )
+
+
+def test_a_show_following_its_kitsu_project_by_name_takes_its_requests_when_the_project_has_a_code(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    # `rushes tracker check` finds a project by code or name, so tracker_project may be the name production
+    # sees in Kitsu; the requests then came with the code alone and were dropped (fix.unknown_project).
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    catalog.migrate()
+    name = str(kitsu_shot.project["name"])
+    assert kitsu_shot.project["code"] and kitsu_shot.project["code"] != name
+    shows = [ShowConfig(code="KIT", tracker_project=name)]
+    with catalog.session() as s:
+        show_repo.ensure_show(s, "KIT")
+    kitsu = KitsuTracker(kitsu_options(zou_server), kinds=KINDS)
+    poll_fix_requests(kitsu, catalog, shows)  # the first poll starts the cursor
+
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    poll_fix_requests(kitsu, catalog, shows)
+
+    with catalog.session(readonly=True) as s:
+        requests = [(r.shot, r.kinds, r.state) for r in fixes.list_fix_requests(s, "KIT")]
+    catalog.dispose()
+    assert requests == [("SH010", ["denoise"], "open")]
