@@ -206,6 +206,9 @@ class Daemon:
         if now - self._forgot_at < FORGET_GONE_EVERY_S:
             return
         self._forgot_at = now
+        self._forget_gone_unless_down()
+
+    def _forget_gone_unless_down(self) -> None:
         try:
             self.forget_gone()
         except CatalogError as exc:  # the catalog is down: the runner and the poller say so; next minute
@@ -347,7 +350,7 @@ class Daemon:
             self.poller.start()
         if self.webhooks is not None:
             self.webhooks.worker.start()
-        self.forget_gone()
+        self._forget_gone_unless_down()
         self.readiness.set("first_reconcile")
         notify.ready(f"watching {len(self.shows)} show(s)")
         log.info(
@@ -360,8 +363,12 @@ class Daemon:
     def _ingest_pending(self) -> bool:
         if not self.watchers.drained():
             return True
-        with self.catalog.session(readonly=True) as s:
-            counts = job_repo.counts(s)
+        try:
+            with self.catalog.session(readonly=True) as s:
+                counts = job_repo.counts(s)
+        except CatalogError as exc:  # gone while starting (a PostgreSQL restart): wait on, as ingest does
+            log.debug("daemon.start_waits_for_catalog", error=str(exc))
+            return True
         return any(
             n for (kind, state), n in counts.items() if kind == "ingest" and state in ("queued", "running")
         )
