@@ -571,7 +571,7 @@ def model_show(
 
 def _print_lineage(manifest: dict[str, Any]) -> None:
     """Where the weights come from beyond the show's clips: the base and its declared corpus; and what went
-    in besides the dailies (approved pairs) or was left out (exclusions)."""
+    in besides the dailies (approved pairs) or was left out (exclusions, approved pairs not learnt from)."""
     base = manifest.get("base")
     if base:
         out.print(
@@ -588,6 +588,10 @@ def _print_lineage(manifest: dict[str, Any]) -> None:
     for ex in manifest.get("examples", []):
         how = f"weight {ex['weight']:g}" if ex["trained"] else "listed, not trainable for this head"
         out.print(f"  approved pair {ex['id']} ({ex['head']}, {ex['frames']} frames, {how})", highlight=False)
+    for ex in manifest.get("pairs_left_out", []):  # versions made before they were listed have none
+        out.print(
+            f"  approved pair left out {ex['id']} ({ex['head']}): {ex['reason']}", highlight=False, markup=False
+        )
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:

@@ -61,6 +61,16 @@ class ExampleRecord(BaseModel):
     trained: bool = True  # False when this build's head cannot learn from such a pair (then only listed)
 
 
+class LeftOutPair(BaseModel):
+    """An approved before/after pair this version did not learn from, and why (an excluded daily, files gone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    head: str
+    reason: str
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,6 +100,8 @@ class Manifest(BaseModel):
     base: BaseRef | None = None  # show: the base version its first version started from
     exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
     examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on
+    # approved pairs left out, with the reasons; empty in versions made before they were listed
+    pairs_left_out: list[LeftOutPair] = Field(default_factory=list)
     # The encoding its scene-linear (EXR) clips were read in (engine.media.working.WORKING_ENCODING); "" in
     # versions made before EXR clips were worked on in it: those saw their light clipped at 1.0, in 8 bits.
     scene_linear: str = ""
