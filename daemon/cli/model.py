@@ -587,11 +587,22 @@ def _print_lineage(manifest: dict[str, Any]) -> None:
         out.print(f"  excluded {ex['id']}: {ex['reason']}", highlight=False, markup=False)
     for ex in manifest.get("examples", []):
         how = f"weight {ex['weight']:g}" if ex["trained"] else "listed, not trainable for this head"
-        out.print(f"  approved pair {ex['id']} ({ex['head']}, {ex['frames']} frames, {how})", highlight=False)
+        out.print(
+            f"  approved pair {ex['id']} ({_known_as(ex)}{ex['head']}, {ex['frames']} frames, {how})",
+            highlight=False,
+            markup=False,
+        )
     for ex in manifest.get("pairs_left_out", []):  # versions made before they were listed have none
         out.print(
-            f"  approved pair left out {ex['id']} ({ex['head']}): {ex['reason']}", highlight=False, markup=False
+            f"  approved pair left out {ex['id']} ({_known_as(ex)}{ex['head']}): {ex['reason']}",
+            highlight=False,
+            markup=False,
         )
+
+
+def _known_as(pair: dict[str, Any]) -> str:
+    """An approved pair's tracker Version and code, where its manifest has them, before its other details."""
+    return f"{pair['label']}; " if pair.get("label") else ""
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:

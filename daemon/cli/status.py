@@ -107,13 +107,17 @@ def _print_reasons(requests: list[dict[str, Any]]) -> None:
 
 
 def _print_movies(requests: list[dict[str, Any]]) -> None:
-    """Each render of the recent fix requests: its Version and state, then its movies' full paths."""
+    """Each render of the recent fix requests: its tracker Version (id and code) and state, then its movies' full
+    paths."""
     lines = []
     for r in requests:
         for p in r["publications"]:
-            version = f"Version {p['version']}" if p["version"] else "no Version yet"
+            version = f"tracker Version {p['version']}" if p["version"] else "no tracker Version yet"
+            code = f" {p['code']}" if p.get("code") else ""
             review = f", review {p['review']}" if p["state"] == "published" else ""
-            lines.append(f"fix request {r['id']} {r['shot']} {p['kind']}: {version} ({p['state']}{review})")
+            lines.append(
+                f"fix request {r['id']} {r['shot']} {p['kind']}: {version}{code} ({p['state']}{review})"
+            )
             lines.append(f"  movie {p['movie']}")
             if p["before_after"]:
                 lines.append(f"  before/after {p['before_after']}")
@@ -185,7 +189,7 @@ def render(data: dict[str, Any]) -> None:
                     )
             _print_more(show, "dailies", "dailies_total", "registered")
         if show["fix_requests"]:
-            table = Table("fix request", "shot", "kinds", "state", "versions")
+            table = Table("fix request", "shot", "kinds", "state", "tracker Versions")
             for r in show["fix_requests"]:
                 table.add_row(
                     str(r["id"]),

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +131,13 @@ def _excluded_reason(daily: Daily) -> str:
     )
 
 
+def pair_label(version_id: str | None, code: str | None) -> str:
+    """An approved pair as people know it: the tracker Version it was published as and that Version's code
+    (`tracker Version 501, sh010_rushes_denoise_r3`), what the catalog has of them."""
+    parts = [f"tracker Version {version_id}" if version_id else "", code or ""]
+    return ", ".join(part for part in parts if part)
+
+
 def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None) -> ApprovedPairs:
     """Every approved fix of `show`, oldest first: those whose before and after can still be read as examples,
     the others left out with the reason; `color`, the show's colour settings, says which dailies were reviewed
@@ -138,18 +145,25 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
     color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
         pubs = [
-            (p.id, p.fix_kind, p.source_path, (p.extra_files or {}).get("frames"), p.movie_path)
+            (
+                p.id,
+                p.fix_kind,
+                p.source_path,
+                (p.extra_files or {}).get("frames"),
+                p.movie_path,
+                pair_label(p.tracker_version_id, (p.extra_files or {}).get("code")),
+            )
             for p in fix_repo.approved_pairs(s, show)
         ]
         excluded = {d.path: _excluded_reason(d) for d in daily_repo.excluded(s, show)}
     found = ApprovedPairs()
-    for pub_id, kind, before, frames, movie in pubs:
+    for pub_id, kind, before, frames, movie, label in pubs:
         pair_id = f"publication:{pub_id}:{kind}"
         taken = _taken(pair_id, kind, show, before, frames, movie, excluded, color)
         if isinstance(taken, PairExample):
-            found.examples.append(taken)
+            found.examples.append(replace(taken, label=label))
         else:
-            found.left_out.append(LeftOutPair(id=pair_id, head=kind, reason=taken))
+            found.left_out.append(LeftOutPair(id=pair_id, head=kind, reason=taken, label=label))
     return found
 
 
@@ -208,5 +222,6 @@ __all__ = [
     "approved_pairs",
     "bases_root",
     "exclusions",
+    "pair_label",
     "starting_point",
 ]

@@ -59,6 +59,7 @@ class ExampleRecord(BaseModel):
     frames: int
     weight: float
     trained: bool = True  # False when this build's head cannot learn from such a pair (then only listed)
+    label: str = ""  # how people know it, in the caller's words (the tracker Version it was published as)
 
 
 class LeftOutPair(BaseModel):
@@ -69,6 +70,7 @@ class LeftOutPair(BaseModel):
     id: str
     head: str
     reason: str
+    label: str = ""  # how people know it, in the caller's words (the tracker Version it was published as)
 
 
 class Manifest(BaseModel):

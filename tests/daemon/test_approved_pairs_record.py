@@ -51,18 +51,26 @@ def _dailies(tmp_path: Path) -> dict[str, tuple[int, str]]:
         ctx.close()
 
 
-def _approve(shot: str, before: str, after: Path, version: int) -> int:
-    """A supervisor approved a denoise fix of the daily `before` rendered as `after`; its publication id."""
+def _approve(shot: str, before: str, after: Path, version: int) -> tuple[int, str]:
+    """A supervisor approved tracker Version `version`, a denoise fix of the daily `before` rendered as `after`:
+    (its publication id, its Version code)."""
     ctx = open_context(load_settings(None))
     try:
         with ctx.catalog.session() as s:
             request, _ = fixes.add_fix_request(s, "TST", f"req-{shot}", shot, ["denoise"])
+            code = f"{shot}_rushes_denoise_r{request.id}"
             pub, _ = fixes.add_publication(
-                s, request.id, "denoise", f"pub-{shot}", str(after), source_path=before
+                s,
+                request.id,
+                "denoise",
+                f"pub-{shot}",
+                str(after),
+                source_path=before,
+                extra_files={"code": code},
             )
             fixes.mark_published(s, pub.id, version)
             fixes.set_review(s, pub.id, "approved")
-            return pub.id
+            return pub.id, code
     finally:
         ctx.close()
 
@@ -77,22 +85,26 @@ def _train() -> TrainReport:
 
 def test_model_show_lists_the_approved_pairs_left_out_with_why(tmp_path: Path) -> None:
     """An approved fix of a daily excluded since, or whose render was deleted, was left out of training with
-    only a log line: `rushes model show` listed the pairs used and said nothing of the others."""
+    only a log line: `rushes model show` listed the pairs used and said nothing of the others. Each pair read
+    `publication:7:denoise`, a catalog id no other command shows; it now names the tracker Version the supervisor
+    approved and its code beside it."""
     rows = _dailies(tmp_path)
     renders = tmp_path / "renders"
-    used = _approve(
+    used, used_code = _approve(
         "SH000", rows["SH000_v1.mp4"][1], footage.movie(renders / "a.mp4", n=6, size=(96, 64)), 501
     )
-    excluded = _approve(
+    excluded, excluded_code = _approve(
         "SH001", rows["SH001_v1.mp4"][1], footage.movie(renders / "b.mp4", n=6, size=(96, 64)), 502
     )
-    gone = _approve("SH002", rows["SH002_v1.mp4"][1], renders / "deleted.mp4", 503)
+    gone, gone_code = _approve("SH002", rows["SH002_v1.mp4"][1], renders / "deleted.mp4", 503)
     excluded_daily = rows["SH001_v1.mp4"][0]
     assert rushes("dailies", "exclude", str(excluded_daily), "--reason", "likeness not cleared")[0] == 0
 
     manifest = load_manifest(str(_train().folder))
 
-    assert [e.id for e in manifest.examples] == [f"publication:{used}:denoise"]
+    assert [(e.id, e.label) for e in manifest.examples] == [
+        (f"publication:{used}:denoise", f"tracker Version 501, {used_code}")  # as the supervisor knows it
+    ]
     left_out = {p.id: p.reason for p in manifest.pairs_left_out}
     assert left_out[f"publication:{excluded}:denoise"] == (
         f"its daily {excluded_daily} (SH001_v1.mp4) is excluded from training: likeness not cleared"
@@ -100,12 +112,18 @@ def test_model_show_lists_the_approved_pairs_left_out_with_why(tmp_path: Path) -
     assert left_out[f"publication:{gone}:denoise"].startswith("its files cannot be read")
     code, output = rushes("model", "show", "v1", "--show", "TST")
     assert code == 0, output
-    assert f"approved pair publication:{used}:denoise (denoise, 6 frames, weight 1)" in output
     assert (
-        f"approved pair left out publication:{excluded}:denoise (denoise): its daily {excluded_daily} "
-        "(SH001_v1.mp4) is excluded from training: likeness not cleared"
+        f"approved pair publication:{used}:denoise (tracker Version 501, {used_code}; denoise, 6 frames, weight 1)"
+        in output
+    )
+    assert (
+        f"approved pair left out publication:{excluded}:denoise (tracker Version 502, {excluded_code}; denoise): "
+        f"its daily {excluded_daily} (SH001_v1.mp4) is excluded from training: likeness not cleared"
     ) in output
-    assert f"approved pair left out publication:{gone}:denoise (denoise): its files cannot be read" in output
+    assert (
+        f"approved pair left out publication:{gone}:denoise (tracker Version 503, {gone_code}; denoise): "
+        "its files cannot be read"
+    ) in output
 
 
 def test_a_manifest_written_before_left_out_pairs_were_listed_reads_as_none_left_out() -> None:

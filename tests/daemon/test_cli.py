@@ -256,7 +256,13 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
         with catalog.session() as s:
             request, _ = fixes.add_fix_request(s, "TST", "sg:1", "sh010", ["denoise", "upscale"])
             done, _ = fixes.add_publication(
-                s, request.id, "denoise", "pub:1:denoise", str(movie), before_after_path=str(before_after)
+                s,
+                request.id,
+                "denoise",
+                "pub:1:denoise",
+                str(movie),
+                before_after_path=str(before_after),
+                extra_files={"code": f"sh010_rushes_denoise_r{request.id}"},
             )
             fixes.add_publication(s, request.id, "upscale", "pub:1:upscale", str(renders / "up.mov"))
             fixes.mark_published(s, done.id, 4242)
@@ -275,6 +281,7 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
             "kind": "denoise",
             "state": "published",
             "version": "4242",
+            "code": f"sh010_rushes_denoise_r{request.id}",
             "review": "pending",
             "movie": str(movie),
             "before_after": str(before_after),
@@ -284,6 +291,7 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
             "kind": "upscale",
             "state": "pending",
             "version": None,
+            "code": None,
             "review": "pending",
             "movie": str(renders / "up.mov"),
             "before_after": None,
@@ -293,12 +301,15 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
     code, output = rushes("status", env={"COLUMNS": "60"})
     assert code == 0, output
     lines = [line.strip() for line in output.splitlines()]
-    at = lines.index(f"fix request {request.id} sh010 denoise: Version 4242 (published, review pending)")
+    at = lines.index(  # which id is the tracker's, and the Version's code as the tracker shows it
+        f"fix request {request.id} sh010 denoise: tracker Version 4242 sh010_rushes_denoise_r{request.id}"
+        " (published, review pending)"
+    )
     assert lines[at + 1 : at + 3] == [
         f"movie {movie}",
         f"before/after {before_after}",
     ]  # whole, on a narrow terminal
-    at = lines.index(f"fix request {request.id} sh010 upscale: no Version yet (pending)")
+    at = lines.index(f"fix request {request.id} sh010 upscale: no tracker Version yet (pending)")
     assert lines[at + 1] == f"movie {renders / 'up.mov'}"
     assert f"fix request {refused.id} sh020 failed: {why}" in lines  # why, whole on its line
 
