@@ -272,6 +272,8 @@ def _render(
     _say_layers(info, kind, output)
     try:
         prepared = prepare(kind, params, input_, info)
+        for note in prepared.notes:
+            out.print(note, highlight=False, markup=False)
         info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
         _check_still(output, output_frames(info, prepared))
         _say_overscan(info)

@@ -88,19 +88,21 @@ class Prepared:
     kind: str
     params: dict[str, Any]  # the head's apply() parameters, checked against the shot and loaded
     factor: int  # output frames per source frame step (retime), else 1
+    notes: tuple[str, ...] = ()  # what the head did with a parameter besides taking it as written
 
 
 def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) -> Prepared:
     """Turn a request's text parameters into what the head takes: the head parses and checks them."""
     try:
         parsed = parse_fix_params(kind, params, ignore=DAEMON_KEYS)
-        bound = parsed.bind(Shot(source, info))
+        shot = Shot(source, info)
+        bound = parsed.bind(shot)
     except HeadError as exc:
         raise FixError(str(exc)) from None
     reference = getattr(parsed, "reference", None)
     if kind == "regrade" and isinstance(reference, int) and premultiplied(info.path, info.pix_fmt):
         bound["reference"] = straight_frame(info, reference)  # seen as the frames are (Straightened)
-    return Prepared(kind, bound, parsed.frame_factor())
+    return Prepared(kind, bound, parsed.frame_factor(), tuple(parsed.notes(shot)))
 
 
 def straight_frame(info: MediaInfo, number: int) -> np.ndarray:
@@ -388,8 +390,9 @@ def describe(
 
 def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[str]:
     """What the Version's files do with the daily besides the fix, a sentence each, so a supervisor comparing them
-    with the daily knows: a view, a desqueeze, the sound, and what a fix leaves out."""
-    notes = []
+    with the daily knows: what the head did with a parameter (a mask cut to the frame), a view, a desqueeze, the
+    sound, and what a fix leaves out."""
+    notes = list(prepared.notes)
     if plan.view is not None and plan.view_deliverable:
         notes.append(
             f"Review pictures through OpenColorIO ({plan.view.name}); the EXR frames keep the scene's values."

@@ -365,6 +365,31 @@ def test_requests_that_cannot_work_are_permanent(
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_says_so(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    daily(catalog, tmp_path)  # 64x48
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["cleanup"], {"mask": "40,30,40,40"})
+
+    run_fix(settings, catalog, FixJob(request_id, "cleanup", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+    assert files.description is not None
+    assert (
+        "mask=40,30,40,40 reaches past the 64x48 frame: only its part inside it, 40,30,24,18, was cleaned."
+        in files.description.read_text().splitlines()
+    )
+    with catalog.session() as s:
+        fixes.get_fix_request(s, request_id).params = {"mask": "70,30,4,4"}  # type: ignore[union-attr]
+    with pytest.raises(
+        Permanent, match="mask=70,30,4,4 lies outside the 64x48 frame: give x,y,w,h inside it"
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "cleanup", "memory:event:1"))
+
+
 def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_and_says_so(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
