@@ -1,4 +1,4 @@
-"""`rushes status [--json]`: shows, dailies, quarantined files with reasons, the recent fixes' Versions with
+"""`rushes status [--json]`: shows, dailies (with the ids `rushes dailies exclude` takes), quarantined files with reasons, the recent fixes' Versions with
 where their review movies are (each path whole on its own line, so it can be copied from any terminal), jobs."""
 
 from __future__ import annotations
@@ -167,9 +167,10 @@ def render(data: dict[str, Any]) -> None:
         for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
             out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
         if show["dailies"]:
-            table = Table("shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
-            for d in show["dailies"]:
+            table = Table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
+            for d in show["dailies"]:  # by its id, which `rushes dailies exclude ID` takes
                 table.add_row(
+                    str(d["id"]),
                     d["shot"] or "-",
                     d["take"] or "-",
                     _frames(d),

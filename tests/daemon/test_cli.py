@@ -133,6 +133,11 @@ def test_status_lists_a_big_shows_newest_dailies_and_says_how_many_more(tmp_path
     )  # not also "stale"
     assert "sh029" in output and "sh025" in output and "sh024" not in output  # the newest
     assert "and 25 older: `rushes dailies list --show BIG --status registered`" in output
+    [listed] = json.loads(rushes("status", "--json", "--dailies", "5")[1])["shows"]
+    newest = listed["dailies"][-1]
+    assert newest["shot"] == "sh029"
+    row = next(line for line in output.splitlines() if " sh029 " in line)
+    assert row.split()[:4] == ["│", str(newest["id"]), "│", "sh029"]  # the id `rushes dailies exclude` takes
     [show] = json.loads(rushes("status", "--json", "--dailies", "0")[1])["shows"]
     assert show["dailies_total"] == len(show["dailies"]) == 30  # 0: every one
     assert [d["shot"] for d in show["dailies"]][:2] == ["sh000", "sh001"]  # oldest first, as before
