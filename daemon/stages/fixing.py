@@ -497,7 +497,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     except MediaError as exc:
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
     # A tracker user never makes the daemon open a file outside the show's folders.
-    check_request_paths(params, allowed_roots(settings, show))
+    check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
     name = version_code(request.shot, kind, request.id)
     out_dir = settings.renders_dir(show) / request.shot / name
     try:

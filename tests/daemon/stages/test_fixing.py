@@ -452,6 +452,28 @@ def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_ve
         run_fix(numbered, catalog, FixJob(row.id, "interpolate"))
 
 
+def test_a_bare_reference_name_is_answered_with_a_frame_number_the_shot_has(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`reference=sh040` was answered "write reference=1001" on a show whose movies count from 0, where frame
+    1001 is outside every shot: the answer names the shot's own first frame, as the show counts them."""
+    daily(catalog, tmp_path)  # a movie of 4 frames: 0-3 on a show without movie_first_frame
+    promoted_model(settings, catalog, heads=("regrade",))
+    asked = request(catalog, ["regrade"], {"reference": "sh040"})
+    with pytest.raises(
+        Permanent, match=r"write reference=0 \(a frame of this shot, whose frames are 0-3\), or"
+    ):
+        run_fix(settings, catalog, FixJob(asked, "regrade"))
+    numbered = Settings(
+        data_dir=settings.data_dir,
+        shows=[ShowConfig(code=SHOW, tracker_project=SHOW, movie_first_frame=1001)],
+    )
+    with pytest.raises(
+        Permanent, match=r"write reference=1001 \(a frame of this shot, whose frames are 1001-1004"
+    ):
+        run_fix(numbered, catalog, FixJob(asked, "regrade"))
+
+
 def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemble(
     catalog: Catalog, tmp_path: Path
 ) -> None:
