@@ -29,7 +29,7 @@ from daemon.settings import ReviewColor, Settings
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
-from daemon.stages.request_params import DAEMON_KEYS, params_for, take_key
+from daemon.stages.request_params import DAEMON_KEYS, own_params, params_for, take_key
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from daemon.stages.viewing import display_view, review_look
 from engine.baselines.fallback import baseline_frames
@@ -535,8 +535,15 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     )
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     crash_point("fix.rendered", target="both")
-    description = describe(
-        kind, params, request.shot, request.source, request.take, model, number, request.show
+    description = describe(  # the parameters of this fix only, not every kind's of the request
+        kind,
+        own_params(kind, request.params),
+        request.shot,
+        request.source,
+        request.take,
+        model,
+        number,
+        request.show,
     )
     description += "".join(f"\n{line}" for line in review_notes(plan, info, prepared))
     desc_path = out_dir / "description.txt"

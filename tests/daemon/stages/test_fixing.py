@@ -452,6 +452,28 @@ def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_ve
         run_fix(numbered, catalog, FixJob(row.id, "interpolate"))
 
 
+def test_each_fix_of_a_request_describes_only_its_own_parameters(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`regrade reference=0; denoise` gave the denoise Version's description "(reference=0)", a parameter the
+    denoise never read: a supervisor took it for what the fix did."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog, heads=("regrade", "denoise"))
+    asked = request(catalog, ["regrade", "denoise"], {"reference": "0", "deliver": "none"})
+
+    for kind in ("regrade", "denoise"):
+        run_fix(settings, catalog, FixJob(asked, kind, "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        pubs = fixes.get_fix_request(s, asked).publications  # type: ignore[union-attr]
+        said = {p.fix_kind: VersionFiles.from_json(dict(p.extra_files)).description for p in pubs}
+    first_lines = {kind: (path or Path()).read_text().splitlines()[0] for kind, path in said.items()}
+    assert first_lines == {
+        "regrade": "Rushes fix: regrade on sh010 (reference=0, deliver=none)",
+        "denoise": "Rushes fix: denoise on sh010 (deliver=none)",  # the request's deliver= is every fix's
+    }
+
+
 def test_a_bare_reference_name_is_answered_with_a_frame_number_the_shot_has(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
