@@ -53,11 +53,13 @@ def daily_record(d: Daily) -> dict[str, Any]:
 
 
 def publication_record(p: Publication) -> dict[str, Any]:
-    """One fixed render: its tracker Version (None until published), its review movie and before/after."""
+    """One fixed render: its tracker Version's id (None until published) and code, its review movie and
+    before/after."""
     return {
         "kind": p.fix_kind,
         "state": p.state,
         "version": p.tracker_version_id,
+        "code": (p.extra_files or {}).get("code"),
         "review": p.review_status,
         "movie": p.movie_path,
         "before_after": p.before_after_path,

@@ -272,6 +272,8 @@ def _render(
     _say_layers(info, kind, output)
     try:
         prepared = prepare(kind, params, input_, info)
+        for note in prepared.notes:
+            out.print(note, highlight=False, markup=False)
         info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
         _check_still(output, output_frames(info, prepared))
         _say_overscan(info)
@@ -571,7 +573,7 @@ def model_show(
 
 def _print_lineage(manifest: dict[str, Any]) -> None:
     """Where the weights come from beyond the show's clips: the base and its declared corpus; and what went
-    in besides the dailies (approved pairs) or was left out (exclusions)."""
+    in besides the dailies (approved pairs) or was left out (exclusions, approved pairs not learnt from)."""
     base = manifest.get("base")
     if base:
         out.print(
@@ -587,7 +589,22 @@ def _print_lineage(manifest: dict[str, Any]) -> None:
         out.print(f"  excluded {ex['id']}: {ex['reason']}", highlight=False, markup=False)
     for ex in manifest.get("examples", []):
         how = f"weight {ex['weight']:g}" if ex["trained"] else "listed, not trainable for this head"
-        out.print(f"  approved pair {ex['id']} ({ex['head']}, {ex['frames']} frames, {how})", highlight=False)
+        out.print(
+            f"  approved pair {ex['id']} ({_known_as(ex)}{ex['head']}, {ex['frames']} frames, {how})",
+            highlight=False,
+            markup=False,
+        )
+    for ex in manifest.get("pairs_left_out", []):  # versions made before they were listed have none
+        out.print(
+            f"  approved pair left out {ex['id']} ({_known_as(ex)}{ex['head']}): {ex['reason']}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _known_as(pair: dict[str, Any]) -> str:
+    """An approved pair's tracker Version and code, where its manifest has them, before its other details."""
+    return f"{pair['label']}; " if pair.get("label") else ""
 
 
 def _versions(show: str | None) -> list[dict[str, Any]]:

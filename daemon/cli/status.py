@@ -1,4 +1,4 @@
-"""`rushes status [--json]`: shows, dailies, quarantined files with reasons, the recent fixes' Versions with
+"""`rushes status [--json]`: shows, dailies (with the ids `rushes dailies exclude` takes), quarantined files with reasons, the recent fixes' Versions with
 where their review movies are (each path whole on its own line, so it can be copied from any terminal), jobs."""
 
 from __future__ import annotations
@@ -107,13 +107,17 @@ def _print_reasons(requests: list[dict[str, Any]]) -> None:
 
 
 def _print_movies(requests: list[dict[str, Any]]) -> None:
-    """Each render of the recent fix requests: its Version and state, then its movies' full paths."""
+    """Each render of the recent fix requests: its tracker Version (id and code) and state, then its movies' full
+    paths."""
     lines = []
     for r in requests:
         for p in r["publications"]:
-            version = f"Version {p['version']}" if p["version"] else "no Version yet"
+            version = f"tracker Version {p['version']}" if p["version"] else "no tracker Version yet"
+            code = f" {p['code']}" if p.get("code") else ""
             review = f", review {p['review']}" if p["state"] == "published" else ""
-            lines.append(f"fix request {r['id']} {r['shot']} {p['kind']}: {version} ({p['state']}{review})")
+            lines.append(
+                f"fix request {r['id']} {r['shot']} {p['kind']}: {version}{code} ({p['state']}{review})"
+            )
             lines.append(f"  movie {p['movie']}")
             if p["before_after"]:
                 lines.append(f"  before/after {p['before_after']}")
@@ -163,9 +167,10 @@ def render(data: dict[str, Any]) -> None:
         for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
             out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
         if show["dailies"]:
-            table = Table("shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
-            for d in show["dailies"]:
+            table = Table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
+            for d in show["dailies"]:  # by its id, which `rushes dailies exclude ID` takes
                 table.add_row(
+                    str(d["id"]),
                     d["shot"] or "-",
                     d["take"] or "-",
                     _frames(d),
@@ -185,7 +190,7 @@ def render(data: dict[str, Any]) -> None:
                     )
             _print_more(show, "dailies", "dailies_total", "registered")
         if show["fix_requests"]:
-            table = Table("fix request", "shot", "kinds", "state", "versions")
+            table = Table("fix request", "shot", "kinds", "state", "tracker Versions")
             for r in show["fix_requests"]:
                 table.add_row(
                     str(r["id"]),

@@ -29,7 +29,7 @@ from daemon.settings import ReviewColor, Settings
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
-from daemon.stages.request_params import DAEMON_KEYS, params_for, take_key
+from daemon.stages.request_params import DAEMON_KEYS, own_params, params_for, take_key
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from daemon.stages.viewing import display_view, review_look
 from engine.baselines.fallback import baseline_frames
@@ -88,19 +88,21 @@ class Prepared:
     kind: str
     params: dict[str, Any]  # the head's apply() parameters, checked against the shot and loaded
     factor: int  # output frames per source frame step (retime), else 1
+    notes: tuple[str, ...] = ()  # what the head did with a parameter besides taking it as written
 
 
 def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) -> Prepared:
     """Turn a request's text parameters into what the head takes: the head parses and checks them."""
     try:
         parsed = parse_fix_params(kind, params, ignore=DAEMON_KEYS)
-        bound = parsed.bind(Shot(source, info))
+        shot = Shot(source, info)
+        bound = parsed.bind(shot)
     except HeadError as exc:
         raise FixError(str(exc)) from None
     reference = getattr(parsed, "reference", None)
     if kind == "regrade" and isinstance(reference, int) and premultiplied(info.path, info.pix_fmt):
         bound["reference"] = straight_frame(info, reference)  # seen as the frames are (Straightened)
-    return Prepared(kind, bound, parsed.frame_factor())
+    return Prepared(kind, bound, parsed.frame_factor(), tuple(parsed.notes(shot)))
 
 
 def straight_frame(info: MediaInfo, number: int) -> np.ndarray:
@@ -388,8 +390,9 @@ def describe(
 
 def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[str]:
     """What the Version's files do with the daily besides the fix, a sentence each, so a supervisor comparing them
-    with the daily knows: a view, a desqueeze, the sound, and what a fix leaves out."""
-    notes = []
+    with the daily knows: what the head did with a parameter (a mask cut to the frame), a view, a desqueeze, the
+    sound, and what a fix leaves out."""
+    notes = list(prepared.notes)
     if plan.view is not None and plan.view_deliverable:
         notes.append(
             f"Review pictures through OpenColorIO ({plan.view.name}); the EXR frames keep the scene's values."
@@ -494,7 +497,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     except MediaError as exc:
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
     # A tracker user never makes the daemon open a file outside the show's folders.
-    check_request_paths(params, allowed_roots(settings, show))
+    check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
     name = version_code(request.shot, kind, request.id)
     out_dir = settings.renders_dir(show) / request.shot / name
     try:
@@ -532,8 +535,15 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     )
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     crash_point("fix.rendered", target="both")
-    description = describe(
-        kind, params, request.shot, request.source, request.take, model, number, request.show
+    description = describe(  # the parameters of this fix only, not every kind's of the request
+        kind,
+        own_params(kind, request.params),
+        request.shot,
+        request.source,
+        request.take,
+        model,
+        number,
+        request.show,
     )
     description += "".join(f"\n{line}" for line in review_notes(plan, info, prepared))
     desc_path = out_dir / "description.txt"

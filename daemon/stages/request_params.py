@@ -21,6 +21,12 @@ def params_for(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return {k.split(".", 1)[-1]: v for k, v in params.items() if "." not in k or k.startswith(kind + ".")}
 
 
+def own_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Of a request's parameters, those a fix of `kind` reads (its head's keys and the daemon's), as written:
+    what its Version's description lists (an upscale asked beside `regrade reference=1001` has none)."""
+    return {k: v for k, v in params_for(kind, params).items() if k in (*PARAM_KEYS[kind], *DAEMON_KEYS)}
+
+
 def take_key(take: str) -> tuple[int, int, str]:
     """Takes compared and ordered as people read them: "02" is take 2, and take 10 comes after take 9."""
     text = take.strip()
@@ -30,13 +36,10 @@ def take_key(take: str) -> tuple[int, int, str]:
 def asked_of(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """What a fix of `kind` depends on in a request's `params`: the keys its head and the daemon read (others,
     such as another kind's `quality`, do not change it), the take as `take_key` reads it."""
-    mine = params_for(kind, params)
-    asked: dict[str, Any] = {
-        k: str(v).strip() for k, v in mine.items() if k in (*PARAM_KEYS[kind], *DAEMON_KEYS)
-    }
+    asked: dict[str, Any] = {k: str(v).strip() for k, v in own_params(kind, params).items()}
     if "take" in asked:
         asked["take"] = take_key(asked["take"])
     return asked
 
 
-__all__ = ["DAEMON_KEYS", "asked_of", "params_for", "take_key"]
+__all__ = ["DAEMON_KEYS", "asked_of", "own_params", "params_for", "take_key"]

@@ -34,15 +34,16 @@ def allowed_roots(settings: Settings, show: ShowConfig) -> list[Path]:
     return [*(root.path for root in show.ingest.roots), references_dir(settings, show)]
 
 
-def check_request_paths(params: Mapping[str, Any], roots: list[Path]) -> None:
-    """Permanent (one line) when a path parameter resolves outside every root."""
+def check_request_paths(params: Mapping[str, Any], roots: list[Path], *, frames: range | None = None) -> None:
+    """Permanent (one line) when a path parameter resolves outside every root, or is not a full path; `frames`,
+    the shot's frame numbers, give the answer's example of a reference frame."""
     real_roots = [Path(os.path.realpath(root)) for root in roots]
     for key in PATH_PARAMS:
         value = params.get(key)
         if value is None or _NOT_A_PATH.match(str(value)):
             continue
         if not Path(str(value).strip()).is_absolute():
-            raise Permanent(_not_a_full_path(key, str(value).strip(), roots[-1]))
+            raise Permanent(_not_a_full_path(key, str(value).strip(), roots[-1], frames))
         real = Path(os.path.realpath(str(value).strip()))
         if not any(real.is_relative_to(root) for root in real_roots):
             raise Permanent(
@@ -51,13 +52,20 @@ def check_request_paths(params: Mapping[str, Any], roots: list[Path]) -> None:
             )
 
 
-def _not_a_full_path(key: str, value: str, references: Path) -> str:
-    """The answer to a `reference` or `mask` that is neither a frame number or rectangle nor a full path."""
+def _not_a_full_path(key: str, value: str, references: Path, frames: range | None) -> str:
+    """The answer to a `reference` or `mask` that is neither a frame number or rectangle nor a full path; a
+    reference's names a frame of the shot (`frames`), as the show counts them (a movie's from 0 unless its
+    movie_first_frame says otherwise)."""
     if key == "reference":
+        frame = (
+            f"reference={frames[0]} (a frame of this shot, whose frames are {frames[0]}-{frames[-1]})"
+            if frames
+            else "reference=N (the number of a frame of this shot)"
+        )
         return (
             f"reference {value!r} is neither a frame number of this shot nor the full path of a still: write"
-            f" reference=1001 (a frame of this shot), or put a still (of another shot, to match its look) in"
-            f" {references} and write its full path"
+            f" {frame}, or put a still (of another shot, to match its look) in {references} and write its full"
+            " path"
         )
     return (
         f"{key} {value!r} is neither a rectangle x,y,w,h nor the full path of a mask: write {key}=10,20,64,48,"

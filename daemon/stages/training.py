@@ -32,7 +32,7 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.training_inputs import approved_examples, exclusions, starting_point
+from daemon.stages.training_inputs import approved_pairs, exclusions, starting_point
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
@@ -273,16 +273,21 @@ def grown_from(
 ) -> dict[str, Any]:
     """What the run grows from besides its parent: the studio base for a first version (`base` or
     shows[].train.base; later versions keep their parent's base reference), the show's exclusions and the
-    supervisors' approved pairs (engine.train.train's keyword arguments). A named base that is missing is
+    supervisors' approved pairs (those left out listed with their reasons) (engine.train.train's keyword arguments). A named base that is missing is
     Permanent."""
     try:
         start, lineage = starting_point(settings, show, parent, base)
     except ModelError as exc:
         raise Permanent(str(exc)) from exc
+    pairs = approved_pairs(catalog, show.code, show.color)
     return {
         "base": start,
-        "manifest_fields": {"base": lineage, "exclusions": exclusions(catalog, show.code)},
-        "examples": approved_examples(catalog, show.code, show.color),
+        "manifest_fields": {
+            "base": lineage,
+            "exclusions": exclusions(catalog, show.code),
+            "pairs_left_out": pairs.left_out,
+        },
+        "examples": pairs.examples,
     }
 
 

@@ -12,17 +12,20 @@
   in the heads' working encoding (engine.media.working). The review movie of a daily shown through an
   OpenColorIO view (an EXR's, daemon.stages.viewing) is its display picture, not the fix's values: such a
   pair needs its EXR frames (the daemon keeps them for every fix of such a daily) and is skipped without.
-  A pair whose files are gone is skipped with a warning, never a failed training run.
+  A pair whose files are gone is skipped with a warning, never a failed training run. Every approved pair
+  left out (its daily excluded, only a display picture kept, its files gone) is listed in the manifest with
+  its reason (`pairs_left_out`).
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from daemon.catalog import Catalog
+from daemon.catalog import Catalog, Daily
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
@@ -32,7 +35,7 @@ from engine.media import MediaError
 from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
 from engine.model.base import base_ref, load_base
-from engine.model.manifest import BaseRef, Exclusion
+from engine.model.manifest import BaseRef, Exclusion, LeftOutPair
 from engine.train.pairs import PairExample
 
 log = get_logger("rushes.train")
@@ -112,42 +115,113 @@ def _in_dailys_encoding(look: ReviewLook | None, frames: str | None) -> bool:
     return scene_linear(frames) if look.scene else True
 
 
-def approved_examples(catalog: Catalog, show: str, color: ReviewColor | None = None) -> list[PairExample]:
-    """Every approved fix of `show` whose before and after can still be read, oldest first; `color`, the
-    show's colour settings, says which dailies were reviewed through a view (ReviewColor() when None)."""
+@dataclass(frozen=True)
+class ApprovedPairs:
+    """A show's approved fixes as a training run takes them: the pairs it learns from (`examples`) and the ones
+    it leaves out, each with its reason (`left_out`); the manifest lists both."""
+
+    examples: list[PairExample] = field(default_factory=list)
+    left_out: list[LeftOutPair] = field(default_factory=list)
+
+
+def _excluded_reason(daily: Daily) -> str:
+    return (
+        f"its daily {daily.id} ({Path(daily.path).name}) is excluded from training: "
+        f"{daily.excluded_reason or 'no reason given'}"
+    )
+
+
+def pair_label(version_id: str | None, code: str | None) -> str:
+    """An approved pair as people know it: the tracker Version it was published as and that Version's code
+    (`tracker Version 501, sh010_rushes_denoise_r3`), what the catalog has of them."""
+    parts = [f"tracker Version {version_id}" if version_id else "", code or ""]
+    return ", ".join(part for part in parts if part)
+
+
+def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None) -> ApprovedPairs:
+    """Every approved fix of `show`, oldest first: those whose before and after can still be read as examples,
+    the others left out with the reason; `color`, the show's colour settings, says which dailies were reviewed
+    through a view (ReviewColor() when None)."""
     color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
         pubs = [
-            (p.id, p.fix_kind, p.source_path, (p.extra_files or {}).get("frames"), p.movie_path)
+            (
+                p.id,
+                p.fix_kind,
+                p.source_path,
+                (p.extra_files or {}).get("frames"),
+                p.movie_path,
+                pair_label(p.tracker_version_id, (p.extra_files or {}).get("code")),
+            )
             for p in fix_repo.approved_pairs(s, show)
         ]
-        excluded_paths = {d.path for d in daily_repo.excluded(s, show)}
-    examples = []
-    for pub_id, kind, before, frames, movie in pubs:
-        if not before or before in excluded_paths:
-            continue
-        after = frames or movie
-        if not _in_dailys_encoding(daily_look(color, before), frames):
-            log.warning("train.pair_display_only", show=show, publication=pub_id, after=after)
-            continue
-        try:
-            linear = scene_linear(before)
-            pair = (_frames(before, PAIR_FRAMES, linear), _frames(after, PAIR_FRAMES, linear))
-        except (MediaError, OSError) as exc:
-            log.warning("train.pair_unreadable", show=show, publication=pub_id, error=str(exc))
-            continue
-        examples.append(
-            PairExample(
-                id=f"publication:{pub_id}:{kind}",
-                head=kind,
-                before=pair[0],
-                after=pair[1],
-                weight=APPROVED_WEIGHT,
-                before_hash=_hash(before),
-                after_hash=_hash(after),
-            )
+        excluded = {d.path: _excluded_reason(d) for d in daily_repo.excluded(s, show)}
+    found = ApprovedPairs()
+    for pub_id, kind, before, frames, movie, label in pubs:
+        pair_id = f"publication:{pub_id}:{kind}"
+        taken = _taken(pair_id, kind, show, before, frames, movie, excluded, color)
+        if isinstance(taken, PairExample):
+            found.examples.append(replace(taken, label=label))
+        else:
+            found.left_out.append(LeftOutPair(id=pair_id, head=kind, reason=taken, label=label))
+    return found
+
+
+def _taken(
+    pair_id: str,
+    kind: str,
+    show: str,
+    before: str | None,
+    frames: str | None,
+    movie: str,
+    excluded: dict[str, str],
+    color: ReviewColor,
+) -> PairExample | str:
+    """An approved fix of the daily `before` as a training pair, or why it cannot be one."""
+    after = frames or movie
+    if not before:
+        return "the catalog does not record the daily it was made from"
+    if before in excluded:
+        return excluded[before]
+    if not _in_dailys_encoding(daily_look(color, before), frames):
+        log.warning("train.pair_display_only", show=show, pair=pair_id, after=after)
+        return (
+            "only its review movie is kept, the daily's picture through the show's view rather than the fix's "
+            "values, so it cannot be paired with the daily"
         )
-    return examples
+    try:
+        return _pair(pair_id, kind, before, after)
+    except (MediaError, OSError) as exc:
+        log.warning("train.pair_unreadable", show=show, pair=pair_id, error=str(exc))
+        return f"its files cannot be read: {exc}"
 
 
-__all__ = ["ModelError", "approved_examples", "bases_root", "exclusions", "starting_point"]
+def _pair(pair_id: str, kind: str, before: str, after: str) -> PairExample:
+    """The approved fix as a weighted example; MediaError or OSError when its files cannot be read."""
+    linear = scene_linear(before)
+    return PairExample(
+        id=pair_id,
+        head=kind,
+        before=_frames(before, PAIR_FRAMES, linear),
+        after=_frames(after, PAIR_FRAMES, linear),
+        weight=APPROVED_WEIGHT,
+        before_hash=_hash(before),
+        after_hash=_hash(after),
+    )
+
+
+def approved_examples(catalog: Catalog, show: str, color: ReviewColor | None = None) -> list[PairExample]:
+    """The approved pairs of `show` a training run learns from (approved_pairs' examples)."""
+    return approved_pairs(catalog, show, color).examples
+
+
+__all__ = [
+    "ApprovedPairs",
+    "ModelError",
+    "approved_examples",
+    "approved_pairs",
+    "bases_root",
+    "exclusions",
+    "pair_label",
+    "starting_point",
+]

@@ -57,7 +57,7 @@ from engine.heads.base import (
 )
 from engine.heads.cleanup_check import Box, FillCheck, fill_check
 from engine.heads.errors import ParamError
-from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask
+from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask, rect_note
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
@@ -96,6 +96,10 @@ class CleanupParams(FixParams):
 
     def bind(self, shot: Shot) -> dict[str, Any]:
         return {"masks": load_mask(self.mask, shot.info)}
+
+    def notes(self, shot: Shot) -> list[str]:
+        note = rect_note(self.mask, shot.info) if isinstance(self.mask, Rect) else None
+        return [note] if note else []
 
 
 def _gray(img: np.ndarray) -> np.ndarray:

@@ -8,7 +8,9 @@ raising ParamError (one sentence naming the parameter and what to write):
    a key that no head reads.
 2. `bind(shot)`: checks the fields against the footage (frames inside the shot, a rectangle inside the
    frame), loads what they name (a reference frame, mask images) and returns the head's apply() parameters.
-`frame_factor()` says how many output frames each source frame step becomes (a retime's factor, else 1).
+`frame_factor()` says how many output frames each source frame step becomes (a retime's factor, else 1), and
+`notes(shot)` what the fix did with a parameter besides taking it as written (a rectangle reaching past the
+frame, cut to it), a sentence each, for the Version's description and `rushes fix`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class FixParams:
     def frame_factor(self) -> int:
         """Output frames per source frame step (a retime's factor), else 1."""
         return 1
+
+    def notes(self, shot: Shot) -> list[str]:
+        """What the fix of `shot` does with these parameters besides taking them as written, a sentence each."""
+        return []
 
 
 def parse_int(name: str, text: str, low: int, high: int, example: str) -> int:
@@ -97,19 +103,40 @@ class Rect:
     width: int
     height: int
 
+    def __str__(self) -> str:
+        return f"{self.x},{self.y},{self.width},{self.height}"
+
+    def within(self, width: int, height: int) -> Rect:
+        """The part of this rectangle inside a `width` x `height` frame (of no area when none is)."""
+        x, y = min(self.x, width), min(self.y, height)
+        return Rect(x, y, min(self.x + self.width, width) - x, min(self.y + self.height, height) - y)
+
+
+def rect_note(rect: Rect, info: MediaInfo) -> str | None:
+    """One sentence when `rect` reaches past the frame (it is cut to the frame), else None."""
+    inside = rect.within(info.width, info.height)
+    if inside == rect or not inside.width or not inside.height:
+        return None
+    return (
+        f"mask={rect} reaches past the {info.width}x{info.height} frame: only its part inside it, {inside}, "
+        "was cleaned."
+    )
+
 
 def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.ndarray]:
     """A mask (bool H,W; True = fill) for every frame: a rectangle or an image; or one per frame number
     from a movie/sequence (lined up by _mask_offset; a shot frame without a mask frame is left as it is).
     White means fill."""
     if isinstance(spec, Rect):
-        mask = np.zeros((info.height, info.width), bool)
-        mask[spec.y : spec.y + spec.height, spec.x : spec.x + spec.width] = True
-        if not mask.any():
+        if not spec.width or not spec.height:
+            raise ParamError(f"mask={spec} has no area: give its width and height (x,y,w,h) of 1 or more")
+        inside = spec.within(info.width, info.height)  # a rectangle reaching past the frame is cut to it
+        if not inside.width or not inside.height:
             raise ParamError(
-                f"mask={spec.x},{spec.y},{spec.width},{spec.height} lies outside the"
-                f" {info.width}x{info.height} frame: give x,y,w,h inside it"
+                f"mask={spec} lies outside the {info.width}x{info.height} frame: give x,y,w,h inside it"
             )
+        mask = np.zeros((info.height, info.width), bool)
+        mask[inside.y : inside.y + inside.height, inside.x : inside.x + inside.width] = True
         return mask
     try:
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():

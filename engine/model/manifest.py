@@ -59,6 +59,18 @@ class ExampleRecord(BaseModel):
     frames: int
     weight: float
     trained: bool = True  # False when this build's head cannot learn from such a pair (then only listed)
+    label: str = ""  # how people know it, in the caller's words (the tracker Version it was published as)
+
+
+class LeftOutPair(BaseModel):
+    """An approved before/after pair this version did not learn from, and why (an excluded daily, files gone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    head: str
+    reason: str
+    label: str = ""  # how people know it, in the caller's words (the tracker Version it was published as)
 
 
 class Manifest(BaseModel):
@@ -90,6 +102,8 @@ class Manifest(BaseModel):
     base: BaseRef | None = None  # show: the base version its first version started from
     exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
     examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on
+    # approved pairs left out, with the reasons; empty in versions made before they were listed
+    pairs_left_out: list[LeftOutPair] = Field(default_factory=list)
     # The encoding its scene-linear (EXR) clips were read in (engine.media.working.WORKING_ENCODING); "" in
     # versions made before EXR clips were worked on in it: those saw their light clipped at 1.0, in 8 bits.
     scene_linear: str = ""

@@ -43,6 +43,7 @@ class PairExample:
     weight: float = 1.0
     before_hash: str = ""
     after_hash: str = ""
+    label: str = ""  # how people know the pair (the manifest's ExampleRecord.label)
 
 
 def _fit(frames: np.ndarray, short: int) -> np.ndarray:
@@ -126,6 +127,7 @@ class PairPool:
                 frames=min(len(ex.before), len(ex.after)),
                 weight=ex.weight,
                 trained=ex.head in self.by_head,
+                label=ex.label,
             )
             for ex in self.examples
         ]

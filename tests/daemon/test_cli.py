@@ -133,6 +133,11 @@ def test_status_lists_a_big_shows_newest_dailies_and_says_how_many_more(tmp_path
     )  # not also "stale"
     assert "sh029" in output and "sh025" in output and "sh024" not in output  # the newest
     assert "and 25 older: `rushes dailies list --show BIG --status registered`" in output
+    [listed] = json.loads(rushes("status", "--json", "--dailies", "5")[1])["shows"]
+    newest = listed["dailies"][-1]
+    assert newest["shot"] == "sh029"
+    row = next(line for line in output.splitlines() if " sh029 " in line)
+    assert row.split()[:4] == ["│", str(newest["id"]), "│", "sh029"]  # the id `rushes dailies exclude` takes
     [show] = json.loads(rushes("status", "--json", "--dailies", "0")[1])["shows"]
     assert show["dailies_total"] == len(show["dailies"]) == 30  # 0: every one
     assert [d["shot"] for d in show["dailies"]][:2] == ["sh000", "sh001"]  # oldest first, as before
@@ -256,7 +261,13 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
         with catalog.session() as s:
             request, _ = fixes.add_fix_request(s, "TST", "sg:1", "sh010", ["denoise", "upscale"])
             done, _ = fixes.add_publication(
-                s, request.id, "denoise", "pub:1:denoise", str(movie), before_after_path=str(before_after)
+                s,
+                request.id,
+                "denoise",
+                "pub:1:denoise",
+                str(movie),
+                before_after_path=str(before_after),
+                extra_files={"code": f"sh010_rushes_denoise_r{request.id}"},
             )
             fixes.add_publication(s, request.id, "upscale", "pub:1:upscale", str(renders / "up.mov"))
             fixes.mark_published(s, done.id, 4242)
@@ -275,6 +286,7 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
             "kind": "denoise",
             "state": "published",
             "version": "4242",
+            "code": f"sh010_rushes_denoise_r{request.id}",
             "review": "pending",
             "movie": str(movie),
             "before_after": str(before_after),
@@ -284,6 +296,7 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
             "kind": "upscale",
             "state": "pending",
             "version": None,
+            "code": None,
             "review": "pending",
             "movie": str(renders / "up.mov"),
             "before_after": None,
@@ -293,12 +306,15 @@ def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> No
     code, output = rushes("status", env={"COLUMNS": "60"})
     assert code == 0, output
     lines = [line.strip() for line in output.splitlines()]
-    at = lines.index(f"fix request {request.id} sh010 denoise: Version 4242 (published, review pending)")
+    at = lines.index(  # which id is the tracker's, and the Version's code as the tracker shows it
+        f"fix request {request.id} sh010 denoise: tracker Version 4242 sh010_rushes_denoise_r{request.id}"
+        " (published, review pending)"
+    )
     assert lines[at + 1 : at + 3] == [
         f"movie {movie}",
         f"before/after {before_after}",
     ]  # whole, on a narrow terminal
-    at = lines.index(f"fix request {request.id} sh010 upscale: no Version yet (pending)")
+    at = lines.index(f"fix request {request.id} sh010 upscale: no tracker Version yet (pending)")
     assert lines[at + 1] == f"movie {renders / 'up.mov'}"
     assert f"fix request {refused.id} sh020 failed: {why}" in lines  # why, whole on its line
 

@@ -124,6 +124,22 @@ def test_cleanup_needs_a_mask_inside_the_frame(shot: Shot) -> None:
     assert mask.shape == (64, 96) and int(mask.sum()) == 30 * 8 and mask[20, 10] and not mask[19, 10]
     with pytest.raises(ParamError, match="mask=200,0,5,5 lies outside the 96x64 frame"):
         parse_fix_params("cleanup", {"mask": "200,0,5,5"}).bind(shot)
+    with pytest.raises(ParamError, match="mask=10,20,0,8 has no area: give its width and height"):
+        parse_fix_params("cleanup", {"mask": "10,20,0,8"}).bind(shot)
+    assert params.notes(shot) == []
+
+
+def test_a_mask_rectangle_reaching_past_the_frame_is_cut_to_it_and_says_so(shot: Shot) -> None:
+    """mask=80,40,40,40 on a 96x64 frame was cut to the frame without a word, while the docs said a rectangle
+    outside the frame fails: the part inside is cleaned, and the fix says which part."""
+    params = parse_fix_params("cleanup", {"mask": "80,40,40,40"})
+
+    mask = params.bind(shot)["masks"]
+
+    assert int(mask.sum()) == 16 * 24 and mask[40:, 80:].all()
+    assert params.notes(shot) == [
+        "mask=80,40,40,40 reaches past the 96x64 frame: only its part inside it, 80,40,16,24, was cleaned."
+    ]
 
 
 def test_a_mask_sequence_gives_one_mask_per_frame_of_the_shot(shot: Shot, tmp_path: Path) -> None:

@@ -365,6 +365,31 @@ def test_requests_that_cannot_work_are_permanent(
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_says_so(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    daily(catalog, tmp_path)  # 64x48
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["cleanup"], {"mask": "40,30,40,40"})
+
+    run_fix(settings, catalog, FixJob(request_id, "cleanup", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+    assert files.description is not None
+    assert (
+        "mask=40,30,40,40 reaches past the 64x48 frame: only its part inside it, 40,30,24,18, was cleaned."
+        in files.description.read_text().splitlines()
+    )
+    with catalog.session() as s:
+        fixes.get_fix_request(s, request_id).params = {"mask": "70,30,4,4"}  # type: ignore[union-attr]
+    with pytest.raises(
+        Permanent, match="mask=70,30,4,4 lies outside the 64x48 frame: give x,y,w,h inside it"
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "cleanup", "memory:event:1"))
+
+
 def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_and_says_so(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -425,6 +450,50 @@ def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_ve
         row, _ = fixes.add_fix_request(s, SHOW, "memory:event:2", "sh010", ["interpolate"], {"frames": "2"})
     with pytest.raises(Permanent, match="frames 2 lie outside the shot's frames 1001-1004"):
         run_fix(numbered, catalog, FixJob(row.id, "interpolate"))
+
+
+def test_each_fix_of_a_request_describes_only_its_own_parameters(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`regrade reference=0; denoise` gave the denoise Version's description "(reference=0)", a parameter the
+    denoise never read: a supervisor took it for what the fix did."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog, heads=("regrade", "denoise"))
+    asked = request(catalog, ["regrade", "denoise"], {"reference": "0", "deliver": "none"})
+
+    for kind in ("regrade", "denoise"):
+        run_fix(settings, catalog, FixJob(asked, kind, "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        pubs = fixes.get_fix_request(s, asked).publications  # type: ignore[union-attr]
+        said = {p.fix_kind: VersionFiles.from_json(dict(p.extra_files)).description for p in pubs}
+    first_lines = {kind: (path or Path()).read_text().splitlines()[0] for kind, path in said.items()}
+    assert first_lines == {
+        "regrade": "Rushes fix: regrade on sh010 (reference=0, deliver=none)",
+        "denoise": "Rushes fix: denoise on sh010 (deliver=none)",  # the request's deliver= is every fix's
+    }
+
+
+def test_a_bare_reference_name_is_answered_with_a_frame_number_the_shot_has(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`reference=sh040` was answered "write reference=1001" on a show whose movies count from 0, where frame
+    1001 is outside every shot: the answer names the shot's own first frame, as the show counts them."""
+    daily(catalog, tmp_path)  # a movie of 4 frames: 0-3 on a show without movie_first_frame
+    promoted_model(settings, catalog, heads=("regrade",))
+    asked = request(catalog, ["regrade"], {"reference": "sh040"})
+    with pytest.raises(
+        Permanent, match=r"write reference=0 \(a frame of this shot, whose frames are 0-3\), or"
+    ):
+        run_fix(settings, catalog, FixJob(asked, "regrade"))
+    numbered = Settings(
+        data_dir=settings.data_dir,
+        shows=[ShowConfig(code=SHOW, tracker_project=SHOW, movie_first_frame=1001)],
+    )
+    with pytest.raises(
+        Permanent, match=r"write reference=1001 \(a frame of this shot, whose frames are 1001-1004"
+    ):
+        run_fix(numbered, catalog, FixJob(asked, "regrade"))
 
 
 def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemble(

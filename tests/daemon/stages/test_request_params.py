@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.stages.request_params import asked_of, params_for
+from daemon.stages.request_params import asked_of, own_params, params_for
 from engine.heads import get_head
 from engine.kinds import HEAD_ORDER, PARAM_KEYS
 
@@ -18,3 +18,10 @@ def test_a_kind_depends_on_its_own_keys_and_the_daemons_and_reads_takes_as_peopl
     assert asked_of("interpolate", params) == {"frames": "1012-1016", "quality": "best", "take": (0, 2, "")}
     assert asked_of("interpolate", {"frames": "1003"}) != asked_of("interpolate", {})  # frames=auto
     assert asked_of("regrade", {"reference": " 1001 "}) == asked_of("regrade", {"reference": "1001"})
+
+
+def test_a_kinds_own_parameters_are_its_heads_keys_and_the_daemons_as_written() -> None:
+    params = {"reference": "1001", "quality": "best", "deliver": "exr", "upscale.quality": "default"}
+    assert own_params("upscale", params) == {"quality": "default", "deliver": "exr"}
+    assert own_params("regrade", params) == {"reference": "1001", "deliver": "exr"}
+    assert own_params("denoise", params) == {"deliver": "exr"}

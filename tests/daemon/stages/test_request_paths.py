@@ -51,11 +51,11 @@ def test_a_name_that_is_not_a_full_path_is_answered_with_what_to_write(value: st
     looked for wherever the daemon runs. Both are answered with the two forms a reference or a mask takes."""
     references = roots[-1]
     with pytest.raises(Permanent) as refused:
-        check_request_paths({"reference": value}, roots)
+        check_request_paths({"reference": value}, roots, frames=range(1001, 1049))
     assert str(refused.value) == (
         f"reference {value!r} is neither a frame number of this shot nor the full path of a still: write"
-        f" reference=1001 (a frame of this shot), or put a still (of another shot, to match its look) in"
-        f" {references} and write its full path"
+        f" reference=1001 (a frame of this shot, whose frames are 1001-1048), or put a still (of another shot,"
+        f" to match its look) in {references} and write its full path"
     )
     with pytest.raises(
         Permanent, match=r"^mask .* is neither a rectangle x,y,w,h nor the full path of a mask"
