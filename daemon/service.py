@@ -47,6 +47,7 @@ from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.stages.webhooks import WebhookIntake
 from daemon.stages.withdrawals import WithdrawalCheck
+from daemon.status import unfollowed_note, unfollowed_records
 from daemon.trackers import make_tracker
 from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
@@ -182,6 +183,12 @@ class Daemon:
                 tracker_reads.record_read(s, socket.gethostname(), self.tracker.name, problem, utcnow())
         except CatalogError as exc:  # the catalog's own outage is said by /readyz and the runner
             log.debug("tracker.read_not_recorded", error=str(exc))
+
+    def _unfollowed_note(self) -> str | None:
+        """/readyz's note on fix requests read on tracker projects no show follows (not a failure: another
+        Rushes may follow them, and nothing here is down)."""
+        with self.catalog.session(readonly=True) as s:
+            return unfollowed_note(unfollowed_records(s, list(self.shows)))
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------
 
@@ -336,6 +343,7 @@ class Daemon:
         )  # e.g. disk full: files wait to be re-offered
         if self.poller is not None:
             self.readiness.add_reason("tracker", self.poller.problem)  # e.g. a wrong key: requests wait
+            self.readiness.add_note("tracker_projects", self._unfollowed_note)  # said, but not a failure
         self.readiness.expect("first_reconcile")
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()

@@ -17,6 +17,7 @@ from daemon.catalog import (
     fixes,
     models_repo,
     tracker_reads,
+    unfollowed,
     utcnow,
 )
 from daemon.catalog import dailies as daily_repo
@@ -26,6 +27,7 @@ from daemon.jobs.payloads import FixJob
 from daemon.scheduling.polling import MAX_FATAL_WAIT_S
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import read_shows
+from daemon.stages.requests import show_for
 
 
 def daily_record(d: Daily) -> dict[str, Any]:
@@ -206,6 +208,35 @@ def read_record(r: tracker_reads.ReadState, now: datetime, interval: float) -> d
     }
 
 
+def unfollowed_records(s: Session, shows: list[ShowConfig]) -> list[dict[str, Any]]:
+    """The tracker projects whose fix requests were read while no show followed them, and that no show follows
+    now either (one whose show was since set to follow it is left out): per project, how many and since when."""
+    return [
+        {
+            "tracker": p.tracker,
+            "project": p.project,
+            "names": list(p.names),
+            "requests": p.requests,
+            "since": p.since.isoformat(timespec="seconds"),
+            "last": p.last.isoformat(timespec="seconds"),
+            "shots": list(p.shots),
+        }
+        for p in unfollowed.unfollowed_projects(s)
+        if show_for(p.project, shows, p.names) is None
+    ]
+
+
+def unfollowed_note(records: list[dict[str, Any]]) -> str | None:
+    """/readyz's one line on them (readiness is not failed for it: nothing in this daemon is down), or None."""
+    if not records:
+        return None
+    projects = ", ".join(f"{r['project']} ({r['requests']} since {r['since']})" for r in records)
+    return (
+        f"fix requests on tracker project(s) no show follows were not taken: {projects}; "
+        "`rushes status` says what to do"
+    )
+
+
 def collect(
     settings: Settings,
     catalog: Catalog,
@@ -221,10 +252,12 @@ def collect(
         now = utcnow()
         interval = settings.tracker.poll_interval
         reads = [read_record(r, now, interval) for r in tracker_reads.read_states(s, now - FORGOTTEN_AFTER)]
+        unfollowed_projects = unfollowed_records(s, shows)
     return {
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,
         "tracker_reads": reads,
+        "unfollowed_projects": unfollowed_projects,
         "shows": shows_out,
         "invalid_shows": [
             {"code": code, "problems": error.problems}

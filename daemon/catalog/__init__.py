@@ -2,7 +2,7 @@
 
 `Catalog(url)` opens it (SQLite by default, PostgreSQL by URL); `with catalog.session() as s:` is one
 transaction; the repository modules (shows, dailies, models_repo, jobs, fixes, cursors,
-tracker_reads) are plain
+tracker_reads, unfollowed) are plain
 functions taking that session.
 """
 
@@ -17,6 +17,7 @@ from daemon.catalog.models import (
     Show,
     TrackerCursor,
     TrackerRead,
+    UnfollowedRequest,
 )
 from daemon.catalog.shows import UnknownShow
 
@@ -32,6 +33,7 @@ __all__ = [
     "Show",
     "TrackerCursor",
     "TrackerRead",
+    "UnfollowedRequest",
     "UnknownShow",
     "utcnow",
 ]

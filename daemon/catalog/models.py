@@ -285,3 +285,16 @@ class TrackerRead(Base):
     since: Mapped[datetime]  # when the reads began to fail, or to go through
     read_at: Mapped[datetime | None] = mapped_column(nullable=True)  # its last good read
     checked_at: Mapped[datetime]  # its last round, whatever came of it (refreshed at least once a minute)
+
+
+class UnfollowedRequest(Base):
+    """A fix request read on a tracker project no show follows (daemon.catalog.unfollowed), for `rushes status`."""
+
+    __tablename__ = "unfollowed_requests"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # the tracker's request key
+    tracker: Mapped[str] = mapped_column(String(50))
+    project: Mapped[str] = mapped_column(String(200))  # the project as the tracker names it (its code first)
+    names: Mapped[list[Any]] = mapped_column(default=list)  # every name the project goes by: code, then name
+    shot: Mapped[str] = mapped_column(String(200))  # the tracker's shot code
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -66,6 +66,28 @@ def tracker_lines(reads: list[dict[str, Any]], now: datetime) -> list[str]:
     return lines
 
 
+def unfollowed_lines(projects: list[dict[str, Any]], now: datetime) -> list[str]:
+    """A line per tracker project whose fix requests no show took: how many, since when, on which shots, and
+    what to do (follow it by its code, which a rename keeps; then ask those tasks again)."""
+    lines = []
+    for p in projects:
+        since = datetime.fromisoformat(p["since"])
+        project = p["project"] + "".join(f" ({n})" for n in p["names"] if n != p["project"])
+        shots = ", ".join(p["shots"][:5]) + (
+            f" and {len(p['shots']) - 5} more" if len(p["shots"]) > 5 else ""
+        )
+        code = p["names"][0] if p["names"] else p["project"]
+        by_code = " (its code, which a rename keeps)" if len(p["names"]) > 1 else ""
+        asked = "1 fix request" if p["requests"] == 1 else f"{p['requests']} fix requests"
+        lines.append(
+            f"tracker {p['tracker']}: {asked} on project {project} since {since:%Y-%m-%d %H:%M} UTC "
+            f"({_span(now - since)}), shot(s) {shots}, were not taken, as no show follows that project: set "
+            f"`tracker_project: {code}`{by_code} on the show it belongs to, then set those tasks out of the fix "
+            "status and back to ask again (nothing to do if another Rushes follows it)"
+        )
+    return lines
+
+
 def _span(delta: timedelta) -> str:
     seconds = max(0, int(delta.total_seconds()))
     if seconds < 120:
@@ -147,7 +169,10 @@ def render(data: dict[str, Any]) -> None:
     from daemon.status import job_state, request_state  # loaded already: it made `data`
 
     out.print(f"data in {data['data_dir']}  catalog {data['catalog']}", highlight=False)
-    for line in tracker_lines(data["tracker_reads"], datetime.now(UTC)):
+    now = datetime.now(UTC)
+    for line in tracker_lines(data["tracker_reads"], now) + unfollowed_lines(
+        data["unfollowed_projects"], now
+    ):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     if not data["shows"] and not data["invalid_shows"]:
         out.print("no shows yet: add one with `rushes show add CODE --ingest DIR`")

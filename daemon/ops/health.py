@@ -7,7 +7,8 @@ and the POST routes other parts add (`add_route`: the Flow webhook receiver).
     server = HealthServer.from_settings(settings.http, metrics, readiness).start()
     ...; readiness.set("first_reconcile"); ...; server.stop()
 
-/readyz answers 200 only when every registered check passes, else 503 with JSON naming what is not ready.
+/readyz answers 200 only when every registered check passes, else 503 with JSON naming what is not ready;
+either way `notes` holds what an operator should read that does not make the daemon unready.
 Port 0 picks a free port; `server.port` tells which. A POST route gets the raw body (at most 4 MiB, with a
 Content-Length, read within 10 s), the headers and the client address, and answers (status, text).
 """
@@ -44,6 +45,7 @@ class Readiness:
         self._checks: dict[str, Callable[[], bool]] = {}
         self._reasons: dict[str, Callable[[], str | None]] = {}
         self._flags: dict[str, bool] = {}
+        self._notes: dict[str, Callable[[], str | None]] = {}
 
     def add(self, name: str, check: Callable[[], bool]) -> None:
         """`check()` returns True when ready; False or an exception means not ready (its message is shown)."""
@@ -55,6 +57,26 @@ class Readiness:
         `problem`: "disk full: ...; 3 file(s) wait to be ingested again")."""
         with self._lock:
             self._reasons[name] = reason
+
+    def add_note(self, name: str, note: Callable[[], str | None]) -> None:
+        """`note()` returns None, or one line an operator should read that does not make the daemon unready
+        (fix requests on a project no show follows); /readyz lists it under `notes`."""
+        with self._lock:
+            self._notes[name] = note
+
+    def notes(self) -> dict[str, str]:
+        """name -> its line, for the notes that have one now (one that raises is left out)."""
+        with self._lock:
+            notes = dict(self._notes)
+        result = {}
+        for name, note in notes.items():
+            try:
+                line = note()
+            except Exception:  # a note is advice: the checks say what is down
+                continue
+            if line:
+                result[name] = line.splitlines()[0][:500]
+        return result
 
     def expect(self, name: str) -> None:
         """A flag that is not ready until `set(name)` (e.g. "first_reconcile")."""
@@ -104,6 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
             body: dict[str, Any] = {"ready": not failing, "checks": status}
             if failing:
                 body["not_ready"] = failing
+            notes = self.server.readiness.notes()
+            if notes:
+                body["notes"] = notes
             self._send(503 if failing else 200, json.dumps(body).encode() + b"\n", "application/json")
         elif path == "/metrics":
             payload, content_type = self.server.metrics.render()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, cursors, dailies, fixes
+from daemon.catalog import Catalog, cursors, dailies, fixes, unfollowed, utcnow
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
@@ -54,14 +54,16 @@ def poll_fix_requests(
     new = 0
     with catalog.session() as s:
         for req in batch.items:
-            new += record_fix_request(s, req, shows)
+            new += record_fix_request(s, req, shows, tracker=tracker.name)
         if batch.cursor is not None and batch.cursor != cursor:
             cursors.set_cursor(s, name, batch.cursor)
     return PollResult(len(batch.items), new)
 
 
-def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> int:
-    """Catalog one request and queue a fix job per kind (same transaction as the caller's cursor)."""
+def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, tracker: str) -> int:
+    """Catalog one request and queue a fix job per kind (same transaction as the caller's cursor). A request on a
+    project no show follows is only remembered, for `rushes status` to say so: nobody answers its task, since
+    another Rushes may follow that project (docs/operations.md)."""
     show = show_for(req.project, shows, req.project_names)
     if show is None:
         log.warning(
@@ -71,6 +73,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig]) -> 
             shot=req.shot_code,
             key=req.key,
         )
+        names = req.project_names or (req.project,)
+        unfollowed.record_unfollowed(s, tracker, req.key, req.project, names, req.shot_code, utcnow())
         return 0
     kinds = [k for k in req.kinds if k in FIX_KINDS]
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))

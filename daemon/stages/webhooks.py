@@ -163,7 +163,7 @@ def record_webhook_events(
     """The requests these events make, recorded (once per key) with their fix jobs; how many were new."""
     requests = tracker.fix_requests_from_events(events)
     with catalog.session() as s:
-        return sum(record_fix_request(s, request, shows) for request in requests)
+        return sum(record_fix_request(s, request, shows, tracker=tracker.name) for request in requests)
 
 
 class WebhookWorker:

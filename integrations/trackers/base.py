@@ -198,6 +198,8 @@ class WebhookFixes(Protocol):
     Each request carries the same key the event-log poller gives it (the id of the status change that
     asked for it), so a request read both ways is recorded once by the catalog's request key."""
 
+    name: str
+
     def wants_event(self, event: WebhookEvent) -> bool:
         """Whether the event may make a fix request (no I/O: the receiver asks it for every event)."""
         ...

@@ -57,6 +57,7 @@ TABLES = {
     "publications",
     "tracker_cursors",
     "tracker_reads",
+    "unfollowed_requests",
 }
 
 
@@ -584,3 +585,31 @@ def test_a_daemons_tracker_reads_keep_since_when_they_fail_and_refresh_little_wh
         (back, _) = read_states(s)
     assert back.problem is None and back.since == t0 + timedelta(minutes=5)
     assert back.read_at == back.checked_at == t0 + timedelta(minutes=6, seconds=1)
+
+
+def test_requests_on_an_unfollowed_project_are_kept_once_each_grouped_by_project_and_forgotten_after_30_days(
+    catalog: Catalog,
+) -> None:
+    from daemon.catalog.unfollowed import UnfollowedProject, record_unfollowed, unfollowed_projects
+
+    t0 = utcnow()
+    with catalog.session() as s:
+        assert record_unfollowed(s, "kitsu", "kitsu:comment:1", "MRS", ("MRS", "Mars"), "SH010", t0)
+        assert not record_unfollowed(s, "kitsu", "kitsu:comment:1", "MRS", ("MRS", "Mars"), "SH010", t0)
+        assert record_unfollowed(
+            s, "kitsu", "kitsu:comment:2", "MRS", ("MRS", "Mars"), "SH020", t0 + timedelta(1)
+        )
+        assert record_unfollowed(s, "kitsu", "kitsu:comment:3", "VEN", ("VEN",), "SH010", t0 + timedelta(2))
+    with catalog.session(readonly=True) as s:
+        assert unfollowed_projects(s) == [
+            UnfollowedProject("kitsu", "MRS", ("MRS", "Mars"), 2, t0, t0 + timedelta(1), ("SH010", "SH020")),
+            UnfollowedProject("kitsu", "VEN", ("VEN",), 1, t0 + timedelta(2), t0 + timedelta(2), ("SH010",)),
+        ]
+    with catalog.session() as s:  # a month on, the first is forgotten as a new one comes
+        record_unfollowed(
+            s, "kitsu", "kitsu:comment:4", "VEN", ("VEN",), "SH030", t0 + timedelta(days=30, hours=1)
+        )
+        assert [(p.project, p.requests, p.since) for p in unfollowed_projects(s)] == [
+            ("MRS", 1, t0 + timedelta(1)),
+            ("VEN", 2, t0 + timedelta(2)),
+        ]

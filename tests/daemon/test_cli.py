@@ -202,6 +202,7 @@ def test_status_json_on_an_empty_home(clean_env: Path) -> None:
         "catalog": f"sqlite:///{clean_env / 'catalog.sqlite'}",
         "shows": [],
         "tracker_reads": [],
+        "unfollowed_projects": [],
         "invalid_shows": [],
         "jobs": {"counts": [], "recent": []},
     }
@@ -248,6 +249,55 @@ def test_status_says_when_a_daemon_cannot_read_the_tracker_and_since_when(clean_
         ("render-1", refused, False),
         ("render-2", None, True),
     ]
+
+
+def test_status_names_a_shotgrid_project_whose_fix_requests_no_show_took_until_a_show_follows_it(
+    clean_env: Path, sg_server: SGServer
+) -> None:
+    """Production renamed the project (a show follows it by its old name): its fix requests, read through
+    shotgun_api3 from the local ShotGrid server, are taken by no show, and `rushes status` says which project,
+    how many and what to set, until the show follows it by its code."""
+    import shotgun_api3
+
+    from daemon.catalog import Catalog
+    from daemon.settings import ShowConfig
+    from daemon.stages.requests import poll_fix_requests
+
+    assert rushes("show", "add", "MARS", "--tracker-project", "Mars Patrol")[0] == 0
+    sg = shotgun_api3.Shotgun(sg_server.url, "rushes", KEY)
+    project = sg.create("Project", {"name": "Mars Patrol S2", "code": "MRS"})
+    shot = sg.create("Shot", {"code": "SH020", "project": project})
+    task = sg.create("Task", {"content": "comp", "entity": shot, "project": project})
+    options = TrackerOptions(kind="shotgrid", url=sg_server.url, script_name="rushes", script_key=KEY)  # type: ignore[arg-type]
+    shows = [ShowConfig(code="MARS", tracker_project="Mars Patrol")]
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        poll_fix_requests(ShotGridTracker(options, kinds=FIX_KINDS), catalog, shows)  # the cursor starts
+        sg.update("Task", task["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+        assert poll_fix_requests(ShotGridTracker(options, kinds=FIX_KINDS), catalog, shows).new == 0
+    finally:
+        catalog.dispose()
+
+    code, output = rushes("status", env={"COLUMNS": "60"})
+    assert code == 0, output
+    line = next(line for line in output.splitlines() if line.startswith("tracker shotgrid: "))
+    assert line.startswith("tracker shotgrid: 1 fix request on project MRS (Mars Patrol S2) since ")
+    assert line.endswith(
+        "shot(s) SH020, were not taken, as no show follows that project: set `tracker_project: MRS` (its code, "
+        "which a rename keeps) on the show it belongs to, then set those tasks out of the fix status and back to "
+        "ask again (nothing to do if another Rushes follows it)"
+    )  # whole on one line, on a narrow terminal
+    [seen] = json.loads(rushes("status", "--json")[1])["unfollowed_projects"]
+    assert (seen["tracker"], seen["project"], seen["names"], seen["requests"], seen["shots"]) == (
+        "shotgrid",
+        "MRS",
+        ["MRS", "Mars Patrol S2"],
+        1,
+        ["SH020"],
+    )
+    assert rushes("show", "add", "MARS", "--tracker-project", "MRS")[0] == 0
+    assert "tracker shotgrid: " not in rushes("status")[1]
+    assert json.loads(rushes("status", "--json")[1])["unfollowed_projects"] == []
 
 
 def test_status_shows_where_each_versions_review_movie_is(clean_env: Path) -> None:

@@ -92,6 +92,22 @@ def test_a_reason_hook_such_as_a_full_disk_makes_readyz_say_why_until_it_clears(
     assert get(f"{server.url}/readyz")[0] == 200
 
 
+def test_a_note_such_as_requests_on_an_unfollowed_project_is_said_without_failing_readiness(
+    served: tuple[HealthServer, Metrics, Readiness],
+) -> None:
+    server, _, readiness = served
+    note: list[str | None] = [
+        "fix requests on tracker project(s) no show follows were not taken: MRS (2 since ...)"
+    ]
+    readiness.add_note("tracker_projects", lambda: note[0])
+    readiness.add_note("broken", lambda: 1 / 0)  # type: ignore[arg-type,return-value]  # advice: left out
+    code, _, body = get(f"{server.url}/readyz")
+    assert code == 200
+    assert json.loads(body) == {"ready": True, "checks": {}, "notes": {"tracker_projects": note[0]}}
+    note[0] = None  # a show follows it now
+    assert "notes" not in json.loads(get(f"{server.url}/readyz")[2])
+
+
 def test_metrics_lists_the_daemon_metrics(served: tuple[HealthServer, Metrics, Readiness]) -> None:
     server, metrics, _ = served
     metrics.ingested("MYSHOW", "registered")

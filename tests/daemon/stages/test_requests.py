@@ -1,10 +1,12 @@
 """The requests stage against an in-memory tracker: a coordinator's fix request becomes one catalogued request
 and one FixJob per known kind, exactly once across re-polls and outages; text that cannot be read runs
-nothing and is answered on the task, as is a fix that ends for good; unknown projects are skipped."""
+nothing and is answered on the task, as is a fix that ends for good; requests on a project no show follows
+run nothing and are listed by `rushes status`."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -220,13 +222,66 @@ def test_a_workers_error_reads_without_its_exception_class() -> None:
     )
 
 
-def test_a_request_from_a_project_no_show_follows_is_skipped(
+def test_a_request_from_a_project_no_show_follows_runs_nothing_and_status_says_so_until_a_show_follows_it(
     catalog: Catalog, tracker: MemoryTracker
 ) -> None:
-    tracker.tag(tracker.add_task("OTHER", "sh010"), "denoise")
+    """A project renamed in the tracker (or a `tracker_project` typed wrong) is followed by no show: its requests
+    run nothing and nobody answers them (another Rushes may follow it), but `rushes status` says how many were
+    seen on it since when, and what to set; once a show follows the project, the line goes."""
+    from datetime import timedelta
+
+    from daemon.cli.status import unfollowed_lines
+    from daemon.stages.requests import record_fix_request
+    from daemon.status import unfollowed_note, unfollowed_records
+
+    first = tracker.tag(tracker.add_task("OTHER", "sh010"), "denoise")
+    tracker.tag(tracker.add_task("OTHER", "sh020"), "upscale")
     result = poll_fix_requests(tracker, catalog, SHOWS)
-    assert (result.seen, result.new) == (1, 0)
-    assert fix_jobs(catalog) == []
+    assert (result.seen, result.new) == (2, 0)
+    assert fix_jobs(catalog) == [] and answer_jobs(catalog) == []
+    with catalog.session() as s:  # read again (a webhook and the poller): counted once
+        assert record_fix_request(s, first, SHOWS, tracker=tracker.name) == 0
+    with catalog.session(readonly=True) as s:
+        [seen] = unfollowed_records(s, SHOWS)
+        followed = unfollowed_records(s, [*SHOWS, ShowConfig(code="OTH", tracker_project="Other")])
+    assert (seen["tracker"], seen["project"], seen["requests"], seen["shots"]) == (
+        "memory",
+        "OTHER",
+        2,
+        ["sh010", "sh020"],
+    )
+    since = datetime.fromisoformat(seen["since"])
+    assert unfollowed_lines([seen], since + timedelta(minutes=30)) == [
+        f"tracker memory: 2 fix requests on project OTHER since {since:%Y-%m-%d %H:%M} UTC (30 min), shot(s) "
+        "sh010, sh020, were not taken, as no show follows that project: set `tracker_project: OTHER` on the show "
+        "it belongs to, then set those tasks out of the fix status and back to ask again (nothing to do if "
+        "another Rushes follows it)"
+    ]
+    assert unfollowed_note([seen]) == (
+        f"fix requests on tracker project(s) no show follows were not taken: OTHER (2 since {seen['since']}); "
+        "`rushes status` says what to do"
+    )
+    assert followed == [] and unfollowed_note(followed) is None  # a show follows it now (in another case)
+
+
+def test_a_renamed_project_is_named_with_its_code_which_a_rename_keeps() -> None:
+    from daemon.cli.status import unfollowed_lines
+
+    seen = {
+        "tracker": "kitsu",
+        "project": "MRS",
+        "names": ["MRS", "Mars Patrol S2"],
+        "requests": 1,
+        "since": "2026-12-07T09:00:00+00:00",
+        "last": "2026-12-07T09:00:00+00:00",
+        "shots": [f"SH0{n}0" for n in range(1, 8)],
+    }
+    [line] = unfollowed_lines([seen], datetime(2026, 12, 7, 12, tzinfo=UTC))
+    assert line.startswith(
+        "tracker kitsu: 1 fix request on project MRS (Mars Patrol S2) since 2026-12-07 09:00 UTC (3 h), shot(s) "
+        "SH010, SH020, SH030, SH040, SH050 and 2 more, were not taken, as no show follows that project: set "
+        "`tracker_project: MRS` (its code, which a rename keeps) on the show it belongs to"
+    )
 
 
 def test_a_project_spelled_in_another_case_in_the_config_is_still_the_shows() -> None:
@@ -257,7 +312,8 @@ def test_a_show_following_its_project_by_name_takes_requests_that_carry_its_code
     assert show_for("MS", shows) is None  # a project known by its code alone is another show's
     asked = tracker.tag(tracker.add_task("MS", "sh010"), "denoise")
     with catalog.session() as s:
-        assert record_fix_request(s, replace(asked, project_names=("MS", "My Show")), shows) == 1
+        request = replace(asked, project_names=("MS", "My Show"))
+        assert record_fix_request(s, request, shows, tracker=tracker.name) == 1
     with catalog.session(readonly=True) as s:
         assert [r.shot for r in fixes.list_fix_requests(s, SHOW)] == ["sh010"]
 
@@ -279,7 +335,7 @@ def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified
     def asked(key: str, code: str, *qualified: str) -> str:
         request = FixRequest(key, SHOW, 1, code, 1, ("denoise",), qualified_codes=qualified)
         with catalog.session() as s:
-            record_fix_request(s, request, SHOWS)
+            record_fix_request(s, request, SHOWS, tracker="kitsu")
             return next(r.shot for r in fixes.list_fix_requests(s, SHOW) if r.request_key == key)
 
     assert asked("a", "SH010") == "sh010"  # ShotGrid's code, the files' lower case
