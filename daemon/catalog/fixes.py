@@ -31,8 +31,10 @@ def add_fix_request(
     task_id: int | str | None = None,
     shot_id: int | str | None = None,
     note: str | None = None,
+    qualified_codes: Sequence[str] = (),
 ) -> tuple[FixRequest, bool]:
-    """Record a fix request once per tracker request key -> (request, created)."""
+    """Record a fix request once per tracker request key -> (request, created). `shot` is what its dailies are
+    matched by; `qualified_codes` only name the shot in answers (as its files would be named)."""
     existing = get_fix_request_by_key(s, request_key)
     if existing is not None:
         return existing, False
@@ -45,6 +47,7 @@ def add_fix_request(
         kinds=list(kinds),
         params=dict(params or {}),
         note=note,
+        qualified_codes=list(qualified_codes),
         state="open",
     )
     return insert_once(s, request, lambda: get_fix_request_by_key(s, request_key))

@@ -225,6 +225,9 @@ class FixRequest(Timestamps, Base):
     kinds: Mapped[list[Any]] = mapped_column(default=list)  # e.g. ["interpolate", "regrade"]
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text)
+    # the tracker's shot qualified by its sequence and episode, most specific first (Kitsu's E02_SQ01_SH020): how
+    # its files are named where `shot` repeats; the answers name the shot by it
+    qualified_codes: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     state: Mapped[str] = mapped_column(String(16), default="open")
     rejection_note: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)  # one-line reason when failed

@@ -568,15 +568,27 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             raise Permanent(f"fix request {request_id} does not exist")
         dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
         if not dailies:
-            raise NotYet(
-                f"shot {row.shot} of {row.show.code} has no readable daily to fix yet: its movie or sequence "
-                "must reach one of the show's ingest folders first"
-            )
+            raise NotYet(no_daily_yet(row.shot, row.show.code, tuple(row.qualified_codes or ())))
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
         fixes.set_fix_state(s, request_id, "rendering")
         return Request(
             row.id, row.request_key, row.show.code, row.shot, dict(row.params), daily.path, daily.take
         )
+
+
+def no_daily_yet(shot: str, show: str, qualified_codes: tuple[str, ...]) -> str:
+    """Why a fix waits for its shot's first daily; where the tracker's shot name repeats (Kitsu's SH020 in every
+    sequence and episode) the shot is named as its files would be, by its most specific qualified name."""
+    if not qualified_codes:
+        return (
+            f"shot {shot} of {show} has no readable daily to fix yet: its movie or sequence must reach one of "
+            "the show's ingest folders first"
+        )
+    named = qualified_codes[0]
+    return (
+        f"shot {named} of {show} has no readable daily to fix yet: a movie or sequence whose name gives shot "
+        f"{named} by the show's path template must reach one of the show's ingest folders first"
+    )
 
 
 def chosen_take(dailies: Sequence[Daily], take: Any, shot: str) -> Daily:

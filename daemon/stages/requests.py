@@ -90,6 +90,7 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         task_id=req.task_id,
         shot_id=req.shot_id,
         note=req.note,
+        qualified_codes=req.qualified_codes,
     )
     if not created:
         return 0

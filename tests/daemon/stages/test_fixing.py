@@ -5,6 +5,7 @@ request that cannot work is Permanent (dead-lettered, not retried)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +340,37 @@ def test_a_cg_renders_alpha_goes_into_the_fixs_exr_frames(
     for (_, alpha), matte in zip(kept, mattes, strict=True):
         assert np.array_equal(alpha, matte[..., 0])
     assert next(iter(read_frames(frames))).rgb.shape == (48, 64, 3)
+
+
+def test_a_fix_on_a_kitsu_shot_with_no_daily_yet_names_it_as_its_files_would_be(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Kitsu's shot names repeat across sequences and episodes (E01/SQ01/SH020, E02/SQ01/SH020): "shot SH020 has
+    no daily" told the wrangler neither which shot nor what to name its file. The request still goes by the bare
+    name (a daily named either way is found when it is asked again)."""
+    from daemon.stages.requests import record_fix_request
+    from integrations.trackers.base import FixRequest
+
+    promoted_model(settings, catalog)
+    qualified = ("E02_SQ01_SH020", "SQ01_SH020")
+    asked = FixRequest("kitsu:comment:7", SHOW, "s7", "SH020", "t7", ("denoise",), qualified_codes=qualified)
+    with catalog.session() as s:
+        assert record_fix_request(s, asked, [ShowConfig(code=SHOW)], tracker="kitsu") == 1
+        [row] = fixes.list_fix_requests(s, SHOW)
+        assert (row.shot, row.qualified_codes) == ("SH020", list(qualified))
+        request_id = row.id
+    with pytest.raises(Permanent) as waits:
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+    assert str(waits.value) == (
+        f"shot E02_SQ01_SH020 of {SHOW} has no readable daily to fix yet: a movie or sequence whose name gives shot "
+        "E02_SQ01_SH020 by the show's path template must reach one of the show's ingest folders first"
+    )
+    daily(catalog, tmp_path, shot="E02_SQ01_SH020")  # named as the answer says; the coordinator asks again
+    with catalog.session() as s:
+        assert record_fix_request(
+            s, replace(asked, key="kitsu:comment:8"), [ShowConfig(code=SHOW)], tracker="kitsu"
+        )
+        assert sorted(r.shot for r in fixes.list_fix_requests(s, SHOW)) == ["E02_SQ01_SH020", "SH020"]
 
 
 def test_requests_that_cannot_work_are_permanent(

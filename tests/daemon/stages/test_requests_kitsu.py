@@ -1,6 +1,7 @@
 # ruff: noqa: F811  (pytest fixtures imported from kitsu_fixtures are test arguments here)
 """Kitsu's fix comments into the catalog through the daemon's own poll, against a real zou server (gazu as the
-coordinator): a comment that repeats one Rushes has not started replaces it; one that asks for more adds to it."""
+coordinator): a comment that repeats one Rushes has not started replaces it; one that asks for more adds to it;
+a shot with no daily yet is named as its files would be."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from gazu.client import KitsuClient
 
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import shows as show_repo
+from daemon.jobs.outcomes import NotYet
 from daemon.settings import ShowConfig
+from daemon.stages.fixing import start_request
 from daemon.stages.requests import poll_fix_requests
 from integrations.trackers.kitsu import KitsuTracker
 from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
@@ -88,3 +91,30 @@ def test_a_show_following_its_kitsu_project_by_name_takes_its_requests_when_the_
         requests = [(r.shot, r.kinds, r.state) for r in fixes.list_fix_requests(s, "KIT")]
     catalog.dispose()
     assert requests == [("SH010", ["denoise"], "open")]
+
+
+def test_a_fix_on_a_shot_with_no_daily_yet_is_answered_naming_the_shot_as_its_files_would_be(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    """Kitsu's SH010 repeats in every sequence: the answer names SQ01_SH010, the name its daily is to have."""
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    catalog.migrate()
+    shows = [ShowConfig(code="KIT", tracker_project=str(kitsu_shot.project["code"]))]
+    with catalog.session() as s:
+        show_repo.ensure_show(s, "KIT")
+    kitsu = KitsuTracker(kitsu_options(zou_server), kinds=KINDS)
+    poll_fix_requests(kitsu, catalog, shows)  # the first poll starts the cursor
+
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    poll_fix_requests(kitsu, catalog, shows)
+
+    with catalog.session(readonly=True) as s:
+        [(request_id, shot)] = [(r.id, r.shot) for r in fixes.list_fix_requests(s, "KIT")]
+    with pytest.raises(NotYet) as waits:
+        start_request(catalog, request_id)
+    catalog.dispose()
+    assert shot == "SH010"  # matched by the bare name still, as a daily named either way is
+    assert str(waits.value) == (
+        "shot SQ01_SH010 of KIT has no readable daily to fix yet: a movie or sequence whose name gives shot "
+        "SQ01_SH010 by the show's path template must reach one of the show's ingest folders first"
+    )
