@@ -115,8 +115,11 @@ def base_train(
         list[Path] | None, typer.Option("--corpus", help="A folder of footage the studio owns (repeatable).")
     ] = None,
     declare: Annotated[
-        str | None,
-        typer.Option(help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X'."),
+        list[str] | None,
+        typer.Option(
+            help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X': one for every "
+            "--corpus, or one per --corpus in the same order."
+        ),
     ] = None,
     budget: Annotated[str, typer.Option(help="Time budget, e.g. 2h or 90m.")] = "2h",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -327,7 +330,12 @@ def base_show(
         )
         return
     out.print(f"base {name} {manifest.version} in {folder}", highlight=False, markup=False)
-    out.print(f"declared: {manifest.declaration}", highlight=False, markup=False)
+    if len(set(manifest.declarations.values())) > 1:
+        out.print("declared, by corpus folder:", highlight=False)
+        for folder_text, text in manifest.declarations.items():
+            out.print(f"  {folder_text}: {text}", highlight=False, markup=False)
+    else:
+        out.print(f"declared: {manifest.declaration}", highlight=False, markup=False)
     out.print(
         f"corpus: {', '.join(manifest.corpus)}  seed: {manifest.seed}  code: {manifest.code_version}",
         highlight=False,

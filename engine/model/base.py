@@ -36,6 +36,13 @@ class BaseRun:
     max_frames: int | None = None
     holdout_fraction: float = 0.1
     extra: dict[str, object] = field(default_factory=dict)
+    # each folder's own declaration, in the folders' order; empty in run.json from before (and where one
+    # declaration covers every folder): `declaration` is then every folder's
+    declarations: list[str] = field(default_factory=list)
+
+    def folder_declarations(self) -> list[str]:
+        """The declaration of each of `folders`, in order."""
+        return self.declarations or [self.declaration] * len(self.folders)
 
 
 def check_name(name: str) -> str:

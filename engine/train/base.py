@@ -21,24 +21,39 @@ import torch
 
 from engine.model.base import BaseRun, new_version, read_run, unfinished
 from engine.options import TrainOptions
-from engine.train.corpus import Corpus, CorpusError, corpus_clips, corpus_media, declared_corpus
+from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.loop import Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
 
 
-def _resumed_run(root: Path, name: str, corpus: Corpus | None) -> tuple[Path, BaseRun]:
+def _resumed_run(
+    root: Path, name: str, folders: Sequence[str | Path], declaration: str | Sequence[str] | None
+) -> tuple[Path, BaseRun]:
+    """The interrupted run of `name`; CorpusError (one line) when `folders` or `declaration`, where given,
+    are not the ones it was started with (a resumed run is the same run: a new corpus is a new run)."""
     folder = unfinished(root, name)
     if folder is None:
         raise CorpusError(f"base {name} has no interrupted run to resume; start one without --resume")
     run = read_run(folder)
-    if corpus is not None and [str(f) for f in corpus.folders] != run.folders:
+    if folders and [str(f) for f in declared_corpus(folders, run.declaration).folders] != run.folders:
         raise CorpusError(
             f"base {name} {folder.name} was started on {', '.join(run.folders)}; resume it with the same "
             "--corpus folders, or none"
         )
+    if any(_given(declaration)):
+        given = declared_corpus(run.folders, declaration)
+        if list(given.declarations) != run.folder_declarations():
+            raise CorpusError(
+                f"base {name} {folder.name} was started declared {run.declaration!r}; resume it with the same "
+                "--declare, or none (another declaration is a new run: train it once this one is finished)"
+            )
     return folder, run
+
+
+def _given(declaration: str | Sequence[str] | None) -> list[str]:
+    return [declaration] if isinstance(declaration, str) else list(declaration or [])
 
 
 # Frames a base run takes of a corpus file longer than this (TrainSettings.clip_frames): 40 runs of 60, 100 s
@@ -50,16 +65,16 @@ def prepare_run(
     root: Path,
     name: str,
     folders: Sequence[str | Path],
-    declaration: str | None,
+    declaration: str | Sequence[str] | None,
     options: TrainOptions,
     *,
     resume: bool = False,
     max_frames: int | None = None,
 ) -> tuple[Path, BaseRun]:
-    """The version folder to train into and its run: a new one, or the interrupted one when `resume`."""
+    """The version folder to train into and its run: a new one, or the interrupted one when `resume`.
+    `declaration`: one for every folder, or one per folder in their order."""
     if resume:
-        corpus = declared_corpus(folders, declaration) if folders else None
-        return _resumed_run(root, name, corpus)
+        return _resumed_run(root, name, folders, declaration)
     corpus = declared_corpus(folders, declaration)
     corpus_media(corpus)  # refuse a corpus without footage before a version folder exists
     pending = unfinished(root, name)
@@ -69,6 +84,7 @@ def prepare_run(
         name=name,
         folders=[str(f) for f in corpus.folders],
         declaration=corpus.declaration,
+        declarations=list(corpus.declarations),
         budget_seconds=options.budget_seconds,
         seed=options.seed,
         resolution=options.resolution,
@@ -92,7 +108,7 @@ def train_base(
 ) -> TrainResult:
     """Train every head (or `heads`) on the run's corpus into `folder`, resuming from its checkpoint when
     there is one. `parallel`: this process is one rank of a data-parallel run (engine.train.parallel)."""
-    corpus = declared_corpus(run.folders, run.declaration)
+    corpus = declared_corpus(run.folders, run.folder_declarations())
     clips = corpus_clips(corpus)
     options = options.model_copy(
         update={
@@ -111,7 +127,12 @@ def train_base(
         cfg = cfg.model_copy(update={"clip_frames": BASE_CLIP_FRAMES})
     if cfg.cache_dir is None:
         cfg = cfg.model_copy(update={"cache_dir": folder.parent / ".frame-cache"})
-    fields = {"kind": "base", "declaration": run.declaration, "corpus": run.folders}
+    fields = {
+        "kind": "base",
+        "declaration": corpus.declaration,
+        "corpus": run.folders,
+        "declarations": corpus.by_folder(),
+    }
     return train(
         clips,
         options,

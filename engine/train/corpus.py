@@ -2,7 +2,8 @@
 
 The declaration is the ownership or licence statement for the footage ("owned: shot by ACME for show X",
 "licensed: CC-BY 4.0, Blender Foundation"); a corpus without one is refused before anything is read, so a
-base manifest can never list clips nobody vouched for. `corpus_clips` walks every folder (recursively,
+base manifest can never list clips nobody vouched for. One declaration covers every folder, or each folder
+has its own (given in the folders' order), so owned and licensed footage keep their own statements. `corpus_clips` walks every folder (recursively,
 in sorted order, so the same folders give the same clip list) for movies and image sequences, and hashes
 each by content (a movie: its bytes; a sequence: every frame file's name and bytes, in frame order): the
 hash is what the base manifest lists beside the clip's cuts, and what makes a changed file a new clip.
@@ -31,13 +32,32 @@ class CorpusError(DatasetError):
 @dataclass(frozen=True)
 class Corpus:
     folders: tuple[Path, ...]
-    declaration: str
+    declarations: tuple[str, ...]  # one per folder, in the same order
+
+    @property
+    def declaration(self) -> str:
+        """The corpus's declaration in one text: the one statement, or each folder's after its path."""
+        if len(set(self.declarations)) == 1:
+            return self.declarations[0]
+        return "; ".join(
+            f"{folder}: {text}" for folder, text in zip(self.folders, self.declarations, strict=True)
+        )
+
+    def by_folder(self) -> dict[str, str]:
+        """Each corpus folder's declaration."""
+        return {str(f): d for f, d in zip(self.folders, self.declarations, strict=True)}
 
 
-def declared_corpus(folders: Sequence[str | Path], declaration: str | None) -> Corpus:
-    """The corpus, or CorpusError (one line) when it has no declaration, no folder, or a missing folder."""
-    text = " ".join((declaration or "").split())
-    if not text:
+def _texts(declaration: str | Sequence[str] | None) -> list[str]:
+    given = [declaration] if declaration is None or isinstance(declaration, str) else list(declaration)
+    return [" ".join((text or "").split()) for text in given]
+
+
+def declared_corpus(folders: Sequence[str | Path], declaration: str | Sequence[str] | None) -> Corpus:
+    """The corpus, or CorpusError (one line) when it has no declaration, no folder, a missing folder, or
+    several declarations that do not pair one to one with its folders."""
+    texts = _texts(declaration)
+    if not any(texts):
         raise CorpusError(
             "the corpus has no declaration: say who owns the footage or under which licence it is used, "
             "e.g. --declare 'owned: shot by ACME for show X'"
@@ -48,7 +68,17 @@ def declared_corpus(folders: Sequence[str | Path], declaration: str | None) -> C
     for path in paths:
         if not path.is_dir():
             raise CorpusError(f"corpus folder {path} does not exist or is not a folder")
-    return Corpus(paths, text)
+    if len(texts) == 1:
+        texts = texts * len(paths)
+    if len(texts) != len(paths):
+        raise CorpusError(
+            f"{len(texts)} declarations for {len(paths)} corpus folders: give one --declare for every folder, "
+            "or one --declare per --corpus in the same order"
+        )
+    for path, text in zip(paths, texts, strict=True):
+        if not text:
+            raise CorpusError(f"corpus folder {path} has an empty declaration: say who owns its footage")
+    return Corpus(paths, tuple(texts))
 
 
 def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:

@@ -278,3 +278,47 @@ def test_a_base_trains_in_float32_unless_its_settings_ask_for_bfloat16(tmp_path:
     assert (
         TrainSettings.model_validate(base_settings(TrainSettings()).model_dump()).cpu_bf16 == "off"
     )  # workers
+
+
+LICENSED = "licensed: CC-BY 4.0, Jane Doe"
+
+
+def test_each_corpus_folder_keeps_its_own_declaration(tmp_path: Path) -> None:
+    """`--corpus A --declare OWNED --corpus B --declare LICENSED` kept only the last declaration: the owned
+    footage was listed as licensed, and nothing said so. Declarations pair with the folders in order now."""
+    owned = _corpus(tmp_path)
+    licensed = tmp_path / "licensed"
+    footage.movie(licensed / "cc0.mp4", n=8, size=(96, 64), photo="rocket", seed=7)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(
+        root, "ACME", [owned, licensed], [DECLARED, LICENSED], _options(holdout_fraction=0.0)
+    )
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    m = load_base(root, "ACME").manifest
+    assert m.declarations == {str(owned.resolve()): DECLARED, str(licensed.resolve()): LICENSED}
+    assert m.declaration == f"{owned.resolve()}: {DECLARED}; {licensed.resolve()}: {LICENSED}"
+    assert base_ref("ACME", load_base(root, "ACME")).declaration == m.declaration  # what a show records
+
+    with pytest.raises(CorpusError) as info:
+        declared_corpus([owned, licensed, owned], [DECLARED, LICENSED])
+    assert str(info.value) == (
+        "2 declarations for 3 corpus folders: give one --declare for every folder, or one --declare per "
+        "--corpus in the same order"
+    )
+    one = declared_corpus([owned, licensed], [DECLARED])  # one declaration covers every folder
+    assert one.declarations == (DECLARED, DECLARED) and one.declaration == DECLARED
+
+
+def test_a_resumed_run_keeps_its_declaration_and_refuses_another(tmp_path: Path) -> None:
+    """`--resume --declare OTHER` trained on and wrote the first declaration into the manifest, silently."""
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=lambda: True)
+    with pytest.raises(CorpusError) as info:
+        prepare_run(root, "ACME", [], LICENSED, _options(), resume=True)
+    assert str(info.value) == (
+        f"base ACME v1 was started declared {DECLARED!r}; resume it with the same --declare, or none "
+        "(another declaration is a new run: train it once this one is finished)"
+    )
+    again, same = prepare_run(root, "ACME", [_corpus(tmp_path)], [DECLARED], _options(), resume=True)
+    assert (again, same) == (folder, run)
