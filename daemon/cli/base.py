@@ -253,10 +253,14 @@ def _finished(name: str, folder: Path, label: str, threads: str) -> None:
             130,
         )
     m = load_manifest(folder)
+    for clip in m.skipped:
+        err.print(f"skipped {clip.id}: {clip.reason}", highlight=False, markup=False)
+    skipped = f", {len(m.skipped)} skipped (cannot be read; listed in its manifest)" if m.skipped else ""
     out.print(
-        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {len(m.holdout)} held out, "
+        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {len(m.holdout)} held out{skipped}, "
         f"steps {sum(m.steps.values())} ({threads}): {folder}",
         highlight=False,
+        markup=False,
     )
 
 
@@ -351,6 +355,10 @@ def base_show(
             highlight=False,
             markup=False,
         )
+    if manifest.skipped:
+        out.print(f"skipped {len(manifest.skipped)} corpus file(s) that cannot be read (never trained on):")
+    for clip in manifest.skipped:
+        out.print(f"  {clip.id}  {clip.content_hash}: {clip.reason}", highlight=False, markup=False)
     out.print("steps: " + ", ".join(f"{h} {n}" for h, n in manifest.steps.items()), highlight=False)
     for head, scores in manifest.metrics.items():
         if "psnr" in scores and "baseline_best" in scores:

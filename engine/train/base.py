@@ -4,7 +4,10 @@ The same loop as a show's training (engine.train.loop.train) on the corpus clips
 folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
 checkpoint left it (same clips, same seed, the rest of the same budget). Starting a new run while one is
-unfinished is refused, so no checkpoint is ever abandoned by accident. A base trains in float32 unless its
+unfinished is refused, so no checkpoint is ever abandoned by accident. A corpus file that cannot be decoded
+(corrupt, truncated, not media at all) is set aside with its reason, listed in the manifest's `skipped`, and
+the run goes on with the others in what is left of its budget: an archive of thousands of files is not
+stopped by one. A base trains in float32 unless its
 settings ask for bfloat16 (engine.train.precision.base_settings).
 
 `train_base_worker` is one rank of a data-parallel run of the same (engine.train.parallel): what each Ray
@@ -13,6 +16,8 @@ Train worker of `rushes base train --workers N` calls, with plain JSON arguments
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,12 +25,16 @@ from typing import Any
 import torch
 
 from engine.model.base import BaseRun, new_version, read_run, unfinished
+from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
 from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
+from engine.train.dataset import DatasetError, TrainClip
 from engine.train.loop import Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
+
+log = logging.getLogger(__name__)
 
 
 def _resumed_run(
@@ -133,17 +142,38 @@ def train_base(
         "corpus": run.folders,
         "declarations": corpus.by_folder(),
     }
-    return train(
-        clips,
-        options,
-        folder,
-        heads=heads,
-        progress=progress,
-        stop=stop,
-        settings=cfg,
-        manifest_fields=fields,
-        parallel=parallel,
-    )
+    started, skipped = time.monotonic(), list[Exclusion]()
+    while True:
+        left = max(1.0, run.budget_seconds - (time.monotonic() - started))
+        try:
+            return train(
+                clips,
+                options.model_copy(update={"budget_seconds": left}),
+                folder,
+                heads=heads,
+                progress=progress,
+                stop=stop,
+                settings=cfg,
+                manifest_fields={**fields, "skipped": skipped},
+                parallel=parallel,
+            )
+        except DatasetError as exc:
+            clips = _without(clips, exc, skipped)
+
+
+def _without(clips: list[TrainClip], exc: DatasetError, skipped: list[Exclusion]) -> list[TrainClip]:
+    """`clips` less the one `exc` names, recorded in `skipped` with the reason; `exc` again when it names
+    none, CorpusError when no clip is left."""
+    bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
+    if bad is None:
+        raise exc
+    reason = str(exc).replace(f"training clip {bad.id} ", "", 1).replace(f"{bad.id}: ", "")
+    log.warning("skipped corpus clip %s: %s", bad.id, reason)
+    skipped.append(Exclusion(id=bad.id, content_hash=bad.content_hash, reason=reason))
+    left = [c for c in clips if c is not bad]
+    if not left:
+        raise CorpusError(f"no corpus clip can be read: the last one skipped, {exc}")
+    return left
 
 
 def train_base_worker(

@@ -322,3 +322,20 @@ def test_a_resumed_run_keeps_its_declaration_and_refuses_another(tmp_path: Path)
     )
     again, same = prepare_run(root, "ACME", [_corpus(tmp_path)], [DECLARED], _options(), resume=True)
     assert (again, same) == (folder, run)
+
+
+def test_a_corpus_file_that_cannot_be_read_is_skipped_with_its_reason_and_listed(tmp_path: Path) -> None:
+    """One corrupt movie in a corpus stopped the whole base run (after hashing every file) and left an
+    "interrupted run" behind; now it is set aside, named with its reason in the manifest, and the run goes on."""
+    corpus = _corpus(tmp_path)
+    bad = corpus / "show_x" / "broken.mov"
+    bad.write_bytes(b"not a movie at all" * 200)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
+    result = train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    assert result.version is not None
+    m = load_base(root, "ACME").manifest
+    (skipped,) = m.skipped
+    assert skipped.id == str(bad.resolve()) and len(skipped.content_hash) == 64
+    assert skipped.reason == "cannot be decoded: not a media file (FFmpeg found no known format)"
+    assert str(bad.resolve()) not in {c.id for c in m.clips + m.holdout} and len(m.clips) == 4
