@@ -267,7 +267,7 @@ def _finished(name: str, folder: Path, label: str, threads: str) -> None:
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
     m = entry["manifest"]
     if m is None:
-        return {k: entry[k] for k in ("version", "state", "folder")}
+        return {k: entry[k] for k in ("version", "state", "folder", "reason") if k in entry}
     return {
         "version": entry["version"],
         "state": entry["state"],
@@ -280,6 +280,15 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
         "weights_sha256": m.weights_sha256,
         "created": m.created.isoformat(),
     }
+
+
+def _list_detail(row: dict[str, Any]) -> str:
+    """What `rushes base list` says of one version after its name."""
+    if row["state"] == "trained":
+        return f"{row['clips'] + row['holdout']} clip(s) ({row['holdout']} held out), declared: {row['declaration']}"
+    if row["state"] == "refused":
+        return f"refused: {row['reason']}"
+    return "unfinished (--resume)"
 
 
 @base_app.command("list")
@@ -300,11 +309,7 @@ def base_list(
         )
         return
     for r in rows:
-        detail = (
-            f"{r['clips'] + r['holdout']} clip(s) ({r['holdout']} held out), declared: {r['declaration']}"
-            if r["state"] == "trained"
-            else "unfinished (--resume)"
-        )
+        detail = _list_detail(r)
         out.print(f"{r['name']}\t{r['version']}\t{detail}", highlight=False, markup=False)
 
 
@@ -317,13 +322,13 @@ def base_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One base version's manifest: declaration, every corpus clip with its hash and cuts, steps, scores."""
-    from engine.model import ModelError, load_manifest
+    from engine.model import ModelError, verify_version
     from engine.model.base import version_folder
 
     root = _bases_root()
     try:
         folder = version_folder(root, name, version)
-        manifest = load_manifest(folder)
+        manifest = verify_version(folder)  # the weights are the ones its manifest lists, or it is refused
     except ModelError as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -544,8 +544,9 @@ def model_show(
         manifest = verify_version(folder, match[0]["seal"]).model_dump(mode="json")
     except ModelError as exc:
         raise fail(f"model v{version} of {show} is refused: {exc}") from None
+    base_trace = _trace_base(manifest)
     if as_json:
-        typer.echo(json.dumps({**match[0], "manifest": manifest}, indent=2))
+        typer.echo(json.dumps({**match[0], "base_trace": base_trace, "manifest": manifest}, indent=2))
         return
     out.print(
         f"{show} v{version} in {folder}" + (" (promoted)" if match[0]["promoted"] else ""), highlight=False
@@ -562,16 +563,29 @@ def model_show(
         out.print("scored on the held-out clip(s):")
     for clip in manifest["holdout"]:
         out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
-    _print_lineage(manifest)
+    _print_lineage(manifest, base_trace)
     for head, scores in sorted(manifest["metrics"].items()):
         parent = manifest["parent_metrics"].get(head, {})
         extra = f" (parent {parent['psnr']:.2f} dB)" if "psnr" in parent else ""
         out.print(f"  {head:12s} {_score_text(scores)}{extra}", highlight=False)
 
 
-def _print_lineage(manifest: dict[str, Any]) -> None:
-    """Where the weights come from beyond the show's clips: the base and its declared corpus; and what went
-    in besides the dailies (approved pairs) or was left out (exclusions)."""
+def _trace_base(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Whether the base the version grew from is still there as it recorded it (engine.model.base.trace_base):
+    {"folder", "verified", "problem"}; None for a version grown from scratch."""
+    from engine.model.base import trace_base
+    from engine.model.manifest import BaseRef
+
+    if not manifest.get("base"):
+        return None
+    folder, problem = trace_base(BaseRef.model_validate(manifest["base"]), settings().data_dir / "bases")
+    return {"folder": str(folder) if folder else None, "verified": not problem, "problem": problem}
+
+
+def _print_lineage(manifest: dict[str, Any], trace: dict[str, Any] | None = None) -> None:
+    """Where the weights come from beyond the show's clips: the base and its declared corpus, and whether
+    that base is still as recorded (`trace`); and what went in besides the dailies (approved pairs) or was
+    left out (exclusions)."""
     base = manifest.get("base")
     if base:
         out.print(
@@ -581,6 +595,14 @@ def _print_lineage(manifest: dict[str, Any]) -> None:
             markup=False,
         )
         out.print(f"  base corpus declared: {base['declaration']}", highlight=False, markup=False)
+        if trace is not None and trace["verified"]:
+            out.print(
+                f"  base verified in {trace['folder']}: its seal and weights are the ones recorded",
+                highlight=False,
+                markup=False,
+            )
+        elif trace is not None:
+            out.print(f"  the trace to the base is broken: {trace['problem']}", highlight=False, markup=False)
     else:
         out.print("trained from scratch on the show's footage (no base)")
     for ex in manifest.get("exclusions", []):

@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from engine.model.manifest import BaseRef
-from engine.model.version import MANIFEST, ModelError, ModelVersion, load_manifest, load_model, version_number
+from engine.model.version import (
+    MANIFEST,
+    ModelError,
+    ModelVersion,
+    load_model,
+    verify_version,
+    version_number,
+)
 
 RUN = "run.json"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -145,12 +152,47 @@ def base_ref(name: str, version: ModelVersion) -> BaseRef:
     )
 
 
+def trace_base(ref: BaseRef, root: Path) -> tuple[Path | None, str]:
+    """Where the base a show version grew from is now, and "" when it is there as the show recorded it (its
+    manifest's seal, its lineage, its weights' sha256), else one line saying what broke the trace. It is
+    looked for where the show recorded it, then under `root` (a data directory moved with its bases)."""
+    places = [Path(ref.folder)] if ref.folder else []
+    here_now = (root / ref.name / ref.version).resolve()
+    if NAME.match(ref.name) and re.fullmatch(r"v\d+", ref.version) and here_now not in places:
+        places.append(here_now)
+    here = next((p for p in places if (p / MANIFEST).is_file()), None)
+    if here is None:
+        where = " or ".join(str(p) for p in places) or "its recorded folder"
+        return None, (
+            f"base {ref.name} {ref.version} is no longer at {where} (moved or deleted): restore it there to "
+            "trace these weights to its corpus"
+        )
+    try:
+        manifest = verify_version(here, ref.seal or None)
+    except ModelError as exc:
+        return here, f"base {ref.name} {ref.version} is refused: {exc}"
+    if manifest.weights_sha256 != ref.weights_sha256:
+        return here, (
+            f"base {ref.name} {ref.version} in {here} holds other weights (sha256 {manifest.weights_sha256}) than "
+            "this version grew from: restore the base it recorded"
+        )
+    return here, ""
+
+
 def describe(root: Path, name: str) -> list[dict[str, object]]:
-    """Every version of `name` as a plain summary (finished ones with their manifest), oldest first."""
+    """Every version of `name` as a plain summary (finished ones with their manifest, checked as a model
+    version is: a refused one has its reason instead), oldest first."""
     out: list[dict[str, object]] = []
     for folder in versions(root, name):
         if is_finished(folder):
-            m = load_manifest(folder)
+            try:
+                m = verify_version(folder)
+            except ModelError as exc:
+                out.append(
+                    {"version": folder.name, "state": "refused", "folder": str(folder), "manifest": None,
+                     "reason": str(exc)}
+                )  # fmt: skip
+                continue
             out.append({"version": folder.name, "state": "trained", "folder": str(folder), "manifest": m})
         else:
             out.append(
