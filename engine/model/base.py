@@ -88,8 +88,13 @@ def new_version(root: Path, name: str, run: BaseRun) -> Path:
     existing = versions(root, name)
     folder = root / name / f"v{_number(existing[-1]) + 1 if existing else 1}"
     folder.mkdir(parents=True)
-    (folder / RUN).write_text(json.dumps(asdict(run), indent=2))
+    write_run(folder, run)
     return folder
+
+
+def write_run(folder: Path, run: BaseRun) -> None:
+    """Record what the run in `folder` is started with (run.json), for `--resume`."""
+    (folder / RUN).write_text(json.dumps(asdict(run), indent=2))
 
 
 def read_run(folder: Path) -> BaseRun:

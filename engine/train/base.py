@@ -24,12 +24,13 @@ from typing import Any
 
 import torch
 
-from engine.model.base import BaseRun, new_version, read_run, unfinished
+from engine.model.base import BaseRun, new_version, read_run, unfinished, write_run
 from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
+from engine.train.checkpoint import STATE
 from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.dataset import DatasetError, TrainClip
-from engine.train.loop import Progress, Stop, TrainResult, train
+from engine.train.loop import CHECKPOINT_DIR, Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
@@ -87,8 +88,11 @@ def prepare_run(
     corpus = declared_corpus(folders, declaration)
     corpus_media(corpus)  # refuse a corpus without footage before a version folder exists
     pending = unfinished(root, name)
-    if pending is not None:
-        raise CorpusError(f"base {name} has an interrupted run in {pending.name}: continue it with --resume")
+    if pending is not None and (pending / CHECKPOINT_DIR / STATE).is_file():
+        raise CorpusError(
+            f"base {name} has an interrupted run in {pending.name}: continue it with --resume, or delete "
+            f"{pending} to start over"
+        )
     run = BaseRun(
         name=name,
         folders=[str(f) for f in corpus.folders],
@@ -101,6 +105,11 @@ def prepare_run(
         max_frames=max_frames,
         holdout_fraction=options.holdout_fraction,
     )
+    if (
+        pending is not None
+    ):  # it stopped before its first checkpoint (a refused device, a stop while decoding)
+        write_run(pending, run)
+        return pending, run
     return new_version(root, name, run), run
 
 

@@ -339,3 +339,19 @@ def test_a_corpus_file_that_cannot_be_read_is_skipped_with_its_reason_and_listed
     assert skipped.id == str(bad.resolve()) and len(skipped.content_hash) == 64
     assert skipped.reason == "cannot be decoded: not a media file (FFmpeg found no known format)"
     assert str(bad.resolve()) not in {c.id for c in m.clips + m.holdout} and len(m.clips) == 4
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_does_not_block_a_new_one(tmp_path: Path) -> None:
+    """`rushes base train --device cuda` on a machine without a GPU (or any failure before the first step) left
+    an "interrupted run" with nothing in it, and every new run was refused with "continue it with --resume"."""
+    root = tmp_path / "bases"
+    folder, _ = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(device="cuda"))
+    assert unfinished(root, "ACME") == folder  # what a run refused by its device leaves behind
+    again, run = prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options())
+    assert again == folder and read_run(folder) == run and run.declaration == LICENSED
+    train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=lambda: True)
+    with pytest.raises(CorpusError) as info:  # a checkpoint is work: kept until resumed or deleted
+        prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    assert str(info.value) == (
+        f"base ACME has an interrupted run in v1: continue it with --resume, or delete {folder} to start over"
+    )
