@@ -256,15 +256,25 @@ def _finished(name: str, folder: Path, label: str, threads: str) -> None:
     for clip in m.skipped:
         err.print(f"skipped {clip.id}: {clip.reason}", highlight=False, markup=False)
     skipped = f", {len(m.skipped)} skipped (cannot be read; listed in its manifest)" if m.skipped else ""
+    held = _held_out(m.holdout_mode, len(m.holdout))
     out.print(
-        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {len(m.holdout)} held out{skipped}, "
+        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {held}{skipped}, "
         f"steps {sum(m.steps.values())} ({threads}): {folder}",
         highlight=False,
         markup=False,
     )
 
 
+def _held_out(mode: str, held: int) -> str:
+    """What a base scored on: whole clips held out, or the last frames of each (with fewer than 3 clips)."""
+    if mode == "tails" and held:
+        return "the last frames of each held out"
+    return f"{held} held out"
+
+
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    from engine.model.base import corpus_clip_count
+
     m = entry["manifest"]
     if m is None:
         return {k: entry[k] for k in ("version", "state", "folder", "reason") if k in entry}
@@ -276,6 +286,8 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
         "corpus": m.corpus,
         "clips": len(m.clips),
         "holdout": len(m.holdout),
+        "holdout_mode": m.holdout_mode,
+        "corpus_clips": corpus_clip_count(m),
         "steps": m.steps,
         "weights_sha256": m.weights_sha256,
         "created": m.created.isoformat(),
@@ -285,7 +297,8 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
 def _list_detail(row: dict[str, Any]) -> str:
     """What `rushes base list` says of one version after its name."""
     if row["state"] == "trained":
-        return f"{row['clips'] + row['holdout']} clip(s) ({row['holdout']} held out), declared: {row['declaration']}"
+        held = _held_out(row["holdout_mode"], row["holdout"])
+        return f"{row['corpus_clips']} clip(s) ({held}), declared: {row['declaration']}"
     if row["state"] == "refused":
         return f"refused: {row['reason']}"
     return "unfinished (--resume)"
@@ -351,7 +364,10 @@ def base_show(
         markup=False,
     )
     out.print(f"weights sha256: {manifest.weights_sha256}", highlight=False, markup=False)
-    out.print(f"trained on {len(manifest.clips)} clip(s), held out {len(manifest.holdout)}:", highlight=False)
+    out.print(
+        f"trained on {len(manifest.clips)} clip(s), {_held_out(manifest.holdout_mode, len(manifest.holdout))}:",
+        highlight=False,
+    )
     for clip in manifest.clips + manifest.holdout:
         held = " (held out)" if clip in manifest.holdout else ""
         cuts = f" cuts {clip.cuts}" if clip.cuts else ""

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.model.manifest import BaseRef
+from engine.model.manifest import BaseRef, Manifest
 from engine.model.version import (
     MANIFEST,
     ModelError,
@@ -143,6 +143,12 @@ def load_base(root: Path, name: str, version: str | None = None, device: str = "
     return loaded
 
 
+def corpus_clip_count(m: Manifest) -> int:
+    """How many corpus clips a base version lists: those it trained on, and those held out when whole clips
+    were (a held-out tail is the end of a clip it trained on, not another clip)."""
+    return len(m.clips) + (len(m.holdout) if m.holdout_mode == "clips" else 0)
+
+
 def base_ref(name: str, version: ModelVersion) -> BaseRef:
     """What a show manifest records of the base it grew from."""
     m = version.manifest
@@ -152,7 +158,7 @@ def base_ref(name: str, version: ModelVersion) -> BaseRef:
         weights_sha256=m.weights_sha256,
         declaration=m.declaration,
         folder=str(version.folder),
-        clips=len(m.clips) + len(m.holdout),
+        clips=corpus_clip_count(m),
         seal=m.seal,
     )
 

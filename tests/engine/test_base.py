@@ -355,3 +355,24 @@ def test_a_run_that_stopped_before_its_first_checkpoint_does_not_block_a_new_one
     assert str(info.value) == (
         f"base ACME has an interrupted run in v1: continue it with --resume, or delete {folder} to start over"
     )
+
+
+def test_a_base_of_two_clips_counts_two_corpus_clips_not_their_held_out_tails_again(tmp_path: Path) -> None:
+    """With fewer than 3 clips the last frames of each are held out; `rushes base list` and every show grown
+    from the base counted those tails as more corpus clips ("4 corpus clip(s)" for a corpus of two files)."""
+    from engine.model.base import corpus_clip_count
+
+    corpus = tmp_path / "two"
+    for i, photo in enumerate(("astronaut", "coffee")):
+        footage.movie(corpus / f"clip{i}.mp4", n=12, size=(96, 64), photo=photo, seed=i)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options())
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    base = load_base(root, "ACME")
+    assert base.manifest.holdout_mode == "tails" and len(base.manifest.holdout) == 2
+    assert corpus_clip_count(base.manifest) == 2 and base_ref("ACME", base).clips == 2
+    whole = _corpus(tmp_path)  # four clips: one held out whole
+    folder, run = prepare_run(root, "FOUR", [whole], DECLARED, _options(holdout_fraction=0.25))
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    four = load_base(root, "FOUR").manifest
+    assert four.holdout_mode == "clips" and corpus_clip_count(four) == 4
