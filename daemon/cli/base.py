@@ -92,14 +92,6 @@ class TrainProgress:
             err.print(text, highlight=False, markup=False)
 
 
-def _done_seconds(folder: Path) -> float:
-    """Seconds a resumed run already trained (from its checkpoint), 0 for a new run."""
-    state = folder / "checkpoint" / "state.json"
-    if not state.is_file():
-        return 0.0
-    return float(sum(p.get("elapsed", 0.0) for p in json.loads(state.read_text())["progress"].values()))
-
-
 def _stop_flag() -> threading.Event:
     """Ctrl-C and SIGTERM ask training to checkpoint and return."""
     flag = threading.Event()
@@ -153,7 +145,7 @@ def base_train(
     from engine.heads import head_names
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
-    from engine.train.base import prepare_run
+    from engine.train.base import prepare_run, trained_seconds
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
 
@@ -168,7 +160,7 @@ def base_train(
         label = f"base {name} {folder.name}"
         cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
         total = len(head or head_names())
-        with TrainProgress(label, run.budget_seconds, _done_seconds(folder), max_steps, total) as bar:
+        with TrainProgress(label, run.budget_seconds, trained_seconds(folder), max_steps, total) as bar:
             if workers > 1:
                 from daemon.cli.base_workers import train_on_workers
 

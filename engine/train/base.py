@@ -3,7 +3,8 @@
 The same loop as a show's training (engine.train.loop.train) on the corpus clips, into the next version
 folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
-checkpoint left it (same clips, same seed, the rest of the same budget). Starting a new run while one is
+checkpoint left it (same clips, same seed, the rest of the same budget: the seconds its heads trained
+before count). Starting a new run while one is
 unfinished is refused, so no checkpoint is ever abandoned by accident. A corpus file that cannot be decoded
 (corrupt, truncated, not media at all) is set aside with its reason, listed in the manifest's `skipped`, and
 the run goes on with the others in what is left of its budget: an archive of thousands of files is not
@@ -16,6 +17,7 @@ Train worker of `rushes base train --workers N` calls, with plain JSON arguments
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -151,9 +153,9 @@ def train_base(
         "corpus": run.folders,
         "declarations": corpus.by_folder(),
     }
-    started, skipped = time.monotonic(), list[Exclusion]()
-    while True:
-        left = max(1.0, run.budget_seconds - (time.monotonic() - started))
+    started, spent, skipped = time.monotonic(), trained_seconds(folder), list[Exclusion]()
+    while True:  # a resumed run has the rest of its budget, not the whole of it again
+        left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
         try:
             return train(
                 clips,
@@ -168,6 +170,18 @@ def train_base(
             )
         except DatasetError as exc:
             clips = _without(clips, exc, skipped)
+
+
+def trained_seconds(folder: Path) -> float:
+    """Seconds the run in `folder` trained before it stopped (its checkpoint's heads); 0 for a new run."""
+    state = folder / CHECKPOINT_DIR / STATE
+    if not state.is_file():
+        return 0.0
+    try:
+        progress = json.loads(state.read_text())["progress"]
+    except (OSError, ValueError, KeyError):
+        return 0.0
+    return float(sum(p.get("elapsed", 0.0) for p in progress.values()))
 
 
 def _without(clips: list[TrainClip], exc: DatasetError, skipped: list[Exclusion]) -> list[TrainClip]:

@@ -376,3 +376,27 @@ def test_a_base_of_two_clips_counts_two_corpus_clips_not_their_held_out_tails_ag
     train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
     four = load_base(root, "FOUR").manifest
     assert four.holdout_mode == "clips" and corpus_clip_count(four) == 4
+
+
+def test_a_resumed_base_run_trains_for_the_rest_of_its_budget_not_the_whole_of_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 90 s run stopped after 35 s trained 84 s more when resumed (its progress bar at "0:00:00 left" the
+    while): each resume had the whole budget again."""
+    import engine.train.base as base_module
+
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(budget_seconds=90))
+    checkpoint = folder / "checkpoint"
+    checkpoint.mkdir()
+    progress = {"denoise": {"step": 40, "elapsed": 20.0}, "upscale": {"step": 9, "elapsed": 15.0}}
+    (checkpoint / "state.json").write_text(json.dumps({"progress": progress}))
+    budgets: list[float] = []
+
+    def fake_train(clips: object, options: TrainOptions, *args: object, **kw: object) -> None:
+        budgets.append(options.budget_seconds)
+
+    monkeypatch.setattr(base_module, "train", fake_train)
+    train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS)
+    (budget,) = budgets
+    assert 50 <= budget <= 55  # 90 less the 35 s trained (less the moment it took to list the corpus)
