@@ -356,10 +356,8 @@ def base_show(
         markup=False,
     )
     out.print(f"weights sha256: {manifest.weights_sha256}", highlight=False, markup=False)
-    out.print(
-        f"trained on {len(manifest.clips)} clip(s), {_held_out(manifest.holdout_mode, len(manifest.holdout))}:",
-        highlight=False,
-    )
+    held = _held_out(manifest.holdout_mode, len(manifest.holdout))
+    out.print(f"trained on {len(manifest.clips)} clip(s), {held}:", highlight=False)
     for clip in manifest.clips + manifest.holdout:
         held = " (held out)" if clip in manifest.holdout else ""
         cuts = f" cuts {clip.cuts}" if clip.cuts else ""
@@ -370,8 +368,8 @@ def base_show(
         )
     if manifest.skipped:
         out.print(f"skipped {len(manifest.skipped)} corpus file(s) that cannot be read (never trained on):")
-    for clip in manifest.skipped:
-        out.print(f"  {clip.id}  {clip.content_hash}: {clip.reason}", highlight=False, markup=False)
+    for unread in manifest.skipped:
+        out.print(f"  {unread.id}  {unread.content_hash}: {unread.reason}", highlight=False, markup=False)
     out.print("steps: " + ", ".join(f"{h} {n}" for h, n in manifest.steps.items()), highlight=False)
     for head, scores in manifest.metrics.items():
         if "psnr" in scores and "baseline_best" in scores:
