@@ -12,6 +12,7 @@ import json
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -146,6 +147,7 @@ def base_train(
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
     from engine.train.base import prepare_run, trained_seconds
+    from engine.train.corpus import corpus_unread, declared_corpus
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
 
@@ -158,6 +160,9 @@ def base_train(
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
         )
         label = f"base {name} {folder.name}"
+        unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
+        if unread:
+            err.print(unread, highlight=False, markup=False)
         cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
         total = len(head or head_names())
         with TrainProgress(label, run.budget_seconds, trained_seconds(folder), max_steps, total) as bar:
@@ -174,6 +179,19 @@ def base_train(
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)
+
+
+def unread_line(paths: list[Path]) -> str | None:
+    """The one line saying which corpus files a base run does not read (by extension, the first named), or
+    None when it reads them all: a camera's raw originals or stills in an archive are not trained on."""
+    if not paths:
+        return None
+    kinds = Counter(path.suffix.lower() or "(no extension)" for path in paths)
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (
+        f"not read: {len(paths)} corpus file(s) that are neither movies nor image sequences of 3 frames or more "
+        f"({counts}), e.g. {paths[0]}; convert what should be trained on (a camera's raw to ProRes or EXR)"
+    )
 
 
 def _check_heads(heads: list[str] | None) -> None:

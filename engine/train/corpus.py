@@ -115,6 +115,19 @@ def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
     return found
 
 
+def corpus_unread(corpus: Corpus) -> list[Path]:
+    """The files under the corpus folders that no clip takes (neither a movie nor a frame of an image sequence
+    of MIN_SEQUENCE_FRAMES or more; hidden files aside), in walking order: what a base is not trained on."""
+    taken = {str(f) for _, files in corpus_media(corpus) for f in files}
+    unread: list[Path] = []
+    for root in corpus.folders:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            names = sorted(n for n in filenames if not n.startswith("."))
+            unread += [Path(dirpath) / n for n in names if str(Path(dirpath) / n) not in taken]
+    return unread
+
+
 def corpus_clips(corpus: Corpus) -> list[TrainClip]:
     """Every movie and image sequence under the corpus folders, hashed by content; CorpusError when none."""
     return [

@@ -400,3 +400,27 @@ def test_a_resumed_base_run_trains_for_the_rest_of_its_budget_not_the_whole_of_i
     train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS)
     (budget,) = budgets
     assert 50 <= budget <= 55  # 90 less the 35 s trained (less the moment it took to list the corpus)
+
+
+def test_the_corpus_files_a_base_does_not_read_are_named(tmp_path: Path) -> None:
+    """A folder of camera raw files (.r3d), stills and notes beside the movies trained on the movies alone, and
+    nothing said the rest was never read."""
+    from engine.train.corpus import corpus_unread
+
+    folder = _corpus(tmp_path)
+    (folder / "show_x" / "A001C003.r3d").write_bytes(b"raw")
+    (folder / "show_x" / "A001C004.R3D").write_bytes(b"raw")
+    (folder / "readme.txt").write_text("notes")
+    (folder / ".DS_Store").write_bytes(b"")
+    footage.sequence(
+        folder / "stills", "still", n=2, size=(96, 64)
+    )  # two frames: not a sequence it trains on
+    unread = corpus_unread(declared_corpus([folder], DECLARED))
+    root = folder.resolve()
+    assert unread == [
+        root / "readme.txt",
+        root / "show_x" / "A001C003.r3d",
+        root / "show_x" / "A001C004.R3D",
+        root / "stills" / "still.1001.png",
+        root / "stills" / "still.1002.png",
+    ]
