@@ -343,6 +343,14 @@ def base_show(
         str | None, typer.Option(help="A version such as v2 or 2 (default: the newest).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    check_corpus: Annotated[
+        bool,
+        typer.Option(
+            "--check-corpus",
+            help="Hash every corpus clip on disk again and say which changed or are gone (exit 1 if any); "
+            "reads the whole corpus.",
+        ),
+    ] = False,
 ) -> None:
     """One base version's manifest: declaration, every corpus clip with its hash and cuts, steps, scores."""
     from engine.model import ModelError, verify_version
@@ -354,13 +362,44 @@ def base_show(
         manifest = verify_version(folder)  # the weights are the ones its manifest lists, or it is refused
     except ModelError as exc:
         raise fail(str(exc)) from None
+    check = _corpus_check(manifest) if check_corpus else None
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"name": name, "folder": str(folder), "manifest": manifest.model_dump(mode="json")}, indent=2
-            )
-        )
+        shown = {"name": name, "folder": str(folder), "manifest": manifest.model_dump(mode="json")}
+        typer.echo(json.dumps({**shown, **({"corpus_check": check} if check is not None else {})}, indent=2))
+    else:
+        _print_base(name, folder, manifest, check)
+    if check is not None and (check["changed"] or check["gone"]):
+        raise typer.Exit(1)
+
+
+def _corpus_check(manifest: Any) -> dict[str, Any]:
+    """The corpus clips a base lists, hashed on disk again (engine.train.corpus.listed_changes): how many,
+    which changed, which are gone. A held-out tail is a listed clip's end, so it is not hashed twice."""
+    from engine.train.corpus import listed_changes
+
+    records = manifest.clips + ([] if manifest.holdout_mode == "tails" else manifest.holdout)
+    changed, gone = listed_changes({c.id: c.content_hash for c in records})
+    return {"clips": len(records), "changed": changed, "gone": gone}
+
+
+def _print_corpus_check(check: dict[str, Any]) -> None:
+    if not check["changed"] and not check["gone"]:
+        out.print(f"corpus check: all {check['clips']} clip(s) on disk hash as listed", highlight=False)
         return
+    for clip_id in check["changed"]:
+        out.print(
+            f"corpus check: {clip_id} changed since the base was trained on it", highlight=False, markup=False
+        )
+    for clip_id in check["gone"]:
+        out.print(f"corpus check: {clip_id} is gone (moved or deleted)", highlight=False, markup=False)
+    out.print(
+        "the base was trained on the footage as its manifest lists it: restore those files to show it",
+        highlight=False,
+    )
+
+
+def _print_base(name: str, folder: Path, manifest: Any, check: dict[str, Any] | None = None) -> None:
+    """`rushes base show` for a person: declaration, corpus clips with their hashes, skipped files, steps, scores."""
     out.print(f"base {name} {manifest.version} in {folder}", highlight=False, markup=False)
     if len(set(manifest.declarations.values())) > 1:
         out.print("declared, by corpus folder:", highlight=False)
@@ -395,3 +434,5 @@ def base_show(
             out.print(
                 f"  {head:12s} PSNR {scores['psnr']:.2f} dB on held-out clips ({margin:+.2f} over its best baseline)"
             )
+    if check is not None:
+        _print_corpus_check(check)

@@ -12,12 +12,13 @@ hash is what the base manifest lists beside the clip's cuts, and what makes a ch
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import fileseq
 
+from engine.media.info import MediaError
 from engine.media.sequences import IMAGE_EXTENSIONS, find_sequence
 from engine.train.dataset import DatasetError, TrainClip, hash_files
 
@@ -126,6 +127,32 @@ def corpus_unread(corpus: Corpus) -> list[Path]:
             names = sorted(n for n in filenames if not n.startswith("."))
             unread += [Path(dirpath) / n for n in names if str(Path(dirpath) / n) not in taken]
     return unread
+
+
+def _listed_files(clip_id: str) -> list[Path]:
+    """The files of a clip as a base manifest names it (a movie's path, a sequence's pattern); [] when gone."""
+    path = Path(clip_id)
+    if path.suffix.lower() in MOVIE_SUFFIXES:
+        return [path] if path.is_file() else []
+    try:
+        files = find_sequence(clip_id).files
+    except MediaError:
+        return []
+    return [files[n] for n in sorted(files)]
+
+
+def listed_changes(listed: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(changed, gone): the clips of `listed` (clip id -> content hash, as a base manifest lists its corpus)
+    whose files now hash otherwise, and those no longer on disk. Reads every byte, so it takes as long as
+    hashing the corpus did."""
+    changed, gone = [], []
+    for clip_id, expected in listed.items():
+        files = _listed_files(clip_id)
+        if not files:
+            gone.append(clip_id)
+        elif hash_files(files) != expected:
+            changed.append(clip_id)
+    return changed, gone
 
 
 def corpus_clips(corpus: Corpus) -> list[TrainClip]:

@@ -312,3 +312,24 @@ def test_base_training_says_in_one_line_which_corpus_files_it_does_not_read() ->
         "raw to ProRes or EXR)"
     )
     assert unread_line([]) is None
+
+
+def test_base_show_check_corpus_hashes_the_corpus_again_and_names_what_changed(tmp_path: Path) -> None:
+    """Nothing showed that the footage on disk is still what a base was trained on: its manifest's hashes were
+    all there was. `--check-corpus` hashes every listed clip again."""
+    corpus = _corpus(tmp_path)
+    code, output = rushes(
+        "base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED,
+        "--max-steps", "1", "--resolution", "64", "--head", "denoise",
+    )  # fmt: skip
+    assert code == 0, output
+    code, output = rushes("base", "show", "ACME", "--check-corpus")
+    assert code == 0 and output.splitlines()[-1] == "corpus check: all 3 clip(s) on disk hash as listed"
+    (corpus / "old1.mp4").unlink()
+    code, output = rushes("base", "show", "ACME", "--check-corpus", "--json")
+    assert code == 1
+    assert json.loads(output)["corpus_check"] == {
+        "clips": 3,
+        "changed": [],
+        "gone": [str((corpus / "old1.mp4").resolve())],
+    }

@@ -424,3 +424,21 @@ def test_the_corpus_files_a_base_does_not_read_are_named(tmp_path: Path) -> None
         root / "stills" / "still.1001.png",
         root / "stills" / "still.1002.png",
     ]
+
+
+def test_the_corpus_a_base_lists_can_be_hashed_again_to_show_it_is_what_was_trained_on(
+    tmp_path: Path,
+) -> None:
+    from engine.train.corpus import listed_changes
+
+    corpus = declared_corpus([_corpus(tmp_path)], DECLARED)
+    listed = {c.id: c.content_hash for c in corpus_clips(corpus)}
+    assert listed_changes(listed) == ([], [])
+    movie, sequence = tmp_path / "corpus" / "show_x" / "clip1.mp4", tmp_path / "corpus" / "plates"
+    movie.write_bytes(movie.read_bytes() + b"\0")
+    next(sequence.iterdir()).unlink()  # a frame gone: the sequence hashes otherwise
+    (tmp_path / "corpus" / "show_x" / "clip2.mp4").unlink()
+    changed, gone = listed_changes(listed)
+    root = (tmp_path / "corpus").resolve()
+    assert changed == [str(root / "plates" / "plate.%04d.png"), str(root / "show_x" / "clip1.mp4")]
+    assert gone == [str(root / "show_x" / "clip2.mp4")]
