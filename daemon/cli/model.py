@@ -27,14 +27,19 @@ if TYPE_CHECKING:
 model_app = typer.Typer(no_args_is_help=True, help="Model versions of a show: lineage and scores.")
 app.add_typer(model_app, name="model")
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+# seconds alone (600), or hours, minutes and seconds in that order, each once (2h, 90s, 1h30m, 1m 30s)
+DURATION = re.compile(
+    r"^\s*(?:(?P<alone>\d+(?:\.\d+)?)|(?=\d)(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m)?\s*"
+    r"(?:(?P<s>\d+(?:\.\d+)?)\s*s)?)\s*$"
+)
 
 
 def parse_duration(text: str) -> float:
     match = DURATION.match(text)
-    if not match:
-        raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m or 2h")
-    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not match or not any(match.groupdict().values()):
+        raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m, 2h or 1h30m")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    seconds = sum(n * {"alone": 1, "s": 1, "m": 60, "h": 3600}[k] for k, n in parts.items())
     if seconds <= 0:  # a zero budget would otherwise read as "none given" and train for the show's default
         raise typer.BadParameter(f"{text!r} is no time at all: give a budget such as 90s, 10m or 2h")
     return seconds
