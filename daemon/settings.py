@@ -279,7 +279,26 @@ def load_settings(path: Path | None = None, *, strict: bool = False, **overrides
     if home:
         settings.data_dir = Path(home)
     settings.data_dir = settings.data_dir.expanduser().resolve()
+    bases = base_problems(settings) if strict else []
+    if bases:
+        raise ConfigError(bases)
     return settings
+
+
+def base_problems(settings: Settings) -> list[str]:
+    """One line for each show whose `train.base` names no trained base under the data directory (its first
+    training would fail on it, at night)."""
+    from engine.model import ModelError
+    from engine.model.base import latest_folder
+
+    lines = []
+    for i, show in enumerate(settings.shows):
+        if show.train.base:
+            try:
+                latest_folder(settings.data_dir / "bases", show.train.base)
+            except ModelError as exc:
+                lines.append(f"shows[{i}].train.base: {exc}")
+    return lines
 
 
 def show_problems(shows: Any) -> list[str]:

@@ -12,6 +12,7 @@ import json
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -92,14 +93,6 @@ class TrainProgress:
             err.print(text, highlight=False, markup=False)
 
 
-def _done_seconds(folder: Path) -> float:
-    """Seconds a resumed run already trained (from its checkpoint), 0 for a new run."""
-    state = folder / "checkpoint" / "state.json"
-    if not state.is_file():
-        return 0.0
-    return float(sum(p.get("elapsed", 0.0) for p in json.loads(state.read_text())["progress"].values()))
-
-
 def _stop_flag() -> threading.Event:
     """Ctrl-C and SIGTERM ask training to checkpoint and return."""
     flag = threading.Event()
@@ -115,8 +108,11 @@ def base_train(
         list[Path] | None, typer.Option("--corpus", help="A folder of footage the studio owns (repeatable).")
     ] = None,
     declare: Annotated[
-        str | None,
-        typer.Option(help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X'."),
+        list[str] | None,
+        typer.Option(
+            help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X': one for every "
+            "--corpus, or one per --corpus in the same order."
+        ),
     ] = None,
     budget: Annotated[str, typer.Option(help="Time budget, e.g. 2h or 90m.")] = "2h",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -150,7 +146,8 @@ def base_train(
     from engine.heads import head_names
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
-    from engine.train.base import prepare_run
+    from engine.train.base import prepare_run, trained_seconds
+    from engine.train.corpus import corpus_unread, declared_corpus
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
 
@@ -163,9 +160,12 @@ def base_train(
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
         )
         label = f"base {name} {folder.name}"
+        unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
+        if unread:
+            err.print(unread, highlight=False, markup=False)
         cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
         total = len(head or head_names())
-        with TrainProgress(label, run.budget_seconds, _done_seconds(folder), max_steps, total) as bar:
+        with TrainProgress(label, run.budget_seconds, trained_seconds(folder), max_steps, total) as bar:
             if workers > 1:
                 from daemon.cli.base_workers import train_on_workers
 
@@ -179,6 +179,19 @@ def base_train(
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)
+
+
+def unread_line(paths: list[Path]) -> str | None:
+    """The one line saying which corpus files a base run does not read (by extension, the first named), or
+    None when it reads them all: a camera's raw originals or stills in an archive are not trained on."""
+    if not paths:
+        return None
+    kinds = Counter(path.suffix.lower() or "(no extension)" for path in paths)
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (
+        f"not read: {len(paths)} corpus file(s) that are neither movies nor image sequences of 3 frames or more "
+        f"({counts}), e.g. {paths[0]}; convert what should be trained on (a camera's raw to ProRes or EXR)"
+    )
 
 
 def _check_heads(heads: list[str] | None) -> None:
@@ -250,17 +263,31 @@ def _finished(name: str, folder: Path, label: str, threads: str) -> None:
             130,
         )
     m = load_manifest(folder)
+    for clip in m.skipped:
+        err.print(f"skipped {clip.id}: {clip.reason}", highlight=False, markup=False)
+    skipped = f", {len(m.skipped)} skipped (cannot be read; listed in its manifest)" if m.skipped else ""
+    held = _held_out(m.holdout_mode, len(m.holdout))
     out.print(
-        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {len(m.holdout)} held out, "
+        f"base {name} {folder.name}: {len(m.clips)} clip(s) trained, {held}{skipped}, "
         f"steps {sum(m.steps.values())} ({threads}): {folder}",
         highlight=False,
+        markup=False,
     )
 
 
+def _held_out(mode: str, held: int) -> str:
+    """What a base scored on: whole clips held out, or the last frames of each (with fewer than 3 clips)."""
+    if mode == "tails" and held:
+        return "the last frames of each held out"
+    return f"{held} held out"
+
+
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    from engine.model.base import corpus_clip_count
+
     m = entry["manifest"]
     if m is None:
-        return {k: entry[k] for k in ("version", "state", "folder")}
+        return {k: entry[k] for k in ("version", "state", "folder", "reason") if k in entry}
     return {
         "version": entry["version"],
         "state": entry["state"],
@@ -269,10 +296,22 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
         "corpus": m.corpus,
         "clips": len(m.clips),
         "holdout": len(m.holdout),
+        "holdout_mode": m.holdout_mode,
+        "corpus_clips": corpus_clip_count(m),
         "steps": m.steps,
         "weights_sha256": m.weights_sha256,
         "created": m.created.isoformat(),
     }
+
+
+def _list_detail(row: dict[str, Any]) -> str:
+    """What `rushes base list` says of one version after its name."""
+    if row["state"] == "trained":
+        held = _held_out(row["holdout_mode"], row["holdout"])
+        return f"{row['corpus_clips']} clip(s) ({held}), declared: {row['declaration']}"
+    if row["state"] == "refused":
+        return f"refused: {row['reason']}"
+    return "unfinished (--resume)"
 
 
 @base_app.command("list")
@@ -293,11 +332,7 @@ def base_list(
         )
         return
     for r in rows:
-        detail = (
-            f"{r['clips'] + r['holdout']} clip(s) ({r['holdout']} held out), declared: {r['declaration']}"
-            if r["state"] == "trained"
-            else "unfinished (--resume)"
-        )
+        detail = _list_detail(r)
         out.print(f"{r['name']}\t{r['version']}\t{detail}", highlight=False, markup=False)
 
 
@@ -308,33 +343,78 @@ def base_show(
         str | None, typer.Option(help="A version such as v2 or 2 (default: the newest).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    check_corpus: Annotated[
+        bool,
+        typer.Option(
+            "--check-corpus",
+            help="Hash every corpus clip on disk again and say which changed or are gone (exit 1 if any); "
+            "reads the whole corpus.",
+        ),
+    ] = False,
 ) -> None:
     """One base version's manifest: declaration, every corpus clip with its hash and cuts, steps, scores."""
-    from engine.model import ModelError, load_manifest
+    from engine.model import ModelError, verify_version
     from engine.model.base import version_folder
 
     root = _bases_root()
     try:
         folder = version_folder(root, name, version)
-        manifest = load_manifest(folder)
+        manifest = verify_version(folder)  # the weights are the ones its manifest lists, or it is refused
     except ModelError as exc:
         raise fail(str(exc)) from None
+    check = _corpus_check(manifest) if check_corpus else None
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"name": name, "folder": str(folder), "manifest": manifest.model_dump(mode="json")}, indent=2
-            )
-        )
+        shown = {"name": name, "folder": str(folder), "manifest": manifest.model_dump(mode="json")}
+        typer.echo(json.dumps({**shown, **({"corpus_check": check} if check is not None else {})}, indent=2))
+    else:
+        _print_base(name, folder, manifest, check)
+    if check is not None and (check["changed"] or check["gone"]):
+        raise typer.Exit(1)
+
+
+def _corpus_check(manifest: Any) -> dict[str, Any]:
+    """The corpus clips a base lists, hashed on disk again (engine.train.corpus.listed_changes): how many,
+    which changed, which are gone. A held-out tail is a listed clip's end, so it is not hashed twice."""
+    from engine.train.corpus import listed_changes
+
+    records = manifest.clips + ([] if manifest.holdout_mode == "tails" else manifest.holdout)
+    changed, gone = listed_changes({c.id: c.content_hash for c in records})
+    return {"clips": len(records), "changed": changed, "gone": gone}
+
+
+def _print_corpus_check(check: dict[str, Any]) -> None:
+    if not check["changed"] and not check["gone"]:
+        out.print(f"corpus check: all {check['clips']} clip(s) on disk hash as listed", highlight=False)
         return
+    for clip_id in check["changed"]:
+        out.print(
+            f"corpus check: {clip_id} changed since the base was trained on it", highlight=False, markup=False
+        )
+    for clip_id in check["gone"]:
+        out.print(f"corpus check: {clip_id} is gone (moved or deleted)", highlight=False, markup=False)
+    out.print(
+        "the base was trained on the footage as its manifest lists it: restore those files to show it",
+        highlight=False,
+    )
+
+
+def _print_base(name: str, folder: Path, manifest: Any, check: dict[str, Any] | None = None) -> None:
+    """`rushes base show` for a person: declaration, corpus clips with their hashes, skipped files, steps, scores."""
     out.print(f"base {name} {manifest.version} in {folder}", highlight=False, markup=False)
-    out.print(f"declared: {manifest.declaration}", highlight=False, markup=False)
+    if len(set(manifest.declarations.values())) > 1:
+        out.print("declared, by corpus folder:", highlight=False)
+        for folder_text, text in manifest.declarations.items():
+            out.print(f"  {folder_text}: {text}", highlight=False, markup=False)
+    else:
+        out.print(f"declared: {manifest.declaration}", highlight=False, markup=False)
     out.print(
         f"corpus: {', '.join(manifest.corpus)}  seed: {manifest.seed}  code: {manifest.code_version}",
         highlight=False,
         markup=False,
     )
     out.print(f"weights sha256: {manifest.weights_sha256}", highlight=False, markup=False)
-    out.print(f"trained on {len(manifest.clips)} clip(s), held out {len(manifest.holdout)}:", highlight=False)
+    held = _held_out(manifest.holdout_mode, len(manifest.holdout))
+    out.print(f"trained on {len(manifest.clips)} clip(s), {held}:", highlight=False)
     for clip in manifest.clips + manifest.holdout:
         held = " (held out)" if clip in manifest.holdout else ""
         cuts = f" cuts {clip.cuts}" if clip.cuts else ""
@@ -343,6 +423,10 @@ def base_show(
             highlight=False,
             markup=False,
         )
+    if manifest.skipped:
+        out.print(f"skipped {len(manifest.skipped)} corpus file(s) that cannot be read (never trained on):")
+    for unread in manifest.skipped:
+        out.print(f"  {unread.id}  {unread.content_hash}: {unread.reason}", highlight=False, markup=False)
     out.print("steps: " + ", ".join(f"{h} {n}" for h, n in manifest.steps.items()), highlight=False)
     for head, scores in manifest.metrics.items():
         if "psnr" in scores and "baseline_best" in scores:
@@ -350,3 +434,5 @@ def base_show(
             out.print(
                 f"  {head:12s} PSNR {scores['psnr']:.2f} dB on held-out clips ({margin:+.2f} over its best baseline)"
             )
+    if check is not None:
+        _print_corpus_check(check)

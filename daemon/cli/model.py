@@ -27,14 +27,19 @@ if TYPE_CHECKING:
 model_app = typer.Typer(no_args_is_help=True, help="Model versions of a show: lineage and scores.")
 app.add_typer(model_app, name="model")
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+# seconds alone (600), or hours, minutes and seconds in that order, each once (2h, 90s, 1h30m, 1m 30s)
+DURATION = re.compile(
+    r"^\s*(?:(?P<alone>\d+(?:\.\d+)?)|(?=\d)(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m)?\s*"
+    r"(?:(?P<s>\d+(?:\.\d+)?)\s*s)?)\s*$"
+)
 
 
 def parse_duration(text: str) -> float:
     match = DURATION.match(text)
-    if not match:
-        raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m or 2h")
-    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not match or not any(match.groupdict().values()):
+        raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m, 2h or 1h30m")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    seconds = sum(n * {"alone": 1, "s": 1, "m": 60, "h": 3600}[k] for k, n in parts.items())
     if seconds <= 0:  # a zero budget would otherwise read as "none given" and train for the show's default
         raise typer.BadParameter(f"{text!r} is no time at all: give a budget such as 90s, 10m or 2h")
     return seconds
@@ -546,8 +551,9 @@ def model_show(
         manifest = verify_version(folder, match[0]["seal"]).model_dump(mode="json")
     except ModelError as exc:
         raise fail(f"model v{version} of {show} is refused: {exc}") from None
+    base_trace = _trace_base(manifest)
     if as_json:
-        typer.echo(json.dumps({**match[0], "manifest": manifest}, indent=2))
+        typer.echo(json.dumps({**match[0], "base_trace": base_trace, "manifest": manifest}, indent=2))
         return
     out.print(
         f"{show} v{version} in {folder}" + (" (promoted)" if match[0]["promoted"] else ""), highlight=False
@@ -564,16 +570,29 @@ def model_show(
         out.print("scored on the held-out clip(s):")
     for clip in manifest["holdout"]:
         out.print(f"  {clip['id']}  {clip['frames']} frames  {clip['content_hash']}", highlight=False)
-    _print_lineage(manifest)
+    _print_lineage(manifest, base_trace)
     for head, scores in sorted(manifest["metrics"].items()):
         parent = manifest["parent_metrics"].get(head, {})
         extra = f" (parent {parent['psnr']:.2f} dB)" if "psnr" in parent else ""
         out.print(f"  {head:12s} {_score_text(scores)}{extra}", highlight=False)
 
 
-def _print_lineage(manifest: dict[str, Any]) -> None:
-    """Where the weights come from beyond the show's clips: the base and its declared corpus; and what went
-    in besides the dailies (approved pairs) or was left out (exclusions, approved pairs not learnt from)."""
+def _trace_base(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Whether the base the version grew from is still there as it recorded it (engine.model.base.trace_base):
+    {"folder", "verified", "problem"}; None for a version grown from scratch."""
+    from engine.model.base import trace_base
+    from engine.model.manifest import BaseRef
+
+    if not manifest.get("base"):
+        return None
+    folder, problem = trace_base(BaseRef.model_validate(manifest["base"]), settings().data_dir / "bases")
+    return {"folder": str(folder) if folder else None, "verified": not problem, "problem": problem}
+
+
+def _print_lineage(manifest: dict[str, Any], trace: dict[str, Any] | None = None) -> None:
+    """Where the weights come from beyond the show's clips: the base and its declared corpus, and whether
+    that base is still as recorded (`trace`); and what went in besides the dailies (approved pairs) or was
+    left out (exclusions, approved pairs not learnt from)."""
     base = manifest.get("base")
     if base:
         out.print(
@@ -583,6 +602,14 @@ def _print_lineage(manifest: dict[str, Any]) -> None:
             markup=False,
         )
         out.print(f"  base corpus declared: {base['declaration']}", highlight=False, markup=False)
+        if trace is not None and trace["verified"]:
+            out.print(
+                f"  base verified in {trace['folder']}: its seal and weights are the ones recorded",
+                highlight=False,
+                markup=False,
+            )
+        elif trace is not None:
+            out.print(f"  the trace to the base is broken: {trace['problem']}", highlight=False, markup=False)
     else:
         out.print("trained from scratch on the show's footage (no base)")
     for ex in manifest.get("exclusions", []):

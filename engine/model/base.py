@@ -13,8 +13,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.model.manifest import BaseRef
-from engine.model.version import MANIFEST, ModelError, ModelVersion, load_manifest, load_model, version_number
+from engine.model.manifest import BaseRef, Manifest
+from engine.model.version import (
+    MANIFEST,
+    ModelError,
+    ModelVersion,
+    load_model,
+    verify_version,
+    version_number,
+)
 
 RUN = "run.json"
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -36,6 +43,13 @@ class BaseRun:
     max_frames: int | None = None
     holdout_fraction: float = 0.1
     extra: dict[str, object] = field(default_factory=dict)
+    # each folder's own declaration, in the folders' order; empty in run.json from before (and where one
+    # declaration covers every folder): `declaration` is then every folder's
+    declarations: list[str] = field(default_factory=list)
+
+    def folder_declarations(self) -> list[str]:
+        """The declaration of each of `folders`, in order."""
+        return self.declarations or [self.declaration] * len(self.folders)
 
 
 def check_name(name: str) -> str:
@@ -74,8 +88,13 @@ def new_version(root: Path, name: str, run: BaseRun) -> Path:
     existing = versions(root, name)
     folder = root / name / f"v{_number(existing[-1]) + 1 if existing else 1}"
     folder.mkdir(parents=True)
-    (folder / RUN).write_text(json.dumps(asdict(run), indent=2))
+    write_run(folder, run)
     return folder
+
+
+def write_run(folder: Path, run: BaseRun) -> None:
+    """Record what the run in `folder` is started with (run.json), for `--resume`."""
+    (folder / RUN).write_text(json.dumps(asdict(run), indent=2))
 
 
 def read_run(folder: Path) -> BaseRun:
@@ -124,6 +143,12 @@ def load_base(root: Path, name: str, version: str | None = None, device: str = "
     return loaded
 
 
+def corpus_clip_count(m: Manifest) -> int:
+    """How many corpus clips a base version lists: those it trained on, and those held out when whole clips
+    were (a held-out tail is the end of a clip it trained on, not another clip)."""
+    return len(m.clips) + (len(m.holdout) if m.holdout_mode == "clips" else 0)
+
+
 def base_ref(name: str, version: ModelVersion) -> BaseRef:
     """What a show manifest records of the base it grew from."""
     m = version.manifest
@@ -133,17 +158,52 @@ def base_ref(name: str, version: ModelVersion) -> BaseRef:
         weights_sha256=m.weights_sha256,
         declaration=m.declaration,
         folder=str(version.folder),
-        clips=len(m.clips) + len(m.holdout),
+        clips=corpus_clip_count(m),
         seal=m.seal,
     )
 
 
+def trace_base(ref: BaseRef, root: Path) -> tuple[Path | None, str]:
+    """Where the base a show version grew from is now, and "" when it is there as the show recorded it (its
+    manifest's seal, its lineage, its weights' sha256), else one line saying what broke the trace. It is
+    looked for where the show recorded it, then under `root` (a data directory moved with its bases)."""
+    places = [Path(ref.folder)] if ref.folder else []
+    here_now = (root / ref.name / ref.version).resolve()
+    if NAME.match(ref.name) and re.fullmatch(r"v\d+", ref.version) and here_now not in places:
+        places.append(here_now)
+    here = next((p for p in places if (p / MANIFEST).is_file()), None)
+    if here is None:
+        where = " or ".join(str(p) for p in places) or "its recorded folder"
+        return None, (
+            f"base {ref.name} {ref.version} is no longer at {where} (moved or deleted): restore it there to "
+            "trace these weights to its corpus"
+        )
+    try:
+        manifest = verify_version(here, ref.seal or None)
+    except ModelError as exc:
+        return here, f"base {ref.name} {ref.version} is refused: {exc}"
+    if manifest.weights_sha256 != ref.weights_sha256:
+        return here, (
+            f"base {ref.name} {ref.version} in {here} holds other weights (sha256 {manifest.weights_sha256}) than "
+            "this version grew from: restore the base it recorded"
+        )
+    return here, ""
+
+
 def describe(root: Path, name: str) -> list[dict[str, object]]:
-    """Every version of `name` as a plain summary (finished ones with their manifest), oldest first."""
+    """Every version of `name` as a plain summary (finished ones with their manifest, checked as a model
+    version is: a refused one has its reason instead), oldest first."""
     out: list[dict[str, object]] = []
     for folder in versions(root, name):
         if is_finished(folder):
-            m = load_manifest(folder)
+            try:
+                m = verify_version(folder)
+            except ModelError as exc:
+                out.append(
+                    {"version": folder.name, "state": "refused", "folder": str(folder), "manifest": None,
+                     "reason": str(exc)}
+                )  # fmt: skip
+                continue
             out.append({"version": folder.name, "state": "trained", "folder": str(folder), "manifest": m})
         else:
             out.append(

@@ -99,6 +99,9 @@ class Manifest(BaseModel):
     kind: Literal["show", "base"] = "show"
     declaration: str = ""  # base: the corpus's ownership or licence statement
     corpus: list[str] = Field(default_factory=list)  # base: the corpus folders as given
+    # base: each corpus folder's own declaration (`declaration` joins them); empty in bases made before
+    declarations: dict[str, str] = Field(default_factory=dict)
+    skipped: list[Exclusion] = Field(default_factory=list)  # base: corpus files that cannot be read, and why
     base: BaseRef | None = None  # show: the base version its first version started from
     exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
     examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on

@@ -3,8 +3,12 @@
 The same loop as a show's training (engine.train.loop.train) on the corpus clips, into the next version
 folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
-checkpoint left it (same clips, same seed, the rest of the same budget). Starting a new run while one is
-unfinished is refused, so no checkpoint is ever abandoned by accident. A base trains in float32 unless its
+checkpoint left it (same clips, same seed, the rest of the same budget: the seconds its heads trained
+before count). Starting a new run while one is
+unfinished is refused, so no checkpoint is ever abandoned by accident. A corpus file that cannot be decoded
+(corrupt, truncated, not media at all) is set aside with its reason, listed in the manifest's `skipped`, and
+the run goes on with the others in what is left of its budget: an archive of thousands of files is not
+stopped by one. A base trains in float32 unless its
 settings ask for bfloat16 (engine.train.precision.base_settings).
 
 `train_base_worker` is one rank of a data-parallel run of the same (engine.train.parallel): what each Ray
@@ -13,32 +17,55 @@ Train worker of `rushes base train --workers N` calls, with plain JSON arguments
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.model.base import BaseRun, new_version, read_run, unfinished
+from engine.model.base import BaseRun, new_version, read_run, unfinished, write_run
+from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
-from engine.train.corpus import Corpus, CorpusError, corpus_clips, corpus_media, declared_corpus
-from engine.train.loop import Progress, Stop, TrainResult, train
+from engine.train.checkpoint import STATE
+from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
+from engine.train.dataset import DatasetError, TrainClip
+from engine.train.loop import CHECKPOINT_DIR, Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
 
+log = logging.getLogger(__name__)
 
-def _resumed_run(root: Path, name: str, corpus: Corpus | None) -> tuple[Path, BaseRun]:
+
+def _resumed_run(
+    root: Path, name: str, folders: Sequence[str | Path], declaration: str | Sequence[str] | None
+) -> tuple[Path, BaseRun]:
+    """The interrupted run of `name`; CorpusError (one line) when `folders` or `declaration`, where given,
+    are not the ones it was started with (a resumed run is the same run: a new corpus is a new run)."""
     folder = unfinished(root, name)
     if folder is None:
         raise CorpusError(f"base {name} has no interrupted run to resume; start one without --resume")
     run = read_run(folder)
-    if corpus is not None and [str(f) for f in corpus.folders] != run.folders:
+    if folders and [str(f) for f in declared_corpus(folders, run.declaration).folders] != run.folders:
         raise CorpusError(
             f"base {name} {folder.name} was started on {', '.join(run.folders)}; resume it with the same "
             "--corpus folders, or none"
         )
+    if any(_given(declaration)):
+        given = declared_corpus(run.folders, declaration)
+        if list(given.declarations) != run.folder_declarations():
+            raise CorpusError(
+                f"base {name} {folder.name} was started declared {run.declaration!r}; resume it with the same "
+                "--declare, or none (another declaration is a new run: train it once this one is finished)"
+            )
     return folder, run
+
+
+def _given(declaration: str | Sequence[str] | None) -> list[str]:
+    return [declaration] if isinstance(declaration, str) else list(declaration or [])
 
 
 # Frames a base run takes of a corpus file longer than this (TrainSettings.clip_frames): 40 runs of 60, 100 s
@@ -50,25 +77,29 @@ def prepare_run(
     root: Path,
     name: str,
     folders: Sequence[str | Path],
-    declaration: str | None,
+    declaration: str | Sequence[str] | None,
     options: TrainOptions,
     *,
     resume: bool = False,
     max_frames: int | None = None,
 ) -> tuple[Path, BaseRun]:
-    """The version folder to train into and its run: a new one, or the interrupted one when `resume`."""
+    """The version folder to train into and its run: a new one, or the interrupted one when `resume`.
+    `declaration`: one for every folder, or one per folder in their order."""
     if resume:
-        corpus = declared_corpus(folders, declaration) if folders else None
-        return _resumed_run(root, name, corpus)
+        return _resumed_run(root, name, folders, declaration)
     corpus = declared_corpus(folders, declaration)
     corpus_media(corpus)  # refuse a corpus without footage before a version folder exists
     pending = unfinished(root, name)
-    if pending is not None:
-        raise CorpusError(f"base {name} has an interrupted run in {pending.name}: continue it with --resume")
+    if pending is not None and (pending / CHECKPOINT_DIR / STATE).is_file():
+        raise CorpusError(
+            f"base {name} has an interrupted run in {pending.name}: continue it with --resume, or delete "
+            f"{pending} to start over"
+        )
     run = BaseRun(
         name=name,
         folders=[str(f) for f in corpus.folders],
         declaration=corpus.declaration,
+        declarations=list(corpus.declarations),
         budget_seconds=options.budget_seconds,
         seed=options.seed,
         resolution=options.resolution,
@@ -76,6 +107,11 @@ def prepare_run(
         max_frames=max_frames,
         holdout_fraction=options.holdout_fraction,
     )
+    if (
+        pending is not None
+    ):  # it stopped before its first checkpoint (a refused device, a stop while decoding)
+        write_run(pending, run)
+        return pending, run
     return new_version(root, name, run), run
 
 
@@ -92,7 +128,7 @@ def train_base(
 ) -> TrainResult:
     """Train every head (or `heads`) on the run's corpus into `folder`, resuming from its checkpoint when
     there is one. `parallel`: this process is one rank of a data-parallel run (engine.train.parallel)."""
-    corpus = declared_corpus(run.folders, run.declaration)
+    corpus = declared_corpus(run.folders, run.folder_declarations())
     clips = corpus_clips(corpus)
     options = options.model_copy(
         update={
@@ -111,18 +147,56 @@ def train_base(
         cfg = cfg.model_copy(update={"clip_frames": BASE_CLIP_FRAMES})
     if cfg.cache_dir is None:
         cfg = cfg.model_copy(update={"cache_dir": folder.parent / ".frame-cache"})
-    fields = {"kind": "base", "declaration": run.declaration, "corpus": run.folders}
-    return train(
-        clips,
-        options,
-        folder,
-        heads=heads,
-        progress=progress,
-        stop=stop,
-        settings=cfg,
-        manifest_fields=fields,
-        parallel=parallel,
-    )
+    fields = {
+        "kind": "base",
+        "declaration": corpus.declaration,
+        "corpus": run.folders,
+        "declarations": corpus.by_folder(),
+    }
+    started, spent, skipped = time.monotonic(), trained_seconds(folder), list[Exclusion]()
+    while True:  # a resumed run has the rest of its budget, not the whole of it again
+        left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
+        try:
+            return train(
+                clips,
+                options.model_copy(update={"budget_seconds": left}),
+                folder,
+                heads=heads,
+                progress=progress,
+                stop=stop,
+                settings=cfg,
+                manifest_fields={**fields, "skipped": skipped},
+                parallel=parallel,
+            )
+        except DatasetError as exc:
+            clips = _without(clips, exc, skipped)
+
+
+def trained_seconds(folder: Path) -> float:
+    """Seconds the run in `folder` trained before it stopped (its checkpoint's heads); 0 for a new run."""
+    state = folder / CHECKPOINT_DIR / STATE
+    if not state.is_file():
+        return 0.0
+    try:
+        progress = json.loads(state.read_text())["progress"]
+    except (OSError, ValueError, KeyError):
+        return 0.0
+    return float(sum(p.get("elapsed", 0.0) for p in progress.values()))
+
+
+def _without(clips: list[TrainClip], exc: DatasetError, skipped: list[Exclusion]) -> list[TrainClip]:
+    """`clips` less the one `exc` names, recorded in `skipped` with the reason; `exc` again when it names
+    none, CorpusError when no clip is left."""
+    bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
+    if bad is None:
+        raise exc
+    reason = str(exc).replace(f"training clip {bad.id} ", "", 1).replace(f"{bad.id}: ", "")
+    log.warning("skipped corpus clip %s: %s", bad.id, reason)
+    skipped.append(Exclusion(id=bad.id, content_hash=bad.content_hash, reason=reason))
+    left = [c for c in clips if c is not bad]
+    if not left:
+        raise CorpusError(f"no corpus clip can be read: the last one skipped, {exc}")
+    return left
 
 
 def train_base_worker(

@@ -2,7 +2,8 @@
 
 The declaration is the ownership or licence statement for the footage ("owned: shot by ACME for show X",
 "licensed: CC-BY 4.0, Blender Foundation"); a corpus without one is refused before anything is read, so a
-base manifest can never list clips nobody vouched for. `corpus_clips` walks every folder (recursively,
+base manifest can never list clips nobody vouched for. One declaration covers every folder, or each folder
+has its own (given in the folders' order), so owned and licensed footage keep their own statements. `corpus_clips` walks every folder (recursively,
 in sorted order, so the same folders give the same clip list) for movies and image sequences, and hashes
 each by content (a movie: its bytes; a sequence: every frame file's name and bytes, in frame order): the
 hash is what the base manifest lists beside the clip's cuts, and what makes a changed file a new clip.
@@ -11,12 +12,13 @@ hash is what the base manifest lists beside the clip's cuts, and what makes a ch
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import fileseq
 
+from engine.media.info import MediaError
 from engine.media.sequences import IMAGE_EXTENSIONS, find_sequence
 from engine.train.dataset import DatasetError, TrainClip, hash_files
 
@@ -31,13 +33,32 @@ class CorpusError(DatasetError):
 @dataclass(frozen=True)
 class Corpus:
     folders: tuple[Path, ...]
-    declaration: str
+    declarations: tuple[str, ...]  # one per folder, in the same order
+
+    @property
+    def declaration(self) -> str:
+        """The corpus's declaration in one text: the one statement, or each folder's after its path."""
+        if len(set(self.declarations)) == 1:
+            return self.declarations[0]
+        return "; ".join(
+            f"{folder}: {text}" for folder, text in zip(self.folders, self.declarations, strict=True)
+        )
+
+    def by_folder(self) -> dict[str, str]:
+        """Each corpus folder's declaration."""
+        return {str(f): d for f, d in zip(self.folders, self.declarations, strict=True)}
 
 
-def declared_corpus(folders: Sequence[str | Path], declaration: str | None) -> Corpus:
-    """The corpus, or CorpusError (one line) when it has no declaration, no folder, or a missing folder."""
-    text = " ".join((declaration or "").split())
-    if not text:
+def _texts(declaration: str | Sequence[str] | None) -> list[str]:
+    given = [declaration] if declaration is None or isinstance(declaration, str) else list(declaration)
+    return [" ".join((text or "").split()) for text in given]
+
+
+def declared_corpus(folders: Sequence[str | Path], declaration: str | Sequence[str] | None) -> Corpus:
+    """The corpus, or CorpusError (one line) when it has no declaration, no folder, a missing folder, or
+    several declarations that do not pair one to one with its folders."""
+    texts = _texts(declaration)
+    if not any(texts):
         raise CorpusError(
             "the corpus has no declaration: say who owns the footage or under which licence it is used, "
             "e.g. --declare 'owned: shot by ACME for show X'"
@@ -48,7 +69,17 @@ def declared_corpus(folders: Sequence[str | Path], declaration: str | None) -> C
     for path in paths:
         if not path.is_dir():
             raise CorpusError(f"corpus folder {path} does not exist or is not a folder")
-    return Corpus(paths, text)
+    if len(texts) == 1:
+        texts = texts * len(paths)
+    if len(texts) != len(paths):
+        raise CorpusError(
+            f"{len(texts)} declarations for {len(paths)} corpus folders: give one --declare for every folder, "
+            "or one --declare per --corpus in the same order"
+        )
+    for path, text in zip(paths, texts, strict=True):
+        if not text:
+            raise CorpusError(f"corpus folder {path} has an empty declaration: say who owns its footage")
+    return Corpus(paths, tuple(texts))
 
 
 def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
@@ -83,6 +114,45 @@ def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
         folders = ", ".join(str(f) for f in corpus.folders)
         raise CorpusError(f"the corpus folders ({folders}) hold no movies or image sequences")
     return found
+
+
+def corpus_unread(corpus: Corpus) -> list[Path]:
+    """The files under the corpus folders that no clip takes (neither a movie nor a frame of an image sequence
+    of MIN_SEQUENCE_FRAMES or more; hidden files aside), in walking order: what a base is not trained on."""
+    taken = {str(f) for _, files in corpus_media(corpus) for f in files}
+    unread: list[Path] = []
+    for root in corpus.folders:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            names = sorted(n for n in filenames if not n.startswith("."))
+            unread += [Path(dirpath) / n for n in names if str(Path(dirpath) / n) not in taken]
+    return unread
+
+
+def _listed_files(clip_id: str) -> list[Path]:
+    """The files of a clip as a base manifest names it (a movie's path, a sequence's pattern); [] when gone."""
+    path = Path(clip_id)
+    if path.suffix.lower() in MOVIE_SUFFIXES:
+        return [path] if path.is_file() else []
+    try:
+        files = find_sequence(clip_id).files
+    except MediaError:
+        return []
+    return [files[n] for n in sorted(files)]
+
+
+def listed_changes(listed: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(changed, gone): the clips of `listed` (clip id -> content hash, as a base manifest lists its corpus)
+    whose files now hash otherwise, and those no longer on disk. Reads every byte, so it takes as long as
+    hashing the corpus did."""
+    changed, gone = [], []
+    for clip_id, expected in listed.items():
+        files = _listed_files(clip_id)
+        if not files:
+            gone.append(clip_id)
+        elif hash_files(files) != expected:
+            changed.append(clip_id)
+    return changed, gone
 
 
 def corpus_clips(corpus: Corpus) -> list[TrainClip]:

@@ -252,3 +252,84 @@ def test_piped_base_training_logs_steps_per_second_loss_and_time_left(
     )
     left = lines[0].rsplit(", ", 1)[1]
     assert left in ("0:49:59 left", "0:50:00 left")  # 10 of the 60 minutes were spent before the resume
+
+
+def test_the_trace_from_a_show_version_to_its_base_says_when_the_base_is_tampered_or_gone(
+    tmp_path: Path, home: Path
+) -> None:
+    """`rushes model show` named the base a version grew from whether or not it was still there, and `rushes
+    base show` printed a base whose weights had been swapped with the manifest's sha256 as if they matched;
+    `rushes base list` stopped with a traceback on one edited manifest. Each says what broke the trace now."""
+    code, output = rushes(
+        "base", "train", "--name", "ACME", "--corpus", str(_corpus(tmp_path)), "--declare", DECLARED,
+        "--max-steps", "1", "--resolution", "64", "--head", "denoise",
+    )  # fmt: skip
+    assert code == 0, output
+    _show(tmp_path)
+    version = str(_train(base="ACME").version)
+    base = (home / "bases" / "ACME" / "v1").resolve()
+    code, output = rushes("model", "show", version, "--show", "TST")
+    assert code == 0 and f"  base verified in {base}: its seal and weights are the ones recorded" in output
+
+    weights = base / "weights.safetensors"
+    tampered = bytearray(weights.read_bytes())
+    tampered[-1] ^= 0xFF
+    weights.write_bytes(bytes(tampered))
+    code, output = rushes("model", "show", version, "--show", "TST")
+    assert code == 0 and (
+        f"the trace to the base is broken: base ACME v1 is refused: {weights} does not match the sha256 in its "
+        "manifest (tampered or corrupt); retrain or restore it"
+    ) in " ".join(output.split())  # as printed, wrapped at the console's width
+    code, output = rushes("base", "show", "ACME")
+    assert code == 2 and "does not match the sha256 in its manifest" in " ".join(output.split())
+    code, output = rushes("base", "list")
+    assert code == 0 and " ".join(output.split()).startswith(f"ACME v1 refused: {weights} does not match")
+
+    (home / "bases" / "ACME").rename(home / "bases" / "ACME-old")
+    code, output = rushes("model", "show", version, "--show", "TST", "--json")
+    trace = json.loads(output)["base_trace"]
+    assert trace == {
+        "folder": None,
+        "verified": False,
+        "problem": f"base ACME v1 is no longer at {base} (moved or deleted): restore it there to trace these "
+        "weights to its corpus",
+    }
+
+
+def test_base_training_says_in_one_line_which_corpus_files_it_does_not_read() -> None:
+    from daemon.cli.base import unread_line
+
+    unread = [
+        Path("/a/readme.txt"),
+        Path("/a/A001.r3d"),
+        Path("/a/A002.R3D"),
+        Path("/a/s.1001.png"),
+        Path("/a/x"),
+    ]
+    assert unread_line(unread) == (
+        "not read: 5 corpus file(s) that are neither movies nor image sequences of 3 frames or more (2 .r3d, "
+        "1 (no extension), 1 .png, 1 .txt), e.g. /a/readme.txt; convert what should be trained on (a camera's "
+        "raw to ProRes or EXR)"
+    )
+    assert unread_line([]) is None
+
+
+def test_base_show_check_corpus_hashes_the_corpus_again_and_names_what_changed(tmp_path: Path) -> None:
+    """Nothing showed that the footage on disk is still what a base was trained on: its manifest's hashes were
+    all there was. `--check-corpus` hashes every listed clip again."""
+    corpus = _corpus(tmp_path)
+    code, output = rushes(
+        "base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED,
+        "--max-steps", "1", "--resolution", "64", "--head", "denoise",
+    )  # fmt: skip
+    assert code == 0, output
+    code, output = rushes("base", "show", "ACME", "--check-corpus")
+    assert code == 0 and output.splitlines()[-1] == "corpus check: all 3 clip(s) on disk hash as listed"
+    (corpus / "old1.mp4").unlink()
+    code, output = rushes("base", "show", "ACME", "--check-corpus", "--json")
+    assert code == 1
+    assert json.loads(output)["corpus_check"] == {
+        "clips": 3,
+        "changed": [],
+        "gone": [str((corpus / "old1.mp4").resolve())],
+    }

@@ -1176,6 +1176,35 @@ def test_a_fix_of_an_interlaced_movie_says_the_heads_see_each_frame_as_one_pictu
     assert probe(tmp_path / "f.mp4").interlaced == probe(tmp_path / "f.mov").interlaced == "top field first"
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("600", 600),
+        ("90s", 90),
+        ("1.5h", 5400),
+        ("1h30m", 5400),
+        ("1h 30m", 5400),
+        ("1m30s", 90),
+        ("2h5s", 7205),
+    ],
+)
+def test_a_budget_may_be_written_in_hours_minutes_and_seconds_together(text: str, seconds: float) -> None:
+    """`--budget 1h30m` was refused as "not a duration" (one unit only): a 90-minute base run had to be 90m."""
+    from daemon.cli.model import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["1h30", "30m1h", "1h1h", "90sec", "-5m", "h", ""])
+def test_a_budget_that_is_not_a_duration_is_one_line(text: str) -> None:
+    import typer
+
+    from daemon.cli.model import parse_duration
+
+    with pytest.raises(typer.BadParameter, match=r"is not a duration: use e\.g\. 600, 90s, 10m, 2h or 1h30m"):
+        parse_duration(text)
+
+
 def test_a_zero_budget_is_refused_rather_than_read_as_the_shows_default(tmp_path: Path) -> None:
     assert rushes("show", "add", "TST")[0] == 0
     for args in (

@@ -211,6 +211,27 @@ def test_a_missing_ingest_folder_stops_nothing_but_config_check_names_it(tmp_pat
     assert problems(config) == [f"shows[1].ingest.roots[0]: folder does not exist: {tmp_path / 'unmounted'}"]
 
 
+def test_config_check_names_a_show_base_that_is_not_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`shows[].train.base: NOPE` passed `rushes config check`; the show's first training failed on it at night."""
+    (tmp_path / "in").mkdir()
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    config = write(
+        tmp_path / "rushes.yaml",
+        f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n    train: {{base: ACME}}\n",
+    )
+    assert load_settings(config).shows[0].train.base == "ACME"  # the daemon and the commands go on
+    assert problems(config) == [
+        "shows[0].train.base: there is no trained base named 'ACME' (bases: none yet); train one with "
+        "`rushes base train`"
+    ]
+    trained = tmp_path / "home" / "bases" / "ACME" / "v1"
+    trained.mkdir(parents=True)
+    (trained / "manifest.json").write_text("{}")
+    assert load_settings(config, strict=True).shows[0].train.base == "ACME"
+
+
 def test_every_problem_is_one_line_with_its_key_path(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     config = write(

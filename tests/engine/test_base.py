@@ -278,3 +278,167 @@ def test_a_base_trains_in_float32_unless_its_settings_ask_for_bfloat16(tmp_path:
     assert (
         TrainSettings.model_validate(base_settings(TrainSettings()).model_dump()).cpu_bf16 == "off"
     )  # workers
+
+
+LICENSED = "licensed: CC-BY 4.0, Jane Doe"
+
+
+def test_each_corpus_folder_keeps_its_own_declaration(tmp_path: Path) -> None:
+    """`--corpus A --declare OWNED --corpus B --declare LICENSED` kept only the last declaration: the owned
+    footage was listed as licensed, and nothing said so. Declarations pair with the folders in order now."""
+    owned = _corpus(tmp_path)
+    licensed = tmp_path / "licensed"
+    footage.movie(licensed / "cc0.mp4", n=8, size=(96, 64), photo="rocket", seed=7)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(
+        root, "ACME", [owned, licensed], [DECLARED, LICENSED], _options(holdout_fraction=0.0)
+    )
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    m = load_base(root, "ACME").manifest
+    assert m.declarations == {str(owned.resolve()): DECLARED, str(licensed.resolve()): LICENSED}
+    assert m.declaration == f"{owned.resolve()}: {DECLARED}; {licensed.resolve()}: {LICENSED}"
+    assert base_ref("ACME", load_base(root, "ACME")).declaration == m.declaration  # what a show records
+
+    with pytest.raises(CorpusError) as info:
+        declared_corpus([owned, licensed, owned], [DECLARED, LICENSED])
+    assert str(info.value) == (
+        "2 declarations for 3 corpus folders: give one --declare for every folder, or one --declare per "
+        "--corpus in the same order"
+    )
+    one = declared_corpus([owned, licensed], [DECLARED])  # one declaration covers every folder
+    assert one.declarations == (DECLARED, DECLARED) and one.declaration == DECLARED
+
+
+def test_a_resumed_run_keeps_its_declaration_and_refuses_another(tmp_path: Path) -> None:
+    """`--resume --declare OTHER` trained on and wrote the first declaration into the manifest, silently."""
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=lambda: True)
+    with pytest.raises(CorpusError) as info:
+        prepare_run(root, "ACME", [], LICENSED, _options(), resume=True)
+    assert str(info.value) == (
+        f"base ACME v1 was started declared {DECLARED!r}; resume it with the same --declare, or none "
+        "(another declaration is a new run: train it once this one is finished)"
+    )
+    again, same = prepare_run(root, "ACME", [_corpus(tmp_path)], [DECLARED], _options(), resume=True)
+    assert (again, same) == (folder, run)
+
+
+def test_a_corpus_file_that_cannot_be_read_is_skipped_with_its_reason_and_listed(tmp_path: Path) -> None:
+    """One corrupt movie in a corpus stopped the whole base run (after hashing every file) and left an
+    "interrupted run" behind; now it is set aside, named with its reason in the manifest, and the run goes on."""
+    corpus = _corpus(tmp_path)
+    bad = corpus / "show_x" / "broken.mov"
+    bad.write_bytes(b"not a movie at all" * 200)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
+    result = train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    assert result.version is not None
+    m = load_base(root, "ACME").manifest
+    (skipped,) = m.skipped
+    assert skipped.id == str(bad.resolve()) and len(skipped.content_hash) == 64
+    assert skipped.reason == "cannot be decoded: not a media file (FFmpeg found no known format)"
+    assert str(bad.resolve()) not in {c.id for c in m.clips + m.holdout} and len(m.clips) == 4
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_does_not_block_a_new_one(tmp_path: Path) -> None:
+    """`rushes base train --device cuda` on a machine without a GPU (or any failure before the first step) left
+    an "interrupted run" with nothing in it, and every new run was refused with "continue it with --resume"."""
+    root = tmp_path / "bases"
+    folder, _ = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(device="cuda"))
+    assert unfinished(root, "ACME") == folder  # what a run refused by its device leaves behind
+    again, run = prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options())
+    assert again == folder and read_run(folder) == run and run.declaration == LICENSED
+    train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=lambda: True)
+    with pytest.raises(CorpusError) as info:  # a checkpoint is work: kept until resumed or deleted
+        prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    assert str(info.value) == (
+        f"base ACME has an interrupted run in v1: continue it with --resume, or delete {folder} to start over"
+    )
+
+
+def test_a_base_of_two_clips_counts_two_corpus_clips_not_their_held_out_tails_again(tmp_path: Path) -> None:
+    """With fewer than 3 clips the last frames of each are held out; `rushes base list` and every show grown
+    from the base counted those tails as more corpus clips ("4 corpus clip(s)" for a corpus of two files)."""
+    from engine.model.base import corpus_clip_count
+
+    corpus = tmp_path / "two"
+    for i, photo in enumerate(("astronaut", "coffee")):
+        footage.movie(corpus / f"clip{i}.mp4", n=12, size=(96, 64), photo=photo, seed=i)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options())
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    base = load_base(root, "ACME")
+    assert base.manifest.holdout_mode == "tails" and len(base.manifest.holdout) == 2
+    assert corpus_clip_count(base.manifest) == 2 and base_ref("ACME", base).clips == 2
+    whole = _corpus(tmp_path)  # four clips: one held out whole
+    folder, run = prepare_run(root, "FOUR", [whole], DECLARED, _options(holdout_fraction=0.25))
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    four = load_base(root, "FOUR").manifest
+    assert four.holdout_mode == "clips" and corpus_clip_count(four) == 4
+
+
+def test_a_resumed_base_run_trains_for_the_rest_of_its_budget_not_the_whole_of_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 90 s run stopped after 35 s trained 84 s more when resumed (its progress bar at "0:00:00 left" the
+    while): each resume had the whole budget again."""
+    import engine.train.base as base_module
+
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(budget_seconds=90))
+    checkpoint = folder / "checkpoint"
+    checkpoint.mkdir()
+    progress = {"denoise": {"step": 40, "elapsed": 20.0}, "upscale": {"step": 9, "elapsed": 15.0}}
+    (checkpoint / "state.json").write_text(json.dumps({"progress": progress}))
+    budgets: list[float] = []
+
+    def fake_train(clips: object, options: TrainOptions, *args: object, **kw: object) -> None:
+        budgets.append(options.budget_seconds)
+
+    monkeypatch.setattr(base_module, "train", fake_train)
+    train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS)
+    (budget,) = budgets
+    assert 50 <= budget <= 55  # 90 less the 35 s trained (less the moment it took to list the corpus)
+
+
+def test_the_corpus_files_a_base_does_not_read_are_named(tmp_path: Path) -> None:
+    """A folder of camera raw files (.r3d), stills and notes beside the movies trained on the movies alone, and
+    nothing said the rest was never read."""
+    from engine.train.corpus import corpus_unread
+
+    folder = _corpus(tmp_path)
+    (folder / "show_x" / "A001C003.r3d").write_bytes(b"raw")
+    (folder / "show_x" / "A001C004.R3D").write_bytes(b"raw")
+    (folder / "readme.txt").write_text("notes")
+    (folder / ".DS_Store").write_bytes(b"")
+    footage.sequence(
+        folder / "stills", "still", n=2, size=(96, 64)
+    )  # two frames: not a sequence it trains on
+    unread = corpus_unread(declared_corpus([folder], DECLARED))
+    root = folder.resolve()
+    assert unread == [
+        root / "readme.txt",
+        root / "show_x" / "A001C003.r3d",
+        root / "show_x" / "A001C004.R3D",
+        root / "stills" / "still.1001.png",
+        root / "stills" / "still.1002.png",
+    ]
+
+
+def test_the_corpus_a_base_lists_can_be_hashed_again_to_show_it_is_what_was_trained_on(
+    tmp_path: Path,
+) -> None:
+    from engine.train.corpus import listed_changes
+
+    corpus = declared_corpus([_corpus(tmp_path)], DECLARED)
+    listed = {c.id: c.content_hash for c in corpus_clips(corpus)}
+    assert listed_changes(listed) == ([], [])
+    movie, sequence = tmp_path / "corpus" / "show_x" / "clip1.mp4", tmp_path / "corpus" / "plates"
+    movie.write_bytes(movie.read_bytes() + b"\0")
+    next(sequence.iterdir()).unlink()  # a frame gone: the sequence hashes otherwise
+    (tmp_path / "corpus" / "show_x" / "clip2.mp4").unlink()
+    changed, gone = listed_changes(listed)
+    root = (tmp_path / "corpus").resolve()
+    assert changed == [str(root / "plates" / "plate.%04d.png"), str(root / "show_x" / "clip1.mp4")]
+    assert gone == [str(root / "show_x" / "clip2.mp4")]
