@@ -140,10 +140,15 @@ class Connection:
         def attempt() -> T:
             try:
                 return fn(self.client)
-            except (NotAuthenticatedException, ValidationException):
-                # An expired session is a 401, but a token zou cannot verify is a 422 (ValidationException):
-                # after zou's SECRET_KEY changed (a redeploy) or a mangled token. A fresh login mends that; a
-                # call zou refuses for its content is refused again, and nothing was made by the first try.
+            except NotAuthenticatedException:
+                self.login()
+                return fn(self.client)
+            except ValidationException as exc:
+                # An expired session is a 401, but a token zou cannot verify is a 422 too: after zou's SECRET_KEY
+                # changed (a redeploy) or a mangled token. A fresh login mends that. Any other 422 is zou refusing
+                # the call's content, raised at once (a call of two requests may have made its first part).
+                if not token_refused(exc):
+                    raise
                 self.login()
                 return fn(self.client)
 
@@ -190,3 +195,22 @@ def _unanswered(exc: TrackerError) -> bool:
     cause = exc.__cause__
     last = getattr(cause, "last", cause)
     return isinstance(last, requests.ConnectionError | requests.Timeout)
+
+
+# How flask-jwt-extended (and the JWT library under it) words a token it cannot read or verify: zou answers those
+# with a 422, as it answers a call whose content it refuses.
+TOKEN_REFUSALS = (
+    "signature verification failed",
+    "not enough segments",
+    "invalid header",
+    "invalid payload",
+    "invalid crypto padding",
+    "bad authorization header",
+    "invalid token type",
+)
+
+
+def token_refused(exc: BaseException) -> bool:
+    """Whether a 422 from zou refuses the session's token (log in again) rather than the call's content."""
+    text = " ".join(str(arg) for arg in exc.args).lower()
+    return any(words in text for words in TOKEN_REFUSALS)
