@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from daemon.catalog.db import insert_once
+from daemon.catalog.db import insert_once, utcnow
 from daemon.catalog.models import UnfollowedRequest
 
 KEPT = timedelta(days=30)  # how long a request on an unfollowed project is remembered
@@ -60,11 +60,15 @@ def record_unfollowed(
     return created
 
 
-def unfollowed_projects(s: Session) -> list[UnfollowedProject]:
-    """What is kept, a line per tracker and project, the one with the oldest request first."""
+def unfollowed_projects(s: Session, now: datetime | None = None) -> list[UnfollowedProject]:
+    """What was read in the last `KEPT` (before `now`), a line per tracker and project, the one with the oldest
+    request first: an old line goes by itself, whether or not new requests come to prune it."""
+    since = (now or utcnow()) - KEPT
     groups: dict[tuple[str, str], list[UnfollowedRequest]] = {}
     for row in s.scalars(
-        select(UnfollowedRequest).order_by(UnfollowedRequest.seen_at, UnfollowedRequest.key)
+        select(UnfollowedRequest)
+        .where(UnfollowedRequest.seen_at >= since)
+        .order_by(UnfollowedRequest.seen_at, UnfollowedRequest.key)
     ):
         groups.setdefault((row.tracker, row.project), []).append(row)
     return [

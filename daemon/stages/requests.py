@@ -73,8 +73,11 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
             shot=req.shot_code,
             key=req.key,
         )
-        names = req.project_names or (req.project,)
-        unfollowed.record_unfollowed(s, tracker, req.key, req.project, names, req.shot_code, utcnow())
+        if any(
+            kind in FIX_KINDS for kind in req.kinds
+        ):  # a fix status that names none may be the studio's own
+            names = req.project_names or (req.project,)
+            unfollowed.record_unfollowed(s, tracker, req.key, req.project, names, req.shot_code, utcnow())
         return 0
     kinds = [k for k in req.kinds if k in FIX_KINDS]
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))

@@ -613,3 +613,6 @@ def test_requests_on_an_unfollowed_project_are_kept_once_each_grouped_by_project
             ("MRS", 1, t0 + timedelta(1)),
             ("VEN", 2, t0 + timedelta(2)),
         ]
+    with catalog.session(readonly=True) as s:  # with no new one to prune them, old lines go by themselves
+        later = unfollowed_projects(s, t0 + timedelta(days=32, hours=1))
+        assert [(p.project, p.requests) for p in later] == [("VEN", 1)]

@@ -264,6 +264,20 @@ def test_a_request_from_a_project_no_show_follows_runs_nothing_and_status_says_s
     assert followed == [] and unfollowed_note(followed) is None  # a show follows it now (in another case)
 
 
+def test_a_fix_status_naming_no_fix_on_a_project_no_show_follows_is_not_listed(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    """On a project Rushes does not work on, the fix status may be the studio's own ("fix needed", for an artist):
+    a task set to it naming no Rushes fix is no request lost, and `rushes status` does not list its project."""
+    from daemon.status import unfollowed_records
+
+    tracker.tag(tracker.add_task("OTHER", "sh010"), problems=("nothing names a fix",))
+    tracker.tag(tracker.add_task("ELSE", "sh020"), "sharpen", problems=("sharpen is not a fix Rushes does",))
+    poll_fix_requests(tracker, catalog, SHOWS)
+    with catalog.session(readonly=True) as s:
+        assert unfollowed_records(s, SHOWS) == []
+
+
 def test_a_renamed_project_is_named_with_its_code_which_a_rename_keeps() -> None:
     from daemon.cli.status import unfollowed_lines
 
