@@ -210,15 +210,9 @@ def _pair(pair_id: str, kind: str, before: str, after: str) -> PairExample:
     )
 
 
-def approved_examples(catalog: Catalog, show: str, color: ReviewColor | None = None) -> list[PairExample]:
-    """The approved pairs of `show` a training run learns from (approved_pairs' examples)."""
-    return approved_pairs(catalog, show, color).examples
-
-
 __all__ = [
     "ApprovedPairs",
     "ModelError",
-    "approved_examples",
     "approved_pairs",
     "bases_root",
     "exclusions",

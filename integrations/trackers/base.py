@@ -90,6 +90,12 @@ class FixRequest:
         return not self.kinds
 
 
+def project_names(code: object, name: object) -> tuple[str, ...]:
+    """Every name a tracker project goes by, its code (where it has one) then its name, each once: a show may
+    follow it by either (`FixRequest.project_names`)."""
+    return tuple(dict.fromkeys(str(n) for n in (code, name) if n))
+
+
 @dataclass(frozen=True)
 class VersionSpec:
     """What to publish; `idempotency_key` makes a second publish of the same spec a no-op."""

@@ -27,7 +27,7 @@ import gazu
 import structlog
 
 from integrations.trackers import notes
-from integrations.trackers.base import FixRequest
+from integrations.trackers.base import FixRequest, project_names
 from integrations.trackers.kitsu import events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import Cursor, parse_time
@@ -122,7 +122,7 @@ class FixReader:
         on = str((task.get("entity_type") or {}).get("name") or "")
         if on != "Shot":  # Rushes' own fix status on an asset's task: answered there, not dropped
             spec = notes.FixSpec(problems=(not_on_a_shot(on, str(shot.get("name") or "")),))
-        names = project_names(project)
+        names = project_names(project.get("code"), project.get("name"))
         return FixRequest(
             key=f"kitsu:comment:{comment_id}",
             project=names[0] if names else "",
@@ -172,12 +172,6 @@ def not_on_a_shot(entity_type: str, name: str) -> str:
     """The answer to a fix asked on a task that is not a shot's (an asset's, an edit's)."""
     on = f"the {entity_type.lower() or 'entity'} {name}".rstrip()
     return f"this task is on {on}, not on a shot: Rushes fixes shots' dailies, so ask on the task of the shot"
-
-
-def project_names(project: Entity) -> tuple[str, ...]:
-    """Every name a Kitsu project goes by, its code (where production set one) then its name: a show may follow
-    it by either, as `rushes tracker check` finds it by either."""
-    return tuple(dict.fromkeys(str(n) for n in (project.get("code"), project.get("name")) if n))
 
 
 def qualified_codes(task: Entity) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from datetime import datetime
 import structlog
 
 from integrations.trackers import notes
-from integrations.trackers.base import FixRequest
+from integrations.trackers.base import FixRequest, project_names
 from integrations.trackers.flow_webhooks import WebhookEvent
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.shotgrid import entities, events
@@ -151,9 +151,7 @@ class FixReader:
             spec = notes.FixSpec(problems=(self._nothing_named(),))
         if not on_shot:  # asked of Rushes, which fixes shots' dailies: answered, not dropped
             spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
-        names = tuple(
-            str(n) for n in (task.get("project.Project.code"), task.get("project.Project.name")) if n
-        )
+        names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from daemon.catalog import Catalog, fixes
-from daemon.stages.training_inputs import approved_examples
+from daemon.stages.training_inputs import approved_pairs
 from engine.media import write_movie, write_sequence
 from engine.media.working import to_working
 from tests import footage
@@ -40,7 +40,7 @@ def test_an_exr_dailys_pair_trains_on_its_exr_frames_and_not_on_its_review_movie
             )
             fixes.mark_published(s, pub.id, 500 + pub.id)
             fixes.set_review(s, pub.id, "approved")
-    examples = approved_examples(catalog, SHOW)
+    examples = approved_pairs(catalog, SHOW).examples
 
     assert len(examples) == 1  # the pair with only a display picture is left out
     pair = examples[0]
@@ -74,7 +74,7 @@ def test_a_log_movies_pair_reads_its_exr_frames_as_the_movie_is_read(
             fixes.mark_published(s, pub.id, 600 + pub.id)
             fixes.set_review(s, pub.id, "approved")
 
-    examples = approved_examples(catalog, SHOW, ReviewColor(sources={"mov": "ARRI LogC3 (EI800)"}))
+    examples = approved_pairs(catalog, SHOW, ReviewColor(sources={"mov": "ARRI LogC3 (EI800)"})).examples
 
     assert len(examples) == 1  # reviewed through the show's view: its movie is a display picture
     assert (
@@ -82,7 +82,7 @@ def test_a_log_movies_pair_reads_its_exr_frames_as_the_movie_is_read(
     )  # the values, not re-encoded
     assert np.array_equal(examples[0].before, np.stack([f.rgb for f in read_frames_uint8(log_movie)]))
     assert (
-        len(approved_examples(catalog, SHOW)) == 2
+        len(approved_pairs(catalog, SHOW).examples) == 2
     )  # by default a movie is shown as it is: both pairs train
 
 
@@ -113,7 +113,7 @@ def test_an_hdr_dailys_pair_trains_on_its_prores_deliverable_and_not_on_its_sdr_
             fixes.mark_published(s, pub.id, 700 + pub.id)
             fixes.set_review(s, pub.id, "approved")
 
-    examples = approved_examples(catalog, SHOW)
+    examples = approved_pairs(catalog, SHOW).examples
 
     assert len(examples) == 1  # the SDR review movie is not the fix in the daily's encoding
     assert abs(float(examples[0].after.mean()) / 255 - float(fixed.mean())) < 0.02
