@@ -23,7 +23,6 @@ from gazu.exception import (
     NotAuthenticatedException,
     RouteNotFoundException,
     ServerErrorException,
-    ValidationException,
 )
 from requests.adapters import HTTPAdapter
 
@@ -56,6 +55,24 @@ class _TimeoutAdapter(HTTPAdapter):
 def _raise_unavailable(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     if response.status_code in (502, 503, 504):
         raise ServiceUnavailable(f"HTTP {response.status_code} from {response.url}", response=response)
+
+
+class TokenRefused(Exception):
+    """zou could not read or verify the session's token (a 422 from flask-jwt-extended, which gazu cannot tell
+    from a call whose content zou refuses): log in again."""
+
+
+def _raise_token_refused(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if response.status_code == 422 and token_refused(_message(response)):
+        raise TokenRefused(f"HTTP 422 from {response.url}: {_message(response)}")
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("msg") or body.get("message") or "") if isinstance(body, dict) else ""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -93,6 +110,7 @@ class Connection:
             self._client.session.mount("http://", adapter)
             self._client.session.mount("https://", adapter)
             self._client.session.hooks["response"].append(_raise_unavailable)
+            self._client.session.hooks["response"].append(_raise_token_refused)
             self._client.session._rushes_wired = True  # type: ignore[attr-defined]
         return self._client
 
@@ -140,15 +158,11 @@ class Connection:
         def attempt() -> T:
             try:
                 return fn(self.client)
-            except NotAuthenticatedException:
-                self.login()
-                return fn(self.client)
-            except ValidationException as exc:
-                # An expired session is a 401, but a token zou cannot verify is a 422 too: after zou's SECRET_KEY
-                # changed (a redeploy) or a mangled token. A fresh login mends that. Any other 422 is zou refusing
-                # the call's content, raised at once (a call of two requests may have made its first part).
-                if not token_refused(exc):
-                    raise
+            except (NotAuthenticatedException, TokenRefused):
+                # An expired session is a 401, but a token zou cannot verify is a 422: after zou's SECRET_KEY
+                # changed (a redeploy) or a mangled token. A fresh login mends both. Any other 422 is zou refusing
+                # the call's content (ValidationException), raised at once: a call of two requests may have made
+                # its first part.
                 self.login()
                 return fn(self.client)
 
@@ -210,7 +224,7 @@ TOKEN_REFUSALS = (
 )
 
 
-def token_refused(exc: BaseException) -> bool:
-    """Whether a 422 from zou refuses the session's token (log in again) rather than the call's content."""
-    text = " ".join(str(arg) for arg in exc.args).lower()
-    return any(words in text for words in TOKEN_REFUSALS)
+def token_refused(message: str) -> bool:
+    """Whether a 422's message from zou refuses the session's token (log in again) rather than the call's
+    content."""
+    return any(words in message.lower() for words in TOKEN_REFUSALS)
