@@ -130,3 +130,16 @@ class ShowOptions:
     sequence_template: str | None = None
     tracker_project: str | None = None
     movie_first_frame: int | None = None
+
+
+def show_for(project: str, shows: list[ShowConfig], also: tuple[str, ...] = ()) -> ShowConfig | None:
+    """The show following the tracker's `project` (its `tracker_project`, else its code): exactly, else in
+    another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS). `also`: the project's
+    other names (ShotGrid's project name beside its code), since `tracker_project` may give either."""
+    projects = [project, *(name for name in also if name != project)]
+    for same in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
+        for show in shows:
+            for name in (show.tracker_project, show.code):
+                if name is not None and any(same(p, name) for p in projects):
+                    return show
+    return None

@@ -26,8 +26,7 @@ from daemon.catalog import shows as show_repo
 from daemon.jobs.payloads import FixJob
 from daemon.scheduling.polling import MAX_FATAL_WAIT_S
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import read_shows
-from daemon.stages.requests import show_for
+from daemon.shows import read_shows, show_for
 
 
 def daily_record(d: Daily) -> dict[str, Any]:

@@ -17,25 +17,13 @@ from daemon.catalog import Catalog, cursors, dailies, fixes, unfollowed, utcnow
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
+from daemon.shows import show_for
 from daemon.stages import answering
 from daemon.stages.withdrawals import replace_unstarted
 from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import FixRequest, Tracker
 
 log = get_logger("rushes.tracking")
-
-
-def show_for(project: str, shows: list[ShowConfig], also: tuple[str, ...] = ()) -> ShowConfig | None:
-    """The show following the tracker's `project` (its `tracker_project`, else its code): exactly, else in
-    another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS). `also`: the project's
-    other names (ShotGrid's project name beside its code), since `tracker_project` may give either."""
-    projects = [project, *(name for name in also if name != project)]
-    for same in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
-        for show in shows:
-            for name in (show.tracker_project, show.code):
-                if name is not None and any(same(p, name) for p in projects):
-                    return show
-    return None
 
 
 @dataclass

@@ -299,7 +299,7 @@ def test_a_renamed_project_is_named_with_its_code_which_a_rename_keeps() -> None
 
 
 def test_a_project_spelled_in_another_case_in_the_config_is_still_the_shows() -> None:
-    from daemon.stages.requests import show_for
+    from daemon.shows import show_for
 
     shows = [
         ShowConfig(code="MRS", tracker_project="Mars Base"),
@@ -318,7 +318,8 @@ def test_a_show_following_its_project_by_name_takes_requests_that_carry_its_code
     """`rushes tracker check` finds a show's `tracker_project` by the project's code or its name, so the
     requests must too: a ShotGrid project "My Show" coded MS is followed by `tracker_project: My Show`, and its
     requests (which name it MS) are that show's, not logged as an unknown project and left in fix."""
-    from daemon.stages.requests import record_fix_request, show_for
+    from daemon.shows import show_for
+    from daemon.stages.requests import record_fix_request
 
     shows = [ShowConfig(code=SHOW, tracker_project="My Show")]
     assert show_for("MS", shows, ("MS", "My Show")) == shows[0]
