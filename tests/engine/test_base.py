@@ -4,7 +4,9 @@ approved pairs trained on as weighted examples."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from pathlib import Path
 
 import cv2
@@ -442,3 +444,40 @@ def test_the_corpus_a_base_lists_can_be_hashed_again_to_show_it_is_what_was_trai
     root = (tmp_path / "corpus").resolve()
     assert changed == [str(root / "plates" / "plate.%04d.png"), str(root / "show_x" / "clip1.mp4")]
     assert gone == [str(root / "show_x" / "clip2.mp4")]
+
+
+def test_a_run_in_progress_is_not_taken_over_by_a_new_run_or_a_resume(tmp_path: Path) -> None:
+    """A run still decoding its corpus has no checkpoint yet: a second `rushes base train --name ACME` meanwhile
+    rewrote its run.json and both trained into v1. Its process now holds v1's run lock for the whole run."""
+    from engine.train.base import claim_run
+
+    root = tmp_path / "bases"
+    with claim_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options()) as (folder, run):
+        assert (folder / "run.lock").read_text().startswith(f"pid {os.getpid()} on ")
+        for resume in (False, True):
+            with pytest.raises(CorpusError) as info:
+                prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options(), resume=resume)
+            assert str(info.value) == (
+                f"base ACME v1 is being trained by a run in progress (pid {os.getpid()} on "
+                f"{socket.gethostname()}): wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) "
+                "and continue it with --resume"
+            )
+        assert read_run(folder) == run and [p.name for p in (root / "ACME").iterdir()] == ["v1"]
+    again, new = prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options())  # it ended, unfinished
+    assert again == folder and new.declaration == LICENSED
+
+
+def test_a_new_run_in_a_folder_left_before_its_first_checkpoint_trains_on_the_whole_corpus(
+    tmp_path: Path,
+) -> None:
+    """A run killed at its first step (out of memory) left checkpoint/clips.json behind; the next run took the
+    folder and trained on those clips alone, the rest of the corpus never read."""
+    root = tmp_path / "bases"
+    folder, _ = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    first = corpus_clips(declared_corpus([_corpus(tmp_path)], DECLARED))[0]
+    (folder / "checkpoint").mkdir()
+    (folder / "checkpoint" / "clips.json").write_text(json.dumps([first.id]))
+    again, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
+    assert again == folder
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    assert len(load_base(root, "ACME").manifest.clips) == 4
