@@ -4,12 +4,12 @@ The same loop as a show's training (engine.train.loop.train) on the corpus clips
 folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
 checkpoint left it (same clips, same seed, the rest of the same budget: the seconds its heads trained
-before count). Starting a new run while one is
-unfinished is refused, so no checkpoint is ever abandoned by accident; and a run holds its folder's run lock
-until it ends (claim_run), so a second run of the same base, new or resumed, is refused while it trains. A corpus file that cannot be decoded
-(corrupt, truncated, not media at all) is set aside with its reason, listed in the manifest's `skipped`, and
-the run goes on with the others in what is left of its budget: an archive of thousands of files is not
-stopped by one. A base trains in float32 unless its
+before count). Starting a new run while one is unfinished is refused, so no checkpoint is ever abandoned by
+accident; and a run holds its folder's run lock until it ends (claim_run), so a second run of the same base,
+new or resumed, is refused while it trains. A corpus file that cannot be decoded (corrupt, truncated, not
+media at all) is set aside with its reason, listed in the manifest's `skipped` (kept in the checkpoint folder
+meanwhile, so a resumed run lists it too), and the run goes on with the others in what is left of its
+budget: an archive of thousands of files is not stopped by one. A base trains in float32 unless its
 settings ask for bfloat16 (engine.train.precision.base_settings).
 
 `train_base_worker` is one rank of a data-parallel run of the same (engine.train.parallel): what each Ray
@@ -103,6 +103,9 @@ def _in_progress(name: str, folder: Path) -> CorpusError:
 def _given(declaration: str | Sequence[str] | None) -> list[str]:
     return [declaration] if isinstance(declaration, str) else list(declaration or [])
 
+
+# in the checkpoint folder: the corpus files set aside so far, with their reasons
+SKIPPED_FILE = "skipped.json"
 
 # Frames a base run takes of a corpus file longer than this (TrainSettings.clip_frames): 40 runs of 60, 100 s
 # at 24 fps spread over it, where a show's take gives 240.
@@ -228,7 +231,8 @@ def train_base(
         "corpus": run.folders,
         "declarations": corpus.by_folder(),
     }
-    started, spent, skipped = time.monotonic(), trained_seconds(folder), list[Exclusion]()
+    started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
+    clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
     while True:  # a resumed run has the rest of its budget, not the whole of it again
         left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
         try:
@@ -245,6 +249,29 @@ def train_base(
             )
         except DatasetError as exc:
             clips = _without(clips, exc, skipped)
+            if parallel is None or parallel.leader:
+                _keep_skipped(folder, skipped)
+
+
+def skipped_before(folder: Path) -> list[Exclusion]:
+    """The corpus files the run in `folder` set aside before it stopped (kept in its checkpoint folder, so a
+    resumed run's manifest still lists them); none for a new run."""
+    kept = folder / CHECKPOINT_DIR / SKIPPED_FILE
+    if not kept.is_file():
+        return []
+    try:
+        return [Exclusion.model_validate(e) for e in json.loads(kept.read_text())]
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        why = str(exc).splitlines()[0]
+        raise CorpusError(f"{kept} cannot be read ({why}); delete {folder} to start over") from None
+
+
+def _keep_skipped(folder: Path, skipped: list[Exclusion]) -> None:
+    checkpoint = folder / CHECKPOINT_DIR
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint / (SKIPPED_FILE + ".tmp")
+    tmp.write_text(json.dumps([e.model_dump() for e in skipped]))
+    tmp.replace(checkpoint / SKIPPED_FILE)
 
 
 def trained_seconds(folder: Path) -> float:

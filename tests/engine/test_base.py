@@ -481,3 +481,31 @@ def test_a_new_run_in_a_folder_left_before_its_first_checkpoint_trains_on_the_wh
     assert again == folder
     train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
     assert len(load_base(root, "ACME").manifest.clips) == 4
+
+
+def test_a_skipped_corpus_file_stays_in_the_manifest_of_a_resumed_run(tmp_path: Path) -> None:
+    """A timed run set an undecodable file aside, stopped at a checkpoint and was resumed: the resumed run
+    trained on the clips it started with (the file not among them), nothing failed again, and the manifest
+    said `skipped: []`. The skipped files are kept in the checkpoint and come back with it."""
+    corpus = _corpus(tmp_path)
+    bad = corpus / "show_x" / "broken.mov"
+    bad.write_bytes(b"not a movie at all" * 200)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(
+        root, "ACME", [corpus], DECLARED, _options(budget_seconds=3, holdout_fraction=0)
+    )
+    calls = {"n": 0}
+
+    def stop_after_2() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    timed = _settings(tmp_path, max_steps=None)
+    first = train_base(folder, run, _options(), timed, heads=["denoise"], stop=stop_after_2)
+    assert first.stopped and (folder / "checkpoint" / "state.json").is_file()
+    again, same = prepare_run(root, "ACME", [], None, _options(), resume=True)
+    second = train_base(again, same, _options(), timed, heads=["denoise"])
+    assert second.resumed and second.version is not None
+    (skipped,) = load_base(root, "ACME").manifest.skipped
+    assert skipped.id == str(bad.resolve()) and len(skipped.content_hash) == 64
+    assert skipped.reason == "cannot be decoded: not a media file (FFmpeg found no known format)"
