@@ -20,8 +20,10 @@ from pathlib import Path
 from engine.model.manifest import BaseRef, Manifest
 from engine.model.version import (
     MANIFEST,
+    WEIGHTS,
     ModelError,
     ModelVersion,
+    load_manifest,
     load_model,
     verify_version,
     version_number,
@@ -193,6 +195,18 @@ def load_base(root: Path, name: str, version: str | None = None, device: str = "
     if loaded.manifest.kind != "base":
         raise ModelError(f"{folder} is a show model, not a base")
     return loaded
+
+
+def check_base(folder: Path) -> Manifest:
+    """A finished base version's manifest, checked without reading its weights (a base's can be gigabytes):
+    sealed and unedited, a base's, with its weights file there; ModelError (one line) otherwise. load_base
+    and `rushes base show` hash the weights too (verify_version)."""
+    manifest = load_manifest(folder)
+    if manifest.kind != "base":
+        raise ModelError(f"{folder} is a show model, not a base")
+    if not (folder / WEIGHTS).is_file():
+        raise ModelError(f"model folder {folder} has no {WEIGHTS}")
+    return manifest
 
 
 def corpus_clip_count(m: Manifest) -> int:
