@@ -257,13 +257,13 @@ def trace_base(ref: BaseRef, root: Path) -> tuple[Path | None, str]:
 
 
 def describe(root: Path, name: str) -> list[dict[str, object]]:
-    """Every version of `name` as a plain summary (finished ones with their manifest, checked as a model
-    version is: a refused one has its reason instead), oldest first."""
+    """Every version of `name` as a plain summary (finished ones with their manifest, checked against its seal
+    without hashing the weights, check_base: a refused one has its reason instead), oldest first."""
     out: list[dict[str, object]] = []
     for folder in versions(root, name):
         if is_finished(folder):
             try:
-                m = verify_version(folder)
+                m = check_base(folder)
             except ModelError as exc:
                 out.append(
                     {"version": folder.name, "state": "refused", "folder": str(folder), "manifest": None,

@@ -509,3 +509,28 @@ def test_a_skipped_corpus_file_stays_in_the_manifest_of_a_resumed_run(tmp_path: 
     (skipped,) = load_base(root, "ACME").manifest.skipped
     assert skipped.id == str(bad.resolve()) and len(skipped.content_hash) == 64
     assert skipped.reason == "cannot be decoded: not a media file (FFmpeg found no known format)"
+
+
+def test_listing_the_bases_checks_each_manifest_seal_without_hashing_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rushes base list` hashed the weights of every version of every base (gigabytes each); the docs say
+    only `base show` does. The list checks each manifest's seal, and names an edited one."""
+    import engine.model.version as version_module
+    from engine.model import Manifest, save_model
+    from engine.model.base import describe
+    from engine.model.show import ShowModel
+
+    root = tmp_path / "bases"
+    for v in ("v1", "v2"):
+        save_model(root / "ACME" / v, ShowModel.fresh(["denoise"]), Manifest(version=v, kind="base"))
+    manifest = root / "ACME" / "v2" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"seed": 0', '"seed": 1'))
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(version_module, "sha256_file", no_hashing)
+    first, second = describe(root, "ACME")
+    assert first["state"] == "trained" and second["state"] == "refused"
+    assert str(second["reason"]).startswith(f"{manifest} is refused: its seal does not match its content")
