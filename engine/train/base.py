@@ -49,6 +49,7 @@ from engine.train.loop import CHECKPOINT_DIR, Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
+from engine.train.unreadable import NoClipLeft, without_unreadable
 
 log = logging.getLogger(__name__)
 
@@ -233,24 +234,32 @@ def train_base(
     }
     started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
     clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
-    while True:  # a resumed run has the rest of its budget, not the whole of it again
+
+    def attempt(given: list[TrainClip]) -> TrainResult:  # a resumed run has the rest of its budget only
         left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
-        try:
-            return train(
-                clips,
-                options.model_copy(update={"budget_seconds": left}),
-                folder,
-                heads=heads,
-                progress=progress,
-                stop=stop,
-                settings=cfg,
-                manifest_fields={**fields, "skipped": skipped},
-                parallel=parallel,
-            )
-        except DatasetError as exc:
-            clips = _without(clips, exc, skipped)
-            if parallel is None or parallel.leader:
-                _keep_skipped(folder, skipped)
+        return train(
+            given,
+            options.model_copy(update={"budget_seconds": left}),
+            folder,
+            heads=heads,
+            progress=progress,
+            stop=stop,
+            settings=cfg,
+            manifest_fields={**fields, "skipped": skipped},
+            parallel=parallel,
+        )
+
+    def skip(bad: TrainClip, exc: DatasetError) -> None:
+        reason = str(exc).replace(f"training clip {bad.id} ", "", 1).replace(f"{bad.id}: ", "")
+        log.warning("skipped corpus clip %s: %s", bad.id, reason)
+        skipped.append(Exclusion(id=bad.id, content_hash=bad.content_hash, reason=reason))
+        if parallel is None or parallel.leader:
+            _keep_skipped(folder, skipped)
+
+    try:
+        return without_unreadable(clips, attempt, skip)
+    except NoClipLeft as exc:
+        raise CorpusError(f"no corpus clip can be read: the last one skipped, {exc}") from None
 
 
 def skipped_before(folder: Path) -> list[Exclusion]:
@@ -284,21 +293,6 @@ def trained_seconds(folder: Path) -> float:
     except (OSError, ValueError, KeyError):
         return 0.0
     return float(sum(p.get("elapsed", 0.0) for p in progress.values()))
-
-
-def _without(clips: list[TrainClip], exc: DatasetError, skipped: list[Exclusion]) -> list[TrainClip]:
-    """`clips` less the one `exc` names, recorded in `skipped` with the reason; `exc` again when it names
-    none, CorpusError when no clip is left."""
-    bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
-    if bad is None:
-        raise exc
-    reason = str(exc).replace(f"training clip {bad.id} ", "", 1).replace(f"{bad.id}: ", "")
-    log.warning("skipped corpus clip %s: %s", bad.id, reason)
-    skipped.append(Exclusion(id=bad.id, content_hash=bad.content_hash, reason=reason))
-    left = [c for c in clips if c is not bad]
-    if not left:
-        raise CorpusError(f"no corpus clip can be read: the last one skipped, {exc}")
-    return left
 
 
 def train_base_worker(
