@@ -146,7 +146,7 @@ def base_train(
     from engine.heads import head_names
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
-    from engine.train.base import prepare_run, trained_seconds
+    from engine.train.base import claim_run, trained_seconds
     from engine.train.corpus import corpus_unread, declared_corpus
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
@@ -156,26 +156,26 @@ def base_train(
     address = _ray_address(workers)
     root = _bases_root()
     try:
-        folder, run = prepare_run(
+        with claim_run(  # locked: another run of NAME meanwhile is refused
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
-        )
-        label = f"base {name} {folder.name}"
-        unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
-        if unread:
-            err.print(unread, highlight=False, markup=False)
-        cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
-        total = len(head or head_names())
-        with TrainProgress(label, run.budget_seconds, trained_seconds(folder), max_steps, total) as bar:
-            if workers > 1:
-                from daemon.cli.base_workers import train_on_workers
+        ) as (folder, run):
+            label = f"base {name} {folder.name}"
+            unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
+            if unread:
+                err.print(unread, highlight=False, markup=False)
+            cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
+            total = len(head or head_names())
+            with TrainProgress(label, run.budget_seconds, trained_seconds(folder), max_steps, total) as bar:
+                if workers > 1:
+                    from daemon.cli.base_workers import train_on_workers
 
-                train_on_workers(
-                    folder, run, options, cfg, head, workers=workers, cpus_per_worker=cpus_per_worker,
-                    address=address, update=bar.update,
-                )  # fmt: skip
-                threads = f"{workers} workers"
-            else:
-                threads = _train_here(folder, run, options, cfg, head, bar)
+                    train_on_workers(
+                        folder, run, options, cfg, head, workers=workers, cpus_per_worker=cpus_per_worker,
+                        address=address, update=bar.update,
+                    )  # fmt: skip
+                    threads = f"{workers} workers"
+                else:
+                    threads = _train_here(folder, run, options, cfg, head, bar)
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)

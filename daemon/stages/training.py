@@ -38,6 +38,7 @@ from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
 from engine.train.checkpoint import STATE
 from engine.train.dataset import prune_cache
+from engine.train.unreadable import NoClipLeft, without_unreadable
 
 log = get_logger("rushes.train")
 
@@ -244,28 +245,27 @@ def _train(
 ) -> TrainResult:
     """Train until `deadline` less the finishing reserve; a daily that cannot be decoded is quarantined with
     its reason and training goes on without it, in what is left of the same budget."""
-    while True:
+
+    def attempt(given: list[TrainClip]) -> TrainResult:
         left = max(1.0, deadline - time.monotonic() - FINISH_RESERVE_S)  # the engine counts from its call
-        try:
-            return train(
-                clips,
-                options.model_copy(update={"budget_seconds": left}),
-                folder,
-                parent=parent,
-                progress=progress,
-                stop=stop,
-                settings=cfg,
-                on_stage=on_stage,
-                **grown,
-            )
-        except DatasetError as exc:
-            bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
-            if bad is None:
-                raise Permanent(str(exc)) from exc
-            _quarantine_clip(catalog, bad, str(exc))
-            clips = [c for c in clips if c is not bad]
-            if not clips:
-                raise NoDailies(f"no readable dailies are left to train on ({exc})") from exc
+        return train(
+            given,
+            options.model_copy(update={"budget_seconds": left}),
+            folder,
+            parent=parent,
+            progress=progress,
+            stop=stop,
+            settings=cfg,
+            on_stage=on_stage,
+            **grown,
+        )
+
+    try:
+        return without_unreadable(clips, attempt, lambda bad, exc: _quarantine_clip(catalog, bad, str(exc)))
+    except NoClipLeft as exc:
+        raise NoDailies(f"no readable dailies are left to train on ({exc})") from exc
+    except DatasetError as exc:  # it names no daily of the run
+        raise Permanent(str(exc)) from exc
 
 
 def grown_from(

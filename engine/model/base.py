@@ -8,22 +8,29 @@ the training checkpoint, and no manifest yet. Version numbers only grow; a base 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from engine.model.manifest import BaseRef, Manifest
 from engine.model.version import (
     MANIFEST,
+    WEIGHTS,
     ModelError,
     ModelVersion,
+    load_manifest,
     load_model,
     verify_version,
     version_number,
 )
 
 RUN = "run.json"
+LOCK = "run.lock"  # flock'ed by the process training in the folder, for the whole run (RunLock)
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -83,13 +90,60 @@ def unfinished(root: Path, name: str) -> Path | None:
     return pending[-1] if pending else None
 
 
-def new_version(root: Path, name: str, run: BaseRun) -> Path:
-    """Create the next version folder of `name` with its run.json."""
+class RunLock:
+    """An exclusive flock on a version folder's run.lock: the run in that folder is this process's until
+    release() (or until the process ends, however it ends: the kernel drops the lock with the process)."""
+
+    def __init__(self, folder: Path, fd: int) -> None:
+        self.folder, self._fd = folder, fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the only descriptor of the open file drops its flock
+            self._fd = -1
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_run(folder: Path) -> RunLock | None:
+    """Take `folder`'s run lock without waiting, noting this process in it; None when another run holds it."""
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return RunLock(folder, fd)
+
+
+def lock_holder(folder: Path) -> str:
+    """Who holds `folder`'s run lock, as its holder wrote it ("pid 123 on HOST"), or "" when unknown."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return (folder / LOCK).read_text().strip()
+    return ""
+
+
+def new_version(root: Path, name: str, run: BaseRun) -> tuple[Path, RunLock] | None:
+    """Create the next version folder of `name`, locked for this run, with its run.json; None when another
+    run took that folder number first."""
     existing = versions(root, name)
     folder = root / name / f"v{_number(existing[-1]) + 1 if existing else 1}"
-    folder.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return None
+    lock = lock_run(folder)
+    if lock is None:
+        return None
     write_run(folder, run)
-    return folder
+    return folder, lock
 
 
 def write_run(folder: Path, run: BaseRun) -> None:
@@ -143,6 +197,18 @@ def load_base(root: Path, name: str, version: str | None = None, device: str = "
     return loaded
 
 
+def check_base(folder: Path) -> Manifest:
+    """A finished base version's manifest, checked without reading its weights (a base's can be gigabytes):
+    sealed and unedited, a base's, with its weights file there; ModelError (one line) otherwise. load_base
+    and `rushes base show` hash the weights too (verify_version)."""
+    manifest = load_manifest(folder)
+    if manifest.kind != "base":
+        raise ModelError(f"{folder} is a show model, not a base")
+    if not (folder / WEIGHTS).is_file():
+        raise ModelError(f"model folder {folder} has no {WEIGHTS}")
+    return manifest
+
+
 def corpus_clip_count(m: Manifest) -> int:
     """How many corpus clips a base version lists: those it trained on, and those held out when whole clips
     were (a held-out tail is the end of a clip it trained on, not another clip)."""
@@ -191,13 +257,13 @@ def trace_base(ref: BaseRef, root: Path) -> tuple[Path | None, str]:
 
 
 def describe(root: Path, name: str) -> list[dict[str, object]]:
-    """Every version of `name` as a plain summary (finished ones with their manifest, checked as a model
-    version is: a refused one has its reason instead), oldest first."""
+    """Every version of `name` as a plain summary (finished ones with their manifest, checked against its seal
+    without hashing the weights, check_base: a refused one has its reason instead), oldest first."""
     out: list[dict[str, object]] = []
     for folder in versions(root, name):
         if is_finished(folder):
             try:
-                m = verify_version(folder)
+                m = check_base(folder)
             except ModelError as exc:
                 out.append(
                     {"version": folder.name, "state": "refused", "folder": str(folder), "manifest": None,

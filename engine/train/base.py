@@ -4,11 +4,12 @@ The same loop as a show's training (engine.train.loop.train) on the corpus clips
 folder of the base (engine.model.base). Resumable: the loop checkpoints in the version folder and
 run.json keeps the corpus and options, so `resume=True` continues the interrupted run where its last
 checkpoint left it (same clips, same seed, the rest of the same budget: the seconds its heads trained
-before count). Starting a new run while one is
-unfinished is refused, so no checkpoint is ever abandoned by accident. A corpus file that cannot be decoded
-(corrupt, truncated, not media at all) is set aside with its reason, listed in the manifest's `skipped`, and
-the run goes on with the others in what is left of its budget: an archive of thousands of files is not
-stopped by one. A base trains in float32 unless its
+before count). Starting a new run while one is unfinished is refused, so no checkpoint is ever abandoned by
+accident; and a run holds its folder's run lock until it ends (claim_run), so a second run of the same base,
+new or resumed, is refused while it trains. A corpus file that cannot be decoded (corrupt, truncated, not
+media at all) is set aside with its reason, listed in the manifest's `skipped` (kept in the checkpoint folder
+meanwhile, so a resumed run lists it too), and the run goes on with the others in what is left of its
+budget: an archive of thousands of files is not stopped by one. A base trains in float32 unless its
 settings ask for bfloat16 (engine.train.precision.base_settings).
 
 `train_base_worker` is one rank of a data-parallel run of the same (engine.train.parallel): what each Ray
@@ -19,14 +20,26 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.model.base import BaseRun, new_version, read_run, unfinished, write_run
+from engine.model.base import (
+    BaseRun,
+    RunLock,
+    lock_holder,
+    lock_run,
+    new_version,
+    read_run,
+    unfinished,
+    versions,
+    write_run,
+)
 from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
 from engine.train.checkpoint import STATE
@@ -36,37 +49,64 @@ from engine.train.loop import CHECKPOINT_DIR, Progress, Stop, TrainResult, train
 from engine.train.parallel import STOP_FILE, DataParallel, StopFile
 from engine.train.precision import base_settings
 from engine.train.settings import TrainSettings
+from engine.train.unreadable import NoClipLeft, without_unreadable
 
 log = logging.getLogger(__name__)
 
 
 def _resumed_run(
     root: Path, name: str, folders: Sequence[str | Path], declaration: str | Sequence[str] | None
-) -> tuple[Path, BaseRun]:
-    """The interrupted run of `name`; CorpusError (one line) when `folders` or `declaration`, where given,
-    are not the ones it was started with (a resumed run is the same run: a new corpus is a new run)."""
+) -> tuple[Path, BaseRun, RunLock]:
+    """The interrupted run of `name`, locked; CorpusError (one line) when a run is still going in it, or when
+    `folders` or `declaration`, where given, are not the ones it was started with (a resumed run is the same
+    run: a new corpus is a new run)."""
     folder = unfinished(root, name)
     if folder is None:
         raise CorpusError(f"base {name} has no interrupted run to resume; start one without --resume")
-    run = read_run(folder)
-    if folders and [str(f) for f in declared_corpus(folders, run.declaration).folders] != run.folders:
-        raise CorpusError(
-            f"base {name} {folder.name} was started on {', '.join(run.folders)}; resume it with the same "
-            "--corpus folders, or none"
-        )
-    if any(_given(declaration)):
-        given = declared_corpus(run.folders, declaration)
-        if list(given.declarations) != run.folder_declarations():
+    lock = _locked(name, folder)
+    try:
+        run = read_run(folder)
+        if folders and [str(f) for f in declared_corpus(folders, run.declaration).folders] != run.folders:
             raise CorpusError(
-                f"base {name} {folder.name} was started declared {run.declaration!r}; resume it with the same "
-                "--declare, or none (another declaration is a new run: train it once this one is finished)"
+                f"base {name} {folder.name} was started on {', '.join(run.folders)}; resume it with the same "
+                "--corpus folders, or none"
             )
-    return folder, run
+        if any(_given(declaration)):
+            given = declared_corpus(run.folders, declaration)
+            if list(given.declarations) != run.folder_declarations():
+                raise CorpusError(
+                    f"base {name} {folder.name} was started declared {run.declaration!r}; resume it with the "
+                    "same --declare, or none (another declaration is a new run: train it once this one is "
+                    "finished)"
+                )
+    except BaseException:
+        lock.release()
+        raise
+    return folder, run, lock
+
+
+def _locked(name: str, folder: Path) -> RunLock:
+    """`folder`'s run lock; CorpusError (one line, naming the run that holds it) when a run is going there."""
+    lock = lock_run(folder)
+    if lock is None:
+        raise _in_progress(name, folder)
+    return lock
+
+
+def _in_progress(name: str, folder: Path) -> CorpusError:
+    holder = lock_holder(folder)
+    return CorpusError(
+        f"base {name} {folder.name} is being trained by a run in progress{f' ({holder})' if holder else ''}: "
+        "wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) and continue it with --resume"
+    )
 
 
 def _given(declaration: str | Sequence[str] | None) -> list[str]:
     return [declaration] if isinstance(declaration, str) else list(declaration or [])
 
+
+# in the checkpoint folder: the corpus files set aside so far, with their reasons
+SKIPPED_FILE = "skipped.json"
 
 # Frames a base run takes of a corpus file longer than this (TrainSettings.clip_frames): 40 runs of 60, 100 s
 # at 24 fps spread over it, where a show's take gives 240.
@@ -84,17 +124,44 @@ def prepare_run(
     max_frames: int | None = None,
 ) -> tuple[Path, BaseRun]:
     """The version folder to train into and its run: a new one, or the interrupted one when `resume`.
-    `declaration`: one for every folder, or one per folder in their order."""
+    `declaration`: one for every folder, or one per folder in their order. The folder's run lock is let go
+    on return: a process that trains in it holds the lock for the run with claim_run."""
+    folder, run, lock = _prepare(root, name, folders, declaration, options, resume, max_frames)
+    lock.release()
+    return folder, run
+
+
+@contextmanager
+def claim_run(
+    root: Path,
+    name: str,
+    folders: Sequence[str | Path],
+    declaration: str | Sequence[str] | None,
+    options: TrainOptions,
+    *,
+    resume: bool = False,
+    max_frames: int | None = None,
+) -> Iterator[tuple[Path, BaseRun]]:
+    """prepare_run's folder and run, the folder locked (run.lock) until the block ends: another run of the
+    same base meanwhile (new or --resume) is refused in one line instead of training into the same folder."""
+    folder, run, lock = _prepare(root, name, folders, declaration, options, resume, max_frames)
+    with lock:
+        yield folder, run
+
+
+def _prepare(
+    root: Path,
+    name: str,
+    folders: Sequence[str | Path],
+    declaration: str | Sequence[str] | None,
+    options: TrainOptions,
+    resume: bool,
+    max_frames: int | None,
+) -> tuple[Path, BaseRun, RunLock]:
     if resume:
         return _resumed_run(root, name, folders, declaration)
     corpus = declared_corpus(folders, declaration)
     corpus_media(corpus)  # refuse a corpus without footage before a version folder exists
-    pending = unfinished(root, name)
-    if pending is not None and (pending / CHECKPOINT_DIR / STATE).is_file():
-        raise CorpusError(
-            f"base {name} has an interrupted run in {pending.name}: continue it with --resume, or delete "
-            f"{pending} to start over"
-        )
     run = BaseRun(
         name=name,
         folders=[str(f) for f in corpus.folders],
@@ -107,12 +174,24 @@ def prepare_run(
         max_frames=max_frames,
         holdout_fraction=options.holdout_fraction,
     )
-    if (
-        pending is not None
-    ):  # it stopped before its first checkpoint (a refused device, a stop while decoding)
-        write_run(pending, run)
-        return pending, run
-    return new_version(root, name, run), run
+    pending = unfinished(root, name)
+    if pending is None:
+        made = new_version(root, name, run)
+        if made is None:  # another run made that folder a moment ago
+            raise _in_progress(name, versions(root, name)[-1])
+        return made[0], run, made[1]
+    lock = _locked(name, pending)
+    if (pending / CHECKPOINT_DIR / STATE).is_file():
+        lock.release()
+        raise CorpusError(
+            f"base {name} has an interrupted run in {pending.name}: continue it with --resume, or delete "
+            f"{pending} to start over"
+        )
+    # it stopped before its first checkpoint (a refused device, a stop or a kill while decoding): a new run
+    # takes the folder, without what the old one left in its checkpoint folder (the clips it started with)
+    shutil.rmtree(pending / CHECKPOINT_DIR, ignore_errors=True)
+    write_run(pending, run)
+    return pending, run, lock
 
 
 def train_base(
@@ -153,23 +232,55 @@ def train_base(
         "corpus": run.folders,
         "declarations": corpus.by_folder(),
     }
-    started, spent, skipped = time.monotonic(), trained_seconds(folder), list[Exclusion]()
-    while True:  # a resumed run has the rest of its budget, not the whole of it again
+    started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
+    clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
+
+    def attempt(given: list[TrainClip]) -> TrainResult:  # a resumed run has the rest of its budget only
         left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
-        try:
-            return train(
-                clips,
-                options.model_copy(update={"budget_seconds": left}),
-                folder,
-                heads=heads,
-                progress=progress,
-                stop=stop,
-                settings=cfg,
-                manifest_fields={**fields, "skipped": skipped},
-                parallel=parallel,
-            )
-        except DatasetError as exc:
-            clips = _without(clips, exc, skipped)
+        return train(
+            given,
+            options.model_copy(update={"budget_seconds": left}),
+            folder,
+            heads=heads,
+            progress=progress,
+            stop=stop,
+            settings=cfg,
+            manifest_fields={**fields, "skipped": skipped},
+            parallel=parallel,
+        )
+
+    def skip(bad: TrainClip, exc: DatasetError) -> None:
+        reason = str(exc).replace(f"training clip {bad.id} ", "", 1).replace(f"{bad.id}: ", "")
+        log.warning("skipped corpus clip %s: %s", bad.id, reason)
+        skipped.append(Exclusion(id=bad.id, content_hash=bad.content_hash, reason=reason))
+        if parallel is None or parallel.leader:
+            _keep_skipped(folder, skipped)
+
+    try:
+        return without_unreadable(clips, attempt, skip)
+    except NoClipLeft as exc:
+        raise CorpusError(f"no corpus clip can be read: the last one skipped, {exc}") from None
+
+
+def skipped_before(folder: Path) -> list[Exclusion]:
+    """The corpus files the run in `folder` set aside before it stopped (kept in its checkpoint folder, so a
+    resumed run's manifest still lists them); none for a new run."""
+    kept = folder / CHECKPOINT_DIR / SKIPPED_FILE
+    if not kept.is_file():
+        return []
+    try:
+        return [Exclusion.model_validate(e) for e in json.loads(kept.read_text())]
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        why = str(exc).splitlines()[0]
+        raise CorpusError(f"{kept} cannot be read ({why}); delete {folder} to start over") from None
+
+
+def _keep_skipped(folder: Path, skipped: list[Exclusion]) -> None:
+    checkpoint = folder / CHECKPOINT_DIR
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint / (SKIPPED_FILE + ".tmp")
+    tmp.write_text(json.dumps([e.model_dump() for e in skipped]))
+    tmp.replace(checkpoint / SKIPPED_FILE)
 
 
 def trained_seconds(folder: Path) -> float:
@@ -182,21 +293,6 @@ def trained_seconds(folder: Path) -> float:
     except (OSError, ValueError, KeyError):
         return 0.0
     return float(sum(p.get("elapsed", 0.0) for p in progress.values()))
-
-
-def _without(clips: list[TrainClip], exc: DatasetError, skipped: list[Exclusion]) -> list[TrainClip]:
-    """`clips` less the one `exc` names, recorded in `skipped` with the reason; `exc` again when it names
-    none, CorpusError when no clip is left."""
-    bad = next((c for c in clips if exc.clip_id is not None and c.id == exc.clip_id), None)
-    if bad is None:
-        raise exc
-    reason = str(exc).replace(f"training clip {bad.id} ", "", 1).replace(f"{bad.id}: ", "")
-    log.warning("skipped corpus clip %s: %s", bad.id, reason)
-    skipped.append(Exclusion(id=bad.id, content_hash=bad.content_hash, reason=reason))
-    left = [c for c in clips if c is not bad]
-    if not left:
-        raise CorpusError(f"no corpus clip can be read: the last one skipped, {exc}")
-    return left
 
 
 def train_base_worker(

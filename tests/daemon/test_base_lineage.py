@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -282,8 +284,13 @@ def test_the_trace_from_a_show_version_to_its_base_says_when_the_base_is_tampere
     ) in " ".join(output.split())  # as printed, wrapped at the console's width
     code, output = rushes("base", "show", "ACME")
     assert code == 2 and "does not match the sha256 in its manifest" in " ".join(output.split())
+    code, output = rushes("base", "list")  # the seal alone: `base list` does not hash every base's weights
+    assert code == 0 and " ".join(output.split()).startswith("ACME v1 3 clip(s)")
+    manifest = base / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(DECLARED, "owned: ours"))
     code, output = rushes("base", "list")
-    assert code == 0 and " ".join(output.split()).startswith(f"ACME v1 refused: {weights} does not match")
+    said = " ".join(output.split())
+    assert code == 0 and said.startswith(f"ACME v1 refused: {manifest} is refused: its seal")
 
     (home / "bases" / "ACME").rename(home / "bases" / "ACME-old")
     code, output = rushes("model", "show", version, "--show", "TST", "--json")
@@ -333,3 +340,39 @@ def test_base_show_check_corpus_hashes_the_corpus_again_and_names_what_changed(t
         "changed": [],
         "gone": [str((corpus / "old1.mp4").resolve())],
     }
+
+
+def test_base_train_holds_its_version_folder_while_it_trains_and_a_second_one_is_refused(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second `rushes base train --name ACME` while the first still decoded its corpus took over v1: it
+    rewrote its run.json and both trained into it. The first now holds v1's run lock until it ends."""
+    import daemon.cli.base as cli_base
+    from engine.model.base import lock_run
+
+    train_here, held = cli_base._train_here, []
+
+    def training(folder: Path, *args: Any) -> str:
+        held.append(lock_run(folder) is None)  # taken by the command training in it
+        return train_here(folder, *args)
+
+    monkeypatch.setattr(cli_base, "_train_here", training)
+    corpus = str(_corpus(tmp_path))
+    args = ["--corpus", corpus, "--declare", DECLARED, "--max-steps", "1", "--head", "denoise"]
+    code, output = rushes("base", "train", "--name", "ACME", *args, "--resolution", "64")
+    assert code == 0 and held == [True], output
+
+    running = home / "bases" / "ACME" / "v2"  # a run that has not written its first checkpoint yet
+    running.mkdir()
+    (running / "run.json").write_text((home / "bases" / "ACME" / "v1" / "run.json").read_text())
+    lock = lock_run(running)
+    assert lock is not None
+    with lock:
+        for extra in ([], ["--resume"]):
+            code, output = rushes("base", "train", "--name", "ACME", *args, *extra)
+            assert code == 2 and " ".join(output.split()) == (
+                f"error: base ACME v2 is being trained by a run in progress (pid {os.getpid()} on "
+                f"{socket.gethostname()}): wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) and "
+                "continue it with --resume"
+            )
+    assert held == [True]

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from daemon.cli.main import _register, app
 from daemon.logs import configure, get_logger
 from daemon.settings import ConfigError, load_settings
+from engine.model import Manifest, save_model
+from engine.model.show import ShowModel
 from tests.homes import own_home
 
 _register()
@@ -211,6 +213,11 @@ def test_a_missing_ingest_folder_stops_nothing_but_config_check_names_it(tmp_pat
     assert problems(config) == [f"shows[1].ingest.roots[0]: folder does not exist: {tmp_path / 'unmounted'}"]
 
 
+def _trained_base(folder: Path) -> None:
+    """A base version as `rushes base train` leaves it: sealed manifest, weights (untrained: not read here)."""
+    save_model(folder, ShowModel.fresh(["denoise"]), Manifest(version="v1", kind="base", declaration="owned"))
+
+
 def test_config_check_names_a_show_base_that_is_not_trained(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,9 +234,35 @@ def test_config_check_names_a_show_base_that_is_not_trained(
         "`rushes base train`"
     ]
     trained = tmp_path / "home" / "bases" / "ACME" / "v1"
-    trained.mkdir(parents=True)
-    (trained / "manifest.json").write_text("{}")
+    _trained_base(trained)
     assert load_settings(config, strict=True).shows[0].train.base == "ACME"
+
+
+def test_config_check_names_a_show_base_whose_manifest_is_broken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base folder holding any manifest.json passed `rushes config check` (an edited one, `{}`); the show's
+    first training refused the base at night. Its manifest is checked against its seal now."""
+    (tmp_path / "in").mkdir()
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    config = write(
+        tmp_path / "rushes.yaml",
+        f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n    train: {{base: ACME}}\n",
+    )
+    trained = tmp_path / "home" / "bases" / "ACME" / "v1"
+    _trained_base(trained)
+    manifest = trained / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"declaration": "owned"', '"declaration": "licensed"'))
+    assert problems(config) == [
+        f"shows[0].train.base: {manifest} is refused: its seal does not match its content (the manifest was "
+        "edited after it was written); restore it or retrain"
+    ]
+    manifest.write_text("{}")
+    (line,) = problems(config)
+    assert line.startswith(f"shows[0].train.base: {manifest} is refused: it has no seal")
+    show = tmp_path / "home" / "bases" / "ACME" / "v2"
+    save_model(show, ShowModel.fresh(["denoise"]), Manifest(show="A", version="v2"))
+    assert problems(config) == [f"shows[0].train.base: {show} is a show model, not a base"]
 
 
 def test_every_problem_is_one_line_with_its_key_path(tmp_path: Path) -> None:

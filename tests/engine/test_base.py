@@ -4,7 +4,9 @@ approved pairs trained on as weighted examples."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from pathlib import Path
 
 import cv2
@@ -442,3 +444,93 @@ def test_the_corpus_a_base_lists_can_be_hashed_again_to_show_it_is_what_was_trai
     root = (tmp_path / "corpus").resolve()
     assert changed == [str(root / "plates" / "plate.%04d.png"), str(root / "show_x" / "clip1.mp4")]
     assert gone == [str(root / "show_x" / "clip2.mp4")]
+
+
+def test_a_run_in_progress_is_not_taken_over_by_a_new_run_or_a_resume(tmp_path: Path) -> None:
+    """A run still decoding its corpus has no checkpoint yet: a second `rushes base train --name ACME` meanwhile
+    rewrote its run.json and both trained into v1. Its process now holds v1's run lock for the whole run."""
+    from engine.train.base import claim_run
+
+    root = tmp_path / "bases"
+    with claim_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options()) as (folder, run):
+        assert (folder / "run.lock").read_text().startswith(f"pid {os.getpid()} on ")
+        for resume in (False, True):
+            with pytest.raises(CorpusError) as info:
+                prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options(), resume=resume)
+            assert str(info.value) == (
+                f"base ACME v1 is being trained by a run in progress (pid {os.getpid()} on "
+                f"{socket.gethostname()}): wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) "
+                "and continue it with --resume"
+            )
+        assert read_run(folder) == run and [p.name for p in (root / "ACME").iterdir()] == ["v1"]
+    again, new = prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options())  # it ended, unfinished
+    assert again == folder and new.declaration == LICENSED
+
+
+def test_a_new_run_in_a_folder_left_before_its_first_checkpoint_trains_on_the_whole_corpus(
+    tmp_path: Path,
+) -> None:
+    """A run killed at its first step (out of memory) left checkpoint/clips.json behind; the next run took the
+    folder and trained on those clips alone, the rest of the corpus never read."""
+    root = tmp_path / "bases"
+    folder, _ = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    first = corpus_clips(declared_corpus([_corpus(tmp_path)], DECLARED))[0]
+    (folder / "checkpoint").mkdir()
+    (folder / "checkpoint" / "clips.json").write_text(json.dumps([first.id]))
+    again, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
+    assert again == folder
+    train_base(folder, run, _options(), _settings(tmp_path, max_steps=1), heads=["denoise"])
+    assert len(load_base(root, "ACME").manifest.clips) == 4
+
+
+def test_a_skipped_corpus_file_stays_in_the_manifest_of_a_resumed_run(tmp_path: Path) -> None:
+    """A timed run set an undecodable file aside, stopped at a checkpoint and was resumed: the resumed run
+    trained on the clips it started with (the file not among them), nothing failed again, and the manifest
+    said `skipped: []`. The skipped files are kept in the checkpoint and come back with it."""
+    corpus = _corpus(tmp_path)
+    bad = corpus / "show_x" / "broken.mov"
+    bad.write_bytes(b"not a movie at all" * 200)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(
+        root, "ACME", [corpus], DECLARED, _options(budget_seconds=3, holdout_fraction=0)
+    )
+    calls = {"n": 0}
+
+    def stop_after_2() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    timed = _settings(tmp_path, max_steps=None)
+    first = train_base(folder, run, _options(), timed, heads=["denoise"], stop=stop_after_2)
+    assert first.stopped and (folder / "checkpoint" / "state.json").is_file()
+    again, same = prepare_run(root, "ACME", [], None, _options(), resume=True)
+    second = train_base(again, same, _options(), timed, heads=["denoise"])
+    assert second.resumed and second.version is not None
+    (skipped,) = load_base(root, "ACME").manifest.skipped
+    assert skipped.id == str(bad.resolve()) and len(skipped.content_hash) == 64
+    assert skipped.reason == "cannot be decoded: not a media file (FFmpeg found no known format)"
+
+
+def test_listing_the_bases_checks_each_manifest_seal_without_hashing_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rushes base list` hashed the weights of every version of every base (gigabytes each); the docs say
+    only `base show` does. The list checks each manifest's seal, and names an edited one."""
+    import engine.model.version as version_module
+    from engine.model import Manifest, save_model
+    from engine.model.base import describe
+    from engine.model.show import ShowModel
+
+    root = tmp_path / "bases"
+    for v in ("v1", "v2"):
+        save_model(root / "ACME" / v, ShowModel.fresh(["denoise"]), Manifest(version=v, kind="base"))
+    manifest = root / "ACME" / "v2" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"seed": 0', '"seed": 1'))
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(version_module, "sha256_file", no_hashing)
+    first, second = describe(root, "ACME")
+    assert first["state"] == "trained" and second["state"] == "refused"
+    assert str(second["reason"]).startswith(f"{manifest} is refused: its seal does not match its content")
