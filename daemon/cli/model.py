@@ -140,6 +140,13 @@ def fix_cmd(
             "upscale about 8x), or default."
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an output that exists (a sequence's frames this fix does not make are removed).",
+        ),
+    ] = False,
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence (before the show's first
     model, its classical tool)."""
@@ -147,7 +154,7 @@ def fix_cmd(
     from engine.model import ModelError
 
     given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
-    params = _checked_params(kind, given, input_, output)
+    params = _checked_params(kind, given, input_, output, overwrite)
     ctx = open_context(settings())
     try:
         config = get_show(ctx.settings, ctx.catalog, show)
@@ -172,9 +179,11 @@ def fix_cmd(
     _say_holes(output, numbers, said)
 
 
-def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) -> dict[str, Any]:
+def _checked_params(
+    kind: str, given: dict[str, Any], input_: str, output: str, overwrite: bool = False
+) -> dict[str, Any]:
     """The fix parameters given, or the one line (exit 2) for a kind, an option or an output that cannot work."""
-    from daemon.cli.outputs import overwrites
+    from daemon.cli.outputs import existing_output, existing_output_text, overwrites
     from engine.heads import get_head
 
     if kind not in HEAD_ORDER:
@@ -188,6 +197,12 @@ def _checked_params(kind: str, given: dict[str, Any], input_: str, output: str) 
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
     _check_output_name(output, input_)
+    existing = existing_output(output)
+    if existing and not overwrite:
+        raise fail(
+            f"--output {output} exists ({existing_output_text(output, existing)}): add --overwrite to replace it, "
+            "or write to another path"
+        )
     return params
 
 

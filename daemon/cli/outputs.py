@@ -5,7 +5,10 @@
 - `write_output`: numbered frames in. A movie goes through MovieWriter (a hidden temp file renamed into place
   at the end), its frames one after another; a sequence keeps each frame's number (a source with holes keeps
   them) and is written into a hidden folder beside its destination, its frames moved into place only once
-  every frame is written, so a failed fix leaves no frames behind.
+  every frame is written, so a failed fix leaves no frames behind; then the frames of the same pattern that an
+  earlier write left and this fix did not make are removed, so the sequence holds this fix's frames only.
+- `existing_output(output)`: the files a fix to `output` would replace (the movie or image, or every frame of
+  the pattern in its folder); `rushes fix` refuses an output that exists unless given --overwrite.
 - `Carried`: what an output keeps of its source: rate, timecode (a movie's, and each frame's of an EXR or DPX
   sequence), colour tags, sound (a movie output carries the
   source movie's sound when given one, daemon.stages.fixing.carried_sound), pixel aspect (in any output) and
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import signal
 from collections.abc import Iterable, Iterator
@@ -42,7 +46,7 @@ from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_f
 from engine.media.files import prepare_output, temp_name
 from engine.media.frames import known_bit_depth
 from engine.media.info import NO_MARGINS, ColourTags, Overscan
-from engine.media.sequences import is_image_path, is_pattern
+from engine.media.sequences import SequenceSpec, frameset_string, is_image_path, is_pattern
 from engine.media.timecode import FrameTimecode
 
 # Movie outputs in ProRes (what an editorial hand-off expects of them: 422 HQ, or 4444 for a full-chroma source,
@@ -77,6 +81,41 @@ def overwrites(input_: str, output: str) -> bool:
         same_folder = src.directory.resolve() == dst.directory.resolve()
         return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
     return Path(input_).resolve() == Path(output).resolve()
+
+
+def existing_output(output: str) -> list[Path]:
+    """The files already there that a fix to `output` would replace: the movie or the image, or every frame of the
+    sequence's pattern in its folder, whatever its number (an earlier fix's frames that this one may not make)."""
+    if not is_pattern(output):
+        path = Path(output)
+        return [path] if path.exists() and not path.is_dir() else []
+    return sorted(_pattern_members(parse_sequence(output)).values())
+
+
+def existing_output_text(output: str, existing: list[Path]) -> str:
+    """What `existing_output` found, in a few words: "a movie", "an image" or "5 frames, 1001-1005"."""
+    if not is_pattern(output):
+        return "an image" if is_still(output) else "a movie"
+    numbers = sorted(_pattern_members(parse_sequence(output)))
+    return f"{len(existing)} frame(s), {frameset_string(numbers)}"
+
+
+def _pattern_members(spec: SequenceSpec) -> dict[int, Path]:
+    """Every file of the folder named as a frame of `spec` (empty ones too), by number."""
+    member = re.compile(rf"^{re.escape(spec.head)}(-?)(\d+){re.escape(spec.tail)}$")
+    found: dict[int, Path] = {}
+    try:
+        entries = list(os.scandir(spec.directory))
+    except OSError:
+        return found
+    for entry in entries:
+        m = member.match(entry.name)
+        digits = m[2] if m else ""
+        if not m or (len(digits) != spec.padding and not (len(digits) > spec.padding and digits[0] != "0")):
+            continue
+        if not entry.is_dir():
+            found[-int(digits) if m[1] else int(digits)] = Path(entry.path)
+    return found
 
 
 def carries_alpha(output: str) -> bool:
@@ -182,11 +221,21 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
         )
         if not written:
             raise MediaError("the fix produced no frames", output)
+        earlier = _pattern_members(spec)
         for path in written:
             os.replace(path, spec.directory / path.name)
+        _remove_stale_frames(earlier, {spec.directory / path.name for path in written})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(written)
+
+
+def _remove_stale_frames(earlier: dict[int, Path], kept: set[Path]) -> None:
+    """Remove the frames an earlier write of the same pattern left that this fix did not make (a longer clip's
+    tail, a hole's made frame), so the sequence is this fix's alone."""
+    for path in earlier.values():
+        if path not in kept:
+            path.unlink(missing_ok=True)
 
 
 def _write_still(path: Path, frames: Iterable[tuple[int, Any]], carried: Carried) -> int:

@@ -714,6 +714,38 @@ def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_p
     assert probe(str(tmp_path / "f.mp4")).frame_count == 6  # the shot's length: 1002 shown for 1003-1004
 
 
+def test_an_output_that_exists_is_refused_and_overwrite_leaves_no_earlier_frames(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = footage.sequence(tmp_path / "in", "sh010", first=1001, n=6, size=(64, 48), skip=(1003, 1004))
+    earlier = footage.sequence(tmp_path / "out", "f", first=1001, n=8, size=(64, 48))  # a longer fix, before
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+
+    code, output = denoise_fix(source, earlier)
+
+    assert (
+        code == 2
+        and "f.####.png exists (8 frame(s), 1001-1008): add --overwrite to replace it"
+        in " ".join(output.split())
+    ), output
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before  # nothing touched
+    args = ("fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", earlier, "--overwrite")
+    code, output = rushes(*args)
+    assert code == 0, output
+    # it used to keep 1003, 1004, 1007 and 1008 of the earlier fix: holes filled with stale frames, a longer tail
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"f.{n}.png" for n in (1001, 1002, 1005, 1006)
+    ]
+    movie = tmp_path / "f.mp4"
+    movie.write_bytes(b"an earlier cut")
+    code, output = denoise_fix(source, movie)
+    assert code == 2 and "f.mp4 exists (a movie): add --overwrite" in " ".join(output.split()), output
+    assert movie.read_bytes() == b"an earlier cut"
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(movie), "--overwrite"
+    )
+    assert code == 0 and probe(str(movie)).frame_count == 6, output
+
+
 def test_a_fix_written_to_mxf_or_mov_is_prores_and_to_mp4_or_mkv_h264(tmp_path: Path) -> None:
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
