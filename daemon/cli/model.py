@@ -290,6 +290,7 @@ def _render(
     _say_interlaced(info)
     _say_dropped(info)
     _say_layers(info, kind, output)
+    _say_padded(info, kind, output)
     try:
         prepared = prepare(kind, params, input_, info)
         for note in prepared.notes:
@@ -363,6 +364,24 @@ def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
             f"The movie has no sound: a {factor}x retime plays {factor} times as long as the input's sound.",
             highlight=False,
         )
+
+
+def _say_padded(info: MediaInfo, kind: str, output: str) -> None:
+    """One line, before the work, when an H.264 movie cannot hold the frames' size: its 4:2:0 chroma needs even
+    sides, so the writer repeats the last column or row (engine.media.encode.MovieWriter)."""
+    from daemon.cli.outputs import PRORES_SUFFIXES, is_sequence
+
+    if is_sequence(output) or Path(output).suffix.lower() in PRORES_SUFFIXES or kind == "upscale":
+        return
+    width, height = info.width, info.height
+    if width % 2 == 0 and height % 2 == 0:
+        return
+    out.print(
+        f"H.264 holds only even sizes, so the movie is {width + width % 2}x{height + height % 2}, the input's "
+        f"last {'column' if width % 2 else 'row'}{' and row' if width % 2 and height % 2 else ''} repeated: "
+        f"write a .mov or a sequence to keep {width}x{height}.",
+        highlight=False,
+    )
 
 
 def _say_overscan(info: MediaInfo) -> None:

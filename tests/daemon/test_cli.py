@@ -758,6 +758,24 @@ def test_a_fix_written_to_mxf_or_mov_is_prores_and_to_mp4_or_mkv_h264(tmp_path: 
         assert (made.codec, made.frame_count) == (codec, 3)
 
 
+def test_a_fix_of_odd_sized_frames_to_h264_says_before_the_work_that_it_pads_them(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    source = footage.sequence(tmp_path / "in", "sh010", n=3, size=(65, 47))  # a plate cropped to odd sides
+
+    code, output = denoise_fix(source, tmp_path / "f.mp4")
+
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert (
+        "H.264 holds only even sizes, so the movie is 66x48, the input's last column and row repeated" in said
+    )
+    assert said.index("H.264 holds") < said.index("wrote 3 frame(s)")  # before the work, not after it
+    assert (probe(str(tmp_path / "f.mp4")).width, probe(str(tmp_path / "f.mp4")).height) == (66, 48)
+    code, output = denoise_fix(source, tmp_path / "f.mov")
+    assert code == 0 and "H.264" not in output, output
+    assert (probe(str(tmp_path / "f.mov")).width, probe(str(tmp_path / "f.mov")).height) == (65, 47)
+
+
 def test_a_fix_keeps_the_inputs_alpha_where_the_output_can_hold_it_and_says_where_it_cannot(
     tmp_path: Path,
 ) -> None:
