@@ -8,6 +8,7 @@ side of a cut is not used for curved motion.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 import cv2
@@ -156,6 +157,11 @@ def fill(
     config = config or flow.RECOMMENDED
     is_wanted: Wanted = wanted if callable(wanted) else set(wanted).__contains__
     explicit = sorted(wanted) if not callable(wanted) else []
+    arrived: list[int] = []  # input frames found wanted: made too before the first or after the last kept one
+
+    def outside(keep: Callable[[int], bool]) -> list[int]:
+        return sorted({n for n in (*explicit, *arrived) if keep(n)})
+
     flows = _Flows()
     kept: list[NumberedFrame] = []  # the last up-to-4 kept frames
     emitted_to: int | None = None  # the last kept frame already yielded
@@ -169,12 +175,12 @@ def fill(
             raise SequenceError(f"frame {number} comes after frame {last_number}; frames must ascend.")
         last_number = number
         if is_wanted(number):
+            arrived.append(number)
             continue
         if not kept:
             # Wanted numbers before the first kept frame: repeat it.
-            for n in explicit:
-                if n < number:
-                    yield n, frame
+            for n in outside(lambda n, first=number: n < first):
+                yield n, frame
             yield number, frame
             emitted_to = number
         kept.append((number, frame))
@@ -199,9 +205,8 @@ def fill(
             yield from _fill_gap(window, numbers, flows, config, refine)
         yield b
     last = kept[-1]
-    for n in explicit:
-        if n > last[0]:
-            yield n, last[1]
+    for n in outside(lambda n: n > last[0]):
+        yield n, last[1]
 
 
 def retime(
@@ -267,8 +272,7 @@ def detect_drops(
         motion[i] = float(np.mean(np.hypot(f[..., 0], f[..., 1])))
     found: dict[int, str] = {}
     for i in range(1, n):
-        med = _local_median(diff, i, set())
-        if diff[i] <= max(0.5 / 255, duplicate_ratio * med):
+        if _duplicated(diff, i, duplicate_ratio):
             found[i] = "duplicated"
     dups = set(found)
     for i in range(1, n):
@@ -278,6 +282,46 @@ def detect_drops(
         if np.isfinite(med) and motion[i] > max(jump * med, 0.5):
             found[i] = "dropped"
     return sorted(found.items())
+
+
+def _duplicated(diff: Sequence[float] | np.ndarray, i: int, duplicate_ratio: float, radius: int = 5) -> bool:
+    """Whether frame i (i >= 1) is near-identical to the previous one against the local median of the steps
+    between frames; `diff` holds every step up to i + radius (or to the shot's end)."""
+    window = [diff[j] for j in range(max(1, i - radius), min(len(diff), i + radius + 1)) if j != i]
+    median = float(np.median(window)) if window else float("nan")
+    return diff[i] <= max(0.5 / 255, duplicate_ratio * median)
+
+
+def with_duplicates_found(
+    frames: Iterable[NumberedFrame], found: set[int], width: int = 320, duplicate_ratio: float = 0.2
+) -> Iterator[NumberedFrame]:
+    """The frames as they come, each number added to `found` before its frame is yielded when detect_drops would
+    call it duplicated: the same answer while holding 6 frames (the median's reach ahead), not the whole shot,
+    so `fill(with_duplicates_found(frames, found), found.__contains__)` rebuilds them in flat memory."""
+    radius = 5
+    ahead: collections.deque[NumberedFrame] = collections.deque()
+    diff: list[float] = [0.0]
+    previous: np.ndarray | None = None
+    index = 0  # the shot index of ahead[0]
+
+    def release(count: int) -> Iterator[NumberedFrame]:
+        nonlocal index
+        for _ in range(count):
+            number, frame = ahead.popleft()
+            if index >= 1 and len(diff) >= 3 and _duplicated(diff, index, duplicate_ratio, radius):
+                found.add(number)
+            index += 1
+            yield number, frame
+
+    for number, frame in frames:
+        gray = _small_gray(frame, width)
+        if previous is not None:
+            diff.append(float(np.mean(np.abs(gray.astype(np.float32) - previous))) / 255)
+        previous = gray
+        ahead.append((number, frame))
+        if len(ahead) > radius:  # ahead[0]'s median window is all seen
+            yield from release(1)
+    yield from release(len(ahead))
 
 
 def frames_to_fix(found: Sequence[tuple[int, str]]) -> list[int]:

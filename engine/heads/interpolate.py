@@ -281,11 +281,10 @@ class InterpolateHead(Head):
         spec = params.get("frames")
         if spec is None:
             raise HeadError("interpolate needs 'factor' (e.g. 2) or 'frames' (e.g. 1012-1016 or auto)")
-        if spec == "auto":
-            listed = list(stream)
-            found = flow_sequence.detect_drops([f for _, f in listed])
-            wanted = {listed[i][0] for i in flow_sequence.frames_to_fix(found)}
-            return flow_sequence.fill(iter(listed), wanted, config, refine)
+        if spec == "auto":  # the duplicated frames, found as the frames pass: memory stays flat however long
+            found: set[int] = set()
+            found_ahead = flow_sequence.with_duplicates_found(stream, found)
+            return flow_sequence.fill(found_ahead, found.__contains__, config, refine)
         try:
             wanted = flow_sequence.parse_frames(spec)
         except flow_sequence.SequenceError as exc:

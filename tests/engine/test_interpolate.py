@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,6 +72,34 @@ def test_frames_a_sequence_lacks_are_rebuilt_by_auto_and_a_retime_runs_across_th
     retimed = run({"factor": "2"})
     assert sorted(retimed) == list(range(1001, 1001 + 2 * 9 - 1))  # the hole's span, at twice the rate
     np.testing.assert_allclose(retimed[1001 + 2 * 3], auto[1004], atol=1e-6)
+
+
+def test_auto_finds_duplicated_frames_as_they_pass_and_holds_a_few_frames_not_the_shot() -> None:
+    moving = footage.frames(40, (64, 48))
+    glitched = moving.copy()
+    for i in (7, 20, 39):  # a frame repeated by a dropped-frame recorder, the last one too
+        glitched[i] = glitched[i - 1]
+    read = 0
+
+    def decoded() -> Iterator[tuple[int, np.ndarray]]:
+        nonlocal read
+        for i, rgb in enumerate(glitched):
+            read += 1
+            yield 1001 + i, rgb
+
+    head = get_head("interpolate")
+    fixed = head.apply(head.build({}), decoded(), {"frames": "auto"})
+
+    first = next(fixed)
+    assert first[0] == 1001 and read <= 8  # it used to decode all 40 (a 4K shot: 125 MB a frame) before any
+    out = dict([first, *fixed])
+    assert sorted(out) == list(range(1001, 1041))  # every frame, the repeated last one too
+    found = flow_sequence.detect_drops(list(glitched))
+    assert [i for i, kind in found if kind == "duplicated"] == [7, 20, 39]
+    for i in (7, 20):  # rebuilt between their neighbours, closer to the motion than the repeat
+        assert psnr(out[1001 + i], moving[i]) > psnr(glitched[i], moving[i])
+    for i in (3, 30):
+        np.testing.assert_array_equal(out[1001 + i], as_float(glitched[i]))
 
 
 def test_quality_best_runs_the_mean_with_full_size_flows_and_rebuilds_a_frame_closer(
