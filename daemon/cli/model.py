@@ -170,12 +170,14 @@ def fix_cmd(
         if number is not None:
             _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
-        written, numbers, said = _render(
+        written, numbers, said, rebuilt = _render(
             model, name, kind, params, input_, output, view, config.movie_first_frame
         )
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, name, classical=number is None)
+    if rebuilt:
+        out.print(rebuilt, highlight=False)
     _say_holes(output, numbers, said)
 
 
@@ -265,9 +267,10 @@ def _render(
     output: str,
     view: DisplayView | None = None,
     first_frame: int = 0,
-) -> tuple[int, list[int], set[int]]:
+) -> tuple[int, list[int], set[int], str | None]:
     """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
-    frames, their numbers, and the missing numbers already said before the work (a recording's gaps). A movie's
+    frames, their numbers, the missing numbers already said before the work (a recording's gaps) and what
+    interpolate's frames=auto found to rebuild (_rebuilt_note). A movie's
     frames are numbered from `first_frame`, as its show counts them (its `movie_first_frame`, as the daemon's
     fixes do); a sequence keeps its files' numbers."""
     from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
@@ -335,7 +338,31 @@ def _render(
                 written = write_output(output, fixed, carried)
     except FixError as exc:
         raise fail(str(exc)) from None
-    return written, numbers, set(info.missing_frames) if info.dropped else set()
+    rebuilt = _rebuilt_note(stream.outputs.rebuilt, sorted(prepared.params.get("missing", ())))
+    return written, numbers, set(info.missing_frames) if info.dropped else set(), rebuilt
+
+
+def _rebuilt_note(rebuilt: tuple[int, ...] | None, missing: list[int]) -> str | None:
+    """One line, after the work, saying what interpolate's frames=auto made: the frames the input lacks and the
+    repeated frames it found and rebuilt, or that it found neither (so an artist knows whether anything
+    changed); None when frames were named or retimed."""
+    from engine.media.sequences import frameset_string
+
+    if rebuilt is None:
+        return None
+    done = []
+    if missing:
+        done.append(f"made the missing frame(s) {frameset_string(missing)}")
+    if rebuilt:
+        done.append(
+            f"rebuilt {len(rebuilt)} repeated frame(s) from their neighbours: {frameset_string(list(rebuilt))}"
+        )
+    if done:
+        return f"--frames auto {' and '.join(done)}."
+    return (
+        "--frames auto found no repeated or missing frame, so the output's frames are the input's: name the "
+        "frames to rebuild with --frames, e.g. --frames 1012-1016."
+    )
 
 
 def _say_sound(info: MediaInfo, factor: int, output: str) -> None:

@@ -38,6 +38,8 @@ class FixOutputs:
     """What a fix made besides its frames."""
 
     lut: np.ndarray | None = None  # regrade: the LUT it applied (S,S,S,3 float32, indexed [r,g,b])
+    # interpolate frames=auto: the repeated frames it found and rebuilt, by number (None: frames were named)
+    rebuilt: tuple[int, ...] | None = None
 
 
 class FixRun:

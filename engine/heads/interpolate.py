@@ -38,6 +38,8 @@ from engine import flow, flow_sequence
 from engine.baselines import interpolate as baselines
 from engine.heads.base import (
     Batch,
+    FixOutputs,
+    FixRun,
     Head,
     HeadError,
     NumberedFrame,
@@ -253,6 +255,29 @@ class InterpolateHead(Head):
         frames: Iterable[NumberedFrame],
         params: Mapping[str, Any] | None = None,
     ) -> Iterator[NumberedFrame]:
+        return self._apply(net, frames, params, set())
+
+    def fix(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> FixRun:
+        """apply(), with the repeated frames frames=auto found and rebuilt as `outputs.rebuilt`."""
+        found: set[int] = set()
+        auto = "factor" not in (params or {}) and (params or {}).get("frames") == "auto"
+        return FixRun(
+            self._apply(net, frames, params, found),
+            lambda: FixOutputs(rebuilt=tuple(sorted(found)) if auto else None),
+        )
+
+    def _apply(
+        self,
+        net: torch.nn.Module,
+        frames: Iterable[NumberedFrame],
+        params: Mapping[str, Any] | None,
+        found: set[int],
+    ) -> Iterator[NumberedFrame]:
         params = dict(params or {})
         quality = str(params.get("quality", "default"))
         if quality not in QUALITIES:
@@ -282,7 +307,6 @@ class InterpolateHead(Head):
         if spec is None:
             raise HeadError("interpolate needs 'factor' (e.g. 2) or 'frames' (e.g. 1012-1016 or auto)")
         if spec == "auto":  # the duplicated frames, found as the frames pass: memory stays flat however long
-            found: set[int] = set()
             found_ahead = flow_sequence.with_duplicates_found(stream, found)
             return flow_sequence.fill(found_ahead, found.__contains__, config, refine)
         try:

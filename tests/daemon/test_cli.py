@@ -746,6 +746,29 @@ def test_an_output_that_exists_is_refused_and_overwrite_leaves_no_earlier_frames
     assert code == 0 and probe(str(movie)).frame_count == 6, output
 
 
+def test_interpolate_auto_says_which_frames_it_rebuilt_or_that_it_found_none(tmp_path: Path) -> None:
+    from engine.media import write_sequence
+
+    assert rushes("show", "add", "TST")[0] == 0  # the classical stand-in: the head on a fresh net
+    moving = footage.frames(8, (64, 48))
+    repeated = moving.copy()
+    repeated[4] = repeated[3]  # frame 1005 repeats 1004, as a recorder that dropped one leaves it
+    write_sequence(tmp_path / "rep" / "sh010.####.png", repeated, first_frame=1001)
+    write_sequence(tmp_path / "clean" / "sh020.####.png", moving, first_frame=1001)
+
+    def auto(source: str, output: str) -> str:
+        code, said = rushes("fix", "-s", "TST", "--kind", "interpolate", "-i", source, "-o", output)
+        assert code == 0, said
+        return " ".join(said.split())
+
+    said = auto(str(tmp_path / "rep" / "sh010.####.png"), str(tmp_path / "o1.####.png"))
+    assert "--frames auto rebuilt 1 repeated frame(s) from their neighbours: 1005." in said
+    said = auto(str(tmp_path / "clean" / "sh020.####.png"), str(tmp_path / "o2.####.png"))
+    assert "--frames auto found no repeated or missing frame, so the output's frames are the input's" in said
+    holes = footage.sequence(tmp_path / "holes", "sh030", n=6, size=(64, 48), skip=(1003,))
+    assert "--frames auto made the missing frame(s) 1003." in auto(holes, str(tmp_path / "o3.####.png"))
+
+
 def test_a_fix_written_to_mxf_or_mov_is_prores_and_to_mp4_or_mkv_h264(tmp_path: Path) -> None:
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
