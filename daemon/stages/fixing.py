@@ -280,6 +280,11 @@ def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np
     kind, m = prepared.kind, model.manifest
     head = get_head(kind)
     scores = m.metrics.get(kind, {})
+    if kind not in model.model.nets:  # a version made with fewer heads (an older release's, a partial one)
+        raise FixError(
+            f"model {m.show} {m.version} has no {kind} head (it has {', '.join(sorted(model.model.nets))}): "
+            f"train a version that has one with `rushes train --show {m.show}`"
+        )
     net = model.model.net(kind)
     source = head_source(m.sources, m.metrics, kind)
     if source.startswith("baseline:"):

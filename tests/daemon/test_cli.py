@@ -674,6 +674,20 @@ def test_fix_with_a_head_below_its_baseline_uses_the_classical_tool_and_says_so(
     )
 
 
+def test_a_fix_of_a_kind_the_model_lacks_is_refused_in_one_line(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})  # a denoise head only
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "upscale", "-i", str(clip), "-o", str(tmp_path / "o.mp4")
+    )
+
+    said = " ".join(output.split())
+    assert code != 0 and "Traceback" not in output, output  # it used to end in a KeyError's traceback
+    assert "model TST v1 has no upscale head (it has denoise): train a version that has one" in said
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_a_fix_before_the_shows_first_model_uses_the_classical_tool_and_says_so(tmp_path: Path) -> None:
     from engine.baselines.restore import denoise_nlmeans
     from engine.media.pixels import to_float32, to_uint8
