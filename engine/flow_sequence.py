@@ -159,8 +159,15 @@ def fill(
     explicit = sorted(wanted) if not callable(wanted) else []
     arrived: list[int] = []  # input frames found wanted: made too before the first or after the last kept one
 
-    def outside(keep: Callable[[int], bool]) -> list[int]:
-        return sorted({n for n in (*explicit, *arrived) if keep(n)})
+    def outside(below: int | None = None, above: int | None = None) -> list[int]:
+        """The wanted numbers before `below` or after `above`, which repeat the nearest kept frame."""
+        return sorted(
+            {
+                n
+                for n in (*explicit, *arrived)
+                if (below is not None and n < below) or (above is not None and n > above)
+            }
+        )
 
     flows = _Flows()
     kept: list[NumberedFrame] = []  # the last up-to-4 kept frames
@@ -179,7 +186,7 @@ def fill(
             continue
         if not kept:
             # Wanted numbers before the first kept frame: repeat it.
-            for n in outside(lambda n, first=number: n < first):
+            for n in outside(below=number):
                 yield n, frame
             yield number, frame
             emitted_to = number
@@ -205,7 +212,7 @@ def fill(
             yield from _fill_gap(window, numbers, flows, config, refine)
         yield b
     last = kept[-1]
-    for n in outside(lambda n: n > last[0]):
+    for n in outside(above=last[0]):
         yield n, last[1]
 
 
