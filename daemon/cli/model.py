@@ -140,6 +140,15 @@ def fix_cmd(
             "upscale about 8x), or default."
         ),
     ] = None,
+    first_frame: Annotated[
+        int | None,
+        typer.Option(
+            "--first-frame",
+            min=0,
+            help="Number a movie's first frame so (e.g. 1001) for --frames, --reference and a sequence output's "
+            "names (default: the show's movie_first_frame); a sequence keeps its files' numbers.",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -171,7 +180,14 @@ def fix_cmd(
             _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
         written, numbers, said, rebuilt = _render(
-            model, name, kind, params, input_, output, view, config.movie_first_frame
+            model,
+            name,
+            kind,
+            params,
+            input_,
+            output,
+            view,
+            config.movie_first_frame if first_frame is None else first_frame,
         )
     finally:
         ctx.close()

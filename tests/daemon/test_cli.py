@@ -580,6 +580,34 @@ def test_a_movie_is_fixed_and_probed_with_frames_numbered_as_its_show_counts_the
     assert "frames 0-4" in rushes("probe", str(clip))[1]
 
 
+def test_fix_first_frame_numbers_a_movies_frames_for_this_fix_whatever_its_show_counts(
+    tmp_path: Path,
+) -> None:
+    promote_fresh({"interpolate": {}})  # show TST counts a movie's frames from 0
+    clip = footage.movie(tmp_path / "A003C012.mov", n=5, size=(64, 48))  # a camera file, not a daily
+    out = tmp_path / "out" / "A003C012.####.png"
+    args = (
+        "fix",
+        "-s",
+        "TST",
+        "--kind",
+        "interpolate",
+        "--frames",
+        "1002-1003",
+        "-i",
+        str(clip),
+        "-o",
+        str(out),
+    )
+
+    code, output = rushes(*args)
+    assert code != 0 and "lie outside the shot's frames 0-4" in " ".join(output.split()), output
+    code, output = rushes(*args, "--first-frame", "1001")  # the plate's numbers in comp, for this fix only
+
+    assert code == 0, output
+    assert sorted(p.name for p in out.parent.iterdir()) == [f"A003C012.{n}.png" for n in range(1001, 1006)]
+
+
 def test_png_and_tiff_fixes_keep_their_sources_bits(tmp_path: Path) -> None:
     from engine.media import write_image
 
