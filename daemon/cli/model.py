@@ -179,16 +179,21 @@ def fix_cmd(
         if number is not None:
             _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, output)
-        written, numbers, said, rebuilt = _render(
-            model,
-            name,
-            kind,
-            params,
-            input_,
-            output,
-            view,
-            config.movie_first_frame if first_frame is None else first_frame,
-        )
+        try:
+            written, numbers, said, rebuilt = _render(
+                model,
+                name,
+                kind,
+                params,
+                input_,
+                output,
+                view,
+                config.movie_first_frame if first_frame is None else first_frame,
+            )
+        except KeyboardInterrupt:  # the output is written whole or not at all (daemon.cli.outputs)
+            raise fail(
+                f"interrupted: nothing was written to {output} (a file there before is as it was)", code=130
+            ) from None
     finally:
         ctx.close()
     _say_fixed(written, output, kind, model.manifest, name, classical=number is None)

@@ -1,5 +1,5 @@
-"""Outputs of `rushes fix` are whole or absent: a failure mid-sequence leaves no frames, SIGTERM mid-movie
-leaves neither the movie nor its temp file."""
+"""Outputs of `rushes fix` are whole or absent: a failure mid-sequence leaves no frames, SIGTERM or Ctrl-C
+mid-movie leaves neither the movie nor its temp file."""
 
 from __future__ import annotations
 
@@ -40,7 +40,17 @@ def test_a_sequence_fix_that_fails_midway_leaves_no_frames(tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1006)]
 
 
-def test_sigterm_during_a_fix_leaves_neither_the_movie_nor_its_temp_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [
+        (signal.SIGTERM, 143, ""),
+        # Ctrl-C: it used to end without a word, leaving the artist to wonder what was left
+        (signal.SIGINT, 130, "interrupted: nothing was written to"),
+    ],
+)
+def test_a_fix_stopped_midway_leaves_neither_the_movie_nor_its_temp_file(
+    tmp_path: Path, stop: signal.Signals, code: int, said: str
+) -> None:
     home = tmp_path / "home"
     folder = home / "models" / "SIG" / "v1"
     save_model(folder, ShowModel.fresh(["denoise"]), Manifest(show="SIG", version="v1"))
@@ -82,7 +92,8 @@ def test_sigterm_during_a_fix_leaves_neither_the_movie_nor_its_temp_file(tmp_pat
             break
         time.sleep(0.02)
     assert fix.poll() is None, fix.communicate()
-    fix.send_signal(signal.SIGTERM)
-    _, stderr = fix.communicate(timeout=60)
-    assert fix.returncode == 143 and "Traceback" not in stderr
+    fix.send_signal(stop)
+    stdout, stderr = fix.communicate(timeout=60)
+    assert fix.returncode == code and "Traceback" not in stderr
+    assert said in " ".join((stdout + stderr).split())
     assert list(output.parent.iterdir()) == []
