@@ -1008,9 +1008,9 @@ def test_a_fix_keeps_the_reel_name_an_edit_conforms_by(tmp_path: Path) -> None:
         )
 
     for source, reel in ((camera, "A001C003_221105_R1AB"), (tmp_path / "in" / "pl.####.exr", "B002C007")):
-        code, said = denoise_fix(source, tmp_path / "fixed.mov")
+        code, said = denoise_fix(source, tmp_path / f"fixed_{reel}.mov")
         assert code == 0, said
-        fixed = probe(str(tmp_path / "fixed.mov"))
+        fixed = probe(str(tmp_path / f"fixed_{reel}.mov"))
         assert (fixed.reel, fixed.timecode) == (reel, probe(str(source)).timecode), source
 
 
