@@ -432,7 +432,7 @@ def _print_base(name: str, folder: Path, manifest: Any, check: dict[str, Any] | 
         if "psnr" in scores and "baseline_best" in scores:
             margin = scores["psnr"] - scores["baseline_best"]
             out.print(
-                f"  {head:12s} PSNR {scores['psnr']:.2f} dB on held-out clips ({margin:+.2f} over its best baseline)"
+                f"  {head:12s} PSNR {scores['psnr']:.2f} dB on held-out clips ({margin:+.2f} dB against the best classical tool)"
             )
     if check is not None:
         _print_corpus_check(check)

@@ -538,13 +538,13 @@ def _say_holes(output: str, numbers: list[int], said: set[int]) -> None:
     unless `said` before the work (a recording's gaps: _say_dropped)."""
     from daemon.cli.outputs import is_sequence
     from engine.media.encode import PAUSE_SECONDS
-    from engine.media.sequences import frameset_string
+    from engine.media.sequences import frames_named
 
     have = set(numbers)
     holes = [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
     if holes and not set(holes) <= said and not is_sequence(output):
         out.print(
-            f"The input lacks frames {frameset_string(holes)}, so the movie holds the frame before each hole "
+            f"The input lacks {frames_named(holes)}, so the movie holds the frame before each hole "
             f"over it (a hole of over {PAUSE_SECONDS} s stays a pause): rebuild them instead "
             "(--kind interpolate --frames auto) or write a sequence.",
             highlight=False,

@@ -45,7 +45,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import frameset_string
+from engine.media.sequences import frames_named
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import (
     Manifest,
@@ -427,7 +427,7 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
     if layers is not None and plan.finishing == "exr":
         notes.append(layers)
     if info.missing_frames:
-        lacks = f"The daily lacks frames {frameset_string(info.missing_frames)}" + (
+        lacks = f"The daily lacks {frames_named(info.missing_frames)}" + (
             " (dropped while recording)" if info.dropped else ""
         )
         if prepared.params.get("missing"):

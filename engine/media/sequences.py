@@ -197,3 +197,8 @@ def find_sequence(source: str | Path) -> SequenceFiles:
 def frameset_string(frames: list[int]) -> str:
     """Compact fileseq notation of frame numbers, e.g. "1001-1003,1005"."""
     return str(fileseq.FrameSet(frames)) if frames else ""
+
+
+def frames_named(frames: list[int]) -> str:
+    """Frame numbers for a sentence: "frame 1004", "frames 1003-1004"."""
+    return ("frame " if len(frames) == 1 else "frames ") + frameset_string(frames)
