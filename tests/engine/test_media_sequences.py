@@ -10,6 +10,7 @@ import pytest
 
 from engine.media import MediaError, probe, read_clip, read_frames, read_frames_uint8, write_sequence
 from engine.media.pixels import to_uint8
+from engine.media.sequences import frames_named
 from engine.synth import camera_move, photo
 
 
@@ -129,3 +130,8 @@ def test_a_pattern_with_the_wrong_padding_names_the_one_that_finds_the_frames(tm
     with pytest.raises(MediaError, match=r"numbered otherwise: use .*sh020\.###\.png$"):
         probe(str(tmp_path / "sh020.####.png"))
     assert probe(str(tmp_path / "sh010.@.png")).frame_count == 4
+
+
+def test_frame_numbers_in_a_sentence_say_frame_for_one_and_frames_for_more() -> None:
+    assert frames_named([1004]) == "frame 1004"  # "the daily lacks frame 1004", not "frames 1004"
+    assert frames_named([1003, 1004]) == "frames 1003-1004"
