@@ -17,7 +17,9 @@ from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
 
 if TYPE_CHECKING:
+    from daemon.cli.outputs import Carried
     from daemon.settings import ReviewColor
+    from daemon.stages.fixing import Prepared
     from engine.color import DisplayView
     from engine.media import MediaInfo
     from engine.model import ModelVersion
@@ -159,11 +161,18 @@ def fix_cmd(
 ) -> None:
     """Apply one head of the show's promoted model to any movie or image sequence (before the show's first
     model, its classical tool)."""
+    given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
+    params = _checked_params(kind, given, input_, output, overwrite)
+    _fix(show, kind, params, input_, output, first_frame)
+
+
+def _fix(
+    show: str, kind: str, params: dict[str, Any], input_: str, output: str, first_frame: int | None
+) -> None:
+    """`rushes fix` once its options are checked: the model (or the classical tool), the render, what it did."""
     from daemon.stages.fixing import FixError, model_for_fix
     from engine.model import ModelError
 
-    given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
-    params = _checked_params(kind, given, input_, output, overwrite)
     ctx = open_context(settings())
     try:
         config = get_show(ctx.settings, ctx.catalog, show)
@@ -294,20 +303,18 @@ def _render(
     interpolate's frames=auto found to rebuild (_rebuilt_note). A movie's
     frames are numbered from `first_frame`, as its show counts them (its `movie_first_frame`, as the daemon's
     fixes do); a sequence keeps its files' numbers."""
-    from daemon.cli.outputs import Carried, terminate_cleanly, with_source_alpha, write_output
+    from daemon.cli.outputs import terminate_cleanly, with_source_alpha, write_output
     from daemon.cli.progress import CountedLines
     from daemon.stages.fixing import (
         FixError,
         carried_sound,
         fixed_frames,
-        header_source,
         keeping_overscan,
         output_frames,
         prepare,
     )
     from engine.media import probe
     from engine.media.decode import read_alpha
-    from engine.media.info import Overscan
 
     info = probe(input_, first_frame=first_frame)
     numbers: list[int] = []
@@ -341,26 +348,35 @@ def _render(
 
             fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():
-                carried = Carried(
-                    info.fps,
-                    info.timecode,
-                    info.first_frame,
-                    colour=info.colour if view is None else None,  # a view's picture is BT.709
-                    sound=sound,
-                    pixel_aspect=info.pixel_aspect,
-                    headers=header_source(info, prepared),
-                    reel=info.reel,
-                    tags=info.tags,
-                    pix_fmt=info.pix_fmt,
-                    codec=info.codec,
-                    scan=info.interlaced,
-                    overscan=Overscan.of(info),
-                )
-                written = write_output(output, fixed, carried)
+                written = write_output(output, fixed, _carried(info, prepared, sound, view))
     except FixError as exc:
         raise fail(str(exc)) from None
     rebuilt = _rebuilt_note(stream.outputs.rebuilt, sorted(prepared.params.get("missing", ())))
     return written, numbers, set(info.missing_frames) if info.dropped else set(), rebuilt
+
+
+def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView | None) -> Carried:
+    """What the output keeps of its source besides the frames: rate, timecode, numbering, colour tags (none
+    through a view, whose picture is BT.709), sound, pixel aspect, headers, reel, scan and overscan."""
+    from daemon.cli.outputs import Carried
+    from daemon.stages.fixing import header_source
+    from engine.media.info import Overscan
+
+    return Carried(
+        info.fps,
+        info.timecode,
+        info.first_frame,
+        colour=info.colour if view is None else None,
+        sound=sound,
+        pixel_aspect=info.pixel_aspect,
+        headers=header_source(info, prepared),
+        reel=info.reel,
+        tags=info.tags,
+        pix_fmt=info.pix_fmt,
+        codec=info.codec,
+        scan=info.interlaced,
+        overscan=Overscan.of(info),
+    )
 
 
 def _rebuilt_note(rebuilt: tuple[int, ...] | None, missing: list[int]) -> str | None:
