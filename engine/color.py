@@ -83,7 +83,10 @@ class DisplayView:
         self.name = f"{space.getName()} -> {display} / {view}"
 
     def shown(self, rgb: npt.NDArray[np.floating]) -> F32:
-        """The HxWx3 display-referred picture (float32 0..1) of an HxWx3 float frame of the source."""
+        """The HxWx3 display-referred picture (float32 0..1) of an HxWx3 float frame of the source; an HxWx4
+        frame's alpha stays beside it as it was (a view changes colour, not coverage)."""
+        if rgb.ndim == 3 and rgb.shape[2] == 4:
+            return np.dstack([self.shown(rgb[..., :3]), np.clip(rgb[..., 3], 0.0, 1.0)]).astype(np.float32)
         out = np.array(rgb, dtype=np.float32, order="C")  # a copy: the source frame is left as it was
         strips = [out[row : row + STRIP_ROWS] for row in range(0, out.shape[0], STRIP_ROWS)]
         list(_pool(os.getpid()).map(self.processor.applyRGB, strips))

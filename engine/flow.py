@@ -87,8 +87,15 @@ def _single(config: FlowConfig) -> None:
         raise FlowError("an ensemble flow config runs per member; pass each of flow.members(config) in turn.")
 
 
+def colour_of(frame: np.ndarray) -> np.ndarray:
+    """The RGB of a frame that may carry a fourth channel, its alpha (a CG element's coverage): what flows,
+    cuts and the blend's checks look at. The alpha only travels: it is warped and blended as the colour is."""
+    return frame if frame.ndim != 3 or frame.shape[2] != 4 else np.ascontiguousarray(frame[..., :3])
+
+
 def to_gray_u8(frame: np.ndarray) -> np.ndarray:
-    """Luma as uint8, the input DIS wants."""
+    """Luma as uint8, the input DIS wants (of the colour alone when the frame carries an alpha)."""
+    frame = colour_of(frame)
     u8 = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
     return cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY)
 
@@ -141,6 +148,7 @@ def resize_frame(frame: np.ndarray, h: int, w: int) -> np.ndarray:
 def flow_image(frame: np.ndarray, config: FlowConfig) -> np.ndarray:
     """What DIS sees of a frame: 8-bit luma at the working size (`work_size`). A sequence makes it once
     per frame and config (engine.flow_sequence) and hands it to `flow_between`."""
+    frame = colour_of(frame)
     _check(frame, "frame")
     gray = to_gray_u8(frame)
     h, w = work_size(gray.shape[0], gray.shape[1], config)
@@ -160,6 +168,7 @@ def flow_field(a: np.ndarray, b: np.ndarray, config: FlowConfig | None = None) -
     """DIS flow from a to b at the working size (`work_size`), in working-size pixels."""
     config = config or FlowConfig()
     _single(config)
+    a, b = colour_of(a), colour_of(b)
     _check(a, "frame a")
     _check(b, "frame b")
     if a.shape != b.shape:
@@ -378,6 +387,15 @@ class Parts:
     cue_source: Callable[[], Cues] | None = field(default=None, repr=False)
     _cues: Cues | None = field(default=None, repr=False)
 
+    def colour(self) -> Parts:
+        """These parts with the colour alone, a refiner's input: when the frames carry an alpha, it stays the
+        flow path's (`frame[..., 3]`), and no refiner changes it."""
+        if self.frame.shape[2] != 4:
+            return self
+        return replace(
+            self, frame=self.frame[..., :3], warped0=self.warped0[..., :3], warped1=self.warped1[..., :3]
+        )
+
     def cues(self) -> Cues:
         if self._cues is None:
             if self.cue_source is None:
@@ -430,11 +448,13 @@ def interpolate_reverse(f0: np.ndarray, f1: np.ndarray, pf: PairFlows, t: float,
     """Flow reversal: splat each frame's motion to time t, backward-warp with it, blend by visibility.
 
     The reversal runs at the flows' size (smaller than the frames when `config.downscale` < 1); the reversed
-    flows and visibilities are then upsampled and the full-size frames warped.
+    flows and visibilities are then upsampled and the full-size frames warped. Frames that carry an alpha
+    (H, W, 4) have it warped and blended as their colour is, so a CG element's coverage moves with it; every
+    check of the blend looks at the colour alone.
     """
     h, w = f0.shape[:2]
     fh, fw = pf.f01.shape[:2]
-    s0, s1 = resize_frame(f0, fh, fw), resize_frame(f1, fh, fw)
+    s0, s1 = resize_frame(colour_of(f0), fh, fw), resize_frame(colour_of(f1), fh, fw)
     m0, m1 = motion_to(pf, t, config.quadratic)
     cs = config.consistency_scale
     z0 = _softmax_weight(s0, s1, pf.f01, config.softmax_alpha) * consistency(pf.f01, pf.f10, cs) + 1e-4
@@ -496,7 +516,8 @@ def side_weights(
     out = []
     for frame, near, ft, far in ((pf.prev, s0, ft0, pf.f0m), (pf.nxt, s1, ft1, pf.f12)):
         far = resize_flow(far, h, w)
-        outer = backward_warp(resize_frame(frame, h, w), ft + backward_warp(far, ft), config.warp_kernel)
+        outer = resize_frame(colour_of(frame), h, w)
+        outer = backward_warp(outer, ft + backward_warp(far, ft), config.warp_kernel)
         warped = backward_warp(near, ft, config.warp_kernel)
         d = cv2.blur(np.mean(np.abs(np.clip(outer, 0, 1) - np.clip(warped, 0, 1)), -1), k)
         out.append(np.exp(-d / config.side_sigma).astype(np.float32))

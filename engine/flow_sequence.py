@@ -1,9 +1,10 @@
 """Frame sequences through the flow path: retime, fill missing frames, detect dropped and duplicated frames.
 
-Frames are `(frame_number, H,W,3 float32 0..1)` pairs in ascending number order. Everything streams: at
-most four source frames (and their flows) are held at a time. Nothing is interpolated across a cut
-(engine.shots.is_cut): a frame wanted between two shots repeats the nearer one, and a neighbour on the other
-side of a cut is not used for curved motion.
+Frames are `(frame_number, H,W,3 float32 0..1)` pairs in ascending number order, or H,W,4 with an alpha
+(a CG element's coverage), which a made frame gets by the same warps and blend as its colour (flows, cuts
+and refiners see the colour alone). Everything streams: at most four source frames (and their flows) are held
+at a time. Nothing is interpolated across a cut (engine.shots.is_cut): a frame wanted between two shots
+repeats the nearer one, and a neighbour on the other side of a cut is not used for curved motion.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class _Flows:
             return False
         key = (a[0], b[0])
         if key not in self.cuts:
-            self.cuts[key] = shots.is_cut(a[1], b[1])
+            self.cuts[key] = shots.is_cut(flow.colour_of(a[1]), flow.colour_of(b[1]))
         return self.cuts[key]
 
     def forget_before(self, number: int) -> None:
@@ -139,7 +140,15 @@ def _fill_gap(
             parts = [
                 flow.interpolate_reverse(a[1], b[1], pf, t, c) for pf, c in zip(pfs, settings, strict=True)
             ]
-            yield n, refine(flow.mean_parts(parts), t)
+            yield n, _refined(refine, flow.mean_parts(parts), t)
+
+
+def _refined(refine: Refiner, parts: flow.Parts, t: float) -> np.ndarray:
+    """The refiner's colour of the frame at t, with the flow path's alpha when the frames carry one."""
+    colour = refine(parts.colour(), t)
+    if parts.frame.shape[2] != 4:
+        return colour
+    return np.dstack([colour, parts.frame[..., 3:]]).astype(np.float32, copy=False)
 
 
 def fill(

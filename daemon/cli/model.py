@@ -303,7 +303,7 @@ def _render(
     interpolate's frames=auto found to rebuild (_rebuilt_note). A movie's
     frames are numbered from `first_frame`, as its show counts them (its `movie_first_frame`, as the daemon's
     fixes do); a sequence keeps its files' numbers."""
-    from daemon.cli.outputs import terminate_cleanly, with_source_alpha, write_output
+    from daemon.cli.outputs import terminate_cleanly, write_output
     from daemon.cli.progress import CountedLines
     from daemon.stages.fixing import (
         FixError,
@@ -314,7 +314,6 @@ def _render(
         prepare,
     )
     from engine.media import probe
-    from engine.media.decode import read_alpha
 
     info = probe(input_, first_frame=first_frame)
     numbers: list[int] = []
@@ -332,7 +331,7 @@ def _render(
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
-        stream = fixed_frames(model, prepared, info)
+        stream = fixed_frames(model, prepared, info, alpha=keep_alpha)
         with counted_progress() as bar:
             label, total = f"{kind} with {name}", output_frames(info, prepared)
             task = bar.add_task(label, total=total)
@@ -346,9 +345,8 @@ def _render(
                         piped.count(len(numbers))
                     yield n, after if view is None else view.shown(after)
 
-            fixed = with_source_alpha(afters(), read_alpha(info)) if keep_alpha else afters()
             with terminate_cleanly():
-                written = write_output(output, fixed, _carried(info, prepared, sound, view))
+                written = write_output(output, afters(), _carried(info, prepared, sound, view))
     except FixError as exc:
         raise fail(str(exc)) from None
     rebuilt = _rebuilt_note(stream.outputs.rebuilt, sorted(prepared.params.get("missing", ())))
@@ -532,12 +530,6 @@ def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:
     from engine.media.alpha import has_alpha
 
     if not has_alpha(info.pix_fmt):
-        return False
-    if kind == "interpolate":  # a made frame has no source alpha, and a rebuilt one's would not match it
-        out.print(
-            "The input has an alpha channel; interpolate rebuilds colour only, so the output has none.",
-            highlight=False,
-        )
         return False
     if not carries_alpha(output):
         out.print(

@@ -14,9 +14,9 @@
   source movie's sound when given one, daemon.stages.fixing.carried_sound), pixel aspect (in any output) and
   each source frame's header (an EXR's attributes, a DPX's film and television headers) in a sequence of the
   same format.
-- `carries_alpha(output)` / `with_source_alpha`: a fix of a source with alpha keeps it where the output's
-  format can hold it (a PNG, TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444), each fixed frame beside
-  the alpha of the source frame of the same number (resized for upscale). JPEG, .mp4 and .mkv have none.
+- `carries_alpha(output)`: whether the output's format holds the alpha of a source that has one (a PNG,
+  TIFF, DPX or EXR sequence; .mov/.mxf as ProRes 4444); the fix then hands HxWx4 frames
+  (daemon.stages.fixing.fixed_frames). JPEG, .mp4 and .mkv have none.
 - `terminate_cleanly()`: while it is active SIGTERM raises SystemExit(143) in the main thread, so the temp
   file or folder is removed on the way out as on any error. SIGKILL cannot be caught: it may leave a hidden
   `.NAME.HOST-PID-TOKEN.tmp` file or folder (ingest ignores both), never a half-written output; the next
@@ -39,7 +39,6 @@ from types import FrameType
 from typing import Any
 
 from engine.media import MediaError, MovieWriter, parse_sequence, write_image, write_numbered_sequence
-from engine.media.alpha import SourceAlpha, with_alpha
 from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
 from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_fmt, prores_pix_fmt
@@ -122,16 +121,6 @@ def carries_alpha(output: str) -> bool:
     """Whether the output's format holds an alpha channel."""
     suffix = Path(output).suffix.lower()
     return suffix not in NO_ALPHA_SUFFIXES if is_sequence(output) else suffix in PRORES_SUFFIXES
-
-
-def with_source_alpha(
-    frames: Iterable[tuple[int, Any]], alphas: Iterable[tuple[int, Any]]
-) -> Iterator[tuple[int, Any]]:
-    """Each fixed (number, RGB) frame as RGBA with the alpha of the source frame of its number (both in
-    ascending order); MediaError for a frame the source has no alpha for."""
-    source = SourceAlpha(alphas)
-    for number, rgb in frames:
-        yield number, with_alpha(rgb, source.of(number))
 
 
 @contextmanager

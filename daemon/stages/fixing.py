@@ -39,7 +39,7 @@ from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
 from engine.media import MediaError, MediaInfo, probe, read_frames
-from engine.media.alpha import SourceAlpha, has_alpha, premultiplied, premultiply, unpremultiply
+from engine.media.alpha import SourceAlpha, has_alpha, premultiplied, premultiply, unpremultiply, with_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
@@ -196,12 +196,21 @@ class FixedFrames:
 
 
 def fixed_frames(
-    model: ModelVersion, prepared: Prepared, source: MediaInfo, view: DisplayView | None = None
+    model: ModelVersion,
+    prepared: Prepared,
+    source: MediaInfo,
+    view: DisplayView | None = None,
+    alpha: bool = False,
 ) -> FixedFrames:
     """The fix of `source`, frame by frame, numbered as its frames are (a movie's dropped frames are numbers
     it lacks); `before` is the source frame shown opposite (for a retime, the source frame at or before that
-    moment), as 8 bits, through `view` when given (a scene-referred daily)."""
+    moment), as 8 bits, through `view` when given (a scene-referred daily). With `alpha` (a source that has
+    one), every `after` is HxWx4: the fixed colour and the source frame's alpha (resized for upscale), or for
+    interpolate, whose made frames have no source frame, the alpha carried through the flow path beside the
+    colour (engine.flow_sequence), so a made frame's coverage moves with its picture."""
     first_frame = source.first_frame
+    alphas = SourceAlpha(read_alpha(source)) if alpha else None
+    through = alphas if prepared.kind == "interpolate" else None  # the alphas carried through the head
     # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
     # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
@@ -224,13 +233,11 @@ def fixed_frames(
             while len(recent) > 64:
                 recent.popitem(last=False)
             rgb = frame.rgb if straight is None else straight.unpremultiplied(frame.number, frame.rgb)
-            if not linear:
-                yield frame.number, rgb
-                continue
-            working = to_working(rgb)
-            if seen is not None:
-                seen.see(working)
-            yield frame.number, working
+            if linear:
+                rgb = to_working(rgb)
+                if seen is not None:
+                    seen.see(rgb)
+            yield frame.number, rgb if through is None else with_alpha(rgb, through.of(frame.number))
 
     def light(after: np.ndarray) -> np.ndarray:
         return from_working(after if seen is None else seen.clip(after))
@@ -247,8 +254,12 @@ def fixed_frames(
                 before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
                 while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
                     recent.popitem(last=False)
-                fixed = light(after) if linear else after
-                yield number, before, fixed if straight is None else straight.premultiplied(number, fixed)
+                colour = after if through is None else after[..., :3]
+                fixed = light(colour) if linear else colour
+                fixed = fixed if straight is None else straight.premultiplied(number, fixed)
+                if alphas is not None:
+                    fixed = with_alpha(fixed, alphas.of(number) if through is None else after[..., 3])
+                yield number, before, fixed
         except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is missing
             raise FixError(str(exc)) from exc
 
@@ -527,8 +538,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         view=view,
         view_deliverable=scene,
         colour=None if scene else info.colour,  # a view's picture is BT.709
-        # a deliverable keeps the daily's alpha; a made frame (interpolate) has none
-        alpha=finishing in ("prores", "exr") and kind != "interpolate" and has_alpha(info.pix_fmt),
+        alpha=finishing in ("prores", "exr") and has_alpha(info.pix_fmt),  # a deliverable keeps the daily's
         sound=carried_sound(info, prepared),
         pixel_aspect=info.pixel_aspect,
         headers=header_source(info, prepared),
@@ -635,14 +645,15 @@ def render(
     total = output_frames(source, prepared)
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
-            fixed = fixed_frames(model, prepared, source, plan.view)
-            alphas = SourceAlpha(read_alpha(source)) if plan.alpha else None
+            fixed = fixed_frames(model, prepared, source, plan.view, alpha=plan.alpha)
             with Background[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]](
                 lambda f: sink.add(*f), depth=ENCODE_BEHIND
             ) as encoder:
                 for done, (number, before, after) in enumerate(fixed, 1):
-                    alpha = None if alphas is None else alphas.of(number)
-                    encoder.put((number, before, sink.compact(after), alpha))
+                    colour, alpha = (
+                        (np.ascontiguousarray(after[..., :3]), after[..., 3]) if plan.alpha else (after, None)
+                    )
+                    encoder.put((number, before, sink.compact(colour), alpha))
                     if progress is not None:
                         progress(done, max(total, done))
             return sink.finish(lut=fixed.outputs.lut)

@@ -883,6 +883,38 @@ def test_a_fix_keeps_the_inputs_alpha_where_the_output_can_hold_it_and_says_wher
     assert not has_alpha(probe(str(tmp_path / "f.mp4")).pix_fmt)
 
 
+def test_an_elements_missing_render_is_made_with_an_alpha_that_moved_with_its_picture(tmp_path: Path) -> None:
+    """A CG element's render-farm frame failed: interpolate makes it, and its alpha is where the element went,
+    not a neighbour's (nor none: the comp cannot use a made frame without coverage)."""
+    from engine.media import write_sequence
+    from engine.media.alpha import has_alpha
+    from engine.media.decode import read_alpha
+
+    promote_fresh({"interpolate": {}})
+    element = np.zeros((6, 48, 64, 4), np.float32)
+    texture = footage.frames(1, (64, 48))[0]
+    for i in range(6):  # a textured square, premultiplied, 5 px a frame over nothing
+        element[i, 12:34, 5 + 5 * i : 25 + 5 * i] = np.dstack([texture[12:34, 20:40], np.ones((22, 20))])
+    write_sequence(tmp_path / "in" / "el.####.exr", element, first_frame=1001)
+    (tmp_path / "in" / "el.1004.exr").unlink()  # the failed render
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "interpolate", "-i", str(tmp_path / "in" / "el.####.exr"),
+        "-o", str(tmp_path / "out" / "el.####.exr"),
+    )  # fmt: skip
+
+    assert code == 0, output
+    assert "alpha" not in output, output  # nothing said dropped
+    made = probe(str(tmp_path / "out" / "el.####.exr"))
+    assert has_alpha(made.pix_fmt)
+    alphas = dict(read_alpha(made))
+    assert sorted(alphas) == list(range(1001, 1007))
+    truth, neighbour = element[3, ..., 3], element[2, ..., 3]
+    assert np.abs(alphas[1004] - truth).mean() < 0.1 * np.abs(neighbour - truth).mean()
+    for number in (1001, 1002, 1003, 1005, 1006):  # the rendered frames keep theirs
+        assert np.abs(alphas[number] - element[number - 1001, ..., 3]).max() < 1e-3, number
+
+
 def test_a_scene_linear_fix_keeps_its_highlights_and_a_movie_of_it_shows_the_shows_view(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -288,3 +288,34 @@ def test_the_sequence_tools_hand_the_side_check_their_outer_frames() -> None:
     checked, plain = rebuilt(flow.RECOMMENDED), rebuilt(replace(flow.RECOMMENDED, side_sigma=0.0))
     assert not np.array_equal(checked, plain)  # frames 1 and 5 reached the check
     assert psnr(checked, squares[3][1]) > psnr(plain, squares[3][1])
+
+
+def _element_at(x: int) -> np.ndarray:
+    """A CG element (RGBA, premultiplied): a textured square whose left edge is at column x, over nothing."""
+    frame = np.zeros((64, 96, 4), np.float32)
+    frame[20:44, x : x + 24, :3] = as_float(synth.photo("astronaut")[100:400:10, 150:450:10][:24, :24])
+    frame[20:44, x : x + 24, 3] = 1.0
+    return frame
+
+
+def test_a_cg_elements_rebuilt_frame_carries_its_alpha_where_its_colour_went() -> None:
+    """A render-farm frame missing from an element with alpha: the made frame's coverage moves with its colour
+    (the same warps and blend), and carrying the alpha changes none of the colour, refined or not."""
+    elements = [(n, _element_at(6 + 6 * n)) for n in range(7)]  # 6 px a frame; frame 3 to rebuild
+    kept = [item for item in elements if item[0] != 3]
+    truth = elements[3][1][..., 3]
+    head = get_head("interpolate")
+    net = head.build({"channels": 8, "depth": 3})
+    with torch.no_grad():  # a refiner that changes the colour, so its path is taken and seen
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p, generator=torch.Generator().manual_seed(0)))
+
+    for params in ({"frames": "3", "refine": False}, {"frames": "3", "refine": True}):
+        with_alpha = dict(head.apply(net, kept, params))[3]
+        colour_only = dict(head.apply(net, [(n, f[..., :3]) for n, f in kept], params))[3]
+        assert with_alpha.shape == (64, 96, 4), params
+        np.testing.assert_array_equal(with_alpha[..., :3], colour_only)
+        made = with_alpha[..., 3]
+        assert np.abs(made - truth).mean() < 0.01, params
+        assert np.abs(made - truth).mean() < 0.1 * np.abs(elements[2][1][..., 3] - truth).mean()
+        assert made.min() >= 0.0 and made.max() <= 1.0

@@ -278,21 +278,27 @@ def test_the_versions_description_traces_its_weights_to_the_base_and_its_declara
 
 
 def fixed_exr_daily(
-    settings: Settings, catalog: Catalog, pixels: np.ndarray, folder: Path
+    settings: Settings,
+    catalog: Catalog,
+    pixels: np.ndarray,
+    folder: Path,
+    kind: str = "denoise",
+    params: dict[str, str] | None = None,
 ) -> tuple[str, Path]:
-    """A denoise fix of an EXR daily of `pixels` (sh010.1001...): its EXR frames' pattern and review movie."""
+    """A fix (denoise unless `kind`) of an EXR daily of `pixels` (sh010.1001...): its EXR frames' pattern and
+    review movie."""
     from engine.media import write_sequence
 
     pattern = str(folder / "sh010.####.exr")
     write_sequence(pattern, pixels, 1001)
     with catalog.session() as s:
         facts = DailyFacts(
-            path=pattern, size_bytes=1, mtime=1.0, content_hash="exr", shot="sh010", frame_count=4
+            path=pattern, size_bytes=1, mtime=1.0, content_hash="exr", shot="sh010", frame_count=len(pixels)
         )
         register_daily(s, SHOW, facts)
-    promoted_model(settings, catalog)
-    request_id = request(catalog, ["denoise"])
-    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    promoted_model(settings, catalog, heads=("denoise", "cleanup", kind))
+    request_id = request(catalog, [kind], params)
+    run_fix(settings, catalog, FixJob(request_id, kind, "memory:event:1"))
     with catalog.session(readonly=True) as s:
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
         frames = VersionFiles.from_json(dict(pub.extra_files)).frames
@@ -340,6 +346,30 @@ def test_a_cg_renders_alpha_goes_into_the_fixs_exr_frames(
     for (_, alpha), matte in zip(kept, mattes, strict=True):
         assert np.array_equal(alpha, matte[..., 0])
     assert next(iter(read_frames(frames))).rgb.shape == (48, 64, 3)
+
+
+def test_a_cg_renders_rebuilt_frames_have_the_alpha_of_where_the_element_went(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    from engine.media.decode import read_alpha
+
+    element = np.zeros((5, 48, 64, 4), np.float32)
+    texture = footage.frames(1, (64, 48))[0]
+    for i in range(5):  # a textured square, premultiplied, 6 px a frame over nothing; 1003 rendered twice
+        x = 4 + 6 * min(i, 1) if i == 2 else 4 + 6 * i
+        element[i, 10:32, x : x + 20] = np.dstack([texture[10:32, 20:40], np.ones((22, 20))])
+
+    frames, _ = fixed_exr_daily(
+        settings, catalog, element, tmp_path / "renders", "interpolate", {"frames": "1003"}
+    )
+
+    kept = dict(read_alpha(frames))
+    assert sorted(kept) == [1001, 1002, 1003, 1004, 1005]
+    where_it_went = np.zeros((48, 64), np.float32)
+    where_it_went[10:32, 16:36] = 1.0
+    assert np.abs(kept[1003] - where_it_went).mean() < 0.1 * np.abs(element[2, ..., 3] - where_it_went).mean()
+    for number in (1001, 1002, 1004, 1005):
+        assert np.abs(kept[number] - element[number - 1001, ..., 3]).max() < 1e-3, number
 
 
 def test_a_fix_on_a_kitsu_shot_with_no_daily_yet_names_it_as_its_files_would_be(
