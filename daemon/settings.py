@@ -286,17 +286,17 @@ def load_settings(path: Path | None = None, *, strict: bool = False, **overrides
 
 
 def base_problems(settings: Settings) -> list[str]:
-    """One line for each show whose `train.base` names no trained base under the data directory, or one whose
-    newest version's manifest is broken (edited, not sealed, not a base's): its first training would fail on
-    it, at night. The weights are not hashed here (`rushes base show` does)."""
+    """One line for each show whose `train.base` names no trained base under the data directory (or no such
+    version, for NAME@v2), or one whose version's manifest is broken (edited, not sealed, not a base's): its
+    first training would fail on it, at night. The weights are not hashed here (`rushes base show` does)."""
     from engine.model import ModelError
-    from engine.model.base import check_base, latest_folder
+    from engine.model.base import check_base, parse_spec, version_folder
 
     lines = []
     for i, show in enumerate(settings.shows):
         if show.train.base:
             try:
-                check_base(latest_folder(settings.data_dir / "bases", show.train.base))
+                check_base(version_folder(settings.data_dir / "bases", *parse_spec(show.train.base)))
             except ModelError as exc:
                 lines.append(f"shows[{i}].train.base: {exc}")
     return lines

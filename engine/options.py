@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# A studio base as a show names it (engine.model.base.parse_spec): NAME or NAME@v2.
+BASE_SPEC = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}(@[vV]?[0-9]{1,9})?")
 
 
 class TrainOptions(BaseModel):
@@ -23,9 +27,9 @@ class TrainOptions(BaseModel):
     holdout_fraction: float = Field(0.2, ge=0, lt=1)
     base: str | None = Field(
         None,
-        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$",
         description="A studio base model (`rushes base train --name NAME`) the show's first version starts "
-        "from; later versions start from their parent. None: from scratch.",
+        "from: NAME (its newest finished version) or NAME@v2 (that version, pinned); later versions start from "
+        "their parent. None: from scratch.",
     )
     cpu_threads: int | None = Field(
         None,
@@ -35,3 +39,13 @@ class TrainOptions(BaseModel):
         "busy with other work fewer threads train faster: 1 thread ran 15x more steps than 2 on two "
         "oversubscribed cores.",
     )
+
+    @field_validator("base")
+    @classmethod
+    def _base_spec(cls, value: str | None) -> str | None:
+        if value is not None and not BASE_SPEC.fullmatch(value):
+            raise ValueError(
+                f"{value!r}: write a base as NAME or NAME@v2; a name starts with a letter and holds only letters, "
+                "digits, '_', '-' and '.' (max 64)"
+            )
+        return value

@@ -55,7 +55,8 @@ def train_cmd(
     base: Annotated[
         str | None,
         typer.Option(
-            help="A studio base the show's first version starts from (default: the show's train.base)."
+            help="A studio base the show's first version starts from: NAME (its newest version) or NAME@v2 "
+            "(default: the show's train.base)."
         ),
     ] = None,
 ) -> None:

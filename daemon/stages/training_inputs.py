@@ -34,7 +34,7 @@ from daemon.stages.viewing import ReviewLook, daily_look
 from engine.media import MediaError
 from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
-from engine.model.base import base_ref, load_base
+from engine.model.base import base_ref, load_base, parse_spec
 from engine.model.manifest import BaseRef, Exclusion, LeftOutPair
 from engine.train.pairs import PairExample
 
@@ -58,19 +58,22 @@ def starting_point(
         if base is not None:
             _refuse_another_base(settings, show, parent, base)
         return None, parent.manifest.base
-    name = base or show.train.base
-    if name is None:
+    spec = base or show.train.base
+    if spec is None:
         return None, None
-    version = load_base(bases_root(settings), name)
+    name, pinned = parse_spec(spec)  # NAME, or NAME@v2
+    version = load_base(bases_root(settings), name, pinned)
     return version, base_ref(name, version)
 
 
 def _refuse_another_base(settings: Settings, show: ShowConfig, parent: ModelVersion, base: str) -> None:
-    """ModelError for `base` named to a show that has a model already, unless it is the base the show grew from:
-    a base starts only a show's first version, and training without a word would look as if it had been used."""
-    load_base(bases_root(settings), base)  # a base that does not exist is named as such first
+    """ModelError for `base` named to a show that has a model already, unless it is the base the show grew from
+    (that version, when one is pinned): a base starts only a show's first version, and training without a word
+    would look as if it had been used."""
+    name, pinned = parse_spec(base)
+    load_base(bases_root(settings), name, pinned)  # a base that does not exist is named as such first
     grown = parent.manifest.base
-    if grown is not None and grown.name == base:
+    if grown is not None and grown.name == name and pinned in (None, grown.version):
         return
     since = f"base {grown.name} {grown.version}" if grown else "scratch, with no base"
     raise ModelError(

@@ -67,6 +67,19 @@ def check_name(name: str) -> str:
     return name
 
 
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """A base as a show names it: NAME (its newest finished version, when the show's first version trains) or
+    NAME@v2 (that version, pinned: a studio checks a new base before its shows grow from it)."""
+    name, at, version = spec.strip().partition("@")
+    if not at:
+        return check_name(name), None
+    if not re.fullmatch(r"[vV]?\d{1,9}", version):
+        raise ModelError(
+            f"base {spec!r}: after '@' write a version, as in NAME@v2 (`rushes base list` shows them)"
+        )
+    return check_name(name), f"v{version_number(version)}"
+
+
 def _number(folder: Path) -> int:
     return int(folder.name[1:])
 
@@ -182,6 +195,8 @@ def version_folder(root: Path, name: str, version: str | None = None) -> Path:
         return latest_folder(root, name)
     number = version_number(version)
     done = [v.name for v in versions(root, name) if is_finished(v)]
+    if not done:
+        latest_folder(root, name)  # "there is no trained base named ..."
     if f"v{number}" not in done:
         known = ", ".join(done) or "none yet"
         raise ModelError(f"base {name!r} has no trained version v{number} (its versions: {known})")

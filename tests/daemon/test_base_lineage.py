@@ -217,6 +217,39 @@ def test_a_base_named_for_a_show_that_has_a_model_is_refused_not_ignored(tmp_pat
         ctx.close()
 
 
+def test_a_show_grows_from_the_base_version_it_pins_not_the_newest(tmp_path: Path) -> None:
+    """The studio trained ACME v2 and has not checked it yet: a show that names ACME@v1 grows from v1."""
+    corpus = _corpus(tmp_path)
+    for _ in range(2):
+        code, output = rushes(
+            "base",
+            "train",
+            "--name",
+            "ACME",
+            "--corpus",
+            str(corpus),
+            "--declare",
+            DECLARED,
+            "--max-steps",
+            "1",
+        )
+        assert code == 0, output
+    _show(tmp_path)
+    with pytest.raises(Permanent, match=r"base 'ACME' has no trained version v3 \(its versions: v1, v2\)"):
+        _train(base="ACME@v3")
+
+    first = _train(base="ACME@v1")
+
+    grown = load_manifest(str(first.folder)).base
+    assert grown is not None and (grown.name, grown.version) == ("ACME", "v1")
+    code, output = rushes("base", "show", "ACME", "--version", "v1", "--json")
+    assert code == 0 and grown.weights_sha256 == json.loads(output)["manifest"]["weights_sha256"]
+    second = _train(base="ACME@v1")  # the base it grew from, named again: its next version, no refusal
+    assert load_manifest(str(second.folder)).base == grown
+    with pytest.raises(Permanent, match="base ACME@v2 starts only a show's first version"):
+        _train(base="ACME@v2")
+
+
 def _console(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
     env["RUSHES_HOME"] = str(home)

@@ -238,6 +238,30 @@ def test_config_check_names_a_show_base_that_is_not_trained(
     assert load_settings(config, strict=True).shows[0].train.base == "ACME"
 
 
+def test_a_show_may_pin_its_base_to_a_version_and_config_check_names_one_not_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A studio trained base ACME v2 and checks it before its shows grow from it: a show pins ACME@v1."""
+    (tmp_path / "in").mkdir()
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    _trained_base(tmp_path / "home" / "bases" / "ACME" / "v1")
+
+    def config(base: str) -> Path:
+        return write(
+            tmp_path / "rushes.yaml",
+            f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'in'}]}}\n    train: {{base: '{base}'}}\n",
+        )
+
+    assert load_settings(config("ACME@v1"), strict=True).shows[0].train.base == "ACME@v1"
+    assert problems(config("ACME@v2")) == [
+        "shows[0].train.base: base 'ACME' has no trained version v2 (its versions: v1)"
+    ]
+    assert problems(config("ACME@")) == [
+        "shows[0].train.base: 'ACME@': write a base as NAME or NAME@v2; a name starts with a letter and holds only "
+        "letters, digits, '_', '-' and '.' (max 64)"
+    ]
+
+
 def test_config_check_names_a_show_base_whose_manifest_is_broken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
