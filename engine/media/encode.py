@@ -152,8 +152,9 @@ class MovieWriter:
     `options` go to the encoder as-is (e.g. {"g": "12"} for a keyframe every 12 frames).
     Colour: `colour` (engine.media.info.ColourTags; default BT.709): the matrix RGB is turned into YUV with, and
     the primaries, transfer and matrix tagged in the stream; limited range for YUV. The timecode of the first
-    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back, and in a .mov the `reel`
-    name beside it. `pixel_aspect` (other than 1: anamorphic frames) is the stream's sample aspect ratio.
+    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back, and the `reel` name
+    beside it in a .mov, or as an .mxf's tape. `pixel_aspect` (other than 1: anamorphic frames) is the stream's
+    sample aspect ratio.
     Sound: `sound` (engine.media.audio.SoundSpan) carries a movie's sound from that moment on, cut at the last
     frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4.
     `tags` (MediaInfo.tags: a camera's make, model, creation time) go into the container as they are: in a
@@ -227,13 +228,16 @@ class MovieWriter:
             raise MediaError(f"cannot start encoding {codec}: {e.strerror or e}", str(self.path)) from None
 
     def _tag_timecode(self, fmt: str, reel: str | None) -> None:
-        """The first frame's timecode where probe() reads it back: an MP4's or MOV's stream (with, in a .mov, the
-        reel name beside it), another container's own tags."""
+        """The first frame's timecode where probe() reads it back: an MP4's or MOV's stream, another container's
+        own tags. The reel name goes beside it in a .mov (its timecode track's source reference), and in an .mxf
+        as its tape (physical source package: the tape name Avid and an EDL conform by), timecode or not."""
+        if reel and fmt == "mxf":
+            self._container.metadata["reel_name"] = reel
         if not self.timecode:
             return
         target = self._stream if fmt in ("mp4", "mov") else self._container
         target.metadata["timecode"] = self.timecode
-        if reel and fmt == "mov":  # the timecode track's source reference (MP4's has none)
+        if reel and fmt == "mov":  # MP4's timecode track has no source reference
             self._stream.metadata["reel_name"] = reel
 
     def _check_timecode(self, timecode: str | None) -> str | None:

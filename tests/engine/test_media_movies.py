@@ -303,6 +303,21 @@ def test_dnxhr_for_avid_round_trips_in_mxf_with_its_timecode(
     assert psnr(read_clip(path), clip[:3, :144, :256]) > 35  # an intermediate codec at its fixed rate
 
 
+@pytest.mark.parametrize("timecode", ["10:00:00:00", None])
+def test_an_mxf_keeps_its_reel_as_the_tape_avid_conforms_by(
+    tmp_path: Path, clip: np.ndarray, timecode: str | None
+) -> None:
+    path = write_movie(
+        tmp_path / "A001C003.mxf", clip[:2, :144, :256], 24, codec="dnxhr", timecode=timecode, reel="A001R2AB"
+    )
+
+    info = probe(path)
+    assert info.reel == "A001R2AB"
+    assert info.timecode == (timecode or "00:00:00:00")  # an MXF always has one
+    with av.open(str(path)) as container:  # the tape (physical source package) the file's package refers to
+        assert container.streams.video[0].metadata["reel_name"] == "A001R2AB"
+
+
 def test_dnxhr_refuses_frames_smaller_than_its_encoder_takes_in_one_line(
     tmp_path: Path, clip: np.ndarray
 ) -> None:
