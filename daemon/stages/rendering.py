@@ -592,6 +592,11 @@ class RenderSink:
             with self._writing(cube):
                 write_cube(cube, np.asarray(lut, np.float32), title=f"{plan.name} {plan.kind}")
         review_final = self._path(plan.out_dir, ".mp4")
+        frames: str | None = None
+        if plan.finishing in _DELIVERABLE_MOVIES:
+            frames = str(self._path(plan.out_dir, _DELIVERABLE_MOVIES[plan.finishing][0]))
+        elif plan.finishing == "exr":
+            frames = str(self._path(plan.out_dir, ".####.exr"))
         otio_path = self._path(self.tmp, ".otio")
         length = self.last_number - self.first_number + 1  # the movie's frame times, its pauses' too
         with self._writing(otio_path):
@@ -605,16 +610,12 @@ class RenderSink:
                 timecode,
                 reel=plan.reel,
                 sound=plan.sound is not None,
+                deliverable=frames,  # what a conform relinks to; the review movie beside it
             )
             write_timeline(otio_path, timeline)
         with self._writing(plan.out_dir):
             move_into_place(self.tmp, plan.out_dir)
         self._open = False
-        frames: str | None = None
-        if plan.finishing in _DELIVERABLE_MOVIES:
-            frames = str(self._path(plan.out_dir, _DELIVERABLE_MOVIES[plan.finishing][0]))
-        elif plan.finishing == "exr":
-            frames = str(self._path(plan.out_dir, ".####.exr"))
         return RenderedFiles(
             review_movie=review_final,
             before_after=self._path(plan.out_dir, "_before_after.mp4"),

@@ -283,6 +283,33 @@ def test_otio_reads_back_with_range_and_timecode(tmp_path: Path) -> None:
     assert clip.metadata["rushes"]["last_frame"] == 1010
 
 
+@pytest.mark.parametrize("finishing", ["prores", "dnxhr", "exr"])
+def test_the_otio_clip_relinks_to_the_deliverable_with_the_review_movie_beside_it(
+    tmp_path: Path, finishing: str
+) -> None:
+    files = render(
+        make_plan(tmp_path, finishing=finishing), count=3, before_size=(256, 144), after_size=(256, 144)
+    )
+
+    (clip,) = read_timeline(files.otio).find_clips()
+    delivered = clip.media_reference
+    if finishing == "exr":
+        assert isinstance(delivered, otio.schema.ImageSequenceReference)
+        named = [
+            delivered.target_url_for_image_number(i) for i in range(delivered.number_of_images_in_sequence())
+        ]
+        assert named == [str(files.frames).replace("####", str(n)) for n in (1001, 1002, 1003)]
+        assert all(Path(name).is_file() for name in named)
+    else:
+        assert delivered.target_url == files.frames and Path(delivered.target_url).is_file()
+    assert clip.media_references()["review"].target_url == str(files.review_movie)
+    start = delivered.available_range.start_time
+    assert (otio.opentime.to_timecode(start, start.rate), delivered.available_range.duration.value) == (
+        "01:00:00:00",
+        3,
+    )
+
+
 def test_timecode_follows_the_first_frame_number(tmp_path: Path) -> None:
     """The plan's timecode is that of plan.first_frame; a render starting two frames later starts later."""
     files = render(make_plan(tmp_path), count=3, first=1003)
