@@ -132,7 +132,9 @@ class RenderPlan:
     # A sequence daily's frames: each EXR deliverable frame keeps the header of the frame it was made from (its
     # primaries, camera and lens metadata); None for a movie.
     headers: HeaderSource | None = None
-    reel: str | None = None  # the daily's reel name, which the ProRes deliverable keeps beside the timecode
+    reel: str | None = (
+        None  # the daily's reel name, which every deliverable keeps (a .mov's, an .mxf's tape, EXR)
+    )
     # the daily's container tags (camera, creation time), which the deliverable keeps
     tags: dict[str, str] | None = None
     source_pix_fmt: str | None = None  # the daily's pixel format: the ProRes of a full-chroma daily is 4444
@@ -520,6 +522,7 @@ class RenderSink:
                     like=None if self.plan.headers is None else self.plan.headers.path(number),
                     layers_from=None if self.plan.headers is None else self.plan.headers.layer_source(number),
                     overscan=self._margins(kept),
+                    reel=self.plan.reel,
                 )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)

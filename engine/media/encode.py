@@ -489,9 +489,11 @@ def write_numbered_sequence(
     timecode: FrameTimecode | None = None,
     like: HeaderSource | None = None,
     overscan: Overscan | None = None,
+    reel: str | None = None,
 ) -> list[Path]:
     """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them; each
-    file's header says `pixel_aspect` when it is not 1, an EXR's or DPX's its frame's `timecode`, and keeps the
+    file's header says `pixel_aspect` when it is not 1, an EXR's or DPX's its frame's `timecode` (an EXR's its
+    source's `reel` too), and keeps the
     header of the source frame it was made from (`like`; images.write_image). `overscan`: the frames were read
     with it (MediaInfo.with_overscan), and EXR frames keep it past their display window."""
     spec = parse_sequence(pattern)
@@ -513,6 +515,7 @@ def write_numbered_sequence(
             like=None if like is None else like.path(number),
             layers_from=None if like is None else like.layer_source(number),
             overscan=NO_MARGINS if overscan is None else overscan.margins_of(rgb.shape),
+            reel=reel,
         )
         written.append(path)
     return written

@@ -464,6 +464,16 @@ def test_exr_deliverable_frames_carry_each_frames_timecode(tmp_path: Path) -> No
     assert read_header(Path(frames.replace("####", "1004"))).timecode == "01:00:00:03"
 
 
+@pytest.mark.parametrize("finishing", ["prores", "dnxhr", "exr"])
+def test_every_deliverable_of_a_movie_daily_keeps_its_reel_name(tmp_path: Path, finishing: str) -> None:
+    plan = make_plan(tmp_path, finishing=finishing, timecode="14:02:11:05", reel="A003C012")
+    files = render(plan, count=2, before_size=(256, 144), after_size=(256, 144))
+
+    assert (
+        files.frames is not None and probe(files.frames).reel == "A003C012"
+    )  # a conform goes by reel and timecode
+
+
 @pytest.mark.parametrize("finishing", ["prores", "exr"])
 def test_an_anamorphic_dailys_review_is_in_square_pixels_and_its_deliverable_as_stored(
     tmp_path: Path, finishing: str
