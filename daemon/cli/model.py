@@ -312,6 +312,7 @@ def _render(
         keeping_overscan,
         output_frames,
         prepare,
+        retime_note,
     )
     from engine.media import probe
 
@@ -331,6 +332,9 @@ def _render(
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
+        retimed = retime_note(info, prepared, "input")
+        if retimed is not None:
+            out.print(retimed, highlight=False)
         stream = fixed_frames(model, prepared, info, alpha=keep_alpha)
         with counted_progress() as bar:
             label, total = f"{kind} with {name}", output_frames(info, prepared)

@@ -143,6 +143,8 @@ class RenderPlan:
     # An EXR daily read with its overscan (daemon.stages.fixing.keeping_overscan): the EXR deliverable keeps it
     # past its display window, every movie and picture shows the display window.
     overscan: Overscan | None = None
+    # A retime's output frames per daily frame (interpolate factor=), which the OTIO clip's metadata says; 1 else.
+    retime: int = 1
 
 
 @dataclass(frozen=True)
@@ -614,6 +616,7 @@ class RenderSink:
                 reel=plan.reel,
                 sound=plan.sound is not None,
                 deliverable=frames,  # what a conform relinks to; the review movie beside it
+                retime=plan.retime,
             )
             write_timeline(otio_path, timeline)
         with self._writing(plan.out_dir):

@@ -55,12 +55,14 @@ def clip_timeline(
     reel: str | None = None,
     sound: bool = False,
     deliverable: str | None = None,
+    retime: int = 1,
 ) -> otio.schema.Timeline:
     """A timeline with one video track holding one clip: the whole of the movie at `media_path`; with `sound`,
     an audio track holding the same clip (the movie's sound, in sync). `reel` is the source's reel name, in
     the clip's metadata where OTIO's CMX 3600 EDL adapter reads it, so an EDL of the fix conforms by it.
     `deliverable` (a movie, or EXR frames as a `####` pattern) holds the same frames for finishing: it is the
-    clip's active media and `media_path` its `review` reference (the audio track's sound stays in a movie)."""
+    clip's active media and `media_path` its `review` reference (the audio track's sound stays in a movie).
+    `retime`: the output frames per source frame of a retime, in the metadata (its timecode counts those frames)."""
     if frame_count < 1:
         raise EditorialError(f"clip {name} has {frame_count} frames; a clip needs at least one")
     rate = _rate(fps)
@@ -78,6 +80,7 @@ def clip_timeline(
             "fps": f"{fps.numerator}/{fps.denominator}",
             "timecode": timecode,
             "reel": reel,
+            "retime": retime,
         }
     }
     if reel:
