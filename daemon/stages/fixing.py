@@ -42,7 +42,7 @@ from engine.media import MediaError, MediaInfo, TimecodeError, offset_timecode, 
 from engine.media.alpha import SourceAlpha, has_alpha, premultiplied, premultiply, unpremultiply, with_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
-from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
+from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from engine.media.sequences import frames_named
@@ -738,6 +738,9 @@ def _finishing(params: Mapping[str, Any], info: MediaInfo) -> Any:
         raise Permanent(
             f"deliver=dnxhr takes frames of at least {least}, not {info.width}x{info.height}: use prores"
         )
+    rate_problem = mxf_rate_problem(info.fps) if value == "dnxhr" else None
+    if rate_problem is not None:
+        raise Permanent(f"deliver=dnxhr writes an MXF, and {rate_problem}: use prores")
     return value
 
 

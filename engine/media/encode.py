@@ -105,6 +105,27 @@ _FIELD_ORDERS = {"top field first": 2, "bottom field first": 3}
 # The smallest frame FFmpeg's DNxHR encoder takes.
 DNXHR_MIN_SIZE = (256, 120)
 
+# The edit rates an MXF holds (SMPTE ST 326's content package rates, all FFmpeg's MXF muxer writes): film and
+# broadcast rates and their multiples up to 120. Another rate (a 12 fps time-lapse, a 15 fps screen recording)
+# goes into a .mov.
+MXF_RATES = frozenset(
+    Fraction(rate) / scale
+    for rate in (24, 25, 30, 48, 50, 60, 72, 75, 90, 96, 100, 120)
+    for scale in ((1, Fraction(1001, 1000)) if rate % 24 == 0 or rate % 30 == 0 else (1,))
+)
+
+
+def mxf_rate_problem(fps: Fraction | int | float) -> str | None:
+    """Why an MXF cannot hold frames at `fps`, in a clause naming the rates it holds; None where it can."""
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate in MXF_RATES:
+        return None
+    shown = str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3f}"
+    return (
+        "an MXF holds only film and broadcast rates (23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94, 60 and "
+        f"their multiples up to 120), not {shown} fps"
+    )
+
 
 def dnxhr_pix_fmt(source_pix_fmt: str | None) -> str:
     """The pixel format of a DNxHR made from frames of `source_pix_fmt`: 444 for full chroma, else 4:2:2, at 10
@@ -120,9 +141,9 @@ def _dnxhr_profile(pix_fmt: str) -> str:
     return "dnxhr_hqx" if bit_depth(pix_fmt) > 8 else "dnxhr_hq"
 
 
-def _checked_codec(path: Path, codec: str, width: int, height: int) -> tuple[str, str, str]:
-    """(FFmpeg encoder, default pixel format, container format) of a movie of `codec` at `path` and this size;
-    MediaError in one line for a codec, container or size that cannot be written."""
+def _checked_codec(path: Path, codec: str, width: int, height: int, fps: Fraction) -> tuple[str, str, str]:
+    """(FFmpeg encoder, default pixel format, container format) of a movie of `codec` at `path`, this size and
+    rate; MediaError in one line for a codec, container, size or rate that cannot be written."""
     if codec not in _ENCODERS:
         raise MediaError(f"unknown codec {codec!r}; use one of {', '.join(_ENCODERS)}")
     encoder, default_fmt, containers = _ENCODERS[codec]
@@ -131,6 +152,9 @@ def _checked_codec(path: Path, codec: str, width: int, height: int) -> tuple[str
         raise MediaError(f"{codec} cannot go into a {path.suffix} file; use {', '.join(sorted(containers))}")
     if width <= 0 or height <= 0:
         raise MediaError(f"movie size {width}x{height} is not positive")
+    rate_problem = mxf_rate_problem(fps) if fmt == "mxf" else None
+    if rate_problem is not None:
+        raise MediaError(f"{rate_problem}: write a .mov instead")
     if codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
         raise MediaError(
             f"DNxHR takes frames of at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}, not {width}x{height}: "
@@ -187,7 +211,7 @@ class MovieWriter:
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
-        encoder, default_fmt, fmt = _checked_codec(self.path, codec, width, height)
+        encoder, default_fmt, fmt = _checked_codec(self.path, codec, width, height, self.fps)
         self.codec = codec
         self.colour = colour or BT709
         self.pixel_aspect = pixel_aspect

@@ -318,6 +318,25 @@ def test_an_mxf_keeps_its_reel_as_the_tape_avid_conforms_by(
         assert container.streams.video[0].metadata["reel_name"] == "A001R2AB"
 
 
+@pytest.mark.parametrize("codec", ["dnxhr", "prores"])
+def test_an_mxf_refuses_a_rate_it_cannot_hold_in_one_line(
+    tmp_path: Path, clip: np.ndarray, codec: str
+) -> None:
+    with pytest.raises(
+        MediaError,
+        match=r"an MXF holds only film and broadcast rates \(23.976, .*\), not 12 fps: write a .mov",
+    ):
+        write_movie(tmp_path / "timelapse.mxf", clip[:2, :144, :256], 12, codec=codec)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+    for rate in (Fraction(24000, 1001), 25, Fraction(60000, 1001), 120):
+        assert (
+            probe(
+                write_movie(tmp_path / f"{float(rate):.3f}.mxf", clip[:2, :144, :256], rate, codec=codec)
+            ).fps
+            == rate
+        )
+
+
 def test_dnxhr_refuses_frames_smaller_than_its_encoder_takes_in_one_line(
     tmp_path: Path, clip: np.ndarray
 ) -> None:

@@ -427,6 +427,19 @@ def test_requests_that_cannot_work_are_permanent(
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_a_dnxhr_deliverable_of_a_daily_at_a_rate_mxf_cannot_hold_is_answered_before_the_work(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    daily(catalog, tmp_path, path=footage.movie(tmp_path / "timelapse.mov", n=2, size=(256, 144), fps=12))
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "dnxhr"})
+
+    with pytest.raises(
+        Permanent, match=r"deliver=dnxhr writes an MXF, and an MXF holds only .*, not 12 fps: use prores"
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
 def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_says_so(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
