@@ -108,7 +108,8 @@ def clip_timeline(
 
 def _reference(path: str, available: otio.opentime.TimeRange, first_frame: int) -> otio.schema.MediaReference:
     """A deliverable's media reference: a movie's, or an image sequence's (`dir/name.####.exr`, numbered from
-    `first_frame` at the clip's start)."""
+    `first_frame` at the clip's start; a frame its daily lacks, and so the sequence, holds the one before, as
+    the movies do)."""
     folder, file_name = os.path.split(path)
     if "#" not in file_name:
         return otio.schema.ExternalReference(target_url=path, available_range=available)
@@ -121,6 +122,7 @@ def _reference(path: str, available: otio.opentime.TimeRange, first_frame: int) 
         start_frame=first_frame,
         rate=available.start_time.rate,
         frame_zero_padding=padding,
+        missing_frame_policy=otio.schema.ImageSequenceReference.MissingFramePolicy.hold,
         available_range=available,
     )
 

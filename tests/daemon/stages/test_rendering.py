@@ -244,6 +244,8 @@ def test_the_movies_hold_the_frame_before_a_hole_and_the_exr_frames_keep_it(
     assert exr.frame_count == 5 and exr.missing_frames == [1004, 1005, 1006]
     otio_clip = read_timeline(files.otio).find_clips()[0]
     assert otio_clip.source_range is not None and otio_clip.source_range.duration.value == 8
+    holding = otio.schema.ImageSequenceReference.MissingFramePolicy.hold  # as the movies do over the hole
+    assert otio_clip.media_reference.missing_frame_policy == holding
 
 
 @pytest.mark.parametrize("before_after", ["side", "wipe"])
