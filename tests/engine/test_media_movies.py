@@ -168,6 +168,28 @@ def test_probe_says_whether_a_movie_is_interlaced_and_which_field_comes_first(
     assert probe(path).interlaced == scan
 
 
+@pytest.mark.parametrize(("setfield", "scan"), [("tff", "top field first"), ("bff", "bottom field first")])
+@pytest.mark.parametrize("codec", ["prores_ks", "mpeg2video"])
+def test_an_interlaced_movie_from_the_ffmpeg_program_reads_in_its_field_order(
+    tmp_path: Path, setfield: str, scan: str, codec: str
+) -> None:
+    """ProRes in a .mov from the ffmpeg program says TFF as `fiel` detail 9 (FFmpeg's TB: interleaved fields, top
+    first, Apple TN2162), which used to read as bottom field first; MPEG-2 says it in its own headers."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    path = tmp_path / ("tape.mov" if codec == "prores_ks" else "tape.mpg")
+    source = "testsrc2=size=64x48:rate=25:duration=0.12"
+    interlaced = ["-vf", f"setfield={setfield}", "-c:v", codec, "-flags", "+ilme+ildct"]
+    subprocess.run(
+        [exe, "-nostdin", "-v", "error", "-f", "lavfi", "-i", source, *interlaced, str(path)], check=True
+    )
+
+    assert probe(path).interlaced == scan
+
+
 def test_a_movie_keeps_the_colour_tags_it_is_written_with_and_its_pixels_read_back(
     tmp_path: Path, clip: np.ndarray
 ) -> None:
