@@ -574,6 +574,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         scan=info.interlaced,
         overscan=Overscan.of(info),
         retime=prepared.factor,
+        daily=request.source,
     )
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     crash_point("fix.rendered", target="both")

@@ -145,6 +145,7 @@ class RenderPlan:
     overscan: Overscan | None = None
     # A retime's output frames per daily frame (interpolate factor=), which the OTIO clip's metadata says; 1 else.
     retime: int = 1
+    daily: str | None = None  # the daily's file (a sequence's pattern), named in the OTIO clip's metadata
 
 
 @dataclass(frozen=True)
@@ -617,6 +618,7 @@ class RenderSink:
                 sound=plan.sound is not None,
                 deliverable=frames,  # what a conform relinks to; the review movie beside it
                 retime=plan.retime,
+                daily=plan.daily,
             )
             write_timeline(otio_path, timeline)
         with self._writing(plan.out_dir):

@@ -56,13 +56,15 @@ def clip_timeline(
     sound: bool = False,
     deliverable: str | None = None,
     retime: int = 1,
+    daily: str | None = None,
 ) -> otio.schema.Timeline:
     """A timeline with one video track holding one clip: the whole of the movie at `media_path`; with `sound`,
     an audio track holding the same clip (the movie's sound, in sync). `reel` is the source's reel name, in
     the clip's metadata where OTIO's CMX 3600 EDL adapter reads it, so an EDL of the fix conforms by it.
     `deliverable` (a movie, or EXR frames as a `####` pattern) holds the same frames for finishing: it is the
     clip's active media and `media_path` its `review` reference (the audio track's sound stays in a movie).
-    `retime`: the output frames per source frame of a retime, in the metadata (its timecode counts those frames)."""
+    `retime`: the output frames per source frame of a retime, in the metadata (its timecode counts those frames);
+    `daily`: the source file the clip was made from, in the metadata, so an editor finds the shot it replaces."""
     if frame_count < 1:
         raise EditorialError(f"clip {name} has {frame_count} frames; a clip needs at least one")
     rate = _rate(fps)
@@ -81,6 +83,7 @@ def clip_timeline(
             "timecode": timecode,
             "reel": reel,
             "retime": retime,
+            "daily": daily,
         }
     }
     if reel:

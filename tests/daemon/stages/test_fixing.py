@@ -529,6 +529,7 @@ def test_a_retimes_version_says_its_rate_and_timecode_for_editorial(
     ) in (movie.parent / "description.txt").read_text()
     (clip,) = read_timeline(movie.with_suffix(".otio")).find_clips()
     assert (clip.metadata["rushes"]["retime"], clip.source_range.duration.value) == (2, 7)
+    assert clip.metadata["rushes"]["daily"] == str(source)  # the file it replaces in the cut
 
 
 def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_version_carries(
