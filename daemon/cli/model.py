@@ -17,6 +17,8 @@ from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from daemon.cli.outputs import Carried
     from daemon.settings import ReviewColor
     from daemon.stages.fixing import Prepared
@@ -313,6 +315,7 @@ def _render(
         keeping_overscan,
         output_frames,
         prepare,
+        retime_note,
     )
     from engine.media import probe
 
@@ -328,10 +331,14 @@ def _render(
             out.print(note, highlight=False, markup=False)
         info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
         _check_still(output, output_frames(info, prepared))
+        _check_mxf_rate(output, info.fps)
         _say_overscan(info)
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
+        retimed = retime_note(info, prepared, "input")
+        if retimed is not None:
+            out.print(retimed, highlight=False)
         stream = fixed_frames(model, prepared, info, alpha=keep_alpha)
         with counted_progress() as bar:
             label, total = f"{kind} with {name}", output_frames(info, prepared)
@@ -455,6 +462,15 @@ def _say_overscan(info: MediaInfo) -> None:
     note = overscan_note(info)
     if note is not None:
         out.print(note, highlight=False)
+
+
+def _check_mxf_rate(output: str, fps: Fraction) -> None:
+    """The one line (exit 2), before the work, when an .mxf output cannot hold the input's rate."""
+    from engine.media.encode import mxf_rate_problem
+
+    problem = mxf_rate_problem(fps) if Path(output).suffix.lower() == ".mxf" else None
+    if problem is not None:
+        raise fail(f"--output {output}: {problem}; write a .mov instead")
 
 
 def _check_still(output: str, frames: int) -> None:

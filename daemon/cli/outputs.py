@@ -149,7 +149,9 @@ class Carried:
     sound: SoundSpan | None = None
     pixel_aspect: Fraction = SQUARE
     headers: HeaderSource | None = None  # a sequence's frames, whose headers an EXR or DPX output keeps
-    reel: str | None = None  # a movie's reel name, which a .mov keeps beside the timecode
+    reel: str | None = (
+        None  # the reel name, which a .mov keeps beside the timecode, an .mxf as its tape, EXRs
+    )
     tags: dict[str, str] | None = None  # a movie's container tags about its footage (camera, creation time)
     pix_fmt: str | None = None  # the source's pixel format: ProRes 4444 for full chroma (prores_pix_fmt)
     codec: str | None = None  # the source's codec: a DNxHD/DNxHR daily's .mov/.mxf fix is DNxHR (movie_codec)
@@ -207,6 +209,7 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
             timecode=timecode,
             like=carried.headers,
             overscan=carried.overscan,
+            reel=carried.reel,
         )
         if not written:
             raise MediaError("the fix produced no frames", output)
@@ -244,6 +247,7 @@ def _write_still(path: Path, frames: Iterable[tuple[int, Any]], carried: Carried
         like=None if carried.headers is None else carried.headers.path(number),
         layers_from=None if carried.headers is None else carried.headers.layer_source(number),
         overscan=NO_MARGINS if carried.overscan is None else carried.overscan.margins_of(rgb.shape),
+        reel=carried.reel,
     )
     return 1
 

@@ -38,11 +38,11 @@ from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fi
 from engine.heap import return_frame_blocks
 from engine.infer.runtime import InferenceSettingError, inference_device, limited_threads
 from engine.infer.stream import Background, prefetch
-from engine.media import MediaError, MediaInfo, probe, read_frames
+from engine.media import MediaError, MediaInfo, TimecodeError, offset_timecode, probe, read_frames
 from engine.media.alpha import SourceAlpha, has_alpha, premultiplied, premultiply, unpremultiply, with_alpha
 from engine.media.audio import SoundSpan
 from engine.media.decode import read_alpha
-from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
+from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from engine.media.sequences import frames_named
@@ -409,6 +409,9 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
     with the daily knows: what the head did with a parameter (a mask cut to the frame), a view, a desqueeze, the
     sound, and what a fix leaves out."""
     notes = list(prepared.notes)
+    retimed = retime_note(info, prepared, "daily")
+    if retimed is not None:
+        notes.append(retimed)
     if plan.view is not None and plan.view_deliverable:
         notes.append(
             f"Review pictures through OpenColorIO ({plan.view.name}); the EXR frames keep the scene's values."
@@ -449,6 +452,29 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
                 "stays a pause), so they keep its timing."
             )
     return notes
+
+
+def retime_note(info: MediaInfo, prepared: Prepared, source: str) -> str | None:
+    """What a retime's files are, in a sentence, for editorial (None for any other fix): how many frames at what
+    rate, from which timecode to which, and that past its first frame its timecode no longer names the `source`'s
+    frames, since it plays slower at the same rate."""
+    factor = prepared.factor
+    if factor == 1:
+        return None
+    count = output_frames(info, prepared)
+    fps = Fraction(info.fps).limit_denominator(1001)
+    rate = str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.3f}"
+    span = ""
+    if info.timecode is not None:
+        try:
+            span = f", timecode {info.timecode} (the {source}'s first) to {offset_timecode(info.timecode, count - 1, fps)}"
+        except TimecodeError:
+            span = f", from timecode {info.timecode} (the {source}'s first)"
+    return (
+        f"A {factor}x retime: {count} frames at {rate} fps (the {source}'s rate){span}, each of the {source}'s "
+        f"frames followed by {factor - 1} made one(s), so it plays {factor}x slower and past its first frame its "
+        f"timecode counts the retimed frames, not the {source}'s."
+    )
 
 
 def _lineage(m: Manifest) -> str:
@@ -547,6 +573,8 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         source_pix_fmt=info.pix_fmt,
         scan=info.interlaced,
         overscan=Overscan.of(info),
+        retime=prepared.factor,
+        daily=request.source,
     )
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     crash_point("fix.rendered", target="both")
@@ -711,6 +739,9 @@ def _finishing(params: Mapping[str, Any], info: MediaInfo) -> Any:
         raise Permanent(
             f"deliver=dnxhr takes frames of at least {least}, not {info.width}x{info.height}: use prores"
         )
+    rate_problem = mxf_rate_problem(info.fps) if value == "dnxhr" else None
+    if rate_problem is not None:
+        raise Permanent(f"deliver=dnxhr writes an MXF, and {rate_problem}: use prores")
     return value
 
 

@@ -132,7 +132,9 @@ class RenderPlan:
     # A sequence daily's frames: each EXR deliverable frame keeps the header of the frame it was made from (its
     # primaries, camera and lens metadata); None for a movie.
     headers: HeaderSource | None = None
-    reel: str | None = None  # the daily's reel name, which the ProRes deliverable keeps beside the timecode
+    reel: str | None = (
+        None  # the daily's reel name, which every deliverable keeps (a .mov's, an .mxf's tape, EXR)
+    )
     # the daily's container tags (camera, creation time), which the deliverable keeps
     tags: dict[str, str] | None = None
     source_pix_fmt: str | None = None  # the daily's pixel format: the ProRes of a full-chroma daily is 4444
@@ -141,6 +143,9 @@ class RenderPlan:
     # An EXR daily read with its overscan (daemon.stages.fixing.keeping_overscan): the EXR deliverable keeps it
     # past its display window, every movie and picture shows the display window.
     overscan: Overscan | None = None
+    # A retime's output frames per daily frame (interpolate factor=), which the OTIO clip's metadata says; 1 else.
+    retime: int = 1
+    daily: str | None = None  # the daily's file (a sequence's pattern), named in the OTIO clip's metadata
 
 
 @dataclass(frozen=True)
@@ -520,6 +525,7 @@ class RenderSink:
                     like=None if self.plan.headers is None else self.plan.headers.path(number),
                     layers_from=None if self.plan.headers is None else self.plan.headers.layer_source(number),
                     overscan=self._margins(kept),
+                    reel=self.plan.reel,
                 )
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)
@@ -592,6 +598,11 @@ class RenderSink:
             with self._writing(cube):
                 write_cube(cube, np.asarray(lut, np.float32), title=f"{plan.name} {plan.kind}")
         review_final = self._path(plan.out_dir, ".mp4")
+        frames: str | None = None
+        if plan.finishing in _DELIVERABLE_MOVIES:
+            frames = str(self._path(plan.out_dir, _DELIVERABLE_MOVIES[plan.finishing][0]))
+        elif plan.finishing == "exr":
+            frames = str(self._path(plan.out_dir, ".####.exr"))
         otio_path = self._path(self.tmp, ".otio")
         length = self.last_number - self.first_number + 1  # the movie's frame times, its pauses' too
         with self._writing(otio_path):
@@ -605,16 +616,14 @@ class RenderSink:
                 timecode,
                 reel=plan.reel,
                 sound=plan.sound is not None,
+                deliverable=frames,  # what a conform relinks to; the review movie beside it
+                retime=plan.retime,
+                daily=plan.daily,
             )
             write_timeline(otio_path, timeline)
         with self._writing(plan.out_dir):
             move_into_place(self.tmp, plan.out_dir)
         self._open = False
-        frames: str | None = None
-        if plan.finishing in _DELIVERABLE_MOVIES:
-            frames = str(self._path(plan.out_dir, _DELIVERABLE_MOVIES[plan.finishing][0]))
-        elif plan.finishing == "exr":
-            frames = str(self._path(plan.out_dir, ".####.exr"))
         return RenderedFiles(
             review_movie=review_final,
             before_after=self._path(plan.out_dir, "_before_after.mp4"),

@@ -105,6 +105,27 @@ _FIELD_ORDERS = {"top field first": 2, "bottom field first": 3}
 # The smallest frame FFmpeg's DNxHR encoder takes.
 DNXHR_MIN_SIZE = (256, 120)
 
+# The edit rates an MXF holds (SMPTE ST 326's content package rates, all FFmpeg's MXF muxer writes): film and
+# broadcast rates and their multiples up to 120. Another rate (a 12 fps time-lapse, a 15 fps screen recording)
+# goes into a .mov.
+MXF_RATES = frozenset(
+    Fraction(rate) / scale
+    for rate in (24, 25, 30, 48, 50, 60, 72, 75, 90, 96, 100, 120)
+    for scale in ((1, Fraction(1001, 1000)) if rate % 24 == 0 or rate % 30 == 0 else (1,))
+)
+
+
+def mxf_rate_problem(fps: Fraction | int | float) -> str | None:
+    """Why an MXF cannot hold frames at `fps`, in a clause naming the rates it holds; None where it can."""
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate in MXF_RATES:
+        return None
+    shown = str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3f}"
+    return (
+        "an MXF holds only film and broadcast rates (23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94, 60 and "
+        f"their multiples up to 120), not {shown} fps"
+    )
+
 
 def dnxhr_pix_fmt(source_pix_fmt: str | None) -> str:
     """The pixel format of a DNxHR made from frames of `source_pix_fmt`: 444 for full chroma, else 4:2:2, at 10
@@ -120,9 +141,9 @@ def _dnxhr_profile(pix_fmt: str) -> str:
     return "dnxhr_hqx" if bit_depth(pix_fmt) > 8 else "dnxhr_hq"
 
 
-def _checked_codec(path: Path, codec: str, width: int, height: int) -> tuple[str, str, str]:
-    """(FFmpeg encoder, default pixel format, container format) of a movie of `codec` at `path` and this size;
-    MediaError in one line for a codec, container or size that cannot be written."""
+def _checked_codec(path: Path, codec: str, width: int, height: int, fps: Fraction) -> tuple[str, str, str]:
+    """(FFmpeg encoder, default pixel format, container format) of a movie of `codec` at `path`, this size and
+    rate; MediaError in one line for a codec, container, size or rate that cannot be written."""
     if codec not in _ENCODERS:
         raise MediaError(f"unknown codec {codec!r}; use one of {', '.join(_ENCODERS)}")
     encoder, default_fmt, containers = _ENCODERS[codec]
@@ -131,6 +152,9 @@ def _checked_codec(path: Path, codec: str, width: int, height: int) -> tuple[str
         raise MediaError(f"{codec} cannot go into a {path.suffix} file; use {', '.join(sorted(containers))}")
     if width <= 0 or height <= 0:
         raise MediaError(f"movie size {width}x{height} is not positive")
+    rate_problem = mxf_rate_problem(fps) if fmt == "mxf" else None
+    if rate_problem is not None:
+        raise MediaError(f"{rate_problem}: write a .mov instead")
     if codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
         raise MediaError(
             f"DNxHR takes frames of at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]}, not {width}x{height}: "
@@ -152,8 +176,9 @@ class MovieWriter:
     `options` go to the encoder as-is (e.g. {"g": "12"} for a keyframe every 12 frames).
     Colour: `colour` (engine.media.info.ColourTags; default BT.709): the matrix RGB is turned into YUV with, and
     the primaries, transfer and matrix tagged in the stream; limited range for YUV. The timecode of the first
-    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back, and in a .mov the `reel`
-    name beside it. `pixel_aspect` (other than 1: anamorphic frames) is the stream's sample aspect ratio.
+    frame ("HH:MM:SS:FF") is written into the container, where probe() reads it back, and the `reel` name
+    beside it in a .mov, or as an .mxf's tape. `pixel_aspect` (other than 1: anamorphic frames) is the stream's
+    sample aspect ratio.
     Sound: `sound` (engine.media.audio.SoundSpan) carries a movie's sound from that moment on, cut at the last
     frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4.
     `tags` (MediaInfo.tags: a camera's make, model, creation time) go into the container as they are: in a
@@ -186,7 +211,7 @@ class MovieWriter:
     ) -> None:
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
-        encoder, default_fmt, fmt = _checked_codec(self.path, codec, width, height)
+        encoder, default_fmt, fmt = _checked_codec(self.path, codec, width, height, self.fps)
         self.codec = codec
         self.colour = colour or BT709
         self.pixel_aspect = pixel_aspect
@@ -227,13 +252,16 @@ class MovieWriter:
             raise MediaError(f"cannot start encoding {codec}: {e.strerror or e}", str(self.path)) from None
 
     def _tag_timecode(self, fmt: str, reel: str | None) -> None:
-        """The first frame's timecode where probe() reads it back: an MP4's or MOV's stream (with, in a .mov, the
-        reel name beside it), another container's own tags."""
+        """The first frame's timecode where probe() reads it back: an MP4's or MOV's stream, another container's
+        own tags. The reel name goes beside it in a .mov (its timecode track's source reference), and in an .mxf
+        as its tape (physical source package: the tape name Avid and an EDL conform by), timecode or not."""
+        if reel and fmt == "mxf":
+            self._container.metadata["reel_name"] = reel
         if not self.timecode:
             return
         target = self._stream if fmt in ("mp4", "mov") else self._container
         target.metadata["timecode"] = self.timecode
-        if reel and fmt == "mov":  # the timecode track's source reference (MP4's has none)
+        if reel and fmt == "mov":  # MP4's timecode track has no source reference
             self._stream.metadata["reel_name"] = reel
 
     def _check_timecode(self, timecode: str | None) -> str | None:
@@ -485,9 +513,11 @@ def write_numbered_sequence(
     timecode: FrameTimecode | None = None,
     like: HeaderSource | None = None,
     overscan: Overscan | None = None,
+    reel: str | None = None,
 ) -> list[Path]:
     """Like write_sequence, but each frame comes with its own number: a sequence with holes keeps them; each
-    file's header says `pixel_aspect` when it is not 1, an EXR's or DPX's its frame's `timecode`, and keeps the
+    file's header says `pixel_aspect` when it is not 1, an EXR's or DPX's its frame's `timecode` (an EXR's its
+    source's `reel` too), and keeps the
     header of the source frame it was made from (`like`; images.write_image). `overscan`: the frames were read
     with it (MediaInfo.with_overscan), and EXR frames keep it past their display window."""
     spec = parse_sequence(pattern)
@@ -509,6 +539,7 @@ def write_numbered_sequence(
             like=None if like is None else like.path(number),
             layers_from=None if like is None else like.layer_source(number),
             overscan=NO_MARGINS if overscan is None else overscan.margins_of(rgb.shape),
+            reel=reel,
         )
         written.append(path)
     return written

@@ -307,6 +307,7 @@ def write_exr(
     attributes: Mapping[str, Any] | None = None,
     beside: Beside | None = None,
     overscan: Margins = NO_MARGINS,
+    reel: str | None = None,
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
     unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect
@@ -315,7 +316,8 @@ def write_exr(
     the frame is written without them rather than not at all. `beside` (read_exr_beside of that frame): its
     other channels are written beside the picture as they are, those of the frame's size, and its other parts
     after the picture's, those whose display window is the frame's size. `overscan`: the frame's pixels past its
-    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0)."""
+    display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0).
+    `reel`: the source's reel (tape) name, the standard `reelName` a conform goes by, unless `attributes` have one."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
@@ -328,6 +330,8 @@ def write_exr(
         header["pixelAspectRatio"] = float(pixel_aspect)
     if timecode is not None:
         header["timeCode"] = _timecode_attribute(timecode)
+    if reel and "reelName" not in header:
+        header["reelName"] = reel
     if any(overscan):
         left, top, right, bottom = overscan
         height, width = pixels.shape[:2]

@@ -222,6 +222,7 @@ def write_image(
     like: Path | None = None,
     layers_from: Path | None = None,
     overscan: Margins = NO_MARGINS,
+    reel: str | None = None,
 ) -> None:
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
     unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
@@ -231,7 +232,8 @@ def write_image(
     one); unreadable, it is passed over.
     `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs) an EXR keeps beside its picture, where
     they are of its size, and whose other parts after it (exr.read_exr_beside). `overscan`: an EXR's pixels
-    past its display window (a frame read with them, MediaInfo.with_overscan), which its data window keeps."""
+    past its display window (a frame read with them, MediaInfo.with_overscan), which its data window keeps.
+    `reel`: the source's reel name, which an EXR says (`reelName`) where `like` gives none."""
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
@@ -245,6 +247,7 @@ def write_image(
             attributes=_from_exr(exr.read_exr_attributes, like),
             beside=_from_exr(lambda source: exr.read_exr_beside(source, overscan), layers_from),
             overscan=overscan,
+            reel=reel,
         )
         return
     source = _dpx_header(like)

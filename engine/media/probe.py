@@ -297,8 +297,12 @@ def _first_frame(container: Any, stream: Any, path: Path) -> Any:
     raise MediaError("cannot decode its first frame (the decoder returned nothing)", str(path))
 
 
-# FFmpeg's field orders (AVFieldOrder) by the field shown first: TT and BT show the top one, BB and TB the bottom.
-_TOP_FIRST, _BOTTOM_FIRST = (2, 5), (3, 4)
+# FFmpeg's field orders (AVFieldOrder) by the field that comes first in time. Interleaved fields (every compressed
+# interlaced codec: ProRes, DNxHD, MPEG-2, DV) are TB for top field first and BT for bottom field first: QuickTime's
+# `fiel` details 9 and 14 (Apple TN2162: "interleaved fields, TFF" and "BFF"), Matroska's FieldOrder 9 and 14, and
+# what the ffmpeg program writes for TFF and BFF frames; TT and BB are the same orders as separate fields (a `fiel`
+# of 1 or 6, and what FFmpeg's H.264 parser reports).
+_TOP_FIRST, _BOTTOM_FIRST = (2, 4), (3, 5)
 
 
 def _scan(path: Path) -> tuple[int, str | None]:

@@ -1,9 +1,11 @@
 """One rendered clip as an OpenTimelineIO timeline: build it, write it atomically, read it back.
 
-The clip references a movie on disk. Its media's available range starts at the movie's timecode (what
-editing systems conform against) or, without one, at its first frame number; it lasts `frame_count`
-frames at the movie's rate. Frame numbers and timecode are also kept in the clip's metadata under
-"rushes", so a round trip never depends on the rate arithmetic of timecodes.
+The clip references a movie on disk, and where the fix has a finishing deliverable (a ProRes or DNxHR movie, EXR
+frames) that first: a conform relinks the clip to the deliverable (its active media reference), and the review
+movie is its `review` reference. Its media's available range starts at the movie's timecode (what editing
+systems conform against) or, without one, at its first frame number; it lasts `frame_count` frames at the
+movie's rate. Frame numbers and timecode are also kept in the clip's metadata under "rushes", so a round trip
+never depends on the rate arithmetic of timecodes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import opentimelineio as otio
 
 METADATA_KEY = "rushes"
+ACTIVE = "DEFAULT_MEDIA"  # OTIO's key of a clip's active media reference
+REVIEW = "review"  # the review movie's key where a deliverable is the active one
 
 
 class EditorialError(ValueError):
@@ -50,10 +54,17 @@ def clip_timeline(
     *,
     reel: str | None = None,
     sound: bool = False,
+    deliverable: str | None = None,
+    retime: int = 1,
+    daily: str | None = None,
 ) -> otio.schema.Timeline:
     """A timeline with one video track holding one clip: the whole of the movie at `media_path`; with `sound`,
     an audio track holding the same clip (the movie's sound, in sync). `reel` is the source's reel name, in
-    the clip's metadata where OTIO's CMX 3600 EDL adapter reads it, so an EDL of the fix conforms by it."""
+    the clip's metadata where OTIO's CMX 3600 EDL adapter reads it, so an EDL of the fix conforms by it.
+    `deliverable` (a movie, or EXR frames as a `####` pattern) holds the same frames for finishing: it is the
+    clip's active media and `media_path` its `review` reference (the audio track's sound stays in a movie).
+    `retime`: the output frames per source frame of a retime, in the metadata (its timecode counts those frames);
+    `daily`: the source file the clip was made from, in the metadata, so an editor finds the shot it replaces."""
     if frame_count < 1:
         raise EditorialError(f"clip {name} has {frame_count} frames; a clip needs at least one")
     rate = _rate(fps)
@@ -61,7 +72,8 @@ def clip_timeline(
         start_time=media_start(first_frame, fps, timecode),
         duration=otio.opentime.RationalTime(frame_count, rate),
     )
-    reference = otio.schema.ExternalReference(target_url=media_path, available_range=available)
+    review = otio.schema.ExternalReference(target_url=media_path, available_range=available)
+    finishing = None if deliverable is None else _reference(deliverable, available, first_frame)
     metadata: dict[str, Any] = {
         METADATA_KEY: {
             "first_frame": first_frame,
@@ -70,6 +82,8 @@ def clip_timeline(
             "fps": f"{fps.numerator}/{fps.denominator}",
             "timecode": timecode,
             "reel": reel,
+            "retime": retime,
+            "daily": daily,
         }
     }
     if reel:
@@ -82,13 +96,38 @@ def clip_timeline(
     )
     for kind in kinds:
         track = otio.schema.Track(name=kind.lower(), kind=kind)
-        track.append(
-            otio.schema.Clip(
-                name=name, media_reference=reference.clone(), source_range=available, metadata=metadata
-            )
-        )
+        clip = otio.schema.Clip(name=name, source_range=available, metadata=metadata)
+        active = finishing
+        if kind == otio.schema.TrackKind.Audio and isinstance(finishing, otio.schema.ImageSequenceReference):
+            active = None  # frames hold no sound
+        if active is None:
+            clip.set_media_references({ACTIVE: review.clone()}, ACTIVE)
+        else:
+            clip.set_media_references({ACTIVE: active.clone(), REVIEW: review.clone()}, ACTIVE)
+        track.append(clip)
         timeline.tracks.append(track)
     return timeline
+
+
+def _reference(path: str, available: otio.opentime.TimeRange, first_frame: int) -> otio.schema.MediaReference:
+    """A deliverable's media reference: a movie's, or an image sequence's (`dir/name.####.exr`, numbered from
+    `first_frame` at the clip's start; a frame its daily lacks, and so the sequence, holds the one before, as
+    the movies do)."""
+    folder, file_name = os.path.split(path)
+    if "#" not in file_name:
+        return otio.schema.ExternalReference(target_url=path, available_range=available)
+    prefix, _, rest = file_name.partition("#")
+    padding = 1 + len(rest) - len(rest.lstrip("#"))
+    return otio.schema.ImageSequenceReference(
+        target_url_base=os.path.join(folder, ""),
+        name_prefix=prefix,
+        name_suffix=rest.lstrip("#"),
+        start_frame=first_frame,
+        rate=available.start_time.rate,
+        frame_zero_padding=padding,
+        missing_frame_policy=otio.schema.ImageSequenceReference.MissingFramePolicy.hold,
+        available_range=available,
+    )
 
 
 def write_timeline(path: str | Path, timeline: otio.schema.Timeline) -> Path:

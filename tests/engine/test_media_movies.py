@@ -168,6 +168,28 @@ def test_probe_says_whether_a_movie_is_interlaced_and_which_field_comes_first(
     assert probe(path).interlaced == scan
 
 
+@pytest.mark.parametrize(("setfield", "scan"), [("tff", "top field first"), ("bff", "bottom field first")])
+@pytest.mark.parametrize("codec", ["prores_ks", "mpeg2video"])
+def test_an_interlaced_movie_from_the_ffmpeg_program_reads_in_its_field_order(
+    tmp_path: Path, setfield: str, scan: str, codec: str
+) -> None:
+    """ProRes in a .mov from the ffmpeg program says TFF as `fiel` detail 9 (FFmpeg's TB: interleaved fields, top
+    first, Apple TN2162), which used to read as bottom field first; MPEG-2 says it in its own headers."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    path = tmp_path / ("tape.mov" if codec == "prores_ks" else "tape.mpg")
+    source = "testsrc2=size=64x48:rate=25:duration=0.12"
+    interlaced = ["-vf", f"setfield={setfield}", "-c:v", codec, "-flags", "+ilme+ildct"]
+    subprocess.run(
+        [exe, "-nostdin", "-v", "error", "-f", "lavfi", "-i", source, *interlaced, str(path)], check=True
+    )
+
+    assert probe(path).interlaced == scan
+
+
 def test_a_movie_keeps_the_colour_tags_it_is_written_with_and_its_pixels_read_back(
     tmp_path: Path, clip: np.ndarray
 ) -> None:
@@ -301,6 +323,40 @@ def test_dnxhr_for_avid_round_trips_in_mxf_with_its_timecode(
     with av.open(str(path)) as container:
         assert container.streams.video[0].codec_context.profile == profile
     assert psnr(read_clip(path), clip[:3, :144, :256]) > 35  # an intermediate codec at its fixed rate
+
+
+@pytest.mark.parametrize("timecode", ["10:00:00:00", None])
+def test_an_mxf_keeps_its_reel_as_the_tape_avid_conforms_by(
+    tmp_path: Path, clip: np.ndarray, timecode: str | None
+) -> None:
+    path = write_movie(
+        tmp_path / "A001C003.mxf", clip[:2, :144, :256], 24, codec="dnxhr", timecode=timecode, reel="A001R2AB"
+    )
+
+    info = probe(path)
+    assert info.reel == "A001R2AB"
+    assert info.timecode == (timecode or "00:00:00:00")  # an MXF always has one
+    with av.open(str(path)) as container:  # the tape (physical source package) the file's package refers to
+        assert container.streams.video[0].metadata["reel_name"] == "A001R2AB"
+
+
+@pytest.mark.parametrize("codec", ["dnxhr", "prores"])
+def test_an_mxf_refuses_a_rate_it_cannot_hold_in_one_line(
+    tmp_path: Path, clip: np.ndarray, codec: str
+) -> None:
+    with pytest.raises(
+        MediaError,
+        match=r"an MXF holds only film and broadcast rates \(23.976, .*\), not 12 fps: write a .mov",
+    ):
+        write_movie(tmp_path / "timelapse.mxf", clip[:2, :144, :256], 12, codec=codec)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+    for rate in (Fraction(24000, 1001), 25, Fraction(60000, 1001), 120):
+        assert (
+            probe(
+                write_movie(tmp_path / f"{float(rate):.3f}.mxf", clip[:2, :144, :256], rate, codec=codec)
+            ).fps
+            == rate
+        )
 
 
 def test_dnxhr_refuses_frames_smaller_than_its_encoder_takes_in_one_line(

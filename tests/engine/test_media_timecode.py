@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.media import TimecodeError, frames_to_timecode, offset_timecode, timecode_to_frames
+from engine.media.timecode import FrameTimecode
 
 NTSC = Fraction(30000, 1001)
 
@@ -73,6 +74,35 @@ def test_exr_and_dpx_frames_carry_each_frames_timecode_and_the_rate(
     info = probe(pattern)
     assert (info.timecode, info.fps) == (tc, fps)  # editorial conforms the plate by it
     assert read_header(tmp_path / f"plate.1002.{ext}").timecode == offset_timecode(tc, 1, fps)
+
+
+def test_exr_frames_written_from_a_movie_say_its_reel_and_keep_a_plates_own(tmp_path: Path) -> None:
+    from engine.media import probe
+    from engine.media.encode import HeaderSource, write_numbered_sequence
+    from tests import footage
+
+    fps = Fraction(24000, 1001)
+    stamp = FrameTimecode(0, "00:59:59:23", fps)
+    write_numbered_sequence(
+        str(tmp_path / "a.####.exr"),
+        enumerate(footage.frames(2, (32, 24))),
+        fps,
+        timecode=stamp,
+        reel="A001R2AB",
+    )
+    write_numbered_sequence(
+        str(tmp_path / "b.####.exr"),
+        enumerate(footage.frames(2, (32, 24))),
+        fps,
+        like=HeaderSource(str(tmp_path / "a.####.exr"), 0),
+        reel="OTHER",
+    )
+
+    assert (probe(str(tmp_path / "a.####.exr")).reel, probe(str(tmp_path / "a.####.exr")).timecode) == (
+        "A001R2AB",
+        "00:59:59:23",
+    )
+    assert probe(str(tmp_path / "b.####.exr")).reel == "A001R2AB"  # the plate's own header wins
 
 
 def test_a_dpx_timecode_written_by_another_tool_reads_in_either_byte_order() -> None:

@@ -95,3 +95,54 @@ def test_a_clip_with_sound_has_an_audio_track_and_goes_into_an_edl_by_its_reel(t
     assert [(event[1], event[2], event[4]) for event in events] == [("A003C012", "V", "14:02:11:05")]
     again = read_timeline(write_timeline(tmp_path / "sh010.otio", timeline))
     assert [clip.metadata["rushes"]["reel"] for clip in again.find_clips()] == ["A003C012", "A003C012"]
+
+
+def test_a_clip_with_a_deliverable_relinks_to_it_with_the_review_movie_beside_it(tmp_path: Path) -> None:
+    fps = Fraction(24000, 1001)
+    timeline = clip_timeline(
+        "sh010_denoise_r3",
+        "/r/sh010.mp4",
+        0,
+        24,
+        fps,
+        "00:59:59:12",
+        sound=True,
+        deliverable="/r/sh010_prores.mov",
+    )
+
+    again = read_timeline(write_timeline(tmp_path / "sh010.otio", timeline))
+    for clip in again.find_clips():  # the picture and the sound alike: the ProRes holds both
+        assert clip.media_reference.target_url == "/r/sh010_prores.mov"
+        assert clip.media_references()["review"].target_url == "/r/sh010.mp4"
+        available = clip.media_reference.available_range
+        assert (otio.opentime.to_timecode(available.start_time, float(fps)), available.duration.value) == (
+            "00:59:59:12",
+            24,
+        )
+
+
+def test_exr_deliverable_frames_are_an_image_sequence_numbered_from_the_clips_first_frame(
+    tmp_path: Path,
+) -> None:
+    timeline = clip_timeline(
+        "sh030_interpolate_r3",
+        "/r/sh030.mp4",
+        1001,
+        8,
+        Fraction(25),
+        "01:00:00:00",
+        sound=True,
+        deliverable="/r/sh030.####.exr",
+    )
+
+    again = read_timeline(write_timeline(tmp_path / "sh030.otio", timeline))
+    video, audio = (track[0] for track in again.tracks)
+    frames = video.media_reference
+    assert isinstance(frames, otio.schema.ImageSequenceReference)
+    assert (frames.target_url_for_image_number(0), frames.number_of_images_in_sequence()) == (
+        "/r/sh030.1001.exr",
+        8,
+    )
+    assert frames.frame_for_time(otio.opentime.from_timecode("01:00:00:07", 25)) == 1008  # the last frame
+    assert video.media_references()["review"].target_url == "/r/sh030.mp4"
+    assert audio.media_reference.target_url == "/r/sh030.mp4"  # frames hold no sound

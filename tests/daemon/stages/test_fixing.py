@@ -427,6 +427,19 @@ def test_requests_that_cannot_work_are_permanent(
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_a_dnxhr_deliverable_of_a_daily_at_a_rate_mxf_cannot_hold_is_answered_before_the_work(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    daily(catalog, tmp_path, path=footage.movie(tmp_path / "timelapse.mov", n=2, size=(256, 144), fps=12))
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "dnxhr"})
+
+    with pytest.raises(
+        Permanent, match=r"deliver=dnxhr writes an MXF, and an MXF holds only .*, not 12 fps: use prores"
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
 def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_says_so(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -490,6 +503,33 @@ def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
         bad = row.id
     with pytest.raises(Permanent, match="quality=fastest is not a quality: write quality=best"):
         run_fix(settings, catalog, FixJob(bad, "interpolate"))
+
+
+def test_a_retimes_version_says_its_rate_and_timecode_for_editorial(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    from fractions import Fraction
+
+    from integrations.editorial import read_timeline
+
+    source = footage.movie(
+        tmp_path / "sh010_1.mov", n=4, size=(64, 48), fps=Fraction(24000, 1001), timecode="00:59:59:22"
+    )
+    daily(catalog, tmp_path, path=source)
+    promoted_model(settings, catalog, heads=("interpolate",))
+    retime = request(catalog, ["interpolate"], {"factor": "2"})
+
+    movie = Path(run_fix(settings, catalog, FixJob(retime, "interpolate"))["movie"])
+
+    assert (probe(movie).frame_count, probe(movie).timecode) == (7, "00:59:59:22")
+    assert (
+        "A 2x retime: 7 frames at 23.976 fps (the daily's rate), timecode 00:59:59:22 (the daily's first) to "
+        "01:00:00:04, each of the daily's frames followed by 1 made one(s), so it plays 2x slower and past its "
+        "first frame its timecode counts the retimed frames, not the daily's."
+    ) in (movie.parent / "description.txt").read_text()
+    (clip,) = read_timeline(movie.with_suffix(".otio")).find_clips()
+    assert (clip.metadata["rushes"]["retime"], clip.source_range.duration.value) == (2, 7)
+    assert clip.metadata["rushes"]["daily"] == str(source)  # the file it replaces in the cut
 
 
 def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_version_carries(

@@ -244,6 +244,8 @@ def test_the_movies_hold_the_frame_before_a_hole_and_the_exr_frames_keep_it(
     assert exr.frame_count == 5 and exr.missing_frames == [1004, 1005, 1006]
     otio_clip = read_timeline(files.otio).find_clips()[0]
     assert otio_clip.source_range is not None and otio_clip.source_range.duration.value == 8
+    holding = otio.schema.ImageSequenceReference.MissingFramePolicy.hold  # as the movies do over the hole
+    assert otio_clip.media_reference.missing_frame_policy == holding
 
 
 @pytest.mark.parametrize("before_after", ["side", "wipe"])
@@ -281,6 +283,33 @@ def test_otio_reads_back_with_range_and_timecode(tmp_path: Path) -> None:
     assert otio.opentime.to_timecode(available.start_time, available.start_time.rate) == "01:00:00:00"
     assert clip.metadata["rushes"]["first_frame"] == 1001
     assert clip.metadata["rushes"]["last_frame"] == 1010
+
+
+@pytest.mark.parametrize("finishing", ["prores", "dnxhr", "exr"])
+def test_the_otio_clip_relinks_to_the_deliverable_with_the_review_movie_beside_it(
+    tmp_path: Path, finishing: str
+) -> None:
+    files = render(
+        make_plan(tmp_path, finishing=finishing), count=3, before_size=(256, 144), after_size=(256, 144)
+    )
+
+    (clip,) = read_timeline(files.otio).find_clips()
+    delivered = clip.media_reference
+    if finishing == "exr":
+        assert isinstance(delivered, otio.schema.ImageSequenceReference)
+        named = [
+            delivered.target_url_for_image_number(i) for i in range(delivered.number_of_images_in_sequence())
+        ]
+        assert named == [str(files.frames).replace("####", str(n)) for n in (1001, 1002, 1003)]
+        assert all(Path(name).is_file() for name in named)
+    else:
+        assert delivered.target_url == files.frames and Path(delivered.target_url).is_file()
+    assert clip.media_references()["review"].target_url == str(files.review_movie)
+    start = delivered.available_range.start_time
+    assert (otio.opentime.to_timecode(start, start.rate), delivered.available_range.duration.value) == (
+        "01:00:00:00",
+        3,
+    )
 
 
 def test_timecode_follows_the_first_frame_number(tmp_path: Path) -> None:
@@ -435,6 +464,16 @@ def test_exr_deliverable_frames_carry_each_frames_timecode(tmp_path: Path) -> No
     frames = files.frames or ""
     assert probe(frames).timecode == "01:00:00:00"
     assert read_header(Path(frames.replace("####", "1004"))).timecode == "01:00:00:03"
+
+
+@pytest.mark.parametrize("finishing", ["prores", "dnxhr", "exr"])
+def test_every_deliverable_of_a_movie_daily_keeps_its_reel_name(tmp_path: Path, finishing: str) -> None:
+    plan = make_plan(tmp_path, finishing=finishing, timecode="14:02:11:05", reel="A003C012")
+    files = render(plan, count=2, before_size=(256, 144), after_size=(256, 144))
+
+    assert (
+        files.frames is not None and probe(files.frames).reel == "A003C012"
+    )  # a conform goes by reel and timecode
 
 
 @pytest.mark.parametrize("finishing", ["prores", "exr"])
