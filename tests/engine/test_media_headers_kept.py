@@ -105,6 +105,18 @@ def test_a_dpx_frame_keeps_a_film_scans_headers_in_its_own_byte_order() -> None:
     )
 
 
+def test_a_log_dpx_without_industry_headers_keeps_its_transfer_and_colorimetric_codes() -> None:
+    """FFmpeg (and converters built on it) write the generic header alone; its log scan's fix stayed log."""
+    scan = bytearray(encode_image_bytes(".dpx", np.full((24, 32, 3), 0.5, np.float32)))
+    assert struct.unpack("<I", scan[4:8])[0] == 1664  # the pixels straight after the generic header
+    scan[801:803] = bytes([3, 1])  # logarithmic (Cineon), printing density: Nuke reads it as Cineon log
+    fixed = encode_image_bytes(".dpx", np.zeros((24, 32, 3), np.float32))
+
+    out = with_dpx_header(fixed, fps=None, timecode=None, like=bytes(scan))
+
+    assert out[801:803] == bytes([3, 1])
+
+
 def test_a_12_bit_scans_fix_stays_12_bits_and_a_10_bit_ones_10(tmp_path: Path) -> None:
     ramp = np.linspace(0, 1, 64 * 96 * 3, dtype=np.float32).reshape(64, 96, 3)
     for bits in (10, 12):
