@@ -46,6 +46,7 @@ from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
 from engine.media.encode import Codec, HeaderSource, dnxhr_pix_fmt, pause_frames, prores_pix_fmt
+from engine.media.frames import exr_bit_depth
 from engine.media.info import NO_MARGINS, ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -514,6 +515,7 @@ class RenderSink:
                 write_image(
                     path,
                     kept,
+                    bit_depth=exr_bit_depth(self.plan.source_pix_fmt),  # a float plate's stays float
                     fps=self.plan.fps,
                     pixel_aspect=self.plan.pixel_aspect,
                     timecode=self._movie_timecode(number),  # each frame's own, as the daily's

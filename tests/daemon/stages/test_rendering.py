@@ -224,6 +224,13 @@ def test_exr_finishing(tmp_path: Path) -> None:
     assert np.allclose(frame, picture(3), atol=2e-3)
 
 
+def test_the_exr_deliverable_of_a_float_plate_is_float(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, finishing="exr", source_pix_fmt="gbrpf32le")
+    files = render(plan)
+    assert files.frames is not None and probe(files.frames).pix_fmt == "gbrpf32le"  # half rounds to 11 bits
+    assert np.array_equal(read_image(plan.out_dir / "sh010_regrade_r12.1004.exr"), picture(3))
+
+
 @pytest.mark.parametrize("before_after", ["side", "wipe"])
 def test_the_movies_hold_the_frame_before_a_hole_and_the_exr_frames_keep_it(
     tmp_path: Path, before_after: str
