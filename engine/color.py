@@ -26,12 +26,27 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.cores import usable_cores
+from engine.media.info import ColourTags
 
 F32 = npt.NDArray[np.float32]
 
 # The built-in config used when neither the show nor $OCIO names one (shipped inside OpenColorIO: offline).
 DEFAULT_CONFIG = "ocio://studio-config-latest"
 STRIP_ROWS = 64  # rows of a frame one thread transforms at a time
+
+
+BT709_TAGS = ColourTags(1, 1, 1)
+# The H.273 tags (primaries, transfer, matrix) of a display's picture, by the interop id OpenColorIO 2.5 configs
+# give its colour space (the built-in studio config's sRGB display is srgb_rec709_display): a picture made for
+# an sRGB display tagged BT.709 is shown with the wrong tone curve by players that honour the tag.
+DISPLAY_TAGS = {
+    "srgb_rec709_display": ColourTags(1, 13, 1),
+    "g24_rec709_display": BT709_TAGS,  # Rec.1886: BT.709 by convention
+    "g22_rec709_display": ColourTags(1, 4, 1),
+    "srgb_p3d65_display": ColourTags(12, 13, 1),  # Display P3
+    "pq_rec2020_display": ColourTags(9, 16, 9),
+    "hlg_rec2020_display": ColourTags(9, 18, 9),
+}
 
 
 class ColorError(ValueError):
@@ -81,6 +96,12 @@ class DisplayView:
         transform = ocio.DisplayViewTransform(src=space.getName(), display=display, view=view)
         self.processor = config.getProcessor(transform).getDefaultCPUProcessor()
         self.name = f"{space.getName()} -> {display} / {view}"
+        shown_in = config.getDisplayViewColorSpaceName(display, view)
+        encoded = config.getColorSpace(display if shown_in == "<USE_DISPLAY_NAME>" else shown_in)
+        interop = getattr(encoded, "getInteropID", lambda: "")() if encoded is not None else ""
+        # what a movie of the picture is tagged: as the display encodes it, else (a display the config does not
+        # describe by an interop id) BT.709
+        self.tags = DISPLAY_TAGS.get(interop or "", BT709_TAGS)
 
     def shown(self, rgb: npt.NDArray[np.floating]) -> F32:
         """The HxWx3 display-referred picture (float32 0..1) of an HxWx3 float frame of the source; an HxWx4

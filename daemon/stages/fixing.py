@@ -537,7 +537,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         finishing=finishing,
         view=view,
         view_deliverable=scene,
-        colour=None if scene else info.colour,  # a view's picture is BT.709
+        colour=view.tags if scene and view is not None else info.colour,  # a view's picture: its display's
         alpha=finishing in ("prores", "exr") and has_alpha(info.pix_fmt),  # a deliverable keeps the daily's
         sound=carried_sound(info, prepared),
         pixel_aspect=info.pixel_aspect,

@@ -71,8 +71,8 @@ REVIEW_OPTIONS = {"bf": "0", "rc-lookahead": "10"}
 def _review_writer(
     path: Path, plan: RenderPlan, width: int, height: int, timecode: str | None
 ) -> MovieWriter:
-    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags (BT.709 for a view's
-    picture) and sound."""
+    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags (a view's picture:
+    its display's, engine.color.DisplayView.tags) and sound."""
     return MovieWriter(
         path,
         plan.fps,
@@ -82,7 +82,7 @@ def _review_writer(
         timecode,
         crf=REVIEW_CRF,
         options=REVIEW_OPTIONS,
-        colour=None if plan.view is not None else plan.colour,
+        colour=plan.view.tags if plan.view is not None else plan.colour,
         sound=plan.sound,
     )
 
@@ -118,7 +118,8 @@ class RenderPlan:
     # and whose ProRes keeps the daily's encoding and `colour` tags.
     view_deliverable: bool = True
     # The daily's colour tags (engine.media.info.ColourTags), which the review, before/after and ProRes movies
-    # carry so that players read their pixels as the daily's; None for BT.709 (and for a view's picture).
+    # carry so that players read their pixels as the daily's; None for BT.709. A view's picture (review movies, and
+    # the ProRes of a scene-referred daily) carries its display's tags instead (engine.color.DisplayView.tags).
     colour: ColourTags | None = None
     # The daily has alpha (and the fix keeps its frames' numbers): the ProRes deliverable is 4444 with it and
     # the EXR one has an A channel, each frame's the source frame's (add()'s `alpha`). Review movies have none.

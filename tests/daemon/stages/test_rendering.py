@@ -395,6 +395,23 @@ def test_a_scene_referred_daily_is_reviewed_through_its_view_and_delivered_as_it
     assert delivered.max() > 1.0
 
 
+def test_a_views_review_movies_are_tagged_as_its_display_encodes_them(tmp_path: Path) -> None:
+    """The built-in config's default display is sRGB: its pictures tagged BT.709 were shown with the wrong curve."""
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+    from engine.media.info import ColourTags
+
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear"))
+    plan = make_plan(tmp_path, finishing="prores", view=view, colour=view.tags)
+    with RenderSink(plan) as sink:
+        for i in range(2):
+            sink.add(1001 + i, rendering.as_uint8(view.shown(before_frame(i))), sink.compact(picture(i)))
+        files = sink.finish()
+
+    assert files.frames is not None
+    for movie in (files.review_movie, files.before_after, Path(files.frames)):
+        assert probe(str(movie)).colour == ColourTags(1, 13, 1)  # sRGB's curve, BT.709's primaries
+
+
 @pytest.mark.parametrize("before_after", ["side", "wipe"])
 def test_the_review_files_carry_the_dailys_sound_on_its_frames(tmp_path: Path, before_after: str) -> None:
     from engine.media.audio import SoundSpan
