@@ -121,6 +121,8 @@ class RenderPlan:
     # carry so that players read their pixels as the daily's; None for BT.709. A view's picture (review movies, and
     # the ProRes of a scene-referred daily) carries its display's tags instead (engine.color.DisplayView.tags).
     colour: ColourTags | None = None
+    # What a regrade's .cube maps, in and out (daemon.stages.fixing.grade_space): its title says so.
+    grade_space: str = "the daily's own code values"
     # The daily has alpha (and the fix keeps its frames' numbers): the ProRes deliverable is 4444 with it and
     # the EXR one has an A channel, each frame's the source frame's (add()'s `alpha`). Review movies have none.
     alpha: bool = False
@@ -593,7 +595,11 @@ class RenderSink:
         if lut is not None:
             cube = self._path(self.tmp, ".cube")
             with self._writing(cube):
-                write_cube(cube, np.asarray(lut, np.float32), title=f"{plan.name} {plan.kind}")
+                write_cube(
+                    cube,
+                    np.asarray(lut, np.float32),
+                    title=f"{plan.name} {plan.kind}: {plan.grade_space} in and out",
+                )
         review_final = self._path(plan.out_dir, ".mp4")
         otio_path = self._path(self.tmp, ".otio")
         length = self.last_number - self.first_number + 1  # the movie's frame times, its pauses' too
