@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.settings import ReviewColor
-from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+from daemon.settings import ReviewColor, ShowConfig
+from engine.color import DEFAULT_CONFIG, ColorError, DisplayView, ViewSpec
 from engine.media import MediaError, probe
 from engine.media.info import ColourTags
 
@@ -46,6 +47,22 @@ def view_spec(color: ReviewColor, source: str) -> ViewSpec | None:
 def display_view(spec: ViewSpec) -> DisplayView:
     """The transform of `spec` (ColorError, one line, for a config or a name that cannot be used)."""
     return DisplayView(spec)
+
+
+def color_problems(shows: Sequence[ShowConfig]) -> list[str]:
+    """One line for each show whose `color` names a colour space, display or view its OCIO config lacks (or a
+    config that cannot be read), for `rushes config check`: every fix of a daily of that kind would fail on it."""
+    lines = []
+    for i, show in enumerate(shows):
+        for kind in show.color.sources:
+            spec = view_spec(show.color, f"daily.{kind}")
+            if spec is None:
+                continue
+            try:
+                display_view(spec)
+            except ColorError as exc:
+                lines.append(f"shows[{i}].color.sources.{kind}: {exc}")
+    return lines
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,21 @@ def test_an_hdr_movie_is_reviewed_tone_mapped_to_sdr_and_delivered_as_it_is(
     assert review_look(ReviewColor(), "/p/sh010.####.exr", None) == ReviewLook(
         ViewSpec("/studio/ocio/config.ocio", "scene_linear"), scene=True
     )
+
+
+def test_config_check_names_a_colour_space_the_ocio_config_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rushes config check` used to say ok, and every fix of such a daily failed on it later, on its task."""
+    from daemon.settings import ShowConfig
+    from daemon.stages.viewing import color_problems
+
+    monkeypatch.delenv("OCIO", raising=False)
+    shows = [
+        ShowConfig(code="A", color=ReviewColor(sources={"exr": "scene_linear", "dpx": "ADX10"})),
+        ShowConfig(code="B", color=ReviewColor(sources={"dpx": "Cineon log"})),
+    ]
+
+    [line] = color_problems(shows)
+
+    assert line.startswith(
+        "shows[1].color.sources.dpx: 'Cineon log' is not a colour space or role of the OCIO"
+    )
