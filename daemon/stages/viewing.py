@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.settings import ReviewColor, ShowConfig
-from engine.color import DEFAULT_CONFIG, ColorError, DisplayView, ViewSpec
-from engine.media import MediaError, probe
+from engine.color import DEFAULT_CONFIG, ColorError, DisplayView, ViewSpec, tagged_space
+from engine.media import MediaError, find_sequence, probe
+from engine.media.exr import read_exr_attributes
 from engine.media.info import ColourTags
+from engine.media.sequences import is_pattern
 
 # H.273 transfer characteristics of HDR video, by the `sources` key that names their colour space, and the
 # built-in studio config's display colour space for each.
@@ -35,12 +37,27 @@ HDR_SPACES = {"pq": "Rec.2100-PQ - Display", "hlg": "Rec.2100-HLG - Display"}
 
 
 def view_spec(color: ReviewColor, source: str) -> ViewSpec | None:
-    """What the review pictures of `source` go through, or None when they are shown as they are."""
-    space = color.sources.get(Path(source).suffix.lower().lstrip("."))
+    """What the review pictures of `source` go through, or None when they are shown as they are. An EXR whose
+    `chromaticities` name a gamut the config has a scene-linear space of (by its interop id: ACES2065-1 for an
+    AP0 plate) is seen in that space rather than its kind's: a show's plates and CG renders are all `.exr`."""
+    kind = Path(source).suffix.lower().lstrip(".")
+    space = color.sources.get(kind)
     if space is None:
         return None
     config = color.config or os.environ.get("OCIO") or DEFAULT_CONFIG
+    if kind == "exr":
+        space = _exr_space(config, source) or space
     return ViewSpec(config=config, source=space, display=color.display, view=color.view)
+
+
+def _exr_space(config: str, source: str) -> str | None:
+    """The colour space an EXR movie or sequence's first frame says it is in (engine.color.tagged_space)."""
+    try:
+        first = find_sequence(source).files if is_pattern(source) else {0: Path(source)}
+        chromaticities = read_exr_attributes(first[min(first)]).get("chromaticities")
+    except (MediaError, OSError):
+        return None
+    return None if chromaticities is None else tagged_space(config, chromaticities)
 
 
 @functools.lru_cache(maxsize=8)
