@@ -21,17 +21,75 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.cores import usable_cores
+from engine.media.info import ColourTags
 
 F32 = npt.NDArray[np.float32]
 
 # The built-in config used when neither the show nor $OCIO names one (shipped inside OpenColorIO: offline).
 DEFAULT_CONFIG = "ocio://studio-config-latest"
 STRIP_ROWS = 64  # rows of a frame one thread transforms at a time
+
+
+BT709_TAGS = ColourTags(1, 1, 1)
+# The H.273 tags (primaries, transfer, matrix) of a display's picture, by the interop id OpenColorIO 2.5 configs
+# give its colour space (the built-in studio config's sRGB display is srgb_rec709_display): a picture made for
+# an sRGB display tagged BT.709 is shown with the wrong tone curve by players that honour the tag.
+DISPLAY_TAGS = {
+    "srgb_rec709_display": ColourTags(1, 13, 1),
+    "g24_rec709_display": BT709_TAGS,  # Rec.1886: BT.709 by convention
+    "g22_rec709_display": ColourTags(1, 4, 1),
+    "srgb_p3d65_display": ColourTags(12, 13, 1),  # Display P3
+    "pq_rec2020_display": ColourTags(9, 16, 9),
+    "hlg_rec2020_display": ColourTags(9, 18, 9),
+}
+
+
+# The gamuts an EXR's `chromaticities` (OpenEXR's own tag of its primaries and white: red, green, blue and white
+# x, y) commonly name, by the interop id OpenColorIO 2.5 configs give their scene-linear colour space.
+GAMUT_INTEROP = {
+    (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767): "lin_ap0_scene",  # ACES2065-1
+    (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767): "lin_ap1_scene",  # ACEScg
+    (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329): "lin_rec709_scene",
+    (0.708, 0.292, 0.17, 0.797, 0.131, 0.046, 0.3127, 0.329): "lin_rec2020_scene",
+    (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.3127, 0.329): "lin_p3d65_scene",
+}
+
+
+def tagged_space(config_name: str, chromaticities: Iterable[float]) -> str | None:
+    """The colour space of `config_name` whose interop id is the gamut `chromaticities` name (an EXR's, eight
+    numbers), or None: a gamut not listed, or a config without such a space (or unreadable: DisplayView says so)."""
+    import PyOpenColorIO as ocio
+
+    values = tuple(float(v) for v in chromaticities)
+    interop = next(
+        (
+            i
+            for g, i in GAMUT_INTEROP.items()
+            if len(values) == 8 and max(map(abs, np.subtract(g, values))) < 2e-3
+        ),
+        None,
+    )
+    if interop is None:
+        return None
+    try:
+        config = _config(config_name)
+    except (ocio.Exception, ocio.ExceptionMissingFile):
+        return None
+    found = (cs.getName() for cs in config.getColorSpaces() if getattr(cs, "getInteropID", str)() == interop)
+    return next(found, None)
+
+
+@functools.lru_cache(maxsize=4)
+def _config(name: str) -> Any:
+    import PyOpenColorIO as ocio
+
+    return ocio.Config.CreateFromFile(name)
 
 
 class ColorError(ValueError):
@@ -81,6 +139,12 @@ class DisplayView:
         transform = ocio.DisplayViewTransform(src=space.getName(), display=display, view=view)
         self.processor = config.getProcessor(transform).getDefaultCPUProcessor()
         self.name = f"{space.getName()} -> {display} / {view}"
+        shown_in = config.getDisplayViewColorSpaceName(display, view)
+        encoded = config.getColorSpace(display if shown_in == "<USE_DISPLAY_NAME>" else shown_in)
+        interop = getattr(encoded, "getInteropID", lambda: "")() if encoded is not None else ""
+        # what a movie of the picture is tagged: as the display encodes it, else (a display the config does not
+        # describe by an interop id) BT.709
+        self.tags = DISPLAY_TAGS.get(interop or "", BT709_TAGS)
 
     def shown(self, rgb: npt.NDArray[np.floating]) -> F32:
         """The HxWx3 display-referred picture (float32 0..1) of an HxWx3 float frame of the source; an HxWx4

@@ -114,14 +114,18 @@ def config_check(
 ) -> None:
     """Validate FILE (with the environment laid over it) and print every problem as one line with its key path."""
     from daemon.settings import ConfigError, load_settings
+    from daemon.stages.viewing import color_problems
 
     file = file or state.config_path
     try:
         s = load_settings(file, strict=True)
+        problems = color_problems(s.shows)  # a space the OCIO config lacks fails every fix of it
     except ConfigError as exc:
-        for line in exc.problems:
-            err.print(line, highlight=False, markup=False)
-        raise typer.Exit(1) from None
+        problems = exc.problems
+    for line in problems:
+        err.print(line, highlight=False, markup=False)
+    if problems:
+        raise typer.Exit(1)
     what = str(file) if file else "no config file, the defaults and the environment"
     out.print(f"{what}: ok ({len(s.shows)} show(s) in it, data in {s.data_dir})", highlight=False)
 

@@ -362,8 +362,8 @@ def _render(
 
 
 def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView | None) -> Carried:
-    """What the output keeps of its source besides the frames: rate, timecode, numbering, colour tags (none
-    through a view, whose picture is BT.709), sound, pixel aspect, headers, reel, scan and overscan."""
+    """What the output keeps of its source besides the frames: rate, timecode, numbering, colour tags (through a
+    view, its display's), sound, pixel aspect, headers, reel, scan and overscan."""
     from daemon.cli.outputs import Carried
     from daemon.stages.fixing import header_source
     from engine.media.info import Overscan
@@ -372,7 +372,7 @@ def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView 
         info.fps,
         info.timecode,
         info.first_frame,
-        colour=info.colour if view is None else None,
+        colour=info.colour if view is None else view.tags,
         sound=sound,
         pixel_aspect=info.pixel_aspect,
         headers=header_source(info, prepared),

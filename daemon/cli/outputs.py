@@ -43,7 +43,7 @@ from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
 from engine.media.encode import DNXHR_MIN_SIZE, Codec, HeaderSource, dnxhr_pix_fmt, prores_pix_fmt
 from engine.media.files import prepare_output, temp_name
-from engine.media.frames import known_bit_depth
+from engine.media.frames import exr_bit_depth, known_bit_depth
 from engine.media.info import NO_MARGINS, ColourTags, Overscan
 from engine.media.sequences import SequenceSpec, frameset_string, is_image_path, is_pattern
 from engine.media.timecode import FrameTimecode
@@ -176,8 +176,10 @@ EIGHT_OR_SIXTEEN_BIT = (".png", ".tif", ".tiff")
 
 def kept_depth(output: str, pix_fmt: str | None) -> int | None:
     """8 where the output is PNG or TIFF and its source has 8 bits a component (an 8-bit PNG, JPEG or H.264
-    daily): its fix is written in the bits it came in, not twice the size. None: the writer's own choice
-    (16 bits from floating-point frames)."""
+    daily): its fix is written in the bits it came in, not twice the size; 32 where the output is EXR and its
+    source a full-float EXR. None: the writer's own choice (16 bits from floating-point frames, half EXR)."""
+    if Path(output).suffix.lower() == ".exr":
+        return exr_bit_depth(pix_fmt)
     if Path(output).suffix.lower() not in EIGHT_OR_SIXTEEN_BIT:
         return None
     bits = known_bit_depth(pix_fmt)

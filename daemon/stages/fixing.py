@@ -404,6 +404,12 @@ def describe(
     return "\n".join(lines)
 
 
+def grade_space(info: MediaInfo) -> str:
+    """What a regrade of `info` grades, and its .cube maps: an EXR's light in ACEScct's log encoding (the heads'
+    working encoding, engine.media.working), else the daily's own code values as they are encoded."""
+    return "ACEScct" if scene_linear(info) else "the daily's own code values"
+
+
 def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[str]:
     """What the Version's files do with the daily besides the fix, a sentence each, so a supervisor comparing them
     with the daily knows: what the head did with a parameter (a mask cut to the frame), a view, a desqueeze, the
@@ -412,6 +418,13 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
     retimed = retime_note(info, prepared, "daily")
     if retimed is not None:
         notes.append(retimed)
+    if prepared.kind == "regrade":
+        space = plan.grade_space
+        notes.append(
+            "Graded in ACEScct (the EXR's light in ACEScct's log encoding): the .cube maps ACEScct to ACEScct."
+            if space == "ACEScct"
+            else f"Graded in {space}: the .cube applies to them as they are encoded."
+        )
     if plan.view is not None and plan.view_deliverable:
         notes.append(
             f"Review pictures through OpenColorIO ({plan.view.name}); the EXR frames keep the scene's values."
@@ -563,7 +576,8 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         finishing=finishing,
         view=view,
         view_deliverable=scene,
-        colour=None if scene else info.colour,  # a view's picture is BT.709
+        colour=view.tags if scene and view is not None else info.colour,  # a view's picture: its display's
+        grade_space=grade_space(info),
         alpha=finishing in ("prores", "exr") and has_alpha(info.pix_fmt),  # a deliverable keeps the daily's
         sound=carried_sound(info, prepared),
         pixel_aspect=info.pixel_aspect,

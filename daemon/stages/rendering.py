@@ -46,6 +46,7 @@ from engine.media.alpha import with_alpha
 from engine.media.aspect import SQUARE, desqueezed, square_size
 from engine.media.audio import SoundSpan
 from engine.media.encode import Codec, HeaderSource, dnxhr_pix_fmt, pause_frames, prores_pix_fmt
+from engine.media.frames import exr_bit_depth
 from engine.media.info import NO_MARGINS, ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from integrations.editorial import EditorialError, clip_timeline, write_timeline
@@ -70,8 +71,8 @@ REVIEW_OPTIONS = {"bf": "0", "rc-lookahead": "10"}
 def _review_writer(
     path: Path, plan: RenderPlan, width: int, height: int, timecode: str | None
 ) -> MovieWriter:
-    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags (BT.709 for a view's
-    picture) and sound."""
+    """An H.264 review movie writer (REVIEW_CRF, no B-frames), with the daily's colour tags (a view's picture:
+    its display's, engine.color.DisplayView.tags) and sound."""
     return MovieWriter(
         path,
         plan.fps,
@@ -81,7 +82,7 @@ def _review_writer(
         timecode,
         crf=REVIEW_CRF,
         options=REVIEW_OPTIONS,
-        colour=None if plan.view is not None else plan.colour,
+        colour=plan.view.tags if plan.view is not None else plan.colour,
         sound=plan.sound,
     )
 
@@ -117,8 +118,11 @@ class RenderPlan:
     # and whose ProRes keeps the daily's encoding and `colour` tags.
     view_deliverable: bool = True
     # The daily's colour tags (engine.media.info.ColourTags), which the review, before/after and ProRes movies
-    # carry so that players read their pixels as the daily's; None for BT.709 (and for a view's picture).
+    # carry so that players read their pixels as the daily's; None for BT.709. A view's picture (review movies, and
+    # the ProRes of a scene-referred daily) carries its display's tags instead (engine.color.DisplayView.tags).
     colour: ColourTags | None = None
+    # What a regrade's .cube maps, in and out (daemon.stages.fixing.grade_space): its title says so.
+    grade_space: str = "the daily's own code values"
     # The daily has alpha (and the fix keeps its frames' numbers): the ProRes deliverable is 4444 with it and
     # the EXR one has an A channel, each frame's the source frame's (add()'s `alpha`). Review movies have none.
     alpha: bool = False
@@ -519,6 +523,7 @@ class RenderSink:
                 write_image(
                     path,
                     kept,
+                    bit_depth=exr_bit_depth(self.plan.source_pix_fmt),  # a float plate's stays float
                     fps=self.plan.fps,
                     pixel_aspect=self.plan.pixel_aspect,
                     timecode=self._movie_timecode(number),  # each frame's own, as the daily's
@@ -596,7 +601,11 @@ class RenderSink:
         if lut is not None:
             cube = self._path(self.tmp, ".cube")
             with self._writing(cube):
-                write_cube(cube, np.asarray(lut, np.float32), title=f"{plan.name} {plan.kind}")
+                write_cube(
+                    cube,
+                    np.asarray(lut, np.float32),
+                    title=f"{plan.name} {plan.kind}: {plan.grade_space} in and out",
+                )
         review_final = self._path(plan.out_dir, ".mp4")
         frames: str | None = None
         if plan.finishing in _DELIVERABLE_MOVIES:

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.settings import ReviewColor
-from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
-from engine.media import MediaError, probe
+from daemon.settings import ReviewColor, ShowConfig
+from engine.color import DEFAULT_CONFIG, ColorError, DisplayView, ViewSpec, tagged_space
+from engine.media import MediaError, find_sequence, probe
+from engine.media.exr import read_exr_attributes
 from engine.media.info import ColourTags
+from engine.media.sequences import is_pattern
 
 # H.273 transfer characteristics of HDR video, by the `sources` key that names their colour space, and the
 # built-in studio config's display colour space for each.
@@ -34,18 +37,49 @@ HDR_SPACES = {"pq": "Rec.2100-PQ - Display", "hlg": "Rec.2100-HLG - Display"}
 
 
 def view_spec(color: ReviewColor, source: str) -> ViewSpec | None:
-    """What the review pictures of `source` go through, or None when they are shown as they are."""
-    space = color.sources.get(Path(source).suffix.lower().lstrip("."))
+    """What the review pictures of `source` go through, or None when they are shown as they are. An EXR whose
+    `chromaticities` name a gamut the config has a scene-linear space of (by its interop id: ACES2065-1 for an
+    AP0 plate) is seen in that space rather than its kind's: a show's plates and CG renders are all `.exr`."""
+    kind = Path(source).suffix.lower().lstrip(".")
+    space = color.sources.get(kind)
     if space is None:
         return None
     config = color.config or os.environ.get("OCIO") or DEFAULT_CONFIG
+    if kind == "exr":
+        space = _exr_space(config, source) or space
     return ViewSpec(config=config, source=space, display=color.display, view=color.view)
+
+
+def _exr_space(config: str, source: str) -> str | None:
+    """The colour space an EXR movie or sequence's first frame says it is in (engine.color.tagged_space)."""
+    try:
+        first = find_sequence(source).files if is_pattern(source) else {0: Path(source)}
+        chromaticities = read_exr_attributes(first[min(first)]).get("chromaticities")
+    except (MediaError, OSError):
+        return None
+    return None if chromaticities is None else tagged_space(config, chromaticities)
 
 
 @functools.lru_cache(maxsize=8)
 def display_view(spec: ViewSpec) -> DisplayView:
     """The transform of `spec` (ColorError, one line, for a config or a name that cannot be used)."""
     return DisplayView(spec)
+
+
+def color_problems(shows: Sequence[ShowConfig]) -> list[str]:
+    """One line for each show whose `color` names a colour space, display or view its OCIO config lacks (or a
+    config that cannot be read), for `rushes config check`: every fix of a daily of that kind would fail on it."""
+    lines = []
+    for i, show in enumerate(shows):
+        for kind in show.color.sources:
+            spec = view_spec(show.color, f"daily.{kind}")
+            if spec is None:
+                continue
+            try:
+                display_view(spec)
+            except ColorError as exc:
+                lines.append(f"shows[{i}].color.sources.{kind}: {exc}")
+    return lines
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ and Lanczos or bicubic resizing ("lanczos", "bicubic"). interpolate, cleanup and
 head's own classical base, which a fresh (untrained) net is exactly, so that frame selection, masks and the
 LUT keep working: DIS optical-flow interpolation, temporal fill plus Telea inpainting, and the matched
 Reinhard grade (`FRESH_NET`). Frames are `(number, H,W,3 float32)` pairs, numbers preserved.
+
+OpenCV's NL-means works on 8-bit pictures only: a frame deeper than that (10-bit video, a 16-bit PNG, a DPX, an
+EXR's working encoding) gets the filter's 8-bit result plus its own detail finer than an 8-bit step
+(`_with_fine_detail`), so its gradients keep their steps instead of being banded into 256.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def baseline_frames(
         return None
     if tool == "nlmeans":
         strength = float(scores.get("nlmeans_strength", 10.0))
-        return ((n, denoise_nlmeans(f, strength)) for n, f in frames)
+        return ((n, _with_fine_detail(f, denoise_nlmeans(f, strength))) for n, f in frames)
     if tool == "nlmeans_multi":
         return _nlmeans_multi(frames, float(scores.get("nlmeans_multi_strength", 10.0)))
     if tool == "lanczos":
@@ -71,9 +75,21 @@ def _nlmeans_multi(frames: Iterable[Numbered], strength: float) -> Iterator[Numb
     for item in frames:
         window.append(item)
         if len(window) == 2 and first:
-            yield window[0][0], denoise_nlmeans(window[0][1], strength)
+            yield window[0][0], _with_fine_detail(window[0][1], denoise_nlmeans(window[0][1], strength))
             first = False
         elif len(window) == 3:
-            yield window[1][0], denoise_nlmeans_multi([f for _, f in window], strength)
+            multi = denoise_nlmeans_multi([f for _, f in window], strength)
+            yield window[1][0], _with_fine_detail(window[1][1], multi)
     if window:
-        yield window[-1][0], denoise_nlmeans(window[-1][1], strength)
+        yield window[-1][0], _with_fine_detail(window[-1][1], denoise_nlmeans(window[-1][1], strength))
+
+
+_STEP = np.float32(1 / 255)
+
+
+def _with_fine_detail(frame: np.ndarray, denoised: np.ndarray) -> np.ndarray:
+    """`denoised` (NL-means' result, in 8-bit steps) plus what `frame` holds finer than the 8-bit step it was
+    rounded to for the filter (at most half a step; nothing for an 8-bit frame)."""
+    steps = np.floor(np.clip(frame, 0, 1) * 255 + 0.5) * _STEP
+    fine = np.clip(frame - steps, -_STEP / 2, _STEP / 2)
+    return np.clip(denoised + fine, 0, 1).astype(np.float32)

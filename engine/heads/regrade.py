@@ -20,7 +20,8 @@ has no look and predicts no error (the identity).
 apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool,
 "inverse": bool (default True; run_params() turns it off where it did not gain on the held-out clips)}. With
 "first" (default) one LUT is predicted from the first frame and applied to every frame (no flicker) through
-the baked 8-bit fast path; "precise" uses float trilinear instead. fix() also returns the (first) LUT it
+the baked 8-bit fast path; "precise" uses float trilinear instead, which a shot deeper than 8 bits gets
+(RegradeParams.bind): the 8-bit path would band its gradients into 256 steps. fix() also returns the (first) LUT it
 applied in its outputs, for the renderer to deliver as a .cube.
 Fix parameters (RegradeParams): `reference=1001` (a frame of the shot) or `reference=/path/still.png`.
 """
@@ -58,6 +59,9 @@ from engine.heads.params import FixParams, Shot, load_reference
 from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
 from engine.kinds import PARAM_KEYS
+from engine.media.frames import known_bit_depth
+from engine.media.info import MediaInfo
+from engine.media.working import scene_linear
 from engine.metrics import psnr, ssim
 
 THUMB = 64
@@ -84,10 +88,18 @@ class RegradeParams(FixParams):
         return cls(reference=int(text) if text.lstrip("-").isdigit() else Path(text))
 
     def bind(self, shot: Shot) -> dict[str, Any]:
+        deep = {"precise": True} if deeper_than_8_bits(shot.info) else {}
         if self.reference is None:
-            return {}
+            return deep
         spec = self.reference if isinstance(self.reference, int) else str(self.reference)
-        return {"reference": load_reference(spec, shot)}
+        return {"reference": load_reference(spec, shot), **deep}
+
+
+def deeper_than_8_bits(info: MediaInfo) -> bool:
+    """Whether a shot's frames hold more than 8 bits a component (10-bit video, a 16-bit PNG or TIFF, a DPX
+    scan, an EXR): its grade is applied at its own precision, not through the 8-bit table."""
+    bits = known_bit_depth(info.pix_fmt)
+    return scene_linear(info) or (bits is not None and bits > 8)
 
 
 def thumbnail(frame: np.ndarray, size: int = THUMB) -> np.ndarray:
@@ -442,4 +454,4 @@ class RegradeHead(Head):
                 u8 = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
                 yield number, np.multiply(luts.apply_baked(u8, baked), np.float32(1 / 255), dtype=np.float32)
             else:
-                yield number, luts.apply_lut(as_float(frame), lut)
+                yield number, luts.apply_lut_deep(as_float(frame), lut)

@@ -121,6 +121,8 @@ def with_dpx_header(
         if source_order != order:
             for at in _WORD_FIELDS:
                 out[at : at + 4] = out[at : at + 4][::-1]
+    if like is not None and _MAGIC.get(bytes(like[:4])) and len(like) >= TRANSFER_AT + 2:
+        # in the generic header: a file written without the industry headers (FFmpeg's) has them too
         out[TRANSFER_AT : TRANSFER_AT + 2] = like[TRANSFER_AT : TRANSFER_AT + 2]
     if fps:
         rate = struct.pack(order + "f", float(fps))

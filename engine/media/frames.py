@@ -52,6 +52,13 @@ def known_bit_depth(pix_fmt: str | None) -> int | None:
         return None
 
 
+def exr_bit_depth(source_pix_fmt: str | None) -> int | None:
+    """The bits an EXR made from a source of `source_pix_fmt` is written in: 32 (full float) where the source's
+    pixels are 32-bit float (a float EXR plate: half would round it to 11 bits and turn a light past 65504 into
+    infinity), else None (half)."""
+    return 32 if known_bit_depth(source_pix_fmt) == 32 else None
+
+
 def _reformat_kwargs(frame: av.VideoFrame, hd_default_709: bool) -> dict[str, Any]:
     # Untagged HD video is BT.709 by convention (players do the same); swscale alone would assume BT.601.
     if (

@@ -22,6 +22,7 @@ from .info import NO_MARGINS, Margins, MediaError
 from .pixels import check_rgb
 from .pixels import to_uint8 as quantize8
 from .pixels import to_uint16 as quantize16
+from .png import read_colour_chunks, with_colour_chunks
 
 # file extension -> (FFmpeg decoder/encoder, codec name reported by probe)
 CODECS: dict[str, tuple[str, str]] = {
@@ -229,7 +230,8 @@ def write_image(
     frame rate `fps` and the frame's `timecode` (at `fps`, else 24). `like`: the frame it was made from, whose
     header it keeps where both are EXR (every attribute but the layout: exr.read_exr_attributes) or both DPX
     (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
-    one); unreadable, it is passed over.
+    one) or both PNG (its ICC profile, gamma and primaries: png.with_colour_chunks); unreadable, it is passed
+    over.
     `layers_from`: the EXR frame whose other channels (AOVs, depth, IDs) an EXR keeps beside its picture, where
     they are of its size, and whose other parts after it (exr.read_exr_beside). `overscan`: an EXR's pixels
     past its display window (a frame read with them, MediaInfo.with_overscan), which its data window keeps.
@@ -256,6 +258,8 @@ def write_image(
     data = encode_image_bytes(path.suffix, rgb, bits=bit_depth, quality=quality, pixel_aspect=pixel_aspect)
     if path.suffix.lower() == ".dpx":  # the industry headers FFmpeg leaves out, with the rate and timecode
         data = with_dpx_header(data, fps=fps, timecode=timecode, like=source)
+    if path.suffix.lower() == ".png":  # the ICC profile, gamma and primaries FFmpeg leaves out
+        data = with_colour_chunks(data, _png_colour(like))
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)
 
@@ -279,6 +283,15 @@ def _kept_dpx_depth(source: bytes | None, alpha: bool) -> int | None:
     (FFmpeg writes DPX with alpha at 8 or 16 bits only); None for the default."""
     depth = dpx_bit_depth(source)
     return depth if not alpha or depth in (8, 16) else None
+
+
+def _png_colour(like: Path | None) -> list[bytes]:
+    if like is None or like.suffix.lower() != ".png":
+        return []
+    try:
+        return read_colour_chunks(like)
+    except OSError:
+        return []
 
 
 def _dpx_header(like: Path | None) -> bytes | None:

@@ -1616,3 +1616,26 @@ def test_a_folder_given_for_a_sequence_is_answered_with_the_pattern_of_the_seque
     assert code == 2 and "unpadded/sh020.@.png (frames 1-12)" in " ".join(output.split())
     code, output = rushes("probe", str(tmp_path / "notes"))
     assert code == 2 and "holds no image sequence: give a movie file or a pattern" in " ".join(output.split())
+
+
+def test_a_fix_of_a_float_exr_plate_is_written_in_float(tmp_path: Path) -> None:
+    """Its untouched frames come back as they were, to 2e-6 of their value: in half a light past 65504 became
+    infinity and every value was rounded to 11 bits."""
+    from engine.media import write_sequence
+
+    promote_fresh({"interpolate": {}})
+    scene = footage.frames(3, (64, 48), seed=3) * np.float32(4.0) + np.float32(1e-4)
+    scene[:, 4:8, 4:8] = np.float32(1e5)  # the sun in a CG render
+    write_sequence(tmp_path / "in" / "pl.####.exr", scene, 1001, bit_depth=32)
+    assert probe(str(tmp_path / "in" / "pl.####.exr")).pix_fmt == "gbrpf32le"
+
+    code, output = rushes(
+        "fix", "-s", "TST", "--kind", "interpolate", "--frames", "1002", "-i", str(tmp_path / "in" / "pl.####.exr"),
+        "-o", str(tmp_path / "f.####.exr"),
+    )  # fmt: skip
+
+    assert code == 0, output
+    assert probe(str(tmp_path / "f.####.exr")).pix_fmt == "gbrpf32le"
+    fixed = {f.number: f.rgb for f in read_frames(str(tmp_path / "f.####.exr"))}
+    for number, source in ((1001, scene[0]), (1003, scene[2])):  # through the working encoding and back
+        np.testing.assert_allclose(fixed[number], source, rtol=1e-5)  # 2e-6 off (a log and back), not 5e-4

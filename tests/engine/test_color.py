@@ -98,3 +98,16 @@ def test_a_forked_process_shows_pictures_too() -> None:
     )
 
     assert done.returncode == 0, done.stderr
+
+
+def test_a_views_picture_is_tagged_as_its_display_encodes_it() -> None:
+    """The built-in config's default display is sRGB: its picture tagged BT.709 was shown with BT.709's curve."""
+    from engine.media.info import ColourTags
+
+    assert DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear")).tags == ColourTags(1, 13, 1)
+    assert DisplayView(
+        ViewSpec(DEFAULT_CONFIG, "scene_linear", "Rec.1886 Rec.709 - Display")
+    ).tags == ColourTags(1, 1, 1)
+    assert DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", "Display P3 - Display")).tags == ColourTags(
+        12, 13, 1
+    )

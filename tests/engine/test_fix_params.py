@@ -86,7 +86,7 @@ def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None
 def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: Path) -> None:
     loaded = RegradeParams(reference=1003).bind(shot)["reference"]
     assert loaded.shape == (64, 96, 3)
-    assert RegradeParams().bind(shot) == {}
+    assert RegradeParams().bind(shot) == {"precise": True}  # a 16-bit PNG: graded at its own precision
     with pytest.raises(ParamError, match=r"reference=2000 is outside the shot's frames 1001-1006"):
         RegradeParams(reference=2000).bind(shot)
     with pytest.raises(ParamError, match="neither a frame number of the shot nor an image file"):

@@ -105,6 +105,41 @@ def test_a_dpx_frame_keeps_a_film_scans_headers_in_its_own_byte_order() -> None:
     )
 
 
+def test_a_log_dpx_without_industry_headers_keeps_its_transfer_and_colorimetric_codes() -> None:
+    """FFmpeg (and converters built on it) write the generic header alone; its log scan's fix stayed log."""
+    scan = bytearray(encode_image_bytes(".dpx", np.full((24, 32, 3), 0.5, np.float32)))
+    assert struct.unpack("<I", scan[4:8])[0] == 1664  # the pixels straight after the generic header
+    scan[801:803] = bytes([3, 1])  # logarithmic (Cineon), printing density: Nuke reads it as Cineon log
+    fixed = encode_image_bytes(".dpx", np.zeros((24, 32, 3), np.float32))
+
+    out = with_dpx_header(fixed, fps=None, timecode=None, like=bytes(scan))
+
+    assert out[801:803] == bytes([3, 1])
+
+
+def test_a_png_frame_keeps_the_icc_profile_and_gamma_of_the_frame_it_was_made_from(tmp_path: Path) -> None:
+    """A still mastered in another colour space than sRGB says so in its ICC profile: dropped, every viewer showed
+    the fix as sRGB."""
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # stands for a P3 one
+    picture = (np.linspace(0, 1, 32 * 24 * 3).reshape(24, 32, 3) * 255).astype(np.uint8)
+    Image.fromarray(picture).save(tmp_path / "still.1001.png", icc_profile=profile)
+
+    write_image(tmp_path / "fixed.1001.png", picture, like=tmp_path / "still.1001.png")
+    write_image(
+        tmp_path / "fixed16.1001.png", picture.astype(np.float32) / 255, like=tmp_path / "still.1001.png"
+    )
+
+    for fixed in ("fixed.1001.png", "fixed16.1001.png"):
+        with Image.open(tmp_path / fixed) as image:
+            assert image.info.get("icc_profile") == profile
+            image.load()  # every chunk's CRC checked
+    assert np.array_equal(
+        np.round(read_image(tmp_path / "fixed.1001.png") * 255), picture
+    )  # pixels as written
+
+
 def test_a_12_bit_scans_fix_stays_12_bits_and_a_10_bit_ones_10(tmp_path: Path) -> None:
     ramp = np.linspace(0, 1, 64 * 96 * 3, dtype=np.float32).reshape(64, 96, 3)
     for bits in (10, 12):

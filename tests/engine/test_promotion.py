@@ -52,14 +52,32 @@ def test_the_fallback_tools_stream_the_classical_baselines_frame_by_frame() -> N
     frames = [(1001 + i, rng.random((24, 32, 3), dtype=np.float32)) for i in range(4)]
     out = list(baseline_frames("denoise", "nlmeans", iter(frames), {"nlmeans_strength": 8.0}) or [])
     assert [n for n, _ in out] == [1001, 1002, 1003, 1004]
-    assert np.array_equal(out[2][1], denoise_nlmeans(frames[2][1], 8.0))
+    # NL-means' 8-bit result, with the frame's detail finer than an 8-bit step kept (at most half a step)
+    assert np.abs(out[2][1] - denoise_nlmeans(frames[2][1], 8.0)).max() <= 0.5 / 255 + 1e-6
     multi = list(baseline_frames("denoise", "nlmeans_multi", iter(frames), {}) or [])
     assert [n for n, _ in multi] == [1001, 1002, 1003, 1004]
-    assert np.array_equal(multi[1][1], denoise_nlmeans_multi([f for _, f in frames[:3]], 10.0))
+    assert (
+        np.abs(multi[1][1] - denoise_nlmeans_multi([f for _, f in frames[:3]], 10.0)).max()
+        <= 0.5 / 255 + 1e-6
+    )
     up = list(baseline_frames("upscale", "lanczos", iter(frames), {}) or [])
     assert up[0][1].shape == (48, 64, 3) and np.array_equal(up[0][1], upscale_lanczos(frames[0][1]))
     assert baseline_frames("cleanup", "telea", iter(frames), {}) is None  # a fresh net is its classical base
     assert fallback_tool("interpolate", {"psnr_minterpolate": 40.0}) == "dis"
+
+
+def test_nl_means_leaves_a_frame_deeper_than_8_bits_its_fine_steps_and_an_8_bit_one_as_opencv_makes_it() -> (
+    None
+):
+    """NL-means works at 8 bits: a 10-bit plate's smooth gradient came back banded into 256 steps."""
+    ramp = np.repeat(np.linspace(0.1, 0.9, 1024, dtype=np.float32)[None, :, None], 24, 0).repeat(3, 2)
+    frames = [(1001 + i, ramp) for i in range(3)]
+    for tool in ("nlmeans", "nlmeans_multi"):
+        out = dict(baseline_frames("denoise", tool, iter(frames), {}) or [])
+        assert len(np.unique(np.round(out[1002][12, :, 1] * 65535))) > 800  # at 8 bits: at most 205 here
+    steps = np.round(ramp * 255) / np.float32(255)  # an 8-bit plate
+    out = dict(baseline_frames("denoise", "nlmeans", iter([(1, steps)]), {}) or [])
+    np.testing.assert_allclose(out[1], denoise_nlmeans(steps), atol=1e-6)
 
 
 def test_new_weights_a_little_below_the_parent_say_why_they_are_used() -> None:

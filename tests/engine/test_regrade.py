@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -96,3 +98,21 @@ def test_learned_luts_leave_the_matched_grade_alone_by_default(clip: np.ndarray)
     assert not np.allclose(
         head.predict_lut(net, graded), lut.identity(33), atol=1e-3
     )  # no reference: learned
+
+
+def test_a_shot_deeper_than_8_bits_is_graded_at_its_own_precision(tmp_path: Path) -> None:
+    """A 16-bit plate's regrade keeps its smooth gradients: the 8-bit table banded them into 256 steps."""
+    from engine.heads.params import Shot
+    from engine.heads.regrade import RegradeParams
+    from engine.media import probe, read_frames, write_sequence
+
+    ramp = np.repeat(np.linspace(0.05, 0.95, 1024, dtype=np.float32)[None, :, None], 16, 0).repeat(3, 2)
+    plate = [ramp * np.float32(0.7 + 0.01 * i) for i in range(3)]  # darker than the reference, frame 1003
+    pattern = str(tmp_path / "sh010.####.png")
+    write_sequence(pattern, np.stack(plate), 1001)
+    shot = Shot(pattern, probe(pattern))
+    params = RegradeParams(reference=1003).bind(shot)
+    head = get_head("regrade")
+    out = dict(head.fix(head.build({}), ((f.number, f.rgb) for f in read_frames(shot.info)), params))
+    levels = len(np.unique(np.round(out[1001][8, :, 1] * 65535)))
+    assert levels > 600  # 1024 pixels of a smooth ramp over most of the range: at 8 bits at most 256

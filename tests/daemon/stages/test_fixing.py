@@ -22,7 +22,7 @@ from daemon.settings import Settings, ShowConfig
 from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
-from engine.media import probe
+from engine.media import probe, write_sequence
 from engine.media.pixels import to_float32
 from engine.model import Manifest, ModelError, ShowModel, save_model
 from tests import footage
@@ -165,6 +165,28 @@ def test_a_cg_dailys_exr_deliverable_keeps_each_frames_aovs_and_the_description_
     assert "The daily's other EXR channels (Z) are kept as they are in the EXR frames" in said
 
 
+@pytest.mark.parametrize(("ext", "space"), [("exr", "ACEScct"), ("png", "the daily's own code values")])
+def test_a_regrades_version_says_what_it_graded_in_and_what_its_cube_maps(
+    settings: Settings, catalog: Catalog, tmp_path: Path, ext: str, space: str
+) -> None:
+    """A colourist handed the .cube of an EXR plate's regrade applied it to the light and got nonsense: it maps
+    ACEScct, which neither the description nor the file said."""
+    pattern = tmp_path / "plate" / f"sh010.####.{ext}"
+    write_sequence(str(pattern), footage.frames(3, (64, 48)), 1001)
+    daily(catalog, tmp_path, path=pattern)
+    promoted_model(settings, catalog, heads=("regrade",))
+    request_id = request(catalog, ["regrade"], {"reference": "1001"})
+
+    run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))
+
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+    assert files.description is not None and files.cube is not None
+    assert f"Graded in {space}" in files.description.read_text()
+    assert f"regrade: {space} in and out" in Path(files.cube).read_text().splitlines()[0]
+
+
 def test_a_cg_dailys_overscan_is_fixed_and_kept_in_its_exr_deliverable_and_its_movies_show_the_picture(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -215,7 +237,7 @@ def test_a_phones_hdr_daily_is_reviewed_in_sdr_and_delivered_in_hdr(
 ) -> None:
     from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
     from engine.media import read_clip, write_movie
-    from engine.media.info import BT709, ColourTags
+    from engine.media.info import ColourTags
 
     monkeypatch.delenv("OCIO", raising=False)
     hlg = ColourTags(primaries=9, transfer=18, matrix=9)
@@ -233,7 +255,7 @@ def test_a_phones_hdr_daily_is_reviewed_in_sdr_and_delivered_in_hdr(
         movie, frames = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files)).frames
     daily_pixels = read_clip(str(source))
     tone_mapped = DisplayView(ViewSpec(DEFAULT_CONFIG, "Rec.2100-HLG - Display")).shown(daily_pixels)
-    assert probe(str(movie)).colour in (None, BT709)  # what SDR review players and trackers show
+    assert probe(str(movie)).colour == ColourTags(1, 13, 1)  # the SDR display's (sRGB), what reviewers see
     assert abs(float(read_clip(str(movie)).mean() - tone_mapped.mean())) < 0.03
     assert abs(float(tone_mapped.mean() - daily_pixels.mean())) > 0.03  # the mapping is visible
     assert frames is not None and probe(frames).colour == hlg  # the fix itself stays HDR

@@ -224,6 +224,13 @@ def test_exr_finishing(tmp_path: Path) -> None:
     assert np.allclose(frame, picture(3), atol=2e-3)
 
 
+def test_the_exr_deliverable_of_a_float_plate_is_float(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, finishing="exr", source_pix_fmt="gbrpf32le")
+    files = render(plan)
+    assert files.frames is not None and probe(files.frames).pix_fmt == "gbrpf32le"  # half rounds to 11 bits
+    assert np.array_equal(read_image(plan.out_dir / "sh010_regrade_r12.1004.exr"), picture(3))
+
+
 @pytest.mark.parametrize("before_after", ["side", "wipe"])
 def test_the_movies_hold_the_frame_before_a_hole_and_the_exr_frames_keep_it(
     tmp_path: Path, before_after: str
@@ -415,6 +422,23 @@ def test_a_scene_referred_daily_is_reviewed_through_its_view_and_delivered_as_it
     delivered = read_image(plan.out_dir / "sh010_regrade_r12.1002.exr")
     assert np.allclose(delivered, scene[1], rtol=2e-3)  # the deliverable keeps the scene's values
     assert delivered.max() > 1.0
+
+
+def test_a_views_review_movies_are_tagged_as_its_display_encodes_them(tmp_path: Path) -> None:
+    """The built-in config's default display is sRGB: its pictures tagged BT.709 were shown with the wrong curve."""
+    from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+    from engine.media.info import ColourTags
+
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear"))
+    plan = make_plan(tmp_path, finishing="prores", view=view, colour=view.tags)
+    with RenderSink(plan) as sink:
+        for i in range(2):
+            sink.add(1001 + i, rendering.as_uint8(view.shown(before_frame(i))), sink.compact(picture(i)))
+        files = sink.finish()
+
+    assert files.frames is not None
+    for movie in (files.review_movie, files.before_after, Path(files.frames)):
+        assert probe(str(movie)).colour == ColourTags(1, 13, 1)  # sRGB's curve, BT.709's primaries
 
 
 @pytest.mark.parametrize("before_after", ["side", "wipe"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from daemon.jobs.outcomes import Permanent
@@ -69,3 +71,49 @@ def test_an_hdr_movie_is_reviewed_tone_mapped_to_sdr_and_delivered_as_it_is(
     assert review_look(ReviewColor(), "/p/sh010.####.exr", None) == ReviewLook(
         ViewSpec("/studio/ocio/config.ocio", "scene_linear"), scene=True
     )
+
+
+def test_config_check_names_a_colour_space_the_ocio_config_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rushes config check` used to say ok, and every fix of such a daily failed on it later, on its task."""
+    from daemon.settings import ShowConfig
+    from daemon.stages.viewing import color_problems
+
+    monkeypatch.delenv("OCIO", raising=False)
+    shows = [
+        ShowConfig(code="A", color=ReviewColor(sources={"exr": "scene_linear", "dpx": "ADX10"})),
+        ShowConfig(code="B", color=ReviewColor(sources={"dpx": "Cineon log"})),
+    ]
+
+    [line] = color_problems(shows)
+
+    assert line.startswith(
+        "shows[1].color.sources.dpx: 'Cineon log' is not a colour space or role of the OCIO"
+    )
+
+
+def test_an_exr_plate_tagged_aces2065_1_is_seen_in_it_and_an_untagged_one_as_its_kind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """ACES plates are AP0 (their `chromaticities` say so); seen as the config's scene_linear (ACEScg), their review
+    pictures were too saturated. A show's plates and its CG renders are all `.exr`."""
+    import numpy as np
+    import OpenEXR
+
+    monkeypatch.delenv("OCIO", raising=False)
+    ap0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+    for name, header in (("plate", {"chromaticities": ap0}), ("render", {})):
+        (tmp_path / name).mkdir()
+        for number in (1001, 1002):
+            OpenEXR.File(
+                {"type": OpenEXR.scanlineimage, **header}, {"RGB": np.full((8, 8, 3), 0.18, np.float16)}
+            ).write(str(tmp_path / name / f"sh010.{number}.exr"))
+
+    plate = view_spec(ReviewColor(), str(tmp_path / "plate" / "sh010.####.exr"))
+    render = view_spec(ReviewColor(), str(tmp_path / "render" / "sh010.####.exr"))
+
+    assert plate is not None and plate.source == "ACES2065-1"
+    assert render is not None and render.source == "scene_linear"
+    assert (
+        "ACES2065-1 -> sRGB - Display"
+        in _review_view(ReviewColor(), "ABC", str(tmp_path / "plate" / "sh010.####.exr"), None)[0].name
+    )  # type: ignore[union-attr]
