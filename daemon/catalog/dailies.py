@@ -259,10 +259,19 @@ def requarantine(s: Session, daily_id: int, reason: str) -> Daily:
 
 
 def quarantine(
-    s: Session, show: str, path: str, size_bytes: int, mtime: float, reason: str, root: str = ""
+    s: Session,
+    show: str,
+    path: str,
+    size_bytes: int,
+    mtime: float,
+    reason: str,
+    root: str = "",
+    change_stamp: str | None = None,
 ) -> tuple[Daily, bool]:
     """Record that a file could not be read -> (daily, created). The same (path, size, mtime) again returns the
-    existing quarantined row (its reason refreshed); a changed file gets a new row that supersedes the old."""
+    existing quarantined row (its reason and change stamp refreshed); a changed file gets a new row that
+    supersedes the old. The change stamp moves with a chmod or chown too, so a file quarantined because it
+    could not be read is probed again once its permissions are mended (same_state)."""
     show_row = require_show(s, show)
     path = stored_path(path)
     for _ in range(3):
@@ -273,6 +282,7 @@ def quarantine(
             and (old.size_bytes, old.mtime) == (size_bytes, mtime)
         ):
             old.error = one_line(reason)
+            old.change_stamp = change_stamp or old.change_stamp
             return old, False
         try:
             with s.begin_nested():
@@ -285,6 +295,7 @@ def quarantine(
                     root=root,
                     size_bytes=size_bytes,
                     mtime=mtime,
+                    change_stamp=change_stamp or None,
                     status="quarantined",
                     error=one_line(reason),
                     missing_frames=[],

@@ -9,6 +9,7 @@ one-line reason; nothing else stops. `rushes ingest` calls `Ingestor.handle` dir
 
 from __future__ import annotations
 
+import errno
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -110,7 +111,7 @@ class Ingestor:
         except MediaError as exc:
             return self._quarantine(show, c, exc.reason)
         except OSError as exc:
-            return self._quarantine(show, c, f"cannot read: {exc.strerror or exc}")
+            return self._quarantine(show, c, unreadable_reason(exc))
         facts = daily_repo.DailyFacts(
             path=path,
             size_bytes=c.size,
@@ -149,7 +150,9 @@ class Ingestor:
 
     def _quarantine(self, show: str, c: Candidate, reason: str) -> Outcome:
         with self.catalog.session() as s:
-            row, _ = daily_repo.quarantine(s, show, str(c.path), c.size, c.mtime, reason, root=str(c.root))
+            row, _ = daily_repo.quarantine(
+                s, show, str(c.path), c.size, c.mtime, reason, root=str(c.root), change_stamp=c.stamp
+            )
             return Outcome(str(c.path), "quarantined", c.shot, reason, row.id)
 
     def _rejected(self, show: str, r: Rejected) -> Outcome:
@@ -303,6 +306,17 @@ class ShowWatchers:
             watcher.retry_later(found, reason)
             return
         watch_log.error("ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True)
+
+
+def unreadable_reason(exc: OSError) -> str:
+    """The quarantine reason for a file the daemon could not open or read. A permission is the studio's to
+    mend, and its mend (a chmod or chown moves the file's change stamp) is ingested without a restart."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            "cannot read: permission denied; let the daemon's user read it (chmod or chown), "
+            "and it is ingested without a restart"
+        )
+    return f"cannot read: {exc.strerror or exc}"
 
 
 def catalog_reason(exc: BaseException) -> str | None:

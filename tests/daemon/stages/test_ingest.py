@@ -3,8 +3,12 @@ catalogues the daily, skips it when it is unchanged, and quarantines what cannot
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 from pathlib import Path
+
+import pytest
 
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
@@ -28,6 +32,12 @@ def candidate(path: Path, shot: str = "sh010") -> Candidate:
         mtime=st.st_mtime,
         shot=shot,
     )
+
+
+def stamped(path: Path, shot: str = "sh010") -> Candidate:
+    """The candidate as the watcher sees it, with its change stamp (inode and ctime: a chmod moves it)."""
+    st = path.stat()
+    return dataclasses.replace(candidate(path, shot), stamp=f"{st.st_ino}:{st.st_ctime_ns}")
 
 
 def queued_ingest_jobs(catalog: Catalog) -> list[IngestJob]:
@@ -89,3 +99,38 @@ def test_unreadable_and_rejected_files_are_quarantined_with_their_reason(
         reasons = {Path(d.path).name: d.error for d in daily_repo.quarantined(s, SHOW)}
     assert reasons["readme.txt"] == "no shot matches the path template"
     assert reasons["sh020_v1.mov"]
+
+
+def test_a_file_quarantined_for_its_permissions_is_ingested_once_they_are_mended(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daily copied with a mode the daemon's user cannot read (a DIT cart's umask 077) is quarantined with a
+    reason that says what to do; the chmod that mends it keeps size and mtime, and used to leave the file
+    quarantined for good, its old row read as the same file."""
+    from daemon.stages import ingest as stage
+
+    path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
+    real_probe = stage.probe
+
+    def denied(name: str, **kw: object) -> object:
+        raise PermissionError(errno.EACCES, "Permission denied", name)
+
+    monkeypatch.setattr(stage, "probe", denied)
+    path.chmod(0o000)
+    ingestor = Ingestor(catalog)
+    first = ingestor.run(IngestJob(SHOW, stamped(path)))
+    assert first["result"] == "quarantined"
+    with catalog.session(readonly=True) as s:
+        [row] = daily_repo.quarantined(s, SHOW)
+        assert row.error == (
+            "cannot read: permission denied; let the daemon's user read it (chmod or chown), "
+            "and it is ingested without a restart"
+        )
+    monkeypatch.setattr(stage, "probe", real_probe)
+    path.chmod(0o644)
+    mended = ingestor.run(IngestJob(SHOW, stamped(path)))
+    assert mended["result"] == "registered"
+    with catalog.session(readonly=True) as s:
+        assert daily_repo.quarantined(s, SHOW) == []
+        [daily] = daily_repo.list_dailies(s, SHOW)
+        assert (daily.shot, daily.frame_count) == ("sh010", 4)
