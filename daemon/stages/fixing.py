@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -45,7 +46,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import frames_named
+from engine.media.sequences import find_sequence, frames_named, is_pattern
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import (
     Manifest,
@@ -66,6 +67,34 @@ log = get_logger("rushes.fix")
 
 class FixError(ValueError):
     """A fix was asked with parameters that cannot work (one line, says what to change)."""
+
+
+class SourceChanged(RuntimeError):
+    """The daily's files changed on disk while a fix read them (delivered again, copied over in place): what was
+    rendered may mix two files, so it is not published and the job is tried again (a retryable failure)."""
+
+
+FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
+
+
+def source_state(source: str) -> tuple[FileState, ...]:
+    """The daily's files as they stand on disk: every frame of a sequence, or the movie; a rewrite, a copy over
+    it or a rename onto it moves at least one figure. A file gone is left out, so that reads as a change too."""
+    if is_pattern(source):
+        try:
+            paths = [path for _, path in sorted(find_sequence(source).files.items())]
+        except MediaError:
+            return ()
+    else:
+        paths = [Path(source)]
+    state: list[FileState] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        state.append((path.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+    return tuple(state)
 
 
 class NoModel(Exception):
@@ -497,6 +526,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         raise Permanent(str(exc)) from exc
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
+    read_from = source_state(request.source)
     try:
         info = probe(request.source, first_frame=show.movie_first_frame)
     except MediaError as exc:
@@ -539,6 +569,11 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         overscan=Overscan.of(info),
     )
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
+    if source_state(request.source) != read_from:  # a lab's re-delivery copied over it as it was read
+        raise SourceChanged(
+            f"the daily {request.source} changed on disk while it was being fixed (delivered again?), so this "
+            "render is not published and the fix is made again from the file as it is now"
+        )
     crash_point("fix.rendered", target="both")
     description = describe(  # the parameters of this fix only, not every kind's of the request
         kind,

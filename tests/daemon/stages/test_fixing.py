@@ -671,3 +671,37 @@ def test_a_request_fixes_the_take_it_names_else_the_newest(
     assert fixed() == 6  # no take named: the newest
     with pytest.raises(Permanent, match=r"shot sh010 has no take 7: its takes are 1, 2, 3; name one of them"):
         fixed(take="7")
+
+
+def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_tried_again(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lab delivering a take again copies the new file over the old one in place while a fix reads it: the
+    render holds frames of both (it used to be published as the fix of the daily, at the old file's size and
+    the new one's length). It is refused before the outbox, with a retryable error, and the next attempt
+    fixes the file as it is."""
+    from daemon.stages import fixing
+
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "none"})
+    job = FixJob(request_id, "denoise", "memory:event:1")
+    real_render = fixing.render
+
+    def render_while_delivered_again(*args: Any, **kw: Any) -> Any:
+        with source.open("r+b") as f:  # `cp` over an existing file: the same inode, truncated and rewritten
+            f.truncate(0)
+            f.write(
+                footage.movie(tmp_path / "again" / "sh010_v1.mp4", n=6, size=(48, 32), seed=5).read_bytes()
+            )
+        return real_render(*args, **kw)
+
+    monkeypatch.setattr(fixing, "render", render_while_delivered_again)
+    with pytest.raises(RuntimeError, match=r"changed on disk while it was being fixed") as err:
+        run_fix(settings, catalog, job)
+    assert not isinstance(err.value, Permanent)  # retried, not dead-lettered
+    with catalog.session(readonly=True) as s:
+        assert fixes.get_fix_request(s, request_id).publications == []  # type: ignore[union-attr]
+        assert job_repo.list_jobs(s, kind="publish", limit=None) == []
+    monkeypatch.setattr(fixing, "render", real_render)
+    assert run_fix(settings, catalog, job)["frames"] == 6  # the next attempt: the file as it is now
