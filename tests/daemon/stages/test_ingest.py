@@ -16,6 +16,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.jobs.payloads import IngestJob
 from daemon.stages.ingest import Ingestor, Outcome
+from engine.media import MediaError
 from integrations.ingest.candidates import Candidate, Rejected
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
@@ -101,8 +102,9 @@ def test_unreadable_and_rejected_files_are_quarantined_with_their_reason(
     assert reasons["sh020_v1.mov"]
 
 
+@pytest.mark.parametrize("error", ["media", "os"])
 def test_a_file_quarantined_for_its_permissions_is_ingested_once_they_are_mended(
-    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str
 ) -> None:
     """A daily copied with a mode the daemon's user cannot read (a DIT cart's umask 077) is quarantined with a
     reason that says what to do; the chmod that mends it keeps size and mtime, and used to leave the file
@@ -112,7 +114,9 @@ def test_a_file_quarantined_for_its_permissions_is_ingested_once_they_are_mended
     path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
     real_probe = stage.probe
 
-    def denied(name: str, **kw: object) -> object:
+    def denied(name: str, **kw: object) -> object:  # as the engine's readers say it, or the OS itself
+        if error == "media":
+            raise MediaError("cannot read: permission denied", name)
         raise PermissionError(errno.EACCES, "Permission denied", name)
 
     monkeypatch.setattr(stage, "probe", denied)
@@ -134,3 +138,17 @@ def test_a_file_quarantined_for_its_permissions_is_ingested_once_they_are_mended
         assert daily_repo.quarantined(s, SHOW) == []
         [daily] = daily_repo.list_dailies(s, SHOW)
         assert (daily.shot, daily.frame_count) == ("sh010", 4)
+
+
+def test_a_file_quarantined_before_quarantines_kept_a_change_stamp_is_probed_again_once(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A row an older Rushes quarantined has no change stamp, so a permission mended since would never be seen:
+    the first scan that gives the file a stamp probes it again."""
+    path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
+    st = path.stat()
+    with catalog.session() as s:
+        daily_repo.quarantine(s, SHOW, str(path), st.st_size, st.st_mtime, "cannot read: permission denied")
+    ingestor = Ingestor(catalog)
+    assert ingestor.run(IngestJob(SHOW, candidate(path)))["result"] == "quarantined"  # no stamp: as it was
+    assert ingestor.run(IngestJob(SHOW, stamped(path)))["result"] == "registered"
