@@ -530,6 +530,11 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     try:
         info = probe(request.source, first_frame=show.movie_first_frame)
     except MediaError as exc:
+        if not read_from:  # nothing wrong in the request: the file went (a delivery pulled back, moved)
+            raise NotYet(
+                f"the daily {request.source} is no longer on disk (moved or deleted since it was ingested): "
+                "put it back, or deliver the shot again"
+            ) from exc
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)

@@ -16,7 +16,7 @@ import torch
 from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import DailyFacts, register_daily
-from daemon.jobs.outcomes import Permanent
+from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import FixJob, PublishJob
 from daemon.settings import Settings, ShowConfig
 from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
@@ -705,3 +705,18 @@ def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_t
         assert job_repo.list_jobs(s, kind="publish", limit=None) == []
     monkeypatch.setattr(fixing, "render", real_render)
     assert run_fix(settings, catalog, job)["frames"] == 6  # the next attempt: the file as it is now
+
+
+def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct_in_the_request(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """The lab pulled a delivery back: the coordinator's request was right, the file is what is missing. It
+    used to be answered 'cannot be read any more: not found' with 'correct the request'."""
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    source.unlink()
+    with pytest.raises(
+        NotYet, match=r"sh010_v1.mp4 is no longer on disk \(moved or deleted since it was ingested\)"
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
