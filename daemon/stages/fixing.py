@@ -120,6 +120,40 @@ class Prepared:
     notes: tuple[str, ...] = ()  # what the head did with a parameter besides taking it as written
 
 
+# What a fix holds in memory, measured with `rushes fix` on 2 cores (denoise, the most: 529 MB at 1000x1000,
+# 957 MB at 2000x2000; upscale of 1000x1000 to 2000x2000, 643 MB): the process and its libraries, and about
+# 143 bytes a pixel of the larger of the source and the output frame (frames decoded ahead, the head's
+# float copies and tiles, frames waiting for the encoders), rounded up.
+FIX_BASE_BYTES = 512 << 20
+FIX_BYTES_PER_PIXEL = 150
+
+
+def machine_memory() -> int:
+    """The bytes of memory this process may use: the machine's, or its container's limit (cgroup v2) if less."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def check_memory(info: MediaInfo, kind: str) -> None:
+    """FixError, before anything is decoded, when a fix of `info`'s frames would need more memory than the
+    machine has: a 16000x16000 daily (its header within the 16384-pixel limit) would otherwise be killed by
+    the kernel at every attempt, taking other work on the machine with it."""
+    scale = 2 if kind == "upscale" else 1
+    pixels = info.width * info.height * scale * scale
+    needed = FIX_BASE_BYTES + FIX_BYTES_PER_PIXEL * pixels
+    have = machine_memory()
+    if needed > have:
+        raise FixError(
+            f"frames of {info.width}x{info.height} ({info.width * info.height / 1e6:.0f} MP) need about "
+            f"{needed / 2**30:.1f} GB of memory for the {kind} fix, more than the {have / 2**30:.1f} GB of this "
+            "machine: fix a smaller proxy of the shot, or run fixes on a machine with more memory"
+        )
+
+
 def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) -> Prepared:
     """Turn a request's text parameters into what the head takes: the head parses and checks them."""
     try:
@@ -540,6 +574,10 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
     name = version_code(request.shot, kind, request.id)
     out_dir = settings.renders_dir(show) / request.shot / name
+    try:
+        check_memory(info, kind)
+    except FixError as exc:  # nothing in the request to correct: the machine, or the footage
+        raise NotYet(str(exc)) from exc
     try:
         prepared = prepare(kind, params, request.source, info)
     except FixError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from daemon.settings import Settings, ShowConfig
 from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
-from engine.media import probe
+from engine.media import MediaInfo, probe
 from engine.media.pixels import to_float32
 from engine.model import Manifest, ModelError, ShowModel, save_model
 from tests import footage
@@ -720,3 +721,43 @@ def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct
         NotYet, match=r"sh010_v1.mp4 is no longer on disk \(moved or deleted since it was ingested\)"
     ):
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
+def test_a_fix_needing_more_memory_than_the_machine_has_is_refused_before_any_frame_is_decoded(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 16000x16000 daily passes ingest (16384 pixels a side at most) and its fix needs some 36 GB: it used to
+    be killed by the kernel at each of its attempts, with whatever else ran on the machine. Here the machine is
+    made small instead of the daily large."""
+    from daemon.stages import fixing
+
+    big = MediaInfo(
+        path="big_1.mov",
+        kind="movie",
+        codec="mjpeg",
+        width=16000,
+        height=16000,
+        fps=Fraction(24),
+        frame_count=6,
+        first_frame=0,
+        last_frame=5,
+    )
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 23 << 30)
+    with pytest.raises(
+        fixing.FixError, match=r"frames of 16000x16000 \(256 MP\) need about 36\.3 GB of memory"
+    ):
+        fixing.check_memory(big, "denoise")
+    fixing.check_memory(replace(big, width=7680, height=4320), "denoise")  # 8K: about 5 GB
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 16 << 30)
+    with pytest.raises(
+        fixing.FixError, match=r"need about 19\.0 GB of memory for the upscale fix, more than the 16"
+    ):
+        fixing.check_memory(replace(big, width=7680, height=4320), "upscale")  # to 15360x8640
+
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 256 << 20)
+    with pytest.raises(NotYet, match=r"more than the 0\.2 GB of this machine: fix a smaller proxy"):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+    assert source.is_file()
