@@ -405,12 +405,30 @@ def forget_gone_quarantined(
     s: Session, show: str | None = None, exists: Callable[[str], bool] = os.path.lexists
 ) -> list[str]:
     """Quarantined files that are no longer on disk (renamed, moved or deleted) stop being listed: their rows
-    are marked superseded. The paths forgotten."""
-    gone = [row for row in quarantined(s, show) if not any(exists(p) for p in _disk_names(row.path))]
+    are marked superseded; so do folders that could not be read and can be now (their files are ingested on
+    their own). The paths forgotten."""
+    rows = quarantined(s, show)
+    gone = [row for row in rows if not any(exists(p) for p in _disk_names(row.path))]
     for row in gone:
         row.status = "superseded"
         row.error = one_line(f"file gone: {row.error or ''}")
-    return [row.path for row in gone]
+    readable = [row for row in rows if row not in gone and _folder_readable_again(row)]
+    for row in readable:
+        row.status = "superseded"
+        row.error = one_line(f"folder readable again: {row.error or ''}")
+    return [row.path for row in (*gone, *readable)]
+
+
+def _folder_readable_again(row: Daily) -> bool:
+    """Whether `row` quarantined a folder that could not be listed ("folder cannot be read", ingest's scan)
+    and the daemon can list it now."""
+    if not (row.error or "").startswith("folder cannot be read"):
+        return False
+    try:
+        with os.scandir(row.path):
+            return True
+    except OSError:
+        return False
 
 
 def shots(s: Session, show: str) -> list[str]:

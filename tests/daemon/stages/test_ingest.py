@@ -152,3 +152,21 @@ def test_a_file_quarantined_before_quarantines_kept_a_change_stamp_is_probed_aga
     ingestor = Ingestor(catalog)
     assert ingestor.run(IngestJob(SHOW, candidate(path)))["result"] == "quarantined"  # no stamp: as it was
     assert ingestor.run(IngestJob(SHOW, stamped(path)))["result"] == "registered"
+
+
+def test_a_folder_quarantined_as_unreadable_stops_being_listed_once_it_can_be_read(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Its files are ingested on their own once its mode is mended (the watcher hears the chmod); the folder's
+    own row used to stay listed for good, as the folder is still there."""
+    folder = tmp_path / "sh190"
+    folder.mkdir()
+    text = tmp_path / "sh020_v1.mov"
+    text.write_text("not a movie")
+    with catalog.session() as s:
+        daily_repo.quarantine(s, SHOW, str(folder), 0, 0.0, "folder cannot be read: permission denied; ...")
+        daily_repo.quarantine(s, SHOW, str(text), 11, 1.0, "not a media file (FFmpeg found no known format)")
+    with catalog.session() as s:
+        assert daily_repo.forget_gone_quarantined(s, SHOW) == [str(folder)]
+    with catalog.session(readonly=True) as s:
+        assert [row.path for row in daily_repo.quarantined(s, SHOW)] == [str(text)]
