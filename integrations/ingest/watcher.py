@@ -338,18 +338,33 @@ class IngestWatcher:
                 break
         now = self.clock()
         touched: dict[Path, Path] = {}
+        thinned: dict[
+            tuple[Path, str], Path
+        ] = {}  # (folder, extension) of frames gone from delivered sequences
         for item in batch:
             if item.action == "report" and item.rejected is not None:
                 self._deliver(item.rejected)
             elif item.action == "gone":
                 touched.pop(item.path, None)
-                self._gate.vanish(item.path, now)
+                if not self._gate.vanish(item.path, now) and media_kind(item.path) == "image":
+                    thinned[(item.path.parent, item.path.suffix.lower())] = item.root
             elif item.action == "tree":
                 self._feed_tree(item.root, item.path, now)
             else:
                 touched[item.path] = item.root
         for path, root in touched.items():
             self._touch(root, path, now)
+        for (folder, ext), root in thinned.items():
+            self._feed_images(root, folder, ext, now)
+
+    def _feed_images(self, root: Path, folder: Path, ext: str, now: float) -> None:
+        """A frame left a sequence that was delivered (a stray or damaged frame removed, as its quarantine
+        asked): the frames still beside it are offered again, so the sequence as it is now is delivered."""
+        if not folder.is_dir() or not folder.is_relative_to(root):
+            return
+        for entry in list_images(root, folder, ext, self.options.ignore):
+            if isinstance(entry, FileEntry):
+                self._gate.observe(entry.path, entry.size, entry.mtime, now)
 
     def _touch(self, root: Path, path: Path, now: float) -> None:
         if not path.is_relative_to(root) or is_ignored_path(path.relative_to(root), self.options.ignore):

@@ -328,3 +328,22 @@ def test_a_folder_the_daemon_cannot_list_is_reported_at_once_and_taken_up_when_i
         denied.clear()
         folder.chmod(0o755)
         inbox.wait_for(root / "sh190" / "sh190.####.exr")
+
+
+def test_a_frame_removed_from_a_delivered_sequence_delivers_the_sequence_as_it_is_now(tmp_path: Path) -> None:
+    """A stray or damaged frame removed as its quarantine asks: the sequence used to wait for the next reconcile
+    scan (10 minutes by default), as the deletion of a frame already delivered was heard by nothing."""
+    root = tmp_path / "ingest"
+    folder = root / "sh200"
+    folder.mkdir(parents=True)
+    inbox = Inbox()
+    with watching(ingest_options(roots=[root], stable_seconds=STABLE), inbox) as watcher:
+        scanned(watcher)
+        for frame in (1001, 1002, 1003, 9999999):
+            (folder / f"sh200.{frame:04d}.png").write_bytes(b"p" * 100)
+        pattern = folder / "sh200.####.png"
+        inbox.wait_for(pattern)
+        (folder / "sh200.9999999.png").unlink()
+        until(lambda: len(inbox.for_path(pattern)) == 2, "the sequence delivered again")
+    [(_, first), (_, now)] = inbox.for_path(pattern)
+    assert first.frames == (1001, 1002, 1003, 9999999) and now.frames == (1001, 1002, 1003)
