@@ -26,11 +26,17 @@ class SequenceError(ValueError):
     """A frame range or retime factor cannot be honoured."""
 
 
+MAX_LISTED_FRAMES = 1_000_000  # more than any shot holds (11.5 hours at 24 fps)
+
+
 def parse_frames(spec: str | Collection[int]) -> set[int]:
-    """Frame numbers from "1012-1016", "1012,1014", "1012-1014,1020" or a collection of ints."""
+    """Frame numbers from "1012-1016", "1012,1014", "1012-1014,1020" or a collection of ints. A list naming
+    more than MAX_LISTED_FRAMES frames is refused before any is made: "frames=1-9999999999" from a tracker
+    would otherwise fill the memory of the machine rendering it, at every attempt."""
     if not isinstance(spec, str):
         return {int(n) for n in spec}
     out: set[int] = set()
+    listed = 0
     for part in spec.replace(" ", "").split(","):
         if not part:
             continue
@@ -40,6 +46,12 @@ def parse_frames(spec: str | Collection[int]) -> set[int]:
                 lo, hi = int(part[:cut]), int(part[cut + 1 :])
                 if hi < lo:
                     raise SequenceError(f"frame range {part!r} runs backwards; write it as {hi}-{lo}.")
+                listed += hi - lo + 1
+                if listed > MAX_LISTED_FRAMES:
+                    raise SequenceError(
+                        f"frame range {part!r} names {hi - lo + 1:,} frames, more than any shot holds; "
+                        "name frames of this shot, like 1012-1016."
+                    )
                 out.update(range(lo, hi + 1))
             else:
                 out.add(int(part))

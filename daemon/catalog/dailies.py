@@ -259,10 +259,19 @@ def requarantine(s: Session, daily_id: int, reason: str) -> Daily:
 
 
 def quarantine(
-    s: Session, show: str, path: str, size_bytes: int, mtime: float, reason: str, root: str = ""
+    s: Session,
+    show: str,
+    path: str,
+    size_bytes: int,
+    mtime: float,
+    reason: str,
+    root: str = "",
+    change_stamp: str | None = None,
 ) -> tuple[Daily, bool]:
     """Record that a file could not be read -> (daily, created). The same (path, size, mtime) again returns the
-    existing quarantined row (its reason refreshed); a changed file gets a new row that supersedes the old."""
+    existing quarantined row (its reason and change stamp refreshed); a changed file gets a new row that
+    supersedes the old. The change stamp moves with a chmod or chown too, so a file quarantined because it
+    could not be read is probed again once its permissions are mended (same_state)."""
     show_row = require_show(s, show)
     path = stored_path(path)
     for _ in range(3):
@@ -273,6 +282,7 @@ def quarantine(
             and (old.size_bytes, old.mtime) == (size_bytes, mtime)
         ):
             old.error = one_line(reason)
+            old.change_stamp = change_stamp or old.change_stamp
             return old, False
         try:
             with s.begin_nested():
@@ -285,6 +295,7 @@ def quarantine(
                     root=root,
                     size_bytes=size_bytes,
                     mtime=mtime,
+                    change_stamp=change_stamp or None,
                     status="quarantined",
                     error=one_line(reason),
                     missing_frames=[],
@@ -394,12 +405,30 @@ def forget_gone_quarantined(
     s: Session, show: str | None = None, exists: Callable[[str], bool] = os.path.lexists
 ) -> list[str]:
     """Quarantined files that are no longer on disk (renamed, moved or deleted) stop being listed: their rows
-    are marked superseded. The paths forgotten."""
-    gone = [row for row in quarantined(s, show) if not any(exists(p) for p in _disk_names(row.path))]
+    are marked superseded; so do folders that could not be read and can be now (their files are ingested on
+    their own). The paths forgotten."""
+    rows = quarantined(s, show)
+    gone = [row for row in rows if not any(exists(p) for p in _disk_names(row.path))]
     for row in gone:
         row.status = "superseded"
         row.error = one_line(f"file gone: {row.error or ''}")
-    return [row.path for row in gone]
+    readable = [row for row in rows if row not in gone and _folder_readable_again(row)]
+    for row in readable:
+        row.status = "superseded"
+        row.error = one_line(f"folder readable again: {row.error or ''}")
+    return [row.path for row in (*gone, *readable)]
+
+
+def _folder_readable_again(row: Daily) -> bool:
+    """Whether `row` quarantined a folder that could not be listed ("folder cannot be read", ingest's scan)
+    and the daemon can list it now."""
+    if not (row.error or "").startswith("folder cannot be read"):
+        return False
+    try:
+        with os.scandir(row.path):
+            return True
+    except OSError:
+        return False
 
 
 def shots(s: Session, show: str) -> list[str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from daemon import __version__
 from daemon.logs import configure as configure_logs
@@ -37,6 +38,12 @@ def _width(fd: int) -> int | None:
 
 out = Console(soft_wrap=True, width=_width(1))
 err = Console(stderr=True, soft_wrap=True, width=_width(2))
+
+
+def cells(*values: object) -> list[Text]:
+    """A table row's cells taken as written, never as rich markup: a file name, a shot or a coordinator's text
+    may hold [brackets], and a closing tag such as [/b] in a request's text made `rushes status` fail."""
+    return [Text(str(value)) for value in values]
 
 
 def counted_progress() -> Progress:

@@ -108,7 +108,9 @@ def _act(daily_id: int, verb: str, action: Any) -> None:
             path, status, reason = row.path, row.status, row.error
     finally:
         ctx.close()
-    out.print(f"daily {daily_id} {verb}: {Path(path).name} is {status} ({reason})", highlight=False)
+    out.print(
+        f"daily {daily_id} {verb}: {Path(path).name} is {status} ({reason})", highlight=False, markup=False
+    )
 
 
 @dailies_app.command("remove")
@@ -166,7 +168,11 @@ def dailies_exclude(
     finally:
         ctx.close()
     was = f"; it was excluded already, for: {before}" if before and before != why else ""
-    out.print(f"daily {daily_id} excluded from training: {Path(path).name} ({why}{was})", highlight=False)
+    out.print(
+        f"daily {daily_id} excluded from training: {Path(path).name} ({why}{was})",
+        highlight=False,
+        markup=False,
+    )
 
 
 @dailies_app.command("include")
@@ -194,4 +200,4 @@ def dailies_include(
             f"daily {daily_id} was not excluded: {Path(path).name} is trained on already", highlight=False
         )
         return
-    out.print(f"daily {daily_id} is trained on again: {Path(path).name}", highlight=False)
+    out.print(f"daily {daily_id} is trained on again: {Path(path).name}", highlight=False, markup=False)

@@ -63,7 +63,7 @@ def ingest_cmd(
         highlight=False,
     )
     for path in gone:
-        out.print(f"no longer quarantined (file gone): {path}", highlight=False)
+        out.print(f"no longer quarantined (file gone): {path}", highlight=False, markup=False)
     if tally["failed"]:
         raise typer.Exit(1)
 

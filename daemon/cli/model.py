@@ -311,6 +311,7 @@ def _render(
     from daemon.stages.fixing import (
         FixError,
         carried_sound,
+        check_memory,
         fixed_frames,
         keeping_overscan,
         output_frames,
@@ -326,6 +327,7 @@ def _render(
     _say_layers(info, kind, output)
     _say_padded(info, kind, output)
     try:
+        check_memory(info, kind)
         prepared = prepare(kind, params, input_, info)
         for note in prepared.notes:
             out.print(note, highlight=False, markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.cli.app import ConfigOpt, app, fail, out, settings, state
+from daemon.cli.app import ConfigOpt, app, cells, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
 
@@ -58,7 +58,7 @@ def jobs_list(
             for j in rows:
                 shown = job_state(job_record(j))
                 table.add_row(
-                    str(j.id), j.kind, j.show or "-", shown, str(j.attempts), j.key, j.last_error or ""
+                    *cells(j.id, j.kind, j.show or "-", shown, j.attempts, j.key, j.last_error or "")
                 )
     finally:
         ctx.close()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from daemon.cli.app import app, out, settings
+from daemon.cli.app import app, cells, out, settings
 from daemon.context import open_context
 
 
@@ -195,15 +195,17 @@ def render(data: dict[str, Any]) -> None:
             table = Table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
             for d in show["dailies"]:  # by its id, which `rushes dailies exclude ID` takes
                 table.add_row(
-                    str(d["id"]),
-                    d["shot"] or "-",
-                    d["take"] or "-",
-                    _frames(d),
-                    d["fps"] or "-",
-                    f"{d['width']}x{d['height']}",
-                    d["timecode"] or "-",
-                    d["codec"] or "-",
-                    d["path"],
+                    *cells(
+                        d["id"],
+                        d["shot"] or "-",
+                        d["take"] or "-",
+                        _frames(d),
+                        d["fps"] or "-",
+                        f"{d['width']}x{d['height']}",
+                        d["timecode"] or "-",
+                        d["codec"] or "-",
+                        d["path"],
+                    )
                 )
             out.print(table)
             for d in show["dailies"]:  # the filmmakers' decisions, which the table has no room for
@@ -218,11 +220,13 @@ def render(data: dict[str, Any]) -> None:
             table = Table("fix request", "shot", "kinds", "state", "tracker Versions")
             for r in show["fix_requests"]:
                 table.add_row(
-                    str(r["id"]),
-                    r["shot"],
-                    ", ".join(r["kinds"]),
-                    request_state(r),
-                    ", ".join(map(str, r["versions"])),
+                    *cells(
+                        r["id"],
+                        r["shot"],
+                        ", ".join(r["kinds"]),
+                        request_state(r),
+                        ", ".join(map(str, r["versions"])),
+                    )
                 )
             out.print(table)
             _print_reasons(show["fix_requests"])
@@ -230,13 +234,13 @@ def render(data: dict[str, Any]) -> None:
         if show["quarantined"]:
             table = Table("quarantined", "reason", title=None)
             for d in show["quarantined"]:
-                table.add_row(d["path"], d["reason"] or "-")
+                table.add_row(*cells(d["path"], d["reason"] or "-"))
             out.print(table)
             _print_more(show, "quarantined", "quarantined_total", "quarantined")
     if data["jobs"]["recent"]:
         table = Table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:
             table.add_row(
-                str(j["id"]), j["kind"], j["show"] or "-", job_state(j), str(j["attempts"]), j["error"] or ""
+                *cells(j["id"], j["kind"], j["show"] or "-", job_state(j), j["attempts"], j["error"] or "")
             )
         out.print(table)

@@ -90,9 +90,8 @@ def plain(error: str) -> str:
 
 def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:
     """The note: what was not done and why, what to do, and the request's key (for the operator)."""
-    what = (
-        f"the {job.fix_kind} fix of {request.shot}" if job.fix_kind else f"the fix request on {request.shot}"
-    )
+    shot = request.shot or "this task's shot"  # a shot with no code in the tracker
+    what = f"the {job.fix_kind} fix of {shot}" if job.fix_kind else f"the fix request on {shot}"
     reason = shortened(job.reason).rstrip(".")
     if job.publish_job:  # made, and only the tracker refused it: nothing to correct in the request
         told = (

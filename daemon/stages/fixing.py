@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -45,7 +46,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import frames_named
+from engine.media.sequences import find_sequence, frames_named, is_pattern
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import (
     Manifest,
@@ -66,6 +67,34 @@ log = get_logger("rushes.fix")
 
 class FixError(ValueError):
     """A fix was asked with parameters that cannot work (one line, says what to change)."""
+
+
+class SourceChanged(RuntimeError):
+    """The daily's files changed on disk while a fix read them (delivered again, copied over in place): what was
+    rendered may mix two files, so it is not published and the job is tried again (a retryable failure)."""
+
+
+FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
+
+
+def source_state(source: str) -> tuple[FileState, ...]:
+    """The daily's files as they stand on disk: every frame of a sequence, or the movie; a rewrite, a copy over
+    it or a rename onto it moves at least one figure. A file gone is left out, so that reads as a change too."""
+    if is_pattern(source):
+        try:
+            paths = [path for _, path in sorted(find_sequence(source).files.items())]
+        except MediaError:
+            return ()
+    else:
+        paths = [Path(source)]
+    state: list[FileState] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        state.append((path.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+    return tuple(state)
 
 
 class NoModel(Exception):
@@ -89,6 +118,40 @@ class Prepared:
     params: dict[str, Any]  # the head's apply() parameters, checked against the shot and loaded
     factor: int  # output frames per source frame step (retime), else 1
     notes: tuple[str, ...] = ()  # what the head did with a parameter besides taking it as written
+
+
+# What a fix holds in memory, measured with `rushes fix` on 2 cores (denoise, the most: 529 MB at 1000x1000,
+# 957 MB at 2000x2000; upscale of 1000x1000 to 2000x2000, 643 MB): the process and its libraries, and about
+# 143 bytes a pixel of the larger of the source and the output frame (frames decoded ahead, the head's
+# float copies and tiles, frames waiting for the encoders), rounded up.
+FIX_BASE_BYTES = 512 << 20
+FIX_BYTES_PER_PIXEL = 150
+
+
+def machine_memory() -> int:
+    """The bytes of memory this process may use: the machine's, or its container's limit (cgroup v2) if less."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def check_memory(info: MediaInfo, kind: str) -> None:
+    """FixError, before anything is decoded, when a fix of `info`'s frames would need more memory than the
+    machine has: a 16000x16000 daily (its header within the 16384-pixel limit) would otherwise be killed by
+    the kernel at every attempt, taking other work on the machine with it."""
+    scale = 2 if kind == "upscale" else 1
+    pixels = info.width * info.height * scale * scale
+    needed = FIX_BASE_BYTES + FIX_BYTES_PER_PIXEL * pixels
+    have = machine_memory()
+    if needed > have:
+        raise FixError(
+            f"frames of {info.width}x{info.height} ({info.width * info.height / 1e6:.0f} MP) need about "
+            f"{needed / 2**30:.1f} GB of memory for the {kind} fix, more than the {have / 2**30:.1f} GB of this "
+            "machine: fix a smaller proxy of the shot, or run fixes on a machine with more memory"
+        )
 
 
 def prepare(kind: str, params: Mapping[str, Any], source: str, info: MediaInfo) -> Prepared:
@@ -547,14 +610,24 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         raise Permanent(str(exc)) from exc
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
+    read_from = source_state(request.source)
     try:
         info = probe(request.source, first_frame=show.movie_first_frame)
     except MediaError as exc:
+        if not read_from:  # nothing wrong in the request: the file went (a delivery pulled back, moved)
+            raise NotYet(
+                f"the daily {request.source} is no longer on disk (moved or deleted since it was ingested): "
+                "put it back, or deliver the shot again"
+            ) from exc
         raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
     name = version_code(request.shot, kind, request.id)
     out_dir = settings.renders_dir(show) / request.shot / name
+    try:
+        check_memory(info, kind)
+    except FixError as exc:  # nothing in the request to correct: the machine, or the footage
+        raise NotYet(str(exc)) from exc
     try:
         prepared = prepare(kind, params, request.source, info)
     except FixError as exc:
@@ -591,6 +664,11 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         daily=request.source,
     )
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
+    if source_state(request.source) != read_from:  # a lab's re-delivery copied over it as it was read
+        raise SourceChanged(
+            f"the daily {request.source} changed on disk while it was being fixed (delivered again?), so this "
+            "render is not published and the fix is made again from the file as it is now"
+        )
     crash_point("fix.rendered", target="both")
     description = describe(  # the parameters of this fix only, not every kind's of the request
         kind,

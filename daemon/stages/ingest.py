@@ -9,6 +9,7 @@ one-line reason; nothing else stops. `rushes ingest` calls `Ingestor.handle` dir
 
 from __future__ import annotations
 
+import errno
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -96,7 +97,13 @@ class Ingestor:
         path = str(c.path)
         with self.catalog.session() as s:
             known = daily_repo.current_daily(s, show, path)
-            if known is not None and daily_repo.same_state(known, c.size, c.mtime, c.stamp):
+            # a row quarantined before quarantines kept a change stamp is probed again once, to take one
+            stampless = known is not None and known.status == "quarantined" and not known.change_stamp
+            if (
+                known is not None
+                and daily_repo.same_state(known, c.size, c.mtime, c.stamp)
+                and not (stampless and c.stamp)
+            ):
                 return Outcome(
                     path,
                     "unchanged" if known.status == "registered" else "quarantined",
@@ -108,9 +115,11 @@ class Ingestor:
             info = probe(path, first_frame=self.first_frames.get(show, 0))
             digest = content_hash(list(c.files))
         except MediaError as exc:
-            return self._quarantine(show, c, exc.reason)
+            return self._quarantine(
+                show, c, PERMISSION_MEND if exc.reason == PERMISSION_DENIED else exc.reason
+            )
         except OSError as exc:
-            return self._quarantine(show, c, f"cannot read: {exc.strerror or exc}")
+            return self._quarantine(show, c, unreadable_reason(exc))
         facts = daily_repo.DailyFacts(
             path=path,
             size_bytes=c.size,
@@ -149,7 +158,9 @@ class Ingestor:
 
     def _quarantine(self, show: str, c: Candidate, reason: str) -> Outcome:
         with self.catalog.session() as s:
-            row, _ = daily_repo.quarantine(s, show, str(c.path), c.size, c.mtime, reason, root=str(c.root))
+            row, _ = daily_repo.quarantine(
+                s, show, str(c.path), c.size, c.mtime, reason, root=str(c.root), change_stamp=c.stamp
+            )
             return Outcome(str(c.path), "quarantined", c.shot, reason, row.id)
 
     def _rejected(self, show: str, r: Rejected) -> Outcome:
@@ -303,6 +314,21 @@ class ShowWatchers:
             watcher.retry_later(found, reason)
             return
         watch_log.error("ingest.failed", show=show, path=str(found.path), error=str(exc), exc_info=True)
+
+
+PERMISSION_DENIED = "cannot read: permission denied"  # engine.media's reason
+PERMISSION_MEND = (
+    "cannot read: permission denied; let the daemon's user read it (chmod or chown), "
+    "and it is ingested without a restart"
+)
+
+
+def unreadable_reason(exc: OSError) -> str:
+    """The quarantine reason for a file the daemon could not open or read. A permission is the studio's to
+    mend, and its mend (a chmod or chown moves the file's change stamp) is ingested without a restart."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PERMISSION_MEND
+    return f"cannot read: {exc.strerror or exc}"
 
 
 def catalog_reason(exc: BaseException) -> str | None:

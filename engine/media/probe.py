@@ -19,7 +19,7 @@ from .images import read_header
 from .info import ColourTags, MediaError, MediaInfo
 from .sequences import find_sequence, is_image_path, is_pattern, sequences_in
 from .timecode import TimecodeError, normalize_timecode
-from .validate import check_size, verify_movie, verify_sequence
+from .validate import check_size, naming_frame, verify_movie, verify_sequence
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)
 
@@ -70,7 +70,10 @@ def probe_sequence(
     source: str | Path, *, fps: Fraction | int | None = None, verify: bool = True
 ) -> MediaInfo:
     seq = find_sequence(source)
-    header = read_header(seq.files[seq.first])
+    try:
+        header = read_header(seq.files[seq.first])
+    except MediaError as exc:
+        raise naming_frame(seq.first, exc) from None
     if verify:
         verify_sequence(seq, header.width, header.height)
     rate = Fraction(fps) if fps else header.fps or DEFAULT_SEQUENCE_FPS

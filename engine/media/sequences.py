@@ -190,8 +190,30 @@ def find_sequence(source: str | Path) -> SequenceFiles:
         missing = sorted(set(spec.frames) - set(files))
     else:
         lo, hi = min(files), max(files)
+        if hi - lo + 1 > MAX_SPAN:
+            raise MediaError(_stray_frames(files), spec.pattern)
         missing = [n for n in range(lo, hi + 1) if n not in files]
     return SequenceFiles(spec, files, missing)
+
+
+MAX_SPAN = 1_000_000  # frame numbers from a sequence's first to its last: more than any shot holds
+
+
+def _stray_frames(files: dict[int, Path]) -> str:
+    """Why a sequence's numbers span more than MAX_SPAN: the frames beyond its widest gap, on the side with
+    fewer of them (a frame misnumbered sh010.9999999999.exr beside 1001-1100), whose holes would be listed one
+    by one and fill the memory of whatever read it."""
+    numbers = sorted(files)
+    cut = max(range(len(numbers) - 1), key=lambda i: numbers[i + 1] - numbers[i])
+    below, above = numbers[: cut + 1], numbers[cut + 1 :]
+    stray = below if len(below) < len(above) else above
+    named = ", ".join(files[n].name for n in stray[:3]) + (
+        f" and {len(stray) - 3} more" if len(stray) > 3 else ""
+    )
+    return (
+        f"frame numbers {numbers[0]}-{numbers[-1]} span {numbers[-1] - numbers[0] + 1:,} frames for "
+        f"{len(numbers)} file(s), more than a shot holds: rename or remove the stray frame(s) {named}"
+    )
 
 
 def frameset_string(frames: list[int]) -> str:

@@ -45,17 +45,32 @@ def sampled(numbers: list[int]) -> list[int]:
     return sorted({numbers[0], numbers[len(numbers) // 2], numbers[-1]})
 
 
+def naming_frame(number: int, exc: MediaError) -> MediaError:
+    """`exc` (one frame's) with its frame number leading its reason, which is all a quarantine keeps: the
+    operator of a 2,000-frame sequence learns which file to replace."""
+    if exc.reason.startswith("frame "):
+        return exc
+    return MediaError(f"frame {number}: {exc.reason}", exc.path)
+
+
 def verify_sequence(seq: SequenceFiles, width: int, height: int) -> None:
-    """Every frame's header says (width, height) and the sampled frames decode to that size."""
+    """Every frame's header says (width, height) and the sampled frames decode to that size; a frame that
+    cannot be read is named in the reason."""
     check_size(width, height, seq.spec.pattern)
     for number, path in seq.files.items():
-        size = frame_size(path)
+        try:
+            size = frame_size(path)
+        except MediaError as exc:
+            raise naming_frame(number, exc) from None
         if size != (width, height):
             raise MediaError(
                 f"frame {number} is {size[0]}x{size[1]} but the sequence is {width}x{height}", str(path)
             )
     for number in sampled(list(seq.files)):
-        rgb = read_image(seq.files[number], "uint8")
+        try:
+            rgb = read_image(seq.files[number], "uint8")
+        except MediaError as exc:
+            raise naming_frame(number, exc) from None
         if rgb.shape[:2] != (height, width):
             raise MediaError(
                 f"frame {number} decodes to {rgb.shape[1]}x{rgb.shape[0]}, not {width}x{height}",

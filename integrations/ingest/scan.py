@@ -99,6 +99,19 @@ def list_images(root: Path, folder: Path, ext: str, ignore: Iterable[str]) -> li
     return found
 
 
+FOLDER_UNREADABLE = "folder cannot be read"
+
+
+def folder_unreadable(error: OSError) -> str:
+    """The quarantine reason for a folder that cannot be listed; a permission says what to do."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"{FOLDER_UNREADABLE}: permission denied; let the daemon's user read and enter it (chmod or chown), "
+            "and what it holds is ingested without a restart"
+        )
+    return f"{FOLDER_UNREADABLE}: {error.strerror or error}"
+
+
 def walk(
     root: Path, ignore: Iterable[str], *, start: Path | None = None
 ) -> tuple[list[FileEntry], list[Rejected]]:
@@ -118,7 +131,7 @@ def walk(
         except OSError as error:
             if folder == top:
                 raise
-            rejected.append(Rejected(folder, f"folder cannot be read: {error.strerror or error}"))
+            rejected.append(Rejected(folder, folder_unreadable(error)))
             continue
         for item in items:
             if is_ignored_name(item.name, globs):

@@ -70,16 +70,18 @@ class StabilityGate:
             group.changed_at = now
         return True
 
-    def vanish(self, path: Path, now: float) -> None:
-        """The file is gone (deleted or renamed away): its group starts waiting again."""
+    def vanish(self, path: Path, now: float) -> bool:
+        """The file is gone (deleted or renamed away): its group starts waiting again. False when no group held
+        it (delivered already, or never seen)."""
         key = self._group_of.pop(path, None)
         if key is None:
-            return
+            return False
         group = self._groups[key]
         del group.files[path]
         group.changed_at = now
         if not group.files:
             del self._groups[key]
+        return True
 
     def ready(self, now: float) -> list[Settled]:
         """Groups where nothing changed for stable_seconds (they stay held until `pop`)."""

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from watchdog.events import (
+    DirAttribEvent,
     DirCreatedEvent,
     DirMovedEvent,
     FileAttribEvent,
@@ -60,7 +61,7 @@ from integrations.ingest.candidates import Candidate, FileEntry, Found, Rejected
 from integrations.ingest.names import is_ignored_path, media_kind, unit_key
 from integrations.ingest.options import IngestOptions, IngestRoot
 from integrations.ingest.retries import Retries, temporary_reason
-from integrations.ingest.scan import list_images, scan_root, stat_entry, walk
+from integrations.ingest.scan import folder_unreadable, list_images, scan_root, stat_entry, walk
 from integrations.ingest.stability import FileState, Settled, StabilityGate
 from integrations.ingest.templates import Templates
 
@@ -78,6 +79,7 @@ EVENTS: list[type[FileSystemEvent]] = [
     FileMovedEvent,
     DirCreatedEvent,
     DirMovedEvent,
+    DirAttribEvent,  # a chmod or chown of a folder: what it holds may be readable now
 ]
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 
@@ -127,7 +129,9 @@ class _Events(FileSystemEventHandler):
         src = Path(os.fsdecode(event.src_path))
         dest = Path(os.fsdecode(event.dest_path)) if event.dest_path else None
         if event.is_directory:
-            if event.event_type == "created" or (event.event_type == "moved" and dest is not None):
+            if event.event_type in ("created", "attrib") or (
+                event.event_type == "moved" and dest is not None
+            ):
                 self.work.put(_Work("tree", self.root, dest or src))
             return
         if event.event_type in ("deleted", "moved"):
@@ -334,18 +338,33 @@ class IngestWatcher:
                 break
         now = self.clock()
         touched: dict[Path, Path] = {}
+        thinned: dict[
+            tuple[Path, str], Path
+        ] = {}  # (folder, extension) of frames gone from delivered sequences
         for item in batch:
             if item.action == "report" and item.rejected is not None:
                 self._deliver(item.rejected)
             elif item.action == "gone":
                 touched.pop(item.path, None)
-                self._gate.vanish(item.path, now)
+                if not self._gate.vanish(item.path, now) and media_kind(item.path) == "image":
+                    thinned[(item.path.parent, item.path.suffix.lower())] = item.root
             elif item.action == "tree":
                 self._feed_tree(item.root, item.path, now)
             else:
                 touched[item.path] = item.root
         for path, root in touched.items():
             self._touch(root, path, now)
+        for (folder, ext), root in thinned.items():
+            self._feed_images(root, folder, ext, now)
+
+    def _feed_images(self, root: Path, folder: Path, ext: str, now: float) -> None:
+        """A frame left a sequence that was delivered (a stray or damaged frame removed, as its quarantine
+        asked): the frames still beside it are offered again, so the sequence as it is now is delivered."""
+        if not folder.is_dir() or not folder.is_relative_to(root):
+            return
+        for entry in list_images(root, folder, ext, self.options.ignore):
+            if isinstance(entry, FileEntry):
+                self._gate.observe(entry.path, entry.size, entry.mtime, now)
 
     def _touch(self, root: Path, path: Path, now: float) -> None:
         if not path.is_relative_to(root) or is_ignored_path(path.relative_to(root), self.options.ignore):
@@ -365,7 +384,11 @@ class IngestWatcher:
             return
         try:
             entries, rejected = walk(root, self.options.ignore, start=folder)
-        except OSError:
+        except FileNotFoundError:  # gone again
+            return
+        except OSError as error:  # a folder copied with a mode the daemon cannot list: said at once
+            if folder != root:
+                self._deliver(Rejected(folder, folder_unreadable(error)))
             return
         for entry in entries:
             self._gate.observe(entry.path, entry.size, entry.mtime, now)

@@ -194,6 +194,38 @@ def test_status_piped_to_a_file_keeps_every_path_whole(tmp_path: Path) -> None:
     assert len(str(folder / "sh010_1.mp4")) > 120 and str(folder / "sh010_1.mp4") in stdout  # not cut at 80
 
 
+def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_written(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    """A file name or a coordinator's text holding [brackets] is text, not rich markup: a closing tag such as
+    [/b] in a refused reference made `rushes status` and `rushes jobs list` fail with a MarkupError traceback
+    for everyone, and `sh[bold]010_1.mp4` was listed as sh010_1.mp4, a path that does not exist."""
+    from daemon.catalog import Catalog
+    from daemon.catalog import jobs as job_repo
+
+    folder = tmp_path / "dailies"
+    footage.movie(folder / "sh[bold]010_1.mp4", n=3, size=(48, 32))
+    assert rushes("show", "add", "TST", "--ingest", str(folder))[0] == 0
+    assert rushes("ingest", str(folder), "--show", "TST")[0] == 0
+    error = "Permanent: reference '/mnt/[/b]look.png' is outside the show's folders"
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            job_repo.enqueue(s, "fix", "fix:sg:1:regrade", {"request": 1})
+            held = job_repo.claim(s, "w", ["fix"], 60)
+            assert held is not None
+            job_repo.fail(s, held.id, "w", error, retryable=False)
+    finally:
+        catalog.dispose()
+
+    code, output = rushes("status")
+    assert code == 0, output
+    assert "sh[bold]010" in output and str(folder / "sh[bold]010_1.mp4") in output
+    assert "[/b]look.png" in output
+    code, output = rushes("jobs", "list", "--state", "dead")
+    assert code == 0 and "[/b]look.png" in output, output
+
+
 def test_status_json_on_an_empty_home(clean_env: Path) -> None:
     code, output = rushes("status", "--json")
     assert code == 0, output

@@ -40,6 +40,10 @@ def test_interpolate_reads_a_retime_factor_or_frames_to_rebuild() -> None:
         ({"factor": "2", "frames": "1002"}, "not both"),
         ({"frames": "1005-1002"}, "runs backwards"),
         ({"frames": ","}, "names no frame"),
+        (
+            {"frames": "1001-9999999999"},
+            "range '1001-9999999999' names 9,999,998,999 frames, more than any shot",
+        ),
         ({"quality": "fastest"}, "quality=fastest is not a quality: write quality=best"),
     ],
 )

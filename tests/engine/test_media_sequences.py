@@ -135,3 +135,18 @@ def test_a_pattern_with_the_wrong_padding_names_the_one_that_finds_the_frames(tm
 def test_frame_numbers_in_a_sentence_say_frame_for_one_and_frames_for_more() -> None:
     assert frames_named([1004]) == "frame 1004"  # "the daily lacks frame 1004", not "frames 1004"
     assert frames_named([1003, 1004]) == "frames 1003-1004"
+
+
+def test_a_stray_frame_numbered_far_from_the_others_is_named_before_any_hole_is_listed(
+    png_with_hole: Path,
+) -> None:
+    """sh010.5001001.png beside 1001-1006: the holes between would be listed one by one (a frame numbered
+    9999999999 filled the memory of the daemon that probed it, then again at every start)."""
+    stray = png_with_hole / "sh010.5001001.png"
+    stray.write_bytes((png_with_hole / "sh010.1001.png").read_bytes())
+    with pytest.raises(
+        MediaError,
+        match=r"frame numbers 1001-5001001 span 5,000,001 frames for 6 file\(s\), more "
+        r"than a shot holds: rename or remove the stray frame\(s\) sh010.5001001.png$",
+    ):
+        probe(png_with_hole / "sh010.####.png")

@@ -265,19 +265,21 @@ BAD: dict[str, Case] = {
         _link("lv010_1.mov", lambda r, t: "/etc/hostname"), "leaves the ingest root"
     ),
     # sequences with one bad frame among good ones
-    "EXR frame with a garbled header (middle)": Case(_frame_damage("ex010", "exr", _garble(2, 8, 40)), "EXR"),
-    "EXR frame with a garbled header (first)": Case(
-        _frame_damage("ex020", "exr", _garble(0, 8, 40)), "not a readable EXR"
+    "EXR frame with a garbled header (middle)": Case(
+        _frame_damage("ex010", "exr", _garble(2, 8, 40)), "frame 1003: "
     ),
-    "EXR frame cut in half (middle)": Case(_frame_damage("ex030", "exr", _truncate(2)), "EXR"),
-    "EXR frame cut in half (second)": Case(_frame_damage("ex040", "exr", _truncate(1)), "EXR"),
+    "EXR frame with a garbled header (first)": Case(
+        _frame_damage("ex020", "exr", _garble(0, 8, 40)), "frame 1001: not a readable EXR"
+    ),
+    "EXR frame cut in half (middle)": Case(_frame_damage("ex030", "exr", _truncate(2)), "frame 1003: "),
+    "EXR frame cut in half (second)": Case(_frame_damage("ex040", "exr", _truncate(1)), "frame 1002: "),
     "EXR frame replaced by text": Case(
-        _frame_damage("ex050", "exr", _replace(3, lambda t: b"hello" * 20)), "EXR"
+        _frame_damage("ex050", "exr", _replace(3, lambda t: b"hello" * 20)), "frame 1004: "
     ),
     "EXR without RGB channels": Case(_exr_without_rgb("ex060"), "EXR has no RGB channels"),
-    "PNG frame cut in half": Case(_frame_damage("pg010", "png", _truncate(3)), "truncated PNG"),
+    "PNG frame cut in half": Case(_frame_damage("pg010", "png", _truncate(3)), "frame 1004: truncated PNG"),
     "PNG frame replaced by text": Case(
-        _frame_damage("pg020", "png", _replace(1, lambda t: b"text" * 30)), "not a PNG file"
+        _frame_damage("pg020", "png", _replace(1, lambda t: b"text" * 30)), "frame 1002: not a PNG file"
     ),
     "PNG frame claiming 20000x20000": Case(
         _frame_damage("pg030", "png", _replace(2, _png_claiming(20000, 20000))),
@@ -288,12 +290,15 @@ BAD: dict[str, Case] = {
         "is 32x32 but the sequence is 64x48",
     ),
     "PNG sequence of 8x8 frames": Case(_small_sequence("pg050", "png", (8, 8)), "too small: 8x8"),
-    "JPEG frame cut in half": Case(_frame_damage("jg010", "jpg", _truncate(2)), "truncated JPEG"),
+    "JPEG frame cut in half": Case(_frame_damage("jg010", "jpg", _truncate(2)), "frame 1003: truncated JPEG"),
     "JPEG frame replaced by zeros": Case(
-        _frame_damage("jg020", "jpg", _replace(0, lambda t: bytes(500))), "cannot decode jpeg frame"
+        _frame_damage("jg020", "jpg", _replace(0, lambda t: bytes(500))),
+        "frame 1001: cannot decode jpeg frame",
     ),
-    "DPX frame cut in half": Case(_frame_damage("dx010", "dpx", _truncate(2)), "truncated DPX"),
-    "DPX frame with a wrong magic": Case(_frame_damage("dx020", "dpx", _garble(1, 0, 4)), "not a DPX file"),
+    "DPX frame cut in half": Case(_frame_damage("dx010", "dpx", _truncate(2)), "frame 1003: truncated DPX"),
+    "DPX frame with a wrong magic": Case(
+        _frame_damage("dx020", "dpx", _garble(1, 0, 4)), "frame 1002: not a DPX file"
+    ),
     "EXR sequence of 1x1 frames": Case(_small_sequence("ex070", "exr", (1, 1)), "too small: 1x1"),
 }
 

@@ -291,3 +291,59 @@ def test_a_root_missing_at_start_is_watched_once_it_is_there(tmp_path: Path, mon
         later = root / "sh020_1.mov"
         later.write_bytes(b"n" * 100)
         inbox.wait_for(later)
+
+
+def test_a_folder_the_daemon_cannot_list_is_reported_at_once_and_taken_up_when_its_mode_is_mended(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A sequence's folder copied with a mode the daemon's user cannot list (another user's umask 077) used to
+    pass unseen until a reconcile scan (10 minutes by default), and its chmod went unheard: it waited for the
+    next one. It is reported as it lands, and the chmod that mends it is a cue to read it. (The tests run as
+    root, whom no mode stops: the listing is refused here instead.)"""
+    outside, root = tmp_path / "staging", tmp_path / "ingest"
+    root.mkdir()
+    folder = root / "sh190"
+    denied = {folder}
+    real_walk = watcher_module.walk
+
+    def walk(top: Path, ignore: object, *, start: Path | None = None):  # type: ignore[no-untyped-def]
+        if start in denied:
+            raise PermissionError(errno.EACCES, "Permission denied", str(start))
+        return real_walk(top, ignore, start=start)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher_module, "walk", walk)
+    inbox = Inbox()
+    with watching(ingest_options(roots=[root], stable_seconds=STABLE), inbox) as watcher:
+        scanned(watcher)
+        (outside / "sh190").mkdir(parents=True)
+        for frame in (1, 2, 3):
+            (outside / "sh190" / f"sh190.{frame:04d}.exr").write_bytes(b"e" * 100)
+        (outside / "sh190").rename(folder)
+        until(lambda: bool(inbox.rejected), "the folder to be reported")
+        [rejected] = inbox.rejected
+        assert rejected.path == folder and rejected.reason == (
+            "folder cannot be read: permission denied; let the daemon's user read and enter it (chmod or chown), "
+            "and what it holds is ingested without a restart"
+        )
+        denied.clear()
+        folder.chmod(0o755)
+        inbox.wait_for(root / "sh190" / "sh190.####.exr")
+
+
+def test_a_frame_removed_from_a_delivered_sequence_delivers_the_sequence_as_it_is_now(tmp_path: Path) -> None:
+    """A stray or damaged frame removed as its quarantine asks: the sequence used to wait for the next reconcile
+    scan (10 minutes by default), as the deletion of a frame already delivered was heard by nothing."""
+    root = tmp_path / "ingest"
+    folder = root / "sh200"
+    folder.mkdir(parents=True)
+    inbox = Inbox()
+    with watching(ingest_options(roots=[root], stable_seconds=STABLE), inbox) as watcher:
+        scanned(watcher)
+        for frame in (1001, 1002, 1003, 9999999):
+            (folder / f"sh200.{frame:04d}.png").write_bytes(b"p" * 100)
+        pattern = folder / "sh200.####.png"
+        inbox.wait_for(pattern)
+        (folder / "sh200.9999999.png").unlink()
+        until(lambda: len(inbox.for_path(pattern)) == 2, "the sequence delivered again")
+    [(_, first), (_, now)] = inbox.for_path(pattern)
+    assert first.frames == (1001, 1002, 1003, 9999999) and now.frames == (1001, 1002, 1003)

@@ -315,6 +315,24 @@ def test_a_fix_asked_on_an_assets_task_is_answered_there_and_a_plain_fix_status_
     assert status == {asked["id"]: "hld", artists["id"]: "fix"}
 
 
+def test_a_fix_asked_on_a_shot_with_no_code_is_answered_that_it_needs_one(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """A Shot made through the API may have no code, as the real site returns it (None); its dailies are found
+    by the code, so the request is answered naming what to set. It used to go on as shot '' and be answered
+    "shot  of ABC has no readable daily"."""
+    adapter = tracker(server)
+    nameless = sg.create("Shot", {"project": show.project})
+    task = sg.create("Task", {"content": "comp", "entity": nameless, "project": show.project})
+    start = adapter.fix_requests_since(None).cursor
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    [request] = adapter.fix_requests_since(start).items
+    assert request.problems == (
+        f"the task's shot (Shot {nameless['id']}) has no code in the tracker, and its dailies are found by it: "
+        "give the shot the code its files are named by",
+    )
+
+
 def test_a_list_fix_field_gives_the_kind(server: SGServer, sg: shotgun_api3.Shotgun, show: Show) -> None:
     sg.schema_field_create("Task", "list", "Rushes Kind", {"valid_values": ["interpolate", "denoise"]})
     adapter = tracker(server, fix_field="sg_rushes_kind")

@@ -151,6 +151,8 @@ class FixReader:
             spec = notes.FixSpec(problems=(self._nothing_named(),))
         if not on_shot:  # asked of Rushes, which fixes shots' dailies: answered, not dropped
             spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
+        elif not str(task.get("entity.Shot.code") or entity.get("name") or "").strip():
+            spec = notes.FixSpec(problems=(no_shot_code(entity),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
         request = FixRequest(
@@ -192,6 +194,15 @@ class FixReader:
             f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], fields)
         )
         return found
+
+
+def no_shot_code(entity: Entity) -> str:
+    """The answer to a fix asked on a shot with no code (an API-made Shot; the field may be empty): its dailies
+    are found by the code, so there is none to fix."""
+    return (
+        f"the task's shot (Shot {entity.get('id')}) has no code in the tracker, and its dailies are found by "
+        "it: give the shot the code its files are named by"
+    )
 
 
 def not_on_a_shot(entity: Entity) -> str:

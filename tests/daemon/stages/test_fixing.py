@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,13 @@ import torch
 from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.dailies import DailyFacts, register_daily
-from daemon.jobs.outcomes import Permanent
+from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import FixJob, PublishJob
 from daemon.settings import Settings, ShowConfig
 from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
-from engine.media import probe, write_sequence
+from engine.media import MediaInfo, probe, write_sequence
 from engine.media.pixels import to_float32
 from engine.model import Manifest, ModelError, ShowModel, save_model
 from tests import footage
@@ -763,3 +764,92 @@ def test_a_request_fixes_the_take_it_names_else_the_newest(
     assert fixed() == 6  # no take named: the newest
     with pytest.raises(Permanent, match=r"shot sh010 has no take 7: its takes are 1, 2, 3; name one of them"):
         fixed(take="7")
+
+
+def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_tried_again(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lab delivering a take again copies the new file over the old one in place while a fix reads it: the
+    render holds frames of both (it used to be published as the fix of the daily, at the old file's size and
+    the new one's length). It is refused before the outbox, with a retryable error, and the next attempt
+    fixes the file as it is."""
+    from daemon.stages import fixing
+
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "none"})
+    job = FixJob(request_id, "denoise", "memory:event:1")
+    real_render = fixing.render
+
+    def render_while_delivered_again(*args: Any, **kw: Any) -> Any:
+        with source.open("r+b") as f:  # `cp` over an existing file: the same inode, truncated and rewritten
+            f.truncate(0)
+            f.write(
+                footage.movie(tmp_path / "again" / "sh010_v1.mp4", n=6, size=(48, 32), seed=5).read_bytes()
+            )
+        return real_render(*args, **kw)
+
+    monkeypatch.setattr(fixing, "render", render_while_delivered_again)
+    with pytest.raises(RuntimeError, match=r"changed on disk while it was being fixed") as err:
+        run_fix(settings, catalog, job)
+    assert not isinstance(err.value, Permanent)  # retried, not dead-lettered
+    with catalog.session(readonly=True) as s:
+        assert fixes.get_fix_request(s, request_id).publications == []  # type: ignore[union-attr]
+        assert job_repo.list_jobs(s, kind="publish", limit=None) == []
+    monkeypatch.setattr(fixing, "render", real_render)
+    assert run_fix(settings, catalog, job)["frames"] == 6  # the next attempt: the file as it is now
+
+
+def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct_in_the_request(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """The lab pulled a delivery back: the coordinator's request was right, the file is what is missing. It
+    used to be answered 'cannot be read any more: not found' with 'correct the request'."""
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    source.unlink()
+    with pytest.raises(
+        NotYet, match=r"sh010_v1.mp4 is no longer on disk \(moved or deleted since it was ingested\)"
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
+def test_a_fix_needing_more_memory_than_the_machine_has_is_refused_before_any_frame_is_decoded(
+    settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 16000x16000 daily passes ingest (16384 pixels a side at most) and its fix needs some 36 GB: it used to
+    be killed by the kernel at each of its attempts, with whatever else ran on the machine. Here the machine is
+    made small instead of the daily large."""
+    from daemon.stages import fixing
+
+    big = MediaInfo(
+        path="big_1.mov",
+        kind="movie",
+        codec="mjpeg",
+        width=16000,
+        height=16000,
+        fps=Fraction(24),
+        frame_count=6,
+        first_frame=0,
+        last_frame=5,
+    )
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 23 << 30)
+    with pytest.raises(
+        fixing.FixError, match=r"frames of 16000x16000 \(256 MP\) need about 36\.3 GB of memory"
+    ):
+        fixing.check_memory(big, "denoise")
+    fixing.check_memory(replace(big, width=7680, height=4320), "denoise")  # 8K: about 5 GB
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 16 << 30)
+    with pytest.raises(
+        fixing.FixError, match=r"need about 19\.0 GB of memory for the upscale fix, more than the 16"
+    ):
+        fixing.check_memory(replace(big, width=7680, height=4320), "upscale")  # to 15360x8640
+
+    source = daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 256 << 20)
+    with pytest.raises(NotYet, match=r"more than the 0\.2 GB of this machine: fix a smaller proxy"):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+    assert source.is_file()

@@ -3,8 +3,12 @@ catalogues the daily, skips it when it is unchanged, and quarantines what cannot
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 from pathlib import Path
+
+import pytest
 
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
@@ -12,6 +16,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.jobs.payloads import IngestJob
 from daemon.stages.ingest import Ingestor, Outcome
+from engine.media import MediaError
 from integrations.ingest.candidates import Candidate, Rejected
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
@@ -28,6 +33,12 @@ def candidate(path: Path, shot: str = "sh010") -> Candidate:
         mtime=st.st_mtime,
         shot=shot,
     )
+
+
+def stamped(path: Path, shot: str = "sh010") -> Candidate:
+    """The candidate as the watcher sees it, with its change stamp (inode and ctime: a chmod moves it)."""
+    st = path.stat()
+    return dataclasses.replace(candidate(path, shot), stamp=f"{st.st_ino}:{st.st_ctime_ns}")
 
 
 def queued_ingest_jobs(catalog: Catalog) -> list[IngestJob]:
@@ -89,3 +100,73 @@ def test_unreadable_and_rejected_files_are_quarantined_with_their_reason(
         reasons = {Path(d.path).name: d.error for d in daily_repo.quarantined(s, SHOW)}
     assert reasons["readme.txt"] == "no shot matches the path template"
     assert reasons["sh020_v1.mov"]
+
+
+@pytest.mark.parametrize("error", ["media", "os"])
+def test_a_file_quarantined_for_its_permissions_is_ingested_once_they_are_mended(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str
+) -> None:
+    """A daily copied with a mode the daemon's user cannot read (a DIT cart's umask 077) is quarantined with a
+    reason that says what to do; the chmod that mends it keeps size and mtime, and used to leave the file
+    quarantined for good, its old row read as the same file."""
+    from daemon.stages import ingest as stage
+
+    path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
+    real_probe = stage.probe
+
+    def denied(name: str, **kw: object) -> object:  # as the engine's readers say it, or the OS itself
+        if error == "media":
+            raise MediaError("cannot read: permission denied", name)
+        raise PermissionError(errno.EACCES, "Permission denied", name)
+
+    monkeypatch.setattr(stage, "probe", denied)
+    path.chmod(0o000)
+    ingestor = Ingestor(catalog)
+    first = ingestor.run(IngestJob(SHOW, stamped(path)))
+    assert first["result"] == "quarantined"
+    with catalog.session(readonly=True) as s:
+        [row] = daily_repo.quarantined(s, SHOW)
+        assert row.error == (
+            "cannot read: permission denied; let the daemon's user read it (chmod or chown), "
+            "and it is ingested without a restart"
+        )
+    monkeypatch.setattr(stage, "probe", real_probe)
+    path.chmod(0o644)
+    mended = ingestor.run(IngestJob(SHOW, stamped(path)))
+    assert mended["result"] == "registered"
+    with catalog.session(readonly=True) as s:
+        assert daily_repo.quarantined(s, SHOW) == []
+        [daily] = daily_repo.list_dailies(s, SHOW)
+        assert (daily.shot, daily.frame_count) == ("sh010", 4)
+
+
+def test_a_file_quarantined_before_quarantines_kept_a_change_stamp_is_probed_again_once(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A row an older Rushes quarantined has no change stamp, so a permission mended since would never be seen:
+    the first scan that gives the file a stamp probes it again."""
+    path = footage.movie(tmp_path / "sh010_v1.mp4", n=4, size=(64, 48))
+    st = path.stat()
+    with catalog.session() as s:
+        daily_repo.quarantine(s, SHOW, str(path), st.st_size, st.st_mtime, "cannot read: permission denied")
+    ingestor = Ingestor(catalog)
+    assert ingestor.run(IngestJob(SHOW, candidate(path)))["result"] == "quarantined"  # no stamp: as it was
+    assert ingestor.run(IngestJob(SHOW, stamped(path)))["result"] == "registered"
+
+
+def test_a_folder_quarantined_as_unreadable_stops_being_listed_once_it_can_be_read(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Its files are ingested on their own once its mode is mended (the watcher hears the chmod); the folder's
+    own row used to stay listed for good, as the folder is still there."""
+    folder = tmp_path / "sh190"
+    folder.mkdir()
+    text = tmp_path / "sh020_v1.mov"
+    text.write_text("not a movie")
+    with catalog.session() as s:
+        daily_repo.quarantine(s, SHOW, str(folder), 0, 0.0, "folder cannot be read: permission denied; ...")
+        daily_repo.quarantine(s, SHOW, str(text), 11, 1.0, "not a media file (FFmpeg found no known format)")
+    with catalog.session() as s:
+        assert daily_repo.forget_gone_quarantined(s, SHOW) == [str(folder)]
+    with catalog.session(readonly=True) as s:
+        assert [row.path for row in daily_repo.quarantined(s, SHOW)] == [str(text)]
