@@ -195,7 +195,7 @@ def test_status_piped_to_a_file_keeps_every_path_whole(tmp_path: Path) -> None:
 
 
 def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_written(
-    clean_env: Path, tmp_path: Path
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file name or a coordinator's text holding [brackets] is text, not rich markup: a closing tag such as
     [/b] in a refused reference made `rushes status` and `rushes jobs list` fail with a MarkupError traceback
@@ -218,6 +218,11 @@ def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_writte
     finally:
         catalog.dispose()
 
+    from daemon.cli import app as cli_app
+
+    monkeypatch.setattr(
+        cli_app.out, "_width", 400
+    )  # the path whole, however long tmp_path (an xdist worker: 80)
     code, output = rushes("status")
     assert code == 0, output
     assert "sh[bold]010" in output and str(folder / "sh[bold]010_1.mp4") in output
