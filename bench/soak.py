@@ -8,10 +8,11 @@ catalog, the local executor's worker processes) and asks for one fix after anoth
 shots are cut from the footage's camera clips (--frames frames, --height lines); the show has no trained model,
 so the classical stand-in makes every fix (no training: every minute goes to fixes), in turn denoise, upscale
 and interpolate frames=auto. A request is asked once the previous Version is in review (the task back to `fix`
-with the next kind). Every 10th fix a new take of a shot lands in the watched folder first.
+with the next kind). Before every 10th fix (--take-every) a new take of a shot lands in the watched folder.
 
-After each Version the daemon is sampled: the resident memory of the daemon process alone and with its worker
-processes, its open file descriptors and its threads. Nothing a studio would use instead runs for weeks beside
+After each Version the daemon is sampled: the resident memory of the daemon process, its open file descriptors
+and its threads (and, in the JSON only, with its worker processes: a fix's worker lives only while its job runs,
+so a sample catches one or not). Nothing a studio would use instead runs for weeks beside
 it, so the figure is the growth itself: a least-squares slope per 100 fixes over the fixes after the first 10
 (which warm caches and pools), beside the first and last samples. Writes bench/out/soak.json and soak.md.
 """
@@ -200,9 +201,9 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         while time.monotonic() - started < args.minutes * 60:
             fix = len(samples) + 1
             shot, kind = shots[fix % len(shots)], KINDS[fix % len(KINDS)]
-            if fix % 10 == 0:  # a new take lands first
+            if args.take_every and fix % args.take_every == 0:  # a new take lands first
                 take = sorted((args.footage / "camera").glob("*.mp4"))[fix % 3]
-                cut(take, inbox / f"{shot}_{fix // 10 + 1}.mov", args.frames, args.height)
+                cut(take, inbox / f"{shot}_{fix + 1}.mov", args.frames, args.height)
             before = len(sg.find("Version", [["entity", "is", tasks[shot]["entity"]]]))
             asked = time.monotonic()
             sg.update("Task", tasks[shot]["id"], {"sg_rushes_fixes": kind, "sg_status_list": "fix"})
@@ -248,12 +249,13 @@ def slope_per_100(samples: list[Sample], field: str) -> float | None:
 
 
 def summary(samples: list[Sample], args: argparse.Namespace) -> dict[str, Any]:
-    fields = ("daemon_mb", "tree_mb", "fds", "threads")
+    fields = ("daemon_mb", "fds", "threads")
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()}, {os.cpu_count()} cores",
         "command": " ".join(sys.argv),
         "frames": args.frames,
+        "take_every": args.take_every,
         "height": args.height,
         "fixes": len(samples),
         "median_fix_s": round(float(np.median([s.seconds for s in samples])), 1) if samples else None,
@@ -266,6 +268,13 @@ def summary(samples: list[Sample], args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def takes(result: dict[str, Any]) -> str:
+    every = result["take_every"]
+    if not every:
+        return "no new takes"
+    return "a new take before every fix" if every == 1 else f"a new take before every {every}th fix"
+
+
 def report(result: dict[str, Any]) -> str:
     first, warm, last = result["first"], result["after_warm"] or result["last"], result["last"]
     rows = [
@@ -273,18 +282,13 @@ def report(result: dict[str, Any]) -> str:
         "",
         f"`{result['command']}` on {result['machine']}, load {result['load'][0]}-{result['load'][1]}: "
         f"{result['fixes']} fixes of {result['frames']} frames at {result['height']} lines by the classical "
-        f"stand-in, median {result['median_fix_s']} s from the tag to the Version in review.",
+        f"stand-in, median {result['median_fix_s']} s from the tag to the Version in review; {takes(result)}.",
         "",
         f"| measure | after fix 1 | after fix {warm['fix']} | after fix {last['fix']} | growth per 100 fixes after "
         f"fix {WARM} |",
         "| --- | --- | --- | --- | --- |",
     ]
-    names = {
-        "daemon_mb": "daemon RSS MB",
-        "tree_mb": "with workers, RSS MB",
-        "fds": "open files",
-        "threads": "threads",
-    }
+    names = {"daemon_mb": "daemon RSS MB", "fds": "open files", "threads": "threads"}
     for field, name in names.items():
         rows.append(
             f"| {name} | {first[field]} | {warm[field]} | {last[field]} | {result['per_100_fixes'][field]} |"
@@ -298,6 +302,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=45)
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--height", type=int, default=360)
+    parser.add_argument(
+        "--take-every", type=int, default=10, help="a new take lands before every Nth fix; 0: none"
+    )
     parser.add_argument("--fix-timeout", type=float, default=600)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, catalog)")
     args = parser.parse_args()
