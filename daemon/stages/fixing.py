@@ -46,7 +46,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import find_sequence, frames_named, is_pattern
+from engine.media.sequences import find_sequence, frames_named, is_pattern, parse_sequence
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import (
     Manifest,
@@ -75,6 +75,23 @@ class SourceChanged(RuntimeError):
 
 
 FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
+
+
+def daily_gone(source: str) -> bool:
+    """Whether the daily is gone from disk (moved, deleted): the movie, or every frame of the sequence with its
+    folder or not. A daily that is there but cannot be read or listed (a permission, a stray frame) is not gone:
+    that is another answer."""
+    if not is_pattern(source):
+        return not os.path.lexists(source)
+    spec = parse_sequence(source)
+    try:
+        return not any(
+            e.name.startswith(spec.head) and e.name.endswith(spec.tail) for e in os.scandir(spec.directory)
+        )
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def source_state(source: str) -> tuple[FileState, ...]:
@@ -614,7 +631,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     try:
         info = probe(request.source, first_frame=show.movie_first_frame)
     except MediaError as exc:
-        if not read_from:  # nothing wrong in the request: the file went (a delivery pulled back, moved)
+        if daily_gone(request.source):  # nothing wrong in the request: a delivery pulled back, moved
             raise NotYet(
                 f"the daily {request.source} is no longer on disk (moved or deleted since it was ingested): "
                 "put it back, or deliver the shot again"

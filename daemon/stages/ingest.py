@@ -115,9 +115,7 @@ class Ingestor:
             info = probe(path, first_frame=self.first_frames.get(show, 0))
             digest = content_hash(list(c.files))
         except MediaError as exc:
-            return self._quarantine(
-                show, c, PERMISSION_MEND if exc.reason == PERMISSION_DENIED else exc.reason
-            )
+            return self._quarantine(show, c, media_reason(exc.reason))
         except OSError as exc:
             return self._quarantine(show, c, unreadable_reason(exc))
         facts = daily_repo.DailyFacts(
@@ -321,6 +319,14 @@ PERMISSION_MEND = (
     "cannot read: permission denied; let the daemon's user read it (chmod or chown), "
     "and it is ingested without a restart"
 )
+
+
+def media_reason(reason: str) -> str:
+    """The quarantine reason for what engine.media could not read: a permission says what mends it, after the
+    frame it names for a sequence ("frame 1005: cannot read: permission denied")."""
+    if reason.endswith(PERMISSION_DENIED):
+        return reason[: -len(PERMISSION_DENIED)] + PERMISSION_MEND
+    return reason
 
 
 def unreadable_reason(exc: OSError) -> str:

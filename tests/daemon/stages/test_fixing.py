@@ -815,6 +815,29 @@ def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_a_sequence_daily_with_a_stray_frame_is_answered_with_the_stray_frame_not_as_gone(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A frame misnumbered sh010.9999999999.png landed beside a delivered sequence: the daily is there, and the
+    answer names the frame to rename. It was answered 'no longer on disk: put it back'."""
+    pattern = footage.sequence(tmp_path / "plates", "sh010", first=1001, n=4, size=(64, 48))
+    daily(catalog, tmp_path, path=Path(pattern))
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    stray = Path(pattern.replace("####", "9999999999"))
+    stray.write_bytes(Path(pattern.replace("####", "1001")).read_bytes())
+
+    with pytest.raises(Permanent, match="rename or remove the stray frame"):
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+    stray.unlink()
+    for frame in Path(pattern).parent.iterdir():
+        frame.unlink()
+    with pytest.raises(
+        NotYet, match="is no longer on disk"
+    ):  # every frame gone: the delivery was pulled back
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
 def test_a_fix_needing_more_memory_than_the_machine_has_is_refused_before_any_frame_is_decoded(
     settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

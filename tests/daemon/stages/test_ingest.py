@@ -102,6 +102,18 @@ def test_unreadable_and_rejected_files_are_quarantined_with_their_reason(
     assert reasons["sh020_v1.mov"]
 
 
+def test_a_sequence_frame_the_daemon_may_not_read_is_named_with_what_mends_it() -> None:
+    """A sequence's reason names its frame first ("frame 1005: ..."): the permission's mend was matched on the
+    whole reason and so never said for a sequence."""
+    from daemon.stages.ingest import media_reason
+
+    assert media_reason("frame 1005: cannot read: permission denied") == (
+        "frame 1005: cannot read: permission denied; let the daemon's user read it (chmod or chown), and it is "
+        "ingested without a restart"
+    )
+    assert media_reason("frame 1005: truncated or corrupt EXR") == "frame 1005: truncated or corrupt EXR"
+
+
 @pytest.mark.parametrize("error", ["media", "os"])
 def test_a_file_quarantined_for_its_permissions_is_ingested_once_they_are_mended(
     catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str
