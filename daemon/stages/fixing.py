@@ -137,31 +137,53 @@ class Prepared:
     notes: tuple[str, ...] = ()  # what the head did with a parameter besides taking it as written
 
 
-# What a fix holds in memory, measured with `rushes fix` on 2 cores (denoise, the most: 529 MB at 1000x1000,
-# 957 MB at 2000x2000; upscale of 1000x1000 to 2000x2000, 643 MB): the process and its libraries, and about
-# 143 bytes a pixel of the larger of the source and the output frame (frames decoded ahead, the head's
-# float copies and tiles, frames waiting for the encoders), rounded up.
+# What a fix holds in memory, measured with `rushes fix` on 2 cores (denoise, the most of the same-size fixes:
+# 529 MB at 1000x1000, 957 MB at 2000x2000; upscale of 1000x1000 to 2000x2000, 643 MB): the process and its
+# libraries, about 143 bytes a pixel of a same-size fix's frame (frames decoded ahead, the head's float copies
+# and tiles, frames waiting for the encoders) and about 64 a pixel of upscale's output frame, rounded up.
 FIX_BASE_BYTES = 512 << 20
 FIX_BYTES_PER_PIXEL = 150
+UPSCALE_BYTES_PER_OUTPUT_PIXEL = 70
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def machine_memory() -> int:
-    """The bytes of memory this process may use: the machine's, or its container's limit (cgroup v2) if less."""
+    """The bytes of memory this process may use: the machine's, or less where a cgroup v2 limit holds it (a
+    container's, a systemd unit's MemoryMax): the tightest memory.max from this process's cgroup up."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return min([total, *cgroup_limits(CGROUP_ROOT, Path("/proc/self/cgroup"))])
+
+
+def cgroup_limits(root: Path, membership: Path) -> list[int]:
+    """The memory.max figures (bytes; "max" is none) of the cgroup v2 a process is in (its `membership` file's
+    "0::/path" line) and of every cgroup above it, up to `root`."""
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        lines = membership.read_text().splitlines()
     except OSError:
-        return total
-    return min(total, int(limit)) if limit.isdigit() else total
+        return []
+    own = next((line.split(":", 2)[2] for line in lines if line.startswith("0::")), "/")
+    folder, limits = root / own.lstrip("/"), []
+    while True:
+        try:
+            text = (folder / "memory.max").read_text().strip()
+        except OSError:
+            text = ""
+        if text.isdigit():
+            limits.append(int(text))
+        if folder == root or root not in folder.parents:
+            return limits
+        folder = folder.parent
 
 
 def check_memory(info: MediaInfo, kind: str) -> None:
     """FixError, before anything is decoded, when a fix of `info`'s frames would need more memory than the
     machine has: a 16000x16000 daily (its header within the 16384-pixel limit) would otherwise be killed by
     the kernel at every attempt, taking other work on the machine with it."""
-    scale = 2 if kind == "upscale" else 1
-    pixels = info.width * info.height * scale * scale
-    needed = FIX_BASE_BYTES + FIX_BYTES_PER_PIXEL * pixels
+    pixels = info.width * info.height
+    per_frame = (
+        UPSCALE_BYTES_PER_OUTPUT_PIXEL * pixels * 4 if kind == "upscale" else FIX_BYTES_PER_PIXEL * pixels
+    )
+    needed = FIX_BASE_BYTES + per_frame
     have = machine_memory()
     if needed > have:
         raise FixError(

@@ -815,6 +815,24 @@ def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_the_memory_a_fix_may_use_is_the_tightest_cgroup_limit_from_the_daemons_up(tmp_path: Path) -> None:
+    """A systemd unit's MemoryMax (or a container's limit) holds the daemon below the machine's memory; the
+    root's memory.max alone missed a unit's."""
+    from daemon.stages.fixing import cgroup_limits
+
+    unit = tmp_path / "system.slice" / "rushes.service"
+    unit.mkdir(parents=True)
+    (unit / "memory.max").write_text(f"{8 << 30}\n")
+    (unit.parent / "memory.max").write_text("max\n")
+    (tmp_path / "memory.max").write_text(f"{64 << 30}\n")
+    membership = tmp_path / "cgroup"
+    membership.write_text("0::/system.slice/rushes.service\n")
+    assert cgroup_limits(tmp_path, membership) == [8 << 30, 64 << 30]
+    membership.write_text("0::/\n")  # a container: its own root
+    assert cgroup_limits(tmp_path, membership) == [64 << 30]
+    assert cgroup_limits(tmp_path, tmp_path / "none") == []  # no cgroup v2
+
+
 def test_a_sequence_daily_with_a_stray_frame_is_answered_with_the_stray_frame_not_as_gone(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -863,11 +881,13 @@ def test_a_fix_needing_more_memory_than_the_machine_has_is_refused_before_any_fr
     ):
         fixing.check_memory(big, "denoise")
     fixing.check_memory(replace(big, width=7680, height=4320), "denoise")  # 8K: about 5 GB
-    monkeypatch.setattr(fixing, "machine_memory", lambda: 16 << 30)
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 8 << 30)
     with pytest.raises(
-        fixing.FixError, match=r"need about 19\.0 GB of memory for the upscale fix, more than the 16"
+        fixing.FixError, match=r"need about 9\.2 GB of memory for the upscale fix, more than the 8\.0"
     ):
         fixing.check_memory(replace(big, width=7680, height=4320), "upscale")  # to 15360x8640
+    monkeypatch.setattr(fixing, "machine_memory", lambda: 16 << 30)
+    fixing.check_memory(replace(big, width=7680, height=4320), "upscale")  # 64 bytes an output pixel measured
 
     source = daily(catalog, tmp_path)
     promoted_model(settings, catalog)
