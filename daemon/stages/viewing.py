@@ -36,17 +36,31 @@ HDR_TRANSFERS = {16: "pq", 18: "hlg"}
 HDR_SPACES = {"pq": "Rec.2100-PQ - Display", "hlg": "Rec.2100-HLG - Display"}
 
 
+# `sources.exr` as a show leaves it: the config's scene-linear role, which an EXR's own gamut tag may narrow.
+DEFAULT_EXR_SPACE = "scene_linear"
+
+
 def view_spec(color: ReviewColor, source: str) -> ViewSpec | None:
     """What the review pictures of `source` go through, or None when they are shown as they are. An EXR whose
     `chromaticities` name a gamut the config has a scene-linear space of (by its interop id: ACES2065-1 for an
-    AP0 plate) is seen in that space rather than its kind's: a show's plates and CG renders are all `.exr`."""
+    AP0 plate) is seen in that space rather than its kind's, a show's plates and CG renders being all `.exr`;
+    unless the show names a space for `exr` itself: its word then wins over a file's tag (some writers stamp
+    Rec.709 primaries on whatever a render holds)."""
     kind = Path(source).suffix.lower().lstrip(".")
+    spec = kind_spec(color, kind)
+    if spec is None or kind != "exr" or spec.source != DEFAULT_EXR_SPACE:
+        return spec
+    tagged = _exr_space(spec.config, source)
+    return spec if tagged is None else ViewSpec(spec.config, tagged, spec.display, spec.view)
+
+
+def kind_spec(color: ReviewColor, kind: str) -> ViewSpec | None:
+    """What the review pictures of a daily of `kind` (a file extension) go through as the show's `color` says,
+    or None when that kind is shown as it is."""
     space = color.sources.get(kind)
     if space is None:
         return None
     config = color.config or os.environ.get("OCIO") or DEFAULT_CONFIG
-    if kind == "exr":
-        space = _exr_space(config, source) or space
     return ViewSpec(config=config, source=space, display=color.display, view=color.view)
 
 
@@ -72,7 +86,7 @@ def color_problems(shows: Sequence[ShowConfig]) -> list[str]:
     lines = []
     for i, show in enumerate(shows):
         for kind in show.color.sources:
-            spec = view_spec(show.color, f"daily.{kind}")
+            spec = kind_spec(show.color, kind)
             if spec is None:
                 continue
             try:

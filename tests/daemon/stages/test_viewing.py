@@ -113,6 +113,9 @@ def test_an_exr_plate_tagged_aces2065_1_is_seen_in_it_and_an_untagged_one_as_its
 
     assert plate is not None and plate.source == "ACES2065-1"
     assert render is not None and render.source == "scene_linear"
+    # a show that names its EXR space is taken at its word (a writer may stamp any primaries on a render)
+    named = view_spec(ReviewColor(sources={"exr": "ACEScg"}), str(tmp_path / "plate" / "sh010.####.exr"))
+    assert named is not None and named.source == "ACEScg"
     assert (
         "ACES2065-1 -> sRGB - Display"
         in _review_view(ReviewColor(), "ABC", str(tmp_path / "plate" / "sh010.####.exr"), None)[0].name
