@@ -225,8 +225,8 @@ class Daemon:
         from daemon.catalog.dailies import forget_gone_quarantined
 
         with self.catalog.session() as s:
-            for path in forget_gone_quarantined(s):
-                log.info("ingest.quarantine_cleared", path=path, reason="file gone")
+            for path, why in forget_gone_quarantined(s):
+                log.info("ingest.quarantine_cleared", path=path, reason=why)
 
     def _train_needs_gpu(self, job: Job) -> bool:
         """Training asks the executor for a GPU when its show trains on CUDA, or on "auto" where GPUs exist."""

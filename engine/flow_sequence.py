@@ -48,9 +48,10 @@ def parse_frames(spec: str | Collection[int]) -> set[int]:
                     raise SequenceError(f"frame range {part!r} runs backwards; write it as {hi}-{lo}.")
                 listed += hi - lo + 1
                 if listed > MAX_LISTED_FRAMES:
+                    what = f"frame range {part!r} names" if listed == hi - lo + 1 else "the ranges name"
                     raise SequenceError(
-                        f"frame range {part!r} names {hi - lo + 1:,} frames, more than any shot holds; "
-                        "name frames of this shot, like 1012-1016."
+                        f"{what} {listed:,} frames, more than any shot holds; name frames of this shot, like "
+                        "1012-1016."
                     )
                 out.update(range(lo, hi + 1))
             else:

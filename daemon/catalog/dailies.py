@@ -401,28 +401,33 @@ def quarantined(s: Session, show: str | None = None) -> list[Daily]:
     return list(s.scalars(query.order_by(Daily.id)))
 
 
+FILE_GONE = "file gone"
+FOLDER_READABLE = "folder readable again"
+FOLDER_UNREADABLE = (
+    "folder cannot be read"  # the reason integrations.ingest.scan gives (kept free of it here)
+)
+
+
 def forget_gone_quarantined(
     s: Session, show: str | None = None, exists: Callable[[str], bool] = os.path.lexists
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """Quarantined files that are no longer on disk (renamed, moved or deleted) stop being listed: their rows
     are marked superseded; so do folders that could not be read and can be now (their files are ingested on
-    their own). The paths forgotten."""
+    their own). The paths forgotten, each with why (FILE_GONE, FOLDER_READABLE)."""
     rows = quarantined(s, show)
     gone = [row for row in rows if not any(exists(p) for p in _disk_names(row.path))]
-    for row in gone:
-        row.status = "superseded"
-        row.error = one_line(f"file gone: {row.error or ''}")
     readable = [row for row in rows if row not in gone and _folder_readable_again(row)]
-    for row in readable:
+    cleared = [(row, FILE_GONE) for row in gone] + [(row, FOLDER_READABLE) for row in readable]
+    for row, why in cleared:
         row.status = "superseded"
-        row.error = one_line(f"folder readable again: {row.error or ''}")
-    return [row.path for row in (*gone, *readable)]
+        row.error = one_line(f"{why}: {row.error or ''}")
+    return [(row.path, why) for row, why in cleared]
 
 
 def _folder_readable_again(row: Daily) -> bool:
-    """Whether `row` quarantined a folder that could not be listed ("folder cannot be read", ingest's scan)
-    and the daemon can list it now."""
-    if not (row.error or "").startswith("folder cannot be read"):
+    """Whether `row` quarantined a folder that could not be listed (FOLDER_UNREADABLE, ingest's scan) and the
+    daemon can list it now."""
+    if not (row.error or "").startswith(FOLDER_UNREADABLE):
         return False
     try:
         with os.scandir(row.path):

@@ -197,7 +197,9 @@ def dailies_include(
         ctx.close()
     if not was_excluded:
         out.print(
-            f"daily {daily_id} was not excluded: {Path(path).name} is trained on already", highlight=False
+            f"daily {daily_id} was not excluded: {Path(path).name} is trained on already",
+            highlight=False,
+            markup=False,
         )
         return
     out.print(f"daily {daily_id} is trained on again: {Path(path).name}", highlight=False, markup=False)

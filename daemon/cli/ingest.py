@@ -62,8 +62,8 @@ def ingest_cmd(
         f"{tally['quarantined']} quarantined{failed}",
         highlight=False,
     )
-    for path in gone:
-        out.print(f"no longer quarantined (file gone): {path}", highlight=False, markup=False)
+    for path, why in gone:
+        out.print(f"no longer quarantined ({why}): {path}", highlight=False, markup=False)
     if tally["failed"]:
         raise typer.Exit(1)
 

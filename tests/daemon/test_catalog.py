@@ -282,7 +282,7 @@ def test_a_quarantined_file_that_is_gone_is_no_longer_listed(
         quarantine(s, show, str(here), 11, 1.0, "not a movie")
         quarantine(s, show, str(tmp_path / "renamed-away.mp4"), 11, 1.0, "not a movie")
     with catalog.session() as s:
-        assert forget_gone_quarantined(s, show) == [str(tmp_path / "renamed-away.mp4")]
+        assert forget_gone_quarantined(s, show) == [(str(tmp_path / "renamed-away.mp4"), "file gone")]
     with catalog.session() as s:
         assert [d.path for d in quarantined(s, show)] == [str(here)]
         assert forget_gone_quarantined(s) == []  # nothing more to forget

@@ -44,6 +44,7 @@ def test_interpolate_reads_a_retime_factor_or_frames_to_rebuild() -> None:
             {"frames": "1001-9999999999"},
             "range '1001-9999999999' names 9,999,998,999 frames, more than any shot",
         ),
+        ({"frames": "1-600000,1-600000"}, "the ranges name 1,200,000 frames, more than any shot"),
         ({"quality": "fastest"}, "quality=fastest is not a quality: write quality=best"),
     ],
 )

@@ -18,6 +18,7 @@ from daemon.jobs.payloads import IngestJob
 from daemon.stages.ingest import Ingestor, Outcome
 from engine.media import MediaError
 from integrations.ingest.candidates import Candidate, Rejected
+from integrations.ingest.scan import FOLDER_UNREADABLE
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
 
@@ -176,9 +177,10 @@ def test_a_folder_quarantined_as_unreadable_stops_being_listed_once_it_can_be_re
     text = tmp_path / "sh020_v1.mov"
     text.write_text("not a movie")
     with catalog.session() as s:
-        daily_repo.quarantine(s, SHOW, str(folder), 0, 0.0, "folder cannot be read: permission denied; ...")
+        daily_repo.quarantine(s, SHOW, str(folder), 0, 0.0, f"{FOLDER_UNREADABLE}: permission denied; ...")
         daily_repo.quarantine(s, SHOW, str(text), 11, 1.0, "not a media file (FFmpeg found no known format)")
     with catalog.session() as s:
-        assert daily_repo.forget_gone_quarantined(s, SHOW) == [str(folder)]
+        assert daily_repo.forget_gone_quarantined(s, SHOW) == [(str(folder), "folder readable again")]
     with catalog.session(readonly=True) as s:
         assert [row.path for row in daily_repo.quarantined(s, SHOW)] == [str(text)]
+    assert daily_repo.FOLDER_UNREADABLE == FOLDER_UNREADABLE  # the catalog reads the scan's reason
