@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -26,7 +27,7 @@ from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, FixJob, PublishJob, queue
 from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
-from daemon.settings import ReviewColor, Settings
+from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.shows import get_show
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
@@ -587,7 +588,7 @@ def retime_note(info: MediaInfo, prepared: Prepared, source: str) -> str | None:
             span = f", from timecode {info.timecode} (the {source}'s first)"
     return (
         f"A {factor}x retime: {count} frames at {rate} fps (the {source}'s rate){span}, each of the {source}'s "
-        f"frames followed by {factor - 1} made one(s), so it plays {factor}x slower and past its first frame its "
+        f"frames but the last followed by {factor - 1} made one(s), so it plays {factor}x slower and past its first frame its "
         f"timecode counts the retimed frames, not the {source}'s."
     )
 
@@ -650,19 +651,9 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
     read_from = source_state(request.source)
-    try:
-        info = probe(request.source, first_frame=show.movie_first_frame)
-    except MediaError as exc:
-        if daily_gone(request.source):  # nothing wrong in the request: a delivery pulled back, moved
-            raise NotYet(
-                f"the daily {request.source} is no longer on disk (moved or deleted since it was ingested): "
-                "put it back, or deliver the shot again"
-            ) from exc
-        raise Permanent(f"the daily {request.source} cannot be read any more: {exc.reason}") from exc
+    info = _probed(request.source, show.movie_first_frame)
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
-    name = version_code(request.shot, kind, request.id)
-    out_dir = settings.renders_dir(show) / request.shot / name
     try:
         check_memory(info, kind)
     except FixError as exc:  # nothing in the request to correct: the machine, or the footage
@@ -671,39 +662,13 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         prepared = prepare(kind, params, request.source, info)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
-    view, scene = _review_view(show.color, request.show, request.source, info.colour)
-    finishing = _finishing(params, info)
-    if finishing == "none" and view is not None:
-        # the fix's values beside its display picture (approvals train on them): a scene-referred daily's as
-        # EXR, an HDR movie's in its own encoding
-        finishing = "exr" if scene else "prores"
-    info, prepared = keeping_overscan(info, prepared, exr_frames=finishing == "exr")
-    plan = RenderPlan(
-        out_dir=out_dir,
-        name=name,
-        kind=kind,
-        fps=Fraction(info.fps),
-        first_frame=info.first_frame,
-        timecode=info.timecode,
-        finishing=finishing,
-        view=view,
-        view_deliverable=scene,
-        colour=view.tags if scene and view is not None else info.colour,  # a view's picture: its display's
-        grade_space=grade_space(info),
-        alpha=finishing in ("prores", "exr") and has_alpha(info.pix_fmt),  # a deliverable keeps the daily's
-        sound=carried_sound(info, prepared),
-        pixel_aspect=info.pixel_aspect,
-        headers=header_source(info, prepared),
-        reel=info.reel,
-        tags=info.tags,
-        source_pix_fmt=info.pix_fmt,
-        scan=info.interlaced,
-        overscan=Overscan.of(info),
-        retime=prepared.factor,
-        daily=request.source,
-    )
+    name = version_code(request.shot, kind, request.id)
+    out_dir = settings.renders_dir(show) / request.shot / name
+    info, prepared, plan = _render_plan(show, request, params, info, prepared, out_dir)
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     if source_state(request.source) != read_from:  # a lab's re-delivery copied over it as it was read
+        # this fix's own folder, never published: the next attempt makes it again
+        shutil.rmtree(out_dir, ignore_errors=True)
         raise SourceChanged(
             f"the daily {request.source} changed on disk while it was being fixed (delivered again?), so this "
             "render is not published and the fix is made again from the file as it is now"
@@ -732,6 +697,64 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         movie=str(files.review_movie),
     )
     return {"movie": str(files.review_movie), "frames": files.frame_count, "model_version": number}
+
+
+def _probed(source: str, first_frame: int) -> MediaInfo:
+    """The daily as it stands; NotYet when it is gone from disk (nothing in the request to correct: a delivery
+    pulled back or moved), Permanent when it is there and cannot be read any more."""
+    try:
+        return probe(source, first_frame=first_frame)
+    except MediaError as exc:
+        if daily_gone(source):
+            raise NotYet(
+                f"the daily {source} is no longer on disk (moved or deleted since it was ingested): "
+                "put it back, or deliver the shot again"
+            ) from exc
+        raise Permanent(f"the daily {source} cannot be read any more: {exc.reason}") from exc
+
+
+def _render_plan(
+    show: ShowConfig,
+    request: Request,
+    params: Mapping[str, Any],
+    info: MediaInfo,
+    prepared: Prepared,
+    out_dir: Path,
+) -> tuple[MediaInfo, Prepared, RenderPlan]:
+    """What the fix's files are made of and through (the daily and fix as kept with their overscan): its view,
+    finishing deliverable, colour tags, alpha, sound, headers and the rest of what the daily carries."""
+    view, scene = _review_view(show.color, request.show, request.source, info.colour)
+    finishing = _finishing(params, info)  # the request's deliver=, which the head does not read
+    if finishing == "none" and view is not None:
+        # the fix's values beside its display picture (approvals train on them): a scene-referred daily's as
+        # EXR, an HDR movie's in its own encoding
+        finishing = "exr" if scene else "prores"
+    info, prepared = keeping_overscan(info, prepared, exr_frames=finishing == "exr")
+    plan = RenderPlan(
+        out_dir=out_dir,
+        name=out_dir.name,
+        kind=prepared.kind,
+        fps=Fraction(info.fps),
+        first_frame=info.first_frame,
+        timecode=info.timecode,
+        finishing=finishing,
+        view=view,
+        view_deliverable=scene,
+        colour=view.tags if scene and view is not None else info.colour,  # a view's picture: its display's
+        grade_space=grade_space(info),
+        alpha=finishing in ("prores", "exr") and has_alpha(info.pix_fmt),  # a deliverable keeps the daily's
+        sound=carried_sound(info, prepared),
+        pixel_aspect=info.pixel_aspect,
+        headers=header_source(info, prepared),
+        reel=info.reel,
+        tags=info.tags,
+        source_pix_fmt=info.pix_fmt,
+        scan=info.interlaced,
+        overscan=Overscan.of(info),
+        retime=prepared.factor,
+        daily=request.source,
+    )
+    return info, prepared, plan
 
 
 def start_request(catalog: Catalog, request_id: int) -> Request:

@@ -547,8 +547,8 @@ def test_a_retimes_version_says_its_rate_and_timecode_for_editorial(
     assert (probe(movie).frame_count, probe(movie).timecode) == (7, "00:59:59:22")
     assert (
         "A 2x retime: 7 frames at 23.976 fps (the daily's rate), timecode 00:59:59:22 (the daily's first) to "
-        "01:00:00:04, each of the daily's frames followed by 1 made one(s), so it plays 2x slower and past its "
-        "first frame its timecode counts the retimed frames, not the daily's."
+        "01:00:00:04, each of the daily's frames but the last followed by 1 made one(s), so it plays 2x slower "
+        "and past its first frame its timecode counts the retimed frames, not the daily's."
     ) in (movie.parent / "description.txt").read_text()
     (clip,) = read_timeline(movie.with_suffix(".otio")).find_clips()
     assert (clip.metadata["rushes"]["retime"], clip.source_range.duration.value) == (2, 7)
@@ -796,6 +796,8 @@ def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_t
     with catalog.session(readonly=True) as s:
         assert fixes.get_fix_request(s, request_id).publications == []  # type: ignore[union-attr]
         assert job_repo.list_jobs(s, kind="publish", limit=None) == []
+    shot_renders = settings.renders_dir(settings.shows[0]) / "sh010"
+    assert not shot_renders.exists() or not any(shot_renders.iterdir())  # the mixed render is not left behind
     monkeypatch.setattr(fixing, "render", real_render)
     assert run_fix(settings, catalog, job)["frames"] == 6  # the next attempt: the file as it is now
 
