@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-# A studio base as a show names it (engine.model.base.parse_spec): NAME or NAME@v2.
-BASE_SPEC = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}(@[vV]?[0-9]{1,9})?")
 
 
 class TrainOptions(BaseModel):
@@ -43,9 +39,12 @@ class TrainOptions(BaseModel):
     @field_validator("base")
     @classmethod
     def _base_spec(cls, value: str | None) -> str | None:
-        if value is not None and not BASE_SPEC.fullmatch(value):
-            raise ValueError(
-                f"{value!r}: write a base as NAME or NAME@v2; a name starts with a letter and holds only letters, "
-                "digits, '_', '-' and '.' (max 64)"
-            )
+        from engine.model.base import parse_spec  # no torch: `rushes config check` stays quick
+        from engine.model.version import ModelError
+
+        if value is not None:
+            try:
+                parse_spec(value)
+            except ModelError as exc:
+                raise ValueError(str(exc)) from None
         return value

@@ -257,8 +257,7 @@ def test_a_show_may_pin_its_base_to_a_version_and_config_check_names_one_not_tra
         "shows[0].train.base: base 'ACME' has no trained version v2 (its versions: v1)"
     ]
     assert problems(config("ACME@")) == [
-        "shows[0].train.base: 'ACME@': write a base as NAME or NAME@v2; a name starts with a letter and holds only "
-        "letters, digits, '_', '-' and '.' (max 64)"
+        "shows[0].train.base: base 'ACME@': after '@' write a version, as in NAME@v2 (`rushes base list` shows them)"
     ]
 
 

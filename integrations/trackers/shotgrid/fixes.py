@@ -136,6 +136,7 @@ class FixReader:
             return None, False  # deleted, or no longer waiting for a fix
         entity = task.get("entity") or {}
         on_shot = entity.get("type") == "Shot"
+        shot_code = str(task.get("entity.Shot.code") or entity.get("name") or "")
         spec = notes.parse_fix_field(task.get(self.options.fix_field), self.kinds)
         note = entities.newest_note(self.conn, "tasks", link("Task", task_id))
         if spec.empty and note:
@@ -151,7 +152,7 @@ class FixReader:
             spec = notes.FixSpec(problems=(self._nothing_named(),))
         if not on_shot:  # asked of Rushes, which fixes shots' dailies: answered, not dropped
             spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
-        elif not str(task.get("entity.Shot.code") or entity.get("name") or "").strip():
+        elif not shot_code.strip():
             spec = notes.FixSpec(problems=(no_shot_code(entity),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
@@ -159,7 +160,7 @@ class FixReader:
             key=f"shotgrid:event:{event_id}",
             project=str(project),
             shot_id=entity_ref(str(entity["type"]), int(entity["id"])) if entity else f"Task:{task_id}",
-            shot_code=str(task.get("entity.Shot.code") or entity.get("name") or ""),
+            shot_code=shot_code,
             task_id=task_id,
             kinds=spec.kinds,
             params=dict(spec.params),
