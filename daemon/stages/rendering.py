@@ -218,20 +218,31 @@ class Layout:
     def height(self) -> int:
         return self.band_height + self.panel_height
 
-    def band(self, left: str, right: str) -> npt.NDArray[np.uint8]:
-        """The dark label band: `left` over the left part, `right` right-aligned over the right part."""
+    def band(self, left: str, right: str, counter: str = "") -> npt.NDArray[np.uint8]:
+        """The dark label band: `left` over the left part, `right` right-aligned over the right part (side by
+        side: from the right panel's start), and `counter` (the frame's number and timecode, burned in) at the
+        far right side by side, centred in a wipe, where it fits beside the labels (else left out)."""
         band = np.empty((self.band_height, self.width, 3), np.uint8)
         band[:] = BAND_COLOUR
         (_, text_h), baseline = cv2.getTextSize("Ag", FONT, self.font_scale, self.thickness)
         y = (self.band_height + text_h - baseline) // 2 + baseline // 2
         pad = max(4, text_h // 2)
-        (right_w, _), _ = cv2.getTextSize(right, FONT, self.font_scale, self.thickness)
-        right_x = self.width - right_w - pad
-        if self.mode == "side":
-            right_x = self.panel_width + pad
-        for text, x in ((left, pad), (right, right_x)):
+        left_w, right_w, counter_w = (self._text_width(text) for text in (left, right, counter))
+        right_x = self.panel_width + pad if self.mode == "side" else self.width - right_w - pad
+        texts = [(left, pad), (right, right_x)]
+        if counter:
+            if self.mode == "side":
+                counter_x, room = self.width - counter_w - pad, (right_x + right_w + 2 * pad, self.width)
+            else:
+                counter_x, room = (self.width - counter_w) // 2, (pad + left_w + 2 * pad, right_x - 2 * pad)
+            if room[0] <= counter_x and counter_x + counter_w <= room[1]:
+                texts.append((counter, counter_x))
+        for text, x in texts:
             cv2.putText(band, text, (x, y), FONT, self.font_scale, TEXT_COLOUR, self.thickness, cv2.LINE_AA)
         return band
+
+    def _text_width(self, text: str) -> int:
+        return int(cv2.getTextSize(text, FONT, self.font_scale, self.thickness)[0][0]) if text else 0
 
 
 def side_by_side(
@@ -334,7 +345,8 @@ class RenderSink:
         self.last_number: int | None = None
         self._size: tuple[int, int] | None = None  # after frames: width, height
         self._layout: Layout | None = None
-        self._band: npt.NDArray[np.uint8] | None = None
+        self._labels: tuple[str, str] | None = None
+        self._wipe_numbers: list[int] = []  # the frame number each frame of the wipe's buffer shows
         self._writers: dict[str, MovieWriter] = {}
         self._pauses: dict[int, int] = {}  # frames written before a pause (MovieWriter.skip): its length
         self._exr = parse_sequence(str(self.tmp / f"{plan.name}.####.exr"))
@@ -420,6 +432,13 @@ class RenderSink:
         """The overscan an EXR frame made from `frame` keeps past its display window."""
         return NO_MARGINS if self.plan.overscan is None else self.plan.overscan.margins_of(frame.shape)
 
+    def _band(self, number: int) -> npt.NDArray[np.uint8]:
+        """The before/after's label band of frame `number`, its number and timecode burned in."""
+        assert self._layout is not None and self._labels is not None
+        timecode = self._movie_timecode(number)
+        counter = f"{number}  {timecode}" if timecode is not None else str(number)
+        return self._layout.band(*self._labels, counter=counter)
+
     def _movie_timecode(self, first_number: int) -> str | None:
         plan = self.plan
         if plan.timecode is None:
@@ -437,7 +456,7 @@ class RenderSink:
         width, height = square_size(width, height, plan.pixel_aspect)  # review pictures: square pixels
         self._layout = Layout.for_size(plan.before_after, width, height)
         labels = ("before", f"after: {plan.kind}")
-        self._band = self._layout.band(*(labels if plan.before_after == "side" else labels[::-1]))
+        self._labels = labels if plan.before_after == "side" else labels[::-1]
         with self._writing(self._review):
             self._writers["review"] = _review_writer(self._review, plan, width, height, timecode)
         layout = self._layout
@@ -509,7 +528,7 @@ class RenderSink:
             raise self._fail(f"frame {number} came without the alpha the plan of {self.plan.name} keeps")
         if self._size is None:
             self._start(number, after.shape[1], after.shape[0])
-        assert self._layout is not None and self._band is not None
+        assert self._layout is not None
         shown = after if self.plan.view is None else self.plan.view.shown(after)
         reviewed = desqueezed(shown, self.plan.pixel_aspect)
         movies: dict[str, npt.NDArray[Any]] = {"review": reviewed}
@@ -535,7 +554,7 @@ class RenderSink:
         layout = self._layout
         before8, after8 = as_uint8(before), as_uint8(reviewed)
         if layout.mode == "side":
-            movies["before_after"] = side_by_side(before8, after8, layout, self._band)
+            movies["before_after"] = side_by_side(before8, after8, layout, self._band(number))
         else:
             w, h = layout.panel_width, layout.panel_height
             movies["wipe_buffer"] = np.concatenate([fit(before8, w, h), fit(after8, w, h)])
@@ -545,7 +564,13 @@ class RenderSink:
             self._pauses[self._writers["review"].frames_written] = hole
         for key, frame in movies.items():  # over a hole in the numbers each movie keeps the shot's timing
             with self._writing(self._before_after if key == "wipe_buffer" else self._writers[key].path):
+                written = self._writers[key].frames_written
                 self._writers[key].write_at(number, frame)  # (the EXR frames keep the hole)
+            if key == "wipe_buffer":  # a hole's frames hold the frame before it, and its number
+                held = self._writers[key].frames_written - written - 1
+                self._wipe_numbers += [number if self.last_number is None else self.last_number] * held + [
+                    number
+                ]
         self.count = self._writers["review"].frames_written
         self.last_number = number
 
@@ -559,7 +584,7 @@ class RenderSink:
 
     def _write_wipe(self) -> None:
         """Second pass of a wipe: the buffered panels, composed now that the frame count is known."""
-        assert self._layout is not None and self._band is not None
+        assert self._layout is not None
         layout, plan = self._layout, self.plan
         timecode = self._movie_timecode(self.first_number or plan.first_frame)
         done = 0
@@ -571,7 +596,8 @@ class RenderSink:
                 x = wipe_position(done, self.count, layout.width)
                 if done in self._pauses:
                     writer.skip(self._pauses[done])
-                writer.write(wipe(frame.rgb[:h], frame.rgb[h : 2 * h], x, layout, self._band))
+                band = self._band(self._wipe_numbers[done])
+                writer.write(wipe(frame.rgb[:h], frame.rgb[h : 2 * h], x, layout, band))
                 done += 1
         if done != self.count:
             raise self._fail(

@@ -529,3 +529,30 @@ def test_the_review_files_carry_the_dailys_colour_tags(tmp_path: Path) -> None:
         assert probe(movie).colour == hlg, movie
     reviewed = decoded(files.review_movie)[3].astype(int)
     assert np.abs(reviewed - rendering.as_uint8(picture(3)).astype(int)).mean() < 2.0  # read as written
+
+
+def test_the_before_after_burns_in_each_frames_number_and_timecode(tmp_path: Path) -> None:
+    """A supervisor pausing the comparison names the frame to the artist: its number and timecode are in the
+    band, frame by frame, in both layouts (the review movie stays clean: approvals train on its pictures)."""
+    width, height = 640, 360
+    for mode in ("side", "wipe"):
+        plan = make_plan(tmp_path / mode, before_after=mode)
+        with RenderSink(plan) as sink:
+            for i in (0, 1, 3):  # frame 1003 missing: the hole holds 1002, and its number
+                sink.add(1001 + i, before_frame(i, width, height), picture(i, width, height))
+            files = sink.finish()
+        layout = Layout.for_size(mode, width, height)
+        labels = ("before", "after: regrade") if mode == "side" else ("after: regrade", "before")
+        bands = [f[: layout.band_height].astype(np.float32) for f in decoded(files.before_after)]
+        expected = {
+            n: layout.band(*labels, counter=f"{n}  01:00:00:{n - 1001:02d}").astype(np.float32)
+            for n in (1001, 1002, 1004)
+        }
+        shown = [1001, 1002, 1002, 1004]
+        assert len(bands) == len(shown), mode
+        for band, number in zip(bands, shown, strict=True):
+            errors = {n: float(np.abs(band - e).mean()) for n, e in expected.items()}
+            assert min(errors, key=errors.__getitem__) == number, (mode, number, errors)
+        assert expected[1001].tobytes() != layout.band(*labels).tobytes()  # the counter fits at this size
+        review = decoded(files.review_movie)[0].astype(np.float32) / 255
+        assert abs(review.mean() - picture(0, width, height).mean()) < 0.01  # no burn-in on the review movie
