@@ -423,7 +423,7 @@ class Daemon:
 
 
 def run_daemon(settings: Settings, config_path: Path | None = None) -> None:
-    limit_arenas()  # before its threads: each would keep an arena's worth of what it once held (engine.heap)
+    limit_arenas()  # `rushes daemon` did first; for any other caller, before the daemon's threads (engine.heap)
     daemon = Daemon(settings, config_path)
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -20,6 +20,9 @@ def daemon_cmd(config: ConfigOpt = None) -> None:
     """Run the daemon: ingest watchers, tracker pollers, scheduler and job runner (SIGTERM stops it).
 
     `rushes daemon --config F` and `rushes --config F daemon` are the same."""
+    from engine.heap import limit_arenas
+
+    limit_arenas()  # first, before imports start threads: each thread's arena keeps what it once held
     if config is not None:
         state.config_path = config
     s = settings()  # a bad config is one line before the daemon's heavy imports
