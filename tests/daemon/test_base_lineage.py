@@ -79,6 +79,25 @@ def _approve(tmp_path: Path, daily_path: str) -> None:
         ctx.close()
 
 
+def _train_base(corpus: Path, *extra: str) -> str:
+    """`rushes base train` of base ACME on `corpus` for one step: its output (the command must succeed)."""
+    code, output = rushes(
+        "base",
+        "train",
+        "--name",
+        "ACME",
+        "--corpus",
+        str(corpus),
+        "--declare",
+        DECLARED,
+        "--max-steps",
+        "1",
+        *extra,
+    )
+    assert code == 0, output
+    return output
+
+
 def _train(base: str | None = None) -> TrainReport:
     ctx = open_context(load_settings(None))
     try:
@@ -89,10 +108,7 @@ def _train(base: str | None = None) -> TrainReport:
 
 def test_show_versions_trace_their_weights_to_the_base_corpus_and_its_declaration(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path)
-    code, output = rushes(
-        "base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED, "--max-steps", "1"
-    )
-    assert code == 0, output
+    output = _train_base(corpus)
     assert "base ACME v1: 2 clip(s) trained, 1 held out" in output
     code, output = rushes("base", "show", "ACME", "--json")
     base = json.loads(output)["manifest"]
@@ -190,19 +206,7 @@ def test_a_base_named_for_a_show_that_has_a_model_is_refused_not_ignored(tmp_pat
     first = _train()  # from scratch
     with pytest.raises(Permanent, match="no trained base named 'NOPE'"):
         _train(base="NOPE")
-    code, output = rushes(
-        "base",
-        "train",
-        "--name",
-        "ACME",
-        "--corpus",
-        str(_corpus(tmp_path)),
-        "--declare",
-        DECLARED,
-        "--max-steps",
-        "1",
-    )
-    assert code == 0, output
+    _train_base(_corpus(tmp_path))
     with pytest.raises(Permanent) as refused:
         _train(base="ACME")
     assert str(refused.value) == (
@@ -221,19 +225,7 @@ def test_a_show_grows_from_the_base_version_it_pins_not_the_newest(tmp_path: Pat
     """The studio trained ACME v2 and has not checked it yet: a show that names ACME@v1 grows from v1."""
     corpus = _corpus(tmp_path)
     for _ in range(2):
-        code, output = rushes(
-            "base",
-            "train",
-            "--name",
-            "ACME",
-            "--corpus",
-            str(corpus),
-            "--declare",
-            DECLARED,
-            "--max-steps",
-            "1",
-        )
-        assert code == 0, output
+        _train_base(corpus)
     _show(tmp_path)
     with pytest.raises(Permanent, match=r"base 'ACME' has no trained version v3 \(its versions: v1, v2\)"):
         _train(base="ACME@v3")
@@ -295,11 +287,7 @@ def test_the_trace_from_a_show_version_to_its_base_says_when_the_base_is_tampere
     """`rushes model show` named the base a version grew from whether or not it was still there, and `rushes
     base show` printed a base whose weights had been swapped with the manifest's sha256 as if they matched;
     `rushes base list` stopped with a traceback on one edited manifest. Each says what broke the trace now."""
-    code, output = rushes(
-        "base", "train", "--name", "ACME", "--corpus", str(_corpus(tmp_path)), "--declare", DECLARED,
-        "--max-steps", "1", "--resolution", "64", "--head", "denoise",
-    )  # fmt: skip
-    assert code == 0, output
+    _train_base(_corpus(tmp_path), "--resolution", "64", "--head", "denoise")
     _show(tmp_path)
     version = str(_train(base="ACME").version)
     base = (home / "bases" / "ACME" / "v1").resolve()
@@ -358,11 +346,7 @@ def test_base_show_check_corpus_hashes_the_corpus_again_and_names_what_changed(t
     """Nothing showed that the footage on disk is still what a base was trained on: its manifest's hashes were
     all there was. `--check-corpus` hashes every listed clip again."""
     corpus = _corpus(tmp_path)
-    code, output = rushes(
-        "base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED,
-        "--max-steps", "1", "--resolution", "64", "--head", "denoise",
-    )  # fmt: skip
-    assert code == 0, output
+    _train_base(corpus, "--resolution", "64", "--head", "denoise")
     code, output = rushes("base", "show", "ACME", "--check-corpus")
     assert code == 0 and output.splitlines()[-1] == "corpus check: all 3 clip(s) on disk hash as listed"
     (corpus / "old1.mp4").unlink()
