@@ -312,8 +312,6 @@ def fixed_frames(
     interpolate, whose made frames have no source frame, the alpha carried through the flow path beside the
     colour (engine.flow_sequence), so a made frame's coverage moves with its picture."""
     first_frame = source.first_frame
-    alphas = SourceAlpha(read_alpha(source)) if alpha else None
-    through = alphas if prepared.kind == "interpolate" else None  # the alphas carried through the head
     # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
     # review movies): memory stays flat however long the shot (engine.infer.stream).
     recent: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
@@ -329,6 +327,9 @@ def fixed_frames(
         if prepared.kind == "regrade" and premultiplied(source.path, source.pix_fmt)
         else None
     )
+    # the source's alphas, read once: a straightened grade holds each frame's own until it is multiplied back
+    alphas = SourceAlpha(read_alpha(source)) if alpha and straight is None else None
+    through = alphas if prepared.kind == "interpolate" else None  # the alphas carried through the head
 
     def tee() -> Iterator[tuple[int, np.ndarray]]:
         for frame in prefetch(read_frames(source), depth=DECODE_AHEAD):
@@ -359,9 +360,15 @@ def fixed_frames(
                     recent.popitem(last=False)
                 colour = after if through is None else after[..., :3]
                 fixed = light(colour) if linear else colour
-                fixed = fixed if straight is None else straight.premultiplied(number, fixed)
-                if alphas is not None:
-                    fixed = with_alpha(fixed, alphas.of(number) if through is None else after[..., 3])
+                coverage = None
+                if straight is not None:
+                    fixed, coverage = straight.premultiplied(number, fixed)
+                elif through is not None:
+                    coverage = after[..., 3]
+                elif alphas is not None:
+                    coverage = alphas.of(number)
+                if alpha and coverage is not None:
+                    fixed = with_alpha(fixed, coverage)
                 yield number, before, fixed
         except (HeadError, InferenceSettingError) as exc:  # e.g. a runtime named in settings is missing
             raise FixError(str(exc)) from exc
@@ -383,9 +390,10 @@ class Straightened:
         self.held[number] = (alpha, rgb)
         return unpremultiply(rgb, alpha)
 
-    def premultiplied(self, number: int, graded: np.ndarray) -> np.ndarray:
+    def premultiplied(self, number: int, graded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The graded frame multiplied back, and the alpha it was multiplied by."""
         alpha, source = self.held.pop(number)
-        return premultiply(graded, alpha, source)
+        return premultiply(graded, alpha, source), alpha
 
 
 def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np.ndarray]]) -> FixRun:

@@ -679,10 +679,15 @@ def test_a_worker_loads_the_promoted_model_once_and_again_when_its_files_change(
 
 
 def graded_element(
-    settings: Settings, catalog: Catalog, folder: Path, alpha: np.ndarray, reference: Path | str
+    settings: Settings,
+    catalog: Catalog,
+    folder: Path,
+    alpha: np.ndarray,
+    reference: Path | str,
+    keep_alpha: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A regrade, to `reference`, of a premultiplied EXR element: the same straight colour on every frame, each
-    pixel's coverage `alpha` (HxW). Its straight colour and the fix's frames."""
+    pixel's coverage `alpha` (HxW). Its straight colour and the fix's frames (RGBA with `keep_alpha`)."""
     from engine.media import write_sequence
 
     straight = np.repeat(footage.frames(1, (64, 48)) ** np.float32(2.2), 3, axis=0)
@@ -694,7 +699,8 @@ def graded_element(
     info = probe(str(pattern))
     model, _ = load_promoted(catalog, SHOW)
     prepared = prepare("regrade", {"reference": str(reference)}, str(pattern), info)
-    return straight[0], np.stack([after for _, _, after in fixed_frames(model, prepared, info)])
+    frames = fixed_frames(model, prepared, info, alpha=keep_alpha)
+    return straight[0], np.stack([after for _, _, after in frames])
 
 
 def test_a_premultiplied_elements_regrade_grades_its_colour_not_its_coverage(
@@ -720,6 +726,12 @@ def test_a_premultiplied_elements_regrade_grades_its_colour_not_its_coverage(
     # a few pixels whose straight colour, divided back out of half floats, falls on the other side of a step of
     # the 8-bit LUT path differ by that step; before, the mean error was 0.18
     assert float(error.mean()) < 0.002 and float(np.percentile(error, 99)) < 0.005
+    # kept beside the graded colour, the alpha is each frame's own (read once, with the colour's division)
+    _, kept = graded_element(
+        settings, catalog, tmp_path / "kept", soft, tmp_path / "look.exr", keep_alpha=True
+    )
+    assert kept.shape[-1] == 4 and np.array_equal(kept[..., :3], edged)
+    assert np.abs(kept[..., 3] - soft).max() < 1e-3
 
     holes = soft.copy()
     holes[:, :8] = 0.0  # covers nothing there
