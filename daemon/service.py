@@ -49,7 +49,6 @@ from daemon.stages.webhooks import WebhookIntake
 from daemon.stages.withdrawals import WithdrawalCheck
 from daemon.status import unfollowed_note, unfollowed_records
 from daemon.trackers import make_tracker
-from engine.heap import limit_arenas
 from integrations.executors.base import ExecutorUnavailable
 from integrations.executors.build import build_executor
 from integrations.executors.spec import JobOutcome
@@ -423,7 +422,6 @@ class Daemon:
 
 
 def run_daemon(settings: Settings, config_path: Path | None = None) -> None:
-    limit_arenas()  # `rushes daemon` did first; for any other caller, before the daemon's threads (engine.heap)
     daemon = Daemon(settings, config_path)
 
     def on_signal(signum: int, _frame: Any) -> None:
