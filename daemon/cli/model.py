@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -154,6 +155,14 @@ def fix_cmd(
             "names (default: the show's movie_first_frame); a sequence keeps its files' numbers.",
         ),
     ] = None,
+    lut: Annotated[
+        Path | None,
+        typer.Option(
+            "--lut",
+            help="regrade: also write the grade as a .cube LUT here, for the colourist or the comp (it maps the "
+            "input's own code values; an EXR's light in ACEScct).",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -166,11 +175,33 @@ def fix_cmd(
     model, its classical tool)."""
     given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
     params = _checked_params(kind, given, input_, output, overwrite)
-    _fix(show, kind, params, input_, output, first_frame)
+    _check_lut(kind, lut, overwrite)
+    _fix(show, kind, params, input_, Outputs(output, lut), first_frame)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where `rushes fix` writes: the frames, and a regrade's .cube when --lut names one."""
+
+    frames: str
+    lut: Path | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What `rushes fix` wrote: how many frames, their numbers, the missing numbers already said before the work
+    (a recording's gaps), what interpolate's frames=auto found to rebuild (_rebuilt_note), and the line saying
+    where a regrade's LUT went (None without --lut)."""
+
+    written: int
+    numbers: list[int]
+    said: set[int]
+    rebuilt: str | None
+    lut_note: str | None = None
 
 
 def _fix(
-    show: str, kind: str, params: dict[str, Any], input_: str, output: str, first_frame: int | None
+    show: str, kind: str, params: dict[str, Any], input_: str, outputs: Outputs, first_frame: int | None
 ) -> None:
     """`rushes fix` once its options are checked: the model (or the classical tool), the render, what it did."""
     from daemon.stages.fixing import FixError, model_for_fix
@@ -190,28 +221,30 @@ def _fix(
         )
         if number is not None:
             _say_clipped_light(model.manifest, input_, show, number)
-        view = _movie_view(config.color, show, input_, output)
+        view = _movie_view(config.color, show, input_, outputs.frames)
         try:
-            written, numbers, said, rebuilt = _render(
+            rendered = _render(
                 model,
                 name,
                 kind,
                 params,
                 input_,
-                output,
+                outputs,
                 view,
                 config.movie_first_frame if first_frame is None else first_frame,
             )
         except KeyboardInterrupt:  # the output is written whole or not at all (daemon.cli.outputs)
             raise fail(
-                f"interrupted: nothing was written to {output} (a file there before is as it was)", code=130
+                f"interrupted: nothing was written to {outputs.frames} (a file there before is as it was)",
+                code=130,
             ) from None
     finally:
         ctx.close()
-    _say_fixed(written, output, kind, model.manifest, name, classical=number is None)
-    if rebuilt:
-        out.print(rebuilt, highlight=False)
-    _say_holes(output, numbers, said)
+    _say_fixed(rendered.written, outputs.frames, kind, model.manifest, name, classical=number is None)
+    for line in (rendered.rebuilt, rendered.lut_note):
+        if line:
+            out.print(line, highlight=False)
+    _say_holes(outputs.frames, rendered.numbers, rendered.said)
 
 
 def _checked_params(
@@ -239,6 +272,46 @@ def _checked_params(
             "or write to another path"
         )
     return params
+
+
+def _check_lut(kind: str, lut: Path | None, overwrite: bool) -> None:
+    """The one line (exit 2), before the work, for a --lut that cannot be written: another kind than regrade, a
+    name that is not a .cube, a file there already without --overwrite."""
+    if lut is None:
+        return
+    if kind != "regrade":
+        raise fail(f"--lut: only regrade makes a LUT ({kind} does not); drop --lut")
+    if lut.suffix.lower() != ".cube":
+        raise fail(f"--lut {lut} is not a .cube file: name one ending in .cube")
+    if lut.is_dir():
+        raise fail(f"--lut {lut} is a folder: name a .cube file in it")
+    if lut.exists() and not overwrite:
+        raise fail(f"--lut {lut} exists: add --overwrite to replace it, or write to another path")
+
+
+def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
+    """The grade's .cube written whole at `path` (through a temporary file renamed onto it), and the line that
+    says so and what it maps."""
+    import os
+
+    import numpy as np
+
+    from daemon.stages.fixing import grade_space
+    from engine.lut import write_cube
+
+    if lut is None:
+        return f"the regrade applied no LUT, so none was written to {path}"
+    space = grade_space(info)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write_cube(
+            partial, np.asarray(lut, np.float32), title=f"{Path(input_).name} regrade: {space} in and out"
+        )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return f"wrote the grade as a LUT to {path} ({space} in and out)"
 
 
 def _check_output_name(output: str, input_: str) -> None:
@@ -297,13 +370,11 @@ def _render(
     kind: str,
     params: dict[str, Any],
     input_: str,
-    output: str,
+    outputs: Outputs,
     view: DisplayView | None = None,
     first_frame: int = 0,
-) -> tuple[int, list[int], set[int], str | None]:
-    """The fix of `input_` written to `output` with a progress bar, through `view` when given: how many
-    frames, their numbers, the missing numbers already said before the work (a recording's gaps) and what
-    interpolate's frames=auto found to rebuild (_rebuilt_note). A movie's
+) -> Rendered:
+    """The fix of `input_` written to `outputs` with a progress bar, through `view` when given. A movie's
     frames are numbered from `first_frame`, as its show counts them (its `movie_first_frame`, as the daemon's
     fixes do); a sequence keeps its files' numbers."""
     from daemon.cli.outputs import terminate_cleanly, write_output
@@ -321,6 +392,7 @@ def _render(
     from engine.media import probe
 
     info = probe(input_, first_frame=first_frame)
+    output = outputs.frames
     numbers: list[int] = []
     _say_interlaced(info)
     _say_dropped(info)
@@ -357,10 +429,17 @@ def _render(
 
             with terminate_cleanly():
                 written = write_output(output, afters(), _carried(info, prepared, sound, view))
+                lut = stream.outputs.lut
+                lut_note = None if outputs.lut is None else _write_lut(outputs.lut, lut, info, input_)
     except FixError as exc:
         raise fail(str(exc)) from None
-    rebuilt = _rebuilt_note(stream.outputs.rebuilt, sorted(prepared.params.get("missing", ())))
-    return written, numbers, set(info.missing_frames) if info.dropped else set(), rebuilt
+    return Rendered(
+        written,
+        numbers,
+        set(info.missing_frames) if info.dropped else set(),
+        _rebuilt_note(stream.outputs.rebuilt, sorted(prepared.params.get("missing", ()))),
+        lut_note,
+    )
 
 
 def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView | None) -> Carried:

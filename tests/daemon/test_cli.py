@@ -772,6 +772,59 @@ def test_a_fix_before_the_shows_first_model_uses_the_classical_tool_and_says_so(
         assert np.abs(to_uint8(fixed.rgb).astype(int) - expected).max() <= 1  # NL-means, not the input
 
 
+def test_a_regrade_writes_its_grade_as_a_cube_that_gives_the_fixed_frames_from_the_input(
+    tmp_path: Path,
+) -> None:
+    """A compositor matching a plate to a graded still takes the grade as a .cube to apply to the full-res plate
+    in the comp (the daemon's Versions carry one; `rushes fix` wrote none)."""
+    from engine.lut import apply_lut, read_cube
+    from engine.media import write_image
+    from engine.media.pixels import to_float32
+
+    assert rushes("show", "add", "TST")[0] == 0
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
+    first = to_float32(next(iter(read_frames(str(clip)))).rgb)
+    warm = np.clip(first * np.array([1.25, 1.0, 0.7], np.float32) + 0.05, 0, 1)  # the grade to match
+    write_image(tmp_path / "look.png", (warm * 255).round().astype(np.uint8), bit_depth=8)
+    out, cube = tmp_path / "out" / "f.####.png", tmp_path / "luts" / "sh010.cube"
+
+    code, said = rushes(
+        "fix", "-s", "TST", "--kind", "regrade", "--reference", str(tmp_path / "look.png"),
+        "-i", str(clip), "-o", str(out), "--lut", str(cube),
+    )  # fmt: skip
+
+    assert code == 0, said
+    assert f"wrote the grade as a LUT to {cube}" in " ".join(said.split())
+    lut = read_cube(cube)
+    for source, fixed in zip(read_frames(str(clip)), read_frames(str(out)), strict=True):
+        graded = to_float32(fixed.rgb)
+        assert np.abs(graded - to_float32(source.rgb)).mean() > 10 / 255  # the grade did something
+        assert np.abs(apply_lut(to_float32(source.rgb), lut) - graded).mean() < 1 / 255  # and the cube is it
+    assert [p.name for p in cube.parent.iterdir()] == ["sh010.cube"]  # no temporary file left
+
+
+def test_a_lut_is_refused_before_the_work_for_another_kind_a_wrong_name_or_one_there_already(
+    tmp_path: Path,
+) -> None:
+    assert rushes("show", "add", "TST")[0] == 0
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
+    (tmp_path / "old.cube").write_text("kept")
+
+    def fix(kind: str, lut: Path) -> str:
+        reference = ["--reference", "1"] if kind == "regrade" else []
+        code, said = rushes("fix", "-s", "TST", "--kind", kind, *reference, "-i", str(clip),
+                            "-o", str(tmp_path / "o.mp4"), "--lut", str(lut))  # fmt: skip
+        assert code == 2 and "Traceback" not in said, said
+        return " ".join(said.split())
+
+    assert "--lut: only regrade makes a LUT (denoise does not); drop --lut" in fix(
+        "denoise", tmp_path / "a.cube"
+    )
+    assert f"--lut {tmp_path / 'a.3dl'} is not a .cube file" in fix("regrade", tmp_path / "a.3dl")
+    assert "exists: add --overwrite to replace it" in fix("regrade", tmp_path / "old.cube")
+    assert (tmp_path / "old.cube").read_text() == "kept" and not (tmp_path / "o.mp4").exists()
+
+
 def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_path: Path) -> None:
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     source = footage.sequence(tmp_path / "in", "sh010", first=1001, n=6, size=(64, 48), skip=(1003, 1004))
