@@ -22,9 +22,14 @@ if TYPE_CHECKING:  # pydantic and the options: loaded by the first command that 
     from daemon.settings import Settings
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Rushes: a show model and fixes for dailies."
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Rushes: a show model and fixes for dailies.",
 )
-config_app = typer.Typer(no_args_is_help=True, help="Validate the configuration and print its schema.")
+config_app = typer.Typer(
+    rich_markup_mode="markdown", no_args_is_help=True, help="Validate the configuration and print its schema."
+)
 app.add_typer(config_app, name="config")
 
 # Piped into a file or another program, tables are as wide as their cells need (rich's 80 columns cut the full

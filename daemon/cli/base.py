@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from engine.options import TrainOptions
 
 base_app = typer.Typer(
-    no_args_is_help=True, help="Studio base models: train on a declared corpus, list, show."
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    help="Studio base models: train on a declared corpus, list, show.",
 )
 app.add_typer(base_app, name="base")
 

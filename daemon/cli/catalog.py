@@ -9,7 +9,9 @@ import typer
 from daemon.cli.app import app, fail, out, settings
 from daemon.context import open_context
 
-catalog_app = typer.Typer(no_args_is_help=True, help="The catalog database: copy it into another one.")
+catalog_app = typer.Typer(
+    rich_markup_mode="markdown", no_args_is_help=True, help="The catalog database: copy it into another one."
+)
 app.add_typer(catalog_app, name="catalog")
 
 
@@ -23,8 +25,10 @@ def catalog_copy(
         ),
     ],
 ) -> None:
-    """Copy every show, daily, model version, request, Version, job and cursor of the configured catalog into
-    the empty database TO, ids kept, in one transaction; stop every daemon first, then set catalog_url to TO."""
+    """Copy the whole configured catalog into the empty database TO, ids kept, in one transaction.
+
+    Every show, daily, model version, request, Version, job and cursor; stop every daemon first, then set
+    catalog_url to TO."""
     from daemon.catalog import Catalog, CatalogError
     from daemon.catalog.copy import copy_catalog
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from daemon.catalog import Daily
 
 dailies_app = typer.Typer(
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     help="List a show's dailies; remove or quarantine one by id; exclude one from training or include it again.",
 )

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
-model_app = typer.Typer(no_args_is_help=True, help="Model versions of a show: lineage and scores.")
+model_app = typer.Typer(
+    rich_markup_mode="markdown", no_args_is_help=True, help="Model versions of a show: lineage and scores."
+)
 app.add_typer(model_app, name="model")
 
 # seconds alone (600), or hours, minutes and seconds in that order, each once (2h, 90s, 1h30m, 1m 30s)
@@ -171,8 +173,7 @@ def fix_cmd(
         ),
     ] = False,
 ) -> None:
-    """Apply one head of the show's promoted model to any movie or image sequence (before the show's first
-    model, its classical tool)."""
+    """Apply one head of the show's model to any movie or image sequence (before its first, the classical tool)."""
     given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
     params = _checked_params(kind, given, input_, output, overwrite)
     _check_lut(kind, lut, overwrite)

@@ -12,7 +12,7 @@ from daemon.cli.app import app, err, out, settings
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 
-show_app = typer.Typer(no_args_is_help=True, help="Add and list shows.")
+show_app = typer.Typer(rich_markup_mode="markdown", no_args_is_help=True, help="Add and list shows.")
 app.add_typer(show_app, name="show")
 
 

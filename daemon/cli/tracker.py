@@ -13,7 +13,9 @@ from rich.markup import escape
 from daemon.cli.app import app, err, fail, out, settings
 
 tracker_app = typer.Typer(
-    no_args_is_help=True, help="The production tracker: set it up, check it, or serve a local one."
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    help="The production tracker: set it up, check it, or serve a local one.",
 )
 app.add_typer(tracker_app, name="tracker")
 

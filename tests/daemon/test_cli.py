@@ -1552,6 +1552,30 @@ def mistakes(
     yield results
 
 
+@pytest.mark.parametrize(
+    ("command", "sentence"),
+    [
+        (["prune"], "fixes never published because their request failed or was taken back, and the logs"),
+        (
+            ["catalog"],
+            "Copy the whole configured catalog into the empty database TO, ids kept, in one transaction.",
+        ),
+        (["--help"], "Apply one head of the show's model to any movie or image sequence (before its first"),
+    ],
+)
+def test_help_reads_as_sentences_not_as_the_source_lines_of_its_docstring(
+    command: list[str], sentence: str
+) -> None:
+    """`rushes prune --help` used to break its sentences where the source's lines end ("because their request
+    failed or was" / "taken back")."""
+    result = CliRunner().invoke(
+        app, [*command, "--help"] if command != ["--help"] else command, env={"COLUMNS": "200"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert sentence in result.output
+
+
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     lines = result.stderr.strip().splitlines()
