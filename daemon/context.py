@@ -38,15 +38,18 @@ def prepare_home(data_dir: Path) -> None:
 
 
 def open_context(settings: Settings, catalog: Catalog | None = None) -> Context:
-    """Create the data directory, open the catalog and bring its schema up to date. `catalog`: one this process
-    already opened on `settings.catalog` (and migrated), used as it is."""
+    """Create the data directory, open the catalog and bring its schema up to date (an upgrade is refused while a
+    daemon works on it: daemon.upgrading). `catalog`: one this process already opened on `settings.catalog` (and
+    migrated), used as it is."""
     prepare_home(settings.data_dir)
     from daemon.catalog import Catalog
     from daemon.shows import sync_config_shows
+    from daemon.upgrading import refuse_upgrade_in_use
 
     migrated_from = None
     if catalog is None:
         catalog = Catalog(settings.catalog)
+        refuse_upgrade_in_use(catalog)  # an older daemon still at work would fail every job on the new schema
         migrated_from = catalog.migrate()
     sync_config_shows(settings, catalog)
     return Context(settings, catalog, migrated_from)

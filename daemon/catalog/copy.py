@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from daemon.catalog.db import Catalog, CatalogError, explain, utcnow
-from daemon.catalog.models import Base, Job
+from daemon.catalog import jobs as job_repo
+from daemon.catalog.db import Catalog, CatalogError, explain
+from daemon.catalog.models import Base
 
 BATCH = 2000  # rows read and written at a time (a show of 20,000 dailies fits in memory either way)
 
@@ -84,13 +85,11 @@ def copy_catalog(
 
 def _refuse_in_use(source: Catalog) -> None:
     with source.session(readonly=True) as s:
-        running = s.scalar(
-            select(func.count()).select_from(Job).where(Job.state == "running", Job.lease_expires > utcnow())
-        )
-    if running:
+        holders = job_repo.lease_holders(s)
+    if holders:
         raise CopyRefused(
             source.url,
-            f"cannot copy the catalog at {source.url} now: {running} job(s) are running on it; stop every daemon "
+            f"cannot copy the catalog at {source.url} now: {len(holders)} job(s) are running on it; stop every daemon "
             "that uses it (their jobs go back to the queue and are copied with it), then copy",
         )
 

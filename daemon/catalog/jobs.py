@@ -302,6 +302,17 @@ def list_jobs(
     return list(s.scalars(query.order_by(Job.id.desc()).limit(limit)))
 
 
+def lease_holders(s: Session, *, now: datetime | None = None) -> list[str]:
+    """Who holds the leases of the running jobs not yet run out (`host:pid:lane`, one each): daemons at work on
+    the catalog. Reads only columns every schema revision has, so an older catalog can be asked before its
+    upgrade."""
+    now = now or utcnow()
+    owners = s.scalars(
+        select(Job.lease_owner).where(Job.state == "running", Job.lease_expires > now).distinct()
+    )
+    return sorted(owner or "a worker" for owner in owners)
+
+
 def counts(s: Session) -> dict[tuple[str, str], int]:
     """{(kind, state): number of jobs}, for status output and metrics."""
     rows = s.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state))

@@ -38,7 +38,11 @@ def daemon_cmd(config: ConfigOpt = None) -> None:
 def migrate_cmd() -> None:
     """Create or upgrade the catalog's tables (the daemon and every command do this by themselves too)."""
     ctx = open_context(settings())
-    out.print(f"catalog {ctx.catalog.url} is at revision {ctx.catalog.revision()}", highlight=False)
+    if ctx.migrated_from:
+        said = f"upgraded from revision {ctx.migrated_from} to {ctx.catalog.revision()}"
+    else:
+        said = f"is at revision {ctx.catalog.revision()}"
+    out.print(f"catalog {ctx.catalog.url} {said}", highlight=False)
     ctx.close()
 
 

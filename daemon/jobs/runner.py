@@ -341,13 +341,11 @@ def recover_orphans(catalog: Catalog, on_dead: Callable[[Session, Job], None] | 
     """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed as one
     attempt and queued again now, instead of waiting for their leases to run out; one whose attempts that
     spends is dead-lettered, and `on_dead` called in the same transaction (as a lane does)."""
-    host = socket.gethostname()
     recovered = 0
     with catalog.session() as s:
         for job in job_repo.list_jobs(s, state="running", limit=None):
             owner = job.lease_owner or ""
-            parts = owner.split(":")
-            if len(parts) < 2 or parts[0] != host or not parts[1].isdigit() or _alive(int(parts[1])):
+            if not orphaned(owner):
                 continue
             failed = job_repo.fail(s, job.id, owner, "the daemon running this job died", backoff=0)
             if failed is not None and failed.state == "dead" and on_dead is not None:
@@ -356,6 +354,14 @@ def recover_orphans(catalog: Catalog, on_dead: Callable[[Session, Job], None] | 
     if recovered:
         log.warning("jobs.recovered", count=recovered)
     return recovered
+
+
+def orphaned(owner: str) -> bool:
+    """Whether a lease holder (`host:pid:lane`) is a process of this host that is gone: its daemon died."""
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return not _alive(int(parts[1]))
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,103 @@
+"""Upgrading the catalog's schema while a daemon still works on it: refused in one line, the schema left as it was;
+once every daemon is stopped, `rushes migrate` upgrades it and says from which revision."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from daemon.catalog import Catalog, utcnow
+from daemon.leader import Leadership
+from tests.homes import own_home
+
+OLD = "0003"  # the schema of a release of 2026-12-03
+
+
+def rushes(home: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry, as an administrator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHES_")}
+    env.update(RUSHES_HOME=str(home), RUSHES_CATALOG_URL=url, XDG_DATA_HOME=str(home.parent / "xdg"))
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def old_catalog(url: str) -> Catalog:
+    cat = Catalog(url)
+    cat.migrate(OLD)
+    return cat
+
+
+def lease_job(cat: Catalog, owner: str) -> None:
+    """A job a daemon runs: its lease held by `owner` for another minute (as the old release writes it)."""
+    now = utcnow()
+    with cat.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (kind, key, show, payload, state, attempts, max_attempts, run_after, "
+                "lease_owner, lease_expires, created_at, updated_at) VALUES ('fix', :key, 'DEMO', '{}', "
+                "'running', 1, 5, :now, :owner, :until, :now, :now)"
+            ),
+            {"key": f"fix:{owner}", "owner": owner, "now": now, "until": now + timedelta(seconds=60)},
+        )
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return own_home(monkeypatch, tmp_path)
+
+
+def test_an_upgrade_is_refused_while_a_daemon_holds_the_scheduler_lock(catalog_url: str, home: Path) -> None:
+    cat = old_catalog(catalog_url)
+    daemon = Leadership(cat)  # what a running daemon of the old release holds, on SQLite and PostgreSQL alike
+    try:
+        assert daemon.try_acquire()
+        for command in (["migrate"], ["status"]):
+            done = rushes(home, catalog_url, *command)
+            assert done.returncode != 0
+            line = done.stderr.strip()
+            assert "\n" not in line and "Traceback" not in done.stderr
+            assert f"from schema revision {OLD} to {Catalog.head()}" in line
+            assert "holds the scheduler's lock" in line
+            assert line.endswith(
+                "stop every daemon that uses this catalog, on every host, then run `rushes migrate`"
+            )
+            assert cat.revision() == OLD  # left as the old daemon needs it
+    finally:
+        daemon.release()
+    done = rushes(home, catalog_url, "migrate")
+    assert done.returncode == 0, done.stderr
+    assert f"upgraded from revision {OLD} to {Catalog.head()}" in done.stdout
+    assert cat.revision() == Catalog.head()
+    again = rushes(home, catalog_url, "migrate")
+    assert f"is at revision {Catalog.head()}" in again.stdout and "upgraded" not in again.stdout
+    cat.dispose()
+
+
+def test_an_upgrade_is_refused_while_another_hosts_daemon_runs_a_job_not_for_a_daemon_killed_here(
+    catalog_url: str, home: Path
+) -> None:
+    cat = old_catalog(catalog_url)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    killed_here = f"{socket.gethostname()}:{int(gone.stdout)}:fix"
+    lease_job(cat, killed_here)  # a daemon of this host, SIGKILLed
+    lease_job(cat, "render-2:4242:fix")  # a daemon on another host, forgotten
+    done = rushes(home, catalog_url, "migrate")
+    assert done.returncode != 0
+    assert "jobs are running under leases of render-2:4242:fix)" in done.stderr
+    assert killed_here not in done.stderr
+    assert cat.revision() == OLD
+    with cat.engine.begin() as conn:  # that daemon stopped: SIGTERM gives its jobs back
+        conn.execute(text("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires = NULL"))
+    assert rushes(home, catalog_url, "migrate").returncode == 0
+    assert cat.revision() == Catalog.head()
+    cat.dispose()
