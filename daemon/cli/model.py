@@ -215,11 +215,9 @@ def _fix(
             model, number = model_for_fix(ctx.catalog, show, kind, params, reference="--reference")
         except (FixError, ModelError) as exc:
             raise fail(str(exc)) from None
-        name = (
-            f"{show} v{number}"
-            if number is not None
-            else f"the classical tool ({show} has no trained model yet)"
-        )
+        outdated = model.manifest.config.get("stands_in_for", "")
+        had = f"{outdated} was made by an older Rushes" if outdated else "has no trained model yet"
+        name = f"{show} v{number}" if number is not None else f"the classical tool ({show} {had})"
         if number is not None:
             _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, outputs.frames)
@@ -675,7 +673,9 @@ def _say_fixed(
 
     if classical:
         out.print(f"wrote {written} frame(s) to {_written_to(output)} ({kind}, classical)", highlight=False)
-        out.print(classical_note(kind, manifest.show), highlight=False)
+        out.print(
+            classical_note(kind, manifest.show, manifest.config.get("stands_in_for", "")), highlight=False
+        )
         return
     note = fallback_note(manifest.sources, manifest.metrics, kind)
     used = f"model {model}" if note is None else f"classical fallback; model {model}"

@@ -52,6 +52,7 @@ from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scen
 from engine.model import (
     Manifest,
     ModelError,
+    ModelOutdated,
     ModelVersion,
     ShowModel,
     cannot_stand_in,
@@ -116,11 +117,18 @@ def source_state(source: str) -> tuple[FileState, ...]:
 
 
 class NoModel(Exception):
-    def __init__(self, show: str) -> None:
-        super().__init__(
-            f"show {show} has no trained model yet: train it (`rushes train --show {show}`) or wait for its "
-            "nightly training, then ask again"
+    """The show has no model this Rushes can use: none trained yet, or (`outdated`, its number as v1) only a
+    promoted version an older Rushes made (engine.model.ModelOutdated)."""
+
+    def __init__(self, show: str, outdated: str = "") -> None:
+        had = (
+            f"'s model {outdated} was made by an older Rushes, which this one cannot use" if outdated else ""
         )
+        super().__init__(
+            f"show {show}{had or ' has no trained model yet'}: train it (`rushes train --show {show}`) or wait "
+            "for its nightly training, then ask again"
+        )
+        self.outdated = outdated
 
 
 # Decoded frames waiting for the head (float32: 100 MB each at 4K). One waits in the queue and the decoder
@@ -431,11 +439,11 @@ def model_for_fix(
     names a reference)."""
     try:
         return load_promoted(catalog, show)
-    except NoModel:
+    except NoModel as exc:
         refusal = cannot_stand_in(kind, params, show, reference)
         if refusal is not None:
-            raise FixError(refusal) from None
-        return classical_version(show, (kind,)), None
+            raise FixError(str(exc) if exc.outdated else refusal) from None
+        return classical_version(show, (kind,), stands_in_for=exc.outdated), None
 
 
 def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
@@ -451,7 +459,11 @@ def load_promoted(catalog: Catalog, show: str) -> tuple[ModelVersion, int]:
         device = inference_device()
     except InferenceSettingError as exc:
         raise Permanent(str(exc)) from exc
-    return _load_kept(folder, seal, device, _file_stamps(Path(folder))), number
+    try:
+        return _load_kept(folder, seal, device, _file_stamps(Path(folder))), number
+    except ModelOutdated as exc:  # after an upgrade: the classical tools fix until a new version is trained
+        log.warning("fix.model_outdated", show=show, version=number, reason=str(exc))
+        raise NoModel(show, outdated=f"v{number}") from exc
 
 
 @functools.lru_cache(maxsize=KEEP_MODELS)
@@ -496,7 +508,9 @@ def describe(
         f"Source: {daily_path}" + (f" (take {take})" if take else ""),
     ]
     if number is None:  # the classical stand-in
-        lines += [f"Model: none yet for {show}", classical_note(kind, show)]
+        outdated = model.manifest.config.get("stands_in_for", "")
+        had = f" ({outdated} was made by an older Rushes, which this one cannot use)" if outdated else ""
+        lines += [f"Model: none yet for {show}{had}", classical_note(kind, show, outdated)]
         return "\n".join(lines)
     lines.append(
         f"Model: {show} v{number}" + (f" (parent {m.parent})" if m.parent else "") + f", {_lineage(m)}"

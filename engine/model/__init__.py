@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from engine.model.show import ShowModel
     from engine.model.version import (
         ModelError,
+        ModelOutdated,
         ModelVersion,
         load_manifest,
         load_model,
@@ -48,6 +49,7 @@ _WHERE = {
     "promotable": "promotion",
     "ShowModel": "show",
     "ModelError": "version",
+    "ModelOutdated": "version",
     "ModelVersion": "version",
     "load_manifest": "version",
     "load_model": "version",
@@ -62,6 +64,7 @@ __all__ = [
     "HeadVerdict",
     "Manifest",
     "ModelError",
+    "ModelOutdated",
     "ModelVersion",
     "Promotion",
     "ShowModel",

@@ -23,24 +23,31 @@ from engine.model.version import ModelVersion
 CLASSICAL = "classical"  # the stand-in's version name (a trained version's is v1, v2, ...)
 
 
-def classical_version(show: str, heads: tuple[str, ...]) -> ModelVersion:
+def classical_version(show: str, heads: tuple[str, ...], stands_in_for: str = "") -> ModelVersion:
     """The stand-in for `show` with fresh nets of `heads`, each fixing with its classical tool (a fix whose
-    source is a baseline runs that tool, or a fresh net of its own: daemon.stages.fixing._run)."""
+    source is a baseline runs that tool, or a fresh net of its own: daemon.stages.fixing._run). `stands_in_for`:
+    the promoted version an older Rushes made, which this one cannot use (kept in its config for the notes)."""
     names = list(heads)
     manifest = Manifest(
         show=show,
         version=CLASSICAL,
         heads=names,
         sources={head: f"baseline:{fallback_tool(head, {})}" for head in names},
+        config={"stands_in_for": stands_in_for} if stands_in_for else {},
     )
     return ModelVersion(Path(), manifest, ShowModel.fresh(names))
 
 
-def classical_note(head: str, show: str) -> str:
+def classical_note(head: str, show: str, stands_in_for: str = "") -> str:
     """The sentence a fix by the stand-in carries: which tool made it and when the show's model takes over."""
     tool = label(fallback_tool(head, {}))
+    had = (
+        f"Show {show}'s model {stands_in_for} was made by an older Rushes, which this one cannot use"
+        if stands_in_for
+        else f"Show {show} has no trained model yet"
+    )
     return (
-        f"Show {show} has no trained model yet, so the classical {tool} made this fix; fixes use the show's "
+        f"{had}, so the classical {tool} made this fix; fixes use the show's "
         f"model once `rushes train --show {show}` or its nightly training has made one."
     )
 

@@ -36,6 +36,12 @@ class ModelError(Exception):
     """A model folder cannot be used (missing, tampered, not safetensors, wrong format)."""
 
 
+class ModelOutdated(ModelError):
+    """A version an older Rushes made, which this one cannot use: its manifest has no seal (and none was recorded
+    when it was trained), or its weights are of other heads. Nothing in it is trusted; a new version is trained
+    without it, and a fix meanwhile takes the classical stand-in (engine.model.classical)."""
+
+
 @dataclass
 class ModelVersion:
     folder: Path
@@ -121,6 +127,11 @@ def _read_sealed(folder: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ModelError(f"{path} is not a model manifest (not a JSON object); restore it or retrain")
+    if "seal" not in data:
+        raise ModelOutdated(
+            f"{path} is refused: it has no seal, so a Rushes older than this one made it (or the seal was "
+            "deleted), and this one cannot use it: train a new version, which starts without it"
+        )
     try:
         check_seal(data)
     except SealError as exc:
@@ -178,7 +189,15 @@ def verify_version(folder: str | Path, expected_seal: str | None = None) -> Mani
         raise ModelError(
             f"model folder {base} holds pickle files {pickles}; only safetensors weights are loaded"
         )
-    manifest = load_manifest(base)
+    try:
+        manifest = load_manifest(base)
+    except ModelOutdated:
+        if not expected_seal:
+            raise
+        raise ModelError(  # sealed when it was trained: the seal was deleted since
+            f"{base / MANIFEST} is refused: it has no seal, yet it had one when it was trained (the seal was "
+            "deleted); restore it or retrain"
+        ) from None
     if expected_seal and manifest.seal != expected_seal:
         raise ModelError(
             f"{base / MANIFEST} is refused: its seal is not the one recorded when it was trained (it was edited "
@@ -215,7 +234,7 @@ def load_model(folder: str | Path, device: str = "cpu", expected_seal: str | Non
     try:
         model.load_state(tensors)
     except RuntimeError as exc:
-        raise ModelError(
+        raise ModelOutdated(
             f"{weights} does not fit this build's heads ({str(exc).splitlines()[0][:160]}): it was trained "
             "by another Rushes version; train a new version (`rushes train`), which starts without it"
         ) from None

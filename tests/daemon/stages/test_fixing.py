@@ -4,6 +4,7 @@ request that cannot work is Permanent (dead-lettered, not retried)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -510,6 +511,44 @@ def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_an
     with catalog.session() as s:
         fixes.get_fix_request(s, request_id).params = {"reference": "0"}  # type: ignore[union-attr]
     assert run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))["frames"] == 4
+
+
+def test_after_an_upgrade_a_version_an_older_rushes_made_is_not_used_the_classical_tools_fix_until_retrained(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A release before sealed manifests wrote them without a seal and recorded none: after the upgrade the
+    requests in flight and new ones are fixed by the classical tools (they used to be failed for good, the
+    coordinator told to correct the request); a seal deleted from a version this Rushes trained is refused."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    manifest_path = settings.models_dir / SHOW / "v1" / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    seal = data.pop("seal")
+    manifest_path.write_text(json.dumps(data, indent=2))  # as the older release wrote it
+    request_id = request(catalog, ["denoise", "regrade"])
+
+    result = run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    assert result["frames"] == 4 and result["model_version"] is None
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        files = VersionFiles.from_json(dict(pub.extra_files))
+    assert files.description is not None
+    text = files.description.read_text()
+    assert f"Model: none yet for {SHOW} (v1 was made by an older Rushes, which this one cannot use)\n" in text
+    assert (
+        f"Show {SHOW}'s model v1 was made by an older Rushes, which this one cannot use, so the classical "
+        f"NL-means made this fix; fixes use the show's model once `rushes train --show {SHOW}`"
+    ) in text
+    with pytest.raises(Permanent, match=rf"^show {SHOW}'s model v1 was made by an older Rushes.*train it"):
+        run_fix(
+            settings, catalog, FixJob(request_id, "regrade", "memory:event:1")
+        )  # no reference: no stand-in
+    with catalog.session() as s:  # a version this Rushes trained records its seal: deleting it is tampering
+        [row] = models_repo.list_versions(s, SHOW)
+        row.metrics = {**(row.metrics or {}), "seal": seal}
+    with pytest.raises(Permanent, match="it has no seal, yet it had one when it was trained"):
+        run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
 
 
 def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
