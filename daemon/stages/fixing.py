@@ -662,6 +662,10 @@ class Request:
 def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
     """The durable fix job: render into place (writing its progress to job `job_id`'s row as it goes), then
     put the publication in the outbox and queue its publish job in one transaction."""
+    earlier = queued_before(catalog, job)
+    if earlier is not None:  # an attempt cut off after it queued its publication (its daemon killed)
+        log.info("fix.queued_already", request=job.request_id, kind=job.fix_kind, movie=earlier["movie"])
+        return earlier
     request = start_request(catalog, job.request_id)
     show = get_show(settings, catalog, request.show)
     kind = job.fix_kind
@@ -777,6 +781,20 @@ def _render_plan(
         daily=request.source,
     )
     return info, prepared, plan
+
+
+def queued_before(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
+    """The result of an earlier attempt of `job` that rendered the fix and queued its publication, then ended
+    before its daemon heard of it (killed meanwhile): the fix is not rendered again over the files its Version
+    shows, nor its request moved back from published to rendering; None when there is none."""
+    with catalog.session(readonly=True) as s:
+        row = fixes.get_fix_request(s, job.request_id)
+        if row is None:
+            return None
+        pub = fixes.get_publication_by_key(s, PublishJob(0, row.request_key, job.fix_kind).key())
+        if pub is None:
+            return None
+        return {"movie": pub.movie_path, "model_version": pub.model_version, "queued_already": True}
 
 
 def start_request(catalog: Catalog, request_id: int) -> Request:

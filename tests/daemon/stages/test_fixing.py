@@ -68,9 +68,11 @@ def promoted_model(
         models_repo.promote(s, SHOW, 1)
 
 
-def request(catalog: Catalog, kinds: list[str], params: dict[str, str] | None = None) -> int:
+def request(
+    catalog: Catalog, kinds: list[str], params: dict[str, str] | None = None, key: str = "memory:event:1"
+) -> int:
     with catalog.session() as s:
-        row, _ = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", kinds, params, task_id=3)
+        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", kinds, params, task_id=3)
         return row.id
 
 
@@ -101,8 +103,8 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     result = run_fix(settings, catalog, job, held.id)
     with catalog.session(readonly=True) as s:
         assert job_repo.progress_of(s, held.id) == "frame 4 of 4"  # what `rushes status` showed as it went
-    again = run_fix(settings, catalog, job)  # repeated after a crash: rendered again, queued once
-    assert result["frames"] == again["frames"] == 4 and result["model_version"] == 1
+    again = run_fix(settings, catalog, job)  # repeated after a crash: queued once, not rendered again
+    assert result["frames"] == 4 and result["model_version"] == 1 and again["queued_already"]
     with catalog.session(readonly=True) as s:
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
         [queued] = job_repo.list_jobs(s, kind="publish", limit=None)
@@ -481,12 +483,11 @@ def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_say
         "mask=40,30,40,40 reaches past the 64x48 frame: only its part inside it, 40,30,24,18, was cleaned."
         in files.description.read_text().splitlines()
     )
-    with catalog.session() as s:
-        fixes.get_fix_request(s, request_id).params = {"mask": "70,30,4,4"}  # type: ignore[union-attr]
+    outside = request(catalog, ["cleanup"], {"mask": "70,30,4,4"}, key="memory:event:2")
     with pytest.raises(
         Permanent, match="mask=70,30,4,4 lies outside the 64x48 frame: give x,y,w,h inside it"
     ):
-        run_fix(settings, catalog, FixJob(request_id, "cleanup", "memory:event:1"))
+        run_fix(settings, catalog, FixJob(outside, "cleanup", "memory:event:2"))
 
 
 def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_and_says_so(
@@ -547,8 +548,36 @@ def test_after_an_upgrade_a_version_an_older_rushes_made_is_not_used_the_classic
     with catalog.session() as s:  # a version this Rushes trained records its seal: deleting it is tampering
         [row] = models_repo.list_versions(s, SHOW)
         row.metrics = {**(row.metrics or {}), "seal": seal}
+    asked_again = request(catalog, ["denoise"], key="memory:event:2")
     with pytest.raises(Permanent, match="it has no seal, yet it had one when it was trained"):
-        run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+        run_fix(settings, catalog, FixJob(asked_again, "denoise", "memory:event:2"))
+
+
+def test_a_fix_whose_earlier_attempt_queued_its_publication_is_not_rendered_again(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A daemon killed after the fix's worker queued its publication, before it heard the job end: the attempt
+    the next daemon runs used to render it again over the published Version's files and move its request back
+    to rendered for good (the publish, done already, is not queued twice)."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    job = FixJob(request_id, "denoise", "memory:event:1")
+    first = run_fix(settings, catalog, job)
+    movie = Path(first["movie"])
+    written = movie.stat().st_mtime_ns
+    with catalog.session() as s:  # the publish job ran meanwhile
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 42)
+        fixes.set_fix_state(s, request_id, "published")
+
+    again = run_fix(settings, catalog, job)
+
+    assert again == {"movie": str(movie), "model_version": 1, "queued_already": True}
+    assert movie.stat().st_mtime_ns == written
+    with catalog.session(readonly=True) as s:
+        row = fixes.get_fix_request(s, request_id)
+        assert row is not None and row.state == "published" and len(row.publications) == 1
 
 
 def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
