@@ -13,6 +13,7 @@ from daemon.catalog import (
     Daily,
     FixRequest,
     Job,
+    ModelVersion,
     Publication,
     fixes,
     models_repo,
@@ -173,6 +174,7 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
             "missing_roots": [str(r.path) for r in cfg.ingest.roots if not r.path.is_dir()],
             "model_stale": bool(row.model_stale) if row else False,
             "promoted_model": promoted.version if promoted else None,
+            "promoted_model_outdated": promoted is not None and made_by_older_rushes(promoted),
             "model_versions": len(models_repo.list_versions(s, cfg.code)),
             "dailies_total": counts.get("registered", 0),
             "quarantined_total": counts.get("quarantined", 0),
@@ -184,6 +186,22 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
             ],
             "fix_requests": [request_record(r, running.get(r.id)) for r in requests],
         }
+
+
+def made_by_older_rushes(row: ModelVersion) -> bool:
+    """Whether a version is one an older Rushes made, which this one does not use (engine.model.ModelOutdated):
+    read from its manifest alone (a weights file of other heads is found when a fix loads it)."""
+    from engine.model import ModelError, ModelOutdated, load_manifest
+
+    if models_repo.recorded_seal(row):
+        return False
+    try:
+        load_manifest(row.path)
+    except ModelOutdated:
+        return True
+    except ModelError:
+        return False
+    return False
 
 
 QUIET_AFTER_S = 300.0  # a daemon whose reads went through but that has not polled for this long may be down

@@ -185,6 +185,11 @@ def render(data: dict[str, Any]) -> None:
             if show["promoted_model"]
             else "no trained model yet (fixes use the classical tools)"
         )
+        if show["promoted_model_outdated"]:
+            model += (
+                ", made by an older Rushes and not used (fixes use the classical tools until "
+                f"`rushes train --show {show['code']}`)"
+            )
         stale = (
             " (stale: new dailies since training)" if show["model_stale"] and show["promoted_model"] else ""
         )

@@ -142,6 +142,32 @@ def test_a_tampered_model_version_is_refused_in_one_line(case: str, home: Path, 
     assert not output.exists()
 
 
+def test_a_version_an_older_rushes_made_is_named_as_such_by_status_and_model_show(home: Path) -> None:
+    """After an upgrade from a release before sealed manifests, its promoted version (no seal, none recorded)
+    is not used: `rushes status` said `model v1` as though fixes used it, and `model show` said to restore it."""
+    assert rushes("show", "add", "OLD")[0] == 0
+    folder = home / "models" / "OLD" / "v1"
+    save_model(folder, ShowModel.fresh(["denoise"]), Manifest(show="OLD", version="v1"))
+    _edit_manifest(lambda m: m.pop("seal"))(folder)  # as the older release wrote it
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    with catalog.session() as s:  # and recorded it: no seal
+        add_version(s, "OLD", str(folder), version=1)
+        promote(s, "OLD", 1)
+    catalog.dispose()
+
+    code, lines = rushes("status")
+    assert code == 0
+    assert (
+        "OLD  0 dailies, model v1, made by an older Rushes and not used (fixes use the classical tools until "
+        "`rushes train --show OLD`)"
+    ) in lines
+    line = refused(["model", "show", "1", "--show", "OLD"], "model v1 of OLD is refused")
+    assert line.endswith(
+        "a Rushes older than this one made it (or the seal was deleted), and this one cannot "
+        "use it: train a new version, which starts without it"
+    )
+
+
 # ---- settings, dailies commands and the daemon's --config -------------------------------------------------
 
 
