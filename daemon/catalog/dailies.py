@@ -374,9 +374,24 @@ def count_by_status(s: Session, show: str) -> dict[str, int]:
 
 def dailies_for_shot(s: Session, show: str, shot: str) -> list[Daily]:
     """The registered dailies of one shot, oldest first (the newest take last); the shot's code as shot_for
-    finds it."""
+    finds it, else the dailies its files were folded into as copies (folded_into)."""
     code = shot_for(s, show, [shot])
-    return [] if code is None else list_dailies(s, show, shot=code)
+    return folded_into(s, show, shot) if code is None else list_dailies(s, show, shot=code)
+
+
+def folded_into(s: Session, show: str, shot: str) -> list[Daily]:
+    """The registered dailies that a shot's own files became copies of when revision 0002 folded a catalog's
+    byte-identical dailies (a shot delivered as a copy of another shot's file, by an older Rushes): the copy's
+    row stays, superseded, with its shot, beside its alias. Oldest first; the shot's code in any case."""
+    copies = (
+        select(DailyAlias.daily_id)
+        .join(Daily, (Daily.show_id == DailyAlias.show_id) & (Daily.path == DailyAlias.path))
+        .join(Daily.show)
+        .where(Show.code == show, Daily.status == "superseded", func.lower(Daily.shot) == shot.lower())
+    )
+    return list(
+        s.scalars(select(Daily).where(Daily.id.in_(copies), Daily.status == "registered").order_by(Daily.id))
+    )
 
 
 def shot_for(s: Session, show: str, codes: Sequence[str]) -> str | None:

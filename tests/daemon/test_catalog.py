@@ -411,6 +411,34 @@ def test_duplicates_registered_before_revision_0002_are_folded_into_aliases(cata
         cat.dispose()
 
 
+def test_a_shot_delivered_as_a_copy_of_another_shots_file_before_revision_0002_keeps_a_daily_to_fix(
+    catalog_url: str,
+) -> None:
+    """An older Rushes catalogued the copy as the shot's own daily; the upgrade folds it into the first as an
+    alias, and a fix of that shot used to be answered that its file had not reached an ingest folder yet."""
+    cat = Catalog(catalog_url)
+    try:
+        cat.migrate("0001")
+        with cat.session() as s:
+            ensure_show(s, "OLD")
+        with cat.engine.begin() as conn:
+            for i, (path, shot) in enumerate([("/in/sh060_1.mov", "sh060"), ("/in/sh090_1.mov", "sh090")]):
+                conn.exec_driver_sql(
+                    "INSERT INTO dailies (show_id, path, root, shot, missing_frames, size_bytes, mtime, "
+                    "content_hash, status, created_at, updated_at) VALUES ((SELECT id FROM shows WHERE code = "
+                    f"'OLD'), '{path}', '', '{shot}', '[]', 10, {i}, 'h-same', 'registered', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                )
+        cat.migrate()
+        with cat.session(readonly=True) as s:
+            assert [d.path for d in list_dailies(s, "OLD")] == ["/in/sh060_1.mov"]
+            assert [d.path for d in dailies_for_shot(s, "OLD", "sh060")] == ["/in/sh060_1.mov"]
+            assert [d.path for d in dailies_for_shot(s, "OLD", "SH090")] == ["/in/sh060_1.mov"]
+            assert dailies_for_shot(s, "OLD", "sh070") == []
+    finally:
+        cat.dispose()
+
+
 def test_dailies_by_shot_and_sequence_fields(catalog: Catalog, show: str) -> None:
     with catalog.session() as s:
         register_daily(s, show, facts("/ingest/A010_T01.mov"))
