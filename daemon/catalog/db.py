@@ -39,6 +39,7 @@ _NOT_MIGRATED = "it has no Rushes tables yet (start the daemon or run `rushes mi
 
 
 _NEWER = "its schema is at revision "
+_AHEAD = "its tables are ahead of the schema revision it records"
 
 
 def newer_schema(current: str, head: str) -> str:
@@ -86,7 +87,7 @@ class CatalogError(Exception):
         # a full disk is no fault of catalog_url: say what to do about it instead
         full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
         advice = "; free space on the disk that holds it" if full else "; check catalog_url"
-        if reason.startswith(_NEWER):  # it says what to do itself; catalog_url is right
+        if reason.startswith((_NEWER, _AHEAD)):  # it says what to do itself; catalog_url is right
             advice = ""
         super().__init__(f"cannot open the catalog at {url}: {reason}{advice}")
         self.url = url
@@ -227,7 +228,13 @@ class Catalog:
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
         except DBAPIError as exc:
-            raise CatalogError(self.url, explain(exc)) from exc
+            reason = explain(exc)
+            if "already exists" in reason:  # a migration's table or column is there already
+                reason = (
+                    f"{_AHEAD} ({current}): {reason}; an older backup restored over a newer catalog leaves it so: "
+                    'restore the backup into an empty database (docs/operations.md, "Backups, upgrades and logs")'
+                )
+            raise CatalogError(self.url, reason) from exc
         return current or ""
 
     def revision(self) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.catalog import Catalog
+from daemon.catalog import Catalog, CatalogError
 from daemon.catalog.shows import ensure_show, list_shows
 from tests.servers.postgres import PostgresServer, find_bin_dir
 
@@ -114,8 +114,13 @@ def test_an_older_postgresql_backup_restored_into_an_empty_database_is_migrated_
     )
     mixed = Catalog(url)
     assert mixed.revision() == "0003"
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(CatalogError) as caught:
         mixed.migrate()
+    message = str(caught.value)
+    assert "its tables are ahead of the schema revision it records (0003)" in message and "\n" not in message
+    assert message.endswith(
+        'restore the backup into an empty database (docs/operations.md, "Backups, upgrades and logs")'
+    )
     mixed.dispose()
 
     empty = pg_server.create_database("restored")
