@@ -710,7 +710,7 @@ def model_list(
         heads = "; ".join(f"{h} {_score_text(m)}" for h, m in sorted(r["metrics"].items()))
         table.add_row(
             r["show"],
-            f"v{r['version']}",
+            f"v{r['version']}" + (" (made by an older Rushes: not used)" if r["outdated"] else ""),
             f"v{r['parent']}" if r["parent"] else "-",
             "yes" if r["promoted"] else "",
             str(r["clips"]),
@@ -830,6 +830,7 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
     ctx = open_context(settings())
     try:
         from daemon.shows import all_shows
+        from daemon.status import made_by_older_rushes
 
         codes = [s.code for s in all_shows(ctx.settings, ctx.catalog) if show in (None, s.code)]
         if show is not None and not codes:
@@ -856,6 +857,7 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                             "clips": manifest_clips,
                             "metrics": m.get("heads", {}),
                             "seal": models_repo.recorded_seal(v),
+                            "outdated": made_by_older_rushes(v),
                             "created": v.created_at.isoformat() if v.created_at else None,
                         }
                     )
