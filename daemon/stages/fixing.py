@@ -647,7 +647,11 @@ class Request:
 
 def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
     """The durable fix job: render into place (writing its progress to job `job_id`'s row as it goes), then
-    put the publication in the outbox and queue its publish job in one transaction."""
+    put the publication in the outbox and queue its publish job in one transaction. A fix already in the
+    outbox is not rendered again (`in_outbox`)."""
+    earlier = in_outbox(catalog, job)
+    if earlier is not None:
+        return earlier
     request = start_request(catalog, job.request_id)
     show = get_show(settings, catalog, request.show)
     kind = job.fix_kind
@@ -705,6 +709,23 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         movie=str(files.review_movie),
     )
     return {"movie": str(files.review_movie), "frames": files.frame_count, "model_version": number}
+
+
+def in_outbox(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
+    """The result of an earlier attempt of this fix that reached the outbox, else None. Such an attempt ended
+    unheard: its Ray task finished after the daemon had lost the cluster, or its daemon died before it was
+    told. Rendering it again would write over the files its Version may already show in review, and move its
+    request back from published (or approved) to rendered."""
+    with catalog.session(readonly=True) as s:
+        request = fixes.get_fix_request(s, job.request_id)
+        key = PublishJob(0, request.request_key, job.fix_kind).key() if request is not None else None
+        publication = fixes.get_publication_by_key(s, key) if key is not None else None
+        if publication is None:
+            return None
+        files = VersionFiles.from_json(dict(publication.extra_files))
+        movie, number = publication.movie_path, publication.model_version
+    log.info("fix.in_outbox", request=job.request_id, kind=job.fix_kind, movie=movie)
+    return {"movie": movie, "frames": files.last_frame - files.first_frame + 1, "model_version": number}
 
 
 def _probed(source: str, first_frame: int) -> MediaInfo:

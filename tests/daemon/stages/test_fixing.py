@@ -100,7 +100,7 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     result = run_fix(settings, catalog, job, held.id)
     with catalog.session(readonly=True) as s:
         assert job_repo.progress_of(s, held.id) == "frame 4 of 4"  # what `rushes status` showed as it went
-    again = run_fix(settings, catalog, job)  # repeated after a crash: rendered again, queued once
+    again = run_fix(settings, catalog, job)  # repeated after a crash: taken from the outbox, queued once
     assert result["frames"] == again["frames"] == 4 and result["model_version"] == 1
     with catalog.session(readonly=True) as s:
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
@@ -480,12 +480,14 @@ def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_say
         "mask=40,30,40,40 reaches past the 64x48 frame: only its part inside it, 40,30,24,18, was cleaned."
         in files.description.read_text().splitlines()
     )
-    with catalog.session() as s:
-        fixes.get_fix_request(s, request_id).params = {"mask": "70,30,4,4"}  # type: ignore[union-attr]
+    with catalog.session() as s:  # asked again, with the mask moved past the frame
+        outside, _ = fixes.add_fix_request(
+            s, SHOW, "memory:event:2", "sh010", ["cleanup"], {"mask": "70,30,4,4"}, task_id=3
+        )
     with pytest.raises(
         Permanent, match="mask=70,30,4,4 lies outside the 64x48 frame: give x,y,w,h inside it"
     ):
-        run_fix(settings, catalog, FixJob(request_id, "cleanup", "memory:event:1"))
+        run_fix(settings, catalog, FixJob(outside.id, "cleanup", "memory:event:2"))
 
 
 def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_and_says_so(
@@ -776,6 +778,31 @@ def test_a_request_fixes_the_take_it_names_else_the_newest(
     assert fixed() == 6  # no take named: the newest
     with pytest.raises(Permanent, match=r"shot sh010 has no take 7: its takes are 1, 2, 3; name one of them"):
         fixed(take="7")
+
+
+def test_a_fix_whose_unheard_attempt_was_published_is_not_rendered_again_over_its_version(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A Ray task finished the fix after its daemon lost the Ray head, and its Version went out; the daemon
+    failed the attempt it had lost and ran the job again. It used to render the fix again, over the movie the
+    Version in review shows, and move the published request back to rendered."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "none"})
+    job = FixJob(request_id, "denoise", "memory:event:1")
+    first = run_fix(settings, catalog, job)
+    with catalog.session() as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 501)
+        fixes.set_fix_state(s, request_id, "published")
+    movie = Path(first["movie"])
+    written = movie.stat()
+    again = run_fix(settings, catalog, job)
+    assert again == first
+    assert (movie.stat().st_ino, movie.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    with catalog.session(readonly=True) as s:
+        assert fixes.get_fix_request(s, request_id).state == "published"  # type: ignore[union-attr]
+        assert len(job_repo.list_jobs(s, kind="publish", limit=None)) == 1
 
 
 def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_tried_again(
