@@ -12,6 +12,7 @@ import collections
 import functools
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -75,6 +76,12 @@ class SourceChanged(RuntimeError):
     rendered may mix two files, so it is not published and the job is tried again (a retryable failure)."""
 
 
+class FolderUnseen(RuntimeError):
+    """This machine does not see the show's folder that holds a daily (a Ray node without the share mounted, or
+    with it at another path): nothing in the request or the daily is wrong, so the job is tried again (a
+    retryable failure) rather than answered as a daily gone from disk."""
+
+
 FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
 
 
@@ -93,6 +100,22 @@ def daily_gone(source: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def unseen_folder(source: str, roots: Sequence[Path]) -> Path | None:
+    """The show's ingest root holding the daily `source` when this machine sees that folder missing or empty,
+    else None: a share that is not mounted here, not a daily deleted from it (a sequence pulled back leaves its
+    own folder empty, so only the root tells)."""
+    folder = next((root for root in roots if Path(source).is_relative_to(root)), None)
+    if folder is None:
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            return folder if next(entries, None) is None else None
+    except FileNotFoundError:
+        return folder
+    except OSError:
+        return None
 
 
 def source_state(source: str) -> tuple[FileState, ...]:
@@ -663,7 +686,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
     read_from = source_state(request.source)
-    info = _probed(request.source, show.movie_first_frame)
+    info = _probed(request.source, show.movie_first_frame, [root.path for root in show.ingest.roots])
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
     try:
@@ -728,13 +751,22 @@ def in_outbox(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
     return {"movie": movie, "frames": files.last_frame - files.first_frame + 1, "model_version": number}
 
 
-def _probed(source: str, first_frame: int) -> MediaInfo:
+def _probed(source: str, first_frame: int, roots: Sequence[Path]) -> MediaInfo:
     """The daily as it stands; NotYet when it is gone from disk (nothing in the request to correct: a delivery
-    pulled back or moved), Permanent when it is there and cannot be read any more."""
+    pulled back or moved), FolderUnseen when this machine does not see the folder it is in (`roots`: the show's
+    ingest roots), Permanent when it is there and cannot be read any more."""
     try:
         return probe(source, first_frame=first_frame)
     except MediaError as exc:
         if daily_gone(source):
+            unseen = unseen_folder(source, roots)
+            if unseen is not None:
+                raise FolderUnseen(
+                    f"this machine ({socket.gethostname()}) does not see {unseen} (missing or empty here), "
+                    f"which holds the daily {source}: mount the show's folders at the same paths on every "
+                    "machine that runs jobs, each Ray node too (docs/operations.md, Shared paths); the job is "
+                    "tried again"
+                ) from exc
             raise NotYet(
                 f"the daily {source} is no longer on disk (moved or deleted since it was ingested): "
                 "put it back, or deliver the shot again"

@@ -856,6 +856,29 @@ def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
 
 
+def test_a_machine_that_does_not_see_the_shows_folder_retries_the_fix_rather_than_answering_it(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A Ray node without the show's share mounted (an empty mount point) ran the fix: the daily is there on
+    the daemon's host. The coordinator used to be answered that it was moved or deleted, the request dead."""
+    share = tmp_path / "share"
+    source = daily(catalog, tmp_path, path=footage.movie(share / "sh010_v1.mp4", n=4, size=(64, 48)))
+    show = ShowConfig(code=SHOW, tracker_project=SHOW, ingest={"roots": [{"path": share}]})  # type: ignore[arg-type]
+    on_the_node = Settings(data_dir=settings.data_dir, shows=[show])
+    promoted_model(on_the_node, catalog)
+    request_id = request(catalog, ["denoise"])
+    share.rename(tmp_path / "share-on-the-daemons-host")
+    share.mkdir()  # the node's mount point, nothing mounted on it
+    with pytest.raises(
+        RuntimeError, match=rf"does not see {share} \(missing or empty here\), which holds the daily {source}"
+    ) as unseen:
+        run_fix(on_the_node, catalog, FixJob(request_id, "denoise"))
+    assert not isinstance(unseen.value, Permanent)  # tried again, never answered on the task
+    share.rmdir()  # no mount point at that path at all
+    with pytest.raises(RuntimeError, match="mount the show's folders at the same paths on every machine"):
+        run_fix(on_the_node, catalog, FixJob(request_id, "denoise"))
+
+
 def test_the_memory_a_fix_may_use_is_the_tightest_cgroup_limit_from_the_daemons_up(tmp_path: Path) -> None:
     """A systemd unit's MemoryMax (or a container's limit) holds the daemon below the machine's memory; the
     root's memory.max alone missed a unit's."""
