@@ -9,12 +9,18 @@ engine, as executors never do, and the engine never imports Ray.
 
 A worker process that dies restarts the whole group up to `max_failures` times (Ray Train's own fault
 handling); the entry point is called again and is expected to resume from its own checkpoint. A run that
-still fails raises ExecutorError with one line. Ray Train keeps its run records under `storage` (on a
+still fails raises ExecutorError with one line. Ray Train waits without a word, for as long as it takes,
+while the cluster has fewer CPUs (GPUs) than the group asks for (a node that died with its worker, or more
+`workers` than the nodes offer): the cluster's resources are read every `look_every_s` and `say` is told
+so in one line, and again once they are back. Ray Train keeps its run records under `storage` (on a
 cluster: storage every node can reach, like the training output itself).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,41 @@ def _per_worker(config: dict[str, Any]) -> None:
     function(**config["args"], local_rank=ray.train.get_context().get_local_rank())
 
 
+def short_of(cluster: dict[str, float], workers: int, cpus_per_worker: float, use_gpu: bool) -> str | None:
+    """Why a group of `workers` cannot start on a cluster of these resources (one line), else None."""
+    need = {"CPU": workers * cpus_per_worker, "GPU": float(workers) if use_gpu else 0.0}
+    short = [f"{cluster.get(r, 0.0):g} {r}(s)" for r, n in need.items() if n and cluster.get(r, 0.0) < n]
+    if not short:
+        return None
+    each = f"{cpus_per_worker:g} CPU" + (" and 1 GPU" if use_gpu else "")
+    return (
+        f"waiting: the Ray cluster has {' and '.join(short)} for {workers} workers of {each} each, and Ray "
+        "Train waits until its nodes offer them (a node left, or --workers is more than they hold): start the "
+        f"node(s) again, or stop this run with `kill {os.getpid()}` (Ctrl-C does not stop Ray Train while it "
+        "waits) and train on with --resume and fewer --workers"
+    )
+
+
+def _watch_cluster(
+    ray: Any,
+    group: tuple[int, float, bool],
+    say: Callable[[str], None],
+    every_s: float,
+    done: threading.Event,
+) -> None:
+    """Read the cluster's resources every `every_s` until `done`; say when the group (workers, CPUs each,
+    GPUs) cannot start, and when it can again."""
+    said: str | None = None
+    while not done.wait(every_s):
+        try:
+            line = short_of({k: float(v) for k, v in ray.cluster_resources().items()}, *group)
+        except Exception:  # the cluster is being left, or lost: fit() says so
+            continue
+        if line != said:
+            say(line if line is not None else "the Ray cluster offers the workers' resources again")
+            said = line
+
+
 def run_data_parallel(
     entry_point: str,
     args: dict[str, Any],
@@ -46,10 +87,13 @@ def run_data_parallel(
     cpus_per_worker: float = 1.0,
     use_gpu: bool = False,
     max_failures: int = 1,
+    say: Callable[[str], None] | None = None,
+    look_every_s: float = 10.0,
 ) -> None:
     """Run `entry_point` on `workers` Ray Train workers in one process group; returns when all have
     returned. ExecutorUnavailable when Ray (Train) is missing or the cluster cannot be reached;
-    ExecutorError (one line) when the run fails."""
+    ExecutorError (one line) when the run fails. `say`: told in one line whenever the cluster's resources
+    fall short of the group's, or are back."""
     if workers < 1:
         raise ExecutorError(f"--workers must be at least 1 (got {workers})")
     if not ENTRY_POINT.match(entry_point):
@@ -70,6 +114,12 @@ def run_data_parallel(
                 f"cannot reach Ray at {address or 'a local Ray instance'} "
                 f"({one_line(f'{type(exc).__name__}: {exc}', 200)}); check executor.ray_address"
             ) from None
+    done = threading.Event()
+    if say is not None:
+        watch = (ray, (workers, cpus_per_worker, use_gpu), say, look_every_s, done)
+        threading.Thread(
+            target=_watch_cluster, args=watch, name="rushes-ray-train-watch", daemon=True
+        ).start()
     try:
         trainer = TorchTrainer(
             _per_worker,
@@ -90,6 +140,7 @@ def run_data_parallel(
             f"the {workers}-worker run failed ({one_line(f'{type(exc).__name__}: {exc}', 300)})"
         ) from None
     finally:
+        done.set()
         if connected_here:
             ray.shutdown()
     if result.error is not None:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +30,7 @@ from engine.train.settings import TrainSettings
 from integrations.executors.ray_train import run_data_parallel
 from tests import footage
 from tests.cluster.jobs import StopAfter
-from tests.cluster.raycluster import REPO, RayCluster, WorkerNode, ray_env
+from tests.cluster.raycluster import REPO, RayCluster, RayNode, WorkerNode, ray_env
 
 DECLARED = "owned: shot by ACME for show X"
 pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
@@ -127,6 +128,45 @@ def test_two_workers_train_one_base_whose_loss_falls_and_a_stopped_run_resumes_t
     assert all(t < f for t, f in zip(trained, fresh, strict=True)), (
         f"the loss did not fall: {fresh} -> {trained}"
     )
+
+
+def test_a_group_the_cluster_cannot_hold_says_so_and_starts_once_a_node_joins(
+    train_cluster: RayCluster, tmp_path: Path
+) -> None:
+    """A node died with its worker, or --workers asked for more CPUs than the nodes hold: Ray Train waited for
+    them without a word, the terminal's last progress line frozen for as long as it took."""
+    lines: list[str] = []
+    short = threading.Event()
+    joined: list[RayNode] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        short.set()
+
+    def join_when_short() -> None:
+        if short.wait(120):
+            joined.append(train_cluster.add_node("third"))
+
+    joiner = threading.Thread(target=join_when_short)
+    joiner.start()
+    try:
+        run_data_parallel(
+            "tests.cluster.jobs:returns",
+            {},
+            workers=3,  # one CPU each, on a head and a node of one CPU each
+            address=f"127.0.0.1:{train_cluster.gcs_port}",
+            storage=tmp_path / "ray-train",
+            name="short",
+            say=say,
+            look_every_s=0.5,
+        )
+    finally:
+        joiner.join()
+        for node in joined:
+            node.stop()
+    assert lines[0].startswith("waiting: the Ray cluster has 2 CPU(s) for 3 workers of 1 CPU each")
+    assert f"`kill {os.getpid()}`" in lines[0] and "--resume and fewer --workers" in lines[0]
+    assert lines[1:] == ["the Ray cluster offers the workers' resources again"]
 
 
 def _fixed_batch_losses(corpus: Path, version: Path) -> tuple[list[float], list[float]]:
