@@ -66,6 +66,9 @@ from integrations.executors.spec import JobOutcome, JobSpec, one_line
 BACKEND = "ray"
 INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[ray]') to use the Ray executor"
 _SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of Ray's task error header
+_TASK_WHERE = re.compile(r"\(pid=\d+, ip=([^)]+)\)")  # where Ray's task error header says the task ran
+_NO_IMPORT = "failed to import on the worker"  # Ray's error for a node that cannot import a task's function
 _KEEP_DELIVERED = 1000
 _REFRESH_S = 30.0  # how often the cluster's resources are read again
 # Failed supervisor steps in a row before the cluster counts as lost while it still answers: the Ray Client
@@ -553,9 +556,7 @@ class RayExecutor:
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
-            error = job.stopping or (
-                f"job {job.spec.id}: the Ray task failed ({one_line(f'{type(exc).__name__}: {exc}', 300)})"
-            )
+            error = job.stopping or task_failure(job.spec.id, exc)
             outcome = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
         else:
             outcome = replace(reported, id=job.spec.id, duration_s=elapsed)
@@ -607,6 +608,24 @@ class RayExecutor:
             self._call("shutdown", self._ray.shutdown)
         except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
+
+
+def task_failure(spec_id: str, exc: BaseException) -> str:
+    """One line for a Ray task that failed outside the job, whose outcome never came back (a node that cannot
+    import the job code, or cannot open the job's log): the node it ran on and the error that ended it, the
+    last line of Ray's traceback (its first lines are Ray's header, coloured for a terminal), and, when the node
+    could not import the job code, what to install there."""
+    text = _ANSI.sub("", str(exc))
+    where = _TASK_WHERE.search(text)
+    node = f" on the Ray node at {where.group(1)}" if where else ""
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
+    line = f"job {spec_id}: the Ray task failed{node} ({one_line(last, 300)})"
+    if _NO_IMPORT in text:
+        line += (
+            ": that node cannot import Rushes; install the same Rushes (pip install 'rushes[ray]') in the "
+            "Python environment its `ray start` runs from, as on the daemon's host, or stop that node"
+        )
+    return line
 
 
 def _brief(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -169,6 +170,35 @@ def test_an_unreachable_cluster_is_reported_by_health_and_jobs_wait() -> None:
         assert executor.poll(handle) is None
     finally:
         executor.shutdown(wait=False)
+
+
+def test_a_node_that_cannot_import_rushes_fails_the_job_naming_the_node_and_what_to_install(
+    tmp_path: Path,
+) -> None:
+    """A worker node started from a Python environment where Rushes' code cannot be imported: the job's error
+    was Ray's header, coloured for a terminal and cut at 300 characters inside the node's sys.path, before it
+    named what was missing or where."""
+    elsewhere = tmp_path / "another-install"
+    (elsewhere / "integrations").mkdir(parents=True)
+    (elsewhere / "integrations" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'integrations'\", name='integrations')\n"
+    )
+    cluster = RayCluster.start(tmp_path / "ray", num_cpus=0)  # the head runs nothing
+    try:
+        cluster.add_node("without-rushes", env={"PYTHONPATH": str(elsewhere)})
+        executor = RayExecutor(cluster.address, max_jobs=1, task_retries=0)
+        try:
+            outcome = outcome_of(executor, JobSpec("job-1", "test", WHERE), timeout=180)
+        finally:
+            executor.shutdown(wait=False)
+    finally:
+        cluster.stop()
+    assert not outcome.ok and "\x1b" not in outcome.error
+    assert re.match(
+        r"job job-1: the Ray task failed on the Ray node at \S+ \(ModuleNotFoundError: No module named "
+        r"'integrations'\): that node cannot import Rushes; install the same Rushes",
+        outcome.error,
+    ), outcome.error
 
 
 def test_a_cancelled_task_is_asked_to_stop_so_training_checkpoints_at_once_and_the_worker_stays(
