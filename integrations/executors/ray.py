@@ -68,6 +68,7 @@ INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[r
 _SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of Ray's task error header
 _TASK_WHERE = re.compile(r"\(pid=\d+, ip=([^)]+)\)")  # where Ray's task error header says the task ran
+_CLIENT_SILENT = "ray client connection timeout"  # the Ray Client's error when nothing answered its handshake
 _NO_IMPORT = "failed to import on the worker"  # Ray's error for a node that cannot import a task's function
 _KEEP_DELIVERED = 1000
 _REFRESH_S = 30.0  # how often the cluster's resources are read again
@@ -420,10 +421,7 @@ class RayExecutor:
                 k: float(v) for k, v in self._call("cluster_resources", self._ray.cluster_resources).items()
             }
         except Exception as exc:
-            problem = (
-                f"cannot reach Ray at {self._where} ({one_line(f'{type(exc).__name__}: {exc}', 200)}); "
-                "check executor.ray_address and that the Ray head is running"
-            )
+            problem = unreachable(self._where, exc)
             self._safe_shutdown()
             with self._cond:
                 # one line per outage, not per attempt: only when it was connected or still connecting
@@ -608,6 +606,21 @@ class RayExecutor:
             self._call("shutdown", self._ray.shutdown)
         except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
+
+
+def unreachable(where: str, exc: BaseException) -> str:
+    """Why connecting to Ray at `where` failed, in one line with what to check. A Ray Client address whose port
+    accepts connections (the probe passed) but whose Ray Client never answered is most often the head's own
+    port (6379, the one workers join) written where its Ray Client port belongs: said so."""
+    line = f"cannot reach Ray at {where} ({one_line(f'{type(exc).__name__}: {exc}', 200)}); "
+    if where.startswith("ray://") and _CLIENT_SILENT in str(exc):
+        hostport = where.removeprefix("ray://").partition("/")[0]
+        return line + (
+            f"{hostport} accepts connections but no Ray Client server answered there: executor.ray_address "
+            "must name the head's Ray Client port (its --ray-client-server-port, 10001 by default), not its "
+            "--port (6379 by default, the one workers join)"
+        )
+    return line + "check executor.ray_address and that the Ray head is running"
 
 
 def task_failure(spec_id: str, exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from integrations.executors.base import ExecutorError, ExecutorUnavailable
-from integrations.executors.ray import INSTALL_HINT, _import_ray, _probe
+from integrations.executors.ray import INSTALL_HINT, _import_ray, _probe, unreachable
 from integrations.executors.spec import ENTRY_POINT, one_line
 
 TRAIN_HINT = "Ray Train is not installed; install rushes[ray] (pip install 'rushes[ray]') to train on workers"
@@ -110,10 +110,7 @@ def run_data_parallel(
             _probe(address)
             ray.init(address=address, log_to_driver=False)
         except Exception as exc:
-            raise ExecutorUnavailable(
-                f"cannot reach Ray at {address or 'a local Ray instance'} "
-                f"({one_line(f'{type(exc).__name__}: {exc}', 200)}); check executor.ray_address"
-            ) from None
+            raise ExecutorUnavailable(unreachable(address or "a local Ray instance", exc)) from None
     done = threading.Event()
     if say is not None:
         watch = (ray, (workers, cpus_per_worker, use_gpu), say, look_every_s, done)

@@ -172,6 +172,26 @@ def test_an_unreachable_cluster_is_reported_by_health_and_jobs_wait() -> None:
         executor.shutdown(wait=False)
 
 
+def test_the_heads_own_port_written_as_the_ray_client_address_is_named_as_such(
+    ray_cluster: RayCluster,
+) -> None:
+    """ray://HEAD:6379, the port the workers join, where the Ray Client's 10001 belongs: the head answers there,
+    so "check that the Ray head is running" sent the user to look at a head that was running."""
+    address = f"ray://127.0.0.1:{ray_cluster.gcs_port}"
+    executor = RayExecutor(address, max_jobs=1, reconnect_s=600)
+    try:
+        wait_until("the connection to fail", lambda: "cannot reach" in (executor.health() or ""), 180)
+        problem = executor.health() or ""
+    finally:
+        executor.shutdown(wait=False)
+    assert problem.startswith(f"cannot reach Ray at {address}") and "\n" not in problem
+    assert problem.endswith(
+        f"127.0.0.1:{ray_cluster.gcs_port} accepts connections but no Ray Client server answered there: "
+        "executor.ray_address must name the head's Ray Client port (its --ray-client-server-port, 10001 by "
+        "default), not its --port (6379 by default, the one workers join)"
+    ), problem
+
+
 def test_a_node_that_cannot_import_rushes_fails_the_job_naming_the_node_and_what_to_install(
     tmp_path: Path,
 ) -> None:
