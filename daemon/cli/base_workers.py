@@ -89,6 +89,7 @@ def train_on_workers(
             cpus_per_worker=cpus_per_worker,
             use_gpu=options.device == "cuda",
             say=say,
+            stopped=stop_file.exists,
         )
     finally:
         done.set()

@@ -12,13 +12,12 @@ handling); the entry point is called again and is expected to resume from its ow
 still fails raises ExecutorError with one line. Ray Train waits without a word, for as long as it takes,
 while the cluster has fewer CPUs (GPUs) than the group asks for (a node that died with its worker, or more
 `workers` than the nodes offer): the cluster's resources are read every `look_every_s` and `say` is told
-so in one line, and again once they are back. Ray Train keeps its run records under `storage` (on a
+so in one line, and again once they are back; a stop asked meanwhile ends the wait. Ray Train keeps its run records under `storage` (on a
 cluster: storage every node can reach, like the training output itself).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -51,29 +50,39 @@ def short_of(cluster: dict[str, float], workers: int, cpus_per_worker: float, us
     return (
         f"waiting: the Ray cluster has {' and '.join(short)} for {workers} workers of {each} each, and Ray "
         "Train waits until its nodes offer them (a node left, or --workers is more than they hold): start the "
-        f"node(s) again, or stop this run with `kill {os.getpid()}` (Ctrl-C does not stop Ray Train while it "
-        "waits) and train on with --resume and fewer --workers"
+        "node(s) again, or stop this run (Ctrl-C) and train on with --resume and fewer --workers"
     )
 
 
-def _watch_cluster(
-    ray: Any,
-    group: tuple[int, float, bool],
-    say: Callable[[str], None],
-    every_s: float,
-    done: threading.Event,
-) -> None:
-    """Read the cluster's resources every `every_s` until `done`; say when the group (workers, CPUs each,
-    GPUs) cannot start, and when it can again."""
-    said: str | None = None
-    while not done.wait(every_s):
-        try:
-            line = short_of({k: float(v) for k, v in ray.cluster_resources().items()}, *group)
-        except Exception:  # the cluster is being left, or lost: fit() says so
-            continue
-        if line != said:
-            say(line if line is not None else "the Ray cluster offers the workers' resources again")
-            said = line
+class _ClusterWatch:
+    """Reads the cluster's resources every `every_s` on a thread of its own while a group runs: `short` says
+    why the group cannot start (None while it can), and `say` is told each time that changes."""
+
+    def __init__(
+        self, ray: Any, group: tuple[int, float, bool], say: Callable[[str], None] | None, every_s: float
+    ) -> None:
+        self.ray, self.group, self.say, self.every_s = ray, group, say, every_s
+        self.short: str | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._watch, name="rushes-ray-train-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(self.every_s):
+            try:
+                line = short_of({k: float(v) for k, v in self.ray.cluster_resources().items()}, *self.group)
+            except Exception:  # the cluster is being left, or lost: fit() says so
+                continue
+            if line != self.short and self.say is not None:
+                self.say(line if line is not None else "the Ray cluster offers the workers' resources again")
+            self.short = line
+
+
+def _fit(trainer: Any, outcome: dict[str, Any]) -> None:
+    """trainer.fit(), its result or error kept in `outcome` (run off the main thread)."""
+    try:
+        outcome["result"] = trainer.fit()
+    except Exception as exc:
+        outcome["error"] = exc
 
 
 def run_data_parallel(
@@ -88,12 +97,16 @@ def run_data_parallel(
     use_gpu: bool = False,
     max_failures: int = 1,
     say: Callable[[str], None] | None = None,
+    stopped: Callable[[], bool] | None = None,
     look_every_s: float = 10.0,
 ) -> None:
     """Run `entry_point` on `workers` Ray Train workers in one process group; returns when all have
     returned. ExecutorUnavailable when Ray (Train) is missing or the cluster cannot be reached;
     ExecutorError (one line) when the run fails. `say`: told in one line whenever the cluster's resources
-    fall short of the group's, or are back."""
+    fall short of the group's, or are back. Ray Train runs off the main thread, so that it leaves SIGINT to
+    the caller (on the main thread it takes Ctrl-C to abort the run, workers killed mid-step); the entry
+    point stops itself when the caller asks (a stop file), and when `stopped` says a stop was asked while no
+    group can start, ExecutorError ends the wait."""
     if workers < 1:
         raise ExecutorError(f"--workers must be at least 1 (got {workers})")
     if not ENTRY_POINT.match(entry_point):
@@ -111,12 +124,8 @@ def run_data_parallel(
             ray.init(address=address, log_to_driver=False)
         except Exception as exc:
             raise ExecutorUnavailable(unreachable(address or "a local Ray instance", exc)) from None
-    done = threading.Event()
-    if say is not None:
-        watch = (ray, (workers, cpus_per_worker, use_gpu), say, look_every_s, done)
-        threading.Thread(
-            target=_watch_cluster, args=watch, name="rushes-ray-train-watch", daemon=True
-        ).start()
+    watch = _ClusterWatch(ray, (workers, cpus_per_worker, use_gpu), say, look_every_s)
+    outcome: dict[str, Any] = {}
     try:
         trainer = TorchTrainer(
             _per_worker,
@@ -131,13 +140,26 @@ def run_data_parallel(
                 failure_config=FailureConfig(max_failures=max_failures),
             ),
         )
-        result = trainer.fit()
+        fitting = threading.Thread(target=_fit, args=(trainer, outcome), name="rushes-ray-train", daemon=True)
+        fitting.start()
+        while fitting.is_alive():
+            fitting.join(0.5)
+            if fitting.is_alive() and watch.short is not None and stopped is not None and stopped():
+                raise ExecutorError(
+                    f"stopped while waiting for the cluster's resources ({watch.short.partition(', and')[0]}); "
+                    "the run keeps its last checkpoint: train on with --resume"
+                )
+        if "error" in outcome:
+            raise outcome["error"]
+        result = outcome["result"]
+    except ExecutorError:
+        raise
     except Exception as exc:
         raise ExecutorError(
             f"the {workers}-worker run failed ({one_line(f'{type(exc).__name__}: {exc}', 300)})"
         ) from None
     finally:
-        done.set()
+        watch.done.set()
         if connected_here:
             ray.shutdown()
     if result.error is not None:
