@@ -119,10 +119,14 @@ def run_on_ray_worker(spec_json: str) -> str:
     spec = JobSpec.from_json(spec_json)
     if not spec.log_path:
         return run_spec(spec).to_json()
-    with open(spec.log_path, "a", encoding="utf-8") as out:
+    started = f"ray task {spec.id} started on"
+    with open(spec.log_path, "a+", encoding="utf-8") as out:
+        out.seek(0)
+        again = any(line.startswith(started) for line in out)  # this attempt's task ran before: Ray's rerun
         at = datetime.now(UTC).isoformat()
         host, pid = socket.gethostname(), os.getpid()
-        print(f"ray task {spec.id} started on {host} pid {pid} at {at}", file=out, flush=True)
+        rerun = " (run again by Ray: the worker process or node that ran it before died)" if again else ""
+        print(f"{started} {host} pid {pid} at {at}{rerun}", file=out, flush=True)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             outcome = run_spec(spec)
     return outcome.to_json()

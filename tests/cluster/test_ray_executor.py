@@ -113,7 +113,9 @@ def test_two_nodes_run_two_jobs_at_once(executor: RayExecutor, tmp_path: Path) -
 def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
     executor: RayExecutor, tmp_path: Path
 ) -> None:
-    handle = executor.submit(JobSpec("killed-1", "test", WAIT, {"folder": str(tmp_path)}))
+    log = tmp_path / "job.log"
+    spec = JobSpec("killed-1", "test", WAIT, {"folder": str(tmp_path)}, log_path=str(log))
+    handle = executor.submit(spec)
     wait_until("the first attempt", lambda: list(tmp_path.glob("pid-*")))
     (first,) = tmp_path.glob("pid-*")
     os.kill(int(first.read_text()), signal.SIGKILL)
@@ -123,6 +125,9 @@ def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
     outcome = executor.poll(handle)
     assert outcome is not None and outcome.ok, outcome
     assert outcome.result["pid"] != int(first.read_text())
+    starts = [line for line in log.read_text().splitlines() if line.startswith("ray task killed-1 started")]
+    assert len(starts) == 2 and "run again by Ray" not in starts[0]  # the job's log says why it started twice
+    assert starts[1].endswith("(run again by Ray: the worker process or node that ran it before died)")
 
 
 def test_losing_the_head_fails_jobs_in_flight_with_one_line_and_nothing_hangs(
