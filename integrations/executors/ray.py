@@ -558,7 +558,7 @@ class RayExecutor:
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
-            error = job.stopping or task_failure(job.spec.id, exc)
+            error = job.stopping or task_failure(job.spec, exc)
             outcome = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
         else:
             outcome = replace(reported, id=job.spec.id, duration_s=elapsed)
@@ -627,20 +627,25 @@ def unreachable(where: str, exc: BaseException) -> str:
     return line + "check executor.ray_address and that the Ray head is running"
 
 
-def task_failure(spec_id: str, exc: BaseException) -> str:
+def task_failure(spec: JobSpec, exc: BaseException) -> str:
     """One line for a Ray task that failed outside the job, whose outcome never came back (a node that cannot
     import the job code, or cannot open the job's log): the node it ran on and the error that ended it, the
-    last line of Ray's traceback (its first lines are Ray's header, coloured for a terminal), and, when the node
-    could not import the job code, what to install there."""
+    last line of Ray's traceback (its first lines are Ray's header, coloured for a terminal), and what to do
+    when the node could not import the job code or open the job's log."""
     text = _ANSI.sub("", str(exc))
     where = _TASK_WHERE.search(text)
     node = f" on the Ray node at {where.group(1)}" if where else ""
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
-    line = f"job {spec_id}: the Ray task failed{node} ({one_line(last, 300)})"
+    line = f"job {spec.id}: the Ray task failed{node} ({one_line(last, 300)})"
     if _NO_IMPORT in text:
         line += (
             ": that node cannot import Rushes; install the same Rushes (pip install 'rushes[ray]') in the "
             "Python environment its `ray start` runs from, as on the daemon's host, or stop that node"
+        )
+    elif spec.log_path and last.startswith("FileNotFoundError") and spec.log_path in last:
+        line += (
+            ": that node does not see the daemon's data folder, where jobs write their logs; mount it at the "
+            "same path on every Ray node (docs/operations.md, Shared paths)"
         )
     return line
 

@@ -226,6 +226,19 @@ def test_a_node_that_cannot_import_rushes_fails_the_job_naming_the_node_and_what
     ), outcome.error
 
 
+def test_a_node_that_does_not_see_the_data_folder_fails_the_job_naming_the_node_and_the_folder(
+    executor: RayExecutor, tmp_path: Path
+) -> None:
+    """The daemon's data folder not mounted on a Ray node: its job's log cannot be opened there."""
+    log = tmp_path / "data-not-mounted" / "logs" / "job-7.log"
+    outcome = outcome_of(executor, JobSpec("fix-7-1", "test", WHERE, log_path=str(log)))
+    assert not outcome.ok and re.match(
+        rf"job fix-7-1: the Ray task failed on the Ray node at \S+ \(FileNotFoundError: .*'{log}'\): that node "
+        r"does not see the daemon's data folder, where jobs write their logs; mount it at the same path",
+        outcome.error,
+    ), outcome.error
+
+
 def test_a_cancelled_task_is_asked_to_stop_so_training_checkpoints_at_once_and_the_worker_stays(
     executor: RayExecutor, tmp_path: Path
 ) -> None:
