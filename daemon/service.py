@@ -126,6 +126,7 @@ class Daemon:
             "train",
             in_worker(self.executor, worker.TRAIN, base, logs, self._train_needs_gpu),
             placement={"yield_to": ["fix"], **per_show},
+            blocked=self.executor.health,
         )
         fix = lane(
             "fix",
@@ -133,6 +134,7 @@ class Daemon:
             concurrency=self.settings.max_jobs,
             placement=per_show,
             on_dead=job_ended,  # a fix that ended for good: its request is answered on the task
+            blocked=self.executor.health,
         )
         policy = TrainingYields(
             self.catalog, lambda: len(train.running) + len(fix.running), self.executor.capacity

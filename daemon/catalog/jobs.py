@@ -141,13 +141,13 @@ def heartbeat(s: Session, job_id: int, worker: str, lease_s: float, *, now: date
     return _rowcount(result) == 1
 
 
-def set_progress(s: Session, job_id: int, progress: str) -> bool:
-    """Record how far a running job has got (one line, from the process doing it); False when it is not
-    running any more."""
+def set_progress(s: Session, job_id: int, progress: str | None) -> bool:
+    """Record how far a running job has got (one line, from the process doing it; None clears it); False when
+    it is not running any more."""
     changed = s.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == "running")
-        .values(progress=progress[:ERROR_LIMIT])
+        .values(progress=None if progress is None else progress[:ERROR_LIMIT])
         .execution_options(synchronize_session=False)
     )
     return _rowcount(changed) == 1

@@ -174,6 +174,7 @@ def base_train(
                     train_on_workers(
                         folder, run, options, cfg, head, workers=workers, cpus_per_worker=cpus_per_worker,
                         address=address, update=bar.update,
+                        say=lambda line: err.print(line, highlight=False, markup=False),
                     )  # fmt: skip
                     threads = f"{workers} workers"
                 else:

@@ -54,9 +54,11 @@ def train_on_workers(
     cpus_per_worker: int,
     address: str | None,
     update: Update,
+    say: Callable[[str], None] | None = None,
 ) -> None:
     """Run the base run in `folder` on `workers` Ray Train workers; returns when they are done or stopped
-    (ExecutorError / ExecutorUnavailable: one line)."""
+    (ExecutorError / ExecutorUnavailable: one line). `say` is told, in one line, while the cluster has too few
+    CPUs (GPUs) for the workers, and when it has them again (Ray Train waits for them without a word)."""
     from integrations.executors.ray_train import run_data_parallel
 
     stop_file = folder / STOP_FILE
@@ -86,6 +88,8 @@ def train_on_workers(
             name=f"{run.name}-{folder.name}",
             cpus_per_worker=cpus_per_worker,
             use_gpu=options.device == "cuda",
+            say=say,
+            stopped=stop_file.exists,
         )
     finally:
         done.set()

@@ -35,6 +35,7 @@ from integrations.trackers.base import TrackerError
 log = get_logger("rushes.runner")
 
 Handler = Callable[[Job], dict[str, Any]]
+WAITING = "waiting: "  # a job's progress line while its executor cannot run it (Lane.blocked)
 
 
 class Running(Protocol):
@@ -96,6 +97,7 @@ class Lane:
         admit: Callable[[], bool] | None = None,
         yields: Callable[[], bool] | None = None,
         on_dead: Callable[[Session, Job], None] | None = None,
+        blocked: Callable[[], str | None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.name = name
@@ -113,6 +115,9 @@ class Lane:
         self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
         self.on_dead = on_dead  # called in the transaction that dead-letters a job (the request is answered)
         self.said: dict[int, str] = {}  # the progress line last logged, by running job
+        # why the jobs in hand cannot run now (the executor's health: Ray unreachable, no node with a CPU),
+        # shown as their progress line until their worker writes its own
+        self.blocked = blocked
 
     def tick(self, claim: bool = True, runnable: bool = True) -> int:
         """Collect finished jobs, renew leases and, with `claim`, start new ones (and give training's slot
@@ -153,7 +158,7 @@ class Lane:
                 continue
             with self.catalog.session() as s:
                 held = job_repo.heartbeat(s, job_id, self.worker, self.lease_s)
-                progress = job_repo.progress_of(s, job_id) if held else None
+                progress = self._progress(s, job_id) if held else None
             if held:
                 self.running[job_id] = (running, now)
                 if progress is not None and progress != self.said.get(job_id):
@@ -163,6 +168,19 @@ class Lane:
                 log.warning("job.lease_lost", job=job_id)
                 running.cancel()
                 del self.running[job_id]
+
+    def _progress(self, s: Session, job_id: int) -> str | None:
+        """The job's progress line: its worker's own; until there is one, why it cannot run while `blocked`
+        says so (written to its row, for `rushes status`: a fix waiting for an unreachable Ray cluster used to
+        show as plain "running"), cleared once that passes."""
+        progress = job_repo.progress_of(s, job_id)
+        if self.blocked is None or (progress is not None and not progress.startswith(WAITING)):
+            return progress
+        reason = self.blocked()
+        line = f"{WAITING}{reason}" if reason else None
+        if line != progress:
+            job_repo.set_progress(s, job_id, line)
+        return line
 
     def _finish(self, job_id: int, outcome: JobOutcome) -> None:
         self.finished += 1

@@ -12,6 +12,7 @@ import collections
 import functools
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -76,6 +77,12 @@ class SourceChanged(RuntimeError):
     rendered may mix two files, so it is not published and the job is tried again (a retryable failure)."""
 
 
+class FolderUnseen(RuntimeError):
+    """This machine does not see the show's folder that holds a daily (a Ray node without the share mounted, or
+    with it at another path): nothing in the request or the daily is wrong, so the job is tried again (a
+    retryable failure) rather than answered as a daily gone from disk."""
+
+
 FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
 
 
@@ -94,6 +101,22 @@ def daily_gone(source: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def unseen_folder(source: str, roots: Sequence[Path]) -> Path | None:
+    """The show's ingest root holding the daily `source` when this machine sees that folder missing or empty,
+    else None: a share that is not mounted here, not a daily deleted from it (a sequence pulled back leaves its
+    own folder empty, so only the root tells)."""
+    folder = next((root for root in roots if Path(source).is_relative_to(root)), None)
+    if folder is None:
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            return folder if next(entries, None) is None else None
+    except FileNotFoundError:
+        return folder
+    except OSError:
+        return None
 
 
 def source_state(source: str) -> tuple[FileState, ...]:
@@ -661,10 +684,10 @@ class Request:
 
 def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
     """The durable fix job: render into place (writing its progress to job `job_id`'s row as it goes), then
-    put the publication in the outbox and queue its publish job in one transaction."""
-    earlier = queued_before(catalog, job)
-    if earlier is not None:  # an attempt cut off after it queued its publication (its daemon killed)
-        log.info("fix.queued_already", request=job.request_id, kind=job.fix_kind, movie=earlier["movie"])
+    put the publication in the outbox and queue its publish job in one transaction. A fix already in the
+    outbox is not rendered again (`in_outbox`)."""
+    earlier = in_outbox(catalog, job)
+    if earlier is not None:
         return earlier
     request = start_request(catalog, job.request_id)
     show = get_show(settings, catalog, request.show)
@@ -677,7 +700,7 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
     read_from = source_state(request.source)
-    info = _probed(request.source, show.movie_first_frame)
+    info = _probed(request.source, show.movie_first_frame, [root.path for root in show.ingest.roots])
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
     try:
@@ -725,13 +748,39 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
     return {"movie": str(files.review_movie), "frames": files.frame_count, "model_version": number}
 
 
-def _probed(source: str, first_frame: int) -> MediaInfo:
+def in_outbox(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
+    """The result of an earlier attempt of this fix that reached the outbox, else None. Such an attempt ended
+    unheard: its Ray task finished after the daemon had lost the cluster, or its daemon died before it was
+    told. Rendering it again would write over the files its Version may already show in review, and move its
+    request back from published (or approved) to rendered."""
+    with catalog.session(readonly=True) as s:
+        request = fixes.get_fix_request(s, job.request_id)
+        key = PublishJob(0, request.request_key, job.fix_kind).key() if request is not None else None
+        publication = fixes.get_publication_by_key(s, key) if key is not None else None
+        if publication is None:
+            return None
+        files = VersionFiles.from_json(dict(publication.extra_files))
+        movie, number = publication.movie_path, publication.model_version
+    log.info("fix.in_outbox", request=job.request_id, kind=job.fix_kind, movie=movie)
+    return {"movie": movie, "frames": files.last_frame - files.first_frame + 1, "model_version": number}
+
+
+def _probed(source: str, first_frame: int, roots: Sequence[Path]) -> MediaInfo:
     """The daily as it stands; NotYet when it is gone from disk (nothing in the request to correct: a delivery
-    pulled back or moved), Permanent when it is there and cannot be read any more."""
+    pulled back or moved), FolderUnseen when this machine does not see the folder it is in (`roots`: the show's
+    ingest roots), Permanent when it is there and cannot be read any more."""
     try:
         return probe(source, first_frame=first_frame)
     except MediaError as exc:
         if daily_gone(source):
+            unseen = unseen_folder(source, roots)
+            if unseen is not None:
+                raise FolderUnseen(
+                    f"this machine ({socket.gethostname()}) does not see {unseen} (missing or empty here), "
+                    f"which holds the daily {source}: mount the show's folders at the same paths on every "
+                    "machine that runs jobs, each Ray node too (docs/operations.md, Shared paths); the job is "
+                    "tried again"
+                ) from exc
             raise NotYet(
                 f"the daily {source} is no longer on disk (moved or deleted since it was ingested): "
                 "put it back, or deliver the shot again"
@@ -781,20 +830,6 @@ def _render_plan(
         daily=request.source,
     )
     return info, prepared, plan
-
-
-def queued_before(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
-    """The result of an earlier attempt of `job` that rendered the fix and queued its publication, then ended
-    before its daemon heard of it (killed meanwhile): the fix is not rendered again over the files its Version
-    shows, nor its request moved back from published to rendering; None when there is none."""
-    with catalog.session(readonly=True) as s:
-        row = fixes.get_fix_request(s, job.request_id)
-        if row is None:
-            return None
-        pub = fixes.get_publication_by_key(s, PublishJob(0, row.request_key, job.fix_kind).key())
-        if pub is None:
-            return None
-        return {"movie": pub.movie_path, "model_version": pub.model_version, "queued_already": True}
 
 
 def start_request(catalog: Catalog, request_id: int) -> Request:

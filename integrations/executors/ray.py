@@ -66,6 +66,10 @@ from integrations.executors.spec import JobOutcome, JobSpec, one_line
 BACKEND = "ray"
 INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[ray]') to use the Ray executor"
 _SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of Ray's task error header
+_TASK_WHERE = re.compile(r"\(pid=\d+, ip=([^)]+)\)")  # where Ray's task error header says the task ran
+_CLIENT_SILENT = "ray client connection timeout"  # the Ray Client's error when nothing answered its handshake
+_NO_IMPORT = "failed to import on the worker"  # Ray's error for a node that cannot import a task's function
 _KEEP_DELIVERED = 1000
 _REFRESH_S = 30.0  # how often the cluster's resources are read again
 # Failed supervisor steps in a row before the cluster counts as lost while it still answers: the Ray Client
@@ -115,10 +119,14 @@ def run_on_ray_worker(spec_json: str) -> str:
     spec = JobSpec.from_json(spec_json)
     if not spec.log_path:
         return run_spec(spec).to_json()
-    with open(spec.log_path, "a", encoding="utf-8") as out:
+    started = f"ray task {spec.id} started on"
+    with open(spec.log_path, "a+", encoding="utf-8") as out:
+        out.seek(0)
+        again = any(line.startswith(started) for line in out)  # this attempt's task ran before: Ray's rerun
         at = datetime.now(UTC).isoformat()
         host, pid = socket.gethostname(), os.getpid()
-        print(f"ray task {spec.id} started on {host} pid {pid} at {at}", file=out, flush=True)
+        rerun = " (run again by Ray: the worker process or node that ran it before died)" if again else ""
+        print(f"{started} {host} pid {pid} at {at}{rerun}", file=out, flush=True)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             outcome = run_spec(spec)
     return outcome.to_json()
@@ -417,10 +425,7 @@ class RayExecutor:
                 k: float(v) for k, v in self._call("cluster_resources", self._ray.cluster_resources).items()
             }
         except Exception as exc:
-            problem = (
-                f"cannot reach Ray at {self._where} ({one_line(f'{type(exc).__name__}: {exc}', 200)}); "
-                "check executor.ray_address and that the Ray head is running"
-            )
+            problem = unreachable(self._where, exc)
             self._safe_shutdown()
             with self._cond:
                 # one line per outage, not per attempt: only when it was connected or still connecting
@@ -553,9 +558,7 @@ class RayExecutor:
         except Exception as exc:
             if _is_connection_error(exc):
                 raise
-            error = job.stopping or (
-                f"job {job.spec.id}: the Ray task failed ({one_line(f'{type(exc).__name__}: {exc}', 300)})"
-            )
+            error = job.stopping or task_failure(job.spec, exc)
             outcome = JobOutcome.failed(job.spec.id, error, duration_s=elapsed)
         else:
             outcome = replace(reported, id=job.spec.id, duration_s=elapsed)
@@ -607,6 +610,44 @@ class RayExecutor:
             self._call("shutdown", self._ray.shutdown)
         except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
+
+
+def unreachable(where: str, exc: BaseException) -> str:
+    """Why connecting to Ray at `where` failed, in one line with what to check. A Ray Client address whose port
+    accepts connections (the probe passed) but whose Ray Client never answered is most often the head's own
+    port (6379, the one workers join) written where its Ray Client port belongs: said so."""
+    line = f"cannot reach Ray at {where} ({one_line(f'{type(exc).__name__}: {exc}', 200)}); "
+    if where.startswith("ray://") and _CLIENT_SILENT in str(exc):
+        hostport = where.removeprefix("ray://").partition("/")[0]
+        return line + (
+            f"{hostport} accepts connections but no Ray Client server answered there: executor.ray_address "
+            "must name the head's Ray Client port (its --ray-client-server-port, 10001 by default), not its "
+            "--port (6379 by default, the one workers join)"
+        )
+    return line + "check executor.ray_address and that the Ray head is running"
+
+
+def task_failure(spec: JobSpec, exc: BaseException) -> str:
+    """One line for a Ray task that failed outside the job, whose outcome never came back (a node that cannot
+    import the job code, or cannot open the job's log): the node it ran on and the error that ended it, the
+    last line of Ray's traceback (its first lines are Ray's header, coloured for a terminal), and what to do
+    when the node could not import the job code or open the job's log."""
+    text = _ANSI.sub("", str(exc))
+    where = _TASK_WHERE.search(text)
+    node = f" on the Ray node at {where.group(1)}" if where else ""
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
+    line = f"job {spec.id}: the Ray task failed{node} ({one_line(last, 300)})"
+    if _NO_IMPORT in text:
+        line += (
+            ": that node cannot import Rushes; install the same Rushes (pip install 'rushes[ray]') in the "
+            "Python environment its `ray start` runs from, as on the daemon's host, or stop that node"
+        )
+    elif spec.log_path and last.startswith("FileNotFoundError") and spec.log_path in last:
+        line += (
+            ": that node does not see the daemon's data folder, where jobs write their logs; mount it at the "
+            "same path on every Ray node (docs/operations.md, Shared paths)"
+        )
+    return line
 
 
 def _brief(exc: BaseException) -> str:

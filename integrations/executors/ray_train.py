@@ -9,17 +9,22 @@ engine, as executors never do, and the engine never imports Ray.
 
 A worker process that dies restarts the whole group up to `max_failures` times (Ray Train's own fault
 handling); the entry point is called again and is expected to resume from its own checkpoint. A run that
-still fails raises ExecutorError with one line. Ray Train keeps its run records under `storage` (on a
+still fails raises ExecutorError with one line. Ray Train waits without a word, for as long as it takes,
+while the cluster has fewer CPUs (GPUs) than the group asks for (a node that died with its worker, or more
+`workers` than the nodes offer): the cluster's resources are read every `look_every_s` and `say` is told
+so in one line, and again once they are back; a stop asked meanwhile ends the wait. Ray Train keeps its run records under `storage` (on a
 cluster: storage every node can reach, like the training output itself).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from integrations.executors.base import ExecutorError, ExecutorUnavailable
-from integrations.executors.ray import INSTALL_HINT, _import_ray, _probe
+from integrations.executors.ray import INSTALL_HINT, _import_ray, _probe, unreachable
 from integrations.executors.spec import ENTRY_POINT, one_line
 
 TRAIN_HINT = "Ray Train is not installed; install rushes[ray] (pip install 'rushes[ray]') to train on workers"
@@ -35,6 +40,51 @@ def _per_worker(config: dict[str, Any]) -> None:
     function(**config["args"], local_rank=ray.train.get_context().get_local_rank())
 
 
+def short_of(cluster: dict[str, float], workers: int, cpus_per_worker: float, use_gpu: bool) -> str | None:
+    """Why a group of `workers` cannot start on a cluster of these resources (one line), else None."""
+    need = {"CPU": workers * cpus_per_worker, "GPU": float(workers) if use_gpu else 0.0}
+    short = [f"{cluster.get(r, 0.0):g} {r}(s)" for r, n in need.items() if n and cluster.get(r, 0.0) < n]
+    if not short:
+        return None
+    each = f"{cpus_per_worker:g} CPU" + (" and 1 GPU" if use_gpu else "")
+    return (
+        f"waiting: the Ray cluster has {' and '.join(short)} for {workers} workers of {each} each, and Ray "
+        "Train waits until its nodes offer them (a node left, or --workers is more than they hold): start the "
+        "node(s) again, or stop this run (Ctrl-C) and train on with --resume and fewer --workers"
+    )
+
+
+class _ClusterWatch:
+    """Reads the cluster's resources every `every_s` on a thread of its own while a group runs: `short` says
+    why the group cannot start (None while it can), and `say` is told each time that changes."""
+
+    def __init__(
+        self, ray: Any, group: tuple[int, float, bool], say: Callable[[str], None] | None, every_s: float
+    ) -> None:
+        self.ray, self.group, self.say, self.every_s = ray, group, say, every_s
+        self.short: str | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._watch, name="rushes-ray-train-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(self.every_s):
+            try:
+                line = short_of({k: float(v) for k, v in self.ray.cluster_resources().items()}, *self.group)
+            except Exception:  # the cluster is being left, or lost: fit() says so
+                continue
+            if line != self.short and self.say is not None:
+                self.say(line if line is not None else "the Ray cluster offers the workers' resources again")
+            self.short = line
+
+
+def _fit(trainer: Any, outcome: dict[str, Any]) -> None:
+    """trainer.fit(), its result or error kept in `outcome` (run off the main thread)."""
+    try:
+        outcome["result"] = trainer.fit()
+    except Exception as exc:
+        outcome["error"] = exc
+
+
 def run_data_parallel(
     entry_point: str,
     args: dict[str, Any],
@@ -46,10 +96,17 @@ def run_data_parallel(
     cpus_per_worker: float = 1.0,
     use_gpu: bool = False,
     max_failures: int = 1,
+    say: Callable[[str], None] | None = None,
+    stopped: Callable[[], bool] | None = None,
+    look_every_s: float = 10.0,
 ) -> None:
     """Run `entry_point` on `workers` Ray Train workers in one process group; returns when all have
     returned. ExecutorUnavailable when Ray (Train) is missing or the cluster cannot be reached;
-    ExecutorError (one line) when the run fails."""
+    ExecutorError (one line) when the run fails. `say`: told in one line whenever the cluster's resources
+    fall short of the group's, or are back. Ray Train runs off the main thread, so that it leaves SIGINT to
+    the caller (on the main thread it takes Ctrl-C to abort the run, workers killed mid-step); the entry
+    point stops itself when the caller asks (a stop file), and when `stopped` says a stop was asked while no
+    group can start, ExecutorError ends the wait."""
     if workers < 1:
         raise ExecutorError(f"--workers must be at least 1 (got {workers})")
     if not ENTRY_POINT.match(entry_point):
@@ -66,10 +123,9 @@ def run_data_parallel(
             _probe(address)
             ray.init(address=address, log_to_driver=False)
         except Exception as exc:
-            raise ExecutorUnavailable(
-                f"cannot reach Ray at {address or 'a local Ray instance'} "
-                f"({one_line(f'{type(exc).__name__}: {exc}', 200)}); check executor.ray_address"
-            ) from None
+            raise ExecutorUnavailable(unreachable(address or "a local Ray instance", exc)) from None
+    watch = _ClusterWatch(ray, (workers, cpus_per_worker, use_gpu), say, look_every_s)
+    outcome: dict[str, Any] = {}
     try:
         trainer = TorchTrainer(
             _per_worker,
@@ -84,12 +140,26 @@ def run_data_parallel(
                 failure_config=FailureConfig(max_failures=max_failures),
             ),
         )
-        result = trainer.fit()
+        fitting = threading.Thread(target=_fit, args=(trainer, outcome), name="rushes-ray-train", daemon=True)
+        fitting.start()
+        while fitting.is_alive():
+            fitting.join(0.5)
+            if fitting.is_alive() and watch.short is not None and stopped is not None and stopped():
+                raise ExecutorError(
+                    f"stopped while waiting for the cluster's resources ({watch.short.partition(', and')[0]}); "
+                    "the run keeps its last checkpoint: train on with --resume"
+                )
+        if "error" in outcome:
+            raise outcome["error"]
+        result = outcome["result"]
+    except ExecutorError:
+        raise
     except Exception as exc:
         raise ExecutorError(
             f"the {workers}-worker run failed ({one_line(f'{type(exc).__name__}: {exc}', 300)})"
         ) from None
     finally:
+        watch.done.set()
         if connected_here:
             ray.shutdown()
     if result.error is not None:

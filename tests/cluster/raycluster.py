@@ -179,11 +179,13 @@ class RayCluster:
         resources: dict[str, float] | None = None,
         timeout: float = 120.0,
         cores: Sequence[int] = (),
+        env: dict[str, str] | None = None,
     ) -> RayNode:
         """A worker node joined to the head. `cores`: pin the node (its raylet and every worker it starts
         inherit the affinity) to these CPU cores, as on a machine that has only them; Ray's `--num-cpus` is a
-        scheduling count, not a limit, and a task's threads would otherwise spread over every core."""
-        node = self._launch(name, self._join(), num_cpus, num_gpus, resources or {}, cores)
+        scheduling count, not a limit, and a task's threads would otherwise spread over every core. `env`:
+        variables of this node's own (e.g. a PYTHONPATH of another install), over the cluster's."""
+        node = self._launch(name, self._join(), num_cpus, num_gpus, resources or {}, cores, env or {})
         self._wait(node, time.monotonic() + timeout)
         return node
 
@@ -198,6 +200,7 @@ class RayCluster:
         num_gpus: int,
         resources: dict[str, float],
         cores: Sequence[int] = (),
+        env: dict[str, str] | None = None,
     ) -> RayNode:
         low = 10000 + (self.gcs_port % 20) * 1000 + 100 * len(self.nodes)  # below the ephemeral ports
         log = self.root / f"{name}.log"
@@ -228,7 +231,7 @@ class RayCluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 # Ray's own helpers that look for "the" cluster must find this one, not another on the machine
-                env={**ray_env(), "RAY_ADDRESS": f"127.0.0.1:{self.gcs_port}"},
+                env={**ray_env(), "RAY_ADDRESS": f"127.0.0.1:{self.gcs_port}", **(env or {})},
                 start_new_session=True,
                 preexec_fn=(lambda: os.sched_setaffinity(0, set(cores))) if cores else None,
             )

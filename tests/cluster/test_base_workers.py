@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -26,10 +28,12 @@ from engine.train.base import prepare_run, train_base
 from engine.train.dataset import TrainClip, load_clip
 from engine.train.loop import make_batch
 from engine.train.settings import TrainSettings
+from integrations.executors import ExecutorError
 from integrations.executors.ray_train import run_data_parallel
 from tests import footage
 from tests.cluster.jobs import StopAfter
-from tests.cluster.raycluster import REPO, RayCluster, WorkerNode, ray_env
+from tests.cluster.raycluster import REPO, RayCluster, RayNode, WorkerNode, ray_env
+from tests.e2e.world import wait_for
 
 DECLARED = "owned: shot by ACME for show X"
 pytestmark = pytest.mark.slow  # handed out first when the suite runs in parallel
@@ -127,6 +131,93 @@ def test_two_workers_train_one_base_whose_loss_falls_and_a_stopped_run_resumes_t
     assert all(t < f for t, f in zip(trained, fresh, strict=True)), (
         f"the loss did not fall: {fresh} -> {trained}"
     )
+
+
+def test_a_group_the_cluster_cannot_hold_says_so_stops_when_asked_and_starts_once_a_node_joins(
+    train_cluster: RayCluster, tmp_path: Path
+) -> None:
+    """A node died with its worker, or --workers asked for more CPUs than the nodes hold: Ray Train waited for
+    them without a word, the terminal's last progress line frozen for as long as it took, and Ctrl-C did not
+    end the wait."""
+    group = {
+        "workers": 3,  # one CPU each, on a head and a node of one CPU each
+        "address": f"127.0.0.1:{train_cluster.gcs_port}",
+        "storage": tmp_path / "ray-train",
+        "look_every_s": 0.5,
+    }
+    said: list[str] = []
+    with pytest.raises(ExecutorError, match=r"stopped while waiting for the cluster's resources \(waiting: "):
+        run_data_parallel(
+            "tests.cluster.jobs:returns",
+            {},
+            name="stopped",
+            say=said.append,
+            stopped=lambda: bool(said),
+            **group,
+        )
+    assert said[0].startswith("waiting: the Ray cluster has 2 CPU(s) for 3 workers of 1 CPU each")
+    assert said[0].endswith("stop this run (Ctrl-C) and train on with --resume and fewer --workers")
+
+    lines: list[str] = []
+    short = threading.Event()
+    joined: list[RayNode] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        short.set()
+
+    def join_when_short() -> None:
+        if short.wait(120):
+            joined.append(train_cluster.add_node("third"))
+
+    joiner = threading.Thread(target=join_when_short)
+    joiner.start()
+    try:
+        run_data_parallel("tests.cluster.jobs:returns", {}, name="short", say=say, **group)
+    finally:
+        joiner.join()
+        for node in joined:
+            node.stop()
+    assert lines == [said[0], "the Ray cluster offers the workers' resources again"]
+
+
+def test_ctrl_c_stops_the_workers_at_their_next_step_with_a_checkpoint(
+    train_cluster: RayCluster, tmp_path: Path
+) -> None:
+    """Ray Train took Ctrl-C on the main thread to abort the run: the workers were killed mid-step and the
+    steps since the last periodic checkpoint lost, where Rushes' own stop checkpoints at the next step."""
+    home = tmp_path / "home"
+    env = {
+        **ray_env(),
+        "RUSHES_HOME": str(home),
+        "RUSHES_EXECUTOR__KIND": "ray",
+        "RUSHES_EXECUTOR__RAY_ADDRESS": f"127.0.0.1:{train_cluster.gcs_port}",
+    }
+    cli = [
+        sys.executable,
+        "-m",
+        "daemon",
+        "base",
+        "train",
+        "--name",
+        "ACME",
+        "--corpus",
+        str(_corpus(tmp_path)),
+    ]
+    cli += ["--declare", DECLARED, "--workers", "2", "--head", "denoise", "--max-steps", "1000000"]
+    cli += ["--device", "cpu", "--resolution", "64"]
+    state = home / "bases" / "ACME" / "v1" / "checkpoint" / "state.json"
+    run = subprocess.Popen(cli, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("the first periodic checkpoint", state.exists, 300, lambda: run.poll() is None)
+        periodic = json.loads(state.read_text())["progress"]["denoise"]["step"]
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-2000:]
+    assert "stopped at its checkpoint; continue it with `rushes base train --name ACME --resume`" in out + err
+    assert json.loads(state.read_text())["progress"]["denoise"]["step"] > periodic
 
 
 def _fixed_batch_losses(corpus: Path, version: Path) -> tuple[list[float], list[float]]:

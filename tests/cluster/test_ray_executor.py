@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -112,7 +113,9 @@ def test_two_nodes_run_two_jobs_at_once(executor: RayExecutor, tmp_path: Path) -
 def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
     executor: RayExecutor, tmp_path: Path
 ) -> None:
-    handle = executor.submit(JobSpec("killed-1", "test", WAIT, {"folder": str(tmp_path)}))
+    log = tmp_path / "job.log"
+    spec = JobSpec("killed-1", "test", WAIT, {"folder": str(tmp_path)}, log_path=str(log))
+    handle = executor.submit(spec)
     wait_until("the first attempt", lambda: list(tmp_path.glob("pid-*")))
     (first,) = tmp_path.glob("pid-*")
     os.kill(int(first.read_text()), signal.SIGKILL)
@@ -122,6 +125,9 @@ def test_a_ray_worker_killed_mid_job_is_rerun_and_the_job_succeeds(
     outcome = executor.poll(handle)
     assert outcome is not None and outcome.ok, outcome
     assert outcome.result["pid"] != int(first.read_text())
+    starts = [line for line in log.read_text().splitlines() if line.startswith("ray task killed-1 started")]
+    assert len(starts) == 2 and "run again by Ray" not in starts[0]  # the job's log says why it started twice
+    assert starts[1].endswith("(run again by Ray: the worker process or node that ran it before died)")
 
 
 def test_losing_the_head_fails_jobs_in_flight_with_one_line_and_nothing_hangs(
@@ -169,6 +175,68 @@ def test_an_unreachable_cluster_is_reported_by_health_and_jobs_wait() -> None:
         assert executor.poll(handle) is None
     finally:
         executor.shutdown(wait=False)
+
+
+def test_the_heads_own_port_written_as_the_ray_client_address_is_named_as_such(
+    ray_cluster: RayCluster,
+) -> None:
+    """ray://HEAD:6379, the port the workers join, where the Ray Client's 10001 belongs: the head answers there,
+    so "check that the Ray head is running" sent the user to look at a head that was running."""
+    address = f"ray://127.0.0.1:{ray_cluster.gcs_port}"
+    executor = RayExecutor(address, max_jobs=1, reconnect_s=600)
+    try:
+        wait_until("the connection to fail", lambda: "cannot reach" in (executor.health() or ""), 180)
+        problem = executor.health() or ""
+    finally:
+        executor.shutdown(wait=False)
+    assert problem.startswith(f"cannot reach Ray at {address}") and "\n" not in problem
+    assert problem.endswith(
+        f"127.0.0.1:{ray_cluster.gcs_port} accepts connections but no Ray Client server answered there: "
+        "executor.ray_address must name the head's Ray Client port (its --ray-client-server-port, 10001 by "
+        "default), not its --port (6379 by default, the one workers join)"
+    ), problem
+
+
+def test_a_node_that_cannot_import_rushes_fails_the_job_naming_the_node_and_what_to_install(
+    tmp_path: Path,
+) -> None:
+    """A worker node started from a Python environment where Rushes' code cannot be imported: the job's error
+    was Ray's header, coloured for a terminal and cut at 300 characters inside the node's sys.path, before it
+    named what was missing or where."""
+    elsewhere = tmp_path / "another-install"
+    (elsewhere / "integrations").mkdir(parents=True)
+    (elsewhere / "integrations" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'integrations'\", name='integrations')\n"
+    )
+    cluster = RayCluster.start(tmp_path / "ray", num_cpus=0)  # the head runs nothing
+    try:
+        cluster.add_node("without-rushes", env={"PYTHONPATH": str(elsewhere)})
+        executor = RayExecutor(cluster.address, max_jobs=1, task_retries=0)
+        try:
+            outcome = outcome_of(executor, JobSpec("job-1", "test", WHERE), timeout=180)
+        finally:
+            executor.shutdown(wait=False)
+    finally:
+        cluster.stop()
+    assert not outcome.ok and "\x1b" not in outcome.error
+    assert re.match(
+        r"job job-1: the Ray task failed on the Ray node at \S+ \(ModuleNotFoundError: No module named "
+        r"'integrations'\): that node cannot import Rushes; install the same Rushes",
+        outcome.error,
+    ), outcome.error
+
+
+def test_a_node_that_does_not_see_the_data_folder_fails_the_job_naming_the_node_and_the_folder(
+    executor: RayExecutor, tmp_path: Path
+) -> None:
+    """The daemon's data folder not mounted on a Ray node: its job's log cannot be opened there."""
+    log = tmp_path / "data-not-mounted" / "logs" / "job-7.log"
+    outcome = outcome_of(executor, JobSpec("fix-7-1", "test", WHERE, log_path=str(log)))
+    assert not outcome.ok and re.match(
+        rf"job fix-7-1: the Ray task failed on the Ray node at \S+ \(FileNotFoundError: .*'{log}'\): that node "
+        r"does not see the daemon's data folder, where jobs write their logs; mount it at the same path",
+        outcome.error,
+    ), outcome.error
 
 
 def test_a_cancelled_task_is_asked_to_stop_so_training_checkpoints_at_once_and_the_worker_stays(

@@ -5,6 +5,7 @@ attempt starts without the last one's line."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from structlog.testing import capture_logs
 
@@ -13,10 +14,13 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog.shows import ensure_show
 from daemon.jobs.payloads import FixJob
 from daemon.jobs.progress import JobProgress, progress_line
-from daemon.jobs.runner import Lane
+from daemon.jobs.runner import Lane, in_worker
 from daemon.settings import ShowConfig
 from daemon.status import job_record, job_state, request_state, show_record
+from integrations.executors.ray import RayExecutor
 from integrations.executors.spec import JobOutcome
+from tests.cluster.raycluster import free_port
+from tests.e2e.world import wait_for
 
 
 class Working:
@@ -172,3 +176,51 @@ def test_a_running_job_whose_daemon_is_gone_says_so_instead_of_its_last_line(cat
     with catalog.session(readonly=True) as s:
         live = job_repo.get_job(s, live.id)
         assert live is not None and job_state(job_record(live)) == "running: frame 1 of 9"
+
+
+def test_a_job_the_executor_cannot_run_says_why_until_it_can_or_its_worker_writes_a_line(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A fix claimed while the Ray cluster is down waits in the executor: `rushes status` used to show it as
+    plain "running", as if a node rendered it, and only /readyz said Ray was unreachable."""
+    address = f"ray://127.0.0.1:{free_port()}"  # nothing listens there: the Ray head is down
+    executor = RayExecutor(address, reconnect_s=600)
+    try:
+        wait_for("the first connect to fail", lambda: "cannot reach" in (executor.health() or ""), 120)
+        lane = Lane(
+            catalog,
+            "fix",
+            ["fix"],
+            in_worker(executor, "daemon.jobs.worker:fix", {}, str(tmp_path)),
+            lease_s=0.0,  # renewed at every tick
+            blocked=executor.health,
+        )
+        with catalog.session() as s:
+            job, _ = job_repo.enqueue(s, "fix", "fix:r1:denoise", {})
+        assert lane.tick() == 1
+        with capture_logs() as logs:
+            lane.tick()
+        state = shown(catalog, lane, job.id)
+        assert state.startswith(f"running: waiting: cannot reach Ray at {address} (ConnectionRefusedError")
+        assert [e["progress"] for e in logs if e["event"] == "job.progress"] == [
+            state.removeprefix("running: ")
+        ]
+        lane.blocked = lambda: None  # the head is back: the job is Ray's to place
+        lane.tick()
+        assert shown(catalog, lane, job.id) == "running"
+        lane.blocked = executor.health
+        with catalog.session() as s:  # its worker's own line is never written over
+            job_repo.set_progress(s, job.id, "frame 1 of 9")
+        lane.tick()
+        assert shown(catalog, lane, job.id) == "running: frame 1 of 9"
+    finally:
+        executor.shutdown(wait=False)
+
+
+def shown(catalog: Catalog, lane: Lane, job_id: int) -> str:
+    """The job's state as `rushes status` shows it while its lane holds its lease."""
+    with catalog.session() as s:
+        assert job_repo.heartbeat(s, job_id, lane.worker, 120)
+        job = job_repo.get_job(s, job_id)
+        assert job is not None
+        return job_state(job_record(job))

@@ -103,8 +103,8 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     result = run_fix(settings, catalog, job, held.id)
     with catalog.session(readonly=True) as s:
         assert job_repo.progress_of(s, held.id) == "frame 4 of 4"  # what `rushes status` showed as it went
-    again = run_fix(settings, catalog, job)  # repeated after a crash: queued once, not rendered again
-    assert result["frames"] == 4 and result["model_version"] == 1 and again["queued_already"]
+    again = run_fix(settings, catalog, job)  # repeated after a crash: taken from the outbox, queued once
+    assert result["frames"] == again["frames"] == 4 and result["model_version"] == 1
     with catalog.session(readonly=True) as s:
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
         [queued] = job_repo.list_jobs(s, kind="publish", limit=None)
@@ -483,11 +483,14 @@ def test_a_cleanup_mask_reaching_past_the_frame_is_cut_to_it_and_the_version_say
         "mask=40,30,40,40 reaches past the 64x48 frame: only its part inside it, 40,30,24,18, was cleaned."
         in files.description.read_text().splitlines()
     )
-    outside = request(catalog, ["cleanup"], {"mask": "70,30,4,4"}, key="memory:event:2")
+    with catalog.session() as s:  # asked again, with the mask moved past the frame
+        outside, _ = fixes.add_fix_request(
+            s, SHOW, "memory:event:2", "sh010", ["cleanup"], {"mask": "70,30,4,4"}, task_id=3
+        )
     with pytest.raises(
         Permanent, match="mask=70,30,4,4 lies outside the 64x48 frame: give x,y,w,h inside it"
     ):
-        run_fix(settings, catalog, FixJob(outside, "cleanup", "memory:event:2"))
+        run_fix(settings, catalog, FixJob(outside.id, "cleanup", "memory:event:2"))
 
 
 def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_and_says_so(
@@ -573,7 +576,7 @@ def test_a_fix_whose_earlier_attempt_queued_its_publication_is_not_rendered_agai
 
     again = run_fix(settings, catalog, job)
 
-    assert again == {"movie": str(movie), "model_version": 1, "queued_already": True}
+    assert again == {"movie": str(movie), "frames": 4, "model_version": 1}
     assert movie.stat().st_mtime_ns == written
     with catalog.session(readonly=True) as s:
         row = fixes.get_fix_request(s, request_id)
@@ -846,6 +849,31 @@ def test_a_request_fixes_the_take_it_names_else_the_newest(
         fixed(take="7")
 
 
+def test_a_fix_whose_unheard_attempt_was_published_is_not_rendered_again_over_its_version(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A Ray task finished the fix after its daemon lost the Ray head, and its Version went out; the daemon
+    failed the attempt it had lost and ran the job again. It used to render the fix again, over the movie the
+    Version in review shows, and move the published request back to rendered."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "none"})
+    job = FixJob(request_id, "denoise", "memory:event:1")
+    first = run_fix(settings, catalog, job)
+    with catalog.session() as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 501)
+        fixes.set_fix_state(s, request_id, "published")
+    movie = Path(first["movie"])
+    written = movie.stat()
+    again = run_fix(settings, catalog, job)
+    assert again == first
+    assert (movie.stat().st_ino, movie.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    with catalog.session(readonly=True) as s:
+        assert fixes.get_fix_request(s, request_id).state == "published"  # type: ignore[union-attr]
+        assert len(job_repo.list_jobs(s, kind="publish", limit=None)) == 1
+
+
 def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_tried_again(
     settings: Settings, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -895,6 +923,29 @@ def test_a_daily_deleted_since_it_was_ingested_is_answered_as_nothing_to_correct
         NotYet, match=r"sh010_v1.mp4 is no longer on disk \(moved or deleted since it was ingested\)"
     ):
         run_fix(settings, catalog, FixJob(request_id, "denoise"))
+
+
+def test_a_machine_that_does_not_see_the_shows_folder_retries_the_fix_rather_than_answering_it(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A Ray node without the show's share mounted (an empty mount point) ran the fix: the daily is there on
+    the daemon's host. The coordinator used to be answered that it was moved or deleted, the request dead."""
+    share = tmp_path / "share"
+    source = daily(catalog, tmp_path, path=footage.movie(share / "sh010_v1.mp4", n=4, size=(64, 48)))
+    show = ShowConfig(code=SHOW, tracker_project=SHOW, ingest={"roots": [{"path": share}]})  # type: ignore[arg-type]
+    on_the_node = Settings(data_dir=settings.data_dir, shows=[show])
+    promoted_model(on_the_node, catalog)
+    request_id = request(catalog, ["denoise"])
+    share.rename(tmp_path / "share-on-the-daemons-host")
+    share.mkdir()  # the node's mount point, nothing mounted on it
+    with pytest.raises(
+        RuntimeError, match=rf"does not see {share} \(missing or empty here\), which holds the daily {source}"
+    ) as unseen:
+        run_fix(on_the_node, catalog, FixJob(request_id, "denoise"))
+    assert not isinstance(unseen.value, Permanent)  # tried again, never answered on the task
+    share.rmdir()  # no mount point at that path at all
+    with pytest.raises(RuntimeError, match="mount the show's folders at the same paths on every machine"):
+        run_fix(on_the_node, catalog, FixJob(request_id, "denoise"))
 
 
 def test_the_memory_a_fix_may_use_is_the_tightest_cgroup_limit_from_the_daemons_up(tmp_path: Path) -> None:
