@@ -670,6 +670,12 @@ def model_show(
     out.print(
         f"parent: {manifest.get('parent') or '-'}  seed: {manifest['seed']}  code: {manifest['code_version']}"
     )
+    if manifest.get("fresh_start"):
+        out.print(
+            f"started afresh, not grown from the promoted version: {manifest['fresh_start']}",
+            highlight=False,
+            markup=False,
+        )
     out.print(
         f"trained on {len(manifest['clips'])} clip(s), held out {len(manifest['holdout'])} ({manifest['holdout_mode']}):"
     )

@@ -32,7 +32,7 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.training_inputs import approved_pairs, exclusions, starting_point
+from daemon.stages.training_inputs import approved_pairs, exclusions, starting_point, withdrawn_in_lineage
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
@@ -87,10 +87,10 @@ def finished_report(catalog: Catalog, show: str, job_id: int | str | None) -> Tr
 
 
 def reserve_version(
-    catalog: Catalog, settings: Settings, show: str, job_id: int | str | None
+    catalog: Catalog, settings: Settings, show: str, job_id: int | str | None, parent: ModelVersion | None
 ) -> tuple[int, Path]:
-    """The version number and folder this job trains into (the same ones again on a retry of a run that has not
-    ended; a version already trained is never trained into again)."""
+    """The version number and folder this job trains into, recorded as grown from `parent` (the same ones
+    again on a retry of a run that has not ended; a version already trained is never trained into again)."""
     with catalog.session() as s:
         if job_id is not None:
             for row in models_repo.list_versions(s, show):
@@ -108,13 +108,12 @@ def reserve_version(
             )
             number += 1
             folder = settings.models_dir / show / f"v{number}"
-        parent = models_repo.latest_promoted(s, show)
         models_repo.add_version(
             s,
             show,
             str(folder),
             version=number,
-            parent_version=parent.version if parent else None,
+            parent_version=int(parent.manifest.version.lstrip("v")) if parent else None,
             metrics={"job": job_id, "state": "training"},
         )
     return number, folder
@@ -177,8 +176,14 @@ def run_training(
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
     parent = _usable_parent(catalog, show.code)
+    fresh_start = _withdrawn(catalog, show.code, parent)
+    if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
+        log.warning("train.fresh_start", show=show.code, why=fresh_start)
+        base = base or _base_spec(parent)
+        parent = None
     grown = grown_from(settings, catalog, show, parent, base)
-    number, folder = reserve_version(catalog, settings, show.code, job_id)
+    grown["manifest_fields"]["fresh_start"] = fresh_start
+    number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
     )
@@ -203,6 +208,10 @@ def run_training(
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote, verdicts = _judged(result, parent is None)
+    withdrawn = _withdrawn(catalog, show.code, result.version)
+    if promote and withdrawn:  # excluded while it trained: kept for the record, never used
+        log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
+        promote = False
     _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started, verdicts))
     pruned = prune_cache(cache, [c.content_hash for c in clips])  # the show's dailies that may train again
     if pruned:
@@ -300,6 +309,21 @@ def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
     with catalog.session() as s:
         daily_repo.requarantine(s, daily_id, f"training: {reason}")
     log.warning("train.daily_quarantined", daily=daily_id, reason=reason)
+
+
+def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str:
+    """Why a version must not be grown from or used: its lineage learned from a daily excluded since ("" when
+    not; training_inputs.withdrawn_in_lineage)."""
+    try:
+        return withdrawn_in_lineage(catalog, show, version, exclusions(catalog, show))
+    except ModelError as exc:
+        raise Permanent(str(exc)) from exc
+
+
+def _base_spec(parent: ModelVersion | None) -> str | None:
+    """The base version a lineage started from, as `rushes train --base` names it (NAME@vN)."""
+    ref = parent.manifest.base if parent else None
+    return f"{ref.name}@{ref.version}" if ref else None
 
 
 def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:

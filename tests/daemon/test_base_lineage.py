@@ -26,7 +26,7 @@ from daemon.stages.training import run_training
 from engine import synth
 from engine.media import write_movie
 from engine.model import load_manifest
-from engine.train import TrainSettings
+from engine.train import Stage, TrainSettings
 from tests import footage
 from tests.homes import own_home
 
@@ -393,3 +393,71 @@ def test_base_train_holds_its_version_folder_while_it_trains_and_a_second_one_is
                 "continue it with --resume"
             )
     assert held == [True]
+
+
+def _daily_of(clip_id: str) -> str:
+    """The daily id in a manifest's clip id (`daily:ID:SHOT:NAME`)."""
+    return clip_id.split(":")[1]
+
+
+def test_a_daily_excluded_after_a_version_learned_from_it_is_not_carried_into_the_next_version(
+    tmp_path: Path,
+) -> None:
+    """An actor's contract withdrawn: the daily was excluded after v1 trained on it. v2 used to grow from v1's
+    weights (and keep them for a head), so it still carried the daily while its manifest listed it as
+    excluded; now v2 starts afresh from the base the lineage started from, is promoted in v1's place and says
+    why, and the version after it grows from it as usual."""
+    _train_base(_corpus(tmp_path))
+    _show(tmp_path)
+    v1 = load_manifest(str(_train(base="ACME").folder))
+    withdrawn = v1.clips[0]
+    assert rushes("dailies", "exclude", _daily_of(withdrawn.id), "--reason", "contract withdrawn")[0] == 0
+
+    second = _train()
+    v2 = load_manifest(str(second.folder))
+    assert second.promoted and v2.parent is None and v2.base == v1.base
+    assert v2.fresh_start == f"v1 learned from {withdrawn.id}, excluded since: contract withdrawn"
+    assert withdrawn.content_hash not in {c.content_hash for c in v2.clips + v2.holdout}
+    assert all(not source.startswith("parent:") for source in v2.sources.values())
+    code, output = rushes("model", "show", "v2", "--show", "TST")
+    assert code == 0 and f"started afresh, not grown from the promoted version: {v2.fresh_start}" in output
+    code, output = rushes("model", "list", "--show", "TST", "--json")
+    assert [(r["version"], r["parent"], r["promoted"]) for r in json.loads(output)] == [
+        (1, None, False),
+        (2, None, True),
+    ]
+
+    v3 = load_manifest(str(_train().folder))
+    assert v3.parent == "v2" and v3.fresh_start == ""
+
+
+def test_dailies_excluded_while_a_version_trains_on_them_keep_that_version_from_use(tmp_path: Path) -> None:
+    """The exclusions came while the show's first training read the dailies: that version used to be promoted
+    and fixes used it; now it is kept, unpromoted, and the next version, without them, is the one used."""
+    _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        ids = {Path(d.path).name: d.id for d in daily_repo.list_dailies(s, "TST")}
+    withdrawn = [
+        ids["SH000_v1.mp4"],
+        ids["SH001_v1.mp4"],
+    ]  # one held-out clip of 4: one of them is trained on
+
+    def exclude_once_training(stage: Stage) -> None:
+        if stage.name == "train":
+            with ctx.catalog.session() as s:
+                for daily_id in withdrawn:
+                    daily_repo.exclude_daily(s, daily_id, "contract withdrawn")
+
+    try:
+        during = run_training(
+            ctx.settings, ctx.catalog, "TST", base=None, train_settings=TINY, on_stage=exclude_once_training
+        )
+    finally:
+        ctx.close()
+    assert during.version == 1 and not during.promoted
+    assert {_daily_of(c.id) for c in load_manifest(str(during.folder)).clips} & {str(i) for i in withdrawn}
+    after = _train()
+    manifest = load_manifest(str(after.folder))
+    assert after.promoted and manifest.parent is None
+    assert sorted(_daily_of(e.id) for e in manifest.exclusions) == sorted(str(i) for i in withdrawn)
