@@ -534,3 +534,21 @@ def test_listing_the_bases_checks_each_manifest_seal_without_hashing_the_weights
     first, second = describe(root, "ACME")
     assert first["state"] == "trained" and second["state"] == "refused"
     assert str(second["reason"]).startswith(f"{manifest} is refused: its seal does not match its content")
+
+
+def test_a_corpus_folder_given_twice_or_inside_another_is_refused_in_one_line(tmp_path: Path) -> None:
+    """`--corpus A --declare OWNED --corpus A --declare LICENSED` (or A and a folder inside it) read every clip
+    of A twice and listed each under both declarations, so nobody could tell which statement covered it."""
+    owned = _corpus(tmp_path)
+    with pytest.raises(CorpusError) as info:
+        declared_corpus([owned, tmp_path / "corpus" / "."], [DECLARED, LICENSED])
+    assert str(info.value) == f"corpus folder {owned.resolve()} is given twice: give each --corpus once"
+    inner = (owned / "plates").resolve()
+    for folders in ([owned, inner], [inner, owned]):
+        with pytest.raises(CorpusError) as info:
+            declared_corpus(folders, [DECLARED, LICENSED])
+        assert str(info.value) == (
+            f"corpus folder {inner} is inside corpus folder {owned.resolve()}: its clips would be read twice, "
+            f"under both folders' declarations; give one of the two, or move {inner} out"
+        )
+    assert not (tmp_path / "bases").exists()
