@@ -145,7 +145,7 @@ def corpus_unread(corpus: Corpus) -> list[Path]:
     return unread
 
 
-def _listed_files(clip_id: str) -> list[Path]:
+def listed_files(clip_id: str) -> list[Path]:
     """The files of a clip as a base manifest names it (a movie's path, a sequence's pattern); [] when gone."""
     path = Path(clip_id)
     if path.suffix.lower() in MOVIE_SUFFIXES:
@@ -163,7 +163,7 @@ def listed_changes(listed: Mapping[str, str]) -> tuple[list[str], list[str]]:
     hashing the corpus did."""
     changed, gone = [], []
     for clip_id, expected in listed.items():
-        files = _listed_files(clip_id)
+        files = listed_files(clip_id)
         if not files:
             gone.append(clip_id)
         elif hash_files(files) != expected:

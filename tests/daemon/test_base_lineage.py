@@ -461,3 +461,33 @@ def test_dailies_excluded_while_a_version_trains_on_them_keep_that_version_from_
     manifest = load_manifest(str(after.folder))
     assert after.promoted and manifest.parent is None
     assert sorted(_daily_of(e.id) for e in manifest.exclusions) == sorted(str(i) for i in withdrawn)
+
+
+def test_a_corpus_holding_an_excluded_daily_or_the_data_folder_is_refused_in_one_line(
+    tmp_path: Path, home: Path
+) -> None:
+    """A base trained on a folder holding a show's ingest folder learned from the dailies excluded there
+    (likeness not cleared), and so did every show grown from it; a folder holding Rushes' data folder learned
+    from its renders. Both are refused before anything is read; the show's folder with the daily moved out
+    trains."""
+    dailies = _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        (daily,) = [d for d in daily_repo.list_dailies(s, "TST") if d.path.endswith("SH003_v1.mp4")]
+    ctx.close()
+    assert rushes("dailies", "exclude", str(daily.id), "--reason", "likeness not cleared")[0] == 0
+    one_step = ("--declare", DECLARED, "--max-steps", "1")
+    code, output = rushes("base", "train", "--name", "ACME", "--corpus", str(dailies), *one_step)
+    assert (code, output) == (
+        2,
+        f"error: corpus folder {dailies} holds daily {daily.id} of show TST, {daily.path}, excluded from training "
+        "(likeness not cleared): move it out of the corpus, or give folders without it\n",
+    )
+    code, output = rushes("base", "train", "--name", "ACME", "--corpus", str(tmp_path), *one_step)
+    assert code == 2 and output.startswith(
+        f"error: corpus folder {tmp_path} holds Rushes' data folder {home}"
+    )
+    assert not (home / "bases" / "ACME").exists()
+
+    Path(daily.path).rename(tmp_path / "withdrawn.mp4")
+    assert "base ACME v1: 2 clip(s) trained, 1 held out" in _train_base(dailies)
