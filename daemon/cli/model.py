@@ -633,8 +633,8 @@ def model_list(
             f"v{r['version']}",
             f"v{r['parent']}" if r["parent"] else "-",
             "yes" if r["promoted"] else "",
-            str(r["clips"]),
-            heads,
+            "-" if r["refused"] else str(r["clips"]),
+            f"refused: {r['refused']}" if r["refused"] else heads,
         )
     out.print(table)
 
@@ -749,9 +749,23 @@ def _known_as(pair: dict[str, Any]) -> str:
     return f"{pair['label']}; " if pair.get("label") else ""
 
 
+def _listed(folder: str, state: str, recorded_seal: str | None) -> tuple[int, str | None]:
+    """(its training clips, why its manifest is refused or None) of a version as `rushes model list` shows it:
+    the manifest's seal and the one recorded when it was trained are checked, its weights are not hashed
+    (`rushes model show` does). A version still training has no manifest yet, and nothing is refused."""
+    from engine.model import ModelError, load_manifest
+
+    try:
+        manifest = load_manifest(folder)
+    except ModelError as exc:
+        return 0, (str(exc) if state == "trained" else None)
+    if recorded_seal and manifest.seal != recorded_seal:
+        return 0, "its seal is not the one recorded when it was trained (it was edited and re-sealed)"
+    return len(manifest.clips), None
+
+
 def _versions(show: str | None) -> list[dict[str, Any]]:
     from daemon.catalog import models_repo
-    from engine.model import load_manifest
 
     ctx = open_context(settings())
     try:
@@ -766,11 +780,9 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                 promoted = models_repo.latest_promoted(s, code)
                 for v in models_repo.list_versions(s, code):
                     m = v.metrics or {}
-                    manifest_clips = 0
-                    try:
-                        manifest_clips = len(load_manifest(v.path).clips)
-                    except Exception:
-                        manifest_clips = 0
+                    manifest_clips, refused = _listed(
+                        v.path, m.get("state", "trained"), models_repo.recorded_seal(v)
+                    )
                     rows.append(
                         {
                             "show": code,
@@ -780,6 +792,7 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                             "state": m.get("state", "trained"),
                             "folder": v.path,
                             "clips": manifest_clips,
+                            "refused": refused,
                             "metrics": m.get("heads", {}),
                             "seal": models_repo.recorded_seal(v),
                             "created": v.created_at.isoformat() if v.created_at else None,

@@ -491,3 +491,35 @@ def test_a_corpus_holding_an_excluded_daily_or_the_data_folder_is_refused_in_one
 
     Path(daily.path).rename(tmp_path / "withdrawn.mp4")
     assert "base ACME v1: 2 clip(s) trained, 1 held out" in _train_base(dailies)
+
+
+def test_model_list_says_which_versions_manifests_are_refused(tmp_path: Path) -> None:
+    """A manifest edited by hand (an exclusion taken out of the record) was listed by `rushes model list` as
+    promoted with 0 clips, as if nothing were wrong; only `rushes model show` refused it. It is named as refused
+    now, and so is one edited and re-sealed."""
+    from engine.model.seal import sealed
+
+    _show(tmp_path)
+    folder = Path(str(_train().folder))
+    manifest = folder / "manifest.json"
+    original = manifest.read_text()
+    data = json.loads(original)
+    manifest.write_text(json.dumps({**data, "exclusions": [], "clips": data["clips"][1:]}))
+    code, output = rushes("model", "list", "--show", "TST", "--json")
+    (row,) = json.loads(output)
+    assert code == 0 and row["refused"] == (
+        f"{manifest} is refused: its seal does not match its content (the manifest was edited after it was "
+        "written); restore it or retrain"
+    )
+    code, output = rushes("model", "list", "--show", "TST")
+    said = " ".join(output.replace("│", " ").split())
+    assert code == 0 and f"TST v1 - yes - refused: {manifest} is refused: its seal" in said
+
+    manifest.write_text(json.dumps(sealed({**data, "clips": data["clips"][1:]})))
+    (row,) = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert (
+        row["refused"] == "its seal is not the one recorded when it was trained (it was edited and re-sealed)"
+    )
+    manifest.write_text(original)
+    (row,) = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert row["refused"] is None and row["clips"] == len(data["clips"])
