@@ -212,7 +212,8 @@ def run_training(
     if promote and withdrawn:  # excluded while it trained: kept for the record, never used
         log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
         promote = False
-    _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started, verdicts))
+    summary = _summary(job_id, result, started, verdicts)
+    _record(catalog, show.code, number, newest_daily, promote, summary, stays_stale=bool(withdrawn))
     pruned = prune_cache(cache, [c.content_hash for c in clips])  # the show's dailies that may train again
     if pruned:
         log.info("train.cache_pruned", show=show.code, files=pruned)
@@ -375,16 +376,23 @@ def _summary(
 
 
 def _record(
-    catalog: Catalog, show: str, number: int, newest_daily: int, promote: bool, summary: dict[str, Any]
+    catalog: Catalog,
+    show: str,
+    number: int,
+    newest_daily: int,
+    promote: bool,
+    summary: dict[str, Any],
+    stays_stale: bool = False,
 ) -> None:
     """Store the version's scores, promote it when it is not worse, and clear the show's stale flag unless
-    a daily landed while it trained."""
+    a daily landed while it trained (newer than `newest_daily`) or `stays_stale` (a daily it learned from was
+    excluded meanwhile: the next window trains without it)."""
     with catalog.session() as s:
         models_repo.set_metrics(s, show, number, summary)
         if promote:
             models_repo.promote(s, show, number)
         fresh = max((d.id for d in daily_repo.list_dailies(s, show)), default=0)
-        if fresh <= newest_daily:
+        if fresh <= newest_daily and not stays_stale:
             show_repo.set_model_stale(s, show, False)
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes, models_repo
+from daemon.catalog import shows as show_repo
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.jobs.outcomes import Permanent
@@ -456,6 +457,10 @@ def test_dailies_excluded_while_a_version_trains_on_them_keep_that_version_from_
     finally:
         ctx.close()
     assert during.version == 1 and not during.promoted
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:  # the next window trains without them
+        assert show_repo.require_show(s, "TST").model_stale
+    ctx.close()
     assert {_daily_of(c.id) for c in load_manifest(str(during.folder)).clips} & {str(i) for i in withdrawn}
     after = _train()
     manifest = load_manifest(str(after.folder))
