@@ -61,6 +61,14 @@ def train_cmd(
             "(default: the show's train.base)."
         ),
     ] = None,
+    afresh: Annotated[
+        bool,
+        typer.Option(
+            "--afresh",
+            help="Start afresh as a first version (from --base, or the show's train.base, else from scratch), "
+            "not from the promoted version: e.g. to leave a base trained on footage withdrawn since.",
+        ),
+    ] = False,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
     # the budget covers the whole command: starting Python, loading torch, training, writing
@@ -86,6 +94,7 @@ def train_cmd(
                 on_stage=view.on_stage,
                 base=base,
                 started=started,
+                afresh=afresh,
             )
     finally:
         ctx.close()

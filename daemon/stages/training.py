@@ -160,9 +160,11 @@ def run_training(
     on_stage: StageHook | None = None,
     base: str | None = None,
     started: float | None = None,
+    afresh: bool = False,
 ) -> TrainReport:
     """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote.
-    `started`: the time.monotonic() the budget counts from (default: now)."""
+    `started`: the time.monotonic() the budget counts from (default: now). `afresh`: a first version (from
+    `base`, else the show's train.base, else scratch) rather than one grown from the promoted version."""
     started = time.monotonic() if started is None else started
     show = get_show(settings, catalog, show_code)
     done = finished_report(catalog, show.code, job_id)
@@ -178,8 +180,13 @@ def run_training(
     parent = _usable_parent(catalog, show.code)
     fresh_start = _withdrawn(catalog, show.code, parent)
     if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
-        log.warning("train.fresh_start", show=show.code, why=fresh_start)
         base = base or _base_spec(parent)
+    elif afresh and parent is not None:
+        fresh_start = (
+            f"asked to start afresh (rushes train --afresh) rather than from {parent.manifest.version}"
+        )
+    if fresh_start:
+        log.warning("train.fresh_start", show=show.code, why=fresh_start)
         parent = None
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = fresh_start

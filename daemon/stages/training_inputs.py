@@ -82,7 +82,8 @@ def _refuse_another_base(settings: Settings, show: ShowConfig, parent: ModelVers
     since = f"base {grown.name} {grown.version}" if grown else "scratch, with no base"
     raise ModelError(
         f"base {base} starts only a show's first version, and {show.code} has {parent.manifest.version}"
-        f" already (grown from {since}): its next version grows from that one; train without --base"
+        f" already (grown from {since}): its next version grows from that one; train without --base, or add "
+        "--afresh to start the show afresh from this base"
     )
 
 

@@ -99,10 +99,12 @@ def _train_base(corpus: Path, *extra: str) -> str:
     return output
 
 
-def _train(base: str | None = None) -> TrainReport:
+def _train(base: str | None = None, afresh: bool = False) -> TrainReport:
     ctx = open_context(load_settings(None))
     try:
-        return run_training(ctx.settings, ctx.catalog, "TST", job_id=None, base=base, train_settings=TINY)
+        return run_training(
+            ctx.settings, ctx.catalog, "TST", job_id=None, base=base, train_settings=TINY, afresh=afresh
+        )
     finally:
         ctx.close()
 
@@ -212,7 +214,8 @@ def test_a_base_named_for_a_show_that_has_a_model_is_refused_not_ignored(tmp_pat
         _train(base="ACME")
     assert str(refused.value) == (
         f"base ACME starts only a show's first version, and TST has v{first.version} already (grown from scratch,"
-        " with no base): its next version grows from that one; train without --base"
+        " with no base): its next version grows from that one; train without --base, or add --afresh to start the"
+        " show afresh from this base"
     )
     ctx = open_context(load_settings(None))
     try:
@@ -528,3 +531,30 @@ def test_model_list_says_which_versions_manifests_are_refused(tmp_path: Path) ->
     manifest.write_text(original)
     (row,) = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
     assert row["refused"] is None and row["clips"] == len(data["clips"])
+
+
+def test_a_show_leaves_a_base_whose_corpus_clip_was_withdrawn_by_starting_afresh_from_the_new_base(
+    tmp_path: Path,
+) -> None:
+    """A clip of the base's corpus withdrawn: the studio trained ACME v2 without it, but every show version
+    grown from v1 carried it on, and `rushes train --base ACME@v2` was refused with no way forward. `--afresh`
+    starts the show's next version from v2 as a first version, promoted, and its manifest says so."""
+    corpus = _corpus(tmp_path)
+    _train_base(corpus)
+    _show(tmp_path)
+    v1 = load_manifest(str(_train(base="ACME").folder))
+    (corpus / "old0.mp4").rename(tmp_path / "withdrawn.mp4")
+    _train_base(corpus)
+    with pytest.raises(Permanent, match="add --afresh to start the show afresh from this base"):
+        _train(base="ACME@v2")
+
+    second = _train(base="ACME@v2", afresh=True)
+    v2 = load_manifest(str(second.folder))
+    assert second.promoted and v2.parent is None and v2.base is not None and v2.base.version == "v2"
+    assert v2.fresh_start == "asked to start afresh (rushes train --afresh) rather than from v1"
+    code, output = rushes("base", "show", "ACME", "--version", "v2", "--json")
+    listed = json.loads(output)["manifest"]
+    assert code == 0 and str(corpus / "old0.mp4") not in {
+        c["id"] for c in listed["clips"] + listed["holdout"]
+    }
+    assert v1.base is not None and v1.base.version == "v1"
