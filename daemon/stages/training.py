@@ -32,7 +32,8 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.training_inputs import approved_pairs, exclusions, starting_point, withdrawn_in_lineage
+from daemon.stages.lineage import exclusions, withdrawn_in_lineage
+from daemon.stages.training_inputs import approved_pairs, starting_point
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
@@ -321,9 +322,9 @@ def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
 
 def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str:
     """Why a version must not be grown from or used: its lineage learned from a daily excluded since ("" when
-    not; training_inputs.withdrawn_in_lineage)."""
+    not; lineage.withdrawn_in_lineage)."""
     try:
-        return withdrawn_in_lineage(catalog, show, version, exclusions(catalog, show))
+        return withdrawn_in_lineage(catalog, show, version.manifest if version else None)
     except ModelError as exc:
         raise Permanent(str(exc)) from exc
 

@@ -5,11 +5,8 @@
   from their parent and carry the parent's base reference, so every version's manifest names the base
   version and its weights' sha256, down to the base's declared corpus.
 - Exclusions: dailies a filmmaker excluded (`rushes dailies exclude ID --reason TEXT`) are never trained
-  on; the manifest lists each with its reason. A version grows from its parent's weights, so where the
-  promoted version or one of its ancestors learned from a daily excluded since (one of its training clips, or
-  an approved pair made from it), the next version does not grow from it: it starts afresh, from the base
-  the lineage started from (or from scratch), as a first version, and its manifest says why
-  (`fresh_start`; `withdrawn_in_lineage`).
+  on; the manifest lists each with its reason (what became of the versions that learned from one before:
+  daemon.stages.lineage).
 - Approved pairs: supervisors' approved fixes (catalog publications reviewed "approved") become weighted
   training examples (engine.train.pairs): before = the daily the fix was rendered from, after = the
   finishing frames when there are some, else the review movie (the plain fixed frames, no burn-in), both
@@ -29,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.catalog import Catalog, Daily, models_repo
+from daemon.catalog import Catalog, Daily
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
@@ -37,9 +34,9 @@ from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.stages.viewing import ReviewLook, daily_look
 from engine.media import MediaError
 from engine.media.working import read_working_uint8, scene_linear
-from engine.model import ModelError, ModelVersion, load_manifest, sha256_file
+from engine.model import ModelError, ModelVersion, sha256_file
 from engine.model.base import base_ref, load_base, parse_spec
-from engine.model.manifest import BaseRef, Exclusion, LeftOutPair, Manifest
+from engine.model.manifest import BaseRef, LeftOutPair
 from engine.train.pairs import PairExample
 
 log = get_logger("rushes.train")
@@ -85,64 +82,6 @@ def _refuse_another_base(settings: Settings, show: ShowConfig, parent: ModelVers
         f" already (grown from {since}): its next version grows from that one; train without --base, or add "
         "--afresh to start the show afresh from this base"
     )
-
-
-def withdrawn_in_lineage(
-    catalog: Catalog, show: str, parent: ModelVersion | None, excluded: list[Exclusion]
-) -> str:
-    """Why the next version must not grow from `parent` ("" when it may): the first version of its lineage,
-    newest first, that learned from an excluded daily, by the daily's content hash or an approved pair made
-    from it."""
-    if parent is None or not excluded:
-        return ""
-    by_hash = {e.content_hash: e for e in excluded if e.content_hash}
-    with catalog.session(readonly=True) as s:
-        excluded_paths = {d.path for d in daily_repo.excluded(s, show)}
-        pairs = {
-            f"publication:{p.id}:{p.fix_kind}": p.source_path
-            for p in fix_repo.approved_pairs(s, show)
-            if p.source_path in excluded_paths
-        }
-    manifest: Manifest | None = parent.manifest
-    while manifest is not None:
-        learned = [by_hash[c.content_hash] for c in manifest.clips if c.content_hash in by_hash]
-        if learned:
-            e = learned[0]
-            return f"{manifest.version} learned from {e.id}, excluded since: {e.reason}"
-        paired = [x for x in manifest.examples if x.trained and x.id in pairs]
-        if paired:
-            return (
-                f"{manifest.version} learned from approved pair {paired[0].id}, made from an excluded daily"
-            )
-        manifest = _parent_manifest(catalog, show, manifest)
-    return ""
-
-
-def _parent_manifest(catalog: Catalog, show: str, manifest: Manifest) -> Manifest | None:
-    """The manifest of `manifest`'s parent version (None for a first version); ModelError when it cannot be
-    read, since the lineage could not be shown free of an excluded daily."""
-    if manifest.parent is None:
-        return None
-    with catalog.session(readonly=True) as s:
-        row = models_repo.get_version(s, show, int(manifest.parent.lstrip("v")))
-        folder = row.path if row else None
-    if folder is None:
-        raise ModelError(
-            f"{show} {manifest.parent}, an ancestor of {manifest.version}, is not in the catalog"
-        )
-    return load_manifest(folder)
-
-
-def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
-    with catalog.session(readonly=True) as s:
-        return [
-            Exclusion(
-                id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
-                content_hash=d.content_hash or "",
-                reason=d.excluded_reason or "",
-            )
-            for d in daily_repo.excluded(s, show)
-        ]
 
 
 def _frames(path: str, limit: int, linear: bool) -> np.ndarray:
@@ -269,8 +208,6 @@ __all__ = [
     "ModelError",
     "approved_pairs",
     "bases_root",
-    "exclusions",
     "pair_label",
     "starting_point",
-    "withdrawn_in_lineage",
 ]

@@ -192,7 +192,7 @@ def test_a_directors_exclusions_show_where_dailies_are_listed_and_are_never_lost
     assert code == 0
     assert output == (
         f"daily {kept} excluded from training: SH003_v1.mp4 (music not cleared; it was excluded already, for:"
-        " likeness not cleared)\n"
+        " likeness not cleared)\nno model version of TST learned from it\n"
     )
     assert rushes("dailies", "include", str(trained)) == (
         0,
@@ -415,7 +415,12 @@ def test_a_daily_excluded_after_a_version_learned_from_it_is_not_carried_into_th
     _show(tmp_path)
     v1 = load_manifest(str(_train(base="ACME").folder))
     withdrawn = v1.clips[0]
-    assert rushes("dailies", "exclude", _daily_of(withdrawn.id), "--reason", "contract withdrawn")[0] == 0
+    code, output = rushes("dailies", "exclude", _daily_of(withdrawn.id), "--reason", "contract withdrawn")
+    assert code == 0 and " ".join(output.split()).endswith(
+        "TST versions that learned from it: v1 (promoted); those grown from them carry it too. Fixes use the "
+        "promoted version until the next training, which starts afresh without it (v1 learned from "
+        f"{withdrawn.id}, excluded since: contract withdrawn): run `rushes train --show TST` now to stop using it"
+    )
 
     second = _train()
     v2 = load_manifest(str(second.folder))
