@@ -38,7 +38,7 @@ def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
 def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) -> str:
     """Why the next version must not grow from `version` (nor fixes use it; "" when they may): the first version
     of its lineage, newest first, that learned from a daily excluded since, by the daily's content hash or an
-    approved pair made from it."""
+    approved pair made from it; or an ancestor whose manifest cannot be read (deleted or edited by hand)."""
     excluded = exclusions(catalog, show)
     if version is None or not excluded:
         return ""
@@ -61,7 +61,14 @@ def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) 
             return (
                 f"{manifest.version} learned from approved pair {paired[0].id}, made from an excluded daily"
             )
-        manifest = _parent_manifest(catalog, show, manifest)
+        child = manifest
+        try:
+            manifest = _parent_manifest(catalog, show, child)
+        except ModelError as exc:  # a folder deleted or edited by hand: nothing shows it free of them
+            return (
+                f"{child.version}'s parent {child.parent} cannot be read, so its lineage cannot be shown "
+                f"free of the excluded dailies ({exc})"
+            )
     return ""
 
 
@@ -97,7 +104,7 @@ def versions_learned_from(catalog: Catalog, show: str, daily_id: int) -> list[st
 
 def _parent_manifest(catalog: Catalog, show: str, manifest: Manifest) -> Manifest | None:
     """The manifest of `manifest`'s parent version (None for a first version); ModelError when it cannot be
-    read, since the lineage could not be shown free of an excluded daily."""
+    read."""
     if manifest.parent is None:
         return None
     with catalog.session(readonly=True) as s:

@@ -323,10 +323,7 @@ def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
 def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str:
     """Why a version must not be grown from or used: its lineage learned from a daily excluded since ("" when
     not; lineage.withdrawn_in_lineage)."""
-    try:
-        return withdrawn_in_lineage(catalog, show, version.manifest if version else None)
-    except ModelError as exc:
-        raise Permanent(str(exc)) from exc
+    return withdrawn_in_lineage(catalog, show, version.manifest if version else None)
 
 
 def _base_spec(parent: ModelVersion | None) -> str | None:

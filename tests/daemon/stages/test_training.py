@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from daemon.catalog import Catalog, models_repo
+from daemon.catalog.dailies import DailyFacts, exclude_daily, register_daily
 from daemon.jobs.outcomes import Permanent, outcome_of_error
 from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.settings import Settings, ShowConfig
+from daemon.stages.lineage import withdrawn_in_lineage
 from daemon.stages.training import CLI_RUN, NoDailies, budget_for, reserve_version, run_training
+from engine.model.manifest import Manifest
 from tests.daemon.stages.conftest import SHOW
 
 
@@ -124,3 +127,25 @@ def test_a_rushes_train_stopped_before_its_end_resumes_and_one_kept_is_not_train
     stopped = reserve_version(catalog, settings, SHOW, CLI_RUN, None)
     assert stopped[0] == kept + 1
     assert reserve_version(catalog, settings, SHOW, CLI_RUN, None) == stopped
+
+
+def test_a_lineage_whose_ancestor_cannot_be_read_is_not_grown_from_while_dailies_are_excluded(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """An old version's folder deleted by hand (to retire it): with a daily excluded, nothing shows that the
+    lineage never learned from it. The next training was dead-lettered for good ("model folder ... does not
+    exist"); it starts afresh now and says why."""
+    with catalog.session() as s:
+        daily, _ = register_daily(
+            s,
+            SHOW,
+            DailyFacts(path="/ingest/sh010_1.mov", size_bytes=10, mtime=1.0, content_hash="h", shot="sh010"),
+        )
+        exclude_daily(s, daily.id, "contract withdrawn")
+    reserve_version(catalog, settings, SHOW, 1, None)  # v1, its folder never written (deleted)
+    v2 = Manifest(version="v2", parent="v1")
+    why = withdrawn_in_lineage(catalog, SHOW, v2)
+    assert why.startswith(
+        "v2's parent v1 cannot be read, so its lineage cannot be shown free of the excluded dailies"
+    )
+    assert withdrawn_in_lineage(catalog, SHOW, Manifest(version="v1")) == ""  # a first version, no ancestor
