@@ -472,19 +472,28 @@ def status_counts(s: Session, show: str | None = None) -> dict[tuple[str, str], 
 
 
 def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
-    """Keep a daily out of every later training run, with the filmmaker's reason (NoSuchDaily if unknown)."""
+    """Keep a daily out of every later training run, with the filmmaker's reason (NoSuchDaily if unknown). The
+    show's model is marked stale, so its next training window trains a version without it."""
     daily = _require_current(s, daily_id)
     daily.excluded_reason = one_line(reason)
     daily.excluded_at = utcnow()
+    _show_of(s, daily).model_stale = True
     return daily
 
 
 def include_daily(s: Session, daily_id: int) -> Daily:
-    """Undo exclude_daily: the daily is trained on again from the next run."""
+    """Undo exclude_daily: the daily is trained on again from the next run (its show's model marked stale)."""
     daily = _require_current(s, daily_id)
     daily.excluded_reason = None
     daily.excluded_at = None
+    _show_of(s, daily).model_stale = True
     return daily
+
+
+def _show_of(s: Session, daily: Daily) -> Show:
+    show = s.get(Show, daily.show_id)
+    assert show is not None  # the foreign key holds it
+    return show
 
 
 def excluded(s: Session, show: str) -> list[Daily]:

@@ -194,10 +194,13 @@ def pending_publications(s: Session, limit: int | None = 100) -> list[Publicatio
 
 
 def set_review(s: Session, publication_id: int, status: str, note: str | None = None) -> Publication:
-    """Record a supervisor's review (pending, approved, rejected) of a published Version."""
+    """Record a supervisor's review (pending, approved, rejected) of a published Version. An approval given or
+    taken back marks the show's model stale: its next training window learns from the pair, or without it."""
     if status not in REVIEW_STATES:
         raise ValueError(f"review status must be one of {', '.join(REVIEW_STATES)}, not {status!r}")
     publication = _require(s, Publication, publication_id)
+    if "approved" in (status, publication.review_status) and status != publication.review_status:
+        publication.fix_request.show.model_stale = True
     publication.review_status = status
     publication.review_note = note
     publication.reviewed_at = utcnow()

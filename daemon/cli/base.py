@@ -157,6 +157,7 @@ def base_train(
     _check_heads(head)
     address = _ray_address(workers)
     root = _bases_root()
+    _refuse_withdrawn_footage(_run_folders(root, name, corpus or [], resume))
     try:
         with claim_run(  # locked: another run of NAME meanwhile is refused
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
@@ -182,6 +183,52 @@ def base_train(
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)
+
+
+def _run_folders(root: Path, name: str, corpus: list[Path], resume: bool) -> list[Path]:
+    """The corpus folders the run reads: those given, or a resumed run's own (none where there is no run to
+    resume: claim_run says so)."""
+    from engine.model.base import read_run, unfinished
+
+    if corpus or not resume:
+        return [folder.expanduser().resolve() for folder in corpus]
+    pending = unfinished(root, name)
+    return [Path(folder) for folder in read_run(pending).folders] if pending else []
+
+
+def _refuse_withdrawn_footage(folders: list[Path]) -> None:
+    """One line for a corpus folder holding what no model may learn from: a show's daily excluded from
+    training (the exclusion would not hold for the base, nor for the shows grown from it), or Rushes' own data
+    folder (its renders are fixes of the shows' dailies)."""
+    from daemon.catalog import dailies as daily_repo
+    from daemon.context import open_context
+    from daemon.shows import all_shows
+    from engine.train.corpus import listed_files
+
+    ctx = open_context(settings())
+    try:
+        codes = [show.code for show in all_shows(ctx.settings, ctx.catalog)]
+        with ctx.catalog.session(readonly=True) as s:
+            excluded = [
+                (code, d.id, d.path, d.excluded_reason)
+                for code in codes
+                for d in daily_repo.excluded(s, code)
+            ]
+        data_dir = ctx.settings.data_dir.resolve()
+    finally:
+        ctx.close()
+    for folder in folders:
+        if data_dir.is_relative_to(folder):
+            raise fail(
+                f"corpus folder {folder} holds Rushes' data folder {data_dir} (renders of the shows' dailies, "
+                "model caches): give the folders of the footage the studio owns, outside it"
+            )
+        for show, daily_id, path, reason in excluded:
+            if Path(path).is_relative_to(folder) and listed_files(path):  # still there, where a base reads it
+                raise fail(
+                    f"corpus folder {folder} holds daily {daily_id} of show {show}, {path}, excluded from "
+                    f"training ({reason}): move it out of the corpus, or give folders without it"
+                )
 
 
 def unread_line(paths: list[Path]) -> str | None:

@@ -153,6 +153,8 @@ def dailies_exclude(
 ) -> None:
     """Never train on this daily again; every later model's manifest lists it with the reason."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+    from daemon.stages.lineage import promoted_withdrawn, versions_learned_from
+    from engine.model import ModelError
 
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is excluded (manifests list it)")
@@ -165,7 +167,12 @@ def dailies_exclude(
                 row = daily_repo.exclude_daily(s, daily_id, reason)
             except daily_repo.NoSuchDaily as exc:
                 raise fail(str(exc)) from None
-            path, why = row.path, row.excluded_reason
+            path, why, show = row.path, row.excluded_reason, row.show.code
+        learned = versions_learned_from(ctx.catalog, show, daily_id)
+        try:
+            in_use = promoted_withdrawn(ctx.catalog, show)
+        except ModelError as exc:
+            in_use = f"its lineage cannot be read ({exc})"
     finally:
         ctx.close()
     was = f"; it was excluded already, for: {before}" if before and before != why else ""
@@ -173,6 +180,21 @@ def dailies_exclude(
         f"daily {daily_id} excluded from training: {Path(path).name} ({why}{was})",
         highlight=False,
         markup=False,
+    )
+    out.print(_learned_line(show, learned, in_use), highlight=False, markup=False)
+
+
+def _learned_line(show: str, learned: list[str], in_use: str) -> str:
+    """Which of the show's model versions learned from the excluded daily, and whether fixes still use one
+    (`in_use`: why the promoted version must not be used any more, "" when it may)."""
+    if not learned:
+        return f"no model version of {show} learned from it"
+    line = f"{show} versions that learned from it: {', '.join(learned)}; those grown from them carry it too."
+    if not in_use:
+        return f"{line} Fixes use none of them."
+    return (
+        f"{line} Fixes use the promoted version until the next training, which starts afresh without it ({in_use}):"
+        f" run `rushes train --show {show}` now to stop using it"
     )
 
 

@@ -64,6 +64,14 @@ def train_cmd(
             "(default: the show's train.base)."
         ),
     ] = None,
+    afresh: Annotated[
+        bool,
+        typer.Option(
+            "--afresh",
+            help="Start afresh as a first version (from --base, or the show's train.base, else from scratch), "
+            "not from the promoted version: e.g. to leave a base trained on footage withdrawn since.",
+        ),
+    ] = False,
 ) -> None:
     """Train the show model on the show's catalogued dailies now, in the foreground."""
     # the budget covers the whole command: starting Python, loading torch, training, writing
@@ -89,6 +97,7 @@ def train_cmd(
                 on_stage=view.on_stage,
                 base=base,
                 started=started,
+                afresh=afresh,
             )
     finally:
         ctx.close()
@@ -713,8 +722,8 @@ def model_list(
             f"v{r['version']}" + (" (made by an older Rushes: not used)" if r["outdated"] else ""),
             f"v{r['parent']}" if r["parent"] else "-",
             "yes" if r["promoted"] else "",
-            str(r["clips"]),
-            heads,
+            "-" if r["refused"] else str(r["clips"]),
+            f"refused: {r['refused']}" if r["refused"] else heads,
         )
     out.print(table)
 
@@ -750,6 +759,12 @@ def model_show(
     out.print(
         f"parent: {manifest.get('parent') or '-'}  seed: {manifest['seed']}  code: {manifest['code_version']}"
     )
+    if manifest.get("fresh_start"):
+        out.print(
+            f"started afresh, not grown from the promoted version: {manifest['fresh_start']}",
+            highlight=False,
+            markup=False,
+        )
     out.print(
         f"trained on {len(manifest['clips'])} clip(s), held out {len(manifest['holdout'])} ({manifest['holdout_mode']}):"
     )
@@ -823,9 +838,23 @@ def _known_as(pair: dict[str, Any]) -> str:
     return f"{pair['label']}; " if pair.get("label") else ""
 
 
+def _listed(folder: str, state: str, recorded_seal: str | None) -> tuple[int, str | None]:
+    """(its training clips, why its manifest is refused or None) of a version as `rushes model list` shows it:
+    the manifest's seal and the one recorded when it was trained are checked, its weights are not hashed
+    (`rushes model show` does). A version still training has no manifest yet, and nothing is refused."""
+    from engine.model import ModelError, load_manifest
+
+    try:
+        manifest = load_manifest(folder)
+    except ModelError as exc:
+        return 0, (str(exc) if state == "trained" else None)
+    if recorded_seal and manifest.seal != recorded_seal:
+        return 0, "its seal is not the one recorded when it was trained (it was edited and re-sealed)"
+    return len(manifest.clips), None
+
+
 def _versions(show: str | None) -> list[dict[str, Any]]:
     from daemon.catalog import models_repo
-    from engine.model import load_manifest
 
     ctx = open_context(settings())
     try:
@@ -841,11 +870,9 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                 promoted = models_repo.latest_promoted(s, code)
                 for v in models_repo.list_versions(s, code):
                     m = v.metrics or {}
-                    manifest_clips = 0
-                    try:
-                        manifest_clips = len(load_manifest(v.path).clips)
-                    except Exception:
-                        manifest_clips = 0
+                    manifest_clips, refused = _listed(
+                        v.path, m.get("state", "trained"), models_repo.recorded_seal(v)
+                    )
                     rows.append(
                         {
                             "show": code,
@@ -855,6 +882,7 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                             "state": m.get("state", "trained"),
                             "folder": v.path,
                             "clips": manifest_clips,
+                            "refused": refused,
                             "metrics": m.get("heads", {}),
                             "seal": models_repo.recorded_seal(v),
                             "outdated": made_by_older_rushes(v),

@@ -32,7 +32,8 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.training_inputs import approved_pairs, exclusions, starting_point
+from daemon.stages.lineage import exclusions, withdrawn_in_lineage
+from daemon.stages.training_inputs import approved_pairs, starting_point
 from engine.model import ModelError, ModelVersion, load_model
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
@@ -87,10 +88,10 @@ def finished_report(catalog: Catalog, show: str, job_id: int | str | None) -> Tr
 
 
 def reserve_version(
-    catalog: Catalog, settings: Settings, show: str, job_id: int | str | None
+    catalog: Catalog, settings: Settings, show: str, job_id: int | str | None, parent: ModelVersion | None
 ) -> tuple[int, Path]:
-    """The version number and folder this job trains into (the same ones again on a retry of a run that has not
-    ended; a version already trained is never trained into again)."""
+    """The version number and folder this job trains into, recorded as grown from `parent` (the same ones
+    again on a retry of a run that has not ended; a version already trained is never trained into again)."""
     with catalog.session() as s:
         if job_id is not None:
             for row in models_repo.list_versions(s, show):
@@ -108,13 +109,12 @@ def reserve_version(
             )
             number += 1
             folder = settings.models_dir / show / f"v{number}"
-        parent = models_repo.latest_promoted(s, show)
         models_repo.add_version(
             s,
             show,
             str(folder),
             version=number,
-            parent_version=parent.version if parent else None,
+            parent_version=int(parent.manifest.version.lstrip("v")) if parent else None,
             metrics={"job": job_id, "state": "training"},
         )
     return number, folder
@@ -161,9 +161,11 @@ def run_training(
     on_stage: StageHook | None = None,
     base: str | None = None,
     started: float | None = None,
+    afresh: bool = False,
 ) -> TrainReport:
     """The durable train job (and `rushes train`): train into the reserved version, record, maybe promote.
-    `started`: the time.monotonic() the budget counts from (default: now)."""
+    `started`: the time.monotonic() the budget counts from (default: now). `afresh`: a first version (from
+    `base`, else the show's train.base, else scratch) rather than one grown from the promoted version."""
     started = time.monotonic() if started is None else started
     show = get_show(settings, catalog, show_code)
     done = finished_report(catalog, show.code, job_id)
@@ -177,8 +179,19 @@ def run_training(
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
     parent = _usable_parent(catalog, show.code)
+    fresh_start = _withdrawn(catalog, show.code, parent)
+    if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
+        base = base or _base_spec(parent)
+    elif afresh and parent is not None:
+        fresh_start = (
+            f"asked to start afresh (rushes train --afresh) rather than from {parent.manifest.version}"
+        )
+    if fresh_start:
+        log.warning("train.fresh_start", show=show.code, why=fresh_start)
+        parent = None
     grown = grown_from(settings, catalog, show, parent, base)
-    number, folder = reserve_version(catalog, settings, show.code, job_id)
+    grown["manifest_fields"]["fresh_start"] = fresh_start
+    number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
     )
@@ -203,7 +216,12 @@ def run_training(
     if result.stopped or result.version is None:
         raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
     promote, verdicts = _judged(result, parent is None)
-    _record(catalog, show.code, number, newest_daily, promote, _summary(job_id, result, started, verdicts))
+    withdrawn = _withdrawn(catalog, show.code, result.version)
+    if promote and withdrawn:  # excluded while it trained: kept for the record, never used
+        log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
+        promote = False
+    summary = _summary(job_id, result, started, verdicts)
+    _record(catalog, show.code, number, newest_daily, promote, summary, stays_stale=bool(withdrawn))
     pruned = prune_cache(cache, [c.content_hash for c in clips])  # the show's dailies that may train again
     if pruned:
         log.info("train.cache_pruned", show=show.code, files=pruned)
@@ -302,6 +320,18 @@ def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
     log.warning("train.daily_quarantined", daily=daily_id, reason=reason)
 
 
+def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str:
+    """Why a version must not be grown from or used: its lineage learned from a daily excluded since ("" when
+    not; lineage.withdrawn_in_lineage)."""
+    return withdrawn_in_lineage(catalog, show, version.manifest if version else None)
+
+
+def _base_spec(parent: ModelVersion | None) -> str | None:
+    """The base version a lineage started from, as `rushes train --base` names it (NAME@vN)."""
+    ref = parent.manifest.base if parent else None
+    return f"{ref.name}@{ref.version}" if ref else None
+
+
 def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
     try:
         return promoted_model(catalog, show)
@@ -351,16 +381,23 @@ def _summary(
 
 
 def _record(
-    catalog: Catalog, show: str, number: int, newest_daily: int, promote: bool, summary: dict[str, Any]
+    catalog: Catalog,
+    show: str,
+    number: int,
+    newest_daily: int,
+    promote: bool,
+    summary: dict[str, Any],
+    stays_stale: bool = False,
 ) -> None:
     """Store the version's scores, promote it when it is not worse, and clear the show's stale flag unless
-    a daily landed while it trained."""
+    a daily landed while it trained (newer than `newest_daily`) or `stays_stale` (a daily it learned from was
+    excluded meanwhile: the next window trains without it)."""
     with catalog.session() as s:
         models_repo.set_metrics(s, show, number, summary)
         if promote:
             models_repo.promote(s, show, number)
         fresh = max((d.id for d in daily_repo.list_dailies(s, show)), default=0)
-        if fresh <= newest_daily:
+        if fresh <= newest_daily and not stays_stale:
             show_repo.set_model_stale(s, show, False)
 
 

@@ -5,7 +5,8 @@
   from their parent and carry the parent's base reference, so every version's manifest names the base
   version and its weights' sha256, down to the base's declared corpus.
 - Exclusions: dailies a filmmaker excluded (`rushes dailies exclude ID --reason TEXT`) are never trained
-  on; the manifest lists each with its reason.
+  on; the manifest lists each with its reason (what became of the versions that learned from one before:
+  daemon.stages.lineage).
 - Approved pairs: supervisors' approved fixes (catalog publications reviewed "approved") become weighted
   training examples (engine.train.pairs): before = the daily the fix was rendered from, after = the
   finishing frames when there are some, else the review movie (the plain fixed frames, no burn-in), both
@@ -35,7 +36,7 @@ from engine.media import MediaError
 from engine.media.working import read_working_uint8, scene_linear
 from engine.model import ModelError, ModelVersion, sha256_file
 from engine.model.base import base_ref, load_base, parse_spec
-from engine.model.manifest import BaseRef, Exclusion, LeftOutPair
+from engine.model.manifest import BaseRef, LeftOutPair
 from engine.train.pairs import PairExample
 
 log = get_logger("rushes.train")
@@ -78,20 +79,9 @@ def _refuse_another_base(settings: Settings, show: ShowConfig, parent: ModelVers
     since = f"base {grown.name} {grown.version}" if grown else "scratch, with no base"
     raise ModelError(
         f"base {base} starts only a show's first version, and {show.code} has {parent.manifest.version}"
-        f" already (grown from {since}): its next version grows from that one; train without --base"
+        f" already (grown from {since}): its next version grows from that one; train without --base, or add "
+        "--afresh to start the show afresh from this base"
     )
-
-
-def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
-    with catalog.session(readonly=True) as s:
-        return [
-            Exclusion(
-                id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
-                content_hash=d.content_hash or "",
-                reason=d.excluded_reason or "",
-            )
-            for d in daily_repo.excluded(s, show)
-        ]
 
 
 def _frames(path: str, limit: int, linear: bool) -> np.ndarray:
@@ -218,7 +208,6 @@ __all__ = [
     "ModelError",
     "approved_pairs",
     "bases_root",
-    "exclusions",
     "pair_label",
     "starting_point",
 ]

@@ -103,6 +103,9 @@ class Manifest(BaseModel):
     declarations: dict[str, str] = Field(default_factory=dict)
     skipped: list[Exclusion] = Field(default_factory=list)  # base: corpus files that cannot be read, and why
     base: BaseRef | None = None  # show: the base version its first version started from
+    # show: why it was not grown from the promoted version (its lineage learned from a daily excluded since);
+    # it started afresh from `base`, or from scratch, as a first version. "" when grown as usual.
+    fresh_start: str = ""
     exclusions: list[Exclusion] = Field(default_factory=list)  # dailies left out, with the reasons
     examples: list[ExampleRecord] = Field(default_factory=list)  # approved pairs trained on
     # approved pairs left out, with the reasons; empty in versions made before they were listed

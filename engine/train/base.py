@@ -43,6 +43,7 @@ from engine.model.base import (
 from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
 from engine.train.checkpoint import STATE
+from engine.train.clip_choice import changed_since_start
 from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.dataset import DatasetError, TrainClip
 from engine.train.loop import CHECKPOINT_DIR, Progress, Stop, TrainResult, train
@@ -234,6 +235,13 @@ def train_base(
     }
     started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
     clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
+    changed = changed_since_start(folder / CHECKPOINT_DIR, clips)
+    if changed:
+        raise CorpusError(
+            f"base {run.name} {folder.name} cannot be resumed: its corpus changed since it started "
+            f"({'; '.join(changed)}) and its checkpoint learned from the files as they were; delete {folder} "
+            "and train again"
+        )
 
     def attempt(given: list[TrainClip]) -> TrainResult:  # a resumed run has the rest of its budget only
         left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))

@@ -10,8 +10,10 @@ night's, on a first run. So a budgeted run loads:
   head learns there (engine.train.native); at least one clip is always loaded. The rest wait: a later run
   finds the clips decoded here in the cache and decodes more, so the model reaches every daily over a few
   runs.
-- A run resumed from its checkpoint trains on exactly the clips it started with (their ids are kept in the
-  checkpoint folder, CLIPS_FILE), so a clip it trained on can never land on the held-out side.
+- A run resumed from its checkpoint trains on exactly the clips it started with (their ids and content hashes
+  are kept in the checkpoint folder, CLIPS_FILE), so a clip it trained on can never land on the held-out side;
+  where one of them is gone or holds other content since, its checkpoint learned from footage the run can no
+  longer list, so the run starts afresh (a base run is refused instead: engine.train.base).
 """
 
 from __future__ import annotations
@@ -49,18 +51,41 @@ def choose_clips(
     return [f for f in found if f is not None]
 
 
-def started_with(checkpoint: Path, sources: Sequence[TrainClip]) -> list[TrainClip] | None:
-    """The clips an interrupted run started with (those still given), or None when none were recorded."""
+def _recorded(checkpoint: Path) -> dict[str, str] | None:
+    """The clips an interrupted run started with, id -> content hash ("" where a run recorded ids only)."""
     listed = checkpoint / CLIPS_FILE
     if not listed.is_file():
         return None
-    ids = set(json.loads(listed.read_text()))
-    return [c for c in sources if c.id in ids]
+    recorded = json.loads(listed.read_text())
+    return recorded if isinstance(recorded, dict) else dict.fromkeys(recorded, "")
+
+
+def started_with(checkpoint: Path, sources: Sequence[TrainClip]) -> list[TrainClip] | None:
+    """The clips an interrupted run started with (those still given), or None when none were recorded."""
+    recorded = _recorded(checkpoint)
+    if recorded is None:
+        return None
+    return [c for c in sources if c.id in recorded]
+
+
+def changed_since_start(checkpoint: Path, sources: Sequence[TrainClip]) -> list[str]:
+    """What became of the clips an interrupted run started with that `sources` no longer give as they were,
+    one phrase each ("ID is gone", "ID holds other content"): its checkpoint learned from them, so a run
+    resumed without them would list clips other than those its weights came from."""
+    given = {c.id: c.content_hash for c in sources}
+    changed = []
+    for clip_id, content_hash in (_recorded(checkpoint) or {}).items():
+        if clip_id not in given:
+            changed.append(f"{clip_id} is gone")
+        elif content_hash and given[clip_id] and given[clip_id] != content_hash:
+            changed.append(f"{clip_id} holds other content")
+    return changed
 
 
 def record_start(checkpoint: Path, loaded: Sequence[LoadedClip]) -> None:
-    """Keep the ids of the clips a run trains on in its checkpoint folder (see started_with)."""
+    """Keep the ids and content hashes of the clips a run trains on in its checkpoint folder (see started_with
+    and changed_since_start)."""
     checkpoint.mkdir(parents=True, exist_ok=True)
     tmp = checkpoint / (CLIPS_FILE + ".tmp")
-    tmp.write_text(json.dumps([c.record.id for c in loaded]))
+    tmp.write_text(json.dumps({c.record.id: c.record.content_hash for c in loaded}))
     tmp.replace(checkpoint / CLIPS_FILE)

@@ -55,8 +55,8 @@ def _texts(declaration: str | Sequence[str] | None) -> list[str]:
 
 
 def declared_corpus(folders: Sequence[str | Path], declaration: str | Sequence[str] | None) -> Corpus:
-    """The corpus, or CorpusError (one line) when it has no declaration, no folder, a missing folder, or
-    several declarations that do not pair one to one with its folders."""
+    """The corpus, or CorpusError (one line) when it has no declaration, no folder, a missing folder, a folder
+    given twice or inside another, or several declarations that do not pair one to one with its folders."""
     texts = _texts(declaration)
     if not any(texts):
         raise CorpusError(
@@ -79,7 +79,23 @@ def declared_corpus(folders: Sequence[str | Path], declaration: str | Sequence[s
     for path, text in zip(paths, texts, strict=True):
         if not text:
             raise CorpusError(f"corpus folder {path} has an empty declaration: say who owns its footage")
+    _refuse_overlap(paths)
     return Corpus(paths, tuple(texts))
+
+
+def _refuse_overlap(paths: Sequence[Path]) -> None:
+    """CorpusError (one line) for a folder given twice or inside another: its clips would be read twice, each
+    time under a declaration of its own."""
+    for i, path in enumerate(paths):
+        for other in paths[:i]:
+            if path == other:
+                raise CorpusError(f"corpus folder {path} is given twice: give each --corpus once")
+            inner, outer = (path, other) if path.is_relative_to(other) else (other, path)
+            if inner.is_relative_to(outer):
+                raise CorpusError(
+                    f"corpus folder {inner} is inside corpus folder {outer}: its clips would be read twice, "
+                    f"under both folders' declarations; give one of the two, or move {inner} out"
+                )
 
 
 def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
@@ -129,7 +145,7 @@ def corpus_unread(corpus: Corpus) -> list[Path]:
     return unread
 
 
-def _listed_files(clip_id: str) -> list[Path]:
+def listed_files(clip_id: str) -> list[Path]:
     """The files of a clip as a base manifest names it (a movie's path, a sequence's pattern); [] when gone."""
     path = Path(clip_id)
     if path.suffix.lower() in MOVIE_SUFFIXES:
@@ -147,7 +163,7 @@ def listed_changes(listed: Mapping[str, str]) -> tuple[list[str], list[str]]:
     hashing the corpus did."""
     changed, gone = [], []
     for clip_id, expected in listed.items():
-        files = _listed_files(clip_id)
+        files = listed_files(clip_id)
         if not files:
             gone.append(clip_id)
         elif hash_files(files) != expected:

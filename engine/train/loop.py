@@ -27,7 +27,13 @@ from engine.options import TrainOptions
 from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
-from engine.train.clip_choice import choose_clips, decode_seconds, record_start, started_with
+from engine.train.clip_choice import (
+    changed_since_start,
+    choose_clips,
+    decode_seconds,
+    record_start,
+    started_with,
+)
 from engine.train.dataset import (
     ClipLike,
     DatasetError,
@@ -260,7 +266,9 @@ def train(
     device = pick_device(options.device)
     if options.cpu_threads is not None:
         use_cpu_threads(options.cpu_threads)
-    split, native = _load_split(clips, options, cfg, out, head_objs, _decode_until(options, cfg, parallel))
+    until = _decode_until(options, cfg, parallel)
+    writes = parallel is None or parallel.leader
+    split, native = _load_split(clips, options, cfg, out, head_objs, until, record=writes)
     if parallel is not None:  # this rank draws its batches from its shard; records and holdout stay whole
         split = replace(split, train=parallel.shard(split.train))
         native = replace(native, train=parallel.shard(native.train)) if native is not None else None
@@ -382,15 +390,20 @@ def _load_split(
     heads: Sequence[Head],
     decode_until: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    record: bool = True,
 ) -> tuple[Split, Split | None]:
     """Decode (through the frame cache) the clips at the training resolution, then hold some out; and, when
     a head learns at the footage's own size (Head.native) and the footage is larger than the training frames,
     the same split of frames at that size (engine.train.native), else None. With `decode_until`, clips not
     yet cached are decoded only until then (engine.train.clip_choice); a resumed run loads the clips it
-    started with."""
+    started with, which a new run keeps in its checkpoint folder when `record` (the rank that writes it)."""
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     sources = [as_train_clip(c, i) for i, c in enumerate(clips)]
     checkpoint = out / CHECKPOINT_DIR
+    changed = changed_since_start(checkpoint, sources)
+    if changed:  # its checkpoint learned from footage this run could not list: start afresh
+        log.warning("the clips of the checkpoint changed (%s): the run starts afresh", "; ".join(changed))
+        shutil.rmtree(checkpoint, ignore_errors=True)
     resumed = started_with(checkpoint, sources)
     if resumed is not None:
         sources, decode_until = resumed, None
@@ -429,6 +442,7 @@ def _load_split(
                 len(sources),
                 len(sources) - len(loaded),
             )
+    if resumed is None and record:
         record_start(checkpoint, loaded)
     kept = {lc.record.id for lc in loaded}
     sources = [c for c in sources if c.id in kept]

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes, models_repo
+from daemon.catalog import shows as show_repo
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.jobs.outcomes import Permanent
@@ -26,7 +27,7 @@ from daemon.stages.training import run_training
 from engine import synth
 from engine.media import write_movie
 from engine.model import load_manifest
-from engine.train import TrainSettings
+from engine.train import Stage, TrainSettings
 from tests import footage
 from tests.homes import own_home
 
@@ -98,10 +99,12 @@ def _train_base(corpus: Path, *extra: str) -> str:
     return output
 
 
-def _train(base: str | None = None) -> TrainReport:
+def _train(base: str | None = None, afresh: bool = False) -> TrainReport:
     ctx = open_context(load_settings(None))
     try:
-        return run_training(ctx.settings, ctx.catalog, "TST", job_id=None, base=base, train_settings=TINY)
+        return run_training(
+            ctx.settings, ctx.catalog, "TST", job_id=None, base=base, train_settings=TINY, afresh=afresh
+        )
     finally:
         ctx.close()
 
@@ -189,7 +192,7 @@ def test_a_directors_exclusions_show_where_dailies_are_listed_and_are_never_lost
     assert code == 0
     assert output == (
         f"daily {kept} excluded from training: SH003_v1.mp4 (music not cleared; it was excluded already, for:"
-        " likeness not cleared)\n"
+        " likeness not cleared)\nno model version of TST learned from it\n"
     )
     assert rushes("dailies", "include", str(trained)) == (
         0,
@@ -211,7 +214,8 @@ def test_a_base_named_for_a_show_that_has_a_model_is_refused_not_ignored(tmp_pat
         _train(base="ACME")
     assert str(refused.value) == (
         f"base ACME starts only a show's first version, and TST has v{first.version} already (grown from scratch,"
-        " with no base): its next version grows from that one; train without --base"
+        " with no base): its next version grows from that one; train without --base, or add --afresh to start the"
+        " show afresh from this base"
     )
     ctx = open_context(load_settings(None))
     try:
@@ -393,3 +397,176 @@ def test_base_train_holds_its_version_folder_while_it_trains_and_a_second_one_is
                 "continue it with --resume"
             )
     assert held == [True]
+
+
+def _daily_of(clip_id: str) -> str:
+    """The daily id in a manifest's clip id (`daily:ID:SHOT:NAME`)."""
+    return clip_id.split(":")[1]
+
+
+def test_a_daily_excluded_after_a_version_learned_from_it_is_not_carried_into_the_next_version(
+    tmp_path: Path,
+) -> None:
+    """An actor's contract withdrawn: the daily was excluded after v1 trained on it. v2 used to grow from v1's
+    weights (and keep them for a head), so it still carried the daily while its manifest listed it as
+    excluded; now v2 starts afresh from the base the lineage started from, is promoted in v1's place and says
+    why, and the version after it grows from it as usual."""
+    _train_base(_corpus(tmp_path))
+    _show(tmp_path)
+    v1 = load_manifest(str(_train(base="ACME").folder))
+    withdrawn = v1.clips[0]
+    code, output = rushes("dailies", "exclude", _daily_of(withdrawn.id), "--reason", "contract withdrawn")
+    assert code == 0 and " ".join(output.split()).endswith(
+        "TST versions that learned from it: v1 (promoted); those grown from them carry it too. Fixes use the "
+        "promoted version until the next training, which starts afresh without it (v1 learned from "
+        f"{withdrawn.id}, excluded since: contract withdrawn): run `rushes train --show TST` now to stop using it"
+    )
+
+    second = _train()
+    v2 = load_manifest(str(second.folder))
+    assert second.promoted and v2.parent is None and v2.base == v1.base
+    assert v2.fresh_start == f"v1 learned from {withdrawn.id}, excluded since: contract withdrawn"
+    assert withdrawn.content_hash not in {c.content_hash for c in v2.clips + v2.holdout}
+    assert all(not source.startswith("parent:") for source in v2.sources.values())
+    code, output = rushes("model", "show", "v2", "--show", "TST")
+    assert code == 0 and f"started afresh, not grown from the promoted version: {v2.fresh_start}" in output
+    code, output = rushes("model", "list", "--show", "TST", "--json")
+    assert [(r["version"], r["parent"], r["promoted"]) for r in json.loads(output)] == [
+        (1, None, False),
+        (2, None, True),
+    ]
+
+    v3 = load_manifest(str(_train().folder))
+    assert v3.parent == "v2" and v3.fresh_start == ""
+
+
+def test_dailies_excluded_while_a_version_trains_on_them_keep_that_version_from_use(tmp_path: Path) -> None:
+    """The exclusions came while the show's first training read the dailies: that version used to be promoted
+    and fixes used it; now it is kept, unpromoted, and the next version, without them, is the one used."""
+    _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        ids = {Path(d.path).name: d.id for d in daily_repo.list_dailies(s, "TST")}
+    withdrawn = [
+        ids["SH000_v1.mp4"],
+        ids["SH001_v1.mp4"],
+    ]  # one held-out clip of 4: one of them is trained on
+
+    def exclude_once_training(stage: Stage) -> None:
+        if stage.name == "train":
+            with ctx.catalog.session() as s:
+                for daily_id in withdrawn:
+                    daily_repo.exclude_daily(s, daily_id, "contract withdrawn")
+
+    try:
+        during = run_training(
+            ctx.settings, ctx.catalog, "TST", base=None, train_settings=TINY, on_stage=exclude_once_training
+        )
+    finally:
+        ctx.close()
+    assert during.version == 1 and not during.promoted
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:  # the next window trains without them
+        assert show_repo.require_show(s, "TST").model_stale
+    ctx.close()
+    assert {_daily_of(c.id) for c in load_manifest(str(during.folder)).clips} & {str(i) for i in withdrawn}
+    after = _train()
+    manifest = load_manifest(str(after.folder))
+    assert after.promoted and manifest.parent is None
+    assert sorted(_daily_of(e.id) for e in manifest.exclusions) == sorted(str(i) for i in withdrawn)
+
+
+def test_a_corpus_holding_an_excluded_daily_or_the_data_folder_is_refused_in_one_line(
+    tmp_path: Path, home: Path
+) -> None:
+    """A base trained on a folder holding a show's ingest folder learned from the dailies excluded there
+    (likeness not cleared), and so did every show grown from it; a folder holding Rushes' data folder learned
+    from its renders. Both are refused before anything is read; the show's folder with the daily moved out
+    trains."""
+    dailies = _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        (daily,) = [d for d in daily_repo.list_dailies(s, "TST") if d.path.endswith("SH003_v1.mp4")]
+    ctx.close()
+    assert rushes("dailies", "exclude", str(daily.id), "--reason", "likeness not cleared")[0] == 0
+    one_step = ("--declare", DECLARED, "--max-steps", "1")
+    code, output = rushes("base", "train", "--name", "ACME", "--corpus", str(dailies), *one_step)
+    assert (code, output) == (
+        2,
+        f"error: corpus folder {dailies} holds daily {daily.id} of show TST, {daily.path}, excluded from training "
+        "(likeness not cleared): move it out of the corpus, or give folders without it\n",
+    )
+    code, output = rushes("base", "train", "--name", "ACME", "--corpus", str(tmp_path), *one_step)
+    assert code == 2 and output.startswith(
+        f"error: corpus folder {tmp_path} holds Rushes' data folder {home}"
+    )
+    assert not (home / "bases" / "ACME").exists()
+
+    Path(daily.path).rename(tmp_path / "withdrawn.mp4")
+    assert "base ACME v1: 2 clip(s) trained, 1 held out" in _train_base(dailies)
+
+
+def test_model_list_says_which_versions_manifests_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest edited by hand (an exclusion taken out of the record) was listed by `rushes model list` as
+    promoted with 0 clips, as if nothing were wrong; only `rushes model show` refused it. It is named as refused
+    now, and so is one edited and re-sealed."""
+    from engine.model.seal import sealed
+
+    _show(tmp_path)
+    folder = Path(str(_train().folder))
+    manifest = folder / "manifest.json"
+    original = manifest.read_text()
+    data = json.loads(original)
+    manifest.write_text(json.dumps({**data, "exclusions": [], "clips": data["clips"][1:]}))
+    code, output = rushes("model", "list", "--show", "TST", "--json")
+    (row,) = json.loads(output)
+    assert code == 0 and row["refused"] == (
+        f"{manifest} is refused: its seal does not match its content (the manifest was edited after it was "
+        "written); restore it or retrain"
+    )
+    from daemon.cli import app as cli_app
+
+    monkeypatch.setattr(
+        cli_app.out, "_width", 1000
+    )  # the row on one line (an xdist worker's console: 80 wide)
+    code, output = rushes("model", "list", "--show", "TST")
+    said = " ".join(output.replace("│", " ").split())
+    assert code == 0 and f"TST v1 - yes - refused: {manifest} is refused: its seal" in said
+
+    manifest.write_text(json.dumps(sealed({**data, "clips": data["clips"][1:]})))
+    (row,) = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert (
+        row["refused"] == "its seal is not the one recorded when it was trained (it was edited and re-sealed)"
+    )
+    manifest.write_text(original)
+    (row,) = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert row["refused"] is None and row["clips"] == len(data["clips"])
+
+
+def test_a_show_leaves_a_base_whose_corpus_clip_was_withdrawn_by_starting_afresh_from_the_new_base(
+    tmp_path: Path,
+) -> None:
+    """A clip of the base's corpus withdrawn: the studio trained ACME v2 without it, but every show version
+    grown from v1 carried it on, and `rushes train --base ACME@v2` was refused with no way forward. `--afresh`
+    starts the show's next version from v2 as a first version, promoted, and its manifest says so."""
+    corpus = _corpus(tmp_path)
+    _train_base(corpus)
+    _show(tmp_path)
+    v1 = load_manifest(str(_train(base="ACME").folder))
+    (corpus / "old0.mp4").rename(tmp_path / "withdrawn.mp4")
+    _train_base(corpus)
+    with pytest.raises(Permanent, match="add --afresh to start the show afresh from this base"):
+        _train(base="ACME@v2")
+
+    second = _train(base="ACME@v2", afresh=True)
+    v2 = load_manifest(str(second.folder))
+    assert second.promoted and v2.parent is None and v2.base is not None and v2.base.version == "v2"
+    assert v2.fresh_start == "asked to start afresh (rushes train --afresh) rather than from v1"
+    code, output = rushes("base", "show", "ACME", "--version", "v2", "--json")
+    listed = json.loads(output)["manifest"]
+    assert code == 0 and str(corpus / "old0.mp4") not in {
+        c["id"] for c in listed["clips"] + listed["holdout"]
+    }
+    assert v1.base is not None and v1.base.version == "v1"

@@ -96,8 +96,8 @@ def test_a_base_manifest_lists_every_corpus_clip_with_hash_cuts_and_declaration(
 
 
 def test_a_resumed_base_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
-    root = tmp_path / "bases"
-    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
+    root, corpus = tmp_path / "bases", _corpus(tmp_path)
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
     calls = {"n": 0}
 
     def crash_after_3() -> bool:
@@ -108,7 +108,7 @@ def test_a_resumed_base_run_continues_from_its_checkpoint(tmp_path: Path) -> Non
     assert first.stopped and first.steps == {"denoise": 3, "upscale": 0}
     assert unfinished(root, "ACME") == folder
     with pytest.raises(CorpusError, match="--resume"):  # a new run would abandon the checkpoint
-        prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+        prepare_run(root, "ACME", [corpus], DECLARED, _options())
     again, same_run = prepare_run(root, "ACME", [], None, _options(), resume=True)
     assert again == folder and same_run == run  # corpus and declaration come back from run.json
     seen: list[tuple[str, int]] = []
@@ -534,3 +534,64 @@ def test_listing_the_bases_checks_each_manifest_seal_without_hashing_the_weights
     first, second = describe(root, "ACME")
     assert first["state"] == "trained" and second["state"] == "refused"
     assert str(second["reason"]).startswith(f"{manifest} is refused: its seal does not match its content")
+
+
+def test_a_corpus_folder_given_twice_or_inside_another_is_refused_in_one_line(tmp_path: Path) -> None:
+    """`--corpus A --declare OWNED --corpus A --declare LICENSED` (or A and a folder inside it) read every clip
+    of A twice and listed each under both declarations, so nobody could tell which statement covered it."""
+    owned = _corpus(tmp_path)
+    with pytest.raises(CorpusError) as info:
+        declared_corpus([owned, tmp_path / "corpus" / "."], [DECLARED, LICENSED])
+    assert str(info.value) == f"corpus folder {owned.resolve()} is given twice: give each --corpus once"
+    inner = (owned / "plates").resolve()
+    for folders in ([owned, inner], [inner, owned]):
+        with pytest.raises(CorpusError) as info:
+            declared_corpus(folders, [DECLARED, LICENSED])
+        assert str(info.value) == (
+            f"corpus folder {inner} is inside corpus folder {owned.resolve()}: its clips would be read twice, "
+            f"under both folders' declarations; give one of the two, or move {inner} out"
+        )
+    assert not (tmp_path / "bases").exists()
+
+
+def test_a_base_run_whose_corpus_changed_while_it_was_stopped_is_not_resumed(tmp_path: Path) -> None:
+    """A clip replaced by other content under its name and one deleted while the run was stopped: the resumed
+    run trained on the new file and listed only it, so the manifest named neither the old content nor the deleted
+    clip its weights had learned from. It is refused now, naming both; a clip added meanwhile is left for the
+    next run, as before."""
+    corpus = _corpus(tmp_path)
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options())
+    first = train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=lambda: True)
+    assert first.stopped
+    replaced, deleted = corpus / "show_x" / "clip0.mp4", corpus / "show_x" / "clip1.mp4"
+    footage.movie(replaced, n=8, size=(96, 64), photo="rocket", seed=9)
+    deleted.unlink()
+    again, same = prepare_run(root, "ACME", [], None, _options(), resume=True)
+    with pytest.raises(CorpusError) as info:
+        train_base(again, same, _options(), _settings(tmp_path), heads=HEADS)
+    assert str(info.value) == (
+        f"base ACME v1 cannot be resumed: its corpus changed since it started ({replaced} holds other content; "
+        f"{deleted} is gone) and its checkpoint learned from the files as they were; delete {folder} and train "
+        "again"
+    )
+
+
+def test_a_run_whose_clips_changed_while_it_was_stopped_starts_afresh(tmp_path: Path) -> None:
+    """A show's run stopped, then one of its dailies excluded (or gone): the resumed run went on from weights that
+    had learned from it while its manifest listed it nowhere. It starts afresh now; unchanged, it resumes."""
+    clips = [
+        TrainClip(id=f"daily:{i}", content_hash=f"blake2b:{i}", frames=footage.frames(8, (96, 64), seed=i))
+        for i in range(3)
+    ]
+    out = tmp_path / "v1"
+    assert train(
+        clips, _options(), out, heads=["denoise"], settings=_settings(tmp_path), stop=lambda: True
+    ).stopped
+    resumed = train(
+        clips, _options(), out, heads=["denoise"], settings=_settings(tmp_path), stop=lambda: True
+    )
+    assert resumed.resumed
+    fresh = train(clips[1:], _options(), out, heads=["denoise"], settings=_settings(tmp_path))
+    assert not fresh.resumed and fresh.version is not None
+    assert "daily:0" not in {c.id for c in fresh.version.manifest.clips + fresh.version.manifest.holdout}

@@ -97,7 +97,9 @@ def test_each_run_trains_on_the_cached_dailies_and_decodes_the_newest_others_in_
     assert run("v1") == ["sh030_1"]  # the newest daily only
     assert run("v2") == ["sh020_1", "sh030_1"]  # that one from the cache, and the next newest
     assert run("v3") == ["sh010_1", "sh020_1", "sh030_1"]
-    assert json.loads((tmp_path / "v3" / "checkpoint" / CLIPS_FILE).read_text()) == [c.id for c in clips]
+    assert list(json.loads((tmp_path / "v3" / "checkpoint" / CLIPS_FILE).read_text())) == [
+        c.id for c in clips
+    ]
 
 
 def test_a_run_resumed_from_its_checkpoint_trains_on_the_clips_it_started_with(tmp_path: Path) -> None:
@@ -115,7 +117,7 @@ def test_a_run_resumed_from_its_checkpoint_trains_on_the_clips_it_started_with(t
         stop=lambda: True,
     )
     assert stopped.version is None and stopped.stopped
-    assert json.loads((tmp_path / "v1" / "checkpoint" / CLIPS_FILE).read_text()) == ["sh030_1"]
+    assert list(json.loads((tmp_path / "v1" / "checkpoint" / CLIPS_FILE).read_text())) == ["sh030_1"]
     for clip in clips:  # every daily decoded meanwhile: a fresh run would take them all
         load_clip(clip, 64, tmp_path / "cache")
 

@@ -16,8 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from daemon import scheduling
 from daemon.catalog import Catalog, CatalogError, Job, utcnow
 from daemon.catalog import jobs as job_repo
-from daemon.catalog.dailies import DailyFacts, register_daily
-from daemon.catalog.shows import ensure_show, set_model_stale
+from daemon.catalog.dailies import DailyFacts, exclude_daily, include_daily, register_daily
+from daemon.catalog.shows import ensure_show, get_show, set_model_stale
 from daemon.jobs.payloads import TrainJob
 from daemon.scheduling import (
     JOBS_TABLE,
@@ -166,6 +166,24 @@ def test_window_queues_one_train_job_only_when_stale(catalog: Catalog) -> None:
         CODE, "window", deadline=fired + timedelta(hours=5), window=fired
     )
     assert job.state == "queued" and job.show == CODE
+
+
+def test_a_daily_excluded_or_included_again_makes_the_next_window_train(catalog: Catalog) -> None:
+    """An actor's contract withdrawn, no new daily since the last training: the nightly window said the model
+    was current and never trained again, so fixes kept using the version that learned from the daily."""
+    add_show(catalog, stale=False)
+    daily, _ = add_daily(catalog, "withdrawn")
+    add_show(catalog, stale=False)  # trained since it landed
+    night = datetime(2025, 6, 2, 1, 0, tzinfo=UTC)
+    with catalog.session() as s:
+        exclude_daily(s, daily, "contract withdrawn")
+    assert window_fired(catalog, CODE, night, 5, now=night + timedelta(minutes=1)).queued
+
+    add_show(catalog, stale=False)  # that job trained without it
+    with catalog.session() as s:
+        include_daily(s, daily)
+        show = get_show(s, CODE)
+        assert show is not None and show.model_stale
 
 
 def test_window_that_has_closed_queues_nothing(catalog: Catalog) -> None:

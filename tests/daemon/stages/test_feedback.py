@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.catalog import Catalog, fixes
+from daemon.catalog import shows as show_repo
 from daemon.settings import Settings
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.publishing import publish
@@ -64,3 +65,27 @@ def test_a_decision_on_a_version_rushes_did_not_publish_is_ignored(
     tracker.approve(other.version_id)
     result = poll_reviews(tracker, catalog)
     assert (result.seen, result.new) == (1, 0)
+
+
+def test_an_approval_given_or_taken_back_makes_the_next_training_window_train(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    """A supervisor approved a fix: the nightly window found the model current (no new daily) and never trained,
+    so the approved pair was not learned from until another daily landed; an approval taken back likewise stayed
+    in the promoted model."""
+    [version] = published(settings, catalog, tracker, tmp_path, ("denoise",))
+
+    def stale() -> bool:
+        with catalog.session() as s:
+            show = show_repo.get_show(s, SHOW)
+            assert show is not None
+            return show.model_stale
+
+    with catalog.session() as s:
+        show_repo.set_model_stale(s, SHOW, False)
+    tracker.approve(version)
+    assert poll_reviews(tracker, catalog).new == 1 and stale()
+    with catalog.session() as s:
+        show_repo.set_model_stale(s, SHOW, False)
+    tracker.reject(version, "the grain came back")
+    assert poll_reviews(tracker, catalog).new == 1 and stale()

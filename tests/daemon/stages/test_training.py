@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from daemon.catalog import Catalog, models_repo
+from daemon.catalog.dailies import DailyFacts, exclude_daily, register_daily
 from daemon.jobs.outcomes import Permanent, outcome_of_error
 from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.settings import Settings, ShowConfig
+from daemon.stages.lineage import withdrawn_in_lineage
 from daemon.stages.training import CLI_RUN, NoDailies, budget_for, reserve_version, run_training
+from engine.model.manifest import Manifest
 from tests.daemon.stages.conftest import SHOW
 
 
@@ -40,10 +43,10 @@ def test_a_window_about_to_close_skips_the_run_and_reserves_nothing(
 def test_a_retry_of_the_same_job_trains_into_the_version_it_reserved(
     settings: Settings, catalog: Catalog
 ) -> None:
-    first = reserve_version(catalog, settings, SHOW, job_id=7)
+    first = reserve_version(catalog, settings, SHOW, 7, None)
     assert first == (1, settings.models_dir / SHOW / "v1")
-    assert reserve_version(catalog, settings, SHOW, job_id=7) == first
-    assert reserve_version(catalog, settings, SHOW, job_id=8)[0] == 2
+    assert reserve_version(catalog, settings, SHOW, 7, None) == first
+    assert reserve_version(catalog, settings, SHOW, 8, None)[0] == 2
 
 
 def test_a_version_folder_the_catalog_does_not_know_is_never_trained_over(
@@ -56,10 +59,10 @@ def test_a_version_folder_the_catalog_does_not_know_is_never_trained_over(
     old.mkdir(parents=True)
     (old / "manifest.json").write_text('{"version": "v1"}')
     (settings.models_dir / SHOW / "v2").mkdir()
-    number, folder = reserve_version(catalog, settings, SHOW, job_id=7)
+    number, folder = reserve_version(catalog, settings, SHOW, 7, None)
     assert (number, folder) == (3, settings.models_dir / SHOW / "v3")
     assert (old / "manifest.json").read_text() == '{"version": "v1"}'
-    assert reserve_version(catalog, settings, SHOW, job_id=7) == (3, folder)  # its retry: the same one
+    assert reserve_version(catalog, settings, SHOW, 7, None) == (3, folder)  # its retry: the same one
     with catalog.session(readonly=True) as s:
         assert [v.version for v in models_repo.list_versions(s, SHOW)] == [3]
 
@@ -76,7 +79,7 @@ def test_a_job_stopped_after_recording_its_version_is_done_not_trained_again(
 ) -> None:
     """A crash or a yield between recording the version and ending the job: the retry reports that
     version (no dailies are read, no new version is reserved)."""
-    number, folder = reserve_version(catalog, settings, SHOW, job_id=7)
+    number, folder = reserve_version(catalog, settings, SHOW, 7, None)
     heads = {"denoise": {"psnr": 31.0, "psnr_nlmeans": 30.0}}
     with catalog.session() as s:
         models_repo.set_metrics(
@@ -105,22 +108,44 @@ def test_rushes_train_again_trains_a_new_version_instead_of_reporting_the_last(
     """`rushes train` runs share one job id so that a run stopped by Ctrl-C resumes. A second `rushes train`
     after one that ended printed the first one's report ("v1 promoted") in 2 s and trained nothing, so the
     dailies excluded and the pairs approved since never reached a model; it trains (here: finds no dailies)."""
-    number, _ = reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)
+    number, _ = reserve_version(catalog, settings, SHOW, CLI_RUN, None)
     with catalog.session() as s:
         models_repo.set_metrics(s, SHOW, number, {"job": CLI_RUN, "state": "trained", "heads": {}})
         models_repo.promote(s, SHOW, number)
     with pytest.raises(NoDailies):
         run_training(settings, catalog, SHOW, job_id=CLI_RUN)
-    assert reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)[0] == number + 1
+    assert reserve_version(catalog, settings, SHOW, CLI_RUN, None)[0] == number + 1
 
 
 def test_a_rushes_train_stopped_before_its_end_resumes_and_one_kept_is_not_trained_into(
     settings: Settings, catalog: Catalog
 ) -> None:
     """A `rushes train` that ended with its version kept (not promoted) is done; one stopped mid-run is not."""
-    kept, _ = reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)
+    kept, _ = reserve_version(catalog, settings, SHOW, CLI_RUN, None)
     with catalog.session() as s:
         models_repo.set_metrics(s, SHOW, kept, {"job": CLI_RUN, "state": "trained", "heads": {}})
-    stopped = reserve_version(catalog, settings, SHOW, job_id=CLI_RUN)
+    stopped = reserve_version(catalog, settings, SHOW, CLI_RUN, None)
     assert stopped[0] == kept + 1
-    assert reserve_version(catalog, settings, SHOW, job_id=CLI_RUN) == stopped
+    assert reserve_version(catalog, settings, SHOW, CLI_RUN, None) == stopped
+
+
+def test_a_lineage_whose_ancestor_cannot_be_read_is_not_grown_from_while_dailies_are_excluded(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """An old version's folder deleted by hand (to retire it): with a daily excluded, nothing shows that the
+    lineage never learned from it. The next training was dead-lettered for good ("model folder ... does not
+    exist"); it starts afresh now and says why."""
+    with catalog.session() as s:
+        daily, _ = register_daily(
+            s,
+            SHOW,
+            DailyFacts(path="/ingest/sh010_1.mov", size_bytes=10, mtime=1.0, content_hash="h", shot="sh010"),
+        )
+        exclude_daily(s, daily.id, "contract withdrawn")
+    reserve_version(catalog, settings, SHOW, 1, None)  # v1, its folder never written (deleted)
+    v2 = Manifest(version="v2", parent="v1")
+    why = withdrawn_in_lineage(catalog, SHOW, v2)
+    assert why.startswith(
+        "v2's parent v1 cannot be read, so its lineage cannot be shown free of the excluded dailies"
+    )
+    assert withdrawn_in_lineage(catalog, SHOW, Manifest(version="v1")) == ""  # a first version, no ancestor

@@ -1,0 +1,126 @@
+"""Which of a show's model versions learned from a daily, by their manifests: a version grows from its parent's
+weights, so what the promoted version or one of its ancestors learned from (a training clip, or an approved pair
+made from a daily) is in every version grown from it.
+
+- `withdrawn_in_lineage`: where the promoted lineage learned from a daily excluded since, the next training does
+  not grow from it but starts afresh (daemon.stages.training), its manifest saying why (`fresh_start`), and a
+  version that learned from a daily excluded while it trained is not promoted.
+- `versions_learned_from`, `promoted_withdrawn`: the versions that learned from one daily, and whether the one
+  fixes use is among them or grown from them, as `rushes dailies exclude` says.
+
+Manifests only (no weights, no torch): `rushes dailies exclude` stays a quick command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.catalog import Catalog, models_repo
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog import fixes as fix_repo
+from engine.model import ModelError, load_manifest
+from engine.model.manifest import Exclusion, Manifest
+
+
+def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
+    """The show's dailies excluded from training, with their reasons, as manifests list them."""
+    with catalog.session(readonly=True) as s:
+        return [
+            Exclusion(
+                id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
+                content_hash=d.content_hash or "",
+                reason=d.excluded_reason or "",
+            )
+            for d in daily_repo.excluded(s, show)
+        ]
+
+
+def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) -> str:
+    """Why the next version must not grow from `version` (nor fixes use it; "" when they may): the first version
+    of its lineage, newest first, that learned from a daily excluded since, by the daily's content hash or an
+    approved pair made from it; or an ancestor whose manifest cannot be read (deleted or edited by hand)."""
+    excluded = exclusions(catalog, show)
+    if version is None or not excluded:
+        return ""
+    by_hash = {e.content_hash: e for e in excluded if e.content_hash}
+    with catalog.session(readonly=True) as s:
+        excluded_paths = {d.path for d in daily_repo.excluded(s, show)}
+        pairs = {
+            f"publication:{p.id}:{p.fix_kind}": p.source_path
+            for p in fix_repo.approved_pairs(s, show)
+            if p.source_path in excluded_paths
+        }
+    manifest: Manifest | None = version
+    while manifest is not None:
+        learned = [by_hash[c.content_hash] for c in manifest.clips if c.content_hash in by_hash]
+        if learned:
+            e = learned[0]
+            return f"{manifest.version} learned from {e.id}, excluded since: {e.reason}"
+        paired = [x for x in manifest.examples if x.trained and x.id in pairs]
+        if paired:
+            return (
+                f"{manifest.version} learned from approved pair {paired[0].id}, made from an excluded daily"
+            )
+        child = manifest
+        try:
+            manifest = _parent_manifest(catalog, show, child)
+        except ModelError as exc:  # a folder deleted or edited by hand: nothing shows it free of them
+            return (
+                f"{child.version}'s parent {child.parent} cannot be read, so its lineage cannot be shown "
+                f"free of the excluded dailies ({exc})"
+            )
+    return ""
+
+
+def versions_learned_from(catalog: Catalog, show: str, daily_id: int) -> list[str]:
+    """The show's versions, oldest first, whose manifests list the daily as a training clip or an approved pair
+    made from it (`v2`; `v4 (promoted)` for the one fixes use; `v3 (refused: ...)` where a manifest cannot be
+    read): those that learned from it themselves, the versions grown from them inheriting it."""
+    with catalog.session(readonly=True) as s:
+        daily = daily_repo.get_daily(s, daily_id)
+        if daily is None:
+            return []
+        pairs = {
+            f"publication:{p.id}:{p.fix_kind}"
+            for p in fix_repo.approved_pairs(s, show)
+            if p.source_path == daily.path
+        }
+        promoted = models_repo.latest_promoted(s, show)
+        rows = [(row.version, row.path) for row in models_repo.list_versions(s, show)]
+        content_hash, current = daily.content_hash, promoted.version if promoted else None
+    found = []
+    for version, folder in sorted(rows):
+        try:
+            manifest = load_manifest(folder)
+        except ModelError as exc:
+            found.append(f"v{version} (refused: {exc})")
+            continue
+        if any(c.content_hash == content_hash for c in manifest.clips) or any(
+            x.trained and x.id in pairs for x in manifest.examples
+        ):
+            found.append(f"v{version} (promoted)" if version == current else f"v{version}")
+    return found
+
+
+def _parent_manifest(catalog: Catalog, show: str, manifest: Manifest) -> Manifest | None:
+    """The manifest of `manifest`'s parent version (None for a first version); ModelError when it cannot be
+    read."""
+    if manifest.parent is None:
+        return None
+    with catalog.session(readonly=True) as s:
+        row = models_repo.get_version(s, show, int(manifest.parent.lstrip("v")))
+        folder = row.path if row else None
+    if folder is None:
+        raise ModelError(
+            f"{show} {manifest.parent}, an ancestor of {manifest.version}, is not in the catalog"
+        )
+    return load_manifest(folder)
+
+
+def promoted_withdrawn(catalog: Catalog, show: str) -> str:
+    """Why the show's promoted version is not to be used any more ("" when it may; withdrawn_in_lineage), by its
+    manifest: it is used until the next training, which starts afresh."""
+    with catalog.session(readonly=True) as s:
+        row = models_repo.latest_promoted(s, show)
+        folder = row.path if row else None
+    return withdrawn_in_lineage(catalog, show, load_manifest(folder)) if folder else ""
