@@ -27,10 +27,17 @@ app = typer.Typer(
     add_completion=False,
     help="Rushes: a show model and fixes for dailies.",
 )
-config_app = typer.Typer(
-    rich_markup_mode="markdown", no_args_is_help=True, help="Validate the configuration and print its schema."
-)
-app.add_typer(config_app, name="config")
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """The group of commands `rushes NAME ...`, its help read as the others' (markdown: a paragraph's lines join
+    into sentences, where typer's default kept every line break of the docstring)."""
+    group = typer.Typer(rich_markup_mode="markdown", no_args_is_help=True, help=help)
+    app.add_typer(group, name=name)
+    return group
+
+
+config_app = command_group("config", "Validate the configuration and print its schema.")
 
 # Piped into a file or another program, tables are as wide as their cells need (rich's 80 columns cut the full
 # paths of `rushes status` short); in a terminal, or with COLUMNS set, its width.

@@ -18,19 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from daemon.cli.app import app, err, fail, out, settings
+from daemon.cli.app import command_group, err, fail, out, settings
 from daemon.cli.model import parse_duration
 from daemon.context import prepare_home
 
 if TYPE_CHECKING:
     from engine.options import TrainOptions
 
-base_app = typer.Typer(
-    rich_markup_mode="markdown",
-    no_args_is_help=True,
-    help="Studio base models: train on a declared corpus, list, show.",
-)
-app.add_typer(base_app, name="base")
+base_app = command_group("base", "Studio base models: train on a declared corpus, list, show.")
 
 LOG_EVERY_S = 30.0
 

@@ -6,13 +6,10 @@ from typing import Annotated
 
 import typer
 
-from daemon.cli.app import app, fail, out, settings
+from daemon.cli.app import command_group, fail, out, settings
 from daemon.context import open_context
 
-catalog_app = typer.Typer(
-    rich_markup_mode="markdown", no_args_is_help=True, help="The catalog database: copy it into another one."
-)
-app.add_typer(catalog_app, name="catalog")
+catalog_app = command_group("catalog", "The catalog database: copy it into another one.")
 
 
 @catalog_app.command("copy")

@@ -9,19 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from daemon.cli.app import app, fail, out, settings
+from daemon.cli.app import command_group, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 
 if TYPE_CHECKING:
     from daemon.catalog import Daily
 
-dailies_app = typer.Typer(
-    rich_markup_mode="markdown",
-    no_args_is_help=True,
-    help="List a show's dailies; remove or quarantine one by id; exclude one from training or include it again.",
+dailies_app = command_group(
+    "dailies",
+    "List a show's dailies; remove or quarantine one by id; exclude one from training or include it again.",
 )
-app.add_typer(dailies_app, name="dailies")
 
 STATUSES = ("registered", "quarantined", "removed", "superseded", "all")
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from daemon.cli.app import app, counted_progress, err, fail, out, process_age, settings
+from daemon.cli.app import app, command_group, counted_progress, err, fail, out, process_age, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
@@ -29,10 +29,7 @@ if TYPE_CHECKING:
 
 # The show model (torch) is imported inside the commands that use it, so every other command starts quickly.
 
-model_app = typer.Typer(
-    rich_markup_mode="markdown", no_args_is_help=True, help="Model versions of a show: lineage and scores."
-)
-app.add_typer(model_app, name="model")
+model_app = command_group("model", "Model versions of a show: lineage and scores.")
 
 # seconds alone (600), or hours, minutes and seconds in that order, each once (2h, 90s, 1h30m, 1m 30s)
 DURATION = re.compile(

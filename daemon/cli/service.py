@@ -7,14 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.cli.app import ConfigOpt, app, cells, fail, out, settings, state
+from daemon.cli.app import ConfigOpt, app, cells, command_group, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
 
-jobs_app = typer.Typer(
-    rich_markup_mode="markdown", no_args_is_help=True, help="Durable jobs: list them, retry dead ones."
-)
-app.add_typer(jobs_app, name="jobs")
+jobs_app = command_group("jobs", "Durable jobs: list them, retry dead ones.")
 
 
 @app.command("daemon")

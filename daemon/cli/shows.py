@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 
 from daemon import shows
-from daemon.cli.app import app, err, out, settings
+from daemon.cli.app import command_group, err, out, settings
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 
-show_app = typer.Typer(rich_markup_mode="markdown", no_args_is_help=True, help="Add and list shows.")
-app.add_typer(show_app, name="show")
+show_app = command_group("show", "Add and list shows.")
 
 
 @show_app.command("add")

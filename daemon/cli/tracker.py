@@ -10,14 +10,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from daemon.cli.app import app, err, fail, out, settings
+from daemon.cli.app import command_group, err, fail, out, settings
 
-tracker_app = typer.Typer(
-    rich_markup_mode="markdown",
-    no_args_is_help=True,
-    help="The production tracker: set it up, check it, or serve a local one.",
-)
-app.add_typer(tracker_app, name="tracker")
+tracker_app = command_group("tracker", "The production tracker: set it up, check it, or serve a local one.")
 
 
 @tracker_app.command("serve")

@@ -169,13 +169,32 @@ class Prepared:
     notes: tuple[str, ...] = ()  # what the head did with a parameter besides taking it as written
 
 
-# What a fix holds in memory, measured with `rushes fix` on 2 cores (denoise, the most of the same-size fixes:
-# 529 MB at 1000x1000, 957 MB at 2000x2000; upscale of 1000x1000 to 2000x2000, 643 MB): the process and its
-# libraries, about 143 bytes a pixel of a same-size fix's frame (frames decoded ahead, the head's float copies
-# and tiles, frames waiting for the encoders) and about 64 a pixel of upscale's output frame, rounded up.
-FIX_BASE_BYTES = 512 << 20
-FIX_BYTES_PER_PIXEL = 150
-UPSCALE_BYTES_PER_OUTPUT_PIXEL = 70
+@dataclass(frozen=True)
+class FixMemory:
+    """What a fix of one kind holds in memory: a base (the process, its libraries, the inference runtime, the
+    flows, which are computed at a capped size) and so many bytes a pixel of the frame it makes (frames decoded
+    ahead, the head's float copies and tiles, frames waiting for the encoders; upscale's output frame has 4
+    pixels for each of its source's)."""
+
+    base: int
+    per_output_pixel: int
+
+    def needed(self, width: int, height: int, scale: int = 1) -> int:
+        return self.base + self.per_output_pixel * width * height * scale * scale
+
+
+# Measured with `rushes fix` of every kind, a fresh net of each head (interpolate with its refiner on, the most it
+# holds), 24 frames of 1000x1000 and 2000x2000 as an H.264 movie and as a half-float EXR sequence (the larger
+# peak of the two), fitted as base + bytes a pixel and rounded up by about a tenth (`bench/fix_memory.py`,
+# docs/benchmarks.md "The memory of a fix"): denoise 1.03 / 1.36 GB, regrade 0.56 / 0.89, interpolate 1.74 /
+# 2.51, upscale 1.09 / 2.95, cleanup 0.73 / 1.51.
+FIX_MEMORY = {
+    "denoise": FixMemory(1024 << 20, 130),
+    "regrade": FixMemory(512 << 20, 130),
+    "interpolate": FixMemory(1600 << 20, 290),
+    "upscale": FixMemory(512 << 20, 170),
+    "cleanup": FixMemory(512 << 20, 290),
+}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -211,11 +230,7 @@ def check_memory(info: MediaInfo, kind: str) -> None:
     """FixError, before anything is decoded, when a fix of `info`'s frames would need more memory than the
     machine has: a 16000x16000 daily (its header within the 16384-pixel limit) would otherwise be killed by
     the kernel at every attempt, taking other work on the machine with it."""
-    pixels = info.width * info.height
-    per_frame = (
-        UPSCALE_BYTES_PER_OUTPUT_PIXEL * pixels * 4 if kind == "upscale" else FIX_BYTES_PER_PIXEL * pixels
-    )
-    needed = FIX_BASE_BYTES + per_frame
+    needed = FIX_MEMORY[kind].needed(info.width, info.height, get_head(kind).scale)
     have = machine_memory()
     if needed > have:
         raise FixError(
@@ -342,6 +357,7 @@ def fixed_frames(
     one), every `after` is HxWx4: the fixed colour and the source frame's alpha (resized for upscale), or for
     interpolate, whose made frames have no source frame, the alpha carried through the flow path beside the
     colour (engine.flow_sequence), so a made frame's coverage moves with its picture."""
+    return_frame_blocks()  # frame-sized buffers go back to the system when freed (engine.heap), in every fix
     first_frame = source.first_frame
     # Only the frames the head holds ahead of its output are kept here, as 8 bits (they are shown in 8-bit
     # review movies): memory stays flat however long the shot (engine.infer.stream).
@@ -898,7 +914,6 @@ def render(
     (frames done, frames in all) after each. Decoding runs ahead of the head and encoding behind it, each in
     its own thread (engine.infer.stream); frame-sized buffers go back to the system when freed (engine.heap),
     so memory stays flat over a long shot."""
-    return_frame_blocks()
     total = output_frames(source, prepared)
     try:
         with RenderSink(plan) as sink, limited_threads():  # OpenCV's flows too, by the machine's load
