@@ -388,20 +388,32 @@ def test_remove_and_requarantine_take_a_daily_out_and_keep_it_out(catalog: Catal
             remove_daily(s, 999)
 
 
+def _catalog_at_0001(url: str, dailies: list[tuple[str, str | None, str]]) -> Catalog:
+    """A catalog at revision 0001 (before content identity) holding show OLD's `dailies` (path, shot, content
+    hash), registered as that Rushes registered them."""
+    cat = Catalog(url)
+    cat.migrate("0001")
+    with cat.session() as s:
+        ensure_show(s, "OLD")
+    with cat.engine.begin() as conn:
+        for i, (path, shot, content_hash) in enumerate(dailies):
+            conn.execute(
+                text(
+                    "INSERT INTO dailies (show_id, path, root, shot, missing_frames, size_bytes, mtime, content_hash, "
+                    "status, created_at, updated_at) VALUES ((SELECT id FROM shows WHERE code = 'OLD'), :path, '', :shot, "
+                    "'[]', 10, :mtime, :hash, 'registered', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"path": path, "shot": shot, "mtime": i, "hash": content_hash},
+            )
+    return cat
+
+
 def test_duplicates_registered_before_revision_0002_are_folded_into_aliases(catalog_url: str) -> None:
-    cat = Catalog(catalog_url)
+    cat = _catalog_at_0001(
+        catalog_url,
+        [("/in/a.mov", None, "h-a"), ("/in/copy_of_a.mov", None, "h-a"), ("/in/b.mov", None, "h-b")],
+    )
     try:
-        cat.migrate("0001")
-        with cat.session() as s:
-            ensure_show(s, "OLD")
-        with cat.engine.begin() as conn:
-            for i, path in enumerate(["/in/a.mov", "/in/copy_of_a.mov", "/in/b.mov"]):
-                conn.exec_driver_sql(
-                    "INSERT INTO dailies (show_id, path, root, missing_frames, size_bytes, mtime, content_hash, "
-                    "status, created_at, updated_at) VALUES ((SELECT id FROM shows WHERE code = 'OLD'), "
-                    f"'{path}', '', '[]', 10, {i}, '{'h-b' if 'b.mov' in path else 'h-a'}', 'registered', "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                )
         cat.migrate()
         with cat.session() as s:
             assert [d.path for d in list_dailies(s, "OLD")] == ["/in/a.mov", "/in/b.mov"]
@@ -416,19 +428,10 @@ def test_a_shot_delivered_as_a_copy_of_another_shots_file_before_revision_0002_k
 ) -> None:
     """An older Rushes catalogued the copy as the shot's own daily; the upgrade folds it into the first as an
     alias, and a fix of that shot used to be answered that its file had not reached an ingest folder yet."""
-    cat = Catalog(catalog_url)
+    cat = _catalog_at_0001(
+        catalog_url, [("/in/sh060_1.mov", "sh060", "h-same"), ("/in/sh090_1.mov", "sh090", "h-same")]
+    )
     try:
-        cat.migrate("0001")
-        with cat.session() as s:
-            ensure_show(s, "OLD")
-        with cat.engine.begin() as conn:
-            for i, (path, shot) in enumerate([("/in/sh060_1.mov", "sh060"), ("/in/sh090_1.mov", "sh090")]):
-                conn.exec_driver_sql(
-                    "INSERT INTO dailies (show_id, path, root, shot, missing_frames, size_bytes, mtime, "
-                    "content_hash, status, created_at, updated_at) VALUES ((SELECT id FROM shows WHERE code = "
-                    f"'OLD'), '{path}', '', '{shot}', '[]', 10, {i}, 'h-same', 'registered', CURRENT_TIMESTAMP, "
-                    "CURRENT_TIMESTAMP)"
-                )
         cat.migrate()
         with cat.session(readonly=True) as s:
             assert [d.path for d in list_dailies(s, "OLD")] == ["/in/sh060_1.mov"]
