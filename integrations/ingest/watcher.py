@@ -55,11 +55,11 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from integrations.ingest.candidates import Candidate, FileEntry, Found, Rejected, build
 from integrations.ingest.names import is_ignored_path, media_kind, unit_key
 from integrations.ingest.options import IngestOptions, IngestRoot
+from integrations.ingest.polling import Change, FolderPoller
 from integrations.ingest.retries import Retries, temporary_reason
 from integrations.ingest.scan import folder_unreadable, list_images, scan_root, stat_entry, walk
 from integrations.ingest.stability import FileState, Settled, StabilityGate
@@ -184,7 +184,7 @@ class IngestWatcher:
         self._rescan = threading.Event()
         self.scans = 0  # reconcile scans completed (the first one: everything present at start is queued)
         self._overflow = _Overflow(self._rescan)
-        self._observers: dict[Path, BaseObserver] = {}
+        self._observers: dict[Path, BaseObserver | FolderPoller] = {}
         self._observers_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -273,9 +273,15 @@ class IngestWatcher:
         """Each watched root and how: "inotify" or "polling" (a root missing here is only scanned)."""
         with self._observers_lock:
             return {
-                path: "polling" if isinstance(observer, PollingObserver) else "inotify"
+                path: "polling" if isinstance(observer, FolderPoller) else "inotify"
                 for path, observer in self._observers.items()
             }
+
+    def poller(self, root: Path) -> FolderPoller | None:
+        """The poller watching `root` (a network root, or a local one inotify could not watch), if one does."""
+        with self._observers_lock:
+            observer = self._observers.get(root)
+        return observer if isinstance(observer, FolderPoller) else None
 
     def _watch(self, root: IngestRoot) -> None:
         """Start watching one root; a root that cannot be watched now is retried at each reconcile scan."""
@@ -283,10 +289,11 @@ class IngestWatcher:
             if self._stop.is_set() or root.path in self._observers:
                 return
             handler = _Events(root.path, self._work)
-            observers: list[BaseObserver] = [] if root.network else [Observer()]
-            observers.append(PollingObserver(timeout=self.options.poll_interval))
+            observers: list[BaseObserver | FolderPoller] = [] if root.network else [Observer()]
+            observers.append(FolderPoller(root.path, self.options.poll_interval, self._polled(root.path)))
             for observer in observers:
-                observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
+                if isinstance(observer, BaseObserver):
+                    observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
                 try:
                     observer.start()
                 except OSError as error:
@@ -300,6 +307,10 @@ class IngestWatcher:
                 root.path,
                 ROOT_RETRY_SECONDS,
             )
+
+    def _polled(self, root: Path) -> Callable[[Change, Path], None]:
+        """What a root's poller reports, queued as its events are."""
+        return lambda change, path: self._work.put(_Work(change, root, path))
 
     # the tick thread: owns the gate
 
