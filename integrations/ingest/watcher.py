@@ -61,7 +61,7 @@ from integrations.ingest.names import is_ignored_path, media_kind, unit_key
 from integrations.ingest.options import IngestOptions, IngestRoot
 from integrations.ingest.polling import Change, FolderPoller
 from integrations.ingest.retries import Retries, temporary_reason
-from integrations.ingest.scan import folder_unreadable, list_images, scan_root, stat_entry, walk
+from integrations.ingest.scan import folder_unreadable, list_images, stat_entry, walk
 from integrations.ingest.stability import FileState, Settled, StabilityGate
 from integrations.ingest.templates import Templates
 
@@ -83,7 +83,7 @@ EVENTS: list[type[FileSystemEvent]] = [
 ]
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 
-Action = Literal["touch", "gone", "tree", "report"]
+Action = Literal["touch", "seen", "gone", "tree", "report"]  # seen: stat'ed by a reconcile scan (`entry`)
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class _Work:
     root: Path
     path: Path
     rejected: Rejected | None = None
+    entry: FileEntry | None = None
 
 
 class _Delivered:
@@ -349,6 +350,7 @@ class IngestWatcher:
                 break
         now = self.clock()
         touched: dict[Path, Path] = {}
+        seen: dict[Path, FileEntry] = {}  # touched paths a reconcile scan stat'ed: not stat'ed again
         thinned: dict[
             tuple[Path, str], Path
         ] = {}  # (folder, extension) of frames gone from delivered sequences
@@ -357,14 +359,23 @@ class IngestWatcher:
                 self._deliver(item.rejected)
             elif item.action == "gone":
                 touched.pop(item.path, None)
+                seen.pop(item.path, None)
                 if not self._gate.vanish(item.path, now) and media_kind(item.path) == "image":
                     thinned[(item.path.parent, item.path.suffix.lower())] = item.root
             elif item.action == "tree":
                 self._feed_tree(item.root, item.path, now)
             else:
                 touched[item.path] = item.root
+                if item.action == "seen" and item.entry is not None:
+                    seen[item.path] = item.entry
+                else:
+                    seen.pop(item.path, None)  # an event since the scan: stat it now
         for path, root in touched.items():
-            self._touch(root, path, now)
+            entry = seen.get(path)
+            if entry is None:
+                self._touch(root, path, now)
+            elif media_kind(path) != "sidecar":
+                self._gate.observe(path, entry.size, entry.mtime, now)
         for (folder, ext), root in thinned.items():
             self._feed_images(root, folder, ext, now)
 
@@ -492,16 +503,19 @@ class IngestWatcher:
                 return
             self._watch(root)
             try:
-                found = scan_root(root.path, self.options)
+                entries, rejected = walk(root.path, self.options.ignore)
             except OSError as error:
                 log.warning(
                     "ingest root %s cannot be read (%s); will retry at the next scan", root.path, error
                 )
                 continue
-            for item in found:
+            stated = {entry.path: entry for entry in entries}
+            found: list[Found] = [*build(root.path, entries, self._templates), *rejected]
+            for item in sorted(found, key=lambda found: str(found.path)):
                 if item.key in self._delivered:
                     continue
                 if isinstance(item, Rejected) and not item.files:
                     self._work.put(_Work("report", root.path, item.path, item))
                 for path in item.files:
-                    self._work.put(_Work("touch", root.path, path))
+                    entry = stated.get(path)
+                    self._work.put(_Work("seen" if entry else "touch", root.path, path, entry=entry))
