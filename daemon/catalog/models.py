@@ -188,7 +188,10 @@ class ModelVersion(Base):
 
 class Job(Timestamps, Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+    __table_args__ = (
+        Index("ix_jobs_state_run_after", "state", "run_after"),
+        Index("ix_jobs_kind_state", "kind", "state"),  # the queue depths (/metrics, status) count from it
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # ingest | train | fix | publish | feedback ...

@@ -10,6 +10,8 @@ deleted: a publication whose files lie elsewhere (moved by hand, another layout)
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from daemon.catalog import Catalog, fixes, jobs
 from daemon.settings import Settings, ShowConfig
+
+_JOB_LOG = re.compile(r"job-(\d+)\.log")
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,34 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
 
 
 def spent_logs(settings: Settings, catalog: Catalog, before: datetime) -> list[Spent]:
-    """The logs of the jobs that ended before `before`, that still exist."""
+    """The logs of the jobs that ended before `before`, that still exist. The logs folder is listed first and only
+    the jobs whose logs are there are looked up, so the jobs whose logs went long ago cost nothing."""
+    present = job_logs(settings.logs_dir)
     with catalog.session(readonly=True) as s:
-        ended = jobs.finished_before(s, before)
-    logs = ((job_id, settings.logs_dir / f"job-{job_id}.log") for job_id in ended)
-    return [
-        Spent("log", log, log.stat().st_size, f"log of job {job_id}") for job_id, log in logs if log.is_file()
-    ]
+        ended = jobs.finished_before(s, before, list(present))
+    spent = []
+    for job_id in ended:
+        try:
+            size = present[job_id].stat().st_size
+        except FileNotFoundError:  # deleted meanwhile
+            continue
+        spent.append(Spent("log", present[job_id], size, f"log of job {job_id}"))
+    return spent
+
+
+def job_logs(folder: Path) -> dict[int, Path]:
+    """The job logs (`job-N.log`) in `folder`, by job id; none when it is missing."""
+    try:
+        with os.scandir(folder) as listing:
+            names = [entry.name for entry in listing if entry.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return {}
+    logs: dict[int, Path] = {}
+    for name in names:
+        match = _JOB_LOG.fullmatch(name)
+        if match:
+            logs[int(match.group(1))] = folder / name
+    return logs
 
 
 def remove(spent: Sequence[Spent]) -> int:

@@ -14,9 +14,10 @@ Decisions (documented here once):
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import re
 from collections.abc import Hashable, Iterable
-from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 from typing import Literal
 
@@ -68,7 +69,13 @@ def media_kind(path: PurePath) -> Kind:
 
 def is_ignored_name(name: str, ignore: Iterable[str]) -> bool:
     """True for temporary or hidden names: an `ignore` glob matches, or an rsync temp name."""
-    return bool(RSYNC_TEMP.match(name)) or any(fnmatchcase(name, glob) for glob in ignore)
+    return bool(RSYNC_TEMP.match(name) or _globs(tuple(ignore)).match(name))
+
+
+@functools.lru_cache(maxsize=64)
+def _globs(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """The globs as one pattern (fnmatchcase's meaning): a walk asks it of every name of the tree."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs) or r"(?!)")
 
 
 def is_ignored_path(rel_path: PurePath, ignore: Iterable[str]) -> bool:

@@ -55,13 +55,13 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from integrations.ingest.candidates import Candidate, FileEntry, Found, Rejected, build
 from integrations.ingest.names import is_ignored_path, media_kind, unit_key
 from integrations.ingest.options import IngestOptions, IngestRoot
+from integrations.ingest.polling import Change, FolderPoller
 from integrations.ingest.retries import Retries, temporary_reason
-from integrations.ingest.scan import folder_unreadable, list_images, scan_root, stat_entry, walk
+from integrations.ingest.scan import folder_unreadable, list_images, stat_entry, walk
 from integrations.ingest.stability import FileState, Settled, StabilityGate
 from integrations.ingest.templates import Templates
 
@@ -83,7 +83,7 @@ EVENTS: list[type[FileSystemEvent]] = [
 ]
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 
-Action = Literal["touch", "gone", "tree", "report"]
+Action = Literal["touch", "seen", "gone", "tree", "report"]  # seen: stat'ed by a reconcile scan (`entry`)
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class _Work:
     root: Path
     path: Path
     rejected: Rejected | None = None
+    entry: FileEntry | None = None
 
 
 class _Delivered:
@@ -184,7 +185,7 @@ class IngestWatcher:
         self._rescan = threading.Event()
         self.scans = 0  # reconcile scans completed (the first one: everything present at start is queued)
         self._overflow = _Overflow(self._rescan)
-        self._observers: dict[Path, BaseObserver] = {}
+        self._observers: dict[Path, BaseObserver | FolderPoller] = {}
         self._observers_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -273,9 +274,15 @@ class IngestWatcher:
         """Each watched root and how: "inotify" or "polling" (a root missing here is only scanned)."""
         with self._observers_lock:
             return {
-                path: "polling" if isinstance(observer, PollingObserver) else "inotify"
+                path: "polling" if isinstance(observer, FolderPoller) else "inotify"
                 for path, observer in self._observers.items()
             }
+
+    def poller(self, root: Path) -> FolderPoller | None:
+        """The poller watching `root` (a network root, or a local one inotify could not watch), if one does."""
+        with self._observers_lock:
+            observer = self._observers.get(root)
+        return observer if isinstance(observer, FolderPoller) else None
 
     def _watch(self, root: IngestRoot) -> None:
         """Start watching one root; a root that cannot be watched now is retried at each reconcile scan."""
@@ -283,10 +290,11 @@ class IngestWatcher:
             if self._stop.is_set() or root.path in self._observers:
                 return
             handler = _Events(root.path, self._work)
-            observers: list[BaseObserver] = [] if root.network else [Observer()]
-            observers.append(PollingObserver(timeout=self.options.poll_interval))
+            observers: list[BaseObserver | FolderPoller] = [] if root.network else [Observer()]
+            observers.append(FolderPoller(root.path, self.options.poll_interval, self._polled(root.path)))
             for observer in observers:
-                observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
+                if isinstance(observer, BaseObserver):
+                    observer.schedule(handler, str(root.path), recursive=True, event_filter=EVENTS)
                 try:
                     observer.start()
                 except OSError as error:
@@ -300,6 +308,10 @@ class IngestWatcher:
                 root.path,
                 ROOT_RETRY_SECONDS,
             )
+
+    def _polled(self, root: Path) -> Callable[[Change, Path], None]:
+        """What a root's poller reports, queued as its events are."""
+        return lambda change, path: self._work.put(_Work(change, root, path))
 
     # the tick thread: owns the gate
 
@@ -338,6 +350,7 @@ class IngestWatcher:
                 break
         now = self.clock()
         touched: dict[Path, Path] = {}
+        seen: dict[Path, FileEntry] = {}  # touched paths a reconcile scan stat'ed: not stat'ed again
         thinned: dict[
             tuple[Path, str], Path
         ] = {}  # (folder, extension) of frames gone from delivered sequences
@@ -346,14 +359,23 @@ class IngestWatcher:
                 self._deliver(item.rejected)
             elif item.action == "gone":
                 touched.pop(item.path, None)
+                seen.pop(item.path, None)
                 if not self._gate.vanish(item.path, now) and media_kind(item.path) == "image":
                     thinned[(item.path.parent, item.path.suffix.lower())] = item.root
             elif item.action == "tree":
                 self._feed_tree(item.root, item.path, now)
             else:
                 touched[item.path] = item.root
+                if item.action == "seen" and item.entry is not None:
+                    seen[item.path] = item.entry
+                else:
+                    seen.pop(item.path, None)  # an event since the scan: stat it now
         for path, root in touched.items():
-            self._touch(root, path, now)
+            entry = seen.get(path)
+            if entry is None:
+                self._touch(root, path, now)
+            elif media_kind(path) != "sidecar":
+                self._gate.observe(path, entry.size, entry.mtime, now)
         for (folder, ext), root in thinned.items():
             self._feed_images(root, folder, ext, now)
 
@@ -481,16 +503,19 @@ class IngestWatcher:
                 return
             self._watch(root)
             try:
-                found = scan_root(root.path, self.options)
+                entries, rejected = walk(root.path, self.options.ignore)
             except OSError as error:
                 log.warning(
                     "ingest root %s cannot be read (%s); will retry at the next scan", root.path, error
                 )
                 continue
-            for item in found:
+            stated = {entry.path: entry for entry in entries}
+            found: list[Found] = [*build(root.path, entries, self._templates), *rejected]
+            for item in sorted(found, key=lambda found: str(found.path)):
                 if item.key in self._delivered:
                     continue
                 if isinstance(item, Rejected) and not item.files:
                     self._work.put(_Work("report", root.path, item.path, item))
                 for path in item.files:
-                    self._work.put(_Work("touch", root.path, path))
+                    entry = stated.get(path)
+                    self._work.put(_Work("seen" if entry else "touch", root.path, path, entry=entry))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text
 
 from daemon.catalog import Catalog, CatalogError, Daily, FixRequest, UnknownShow, utcnow
 from daemon.catalog.cursors import get_cursor, set_cursor
@@ -36,6 +36,7 @@ from daemon.catalog.fixes import (
     add_fix_request,
     add_publication,
     approved_pairs,
+    list_fix_requests,
     mark_published,
     pending_publications,
     publication_for_version,
@@ -647,3 +648,25 @@ def test_requests_on_an_unfollowed_project_are_kept_once_each_grouped_by_project
     with catalog.session(readonly=True) as s:  # with no new one to prune them, old lines go by themselves
         later = unfollowed_projects(s, t0 + timedelta(days=32, hours=1))
         assert [(p.project, p.requests) for p in later] == [("VEN", 1)]
+
+
+def test_listing_fix_requests_reads_their_publications_in_one_query(catalog: Catalog, show: str) -> None:
+    """`rushes status` lists each show's 50 newest requests with their Versions: each request's publications were
+    read in a query of their own, 1,000 round trips to the catalog for 20 shows (bench/catalog_scale.py)."""
+    with catalog.session() as s:
+        for n in range(30):
+            request, _ = add_fix_request(s, show, f"req-{n}", f"sh{n:03d}", ["denoise"])
+            add_publication(s, request.id, "denoise", f"publish:{n}", f"/renders/sh{n:03d}/v1.mp4")
+    statements: list[str] = []
+
+    def remember(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(catalog.engine, "before_cursor_execute", remember)
+    try:
+        with catalog.session(readonly=True) as s:
+            requests = list_fix_requests(s, show, limit=50)
+            assert sorted(len(r.publications) for r in requests) == [1] * 30
+    finally:
+        event.remove(catalog.engine, "before_cursor_execute", remember)
+    assert sum("FROM publications" in sql for sql in statements) == 1, statements

@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event, text
+
 from daemon.catalog import Catalog, utcnow
 from daemon.catalog.jobs import (
     claim,
@@ -315,3 +317,29 @@ def test_a_job_being_dropped_is_not_claimed_meanwhile(catalog: Catalog) -> None:
     with catalog.session(readonly=True) as s:
         dropped = get_job(s, job.id)
         assert dropped is not None and dropped.state == "done"
+
+
+def test_queue_depths_are_counted_from_an_index_not_every_job_row(tmp_path: Path) -> None:
+    """Every /metrics scrape and `rushes status` count the jobs by kind and state: a year's 500,000 jobs took 0.67 s
+    a scrape on SQLite, reading every row (bench/catalog_scale.py). SQLite's plan for the real query, at a modest
+    size, reads the covering index."""
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    cat.migrate()
+    executed: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        executed.append(statement)
+
+    try:
+        with cat.session() as s:
+            for n in range(300):
+                enqueue(s, ("ingest", "fix", "publish")[n % 3], f"k{n}", {})
+        event.listen(cat.engine, "before_cursor_execute", remember)
+        with cat.session(readonly=True) as s:
+            assert sum(counts(s).values()) == 300
+            [query] = [sql for sql in executed if "count(" in sql]
+            plan = [str(row[-1]) for row in s.execute(text(f"EXPLAIN QUERY PLAN {query}"))]
+    finally:
+        event.remove(cat.engine, "before_cursor_execute", remember)
+        cat.dispose()
+    assert plan == ["SCAN jobs USING COVERING INDEX ix_jobs_kind_state"], plan

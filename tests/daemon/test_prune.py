@@ -5,15 +5,18 @@ renders waiting for review, recent ones and files outside a fix's own folder are
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import insert
 from typer.testing import CliRunner
 
 from daemon.catalog import fixes, utcnow
 from daemon.catalog import jobs as job_repo
-from daemon.catalog.models import Publication
+from daemon.catalog.models import Job, Publication
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.settings import load_settings
@@ -119,3 +122,46 @@ def test_spent_renders_and_old_logs_are_listed_then_deleted_and_everything_else_
     assert code == 0 and str(rejected_new) in output and "0 job log(s)" in output  # a show's renders only
     code, output = rushes("prune", "--show", "NOPE")
     assert code == 2 and "no show NOPE" in output
+
+
+def test_prune_reads_the_logs_on_disk_not_every_job_ever_ended(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year of a facility is a million ended jobs whose logs went at earlier prunes; the prune from cron looked
+    at each one's log path (16 s at 500,000 jobs). Now it lists the logs folder and asks the catalog about those."""
+    long_ago = utcnow() - timedelta(days=400)
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        s.execute(
+            insert(Job),
+            [
+                dict(
+                    kind="ingest",
+                    key=f"ingest:{n}",
+                    payload={},
+                    state="done",
+                    run_after=long_ago,
+                    finished_at=long_ago,
+                    created_at=long_ago,
+                    updated_at=long_ago,
+                )
+                for n in range(5000)
+            ],
+        )
+    ctx.close()
+    old_log, new_log = ended_job("fix:a", 40, home), ended_job("fix:b", 1, home)
+    looked_at: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if "job-" in os.fspath(path):
+            looked_at.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    code, output = rushes("prune")
+    assert (
+        code == 0 and "would delete 0 render folder(s) and 1 job log(s)" in output and str(old_log) in output
+    )
+    assert str(new_log) not in output
+    assert len(looked_at) <= 2, f"prune looked at {len(looked_at)} job logs' paths, for 2 logs on disk"

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -347,3 +348,64 @@ def test_a_frame_removed_from_a_delivered_sequence_delivers_the_sequence_as_it_i
         until(lambda: len(inbox.for_path(pattern)) == 2, "the sequence delivered again")
     [(_, first), (_, now)] = inbox.for_path(pattern)
     assert first.frames == (1001, 1002, 1003, 9999999) and now.frames == (1001, 1002, 1003)
+
+
+def test_an_idle_network_root_is_not_listed_again_and_what_lands_or_goes_is_heard(tmp_path: Path) -> None:
+    """A network root was watched by watchdog's polling observer, which stat'ed every file of the tree at every
+    poll: 105,050 files took 20% of a core while nothing landed (bench/ingest_scale.py), and a new daily waited
+    13 s. Now each poll stats the folders and lists only those that changed."""
+    root = tmp_path / "net"
+    for n in range(20):
+        for frame in range(1001, 1011):
+            (root / f"sh{n:03d}").mkdir(parents=True, exist_ok=True)
+            (root / f"sh{n:03d}" / f"sh{n:03d}.{frame}.png").write_bytes(b"p" * 100)
+    inbox = Inbox()
+    options = ingest_options(roots=[{"path": root, "network": True}], stable_seconds=0.3, poll_interval=0.1)
+    with watching(options, inbox) as watcher:
+        observer = watcher.poller(root)
+        assert observer is not None
+        inbox.wait_for(*(root / f"sh{n:03d}" / f"sh{n:03d}.####.png" for n in range(20)))
+        os.utime(
+            root, (1, 1)
+        )  # folders not changed lately (a folder changed in the last seconds is listed again)
+        for n in range(20):
+            os.utime(root / f"sh{n:03d}", (1, 1))
+        assert observer.wait_polls(2, timeout=10)
+        listed = observer.listed
+        assert observer.wait_polls(5, timeout=10)
+        assert observer.listed == listed, "an idle root's folders were listed again"
+
+        (root / "sh900").mkdir()
+        for frame in range(1001, 1004):
+            (root / "sh900" / f"sh900.{frame}.png").write_bytes(b"q" * 100)
+        (root / "sh901_1.mov").write_bytes(b"m" * 100)
+        inbox.wait_for(root / "sh900" / "sh900.####.png", root / "sh901_1.mov")
+        (root / "sh005" / "sh005.1010.png").unlink()  # a frame gone from a delivered sequence
+        until(lambda: len(inbox.for_path(root / "sh005" / "sh005.####.png")) == 2, "the sequence again")
+    [_, (_, now)] = inbox.for_path(root / "sh005" / "sh005.####.png")
+    assert now.frames == tuple(range(1001, 1010))
+
+
+def test_the_first_scan_reads_each_file_twice_not_three_times(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A daemon is unready until its first reconcile scan is handed over: 105,050 files took 43 s at load 7
+    (bench/ingest_scale.py), each file stat'ed by the walk, again as it entered the stability gate and again when
+    its sequence was read before delivery. The scan's own stat now feeds the gate."""
+    root = tmp_path / "ingest"
+    for n in range(5):
+        for frame in range(1001, 1021):
+            (root / f"sh{n}").mkdir(parents=True, exist_ok=True)
+            (root / f"sh{n}" / f"sh{n}.{frame}.png").write_bytes(b"p" * 100)
+    reads: Counter[str] = Counter()
+    real_lstat = os.lstat
+
+    def counting_lstat(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        name = os.fsdecode(path)
+        if name.endswith(".png"):
+            reads[name] += 1
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", counting_lstat)
+    inbox = Inbox()
+    with watching(ingest_options(roots=[root], stable_seconds=0.2), inbox):
+        inbox.wait_for(*(root / f"sh{n}" / f"sh{n}.####.png" for n in range(5)))
+    assert len(reads) == 100 and max(reads.values()) == 2, reads.most_common(3)
