@@ -6,6 +6,7 @@ from daemon.catalog import CatalogError
 from daemon.catalog.shows import UnknownShow
 from daemon.context import DataDirError
 from daemon.jobs.outcomes import Permanent
+from daemon.leader import LeaderError
 from daemon.ops.health import HealthServerError
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
@@ -18,6 +19,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     CatalogError,
     DataDirError,
     HealthServerError,
+    LeaderError,
     UnknownShow,
     UnknownShowError,
     MediaError,

@@ -213,9 +213,10 @@ def _refuse_withdrawn_footage(folders: list[Path]) -> None:
     finally:
         ctx.close()
     for folder in folders:
-        if data_dir.is_relative_to(folder):
+        if data_dir.is_relative_to(folder) or folder.is_relative_to(data_dir):
+            where = "holds" if data_dir.is_relative_to(folder) else "is inside"
             raise fail(
-                f"corpus folder {folder} holds Rushes' data folder {data_dir} (renders of the shows' dailies, "
+                f"corpus folder {folder} {where} Rushes' data folder {data_dir} (renders of the shows' dailies, "
                 "model caches): give the folders of the footage the studio owns, outside it"
             )
         for show, daily_id, path, reason in excluded:

@@ -152,7 +152,7 @@ def dailies_exclude(
     """Never train on this daily again; every later model's manifest lists it with the reason."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     from daemon.stages.lineage import promoted_withdrawn, versions_learned_from
-    from engine.model import ModelError
+    from engine.model import ModelError, ModelOutdated
 
     if not reason.strip():
         raise fail("--reason is empty: say in one line why the daily is excluded (manifests list it)")
@@ -169,6 +169,8 @@ def dailies_exclude(
         learned = versions_learned_from(ctx.catalog, show, daily_id)
         try:
             in_use = promoted_withdrawn(ctx.catalog, show)
+        except ModelOutdated:  # an older Rushes' version: fixes do not use it, the classical tools fix
+            in_use = ""
         except ModelError as exc:
             in_use = f"its lineage cannot be read ({exc})"
     finally:

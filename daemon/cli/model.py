@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -292,13 +293,16 @@ def _check_lut(kind: str, lut: Path | None, overwrite: bool) -> None:
         raise fail(f"--lut {lut} is a folder: name a .cube file in it")
     if lut.exists() and not overwrite:
         raise fail(f"--lut {lut} exists: add --overwrite to replace it, or write to another path")
+    folder = next(p for p in (lut.absolute().parent, *lut.absolute().parents) if p.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise fail(
+            f"--lut {lut} cannot be written: {folder} is not a folder you can write to; write it elsewhere"
+        )
 
 
 def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
     """The grade's .cube written whole at `path` (through a temporary file renamed onto it), and the line that
     says so and what it maps."""
-    import os
-
     import numpy as np
 
     from daemon.stages.fixing import grade_space
@@ -307,13 +311,18 @@ def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
     if lut is None:
         return f"the regrade applied no LUT, so none was written to {path}"
     space = grade_space(info)
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_cube(
             partial, np.asarray(lut, np.float32), title=f"{Path(input_).name} regrade: {space} in and out"
         )
         os.replace(partial, path)
+    except OSError as exc:
+        raise fail(
+            f"--lut {path} could not be written ({exc.strerror or exc}), though the frames were: run the fix again "
+            "with --overwrite and a --lut in a folder you can write to"
+        ) from None
     finally:
         partial.unlink(missing_ok=True)
     return f"wrote the grade as a LUT to {path} ({space} in and out)"

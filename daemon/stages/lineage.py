@@ -36,9 +36,10 @@ def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
 
 
 def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) -> str:
-    """Why the next version must not grow from `version` (nor fixes use it; "" when they may): the first version
-    of its lineage, newest first, that learned from a daily excluded since, by the daily's content hash or an
-    approved pair made from it; or an ancestor whose manifest cannot be read (deleted or edited by hand)."""
+    """Why the next version must not grow from `version` ("" when it may; fixes use it until a new one is
+    promoted): the first version of its lineage, newest first, that learned from a daily excluded since, by the
+    daily's content hash or an approved pair made from it; or an ancestor whose manifest cannot be read (deleted
+    or edited by hand)."""
     excluded = exclusions(catalog, show)
     if version is None or not excluded:
         return ""
@@ -86,7 +87,11 @@ def versions_learned_from(catalog: Catalog, show: str, daily_id: int) -> list[st
             if p.source_path == daily.path
         }
         promoted = models_repo.latest_promoted(s, show)
-        rows = [(row.version, row.path) for row in models_repo.list_versions(s, show)]
+        rows = [  # a version still training has no manifest yet, and learned from nothing so far
+            (row.version, row.path)
+            for row in models_repo.list_versions(s, show)
+            if (row.metrics or {}).get("state", "trained") == "trained"
+        ]
         content_hash, current = daily.content_hash, promoted.version if promoted else None
     found = []
     for version, folder in sorted(rows):

@@ -500,6 +500,14 @@ def test_a_corpus_holding_an_excluded_daily_or_the_data_folder_is_refused_in_one
     assert code == 2 and output.startswith(
         f"error: corpus folder {tmp_path} holds Rushes' data folder {home}"
     )
+    renders = (
+        home / "renders" / "TST"
+    )  # the show's fixes: Rushes' own output, not footage the studio declared
+    renders.mkdir(parents=True, exist_ok=True)
+    code, output = rushes("base", "train", "--name", "ACME", "--corpus", str(renders), *one_step)
+    assert code == 2 and output.startswith(
+        f"error: corpus folder {renders} is inside Rushes' data folder {home}"
+    )
     assert not (home / "bases" / "ACME").exists()
 
     Path(daily.path).rename(tmp_path / "withdrawn.mp4")

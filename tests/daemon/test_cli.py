@@ -822,6 +822,10 @@ def test_a_lut_is_refused_before_the_work_for_another_kind_a_wrong_name_or_one_t
     )
     assert f"--lut {tmp_path / 'a.3dl'} is not a .cube file" in fix("regrade", tmp_path / "a.3dl")
     assert "exists: add --overwrite to replace it" in fix("regrade", tmp_path / "old.cube")
+    (tmp_path / "a_file").write_text("")
+    assert f"{tmp_path / 'a_file'} is not a folder you can write to" in fix(
+        "regrade", tmp_path / "a_file" / "g.cube"
+    )
     assert (tmp_path / "old.cube").read_text() == "kept" and not (tmp_path / "o.mp4").exists()
 
 

@@ -19,7 +19,6 @@ from daemon.settings import ShowConfig
 from daemon.status import job_record, job_state, request_state, show_record
 from integrations.executors.ray import RayExecutor
 from integrations.executors.spec import JobOutcome
-from tests.cluster.raycluster import free_port
 from tests.e2e.world import wait_for
 
 
@@ -183,7 +182,7 @@ def test_a_job_the_executor_cannot_run_says_why_until_it_can_or_its_worker_write
 ) -> None:
     """A fix claimed while the Ray cluster is down waits in the executor: `rushes status` used to show it as
     plain "running", as if a node rendered it, and only /readyz said Ray was unreachable."""
-    address = f"ray://127.0.0.1:{free_port()}"  # nothing listens there: the Ray head is down
+    address = "ray://127.0.0.1:1"  # nothing listens there (a port no server takes): the Ray head is down
     executor = RayExecutor(address, reconnect_s=600)
     try:
         wait_for("the first connect to fail", lambda: "cannot reach" in (executor.health() or ""), 120)

@@ -556,33 +556,6 @@ def test_after_an_upgrade_a_version_an_older_rushes_made_is_not_used_the_classic
         run_fix(settings, catalog, FixJob(asked_again, "denoise", "memory:event:2"))
 
 
-def test_a_fix_whose_earlier_attempt_queued_its_publication_is_not_rendered_again(
-    settings: Settings, catalog: Catalog, tmp_path: Path
-) -> None:
-    """A daemon killed after the fix's worker queued its publication, before it heard the job end: the attempt
-    the next daemon runs used to render it again over the published Version's files and move its request back
-    to rendered for good (the publish, done already, is not queued twice)."""
-    daily(catalog, tmp_path)
-    promoted_model(settings, catalog)
-    request_id = request(catalog, ["denoise"])
-    job = FixJob(request_id, "denoise", "memory:event:1")
-    first = run_fix(settings, catalog, job)
-    movie = Path(first["movie"])
-    written = movie.stat().st_mtime_ns
-    with catalog.session() as s:  # the publish job ran meanwhile
-        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
-        fixes.mark_published(s, pub.id, 42)
-        fixes.set_fix_state(s, request_id, "published")
-
-    again = run_fix(settings, catalog, job)
-
-    assert again == {"movie": str(movie), "frames": 4, "model_version": 1}
-    assert movie.stat().st_mtime_ns == written
-    with catalog.session(readonly=True) as s:
-        row = fixes.get_fix_request(s, request_id)
-        assert row is not None and row.state == "published" and len(row.publications) == 1
-
-
 def test_a_retime_at_quality_best_renders_and_an_unknown_quality_is_permanent(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -852,9 +825,10 @@ def test_a_request_fixes_the_take_it_names_else_the_newest(
 def test_a_fix_whose_unheard_attempt_was_published_is_not_rendered_again_over_its_version(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
-    """A Ray task finished the fix after its daemon lost the Ray head, and its Version went out; the daemon
-    failed the attempt it had lost and ran the job again. It used to render the fix again, over the movie the
-    Version in review shows, and move the published request back to rendered."""
+    """A Ray task finished the fix after its daemon lost the Ray head (or a daemon was killed after its fix
+    queued the publication, before it heard the job end), and its Version went out; the job ran again. It used
+    to render the fix again, over the movie the Version in review shows, and move the published request back
+    to rendered."""
     daily(catalog, tmp_path)
     promoted_model(settings, catalog)
     request_id = request(catalog, ["denoise"], {"deliver": "none"})
