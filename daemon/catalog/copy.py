@@ -89,8 +89,9 @@ def _refuse_in_use(source: Catalog) -> None:
     if holders:
         raise CopyRefused(
             source.url,
-            f"cannot copy the catalog at {source.url} now: {len(holders)} job(s) are running on it; stop every daemon "
-            "that uses it (their jobs go back to the queue and are copied with it), then copy",
+            f"cannot copy the catalog at {source.url} now: jobs are running on it under the leases of "
+            f"{', '.join(holders)}; stop every daemon that uses it (their jobs go back to the queue and are copied "
+            "with it), then copy",
         )
 
 

@@ -848,10 +848,12 @@ def _listed(folder: str, state: str, recorded_seal: str | None) -> tuple[int, st
     """(its training clips, why its manifest is refused or None) of a version as `rushes model list` shows it:
     the manifest's seal and the one recorded when it was trained are checked, its weights are not hashed
     (`rushes model show` does). A version still training has no manifest yet, and nothing is refused."""
-    from engine.model import ModelError, load_manifest
+    from engine.model import ModelError, ModelOutdated, load_manifest
 
     try:
         manifest = load_manifest(folder)
+    except ModelOutdated:  # an older Rushes' version: listed as such ("outdated"), not as refused
+        return 0, None
     except ModelError as exc:
         return 0, (str(exc) if state == "trained" else None)
     if recorded_seal and manifest.seal != recorded_seal:

@@ -115,7 +115,10 @@ def test_a_copy_that_may_not_be_made_is_refused_in_one_line_and_writes_nothing(
         with used.session() as s:  # a daemon working on it now
             working = job_repo.claim(s, "render-1:77", lease_s=120)
             assert working is not None
-        with pytest.raises(CatalogError, match=r"now: 1 job\(s\) are running on it; stop every daemon"):
+        with pytest.raises(
+            CatalogError,
+            match=r"now: jobs are running on it under the leases of render-1:77; stop every daemon",
+        ):
             copy_catalog(used, target)
         assert target.revision() is None  # nothing made in it
         with used.session() as s:

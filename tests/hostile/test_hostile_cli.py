@@ -162,7 +162,8 @@ def test_a_version_an_older_rushes_made_is_named_as_such_by_status_and_model_sho
         "`rushes train --show OLD`)"
     ) in lines
     code, lines = rushes("model", "list", "--show", "OLD", "--json")
-    assert code == 0 and [(v["version"], v["outdated"]) for v in json.loads("\n".join(lines))] == [(1, True)]
+    listed = [(v["version"], v["outdated"], v["refused"]) for v in json.loads("\n".join(lines))]
+    assert code == 0 and listed == [(1, True, None)]  # not used, and said so once: not also "refused"
     line = refused(["model", "show", "1", "--show", "OLD"], "model v1 of OLD is refused")
     assert line.endswith(
         "a Rushes older than this one made it (or the seal was deleted), and this one cannot "
