@@ -9,7 +9,9 @@ stops; `--resume` continues the same run.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -147,6 +149,7 @@ def base_train(
     from engine.train.corpus import corpus_unread, declared_corpus
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
+    from integrations.executors.ray_train import StoppedWaiting
 
     options = _train_options(budget, device, seed, resolution, native_resolution)
     _check_heads(head)
@@ -175,6 +178,10 @@ def base_train(
                     threads = f"{workers} workers"
                 else:
                     threads = _train_here(folder, run, options, cfg, head, bar)
+    except StoppedWaiting as exc:  # Ray Train still waits inside Ray: the process ends without its shutdown
+        fail(str(exc), code=130)
+        sys.stderr.flush()
+        os._exit(130)
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)

@@ -85,6 +85,12 @@ def _fit(trainer: Any, outcome: dict[str, Any]) -> None:
         outcome["error"] = exc
 
 
+class StoppedWaiting(ExecutorError):
+    """A run stopped while it waited for the cluster's resources. Ray Train's waiting thread is still inside Ray,
+    which cannot be shut down under it (the process crashed, SIGSEGV): Ray is left connected, and the caller ends
+    the process without Ray's own shutdown at exit (os._exit) once it has said so."""
+
+
 def run_data_parallel(
     entry_point: str,
     args: dict[str, Any],
@@ -106,7 +112,7 @@ def run_data_parallel(
     fall short of the group's, or are back. Ray Train runs off the main thread, so that it leaves SIGINT to
     the caller (on the main thread it takes Ctrl-C to abort the run, workers killed mid-step); the entry
     point stops itself when the caller asks (a stop file), and when `stopped` says a stop was asked while no
-    group can start, ExecutorError ends the wait."""
+    group can start, StoppedWaiting ends the wait."""
     if workers < 1:
         raise ExecutorError(f"--workers must be at least 1 (got {workers})")
     if not ENTRY_POINT.match(entry_point):
@@ -145,7 +151,8 @@ def run_data_parallel(
         while fitting.is_alive():
             fitting.join(0.5)
             if fitting.is_alive() and watch.short is not None and stopped is not None and stopped():
-                raise ExecutorError(
+                connected_here = False  # no shutdown under the waiting thread (StoppedWaiting)
+                raise StoppedWaiting(
                     f"stopped while waiting for the cluster's resources ({watch.short.partition(', and')[0]}); "
                     "the run keeps its last checkpoint: train on with --resume"
                 )
