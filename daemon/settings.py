@@ -241,10 +241,13 @@ def _yaml_where(exc: Exception, text: str) -> str:
     return f" at line {mark.line + 1}" + (f" ({problem})" if problem else "")
 
 
-def load_settings(path: Path | None = None, *, strict: bool = False, **overrides: Any) -> Settings:
+def load_settings(
+    path: Path | None = None, *, strict: bool = False, serves_webhook: bool = True, **overrides: Any
+) -> Settings:
     """Load settings from an optional YAML file plus the environment; raise ConfigError with every problem.
     `strict` (`rushes config check`): an ingest folder that does not exist is a problem too; otherwise the
-    daemon and the commands go on without it (one show's unmounted share must not stop the others)."""
+    daemon and the commands go on without it (one show's unmounted share must not stop the others).
+    `serves_webhook=False` (a job's worker, handed no secrets, serves no webhook): `tracker.webhook` is left out."""
     data: dict[str, Any] = read_yaml(path) if path else {}
     tracker = data.get("tracker")
     if isinstance(tracker, dict) and "script_key" in tracker:
@@ -267,6 +270,8 @@ def load_settings(path: Path | None = None, *, strict: bool = False, **overrides
         data = merged(merged(data, layers), environment_layer(Settings, os.environ))
     except EnvValueError as exc:
         raise ConfigError([str(exc)]) from None
+    if not serves_webhook and isinstance(data.get("tracker"), dict):
+        data["tracker"] = {key: value for key, value in data["tracker"].items() if key != "webhook"}
     folders = folder_problems(data.get("shows")) if strict else []
     try:
         settings = Settings(**data)
