@@ -173,6 +173,15 @@ class Settings(BaseModel):
 CATALOG_BACKENDS = ("sqlite", "postgresql")
 
 
+def without_password(url: str) -> str:
+    """`url` with the password of its `user:password@` part shown as ***, also where the URL does not parse (an
+    error naming it goes to the terminal, the log and the journal)."""
+    userinfo, at, host = url.rpartition("@")
+    scheme, sep, credentials = userinfo.rpartition("://")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}{sep}{user}:***@{host}" if at and colon else url
+
+
 def check_catalog_url(value: str) -> str:
     """A catalog URL SQLAlchemy can parse, for SQLite or PostgreSQL (ValueError: one line saying what to use)."""
     from sqlalchemy.engine import make_url
@@ -182,7 +191,7 @@ def check_catalog_url(value: str) -> str:
     try:
         url = make_url(value)
     except ArgumentError:
-        raise ValueError(f"{value!r} is not a database URL; {hint}") from None
+        raise ValueError(f"{without_password(value)!r} is not a database URL; {hint}") from None
     if url.get_backend_name() not in CATALOG_BACKENDS:
         raise ValueError(f"{url.get_backend_name()!r} is not a catalog database Rushes supports; {hint}")
     return value
