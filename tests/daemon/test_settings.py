@@ -437,3 +437,22 @@ def test_a_catalog_url_that_does_not_parse_is_named_without_its_password(
         output = result.stdout + result.stderr
         assert result.returncode != 0 and "hunter2" not in output, output
         assert f"catalog_url: {shown} is not a database URL" in output
+
+
+def test_what_rushes_writes_is_not_readable_by_other_users_under_a_terminals_umask(tmp_path: Path) -> None:
+    """Started from a terminal (umask 022), the catalog, models, renders and logs folders used to be world-
+    readable (0644 and 0755): any user on the box could copy unreleased footage and the catalog."""
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RUSHES_HOME": str(home)},
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert result.returncode == 0, result.stderr
+    made = [home, *home.iterdir()]
+    assert {"catalog.sqlite", "renders", "models", "logs"} <= {path.name for path in made}
+    for path in made:
+        assert path.stat().st_mode & 0o007 == 0, f"{path} is {oct(path.stat().st_mode & 0o777)}"
