@@ -92,8 +92,16 @@ class _Formatter(logging.Formatter):
 def _processor_formatter(as_json: bool, colors: bool) -> logging.Formatter:
     import structlog
 
+    # A traceback shows no frame's local variables: they hold the tracker's key or password, the webhook secret.
+    tracebacks: Any = (
+        structlog.dev.RichTracebackFormatter(show_locals=False)
+        if structlog.dev.rich is not None
+        else structlog.dev.plain_traceback
+    )
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=colors)
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=tracebacks)
     )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared(),

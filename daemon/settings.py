@@ -173,6 +173,15 @@ class Settings(BaseModel):
 CATALOG_BACKENDS = ("sqlite", "postgresql")
 
 
+def without_password(url: str) -> str:
+    """`url` with the password of its `user:password@` part shown as ***, also where the URL does not parse (an
+    error naming it goes to the terminal, the log and the journal)."""
+    userinfo, at, host = url.rpartition("@")
+    scheme, sep, credentials = userinfo.rpartition("://")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}{sep}{user}:***@{host}" if at and colon else url
+
+
 def check_catalog_url(value: str) -> str:
     """A catalog URL SQLAlchemy can parse, for SQLite or PostgreSQL (ValueError: one line saying what to use)."""
     from sqlalchemy.engine import make_url
@@ -182,7 +191,7 @@ def check_catalog_url(value: str) -> str:
     try:
         url = make_url(value)
     except ArgumentError:
-        raise ValueError(f"{value!r} is not a database URL; {hint}") from None
+        raise ValueError(f"{without_password(value)!r} is not a database URL; {hint}") from None
     if url.get_backend_name() not in CATALOG_BACKENDS:
         raise ValueError(f"{url.get_backend_name()!r} is not a catalog database Rushes supports; {hint}")
     return value
@@ -241,10 +250,13 @@ def _yaml_where(exc: Exception, text: str) -> str:
     return f" at line {mark.line + 1}" + (f" ({problem})" if problem else "")
 
 
-def load_settings(path: Path | None = None, *, strict: bool = False, **overrides: Any) -> Settings:
+def load_settings(
+    path: Path | None = None, *, strict: bool = False, serves_webhook: bool = True, **overrides: Any
+) -> Settings:
     """Load settings from an optional YAML file plus the environment; raise ConfigError with every problem.
     `strict` (`rushes config check`): an ingest folder that does not exist is a problem too; otherwise the
-    daemon and the commands go on without it (one show's unmounted share must not stop the others)."""
+    daemon and the commands go on without it (one show's unmounted share must not stop the others).
+    `serves_webhook=False` (a job's worker, handed no secrets, serves no webhook): `tracker.webhook` is left out."""
     data: dict[str, Any] = read_yaml(path) if path else {}
     tracker = data.get("tracker")
     if isinstance(tracker, dict) and "script_key" in tracker:
@@ -267,6 +279,8 @@ def load_settings(path: Path | None = None, *, strict: bool = False, **overrides
         data = merged(merged(data, layers), environment_layer(Settings, os.environ))
     except EnvValueError as exc:
         raise ConfigError([str(exc)]) from None
+    if not serves_webhook and isinstance(data.get("tracker"), dict):
+        data["tracker"] = {key: value for key, value in data["tracker"].items() if key != "webhook"}
     folders = folder_problems(data.get("shows")) if strict else []
     try:
         settings = Settings(**data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import os
 import sys
 import threading
 
@@ -21,6 +22,16 @@ __all__ = ["app", "main"]
 def _register() -> None:
     """Sub-command modules register themselves on `app` when imported."""
     from daemon.cli import commands  # noqa: F401
+
+
+PRIVATE_BITS = 0o007  # nothing for other users; the group bits stay as the studio set them
+
+
+def _keep_files_private() -> None:
+    """What Rushes writes (the catalog, renders of unreleased footage, models, logs, temp files; also its job
+    workers, which inherit this) is never readable by users outside its group, whatever umask it was started
+    with (a terminal's 022 made them world-readable); the group's bits, and a stricter umask, stay."""
+    os.umask(os.umask(PRIVATE_BITS) | PRIVATE_BITS)
 
 
 START_UP_S = 2.0  # how long a command runs without the cyclic garbage collector
@@ -40,6 +51,7 @@ def _quiet_start() -> None:
 
 def main() -> None:
     faulthandler.enable()  # a crash in native code prints every thread's Python stack: what a bug report needs
+    _keep_files_private()
     _quiet_start()
     _register()
     try:

@@ -1,6 +1,7 @@
 """Entry points the executors run in worker processes ("daemon.jobs.worker:train" / ":fix", and ":warm").
 
-Each reads its own settings (the environment, RUSHES_HOME included, is inherited from the daemon) and its typed
+Each reads its own settings (the environment, RUSHES_HOME included, is inherited from the daemon, less its secrets:
+no tracker key or password, no webhook secret, so the webhook's settings are not read) and its typed
 payload, and runs its stage. The catalog is opened (and its schema checked) once per process and catalog URL
 and kept: a Ray worker runs one job after another in the same process, and each job opening and migrating the
 catalog again only cost CPU beside the job's own work (a local executor's worker runs one job and exits).
@@ -39,7 +40,7 @@ _catalogs: dict[str, Catalog] = {}  # this process's open catalog, by URL (one: 
 
 def _context(config: str | None) -> Context:
     """The job's settings and catalog; logging goes to this job's stderr (its own log under Ray)."""
-    settings = load_settings(Path(config) if config else None)
+    settings = load_settings(Path(config) if config else None, serves_webhook=False)
     configure(settings.log_level, "json")
     kept = _catalogs.get(settings.catalog)
     ctx = open_context(settings, kept)

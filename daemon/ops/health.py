@@ -10,11 +10,15 @@ and the POST routes other parts add (`add_route`: the Flow webhook receiver).
 /readyz answers 200 only when every registered check passes, else 503 with JSON naming what is not ready;
 either way `notes` holds what an operator should read that does not make the daemon unready.
 Port 0 picks a free port; `server.port` tells which. A POST route gets the raw body (at most 4 MiB, with a
-Content-Length, read within 10 s), the headers and the client address, and answers (status, text).
+Content-Length), the headers and the client address, and answers (status, text). A client has READ_DEADLINE
+seconds from connecting to send its whole request (a slow client is cut off then, however it trickles), and at
+most MAX_CLIENTS connections are served at once (one more is closed unanswered), so slow or many clients cannot
+hold the daemon's threads and memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -31,6 +35,8 @@ log = get_logger("rushes.health")
 # A POST route: (raw body, headers, client address) -> (HTTP status, plain-text answer).
 Route = Callable[[bytes, Mapping[str, str], str], tuple[int, str]]
 MAX_BODY = 4 * 1024 * 1024
+READ_DEADLINE = 10.0  # seconds from connecting to the end of the request's body
+MAX_CLIENTS = 32  # connections served at once
 
 
 class HealthServerError(Exception):
@@ -114,9 +120,26 @@ class Readiness:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "rushes"
-    timeout = 10  # seconds a client may take to send its request
+    timeout = READ_DEADLINE  # seconds any one read may wait; the deadline below bounds them all
+
+    def setup(self) -> None:
+        super().setup()
+        self._deadline = threading.Timer(READ_DEADLINE, self._cut_off)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def _cut_off(self) -> None:
+        """The client did not send its request within READ_DEADLINE: end the connection (the read returns)."""
+        log.warning("http.too_slow", client=self.client_address[0], deadline_s=READ_DEADLINE)
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:
+        self._deadline.cancel()
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             self._send(200, b"ok\n", "text/plain; charset=utf-8")
@@ -152,7 +175,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = self.rfile.read(int(length))
-        except OSError:  # the client stalled past the timeout or went away: nothing to answer
+        except OSError:  # the client went away: nothing to answer
+            body = b""
+        self._deadline.cancel()
+        if len(body) != int(length):  # cut off at the deadline, or the client went away
             self.close_connection = True
             return
         try:
@@ -182,6 +208,20 @@ class _Server(ThreadingHTTPServer):
     metrics: Metrics
     readiness: Readiness
     routes: dict[str, Route]
+    clients: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.clients.acquire(blocking=False):
+            log.warning("http.busy", client=str(client_address[0]), most=MAX_CLIENTS)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.clients.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.warning("http connection dropped", client=str(client_address[0]))
@@ -236,6 +276,7 @@ class HealthServer:
         server.metrics = self.metrics
         server.readiness = self.readiness
         server.routes = self._routes
+        server.clients = threading.BoundedSemaphore(MAX_CLIENTS)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="rushes-health", daemon=True

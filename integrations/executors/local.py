@@ -24,7 +24,7 @@ from typing import IO
 
 from integrations.executors.base import ExecutorClosed, ExecutorError, Handle
 from integrations.executors.ledger import JobLedger
-from integrations.executors.spec import JobOutcome, JobSpec
+from integrations.executors.spec import JobOutcome, JobSpec, without_secrets
 
 BACKEND = "local"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -226,7 +226,7 @@ class LocalExecutor:
             self._launch(job)
 
     def _environment(self, job: _Job) -> dict[str, str]:
-        env = dict(os.environ)
+        env = without_secrets(dict(os.environ))
         env.update(job.spec.env)
         if PACKAGE_ROOT.name not in ("site-packages", "dist-packages"):
             paths = [str(PACKAGE_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]

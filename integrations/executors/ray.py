@@ -61,11 +61,10 @@ from typing import Any, TypeVar
 from integrations.executors.base import ExecutorClosed, ExecutorError, ExecutorUnavailable, Handle
 from integrations.executors.callwatch import CallWatch, Stuck
 from integrations.executors.ledger import JobLedger
-from integrations.executors.spec import JobOutcome, JobSpec, one_line
+from integrations.executors.spec import JobOutcome, JobSpec, one_line, without_secrets
 
 BACKEND = "ray"
 INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[ray]') to use the Ray executor"
-_SECRET = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of Ray's task error header
 _TASK_WHERE = re.compile(r"\(pid=\d+, ip=([^)]+)\)")  # where Ray's task error header says the task ran
 _CLIENT_SILENT = "ray client connection timeout"  # the Ray Client's error when nothing answered its handshake
@@ -135,7 +134,7 @@ def run_on_ray_worker(spec_json: str) -> str:
 def forwarded_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """This process's RUSHES_* variables a Ray task should see (secrets excluded)."""
     env = os.environ if environ is None else environ
-    return {k: v for k, v in env.items() if k.startswith("RUSHES_") and not _SECRET.search(k)}
+    return {k: v for k, v in without_secrets(dict(env)).items() if k.startswith("RUSHES_")}
 
 
 @dataclass

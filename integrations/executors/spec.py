@@ -14,6 +14,15 @@ from typing import Any
 
 ENTRY_POINT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 MAX_ERROR_CHARS = 500
+# Names of Rushes' secrets (the tracker's script key or Kitsu password, the webhook secret, the secrets folder):
+# a job reads the catalog and files, never the tracker, so its worker is never handed them.
+SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.IGNORECASE)
+
+
+def without_secrets(environ: dict[str, str]) -> dict[str, str]:
+    """`environ` less Rushes' secrets (RUSHES_* names with KEY, SECRET, PASSWORD or TOKEN): what a job's worker
+    process (and the codecs it runs) is handed."""
+    return {k: v for k, v in environ.items() if not (k.startswith("RUSHES_") and SECRET_NAME.search(k))}
 
 
 class InvalidJobSpec(ValueError):

@@ -148,3 +148,21 @@ def test_a_thread_that_dies_on_an_exception_is_one_json_line_not_a_traceback() -
     )
     assert "test_logs.py:" in line["event"]  # where it was raised
     assert "Traceback" not in stream.getvalue()
+
+
+def test_a_traceback_on_the_console_shows_no_local_variables_such_as_the_trackers_password() -> None:
+    """The console format (a terminal, or log_format: console) used to print every frame's locals with a logged
+    traceback: the Kitsu login's password, a webhook receiver's secret."""
+    stream = Terminal()
+    configure("info", "console", stream)
+
+    def log_in(password: str) -> None:
+        try:
+            raise ConnectionError("Kitsu did not answer")
+        except ConnectionError:
+            get_logger("rushes.test").error("tracker.login_failed", exc_info=True)
+
+    log_in("hunter2-kitsu")
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())
+    assert "tracker.login_failed" in plain and "ConnectionError" in plain and "Kitsu did not answer" in plain
+    assert "hunter2-kitsu" not in plain

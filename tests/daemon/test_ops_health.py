@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.ops import health
 from daemon.ops.health import HealthServer, HealthServerError, Readiness
 from daemon.ops.metrics import Metrics
 from daemon.settings import HttpOptions
@@ -176,3 +178,48 @@ def test_a_daemon_whose_port_is_taken_stops_with_that_one_line(tmp_path: Path) -
         line.startswith("error: cannot serve health and metrics on 127.0.0.1:")
         and "RUSHES_HTTP__PORT" in line
     )
+
+
+def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow client (a byte every 0.1 s, each read well inside the socket timeout) used to hold a thread of the
+    daemon for as long as it kept trickling; the whole request must now arrive within READ_DEADLINE."""
+    monkeypatch.setattr(health, "READ_DEADLINE", 0.5)
+    posted: list[bytes] = []
+    server = HealthServer(Metrics(process=False), Readiness(), port=0)
+    server.add_route("/hook", lambda body, headers, client: (posted.append(body), (200, "ok"))[1])
+    request = b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + b"a" * 40
+    with server, socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        started = time.monotonic()
+        cut = False
+        for byte in request:
+            try:
+                client.sendall(bytes([byte]))
+            except OSError:
+                cut = True
+                break
+            time.sleep(0.1)  # the client's pace, well inside each read's timeout
+        assert cut or client.recv(100) == b"", "the trickling client was answered or left connected"
+        assert time.monotonic() - started < 0.5 + 3.0
+    assert posted == []
+
+
+def test_clients_past_the_most_served_at_once_are_closed_and_the_next_is_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Idle connections (never sending a byte) used to each hold a thread: thousands exhausted the daemon."""
+    monkeypatch.setattr(health, "MAX_CLIENTS", 2)
+    with HealthServer(Metrics(process=False), Readiness(), port=0) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as third:
+            third.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert third.recv(100) == b""  # closed unanswered: two are served already
+        for conn in idle:
+            conn.close()
+        status = 0
+        deadline = time.monotonic() + 5
+        while status != 200 and time.monotonic() < deadline:  # the idle ones' threads end as they close
+            try:
+                status = get(f"{server.url}/healthz")[0]
+            except (urllib.error.URLError, ConnectionError):
+                continue
+        assert status == 200

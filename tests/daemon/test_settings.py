@@ -415,3 +415,44 @@ def test_committed_schema_matches_the_options() -> None:
         "config/rushes.schema.json is stale: run `rushes config schema > config/rushes.schema.json`"
     )
     assert output == committed
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rushes:hunter2@db.studio.lan/rushes", "'rushes:***@db.studio.lan/rushes'"),
+        ("postgres ql://rushes:hunter2@db/rushes", "'postgres ql://rushes:***@db/rushes'"),
+    ],
+)
+def test_a_catalog_url_that_does_not_parse_is_named_without_its_password(
+    tmp_path: Path, url: str, shown: str
+) -> None:
+    """A typo in RUSHES_CATALOG_URL (no scheme) used to print its password in `rushes config check`, in every
+    command's error and in the daemon's journal."""
+    env = {**os.environ, "RUSHES_HOME": str(tmp_path / "home"), "RUSHES_CATALOG_URL": url}
+    for args in (("config", "check"), ("status", "--json")):
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", *args], capture_output=True, text=True, timeout=120, env=env
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and "hunter2" not in output, output
+        assert f"catalog_url: {shown} is not a database URL" in output
+
+
+def test_what_rushes_writes_is_not_readable_by_other_users_under_a_terminals_umask(tmp_path: Path) -> None:
+    """Started from a terminal (umask 022), the catalog, models, renders and logs folders used to be world-
+    readable (0644 and 0755): any user on the box could copy unreleased footage and the catalog."""
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RUSHES_HOME": str(home)},
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert result.returncode == 0, result.stderr
+    made = [home, *home.iterdir()]
+    assert {"catalog.sqlite", "renders", "models", "logs"} <= {path.name for path in made}
+    for path in made:
+        assert path.stat().st_mode & 0o007 == 0, f"{path} is {oct(path.stat().st_mode & 0o777)}"

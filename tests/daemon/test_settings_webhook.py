@@ -5,6 +5,7 @@ is refused with one line."""
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -94,3 +95,28 @@ def test_a_path_that_cannot_be_a_route_is_refused(
     monkeypatch.setenv("RUSHES_TRACKER__WEBHOOK__SECRET", "s")
     (line,) = problems(config(tmp_path, YAML.replace("/flow", path)))
     assert line.startswith("tracker.webhook.path: ") and "must start with /" in line
+
+
+def test_a_job_worker_handed_no_secrets_reads_its_settings_without_the_webhook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fix or training job's worker (local or Ray) gets the daemon's environment less its secrets; with the
+    webhook set it used to fail every job: "a webhook path needs its secret"."""
+    from daemon.jobs import worker
+    from integrations.executors.spec import without_secrets
+
+    monkeypatch.setenv("RUSHES_TRACKER__WEBHOOK__SECRET", "hook-s3cret")
+    monkeypatch.setenv("RUSHES_TRACKER__SCRIPT_KEY", "sg-key")
+    path = config(tmp_path)
+    assert load_settings(path).tracker.webhook.enabled  # the daemon serves it
+    handed = without_secrets(dict(os.environ))
+    assert "RUSHES_TRACKER__WEBHOOK__SECRET" not in handed and "RUSHES_TRACKER__SCRIPT_KEY" not in handed
+    monkeypatch.delenv("RUSHES_TRACKER__WEBHOOK__SECRET")
+    monkeypatch.delenv("RUSHES_TRACKER__SCRIPT_KEY")
+    ctx = worker._context(str(path))
+    try:
+        assert not ctx.settings.tracker.webhook.enabled
+        assert ctx.settings.tracker.script_key is None
+    finally:
+        ctx.catalog.dispose()
+        worker._catalogs.clear()

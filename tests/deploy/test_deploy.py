@@ -87,3 +87,33 @@ def test_the_compose_file_runs_two_daemons_on_postgresql_with_a_ray_head_and_wor
         for name in ("ray-head", "ray-worker", "rushes-1", "rushes-2")
     }
     assert all({"/var/lib/rushes", "/mnt/dailies"} <= m for m in mounts.values()), "same paths on every node"
+
+
+def test_the_daemon_runs_with_no_capabilities_under_systemd_and_in_compose() -> None:
+    """The unit kept the root-free user's default capability set and kernel access; compose's daemons and Ray
+    nodes ran with Docker's default capabilities and could gain privileges."""
+    unit = (REPO / "deploy" / "rushes.service").read_text().splitlines()
+    for line in (
+        "User=rushes",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+        "ProtectKernelModules=yes",
+        "UMask=0027",
+    ):
+        assert line in unit, f"deploy/rushes.service lacks {line}"
+    services = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())["services"]
+    for name in ("ray-head", "ray-worker", "rushes-1", "rushes-2"):
+        assert services[name]["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in services[name]["security_opt"], name
+
+
+def test_the_example_ray_cluster_starts_no_dashboard_open_to_the_network() -> None:
+    """deploy/ray-cluster.yaml started the Ray dashboard on 0.0.0.0: its job API, with no authentication, ran
+    any command on the cluster as `rushes` for anyone on the studio network."""
+    cluster = yaml.safe_load((REPO / "deploy" / "ray-cluster.yaml").read_text())
+    head = " ".join(cluster["head_start_ray_commands"])
+    assert "--include-dashboard=false" in head and "--dashboard-host" not in head
+    assert "--include-dashboard=false" in " ".join(
+        yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())["services"]["ray-head"]["command"]
+    )

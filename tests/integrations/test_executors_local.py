@@ -292,3 +292,35 @@ def test_the_worker_reads_a_spec_from_stdin_and_writes_the_outcome(tmp_path: Pat
     assert JobOutcome.from_json(result.read_text()).result["sum"] == 42
     bad = subprocess.run(command, input="{not json", capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not valid JSON" in bad.stderr
+
+
+def test_a_job_worker_is_handed_no_secrets(
+    tmp_path: Path, executor: LocalExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracker's script key (or Kitsu password), the webhook secret and the secrets folder stay in the
+    daemon: a fix or training job (and the ffmpeg it runs) reads the catalog and files, never the tracker.
+    They used to be in every local worker's environment (the Ray executor already left them out)."""
+    secrets = {
+        "RUSHES_TRACKER__SCRIPT_KEY": "sg-key",
+        "RUSHES_TRACKER__WEBHOOK__SECRET": "hook-s3cret",
+        "RUSHES_SECRETS_DIR": str(tmp_path),
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    module = tmp_path / "jobs_mod" / "rushes_test_env_job.py"
+    module.parent.mkdir()
+    module.write_text("import os\ndef run():\n    return {'env': dict(os.environ)}\n")
+    spec = JobSpec(
+        id="env-1",
+        kind="fix",
+        entry_point="rushes_test_env_job:run",
+        env={"PYTHONPATH": str(module.parent)},
+        log_path=str(tmp_path / "logs" / "env-1.log"),
+    )
+    outcome = wait_for(executor, executor.submit(spec))
+    assert outcome.ok, outcome.error
+    env = outcome.result["env"]
+    assert env["RUSHES_HOME"] == str(tmp_path / "home")
+    assert not set(secrets) & set(env)
+    assert not {"sg-key", "hook-s3cret"} & set(env.values())

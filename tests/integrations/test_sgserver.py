@@ -260,3 +260,27 @@ def test_the_versions_page_lists_versions_newest_first_with_their_movie_link(
     link = text.split("<a href='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
     with urllib.request.urlopen(link, timeout=10) as answer:  # the signed link plays without a session
         assert answer.read() == b"not really a movie"
+
+
+def test_bound_beyond_loopback_the_versions_page_wants_a_session(
+    server: SGServer, sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    """`rushes tracker serve --host 0.0.0.0` used to show /versions to anyone on the network, and its movie links
+    are signed download urls: anyone could download every published movie without signing in."""
+    import urllib.error
+    import urllib.request
+
+    show = make_show(sg, shots=1)
+    version = sg.create("Version", {"code": "v001", "entity": show.shots[0], "project": show.project})
+    movie = tmp_path / "v001.mov"
+    movie.write_bytes(b"unreleased footage")
+    sg.upload("Version", version["id"], str(movie), field_name="sg_uploaded_movie")
+    server.open_downloads = False  # as when bound to an address other than loopback
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server.url}/versions", timeout=10)
+    assert refused.value.code == 403 and b"sign in first" in refused.value.read()
+    signed_in = urllib.request.Request(
+        f"{server.url}/versions", headers={"Cookie": f"_session_id={sg.get_session_token()}"}
+    )
+    with urllib.request.urlopen(signed_in, timeout=10) as answer:
+        assert "v001" in answer.read().decode("utf-8")

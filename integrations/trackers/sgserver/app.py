@@ -141,6 +141,12 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == TRANSIENT_THUMBNAIL:
             return 200, PLACEHOLDER_PNG, "image/png"
         if method == "GET" and path == "/versions":
+            if not (self._signed_in() or self.server.open_downloads):  # it hands out signed download urls
+                return (
+                    403,
+                    b"sign in first (session cookie _session_id): this server is not on loopback",
+                    "text/plain",
+                )
             return 200, pages.versions_page(service, self._base_url()), "text/html; charset=utf-8"
         if method == "GET" and path in ("/", "/healthz"):
             return 200, b"Rushes local ShotGrid-compatible server\n", "text/plain"

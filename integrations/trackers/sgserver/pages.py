@@ -2,7 +2,7 @@
 (project, shot, task, code, status, description, the uploaded review movie as a link, the movie's path on
 disk), then the Notes on tasks with the task's status now (where Rushes says why it did not do a request), so
 the demo and a first fix can be browsed without a ShotGrid site. Read only; no sign-in needed on
-loopback, like the rest of this test server's GET pages.
+loopback, like downloads; bound elsewhere it wants a session (its movie links are signed download urls).
 """
 
 from __future__ import annotations
