@@ -178,17 +178,7 @@ def run_training(
     clips, newest_daily = training_clips(catalog, show.code)
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
-    parent = _usable_parent(catalog, show.code)
-    fresh_start = _withdrawn(catalog, show.code, parent)
-    if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
-        base = base or _base_spec(parent)
-    elif afresh and parent is not None:
-        fresh_start = (
-            f"asked to start afresh (rushes train --afresh) rather than from {parent.manifest.version}"
-        )
-    if fresh_start:
-        log.warning("train.fresh_start", show=show.code, why=fresh_start)
-        parent = None
+    parent, base, fresh_start = _starting_point(catalog, show.code, base, afresh)
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = fresh_start
     number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
@@ -318,6 +308,26 @@ def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
     with catalog.session() as s:
         daily_repo.requarantine(s, daily_id, f"training: {reason}")
     log.warning("train.daily_quarantined", daily=daily_id, reason=reason)
+
+
+def _starting_point(
+    catalog: Catalog, show: str, base: str | None, afresh: bool
+) -> tuple[ModelVersion | None, str | None, str]:
+    """What the next version grows from: (the promoted version, or None for a first version; the base a first
+    version starts from; why it starts afresh, "" when it does not). It starts afresh where the promoted
+    version's lineage learned from a daily excluded since (from the lineage's own base) or `afresh` asks."""
+    parent = _usable_parent(catalog, show)
+    fresh_start = _withdrawn(catalog, show, parent)
+    if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
+        base = base or _base_spec(parent)
+    elif afresh and parent is not None:
+        fresh_start = (
+            f"asked to start afresh (rushes train --afresh) rather than from {parent.manifest.version}"
+        )
+    if fresh_start:
+        log.warning("train.fresh_start", show=show, why=fresh_start)
+        parent = None
+    return parent, base, fresh_start
 
 
 def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str:
