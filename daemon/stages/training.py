@@ -218,8 +218,15 @@ def run_training(
     log.info(
         "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
     )
+    return _report(show.code, number, folder, result, promote, verdicts)
+
+
+def _report(
+    show: str, number: int, folder: Path, result: TrainResult, promote: bool, verdicts: dict[str, str]
+) -> TrainReport:
+    """What a finished run tells its caller: the version, whether it was promoted, its scores and last losses."""
     return TrainReport(
-        show=show.code,
+        show=show,
         version=number,
         promoted=promote,
         folder=str(folder),
