@@ -778,7 +778,10 @@ def in_outbox(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
         files = VersionFiles.from_json(dict(publication.extra_files))
         movie, number = publication.movie_path, publication.model_version
     log.info("fix.in_outbox", request=job.request_id, kind=job.fix_kind, movie=movie)
-    return {"movie": movie, "frames": files.last_frame - files.first_frame + 1, "model_version": number}
+    # the review movie's frames, as the attempt that rendered it said; a row from before they were kept: its
+    # frame range (a pause in a recording, left out of the movie, counted too)
+    frames = files.frame_count if files.frame_count is not None else files.last_frame - files.first_frame + 1
+    return {"movie": movie, "frames": frames, "model_version": number}
 
 
 def _probed(source: str, first_frame: int, roots: Sequence[Path]) -> MediaInfo:
