@@ -139,6 +139,7 @@ def add_publication(
     *,
     before_after_path: str | None = None,
     source_path: str | None = None,
+    source_hash: str | None = None,
     model_version: int | None = None,
     extra_files: dict[str, str] | None = None,
 ) -> tuple[Publication, bool]:
@@ -153,6 +154,7 @@ def add_publication(
         movie_path=movie_path,
         before_after_path=before_after_path,
         source_path=source_path,
+        source_hash=source_hash,
         model_version=model_version,
         extra_files=dict(extra_files or {}),
         state="pending",

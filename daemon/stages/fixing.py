@@ -30,6 +30,7 @@ from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.shows import get_show
+from daemon.stages.daily_files import daily_gone
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_params import DAEMON_KEYS, own_params, params_for, take_key
@@ -48,7 +49,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import find_sequence, frames_named, is_pattern, parse_sequence
+from engine.media.sequences import find_sequence, frames_named, is_pattern
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import (
     Manifest,
@@ -84,23 +85,6 @@ class FolderUnseen(RuntimeError):
 
 
 FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
-
-
-def daily_gone(source: str) -> bool:
-    """Whether the daily is gone from disk (moved, deleted): the movie, or every frame of the sequence with its
-    folder or not. A daily that is there but cannot be read or listed (a permission, a stray frame) is not gone:
-    that is another answer."""
-    if not is_pattern(source):
-        return not os.path.lexists(source)
-    spec = parse_sequence(source)
-    try:
-        return not any(
-            e.name.startswith(spec.head) and e.name.endswith(spec.tail) for e in os.scandir(spec.directory)
-        )
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
 
 
 def unseen_folder(source: str, roots: Sequence[Path]) -> Path | None:
@@ -696,6 +680,7 @@ class Request:
     params: dict[str, Any]
     source: str  # the newest readable daily of the shot
     take: str | None
+    source_hash: str | None = None  # its content as the catalog knows it (a plate delivered again is other)
 
 
 def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
@@ -860,7 +845,14 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
         fixes.set_fix_state(s, request_id, "rendering")
         return Request(
-            row.id, row.request_key, row.show.code, row.shot, dict(row.params), daily.path, daily.take
+            row.id,
+            row.request_key,
+            row.show.code,
+            row.shot,
+            dict(row.params),
+            daily.path,
+            daily.take,
+            daily.content_hash,
         )
 
 
@@ -952,6 +944,7 @@ def queue_publish(
             str(files.review_movie),
             before_after_path=str(files.before_after),
             source_path=request.source,
+            source_hash=request.source_hash,
             model_version=model_version,
             extra_files=outbox.to_json(),
         )

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, Daily
+from daemon.catalog import Catalog, Daily, Publication
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
@@ -145,19 +146,34 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
                 (p.extra_files or {}).get("frames"),
                 p.movie_path,
                 pair_label(p.tracker_version_id, (p.extra_files or {}).get("code")),
+                _delivered_again(s, show, p),
             )
             for p in fix_repo.approved_pairs(s, show)
         ]
         excluded = {d.path: _excluded_reason(d) for d in daily_repo.excluded(s, show)}
     found = ApprovedPairs()
-    for pub_id, kind, before, frames, movie, label in pubs:
+    for pub_id, kind, before, frames, movie, label, again in pubs:
         pair_id = f"publication:{pub_id}:{kind}"
-        taken = _taken(pair_id, kind, show, before, frames, movie, excluded, color)
+        taken = again or _taken(pair_id, kind, show, before, frames, movie, excluded, color)
         if isinstance(taken, PairExample):
             found.examples.append(replace(taken, label=label))
         else:
             found.left_out.append(LeftOutPair(id=pair_id, head=kind, reason=taken, label=label))
     return found
+
+
+def _delivered_again(s: Session, show: str, pub: Publication) -> str | None:
+    """Why an approved fix no longer pairs with the file at its daily's path, when that path now holds other
+    content (the plate delivered again under the same name, v002 over v001): the fix was made of the first."""
+    if not pub.source_path or not pub.source_hash:
+        return None  # nothing recorded to compare with (a publication of an older Rushes, whose daily is unknown)
+    current = daily_repo.current_daily(s, show, pub.source_path)
+    if current is None or current.content_hash in (None, pub.source_hash):
+        return None
+    return (
+        f"its daily {pub.source_path} was delivered again since the fix was made (other content under the same "
+        "name), so the approved fix no longer pairs with the file there"
+    )
 
 
 def _taken(
