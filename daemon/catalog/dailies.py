@@ -131,10 +131,14 @@ def same_state(row: Daily, size_bytes: int, mtime: float, change_stamp: str | No
     return not (change_stamp and row.change_stamp) or row.change_stamp == change_stamp
 
 
-def register_daily(s: Session, show: str, facts: DailyFacts) -> tuple[Daily, bool]:
+def register_daily(
+    s: Session, show: str, facts: DailyFacts, gone: Callable[[str], bool] | None = None
+) -> tuple[Daily, bool]:
     """Record a readable daily -> (daily, created). The same content already current in the show (at this path
-    or another) returns that daily with created False (another path is recorded as its alias); new content at
-    the same path supersedes the old row."""
+    or another) returns that daily with created False: another path is recorded as its alias, unless `gone` says
+    the daily's own path is gone from disk, when the daily follows its file to this path (renamed or moved: a
+    shot renumbered, its files renamed), its shot and take read from the new name; new content at the same path
+    supersedes the old row."""
     if facts.kind not in ("movie", "sequence"):
         raise ValueError(f"daily kind must be movie or sequence, not {facts.kind!r}")
     show_row = require_show(s, show)
@@ -149,6 +153,11 @@ def register_daily(s: Session, show: str, facts: DailyFacts) -> tuple[Daily, boo
                 if old is not None and old is not twin:
                     old.status = "superseded"
                     s.flush()
+                if twin is not None and twin.path != facts.path and gone is not None and gone(twin.path):
+                    _drop_alias(s, show_row, facts.path)
+                    _follow(twin, facts)
+                    s.flush()
+                    return twin, False
                 if twin is not None:
                     _record_alias(s, show_row, twin, facts)
                     return twin, False
@@ -169,6 +178,13 @@ def _refresh(row: Daily, facts: DailyFacts) -> None:
     row.size_bytes, row.mtime = facts.size_bytes, facts.mtime
     if facts.change_stamp:
         row.change_stamp = facts.change_stamp
+
+
+def _follow(row: Daily, facts: DailyFacts) -> None:
+    """The daily's file was renamed or moved: the row (its id, exclusion and history) goes where it went."""
+    row.path, row.root, row.shot, row.take = facts.path, facts.root, facts.shot, facts.take
+    row.first_frame, row.last_frame = facts.first_frame, facts.last_frame
+    _refresh(row, facts)
 
 
 def _current_with_hash(s: Session, show: Show, content_hash: str) -> Daily | None:
