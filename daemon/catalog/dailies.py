@@ -162,7 +162,7 @@ def register_daily(
                     _record_alias(s, show_row, twin, facts)
                     return twin, False
                 _drop_alias(s, show_row, facts.path)
-                daily = _new_daily(show_row, facts)
+                daily = _revived(s, show_row, facts) or _new_daily(show_row, facts)
                 s.add(daily)
                 s.flush()
                 if facts.kind == "sequence":
@@ -185,6 +185,29 @@ def _follow(row: Daily, facts: DailyFacts) -> None:
     row.path, row.root, row.shot, row.take = facts.path, facts.root, facts.shot, facts.take
     row.first_frame, row.last_frame = facts.first_frame, facts.last_frame
     _refresh(row, facts)
+
+
+def _revived(s: Session, show: Show, facts: DailyFacts) -> Daily | None:
+    """The daily that held this content at this path before it was quarantined (a template that no longer read
+    its name, until the show's templates read it again) or superseded, made current again with its id,
+    exclusion and history; None when there is none."""
+    earlier = s.scalars(
+        select(Daily)
+        .where(
+            Daily.show_id == show.id,
+            Daily.path == facts.path,
+            Daily.content_hash == facts.content_hash,
+            Daily.status == "superseded",
+            Daily.kind.is_not(None),  # it was registered once (a quarantined row has no kind)
+        )
+        .order_by(Daily.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if earlier is None:
+        return None
+    earlier.status, earlier.error = "registered", None
+    _follow(earlier, facts)
+    return earlier
 
 
 def _current_with_hash(s: Session, show: Show, content_hash: str) -> Daily | None:

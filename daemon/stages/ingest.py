@@ -71,9 +71,14 @@ class Ingestor:
         self.quarantine_level = quarantine_level
 
     def queue(self, show: str, found: Found) -> None:
-        """Queue what a watcher found as a durable ingest job (once per file state: see IngestJob.key)."""
+        """Queue what a watcher found as a durable ingest job (once per file state: see IngestJob.key; again for
+        a candidate whose path was quarantined since, as a name no template read then)."""
         with self.catalog.session() as s:
-            payloads.queue(s, IngestJob(show, found), show=show)
+            known = (
+                daily_repo.current_daily(s, show, str(found.path)) if isinstance(found, Candidate) else None
+            )
+            over = known.id if known is not None and known.status == "quarantined" else None
+            payloads.queue(s, IngestJob(show, found, over), show=show)
         crash_point("ingest.queued")
 
     def run(self, job: IngestJob) -> dict[str, Any]:
