@@ -61,6 +61,20 @@ def get_fix_request_by_key(s: Session, request_key: str) -> FixRequest | None:
     return s.scalars(select(FixRequest).where(FixRequest.request_key == request_key)).one_or_none()
 
 
+def codes_before(s: Session, show: str, shot_id: str | None, shot: str) -> list[str]:
+    """The other codes the show's earlier fix requests on this tracker shot (`shot_id`) went by, newest first:
+    the shot was renamed in the tracker since (editorial renumbered SH010 to SH015)."""
+    if shot_id is None:
+        return []
+    query = (
+        select(FixRequest.shot)
+        .join(FixRequest.show)
+        .where(Show.code == show, FixRequest.shot_id == shot_id, FixRequest.shot != shot)
+        .order_by(FixRequest.id.desc())
+    )
+    return list(dict.fromkeys(s.scalars(query)))
+
+
 def set_fix_state(
     s: Session, request_id: int, state: str, *, error: str | None = None, rejection_note: str | None = None
 ) -> FixRequest:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import dailies as daily_repo
+from daemon.jobs.outcomes import NotYet
 from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings
 from daemon.stages.fixing import run_fix
@@ -75,3 +78,22 @@ def test_a_copy_under_another_name_beside_its_daily_is_still_an_alias(
         [daily] = daily_repo.dailies_for_shot(s, SHOW, "sh010")
         assert daily.path == str(first)
         assert [a.path for a in daily_repo.aliases(s, daily_id)] == [str(copy)]
+
+
+def test_a_fix_asked_on_a_renamed_shot_before_its_files_are_renamed_says_which_files_to_rename(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    landed(catalog, footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48)))
+    with catalog.session() as s:  # the tracker's Shot 7 was sh010 when it was fixed first, sh015 since
+        fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=3, shot_id=7)
+        row, _ = fixes.add_fix_request(s, SHOW, "memory:event:2", "sh015", ["denoise"], task_id=3, shot_id=7)
+        request_id = row.id
+
+    with pytest.raises(NotYet) as answer:
+        run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:2"))
+
+    assert str(answer.value) == (
+        f"shot sh015 of {SHOW} has no daily named for it, but this tracker shot was fixed from the dailies of "
+        "sh010 before (sh010_1.mp4), its name before it was renamed in the tracker: rename those files as the "
+        "show's path template reads sh015 (e.g. sh015_1.mp4), and the dailies follow them"
+    )
