@@ -510,10 +510,19 @@ def status_counts(s: Session, show: str | None = None) -> dict[tuple[str, str], 
     return {(code, status): n for code, status, n in s.execute(query)}
 
 
+def _require_known(s: Session, daily_id: int) -> Daily:
+    row = s.get(Daily, daily_id)
+    if row is None:
+        raise NoSuchDaily(f"there is no daily {daily_id} (see `rushes dailies list --show SHOW`)")
+    return row
+
+
 def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
     """Keep a daily out of every later training run, with the filmmaker's reason (NoSuchDaily if unknown). The
-    show's model is marked stale, so its next training window trains a version without it."""
-    daily = _require_current(s, daily_id)
+    show's model is marked stale, so its next training window trains a version without it. A daily superseded
+    by newer content at its path (a plate delivered again) may be excluded too: versions trained on its pictures
+    before then are the ones to leave."""
+    daily = _require_known(s, daily_id)
     daily.excluded_reason = one_line(reason)
     daily.excluded_at = utcnow()
     _show_of(s, daily).model_stale = True
@@ -522,7 +531,7 @@ def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
 
 def include_daily(s: Session, daily_id: int) -> Daily:
     """Undo exclude_daily: the daily is trained on again from the next run (its show's model marked stale)."""
-    daily = _require_current(s, daily_id)
+    daily = _require_known(s, daily_id)
     daily.excluded_reason = None
     daily.excluded_at = None
     _show_of(s, daily).model_stale = True

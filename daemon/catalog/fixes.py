@@ -238,6 +238,14 @@ def approved_pairs(s: Session, show: str, fix_kind: str | None = None) -> list[P
     return list(s.scalars(query.order_by(Publication.id)))
 
 
+def made_from(publication: Publication, path: str, content_hash: str | None) -> bool:
+    """Whether the fix was made of the daily at `path` with this content (by path alone for a publication of an
+    older Rushes, which recorded no content hash): a plate delivered again under the same name is other content."""
+    if publication.source_path != path:
+        return False
+    return publication.source_hash is None or content_hash is None or publication.source_hash == content_hash
+
+
 def _require(s: Session, model: type[Any], row_id: int) -> Any:
     row = s.get(model, row_id)
     if row is None:

@@ -138,6 +138,7 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
     through a view (ReviewColor() when None)."""
     color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
+        excluded = daily_repo.excluded(s, show)
         pubs = [
             (
                 p.id,
@@ -146,20 +147,25 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
                 (p.extra_files or {}).get("frames"),
                 p.movie_path,
                 pair_label(p.tracker_version_id, (p.extra_files or {}).get("code")),
-                _delivered_again(s, show, p),
+                _delivered_again(s, show, p) or _of_excluded(p, excluded),
             )
             for p in fix_repo.approved_pairs(s, show)
         ]
-        excluded = {d.path: _excluded_reason(d) for d in daily_repo.excluded(s, show)}
     found = ApprovedPairs()
-    for pub_id, kind, before, frames, movie, label, again in pubs:
+    for pub_id, kind, before, frames, movie, label, refused in pubs:
         pair_id = f"publication:{pub_id}:{kind}"
-        taken = again or _taken(pair_id, kind, show, before, frames, movie, excluded, color)
+        taken = refused or _taken(pair_id, kind, show, before, frames, movie, color)
         if isinstance(taken, PairExample):
             found.examples.append(replace(taken, label=label))
         else:
             found.left_out.append(LeftOutPair(id=pair_id, head=kind, reason=taken, label=label))
     return found
+
+
+def _of_excluded(pub: Publication, excluded: list[Daily]) -> str | None:
+    """Why an approved fix is left out as made from an excluded daily (its pictures), else None."""
+    daily = next((d for d in excluded if fix_repo.made_from(pub, d.path, d.content_hash)), None)
+    return None if daily is None else _excluded_reason(daily)
 
 
 def _delivered_again(s: Session, show: str, pub: Publication) -> str | None:
@@ -183,15 +189,12 @@ def _taken(
     before: str | None,
     frames: str | None,
     movie: str,
-    excluded: dict[str, str],
     color: ReviewColor,
 ) -> PairExample | str:
     """An approved fix of the daily `before` as a training pair, or why it cannot be one."""
     after = frames or movie
     if not before:
         return "the catalog does not record the daily it was made from"
-    if before in excluded:
-        return excluded[before]
     if not _in_dailys_encoding(daily_look(color, before), frames):
         log.warning("train.pair_display_only", show=show, pair=pair_id, after=after)
         return (
