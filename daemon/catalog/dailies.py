@@ -150,6 +150,7 @@ def register_daily(
         try:
             with s.begin_nested():
                 twin = _current_with_hash(s, show_row, facts.content_hash)
+                over_quarantine = old is not None and old.status == "quarantined"
                 if old is not None and old is not twin:
                     old.status = "superseded"
                     s.flush()
@@ -162,7 +163,8 @@ def register_daily(
                     _record_alias(s, show_row, twin, facts)
                     return twin, False
                 _drop_alias(s, show_row, facts.path)
-                daily = _revived(s, show_row, facts) or _new_daily(show_row, facts)
+                revived = _revived(s, show_row, facts) if over_quarantine else None
+                daily = revived or _new_daily(show_row, facts)
                 s.add(daily)
                 s.flush()
                 if facts.kind == "sequence":
@@ -188,22 +190,21 @@ def _follow(row: Daily, facts: DailyFacts) -> None:
 
 
 def _revived(s: Session, show: Show, facts: DailyFacts) -> Daily | None:
-    """The daily that held this content at this path before it was quarantined (a template that no longer read
-    its name, until the show's templates read it again) or superseded, made current again with its id,
-    exclusion and history; None when there is none."""
+    """The daily this path last held, when it held this content before the file was quarantined (its name read
+    by no template, until the show's templates read it again): made current again with its id, exclusion and
+    history; None otherwise (other content there since is new content, as is going back to the first)."""
     earlier = s.scalars(
         select(Daily)
         .where(
             Daily.show_id == show.id,
             Daily.path == facts.path,
-            Daily.content_hash == facts.content_hash,
             Daily.status == "superseded",
-            Daily.kind.is_not(None),  # it was registered once (a quarantined row has no kind)
+            Daily.content_hash.is_not(None),  # it was registered (a quarantined row has no content hash)
         )
         .order_by(Daily.id.desc())
         .limit(1)
     ).one_or_none()
-    if earlier is None:
+    if earlier is None or earlier.content_hash != facts.content_hash:
         return None
     earlier.status, earlier.error = "registered", None
     _follow(earlier, facts)
