@@ -238,6 +238,25 @@ def approved_pairs(s: Session, show: str, fix_kind: str | None = None) -> list[P
     return list(s.scalars(query.order_by(Publication.id)))
 
 
+def rejected_of(s: Session, show: str, shot: str, fix_kind: str, source_hash: str) -> list[Publication]:
+    """The show's publications of `fix_kind` on `shot` that a supervisor rejected, made of the daily content
+    `source_hash`, newest first."""
+    query = (
+        select(Publication)
+        .join(Publication.fix_request)
+        .join(FixRequest.show)
+        .where(
+            Show.code == show,
+            FixRequest.shot == shot,
+            Publication.fix_kind == fix_kind,
+            Publication.source_hash == source_hash,
+            Publication.review_status == "rejected",
+        )
+        .order_by(Publication.id.desc())
+    )
+    return list(s.scalars(query).unique())
+
+
 def made_from(publication: Publication, path: str, content_hash: str | None) -> bool:
     """Whether the fix was made of the daily at `path` with this content (by path alone for a publication of an
     older Rushes, which recorded no content hash): a plate delivered again under the same name is other content."""

@@ -34,7 +34,7 @@ from daemon.shows import get_show
 from daemon.stages.daily_files import daily_gone
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
-from daemon.stages.request_params import DAEMON_KEYS, own_params, params_for, take_key
+from daemon.stages.request_params import DAEMON_KEYS, asked_of, own_params, params_for, take_key
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from daemon.stages.viewing import display_view, review_look
 from engine.baselines.fallback import baseline_frames
@@ -701,6 +701,9 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         raise Permanent(str(exc)) from exc
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
+    rejected = same_as_rejected(catalog, request, kind, number)
+    if rejected is not None:
+        raise Permanent(rejected)
     read_from = source_state(request.source)
     info = _probed(request.source, show.movie_first_frame, [root.path for root in show.ingest.roots])
     # A tracker user never makes the daemon open a file outside the show's folders.
@@ -870,6 +873,33 @@ def renamed_from(s: Session, show: str, shot_id: str | None, shot: str) -> str |
                 f"shot {shot} of {show} has no daily named for it, but this tracker shot was fixed from the "
                 f"dailies of {code} before ({name}), its name before it was renamed in the tracker: rename those "
                 f"files as the show's path template reads {shot} (e.g. {renamed}), and the dailies follow them"
+            )
+    return None
+
+
+def same_as_rejected(catalog: Catalog, request: Request, kind: str, model_version: int | None) -> str | None:
+    """Why the fix is not made again, when it would be the same as one a supervisor rejected (a task set to fix
+    again after the rejection, nothing changed): the same daily content, model version and parameters make the
+    same pictures; None when something differs."""
+    if request.source_hash is None:
+        return None
+    asked = {
+        k: v for k, v in asked_of(kind, request.params).items() if k != "take"
+    }  # the daily pins the take
+    with catalog.session(readonly=True) as s:
+        for pub in fixes.rejected_of(s, request.show, request.shot, kind, request.source_hash):
+            earlier = {k: v for k, v in asked_of(kind, pub.fix_request.params).items() if k != "take"}
+            if pub.fix_request_id == request.id or pub.model_version != model_version or earlier != asked:
+                continue
+            code = (pub.extra_files or {}).get("code") or f"request {pub.fix_request_id}'s {kind}"
+            note = f" ({' '.join(pub.review_note.split())})" if pub.review_note else ""
+            model = (
+                f"model v{model_version}" if model_version is not None else "no model (the classical tool)"
+            )
+            return (
+                f"it would be the same as {code}, which the supervisor rejected{note}: the same daily, {model} and "
+                f"parameters make the same pictures; change the parameters, or ask again once the show's model is "
+                "trained again or the shot's plate is delivered again"
             )
     return None
 
