@@ -82,4 +82,5 @@ def _templates(value: Any, name: str) -> str | list[str]:
     """A template, or a list of them (checked before pydantic's union, so a wrong one is named once)."""
     if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         return value
-    raise ValueError(f"{name} must be a template or a list of templates, e.g. {{shot}}_{{take}}.{{ext}}")
+    example = "{shot}/{shot}.####.{ext}" if name == "sequence_template" else "{shot}_{take}.{ext}"
+    raise ValueError(f"{name} must be a template or a list of templates, e.g. {example}")
