@@ -845,7 +845,7 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             raise Permanent(f"fix request {request_id} does not exist")
         dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
         if not dailies:
-            renamed = renamed_from(s, row.show.code, row.shot_id, row.shot)
+            renamed = renamed_from(s, row.show.code, row.shot_id, row.shot, tuple(row.qualified_codes or ()))
             raise NotYet(renamed or no_daily_yet(row.shot, row.show.code, tuple(row.qualified_codes or ())))
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
         fixes.set_fix_state(s, request_id, "rendering")
@@ -861,18 +861,22 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
         )
 
 
-def renamed_from(s: Session, show: str, shot_id: str | None, shot: str) -> str | None:
+def renamed_from(
+    s: Session, show: str, shot_id: str | None, shot: str, qualified_codes: tuple[str, ...] = ()
+) -> str | None:
     """Why a renamed shot has no daily: its tracker shot was fixed from another code's dailies before (renumbered
-    in the tracker since, its files named as before); None when it was not."""
+    in the tracker since, or on Kitsu moved to another sequence, its files named as before); None when it was
+    not. The shot is named as its files are to be named (Kitsu: by its most specific qualified name)."""
+    named = qualified_codes[0] if qualified_codes else shot
     for code in fixes.codes_before(s, show, shot_id, shot):
         dailies = daily_repo.dailies_for_shot(s, show, code)
         if dailies:
             name = Path(dailies[-1].path).name
-            renamed = name.replace(dailies[-1].shot or code, shot, 1)
+            renamed = name.replace(dailies[-1].shot or code, named, 1)
             return (
-                f"shot {shot} of {show} has no daily named for it, but this tracker shot was fixed from the "
+                f"shot {named} of {show} has no daily named for it, but this tracker shot was fixed from the "
                 f"dailies of {code} before ({name}), its name before it was renamed in the tracker: rename those "
-                f"files as the show's path template reads {shot} (e.g. {renamed}), and the dailies follow them"
+                f"files as the show's path template reads {named} (e.g. {renamed}), and the dailies follow them"
             )
     return None
 

@@ -97,3 +97,29 @@ def test_a_fix_asked_on_a_renamed_shot_before_its_files_are_renamed_says_which_f
         "sh010 before (sh010_1.mp4), its name before it was renamed in the tracker: rename those files as the "
         "show's path template reads sh015 (e.g. sh015_1.mp4), and the dailies follow them"
     )
+
+
+def test_a_kitsu_shot_moved_to_another_sequence_is_answered_with_its_new_qualified_name(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    landed(catalog, footage.movie(tmp_path / "plates" / "SQ01-SH010_1.mp4", n=4, size=(64, 48)))
+    with catalog.session() as s:  # Kitsu's shot abc-1 was SH010 of SQ01, and is SH010 of SQ02 since
+        fixes.add_fix_request(s, SHOW, "kitsu:1", "SQ01-SH010", ["denoise"], task_id="t-1", shot_id="abc-1")
+        row, _ = fixes.add_fix_request(
+            s,
+            SHOW,
+            "kitsu:2",
+            "SH010",
+            ["denoise"],
+            task_id="t-1",
+            shot_id="abc-1",
+            qualified_codes=["SQ02-SH010"],
+        )
+        request_id = row.id
+
+    with pytest.raises(
+        NotYet,
+        match=r"^shot SQ02-SH010 of .* rename those files as the show's path template reads "
+        r"SQ02-SH010 \(e\.g\. SQ02-SH010_1\.mp4\)",
+    ):
+        run_fix(settings, catalog, FixJob(request_id, "denoise", "kitsu:2"))
