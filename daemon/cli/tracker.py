@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from daemon.cli import exits
 from daemon.cli.app import command_group, err, fail, out, settings
 
 tracker_app = command_group("tracker", "The production tracker: set it up, check it, or serve a local one.")
@@ -60,6 +61,7 @@ def tracker_serve(
 
 REACHED = ("connect", "authenticate", "login")  # the check lines that say Rushes is in (then its projects)
 RETRY_LATER = "; will retry later"  # how an unreachable tracker's error ends (integrations.trackers.calls)
+REACH_IT = "check tracker.url and that this machine reaches it"
 
 
 @tracker_app.command("check")
@@ -87,16 +89,19 @@ def tracker_check() -> None:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
         detail = r.detail
         if detail.endswith(RETRY_LATER):  # the daemon retries; this command does not
-            detail = detail.removesuffix(RETRY_LATER) + "; check tracker.url and that this machine reaches it"
+            detail = detail.removesuffix(RETRY_LATER) + f"; {REACH_IT}"
         out.print(f"{mark} {escape(r.what)}" + (f": {escape(detail)}" if detail else ""), highlight=False)
     failed = [r for r in results if not r.ok]
+    if failed and all(r.detail.endswith(RETRY_LATER) for r in failed):  # away for now: nothing to mend in it
+        err.print("the tracker cannot be reached: check tracker.url, or run the check again once it answers")
+        raise typer.Exit(exits.TRY_LATER)
     if failed:
         settable = any(r.what.startswith(("field ", "status ")) for r in failed)
         err.print(
             "the tracker is not ready for Rushes: fix the lines marked FAIL"
             + (" (`rushes tracker setup` creates the missing fields and statuses it can)" if settable else "")
         )
-        raise typer.Exit(1)
+        raise typer.Exit(exits.PROBLEMS)
 
 
 MARKS = {"created": "[green]created[/green]", "existed": "exists ", "missing": "[red]MISSING[/red]"}
@@ -139,4 +144,4 @@ def tracker_setup(
     )
     if missing:
         err.print("some things cannot be created by Rushes: do the lines marked MISSING by hand")
-        raise typer.Exit(1)
+        raise typer.Exit(exits.PROBLEMS)

@@ -1,0 +1,235 @@
+"""`rushes` as scripts use it (a cron, a CI check of the config repo, a studio dashboard, a wrapper): every list
+has its JSON, the same entity looks the same in each, and the exit status says whether to fix the input (2),
+look at the problems a check found (1) or try again later (75) (docs/operations.md, "For scripts")."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.catalog import Catalog
+from daemon.catalog import jobs as job_repo
+from daemon.cli import exits
+from daemon.cli.main import _register, app, main
+from tests import footage
+from tests.homes import own_home
+
+_register()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return own_home(monkeypatch, tmp_path)
+
+
+def rushes(*args: str) -> tuple[int, str]:
+    """In-process, stdout only (a script reads stdout; what goes to stderr must not spoil its JSON)."""
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout
+
+
+def real_entry(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The console entry in a process of its own, stdout and stderr pipes, as a cron or a wrapper runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def a_show(tmp_path: Path) -> Path:
+    folder = tmp_path / "dailies"
+    footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
+    (folder / "cups.mp4").write_bytes(b"not a movie")
+    assert rushes("show", "add", "TST", "--ingest", str(folder))[0] == 0
+    assert rushes("ingest", str(folder), "--show", "TST")[0] == 0
+    return folder
+
+
+def jobs_in(home: Path) -> tuple[int, int, int]:
+    """A dead fix job, a queued one and a done one in the catalog: their ids."""
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            queued = [
+                job_repo.enqueue(s, "fix", f"fix:sg:{n}:denoise", {"request": n}, "TST")[0] for n in (1, 2, 3)
+            ]
+            dead = job_repo.claim(s, "w", ["fix"], 60)
+            assert dead is not None
+            job_repo.fail(s, dead.id, "w", "Permanent: frames 500-510 lie outside the shot", retryable=False)
+            done = job_repo.claim(s, "w", ["fix"], 60)
+            assert done is not None
+            job_repo.complete(s, done.id, "w", {})
+            return dead.id, queued[2].id, done.id
+    finally:
+        catalog.dispose()
+
+
+def test_jobs_list_json_gives_each_job_as_status_json_does(clean_env: Path, tmp_path: Path) -> None:
+    """`jobs list` had no --json: a dashboard or a cron retrying dead jobs had to parse a table."""
+    a_show(tmp_path)
+    dead, queued, done = jobs_in(clean_env)
+
+    code, output = rushes("jobs", "list", "--json")
+    assert code == 0, output
+    listed = {job["id"]: job for job in json.loads(output)}
+    status = {job["id"]: job for job in json.loads(rushes("status", "--json")[1])["jobs"]["recent"]}
+    assert {dead, queued, done} <= set(listed)
+    for job_id in (dead, queued, done):
+        assert listed[job_id] == status[job_id]  # the same job looks the same in both
+    assert listed[dead]["state"] == "dead" and listed[dead]["error"].startswith("Permanent: frames 500-510")
+    assert isinstance(listed[dead]["id"], int) and listed[dead]["updated"].endswith("+00:00")
+
+    code, output = rushes("jobs", "list", "--state", "dead", "--json")
+    assert code == 0 and [job["id"] for job in json.loads(output)] == [dead]
+
+
+def test_jobs_retry_run_again_by_a_cron_succeeds_while_the_job_waits_or_runs(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    """A cron retrying the dead jobs it listed ran `jobs retry N` a second time (or after another operator did):
+    the job was queued again already, and the command failed as if the id were wrong (exit 2)."""
+    a_show(tmp_path)
+    dead, queued, done = jobs_in(clean_env)
+
+    assert rushes("jobs", "retry", str(dead)) == (0, f"job {dead} queued again\n")
+    code, output = rushes("jobs", "retry", str(dead))
+    assert code == 0 and f"job {dead} is queued already: nothing to retry" in output
+    assert rushes("jobs", "retry", str(queued))[0] == 0
+    retried = real_entry("jobs", "retry", str(done))  # a job that ended well cannot be retried: bad input
+    assert retried.returncode == exits.BAD_INPUT and retried.stdout == ""
+    assert retried.stderr.strip() == f"error: job {done} is done, not dead: only dead jobs can be retried"
+
+
+def test_show_list_json_names_each_show_with_the_keys_status_json_uses(tmp_path: Path) -> None:
+    folder = a_show(tmp_path)
+    gone = tmp_path / "unmounted"
+    gone.mkdir()
+    assert rushes("show", "add", "TST", "--ingest", str(gone), "--movie-first-frame", "1001")[0] == 0
+    gone.rmdir()
+
+    code, output = rushes("show", "list", "--json")
+    assert code == 0, output
+    [show] = json.loads(output)
+    assert show == {
+        "code": "TST",
+        "name": "TST",
+        "tracker_project": "TST",
+        "ingest_roots": [str(folder), str(gone)],
+        "missing_roots": [str(gone)],
+        "path_template": "{shot}_{take}.{ext}",
+        "sequence_template": "{shot}/{shot}.####.{ext}",
+        "movie_first_frame": 1001,
+    }
+    [in_status] = json.loads(rushes("status", "--json")[1])["shows"]
+    assert all(in_status[key] == show[key] for key in ("code", "name", "ingest_roots", "missing_roots"))
+
+
+def test_dailies_list_json_gives_a_daily_as_status_json_does(tmp_path: Path) -> None:
+    """`dailies list --json` had other keys for the same daily than `status --json` (no take, frame numbers,
+    fps or size in pixels): a script reading both had to know two shapes. Its old keys are kept."""
+    folder = a_show(tmp_path)
+
+    code, output = rushes("dailies", "list", "--show", "TST", "--json")
+    assert code == 0, output
+    listed = {d["path"]: d for d in json.loads(output)}
+    [show] = json.loads(rushes("status", "--json")[1])["shows"]
+    for daily in show["dailies"] + show["quarantined"]:
+        row = listed[daily["path"]]
+        assert {key: row[key] for key in daily} == daily
+    movie = listed[str(folder / "sh010_1.mp4")]
+    assert (movie["frames"], movie["size"], movie["aliases"]) == (3, "48x32", [])
+    assert (movie["take"], movie["first_frame"], movie["width"]) == ("1", 0, 48)
+
+
+def test_status_of_a_show_that_is_not_known_is_refused_not_an_empty_list(tmp_path: Path) -> None:
+    """`status --show TYPO --json` printed an empty list of shows and exited 0: a dashboard showed nothing."""
+    a_show(tmp_path)
+    typo = real_entry("status", "--show", "TSX", "--json")
+    assert typo.returncode == exits.BAD_INPUT and typo.stdout == ""
+    assert typo.stderr.strip() == "error: show 'TSX' is not known (see `rushes show list`)"
+    assert [s["code"] for s in json.loads(rushes("status", "--show", "TST", "--json")[1])["shows"]] == ["TST"]
+
+
+def test_config_check_json_lists_each_problem_with_its_key_for_ci(tmp_path: Path) -> None:
+    bad = tmp_path / "rushes.yaml"
+    bad.write_text("shows:\n  - code: ABC\n    ingest:\n      roots: [/nonexistent/x]\nhttp:\n  port: many\n")
+
+    checked = real_entry("config", "check", str(bad), "--json")
+    assert checked.returncode == exits.PROBLEMS, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["file"] == str(bad) and report["ok"] is False and report["data_dir"] is None
+    assert {p["key"]: p["message"] for p in report["problems"]} == {
+        "http.port": "Input should be a valid integer, unable to parse string as an integer",
+        "shows[0].ingest.roots[0]": "folder does not exist: /nonexistent/x",
+    }
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("shows: [\n")
+    code, output = rushes("config", "check", str(broken), "--json")
+    [problem] = json.loads(output)["problems"]
+    assert code == exits.PROBLEMS and problem["key"] == str(broken) and "not valid YAML" in problem["message"]
+
+    good = tmp_path / "good.yaml"
+    good.write_text("max_jobs: 2\n")
+    code, output = rushes("config", "check", str(good), "--json")
+    assert code == 0 and json.loads(output)["ok"] is True and json.loads(output)["problems"] == []
+
+
+def test_a_tracker_that_cannot_be_reached_is_try_later_in_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """`tracker setup` with the tracker down printed a traceback and exited 1, as when a field cannot be
+    created; `tracker check` exited 1 too. A cron cannot tell an outage to wait out from something to mend."""
+    a_show(tmp_path)
+    env = {
+        "RUSHES_TRACKER__KIND": "shotgrid",
+        "RUSHES_TRACKER__URL": "http://127.0.0.1:9",  # the discard port: nothing answers there
+        "RUSHES_TRACKER__SCRIPT_NAME": "rushes",
+        "RUSHES_TRACKER__SCRIPT_KEY": "key",
+        "RUSHES_TRACKER__CALL_ATTEMPTS": "1",
+        "RUSHES_LOG_LEVEL": "error",
+    }
+    setup = real_entry("tracker", "setup", env=env)
+    assert setup.returncode == exits.TRY_LATER, setup.stderr
+    assert "Traceback" not in setup.stderr and len(setup.stderr.strip().splitlines()) == 1
+    assert setup.stderr.startswith("error: ShotGrid at http://127.0.0.1:9 did not answer")
+    assert setup.stderr.strip().endswith(
+        "check tracker.url and that this machine reaches it, then run the command again"
+    )
+    check = real_entry("tracker", "check", env=env)
+    assert check.returncode == exits.TRY_LATER, check.stderr
+    assert check.stdout.startswith("FAIL connect:")
+
+
+def test_a_catalog_locked_by_another_process_is_try_later(
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A catalog held by another process (a long write, a backup) made `dailies exclude` exit 2, as a wrong id
+    does, saying to check catalog_url: a cron could not tell that a later try would pass."""
+    a_show(tmp_path)
+    monkeypatch.setattr("daemon.catalog.db.BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(clean_env / "catalog.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(sys, "argv", ["rushes", "dailies", "exclude", "1", "--reason", "likeness"])
+    monkeypatch.setattr("daemon.cli.main.faulthandler.enable", lambda: None)  # pytest's stderr has no fileno
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            main()  # the real entry, in this process so that the lock's wait can be made short
+    finally:
+        os.umask(umask)
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert ended.value.code == exits.TRY_LATER
+    said = capsys.readouterr().err.strip()
+    assert said.startswith("error: cannot open the catalog at ") and "locked by another process" in said
+    assert said.endswith("try again later (if it lasts, check catalog_url and that the database is up)")
