@@ -6,13 +6,13 @@ nothing spent, `jobs retry` of a job queued already). The others say what a scri
 from __future__ import annotations
 
 OK = 0
-PROBLEMS = (
-    1  # a check ran and found problems (`config check`, `tracker check`, a file `ingest` could not catalog)
-)
-BAD_INPUT = (
-    2  # the command, an option, the config or the thing named is wrong: running it again will not help
-)
-INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM ends a command with 143
-TRY_LATER = (
-    75  # sysexits' EX_TEMPFAIL: the tracker or the catalog cannot be reached now (down, locked): retry
-)
+# a check ran and found problems (`config check`, `tracker check`, `tracker setup`, a file `ingest` could not read)
+PROBLEMS = 1
+# the command, an option, the config or the thing named is wrong: running it again as it is will not help
+BAD_INPUT = 2
+# sysexits' EX_SOFTWARE: an unexpected error, its traceback on stderr (a bug to report)
+BUG = 70
+# sysexits' EX_TEMPFAIL: the tracker or the catalog cannot be reached now (down, locked): run it again later
+TRY_LATER = 75
+# Ctrl-C (SIGINT); SIGTERM ends a command with 143, as the shell counts it (128 + 15)
+INTERRUPTED = 130

@@ -74,7 +74,9 @@ def main() -> None:
         from daemon.errors import USER_ERRORS, passing
 
         if not isinstance(exc, USER_ERRORS):  # Permanent (a job that can never succeed as asked) is one
-            raise
+            # a bug: its traceback, as Python prints it, and a status of its own (Python's 1 is a check's problems)
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+            sys.exit(exits.BUG)
         message = str(exc)
         if passing(exc) and message.endswith(RETRY_LATER):  # the daemon retries by itself; a command does not
             message = message.removesuffix(RETRY_LATER) + f"; {REACH_IT}, then run the command again"

@@ -1645,7 +1645,9 @@ def test_tracker_check_of_a_site_it_cannot_reach_says_what_to_check_not_that_it_
     mistakes: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
     result = mistakes["unreachable"]
-    assert result.returncode == 75  # try later: nothing on the site to mend (docs/operations.md, "For scripts")
+    assert (
+        result.returncode == 75
+    )  # try later: nothing on the site to mend (docs/operations.md, "For scripts")
     [line] = result.stdout.splitlines()
     assert line.startswith(
         "FAIL connect: ShotGrid at http://127.0.0.1:9 did not answer info after 1 attempts"

@@ -233,3 +233,27 @@ def test_a_catalog_locked_by_another_process_is_try_later(
     said = capsys.readouterr().err.strip()
     assert said.startswith("error: cannot open the catalog at ") and "locked by another process" in said
     assert said.endswith("try again later (if it lasts, check catalog_url and that the database is up)")
+
+
+CRASHING = """
+import sys
+from daemon.cli.app import app
+
+@app.command("crash-now")
+def crash_now() -> None:
+    raise RuntimeError("a bug")
+
+sys.argv = ["rushes", "crash-now"]
+from daemon.cli.main import main
+main()
+"""
+
+
+def test_an_unexpected_error_exits_with_a_status_of_its_own_not_a_checks_1() -> None:
+    """A bug's traceback exited 1, the status `config check` and `tracker check` give for problems found: a CI
+    job read a crash as a config to mend."""
+    run = subprocess.run(
+        [sys.executable, "-c", CRASHING], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == exits.BUG and run.stdout == ""
+    assert "RuntimeError: a bug" in run.stderr and "crash_now" in run.stderr
