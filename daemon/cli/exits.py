@@ -1,7 +1,7 @@
 """The exit statuses of every `rushes` command, as scripts read them (docs/operations.md, "For scripts").
 
 0 is success, also when there was nothing to do (a show added again, a daily excluded again, `prune` with
-nothing spent, `jobs retry` of a job queued already). The others say what a script should do next."""
+nothing spent, `ingest` of an empty folder, `jobs retry` of a job queued already). The others say what a script should do next."""
 
 from __future__ import annotations
 

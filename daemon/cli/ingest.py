@@ -36,8 +36,11 @@ def ingest_cmd(
             found = ingest_stage.find(existing, config) if existing else []
         except FileNotFoundError as exc:
             raise fail(str(exc)) from None
-        if not found:
-            raise fail("nothing to ingest there (no movies or image sequences found)")
+        if not existing:
+            raise fail("nothing to ingest: none of the paths given exists")
+        if not found:  # an empty delivery folder (or sidecars only): nothing to do is no error for a cron
+            out.print("nothing to ingest there (no movies or image sequences found)", highlight=False)
+            return
         ingestor = ingest_stage.Ingestor(
             ctx.catalog, quarantine_level="info", first_frames={show: config.movie_first_frame}
         )

@@ -257,3 +257,19 @@ def test_an_unexpected_error_exits_with_a_status_of_its_own_not_a_checks_1() -> 
     )
     assert run.returncode == exits.BUG and run.stdout == ""
     assert "RuntimeError: a bug" in run.stderr and "crash_now" in run.stderr
+
+
+def test_ingest_of_a_folder_with_nothing_new_in_it_is_nothing_to_do_not_an_error(tmp_path: Path) -> None:
+    """A cron ingesting today's delivery folder failed with exit 2 ("error: nothing to ingest there") on a day
+    nothing was delivered, or only sound and EDLs: a mail to the admin for a day without work."""
+    a_show(tmp_path)
+    today = tmp_path / "delivery"
+    today.mkdir()
+    (today / "A003C012.wav").write_bytes(b"RIFF")  # a sidecar: skipped silently
+
+    empty = real_entry("ingest", str(today), "--show", "TST")
+    assert empty.returncode == 0 and empty.stderr == ""
+    assert empty.stdout.strip() == "nothing to ingest there (no movies or image sequences found)"
+    gone = real_entry("ingest", str(tmp_path / "not-mounted"), "--show", "TST")  # a wrong path is still wrong
+    assert gone.returncode == exits.BAD_INPUT
+    assert gone.stderr.strip().splitlines()[-1] == "error: nothing to ingest: none of the paths given exists"
