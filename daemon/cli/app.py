@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,6 +53,21 @@ def _width(fd: int) -> int | None:
 
 out = Console(soft_wrap=True, width=_width(1))
 err = Console(stderr=True, soft_wrap=True, width=_width(2))
+
+
+@contextmanager
+def lines_to_stderr(active: bool = True) -> Iterator[None]:
+    """While `active`, what a command prints on `out` goes to stderr, so that stdout holds only the JSON it prints
+    after (`rushes fix --json`: its notes and its `wrote ...` line stay readable in a farm's log)."""
+    if not active:
+        yield
+        return
+    kept = out._file  # None: sys.stdout as it is at each print (a test's runner swaps it)
+    out.file = err.file
+    try:
+        yield
+    finally:
+        out._file = kept
 
 
 def cells(*values: object) -> list[Text]:

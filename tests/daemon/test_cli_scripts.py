@@ -273,3 +273,38 @@ def test_ingest_of_a_folder_with_nothing_new_in_it_is_nothing_to_do_not_an_error
     gone = real_entry("ingest", str(tmp_path / "not-mounted"), "--show", "TST")  # a wrong path is still wrong
     assert gone.returncode == exits.BAD_INPUT
     assert gone.stderr.strip().splitlines()[-1] == "error: nothing to ingest: none of the paths given exists"
+
+
+def test_fix_json_tells_a_wrapper_what_was_written_and_keeps_stdout_to_the_json(tmp_path: Path) -> None:
+    """A wrapper calling `rushes fix` from another tool had to parse "wrote 3 frame(s) to ... (denoise,
+    classical)" from stdout, among the notes. With --json stdout is one JSON document; the lines go to stderr."""
+    folder = a_show(tmp_path)
+    source = tmp_path / "plates ü" / "sh010 take é.mp4"
+    source.parent.mkdir()
+    source.write_bytes((folder / "sh010_1.mp4").read_bytes())
+    output = tmp_path / "fixed dir" / "sh010 débruité.mov"
+    output.parent.mkdir()
+
+    fixed = real_entry(
+        "fix", "--show", "TST", "--kind", "denoise", "--input", str(source), "--output", str(output), "--json"
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout) == {
+        "output": str(output),
+        "show": "TST",
+        "kind": "denoise",
+        "frames": 3,
+        "first_frame": 0,
+        "last_frame": 2,
+        "model_version": None,  # the show has no model yet: the classical tool made it
+        "classical": True,
+        "lut": None,
+    }
+    assert output.is_file() and f"wrote 3 frame(s) to {output} (denoise, classical)" in fixed.stderr
+    again = real_entry(
+        "fix", "--show", "TST", "--kind", "denoise", "--input", str(source), "--output", str(output), "--json"
+    )
+    assert again.returncode == exits.BAD_INPUT and again.stdout == ""
+    assert again.stderr.strip() == (
+        f"error: --output {output} exists (a movie): add --overwrite to replace it, or write to another path"
+    )
