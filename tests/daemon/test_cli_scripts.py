@@ -308,3 +308,36 @@ def test_fix_json_tells_a_wrapper_what_was_written_and_keeps_stdout_to_the_json(
     assert again.stderr.strip() == (
         f"error: --output {output} exists (a movie): add --overwrite to replace it, or write to another path"
     )
+
+
+def test_ingest_json_gives_the_counts_and_each_files_outcome_with_its_daily_id(tmp_path: Path) -> None:
+    """A cron ingesting a delivery had to parse "1 registered, 0 already catalogued, 1 quarantined" from stdout
+    and the quarantine lines from stderr to know which file to chase."""
+    folder = tmp_path / "dailies"
+    footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
+    (folder / "cups.mp4").write_bytes(b"not a movie")
+    assert rushes("show", "add", "TST", "--ingest", str(folder))[0] == 0
+
+    first = real_entry("ingest", str(folder), "--show", "TST", "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert {k: report[k] for k in ("show", "registered", "unchanged", "quarantined", "failed")} == {
+        "show": "TST",
+        "registered": 1,
+        "unchanged": 0,
+        "quarantined": 1,
+        "failed": 0,
+    }
+    files = {Path(f["path"]).name: f for f in report["files"]}
+    assert files["cups.mp4"]["result"] == "quarantined"
+    assert files["cups.mp4"]["reason"] == "name does not match the path template '{shot}_{take}.{ext}'"
+    ids = {d["path"]: d["id"] for d in json.loads(rushes("dailies", "list", "--show", "TST", "--json")[1])}
+    assert files["sh010_1.mp4"] == {
+        "path": str(folder / "sh010_1.mp4"),
+        "result": "registered",
+        "shot": "sh010",
+        "daily_id": ids[str(folder / "sh010_1.mp4")],
+        "reason": None,
+    }
+    again = json.loads(real_entry("ingest", str(folder), "--show", "TST", "--json").stdout)
+    assert (again["registered"], again["unchanged"], again["quarantined"]) == (0, 1, 1)
