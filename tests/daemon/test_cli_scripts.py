@@ -341,3 +341,47 @@ def test_ingest_json_gives_the_counts_and_each_files_outcome_with_its_daily_id(t
     }
     again = json.loads(real_entry("ingest", str(folder), "--show", "TST", "--json").stdout)
     assert (again["registered"], again["unchanged"], again["quarantined"]) == (0, 1, 1)
+
+
+def test_tracker_setup_and_check_json_for_a_cron_that_prepares_the_tracker(tmp_path: Path) -> None:
+    """`tracker setup` and `tracker check` printed marked lines only; a CI job checking the tracker had to parse
+    `ok  ` and `FAIL` out of them. Their JSON lists each step or check, with the same exit statuses."""
+    from integrations.trackers.sgserver.app import start_in_thread
+
+    a_show(tmp_path)
+    server = start_in_thread(tmp_path / "sg", "rushes", "the-key")
+    env = {
+        "RUSHES_TRACKER__KIND": "shotgrid",
+        "RUSHES_TRACKER__URL": server.url,
+        "RUSHES_TRACKER__SCRIPT_NAME": "rushes",
+        "RUSHES_TRACKER__SCRIPT_KEY": "the-key",
+    }
+    try:
+        first = CliRunner().invoke(app, ["tracker", "setup", "--json"], env=env)
+        assert first.exit_code == 0, first.output
+        made = json.loads(first.stdout)
+        assert made["created"] > 0 and made["missing"] == 0
+        assert {"what": "field Task.sg_rushes_fixes (text)", "outcome": "created", "detail": ""} in made[
+            "steps"
+        ]
+        again = json.loads(CliRunner().invoke(app, ["tracker", "setup", "--json"], env=env).stdout)
+        assert again["created"] == 0 and again["existed"] == len(
+            again["steps"]
+        )  # a cron's rerun: nothing to do
+
+        checked = CliRunner().invoke(app, ["tracker", "check", "--json"], env=env)
+        assert checked.exit_code == 0, checked.output
+        report = json.loads(checked.stdout)
+        assert report["ok"] is True and {"what", "ok", "detail"} == set(report["checks"][0])
+        assert {c["what"] for c in report["checks"]} >= {"connect", "authenticate", "project TST"}
+
+        wrong = CliRunner().invoke(
+            app, ["tracker", "check", "--json"], env={**env, "RUSHES_TRACKER__SCRIPT_KEY": "wrong"}
+        )
+        assert wrong.exit_code == exits.PROBLEMS
+        refused = json.loads(wrong.stdout)
+        assert refused["ok"] is False and [c["what"] for c in refused["checks"] if not c["ok"]] == [
+            "authenticate"
+        ]
+    finally:
+        server.stop()
