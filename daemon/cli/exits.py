@@ -14,5 +14,7 @@ BAD_INPUT = 2
 BUG = 70
 # sysexits' EX_TEMPFAIL: the tracker or the catalog cannot be reached now (down, locked): run it again later
 TRY_LATER = 75
-# Ctrl-C (SIGINT); SIGTERM ends a command with 143, as the shell counts it (128 + 15)
+# Ctrl-C (SIGINT)
 INTERRUPTED = 130
+# SIGTERM (a farm manager's, systemd's), as the shell counts it (128 + 15)
+TERMINATED = 143

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from daemon.cli import exits
 from daemon.cli.app import (
     app,
     command_group,
@@ -281,6 +282,14 @@ def _fix(
                 f"interrupted: nothing was written to {outputs.frames} (a file there before is as it was)",
                 code=130,
             ) from None
+        except SystemExit as stop:  # SIGTERM (a farm manager's): said in the job's log as Ctrl-C is
+            if stop.code == exits.TERMINATED:
+                err.print(
+                    f"terminated: nothing was written to {outputs.frames} (a file there before is as it was)",
+                    highlight=False,
+                    markup=False,
+                )
+            raise
     finally:
         ctx.close()
     fell_back = _say_fixed(

@@ -385,3 +385,34 @@ def test_tracker_setup_and_check_json_for_a_cron_that_prepares_the_tracker(tmp_p
         ]
     finally:
         server.stop()
+
+
+def test_a_fix_stopped_by_sigterm_says_so_and_leaves_nothing_at_the_output(tmp_path: Path) -> None:
+    """A farm manager's SIGTERM ended `rushes fix` with 143 and not a word in the job's log (Ctrl-C says what
+    was left): was the output there half-written? Nothing is there, and the log now says so."""
+    import signal
+    import time
+
+    a_show(tmp_path)
+    source = footage.movie(tmp_path / "long take.mp4", n=120, size=(320, 180))
+    output = tmp_path / "out ü" / "fixed take.mov"
+    output.parent.mkdir()
+    command = ["fix", "--show", "TST", "--kind", "denoise", "--input", str(source), "--output", str(output)]
+    fixing = subprocess.Popen(
+        [sys.executable, "-m", "daemon", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(output.parent.iterdir()):  # its hidden temp file: the frames are being written
+        assert fixing.poll() is None and time.monotonic() < deadline, "the fix ended before it wrote"
+        time.sleep(0.05)
+    fixing.send_signal(signal.SIGTERM)
+    stdout, stderr = fixing.communicate(timeout=120)
+
+    assert fixing.returncode == exits.TERMINATED and stdout == ""  # no "wrote ..." line
+    assert stderr.strip().splitlines()[-1] == (
+        f"terminated: nothing was written to {output} (a file there before is as it was)"
+    )
+    assert list(output.parent.iterdir()) == []
