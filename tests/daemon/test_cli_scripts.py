@@ -89,6 +89,10 @@ def test_jobs_list_json_gives_each_job_as_status_json_does(clean_env: Path, tmp_
         assert listed[job_id] == status[job_id]  # the same job looks the same in both
     assert listed[dead]["state"] == "dead" and listed[dead]["error"].startswith("Permanent: frames 500-510")
     assert isinstance(listed[dead]["id"], int) and listed[dead]["updated"].endswith("+00:00")
+    assert (listed[dead]["attempts"], listed[dead]["max_attempts"]) == (1, 5)  # dead at once: Permanent
+    assert listed[dead]["created"].endswith("+00:00") and listed[dead]["finished"].endswith("+00:00")
+    assert listed[queued]["run_after"].endswith("+00:00") and listed[queued]["finished"] is None
+    assert listed[done]["run_after"] is None
 
     code, output = rushes("jobs", "list", "--state", "dead", "--json")
     assert code == 0 and [job["id"] for job in json.loads(output)] == [dead]
