@@ -55,8 +55,11 @@ def jobs_list(
 ) -> None:
     """Jobs, newest first, with their errors."""
     from daemon.catalog import jobs as job_repo
+    from daemon.jobs.payloads import JOB_KINDS
     from daemon.status import job_record, job_state
 
+    if kind is not None and kind not in JOB_KINDS:  # a typo is not a kind with no jobs
+        raise fail(f"--kind {kind!r}: use one of {', '.join(JOB_KINDS)}")
     ctx = open_context(settings())
     try:
         with ctx.catalog.session(readonly=True) as s:

@@ -96,6 +96,11 @@ def test_jobs_list_json_gives_each_job_as_status_json_does(clean_env: Path, tmp_
 
     code, output = rushes("jobs", "list", "--state", "dead", "--json")
     assert code == 0 and [job["id"] for job in json.loads(output)] == [dead]
+    typo = real_entry(
+        "jobs", "list", "--kind", "fixes", "--json"
+    )  # it listed nothing, exit 0: a blank dashboard
+    assert typo.returncode == exits.BAD_INPUT and typo.stdout == ""
+    assert typo.stderr.strip() == "error: --kind 'fixes': use one of ingest, train, fix, publish, answer"
 
 
 def test_jobs_retry_run_again_by_a_cron_succeeds_while_the_job_waits_or_runs(
