@@ -425,3 +425,35 @@ def test_a_fix_stopped_by_sigterm_says_so_and_leaves_nothing_at_the_output(tmp_p
         f"terminated: nothing was written to {output} (a file there before is as it was)"
     )
     assert list(output.parent.iterdir()) == []
+
+
+def test_probe_json_is_plain_json_under_a_terminal_too(tmp_path: Path) -> None:
+    """`probe --json` coloured its JSON (rich's highlighting) when stdout was a terminal: a wrapper run under a
+    pseudo-terminal, as some farm managers and `script` run jobs, read escape codes, not JSON."""
+    import pty
+
+    movie = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(48, 32))
+    leader, follower = pty.openpty()
+    probed = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "probe", str(movie), "--json"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)  # the command holds the terminal's other end now
+    said = b""
+    try:
+        while True:  # what the command writes to the terminal, until it ends (EIO once it closed its end)
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(leader)
+    probed.wait(timeout=120)
+    assert probed.returncode == 0
+    text = said.decode().replace("\r\n", "\n")
+    assert "\x1b[" not in text
+    assert json.loads(text)["path"] == str(movie)
