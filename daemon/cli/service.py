@@ -48,7 +48,7 @@ def migrate_cmd() -> None:
 def jobs_list(
     state_: Annotated[str | None, typer.Option("--state", help="queued, running, done or dead.")] = None,
     kind: Annotated[str | None, typer.Option(help="ingest, train, fix, publish or answer.")] = None,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(min=0, help="The newest this many; 0: all.")] = 50,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON for scripts (each job as in `rushes status --json`).")
     ] = False,
@@ -64,7 +64,9 @@ def jobs_list(
     try:
         with ctx.catalog.session(readonly=True) as s:
             try:
-                records = [job_record(j) for j in job_repo.list_jobs(s, kind=kind, state=state_, limit=limit)]
+                records = [
+                    job_record(j) for j in job_repo.list_jobs(s, kind=kind, state=state_, limit=limit or None)
+                ]
             except ValueError as exc:
                 raise fail(str(exc)) from None
     finally:

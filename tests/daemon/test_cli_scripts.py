@@ -96,9 +96,13 @@ def test_jobs_list_json_gives_each_job_as_status_json_does(clean_env: Path, tmp_
 
     code, output = rushes("jobs", "list", "--state", "dead", "--json")
     assert code == 0 and [job["id"] for job in json.loads(output)] == [dead]
-    typo = real_entry(
-        "jobs", "list", "--kind", "fixes", "--json"
-    )  # it listed nothing, exit 0: a blank dashboard
+    code, output = rushes(
+        "jobs", "list", "--limit", "0", "--json"
+    )  # 0: all, as `status --dailies 0` (it was none)
+    assert code == 0 and len(json.loads(output)) == len(listed)
+    assert [job["id"] for job in json.loads(rushes("jobs", "list", "--limit", "1", "--json")[1])] == [queued]
+    # a kind that does not exist listed nothing, exit 0: a blank dashboard
+    typo = real_entry("jobs", "list", "--kind", "fixes", "--json")
     assert typo.returncode == exits.BAD_INPUT and typo.stdout == ""
     assert typo.stderr.strip() == "error: --kind 'fixes': use one of ingest, train, fix, publish, answer"
 
