@@ -12,7 +12,7 @@ from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
 from daemon.stages.rendering import RenderError
 from engine.media import MediaError
-from integrations.trackers.base import TrackerFatal
+from integrations.trackers.base import TrackerError, TrackerFatal
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -23,7 +23,16 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UnknownShow,
     UnknownShowError,
     MediaError,
-    TrackerFatal,
+    TrackerError,  # TrackerFatal among them: a refusal that needs mending, the rest an outage that may pass
     RenderError,
     Permanent,
 )
+
+
+def passing(exc: BaseException) -> bool:
+    """Whether a user error may pass by itself, so that the same command may succeed later: the tracker away
+    (down, 5xx, a timeout) or the catalog held by another process or its server away (`rushes` exits with
+    daemon.cli.exits.TRY_LATER for it, and 2 for the rest)."""
+    if isinstance(exc, TrackerError):
+        return not isinstance(exc, TrackerFatal)
+    return isinstance(exc, CatalogError) and exc.passing

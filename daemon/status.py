@@ -115,7 +115,16 @@ def job_record(j: Job) -> dict[str, Any]:
         # a running job whose lease ran out: its last progress line is stale, nobody is working on it
         "stalled": stalled_line(lapsed) if lapsed else None,
         "updated": j.updated_at.isoformat() if j.updated_at else None,
+        "max_attempts": j.max_attempts,  # dead once `attempts` reaches it
+        "created": _when(j.created_at),
+        "run_after": _when(j.run_after) if j.state == "queued" else None,  # its next try, while it waits
+        "finished": _when(j.finished_at),  # done or dead
     }
+
+
+def _when(moment: datetime | None) -> str | None:
+    """A timestamp as the JSON of `rushes status` and `rushes jobs list` gives it: ISO 8601, in UTC, with its zone."""
+    return moment.astimezone(UTC).isoformat() if moment else None
 
 
 def job_state(record: dict[str, Any]) -> str:

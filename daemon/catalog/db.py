@@ -52,6 +52,20 @@ def newer_schema(current: str, head: str) -> str:
 
 # SQLite's and PostgreSQL's words for a full disk or quota (PostgreSQL: "could not extend file ...: No space left")
 _FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+# A catalog held by another process, or a database server away for now (restarting, failing over): what may pass
+# by itself, so a script can try again later (`rushes` exits with its own status for it, daemon.cli.exits)
+_PASSING_TEXTS = (
+    "database is locked",
+    "connection refused",
+    "could not connect",
+    "connection timeout",
+    "timeout expired",
+    "server closed the connection unexpectedly",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "terminating connection due to administrator command",
+)
 
 _Row = TypeVar("_Row")
 
@@ -86,7 +100,11 @@ class CatalogError(Exception):
     def __init__(self, url: str, reason: str) -> None:
         # a full disk is no fault of catalog_url: say what to do about it instead
         full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
+        # held by another process or its server away for now: catalog_url is right, and a later try may pass
+        self.passing = not full and any(text_ in reason.lower() for text_ in _PASSING_TEXTS)
         advice = "; free space on the disk that holds it" if full else "; check catalog_url"
+        if self.passing:
+            advice = "; try again later (if it lasts, check catalog_url and that the database is up)"
         if reason.startswith((_NEWER, _AHEAD)):  # it says what to do itself; catalog_url is right
             advice = ""
         super().__init__(f"cannot open the catalog at {url}: {reason}{advice}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from daemon import __version__
+from daemon.cli import exits
 from daemon.logs import configure as configure_logs
 
 if TYPE_CHECKING:  # pydantic and the options: loaded by the first command that reads the settings
@@ -50,6 +53,21 @@ def _width(fd: int) -> int | None:
 
 out = Console(soft_wrap=True, width=_width(1))
 err = Console(stderr=True, soft_wrap=True, width=_width(2))
+
+
+@contextmanager
+def lines_to_stderr(active: bool = True) -> Iterator[None]:
+    """While `active`, what a command prints on `out` goes to stderr, so that stdout holds only the JSON it prints
+    after (`rushes fix --json`: its notes and its `wrote ...` line stay readable in a farm's log)."""
+    if not active:
+        yield
+        return
+    kept = out._file  # None: sys.stdout as it is at each print (a test's runner swaps it)
+    out.file = err.file
+    try:
+        yield
+    finally:
+        out._file = kept
 
 
 def cells(*values: object) -> list[Text]:
@@ -111,7 +129,7 @@ def process_age() -> float:
         return 0.0
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+def fail(message: str, code: int = exits.BAD_INPUT) -> typer.Exit:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
@@ -130,8 +148,14 @@ def config_check(
             help="The YAML file to validate (default: --config / RUSHES_CONFIG).", show_default=False
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print JSON for CI: file, ok, problems (each key, message), data_dir."),
+    ] = False,
 ) -> None:
-    """Validate FILE (with the environment laid over it) and print every problem as one line with its key path."""
+    """Validate FILE (with the environment laid over it) and print every problem as one line with its key path.
+
+    Exit status 0 when it is valid, 1 with problems (with --json as well)."""
     from daemon.settings import ConfigError, load_settings
     from daemon.stages.viewing import color_problems
 
@@ -141,12 +165,29 @@ def config_check(
         problems = color_problems(s.shows)  # a space the OCIO config lacks fails every fix of it
     except ConfigError as exc:
         problems = exc.problems
+    if as_json:
+        report = {
+            "file": str(file) if file else None,
+            "ok": not problems,
+            "problems": [_problem(line) for line in problems],
+            "data_dir": None if problems else str(s.data_dir),
+        }
+        typer.echo(json.dumps(report, indent=2))
+        if problems:
+            raise typer.Exit(exits.PROBLEMS)
+        return
     for line in problems:
         err.print(line, highlight=False, markup=False)
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(exits.PROBLEMS)
     what = str(file) if file else "no config file, the defaults and the environment"
     out.print(f"{what}: ok ({len(s.shows)} show(s) in it, data in {s.data_dir})", highlight=False)
+
+
+def _problem(line: str) -> dict[str, str | None]:
+    """A problem of `config check --json`: its key path (or the file, or the variable, it is in) and what is wrong."""
+    key, sep, message = line.partition(": ")
+    return {"key": key, "message": message} if sep else {"key": None, "message": line}
 
 
 @config_app.command("schema")

@@ -25,18 +25,15 @@ STATUSES = ("registered", "quarantined", "removed", "superseded", "all")
 
 
 def _row(daily: Daily, aliases: list[str]) -> dict[str, Any]:
+    """A daily as `rushes status --json` gives it (daemon.status.daily_record), with its copies (`aliases`) and,
+    kept for the scripts that read them before, `frames` (its frame_count) and `size` ("WxH")."""
+    from daemon.status import daily_record
+
     return {
-        "id": daily.id,
-        "status": daily.status,
-        "shot": daily.shot,
-        "kind": daily.kind,
+        **daily_record(daily),
         "frames": daily.frame_count,
         "size": f"{daily.width}x{daily.height}" if daily.width else None,
-        "path": daily.path,
         "aliases": aliases,
-        "reason": daily.error,
-        "content_hash": daily.content_hash,
-        "excluded": daily.excluded_reason,  # why it is kept out of training (None: trained on)
     }
 
 

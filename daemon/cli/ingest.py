@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from daemon import shows
+from daemon.cli import exits
 from daemon.cli.app import app, counted_progress, err, fail, out, settings
 from daemon.context import open_context
 
@@ -22,6 +24,9 @@ def ingest_cmd(
         list[Path], typer.Argument(help="Movies, image sequences (any frame of one) or folders.")
     ],
     show: Annotated[str, typer.Option("--show", "-s", help="The show these dailies belong to.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the counts and each file's outcome as JSON for scripts.")
+    ] = False,
 ) -> None:
     """Ingest dailies now: probe, hash and catalog them; unreadable files are quarantined with a reason."""
     from daemon.catalog import dailies as daily_repo
@@ -36,18 +41,26 @@ def ingest_cmd(
             found = ingest_stage.find(existing, config) if existing else []
         except FileNotFoundError as exc:
             raise fail(str(exc)) from None
-        if not found:
-            raise fail("nothing to ingest there (no movies or image sequences found)")
+        if not existing:
+            raise fail("nothing to ingest: none of the paths given exists")
+        if not found:  # an empty delivery folder (or sidecars only): nothing to do is no error for a cron
+            if as_json:
+                typer.echo(json.dumps(_report(show, {}, [], []), indent=2))
+                return
+            out.print("nothing to ingest there (no movies or image sequences found)", highlight=False)
+            return
         ingestor = ingest_stage.Ingestor(
             ctx.catalog, quarantine_level="info", first_frames={show: config.movie_first_frame}
         )
         tally = {"registered": 0, "unchanged": 0, "quarantined": 0, "failed": 0}
+        files: list[dict[str, Any]] = []  # each file's outcome, for --json
         with counted_progress() as bar:
             task = bar.add_task("ingesting", total=len(found))
             for item in found:
                 bar.update(task, description=f"ingesting {Path(item.path).name}")
                 outcome = _handle(ingestor, show, item)
                 tally[outcome.result if outcome else "failed"] += 1
+                files.append(_file(outcome, str(item.path)))
                 if outcome is not None and outcome.result == "quarantined":
                     where = stored_path(outcome.path)  # as the catalog keeps it: bytes not UTF-8 as \xNN
                     err.print(f"quarantined {where}: {outcome.reason}", highlight=False, markup=False)
@@ -56,6 +69,11 @@ def ingest_cmd(
             gone = daily_repo.forget_gone_quarantined(s, show)
     finally:
         ctx.close()
+    if as_json:
+        typer.echo(json.dumps(_report(show, tally, files, gone), indent=2))
+        if tally["failed"]:
+            raise typer.Exit(exits.PROBLEMS)
+        return
     failed = f", {tally['failed']} could not be catalogued" if tally["failed"] else ""
     out.print(
         f"{tally['registered']} registered, {tally['unchanged']} already catalogued, "
@@ -65,7 +83,37 @@ def ingest_cmd(
     for path, why in gone:
         out.print(f"no longer quarantined ({why}): {path}", highlight=False, markup=False)
     if tally["failed"]:
-        raise typer.Exit(1)
+        raise typer.Exit(exits.PROBLEMS)
+
+
+def _file(outcome: ingest_stage.Outcome | None, path: str) -> dict[str, Any]:
+    """One file's outcome in `ingest --json`: registered, unchanged, quarantined (with its reason) or failed
+    (it could not even be quarantined: its line on stderr says why)."""
+    from daemon.catalog.dailies import stored_path
+
+    if outcome is None:
+        return {"path": path, "result": "failed", "shot": None, "daily_id": None, "reason": None}
+    return {
+        "path": stored_path(outcome.path),
+        "result": outcome.result,
+        "shot": outcome.shot,
+        "daily_id": outcome.daily_id,
+        "reason": outcome.reason,
+    }
+
+
+def _report(
+    show: str, tally: dict[str, int], files: list[dict[str, Any]], gone: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """What `ingest --json` prints: the counts, each file's outcome, and the quarantined files no longer listed
+    (renamed, moved or deleted since)."""
+    counts = {key: tally.get(key, 0) for key in ("registered", "unchanged", "quarantined", "failed")}
+    return {
+        "show": show,
+        **counts,
+        "files": files,
+        "no_longer_quarantined": [{"path": path, "why": why} for path, why in gone],
+    }
 
 
 def _exists(path: Path) -> bool:

@@ -14,7 +14,9 @@ import threading
 
 from rich.markup import escape
 
+from daemon.cli import exits
 from daemon.cli.app import app, err
+from daemon.cli.tracker import REACH_IT, RETRY_LATER
 
 __all__ = ["app", "main"]
 
@@ -58,7 +60,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(exits.INTERRUPTED)
     except Exception as exc:
         # The settings' and the user errors (daemon.errors) are imported only when something failed: importing
         # them pulls in pydantic, the catalog, the renderer and the media readers, which `rushes --help` has no
@@ -68,10 +70,15 @@ def main() -> None:
         if isinstance(exc, ConfigError):
             for line in exc.problems:
                 err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
-            sys.exit(2)
-        from daemon.errors import USER_ERRORS
+            sys.exit(exits.BAD_INPUT)
+        from daemon.errors import USER_ERRORS, passing
 
         if not isinstance(exc, USER_ERRORS):  # Permanent (a job that can never succeed as asked) is one
-            raise
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
+            # a bug: its traceback, as Python prints it, and a status of its own (Python's 1 is a check's problems)
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+            sys.exit(exits.BUG)
+        message = str(exc)
+        if passing(exc) and message.endswith(RETRY_LATER):  # the daemon retries by itself; a command does not
+            message = message.removesuffix(RETRY_LATER) + f"; {REACH_IT}, then run the command again"
+        err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        sys.exit(exits.TRY_LATER if passing(exc) else exits.BAD_INPUT)

@@ -6,14 +6,25 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from daemon.cli.app import app, command_group, counted_progress, err, fail, out, process_age, settings
+from daemon.cli import exits
+from daemon.cli.app import (
+    app,
+    command_group,
+    counted_progress,
+    err,
+    fail,
+    lines_to_stderr,
+    out,
+    process_age,
+    settings,
+)
 from daemon.context import open_context
 from daemon.shows import get_show
 from engine.kinds import HEAD_ORDER
@@ -179,12 +190,39 @@ def fix_cmd(
             help="Replace an output that exists (a sequence's frames this fix does not make are removed).",
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print what was written as JSON for a wrapper; every other line goes to stderr."
+        ),
+    ] = False,
 ) -> None:
     """Apply one head of the show's model to any movie or image sequence (before its first, the classical tool)."""
     given = {"factor": factor, "frames": frames, "reference": reference, "mask": mask, "quality": quality}
     params = _checked_params(kind, given, input_, output, overwrite)
     _check_lut(kind, lut, overwrite)
-    _fix(show, kind, params, input_, Outputs(output, lut), first_frame)
+    with lines_to_stderr(as_json):
+        report = _fix(show, kind, params, input_, Outputs(output, lut), first_frame)
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=2))
+
+
+@dataclass(frozen=True)
+class FixReport:
+    """What `rushes fix --json` prints: where the frames went and what made them. `model_version`: the show's
+    version whose head was used, None before its first; `classical`: the classical tool made the fix (no model
+    yet, or the head did not beat it); `first_frame`/`last_frame`: the numbers written (a sequence's names, a
+    movie's frames as the show counts them)."""
+
+    output: str
+    show: str
+    kind: str
+    frames: int
+    first_frame: int | None
+    last_frame: int | None
+    model_version: int | None
+    classical: bool
+    lut: str | None
 
 
 @dataclass(frozen=True)
@@ -210,7 +248,7 @@ class Rendered:
 
 def _fix(
     show: str, kind: str, params: dict[str, Any], input_: str, outputs: Outputs, first_frame: int | None
-) -> None:
+) -> FixReport:
     """`rushes fix` once its options are checked: the model (or the classical tool), the render, what it did."""
     from daemon.stages.fixing import FixError, model_for_fix
     from engine.model import ModelError
@@ -244,13 +282,34 @@ def _fix(
                 f"interrupted: nothing was written to {outputs.frames} (a file there before is as it was)",
                 code=130,
             ) from None
+        except SystemExit as stop:  # SIGTERM (a farm manager's): said in the job's log as Ctrl-C is
+            if stop.code == exits.TERMINATED:
+                err.print(
+                    f"terminated: nothing was written to {outputs.frames} (a file there before is as it was)",
+                    highlight=False,
+                    markup=False,
+                )
+            raise
     finally:
         ctx.close()
-    _say_fixed(rendered.written, outputs.frames, kind, model.manifest, name, classical=number is None)
+    fell_back = _say_fixed(
+        rendered.written, outputs.frames, kind, model.manifest, name, classical=number is None
+    )
     for line in (rendered.rebuilt, rendered.lut_note):
         if line:
             out.print(line, highlight=False)
     _say_holes(outputs.frames, rendered.numbers, rendered.said)
+    return FixReport(
+        output=_written_to(outputs.frames),
+        show=show,
+        kind=kind,
+        frames=rendered.written,
+        first_frame=min(rendered.numbers, default=None),
+        last_frame=max(rendered.numbers, default=None),
+        model_version=number,
+        classical=number is None or fell_back,
+        lut=str(outputs.lut) if outputs.lut else None,
+    )
 
 
 def _checked_params(
@@ -681,9 +740,9 @@ def _unread_option(kind: str, key: str) -> str:
 
 def _say_fixed(
     written: int, output: str, kind: str, manifest: Any, model: str, classical: bool = False
-) -> None:
+) -> bool:
     """What `rushes fix` made, and whether the classical tool stood in for the head (with its margin; `classical`:
-    for a show with no model yet)."""
+    for a show with no model yet). True when the classical tool made it."""
     from engine.model import classical_note, fallback_note
 
     if classical:
@@ -691,12 +750,13 @@ def _say_fixed(
         out.print(
             classical_note(kind, manifest.show, manifest.config.get("stands_in_for", "")), highlight=False
         )
-        return
+        return True
     note = fallback_note(manifest.sources, manifest.metrics, kind)
     used = f"model {model}" if note is None else f"classical fallback; model {model}"
     out.print(f"wrote {written} frame(s) to {_written_to(output)} ({kind}, {used})", highlight=False)
     if note:
         out.print(note, highlight=False)
+    return note is not None
 
 
 def _written_to(output: str) -> str:

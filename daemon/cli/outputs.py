@@ -38,6 +38,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from daemon.cli import exits
 from engine.media import MediaError, MovieWriter, parse_sequence, write_image, write_numbered_sequence
 from engine.media.aspect import SQUARE
 from engine.media.audio import SoundSpan
@@ -128,7 +129,7 @@ def terminate_cleanly() -> Iterator[None]:
     """SIGTERM becomes SystemExit(143) for the duration, so outputs in progress are discarded cleanly."""
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(143)
+        raise SystemExit(exits.TERMINATED)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

@@ -52,7 +52,7 @@ def probe_cmd(
         facts = {
             k: v for k, v in dataclasses.asdict(info).items() if k != "grown"
         }  # how it is read, not a fact
-        out.print_json(json.dumps(_jsonable(facts)))
+        typer.echo(json.dumps(_jsonable(facts), indent=2))  # plain: rich coloured it on a terminal or a pty
         return
     for line in describe(info):
         out.print(line, highlight=False, markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -47,27 +48,39 @@ def migrate_cmd() -> None:
 def jobs_list(
     state_: Annotated[str | None, typer.Option("--state", help="queued, running, done or dead.")] = None,
     kind: Annotated[str | None, typer.Option(help="ingest, train, fix, publish or answer.")] = None,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(min=0, help="The newest this many; 0: all.")] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON for scripts (each job as in `rushes status --json`).")
+    ] = False,
 ) -> None:
     """Jobs, newest first, with their errors."""
     from daemon.catalog import jobs as job_repo
+    from daemon.jobs.payloads import JOB_KINDS
     from daemon.status import job_record, job_state
 
+    if kind is not None and kind not in JOB_KINDS:  # a typo is not a kind with no jobs
+        raise fail(f"--kind {kind!r}: use one of {', '.join(JOB_KINDS)}")
     ctx = open_context(settings())
     try:
         with ctx.catalog.session(readonly=True) as s:
             try:
-                rows = job_repo.list_jobs(s, kind=kind, state=state_, limit=limit)
+                records = [
+                    job_record(j) for j in job_repo.list_jobs(s, kind=kind, state=state_, limit=limit or None)
+                ]
             except ValueError as exc:
                 raise fail(str(exc)) from None
-            table = Table("id", "kind", "show", "state", "attempts", "key", "error")
-            for j in rows:
-                shown = job_state(job_record(j))
-                table.add_row(
-                    *cells(j.id, j.kind, j.show or "-", shown, j.attempts, j.key, j.last_error or "")
-                )
     finally:
         ctx.close()
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    table = Table("id", "kind", "show", "state", "attempts", "key", "error")
+    for j in records:
+        table.add_row(
+            *cells(
+                j["id"], j["kind"], j["show"] or "-", job_state(j), j["attempts"], j["key"], j["error"] or ""
+            )
+        )
     out.print(table)
 
 
@@ -82,8 +95,12 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a dead job.
             job = job_repo.get_job(s, job_id)
             if job is None:
                 raise fail(f"job {job_id} does not exist (see `rushes jobs list`)")
+            was = job.state
+            if was in ("queued", "running"):  # retried already (a cron's second run): what was asked is so
+                out.print(f"job {job_id} is {was} already: nothing to retry", highlight=False)
+                return
             if not job_repo.retry(s, job_id):
-                raise fail(f"job {job_id} is {job.state}, not dead: only dead jobs can be retried")
+                raise fail(f"job {job_id} is {was}, not dead: only dead jobs can be retried")
     finally:
         ctx.close()
     out.print(f"job {job_id} queued again")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -113,16 +114,36 @@ def _with_known_roots(known: ShowConfig | None, new: list[Path]) -> list[Path]:
 
 
 @show_app.command("list")
-def show_list() -> None:
+def show_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """List the shows with their ingest folders."""
     ctx = open_context(settings())
     try:
-        for show in shows.all_shows(ctx.settings, ctx.catalog):
-            roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
-            typer.echo(f"{show.code}\t{show.name}\t{roots}")  # tab-separated for scripts
+        known = shows.all_shows(ctx.settings, ctx.catalog)
     finally:
         ctx.close()
+    if as_json:
+        typer.echo(json.dumps([_record(show) for show in known], indent=2))
+        return
+    for show in known:
+        roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
+        typer.echo(f"{show.code}\t{show.name}\t{roots}")  # tab-separated for scripts
     _ = err
+
+
+def _record(show: ShowConfig) -> dict[str, Any]:
+    """A show as `show list --json` gives it: the keys it shares with `rushes status --json`'s shows are the same."""
+    return {
+        "code": show.code,
+        "name": show.name or show.code,
+        "tracker_project": show.tracker_project or show.code,
+        "ingest_roots": [str(r.path) for r in show.ingest.roots],
+        "missing_roots": [str(r.path) for r in show.ingest.roots if not r.path.is_dir()],
+        "path_template": show.ingest.path_template,
+        "sequence_template": show.ingest.sequence_template,
+        "movie_first_frame": show.movie_first_frame,
+    }
 
 
 def _folder(path: Path) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from daemon.cli.app import app, cells, out, settings
+from daemon.cli.app import app, cells, fail, out, settings
 from daemon.context import open_context
 
 
@@ -33,6 +33,8 @@ def status_cmd(
         data = status_data.collect(ctx.settings, ctx.catalog, show, dailies=dailies or None)
     finally:
         ctx.close()
+    if show is not None and not data["shows"] and not data["invalid_shows"]:  # a typo is not an empty show
+        raise fail(f"show {show!r} is not known (see `rushes show list`)")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

@@ -3,6 +3,7 @@ for Rushes (fields, statuses; on the local server also projects, shots and tasks
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from daemon.cli import exits
 from daemon.cli.app import command_group, err, fail, out, settings
 
 tracker_app = command_group("tracker", "The production tracker: set it up, check it, or serve a local one.")
@@ -60,10 +62,16 @@ def tracker_serve(
 
 REACHED = ("connect", "authenticate", "login")  # the check lines that say Rushes is in (then its projects)
 RETRY_LATER = "; will retry later"  # how an unreachable tracker's error ends (integrations.trackers.calls)
+REACH_IT = "check tracker.url and that this machine reaches it"
+
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print each line as JSON for scripts; the same exit status.")
+]
 
 
 @tracker_app.command("check")
-def tracker_check() -> None:
+def tracker_check(as_json: JsonOpt = False) -> None:
     """Connect with the configured settings and report what works and what is missing."""
     from daemon.context import open_context
     from daemon.trackers import make_tracker, project_checks, setup_plans  # only once a tracker command runs
@@ -83,20 +91,29 @@ def tracker_check() -> None:
         finally:
             ctx.close()
         results += project_checks(tracker, plans)
-    for r in results:
+    if as_json:
+        checks = [{"what": r.what, "ok": r.ok, "detail": _as_said(r.detail)} for r in results]
+        typer.echo(json.dumps({"ok": all(r.ok for r in results), "checks": checks}, indent=2))
+    for r in [] if as_json else results:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
-        detail = r.detail
-        if detail.endswith(RETRY_LATER):  # the daemon retries; this command does not
-            detail = detail.removesuffix(RETRY_LATER) + "; check tracker.url and that this machine reaches it"
+        detail = _as_said(r.detail)
         out.print(f"{mark} {escape(r.what)}" + (f": {escape(detail)}" if detail else ""), highlight=False)
     failed = [r for r in results if not r.ok]
+    if failed and all(r.detail.endswith(RETRY_LATER) for r in failed):  # away for now: nothing to mend in it
+        err.print("the tracker cannot be reached: check tracker.url, or run the check again once it answers")
+        raise typer.Exit(exits.TRY_LATER)
     if failed:
         settable = any(r.what.startswith(("field ", "status ")) for r in failed)
         err.print(
             "the tracker is not ready for Rushes: fix the lines marked FAIL"
             + (" (`rushes tracker setup` creates the missing fields and statuses it can)" if settable else "")
         )
-        raise typer.Exit(1)
+        raise typer.Exit(exits.PROBLEMS)
+
+
+def _as_said(detail: str) -> str:
+    """A check's detail as this command says it: the daemon retries an unreachable tracker; a command does not."""
+    return detail.removesuffix(RETRY_LATER) + f"; {REACH_IT}" if detail.endswith(RETRY_LATER) else detail
 
 
 MARKS = {"created": "[green]created[/green]", "existed": "exists ", "missing": "[red]MISSING[/red]"}
@@ -107,6 +124,7 @@ def tracker_setup(
     show: Annotated[
         str | None, typer.Option("--show", "-s", help="Only this show (default: every show).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create what Rushes needs on the configured tracker, and say what already existed.
 
@@ -129,14 +147,19 @@ def tracker_setup(
     finally:
         ctx.close()
     steps = tracker.setup(plans)
-    for step in steps:
-        detail = f": {escape(step.detail)}" if step.detail else ""
-        out.print(f"{MARKS[step.outcome]} {escape(step.what)}{detail}", highlight=False)
     made = sum(1 for st in steps if st.outcome == "created")
     missing = sum(1 for st in steps if st.outcome == "missing")
-    out.print(
-        f"{made} created, {len(steps) - made - missing} already there, {missing} missing", highlight=False
-    )
+    if as_json:
+        listed = [{"what": st.what, "outcome": st.outcome, "detail": st.detail} for st in steps]
+        counts = {"created": made, "existed": len(steps) - made - missing, "missing": missing}
+        typer.echo(json.dumps({**counts, "steps": listed}, indent=2))
+    for step in [] if as_json else steps:
+        detail = f": {escape(step.detail)}" if step.detail else ""
+        out.print(f"{MARKS[step.outcome]} {escape(step.what)}{detail}", highlight=False)
+    if not as_json:
+        out.print(
+            f"{made} created, {len(steps) - made - missing} already there, {missing} missing", highlight=False
+        )
     if missing:
         err.print("some things cannot be created by Rushes: do the lines marked MISSING by hand")
-        raise typer.Exit(1)
+        raise typer.Exit(exits.PROBLEMS)

@@ -274,3 +274,7 @@ class TrainReport:
             losses={h: float(v) for h, v in (data.get("losses") or {}).items()},
             skipped=data.get("skipped"),
         )
+
+
+# every kind of job, as `rushes jobs list --kind` takes them
+JOB_KINDS: tuple[str, ...] = tuple(job.KIND for job in (IngestJob, TrainJob, FixJob, PublishJob, AnswerJob))

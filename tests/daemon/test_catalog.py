@@ -184,7 +184,10 @@ def test_a_full_disk_says_to_free_space_not_to_check_catalog_url() -> None:
         )
     )
     assert pg.endswith("free space on the disk that holds it") and "catalog_url" not in pg
-    assert str(CatalogError("sqlite:////x", "the database is locked")).endswith("; check catalog_url")
+    locked = CatalogError("sqlite:////x", "the database is locked by another process (waited 30 s)")
+    assert locked.passing and str(locked).endswith(
+        "; try again later (if it lasts, check catalog_url and that the database is up)"
+    )
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
