@@ -11,6 +11,7 @@ from daemon.ops.health import HealthServerError
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
 from daemon.stages.rendering import RenderError
+from daemon.wrapping import ShowWrapped
 from engine.media import MediaError
 from integrations.trackers.base import TrackerFatal
 
@@ -26,4 +27,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TrackerFatal,
     RenderError,
     Permanent,
+    ShowWrapped,
 )

@@ -39,7 +39,7 @@ from daemon.scheduling.decisions import ScheduleError
 from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import changed_shows, read_shows
+from daemon.shows import changed_shows, gone_shows, read_shows
 from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
@@ -286,6 +286,8 @@ class Daemon:
             self._show_problem("shows.unreadable", "", str(exc))
             return
         self._show_problems.pop("", None)  # read again: a later failure is said again
+        for code in gone_shows(self.shows, fresh):
+            self._drop_show(code)
         for show in changed_shows(self.shows, fresh):
             try:
                 self.scheduler.update(show)  # a bad cron line is refused here, before anything changes
@@ -304,9 +306,19 @@ class Daemon:
             roots = [str(root.path) for root in show.ingest.roots]
             log.info("show.added" if known is None else "show.updated", show=show.code, ingest=roots)
 
+    def _drop_show(self, code: str) -> None:
+        """Stop working on a show wrapped while the daemon runs (`rushes show wrap`): its folders are no longer
+        watched, its fix requests no longer taken, its training no longer scheduled; the other shows go on."""
+        self.watchers.remove(code)
+        self.scheduler.remove(code)
+        self.shows[:] = [show for show in self.shows if show.code != code]
+        self._show_problems.pop(code, None)
+        log.info("show.wrapped", show=code)
+
     def _read_shows(self) -> list[ShowConfig]:
-        """The shows; one whose stored options no longer validate is left out, said once (`show.invalid`)."""
-        shows, invalid = read_shows(self.settings, self.catalog)
+        """The shows the daemon works on (not the wrapped ones); one whose stored options no longer validate is
+        left out, said once (`show.invalid`)."""
+        shows, invalid = read_shows(self.settings, self.catalog, wrapped=False)
         for code, error in invalid.items():
             self._show_problem("show.invalid", code, "; ".join(error.problems))
         return shows

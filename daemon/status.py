@@ -173,6 +173,8 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
             "ingest_roots": [str(r.path) for r in cfg.ingest.roots],
             "missing_roots": [str(r.path) for r in cfg.ingest.roots if not r.path.is_dir()],
             "model_stale": bool(row.model_stale) if row else False,
+            "wrapped_at": row.wrapped_at.isoformat(timespec="seconds") if row and row.wrapped_at else None,
+            "wrap_note": row.wrap_note if row else None,
             "promoted_model": promoted.version if promoted else None,
             "promoted_model_outdated": promoted is not None and made_by_older_rushes(promoted),
             "model_versions": len(models_repo.list_versions(s, cfg.code)),
@@ -225,22 +227,30 @@ def read_record(r: tracker_reads.ReadState, now: datetime, interval: float) -> d
     }
 
 
-def unfollowed_records(s: Session, shows: list[ShowConfig]) -> list[dict[str, Any]]:
+def unfollowed_records(
+    s: Session, shows: list[ShowConfig], wrapped: list[ShowConfig] | None = None
+) -> list[dict[str, Any]]:
     """The tracker projects whose fix requests were read while no show followed them, and that no show follows
-    now either (one whose show was since set to follow it is left out): per project, how many and since when."""
-    return [
-        {
-            "tracker": p.tracker,
-            "project": p.project,
-            "names": list(p.names),
-            "requests": p.requests,
-            "since": p.since.isoformat(timespec="seconds"),
-            "last": p.last.isoformat(timespec="seconds"),
-            "shots": list(p.shots),
-        }
-        for p in unfollowed.unfollowed_projects(s)
-        if show_for(p.project, shows, p.names) is None
-    ]
+    now either (one whose show was since set to follow it, or reopened, is left out): per project, how many and
+    since when, and the wrapped show that follows it (`wrapped_show`, None when none of `wrapped` does)."""
+    records = []
+    for p in unfollowed.unfollowed_projects(s):
+        if show_for(p.project, shows, p.names) is not None:
+            continue
+        wrapped_show = show_for(p.project, wrapped or [], p.names)
+        records.append(
+            {
+                "tracker": p.tracker,
+                "project": p.project,
+                "names": list(p.names),
+                "requests": p.requests,
+                "since": p.since.isoformat(timespec="seconds"),
+                "last": p.last.isoformat(timespec="seconds"),
+                "shots": list(p.shots),
+                "wrapped_show": wrapped_show.code if wrapped_show else None,
+            }
+        )
+    return records
 
 
 def unfollowed_note(records: list[dict[str, Any]]) -> str | None:
@@ -269,7 +279,12 @@ def collect(
         now = utcnow()
         interval = settings.tracker.poll_interval
         reads = [read_record(r, now, interval) for r in tracker_reads.read_states(s, now - FORGOTTEN_AFTER)]
-        unfollowed_projects = unfollowed_records(s, shows)
+        wrapped = show_repo.wrapped_shows(s)
+        unfollowed_projects = unfollowed_records(
+            s,
+            [cfg for cfg in shows if cfg.code not in wrapped],
+            [cfg for cfg in shows if cfg.code in wrapped],
+        )
     return {
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,

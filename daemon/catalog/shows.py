@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -62,3 +63,29 @@ def set_model_stale(s: Session, code: str, stale: bool = True) -> None:
 
 def stale_shows(s: Session) -> list[Show]:
     return list(s.scalars(select(Show).where(Show.model_stale.is_(True)).order_by(Show.code)))
+
+
+def wrap_show(s: Session, code: str, note: str | None, now: datetime) -> Show:
+    """Mark the show wrapped at `now` with the producer's note (a show wrapped already keeps its first date, and
+    its note unless a new one is given). Every row of the show stays; daemons stop watching, polling and
+    training it."""
+    show = require_show(s, code)
+    if show.wrapped_at is None:
+        show.wrapped_at = now
+    if note is not None:
+        show.wrap_note = note
+    return show
+
+
+def reopen_show(s: Session, code: str) -> Show:
+    """Take the show up again (pickups, reshoots): the daemons watch, poll and train it as before."""
+    show = require_show(s, code)
+    show.wrapped_at = None
+    show.wrap_note = None
+    return show
+
+
+def wrapped_shows(s: Session) -> dict[str, datetime]:
+    """The codes of the wrapped shows, with when each was wrapped."""
+    rows = s.execute(select(Show.code, Show.wrapped_at).where(Show.wrapped_at.is_not(None)))
+    return {code: when for code, when in rows if when is not None}

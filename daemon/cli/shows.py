@@ -1,7 +1,9 @@
-"""`rushes show add|list`: shows without writing YAML."""
+"""`rushes show add|list|wrap|reopen`: shows without writing YAML, and a show's wrap (daemon.wrapping)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ from daemon.cli.app import command_group, err, out, settings
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 
-show_app = command_group("show", "Add and list shows.")
+show_app = command_group("show", "Add and list shows; wrap a show, or reopen it for pickups.")
 
 
 @show_app.command("add")
@@ -94,15 +96,105 @@ def _with_known_roots(known: ShowConfig | None, new: list[Path]) -> list[Path]:
 
 @show_app.command("list")
 def show_list() -> None:
-    """List the shows with their ingest folders."""
+    """List the shows with their ingest folders (a wrapped show says so, and since when)."""
     ctx = open_context(settings())
     try:
+        wrapped = shows.wrapped_shows(ctx.catalog)
         for show in shows.all_shows(ctx.settings, ctx.catalog):
             roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
-            typer.echo(f"{show.code}\t{show.name}\t{roots}")  # tab-separated for scripts
+            since = wrapped.get(show.code)
+            mark = f"\twrapped since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+            typer.echo(f"{show.code}\t{show.name}\t{roots}{mark}")  # tab-separated for scripts
     finally:
         ctx.close()
     _ = err
+
+
+@show_app.command("wrap")
+def show_wrap(
+    code: Annotated[str, typer.Argument(help="The show's code.")],
+    note: Annotated[
+        str | None,
+        typer.Option(help="Why, for the record (e.g. 'delivered 2026-12-01').", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Wrap a show: no daemon watches its folders, takes its fix requests or trains it any more; every record
+    of it is kept, and `rushes show reopen` takes it up again.
+
+    Its queued training is dropped; fixes already asked for are finished and published. The other shows of the
+    daemon go on as they were."""
+    from daemon.wrapping import wrap
+
+    ctx = open_context(settings())
+    try:
+        done = wrap(ctx.settings, ctx.catalog, shows.get_show(ctx.settings, ctx.catalog, code), note)
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps({**asdict(done), "since": done.since.isoformat(timespec="seconds")}, indent=2))
+        return
+    model = f"model v{done.promoted}" if done.promoted else "no model version yet"
+    out.print(f"show {code} wrapped at {done.since:%Y-%m-%d %H:%M} UTC ({model})", highlight=False)
+    if done.dropped_training:
+        out.print(f"  queued training dropped: job(s) {_ids(done.dropped_training)}", highlight=False)
+    if done.running_training:
+        out.print(f"  a training running now finishes: job(s) {_ids(done.running_training)}", highlight=False)
+    if done.finishing:
+        out.print(f"  fixes asked for before the wrap finish: job(s) {_ids(done.finishing)}", highlight=False)
+    sizes = ", ".join(f"{name} {_mb(size)}" for name, size in done.disk.items())
+    out.print(
+        f"  on disk: {sizes}; the cache can be deleted now (it is rebuilt if the show is reopened); "
+        'docs/operations.md, "Wrapping a show", says what to keep',
+        highlight=False,
+    )
+
+
+@show_app.command("reopen")
+def show_reopen(
+    code: Annotated[str, typer.Argument(help="The show's code.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Reopen a wrapped show for pickups: its folders are watched (what landed meanwhile is ingested), its fix
+    requests taken and its training scheduled again; its next version grows from its promoted one."""
+    from daemon.leader import daemon_running
+    from daemon.wrapping import reopen
+
+    ctx = open_context(settings())
+    try:
+        shows.get_show(ctx.settings, ctx.catalog, code)
+        done = reopen(ctx.catalog, code)
+        running = daemon_running(ctx.catalog)
+    finally:
+        ctx.close()
+    if as_json:
+        since = done.wrapped_since.isoformat(timespec="seconds") if done.wrapped_since else None
+        typer.echo(json.dumps({**asdict(done), "wrapped_since": since}, indent=2))
+        return
+    if done.wrapped_since is None:
+        out.print(f"show {code} was not wrapped: nothing to reopen", highlight=False)
+        return
+    grows = (
+        f"its next training grows from v{done.promoted}" if done.promoted else "it has no model version yet"
+    )
+    out.print(
+        f"show {code} reopened (wrapped since {done.wrapped_since:%Y-%m-%d %H:%M} UTC); {grows}",
+        highlight=False,
+    )
+    if running:
+        out.print(
+            "  the daemon running on this catalog takes it up within seconds: it scans its folders and takes "
+            "its fix requests again",
+            highlight=False,
+        )
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _folder(path: Path) -> str:
