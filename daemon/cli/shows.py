@@ -1,4 +1,5 @@
-"""`rushes show add|list|wrap|reopen`: shows without writing YAML, and a show's wrap (daemon.wrapping)."""
+"""`rushes show add|list|wrap|reopen|export`: shows without writing YAML, a show's wrap (daemon.wrapping) and its
+record for the archive (daemon.archive)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Annotated
 import typer
 
 from daemon import shows
-from daemon.cli.app import command_group, err, out, settings
+from daemon.cli.app import command_group, err, fail, out, settings
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 
-show_app = command_group("show", "Add and list shows; wrap a show, or reopen it for pickups.")
+show_app = command_group(
+    "show", "Add and list shows; wrap a show, reopen it for pickups, export its record for the archive."
+)
 
 
 @show_app.command("add")
@@ -200,3 +203,42 @@ def _mb(size: int) -> str:
 def _folder(path: Path) -> str:
     """An ingest folder as `show list` prints it: marked when it is missing now (unmounted, moved)."""
     return str(path) if path.is_dir() else f"{path} (missing)"
+
+
+@show_app.command("export")
+def show_export(
+    code: Annotated[str, typer.Argument(help="The show's code.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the JSON to this file (default: print it).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """The show's whole record as JSON, for its archive: every model version with its lineage and sealed
+    manifest, every daily with its hash, and every fix request with the Versions it published (from which
+    daily, by which model version)."""
+    from daemon.archive import show_archive
+
+    if output is not None and output.exists():
+        raise fail(f"--output {output} exists: give a new file name, or remove it first")
+    ctx = open_context(settings())
+    try:
+        shows.get_show(ctx.settings, ctx.catalog, code)
+        record = show_archive(ctx.catalog, code)
+    finally:
+        ctx.close()
+    text = json.dumps(record.to_json(), indent=2)
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text + "\n")
+    fixed = sum(1 for r in record.fix_requests for f in r.fixes if f.tracker_version)
+    refused = [f"v{v.version}" for v in record.model_versions if v.manifest is None]
+    out.print(
+        f"show {code}: {len(record.model_versions)} model version(s), {len(record.dailies)} daily row(s), "
+        f"{len(record.fix_requests)} fix request(s) with {fixed} published Version(s) written to {output}",
+        highlight=False,
+    )
+    if refused:
+        out.print(f"  manifest refused (named in the file): {', '.join(refused)}", highlight=False)

@@ -1,0 +1,99 @@
+"""A show's record for its archive (daemon.archive, `rushes show export`): every model version's sealed manifest
+and lineage, every daily with its hash and exclusion, and every fix request with the Version it published, from
+which daily and by which model version; all of them, where `rushes status` shows the newest 50 requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from daemon.catalog import Catalog, fixes
+from daemon.catalog import dailies as daily_repo
+from daemon.catalog.models_repo import add_version, promote
+from daemon.cli.main import _register, app
+from engine.model import ClipRecord, Manifest, ShowModel, save_model
+from tests import footage
+from tests.homes import own_home
+
+_register()
+
+
+@pytest.fixture
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return own_home(monkeypatch, tmp_path)
+
+
+def rushes(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_the_export_holds_every_version_daily_and_published_fix_and_a_manifest_whose_weights_are_gone(
+    home: Path, tmp_path: Path
+) -> None:
+    dailies = tmp_path / "dailies"
+    dailies.mkdir()
+    footage.movie(dailies / "sh010_1.mp4", n=3, size=(48, 32))
+    footage.movie(dailies / "sh020_1.mp4", n=3, size=(48, 32), seed=1)
+    assert rushes("show", "add", "ARC", "--ingest", str(dailies))[0] == 0
+    assert rushes("ingest", str(dailies), "--show", "ARC")[0] == 0
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    with catalog.session() as s:
+        first, second = daily_repo.list_dailies(s, "ARC")
+        daily_repo.exclude_daily(s, second.id, "likeness not cleared")
+        source, source_hash = first.path, first.content_hash
+    assert source_hash is not None
+    folder = home / "models" / "ARC" / "v1"
+    clip = ClipRecord(id=f"daily:{first.id}", content_hash=source_hash, frames=3)
+    saved = save_model(folder, ShowModel.fresh(["denoise"]), Manifest(show="ARC", version="v1", clips=[clip]))
+    with catalog.session() as s:  # as training and a day of fixes record them
+        add_version(s, "ARC", str(folder), version=1, metrics={"seal": saved.manifest.seal})
+        promote(s, "ARC", 1)
+        for n in range(60):
+            request, _ = fixes.add_fix_request(
+                s, "ARC", f"shotgrid:event:{n}", "sh010", ["denoise"], task_id=n
+            )
+            publication, _ = fixes.add_publication(
+                s, request.id, "denoise", f"pub-{n}", f"/renders/{n}.mp4", source_path=source, model_version=1
+            )
+            fixes.mark_published(s, publication.id, 1000 + n)
+    catalog.dispose()
+
+    out = tmp_path / "ARC-archive.json"
+    code, said = rushes("show", "export", "ARC", "--output", str(out))
+    assert code == 0 and said.startswith(
+        "show ARC: 1 model version(s), 2 daily row(s), 60 fix request(s) with 60 published Version(s) written to"
+    ), said
+    record: dict[str, Any] = json.loads(out.read_text())
+    assert len(record["fix_requests"]) == 60  # all of them: `rushes status` lists 50
+    [fix] = record["fix_requests"][0]["fixes"]
+    assert (fix["tracker_version"], fix["model_version"], fix["source_path"], fix["source_hash"]) == (
+        "1000",
+        1,
+        source,
+        source_hash,
+    )
+    assert {d["path"]: d["excluded"] for d in record["dailies"]} == {
+        source: None,
+        str(dailies / "sh020_1.mp4"): "likeness not cleared",
+    }
+    [version] = record["model_versions"]
+    assert version["promoted"] and version["seal"] == saved.manifest.seal
+    assert version["manifest"]["clips"] == [
+        {"id": f"daily:{first.id}", "content_hash": source_hash, "frames": 3, "cuts": []}
+    ]
+    assert version["weights_problem"] is None
+
+    (folder / "weights.safetensors").unlink()  # weights freed: the manifest is still the record
+    code, text = rushes("show", "export", "ARC")
+    assert code == 0
+    [version] = json.loads(text)["model_versions"]
+    assert version["manifest"]["clips"][0]["content_hash"] == source_hash
+    assert "has no weights.safetensors" in version["weights_problem"]
+
+    code, said = rushes("show", "export", "ARC", "--output", str(out))  # never over an earlier export
+    assert code == 2 and f"--output {out} exists" in said
