@@ -11,7 +11,7 @@ from daemon.ops.health import HealthServerError
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
 from daemon.stages.rendering import RenderError
-from daemon.wrapping import ShowWrapped
+from daemon.wrapping import CannotRemove, ShowWrapped
 from engine.media import MediaError
 from integrations.trackers.base import TrackerFatal
 
@@ -28,4 +28,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     RenderError,
     Permanent,
     ShowWrapped,
+    CannotRemove,
 )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once
-from daemon.catalog.models import Show
+from daemon.catalog.models import Daily, FixRequest, ModelVersion, Publication, Show
 
 
 class UnknownShow(LookupError):
@@ -89,3 +90,29 @@ def wrapped_shows(s: Session) -> dict[str, datetime]:
     """The codes of the wrapped shows, with when each was wrapped."""
     rows = s.execute(select(Show.code, Show.wrapped_at).where(Show.wrapped_at.is_not(None)))
     return {code: when for code, when in rows if when is not None}
+
+
+@dataclass(frozen=True)
+class DeletedRows:
+    """How many rows of each kind went with a show (`delete_show`)."""
+
+    dailies: int
+    model_versions: int
+    fix_requests: int
+    publications: int
+
+
+def delete_show(s: Session, code: str) -> DeletedRows:
+    """Delete the show and every row that hangs from it: dailies and their copies, model versions, fix requests
+    and their publications (the database cascades the deletes). Jobs, which name shows as text, stay."""
+    show = require_show(s, code)
+    requests = select(FixRequest.id).where(FixRequest.show_id == show.id)
+    counted = DeletedRows(
+        dailies=s.scalar(select(func.count()).where(Daily.show_id == show.id)) or 0,
+        model_versions=s.scalar(select(func.count()).where(ModelVersion.show_id == show.id)) or 0,
+        fix_requests=s.scalar(select(func.count()).where(FixRequest.show_id == show.id)) or 0,
+        publications=s.scalar(select(func.count()).where(Publication.fix_request_id.in_(requests))) or 0,
+    )
+    s.delete(show)
+    s.flush()
+    return counted

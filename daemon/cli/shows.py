@@ -242,3 +242,65 @@ def show_export(
     )
     if refused:
         out.print(f"  manifest refused (named in the file): {', '.join(refused)}", highlight=False)
+
+
+@show_app.command("remove")
+def show_remove(
+    code: Annotated[str, typer.Argument(help="The show's code (wrapped first, and not in the config file).")],
+    delete_folders: Annotated[
+        bool,
+        typer.Option(
+            "--delete-folders",
+            help="Delete its folders in the data directory too: model versions, training cache, references, renders.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Remove it (without it, only say what would go).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Remove a wrapped show from the catalog for good (a rights agreement that ended): its dailies, model
+    versions, fix requests and Versions' records; export it first (`rushes show export`) for the archive."""
+    from daemon.wrapping import CannotRemove, removal, remove
+
+    ctx = open_context(settings())
+    try:
+        show = shows.get_show(ctx.settings, ctx.catalog, code)
+        try:
+            done = (
+                remove(ctx.settings, ctx.catalog, show, delete_folders=delete_folders)
+                if yes
+                else removal(ctx.settings, ctx.catalog, show)
+            )
+        except CannotRemove as exc:
+            raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(
+            json.dumps({**asdict(done), "removed": yes, "folders_deleted": yes and delete_folders}, indent=2)
+        )
+        return
+    if done.rows is None:
+        out.print(
+            f"would remove show {code} from the catalog: run again with --yes (export it first: "
+            f"`rushes show export {code} --output FILE`)",
+            highlight=False,
+        )
+    else:
+        rows = done.rows
+        out.print(
+            f"show {code} removed from the catalog: {rows.dailies} daily row(s), {rows.model_versions} model "
+            f"version(s), {rows.fix_requests} fix request(s), {rows.publications} Version record(s)",
+            highlight=False,
+        )
+    deleted = yes and delete_folders
+    for folder, size in done.folders.items():
+        state = "deleted" if deleted else "kept (--delete-folders deletes it)"
+        out.print(f"  {folder} ({_mb(size)}): {state}", highlight=False)
+    for thing in [
+        *done.left,
+        "its Versions and their uploaded movies in the tracker",
+        "job logs (rushes prune)",
+    ]:
+        out.print(f"  left as it is: {thing}", highlight=False)

@@ -12,15 +12,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from daemon.catalog import Catalog, models_repo
+from daemon.catalog import Catalog, fixes, models_repo
+from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
-from daemon.catalog.shows import ensure_show
+from daemon.catalog.shows import ensure_show, list_shows
+from daemon.cli import app as cli_app
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.jobs.payloads import FixJob, TrainJob, queue
 from daemon.settings import Settings, ShowConfig, load_settings
 from daemon.shows import add_show, gone_shows, read_shows
-from daemon.wrapping import ShowWrapped, refuse_if_wrapped, reopen, wrap
+from daemon.wrapping import CannotRemove, ShowWrapped, refuse_if_wrapped, removal, reopen, wrap
+from tests import footage
 from tests.homes import own_home
 
 _register()
@@ -102,3 +105,59 @@ def test_show_wrap_and_reopen_on_the_command_line(tmp_path: Path) -> None:
     with ctx.catalog.session(readonly=True) as s:
         assert job_repo.list_jobs(s, limit=None) == []
     ctx.close()
+
+
+def test_a_wrapped_show_is_removed_with_its_rows_and_folders_and_what_stays_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_app.out, "_width", 400)  # the lines below are read whole
+    folder = tmp_path / "dailies"
+    folder.mkdir()
+    footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
+    assert rushes("show", "add", "GONE", "--ingest", str(folder))[0] == 0
+    code, said = rushes("show", "add", "STAYS")
+    assert code == 0, said
+    assert rushes("ingest", str(folder), "--show", "GONE")[0] == 0
+    settings = load_settings()
+    models = settings.models_dir / "GONE" / "v1"
+    models.mkdir(parents=True)
+    (models / "weights.safetensors").write_bytes(b"x" * 1000)
+    ctx = open_context(settings)
+    with ctx.catalog.session() as s:
+        models_repo.add_version(s, "GONE", str(models), version=1)
+        request, _ = fixes.add_fix_request(s, "GONE", "shotgrid:event:1", "sh010", ["denoise"])
+        fixes.add_publication(s, request.id, "denoise", "pub-1", "/renders/1.mp4")
+        job = queue(s, FixJob(request_id=request.id, fix_kind="denoise", request_key="k1"), show="GONE")[0].id
+
+    code, said = rushes("show", "remove", "GONE", "--yes")
+    assert code == 2 and "show GONE is not wrapped: wrap it first (`rushes show wrap GONE`)" in said
+    assert rushes("show", "wrap", "GONE")[0] == 0
+    code, said = rushes("show", "remove", "GONE", "--yes")
+    assert code == 2 and f"show GONE still has job(s) {job} queued or running" in said
+    with ctx.catalog.session() as s:
+        job_repo.drop_queued(s, [job], {"done": "test"})
+
+    code, said = rushes("show", "remove", "GONE")  # without --yes: only what would go
+    assert code == 0 and said.startswith("would remove show GONE from the catalog: run again with --yes")
+    assert f"  {settings.models_dir / 'GONE'} (0.0 MB): kept (--delete-folders deletes it)" in said
+    code, said = rushes("show", "remove", "GONE", "--yes", "--delete-folders")
+    assert code == 0, said
+    assert said.startswith(
+        "show GONE removed from the catalog: 1 daily row(s), 1 model version(s), 1 fix request(s), "
+        "1 Version record(s)"
+    ), said
+    assert f"  left as it is: ingest folder {folder.resolve()} (its dailies)" in said
+    assert not (settings.models_dir / "GONE").exists() and (folder / "sh010_1.mp4").exists()
+    with ctx.catalog.session(readonly=True) as s:
+        assert [row.code for row in list_shows(s)] == ["STAYS"]
+        assert daily_repo.list_dailies(s, "STAYS", status=None) == []
+    ctx.close()
+
+
+def test_a_show_of_the_config_file_is_not_removed_from_the_catalog(catalog: Catalog, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, shows=[ShowConfig(code="YAML")])
+    with catalog.session() as s:
+        ensure_show(s, "YAML")
+    wrap(settings, catalog, settings.shows[0])
+    with pytest.raises(CannotRemove, match="show YAML is in the config file, which would add it again"):
+        removal(settings, catalog, settings.shows[0])
