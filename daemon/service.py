@@ -39,7 +39,7 @@ from daemon.scheduling.decisions import ScheduleError
 from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import changed_shows, gone_shows, read_shows
+from daemon.shows import changed_shows, gone_shows, read_shows, wrapped_shows
 from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
@@ -78,6 +78,9 @@ class Daemon:
         self.readiness = Readiness()
         # The shows; follow_shows adds those added since, in place (the poller and webhooks share the list).
         self._show_problems: dict[str, str] = {}
+        # `shows`: those it works on (watched, scheduled); `followed`: those and the wrapped ones, whose tracker
+        # projects the poller and webhooks still read, so that a request on a wrapped show is answered as such.
+        self.followed: list[ShowConfig] = []
         self.shows: list[ShowConfig] = self._read_shows()
         # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
         # the publish lane (one job at a time) each get their own adapter.
@@ -102,7 +105,7 @@ class Daemon:
             settings.tracker,
             make_tracker(settings.tracker),
             self.catalog,
-            self.shows,
+            self.followed,
             self.loop.wake,
             self.metrics.webhook_delivery,
         )
@@ -163,7 +166,7 @@ class Daemon:
             return None
 
         def requests() -> None:
-            fixes = poll_fix_requests(tracker, self.catalog, self.shows)
+            fixes = poll_fix_requests(tracker, self.catalog, self.followed)
             crash_point("tracker.polled")
             if fixes.new:
                 log.info("tracker.fix_requests", new=fixes.new)
@@ -190,7 +193,7 @@ class Daemon:
         """/readyz's note on fix requests read on tracker projects no show follows (not a failure: another
         Rushes may follow them, and nothing here is down)."""
         with self.catalog.session(readonly=True) as s:
-            return unfollowed_note(unfollowed_records(s, list(self.shows)))
+            return unfollowed_note(unfollowed_records(s, list(self.followed)))
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------
 
@@ -279,7 +282,8 @@ class Daemon:
     def follow_shows(self) -> None:
         """Take up the shows added or changed since the daemon started (`rushes show add` writes them to the
         catalog): their ingest folders are watched, their fix requests taken and their training scheduled,
-        without a restart. The poller and the webhook worker share `self.shows`, so it is changed in place."""
+        without a restart, and let go of the shows wrapped since. The poller and the webhook worker share
+        `self.followed`, so it is changed in place."""
         try:
             fresh = self._read_shows()
         except Exception as exc:  # a catalog hiccup: the running shows go on
@@ -316,12 +320,14 @@ class Daemon:
         log.info("show.wrapped", show=code)
 
     def _read_shows(self) -> list[ShowConfig]:
-        """The shows the daemon works on (not the wrapped ones); one whose stored options no longer validate is
-        left out, said once (`show.invalid`)."""
-        shows, invalid = read_shows(self.settings, self.catalog, wrapped=False)
+        """The shows the daemon works on (not the wrapped ones; `self.followed`, changed in place, gets those
+        too); one whose stored options no longer validate is left out, said once (`show.invalid`)."""
+        shows, invalid = read_shows(self.settings, self.catalog)
         for code, error in invalid.items():
             self._show_problem("show.invalid", code, "; ".join(error.problems))
-        return shows
+        wrapped = wrapped_shows(self.catalog)
+        self.followed[:] = shows
+        return [show for show in shows if show.code not in wrapped]
 
     def _show_problem(self, event: str, show: str, problem: str) -> None:
         """Logged once per problem (the shows are read every few seconds)."""

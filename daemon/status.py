@@ -227,30 +227,22 @@ def read_record(r: tracker_reads.ReadState, now: datetime, interval: float) -> d
     }
 
 
-def unfollowed_records(
-    s: Session, shows: list[ShowConfig], wrapped: list[ShowConfig] | None = None
-) -> list[dict[str, Any]]:
+def unfollowed_records(s: Session, shows: list[ShowConfig]) -> list[dict[str, Any]]:
     """The tracker projects whose fix requests were read while no show followed them, and that no show follows
-    now either (one whose show was since set to follow it, or reopened, is left out): per project, how many and
-    since when, and the wrapped show that follows it (`wrapped_show`, None when none of `wrapped` does)."""
-    records = []
-    for p in unfollowed.unfollowed_projects(s):
-        if show_for(p.project, shows, p.names) is not None:
-            continue
-        wrapped_show = show_for(p.project, wrapped or [], p.names)
-        records.append(
-            {
-                "tracker": p.tracker,
-                "project": p.project,
-                "names": list(p.names),
-                "requests": p.requests,
-                "since": p.since.isoformat(timespec="seconds"),
-                "last": p.last.isoformat(timespec="seconds"),
-                "shots": list(p.shots),
-                "wrapped_show": wrapped_show.code if wrapped_show else None,
-            }
-        )
-    return records
+    now either (one whose show was since set to follow it is left out): per project, how many and since when."""
+    return [
+        {
+            "tracker": p.tracker,
+            "project": p.project,
+            "names": list(p.names),
+            "requests": p.requests,
+            "since": p.since.isoformat(timespec="seconds"),
+            "last": p.last.isoformat(timespec="seconds"),
+            "shots": list(p.shots),
+        }
+        for p in unfollowed.unfollowed_projects(s)
+        if show_for(p.project, shows, p.names) is None
+    ]
 
 
 def unfollowed_note(records: list[dict[str, Any]]) -> str | None:
@@ -279,12 +271,7 @@ def collect(
         now = utcnow()
         interval = settings.tracker.poll_interval
         reads = [read_record(r, now, interval) for r in tracker_reads.read_states(s, now - FORGOTTEN_AFTER)]
-        wrapped = show_repo.wrapped_shows(s)
-        unfollowed_projects = unfollowed_records(
-            s,
-            [cfg for cfg in shows if cfg.code not in wrapped],
-            [cfg for cfg in shows if cfg.code in wrapped],
-        )
+        unfollowed_projects = unfollowed_records(s, shows)
     return {
         "data_dir": str(settings.data_dir),
         "catalog": catalog.url,

@@ -1,9 +1,9 @@
 """A show's wrap, its reopening for pickups and its removal (`rushes show wrap|reopen|remove`).
 
 Wrapping keeps every record of the show (dailies and exclusions, model versions and their folders, fix
-requests, Versions and reviews) and stops the work on it: no daemon watches its ingest folders, takes its fix
-requests or schedules its training (a running daemon lets it go within seconds), and its queued training is
-dropped. Fixes already asked for are finished and published. Reopening takes it up again: its folders are
+requests, Versions and reviews) and stops the work on it: no daemon watches its ingest folders or schedules its
+training (a running daemon lets it go within seconds), a fix request on it is answered on its task that the show
+is wrapped (daemon.stages.requests), and its queued training is dropped. Fixes already asked for are finished and published. Reopening takes it up again: its folders are
 scanned (the pickups that landed meanwhile are ingested), and its next training grows from its promoted version.
 Removing a wrapped show (a rights agreement that ended) deletes its catalog rows and, when asked, its folders in
 the data directory; what it cannot delete (the dailies, a show's own output root, the tracker's Versions) it names.

@@ -68,8 +68,8 @@ def stale_shows(s: Session) -> list[Show]:
 
 def wrap_show(s: Session, code: str, note: str | None, now: datetime) -> Show:
     """Mark the show wrapped at `now` with the producer's note (a show wrapped already keeps its first date, and
-    its note unless a new one is given). Every row of the show stays; daemons stop watching, polling and
-    training it."""
+    its note unless a new one is given). Every row of the show stays; daemons stop watching, training and
+    fixing it."""
     show = require_show(s, code)
     if show.wrapped_at is None:
         show.wrapped_at = now
@@ -79,7 +79,7 @@ def wrap_show(s: Session, code: str, note: str | None, now: datetime) -> Show:
 
 
 def reopen_show(s: Session, code: str) -> Show:
-    """Take the show up again (pickups, reshoots): the daemons watch, poll and train it as before."""
+    """Take the show up again (pickups, reshoots): the daemons watch, train and fix it as before."""
     show = require_show(s, code)
     show.wrapped_at = None
     show.wrap_note = None

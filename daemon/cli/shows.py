@@ -122,8 +122,8 @@ def show_wrap(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Wrap a show: no daemon watches its folders, takes its fix requests or trains it any more; every record
-    of it is kept, and `rushes show reopen` takes it up again.
+    """Wrap a show: no daemon watches its folders, trains it or does its fix requests (they are answered that it
+    is wrapped) any more; every record of it is kept, and `rushes show reopen` takes it up again.
 
     Its queued training is dropped; fixes already asked for are finished and published. The other shows of the
     daemon go on as they were."""

@@ -80,14 +80,6 @@ def unfollowed_lines(projects: list[dict[str, Any]], now: datetime) -> list[str]
         code = p["names"][0] if p["names"] else p["project"]
         by_code = " (its code, which a rename keeps)" if len(p["names"]) > 1 else ""
         asked = "1 fix request" if p["requests"] == 1 else f"{p['requests']} fix requests"
-        if p.get("wrapped_show"):
-            lines.append(
-                f"tracker {p['tracker']}: {asked} on project {project} since {since:%Y-%m-%d %H:%M} UTC "
-                f"({_span(now - since)}), shot(s) {shots}, were not taken, as show {p['wrapped_show']} is wrapped: "
-                f"`rushes show reopen {p['wrapped_show']}` if it has pickups, then set those tasks out of the fix "
-                "status and back to ask again"
-            )
-            continue
         lines.append(
             f"tracker {p['tracker']}: {asked} on project {project} since {since:%Y-%m-%d %H:%M} UTC "
             f"({_span(now - since)}), shot(s) {shots}, were not taken, as no show follows that project: set "
@@ -207,7 +199,8 @@ def render(data: dict[str, Any]) -> None:
             since = datetime.fromisoformat(show["wrapped_at"])
             note = f": {show['wrap_note']}" if show.get("wrap_note") else ""
             wrapped = (
-                f" (wrapped since {since:%Y-%m-%d %H:%M} UTC{escape(note)}; not watched, polled or trained)"
+                f" (wrapped since {since:%Y-%m-%d %H:%M} UTC{escape(note)}; "
+                "not watched or trained, its fix requests answered so)"
             )
         out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}{wrapped}")
         for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there

@@ -1,11 +1,10 @@
 """A show wrapped with `rushes show wrap` while the daemon runs beside another show: its folders are no longer
-watched, its fix requests not taken and its training no longer scheduled, while the other show goes on; reopened
-months later for pickups, the dailies that landed meanwhile are ingested, and the requests made while it was
-wrapped are not run."""
+watched, its training no longer scheduled and a fix request on it is answered that it is wrapped, while the other
+show goes on; reopened months later for pickups, the dailies that landed meanwhile are ingested, the request made
+while it was wrapped is not run, and one asked again is taken."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -35,9 +34,10 @@ def rushes(config: Path, *args: str) -> str:
     return done.stdout
 
 
-def requests(catalog: Catalog, show: str) -> int:
+def states(catalog: Catalog, show: str) -> list[str]:
+    """The state of each of the show's fix requests, oldest first."""
     with catalog.session(readonly=True) as s:
-        return len(fixes.list_fix_requests(s, show))
+        return [r.state for r in reversed(fixes.list_fix_requests(s, show))]
 
 
 def windows(catalog: Catalog) -> set[str]:
@@ -73,20 +73,21 @@ def test_a_show_wrapped_while_the_daemon_runs_is_let_go_and_its_pickups_come_in_
 
         # while wrapped: a pickup lands in its folder, and a coordinator tags one of its tasks
         world.drop_dailies([second])
-        world.tag([third.kind])
+        [tagged] = world.tag([third.kind])
+        task = world.tasks[tagged.shot]
         shutil.copy(fourth.file, other / fourth.file.name)  # the other show goes on
         wait_for("the other show's daily", lambda: registered(catalog, "OTHER") == 1, 60, alive, log)
 
-        def said_wrapped() -> bool:
-            status = json.loads(rushes(world.config, "status", "--json"))
-            return any(p["wrapped_show"] == SHOW for p in status["unfollowed_projects"])
+        def answered() -> bool:
+            return any("is wrapped in Rushes" in note for note in world.coordinator.notes(task))
 
-        wait_for("status to name the request on the wrapped show", said_wrapped, 60, alive, log)
+        wait_for("the coordinator's answer on the task", answered, 60, alive, log)
+        assert world.coordinator.task_status(task) == "hld"
         assert registered(catalog) == 1, "a wrapped show's folder was still watched"
-        assert requests(catalog, SHOW) == 0
+        assert states(catalog, SHOW) == ["failed"]  # recorded, answered, nothing done
         text = rushes(world.config, "status")
-        assert f"as show {SHOW} is wrapped: `rushes show reopen {SHOW}`" in text, text
-        assert "wrapped since" in text and "delivered" in text
+        assert "wrapped since" in text and "delivered" in text, text
+        assert f"show {SHOW} is wrapped in Rushes since" in text, text
 
         reopened = rushes(world.config, "show", "reopen", SHOW)
         assert f"show {SHOW} reopened" in reopened, reopened
@@ -94,7 +95,12 @@ def test_a_show_wrapped_while_the_daemon_runs_is_let_go_and_its_pickups_come_in_
         wait_for(
             "its training window again", lambda: f"train-window:{SHOW}" in windows(catalog), 60, alive, log
         )
-        assert requests(catalog, SHOW) == 0  # the request made while it was wrapped is not run
+        assert states(catalog, SHOW) == ["failed"]  # the request made while it was wrapped is not run
+
+        world.coordinator.tag(task, "denoise", "sg_rushes_fixes", "wtg")  # asked again, as the answer said
+        world.tag([third.kind])
+        wait_for("the request asked again", lambda: len(states(catalog, SHOW)) == 2, 60, alive, log)
+        assert states(catalog, SHOW)[1] != "failed"
         assert proc.poll() is None, log_tail(log)
     finally:
         world.stop()
