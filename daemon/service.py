@@ -81,6 +81,9 @@ class Daemon:
         # `shows`: those it works on (watched, scheduled); `followed`: those and the wrapped ones, whose tracker
         # projects the poller and webhooks still read, so that a request on a wrapped show is answered as such.
         self.followed: list[ShowConfig] = []
+        self._let_go: set[str] = (
+            set()
+        )  # the shows wrapped while it runs (`show.reopened` when taken up again)
         self.shows: list[ShowConfig] = self._read_shows()
         # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
         # the publish lane (one job at a time) each get their own adapter.
@@ -308,11 +311,17 @@ class Daemon:
                 self.shows[known] = show
             self.ingestor.first_frames[show.code] = show.movie_first_frame
             roots = [str(root.path) for root in show.ingest.roots]
-            log.info("show.added" if known is None else "show.updated", show=show.code, ingest=roots)
+            event = "show.updated" if known is not None else "show.added"
+            if known is None and show.code in self._let_go:  # wrapped while it ran, reopened since
+                self._let_go.discard(show.code)
+                event = "show.reopened"
+            log.info(event, show=show.code, ingest=roots)
 
     def _drop_show(self, code: str) -> None:
         """Stop working on a show wrapped while the daemon runs (`rushes show wrap`): its folders are no longer
-        watched, its fix requests no longer taken, its training no longer scheduled; the other shows go on."""
+        watched, its training no longer scheduled, its fix requests answered that it is wrapped (the poller reads
+        `self.followed`); the other shows go on."""
+        self._let_go.add(code)
         self.watchers.remove(code)
         self.scheduler.remove(code)
         self.shows[:] = [show for show in self.shows if show.code != code]

@@ -165,7 +165,7 @@ def show_reopen(
 
     ctx = open_context(settings())
     try:
-        shows.get_show(ctx.settings, ctx.catalog, code)
+        show = shows.get_show(ctx.settings, ctx.catalog, code)
         done = reopen(ctx.catalog, code)
         running = daemon_running(ctx.catalog)
     finally:
@@ -184,6 +184,14 @@ def show_reopen(
         f"show {code} reopened (wrapped since {done.wrapped_since:%Y-%m-%d %H:%M} UTC); {grows}",
         highlight=False,
     )
+    if (
+        not show.ingest.roots
+    ):  # e.g. a show taken out of the YAML file while wrapped: its catalog row has none
+        out.print(
+            f"  it has no ingest folders, so no pickup is ingested: give them with `rushes show add {code} "
+            "--ingest DIR` (or put the show back in the config file)",
+            highlight=False,
+        )
     if running:
         out.print(
             "  the daemon running on this catalog takes it up within seconds: it scans its folders and takes "

@@ -97,6 +97,10 @@ def test_show_wrap_and_reopen_on_the_command_line(tmp_path: Path) -> None:
     assert code == 0 and json.loads(output)["promoted"] is None
     code, output = rushes("show", "reopen", "MYSHOW")
     assert code == 0 and output.strip() == "show MYSHOW was not wrapped: nothing to reopen"
+    assert rushes("show", "add", "BARE")[0] == 0  # as a show taken out of the YAML file is: no folders
+    assert rushes("show", "wrap", "BARE")[0] == 0
+    code, output = rushes("show", "reopen", "BARE")
+    assert code == 0 and "it has no ingest folders, so no pickup is ingested: give them with " in output
     done = subprocess.run(  # a mistake: through the real console entry, one line and exit 2
         [sys.executable, "-m", "daemon", "show", "wrap", "NOPE"], capture_output=True, text=True, check=False
     )

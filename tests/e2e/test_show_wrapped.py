@@ -96,6 +96,7 @@ def test_a_show_wrapped_while_the_daemon_runs_is_let_go_and_its_pickups_come_in_
             "its training window again", lambda: f"train-window:{SHOW}" in windows(catalog), 60, alive, log
         )
         assert states(catalog, SHOW) == ["failed"]  # the request made while it was wrapped is not run
+        assert '"show.reopened"' in log.read_text()
 
         world.coordinator.tag(task, "denoise", "sg_rushes_fixes", "wtg")  # asked again, as the answer said
         world.tag([third.kind])
