@@ -1,7 +1,8 @@
 """A show's whole record for its archive (`rushes show export`): what legal and delivery keep when it wraps.
 
 Every model version with its lineage and its sealed manifest (the clips it learned from and was scored on with
-their hashes, the base and its declared corpus, the exclusions, the approved pairs), every daily with its hash,
+their hashes, the base, the exclusions, the approved pairs), each base it grew from with its own manifest (every
+corpus clip with its hash, the declarations of ownership or licence), every daily with its hash,
 status and exclusion, and every fix request with each Version it published: the daily it was rendered from (by
 path and content hash) and the model version that rendered it. `rushes status` shows only the newest requests;
 this is all of them. A version whose weights were deleted or altered keeps its manifest here, with the problem
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -97,6 +99,18 @@ class FixRecord:
 
 
 @dataclass(frozen=True)
+class BaseRecord:
+    """A studio base a version of the show grew from: its sealed manifest (every corpus clip with its hash, the
+    declarations of ownership or licence), where it is now, and what broke the trace to it ("" when whole)."""
+
+    name: str
+    version: str
+    folder: str | None
+    problem: str
+    manifest: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class ShowArchive:
     show: str
     name: str
@@ -105,6 +119,7 @@ class ShowArchive:
     exported_at: str
     rushes: str  # the version of Rushes that wrote the export
     model_versions: list[VersionRecord]
+    bases: list[BaseRecord]  # the studio bases its versions grew from, with their declared corpus
     dailies: list[DailyRecord]
     fix_requests: list[FixRecord]
 
@@ -112,12 +127,14 @@ class ShowArchive:
         return asdict(self)
 
 
-def show_archive(catalog: Catalog, code: str) -> ShowArchive:
-    """The show's record (UnknownShow when the catalog lacks it), read in one transaction."""
+def show_archive(catalog: Catalog, code: str, bases_root: Path) -> ShowArchive:
+    """The show's record (UnknownShow when the catalog lacks it), read in one transaction; its bases are looked
+    for where its versions recorded them, else under `bases_root` (`<data_dir>/bases`)."""
     with catalog.session(readonly=True) as s:
         show = show_repo.require_show(s, code)
         dailies = daily_repo.list_dailies(s, code, status=None)
         requests = sorted(fixes.list_fix_requests(s, code, limit=None), key=lambda r: r.id)
+        versions = [_version(v, show) for v in models_repo.list_versions(s, code)]
         return ShowArchive(
             show=show.code,
             name=show.name,
@@ -125,10 +142,35 @@ def show_archive(catalog: Catalog, code: str) -> ShowArchive:
             wrap_note=show.wrap_note,
             exported_at=_when(utcnow()) or "",
             rushes=__version__,
-            model_versions=[_version(v, show) for v in models_repo.list_versions(s, code)],
+            model_versions=versions,
+            bases=_bases(versions, bases_root),
             dailies=[_daily(d) for d in dailies],
             fix_requests=[_request(s, r, dailies) for r in requests],
         )
+
+
+def _bases(versions: list[VersionRecord], root: Path) -> list[BaseRecord]:
+    """Each base (name and version) the versions' manifests name, once, traced as `rushes model show` does."""
+    from engine.model import ModelError, load_manifest
+    from engine.model.base import trace_base
+    from engine.model.manifest import BaseRef
+
+    refs: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in versions:
+        ref = (v.manifest or {}).get("base")
+        if ref:
+            refs.setdefault((ref["name"], ref["version"]), ref)
+    out = []
+    for (name, version), ref in sorted(refs.items()):
+        folder, problem = trace_base(BaseRef.model_validate(ref), root)
+        manifest = None
+        if folder is not None:
+            try:
+                manifest = load_manifest(folder).model_dump(mode="json")
+            except ModelError as exc:
+                problem = problem or str(exc)
+        out.append(BaseRecord(name, version, str(folder) if folder else None, problem, manifest))
+    return out
 
 
 def _version(row: ModelVersion, show: Show) -> VersionRecord:

@@ -224,8 +224,8 @@ def show_export(
     ] = None,
 ) -> None:
     """The show's whole record as JSON, for its archive: every model version with its lineage and sealed
-    manifest, every daily with its hash, and every fix request with the Versions it published (from which
-    daily, by which model version)."""
+    manifest, the studio bases they grew from with their declared corpus, every daily with its hash, and every
+    fix request with the Versions it published (from which daily, by which model version)."""
     from daemon.archive import show_archive
 
     if output is not None and output.exists():
@@ -233,7 +233,7 @@ def show_export(
     ctx = open_context(settings())
     try:
         shows.get_show(ctx.settings, ctx.catalog, code)
-        record = show_archive(ctx.catalog, code)
+        record = show_archive(ctx.catalog, code, ctx.settings.data_dir / "bases")
     finally:
         ctx.close()
     text = json.dumps(record.to_json(), indent=2)

@@ -15,7 +15,11 @@ from daemon.catalog import Catalog, fixes
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog.models_repo import add_version, promote
 from daemon.cli.main import _register, app
+from daemon.context import open_context
+from daemon.settings import load_settings
+from daemon.stages.training import run_training
 from engine.model import ClipRecord, Manifest, ShowModel, save_model
+from engine.train import TrainSettings
 from tests import footage
 from tests.homes import own_home
 
@@ -97,3 +101,41 @@ def test_the_export_holds_every_version_daily_and_published_fix_and_a_manifest_w
 
     code, said = rushes("show", "export", "ARC", "--output", str(out))  # never over an earlier export
     assert code == 2 and f"--output {out} exists" in said
+
+
+DECLARED = "owned: shot by the studio for the archive test"
+
+
+def test_the_export_holds_the_base_a_version_grew_from_with_its_declared_corpus(
+    home: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "archive"
+    for i, photo in enumerate(("chelsea", "rocket", "coffee")):
+        footage.movie(corpus / f"old{i}.mp4", n=6, size=(96, 64), photo=photo, seed=i)
+    code, said = rushes(
+        "base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED, "--max-steps", "1"
+    )
+    assert code == 0, said
+    dailies = tmp_path / "dailies"
+    for i, photo in enumerate(("astronaut", "coffee", "chelsea")):
+        footage.movie(dailies / f"SH{i:03d}_v1.mp4", n=6, size=(96, 64), photo=photo, seed=10 + i)
+    assert rushes("show", "add", "ARC", "--ingest", str(dailies))[0] == 0
+    assert rushes("ingest", str(dailies), "--show", "ARC")[0] == 0
+    ctx = open_context(load_settings(None))
+    try:
+        tiny = TrainSettings(max_steps=1, batch_size=2, crop=32, checkpoint_seconds=0.01)
+        run_training(ctx.settings, ctx.catalog, "ARC", job_id=None, base="ACME", train_settings=tiny)
+    finally:
+        ctx.close()
+
+    code, text = rushes("show", "export", "ARC")
+    assert code == 0
+    record = json.loads(text)
+    [version] = record["model_versions"]
+    assert (version["manifest"]["base"]["name"], version["manifest"]["base"]["version"]) == ("ACME", "v1")
+    [base] = record["bases"]
+    assert (base["name"], base["version"], base["problem"]) == ("ACME", "v1", "")
+    assert base["manifest"]["declaration"] == DECLARED
+    corpus_clips = base["manifest"]["clips"] + base["manifest"]["holdout"]
+    assert sorted(Path(c["id"]).name for c in corpus_clips) == ["old0.mp4", "old1.mp4", "old2.mp4"]
+    assert all(c["content_hash"] for c in corpus_clips)
