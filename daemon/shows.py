@@ -17,7 +17,9 @@ from pydantic import ValidationError
 from daemon.settings import ConfigError, Settings, ShowConfig, validation_problems
 
 if TYPE_CHECKING:
-    from daemon.catalog import Catalog
+    from sqlalchemy.orm import Session
+
+    from daemon.catalog import Catalog, Daily
 
 
 class UnknownShowError(LookupError):
@@ -127,10 +129,10 @@ def add_show(
         raise ConfigError(missing)
     ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
     given = options or ShowOptions()
-    if given.path_template is not None:
-        ingest_config["path_template"] = given.path_template
-    if given.sequence_template is not None:
-        ingest_config["sequence_template"] = given.sequence_template
+    if given.path_template:
+        ingest_config["path_template"] = _one_or_list(given.path_template)
+    if given.sequence_template:
+        ingest_config["sequence_template"] = _one_or_list(given.sequence_template)
     with catalog.session() as s:
         row, created = show_repo.ensure_show(s, code, name or code)
         merged = dict(row.config or {})
@@ -142,18 +144,72 @@ def add_show(
         if given.movie_first_frame is not None:
             merged["movie_first_frame"] = given.movie_first_frame
         show = from_catalog(code, name or row.name or code, merged)  # validates before anything is written
+        if (given.path_template or given.sequence_template) and not given.quarantine_unread:
+            _refuse_unread(s, code, from_catalog(code, row.name or code, dict(row.config or {})), show)
         row.config = merged
     return show, created
+
+
+def _one_or_list(templates: tuple[str, ...]) -> str | list[str]:
+    return templates[0] if len(templates) == 1 else list(templates)
+
+
+def unread_dailies(s: Session, code: str, show: ShowConfig) -> list[Daily]:
+    """The show's catalogued dailies whose paths `show`'s templates do not read: the next scan would quarantine
+    them, out of training and fixes."""
+    from daemon.catalog import dailies as daily_repo
+    from integrations.ingest.templates import Templates
+
+    templates = Templates(show.ingest.path_template, show.ingest.sequence_template)
+    unread: list[Daily] = []
+    for daily in daily_repo.list_dailies(s, code):
+        if not daily.root or not Path(daily.path).is_relative_to(daily.root):
+            continue  # not found under an ingest root (`rushes ingest` of a file): no scan reads it again
+        relative = Path(daily.path).relative_to(daily.root)
+        seq = daily.kind == "sequence"
+        if (templates.match_sequence(relative) if seq else templates.match_movie(relative)) is None:
+            unread.append(daily)
+    return unread
+
+
+def _refuse_unread(s: Session, code: str, before: ShowConfig, after: ShowConfig) -> None:
+    """ConfigError when the new templates would quarantine dailies the show's templates read now (a naming
+    change mid-show given as the new names alone), naming them and the templates that keep both."""
+    unread = unread_dailies(s, code, after)
+    if not unread:
+        return
+    names = ", ".join(Path(d.path).name for d in unread[:3]) + (" ..." if len(unread) > 3 else "")
+    keep = [
+        f"--{flag} {t!r}"
+        for flag, old, new in (
+            ("path-template", before.ingest.path_template, after.ingest.path_template),
+            ("sequence-template", before.ingest.sequence_template, after.ingest.sequence_template),
+        )
+        if old != new
+        for t in dict.fromkeys([*_listed(old), *_listed(new)])
+    ]
+    raise ConfigError(
+        [
+            f"the new templates do not read {len(unread)} of {code}'s catalogued dailies ({names}), which the "
+            f"next scan would quarantine, out of training and fixes: give the templates they were read by too, "
+            f"tried in order ({' '.join(keep)}), or add --quarantine-unread to quarantine them"
+        ]
+    )
+
+
+def _listed(templates: str | list[str]) -> list[str]:
+    return [templates] if isinstance(templates, str) else list(templates)
 
 
 @dataclass(frozen=True)
 class ShowOptions:
     """What `rushes show add` may set besides the ingest folders (None: leave as it is)."""
 
-    path_template: str | None = None
-    sequence_template: str | None = None
+    path_template: tuple[str, ...] = ()  # several: tried in order (a naming change mid-show)
+    sequence_template: tuple[str, ...] = ()
     tracker_project: str | None = None
     movie_first_frame: int | None = None
+    quarantine_unread: bool = False  # new templates may quarantine dailies the show's templates read now
 
 
 def show_for(project: str, shows: list[ShowConfig], also: tuple[str, ...] = ()) -> ShowConfig | None:

@@ -5,13 +5,13 @@ Guarantees:
 - the rows keep their ids, so model versions, job logs (`job-N.log`), request and publication links and the
   tracker's keys stay as they were; on PostgreSQL each id sequence then continues after the largest id copied;
 - the target must be empty (migrated here if it is new) and at the source's schema revision, and no daemon may
-  be working on the source (a running job's lease not yet run out): a copy of a catalog in use would miss what
-  happens after it.
+  be working on the source (`rushes catalog copy` asks daemon.at_work: the scheduler's lock held, or a running
+  job's lease not yet run out): a copy of a catalog in use would miss what happens after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, text
@@ -45,15 +45,21 @@ class Copied:
 
 
 def copy_catalog(
-    source: Catalog, target: Catalog, on_table: Callable[[str, int], None] | None = None
+    source: Catalog,
+    target: Catalog,
+    on_table: Callable[[str, int], None] | None = None,
+    *,
+    at_work: Callable[[Catalog], Sequence[str]] | None = None,
 ) -> Copied:
     """Copy every row of `source` into the empty `target` (see the module's guarantees); `on_table(name, rows)`
-    is told as each table is done. Raises CatalogError, with what to do, when the copy may not be made."""
+    is told as each table is done. `at_work(source)`: what shows a daemon working on it (daemon.at_work, which
+    also sees the scheduler's lock); by default its running jobs' leases. Raises CatalogError, with what to do,
+    when the copy may not be made."""
     if source.url == target.url:
         raise CopyRefused(
             target.url, f"cannot copy the catalog at {source.url} into itself; name a new database"
         )
-    _refuse_in_use(source)
+    _refuse_in_use(source, at_work or _leases)
     target.migrate()  # a schema newer than this Rushes' is refused here, in one line
     if source.revision() != target.revision():
         raise CopyRefused(
@@ -83,16 +89,20 @@ def copy_catalog(
     return Copied(tuple(done))
 
 
-def _refuse_in_use(source: Catalog) -> None:
-    with source.session(readonly=True) as s:
-        holders = job_repo.lease_holders(s)
-    if holders:
+def _refuse_in_use(source: Catalog, at_work: Callable[[Catalog], Sequence[str]]) -> None:
+    working = at_work(source)
+    if working:
         raise CopyRefused(
             source.url,
-            f"cannot copy the catalog at {source.url} now: jobs are running on it under the leases of "
-            f"{', '.join(holders)}; stop every daemon that uses it (their jobs go back to the queue and are copied "
-            "with it), then copy",
+            f"cannot copy the catalog at {source.url} now: a daemon works on it ({'; '.join(working)}); stop "
+            "every daemon that uses it (their jobs go back to the queue and are copied with it), then copy",
         )
+
+
+def _leases(source: Catalog) -> list[str]:
+    with source.session(readonly=True) as s:
+        holders = job_repo.lease_holders(s)
+    return [f"jobs are running under leases of {', '.join(holders)}"] if holders else []
 
 
 def _refuse_filled(target: Catalog, conn: Connection) -> None:

@@ -131,10 +131,14 @@ def same_state(row: Daily, size_bytes: int, mtime: float, change_stamp: str | No
     return not (change_stamp and row.change_stamp) or row.change_stamp == change_stamp
 
 
-def register_daily(s: Session, show: str, facts: DailyFacts) -> tuple[Daily, bool]:
+def register_daily(
+    s: Session, show: str, facts: DailyFacts, gone: Callable[[str], bool] | None = None
+) -> tuple[Daily, bool]:
     """Record a readable daily -> (daily, created). The same content already current in the show (at this path
-    or another) returns that daily with created False (another path is recorded as its alias); new content at
-    the same path supersedes the old row."""
+    or another) returns that daily with created False: another path is recorded as its alias, unless `gone` says
+    the daily's own path is gone from disk, when the daily follows its file to this path (renamed or moved: a
+    shot renumbered, its files renamed), its shot and take read from the new name; new content at the same path
+    supersedes the old row."""
     if facts.kind not in ("movie", "sequence"):
         raise ValueError(f"daily kind must be movie or sequence, not {facts.kind!r}")
     show_row = require_show(s, show)
@@ -146,14 +150,21 @@ def register_daily(s: Session, show: str, facts: DailyFacts) -> tuple[Daily, boo
         try:
             with s.begin_nested():
                 twin = _current_with_hash(s, show_row, facts.content_hash)
+                over_quarantine = old is not None and old.status == "quarantined"
                 if old is not None and old is not twin:
                     old.status = "superseded"
                     s.flush()
+                if twin is not None and twin.path != facts.path and gone is not None and gone(twin.path):
+                    _drop_alias(s, show_row, facts.path)
+                    _follow(twin, facts)
+                    s.flush()
+                    return twin, False
                 if twin is not None:
                     _record_alias(s, show_row, twin, facts)
                     return twin, False
                 _drop_alias(s, show_row, facts.path)
-                daily = _new_daily(show_row, facts)
+                revived = _revived(s, show_row, facts) if over_quarantine else None
+                daily = revived or _new_daily(show_row, facts)
                 s.add(daily)
                 s.flush()
                 if facts.kind == "sequence":
@@ -169,6 +180,35 @@ def _refresh(row: Daily, facts: DailyFacts) -> None:
     row.size_bytes, row.mtime = facts.size_bytes, facts.mtime
     if facts.change_stamp:
         row.change_stamp = facts.change_stamp
+
+
+def _follow(row: Daily, facts: DailyFacts) -> None:
+    """The daily's file was renamed or moved: the row (its id, exclusion and history) goes where it went."""
+    row.path, row.root, row.shot, row.take = facts.path, facts.root, facts.shot, facts.take
+    row.first_frame, row.last_frame = facts.first_frame, facts.last_frame
+    _refresh(row, facts)
+
+
+def _revived(s: Session, show: Show, facts: DailyFacts) -> Daily | None:
+    """The daily this path last held, when it held this content before the file was quarantined (its name read
+    by no template, until the show's templates read it again): made current again with its id, exclusion and
+    history; None otherwise (other content there since is new content, as is going back to the first)."""
+    earlier = s.scalars(
+        select(Daily)
+        .where(
+            Daily.show_id == show.id,
+            Daily.path == facts.path,
+            Daily.status == "superseded",
+            Daily.content_hash.is_not(None),  # it was registered (a quarantined row has no content hash)
+        )
+        .order_by(Daily.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if earlier is None or earlier.content_hash != facts.content_hash:
+        return None
+    earlier.status, earlier.error = "registered", None
+    _follow(earlier, facts)
+    return earlier
 
 
 def _current_with_hash(s: Session, show: Show, content_hash: str) -> Daily | None:
@@ -478,10 +518,19 @@ def status_counts(s: Session, show: str | None = None) -> dict[tuple[str, str], 
     return {(code, status): n for code, status, n in s.execute(query)}
 
 
+def _require_known(s: Session, daily_id: int) -> Daily:
+    row = s.get(Daily, daily_id)
+    if row is None:
+        raise NoSuchDaily(f"there is no daily {daily_id} (see `rushes dailies list --show SHOW`)")
+    return row
+
+
 def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
     """Keep a daily out of every later training run, with the filmmaker's reason (NoSuchDaily if unknown). The
-    show's model is marked stale, so its next training window trains a version without it."""
-    daily = _require_current(s, daily_id)
+    show's model is marked stale, so its next training window trains a version without it. A daily superseded
+    by newer content at its path (a plate delivered again) may be excluded too: versions trained on its pictures
+    before then are the ones to leave."""
+    daily = _require_known(s, daily_id)
     daily.excluded_reason = one_line(reason)
     daily.excluded_at = utcnow()
     _show_of(s, daily).model_stale = True
@@ -490,7 +539,7 @@ def exclude_daily(s: Session, daily_id: int, reason: str) -> Daily:
 
 def include_daily(s: Session, daily_id: int) -> Daily:
     """Undo exclude_daily: the daily is trained on again from the next run (its show's model marked stale)."""
-    daily = _require_current(s, daily_id)
+    daily = _require_known(s, daily_id)
     daily.excluded_reason = None
     daily.excluded_at = None
     _show_of(s, daily).model_stale = True

@@ -61,6 +61,20 @@ def get_fix_request_by_key(s: Session, request_key: str) -> FixRequest | None:
     return s.scalars(select(FixRequest).where(FixRequest.request_key == request_key)).one_or_none()
 
 
+def codes_before(s: Session, show: str, shot_id: str | None, shot: str) -> list[str]:
+    """The other codes the show's earlier fix requests on this tracker shot (`shot_id`) went by, newest first:
+    the shot was renamed in the tracker since (editorial renumbered SH010 to SH015)."""
+    if shot_id is None:
+        return []
+    query = (
+        select(FixRequest.shot)
+        .join(FixRequest.show)
+        .where(Show.code == show, FixRequest.shot_id == shot_id, FixRequest.shot != shot)
+        .order_by(FixRequest.id.desc())
+    )
+    return list(dict.fromkeys(s.scalars(query)))
+
+
 def set_fix_state(
     s: Session, request_id: int, state: str, *, error: str | None = None, rejection_note: str | None = None
 ) -> FixRequest:
@@ -139,6 +153,7 @@ def add_publication(
     *,
     before_after_path: str | None = None,
     source_path: str | None = None,
+    source_hash: str | None = None,
     model_version: int | None = None,
     extra_files: dict[str, str] | None = None,
 ) -> tuple[Publication, bool]:
@@ -153,6 +168,7 @@ def add_publication(
         movie_path=movie_path,
         before_after_path=before_after_path,
         source_path=source_path,
+        source_hash=source_hash,
         model_version=model_version,
         extra_files=dict(extra_files or {}),
         state="pending",
@@ -220,6 +236,33 @@ def approved_pairs(s: Session, show: str, fix_kind: str | None = None) -> list[P
     if fix_kind is not None:
         query = query.where(Publication.fix_kind == fix_kind)
     return list(s.scalars(query.order_by(Publication.id)))
+
+
+def rejected_of(s: Session, show: str, shot: str, fix_kind: str, source_hash: str) -> list[Publication]:
+    """The show's publications of `fix_kind` on `shot` that a supervisor rejected, made of the daily content
+    `source_hash`, newest first."""
+    query = (
+        select(Publication)
+        .join(Publication.fix_request)
+        .join(FixRequest.show)
+        .where(
+            Show.code == show,
+            FixRequest.shot == shot,
+            Publication.fix_kind == fix_kind,
+            Publication.source_hash == source_hash,
+            Publication.review_status == "rejected",
+        )
+        .order_by(Publication.id.desc())
+    )
+    return list(s.scalars(query).unique())
+
+
+def made_from(publication: Publication, path: str, content_hash: str | None) -> bool:
+    """Whether the fix was made of the daily at `path` with this content (by path alone for a publication of an
+    older Rushes, which recorded no content hash): a plate delivered again under the same name is other content."""
+    if publication.source_path != path:
+        return False
+    return publication.source_hash is None or content_hash is None or publication.source_hash == content_hash
 
 
 def _require(s: Session, model: type[Any], row_id: int) -> Any:

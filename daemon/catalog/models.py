@@ -259,6 +259,8 @@ class Publication(Timestamps, Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     model_version: Mapped[int | None] = mapped_column(Integer)  # the show model version that rendered it
     source_path: Mapped[str | None] = mapped_column(Text)  # the daily it was rendered from ("before")
+    # that daily's content hash as it was read: a plate delivered again under the same name is other content
+    source_hash: Mapped[str | None] = mapped_column(String(128))
     movie_path: Mapped[str] = mapped_column(Text)  # the fixed review movie ("after")
     before_after_path: Mapped[str | None] = mapped_column(Text)
     extra_files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # role -> path: frames, lut, otio ...

@@ -26,6 +26,7 @@ def catalog_copy(
 
     Every show, daily, model version, request, Version, job and cursor; stop every daemon first, then set
     catalog_url to TO."""
+    from daemon.at_work import at_work
     from daemon.catalog import Catalog, CatalogError
     from daemon.catalog.copy import copy_catalog
 
@@ -33,7 +34,10 @@ def catalog_copy(
     try:
         target = Catalog(to)
         copied = copy_catalog(
-            ctx.catalog, target, lambda table, rows: out.print(f"{table}: {rows} row(s)", highlight=False)
+            ctx.catalog,
+            target,
+            lambda table, rows: out.print(f"{table}: {rows} row(s)", highlight=False),
+            at_work=at_work,
         )
         target.dispose()
     except CatalogError as exc:

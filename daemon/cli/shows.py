@@ -28,19 +28,27 @@ def show_add(
     ] = None,
     name: Annotated[str, typer.Option(help="Full show name.")] = "",
     path_template: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="How a movie's path names its shot and take (default {shot}_{take}.{ext}).",
+            help="How a movie's path names its shot and take (default {shot}_{take}.{ext}); repeat it for "
+            "several, tried in order (a naming change mid-show: the old names, then the new).",
             show_default=False,
         ),
     ] = None,
     sequence_template: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="How an image sequence names its shot (default {shot}/{shot}.####.{ext}).",
+            help="How an image sequence names its shot (default {shot}/{shot}.####.{ext}); repeatable.",
             show_default=False,
         ),
     ] = None,
+    quarantine_unread: Annotated[
+        bool,
+        typer.Option(
+            "--quarantine-unread",
+            help="Let new templates quarantine catalogued dailies they do not read (refused otherwise).",
+        ),
+    ] = False,
     tracker_project: Annotated[
         str | None,
         typer.Option(help="The project's code or name in the tracker (default: CODE).", show_default=False),
@@ -65,7 +73,13 @@ def show_add(
         known = next((s for s in shows.all_shows(ctx.settings, ctx.catalog) if s.code == code), None)
         # add_show replaces the ingest folders and the name it is given: keep the ones the show has.
         folders = _with_known_roots(known, ingest or [])
-        options = shows.ShowOptions(path_template, sequence_template, tracker_project, movie_first_frame)
+        options = shows.ShowOptions(
+            tuple(path_template or ()),
+            tuple(sequence_template or ()),
+            tracker_project,
+            movie_first_frame,
+            quarantine_unread,
+        )
         show, created = shows.add_show(
             ctx.catalog, code, name or (known.name if known else ""), folders, options
         )
@@ -77,8 +91,9 @@ def show_add(
     out.print(f"show {show.code} {verb} ({roots})", highlight=False)
     if path_template or sequence_template or tracker_project or movie_first_frame is not None:
         out.print(
-            f"  movies: {show.ingest.path_template}, numbered from {show.movie_first_frame}; "
-            f"sequences: {show.ingest.sequence_template}; tracker project: {show.tracker_project or show.code}",
+            f"  movies: {_templates(show.ingest.path_template)}, numbered from {show.movie_first_frame}; "
+            f"sequences: {_templates(show.ingest.sequence_template)}; "
+            f"tracker project: {show.tracker_project or show.code}",
             highlight=False,
         )
     if running:  # it reads the catalog's shows every few seconds
@@ -87,6 +102,11 @@ def show_add(
             "takes this show's fix requests without a restart",
             highlight=False,
         )
+
+
+def _templates(given: str | list[str]) -> str:
+    """One template as it is, several in the order they are tried: `A, then B`."""
+    return given if isinstance(given, str) else ", then ".join(given)
 
 
 def _with_known_roots(known: ShowConfig | None, new: list[Path]) -> list[Path]:

@@ -26,7 +26,11 @@ def tracker_serve(
         str, typer.Option(envvar="RUSHES_TRACKER__SCRIPT_NAME", help="Script (ApiUser) name.")
     ] = "rushes",
     script_key: Annotated[
-        str, typer.Option(envvar="RUSHES_TRACKER__SCRIPT_KEY", help="Script key (or the env var).")
+        str,
+        typer.Option(
+            envvar="RUSHES_TRACKER__SCRIPT_KEY",
+            help="Script key; better the env var, as every user of the machine sees a command line (ps).",
+        ),
     ] = "",
     schema: Annotated[
         Path | None, typer.Option("--schema", help="A site's exported schema_read JSON to start from.")

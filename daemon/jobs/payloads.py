@@ -55,15 +55,20 @@ class IngestJob:
     KIND: ClassVar[str] = "ingest"
     show: str
     found: Found
+    # the quarantined row at the path when a candidate was queued: a file quarantined since its last job (its
+    # name read by no template until the show's templates were mended) is a new job, not "done already"
+    over_quarantined: int | None = None
 
     def key(self) -> str:
         f = self.found
         if isinstance(f, Candidate):
-            return f"ingest:{self.show}:{f.path}:{f.size}:{f.mtime}:{len(f.files)}:{f.stamp}"
+            over = f":over-quarantined:{self.over_quarantined}" if self.over_quarantined is not None else ""
+            return f"ingest:{self.show}:{f.path}:{f.size}:{f.mtime}:{len(f.files)}:{f.stamp}{over}"
         return f"ingest:{self.show}:{f.path}:rejected:{f.reason}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"show": self.show, "type": type(self.found).__name__, "found": _jsonable(asdict(self.found))}
+        data = {"show": self.show, "type": type(self.found).__name__, "found": _jsonable(asdict(self.found))}
+        return data if self.over_quarantined is None else {**data, "over_quarantined": self.over_quarantined}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IngestJob:
@@ -74,7 +79,8 @@ class IngestJob:
             return cls(str(data["show"]), Rejected(**found))
         found["root"] = Path(found["root"])
         found["frames"] = tuple(found.get("frames", ()))
-        return cls(str(data["show"]), Candidate(**found))
+        over = data.get("over_quarantined")
+        return cls(str(data["show"]), Candidate(**found), None if over is None else int(over))
 
 
 def _jsonable(value: Any) -> Any:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, Daily, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
@@ -30,9 +31,10 @@ from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.shows import get_show
+from daemon.stages.daily_files import daily_gone
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
-from daemon.stages.request_params import DAEMON_KEYS, own_params, params_for, take_key
+from daemon.stages.request_params import DAEMON_KEYS, asked_of, own_params, params_for, take_key
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from daemon.stages.viewing import display_view, review_look
 from engine.baselines.fallback import baseline_frames
@@ -48,7 +50,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import find_sequence, frames_named, is_pattern, parse_sequence
+from engine.media.sequences import find_sequence, frames_named, is_pattern
 from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
 from engine.model import (
     Manifest,
@@ -84,23 +86,6 @@ class FolderUnseen(RuntimeError):
 
 
 FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
-
-
-def daily_gone(source: str) -> bool:
-    """Whether the daily is gone from disk (moved, deleted): the movie, or every frame of the sequence with its
-    folder or not. A daily that is there but cannot be read or listed (a permission, a stray frame) is not gone:
-    that is another answer."""
-    if not is_pattern(source):
-        return not os.path.lexists(source)
-    spec = parse_sequence(source)
-    try:
-        return not any(
-            e.name.startswith(spec.head) and e.name.endswith(spec.tail) for e in os.scandir(spec.directory)
-        )
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
 
 
 def unseen_folder(source: str, roots: Sequence[Path]) -> Path | None:
@@ -696,6 +681,7 @@ class Request:
     params: dict[str, Any]
     source: str  # the newest readable daily of the shot
     take: str | None
+    source_hash: str | None = None  # its content as the catalog knows it (a plate delivered again is other)
 
 
 def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
@@ -715,6 +701,9 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         raise Permanent(str(exc)) from exc
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
+    rejected = same_as_rejected(catalog, request, kind, number)
+    if rejected is not None:
+        raise Permanent(rejected)
     read_from = source_state(request.source)
     info = _probed(request.source, show.movie_first_frame, [root.path for root in show.ingest.roots])
     # A tracker user never makes the daemon open a file outside the show's folders.
@@ -778,7 +767,10 @@ def in_outbox(catalog: Catalog, job: FixJob) -> dict[str, Any] | None:
         files = VersionFiles.from_json(dict(publication.extra_files))
         movie, number = publication.movie_path, publication.model_version
     log.info("fix.in_outbox", request=job.request_id, kind=job.fix_kind, movie=movie)
-    return {"movie": movie, "frames": files.last_frame - files.first_frame + 1, "model_version": number}
+    # the review movie's frames, as the attempt that rendered it said; a row from before they were kept: its
+    # frame range (a pause in a recording, left out of the movie, counted too)
+    frames = files.frame_count if files.frame_count is not None else files.last_frame - files.first_frame + 1
+    return {"movie": movie, "frames": frames, "model_version": number}
 
 
 def _probed(source: str, first_frame: int, roots: Sequence[Path]) -> MediaInfo:
@@ -856,12 +848,67 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             raise Permanent(f"fix request {request_id} does not exist")
         dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
         if not dailies:
-            raise NotYet(no_daily_yet(row.shot, row.show.code, tuple(row.qualified_codes or ())))
+            renamed = renamed_from(s, row.show.code, row.shot_id, row.shot, tuple(row.qualified_codes or ()))
+            raise NotYet(renamed or no_daily_yet(row.shot, row.show.code, tuple(row.qualified_codes or ())))
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
         fixes.set_fix_state(s, request_id, "rendering")
         return Request(
-            row.id, row.request_key, row.show.code, row.shot, dict(row.params), daily.path, daily.take
+            row.id,
+            row.request_key,
+            row.show.code,
+            row.shot,
+            dict(row.params),
+            daily.path,
+            daily.take,
+            daily.content_hash,
         )
+
+
+def renamed_from(
+    s: Session, show: str, shot_id: str | None, shot: str, qualified_codes: tuple[str, ...] = ()
+) -> str | None:
+    """Why a renamed shot has no daily: its tracker shot was fixed from another code's dailies before (renumbered
+    in the tracker since, or on Kitsu moved to another sequence, its files named as before); None when it was
+    not. The shot is named as its files are to be named (Kitsu: by its most specific qualified name)."""
+    named = qualified_codes[0] if qualified_codes else shot
+    for code in fixes.codes_before(s, show, shot_id, shot):
+        dailies = daily_repo.dailies_for_shot(s, show, code)
+        if dailies:
+            name = Path(dailies[-1].path).name
+            renamed = name.replace(dailies[-1].shot or code, named, 1)
+            return (
+                f"shot {named} of {show} has no daily named for it, but this tracker shot was fixed from the "
+                f"dailies of {code} before ({name}), its name before it was renamed in the tracker: rename those "
+                f"files as the show's path template reads {named} (e.g. {renamed}), and the dailies follow them"
+            )
+    return None
+
+
+def same_as_rejected(catalog: Catalog, request: Request, kind: str, model_version: int | None) -> str | None:
+    """Why the fix is not made again, when it would be the same as one a supervisor rejected (a task set to fix
+    again after the rejection, nothing changed): the same daily content, model version and parameters make the
+    same pictures; None when something differs."""
+    if request.source_hash is None:
+        return None
+    asked = {
+        k: v for k, v in asked_of(kind, request.params).items() if k != "take"
+    }  # the daily pins the take
+    with catalog.session(readonly=True) as s:
+        for pub in fixes.rejected_of(s, request.show, request.shot, kind, request.source_hash):
+            earlier = {k: v for k, v in asked_of(kind, pub.fix_request.params).items() if k != "take"}
+            if pub.fix_request_id == request.id or pub.model_version != model_version or earlier != asked:
+                continue
+            code = (pub.extra_files or {}).get("code") or f"request {pub.fix_request_id}'s {kind}"
+            note = f" ({' '.join(pub.review_note.split())})" if pub.review_note else ""
+            model = (
+                f"model v{model_version}" if model_version is not None else "no model (the classical tool)"
+            )
+            return (
+                f"it would be the same as {code}, which the supervisor rejected{note}: the same daily, {model} and "
+                f"parameters make the same pictures; change the parameters, or ask again once the show's model is "
+                "trained again or the shot's plate is delivered again"
+            )
+    return None
 
 
 def no_daily_yet(shot: str, show: str, qualified_codes: tuple[str, ...]) -> str:
@@ -952,6 +999,7 @@ def queue_publish(
             str(files.review_movie),
             before_after_path=str(files.before_after),
             source_path=request.source,
+            source_hash=request.source_hash,
             model_version=model_version,
             extra_files=outbox.to_json(),
         )

@@ -26,6 +26,7 @@ from daemon.jobs import payloads
 from daemon.jobs.payloads import IngestJob
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
+from daemon.stages.daily_files import daily_gone
 from engine.media import MediaError, probe
 from integrations.ingest.candidates import Candidate, Found, Rejected
 from integrations.ingest.hashing import content_hash
@@ -70,9 +71,14 @@ class Ingestor:
         self.quarantine_level = quarantine_level
 
     def queue(self, show: str, found: Found) -> None:
-        """Queue what a watcher found as a durable ingest job (once per file state: see IngestJob.key)."""
+        """Queue what a watcher found as a durable ingest job (once per file state: see IngestJob.key; again for
+        a candidate whose path was quarantined since, as a name no template read then)."""
         with self.catalog.session() as s:
-            payloads.queue(s, IngestJob(show, found), show=show)
+            known = (
+                daily_repo.current_daily(s, show, str(found.path)) if isinstance(found, Candidate) else None
+            )
+            over = known.id if known is not None and known.status == "quarantined" else None
+            payloads.queue(s, IngestJob(show, found, over), show=show)
         crash_point("ingest.queued")
 
     def run(self, job: IngestJob) -> dict[str, Any]:
@@ -140,7 +146,7 @@ class Ingestor:
             change_stamp=c.stamp,
         )
         with self.catalog.session() as s:
-            daily, created = daily_repo.register_daily(s, show, facts)
+            daily, created = daily_repo.register_daily(s, show, facts, gone=daily_gone)
             if created:
                 show_repo.set_model_stale(s, show, True)
             outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)

@@ -45,11 +45,11 @@ def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) 
         return ""
     by_hash = {e.content_hash: e for e in excluded if e.content_hash}
     with catalog.session(readonly=True) as s:
-        excluded_paths = {d.path for d in daily_repo.excluded(s, show)}
+        rows = [(d.path, d.content_hash) for d in daily_repo.excluded(s, show)]
         pairs = {
             f"publication:{p.id}:{p.fix_kind}": p.source_path
             for p in fix_repo.approved_pairs(s, show)
-            if p.source_path in excluded_paths
+            if any(fix_repo.made_from(p, path, content) for path, content in rows)
         }
     manifest: Manifest | None = version
     while manifest is not None:
@@ -84,7 +84,7 @@ def versions_learned_from(catalog: Catalog, show: str, daily_id: int) -> list[st
         pairs = {
             f"publication:{p.id}:{p.fix_kind}"
             for p in fix_repo.approved_pairs(s, show)
-            if p.source_path == daily.path
+            if fix_repo.made_from(p, daily.path, daily.content_hash)
         }
         promoted = models_repo.latest_promoted(s, show)
         rows = [  # a version still training has no manifest yet, and learned from nothing so far

@@ -46,6 +46,7 @@ class VersionFiles:
     last_frame: int
     cube: Path | None = None
     frames: str | None = None  # ProRes movie or EXR sequence pattern
+    frame_count: int | None = None  # the review movie's frames (None in rows written before it was kept)
 
     @classmethod
     def of(cls, code: str, description: Path, files: RenderedFiles) -> VersionFiles:
@@ -58,6 +59,7 @@ class VersionFiles:
             files.last_frame,
             files.cube,
             files.frames,
+            files.frame_count,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -66,6 +68,8 @@ class VersionFiles:
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
         }
+        if self.frame_count is not None:
+            data["frame_count"] = self.frame_count
         for name in ("description", "thumbnail", "otio", "cube", "frames"):
             value = getattr(self, name)
             if value is not None:
@@ -86,6 +90,7 @@ class VersionFiles:
             last_frame=int(data.get("last_frame", 0)),
             cube=path("cube"),
             frames=data.get("frames"),
+            frame_count=int(data["frame_count"]) if data.get("frame_count") is not None else None,
         )
 
 

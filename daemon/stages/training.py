@@ -128,6 +128,7 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
             id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
             content_hash=d.content_hash or "",
             path=Path(d.path),
+            group=(d.shot or "").lower(),  # a shot's takes and deliveries are held out together
         )
         for d in dailies
         if d.frame_count and d.frame_count >= 3 and d.excluded_reason is None  # excluded: never trained on

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, Daily
+from daemon.catalog import Catalog, Daily, Publication
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from daemon.logs import get_logger
@@ -137,6 +138,7 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
     through a view (ReviewColor() when None)."""
     color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
+        excluded = daily_repo.excluded(s, show)
         pubs = [
             (
                 p.id,
@@ -145,19 +147,39 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
                 (p.extra_files or {}).get("frames"),
                 p.movie_path,
                 pair_label(p.tracker_version_id, (p.extra_files or {}).get("code")),
+                _delivered_again(s, show, p) or _of_excluded(p, excluded),
             )
             for p in fix_repo.approved_pairs(s, show)
         ]
-        excluded = {d.path: _excluded_reason(d) for d in daily_repo.excluded(s, show)}
     found = ApprovedPairs()
-    for pub_id, kind, before, frames, movie, label in pubs:
+    for pub_id, kind, before, frames, movie, label, refused in pubs:
         pair_id = f"publication:{pub_id}:{kind}"
-        taken = _taken(pair_id, kind, show, before, frames, movie, excluded, color)
+        taken = refused or _taken(pair_id, kind, show, before, frames, movie, color)
         if isinstance(taken, PairExample):
             found.examples.append(replace(taken, label=label))
         else:
             found.left_out.append(LeftOutPair(id=pair_id, head=kind, reason=taken, label=label))
     return found
+
+
+def _of_excluded(pub: Publication, excluded: list[Daily]) -> str | None:
+    """Why an approved fix is left out as made from an excluded daily (its pictures), else None."""
+    daily = next((d for d in excluded if fix_repo.made_from(pub, d.path, d.content_hash)), None)
+    return None if daily is None else _excluded_reason(daily)
+
+
+def _delivered_again(s: Session, show: str, pub: Publication) -> str | None:
+    """Why an approved fix no longer pairs with the file at its daily's path, when that path now holds other
+    content (the plate delivered again under the same name, v002 over v001): the fix was made of the first."""
+    if not pub.source_path or not pub.source_hash:
+        return None  # nothing recorded to compare with (a publication of an older Rushes, whose daily is unknown)
+    current = daily_repo.current_daily(s, show, pub.source_path)
+    if current is None or current.content_hash in (None, pub.source_hash):
+        return None
+    return (
+        f"its daily {pub.source_path} was delivered again since the fix was made (other content under the same "
+        "name), so the approved fix no longer pairs with the file there"
+    )
 
 
 def _taken(
@@ -167,15 +189,12 @@ def _taken(
     before: str | None,
     frames: str | None,
     movie: str,
-    excluded: dict[str, str],
     color: ReviewColor,
 ) -> PairExample | str:
     """An approved fix of the daily `before` as a training pair, or why it cannot be one."""
     after = frames or movie
     if not before:
         return "the catalog does not record the daily it was made from"
-    if before in excluded:
-        return excluded[before]
     if not _in_dailys_encoding(daily_look(color, before), frames):
         log.warning("train.pair_display_only", show=show, pair=pair_id, after=after)
         return (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +40,9 @@ class TrainClip:
     content_hash: str = ""
     path: Path | None = None
     frames: np.ndarray | None = None
+    # clips of one group (a shot's deliveries and takes: near the same pictures) are held out together, so no
+    # held-out clip is scored on pictures training saw; "" is a group of its own
+    group: str = ""
 
 
 ClipLike = TrainClip | str | Path | np.ndarray
@@ -50,6 +53,7 @@ class LoadedClip:
     record: ClipRecord  # record.cuts: where the clip's shots start (engine.shots)
     frames: np.ndarray  # T,H,W,3 uint8 at training resolution (possibly memory-mapped)
     numbers: np.ndarray | None = None  # a file's source number of each frame (None: frames given in memory)
+    group: str = ""  # TrainClip.group
 
 
 @dataclass
@@ -297,7 +301,7 @@ def _loaded(clip: TrainClip, frames: np.ndarray, numbers: np.ndarray | None) -> 
     jumps = [] if numbers is None else number_jumps(numbers)
     cuts = sorted(set(find_cuts(frames)) | set(jumps))
     record = ClipRecord(id=clip.id, content_hash=clip.content_hash, frames=len(frames), cuts=cuts)
-    return LoadedClip(record, frames, numbers)
+    return LoadedClip(record, frames, numbers, clip.group)
 
 
 @dataclass(frozen=True)
@@ -325,21 +329,34 @@ def _part(clip: LoadedClip, part: Part) -> tuple[list[np.ndarray], ClipRecord]:
 
 
 def holdout_parts(
-    lengths: list[int], fraction: float, seed: int, min_frames: int = 3, mode: str = "auto"
+    lengths: list[int],
+    fraction: float,
+    seed: int,
+    min_frames: int = 3,
+    mode: str = "auto",
+    groups: Sequence[str] | None = None,
 ) -> tuple[str, list[Part]]:
-    """How split_holdout divides clips of these frame counts: ("clips" or "tails", the parts in order)."""
+    """How split_holdout divides clips of these frame counts: ("clips" or "tails", the parts in order). With
+    `groups` (one a clip, "" a group of its own) whole groups are held out: the same choice as clips when every
+    clip is a group of its own."""
     if not lengths:
         raise DatasetError("training needs at least one clip")
     if mode not in ("auto", "clips", "tails"):
         raise DatasetError(f"holdout mode {mode!r} is not one of auto, clips, tails")
-    if mode == "clips" and len(lengths) < 3:
+    keys = (
+        [g or f"\0{i}" for i, g in enumerate(groups)] if groups else [f"\0{i}" for i in range(len(lengths))]
+    )
+    unique = list(dict.fromkeys(keys))
+    if mode == "clips" and len(unique) < 3:
         raise DatasetError(
-            f"holding out whole clips needs 3 or more clips, got {len(lengths)}; use mode 'tails'"
+            f"holding out whole clips needs 3 or more clips (of different shots), got {len(unique)}; "
+            "use mode 'tails'"
         )
-    if fraction > 0 and len(lengths) >= 3 and mode != "tails":
-        n_hold = min(max(round(len(lengths) * fraction), 1), len(lengths) - 2)
-        hold = set(np.random.default_rng(seed).permutation(len(lengths))[:n_hold].tolist())
-        return "clips", [Part(i, 0, n, i in hold) for i, n in enumerate(lengths)]
+    if fraction > 0 and len(unique) >= 3 and mode != "tails":
+        n_hold = min(max(round(len(unique) * fraction), 1), len(unique) - 2)
+        chosen = np.random.default_rng(seed).permutation(len(unique))[:n_hold].tolist()
+        hold = {unique[j] for j in chosen}
+        return "clips", [Part(i, 0, n, keys[i] in hold) for i, n in enumerate(lengths)]
     parts: list[Part] = []
     for i, n in enumerate(lengths):
         cut = n - round(n * fraction) if fraction > 0 else n
@@ -356,7 +373,8 @@ def split_holdout(
 ) -> Split:
     """Hold out whole clips (chosen by `seed`) when there are 3 or more, keeping at least 2 for training;
     with fewer clips hold out the tail of every clip instead. `mode` "clips" or "tails" forces one way."""
-    kind, parts = holdout_parts([len(c.frames) for c in clips], fraction, seed, min_frames, mode)
+    lengths, groups = [len(c.frames) for c in clips], [c.group for c in clips]
+    kind, parts = holdout_parts(lengths, fraction, seed, min_frames, mode, groups)
     split = Split([], [], [], [], kind)
     for p in parts:
         split.add(p.held, *_part(clips[p.clip], p))

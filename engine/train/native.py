@@ -164,7 +164,8 @@ def native_split(
     """The split of `loaded` (dataset.split_holdout with the same arguments), made of the `native` frames:
     each shot of each part keeps the native frames whose numbers fall in it; a shot with none is left out.
     The records are the training-resolution split's."""
-    kind, parts = holdout_parts([len(c.frames) for c in loaded], fraction, seed, min_frames, mode)
+    lengths, groups = [len(c.frames) for c in loaded], [c.group for c in loaded]
+    kind, parts = holdout_parts(lengths, fraction, seed, min_frames, mode, groups)
     split = Split([], [], [], [], kind)
     for p in parts:
         clip, sample = loaded[p.clip], native[p.clip]

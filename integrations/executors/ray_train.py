@@ -18,6 +18,7 @@ cluster: storage every node can reach, like the training output itself).
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -119,8 +120,7 @@ def run_data_parallel(
         raise ExecutorError(f"entry point {entry_point!r} must look like 'package.module:function'")
     ray = _import_ray()
     try:
-        from ray.train import FailureConfig, RunConfig, ScalingConfig  # type: ignore[import-not-found]
-        from ray.train.torch import TorchConfig, TorchTrainer  # type: ignore[import-not-found]
+        importlib.import_module("ray.train.torch")  # Ray Train, which the trainer needs
     except ImportError as exc:
         raise ExecutorUnavailable(TRAIN_HINT if "ray" in str(exc) else INSTALL_HINT) from exc
     connected_here = not ray.is_initialized()
@@ -133,19 +133,10 @@ def run_data_parallel(
     watch = _ClusterWatch(ray, (workers, cpus_per_worker, use_gpu), say, look_every_s)
     outcome: dict[str, Any] = {}
     try:
-        trainer = TorchTrainer(
-            _per_worker,
-            train_loop_config={"entry_point": entry_point, "args": args},
-            torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-            scaling_config=ScalingConfig(
-                num_workers=workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker}
-            ),
-            run_config=RunConfig(
-                name=name,
-                storage_path=str(storage),
-                failure_config=FailureConfig(max_failures=max_failures),
-            ),
-        )
+        trainer = _trainer(
+            entry_point, args, workers=workers, cpus_per_worker=cpus_per_worker, use_gpu=use_gpu,
+            storage=storage, name=name, max_failures=max_failures,
+        )  # fmt: skip
         fitting = threading.Thread(target=_fit, args=(trainer, outcome), name="rushes-ray-train", daemon=True)
         fitting.start()
         while fitting.is_alive():
@@ -171,3 +162,32 @@ def run_data_parallel(
             ray.shutdown()
     if result.error is not None:
         raise ExecutorError(f"the {workers}-worker run failed ({one_line(str(result.error), 300)})")
+
+
+def _trainer(
+    entry_point: str,
+    args: dict[str, Any],
+    *,
+    workers: int,
+    cpus_per_worker: float,
+    use_gpu: bool,
+    storage: Path,
+    name: str,
+    max_failures: int,
+) -> Any:
+    """Ray Train's trainer of the group: `workers` processes running `_per_worker` on the entry point,
+    gloo between them on CPUs (NCCL on GPUs), its run records under `storage`/`name`."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig  # type: ignore[import-not-found]
+    from ray.train.torch import TorchConfig, TorchTrainer  # type: ignore[import-not-found]
+
+    return TorchTrainer(
+        _per_worker,
+        train_loop_config={"entry_point": entry_point, "args": args},
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker}
+        ),
+        run_config=RunConfig(
+            name=name, storage_path=str(storage), failure_config=FailureConfig(max_failures=max_failures)
+        ),
+    )

@@ -140,7 +140,7 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
 def _movie(root: Path, entry: FileEntry, templates: Templates) -> Found:
     match = templates.match_movie(entry.path.relative_to(root))
     if match is None:
-        reason = f"name does not match the path template {templates.movie.template!r}"
+        reason = f"name does not match the path {templates.movie.named()}"
         return Rejected(entry.path, reason, (entry.path,))
     return Candidate(
         root=root,
@@ -165,7 +165,7 @@ def _sequences(root: Path, images: dict[Path, FileEntry], templates: Templates) 
             continue
         match = templates.match_sequence(group.pattern.relative_to(root))
         if match is None:
-            reason = f"sequence does not match the sequence template {templates.sequence.template!r}"
+            reason = f"sequence does not match the sequence {templates.sequence.named()}"
             found.append(Rejected(group.pattern, reason, group.files))
             continue
         entries = [images[path] for path in group.files]

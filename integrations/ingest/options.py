@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from integrations.ingest.templates import PathTemplate
+from integrations.ingest.templates import TemplateChoice
 
 DEFAULT_IGNORE = (
     "*.part",
@@ -50,27 +50,37 @@ class IngestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     roots: list[IngestRoot] = Field(default_factory=list)
-    path_template: str = Field(
+    path_template: str | list[str] = Field(
         "{shot}_{take}.{ext}",
-        description="Maps a movie path (relative to its root) to a shot and take, e.g. {show}/{date}/{shot}_{take}.{ext}.",
+        description="Maps a movie path (relative to its root) to a shot and take, e.g. {show}/{date}/{shot}_{take}.{ext}; "
+        "a list is tried in order (a naming change mid-show: the old names and the new).",
     )
-    sequence_template: str = Field(
+    sequence_template: str | list[str] = Field(
         "{shot}/{shot}.####.{ext}",
-        description="Maps an image sequence to a shot, e.g. {shot}/{shot}.####.exr (#### = frame number).",
+        description="Maps an image sequence to a shot, e.g. {shot}/{shot}.####.exr (#### = frame number); "
+        "a list is tried in order.",
     )
     stable_seconds: float = Field(5.0, ge=0, description="Size and mtime must hold this long before ingest.")
     poll_interval: float = Field(2.0, gt=0, description="Polling period for network roots, seconds.")
     reconcile_interval: float = Field(600.0, gt=0, description="Full rescan period, seconds.")
     ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE))
 
-    @field_validator("path_template")
+    @field_validator("path_template", mode="before")
     @classmethod
-    def _movie_template(cls, value: str) -> str:
-        PathTemplate(value, sequence=False)
+    def _movie_template(cls, value: Any) -> Any:
+        TemplateChoice(_templates(value, "path_template"), sequence=False)
         return value
 
-    @field_validator("sequence_template")
+    @field_validator("sequence_template", mode="before")
     @classmethod
-    def _sequence_template(cls, value: str) -> str:
-        PathTemplate(value, sequence=True)
+    def _sequence_template(cls, value: Any) -> Any:
+        TemplateChoice(_templates(value, "sequence_template"), sequence=True)
         return value
+
+
+def _templates(value: Any, name: str) -> str | list[str]:
+    """A template, or a list of them (checked before pydantic's union, so a wrong one is named once)."""
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return value
+    example = "{shot}/{shot}.####.{ext}" if name == "sequence_template" else "{shot}_{take}.{ext}"
+    raise ValueError(f"{name} must be a template or a list of templates, e.g. {example}")

@@ -14,12 +14,15 @@ A template matches the end of the relative path at a folder boundary, so folders
 `{shot}_{take}.{ext}` matches `sh010_2.mov` and `day3/cam_a/sh010_2.mov`. Start it with `/` to anchor
 it at the root. When the template has no `{take}` the match's take is None (the daemon picks its own
 default); show and date are None likewise. Field values are case-sensitive, as written on disk.
+
+A show may give several templates of a kind (a naming change mid-show: the old names and the new): they are
+tried in the order given, and the first that matches reads the path.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -71,12 +74,37 @@ class PathTemplate:
         return f"PathTemplate({self.template!r}, sequence={self.sequence})"
 
 
-class Templates:
-    """The movie and sequence templates of one IngestOptions."""
+class TemplateChoice:
+    """Templates of one kind tried in order; the first that matches reads the path."""
 
-    def __init__(self, path_template: str, sequence_template: str) -> None:
-        self.movie = PathTemplate(path_template, sequence=False)
-        self.sequence = PathTemplate(sequence_template, sequence=True)
+    def __init__(self, templates: str | Sequence[str], *, sequence: bool) -> None:
+        given = [templates] if isinstance(templates, str) else list(templates)
+        if not given:
+            name = "sequence_template" if sequence else "path_template"
+            raise ValueError(
+                f"{name} is an empty list; give at least one template, e.g. {{shot}}_{{take}}.{{ext}}"
+            )
+        self.templates = tuple(PathTemplate(t, sequence=sequence) for t in given)
+
+    def named(self) -> str:
+        """As a reason names them: `template '{shot}_{take}.{ext}'`, or `templates 'A' or 'B'`."""
+        word = "template" if len(self.templates) == 1 else "templates"
+        return f"{word} " + " or ".join(repr(t.template) for t in self.templates)
+
+    def match(self, rel_path: str | PurePath) -> Match | None:
+        for template in self.templates:
+            found = template.match(rel_path)
+            if found is not None:
+                return found
+        return None
+
+
+class Templates:
+    """The movie and sequence templates of one IngestOptions (each one template, or several tried in order)."""
+
+    def __init__(self, path_template: str | Sequence[str], sequence_template: str | Sequence[str]) -> None:
+        self.movie = TemplateChoice(path_template, sequence=False)
+        self.sequence = TemplateChoice(sequence_template, sequence=True)
 
     def match_movie(self, rel_path: str | PurePath) -> Match | None:
         """Match a movie path relative to its root, e.g. `SHOW/20240101/sh010_2.mov`."""

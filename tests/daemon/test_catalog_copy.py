@@ -18,6 +18,7 @@ from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.copy import copy_catalog
 from daemon.catalog.models import Base
+from daemon.leader import Leadership
 from tests.daemon.test_cli import clean_env, rushes
 
 __all__ = ["clean_env"]  # the CLI tests' own home for each test
@@ -117,7 +118,7 @@ def test_a_copy_that_may_not_be_made_is_refused_in_one_line_and_writes_nothing(
             assert working is not None
         with pytest.raises(
             CatalogError,
-            match=r"now: jobs are running on it under the leases of render-1:77; stop every daemon",
+            match=r"now: a daemon works on it \(jobs are running under leases of render-1:77\); stop every daemon",
         ):
             copy_catalog(used, target)
         assert target.revision() is None  # nothing made in it
@@ -145,6 +146,23 @@ def test_the_command_copies_the_configured_catalog_and_says_what_to_set(
     )
     code, output = rushes("catalog", "copy", to, env={"RUSHES_CATALOG_URL": used.url})
     assert code == 2 and output.count("\n") == 1 and "copy into a new, empty database" in output
+
+
+def test_the_command_refuses_a_catalog_whose_daemon_is_idle_but_running(
+    used: Catalog, tmp_path: Path, clean_env: Path
+) -> None:
+    """A daemon with no job running still holds the scheduler's lock: whatever it ingests or answers after the
+    copy would be missing from the new catalog (and asked again of the tracker), so the copy waits for it."""
+    to = tmp_path / "moved.sqlite"
+    daemon = Leadership(used)
+    try:
+        assert daemon.try_acquire()
+        code, output = rushes("catalog", "copy", f"sqlite:///{to}", env={"RUSHES_CATALOG_URL": used.url})
+    finally:
+        daemon.release()
+    assert code == 2 and output.count("\n") == 1, output
+    assert "a daemon works on it (one holds the scheduler's lock); stop every daemon that uses it" in output
+    assert not to.exists() or Catalog(f"sqlite:///{to}").revision() is None  # nothing made in it
 
 
 def test_a_copy_that_fails_midway_keeps_nothing_and_says_so_in_one_line(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from integrations.ingest.candidates import Rejected
 from integrations.ingest.options import IngestOptions
+from integrations.ingest.scan import scan_root
 from integrations.ingest.templates import Match, Templates
 
 
@@ -75,3 +79,20 @@ def test_template_errors_are_one_clear_sentence(movie: str, sequence: str, messa
 def test_options_reject_a_bad_template_at_load_time() -> None:
     with pytest.raises(ValidationError, match="belongs in sequence_template"):
         ingest_options(path_template="{shot}.####.mov")
+
+
+def test_several_templates_are_tried_in_order_and_a_name_none_reads_is_refused_naming_them(
+    tmp_path: Path,
+) -> None:
+    templates = Templates(["{shot}_{take}.{ext}", "{show}-{shot}-v{take}.{ext}"], "{shot}/{shot}.####.{ext}")
+    old, new = templates.match_movie("sh020_1.mov"), templates.match_movie("MRS-sh030-v002.mov")
+    assert old is not None and (old.shot, old.take) == ("sh020", "1")
+    assert new is not None and (new.show, new.shot, new.take) == ("MRS", "sh030", "002")
+    (tmp_path / "cups.mov").write_bytes(b"not read: its name is refused first")
+    options = ingest_options(path_template=["{shot}_{take}.{ext}", "{show}-{shot}-v{take}.{ext}"])
+    [rejected] = scan_root(tmp_path, options)
+    assert isinstance(rejected, Rejected) and rejected.reason == (
+        "name does not match the path templates '{shot}_{take}.{ext}' or '{show}-{shot}-v{take}.{ext}'"
+    )
+    with pytest.raises(ValidationError, match="sequence_template must be a template or a list of templates"):
+        ingest_options(sequence_template=5)

@@ -273,3 +273,38 @@ def test_note_thread_is_the_note_then_replies_then_attachments(
     assert sg.download_attachment(thread[2]["this_file"]) == attached.read_bytes()
     with pytest.raises(shotgun_api3.Fault, match="does not exist"):
         sg.note_thread_read(999)
+
+
+def test_an_uploaded_page_is_handed_over_as_a_download_and_a_picture_is_shown(
+    server: SGServer, sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    """Anyone with a script key can upload a file: an HTML page or an SVG served inline would run its script
+    on the tracker's origin, where a signed-in supervisor's session cookie lives."""
+    project = sg.create("Project", {"name": "P"})
+    note = sg.create("Note", {"content": "see attached", "project": project})
+    page, svg, picture = tmp_path / "notes é.html", tmp_path / "logo.svg", tmp_path / "ref.png"
+    page.write_text("<script>fetch('/versions')</script>")
+    svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
+    picture.write_bytes(b"\x89PNG\r\n\x1a\nref")
+
+    def served(path: Path) -> tuple[bytes, dict[str, str]]:
+        attachment = sg.upload("Note", note["id"], str(path))
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        conn.request("GET", f"/file_serve/attachment/{attachment}")  # on loopback: no session needed
+        response = conn.getresponse()
+        body, headers = response.read(), {k.lower(): v for k, v in response.getheaders()}
+        conn.close()
+        assert response.status == 200
+        return body, headers
+
+    for path in (page, svg):
+        body, headers = served(path)
+        assert body == path.read_bytes()
+        assert headers["content-disposition"].startswith("attachment; filename*=UTF-8''")
+        assert (
+            headers["x-content-type-options"] == "nosniff" and headers["content-security-policy"] == "sandbox"
+        )
+    assert served(page)[1]["content-disposition"].endswith("notes%20%C3%A9.html")
+    body, headers = served(picture)
+    assert body == picture.read_bytes() and headers["content-type"] == "image/png"
+    assert "content-disposition" not in headers  # shown in the review page as it is

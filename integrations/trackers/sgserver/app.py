@@ -17,10 +17,12 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +43,29 @@ DB_NAME = "shotgrid.sqlite3"
 
 MAX_BODY = 512 * 1024 * 1024
 BODY_TIMEOUT = 30.0
+# What a browser shows in the page (the review page's movies and thumbnails); any other upload (a page, an SVG,
+# a script: anyone with a script key can upload one) is handed over as a download, never run on this origin.
+_SHOWN_INLINE = re.compile(r"^(image/(png|jpeg|gif|webp)|video/[\w.+-]+|audio/[\w.+-]+)$")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request is answered: status, body, its content type and any more headers."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def attachment_headers(name: str, content_type: str) -> tuple[tuple[str, str], ...]:
+    """Headers of an uploaded file: never sniffed into another type, sandboxed as a document (no script, an
+    origin of its own), and a download unless it is a picture, a movie or sound."""
+    headers = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "sandbox"))
+    if _SHOWN_INLINE.match(content_type.split(";", 1)[0].strip().lower()):
+        return headers
+    quoted = urllib.parse.quote(name or "attachment", safe="")
+    return (*headers, ("Content-Disposition", f"attachment; filename*=UTF-8''{quoted}"))
 
 
 class BadRequest(ValueError):
@@ -82,9 +107,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise BadRequest(f"Content-Length says {length} bytes but {len(body)} arrived")
         return body
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -113,57 +142,61 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.server.service.settle_thumbnails(self._base_url())
         try:
-            status, answer, content_type = self._route(method, body)
+            reply = self._route(method, body)
         except Exception as exc:  # a server bug: answer the fault shape, keep the connection usable
             LOG.exception("sgserver: %s %s failed", method, self.path)
-            status, content_type = 500, "application/json; charset=utf-8"
-            answer = json.dumps(protocol.fault(f"API internal error: {type(exc).__name__}")).encode()
+            fault = json.dumps(protocol.fault(f"API internal error: {type(exc).__name__}")).encode()
+            reply = Answer(500, fault, "application/json; charset=utf-8")
         if action.drop_after:
             self._hang_up()
             return
-        self._send(status, answer, content_type)
+        self._send(reply.status, reply.body, reply.content_type, reply.headers)
 
-    def _route(self, method: str, body: bytes) -> tuple[int, bytes, str]:
+    def _route(self, method: str, body: bytes) -> Answer:
         service = self.server.service
         path = self.path.split("?", 1)[0]
         if method == "POST" and path == API_PATH:
             result = protocol.handle_rpc(service, body, self._base_url())
-            return 200, json.dumps(result).encode("utf-8"), "application/json; charset=utf-8"
+            return Answer(200, json.dumps(result).encode("utf-8"), "application/json; charset=utf-8")
         if method == "POST" and path == upload.SHARE_THUMBNAIL:
             content_type = self.headers.get("Content-Type") or ""
-            return 200, protocol.handle_share(service, content_type, body), "text/plain"
+            return Answer(200, protocol.handle_share(service, content_type, body), "text/plain")
         if method == "POST" and path in (upload.UPLOAD_FILE, upload.PUBLISH_THUMBNAIL):
             content_type = self.headers.get("Content-Type") or ""
-            return 200, protocol.handle_upload(service, path, content_type, body), "text/plain"
+            return Answer(200, protocol.handle_upload(service, path, content_type, body), "text/plain")
         if method == "GET" and path.startswith(upload.FILE_SERVE):
             query = urllib.parse.parse_qs(self.path.partition("?")[2])
             return self._file(path[len(upload.FILE_SERVE) :], (query.get("sig") or [""])[0])
         if method == "GET" and path == TRANSIENT_THUMBNAIL:
-            return 200, PLACEHOLDER_PNG, "image/png"
+            return Answer(200, PLACEHOLDER_PNG, "image/png")
         if method == "GET" and path == "/versions":
             if not (self._signed_in() or self.server.open_downloads):  # it hands out signed download urls
-                return (
+                return Answer(
                     403,
                     b"sign in first (session cookie _session_id): this server is not on loopback",
                     "text/plain",
                 )
-            return 200, pages.versions_page(service, self._base_url()), "text/html; charset=utf-8"
+            return Answer(200, pages.versions_page(service, self._base_url()), "text/html; charset=utf-8")
         if method == "GET" and path in ("/", "/healthz"):
-            return 200, b"Rushes local ShotGrid-compatible server\n", "text/plain"
-        return 404, b"not found", "text/plain"
+            return Answer(200, b"Rushes local ShotGrid-compatible server\n", "text/plain")
+        return Answer(404, b"not found", "text/plain")
 
-    def _file(self, attachment: str, signature: str) -> tuple[int, bytes, str]:
+    def _file(self, attachment: str, signature: str) -> Answer:
         if not attachment.isdigit():
-            return 400, b"Attachment id doesn't exist", "text/plain"
+            return Answer(400, b"Attachment id doesn't exist", "text/plain")
         service = self.server.service
         signed = bool(signature) and service.signature_ok(int(attachment), signature)
         if not (signed or self._signed_in() or self.server.open_downloads):
-            return 403, b"sign in first (session cookie _session_id) or use the signed url", "text/plain"
+            return Answer(
+                403, b"sign in first (session cookie _session_id) or use the signed url", "text/plain"
+            )
         found = service.file(int(attachment))
         if found is None:
-            return 400, b"Attachment id doesn't exist", "text/plain"
-        _, content_type, content = found
-        return 200, content, content_type or "application/octet-stream"
+            return Answer(400, b"Attachment id doesn't exist", "text/plain")
+        name, content_type, content = found
+        return Answer(
+            200, content, content_type or "application/octet-stream", attachment_headers(name, content_type)
+        )
 
     def _signed_in(self) -> bool:
         try:

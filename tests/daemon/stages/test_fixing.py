@@ -119,6 +119,22 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     assert files.description is not None and "denoise on sh010" in files.description.read_text()
 
 
+def test_a_fix_taken_from_the_outbox_counts_the_frames_its_render_did_over_a_pause_in_the_recording(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    stamps = [*range(4), *range(20, 24)]  # the recorder paused for 4 s at 4 fps: left out of the movies
+    source = footage.movie_with_sound(tmp_path / "sh010_v1.mov", fps=4, stamps=stamps, clap_at=0.5)
+    daily(catalog, tmp_path, path=source)
+    promoted_model(settings, catalog)
+    job = FixJob(request(catalog, ["denoise"], {"deliver": "none"}), "denoise", "memory:event:1")
+
+    rendered = run_fix(settings, catalog, job)
+    again = run_fix(settings, catalog, job)  # its daemon died before it was told: taken from the outbox
+
+    assert rendered["frames"] == probe(rendered["movie"]).frame_count == 8
+    assert again == rendered
+
+
 def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:

@@ -1,0 +1,112 @@
+"""A plate delivered again while its fix is in review: the same shot's file overwritten in place by the lab's
+v002 (other content under the same name) or delivered under a new name. An approved fix of the first delivery
+never becomes a training pair with the second's pictures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from daemon.catalog import Catalog, fixes
+from daemon.catalog import dailies as daily_repo
+from daemon.jobs.payloads import FixJob
+from daemon.settings import Settings
+from daemon.stages.fixing import run_fix
+from daemon.stages.lineage import withdrawn_in_lineage
+from daemon.stages.training import training_clips
+from daemon.stages.training_inputs import approved_pairs
+from engine.model.manifest import ClipRecord, Manifest
+from tests import footage
+from tests.daemon.stages.conftest import SHOW, ingest_movie
+
+
+def approved_denoise(settings: Settings, catalog: Catalog, plate: Path, key: str = "memory:event:1") -> str:
+    """The denoise fix of `plate` (no model yet: the classical tool), published and approved -> its pair id."""
+    with catalog.session() as s:
+        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", ["denoise"], task_id=3)
+        request_id = row.id
+    run_fix(settings, catalog, FixJob(request_id, "denoise", key))
+    with catalog.session() as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 500 + pub.id)
+        fixes.set_review(s, pub.id, "approved")
+        return f"publication:{pub.id}:denoise"
+
+
+def test_an_approved_fix_is_not_paired_with_the_plate_delivered_again_over_its_daily(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    pair = approved_denoise(settings, catalog, plate)
+    assert [e.id for e in approved_pairs(catalog, SHOW).examples] == [pair]
+
+    # the lab's v002 copied over v001 under the same name, and ingested: other pictures at the daily's path
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee")
+    os.replace(staged, plate)
+    ingest_movie(catalog, plate, "sh010")
+
+    found = approved_pairs(catalog, SHOW)
+    assert found.examples == []  # the fix of v001 is no target for v002's pictures
+    [left_out] = found.left_out
+    assert left_out.id == pair and left_out.label == "tracker Version 501, sh010_rushes_denoise_r1"
+    assert left_out.reason == (
+        f"its daily {plate} was delivered again since the fix was made (other content under the same name), "
+        "so the approved fix no longer pairs with the file there"
+    )
+
+
+def test_a_plate_delivered_again_under_a_new_name_leaves_the_approved_fix_of_the_first_a_pair(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    pair = approved_denoise(settings, catalog, plate)
+
+    again = footage.movie(tmp_path / "plates" / "sh010_2.mp4", n=4, size=(64, 48), photo="coffee")
+    ingest_movie(catalog, again, "sh010")
+
+    assert [e.id for e in approved_pairs(catalog, SHOW).examples] == [pair]
+
+
+def test_a_shots_deliveries_train_together_and_are_held_out_together(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    for name, photo in (("sh010_1.mp4", "astronaut"), ("SH010_2.mp4", "coffee"), ("sh020_1.mp4", "chelsea")):
+        ingest_movie(catalog, footage.movie(tmp_path / name, n=4, size=(64, 48), photo=photo), name[:5])
+
+    clips, _ = training_clips(catalog, SHOW)
+
+    assert sorted(c.group for c in clips) == [
+        "sh010",
+        "sh010",
+        "sh020",
+    ]  # engine.train holds out whole groups
+
+
+def test_the_first_delivery_of_a_plate_delivered_again_can_be_excluded_and_its_learning_is_left(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    first = ingest_movie(catalog, plate, "sh010")
+    with catalog.session() as s:
+        first_hash = daily_repo.get_daily(s, first).content_hash  # type: ignore[union-attr]
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee")
+    os.replace(staged, plate)  # v002 over v001, after v001 was trained on
+    ingest_movie(catalog, plate, "sh010")
+    second_pair = approved_denoise(settings, catalog, plate, "memory:event:2")  # a fix of v002, approved
+
+    with (
+        catalog.session() as s
+    ):  # v001's likeness is not cleared: it was superseded, and is excluded all the same
+        daily_repo.exclude_daily(s, first, "likeness not cleared")
+
+    trained_on_v001 = Manifest(
+        version="v1",
+        clips=[ClipRecord(id=f"daily:{first}", content_hash=first_hash or "", frames=4, cuts=[])],
+    )
+    assert withdrawn_in_lineage(catalog, SHOW, trained_on_v001) == (
+        f"v1 learned from daily:{first}:sh010:sh010_1.mp4, excluded since: likeness not cleared"
+    )
+    # the fix of v002, under the same name, is no fix of v001's pictures: it stays a pair
+    assert [e.id for e in approved_pairs(catalog, SHOW).examples] == [second_pair]

@@ -1,0 +1,59 @@
+"""A supervisor rejects a fix's Version and the coordinator sets the task to fix again with nothing changed: Rushes
+answers that the fix would be the same pictures as the rejected Version, rather than publishing them again for
+review; with other parameters, a new model or the plate delivered again, the fix is made."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from daemon.catalog import Catalog, fixes
+from daemon.jobs.outcomes import Permanent
+from daemon.jobs.payloads import FixJob
+from daemon.settings import Settings
+from daemon.stages.fixing import run_fix
+from tests import footage
+from tests.daemon.stages.conftest import SHOW, ingest_movie
+
+
+def asked(catalog: Catalog, key: str, params: dict[str, str] | None = None) -> int:
+    with catalog.session() as s:
+        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", ["denoise"], params, task_id=3)
+        return row.id
+
+
+def test_a_fix_asked_again_unchanged_after_its_rejection_is_answered_not_rendered_again(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48))
+    ingest_movie(catalog, plate, "sh010")
+    first = asked(catalog, "memory:event:1")
+    run_fix(settings, catalog, FixJob(first, "denoise", "memory:event:1"))
+    with catalog.session() as s:
+        [pub] = fixes.get_fix_request(s, first).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 501)
+        fixes.set_review(s, pub.id, "rejected", "still noisy in the sky")
+
+    again = asked(catalog, "memory:event:2", {"frames": "1-2"})  # a key denoise does not read: the same fix
+    with pytest.raises(Permanent) as answer:
+        run_fix(settings, catalog, FixJob(again, "denoise", "memory:event:2"))
+    assert str(answer.value) == (
+        f"it would be the same as sh010_rushes_denoise_r{first}, which the supervisor rejected (still noisy in "
+        "the sky): the same daily, no model (the classical tool) and parameters make the same pictures; change "
+        "the parameters, or ask again once the show's model is trained again or the shot's plate is delivered "
+        "again"
+    )
+    with catalog.session(readonly=True) as s:
+        request = fixes.get_fix_request(s, again)
+        assert request is not None and request.publications == []  # nothing rendered for review
+
+    other = asked(catalog, "memory:event:3", {"deliver": "prores"})  # other parameters: another fix
+    assert run_fix(settings, catalog, FixJob(other, "denoise", "memory:event:3"))["frames"] == 4
+
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee")
+    os.replace(staged, plate)  # the plate delivered again
+    ingest_movie(catalog, plate, "sh010")
+    latest = asked(catalog, "memory:event:4")
+    assert run_fix(settings, catalog, FixJob(latest, "denoise", "memory:event:4"))["frames"] == 4
