@@ -251,7 +251,7 @@ def _fix(s: Session, p: Publication, dailies: list[Daily]) -> PublishedFix:
         model_version=p.model_version,
         source_path=p.source_path,
         source_daily=source.id if source else None,
-        source_hash=source.content_hash if source else None,
+        source_hash=p.source_hash or (source.content_hash if source else None),
         movie=p.movie_path,
         published_at=_when(p.published_at),
         reviewed_at=_when(p.reviewed_at),
@@ -259,8 +259,12 @@ def _fix(s: Session, p: Publication, dailies: list[Daily]) -> PublishedFix:
 
 
 def _source(s: Session, p: Publication, dailies: list[Daily]) -> Daily | None:
-    """The daily a fix was rendered from: the newest row of its path made before the fix (a file rewritten
-    since has a newer row, with other content), else the daily its path is a byte-identical copy of."""
+    """The daily a fix was rendered from: the one of the content hash its publication recorded, else (one made
+    before publications recorded it) the newest row of its path made before the fix (a file rewritten since has
+    a newer row, with other content), else the daily its path is a byte-identical copy of."""
+    if p.source_hash:
+        same = [d for d in dailies if d.content_hash == p.source_hash]
+        return max(same, key=lambda d: d.id) if same else None
     if not p.source_path:
         return None
     made = [d for d in dailies if d.path == p.source_path and d.created_at <= p.created_at]

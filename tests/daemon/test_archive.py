@@ -57,12 +57,19 @@ def test_the_export_holds_every_version_daily_and_published_fix_and_a_manifest_w
     with catalog.session() as s:  # as training and a day of fixes record them
         add_version(s, "ARC", str(folder), version=1, metrics={"seal": saved.manifest.seal})
         promote(s, "ARC", 1)
-        for n in range(60):
+        for n in range(60):  # the first made before publications recorded their daily's content hash
             request, _ = fixes.add_fix_request(
                 s, "ARC", f"shotgrid:event:{n}", "sh010", ["denoise"], task_id=n
             )
             publication, _ = fixes.add_publication(
-                s, request.id, "denoise", f"pub-{n}", f"/renders/{n}.mp4", source_path=source, model_version=1
+                s,
+                request.id,
+                "denoise",
+                f"pub-{n}",
+                f"/renders/{n}.mp4",
+                source_path=source,
+                source_hash=source_hash if n else None,
+                model_version=1,
             )
             fixes.mark_published(s, publication.id, 1000 + n)
     catalog.dispose()
@@ -74,13 +81,15 @@ def test_the_export_holds_every_version_daily_and_published_fix_and_a_manifest_w
     ), said
     record: dict[str, Any] = json.loads(out.read_text())
     assert len(record["fix_requests"]) == 60  # all of them: `rushes status` lists 50
-    [fix] = record["fix_requests"][0]["fixes"]
-    assert (fix["tracker_version"], fix["model_version"], fix["source_path"], fix["source_hash"]) == (
-        "1000",
-        1,
-        source,
-        source_hash,
-    )
+    for request in (record["fix_requests"][0], record["fix_requests"][59]):
+        [fix] = request["fixes"]
+        assert (fix["model_version"], fix["source_path"], fix["source_daily"], fix["source_hash"]) == (
+            1,
+            source,
+            first.id,
+            source_hash,
+        )
+    assert record["fix_requests"][59]["fixes"][0]["tracker_version"] == "1059"
     assert {d["path"]: d["excluded"] for d in record["dailies"]} == {
         source: None,
         str(dailies / "sh020_1.mp4"): "likeness not cleared",

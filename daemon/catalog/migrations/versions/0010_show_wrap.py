@@ -1,8 +1,8 @@
 """Shows can be wrapped: when, and the producer's note. A wrapped show keeps every row (dailies, model versions,
-fix requests, Versions) while no daemon watches its folders, takes its fix requests or trains it.
+fix requests, Versions) while no daemon watches its folders, trains it or does its fix requests.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
