@@ -11,6 +11,7 @@ from daemon.ops.health import HealthServerError
 from daemon.settings import ConfigError
 from daemon.shows import UnknownShowError
 from daemon.stages.rendering import RenderError
+from daemon.wrapping import CannotRemove, ShowWrapped
 from engine.media import MediaError
 from integrations.trackers.base import TrackerError, TrackerFatal
 
@@ -26,6 +27,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TrackerError,  # TrackerFatal among them: a refusal that needs mending, the rest an outage that may pass
     RenderError,
     Permanent,
+    ShowWrapped,
+    CannotRemove,
 )
 
 

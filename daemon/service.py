@@ -39,7 +39,7 @@ from daemon.scheduling.decisions import ScheduleError
 from daemon.scheduling.polling import TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
-from daemon.shows import changed_shows, read_shows
+from daemon.shows import changed_shows, gone_shows, read_shows, wrapped_shows
 from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
@@ -78,6 +78,12 @@ class Daemon:
         self.readiness = Readiness()
         # The shows; follow_shows adds those added since, in place (the poller and webhooks share the list).
         self._show_problems: dict[str, str] = {}
+        # `shows`: those it works on (watched, scheduled); `followed`: those and the wrapped ones, whose tracker
+        # projects the poller and webhooks still read, so that a request on a wrapped show is answered as such.
+        self.followed: list[ShowConfig] = []
+        self._let_go: set[str] = (
+            set()
+        )  # the shows wrapped while it runs (`show.reopened` when taken up again)
         self.shows: list[ShowConfig] = self._read_shows()
         # Tracker clients are not thread-safe (shotgun_api3 shares one HTTP connection): the poller thread and
         # the publish lane (one job at a time) each get their own adapter.
@@ -102,7 +108,7 @@ class Daemon:
             settings.tracker,
             make_tracker(settings.tracker),
             self.catalog,
-            self.shows,
+            self.followed,
             self.loop.wake,
             self.metrics.webhook_delivery,
         )
@@ -163,7 +169,7 @@ class Daemon:
             return None
 
         def requests() -> None:
-            fixes = poll_fix_requests(tracker, self.catalog, self.shows)
+            fixes = poll_fix_requests(tracker, self.catalog, self.followed)
             crash_point("tracker.polled")
             if fixes.new:
                 log.info("tracker.fix_requests", new=fixes.new)
@@ -190,7 +196,7 @@ class Daemon:
         """/readyz's note on fix requests read on tracker projects no show follows (not a failure: another
         Rushes may follow them, and nothing here is down)."""
         with self.catalog.session(readonly=True) as s:
-            return unfollowed_note(unfollowed_records(s, list(self.shows)))
+            return unfollowed_note(unfollowed_records(s, list(self.followed)))
 
     # ---- job handlers and their bookkeeping ---------------------------------------------------------------
 
@@ -279,13 +285,16 @@ class Daemon:
     def follow_shows(self) -> None:
         """Take up the shows added or changed since the daemon started (`rushes show add` writes them to the
         catalog): their ingest folders are watched, their fix requests taken and their training scheduled,
-        without a restart. The poller and the webhook worker share `self.shows`, so it is changed in place."""
+        without a restart, and let go of the shows wrapped since. The poller and the webhook worker share
+        `self.followed`, so it is changed in place."""
         try:
             fresh = self._read_shows()
         except Exception as exc:  # a catalog hiccup: the running shows go on
             self._show_problem("shows.unreadable", "", str(exc))
             return
         self._show_problems.pop("", None)  # read again: a later failure is said again
+        for code in gone_shows(self.shows, fresh):
+            self._drop_show(code)
         for show in changed_shows(self.shows, fresh):
             try:
                 self.scheduler.update(show)  # a bad cron line is refused here, before anything changes
@@ -302,14 +311,32 @@ class Daemon:
                 self.shows[known] = show
             self.ingestor.first_frames[show.code] = show.movie_first_frame
             roots = [str(root.path) for root in show.ingest.roots]
-            log.info("show.added" if known is None else "show.updated", show=show.code, ingest=roots)
+            event = "show.updated" if known is not None else "show.added"
+            if known is None and show.code in self._let_go:  # wrapped while it ran, reopened since
+                self._let_go.discard(show.code)
+                event = "show.reopened"
+            log.info(event, show=show.code, ingest=roots)
+
+    def _drop_show(self, code: str) -> None:
+        """Stop working on a show wrapped while the daemon runs (`rushes show wrap`): its folders are no longer
+        watched, its training no longer scheduled, its fix requests answered that it is wrapped (the poller reads
+        `self.followed`); the other shows go on."""
+        self._let_go.add(code)
+        self.watchers.remove(code)
+        self.scheduler.remove(code)
+        self.shows[:] = [show for show in self.shows if show.code != code]
+        self._show_problems.pop(code, None)
+        log.info("show.wrapped", show=code)
 
     def _read_shows(self) -> list[ShowConfig]:
-        """The shows; one whose stored options no longer validate is left out, said once (`show.invalid`)."""
+        """The shows the daemon works on (not the wrapped ones; `self.followed`, changed in place, gets those
+        too); one whose stored options no longer validate is left out, said once (`show.invalid`)."""
         shows, invalid = read_shows(self.settings, self.catalog)
         for code, error in invalid.items():
             self._show_problem("show.invalid", code, "; ".join(error.problems))
-        return shows
+        wrapped = wrapped_shows(self.catalog)
+        self.followed[:] = shows
+        return [show for show in shows if show.code not in wrapped]
 
     def _show_problem(self, event: str, show: str, problem: str) -> None:
         """Logged once per problem (the shows are read every few seconds)."""

@@ -8,6 +8,7 @@ them again every few seconds and takes up a show added or changed since (`change
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +53,12 @@ def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:
     return read_shows(settings, catalog)[0]
 
 
-def read_shows(settings: Settings, catalog: Catalog) -> tuple[list[ShowConfig], dict[str, ConfigError]]:
+def read_shows(
+    settings: Settings, catalog: Catalog, *, wrapped: bool = True
+) -> tuple[list[ShowConfig], dict[str, ConfigError]]:
     """The shows, and by code the problems of each catalog show whose stored options no longer validate (a rule
-    tightened by an upgrade, an edit by hand): such a show is left out, so that it stops no other show."""
+    tightened by an upgrade, an edit by hand): such a show is left out, so that it stops no other show.
+    `wrapped=False` leaves out the wrapped shows too (`rushes show wrap`): the daemon works on the others only."""
     from daemon.catalog import shows as show_repo
 
     out = {show.code: show for show in settings.shows}
@@ -66,14 +70,34 @@ def read_shows(settings: Settings, catalog: Catalog) -> tuple[list[ShowConfig], 
                     out[row.code] = from_catalog(row.code, row.name, row.config or {})
                 except ConfigError as exc:
                     invalid[row.code] = exc
+        if not wrapped:
+            for code in show_repo.wrapped_shows(s):
+                out.pop(code, None)
+                invalid.pop(code, None)
     return [out[code] for code in sorted(out)], invalid
+
+
+def wrapped_shows(catalog: Catalog) -> dict[str, datetime]:
+    """The wrapped shows' codes, with when each was wrapped."""
+    from daemon.catalog import shows as show_repo
+
+    with catalog.session(readonly=True) as s:
+        return show_repo.wrapped_shows(s)
 
 
 def changed_shows(known: list[ShowConfig], now: list[ShowConfig]) -> list[ShowConfig]:
     """The shows of `now` that `known` lacks or holds with other options (what a running daemon must take up:
-    `rushes show add` while it runs). A show gone from `now` is not listed: shows are not removed."""
+    `rushes show add`, or `rushes show reopen`, while it runs). A show gone from `now` is not listed: see
+    `gone_shows`."""
     before = {show.code: show for show in known}
     return [show for show in now if before.get(show.code) != show]
+
+
+def gone_shows(known: list[ShowConfig], now: list[ShowConfig]) -> list[str]:
+    """The codes of the shows of `known` that `now` lacks (what a running daemon must stop working on: a show
+    wrapped with `rushes show wrap` while it runs)."""
+    still = {show.code for show in now}
+    return [show.code for show in known if show.code not in still]
 
 
 def get_show(settings: Settings, catalog: Catalog, code: str) -> ShowConfig:

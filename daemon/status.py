@@ -182,6 +182,8 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
             "ingest_roots": [str(r.path) for r in cfg.ingest.roots],
             "missing_roots": [str(r.path) for r in cfg.ingest.roots if not r.path.is_dir()],
             "model_stale": bool(row.model_stale) if row else False,
+            "wrapped_at": row.wrapped_at.isoformat(timespec="seconds") if row and row.wrapped_at else None,
+            "wrap_note": row.wrap_note if row else None,
             "promoted_model": promoted.version if promoted else None,
             "promoted_model_outdated": promoted is not None and made_by_older_rushes(promoted),
             "model_versions": len(models_repo.list_versions(s, cfg.code)),

@@ -398,6 +398,13 @@ def list_dailies(
     return list(s.scalars(query.order_by(Daily.id).limit(limit)))
 
 
+def roots(s: Session, show: str) -> set[str]:
+    """The ingest roots the show's dailies were found under (its folders as they were, whatever its config says
+    now)."""
+    rows = s.scalars(select(Daily.root).join(Daily.show).where(Show.code == show).distinct())
+    return {root for root in rows if root}
+
+
 def newest_dailies(s: Session, show: str, status: str, limit: int | None) -> list[Daily]:
     """The show's `limit` newest dailies in `status` (all with None), oldest first (as list_dailies)."""
     query = select(Daily).join(Daily.show).where(Show.code == show, Daily.status == status)

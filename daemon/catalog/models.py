@@ -82,6 +82,9 @@ class Show(Timestamps, Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     model_stale: Mapped[bool] = mapped_column(Boolean, default=False)
     promoted_version: Mapped[int | None] = mapped_column(Integer)
+    # set when the show was wrapped (`rushes show wrap`): no daemon watches, trains or fixes it until reopened
+    wrapped_at: Mapped[datetime | None] = mapped_column()
+    wrap_note: Mapped[str | None] = mapped_column(Text)
 
     def __repr__(self) -> str:
         return f"<Show {self.code}>"

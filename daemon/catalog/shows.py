@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once
-from daemon.catalog.models import Show
+from daemon.catalog.models import Daily, FixRequest, ModelVersion, Publication, Show
 
 
 class UnknownShow(LookupError):
@@ -62,3 +64,55 @@ def set_model_stale(s: Session, code: str, stale: bool = True) -> None:
 
 def stale_shows(s: Session) -> list[Show]:
     return list(s.scalars(select(Show).where(Show.model_stale.is_(True)).order_by(Show.code)))
+
+
+def wrap_show(s: Session, code: str, note: str | None, now: datetime) -> Show:
+    """Mark the show wrapped at `now` with the producer's note (a show wrapped already keeps its first date, and
+    its note unless a new one is given). Every row of the show stays; daemons stop watching, training and
+    fixing it."""
+    show = require_show(s, code)
+    if show.wrapped_at is None:
+        show.wrapped_at = now
+    if note is not None:
+        show.wrap_note = note
+    return show
+
+
+def reopen_show(s: Session, code: str) -> Show:
+    """Take the show up again (pickups, reshoots): the daemons watch, train and fix it as before."""
+    show = require_show(s, code)
+    show.wrapped_at = None
+    show.wrap_note = None
+    return show
+
+
+def wrapped_shows(s: Session) -> dict[str, datetime]:
+    """The codes of the wrapped shows, with when each was wrapped."""
+    rows = s.execute(select(Show.code, Show.wrapped_at).where(Show.wrapped_at.is_not(None)))
+    return {code: when for code, when in rows if when is not None}
+
+
+@dataclass(frozen=True)
+class DeletedRows:
+    """How many rows of each kind went with a show (`delete_show`)."""
+
+    dailies: int
+    model_versions: int
+    fix_requests: int
+    publications: int
+
+
+def delete_show(s: Session, code: str) -> DeletedRows:
+    """Delete the show and every row that hangs from it: dailies and their copies, model versions, fix requests
+    and their publications (the database cascades the deletes). Jobs, which name shows as text, stay."""
+    show = require_show(s, code)
+    requests = select(FixRequest.id).where(FixRequest.show_id == show.id)
+    counted = DeletedRows(
+        dailies=s.scalar(select(func.count()).where(Daily.show_id == show.id)) or 0,
+        model_versions=s.scalar(select(func.count()).where(ModelVersion.show_id == show.id)) or 0,
+        fix_requests=s.scalar(select(func.count()).where(FixRequest.show_id == show.id)) or 0,
+        publications=s.scalar(select(func.count()).where(Publication.fix_request_id.in_(requests))) or 0,
+    )
+    s.delete(show)
+    s.flush()
+    return counted

@@ -32,10 +32,15 @@ def ingest_cmd(
     from daemon.catalog import dailies as daily_repo
     from daemon.catalog.dailies import stored_path
     from daemon.stages import ingest as ingest_stage  # the media readers: only for this command
+    from daemon.wrapping import ShowWrapped, refuse_if_wrapped
 
     ctx = open_context(settings())
     try:
         config = shows.get_show(ctx.settings, ctx.catalog, show)
+        try:
+            refuse_if_wrapped(ctx.catalog, show)
+        except ShowWrapped as exc:
+            raise fail(str(exc)) from None
         existing = [p for p in paths if _exists(p)]
         try:
             found = ingest_stage.find(existing, config) if existing else []

@@ -93,6 +93,12 @@ def train_cmd(
     ctx = open_context(settings())
     try:
         from daemon.cli.progress import TrainView  # rich's live display: only for a training
+        from daemon.wrapping import ShowWrapped, refuse_if_wrapped
+
+        try:
+            refuse_if_wrapped(ctx.catalog, show)
+        except ShowWrapped as exc:
+            raise fail(str(exc)) from None
 
         with TrainView(show, err) as view:
             result = run_training(

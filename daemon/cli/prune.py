@@ -21,7 +21,7 @@ def prune_cmd(
         int, typer.Option("--older-than", min=0, help="Days since a render was rejected or a job ended.")
     ] = 30,
     show: Annotated[
-        str | None, typer.Option("--show", "-s", help="Only this show's renders (and no logs).")
+        str | None, typer.Option("--show", "-s", help="Only this show's renders and cache (and no logs).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Delete them (without it, only list them).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
@@ -29,10 +29,10 @@ def prune_cmd(
     """Free the disk of renders nobody needs and of old job logs (lists them; --yes deletes).
 
     The render folders of rejected fixes, and of fixes never published because their request failed or was
-    taken back, and the logs of jobs that ended, each `--older-than` days ago. Approved renders (the examples the
-    show model learns from) and renders waiting for review are kept."""
+    taken back, the training cache of shows wrapped, and the logs of jobs that ended, each `--older-than` days
+    ago. Approved renders (the examples the show model learns from) and renders waiting for review are kept."""
     from daemon.catalog import utcnow
-    from daemon.ops.retention import remove, spent_logs, spent_renders
+    from daemon.ops.retention import remove, spent_cache, spent_logs, spent_renders
     from daemon.shows import read_shows
 
     ctx = open_context(settings())
@@ -45,7 +45,8 @@ def prune_cmd(
             item
             for s in shows
             if show in (None, s.code)
-            for item in spent_renders(ctx.settings, ctx.catalog, s, before)
+            for find in (spent_renders, spent_cache)
+            for item in find(ctx.settings, ctx.catalog, s, before)
         ]
         if show is None:
             spent += spent_logs(ctx.settings, ctx.catalog, before)
@@ -60,7 +61,11 @@ def prune_cmd(
     for item in spent:
         typer.echo(f"{_size(item.size)}\t{item.why}\t{item.path}")
     renders = sum(1 for i in spent if i.kind == "render")
-    what = f"{renders} render folder(s) and {len(spent) - renders} job log(s), {_size(total)}"
+    caches = sum(1 for i in spent if i.kind == "cache")
+    cached = f", {caches} wrapped show(s)' training cache" if caches else ""
+    what = (
+        f"{renders} render folder(s){cached} and {len(spent) - renders - caches} job log(s), {_size(total)}"
+    )
     if not spent:
         out.print(f"nothing to prune older than {older_than} day(s)", highlight=False)
     elif yes:

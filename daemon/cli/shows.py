@@ -1,19 +1,24 @@
-"""`rushes show add|list`: shows without writing YAML."""
+"""`rushes show add|list|wrap|reopen|export`: shows without writing YAML, a show's wrap (daemon.wrapping) and its
+record for the archive (daemon.archive)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from daemon import shows
-from daemon.cli.app import command_group, err, out, settings
+from daemon.cli.app import command_group, err, fail, out, settings
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 
-show_app = command_group("show", "Add and list shows.")
+show_app = command_group(
+    "show", "Add and list shows; wrap a show, reopen it for pickups, export its record for the archive."
+)
 
 
 @show_app.command("add")
@@ -117,24 +122,28 @@ def _with_known_roots(known: ShowConfig | None, new: list[Path]) -> list[Path]:
 def show_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """List the shows with their ingest folders."""
+    """List the shows with their ingest folders (a wrapped show says so, and since when)."""
     ctx = open_context(settings())
     try:
         known = shows.all_shows(ctx.settings, ctx.catalog)
+        wrapped = shows.wrapped_shows(ctx.catalog)
     finally:
         ctx.close()
     if as_json:
-        typer.echo(json.dumps([_record(show) for show in known], indent=2))
+        typer.echo(json.dumps([_record(show, wrapped.get(show.code)) for show in known], indent=2))
         return
     for show in known:
         roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
-        typer.echo(f"{show.code}\t{show.name}\t{roots}")  # tab-separated for scripts
+        since = wrapped.get(show.code)
+        mark = f"\twrapped since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+        typer.echo(f"{show.code}\t{show.name}\t{roots}{mark}")  # tab-separated for scripts
     _ = err
 
 
-def _record(show: ShowConfig) -> dict[str, Any]:
+def _record(show: ShowConfig, wrapped_at: datetime | None) -> dict[str, Any]:
     """A show as `show list --json` gives it: the keys it shares with `rushes status --json`'s shows are the same."""
     return {
+        "wrapped_at": wrapped_at.isoformat(timespec="seconds") if wrapped_at else None,
         "code": show.code,
         "name": show.name or show.code,
         "tracker_project": show.tracker_project or show.code,
@@ -146,6 +155,202 @@ def _record(show: ShowConfig) -> dict[str, Any]:
     }
 
 
+@show_app.command("wrap")
+def show_wrap(
+    code: Annotated[str, typer.Argument(help="The show's code.")],
+    note: Annotated[
+        str | None,
+        typer.Option(help="Why, for the record (e.g. 'delivered 2026-12-01').", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Wrap a show: no daemon watches its folders, trains it or does its fix requests (they are answered that it
+    is wrapped) any more; every record of it is kept, and `rushes show reopen` takes it up again.
+
+    Its queued training is dropped; fixes already asked for are finished and published. The other shows of the
+    daemon go on as they were."""
+    from daemon.wrapping import wrap
+
+    ctx = open_context(settings())
+    try:
+        done = wrap(ctx.settings, ctx.catalog, shows.get_show(ctx.settings, ctx.catalog, code), note)
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps({**asdict(done), "since": done.since.isoformat(timespec="seconds")}, indent=2))
+        return
+    model = f"model v{done.promoted}" if done.promoted else "no model version yet"
+    out.print(f"show {code} wrapped at {done.since:%Y-%m-%d %H:%M} UTC ({model})", highlight=False)
+    if done.dropped_training:
+        out.print(f"  queued training dropped: job(s) {_ids(done.dropped_training)}", highlight=False)
+    if done.running_training:
+        out.print(f"  a training running now finishes: job(s) {_ids(done.running_training)}", highlight=False)
+    if done.finishing:
+        out.print(f"  fixes asked for before the wrap finish: job(s) {_ids(done.finishing)}", highlight=False)
+    sizes = ", ".join(f"{name} {_mb(size)}" for name, size in done.disk.items())
+    out.print(
+        f"  on disk: {sizes}; the cache can be deleted now (it is rebuilt if the show is reopened); "
+        'docs/operations.md, "Wrapping a show", says what to keep',
+        highlight=False,
+    )
+
+
+@show_app.command("reopen")
+def show_reopen(
+    code: Annotated[str, typer.Argument(help="The show's code.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Reopen a wrapped show for pickups: its folders are watched (what landed meanwhile is ingested), its fix
+    requests taken and its training scheduled again; its next version grows from its promoted one."""
+    from daemon.leader import daemon_running
+    from daemon.wrapping import reopen
+
+    ctx = open_context(settings())
+    try:
+        show = shows.get_show(ctx.settings, ctx.catalog, code)
+        done = reopen(ctx.catalog, code)
+        running = daemon_running(ctx.catalog)
+    finally:
+        ctx.close()
+    if as_json:
+        since = done.wrapped_since.isoformat(timespec="seconds") if done.wrapped_since else None
+        typer.echo(json.dumps({**asdict(done), "wrapped_since": since}, indent=2))
+        return
+    if done.wrapped_since is None:
+        out.print(f"show {code} was not wrapped: nothing to reopen", highlight=False)
+        return
+    grows = (
+        f"its next training grows from v{done.promoted}" if done.promoted else "it has no model version yet"
+    )
+    out.print(
+        f"show {code} reopened (wrapped since {done.wrapped_since:%Y-%m-%d %H:%M} UTC); {grows}",
+        highlight=False,
+    )
+    if (
+        not show.ingest.roots
+    ):  # e.g. a show taken out of the YAML file while wrapped: its catalog row has none
+        out.print(
+            f"  it has no ingest folders, so no pickup is ingested: give them with `rushes show add {code} "
+            "--ingest DIR` (or put the show back in the config file)",
+            highlight=False,
+        )
+    if running:
+        out.print(
+            "  the daemon running on this catalog takes it up within seconds: it scans its folders and takes "
+            "its fix requests again",
+            highlight=False,
+        )
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
 def _folder(path: Path) -> str:
     """An ingest folder as `show list` prints it: marked when it is missing now (unmounted, moved)."""
     return str(path) if path.is_dir() else f"{path} (missing)"
+
+
+@show_app.command("export")
+def show_export(
+    code: Annotated[str, typer.Argument(help="The show's code.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the JSON to this file (default: print it).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """The show's whole record as JSON, for its archive: every model version with its lineage and sealed
+    manifest, the studio bases they grew from with their declared corpus, every daily with its hash, and every
+    fix request with the Versions it published (from which daily, by which model version)."""
+    from daemon.archive import show_archive
+
+    if output is not None and output.exists():
+        raise fail(f"--output {output} exists: give a new file name, or remove it first")
+    ctx = open_context(settings())
+    try:
+        shows.get_show(ctx.settings, ctx.catalog, code)
+        record = show_archive(ctx.catalog, code, ctx.settings.data_dir / "bases")
+    finally:
+        ctx.close()
+    text = json.dumps(record.to_json(), indent=2)
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text + "\n")
+    fixed = sum(1 for r in record.fix_requests for f in r.fixes if f.tracker_version)
+    refused = [f"v{v.version}" for v in record.model_versions if v.manifest is None]
+    out.print(
+        f"show {code}: {len(record.model_versions)} model version(s), {len(record.dailies)} daily row(s), "
+        f"{len(record.fix_requests)} fix request(s) with {fixed} published Version(s) written to {output}",
+        highlight=False,
+    )
+    if refused:
+        out.print(f"  manifest refused (named in the file): {', '.join(refused)}", highlight=False)
+
+
+@show_app.command("remove")
+def show_remove(
+    code: Annotated[str, typer.Argument(help="The show's code (wrapped first, and not in the config file).")],
+    delete_folders: Annotated[
+        bool,
+        typer.Option(
+            "--delete-folders",
+            help="Delete its folders in the data directory too: model versions, training cache, references, renders.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Remove it (without it, only say what would go).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Remove a wrapped show from the catalog for good (a rights agreement that ended): its dailies, model
+    versions, fix requests and Versions' records; export it first (`rushes show export`) for the archive."""
+    from daemon.wrapping import CannotRemove, removal, remove
+
+    ctx = open_context(settings())
+    try:
+        show = shows.get_show(ctx.settings, ctx.catalog, code)
+        try:
+            done = (
+                remove(ctx.settings, ctx.catalog, show, delete_folders=delete_folders)
+                if yes
+                else removal(ctx.settings, ctx.catalog, show)
+            )
+        except CannotRemove as exc:
+            raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(
+            json.dumps({**asdict(done), "removed": yes, "folders_deleted": yes and delete_folders}, indent=2)
+        )
+        return
+    if done.rows is None:
+        out.print(
+            f"would remove show {code} from the catalog: run again with --yes (export it first: "
+            f"`rushes show export {code} --output FILE`)",
+            highlight=False,
+        )
+    else:
+        rows = done.rows
+        out.print(
+            f"show {code} removed from the catalog: {rows.dailies} daily row(s), {rows.model_versions} model "
+            f"version(s), {rows.fix_requests} fix request(s), {rows.publications} Version record(s)",
+            highlight=False,
+        )
+    deleted = yes and delete_folders
+    for folder, size in done.folders.items():
+        state = "deleted" if deleted else "kept (--delete-folders deletes it)"
+        out.print(f"  {folder} ({_mb(size)}): {state}", highlight=False)
+    for thing in [
+        *done.left,
+        "its Versions and their uploaded movies in the tracker",
+        "job logs (rushes prune)",
+    ]:
+        out.print(f"  left as it is: {thing}", highlight=False)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from daemon.cli.app import app, cells, fail, out, settings
@@ -195,7 +196,15 @@ def render(data: dict[str, Any]) -> None:
         stale = (
             " (stale: new dailies since training)" if show["model_stale"] and show["promoted_model"] else ""
         )
-        out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}")
+        wrapped = ""
+        if show.get("wrapped_at"):
+            since = datetime.fromisoformat(show["wrapped_at"])
+            note = f": {show['wrap_note']}" if show.get("wrap_note") else ""
+            wrapped = (
+                f" (wrapped since {since:%Y-%m-%d %H:%M} UTC{escape(note)}; "
+                "not watched or trained, its fix requests answered so)"
+            )
+        out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}{wrapped}")
         for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
             out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
         if show["dailies"]:

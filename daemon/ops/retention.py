@@ -4,7 +4,8 @@ A fix's render folder (its review and before/after movies, frames, LUT, OTIO) is
 its Version, or when its request failed or was taken back without the Version being published (the answer
 said the files were kept for `rushes jobs retry`), and that was longer ago than the age asked. A job's log is
 spent once the job ended that long ago. Approved renders (the example pairs the show model trains on) and
-renders waiting for review are never spent. Only a fix's own folder (`<renders>/<shot>/<version code>`) is ever
+renders waiting for review are never spent. A wrapped show's training cache (decoded frames) is spent once it was
+wrapped that long ago. Only a fix's own folder (`<renders>/<shot>/<version code>`) is ever
 deleted: a publication whose files lie elsewhere (moved by hand, another layout) is left alone.
 """
 
@@ -19,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from daemon.catalog import Catalog, fixes, jobs
+from daemon.catalog import shows as show_repo
 from daemon.settings import Settings, ShowConfig
 
 _JOB_LOG = re.compile(r"job-(\d+)\.log")
@@ -26,7 +28,7 @@ _JOB_LOG = re.compile(r"job-(\d+)\.log")
 
 @dataclass(frozen=True)
 class Spent:
-    kind: str  # "render" (a fix's folder) or "log" (a job's log file)
+    kind: str  # "render" (a fix's folder), "cache" (a wrapped show's training cache) or "log" (a job's log file)
     path: Path
     size: int  # bytes
     why: str  # one line: "denoise of sh010, rejected 2026-11-02"
@@ -48,6 +50,19 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
                 why = f"not published, the request {request.state}"
             found[folder] = Spent("render", folder, _size(folder), f"{pub.fix_kind} of {request.shot}, {why}")
     return list(found.values())
+
+
+def spent_cache(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:
+    """The training cache of `show` (its dailies' decoded frames, `<data_dir>/cache/<SHOW>`) once the show was
+    wrapped before `before`: nothing trains it any more, and a reopened show decodes its dailies again."""
+    folder = settings.data_dir / "cache" / show.code
+    with catalog.session(readonly=True) as s:
+        wrapped = show_repo.wrapped_shows(s).get(show.code)
+    if wrapped is None or wrapped >= before or not folder.is_dir():
+        return []
+    return [
+        Spent("cache", folder, _size(folder), f"training cache of {show.code}, wrapped {wrapped:%Y-%m-%d}")
+    ]
 
 
 def spent_logs(settings: Settings, catalog: Catalog, before: datetime) -> list[Spent]:
@@ -100,4 +115,4 @@ def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-__all__ = ["Spent", "remove", "spent_logs", "spent_renders"]
+__all__ = ["Spent", "remove", "spent_cache", "spent_logs", "spent_renders"]

@@ -248,6 +248,19 @@ class Scheduler:
             scheduler.remove_job(QUIET + show.code)
         log.info("schedule.show", show=show.code, jobs=sorted(kept))
 
+    def remove(self, code: str) -> None:
+        """A show wrapped while the daemon runs: its training window and quiet-period check no longer fire."""
+        self.shows = [s for s in self.shows if s.code != code]
+        scheduler = self._scheduler
+        if scheduler is None:
+            return  # start() syncs the new list, and removes the show's stored jobs
+        if RUNTIME is not None and RUNTIME.scheduler is scheduler:
+            RUNTIME.shows.pop(code, None)
+        for job_id in (WINDOW + code, QUIET + code, RETRY + code):
+            if scheduler.get_job(job_id) is not None:
+                scheduler.remove_job(job_id)
+        log.info("schedule.show_removed", show=code)
+
     def _sync(self, scheduler: BackgroundScheduler) -> None:
         wanted = {RECONCILE}
         for show in self.shows:

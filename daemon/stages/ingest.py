@@ -273,6 +273,14 @@ class ShowWatchers:
         if new is not None and started:
             new.start()
 
+    def remove(self, code: str) -> None:
+        """Stop watching a show (wrapped while running); what it found and queued already is still handed on."""
+        with self._lock:
+            old = self._by_show.pop(code, None)
+            self._watchers = list(self._by_show.values())
+        if old is not None:
+            old.stop()
+
     def stop(self) -> None:
         with self._lock:
             self._started = False

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, cursors, dailies, fixes, unfollowed, utcnow
+from daemon.catalog import shows as show_repo
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
@@ -51,8 +52,12 @@ def poll_fix_requests(
 def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, tracker: str) -> int:
     """Catalog one request and queue a fix job per kind (same transaction as the caller's cursor). A request on a
     project no show follows is only remembered, for `rushes status` to say so: nobody answers its task, since
-    another Rushes may follow that project (docs/operations.md)."""
+    another Rushes may follow that project (docs/operations.md). One on a wrapped show's project (`shows` may
+    hold wrapped shows; the catalog says which, in this transaction) is answered on its task that the show is
+    wrapped, and nothing is done."""
     show = show_for(req.project, shows, req.project_names)
+    if show is not None and show.code in show_repo.wrapped_shows(s):
+        return _answer_wrapped(s, req, show.code)
     if show is None:
         log.warning(
             "fix.unknown_project",
@@ -100,5 +105,33 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         queue(s, FixJob(row.id, kind, req.key), show=show.code)
     log.info(
         "fix.requested", show=show.code, shot=shot, tracker_shot=req.shot_code, kinds=kinds, params=req.params
+    )
+    return 1
+
+
+def _answer_wrapped(s: Session, req: FixRequest, show: str) -> int:
+    """Record a request made on a wrapped show and answer it on its task: nothing is done; after the show is
+    reopened, the coordinator asks again (a new request)."""
+    row, created = fixes.add_fix_request(
+        s,
+        show,
+        req.key,
+        req.shot_code,
+        [k for k in req.kinds if k in FIX_KINDS],
+        req.params,
+        task_id=req.task_id,
+        shot_id=req.shot_id,
+        note=req.note,
+        qualified_codes=req.qualified_codes,
+    )
+    if not created:
+        return 0
+    since = show_repo.wrapped_shows(s).get(show)
+    when = f" since {since:%Y-%m-%d}" if since else ""
+    answering.refuse(
+        s,
+        row,
+        f"show {show} is wrapped in Rushes{when}, so nothing was done: once the pipeline team reopens it "
+        f"(`rushes show reopen {show}`), set this task out of the fix status and back to ask again",
     )
     return 1

@@ -8,6 +8,9 @@ Each head of a freshly trained version is judged on the held-out clips (`decide`
   version keeps the parent's weights for that head;
 - "baseline": neither beats the best classical baseline: fixes of that kind use the baseline tool
   (`engine.baselines.fallback` names and runs it), and say so.
+A head that took no training step in its run (a budget that decoding and scoring used up) has its parent's
+weights unchanged: it is never "trained", so a version in which no head trained is not promoted over its parent
+(its manifest would otherwise claim new weights learnt from clips no step saw).
 A version is promoted when it has no parent (the first one: heads below their baseline fall back to it) or
 when at least one head is "trained"; otherwise it is kept, and `Promotion.summary` names each head and its
 margin in dB. `head_source` answers for a stored manifest which of the three a fix of a kind uses.
@@ -62,6 +65,7 @@ class HeadVerdict:
     baseline: str  # the classical tool a fix falls back to (engine.baselines.fallback)
     best: str = ""  # the best-scoring baseline on the held-out clips, which the margin is against
     tolerance_db: float = TOLERANCE_DB  # how far below the parent new weights may score and still be used
+    untrained: bool = False  # no training step in this run: its weights are the parent's
 
     def text(self) -> str:
         against = self.best or self.baseline
@@ -75,7 +79,8 @@ class HeadVerdict:
             "parent": "parent's weights",
             "baseline": f"{label(self.baseline)} (classical)",
         }
-        return f"{self.head} {margin}: uses {use[self.source]}"
+        took = " (no training step in this run)" if self.untrained else ""
+        return f"{self.head} {margin}: uses {use[self.source]}{took}"
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,20 @@ def _best(scores: Mapping[str, float]) -> str:
 
 
 def decide(
-    metrics: Scores, parent_metrics: Scores | None = None, tolerance_db: float = TOLERANCE_DB
+    metrics: Scores,
+    parent_metrics: Scores | None = None,
+    tolerance_db: float = TOLERANCE_DB,
+    steps: Mapping[str, int] | None = None,
 ) -> Promotion:
     """Judge each head (see the module docstring); `parent_metrics` are the parent's scores on the same
-    held-out clips (None or empty without a parent)."""
+    held-out clips (None or empty without a parent); `steps` the training steps each head took in this run
+    (None: not known, every head counts as trained)."""
     passed = promotable(metrics, parent_metrics, tolerance_db)
     verdicts = {}
     for head, m in metrics.items():
         parent = (parent_metrics or {}).get(head, {})
-        if passed[head]:
+        untrained = bool(parent) and steps is not None and steps.get(head, 0) <= 0
+        if passed[head] and not untrained:
             source: Source = "trained"
         elif parent and (margin_db(parent) or 0.0) > 0.0:
             source = "parent"
@@ -122,7 +132,7 @@ def decide(
             source = "baseline"
         parent_db = m["psnr"] - parent["psnr"] if "psnr" in m and "psnr" in parent else None
         verdicts[head] = HeadVerdict(
-            head, source, margin_db(m), parent_db, fallback_tool(head, m), _best(m), tolerance_db
+            head, source, margin_db(m), parent_db, fallback_tool(head, m), _best(m), tolerance_db, untrained
         )
     first = not parent_metrics
     return Promotion(verdicts, first or any(v.source == "trained" for v in verdicts.values()))

@@ -332,7 +332,7 @@ def _write(
     first version is promoted all the same). `manifest_fields` are written into the manifest as given."""
     cfg, options, split = run.cfg, run.options, run.split
     promote = promotable(metrics, parent_metrics)
-    decision = decide(metrics, parent_metrics)
+    decision = decide(metrics, parent_metrics, steps=steps)
     if first and not decision.promote:  # a first version grown from the base is promoted all the same
         decision = replace(decision, promote=True)
     metrics = _keep_parent_heads(run.model, parent, decision, metrics, parent_metrics)

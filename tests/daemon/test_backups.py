@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from daemon.catalog import Catalog, CatalogError
 from daemon.catalog.shows import ensure_show, list_shows
@@ -98,8 +99,13 @@ def test_an_older_postgresql_backup_restored_into_an_empty_database_is_migrated_
     url = pg_server.create_database("before_upgrade")
     cat = Catalog(url)
     cat.migrate("0003")  # the release before the upgrade
-    with cat.session() as s:
-        ensure_show(s, "KEPT")
+    with cat.engine.begin() as conn:  # as that release wrote it: the ORM of today has columns added since
+        conn.execute(
+            text(
+                "INSERT INTO shows (code, name, config, model_stale, created_at, updated_at) "
+                "VALUES ('KEPT', 'KEPT', '{}', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
     dump = Path(pg_server.datadir).parent / "catalog.dump"
     dsn = pg_server.dsn("before_upgrade")
     subprocess.run([str(bins / "pg_dump"), "-Fc", "-f", str(dump), dsn], check=True, timeout=120)

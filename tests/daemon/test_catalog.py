@@ -397,9 +397,13 @@ def _catalog_at_0001(url: str, dailies: list[tuple[str, str | None, str]]) -> Ca
     hash), registered as that Rushes registered them."""
     cat = Catalog(url)
     cat.migrate("0001")
-    with cat.session() as s:
-        ensure_show(s, "OLD")
-    with cat.engine.begin() as conn:
+    with cat.engine.begin() as conn:  # as that Rushes wrote it: the ORM of today has columns added since
+        conn.execute(
+            text(
+                "INSERT INTO shows (code, name, config, model_stale, created_at, updated_at) "
+                "VALUES ('OLD', 'OLD', '{}', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
         for i, (path, shot, content_hash) in enumerate(dailies):
             conn.execute(
                 text(

@@ -1559,7 +1559,11 @@ def mistakes(
 @pytest.mark.parametrize(
     ("command", "sentence"),
     [
-        (["prune"], "fixes never published because their request failed or was taken back, and the logs"),
+        (
+            ["prune"],
+            "fixes never published because their request failed or was taken back, the training cache of shows "
+            "wrapped, and the logs",
+        ),
         (
             ["catalog"],
             "Copy the whole configured catalog into the empty database TO, ids kept, in one transaction.",

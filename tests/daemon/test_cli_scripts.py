@@ -143,9 +143,15 @@ def test_show_list_json_names_each_show_with_the_keys_status_json_uses(tmp_path:
         "path_template": "{shot}_{take}.{ext}",
         "sequence_template": "{shot}/{shot}.####.{ext}",
         "movie_first_frame": 1001,
+        "wrapped_at": None,
     }
     [in_status] = json.loads(rushes("status", "--json")[1])["shows"]
-    assert all(in_status[key] == show[key] for key in ("code", "name", "ingest_roots", "missing_roots"))
+    keys = ("code", "name", "ingest_roots", "missing_roots", "wrapped_at")
+    assert all(in_status[key] == show[key] for key in keys)
+    assert rushes("show", "wrap", "TST")[0] == 0
+    [wrapped] = json.loads(rushes("show", "list", "--json")[1])
+    [in_status] = json.loads(rushes("status", "--json")[1])["shows"]
+    assert wrapped["wrapped_at"] is not None and wrapped["wrapped_at"] == in_status["wrapped_at"]
 
 
 def test_dailies_list_json_gives_a_daily_as_status_json_does(tmp_path: Path) -> None:

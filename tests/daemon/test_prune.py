@@ -165,3 +165,24 @@ def test_prune_reads_the_logs_on_disk_not_every_job_ever_ended(
     )
     assert str(new_log) not in output
     assert len(looked_at) <= 2, f"prune looked at {len(looked_at)} job logs' paths, for 2 logs on disk"
+
+
+def test_a_wrapped_shows_training_cache_is_spent_and_a_working_shows_is_not(home: Path) -> None:
+    assert rushes("show", "add", "LIVE")[0] == 0
+    caches = {code: home / "cache" / code for code in (SHOW, "LIVE")}
+    for folder in caches.values():  # decoded frames, as training keeps them
+        folder.mkdir(parents=True)
+        (folder / "daily-1.u8").write_bytes(b"\0" * 3000)
+    assert rushes("prune", "--older-than", "0")[1].startswith("nothing to prune")  # both shows still work
+    assert rushes("show", "wrap", SHOW)[0] == 0
+    assert rushes("prune")[1].startswith("nothing to prune")  # wrapped today: 30 days by default
+
+    code, output = rushes("prune", "--older-than", "0")
+    assert code == 0 and f"training cache of {SHOW}, wrapped " in output and str(caches[SHOW]) in output
+    assert (
+        "would delete 0 render folder(s), 1 wrapped show(s)' training cache and 0 job log(s), 3.0 kB"
+        in output
+    )
+    code, output = rushes("prune", "--older-than", "0", "--show", SHOW, "--yes")
+    assert code == 0 and "deleted 0 render folder(s), 1 wrapped show(s)' training cache" in output
+    assert not caches[SHOW].exists() and caches["LIVE"].exists()

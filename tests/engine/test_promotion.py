@@ -86,3 +86,22 @@ def test_new_weights_a_little_below_the_parent_say_why_they_are_used() -> None:
     parent = {"upscale": {**UPSCALE_ABOVE, "psnr": UPSCALE_ABOVE["psnr"] + 0.02}}
     text = decide({"upscale": UPSCALE_ABOVE}, parent).summary()
     assert "-0.02 dB vs parent (within the 0.05 dB of evaluation noise allowed): uses new weights" in text
+
+
+def test_a_head_that_took_no_training_step_keeps_its_parents_weights_and_promotes_nothing() -> None:
+    """A budget that decoding and scoring used up leaves the warm-started weights as the parent's: scored the
+    same, they used to count as new weights within the evaluation noise, and the version was promoted with a
+    manifest saying its heads were trained on the run's clips."""
+    same = {"denoise": dict(DENOISE_BELOW), "upscale": dict(UPSCALE_ABOVE)}
+    decision = decide(same, same, steps={"denoise": 0, "upscale": 0})
+    assert not decision.promote
+    assert decision.sources("v1") == {"denoise": "baseline:nlmeans", "upscale": "parent:v1"}
+    assert (
+        "upscale +2.00 dB vs lanczos, +0.00 dB vs parent: uses parent's weights (no training step in this run)"
+        in (decision.summary())
+    )
+    trained = decide(same, same, steps={"denoise": 0, "upscale": 12})  # one head trained: it is used
+    assert trained.promote and trained.sources("v1")["upscale"] == "trained"
+    assert decide(
+        same, steps={"denoise": 0, "upscale": 0}
+    ).promote  # a first version is promoted all the same

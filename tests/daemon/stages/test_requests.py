@@ -356,3 +356,31 @@ def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified
     assert asked("a", "SH010") == "sh010"  # ShotGrid's code, the files' lower case
     assert asked("b", "SH0010", "SQ02_SH0010") == "SQ02_SH0010"  # Kitsu's shot of sequence SQ02
     assert asked("c", "sh030") == "sh030"  # no daily yet: the tracker's code, found when one comes
+
+
+def test_a_request_on_a_wrapped_show_runs_nothing_and_is_answered_that_the_show_is_wrapped(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    """A coordinator who tags a task of a wrapped show hears why nothing comes, on the task; once the show is
+    reopened, asking again is a new request, and it is taken."""
+    from daemon.catalog.shows import reopen_show, wrap_show
+
+    with catalog.session() as s:
+        wrap_show(s, SHOW, "delivered", datetime(2026, 12, 1, tzinfo=UTC))
+    task = tracker.add_task(SHOW, "sh010")
+    tracker.tag(task, "denoise")
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 1
+    assert fix_jobs(catalog) == []
+    [answered] = answer_jobs(catalog)
+    assert answered.reason == (
+        f"show {SHOW} is wrapped in Rushes since 2026-12-01, so nothing was done: once the pipeline team reopens "
+        f"it (`rushes show reopen {SHOW}`), set this task out of the fix status and back to ask again"
+    )
+    with catalog.session() as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "failed"
+        reopen_show(s, SHOW)
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 0  # not taken later
+    tracker.tag(task, "denoise")  # asked again
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 1
+    assert [job.fix_kind for _, job in fix_jobs(catalog)] == ["denoise"]

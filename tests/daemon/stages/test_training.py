@@ -149,3 +149,21 @@ def test_a_lineage_whose_ancestor_cannot_be_read_is_not_grown_from_while_dailies
         "v2's parent v1 cannot be read, so its lineage cannot be shown free of the excluded dailies"
     )
     assert withdrawn_in_lineage(catalog, SHOW, Manifest(version="v1")) == ""  # a first version, no ancestor
+
+
+def test_a_train_job_of_a_wrapped_show_is_skipped_and_reserves_nothing(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A training queued again after its show was wrapped (it yielded to a fix, or failed and was retried) runs
+    nothing: the wrap dropped the show's queued training, and this one came back after it."""
+    from daemon.catalog.shows import wrap_show
+
+    with catalog.session() as s:
+        wrap_show(s, SHOW, "delivered", datetime(2026, 12, 1, 18, 0, tzinfo=UTC))
+    report = run_training(settings, catalog, SHOW, job_id=3, job=TrainJob(SHOW, "window"))
+    assert (
+        report.skipped
+        == f"show {SHOW} is wrapped (since 2026-12-01 18:00 UTC): `rushes show reopen {SHOW}` first"
+    )
+    with catalog.session(readonly=True) as s:
+        assert models_repo.list_versions(s, SHOW) == []
