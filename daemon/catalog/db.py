@@ -97,6 +97,8 @@ def utcnow() -> datetime:
 class CatalogError(Exception):
     """The catalog database cannot be used as configured: one line naming the URL and what to do."""
 
+    passing = False  # whether a later try may pass by itself (a refusal of a subclass: never)
+
     def __init__(self, url: str, reason: str) -> None:
         # a full disk is no fault of catalog_url: say what to do about it instead
         full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
