@@ -169,7 +169,7 @@ def _print_block(title: str, lines: list[str]) -> None:
 
 
 def render(data: dict[str, Any]) -> None:
-    from daemon.status import job_state, request_state  # loaded already: it made `data`
+    from daemon.status import job_state  # loaded already: it made `data`
 
     out.print(f"data in {data['data_dir']}  catalog {data['catalog']}", highlight=False)
     now = datetime.now(UTC)
@@ -183,76 +183,7 @@ def render(data: dict[str, Any]) -> None:
         for problem in bad["problems"]:
             out.print(f"\nshow {bad['code']} is left out: {problem}", highlight=False, markup=False)
     for show in data["shows"]:
-        model = (
-            f"model v{show['promoted_model']}"
-            if show["promoted_model"]
-            else "no trained model yet (fixes use the classical tools)"
-        )
-        if show["promoted_model_outdated"]:
-            model += (
-                ", made by an older Rushes and not used (fixes use the classical tools until "
-                f"`rushes train --show {show['code']}`)"
-            )
-        stale = (
-            " (stale: new dailies since training)" if show["model_stale"] and show["promoted_model"] else ""
-        )
-        wrapped = ""
-        if show.get("wrapped_at"):
-            since = datetime.fromisoformat(show["wrapped_at"])
-            note = f": {show['wrap_note']}" if show.get("wrap_note") else ""
-            wrapped = (
-                f" (wrapped since {since:%Y-%m-%d %H:%M} UTC{escape(note)}; "
-                "not watched or trained, its fix requests answered so)"
-            )
-        out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {model}{stale}{wrapped}")
-        for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
-            out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
-        if show["dailies"]:
-            table = Table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
-            for d in show["dailies"]:  # by its id, which `rushes dailies exclude ID` takes
-                table.add_row(
-                    *cells(
-                        d["id"],
-                        d["shot"] or "-",
-                        d["take"] or "-",
-                        _frames(d),
-                        d["fps"] or "-",
-                        f"{d['width']}x{d['height']}",
-                        d["timecode"] or "-",
-                        d["codec"] or "-",
-                        d["path"],
-                    )
-                )
-            out.print(table)
-            for d in show["dailies"]:  # the filmmakers' decisions, which the table has no room for
-                if d["excluded"]:
-                    out.print(
-                        f"  excluded from training: daily {d['id']} {d['path']} ({d['excluded']})",
-                        highlight=False,
-                        markup=False,
-                    )
-            _print_more(show, "dailies", "dailies_total", "registered")
-        if show["fix_requests"]:
-            table = Table("fix request", "shot", "kinds", "state", "tracker Versions")
-            for r in show["fix_requests"]:
-                table.add_row(
-                    *cells(
-                        r["id"],
-                        r["shot"],
-                        ", ".join(r["kinds"]),
-                        request_state(r),
-                        ", ".join(map(str, r["versions"])),
-                    )
-                )
-            out.print(table)
-            _print_reasons(show["fix_requests"])
-            _print_movies(show["fix_requests"])
-        if show["quarantined"]:
-            table = Table("quarantined", "reason", title=None)
-            for d in show["quarantined"]:
-                table.add_row(*cells(d["path"], d["reason"] or "-"))
-            out.print(table)
-            _print_more(show, "quarantined", "quarantined_total", "quarantined")
+        _render_show(show)
     if data["jobs"]["recent"]:
         table = Table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:
@@ -260,3 +191,90 @@ def render(data: dict[str, Any]) -> None:
                 *cells(j["id"], j["kind"], j["show"] or "-", job_state(j), j["attempts"], j["error"] or "")
             )
         out.print(table)
+
+
+def _render_show(show: dict[str, Any]) -> None:
+    """One show's part of `rushes status`: its heading, then its dailies, fix requests and quarantined files."""
+    out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {_show_state(show)}")
+    for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
+        out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
+    if show["dailies"]:
+        _render_dailies(show)
+    if show["fix_requests"]:
+        _render_requests(show["fix_requests"])
+    if show["quarantined"]:
+        table = Table("quarantined", "reason", title=None)
+        for d in show["quarantined"]:
+            table.add_row(*cells(d["path"], d["reason"] or "-"))
+        out.print(table)
+        _print_more(show, "quarantined", "quarantined_total", "quarantined")
+
+
+def _show_state(show: dict[str, Any]) -> str:
+    """The model a show's fixes use, whether it is stale, and whether the show is wrapped (console markup)."""
+    model = (
+        f"model v{show['promoted_model']}"
+        if show["promoted_model"]
+        else "no trained model yet (fixes use the classical tools)"
+    )
+    if show["promoted_model_outdated"]:
+        model += (
+            ", made by an older Rushes and not used (fixes use the classical tools until "
+            f"`rushes train --show {show['code']}`)"
+        )
+    if show["model_stale"] and show["promoted_model"]:
+        model += " (stale: new dailies since training)"
+    if show.get("wrapped_at"):
+        since = datetime.fromisoformat(show["wrapped_at"])
+        note = f": {show['wrap_note']}" if show.get("wrap_note") else ""
+        model += (
+            f" (wrapped since {since:%Y-%m-%d %H:%M} UTC{escape(note)}; "
+            "not watched or trained, its fix requests answered so)"
+        )
+    return model
+
+
+def _render_dailies(show: dict[str, Any]) -> None:
+    table = Table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
+    for d in show["dailies"]:  # by its id, which `rushes dailies exclude ID` takes
+        table.add_row(
+            *cells(
+                d["id"],
+                d["shot"] or "-",
+                d["take"] or "-",
+                _frames(d),
+                d["fps"] or "-",
+                f"{d['width']}x{d['height']}",
+                d["timecode"] or "-",
+                d["codec"] or "-",
+                d["path"],
+            )
+        )
+    out.print(table)
+    for d in show["dailies"]:  # the filmmakers' decisions, which the table has no room for
+        if d["excluded"]:
+            out.print(
+                f"  excluded from training: daily {d['id']} {d['path']} ({d['excluded']})",
+                highlight=False,
+                markup=False,
+            )
+    _print_more(show, "dailies", "dailies_total", "registered")
+
+
+def _render_requests(requests: list[dict[str, Any]]) -> None:
+    from daemon.status import request_state  # loaded already: it made the status
+
+    table = Table("fix request", "shot", "kinds", "state", "tracker Versions")
+    for r in requests:
+        table.add_row(
+            *cells(
+                r["id"],
+                r["shot"],
+                ", ".join(r["kinds"]),
+                request_state(r),
+                ", ".join(map(str, r["versions"])),
+            )
+        )
+    out.print(table)
+    _print_reasons(requests)
+    _print_movies(requests)
