@@ -30,7 +30,20 @@ def refuse_upgrade_in_use(catalog: Catalog) -> None:
     current, head = catalog.revision(), catalog.head()
     if not _older(current, head):
         return
-    from daemon.jobs.runner import orphaned  # only when an upgrade is due: every command opens a catalog
+    at_work = daemons_at_work(catalog)
+    if at_work and _older(catalog.revision(), head):  # not a daemon of this Rushes that upgraded it meanwhile
+        raise UpgradeRefused(
+            catalog.url,
+            f"cannot upgrade the catalog at {catalog.url} from schema revision {current} to {head} while a daemon "
+            f"works on it ({'; '.join(at_work)}): a daemon of the older Rushes would fail every job on the new "
+            "schema; stop every daemon that uses this catalog, on every host, then run `rushes migrate`",
+        )
+
+
+def daemons_at_work(catalog: Catalog) -> list[str]:
+    """What shows a daemon working on the catalog, one phrase each ("one holds the scheduler's lock", "jobs are
+    running under leases of host:pid:lane"); empty when none is seen."""
+    from daemon.jobs.runner import orphaned  # only when asked: every command opens a catalog
     from daemon.leader import daemon_running
 
     with catalog.session(readonly=True) as s:
@@ -43,13 +56,7 @@ def refuse_upgrade_in_use(catalog: Catalog) -> None:
             f" and {len(holders) - MAX_NAMED} more" if len(holders) > MAX_NAMED else ""
         )
         at_work.append(f"jobs are running under leases of {named}")
-    if at_work and _older(catalog.revision(), head):  # not a daemon of this Rushes that upgraded it meanwhile
-        raise UpgradeRefused(
-            catalog.url,
-            f"cannot upgrade the catalog at {catalog.url} from schema revision {current} to {head} while a daemon "
-            f"works on it ({'; '.join(at_work)}): a daemon of the older Rushes would fail every job on the new "
-            "schema; stop every daemon that uses this catalog, on every host, then run `rushes migrate`",
-        )
+    return at_work
 
 
 def _older(current: str | None, head: str) -> bool:

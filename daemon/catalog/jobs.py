@@ -9,6 +9,11 @@ Two workers never hold the same job: on PostgreSQL the candidate row is picked w
 `SELECT ... FOR UPDATE SKIP LOCKED`; on SQLite every write transaction is `BEGIN IMMEDIATE`. On both, the
 claim itself is a conditional UPDATE that re-checks state and lease and must change exactly one row.
 Worker names must be unique per running worker (e.g. "host:pid:slot"): a lease belongs to a name.
+
+Rows are kept for good, each job's key with them, so no work is ever done twice. `prune_ended` empties the payload
+and result of done jobs that ended long ago (`rushes prune --yes`): the row stays as a tombstone of its key,
+kind, show, state, attempts, error and timestamps, and `pruned_at` says when. Queued, running and dead jobs
+(a dead one keeps its payload for `retry`) are never touched, and each call is one short batch.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once, utcnow
@@ -283,6 +288,38 @@ def finished_before(s: Session, before: datetime, among: Sequence[int]) -> list[
         )
         ended += s.scalars(query.order_by(Job.id))
     return ended
+
+
+PRUNE_BATCH = 2000  # jobs emptied in one transaction by `prune_ended`: a short write lock each
+
+
+def prunable(s: Session, before: datetime) -> int:
+    """How many done jobs ended before `before` still hold their payload (what `prune_ended` would empty). Counted
+    on the partial index of unpruned jobs: the years of tombstones before cost nothing."""
+    return int(s.scalar(select(func.count(Job.id)).where(*_prunable(before))) or 0)
+
+
+def prune_ended(
+    s: Session, before: datetime, limit: int = PRUNE_BATCH, *, now: datetime | None = None
+) -> int:
+    """Empty the payload and result of up to `limit` done jobs that ended before `before`, oldest first; how many.
+    Each keeps its row (key, kind, show, state, attempts, error, timestamps) and `pruned_at`, so `enqueue` still
+    finds its key. Call it again, each time in a transaction of its own, until it returns fewer than `limit`."""
+    now = now or utcnow()
+    ids = list(s.scalars(select(Job.id).where(*_prunable(before)).order_by(Job.finished_at).limit(limit)))
+    if not ids:
+        return 0
+    emptied = s.execute(
+        update(Job)
+        .where(Job.id.in_(ids), *_prunable(before))
+        .values(payload={}, result=null(), progress=None, pruned_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(emptied)
+
+
+def _prunable(before: datetime) -> list[ColumnElement[bool]]:
+    return [Job.state == "done", Job.finished_at < before, Job.pruned_at.is_(None)]
 
 
 def jobs_by_key(s: Session, keys: Sequence[str]) -> dict[str, Job]:
