@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text, update
 
@@ -35,12 +36,30 @@ def sequence(name: str, frames: int = 150) -> IngestJob:
     return IngestJob("SHOW", found)
 
 
+def written_before(job: IngestJob) -> dict[str, Any]:
+    """The payload a Rushes before this one wrote for `job`: every frame's path and number (10 kB for 150 frames)."""
+    data = job.to_json()
+    found = data["found"]
+    found.pop("frame_runs", None)
+    found["files"] = [str(f) for f in job.found.files]
+    found["frames"] = list(getattr(job.found, "frames", ()))
+    return data
+
+
 def ended(
-    catalog: Catalog, payload: Payload, state: str, days_ago: float, worker: str = "render-1:77:lane"
+    catalog: Catalog,
+    payload: Payload,
+    state: str,
+    days_ago: float,
+    worker: str = "render-1:77:lane",
+    written: dict[str, Any] | None = None,
 ) -> int:
-    """Queue `payload` and end it `days_ago` days before NOW (done with a result, or dead with an error)."""
+    """Queue `payload` (in its `written` form, when given) and end it `days_ago` days before NOW (done with a
+    result, or dead with an error)."""
     with catalog.session() as s:
         job, _ = queue(s, payload, show="SHOW")
+        if written is not None:
+            s.execute(update(Job).where(Job.id == job.id).values(payload=written))
         claimed = job_repo.claim(s, worker, [job.kind], now=NOW - timedelta(days=days_ago, minutes=1))
         assert claimed is not None and claimed.id == job.id
         if state == "done":
@@ -99,7 +118,8 @@ def test_pruning_a_years_ingest_jobs_shrinks_a_sqlite_catalog(tmp_path: Path) ->
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
     catalog.migrate()
     for n in range(150):
-        ended(catalog, sequence(f"sh{n:04d}"), "done", 400 - n)
+        job = sequence(f"sh{n:04d}")
+        ended(catalog, job, "done", 400 - n, written=written_before(job))
     full = catalog_size(catalog)
     assert full is not None and full.incremental  # a new catalog gives freed pages back by itself
     assert prune_jobs(catalog, MONTH_AGO) == 150
