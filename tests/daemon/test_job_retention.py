@@ -4,6 +4,7 @@ everything; the catalog file shrinks."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -139,4 +140,24 @@ def test_the_prune_finds_its_jobs_through_the_index_of_unpruned_rows(tmp_path: P
         sql = "SELECT count(id) FROM jobs WHERE state = 'done' AND finished_at < :b AND pruned_at IS NULL"
         plan = s.execute(text("EXPLAIN QUERY PLAN " + sql), {"b": "2027-01-01"}).all()
     assert any("ix_jobs_unpruned" in str(row[-1]) for row in plan), plan
+    catalog.dispose()
+
+
+def test_a_catalog_of_the_release_before_is_upgraded_with_its_jobs_and_then_pruned(catalog_url: str) -> None:
+    catalog = Catalog(catalog_url)
+    catalog.migrate("0008")  # the release before: jobs without `pruned_at`
+    job = sequence("sh050")
+    with catalog.session() as s:
+        s.execute(
+            text(
+                "INSERT INTO jobs (kind, key, show, payload, state, attempts, max_attempts, run_after, created_at,"
+                " updated_at, finished_at) VALUES ('ingest', :key, 'SHOW', :payload, 'done', 1, 5, :t, :t, :t, :t)"
+            ),
+            {"key": job.key(), "payload": json.dumps(written_before(job)), "t": NOW - timedelta(days=400)},
+        )
+    assert catalog.migrate() == "0008"
+    assert prunable_jobs(catalog, MONTH_AGO) == 1 and prune_jobs(catalog, MONTH_AGO) == 1
+    with catalog.session() as s:
+        again, created = queue(s, job, show="SHOW")
+        assert not created and again.payload == {} and again.pruned_at is not None
     catalog.dispose()
