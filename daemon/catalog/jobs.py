@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, null, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once, utcnow
@@ -303,19 +303,41 @@ def prune_ended(
     s: Session, before: datetime, limit: int = PRUNE_BATCH, *, now: datetime | None = None
 ) -> int:
     """Empty the payload and result of up to `limit` done jobs that ended before `before`, oldest first; how many.
-    Each keeps its row (key, kind, show, state, attempts, error, timestamps) and `pruned_at`, so `enqueue` still
-    finds its key. Call it again, each time in a transaction of its own, until it returns fewer than `limit`."""
+    Each row is written again, in this transaction, as its tombstone: the same id, key, kind, show, state,
+    attempts, error and timestamps, with `pruned_at`, so `enqueue` finds its key before and after. (Written anew,
+    not updated: SQLite leaves a row updated smaller where it was, a page each for rows that held a large payload,
+    and merges the pages a delete empties.) Call it again, each time in a transaction of its own, until it returns
+    fewer than `limit`."""
     now = now or utcnow()
-    ids = list(s.scalars(select(Job.id).where(*_prunable(before)).order_by(Job.finished_at).limit(limit)))
-    if not ids:
+    kept = [column for column in _TOMBSTONE]
+    rows = s.execute(
+        select(*kept).where(*_prunable(before)).order_by(Job.finished_at).limit(limit).with_for_update()
+    ).all()
+    if not rows:
         return 0
-    emptied = s.execute(
-        update(Job)
-        .where(Job.id.in_(ids), *_prunable(before))
-        .values(payload={}, result=null(), progress=None, pruned_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(emptied)
+    ids = [row.id for row in rows]
+    s.execute(delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False))
+    s.execute(insert(Job), [{**row._asdict(), "payload": {}, "pruned_at": now} for row in rows])
+    return len(rows)
+
+
+_TOMBSTONE = (
+    Job.id,
+    Job.kind,
+    Job.key,
+    Job.show,
+    Job.state,
+    Job.attempts,
+    Job.max_attempts,
+    Job.run_after,
+    Job.lease_owner,
+    Job.heartbeat_at,
+    Job.last_error,
+    Job.finished_at,
+    Job.created_at,
+    Job.updated_at,
+)
+"""What a pruned job keeps: everything but its payload, result, progress and lease."""
 
 
 def _prunable(before: datetime) -> list[ColumnElement[bool]]:

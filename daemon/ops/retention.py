@@ -148,7 +148,7 @@ def catalog_size(catalog: Catalog) -> CatalogSize | None:
 
 def _pragma(catalog: Catalog, statement: str) -> list[Any]:
     """Run `PRAGMA statement` outside any transaction (the catalog's SQLite connections are in autocommit until
-    a session begins one): VACUUM and checkpoints cannot run inside one."""
+    a session begins one): a checkpoint cannot run inside one, and an incremental vacuum is its own."""
     raw = catalog.engine.raw_connection()
     try:
         if statement.startswith("incremental_vacuum"):
@@ -179,9 +179,8 @@ def reclaim(catalog: Catalog, step: int = RECLAIM_PAGES) -> CatalogSize | None:
         if after.free_bytes >= size.free_bytes:  # nothing more could go (a reader holds them)
             break
         size = after
-    _pragma(
-        catalog, "wal_checkpoint(TRUNCATE)"
-    )  # the WAL's pages into the file, and the file cut to its size
+    # the WAL's pages into the file, and the file cut to its size (left for a later checkpoint while read)
+    _pragma(catalog, "wal_checkpoint(TRUNCATE)")
     return catalog_size(catalog)
 
 
