@@ -5,6 +5,7 @@ everything; the catalog file shrinks."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import text, update
 from daemon.catalog import Catalog, Job, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.payloads import FixJob, IngestJob, Payload, queue
-from daemon.ops.retention import catalog_size, prunable_jobs, prune_jobs, reclaim
+from daemon.ops.retention import catalog_size, prunable_jobs, prune_jobs, reclaim, vacuum
 from integrations.ingest.candidates import Candidate
 
 NOW = utcnow() + timedelta(days=500)  # the jobs are queued now: a year and more of them ends before NOW
@@ -160,4 +161,27 @@ def test_a_catalog_of_the_release_before_is_upgraded_with_its_jobs_and_then_prun
     with catalog.session() as s:
         again, created = queue(s, job, show="SHOW")
         assert not created and again.payload == {} and again.pruned_at is not None
+    catalog.dispose()
+
+
+def test_a_sqlite_catalog_made_before_incremental_auto_vacuum_shrinks_once_vacuumed(tmp_path: Path) -> None:
+    """An earlier Rushes made its SQLite file without auto-vacuum: the pages a prune frees are reused by new rows but
+    stay in the file until a VACUUM, which also turns incremental auto-vacuum on for the prunes after it."""
+    path = tmp_path / "catalog.sqlite"
+    made_before = sqlite3.connect(path)
+    made_before.execute("CREATE TABLE made_before (x)")  # a file with tables keeps auto_vacuum = NONE
+    made_before.close()
+    catalog = Catalog(f"sqlite:///{path}")
+    catalog.migrate()
+    for n in range(60):
+        job = sequence(f"sh{n:04d}")
+        ended(catalog, job, "done", 400 - n, written=written_before(job))
+    full = catalog_size(catalog)
+    assert full is not None and not full.incremental
+    prune_jobs(catalog, MONTH_AGO)
+    kept = reclaim(catalog)
+    assert kept is not None and kept.bytes == full.bytes and kept.free_bytes > full.bytes / 2
+    small = vacuum(catalog)
+    assert small is not None and small.incremental and small.bytes < full.bytes / 3, (full, small)
+    assert path.stat().st_size == small.bytes
     catalog.dispose()
