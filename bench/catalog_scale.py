@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/catalog_scale.py                        # SQLite: 50,000 dailies, 500,000 jobs
     .venv/bin/python bench/catalog_scale.py --dailies 5000 --jobs 50000 --postgres
+    .venv/bin/python bench/catalog_scale.py --made-before --name catalog_scale_made_before  # no auto-vacuum
 
 Fills a fresh catalog through the catalog's own tables (20 shows, `--dailies` dailies spread over them, 25
 model versions and `--requests` fix requests a show, `--jobs` jobs of which all but a few dozen are done or
@@ -23,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -269,6 +271,11 @@ def main() -> None:
     parser.add_argument(
         "--postgres", action="store_true", help="a throw-away local PostgreSQL instead of SQLite"
     )
+    parser.add_argument(
+        "--made-before",
+        action="store_true",
+        help="SQLite: a catalog file an earlier Rushes made (no auto-vacuum); the prune then runs with --vacuum",
+    )
     parser.add_argument("--name", default="catalog_scale")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rushes-catscale-"))
@@ -281,6 +288,8 @@ def main() -> None:
 
         server = PostgresServer.start(work / "pg")
         url = server.create_database("catscale")
+    elif args.made_before:  # a file with a table in it keeps auto_vacuum = NONE
+        sqlite3.connect(home / "catalog.sqlite").execute("CREATE TABLE made_before (x)").connection.close()
     catalog = Catalog(url)
     catalog.migrate()
     started = time.perf_counter()
@@ -326,6 +335,11 @@ def main() -> None:
     results.append(timed("rushes prune --yes (a year of job rows)", command(home, config, "prune", "--yes")))
     print(results[-1], flush=True)
     sizes["after the prune"] = catalog_bytes(catalog)
+    if args.made_before:
+        vacuumed = command(home, config, "prune", "--yes", "--vacuum")
+        results.append(timed("rushes prune --yes --vacuum (daemons stopped)", vacuumed))
+        print(results[-1], flush=True)
+        sizes["after --vacuum"] = catalog_bytes(catalog)
     results.append(timed("rushes prune --yes (the next night)", command(home, config, "prune", "--yes")))
     print(results[-1], flush=True)
     results.append(timed("rushes jobs list (after the prune)", command(home, config, "jobs", "list")))
