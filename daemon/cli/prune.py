@@ -87,7 +87,7 @@ def prune_cmd(
         typer.echo(f"{_size(item.size)}\t{item.why}\t{item.path}")
     renders = sum(1 for i in spent if i.kind == "render")
     what = f"{renders} render folder(s) and {len(spent) - renders} job log(s), {_size(total)}"
-    emptied = f"{rows} job row(s) ended before {before:%Y-%m-%d}"
+    emptied = f"{rows:,} job row(s) ended before {before:%Y-%m-%d}"
     if not spent and not rows:
         out.print(f"nothing to prune older than {older_than} day(s)", highlight=False)
     elif yes:
