@@ -106,7 +106,12 @@ def _prune_rows(catalog: Catalog, before: datetime, rows: int, vacuum_: bool) ->
     from daemon.ops.retention import prune_jobs, reclaim, vacuum
     from daemon.upgrading import daemons_at_work
 
-    if vacuum_ and catalog.dialect == "sqlite":
+    if vacuum_ and catalog.dialect != "sqlite":
+        raise fail(
+            f"--vacuum is for a SQLite catalog; the one at {catalog.url} reuses the emptied rows' space by itself "
+            "(autovacuum): prune without it"
+        )
+    if vacuum_:
         at_work = daemons_at_work(catalog)
         if at_work:
             raise fail(
