@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/catalog_scale.py                        # SQLite: 50,000 dailies, 500,000 jobs
     .venv/bin/python bench/catalog_scale.py --dailies 5000 --jobs 50000 --postgres
+    .venv/bin/python bench/catalog_scale.py --made-before --name catalog_scale_made_before  # no auto-vacuum
 
 Fills a fresh catalog through the catalog's own tables (20 shows, `--dailies` dailies spread over them, 25
 model versions and `--requests` fix requests a show, `--jobs` jobs of which all but a few dozen are done or
@@ -9,16 +10,21 @@ dead, as a year leaves them), then times, each as a fresh `rushes` process where
 `rushes status`, `rushes status --show S`, `rushes dailies list --show S`, `rushes jobs list`,
 `rushes jobs list --state dead`, `rushes model list --show S`, `rushes prune` (listing only),
 and in process: the daemon's /metrics and /readyz bodies, one claim of the job queue (median of 20), and the
-queries behind them with SQLite's EXPLAIN QUERY PLAN. Writes bench/out/catalog_scale.json and .md with the
-load average beside every figure.
+queries behind them with SQLite's EXPLAIN QUERY PLAN. Then the job rows' retention: the catalog's size (the SQLite
+file, or PostgreSQL's jobs table with its indexes), `rushes prune --yes` (the payloads of the jobs done over 30 days
+ago emptied, the pages given back), the size after, and the next night's `rushes prune --yes`. Each job's payload
+is what Rushes writes for its kind (an ingest job of a 150-frame sequence names every frame: 10.4 kB). Writes
+bench/out/catalog_scale.json and .md with the load average beside every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import OUT, machine, md_table, write_json
 from daemon.catalog import Catalog, Daily, FixRequest, Job, ModelVersion, Show, utcnow
 from daemon.catalog import jobs as job_repo
+from daemon.jobs.payloads import FixJob, IngestJob, PublishJob, TrainJob
+from integrations.ingest.candidates import Candidate
 
 SHOWS = 20
 KINDS = ("ingest", "ingest", "ingest", "fix", "publish", "train")
@@ -122,25 +130,63 @@ def fill(catalog: Catalog, dailies: int, jobs: int, requests: int, root: Path) -
         live = n >= jobs - 40
         kind = KINDS[n % len(KINDS)]
         state = "queued" if live else ("dead" if n % 211 == 0 else "done")
+        code = codes[rng.randrange(SHOWS)]
+        payload, result = job_payload(kind, n, code)
         job_rows.append(
             dict(
                 kind=kind,
                 key=f"{kind}:{n}",
-                show=codes[rng.randrange(SHOWS)],
-                payload={"path": f"/dailies/{n}.mov"},
+                show=code,
+                payload=payload,
                 state=state,
                 attempts=1,
                 max_attempts=5,
                 run_after=when,
                 last_error="Permanent: frames outside the shot" if state == "dead" else None,
-                result={"ok": True} if state == "done" else None,
+                result=result if state == "done" else None,
                 finished_at=None if live else when + timedelta(seconds=30),
                 created_at=when,
                 updated_at=when,
             )
         )
+        if len(job_rows) == 20_000:  # a year of payloads is gigabytes: written as they are made
+            _batched(catalog, Job, job_rows)
+            job_rows = []
     _batched(catalog, Job, job_rows)
     return codes
+
+
+def written_before(job: IngestJob) -> dict[str, Any]:
+    """An ingest job's payload as every Rushes before revision 0009 wrote it, each frame by its path and number (the
+    catalog a year of them left; now a sequence is written as its pattern and runs of frames)."""
+    data = job.to_json()
+    found = data["found"]
+    found.pop("frame_runs", None)
+    found["files"] = [str(f) for f in job.found.files]
+    found["frames"] = list(getattr(job.found, "frames", ()))
+    return data
+
+
+def job_payload(kind: str, n: int, code: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What Rushes writes for a job of `kind` (its payload, and its result when done): every other ingest is a
+    150-frame sequence, named frame by frame as the watcher finds it (56-character paths)."""
+    if kind == "ingest":
+        root = Path(f"/mnt/dailies/{code}/20261206")
+        if n % 2 == 0:
+            frames = tuple(range(1001, 1151))
+            folder = root / f"A{n:06d}"
+            files = tuple(folder / f"A{n:06d}_comp.{f:04d}.exr" for f in frames)
+            pattern = folder / f"A{n:06d}_comp.####.exr"
+            found = Candidate(root, "sequence", pattern, files, 150 * 12_000_000, 1.7e9 + n, frames)
+        else:
+            movie = root / f"A{n:06d}_C001.mov"
+            found = Candidate(root, "movie", movie, (movie,), 900_000_000, 1.7e9 + n)
+        return written_before(IngestJob(code, found)), {"result": "registered", "daily": n}
+    if kind == "fix":
+        return FixJob(n, "denoise", f"shotgrid:Task:{n}").to_json(), {"publication": n}
+    if kind == "publish":
+        return PublishJob(n, f"shotgrid:Task:{n}", "denoise").to_json(), {"version": str(n)}
+    return TrainJob(code, "window").to_json(), {"show": code, "version": n % 25, "promoted": False}
 
 
 def _batched(catalog: Catalog, model: type[Any], rows: list[dict[str, Any]], size: int = 20_000) -> None:
@@ -176,6 +222,23 @@ def command(home: Path, config: Path, *args: str) -> Callable[[], int]:
     return run
 
 
+def payload_sizes() -> dict[str, int]:
+    """The JSON of one 150-frame sequence's ingest payload, as written before and now."""
+    payload, _ = job_payload("ingest", 0, "SH00")
+    job = IngestJob.from_json(payload)
+    return {"before": len(json.dumps(payload)), "now": len(json.dumps(job.to_json()))}
+
+
+def catalog_bytes(catalog: Catalog) -> int:
+    """The SQLite file with its WAL, or PostgreSQL's jobs table with its indexes and TOAST."""
+    if catalog.dialect == "sqlite":
+        file = Path(str(catalog.engine.url.database))
+        wal = file.with_name(file.name + "-wal")
+        return file.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    with catalog.engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_total_relation_size('jobs')")).scalar_one())
+
+
 def plans(catalog: Catalog) -> dict[str, list[str]]:
     """SQLite's plan for the queue's hot queries."""
     if catalog.dialect != "sqlite":
@@ -186,6 +249,8 @@ def plans(catalog: Catalog) -> dict[str, list[str]]:
         "WHEN 'train' THEN 2 ELSE 3 END, run_after, id LIMIT 1",
         "counts": "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state",
         "prune": "SELECT id FROM jobs WHERE state IN ('done', 'dead') AND finished_at < :now ORDER BY id",
+        "prune job rows": "SELECT id FROM jobs WHERE state = 'done' AND finished_at < :now AND pruned_at IS NULL "
+        "ORDER BY finished_at LIMIT 2000",
         "jobs list --show": "SELECT * FROM jobs WHERE show = 'SH01' ORDER BY id DESC LIMIT 50",
     }
     out: dict[str, list[str]] = {}
@@ -206,6 +271,11 @@ def main() -> None:
     parser.add_argument(
         "--postgres", action="store_true", help="a throw-away local PostgreSQL instead of SQLite"
     )
+    parser.add_argument(
+        "--made-before",
+        action="store_true",
+        help="SQLite: a catalog file an earlier Rushes made (no auto-vacuum); the prune then runs with --vacuum",
+    )
     parser.add_argument("--name", default="catalog_scale")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rushes-catscale-"))
@@ -218,6 +288,8 @@ def main() -> None:
 
         server = PostgresServer.start(work / "pg")
         url = server.create_database("catscale")
+    elif args.made_before:  # a file with a table in it keeps auto_vacuum = NONE
+        sqlite3.connect(home / "catalog.sqlite").execute("CREATE TABLE made_before (x)").connection.close()
     catalog = Catalog(url)
     catalog.migrate()
     started = time.perf_counter()
@@ -259,6 +331,22 @@ def main() -> None:
 
     results.append(timed("claim one job", claim_once, repeat=20))
     print(results[-1], flush=True)
+    sizes = {"after a year": catalog_bytes(catalog)}
+    results.append(timed("rushes prune --yes (a year of job rows)", command(home, config, "prune", "--yes")))
+    print(results[-1], flush=True)
+    sizes["after the prune"] = catalog_bytes(catalog)
+    if args.made_before:
+        vacuumed = command(home, config, "prune", "--yes", "--vacuum")
+        results.append(timed("rushes prune --yes --vacuum (daemons stopped)", vacuumed))
+        print(results[-1], flush=True)
+        sizes["after --vacuum"] = catalog_bytes(catalog)
+    results.append(timed("rushes prune --yes (the next night)", command(home, config, "prune", "--yes")))
+    print(results[-1], flush=True)
+    results.append(timed("rushes jobs list (after the prune)", command(home, config, "jobs", "list")))
+    print(results[-1], flush=True)
+    results.append(timed("rushes status (after the prune)", command(home, config, "status")))
+    print(results[-1], flush=True)
+    print(sizes, flush=True)
     data = {
         "machine": machine(),
         "catalog": catalog.dialect,
@@ -267,12 +355,15 @@ def main() -> None:
         "requests": args.requests,
         "fill_s": round(fill_s, 1),
         "timings": [asdict(t) for t in results],
+        "catalog_bytes": sizes,
+        "sequence_ingest_payload_bytes": payload_sizes(),
         "plans": plans(catalog),
     }
     write_json(OUT / f"{args.name}.json", data)
     table = md_table(["what", "seconds", "lines/rows", "load"], [asdict(t).values() for t in results])
+    sized = md_table(["catalog", "MB"], [(what, round(n / 1e6, 1)) for what, n in sizes.items()])
     (OUT / f"{args.name}.md").write_text(
-        f"# {args.dailies:,} dailies, {args.jobs:,} jobs ({catalog.dialect})\n\n{table}\n"
+        f"# {args.dailies:,} dailies, {args.jobs:,} jobs ({catalog.dialect})\n\n{table}\n\n{sized}\n"
     )
     print(table)
     catalog.dispose()

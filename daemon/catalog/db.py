@@ -1,7 +1,7 @@
 """The catalog database: one engine per URL, sessions that are one transaction each, migrations to head.
 
-SQLite (the default) runs in WAL mode with foreign keys on and a busy timeout, and every write session
-starts with `BEGIN IMMEDIATE`, so two processes never interleave a read-then-write. PostgreSQL is used
+SQLite (the default) runs in WAL mode with foreign keys on, a busy timeout and incremental auto-vacuum (a new file),
+and every write session starts with `BEGIN IMMEDIATE`, so two processes never interleave a read-then-write. PostgreSQL is used
 as-is through psycopg 3 (`postgresql+psycopg://user@host/db`).
 
 Opening a catalog that is already at the newest schema imports no Alembic: the revision is read from Alembic's
@@ -145,6 +145,9 @@ def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
+        # a new file only (an existing one keeps its mode until VACUUM): pages freed by `rushes prune` can be given
+        # back to the file system a few at a time, while daemons run (daemon.ops.retention.reclaim)
+        cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")

@@ -9,6 +9,11 @@ Two workers never hold the same job: on PostgreSQL the candidate row is picked w
 `SELECT ... FOR UPDATE SKIP LOCKED`; on SQLite every write transaction is `BEGIN IMMEDIATE`. On both, the
 claim itself is a conditional UPDATE that re-checks state and lease and must change exactly one row.
 Worker names must be unique per running worker (e.g. "host:pid:slot"): a lease belongs to a name.
+
+Rows are kept for good, each job's key with them, so no work is ever done twice. `prune_ended` empties the payload
+and result of done jobs that ended long ago (`rushes prune --yes`): the row stays as a tombstone of its key,
+kind, show, state, attempts, error and timestamps, and `pruned_at` says when. Queued, running and dead jobs
+(a dead one keeps its payload for `retry`) are never touched, and each call is one short batch.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once, utcnow
@@ -283,6 +288,60 @@ def finished_before(s: Session, before: datetime, among: Sequence[int]) -> list[
         )
         ended += s.scalars(query.order_by(Job.id))
     return ended
+
+
+PRUNE_BATCH = 2000  # jobs emptied in one transaction by `prune_ended`: a short write lock each
+
+
+def prunable(s: Session, before: datetime) -> int:
+    """How many done jobs ended before `before` still hold their payload (what `prune_ended` would empty). Counted
+    on the partial index of unpruned jobs: the years of tombstones before cost nothing."""
+    return int(s.scalar(select(func.count(Job.id)).where(*_prunable(before))) or 0)
+
+
+def prune_ended(
+    s: Session, before: datetime, limit: int = PRUNE_BATCH, *, now: datetime | None = None
+) -> int:
+    """Empty the payload and result of up to `limit` done jobs that ended before `before`, oldest first; how many.
+    Each row is written again, in this transaction, as its tombstone: the same id, key, kind, show, state,
+    attempts, error and timestamps, with `pruned_at`, so `enqueue` finds its key before and after. (Written anew,
+    not updated: SQLite leaves a row updated smaller where it was, a page each for rows that held a large payload,
+    and merges the pages a delete empties.) Call it again, each time in a transaction of its own, until it returns
+    fewer than `limit`."""
+    now = now or utcnow()
+    kept = [column for column in _TOMBSTONE]
+    rows = s.execute(
+        select(*kept).where(*_prunable(before)).order_by(Job.finished_at).limit(limit).with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    ids = [row.id for row in rows]
+    s.execute(delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False))
+    s.execute(insert(Job), [{**row._asdict(), "payload": {}, "pruned_at": now} for row in rows])
+    return len(rows)
+
+
+_TOMBSTONE = (
+    Job.id,
+    Job.kind,
+    Job.key,
+    Job.show,
+    Job.state,
+    Job.attempts,
+    Job.max_attempts,
+    Job.run_after,
+    Job.lease_owner,
+    Job.heartbeat_at,
+    Job.last_error,
+    Job.finished_at,
+    Job.created_at,
+    Job.updated_at,
+)
+"""What a pruned job keeps: everything but its payload, result, progress and lease."""
+
+
+def _prunable(before: datetime) -> list[ColumnElement[bool]]:
+    return [Job.state == "done", Job.finished_at < before, Job.pruned_at.is_(None)]
 
 
 def jobs_by_key(s: Session, keys: Sequence[str]) -> dict[str, Job]:

@@ -194,6 +194,14 @@ class Job(Timestamps, Base):
     __table_args__ = (
         Index("ix_jobs_state_run_after", "state", "run_after"),
         Index("ix_jobs_kind_state", "kind", "state"),  # the queue depths (/metrics, status) count from it
+        # the ended jobs `rushes prune` has not emptied yet (daemon.catalog.jobs.prune_ended), not the years before
+        Index(
+            "ix_jobs_unpruned",
+            "state",
+            "finished_at",
+            sqlite_where=text("pruned_at IS NULL"),
+            postgresql_where=text("pruned_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -213,6 +221,8 @@ class Job(Timestamps, Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     # while running: one line its worker writes as it goes (cleared when the job is claimed again)
     progress: Mapped[str | None] = mapped_column(Text)
+    # when `rushes prune --yes` emptied the payload and result of this ended job (its key stays: never redone)
+    pruned_at: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.kind} {self.state} {self.key}>"

@@ -15,6 +15,8 @@ Each payload is a frozen dataclass with
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -67,13 +69,28 @@ class IngestJob:
         return f"ingest:{self.show}:{f.path}:rejected:{f.reason}"
 
     def to_json(self) -> dict[str, Any]:
-        data = {"show": self.show, "type": type(self.found).__name__, "found": _jsonable(asdict(self.found))}
+        """A sequence whose files are its pattern's frames is written as the pattern and its runs of frames
+        (`frame_runs`: [[1001, 1150]]), not every frame's path and number: 10.2 kB for 150 frames of 56-character
+        paths, now 0.3 kB. Any other, and a rejected file, lists its files."""
+        found = _jsonable(asdict(self.found))
+        if isinstance(self.found, Candidate) and self.found.frames:
+            named = frame_files(self.found.path, self.found.frames)
+            if named == self.found.files:
+                del found["files"], found["frames"]
+                found["frame_runs"] = frame_runs(self.found.frames)
+        data = {"show": self.show, "type": type(self.found).__name__, "found": found}
         return data if self.over_quarantined is None else {**data, "over_quarantined": self.over_quarantined}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IngestJob:
+        """Reads both forms: a sequence's `frame_runs`, and the frame by frame list every Rushes before wrote."""
         found = dict(data["found"])
         found["path"] = Path(found["path"])
+        if "frame_runs" in found:
+            found["frames"] = tuple(
+                n for first, last in found.pop("frame_runs") for n in range(first, last + 1)
+            )
+            found["files"] = frame_files(found["path"], found["frames"])
         found["files"] = tuple(Path(f) for f in found.get("files", ()))
         if data["type"] == "Rejected":
             return cls(str(data["show"]), Rejected(**found))
@@ -81,6 +98,31 @@ class IngestJob:
         found["frames"] = tuple(found.get("frames", ()))
         over = data.get("over_quarantined")
         return cls(str(data["show"]), Candidate(**found), None if over is None else int(over))
+
+
+_PADDING = re.compile(r"#+(?!.*#)")  # the last run of #: one per digit of the frame number
+
+
+def frame_files(pattern: Path, frames: Sequence[int]) -> tuple[Path, ...] | None:
+    """The files of a sequence's `frames` as its pattern names them (`sh010.####.exr`, 1001: `sh010.1001.exr`); None
+    when the pattern holds no `#`."""
+    match = _PADDING.search(pattern.name)
+    if match is None:
+        return None
+    head, tail, width = pattern.name[: match.start()], pattern.name[match.end() :], len(match.group())
+    return tuple(pattern.with_name(f"{head}{n:0{width}d}{tail}") for n in frames)
+
+
+def frame_runs(frames: Sequence[int]) -> list[list[int]]:
+    """Frames in order as runs of consecutive numbers, [first, last] each: (1001, 1002, 1003, 1007) ->
+    [[1001, 1003], [1007, 1007]]."""
+    runs: list[list[int]] = []
+    for n in frames:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return runs
 
 
 def _jsonable(value: Any) -> Any:

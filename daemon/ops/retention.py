@@ -7,6 +7,13 @@ spent once the job ended that long ago. Approved renders (the example pairs the 
 renders waiting for review are never spent. A wrapped show's training cache (decoded frames) is spent once it was
 wrapped that long ago. Only a fix's own folder (`<renders>/<shot>/<version code>`) is ever
 deleted: a publication whose files lie elsewhere (moved by hand, another layout) is left alone.
+
+A done job's row is spent the same way once it ended that long ago: its payload and result (an ingest job's
+payload named every frame of its sequence) are emptied, in batches of a short transaction each, and the row stays
+as the tombstone of its key (daemon.catalog.jobs.prune_ended), so nothing it did is ever done again. A SQLite
+catalog then gives the freed pages back to the file system (`reclaim`) when it was made with incremental
+auto-vacuum (every catalog made by this Rushes); an older one keeps its size, reusing the pages for new rows,
+until `vacuum` rewrites it once with the daemons stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from daemon.catalog import Catalog, fixes, jobs
 from daemon.catalog import shows as show_repo
@@ -111,8 +119,117 @@ def remove(spent: Sequence[Spent]) -> int:
     return freed
 
 
+def prunable_jobs(catalog: Catalog, before: datetime) -> int:
+    """How many done jobs ended before `before` still hold their payload and result."""
+    with catalog.session(readonly=True) as s:
+        return jobs.prunable(s, before)
+
+
+def prune_jobs(catalog: Catalog, before: datetime, batch: int = jobs.PRUNE_BATCH) -> int:
+    """Empty the payload and result of every done job ended before `before`, `batch` jobs a transaction (a daemon
+    claims and finishes jobs between two); how many."""
+    pruned = 0
+    while True:
+        with catalog.session() as s:
+            done = jobs.prune_ended(s, before, batch)
+        pruned += done
+        if done < batch:
+            return pruned
+
+
+RECLAIM_PAGES = 2048  # pages given back to the file system in one transaction (8 MB of 4 kB pages)
+
+
+@dataclass(frozen=True)
+class CatalogSize:
+    """A SQLite catalog's file: its bytes, the bytes of free pages in it, and whether it gives them back by itself
+    (incremental auto-vacuum) or only when vacuumed."""
+
+    bytes: int
+    free_bytes: int
+    incremental: bool
+
+
+def catalog_size(catalog: Catalog) -> CatalogSize | None:
+    """The SQLite catalog's size (None on PostgreSQL, whose autovacuum reuses the space of emptied rows)."""
+    if catalog.dialect != "sqlite":
+        return None
+    page, pages, free, mode = (
+        int(_pragma(catalog, name)[0][0])
+        for name in ("page_size", "page_count", "freelist_count", "auto_vacuum")
+    )
+    return CatalogSize(page * pages, page * free, mode == 2)
+
+
+def _pragma(catalog: Catalog, statement: str) -> list[Any]:
+    """Run `PRAGMA statement` outside any transaction (the catalog's SQLite connections are in autocommit until
+    a session begins one): a checkpoint cannot run inside one, and an incremental vacuum is its own."""
+    raw = catalog.engine.raw_connection()
+    try:
+        if statement.startswith("incremental_vacuum"):
+            # run to its end, as a transaction of its own: a cursor's first step frees one page only
+            sqlite: Any = raw.driver_connection
+            sqlite.executescript(f"PRAGMA {statement};")
+            return []
+        cursor = raw.cursor()
+        try:
+            cursor.execute(f"PRAGMA {statement}")
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+
+
+def reclaim(catalog: Catalog, step: int = RECLAIM_PAGES) -> CatalogSize | None:
+    """Give a SQLite catalog's free pages back to the file system, `step` pages a transaction, when it was made with
+    incremental auto-vacuum; its size after (None on PostgreSQL)."""
+    size = catalog_size(catalog)
+    if size is None or not size.incremental:
+        return size
+    while size.free_bytes > 0:
+        _pragma(catalog, f"incremental_vacuum({int(step)})")
+        after = catalog_size(catalog)
+        assert after is not None
+        if after.free_bytes >= size.free_bytes:  # nothing more could go (a reader holds them)
+            break
+        size = after
+    # the WAL's pages into the file, and the file cut to its size (left for a later checkpoint while read)
+    _pragma(catalog, "wal_checkpoint(TRUNCATE)")
+    return catalog_size(catalog)
+
+
+def vacuum(catalog: Catalog) -> CatalogSize | None:
+    """Rewrite a SQLite catalog without its free pages, with incremental auto-vacuum from then on (the whole file is
+    locked while it runs: only with the daemons stopped); its size after (None on PostgreSQL)."""
+    if catalog.dialect != "sqlite":
+        return None
+    raw = catalog.engine.raw_connection()  # one connection: the mode set is the one VACUUM applies
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        cursor.execute("VACUUM")
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+    return catalog_size(catalog)
+
+
 def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-__all__ = ["Spent", "remove", "spent_cache", "spent_logs", "spent_renders"]
+__all__ = [
+    "CatalogSize",
+    "Spent",
+    "catalog_size",
+    "prunable_jobs",
+    "prune_jobs",
+    "reclaim",
+    "remove",
+    "spent_cache",
+    "spent_logs",
+    "spent_renders",
+    "vacuum",
+]

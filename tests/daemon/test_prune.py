@@ -186,3 +186,48 @@ def test_a_wrapped_shows_training_cache_is_spent_and_a_working_shows_is_not(home
     code, output = rushes("prune", "--older-than", "0", "--show", SHOW, "--yes")
     assert code == 0 and "deleted 0 render folder(s), 1 wrapped show(s)' training cache" in output
     assert not caches[SHOW].exists() and caches["LIVE"].exists()
+
+
+def test_old_done_jobs_keep_their_rows_and_keys_without_their_payloads(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year of sequence dailies grew the catalog by gigabytes: each ingest job's payload names every frame, and
+    no row was ever deleted. The prune empties the payload and result of the jobs done `--older-than` days ago; their
+    rows stay, so a file found again or a request read again is not done twice."""
+    from daemon.cli import app as cli_app
+
+    monkeypatch.setattr(cli_app.out, "_width", 400)
+    frames = {"files": [f"/mnt/dailies/PRN/sh010/sh010_comp_v012.{n:04d}.exr" for n in range(1001, 1151)]}
+    key = "ingest:PRN:/mnt/dailies/PRN/sh010/sh010_comp_v012.####.exr:9000000:1700000000.0:150:"
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        ids = {}
+        for name, days in (("old", 40), ("recent", 5)):
+            job, _ = job_repo.enqueue(s, "ingest", f"{key}{name}", frames, show=SHOW)
+            job.state, job.result, job.finished_at = "done", {"daily": 7}, utcnow() - timedelta(days=days)
+            ids[name] = job.id
+        running, _ = job_repo.enqueue(s, "fix", "fix:req-9:denoise", {"request_id": 9}, show=SHOW)
+        assert job_repo.claim(s, "render-9:4242:fix", ["fix"], lease_s=600) is not None
+    ctx.close()
+
+    code, output = rushes("prune")
+    assert code == 0 and "would empty the payload and result of 1 job row(s) ended before" in output
+    code, output = rushes("prune", "--yes", "--json")
+    report = json.loads(output)
+    assert code == 0 and report["job_rows"] == 1 and report["catalog"]["incremental_vacuum"]
+    code, output = rushes("prune", "--yes", "--vacuum")  # a daemon of another host runs the fix
+    assert code == 2 and "cannot vacuum the catalog" in output and "render-9:4242:fix" in output
+
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        old, recent = job_repo.get_job(s, ids["old"]), job_repo.get_job(s, ids["recent"])
+        assert old is not None and old.payload == {} and old.result is None and old.state == "done"
+        assert recent is not None and recent.payload == frames and recent.result == {"daily": 7}
+        again, created = job_repo.enqueue(s, "ingest", f"{key}old", frames, show=SHOW)
+        assert again.id == ids["old"] and not created  # the file seen again: not ingested twice
+        assert job_repo.complete(s, running.id, "render-9:4242:fix")
+    ctx.close()
+    code, output = rushes("jobs", "list", "--kind", "ingest")
+    assert code == 0 and f"{key}old" in output and "done" in output
+    code, output = rushes("prune", "--yes", "--vacuum")
+    assert code == 0 and "catalog file" in output and "nothing to prune" in output

@@ -3,6 +3,8 @@ a key that is the same for the same work and different for different work."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,3 +86,29 @@ def test_a_train_report_gives_its_scores_by_head_and_metric() -> None:
         ("upscale", "psnr", 27.0),
     ]
     assert TrainReport.from_json(report.to_json()) == report
+
+
+def test_a_sequence_ingest_payload_is_its_pattern_and_frame_runs_and_old_payloads_still_run() -> None:
+    """An ingest job of a 150-frame sequence named every frame: 10 kB a job, gigabytes a year in the catalog."""
+    folder = Path("/mnt/dailies/SH01/20261206/A000042")
+    frames = (*range(1001, 1101), *range(1102, 1151))  # frame 1101 missing: two runs
+    files = tuple(folder / f"A000042_comp.{n:04d}.exr" for n in frames)
+    seq = Candidate(
+        Path("/mnt/dailies/SH01"), "sequence", folder / "A000042_comp.####.exr", files, 9, 1.0, frames
+    )
+    job = IngestJob("SH01", seq)
+    written = job.to_json()
+    assert written["found"]["frame_runs"] == [[1001, 1100], [1102, 1150]]
+    assert "files" not in written["found"] and len(json.dumps(written)) < 400
+    assert IngestJob.from_json(written) == job and IngestJob.from_json(written).key() == job.key()
+    older = {
+        "show": "SH01",
+        "type": "Candidate",
+        "found": {**written["found"], "files": [str(f) for f in files]},
+    }
+    del older["found"]["frame_runs"]
+    older["found"]["frames"] = list(frames)  # what every Rushes before wrote
+    assert len(json.dumps(older)) > 9_000 and IngestJob.from_json(older) == job
+    odd = replace(seq, files=(*files[:-1], folder / "A000042_comp_final.1150.exr"))  # not the pattern's names
+    assert IngestJob.from_json(IngestJob("SH01", odd).to_json()) == IngestJob("SH01", odd)
+    assert "files" in IngestJob("SH01", odd).to_json()["found"]
