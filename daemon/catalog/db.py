@@ -244,12 +244,13 @@ class Catalog:
         from alembic import command
 
         try:
-            with self.engine.begin() as conn:
+            with self._migrating() as conn, conn.begin():
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
                 config = _alembic_config(self.url)
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
+                self._check_references(conn)
         except DBAPIError as exc:
             reason = explain(exc)
             if "already exists" in reason:  # a migration's table or column is there already
@@ -259,6 +260,37 @@ class Catalog:
                 )
             raise CatalogError(self.url, reason) from exc
         return current or ""
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """A connection for migrations. On SQLite a migration alters a table by copying it and dropping the old
+        one, and with foreign keys on, dropping it deletes every row that refers to it (`ON DELETE CASCADE`: a
+        show's dailies, requests and Versions); so foreign keys are off while it runs, as SQLite's own steps for
+        altering a table ask (`_check_references` checks them before it commits), and back on after it."""
+        with self.engine.connect() as conn:
+            if self.dialect != "sqlite":
+                yield conn
+                return
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys = OFF")  # outside a transaction: inside one SQLite ignores it
+            try:
+                yield conn
+            finally:
+                raw.execute("PRAGMA foreign_keys = ON")
+
+    def _check_references(self, conn: Connection) -> None:
+        """SQLite, before a migration commits: every reference still finds its row (foreign keys were off)."""
+        if self.dialect != "sqlite":
+            return
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            tables = ", ".join(sorted({str(row[0]) for row in broken}))
+            raise CatalogError(
+                self.url,
+                f"the schema upgrade would leave {len(broken)} row(s) of {tables} referring to rows that are gone, "
+                "so it was not made; report it, and keep using this Rushes' previous release meanwhile",
+            )
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None when it was never migrated)."""

@@ -153,6 +153,32 @@ def test_models_and_migrations_agree(catalog: Catalog) -> None:
     assert diff == [], "models changed without a migration: add one under daemon/catalog/migrations/versions"
 
 
+def test_every_downgrade_keeps_the_shows_rows_on_sqlite_and_postgresql(catalog: Catalog, show: str) -> None:
+    """A downgrade that drops a column must not copy the table: on SQLite dropping the old copy deleted every row
+    that refers to it (a show's dailies, requests and Versions)."""
+    from alembic import command
+
+    from daemon.catalog.db import _alembic_config
+
+    with catalog.session() as s:
+        daily, _ = register_daily(s, show, facts())
+        request, _ = add_fix_request(s, show, "memory:event:1", "A010", ["denoise"])
+        add_publication(s, request.id, "denoise", "publish:1", "/renders/a.mov", source_path=daily.path)
+    config = _alembic_config(catalog.url)
+    with catalog.engine.begin() as conn:  # down to the first revision, one step at a time
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    with catalog.engine.connect() as conn:
+        kept = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES_OF_A_SHOW}
+    assert kept == dict.fromkeys(TABLES_OF_A_SHOW, 1)
+    assert catalog.migrate() == "0001"  # and up again, rows and all
+    with catalog.session(readonly=True) as s:
+        assert [d.path for d in list_dailies(s, show)] == [daily.path]
+
+
+TABLES_OF_A_SHOW = ("shows", "dailies", "fix_requests", "publications")
+
+
 def test_session_on_an_unmigrated_database_says_what_to_do(catalog_url: str) -> None:
     cat = Catalog(catalog_url)
     try:

@@ -83,13 +83,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("dailies", schema=None) as batch_op:
+    # in place (SQLite's ALTER TABLE DROP COLUMN): a copy of a table drops the old one, and with it every row
+    # that refers to it
+    with op.batch_alter_table("dailies", schema=None, recreate="never") as batch_op:
         batch_op.drop_index(
             "uq_dailies_current_content",
             sqlite_where=sa.text(_CURRENT_CONTENT),
             postgresql_where=sa.text(_CURRENT_CONTENT),
         )
         batch_op.drop_column("change_stamp")
-    with op.batch_alter_table("daily_aliases", schema=None) as batch_op:
+    with op.batch_alter_table("daily_aliases", schema=None, recreate="never") as batch_op:
         batch_op.drop_index(batch_op.f("ix_daily_aliases_daily_id"))
     op.drop_table("daily_aliases")

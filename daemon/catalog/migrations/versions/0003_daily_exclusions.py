@@ -23,6 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("dailies") as batch:
+    # in place (SQLite's ALTER TABLE DROP COLUMN): a copy of a table drops the old one, and with it every row
+    # that refers to it
+    with op.batch_alter_table("dailies", recreate="never") as batch:
         batch.drop_column("excluded_at")
         batch.drop_column("excluded_reason")

@@ -23,5 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("fix_requests") as batch:
+    # in place (SQLite's ALTER TABLE DROP COLUMN): a copy of a table drops the old one, and with it every row
+    # that refers to it
+    with op.batch_alter_table("fix_requests", recreate="never") as batch:
         batch.drop_column("qualified_codes")

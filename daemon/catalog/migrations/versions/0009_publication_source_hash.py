@@ -44,5 +44,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("publications") as batch:
+    # in place (SQLite's ALTER TABLE DROP COLUMN): a copy of a table drops the old one, and with it every row
+    # that refers to it
+    with op.batch_alter_table("publications", recreate="never") as batch:
         batch.drop_column("source_hash")

@@ -24,6 +24,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("shows") as batch:
+    # in place (SQLite's ALTER TABLE DROP COLUMN): a copy of the table would drop the old one, and every row that
+    # refers to a show with it
+    with op.batch_alter_table("shows", recreate="never") as batch:
         batch.drop_column("wrap_note")
         batch.drop_column("wrapped_at")

@@ -32,6 +32,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # in place (SQLite's ALTER TABLE DROP COLUMN): a copy of a table drops the old one, and with it every row
+    # that refers to it
     op.drop_index("ix_jobs_unpruned", "jobs")
-    with op.batch_alter_table("jobs") as batch:
+    with op.batch_alter_table("jobs", recreate="never") as batch:
         batch.drop_column("pruned_at")
