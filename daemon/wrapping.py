@@ -12,14 +12,18 @@ the data directory; what it cannot delete (the dailies, a show's own output root
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, models_repo, utcnow
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
+from daemon.catalog.models import Show
 from daemon.settings import Settings, ShowConfig
 
 
@@ -126,34 +130,30 @@ class Removal:
     rows: show_repo.DeletedRows | None  # None until done
     folders: dict[str, int]  # the show's folders in the data directory, with their bytes: deleted when asked
     left: list[str]  # what stays and is not Rushes' to delete: ingest folders, its own output root
+    not_deleted: dict[str, str] = field(
+        default_factory=dict
+    )  # a folder (or file in it) that could not go: why
 
 
 class CannotRemove(Exception):
-    """A show that may not be removed now: not wrapped, in the config file, or with jobs still going."""
+    """A show that may not be removed now: not wrapped, in the config file, or with jobs still going (`later`:
+    the same removal can pass once they have finished)."""
+
+    def __init__(self, message: str, *, later: bool = False) -> None:
+        super().__init__(message)
+        self.later = later
 
 
 def removal(settings: Settings, catalog: Catalog, show: ShowConfig) -> Removal:
     """What `remove` would do, or CannotRemove (one line) when it may not now."""
     code = show.code
-    with catalog.session(readonly=True) as s:
-        wrapped = code in show_repo.wrapped_shows(s)
-        going = [
-            job.id
-            for state in ("queued", "running")
-            for job in job_repo.list_jobs(s, show=code, state=state, limit=None)
-        ]
-        roots = {str(root.path) for root in show.ingest.roots} | daily_repo.roots(s, code)
-    if not wrapped:
-        raise CannotRemove(f"show {code} is not wrapped: wrap it first (`rushes show wrap {code}`)")
     if any(s.code == code for s in settings.shows):
         raise CannotRemove(
             f"show {code} is in the config file, which would add it again: remove it there first"
         )
-    if going:
-        raise CannotRemove(
-            f"show {code} still has job(s) {', '.join(map(str, sorted(going)))} queued or running: "
-            "let them finish (`rushes jobs list`), then remove it"
-        )
+    with catalog.session(readonly=True) as s:
+        _refuse_at_work(s, code)
+        roots = {str(root.path) for root in show.ingest.roots} | daily_repo.roots(s, code)
     folders = _data_folders(settings, show)
     left = [f"ingest folder {root} (its dailies)" for root in sorted(roots)]
     if show.output_root is not None:
@@ -162,15 +162,41 @@ def removal(settings: Settings, catalog: Catalog, show: ShowConfig) -> Removal:
 
 
 def remove(settings: Settings, catalog: Catalog, show: ShowConfig, *, delete_folders: bool) -> Removal:
-    """Delete the show's catalog rows and, with `delete_folders`, its folders in the data directory (its model
-    versions, training cache, references and default renders). CannotRemove as `removal` says."""
+    """Delete the show's catalog rows with its jobs and their logs and, with `delete_folders`, its folders in the
+    data directory (its model versions, training cache, references and default renders). CannotRemove as
+    `removal` says; checked again in the deleting transaction (a show reopened, or given work, meanwhile)."""
     planned = removal(settings, catalog, show)
     with catalog.session() as s:
+        _refuse_at_work(s, show.code, lock=True)
         rows = show_repo.delete_show(s, show.code)
+    for job_id in rows.jobs:
+        (settings.logs_dir / f"job-{job_id}.log").unlink(missing_ok=True)
+    failed: dict[str, str] = {}
     if delete_folders:
         for folder in planned.folders:
-            shutil.rmtree(folder, ignore_errors=True)
-    return Removal(show=show.code, rows=rows, folders=planned.folders, left=planned.left)
+            shutil.rmtree(folder, onerror=lambda _f, path, exc: failed.setdefault(path, str(exc[1])))
+    return Removal(show=show.code, rows=rows, folders=planned.folders, left=planned.left, not_deleted=failed)
+
+
+def _refuse_at_work(s: Session, code: str, *, lock: bool = False) -> None:
+    """CannotRemove when the show is not wrapped or has jobs queued or running (`lock`: its row held until the
+    transaction ends, so a reopening waits for the removal or the removal sees it)."""
+    query = select(Show.wrapped_at).where(Show.code == code)
+    if lock:
+        query = query.with_for_update()
+    if s.scalar(query) is None:
+        raise CannotRemove(f"show {code} is not wrapped: wrap it first (`rushes show wrap {code}`)")
+    going = [
+        job.id
+        for state in ("queued", "running")
+        for job in job_repo.list_jobs(s, show=code, state=state, limit=None)
+    ]
+    if going:
+        raise CannotRemove(
+            f"show {code} still has job(s) {', '.join(map(str, sorted(going)))} queued or running: "
+            "let them finish (`rushes jobs list`), then remove it",
+            later=True,
+        )
 
 
 def _data_folders(settings: Settings, show: ShowConfig) -> list[Path]:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import insert_once
-from daemon.catalog.models import Daily, FixRequest, ModelVersion, Publication, Show
+from daemon.catalog.models import Daily, FixRequest, Job, ModelVersion, Publication, Show
 
 
 class UnknownShow(LookupError):
@@ -100,19 +100,25 @@ class DeletedRows:
     model_versions: int
     fix_requests: int
     publications: int
+    jobs: tuple[int, ...] = ()  # the ids of its jobs, whose logs (`job-N.log`) go with them
 
 
 def delete_show(s: Session, code: str) -> DeletedRows:
     """Delete the show and every row that hangs from it: dailies and their copies, model versions, fix requests
-    and their publications (the database cascades the deletes). Jobs, which name shows as text, stay."""
+    and their publications (the database cascades the deletes), and its jobs, which name the show as text: their
+    keys would keep a show added again under the code from ingesting its files, and their request ids may be
+    handed out again. The caller makes sure no job of the show is queued or running."""
     show = require_show(s, code)
     requests = select(FixRequest.id).where(FixRequest.show_id == show.id)
+    job_ids = tuple(s.scalars(select(Job.id).where(Job.show == code).order_by(Job.id)))
     counted = DeletedRows(
         dailies=s.scalar(select(func.count()).where(Daily.show_id == show.id)) or 0,
         model_versions=s.scalar(select(func.count()).where(ModelVersion.show_id == show.id)) or 0,
         fix_requests=s.scalar(select(func.count()).where(FixRequest.show_id == show.id)) or 0,
         publications=s.scalar(select(func.count()).where(Publication.fix_request_id.in_(requests))) or 0,
+        jobs=job_ids,
     )
+    s.execute(delete(Job).where(Job.show == code))
     s.delete(show)
     s.flush()
     return counted

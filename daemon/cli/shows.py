@@ -149,8 +149,9 @@ def _record(show: ShowConfig, wrapped_at: datetime | None) -> dict[str, Any]:
         "tracker_project": show.tracker_project or show.code,
         "ingest_roots": [str(r.path) for r in show.ingest.roots],
         "missing_roots": [str(r.path) for r in show.ingest.roots if not r.path.is_dir()],
-        "path_template": show.ingest.path_template,
-        "sequence_template": show.ingest.sequence_template,
+        # always lists: a show may read several namings, tried in order (a naming change mid-show)
+        "path_template": _listed(show.ingest.path_template),
+        "sequence_template": _listed(show.ingest.sequence_template),
         "movie_first_frame": show.movie_first_frame,
     }
 
@@ -186,10 +187,19 @@ def show_wrap(
     if done.running_training:
         out.print(f"  a training running now finishes: job(s) {_ids(done.running_training)}", highlight=False)
     if done.finishing:
-        out.print(f"  fixes asked for before the wrap finish: job(s) {_ids(done.finishing)}", highlight=False)
+        out.print(
+            f"  work asked for before the wrap finishes (fixes, their Versions and answers, ingests): job(s) "
+            f"{_ids(done.finishing)}",
+            highlight=False,
+        )
     sizes = ", ".join(f"{name} {_mb(size)}" for name, size in done.disk.items())
+    cache = (
+        "the cache can be deleted once that training ends"
+        if done.running_training
+        else "the cache can be deleted now"
+    )
     out.print(
-        f"  on disk: {sizes}; the cache can be deleted now (it is rebuilt if the show is reopened); "
+        f"  on disk: {sizes}; {cache} (it is rebuilt if the show is reopened); "
         'docs/operations.md, "Wrapping a show", says what to keep',
         highlight=False,
     )
@@ -272,6 +282,10 @@ def show_export(
 
     if output is not None and output.exists():
         raise fail(f"--output {output} exists: give a new file name, or remove it first")
+    if output is not None and not output.parent.is_dir():
+        raise fail(
+            f"--output {output}: its folder {output.parent} does not exist; make it, or write elsewhere"
+        )
     ctx = open_context(settings())
     try:
         shows.get_show(ctx.settings, ctx.catalog, code)
@@ -282,7 +296,13 @@ def show_export(
     if output is None:
         typer.echo(text)
         return
-    output.write_text(text + "\n")
+    partial = output.with_name(f".{output.name}.partial")
+    try:  # whole or not at all: an archive cut short by a full disk is worse than none
+        partial.write_text(text + "\n")
+        partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise fail(f"cannot write --output {output} ({exc.strerror}); write it elsewhere") from None
     fixed = sum(1 for r in record.fix_requests for f in r.fixes if f.tracker_version)
     refused = [f"v{v.version}" for v in record.model_versions if v.manifest is None]
     out.print(
@@ -311,11 +331,18 @@ def show_remove(
 ) -> None:
     """Remove a wrapped show from the catalog for good (a rights agreement that ended): its dailies, model
     versions, fix requests and Versions' records; export it first (`rushes show export`) for the archive."""
+    from daemon.cli import exits
+    from daemon.shows import UnknownShowError
     from daemon.wrapping import CannotRemove, removal, remove
 
     ctx = open_context(settings())
     try:
-        show = shows.get_show(ctx.settings, ctx.catalog, code)
+        try:
+            show = shows.get_show(ctx.settings, ctx.catalog, code)
+        except UnknownShowError:
+            raise fail(
+                f"show {code} is not in the catalog (removed already, or never added): nothing to remove"
+            ) from None
         try:
             done = (
                 remove(ctx.settings, ctx.catalog, show, delete_folders=delete_folders)
@@ -323,13 +350,12 @@ def show_remove(
                 else removal(ctx.settings, ctx.catalog, show)
             )
         except CannotRemove as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc), exits.TRY_LATER if exc.later else exits.BAD_INPUT) from None
     finally:
         ctx.close()
+    deleted = [f for f in done.folders if yes and delete_folders and not _under(done.not_deleted, f)]
     if as_json:
-        typer.echo(
-            json.dumps({**asdict(done), "removed": yes, "folders_deleted": yes and delete_folders}, indent=2)
-        )
+        typer.echo(json.dumps({**asdict(done), "removed": yes, "folders_deleted": deleted}, indent=2))
         return
     if done.rows is None:
         out.print(
@@ -341,16 +367,30 @@ def show_remove(
         rows = done.rows
         out.print(
             f"show {code} removed from the catalog: {rows.dailies} daily row(s), {rows.model_versions} model "
-            f"version(s), {rows.fix_requests} fix request(s), {rows.publications} Version record(s)",
+            f"version(s), {rows.fix_requests} fix request(s), {rows.publications} Version record(s), "
+            f"{len(rows.jobs)} job(s) and their logs",
             highlight=False,
         )
-    deleted = yes and delete_folders
     for folder, size in done.folders.items():
-        state = "deleted" if deleted else "kept (--delete-folders deletes it)"
-        out.print(f"  {folder} ({_mb(size)}): {state}", highlight=False)
-    for thing in [
-        *done.left,
-        "its Versions and their uploaded movies in the tracker",
-        "job logs (rushes prune)",
-    ]:
+        if folder in deleted:
+            state = "deleted"
+        elif yes and delete_folders:
+            state = f"NOT deleted ({'; '.join(sorted(set(_under(done.not_deleted, folder).values())))})"
+        else:
+            state = "kept (--delete-folders deletes it)"
+        out.print(f"  {folder} ({_mb(size)}): {state}", highlight=False, markup=False)
+    for thing in [*done.left, "its Versions and their uploaded movies in the tracker"]:
         out.print(f"  left as it is: {thing}", highlight=False)
+
+
+def _under(failures: dict[str, str], folder: str) -> dict[str, str]:
+    """The failures to delete `folder` or anything in it."""
+    return {
+        path: why
+        for path, why in failures.items()
+        if Path(path) == Path(folder) or Path(folder) in Path(path).parents
+    }
+
+
+def _listed(template: str | list[str]) -> list[str]:
+    return [template] if isinstance(template, str) else list(template)

@@ -62,11 +62,14 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
 
 def spent_cache(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:
     """The training cache of `show` (its dailies' decoded frames, `<data_dir>/cache/<SHOW>`) once the show was
-    wrapped before `before`: nothing trains it any more, and a reopened show decodes its dailies again."""
+    wrapped before `before` and no training of it runs: nothing trains it any more, and a reopened show decodes
+    its dailies again."""
     folder = settings.data_dir / "cache" / show.code
     with catalog.session(readonly=True) as s:
         wrapped = show_repo.wrapped_shows(s).get(show.code)
-    if wrapped is None or wrapped >= before or not folder.is_dir():
+        # a training the wrap let finish reads the cache still (and one queued before a reopening will)
+        training = jobs.list_jobs(s, kind="train", show=show.code, state="running", limit=1)
+    if wrapped is None or wrapped >= before or training or not folder.is_dir():
         return []
     return [
         Spent("cache", folder, _size(folder), f"training cache of {show.code}, wrapped {wrapped:%Y-%m-%d}")

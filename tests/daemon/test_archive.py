@@ -110,6 +110,9 @@ def test_the_export_holds_every_version_daily_and_published_fix_and_a_manifest_w
 
     code, said = rushes("show", "export", "ARC", "--output", str(out))  # never over an earlier export
     assert code == 2 and f"--output {out} exists" in said
+    nowhere = out.parent / "no-such-folder" / "ARC.json"
+    code, said = rushes("show", "export", "ARC", "--output", str(nowhere))  # a script's typo: no traceback
+    assert code == 2 and said.count("\n") == 1 and "its folder" in said and "does not exist" in said
 
 
 DECLARED = "owned: shot by the studio for the archive test"

@@ -140,8 +140,8 @@ def test_show_list_json_names_each_show_with_the_keys_status_json_uses(tmp_path:
         "tracker_project": "TST",
         "ingest_roots": [str(folder), str(gone)],
         "missing_roots": [str(gone)],
-        "path_template": "{shot}_{take}.{ext}",
-        "sequence_template": "{shot}/{shot}.####.{ext}",
+        "path_template": ["{shot}_{take}.{ext}"],
+        "sequence_template": ["{shot}/{shot}.####.{ext}"],
         "movie_first_frame": 1001,
         "wrapped_at": None,
     }

@@ -174,8 +174,17 @@ def test_a_wrapped_shows_training_cache_is_spent_and_a_working_shows_is_not(home
         folder.mkdir(parents=True)
         (folder / "daily-1.u8").write_bytes(b"\0" * 3000)
     assert rushes("prune", "--older-than", "0")[1].startswith("nothing to prune")  # both shows still work
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:  # a training the wrap lets finish reads the cache still
+        job_repo.enqueue(s, "train", f"train:{SHOW}:nightly", {}, show=SHOW)
+        training = job_repo.claim(s, "host:1:train", ["train"], lease_s=600)
+        assert training is not None
     assert rushes("show", "wrap", SHOW)[0] == 0
     assert rushes("prune")[1].startswith("nothing to prune")  # wrapped today: 30 days by default
+    assert rushes("prune", "--older-than", "0")[1].startswith("nothing to prune")  # its training runs
+    with ctx.catalog.session() as s:
+        assert job_repo.complete(s, training.id, "host:1:train")
+    ctx.close()
 
     code, output = rushes("prune", "--older-than", "0")
     assert code == 0 and f"training cache of {SHOW}, wrapped " in output and str(caches[SHOW]) in output

@@ -137,9 +137,11 @@ def test_a_wrapped_show_is_removed_with_its_rows_and_folders_and_what_stays_is_n
     assert code == 2 and "show GONE is not wrapped: wrap it first (`rushes show wrap GONE`)" in said
     assert rushes("show", "wrap", "GONE")[0] == 0
     code, said = rushes("show", "remove", "GONE", "--yes")
-    assert code == 2 and f"show GONE still has job(s) {job} queued or running" in said
+    assert code == 75 and f"show GONE still has job(s) {job} queued or running" in said  # try again later
     with ctx.catalog.session() as s:
         job_repo.drop_queued(s, [job], {"done": "test"})
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    (settings.logs_dir / f"job-{job}.log").write_text("rendered sh010\n")
 
     code, said = rushes("show", "remove", "GONE")  # without --yes: only what would go
     assert code == 0 and said.startswith("would remove show GONE from the catalog: run again with --yes")
@@ -148,13 +150,22 @@ def test_a_wrapped_show_is_removed_with_its_rows_and_folders_and_what_stays_is_n
     assert code == 0, said
     assert said.startswith(
         "show GONE removed from the catalog: 1 daily row(s), 1 model version(s), 1 fix request(s), "
-        "1 Version record(s)"
+        "1 Version record(s), 1 job(s) and their logs"
     ), said
     assert f"  left as it is: ingest folder {folder.resolve()} (its dailies)" in said
+    assert f"  {settings.models_dir / 'GONE'} (0.0 MB): deleted" in said
     assert not (settings.models_dir / "GONE").exists() and (folder / "sh010_1.mp4").exists()
+    assert not (settings.logs_dir / f"job-{job}.log").exists()
     with ctx.catalog.session(readonly=True) as s:
         assert [row.code for row in list_shows(s)] == ["STAYS"]
         assert daily_repo.list_dailies(s, "STAYS", status=None) == []
+        assert job_repo.get_job(s, job) is None  # its key would keep a show added again from its work
+    code, said = rushes("show", "remove", "GONE", "--yes")  # run again: nothing left to remove
+    assert code == 2 and "show GONE is not in the catalog (removed already, or never added)" in said
+    assert rushes("show", "add", "GONE", "--ingest", str(folder))[0] == 0  # the same code, another show
+    with ctx.catalog.session() as s:
+        again = FixJob(request_id=1, fix_kind="denoise", request_key="k1")
+        assert queue(s, again, show="GONE")[1]  # a new job, not the removed show's
     ctx.close()
 
 
