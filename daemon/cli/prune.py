@@ -17,7 +17,7 @@ from daemon.context import open_context
 
 if TYPE_CHECKING:
     from daemon.catalog import Catalog
-    from daemon.ops.retention import CatalogSize
+    from daemon.ops.retention import CatalogSize, Spent
 
 
 @app.command("prune")
@@ -93,6 +93,14 @@ def prune_cmd(
         }
         typer.echo(json.dumps(report, indent=2))
         return
+    _say(spent, rows, before, older_than, yes, freed)
+    if yes and size_before is not None and size_after is not None:
+        out.print(_size_line(size_before, size_after), highlight=False)
+
+
+def _say(spent: list[Spent], rows: int, before: datetime, older_than: int, yes: bool, freed: int) -> None:
+    """What prune found (and, with --yes, did), a line a thing, then the sums."""
+    total = sum(item.size for item in spent)
     for item in spent:
         typer.echo(f"{_size(item.size)}\t{item.why}\t{item.path}")
     renders = sum(1 for i in spent if i.kind == "render")
@@ -112,8 +120,6 @@ def prune_cmd(
         out.print(
             f"would empty the payload and result of {emptied} (their rows and keys stay)", highlight=False
         )
-    if yes and size_before is not None and size_after is not None:
-        out.print(_size_line(size_before, size_after), highlight=False)
 
 
 def _prune_rows(catalog: Catalog, before: datetime, rows: int, vacuum_: bool) -> CatalogSize | None:

@@ -147,6 +147,19 @@ def budget_for(show: ShowConfig, job: TrainJob | None, override: float | None = 
     return budget, False
 
 
+def _wrapped(catalog: Catalog, code: str) -> TrainReport | None:
+    """The report of a training skipped because the show is wrapped (a job queued again after the wrap: a yield,
+    a retry), else None."""
+    with catalog.session(readonly=True) as s:
+        wrapped = show_repo.wrapped_shows(s).get(code)
+    if wrapped is None:
+        return None
+    return TrainReport(
+        code,
+        skipped=f"show {code} is wrapped (since {wrapped:%Y-%m-%d %H:%M} UTC): `rushes show reopen {code}` first",
+    )
+
+
 def run_training(
     settings: Settings,
     catalog: Catalog,
@@ -173,14 +186,9 @@ def run_training(
     if done is not None:  # recorded before a crash or a yield stopped the job: not trained twice
         log.info("train.already_done", show=show.code, version=done.version, promoted=done.promoted)
         return done
-    with catalog.session(readonly=True) as s:
-        wrapped = show_repo.wrapped_shows(s).get(show.code)
-    if wrapped is not None:  # a job queued again after the wrap (a yield, a retry): nothing to train now
-        return TrainReport(
-            show.code,
-            skipped=f"show {show.code} is wrapped (since {wrapped:%Y-%m-%d %H:%M} UTC): `rushes show reopen "
-            f"{show.code}` first",
-        )
+    wrapped = _wrapped(catalog, show.code)
+    if wrapped is not None:
+        return wrapped
     seconds, cut = budget_for(show, job, budget)
     if cut and seconds < MIN_BUDGET_S:
         return TrainReport(show.code, skipped=f"the training window closes in {max(seconds, 0):.0f} s")
