@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import utcnow
-from daemon.catalog.models import Daily, DailyAlias, Show
+from daemon.catalog.models import Daily, DailyAlias, FixRequest, Publication, Show
 from daemon.catalog.shows import require_show
 
 REASON_LIMIT = 500
@@ -137,7 +137,8 @@ def register_daily(
     """Record a readable daily -> (daily, created). The same content already current in the show (at this path
     or another) returns that daily with created False: another path is recorded as its alias, unless `gone` says
     the daily's own path is gone from disk, when the daily follows its file to this path (renamed or moved: a
-    shot renumbered, its files renamed), its shot and take read from the new name; new content at the same path
+    shot renumbered, its files renamed), its shot and take read from the new name, and the fixes made of it
+    name the new path (_fixes_follow); new content at the same path
     supersedes the old row."""
     if facts.kind not in ("movie", "sequence"):
         raise ValueError(f"daily kind must be movie or sequence, not {facts.kind!r}")
@@ -156,6 +157,7 @@ def register_daily(
                     s.flush()
                 if twin is not None and twin.path != facts.path and gone is not None and gone(twin.path):
                     _drop_alias(s, show_row, facts.path)
+                    _fixes_follow(s, twin, facts.path)
                     _follow(twin, facts)
                     s.flush()
                     return twin, False
@@ -187,6 +189,23 @@ def _follow(row: Daily, facts: DailyFacts) -> None:
     row.path, row.root, row.shot, row.take = facts.path, facts.root, facts.shot, facts.take
     row.first_frame, row.last_frame = facts.first_frame, facts.last_frame
     _refresh(row, facts)
+
+
+def _fixes_follow(s: Session, row: Daily, path: str) -> None:
+    """The fixes made of the daily's content at its old path name it at `path`, where it now is: their "before"
+    (the training pair's daily) is read there, and they are the daily's (fixes.made_from). A fix that recorded no
+    content hash (an older Rushes) keeps the path it was made at: what was there then is not known."""
+    made = select(FixRequest.id).where(FixRequest.show_id == row.show_id)
+    s.execute(
+        update(Publication)
+        .where(
+            Publication.fix_request_id.in_(made),
+            Publication.source_path == row.path,
+            Publication.source_hash == row.content_hash,
+        )
+        .values(source_path=path)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def _revived(s: Session, show: Show, facts: DailyFacts) -> Daily | None:

@@ -258,11 +258,12 @@ def rejected_of(s: Session, show: str, shot: str, fix_kind: str, source_hash: st
 
 
 def made_from(publication: Publication, path: str, content_hash: str | None) -> bool:
-    """Whether the fix was made of the daily at `path` with this content (by path alone for a publication of an
-    older Rushes, which recorded no content hash): a plate delivered again under the same name is other content."""
-    if publication.source_path != path:
-        return False
-    return publication.source_hash is None or content_hash is None or publication.source_hash == content_hash
+    """Whether the fix was made of the daily at `path` with this content: by the content hash where both are
+    known (a daily renamed or moved since is the same pictures; a plate delivered again under the same name is
+    other content), else by path (a publication of an older Rushes, which recorded no content hash)."""
+    if publication.source_hash is not None and content_hash is not None:
+        return publication.source_hash == content_hash
+    return publication.source_path == path
 
 
 def _require(s: Session, model: type[Any], row_id: int) -> Any:

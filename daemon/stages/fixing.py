@@ -76,7 +76,8 @@ class FixError(ValueError):
 
 class SourceChanged(RuntimeError):
     """The daily's files changed on disk while a fix read them (delivered again, copied over in place): what was
-    rendered may mix two files, so it is not published and the job is tried again (a retryable failure)."""
+    rendered may mix two files, so it is not published and the job is tried again (a retryable failure). Also
+    raised before a fix reads files changed since ingest hashed them (delivered_again), tried again once it has."""
 
 
 class FolderUnseen(RuntimeError):
@@ -122,6 +123,24 @@ def source_state(source: str) -> tuple[FileState, ...]:
             continue
         state.append((path.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     return tuple(state)
+
+
+def delivered_again(request: Request, state: tuple[FileState, ...]) -> str | None:
+    """Why the fix waits, when the daily's files (`state`, source_state) are not as ingest hashed them (a lab's
+    new version copied over them under the same name, not yet ingested: ingest waits for it to hold still, then
+    hashes it): the catalog's hash, which the rejections are matched by and the Version records, is the old
+    file's. None when they are as ingested, or gone (_probed says so). Size and mtime only: the change stamp's
+    inode may be another on a machine that mounts the share otherwise."""
+    if request.ingested is None or not state:
+        return None
+    size, mtime = request.ingested
+    latest = max(modified for _, _, modified, _, _ in state) / 1e9
+    if sum(sized for _, sized, _, _, _ in state) == size and abs(latest - mtime) < 1e-6:
+        return None
+    return (
+        f"the daily {request.source} was delivered again since it was ingested (its size or time is another), "
+        "so the fix waits for its ingest to catalogue the new file, and is tried again"
+    )
 
 
 class NoModel(Exception):
@@ -682,6 +701,7 @@ class Request:
     source: str  # the newest readable daily of the shot
     take: str | None
     source_hash: str | None = None  # its content as the catalog knows it (a plate delivered again is other)
+    ingested: tuple[int, float] | None = None  # its size and mtime when ingest hashed it (source_hash's)
 
 
 def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | None = None) -> dict[str, Any]:
@@ -701,10 +721,13 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         raise Permanent(str(exc)) from exc
     except ModelError as exc:  # retrying cannot mend a tampered or outdated version
         raise Permanent(f"the promoted {request.show} model: {exc}") from exc
+    read_from = source_state(request.source)
+    waiting = delivered_again(request, read_from)
+    if waiting is not None:  # its hash is the old file's: neither the rejections nor the Version may go by it
+        raise SourceChanged(waiting)
     rejected = same_as_rejected(catalog, request, kind, number)
     if rejected is not None:
         raise Permanent(rejected)
-    read_from = source_state(request.source)
     info = _probed(request.source, show.movie_first_frame, [root.path for root in show.ingest.roots])
     # A tracker user never makes the daemon open a file outside the show's folders.
     check_request_paths(params, allowed_roots(settings, show), frames=info.frame_range)
@@ -861,6 +884,7 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             daily.path,
             daily.take,
             daily.content_hash,
+            (daily.size_bytes, daily.mtime),
         )
 
 

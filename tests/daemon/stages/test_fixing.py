@@ -41,6 +41,13 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+def on_disk(path: str | Path) -> dict[str, Any]:
+    """A daily's size and mtime as ingest records them (a sequence's: its frames' sum and latest), which a fix
+    checks its files against (daemon.stages.fixing.delivered_again)."""
+    stats = [p.stat() for p in sorted(Path(path).parent.glob(Path(path).name.replace("####", "*")))]
+    return {"size_bytes": sum(st.st_size for st in stats), "mtime": max(st.st_mtime for st in stats)}
+
+
 def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010", path: Path | None = None) -> Path:
     """A daily of `shot` registered in the catalog: `path`, or a movie of 4 frames made for it."""
     path = path or footage.movie(tmp_path / f"{shot}_v1.mp4", n=4, size=(64, 48))
@@ -48,7 +55,7 @@ def daily(catalog: Catalog, tmp_path: Path, shot: str = "sh010", path: Path | No
         register_daily(
             s,
             SHOW,
-            DailyFacts(path=str(path), size_bytes=1, mtime=1.0, content_hash=shot, shot=shot, frame_count=4),
+            DailyFacts(path=str(path), content_hash=shot, shot=shot, frame_count=4, **on_disk(path)),
         )
     return path
 
@@ -335,7 +342,7 @@ def fixed_exr_daily(
     write_sequence(pattern, pixels, 1001)
     with catalog.session() as s:
         facts = DailyFacts(
-            path=pattern, size_bytes=1, mtime=1.0, content_hash="exr", shot="sh010", frame_count=len(pixels)
+            path=pattern, content_hash="exr", shot="sh010", frame_count=len(pixels), **on_disk(pattern)
         )
         register_daily(s, SHOW, facts)
     promoted_model(settings, catalog, heads=("denoise", "cleanup", kind))
@@ -814,12 +821,11 @@ def test_a_request_fixes_the_take_it_names_else_the_newest(
         with catalog.session() as s:
             facts = DailyFacts(
                 path=str(movie),
-                size_bytes=1,
-                mtime=1.0,
                 content_hash=take,
                 shot="sh010",
                 take=take,
                 frame_count=frames,
+                **on_disk(movie),
             )
             register_daily(s, SHOW, facts)
     promoted_model(settings, catalog)
@@ -869,8 +875,8 @@ def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_t
 ) -> None:
     """A lab delivering a take again copies the new file over the old one in place while a fix reads it: the
     render holds frames of both (it used to be published as the fix of the daily, at the old file's size and
-    the new one's length). It is refused before the outbox, with a retryable error, and the next attempt
-    fixes the file as it is."""
+    the new one's length). It is refused before the outbox, with a retryable error, and the attempt after the
+    new file's ingest fixes the file as it is."""
     from daemon.stages import fixing
 
     source = daily(catalog, tmp_path)
@@ -897,6 +903,13 @@ def test_a_daily_copied_over_while_it_is_fixed_is_not_published_and_the_job_is_t
     shot_renders = settings.renders_dir(settings.shows[0]) / "sh010"
     assert not shot_renders.exists() or not any(shot_renders.iterdir())  # the mixed render is not left behind
     monkeypatch.setattr(fixing, "render", real_render)
+    with pytest.raises(RuntimeError, match=r"delivered again since it was ingested"):  # not catalogued yet
+        run_fix(settings, catalog, job)
+    with catalog.session() as s:  # the watcher ingests the new file
+        facts = DailyFacts(
+            path=str(source), content_hash="again", shot="sh010", frame_count=6, **on_disk(source)
+        )
+        register_daily(s, SHOW, facts)
     assert run_fix(settings, catalog, job)["frames"] == 6  # the next attempt: the file as it is now
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import dailies as daily_repo
 from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings
-from daemon.stages.fixing import run_fix
+from daemon.stages.fixing import SourceChanged, run_fix
 from daemon.stages.lineage import withdrawn_in_lineage
 from daemon.stages.training import training_clips
 from daemon.stages.training_inputs import approved_pairs
@@ -110,3 +112,23 @@ def test_the_first_delivery_of_a_plate_delivered_again_can_be_excluded_and_its_l
     )
     # the fix of v002, under the same name, is no fix of v001's pictures: it stays a pair
     assert [e.id for e in approved_pairs(catalog, SHOW).examples] == [second_pair]
+
+
+def test_a_fix_of_a_plate_delivered_again_waits_for_its_ingest_and_its_version_records_the_new_hash(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    first = ingest_movie(catalog, plate, "sh010")
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee")
+    os.replace(staged, plate)  # v002 over v001, not ingested yet: the catalog's hash is v001's
+    with catalog.session() as s:
+        request_id = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=3)[0].id
+    with pytest.raises(SourceChanged):  # a Version of v002's pictures under v001's hash, were it made now
+        run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+
+    second = ingest_movie(catalog, plate, "sh010")
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        daily = daily_repo.get_daily(s, second)
+        assert second != first and daily is not None and pub.source_hash == daily.content_hash

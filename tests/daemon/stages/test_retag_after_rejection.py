@@ -13,7 +13,7 @@ from daemon.catalog import Catalog, fixes
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings
-from daemon.stages.fixing import run_fix
+from daemon.stages.fixing import SourceChanged, run_fix
 from tests import footage
 from tests.daemon.stages.conftest import SHOW, ingest_movie
 
@@ -57,3 +57,30 @@ def test_a_fix_asked_again_unchanged_after_its_rejection_is_answered_not_rendere
     ingest_movie(catalog, plate, "sh010")
     latest = asked(catalog, "memory:event:4")
     assert run_fix(settings, catalog, FixJob(latest, "denoise", "memory:event:4"))["frames"] == 4
+
+
+def test_a_retag_after_the_plate_is_delivered_again_but_before_its_ingest_waits_for_it_not_refused(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48))
+    ingest_movie(catalog, plate, "sh010")
+    first = asked(catalog, "memory:event:1")
+    run_fix(settings, catalog, FixJob(first, "denoise", "memory:event:1"))
+    with catalog.session() as s:
+        [pub] = fixes.get_fix_request(s, first).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 501)
+        fixes.set_review(s, pub.id, "rejected", "wrong plate")
+
+    # the lab's v002 copied over v001, re-tagged before the watcher has ingested it (it waits for it to hold still)
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee")
+    os.replace(staged, plate)
+    again = asked(catalog, "memory:event:2")
+    with pytest.raises(SourceChanged) as waits:  # not Permanent: the job is tried again
+        run_fix(settings, catalog, FixJob(again, "denoise", "memory:event:2"))
+    assert str(waits.value) == (
+        f"the daily {plate} was delivered again since it was ingested (its size or time is another), so the fix "
+        "waits for its ingest to catalogue the new file, and is tried again"
+    )
+
+    ingest_movie(catalog, plate, "sh010")  # the watcher catches up: the retried job fixes v002
+    assert run_fix(settings, catalog, FixJob(again, "denoise", "memory:event:2"))["frames"] == 4

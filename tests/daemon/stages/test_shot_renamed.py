@@ -15,9 +15,13 @@ from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings
 from daemon.stages.fixing import run_fix
 from daemon.stages.ingest import Ingestor
+from daemon.stages.lineage import withdrawn_in_lineage
+from daemon.stages.training_inputs import approved_pairs
+from engine.model.manifest import ExampleRecord, Manifest
 from integrations.ingest.candidates import Candidate
 from tests import footage
 from tests.daemon.stages.conftest import SHOW
+from tests.daemon.stages.test_redelivery import approved_denoise
 
 
 def landed(catalog: Catalog, path: Path) -> int:
@@ -123,3 +127,58 @@ def test_a_kitsu_shot_moved_to_another_sequence_is_answered_with_its_new_qualifi
         r"SQ02-SH010 \(e\.g\. SQ02-SH010_1\.mp4\)",
     ):
         run_fix(settings, catalog, FixJob(request_id, "denoise", "kitsu:2"))
+
+
+def test_an_approved_fix_of_a_renamed_daily_stays_its_pair_and_goes_out_with_its_exclusion(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    old = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    daily_id = landed(catalog, old)
+    pair = approved_denoise(settings, catalog, old)
+
+    new = old.with_name("sh015_1.mp4")
+    os.rename(old, new)
+    assert landed(catalog, new) == daily_id  # the daily follows its file, and so do the fixes made of it
+
+    found = approved_pairs(catalog, SHOW)
+    assert ([e.id for e in found.examples], found.left_out) == ([pair], [])  # its "before" is read at sh015_1
+
+    with catalog.session() as s:
+        daily_repo.exclude_daily(s, daily_id, "likeness not cleared")
+    [left_out] = approved_pairs(catalog, SHOW).left_out
+    assert (left_out.id, left_out.reason) == (
+        pair,
+        f"its daily {daily_id} (sh015_1.mp4) is excluded from training: likeness not cleared",
+    )
+    learned = Manifest(
+        version="v1",
+        examples=[
+            ExampleRecord(id=pair, head="denoise", before_hash="", after_hash="", frames=4, weight=1.0)
+        ],
+    )
+    assert withdrawn_in_lineage(catalog, SHOW, learned) == (
+        f"v1 learned from approved pair {pair}, made from an excluded daily"
+    )
+
+
+def test_a_fix_still_naming_its_renamed_dailys_old_path_goes_out_with_the_dailys_exclusion(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A catalog whose daily followed its renamed file before the fixes made of it followed too: by its content
+    hash the approved fix is still the daily's."""
+    old = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    daily_id = landed(catalog, old)
+    pair = approved_denoise(settings, catalog, old)
+    new = old.with_name("sh015_1.mp4")
+    os.rename(old, new)
+    landed(catalog, new)
+    with catalog.session() as s:
+        [pub] = fixes.approved_pairs(s, SHOW)
+        pub.source_path = str(old)  # as that Rushes left it
+        daily_repo.exclude_daily(s, daily_id, "likeness not cleared")
+
+    [left_out] = approved_pairs(catalog, SHOW).left_out
+    assert (left_out.id, left_out.reason) == (
+        pair,
+        f"its daily {daily_id} (sh015_1.mp4) is excluded from training: likeness not cleared",
+    )
