@@ -1,10 +1,13 @@
 """Whether a daily's files are still where the catalog has them: a movie, or any frame of a sequence. Ingest asks
 it of a daily whose content lands under another name (the file renamed or moved, so the daily follows it), and
-a fix of a daily it cannot read (gone from disk, or there and unreadable: two answers)."""
+a fix of a daily it cannot read (gone from disk, or there and unreadable: two answers); and whether the folder
+that holds it is seen at all (a share not mounted here hides a daily that did not move)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 from engine.media.sequences import is_pattern, parse_sequence
 
@@ -24,3 +27,26 @@ def daily_gone(source: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def unseen_folder(source: str, roots: Sequence[Path]) -> Path | None:
+    """The show's ingest root holding the daily `source` when this machine sees that folder missing or empty,
+    else None: a share that is not mounted here, not a daily deleted from it (a sequence pulled back leaves its
+    own folder empty, so only the root tells)."""
+    folder = next((root for root in roots if Path(source).is_relative_to(root)), None)
+    if folder is None:
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            return folder if next(entries, None) is None else None
+    except FileNotFoundError:
+        return folder
+    except OSError:
+        return None
+
+
+def moved_away(path: str, roots: Sequence[Path]) -> bool:
+    """Whether the daily at `path` went from there (renamed, moved, deleted), so its row may follow a file with
+    its content found elsewhere: gone from disk while the ingest root that held it (one of `roots`) is seen
+    here. A share not mounted, or mounted empty, hides every daily in it without any having moved."""
+    return daily_gone(path) and unseen_folder(path, roots) is None

@@ -31,7 +31,7 @@ from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.daily_files import daily_gone
+from daemon.stages.daily_files import daily_gone, unseen_folder
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_params import DAEMON_KEYS, asked_of, own_params, params_for, take_key
@@ -87,22 +87,6 @@ class FolderUnseen(RuntimeError):
 
 
 FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
-
-
-def unseen_folder(source: str, roots: Sequence[Path]) -> Path | None:
-    """The show's ingest root holding the daily `source` when this machine sees that folder missing or empty,
-    else None: a share that is not mounted here, not a daily deleted from it (a sequence pulled back leaves its
-    own folder empty, so only the root tells)."""
-    folder = next((root for root in roots if Path(source).is_relative_to(root)), None)
-    if folder is None:
-        return None
-    try:
-        with os.scandir(folder) as entries:
-            return folder if next(entries, None) is None else None
-    except FileNotFoundError:
-        return folder
-    except OSError:
-        return None
 
 
 def source_state(source: str) -> tuple[FileState, ...]:

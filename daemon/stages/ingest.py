@@ -26,7 +26,7 @@ from daemon.jobs import payloads
 from daemon.jobs.payloads import IngestJob
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
-from daemon.stages.daily_files import daily_gone
+from daemon.stages.daily_files import moved_away
 from engine.media import MediaError, probe
 from integrations.ingest.candidates import Candidate, Found, Rejected
 from integrations.ingest.hashing import content_hash
@@ -146,7 +146,10 @@ class Ingestor:
             change_stamp=c.stamp,
         )
         with self.catalog.session() as s:
-            daily, created = daily_repo.register_daily(s, show, facts, gone=daily_gone)
+            roots = [Path(root) for root in daily_repo.roots(s, show)]
+            daily, created = daily_repo.register_daily(
+                s, show, facts, gone=lambda old: moved_away(old, roots)
+            )
             if created:
                 show_repo.set_model_stale(s, show, True)
             outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)

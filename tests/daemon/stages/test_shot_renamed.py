@@ -84,6 +84,28 @@ def test_a_copy_under_another_name_beside_its_daily_is_still_an_alias(
         assert [a.path for a in daily_repo.aliases(s, daily_id)] == [str(copy)]
 
 
+def test_a_daily_on_a_share_not_mounted_does_not_follow_a_copy_of_it_found_elsewhere(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """The share holding the daily is unmounted (its mount point empty): the daily did not move, so a copy of it
+    delivered to another folder is a copy, and the daily keeps its path, shot and take."""
+    share = tmp_path / "share"
+    first = footage.movie(share / "sh010_1.mp4", n=4, size=(64, 48))
+    daily_id = landed(catalog, first)
+    elsewhere = tmp_path / "local" / "sh015_1.mp4"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(first.read_bytes())
+    hidden = tmp_path / "share-away"
+    share.rename(hidden)  # unmounted: the mount point is there and empty
+    share.mkdir()
+
+    assert landed(catalog, elsewhere) == daily_id
+    with catalog.session(readonly=True) as s:
+        [daily] = daily_repo.dailies_for_shot(s, SHOW, "sh010")
+        assert (daily.id, daily.path) == (daily_id, str(first))
+        assert [a.path for a in daily_repo.aliases(s, daily_id)] == [str(elsewhere)]
+
+
 def test_a_fix_asked_on_a_renamed_shot_before_its_files_are_renamed_says_which_files_to_rename(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
