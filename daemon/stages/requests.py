@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, cursors, dailies, fixes, unfollowed, utcnow
 from daemon.catalog import shows as show_repo
+from daemon.catalog.models import FixRequest as FixRequestRow
 from daemon.jobs.payloads import FixJob, queue
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
@@ -76,18 +77,7 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))
     # the dailies' code for the shot: the tracker's own, in another case, or qualified by its sequence (Kitsu)
     shot = dailies.shot_for(s, show.code, (*req.qualified_codes, req.shot_code)) or req.shot_code
-    row, created = fixes.add_fix_request(
-        s,
-        show.code,
-        req.key,
-        shot,
-        kinds,
-        req.params,
-        task_id=req.task_id,
-        shot_id=req.shot_id,
-        note=req.note,
-        qualified_codes=req.qualified_codes,
-    )
+    row, created = _recorded(s, req, show.code, shot, kinds)
     if not created:
         return 0
     if row.task_id is not None:
@@ -112,18 +102,7 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
 def _answer_wrapped(s: Session, req: FixRequest, show: str) -> int:
     """Record a request made on a wrapped show and answer it on its task: nothing is done; after the show is
     reopened, the coordinator asks again (a new request)."""
-    row, created = fixes.add_fix_request(
-        s,
-        show,
-        req.key,
-        req.shot_code,
-        [k for k in req.kinds if k in FIX_KINDS],
-        req.params,
-        task_id=req.task_id,
-        shot_id=req.shot_id,
-        note=req.note,
-        qualified_codes=req.qualified_codes,
-    )
+    row, created = _recorded(s, req, show, req.shot_code, [k for k in req.kinds if k in FIX_KINDS])
     if not created:
         return 0
     since = show_repo.wrapped_shows(s).get(show)
@@ -135,3 +114,21 @@ def _answer_wrapped(s: Session, req: FixRequest, show: str) -> int:
         f"(`rushes show reopen {show}`), set this task out of the fix status and back to ask again",
     )
     return 1
+
+
+def _recorded(
+    s: Session, req: FixRequest, show: str, shot: str, kinds: list[str]
+) -> tuple[FixRequestRow, bool]:
+    """The tracker's request in the catalog, once per its key -> (row, created)."""
+    return fixes.add_fix_request(
+        s,
+        show,
+        req.key,
+        shot,
+        kinds,
+        req.params,
+        task_id=req.task_id,
+        shot_id=req.shot_id,
+        note=req.note,
+        qualified_codes=req.qualified_codes,
+    )
