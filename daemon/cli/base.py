@@ -100,19 +100,41 @@ def _stop_flag() -> threading.Event:
     return flag
 
 
+# base train's longer options (typer reads them from these aliases)
+Declarations = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--declare",
+        help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X': one for every "
+        "--corpus, or one per --corpus in the same order.",
+    ),
+]
+NativeResolution = Annotated[
+    int | None,
+    typer.Option(
+        "--native-resolution",
+        min=0,
+        help="Short side cap of the frames upscale trains on at the footage's own size "
+        "(default 1080; 0: at --resolution like the other heads).",
+    ),
+]
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Data-parallel workers on the Ray cluster (executor kind ray); 1: this process.",
+    ),
+]
+
+
 @base_app.command("train")
 def base_train(
     name: Annotated[str, typer.Option("--name", "-n", help="The base's name, e.g. ACME.")],
     corpus: Annotated[
         list[Path] | None, typer.Option("--corpus", help="A folder of footage the studio owns (repeatable).")
     ] = None,
-    declare: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Ownership or licence of the corpus, e.g. 'owned: shot by ACME for show X': one for every "
-            "--corpus, or one per --corpus in the same order."
-        ),
-    ] = None,
+    declare: Declarations = None,
     budget: Annotated[str, typer.Option(help="Time budget, e.g. 2h or 90m.")] = "2h",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of NAME.")] = False,
@@ -121,24 +143,12 @@ def base_train(
         int | None, typer.Option(help="Steps per head instead of the budget (a reproducible run).")
     ] = None,
     resolution: Annotated[int, typer.Option(help="Short side of the training frames, pixels.")] = 256,
-    native_resolution: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="Short side cap of the frames upscale trains on at the footage's own size "
-            "(default 1080; 0: at --resolution like the other heads).",
-        ),
-    ] = None,
+    native_resolution: NativeResolution = None,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
     head: Annotated[
         list[str] | None, typer.Option("--head", help="Train only this head (repeatable; default: all).")
     ] = None,
-    workers: Annotated[
-        int,
-        typer.Option(
-            min=1, help="Data-parallel workers on the Ray cluster (executor kind ray); 1: this process."
-        ),
-    ] = 1,
+    workers: Workers = 1,
     cpus_per_worker: Annotated[int, typer.Option(min=1, help="CPUs (and torch threads) per worker.")] = 1,
 ) -> None:
     """Train every head of a base model, self-supervised, on the corpus folders."""

@@ -21,6 +21,50 @@ show_app = command_group(
 )
 
 
+# show add's options that say how the show names and numbers its files (typer reads them from these aliases)
+PathTemplates = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--path-template",
+        help="How a movie's path names its shot and take (default {shot}_{take}.{ext}); repeat it for "
+        "several, tried in order (a naming change mid-show: the old names, then the new).",
+        show_default=False,
+    ),
+]
+SequenceTemplates = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sequence-template",
+        help="How an image sequence names its shot (default {shot}/{shot}.####.{ext}); repeatable.",
+        show_default=False,
+    ),
+]
+QuarantineUnread = Annotated[
+    bool,
+    typer.Option(
+        "--quarantine-unread",
+        help="Let new templates quarantine catalogued dailies they do not read (refused otherwise).",
+    ),
+]
+TrackerProject = Annotated[
+    str | None,
+    typer.Option(
+        "--tracker-project",
+        help="The project's code or name in the tracker (default: CODE).",
+        show_default=False,
+    ),
+]
+MovieFirstFrame = Annotated[
+    int | None,
+    typer.Option(
+        "--movie-first-frame",
+        help="The number of a movie daily's first frame as the tracker counts it, e.g. 1001 (default 0).",
+        show_default=False,
+        min=0,
+    ),
+]
+
+
 @show_app.command("add")
 def show_add(
     code: Annotated[str, typer.Argument(help="Short show code, e.g. MYSHOW.")],
@@ -28,40 +72,11 @@ def show_add(
         list[Path] | None, typer.Option("--ingest", help="An ingest folder (repeatable).")
     ] = None,
     name: Annotated[str, typer.Option(help="Full show name.")] = "",
-    path_template: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="How a movie's path names its shot and take (default {shot}_{take}.{ext}); repeat it for "
-            "several, tried in order (a naming change mid-show: the old names, then the new).",
-            show_default=False,
-        ),
-    ] = None,
-    sequence_template: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="How an image sequence names its shot (default {shot}/{shot}.####.{ext}); repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    quarantine_unread: Annotated[
-        bool,
-        typer.Option(
-            "--quarantine-unread",
-            help="Let new templates quarantine catalogued dailies they do not read (refused otherwise).",
-        ),
-    ] = False,
-    tracker_project: Annotated[
-        str | None,
-        typer.Option(help="The project's code or name in the tracker (default: CODE).", show_default=False),
-    ] = None,
-    movie_first_frame: Annotated[
-        int | None,
-        typer.Option(
-            help="The number of a movie daily's first frame as the tracker counts it, e.g. 1001 (default 0).",
-            show_default=False,
-            min=0,
-        ),
-    ] = None,
+    path_template: PathTemplates = None,
+    sequence_template: SequenceTemplates = None,
+    quarantine_unread: QuarantineUnread = False,
+    tracker_project: TrackerProject = None,
+    movie_first_frame: MovieFirstFrame = None,
 ) -> None:
     """Add a show (or more ingest folders, templates or a tracker project to it), kept in the catalog.
 
