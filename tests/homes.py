@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from daemon.cli.main import app
 
 
 def own_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, set_home: bool = True) -> Path:
@@ -19,3 +22,9 @@ def own_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, set_home: bool 
     if set_home:
         monkeypatch.setenv("RUSHES_HOME", str(home))
     return home
+
+
+def rushes(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """A `rushes` command run in-process, as a user types it: its exit status and everything it printed."""
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output

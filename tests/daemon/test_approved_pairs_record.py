@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.context import open_context
 from daemon.jobs.payloads import TrainReport
 from daemon.settings import load_settings
@@ -19,7 +18,7 @@ from engine.model import load_manifest
 from engine.model.manifest import Manifest
 from engine.train import TrainSettings
 from tests import footage
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -29,11 +28,6 @@ TINY = TrainSettings(max_steps=1, batch_size=2, crop=32, checkpoint_seconds=0.01
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return own_home(monkeypatch, tmp_path)
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def _dailies(tmp_path: Path) -> dict[str, tuple[int, str]]:

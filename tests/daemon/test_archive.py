@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog.models_repo import add_version, promote
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.context import open_context
 from daemon.settings import load_settings
 from daemon.stages.training import run_training
 from engine.model import ClipRecord, Manifest, ShowModel, save_model
 from engine.train import TrainSettings
 from tests import footage
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -29,11 +28,6 @@ _register()
 @pytest.fixture
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return own_home(monkeypatch, tmp_path)
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_the_export_holds_every_version_daily_and_published_fix_and_a_manifest_whose_weights_are_gone(

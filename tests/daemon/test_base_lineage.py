@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes, models_repo
 from daemon.catalog import shows as show_repo
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.context import open_context
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import TrainReport
@@ -29,7 +28,7 @@ from engine.media import write_movie
 from engine.model import load_manifest
 from engine.train import Stage, TrainSettings
 from tests import footage
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -40,11 +39,6 @@ TINY = TrainSettings(max_steps=1, batch_size=2, crop=32, checkpoint_seconds=0.01
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return own_home(monkeypatch, tmp_path)
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def _corpus(tmp_path: Path) -> Path:

@@ -19,7 +19,8 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog.copy import copy_catalog
 from daemon.catalog.models import Base
 from daemon.leader import Leadership
-from tests.daemon.test_cli import clean_env, rushes
+from tests.daemon.test_cli import clean_env
+from tests.homes import rushes
 
 __all__ = ["clean_env"]  # the CLI tests' own home for each test
 

@@ -32,7 +32,7 @@ from integrations.trackers.options import TrackerOptions
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
 from tests import footage
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -57,11 +57,6 @@ def tracker_env(server: SGServer, key: str) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return own_home(monkeypatch, tmp_path)
-
-
-def rushes(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from tests import footage
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -26,11 +25,6 @@ NEW = "{show}-{shot}-v{take}.{ext}"
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return own_home(monkeypatch, tmp_path)
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def dailies(show: str = "TO") -> dict[str, dict[str, object]]:

@@ -12,24 +12,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert
-from typer.testing import CliRunner
 
 from daemon.catalog import fixes, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.models import Job, Publication
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.context import open_context
 from daemon.settings import load_settings
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
 SHOW = "PRN"
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture(autouse=True)

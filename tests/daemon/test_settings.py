@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.logs import configure, get_logger
 from daemon.settings import ConfigError, load_settings
 from engine.model import Manifest, save_model
 from engine.model.show import ShowModel
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -40,11 +39,6 @@ def problems(path: Path) -> list[str]:
     with pytest.raises(ConfigError) as info:
         load_settings(path, strict=True)
     return info.value.problems
-
-
-def rushes(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
 
 
 # ---- sources: YAML, environment, RUSHES_HOME ----------------------------------------------------------------

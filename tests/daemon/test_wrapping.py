@@ -10,21 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from daemon.catalog import Catalog, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog.shows import ensure_show, list_shows
 from daemon.cli import app as cli_app
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.context import open_context
 from daemon.jobs.payloads import FixJob, TrainJob, queue
 from daemon.settings import Settings, ShowConfig, load_settings
 from daemon.shows import add_show, gone_shows, read_shows
 from daemon.wrapping import CannotRemove, ShowWrapped, refuse_if_wrapped, removal, reopen, wrap
 from tests import footage
-from tests.homes import own_home
+from tests.homes import own_home, rushes
 
 _register()
 
@@ -32,11 +31,6 @@ _register()
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return own_home(monkeypatch, tmp_path)
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_a_wrapped_show_leaves_the_daemons_shows_keeps_its_records_and_reopens_from_its_promoted_version(

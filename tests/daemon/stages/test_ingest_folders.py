@@ -13,16 +13,16 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
-from daemon.cli.main import _register, app
+from daemon.cli.main import _register
 from daemon.shows import add_show
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
 from integrations.ingest.candidates import Found
 from integrations.ingest.options import IngestOptions, IngestRoot
 from tests import footage
+from tests.homes import rushes
 
 _register()
 
@@ -32,11 +32,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("RUSHES_CONFIG", raising=False)
     return tmp_path / "home"
-
-
-def rushes(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def status_json(show: str) -> dict:
