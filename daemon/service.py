@@ -27,7 +27,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
 from daemon.jobs import worker
-from daemon.jobs.payloads import AnswerJob, IngestJob, PublishJob, TrainReport
+from daemon.jobs.payloads import AnswerJob, IngestJob, NoticeJob, PublishJob, TrainReport
 from daemon.jobs.runner import Lane, LaneLoop, in_process, in_worker, recover_orphans
 from daemon.jobs.yielding import TrainingYields
 from daemon.leader import Leadership
@@ -43,6 +43,7 @@ from daemon.shows import changed_shows, gone_shows, read_shows, wrapped_shows
 from daemon.stages.answering import answer, job_ended
 from daemon.stages.feedback import poll_reviews
 from daemon.stages.ingest import Ingestor, Outcome, ShowWatchers
+from daemon.stages.notices import post_notice
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.stages.webhooks import WebhookIntake
@@ -151,10 +152,10 @@ class Daemon:
                 "ingest",
                 in_process(self._pool, lambda job: self.ingestor.run(IngestJob.from_json(job.payload))),
             ),
-            lane(  # everything that writes to the tracker: Versions, and answers to requests not done
+            lane(  # everything that writes to the tracker: Versions, answers to requests not done, notices
                 "publish",
                 in_process(self._pool, self._tracker_job),
-                kinds=["publish", "answer"],
+                kinds=["publish", "answer", "notice"],
                 lease_s=lease or 60,
                 on_dead=job_ended,  # a Version the tracker refused for good: its request is answered too
                 backoff=lambda n: min(300.0, 5.0 * 2 ** max(0, n - 1)),
@@ -243,11 +244,15 @@ class Daemon:
         return device == "cuda" or (device == "auto" and int(getattr(self.executor, "gpus", 0)) > 0)
 
     def _tracker_job(self, job: Job) -> dict[str, Any]:
-        """A publish or an answer job, on the publish lane's own adapter."""
+        """A publish, answer or notice job, on the publish lane's own adapter."""
         crash_point(f"{job.kind}.start")
         try:
             if job.kind == AnswerJob.KIND:
                 result = answer(self.settings, self.catalog, self.publisher, AnswerJob.from_json(job.payload))
+            elif job.kind == NoticeJob.KIND:
+                result = post_notice(
+                    self.settings, self.catalog, self.publisher, NoticeJob.from_json(job.payload)
+                )
             else:
                 result = publish(
                     self.settings, self.catalog, self.publisher, PublishJob.from_json(job.payload)

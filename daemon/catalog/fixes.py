@@ -257,6 +257,26 @@ def rejected_of(s: Session, show: str, shot: str, fix_kind: str, source_hash: st
     return list(s.scalars(query).unique())
 
 
+def in_review_from(s: Session, show: str, path: str, content_hash: str) -> list[Publication]:
+    """The show's publications made of the daily at `path` as it was with content `content_hash` (any content,
+    for a publication of an older Rushes, which recorded none) that no supervisor has reviewed yet: published
+    and waiting for review, or still in the outbox for a request not failed or taken back. Oldest first."""
+    query = (
+        select(Publication)
+        .join(Publication.fix_request)
+        .join(FixRequest.show)
+        .where(
+            Show.code == show,
+            Publication.source_path == path,
+            or_(Publication.source_hash == content_hash, Publication.source_hash.is_(None)),
+            Publication.review_status == "pending",
+            FixRequest.state.not_in(("failed", "withdrawn")),
+        )
+        .order_by(Publication.id)
+    )
+    return list(s.scalars(query).unique())
+
+
 def made_from(publication: Publication, path: str, content_hash: str | None) -> bool:
     """Whether the fix was made of the daily at `path` with this content: by the content hash where both are
     known (a daily renamed or moved since is the same pictures; a plate delivered again under the same name is

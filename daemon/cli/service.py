@@ -47,7 +47,7 @@ def migrate_cmd() -> None:
 @jobs_app.command("list")
 def jobs_list(
     state_: Annotated[str | None, typer.Option("--state", help="queued, running, done or dead.")] = None,
-    kind: Annotated[str | None, typer.Option(help="ingest, train, fix, publish or answer.")] = None,
+    kind: Annotated[str | None, typer.Option(help="ingest, train, fix, publish, answer or notice.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="The newest this many; 0: all.")] = 50,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON for scripts (each job as in `rushes status --json`).")

@@ -1,8 +1,8 @@
 """One typed payload per job kind: what the code that queues a job writes and the code that runs it reads.
 
 Each payload is a frozen dataclass with
-- `KIND`: the job kind, which names the lane that runs it (ingest, fix, publish, train; answer jobs run in
-  the publish lane, which holds the tracker);
+- `KIND`: the job kind, which names the lane that runs it (ingest, fix, publish, train; answer and notice
+  jobs run in the publish lane, which holds the tracker);
 - `key()`: its idempotency key. The catalog keeps one job per key, so queuing the same work twice (an event
   read again after a crash, a file found again by a rescan, a training window fired twice) is one job. Every
   key is built here and nowhere else;
@@ -37,7 +37,7 @@ class Payload(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-# Attempts of a job that writes to the tracker (publish, answer): its lane waits 5 s doubling to 300 s between
+# Attempts of a job that writes to the tracker (publish, answer, notice): its lane waits 5 s doubling to 300 s between
 # them, so it outlasts a tracker outage of about four hours instead of giving up after a minute.
 TRACKER_ATTEMPTS = 50
 
@@ -318,5 +318,32 @@ class TrainReport:
         )
 
 
+# ---- notice: a published Version's reviewers must know something -> a note on its task ----------------------
+
+
+@dataclass(frozen=True)
+class NoticeJob:
+    """Tell the reviewers of publication `publication_id` that the daily it was made from was delivered again
+    with other pictures (content `old_hash` replaced by `new_hash` at the same path): the Version in review
+    no longer shows a fix of the plate as it is. Runs in the publish lane, which holds the tracker."""
+
+    KIND: ClassVar[str] = "notice"
+    publication_id: int
+    old_hash: str
+    new_hash: str
+
+    def key(self) -> str:
+        return f"notice:plate:{self.publication_id}:{self.new_hash}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"publication_id": self.publication_id, "old_hash": self.old_hash, "new_hash": self.new_hash}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NoticeJob:
+        return cls(int(data["publication_id"]), str(data.get("old_hash", "")), str(data.get("new_hash", "")))
+
+
 # every kind of job, as `rushes jobs list --kind` takes them
-JOB_KINDS: tuple[str, ...] = tuple(job.KIND for job in (IngestJob, TrainJob, FixJob, PublishJob, AnswerJob))
+JOB_KINDS: tuple[str, ...] = tuple(
+    job.KIND for job in (IngestJob, TrainJob, FixJob, PublishJob, AnswerJob, NoticeJob)
+)

@@ -147,11 +147,19 @@ class Ingestor:
         )
         with self.catalog.session() as s:
             roots = [Path(root) for root in daily_repo.roots(s, show)]
+            before = daily_repo.current_daily(s, show, path)
+            # read now: registering new content at this path supersedes that same row object
+            replaced = before.content_hash if before is not None and before.status == "registered" else None
             daily, created = daily_repo.register_daily(
                 s, show, facts, gone=lambda old: moved_away(old, roots)
             )
             if created:
                 show_repo.set_model_stale(s, show, True)
+            if created and replaced is not None and replaced != digest:  # the plate delivered again
+                # imported here: it brings the render stack, which an ingest otherwise never needs
+                from daemon.stages.notices import plate_delivered_again
+
+                plate_delivered_again(s, show, path, replaced, digest)
             outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)
         if created and info.interlaced:  # trained on and fixed as it is, combing and all: say so once
             log.warning("ingest.interlaced", show=show, path=path, scan=info.interlaced)

@@ -127,6 +127,18 @@ class RequestAnswer:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the reviewers of a published Version must know (its plate was delivered again since it was
+    made): a note on its task (`subject`, `body`), once per `key`; the task's status is left as it is."""
+
+    key: str
+    shot_id: int | str
+    task_id: int | str | None
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
 class Published:
     version_id: int | str
     created: bool  # False when the idempotency key already had a Version
@@ -194,6 +206,10 @@ class Tracker(Protocol):
         """Of these tasks (each with a request Rushes has not started on), those no longer asking for a fix,
         as text ids: someone moved the task out of the statuses `mark_published` moves it from (the coordinator
         took the request back), or deleted it. One read of the tracker where it can."""
+        ...
+
+    def notify(self, notice: Notice) -> None:
+        """Post the notice on its task (not again when an earlier attempt got through), status untouched."""
         ...
 
 

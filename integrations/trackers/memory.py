@@ -37,6 +37,7 @@ from integrations.trackers.base import (
     Batch,
     CheckResult,
     FixRequest,
+    Notice,
     Published,
     RequestAnswer,
     ReviewStatus,
@@ -91,6 +92,7 @@ class MemoryTracker:
         self.fix_log: list[FixRequest] = []
         self.review_log: list[ReviewStatus] = []
         self.answers: dict[str, RequestAnswer] = {}  # notes on tasks of requests not done, by key
+        self.notices: dict[str, Notice] = {}  # notes for the reviewers of published Versions, by key
         self.calls: list[str] = []  # protocol calls made, in order (failed ones included)
         self.check_results: list[CheckResult] = [CheckResult("connect", True, "in memory")]
         self._shots: dict[tuple[str, str], int] = {}
@@ -235,6 +237,11 @@ class MemoryTracker:
             self.answers.setdefault(answer.key, answer)
             if task is not None and task.status == self.options.fix_status:
                 task.status = self.options.failed_status
+
+    def notify(self, notice: Notice) -> None:
+        self._enter("notify")
+        with self._lock:
+            self.notices.setdefault(notice.key, notice)
 
     # ---- inside -----------------------------------------------------------------------------------
 

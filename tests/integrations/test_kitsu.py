@@ -16,7 +16,7 @@ import pytest
 from gazu.client import KitsuClient
 from pydantic import SecretStr
 
-from integrations.trackers.base import RequestAnswer, TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.base import Notice, RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import KitsuTracker, events
 from integrations.trackers.kitsu.cursor import parse_time
 from integrations.trackers.kitsu.fixes import PENDING_GRACE, utc_now
@@ -209,6 +209,20 @@ def test_a_note_from_rushes_on_a_task_in_fix_is_not_read_as_a_request(
     newest = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)[0]
     assert "Rushes could not fix" in newest["text"]
     assert newest["task_status"]["short_name"] == FIX_STATUS  # a note keeps the task's status
+
+
+def test_a_notice_is_one_comment_that_keeps_the_tasks_status(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")  # asked again: a notice must not answer it
+    notice = Notice("notice:plate:1:abc", kitsu_shot.shot["id"], kitsu_shot.task_id, "Rushes: plate", "again")
+    kitsu.notify(notice)
+    kitsu.notify(notice)  # a retry after a lost reply: not posted twice
+    comments = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)
+    told = [c for c in comments if "Rushes: plate" in str(c["text"])]
+    assert len(told) == 1 and "again" in str(told[0]["text"])
+    assert told[0]["task_status"]["short_name"] == FIX_STATUS
 
 
 def test_a_fix_comment_naming_no_fix_is_answered_with_one_comment_that_takes_the_task_to_todo(

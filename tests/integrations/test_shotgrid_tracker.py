@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import shotgun_api3
 
-from integrations.trackers.base import RequestAnswer, TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.base import Notice, RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
@@ -227,6 +227,22 @@ def test_a_failed_status_the_site_lacks_stops_nothing_and_the_answer_is_the_note
     [request] = adapter.fix_requests_since(start).items
     adapter.answer_request(RequestAnswer("answer:1", request.shot_id, task["id"], "Rushes", "why"))
     assert [n["content"] for n in sg.find("Note", [["tasks", "is", task]], ["content"])] == ["why"]
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
+
+
+def test_a_notice_is_one_note_on_the_task_and_leaves_its_status_even_in_the_fix_status(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    task = show.tasks[0]
+    sg.update(
+        "Task", task["id"], {"sg_status_list": "fix"}
+    )  # asked again already: a notice must not answer it
+    notice = Notice("notice:plate:1:abc", show.shots[0]["id"], task["id"], "Rushes: plate", "delivered again")
+    tracker(server).notify(notice)
+    tracker(server).notify(notice)  # a retry after a lost reply
+    notes = sg.find("Note", [["tasks", "is", task]], ["subject", "content", "note_links"])
+    assert [(n["subject"], n["content"]) for n in notes] == [("Rushes: plate", "delivered again")]
+    assert notes[0]["note_links"][0]["id"] == show.shots[0]["id"]
     assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
 
 

@@ -38,6 +38,7 @@ from integrations.trackers.base import (
     Batch,
     CheckResult,
     FixRequest,
+    Notice,
     Project,
     Published,
     RequestAnswer,
@@ -148,6 +149,10 @@ class KitsuTracker:
     def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
         """The tasks that left the fix status and Rushes' own statuses, or were deleted."""
         return writes.withdrawn(self.conn, self.statuses, task_ids)
+
+    def notify(self, notice: Notice) -> None:
+        """A comment on the task (not posted again when one with the same text is there), its status kept."""
+        writes.add_note(self.conn, self.statuses, notice.shot_id, notice.task_id, notice.subject, notice.body)
 
     # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
 

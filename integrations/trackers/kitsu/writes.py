@@ -174,10 +174,13 @@ def add_note(
     subject: str,
     body: str,
 ) -> None:
-    """A comment on the task (or the shot's first task), keeping the task's status."""
+    """A comment on the task (or the shot's first task), keeping the task's status; not posted again when a
+    comment with the same text is on the task (an earlier attempt got through and only its answer was lost)."""
     target = task_for(conn, statuses, shot_id, task_id)
-    task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
     text = note_text(subject, body)
+    if any(str(c.get("text") or "") == text for c in events.comments(conn, target)):
+        return
+    task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
     conn.call(
         f"a note on task {target}",
         lambda c: gazu.task.add_comment(target, task["task_status_id"], text, client=c),

@@ -27,6 +27,7 @@ from integrations.trackers.base import (
     Batch,
     CheckResult,
     FixRequest,
+    Notice,
     Project,
     Published,
     RequestAnswer,
@@ -150,6 +151,10 @@ class ShotGridTracker:
     def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
         """The tasks no longer in the fix status (nor in `published_status`), or deleted: one find."""
         return writes.withdrawn(self.conn, self.options, task_ids)
+
+    def notify(self, notice: Notice) -> None:
+        """A Note on the shot and task (not created again when an identical one is there)."""
+        writes.add_note(self.conn, notice.shot_id, notice.task_id, notice.subject, notice.body)
 
     # ---- beyond the protocol (setup, tests, tools) -------------------------------------------------
 

@@ -11,28 +11,97 @@ import pytest
 
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import dailies as daily_repo
-from daemon.jobs.payloads import FixJob
+from daemon.catalog import jobs as job_repo
+from daemon.jobs.payloads import FixJob, NoticeJob
 from daemon.settings import Settings
 from daemon.stages.fixing import SourceChanged, run_fix
 from daemon.stages.lineage import withdrawn_in_lineage
+from daemon.stages.notices import SUBJECT, NotPublishedYet, post_notice
 from daemon.stages.training import training_clips
 from daemon.stages.training_inputs import approved_pairs
 from engine.model.manifest import ClipRecord, Manifest
+from integrations.trackers.memory import MemoryTracker
 from tests import footage
 from tests.daemon.stages.conftest import SHOW, ingest_movie
 
 
-def approved_denoise(settings: Settings, catalog: Catalog, plate: Path, key: str = "memory:event:1") -> str:
-    """The denoise fix of `plate` (no model yet: the classical tool), published and approved -> its pair id."""
+def published_denoise(
+    settings: Settings, catalog: Catalog, key: str = "memory:event:1", shot: str = "sh010", task_id: int = 3
+) -> int:
+    """The denoise fix of the shot's daily (no model yet: the classical tool), published and waiting for
+    review -> its publication's id."""
     with catalog.session() as s:
-        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", ["denoise"], task_id=3)
+        row, _ = fixes.add_fix_request(s, SHOW, key, shot, ["denoise"], task_id=task_id)
         request_id = row.id
     run_fix(settings, catalog, FixJob(request_id, "denoise", key))
     with catalog.session() as s:
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
         fixes.mark_published(s, pub.id, 500 + pub.id)
-        fixes.set_review(s, pub.id, "approved")
-        return f"publication:{pub.id}:denoise"
+        return pub.id
+
+
+def approved_denoise(settings: Settings, catalog: Catalog, plate: Path, key: str = "memory:event:1") -> str:
+    """The denoise fix of `plate`, published and approved -> its pair id."""
+    publication = published_denoise(settings, catalog, key)
+    with catalog.session() as s:
+        fixes.set_review(s, publication, "approved")
+    return f"publication:{publication}:denoise"
+
+
+def notices(catalog: Catalog) -> list[NoticeJob]:
+    with catalog.session(readonly=True) as s:
+        return [NoticeJob.from_json(j.payload) for j in job_repo.list_jobs(s, kind=NoticeJob.KIND)]
+
+
+def test_a_version_in_review_of_a_plate_delivered_again_is_told_once_on_its_task(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    other = footage.movie(tmp_path / "plates" / "sh020_1.mp4", n=4, size=(64, 48), photo="chelsea")
+    ingest_movie(catalog, other, "sh020")
+    waiting = published_denoise(settings, catalog, "memory:event:1")
+    approved_denoise(settings, catalog, plate, "memory:event:2")  # reviewed already: its reviewer decided
+    published_denoise(settings, catalog, "memory:event:3", shot="sh020", task_id=4)  # another plate
+    assert notices(catalog) == []
+
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee")
+    os.replace(staged, plate)  # the lab's v002 over v001, under the same name
+    ingest_movie(catalog, plate, "sh010")
+
+    [job] = notices(catalog)
+    assert job.publication_id == waiting
+    post_notice(settings, catalog, tracker, job)
+    post_notice(settings, catalog, tracker, job)  # a retry after a lost reply
+    [notice] = tracker.notices.values()
+    assert (notice.task_id, notice.subject) == (3, SUBJECT)
+    assert notice.body.splitlines()[:2] == [
+        f"Version sh010_rushes_denoise_r1 (denoise fix) was made from {plate}, which has been delivered again "
+        "with other pictures since: the Version shows a fix of the plate as it was, not as it is now.",
+        f"To have the fix made again from the new plate, set the task to '{settings.tracker.fix_status}' again.",
+    ]
+
+
+def test_a_notice_waits_for_its_version_and_is_dropped_when_its_request_failed(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    with catalog.session() as s:
+        request_id = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=3)[0].id
+    run_fix(
+        settings, catalog, FixJob(request_id, "denoise", "memory:event:1")
+    )  # in the outbox, not published
+    os.replace(footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee"), plate)
+    ingest_movie(catalog, plate, "sh010")
+    [job] = notices(catalog)
+
+    with pytest.raises(NotPublishedYet):  # retried with the lane's back-off, as a publish is
+        post_notice(settings, catalog, tracker, job)
+    with catalog.session() as s:
+        fixes.set_fix_state(s, request_id, "failed", error="the tracker refused the Version")
+    assert post_notice(settings, catalog, tracker, job)["noticed"] is False
+    assert tracker.notices == {}
 
 
 def test_an_approved_fix_is_not_paired_with_the_plate_delivered_again_over_its_daily(
