@@ -211,6 +211,21 @@ def test_a_note_from_rushes_on_a_task_in_fix_is_not_read_as_a_request(
     assert newest["task_status"]["short_name"] == FIX_STATUS  # a note keeps the task's status
 
 
+def test_a_fix_asked_on_a_shot_removed_from_the_cut_is_a_request_answered_that_it_is_cancelled(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    gazu.shot.remove_shot(kitsu_shot.shot, client=kitsu_admin)  # a shot with tasks: Kitsu cancels it
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")  # its task was still asked a fix
+    [request] = [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == kitsu_shot.task_id]
+    name = kitsu_shot.shot["name"]
+    assert request.kinds == () and request.problems == (
+        f"the shot {name} is cancelled in Kitsu, so Rushes does not fix it: if it is back in the cut, restore "
+        "it, then ask again",
+    )
+
+
 def test_a_notice_is_one_comment_that_keeps_the_tasks_status(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:

@@ -230,6 +230,20 @@ def test_a_failed_status_the_site_lacks_stops_nothing_and_the_answer_is_the_note
     assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
 
 
+def test_a_fix_asked_on_an_omitted_shots_task_is_a_request_answered_that_it_is_omitted(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    start = tracker(server).fix_requests_since(None).cursor
+    shot, task = show.shots[0], show.tasks[0]
+    sg.update("Shot", shot["id"], {"sg_status_list": "omt"})  # out of the cut; its task left as it was
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    [request] = tracker(server).fix_requests_since(start).items
+    assert request.kinds == () and request.problems == (
+        f"the shot {shot['code']} is omitted (its status is 'omt'), so Rushes does not fix it: if it is back in "
+        "the cut, set the shot's status back, then ask again",
+    )
+
+
 def test_a_notice_is_one_note_on_the_task_and_leaves_its_status_even_in_the_fix_status(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

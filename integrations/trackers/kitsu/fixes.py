@@ -122,6 +122,8 @@ class FixReader:
         on = str((task.get("entity_type") or {}).get("name") or "")
         if on != "Shot":  # Rushes' own fix status on an asset's task: answered there, not dropped
             spec = notes.FixSpec(problems=(not_on_a_shot(on, str(shot.get("name") or "")),))
+        elif shot.get("canceled"):  # removed from the cut in Kitsu: no render for it
+            spec = notes.FixSpec(problems=(canceled(str(shot.get("name") or "")),))
         names = project_names(project.get("code"), project.get("name"))
         return FixRequest(
             key=f"kitsu:comment:{comment_id}",
@@ -172,6 +174,14 @@ def not_on_a_shot(entity_type: str, name: str) -> str:
     """The answer to a fix asked on a task that is not a shot's (an asset's, an edit's)."""
     on = f"the {entity_type.lower() or 'entity'} {name}".rstrip()
     return f"this task is on {on}, not on a shot: Rushes fixes shots' dailies, so ask on the task of the shot"
+
+
+def canceled(name: str) -> str:
+    """The answer to a fix asked on a task of a shot cancelled in Kitsu (out of the cut)."""
+    return (
+        f"the shot {name} is cancelled in Kitsu, so Rushes does not fix it: if it is back in the cut, restore it, "
+        "then ask again"
+    )
 
 
 def qualified_codes(task: Entity) -> tuple[str, ...]:

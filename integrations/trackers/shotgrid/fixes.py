@@ -27,6 +27,8 @@ from integrations.trackers.shotgrid.connection import Connection, Entity, as_dat
 from integrations.trackers.shotgrid.cursor import Cursor
 
 LOG = structlog.get_logger(__name__)
+# The stock Shot status of a shot out of the cut ("Omit"); a fix asked on one of its tasks is answered, not made.
+OMITTED = "omt"
 
 
 class FixReader:
@@ -154,6 +156,8 @@ class FixReader:
             spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
         elif not shot_code.strip():
             spec = notes.FixSpec(problems=(no_shot_code(entity),))
+        elif task.get("entity.Shot.sg_status_list") == OMITTED:  # out of the cut: no render for it
+            spec = notes.FixSpec(problems=(omitted(shot_code),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
         request = FixRequest(
@@ -189,12 +193,21 @@ class FixReader:
             "project.Project.code",
             "project.Project.name",
             "entity.Shot.code",
+            "entity.Shot.sg_status_list",
             "updated_at",
         ]
         found: Entity | None = self.conn.call(
             f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], fields)
         )
         return found
+
+
+def omitted(shot_code: str) -> str:
+    """The answer to a fix asked on a task of a shot omitted from the cut."""
+    return (
+        f"the shot {shot_code} is omitted (its status is '{OMITTED}'), so Rushes does not fix it: if it is back "
+        "in the cut, set the shot's status back, then ask again"
+    )
 
 
 def no_shot_code(entity: Entity) -> str:
