@@ -48,7 +48,7 @@ SHOW = "MEM"
 # a rectangle a sixth of the frame's side.
 OPTIONS = {
     "denoise": [],
-    "regrade": ["--reference", "{first}"],
+    "regrade": ["--reference", "{middle}"],  # the first frame, which the grade starts from, is refused
     "interpolate": ["--frames", "{middle}"],
     "upscale": [],
     "cleanup": ["--mask", "{box}"],

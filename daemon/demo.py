@@ -114,8 +114,9 @@ def footage_dailies(source: Path, folder: Path) -> list[DemoShot]:
         shutil.copy(src, dest)
         kind = kinds[i] if i < len(kinds) else None
         text = kind or ""
-        if kind == "regrade":
-            text = f"regrade reference={probe(dest).first_frame}"
+        if kind == "regrade":  # its first frame, which the grade starts from, would change nothing
+            frames = probe(dest).frame_range
+            text = f"regrade reference={frames[len(frames) // 2]}"
         elif kind == "interpolate":
             text = "interpolate frames=auto"
         elif kind == "cleanup":

@@ -58,7 +58,8 @@ def _not_a_full_path(key: str, value: str, references: Path, frames: range | Non
     movie_first_frame says otherwise)."""
     if key == "reference":
         frame = (
-            f"reference={frames[0]} (a frame of this shot, whose frames are {frames[0]}-{frames[-1]})"
+            f"reference={frames[-1]} (a frame of this shot in the look it should take: its frames are"
+            f" {frames[0]}-{frames[-1]})"
             if frames
             else "reference=N (the number of a frame of this shot)"
         )

@@ -204,7 +204,7 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
         like = "a still like it (PNG, TIFF, JPEG or DPX)" if light else "an EXR still"
         raise ParamError(
             f"reference={spec} holds {holds[light]} but the shot holds {holds[not light]}: give a frame of the "
-            f"shot (reference={info.first_frame}) or {like}"
+            f"shot (reference={info.last_frame}, say) or {like}"
         )
     try:
         image = read_image(spec)

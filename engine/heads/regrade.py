@@ -55,6 +55,7 @@ from engine.heads.base import (
     net_device,
     register,
 )
+from engine.heads.errors import ParamError
 from engine.heads.params import FixParams, Shot, load_reference
 from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
@@ -91,8 +92,22 @@ class RegradeParams(FixParams):
         deep = {"precise": True} if deeper_than_8_bits(shot.info) else {}
         if self.reference is None:
             return deep
+        if self.reference == shot.info.first_frame:
+            raise ParamError(first_frame_reference(shot))
         spec = self.reference if isinstance(self.reference, int) else str(self.reference)
         return {"reference": load_reference(spec, shot), **deep}
+
+
+def first_frame_reference(shot: Shot) -> str:
+    """Why `reference=` the shot's first frame is refused: the one grade of a shot is the LUT that takes its
+    first frame to the reference's look, so that reference would make a Version of the daily unchanged."""
+    info = shot.info
+    others = f"a frame in the look the shot should take ({info.first_frame + 1}-{info.last_frame}) or "
+    return (
+        f"reference={info.first_frame} is the shot's first frame, which the regrade grades the whole shot from,"
+        f" so matching it would change nothing: name {others if info.last_frame > info.first_frame else ''}"
+        "a still of that look"
+    )
 
 
 def deeper_than_8_bits(info: MediaInfo) -> bool:

@@ -106,3 +106,20 @@ def test_a_demo_in_a_temporary_home_removes_it_unless_asked_to_keep_it(
     chosen = tmp_path / "mine"
     assert CliRunner().invoke(app, ["demo", "--home", str(chosen)]).exit_code == 0
     assert chosen.is_dir()  # a home the user chose is theirs
+
+
+def test_the_demo_on_your_footage_asks_its_regrade_for_a_frame_that_grades_it(tmp_path: Path) -> None:
+    """`rushes demo --footage DIR` asked `regrade reference=<the first frame>`: the shot's one grade takes its
+    first frame to the reference, so the Version was the clip unchanged (now refused as such); it asks a
+    frame from the middle of the clip."""
+    from engine.heads import Shot, parse_fix_params
+    from engine.media import probe
+    from tests import footage
+
+    mine = tmp_path / "mine"
+    footage.movie(mine / "a.mp4", n=8)
+    footage.movie(mine / "b.mp4", n=8, seed=1)
+    [regrade] = [s for s in demo.footage_dailies(mine, tmp_path / "ingest") if s.kind == "regrade"]
+    assert regrade.fix_text == "regrade reference=4"
+    params = parse_fix_params("regrade", {"reference": regrade.fix_text.split("=")[1]})
+    assert params.bind(Shot(str(regrade.file), probe(regrade.file)))["reference"].shape == (96, 160, 3)

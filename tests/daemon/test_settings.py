@@ -399,6 +399,21 @@ def test_example_config_passes_config_check(tmp_path: Path) -> None:
     assert output.startswith(f"{example}: ok")
 
 
+def test_the_example_config_made_a_kitsu_one_asks_kitsus_own_statuses(tmp_path: Path) -> None:
+    """The example set published_status: rev (and version, approved, rejected) though those were the
+    defaults: a Kitsu studio starting from it had Rushes look for ShotGrid's rev, apr and rej on Kitsu, since
+    a status option set explicitly is used as it is, rather than Kitsu's wfa, approved and rejected."""
+    from integrations.trackers.kitsu.statuses import KITSU_STATUS_DEFAULTS, Statuses
+
+    example = (REPO / "config" / "rushes.example.yaml").read_text()
+    assert "  kind: none" in example
+    kitsu = tmp_path / "rushes.yaml"
+    kitsu.write_text(example.replace("  kind: none", "  kind: kitsu", 1))
+    options = load_settings(kitsu).tracker
+    statuses = Statuses(None, options)  # type: ignore[arg-type]  # name_of reads the options alone
+    assert {option: statuses.name_of(option) for option in KITSU_STATUS_DEFAULTS} == KITSU_STATUS_DEFAULTS
+
+
 def test_committed_schema_matches_the_options() -> None:
     """config/rushes.schema.json is `rushes config schema`: regenerate it when an option changes with
     `.venv/bin/rushes config schema > config/rushes.schema.json`."""

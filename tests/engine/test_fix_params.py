@@ -88,6 +88,18 @@ def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None
     assert parse_fix_params("denoise", {"deliver": "exr"}, ignore=("deliver",)) == FixParams()
 
 
+def test_a_regrade_reference_naming_the_shots_first_frame_is_refused_as_changing_nothing(shot: Shot) -> None:
+    """`regrade reference=1001` on a shot starting at 1001 (the docs' own example) published the daily unchanged
+    as a Version for review: the shot's one grade is the LUT taking its first frame to the reference's look."""
+    with pytest.raises(
+        ParamError,
+        match=r"reference=1001 is the shot's first frame, which the regrade grades the whole shot from, so"
+        r" matching it would change nothing: name a frame in the look the shot should take \(1002-1006\)",
+    ):
+        RegradeParams(reference=1001).bind(shot)
+    assert RegradeParams(reference=1002).bind(shot)["reference"].shape == (64, 96, 3)
+
+
 def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: Path) -> None:
     loaded = RegradeParams(reference=1003).bind(shot)["reference"]
     assert loaded.shape == (64, 96, 3)

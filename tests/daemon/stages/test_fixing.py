@@ -202,7 +202,7 @@ def test_a_regrades_version_says_what_it_graded_in_and_what_its_cube_maps(
     write_sequence(str(pattern), footage.frames(3, (64, 48)), 1001)
     daily(catalog, tmp_path, path=pattern)
     promoted_model(settings, catalog, heads=("regrade",))
-    request_id = request(catalog, ["regrade"], {"reference": "1001"})
+    request_id = request(catalog, ["regrade"], {"reference": "1002"})
 
     run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))
 
@@ -536,7 +536,7 @@ def test_before_the_shows_first_model_a_fix_is_rendered_by_its_classical_tool_an
     with pytest.raises(Permanent, match=r"regrade without reference= restores show .* has none yet"):
         run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))
     with catalog.session() as s:
-        fixes.get_fix_request(s, request_id).params = {"reference": "0"}  # type: ignore[union-attr]
+        fixes.get_fix_request(s, request_id).params = {"reference": "2"}  # type: ignore[union-attr]
     assert run_fix(settings, catalog, FixJob(request_id, "regrade", "memory:event:1"))["frames"] == 4
 
 
@@ -647,11 +647,11 @@ def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_ve
 def test_each_fix_of_a_request_describes_only_its_own_parameters(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
-    """`regrade reference=0; denoise` gave the denoise Version's description "(reference=0)", a parameter the
+    """`regrade reference=2; denoise` gave the denoise Version's description "(reference=2)", a parameter the
     denoise never read: a supervisor took it for what the fix did."""
     daily(catalog, tmp_path)
     promoted_model(settings, catalog, heads=("regrade", "denoise"))
-    asked = request(catalog, ["regrade", "denoise"], {"reference": "0", "deliver": "none"})
+    asked = request(catalog, ["regrade", "denoise"], {"reference": "2", "deliver": "none"})
 
     for kind in ("regrade", "denoise"):
         run_fix(settings, catalog, FixJob(asked, kind, "memory:event:1"))
@@ -661,7 +661,7 @@ def test_each_fix_of_a_request_describes_only_its_own_parameters(
         said = {p.fix_kind: VersionFiles.from_json(dict(p.extra_files)).description for p in pubs}
     first_lines = {kind: (path or Path()).read_text().splitlines()[0] for kind, path in said.items()}
     assert first_lines == {
-        "regrade": "Rushes fix: regrade on sh010 (reference=0, deliver=none)",
+        "regrade": "Rushes fix: regrade on sh010 (reference=2, deliver=none)",
         "denoise": "Rushes fix: denoise on sh010 (deliver=none)",  # the request's deliver= is every fix's
     }
 
@@ -670,12 +670,14 @@ def test_a_bare_reference_name_is_answered_with_a_frame_number_the_shot_has(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
     """`reference=sh040` was answered "write reference=1001" on a show whose movies count from 0, where frame
-    1001 is outside every shot: the answer names the shot's own first frame, as the show counts them."""
+    1001 is outside every shot: the answer names a frame of the shot's own, as the show counts them (its last:
+    its first, which the grade starts from, would change nothing)."""
     daily(catalog, tmp_path)  # a movie of 4 frames: 0-3 on a show without movie_first_frame
     promoted_model(settings, catalog, heads=("regrade",))
     asked = request(catalog, ["regrade"], {"reference": "sh040"})
     with pytest.raises(
-        Permanent, match=r"write reference=0 \(a frame of this shot, whose frames are 0-3\), or"
+        Permanent,
+        match=r"write reference=3 \(a frame of this shot in the look it should take: its frames are 0-3\), or",
     ):
         run_fix(settings, catalog, FixJob(asked, "regrade"))
     numbered = Settings(
@@ -683,9 +685,33 @@ def test_a_bare_reference_name_is_answered_with_a_frame_number_the_shot_has(
         shows=[ShowConfig(code=SHOW, tracker_project=SHOW, movie_first_frame=1001)],
     )
     with pytest.raises(
-        Permanent, match=r"write reference=1001 \(a frame of this shot, whose frames are 1001-1004"
+        Permanent,
+        match=r"write reference=1004 \(a frame of this shot in the look it should take: its frames are 1001-1004",
     ):
         run_fix(numbered, catalog, FixJob(asked, "regrade"))
+
+
+def test_a_regrade_matching_the_shots_first_frame_is_answered_not_published_unchanged(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`regrade reference=1001` (docs/fixes.md's example) on a shot counted from 1001 published the daily
+    unchanged for review: the one grade of a shot takes its first frame to the reference, here itself. The
+    coordinator is answered instead, with the frames and the still that would grade it."""
+    daily(catalog, tmp_path)  # a movie of 4 frames
+    promoted_model(settings, catalog, heads=("regrade",))
+    numbered = Settings(
+        data_dir=settings.data_dir,
+        shows=[ShowConfig(code=SHOW, tracker_project=SHOW, movie_first_frame=1001)],
+    )
+    asked = request(catalog, ["regrade"], {"reference": "1001"})
+    with pytest.raises(
+        Permanent,
+        match=r"reference=1001 is the shot's first frame, which the regrade grades the whole shot from, so"
+        r" matching it would change nothing: name a frame in the look the shot should take \(1002-1004\) or a",
+    ):
+        run_fix(numbered, catalog, FixJob(asked, "regrade"))
+    with catalog.session(readonly=True) as s:
+        assert fixes.get_fix_request(s, asked).publications == []  # type: ignore[union-attr]
 
 
 def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemble(
@@ -806,7 +832,7 @@ def test_a_premultiplied_elements_regrade_grades_its_colour_not_its_coverage(
     assert float(np.abs(holed[:, :, :8]).max()) == 0.0  # before: painted with the lifted black
 
     # matched to a frame of its own (every frame the same): its colour is seen straight there too, so it stays
-    straight, itself = graded_element(settings, catalog, tmp_path / "own", soft, "1001")
+    straight, itself = graded_element(settings, catalog, tmp_path / "own", soft, "1002")
     error = np.abs(itself[0] - straight * soft[..., None])
     # before: 0.09, the reference seen darker than the frames; an opaque element matched to itself: 0.004
     assert float(error.mean()) < 0.01, float(error.mean())

@@ -54,7 +54,8 @@ def test_a_name_that_is_not_a_full_path_is_answered_with_what_to_write(value: st
         check_request_paths({"reference": value}, roots, frames=range(1001, 1049))
     assert str(refused.value) == (
         f"reference {value!r} is neither a frame number of this shot nor the full path of a still: write"
-        f" reference=1001 (a frame of this shot, whose frames are 1001-1048), or put a still (of another shot,"
+        f" reference=1048 (a frame of this shot in the look it should take: its frames are 1001-1048), or put"
+        f" a still (of another shot,"
         f" to match its look) in {references} and write its full path"
     )
     with pytest.raises(
