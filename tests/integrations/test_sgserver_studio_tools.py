@@ -162,3 +162,38 @@ def test_a_bad_date_span_or_field_type_is_refused_in_one_sentence_and_nothing_is
     with pytest.raises(shotgun_api3.Fault, match="'numberz' is not a data type"):
         sg.schema_field_create("Task", "numberz", "Frame Count")
     assert "sg_frame_count" not in sg.schema_field_read("Task")
+
+
+def test_a_status_dashboard_reads_the_share_of_final_shots_and_groups_tasks_by_shot(
+    sg: shotgun_api3.Shotgun,
+) -> None:
+    show = make_show(sg, shots=4)
+    for shot, status in zip(show.shots, ("fin", "fin", "fin", "ip"), strict=True):
+        sg.update("Shot", shot["id"], {"sg_status_list": status})
+    in_show = [["project", "is", show.project]]
+
+    share = sg.summarize(
+        "Shot",
+        in_show,
+        [
+            {"field": "sg_status_list", "type": "status_percentage", "value": "fin"},
+            {"field": "id", "type": "count"},
+        ],
+    )
+    assert share["summaries"] == {"sg_status_list": 75, "id": 4}
+
+    by_shot = sg.summarize(
+        "Task", in_show, [{"field": "id", "type": "count"}], grouping=[{"field": "entity", "type": "exact"}]
+    )
+    first = by_shot["groups"][0]
+    shot = show.shots[0]
+    assert first["group_value"] == {"type": "Shot", "id": shot["id"], "name": shot["code"], "valid": "valid"}
+    assert first["summaries"] == {"id": 1}
+
+    with pytest.raises(shotgun_api3.Fault, match="grouping type 'by_status' is not one"):
+        sg.summarize(
+            "Shot",
+            in_show,
+            [{"field": "id", "type": "count"}],
+            grouping=[{"field": "code", "type": "by_status"}],
+        )
