@@ -60,6 +60,16 @@ def test_the_days_versions_are_found_by_calendar_day_and_a_playlist_shows_on_eac
     playlist = sg.create("Playlist", {"code": "dailies", "project": show.project, "versions": versions})
     on_first = sg.find_one("Version", [["id", "is", versions[0]["id"]]], ["playlists"])
     assert on_first["playlists"] == [{"type": "Playlist", "id": playlist["id"], "name": "dailies"}]
+    # an event-log listener sees the version join the playlist: what joined, not the whole list
+    joined = sg.find_one(
+        "EventLogEntry",
+        [["event_type", "is", "Shotgun_Version_Change"], ["attribute_name", "is", "playlists"]],
+        ["entity", "meta"],
+        order=[{"field_name": "id", "direction": "desc"}],
+    )
+    assert joined["entity"]["id"] == versions[1]["id"]
+    assert [p["id"] for p in joined["meta"]["added"]] == [playlist["id"]]
+    assert joined["meta"]["removed"] == [] and "new_value" not in joined["meta"]
     in_playlist = sg.find("Version", [["playlists", "is", playlist]], ["code"])
     assert _codes(in_playlist) == ["v0", "v1"]
 

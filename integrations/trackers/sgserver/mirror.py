@@ -86,8 +86,8 @@ def links_of(value: Any) -> list[Link]:
     return [value] if isinstance(value, dict) else []
 
 
-def _key(link: Link) -> tuple[str, int]:
-    return str(link["type"]), int(link["id"])
+def _key(link: Link) -> tuple[Any, Any]:
+    return link["type"], link["id"]  # stored links are normalised: (str, int)
 
 
 def added_and_removed(old: Any, new: Any) -> tuple[list[Link], list[Link]]:

@@ -3,7 +3,7 @@
 Values are stored as the client sends them, normalised (links as {"type", "id"}), and rendered on the way
 out (links gain "name", uploaded files gain a download "url"). Every write appends EventLogEntry rows in
 the same transaction, shaped like the hosted service's (event_type "Shotgun_Task_Change", meta with
-old_value/new_value).
+old_value/new_value, or added/removed for a multi-entity field).
 """
 
 from __future__ import annotations
@@ -511,23 +511,21 @@ class Service:
                 "type": "attribute_change",
                 "attribute_name": field,
                 "field_data_type": fdef.data_type,
-                "old_value": reader.render(fdef, old),
-                "new_value": reader.render(fdef, new),
             }
             if fdef.data_type == "multi_entity":
-                old_set = {(v["type"], v["id"]) for v in old or []}
-                new_set = {(v["type"], v["id"]) for v in new or []}
-                meta["added"] = [
-                    reader.render(schema.LINK, v) for v in new or [] if (v["type"], v["id"]) not in old_set
-                ]
-                meta["removed"] = [
-                    reader.render(schema.LINK, v) for v in old or [] if (v["type"], v["id"]) not in new_set
-                ]
+                # what joined and what left, not the whole lists (as the hosted service logs them):
+                # each event stays small however many links the field holds
+                added, removed = mirror.added_and_removed(old, new)
+                meta["added"] = [reader.render(schema.LINK, v) for v in added]
+                meta["removed"] = [reader.render(schema.LINK, v) for v in removed]
+                what = f"added {len(added)}, removed {len(removed)}"
+            else:
+                meta["old_value"] = reader.render(fdef, old)
+                meta["new_value"] = reader.render(fdef, new)
+                what = f'from "{old}" to "{new}"'
             if in_create:
                 meta["in_create"] = True
-            description = (
-                f'changed "{fdef.name or field}" from "{old}" to "{new}" on {entity_type} {entity_id}'
-            )
+            description = f'changed "{fdef.name or field}" {what} on {entity_type} {entity_id}'
             self._event(user, entity_type, entity_id, data, "Change", meta, field, description)
 
     def create(
