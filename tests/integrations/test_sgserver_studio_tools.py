@@ -207,3 +207,23 @@ def test_a_status_dashboard_reads_the_share_of_final_shots_and_groups_tasks_by_s
             [{"field": "id", "type": "count"}],
             grouping=[{"field": "code", "type": "by_status"}],
         )
+
+
+def test_an_uploaders_movie_comes_back_whole_and_search_wants_three_characters(
+    sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    show = make_show(sg, shots=1)
+    version = sg.create(
+        "Version", {"code": "SQ010_0010_comp_v001", "project": show.project, "entity": show.shots[0]}
+    )
+    movie = tmp_path / "review.mov"
+    movie.write_bytes(bytes(range(256)) * 64)
+    attachment_id = sg.upload("Version", version["id"], str(movie), field_name="sg_uploaded_movie")
+    field = sg.find_one("Version", [["id", "is", version["id"]]], ["sg_uploaded_movie"])["sg_uploaded_movie"]
+    assert field["id"] == attachment_id and field["link_type"] == "upload"
+    assert sg.download_attachment(field) == movie.read_bytes()
+
+    found = sg.text_search("comp_v001", {"Version": [["project", "is", show.project]]})
+    assert [(m["type"], m["id"]) for m in found["matches"]] == [("Version", version["id"])]
+    with pytest.raises(shotgun_api3.Fault, match="at least three characters"):
+        sg.text_search("SQ", {"Version": []})

@@ -203,8 +203,9 @@ def _groups(
 def text_search(service: Service, user: Link, params: dict[str, Any], base: str) -> list[dict[str, Any]]:
     text = str(params.get("text") or "")
     terms = [t for t in text.lower().split() if t]
-    if not terms:
-        raise ServiceFault("API text_search() needs some text to search for")
+    if len(text.strip()) < 3:
+        # as the hosted service: a search box's first keystrokes are refused, not answered with everything
+        raise ServiceFault(f"API text_search() needs at least three characters to search for, got {text!r}")
     types = params.get("entity_types") or {}
     if not isinstance(types, dict) or not types:
         raise ServiceFault("API text_search() entity_types must be a non-empty dict of type: filters")
