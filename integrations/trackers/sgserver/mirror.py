@@ -80,9 +80,9 @@ def partner(
 
 
 def links_of(value: Any) -> list[Link]:
-    """A field's value as a list of links (a single link, a list of them, or nothing)."""
+    """A field's value as a list of links (a single link, a stored list of them, or nothing)."""
     if isinstance(value, list):
-        return [v for v in value if isinstance(v, dict)]
+        return value
     return [value] if isinstance(value, dict) else []
 
 
@@ -92,6 +92,8 @@ def _key(link: Link) -> tuple[Any, Any]:
 
 def added_and_removed(old: Any, new: Any) -> tuple[list[Link], list[Link]]:
     """The links in `new` and not in `old`, and those in `old` and not in `new`."""
+    if isinstance(old, list) and isinstance(new, list) and len(new) == len(old) + 1 and new[:-1] == old:
+        return [new[-1]], []  # one link joined at the end, the commonest change: no sets to build
     old_keys = {_key(v) for v in links_of(old)}
     new_keys = {_key(v) for v in links_of(new)}
     return (
@@ -102,16 +104,16 @@ def added_and_removed(old: Any, new: Any) -> tuple[list[Link], list[Link]]:
 
 def with_link(current: Any, link: Link, multi: bool) -> Any:
     """The partner side's value once `link` joins it."""
+    joined = {"type": link["type"], "id": int(link["id"])}
     if not multi:
-        return {"type": link["type"], "id": int(link["id"])}
+        return joined
     items = links_of(current)
-    if _key(link) in {_key(v) for v in items}:
-        return current
-    return [*items, {"type": link["type"], "id": int(link["id"])}]
+    return current if joined in items else [*items, joined]  # stored links are {"type", "id"} alone
 
 
 def without_link(current: Any, link: Link, multi: bool) -> Any:
     """The partner side's value once `link` leaves it."""
     if not multi:
         return None if isinstance(current, dict) and _key(current) == _key(link) else current
-    return [v for v in links_of(current) if _key(v) != _key(link)]
+    left = {"type": link["type"], "id": int(link["id"])}
+    return [v for v in links_of(current) if v != left]
