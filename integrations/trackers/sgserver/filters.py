@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 
@@ -77,6 +77,42 @@ def _in_last(value: Any, amount: Any, unit: Any, future: bool = False) -> bool:
     return now <= moment <= now + span if future else now - span <= moment <= now
 
 
+def _day_of(value: Any) -> date | None:
+    """The calendar day of a date (`YYYY-MM-DD`) or a datetime (`YYYY-MM-DDTHH:MM:SSZ`, UTC) in the
+    server's local time zone, as the hosted service uses the site's."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if len(value) <= 10:
+            return date.fromisoformat(value)
+        moment = datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return moment.astimezone().date()
+
+
+def _calendar_index(day: date, unit: str) -> int:
+    """A running number of the day, the week (weeks start on Sunday), the month or the year of `day`."""
+    match unit:
+        case "day":
+            return day.toordinal()
+        case "week":
+            return (day.toordinal()) // 7  # ordinal 7 (0001-01-07) is a Sunday
+        case "month":
+            return day.year * 12 + day.month - 1
+    return day.year
+
+
+def _in_calendar(value: Any, offset: Any, unit: str) -> bool:
+    """True when `value` falls in the calendar day/week/month/year `offset` away from today's (0 today,
+    -1 the one before, 1 the next)."""
+    day = _day_of(value)
+    if day is None:
+        return False
+    today = datetime.now().astimezone().date()
+    return _calendar_index(day, unit) == _calendar_index(today, unit) + int(offset)
+
+
 def _relation(relation: str, value: Any, values: list[Any], name_of: Namer) -> bool:
     first = values[0] if values else None
     match relation:
@@ -133,6 +169,8 @@ def _relation(relation: str, value: Any, values: list[Any], name_of: Namer) -> b
             return _in_last(value, first, values[1] if len(values) > 1 else "DAY", future=True)
         case "not_in_next":
             return not _in_last(value, first, values[1] if len(values) > 1 else "DAY", future=True)
+        case "in_calendar_day" | "in_calendar_week" | "in_calendar_month" | "in_calendar_year":
+            return _in_calendar(value, first, relation.rpartition("_")[2])
     raise FilterError(f"unknown filter relation '{relation}'")
 
 
@@ -181,8 +219,15 @@ RELATIONS = {
     "not_in_last",
     "in_next",
     "not_in_next",
+    "in_calendar_day",
+    "in_calendar_week",
+    "in_calendar_month",
+    "in_calendar_year",
 }
 TWO_VALUES = {"between", "not_between"}
+SPANS = {"in_last", "not_in_last", "in_next", "not_in_next"}
+SPAN_UNITS = ("HOUR", "DAY", "WEEK", "MONTH", "YEAR")
+CALENDAR = {"in_calendar_day", "in_calendar_week", "in_calendar_month", "in_calendar_year"}
 
 
 def leaf_conditions(group: Any, depth: int = 0) -> list[dict[str, Any]]:
@@ -211,9 +256,24 @@ def check_relation(relation: str, values: Any) -> None:
     """FilterError for an unknown relation or the wrong number of values."""
     if relation not in RELATIONS:
         raise FilterError(f"unknown filter relation '{relation}'")
-    count = len(values) if isinstance(values, list | tuple) else 1
+    listed = list(values) if isinstance(values, list | tuple) else [values]
+    count = len(listed)
     if relation in TWO_VALUES and count != 2:
         raise FilterError(f"the '{relation}' relation needs two values, got {count}")
+    if relation in SPANS and not (count == 2 and _whole(listed[0]) and str(listed[1]).upper() in SPAN_UNITS):
+        raise FilterError(
+            f"the '{relation}' relation needs a whole number and a unit ({', '.join(SPAN_UNITS)}), "
+            f"got {listed!r}"
+        )
+    if relation in CALENDAR and not (count == 1 and _whole(listed[0])):
+        raise FilterError(
+            f"the '{relation}' relation needs one whole number (0 the current one, -1 the one before), "
+            f"got {listed!r}"
+        )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def paths(group: dict[str, Any]) -> Iterable[str]:

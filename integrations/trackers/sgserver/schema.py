@@ -165,6 +165,30 @@ def custom_field_name(display_name: str, taken: set[str]) -> str:
     return name
 
 
+# The data types schema_field_create accepts, as on the hosted service (query, calculated and pivot
+# fields are made in its web UI only).
+CREATABLE = frozenset(
+    {
+        "checkbox",
+        "currency",
+        "date",
+        "date_time",
+        "duration",
+        "entity",
+        "float",
+        "footage",
+        "list",
+        "multi_entity",
+        "number",
+        "percent",
+        "status_list",
+        "tag_list",
+        "text",
+        "timecode",
+        "url",
+    }
+)
+
 _NOT_PROPERTIES = ("name", "valid_values", "valid_types", "default_value", "builtin")
 
 

@@ -3,7 +3,7 @@
 Values are stored as the client sends them, normalised (links as {"type", "id"}), and rendered on the way
 out (links gain "name", uploaded files gain a download "url"). Every write appends EventLogEntry rows in
 the same transaction, shaped like the hosted service's (event_type "Shotgun_Task_Change", meta with
-old_value/new_value).
+old_value/new_value, or added/removed for a multi-entity field).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.trackers.sgserver import auth, filters, presets, schema
+from integrations.trackers.sgserver import auth, filters, mirror, presets, schema
 from integrations.trackers.sgserver.faults import Faults
 from integrations.trackers.sgserver.schema import FieldDef, Schema
 from integrations.trackers.sgserver.storage import Row, Storage
@@ -36,6 +36,8 @@ SECRET_FIELDS = {"password_proxy", "salted_password"}
 # Data types the hosted service refuses in filters.
 UNFILTERABLE = {"password", "serializable", "pivot_column"}
 LAST_ACCESSED = "last_accessed_by_current_user"
+# Not in the schema, answered for retired entities (`retired_only`), as the hosted service does.
+RETIREMENT_DATE = "retirement_date"
 AUTHORED = {"Note", "Reply"}
 TRANSIENT_THUMBNAIL = "/images/status/transient/thumbnail_pending.png"
 
@@ -82,6 +84,15 @@ class Reader:
             self._rows[key] = self.storage.get(entity_type, int(entity_id))
         return self._rows[key]
 
+    def live(self, link: dict[str, Any]) -> bool:
+        """False for a link to a retired (or missing) entity."""
+        row = self.row(str(link["type"]), int(link["id"]))
+        return row is not None and not row.retired
+
+    def forget(self, entity_type: str, entity_id: int) -> None:
+        """Drop a row written since it was read (a batch shares one reader across its calls)."""
+        self._rows.pop((entity_type, int(entity_id)), None)
+
     def name_of(self, link: dict[str, Any]) -> str:
         row = self.row(str(link["type"]), int(link["id"]))
         if row is None:
@@ -95,6 +106,8 @@ class Reader:
             value: Any = row.id
         elif field == "type":
             value = row.type
+        elif field == RETIREMENT_DATE:
+            value = row.data.get("_retired_at") if row.retired else None
         elif field == LAST_ACCESSED:
             who = f"{self.user['type']}:{self.user['id']}" if self.user else ""
             value = (row.data.get("_last_accessed") or {}).get(who)
@@ -121,10 +134,12 @@ class Reader:
             return bool(fdef.default_value)  # the hosted service never answers None for a checkbox
         if value is None or fdef is None:
             return value
+        # a link to a retired entity reads as no link, as on the hosted service (the event log's
+        # `entity` of a retired shot is None while it stays retired)
         if fdef.data_type == "entity" and isinstance(value, dict):
-            return {**_link(value), "name": self.name_of(value)}
+            return {**_link(value), "name": self.name_of(value)} if self.live(value) else None
         if fdef.data_type == "multi_entity" and isinstance(value, list):
-            return [{**_link(v), "name": self.name_of(v)} for v in value]
+            return [{**_link(v), "name": self.name_of(v)} for v in value if self.live(v)]
         if fdef.data_type == "url" and isinstance(value, dict) and value.get("link_type") == "upload":
             return {**value, "url": self.file_url(int(value["id"]))}
         if fdef.data_type == "image" and isinstance(value, int):
@@ -309,6 +324,8 @@ class Service:
         fields = self.fields(entity_type)
         if field == "type":
             return FieldDef("entity_type", "Type", editable=False)
+        if field == RETIREMENT_DATE and not rest and field not in fields:
+            return FieldDef("date_time", "Date Retired", editable=False)
         if field not in fields:
             raise ServiceFault(f"API read() {entity_type}.{field} doesn't exist")
         if not rest:
@@ -334,6 +351,11 @@ class Service:
         return {etype: self.schema_field_read(etype, None, project) for etype in self.schema.types}
 
     def schema_field_create(self, entity_type: str, data_type: str, properties: list[dict[str, Any]]) -> str:
+        if data_type not in schema.CREATABLE:
+            raise ServiceFault(
+                f"API schema_field_create() '{data_type}' is not a data type a field can be created with;"
+                f" use one of {', '.join(sorted(schema.CREATABLE))}"
+            )
         props = {str(p["property_name"]): p.get("value") for p in properties}
         fields = self.fields(entity_type)
         name = schema.custom_field_name(str(props.get("name") or "field"), set(fields))
@@ -408,6 +430,10 @@ class Service:
             raise ServiceFault(f"API {where} expects an integer, got {value!r}")
         if kind == "checkbox":
             return bool(value)
+        if kind == "date":
+            return _date_text(where, value)
+        if kind == "date_time":
+            return _datetime_text(where, value)
         if kind == "password" or field in SECRET_FIELDS:
             return auth.hash_secret(str(value))
         if kind in ("float", "percent", "currency") and (
@@ -485,23 +511,21 @@ class Service:
                 "type": "attribute_change",
                 "attribute_name": field,
                 "field_data_type": fdef.data_type,
-                "old_value": reader.render(fdef, old),
-                "new_value": reader.render(fdef, new),
             }
             if fdef.data_type == "multi_entity":
-                old_set = {(v["type"], v["id"]) for v in old or []}
-                new_set = {(v["type"], v["id"]) for v in new or []}
-                meta["added"] = [
-                    reader.render(schema.LINK, v) for v in new or [] if (v["type"], v["id"]) not in old_set
-                ]
-                meta["removed"] = [
-                    reader.render(schema.LINK, v) for v in old or [] if (v["type"], v["id"]) not in new_set
-                ]
+                # what joined and what left, not the whole lists (as the hosted service logs them):
+                # each event stays small however many links the field holds
+                added, removed = mirror.added_and_removed(old, new)
+                meta["added"] = [reader.render(schema.LINK, v) for v in added]
+                meta["removed"] = [reader.render(schema.LINK, v) for v in removed]
+                what = f"added {len(added)}, removed {len(removed)}"
+            else:
+                meta["old_value"] = reader.render(fdef, old)
+                meta["new_value"] = reader.render(fdef, new)
+                what = f'from "{old}" to "{new}"'
             if in_create:
                 meta["in_create"] = True
-            description = (
-                f'changed "{fdef.name or field}" from "{old}" to "{new}" on {entity_type} {entity_id}'
-            )
+            description = f'changed "{fdef.name or field}" {what} on {entity_type} {entity_id}'
             self._event(user, entity_type, entity_id, data, "Change", meta, field, description)
 
     def create(
@@ -511,9 +535,10 @@ class Service:
         field_list: list[dict[str, Any]],
         return_fields: list[str],
         base: str,
+        reader: Reader | None = None,
     ) -> dict[str, Any]:
         fields = self.fields(entity_type)
-        reader = self.reader(base)
+        reader = reader or self.reader(base)
         with self.storage.transaction():
             data: dict[str, Any] = {}
             for item in field_list:
@@ -532,11 +557,13 @@ class Service:
             data.update(created_at=stamp, updated_at=stamp, created_by=user, updated_by=user)
             entity_id = self.storage.next_id(entity_type)
             self.storage.insert(entity_type, entity_id, data)
+            reader.forget(entity_type, entity_id)
             self._event(user, entity_type, entity_id, data, "New", {"type": "new_entity"}, None, "created")
             changes = [
                 (n, fields[n], None, v) for n, v in data.items() if n not in AUTO_FIELDS and v is not None
             ]
             self._change_events(user, entity_type, entity_id, data, changes, True, reader)
+            self._mirror(user, entity_type, entity_id, changes, reader)
         row = Row(entity_type, entity_id, False, data)
         wanted = [str(i["field_name"]) for i in field_list] + list(return_fields or [])
         return self.record(row, wanted, reader)
@@ -548,9 +575,10 @@ class Service:
         entity_id: int,
         field_list: list[dict[str, Any]],
         base: str,
+        reader: Reader | None = None,
     ) -> dict[str, Any]:
         fields = self.fields(entity_type)
-        reader = self.reader(base)
+        reader = reader or self.reader(base)
         with self.storage.transaction():
             row = self.storage.get(entity_type, int(entity_id))
             if row is None or row.retired:
@@ -574,8 +602,52 @@ class Service:
             if changes:
                 row.data.update(updated_at=now_text(), updated_by=user)
                 self.storage.write(entity_type, row.id, row.data)
+                reader.forget(entity_type, row.id)
                 self._change_events(user, entity_type, row.id, row.data, changes, False, reader)
+                self._mirror(user, entity_type, row.id, changes, reader)
         return self.record(row, [str(i["field_name"]) for i in field_list], reader)
+
+    def _mirror(
+        self,
+        user: Link,
+        entity_type: str,
+        entity_id: int,
+        changes: list[tuple[str, FieldDef, Any, Any]],
+        reader: Reader,
+    ) -> None:
+        """The other side of each paired link field that changed (mirror.py), with its change events."""
+        me = {"type": entity_type, "id": entity_id}
+        for field, fdef, old, new in changes:
+            if fdef.data_type not in ("entity", "multi_entity"):
+                continue
+            added, removed = mirror.added_and_removed(old, new)
+            for link, joined in [(a, True) for a in added] + [(r, False) for r in removed]:
+                other = mirror.partner(entity_type, field, str(link["type"]), self._has_field)
+                if other is not None:
+                    self._mirror_one(user, link, other, me, joined, reader)
+
+    def _has_field(self, entity_type: str, field: str) -> bool:
+        return field in self.fields(entity_type)
+
+    def _mirror_one(self, user: Link, link: Link, field: str, me: Link, joined: bool, reader: Reader) -> None:
+        row = self.storage.get(str(link["type"]), int(link["id"]))
+        if row is None or row.retired:
+            return
+        fdef = self.fields(row.type)[field]
+        multi = fdef.data_type == "multi_entity"
+        old = row.data.get(field)
+        new = mirror.with_link(old, me, multi) if joined else mirror.without_link(old, me, multi)
+        if new == old:
+            return
+        row.data[field] = new
+        self.storage.write(row.type, row.id, row.data)
+        reader.forget(row.type, row.id)
+        self._change_events(user, row.type, row.id, row.data, [(field, fdef, old, new)], False, reader)
+        if not multi and joined and isinstance(old, dict):
+            # the entity left its previous owner: a shot put in another sequence leaves the old one's shots
+            back = mirror.partner(row.type, field, str(old["type"]), self._has_field)
+            if back is not None:
+                self._mirror_one(user, old, back, {"type": row.type, "id": row.id}, False, reader)
 
     def delete(self, user: Link, entity_type: str, entity_id: int) -> bool:
         return self._retire(user, entity_type, entity_id, True)
@@ -594,6 +666,8 @@ class Service:
             if row.retired == retire:
                 return False
             self.storage.set_retired(entity_type, row.id, retire)
+            row.data["_retired_at"] = now_text() if retire else None
+            self.storage.write(entity_type, row.id, row.data)
             kind, suffix = ("entity_retirement", "Retirement") if retire else ("entity_revival", "Revival")
             self._event(
                 user, entity_type, row.id, row.data, suffix, {"type": kind, "class_name": entity_type}
@@ -602,21 +676,19 @@ class Service:
 
     def batch(self, user: Link, calls: list[dict[str, Any]], base: str) -> list[Any]:
         results: list[Any] = []
+        reader = self.reader(base)  # one for the whole batch: the names it renders are read once
         with self.storage.transaction():
             for call in calls:
                 kind, entity_type = call.get("request_type"), str(call.get("type"))
                 if kind == "create":
-                    results.append(
-                        self.create(
-                            user, entity_type, call.get("fields") or [], call.get("return_fields") or [], base
-                        )
-                    )
+                    fields, returned = call.get("fields") or [], call.get("return_fields") or []
+                    results.append(self.create(user, entity_type, fields, returned, base, reader))
                 elif kind == "update":
-                    results.append(
-                        self.update(user, entity_type, int(call["id"]), call.get("fields") or [], base)
-                    )
+                    fields, entity_id = call.get("fields") or [], int(call["id"])
+                    results.append(self.update(user, entity_type, entity_id, fields, base, reader))
                 elif kind == "delete":
                     results.append(self.delete(user, entity_type, int(call["id"])))
+                    reader.forget(entity_type, int(call["id"]))
                 else:
                     raise ServiceFault(f"API batch() invalid request_type '{kind}'")
         return results
@@ -652,7 +724,10 @@ class Service:
                 )
             if fdef.data_type == "image" and values not in (None, [None], []):
                 raise ServiceFault(f"API read() {entity_type}.{path}: image fields filter only against None")
-            filters.check_relation(str(condition.get("relation")), values)
+            try:
+                filters.check_relation(str(condition.get("relation")), values)
+            except filters.FilterError as exc:
+                raise ServiceFault(f"API read() {entity_type}.{path}: {exc}") from None
 
     def select(
         self,
@@ -845,6 +920,35 @@ def _project_id(project: Any) -> int | None:
             f"API schema call: project must be {{'type': 'Project', 'id': int}}, got {project!r}"
         )
     return int(project["id"])
+
+
+def _date_text(where: str, value: Any) -> str:
+    """A date field's value as the client sends a `datetime.date`: `YYYY-MM-DD`."""
+    try:
+        if isinstance(value, str) and len(value) == 10:
+            return datetime.strptime(value, "%Y-%m-%d").strftime("%Y-%m-%d")
+    except ValueError:
+        pass
+    raise ServiceFault(f"API {where} expects a date (datetime.date or 'YYYY-MM-DD'), got {value!r}")
+
+
+def _datetime_text(where: str, value: Any) -> str:
+    """A date_time field's value in UTC, `YYYY-MM-DDTHH:MM:SSZ`, as the client sends a datetime; an ISO
+    text with an offset is converted, one without is taken as UTC."""
+    moment = None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None or "T" not in value:
+        raise ServiceFault(
+            f"API {where} expects a date and time (datetime.datetime or 'YYYY-MM-DDTHH:MM:SSZ'), "
+            f"got {value!r}"
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _getter(reader: Reader, row: Row) -> Callable[[str], Any]:

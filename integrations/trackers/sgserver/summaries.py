@@ -2,9 +2,10 @@
 
 summarize: the rows matching the filters (archived projects left out on request) are summarised per
 `summaries` item ({"field", "type"}: record_count, count, sum, maximum, minimum, average, earliest, latest,
-percentage, status_percentage, checked, unchecked) and, when `grouping` is given, grouped by the first
-grouping ({"field", "type", "direction"}: exact, firstletter, entitytype, tens/hundreds/thousands,
-day/week/month/quarter/year), each group nesting the next grouping. The answer is
+percentage and status_percentage (of the records holding the item's "value"), checked, unchecked) and, when
+`grouping` is given, grouped by the first grouping ({"field", "type", "direction"}: exact, firstletter,
+entitytype, tens to millions, day/week/month/quarter/year; any other type is refused), each group nesting
+the next grouping. The answer is
 {"summaries": {field: value}, "groups": [{"group_name", "group_value", "summaries", "groups"?}]}.
 
 text_search: the text is split into lower-case terms; an entity of a requested type matches when its
@@ -33,7 +34,7 @@ def _numbers(values: list[Any]) -> list[float]:
     return [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
 
 
-def _summary(kind: str, values: list[Any], fdef_type: str) -> Any:
+def _summary(kind: str, values: list[Any], fdef_type: str, wanted: Any = None) -> Any:
     filled = [v for v in values if not _empty(v)]
     numbers = _numbers(filled)
     match kind:
@@ -58,8 +59,45 @@ def _summary(kind: str, values: list[Any], fdef_type: str) -> Any:
         case "unchecked":
             return sum(1 for v in values if v is not True)
         case "percentage" | "status_percentage":
-            return round(100.0 * len(filled) / len(values)) if values else 0
+            # of the records whose value is the item's `value` ({"type": "status_percentage",
+            # "value": "fin"}: how much is final), or that have a value when none is given
+            hits = filled if wanted is None else [v for v in values if _same(v, wanted)]
+            return round(100.0 * len(hits) / len(values)) if values else 0
     raise ServiceFault(f"API summarize() unknown summary type '{kind}'")
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    if isinstance(value, dict) and isinstance(wanted, dict):
+        return (value.get("type"), value.get("id")) == (wanted.get("type"), wanted.get("id"))
+    return bool(value == wanted)
+
+
+# The grouping types summarize knows; the client documents clustered_date, oneday and fivedays too,
+# which the local server does not compute (refused, rather than grouped as something else).
+GROUPINGS = (
+    "exact",
+    "firstletter",
+    "entitytype",
+    "tens",
+    "hundreds",
+    "thousands",
+    "tensofthousands",
+    "hundredsofthousands",
+    "millions",
+    "day",
+    "week",
+    "month",
+    "quarter",
+    "year",
+)
+STEPS = {
+    "tens": 10,
+    "hundreds": 100,
+    "thousands": 1000,
+    "tensofthousands": 10000,
+    "hundredsofthousands": 100000,
+    "millions": 1000000,
+}
 
 
 def _group_key(kind: str, value: Any, name: str) -> tuple[Any, str]:
@@ -71,10 +109,9 @@ def _group_key(kind: str, value: Any, name: str) -> tuple[Any, str]:
         return letter, letter
     if kind == "entitytype" and isinstance(value, dict):
         return value.get("type"), str(value.get("type"))
-    steps = {"tens": 10, "hundreds": 100, "thousands": 1000, "tensofthousands": 10000}
-    if kind in steps and isinstance(value, int | float):
-        low = int(value // steps[kind] * steps[kind])
-        return low, f"{low} - {low + steps[kind] - 1}"
+    if kind in STEPS and isinstance(value, int | float):
+        low = int(value // STEPS[kind] * STEPS[kind])
+        return low, f"{low} - {low + STEPS[kind] - 1}"
     if kind in ("day", "week", "month", "quarter", "year") and isinstance(value, str | date | datetime):
         text = str(value)[:10]
         year, month = text[:4], text[5:7]
@@ -96,6 +133,12 @@ def summarize(service: Service, user: Link, params: dict[str, Any], base: str) -
     grouping = params.get("grouping") or []
     for item in [*wanted, *grouping]:
         service.field(entity_type, str(item["field"]))
+    for item in grouping:
+        if str(item.get("type", "exact")) not in GROUPINGS:
+            raise ServiceFault(
+                f"API summarize() grouping type '{item.get('type')}' is not one the local tracker"
+                f" groups by; use one of {', '.join(GROUPINGS)}"
+            )
     result: dict[str, Any] = {"summaries": _summaries(service, entity_type, wanted, rows, reader)}
     result["groups"] = _groups(service, entity_type, wanted, grouping, rows, reader)
     return result
@@ -108,9 +151,9 @@ def _summaries(
     for item in wanted:
         field = str(item["field"])
         kind = str(item.get("type", "count"))
-        out[field] = _summary(
-            kind, [reader.raw(r, field) for r in rows], service.field(entity_type, field).data_type
-        )
+        values = [reader.raw(r, field) for r in rows]
+        data_type = service.field(entity_type, field).data_type
+        out[field] = _summary(kind, values, data_type, item.get("value"))
     return out
 
 
@@ -137,6 +180,8 @@ def _groups(
             else ("" if raw is None else str(raw))
         )
         value, label = _group_key(kind, shown, name)
+        if kind == "exact" and isinstance(value, dict) and "type" in value:
+            value = {**value, "valid": "valid"}  # as the hosted service answers a linked group
         key = repr(value)
         buckets.setdefault(key, (value, label, []))[2].append(row)
     groups = []
@@ -158,8 +203,9 @@ def _groups(
 def text_search(service: Service, user: Link, params: dict[str, Any], base: str) -> list[dict[str, Any]]:
     text = str(params.get("text") or "")
     terms = [t for t in text.lower().split() if t]
-    if not terms:
-        raise ServiceFault("API text_search() needs some text to search for")
+    if len(text.strip()) < 3:
+        # as the hosted service: a search box's first keystrokes are refused, not answered with everything
+        raise ServiceFault(f"API text_search() needs at least three characters to search for, got {text!r}")
     types = params.get("entity_types") or {}
     if not isinstance(types, dict) or not types:
         raise ServiceFault("API text_search() entity_types must be a non-empty dict of type: filters")
