@@ -5,8 +5,8 @@ APScheduler 3 runs the timetable in a background thread; its jobs live in the ca
 daemon was down for still runs once if it is still open. Only the leader daemon runs it (daemon.leader).
 
 Jobs, with stable ids (a restart with the same config replaces them, never duplicates them):
-- `train-window:<code>`: at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, in the
-  scheduler's time zone); queues one durable `train` job if the show's model is stale (decisions.window_fired). A window missed
+- `train-window:<code>`: at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, on the wall
+  clock of the show's `training.timezone`, else of the scheduler's zone; daemon.crontab.WallClockTrigger); queues one durable `train` job if the show's model is stale (decisions.window_fired). A window missed
   while the daemon was down runs once when it comes back before the window closes
   (misfire_grace_time = the window length); a window missed entirely is skipped.
 - `train-quiet:<code>` (shows with `training.quiet_minutes` > 0): every minute; queues a `train` job when
