@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from daemon.catalog import (
     Catalog,
@@ -24,6 +24,7 @@ from daemon.catalog import (
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
+from daemon.catalog.db import catalog_now
 from daemon.jobs.payloads import FixJob
 from daemon.scheduling.polling import MAX_FATAL_WAIT_S
 from daemon.settings import Settings, ShowConfig
@@ -91,7 +92,10 @@ def lease_lapsed(j: Job, now: datetime | None = None) -> datetime | None:
     if j.state != "running" or j.lease_expires is None:
         return None
     expires = j.lease_expires if j.lease_expires.tzinfo else j.lease_expires.replace(tzinfo=UTC)
-    return expires if expires < (now or datetime.now(UTC)) else None
+    if now is None:  # by the catalog's clock, as the daemons judge it (this host's may be off)
+        s = object_session(j)
+        now = catalog_now(s) if s is not None else datetime.now(UTC)
+    return expires if expires < now else None
 
 
 def stalled_line(lapsed: datetime) -> str:
