@@ -3,17 +3,23 @@ in Vancouver (2026-03-08, 2026-11-01) and London (2026-03-29, 2026-10-25), check
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.schedulers import base as apscheduler_base
 
-from daemon.catalog import Catalog
+from daemon.catalog import Catalog, Job
+from daemon.catalog import jobs as job_repo
+from daemon.catalog.shows import ensure_show, set_model_stale
 from daemon.crontab import crontab_trigger
 from daemon.scheduling import Scheduler, next_window
+from daemon.scheduling import scheduler as timetable
 from daemon.scheduling.decisions import open_window
 from daemon.settings import ConfigError, ShowConfig, TrainingWindow, load_settings
 
@@ -39,6 +45,11 @@ def day(zone: ZoneInfo, text: str) -> datetime:
 
 def show(cron: str = "0 1 * * *", hours: float = 5.0, timezone: str | None = None) -> ShowConfig:
     return ShowConfig(code="VAN", training=TrainingWindow(cron=cron, hours=hours, timezone=timezone))
+
+
+def train_jobs(catalog: Catalog) -> list[Job]:
+    with catalog.session() as s:
+        return job_repo.list_jobs(s, kind="train")
 
 
 def finishes(call: Callable[[], object], seconds: float = 10.0) -> object:
@@ -159,3 +170,121 @@ def test_a_zone_that_is_not_one_is_one_line_naming_it(tmp_path: Path) -> None:
         "shows:\n  - code: VAN\n    training: {cron: '0 1 * * *', timezone: America/Vancouver}\n"
     )
     assert load_settings(config).shows[0].training.timezone == "America/Vancouver"
+
+
+# ---- what `rushes status` and `rushes show list` say of the next window ----------------------------------------
+
+
+def test_status_and_show_list_say_when_the_next_window_opens_and_on_which_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from daemon.cli.main import _register, app
+    from daemon.context import open_context
+    from tests.homes import own_home
+
+    _register()
+    own_home(monkeypatch, tmp_path)
+    config = tmp_path / "rushes.yaml"
+    config.write_text(
+        "shows:\n"
+        "  - code: VAN\n    training: {cron: '0 1 * * *', timezone: America/Vancouver}\n"
+        "  - code: LON\n    training: {cron: '30 2 * * *'}\n"
+    )
+    monkeypatch.setenv("RUSHES_CONFIG", str(config))
+    settings = load_settings(config)
+
+    def rushes(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    before = {s["code"]: s["training"] for s in json.loads(rushes("show", "list", "--json"))}
+    assert before["VAN"] == {
+        "cron": "0 1 * * *",
+        "hours": 5.0,
+        "timezone": "America/Vancouver",
+        "next_window": None,  # no daemon has scheduled it yet
+        "next_window_local": None,
+    }
+    ctx = open_context(settings)
+    london_daemon = Scheduler(ctx.catalog, settings.shows, on_reconcile=lambda: None, timezone=LONDON)
+    london_daemon.start()
+    london_daemon.shutdown()
+    ctx.close()
+
+    listed = {s["code"]: s["training"] for s in json.loads(rushes("show", "list", "--json"))}
+    status = {s["code"]: s["training"] for s in json.loads(rushes("status", "--json"))["shows"]}
+    assert listed == status
+    van = datetime.fromisoformat(listed["VAN"]["next_window"])
+    assert van.utcoffset() == timedelta(0)  # UTC, saying so
+    local = datetime.fromisoformat(listed["VAN"]["next_window_local"])
+    assert local == van and (local.hour, local.minute) == (1, 0)
+    assert local.utcoffset() == van.astimezone(VANCOUVER).utcoffset()
+    lon = datetime.fromisoformat(listed["LON"]["next_window"])
+    assert (lon.astimezone(LONDON).hour, lon.astimezone(LONDON).minute) == (
+        2,
+        30,
+    )  # the scheduling daemon's zone
+    assert listed["LON"]["timezone"] is None and listed["LON"]["next_window_local"] is None
+
+    table = rushes("status")
+    assert "training window: '0 1 * * *' for 5 h in America/Vancouver; next opens " in table
+    assert f"{local:%Y-%m-%d} 01:00 ({local:%z}), {van:%Y-%m-%d %H:%M} UTC" in table
+    assert (
+        "training window: '30 2 * * *' for 5 h in the scheduling daemon's zone (no training.timezone)"
+        in table
+    )
+
+
+# ---- the wall clock stepping under a sleeping scheduler -------------------------------------------------------
+
+
+class SteppedClock(datetime):
+    """The host's wall clock as APScheduler reads it (`datetime.now`), set by the test."""
+
+    at = datetime(2026, 12, 6, 23, 59, 50, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return cls.at.astimezone(tz)
+
+
+def test_a_window_opens_when_the_host_wakes_past_it_not_a_sleep_later(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A London VM suspended at 23:59:50 and resumed at 01:00:30 (or a slow clock that NTP steps forward): the
+    # scheduler had gone to sleep for the 70 minutes to the 01:00 window, counted on the monotonic clock, which
+    # the suspend stopped; it now looks at the wall clock again every WAKE_EVERY_S (a minute; here 0.2 s)
+    monkeypatch.setattr(SteppedClock, "at", datetime(2026, 12, 6, 23, 59, 50, tzinfo=UTC))
+    monkeypatch.setattr(apscheduler_base, "datetime", SteppedClock)
+    asleep = threading.Event()  # set once APScheduler has worked out the long sleep to the window
+    work_out = apscheduler_base.BaseScheduler._process_jobs
+
+    def working_out(self: apscheduler_base.BaseScheduler) -> float | None:
+        wait: float | None = work_out(self)
+        if wait is not None and wait > 3600:
+            asleep.set()
+        return wait
+
+    monkeypatch.setattr(apscheduler_base.BaseScheduler, "_process_jobs", working_out)
+    monkeypatch.setattr(timetable, "WAKE_EVERY_S", 0.2, raising=False)
+    with catalog.session() as s:
+        ensure_show(s, "LON")
+        set_model_stale(s, "LON", True)
+    london = ShowConfig(code="LON", training=TrainingWindow(cron="0 1 * * *"))  # the London daemon's zone
+    sched = Scheduler(
+        catalog, [london], on_reconcile=lambda: None, clock=lambda: SteppedClock.at, timezone=LONDON
+    )
+    sched.start()
+    try:
+        assert asleep.wait(10)  # it goes to sleep until 01:00, 70 minutes away
+        SteppedClock.at = datetime(2026, 12, 7, 1, 0, 30, tzinfo=UTC)
+        deadline = time.monotonic() + 10
+        while not train_jobs(catalog) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sched.shutdown(wait=False)
+    [job] = train_jobs(catalog)
+    assert job.payload["window"] == "2026-12-07T01:00:00+00:00"
