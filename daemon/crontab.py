@@ -110,10 +110,16 @@ class WallClockTrigger(BaseTrigger):
         return jump
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"version": 1, "expr": self.expr, "timezone": str(self.timezone)}
+        # a named zone by its name (its rules come from this host's tz database when read back); others whole
+        return {
+            "version": 1,
+            "expr": self.expr,
+            "timezone": getattr(self.timezone, "key", None) or self.timezone,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["expr"], ZoneInfo(state["timezone"]))  # type: ignore[misc]
+        zone = state["timezone"]
+        self.__init__(state["expr"], ZoneInfo(zone) if isinstance(zone, str) else zone)  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"cron[{self.expr}] in {self.timezone}"

@@ -150,6 +150,12 @@ def test_a_shows_zone_holds_whichever_daemon_leads(catalog: Catalog) -> None:
         london_daemon.shutdown(wait=False)
     assert window is not None
     assert (window.astimezone(VANCOUVER).hour, window.astimezone(VANCOUVER).minute) == (1, 0)
+    vancouver_daemon = Scheduler(catalog, [vancouver], on_reconcile=lambda: None, timezone=VANCOUVER)
+    vancouver_daemon.start()  # leads the next night: reads the stored window back, the same
+    try:
+        assert dict(vancouver_daemon.jobs())["train-window:VAN"] == window
+    finally:
+        vancouver_daemon.shutdown(wait=False)
     winter = datetime(2026, 12, 6, 15, tzinfo=UTC)  # 07:00 PST: the night's window has closed
     start, end = next_window(vancouver, winter, LONDON) or (None, None)
     assert start == datetime(2026, 12, 7, 9, tzinfo=UTC)  # 01:00 PST, 09:00 in London
