@@ -90,6 +90,7 @@ def claim(
     yield_to: Sequence[str] = (),
     per_show: int | None = None,
     show_kinds: Sequence[str] | None = None,
+    holding: Sequence[int] = (),
 ) -> Job | None:
     """Take the most urgent runnable job of these kinds (all kinds when None) for `worker` for `lease_s`
     seconds: a queued job whose run_after has come, or a running job whose lease expired; fixes and publishes
@@ -98,7 +99,9 @@ def claim(
     expired on its last attempt is dead-lettered instead.
 
     Placement: nothing is claimed while a job of a `yield_to` kind is runnable (training waits for fixes), and
-    a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more."""
+    a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more.
+    `holding`: the ids of the jobs the caller runs now, never claimed again by it, whatever their leases say (a
+    wall clock stepped forward past them made a lane start its own running fix a second time)."""
     now = now or catalog_now(s)
     _bury_exhausted(s, kinds, now)
     if yield_to and s.scalar(select(Job.id).where(_runnable(now), *_kind_filter(yield_to)).limit(1)):
@@ -107,6 +110,7 @@ def claim(
         candidate = s.scalar(
             select(Job.id)
             .where(_runnable(now), *_kind_filter(kinds), *_show_limit(per_show, show_kinds or kinds, now))
+            .where(*([Job.id.not_in(list(holding))] if holding else []))
             .order_by(_priority(), Job.run_after, Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)
