@@ -294,3 +294,27 @@ def test_a_window_opens_when_the_host_wakes_past_it_not_a_sleep_later(
         sched.shutdown(wait=False)
     [job] = train_jobs(catalog)
     assert job.payload["window"] == "2026-12-07T01:00:00+00:00"
+
+
+def test_the_other_sites_daemon_schedules_a_show_of_this_sites_file_as_that_file_says(tmp_path: Path) -> None:
+    # Vancouver's daemon has VAN in its file; London's file has no shows. When London's daemon leads, it
+    # scheduled VAN from the catalog's row, which held nothing: at the default 01:00, in London
+    from daemon.context import open_context
+    from daemon.shows import read_shows
+
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    vancouver = tmp_path / "vancouver.yaml"
+    vancouver.write_text(
+        f"catalog_url: {catalog_url}\ndata_dir: {tmp_path / 'van'}\nshows:\n  - code: VAN\n"
+        "    training: {cron: '30 23 * * 0-4', hours: 6, timezone: America/Vancouver}\n"
+    )
+    london = tmp_path / "london.yaml"
+    london.write_text(f"catalog_url: {catalog_url}\ndata_dir: {tmp_path / 'lon'}\n")
+    open_context(load_settings(vancouver)).close()  # the Vancouver daemon (or any rushes command there)
+    ctx = open_context(load_settings(london))
+    try:
+        [van], _ = read_shows(ctx.settings, ctx.catalog)
+    finally:
+        ctx.close()
+    assert (van.code, van.training.cron, van.training.hours) == ("VAN", "30 23 * * 0-4", 6.0)
+    assert van.training.timezone == "America/Vancouver"
