@@ -40,6 +40,20 @@ class TrainingWindow(BaseModel):
     quiet_minutes: float = Field(
         0, ge=0, description="Also train this long after the last new daily landed (0: only in the window)."
     )
+    timezone: str | None = Field(
+        None,
+        description="The IANA time zone `cron` is read in (e.g. America/Vancouver); default: the zone of the "
+        "machine whose daemon runs the scheduler.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from daemon.crontab import zone_named  # APScheduler: only for a show that names a zone
+
+            zone_named(value)  # ValueError: one line naming the zone and what to give
+        return value
 
     @field_validator("cron")
     @classmethod
@@ -334,7 +348,7 @@ def show_problems(shows: Any) -> list[str]:
             from daemon.crontab import crontab_trigger  # APScheduler: only for a show with a cron line
 
             try:
-                crontab_trigger(cron)
+                crontab_trigger(cron, "UTC")  # the fields only: the zone is checked on its own
             except ValueError as exc:
                 lines.append(f"shows[{i}].training.cron: {cron!r} is not a valid crontab line ({exc})")
     return lines

@@ -37,14 +37,21 @@ def from_catalog(code: str, name: str, config: dict[str, Any]) -> ShowConfig:
 
 
 def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
-    """Make sure every show of the YAML config has its catalog row."""
+    """Make sure every show of the YAML config has its catalog row, holding the show's training window (`cron`,
+    `hours`, `quiet_minutes`, `timezone`): a daemon whose own file lacks the show (another site's, on the same
+    catalog) schedules it from there when it leads, rather than at the defaults in its own zone."""
     if not settings.shows:  # nothing to write: no write lock taken (a daemon may be holding it)
         return
     from daemon.catalog import shows as show_repo
 
     with catalog.session() as s:
         for show in settings.shows:
-            show_repo.ensure_show(s, show.code, show.name or show.code)
+            row, _ = show_repo.ensure_show(s, show.code, show.name or show.code)
+            window = show.training.model_dump(mode="json", exclude_defaults=True)
+            config = {key: value for key, value in (row.config or {}).items() if key != "training"}
+            config |= {"training": window} if window else {}
+            if config != (row.config or {}):
+                row.config = config
 
 
 def all_shows(settings: Settings, catalog: Catalog) -> list[ShowConfig]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from daemon.catalog import (
     Catalog,
@@ -24,6 +25,7 @@ from daemon.catalog import (
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
+from daemon.catalog.db import catalog_now
 from daemon.jobs.payloads import FixJob
 from daemon.scheduling.polling import MAX_FATAL_WAIT_S
 from daemon.settings import Settings, ShowConfig
@@ -91,7 +93,10 @@ def lease_lapsed(j: Job, now: datetime | None = None) -> datetime | None:
     if j.state != "running" or j.lease_expires is None:
         return None
     expires = j.lease_expires if j.lease_expires.tzinfo else j.lease_expires.replace(tzinfo=UTC)
-    return expires if expires < (now or datetime.now(UTC)) else None
+    if now is None:  # by the catalog's clock, as the daemons judge it (this host's may be off)
+        s = object_session(j)
+        now = catalog_now(s) if s is not None else datetime.now(UTC)
+    return expires if expires < now else None
 
 
 def stalled_line(lapsed: datetime) -> str:
@@ -167,7 +172,34 @@ def rendering_progress(s: Session, requests: list[FixRequest]) -> dict[int, dict
 DAILIES_SHOWN = 20  # newest registered and quarantined dailies listed per show (`rushes status --dailies`)
 
 
-def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES_SHOWN) -> dict[str, Any]:
+def scheduled_windows(catalog: Catalog) -> dict[str, datetime | None]:
+    """When each show's next training window opens, as the scheduling daemon stored it, by show code."""
+    from daemon.scheduling.scheduler import WINDOW, scheduled_jobs  # APScheduler's table: read, not loaded
+
+    return {job_id[len(WINDOW) :]: at for job_id, at in scheduled_jobs(catalog) if job_id.startswith(WINDOW)}
+
+
+def training_record(cfg: ShowConfig, opens: datetime | None) -> dict[str, Any]:
+    """A show's training window as `rushes status --json` and `show list --json` give it: its cron, hours and
+    zone (None: the zone of the daemon that schedules), and when the next window opens as that daemon stored it
+    (None before a daemon scheduled it, or once the show is wrapped): in UTC, and on the show's wall clock."""
+    zone = cfg.training.timezone
+    local = opens.astimezone(ZoneInfo(zone)).isoformat() if opens is not None and zone else None
+    return {
+        "cron": cfg.training.cron,
+        "hours": cfg.training.hours,
+        "timezone": zone,
+        "next_window": _when(opens),
+        "next_window_local": local,
+    }
+
+
+def show_record(
+    catalog: Catalog,
+    cfg: ShowConfig,
+    dailies: int | None = DAILIES_SHOWN,
+    windows: dict[str, datetime | None] | None = None,
+) -> dict[str, Any]:
     """A show's state; of its dailies the `dailies` newest registered and quarantined ones (None: all) and the
     counts of each (a show of 20,000 dailies took 14 s and printed 20,000 rows when all were listed)."""
     with catalog.session(readonly=True) as s:
@@ -196,6 +228,7 @@ def show_record(catalog: Catalog, cfg: ShowConfig, dailies: int | None = DAILIES
                 daily_record(d) for d in daily_repo.newest_dailies(s, cfg.code, "quarantined", dailies)
             ],
             "fix_requests": [request_record(r, running.get(r.id)) for r in requests],
+            "training": training_record(cfg, (windows or {}).get(cfg.code)),
         }
 
 
@@ -273,7 +306,8 @@ def collect(
     dailies: int | None = DAILIES_SHOWN,
 ) -> dict[str, Any]:
     shows, invalid = read_shows(settings, catalog)
-    shows_out = [show_record(catalog, cfg, dailies) for cfg in shows if show in (None, cfg.code)]
+    windows = scheduled_windows(catalog)
+    shows_out = [show_record(catalog, cfg, dailies, windows) for cfg in shows if show in (None, cfg.code)]
     with catalog.session(readonly=True) as s:
         counts = job_repo.counts(s)
         jobs = [job_record(j) for j in job_repo.list_jobs(s, show=show, limit=jobs_limit)]

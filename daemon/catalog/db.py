@@ -94,6 +94,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def catalog_now(s: Session) -> datetime:
+    """The catalog's clock, timezone-aware UTC: on PostgreSQL the server's (read in `s`), so every daemon sharing
+    the catalog judges leases, back-offs and due times by one clock, whatever its own reads (a daemon whose clock
+    ran 90 s fast took over the jobs the others were running, their leases expired by its clock); on SQLite, a
+    file that only this machine's daemons open, this machine's."""
+    if s.get_bind().dialect.name != "postgresql":
+        return utcnow()
+    now = s.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
 class CatalogError(Exception):
     """The catalog database cannot be used as configured: one line naming the URL and what to do."""
 

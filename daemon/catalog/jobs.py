@@ -5,6 +5,10 @@ renews with heartbeats; a job whose lease expires (the worker died or hung) is c
 worker. A failure requeues the job after a backoff until `max_attempts`, then dead-letters it with its
 error; `retry` puts a dead job back in the queue.
 
+Every time the queue compares or writes (leases, heartbeats, back-offs, due times) is read from the catalog's
+clock (`catalog_now`: PostgreSQL's, for daemons on several hosts), never from a daemon's own, so a host whose
+clock is off by minutes neither takes over a job another still runs nor holds one too long.
+
 Two workers never hold the same job: on PostgreSQL the candidate row is picked with
 `SELECT ... FOR UPDATE SKIP LOCKED`; on SQLite every write transaction is `BEGIN IMMEDIATE`. On both, the
 claim itself is a conditional UPDATE that re-checks state and lease and must change exactly one row.
@@ -25,7 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from daemon.catalog.db import insert_once, utcnow
+from daemon.catalog.db import catalog_now, insert_once
 from daemon.catalog.models import JOB_STATES, Job
 
 Backoff = Callable[[int], float]
@@ -59,7 +63,7 @@ def enqueue(
     existing = get_job_by_key(s, key)
     if existing is not None:
         return existing, False
-    now = utcnow()
+    now = catalog_now(s)
     job = Job(
         kind=kind,
         key=key,
@@ -86,6 +90,7 @@ def claim(
     yield_to: Sequence[str] = (),
     per_show: int | None = None,
     show_kinds: Sequence[str] | None = None,
+    holding: Sequence[int] = (),
 ) -> Job | None:
     """Take the most urgent runnable job of these kinds (all kinds when None) for `worker` for `lease_s`
     seconds: a queued job whose run_after has come, or a running job whose lease expired; fixes and publishes
@@ -94,8 +99,10 @@ def claim(
     expired on its last attempt is dead-lettered instead.
 
     Placement: nothing is claimed while a job of a `yield_to` kind is runnable (training waits for fixes), and
-    a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more."""
-    now = now or utcnow()
+    a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more.
+    `holding`: the ids of the jobs the caller runs now, never claimed again by it, whatever their leases say (a
+    wall clock stepped forward past them made a lane start its own running fix a second time)."""
+    now = now or catalog_now(s)
     _bury_exhausted(s, kinds, now)
     if yield_to and s.scalar(select(Job.id).where(_runnable(now), *_kind_filter(yield_to)).limit(1)):
         return None
@@ -103,6 +110,7 @@ def claim(
         candidate = s.scalar(
             select(Job.id)
             .where(_runnable(now), *_kind_filter(kinds), *_show_limit(per_show, show_kinds or kinds, now))
+            .where(*([Job.id.not_in(list(holding))] if holding else []))
             .order_by(_priority(), Job.run_after, Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -130,14 +138,14 @@ def claim(
 
 def waiting(s: Session, kinds: Sequence[str], *, now: datetime | None = None) -> int:
     """How many jobs of `kinds` could be claimed now (queued and due, or their lease ran out)."""
-    now = now or utcnow()
+    now = now or catalog_now(s)
     return int(s.scalar(select(func.count(Job.id)).where(_runnable(now), *_kind_filter(kinds))) or 0)
 
 
 def heartbeat(s: Session, job_id: int, worker: str, lease_s: float, *, now: datetime | None = None) -> bool:
     """Renew the worker's lease for another `lease_s` seconds; False when the lease was lost (the job was
     reclaimed by another worker, finished, or dead-lettered): the worker should stop and drop its result."""
-    now = now or utcnow()
+    now = now or catalog_now(s)
     result = s.execute(
         update(Job)
         .where(*_held_by(job_id, worker))
@@ -166,7 +174,7 @@ def progress_of(s: Session, job_id: int) -> str | None:
 
 def complete(s: Session, job_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
     """Mark the worker's job done with its result; False (nothing changed) when the lease was lost."""
-    now = utcnow()
+    now = catalog_now(s)
     done = s.execute(
         update(Job)
         .where(*_held_by(job_id, worker))
@@ -189,7 +197,7 @@ def fail(
 ) -> Job | None:
     """Record a failed attempt: requeue after `backoff(attempts)` seconds, or dead-letter the job (keeping the
     error) when its attempts are spent or `retryable` is False. None when the worker no longer held it."""
-    now = now or utcnow()
+    now = now or catalog_now(s)
     job = s.scalars(
         select(Job)
         .where(*_held_by(job_id, worker))
@@ -214,7 +222,7 @@ def fail(
 
 def release(s: Session, job_id: int, worker: str) -> bool:
     """Give a running job back to the queue without counting the attempt (a worker shutting down cleanly)."""
-    now = utcnow()
+    now = catalog_now(s)
     result = s.execute(
         update(Job)
         .where(*_held_by(job_id, worker))
@@ -236,7 +244,7 @@ def retry(s: Session, job_id: int) -> bool:
     job = s.get(Job, job_id, with_for_update=True, populate_existing=True)
     if job is None or job.state != "dead":
         return False
-    now = utcnow()
+    now = catalog_now(s)
     job.state = "queued"
     job.attempts = 0
     job.run_after = now
@@ -258,7 +266,7 @@ def drop_queued(s: Session, job_ids: Sequence[int], result: dict[str, Any]) -> b
     ).all()
     if not wanted or len(queued) != len(wanted):
         return False
-    now = utcnow()
+    now = catalog_now(s)
     s.execute(
         update(Job)
         .where(Job.id.in_(wanted))
@@ -308,7 +316,7 @@ def prune_ended(
     not updated: SQLite leaves a row updated smaller where it was, a page each for rows that held a large payload,
     and merges the pages a delete empties.) Call it again, each time in a transaction of its own, until it returns
     fewer than `limit`."""
-    now = now or utcnow()
+    now = now or catalog_now(s)
     kept = [column for column in _TOMBSTONE]
     rows = s.execute(
         select(*kept).where(*_prunable(before)).order_by(Job.finished_at).limit(limit).with_for_update()
@@ -374,7 +382,7 @@ def lease_holders(s: Session, *, now: datetime | None = None) -> list[str]:
     """Who holds the leases of the running jobs not yet run out (`host:pid:lane`, one each): daemons at work on
     the catalog. Reads only columns every schema revision has, so an older catalog can be asked before its
     upgrade."""
-    now = now or utcnow()
+    now = now or catalog_now(s)
     owners = s.scalars(
         select(Job.lease_owner).where(Job.state == "running", Job.lease_expires > now).distinct()
     )

@@ -138,14 +138,18 @@ def show_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List the shows with their ingest folders (a wrapped show says so, and since when)."""
+    from daemon.status import scheduled_windows
+
     ctx = open_context(settings())
     try:
         known = shows.all_shows(ctx.settings, ctx.catalog)
         wrapped = shows.wrapped_shows(ctx.catalog)
+        windows = scheduled_windows(ctx.catalog) if as_json else {}
     finally:
         ctx.close()
     if as_json:
-        typer.echo(json.dumps([_record(show, wrapped.get(show.code)) for show in known], indent=2))
+        records = [_record(show, wrapped.get(show.code), windows.get(show.code)) for show in known]
+        typer.echo(json.dumps(records, indent=2))
         return
     for show in known:
         roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
@@ -155,8 +159,10 @@ def show_list(
     _ = err
 
 
-def _record(show: ShowConfig, wrapped_at: datetime | None) -> dict[str, Any]:
+def _record(show: ShowConfig, wrapped_at: datetime | None, window: datetime | None = None) -> dict[str, Any]:
     """A show as `show list --json` gives it: the keys it shares with `rushes status --json`'s shows are the same."""
+    from daemon.status import training_record
+
     return {
         "wrapped_at": wrapped_at.isoformat(timespec="seconds") if wrapped_at else None,
         "code": show.code,
@@ -168,6 +174,7 @@ def _record(show: ShowConfig, wrapped_at: datetime | None) -> dict[str, Any]:
         "path_template": _listed(show.ingest.path_template),
         "sequence_template": _listed(show.ingest.sequence_template),
         "movie_first_frame": show.movie_first_frame,
+        "training": training_record(show, window),
     }
 
 

@@ -198,6 +198,8 @@ def _render_show(show: dict[str, Any]) -> None:
     out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {_show_state(show)}")
     for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
         out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
+    if not show.get("wrapped_at"):
+        out.print(f"  {window_line(show['training'])}", highlight=False, markup=False)
     if show["dailies"]:
         _render_dailies(show)
     if show["fix_requests"]:
@@ -208,6 +210,20 @@ def _render_show(show: dict[str, Any]) -> None:
             table.add_row(*cells(d["path"], d["reason"] or "-"))
         out.print(table)
         _print_more(show, "quarantined", "quarantined_total", "quarantined")
+
+
+def window_line(training: dict[str, Any]) -> str:
+    """When the show's next training window opens: on its own wall clock when it names a zone, and in UTC."""
+    zone = training["timezone"]
+    where = f"in {zone}" if zone else "in the scheduling daemon's zone (no training.timezone)"
+    head = f"training window: {training['cron']!r} for {training['hours']:g} h {where}"
+    if training["next_window"] is None:
+        return f"{head}; not scheduled yet (no daemon has run the scheduler on this catalog)"
+    at = datetime.fromisoformat(training["next_window"])
+    if training["next_window_local"]:
+        local = datetime.fromisoformat(training["next_window_local"])
+        return f"{head}; next opens {local:%Y-%m-%d %H:%M} ({local:%z}), {at:%Y-%m-%d %H:%M} UTC"
+    return f"{head}; next opens {at:%Y-%m-%d %H:%M} UTC"
 
 
 def _show_state(show: dict[str, Any]) -> str:

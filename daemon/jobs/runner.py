@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, CatalogError, Job
+from daemon.catalog import db as catalog_db
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import outcome_of_error
 from daemon.logs import get_logger
@@ -36,6 +37,10 @@ log = get_logger("rushes.runner")
 
 Handler = Callable[[Job], dict[str, Any]]
 WAITING = "waiting: "  # a job's progress line while its executor cannot run it (Lane.blocked)
+STEPPED_S = 5.0
+"""A wall clock that moved this much more or less than the monotonic one between two ticks was stepped (NTP
+correcting a drifted clock, a VM resumed from a suspend): the lane renews every lease it holds at once, rather
+than up to a quarter of a lease later, so no other daemon takes its jobs as expired meanwhile."""
 
 
 class Running(Protocol):
@@ -118,6 +123,7 @@ class Lane:
         # why the jobs in hand cannot run now (the executor's health: Ray unreachable, no node with a CPU),
         # shown as their progress line until their worker writes its own
         self.blocked = blocked
+        self._clocks = (catalog_db.utcnow().timestamp(), time.monotonic())  # the wall and monotonic clocks
 
     def tick(self, claim: bool = True, runnable: bool = True) -> int:
         """Collect finished jobs, renew leases and, with `claim`, start new ones (and give training's slot
@@ -131,7 +137,8 @@ class Lane:
             self._give_way()
         while runnable and len(self.running) < self.concurrency and (self.admit is None or self.admit()):
             with self.catalog.session() as s:
-                job = job_repo.claim(s, self.worker, self.kinds, self.lease_s, **self.placement)
+                held = list(self.running)
+                job = job_repo.claim(s, self.worker, self.kinds, self.lease_s, **self.placement, holding=held)
                 if job is None:
                     break
                 s.expunge(job)
@@ -153,8 +160,9 @@ class Lane:
 
     def _renew(self) -> None:
         now = time.monotonic()
+        stepped = self._clock_stepped(now)
         for job_id, (running, renewed) in list(self.running.items()):
-            if now - renewed < self.lease_s / 4:
+            if now - renewed < self.lease_s / 4 and not stepped:
                 continue
             with self.catalog.session() as s:
                 held = job_repo.heartbeat(s, job_id, self.worker, self.lease_s)
@@ -168,6 +176,16 @@ class Lane:
                 log.warning("job.lease_lost", job=job_id)
                 running.cancel()
                 del self.running[job_id]
+
+    def _clock_stepped(self, now: float) -> bool:
+        """Whether the wall clock was stepped since the last tick (it moved unlike the monotonic clock)."""
+        wall = catalog_db.utcnow().timestamp()
+        last_wall, last_now = self._clocks
+        self._clocks = (wall, now)
+        stepped = abs((wall - last_wall) - (now - last_now)) > STEPPED_S
+        if stepped and self.running:
+            log.warning("clock.stepped", lane=self.name, by_s=round((wall - last_wall) - (now - last_now)))
+        return stepped
 
     def _progress(self, s: Session, job_id: int) -> str | None:
         """The job's progress line: its worker's own; until there is one, why it cannot run while `blocked`

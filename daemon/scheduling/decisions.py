@@ -1,7 +1,7 @@
 """When a show retrains: its training windows and quiet periods, decided by plain functions on the catalog.
 
-A training window opens at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, in the scheduler's
-time zone) and lasts `training.hours`; `window_fired` queues one TrainJob for it (deadline: the window's end)
+A training window opens at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, on the wall clock of
+the show's `training.timezone`, else of the scheduler's zone) and lasts `training.hours` (of elapsed time); `window_fired` queues one TrainJob for it (deadline: the window's end)
 when the show's model is stale. `quiet_due` queues one when the show is stale and its newest daily landed more
 than `training.quiet_minutes` ago (the run gets 1.5x the show's budget). Both are idempotent through the
 TrainJob's key, and neither queues while another train job of the show waits or runs. The clock is passed in.
@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, Daily, Show, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
-from daemon.crontab import crontab_trigger
+from daemon.crontab import WallClockTrigger, crontab_trigger
 from daemon.jobs.payloads import TrainJob, queue
 from daemon.settings import ShowConfig
 
@@ -39,10 +38,11 @@ class Decision:
     job_id: int | None = None
 
 
-def show_trigger(show: ShowConfig, timezone: tzinfo | str | None = None) -> CronTrigger:
-    """The show's training-window trigger, or ScheduleError naming the show and its bad cron line."""
+def show_trigger(show: ShowConfig, timezone: tzinfo | str | None = None) -> WallClockTrigger:
+    """The show's training-window trigger, on the wall clock of its `training.timezone` (else `timezone`, else
+    this machine's zone), or ScheduleError naming the show and its bad cron line."""
     try:
-        return crontab_trigger(show.training.cron, timezone)
+        return crontab_trigger(show.training.cron, show.training.timezone or timezone)
     except ValueError as exc:
         raise ScheduleError(
             f"show {show.code}: training.cron {show.training.cron!r} is not a valid crontab line ({exc}); "
@@ -50,14 +50,14 @@ def show_trigger(show: ShowConfig, timezone: tzinfo | str | None = None) -> Cron
         ) from exc
 
 
-def open_window(trigger: CronTrigger, hours: float, now: datetime) -> datetime | None:
+def open_window(trigger: WallClockTrigger, hours: float, now: datetime) -> datetime | None:
     """The start of the window open at `now` (the newest fire time t with t <= now < t + hours), or None."""
     length = timedelta(hours=hours)
     fire = trigger.get_next_fire_time(None, now - length)
     latest = None
     while fire is not None and fire <= now:
         latest = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+        fire = trigger.get_next_fire_time(fire, fire)  # the fire after it, in elapsed time
     return latest if latest is not None and latest + length > now else None
 
 

@@ -5,8 +5,8 @@ APScheduler 3 runs the timetable in a background thread; its jobs live in the ca
 daemon was down for still runs once if it is still open. Only the leader daemon runs it (daemon.leader).
 
 Jobs, with stable ids (a restart with the same config replaces them, never duplicates them):
-- `train-window:<code>`: at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, in the
-  scheduler's time zone); queues one durable `train` job if the show's model is stale (decisions.window_fired). A window missed
+- `train-window:<code>`: at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, on the wall
+  clock of the show's `training.timezone`, else of the scheduler's zone; daemon.crontab.WallClockTrigger); queues one durable `train` job if the show's model is stale (decisions.window_fired). A window missed
   while the daemon was down runs once when it comes back before the window closes
   (misfire_grace_time = the window length); a window missed entirely is skipped.
 - `train-quiet:<code>` (shows with `training.quiet_minutes` > 0): every minute; queues a `train` job when
@@ -53,6 +53,11 @@ RETRY = "train-window-retry:"
 RECONCILE = "reconcile"
 RECONCILE_CRON = "30 3 * * *"
 RETRY_AFTER_S = 60.0
+WAKE_EVERY_S = 60.0
+"""The longest the timetable sleeps before it reads the wall clock again. APScheduler sleeps until its next run
+time on the monotonic clock, which a suspended VM's does not count and a step of the wall clock does not move:
+from the 03:30 reconcile to a 01:00 window it slept 21.5 hours, so a host resumed after a 6-hour suspend, or a
+clock that NTP stepped forward, opened the window hours late or skipped it as missed."""
 _OURS = (WINDOW, QUIET, RETRY)
 
 Clock = Callable[[], datetime]
@@ -152,6 +157,14 @@ def run_reconcile() -> None:
 # ---- the scheduler -------------------------------------------------------------------------------------------
 
 
+class _Timetable(BackgroundScheduler):
+    """APScheduler's background scheduler, looking at the wall clock at least every WAKE_EVERY_S seconds."""
+
+    def _process_jobs(self) -> float | None:
+        wait: float | None = super()._process_jobs()
+        return WAKE_EVERY_S if wait is None else min(wait, WAKE_EVERY_S)
+
+
 class Scheduler:
     """The timetable of one daemon (the leader). `start()` syncs the stored jobs with `shows` and runs them
     in a background thread; `shutdown()` stops it; `jobs()` lists (id, next run time) for status output."""
@@ -182,7 +195,7 @@ class Scheduler:
         global RUNTIME
         if self._scheduler is not None:
             return
-        scheduler = BackgroundScheduler(
+        scheduler = _Timetable(
             jobstores={"default": self._job_store()},
             executors={"default": ThreadPoolExecutor(max_workers=2)},
             job_defaults={"coalesce": True, "max_instances": 1},

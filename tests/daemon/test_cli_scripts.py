@@ -144,9 +144,16 @@ def test_show_list_json_names_each_show_with_the_keys_status_json_uses(tmp_path:
         "sequence_template": ["{shot}/{shot}.####.{ext}"],
         "movie_first_frame": 1001,
         "wrapped_at": None,
+        "training": {
+            "cron": "0 1 * * *",
+            "hours": 5.0,
+            "timezone": None,
+            "next_window": None,
+            "next_window_local": None,
+        },
     }
     [in_status] = json.loads(rushes("status", "--json")[1])["shows"]
-    keys = ("code", "name", "ingest_roots", "missing_roots", "wrapped_at")
+    keys = ("code", "name", "ingest_roots", "missing_roots", "wrapped_at", "training")
     assert all(in_status[key] == show[key] for key in keys)
     assert rushes("show", "wrap", "TST")[0] == 0
     [wrapped] = json.loads(rushes("show", "list", "--json")[1])
