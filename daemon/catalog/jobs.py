@@ -103,7 +103,7 @@ def claim(
     `holding`: the ids of the jobs the caller runs now, never claimed again by it, whatever their leases say (a
     wall clock stepped forward past them made a lane start its own running fix a second time)."""
     now = now or catalog_now(s)
-    _bury_exhausted(s, kinds, now)
+    _bury_exhausted(s, kinds, now, holding)
     if yield_to and s.scalar(select(Job.id).where(_runnable(now), *_kind_filter(yield_to)).limit(1)):
         return None
     for _ in range(_CLAIM_TRIES):
@@ -436,8 +436,11 @@ def _held_by(job_id: int, worker: str) -> list[ColumnElement[bool]]:
     return [Job.id == job_id, Job.state == "running", Job.lease_owner == worker]
 
 
-def _bury_exhausted(s: Session, kinds: Sequence[str] | None, now: datetime) -> None:
-    """Dead-letter running jobs whose lease expired on their last attempt (they crashed every worker)."""
+def _bury_exhausted(
+    s: Session, kinds: Sequence[str] | None, now: datetime, holding: Sequence[int] = ()
+) -> None:
+    """Dead-letter running jobs whose lease expired on their last attempt (they crashed every worker); never
+    one of `holding`, which the caller is running."""
     s.execute(
         update(Job)
         .where(
@@ -445,6 +448,7 @@ def _bury_exhausted(s: Session, kinds: Sequence[str] | None, now: datetime) -> N
             Job.lease_expires < now,
             Job.attempts >= Job.max_attempts,
             *_kind_filter(kinds),
+            *([Job.id.not_in(list(holding))] if holding else []),
         )
         .values(
             state="dead",

@@ -87,3 +87,23 @@ def test_after_a_step_the_leases_are_renewed_at_once_so_another_daemon_leaves_th
     with catalog.session(readonly=True) as s:
         job = job_repo.get_job(s, job_id)
         assert job is not None and job.lease_owner == "vfx01:100:fix" and job.attempts == 1
+
+
+def test_a_step_past_the_lease_of_a_fix_on_its_last_attempt_does_not_bury_it_under_its_own_lane(
+    catalog: Catalog, step_clock: Callable[[timedelta], None]
+) -> None:
+    with catalog.session() as s:
+        job_id = job_repo.enqueue(s, "fix", "fix:1", {}, max_attempts=1)[0].id
+    renders: list[tuple[int, Rendering]] = []
+    lane = fix_lane(catalog, "vfx01:100:fix", renders)
+    lane.tick()
+    step_clock(timedelta(minutes=5))
+    with catalog.session() as s:  # the lane's claim, before any renewal: its own job looks expired
+        assert job_repo.claim(s, "vfx01:100:fix", ["fix"], 120, holding=[job_id]) is None
+    with catalog.session(readonly=True) as s:
+        job = job_repo.get_job(s, job_id)
+        assert (
+            job is not None and job.state == "running"
+        )  # not dead-lettered as "expired on the last attempt"
+    lane.tick()
+    assert lane.running.keys() == {job_id} and not renders[0][1].cancelled
