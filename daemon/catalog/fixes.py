@@ -259,8 +259,7 @@ def rejected_of(s: Session, show: str, shot: str, fix_kind: str, source_hash: st
 
 def in_review_from(s: Session, show: str, path: str, content_hash: str) -> list[Publication]:
     """The show's publications made of the daily at `path` as it was with content `content_hash` (any content,
-    for a publication of an older Rushes, which recorded none) that no supervisor has reviewed yet: published
-    and waiting for review, or still in the outbox for a request not failed or taken back. Oldest first."""
+    for a publication of an older Rushes, which recorded none), published and not reviewed yet. Oldest first."""
     query = (
         select(Publication)
         .join(Publication.fix_request)
@@ -269,8 +268,8 @@ def in_review_from(s: Session, show: str, path: str, content_hash: str) -> list[
             Show.code == show,
             Publication.source_path == path,
             or_(Publication.source_hash == content_hash, Publication.source_hash.is_(None)),
+            Publication.state == "published",
             Publication.review_status == "pending",
-            FixRequest.state.not_in(("failed", "withdrawn")),
         )
         .order_by(Publication.id)
     )

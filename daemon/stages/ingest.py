@@ -27,6 +27,7 @@ from daemon.jobs.payloads import IngestJob
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
 from daemon.stages.daily_files import moved_away
+from daemon.stages.replaced_plates import plate_delivered_again
 from engine.media import MediaError, probe
 from integrations.ingest.candidates import Candidate, Found, Rejected
 from integrations.ingest.hashing import content_hash
@@ -156,9 +157,6 @@ class Ingestor:
             if created:
                 show_repo.set_model_stale(s, show, True)
             if created and replaced is not None and replaced != digest:  # the plate delivered again
-                # imported here: it brings the render stack, which an ingest otherwise never needs
-                from daemon.stages.notices import plate_delivered_again
-
                 plate_delivered_again(s, show, path, replaced, digest)
             outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)
         if created and info.interlaced:  # trained on and fixed as it is, combing and all: say so once

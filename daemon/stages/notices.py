@@ -2,24 +2,20 @@
 
 A lab delivers a plate again over the same file (a new scan, a conform change). A fix made of the old pictures
 and still waiting for review no longer shows what the plate is: a supervisor approving it approves a fix of
-pictures that are gone, and the task says nothing. So when ingest records new content at a daily's path (in its
-own transaction), `plate_delivered_again` queues a durable `notice` job (NoticeJob) for each such publication.
-The job, in the publish lane that holds the tracker, posts one note on the request's task naming the Version and
-what to do; the task keeps its status (the coordinator decides whether to ask for the fix again). A publication
-still in the outbox is noticed once its Version exists; one whose request failed or was taken back meanwhile
-needs no notice.
+pictures that are gone, and the task says nothing. So a durable `notice` job (NoticeJob) is queued for each such
+publication (daemon.stages.replaced_plates: when ingest records the new content, or when a fix still in the outbox
+then is published). The job, in the publish lane that holds the tracker, posts one note on the request's task
+naming the Version and what to do; the task keeps its status (the coordinator decides whether to ask again).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from daemon.catalog import Catalog, fixes
 from daemon.catalog.models import Publication
 from daemon.jobs.outcomes import Permanent
-from daemon.jobs.payloads import TRACKER_ATTEMPTS, NoticeJob, queue
+from daemon.jobs.payloads import NoticeJob
 from daemon.logs import get_logger
 from daemon.settings import Settings
 from daemon.stages.publishing import VersionFiles, tracker_id, version_code
@@ -28,22 +24,6 @@ from integrations.trackers.base import Notice, Tracker, TrackerFatal
 log = get_logger("rushes.tracking")
 
 SUBJECT = "Rushes: the plate of this fix was delivered again"
-
-
-class NotPublishedYet(Exception):
-    """The publication's Version is not in the tracker yet: the notice waits for it (retried with back-off)."""
-
-
-def plate_delivered_again(s: Session, show: str, path: str, old_hash: str, new_hash: str) -> int:
-    """In the transaction that records content `new_hash` at `path` in place of `old_hash`: a notice for each
-    publication made of the old content and not reviewed yet. How many were queued."""
-    noticed = fixes.in_review_from(s, show, path, old_hash)
-    for publication in noticed:
-        job = NoticeJob(publication.id, old_hash, new_hash)
-        queue(s, job, show=show, max_attempts=TRACKER_ATTEMPTS)  # waits out a tracker outage
-    if noticed:
-        log.warning("fix.plate_changed", show=show, path=path, publications=[p.id for p in noticed])
-    return len(noticed)
 
 
 def notice_body(publication: Publication, fix_status: str) -> str:
@@ -70,10 +50,8 @@ def post_notice(
         if publication is None:
             raise Permanent(f"publication {job.publication_id} does not exist")
         request = publication.fix_request
-        if publication.state != "published":
-            if request.state in ("failed", "withdrawn"):
-                return {"noticed": False, "why": f"its request {request.state} before it was published"}
-            raise NotPublishedYet(f"publication {publication.id} waits for its Version in the tracker")
+        if publication.state != "published":  # queued only once published (daemon.stages.replaced_plates)
+            raise Permanent(f"publication {job.publication_id} is not published: no Version to tell about")
         notice = Notice(
             key=job.key(),
             shot_id=tracker_id(request.shot_id),

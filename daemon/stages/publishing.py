@@ -23,6 +23,7 @@ from daemon.logs import get_logger
 from daemon.settings import Settings
 from daemon.shows import get_show
 from daemon.stages.rendering import RenderedFiles
+from daemon.stages.replaced_plates import notice_if_replaced
 from integrations.trackers.base import Tracker, TrackerFatal, VersionSpec
 
 log = get_logger("rushes.publish")
@@ -153,7 +154,8 @@ def record_published(
     """Mark the publication published. Whether every kind of its request now is (the request is done), and
     whether the request had failed before (answered on its task; one of its jobs retried by hand since)."""
     with catalog.session() as s:
-        fixes.mark_published(s, pub_id, version_id)
+        publication = fixes.mark_published(s, pub_id, version_id)
+        notice_if_replaced(s, publication)  # its plate delivered again while it waited in the outbox
         fresh = fixes.get_fix_request(s, request_id)
         assert fresh is not None
         answered = fresh.state == "failed"

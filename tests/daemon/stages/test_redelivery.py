@@ -12,11 +12,12 @@ import pytest
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
-from daemon.jobs.payloads import FixJob, NoticeJob
+from daemon.jobs.payloads import FixJob, NoticeJob, PublishJob
 from daemon.settings import Settings
 from daemon.stages.fixing import SourceChanged, run_fix
 from daemon.stages.lineage import withdrawn_in_lineage
-from daemon.stages.notices import SUBJECT, NotPublishedYet, post_notice
+from daemon.stages.notices import SUBJECT, post_notice
+from daemon.stages.publishing import publish
 from daemon.stages.training import training_clips
 from daemon.stages.training_inputs import approved_pairs
 from engine.model.manifest import ClipRecord, Manifest
@@ -82,26 +83,37 @@ def test_a_version_in_review_of_a_plate_delivered_again_is_told_once_on_its_task
     ]
 
 
-def test_a_notice_waits_for_its_version_and_is_dropped_when_its_request_failed(
+def test_a_fix_in_the_outbox_when_its_plate_is_delivered_again_is_told_once_published_and_only_then(
     settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
 ) -> None:
     plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
     ingest_movie(catalog, plate, "sh010")
+    task = tracker.add_task(SHOW, "sh010", status="fix")
     with catalog.session() as s:
-        request_id = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=3)[0].id
+        request_id = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=task)[
+            0
+        ].id
     run_fix(
         settings, catalog, FixJob(request_id, "denoise", "memory:event:1")
-    )  # in the outbox, not published
+    )  # the tracker is away meanwhile
     os.replace(footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=4, size=(64, 48), photo="coffee"), plate)
     ingest_movie(catalog, plate, "sh010")
-    [job] = notices(catalog)
+    assert notices(catalog) == []  # no Version yet: nothing to tell, and no job retrying until it exists
 
-    with pytest.raises(NotPublishedYet):  # retried with the lane's back-off, as a publish is
-        post_notice(settings, catalog, tracker, job)
-    with catalog.session() as s:
-        fixes.set_fix_state(s, request_id, "failed", error="the tracker refused the Version")
-    assert post_notice(settings, catalog, tracker, job)["noticed"] is False
-    assert tracker.notices == {}
+    [published] = tracker_outbox(settings, catalog, tracker)
+    [job] = notices(catalog)
+    assert job.publication_id == published
+    post_notice(settings, catalog, tracker, job)
+    assert [n.task_id for n in tracker.notices.values()] == [task]
+
+
+def tracker_outbox(settings: Settings, catalog: Catalog, tracker: MemoryTracker) -> list[int]:
+    """Publish what waits in the outbox, as the publish lane does once the tracker is back -> publication ids."""
+    with catalog.session(readonly=True) as s:
+        pending = [p.id for p in fixes.pending_publications(s)]
+    for publication in pending:
+        publish(settings, catalog, tracker, PublishJob(publication))
+    return pending
 
 
 def test_an_approved_fix_is_not_paired_with_the_plate_delivered_again_over_its_daily(
