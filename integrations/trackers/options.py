@@ -65,6 +65,11 @@ class TrackerOptions(BaseModel):
     version_status: str = Field("rev", description="Status of a new Version (pending review).")
     approved_status: str = Field("apr", description="Version status that means approved.")
     rejected_status: str = Field("rej", description="Version status that means rejected.")
+    omitted_status: str = Field(
+        "omt",
+        description="Shot status that means omitted from the cut: a fix asked on one of its tasks is answered, "
+        "not made (ShotGrid; empty: never. On Kitsu a shot is out of the cut when cancelled).",
+    )
     key_field: str = Field("sg_rushes_key", description="Version field holding the publish idempotency key.")
     poll_interval: float = Field(10.0, gt=0, description="Seconds between event polls.")
     timeout: float = Field(30.0, gt=0, description="Seconds before one tracker call times out.")

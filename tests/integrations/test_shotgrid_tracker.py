@@ -242,6 +242,8 @@ def test_a_fix_asked_on_an_omitted_shots_task_is_a_request_answered_that_it_is_o
         f"the shot {shot['code']} is omitted (its status is 'omt'), so Rushes does not fix it: if it is back in "
         "the cut, set the shot's status back, then ask again",
     )
+    [request] = tracker(server, omitted_status="").fix_requests_since(start).items  # a site that never omits
+    assert request.kinds == ("denoise",) and request.problems == ()
 
 
 def test_a_notice_is_one_note_on_the_task_and_leaves_its_status_even_in_the_fix_status(

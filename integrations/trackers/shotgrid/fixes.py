@@ -27,8 +27,6 @@ from integrations.trackers.shotgrid.connection import Connection, Entity, as_dat
 from integrations.trackers.shotgrid.cursor import Cursor
 
 LOG = structlog.get_logger(__name__)
-# The stock Shot status of a shot out of the cut ("Omit"); a fix asked on one of its tasks is answered, not made.
-OMITTED = "omt"
 
 
 class FixReader:
@@ -156,8 +154,8 @@ class FixReader:
             spec = notes.FixSpec(problems=(not_on_a_shot(entity),))
         elif not shot_code.strip():
             spec = notes.FixSpec(problems=(no_shot_code(entity),))
-        elif task.get("entity.Shot.sg_status_list") == OMITTED:  # out of the cut: no render for it
-            spec = notes.FixSpec(problems=(omitted(shot_code),))
+        elif self._omitted(task):  # out of the cut: no render for it
+            spec = notes.FixSpec(problems=(omitted(shot_code, self.options.omitted_status),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
         request = FixRequest(
@@ -175,6 +173,10 @@ class FixReader:
             project_names=names,
         )
         return request, False
+
+    def _omitted(self, task: Entity) -> bool:
+        omitted = self.options.omitted_status
+        return bool(omitted) and task.get("entity.Shot.sg_status_list") == omitted
 
     def _nothing_named(self) -> str:
         field = self.options.fix_field
@@ -202,10 +204,10 @@ class FixReader:
         return found
 
 
-def omitted(shot_code: str) -> str:
-    """The answer to a fix asked on a task of a shot omitted from the cut."""
+def omitted(shot_code: str, status: str) -> str:
+    """The answer to a fix asked on a task of a shot omitted from the cut (its status is `status`)."""
     return (
-        f"the shot {shot_code} is omitted (its status is '{OMITTED}'), so Rushes does not fix it: if it is back "
+        f"the shot {shot_code} is omitted (its status is '{status}'), so Rushes does not fix it: if it is back "
         "in the cut, set the shot's status back, then ask again"
     )
 
