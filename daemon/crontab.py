@@ -127,6 +127,14 @@ class WallClockTrigger(BaseTrigger):
     def __repr__(self) -> str:
         return f"<WallClockTrigger ({self.expr!r}, timezone={str(self.timezone)!r})>"
 
+    def same_timetable(self, other: BaseTrigger) -> bool:
+        """Whether `other` fires when this does: an equal trigger, or the APScheduler CronTrigger that a release
+        before wall-clock triggers stored for the same line and zone (so an upgrade keeps a window's next run)."""
+        if isinstance(other, CronTrigger):
+            same_fields = [str(f) for f in other.fields] == [str(f) for f in self._wall.fields]
+            return same_fields and str(other.timezone) == str(self.timezone)
+        return repr(other) == repr(self)
+
 
 def crontab_trigger(expr: str, timezone: tzinfo | str | None = None) -> WallClockTrigger:
     """A trigger for a standard crontab line, read on the wall clock of `timezone` (a tzinfo or IANA name; None:

@@ -312,7 +312,7 @@ class Scheduler:
         trigger = show_trigger(show, self.timezone)
         stored: ScheduledJob | None = scheduler.get_job(job_id)
         keep: dict[str, Any] = {}
-        if stored is not None and stored.next_run_time is not None and repr(stored.trigger) == repr(trigger):
+        if stored is not None and stored.next_run_time is not None and trigger.same_timetable(stored.trigger):
             # Same timetable: keep the stored next run time, so a window that opened while the daemon
             # was down still fires now (within misfire_grace_time) instead of waiting for the next one.
             keep["next_run_time"] = stored.next_run_time

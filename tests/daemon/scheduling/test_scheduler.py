@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from daemon import scheduling
 from daemon.catalog import Catalog, CatalogError, Job, utcnow
@@ -313,6 +314,32 @@ def test_a_window_missed_while_down_runs_once_on_start(
     wait_for(lambda: (stored_next_run(catalog, f"train-window:{CODE}") or fire) > utcnow())
     second.shutdown(wait=True)  # every run it submitted before moving on to tomorrow has finished
     assert len(train_jobs(catalog)) == 1  # run once, not once per restart or per missed day
+
+
+def test_a_window_stored_by_the_release_before_wall_clock_triggers_still_runs_once_after_the_upgrade(
+    catalog: Catalog, scheduler_factory: Callable[..., Scheduler]
+) -> None:
+    add_show(catalog)
+    fire = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=1)
+    shows = [show_config(cron=f"{fire.minute} {fire.hour} * * *", hours=1)]
+    first = scheduler_factory(shows)
+    first.start()
+    first.shutdown()
+    # what that release stored: an APScheduler CronTrigger of the same line and zone, due while it was down
+    store = SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE)
+    store.start(BackgroundScheduler(timezone=UTC), "default")
+    job = store.lookup_job(f"train-window:{CODE}")
+    assert job is not None
+    old = CronTrigger(
+        minute=str(fire.minute), hour=str(fire.hour), day="*", month="*", day_of_week="*", timezone=UTC
+    )
+    job._modify(trigger=old, next_run_time=fire)
+    store.update_job(job)
+
+    upgraded = scheduler_factory(shows)
+    upgraded.start()
+    [train] = wait_for(lambda: train_jobs(catalog))  # the window that opened during the upgrade is not lost
+    assert train.key == f"train:{CODE}:{fire:%Y%m%dT%H%M}"
 
 
 def test_a_window_missed_entirely_is_skipped(
