@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from daemon.catalog.db import insert_once, utcnow
@@ -134,13 +134,7 @@ def spent_publications(s: Session, show: str, before: datetime) -> list[Publicat
         Publication.updated_at < before,
         FixRequest.state.in_(("failed", "withdrawn")),
     )
-    query = (
-        select(Publication)
-        .join(Publication.fix_request)
-        .join(FixRequest.show)
-        .where(Show.code == show, or_(rejected, unpublished))
-        .order_by(Publication.id)
-    )
+    query = _publications_of(show).where(or_(rejected, unpublished)).order_by(Publication.id)
     return list(s.scalars(query).unique())
 
 
@@ -227,11 +221,8 @@ def set_review(s: Session, publication_id: int, status: str, note: str | None = 
 def approved_pairs(s: Session, show: str, fix_kind: str | None = None) -> list[Publication]:
     """Approved publications of a show, oldest first: the before (source_path) / after (movie_path, extra
     files) example pairs a later training run may learn from."""
-    query = (
-        select(Publication)
-        .join(Publication.fix_request)
-        .join(FixRequest.show)
-        .where(Show.code == show, Publication.review_status == "approved", Publication.state == "published")
+    query = _publications_of(show).where(
+        Publication.review_status == "approved", Publication.state == "published"
     )
     if fix_kind is not None:
         query = query.where(Publication.fix_kind == fix_kind)
@@ -242,11 +233,8 @@ def rejected_of(s: Session, show: str, shot: str, fix_kind: str, source_hash: st
     """The show's publications of `fix_kind` on `shot` that a supervisor rejected, made of the daily content
     `source_hash`, newest first."""
     query = (
-        select(Publication)
-        .join(Publication.fix_request)
-        .join(FixRequest.show)
+        _publications_of(show)
         .where(
-            Show.code == show,
             FixRequest.shot == shot,
             Publication.fix_kind == fix_kind,
             Publication.source_hash == source_hash,
@@ -261,11 +249,8 @@ def in_review_from(s: Session, show: str, path: str, content_hash: str) -> list[
     """The show's publications made of the daily at `path` as it was with content `content_hash` (any content,
     for a publication of an older Rushes, which recorded none), published and not reviewed yet. Oldest first."""
     query = (
-        select(Publication)
-        .join(Publication.fix_request)
-        .join(FixRequest.show)
+        _publications_of(show)
         .where(
-            Show.code == show,
             Publication.source_path == path,
             or_(Publication.source_hash == content_hash, Publication.source_hash.is_(None)),
             Publication.state == "published",
@@ -283,6 +268,11 @@ def made_from(publication: Publication, path: str, content_hash: str | None) -> 
     if publication.source_hash is not None and content_hash is not None:
         return publication.source_hash == content_hash
     return publication.source_path == path
+
+
+def _publications_of(show: str) -> Select[Publication]:
+    """The show's publications, to filter further."""
+    return select(Publication).join(Publication.fix_request).join(FixRequest.show).where(Show.code == show)
 
 
 def _require(s: Session, model: type[Any], row_id: int) -> Any:
