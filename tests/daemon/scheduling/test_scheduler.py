@@ -91,14 +91,14 @@ def scheduler_factory(catalog: Catalog) -> Iterator[Callable[..., Scheduler]]:
         sched.shutdown(wait=False)
 
 
-def set_stored_next_run(catalog: Catalog, job_id: str, when: datetime) -> None:
-    """Play the daemon being down at `when`: rewrite the stored job so it still waits for that run time
-    (through APScheduler's own job store, which owns the row's format)."""
+def set_stored_next_run(catalog: Catalog, job_id: str, when: datetime, trigger: Any = None) -> None:
+    """Play the daemon being down at `when`: rewrite the stored job so it still waits for that run time (and,
+    given, on `trigger`), through APScheduler's own job store, which owns the row's format."""
     store = SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE)
     store.start(BackgroundScheduler(timezone=UTC), "default")  # a scheduler only lends its timezone here
     job = store.lookup_job(job_id)
     assert job is not None, f"no stored job {job_id}"
-    job._modify(next_run_time=when)
+    job._modify(next_run_time=when, **({"trigger": trigger} if trigger is not None else {}))
     store.update_job(job)
 
 
@@ -326,15 +326,8 @@ def test_a_window_stored_by_the_release_before_wall_clock_triggers_still_runs_on
     first.start()
     first.shutdown()
     # what that release stored: an APScheduler CronTrigger of the same line and zone, due while it was down
-    store = SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE)
-    store.start(BackgroundScheduler(timezone=UTC), "default")
-    job = store.lookup_job(f"train-window:{CODE}")
-    assert job is not None
-    old = CronTrigger(
-        minute=str(fire.minute), hour=str(fire.hour), day="*", month="*", day_of_week="*", timezone=UTC
-    )
-    job._modify(trigger=old, next_run_time=fire)
-    store.update_job(job)
+    old = CronTrigger(minute=str(fire.minute), hour=str(fire.hour), timezone=UTC)
+    set_stored_next_run(catalog, f"train-window:{CODE}", fire, old)
 
     upgraded = scheduler_factory(shows)
     upgraded.start()
