@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from integrations.trackers.sgserver.app import requested_bytes
+
 INSTALL_HINT = "install it (apt-get install chromium; make test does it) or set RUSHES_TEST_BROWSER=off"
 NAMES = ("chromium", "chromium-browser", "google-chrome")
 ITEM_TIMEOUT_MS = 20000  # a file that neither loads nor fails in this long is reported as timed out
@@ -58,6 +60,11 @@ function look(item) {
     el.addEventListener(picture ? 'load' : 'loadeddata', () => {
       r.played = true;
       r.width = picture ? el.naturalWidth : el.videoWidth; r.height = picture ? el.naturalHeight : el.videoHeight;
+      if (item.at !== null && item.at !== undefined) {  // the frame at that time instead of the first
+        el.addEventListener('seeked', () => { r.regions = means(el, r.width, r.height); done(); }, {once: true});
+        el.currentTime = item.at;
+        return;
+      }
       if (item.pixels) r.regions = means(el, r.width, r.height);
       if (picture) return done();
       r.duration = el.duration; r.soundBytes = el.webkitAudioDecodedByteCount;  // preroll decodes the sound
@@ -88,6 +95,7 @@ class Look:
     src: str
     pixels: bool = True
     seek: float | None = None
+    at: float | None = None  # read the colours of the frame at this second rather than the first
 
 
 def chromium() -> str:
@@ -109,12 +117,28 @@ class _Findings:
 
 
 class _Page(SimpleHTTPRequestHandler):
-    """The folder's files, and POST /findings from the page."""
+    """The folder's files, in the byte range asked (Chromium seeks only so), and POST /findings from the page."""
 
     findings: _Findings
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        asked = self.headers.get("Range")
+        if asked is None or not path.is_file():
+            super().do_GET()
+            return
+        content = path.read_bytes()
+        first, last = requested_bytes(asked, len(content)) or (0, len(content) - 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(content)}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        self.wfile.write(content[first : last + 1])
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

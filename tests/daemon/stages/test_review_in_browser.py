@@ -3,7 +3,7 @@ at 23.976, an anamorphic 10-bit ProRes of an odd size at 25, a scene-linear EXR 
 at 29.97) are fixed by the fix stage, published to the local tracker by the ShotGrid adapter, fetched back as a
 reviewer's page fetches them, and played in headless Chromium (tests/browser.py): each review movie, before/after
 and thumbnail plays at its size and length, with its sound, in the colours of the daily through the view the
-review is made with; and a Version's movie can be seeked in straight from the tracker's url, as a supervisor
+review is made with, the thumbnail in the colours its movie shows; and a Version's movie can be seeked in straight from the tracker's url, as a supervisor
 scrubs to a frame. One Chromium launch looks at every file."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings, ShowConfig
 from daemon.stages.fixing import run_fix
 from daemon.stages.publishing import version_spec
-from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
+from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec, in_rec709_primaries
 from engine.media import read_frames, write_movie, write_sequence
 from engine.media.aspect import square_size
 from engine.media.info import ColourTags
@@ -43,6 +43,7 @@ from tests.integrations.sg_fixtures import FAST, KINDS, client, make_show, optio
 FRAMES = 12
 SQUEEZED = (161, 120)  # an odd width, stored 2x squeezed: reviewed at 161x60 in square pixels
 HLG = ColourTags(primaries=9, transfer=18, matrix=9)
+BT2020 = ColourTags(primaries=9, transfer=14, matrix=9)  # a grade's SDR master in BT.2020
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,13 @@ DAILIES = {
         _first,
     ),
     "exr": Daily(_exr, Fraction(24), _through("scene_linear")),
+    "bt2020": Daily(
+        lambda f: str(
+            write_movie(f / "a.mov", footage.frames(FRAMES, (160, 96)), 24, codec="prores", colour=BT2020)
+        ),
+        Fraction(24),
+        lambda path: in_rec709_primaries(to_uint8(_first(path)), BT2020) / np.float32(255),  # colour-managed
+    ),
     "hlg": Daily(
         lambda f: str(
             write_movie(
@@ -175,6 +183,8 @@ def reviewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
             (root / name).mkdir()
             url, path = _published(server, name, root / name, daily, page)
             looks += [Look(name + suffix, name + suffix) for suffix in (".mp4", "_before_after.mp4", ".jpg")]
+            middle = (FRAMES // 2 + 0.5) / float(daily.fps)  # the thumbnail's frame, as the movie shows it
+            looks.append(Look(f"{name}@thumbnail", f"{name}.mp4", at=middle))
             shown[name] = daily.shown(path)
             sizes[name] = (shown[name].shape[1], shown[name].shape[0])
             if name == "h264_sound":
@@ -219,6 +229,17 @@ def test_a_versions_review_movie_before_after_and_thumbnail_play_in_chromium_as_
         expected = cv2.resize(expected, (review["width"], review["height"]), interpolation=cv2.INTER_AREA)
     drift = np.abs(np.array(review["regions"]) - _region_means(expected)).max()
     assert drift < 6.0, (name, review["regions"], _region_means(expected).tolist())
+
+
+@pytest.mark.parametrize("name", list(DAILIES))
+def test_a_versions_thumbnail_shows_the_colours_its_movie_shows_in_chromium(
+    reviewed: Reviewed, name: str
+) -> None:
+    """A JPEG without a profile is shown as sRGB: a BT.2020 daily's thumbnail kept its BT.2020 values and showed
+    paler than the movie Chromium shows colour-managed (28.6 code values of 255 apart in a quarter of the frame)."""
+    thumb, movie = reviewed.findings[name + ".jpg"], reviewed.findings[f"{name}@thumbnail"]
+    drift = np.abs(np.array(thumb["regions"]) - np.array(movie["regions"])).max()
+    assert drift < 6.0, (name, thumb["regions"], movie["regions"])  # JPEG and decoders differ by up to 4
 
 
 def test_a_supervisor_scrubs_to_a_frame_of_a_versions_movie_straight_from_the_local_tracker(
