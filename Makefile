@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 system-deps:
-	@bash scripts/system-deps.sh postgresql redis ffmpeg systemd
+	@bash scripts/system-deps.sh postgresql redis ffmpeg systemd chromium
 
 zou-venv:
 	@bash scripts/zou-venv.sh

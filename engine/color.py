@@ -50,6 +50,52 @@ DISPLAY_TAGS = {
 }
 
 
+# The wide gamuts a review movie may be tagged with (H.273 primaries: BT.2020, Display P3), by their red, green
+# and blue x, y; D65 white, as BT.709's.
+_WIDE_PRIMARIES = {
+    9: ((0.708, 0.292), (0.17, 0.797), (0.131, 0.046)),
+    12: ((0.68, 0.32), (0.265, 0.69), (0.15, 0.06)),
+}
+_REC709_PRIMARIES = ((0.64, 0.33), (0.3, 0.6), (0.15, 0.06))
+_D65 = (0.3127, 0.329)
+
+
+def _to_xyz(primaries: tuple[tuple[float, float], ...]) -> npt.NDArray[np.float64]:
+    """The RGB -> XYZ matrix of these primaries with a D65 white."""
+    columns = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries]).T
+    white = np.array([_D65[0] / _D65[1], 1.0, (1 - _D65[0] - _D65[1]) / _D65[1]])
+    return columns * np.linalg.solve(columns, white)  # type: ignore[no-any-return]
+
+
+def _decode(values: npt.NDArray[np.float64], transfer: int) -> npt.NDArray[np.float64]:
+    """Code values 0..1 to light, by the H.273 transfer: sRGB (13), gamma 2.2 (4), else BT.709's curve."""
+    if transfer == 13:
+        return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
+    if transfer == 4:
+        return values**2.2
+    return np.where(values < 0.081, values / 4.5, ((values + 0.099) / 1.099) ** (1 / 0.45))
+
+
+def _encode(light: npt.NDArray[np.float64], transfer: int) -> npt.NDArray[np.float64]:
+    if transfer == 13:
+        return np.where(light <= 0.0031308, light * 12.92, 1.055 * light ** (1 / 2.4) - 0.055)
+    if transfer == 4:
+        return light ** (1 / 2.2)
+    return np.where(light < 0.018, 4.5 * light, 1.099 * light**0.45 - 0.099)
+
+
+def in_rec709_primaries(rgb: npt.NDArray[np.uint8], tags: ColourTags | None) -> npt.NDArray[np.uint8]:
+    """An 8-bit picture of a movie tagged `tags` in BT.709 primaries, its transfer kept: a picture file with no
+    colour profile (a Version's JPEG thumbnail) is shown as sRGB, so a BT.2020 or Display P3 movie's frame saved
+    as it is looks paler than the movie a browser shows, colour-managed, beside it. Other primaries: as it is."""
+    if tags is None or tags.primaries not in _WIDE_PRIMARIES:
+        return rgb
+    matrix = np.linalg.solve(_to_xyz(_REC709_PRIMARIES), _to_xyz(_WIDE_PRIMARIES[tags.primaries]))
+    light = _decode(rgb.astype(np.float64) / 255.0, tags.transfer) @ matrix.T
+    shown = _encode(np.clip(light, 0.0, 1.0), tags.transfer)
+    return np.round(shown * 255.0).astype(np.uint8)  # type: ignore[no-any-return]
+
+
 # The gamuts an EXR's `chromaticities` (OpenEXR's own tag of its primaries and white: red, green, blue and white
 # x, y) commonly name, by the interop id OpenColorIO 2.5 configs give their scene-linear colour space.
 GAMUT_INTEROP = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system programs the test suite starts for real (PostgreSQL, Redis) or the benchmarks
-# compare against (ffmpeg), and systemd-analyze (the unit file test), from Debian, only when they are
-# missing. Needs root or passwordless sudo;
+# Installs the system programs the test suite starts for real (PostgreSQL, Redis, Chromium: a supervisor's
+# browser playing the review files) or the benchmarks compare against (ffmpeg), and systemd-analyze (the unit
+# file test), from Debian, only when they are missing. Needs root or passwordless sudo;
 # otherwise it says what to install and the tests that need them report it.
 set -uo pipefail
 wanted=("$@")
@@ -12,6 +12,7 @@ for w in "${wanted[@]}"; do
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql) ;;
     redis) command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server) ;;
     ffmpeg) command -v ffmpeg >/dev/null 2>&1 || pkgs+=(ffmpeg) ;;
+    chromium) command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || pkgs+=(chromium) ;;
     systemd) command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd) ;;  # `systemd-analyze verify` of the unit
   esac
 done
@@ -19,7 +20,7 @@ done
 sudo=""
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
-    echo "system-deps: missing ${pkgs[*]}; install them (apt-get install ${pkgs[*]}) or set RUSHES_TEST_PG=off / RUSHES_TEST_KITSU=off" >&2
+    echo "system-deps: missing ${pkgs[*]}; install them (apt-get install ${pkgs[*]}) or set RUSHES_TEST_PG=off / RUSHES_TEST_KITSU=off / RUSHES_TEST_BROWSER=off" >&2
     exit 0
   fi
 fi

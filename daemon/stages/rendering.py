@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from engine.color import DisplayView
+from engine.color import DisplayView, in_rec709_primaries
 from engine.lut import LutError, write_cube
 from engine.media import (
     MediaError,
@@ -607,10 +607,13 @@ class RenderSink:
         self._wipe_buffer.unlink()
 
     def _write_thumbnail(self, path: Path) -> None:
+        """The review movie's middle frame as a JPEG, in BT.709 primaries (a JPEG without a profile is shown as
+        sRGB; a wide-gamut movie's frame kept in its own primaries looked paler than the movie beside it)."""
         middle = self.count // 2
+        tags = self.plan.view.tags if self.plan.view is not None else self.plan.colour
         with self._writing(path):
             frame = next(iter(read_frames_uint8(self._review, middle, middle)))
-            write_image(path, thumbnail(frame.rgb), quality=90)
+            write_image(path, thumbnail(in_rec709_primaries(frame.rgb, tags)), quality=90)
 
     def finish(self, lut: npt.NDArray[Any] | None = None) -> RenderedFiles:
         """Close every file, add thumbnail, .cube (when `lut` is given: N,N,N,3) and OTIO, move into place."""

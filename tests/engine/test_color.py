@@ -111,3 +111,22 @@ def test_a_views_picture_is_tagged_as_its_display_encodes_it() -> None:
     assert DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", "Display P3 - Display")).tags == ColourTags(
         12, 13, 1
     )
+
+
+def test_a_wide_gamut_pictures_thumbnail_is_in_rec709_primaries_greys_kept_and_colours_as_a_browser_shows_them() -> (
+    None
+):
+    """A JPEG thumbnail is shown as sRGB: a BT.2020 frame's red (its values, read as BT.709) is redder in BT.709,
+    greys stay grey, a BT.709 frame stays as it is (tests/daemon/stages/test_review_in_browser.py shows it in
+    Chromium)."""
+    from engine.color import in_rec709_primaries
+    from engine.media.info import ColourTags
+
+    picture = np.array([[[200, 60, 50], [128, 128, 128], [0, 0, 0]]], np.uint8)
+    bt2020 = in_rec709_primaries(picture, ColourTags(9, 14, 9))
+    assert (
+        bt2020[0, 0, 0] > 215 and bt2020[0, 0, 1] < 50
+    )  # as Chromium shows the BT.2020 movie: more saturated
+    assert np.abs(bt2020[0, 1:].astype(int) - picture[0, 1:]).max() <= 1  # greys and black kept
+    assert in_rec709_primaries(picture, ColourTags(1, 1, 1)) is picture
+    assert in_rec709_primaries(picture, None) is picture

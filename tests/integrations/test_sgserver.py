@@ -197,6 +197,41 @@ def test_upload_and_download_round_trip(server: SGServer, sg: shotgun_api3.Shotg
         sg.download_attachment({"url": unsigned})  # no signature, no session: refused
 
 
+def test_a_movie_is_served_in_the_byte_ranges_a_browsers_player_asks_to_seek(
+    server: SGServer, sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    """Chromium seeks in a movie only where its server answers byte ranges (tests/daemon/stages/
+    test_review_in_browser.py plays one); the local tracker used to answer every request with the whole file."""
+    import urllib.error
+    import urllib.request
+
+    show = make_show(sg, shots=1)
+    movie = tmp_path / "sh010.mp4"
+    movie.write_bytes(bytes(range(256)) * 4)
+    version = sg.create("Version", {"code": "v001", "entity": show.shots[0], "project": show.project})
+    sg.upload("Version", version["id"], str(movie), field_name="sg_uploaded_movie")
+    url = sg.find_one("Version", [["id", "is", version["id"]]], ["sg_uploaded_movie"])["sg_uploaded_movie"][
+        "url"
+    ]
+
+    def fetch(asked: str | None) -> tuple[int, bytes, dict[str, str]]:
+        headers = {"Range": asked} if asked else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+                return answer.status, answer.read(), dict(answer.headers)
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read(), dict(refused.headers)
+
+    whole = movie.read_bytes()
+    status, body, headers = fetch(None)
+    assert (status, body, headers["Accept-Ranges"]) == (200, whole, "bytes")
+    status, body, headers = fetch("bytes=100-199")
+    assert (status, body, headers["Content-Range"]) == (206, whole[100:200], "bytes 100-199/1024")
+    assert fetch("bytes=1000-")[1] == whole[1000:] and fetch("bytes=-24")[1] == whole[-24:]
+    assert fetch("bytes=5000-")[0] == 416  # past the end
+    assert fetch("bytes=0-1, 5-6")[:2] == (200, whole)  # several ranges: the whole file, as RFC 9110 allows
+
+
 def test_bad_key_is_an_authentication_fault(server: SGServer) -> None:
     with pytest.raises(shotgun_api3.AuthenticationFault):
         client(server, key="wrong").find("Project", [])

@@ -68,6 +68,33 @@ def attachment_headers(name: str, content_type: str) -> tuple[tuple[str, str], .
     return (*headers, ("Content-Disposition", f"attachment; filename*=UTF-8''{quoted}"))
 
 
+# One byte range of a file, as a browser's video player asks for it to seek (`bytes=0-`, `bytes=100-199`, the last
+# 500 bytes `bytes=-500`). Several ranges, another unit or a malformed header are answered with the whole file,
+# which RFC 9110 allows.
+_BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class UnsatisfiableRange(ValueError):
+    """A Range header whose range starts past the end of the file (answered 416)."""
+
+
+def requested_bytes(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte a Range header asks of a file of `size` bytes; None for the whole file (no header,
+    or one this server does not answer in part); UnsatisfiableRange for a range past the end."""
+    found = _BYTE_RANGE.match((header or "").strip())
+    if found is None or found.groups() == ("", ""):
+        return None
+    start, end = found.groups()
+    if not start:  # the last `end` bytes
+        return (max(0, size - int(end)), size - 1) if int(end) and size else None
+    first, last = int(start), min(int(end), size - 1) if end else size - 1
+    if end and int(end) < first:
+        return None  # malformed: ignored, as RFC 9110 says
+    if first >= size:
+        raise UnsatisfiableRange(f"bytes {first}- of a file of {size} bytes")
+    return first, last
+
+
 class BadRequest(ValueError):
     """An HTTP request the server cannot read (bad Content-Length, truncated body)."""
 
@@ -194,8 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             return Answer(400, b"Attachment id doesn't exist", "text/plain")
         name, content_type, content = found
-        return Answer(
-            200, content, content_type or "application/octet-stream", attachment_headers(name, content_type)
+        return _partial(
+            content, content_type, attachment_headers(name, content_type), self.headers.get("Range")
         )
 
     def _signed_in(self) -> bool:
@@ -211,6 +238,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._dispatch("GET")
+
+
+def _partial(
+    content: bytes, content_type: str, headers: tuple[tuple[str, str], ...], asked: str | None
+) -> Answer:
+    """A file's answer: the byte range a browser's player asks to seek in a movie (206), else the whole file; each
+    says that ranges are served, without which Chromium can neither seek nor scrub a Version's movie."""
+    kind = content_type or "application/octet-stream"
+    headers = (*headers, ("Accept-Ranges", "bytes"))
+    try:
+        wanted = requested_bytes(asked, len(content))
+    except UnsatisfiableRange:
+        return Answer(416, b"", kind, (*headers, ("Content-Range", f"bytes */{len(content)}")))
+    if wanted is None:
+        return Answer(200, content, kind, headers)
+    first, last = wanted
+    return Answer(
+        206,
+        content[first : last + 1],
+        kind,
+        (*headers, ("Content-Range", f"bytes {first}-{last}/{len(content)}")),
+    )
 
 
 class _HTTPServer(ThreadingHTTPServer):
