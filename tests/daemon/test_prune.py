@@ -240,3 +240,35 @@ def test_old_done_jobs_keep_their_rows_and_keys_without_their_payloads(
     assert code == 0 and f"{key}old" in output and "done" in output
     code, output = rushes("prune", "--yes", "--vacuum")
     assert code == 0 and "catalog file" in output and "nothing to prune" in output
+
+
+def leftover(request_id: int, days: int) -> Path:
+    """What a fix's render killed mid-way leaves: its temporary folder with the frames written so far, named as
+    daemon.stages.rendering names it (`<version code>.tmp-<pid>`), last written `days` ago."""
+    settings = load_settings()
+    code = f"sh010_rushes_denoise_r{request_id}"
+    folder = Path(settings.data_dir) / "renders" / SHOW / "sh010" / f"{code}.tmp-4242"
+    folder.mkdir(parents=True)
+    for frame in range(3):
+        (folder / f"{code}.{1001 + frame}.exr").write_bytes(b"\0" * 2000)
+    when = (utcnow() - timedelta(days=days)).timestamp()
+    for path in (*folder.iterdir(), folder):
+        os.utime(path, (when, when))
+    return folder
+
+
+def test_an_unfinished_render_of_a_request_that_failed_is_pruned_one_still_rendering_is_kept() -> None:
+    # A fix killed on its last attempt: its request failed, and no later render of it sweeps the folder.
+    dead = leftover(request("req-dead", "failed"), days=40)
+    rendering = leftover(request("req-busy", "rendering"), days=40)  # its next attempt may write there now
+    recent = leftover(request("req-new", "failed"), days=2)
+
+    code, output = rushes("prune")
+    assert code == 0 and str(dead) in output
+    assert (
+        "unfinished render of sh010_rushes_denoise_r1 left by a stopped process, the request failed" in output
+    )
+    code, output = rushes("prune", "--yes")
+    assert code == 0 and "deleted 1 render folder(s)" in output
+    assert not dead.exists()
+    assert rendering.exists() and recent.exists()
