@@ -196,8 +196,11 @@ def _requests(setup: Setup, sg: Any, tags: list[Tag]) -> list[str]:
             for task, n in Counter(str(t.task) for t in tags).items():
                 if by_task[task] != n:
                     problems.append(f"task {task}: {n} tags became {by_task[task]} fix requests")
-            versions = tracker_find(sg, "Version", [], ["sg_rushes_key", "sg_task"])
+            versions = tracker_find(sg, "Version", [], ["code", "sg_rushes_key", "sg_uploaded_movie"])
             in_tracker = Counter(v.get("sg_rushes_key") for v in versions)
+            problems += [
+                f"Version {v['code']} has no uploaded movie" for v in versions if not v["sg_uploaded_movie"]
+            ]
             for r in requests:
                 problems += _request_end(r, in_tracker, sg)
     finally:
