@@ -52,6 +52,7 @@ def prune_cmd(
         prunable_jobs,
         remove,
         spent_cache,
+        spent_leftovers,
         spent_logs,
         spent_renders,
     )
@@ -69,7 +70,7 @@ def prune_cmd(
             item
             for s in shows
             if show in (None, s.code)
-            for find in (spent_renders, spent_cache)
+            for find in (spent_renders, spent_leftovers, spent_cache)
             for item in find(ctx.settings, ctx.catalog, s, before)
         ]
         rows = 0

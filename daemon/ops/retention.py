@@ -23,7 +23,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ from daemon.catalog import shows as show_repo
 from daemon.settings import Settings, ShowConfig
 
 _JOB_LOG = re.compile(r"job-(\d+)\.log")
+# a render's temporary folder (`<version code>.tmp-<pid>`) or the older render it replaced (`.old-<pid>`)
+_LEFTOVER = re.compile(r"(?P<code>.+_r(?P<request>\d+))\.(?:tmp|old)-\d+")
+RENDERING = ("open", "rendering")  # a request whose fixes may still be rendered
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,29 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
                 why = f"not published, the request {request.state}"
             found[folder] = Spent("render", folder, _size(folder), f"{pub.fix_kind} of {request.shot}, {why}")
     return list(found.values())
+
+
+def spent_leftovers(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:
+    """The temporary folders of renders a killed process left (`<renders>/<shot>/<code>.tmp-<pid>`, `.old-<pid>`),
+    last written before `before`, whose request nothing renders any more. A later render of the same fix sweeps
+    its own; a fix whose last attempt was killed, its request failed, has none, so they stayed."""
+    root = settings.renders_dir(show)
+    found = []
+    with catalog.session(readonly=True) as s:
+        for folder in sorted(root.glob("*/*")):
+            match = _LEFTOVER.fullmatch(folder.name)
+            if match is None or not folder.is_dir() or folder.is_symlink():
+                continue
+            request = fixes.get_fix_request(s, int(match["request"]))
+            if request is None or request.show.code != show.code or request.state in RENDERING:
+                continue  # not this show's, or its render may be under way
+            if datetime.fromtimestamp(folder.stat().st_mtime, UTC) >= before:
+                continue
+            why = (
+                f"unfinished render of {match['code']} left by a stopped process, the request {request.state}"
+            )
+            found.append(Spent("render", folder, _size(folder), why))
+    return found
 
 
 def spent_cache(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:
@@ -232,6 +258,7 @@ __all__ = [
     "reclaim",
     "remove",
     "spent_cache",
+    "spent_leftovers",
     "spent_logs",
     "spent_renders",
     "vacuum",

@@ -9,10 +9,13 @@ enforces timeouts, escalates SIGTERM to SIGKILL after a grace period and reaps f
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +58,33 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+def run_name(host: str, pid: int) -> str:
+    """How the folder of one executor's job folders in a shared work_dir begins: its host and process (a token
+    follows, each executor of a process its own)."""
+    return f"run-{re.sub(r'[^A-Za-z0-9_.-]', '_', host)}-{pid}"
+
+
+def sweep_dead_runs(work_dir: Path) -> None:
+    """Remove the job folders (spec, outcome) that executors of this host left when their process was killed:
+    no one reads them again, and a daemon killed at every crash left one more. Another host's, and a live
+    process's, are left alone."""
+    prefix = run_name(socket.gethostname(), 0).removesuffix("0")
+    for folder in work_dir.glob(f"{glob.escape(prefix)}*"):
+        pid = folder.name.removeprefix(prefix).split("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 @dataclass
@@ -111,6 +141,9 @@ class LocalExecutor:
         self._owns_dir = work_dir is None
         self._dir = Path(tempfile.mkdtemp(prefix="rushes-jobs-")) if work_dir is None else Path(work_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
+        if not self._owns_dir:
+            sweep_dead_runs(self._dir)
+        self._run_dir = self._dir / f"{run_name(socket.gethostname(), os.getpid())}-{secrets.token_hex(3)}"
         self._seq = 0
         self._jobs: JobLedger[_Job] = JobLedger(BACKEND, keep=_KEEP_DELIVERED)
         self._closed = False
@@ -131,7 +164,7 @@ class LocalExecutor:
                 raise ExecutorClosed(f"job {spec.id}: the local executor is shut down; start a new one")
             self._seq += 1
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.id)[:80]
-            job = _Job(spec=spec, folder=self._dir / f"{self._seq:06d}-{safe}")
+            job = _Job(spec=spec, folder=self._run_dir / f"{self._seq:06d}-{safe}")
             job.log = spec.log_path or str(self._dir / "logs" / f"{self._seq:06d}-{safe}.log")
             handle = self._jobs.admit(job)
             self._start_waiting()
@@ -194,8 +227,7 @@ class LocalExecutor:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout=5.0)
-        if self._owns_dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
+        shutil.rmtree(self._dir if self._owns_dir else self._run_dir, ignore_errors=True)
 
     # -- supervision --------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -234,3 +236,62 @@ def test_old_done_jobs_keep_their_rows_and_keys_without_their_payloads(
     assert code == 0 and f"{key}old" in output and "done" in output
     code, output = rushes("prune", "--yes", "--vacuum")
     assert code == 0 and "catalog file" in output and "nothing to prune" in output
+
+
+# A fix's render in a process of its own, SIGKILLed once it has written two frames, as a daemon killed mid-fix.
+_RENDER = """
+import sys
+from fractions import Fraction
+from pathlib import Path
+import numpy as np
+from daemon.stages.rendering import RenderPlan, RenderSink
+
+out = Path(sys.argv[1])
+plan = RenderPlan(out_dir=out, name=out.name, kind="denoise", fps=Fraction(24), first_frame=1001, finishing="exr",
+                  timecode="01:00:00:00")
+frame = np.full((48, 64, 3), 0.4, np.float32)
+with RenderSink(plan) as sink:
+    for i in range(10_000):
+        sink.add(1001 + i, frame, frame)
+        if i == 1:
+            print("two frames", flush=True)
+"""
+
+
+def killed_render(request_id: int, days: int) -> Path:
+    """What a fix's render killed mid-way leaves: its temporary folder, last written `days` ago."""
+    settings = load_settings()
+    out = Path(settings.data_dir) / "renders" / SHOW / "sh010" / f"sh010_rushes_denoise_r{request_id}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RENDER, str(out)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "two frames\n"
+    finally:
+        proc.kill()
+        proc.wait()
+    (folder,) = out.parent.glob(f"{out.name}.tmp-*")
+    assert not out.exists() and any(folder.iterdir())
+    when = (utcnow() - timedelta(days=days)).timestamp()
+    for path in (*folder.rglob("*"), folder):
+        os.utime(path, (when, when))
+    return folder
+
+
+def test_an_unfinished_render_of_a_request_that_failed_is_pruned_one_still_rendering_is_kept() -> None:
+    # A fix killed on its last attempt: its request failed, and no later render of it sweeps the folder.
+    dead = killed_render(request("req-dead", "failed"), days=40)
+    rendering = killed_render(request("req-busy", "rendering"), days=40)  # its next attempt may write there
+    recent = killed_render(request("req-new", "failed"), days=2)
+
+    code, output = rushes("prune")
+    assert code == 0 and str(dead) in output
+    assert (
+        "unfinished render of sh010_rushes_denoise_r1 left by a stopped process, the request failed" in output
+    )
+    code, output = rushes("prune", "--yes")
+    assert code == 0 and "deleted 1 render folder(s)" in output
+    assert not dead.exists()
+    assert rendering.exists() and recent.exists()

@@ -283,6 +283,54 @@ def test_a_worker_stops_when_the_daemon_that_started_it_dies(tmp_path: Path) -> 
             os.kill(int(pid_file.read_text()), signal.SIGKILL)  # do not leave it behind if the test failed
 
 
+def start_killable_daemon(work: Path, pid_file: Path) -> subprocess.Popen[bytes]:
+    """A process that runs a local executor on `work` and starts one job that records its pid and sleeps."""
+    daemon_code = (
+        "import time\n"
+        "from integrations.executors import JobSpec, LocalExecutor\n"
+        f"ex = LocalExecutor(max_jobs=1, gpus=0, work_dir={str(work)!r})\n"
+        f"ex.submit(JobSpec(id='fix-7-1', kind='fix', entry_point='{JOBS}:record_pid_and_sleep',"
+        f" args={{'pid_file': {str(pid_file)!r}, 'seconds': 60}}))\n"
+        "time.sleep(60)\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", daemon_code], cwd=Path(__file__).resolve().parents[2])
+
+
+def test_job_folders_a_killed_daemon_left_are_removed_when_the_next_one_starts_and_a_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    work, pid_file = tmp_path / "work", tmp_path / "worker.pid"
+    killed = start_killable_daemon(work, pid_file)
+    try:
+        deadline = time.monotonic() + 15
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        killed.kill()  # SIGKILL: the daemon cannot remove its job's folder
+        killed.wait()
+        deadline = time.monotonic() + 5
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [p for p in work.rglob("spec.json")]
+        assert len(left) == 1  # what a daemon killed mid-job leaves
+
+        running = LocalExecutor(max_jobs=1, gpus=0, work_dir=work)  # the daemon started again
+        handle = running.submit(
+            JobSpec(id="fix-7-2", kind="fix", entry_point=f"{JOBS}:record_pid_and_sleep",
+                    args={"pid_file": str(tmp_path / "again.pid"), "seconds": 60})
+        )  # fmt: skip
+        assert [p.parent.name for p in work.rglob("spec.json")] == ["000001-fix-7-2"]
+        LocalExecutor(max_jobs=1, gpus=0, work_dir=work).shutdown()  # a second daemon on the same host
+        assert [p.parent.name for p in work.rglob("spec.json")] == ["000001-fix-7-2"]  # a live one's is kept
+        running.cancel(handle)
+        wait_for(running, handle)
+        running.shutdown()
+        assert not list(work.rglob("spec.json"))
+    finally:
+        killed.kill()
+        killed.wait()
+
+
 def test_the_worker_reads_a_spec_from_stdin_and_writes_the_outcome(tmp_path: Path) -> None:
     spec = JobSpec(id="stdin", kind="fix", entry_point=f"{JOBS}:add", args={"a": 20, "b": 22})
     result = tmp_path / "outcome.json"
