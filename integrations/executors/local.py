@@ -66,14 +66,19 @@ def run_name(host: str, pid: int) -> str:
     return f"run-{re.sub(r'[^A-Za-z0-9_.-]', '_', host)}-{pid}"
 
 
+_RUN_TAIL = re.compile(r"(\d+)-[0-9a-f]{6}")  # after run_name's host part: the pid, then the executor's token
+
+
 def sweep_dead_runs(work_dir: Path) -> None:
     """Remove the job folders (spec, outcome) that executors of this host left when their process was killed:
     no one reads them again, and a daemon killed at every crash left one more. Another host's, and a live
     process's, are left alone."""
     prefix = run_name(socket.gethostname(), 0).removesuffix("0")
     for folder in work_dir.glob(f"{glob.escape(prefix)}*"):
-        pid = folder.name.removeprefix(prefix).split("-")[0]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        # all of what follows must be this host's "<pid>-<token>": host "render"'s prefix also begins the
+        # folders of a host named "render-45678"
+        ours = _RUN_TAIL.fullmatch(folder.name.removeprefix(prefix))
+        if ours is not None and not _process_exists(int(ours.group(1))):
             shutil.rmtree(folder, ignore_errors=True)
 
 

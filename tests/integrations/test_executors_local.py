@@ -22,6 +22,7 @@ from integrations.executors import (
     LocalExecutor,
     UnknownJob,
     detect_gpus,
+    local,
 )
 
 JOBS = "tests.integrations.test_executors_jobs"
@@ -372,3 +373,18 @@ def test_a_job_worker_is_handed_no_secrets(
     assert env["RUSHES_HOME"] == str(tmp_path / "home")
     assert not set(secrets) & set(env)
     assert not {"sg-key", "hook-s3cret"} & set(env.values())
+
+
+def test_a_host_whose_name_begins_another_hosts_leaves_that_hosts_job_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = 2**22 + 17  # above any pid this machine hands out (pid_max is at most 2**22)
+    theirs = (
+        tmp_path / f"run-render-{gone}-{os.getpid()}-abc123"
+    )  # host "render-<digits>", on a shared data_dir
+    dead = tmp_path / f"run-render-{gone}-0a1b2c"  # this host's, its process gone
+    for folder in (theirs, dead):
+        folder.mkdir()
+    monkeypatch.setattr(local.socket, "gethostname", lambda: "render")
+    local.sweep_dead_runs(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name]
