@@ -23,12 +23,13 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from daemon.catalog import Catalog, fixes, jobs
 from daemon.catalog import shows as show_repo
+from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings, ShowConfig
 
 _JOB_LOG = re.compile(r"job-(\d+)\.log")
@@ -77,13 +78,27 @@ def spent_leftovers(settings: Settings, catalog: Catalog, show: ShowConfig, befo
             request = fixes.get_fix_request(s, int(match["request"]))
             if request is None or request.show.code != show.code or request.state in RENDERING:
                 continue  # not this show's, or its render may be under way
-            if datetime.fromtimestamp(folder.stat().st_mtime, UTC) >= before:
+            fix_keys = [FixJob(request.id, kind, request.request_key).key() for kind in request.kinds]
+            if any(job.state in ("queued", "running") for job in jobs.jobs_by_key(s, fix_keys).values()):
+                continue  # another kind of the request still renders (one failing does not stop the others)
+            if _newest_change(folder) >= before.timestamp():  # a movie grows in place: its folder's time stays
                 continue
             why = (
                 f"unfinished render of {match['code']} left by a stopped process, the request {request.state}"
             )
             found.append(Spent("render", folder, _size(folder), why))
     return found
+
+
+def _newest_change(folder: Path) -> float:
+    """The latest modification time of `folder` and everything in it."""
+    newest = folder.stat().st_mtime
+    for path in folder.rglob("*"):
+        try:
+            newest = max(newest, path.lstat().st_mtime)
+        except OSError:  # removed meanwhile
+            continue
+    return newest
 
 
 def spent_cache(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:

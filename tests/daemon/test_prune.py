@@ -20,6 +20,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog.models import Job, Publication
 from daemon.cli.main import _register
 from daemon.context import open_context
+from daemon.jobs.payloads import FixJob
 from daemon.settings import load_settings
 from tests.homes import own_home, rushes
 
@@ -295,3 +296,20 @@ def test_an_unfinished_render_of_a_request_that_failed_is_pruned_one_still_rende
     assert code == 0 and "deleted 1 render folder(s)" in output
     assert not dead.exists()
     assert rendering.exists() and recent.exists()
+
+
+def test_an_unfinished_render_is_kept_while_another_kind_of_its_request_renders_or_a_file_in_it_grows() -> (
+    None
+):
+    # one kind of the request failed, which fails the request, while its regrade still waits to render
+    busy_id = request("req-other", "failed")
+    other_kind = killed_render(busy_id, days=40)
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        job_repo.enqueue(s, "fix", FixJob(busy_id, "regrade", "req-other").key(), {})
+    ctx.close()
+    growing = killed_render(request("req-grow", "failed"), days=40)
+    next(p for p in growing.rglob("*") if p.is_file()).touch()  # written now: the folder's own time stays old
+
+    code, output = rushes("prune", "--yes")
+    assert code == 0 and other_kind.exists() and growing.exists(), output
