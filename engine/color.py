@@ -57,6 +57,8 @@ _WIDE_PRIMARIES = {
     12: ((0.68, 0.32), (0.265, 0.69), (0.15, 0.06)),
 }
 _REC709_PRIMARIES = ((0.64, 0.33), (0.3, 0.6), (0.15, 0.06))
+# H.273 transfers of SDR pictures: BT.709 (1), gamma 2.2 (4), BT.601 (6), sRGB (13), BT.2020 10/12-bit (14, 15)
+_SDR_TRANSFERS = frozenset({1, 4, 6, 13, 14, 15})
 _D65 = (0.3127, 0.329)
 
 
@@ -87,9 +89,10 @@ def _encode(light: npt.NDArray[np.float64], transfer: int) -> npt.NDArray[np.flo
 def in_rec709_primaries(rgb: npt.NDArray[np.uint8], tags: ColourTags | None) -> npt.NDArray[np.uint8]:
     """An 8-bit picture of a movie tagged `tags` in BT.709 primaries, its transfer kept: a picture file with no
     colour profile (a Version's JPEG thumbnail) is shown as sRGB, so a BT.2020 or Display P3 movie's frame saved
-    as it is looks paler than the movie a browser shows, colour-managed, beside it. Other primaries: as it is."""
-    if tags is None or tags.primaries not in _WIDE_PRIMARIES:
-        return rgb
+    as it is looks paler than the movie a browser shows, colour-managed, beside it. Other primaries, and HDR
+    transfers (PQ, HLG): as it is."""
+    if tags is None or tags.primaries not in _WIDE_PRIMARIES or tags.transfer not in _SDR_TRANSFERS:
+        return rgb  # PQ and HLG code values are no light this conversion knows: as it is, as before
     matrix = np.linalg.solve(_to_xyz(_REC709_PRIMARIES), _to_xyz(_WIDE_PRIMARIES[tags.primaries]))
     light = _decode(rgb.astype(np.float64) / 255.0, tags.transfer) @ matrix.T
     shown = _encode(np.clip(light, 0.0, 1.0), tags.transfer)

@@ -130,3 +130,5 @@ def test_a_wide_gamut_pictures_thumbnail_is_in_rec709_primaries_greys_kept_and_c
     assert np.abs(bt2020[0, 1:].astype(int) - picture[0, 1:]).max() <= 1  # greys and black kept
     assert in_rec709_primaries(picture, ColourTags(1, 1, 1)) is picture
     assert in_rec709_primaries(picture, None) is picture
+    assert in_rec709_primaries(picture, ColourTags(9, 16, 9)) is picture  # PQ: no SDR light to convert
+    assert in_rec709_primaries(picture, ColourTags(9, 18, 9)) is picture  # HLG
