@@ -104,7 +104,9 @@ def test_jobs_list_json_gives_each_job_as_status_json_does(clean_env: Path, tmp_
     # a kind that does not exist listed nothing, exit 0: a blank dashboard
     typo = real_entry("jobs", "list", "--kind", "fixes", "--json")
     assert typo.returncode == exits.BAD_INPUT and typo.stdout == ""
-    assert typo.stderr.strip() == "error: --kind 'fixes': use one of ingest, train, fix, publish, answer"
+    assert (
+        typo.stderr.strip() == "error: --kind 'fixes': use one of ingest, train, fix, publish, answer, notice"
+    )
 
 
 def test_jobs_retry_run_again_by_a_cron_succeeds_while_the_job_waits_or_runs(
