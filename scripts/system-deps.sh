@@ -27,7 +27,10 @@ fi
 echo "system-deps: installing ${pkgs[*]} from Debian"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null 2>&1 || true
-$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null || echo "system-deps: apt-get install ${pkgs[*]} failed" >&2
+# one package at a time: one the distribution names otherwise (chromium on Ubuntu) leaves the others installed
+for p in "${pkgs[@]}"; do
+  $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null || echo "system-deps: apt-get install $p failed" >&2
+done
 # Debian starts services on install; the tests start their own instances on loopback ports.
 for s in redis-server postgresql; do $sudo service "$s" stop >/dev/null 2>&1 || true; done
 exit 0
