@@ -81,7 +81,8 @@ def spent_leftovers(settings: Settings, catalog: Catalog, show: ShowConfig, befo
             fix_keys = [FixJob(request.id, kind, request.request_key).key() for kind in request.kinds]
             if any(job.state in ("queued", "running") for job in jobs.jobs_by_key(s, fix_keys).values()):
                 continue  # another kind of the request still renders (one failing does not stop the others)
-            if _newest_change(folder) >= before.timestamp():  # a movie grows in place: its folder's time stays
+            # a movie grows in place, its folder's time staying: the newest time of anything in it counts
+            if _newest_change(folder) >= before.timestamp():
                 continue
             why = (
                 f"unfinished render of {match['code']} left by a stopped process, the request {request.state}"
