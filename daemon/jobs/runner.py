@@ -383,7 +383,10 @@ def recover_orphans(catalog: Catalog, on_dead: Callable[[Session, Job], None] | 
             owner = job.lease_owner or ""
             if not orphaned(owner):
                 continue
-            failed = job_repo.fail(s, job.id, owner, "the daemon running this job died", backoff=0)
+            died = "the daemon running this job died"
+            if job.attempts >= job.max_attempts:  # the coordinator's answer says why it is not tried again
+                died += f", on its last attempt ({job.attempts} of {job.max_attempts})"
+            failed = job_repo.fail(s, job.id, owner, died, backoff=0)
             if failed is not None and failed.state == "dead" and on_dead is not None:
                 on_dead(s, failed)
             recovered += 1

@@ -4,6 +4,7 @@ thread or in a worker process, dead-letters the job at once; any other failure i
 from __future__ import annotations
 
 import concurrent.futures
+import socket
 import threading
 from typing import Any
 
@@ -13,7 +14,7 @@ from structlog.testing import capture_logs
 from daemon.catalog import Catalog, Job
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import Permanent
-from daemon.jobs.runner import Lane, LaneLoop, in_process
+from daemon.jobs.runner import Lane, LaneLoop, in_process, recover_orphans
 from integrations.executors.spec import JobOutcome, JobSpec
 from integrations.executors.worker import run_spec
 from integrations.trackers.base import TrackerError
@@ -216,3 +217,22 @@ def test_the_periodic_look_asks_the_catalog_once_and_lanes_claim_only_when_a_job
         assert len(claims) >= 1
     finally:
         loop.stop(release=False)
+
+
+def test_a_job_whose_daemon_died_is_queued_again_and_on_its_last_attempt_says_it_was_the_last(
+    catalog: Catalog,
+) -> None:
+    gone = f"{socket.gethostname()}:{2**22 + 17}:fix"  # a pid above any this machine hands out
+    with catalog.session() as s:
+        again = job_repo.enqueue(s, "fix", "fix:again", {}, max_attempts=5)[0].id
+        last = job_repo.enqueue(s, "fix", "fix:last", {}, max_attempts=1)[0].id
+        claimed = [job_repo.claim(s, gone, ["fix"], 60) for _ in range(2)]
+        assert {job.id for job in claimed if job is not None} == {again, last}
+
+    assert recover_orphans(catalog) == 2
+    with catalog.session(readonly=True) as s:
+        queued, dead = job_repo.get_job(s, again), job_repo.get_job(s, last)
+        assert queued is not None and queued.state == "queued"
+        assert queued.last_error == "the daemon running this job died"
+        assert dead is not None and dead.state == "dead"  # the coordinator's answer quotes this
+        assert dead.last_error == "the daemon running this job died, on its last attempt (1 of 1)"
