@@ -14,14 +14,10 @@ from tests.integrations.sg_fixtures import client, make_show, running_server
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[SGServer]:
+    """Pages of 4 (the shared fixture's are 500), so paging is seen on a few records; `sg` logs in to it."""
     srv = running_server(tmp_path / "sg", page_size=4)
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def sg(server: SGServer) -> shotgun_api3.Shotgun:
-    return client(server)
 
 
 def test_client_builds_a_show_and_reads_it_back_with_filters_paging_and_dotted_fields(

@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,6 @@ from integrations.trackers.sgserver import app as sgserver_app
 from integrations.trackers.sgserver.app import serve
 from integrations.trackers.sgserver.schema import SchemaError
 from tests.integrations.sg_fixtures import KEY, SCRIPT, client, running_server
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SGServer]:
-    srv = running_server(tmp_path / "sg")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sg(server: SGServer) -> shotgun_api3.Shotgun:
-    return client(server)
 
 
 def _post(server: SGServer, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:

@@ -5,27 +5,13 @@ answer as the hosted service answers them."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import shotgun_api3
 
-from integrations.trackers.sgserver import SGServer
-from tests.integrations.sg_fixtures import client, make_show, running_server
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SGServer]:
-    srv = running_server(tmp_path / "sg")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sg(server: SGServer) -> shotgun_api3.Shotgun:
-    return client(server)
+from tests.integrations.sg_fixtures import make_show
 
 
 def _codes(found: list[dict[str, Any]]) -> list[str]:

@@ -4,26 +4,16 @@ per shot; a second run creates nothing; a hosted site's missing project is repor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import shotgun_api3
 
 from integrations.trackers.setup import SetupPlan
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
-from tests.integrations.sg_fixtures import FAST, KEY, KINDS, SCRIPT, client, options, running_server
+from tests.integrations.sg_fixtures import FAST, KEY, KINDS, SCRIPT, client, options
 
 PLAN = SetupPlan("MYSHOW", "My show", ("sh010", "sh020"))
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SGServer]:
-    srv = running_server(tmp_path / "sg")
-    yield srv
-    srv.stop()
 
 
 def adapter(server: SGServer, factory: Any = None) -> ShotGridTracker:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,6 @@ from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
 from tests.integrations.sg_fixtures import FAST, KINDS, Show, client, make_show, options, running_server
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SGServer]:
-    srv = running_server(tmp_path / "sg")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sg(server: SGServer) -> shotgun_api3.Shotgun:
-    return client(server)
 
 
 @pytest.fixture
