@@ -38,7 +38,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.kill_checks import Landed, Tag, check_end, check_safety, dead_lettered  # noqa: E402
+from bench.kill_checks import Landed, Tag, check_end, check_safety, dead_lettered, run_rushes  # noqa: E402
 from bench.soak import _answers, free_port  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -121,14 +121,7 @@ class Rig:
 
 
 def rushes(setup: Setup, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "daemon", "--config", str(setup.config), *args],
-        env=setup.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_rushes(setup, *args)
     if done.returncode != 0:
         raise RuntimeError(f"rushes {' '.join(args)} failed ({done.returncode}): {done.stdout}{done.stderr}")
     return done.stdout

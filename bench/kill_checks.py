@@ -124,9 +124,9 @@ def _models(setup: Setup) -> list[str]:
     return problems
 
 
-def cli(setup: Setup, *args: str) -> Any:
-    """A `rushes` command's JSON, or one line saying how it failed."""
-    done = subprocess.run(
+def run_rushes(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    """A `rushes` command on the campaign's config, as a terminal runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "daemon", "--config", str(setup.config), *args],
         env=setup.env,
         cwd=REPO,
@@ -134,6 +134,11 @@ def cli(setup: Setup, *args: str) -> Any:
         text=True,
         check=False,
     )
+
+
+def cli(setup: Setup, *args: str) -> Any:
+    """A `rushes` command's JSON, or one line saying how it failed."""
+    done = run_rushes(setup, *args)
     if done.returncode != 0:
         return (
             f"rushes {' '.join(args)} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}"
