@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,11 +41,14 @@ def command_group(name: str, help: str) -> typer.Typer:
     return group
 
 
-config_app = command_group("config", "Validate the configuration and print its schema.")
+config_app = command_group(
+    "config", "Print a commented example config, validate the configuration and print its schema."
+)
 
 # Piped into a file or another program, tables are as wide as their cells need (rich's 80 columns cut the full
 # paths of `rushes status` short); in a terminal, or with COLUMNS set, its width.
 PIPED_WIDTH = 1000
+EXAMPLE_CONFIG = "rushes.example.yaml"  # package data of `daemon`: `rushes config example`
 
 
 def _width(fd: int) -> int | None:
@@ -188,6 +192,18 @@ def _problem(line: str) -> dict[str, str | None]:
     """A problem of `config check --json`: its key path (or the file, or the variable, it is in) and what is wrong."""
     key, sep, message = line.partition(": ")
     return {"key": key, "message": message} if sep else {"key": None, "message": line}
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print the commented example config (every key, with its default), to start a config file from:
+    `rushes config example > /etc/rushes/rushes.yaml`."""
+    typer.echo(example_config(), nl=False)
+
+
+def example_config() -> str:
+    """The commented example config shipped inside the package (daemon/rushes.example.yaml)."""
+    return resources.files("daemon").joinpath(EXAMPLE_CONFIG).read_text(encoding="utf-8")
 
 
 @config_app.command("schema")

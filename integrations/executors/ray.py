@@ -56,6 +56,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from importlib import metadata
 from typing import Any, TypeVar
 
 from integrations.executors.base import ExecutorClosed, ExecutorError, ExecutorUnavailable, Handle
@@ -64,7 +65,19 @@ from integrations.executors.ledger import JobLedger
 from integrations.executors.spec import JobOutcome, JobSpec, one_line, without_secrets
 
 BACKEND = "ray"
-INSTALL_HINT = "Ray is not installed; install rushes[ray] (pip install 'rushes[ray]') to use the Ray executor"
+
+
+def pip_install_ray() -> str:
+    """The command that installs the ray extra: Rushes is not on PyPI (`pip install 'rushes[ray]'` finds nothing
+    there, or someone else's package), so it names the wheel of this Rushes' version."""
+    try:
+        version = metadata.version("rushes")
+    except metadata.PackageNotFoundError:
+        version = "VERSION"
+    return f"pip install '/path/to/rushes-{version}-py3-none-any.whl[ray]', the wheel this Rushes came from"
+
+
+INSTALL_HINT = f"Ray is not installed; install rushes[ray] ({pip_install_ray()}) to use the Ray executor"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of Ray's task error header
 _TASK_WHERE = re.compile(r"\(pid=\d+, ip=([^)]+)\)")  # where Ray's task error header says the task ran
 _CLIENT_SILENT = "ray client connection timeout"  # the Ray Client's error when nothing answered its handshake
@@ -638,7 +651,7 @@ def task_failure(spec: JobSpec, exc: BaseException) -> str:
     line = f"job {spec.id}: the Ray task failed{node} ({one_line(last, 300)})"
     if _NO_IMPORT in text:
         line += (
-            ": that node cannot import Rushes; install the same Rushes (pip install 'rushes[ray]') in the "
+            f": that node cannot import Rushes; install the same Rushes ({pip_install_ray()}) in the "
             "Python environment its `ray start` runs from, as on the daemon's host, or stop that node"
         )
     elif spec.log_path and last.startswith("FileNotFoundError") and spec.log_path in last:

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from integrations.executors.base import ExecutorError, ExecutorUnavailable
-from integrations.executors.ray import INSTALL_HINT, _import_ray, _probe, unreachable
+from integrations.executors.ray import INSTALL_HINT, _import_ray, _probe, pip_install_ray, unreachable
 from integrations.executors.spec import ENTRY_POINT, one_line
 
-TRAIN_HINT = "Ray Train is not installed; install rushes[ray] (pip install 'rushes[ray]') to train on workers"
+TRAIN_HINT = f"Ray Train is not installed; install rushes[ray] ({pip_install_ray()}) to train on workers"
 
 
 def _per_worker(config: dict[str, Any]) -> None:

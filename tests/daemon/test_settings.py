@@ -21,6 +21,7 @@ from tests.homes import own_home, rushes
 _register()
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "daemon" / "rushes.example.yaml"  # `rushes config example`
 
 
 @pytest.fixture(autouse=True)
@@ -393,7 +394,12 @@ def test_config_check_without_a_file_checks_the_one_the_commands_use_or_the_envi
 
 
 def test_example_config_passes_config_check(tmp_path: Path) -> None:
-    example = REPO / "config" / "rushes.example.yaml"
+    """`rushes config example` prints the example from the installed package (an install from the wheel has no
+    repository and no config/ folder), and it passes `config check` as it is."""
+    code, printed = rushes("config", "example")
+    assert code == 0 and printed == EXAMPLE.read_text()
+    example = tmp_path / "rushes.yaml"
+    example.write_text(printed)
     code, output = rushes("config", "check", str(example), env={"RUSHES_HOME": str(tmp_path)})
     assert code == 0, output
     assert output.startswith(f"{example}: ok")
@@ -405,7 +411,7 @@ def test_the_example_config_made_a_kitsu_one_asks_kitsus_own_statuses(tmp_path: 
     a status option set explicitly is used as it is, rather than Kitsu's wfa, approved and rejected."""
     from integrations.trackers.kitsu.statuses import KITSU_STATUS_DEFAULTS, Statuses
 
-    example = (REPO / "config" / "rushes.example.yaml").read_text()
+    example = EXAMPLE.read_text()
     assert "  kind: none" in example
     kitsu = tmp_path / "rushes.yaml"
     kitsu.write_text(example.replace("  kind: none", "  kind: kitsu", 1))

@@ -1,4 +1,4 @@
-"""What ships in deploy/ and config/ starts: the systemd unit passes `systemd-analyze verify`, every example
+"""What ships in deploy/ and the example config (daemon/rushes.example.yaml) starts: the systemd unit passes `systemd-analyze verify`, every example
 config passes `rushes config check`, and the compose file wires PostgreSQL, a Ray head, a Ray worker and two
 daemons together. (No container runtime here: the images are not built in the suite.)"""
 
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted([*REPO.glob("config/*.example.yaml"), *REPO.glob("deploy/*.example.yaml")])
+EXAMPLES = sorted([*REPO.glob("daemon/*.example.yaml"), *REPO.glob("deploy/*.example.yaml")])
 
 
 def test_the_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:

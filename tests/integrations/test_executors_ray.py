@@ -18,6 +18,8 @@ def test_without_ray_the_error_says_to_install_the_extra(monkeypatch: pytest.Mon
         RayExecutor()
     message = str(info.value)
     assert "install rushes[ray]" in message and "\n" not in message
+    # Rushes is not on PyPI: the command names the wheel, never `pip install 'rushes[ray]'` by name
+    assert "-py3-none-any.whl[ray]'" in message and "pip install 'rushes" not in message
 
 
 def test_the_configured_executor_is_built_from_options(
