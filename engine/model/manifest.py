@@ -118,16 +118,20 @@ class Manifest(BaseModel):
     seal: str = ""  # SHA-256 of everything above, written last (engine.model.seal)
 
 
-def code_version() -> str:
-    """The installed `rushes` version, plus `git describe` when the engine runs from a checkout."""
+def code_version(package_file: Path = Path(__file__)) -> str:
+    """The installed `rushes` version, plus `git describe` when the engine runs from a Rushes checkout (never from
+    an installed wheel: a virtual environment inside some other repository would record that one's commit)."""
     try:
         version = metadata.version("rushes")
     except metadata.PackageNotFoundError:
         version = "0+unknown"
+    checkout = source_checkout(package_file)
+    if checkout is None:
+        return version
     try:
         described = subprocess.run(
             ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parent,
+            cwd=checkout,
             capture_output=True,
             text=True,
             timeout=5,
@@ -136,3 +140,10 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         described = ""
     return f"{version}+{described}" if described else version
+
+
+def source_checkout(package_file: Path) -> Path | None:
+    """The checkout the engine runs from, given this module's path (engine/model/manifest.py): the folder above the
+    packages when it holds the repository (.git and pyproject.toml); None for an installed package."""
+    root = package_file.resolve().parents[2]
+    return root if (root / ".git").exists() and (root / "pyproject.toml").is_file() else None
