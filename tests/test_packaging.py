@@ -26,10 +26,10 @@ _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from a copy of pyproject.toml, README.md and the packages, with daemon.__version__
+    """The wheel built from a copy of pyproject.toml, README.md, LICENSE and the packages, with daemon.__version__
     bumped to BUMPED."""
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, source / name)
     for package in PACKAGES:
         shutil.copytree(REPO / package, source / package, ignore=_SKIP)
@@ -68,6 +68,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def archive_text(wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name).decode()
+
+
 def _names(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         return set(archive.namelist())
@@ -96,6 +101,8 @@ def test_the_wheel_version_is_the_one_rushes_version_prints(wheel: Path) -> None
         entry_points = archive.read(f"rushes-{BUMPED}.dist-info/entry_points.txt").decode()
     assert metadata["Version"] == BUMPED
     assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata["License-File"] == "LICENSE"  # Apache-2.0 asks that its text go with every copy
+    assert "Apache License" in archive_text(wheel, f"rushes-{BUMPED}.dist-info/licenses/LICENSE")
     assert metadata["Requires-Python"] == ">=3.11"
     assert "rushes = daemon.cli.main:main" in entry_points
 
