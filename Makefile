@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps zou-venv sg-client-suite test lint demo bench clean
+.PHONY: venv system-deps zou-venv sg-client-suite test lint demo bench wheel clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,20 @@ bench: venv
 	$(BIN)/python bench/pipeline.py $(if $(FOOTAGE),--footage $(FOOTAGE),)
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/quality.py $(if $(FOOTAGE),--footage $(FOOTAGE),) --budget 600
+
+# The wheel a production host installs (deploy/README.md, "Installing from the wheel"), in dist/: built from the
+# committed tree alone (git archive HEAD), so neither an earlier build's leftovers in build/lib (a module since
+# removed) nor an untracked file under the packages that the package-data globs match (a *.yaml, a *.json) ships.
+WHEEL_PYTHON ?= $(BIN)/python
+WHEEL_SRC := build/wheel-src
+
+wheel:
+	@test -x $(WHEEL_PYTHON) || { echo "$(WHEEL_PYTHON) not found: run make venv first" >&2; exit 2; }
+	rm -rf $(WHEEL_SRC) && mkdir -p $(WHEEL_SRC) dist
+	git archive HEAD | tar -x -C $(WHEEL_SRC)
+	$(WHEEL_PYTHON) -m pip wheel --quiet --no-deps --no-build-isolation $(WHEEL_SRC) -w dist
+	rm -rf $(WHEEL_SRC)
+	@ls dist/*.whl
 
 clean:
 	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache

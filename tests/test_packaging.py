@@ -28,11 +28,7 @@ _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from a copy of pyproject.toml, README.md, LICENSE and the packages, with daemon.__version__
     bumped to BUMPED."""
-    source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy2(REPO / name, source / name)
-    for package in PACKAGES:
-        shutil.copytree(REPO / package, source / package, ignore=_SKIP)
+    source = _copy_source(tmp_path_factory.mktemp("source"))
     init = source / "daemon" / "__init__.py"
     text = init.read_text(encoding="utf-8")
     assert '__version__ = "' in text
@@ -66,6 +62,46 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("*.whl")
     return built
+
+
+def _copy_source(dest: Path) -> Path:
+    """What a build reads, copied into dest: pyproject.toml, README.md, LICENSE, the Makefile and the packages."""
+    for name in ("pyproject.toml", "README.md", "LICENSE", "Makefile"):
+        shutil.copy2(REPO / name, dest / name)
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, dest / package, ignore=_SKIP)
+    return dest
+
+
+def test_make_wheel_ships_the_committed_tree_alone(tmp_path: Path) -> None:
+    """`pip wheel .` in a checkout shipped a module an earlier build had left in build/lib (one since removed from
+    the source: a migration removed so would still run) and an untracked file the package-data globs match (a
+    secrets.yaml dropped under daemon/). `make wheel` builds from `git archive HEAD`."""
+    checkout = _copy_source(tmp_path)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True, timeout=60)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "release")
+    stale = checkout / "build" / "lib" / "daemon" / "removed_since.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("")
+    (checkout / "daemon" / "secrets.yaml").write_text("script_key: not-for-the-wheel\n")
+    done = subprocess.run(
+        ["make", "--no-print-directory", "wheel", f"WHEEL_PYTHON={sys.executable}"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (built,) = (checkout / "dist").glob("rushes-*.whl")
+    names = _names(built)
+    assert "daemon/cli/main.py" in names
+    assert "daemon/removed_since.py" not in names and "daemon/secrets.yaml" not in names
+    assert not (checkout / "build" / "wheel-src").exists()
 
 
 def archive_text(wheel: Path, name: str) -> str:
