@@ -9,6 +9,8 @@ URL pasted, a path after the host), no URL or key configured.
 from __future__ import annotations
 
 import http.client
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -58,6 +60,41 @@ def as_datetime(value: Any) -> datetime | None:
 def _first_line(text: object, limit: int = 120) -> str:
     """An HTTP reason as one short line (the client appends the answer's body, an HTML page)."""
     return (str(text).strip().splitlines() or [""])[0][:limit]
+
+
+class _Opener:
+    """The client's opener for its uploads (urllib, not httplib2), with the call timeout its other requests have,
+    and its failures said as theirs are: an HTTP error as a ProtocolError, a connection failure as its OSError.
+    The client opened them with no timeout, so a site that took an upload and never answered held the publish
+    for ever; and it turned every failure into "Max attempts limit reached." (a 502 page as well)."""
+
+    def __init__(self, opener: urllib.request.OpenerDirector, timeout: float | None) -> None:
+        self._opener = opener
+        self._timeout = timeout
+
+    def open(self, url: str | urllib.request.Request, data: Any = None) -> Any:
+        try:
+            return self._opener.open(url, data, timeout=self._timeout)
+        except urllib.error.HTTPError as exc:
+            where = str(exc.url).split("?", 1)[0]  # a storage URL's query holds its signature
+            raise shotgun_api3.ProtocolError(
+                where, exc.code, _first_line(exc.reason), dict(exc.headers)
+            ) from exc
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            raise (reason if isinstance(reason, OSError) else OSError(str(reason))) from exc
+
+
+class _Shotgun(shotgun_api3.Shotgun):  # type: ignore[misc]
+    """The official client, trying each request once: Rushes retries it (counted, with its backoff, and an
+    upload only once it has looked whether the last one landed). The client's own retries sent a create or an
+    upload again when a load balancer answered 502 or 504 after the site had done it: two Versions, or the
+    movie twice."""
+
+    MAX_ATTEMPTS = 1
+
+    def _build_opener(self, handler: Any) -> Any:
+        return _Opener(super()._build_opener(handler), self.config.timeout_secs)
 
 
 class Connection:
@@ -114,9 +151,7 @@ class Connection:
         if opts.script_key is None or not opts.script_key.get_secret_value():
             raise TrackerFatal("tracker.script_key is not set: set RUSHES_TRACKER__SCRIPT_KEY")
         try:
-            sg = shotgun_api3.Shotgun(
-                opts.url, opts.script_name, opts.script_key.get_secret_value(), connect=False
-            )
+            sg = _Shotgun(opts.url, opts.script_name, opts.script_key.get_secret_value(), connect=False)
         except ValueError as exc:
             raise TrackerFatal(f"tracker.url {opts.url!r} is not an http(s) URL: fix tracker.url") from exc
         sg.config.timeout_secs = opts.timeout
