@@ -182,3 +182,20 @@ def test_an_upload_the_load_balancer_answers_504_after_the_server_took_it_is_not
     [version] = versions(sg)
     assert version["sg_uploaded_movie"]["name"] == "SQ010_0010_fix_v001.mp4"
     assert len(attachments(sg, int(published.version_id))) == 1  # the client used to upload it twice
+
+
+def test_an_html_page_answered_with_200_in_place_of_the_api_is_retried_and_said_in_one_line(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    # a proxy's or a load balancer's maintenance page, sent as a 200
+    proxy.add(Answer(200), when=calls("create"))
+    assert tracker(proxy, server).publish_version(spec(tmp_path, show)).created
+    assert len(versions(sg)) == 1
+
+    proxy.add(Answer(200), times=1000)
+    short = tracker(proxy, server, policy=RetryPolicy(attempts=2, first=0.01, max_delay=0.02))
+    with pytest.raises(TrackerError) as caught:
+        short.fix_requests_since(None)
+    said = str(caught.value)
+    assert not isinstance(caught.value, TrackerFatal)
+    assert "\n" not in said and "<html" not in said.lower() and "not the ShotGrid API's answer" in said

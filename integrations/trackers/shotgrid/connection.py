@@ -62,6 +62,11 @@ def _first_line(text: object, limit: int = 120) -> str:
     return (str(text).strip().splitlines() or [""])[0][:limit]
 
 
+class NotTheApi(http.client.HTTPException):
+    """An answer that is not the API's JSON: a proxy's or load balancer's page sent with a 200, or JSON cut
+    short. Transient (an HTTPException): the page is usually a maintenance or error page that passes."""
+
+
 class _Opener:
     """The client's opener for its uploads (urllib, not httplib2), with the call timeout its other requests have,
     and its failures said as theirs are: an HTTP error as a ProtocolError, a connection failure as its OSError.
@@ -95,6 +100,29 @@ class _Shotgun(shotgun_api3.Shotgun):  # type: ignore[misc]
 
     def _build_opener(self, handler: Any) -> Any:
         return _Opener(super()._build_opener(handler), self.config.timeout_secs)
+
+    def _decode_response(self, headers: dict[str, Any], body: str) -> Any:
+        """The answer's JSON; NotTheApi for anything else (the client handed a page on as the call's result,
+        and Rushes failed on it as on a bug)."""
+        kind = str(headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+        if body and kind not in ("application/json", "text/javascript"):
+            raise NotTheApi(
+                f"the answer was a {kind} page, not the ShotGrid API's answer ({_first_line(_text_of(body), 80)}): "
+                "a proxy or load balancer between this machine and the site answered"
+            )
+        try:
+            return super()._decode_response(headers, body)
+        except ValueError as exc:
+            raise NotTheApi(
+                f"the answer was not the ShotGrid API's answer: its JSON does not read ({exc})"
+            ) from exc
+
+
+def _text_of(body: str | bytes) -> str:
+    """An HTML page's title, or its first line."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    start, end = text.lower().find("<title>"), text.lower().find("</title>")
+    return text[start + 7 : end].strip() if 0 <= start < end else text.strip()
 
 
 class Connection:
