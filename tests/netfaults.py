@@ -17,6 +17,7 @@ Requests are read whole (head and Content-Length body), each sent upstream on a 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -152,6 +153,8 @@ class FaultProxy:
         """Close the listening socket: new connections are refused until `accept()`."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept waiting on it (close alone does not)
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
 
     def accept(self) -> None:
@@ -276,8 +279,6 @@ def _html_answer(status: int) -> bytes:
 
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP reset (SO_LINGER 0) rather than a clean FIN."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
-    except OSError:
-        pass
