@@ -121,3 +121,14 @@ def test_an_html_error_page_is_a_retryable_error_in_one_line(
     said = str(caught.value)
     assert not isinstance(caught.value, TrackerFatal)
     assert "\n" not in said and "<html" not in said.lower() and str(status) in said
+
+
+def test_a_page_answered_with_200_in_place_of_the_api_is_a_retryable_error_in_one_line(
+    zou_server: ZouServer, kitsu_shot: KitsuShot, proxy: FaultProxy
+) -> None:
+    proxy.add(Answer(200), times=1000)  # a proxy's maintenance or login page
+    with pytest.raises(TrackerError) as caught:
+        tracker(zou_server, proxy, attempts=2).fix_requests_since(None)
+    said = str(caught.value)
+    assert not isinstance(caught.value, TrackerFatal)
+    assert "\n" not in said and "<html" not in said.lower(), said
