@@ -120,8 +120,10 @@ def test_a_load_balancers_html_error_page_is_retried_and_said_in_one_line(
     server: SGServer, show: Show, proxy: FaultProxy, tmp_path: Path, status: int
 ) -> None:
     proxy.add(Answer(status), times=2)
-    adapter = tracker(proxy, server)
+    waits: list[float] = []
+    adapter = tracker(proxy, server, sleep=waits.append)
     assert adapter.publish_version(spec(tmp_path, show)).created  # retried through
+    assert waits == list(FAST.delays())[:2]  # each page one counted attempt, on Rushes' backoff
 
     proxy.add(Answer(status), times=1000)
     short = tracker(proxy, server, policy=RetryPolicy(attempts=3, first=0.01, max_delay=0.02))
