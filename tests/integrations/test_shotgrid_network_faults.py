@@ -201,3 +201,20 @@ def test_an_html_page_answered_with_200_in_place_of_the_api_is_retried_and_said_
     said = str(caught.value)
     assert not isinstance(caught.value, TrackerFatal)
     assert "\n" not in said and "<html" not in said.lower() and "not the ShotGrid API's answer" in said
+
+
+def test_a_page_answered_with_200_in_place_of_an_upload_is_retried_and_said_in_one_line(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    proxy.add(Answer(200), when=to_path("/upload/"), times=1000)
+    short = tracker(proxy, server, policy=RetryPolicy(attempts=2, first=0.01, max_delay=0.02))
+    with pytest.raises(TrackerError) as caught:
+        short.publish_version(spec(tmp_path, show))
+    said = str(caught.value)
+    assert not isinstance(caught.value, TrackerFatal)
+    assert "\n" not in said and "<html" not in said.lower(), said
+    assert said.endswith("Could not upload file successfully, but not sure why. (the answer: 200 OK)")
+    proxy.clear()
+    assert not tracker(proxy, server).publish_version(spec(tmp_path, show)).created
+    [version] = versions(sg)
+    assert version["sg_uploaded_movie"] is not None and len(attachments(sg, version["id"])) == 1

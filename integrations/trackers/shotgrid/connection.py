@@ -118,6 +118,15 @@ class _Shotgun(shotgun_api3.Shotgun):  # type: ignore[misc]
             ) from exc
 
 
+def _said(exc: BaseException) -> str:
+    """A client error in one line: its first, and the answer it quotes after "Error:" (an upload's answer, which
+    a proxy's page made a whole HTML dump) as its title or first line."""
+    text = str(exc).strip()
+    _, quoted, answer = text.partition("\nError: ")
+    first = _first_line(text, 200)
+    return f"{first} (the answer: {_first_line(_text_of(answer), 120)})" if quoted else first
+
+
 def _text_of(body: str | bytes) -> str:
     """An HTML page's title, or its first line."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -156,7 +165,7 @@ class Connection:
                 "check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY"
             )
         if isinstance(exc, shotgun_api3.ShotgunError):
-            return TrackerError(f"ShotGrid refused {what}: {exc}")
+            return TrackerError(f"ShotGrid refused {what}: {_said(exc)}")
         if isinstance(exc, shotgun_api3.ProtocolError):  # a 4xx: the transient codes were retried before
             said = f"{self.options.url} answered {what} with HTTP {exc.errcode} {_first_line(exc.errmsg)}"
             if exc.errcode in (301, 302, 307, 308, 404, 405):  # nothing serves the API at that address
