@@ -132,3 +132,14 @@ def test_a_page_answered_with_200_in_place_of_the_api_is_a_retryable_error_in_on
     said = str(caught.value)
     assert not isinstance(caught.value, TrackerFatal)
     assert "\n" not in said and "<html" not in said.lower(), said
+
+
+def test_a_status_change_a_load_balancer_answered_504_after_zou_made_it_is_one_comment(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy
+) -> None:
+    proxy.add(Answer(504, forward=True), when=to_path(f"/api/actions/tasks/{kitsu_shot.task_id}/comment"))
+    tracker(zou_server, proxy).set_task_status(kitsu_shot.task_id, "rev")  # Kitsu's "wfa"
+    assert len(proxy.fired) == 1
+    assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "wfa"
+    comments = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert len(comments) == 1  # the retry used to post the status change a second time

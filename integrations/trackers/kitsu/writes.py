@@ -146,10 +146,16 @@ def move_task(conn: Connection, task_id: int | str, wanted: Entity, task: Entity
         task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
     if task.get("task_status_id") == wanted["id"]:
         return
-    conn.call(
-        f"the status of task {task_id}",
-        lambda c: gazu.task.add_comment(str(task_id), wanted["id"], "", client=c),
-    )
+    tries = 0
+
+    def move(c: KitsuClient) -> None:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and gazu.task.get_task(str(task_id), client=c).get("task_status_id") == wanted["id"]:
+            return  # an earlier try got through and only its answer was lost (a load balancer's 504)
+        gazu.task.add_comment(str(task_id), wanted["id"], "", client=c)
+
+    conn.call(f"the status of task {task_id}", move)
 
 
 def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) -> None:
