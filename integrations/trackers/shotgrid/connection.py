@@ -1,7 +1,10 @@
 """The connection to ShotGrid: the real `shotgun_api3.Shotgun` client, made on first use, and every request
 sent through the shared `calls.guarded` (retries, then one-line TrackerError / TrackerFatal).
 
-Transient: connection errors, timeouts, HTTP 5xx/408/429 and the client's own "Max attempts" error.
+The client (`_Shotgun`) tries each request once, uploads with the same timeout as the rest, so Rushes' retry
+is the only one: it looks, before sending a create or an upload again, whether the last one landed.
+Transient: connection errors, timeouts, HTTP 5xx/408/429, a page in place of the API's JSON (`NotTheApi`) and
+the client's own "Max attempts" error.
 Fatal: a rejected script name or key, a site URL that is not http(s) or answers any other HTTP error (a page's
 URL pasted, a path after the host), no URL or key configured.
 """
@@ -123,7 +126,7 @@ def _said(exc: BaseException) -> str:
     a proxy's page made a whole HTML dump) as its title or first line."""
     text = str(exc).strip()
     _, quoted, answer = text.partition("\nError: ")
-    first = _first_line(text, 200)
+    first = _first_line(text, 300)
     return f"{first} (the answer: {_first_line(_text_of(answer), 120)})" if quoted else first
 
 
