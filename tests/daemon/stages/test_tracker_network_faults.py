@@ -1,6 +1,7 @@
-"""The request reader and the answers to requests through a misbehaving network (tests/netfaults.py) to the
-local ShotGrid-compatible server, with the real shotgun_api3: an outage in the middle of the event log, and a
-load balancer that answers 504 after the site made the note."""
+"""The publish stage, the request reader and the answers to requests through a misbehaving network
+(tests/netfaults.py) to the local ShotGrid-compatible server, with the real shotgun_api3: a create and a task
+update whose answers are lost, an upload cut partway, an outage in the middle of the event log, and a load
+balancer that answers 504 after the site made the note."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from daemon.demo import Coordinator, DemoShot
 from daemon.jobs.payloads import AnswerJob
 from daemon.settings import Settings, ShowConfig
 from daemon.stages.answering import answer
+from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import TrackerError
@@ -25,7 +27,8 @@ from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver.app import SGServer, start_in_thread
 from integrations.trackers.shotgrid import ShotGridTracker
-from tests.netfaults import Answer, FaultProxy, LoseAnswer, Reset, calls
+from tests.daemon.stages.outbox import rendered_fix
+from tests.netfaults import Answer, CutBody, FaultProxy, LoseAnswer, Reset, calls, to_path
 
 KEY = "tracking-key"
 SHOWS = [ShowConfig(code="DEMO", tracker_project="DEMO")]
@@ -102,3 +105,33 @@ def test_an_answer_whose_note_a_load_balancer_answered_504_is_one_note(world: Wo
     with world.catalog.session(readonly=True) as s:
         [request] = fixes.list_fix_requests(s, "DEMO")
         assert request.state == "failed"
+
+
+def test_a_publish_through_lost_answers_and_a_cut_upload_is_one_version_with_its_movies(
+    world: World, settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    sg = world.coordinator.sg
+    world.coordinator.tag(world.tasks["sh010"], "denoise", "sg_rushes_fixes", "fix")
+    shot = sg.find_one("Shot", [["code", "is", "sh010"]], ["id"])
+    [job] = rendered_fix(catalog, tmp_path / "renders", "DEMO", world.tasks["sh010"], shot_id=shot["id"])
+    world.proxy.add(Answer(504, forward=True), when=calls("create"))  # the Version made, its answer lost
+    world.proxy.add(CutBody(after=10), when=to_path("/upload/"))  # the movie's upload cut partway
+    world.proxy.add(LoseAnswer(), when=calls("update"))  # the task moved, its answer lost
+    tracker = world.tracker()
+
+    first = publish(settings, catalog, tracker, job)
+    again = publish(settings, catalog, tracker, job)  # the job repeated (a crash after the publish)
+
+    assert len(world.proxy.fired) == 3
+    assert again == {"version_id": first["version_id"], "created": False}
+    [version] = sg.find("Version", [["sg_rushes_key", "is", job.key()]], ["sg_uploaded_movie"])
+    assert version["sg_uploaded_movie"]["name"] == "denoise.mp4"
+    files = sg.find(
+        "Attachment", [["attachment_links", "is", {"type": "Version", "id": version["id"]}]], ["filename"]
+    )
+    assert sorted(f["filename"] for f in files) == ["denoise.mp4", "denoise_before_after.mp4"]
+    task = sg.find_one("Task", [["id", "is", world.tasks["sh010"]]], ["sg_status_list"])
+    assert task["sg_status_list"] == "rev"
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, "DEMO")
+        assert request.state == "published"
