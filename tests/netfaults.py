@@ -28,7 +28,13 @@ HTML_PAGE = (
     "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
-REASONS = {200: "OK", 502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+REASONS = {
+    200: "OK",
+    404: "Not Found",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 @dataclass(frozen=True)

@@ -218,3 +218,17 @@ def test_a_page_answered_with_200_in_place_of_an_upload_is_retried_and_said_in_o
     assert not tracker(proxy, server).publish_version(spec(tmp_path, show)).created
     [version] = versions(sg)
     assert version["sg_uploaded_movie"] is not None and len(attachments(sg, version["id"])) == 1
+
+
+def test_a_404_page_from_a_load_balancer_once_the_site_answered_is_retried_later_not_refused_for_good(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    adapter = tracker(proxy, server)
+    assert adapter.find_project("DEMO") is not None  # the site answers at this address
+    proxy.add(Answer(404), when=calls("create"))  # a load balancer with no backend for a moment
+    with pytest.raises(TrackerError) as caught:
+        adapter.publish_version(spec(tmp_path, show))
+    # a TrackerFatal dead-lettered the publish at once and answered the coordinator that it failed
+    assert not isinstance(caught.value, TrackerFatal)
+    assert "HTTP 404" in str(caught.value) and "will retry later" in str(caught.value)
+    assert adapter.publish_version(spec(tmp_path, show)).created and len(versions(sg)) == 1

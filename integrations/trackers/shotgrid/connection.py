@@ -150,6 +150,9 @@ class Connection:
         self._factory = factory or self._default_factory
         self._client: Client | None = None
         self._service = Service("ShotGrid", options.url, is_transient, sleep)
+        self._served = (
+            False  # whether the site has answered a call here: a later 404 is a proxy's, not a wrong URL
+        )
 
     @property
     def sg(self) -> Client:
@@ -159,7 +162,9 @@ class Connection:
 
     def call(self, what: str, fn: Callable[[Client], T], policy: RetryPolicy | None = None) -> T:
         """`fn(client)`, retried while failures are transient; failures leave as TrackerError/TrackerFatal."""
-        return guarded(self._service, what, lambda: fn(self.sg), policy or self.policy, self._explain)
+        result = guarded(self._service, what, lambda: fn(self.sg), policy or self.policy, self._explain)
+        self._served = True
+        return result
 
     def _explain(self, exc: BaseException, what: str) -> TrackerError | None:
         if isinstance(exc, shotgun_api3.AuthenticationFault):
@@ -171,6 +176,11 @@ class Connection:
             return TrackerError(f"ShotGrid refused {what}: {_said(exc)}")
         if isinstance(exc, shotgun_api3.ProtocolError):  # a 4xx: the transient codes were retried before
             said = f"{self.options.url} answered {what} with HTTP {exc.errcode} {_first_line(exc.errmsg)}"
+            if exc.errcode in (301, 302, 307, 308, 404, 405) and self._served:
+                return TrackerError(  # the job is tried again later; a wrong URL never answered at all
+                    f"{said}: the site answered Rushes at this address before, so a proxy or load balancer in "
+                    "the way answered this call; will retry later"
+                )
             if exc.errcode in (301, 302, 307, 308, 404, 405):  # nothing serves the API at that address
                 return TrackerFatal(
                     f"{said}: it does not serve the ShotGrid API there (a path after the host, or a proxy in the "
