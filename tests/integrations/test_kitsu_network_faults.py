@@ -143,3 +143,18 @@ def test_a_status_change_a_load_balancer_answered_504_after_zou_made_it_is_one_c
     assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "wfa"
     comments = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)
     assert len(comments) == 1  # the retry used to post the status change a second time
+
+
+def test_a_404_page_from_a_load_balancer_is_not_read_as_a_deleted_task(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy
+) -> None:
+    fix = gazu.task.get_task_status_by_short_name("fix", client=kitsu_admin)
+    gazu.task.add_comment(kitsu_shot.task_id, fix, "#rushes denoise", client=kitsu_admin)  # still asked
+    kitsu = tracker(zou_server, proxy, attempts=2)
+    assert kitsu.withdrawn([kitsu_shot.task_id]) == set()  # the API answers at this address
+    proxy.add(Answer(404), when=to_path(f"/api/data/tasks/{kitsu_shot.task_id}"), times=1000)
+    with pytest.raises(
+        TrackerError
+    ) as caught:  # it used to answer {task}: read as deleted, its request dropped
+        kitsu.withdrawn([kitsu_shot.task_id])
+    assert not isinstance(caught.value, TrackerFatal) and "\n" not in str(caught.value)
