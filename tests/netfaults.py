@@ -23,6 +23,7 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 HTML_PAGE = (
     "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n"
@@ -240,10 +241,10 @@ class FaultProxy:
         return _answer_closing(b"".join(chunks))
 
 
-def _read_request(reader: socket.SocketIO | object) -> Request | None:
+def _read_request(reader: BinaryIO) -> Request | None:
     lines = []
     while True:
-        line = reader.readline()  # type: ignore[attr-defined]
+        line = reader.readline()
         if not line:
             return None
         lines.append(line)
@@ -255,7 +256,7 @@ def _read_request(reader: socket.SocketIO | object) -> Request | None:
         name, _, value = line.decode("latin-1").partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
-    body = reader.read(length) if length else b""  # type: ignore[attr-defined]
+    body = reader.read(length) if length else b""
     return Request(head, body)
 
 
