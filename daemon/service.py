@@ -36,7 +36,7 @@ from daemon.ops import notify
 from daemon.ops.health import HealthServer, Readiness
 from daemon.ops.metrics import Metrics
 from daemon.scheduling.decisions import ScheduleError
-from daemon.scheduling.polling import TrackerPoller
+from daemon.scheduling.polling import SLOW_ROUND_S, TrackerPoller
 from daemon.scheduling.scheduler import Scheduler
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import changed_shows, gone_shows, read_shows, wrapped_shows
@@ -182,7 +182,10 @@ class Daemon:
         interval = self.settings.tracker.poll_interval
         self.withdrawals = WithdrawalCheck(tracker, self.catalog)
         polls: list[Callable[[], object]] = [requests, self.withdrawals, feedback]
-        return TrackerPoller(tracker.name, polls, interval, self.metrics, self.stop_event, self._record_read)
+        slow_after = max(SLOW_ROUND_S, 2 * self.settings.tracker.timeout)  # at least two calls timed out
+        return TrackerPoller(
+            tracker.name, polls, interval, self.metrics, self.stop_event, self._record_read, slow_after
+        )
 
     def _record_read(self, problem: str | None) -> None:
         """Store how the tracker poller's last round went, for `rushes status` (one row per machine)."""
@@ -433,6 +436,8 @@ class Daemon:
             self._lead()
             self.follow_shows()
             self.forget_gone_now_and_then()
+            if self.poller is not None:
+                self.poller.report_waiting()  # a read waiting on a slow tracker, for `rushes status`
             if time.monotonic() - self.loop.last_tick > STALLED_AFTER_S:
                 log.error("runner.stalled", seconds=round(time.monotonic() - self.loop.last_tick))
 

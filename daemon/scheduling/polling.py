@@ -5,8 +5,12 @@ down the wait doubles up to 5 minutes; when it refuses Rushes (bad key, missing 
 to 10 minutes, so a fixed configuration is picked up without a restart; when the catalog cannot be reached
 (PostgreSQL restarting) it doubles up to 30 s, one line each; any other error is logged and the next round
 runs as usual. The first good round after failed ones logs `tracker.back` once. `problem()` says why the reads
-fail (for /readyz), and `report` is told after each round (the service stores it for `rushes status`). `stop()`
-(or the stop event) ends the wait at once.
+fail (for /readyz), and `report` is told after each round (the service stores it for `rushes status`). A round
+still waiting on the tracker after `slow_after` seconds (each call timing out and tried again: a far or
+overloaded site, a proxy holding the calls) is a problem too, said while it waits: by `problem()`, and once by
+`report_waiting()` (the daemon's main loop calls it, since this thread is the one waiting). It used to be said
+only when the calls' whole retry budget was spent, minutes later, with /readyz answering "ok" meanwhile.
+`stop()` (or the stop event) ends the wait at once.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ log = get_logger("rushes.daemon")
 MAX_OUTAGE_WAIT_S = 300.0
 MAX_FATAL_WAIT_S = 600.0
 MAX_CATALOG_WAIT_S = 30.0  # the catalog down (PostgreSQL restarting): the tracker waits; catch up soon after
+SLOW_ROUND_S = 60.0  # a round waiting this long on the tracker is said to (two calls' default timeout)
 
 
 def one_line(error: BaseException) -> str:
@@ -56,6 +61,8 @@ class TrackerPoller:
         metrics: Metrics,
         stop: threading.Event,
         report: Callable[[str | None], None] | None = None,
+        slow_after: float = SLOW_ROUND_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tracker = tracker
         self.report = report  # told after each round: None, or why the tracker could not be read (one line)
@@ -66,6 +73,10 @@ class TrackerPoller:
         self.thread = threading.Thread(target=self._loop, name="rushes-tracker", daemon=True)
         self._failing_since: float | None = None  # monotonic time of the first failed round in a row
         self._error: str | None = None  # why the last round failed (None: it went through, or none ran yet)
+        self.slow_after = slow_after
+        self._clock = clock
+        self._round_since: float | None = None  # when the round in progress started (None: between rounds)
+        self._said_waiting = False  # whether report_waiting told `report` of the round in progress
 
     def start(self) -> None:
         self.thread.start()
@@ -77,7 +88,11 @@ class TrackerPoller:
     def round(self) -> BaseException | None:
         """One round of polls; returns the error that ended it (logged and counted), or None. The first good
         round after failed ones says so once (`tracker.back`), so the log tells when requests flow again."""
-        error = self._round()
+        self._round_since, self._said_waiting = self._clock(), False
+        try:
+            error = self._round()
+        finally:
+            self._round_since = None
         if isinstance(error, CatalogError):  # the catalog's outage, said by /readyz's catalog check; no read
             return error
         if error is None and self._failing_since is not None:
@@ -88,19 +103,42 @@ class TrackerPoller:
         elif error is not None and self._failing_since is None:
             self._failing_since = time.monotonic()
         self._error = None if error is None else self._why(error)
+        self._tell(self._error)
+        return error
+
+    def _tell(self, problem: str | None) -> None:
         if self.report is not None:
             try:  # storing it for `rushes status` must never end the poller's thread
-                self.report(self._error)
+                self.report(problem)
             except Exception as exc:
                 log.warning("tracker.read_not_recorded", error=one_line(exc))
-        return error
 
     def problem(self) -> str | None:
         """None while the tracker's reads go through; else one line: since when they fail, and why."""
         error, since = self._error, self._failing_since
         if error is None or since is None:
-            return None
+            return self.waiting()
         return f"{error} (for {time.monotonic() - since:.0f} s)"
+
+    def waiting(self) -> str | None:
+        """One line while the round in progress has waited on the tracker longer than `slow_after`, else None."""
+        since = self._round_since
+        waited = None if since is None else self._clock() - since
+        if waited is None or waited < self.slow_after:
+            return None
+        return (
+            f"cannot read the {self.tracker} tracker: a read has waited {waited:.0f} s for its answers "
+            "(its calls time out and are tried again): the tracker, or the network to it, is slow or holds the calls"
+        )
+
+    def report_waiting(self) -> None:
+        """Tell `report` (and the log) once that the round in progress waits on the tracker, when it does."""
+        line = self.waiting()
+        if line is None or self._said_waiting:
+            return
+        self._said_waiting = True
+        log.warning("tracker.slow", tracker=self.tracker, error=line)
+        self._tell(line)
 
     def _why(self, error: BaseException) -> str:
         if isinstance(error, TrackerError):  # TrackerFatal too: a refusal (a wrong key, a missing field)

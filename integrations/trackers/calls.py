@@ -77,7 +77,11 @@ def unreachable(service: Service, what: str, exc: RetriesExhausted) -> TrackerEr
 
 def why_unanswered(exc: BaseException | None) -> str:
     """The system's reason inside a connection error ("Connection refused", "Name or service not known"), not
-    urllib3's whole message (the pool, the URL with its query, the wrapped error's repr)."""
+    urllib3's whole message (the pool, the URL with its query, the wrapped error's repr); an HTTP status as
+    "HTTP 502 Bad Gateway" (shotgun_api3's ProtocolError read "<ProtocolError for host: 502 Bad Gateway>")."""
+    code, message = getattr(exc, "errcode", None), getattr(exc, "errmsg", None)
+    if isinstance(code, int) and isinstance(message, str):
+        return f"HTTP {code} {message}".strip()
     text = str(exc)
     found = OS_REASON.search(text)
     return found.group(1).strip() if found else text

@@ -72,7 +72,12 @@ class TrackerOptions(BaseModel):
     )
     key_field: str = Field("sg_rushes_key", description="Version field holding the publish idempotency key.")
     poll_interval: float = Field(10.0, gt=0, description="Seconds between event polls.")
-    timeout: float = Field(30.0, gt=0, description="Seconds before one tracker call times out.")
+    timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one tracker call (an upload too) waits for its answer before it times out and is tried "
+        "again; a read still waiting after twice this (at least 60 s) is said by /readyz and rushes status.",
+    )
     call_attempts: int | None = Field(
         None,
         ge=1,

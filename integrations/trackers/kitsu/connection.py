@@ -39,6 +39,16 @@ class ServiceUnavailable(requests.RequestException):
     """HTTP 502/503/504 from Kitsu or a proxy in front of it (gazu itself only maps 500 and 502)."""
 
 
+class NotKitsu(requests.RequestException):
+    """A 404 page where Kitsu's JSON was expected, once Kitsu has answered at this address: a proxy's or load
+    balancer's (no backend for a moment), transient. Read as zou's own 404, it made a task look deleted and its
+    request withdrawn."""
+
+
+def _is_json(response: requests.Response) -> bool:
+    return "json" in str(response.headers.get("content-type") or "").lower()
+
+
 class _TimeoutAdapter(HTTPAdapter):
     """Gives every request a timeout (gazu sets none), read from the connection at send time."""
 
@@ -92,6 +102,7 @@ class Connection:
         self.policy = policy
         self._service = Service("Kitsu", options.url, is_transient, sleep)
         self._timeout = options.timeout
+        self._served = False  # whether Kitsu has answered a call here (a later 404 page is a proxy's)
         self._client = client
         self._logged_in = client is not None and bool(client.access_token)
 
@@ -111,6 +122,7 @@ class Connection:
             self._client.session.mount("https://", adapter)
             self._client.session.hooks["response"].append(_raise_unavailable)
             self._client.session.hooks["response"].append(_raise_token_refused)
+            self._client.session.hooks["response"].append(self._raise_not_kitsu)
             self._client.session._rushes_wired = True  # type: ignore[attr-defined]
         return self._client
 
@@ -167,7 +179,18 @@ class Connection:
                 return fn(self.client)
 
         policy = self.policy if idempotent else RetryPolicy(attempts=1)
-        return guarded(self._service, what, attempt, policy, self._explain)
+        result = guarded(self._service, what, attempt, policy, self._explain)
+        self._served = True
+        return result
+
+    def _raise_not_kitsu(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code == 404 and self._served and not _is_json(response):
+            where = str(response.url).split("?", 1)[0]
+            raise NotKitsu(
+                f"HTTP 404 from {where} with a page, not Kitsu's answer: Kitsu answered at this address before, so "
+                "a proxy or load balancer in the way answered this call",
+                response=response,
+            )
 
     def get_or_none(self, what: str, fn: Callable[[KitsuClient], Entity]) -> Entity | None:
         """A read of one entity that may have been deleted meanwhile (None then)."""

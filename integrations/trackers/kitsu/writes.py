@@ -3,8 +3,8 @@ adapter's own pending-review status (`version_status`), carrying the movie as a 
 zou transcodes) and the `rushes-key:` line; the version id handed back is the preview file's id.
 
 Comments are not idempotent, so they are sent once; a repeated publish first looks for the comment with
-its key and, when the upload of that comment's preview was cut short (a "broken" preview), uploads the
-movie again into the same preview. A task status is changed by a comment, and not when the task has it.
+its key and, when that comment's preview has no movie (a "broken" preview, or one left "processing" with no
+file name: its upload was cut before zou stored the movie), uploads the movie again into the same preview. A task status is changed by a comment, and not when the task has it.
 Rushes moves a task only from a status it set or was asked in: a task someone moved on while Rushes
 worked (the request withdrawn) keeps its status, and the publish comment carries that status.
 """
@@ -59,15 +59,23 @@ def publish_version(conn: Connection, statuses: Statuses, spec: VersionSpec) -> 
             lambda c: gazu.task.add_comment(task_id, status_id, text, attachments=attachments, client=c),
             idempotent=False,
         )
-    previews = [p for p in comment.get("previews") or [] if p.get("status") != "broken"]
+    previews = [p for p in comment.get("previews") or [] if not lacks_movie(p)]
     if previews:
         return Published(str(previews[-1]["id"]), created=False)
     preview = _upload_preview(conn, task_id, comment, spec.movie_path)
     return Published(str(preview["id"]), created=True)
 
 
+def lacks_movie(preview: Entity) -> bool:
+    """Whether a preview is still without its movie: broken, or "processing" with no file name (zou names it as
+    it stores the movie, before any transcoding: a preview left so had its upload cut partway, and used to be
+    taken for the published movie, the Version published empty)."""
+    status = preview.get("status")
+    return status == "broken" or (status == "processing" and not preview.get("original_name"))
+
+
 def _upload_preview(conn: Connection, task_id: str, comment: Entity, movie: Path) -> Entity:
-    broken = [p for p in comment.get("previews") or [] if p.get("status") == "broken"]
+    broken = [p for p in comment.get("previews") or [] if lacks_movie(p)]
     what = f"the upload of {movie.name}"
     with conn.timeout_at_least(UPLOAD_TIMEOUT):
         if broken:  # a publish that stopped between creating the preview and uploading its movie
@@ -138,10 +146,16 @@ def move_task(conn: Connection, task_id: int | str, wanted: Entity, task: Entity
         task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(str(task_id), client=c))
     if task.get("task_status_id") == wanted["id"]:
         return
-    conn.call(
-        f"the status of task {task_id}",
-        lambda c: gazu.task.add_comment(str(task_id), wanted["id"], "", client=c),
-    )
+    tries = 0
+
+    def move(c: KitsuClient) -> None:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and gazu.task.get_task(str(task_id), client=c).get("task_status_id") == wanted["id"]:
+            return  # an earlier try got through and only its answer was lost (a load balancer's 504)
+        gazu.task.add_comment(str(task_id), wanted["id"], "", client=c)
+
+    conn.call(f"the status of task {task_id}", move)
 
 
 def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) -> None:

@@ -113,3 +113,41 @@ def test_a_bug_in_a_poll_is_not_called_the_trackers_and_a_failed_report_never_en
     problem = polling.problem()
     assert problem is not None and problem.startswith("a poll of the memory tracker failed in Rushes itself")
     assert "tracker.read_not_recorded" in [entry["event"] for entry in logs]
+
+
+def test_a_round_waiting_on_a_tracker_that_holds_its_calls_is_said_while_it_waits() -> None:
+    """A far or overloaded site whose every call times out and is tried again: /readyz used to say "ok", and
+    `rushes status` nothing, until the calls' whole retry budget was spent (minutes)."""
+    now = [100.0]
+    answering, started = threading.Event(), threading.Event()
+    reported: list[str | None] = []
+
+    def held_read() -> None:
+        started.set()
+        answering.wait(20)
+
+    polling = TrackerPoller(
+        "shotgrid",
+        [held_read],
+        10.0,
+        Metrics(process=False),
+        threading.Event(),
+        reported.append,
+        slow_after=60.0,
+        clock=lambda: now[0],
+    )
+    waiting = threading.Thread(target=polling.round)
+    waiting.start()
+    assert started.wait(10)
+    now[0] += 59.0
+    polling.report_waiting()
+    assert polling.problem() is None and reported == []  # within two timeouts: nothing to say yet
+    now[0] += 16.0
+    said = polling.problem()
+    assert said is not None and said.startswith("cannot read the shotgrid tracker: a read has waited 75 s")
+    polling.report_waiting()
+    polling.report_waiting()
+    assert reported == [said]  # stored once for `rushes status`
+    answering.set()
+    waiting.join(10)
+    assert polling.problem() is None and reported == [said, None]  # it went through: all is well again

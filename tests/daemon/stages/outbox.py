@@ -10,15 +10,20 @@ from daemon.stages.publishing import VersionFiles
 
 
 def rendered_fix(
-    catalog: Catalog, folder: Path, show: str, task_id: int, kinds: tuple[str, ...] = ("denoise",)
+    catalog: Catalog,
+    folder: Path,
+    show: str,
+    task_id: int,
+    kinds: tuple[str, ...] = ("denoise",),
+    shot_id: int = 7,
 ) -> list[PublishJob]:
-    """A fix request for `kinds` on shot sh010 (task `task_id`), each kind rendered into `folder` and in the
-    outbox: the publish jobs the fix stage would have queued."""
+    """A fix request for `kinds` on shot sh010 (task `task_id`, shot `shot_id` in the tracker), each kind
+    rendered into `folder` and in the outbox: the publish jobs the fix stage would have queued."""
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     with catalog.session() as s:
         request, _ = fixes.add_fix_request(
-            s, show, "memory:event:1", "sh010", list(kinds), task_id=task_id, shot_id=7
+            s, show, "memory:event:1", "sh010", list(kinds), task_id=task_id, shot_id=shot_id
         )
         for kind in kinds:
             movie, before_after = folder / f"{kind}.mp4", folder / f"{kind}_before_after.mp4"

@@ -1,0 +1,160 @@
+# ruff: noqa: F811  (pytest fixtures imported from kitsu_fixtures are test arguments here)
+"""KitsuTracker through a fault-injecting proxy (tests/netfaults.py) to a real zou, with the real gazu: a
+preview upload cut partway, a comment whose answer a load balancer lost, HTML 5xx pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import gazu
+import pytest
+from gazu.client import KitsuClient
+
+from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.kitsu import KitsuTracker
+from integrations.trackers.retry import RetryPolicy
+from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
+    KitsuShot,
+    kitsu_admin,
+    kitsu_options,
+    kitsu_shot,
+    write_movie,
+    zou_server,
+)
+from tests.integrations.sg_fixtures import KINDS
+from tests.netfaults import Answer, CutBody, FaultProxy, to_path
+from tests.servers.zou import ZouServer
+
+pytestmark = [pytest.mark.kitsu, pytest.mark.timeout(300)]
+UPLOAD = "/api/pictures/preview-files/"
+
+
+@pytest.fixture
+def proxy(zou_server: ZouServer) -> Iterator[FaultProxy]:
+    where = urlsplit(zou_server.url)
+    running = FaultProxy((str(where.hostname), int(where.port or 80))).start()
+    yield running
+    running.stop()
+
+
+def tracker(zou: ZouServer, proxy: FaultProxy, attempts: int = 4) -> KitsuTracker:
+    options = kitsu_options(zou, url=f"{proxy.url}/api")
+    return KitsuTracker(
+        options, kinds=KINDS, policy=RetryPolicy(attempts=attempts, first=0.05), sleep=lambda _: None
+    )
+
+
+def spec_for(shot: KitsuShot, movie: Path, key: str) -> VersionSpec:
+    return VersionSpec(
+        idempotency_key=key,
+        project=str(shot.project["code"]),
+        shot_id=str(shot.shot["id"]),
+        task_id=shot.task_id,
+        code="SH010_denoise_v001",
+        description="denoise",
+        movie_path=movie,
+        first_frame=1001,
+        last_frame=1024,
+    )
+
+
+def published_state(admin: KitsuClient, shot: KitsuShot) -> tuple[int, list[str]]:
+    comments = gazu.task.all_comments_for_task(shot.task_id, client=admin)
+    previews = gazu.files.get_all_preview_files_for_task(shot.task_id, client=admin)
+    return len(comments), sorted(str(p["status"]) for p in previews)
+
+
+def publish_until_done(kitsu: KitsuTracker, spec: VersionSpec, tries: int = 4) -> str:
+    """The publish job as the outbox runs it: tried again while it fails transiently."""
+    for _ in range(tries - 1):
+        try:
+            return str(kitsu.publish_version(spec).version_id)
+        except TrackerFatal:
+            raise
+        except TrackerError:
+            continue
+    return str(kitsu.publish_version(spec).version_id)
+
+
+def test_a_preview_upload_cut_partway_is_uploaded_again_and_the_publish_has_its_movie(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    movie = write_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(CutBody(after=2000), when=to_path(UPLOAD))
+    version_id = publish_until_done(tracker(zou_server, proxy), spec_for(kitsu_shot, movie, "job-7:publish"))
+    assert len(proxy.fired) == 1
+    preview = gazu.files.get_preview_file(version_id, client=kitsu_admin)
+    assert preview["status"] == "ready"  # the movie is there, not a preview waiting for it
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+def test_a_comment_a_load_balancer_answered_504_after_zou_made_it_is_one_comment_with_its_movie(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    movie = write_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(Answer(504, forward=True), when=to_path(f"/api/actions/tasks/{kitsu_shot.task_id}/comment"))
+    version_id = publish_until_done(tracker(zou_server, proxy), spec_for(kitsu_shot, movie, "job-8:publish"))
+    assert len(proxy.fired) == 1
+    assert gazu.files.get_preview_file(version_id, client=kitsu_admin)["status"] == "ready"
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+def test_an_upload_a_load_balancer_answered_504_after_zou_took_it_is_not_uploaded_twice(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    movie = write_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(Answer(504, forward=True), when=to_path(UPLOAD))
+    version_id = publish_until_done(tracker(zou_server, proxy), spec_for(kitsu_shot, movie, "job-9:publish"))
+    assert gazu.files.get_preview_file(version_id, client=kitsu_admin)["status"] == "ready"
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_an_html_error_page_is_a_retryable_error_in_one_line(
+    zou_server: ZouServer, kitsu_shot: KitsuShot, proxy: FaultProxy, status: int
+) -> None:
+    proxy.add(Answer(status), times=1000)
+    with pytest.raises(TrackerError) as caught:
+        tracker(zou_server, proxy, attempts=2).fix_requests_since(None)
+    said = str(caught.value)
+    assert not isinstance(caught.value, TrackerFatal)
+    assert "\n" not in said and "<html" not in said.lower() and str(status) in said
+
+
+def test_a_page_answered_with_200_in_place_of_the_api_is_a_retryable_error_in_one_line(
+    zou_server: ZouServer, kitsu_shot: KitsuShot, proxy: FaultProxy
+) -> None:
+    proxy.add(Answer(200), times=1000)  # a proxy's maintenance or login page
+    with pytest.raises(TrackerError) as caught:
+        tracker(zou_server, proxy, attempts=2).fix_requests_since(None)
+    said = str(caught.value)
+    assert not isinstance(caught.value, TrackerFatal)
+    assert "\n" not in said and "<html" not in said.lower(), said
+
+
+def test_a_status_change_a_load_balancer_answered_504_after_zou_made_it_is_one_comment(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy
+) -> None:
+    proxy.add(Answer(504, forward=True), when=to_path(f"/api/actions/tasks/{kitsu_shot.task_id}/comment"))
+    tracker(zou_server, proxy).set_task_status(kitsu_shot.task_id, "rev")  # Kitsu's "wfa"
+    assert len(proxy.fired) == 1
+    assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "wfa"
+    comments = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert len(comments) == 1  # the retry used to post the status change a second time
+
+
+def test_a_404_page_from_a_load_balancer_is_not_read_as_a_deleted_task(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy
+) -> None:
+    fix = gazu.task.get_task_status_by_short_name("fix", client=kitsu_admin)
+    gazu.task.add_comment(kitsu_shot.task_id, fix, "#rushes denoise", client=kitsu_admin)  # still asked
+    kitsu = tracker(zou_server, proxy, attempts=2)
+    assert kitsu.withdrawn([kitsu_shot.task_id]) == set()  # the API answers at this address
+    proxy.add(Answer(404), when=to_path(f"/api/data/tasks/{kitsu_shot.task_id}"), times=1000)
+    with pytest.raises(
+        TrackerError
+    ) as caught:  # it used to answer {task}: read as deleted, its request dropped
+        kitsu.withdrawn([kitsu_shot.task_id])
+    assert not isinstance(caught.value, TrackerFatal) and "\n" not in str(caught.value)
