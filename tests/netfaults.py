@@ -83,7 +83,10 @@ class CutBody(Fault):
 
 @dataclass(frozen=True)
 class LoseAnswer(Fault):
-    """The server handles the request; its answer is dropped and the client's connection closed."""
+    """The server handles the request; its answer is dropped and the client's connection closed: reset, or
+    with `quietly` closed cleanly (a proxy that gave up, or a kept-alive connection the server closed)."""
+
+    quietly: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,10 @@ class FaultProxy:
             return False
         answer = self._forward(request)
         if isinstance(fault, LoseAnswer):
-            _reset(client)
+            if fault.quietly:
+                client.shutdown(socket.SHUT_RDWR)
+            else:
+                _reset(client)
             return False
         client.sendall(answer)
         return b"connection: close" not in answer.split(b"\r\n\r\n", 1)[0].lower()

@@ -75,8 +75,9 @@ class TrackerOptions(BaseModel):
     timeout: float = Field(
         30.0,
         gt=0,
-        description="Seconds one tracker call (an upload too) waits for its answer before it times out and is tried "
-        "again; a read still waiting after twice this (at least 60 s) is said by /readyz and rushes status.",
+        description="Seconds one tracker call waits for its answer before it times out and is tried again (a "
+        "ShotGrid upload: this plus its size at 256 KiB/s; a Kitsu upload: at least 600 s); a read still waiting "
+        "after twice this (at least 60 s) is said by /readyz and rushes status.",
     )
     call_attempts: int | None = Field(
         None,
