@@ -107,6 +107,22 @@ def test_a_fix_in_the_outbox_when_its_plate_is_delivered_again_is_told_once_publ
     assert [n.task_id for n in tracker.notices.values()] == [task]
 
 
+def test_a_fix_published_from_the_outbox_of_an_unchanged_plate_tells_nothing(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    task = tracker.add_task(SHOW, "sh010", status="fix")
+    with catalog.session() as s:
+        request_id = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=task)[
+            0
+        ].id
+    # the tracker is away meanwhile: the fix waits in the outbox, its plate untouched
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    assert len(tracker_outbox(settings, catalog, tracker)) == 1
+    assert notices(catalog) == [] and tracker.notices == {}  # no "plate delivered again" on the task
+
+
 def tracker_outbox(settings: Settings, catalog: Catalog, tracker: MemoryTracker) -> list[int]:
     """Publish what waits in the outbox, as the publish lane does once the tracker is back -> publication ids."""
     with catalog.session(readonly=True) as s:
