@@ -63,6 +63,9 @@ def test_a_version_in_review_of_a_plate_delivered_again_is_told_once_on_its_task
     ingest_movie(catalog, other, "sh020")
     waiting = published_denoise(settings, catalog, "memory:event:1")
     approved_denoise(settings, catalog, plate, "memory:event:2")  # reviewed already: its reviewer decided
+    rejected = published_denoise(settings, catalog, "memory:event:4")
+    with catalog.session() as s:
+        fixes.set_review(s, rejected, "rejected")  # decided too: nothing to tell its reviewer
     published_denoise(settings, catalog, "memory:event:3", shot="sh020", task_id=4)  # another plate
     assert notices(catalog) == []
 
