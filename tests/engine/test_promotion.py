@@ -135,3 +135,12 @@ def test_a_first_version_with_every_head_below_its_baseline_is_still_promoted() 
     decision = decide({"denoise": DENOISE_BELOW, "upscale": {**UPSCALE_ABOVE, "psnr": 29.0}})
     assert decision.promote
     assert decision.sources(None) == {"denoise": "baseline:nlmeans", "upscale": "baseline:lanczos"}
+
+
+def test_a_head_whose_baselines_were_not_scored_one_by_one_falls_back_to_its_first_tool() -> None:
+    """Scores with only the best baseline's PSNR (no psnr_<tool> per tool): the fix still names a tool to run."""
+    decision = decide(
+        {"denoise": {"psnr": 20.0, "baseline_best": 25.0}, "upscale": {"psnr": 20.0, "baseline_best": 25.0}}
+    )
+    assert decision.sources(None) == {"denoise": "baseline:nlmeans", "upscale": "baseline:lanczos"}
+    assert fallback_tool("denoise", {}) == "nlmeans"
