@@ -22,14 +22,16 @@ class RetryPolicy:
     first: float = 0.5  # seconds before the second call
     factor: float = 2.0
     max_delay: float = 8.0
-    jitter: float = 0.0  # up to this fraction of each delay is added at random (0: deterministic)
+    jitter: float = 0.0  # up to this fraction of each (capped) delay is added at random (0: deterministic)
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
         """The waits between calls: attempts - 1 of them, growing by `factor`, capped at `max_delay`."""
         delay = self.first
         for _ in range(max(0, self.attempts - 1)):
-            extra = (rng or random).uniform(0, self.jitter * delay) if self.jitter else 0.0
-            yield min(delay, self.max_delay) + extra
+            capped = min(delay, self.max_delay)
+            # the jitter is a fraction of the wait actually made: of the uncapped delay it grew without bound
+            extra = (rng or random).uniform(0, self.jitter * capped) if self.jitter else 0.0
+            yield capped + extra
             delay *= self.factor
 
     def total(self) -> float:

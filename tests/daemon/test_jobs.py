@@ -96,6 +96,35 @@ def test_fail_backs_off_then_dead_letters_and_retry_requeues(catalog: Catalog) -
         assert again is not None and again.id == job.id and again.attempts == 1
 
 
+def test_the_default_backoff_waits_30_s_then_doubles_up_to_an_hour(catalog: Catalog) -> None:
+    t0 = utcnow()
+    with catalog.session() as s:
+        job, _ = enqueue(s, "ingest", "ingest:backoff", {}, max_attempts=20)
+    waits = []
+    for attempt in range(1, 10):
+        now = t0 + timedelta(hours=2 * attempt)
+        with catalog.session() as s:
+            assert claim(s, "w1", None, 30, now=now) is not None
+            failed = fail(s, job.id, "w1", "disk busy", now=now)
+            assert failed is not None and failed.run_after is not None
+            waits.append((failed.run_after - now).total_seconds())
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+def test_a_job_back_from_its_backoff_does_not_jump_one_that_waited_longer(catalog: Catalog) -> None:
+    t0 = utcnow()
+    with catalog.session() as s:
+        flaky, _ = enqueue(s, "ingest", "ingest:flaky", {}, run_after=t0)
+    with catalog.session() as s:
+        assert claim(s, "w1", ["ingest"], 30, now=t0) is not None
+        fail(s, flaky.id, "w1", "disk busy", 60.0, now=t0)  # due again at t0 + 60 s
+    with catalog.session() as s:
+        patient, _ = enqueue(s, "ingest", "ingest:patient", {}, run_after=t0 + timedelta(seconds=10))
+    with catalog.session() as s:
+        first = claim(s, "w1", ["ingest"], 30, now=t0 + timedelta(seconds=120))
+        assert first is not None and first.id == patient.id  # due since t0 + 10 s, the other since t0 + 60 s
+
+
 def test_a_failure_that_cannot_pass_dead_letters_at_once(catalog: Catalog) -> None:
     with catalog.session() as s:
         job, _ = enqueue(s, "fix", "fix:9", {"shot": "A010"})

@@ -121,6 +121,17 @@ def test_spent_renders_and_old_logs_are_listed_then_deleted_and_everything_else_
     assert code == 2 and "no show NOPE" in output
 
 
+@pytest.mark.parametrize("state", ["open", "rendering", "rendered"])
+def test_a_render_still_waiting_in_the_outbox_is_never_spent_however_old(state: str) -> None:
+    # the tracker was down for weeks: the request's render waits, unpublished, to go out; deleting it loses the fix
+    waiting = render(request("req-w", state), "denoise", days=90, published=False)
+    gone = render(request("req-f", "failed"), "denoise", days=90, published=False)
+    code, output = rushes("prune", "--yes", "--json")
+    assert code == 0
+    assert {Path(r["path"]) for r in json.loads(output)["spent"]} == {gone}
+    assert waiting.exists() and not gone.exists()
+
+
 def test_prune_reads_the_logs_on_disk_not_every_job_ever_ended(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,3 +122,31 @@ def test_a_resealed_parent_breaks_the_childs_hash_chain(tmp_path: Path) -> None:
     # ... but the child recorded the old seal, so loading the child is refused.
     with pytest.raises(ModelError, match="hash chain is broken"):
         load_model(child)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("metrics", {"denoise": {"psnr": 99.0, "baseline_best": 20.0}}),  # scores raised to force its use
+        ("weights_sha256", "0" * 64),  # the weights swapped and the hash edited to match
+        ("sources", {"denoise": "trained"}),
+        ("steps", {"denoise": 5000}),
+    ],
+)
+def test_every_field_a_manifest_claims_is_under_its_seal(tmp_path: Path, field: str, value: Any) -> None:
+    folder = _saved(tmp_path)
+    _edit(folder, lambda m: m.update({field: value}))
+    with pytest.raises(ModelError, match="seal does not match"):
+        verify_version(folder)
+
+
+def test_a_manifest_edited_and_resealed_is_refused_against_the_seal_recorded_when_it_was_trained(
+    tmp_path: Path,
+) -> None:
+    folder = _saved(tmp_path)
+    recorded = load_manifest(folder).seal
+    verify_version(folder, expected_seal=recorded)
+    _edit(folder, lambda m: m.update(metrics={"denoise": {"psnr": 99.0}}), reseal=True)
+    verify_version(folder)  # alone, the resealed manifest looks whole
+    with pytest.raises(ModelError, match="not the one recorded when it was trained"):
+        verify_version(folder, expected_seal=recorded)

@@ -105,3 +105,42 @@ def test_a_head_that_took_no_training_step_keeps_its_parents_weights_and_promote
     assert decide(
         same, steps={"denoise": 0, "upscale": 0}
     ).promote  # a first version is promoted all the same
+
+
+def test_new_weights_further_below_the_parent_than_the_noise_are_not_put_in() -> None:
+    """0.10 dB under the parent is more than the 0.05 dB of evaluation noise: a regression, so the head keeps the
+    parent's weights and the version is kept, while 0.04 dB under is within the noise and put in."""
+    parent = {"upscale": {**UPSCALE_ABOVE, "psnr": UPSCALE_ABOVE["psnr"] + 0.10}}
+    worse = decide({"upscale": UPSCALE_ABOVE}, parent)
+    assert not worse.promote
+    assert worse.sources("v2") == {"upscale": "parent:v2"}
+    assert "-0.10 dB vs parent: uses parent's weights" in worse.summary()
+    close = decide(
+        {"upscale": UPSCALE_ABOVE}, {"upscale": {**UPSCALE_ABOVE, "psnr": UPSCALE_ABOVE["psnr"] + 0.04}}
+    )
+    assert close.promote and close.sources("v2") == {"upscale": "trained"}
+
+
+def test_a_head_that_only_ties_its_baseline_falls_back_to_it() -> None:
+    """ "Beats its baseline" means scores above it: new weights no better than NL-means are not the show model."""
+    tie = {**DENOISE_BELOW, "psnr": DENOISE_BELOW["baseline_best"]}
+    decision = decide({"denoise": tie, "upscale": UPSCALE_ABOVE})
+    assert decision.sources(None) == {"denoise": "baseline:nlmeans", "upscale": "trained"}
+    assert fallback_note(decision.sources(None), {"denoise": tie}, "denoise") is not None
+
+
+def test_a_first_version_with_every_head_below_its_baseline_is_still_promoted() -> None:
+    """The first version of a show is promoted whatever its scores: each head falls back to its classical tool,
+    and the show has a model version (its fixes say which tool they used) for the next training to improve on."""
+    decision = decide({"denoise": DENOISE_BELOW, "upscale": {**UPSCALE_ABOVE, "psnr": 29.0}})
+    assert decision.promote
+    assert decision.sources(None) == {"denoise": "baseline:nlmeans", "upscale": "baseline:lanczos"}
+
+
+def test_a_head_whose_baselines_were_not_scored_one_by_one_falls_back_to_its_first_tool() -> None:
+    """Scores with only the best baseline's PSNR (no psnr_<tool> per tool): the fix still names a tool to run."""
+    decision = decide(
+        {"denoise": {"psnr": 20.0, "baseline_best": 25.0}, "upscale": {"psnr": 20.0, "baseline_best": 25.0}}
+    )
+    assert decision.sources(None) == {"denoise": "baseline:nlmeans", "upscale": "baseline:lanczos"}
+    assert fallback_tool("denoise", {}) == "nlmeans"

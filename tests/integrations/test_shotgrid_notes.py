@@ -87,12 +87,20 @@ def test_only_rushes_lines_of_a_note_count() -> None:
     spec = parse_note(body, KINDS)
     assert spec.kinds == ("upscale", "denoise") and spec.params == {"factor": "2"}
     assert parse_note("please interpolate frames=1-2", KINDS).empty
+    # the tag starts its line: a note that mentions it in a sentence asks for nothing
+    mention = parse_note("No need for #rushes denoise on this one, grain is intended.", KINDS)
+    assert mention.empty and mention.problems == ()  # nothing asked, and nothing to answer on the task
 
 
 def test_a_comment_that_is_the_request_reads_its_fix_lines_and_leaves_its_prose() -> None:
     spec = parse_comment("Dropped frames here, sorry.\n- interpolate frames=1012-1016\nThanks!", KINDS)
     assert (spec.kinds, spec.params, spec.problems) == (("interpolate",), {"frames": "1012-1016"}, ())
     assert parse_comment("prose\n#rushes denoise", KINDS).kinds == ("denoise",)
+    # a tagged line that cannot be read is said, not passed over for the prose under it
+    tagged = parse_comment("#rushes sharpen\ndenoise is not what we want here", KINDS)
+    assert tagged.empty and tagged.problems == (
+        "unknown fix kind 'sharpen' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
+    )
     unread = parse_comment("please sharpen it", KINDS)
     assert unread.empty and unread.problems == (
         "unknown fix kind 'please' (use one of: interpolate, regrade, denoise, upscale, cleanup)",
@@ -146,6 +154,17 @@ def test_retry_schedule_and_loop() -> None:
     assert caught.value.attempts == 2
     with pytest.raises(KeyError):
         retry(lambda: {}["x"], policy, lambda e: isinstance(e, ConnectionError), waits.append)
+
+
+def test_jitter_adds_at_most_its_fraction_of_each_capped_wait() -> None:
+    # a long outage: the uncapped delay grows to days, but no wait may exceed max_delay plus its jitter
+    policy = RetryPolicy(attempts=40, first=0.5, factor=2.0, max_delay=8.0, jitter=0.25)
+    plain = list(RetryPolicy(attempts=40, first=0.5, factor=2.0, max_delay=8.0).delays())
+    for seed in range(20):
+        waits = list(policy.delays(random.Random(seed)))
+        assert len(waits) == 39
+        assert all(base <= wait <= base * 1.25 for base, wait in zip(plain, waits, strict=True)), seed
+    assert max(list(policy.delays(random.Random(0)))[10:]) > 8.0  # the jitter is there: waits are spread
 
 
 def test_cursor_round_trip_and_foreign_cursors() -> None:

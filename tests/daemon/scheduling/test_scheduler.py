@@ -126,6 +126,12 @@ def test_crontab_weekdays_mean_what_they_mean_in_crontab() -> None:
     assert [d.strftime("%a") for d in fires("0 1 * * 7", sunday, 1)] == ["Sun"]
     assert [d.strftime("%a") for d in fires("0 1 * * sat,sun", sunday, 3)] == ["Sun", "Sat", "Sun"]
     assert [d.strftime("%a") for d in fires("0 1 * * */2", sunday, 4)] == ["Sun", "Tue", "Thu", "Sat"]
+    assert [d.strftime("%a") for d in fires("0 1 * * 1/2", sunday, 4)] == [
+        "Mon",
+        "Wed",
+        "Fri",
+        "Mon",
+    ]  # 1-6/2
 
 
 def test_a_bad_cron_line_names_the_show(catalog: Catalog) -> None:
@@ -133,6 +139,10 @@ def test_a_bad_cron_line_names_the_show(catalog: Catalog) -> None:
         Scheduler(catalog, [show_config(cron="99 1 * * *")], on_reconcile=lambda: None, timezone=UTC)
     with pytest.raises(ScheduleError, match="not a weekday"):
         Scheduler(catalog, [show_config(cron="0 1 * * 9")], on_reconcile=lambda: None, timezone=UTC)
+    with pytest.raises(ScheduleError, match="'8' is not a weekday"):  # not Monday again: 7 is the last
+        Scheduler(catalog, [show_config(cron="0 1 * * 8")], on_reconcile=lambda: None, timezone=UTC)
+    with pytest.raises(ScheduleError, match="range '5-1' runs backwards"):
+        Scheduler(catalog, [show_config(cron="0 1 * * 5-1")], on_reconcile=lambda: None, timezone=UTC)
 
 
 def test_next_window_is_the_open_one_or_the_next() -> None:

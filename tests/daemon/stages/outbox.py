@@ -16,16 +16,18 @@ def rendered_fix(
     task_id: int,
     kinds: tuple[str, ...] = ("denoise",),
     shot_id: int = 7,
+    rendered: tuple[str, ...] | None = None,
 ) -> list[PublishJob]:
-    """A fix request for `kinds` on shot sh010 (task `task_id`, shot `shot_id` in the tracker), each kind
-    rendered into `folder` and in the outbox: the publish jobs the fix stage would have queued."""
+    """A fix request for `kinds` on shot sh010 (task `task_id`, shot `shot_id` in the tracker), each kind of
+    `rendered` (default: all of them) rendered into `folder` and in the outbox: the publish jobs the fix stage
+    would have queued."""
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     with catalog.session() as s:
         request, _ = fixes.add_fix_request(
             s, show, "memory:event:1", "sh010", list(kinds), task_id=task_id, shot_id=shot_id
         )
-        for kind in kinds:
+        for kind in kinds if rendered is None else rendered:
             movie, before_after = folder / f"{kind}.mp4", folder / f"{kind}_before_after.mp4"
             description = folder / f"{kind}.txt"
             for path in (movie, before_after):
@@ -44,5 +46,5 @@ def rendered_fix(
                 extra_files=outbox.to_json(),
             )
             jobs.append(PublishJob(pub.id, request.request_key, kind))
-        fixes.set_fix_state(s, request.id, "rendered")
+        fixes.set_fix_state(s, request.id, "rendered" if rendered is None else "rendering")
     return jobs

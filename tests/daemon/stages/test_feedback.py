@@ -89,3 +89,38 @@ def test_an_approval_given_or_taken_back_makes_the_next_training_window_train(
         show_repo.set_model_stale(s, SHOW, False)
     tracker.reject(version, "the grain came back")
     assert poll_reviews(tracker, catalog).new == 1 and stale()
+
+
+def test_a_decision_told_again_changes_nothing_once_the_coordinator_asked_anew(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    # the rejection reopened the request and the coordinator asked again (its fix renders): the tracker then tells
+    # the same rejection again (another edit of the Version), which must not send the request back to open
+    [version] = published(settings, catalog, tracker, tmp_path, ("regrade",))
+    tracker.reject(version, "too warm")
+    assert poll_reviews(tracker, catalog).new == 1
+    with catalog.session() as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        fixes.set_fix_state(s, request.id, "rendering")
+    tracker.review_log.append(tracker.review_log[-1])
+    assert poll_reviews(tracker, catalog).new == 0
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state == "rendering"
+
+
+def test_a_decision_on_a_version_published_just_before_a_crash_is_found_by_its_key(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    # the daemon created the Version and died before the catalog recorded its id: the supervisor's approval still
+    # reaches the publication, through the idempotency key the Version carries
+    [job] = rendered_fix(catalog, tmp_path, SHOW, tracker.add_task(SHOW, "sh010"), ("denoise",))
+    spec = VersionSpec(
+        job.key(), SHOW, 7, None, "sh010_rushes_denoise_r1", "", tmp_path / "denoise.mp4", 1, 2
+    )
+    version = tracker.publish_version(spec)
+    tracker.approve(version.version_id)
+    assert poll_reviews(tracker, catalog).new == 1
+    with catalog.session(readonly=True) as s:
+        pub = fixes.get_publication(s, job.publication_id)
+        assert pub is not None and pub.review_status == "approved"

@@ -60,6 +60,23 @@ def test_the_task_waits_until_every_kind_of_the_request_is_published(
     assert len(tracker.versions) == 2
 
 
+def test_a_kind_still_rendering_holds_the_task_though_every_version_so_far_is_out(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    # a request for denoise and upscale whose upscale is still rendering: denoise's Version goes out alone, and
+    # the task must not go to review yet (the supervisor would review half the fix)
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
+    [denoise] = rendered_fix(
+        catalog, tmp_path / "renders", SHOW, task, ("denoise", "upscale"), rendered=("denoise",)
+    )
+    publish(settings, catalog, tracker, denoise)
+    assert len(tracker.versions) == 1
+    assert tracker.tasks[task].status == tracker.options.fix_status
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        assert request.state != "published"
+
+
 def test_a_request_withdrawn_while_its_fix_was_made_is_published_and_the_task_keeps_the_coordinators_status(
     settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
 ) -> None:

@@ -63,6 +63,9 @@ def test_a_version_in_review_of_a_plate_delivered_again_is_told_once_on_its_task
     ingest_movie(catalog, other, "sh020")
     waiting = published_denoise(settings, catalog, "memory:event:1")
     approved_denoise(settings, catalog, plate, "memory:event:2")  # reviewed already: its reviewer decided
+    rejected = published_denoise(settings, catalog, "memory:event:4")
+    with catalog.session() as s:
+        fixes.set_review(s, rejected, "rejected")  # decided too: nothing to tell its reviewer
     published_denoise(settings, catalog, "memory:event:3", shot="sh020", task_id=4)  # another plate
     assert notices(catalog) == []
 
@@ -105,6 +108,22 @@ def test_a_fix_in_the_outbox_when_its_plate_is_delivered_again_is_told_once_publ
     assert job.publication_id == published
     post_notice(settings, catalog, tracker, job)
     assert [n.task_id for n in tracker.notices.values()] == [task]
+
+
+def test_a_fix_published_from_the_outbox_of_an_unchanged_plate_tells_nothing(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    task = tracker.add_task(SHOW, "sh010", status="fix")
+    with catalog.session() as s:
+        request_id = fixes.add_fix_request(s, SHOW, "memory:event:1", "sh010", ["denoise"], task_id=task)[
+            0
+        ].id
+    # the tracker is away meanwhile: the fix waits in the outbox, its plate untouched
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    assert len(tracker_outbox(settings, catalog, tracker)) == 1
+    assert notices(catalog) == [] and tracker.notices == {}  # no "plate delivered again" on the task
 
 
 def tracker_outbox(settings: Settings, catalog: Catalog, tracker: MemoryTracker) -> list[int]:
