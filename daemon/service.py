@@ -182,7 +182,7 @@ class Daemon:
         interval = self.settings.tracker.poll_interval
         self.withdrawals = WithdrawalCheck(tracker, self.catalog)
         polls: list[Callable[[], object]] = [requests, self.withdrawals, feedback]
-        slow_after = max(SLOW_ROUND_S, 2 * self.settings.tracker.timeout)  # at least two calls timed out
+        slow_after = max(SLOW_ROUND_S, 2 * self.settings.tracker.timeout)  # no answer for two calls' timeouts
         return TrackerPoller(
             tracker.name, polls, interval, self.metrics, self.stop_event, self._record_read, slow_after
         )
