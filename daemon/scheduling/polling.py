@@ -77,7 +77,7 @@ class TrackerPoller:
         self._failing_since: float | None = None  # monotonic time of the first failed round in a row
         self._error: str | None = None  # why the last round failed (None: it went through, or none ran yet)
         self.slow_after = slow_after
-        self._clock = clock
+        self.clock = clock
         self._waiting_since: float | None = None  # the round's start, then its last answer (None: no round)
         self._round_number = 0  # of the round in progress, or the last one
         self._said_waiting = False  # whether report_waiting told `report` of the round in progress
@@ -95,7 +95,7 @@ class TrackerPoller:
         round after failed ones says so once (`tracker.back`), so the log tells when requests flow again."""
         with self._telling:
             self._round_number += 1
-            self._waiting_since, self._said_waiting = self._clock(), False
+            self._waiting_since, self._said_waiting = self.clock(), False
         try:
             with answers_to(self._answered):
                 error = self._round()
@@ -133,12 +133,12 @@ class TrackerPoller:
 
     def _answered(self) -> None:
         """The tracker answered a call of the round in progress: its wait starts again from now."""
-        self._waiting_since = self._clock()
+        self._waiting_since = self.clock()
 
     def waiting(self) -> str | None:
         """One line while the round in progress has had no answer from the tracker for `slow_after`, else None."""
         since = self._waiting_since
-        waited = None if since is None else self._clock() - since
+        waited = None if since is None else self.clock() - since
         if waited is None or waited < self.slow_after:
             return None
         return (
