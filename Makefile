@@ -59,18 +59,31 @@ bench: venv
 	$(BIN)/python bench/quality.py $(if $(FOOTAGE),--footage $(FOOTAGE),) --budget 600
 
 # The wheel a production host installs (deploy/README.md, "Installing from the wheel"), in dist/: built from the
-# committed tree alone (git archive HEAD), so neither an earlier build's leftovers in build/lib (a module since
+# last commit alone (git archive HEAD), so neither an earlier build's leftovers in build/lib (a module since
 # removed) nor an untracked file under the packages that the package-data globs match (a *.yaml, a *.json) ships.
+# Changes to tracked files not committed are refused: the wheel would leave them out. Its version is
+# daemon.__version__ with the commit as a local version (0.1.0+g1a2b3c4), stamped into the archived copy, so
+# `rushes version`, the wheel's metadata and its file name say which commit it is, and a host installing a later
+# commit's wheel gets it (pip does nothing for a version it has). The last line printed is the wheel's path.
 WHEEL_PYTHON ?= $(BIN)/python
 WHEEL_SRC := build/wheel-src
 
 wheel:
 	@test -x $(WHEEL_PYTHON) || { echo "$(WHEEL_PYTHON) not found: run make venv first" >&2; exit 2; }
-	rm -rf $(WHEEL_SRC) && mkdir -p $(WHEEL_SRC) dist
-	git archive HEAD | tar -x -C $(WHEEL_SRC)
-	$(WHEEL_PYTHON) -m pip wheel --quiet --no-deps --no-build-isolation $(WHEEL_SRC) -w dist
-	rm -rf $(WHEEL_SRC)
-	@ls dist/*.whl
+	@command -v git >/dev/null 2>&1 || { echo "make wheel: git not found: the wheel is built from the last commit of a Rushes checkout" >&2; exit 2; }
+	@git rev-parse --verify -q HEAD >/dev/null 2>&1 || { echo "make wheel: $(CURDIR) is not a git checkout with a commit: the wheel is built from the last commit" >&2; exit 2; }
+	@test -z "$$(git status --porcelain --untracked-files=no)" || { echo "make wheel: tracked files have changes not committed (git status), which the wheel would leave out: commit them first" >&2; exit 2; }
+	@rm -rf $(WHEEL_SRC) $(WHEEL_SRC).tar && mkdir -p $(WHEEL_SRC) dist
+	@set -e; trap 'rm -rf $(WHEEL_SRC) $(WHEEL_SRC).tar' EXIT; \
+	git archive --format=tar -o $(WHEEL_SRC).tar HEAD; \
+	tar -xf $(WHEEL_SRC).tar -C $(WHEEL_SRC); \
+	stamp="g$$(git rev-parse --short HEAD)"; init=$(WHEEL_SRC)/daemon/__init__.py; \
+	sed -E 's/^(__version__ = "[^"+]+)"$$/\1+'"$$stamp"'"/' $$init > $$init.new; mv $$init.new $$init; \
+	version=$$($(WHEEL_PYTHON) -c 'import runpy, sys; print(runpy.run_path(sys.argv[1])["__version__"])' $$init); \
+	case "$$version" in *+$$stamp) ;; *) echo "make wheel: no __version__ = \"X.Y.Z\" line to stamp in daemon/__init__.py" >&2; exit 2;; esac; \
+	$(WHEEL_PYTHON) -m pip wheel --quiet --no-deps --no-build-isolation $(WHEEL_SRC) -w dist; \
+	test -f dist/rushes-$$version-py3-none-any.whl; \
+	echo dist/rushes-$$version-py3-none-any.whl
 
 clean:
 	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache

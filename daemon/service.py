@@ -182,7 +182,7 @@ class Daemon:
         interval = self.settings.tracker.poll_interval
         self.withdrawals = WithdrawalCheck(tracker, self.catalog)
         polls: list[Callable[[], object]] = [requests, self.withdrawals, feedback]
-        slow_after = max(SLOW_ROUND_S, 2 * self.settings.tracker.timeout)  # at least two calls timed out
+        slow_after = max(SLOW_ROUND_S, 2 * self.settings.tracker.timeout)  # no answer for two calls' timeouts
         return TrackerPoller(
             tracker.name, polls, interval, self.metrics, self.stop_event, self._record_read, slow_after
         )
@@ -371,17 +371,21 @@ class Daemon:
     def recover_orphans(self) -> int:
         return recover_orphans(self.catalog, job_ended)
 
-    def start(self) -> None:
-        self.recover_orphans()
+    def ready_checks(self) -> None:
+        """What /readyz asks (the first reconcile's flag included, not ready until start sets it)."""
         self.readiness.add("catalog", self._catalog_ok)
         self.readiness.add("executor", self._executor_ok)
         self.readiness.add_reason(
             "ingest", self.watchers.problem
         )  # e.g. disk full: files wait to be re-offered
         if self.poller is not None:
-            self.readiness.add_reason("tracker", self.poller.problem)  # e.g. a wrong key: requests wait
+            self.readiness.add_reason("tracker", self.poller.problem)  # e.g. a wrong key or a held read
             self.readiness.add_note("tracker_projects", self._unfollowed_note)  # said, but not a failure
         self.readiness.expect("first_reconcile")
+
+    def start(self) -> None:
+        self.recover_orphans()
+        self.ready_checks()
         self.metrics.set_queue_source(self._queue_depths)
         self.health.start()
         self.loop.start()
@@ -436,10 +440,15 @@ class Daemon:
             self._lead()
             self.follow_shows()
             self.forget_gone_now_and_then()
-            if self.poller is not None:
-                self.poller.report_waiting()  # a read waiting on a slow tracker, for `rushes status`
+            self.say_held_reads()
             if time.monotonic() - self.loop.last_tick > STALLED_AFTER_S:
                 log.error("runner.stalled", seconds=round(time.monotonic() - self.loop.last_tick))
+
+    def say_held_reads(self) -> None:
+        """A tracker read waiting on a slow tracker, once, for `rushes status` (the poller's thread is the one
+        waiting, so the main loop asks)."""
+        if self.poller is not None:
+            self.poller.report_waiting()
 
     def stop(self) -> None:
         notify.stopping("shutting down")

@@ -8,6 +8,7 @@ is bumped, as a release would bump it.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("daemon", "engine", "integrations")
 BUMPED = "9.8.7"
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
+QUIET_PIP = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}  # no look at PyPI for a newer pip, no line about it
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text=True,
         timeout=120,
         cwd=source,
+        env={**os.environ, **QUIET_PIP},
     )
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("*.whl")
@@ -65,43 +67,152 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy_source(dest: Path) -> Path:
-    """What a build reads, copied into dest: pyproject.toml, README.md, LICENSE, the Makefile and the packages."""
+    """What a build reads, copied into dest: pyproject.toml, README.md, LICENSE, the Makefile and the packages'
+    tracked files (an untracked scratch file of the working tree is none of theirs)."""
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("pyproject.toml", "README.md", "LICENSE", "Makefile"):
         shutil.copy2(REPO / name, dest / name)
-    for package in PACKAGES:
-        shutil.copytree(REPO / package, dest / package, ignore=_SKIP)
+    for name in _tracked(*PACKAGES):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name)
     return dest
+
+
+def _tracked(*paths: str) -> set[str]:
+    """The files git tracks under `paths` that the working tree holds."""
+    return {name for name in _git(REPO, "ls-files", "--", *paths).splitlines() if (REPO / name).is_file()}
+
+
+def _git(checkout: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), *args], check=True, capture_output=True, text=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+def _commit(checkout: Path, message: str) -> None:
+    _git(checkout, "add", "-A")
+    _git(
+        checkout,
+        *("-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"),
+        *("commit", "-q", "--allow-empty", "-m", message),
+    )
+
+
+def _checkout(dest: Path) -> Path:
+    """A git repository of what a build reads, committed."""
+    checkout = _copy_source(dest)
+    _git(checkout, "init", "-q")
+    _commit(checkout, "release")
+    return checkout
+
+
+def _make_wheel(
+    checkout: Path, python: str = sys.executable, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **QUIET_PIP, **({"PATH": path} if path is not None else {})}
+    return subprocess.run(
+        [shutil.which("make") or "make", "--no-print-directory", "wheel", f"WHEEL_PYTHON={python}"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def _version_in(wheel: Path) -> tuple[str, str]:
+    """(the version its metadata says, the `__version__` its daemon/__init__.py sets: what `rushes version` prints)"""
+    dist_info = wheel.name.split("-py3-")[0] + ".dist-info"
+    metadata = Parser().parsestr(archive_text(wheel, f"{dist_info}/METADATA"))
+    namespace: dict[str, object] = {}
+    exec(archive_text(wheel, "daemon/__init__.py"), namespace)
+    return metadata["Version"], str(namespace["__version__"])
 
 
 def test_make_wheel_ships_the_committed_tree_alone(tmp_path: Path) -> None:
     """`pip wheel .` in a checkout shipped a module an earlier build had left in build/lib (one since removed from
     the source: a migration removed so would still run) and an untracked file the package-data globs match (a
     secrets.yaml dropped under daemon/). `make wheel` builds from `git archive HEAD`."""
-    checkout = _copy_source(tmp_path)
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(checkout), *args], check=True, capture_output=True, timeout=60)
-
-    git("init", "-q")
-    git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "release")
+    checkout = _checkout(tmp_path)
     stale = checkout / "build" / "lib" / "daemon" / "removed_since.py"
     stale.parent.mkdir(parents=True)
     stale.write_text("")
     (checkout / "daemon" / "secrets.yaml").write_text("script_key: not-for-the-wheel\n")
-    done = subprocess.run(
-        ["make", "--no-print-directory", "wheel", f"WHEEL_PYTHON={sys.executable}"],
-        cwd=checkout,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _make_wheel(checkout)
     assert done.returncode == 0, done.stdout + done.stderr
     (built,) = (checkout / "dist").glob("rushes-*.whl")
     names = _names(built)
     assert "daemon/cli/main.py" in names
     assert "daemon/removed_since.py" not in names and "daemon/secrets.yaml" not in names
     assert not (checkout / "build" / "wheel-src").exists()
+
+
+def test_each_commits_wheel_has_its_own_version_and_rushes_version_says_it(tmp_path: Path) -> None:
+    """The wheel was named by daemon.__version__ alone: a later commit's wheel had the same name and version, and
+    `pip install` of it on a host that had the earlier one did nothing ("already installed")."""
+    checkout = _checkout(tmp_path)
+    release = _release_version()
+    built: list[Path] = []
+    for message in ("first", "second"):
+        _commit(checkout, message)
+        done = _make_wheel(checkout)
+        assert done.returncode == 0, done.stdout + done.stderr
+        version = f"{release}+g{_git(checkout, 'rev-parse', '--short', 'HEAD')}"
+        wheel = checkout / "dist" / f"rushes-{version}-py3-none-any.whl"
+        assert done.stdout.strip().splitlines()[-1] == f"dist/{wheel.name}"  # the name to install, printed
+        assert _version_in(wheel) == (version, version)
+        built.append(wheel)
+    assert built[0].name != built[1].name
+    assert _git(checkout, "status", "--porcelain", "--", "daemon") == ""  # stamped: the archived copy only
+
+
+def _release_version() -> str:
+    namespace: dict[str, object] = {}
+    exec((REPO / "daemon" / "__init__.py").read_text(encoding="utf-8"), namespace)
+    return str(namespace["__version__"])
+
+
+def test_make_wheel_refuses_changes_not_committed(tmp_path: Path) -> None:
+    """It built HEAD whatever the working tree held: an edit not committed was silently left out of the wheel."""
+    checkout = _checkout(tmp_path)
+    with (checkout / "daemon" / "__init__.py").open("a", encoding="utf-8") as init:
+        init.write("# an edit not committed\n")
+    done = _make_wheel(checkout)
+    assert done.returncode == 2
+    said = [line for line in done.stderr.splitlines() if line.startswith("make wheel: ")]
+    assert said == [
+        "make wheel: tracked files have changes not committed (git status), which the wheel would leave out: "
+        "commit them first"
+    ]
+    assert not (checkout / "dist").exists() and not (checkout / "build").exists()
+
+
+def test_make_wheel_without_git_or_a_checkout_says_so_in_one_line(tmp_path: Path) -> None:
+    no_repository = _copy_source(tmp_path / "copy")
+    done = _make_wheel(no_repository)
+    assert done.returncode == 2 and "is not a git checkout with a commit" in done.stderr
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    done = _make_wheel(_checkout(tmp_path / "checkout"), path=str(empty))  # make's shell finds no git
+    assert done.returncode == 2
+    assert (
+        "make wheel: git not found: the wheel is built from the last commit of a Rushes checkout"
+        in done.stderr
+    )
+
+
+def test_a_failed_make_wheel_leaves_no_build_copy(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path)
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    done = _make_wheel(checkout, python=str(broken))
+    assert done.returncode != 0
+    assert (
+        not (checkout / "build" / "wheel-src").exists()
+        and not (checkout / "build" / "wheel-src.tar").exists()
+    )
 
 
 def archive_text(wheel: Path, name: str) -> str:
@@ -116,12 +227,7 @@ def _names(wheel: Path) -> set[str]:
 
 def test_the_wheel_carries_every_file_of_the_packages_and_nothing_else(wheel: Path) -> None:
     names = _names(wheel)
-    wanted = {
-        path.relative_to(REPO).as_posix()
-        for package in PACKAGES
-        for path in (REPO / package).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    }
+    wanted = _tracked(*PACKAGES)  # an untracked scratch file is none of the packages' files
     missing = sorted(wanted - names)
     assert not missing, f"not in the wheel (add their pattern to [tool.setuptools.package-data]): {missing}"
     dist_info = f"rushes-{BUMPED}.dist-info/"

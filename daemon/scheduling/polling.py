@@ -6,10 +6,12 @@ to 10 minutes, so a fixed configuration is picked up without a restart; when the
 (PostgreSQL restarting) it doubles up to 30 s, one line each; any other error is logged and the next round
 runs as usual. The first good round after failed ones logs `tracker.back` once. `problem()` says why the reads
 fail (for /readyz), and `report` is told after each round (the service stores it for `rushes status`). A round
-still waiting on the tracker after `slow_after` seconds (each call timing out and tried again: a far or
-overloaded site, a proxy holding the calls) is a problem too, said while it waits: by `problem()`, and once by
-`report_waiting()` (the daemon's main loop calls it, since this thread is the one waiting). It used to be said
-only when the calls' whole retry budget was spent, minutes later, with /readyz answering "ok" meanwhile.
+whose tracker has not answered for `slow_after` seconds (counted from the round's start or the last call the
+tracker answered, whichever is later: a far or overloaded site, a proxy holding the calls) is a problem too,
+said while it waits: by `problem()`, and once by `report_waiting()` (the daemon's main loop calls it, since
+this thread is the one waiting). A long round of calls answered in turn (a catch-up, Kitsu's withdrawal check
+reading each waiting task) is not slow. It used to be said only when the calls' whole retry budget was spent,
+minutes later, with /readyz answering "ok" meanwhile.
 `stop()` (or the stop event) ends the wait at once.
 """
 
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 from daemon.catalog.db import CatalogError
 from daemon.logs import get_logger
 from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.calls import answers_to
 
 if TYPE_CHECKING:  # `rushes status` reads this module's waits without loading prometheus_client
     from daemon.ops.metrics import Metrics
@@ -32,7 +35,7 @@ log = get_logger("rushes.daemon")
 MAX_OUTAGE_WAIT_S = 300.0
 MAX_FATAL_WAIT_S = 600.0
 MAX_CATALOG_WAIT_S = 30.0  # the catalog down (PostgreSQL restarting): the tracker waits; catch up soon after
-SLOW_ROUND_S = 60.0  # a round waiting this long on the tracker is said to (two calls' default timeout)
+SLOW_ROUND_S = 60.0  # a round with no answer from the tracker this long is said to (two default timeouts)
 
 
 def one_line(error: BaseException) -> str:
@@ -74,9 +77,11 @@ class TrackerPoller:
         self._failing_since: float | None = None  # monotonic time of the first failed round in a row
         self._error: str | None = None  # why the last round failed (None: it went through, or none ran yet)
         self.slow_after = slow_after
-        self._clock = clock
-        self._round_since: float | None = None  # when the round in progress started (None: between rounds)
+        self.clock = clock
+        self._waiting_since: float | None = None  # the round's start, then its last answer (None: no round)
+        self._round_number = 0  # of the round in progress, or the last one
         self._said_waiting = False  # whether report_waiting told `report` of the round in progress
+        self._telling = threading.Lock()  # a round's end and report_waiting tell `report` one at a time
 
     def start(self) -> None:
         self.thread.start()
@@ -88,12 +93,18 @@ class TrackerPoller:
     def round(self) -> BaseException | None:
         """One round of polls; returns the error that ended it (logged and counted), or None. The first good
         round after failed ones says so once (`tracker.back`), so the log tells when requests flow again."""
-        self._round_since, self._said_waiting = self._clock(), False
+        with self._telling:
+            self._round_number += 1
+            self._waiting_since, self._said_waiting = self.clock(), False
         try:
-            error = self._round()
+            with answers_to(self._answered):
+                error = self._round()
         finally:
-            self._round_since = None
+            with self._telling:  # from now on report_waiting says nothing of this round
+                self._waiting_since = None
         if isinstance(error, CatalogError):  # the catalog's outage, said by /readyz's catalog check; no read
+            if self._said_waiting:  # its "waited" line would stay in `rushes status` until the next round
+                self._tell(self._error)
             return error
         if error is None and self._failing_since is not None:
             log.info(
@@ -120,25 +131,34 @@ class TrackerPoller:
             return self.waiting()
         return f"{error} (for {time.monotonic() - since:.0f} s)"
 
+    def _answered(self) -> None:
+        """The tracker answered a call of the round in progress: its wait starts again from now."""
+        self._waiting_since = self.clock()
+
     def waiting(self) -> str | None:
-        """One line while the round in progress has waited on the tracker longer than `slow_after`, else None."""
-        since = self._round_since
-        waited = None if since is None else self._clock() - since
+        """One line while the round in progress has had no answer from the tracker for `slow_after`, else None."""
+        since = self._waiting_since
+        waited = None if since is None else self.clock() - since
         if waited is None or waited < self.slow_after:
             return None
         return (
-            f"cannot read the {self.tracker} tracker: a read has waited {waited:.0f} s for its answers "
-            "(its calls time out and are tried again): the tracker, or the network to it, is slow or holds the calls"
+            f"cannot read the {self.tracker} tracker: a read has waited {waited:.0f} s for the tracker's answer: "
+            "the tracker, or the network to it, is slow or holds the calls"
         )
 
     def report_waiting(self) -> None:
-        """Tell `report` (and the log) once that the round in progress waits on the tracker, when it does."""
+        """Tell `report` (and the log) once that the round in progress waits on the tracker, when it does. Said
+        only while that round is still in progress, so its end's report is never followed by a stale line."""
+        number = self._round_number
         line = self.waiting()
-        if line is None or self._said_waiting:
+        if line is None:
             return
-        self._said_waiting = True
-        log.warning("tracker.slow", tracker=self.tracker, error=line)
-        self._tell(line)
+        with self._telling:
+            if self._said_waiting or number != self._round_number or self._waiting_since is None:
+                return
+            self._said_waiting = True
+            log.warning("tracker.slow", tracker=self.tracker, error=line)
+            self._tell(line)
 
     def _why(self, error: BaseException) -> str:
         if isinstance(error, TrackerError):  # TrackerFatal too: a refusal (a wrong key, a missing field)

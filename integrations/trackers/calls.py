@@ -8,13 +8,17 @@ Both adapters send every request through `guarded`:
 - any other failure goes to the adapter's `explain`, which names it in one line as TrackerError or
   TrackerFatal (bad login, missing route, forbidden), or returns None to let it through unchanged (our
   own TrackerFatal raised inside the request, e.g. "the shot was deleted").
+Within `answers_to(listener)` each call the tracker ends (its answer, or a refusal; not a timeout or a spent
+retry budget) calls `listener()` in that thread: the poller measures how long a read waits from it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -29,6 +33,8 @@ OS_REASON = re.compile(
     r"\[Errno -?\d+\] ([^'\"()]+)"
 )  # the OSError's reason inside a requests/urllib3 message
 
+_LISTENING = threading.local()  # .listener: told in this thread when the tracker answers a call
+
 Explain = Callable[[BaseException, str], TrackerError | None]  # (error, what) -> our error, or None
 
 
@@ -40,6 +46,23 @@ class Service:
     url: str
     is_transient: Callable[[BaseException], bool]
     sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+@contextmanager
+def answers_to(listener: Callable[[], None]) -> Iterator[None]:
+    """Within the block, `listener()` is called in this thread each time a `guarded` call gets its answer."""
+    previous = getattr(_LISTENING, "listener", None)
+    _LISTENING.listener = listener
+    try:
+        yield
+    finally:
+        _LISTENING.listener = previous
+
+
+def _answered() -> None:
+    listener: Callable[[], None] | None = getattr(_LISTENING, "listener", None)
+    if listener is not None:
+        listener()
 
 
 def guarded(
@@ -58,14 +81,17 @@ def guarded(
         )
 
     try:
-        return retry(request, policy, service.is_transient, service.sleep, on_retry)
-    except RetriesExhausted as exc:
+        result = retry(request, policy, service.is_transient, service.sleep, on_retry)
+    except RetriesExhausted as exc:  # no answer: the wait goes on
         raise unreachable(service, what, exc) from exc
     except Exception as exc:
+        _answered()  # a refusal is an answer
         ours = explain(exc, what)
         if ours is None:
             raise
         raise ours from exc
+    _answered()
+    return result
 
 
 def unreachable(service: Service, what: str, exc: RetriesExhausted) -> TrackerError:

@@ -102,11 +102,13 @@ def test_an_upload_to_a_tracker_that_never_answers_times_out_and_is_retried(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show, proxy: FaultProxy, tmp_path: Path
 ) -> None:
     proxy.add(Hold(), when=to_path("/upload/"))
-    adapter = tracker(proxy, server, timeout=0.5)
+    # Every call has this timeout: long enough that no call the site answers, on a loaded machine, times out
+    # and is sent again (a second upload, a second attachment); the held one waits it out.
+    adapter = tracker(proxy, server, timeout=3.0)
     outcome: list[object] = []
     worker = threading.Thread(target=lambda: outcome.append(adapter.publish_version(spec(tmp_path, show))))
     worker.start()
-    worker.join(timeout=20)
+    worker.join(timeout=30)
     hung = worker.is_alive()
     if hung:
         proxy.release()

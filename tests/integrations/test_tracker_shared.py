@@ -10,7 +10,7 @@ import pytest
 
 from integrations.trackers import cursors
 from integrations.trackers.base import FixRequest, TrackerError, TrackerFatal
-from integrations.trackers.calls import Service, guarded
+from integrations.trackers.calls import Service, answers_to, guarded
 from integrations.trackers.kitsu.cursor import OVERLAP
 from integrations.trackers.kitsu.cursor import Cursor as KitsuCursor
 from integrations.trackers.retry import RetryPolicy
@@ -144,3 +144,24 @@ def test_an_outage_names_the_systems_reason_not_the_connection_pools_message() -
         "Studio at http://tracker did not answer the event log after 2 attempts "
         "(ConnectionError: Connection refused); will retry later"
     )
+
+
+def test_a_listener_is_told_of_each_answer_but_not_of_a_call_that_never_got_one() -> None:
+    """The poller times a read from the tracker's last answer: an answer or a refusal ends a wait; a call whose
+    every attempt timed out does not, and a thread outside `answers_to` tells no one."""
+    answers: list[str] = []
+
+    def timed_out() -> None:
+        raise ConnectionError("timed out")  # transient, as a timeout is
+
+    def refused() -> None:
+        raise TrackerFatal("no such field")
+
+    guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=1), never)  # outside: no one told
+    with answers_to(lambda: answers.append("answer")):
+        guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=3, first=0.0), never)
+        with pytest.raises(TrackerFatal):
+            guarded(service([]), "read", refused, RetryPolicy(attempts=3, first=0.0), never)
+        with pytest.raises(TrackerError):
+            guarded(service([]), "read", timed_out, RetryPolicy(attempts=3, first=0.0), never)
+    assert answers == ["answer", "answer"]

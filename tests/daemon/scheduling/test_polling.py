@@ -12,7 +12,9 @@ from daemon.catalog.db import CatalogError
 from daemon.ops.metrics import Metrics
 from daemon.scheduling.polling import TrackerPoller, next_wait
 from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.calls import Service, guarded
 from integrations.trackers.memory import MemoryTracker
+from integrations.trackers.retry import RetryPolicy
 
 
 def poller(tracker: MemoryTracker, stop: threading.Event | None = None) -> TrackerPoller:
@@ -151,3 +153,92 @@ def test_a_round_waiting_on_a_tracker_that_holds_its_calls_is_said_while_it_wait
     answering.set()
     waiting.join(10)
     assert polling.problem() is None and reported == [said, None]  # it went through: all is well again
+
+
+def answered_call(now: list[float], took: float) -> None:
+    """One tracker call through the shared call path, answered `took` seconds of the test's clock later."""
+    service = Service("Kitsu", "https://kitsu.example.com/api", lambda exc: False)
+
+    def request() -> None:
+        now[0] += took
+
+    guarded(service, "task", request, RetryPolicy(attempts=1), lambda exc, what: None)
+
+
+def test_a_long_round_of_quick_answers_is_not_slow_but_a_call_held_past_slow_after_is() -> None:
+    """Kitsu's withdrawal check reads once per waiting task: 300 tasks at 0.2 s make a 60 s round of a healthy
+    tracker, which used to be said slow (/readyz 503, `tracker.slow`)."""
+    now = [100.0]
+    reported: list[str | None] = []
+    said_while: list[str | None] = []
+
+    def many_quick_reads() -> None:
+        for _ in range(300):
+            answered_call(now, 0.2)
+            polling.report_waiting()  # the main loop asking meanwhile
+        said_while.append(polling.problem())
+
+    def one_held_read() -> None:
+        answered_call(now, 29.0)
+        polling.report_waiting()
+        said_while.append(polling.problem())
+        now[0] += 32.0  # the next call held: no answer for 32 s
+        said_while.append(polling.problem())
+        polling.report_waiting()
+
+    polling = TrackerPoller(
+        "kitsu",
+        [many_quick_reads, one_held_read],
+        10.0,
+        Metrics(process=False),
+        threading.Event(),
+        reported.append,
+        slow_after=30.0,
+        clock=lambda: now[0],
+    )
+    assert polling.round() is None
+    assert now[0] - 100.0 > 120.0  # the round was four times slow_after
+    held = said_while[2]
+    assert said_while[:2] == [None, None]
+    assert held is not None and held.startswith("cannot read the kitsu tracker: a read has waited 32 s")
+    assert "time out and are tried again" not in held
+    assert reported == [held, None]  # said while it waited, and cleared when the round ended
+
+
+def test_a_waiting_line_is_never_told_after_the_round_it_is_about_has_ended() -> None:
+    """The main loop read the round as waiting, and the poller's thread ended the round (telling None) before
+    the main loop told its line: `rushes status` showed the stale line until the next round ended."""
+    now = [100.0]
+    release, started = threading.Event(), threading.Event()
+    reported: list[str | None] = []
+    race = [False]
+
+    def held_read() -> None:
+        started.set()
+        release.wait(20)
+
+    def clock() -> float:
+        if race[0]:  # the main loop has just read the clock: the round ends now, on its own thread
+            race[0] = False
+            release.set()
+            waiting.join(20)
+        return now[0]
+
+    polling = TrackerPoller(
+        "shotgrid",
+        [held_read],
+        10.0,
+        Metrics(process=False),
+        threading.Event(),
+        reported.append,
+        slow_after=60.0,
+        clock=clock,
+    )
+    waiting = threading.Thread(target=polling.round)
+    waiting.start()
+    assert started.wait(10)
+    now[0] += 61.0
+    race[0] = True
+    polling.report_waiting()
+    assert not waiting.is_alive()
+    assert reported == [None] and polling.problem() is None

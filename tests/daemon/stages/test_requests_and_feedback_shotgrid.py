@@ -217,3 +217,54 @@ def test_a_request_made_while_the_daemon_was_down_is_read_only_once_the_dailies_
         assert seen == [["sh010"]]
     finally:
         daemon.stop()
+
+
+def test_a_daemon_whose_tracker_holds_a_read_says_so_in_readyz_and_rushes_status(
+    world: tuple[SGServer, Coordinator, dict[str, int], Catalog], tmp_path: Path
+) -> None:
+    """The daemon's own poller, readiness and catalog: a read with no answer for two of its calls' timeouts is
+    said by /readyz's tracker check and in `rushes status` while it waits, and neither once the round ends."""
+    from daemon.catalog import utcnow
+    from daemon.cli.status import tracker_lines
+    from daemon.service import Daemon
+    from daemon.status import collect
+
+    server, _, _, _ = world
+    options = TrackerOptions(
+        kind="shotgrid", url=server.url, script_name="rushes", script_key=SecretStr(KEY), timeout=45.0
+    )
+    settings = Settings(data_dir=tmp_path / "daemon", tracker=options, shows=SHOWS)
+    daemon = Daemon(settings)
+    now = [1000.0]
+    while_held: list[object] = []
+
+    def rushes_status() -> list[str]:
+        return tracker_lines(collect(settings, daemon.catalog)["tracker_reads"], utcnow())
+
+    def held_read() -> None:  # the tracker holds this call; the daemon's main loop asks meanwhile
+        now[0] += 89.0
+        daemon.say_held_reads()
+        while_held.append((daemon.readiness.status()["tracker"], rushes_status()))
+        now[0] += 2.0
+        daemon.say_held_reads()
+        while_held.append((daemon.readiness.status()["tracker"], rushes_status()))
+
+    try:
+        poller = daemon.poller
+        assert poller is not None and poller.slow_after == 90.0  # two of its calls' timeouts
+        daemon.ready_checks()
+        poller.clock = lambda: now[0]
+        assert poller.round() is None  # a first round that goes through
+        poller.polls = [held_read]
+        assert poller.round() is None
+        (before, status_before), (held, status_held) = while_held
+        assert before == "ok" and len(status_before) == 1 and "reads go through" in status_before[0]
+        assert isinstance(held, str) and held.startswith(
+            "cannot read the shotgrid tracker: a read has waited 91 s"
+        )
+        assert len(status_held) == 1 and held in status_held[0]
+        assert daemon.readiness.status()["tracker"] == "ok"
+        assert "reads go through" in rushes_status()[0]
+    finally:
+        daemon.executor.shutdown(wait=False)
+        daemon.ctx.close()
