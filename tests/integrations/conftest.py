@@ -1,5 +1,6 @@
 """Fixtures the integration tests of the local ShotGrid-compatible server share: a served tracker in the test's
-own folder, and the official client logged in to it (tests/integrations/sg_fixtures.py holds the rest)."""
+own folder, the official client logged in to it, and a fault-injecting proxy in front of it (tests/netfaults.py)
+(tests/integrations/sg_fixtures.py holds the rest)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shotgun_api3
 
 from integrations.trackers.sgserver import SGServer
 from tests.integrations.sg_fixtures import client, running_server
+from tests.netfaults import FaultProxy
 
 
 @pytest.fixture
@@ -23,3 +25,12 @@ def server(tmp_path: Path) -> Iterator[SGServer]:
 @pytest.fixture
 def sg(server: SGServer) -> shotgun_api3.Shotgun:
     return client(server)
+
+
+@pytest.fixture
+def proxy(server: SGServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy before the served tracker (a Kitsu test module has its own, before zou)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    running = FaultProxy((host, int(port))).start()
+    yield running
+    running.stop()

@@ -8,7 +8,6 @@ import inspect
 import io
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,6 @@ from tests.netfaults import Answer, FaultProxy, LoseAnswer, calls
 @pytest.fixture
 def show(sg: shotgun_api3.Shotgun) -> Show:
     return make_show(sg)
-
-
-@pytest.fixture
-def proxy(server: SGServer) -> Iterator[FaultProxy]:
-    host, port = server.url.removeprefix("http://").split(":")
-    running = FaultProxy((host, int(port))).start()
-    yield running
-    running.stop()
 
 
 def tracker(proxy: FaultProxy, server: SGServer) -> ShotGridTracker:

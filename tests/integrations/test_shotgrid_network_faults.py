@@ -5,7 +5,6 @@ answering, a load balancer's HTML 5xx pages, resets and refused connections."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,6 @@ from tests.netfaults import Answer, CutBody, FaultProxy, Hold, LoseAnswer, Reset
 @pytest.fixture
 def show(sg: shotgun_api3.Shotgun) -> Show:
     return make_show(sg)
-
-
-@pytest.fixture
-def proxy(server: SGServer) -> Iterator[FaultProxy]:
-    host, port = server.url.removeprefix("http://").split(":")
-    running = FaultProxy((host, int(port))).start()
-    yield running
-    running.stop()
 
 
 def tracker(proxy: FaultProxy, server: SGServer, **kwargs: Any) -> ShotGridTracker:
