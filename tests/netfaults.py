@@ -7,9 +7,11 @@ proxy.add(LoseAnswer(), when=calls("create"))             # the next create is d
 proxy.add(Hold(), when=calls("find"))                     # the next find waits until `proxy.release()`
 proxy.add(Answer(502))                                    # the next request gets a load balancer's HTML 502
 proxy.add(Answer(504, forward=True))                      # ...a 504 after the server did the work
+proxy.add(AnswerEarly(504), when=to_path("/upload/"))     # ...a 504 at once, the server still doing the work
 proxy.add(Reset())                                        # the next request is answered with a TCP reset
 proxy.refuse(); proxy.accept()                            # connections refused, then accepted again
 proxy.wait_fired(2)                                       # block until two faults were applied (no sleeps)
+proxy.wait_late(1)                                        # ...until the server answered an AnswerEarly's request
 
 Requests are read whole (head and Content-Length body), each sent upstream on a connection of its own with
 `Connection: close`, and the upstream's answer read to its end before it is passed on (or not).
@@ -108,6 +110,15 @@ class Answer(Fault):
     forward: bool = False
 
 
+@dataclass(frozen=True)
+class AnswerEarly(Fault):
+    """Answer `status` with a load balancer's page at once, and send the request upstream in the background (a load
+    balancer that gave up waiting while the server works on): the server's answer is dropped, and the request joins
+    `FaultProxy.late` once the server has answered it (`wait_late`)."""
+
+    status: int = 504
+
+
 @dataclass
 class _Rule:
     fault: Fault
@@ -120,6 +131,7 @@ class FaultProxy:
     upstream: tuple[str, int]
     fired: list[tuple[Fault, Request]] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    late: list[Request] = field(default_factory=list)  # AnswerEarly's requests, once the server answered them
 
     def __post_init__(self) -> None:
         self._rules: list[_Rule] = []
@@ -158,6 +170,14 @@ class FaultProxy:
         with self._lock:
             if not self._lock.wait_for(lambda: len(self.fired) >= count, timeout):
                 raise TimeoutError(f"only {len(self.fired)} of {count} faults fired in {timeout} s")
+
+    def wait_late(self, count: int, timeout: float = 60.0) -> None:
+        """Block until the server has answered `count` requests an AnswerEarly fault answered first."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.late) >= count, timeout):
+                raise TimeoutError(
+                    f"the server answered only {len(self.late)} of {count} late requests in {timeout} s"
+                )
 
     def refuse(self) -> None:
         """Close the listening socket: new connections are refused until `accept()`."""
@@ -216,6 +236,10 @@ class FaultProxy:
                 self._forward(request)
             client.sendall(_html_answer(fault.status))
             return True
+        if isinstance(fault, AnswerEarly):
+            threading.Thread(target=self._forward_late, args=(request,), daemon=True).start()
+            client.sendall(_html_answer(fault.status))
+            return True
         if isinstance(fault, Hold):
             self._released.wait()
         if isinstance(fault, CutBody):
@@ -236,6 +260,13 @@ class FaultProxy:
         with socket.create_connection(self.upstream) as up:
             up.sendall(request.head + request.body[:after])
             _reset(up)
+
+    def _forward_late(self, request: Request) -> None:
+        with contextlib.suppress(OSError):  # the server's answer goes to no one: only that it came counts
+            self._forward(request)
+        with self._lock:
+            self.late.append(request)
+            self._lock.notify_all()
 
     def _forward(self, request: Request) -> bytes:
         head = _close_header(request.head)

@@ -4,6 +4,8 @@ preview upload cut partway, a comment whose answer a load balancer lost, HTML 5x
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,11 +26,12 @@ from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
     zou_server,
 )
 from tests.integrations.sg_fixtures import KINDS
-from tests.netfaults import Answer, CutBody, FaultProxy, to_path
+from tests.netfaults import Answer, AnswerEarly, CutBody, FaultProxy, Hold, to_path
 from tests.servers.zou import ZouServer
 
 pytestmark = [pytest.mark.kitsu, pytest.mark.timeout(300)]
 UPLOAD = "/api/pictures/preview-files/"
+SLOW_FRAMES = 120
 
 
 @pytest.fixture
@@ -39,11 +42,22 @@ def proxy(zou_server: ZouServer) -> Iterator[FaultProxy]:
     running.stop()
 
 
-def tracker(zou: ZouServer, proxy: FaultProxy, attempts: int = 4) -> KitsuTracker:
+def tracker(zou: ZouServer, proxy: FaultProxy, attempts: int = 4, grace: float | None = None) -> KitsuTracker:
+    """`grace`: how long a preview without its movie is left to zou (writes.PROCESSING_GRACE when None)."""
     options = kitsu_options(zou, url=f"{proxy.url}/api")
-    return KitsuTracker(
-        options, kinds=KINDS, policy=RetryPolicy(attempts=attempts, first=0.05), sleep=lambda _: None
-    )
+    policy = RetryPolicy(attempts=attempts, first=0.05)
+    if grace is None:
+        return KitsuTracker(options, kinds=KINDS, policy=policy, sleep=lambda _: None)
+    return KitsuTracker(options, kinds=KINDS, policy=policy, sleep=lambda _: None, processing_grace=grace)
+
+
+def slow_movie(path: Path) -> Path:
+    """A movie zou takes a moment to transcode (seconds, where the default test movie takes a fraction of one)."""
+    return write_movie(path, frames=SLOW_FRAMES, width=960, height=540)
+
+
+def uploads(proxy: FaultProxy) -> int:
+    return sum(1 for request in proxy.requests if request.path.startswith(UPLOAD))
 
 
 def spec_for(shot: KitsuShot, movie: Path, key: str) -> VersionSpec:
@@ -83,8 +97,15 @@ def test_a_preview_upload_cut_partway_is_uploaded_again_and_the_publish_has_its_
 ) -> None:
     movie = write_movie(tmp_path / "SH010_denoise_v001.mp4")
     proxy.add(CutBody(after=2000), when=to_path(UPLOAD))
-    version_id = publish_until_done(tracker(zou_server, proxy), spec_for(kitsu_shot, movie, "job-7:publish"))
-    assert len(proxy.fired) == 1
+    spec = spec_for(kitsu_shot, movie, "job-7:publish")
+    kitsu = tracker(zou_server, proxy)
+    with pytest.raises(TrackerError):
+        kitsu.publish_version(spec)  # cut
+    with pytest.raises(TrackerError, match="still being processed"):
+        kitsu.publish_version(spec)  # for all Rushes knows, zou is at work on it
+    later = tracker(zou_server, proxy, grace=0.0)  # the outbox's retry once writes.PROCESSING_GRACE is over
+    version_id = publish_until_done(later, spec)
+    assert len(proxy.fired) == 1 and uploads(proxy) == 2
     preview = gazu.files.get_preview_file(version_id, client=kitsu_admin)
     assert preview["status"] == "ready"  # the movie is there, not a preview waiting for it
     assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
@@ -108,6 +129,47 @@ def test_an_upload_a_load_balancer_answered_504_after_zou_took_it_is_not_uploade
     proxy.add(Answer(504, forward=True), when=to_path(UPLOAD))
     version_id = publish_until_done(tracker(zou_server, proxy), spec_for(kitsu_shot, movie, "job-9:publish"))
     assert gazu.files.get_preview_file(version_id, client=kitsu_admin)["status"] == "ready"
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+def test_an_upload_a_load_balancer_answered_504_while_zou_transcodes_it_is_left_to_zou_not_sent_again(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    movie = slow_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(AnswerEarly(504), when=to_path(UPLOAD))
+    kitsu = tracker(zou_server, proxy)
+    spec = spec_for(kitsu_shot, movie, "job-10:publish")
+    with pytest.raises(TrackerError):
+        kitsu.publish_version(spec)  # the 504, at once: zou has the upload to transcode still
+    with pytest.raises(TrackerError, match="still being processed") as caught:
+        kitsu.publish_version(spec)  # the outbox's retry, zou at work
+    # it used to upload the movie again onto the same preview (a second transcode), or, zou done meanwhile, to be
+    # refused with a 400 taken as fatal: the publish dead-lettered though its preview was ready
+    assert not isinstance(caught.value, TrackerFatal)
+    proxy.wait_late(1)  # zou answered the upload, to no one
+    published = kitsu.publish_version(spec)
+    assert uploads(proxy) == 1 and not published.created
+    assert gazu.files.get_preview_file(published.version_id, client=kitsu_admin)["status"] == "ready"
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+def test_an_upload_sent_again_that_zou_refuses_as_it_named_the_preview_meanwhile_is_the_publish(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    movie = slow_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(AnswerEarly(504), when=to_path(UPLOAD))
+    proxy.add(Hold(), when=to_path(UPLOAD))  # the upload sent again reaches zou once zou has done the first
+    kitsu = tracker(zou_server, proxy, grace=0.0)  # a preview still without its movie is taken as cut at once
+    spec = spec_for(kitsu_shot, movie, "job-11:publish")
+    with pytest.raises(TrackerError):
+        kitsu.publish_version(spec)
+    releasing = threading.Thread(target=lambda: (proxy.wait_late(1), proxy.release()), daemon=True)
+    releasing.start()
+    published = kitsu.publish_version(spec)  # zou's 400 (PreviewFileReuploadNotAllowed) used to be fatal
+    releasing.join()
+    assert len(proxy.fired) == 2 and uploads(proxy) == 2  # the upload was sent again, and refused
+    assert not published.created
+    assert gazu.files.get_preview_file(published.version_id, client=kitsu_admin)["status"] == "ready"
     assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
 
 
@@ -158,3 +220,5 @@ def test_a_404_page_from_a_load_balancer_is_not_read_as_a_deleted_task(
     ) as caught:  # it used to answer {task}: read as deleted, its request dropped
         kitsu.withdrawn([kitsu_shot.task_id])
     assert not isinstance(caught.value, TrackerFatal) and "\n" not in str(caught.value)
+    missing = str(uuid.uuid4())
+    assert kitsu.withdrawn([missing]) == {missing}  # zou's own 404 (JSON) after it served: a deleted task

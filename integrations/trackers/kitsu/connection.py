@@ -9,8 +9,11 @@ retries, and finds what an earlier attempt made.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import gazu
@@ -103,6 +106,7 @@ class Connection:
         self._service = Service("Kitsu", options.url, is_transient, sleep)
         self._timeout = options.timeout
         self._served = False  # whether Kitsu has answered a call here (a later 404 page is a proxy's)
+        self._answers = threading.local()  # per thread: the Date header of the last answer
         self._client = client
         self._logged_in = client is not None and bool(client.access_token)
 
@@ -120,6 +124,7 @@ class Connection:
             adapter = _TimeoutAdapter(lambda: self._timeout)
             self._client.session.mount("http://", adapter)
             self._client.session.mount("https://", adapter)
+            self._client.session.hooks["response"].append(self._note_date)
             self._client.session.hooks["response"].append(_raise_unavailable)
             self._client.session.hooks["response"].append(_raise_token_refused)
             self._client.session.hooks["response"].append(self._raise_not_kitsu)
@@ -182,6 +187,20 @@ class Connection:
         result = guarded(self._service, what, attempt, policy, self._explain)
         self._served = True
         return result
+
+    def _note_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._answers.date = response.headers.get("Date")
+
+    def server_time(self) -> datetime | None:
+        """Kitsu's clock when it answered this thread's last request (its HTTP Date header, to the second), as zou
+        stamps its rows: naive UTC; None when the answer had no readable Date."""
+        try:
+            when = parsedate_to_datetime(str(getattr(self._answers, "date", None) or ""))
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an RFC 850 or asctime date names no zone: HTTP dates are GMT
+            return when
+        return when.astimezone(UTC).replace(tzinfo=None)
 
     def _raise_not_kitsu(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         if response.status_code == 404 and self._served and not _is_json(response):

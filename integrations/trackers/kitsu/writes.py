@@ -3,8 +3,13 @@ adapter's own pending-review status (`version_status`), carrying the movie as a 
 zou transcodes) and the `rushes-key:` line; the version id handed back is the preview file's id.
 
 Comments are not idempotent, so they are sent once; a repeated publish first looks for the comment with
-its key and, when that comment's preview has no movie (a "broken" preview, or one left "processing" with no
-file name: its upload was cut before zou stored the movie), uploads the movie again into the same preview. A task status is changed by a comment, and not when the task has it.
+its key and, when that comment's preview has no movie, uploads the movie again into the same preview: at once
+when it is "broken", and when it is "processing" with no file name only once zou has left it so for
+`PROCESSING_GRACE` (zou names a preview after it has transcoded the movie, inside the upload request, so until
+then such a preview may be one zou still works on, its answer lost to a load balancer's 504 or Rushes' own
+timeout: sent again, it was transcoded twice, or refused). A re-upload zou refuses (400) because it named the
+preview meanwhile is read again: its movie is the publish. A task status is changed by a comment, and not when the
+task has it.
 Rushes moves a task only from a status it set or was asked in: a task someone moved on while Rushes
 worked (the request withdrawn) keeps its status, and the publish comment carries that status.
 """
@@ -13,20 +18,27 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import gazu
 import structlog
 from gazu.client import KitsuClient
+from gazu.exception import ParameterException
 
-from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
+from integrations.trackers.base import Published, RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import entities, events
 from integrations.trackers.kitsu.connection import Connection, Entity
+from integrations.trackers.kitsu.cursor import parse_time
+from integrations.trackers.kitsu.fixes import utc_now
 from integrations.trackers.kitsu.markers import key_of, note_text, version_text
 from integrations.trackers.kitsu.statuses import Statuses
 
 LOG = structlog.get_logger(__name__)
 UPLOAD_TIMEOUT = 600.0  # seconds: zou transcodes the movie inside the upload request
+# How long after zou last touched a preview still "processing" with no file name it may still be working on its
+# upload: Rushes' own wait for the answer, plus a margin for the movie's transfer, zou's slack and clock drift.
+PROCESSING_GRACE = UPLOAD_TIMEOUT + 300.0
 
 
 def task_for(conn: Connection, statuses: Statuses, shot_id: int | str, task_id: int | str | None) -> str:
@@ -41,8 +53,11 @@ def task_for(conn: Connection, statuses: Statuses, shot_id: int | str, task_id: 
     return str(sorted(tasks, key=lambda t: t.name)[0].id)
 
 
-def publish_version(conn: Connection, statuses: Statuses, spec: VersionSpec) -> Published:
-    """Post the review comment with the movie as a preview revision; find it again by idempotency key."""
+def publish_version(
+    conn: Connection, statuses: Statuses, spec: VersionSpec, grace: float = PROCESSING_GRACE
+) -> Published:
+    """Post the review comment with the movie as a preview revision; find it again by idempotency key. `grace`:
+    seconds a preview without its movie is left to zou before its upload is taken as cut (PROCESSING_GRACE)."""
     if not spec.movie_path.is_file() or spec.movie_path.stat().st_size == 0:
         raise TrackerFatal(f"cannot publish {spec.movie_path} to Kitsu: the movie is missing or empty")
     task_id = task_for(conn, statuses, spec.shot_id, spec.task_id)
@@ -59,32 +74,73 @@ def publish_version(conn: Connection, statuses: Statuses, spec: VersionSpec) -> 
             lambda c: gazu.task.add_comment(task_id, status_id, text, attachments=attachments, client=c),
             idempotent=False,
         )
-    previews = [p for p in comment.get("previews") or [] if not lacks_movie(p)]
-    if previews:
-        return Published(str(previews[-1]["id"]), created=False)
-    preview = _upload_preview(conn, task_id, comment, spec.movie_path)
-    return Published(str(preview["id"]), created=True)
+    preview = _newest_preview(conn, comment)
+    if preview is not None and not lacks_movie(preview):
+        return Published(str(preview["id"]), created=False)
+    if preview is not None and unnamed(preview):
+        _check_left(conn, preview, grace)
+    return _upload_preview(conn, task_id, comment, preview, spec.movie_path)
 
 
 def lacks_movie(preview: Entity) -> bool:
-    """Whether a preview is still without its movie: broken, or "processing" with no file name (zou names it as
-    it stores the movie, before any transcoding: a preview left so had its upload cut partway, and used to be
-    taken for the published movie, the Version published empty)."""
-    status = preview.get("status")
-    return status == "broken" or (status == "processing" and not preview.get("original_name"))
+    """Whether a preview is without its movie as zou has it: broken, or "processing" with no file name (see
+    `unnamed`). Such a preview used to be taken for the published movie, the Version published empty."""
+    return preview.get("status") == "broken" or unnamed(preview)
 
 
-def _upload_preview(conn: Connection, task_id: str, comment: Entity, movie: Path) -> Entity:
-    broken = [p for p in comment.get("previews") or [] if lacks_movie(p)]
+def unnamed(preview: Entity) -> bool:
+    """Whether a preview is "processing" with no file name: zou names it once it has stored and transcoded the
+    movie (within the upload request, by default), so zou may still be working on its upload, or the upload was
+    cut before zou had it."""
+    return preview.get("status") == "processing" and not preview.get("original_name")
+
+
+def _newest_preview(conn: Connection, comment: Entity) -> Entity | None:
+    """The comment's preview with its movie; else its newest preview read again (the comment lists no time, and
+    the movie may have come since); None when it has none, or zou deleted it (a failed transcode)."""
+    previews: list[Entity] = comment.get("previews") or []
+    done = [p for p in previews if not lacks_movie(p)]
+    if done or not previews:
+        return done[-1] if done else None
+    preview_id = str(previews[-1]["id"])
+    return conn.get_or_none(f"preview {preview_id}", functools.partial(_get_preview, preview_id))
+
+
+def _get_preview(preview_id: str, client: KitsuClient) -> Entity:
+    preview: Entity = gazu.files.get_preview_file(preview_id, client=client)
+    return preview
+
+
+def _check_left(conn: Connection, preview: Entity, grace: float) -> None:
+    """Raise a transient error while zou may still be working on the preview's upload: less than `grace` seconds
+    since it last touched the preview, on zou's clock (the Date of its answer to the read just made)."""
+    now = conn.server_time() or utc_now()
+    since = (now - _touched(preview)).total_seconds()
+    if since < grace:
+        raise TrackerError(
+            f"the preview {preview['id']} of this publish is still being processed by Kitsu (last touched "
+            f"{since:.0f} s ago; with no movie after {grace:.0f} s its upload is taken as cut and sent again); "
+            "will look again"
+        )
+
+
+def _touched(preview: Entity) -> datetime:
+    return parse_time(preview.get("updated_at") or preview["created_at"])
+
+
+def _upload_preview(
+    conn: Connection, task_id: str, comment: Entity, lacking: Entity | None, movie: Path
+) -> Published:
+    """The movie uploaded into `lacking` (a preview whose upload stopped or was cut), else into a new preview of
+    the comment."""
     what = f"the upload of {movie.name}"
     with conn.timeout_at_least(UPLOAD_TIMEOUT):
-        if broken:  # a publish that stopped between creating the preview and uploading its movie
-            preview = conn.call(
-                what,
-                lambda c: gazu.task.upload_preview_file(broken[-1]["id"], str(movie), client=c),
-                idempotent=False,
+        if lacking is not None:
+            preview, created = conn.call(
+                what, functools.partial(_upload_again, str(lacking["id"]), movie), idempotent=False
             )
         else:
+            created = True
             preview = conn.call(
                 what,
                 lambda c: gazu.task.add_preview(task_id, comment["id"], str(movie), client=c),
@@ -95,7 +151,19 @@ def _upload_preview(conn: Connection, task_id: str, comment: Entity, movie: Path
             f"Kitsu could not transcode {movie} (preview {preview['id']} is broken): "
             "check that it plays (ffprobe) and is a plain H.264/ProRes movie"
         )
-    return preview
+    return Published(str(preview["id"]), created=created)
+
+
+def _upload_again(preview_id: str, movie: Path, client: KitsuClient) -> tuple[Entity, bool]:
+    """The movie into the preview, and whether it was taken. zou refuses (400) to upload into a preview it has
+    named: the earlier upload, still at work when this one was decided, got there first, and is the publish."""
+    try:
+        return gazu.task.upload_preview_file(preview_id, str(movie), client=client), True
+    except ParameterException:
+        preview = _get_preview(preview_id, client)
+        if unnamed(preview):
+            raise
+        return preview, False
 
 
 def mark_published(conn: Connection, statuses: Statuses, task_id: int | str, answered: bool = False) -> bool:
