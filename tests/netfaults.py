@@ -207,12 +207,13 @@ class FaultProxy:
     def _serve(self, client: socket.socket) -> None:
         with client:
             reader = client.makefile("rb")
-            while not self._closing.is_set():
-                request = _read_request(reader)
-                if request is None:
-                    return
-                if not self._handle(client, request):
-                    return
+            try:
+                while not self._closing.is_set():
+                    request = _read_request(reader)
+                    if request is None or not self._handle(client, request):
+                        return
+            except OSError:  # the client went away (it gave up, or closed a kept-alive connection)
+                return
 
     def _take(self, request: Request) -> Fault:
         with self._lock:

@@ -11,7 +11,7 @@ import pytest
 import shotgun_api3
 
 from integrations.trackers.sgserver import SGServer
-from tests.integrations.sg_fixtures import client, running_server
+from tests.integrations.sg_fixtures import Show, client, make_show, running_server
 from tests.netfaults import FaultProxy
 
 
@@ -25,6 +25,12 @@ def server(tmp_path: Path) -> Iterator[SGServer]:
 @pytest.fixture
 def sg(server: SGServer) -> shotgun_api3.Shotgun:
     return client(server)
+
+
+@pytest.fixture
+def show(sg: shotgun_api3.Shotgun) -> Show:
+    """A small show on the served tracker (sg_fixtures.make_show)."""
+    return make_show(sg)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 import shotgun_api3
 from pydantic import SecretStr
 
+from integrations.trackers.base import VersionSpec
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer, start_in_thread
@@ -74,3 +75,30 @@ def make_show(
         made_shots.append(shot)
         tasks.append(sg.create("Task", {"content": "comp", "entity": shot, "project": project}))
     return Show(project, sequence, made_shots, tasks)
+
+
+def spec(tmp_path: Path, show: Show, key: str = "fix-1", size: int = 200_000) -> VersionSpec:
+    movie = tmp_path / "SQ010_0010_fix_v001.mp4"
+    movie.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(n % 251 for n in range(size)))
+    return VersionSpec(
+        idempotency_key=key,
+        project="DEMO",
+        shot_id=show.shots[0]["id"],
+        task_id=show.tasks[0]["id"],
+        code="SQ010_0010_rushes_v001",
+        description="denoise",
+        movie_path=movie,
+        first_frame=1001,
+        last_frame=1048,
+    )
+
+
+def versions(sg: shotgun_api3.Shotgun, key: str = "fix-1") -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = sg.find("Version", [["sg_rushes_key", "is", key]], ["sg_uploaded_movie"])
+    return found
+
+
+def attachments(sg: shotgun_api3.Shotgun, version_id: int) -> list[dict[str, Any]]:
+    link = {"type": "Version", "id": version_id}
+    found: list[dict[str, Any]] = sg.find("Attachment", [["attachment_links", "is", link]], ["filename"])
+    return found

@@ -11,50 +11,18 @@ from typing import Any
 import pytest
 import shotgun_api3
 
-from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
+from integrations.trackers.base import TrackerError, TrackerFatal
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
-from tests.integrations.sg_fixtures import FAST, KINDS, Show, make_show, options
+from tests.integrations.sg_fixtures import FAST, KINDS, Show, attachments, options, spec, versions
 from tests.netfaults import Answer, CutBody, FaultProxy, Hold, LoseAnswer, Reset, calls, to_path
-
-
-@pytest.fixture
-def show(sg: shotgun_api3.Shotgun) -> Show:
-    return make_show(sg)
 
 
 def tracker(proxy: FaultProxy, server: SGServer, **kwargs: Any) -> ShotGridTracker:
     policy = kwargs.pop("policy", FAST)
     sleep = kwargs.pop("sleep", lambda _: None)
     return ShotGridTracker(options(server, url=proxy.url, **kwargs), kinds=KINDS, policy=policy, sleep=sleep)
-
-
-def spec(tmp_path: Path, show: Show, key: str = "fix-1", size: int = 200_000) -> VersionSpec:
-    movie = tmp_path / "SQ010_0010_fix_v001.mp4"
-    movie.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(n % 251 for n in range(size)))
-    return VersionSpec(
-        idempotency_key=key,
-        project="DEMO",
-        shot_id=show.shots[0]["id"],
-        task_id=show.tasks[0]["id"],
-        code="SQ010_0010_rushes_v001",
-        description="denoise",
-        movie_path=movie,
-        first_frame=1001,
-        last_frame=1048,
-    )
-
-
-def versions(sg: shotgun_api3.Shotgun, key: str = "fix-1") -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = sg.find("Version", [["sg_rushes_key", "is", key]], ["sg_uploaded_movie"])
-    return found
-
-
-def attachments(sg: shotgun_api3.Shotgun, version_id: int) -> list[dict[str, Any]]:
-    link = {"type": "Version", "id": version_id}
-    found: list[dict[str, Any]] = sg.find("Attachment", [["attachment_links", "is", link]], ["filename"])
-    return found
 
 
 def test_an_upload_cut_partway_is_sent_again_whole_onto_the_one_version(

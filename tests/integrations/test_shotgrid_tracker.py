@@ -13,12 +13,7 @@ from integrations.trackers.base import Notice, RequestAnswer, TrackerError, Trac
 from integrations.trackers.retry import RetryPolicy
 from integrations.trackers.sgserver import SGServer
 from integrations.trackers.shotgrid import ShotGridTracker
-from tests.integrations.sg_fixtures import FAST, KINDS, Show, client, make_show, options, running_server
-
-
-@pytest.fixture
-def show(sg: shotgun_api3.Shotgun) -> Show:
-    return make_show(sg)
+from tests.integrations.sg_fixtures import FAST, KINDS, Show, client, options, running_server
 
 
 def tracker(server: SGServer, **kwargs: Any) -> ShotGridTracker:

@@ -8,13 +8,17 @@ Why each part:
   proxy that gave up after forwarding it): two Versions, or a note twice. Rushes' own retry (calls.guarded) is
   the only one; before it sends a create or an upload again it looks whether the last one landed. Reads are
   sent as the client always sent them.
-- An upload to the site (a form post) or to storage waits `timeout` plus its size at `UPLOAD_FLOOR_BYTES_S`:
-  Python's socket timeout bounds the whole send of the body, so the plain call timeout failed every movie that
-  took longer than it to send; no timeout at all (the client's) held a publish for ever on a site that took an
-  upload and never answered.
-- A part sent to storage (S3: a PUT of bytes, which the same bytes may repeat) is sent again on a 500/502/503/
-  504 or a broken connection, up to `STORAGE_ATTEMPTS`, so that one part's hiccup does not start a large
-  movie's upload over from its first part.
+- An upload waits `timeout` plus its size at `UPLOAD_FLOOR_BYTES_S`. A form post to the site (a movie
+  uploaded to a site without direct storage uploads, as the local tracker and most sites on the studio's own
+  servers are) is one block of bytes, whose whole send Python's socket timeout bounds as one operation, so the
+  plain call timeout failed every movie that took longer than it to send; no timeout at all (the client's) held
+  a publish for ever on a site that took an upload and never answered. A file sent to storage goes in small
+  writes, each bounded by the timeout; the longer wait is then for its answer.
+- A part sent to storage (S3: a PUT of bytes, which the same bytes may repeat), and a request for an upload
+  link (which changes nothing), are sent again on a 500/502/503/504 or a broken connection, up to
+  `STORAGE_ATTEMPTS`, so that one part's hiccup does not start a large movie's upload over from its first part.
+- Redirects are not followed: a write is never sent again to another address (with the script's key in its
+  body), and a site that moved is the configuration problem `connection` says it is.
 - The client's private hooks this relies on are checked by tests/integrations/test_shotgrid_client.py;
   pyproject pins the client's minor version for that reason.
 """
@@ -24,8 +28,10 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,8 +42,27 @@ from shotgun_api3.lib import httplib2
 UPLOAD_FLOOR_BYTES_S = 256 * 1024  # the slowest link an upload is given time for (2 Mbit/s)
 STORAGE_ATTEMPTS = 3  # tries of one part sent to storage
 STORAGE_RETRY_CODES = (500, 502, 503, 504)
-# the RPCs that only read: sent as the client sends them (kept-alive, a stale connection's resend)
-READ_RPCS = frozenset({"info", "read", "summarize", "text_search", "entity_types"})
+# the RPCs that only read (or, as a session token, change nothing a repeat would double): sent as the client
+# sends them (kept-alive, a stale connection's resend); every other, a name a new client brings included, is sent
+# once
+READ_RPCS = frozenset(
+    {
+        "info",
+        "read",
+        "summarize",
+        "query_display_name_cache",  # text_search
+        "activity_stream",
+        "note_thread_contents",
+        "followers",
+        "following",
+        "export_page",
+        "nav_expand",
+        "nav_search",
+        "get_session_token",
+    }
+)
+# form posts to the site that only ask for an upload's links (a repeat is a new link, nothing doubled)
+LINK_REQUESTS = ("/upload/api_get_upload_link_info", "/upload/api_get_upload_link_for_part")
 
 
 class NotTheApi(http.client.HTTPException):
@@ -84,7 +109,12 @@ def body_size(data: Any) -> int:
     if isinstance(data, str):
         return len(data.encode("utf-8"))
     try:
-        return os.fstat(data.fileno()).st_size - (data.tell() if data.seekable() else 0)
+        if data.seekable():  # a file or a part in memory (io.BytesIO): what is left of it
+            here = data.tell()
+            end = data.seek(0, io.SEEK_END)
+            data.seek(here)
+            return int(end - here)
+        return os.fstat(data.fileno()).st_size
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return 0
 
@@ -137,15 +167,13 @@ class UploadOpener:
         self._sleep = sleep
 
     def open(self, url: str | urllib.request.Request, data: Any = None) -> Any:
-        attempts = STORAGE_ATTEMPTS if _repeatable_put(url) else 1
+        attempts = STORAGE_ATTEMPTS if _repeatable_put(url) or _link_request(url) else 1
         start = _position(url)
         for attempt in range(1, attempts + 1):
             try:
                 return self._open_once(url, data)
             except (shotgun_api3.ProtocolError, OSError) as exc:
-                code = getattr(exc, "errcode", None)
-                passing = code in STORAGE_RETRY_CODES or not isinstance(exc, shotgun_api3.ProtocolError)
-                if attempt == attempts or not passing:
+                if attempt == attempts or not _passing(exc):
                     raise
                 _rewind(url, start)
                 self._sleep(float(attempt))
@@ -163,6 +191,18 @@ class UploadOpener:
         except urllib.error.URLError as exc:
             reason = exc.reason
             raise (reason if isinstance(reason, OSError) else OSError(str(reason))) from exc
+
+
+def _passing(exc: BaseException) -> bool:
+    """A storage or site failure that may pass: a 5xx, a broken connection; not a certificate refused."""
+    if isinstance(exc, shotgun_api3.ProtocolError):
+        return exc.errcode in STORAGE_RETRY_CODES
+    return not isinstance(exc, ssl.SSLCertVerificationError)
+
+
+def _link_request(url: str | urllib.request.Request) -> bool:
+    where = url.full_url if isinstance(url, urllib.request.Request) else url
+    return urllib.parse.urlsplit(where).path.endswith(LINK_REQUESTS)
 
 
 def _repeatable_put(url: str | urllib.request.Request) -> bool:
@@ -192,14 +232,11 @@ class OnceClient(shotgun_api3.Shotgun):  # type: ignore[misc]
 
     MAX_ATTEMPTS = 1
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.config.max_rpc_attempts = 1  # its resend after an SSL error, a write's included
-
     def _get_connection(self) -> Any:
         connection = super()._get_connection()  # built with the proxy and certificates the client was given
         if not isinstance(connection, _OnceHttp):
             connection.__class__ = _OnceHttp  # the same connection, which can send a request once
+            connection.follow_redirects = False  # a 3xx is answered as the ProtocolError it is
         return connection
 
     def _call_rpc(self, method: str, params: Any, *args: Any, **kwargs: Any) -> Any:
@@ -207,11 +244,17 @@ class OnceClient(shotgun_api3.Shotgun):  # type: ignore[misc]
         if once:
             self._close_connection()  # a fresh connection: no stale kept-alive one to fail on
         connection = self._get_connection()
+        # as they were: an RPC the client makes inside this one (an `info` for the session's auth) restores them
+        was = connection.send_once, self.config.max_rpc_attempts
         connection.send_once = once
+        if once:
+            self.config.max_rpc_attempts = (
+                1  # the client's resend after an SSL error, which may follow the send
+            )
         try:
             return super()._call_rpc(method, params, *args, **kwargs)
         finally:
-            connection.send_once = False
+            connection.send_once, self.config.max_rpc_attempts = was
 
     def _build_opener(self, handler: Any) -> Any:
         return UploadOpener(super()._build_opener(handler), self.config.timeout_secs)

@@ -113,7 +113,7 @@ class Connection:
                     f"{said}: the site answered Rushes at this address before, so a proxy or load balancer in "
                     "the way answered this call; will retry later"
                 )
-            if exc.errcode in (301, 302, 307, 308, 404, 405):  # nothing serves the API at that address
+            if exc.errcode in (301, 302, 303, 307, 308, 404, 405):  # nothing serves the API at that address
                 return TrackerFatal(
                     f"{said}: it does not serve the ShotGrid API there (a path after the host, or a proxy in the "
                     "way); set tracker.url to the site's address alone, e.g. https://yourstudio.shotgrid.autodesk.com"
