@@ -65,6 +65,8 @@ bench: venv
 # daemon.__version__ with the commit as a local version (0.1.0+g1a2b3c4), stamped into the archived copy, so
 # `rushes version`, the wheel's metadata and its file name say which commit it is, and a host installing a later
 # commit's wheel gets it (pip does nothing for a version it has). The last line printed is the wheel's path.
+# Earlier Rushes wheels in dist/ are removed before the build: dist/ holds one, the one to install
+# (deploy/ray-cluster.yaml refuses more than one).
 WHEEL_PYTHON ?= $(BIN)/python
 WHEEL_SRC := build/wheel-src
 
@@ -81,6 +83,7 @@ wheel:
 	sed -E 's/^(__version__ = "[^"+]+)"$$/\1+'"$$stamp"'"/' $$init > $$init.new; mv $$init.new $$init; \
 	version=$$($(WHEEL_PYTHON) -c 'import runpy, sys; print(runpy.run_path(sys.argv[1])["__version__"])' $$init); \
 	case "$$version" in *+$$stamp) ;; *) echo "make wheel: no __version__ = \"X.Y.Z\" line to stamp in daemon/__init__.py" >&2; exit 2;; esac; \
+	rm -f dist/rushes-*.whl; \
 	$(WHEEL_PYTHON) -m pip wheel --quiet --no-deps --no-build-isolation $(WHEEL_SRC) -w dist; \
 	test -f dist/rushes-$$version-py3-none-any.whl; \
 	echo dist/rushes-$$version-py3-none-any.whl

@@ -83,9 +83,20 @@ def _tracked(*paths: str) -> set[str]:
     return {name for name in _git(REPO, "ls-files", "--", *paths).splitlines() if (REPO / name).is_file()}
 
 
+def _no_git_env() -> dict[str, str]:
+    """This process's environment without any GIT_* variable: a run under a git hook (or `git rebase -x`) sets
+    GIT_DIR, GIT_INDEX_FILE and more, which would point the test's git at the Rushes repository, not its own."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
+
+
 def _git(checkout: Path, *args: str) -> str:
     done = subprocess.run(
-        ["git", "-C", str(checkout), *args], check=True, capture_output=True, text=True, timeout=60
+        ["git", "-C", str(checkout), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_no_git_env(),
     )
     return done.stdout.strip()
 
@@ -110,7 +121,7 @@ def _checkout(dest: Path) -> Path:
 def _make_wheel(
     checkout: Path, python: str = sys.executable, path: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **QUIET_PIP, **({"PATH": path} if path is not None else {})}
+    env = {**_no_git_env(), **QUIET_PIP, **({"PATH": path} if path is not None else {})}
     return subprocess.run(
         [shutil.which("make") or "make", "--no-print-directory", "wheel", f"WHEEL_PYTHON={python}"],
         cwd=checkout,
@@ -165,6 +176,21 @@ def test_each_commits_wheel_has_its_own_version_and_rushes_version_says_it(tmp_p
         built.append(wheel)
     assert built[0].name != built[1].name
     assert _git(checkout, "status", "--porcelain", "--", "daemon") == ""  # stamped: the archived copy only
+
+
+def test_make_wheel_leaves_one_rushes_wheel_in_dist(tmp_path: Path) -> None:
+    """Each `make wheel` added its wheel to those of earlier builds in dist/, and deploy/ray-cluster.yaml refuses
+    to start with more than one there."""
+    checkout = _checkout(tmp_path)
+    (checkout / "dist").mkdir()
+    (checkout / "dist" / "rushes-0.0.1+gdeadbee-py3-none-any.whl").write_bytes(b"an earlier build")
+    (checkout / "dist" / "other-1.0-py3-none-any.whl").write_bytes(b"not Rushes")
+    _commit(checkout, "next")
+    done = _make_wheel(checkout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wheels = sorted(p.name for p in (checkout / "dist").glob("*.whl"))
+    built = done.stdout.strip().splitlines()[-1].removeprefix("dist/")
+    assert wheels == ["other-1.0-py3-none-any.whl", built]
 
 
 def _release_version() -> str:

@@ -5,6 +5,7 @@ preview upload cut partway, a comment whose answer a load balancer lost, HTML 5x
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def proxy(zou_server: ZouServer) -> Iterator[FaultProxy]:
 
 
 def tracker(zou: ZouServer, proxy: FaultProxy, attempts: int = 4, grace: float | None = None) -> KitsuTracker:
-    """`grace`: how long a preview without its movie is left to zou (writes.PROCESSING_GRACE when None)."""
+    """`grace`: how long a preview without its movie is left to zou (writes.processing_grace when None)."""
     options = kitsu_options(zou, url=f"{proxy.url}/api")
     policy = RetryPolicy(attempts=attempts, first=0.05)
     if grace is None:
@@ -103,7 +104,7 @@ def test_a_preview_upload_cut_partway_is_uploaded_again_and_the_publish_has_its_
         kitsu.publish_version(spec)  # cut
     with pytest.raises(TrackerError, match="still being processed"):
         kitsu.publish_version(spec)  # for all Rushes knows, zou is at work on it
-    later = tracker(zou_server, proxy, grace=0.0)  # the outbox's retry once writes.PROCESSING_GRACE is over
+    later = tracker(zou_server, proxy, grace=0.0)  # the outbox's retry once the grace is over
     version_id = publish_until_done(later, spec)
     assert len(proxy.fired) == 1 and uploads(proxy) == 2
     preview = gazu.files.get_preview_file(version_id, client=kitsu_admin)
@@ -163,12 +164,87 @@ def test_an_upload_sent_again_that_zou_refuses_as_it_named_the_preview_meanwhile
     spec = spec_for(kitsu_shot, movie, "job-11:publish")
     with pytest.raises(TrackerError):
         kitsu.publish_version(spec)
-    releasing = threading.Thread(target=lambda: (proxy.wait_late(1), proxy.release()), daemon=True)
+
+    def release_once_zou_answered() -> None:
+        try:
+            proxy.wait_late(1)
+        finally:  # a wait that timed out (a loaded machine) still lets the held upload go: no hang till pytest's
+            proxy.release()
+
+    releasing = threading.Thread(target=release_once_zou_answered, daemon=True)
     releasing.start()
     published = kitsu.publish_version(spec)  # zou's 400 (PreviewFileReuploadNotAllowed) used to be fatal
-    releasing.join()
+    releasing.join(timeout=90)
+    assert not releasing.is_alive()
     assert len(proxy.fired) == 2 and uploads(proxy) == 2  # the upload was sent again, and refused
     assert not published.created
+    assert gazu.files.get_preview_file(published.version_id, client=kitsu_admin)["status"] == "ready"
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+def test_an_upload_sent_again_whose_answer_is_lost_while_zou_transcodes_is_not_sent_a_third_time(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    movie = slow_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(CutBody(after=2000), when=to_path(UPLOAD))
+    proxy.add(
+        AnswerEarly(504), when=to_path(UPLOAD)
+    )  # the upload sent again: zou transcodes it, its answer lost
+    grace = 5.0
+    kitsu = tracker(zou_server, proxy, grace=grace)
+    spec = spec_for(kitsu_shot, movie, "job-12:publish")
+    with pytest.raises(TrackerError):
+        kitsu.publish_version(spec)  # cut
+    time.sleep(grace + 1)  # the grace after zou made the preview, and after the cut upload, is over
+    with pytest.raises(TrackerError):
+        kitsu.publish_version(spec)  # sent again: the 504 at once, zou at work on it
+    assert uploads(proxy) == 2
+    # zou writes the preview only once it has transcoded the upload: timed from the preview's creation alone, this
+    # retry uploaded the movie a third time into a preview zou was working on
+    with pytest.raises(TrackerError, match="still being processed") as caught:
+        kitsu.publish_version(spec)
+    assert not isinstance(caught.value, TrackerFatal) and uploads(proxy) == 2
+    proxy.wait_late(1)
+    published = kitsu.publish_version(spec)
+    assert uploads(proxy) == 2 and not published.created
+    assert gazu.files.get_preview_file(published.version_id, client=kitsu_admin)["status"] == "ready"
+    assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
+
+
+def test_an_upload_sent_again_that_zou_refuses_and_drops_its_preview_for_is_made_anew_on_the_next_try(
+    zou_server: ZouServer,
+    kitsu_admin: KitsuClient,
+    kitsu_shot: KitsuShot,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    movie = write_movie(tmp_path / "SH010_denoise_v001.mp4")
+    whole = movie.read_bytes()
+    proxy.add(CutBody(after=2000), when=to_path(UPLOAD))
+    kitsu = tracker(zou_server, proxy, grace=0.0)
+    spec = spec_for(kitsu_shot, movie, "job-13:publish")
+    with pytest.raises(TrackerError):
+        kitsu.publish_version(spec)  # cut: the preview waits for its movie
+    real_upload = gazu.task.upload_preview_file
+
+    def emptied(
+        *args: object, **kwargs: object
+    ) -> object:  # the movie arrives empty: zou's 400, the preview deleted
+        movie.write_bytes(b"")
+        try:
+            return real_upload(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            movie.write_bytes(whole)
+
+    monkeypatch.setattr(gazu.task, "upload_preview_file", emptied)
+    with pytest.raises(TrackerError, match="dropped its preview") as caught:
+        kitsu.publish_version(spec)
+    # the re-read of the deleted preview, a 404, used to be fatal ("Kitsu has no the upload of ...")
+    assert not isinstance(caught.value, TrackerFatal)
+    monkeypatch.setattr(gazu.task, "upload_preview_file", real_upload)
+    published = kitsu.publish_version(spec)
+    assert published.created
     assert gazu.files.get_preview_file(published.version_id, client=kitsu_admin)["status"] == "ready"
     assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
 

@@ -3,6 +3,8 @@ cursors that refuse text they did not write, the first-start rule, and the two c
 
 from __future__ import annotations
 
+import random
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -157,11 +159,43 @@ def test_a_listener_is_told_of_each_answer_but_not_of_a_call_that_never_got_one(
     def refused() -> None:
         raise TrackerFatal("no such field")
 
-    guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=1), never)  # outside: no one told
+    def read() -> None:
+        guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=1), never)
+
     with answers_to(lambda: answers.append("answer")):
+        other = threading.Thread(target=read)  # another thread, while this one listens: no one told
+        other.start()
+        other.join(timeout=10)
+        assert not other.is_alive() and answers == []
         guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=3, first=0.0), never)
         with pytest.raises(TrackerFatal):
             guarded(service([]), "read", refused, RetryPolicy(attempts=3, first=0.0), never)
         with pytest.raises(TrackerError):
             guarded(service([]), "read", timed_out, RetryPolicy(attempts=3, first=0.0), never)
     assert answers == ["answer", "answer"]
+    read()  # after the block: no one told
+    assert answers == ["answer", "answer"]
+
+
+def test_a_listener_is_put_back_when_its_block_raises() -> None:
+    answers: list[str] = []
+    with answers_to(lambda: answers.append("outer")):
+        with pytest.raises(RuntimeError), answers_to(lambda: answers.append("inner")):
+            guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=1), never)
+            raise RuntimeError("the poll failed")
+        guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=1), never)  # the outer listener again
+    with pytest.raises(RuntimeError), answers_to(lambda: answers.append("only")):
+        raise RuntimeError("the poll failed")
+    guarded(service([]), "read", lambda: 1, RetryPolicy(attempts=1), never)  # none: no one told
+    assert answers == ["inner", "outer"]
+
+
+def test_jitter_adds_at_most_its_fraction_of_each_capped_wait() -> None:
+    # a long outage: the uncapped delay grows to days, but no wait may exceed max_delay plus its jitter
+    policy = RetryPolicy(attempts=40, first=0.5, factor=2.0, max_delay=8.0, jitter=0.25)
+    plain = list(RetryPolicy(attempts=40, first=0.5, factor=2.0, max_delay=8.0).delays())
+    for seed in range(20):
+        waits = list(policy.delays(random.Random(seed)))
+        assert len(waits) == 39
+        assert all(base <= wait <= base * 1.25 for base, wait in zip(plain, waits, strict=True)), seed
+    assert max(list(policy.delays(random.Random(0)))[10:]) > 8.0  # the jitter is there: waits are spread

@@ -74,13 +74,17 @@ class KitsuTracker:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utc_now,
-        processing_grace: float = writes.PROCESSING_GRACE,
+        processing_grace: float | None = None,
     ) -> None:
         """`clock` is naive UTC, compared with zou's event times (kitsu.fixes.PENDING_GRACE); `processing_grace`:
-        seconds a publish's preview without its movie is left to zou before its upload is taken as cut."""
+        seconds a publish's preview without its movie is left to zou before its upload is taken as cut
+        (`writes.processing_grace` of `tracker.timeout` when None)."""
         self.options = options
         self.kinds = tuple(kinds)
+        if processing_grace is None:
+            processing_grace = writes.processing_grace(options.timeout)
         self.processing_grace = processing_grace
+        self.uploads = writes.Uploads()  # per process: see writes.Uploads
         attempts = options.call_attempts or 4
         policy = policy or RetryPolicy(attempts=attempts, first=0.5, factor=2.0, max_delay=4.0)
         self.conn = Connection(options, client, policy, sleep)
@@ -137,7 +141,7 @@ class KitsuTracker:
 
     def publish_version(self, spec: VersionSpec) -> Published:
         """Post the review comment with the movie as a preview revision; find it again by idempotency key."""
-        return writes.publish_version(self.conn, self.statuses, spec, self.processing_grace)
+        return writes.publish_version(self.conn, self.statuses, spec, self.processing_grace, self.uploads)
 
     def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
         """The task to `published_status` from the fix status or the publish comment's (or, `answered`,

@@ -240,7 +240,7 @@ class Connection:
                 "give it the Manager (or Admin) role"
             )
         if isinstance(exc, RouteNotFoundException):
-            return TrackerFatal(f"Kitsu has no {what} (HTTP 404 at {self.options.url})")
+            return TrackerFatal(f"Kitsu answered {what} with HTTP 404: not found at {self.options.url}")
         if isinstance(exc, GazuException):
             return TrackerFatal(f"Kitsu refused {what}: {type(exc).__name__}: {exc}")
         return None

@@ -4,10 +4,14 @@ zou transcodes) and the `rushes-key:` line; the version id handed back is the pr
 
 Comments are not idempotent, so they are sent once; a repeated publish first looks for the comment with
 its key and, when that comment's preview has no movie, uploads the movie again into the same preview: at once
-when it is "broken", and when it is "processing" with no file name only once zou has left it so for
-`PROCESSING_GRACE` (zou names a preview after it has transcoded the movie, inside the upload request, so until
-then such a preview may be one zou still works on, its answer lost to a load balancer's 504 or Rushes' own
-timeout: sent again, it was transcoded twice, or refused). A re-upload zou refuses (400) because it named the
+when it is "broken", and when it is "processing" with no file name only once the grace (`processing_grace`:
+Rushes' own wait for an upload's answer and a margin) is over, timed from the later of zou's last write to the
+preview and the end of Rushes' last upload for that comment (zou names a preview after it has transcoded the
+movie, inside the upload request, and does not write the preview's row when an upload arrives, so until then such
+a preview may be one zou still works on, its answer lost to a load balancer's 504 or Rushes' own timeout: sent
+again, it was transcoded twice, or refused). The end of Rushes' uploads is kept in memory (`Uploads`, one per
+adapter): after a daemon restart only zou's time counts, so an upload whose answer was lost just before the restart
+may be sent again once the grace after the preview's creation is over. A re-upload zou refuses (400) because it named the
 preview meanwhile is read again: its movie is the publish. A task status is changed by a comment, and not when the
 task has it.
 Rushes moves a task only from a status it set or was asked in: a task someone moved on while Rushes
@@ -17,14 +21,16 @@ worked (the request withdrawn) keeps its status, and the publish comment carries
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import gazu
 import structlog
 from gazu.client import KitsuClient
-from gazu.exception import ParameterException
+from gazu.exception import ParameterException, RouteNotFoundException
 
 from integrations.trackers.base import Published, RequestAnswer, TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import entities, events
@@ -36,9 +42,34 @@ from integrations.trackers.kitsu.statuses import Statuses
 
 LOG = structlog.get_logger(__name__)
 UPLOAD_TIMEOUT = 600.0  # seconds: zou transcodes the movie inside the upload request
-# How long after zou last touched a preview still "processing" with no file name it may still be working on its
-# upload: Rushes' own wait for the answer, plus a margin for the movie's transfer, zou's slack and clock drift.
-PROCESSING_GRACE = UPLOAD_TIMEOUT + 300.0
+GRACE_MARGIN = 300.0  # seconds: the movie's transfer, zou's slack and clock drift
+
+
+def processing_grace(timeout: float) -> float:
+    """How long after zou last touched a preview still "processing" with no file name, or Rushes' last upload into
+    it ended, zou may still be working on its upload: Rushes' own wait for the upload's answer (the longer of
+    `tracker.timeout` and UPLOAD_TIMEOUT, as `_upload_preview` waits), plus GRACE_MARGIN."""
+    return max(timeout, UPLOAD_TIMEOUT) + GRACE_MARGIN
+
+
+class Uploads:
+    """When Rushes' last upload of a publish's movie ended (answered, refused or lost), per comment id, on the host's
+    monotonic clock. In memory: one per adapter, so a daemon restart forgets it (only zou's time counts then)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ended: dict[str, float] = {}
+
+    def ended(self, comment_id: str) -> None:
+        with self._lock:
+            self._ended[comment_id] = self._clock()
+
+    def since(self, comment_id: str) -> float | None:
+        """Seconds since Rushes' last upload for the comment ended; None when none did in this process."""
+        with self._lock:
+            ended = self._ended.get(comment_id)
+        return None if ended is None else self._clock() - ended
 
 
 def task_for(conn: Connection, statuses: Statuses, shot_id: int | str, task_id: int | str | None) -> str:
@@ -54,10 +85,11 @@ def task_for(conn: Connection, statuses: Statuses, shot_id: int | str, task_id: 
 
 
 def publish_version(
-    conn: Connection, statuses: Statuses, spec: VersionSpec, grace: float = PROCESSING_GRACE
+    conn: Connection, statuses: Statuses, spec: VersionSpec, grace: float, uploads: Uploads
 ) -> Published:
     """Post the review comment with the movie as a preview revision; find it again by idempotency key. `grace`:
-    seconds a preview without its movie is left to zou before its upload is taken as cut (PROCESSING_GRACE)."""
+    seconds a preview without its movie is left to zou before its upload is taken as cut (`processing_grace`);
+    `uploads`: when this process's uploads ended, per comment."""
     if not spec.movie_path.is_file() or spec.movie_path.stat().st_size == 0:
         raise TrackerFatal(f"cannot publish {spec.movie_path} to Kitsu: the movie is missing or empty")
     task_id = task_for(conn, statuses, spec.shot_id, spec.task_id)
@@ -78,8 +110,11 @@ def publish_version(
     if preview is not None and not lacks_movie(preview):
         return Published(str(preview["id"]), created=False)
     if preview is not None and unnamed(preview):
-        _check_left(conn, preview, grace)
-    return _upload_preview(conn, task_id, comment, preview, spec.movie_path)
+        _check_left(conn, preview, grace, uploads.since(str(comment["id"])))
+    try:
+        return _upload_preview(conn, task_id, comment, preview, spec.movie_path)
+    finally:
+        uploads.ended(str(comment["id"]))
 
 
 def lacks_movie(preview: Entity) -> bool:
@@ -111,14 +146,24 @@ def _get_preview(preview_id: str, client: KitsuClient) -> Entity:
     return preview
 
 
-def _check_left(conn: Connection, preview: Entity, grace: float) -> None:
+def _check_left(conn: Connection, preview: Entity, grace: float, since_upload: float | None) -> None:
     """Raise a transient error while zou may still be working on the preview's upload: less than `grace` seconds
-    since it last touched the preview, on zou's clock (the Date of its answer to the read just made)."""
-    now = conn.server_time() or utc_now()
+    since zou last touched the preview, on zou's clock (the Date of its answer to the read just made), or since
+    Rushes' last upload into it ended (`since_upload`, None when none did in this process): zou does not write the
+    preview when an upload arrives, only once it has transcoded it."""
+    now = conn.server_time()
+    if now is None:
+        LOG.warning(
+            "Kitsu's answer had no readable Date header: the host's clock times the preview against zou's",
+            preview_id=str(preview["id"]),
+        )
+        now = utc_now()
     since = (now - _touched(preview)).total_seconds()
+    if since_upload is not None:
+        since = min(since, since_upload)
     if since < grace:
         raise TrackerError(
-            f"the preview {preview['id']} of this publish is still being processed by Kitsu (last touched "
+            f"the preview {preview['id']} of this publish is still being processed by Kitsu (last touched or sent "
             f"{since:.0f} s ago; with no movie after {grace:.0f} s its upload is taken as cut and sent again); "
             "will look again"
         )
@@ -156,11 +201,19 @@ def _upload_preview(
 
 def _upload_again(preview_id: str, movie: Path, client: KitsuClient) -> tuple[Entity, bool]:
     """The movie into the preview, and whether it was taken. zou refuses (400) to upload into a preview it has
-    named: the earlier upload, still at work when this one was decided, got there first, and is the publish."""
+    named: the earlier upload, still at work when this one was decided, got there first, and is the publish. It
+    also refuses (400) a transfer it found empty or corrupt, and deletes the preview first: transient then, as the
+    next try finds the comment without it and makes a new one."""
     try:
         return gazu.task.upload_preview_file(preview_id, str(movie), client=client), True
-    except ParameterException:
-        preview = _get_preview(preview_id, client)
+    except ParameterException as refused:
+        try:
+            preview = _get_preview(preview_id, client)
+        except RouteNotFoundException:
+            raise TrackerError(
+                f"Kitsu refused the upload of {movie.name} and dropped its preview {preview_id} ({refused}); "
+                "a new one is made on the next try"
+            ) from refused
         if unnamed(preview):
             raise
         return preview, False
