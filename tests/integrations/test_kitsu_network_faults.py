@@ -7,7 +7,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +19,7 @@ from gazu.client import KitsuClient
 
 from integrations.trackers.base import TrackerError, TrackerFatal, VersionSpec
 from integrations.trackers.kitsu import KitsuTracker
+from integrations.trackers.kitsu.writes import Uploads
 from integrations.trackers.retry import RetryPolicy
 from tests.integrations.kitsu_fixtures import (  # noqa: F401  (fixtures)
     KitsuShot,
@@ -182,8 +185,27 @@ def test_an_upload_sent_again_that_zou_refuses_as_it_named_the_preview_meanwhile
     assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
 
 
+@dataclass
+class Later:
+    """How far both clocks the grace is judged by (zou's Date, this host's monotonic one) are moved on."""
+
+    by: float = 0.0
+
+    def moved(self, server_time: Callable[[], datetime | None]) -> Callable[[], datetime | None]:
+        def now() -> datetime | None:
+            zou = server_time()
+            return None if zou is None else zou + timedelta(seconds=self.by)
+
+        return now
+
+
 def test_an_upload_sent_again_whose_answer_is_lost_while_zou_transcodes_is_not_sent_a_third_time(
-    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+    zou_server: ZouServer,
+    kitsu_admin: KitsuClient,
+    kitsu_shot: KitsuShot,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     movie = slow_movie(tmp_path / "SH010_denoise_v001.mp4")
     proxy.add(CutBody(after=2000), when=to_path(UPLOAD))
@@ -192,10 +214,15 @@ def test_an_upload_sent_again_whose_answer_is_lost_while_zou_transcodes_is_not_s
     )  # the upload sent again: zou transcodes it, its answer lost
     grace = 5.0
     kitsu = tracker(zou_server, proxy, grace=grace)
+    later = Later()
+    kitsu.uploads = Uploads(clock=lambda: time.monotonic() + later.by)
+    monkeypatch.setattr(kitsu.conn, "server_time", later.moved(kitsu.conn.server_time))
     spec = spec_for(kitsu_shot, movie, "job-12:publish")
     with pytest.raises(TrackerError):
         kitsu.publish_version(spec)  # cut
-    time.sleep(grace + 1)  # the grace after zou made the preview, and after the cut upload, is over
+    later.by = (
+        grace + 1
+    )  # zou's clock and this host's: the grace after the preview and the cut upload is over
     with pytest.raises(TrackerError):
         kitsu.publish_version(spec)  # sent again: the 504 at once, zou at work on it
     assert uploads(proxy) == 2
