@@ -27,6 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+STOP_WAIT_S = 5.0  # how long stop() waits for each of its threads
+UPSTREAM_TIMEOUT_S = 60.0  # a request forwarded to the server, and its answer
+
 HTML_PAGE = (
     "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -139,6 +142,8 @@ class FaultProxy:
         self._released = threading.Event()
         self._closing = threading.Event()
         self._listener: socket.socket | None = None
+        self._clients: set[socket.socket] = set()  # connections being served, shut at stop()
+        self._threads: list[threading.Thread] = []
         self.port = 0
 
     @property
@@ -150,9 +155,18 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        """Refuse new connections, end the ones being served (a kept-alive one would wait on its client for ever)
+        and wait for their threads, so that a test leaves none running behind it."""
         self._closing.set()
         self._released.set()
         self.refuse()
+        with self._lock:
+            clients, threads = list(self._clients), list(self._threads)
+        for client in clients:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout=STOP_WAIT_S)
 
     def add(self, fault: Fault, when: Match = any_request, times: int = 1) -> None:
         with self._lock:
@@ -194,7 +208,13 @@ class FaultProxy:
         listener.listen(64)
         self.port = listener.getsockname()[1]
         self._listener = listener
-        threading.Thread(target=self._accept_loop, args=(listener,), daemon=True).start()
+        self._spawn(self._accept_loop, listener)
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while True:
@@ -202,7 +222,9 @@ class FaultProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # refused or stopped
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            with self._lock:
+                self._clients.add(client)
+            self._spawn(self._serve, client)
 
     def _serve(self, client: socket.socket) -> None:
         with client:
@@ -214,6 +236,9 @@ class FaultProxy:
                         return
             except OSError:  # the client went away (it gave up, or closed a kept-alive connection)
                 return
+            finally:
+                with self._lock:
+                    self._clients.discard(client)
 
     def _take(self, request: Request) -> Fault:
         with self._lock:
@@ -238,7 +263,7 @@ class FaultProxy:
             client.sendall(_html_answer(fault.status))
             return True
         if isinstance(fault, AnswerEarly):
-            threading.Thread(target=self._forward_late, args=(request,), daemon=True).start()
+            self._spawn(self._forward_late, request)
             client.sendall(_html_answer(fault.status))
             return True
         if isinstance(fault, Hold):
@@ -258,7 +283,7 @@ class FaultProxy:
         return b"connection: close" not in answer.split(b"\r\n\r\n", 1)[0].lower()
 
     def _cut(self, request: Request, after: int) -> None:
-        with socket.create_connection(self.upstream) as up:
+        with socket.create_connection(self.upstream, timeout=UPSTREAM_TIMEOUT_S) as up:
             up.sendall(request.head + request.body[:after])
             _reset(up)
 
@@ -271,7 +296,7 @@ class FaultProxy:
 
     def _forward(self, request: Request) -> bytes:
         head = _close_header(request.head)
-        with socket.create_connection(self.upstream) as up:
+        with socket.create_connection(self.upstream, timeout=UPSTREAM_TIMEOUT_S) as up:
             up.sendall(head + request.body)
             chunks = []
             while chunk := up.recv(65536):
