@@ -29,6 +29,9 @@ class HeadProgress:
     done: bool = False
     rng: dict[str, Any] = field(default_factory=dict)  # numpy bit_generator.state
     losses: list[float] = field(default_factory=list)  # running loss every `loss_every` steps
+    norms: list[float] = field(default_factory=list)  # the last steps' gradient norms (engine.train.clipping)
+    clipped: int = 0  # steps whose gradient was scaled down to its limit (engine.train.clipping)
+    skipped: int = 0  # steps not taken: their gradient was not finite
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from engine.train.clip_choice import (
     record_start,
     started_with,
 )
+from engine.train.clipping import NormLimit
 from engine.train.dataset import (
     ClipLike,
     DatasetError,
@@ -592,6 +594,12 @@ def _steps(
         log.info("%s: training under %s autocast on %s", name, dtype, run.device)
     scaler = torch.amp.GradScaler("cuda") if needs_scaler(dtype) else None
     average = run.averages.get(name)
+    factor = cfg.gradient_limit
+    limit = (
+        NormLimit(factor, recent=deque(prog.norms), clipped=prog.clipped, skipped=prog.skipped)
+        if factor
+        else None
+    )
     running: list[float] = []
     start = time.monotonic() - prog.elapsed
     stopped = False
@@ -601,7 +609,9 @@ def _steps(
             if fraction is None or stopped:
                 break
             _set_lr(opt, peak * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
-            running.append(_step(objective, opt, scaler, batches.next(), run.device, dtype))
+            running.append(_step(objective, opt, scaler, batches.next(), run.device, dtype, limit))
+            if limit is not None:
+                prog.norms, prog.clipped, prog.skipped = list(limit.recent), limit.clipped, limit.skipped
             if average is not None:
                 average.update_parameters(run.model.net(name))
             prog.step += 1
@@ -614,6 +624,14 @@ def _steps(
     prog.rng = batches.state
     if running:
         _report(run, name, running, start)
+    if limit is not None and (limit.clipped or limit.skipped):
+        log.info(
+            "%s: %d of %d steps had their gradient limited, %d not taken (not finite)",
+            name,
+            limit.clipped,
+            prog.step,
+            limit.skipped,
+        )
     return stopped
 
 
@@ -707,20 +725,35 @@ def _step(
     batch: dict[str, torch.Tensor],
     device: torch.device,
     dtype: torch.dtype | None = None,
+    limit: NormLimit | None = None,
 ) -> float:
     """One optimiser step on `batch` under `dtype`'s autocast (engine.train.precision; None: float32), with
-    `scaler` for float16; the loss (`objective(batch)`) before it."""
+    `scaler` for float16; the loss (`objective(batch)`) before it. With `limit` (engine.train.clipping) the
+    gradient is scaled down to its limit, and a gradient that is not finite takes no step."""
     with train_autocast(device, dtype):
         loss: torch.Tensor = objective(batch)
     opt.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
-        scaler.step(opt)
+        scaler.unscale_(opt)
+        _limit_gradient(opt, limit)
+        scaler.step(opt)  # skips a step whose gradient is not finite, and lowers its scale
         scaler.update()
     else:
         loss.backward()
-        opt.step()
+        if _limit_gradient(opt, limit):
+            opt.step()
     return float(loss.detach())
+
+
+def _limit_gradient(opt: torch.optim.Optimizer, limit: NormLimit | None) -> bool:
+    """Scale the optimiser's gradients down to `limit`'s norm; False when they are not finite (no step)."""
+    if limit is None:
+        return True
+    params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+    most = limit.limit()
+    norm = float(torch.nn.utils.clip_grad_norm_(params, most if most is not None else float("inf")))
+    return limit.record(norm)
 
 
 def _report(run: _Run, name: str, running: list[float], start: float) -> None:

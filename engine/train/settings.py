@@ -28,6 +28,14 @@ class TrainSettings(BaseModel):
         "decay (engine.train.averaging). Upscale's last step swung its unseen-clip score by 0.56 dB between runs "
         "of the same settings; the averages of four runs lay within 0.04 (docs/benchmarks.md).",
     )
+    gradient_limit: float | None = Field(
+        4.0,
+        gt=1,
+        description="A step's gradient is scaled down to this many times the median norm of the head's last 200 "
+        "steps (engine.train.clipping), so one outlier batch cannot knock over a head that was learning; null: "
+        "no limit. A base's denoise head without it fell to an untrained net's loss in one step and never came "
+        "back (docs/benchmarks.md).",
+    )
     cpu_bf16: CpuBf16 = Field(
         "auto",
         description="bfloat16 autocast on a CPU for the heads that gain from it (engine.train.precision): "

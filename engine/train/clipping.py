@@ -1,0 +1,59 @@
+"""How large a training step's gradient may be: a limit that follows the head's own recent gradients.
+
+Why: a base run's denoise head trained well for 3,800 steps (running loss 0.016), then in one step fell to
+0.037, about what an untrained net scores, and never came back in the 12,000 steps left; show models grown
+from it lost 1.8 to 2.7 dB to models from scratch (docs/benchmarks.md, "Denoise from the base: a base head
+that fell over"). Adam moves every weight by up to about three times the learning rate on a batch whose
+gradient is far above the usual ones, all in that one batch's direction, for the ten or so steps its momentum
+remembers it, and the squared-gradient average it inflates keeps later steps tiny for a thousand more.
+
+So a step's gradient is scaled down to `factor` times the median norm of the head's last `window` steps
+(after `warmup` steps, while a fresh net's norms settle). Normal steps stay under the limit and are left
+alone; an outlier is cut to an ordinary size. The limit follows the head (each head's norms have their own
+scale, and fall as it learns), so one setting serves every head. A gradient that is not finite (inf or NaN)
+is not stepped on at all. Pure: the caller measures the norm and scales.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+FACTOR = 4.0  # limit = FACTOR x the median recent norm
+WINDOW = 200  # steps the median is taken over
+WARMUP = 50  # steps of a head before its gradients are limited
+
+
+@dataclass
+class NormLimit:
+    """One head's gradient-norm limit. `limit()` before the step, `record(norm)` after measuring it."""
+
+    factor: float = FACTOR
+    window: int = WINDOW
+    warmup: int = WARMUP
+    recent: deque[float] = field(default_factory=deque)
+    clipped: int = 0  # steps whose gradient was scaled down
+    skipped: int = 0  # steps not taken: the gradient was not finite
+
+    def limit(self) -> float | None:
+        """The largest gradient norm a step may take now; None while the head is warming up."""
+        if len(self.recent) < self.warmup:
+            return None
+        ordered = sorted(self.recent)
+        mid = len(ordered) // 2
+        median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        return self.factor * median
+
+    def record(self, norm: float) -> bool:
+        """Note a step's gradient norm (before any scaling); False when the step must not be taken."""
+        if not math.isfinite(norm):
+            self.skipped += 1
+            return False
+        limit = self.limit()
+        if limit is not None and norm > limit:
+            self.clipped += 1
+        self.recent.append(norm)
+        while len(self.recent) > self.window:
+            self.recent.popleft()
+        return True
