@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -349,6 +350,9 @@ def main() -> None:
         help="only this show run, from the base already trained in --out (writes base-<run>.json)",
     )
     args = ap.parse_args()
+    # the training loop's notes (a head's limited gradients, its autocast) go to stderr with the run's log
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("engine.train.loop").setLevel(logging.INFO)
     args.heads = [h for h in args.heads.split(",") if h]
     unknown = sorted(set(args.heads) - set(head_names()))
     if unknown:
