@@ -82,3 +82,7 @@ def main() -> None:
             message = message.removesuffix(RETRY_LATER) + f"; {REACH_IT}, then run the command again"
         err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
         sys.exit(exits.TRY_LATER if passing(exc) else exits.BAD_INPUT)
+
+
+if __name__ == "__main__":  # python -m daemon.cli.main, as python -m daemon
+    main()

@@ -79,6 +79,14 @@ def test_version_is_the_package_version() -> None:
     assert __version__ == importlib.metadata.version("rushes")
 
 
+@pytest.mark.parametrize("module", ["daemon", "daemon.cli.main"])
+def test_the_cli_runs_as_a_module(module: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", module, "version"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0 and out.stdout.strip() == f"rushes {__version__}"
+
+
 def test_a_shows_folder_gone_stops_no_command_and_show_list_marks_it(tmp_path: Path) -> None:
     kept, gone = tmp_path / "kept", tmp_path / "gone"
     kept.mkdir()
