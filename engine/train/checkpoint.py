@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -117,5 +117,8 @@ def load_checkpoint(
         opt.load_state_dict(_unflatten_optim(opt_tensors, head, payload["param_groups"][head]))
     if averages and (folder / AVERAGES).is_file():
         load_averages(averages, load_file(str(folder / AVERAGES)))
-    progress = {h: HeadProgress(**p) for h, p in payload["progress"].items()}
+    known = {f.name for f in fields(HeadProgress)}  # a field a later Rushes added is left to it
+    progress = {
+        h: HeadProgress(**{k: v for k, v in p.items() if k in known}) for h, p in payload["progress"].items()
+    }
     return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}))

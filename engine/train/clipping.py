@@ -32,9 +32,12 @@ class NormLimit:
     factor: float = FACTOR
     window: int = WINDOW
     warmup: int = WARMUP
-    recent: deque[float] = field(default_factory=deque)
+    recent: deque[float] = field(default_factory=deque)  # the last `window` norms
     clipped: int = 0  # steps whose gradient was scaled down
     skipped: int = 0  # steps not taken: the gradient was not finite
+
+    def __post_init__(self) -> None:
+        self.recent = deque(self.recent, maxlen=self.window)
 
     def limit(self) -> float | None:
         """The largest gradient norm a step may take now; None while the head is warming up."""
@@ -45,15 +48,14 @@ class NormLimit:
         median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
         return self.factor * median
 
-    def record(self, norm: float) -> bool:
-        """Note a step's gradient norm (before any scaling); False when the step must not be taken."""
+    def record(self, norm: float, limit: float | None, overflow_expected: bool = False) -> bool:
+        """Note a step's gradient norm (before any scaling) against the `limit()` it was held to; False when the
+        step must not be taken. `overflow_expected`: a float16 run's gradient scaler overflows now and then by
+        design, and skips that step itself, so it is not counted as skipped here."""
         if not math.isfinite(norm):
-            self.skipped += 1
+            self.skipped += 0 if overflow_expected else 1
             return False
-        limit = self.limit()
         if limit is not None and norm > limit:
             self.clipped += 1
         self.recent.append(norm)
-        while len(self.recent) > self.window:
-            self.recent.popleft()
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from collections import deque
@@ -609,7 +610,9 @@ def _steps(
             if fraction is None or stopped:
                 break
             _set_lr(opt, peak * _lr_factor(fraction) * min(1.0, (prog.step + 1) / WARMUP_STEPS))
-            running.append(_step(objective, opt, scaler, batches.next(), run.device, dtype, limit))
+            loss = _step(objective, opt, scaler, batches.next(), run.device, dtype, limit)
+            if math.isfinite(loss):  # a batch that took no step is not part of the running loss
+                running.append(loss)
             if limit is not None:
                 prog.norms, prog.clipped, prog.skipped = list(limit.recent), limit.clipped, limit.skipped
             if average is not None:
@@ -736,7 +739,7 @@ def _step(
     if scaler is not None:
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
-        _limit_gradient(opt, limit)
+        _limit_gradient(opt, limit, scaled=True)
         scaler.step(opt)  # skips a step whose gradient is not finite, and lowers its scale
         scaler.update()
     else:
@@ -746,14 +749,15 @@ def _step(
     return float(loss.detach())
 
 
-def _limit_gradient(opt: torch.optim.Optimizer, limit: NormLimit | None) -> bool:
-    """Scale the optimiser's gradients down to `limit`'s norm; False when they are not finite (no step)."""
+def _limit_gradient(opt: torch.optim.Optimizer, limit: NormLimit | None, scaled: bool = False) -> bool:
+    """Scale the optimiser's gradients down to `limit`'s norm; False when they are not finite (no step).
+    `scaled`: a float16 run's, which its gradient scaler has unscaled and skips itself when not finite."""
     if limit is None:
         return True
     params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
     most = limit.limit()
     norm = float(torch.nn.utils.clip_grad_norm_(params, most if most is not None else float("inf")))
-    return limit.record(norm)
+    return limit.record(norm, most, overflow_expected=scaled)
 
 
 def _report(run: _Run, name: str, running: list[float], start: float) -> None:

@@ -3,6 +3,7 @@ cannot knock over a head that was learning."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from functools import partial
@@ -14,6 +15,7 @@ import torch
 from engine import synth
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, loop, train
+from engine.train.checkpoint import STATE
 from engine.train.clipping import NormLimit
 from engine.train.loop import _step
 
@@ -22,9 +24,9 @@ def test_no_limit_while_a_head_warms_up_then_a_multiple_of_its_median() -> None:
     limit = NormLimit(factor=4.0, window=10, warmup=5)
     for norm in (1.0, 2.0, 3.0, 4.0):
         assert limit.limit() is None
-        assert limit.record(norm)
+        assert limit.record(norm, limit.limit())
     assert limit.limit() is None
-    limit.record(100.0)  # an outlier moves the median little
+    limit.record(100.0, limit.limit())  # an outlier moves the median little
     assert limit.limit() == 4.0 * 3.0
     assert limit.clipped == 0  # nothing was limited while warming up
 
@@ -32,24 +34,27 @@ def test_no_limit_while_a_head_warms_up_then_a_multiple_of_its_median() -> None:
 def test_the_limit_follows_the_last_window_of_steps() -> None:
     limit = NormLimit(factor=2.0, window=4, warmup=4)
     for norm in (10.0, 10.0, 10.0, 10.0):
-        limit.record(norm)
+        limit.record(norm, limit.limit())
     assert limit.limit() == 20.0
     for norm in (1.0, 1.0, 1.0, 1.0):  # the head learned: its gradients shrank
-        limit.record(norm)
+        limit.record(norm, limit.limit())
     assert limit.limit() == 2.0
     assert len(limit.recent) == 4
 
 
 def test_a_norm_over_the_limit_is_counted_and_one_not_finite_is_refused() -> None:
     limit = NormLimit(factor=2.0, window=8, warmup=2)
-    limit.record(1.0)
-    limit.record(1.0)
-    assert limit.record(5.0)
+    limit.record(1.0, limit.limit())
+    limit.record(1.0, limit.limit())
+    assert limit.record(5.0, limit.limit())
     assert limit.clipped == 1
-    assert not limit.record(math.nan)
-    assert not limit.record(math.inf)
+    assert not limit.record(math.nan, limit.limit())
+    assert not limit.record(math.inf, limit.limit())
     assert limit.skipped == 2
     assert list(limit.recent) == [1.0, 1.0, 5.0]  # what was refused is not part of the median
+    # a float16 run's scaler overflows by design now and then, and skips that step itself: not counted
+    assert not limit.record(math.inf, limit.limit(), overflow_expected=True)
+    assert limit.skipped == 2
 
 
 class _Square(torch.nn.Module):
@@ -97,8 +102,8 @@ def _after_outlier(limit: NormLimit | None) -> tuple[float, float]:
 def test_one_outlier_batch_does_not_undo_what_a_head_learned() -> None:
     before, after = _after_outlier(NormLimit())
     unlimited_before, unlimited_after = _after_outlier(None)
-    assert unlimited_before == before  # the same net until the outlier
-    assert unlimited_after > 10 * before  # without a limit the outlier undoes the training
+    assert math.isclose(unlimited_before, before, rel_tol=1e-5)  # the same net until the outlier
+    assert unlimited_after > 5 * before  # without a limit the outlier undoes the training
     assert after < 2 * before
 
 
@@ -153,6 +158,11 @@ def test_a_resumed_run_limits_its_gradients_as_an_unbroken_one(
 
     first = train(clips, options, tmp_path / "v", heads=["denoise"], stop=stop_after_7, settings=settings())
     assert first.stopped and first.steps == {"denoise": 7}
+    state = tmp_path / "v" / "checkpoint" / STATE
+    saved = json.loads(state.read_text())
+    assert len(saved["progress"]["denoise"]["norms"]) == 7
+    saved["progress"]["denoise"]["a_later_field"] = 1  # what a later Rushes may add is left to it
+    state.write_text(json.dumps(saved))
     with caplog.at_level(logging.INFO, logger="engine.train.loop"):
         resumed = train(clips, options, tmp_path / "v", heads=["denoise"], settings=settings())
     limited = [r.getMessage() for r in caplog.records if "had their gradient limited" in r.getMessage()]
