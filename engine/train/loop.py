@@ -50,6 +50,7 @@ from engine.train.dataset import (
 )
 from engine.train.draw_workers import WorkerBatches, fork_available
 from engine.train.eval_time import EvalMemo, HeadCost, HeadCosts, eval_reserve
+from engine.train.fallback import BestStretch
 from engine.train.layout import channels_last
 from engine.train.native import NativeClip, load_native, native_split
 from engine.train.pairs import PairExample, PairPool
@@ -602,6 +603,7 @@ def _steps(
         else None
     )
     running: list[float] = []
+    stretch, kept = BestStretch(), None  # the weights of the head's best stretch (engine.train.fallback)
     start = time.monotonic() - prog.elapsed
     stopped = False
     with _batches(run, name, head, rng, gate) as batches:
@@ -621,12 +623,25 @@ def _steps(
             if len(running) >= cfg.progress_every:
                 _report(run, name, running, start)
                 running = []
+                if stretch.add(prog.losses[-1]):
+                    kept = {k: v.detach().clone() for k, v in run.model.net(name).state_dict().items()}
             prog.elapsed = time.monotonic() - start
             prog.rng = batches.state
             run.checkpoint(when_due=True)
     prog.rng = batches.state
     if running:
         _report(run, name, running, start)
+    if not stopped and kept is not None and stretch.fell() and name not in run.averages:
+        log.warning(
+            "%s fell over: its last %d steps' loss %.4f is %.1fx its best stretch's %.4f; it keeps the weights "
+            "of that stretch",
+            name,
+            stretch.window * cfg.progress_every,
+            stretch.last,
+            (stretch.last or 0.0) / (stretch.best or 1.0),
+            stretch.best,
+        )
+        run.model.net(name).load_state_dict(kept)
     if limit is not None and (limit.clipped or limit.skipped):
         log.info(
             "%s: %d of %d steps had their gradient limited, %d not taken (not finite)",

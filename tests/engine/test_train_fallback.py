@@ -1,0 +1,90 @@
+"""A head that fell over in training keeps the weights of its best stretch (engine.train.fallback), so a version
+is not the wreck of a run that went well for hours."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import synth
+from engine.options import TrainOptions
+from engine.train import TrainClip, TrainSettings, loop, train
+from engine.train.fallback import BestStretch
+
+
+def test_a_window_that_is_the_best_so_far_asks_for_the_weights() -> None:
+    stretch = BestStretch(window=2, ratio=1.5)
+    assert [stretch.add(x) for x in (4.0, 2.0)] == [False, True]  # the first full window is the best so far
+    assert [stretch.add(x) for x in (1.0, 1.0)] == [False, True]  # a better one
+    assert [stretch.add(x) for x in (1.2, 1.2)] == [False, False]  # a worse one
+    assert stretch.best == 1.0 and stretch.last == 1.2 and not stretch.fell()
+
+
+def test_a_head_fell_when_its_last_window_stays_far_above_its_best() -> None:
+    stretch = BestStretch(window=2, ratio=1.5)
+    for x in (0.02, 0.02, 0.016, 0.016, 0.037, 0.037):
+        stretch.add(x)
+    assert stretch.fell()
+    stretch.add(0.017)
+    assert stretch.fell()  # a window not yet full says nothing
+    stretch.add(0.017)
+    assert not stretch.fell()  # it came back
+
+
+def test_nothing_fell_before_a_full_window() -> None:
+    stretch = BestStretch(window=3)
+    stretch.add(1.0)
+    stretch.add(9.0)
+    assert not stretch.fell() and stretch.best is None
+
+
+def test_a_head_that_fell_over_keeps_its_best_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A denoise head trains 15 steps, then its weights are knocked far off (what the base's head did by
+    itself at step 3,900) and 15 more steps cannot bring it back: the version keeps the weights it had at the
+    end of its best window of reported losses, not the wreck."""
+    monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))  # windows of 3 reports of 1 step
+    after: list[dict[str, torch.Tensor]] = []
+    step = loop._step
+
+    def knocked_over(objective: loop.HeadLoss, *args: object, **kw: object) -> float:
+        if len(after) == 15:
+            with torch.no_grad():
+                for p in objective.net.parameters():
+                    p.add_(torch.randn_like(p) * 0.5)
+        loss = step(objective, *args, **kw)  # type: ignore[arg-type]
+        after.append({k: v.detach().clone().contiguous() for k, v in objective.net.state_dict().items()})
+        return loss
+
+    monkeypatch.setattr(loop, "_step", knocked_over)
+    clips = [
+        TrainClip(
+            id=f"shot{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
+        )
+        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
+    ]
+    settings = TrainSettings(
+        max_steps=30,
+        batch_size=2,
+        crop=32,
+        progress_every=1,
+        gradient_limit=None,
+        cache_dir=tmp_path / "cache",
+    )
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    with caplog.at_level(logging.WARNING, logger="engine.train.loop"):
+        result = train(clips, options, tmp_path / "v1", heads=["denoise"], settings=settings)
+    assert result.version is not None
+    fell = [r.getMessage() for r in caplog.records if "fell over" in r.getMessage()]
+    assert len(fell) == 1 and "keeps the weights of that stretch" in fell[0]
+    kept = result.version.model.net("denoise").state_dict()
+    ends = [
+        i for i in range(2, 15, 3)
+    ]  # the steps that end a window before the knock (its 3rd, 6th, ... report)
+    assert any(all(torch.equal(kept[k], after[i][k]) for k in kept) for i in ends)
+    assert not all(torch.equal(kept[k], after[-1][k]) for k in kept)
