@@ -1,17 +1,19 @@
 """How large a training step's gradient may be: a limit that follows the head's own recent gradients.
 
-Why: a base run's denoise head trained well for 3,800 steps (running loss 0.016), then in one step fell to
-0.037, about what an untrained net scores, and never came back in the 12,000 steps left; show models grown
-from it lost 1.8 to 2.7 dB to models from scratch (docs/benchmarks.md, "Denoise from the base: a base head
-that fell over"). Adam moves every weight by up to about three times the learning rate on a batch whose
-gradient is far above the usual ones, all in that one batch's direction, for the ten or so steps its momentum
-remembers it, and the squared-gradient average it inflates keeps later steps tiny for a thousand more.
+Why: a base run's denoise head trained well for 3,800 steps (running loss 0.016), then within a few steps rose
+to 0.037, about what an untrained net scores, and never came back in the 12,000 steps left; show models grown
+from it lost 1.8 to 2.7 dB to models from scratch (docs/benchmarks.md, "Denoise from the base: a head that fell
+over"). One way a net falls like that under Adam: a batch whose gradient is far above the usual ones moves every
+weight by up to about three times the learning rate in that one batch's direction, for the ten or so steps its
+momentum remembers it. A replay of that run's own batches found no such batch and did not fall, so this is a
+guard against one cause, not the found one; engine.train.fallback guards against the outcome.
 
 So a step's gradient is scaled down to `factor` times the median norm of the head's last `window` steps
 (after `warmup` steps, while a fresh net's norms settle). Normal steps stay under the limit and are left
-alone; an outlier is cut to an ordinary size. The limit follows the head (each head's norms have their own
-scale, and fall as it learns), so one setting serves every head. A gradient that is not finite (inf or NaN)
-is not stepped on at all. Pure: the caller measures the norm and scales.
+alone (a 2,400 s denoise base: 33 of 16,625 steps limited); an outlier is cut to an ordinary size. The limit
+follows the head (each head's norms have their own scale, and fall as it learns), so one setting serves every
+head. A gradient that is not finite (inf or NaN) is not stepped on at all. Pure: the caller measures the norm
+and scales.
 """
 
 from __future__ import annotations

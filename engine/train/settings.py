@@ -33,8 +33,8 @@ class TrainSettings(BaseModel):
         gt=1,
         description="A step's gradient is scaled down to this many times the median norm of the head's last 200 "
         "steps (engine.train.clipping), so one outlier batch cannot knock over a head that was learning; null: "
-        "no limit. A base's denoise head without it fell to an untrained net's loss in one step and never came "
-        "back (docs/benchmarks.md).",
+        "no limit. A guard against one way a head falls over (engine.train.clipping; docs/benchmarks.md, "
+        '"Denoise from the base: a head that fell over").',
     )
     cpu_bf16: CpuBf16 = Field(
         "auto",
