@@ -1,7 +1,7 @@
 """How large a training step's gradient may be: a limit that follows the head's own recent gradients.
 
-Why: a base run's denoise head trained well for 3,800 steps (running loss 0.016), then within a few steps rose
-to 0.037, about what an untrained net scores, and never came back in the 12,000 steps left; show models grown
+Why: a base run's denoise head trained well for 3,800 steps (running loss 0.016), then by step 4,100 was
+at 0.037, about what an untrained net scores, and never came back in the 12,000 steps left; show models grown
 from it lost 1.8 to 2.7 dB to models from scratch (docs/benchmarks.md, "Denoise from the base: a head that fell
 over"). One way a net falls like that under Adam: a batch whose gradient is far above the usual ones moves every
 weight by up to about three times the learning rate in that one batch's direction, for the ten or so steps its

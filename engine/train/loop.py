@@ -603,7 +603,8 @@ def _steps(
         else None
     )
     running: list[float] = []
-    stretch, kept = BestStretch(), None  # the weights of the head's best stretch (engine.train.fallback)
+    # the weights the head's best stretch started from, and those the stretch in hand started from
+    stretch, kept, opening = BestStretch(), None, _weights(run.model.net(name))
     start = time.monotonic() - prog.elapsed
     stopped = False
     with _batches(run, name, head, rng, gate) as batches:
@@ -624,7 +625,9 @@ def _steps(
                 _report(run, name, running, start)
                 running = []
                 if stretch.add(prog.losses[-1]):
-                    kept = {k: v.detach().clone() for k, v in run.model.net(name).state_dict().items()}
+                    kept = opening
+                if not stretch.pending:  # a window ended: the next one starts from these weights
+                    opening = _weights(run.model.net(name))
             prog.elapsed = time.monotonic() - start
             prog.rng = batches.state
             run.checkpoint(when_due=True)
@@ -651,6 +654,11 @@ def _steps(
             limit.skipped,
         )
     return stopped
+
+
+def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of `net`'s state as it is now (engine.train.fallback keeps it)."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:

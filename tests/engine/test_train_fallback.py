@@ -4,6 +4,7 @@ is not the wreck of a run that went well for hours."""
 from __future__ import annotations
 
 import logging
+import statistics
 from functools import partial
 from pathlib import Path
 
@@ -46,20 +47,21 @@ def test_a_head_that_fell_over_keeps_its_best_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A denoise head trains 15 steps, then its weights are knocked far off (what the base's head did by
-    itself at step 3,900) and 15 more steps cannot bring it back: the version keeps the weights it had at the
-    end of its best window of reported losses, not the wreck."""
+    itself near step 4,000) and 15 more steps cannot bring it back: the version keeps the weights its best
+    window of reported losses started from, not the wreck."""
     monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))  # windows of 3 reports of 1 step
-    after: list[dict[str, torch.Tensor]] = []
+    before: list[dict[str, torch.Tensor]] = []  # the net's state before each step
+    losses: list[float] = []
     step = loop._step
 
     def knocked_over(objective: loop.HeadLoss, *args: object, **kw: object) -> float:
-        if len(after) == 15:
+        if len(before) == 15:
             with torch.no_grad():
                 for p in objective.net.parameters():
                     p.add_(torch.randn_like(p) * 0.5)
-        loss = step(objective, *args, **kw)  # type: ignore[arg-type]
-        after.append({k: v.detach().clone().contiguous() for k, v in objective.net.state_dict().items()})
-        return loss
+        before.append({k: v.detach().clone().contiguous() for k, v in objective.net.state_dict().items()})
+        losses.append(step(objective, *args, **kw))  # type: ignore[arg-type]
+        return losses[-1]
 
     monkeypatch.setattr(loop, "_step", knocked_over)
     clips = [
@@ -82,9 +84,39 @@ def test_a_head_that_fell_over_keeps_its_best_weights(
     assert result.version is not None
     fell = [r.getMessage() for r in caplog.records if "fell over" in r.getMessage()]
     assert len(fell) == 1 and "keeps the weights of that stretch" in fell[0]
+    best = min(range(0, 30, 3), key=lambda start: statistics.median(losses[start : start + 3]))
+    assert best < 15  # a window before the knock
     kept = result.version.model.net("denoise").state_dict()
-    ends = [
-        i for i in range(2, 15, 3)
-    ]  # the steps that end a window before the knock (its 3rd, 6th, ... report)
-    assert any(all(torch.equal(kept[k], after[i][k]) for k in kept) for i in ends)
-    assert not all(torch.equal(kept[k], after[-1][k]) for k in kept)
+    assert all(torch.equal(kept[k], before[best][k]) for k in kept)  # the weights that window started from
+
+
+def test_a_head_that_keeps_learning_keeps_its_last_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three windows of 20 one-step reports (a run's windows are 20 reports), no knock: no warning, and the
+    version is the last step's weights."""
+    clips = [
+        TrainClip(
+            id=f"shot{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
+        )
+        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
+    ]
+    settings = TrainSettings(
+        max_steps=60, batch_size=2, crop=32, progress_every=1, cache_dir=tmp_path / "cache"
+    )
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    last: list[dict[str, torch.Tensor]] = []
+    step = loop._step
+
+    def record(objective: loop.HeadLoss, *args: object, **kw: object) -> float:
+        loss = step(objective, *args, **kw)  # type: ignore[arg-type]
+        last[:] = [{k: v.detach().clone().contiguous() for k, v in objective.net.state_dict().items()}]
+        return loss
+
+    monkeypatch.setattr(loop, "_step", record)
+    with caplog.at_level(logging.WARNING, logger="engine.train.loop"):
+        result = train(clips, options, tmp_path / "v1", heads=["denoise"], settings=settings)
+    assert result.version is not None
+    assert not [r for r in caplog.records if "fell over" in r.getMessage()]
+    kept = result.version.model.net("denoise").state_dict()
+    assert all(torch.equal(kept[k], last[0][k]) for k in kept)
