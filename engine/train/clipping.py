@@ -19,6 +19,7 @@ and scales.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ WARMUP = 50  # steps of a head before its gradients are limited
 
 @dataclass
 class NormLimit:
-    """One head's gradient-norm limit. `limit()` before the step, `record(norm)` after measuring it."""
+    """One head's gradient-norm limit: `limit()` before the step, `record(norm, limit)` after measuring it."""
 
     factor: float = FACTOR
     window: int = WINDOW
@@ -45,10 +46,7 @@ class NormLimit:
         """The largest gradient norm a step may take now; None while the head is warming up."""
         if len(self.recent) < self.warmup:
             return None
-        ordered = sorted(self.recent)
-        mid = len(ordered) // 2
-        median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-        return self.factor * median
+        return self.factor * statistics.median(self.recent)
 
     def record(self, norm: float, limit: float | None, overflow_expected: bool = False) -> bool:
         """Note a step's gradient norm (before any scaling) against the `limit()` it was held to; False when the
