@@ -17,6 +17,15 @@ from engine.train import TrainClip, TrainSettings, loop, train
 from engine.train.fallback import BestStretch
 
 
+def _clips() -> list[TrainClip]:
+    return [
+        TrainClip(
+            id=f"shot{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
+        )
+        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
+    ]
+
+
 def test_a_window_that_is_the_best_so_far_asks_for_the_weights() -> None:
     stretch = BestStretch(window=2, ratio=1.5)
     assert [stretch.add(x) for x in (4.0, 2.0)] == [False, True]  # the first full window is the best so far
@@ -64,12 +73,7 @@ def test_a_head_that_fell_over_keeps_its_best_weights(
         return losses[-1]
 
     monkeypatch.setattr(loop, "_step", knocked_over)
-    clips = [
-        TrainClip(
-            id=f"shot{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
-        )
-        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
-    ]
+    clips = _clips()
     settings = TrainSettings(
         max_steps=30,
         batch_size=2,
@@ -95,12 +99,7 @@ def test_a_head_that_keeps_learning_keeps_its_last_step(
 ) -> None:
     """Three windows of 20 one-step reports (a run's windows are 20 reports), no knock: no warning, and the
     version is the last step's weights."""
-    clips = [
-        TrainClip(
-            id=f"shot{i}", content_hash=f"h{i}", frames=synth.camera_move(synth.photo(n), 6, (80, 64), seed=i)
-        )
-        for i, n in enumerate(("astronaut", "coffee", "chelsea"))
-    ]
+    clips = _clips()
     settings = TrainSettings(
         max_steps=60, batch_size=2, crop=32, progress_every=1, cache_dir=tmp_path / "cache"
     )
