@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +67,33 @@ def pytest_configure(config: pytest.Config) -> None:
         from tests.parallel_run import FailuresAsTheyCome
 
         config.pluginmanager.register(FailuresAsTheyCome(config), "failures-as-they-come")
+
+
+FRESH = "RUSHES_TEST_FRESH_INTERPRETER"  # set in the new process, which then runs the test itself
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test marked `fresh_interpreter` runs alone in a new pytest process, its output shown if it fails: one that
+    forks without exec must not inherit a test worker's threads (a Ray Client's gRPC threads, left by the tests
+    before it, once made a forked batch worker die of a segmentation fault)."""
+    if pyfuncitem.get_closest_marker("fresh_interpreter") is None or os.environ.get(FRESH):
+        return None
+    nodeid = pyfuncitem.nodeid
+    group = pyfuncitem.get_closest_marker("xdist_group")
+    if group is not None:
+        nodeid = nodeid.removesuffix(f"@{group.args[0]}")  # the id without the suffix _suffix_group gave it
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", nodeid],
+        cwd=pyfuncitem.config.rootpath,
+        env={**os.environ, FRESH: "1"},
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{nodeid} failed in a fresh interpreter:\n{done.stdout[-6000:]}{done.stderr[-2000:]}")
+    return True
 
 
 def _suffix_group(item: pytest.Item) -> None:

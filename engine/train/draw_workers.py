@@ -95,7 +95,10 @@ def _one_thread(_worker: int) -> None:
     """A worker draws on one torch thread: the workers together take the cores. (OpenCV's threads are set
     before the fork, in WorkerBatches: cv2.setNumThreads in a forked child hangs once the parent has used them.)
     Its cyclic garbage collector runs, whatever the parent's was doing when it forked (the command line turns it
-    off while it starts: daemon.cli.main)."""
+    off while it starts: daemon.cli.main), on what the worker makes: the parent froze what it held for the fork
+    (gc.freeze, as Python's documentation advises before a fork without exec), so the worker neither copies those
+    pages by marking them nor finalizes the parent's objects, such as a library's handles whose threads did not
+    cross the fork."""
     torch.set_num_threads(1)
     gc.enable()
 
@@ -123,9 +126,11 @@ class WorkerBatches:
         # the workers fork with one OpenCV thread (iter() starts them all), then this process gets its own back
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        gc.freeze()  # what this process holds now, the workers' collectors never touch (_one_thread)
         try:
             self._batches: Iterator[Batch | _Failed] | None = iter(loader)
         finally:
+            gc.unfreeze()
             cv2.setNumThreads(threads)
 
     def next(self) -> Batch:

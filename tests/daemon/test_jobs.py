@@ -249,8 +249,10 @@ def _process_worker(url: str, worker: str, barrier: Any, out: Path) -> None:
 
 def test_two_processes_never_claim_the_same_job(catalog: Catalog, tmp_path: Path) -> None:
     _fill(catalog)
-    catalog.dispose()  # no open connection may cross the fork
-    context = multiprocessing.get_context("fork")
+    catalog.dispose()
+    context = multiprocessing.get_context(
+        "spawn"
+    )  # not forked from a test worker holding other tests' threads
     barrier = context.Barrier(2)
     url = catalog.engine.url.render_as_string(hide_password=False)
     procs = {

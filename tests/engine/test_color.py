@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -69,35 +70,20 @@ def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
         DisplayView(ViewSpec(str(tmp_path / "show.ocio"), "ACEScg"))
 
 
-_FORKED = """
-import multiprocessing, sys
-import numpy as np
-from engine.color import DEFAULT_CONFIG, DisplayView, ViewSpec
-
-def show(view, scene, expected):
+def _show(view: DisplayView, scene: np.ndarray, expected: np.ndarray) -> None:
     assert np.abs(view.shown(scene) - expected).max() < 1e-6
 
-scene = np.random.default_rng(0).random((120, 160, 3), dtype=np.float32) * 4
-view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", sys.argv[1]))
-expected = view.shown(scene)  # the parent's strip threads are running now
-child = multiprocessing.get_context("fork").Process(target=show, args=(view, scene, expected))
-child.start()
-child.join(timeout=60)
-sys.exit(0 if child.exitcode == 0 else 1)
-"""
 
-
+@pytest.mark.fresh_interpreter  # as a daemon forks its workers: a test worker's process holds other tests' threads
 def test_a_forked_process_shows_pictures_too() -> None:
-    """A child forked after the parent showed a picture has none of its threads: it starts its own. In a fresh
-    interpreter, as a daemon forks its workers: a test worker's process holds other tests' threads."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", _FORKED, REC709], capture_output=True, text=True, timeout=120
-    )
-
-    assert done.returncode == 0, done.stderr
+    """A child forked after the parent showed a picture has none of its threads: it starts its own."""
+    scene = np.random.default_rng(0).random((120, 160, 3), dtype=np.float32) * 4
+    view = DisplayView(ViewSpec(DEFAULT_CONFIG, "scene_linear", REC709))
+    expected = view.shown(scene)  # the parent's strip threads are running now
+    child = multiprocessing.get_context("fork").Process(target=_show, args=(view, scene, expected))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
 
 
 def test_a_views_picture_is_tagged_as_its_display_encodes_it() -> None:
