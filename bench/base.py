@@ -41,7 +41,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, sequence_clips, write_json
+from common import (
+    DEGRADATIONS,
+    DEGRADATIONS_HELP,
+    GOALS,
+    OUT,
+    davis_masks,
+    eval_options,
+    footage_clips,
+    machine,
+    md_table,
+    sequence_clips,
+    write_json,
+)
 
 from engine.heads import head_names
 from engine.model import ModelVersion, load_model
@@ -167,7 +179,7 @@ def run_show(
         heads=args.heads,
         base=base,
         progress=lambda *_: tick(args.governor),
-        eval_options={"cleanup": {"masks": masks}} if masks else None,
+        eval_options=eval_options(masks, args.degradations) or None,
     )
     assert result.version is not None
     print(f"{label}: {time.time() - t0:.0f} s, steps {result.steps}", flush=True)
@@ -178,6 +190,7 @@ def run_show(
         "loss_curve": loss_curve(result.losses, result.steps, settings.progress_every),
         "wall_seconds": time.time() - t0,
         "holdout": [c.id for c in result.version.manifest.holdout],
+        "degradations": args.degradations,
     }
 
 
@@ -227,7 +240,9 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"Base corpus: {', '.join(data['base']['clips'])} (no held-out frame of either protocol).  ",
         f"Held out in `clips`: {', '.join(data['held_out_clips'])}; in `tails`: the last "
-        f"{args.holdout:.0%} of every clip.",
+        f"{args.holdout:.0%} of every clip. Regrade and denoise scored under "
+        f"{' and '.join(sorted({str(r.get('degradations', 'synthetic')) for r in runs.values()}))} degradations "
+        "(--degradations).",
         "",
         md_table(
             [
@@ -309,6 +324,7 @@ def main() -> None:
         help="the base also trains on davis/'s frame sequences (their first --frames), which no protocol "
         "scores (default; --no-sequences: camera/ and cg/ only, as every run before 2026-12-04)",
     )
+    ap.add_argument("--degradations", choices=DEGRADATIONS, default="synthetic", help=DEGRADATIONS_HELP)
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)

@@ -66,6 +66,23 @@ def sequence_clips(footage: Path, size: int, cache: Path, frames: int, declarati
     ]
 
 
+DEGRADATIONS = ("synthetic", "production")
+DEGRADATIONS_HELP = (
+    "production: score regrade on on-set grade errors (clipped highlights, far white balance, gamma) and "
+    "denoise on signal-dependent grain through 4:2:0 coding (engine.degrade.production), the degradations of "
+    "issue 10's point 6; synthetic: the gentler exposure / white balance / contrast grades and sigma-15 noise"
+)
+
+
+def eval_options(masks: list[np.ndarray], degradations: str) -> dict[str, dict[str, Any]]:
+    """Per-head evaluate() options: real masks for cleanup; production-like degradations when asked."""
+    opts: dict[str, dict[str, Any]] = {"cleanup": {"masks": masks}} if masks else {}
+    if degradations == "production":
+        opts["regrade"] = {"grades": "production"}
+        opts["denoise"] = {"noise": "grain"}
+    return opts
+
+
 def davis_masks(footage: Path) -> list[np.ndarray]:
     """Every davis/*_mask folder as a T,H,W bool sequence (real object shapes, white = object)."""
     seqs = []

@@ -23,21 +23,24 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import GOALS, OUT, davis_masks, footage_clips, machine, md_table, save_strip, write_json
+from common import (
+    DEGRADATIONS,
+    DEGRADATIONS_HELP,
+    GOALS,
+    OUT,
+    davis_masks,
+    eval_options,
+    footage_clips,
+    machine,
+    md_table,
+    save_strip,
+    write_json,
+)
 
 from engine.heads import HEAD_ORDER, get_head, head_names
 from engine.options import TrainOptions
 from engine.train import TrainClip, TrainSettings, train
 from engine.train.dataset import load_clip
-
-
-def eval_options(masks: list[np.ndarray], degradations: str) -> dict[str, dict[str, Any]]:
-    """Per-head evaluate() options: real masks for cleanup; production-like degradations when asked."""
-    opts: dict[str, dict[str, Any]] = {"cleanup": {"masks": masks}} if masks else {}
-    if degradations == "production":
-        opts["regrade"] = {"grades": "production"}
-        opts["denoise"] = {"noise": "grain"}
-    return opts
 
 
 def main() -> None:
@@ -64,13 +67,7 @@ def main() -> None:
         default="clips",
         help="clips: score on whole unseen clips; tails: train on the early frames of every clip, score on the rest",
     )
-    ap.add_argument(
-        "--degradations",
-        choices=("synthetic", "production"),
-        default="synthetic",
-        help="production: score regrade on on-set grade errors (clipped highlights, far white balance, "
-        "gamma) and denoise on signal-dependent grain through 4:2:0 coding (engine.degrade.production)",
-    )
+    ap.add_argument("--degradations", choices=DEGRADATIONS, default="synthetic", help=DEGRADATIONS_HELP)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 

@@ -2,14 +2,14 @@
 
 An image-adaptive 3D LUT (after Zeng et al. 2020) on top of a classical base. The base is the matched
 grade (engine.baselines.color.fit_grade): the reference is aligned onto the frame with optical flow and
-the exact inverse of an exposure / white-balance / contrast change (four numbers) is fitted robustly on
-the aligned pixel pairs, then baked into a LUT; with no reference the base is the identity. A tiny CNN
+the exact inverse of an exposure / white-balance / gamma / contrast change (seven numbers; the gammas only
+where they explain the pairs clearly better) is fitted robustly on the aligned pixel pairs, then baked into a LUT; with no reference the base is the identity. A tiny CNN
 looks at thumbnails of the frame and the reference and predicts weights of a few learned basis LUTs
 added to the base: LUT = base + sum_k w_k * basis_k, applied with trilinear interpolation. The bases
 start at zero, so a fresh net is exactly its base. Trained self-supervised: a show frame is perturbed
 (engine.degrade.regrade: +-1.5 stops, white-balance gains, contrast; or, for a `production_grades` share,
 engine.degrade.production: +-2 stops with clipped highlights, white balance far off, display gamma
-and contrast, which the four-number base cannot invert), the reference is another untouched
+and contrast, whose clipped highlights the base cannot bring back), the reference is another untouched
 frame of the same clip, and the target is the original. Sometimes the reference is left out (all
 zeros), so the head also learns to restore towards the show's own look with no reference. With no
 reference the LUT starts from the inverse of the grade error that brings the frame closest to the show's

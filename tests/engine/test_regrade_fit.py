@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from engine import degrade, lut, synth
 from engine.baselines import color
+from engine.degrade.production import Grade, apply_grade
 from engine.metrics import psnr
 
 
@@ -53,3 +56,16 @@ def test_no_usable_pairs_gives_the_identity() -> None:
     flat = np.ones((32, 48, 3), np.float32)  # every value clipped: nothing to fit on
     fit = color.fit_grade(flat, flat * 0.5)
     assert fit == color.IDENTITY_FIT
+
+
+@pytest.mark.parametrize("gamma", [0.75, 1.35])
+def test_a_grade_with_a_gamma_change_is_undone_too(clip: np.ndarray, gamma: float) -> None:
+    """A colourist's gamma on top of exposure, white balance and contrast (engine.degrade.production): the fit
+    finds each channel's gamma, and restores the frame far better than without one."""
+    grade = Grade(exposure_stops=0.3, white_balance=(1.2, 1.0, 0.8), gamma=gamma, contrast=1.05)
+    graded = apply_grade(clip[:1], grade)[0]
+    fit = color.fit_grade(graded, clip[4])
+    np.testing.assert_allclose(fit.gammas, gamma, rtol=0.1)
+    restored = psnr(fit.apply(graded), clip[0])
+    assert restored > psnr(replace(fit, gammas=(1.0, 1.0, 1.0)).apply(graded), clip[0]) + 3
+    assert restored > psnr(color.histogram_match(graded, clip[4]), clip[0]) + 3
