@@ -163,6 +163,7 @@ def test_a_resumed_run_limits_its_gradients_as_an_unbroken_one(
     assert len(saved["progress"]["denoise"]["norms"]) == 7
     saved["progress"]["denoise"]["a_later_field"] = 1  # what a later Rushes may add is left to it
     state.write_text(json.dumps(saved))
+    caplog.clear()  # the stopped run's own line, where a test before left the logger at INFO
     with caplog.at_level(logging.INFO, logger="engine.train.loop"):
         resumed = train(clips, options, tmp_path / "v", heads=["denoise"], settings=settings())
     limited = [r.getMessage() for r in caplog.records if "had their gradient limited" in r.getMessage()]
