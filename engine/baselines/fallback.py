@@ -4,8 +4,9 @@ denoise and upscale stream their best baseline by held-out PSNR: OpenCV non-loca
 ("nlmeans", at the strength that scored best) or over the frame and its two neighbours ("nlmeans_multi"),
 and Lanczos or bicubic resizing ("lanczos", "bicubic"). interpolate, cleanup and regrade fall back to the
 head's own classical base, which a fresh (untrained) net is exactly, so that frame selection, masks and the
-LUT keep working: DIS optical-flow interpolation, temporal fill plus Telea inpainting, and the matched
-Reinhard grade (`FRESH_NET`). Frames are `(number, H,W,3 float32)` pairs, numbers preserved.
+LUT keep working: DIS optical-flow interpolation, temporal fill plus Telea inpainting, and the matched grade
+(engine.baselines.color: the reference's exposure, white balance, gamma and contrast fitted on the pixels the two
+frames share; `FRESH_NET`). Frames are `(number, H,W,3 float32)` pairs, numbers preserved.
 
 OpenCV's NL-means works on 8-bit pictures only: a frame deeper than that (10-bit video, a 16-bit PNG, a DPX, an
 EXR's working encoding) gets the filter's 8-bit result plus its own detail finer than an 8-bit step
@@ -21,7 +22,7 @@ import numpy as np
 
 from engine.baselines.restore import denoise_nlmeans, denoise_nlmeans_multi, upscale_bicubic, upscale_lanczos
 
-FRESH_NET = {"interpolate": "dis", "cleanup": "telea", "regrade": "reinhard"}
+FRESH_NET = {"interpolate": "dis", "cleanup": "telea", "regrade": "matched_grade"}
 STREAMED = {"denoise": ("nlmeans", "nlmeans_multi"), "upscale": ("lanczos", "bicubic")}
 LABELS = {
     "nlmeans": "NL-means",
@@ -30,7 +31,8 @@ LABELS = {
     "bicubic": "bicubic",
     "dis": "DIS optical flow",
     "telea": "temporal fill + Telea",
-    "reinhard": "Reinhard colour transfer",
+    "matched_grade": "matched grade",
+    "reinhard": "matched grade",  # what versions made before 2026-12-07 named it; the matched grade ran all the same
 }
 
 Numbered = tuple[int, np.ndarray]

@@ -194,7 +194,7 @@ class RegradeNet(nn.Module):
     ) -> torch.Tensor:
         """Per-image LUTs (N,S,S,S,3) from thumbnails (N,3,h,w); an all-zero reference means none.
 
-        `base` (N,S,S,S,3), the classical starting LUT (Reinhard towards the reference), replaces the identity.
+        `base` (N,S,S,S,3), the classical starting LUT (the matched grade towards the reference), replaces the identity.
         `inverse`: without a reference, start from the predicted inverse of the grade error (else the identity).
         """
         has_ref = (ref_thumb.flatten(1).abs().sum(1, keepdim=True) > 0).to(thumb.dtype)

@@ -2,7 +2,7 @@
 
 Before a show's first version is trained (its first day, or a show whose training failed), a fix still renders,
 with the tool its head falls back to when it does not beat it (`engine.baselines.fallback`): the flow path of
-interpolate, NL-means, Lanczos, temporal fill plus Telea, and the Reinhard match to a reference. The stand-in is
+interpolate, NL-means, Lanczos, temporal fill plus Telea, and the matched grade towards a reference. The stand-in is
 a `ModelVersion` whose every head's source is that baseline and whose nets are fresh (each an exact no-op over
 its classical base), so the fix path runs it as it runs a version's fallback; it has no folder, no weights and
 no scores, and no version number. A regrade without a reference cannot stand in: with no reference it

@@ -47,6 +47,16 @@ def test_a_stored_version_without_sources_falls_back_by_its_scores() -> None:
     assert fallback_note({}, metrics, "upscale") is None
 
 
+def test_a_regrade_that_falls_back_names_the_matched_grade_it_runs_also_in_a_version_made_before() -> None:
+    """A fallen-back regrade runs a fresh net, which is the matched grade: the note says so, not Reinhard's
+    transfer (what versions made before 2026-12-07 recorded as the tool)."""
+    metrics = {"regrade": {"psnr": 30.0, "baseline_best": 31.0, "psnr_reinhard": 29.0, "psnr_histogram": 31.0}}
+    assert head_source({}, metrics, "regrade") == "baseline:matched_grade"
+    for sources in ({}, {"regrade": "baseline:reinhard"}):
+        note = fallback_note(sources, metrics, "regrade")
+        assert note is not None and "this fix used matched grade instead" in note and "einhard" not in note
+
+
 def test_the_fallback_tools_stream_the_classical_baselines_frame_by_frame() -> None:
     rng = np.random.default_rng(0)
     frames = [(1001 + i, rng.random((24, 32, 3), dtype=np.float32)) for i in range(4)]
