@@ -50,7 +50,9 @@ def test_a_stored_version_without_sources_falls_back_by_its_scores() -> None:
 def test_a_regrade_that_falls_back_names_the_matched_grade_it_runs_also_in_a_version_made_before() -> None:
     """A fallen-back regrade runs a fresh net, which is the matched grade: the note says so, not Reinhard's
     transfer (what versions made before 2026-12-07 recorded as the tool)."""
-    metrics = {"regrade": {"psnr": 30.0, "baseline_best": 31.0, "psnr_reinhard": 29.0, "psnr_histogram": 31.0}}
+    metrics = {
+        "regrade": {"psnr": 30.0, "baseline_best": 31.0, "psnr_reinhard": 29.0, "psnr_histogram": 31.0}
+    }
     assert head_source({}, metrics, "regrade") == "baseline:matched_grade"
     for sources in ({}, {"regrade": "baseline:reinhard"}):
         note = fallback_note(sources, metrics, "regrade")
