@@ -81,18 +81,26 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None
     nodeid = pyfuncitem.nodeid
     group = pyfuncitem.get_closest_marker("xdist_group")
-    if group is not None:
-        nodeid = nodeid.removesuffix(f"@{group.args[0]}")  # the id without the suffix _suffix_group gave it
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", nodeid],
-        cwd=pyfuncitem.config.rootpath,
-        env={**os.environ, FRESH: "1"},
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
+    if group is not None:  # the id without the suffix _suffix_group gave it
+        nodeid = nodeid.removesuffix(f"@{group.args[0] if group.args else group.kwargs.get('name')}")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-o", "addopts=", "-p", "no:cacheprovider", nodeid],
+            cwd=pyfuncitem.config.rootpath,
+            env={**os.environ, FRESH: "1", "PYTEST_ADDOPTS": ""},  # not in parallel workers again
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )
+    except subprocess.TimeoutExpired as late:
+        pytest.fail(
+            f"{nodeid} ran over 540 s in a fresh interpreter:\n{late.stdout!s:.6000}{late.stderr!s:.2000}"
+        )
     if done.returncode != 0:
         pytest.fail(f"{nodeid} failed in a fresh interpreter:\n{done.stdout[-6000:]}{done.stderr[-2000:]}")
+    outcome = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    if "skipped" in outcome and "passed" not in outcome:
+        pytest.skip(f"skipped in a fresh interpreter: {done.stdout[-1000:]}")
     return True
 
 

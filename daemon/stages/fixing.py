@@ -37,7 +37,7 @@ from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_params import DAEMON_KEYS, asked_of, own_params, params_for, take_key
 from daemon.stages.request_paths import allowed_roots, check_request_paths
 from daemon.stages.viewing import display_view, review_look
-from engine.baselines.fallback import baseline_frames
+from engine.baselines.fallback import baseline_frames, recorded_tool
 from engine.color import ColorError, DisplayView
 from engine.heads import FixOutputs, FixRun, HeadError, Shot, get_head, parse_fix_params
 from engine.heap import return_frame_blocks
@@ -445,7 +445,7 @@ def _run(model: ModelVersion, prepared: Prepared, frames: Iterator[tuple[int, np
     net = model.model.net(kind)
     source = head_source(m.sources, m.metrics, kind)
     if source.startswith("baseline:"):
-        stream = baseline_frames(kind, source.split(":", 1)[1], frames, scores)
+        stream = baseline_frames(kind, recorded_tool(source), frames, scores)
         if stream is not None:
             return FixRun(stream)
         net = ShowModel.fresh([kind], m.config.get("heads", {})).net(kind)

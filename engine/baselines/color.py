@@ -59,7 +59,8 @@ def reinhard_lut(image: np.ndarray, reference: np.ndarray, size: int = 17) -> np
 # backwards) each pixel pair (y, x) is one noisy sample of that map, and a robust fit of its seven numbers is
 # far tighter than matching whole-frame statistics (Reinhard, histograms), which also follow whatever moved or
 # came into view between the frames. Without the gammas (the fit before 2026-12-07) the regrade head scored
-# 1.7 dB under histogram matching on held-out footage under production grades (docs/benchmarks.md).
+# -1.73 / -0.91 dB against histogram matching on held-out footage under production grades, with them +3.56 / +4.10
+# (bench/base.py --degradations production; docs/benchmarks.md).
 
 FIT_WIDTH = 160  # working width of the fit (pixels)
 CONTRASTS = np.exp(np.linspace(np.log(0.6), np.log(1.7), 45)).astype(np.float64)

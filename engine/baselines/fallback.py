@@ -32,8 +32,11 @@ LABELS = {
     "dis": "DIS optical flow",
     "telea": "temporal fill + Telea",
     "matched_grade": "matched grade",
-    "reinhard": "matched grade",  # what versions made before 2026-12-07 named it; the matched grade ran all the same
+    "reinhard": "Reinhard colour transfer",
+    "histogram": "histogram matching",
 }
+# A fallback tool as versions made before 2026-12-07 recorded it: regrade's said Reinhard, the matched grade ran.
+RECORDED_AS = {"reinhard": "matched_grade"}
 
 Numbered = tuple[int, np.ndarray]
 
@@ -50,6 +53,12 @@ def fallback_tool(head: str, scores: Mapping[str, float]) -> str:
 
 def label(tool: str) -> str:
     return LABELS.get(tool, tool)
+
+
+def recorded_tool(source: str) -> str:
+    """The tool a manifest's "baseline:<tool>" source names, by its current name."""
+    tool = source.split(":", 1)[1]
+    return RECORDED_AS.get(tool, tool)
 
 
 def baseline_frames(

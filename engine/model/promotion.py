@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.baselines.fallback import fallback_tool, label
+from engine.baselines.fallback import fallback_tool, label, recorded_tool
 
 TOLERANCE_DB = 0.05  # evaluation noise allowed when comparing with the parent on the same clips
 
@@ -155,10 +155,13 @@ def fallback_note(sources: Mapping[str, str], metrics: Scores, head: str) -> str
     source = head_source(sources, metrics, head)
     if not source.startswith("baseline:"):
         return None
-    tool = label(source.split(":", 1)[1])
-    margin = margin_db(metrics.get(head, {}))
+    tool = label(recorded_tool(source))
+    scores = metrics.get(head, {})
+    margin = margin_db(scores)
+    against = label(_best(scores)) if _best(scores) else tool  # the margin is over the best baseline
     by = f" ({margin:+.2f} dB against it)".replace("-0.00", "+0.00") if margin is not None else ""
+    used = tool if against == tool else f"its own classical base ({tool})"
     return (
-        f"The {head} head did not beat the classical {tool} on this show's held-out clips{by}: "
-        f"this fix used {tool} instead of the show model."
+        f"The {head} head did not beat the classical {against} on this show's held-out clips{by}: "
+        f"this fix used {used} instead of the show model."
     )

@@ -249,10 +249,9 @@ def _process_worker(url: str, worker: str, barrier: Any, out: Path) -> None:
 
 def test_two_processes_never_claim_the_same_job(catalog: Catalog, tmp_path: Path) -> None:
     _fill(catalog)
-    catalog.dispose()
-    context = multiprocessing.get_context(
-        "spawn"
-    )  # not forked from a test worker holding other tests' threads
+    catalog.dispose()  # each process opens its own connections
+    # spawned, not forked from a test worker holding other tests' threads
+    context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     url = catalog.engine.url.render_as_string(hide_password=False)
     procs = {

@@ -17,9 +17,8 @@ from engine.train import TrainClip, TrainResult, TrainSettings, train
 from engine.train.draw_workers import WorkerBatches
 
 CPU = torch.device("cpu")
-pytestmark = (
-    pytest.mark.fresh_interpreter
-)  # the batch workers fork: not from a test worker holding other tests' threads
+# the batch workers fork: not from a test worker holding other tests' threads
+pytestmark = pytest.mark.fresh_interpreter
 
 
 def draw(rng: np.random.Generator) -> dict[str, torch.Tensor]:

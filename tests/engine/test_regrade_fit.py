@@ -1,4 +1,4 @@
-"""The matched grade: the exposure / white-balance / contrast inverse fitted between two frames of a shot."""
+"""The matched grade: the exposure / white-balance / gamma / contrast inverse fitted between two frames of a shot."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_clipped_values_become_what_the_reference_shows_there(clip: np.ndarray) 
     graded = degrade.regrade(clip[:1], 1.0, (1.1, 1.0, 0.85), 1.2)[0]
     fit = color.fit_grade(graded, clip[4])
     assert fit.white is not None and fit.black is not None
-    bare = color.GradeFit(fit.gains, fit.contrast, fit.inliers)
+    bare = replace(fit, black=None, white=None)
     assert psnr(fit.apply(graded), clip[0]) > psnr(bare.apply(graded), clip[0]) + 3
     assert psnr(fit.apply(graded), clip[0]) > psnr(color.reinhard(graded, clip[4]), clip[0])
 
