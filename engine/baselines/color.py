@@ -165,9 +165,8 @@ def _fit_at(
     for ch in range(3):
         used = w0[:, ch] > 0
         yc, xc = y[used, ch], x[used, ch]
-        u = _inverse_curve(yc[None], contrasts[:, None])[:, None] ** (
-            1 / gammas[None, :, ch, None]
-        )  # (m, k, n)
+        base = _inverse_curve(yc[None], contrasts[:, None])[:, None]  # (m, 1, n)
+        u = base ** (1 / gammas[None, :, ch, None])  # (m, k, n)
         w = np.ones_like(u)
         for _ in range(4):
             a = (w * u * xc).sum(2) / ((w * u * u).sum(2) + 1e-9)  # (m, k)
