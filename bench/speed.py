@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/speed.py [--model bench/out/model] [--frames 3] [--device cuda]
         [--backend auto|openvino|onnxruntime|torch] [--threads N] [--compare-backends] [--rounds 2]
-        [--warmup] [--upscale-int8 default|on|off] [--upscale-ensemble 1|2|4|8]
+        [--warmup] [--upscale-int8 default|on|off] [--upscale-ensemble 1|2|4|8] [--denoise-ensemble 1|2|4|8]
 
 Frames are a 1920x1080 camera move over a real photo. The heads run through Head.apply (tiled, streaming);
 weights do not change the cost, so fresh nets are used unless --model names a version folder.
@@ -216,12 +216,20 @@ def main() -> None:
         help="Upscale's turned copies a frame (its `ensemble` apply parameter: 1, 2, 4 or 8; quality=best is "
         "engine.heads.upscale.BEST_ENSEMBLE).",
     )
+    ap.add_argument(
+        "--denoise-ensemble",
+        type=int,
+        default=None,
+        help="Denoise's turned copies of each tile (its `ensemble` apply parameter: 1, 2, 4 or 8; default: "
+        "the head's, engine.heads.denoise.ENSEMBLE).",
+    )
     args = ap.parse_args()
     upscale_params: dict[str, Any] = (
         {} if args.upscale_int8 == "default" else {"int8": args.upscale_int8 == "on"}
     )
     if args.upscale_ensemble != 1:
         upscale_params["ensemble"] = args.upscale_ensemble
+    denoise_params = {} if args.denoise_ensemble is None else {"ensemble": args.denoise_ensemble}
     load_start = os.getloadavg()[0]
     runtime.configure(backend=args.backend, threads=args.threads)
     n = args.frames
@@ -244,7 +252,7 @@ def main() -> None:
 
     cases: dict[str, tuple[Callable[[], Iterable[Any]], str, Callable[[], Iterable[Any]] | None]] = {
         "denoise": (
-            lambda: get_head("denoise").apply(model.net("denoise"), numbered(noisy[:n])),
+            lambda: get_head("denoise").apply(model.net("denoise"), numbered(noisy[:n]), denoise_params),
             "OpenCV NL-means (h=8)",
             lambda: (denoise_nlmeans(f, 8.0) for f in noisy[:n]),
         ),

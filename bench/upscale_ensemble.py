@@ -6,7 +6,7 @@ keep, and how the net's correction scaled by a gain scores, on the protocol's he
 
 Each held-out frame (at the footage's own size, split as bench/upscale_versions.py splits it: up to 8 frames
 a shot) is box-downscaled 2x and its net correction computed once in each of the 8 orientations (quarter
-turns, mirrored; engine.heads.upscale.ORIENTATIONS), each turned back. Then every ensemble is scored from
+turns, mirrored; engine.heads.orientation.ORIENTATIONS), each turned back. Then every ensemble is scored from
 those: the first 1, 2, 4 and 8 orientations (what the head's `ensemble` apply parameter takes), and the
 identity paired with each other orientation. `--gains` scales the ensemble's mean correction before it is
 added to bicubic (1: the head as it fixes). Margins are dB over the best of Lanczos/bicubic on the same
@@ -32,7 +32,8 @@ from upscale_versions import held_out, protocol_options
 from engine.baselines.restore import downscale, upscale_bicubic, upscale_lanczos
 from engine.heads import get_head
 from engine.heads.base import as_float, eval_indices
-from engine.heads.upscale import BORDER, DEGRADATION, ORIENTATIONS, UpscaleHead, _inner
+from engine.heads.orientation import ORIENTATIONS
+from engine.heads.upscale import BORDER, DEGRADATION, UpscaleHead, _inner
 from engine.metrics import psnr
 from engine.model import load_model
 

@@ -14,7 +14,7 @@ HEAD_ORDER: tuple[str, ...] = ("interpolate", "regrade", "denoise", "upscale", "
 PARAM_KEYS: dict[str, tuple[str, ...]] = {
     "interpolate": ("factor", "frames", "quality"),
     "regrade": ("reference",),
-    "denoise": (),
+    "denoise": ("quality",),
     "upscale": ("quality",),
     "cleanup": ("mask",),
 }

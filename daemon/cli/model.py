@@ -168,8 +168,7 @@ def fix_cmd(
     quality: Annotated[
         str | None,
         typer.Option(
-            help="interpolate, upscale: best for a better result in more time (interpolate about 4x, "
-            "upscale about 8x), or default."
+            help="interpolate, denoise, upscale: best for a better result in 4 to 5 times the time, or default."
         ),
     ] = None,
     first_frame: Annotated[
@@ -741,7 +740,8 @@ def _unread_option(kind: str, key: str) -> str:
     from engine.heads import get_head
 
     takers = [k for k in HEAD_ORDER if key in get_head(k).params_type.keys]
-    return f"--{key}: {kind} does not read it; drop --{key} ({' and '.join(takers)} take{'s' * (len(takers) == 1)} it)"
+    named = " and ".join([", ".join(takers[:-1]), takers[-1]] if len(takers) > 1 else takers)
+    return f"--{key}: {kind} does not read it; drop --{key} ({named} take{'s' * (len(takers) == 1)} it)"
 
 
 def _say_fixed(

@@ -82,6 +82,23 @@ def parse_quality(text: str, best: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class EnsembleParams(FixParams):
+    """The params of a head whose one parameter is `quality`: "best" runs it as a self-ensemble of
+    `best_ensemble` turned copies (its `ensemble` apply parameter, engine.heads.orientation)."""
+
+    best_ensemble: ClassVar[int] = 4
+    best_cost: ClassVar[str] = "4 turned copies, about 4x the time"  # what best costs, for the message
+    quality: str = "default"
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str]) -> Self:
+        return cls(quality=parse_quality(raw.get("quality", "default"), cls.best_cost))
+
+    def bind(self, shot: Shot) -> dict[str, Any]:
+        return {"ensemble": self.best_ensemble} if self.quality == "best" else {}
+
+
 def frames_text(numbers: list[int], shown: int = 4) -> str:
     """A short list of frame numbers for a message: "1001, 1002, 1003, 1004 and 3 more"."""
     head = ", ".join(str(n) for n in numbers[:shown])

@@ -60,10 +60,11 @@ whatever the frame size, about 2.5 CPU seconds on one thread, once per shot, plu
 calibration and compile for the new weights. evaluate() scores what a fix of the scored frames makes: with
 a count, the net fine-tuned on them, then upscaling them.
 `ensemble` n (1 by default; the fix parameter `quality=best` asks for BEST_ENSEMBLE, UpscaleParams) averages
-the corrections of the frame's first n ORIENTATIONS, each turned back: n times the net's time. On the protocol's
-unseen clips (bench/upscale_ensemble.py, docs/benchmarks.md) the net alone scored +2.70 dB over the best of
-Lanczos/bicubic, with its half turn +2.98, its 4 quarter turns +3.09 and all 8 +3.10: the half turn is the best
-partner (a mirror +2.90, a quarter turn mirrored +2.87), and the mirrored four add nothing for twice the time.
+the corrections of the frame's first n orientations (engine.heads.orientation), each turned back: n times the
+net's time. On the protocol's unseen clips (bench/upscale_ensemble.py, docs/benchmarks.md) the net alone scored
++2.70 dB over the best of Lanczos/bicubic, with its half turn +2.98, its 4 quarter turns +3.09 and all 8 +3.10:
+the half turn is the best partner (a mirror +2.90, a quarter turn mirrored +2.87), and the mirrored four add
+nothing for twice the time.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ import copy
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -92,8 +93,8 @@ from engine.heads.base import (
     register,
     textured_crop,
 )
-from engine.heads.errors import HeadError
-from engine.heads.params import FixParams, Shot, parse_quality
+from engine.heads.orientation import ORIENTATIONS, Orientation, orientations, turn, turn_back
+from engine.heads.params import EnsembleParams
 from engine.heads.scoring import score_sheet, summarize
 from engine.heads.upscale_fast import gated_correction, int8_runner, runtime_forward
 from engine.infer import runtime
@@ -112,10 +113,6 @@ DETAIL = 0.0  # fixes' detail gate (`detail` apply parameter; 0: off): tiles sco
 INT8 = True  # fixes' int8 net (`int8` apply parameter), used only where it passes its quality check
 ENSEMBLE = 1  # fixes' orientations of each frame (`ensemble` apply parameter; 1: the net once a frame)
 BEST_ENSEMBLE = 4  # orientations with `quality=best`: 4x the net's time
-# The orientations an ensemble of n takes: the first n of these (quarter turns, then the same mirrored). The
-# half turn comes second: of the pairs with the frame itself, it gained the most (docs/benchmarks.md)
-ORIENTATIONS = ((0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True))
-ENSEMBLES = (1, 2, 4, 8)
 SOFT_SOURCES = 1.0  # share of training crops softened first (module docstring)
 SOFT_SIGMA = (0.3, 1.0)  # their Gaussian blur's sigma, drawn evenly in this range, output pixels
 ADAPT_STEPS = (
@@ -131,18 +128,12 @@ BEST = f"{BEST_ENSEMBLE} turned copies of each frame, about {BEST_ENSEMBLE}x the
 
 
 @dataclass(frozen=True)
-class UpscaleParams(FixParams):
+class UpscaleParams(EnsembleParams):
     """With `quality` "best", each frame is upscaled as the mean of its BEST_ENSEMBLE quarter turns (`ensemble`)."""
 
     keys: ClassVar[tuple[str, ...]] = PARAM_KEYS["upscale"]
-    quality: str = "default"
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, str]) -> Self:
-        return cls(quality=parse_quality(raw.get("quality", "default"), BEST))
-
-    def bind(self, shot: Shot) -> dict[str, Any]:
-        return {"ensemble": BEST_ENSEMBLE} if self.quality == "best" else {}
+    best_ensemble: ClassVar[int] = BEST_ENSEMBLE
+    best_cost: ClassVar[str] = BEST
 
 
 def _inner(img: np.ndarray, border: int) -> np.ndarray:
@@ -176,16 +167,6 @@ class UpscaleNet(ResidualCNN):
         state = dict(state_dict)
         state.setdefault("adapt_steps", torch.zeros((), dtype=torch.int64))  # saved before it existed
         return super().load_state_dict(state, strict=strict, assign=assign)
-
-
-def orientations(value: Any) -> int:
-    """The `ensemble` apply parameter as a count of orientations: 1, 2, 4 or 8 (ORIENTATIONS). A bool is
-    what versions before the count wrote into queued fixes: true meant all 8, false the net once."""
-    if isinstance(value, bool):
-        return len(ORIENTATIONS) if value else 1
-    if not isinstance(value, int) or value not in ENSEMBLES:
-        raise HeadError(f"upscale ensemble={value} must be one of {', '.join(map(str, ENSEMBLES))}")
-    return value
 
 
 def _adapt_steps(net: torch.nn.Module) -> int:
@@ -264,18 +245,14 @@ class UpscaleHead(Head):
         self,
         net: torch.nn.Module,
         frame: np.ndarray,
-        orientation: tuple[int, bool],
+        orientation: Orientation,
         spec: TileSpec | None = None,
         gate: SparseSpec | None = None,
         int8: bool = False,
     ) -> np.ndarray:
         """The net's correction of `frame` turned by `orientation` (quarter turns, mirrored; ORIENTATIONS),
         turned back: (2H,2W,3), to add to the frame's bicubic upscale."""
-        turns, flip = orientation
-        moved = np.rot90(frame, turns)
-        moved = np.ascontiguousarray(moved[:, ::-1] if flip else moved)
-        part = self._correction(net, moved, spec, gate, int8)
-        return np.rot90(part[:, ::-1] if flip else part, -turns)
+        return turn_back(self._correction(net, turn(frame, orientation), spec, gate, int8), orientation)
 
     def _correction(
         self,
@@ -346,7 +323,7 @@ class UpscaleHead(Head):
         method = str(opts.get("downscale", DEGRADATION))
         b = int(opts.get("border", BORDER))
         steps = int((options or {}).get("adapt", _adapt_steps(net)))  # the fix's default: the net's own
-        ensemble = orientations(opts.get("ensemble", ENSEMBLE))
+        ensemble = orientations(opts.get("ensemble", ENSEMBLE), self.name)
         scores = score_sheet("psnr", "ssim", "psnr_lanczos", "psnr_bicubic")
         for clip in clips:
             hrs = [as_float(clip[t]) for t in eval_indices(len(clip), int(opts["eval_frames"]))]
@@ -383,7 +360,7 @@ class UpscaleHead(Head):
         spec = TileSpec(tile=int((params or {}).get("tile", APPLY_TILE)))
         gate = SparseSpec(threshold=float((params or {}).get("detail", DETAIL)))
         int8 = bool((params or {}).get("int8", INT8))
-        ensemble = orientations((params or {}).get("ensemble", ENSEMBLE))
+        ensemble = orientations((params or {}).get("ensemble", ENSEMBLE), self.name)
         steps = int((params or {}).get("adapt", _adapt_steps(net)))
         pairs: Iterator[NumberedFrame] = ((n, as_float(f)) for n, f in map(frame_pair, frames))
         if steps > 0:  # the shot's first frames are held back until the net is fine-tuned on them

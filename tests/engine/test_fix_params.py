@@ -7,6 +7,7 @@ import pytest
 
 from engine.heads import FixParams, ParamError, Shot, parse_fix_params
 from engine.heads.cleanup import CleanupParams
+from engine.heads.denoise import DenoiseParams
 from engine.heads.interpolate import InterpolateParams
 from engine.heads.params import Rect
 from engine.heads.regrade import RegradeParams
@@ -54,17 +55,19 @@ def test_a_bad_interpolate_parameter_is_refused_in_one_line(raw: dict[str, str],
     assert "\n" not in str(err.value)
 
 
-def test_upscale_quality_best_asks_for_the_self_ensemble(shot: Shot) -> None:
-    """`quality=best` upscales each frame as the mean of its 4 quarter turns (the apply() parameter
-    `ensemble`, tested in test_upscale_adapt); without it the net runs once a frame."""
-    assert parse_fix_params("upscale", {}).bind(shot) == {}
-    best = parse_fix_params("upscale", {"quality": " BEST "})
-    assert best == UpscaleParams(quality="best")
+@pytest.mark.parametrize(("kind", "params"), [("upscale", UpscaleParams), ("denoise", DenoiseParams)])
+def test_quality_best_asks_for_the_self_ensemble(kind: str, params: type[FixParams], shot: Shot) -> None:
+    """`quality=best` runs the net on 4 turned copies (upscale: of each frame, denoise: of each tile) and
+    averages them (the apply() parameter `ensemble`, tested in test_upscale_adapt and test_orientation);
+    without it the net runs once."""
+    assert parse_fix_params(kind, {}).bind(shot) == {}
+    best = parse_fix_params(kind, {"quality": " BEST "})
+    assert best == params(quality="best")  # type: ignore[call-arg]
     assert best.bind(shot) == {"ensemble": 4}
     with pytest.raises(
         ParamError, match=r"quality=max is not a quality: write quality=best \(4 turned"
     ) as err:
-        parse_fix_params("upscale", {"quality": "max"})
+        parse_fix_params(kind, {"quality": "max"})
     assert "\n" not in str(err.value)
 
 
@@ -78,14 +81,14 @@ def test_frames_outside_the_shot_are_refused_when_bound_to_it(shot: Shot) -> Non
 
 
 def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None:
-    with pytest.raises(ParamError, match=r"unknown fix parameter 'strength': denoise takes no parameters"):
+    with pytest.raises(ParamError, match=r"unknown fix parameter 'strength': denoise takes quality$"):
         parse_fix_params("denoise", {"strength": "3"})
     with pytest.raises(ParamError, match=r"regrade takes reference \(any fix also takes deliver\)"):
         parse_fix_params("regrade", {"refrence": "1001"}, ignore=("deliver",))
     # "interpolate frames=1012-1016; regrade reference=1001" asks both fixes with one set of parameters
     assert parse_fix_params("regrade", {"frames": "1012-1016", "reference": "1001"}) == RegradeParams(1001)
     assert parse_fix_params("upscale", {"deliver": "exr"}, ignore=("deliver",)) == UpscaleParams()
-    assert parse_fix_params("denoise", {"deliver": "exr"}, ignore=("deliver",)) == FixParams()
+    assert parse_fix_params("denoise", {"deliver": "exr"}, ignore=("deliver",)) == DenoiseParams()
 
 
 def test_a_regrade_reference_naming_the_shots_first_frame_is_refused_as_changing_nothing(shot: Shot) -> None:

@@ -714,15 +714,17 @@ def test_a_regrade_matching_the_shots_first_frame_is_answered_not_published_unch
         assert fixes.get_fix_request(s, asked).publications == []  # type: ignore[union-attr]
 
 
-def test_a_coordinators_quality_best_reaches_the_upscale_head_as_its_self_ensemble(
-    catalog: Catalog, tmp_path: Path
+@pytest.mark.parametrize("kind", ["upscale", "denoise"])
+def test_a_coordinators_quality_best_reaches_the_head_as_its_self_ensemble(
+    kind: str, catalog: Catalog, tmp_path: Path
 ) -> None:
-    """`upscale quality=best` on a task (or `rushes fix --quality best`): the head's apply() gets `ensemble`
-    (what it computes: tests/engine/test_upscale_adapt.py); without it, one pass."""
+    """`upscale quality=best` or `denoise quality=best` on a task (or `rushes fix --quality best`): the head's
+    apply() gets `ensemble` (what it computes: tests/engine/test_upscale_adapt.py, test_orientation.py);
+    without it, one pass."""
     source = str(daily(catalog, tmp_path))
     info = probe(source)
-    assert prepare("upscale", {"quality": "best", "deliver": "exr"}, source, info).params == {"ensemble": 4}
-    assert prepare("upscale", {}, source, info).params == {}
+    assert prepare(kind, {"quality": "best", "deliver": "exr"}, source, info).params == {"ensemble": 4}
+    assert prepare(kind, {}, source, info).params == {}
 
 
 BELOW_NLMEANS = {"psnr": 30.0, "baseline_best": 32.07, "psnr_nlmeans": 32.07, "nlmeans_strength": 8.0}

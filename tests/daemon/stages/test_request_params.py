@@ -14,7 +14,8 @@ def test_the_poller_knows_the_keys_each_head_reads() -> None:
 def test_a_kind_depends_on_its_own_keys_and_the_daemons_and_reads_takes_as_people_do() -> None:
     params = {"frames": "1012-1016", "quality": "best", "take": "02", "upscale.quality": "default", "x": "1"}
     assert params_for("upscale", params)["quality"] == "default"  # the prefixed key is upscale's own
-    assert asked_of("denoise", params) == asked_of("denoise", {"take": "2"})  # neither frames nor quality
+    assert asked_of("regrade", params) == asked_of("regrade", {"take": "2"})  # neither frames nor quality
+    assert asked_of("denoise", params) == {"quality": "best", "take": (0, 2, "")}
     assert asked_of("interpolate", params) == {"frames": "1012-1016", "quality": "best", "take": (0, 2, "")}
     assert asked_of("interpolate", {"frames": "1003"}) != asked_of("interpolate", {})  # frames=auto
     assert asked_of("regrade", {"reference": " 1001 "}) == asked_of("regrade", {"reference": "1001"})
@@ -24,4 +25,5 @@ def test_a_kinds_own_parameters_are_its_heads_keys_and_the_daemons_as_written() 
     params = {"reference": "1001", "quality": "best", "deliver": "exr", "upscale.quality": "default"}
     assert own_params("upscale", params) == {"quality": "default", "deliver": "exr"}
     assert own_params("regrade", params) == {"reference": "1001", "deliver": "exr"}
-    assert own_params("denoise", params) == {"deliver": "exr"}
+    assert own_params("denoise", params) == {"quality": "best", "deliver": "exr"}
+    assert own_params("cleanup", params) == {"deliver": "exr"}

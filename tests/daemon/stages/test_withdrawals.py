@@ -152,12 +152,12 @@ def test_on_kitsu_a_fix_comment_replaces_only_the_unstarted_requests_it_repeats(
     tracker = MemoryTracker(comments=True)
     task, other = tracker.add_task(SHOW, "sh010"), tracker.add_task(SHOW, "sh020")
     tracker.tag(task, "interpolate", frames="1001")
-    tracker.tag(other, "denoise")
+    tracker.tag(other, "regrade")
     poll_fix_requests(tracker, catalog, SHOWS)
     tracker.tag(task, "interpolate", frames="1003")  # more frames: adds to the first
     tracker.tag(
-        other, "denoise", "upscale", quality="best"
-    )  # the first again (denoise reads no quality), and more
+        other, "regrade", "upscale", quality="best"
+    )  # the first again (regrade reads no quality), and more
     tracker.tag(task, "interpolate", frames="1003")  # the second again, word for word
     assert poll_fix_requests(tracker, catalog, SHOWS).new == 3
     with catalog.session(readonly=True) as s:
@@ -174,7 +174,7 @@ def test_on_kitsu_a_fix_comment_replaces_only_the_unstarted_requests_it_repeats(
             (j.payload["request_id"], j.payload["kind"])
             for j in job_repo.list_jobs(s, kind="fix", state="queued", limit=None)
         )
-    assert queued == [(1, "interpolate"), (4, "denoise"), (4, "upscale"), (5, "interpolate")]
+    assert queued == [(1, "interpolate"), (4, "regrade"), (4, "upscale"), (5, "interpolate")]
 
 
 def test_a_check_the_tracker_refuses_stops_none_of_the_polls_other_reads(
