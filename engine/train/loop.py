@@ -149,6 +149,10 @@ def _head_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
+# held-out scoring's generator: [run seed, EVAL_SEED, head index, clip] (bench/denoise_ensemble.py rescores with it)
+EVAL_SEED = 7919
+
+
 def _evaluate(
     head: Head,
     net: torch.nn.Module,
@@ -160,7 +164,7 @@ def _evaluate(
 ) -> dict[str, float]:
     net.eval()
     try:
-        return head.evaluate(net, holdout, np.random.default_rng([seed, 7919, index, clip]), options)
+        return head.evaluate(net, holdout, np.random.default_rng([seed, EVAL_SEED, index, clip]), options)
     except ValueError as exc:
         # Too little held-out footage for this head (e.g. clips too short): the version is still written, the
         # head simply has no scores, so the promotion rule cannot call it better than its baseline.

@@ -15,7 +15,8 @@ def test_a_kind_depends_on_its_own_keys_and_the_daemons_and_reads_takes_as_peopl
     params = {"frames": "1012-1016", "quality": "best", "take": "02", "upscale.quality": "default", "x": "1"}
     assert params_for("upscale", params)["quality"] == "default"  # the prefixed key is upscale's own
     assert asked_of("regrade", params) == asked_of("regrade", {"take": "2"})  # neither frames nor quality
-    assert asked_of("denoise", params) == {"quality": "best", "take": (0, 2, "")}
+    assert asked_of("denoise", params) == {"quality": "best", "take": (0, 2, "")}  # every kind that reads it
+    assert asked_of("denoise", {"upscale.quality": "best"}) == asked_of("denoise", {})  # upscale's alone
     assert asked_of("interpolate", params) == {"frames": "1012-1016", "quality": "best", "take": (0, 2, "")}
     assert asked_of("interpolate", {"frames": "1003"}) != asked_of("interpolate", {})  # frames=auto
     assert asked_of("regrade", {"reference": " 1001 "}) == asked_of("regrade", {"reference": "1001"})
