@@ -2,6 +2,7 @@
 with 1, 2, 4 and 8 turned copies of each tile (the head's `ensemble`; `quality=best` takes 4).
 
     .venv/bin/python bench/denoise_ensemble.py --base-out DIR [--degradations production] [--heads denoise]
+        [--ensembles 1,2,4,8]
 
 DIR is a bench/base.py `--out` whose show runs are done (DIR/base-run/clips-base, ...). Each run is rescored on
 the frames and the noise its own scoring drew: the same held-out split (--frames, --resolution, --holdout, --seed
@@ -37,7 +38,7 @@ from common import (
 
 from engine.baselines.scores import OPTION, BaselineScores
 from engine.heads import get_head, head_names
-from engine.heads.orientation import ENSEMBLES
+from engine.heads.orientation import orientations
 from engine.model import load_model
 from engine.train import TrainClip, split_holdout
 from engine.train.dataset import load_clip
@@ -68,7 +69,11 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--holdout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--ensembles", default="1,2,4,8", help="the counts of turned copies to score (1, 2, 4, 8)"
+    )
     args = ap.parse_args()
+    counts = [orientations(int(n), "denoise") for n in args.ensembles.split(",") if n]
     heads = [h for h in args.heads.split(",") if h] or head_names()
     index = heads.index("denoise")
     head = get_head("denoise")
@@ -82,7 +87,7 @@ def main() -> None:
         holdout = split_holdout(loaded, args.holdout, args.seed, mode=label.split("-")[0]).holdout
         net = load_model(args.base_out / "base-run" / label).model.net("denoise").eval()
         scores[label] = {}
-        for n in ENSEMBLES:
+        for n in counts:
             t0 = time.time()
             sheets = [
                 head.evaluate(
@@ -99,7 +104,7 @@ def main() -> None:
             )
     store.save()
     runs = list(scores)
-    rows = [[n, *(f"{scores[r][str(n)]:+.2f}" for r in runs)] for n in ENSEMBLES]
+    rows = [[n, *(f"{scores[r][str(n)]:+.2f}" for r in runs)] for n in counts]
     report = (
         f"# Denoise's self-ensemble on the base protocol's held-out frames ({args.degradations})\n\n"
         f"`{' '.join(sys.argv)}`: dB over the best NL-means; 1 is each run's own figure.\n\n"
