@@ -263,7 +263,10 @@ def test_a_window_opens_when_the_host_wakes_past_it_not_a_sleep_later(
     # A London VM suspended at 23:59:50 and resumed at 01:00:30 (or a slow clock that NTP steps forward): the
     # scheduler had gone to sleep for the 70 minutes to the 01:00 window, counted on the monotonic clock, which
     # the suspend stopped; it now looks at the wall clock again every WAKE_EVERY_S (a minute; here 0.2 s)
-    monkeypatch.setattr(SteppedClock, "at", datetime(2026, 12, 6, 23, 59, 50, tzinfo=UTC))
+    # a December night (London on GMT) after today: with the fixed night of 2026-12-06 the test failed from the
+    # morning of 2026-12-07 on (something on the way to the train job reads the real clock)
+    year = datetime.now(UTC).year + 1
+    monkeypatch.setattr(SteppedClock, "at", datetime(year, 12, 6, 23, 59, 50, tzinfo=UTC))
     monkeypatch.setattr(apscheduler_base, "datetime", SteppedClock)
     asleep = threading.Event()  # set once APScheduler has worked out the long sleep to the window
     work_out = apscheduler_base.BaseScheduler._process_jobs
@@ -286,14 +289,14 @@ def test_a_window_opens_when_the_host_wakes_past_it_not_a_sleep_later(
     sched.start()
     try:
         assert asleep.wait(10)  # it goes to sleep until 01:00, 70 minutes away
-        SteppedClock.at = datetime(2026, 12, 7, 1, 0, 30, tzinfo=UTC)
+        SteppedClock.at = datetime(year, 12, 7, 1, 0, 30, tzinfo=UTC)
         deadline = time.monotonic() + 10
         while not train_jobs(catalog) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         sched.shutdown(wait=False)
     [job] = train_jobs(catalog)
-    assert job.payload["window"] == "2026-12-07T01:00:00+00:00"
+    assert job.payload["window"] == f"{year}-12-07T01:00:00+00:00"
 
 
 def test_the_other_sites_daemon_schedules_a_show_of_this_sites_file_as_that_file_says(tmp_path: Path) -> None:
