@@ -29,6 +29,7 @@ from typing import Any
 
 from daemon.catalog import Catalog, fixes, jobs
 from daemon.catalog import shows as show_repo
+from daemon.file_names import path_part
 from daemon.jobs.payloads import FixJob
 from daemon.settings import Settings, ShowConfig
 
@@ -54,8 +55,8 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
         for pub in fixes.spent_publications(s, show.code, before):
             request = pub.fix_request
             folder = Path(pub.movie_path).parent.resolve()
-            if folder in found or folder.parent != root / request.shot or not folder.is_dir():
-                continue  # a fix's own folder, <renders>/<shot>/<version code>, and nothing else
+            if folder in found or folder.parent != root / path_part(request.shot) or not folder.is_dir():
+                continue  # a fix's own folder, <renders>/<shot>/<its render's name>, and nothing else
             if pub.review_status == "rejected":
                 why = f"rejected {pub.reviewed_at:%Y-%m-%d}" if pub.reviewed_at else "rejected"
             else:

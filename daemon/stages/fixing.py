@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from daemon.catalog import Catalog, Daily, fixes, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.crashpoints import crash_point
+from daemon.file_names import path_part
 from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, FixJob, PublishJob, queue
 from daemon.jobs.progress import JobProgress
@@ -723,8 +724,9 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         prepared = prepare(kind, params, request.source, info)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
-    name = version_code(request.shot, kind, request.id)
-    out_dir = settings.renders_dir(show) / request.shot / name
+    name = version_code(request.shot, kind, request.id)  # the Version's, in the tracker
+    shot_part = path_part(request.shot)  # anything its tracker allows, made one safe part of a path
+    out_dir = settings.renders_dir(show) / shot_part / version_code(shot_part, kind, request.id)
     info, prepared, plan = _render_plan(show, request, params, info, prepared, out_dir)
     files = render(model, prepared, info, plan, None if job_id is None else JobProgress(catalog, job_id))
     if source_state(request.source) != read_from:  # a lab's re-delivery copied over it as it was read

@@ -65,10 +65,10 @@ def render(
     return folder
 
 
-def request(key: str, state: str = "published") -> int:
+def request(key: str, state: str = "published", shot: str = "sh010") -> int:
     ctx = open_context(load_settings())
     with ctx.catalog.session() as s:
-        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", ["denoise", "regrade", "upscale"])
+        row, _ = fixes.add_fix_request(s, SHOW, key, shot, ["denoise", "regrade", "upscale"])
         fixes.set_fix_state(s, row.id, state)
         request_id = row.id
     ctx.close()
@@ -119,6 +119,14 @@ def test_spent_renders_and_old_logs_are_listed_then_deleted_and_everything_else_
     assert code == 0 and str(rejected_new) in output and "0 job log(s)" in output  # a show's renders only
     code, output = rushes("prune", "--show", "NOPE")
     assert code == 2 and "no show NOPE" in output
+
+
+def test_a_rejected_render_of_a_shot_whose_name_is_no_file_name_is_found_where_the_fix_put_it() -> None:
+    request_id = request("req-1", "rejected", shot="seq/010")
+    renders = Path(load_settings().data_dir) / "renders" / SHOW
+    folder = render(request_id, "denoise", days=40, review="rejected", where=renders / "seq_010" / "x_r1")
+    code, output = rushes("prune", "--yes")
+    assert code == 0 and "deleted 1 render folder(s)" in output and not folder.exists()
 
 
 @pytest.mark.parametrize("state", ["open", "rendering", "rendered"])

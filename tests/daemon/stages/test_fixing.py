@@ -452,6 +452,29 @@ def test_a_fix_on_a_kitsu_shot_with_no_daily_yet_names_it_as_its_files_would_be(
         assert sorted(r.shot for r in fixes.list_fix_requests(s, SHOW)) == ["E02_SQ01_SH020", "SH020"]
 
 
+@pytest.mark.parametrize("shot", ["..", "seq/010", "\u00e9" * 140])
+def test_a_shot_named_with_a_slash_dots_or_past_a_file_names_length_renders_inside_the_shows_folder(
+    settings: Settings, catalog: Catalog, tmp_path: Path, shot: str
+) -> None:
+    """A shot's name is whatever its tracker allows: ".." put the render outside the show's folder, "/" nested it
+    in folders of its own, and 280 bytes failed it with "File name too long". The Version keeps the full name."""
+    daily(catalog, tmp_path, shot=shot, path=footage.movie(tmp_path / "daily_v1.mp4", n=4, size=(64, 48)))
+    promoted_model(settings, catalog)
+    with catalog.session() as s:
+        row, _ = fixes.add_fix_request(
+            s, SHOW, "memory:event:1", shot, ["denoise"], {"deliver": "none"}, task_id=3
+        )
+        request_id = row.id
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))
+    with catalog.session(readonly=True) as s:
+        [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+        movie, files = Path(pub.movie_path), VersionFiles.from_json(dict(pub.extra_files))
+    renders = settings.renders_dir(ShowConfig(code=SHOW)).resolve()
+    assert movie.is_file() and movie.resolve().parent.parent.parent == renders  # <renders>/<shot>/<render>/
+    assert all(len(p.name.encode()) <= 255 for p in movie.parent.iterdir())
+    assert files.code == f"{shot}_rushes_denoise_r{request_id}"
+
+
 def test_requests_that_cannot_work_are_permanent(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
