@@ -638,7 +638,7 @@ def _steps(
     prog.rng = batches.state
     if running:
         _report(run, name, running, start)
-    if not stopped and kept is not None and stretch.fell() and name not in run.averages:
+    if not stopped and kept is not None and stretch.fell():
         log.warning(
             "%s fell over: its last %d steps' loss %.4f is %.1fx its best stretch's %.4f; it keeps the weights "
             "of that stretch",
@@ -649,6 +649,8 @@ def _steps(
             stretch.best,
         )
         run.model.net(name).load_state_dict(kept)
+        if average is not None:  # the running average holds the fall too: the version keeps the stretch's
+            average.module.load_state_dict(kept)
     if limit is not None and (limit.clipped or limit.skipped):
         log.info(
             "%s: %d of %d steps had their gradient limited, %d not taken (not finite)",

@@ -52,12 +52,14 @@ def test_nothing_fell_before_a_full_window() -> None:
     assert not stretch.fell() and stretch.best is None
 
 
+@pytest.mark.parametrize("averaged", [False, True])
 def test_a_head_that_fell_over_keeps_its_best_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, averaged: bool
 ) -> None:
     """A denoise head trains 15 steps, then its weights are knocked far off (what the base's head did by
     itself near step 4,000) and 15 more steps cannot bring it back: the version keeps the weights its best
-    window of reported losses started from, not the wreck."""
+    window of reported losses started from, not the wreck. So does a head that keeps a running average of its
+    weights (upscale's): the average holds the fall too."""
     monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))  # windows of 3 reports of 1 step
     before: list[dict[str, torch.Tensor]] = []  # the net's state before each step
     losses: list[float] = []
@@ -80,6 +82,7 @@ def test_a_head_that_fell_over_keeps_its_best_weights(
         crop=32,
         progress_every=1,
         gradient_limit=None,
+        weight_averages={"denoise": 0.999} if averaged else {},
         cache_dir=tmp_path / "cache",
     )
     options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
