@@ -19,6 +19,7 @@ from engine.train.averaging import average_tensors, load_averages
 WEIGHTS = "weights.safetensors"
 OPTIM = "optimizer.safetensors"
 AVERAGES = "averages.safetensors"  # the heads' running weight averages (engine.train.averaging)
+STRETCHES = "stretches.safetensors"  # the weights the head in hand's best stretch started from (engine.train.fallback)
 STATE = "state.json"
 
 
@@ -34,12 +35,34 @@ class HeadProgress:
     skipped: int = 0  # steps not taken: their gradient was not finite
 
 
+Weights = dict[str, torch.Tensor]  # a net's state_dict
+
+
 @dataclass
 class CheckpointState:
     seed: int
     heads: list[str]
     progress: dict[str, HeadProgress]
     extra: dict[str, Any] = field(default_factory=dict)
+    # by head in training, by role ("kept": its best stretch's start, "opening": the stretch in hand's start)
+    stretches: dict[str, dict[str, Weights]] = field(default_factory=dict)
+
+
+def _flatten_stretches(stretches: Mapping[str, Mapping[str, Weights]]) -> Weights:
+    return {
+        f"{head}:{role}:{key}": value.detach().cpu().contiguous()
+        for head, roles in stretches.items()
+        for role, weights in roles.items()
+        for key, value in weights.items()
+    }
+
+
+def _unflatten_stretches(tensors: Mapping[str, torch.Tensor]) -> dict[str, dict[str, Weights]]:
+    out: dict[str, dict[str, Weights]] = {}
+    for name, value in tensors.items():
+        head, role, key = name.split(":", 2)
+        out.setdefault(head, {}).setdefault(role, {})[key] = value
+    return out
 
 
 def _flatten_optim(
@@ -83,6 +106,7 @@ def save_checkpoint(
     save_file(weights, str(folder / (WEIGHTS + ".tmp")))
     save_file(opt_tensors, str(folder / (OPTIM + ".tmp")))
     save_file(average_tensors(averages or {}), str(folder / (AVERAGES + ".tmp")))
+    save_file(_flatten_stretches(state.stretches), str(folder / (STRETCHES + ".tmp")))
     payload = {
         "seed": state.seed,
         "heads": state.heads,
@@ -94,6 +118,7 @@ def save_checkpoint(
     os.replace(folder / (WEIGHTS + ".tmp"), folder / WEIGHTS)
     os.replace(folder / (OPTIM + ".tmp"), folder / OPTIM)
     os.replace(folder / (AVERAGES + ".tmp"), folder / AVERAGES)
+    os.replace(folder / (STRETCHES + ".tmp"), folder / STRETCHES)
     os.replace(folder / (STATE + ".tmp"), folder / STATE)
 
 
@@ -105,7 +130,8 @@ def load_checkpoint(
     averages: Mapping[str, AveragedModel] | None = None,
 ) -> CheckpointState | None:
     """Restore weights, optimizer state and weight averages in place; None when there is no checkpoint of
-    this run (same heads, same seed). A checkpoint written before averages were kept resumes with fresh ones."""
+    this run (same heads, same seed). A checkpoint written before averages (or stretches) were kept resumes
+    with fresh ones."""
     if not (folder / STATE).is_file():
         return None
     payload = json.loads((folder / STATE).read_text())
@@ -121,4 +147,7 @@ def load_checkpoint(
     progress = {
         h: HeadProgress(**{k: v for k, v in p.items() if k in known}) for h, p in payload["progress"].items()
     }
-    return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}))
+    stretches = (
+        _unflatten_stretches(load_file(str(folder / STRETCHES))) if (folder / STRETCHES).is_file() else {}
+    )
+    return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}), stretches)

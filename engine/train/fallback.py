@@ -5,7 +5,8 @@ was at 0.037, about what an untrained net scores, and stayed there for the 12,00
 its last weights, and show models grown from it lost 1.8 to 2.7 dB to models from scratch (docs/benchmarks.md,
 "Denoise from the base: a head that fell over"). Two fresh runs of the same protocol and a replay of that run's
 batches did not fall, so what set it off is not known; the gradient limit (engine.train.clipping) guards against
-one cause, this against the outcome (not after a resume, which starts its stretches afresh). A head that keeps a
+one cause, this against the outcome. The losses and the weights the caller keeps are in the checkpoint, so a
+run resumed after a fall still finds the stretch before it (from an older Rushes' checkpoint it starts afresh). A head that keeps a
 running average of its weights (engine.train.averaging) keeps the stretch's weights too: after a fall the
 average is mostly of the wreck.
 

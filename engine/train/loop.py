@@ -607,8 +607,12 @@ def _steps(
         else None
     )
     running: list[float] = []
-    # the weights the head's best stretch started from, and those the stretch in hand started from
-    stretch, kept, opening = BestStretch(), None, _weights(run.model.net(name))
+    # the weights the head's best stretch started from, and those the stretch in hand started from: in the
+    # checkpoint, with the losses that chose them (replayed here when resumed)
+    stretch, saved = BestStretch(), run.state.stretches.setdefault(name, {})
+    for reported in prog.losses if saved else []:  # an older Rushes' checkpoint has no weights: afresh
+        stretch.add(reported)
+    kept, opening = saved.get("kept"), saved.setdefault("opening", _weights(run.model.net(name)))
     start = time.monotonic() - prog.elapsed
     stopped = False
     with _batches(run, name, head, rng, gate) as batches:
@@ -629,15 +633,17 @@ def _steps(
                 _report(run, name, running, start)
                 running = []
                 if stretch.add(prog.losses[-1]):
-                    kept = opening
+                    kept = saved["kept"] = opening
                 if not stretch.pending:  # a window ended: the next one starts from these weights
-                    opening = _weights(run.model.net(name))
+                    opening = saved["opening"] = _weights(run.model.net(name))
             prog.elapsed = time.monotonic() - start
             prog.rng = batches.state
             run.checkpoint(when_due=True)
     prog.rng = batches.state
     if running:
         _report(run, name, running, start)
+    if not stopped:  # a finished head's stretches are not carried in later checkpoints
+        del run.state.stretches[name]
     if not stopped and kept is not None and stretch.fell():
         log.warning(
             "%s fell over: its last %d steps' loss %.4f is %.1fx its best stretch's %.4f; it keeps the weights "

@@ -122,3 +122,52 @@ def test_a_head_that_keeps_learning_keeps_its_last_step(
     assert not [r for r in caplog.records if "fell over" in r.getMessage()]
     kept = result.version.model.net("denoise").state_dict()
     assert all(torch.equal(kept[k], last[0][k]) for k in kept)
+
+
+def test_a_run_resumed_after_its_head_fell_over_keeps_the_best_stretch_from_before_the_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The knock of the test above at step 15, the run stopped at step 21 (a crash, or a base run paused) and
+    resumed: the best stretch and its weights come from the checkpoint, so the version keeps them. Without them
+    the resumed run's first window, of the wreck, is its best and nothing is kept."""
+    monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))
+    before: list[dict[str, torch.Tensor]] = []
+    losses: list[float] = []
+    step = loop._step
+
+    def knocked_over(objective: loop.HeadLoss, *args: object, **kw: object) -> float:
+        if len(before) == 15:
+            with torch.no_grad():
+                for p in objective.net.parameters():
+                    p.add_(torch.randn_like(p) * 0.5)
+        before.append({k: v.detach().clone().contiguous() for k, v in objective.net.state_dict().items()})
+        losses.append(step(objective, *args, **kw))  # type: ignore[arg-type]
+        return losses[-1]
+
+    monkeypatch.setattr(loop, "_step", knocked_over)
+    settings = TrainSettings(
+        max_steps=30,
+        batch_size=2,
+        crop=32,
+        progress_every=1,
+        gradient_limit=None,
+        cache_dir=tmp_path / "cache",
+    )
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    first = train(
+        _clips(),
+        options,
+        tmp_path / "v1",
+        heads=["denoise"],
+        settings=settings,
+        stop=lambda: len(before) >= 21,
+    )
+    assert first.stopped and len(before) == 21
+    with caplog.at_level(logging.WARNING, logger="engine.train.loop"):
+        resumed = train(_clips(), options, tmp_path / "v1", heads=["denoise"], settings=settings)
+    assert resumed.resumed and resumed.version is not None and len(before) == 30
+    assert [r for r in caplog.records if "fell over" in r.getMessage()]
+    best = min(range(0, 30, 3), key=lambda start: statistics.median(losses[start : start + 3]))
+    assert best < 15
+    kept = resumed.version.model.net("denoise").state_dict()
+    assert all(torch.equal(kept[k], before[best][k]) for k in kept)
