@@ -26,6 +26,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from daemon.catalog.db import utcnow
 
+# A name the tracker or a file's name gives (a shot, a take) is as long as they allow: unbounded on PostgreSQL
+# (migration 0012), where a VARCHAR(200) refused a long one and with it the whole batch of requests polled beside
+# it. SQLite never held to the length.
+NAME = String(200).with_variant(Text(), "postgresql")
+
 DAILY_KINDS = ("movie", "sequence")
 DAILY_STATES = ("registered", "quarantined", "superseded", "removed")
 JOB_STATES = ("queued", "running", "done", "dead")
@@ -119,8 +124,8 @@ class Daily(Timestamps, Base):
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(Text)  # a movie path, or a sequence pattern like /x/A010.####.exr
     root: Mapped[str] = mapped_column(Text, default="")  # the ingest root it was found under
-    shot: Mapped[str | None] = mapped_column(String(200))
-    take: Mapped[str | None] = mapped_column(String(64))
+    shot: Mapped[str | None] = mapped_column(NAME)
+    take: Mapped[str | None] = mapped_column(String(64).with_variant(Text(), "postgresql"))
     kind: Mapped[str | None] = mapped_column(String(16))  # movie | sequence (None when unreadable)
     first_frame: Mapped[int | None] = mapped_column(Integer)
     last_frame: Mapped[int | None] = mapped_column(Integer)
@@ -235,7 +240,7 @@ class FixRequest(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
     request_key: Mapped[str] = mapped_column(String(300), unique=True)  # the tracker's stable key
-    shot: Mapped[str] = mapped_column(String(200))  # shot code
+    shot: Mapped[str] = mapped_column(NAME)  # shot code
     shot_id: Mapped[str | None] = mapped_column(String(64))  # the tracker's shot id, as text
     task_id: Mapped[str | None] = mapped_column(String(64))  # the tracker's task id, as text
     kinds: Mapped[list[Any]] = mapped_column(default=list)  # e.g. ["interpolate", "regrade"]

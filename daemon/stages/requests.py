@@ -9,8 +9,10 @@ catalog transaction, so a crash between the two neither loses nor repeats an eve
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, cursors, dailies, fixes, unfollowed, utcnow
@@ -41,13 +43,28 @@ def poll_fix_requests(
     with catalog.session() as s:
         cursor = cursors.get_cursor(s, name)
     batch = tracker.fix_requests_since(cursor, limit)
-    new = 0
     with catalog.session() as s:
-        for req in batch.items:
-            new += record_fix_request(s, req, shows, tracker=tracker.name)
+        new = record_fix_requests(s, batch.items, shows, tracker=tracker.name)
         if batch.cursor is not None and batch.cursor != cursor:
             cursors.set_cursor(s, name, batch.cursor)
     return PollResult(len(batch.items), new)
+
+
+def record_fix_requests(
+    s: Session, requests: Iterable[FixRequest], shows: list[ShowConfig], *, tracker: str
+) -> int:
+    """record_fix_request for each, each in a savepoint: one the catalog cannot hold (a NUL character in a name,
+    which PostgreSQL refuses) is logged and left out, so it does not stop the others nor the cursor after them.
+    How many were new."""
+    new = 0
+    for req in requests:
+        try:
+            with s.begin_nested():
+                new += record_fix_request(s, req, shows, tracker=tracker)
+        except DataError as exc:
+            reason = str(exc.orig or exc).splitlines()[0]
+            log.error("fix.unrecordable", key=req.key, project=req.project, shot=req.shot_code, reason=reason)
+    return new
 
 
 def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, tracker: str) -> int:

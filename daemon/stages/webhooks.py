@@ -13,7 +13,7 @@ milliseconds, well inside the second the hosted service allows):
 Consuming (`WebhookWorker`, its own thread with its own adapter: tracker clients are not thread-safe):
 takes what is queued (up to `batch` events), asks the adapter which fix requests these events make now
 (`fix_requests_from_events` reads the tasks) and records them with the requests stage's
-`record_fix_request`, all in one catalog transaction; then wakes the job lanes. A tracker failure while
+`record_fix_requests`, all in one catalog transaction; then wakes the job lanes. A tracker failure while
 reading drops those events with one log line: the poller reads them from the event log.
 
 Exactly once. Each request carries the key the event-log poller gives it (the id of the task's status
@@ -35,7 +35,7 @@ from daemon.catalog import Catalog
 from daemon.catalog.db import CatalogError
 from daemon.logs import get_logger
 from daemon.settings import ShowConfig
-from daemon.stages.requests import record_fix_request
+from daemon.stages.requests import record_fix_requests
 from integrations.trackers.base import Tracker, TrackerError, TrackerFatal, WebhookFixes
 from integrations.trackers.flow_webhooks import (
     SIGNATURE_HEADER,
@@ -163,7 +163,7 @@ def record_webhook_events(
     """The requests these events make, recorded (once per key) with their fix jobs; how many were new."""
     requests = tracker.fix_requests_from_events(events)
     with catalog.session() as s:
-        return sum(record_fix_request(s, request, shows, tracker=tracker.name) for request in requests)
+        return record_fix_requests(s, requests, shows, tracker=tracker.name)
 
 
 class WebhookWorker:
