@@ -7,6 +7,7 @@ no longer running. A temp file of another host (shared storage) or of a live pro
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import shutil
@@ -59,7 +60,7 @@ def sweep_stale_temps(path: Path) -> list[Path]:
     removed: list[Path] = []
     prefix = f".{path.name}.{_host()}-"
     try:
-        siblings = list(path.parent.glob(f".{path.name}.*.tmp"))
+        siblings = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))  # a name may hold "*" or "["
     except OSError:
         return removed
     for sibling in siblings:

@@ -57,3 +57,15 @@ def test_an_atomic_write_leaves_only_its_output(tmp_path: Path) -> None:
     with atomic_output(out) as tmp:
         tmp.write_bytes(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.png"]
+
+
+def test_a_name_with_glob_characters_is_swept_as_it_is_named(tmp_path: Path) -> None:
+    """A shot named `SH**010` or `sh[a]010` (a tracker allows it) failed every write with "Invalid pattern", or
+    never found its own leftovers."""
+    for name in ("SH**010.mp4", "sh[a]010.mp4"):
+        out = tmp_path / name
+        dead = _leftover(out, _dead_pid())
+        dead.write_bytes(b"partial")
+        with atomic_output(out) as tmp:
+            tmp.write_bytes(b"whole")
+        assert not dead.exists() and out.read_bytes() == b"whole"
