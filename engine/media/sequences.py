@@ -12,6 +12,9 @@ import fileseq
 from .info import MediaError
 
 IMAGE_EXTENSIONS = frozenset({".exr", ".png", ".jpg", ".jpeg", ".dpx", ".tif", ".tiff"})
+MOVIE_EXTENSIONS = frozenset(
+    {".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".webm"}
+)
 
 _PRINTF = re.compile(r"%(\d*)d")
 _HASHES = re.compile(r"[#@]")
@@ -70,8 +73,11 @@ class SequenceFiles:
 
 
 def is_pattern(source: str) -> bool:
-    """True when `source` names a sequence by pattern rather than by one file."""
+    """True when `source` names a sequence by pattern rather than by one file. A movie's name is never a pattern:
+    `sh010@client.mov` or `sh010_take#2.mov` is one file (read as a sequence, it was quarantined)."""
     name = os.path.basename(source)
+    if Path(name).suffix.lower() in MOVIE_EXTENSIONS:
+        return False
     return bool(_PRINTF.search(name) or _HASHES.search(name))
 
 

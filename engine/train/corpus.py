@@ -19,10 +19,9 @@ from pathlib import Path
 import fileseq
 
 from engine.media.info import MediaError
-from engine.media.sequences import IMAGE_EXTENSIONS, find_sequence
+from engine.media.sequences import IMAGE_EXTENSIONS, MOVIE_EXTENSIONS, find_sequence
 from engine.train.dataset import DatasetError, TrainClip, hash_files
 
-MOVIE_SUFFIXES = frozenset({".mov", ".mp4", ".mxf", ".mkv", ".avi", ".m4v", ".webm", ".mpg", ".mpeg"})
 MIN_SEQUENCE_FRAMES = 3
 
 
@@ -123,7 +122,7 @@ def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
             folder = Path(dirpath)
             names = sorted(n for n in filenames if not n.startswith("."))
             found += [
-                (str(folder / n), [folder / n]) for n in names if Path(n).suffix.lower() in MOVIE_SUFFIXES
+                (str(folder / n), [folder / n]) for n in names if Path(n).suffix.lower() in MOVIE_EXTENSIONS
             ]
             found += _sequences(folder, names)
     if not found:
@@ -148,7 +147,7 @@ def corpus_unread(corpus: Corpus) -> list[Path]:
 def listed_files(clip_id: str) -> list[Path]:
     """The files of a clip as a base manifest names it (a movie's path, a sequence's pattern); [] when gone."""
     path = Path(clip_id)
-    if path.suffix.lower() in MOVIE_SUFFIXES:
+    if path.suffix.lower() in MOVIE_EXTENSIONS:
         return [path] if path.is_file() else []
     try:
         files = find_sequence(clip_id).files

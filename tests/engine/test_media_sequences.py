@@ -150,3 +150,16 @@ def test_a_stray_frame_numbered_far_from_the_others_is_named_before_any_hole_is_
         r"than a shot holds: rename or remove the stray frame\(s\) sh010.5001001.png$",
     ):
         probe(png_with_hole / "sh010.####.png")
+
+
+@pytest.mark.parametrize("name", ["sh010_take#2.mov", "sh010@client.mp4", "sh010_%03d.mov"])
+def test_a_movie_whose_name_holds_a_pattern_character_is_read_as_the_movie_it_is(
+    tmp_path: Path, name: str
+) -> None:
+    """A movie named with `#`, `@` or `%d` was read as a frame sequence, and its daily quarantined."""
+    from tests import footage
+
+    path = footage.movie(tmp_path / name, n=4, size=(64, 48))
+    info = probe(path)
+    assert (info.kind, info.frame_count) == ("movie", 4)
+    assert len(list(read_frames(path))) == 4
