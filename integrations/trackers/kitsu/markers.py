@@ -11,7 +11,7 @@ from integrations.trackers.base import VersionSpec
 KEY_LINE = "rushes-key:"
 NOTE_TAG = "_rushes-note_"
 KEY_PATTERN = re.compile(rf"^\s*{re.escape(KEY_LINE)}\s*(\S.*?)\s*$", re.MULTILINE)
-CODE_PATTERN = re.compile(r"\s*\*\*(\S+?)\*\*\s*$", re.MULTILINE)
+CODE_PATTERN = re.compile(r"\s*\*\*([^\n]+?)\*\*[ \t]*$", re.MULTILINE)  # a code may hold a space
 
 
 def key_of(text: str | None) -> str | None:
