@@ -43,8 +43,12 @@ def write_cube(path: str | Path, lut: np.ndarray, title: str = "rushes regrade")
     path = Path(path)
     # .cube order: red fastest, then green, then blue -> iterate b (outer), g, r (inner).
     rows = np.ascontiguousarray(lut.transpose(2, 1, 0, 3)).reshape(-1, 3)
+    # one quoted line: a quote or a line break in the title (a shot's name) would end it early
+    said = "".join(
+        "'" if ch == '"' else (" " if ch.isspace() or not ch.isprintable() else ch) for ch in title
+    )
     lines = [
-        f'TITLE "{title}"',
+        f'TITLE "{said}"',
         f"LUT_3D_SIZE {size}",
         "DOMAIN_MIN 0.0 0.0 0.0",
         "DOMAIN_MAX 1.0 1.0 1.0",

@@ -55,8 +55,10 @@ def _width(fd: int) -> int | None:
     return None if os.isatty(fd) or os.environ.get("COLUMNS") else PIPED_WIDTH
 
 
-out = Console(soft_wrap=True, width=_width(1))
-err = Console(stderr=True, soft_wrap=True, width=_width(2))
+# Text is printed as written: a path, a shot or a coordinator's text may hold [brackets], which rich markup read
+# as tags (`sh010_[a].mov` printed as `sh010_.mov`); the few lines that colour a word say markup=True.
+out = Console(soft_wrap=True, width=_width(1), markup=False)
+err = Console(stderr=True, soft_wrap=True, width=_width(2), markup=False)
 
 
 @contextmanager
@@ -134,7 +136,7 @@ def process_age() -> float:
 
 
 def fail(message: str, code: int = exits.BAD_INPUT) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 

@@ -69,7 +69,7 @@ def main() -> None:
 
         if isinstance(exc, ConfigError):
             for line in exc.problems:
-                err.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+                err.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
             sys.exit(exits.BAD_INPUT)
         from daemon.errors import USER_ERRORS, passing
 
@@ -80,7 +80,7 @@ def main() -> None:
         message = str(exc)
         if passing(exc) and message.endswith(RETRY_LATER):  # the daemon retries by itself; a command does not
             message = message.removesuffix(RETRY_LATER) + f"; {REACH_IT}, then run the command again"
-        err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
         sys.exit(exits.TRY_LATER if passing(exc) else exits.BAD_INPUT)
 
 

@@ -195,7 +195,9 @@ def render(data: dict[str, Any]) -> None:
 
 def _render_show(show: dict[str, Any]) -> None:
     """One show's part of `rushes status`: its heading, then its dailies, fix requests and quarantined files."""
-    out.print(f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {_show_state(show)}")
+    out.print(
+        f"\n[bold]{show['code']}[/bold]  {show['dailies_total']} dailies, {_show_state(show)}", markup=True
+    )
     for root in show["missing_roots"]:  # unmounted or moved: watched again once it is there
         out.print(f"  ingest folder missing: {root}", highlight=False, markup=False)
     if not show.get("wrapped_at"):

@@ -97,7 +97,11 @@ def tracker_check(as_json: JsonOpt = False) -> None:
     for r in [] if as_json else results:
         mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
         detail = _as_said(r.detail)
-        out.print(f"{mark} {escape(r.what)}" + (f": {escape(detail)}" if detail else ""), highlight=False)
+        out.print(
+            f"{mark} {escape(r.what)}" + (f": {escape(detail)}" if detail else ""),
+            highlight=False,
+            markup=True,
+        )
     failed = [r for r in results if not r.ok]
     if failed and all(r.detail.endswith(RETRY_LATER) for r in failed):  # away for now: nothing to mend in it
         err.print("the tracker cannot be reached: check tracker.url, or run the check again once it answers")
@@ -155,7 +159,7 @@ def tracker_setup(
         typer.echo(json.dumps({**counts, "steps": listed}, indent=2))
     for step in [] if as_json else steps:
         detail = f": {escape(step.detail)}" if step.detail else ""
-        out.print(f"{MARKS[step.outcome]} {escape(step.what)}{detail}", highlight=False)
+        out.print(f"{MARKS[step.outcome]} {escape(step.what)}{detail}", highlight=False, markup=True)
     if not as_json:
         out.print(
             f"{made} created, {len(steps) - made - missing} already there, {missing} missing", highlight=False

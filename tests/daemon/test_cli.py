@@ -87,6 +87,17 @@ def test_the_cli_runs_as_a_module(module: str) -> None:
     assert out.returncode == 0 and out.stdout.strip() == f"rushes {__version__}"
 
 
+def test_names_with_brackets_are_printed_as_written(tmp_path: Path) -> None:
+    """rich read `[a]` in a folder's, a file's or a shot's name as markup and dropped it (`sh010_[a].mov` came
+    out as `sh010_.mov`)."""
+    folder = tmp_path / "plates [a] [bold]"
+    folder.mkdir()
+    code, output = rushes("show", "add", "BRK", "--ingest", str(folder))
+    assert code == 0 and f"show BRK added ({folder})" in output
+    code, output = rushes("status")
+    assert code == 0 and "BRK" in output
+
+
 def test_a_shows_folder_gone_stops_no_command_and_show_list_marks_it(tmp_path: Path) -> None:
     kept, gone = tmp_path / "kept", tmp_path / "gone"
     kept.mkdir()

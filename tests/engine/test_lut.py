@@ -22,6 +22,19 @@ def test_cube_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(lut.read_cube(path), table, atol=1e-6)
 
 
+def test_a_title_with_quotes_or_line_breaks_stays_one_quoted_line(tmp_path: Path) -> None:
+    """The title names the Version (its shot): a quote or a line break in a shot's name broke the TITLE line."""
+    import PyOpenColorIO as ocio
+
+    path = lut.write_cube(tmp_path / "grade.cube", _grade(), title='sh"010\nLUT_3D_SIZE 2 regrade')
+    first, second = path.read_text().splitlines()[:2]
+    assert first == 'TITLE "sh\'010 LUT_3D_SIZE 2 regrade"' and second == "LUT_3D_SIZE 9"
+    np.testing.assert_allclose(lut.read_cube(path), _grade(), atol=1e-6)
+    config = ocio.Config.CreateRaw()
+    transform = ocio.FileTransform(src=str(path), interpolation=ocio.INTERP_LINEAR)
+    config.getProcessor(transform)  # OpenColorIO reads it
+
+
 def test_cube_red_changes_fastest(tmp_path: Path) -> None:
     path = lut.write_cube(tmp_path / "id.cube", lut.identity(2))
     rows = [line for line in path.read_text().splitlines() if line[:1].isdigit()]
