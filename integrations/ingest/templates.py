@@ -157,7 +157,14 @@ def _compile(template: str, *, sequence: bool) -> str:
         found = "none" if frames == 0 else str(frames)
         raise fail(f"needs exactly one frame token such as ####, %04d or @ (found {found})")
     prefix = "^" if anchored else r"(?:^|/)"
-    return prefix + "".join(parts) + "$"
+    pattern = prefix + "".join(parts) + "$"
+    try:  # a field's own regex may compile alone and not within the whole: a (?i) flag, a group named shot
+        re.compile(pattern)
+    except re.error as error:
+        raise fail(
+            f"the fields' regexes do not fit together: {error}; use (?i:...) for a flag, no named groups"
+        ) from None
+    return pattern
 
 
 def _closing_brace(text: str, start: int) -> int:

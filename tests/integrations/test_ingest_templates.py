@@ -66,6 +66,8 @@ def test_field_regex_narrows_a_field() -> None:
         ("{shot_{take}.{ext}", "{shot}.####.{ext}", "never closed"),
         ("", "{shot}.####.{ext}", "is empty"),
         ("{shot:(}.{ext}", "{shot}.####.{ext}", "regex of {shot} is invalid"),
+        ("{shot:(?i)sh\\d+}_{take}.{ext}", "{shot}.####.{ext}", "do not fit together"),  # a flag mid-pattern
+        ("{shot:(?P<shot>x)}.{ext}", "{shot}.####.{ext}", "do not fit together"),
         ("{shot}.{ext}", "{shot}.{ext}", "needs exactly one frame token"),
         ("{shot}.{ext}", "{shot}.####.####.{ext}", "found 2"),
     ],
