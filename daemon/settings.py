@@ -38,7 +38,10 @@ class TrainingWindow(BaseModel):
     cron: str = Field("0 1 * * *", description="When the nightly training window opens (crontab syntax).")
     hours: float = Field(5.0, gt=0, le=24, description="How long the window stays open.")
     quiet_minutes: float = Field(
-        0, ge=0, description="Also train this long after the last new daily landed (0: only in the window)."
+        0,
+        ge=0,
+        le=30 * 24 * 60,
+        description="Also train this long after the last new daily landed (0: only in the window; at most 30 days).",
     )
     timezone: str | None = Field(
         None,

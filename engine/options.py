@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class TrainOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    budget_seconds: float = Field(600.0, gt=0, description="Wall-clock training budget per run.")
+    budget_seconds: float = Field(
+        600.0, gt=0, le=30 * 24 * 3600, description="Wall-clock training budget per run (at most 30 days)."
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
     resolution: int = Field(256, ge=64, description="Short side of the training frames, pixels.")

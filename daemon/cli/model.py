@@ -50,14 +50,20 @@ DURATION = re.compile(
 )
 
 
+MAX_DURATION_S = 30 * 24 * 3600  # a budget of more than 30 days is a typo (and past what a date can add)
+
+
 def parse_duration(text: str) -> float:
+    """A --budget in seconds; a one-line error for anything that is not one, none at all, or over 30 days."""
     match = DURATION.match(text)
     if not match or not any(match.groupdict().values()):
-        raise typer.BadParameter(f"{text!r} is not a duration: use e.g. 600, 90s, 10m, 2h or 1h30m")
+        raise fail(f"--budget {text!r} is not a duration: use e.g. 600, 90s, 10m, 2h or 1h30m")
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
     seconds = sum(n * {"alone": 1, "s": 1, "m": 60, "h": 3600}[k] for k, n in parts.items())
     if seconds <= 0:  # a zero budget would otherwise read as "none given" and train for the show's default
-        raise typer.BadParameter(f"{text!r} is no time at all: give a budget such as 90s, 10m or 2h")
+        raise fail(f"--budget {text!r} is no time at all: give a budget such as 90s, 10m or 2h")
+    if seconds > MAX_DURATION_S:
+        raise fail(f"--budget {text!r} is over 30 days: give a budget such as 10m or 2h")
     return seconds
 
 
@@ -87,7 +93,7 @@ def train_cmd(
     started = time.monotonic() - process_age()
     from daemon.stages.training import CLI_RUN, run_training
 
-    seconds = parse_duration(budget) if budget else None
+    seconds = parse_duration(budget) if budget is not None else None
     if device not in (None, "auto", "cpu", "cuda"):
         raise fail(f"--device {device!r}: use auto, cpu or cuda")
     ctx = open_context(settings())

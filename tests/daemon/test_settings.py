@@ -314,6 +314,18 @@ shows:
     assert all("\n" not in line for line in lines)
 
 
+def test_a_budget_or_quiet_time_past_any_date_is_refused_by_config_check(tmp_path: Path) -> None:
+    """`budget_seconds: .inf` and `quiet_minutes: 99999999999` passed the check, then failed every minute in the
+    scheduler (OverflowError: date value out of range)."""
+    config = write(
+        tmp_path / "rushes.yaml",
+        "shows:\n  - code: A\n    train: {budget_seconds: .inf}\n    training: {quiet_minutes: 99999999999}\n",
+    )
+    by_key = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in problems(config)}
+    assert "less than or equal to 2592000" in by_key["shows[0].train.budget_seconds"]
+    assert "less than or equal to 43200" in by_key["shows[0].training.quiet_minutes"]
+
+
 def test_duplicate_show_alone(tmp_path: Path) -> None:
     config = write(tmp_path / "rushes.yaml", "shows:\n  - code: A\n  - code: B\n  - code: A\n")
     assert problems(config) == ["shows[2].code: show 'A' is defined twice"]
