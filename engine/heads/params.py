@@ -64,8 +64,9 @@ def parse_int(name: str, text: str, low: int, high: int, example: str) -> int:
     """A whole number from `low` to `high` inclusive, or a ParamError naming `name` with an `example`."""
     try:
         value = int(text)
-    except ValueError:
-        raise ParamError(f"{name}={text} must be a whole number, e.g. {example}") from None
+    except ValueError:  # also past Python's 4,300 digits
+        said = text if len(text) <= 24 else f"{text[:12]}...({len(text)} characters)"
+        raise ParamError(f"{name}={said} must be a whole number, e.g. {example}") from None
     if not low <= value <= high:
         raise ParamError(f"{name}={value} is out of range: use {low} to {high}, e.g. {example}")
     return value

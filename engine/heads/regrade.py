@@ -28,6 +28,7 @@ Fix parameters (RegradeParams): `reference=1001` (a frame of the shot) or `refer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ from engine.heads.base import (
     register,
 )
 from engine.heads.errors import ParamError
-from engine.heads.params import FixParams, Shot, load_reference
+from engine.heads.params import FixParams, Shot, load_reference, parse_int
 from engine.heads.regrade_inverse import InverseGrade, curve_lut, grade_vector, inverse_loss
 from engine.heads.scoring import score_sheet, summarize
 from engine.kinds import PARAM_KEYS
@@ -66,6 +67,7 @@ from engine.media.working import scene_linear
 from engine.metrics import psnr, ssim
 
 THUMB = 64
+MAX_FRAME = 10**9  # the largest frame number a reference= may name
 # The learned no-reference inverse is applied only when it beat the ungraded input by this much on the
 # held-out clips (an under-trained one can move a frame the wrong way).
 MIN_INVERSE_GAIN_DB = 0.05
@@ -86,7 +88,11 @@ class RegradeParams(FixParams):
         text = raw.get("reference", "")
         if not text:
             return cls()
-        return cls(reference=int(text) if text.lstrip("-").isdigit() else Path(text))
+        if re.fullmatch(r"-?[0-9]+", text):  # a frame of the shot (`²` or `--5` is neither frame nor file)
+            return cls(reference=parse_int("reference", text, -MAX_FRAME, MAX_FRAME, "1001"))
+        if re.fullmatch(r"[-+]?[0-9\s.,+-]*", text):
+            raise ParamError(f"reference={text} is neither a frame number nor an image file: give e.g. 1001")
+        return cls(reference=Path(text))
 
     def bind(self, shot: Shot) -> dict[str, Any]:
         deep = {"precise": True} if deeper_than_8_bits(shot.info) else {}

@@ -91,6 +91,18 @@ def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None
     assert parse_fix_params("denoise", {"deliver": "exr"}, ignore=("deliver",)) == DenoiseParams()
 
 
+@pytest.mark.parametrize("text", ["--5", "1001-1002", "9" * 5000, "12.5"])
+def test_a_reference_that_is_neither_a_frame_nor_a_file_is_one_line(text: str) -> None:
+    """`reference=--5` raised a bare ValueError (a traceback from `rushes fix`), 5,000 digits one from Python's
+    int limit in the daemon."""
+    with pytest.raises(ParamError) as refused:
+        parse_fix_params("regrade", {"reference": text})
+    assert "reference=" in str(refused.value) and "e.g. 1001" in str(refused.value)
+    assert "\n" not in str(refused.value) and len(str(refused.value)) < 120
+    assert parse_fix_params("regrade", {"reference": "-12"}) == RegradeParams(-12)
+    assert parse_fix_params("regrade", {"reference": "grade ref.png"}) == RegradeParams(Path("grade ref.png"))
+
+
 def test_a_regrade_reference_naming_the_shots_first_frame_is_refused_as_changing_nothing(shot: Shot) -> None:
     """`regrade reference=1001` on a shot starting at 1001 (the docs' own example) published the daily unchanged
     as a Version for review: the shot's one grade is the LUT taking its first frame to the reference's look."""
