@@ -8,7 +8,7 @@ fix (daemon.stages.withdrawals).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.kinds import PARAM_KEYS
@@ -27,6 +27,27 @@ def own_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params_for(kind, params).items() if k in (*PARAM_KEYS[kind], *DAEMON_KEYS)}
 
 
+def unread_params(kinds: Sequence[str], params: Mapping[str, Any]) -> list[str]:
+    """What a request asks that none of its `kinds` would read, one problem each: a key another kind reads
+    (`denoise frames=1001-1005` denoised the whole shot, and its Version did not say so), or one prefixed with a
+    kind the request does not ask (`denoise upscale.quality=best`). A key no kind reads is each head's to refuse."""
+    problems = []
+    for key in params:
+        scope, _, name = key.rpartition(".")
+        if scope and scope not in kinds:
+            problems.append(
+                f"{key}= is for {scope}, which this request does not ask: ask {scope} too, or drop it"
+            )
+            continue
+        takers = [kind for kind, keys in PARAM_KEYS.items() if name in keys]
+        if not scope and name not in DAEMON_KEYS and takers and not set(takers) & set(kinds):
+            problems.append(
+                f"{name}= is read by {' and '.join(takers)}, not by {' or '.join(kinds)}: ask {takers[0]} too, "
+                f"or drop {name}="
+            )
+    return problems
+
+
 def take_key(take: str) -> tuple[int, int, str]:
     """Takes compared and ordered as people read them: "02" is take 2, and take 10 comes after take 9."""
     text = take.strip()
@@ -42,4 +63,4 @@ def asked_of(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return asked
 
 
-__all__ = ["DAEMON_KEYS", "asked_of", "own_params", "params_for", "take_key"]
+__all__ = ["DAEMON_KEYS", "asked_of", "own_params", "params_for", "take_key", "unread_params"]

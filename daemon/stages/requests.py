@@ -23,6 +23,7 @@ from daemon.logs import get_logger
 from daemon.settings import ShowConfig
 from daemon.shows import show_for
 from daemon.stages import answering
+from daemon.stages.request_params import unread_params
 from daemon.stages.withdrawals import replace_unstarted
 from daemon.trackers import FIX_KINDS
 from integrations.trackers.base import FixRequest, Tracker
@@ -101,6 +102,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         for older in replace_unstarted(s, row, only_repeats=not req.replaces_earlier):
             log.info("fix.replaced", request=older, by=row.id, task=row.task_id)
     problems = list(req.problems)
+    if kinds:
+        problems += unread_params(kinds, req.params)
     if unknown:
         problems.append(f"unknown fix kind(s) {', '.join(unknown)} (use one of: {', '.join(FIX_KINDS)})")
     if not kinds and not problems:

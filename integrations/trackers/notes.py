@@ -106,6 +106,7 @@ def parse_fix_text(text: str, kinds: Collection[str]) -> FixSpec:
     found: list[str] = []
     params: dict[str, str] = {}
     problems: list[str] = []
+    given: dict[tuple[str, str], str] = {}  # (kind, key) -> the value that kind was given first
     text = _SPACES.sub(" ", text).translate(_QUOTES)
     for clause in re.split(r"[;\n]", text):
         kind: str | None = None
@@ -137,7 +138,10 @@ def parse_fix_text(text: str, kinds: Collection[str]) -> FixSpec:
                 problems.append(f"'{word}' after '{kind}' is not key=value")
                 continue
             key = key.strip().lower()
-            if key in params and params[key] != value:
+            first = given.setdefault((kind, key), value)
+            if first != value:  # the later one silently won: `frames=1001-1005 frames=1010-1020` lost a range
+                problems.append(f"{key}= is given twice for {kind} ({first}, {value}): give it once")
+            elif key in params and params[key] != value:
                 params[f"{kind}.{key}"] = value
             else:
                 params[key] = value

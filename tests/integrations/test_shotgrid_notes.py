@@ -32,6 +32,15 @@ def test_quotes_case_aliases_and_clashing_params() -> None:
     }
 
 
+def test_a_key_given_twice_to_one_fix_is_a_problem_not_the_last_one_silently() -> None:
+    spec = parse_fix_text("interpolate frames=1001-1005 frames=1010-1020", KINDS)
+    assert spec.problems == ("frames= is given twice for interpolate (1001-1005, 1010-1020): give it once",)
+    again = parse_fix_text(
+        "interpolate frames=1001-1005 frames=1001-1005", KINDS
+    )  # the same twice is no clash
+    assert again.params == {"frames": "1001-1005"} and again.problems == ()
+
+
 def test_problems_are_reported_not_guessed() -> None:
     spec = parse_fix_text("sharpen amount=2; denoise strong", KINDS)
     assert spec.kinds == ("denoise",)

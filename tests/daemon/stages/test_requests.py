@@ -36,7 +36,7 @@ def test_a_request_becomes_one_fix_job_per_kind_and_a_re_poll_adds_nothing(
     catalog: Catalog, tracker: MemoryTracker
 ) -> None:
     task = tracker.add_task(SHOW, "sh010")
-    asked = tracker.tag(task, "denoise", "upscale", frames="1001-1010")
+    asked = tracker.tag(task, "denoise", "upscale", quality="best")
     result = poll_fix_requests(tracker, catalog, SHOWS)
     assert (result.seen, result.new) == (1, 1)
     with catalog.session(readonly=True) as s:
@@ -118,6 +118,29 @@ def test_text_that_cannot_be_read_runs_nothing_and_is_answered_on_the_task(
         "Correct the request, then set the task to 'fix' again.",
     ]
     assert tracker.tasks[garbled].status == tracker.tasks[unknown].status == "hld"  # out of the fix status
+
+
+def test_a_parameter_none_of_the_asked_fixes_reads_is_answered_not_dropped(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    """`denoise frames=1001-1005` denoised the whole shot (only interpolate reads frames=) and its Version did
+    not say so; `denoise upscale.quality=best` dropped the quality without a word."""
+    tracker.tag(tracker.add_task(SHOW, "sh010"), "denoise", frames="1001-1005")
+    tracker.tag(tracker.add_task(SHOW, "sh020"), "denoise", **{"upscale.quality": "best"})
+    tracker.tag(tracker.add_task(SHOW, "sh030"), "denoise", "interpolate", frames="1001-1005", quality="best")
+    assert poll_fix_requests(tracker, catalog, SHOWS).new == 3
+    with catalog.session(readonly=True) as s:
+        by_shot = {r.shot: (r.state, r.error or "") for r in fixes.list_fix_requests(s, SHOW)}
+    assert by_shot["sh010"] == (
+        "failed",
+        "frames= is read by interpolate, not by denoise: ask interpolate too, or drop frames=",
+    )
+    assert by_shot["sh020"] == (
+        "failed",
+        "upscale.quality= is for upscale, which this request does not ask: ask upscale too, or drop it",
+    )
+    assert by_shot["sh030"][0] == "open"  # a key one of the asked fixes reads is that fix's
+    assert sorted(job.fix_kind for _, job in fix_jobs(catalog)) == ["denoise", "interpolate"]
 
 
 def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(

@@ -45,7 +45,7 @@ def test_a_signed_delivery_becomes_one_request_and_one_fix_job_per_kind(
     catalog: Catalog, tracker: MemoryTracker
 ) -> None:
     worker, receiver = intake(tracker, catalog)
-    asked = tracker.tag(tracker.add_task(SHOW, "sh010"), "denoise", "upscale", frames="1001-1010")
+    asked = tracker.tag(tracker.add_task(SHOW, "sh010"), "denoise", "upscale", quality="best")
     assert receiver.receive(*delivery([task_event(asked)]), "127.0.0.1") == (
         200,
         "accepted: 1 event(s) queued",
@@ -56,7 +56,7 @@ def test_a_signed_delivery_becomes_one_request_and_one_fix_job_per_kind(
         assert (request.request_key, request.kinds, request.params) == (
             asked.key,
             ["denoise", "upscale"],
-            {"frames": "1001-1010"},
+            {"quality": "best"},
         )
     assert counts(catalog) == (1, 2)
 
