@@ -55,6 +55,8 @@ def _width(fd: int) -> int | None:
     return None if os.isatty(fd) or os.environ.get("COLUMNS") else PIPED_WIDTH
 
 
+MAX_ID = 2**63 - 1  # the largest row id a catalog holds: a larger one is refused as the command's input
+
 # Text is printed as written: a path, a shot or a coordinator's text may hold [brackets], which rich markup read
 # as tags (`sh010_[a].mov` printed as `sh010_.mov`); the few lines that colour a word say markup=True.
 out = Console(soft_wrap=True, width=_width(1), markup=False)

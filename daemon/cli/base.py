@@ -138,11 +138,13 @@ def base_train(
     budget: Annotated[str, typer.Option(help="Time budget, e.g. 2h or 90m.")] = "2h",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of NAME.")] = False,
-    max_frames: Annotated[int | None, typer.Option(help="Frames read per clip (default: all).")] = None,
-    max_steps: Annotated[
-        int | None, typer.Option(help="Steps per head instead of the budget (a reproducible run).")
+    max_frames: Annotated[
+        int | None, typer.Option(min=1, help="Frames read per clip (default: all).")
     ] = None,
-    resolution: Annotated[int, typer.Option(help="Short side of the training frames, pixels.")] = 256,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Steps per head instead of the budget (a reproducible run).")
+    ] = None,
+    resolution: Annotated[int, typer.Option(min=64, help="Short side of the training frames, pixels.")] = 256,
     native_resolution: NativeResolution = None,
     seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
     head: Annotated[

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from daemon.cli.app import command_group, fail, out, settings
+from daemon.cli.app import MAX_ID, command_group, fail, out, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 
@@ -112,7 +112,8 @@ def _act(daily_id: int, verb: str, action: Any) -> None:
 @dailies_app.command("remove")
 def dailies_remove(
     daily_id: Annotated[
-        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+        int,
+        typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID", min=1, max=MAX_ID),
     ],
     reason: Annotated[str, typer.Option(help="Why, kept in the catalog.")] = "removed by hand",
 ) -> None:
@@ -125,7 +126,8 @@ def dailies_remove(
 @dailies_app.command("requarantine")
 def dailies_requarantine(
     daily_id: Annotated[
-        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+        int,
+        typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID", min=1, max=MAX_ID),
     ],
     reason: Annotated[str, typer.Option(help="Why (one line), e.g. what failed in training.")],
 ) -> None:
@@ -140,7 +142,8 @@ def dailies_requarantine(
 @dailies_app.command("exclude")
 def dailies_exclude(
     daily_id: Annotated[
-        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+        int,
+        typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID", min=1, max=MAX_ID),
     ],
     reason: Annotated[
         str, typer.Option(help="Why it must not be learned from, e.g. 'likeness not cleared'.")
@@ -198,7 +201,8 @@ def _learned_line(show: str, learned: list[str], in_use: str) -> str:
 @dailies_app.command("include")
 def dailies_include(
     daily_id: Annotated[
-        int, typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID")
+        int,
+        typer.Argument(help="The daily's id (see `rushes dailies list`).", metavar="ID", min=1, max=MAX_ID),
     ],
 ) -> None:
     """Train on an excluded daily again, from the next training run."""

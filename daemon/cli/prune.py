@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 @app.command("prune")
 def prune_cmd(
     older_than: Annotated[
-        int, typer.Option("--older-than", min=0, help="Days since a render was rejected or a job ended.")
+        int,
+        typer.Option(
+            "--older-than", min=0, max=36500, help="Days since a render was rejected or a job ended."
+        ),
     ] = 30,
     show: Annotated[
         str | None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.cli.app import ConfigOpt, app, cells, command_group, fail, out, settings, state
+from daemon.cli.app import MAX_ID, ConfigOpt, app, cells, command_group, fail, out, settings, state
 from daemon.context import open_context
 from daemon.logs import configure
 
@@ -85,7 +85,9 @@ def jobs_list(
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: Annotated[int, typer.Argument(help="The id of a dead job.")]) -> None:
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(help="The id of a dead job.", min=1, max=MAX_ID)],
+) -> None:
     """Put a dead-lettered job back in the queue with fresh attempts."""
     from daemon.catalog import jobs as job_repo
 

@@ -1461,6 +1461,26 @@ def test_a_budget_that_is_not_a_duration_is_one_line(text: str) -> None:
     assert len(output.strip().splitlines()) == 1 and "Usage" not in output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dailies", "exclude", "9" * 23, "--reason", "x"],
+        ["dailies", "include", "9" * 23],
+        ["jobs", "retry", "9" * 23],
+        ["prune", "--older-than", "1000000"],
+        ["base", "train", "--name", "B", "--corpus", ".", "--declare", "owned: us", "--resolution", "0"],
+        ["base", "train", "--name", "B", "--corpus", ".", "--declare", "owned: us", "--max-steps", "0"],
+        ["base", "train", "--name", "B", "--corpus", ".", "--declare", "owned: us", "--max-frames", "-3"],
+    ],
+)
+def test_a_number_out_of_range_is_refused_as_input_not_a_traceback(args: list[str]) -> None:
+    """Ids past a catalog's integers and ages past any date gave OverflowError tracebacks (exit 70); a base run
+    of resolution 0 or 0 steps failed after claiming its name (`rushes base list` showed it unfinished)."""
+    code, output = rushes(*args)
+    assert code == 2 and "Traceback" not in output and "Invalid value" in output
+    assert "B" not in rushes("base", "list")[1].split()
+
+
 def test_a_budget_past_30_days_is_refused_before_any_work() -> None:
     """400 nines of hours reserved a version, then failed with OverflowError."""
     assert rushes("show", "add", "TST")[0] == 0
