@@ -417,3 +417,46 @@ def test_an_interlaced_movie_written_says_its_field_order(
 
     assert probe(tmp_path / name).interlaced == scan
     assert probe(write_movie(tmp_path / "plain.mp4", clip[:3], 25)).interlaced is None
+
+
+@pytest.mark.parametrize(
+    ("rate", "timescale", "extra"),
+    [("30000/1001", "600", ["-timecode", "01:00:00;00"]), ("24000/1001", "90000", ["-bf", "2"])],
+)
+def test_an_ntsc_rate_in_a_coarse_or_fine_timescale_is_read_as_that_rate(
+    tmp_path: Path, rate: str, timescale: str, extra: list[str]
+) -> None:
+    """29.97 in QuickTime's 600 timescale (frames of 20 and 21 units) averaged 36000/1201: fixes were written at
+    that rate and its drop-frame timecode was refused; 23.976 with B-frames in 90000 read as 8640000/360361."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    path = tmp_path / "ntsc.mov"
+    source = f"testsrc2=size=64x48:rate={rate}:duration=2"
+    subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-video_track_timescale",
+            timescale,
+            *extra,
+            str(path),
+        ],
+        check=True,
+    )
+    info = probe(path)
+    assert info.fps == Fraction(rate) and info.frame_count in (47, 48, 59, 60)
+    if extra[0] == "-timecode":
+        assert info.timecode == "01:00:00;00"
