@@ -52,6 +52,11 @@ def _open_failure(path: Path, size: int, err: Exception) -> MediaError:
     return MediaError(f"cannot open: {msg}", str(path))
 
 
+def _area(stream: Any) -> int:
+    ctx = stream.codec_context
+    return int(ctx.width or 0) * int(ctx.height or 0) if ctx is not None else 0
+
+
 def open_movie(path: Path) -> tuple[Any, Any, int]:
     """(container, video stream, file size) of a readable movie; MediaError otherwise."""
     size = check_readable(path)
@@ -63,7 +68,11 @@ def open_movie(path: Path) -> tuple[Any, Any, int]:
     if not videos:
         container.close()
         raise MediaError(iso_bmff_problem(path, size) or "no video stream", str(path))
-    stream = videos[0]
+    # the picture ffmpeg itself would take: the largest, then the default one, then the first (a proxy or a
+    # second angle that came first was read as the daily, silently)
+    stream = max(
+        videos, key=lambda s: (_area(s), bool(s.disposition & av.stream.Disposition.default), -s.index)
+    )
     if stream.codec_context is None or stream.codec_context.codec is None:
         container.close()
         raise MediaError("unknown codec: FFmpeg has no decoder for its video stream", str(path))

@@ -460,3 +460,51 @@ def test_an_ntsc_rate_in_a_coarse_or_fine_timescale_is_read_as_that_rate(
     assert info.fps == Fraction(rate) and info.frame_count in (47, 48, 59, 60)
     if extra[0] == "-timecode":
         assert info.timecode == "01:00:00;00"
+
+
+@pytest.mark.parametrize("default", ["0", "1"])
+def test_of_two_video_streams_the_picture_ffmpeg_would_take_is_the_daily(
+    tmp_path: Path, default: str
+) -> None:
+    """A small second picture (a proxy, a slate) muxed first was read as the daily: ingest catalogued it and a
+    fix rendered it, silently. The larger one is read, whichever of them the file marks default."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    path = tmp_path / "two.mov"
+    main, proxy = "testsrc2=size=64x48:rate=24:duration=0.5", "color=red:size=32x32:rate=24:duration=0.25"
+    subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            main,
+            "-f",
+            "lavfi",
+            "-i",
+            proxy,
+            "-map",
+            "1",
+            "-map",
+            "0",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-disposition:v:0",
+            "0" if default == "1" else "default",
+            "-disposition:v:1",
+            "default" if default == "1" else "0",
+            str(path),
+        ],
+        check=True,
+    )
+    info = probe(path)
+    assert (info.width, info.height, info.frame_count) == (64, 48, 12)
+    assert len(list(read_frames(path))) == 12
