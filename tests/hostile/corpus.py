@@ -221,6 +221,22 @@ def _exr_without_rgb(shot: str) -> Maker:
     return make
 
 
+def _exr_frame_without_blue(shot: str) -> Maker:
+    """Five RGB frames, one of them (1002, which no sampled decode reads) without its B channel."""
+
+    def make(root: Path, tmp: Path) -> Path:
+        import OpenEXR
+
+        folder = root / shot
+        folder.mkdir()
+        for n in range(1001, 1006):
+            planes = {c: np.full((32, 32), 0.5, np.float32) for c in ("RG" if n == 1002 else "RGB")}
+            OpenEXR.File({"type": OpenEXR.scanlineimage}, planes).write(str(folder / f"{shot}.{n}.exr"))
+        return pattern(root, shot, "exr")
+
+    return make
+
+
 @dataclass(frozen=True)
 class Case:
     make: Maker
@@ -277,6 +293,9 @@ BAD: dict[str, Case] = {
         _frame_damage("ex050", "exr", _replace(3, lambda t: b"hello" * 20)), "frame 1004: "
     ),
     "EXR without RGB channels": Case(_exr_without_rgb("ex060"), "EXR has no RGB channels"),
+    "EXR sequence with a frame missing a channel": Case(
+        _exr_frame_without_blue("ex080"), "frame 1002: EXR has no RGB channels (it has G, R)"
+    ),
     "PNG frame cut in half": Case(_frame_damage("pg010", "png", _truncate(3)), "frame 1004: truncated PNG"),
     "PNG frame replaced by text": Case(
         _frame_damage("pg020", "png", _replace(1, lambda t: b"text" * 30)), "frame 1002: not a PNG file"
