@@ -15,7 +15,7 @@ from .alpha import alpha_of
 from .container import open_movie
 from .frames import Frame, PixelDepth, converter
 from .images import read_alpha_image, read_image
-from .info import NO_MARGINS, Margins, MediaError, MediaInfo
+from .info import NO_MARGINS, Margins, MediaError, MediaInfo, MovieEnded
 from .sequences import find_sequence, is_image_path, is_pattern
 from .threads import codec_threads
 
@@ -160,9 +160,10 @@ def _frames_around_gaps(
             number += 1 + gaps.get(number, 0)
         last = number - 1
         if last < (lo if hi is None else hi):
-            raise MediaError(
+            raise MovieEnded(
                 f"frames {lo}-{lo if hi is None else hi} were asked for but the movie ends at frame {last}",
                 str(path),
+                last - first + 1,
             )
 
 
@@ -249,7 +250,8 @@ def _movie_frames_linear(
 def _check_reached(path: Path, last: int, lo: int, hi: int | None, first: int) -> None:
     wanted = lo if hi is None else hi
     if last < wanted:
-        raise MediaError(
+        raise MovieEnded(
             f"frames {first + lo}-{first + wanted} were asked for but the movie ends at frame {first + last}",
             str(path),
+            last + 1,
         )

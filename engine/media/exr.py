@@ -123,7 +123,9 @@ def read_exr_header(path: Path, *, pixels: bool = True) -> ExrHeader:
     False reads the header alone (pix_fmt is then "unknown")."""
     f, header, channels = _open(path, header_only=not pixels)
     names = _channel_names(header)
-    _rgb_names(names, path)  # a frame with no picture to read fails here, at ingest's header pass, not in a fix
+    _rgb_names(
+        names, path
+    )  # a frame with no picture to read fails here, at ingest's header pass, not in a fix
     pix_fmt = "unknown"
     if pixels:
         names = list(channels)

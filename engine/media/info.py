@@ -23,6 +23,14 @@ class MediaError(Exception):
         super().__init__(f"{path}: {reason}" if path else reason)
 
 
+class MovieEnded(MediaError):
+    """A movie decoded to fewer frames than were asked of it: `decoded` frames (0-based count from its first)."""
+
+    def __init__(self, reason: str, path: str | None, decoded: int) -> None:
+        super().__init__(reason, path)
+        self.decoded = decoded
+
+
 @dataclass(frozen=True)
 class ColourTags:
     """A movie's colour tags, as FFmpeg numbers them (H.273): primaries, transfer and YUV matrix, e.g. BT.709 is

@@ -19,7 +19,7 @@ from pathlib import Path
 from .decode import SEEK_MIN_FRAMES, read_frames_uint8
 from .headers import frame_size
 from .images import read_image
-from .info import MediaError
+from .info import MediaError, MovieEnded
 from .sequences import SequenceFiles
 
 MIN_SIDE = 16
@@ -93,11 +93,18 @@ def verify_movie(
         else:
             spans.append((index, index))
     for lo, hi in spans:
-        seen = {
-            f.number: f.rgb.shape
-            for f in read_frames_uint8(path, lo, hi, first_frame=0)
-            if f.number in wanted
-        }
+        try:
+            seen = {
+                f.number: f.rgb.shape
+                for f in read_frames_uint8(path, lo, hi, first_frame=0)
+                if f.number in wanted
+            }
+        except MovieEnded as ended:  # what a user meets is the file, not the frames verification asked for
+            raise MediaError(
+                f"its video holds {frame_count} frames but only {ended.decoded} decode: a movie cut without "
+                "re-encoding (starting or ending mid-GOP) cannot be read whole; export it again, re-encoded",
+                str(path),
+            ) from None
         for index in (i for i in wanted if lo <= i <= hi):
             if index not in seen:
                 raise MediaError(f"frame {index} cannot be decoded", str(path))

@@ -110,6 +110,32 @@ def _audio_only(name: str) -> Maker:
     return make
 
 
+def _cut_mid_gop(name: str) -> Maker:
+    """An MPEG-2 transport stream cut a second in with `-c copy`: it starts with B-frames whose references were
+    cut away, so its packets count frames that do not decode (ffmpeg plays it from the next keyframe)."""
+
+    def make(root: Path, tmp: Path) -> Path:
+        whole = tmp / f"{name}.whole.ts"
+        source = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=64x48:r=25:d=3",
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "12",
+            "-bf",
+            "2",
+        ]
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *source, str(whole)], check=True)
+        cut = ["-ss", "1", "-i", str(whole), "-c", "copy", str(root / name)]
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *cut], check=True)
+        return root / name
+
+    return make
+
+
 def _bytes_name(name: bytes) -> Maker:
     """A good movie under a name that is not UTF-8 (a Latin-1 byte from an old Windows share)."""
 
@@ -292,6 +318,7 @@ BAD: dict[str, Case] = {
     "EXR frame replaced by text": Case(
         _frame_damage("ex050", "exr", _replace(3, lambda t: b"hello" * 20)), "frame 1004: "
     ),
+    "movie cut mid-GOP without re-encoding": Case(_cut_mid_gop("gp010_1.ts"), "cut without re-encoding"),
     "EXR without RGB channels": Case(_exr_without_rgb("ex060"), "EXR has no RGB channels"),
     "EXR sequence with a frame missing a channel": Case(
         _exr_frame_without_blue("ex080"), "frame 1002: EXR has no RGB channels (it has G, R)"
