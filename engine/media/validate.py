@@ -28,6 +28,12 @@ MAX_SIDE = 16384
 
 def check_size(width: int, height: int, where: str) -> None:
     """MediaError unless both sides are within MIN_SIDE..MAX_SIDE pixels."""
+    if width <= 0 or height <= 0:  # FFmpeg refused the size its header declares
+        raise MediaError(
+            "its picture size is unknown (the decoder refused the size in its header, which is likely corrupt); "
+            "export it again",
+            where,
+        )
     if width < MIN_SIDE or height < MIN_SIDE:
         raise MediaError(
             f"too small: {width}x{height} pixels; Rushes needs at least {MIN_SIDE}x{MIN_SIDE}", where

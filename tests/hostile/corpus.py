@@ -136,6 +136,28 @@ def _cut_mid_gop(name: str) -> Maker:
     return make
 
 
+def _impossible_size(name: str) -> Maker:
+    """An MJPEG movie whose headers (the stsd entry and each frame's SOF) declare 16384x16384, which FFmpeg's
+    decoder refuses: its size reads 0x0 (it was quarantined as "too small: 0x0 pixels")."""
+
+    def make(root: Path, tmp: Path) -> Path:
+        made = tmp / f"{name}.made.mov"
+        source = ["-f", "lavfi", "-i", "testsrc2=s=64x48:r=24:d=0.2", "-c:v", "mjpeg"]
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *source, str(made)], check=True)
+        data = bytearray(made.read_bytes())
+        huge = struct.pack(">HH", 16384, 16384)
+        at = data.find(b"\xff\xc0")
+        while at >= 0:  # start of frame: length, precision, then height and width
+            data[at + 5 : at + 9] = huge
+            at = data.find(b"\xff\xc0", at + 2)
+        entry = data.find(b"jpeg")  # the sample entry's width and height follow its fourcc by 28 bytes
+        data[entry + 28 : entry + 32] = huge
+        (root / name).write_bytes(bytes(data))
+        return root / name
+
+    return make
+
+
 def _bytes_name(name: bytes) -> Maker:
     """A good movie under a name that is not UTF-8 (a Latin-1 byte from an old Windows share)."""
 
@@ -317,6 +339,9 @@ BAD: dict[str, Case] = {
     "EXR frame cut in half (second)": Case(_frame_damage("ex040", "exr", _truncate(1)), "frame 1002: "),
     "EXR frame replaced by text": Case(
         _frame_damage("ex050", "exr", _replace(3, lambda t: b"hello" * 20)), "frame 1004: "
+    ),
+    "movie whose headers declare a size the decoder refuses": Case(
+        _impossible_size("hs010_1.mov"), "its picture size is unknown"
     ),
     "movie cut mid-GOP without re-encoding": Case(_cut_mid_gop("gp010_1.ts"), "cut without re-encoding"),
     "EXR without RGB channels": Case(_exr_without_rgb("ex060"), "EXR has no RGB channels"),
