@@ -44,6 +44,8 @@ def parse_frames(spec: str | Collection[int]) -> set[int]:
             if "-" in part[1:]:
                 cut = part.index("-", 1)
                 lo, hi = int(part[:cut]), int(part[cut + 1 :])
+                if part[cut + 1 :].startswith("-") and lo >= 0:  # 1001--1005: a dash doubled, not frame -1005
+                    raise SequenceError(f"frame range {part!r} has two dashes; write it as {lo}-{abs(hi)}.")
                 if hi < lo:
                     raise SequenceError(f"frame range {part!r} runs backwards; write it as {hi}-{lo}.")
                 listed += hi - lo + 1
