@@ -381,6 +381,33 @@ def test_supervisor_verdicts_come_back_as_review_statuses(
     assert [(r.version_id, r.status) for r in later.items] == [(published.version_id, "rejected")]
 
 
+def test_rushes_own_notes_and_a_verdict_on_an_artists_newer_revision_are_no_verdicts_on_its_preview(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    """A notice keeps the task's status (approved here) and names the preview's code: it was read as the
+    supervisor approving the stale fix it warns about. A retake of an artist's own revision, posted after Rushes'
+    preview, was read as a retake of Rushes' preview."""
+    from integrations.trackers.base import Notice
+
+    kitsu = tracker(zou_server)
+    movie = write_movie(tmp_path / "v.mp4")
+    published = kitsu.publish_version(spec_for(kitsu_shot, movie, "job-1:publish"))
+    start = kitsu.review_statuses_since(None)
+    post(kitsu_admin, kitsu_shot, "approved", "Good.")
+    approved = kitsu.review_statuses_since(start.cursor)
+    assert [(r.version_id, r.status) for r in approved.items] == [(published.version_id, "approved")]
+
+    code = "SH010_interpolate_v001"
+    kitsu.notify(Notice("notice-1", kitsu_shot.shot["id"], kitsu_shot.task_id, "plate delivered again", code))
+    assert kitsu.review_statuses_since(approved.cursor).items == []
+
+    artist = post(kitsu_admin, kitsu_shot, "wfa", "my own comp, v2")
+    gazu.task.add_preview(kitsu_shot.task_id, artist["id"], str(movie), client=kitsu_admin)
+    later = kitsu.review_statuses_since(approved.cursor)
+    post(kitsu_admin, kitsu_shot, "retake", "edge is chattering, redo")
+    assert kitsu.review_statuses_since(later.cursor).items == []
+
+
 def test_an_approval_on_work_rushes_did_not_publish_is_ignored(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:

@@ -4,7 +4,9 @@ before it (a comment carrying the `rushes-key:` line and a preview), the one Kit
 latest revision. Where one task holds several Rushes previews (a request of two fixes, or a second
 request), a verdict whose text names a preview's code (the first line of its comment, e.g.
 `SQ01_SH010_rushes_regrade_r3`) is on that preview instead. The verdict comment's text is the note. A
-verdict on work Rushes did not publish is ignored.
+verdict on work Rushes did not publish is ignored: a task whose newest revision before the verdict is an artist's
+own, or a comment Rushes wrote itself (a publish, an answer or a notice keeps the task's status, approved as it may
+be, and names a preview's code).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from integrations.trackers.base import ReviewStatus
 from integrations.trackers.kitsu import events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import parse_time
-from integrations.trackers.kitsu.markers import code_of, key_of
+from integrations.trackers.kitsu.markers import NOTE_TAG, code_of, key_of
 from integrations.trackers.kitsu.statuses import Statuses
 
 
@@ -44,20 +46,20 @@ class ReviewReader:
         if verdict_comment is None:
             return None  # deleted since
         text = str(verdict_comment.get("text") or "")
-        published = [
-            c
-            for c in comments[comments.index(verdict_comment) + 1 :]
-            if key_of(c.get("text")) and c.get("previews")
-        ]
+        if key_of(text) or NOTE_TAG in text:
+            return None  # Rushes' own publish, answer or notice, which keeps the task's status: no verdict
+        revisions = [c for c in comments[comments.index(verdict_comment) + 1 :] if c.get("previews")]
+        published = [c for c in revisions if key_of(c.get("text"))]
         named = [c for c in published if _names(text, code_of(c.get("text")))]
-        chosen = (named or published)[:1]
-        if not chosen:
-            return None  # a verdict on work Rushes did not publish
+        # the preview the verdict names, else the newest revision before it if Rushes posted it
+        chosen = named[0] if named else (revisions[0] if revisions and revisions[0] in published else None)
+        if chosen is None:
+            return None  # a verdict on work Rushes did not publish (an artist's newer revision, or none)
         return ReviewStatus(
-            version_id=str(chosen[0]["previews"][-1]["id"]),
+            version_id=str(chosen["previews"][-1]["id"]),
             status="approved" if verdict == "approved" else "rejected",
             note=text.strip() or None,
-            idempotency_key=str(key_of(chosen[0].get("text"))),
+            idempotency_key=str(key_of(chosen.get("text"))),
             at=at.replace(tzinfo=UTC),
         )
 
