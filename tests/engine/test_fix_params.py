@@ -40,7 +40,10 @@ def test_interpolate_reads_a_retime_factor_or_frames_to_rebuild() -> None:
         ({"factor": "fast"}, "factor=fast must be a whole number"),
         ({"factor": "2", "frames": "1002"}, "not both"),
         ({"frames": "1005-1002"}, "runs backwards"),
-        ({"frames": "1001--1005"}, "has two dashes; write it as 1001-1005"),  # it said "write it as -1005-1001"
+        (
+            {"frames": "1001--1005"},
+            "has two dashes; write it as 1001-1005",
+        ),  # it said "write it as -1005-1001"
         ({"frames": ","}, "names no frame"),
         (
             {"frames": "1001-9999999999"},

@@ -171,6 +171,48 @@ def test_kinds_from_the_newest_note_even_when_it_comes_later(
     assert tracker(server).fix_requests_since(found.cursor).items == []
 
 
+def test_a_note_that_asks_is_read_though_newer_notes_came_after_it(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """Only the task's newest Note was read: an artist's chat, or Rushes' own answer or notice on the task (which
+    ask the coordinator to set the task to fix again), hid the `#rushes` note, and the request came back naming
+    no fix."""
+    start = tracker(server).fix_requests_since(None).cursor
+    task = show.tasks[1]
+
+    def note(body: str) -> None:
+        sg.create("Note", {"project": show.project, "subject": "s", "content": body, "tasks": [task]})
+
+    note("Dropped frames in the pan.\n#rushes interpolate frames=1012-1016")
+    note(
+        "Rushes did not do the fix request on sh020: ... Correct the request, then set the task to 'fix' again."
+    )
+    note("on it, will check tomorrow")
+    sg.update("Task", task["id"], {"sg_status_list": "fix"})
+    found = tracker(server).fix_requests_since(start)
+    assert [(r.kinds, r.params) for r in found.items] == [(("interpolate",), {"frames": "1012-1016"})]
+
+
+def test_an_event_naming_no_entity_is_passed_over_and_the_polls_go_on(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """A status event whose entity is gone and whose meta holds no entity_id (a hand-made record) raised KeyError
+    in both readers: every poll failed on it, and reviews were never read again."""
+    first = tracker(server)
+    start, reviews = first.fix_requests_since(None).cursor, first.review_statuses_since(None).cursor
+    for kind, value in (("Shotgun_Task_Change", "fix"), ("Shotgun_Version_Change", "apr")):
+        meta = {"type": "attribute_change", "attribute_name": "sg_status_list", "new_value": value}
+        sg.create(
+            "EventLogEntry",
+            {"event_type": kind, "attribute_name": "sg_status_list", "meta": meta, "project": show.project},
+        )
+    task = show.tasks[1]
+    sg.update("Task", task["id"], {"sg_status_list": "fix", "sg_rushes_fixes": "denoise"})
+    found = tracker(server).fix_requests_since(start)
+    assert [r.kinds for r in found.items] == [("denoise",)]
+    assert tracker(server).review_statuses_since(reviews).items == []
+
+
 def test_unreadable_text_is_a_request_at_once_and_its_answer_is_one_note_and_the_task_on_hold(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from integrations.trackers.base import Project, Shot, Task, TrackerFatal
 from integrations.trackers.shotgrid.connection import Connection, Entity, link
 
@@ -35,10 +37,12 @@ def find_tasks(conn: Connection, shot_id: int | str) -> list[Task]:
     return [Task(r["id"], r.get("content") or "", shot_id, r.get("sg_status_list") or "") for r in rows]
 
 
-def newest_note(conn: Connection, link_field: str, linked: Entity) -> str | None:
-    """The text of the newest Note linked to `linked` through `link_field` ("tasks", "note_links")."""
+def newest_note(conn: Connection, link_field: str, linked: Entity, holding: str | None = None) -> str | None:
+    """The text of the newest Note linked to `linked` through `link_field` ("tasks", "note_links"); with
+    `holding`, the newest whose text holds it (ShotGrid's `contains`, any case)."""
     order = [{"field_name": "created_at", "direction": "desc"}, {"field_name": "id", "direction": "desc"}]
-    found = conn.call(
-        "notes", lambda sg: sg.find_one("Note", [[link_field, "is", linked]], ["content"], order=order)
-    )
+    filters: list[Any] = [[link_field, "is", linked]]
+    if holding is not None:
+        filters.append(["content", "contains", holding])
+    found = conn.call("notes", lambda sg: sg.find_one("Note", filters, ["content"], order=order))
     return str(found["content"]) if found and found.get("content") else None

@@ -56,7 +56,10 @@ class FixReader:
         """The request an event makes (None for other events); notes it as waiting when kinds are missing."""
         if not self.is_fix_event(event):
             return None
-        task_id = int((event.get("entity") or {}).get("id") or event["meta"]["entity_id"])
+        found = (event.get("entity") or {}).get("id") or (event.get("meta") or {}).get("entity_id")
+        if found is None:  # an event naming no task (a retired one, a hand-made record): nothing to read
+            return None
+        task_id = int(found)
         if self.superseded(int(event["id"]), task_id):
             return None
         request, wait = self.request(int(event["id"]), task_id, as_datetime(event.get("created_at")))
@@ -138,7 +141,9 @@ class FixReader:
         on_shot = entity.get("type") == "Shot"
         shot_code = str(task.get("entity.Shot.code") or entity.get("name") or "")
         spec = notes.parse_fix_field(task.get(self.options.fix_field), self.kinds)
-        note = entities.newest_note(self.conn, "tasks", link("Task", task_id))
+        # the newest note that asks, not the newest note: Rushes' own answers and notices land on the task too,
+        # and an artist's chat after the request hid it
+        note = entities.newest_note(self.conn, "tasks", link("Task", task_id), holding=notes.NOTE_TAG)
         if spec.empty and note:
             spec = notes.parse_note(note, self.kinds)
         for problem in spec.problems:

@@ -17,7 +17,10 @@ def review_from_event(conn: Connection, options: TrackerOptions, event: Entity) 
     verdict = verdicts.get(str(meta.get("new_value")))
     if verdict is None:
         return None
-    version_id = int((event.get("entity") or {}).get("id") or meta["entity_id"])
+    found = (event.get("entity") or {}).get("id") or meta.get("entity_id")
+    if found is None:  # an event naming no Version: nothing to read, and the poll goes on past it
+        return None
+    version_id = int(found)
     key_field = options.key_field
     version = conn.call(
         f"version {version_id}", lambda sg: sg.find_one("Version", [["id", "is", version_id]], [key_field])
