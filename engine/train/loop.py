@@ -607,12 +607,7 @@ def _steps(
         else None
     )
     running: list[float] = []
-    # the weights the head's best stretch started from, and those the stretch in hand started from: in the
-    # checkpoint, with the losses that chose them (replayed here when resumed)
-    stretch, saved = BestStretch(), run.state.stretches.setdefault(name, {})
-    for reported in prog.losses if saved else []:  # an older Rushes' checkpoint has no weights: afresh
-        stretch.add(reported)
-    kept, opening = saved.get("kept"), saved.setdefault("opening", _weights(run.model.net(name)))
+    stretches = _Stretches.of(run, name)
     start = time.monotonic() - prog.elapsed
     stopped = False
     with _batches(run, name, head, rng, gate) as batches:
@@ -632,31 +627,15 @@ def _steps(
             if len(running) >= cfg.progress_every:
                 _report(run, name, running, start)
                 running = []
-                if stretch.add(prog.losses[-1]):
-                    kept = saved["kept"] = opening
-                if not stretch.pending:  # a window ended: the next one starts from these weights
-                    opening = saved["opening"] = _weights(run.model.net(name))
+                stretches.add(prog.losses[-1], run.model.net(name))
             prog.elapsed = time.monotonic() - start
             prog.rng = batches.state
             run.checkpoint(when_due=True)
     prog.rng = batches.state
     if running:
         _report(run, name, running, start)
-    if not stopped:  # a finished head's stretches are not carried in later checkpoints
-        del run.state.stretches[name]
-    if not stopped and kept is not None and stretch.fell():
-        log.warning(
-            "%s fell over: its last %d steps' loss %.4f is %.1fx its best stretch's %.4f; it keeps the weights "
-            "of that stretch",
-            name,
-            stretch.window * cfg.progress_every,
-            stretch.last,
-            (stretch.last or 0.0) / (stretch.best or 1.0),
-            stretch.best,
-        )
-        run.model.net(name).load_state_dict(kept)
-        if average is not None:  # the running average holds the fall too: the version keeps the stretch's
-            average.module.load_state_dict(kept)
+    if not stopped:
+        stretches.end(run, name, average)
     if limit is not None and (limit.clipped or limit.skipped):
         log.info(
             "%s: %d of %d steps had their gradient limited, %d not taken (not finite)",
@@ -666,6 +645,54 @@ def _steps(
             limit.skipped,
         )
     return stopped
+
+
+@dataclass
+class _Stretches:
+    """A head's BestStretch (engine.train.fallback) with the weights its best window and the window in hand
+    started from, kept in the checkpoint (`run.state.stretches`) with the losses that chose them."""
+
+    stretch: BestStretch
+    saved: dict[
+        str, dict[str, torch.Tensor]
+    ]  # "kept": the best window's start, "opening": the window in hand's
+
+    @classmethod
+    def of(cls, run: _Run, name: str) -> _Stretches:
+        """Afresh, or as the checkpoint left them: its windows replayed from the head's reported losses (an
+        older Rushes' checkpoint has no weights: afresh)."""
+        stretch, saved = BestStretch(), run.state.stretches.setdefault(name, {})
+        for reported in run.state.progress[name].losses if saved else []:
+            stretch.add(reported)
+        saved.setdefault("opening", _weights(run.model.net(name)))
+        return cls(stretch, saved)
+
+    def add(self, loss: float, net: torch.nn.Module) -> None:
+        """A reported running loss; a window that ends starts the next from `net`'s weights now."""
+        if self.stretch.add(loss):
+            self.saved["kept"] = self.saved["opening"]
+        if not self.stretch.pending:
+            self.saved["opening"] = _weights(net)
+
+    def end(self, run: _Run, name: str, average: AveragedModel | None) -> None:
+        """At the head's end: a head that fell over gets its best stretch's weights back (its running average
+        too, which holds the fall), with a warning; the stretches leave the checkpoint."""
+        stretch, kept = self.stretch, self.saved.get("kept")
+        del run.state.stretches[name]
+        if kept is None or not stretch.fell():
+            return
+        log.warning(
+            "%s fell over: its last %d steps' loss %.4f is %.1fx its best stretch's %.4f; it keeps the weights "
+            "of that stretch",
+            name,
+            stretch.window * run.cfg.progress_every,
+            stretch.last,
+            (stretch.last or 0.0) / (stretch.best or 1.0),
+            stretch.best,
+        )
+        run.model.net(name).load_state_dict(kept)
+        if average is not None:
+            average.module.load_state_dict(kept)
 
 
 def _weights(net: torch.nn.Module) -> dict[str, torch.Tensor]:
