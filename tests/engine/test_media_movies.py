@@ -39,6 +39,16 @@ def h264(tmp_path_factory: pytest.TempPathFactory, clip: np.ndarray) -> Path:
     return path
 
 
+def ffmpeg(*args: str | Path) -> None:
+    """The ffmpeg command line (quiet), for files PyAV does not make: interlaced flags, timescales, stream marks."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    subprocess.run([exe, "-nostdin", "-v", "error", "-y", *map(str, args)], check=True)
+
+
 def test_h264_round_trip_is_frame_exact(h264: Path, clip: np.ndarray) -> None:
     info = probe(h264)
     assert (info.kind, info.codec, info.width, info.height) == ("movie", "h264", 320, 180)
@@ -175,16 +185,20 @@ def test_an_interlaced_movie_from_the_ffmpeg_program_reads_in_its_field_order(
 ) -> None:
     """ProRes in a .mov from the ffmpeg program says TFF as `fiel` detail 9 (FFmpeg's TB: interleaved fields, top
     first, Apple TN2162), which used to read as bottom field first; MPEG-2 says it in its own headers."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("ffmpeg")
-    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
     path = tmp_path / ("tape.mov" if codec == "prores_ks" else "tape.mpg")
     source = "testsrc2=size=64x48:rate=25:duration=0.12"
-    interlaced = ["-vf", f"setfield={setfield}", "-c:v", codec, "-flags", "+ilme+ildct"]
-    subprocess.run(
-        [exe, "-nostdin", "-v", "error", "-f", "lavfi", "-i", source, *interlaced, str(path)], check=True
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-vf",
+        f"setfield={setfield}",
+        "-c:v",
+        codec,
+        "-flags",
+        "+ilme+ildct",
+        path,
     )
 
     assert probe(path).interlaced == scan
@@ -428,34 +442,10 @@ def test_an_ntsc_rate_in_a_coarse_or_fine_timescale_is_read_as_that_rate(
 ) -> None:
     """29.97 in QuickTime's 600 timescale (frames of 20 and 21 units) averaged 36000/1201: fixes were written at
     that rate and its drop-frame timecode was refused; 23.976 with B-frames in 90000 read as 8640000/360361."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("ffmpeg")
-    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
     path = tmp_path / "ntsc.mov"
     source = f"testsrc2=size=64x48:rate={rate}:duration=2"
-    subprocess.run(
-        [
-            exe,
-            "-nostdin",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            source,
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-video_track_timescale",
-            timescale,
-            *extra,
-            str(path),
-        ],
-        check=True,
-    )
+    h264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    ffmpeg("-f", "lavfi", "-i", source, *h264, "-video_track_timescale", timescale, *extra, path)
     info = probe(path)
     assert info.fps == Fraction(rate) and info.frame_count in (47, 48, 59, 60)
     if extra[0] == "-timecode":
@@ -468,43 +458,11 @@ def test_of_two_video_streams_the_picture_ffmpeg_would_take_is_the_daily(
 ) -> None:
     """A small second picture (a proxy, a slate) muxed first was read as the daily: ingest catalogued it and a
     fix rendered it, silently. The larger one is read, whichever of them the file marks default."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("ffmpeg")
-    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
     path = tmp_path / "two.mov"
     main, proxy = "testsrc2=size=64x48:rate=24:duration=0.5", "color=red:size=32x32:rate=24:duration=0.25"
-    subprocess.run(
-        [
-            exe,
-            "-nostdin",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            main,
-            "-f",
-            "lavfi",
-            "-i",
-            proxy,
-            "-map",
-            "1",
-            "-map",
-            "0",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-disposition:v:0",
-            "0" if default == "1" else "default",
-            "-disposition:v:1",
-            "default" if default == "1" else "0",
-            str(path),
-        ],
-        check=True,
-    )
+    marks = ["-disposition:v:0", "0", "-disposition:v:1", "default"] if default == "1" else []
+    inputs = ["-f", "lavfi", "-i", main, "-f", "lavfi", "-i", proxy, "-map", "1", "-map", "0"]
+    ffmpeg(*inputs, "-c:v", "libx264", "-pix_fmt", "yuv420p", *marks, path)
     info = probe(path)
     assert (info.width, info.height, info.frame_count) == (64, 48, 12)
     assert len(list(read_frames(path))) == 12

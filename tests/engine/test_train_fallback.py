@@ -52,16 +52,11 @@ def test_nothing_fell_before_a_full_window() -> None:
     assert not stretch.fell() and stretch.best is None
 
 
-@pytest.mark.parametrize("averaged", [False, True])
-def test_a_head_that_fell_over_keeps_its_best_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, averaged: bool
-) -> None:
-    """A denoise head trains 15 steps, then its weights are knocked far off (what the base's head did by
-    itself near step 4,000) and 15 more steps cannot bring it back: the version keeps the weights its best
-    window of reported losses started from, not the wreck. So does a head that keeps a running average of its
-    weights (upscale's): the average holds the fall too."""
-    monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))  # windows of 3 reports of 1 step
-    before: list[dict[str, torch.Tensor]] = []  # the net's state before each step
+def knocked_over_at_15(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
+    """Windows of 3 reports (of 1 step each), and the head's weights knocked far off before its 16th step (what
+    the base's head did by itself near step 4,000): (the net's state before each step, each step's loss)."""
+    monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))
+    before: list[dict[str, torch.Tensor]] = []
     losses: list[float] = []
     step = loop._step
 
@@ -75,6 +70,18 @@ def test_a_head_that_fell_over_keeps_its_best_weights(
         return losses[-1]
 
     monkeypatch.setattr(loop, "_step", knocked_over)
+    return before, losses
+
+
+@pytest.mark.parametrize("averaged", [False, True])
+def test_a_head_that_fell_over_keeps_its_best_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, averaged: bool
+) -> None:
+    """A denoise head trains 15 steps, then its weights are knocked far off (what the base's head did by
+    itself near step 4,000) and 15 more steps cannot bring it back: the version keeps the weights its best
+    window of reported losses started from, not the wreck. So does a head that keeps a running average of its
+    weights (upscale's): the average holds the fall too."""
+    before, losses = knocked_over_at_15(monkeypatch)
     clips = _clips()
     settings = TrainSettings(
         max_steps=30,
@@ -130,21 +137,7 @@ def test_a_run_resumed_after_its_head_fell_over_keeps_the_best_stretch_from_befo
     """The knock of the test above at step 15, the run stopped at step 21 (a crash, or a base run paused) and
     resumed: the best stretch and its weights come from the checkpoint, so the version keeps them. Without them
     the resumed run's first window, of the wreck, is its best and nothing is kept."""
-    monkeypatch.setattr(loop, "BestStretch", partial(BestStretch, window=3))
-    before: list[dict[str, torch.Tensor]] = []
-    losses: list[float] = []
-    step = loop._step
-
-    def knocked_over(objective: loop.HeadLoss, *args: object, **kw: object) -> float:
-        if len(before) == 15:
-            with torch.no_grad():
-                for p in objective.net.parameters():
-                    p.add_(torch.randn_like(p) * 0.5)
-        before.append({k: v.detach().clone().contiguous() for k, v in objective.net.state_dict().items()})
-        losses.append(step(objective, *args, **kw))  # type: ignore[arg-type]
-        return losses[-1]
-
-    monkeypatch.setattr(loop, "_step", knocked_over)
+    before, losses = knocked_over_at_15(monkeypatch)
     settings = TrainSettings(
         max_steps=30,
         batch_size=2,
