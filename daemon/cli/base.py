@@ -57,7 +57,9 @@ class TrainProgress:
         if err.is_terminal:
             from rich.progress import BarColumn, Progress, TextColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}", markup=False), BarColumn(), console=err, transient=True
+            )
             self.task = self.bar.add_task(label, total=1.0)
 
     def __enter__(self) -> TrainProgress:

@@ -77,7 +77,10 @@ class TrainView:
     def __enter__(self) -> TrainView:
         if self.console.is_terminal:
             self.bar = Progress(
-                TextColumn("{task.description}"), TimeElapsedColumn(), console=self.console, transient=True
+                TextColumn("{task.description}", markup=False),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
             )
             self.bar.__enter__()
             self.task = self.bar.add_task(f"training {self.show}")

@@ -55,7 +55,11 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
         for pub in fixes.spent_publications(s, show.code, before):
             request = pub.fix_request
             folder = Path(pub.movie_path).parent.resolve()
-            if folder in found or folder.parent != root / path_part(request.shot) or not folder.is_dir():
+            if (
+                folder in found
+                or folder.parent not in _shot_folders(root, request.shot)
+                or not folder.is_dir()
+            ):
                 continue  # a fix's own folder, <renders>/<shot>/<its render's name>, and nothing else
             if pub.review_status == "rejected":
                 why = f"rejected {pub.reviewed_at:%Y-%m-%d}" if pub.reviewed_at else "rejected"
@@ -63,6 +67,13 @@ def spent_renders(settings: Settings, catalog: Catalog, show: ShowConfig, before
                 why = f"not published, the request {request.state}"
             found[folder] = Spent("render", folder, _size(folder), f"{pub.fix_kind} of {request.shot}, {why}")
     return list(found.values())
+
+
+def _shot_folders(root: Path, shot: str) -> set[Path]:
+    """Where a shot's renders are (`root` resolved): under its name as a path part (daemon.file_names), and
+    under the name itself where renders made before that still are, if that is a folder inside `root`."""
+    named = (root / shot).resolve()
+    return {root / path_part(shot)} | ({named} if named.is_relative_to(root) and named != root else set())
 
 
 def spent_leftovers(settings: Settings, catalog: Catalog, show: ShowConfig, before: datetime) -> list[Spent]:

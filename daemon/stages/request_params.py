@@ -28,24 +28,43 @@ def own_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def unread_params(kinds: Sequence[str], params: Mapping[str, Any]) -> list[str]:
-    """What a request asks that none of its `kinds` would read, one problem each: a key another kind reads
-    (`denoise frames=1001-1005` denoised the whole shot, and its Version did not say so), or one prefixed with a
-    kind the request does not ask (`denoise upscale.quality=best`). A key no kind reads is each head's to refuse."""
+    """What a request asks that none of its `kinds` would read, one problem each: a key only other kinds read
+    (`denoise frames=1001-1005` denoised the whole shot, and its Version did not say so), a key every kind that
+    reads it has its own of (`denoise frames=1001-1005; interpolate frames=1010-1020`), or one prefixed with a kind
+    not asked, with no kind, or with a kind that does not read it. A key no kind reads is each head's to refuse."""
     problems = []
-    for key in params:
+    for key, value in params.items():
         scope, _, name = key.rpartition(".")
-        if scope and scope not in kinds:
-            problems.append(
-                f"{key}= is for {scope}, which this request does not ask: ask {scope} too, or drop it"
-            )
+        if scope:
+            problems += _scoped_problem(kinds, scope, name, value)
             continue
-        takers = [kind for kind, keys in PARAM_KEYS.items() if name in keys]
-        if not scope and name not in DAEMON_KEYS and takers and not set(takers) & set(kinds):
+        if name in DAEMON_KEYS:
+            continue
+        readers = [kind for kind in PARAM_KEYS if name in PARAM_KEYS[kind]]
+        asked = [kind for kind in kinds if kind in readers]
+        if readers and not asked:
             problems.append(
-                f"{name}= is read by {' and '.join(takers)}, not by {' or '.join(kinds)}: ask {takers[0]} too, "
+                f"{name}= is read by {' and '.join(readers)}, not by {' or '.join(kinds)}: ask {readers[0]} too, "
                 f"or drop {name}="
             )
+        elif asked and all(f"{kind}.{name}" in params for kind in asked):
+            problems.append(
+                f"{name}={value} reaches no fix: {' and '.join(asked)} take their own {name}=; drop it"
+            )
     return problems
+
+
+def _scoped_problem(kinds: Sequence[str], scope: str, name: str, value: Any) -> list[str]:
+    """The problem of a key prefixed with `scope` (`upscale.quality`), if any."""
+    if scope not in PARAM_KEYS:
+        return [f"{scope}.{name}=: {scope} is not a fix kind (use one of: {', '.join(PARAM_KEYS)})"]
+    if scope not in kinds:
+        return [
+            f"{scope}.{name}= is for {scope}, which this request does not ask: ask {scope} too, or drop it"
+        ]
+    if name not in (*PARAM_KEYS[scope], *DAEMON_KEYS):
+        return [f"{scope} does not read {name}= ({name}={value} given to {scope}); drop it"]
+    return []
 
 
 def take_key(take: str) -> tuple[int, int, str]:

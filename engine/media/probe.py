@@ -115,9 +115,9 @@ def _frame_timecode(timecode: str | None, fps: Fraction) -> str | None:
         return None  # e.g. frame 29 at 24 fps: the header was written for another rate
 
 
-# The film, broadcast and camera rates: a movie's measured rate within STANDARD_SLACK of one is that one. A
-# QuickTime track of 29.97 fps in a 600 timescale holds frames 20 and 21 units long, and averages 36000/1201
-# (29.975): its fixes were written at that rate, and its drop-frame timecode was refused as not 29.97.
+# The film, broadcast and camera rates. A QuickTime track of 29.97 fps in a 600 timescale holds frames 20 and 21
+# units long and averages 36000/1201 (29.975), its own rate 30000/1001: its fixes were written at the average,
+# and its drop-frame timecode was refused as not 29.97.
 STANDARD_RATES = (
     *(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120)),
     *(Fraction(n) for n in (12, 15, 24, 25, 30, 48, 50, 60, 72, 96, 100, 120)),
@@ -125,16 +125,19 @@ STANDARD_RATES = (
 STANDARD_SLACK = Fraction(1, 1000)
 
 
-def standard_rate(rate: Fraction) -> Fraction:
-    """`rate`, or the standard rate within a thousandth of it (the nearest)."""
-    near = min(STANDARD_RATES, key=lambda standard: abs(rate / standard - 1))
-    return near if abs(rate / near - 1) <= STANDARD_SLACK else rate
+def standard_rate(rate: Fraction, nominal: Fraction | None) -> Fraction:
+    """`rate` (a stream's average), or its `nominal` rate (the stream's own guess) where that is a standard
+    rate within a thousandth of it, as ffmpeg reads such a stream; a stream whose own rate is odd keeps it."""
+    if nominal and nominal in STANDARD_RATES and abs(rate / nominal - 1) <= STANDARD_SLACK:
+        return nominal
+    return rate
 
 
 def _rate(stream: Any) -> Fraction:
+    nominal = Fraction(stream.guessed_rate or stream.base_rate or 0) or None
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
-            return standard_rate(Fraction(rate))
+            return standard_rate(Fraction(rate), nominal)
     return DEFAULT_SEQUENCE_FPS
 
 
@@ -371,9 +374,7 @@ def probe_movie(
         colour = _colour(ctx)
         gaps = timestamp_gaps(stamps)
         if gaps:  # the average rate counts the dropped frames in: 22.8 for a 24 fps recording that lost 5%
-            fps = usual_rate(
-                stamps, Fraction(stream.time_base or 0), standard_rate(Fraction(stream.guessed_rate or 0))
-            )
+            fps = usual_rate(stamps, Fraction(stream.time_base or 0), Fraction(stream.guessed_rate or 0))
         timecode = _timecode(container, stream)
         heard = sound_info(container, path) if sound else None
         reel = _metadata(container, stream, "reel_name")

@@ -1,7 +1,7 @@
 """Fix-request text: what a coordinator types into the task's fix field or a note. Pure, no I/O.
 
     interpolate frames=1012-1016; regrade reference=1001
-    #rushes cleanup mask=/masks/sh010_wire.png frames=1001-1010     (a line of a note)
+    #rushes cleanup mask=/masks/sh010_wire.png                      (a line of a note)
     ["interpolate", "denoise"]                                      (a list field: kinds only)
 
 Clauses are separated by `;` or new lines. A clause is a kind (interpolate, regrade, denoise, upscale,

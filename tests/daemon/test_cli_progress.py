@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from daemon.cli.progress import TrainView
@@ -81,3 +82,16 @@ def test_a_piped_fix_says_every_10_seconds_how_many_frames_it_has_made_and_the_t
         "denoise with MYSHOW v1: frame 20 of 289, about 3 min 22 s left",
         "denoise with MYSHOW v1: frame 40 of 289, about 2 min 36 s left",
     ]
+
+
+def test_a_progress_bar_shows_a_file_name_with_brackets_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rushes ingest` puts each file's name in its bar: `sh010_[a].mov` showed as `sh010_.mov`, and a name
+    holding `[/b]` made the bar's refresh raise."""
+    from daemon.cli import app
+
+    screen = io.StringIO()
+    monkeypatch.setattr(app, "err", Console(file=screen, force_terminal=True, width=100, markup=False))
+    with app.counted_progress() as bar:
+        bar.add_task("sh010_[a] [/b].mov", total=2)
+        bar.refresh()
+    assert "sh010_[a] [/b].mov" in screen.getvalue()

@@ -121,10 +121,16 @@ def test_spent_renders_and_old_logs_are_listed_then_deleted_and_everything_else_
     assert code == 2 and "no show NOPE" in output
 
 
-def test_a_rejected_render_of_a_shot_whose_name_is_no_file_name_is_found_where_the_fix_put_it() -> None:
-    request_id = request("req-1", "rejected", shot="seq/010")
+@pytest.mark.parametrize(
+    ("shot", "where"),
+    [("seq/010", "seq_010"), ("a\\b", "a\\b")],  # where fixes put it now; where a render made before that is
+)
+def test_a_rejected_render_of_a_shot_whose_name_is_no_file_name_is_found_where_the_fix_put_it(
+    shot: str, where: str
+) -> None:
+    request_id = request("req-1", "rejected", shot=shot)
     renders = Path(load_settings().data_dir) / "renders" / SHOW
-    folder = render(request_id, "denoise", days=40, review="rejected", where=renders / "seq_010" / "x_r1")
+    folder = render(request_id, "denoise", days=40, review="rejected", where=renders / where / "x_r1")
     code, output = rushes("prune", "--yes")
     assert code == 0 and "deleted 1 render folder(s)" in output and not folder.exists()
 

@@ -17,6 +17,7 @@ from daemon.jobs.runner import Lane
 from daemon.settings import Settings, ShowConfig
 from daemon.stages.answering import answer, job_ended, plain
 from daemon.stages.requests import poll_fix_requests
+from daemon.trackers import FIX_KINDS
 from integrations.executors.spec import JobOutcome
 from integrations.trackers.base import TrackerError
 from integrations.trackers.memory import MemoryTracker
@@ -141,6 +142,35 @@ def test_a_parameter_none_of_the_asked_fixes_reads_is_answered_not_dropped(
     )
     assert by_shot["sh030"][0] == "open"  # a key one of the asked fixes reads is that fix's
     assert sorted(job.fix_kind for _, job in fix_jobs(catalog)) == ["denoise", "interpolate"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "denoise frames=1001-1005; interpolate frames=1010-1020",
+            "frames=1001-1005 reaches no fix: interpolate",
+        ),
+        (
+            "interpolate frames=1010-1020; denoise frames=1001-1005",
+            "denoise does not read frames= (frames=1001-1005",
+        ),
+        ("denoise v2.quality=best", "v2.quality=: v2 is not a fix kind"),
+    ],
+)
+def test_a_key_written_beside_a_fix_that_does_not_read_it_is_a_problem_whatever_the_order(
+    text: str, problem: str
+) -> None:
+    from daemon.stages.request_params import unread_params
+    from integrations.trackers.notes import parse_fix_text
+
+    spec = parse_fix_text(text, FIX_KINDS)
+    [said] = unread_params(spec.kinds, spec.params)
+    assert said.startswith(problem)
+    fine = parse_fix_text(
+        "interpolate frames=1012-1016 take=2 deliver=exr; regrade reference=1001", FIX_KINDS
+    )
+    assert unread_params(fine.kinds, fine.params) == []
 
 
 def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
