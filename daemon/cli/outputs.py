@@ -80,7 +80,13 @@ def overwrites(input_: str, output: str) -> bool:
         src, dst = parse_sequence(input_), parse_sequence(output)
         same_folder = src.directory.resolve() == dst.directory.resolve()
         return same_folder and (src.head, src.extension) == (dst.head, dst.extension)
-    return Path(input_).resolve() == Path(output).resolve()
+    source, target = Path(input_), Path(output)
+    if source.resolve() == target.resolve():
+        return True
+    try:  # the same file by another name: a hard link, or another case on a case-insensitive share (IN.MOV)
+        return target.exists() and os.path.samefile(source, target)
+    except OSError:
+        return False
 
 
 def existing_output(output: str) -> list[Path]:
@@ -196,7 +202,12 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
             f"cannot create the output folder: {exc.strerror or exc}", str(spec.directory)
         ) from None
     staging = temp_name(prepare_output(spec.directory / (spec.head or "frames")))
-    staging.mkdir()
+    try:
+        staging.mkdir()
+    except OSError as exc:  # a folder that exists but may not be written
+        raise MediaError(
+            f"cannot write in the output folder: {exc.strerror or exc}", str(spec.directory)
+        ) from None
     try:
         timecode = (
             None

@@ -91,12 +91,16 @@ def prepare_output(path: Path) -> Path:
 
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temp path to write; it replaces `path` only when the block succeeds."""
+    """Yield a temp path to write; it replaces `path` only when the block succeeds. A write the file system
+    refuses (a full disk, a folder that may not be written) is a MediaError naming `path`."""
     prepare_output(path)
     tmp = temp_name(path)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"cannot write: {exc.strerror or exc}", str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -711,6 +711,31 @@ def test_a_fix_of_one_image_writes_one_image_and_a_movie_to_one_image_is_refused
         assert not (tmp_path / output_name).exists()
 
 
+def test_a_sequence_into_a_folder_that_may_not_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output's folder existed, so its check passed, and making the staging folder in it ended `rushes fix` in
+    a PermissionError traceback (root cannot be refused a folder in a test: the staging folder is made to fail)."""
+    from daemon.cli import outputs
+
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=4, size=(64, 48))
+    (tmp_path / "a_file").write_bytes(b"")
+    monkeypatch.setattr(
+        outputs, "temp_name", lambda path: tmp_path / "a_file" / "staging"
+    )  # mkdir: not a folder
+    from typer.testing import CliRunner
+
+    from daemon.cli.app import app
+    from daemon.errors import USER_ERRORS
+
+    out = tmp_path / "out" / "o.####.png"
+    args = ["fix", "--show", "TST", "--kind", "denoise", "-i", str(clip), "-o", str(out)]
+    refused = CliRunner().invoke(app, args).exception  # `rushes` (daemon.cli.main) prints a user error's line
+    assert isinstance(refused, USER_ERRORS), refused
+    assert str(refused) == f"{tmp_path / 'out'}: cannot write in the output folder: Not a directory"
+
+
 @pytest.mark.parametrize(
     ("output", "said"),
     [

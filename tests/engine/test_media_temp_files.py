@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from engine.media import MediaError
 from engine.media.files import atomic_output, prepare_output, temp_name
 
 
@@ -69,3 +73,17 @@ def test_a_name_with_glob_characters_is_swept_as_it_is_named(tmp_path: Path) -> 
         with atomic_output(out) as tmp:
             tmp.write_bytes(b"whole")
         assert not dead.exists() and out.read_bytes() == b"whole"
+
+
+def test_a_write_the_file_system_refuses_is_one_media_error_and_the_earlier_output_stays(
+    tmp_path: Path,
+) -> None:
+    """A PNG sequence or still on a full disk, or in a folder that may not be written, ended `rushes fix` in an
+    OSError traceback."""
+    out = tmp_path / "frame.png"
+    out.write_bytes(b"earlier")
+    with pytest.raises(MediaError) as refused, atomic_output(out) as tmp:
+        tmp.write_bytes(b"part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert str(refused.value) == f"{out}: cannot write: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.png"] and out.read_bytes() == b"earlier"

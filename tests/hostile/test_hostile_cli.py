@@ -4,6 +4,7 @@ never a traceback, and the command refuses before doing anything with what it re
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -239,6 +240,7 @@ def test_dailies_remove_and_requarantine_by_id_with_bad_ids_and_reasons_refused(
         ("sh010_1.mp4", "./sub/../sh010_1.mp4"),
         ("sq/sq.####.png", "sq/sq.%04d.png"),
         ("sq/sq.1001.png", "sq/sq.####.png"),
+        ("sh010_1.mp4", "linked.mp4"),  # the same file by another name (or case, on a share that ignores it)
     ],
 )
 def test_a_fix_whose_output_is_its_input_is_refused_before_anything_is_read(
@@ -247,6 +249,7 @@ def test_a_fix_whose_output_is_its_input_is_refused_before_anything_is_read(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
     footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(48, 32))
+    os.link(tmp_path / "sh010_1.mp4", tmp_path / "linked.mp4")
     footage.sequence(tmp_path / "sq", "sq", n=3, size=(48, 32))
     before = {p: p.read_bytes() for p in tmp_path.rglob("*.*") if p.is_file()}
     refused(
