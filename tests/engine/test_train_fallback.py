@@ -7,6 +7,7 @@ import logging
 import statistics
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -73,6 +74,22 @@ def knocked_over_at_15(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, 
     return before, losses
 
 
+KNOCKED_OPTIONS = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+
+
+def knocked_settings(tmp_path: Path, **more: Any) -> TrainSettings:
+    """30 one-step reports of a small denoise run, with no gradient limit to soften the knock."""
+    return TrainSettings(
+        max_steps=30,
+        batch_size=2,
+        crop=32,
+        progress_every=1,
+        gradient_limit=None,
+        cache_dir=tmp_path / "cache",
+        **more,
+    )
+
+
 @pytest.mark.parametrize("averaged", [False, True])
 def test_a_head_that_fell_over_keeps_its_best_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, averaged: bool
@@ -83,16 +100,8 @@ def test_a_head_that_fell_over_keeps_its_best_weights(
     weights (upscale's): the average holds the fall too."""
     before, losses = knocked_over_at_15(monkeypatch)
     clips = _clips()
-    settings = TrainSettings(
-        max_steps=30,
-        batch_size=2,
-        crop=32,
-        progress_every=1,
-        gradient_limit=None,
-        weight_averages={"denoise": 0.999} if averaged else {},
-        cache_dir=tmp_path / "cache",
-    )
-    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    settings = knocked_settings(tmp_path, weight_averages={"denoise": 0.999} if averaged else {})
+    options = KNOCKED_OPTIONS
     with caplog.at_level(logging.WARNING, logger="engine.train.loop"):
         result = train(clips, options, tmp_path / "v1", heads=["denoise"], settings=settings)
     assert result.version is not None
@@ -138,15 +147,7 @@ def test_a_run_resumed_after_its_head_fell_over_keeps_the_best_stretch_from_befo
     resumed: the best stretch and its weights come from the checkpoint, so the version keeps them. Without them
     the resumed run's first window, of the wreck, is its best and nothing is kept."""
     before, losses = knocked_over_at_15(monkeypatch)
-    settings = TrainSettings(
-        max_steps=30,
-        batch_size=2,
-        crop=32,
-        progress_every=1,
-        gradient_limit=None,
-        cache_dir=tmp_path / "cache",
-    )
-    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64, holdout_fraction=0.34)
+    settings, options = knocked_settings(tmp_path), KNOCKED_OPTIONS
     first = train(
         _clips(),
         options,
