@@ -61,7 +61,16 @@ function look(item) {
       r.played = true;
       r.width = picture ? el.naturalWidth : el.videoWidth; r.height = picture ? el.naturalHeight : el.videoHeight;
       if (item.at !== null && item.at !== undefined) {  // the frame at that time instead of the first
-        el.addEventListener('seeked', () => { r.regions = means(el, r.width, r.height); done(); }, {once: true});
+        const read = () => { r.regions = means(el, r.width, r.height); done(); };
+        if (el.requestVideoFrameCallback) {  // 'seeked' can come before the new frame is painted (a loaded box)
+          const presented = (now, meta) => {
+            if (meta.mediaTime <= item.at && item.at - meta.mediaTime < 0.05) read();
+            else el.requestVideoFrameCallback(presented);
+          };
+          el.requestVideoFrameCallback(presented);
+        } else {
+          el.addEventListener('seeked', read, {once: true});
+        }
         el.currentTime = item.at;
         return;
       }
