@@ -193,6 +193,31 @@ def test_a_note_that_asks_is_read_though_newer_notes_came_after_it(
     assert [(r.kinds, r.params) for r in found.items] == [(("interpolate",), {"frames": "1012-1016"})]
 
 
+def test_the_later_written_of_the_fix_field_and_a_rushes_note_is_read(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """The fix field always won: a field left from an earlier request rendered that old fix again when the
+    coordinator asked for a new one in a `#rushes` note."""
+    start = tracker(server).fix_requests_since(None).cursor
+    task = show.tasks[1]
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    first = tracker(server).fix_requests_since(start)
+    assert [r.kinds for r in first.items] == [("denoise",)]
+
+    sg.update("Task", task["id"], {"sg_status_list": "rev"})
+    body = "#rushes interpolate frames=1012-1016"
+    sg.create("Note", {"project": show.project, "subject": "again", "content": body, "tasks": [task]})
+    sg.update("Task", task["id"], {"sg_status_list": "fix"})
+    second = tracker(server).fix_requests_since(first.cursor)
+    assert [(r.kinds, r.params) for r in second.items] == [(("interpolate",), {"frames": "1012-1016"})]
+
+    sg.update("Task", task["id"], {"sg_status_list": "rev"})
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "upscale"})  # the field written after the note
+    sg.update("Task", task["id"], {"sg_status_list": "fix"})
+    third = tracker(server).fix_requests_since(second.cursor)
+    assert [(r.kinds, r.params) for r in third.items] == [(("upscale",), {})]
+
+
 def test_an_event_naming_no_entity_is_passed_over_and_the_polls_go_on(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

@@ -40,9 +40,17 @@ def find_tasks(conn: Connection, shot_id: int | str) -> list[Task]:
 def newest_note(conn: Connection, link_field: str, linked: Entity, holding: str | None = None) -> str | None:
     """The text of the newest Note linked to `linked` through `link_field` ("tasks", "note_links"); with
     `holding`, the newest whose text holds it (ShotGrid's `contains`, any case)."""
+    found = newest_note_entity(conn, link_field, linked, holding)
+    return str(found["content"]) if found else None
+
+
+def newest_note_entity(
+    conn: Connection, link_field: str, linked: Entity, holding: str | None = None
+) -> Entity | None:
+    """`newest_note`'s Note (type, id and content), None when there is none or its text is empty."""
     order = [{"field_name": "created_at", "direction": "desc"}, {"field_name": "id", "direction": "desc"}]
     filters: list[Any] = [[link_field, "is", linked]]
     if holding is not None:
         filters.append(["content", "contains", holding])
     found = conn.call("notes", lambda sg: sg.find_one("Note", filters, ["content"], order=order))
-    return str(found["content"]) if found and found.get("content") else None
+    return found if found and found.get("content") else None

@@ -81,6 +81,27 @@ def newest_status_event(conn: Connection, task_id: int) -> Entity | None:
     return found
 
 
+def newest_change_event(conn: Connection, entity: Entity, attribute: str) -> Entity | None:
+    """The newest change of one field of an entity (its setting at creation included)."""
+    filters = [["entity", "is", entity], ["attribute_name", "is", attribute]]
+    order = [{"field_name": "id", "direction": "desc"}]
+    found: Entity | None = conn.call(
+        f"changes of {entity['type']} {entity['id']}",
+        lambda sg: sg.find_one("EventLogEntry", filters, ["id"], order=order),
+    )
+    return found
+
+
+def creation_event(conn: Connection, entity: Entity) -> Entity | None:
+    """The event that created an entity (`Shotgun_<Type>_New`)."""
+    filters = [["entity", "is", entity], ["event_type", "is", f"Shotgun_{entity['type']}_New"]]
+    found: Entity | None = conn.call(
+        f"creation of {entity['type']} {entity['id']}",
+        lambda sg: sg.find_one("EventLogEntry", filters, ["id"]),
+    )
+    return found
+
+
 def poll(
     conn: Connection, cursor: Cursor, limit: int, handle: Handle[T], now: float, gap_timeout: float
 ) -> list[T]:

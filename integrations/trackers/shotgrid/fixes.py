@@ -1,5 +1,5 @@
 """Fix requests from ShotGrid: a Task whose status changes to `fix_status`, with the kinds read from the
-Task's fix field or else from the newest `#rushes` Note on the task.
+Task's fix field or from the newest `#rushes` Note on the task, whichever was written later.
 
 Keys are `shotgrid:event:<id of the status change>`. When the status is set before the kinds are written,
 the event waits in the cursor (`Cursor.waiting`) and is read again each poll until kinds appear, the
@@ -140,12 +140,7 @@ class FixReader:
         entity = task.get("entity") or {}
         on_shot = entity.get("type") == "Shot"
         shot_code = str(task.get("entity.Shot.code") or entity.get("name") or "")
-        spec = notes.parse_fix_field(task.get(self.options.fix_field), self.kinds)
-        # the newest note that asks, not the newest note: Rushes' own answers and notices land on the task too,
-        # and an artist's chat after the request hid it
-        note = entities.newest_note(self.conn, "tasks", link("Task", task_id), holding=notes.NOTE_TAG)
-        if spec.empty and note:
-            spec = notes.parse_note(note, self.kinds)
+        spec, note = self._spec(task_id, task.get(self.options.fix_field))
         for problem in spec.problems:
             LOG.warning("fix request text problem", task_id=task_id, problem=problem)
         if spec.empty and not spec.problems:
@@ -178,6 +173,30 @@ class FixReader:
             project_names=names,
         )
         return request, False
+
+    def _spec(self, task_id: int, field_value: object) -> tuple[notes.FixSpec, str | None]:
+        """What the task asks, and the note it was read from or beside: the fix field, or the task's newest
+        `#rushes` note where the field is empty or the note was written after the field was last set (a field
+        left from an earlier request does not outvote a newer note). The newest note that asks, not the newest
+        note: Rushes' own answers and notices land on the task too, and an artist's chat can come after."""
+        field_spec = notes.parse_fix_field(field_value, self.kinds)
+        found = entities.newest_note_entity(self.conn, "tasks", link("Task", task_id), holding=notes.NOTE_TAG)
+        if found is None:
+            return field_spec, None
+        note = str(found["content"])
+        if not field_spec.empty and not self._note_is_newer(task_id, found):
+            return field_spec, note
+        note_spec = notes.parse_note(note, self.kinds)
+        if field_spec.empty or not note_spec.empty or note_spec.problems:
+            return note_spec, note
+        return field_spec, note
+
+    def _note_is_newer(self, task_id: int, note: Entity) -> bool:
+        """Whether the note was created after the task's fix field last changed (by the event log's order, exact
+        where timestamps are whole seconds); a field whose change is not in the log is the newer."""
+        made = events.creation_event(self.conn, link("Note", int(note["id"])))
+        changed = events.newest_change_event(self.conn, link("Task", task_id), self.options.fix_field)
+        return made is not None and changed is not None and int(made["id"]) > int(changed["id"])
 
     def _omitted(self, task: Entity) -> bool:
         omitted = self.options.omitted_status
