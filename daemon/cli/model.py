@@ -428,7 +428,8 @@ def _say_clipped_light(manifest: Any, input_: str, show: str, number: int) -> No
 
 def _movie_view(color: ReviewColor, show: str, input_: str, output: str) -> DisplayView | None:
     """The display transform a movie written from a scene-referred input goes through (the show's `color`
-    settings, as the daemon's review movies), said in one line; None for a sequence or another input."""
+    settings, as the daemon's review movies; `_render` says it in one line); None for a sequence or another
+    input."""
     from daemon.cli.outputs import is_sequence
     from daemon.stages.viewing import display_view, view_spec
     from engine.color import ColorError
@@ -437,15 +438,9 @@ def _movie_view(color: ReviewColor, show: str, input_: str, output: str) -> Disp
     if spec is None or is_sequence(output):
         return None
     try:
-        view = display_view(spec)
+        return display_view(spec)
     except ColorError as exc:
         raise fail(f"shows[{show}].color: {exc}") from None
-    out.print(
-        f"The movie shows the fix through {view.name} (the show's color settings); write a sequence to keep "
-        "the scene's values.",
-        highlight=False,
-    )
-    return view
 
 
 def _render(
@@ -478,6 +473,12 @@ def _render(
     info = probe(input_, first_frame=first_frame)
     output = outputs.frames
     numbers: list[int] = []
+    if view is not None:  # said once the input is read: an input that cannot be is its one line
+        out.print(
+            f"The movie shows the fix through {view.name} (the show's color settings); write a sequence to keep "
+            "the scene's values.",
+            highlight=False,
+        )
     _say_interlaced(info)
     _say_dropped(info)
     _say_layers(info, kind, output)

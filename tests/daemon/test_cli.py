@@ -1086,6 +1086,22 @@ def test_a_scene_linear_fix_keeps_its_highlights_and_a_movie_of_it_shows_the_sho
         assert abs(level - through_view) < 2.0 and abs(through_view - raw) > 5  # the view, not the raw values
 
 
+def test_an_exr_pattern_with_no_frames_is_its_one_line_with_no_view_said_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The movie's colour view was said first, as if the fix had begun, then the input's error."""
+    monkeypatch.delenv("OCIO", raising=False)
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    (tmp_path / "in").mkdir()
+    source = str(tmp_path / "in" / "pl.####.exr")
+    result = CliRunner().invoke(
+        app, ["fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.mov")]
+    )
+    assert result.exit_code != 0 and "pl.####.exr" in str(result.exception)  # `rushes` prints it as one line
+    assert "through" not in result.output, result.output
+    assert not (tmp_path / "f.mov").exists()
+
+
 def test_a_fix_of_an_exr_makes_no_light_brighter_than_the_shots_brightest(tmp_path: Path) -> None:
     from engine.media import write_sequence
 
