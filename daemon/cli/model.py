@@ -725,15 +725,24 @@ def _keeps_alpha(info: MediaInfo, kind: str, output: str) -> bool:
 
 
 def _say_holes(output: str, numbers: list[int], said: set[int]) -> None:
-    """A movie has no frame numbers: say which frames it lacks, when the fix skipped some (a source's holes),
-    unless `said` before the work (a recording's gaps: _say_dropped)."""
+    """Say which frames the output lacks, when the fix skipped some (a source's holes), unless `said` before the
+    work (a recording's gaps: _say_dropped): a sequence keeps the holes, a movie (no frame numbers) holds the
+    frame before each."""
     from daemon.cli.outputs import is_sequence
     from engine.media.encode import PAUSE_SECONDS
     from engine.media.sequences import frames_named
 
     have = set(numbers)
     holes = [n for n in range(numbers[0], numbers[-1] + 1) if n not in have] if numbers else []
-    if holes and not set(holes) <= said and not is_sequence(output):
+    if not holes or set(holes) <= said:
+        return
+    if is_sequence(output):
+        out.print(
+            f"The input lacks {frames_named(holes)}, and so does the sequence written: rebuild them with "
+            "--kind interpolate --frames auto.",
+            highlight=False,
+        )
+    else:
         out.print(
             f"The input lacks {frames_named(holes)}, so the movie holds the frame before each hole "
             f"over it (a hole of over {PAUSE_SECONDS} s stays a pause): rebuild them instead "

@@ -880,6 +880,8 @@ def test_a_fix_of_a_sequence_with_missing_frames_keeps_every_frames_number(tmp_p
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         f"f.{n}.png" for n in (1001, 1002, 1005, 1006)
     ]
+    said = " ".join(output.split())  # the holes are the input's, and said: nothing tells a sequence's reader
+    assert "The input lacks frames 1003-1004, and so does the sequence written" in said, said
     code, output = rushes(
         "fix", "-s", "TST", "--kind", "denoise", "-i", source, "-o", str(tmp_path / "f.mp4")
     )
