@@ -15,6 +15,7 @@ Each payload is a frozen dataclass with
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 from sqlalchemy.orm import Session
 
 from daemon.catalog import Job
+from daemon.catalog import dailies as daily_repo
 from daemon.catalog import jobs as job_repo
 from integrations.ingest.candidates import Candidate, Found, Rejected
 
@@ -66,7 +68,8 @@ class IngestJob:
         if isinstance(f, Candidate):
             over = f":over-quarantined:{self.over_quarantined}" if self.over_quarantined is not None else ""
             return f"ingest:{self.show}:{f.path}:{f.size}:{f.mtime}:{len(f.files)}:{f.stamp}{over}"
-        return f"ingest:{self.show}:{f.path}:rejected:{f.reason}"
+        # a name that is not UTF-8 as the catalog keeps it (\xNN): no database stores the raw bytes
+        return f"ingest:{self.show}:{daily_repo.stored_path(str(f.path))}:rejected:{f.reason}"
 
     def to_json(self) -> dict[str, Any]:
         """A sequence whose files are its pattern's frames is written as the pattern and its runs of frames
@@ -85,13 +88,13 @@ class IngestJob:
     def from_json(cls, data: dict[str, Any]) -> IngestJob:
         """Reads both forms: a sequence's `frame_runs`, and the frame by frame list every Rushes before wrote."""
         found = dict(data["found"])
-        found["path"] = Path(found["path"])
+        found["path"] = _path_of(found["path"])
         if "frame_runs" in found:
             found["frames"] = tuple(
                 n for first, last in found.pop("frame_runs") for n in range(first, last + 1)
             )
             found["files"] = frame_files(found["path"], found["frames"])
-        found["files"] = tuple(Path(f) for f in found.get("files", ()))
+        found["files"] = tuple(_path_of(f) for f in found.get("files", ()))
         if data["type"] == "Rejected":
             return cls(str(data["show"]), Rejected(**found))
         found["root"] = Path(found["root"])
@@ -127,12 +130,30 @@ def frame_runs(frames: Sequence[int]) -> list[list[int]]:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
-        return str(value)
+        return _path_text(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _path_text(path: Path) -> str | dict[str, str]:
+    """A path as JSON: its text, or for a name that is not UTF-8 (os gives its bytes as surrogates, which neither
+    database's JSON holds) its bytes in hex, so the job reads back the very file."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return {"os_bytes": os.fsencode(path).hex()}
+    return text
+
+
+def _path_of(value: str | dict[str, str]) -> Path:
+    """`_path_text` read back."""
+    if isinstance(value, dict):
+        return Path(os.fsdecode(bytes.fromhex(value["os_bytes"])))
+    return Path(value)
 
 
 # ---- fix: one kind of a tracker's fix request -> a render in the outbox ------------------------------------

@@ -119,11 +119,14 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
     """Candidates and rejections for files under `root`, sorted by path."""
     found: list[Found] = []
     images: dict[Path, FileEntry] = {}
+    badly_named: list[Path] = []
     for entry in entries:
         kind = media_kind(entry.path)
         if kind == "sidecar":
             continue
-        if not valid_name(entry.path):
+        if not valid_name(entry.path) and kind == "image":
+            badly_named.append(entry.path)  # one rejection per sequence, not one per frame
+        elif not valid_name(entry.path):
             found.append(Rejected(entry.path, BAD_NAME, (entry.path,)))
         elif kind == "other":
             found.append(Rejected(entry.path, not_media(entry.path), (entry.path,)))
@@ -134,6 +137,7 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
         else:
             images[entry.path] = entry
     found.extend(_sequences(root, images, templates))
+    found.extend(Rejected(g.pattern, BAD_NAME, g.files) for g in group_images(badly_named))
     return sorted(found, key=lambda item: str(item.path))
 
 

@@ -169,6 +169,17 @@ def _bytes_name(name: bytes) -> Maker:
     return make
 
 
+def _bytes_folder_sequence(folder: bytes) -> Maker:
+    """A good sequence in a folder whose name is not UTF-8: one rejection for the sequence, not one per frame."""
+
+    def make(root: Path, tmp: Path) -> Path:
+        where = Path(os.fsdecode(os.fsencode(root) + b"/" + folder))
+        sequence(where.parent, where.name, "png")
+        return where / f"{where.name}.####.png"
+
+    return make
+
+
 def _fifo(name: str) -> Maker:
     def make(root: Path, tmp: Path) -> Path:
         os.mkfifo(root / name)
@@ -319,6 +330,9 @@ BAD: dict[str, Case] = {
     ),
     "image without a frame number": Case(_write("poster.png", b"x" * 100), "image has no frame number"),
     "name not valid UTF-8": Case(_bytes_name(b"caf\xe9010_1.mp4"), "file name is not valid UTF-8"),
+    "sequence in a folder not valid UTF-8": Case(
+        _bytes_folder_sequence(b"sq\xe9010"), "file name is not valid UTF-8"
+    ),
     "FIFO named .mov": Case(_fifo("ff010_1.mov"), "not a regular file (a FIFO)"),
     "socket named .mov": Case(_socket("so010_1.mov"), "not a regular file (a socket)"),
     "symlink loop": Case(_loop("lp010_1.mov"), "symlink loop"),

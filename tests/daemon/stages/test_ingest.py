@@ -184,3 +184,45 @@ def test_a_folder_quarantined_as_unreadable_stops_being_listed_once_it_can_be_re
     with catalog.session(readonly=True) as s:
         assert [row.path for row in daily_repo.quarantined(s, SHOW)] == [str(text)]
     assert daily_repo.FOLDER_UNREADABLE == FOLDER_UNREADABLE  # the catalog reads the scan's reason
+
+
+def test_names_that_are_not_utf8_are_queued_and_quarantined_once_each_on_both_catalogs(
+    catalog_url: str, tmp_path: Path
+) -> None:
+    """The daemon's ingest job keyed and carried the raw name: every scan logged a UnicodeEncodeError traceback
+    and the file never reached the catalog; a sequence in such a folder was one rejection per frame."""
+    from integrations.ingest.candidates import BAD_NAME
+    from integrations.ingest.options import IngestOptions
+    from integrations.ingest.scan import scan_root
+
+    root = tmp_path / "in"
+    movie = Path(os.fsdecode(os.fsencode(root) + b"/sh020_\xe9.mov"))
+    footage.movie(movie, n=4, size=(64, 48))
+    folder = Path(os.fsdecode(os.fsencode(root) + b"/sh040\xe9"))
+    footage.sequence(folder, "sh040", first=1001, n=5, size=(64, 48))
+    found = scan_root(root, IngestOptions())
+    assert len(found) == 2 and all(isinstance(f, Rejected) and f.reason == BAD_NAME for f in found)
+
+    catalog = Catalog(catalog_url)
+    catalog.migrate()
+    try:
+        with catalog.session() as s:
+            show_repo.ensure_show(s, SHOW)
+        ingestor = Ingestor(catalog)
+        for item in found + found:  # a rescan finds them again
+            ingestor.queue(SHOW, item)
+        jobs = queued_ingest_jobs(catalog)
+        assert sorted(jobs, key=IngestJob.key) == sorted(
+            (IngestJob(SHOW, item) for item in found), key=IngestJob.key
+        )
+        assert [ingestor.run(job)["result"] for job in jobs] == ["quarantined", "quarantined"]
+        with catalog.session(readonly=True) as s:
+            rows = [(r.path, r.error, r.size_bytes) for r in daily_repo.quarantined(s, SHOW)]
+        assert sorted(path for path, _, _ in rows) == sorted(
+            daily_repo.stored_path(str(f.path)) for f in found
+        )
+        assert all(
+            error == BAD_NAME and size > 0 for _, error, size in rows
+        )  # the files' own sizes: read back
+    finally:
+        catalog.dispose()
