@@ -28,6 +28,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -463,15 +464,20 @@ def folded_into(s: Session, show: str, shot: str) -> list[Daily]:
 def shot_for(s: Session, show: str, codes: Sequence[str]) -> str | None:
     """The shot code of the show's dailies that a tracker's shot is known by, given its codes (most specific
     first: daemon.stages.requests): the first that is a daily's shot exactly, else the first that is one in
-    another case (the tracker's SH010 is the files' sh010); None when there is none."""
+    another case or another Unicode form (the tracker's SH010 is the files' sh010; its composed é is the é a Mac
+    wrote decomposed); None when there is none."""
     known = shots(s, show)
     exact = next((code for code in codes if code in known), None)
     if exact is not None:
         return exact
     by_case: dict[str, str] = {}
     for code in known:
-        by_case.setdefault(code.lower(), code)
-    return next((by_case[code.lower()] for code in codes if code.lower() in by_case), None)
+        by_case.setdefault(_folded(code), code)
+    return next((by_case[_folded(code)] for code in codes if _folded(code) in by_case), None)
+
+
+def _folded(code: str) -> str:
+    return unicodedata.normalize("NFC", code).lower()
 
 
 def quarantined(s: Session, show: str | None = None) -> list[Daily]:

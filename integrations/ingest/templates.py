@@ -22,6 +22,7 @@ tried in the order given, and the first that matches reads the path.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -62,12 +63,15 @@ class PathTemplate:
             return None
         groups = found.groupdict()
         ext = groups.get("ext") or PurePath(text).suffix.lstrip(".")
-        return Match(
-            shot=groups["shot"],
-            take=groups.get("take"),
-            show=groups.get("show"),
-            date=groups.get("date"),
-            ext=ext,
+        take = groups.get("take")
+        return (
+            Match(  # one form of each accented letter: a Mac writes names decomposed (NFD), trackers composed
+                shot=unicodedata.normalize("NFC", groups["shot"]),
+                take=None if take is None else unicodedata.normalize("NFC", take),
+                show=groups.get("show"),
+                date=groups.get("date"),
+                ext=ext,
+            )
         )
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -343,6 +344,19 @@ def test_a_trackers_shot_code_finds_the_dailies_named_in_another_case(catalog: C
         ]
         assert [d.path for d in dailies_for_shot(s, show, "SH020")] == ["/ingest/SH020_1.mov"]  # exact first
         assert dailies_for_shot(s, show, "SH030") == []
+
+
+def test_a_trackers_composed_shot_code_finds_dailies_a_mac_named_decomposed(
+    catalog: Catalog, show: str
+) -> None:
+    """A Mac writes café as e + combining accent (NFD); the tracker's code is composed (NFC): the fix was refused as
+    'no readable daily' while `rushes status` listed the daily under the same-looking shot."""
+    decomposed = unicodedata.normalize("NFD", "café010")
+    with catalog.session() as s:
+        register_daily(s, show, facts(f"/ingest/{decomposed}_1.mov", shot=decomposed))
+    with catalog.session() as s:
+        found = dailies_for_shot(s, show, unicodedata.normalize("NFC", "CAFÉ010"))
+        assert [d.path for d in found] == [f"/ingest/{decomposed}_1.mov"]
 
 
 def test_quarantine_is_idempotent_and_a_readable_file_replaces_it(catalog: Catalog, show: str) -> None:

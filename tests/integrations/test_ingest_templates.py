@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,18 @@ def test_movie_template_reads_show_date_shot_take() -> None:
     assert templates.match_movie("incoming/MYSHOW/20240131/sh010_3.mxf") == Match(
         shot="sh010", take="3", show="MYSHOW", date="20240131", ext="mxf"
     )
+
+
+def test_a_shot_named_decomposed_by_a_mac_is_read_composed() -> None:
+    """Deliveries from a Mac (NFD) and from Linux (NFC) of the same shot were two shots of one name."""
+    templates = Templates("{shot}_{take}.{ext}", "{shot}/{shot}.####.{ext}")
+    composed = unicodedata.normalize("NFC", "café010")
+    decomposed = unicodedata.normalize("NFD", "café010")
+    assert decomposed != composed
+    take = unicodedata.normalize("NFD", "é1")
+    assert templates.match_movie(f"{decomposed}_{take}.mov") == Match(shot=composed, take="é1", ext="mov")
+    sequence = templates.match_sequence(f"{decomposed}/{decomposed}.####.exr")
+    assert sequence is not None and sequence.shot == composed
 
 
 def test_non_matching_names_give_none() -> None:
