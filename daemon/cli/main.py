@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import io
 import os
 import sys
 import threading
@@ -51,8 +52,17 @@ def _quiet_start() -> None:
     timer.start()
 
 
+def _printable_output() -> None:
+    """A character the terminal's encoding lacks (a shot's é under PYTHONIOENCODING=ascii, a Latin-1 locale) is
+    printed as an escape, not a UnicodeEncodeError that cut `rushes status` short with a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     faulthandler.enable()  # a crash in native code prints every thread's Python stack: what a bug report needs
+    _printable_output()
     _keep_files_private()
     _quiet_start()
     _register()

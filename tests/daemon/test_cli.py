@@ -1774,6 +1774,23 @@ def test_a_command_that_crashes_in_native_code_prints_where_before_it_dies(tmp_p
     assert "in crash_now" in run.stderr, run.stderr  # the frame it died in
 
 
+def test_a_name_the_terminals_encoding_lacks_is_printed_escaped_not_a_traceback(tmp_path: Path) -> None:
+    """Under PYTHONIOENCODING=ascii (or a Latin-1 locale) `rushes probe`, `status` and `model show` stopped with a
+    UnicodeEncodeError traceback, status after its first lines."""
+    daily = footage.movie(tmp_path / "Ünïcode_1.mov", n=4, size=(64, 48))
+    env = {**os.environ, "RUSHES_HOME": str(tmp_path / "home"), "PYTHONIOENCODING": "ascii"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    run = subprocess.run(
+        [sys.executable, "-m", "daemon", "probe", str(daily)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert "\\xdcn\\xefcode_1.mov" in run.stdout, run.stdout
+
+
 def test_probe_says_what_rushes_reads_of_a_daily(tmp_path: Path) -> None:
     from engine.media import MovieWriter
 
