@@ -241,9 +241,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        text = path.read_text()
+        text = path.read_text(
+            encoding="utf-8-sig"
+        )  # whatever the locale; a leading byte-order mark is dropped
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file ({exc.strerror})"]) from exc
+    except UnicodeDecodeError as exc:  # saved as Latin-1 or Windows-1252 by an editor
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {line}): save it as UTF-8"]
+        ) from exc
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

@@ -344,6 +344,12 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
     assert problems(write(tmp_path / "list.yaml", "- a\n- b\n")) == [
         f"{tmp_path / 'list.yaml'}: the top level must be a mapping of keys"
     ]
+    latin1 = tmp_path / "latin1.yaml"  # an editor's Latin-1: a traceback before
+    latin1.write_bytes(b'shows:\n  - code: CAFE\n    name: "Caf\xe9 Noir"\n')
+    assert problems(latin1) == [f"{latin1}: not UTF-8 text (byte 0xe9 on line 3): save it as UTF-8"]
+    marked = tmp_path / "bom.yaml"  # a byte-order mark and Windows line ends are read
+    marked.write_bytes(b'\xef\xbb\xbfshows:\r\n  - code: CAFE\r\n    name: "Caf\xc3\xa9"\r\n')
+    assert [show.name for show in load_settings(marked).shows] == ["Café"]
 
 
 def test_valid_crontab_lines_pass(tmp_path: Path) -> None:
