@@ -29,6 +29,10 @@ class SequenceError(ValueError):
 MAX_LISTED_FRAMES = 1_000_000  # more than any shot holds (11.5 hours at 24 fps)
 
 
+# The dashes a word processor or a chat puts in "1012-1016" (en dash, em dash, minus sign...): read as the hyphen.
+_DASHES = str.maketrans(dict.fromkeys([*map(chr, range(0x2010, 0x2016)), "\u2212", "\ufe63", "\uff0d"], "-"))
+
+
 def parse_frames(spec: str | Collection[int]) -> set[int]:
     """Frame numbers from "1012-1016", "1012,1014", "1012-1014,1020" or a collection of ints. A list naming
     more than MAX_LISTED_FRAMES frames is refused before any is made: "frames=1-9999999999" from a tracker
@@ -37,7 +41,7 @@ def parse_frames(spec: str | Collection[int]) -> set[int]:
         return {int(n) for n in spec}
     out: set[int] = set()
     listed = 0
-    for part in spec.replace(" ", "").split(","):
+    for part in spec.translate(_DASHES).replace(" ", "").split(","):
         if not part:
             continue
         try:

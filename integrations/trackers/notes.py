@@ -39,10 +39,23 @@ ALIASES = {
 }
 # Words a person puts between two fixes ("denoise and regrade", "denoise + upscale"); read as a separator.
 CONNECTORS = frozenset({"and", "&", "+", "plus", "then", "also"})
-# What text pasted from a mail, a chat or a word processor carries: no-break and other unicode spaces,
-# typographic quotes. Read as plain spaces and quotes.
-_SPACES = re.compile(r"[\u00a0\u2000-\u200b\u202f\u205f\u3000]")
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
+# What text pasted from a mail, a chat or a word processor carries: no-break, other unicode and invisible spaces
+# (a word joiner, a byte-order mark at the start), typographic quotes, full-width punctuation from an East Asian
+# input method. Read as plain spaces, quotes and punctuation.
+_SPACES = re.compile(r"[\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]")
+_QUOTES = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\uff1d": "=",  # full-width = : ; ,
+        "\uff1a": ":",
+        "\uff1b": ";",
+        "\uff0c": ",",
+    }
+)
 _KEY = re.compile(r"[A-Za-z_][\w.]*")
 
 
@@ -180,7 +193,7 @@ def parse_comment(body: str, kinds: Collection[str]) -> FixSpec:
 
 def _unbulleted(line: str) -> str:
     """The line without its markdown bullet or quote mark (Kitsu's comments are markdown)."""
-    return line.strip().lstrip("-*>\u2022 ")
+    return _SPACES.sub(" ", line).strip().lstrip("-*>\u2022 ")
 
 
 def _first_word(line: str) -> str:

@@ -58,11 +58,19 @@ def test_problems_are_reported_not_guessed() -> None:
         "denoise + regrade reference: 1001",
         "denoising; grade reference:1001",
         "denoise\u00a0regrade\u00a0reference=1001",  # no-break spaces, as pasted from a mail
+        "\ufeffdenoise\u2060, regrade reference=1001",  # a byte-order mark and a word joiner: invisible, were kinds
+        "denoise\uff1b regrade reference\uff1d1001",  # full-width ; and = from an East Asian input method
+        "denoise, regrade reference\uff1a1001",  # full-width :
     ],
 )
 def test_fixes_as_people_write_them(text: str) -> None:
     spec = parse_fix_text(text, KINDS)
     assert (spec.kinds, spec.params, spec.problems) == (("denoise", "regrade"), {"reference": "1001"}, ())
+
+
+def test_a_note_whose_rushes_line_starts_with_a_byte_order_mark_is_read() -> None:
+    spec = parse_note("\ufeff#rushes interpolate frames=1012\u20131016", KINDS)
+    assert (spec.kinds, spec.params, spec.problems) == (("interpolate",), {"frames": "1012\u20131016"}, ())
 
 
 def test_a_comma_inside_a_value_and_typographic_quotes_stay_the_values() -> None:
