@@ -97,9 +97,22 @@ def is_finished(folder: Path) -> bool:
     return (folder / MANIFEST).is_file()
 
 
+def lost_manifest(folder: Path) -> bool:
+    """A finished version whose manifest.json is gone (a sync tool, a hand): its weights are there. Never an
+    interrupted run to resume or to take over, whose new weights would replace those a show grew from."""
+    return not is_finished(folder) and (folder / WEIGHTS).is_file()
+
+
+LOST_MANIFEST = (
+    f"it holds {WEIGHTS} but no {MANIFEST}: restore the manifest from a backup, or move the folder away"
+)
+
+
 def unfinished(root: Path, name: str) -> Path | None:
     """The version folder of an interrupted run of `name` (started, no manifest yet), if any."""
-    pending = [v for v in versions(root, name) if not is_finished(v) and (v / RUN).is_file()]
+    pending = [
+        v for v in versions(root, name) if not is_finished(v) and not lost_manifest(v) and (v / RUN).is_file()
+    ]
     return pending[-1] if pending else None
 
 
@@ -286,6 +299,11 @@ def describe(root: Path, name: str) -> list[dict[str, object]]:
                 )  # fmt: skip
                 continue
             out.append({"version": folder.name, "state": "trained", "folder": str(folder), "manifest": m})
+        elif lost_manifest(folder):
+            out.append(
+                {"version": folder.name, "state": "refused", "folder": str(folder), "manifest": None,
+                 "reason": f"{folder} is refused: {LOST_MANIFEST}"}
+            )  # fmt: skip
         else:
             out.append(
                 {"version": folder.name, "state": "unfinished", "folder": str(folder), "manifest": None}

@@ -147,6 +147,28 @@ def test_resume_without_an_interrupted_run_says_so(tmp_path: Path) -> None:
         prepare_run(tmp_path / "bases", "ACME", [], None, _options(), resume=True)
 
 
+def test_a_base_version_that_lost_its_manifest_is_never_trained_over(tmp_path: Path) -> None:
+    """A finished version whose manifest.json a sync tool dropped read as an interrupted run: the next run took
+    its folder and replaced the weights the shows grew from."""
+    from engine.model.base import describe
+
+    root, corpus = tmp_path / "bases", _corpus(tmp_path)
+    folder, run = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
+    train_base(folder, run, _options(), _settings(tmp_path), heads=["denoise"])
+    weights = (folder / "weights.safetensors").read_bytes()
+    (folder / "manifest.json").unlink()
+
+    assert unfinished(root, "ACME") is None
+    [row] = describe(root, "ACME")
+    assert row["state"] == "refused" and "restore the manifest from a backup" in str(row["reason"])
+    with pytest.raises(CorpusError, match="no interrupted run"):
+        prepare_run(root, "ACME", [], None, _options(), resume=True)
+    new, new_run = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
+    assert new.name == "v2"
+    train_base(new, new_run, _options(), _settings(tmp_path), heads=["denoise"])
+    assert (folder / "weights.safetensors").read_bytes() == weights
+
+
 def test_a_show_version_grows_from_the_base_and_names_it(tmp_path: Path) -> None:
     root = tmp_path / "bases"
     folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
