@@ -114,13 +114,18 @@ def _check_safetensors(path: Path) -> None:
         raise ModelError(f"{path} is not a safetensors file; re-export the model with safetensors")
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity, which Python's json reads but no manifest Rushes writes holds (its seal refuses them)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _read_sealed(folder: Path) -> dict[str, Any]:
     """manifest.json of `folder` as stored, checked against its seal."""
     path = folder / MANIFEST
     if not path.is_file():
         raise ModelError(f"{folder} is not a model version: it has no {MANIFEST}")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), parse_constant=_no_constant)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelError(
             f"{path} is not valid JSON ({str(exc).splitlines()[0]}); restore it or retrain"

@@ -108,6 +108,11 @@ def test_any_edit_to_a_manifest_is_refused_by_its_seal(tmp_path: Path) -> None:
     (folder / "manifest.json").write_text('{"version": "v1", ')
     with pytest.raises(ModelError, match="not valid JSON"):
         load_model(folder)
+    (folder / "manifest.json").write_text(
+        '{"version": "v1", "seed": NaN, "seal": "x"}'
+    )  # Python's json reads it
+    with pytest.raises(ModelError, match="not valid JSON"):  # was a ValueError traceback from every command
+        load_manifest(folder)
 
 
 def test_a_resealed_parent_breaks_the_childs_hash_chain(tmp_path: Path) -> None:
