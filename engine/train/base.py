@@ -42,7 +42,7 @@ from engine.model.base import (
 )
 from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
-from engine.train.checkpoint import STATE
+from engine.train.checkpoint import STATE, CheckpointError, check_checkpoint
 from engine.train.clip_choice import changed_since_start
 from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.dataset import DatasetError, TrainClip
@@ -235,7 +235,14 @@ def train_base(
     }
     started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
     clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
-    changed = changed_since_start(folder / CHECKPOINT_DIR, clips)
+    try:
+        check_checkpoint(folder / CHECKPOINT_DIR)
+        changed = changed_since_start(folder / CHECKPOINT_DIR, clips)
+    except CheckpointError as exc:
+        raise CorpusError(
+            f"base {run.name} {folder.name} cannot be resumed: {exc}; delete {folder / CHECKPOINT_DIR} to train "
+            "the run again from its start"
+        ) from None
     if changed:
         raise CorpusError(
             f"base {run.name} {folder.name} cannot be resumed: its corpus changed since it started "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel
 
@@ -36,6 +37,30 @@ class HeadProgress:
 
 
 Weights = dict[str, torch.Tensor]  # a net's state_dict
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be read: cut short (a full disk, a copy), emptied or edited by hand."""
+
+
+def unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return CheckpointError(f"checkpoint file {path} cannot be read ({said})")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of the checkpoint folder; CheckpointError (one line, naming it) when it cannot be read."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise unreadable(path, exc) from None
+
+
+def _tensors(path: Path) -> Weights:
+    try:
+        return load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise unreadable(path, exc) from None
 
 
 @dataclass
@@ -122,6 +147,17 @@ def save_checkpoint(
     os.replace(folder / (STATE + ".tmp"), folder / STATE)
 
 
+def check_checkpoint(folder: Path) -> None:
+    """Read every file of the checkpoint in `folder` (when there is one); CheckpointError naming the first that
+    cannot be read, before a run resumes from it."""
+    if not (folder / STATE).is_file():
+        return
+    read_json(folder / STATE)
+    for name in (WEIGHTS, OPTIM, AVERAGES, STRETCHES):
+        if (folder / name).is_file() or name in (WEIGHTS, OPTIM):
+            _tensors(folder / name)
+
+
 def load_checkpoint(
     folder: Path,
     model: ShowModel,
@@ -134,20 +170,24 @@ def load_checkpoint(
     with fresh ones."""
     if not (folder / STATE).is_file():
         return None
-    payload = json.loads((folder / STATE).read_text())
-    if sorted(payload["heads"]) != sorted(model.heads) or payload["seed"] != seed:
-        return None
-    model.load_state(load_file(str(folder / WEIGHTS)))
-    opt_tensors = load_file(str(folder / OPTIM))
-    for head, opt in optims.items():
-        opt.load_state_dict(_unflatten_optim(opt_tensors, head, payload["param_groups"][head]))
-    if averages and (folder / AVERAGES).is_file():
-        load_averages(averages, load_file(str(folder / AVERAGES)))
-    known = {f.name for f in fields(HeadProgress)}  # a field a later Rushes added is left to it
-    progress = {
-        h: HeadProgress(**{k: v for k, v in p.items() if k in known}) for h, p in payload["progress"].items()
-    }
-    stretches = (
-        _unflatten_stretches(load_file(str(folder / STRETCHES))) if (folder / STRETCHES).is_file() else {}
-    )
+    payload = read_json(folder / STATE)
+    try:
+        if sorted(payload["heads"]) != sorted(model.heads) or payload["seed"] != seed:
+            return None
+        model.load_state(_tensors(folder / WEIGHTS))
+        opt_tensors = _tensors(folder / OPTIM)
+        for head, opt in optims.items():
+            opt.load_state_dict(_unflatten_optim(opt_tensors, head, payload["param_groups"][head]))
+        if averages and (folder / AVERAGES).is_file():
+            load_averages(averages, _tensors(folder / AVERAGES))
+        known = {f.name for f in fields(HeadProgress)}  # a field a later Rushes added is left to it
+        progress = {
+            h: HeadProgress(**{k: v for k, v in p.items() if k in known})
+            for h, p in payload["progress"].items()
+        }
+        stretches = (
+            _unflatten_stretches(_tensors(folder / STRETCHES)) if (folder / STRETCHES).is_file() else {}
+        )
+    except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as exc:  # edited, or another net's
+        raise CheckpointError(f"the checkpoint in {folder} does not fit this run's nets ({exc})") from None
     return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}), stretches)

@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.train.checkpoint import read_json
 from engine.train.dataset import LoadedClip, TrainClip
 
 CLIPS_FILE = "clips.json"
@@ -56,7 +57,7 @@ def _recorded(checkpoint: Path) -> dict[str, str] | None:
     listed = checkpoint / CLIPS_FILE
     if not listed.is_file():
         return None
-    recorded = json.loads(listed.read_text())
+    recorded = read_json(listed)
     return recorded if isinstance(recorded, dict) else dict.fromkeys(recorded, "")
 
 

@@ -28,7 +28,13 @@ from engine.model.version import ModelVersion, save_model
 from engine.options import TrainOptions
 from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
-from engine.train.checkpoint import CheckpointState, HeadProgress, load_checkpoint, save_checkpoint
+from engine.train.checkpoint import (
+    CheckpointError,
+    CheckpointState,
+    HeadProgress,
+    load_checkpoint,
+    save_checkpoint,
+)
 from engine.train.clip_choice import (
     changed_since_start,
     choose_clips,
@@ -408,7 +414,10 @@ def _load_split(
     cache = cfg.cache_dir or out.resolve().parent / ".frame-cache"
     sources = [as_train_clip(c, i) for i, c in enumerate(clips)]
     checkpoint = out / CHECKPOINT_DIR
-    changed = changed_since_start(checkpoint, sources)
+    try:
+        changed = changed_since_start(checkpoint, sources)
+    except CheckpointError as exc:  # its list of clips was cut short or emptied
+        changed = [str(exc)]
     if changed:  # its checkpoint learned from footage this run could not list: start afresh
         log.warning("the clips of the checkpoint changed (%s): the run starts afresh", "; ".join(changed))
         shutil.rmtree(checkpoint, ignore_errors=True)
@@ -501,7 +510,14 @@ def _start_run(
     averages = {
         n: weight_average(model.net(n), cfg.weight_averages[n]) for n in names if n in cfg.weight_averages
     }
-    state = load_checkpoint(ckpt_dir, model, optims, options.seed, averages)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        state = load_checkpoint(ckpt_dir, model, optims, options.seed, averages)
+    except CheckpointError as exc:  # a file cut short, emptied, or of nets that changed: what it held is lost
+        log.warning("%s: the run starts afresh", exc)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        model.load_state(before)  # what the checkpoint loaded before it failed is undone
+        return _start_run(options, cfg, names, heads, device, split, model, ckpt_dir)
     resumed = state is not None
     if state is None:
         fresh = {

@@ -4,6 +4,7 @@ approved pairs trained on as weighted examples."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from engine import degrade, synth
 from engine.model import ModelError, load_model
@@ -415,6 +417,8 @@ def test_a_resumed_base_run_trains_for_the_rest_of_its_budget_not_the_whole_of_i
     checkpoint.mkdir()
     progress = {"denoise": {"step": 40, "elapsed": 20.0}, "upscale": {"step": 9, "elapsed": 15.0}}
     (checkpoint / "state.json").write_text(json.dumps({"progress": progress}))
+    for tensors in ("weights", "optimizer"):  # read before a run resumes (check_checkpoint)
+        save_file({}, str(checkpoint / f"{tensors}.safetensors"))
     budgets: list[float] = []
 
     def fake_train(clips: object, options: TrainOptions, *args: object, **kw: object) -> None:
@@ -617,3 +621,55 @@ def test_a_run_whose_clips_changed_while_it_was_stopped_starts_afresh(tmp_path: 
     fresh = train(clips[1:], _options(), out, heads=["denoise"], settings=_settings(tmp_path))
     assert not fresh.resumed and fresh.version is not None
     assert "daily:0" not in {c.id for c in fresh.version.manifest.clips + fresh.version.manifest.holdout}
+
+
+def _cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+CHECKPOINT_DAMAGE = {
+    "weights cut short": lambda folder: _cut_short(folder / "weights.safetensors"),
+    "optimizer emptied": lambda folder: (folder / "optimizer.safetensors").write_bytes(b""),
+    "state emptied": lambda folder: (folder / "state.json").write_text(""),
+    "clips list emptied": lambda folder: (folder / "clips.json").write_text(""),
+    "another net's weights": lambda folder: (folder / "weights.safetensors").write_bytes(
+        (folder.parent / "other.safetensors").read_bytes()
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(CHECKPOINT_DAMAGE))
+def test_a_show_run_whose_checkpoint_cannot_be_read_starts_afresh(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint file cut short by a full disk or emptied by a copy stopped every later run of the show with a
+    SafetensorError or JSONDecodeError traceback naming no file: the nightly training never ran again."""
+    clips = [
+        TrainClip(id=f"daily:{i}", content_hash=f"blake2b:{i}", frames=footage.frames(8, (96, 64), seed=i))
+        for i in range(3)
+    ]
+    out = tmp_path / "v1"
+    assert train(
+        clips, _options(), out, heads=["denoise"], settings=_settings(tmp_path), stop=lambda: True
+    ).stopped
+    save_file({"denoise.nope": torch.zeros(3)}, str(out / "other.safetensors"))
+    CHECKPOINT_DAMAGE[damage](out / "checkpoint")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="engine.train.loop"):
+        fresh = train(clips, _options(), out, heads=["denoise"], settings=_settings(tmp_path))
+    assert not fresh.resumed and fresh.version is not None and fresh.steps == {"denoise": 4}
+    said = [r.getMessage() for r in caplog.records if "starts afresh" in r.getMessage()]
+    assert len(said) == 1 and str(out / "checkpoint") in said[0], said
+
+
+def test_a_base_run_whose_checkpoint_cannot_be_read_is_refused_naming_the_file(tmp_path: Path) -> None:
+    root = tmp_path / "bases"
+    folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options())
+    assert train_base(folder, run, _options(), _settings(tmp_path), heads=HEADS, stop=lambda: True).stopped
+    _cut_short(folder / "checkpoint" / "weights.safetensors")
+    again, same = prepare_run(root, "ACME", [], None, _options(), resume=True)
+    with pytest.raises(CorpusError) as info:
+        train_base(again, same, _options(), _settings(tmp_path), heads=HEADS)
+    said = str(info.value)
+    assert "\n" not in said and str(folder / "checkpoint" / "weights.safetensors") in said
+    assert said.endswith(f"delete {folder / 'checkpoint'} to train the run again from its start")
