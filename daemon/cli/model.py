@@ -91,7 +91,7 @@ def train_cmd(
     """Train the show model on the show's catalogued dailies now, in the foreground."""
     # the budget covers the whole command: starting Python, loading torch, training, writing
     started = time.monotonic() - process_age()
-    from daemon.stages.training import CLI_RUN, run_training
+    from daemon.stages.training import CLI_RUN, TrainingInProgress, run_training
 
     seconds = parse_duration(budget) if budget is not None else None
     if device not in (None, "auto", "cpu", "cuda"):
@@ -107,19 +107,22 @@ def train_cmd(
             raise fail(str(exc)) from None
 
         with TrainView(show, err) as view:
-            result = run_training(
-                ctx.settings,
-                ctx.catalog,
-                show,
-                job_id=CLI_RUN,
-                budget=seconds,
-                device=device,
-                progress=view.on_loss,
-                on_stage=view.on_stage,
-                base=base,
-                started=started,
-                afresh=afresh,
-            )
+            try:
+                result = run_training(
+                    ctx.settings,
+                    ctx.catalog,
+                    show,
+                    job_id=CLI_RUN,
+                    budget=seconds,
+                    device=device,
+                    progress=view.on_loss,
+                    on_stage=view.on_stage,
+                    base=base,
+                    started=started,
+                    afresh=afresh,
+                )
+            except TrainingInProgress as exc:
+                raise fail(str(exc)) from None
     finally:
         ctx.close()
     if result.skipped:
@@ -443,6 +446,15 @@ def _movie_view(color: ReviewColor, show: str, input_: str, output: str) -> Disp
         raise fail(f"shows[{show}].color: {exc}") from None
 
 
+def _say_view(view: DisplayView | None) -> None:
+    if view is not None:
+        out.print(
+            f"The movie shows the fix through {view.name} (the show's color settings); write a sequence to keep "
+            "the scene's values.",
+            highlight=False,
+        )
+
+
 def _render(
     model: ModelVersion,
     name: str,
@@ -473,12 +485,7 @@ def _render(
     info = probe(input_, first_frame=first_frame)
     output = outputs.frames
     numbers: list[int] = []
-    if view is not None:  # said once the input is read: an input that cannot be is its one line
-        out.print(
-            f"The movie shows the fix through {view.name} (the show's color settings); write a sequence to keep "
-            "the scene's values.",
-            highlight=False,
-        )
+    _say_view(view)  # once the input is read: an input that cannot be is its one line
     _say_interlaced(info)
     _say_dropped(info)
     _say_layers(info, kind, output)

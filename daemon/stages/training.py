@@ -35,6 +35,7 @@ from daemon.shows import get_show
 from daemon.stages.lineage import exclusions, withdrawn_in_lineage
 from daemon.stages.training_inputs import approved_pairs, starting_point
 from engine.model import ModelError, ModelVersion, load_model
+from engine.model.base import lock_holder, lock_run
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
 from engine.train.checkpoint import STATE
@@ -55,6 +56,11 @@ CLI_RUN = "cli"
 
 class NoDailies(Permanent):
     pass
+
+
+class TrainingInProgress(RuntimeError):
+    """The version this run would train into is being trained by another process (a second `rushes train` of
+    the show, or a job whose lease ran out while its worker still trains): retried later, never trained twice."""
 
 
 def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
@@ -199,43 +205,70 @@ def run_training(
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = fresh_start
     number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
+    with _run_lock(show.code, number, folder):
+        options, cfg = _run_settings(settings, show, number, seconds, device, train_settings)
+        cache = cfg.cache_dir or settings.data_dir / "cache" / show.code
+        base_ref = grown["manifest_fields"]["base"]
+        log.info("train.start", show=show.code, version=number, clips=len(clips), budget_s=round(seconds),
+                 parent=parent.version if parent else None, base=base_ref.name if base_ref else None)  # fmt: skip
+        stages = _stage_logger(show.code, number, on_stage)
+        reporter = _reporter(folder, progress)
+        deadline = started + seconds
+        result = _train(catalog, clips, options, folder, parent, reporter, stop, cfg, stages, grown, deadline)
+        if result.stopped or result.version is None:
+            raise InterruptedError(
+                f"training of {show.code} v{number} stopped; it resumes from its checkpoint"
+            )
+        promote, verdicts = _judged(result, parent is None)
+        withdrawn = _withdrawn(catalog, show.code, result.version)
+        if promote and withdrawn:  # excluded while it trained: kept for the record, never used
+            log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
+            promote = False
+        summary = _summary(job_id, result, started, verdicts)
+        _record(catalog, show.code, number, newest_daily, promote, summary, stays_stale=bool(withdrawn))
+        pruned = prune_cache(cache, [c.content_hash for c in clips])  # the dailies that may train again
+        if pruned:
+            log.info("train.cache_pruned", show=show.code, files=pruned)
+        log.info(
+            "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
+        )
+        return _report(show.code, number, folder, result, promote, verdicts)
+
+
+def _run_settings(
+    settings: Settings,
+    show: ShowConfig,
+    number: int,
+    seconds: float,
+    device: str | None,
+    given: TrainSettings | None,
+) -> tuple[TrainOptions, TrainSettings]:
+    """The run's options (the show's, with its budget and device) and settings (its frame cache the show's)."""
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
     )
     cache = settings.data_dir / "cache" / show.code
-    cfg = (train_settings or TrainSettings()).model_copy(
+    cfg = (given or TrainSettings()).model_copy(
         update={"show": show.code, "version": f"v{number}", "cache_dir": cache}
     )
-    parent_version = parent.version if parent else None
-    log.info(
-        "train.start",
-        show=show.code,
-        version=number,
-        clips=len(clips),
-        budget_s=round(seconds),
-        parent=parent_version,
-        base=grown["manifest_fields"]["base"].name if grown["manifest_fields"]["base"] else None,
-    )
-    stages = _stage_logger(show.code, number, on_stage)
-    reporter = _reporter(folder, progress)
-    deadline = started + seconds
-    result = _train(catalog, clips, options, folder, parent, reporter, stop, cfg, stages, grown, deadline)
-    if result.stopped or result.version is None:
-        raise InterruptedError(f"training of {show.code} v{number} stopped; it resumes from its checkpoint")
-    promote, verdicts = _judged(result, parent is None)
-    withdrawn = _withdrawn(catalog, show.code, result.version)
-    if promote and withdrawn:  # excluded while it trained: kept for the record, never used
-        log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
-        promote = False
-    summary = _summary(job_id, result, started, verdicts)
-    _record(catalog, show.code, number, newest_daily, promote, summary, stays_stale=bool(withdrawn))
-    pruned = prune_cache(cache, [c.content_hash for c in clips])  # the show's dailies that may train again
-    if pruned:
-        log.info("train.cache_pruned", show=show.code, files=pruned)
-    log.info(
-        "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
-    )
-    return _report(show.code, number, folder, result, promote, verdicts)
+    return options, cfg
+
+
+@contextlib.contextmanager
+def _run_lock(show: str, number: int, folder: Path) -> Iterator[None]:
+    """`folder`'s run lock (engine.model.base.lock_run) for the whole run; TrainingInProgress, naming who holds
+    it, when another process does. Two runs in one folder wrote each other's checkpoints and one's version
+    replaced the other's, each reported promoted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = lock_run(folder)
+    if lock is None:
+        holder = lock_holder(folder)
+        raise TrainingInProgress(
+            f"{show} v{number} is being trained by another run{f' ({holder})' if holder else ''}: wait for it "
+            "to end, or stop it (Ctrl-C) and run `rushes train` again to continue it"
+        )
+    with lock:
+        yield
 
 
 def _report(

@@ -235,20 +235,7 @@ def train_base(
     }
     started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
     clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
-    try:
-        check_checkpoint(folder / CHECKPOINT_DIR)
-        changed = changed_since_start(folder / CHECKPOINT_DIR, clips)
-    except CheckpointError as exc:
-        raise CorpusError(
-            f"base {run.name} {folder.name} cannot be resumed: {exc}; delete {folder / CHECKPOINT_DIR} to train "
-            "the run again from its start"
-        ) from None
-    if changed:
-        raise CorpusError(
-            f"base {run.name} {folder.name} cannot be resumed: its corpus changed since it started "
-            f"({'; '.join(changed)}) and its checkpoint learned from the files as they were; delete {folder} "
-            "and train again"
-        )
+    _check_resumable(run, folder, clips)
 
     def attempt(given: list[TrainClip]) -> TrainResult:  # a resumed run has the rest of its budget only
         left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
@@ -296,6 +283,25 @@ def _keep_skipped(folder: Path, skipped: list[Exclusion]) -> None:
     tmp = checkpoint / (SKIPPED_FILE + ".tmp")
     tmp.write_text(json.dumps([e.model_dump() for e in skipped]))
     tmp.replace(checkpoint / SKIPPED_FILE)
+
+
+def _check_resumable(run: BaseRun, folder: Path, clips: list[TrainClip]) -> None:
+    """CorpusError (one line) when the checkpoint of the run in `folder` cannot be read, or learned from corpus
+    files that changed since."""
+    try:
+        check_checkpoint(folder / CHECKPOINT_DIR)
+        changed = changed_since_start(folder / CHECKPOINT_DIR, clips)
+    except CheckpointError as exc:
+        raise CorpusError(
+            f"base {run.name} {folder.name} cannot be resumed: {exc}; delete {folder / CHECKPOINT_DIR} to train "
+            "the run again from its start"
+        ) from None
+    if changed:
+        raise CorpusError(
+            f"base {run.name} {folder.name} cannot be resumed: its corpus changed since it started "
+            f"({'; '.join(changed)}) and its checkpoint learned from the files as they were; delete {folder} "
+            "and train again"
+        )
 
 
 def trained_seconds(folder: Path) -> float:

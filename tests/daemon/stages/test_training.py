@@ -4,7 +4,9 @@ and a show without dailies refused as Permanent."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +16,18 @@ from daemon.jobs.outcomes import Permanent, outcome_of_error
 from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.settings import Settings, ShowConfig
 from daemon.stages.lineage import withdrawn_in_lineage
-from daemon.stages.training import CLI_RUN, NoDailies, budget_for, reserve_version, run_training
+from daemon.stages.training import (
+    CLI_RUN,
+    NoDailies,
+    TrainingInProgress,
+    budget_for,
+    reserve_version,
+    run_training,
+)
+from engine.model.base import lock_run
 from engine.model.manifest import Manifest
-from tests.daemon.stages.conftest import SHOW
+from tests import footage
+from tests.daemon.stages.conftest import SHOW, ingest_movie
 
 
 def test_the_budget_is_the_shows_unless_the_window_closes_first() -> None:
@@ -167,3 +178,24 @@ def test_a_train_job_of_a_wrapped_show_is_skipped_and_reserves_nothing(
     )
     with catalog.session(readonly=True) as s:
         assert models_repo.list_versions(s, SHOW) == []
+
+
+def test_a_second_rushes_train_of_a_show_while_one_runs_is_refused_not_trained_into_its_version(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Two `rushes train` of one show at once both trained into v1 (runs share a job id so that Ctrl-C resumes):
+    each reported v1 promoted with its own scores, and one's weights replaced the other's."""
+    ingest_movie(catalog, footage.movie(tmp_path / "sh010_1.mp4", n=8, size=(64, 48)), "sh010")
+    number, folder = reserve_version(catalog, settings, SHOW, CLI_RUN, None)  # the first run's version
+    folder.mkdir(parents=True)
+    first = lock_run(folder)  # the first run, training still
+    assert first is not None
+    try:
+        with pytest.raises(TrainingInProgress) as refused:
+            run_training(settings, catalog, SHOW, job_id=CLI_RUN, budget=30)
+    finally:
+        first.release()
+    assert str(refused.value).startswith(
+        f"{SHOW} v{number} is being trained by another run (pid {os.getpid()} on "
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["run.lock"]  # the second wrote nothing into it
