@@ -14,6 +14,7 @@ import json
 import os
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from engine.model.manifest import FORMAT_VERSION, Manifest
 from engine.model.seal import SealError, check_seal, sealed
 
 if TYPE_CHECKING:  # torch: only where tensors are loaded or saved
+    import torch
+
     from engine.model.show import ShowModel
 
 WEIGHTS = "weights.safetensors"
@@ -69,15 +72,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def save_tensors(
+    tensors: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """A safetensors file written through open(), so that it takes the process's umask as every other file Rushes
+    writes: safetensors' save_file makes its files 0600 whatever the umask, and a render node or an artist in the
+    daemon's group could not read the weights (docs/operations.md, "File modes")."""
+    from safetensors.torch import save
+
+    data = save(dict(tensors), metadata=metadata)
+    with path.open("wb") as fh:
+        fh.write(data)
+
+
 def save_model(folder: str | Path, model: ShowModel, manifest: Manifest) -> ModelVersion:
     """Write weights then manifest (each atomically); the manifest records the weights' sha256."""
-    from safetensors.torch import save_file
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS + ".tmp")
     weights = {k: v.contiguous() for k, v in model.state_dict().items()}  # safetensors stores row-major only
-    save_file(weights, str(tmp), metadata={"format": "rushes-show-model"})
+    save_tensors(weights, tmp, metadata={"format": "rushes-show-model"})
     os.replace(tmp, out / WEIGHTS)
     manifest = manifest.model_copy(
         update={

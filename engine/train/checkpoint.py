@@ -11,10 +11,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.optim.swa_utils import AveragedModel
 
 from engine.model.show import ShowModel
+from engine.model.version import save_tensors
 from engine.train.averaging import average_tensors, load_averages
 
 WEIGHTS = "weights.safetensors"
@@ -128,10 +129,10 @@ def save_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     opt_tensors, groups = _flatten_optim(optims)
     weights = {k: v.contiguous() for k, v in model.state_dict().items()}  # a net mid-head is channels-last
-    save_file(weights, str(folder / (WEIGHTS + ".tmp")))
-    save_file(opt_tensors, str(folder / (OPTIM + ".tmp")))
-    save_file(average_tensors(averages or {}), str(folder / (AVERAGES + ".tmp")))
-    save_file(_flatten_stretches(state.stretches), str(folder / (STRETCHES + ".tmp")))
+    save_tensors(weights, folder / (WEIGHTS + ".tmp"))
+    save_tensors(opt_tensors, folder / (OPTIM + ".tmp"))
+    save_tensors(average_tensors(averages or {}), folder / (AVERAGES + ".tmp"))
+    save_tensors(_flatten_stretches(state.stretches), folder / (STRETCHES + ".tmp"))
     payload = {
         "seed": state.seed,
         "heads": state.heads,

@@ -1,4 +1,5 @@
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,22 @@ def test_a_manifest_edited_and_resealed_is_refused_against_the_seal_recorded_whe
     verify_version(folder)  # alone, the resealed manifest looks whole
     with pytest.raises(ModelError, match="not the one recorded when it was trained"):
         verify_version(folder, expected_seal=recorded)
+
+
+def test_weights_and_checkpoints_take_the_umask_as_every_other_file_so_the_group_can_read_them(
+    tmp_path: Path,
+) -> None:
+    """safetensors wrote its files 0600 whatever the umask: a render node or an artist in the daemon's group (as
+    docs/operations.md asks) could not read a model's weights, while its manifest beside them was 0640."""
+    from engine.train.checkpoint import CheckpointState, save_checkpoint
+
+    before = os.umask(0o027)
+    try:
+        folder = _saved(tmp_path)
+        model = load_model(folder).model
+        optims = {h: torch.optim.Adam(model.net(h).parameters()) for h in model.heads}
+        save_checkpoint(tmp_path / "checkpoint", model, optims, CheckpointState(0, list(model.heads), {}))
+    finally:
+        os.umask(before)
+    written = [folder / "weights.safetensors", folder / "manifest.json", *(tmp_path / "checkpoint").iterdir()]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: "0o640" for p in written}
