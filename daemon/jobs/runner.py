@@ -120,6 +120,7 @@ class Lane:
         self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
         self.on_dead = on_dead  # called in the transaction that dead-letters a job (the request is answered)
         self.said: dict[int, str] = {}  # the progress line last logged, by running job
+        self.unrecorded: dict[int, JobOutcome] = {}  # ended jobs whose outcome the catalog has not taken yet
         # why the jobs in hand cannot run now (the executor's health: Ray unreachable, no node with a CPU),
         # shown as their progress line until their worker writes its own
         self.blocked = blocked
@@ -152,11 +153,19 @@ class Lane:
         return len(self.running)
 
     def _collect(self) -> None:
+        """Record the outcomes of the jobs that ended: first those the catalog could not take before (away as a
+        job ended: a full disk, PostgreSQL restarting), whose outcome was lost and whose row showed "running"
+        with nothing running until its lease ran out; each is kept until it is written."""
+        for job_id, kept in list(self.unrecorded.items()):
+            self._finish(job_id, kept)  # CatalogError again while the catalog is away: kept for the next tick
+            del self.unrecorded[job_id]
         for job_id, (running, _) in list(self.running.items()):
             outcome = running.poll()
             if outcome is not None:
                 del self.running[job_id]
+                self.unrecorded[job_id] = outcome
                 self._finish(job_id, outcome)
+                del self.unrecorded[job_id]
 
     def _renew(self) -> None:
         now = time.monotonic()
@@ -201,8 +210,6 @@ class Lane:
         return line
 
     def _finish(self, job_id: int, outcome: JobOutcome) -> None:
-        self.finished += 1
-        self.said.pop(job_id, None)
         with self.catalog.session() as s:
             if outcome.ok:
                 job_repo.complete(s, job_id, self.worker, outcome.result)
@@ -215,6 +222,8 @@ class Lane:
                     self.on_dead(s, job)
             if job is not None:
                 s.expunge(job)
+        self.finished += 1
+        self.said.pop(job_id, None)
         if job is None:
             return
         if outcome.ok:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.catalog import Catalog, Job
+from daemon.catalog import Catalog, CatalogError, Job
 from daemon.catalog import jobs as job_repo
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.runner import Lane, LaneLoop, in_process, recover_orphans
@@ -94,6 +94,34 @@ def test_a_lane_dead_letters_a_remote_outcome_that_is_not_retryable(catalog: Cat
     with catalog.session(readonly=True) as s:
         done = job_repo.get_job(s, job.id)
         assert done is not None and done.state == "dead"
+
+
+def test_an_outcome_the_catalog_cannot_take_as_its_job_ends_is_recorded_once_it_can(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog away as a job ended (a full disk, PostgreSQL restarting): the outcome was dropped, the job's row
+    said "running" with nothing running until its lease ran out, and the attempt's failure was never logged."""
+    with catalog.session() as s:
+        job, _ = job_repo.enqueue(s, "fix", "fix:1", {})
+    outcome = JobOutcome.failed("fix-1-1", "the file server is not answering")
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Finished(outcome), backoff=lambda _n: 60.0)
+    assert lane.tick() == 1
+    real_fail = job_repo.fail
+
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise CatalogError("sqlite:///catalog.sqlite", "database or disk is full")
+
+    monkeypatch.setattr(job_repo, "fail", disk_full)
+    with pytest.raises(CatalogError):
+        lane.tick()
+    monkeypatch.setattr(job_repo, "fail", real_fail)
+    with capture_logs() as logs:
+        lane.tick()
+    assert [e["error"] for e in logs if e["event"] == "job.failed"] == ["the file server is not answering"]
+    with catalog.session(readonly=True) as s:
+        done = job_repo.get_job(s, job.id)
+        assert done is not None and (done.state, done.attempts) == ("queued", 1)
+    assert lane.finished == 1 and not lane.unrecorded
 
 
 class Ticking(Lane):
