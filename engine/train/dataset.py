@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from engine.model.manifest import ClipRecord
 from engine.shots import find_cuts, split_shots
+from engine.train import cache_files
 
 if TYPE_CHECKING:
     from engine.media.frames import Frame
@@ -229,15 +229,11 @@ def load_clip(
     cached = _cache_file(clip, resolution, cache_dir, max_frames, clip_frames)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        pid = os.getpid()  # ranks of a parallel run may race here
-        if numbers is not None:  # first: the frames' file marks the entry whole
-            tmp = cached.with_suffix(f".{pid}.tmp.numbers.npy")
-            np.save(tmp, numbers)
-            tmp.replace(_numbers_file(cached))
-        tmp = cached.with_suffix(f".{pid}.tmp.npy")
-        np.save(tmp, frames)
-        tmp.replace(cached)
-        frames = np.load(cached, mmap_mode="r")
+        numbered = (
+            [] if numbers is None else [(_numbers_file(cached), numbers)]
+        )  # first: the frames mark it whole
+        if cache_files.store([*numbered, (cached, frames)]):
+            frames = np.load(cached, mmap_mode="r")
     return _loaded(clip, frames, numbers)
 
 
@@ -252,8 +248,11 @@ def cached_clip(
     cached = _cache_file(clip, resolution, cache_dir, max_frames, clip_frames)
     if cached is None or not cached.is_file():
         return None
-    numbers = np.load(_numbers_file(cached)) if _numbers_file(cached).is_file() else None
-    return _loaded(clip, np.load(cached, mmap_mode="r"), numbers)
+    numbered = _numbers_file(cached).is_file()
+    found = cache_files.read([cached, _numbers_file(cached)][: 1 + numbered], [True, False][: 1 + numbered])
+    if found is None:  # cut short or emptied: removed, decoded again
+        return None
+    return _loaded(clip, found[0], found[1] if numbered else None)
 
 
 def prune_cache(cache_dir: Path, keep: Iterable[str]) -> int:
@@ -261,8 +260,9 @@ def prune_cache(cache_dir: Path, keep: Iterable[str]) -> int:
     no longer has, or has excluded from training. Other files stay. Returns how many files went."""
     prefixes = {h[:32] for h in keep if h}
     removed = 0
+    stale = set(cache_files.stale_partials(cache_dir))  # left by a process killed while writing
     for path in cache_dir.glob("*.npy"):
-        if path.name[:32] in prefixes and f".{CACHE_VERSION}." in path.name:
+        if path.name[:32] in prefixes and f".{CACHE_VERSION}." in path.name and path not in stale:
             continue
         try:
             path.unlink()

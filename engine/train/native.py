@@ -25,7 +25,6 @@ Guarantees:
 from __future__ import annotations
 
 import itertools
-import os
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.media.working import scene_linear
+from engine.train import cache_files
 from engine.train.dataset import (
     DatasetError,
     LoadedClip,
@@ -137,7 +137,9 @@ def load_native(
         stem += "-log"  # in the heads' working encoding (engine.media.working)
     paths = (cache_dir / f"{stem}.npy", cache_dir / f"{stem}.frames.npy") if cache_dir else None
     if paths is not None and all(p.is_file() for p in paths):
-        return NativeClip(np.load(paths[0]), np.load(paths[1], mmap_mode="r"))
+        found = cache_files.read(paths, (False, True))
+        if found is not None:  # else cut short or emptied: removed, made again
+            return NativeClip(found[0], found[1])
     # spread over the t frames the training-resolution clip holds (its runs, max_frames_per_clip), not the file
     indices, kept = spread(itertools.islice(_decoded(clip, resolution, loaded.numbers), t), keep)
     if not kept:
@@ -146,10 +148,8 @@ def load_native(
     if paths is None:
         return out
     paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for path, array in ((paths[1], out.frames), (paths[0], out.indices)):  # the indices last: the mark
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # ranks of a parallel run may race here
-        np.save(tmp, array)
-        tmp.replace(path)
+    if not cache_files.store([(paths[1], out.frames), (paths[0], out.indices)]):  # the indices last: the mark
+        return out
     return NativeClip(out.indices, np.load(paths[1], mmap_mode="r"))
 
 
