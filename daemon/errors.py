@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from daemon.catalog import CatalogError
 from daemon.catalog.shows import UnknownShow
 from daemon.context import DataDirError
@@ -39,3 +41,21 @@ def passing(exc: BaseException) -> bool:
     if isinstance(exc, TrackerError):
         return not isinstance(exc, TrackerFatal)
     return isinstance(exc, CatalogError) and exc.passing
+
+
+# What a disk or a folder refuses: no bug of Rushes, and no traceback (a full models folder, a read-only cache).
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def file_refusal(exc: BaseException) -> str | None:
+    """One line for an OSError a disk or a folder's permissions caused (full, quota, denied, read-only), naming
+    the file and what to do; None for any other error."""
+    if not isinstance(exc, OSError) or exc.errno not in (*_DISK_FULL, *_REFUSED):
+        return None
+    where = exc.filename or "a file"
+    if exc.errno in _DISK_FULL:
+        return f"disk full while writing {where}: free space on the disk that holds it, then run the command again"
+    if exc.errno == errno.EROFS:
+        return f"cannot write {where}: its file system is read-only"
+    return f"cannot use {where}: permission denied; give the user running rushes access to it (or to its folder)"

@@ -81,8 +81,12 @@ def main() -> None:
             for line in exc.problems:
                 err.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
             sys.exit(exits.BAD_INPUT)
-        from daemon.errors import USER_ERRORS, passing
+        from daemon.errors import USER_ERRORS, file_refusal, passing
 
+        refused = file_refusal(exc)
+        if refused is not None:  # a full disk, a folder it may not write: no bug
+            err.print(f"[red]error:[/red] {escape(refused)}", highlight=False, markup=True)
+            sys.exit(exits.BAD_INPUT)
         if not isinstance(exc, USER_ERRORS):  # Permanent (a job that can never succeed as asked) is one
             # a bug: its traceback, as Python prints it, and a status of its own (Python's 1 is a check's problems)
             sys.excepthook(type(exc), exc, exc.__traceback__)

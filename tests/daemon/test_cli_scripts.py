@@ -287,6 +287,47 @@ def test_an_unexpected_error_exits_with_a_status_of_its_own_not_a_checks_1() -> 
     assert "RuntimeError: a bug" in run.stderr and "crash_now" in run.stderr
 
 
+REFUSED_BY_THE_DISK = """
+import errno, sys
+from daemon.cli.app import app
+
+CODE = getattr(errno, sys.argv[2])
+
+@app.command("write-now")
+def write_now() -> None:
+    raise OSError(CODE, "refused", "/data/models/S/v4/weights.safetensors.tmp")
+
+sys.argv = ["rushes", "write-now"]
+from daemon.cli.main import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        (
+            "ENOSPC",
+            "disk full while writing /data/models/S/v4/weights.safetensors.tmp: free space on the disk",
+        ),
+        ("EACCES", "cannot use /data/models/S/v4/weights.safetensors.tmp: permission denied; give the user"),
+        ("EROFS", "cannot write /data/models/S/v4/weights.safetensors.tmp: its file system is read-only"),
+    ],
+)
+def test_a_disk_or_folder_that_refuses_a_write_is_one_line_not_a_bugs_traceback(code: str, said: str) -> None:
+    """`rushes train` into a full or unwritable models folder (and `base train`, a full frame cache) printed a
+    traceback and exited 70, the status of a bug to report."""
+    run = subprocess.run(
+        [sys.executable, "-c", REFUSED_BY_THE_DISK, "x", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == exits.BAD_INPUT and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().startswith(f"error: {said}"), run.stderr
+
+
 def test_ingest_of_a_folder_with_nothing_new_in_it_is_nothing_to_do_not_an_error(tmp_path: Path) -> None:
     """A cron ingesting today's delivery folder failed with exit 2 ("error: nothing to ingest there") on a day
     nothing was delivered, or only sound and EDLs: a mail to the admin for a day without work."""
