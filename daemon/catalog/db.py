@@ -12,6 +12,7 @@ a catalog that needs upgrading runs Alembic.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ def newer_schema(current: str, head: str) -> str:
 
 # SQLite's and PostgreSQL's words for a full disk or quota (PostgreSQL: "could not extend file ...: No space left")
 _FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+FULL_BELOW_BYTES = 1 << 20  # a disk with less room than this is full for SQLite (its pages, journal and -shm)
 # A catalog held by another process, or a database server away for now (restarting, failing over): what may pass
 # by itself, so a script can try again later (`rushes` exits with its own status for it, daemon.cli.exits)
 _PASSING_TEXTS = (
@@ -112,7 +114,7 @@ class CatalogError(Exception):
 
     def __init__(self, url: str, reason: str) -> None:
         # a full disk is no fault of catalog_url: say what to do about it instead
-        full = any(text_ in reason.lower() for text_ in _FULL_TEXTS)
+        full = any(text_ in reason.lower() for text_ in _FULL_TEXTS) or _io_error_on_full_disk(url, reason)
         # held by another process or its server away for now: catalog_url is right, and a later try may pass
         self.passing = not full and any(text_ in reason.lower() for text_ in _PASSING_TEXTS)
         advice = "; free space on the disk that holds it" if full else "; check catalog_url"
@@ -123,6 +125,17 @@ class CatalogError(Exception):
         super().__init__(f"cannot open the catalog at {url}: {reason}{advice}")
         self.url = url
         self.reason = reason
+
+
+def _io_error_on_full_disk(url: str, reason: str) -> bool:
+    """SQLite's "disk I/O error" where its file's disk has no room left: with nothing free at all it cannot even
+    size its shared-memory file, and says I/O, not full."""
+    if "disk i/o error" not in reason.lower() or not url.startswith("sqlite:///"):
+        return False
+    try:
+        return shutil.disk_usage(Path(url.removeprefix("sqlite:///")).parent).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
 
 
 def safe_url(url: str | URL) -> str:

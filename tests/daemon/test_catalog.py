@@ -6,6 +6,7 @@ import unicodedata
 from datetime import UTC, timedelta
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -200,7 +201,9 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
     assert "127.0.0.1:1" in message and "secret" not in message and "check catalog_url" in message
 
 
-def test_a_full_disk_says_to_free_space_not_to_check_catalog_url() -> None:
+def test_a_full_disk_says_to_free_space_not_to_check_catalog_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A data disk filled up: /readyz and the ingest warnings said "...database or disk is full; check
     catalog_url", sending the admin to a setting that was right."""
     full = str(CatalogError("sqlite:////data/catalog.sqlite", "database or disk is full"))
@@ -211,6 +214,15 @@ def test_a_full_disk_says_to_free_space_not_to_check_catalog_url() -> None:
         )
     )
     assert pg.endswith("free space on the disk that holds it") and "catalog_url" not in pg
+    io = f"sqlite:///{tmp_path / 'catalog.sqlite'}"  # SQLite says I/O, not full, with no byte left at all
+    monkeypatch.setattr("daemon.catalog.db.shutil.disk_usage", lambda _p: SimpleNamespace(free=0))
+    assert str(CatalogError(io, "disk I/O error")).endswith(
+        "disk I/O error; free space on the disk that holds it"
+    )
+    monkeypatch.setattr("daemon.catalog.db.shutil.disk_usage", lambda _p: SimpleNamespace(free=1 << 30))
+    assert str(CatalogError(io, "disk I/O error")).endswith(
+        "disk I/O error; check catalog_url"
+    )  # room: not full
     locked = CatalogError("sqlite:////x", "the database is locked by another process (waited 30 s)")
     assert locked.passing and str(locked).endswith(
         "; try again later (if it lasts, check catalog_url and that the database is up)"
