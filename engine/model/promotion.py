@@ -9,8 +9,9 @@ Each head of a freshly trained version is judged on the held-out clips (`decide`
 - "baseline": neither beats the best classical baseline: fixes of that kind use the baseline tool
   (`engine.baselines.fallback` names and runs it), and say so.
 A head that took no training step in its run (a budget that decoding and scoring used up) has its parent's
-weights unchanged: it is never "trained", so a version in which no head trained is not promoted over its parent
-(its manifest would otherwise claim new weights learnt from clips no step saw).
+weights unchanged, or in a show's first version the fresh weights it started with: it is never "trained", so a
+version in which no head trained is not promoted over its parent, and a first version's untrained heads use their
+classical tools (its manifest would otherwise claim new weights learnt from clips no step saw).
 A version is promoted when it has no parent (the first one: heads below their baseline fall back to it) or
 when at least one head is "trained"; otherwise it is kept, and `Promotion.summary` names each head and its
 margin in dB. `head_source` answers for a stored manifest which of the three a fix of a kind uses.
@@ -123,7 +124,7 @@ def decide(
     verdicts = {}
     for head, m in metrics.items():
         parent = (parent_metrics or {}).get(head, {})
-        untrained = bool(parent) and steps is not None and steps.get(head, 0) <= 0
+        untrained = steps is not None and steps.get(head, 0) <= 0  # a first version's too: fresh weights
         if passed[head] and not untrained:
             source: Source = "trained"
         elif parent and (margin_db(parent) or 0.0) > 0.0:

@@ -117,9 +117,11 @@ def test_a_head_that_took_no_training_step_keeps_its_parents_weights_and_promote
     )
     trained = decide(same, same, steps={"denoise": 0, "upscale": 12})  # one head trained: it is used
     assert trained.promote and trained.sources("v1")["upscale"] == "trained"
-    assert decide(
-        same, steps={"denoise": 0, "upscale": 0}
-    ).promote  # a first version is promoted all the same
+    first = decide(same, steps={"denoise": 0, "upscale": 0})
+    assert first.promote  # a first version is promoted all the same
+    # ... but its untrained heads were "trained / uses new weights", their fresh weights learnt from nothing
+    assert first.sources("v1") == {"denoise": "baseline:nlmeans", "upscale": "baseline:lanczos"}
+    assert "(no training step in this run)" in first.summary()
 
 
 def test_new_weights_further_below_the_parent_than_the_noise_are_not_put_in() -> None:
