@@ -58,4 +58,6 @@ def file_refusal(exc: BaseException) -> str | None:
         return f"disk full while writing {where}: free space on the disk that holds it, then run the command again"
     if exc.errno == errno.EROFS:
         return f"cannot write {where}: its file system is read-only"
-    return f"cannot use {where}: permission denied; give the user running rushes access to it (or to its folder)"
+    return (
+        f"cannot use {where}: permission denied; give the user running rushes access to it (or to its folder)"
+    )

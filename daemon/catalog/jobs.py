@@ -173,16 +173,29 @@ def progress_of(s: Session, job_id: int) -> str | None:
 
 
 def complete(s: Session, job_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
-    """Mark the worker's job done with its result; False (nothing changed) when the lease was lost."""
+    """Mark the worker's job done with its result (an earlier attempt's error no longer shown beside it); False
+    (nothing changed) when the lease was lost."""
     now = catalog_now(s)
     done = s.execute(
         update(Job)
         .where(*_held_by(job_id, worker))
-        .values(state="done", result=result, lease_expires=None, finished_at=now, updated_at=now)
+        .values(
+            state="done", result=result, last_error=None, lease_expires=None, finished_at=now, updated_at=now
+        )
         .execution_options(synchronize_session=False)
     )
     _refresh(s, job_id)
     return _rowcount(done) == 1
+
+
+def answered(s: Session, request_key: str) -> bool:
+    """Whether a fix request was answered on its task (an answer job of it is done: daemon.stages.answering)."""
+    query = select(Job.id).where(
+        Job.kind == "answer",
+        Job.state == "done",
+        Job.key.startswith(f"answer:{request_key}:", autoescape=True),
+    )
+    return s.scalars(query.limit(1)).first() is not None
 
 
 def fail(

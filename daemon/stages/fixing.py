@@ -860,6 +860,8 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             renamed = renamed_from(s, row.show.code, row.shot_id, row.shot, tuple(row.qualified_codes or ()))
             raise NotYet(renamed or no_daily_yet(row.shot, row.show.code, tuple(row.qualified_codes or ())))
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
+        if row.state == "failed":  # answered, and a job of it retried by hand: its old reason no longer holds
+            row.error = None
         fixes.set_fix_state(s, request_id, "rendering")
         return Request(
             row.id,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.catalog import Catalog, fixes
+from daemon.catalog import jobs as job_repo
 from daemon.crashpoints import crash_point
 from daemon.jobs.outcomes import Permanent
 from daemon.jobs.payloads import PublishJob
@@ -158,7 +159,9 @@ def record_published(
         notice_if_replaced(s, publication)  # its plate delivered again while it waited in the outbox
         fresh = fixes.get_fix_request(s, request_id)
         assert fresh is not None
-        answered = fresh.state == "failed"
+        # failed still, or taken up again by a fix job retried by hand (rendering, rendered since): its answer is
+        # a done job either way
+        answered = fresh.state == "failed" or job_repo.answered(s, fresh.request_key)
         kinds_published = {p.fix_kind for p in fresh.publications if p.state == "published"}
         done = all(p.state == "published" for p in fresh.publications) and set(fresh.kinds) <= kinds_published
         if done:

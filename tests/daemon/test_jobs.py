@@ -94,6 +94,12 @@ def test_fail_backs_off_then_dead_letters_and_retry_requeues(catalog: Catalog) -
         assert not retry(s, job.id)  # only dead jobs
         again = claim(s, "w2", None, 30)
         assert again is not None and again.id == job.id and again.attempts == 1
+        assert complete(s, job.id, "w2")
+    with (
+        catalog.session() as s
+    ):  # done: the dead attempts' error is not shown beside it in `rushes jobs list`
+        done = get_job(s, job.id)
+        assert done is not None and (done.state, done.last_error) == ("done", None)
 
 
 def test_the_default_backoff_waits_30_s_then_doubles_up_to_an_hour(catalog: Catalog) -> None:

@@ -126,6 +126,21 @@ def test_a_fix_job_renders_and_leaves_one_publication_and_publish_job_in_the_out
     assert files.description is not None and "denoise on sh010" in files.description.read_text()
 
 
+def test_a_request_answered_then_retried_by_hand_no_longer_shows_the_reason_it_was_not_done(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`rushes status` listed the request as published beside "the daily ... is no longer on disk"."""
+    daily(catalog, tmp_path)
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"], {"deliver": "none"})
+    with catalog.session() as s:
+        fixes.set_fix_state(s, request_id, "failed", error="the daily is no longer on disk: put it back")
+    run_fix(settings, catalog, FixJob(request_id, "denoise", "memory:event:1"))  # put back, retried by hand
+    with catalog.session(readonly=True) as s:
+        again = fixes.get_fix_request(s, request_id)
+        assert again is not None and (again.state, again.error) == ("rendered", None)
+
+
 def test_a_fix_taken_from_the_outbox_counts_the_frames_its_render_did_over_a_pause_in_the_recording(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:

@@ -165,3 +165,27 @@ def test_a_version_the_tracker_refuses_for_good_is_answered_and_once_retried_mov
     assert tracker.tasks[task].status == tracker.options.published_status  # Rushes' own hold is lifted
     with catalog.session(readonly=True) as s:
         assert fixes.list_fix_requests(s, SHOW)[0].state == "published"
+
+
+def test_a_fix_answered_as_not_done_then_retried_by_hand_moves_the_task_on_when_published(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    """The daily was gone, the request answered (the task on Rushes' own hold), the file put back and the fix job
+    retried by hand: its render moved the request on from "failed", so its publish read the task's hold as the
+    coordinator's and kept it, beside the note saying Rushes had not done the fix."""
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
+    gone = "the daily /in/sh010_1.mov is no longer on disk: put it back, or deliver the shot again"
+    with catalog.session() as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        fixes.set_fix_state(s, request.id, "failed", error=gone)
+        queue(s, AnswerJob(request.id, gone, request.request_key, "denoise"), show=SHOW)
+    with catalog.session() as s:
+        answering = job_repo.claim(s, "w", ["answer"], 60)
+        assert answering is not None and job_repo.complete(s, answering.id, "w")
+    tracker.tasks[task].status = tracker.options.failed_status  # what the answer did
+    with catalog.session() as s:  # the fix job retried by hand, rendered again
+        fixes.set_fix_state(s, request.id, "rendered")
+
+    publish(settings, catalog, tracker, job)
+    assert tracker.tasks[task].status == tracker.options.published_status  # Rushes' own hold is lifted
