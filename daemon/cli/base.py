@@ -137,7 +137,7 @@ def base_train(
         list[Path] | None, typer.Option("--corpus", help="A folder of footage the studio owns (repeatable).")
     ] = None,
     declare: Declarations = None,
-    budget: Annotated[str, typer.Option(help="Time budget, e.g. 2h or 90m.")] = "2h",
+    budget: Annotated[str | None, typer.Option(help="Time budget, e.g. 2h or 90m (default 2h).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of NAME.")] = False,
     max_frames: Annotated[
@@ -146,9 +146,11 @@ def base_train(
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Steps per head instead of the budget (a reproducible run).")
     ] = None,
-    resolution: Annotated[int, typer.Option(min=64, help="Short side of the training frames, pixels.")] = 256,
+    resolution: Annotated[
+        int | None, typer.Option(min=64, help="Short side of the training frames, pixels (default 256).")
+    ] = None,
     native_resolution: NativeResolution = None,
-    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run (default 0).")] = None,
     head: Annotated[
         list[str] | None, typer.Option("--head", help="Train only this head (repeatable; default: all).")
     ] = None,
@@ -159,13 +161,13 @@ def base_train(
     from engine.heads import head_names
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
-    from engine.train.base import claim_run, trained_seconds
+    from engine.train.base import claim_run, run_heads, trained_seconds
     from engine.train.corpus import corpus_unread, declared_corpus
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
     from integrations.executors.ray_train import StoppedWaiting
 
-    options = _train_options(budget, device, seed, resolution, native_resolution)
+    options = _train_options(budget or "2h", device, seed or 0, resolution or 256, native_resolution)
     _check_heads(head)
     address = _ray_address(workers)
     root = _bases_root()
@@ -175,6 +177,10 @@ def base_train(
             root, name, corpus or [], declare, options, resume=resume, max_frames=max_frames
         ) as (folder, run):
             label = f"base {name} {folder.name}"
+            if resume:  # what it was started with is the run's (run.json): other values were ignored
+                seconds = None if budget is None else parse_duration(budget)
+                _refuse_changed(label, run, seconds, resolution, seed, native_resolution, max_frames)
+            head = run_heads(run, folder, head)  # a resumed run's own heads
             unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
             if unread:
                 err.print(unread, highlight=False, markup=False)
@@ -199,6 +205,28 @@ def base_train(
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)
+
+
+def _refuse_changed(label: str, run: Any, *given: float | int | None) -> None:
+    """One line (exit 2) when an option given with --resume (budget seconds, resolution, seed, native resolution,
+    max frames: None where not given) is not what the run was started with."""
+    recorded = {
+        "--budget": run.budget_seconds,
+        "--resolution": run.resolution,
+        "--seed": run.seed,
+        "--native-resolution": run.native_resolution,
+        "--max-frames": run.max_frames,
+    }
+    changed = [
+        f"{key} {recorded[key]}"
+        for key, value in zip(recorded, given, strict=True)
+        if value is not None and value != recorded[key]
+    ]
+    if changed:
+        raise fail(
+            f"{label} was started with {', '.join(changed)}: resume it with the same, or without them (a new run "
+            "with other settings starts once this one is finished)"
+        )
 
 
 def _run_folders(root: Path, name: str, corpus: list[Path], resume: bool) -> list[Path]:

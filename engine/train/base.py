@@ -42,7 +42,7 @@ from engine.model.base import (
 )
 from engine.model.manifest import Exclusion
 from engine.options import TrainOptions
-from engine.train.checkpoint import STATE, CheckpointError, check_checkpoint
+from engine.train.checkpoint import STATE, CheckpointError, check_checkpoint, read_json
 from engine.train.clip_choice import changed_since_start
 from engine.train.corpus import CorpusError, corpus_clips, corpus_media, declared_corpus
 from engine.train.dataset import DatasetError, TrainClip
@@ -236,6 +236,7 @@ def train_base(
     started, spent, skipped = time.monotonic(), trained_seconds(folder), skipped_before(folder)
     clips = [c for c in clips if c.id not in {s.id for s in skipped}]  # a resumed run skips them again
     _check_resumable(run, folder, clips)
+    heads = run_heads(run, folder, heads)
 
     def attempt(given: list[TrainClip]) -> TrainResult:  # a resumed run has the rest of its budget only
         left = max(1.0, run.budget_seconds - spent - (time.monotonic() - started))
@@ -283,6 +284,23 @@ def _keep_skipped(folder: Path, skipped: list[Exclusion]) -> None:
     tmp = checkpoint / (SKIPPED_FILE + ".tmp")
     tmp.write_text(json.dumps([e.model_dump() for e in skipped]))
     tmp.replace(checkpoint / SKIPPED_FILE)
+
+
+def run_heads(run: BaseRun, folder: Path, heads: Sequence[str] | None) -> list[str] | None:
+    """The heads the run in `folder` trains: those its checkpoint holds when it resumes (`heads` None: as it was
+    started), else `heads` (None: every head). CorpusError (one line) for other heads than its checkpoint's: a
+    resume given another --head dropped the checkpoint without a word and trained from the start, its seconds
+    already spent taken off the budget all the same."""
+    state = folder / CHECKPOINT_DIR / STATE
+    if not state.is_file():
+        return list(heads) if heads else None
+    started = [str(h) for h in read_json(state).get("heads", [])]
+    if heads and sorted(heads) != sorted(started):
+        raise CorpusError(
+            f"base {run.name} {folder.name} was started with --head {' --head '.join(started)}: resume it with "
+            "the same heads, or without --head"
+        )
+    return started
 
 
 def _check_resumable(run: BaseRun, folder: Path, clips: list[TrainClip]) -> None:

@@ -572,3 +572,36 @@ def test_a_show_leaves_a_base_whose_corpus_clip_was_withdrawn_by_starting_afresh
         c["id"] for c in listed["clips"] + listed["holdout"]
     }
     assert v1.base is not None and v1.base.version == "v1"
+
+
+def test_a_resume_given_other_heads_or_settings_is_refused_and_one_given_none_trains_the_runs_own(
+    tmp_path: Path, home: Path
+) -> None:
+    """`--resume --head upscale` after a denoise run dropped its checkpoint without a word and trained from the
+    start (its spent seconds taken off the budget all the same); `--resume --resolution 128 --seed 5` finished
+    with a manifest saying 256 and 0."""
+    from engine.options import TrainOptions
+    from engine.train.base import prepare_run, train_base
+
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64)
+    folder, run = prepare_run(home / "bases", "ACME", [_corpus(tmp_path)], DECLARED, options)
+    stopped = train_base(folder, run, options, TrainSettings(max_steps=3, batch_size=2, crop=32,
+                         checkpoint_seconds=0.01), heads=["denoise"], stop=lambda: True)  # fmt: skip
+    assert stopped.stopped
+    for given, said in (
+        (
+            ["--head", "upscale"],
+            "error: base ACME v1 was started with --head denoise: resume it with the same",
+        ),
+        (
+            ["--resolution", "128", "--seed", "5"],
+            "error: base ACME v1 was started with --resolution 64, --seed 0",
+        ),
+    ):
+        code, output = rushes("base", "train", "--name", "ACME", "--resume", *given)
+        assert code == 2 and " ".join(output.split()).startswith(said), output
+    code, output = rushes(
+        "base", "train", "--name", "ACME", "--resume", "--max-steps", "2", "--resolution", "64"
+    )
+    assert code == 0, output
+    assert load_manifest(folder).steps == {"denoise": 2}  # its own head, from its checkpoint
