@@ -34,7 +34,7 @@ from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
 from daemon.stages.lineage import exclusions, withdrawn_in_lineage
 from daemon.stages.training_inputs import approved_pairs, starting_point
-from engine.model import ModelError, ModelVersion, load_model
+from engine.model import ModelError, ModelVersion, load_manifest, load_model
 from engine.model.base import lock_holder, lock_run
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
@@ -373,10 +373,12 @@ def _starting_point(
     """What the next version grows from: (the promoted version, or None for a first version; the base a first
     version starts from; why it starts afresh, "" when it does not). It starts afresh where the promoted
     version's lineage learned from a daily excluded since (from the lineage's own base) or `afresh` asks."""
-    parent = _usable_parent(catalog, show)
+    parent, unusable = _usable_parent(catalog, show)
     fresh_start = _withdrawn(catalog, show, parent)
     if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
         base = base or _base_spec(parent)
+    elif unusable:  # damaged or gone: afresh, from the base its lineage grew from where one is readable
+        fresh_start, base = unusable, base or _lineage_base(catalog, show)
     elif afresh and parent is not None:
         fresh_start = (
             f"asked to start afresh (rushes train --afresh) rather than from {parent.manifest.version}"
@@ -399,12 +401,28 @@ def _base_spec(parent: ModelVersion | None) -> str | None:
     return f"{ref.name}@{ref.version}" if ref else None
 
 
-def _usable_parent(catalog: Catalog, show: str) -> ModelVersion | None:
+def _usable_parent(catalog: Catalog, show: str) -> tuple[ModelVersion | None, str]:
+    """The promoted version to grow from, and why none can be ("" when it can, or when there is none yet): its
+    manifest lists that reason as why the version started afresh (it said nothing of the damaged parent)."""
     try:
-        return promoted_model(catalog, show)
+        return promoted_model(catalog, show), ""
     except ModelError as exc:
         log.warning("train.parent_unusable", show=show, error=str(exc))
-        return None
+        return None, f"the promoted version could not be used ({exc})"
+
+
+def _lineage_base(catalog: Catalog, show: str) -> str | None:
+    """The base the show's newest version with a readable manifest grew from (NAME@vN), None without one: a
+    version that starts afresh because its parent is damaged keeps to the base its lineage was grown from."""
+    with catalog.session(readonly=True) as s:
+        folders = [row.path for row in reversed(models_repo.list_versions(s, show)) if row.path]
+    for folder in folders:
+        try:
+            ref = load_manifest(folder).base
+        except ModelError:
+            continue
+        return f"{ref.name}@{ref.version}" if ref else None
+    return None
 
 
 def _stage_logger(show: str, number: int, then: StageHook | None) -> StageHook:

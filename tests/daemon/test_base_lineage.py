@@ -605,3 +605,20 @@ def test_a_resume_given_other_heads_or_settings_is_refused_and_one_given_none_tr
     )
     assert code == 0, output
     assert load_manifest(folder).steps == {"denoise": 2}  # its own head, from its checkpoint
+
+
+def test_a_version_whose_promoted_parent_is_damaged_starts_afresh_from_its_lineages_base_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """v1's weights cut short on the shared volume: v2 trained from scratch, left the ACME base its lineage grew
+    from, and its manifest's fresh_start said nothing (a JSON log line was the only sign)."""
+    _train_base(_corpus(tmp_path))
+    _show(tmp_path)
+    first = _train(base="ACME")
+    weights = Path(str(first.folder)) / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    second = _train()
+    manifest = load_manifest(str(second.folder))
+    assert manifest.base is not None and (manifest.base.name, manifest.base.version) == ("ACME", "v1")
+    assert manifest.fresh_start.startswith("the promoted version could not be used (")
+    assert str(weights) in manifest.fresh_start and manifest.parent is None
