@@ -89,6 +89,16 @@ def hash_files(files: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def bytes_hash(files: Iterable[Path]) -> str:
+    """SHA-256 over the files' bytes alone, in the order given: the same for a copy under other names."""
+    digest = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _hash_path(path: Path) -> str:
     """The content hash of a movie, a folder's files, or an image sequence's frames (`sh010.####.exr`)."""
     from engine.media.sequences import find_sequence, is_image_path, is_pattern

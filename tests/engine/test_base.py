@@ -673,3 +673,15 @@ def test_a_base_run_whose_checkpoint_cannot_be_read_is_refused_naming_the_file(t
     said = str(info.value)
     assert "\n" not in said and str(folder / "checkpoint" / "weights.safetensors") in said
     assert said.endswith(f"delete {folder / 'checkpoint'} to train the run again from its start")
+
+
+def test_byte_identical_copies_in_a_corpus_are_one_group_held_out_together(tmp_path: Path) -> None:
+    """The same plate in two folders of an archive: one copy was held out while its twin trained, so the base
+    was scored on pictures it had learned."""
+    import shutil
+
+    corpus = _corpus(tmp_path)
+    shutil.copy(corpus / "show_x" / "clip0.mp4", corpus / "plates" / "same_as_clip0.mp4")
+    groups = {Path(c.id).name: c.group for c in corpus_clips(declared_corpus([corpus], DECLARED))}
+    assert groups["clip0.mp4"] == groups["same_as_clip0.mp4"] != ""
+    assert groups["clip1.mp4"] == groups["clip2.mp4"] == groups["plate.%04d.png"] == ""  # others: their own
