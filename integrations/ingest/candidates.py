@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,13 @@ BROKEN_LINK = "symlink target does not exist; fix or remove the link"
 EMPTY = "file is empty"
 NO_FRAME = "image has no frame number; name image sequences like sh010.1001.exr"
 BAD_NAME = "file name is not valid UTF-8 (bytes shown as \\xNN); rename it with a UTF-8 name"
+CONTROL_NAME = (
+    "file name holds a line break, a tab or another control character, which would break every list and log "
+    "line it is in; rename it"
+)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def valid_name(path: Path) -> bool:
@@ -128,6 +136,8 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
             badly_named.append(entry.path)  # one rejection per sequence, not one per frame
         elif not valid_name(entry.path):
             found.append(Rejected(entry.path, BAD_NAME, (entry.path,)))
+        elif _CONTROL.search(str(entry.path.relative_to(root))):
+            found.append(Rejected(entry.path, CONTROL_NAME, (entry.path,)))
         elif kind == "other":
             found.append(Rejected(entry.path, not_media(entry.path), (entry.path,)))
         elif entry.size == 0:

@@ -111,3 +111,18 @@ def test_several_templates_are_tried_in_order_and_a_name_none_reads_is_refused_n
     )
     with pytest.raises(ValidationError, match="sequence_template must be a template or a list of templates"):
         ingest_options(sequence_template=5)
+
+
+def test_a_name_holding_a_line_break_is_refused_not_a_shot_that_breaks_every_list(tmp_path: Path) -> None:
+    """`sh1<newline>2_1.mp4` was registered as shot "sh1\\n2": `rushes dailies list` (tab-separated, a line a
+    daily) and the logs split it in two."""
+    from integrations.ingest.candidates import CONTROL_NAME
+
+    (tmp_path / "sh1\n2_1.mp4").write_bytes(b"x" * 100)
+    (tmp_path / "sh3\t4").mkdir()
+    (tmp_path / "sh3\t4" / "sh3.1001.exr").write_bytes(b"x" * 100)
+    found = scan_root(tmp_path, ingest_options())
+    assert sorted((f.path.name, f.reason) for f in found if isinstance(f, Rejected)) == [
+        ("sh1\n2_1.mp4", CONTROL_NAME),
+        ("sh3.1001.exr", CONTROL_NAME),
+    ]
