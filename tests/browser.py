@@ -38,10 +38,11 @@ REGIONS = ((0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 1.0, 0.5), (0.0, 0.5, 0.5, 1.0), (0.
 PAGE = """<!doctype html><html><body><script>
 const items = JSON.parse(decodeURIComponent(location.hash.slice(1)));
 const regions = REGIONS, out = {};
-function means(el, w, h) {
+function means(el, w, h) {  // null while the element has no picture to draw yet (the canvas stays transparent)
   const c = document.createElement('canvas'); c.width = w; c.height = h;
   const g = c.getContext('2d'); g.drawImage(el, 0, 0);
   const d = g.getImageData(0, 0, w, h).data;
+  if (d[3] === 0) return null;
   return regions.map(([l, t, r, b]) => {
     const s = [0, 0, 0]; let n = 0;
     for (let y = Math.floor(t * h); y < Math.floor(b * h); y++)
@@ -57,11 +58,11 @@ function look(item) {
     const done = () => { if (!(item.name in out)) { out[item.name] = r; resolve(); } };
     setTimeout(() => { if (!(item.name in out)) { r.timedOut = true; done(); } }, ITEM_TIMEOUT_MS);
     el.addEventListener('error', () => { r.error = el.error ? el.error.code + ': ' + el.error.message : 'error'; done(); });
-    el.addEventListener(picture ? 'load' : 'loadeddata', () => {
+    const loaded = () => {
       r.played = true;
       r.width = picture ? el.naturalWidth : el.videoWidth; r.height = picture ? el.naturalHeight : el.videoHeight;
       if (item.at !== null && item.at !== undefined) {  // the frame at that time instead of the first
-        const read = () => { r.regions = means(el, r.width, r.height); done(); };
+        const read = () => { r.regions = means(el, r.width, r.height); if (r.regions) done(); else setTimeout(read, 20); };
         if (el.requestVideoFrameCallback) {  // 'seeked' can come before the new frame is painted (a loaded box)
           const presented = (now, meta) => {
             if (meta.mediaTime <= item.at && item.at - meta.mediaTime < 0.05) read();
@@ -74,7 +75,10 @@ function look(item) {
         el.currentTime = item.at;
         return;
       }
-      if (item.pixels) r.regions = means(el, r.width, r.height);
+      if (item.pixels) {  // 'loadeddata' can come before the first frame can be drawn (a loaded box): until it is
+        r.regions = means(el, r.width, r.height);
+        if (!r.regions) { setTimeout(loaded, 20); return; }
+      }
       if (picture) return done();
       r.duration = el.duration; r.soundBytes = el.webkitAudioDecodedByteCount;  // preroll decodes the sound
       r.seekable = el.seekable.length ? el.seekable.end(el.seekable.length - 1) : 0;
@@ -84,7 +88,8 @@ function look(item) {
         return;
       }
       done();
-    }, {once: true});
+    };
+    el.addEventListener(picture ? 'load' : 'loadeddata', loaded, {once: true});
     if (!picture) { el.muted = true; el.preload = 'auto'; }
     el.src = item.src; document.body.appendChild(el);
   });
