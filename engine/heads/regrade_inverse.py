@@ -33,6 +33,7 @@ beyond what the black and white points say.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -130,12 +131,38 @@ def look_stats(thumb: torch.Tensor) -> torch.Tensor:
     LOOK_SIDE-pixel thumbnails (quantiles are sorts: four times cheaper than at 64)."""
     x = nn.functional.adaptive_avg_pool2d(thumb, LOOK_SIDE).clamp(0, 1)
     means = (x.clamp(min=EPS) ** GAMMA).flatten(2).mean(2) + EPS
-    levels = torch.tensor(QUANTILES, device=x.device, dtype=x.dtype)
-    tones = torch.quantile(x.mean(1).flatten(1), levels, dim=1).T
-    whites = torch.quantile(x.flatten(2), QUANTILES[-1], dim=2) + 1e-3
+    tones = quantiles(x.mean(1).flatten(1), QUANTILES)
+    whites = quantiles(x.flatten(2), QUANTILES[-1:])[..., 0] + 1e-3
     ratios = [means[:, 0] / means[:, 1], means[:, 2] / means[:, 1], whites[:, 0] / whites[:, 1]]
     ratios.append(whites[:, 2] / whites[:, 1])
     return torch.cat([tones, torch.log2(torch.stack(ratios, 1))], 1)
+
+
+def quantiles(values: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+    """torch.quantile(values, levels, dim=-1) (linear interpolation), the levels on a new last dimension, by
+    selection instead of a sort of every row: the values nearest the end a level is near (topk), or the two
+    order statistics around it (kthvalue). Six times faster on a thumbnail's 1,024 values; `fit_to_look` takes
+    them over a hundred times a training step of regrade, where torch.quantile's sorts were half its time."""
+    n = values.shape[-1]
+    found = []
+    for level in levels:
+        pos = level * (n - 1)
+        lo = int(pos)
+        hi = min(lo + 1, n - 1)
+        if hi < NEAR_END:  # the hi + 1 smallest, ascending
+            smallest = values.topk(hi + 1, dim=-1, largest=False).values
+            a, b = smallest[..., lo], smallest[..., hi]
+        elif n - 1 - lo < NEAR_END:  # the n - lo largest, descending
+            largest = values.topk(n - lo, dim=-1).values
+            a, b = largest[..., n - 1 - lo], largest[..., n - 1 - hi]
+        else:
+            a = values.kthvalue(lo + 1, dim=-1).values
+            b = values.kthvalue(hi + 1, dim=-1).values if hi != lo else a
+        found.append(a + (b - a) * (pos - lo))
+    return torch.stack(found, -1)
+
+
+NEAR_END = 64  # a level within this many values of an end is read with topk
 
 
 def fit_to_look(thumb: torch.Tensor, look: torch.Tensor) -> torch.Tensor:

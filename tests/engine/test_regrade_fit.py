@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from engine import degrade, lut, synth
 from engine.baselines import color
@@ -69,3 +70,15 @@ def test_a_grade_with_a_gamma_change_is_undone_too(clip: np.ndarray, gamma: floa
     restored = psnr(fit.apply(graded), clip[0])
     assert restored > psnr(replace(fit, gammas=(1.0, 1.0, 1.0)).apply(graded), clip[0]) + 3
     assert restored > psnr(color.histogram_match(graded, clip[4]), clip[0]) + 3
+
+
+@pytest.mark.parametrize("shape", [(48, 1024), (8, 3, 1024), (5, 7), (4, 1)])
+def test_the_looks_quantiles_by_selection_are_torchs_quantiles(shape: tuple[int, ...]) -> None:
+    """look_stats reads its quantiles by selection (topk, kthvalue), not torch.quantile's sort of every row (half
+    of a regrade training step was spent there): the same values, levels near either end and in the middle."""
+    from engine.heads.regrade_inverse import quantiles
+
+    values = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+    for levels in ((0.005, 0.5, 0.995), (0.0, 1.0), (0.25, 0.9)):
+        expected = torch.quantile(values, torch.tensor(levels), dim=-1).movedim(0, -1)
+        assert torch.allclose(quantiles(values, levels), expected, atol=1e-6), levels
