@@ -10,18 +10,22 @@ and the POST routes other parts add (`add_route`: the Flow webhook receiver).
 /readyz answers 200 only when every registered check passes, else 503 with JSON naming what is not ready;
 either way `notes` holds what an operator should read that does not make the daemon unready.
 Port 0 picks a free port; `server.port` tells which. A POST route gets the raw body (at most 4 MiB, with a
-Content-Length), the headers and the client address, and answers (status, text). A client has READ_DEADLINE
-seconds from connecting to send its whole request (a slow client is cut off then, however it trickles), and at
-most MAX_CLIENTS connections are served at once (one more is closed unanswered), so slow or many clients cannot
-hold the daemon's threads and memory.
+Content-Length), the headers and the client address, and answers (status, text). A client has HEADER_DEADLINE
+seconds from connecting to send its request line and headers, and READ_DEADLINE for its whole request (a slow
+client is cut off then, however it trickles); at most MAX_CLIENTS connections are served at once, and at most
+MAX_PER_CLIENT of them from one address (one more is closed unanswered), so slow or many clients cannot hold the
+daemon's threads and memory, and one host holding idle connections cannot keep the tracker's deliveries and the
+health checks out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,7 +40,12 @@ log = get_logger("rushes.health")
 Route = Callable[[bytes, Mapping[str, str], str], tuple[int, str]]
 MAX_BODY = 4 * 1024 * 1024
 READ_DEADLINE = 10.0  # seconds from connecting to the end of the request's body
+HEADER_DEADLINE = 2.0  # seconds from connecting to the end of the request's headers
 MAX_CLIENTS = 32  # connections served at once
+MAX_PER_CLIENT = 8  # of them from one address
+LENGTH = re.compile(
+    r"[0-9]{1,12}"
+)  # a Content-Length this server reads (the body's limit is far below 10**12)
 
 
 class HealthServerError(Exception):
@@ -124,19 +133,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self._deadline = threading.Timer(READ_DEADLINE, self._cut_off)
-        self._deadline.daemon = True
-        self._deadline.start()
+        self._connected = time.monotonic()
+        self._deadline = self._timer(HEADER_DEADLINE)
+
+    def _timer(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self._cut_off, (seconds,))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def parse_request(self) -> bool:
+        """Read the headers (within HEADER_DEADLINE still), then give the body the rest of READ_DEADLINE."""
+        parsed = super().parse_request()
+        self._deadline.cancel()
+        self._deadline = self._timer(max(0.0, READ_DEADLINE - (time.monotonic() - self._connected)))
+        return parsed
 
     def finish(self) -> None:
         self._deadline.cancel()
         super().finish()
 
-    def _cut_off(self) -> None:
-        """The client did not send its request within READ_DEADLINE: end the connection (the read returns)."""
-        log.warning("http.too_slow", client=self.client_address[0], deadline_s=READ_DEADLINE)
+    def _cut_off(self, seconds: float) -> None:
+        """The client did not send its request in time: end the connection (the read returns)."""
+        log.warning("http.too_slow", client=self.client_address[0], deadline_s=seconds)
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+    def do_HEAD(self) -> None:
+        """GET's answer without its body (uptime monitors and load balancers ask with HEAD)."""
+        self._head_only = True
+        self.do_GET()
 
     def do_GET(self) -> None:
         self._deadline.cancel()
@@ -166,12 +192,15 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self._text(404, "not found: nothing is posted here")
             return
-        length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        length = self.headers.get("Content-Length", "").strip()
+        if not length:
             self._text(411, "send the body with a Content-Length")
             return
+        if not LENGTH.fullmatch(length):
+            self._text(400, "the Content-Length is not a number of bytes")
+            return
         if int(length) > MAX_BODY:
-            self._text(413, f"the body is over {MAX_BODY} bytes")
+            self._refuse_body(413, f"the body is over {MAX_BODY} bytes")
             return
         try:
             body = self.rfile.read(int(length))
@@ -191,13 +220,32 @@ class _Handler(BaseHTTPRequestHandler):
     def _text(self, code: int, text: str) -> None:
         self._send(code, text.encode("utf-8") + b"\n", "text/plain; charset=utf-8")
 
+    def _refuse_body(self, code: int, text: str) -> None:
+        """Answer without reading the body, then take what the client still sends, until it stops or the
+        deadline: closed with its body unread, the socket was reset, and the client's send failed (a broken
+        pipe) before it could read the answer."""
+        self.close_connection = True
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        body = text.encode("utf-8") + b"\n"
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            while self.connection.recv(1 << 16):
+                pass
+
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(body)
+        if not getattr(self, "_head_only", False):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", client=self.client_address[0], request=format % args)
@@ -209,18 +257,29 @@ class _Server(ThreadingHTTPServer):
     readiness: Readiness
     routes: dict[str, Route]
     clients: threading.BoundedSemaphore
+    counting: threading.Lock  # guards per_client
+    per_client: dict[str, int]  # connections served now, by address
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.clients.acquire(blocking=False):
-            log.warning("http.busy", client=str(client_address[0]), most=MAX_CLIENTS)
-            self.shutdown_request(request)
-            return
+        host = str(client_address[0])
+        with self.counting:
+            mine = self.per_client.get(host, 0)
+            if mine >= MAX_PER_CLIENT or not self.clients.acquire(blocking=False):
+                log.warning("http.busy", client=host, most=MAX_CLIENTS, most_per_client=MAX_PER_CLIENT)
+                self.shutdown_request(request)
+                return
+            self.per_client[host] = mine + 1
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            host = str(client_address[0])
+            with self.counting:
+                self.per_client[host] -= 1
+                if not self.per_client[host]:
+                    del self.per_client[host]
             self.clients.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -277,6 +336,7 @@ class HealthServer:
         server.readiness = self.readiness
         server.routes = self._routes
         server.clients = threading.BoundedSemaphore(MAX_CLIENTS)
+        server.counting, server.per_client = threading.Lock(), {}
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="rushes-health", daemon=True

@@ -84,7 +84,7 @@ def _ref(value: Any, what: str) -> EntityRef | None:
         raise DeliveryError(f"the event's {what} must be an entity {{type, id}}, got {value!r}")
     try:
         return EntityRef(str(value["type"]), int(value["id"]))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 1e999 reads as infinity
         raise DeliveryError(f"the event's {what} id is not an integer: {value['id']!r}") from None
 
 
@@ -94,7 +94,7 @@ def parse_event(item: Any) -> WebhookEvent:
     raw_id = item.get("event_log_entry_id", item.get("id"))
     try:
         event_id = int(raw_id)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 1e999 reads as infinity
         raise DeliveryError(f"the event has no integer event_log_entry_id (got {raw_id!r})") from None
     event_type = item.get("event_type")
     if not isinstance(event_type, str) or not event_type:

@@ -223,3 +223,60 @@ def test_clients_past_the_most_served_at_once_are_closed_and_the_next_is_served(
             except (urllib.error.URLError, ConnectionError):
                 continue
         assert status == 200
+
+
+def test_one_address_holding_idle_connections_leaves_room_for_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """32 idle sockets from one host kept /healthz and the tracker's deliveries out (the webhook was then marked
+    failed by the site); one address now has at most MAX_PER_CLIENT connections, and idle ones end at
+    HEADER_DEADLINE, not READ_DEADLINE."""
+    monkeypatch.setattr(health, "MAX_PER_CLIENT", 2)
+    monkeypatch.setattr(health, "HEADER_DEADLINE", 0.5)
+    with HealthServer(Metrics(process=False), Readiness(), port=0) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as third:
+            third.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert third.recv(100) == b""  # its address holds two already
+        with socket.create_connection(
+            ("127.0.0.1", server.port), timeout=5, source_address=("127.0.0.2", 0)
+        ) as other:
+            other.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert other.recv(100).startswith(b"HTTP/1.0 200")  # another host is served
+        started = time.monotonic()
+        assert idle[0].recv(100) == b"" and time.monotonic() - started < 3.0  # cut at the header deadline
+        for conn in idle:
+            conn.close()
+
+
+def test_head_answers_as_get_without_a_body(served: tuple[HealthServer, Metrics, Readiness]) -> None:
+    """Uptime monitors and load balancers ask with HEAD: it was 501."""
+    server, _, _ = served
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{server.url}/healthz", method="HEAD"), timeout=5
+    ) as answer:
+        assert answer.status == 200 and answer.read() == b""
+
+
+def post(server: HealthServer, length: bytes, body: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        client.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n" + body)
+        return client.recv(200)
+
+
+def test_a_body_too_large_is_answered_413_and_odd_lengths_400_not_a_dropped_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 6 MB delivery got a broken pipe, not the 413 (the body was left unread, the socket reset); a length of
+    `2 `, `²` or 5,000 digits got a 411 or the connection closed without an answer."""
+    monkeypatch.setattr(health, "MAX_BODY", 1000)
+    server = HealthServer(Metrics(process=False), Readiness(), port=0)
+    server.add_route("/hook", lambda body, headers, client: (200, f"took {len(body)}"))
+    with server:
+        request = urllib.request.Request(f"{server.url}/hook", data=b"x" * 2_000_000, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 413
+        assert post(server, b"2 ", b"ab").startswith(b"HTTP/1.0 200")
+        for odd in ("\u00b2".encode(), b"9" * 5000):
+            assert post(server, odd, b"ab").startswith(b"HTTP/1.0 400"), odd

@@ -227,6 +227,14 @@ def test_the_receiver_parses_batched_and_single_deliveries_and_names_what_is_wro
         (json.dumps({"data": {"deliveries": [_event(1)] * 51}}).encode(), "at most 50"),
         (json.dumps({"data": {"event_type": "x"}}).encode(), "event_log_entry_id"),
         (json.dumps({"data": {**_event(1), "entity": {"type": "Task"}}}).encode(), "entity"),
+        # 1e999 is infinity to Python's json: an OverflowError and a 500, which the site retries until it fails
+        (b'{"data": {"event_log_entry_id": 1e999, "event_type": "x"}}', "event_log_entry_id"),
+        (
+            json.dumps({"data": {**_event(1), "entity": {"type": "Task", "id": 0}}})
+            .replace('"id": 0}', '"id": 1e999}')
+            .encode(),
+            "entity",
+        ),
     ]:
         with pytest.raises(DeliveryError, match=words):
             parse_delivery(body, {})
