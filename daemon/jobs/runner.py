@@ -158,14 +158,11 @@ class Lane:
         with nothing running until its lease ran out; each is kept until it is written."""
         for job_id, kept in list(self.unrecorded.items()):
             self._finish(job_id, kept)  # CatalogError again while the catalog is away: kept for the next tick
-            del self.unrecorded[job_id]
         for job_id, (running, _) in list(self.running.items()):
             outcome = running.poll()
             if outcome is not None:
                 del self.running[job_id]
-                self.unrecorded[job_id] = outcome
                 self._finish(job_id, outcome)
-                del self.unrecorded[job_id]
 
     def _renew(self) -> None:
         now = time.monotonic()
@@ -210,6 +207,32 @@ class Lane:
         return line
 
     def _finish(self, job_id: int, outcome: JobOutcome) -> None:
+        """Record the job's outcome, then say it (the log, `on_done`). While the catalog cannot take it
+        (CatalogError) the outcome is kept in `unrecorded` for the next tick; any other error is a bug of its own,
+        said once by the lane's loop, and never retried every tick (which stopped the lane)."""
+        self.unrecorded[job_id] = outcome
+        try:
+            job = self._record(job_id, outcome)
+        except CatalogError:
+            raise
+        except Exception:
+            del self.unrecorded[job_id]
+            raise
+        del self.unrecorded[job_id]
+        self.finished += 1
+        self.said.pop(job_id, None)
+        if job is None:
+            return
+        if outcome.ok:
+            log.info("job.done", job=job_id, kind=job.kind, seconds=round(outcome.duration_s, 2))
+        else:
+            log.warning("job.failed", job=job_id, kind=job.kind, state=job.state, error=outcome.error)
+        if self.on_done is not None:
+            self.on_done(job, outcome)
+
+    def _record(self, job_id: int, outcome: JobOutcome) -> Job | None:
+        """The job's outcome in the catalog (dead-lettered jobs handed to `on_dead` in the same transaction); the
+        job as it now is, None when this worker no longer holds it."""
         with self.catalog.session() as s:
             if outcome.ok:
                 job_repo.complete(s, job_id, self.worker, outcome.result)
@@ -222,16 +245,7 @@ class Lane:
                     self.on_dead(s, job)
             if job is not None:
                 s.expunge(job)
-        self.finished += 1
-        self.said.pop(job_id, None)
-        if job is None:
-            return
-        if outcome.ok:
-            log.info("job.done", job=job_id, kind=job.kind, seconds=round(outcome.duration_s, 2))
-        else:
-            log.warning("job.failed", job=job_id, kind=job.kind, state=job.state, error=outcome.error)
-        if self.on_done is not None:
-            self.on_done(job, outcome)
+        return job
 
     def _give_way(self) -> None:
         """Stop every job in hand (its worker checkpoints) and queue it again without counting the attempt."""

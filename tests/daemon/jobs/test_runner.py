@@ -124,6 +124,28 @@ def test_an_outcome_the_catalog_cannot_take_as_its_job_ends_is_recorded_once_it_
     assert lane.finished == 1 and not lane.unrecorded
 
 
+def test_an_error_after_an_outcome_is_recorded_is_said_once_and_the_lane_goes_on(catalog: Catalog) -> None:
+    """An `on_done` that raised after the catalog took the outcome kept it for another try: every tick ran
+    `on_done` again and raised, and no job was claimed again."""
+    with catalog.session() as s:
+        first, _ = job_repo.enqueue(s, "fix", "fix:1", {})
+    called: list[int] = []
+
+    def on_done(job: Job, _outcome: JobOutcome) -> None:
+        called.append(job.id)
+        raise KeyError("result")
+
+    outcome = JobOutcome(id="fix-1-1", ok=True, result={})
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Finished(outcome), on_done=on_done)
+    assert lane.tick() == 1
+    with pytest.raises(KeyError):
+        lane.tick()
+    with catalog.session() as s:
+        job_repo.enqueue(s, "fix", "fix:2", {})
+    assert lane.tick() == 1  # the next job is claimed; the first is not said again
+    assert called == [first.id] and not lane.unrecorded
+
+
 class Ticking(Lane):
     """A lane that says when it has looked for work."""
 
