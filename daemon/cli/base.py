@@ -25,6 +25,7 @@ from daemon.cli.model import parse_duration
 from daemon.context import prepare_home
 
 if TYPE_CHECKING:
+    from engine.model.base import BaseRun
     from engine.options import TrainOptions
 
 base_app = command_group("base", "Studio base models: train on a declared corpus, list, show.")
@@ -207,7 +208,7 @@ def base_train(
     _finished(name, folder, label, threads)
 
 
-def _refuse_changed(label: str, run: Any, *given: float | int | None) -> None:
+def _refuse_changed(label: str, run: BaseRun, *given: float | int | None) -> None:
     """One line (exit 2) when an option given with --resume (budget seconds, resolution, seed, native resolution,
     max frames: None where not given) is not what the run was started with."""
     recorded = {
@@ -218,7 +219,7 @@ def _refuse_changed(label: str, run: Any, *given: float | int | None) -> None:
         "--max-frames": run.max_frames,
     }
     changed = [
-        f"{key} {recorded[key]}"
+        f"{key} {f'{recorded[key]:g}s' if key == '--budget' else recorded[key]}"
         for key, value in zip(recorded, given, strict=True)
         if value is not None and value != recorded[key]
     ]

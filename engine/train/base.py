@@ -294,7 +294,11 @@ def run_heads(run: BaseRun, folder: Path, heads: Sequence[str] | None) -> list[s
     state = folder / CHECKPOINT_DIR / STATE
     if not state.is_file():
         return list(heads) if heads else None
-    started = [str(h) for h in read_json(state).get("heads", [])]
+    try:
+        recorded = read_json(state)
+        started = [str(h) for h in recorded.get("heads", [])]
+    except (CheckpointError, AttributeError, TypeError) as exc:
+        raise _unresumable(run, folder, exc) from None
     if heads and sorted(heads) != sorted(started):
         raise CorpusError(
             f"base {run.name} {folder.name} was started with --head {' --head '.join(started)}: resume it with "
@@ -310,16 +314,21 @@ def _check_resumable(run: BaseRun, folder: Path, clips: list[TrainClip]) -> None
         check_checkpoint(folder / CHECKPOINT_DIR)
         changed = changed_since_start(folder / CHECKPOINT_DIR, clips)
     except CheckpointError as exc:
-        raise CorpusError(
-            f"base {run.name} {folder.name} cannot be resumed: {exc}; delete {folder / CHECKPOINT_DIR} to train "
-            "the run again from its start"
-        ) from None
+        raise _unresumable(run, folder, exc) from None
     if changed:
         raise CorpusError(
             f"base {run.name} {folder.name} cannot be resumed: its corpus changed since it started "
             f"({'; '.join(changed)}) and its checkpoint learned from the files as they were; delete {folder} "
             "and train again"
         )
+
+
+def _unresumable(run: BaseRun, folder: Path, exc: Exception) -> CorpusError:
+    why = exc if isinstance(exc, CheckpointError) else f"its {STATE} is not a checkpoint's ({exc})"
+    return CorpusError(
+        f"base {run.name} {folder.name} cannot be resumed: {why}; delete {folder / CHECKPOINT_DIR} to train the "
+        "run again from its start"
+    )
 
 
 def trained_seconds(folder: Path) -> float:

@@ -189,6 +189,11 @@ def load_checkpoint(
         stretches = (
             _unflatten_stretches(_tensors(folder / STRETCHES)) if (folder / STRETCHES).is_file() else {}
         )
+    except (
+        torch.OutOfMemoryError,
+        torch.AcceleratorError,
+    ):  # the device's trouble, not the checkpoint's: kept
+        raise
     except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as exc:  # edited, or another net's
         raise CheckpointError(f"the checkpoint in {folder} does not fit this run's nets ({exc})") from None
     return CheckpointState(payload["seed"], payload["heads"], progress, payload.get("extra", {}), stretches)

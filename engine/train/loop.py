@@ -417,7 +417,9 @@ def _load_split(
     try:
         changed = changed_since_start(checkpoint, sources)
     except CheckpointError as exc:  # its list of clips was cut short or emptied
-        changed = [str(exc)]
+        log.warning("%s: the run starts afresh", exc)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        changed = []
     if changed:  # its checkpoint learned from footage this run could not list: start afresh
         log.warning("the clips of the checkpoint changed (%s): the run starts afresh", "; ".join(changed))
         shutil.rmtree(checkpoint, ignore_errors=True)
@@ -502,8 +504,10 @@ def _start_run(
     split: Split,
     model: ShowModel,
     ckpt_dir: Path,
+    afresh: bool = False,
 ) -> _Run:
-    """Optimisers, and the per-head progress: resumed from the checkpoint, or fresh (one rng per head)."""
+    """Optimisers, and the per-head progress: resumed from the checkpoint (unless `afresh`), or fresh (one rng per
+    head)."""
     optims: dict[str, torch.optim.Optimizer] = {
         n: torch.optim.Adam(model.net(n).parameters(), lr=cfg.learning_rate) for n in names
     }
@@ -512,12 +516,14 @@ def _start_run(
     }
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     try:
-        state = load_checkpoint(ckpt_dir, model, optims, options.seed, averages)
+        state = None if afresh else load_checkpoint(ckpt_dir, model, optims, options.seed, averages)
     except CheckpointError as exc:  # a file cut short, emptied, or of nets that changed: what it held is lost
         log.warning("%s: the run starts afresh", exc)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        shutil.rmtree(
+            ckpt_dir, ignore_errors=True
+        )  # where it cannot be removed, the next checkpoint replaces it
         model.load_state(before)  # what the checkpoint loaded before it failed is undone
-        return _start_run(options, cfg, names, heads, device, split, model, ckpt_dir)
+        return _start_run(options, cfg, names, heads, device, split, model, ckpt_dir, afresh=True)
     resumed = state is not None
     if state is None:
         fresh = {

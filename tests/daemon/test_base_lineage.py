@@ -594,8 +594,8 @@ def test_a_resume_given_other_heads_or_settings_is_refused_and_one_given_none_tr
             "error: base ACME v1 was started with --head denoise: resume it with the same",
         ),
         (
-            ["--resolution", "128", "--seed", "5"],
-            "error: base ACME v1 was started with --resolution 64, --seed 0",
+            ["--resolution", "128", "--seed", "5", "--budget", "1h"],
+            "error: base ACME v1 was started with --budget 600s, --resolution 64, --seed 0: resume it with the same",
         ),
     ):
         code, output = rushes("base", "train", "--name", "ACME", "--resume", *given)
@@ -622,3 +622,20 @@ def test_a_version_whose_promoted_parent_is_damaged_starts_afresh_from_its_linea
     assert manifest.base is not None and (manifest.base.name, manifest.base.version) == ("ACME", "v1")
     assert manifest.fresh_start.startswith("the promoted version could not be used (")
     assert str(weights) in manifest.fresh_start and manifest.parent is None
+
+
+def test_a_resume_whose_checkpoint_state_was_emptied_is_one_line_naming_the_folder_to_delete(
+    tmp_path: Path, home: Path
+) -> None:
+    from engine.options import TrainOptions
+    from engine.train.base import prepare_run, train_base
+
+    options = TrainOptions(budget_seconds=600, device="cpu", resolution=64)
+    folder, run = prepare_run(home / "bases", "ACME", [_corpus(tmp_path)], DECLARED, options)
+    settings = TrainSettings(max_steps=3, batch_size=2, crop=32, checkpoint_seconds=0.01)
+    assert train_base(folder, run, options, settings, heads=["denoise"], stop=lambda: True).stopped
+    (folder / "checkpoint" / "state.json").write_text("")
+    code, output = rushes("base", "train", "--name", "ACME", "--resume")
+    said = " ".join(output.split())
+    assert code == 2 and said.startswith("error: base ACME v1 cannot be resumed: checkpoint file "), output
+    assert said.endswith(f"delete {folder / 'checkpoint'} to train the run again from its start")
