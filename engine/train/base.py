@@ -299,6 +299,8 @@ def run_heads(run: BaseRun, folder: Path, heads: Sequence[str] | None) -> list[s
         started = [str(h) for h in recorded.get("heads", [])]
     except (CheckpointError, AttributeError, TypeError) as exc:
         raise _unresumable(run, folder, exc) from None
+    if not started:  # a checkpoint that does not say (none Rushes writes): as given
+        return list(heads) if heads else None
     if heads and sorted(heads) != sorted(started):
         raise CorpusError(
             f"base {run.name} {folder.name} was started with --head {' --head '.join(started)}: resume it with "
