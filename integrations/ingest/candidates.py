@@ -101,6 +101,13 @@ CONTROL_NAME = (
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _bad_name(path: Path, root: Path) -> str | None:
+    """Why a file's name cannot be catalogued (bytes that are not UTF-8, a control character), or None."""
+    if not valid_name(path):
+        return BAD_NAME
+    return CONTROL_NAME if _CONTROL.search(str(path.relative_to(root))) else None
+
+
 def valid_name(path: Path) -> bool:
     """False for a path with bytes that are not UTF-8 (os gives them as surrogates; no database stores them)."""
     try:
@@ -127,17 +134,16 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
     """Candidates and rejections for files under `root`, sorted by path."""
     found: list[Found] = []
     images: dict[Path, FileEntry] = {}
-    badly_named: list[Path] = []
+    badly_named: dict[str, list[Path]] = {BAD_NAME: [], CONTROL_NAME: []}  # images: one rejection a sequence
     for entry in entries:
         kind = media_kind(entry.path)
         if kind == "sidecar":
             continue
-        if not valid_name(entry.path) and kind == "image":
-            badly_named.append(entry.path)  # one rejection per sequence, not one per frame
-        elif not valid_name(entry.path):
-            found.append(Rejected(entry.path, BAD_NAME, (entry.path,)))
-        elif _CONTROL.search(str(entry.path.relative_to(root))):
-            found.append(Rejected(entry.path, CONTROL_NAME, (entry.path,)))
+        bad = _bad_name(entry.path, root)
+        if bad is not None and kind == "image":
+            badly_named[bad].append(entry.path)
+        elif bad is not None:
+            found.append(Rejected(entry.path, bad, (entry.path,)))
         elif kind == "other":
             found.append(Rejected(entry.path, not_media(entry.path), (entry.path,)))
         elif entry.size == 0:
@@ -147,7 +153,8 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
         else:
             images[entry.path] = entry
     found.extend(_sequences(root, images, templates))
-    found.extend(Rejected(g.pattern, BAD_NAME, g.files) for g in group_images(badly_named))
+    for reason, paths in badly_named.items():
+        found.extend(Rejected(g.pattern, reason, g.files) for g in group_images(paths))
     return sorted(found, key=lambda item: str(item.path))
 
 

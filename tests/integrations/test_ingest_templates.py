@@ -120,9 +120,10 @@ def test_a_name_holding_a_line_break_is_refused_not_a_shot_that_breaks_every_lis
 
     (tmp_path / "sh1\n2_1.mp4").write_bytes(b"x" * 100)
     (tmp_path / "sh3\t4").mkdir()
-    (tmp_path / "sh3\t4" / "sh3.1001.exr").write_bytes(b"x" * 100)
+    for frame in range(1001, 1006):  # a sequence: one rejection, not one a frame
+        (tmp_path / "sh3\t4" / f"sh3.{frame}.exr").write_bytes(b"x" * 100)
     found = scan_root(tmp_path, ingest_options())
-    assert sorted((f.path.name, f.reason) for f in found if isinstance(f, Rejected)) == [
-        ("sh1\n2_1.mp4", CONTROL_NAME),
-        ("sh3.1001.exr", CONTROL_NAME),
+    assert sorted((f.path.name, f.reason, len(f.files)) for f in found if isinstance(f, Rejected)) == [
+        ("sh1\n2_1.mp4", CONTROL_NAME, 1),
+        ("sh3.####.exr", CONTROL_NAME, 5),
     ]
