@@ -12,6 +12,7 @@ hash is what the base manifest lists beside the clip's cuts, and what makes a ch
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import fileseq
 
 from engine.media.info import MediaError
 from engine.media.sequences import IMAGE_EXTENSIONS, MOVIE_EXTENSIONS, find_sequence
-from engine.train.dataset import DatasetError, TrainClip, bytes_hash, hash_files
+from engine.train.dataset import DatasetError, TrainClip, content_hashes, hash_files
 
 MIN_SEQUENCE_FRAMES = 3
 
@@ -173,29 +174,15 @@ def listed_changes(listed: Mapping[str, str]) -> tuple[list[str], list[str]]:
 def corpus_clips(corpus: Corpus) -> list[TrainClip]:
     """Every movie and image sequence under the corpus folders, hashed by content; CorpusError when none.
     Byte-identical copies (the same plate in two folders of an archive) are one group, held out together: a copy
-    held out while its twin trained scored the base on pictures it had learned."""
-    media = corpus_media(corpus)
-    copies = _copies(media)
+    held out while its twin trained scored the base on pictures it had learned. Each file is read once."""
+    hashed = [(clip_id, *content_hashes(files)) for clip_id, files in corpus_media(corpus)]
+    copies = Counter(raw for _, _, raw in hashed)
     return [
         TrainClip(
-            id=clip_id, content_hash=hash_files(files), path=Path(clip_id), group=copies.get(clip_id, "")
+            id=clip_id,
+            content_hash=named,
+            path=Path(clip_id),
+            group=f"copies:{raw[:16]}" if copies[raw] > 1 else "",
         )
-        for clip_id, files in media
+        for clip_id, named, raw in hashed
     ]
-
-
-def _copies(media: Sequence[tuple[str, list[Path]]]) -> dict[str, str]:
-    """clip id -> a group for the clips whose files' bytes are those of another clip (their names aside). Only
-    clips of the same sizes are read: copies have them, and other clips rarely do."""
-    by_size: dict[tuple[int, ...], list[tuple[str, list[Path]]]] = {}
-    for clip_id, files in media:
-        by_size.setdefault(tuple(f.stat().st_size for f in files), []).append((clip_id, files))
-    groups: dict[str, str] = {}
-    for same in (clips for clips in by_size.values() if len(clips) > 1):
-        by_bytes: dict[str, list[str]] = {}
-        for clip_id, files in same:
-            by_bytes.setdefault(bytes_hash(files), []).append(clip_id)
-        for digest, ids in by_bytes.items():
-            if len(ids) > 1:
-                groups.update(dict.fromkeys(ids, f"copies:{digest[:16]}"))
-    return groups

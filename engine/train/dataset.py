@@ -89,14 +89,17 @@ def hash_files(files: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def bytes_hash(files: Iterable[Path]) -> str:
-    """SHA-256 over the files' bytes alone, in the order given: the same for a copy under other names."""
-    digest = hashlib.sha256()
+def content_hashes(files: Iterable[Path]) -> tuple[str, str]:
+    """`hash_files` of the files, and SHA-256 over their bytes alone (the same for a copy under other names),
+    in one read."""
+    named, unnamed = hashlib.sha256(), hashlib.sha256()
     for f in files:
+        named.update(f.name.encode())
         with f.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+                named.update(chunk)
+                unnamed.update(chunk)
+    return named.hexdigest(), unnamed.hexdigest()
 
 
 def _hash_path(path: Path) -> str:
