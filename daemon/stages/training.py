@@ -126,9 +126,11 @@ def reserve_version(
     return number, folder
 
 
-def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
+def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], frozenset[int]]:
+    """The show's dailies a run trains on, and their ids (what `_record` compares with the dailies trainable
+    when the run ends)."""
     with catalog.session() as s:
-        dailies = daily_repo.list_dailies(s, show)
+        dailies = [d for d in daily_repo.list_dailies(s, show) if _trainable(d)]
     clips = [
         TrainClip(
             id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
@@ -137,10 +139,13 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], int]:
             group=(d.shot or "").lower(),  # a shot's takes and deliveries are held out together
         )
         for d in dailies
-        if d.frame_count and d.frame_count >= 3 and d.excluded_reason is None  # excluded: never trained on
     ]
-    newest = max((d.id for d in dailies), default=0)
-    return clips, newest
+    return clips, frozenset(d.id for d in dailies)
+
+
+def _trainable(daily: daily_repo.Daily) -> bool:
+    """A registered daily of three frames or more, not excluded (an excluded daily is never trained on)."""
+    return bool(daily.frame_count and daily.frame_count >= 3 and daily.excluded_reason is None)
 
 
 def budget_for(show: ShowConfig, job: TrainJob | None, override: float | None = None) -> tuple[float, bool]:
@@ -198,7 +203,7 @@ def run_training(
     seconds, cut = budget_for(show, job, budget)
     if cut and seconds < MIN_BUDGET_S:
         return TrainReport(show.code, skipped=f"the training window closes in {max(seconds, 0):.0f} s")
-    clips, newest_daily = training_clips(catalog, show.code)
+    clips, trained_on = training_clips(catalog, show.code)
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
     parent, base, fresh_start = _starting_point(catalog, show.code, base, afresh)
@@ -225,7 +230,7 @@ def run_training(
             log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
             promote = False
         summary = _summary(job_id, result, started, verdicts)
-        _record(catalog, show.code, number, newest_daily, promote, summary, stays_stale=bool(withdrawn))
+        _record(catalog, show.code, number, trained_on, promote, summary, stays_stale=bool(withdrawn))
         pruned = prune_cache(cache, [c.content_hash for c in clips])  # the dailies that may train again
         if pruned:
             log.info("train.cache_pruned", show=show.code, files=pruned)
@@ -469,20 +474,21 @@ def _record(
     catalog: Catalog,
     show: str,
     number: int,
-    newest_daily: int,
+    trained_on: frozenset[int],
     promote: bool,
     summary: dict[str, Any],
     stays_stale: bool = False,
 ) -> None:
-    """Store the version's scores, promote it when it is not worse, and clear the show's stale flag unless
-    a daily landed while it trained (newer than `newest_daily`) or `stays_stale` (a daily it learned from was
-    excluded meanwhile: the next window trains without it)."""
+    """Store the version's scores, promote it when it is not worse, and clear the show's stale flag unless a
+    daily it could not train on is trainable now (one landed, or one included again, while it trained: the
+    include used to be lost, the show marked current) or `stays_stale` (a daily it learned from was excluded
+    meanwhile: the next window trains without it)."""
     with catalog.session() as s:
         models_repo.set_metrics(s, show, number, summary)
         if promote:
             models_repo.promote(s, show, number)
-        fresh = max((d.id for d in daily_repo.list_dailies(s, show)), default=0)
-        if fresh <= newest_daily and not stays_stale:
+        now = {d.id for d in daily_repo.list_dailies(s, show) if _trainable(d)}
+        if now <= trained_on and not stays_stale:
             show_repo.set_model_stale(s, show, False)
 
 

@@ -639,3 +639,28 @@ def test_a_resume_whose_checkpoint_state_was_emptied_is_one_line_naming_the_fold
     said = " ".join(output.split())
     assert code == 2 and said.startswith("error: base ACME v1 cannot be resumed: checkpoint file "), output
     assert said.endswith(f"delete {folder / 'checkpoint'} to train the run again from its start")
+
+
+def test_a_daily_included_again_while_a_version_trains_leaves_the_show_to_train_again(tmp_path: Path) -> None:
+    """`rushes dailies include` during a training: the run, which started without the daily, marked the show
+    current, so no window trained on it again until some other daily landed."""
+    _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        daily_id = daily_repo.list_dailies(s, "TST")[0].id
+        daily_repo.exclude_daily(s, daily_id, "likeness not cleared")
+
+    def include_once_training(stage: Stage) -> None:
+        if stage.name == "train":
+            with ctx.catalog.session() as s:
+                daily_repo.include_daily(s, daily_id)
+
+    try:
+        during = run_training(
+            ctx.settings, ctx.catalog, "TST", base=None, train_settings=TINY, on_stage=include_once_training
+        )
+        assert str(daily_id) in {_daily_of(e.id) for e in load_manifest(str(during.folder)).exclusions}
+        with ctx.catalog.session() as s:  # the next window trains with it
+            assert show_repo.require_show(s, "TST").model_stale
+    finally:
+        ctx.close()
