@@ -25,6 +25,7 @@ from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
 from daemon.catalog.models import Show
 from daemon.settings import Settings, ShowConfig
+from engine.model.base import held_by
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,18 @@ def _refuse_at_work(s: Session, code: str, *, lock: bool = False) -> None:
             "let them finish (`rushes jobs list`), then remove it",
             later=True,
         )
+    for row in models_repo.list_versions(
+        s, code
+    ):  # a `rushes train` is no job: its version folder's lock says
+        holder = (
+            held_by(Path(row.path)) if row.path and (row.metrics or {}).get("state") == "training" else None
+        )
+        if holder is not None:
+            raise CannotRemove(
+                f"show {code} v{row.version} is being trained ({holder}): let it finish or stop it (Ctrl-C), "
+                "then remove the show",
+                later=True,
+            )
 
 
 def _data_folders(settings: Settings, show: ShowConfig) -> list[Path]:

@@ -148,6 +148,22 @@ def lock_run(folder: Path) -> RunLock | None:
     return RunLock(folder, fd)
 
 
+def held_by(folder: Path) -> str | None:
+    """Who holds `folder`'s run lock now ("pid 123 on HOST", or "another process"), None when no run does; reads
+    only (no lock file is made where there is none)."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return lock_holder(folder) or "another process"
+    finally:
+        os.close(fd)  # drops the lock where it was taken
+    return None
+
+
 def lock_holder(folder: Path) -> str:
     """Who holds `folder`'s run lock, as its holder wrote it ("pid 123 on HOST"), or "" when unknown."""
     with contextlib.suppress(OSError, UnicodeDecodeError):

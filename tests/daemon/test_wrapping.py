@@ -163,6 +163,31 @@ def test_a_wrapped_show_is_removed_with_its_rows_and_folders_and_what_stays_is_n
     ctx.close()
 
 
+def test_a_show_is_not_removed_while_a_rushes_train_of_it_runs(tmp_path: Path) -> None:
+    """`rushes train` is no job: the removal went through, then the run ended in a traceback and wrote its
+    version folder back for a show no longer in the catalog."""
+    from engine.model.base import lock_run
+
+    assert rushes("show", "add", "GONE")[0] == 0
+    settings = load_settings()
+    training = settings.models_dir / "GONE" / "v1"
+    training.mkdir(parents=True)
+    ctx = open_context(settings)
+    with ctx.catalog.session() as s:
+        models_repo.add_version(
+            s, "GONE", str(training), version=1, metrics={"job": "cli", "state": "training"}
+        )
+    ctx.close()
+    assert rushes("show", "wrap", "GONE")[0] == 0
+    run = lock_run(training)  # the run, training still
+    assert run is not None
+    with run:
+        code, said = rushes("show", "remove", "GONE", "--yes")
+        assert code == 75 and "show GONE v1 is being trained (pid " in said, said
+    code, said = rushes("show", "remove", "GONE", "--yes")  # it stopped: removed
+    assert code == 0, said
+
+
 def test_a_show_of_the_config_file_is_not_removed_from_the_catalog(catalog: Catalog, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, shows=[ShowConfig(code="YAML")])
     with catalog.session() as s:
