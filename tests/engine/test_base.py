@@ -603,14 +603,18 @@ def test_a_base_run_whose_corpus_changed_while_it_was_stopped_is_not_resumed(tmp
     )
 
 
-def test_a_run_whose_clips_changed_while_it_was_stopped_starts_afresh(tmp_path: Path) -> None:
-    """A show's run stopped, then one of its dailies excluded (or gone): the resumed run went on from weights that
-    had learned from it while its manifest listed it nowhere. It starts afresh now; unchanged, it resumes."""
-    clips = [
+def _show_clips() -> list[TrainClip]:
+    """Three in-memory clips of a show, as its dailies reach training."""
+    return [
         TrainClip(id=f"daily:{i}", content_hash=f"blake2b:{i}", frames=footage.frames(8, (96, 64), seed=i))
         for i in range(3)
     ]
-    out = tmp_path / "v1"
+
+
+def test_a_run_whose_clips_changed_while_it_was_stopped_starts_afresh(tmp_path: Path) -> None:
+    """A show's run stopped, then one of its dailies excluded (or gone): the resumed run went on from weights that
+    had learned from it while its manifest listed it nowhere. It starts afresh now; unchanged, it resumes."""
+    clips, out = _show_clips(), tmp_path / "v1"
     assert train(
         clips, _options(), out, heads=["denoise"], settings=_settings(tmp_path), stop=lambda: True
     ).stopped
@@ -644,11 +648,7 @@ def test_a_show_run_whose_checkpoint_cannot_be_read_starts_afresh(
 ) -> None:
     """A checkpoint file cut short by a full disk or emptied by a copy stopped every later run of the show with a
     SafetensorError or JSONDecodeError traceback naming no file: the nightly training never ran again."""
-    clips = [
-        TrainClip(id=f"daily:{i}", content_hash=f"blake2b:{i}", frames=footage.frames(8, (96, 64), seed=i))
-        for i in range(3)
-    ]
-    out = tmp_path / "v1"
+    clips, out = _show_clips(), tmp_path / "v1"
     assert train(
         clips, _options(), out, heads=["denoise"], settings=_settings(tmp_path), stop=lambda: True
     ).stopped
