@@ -814,13 +814,30 @@ def model_list(
         heads = "; ".join(f"{h} {_score_text(m)}" for h, m in sorted(r["metrics"].items()))
         table.add_row(
             r["show"],
-            f"v{r['version']}" + (" (made by an older Rushes: not used)" if r["outdated"] else ""),
+            f"v{r['version']}" + _version_note(r),
             f"v{r['parent']}" if r["parent"] else "-",
             "yes" if r["promoted"] else "",
             "-" if r["refused"] else str(r["clips"]),
             f"refused: {r['refused']}" if r["refused"] else heads,
         )
     out.print(table)
+
+
+def _version_note(row: dict[str, Any]) -> str:
+    """What `model list` says after a version's number: made by an older Rushes, or not trained to its end (being
+    trained now, by whom, or left by a stopped run, which the next `rushes train` continues)."""
+    from engine.model.base import held_by
+
+    if row["outdated"]:
+        return " (made by an older Rushes: not used)"
+    if row["state"] != "training":
+        return ""
+    holder = held_by(Path(row["folder"])) if row["folder"] else None
+    if holder is not None:
+        return f" (being trained: {holder})"
+    if row["job"] == "cli":
+        return " (stopped before its end: the next `rushes train` of the show continues it)"
+    return f" (stopped before its end: its train job {row['job']} continues it when it runs again)"
 
 
 @model_app.command("show")
@@ -977,6 +994,7 @@ def _versions(show: str | None) -> list[dict[str, Any]]:
                             "parent": v.parent_version,
                             "promoted": promoted is not None and promoted.version == v.version,
                             "state": m.get("state", "trained"),
+                            "job": m.get("job"),  # the train job that made it ("cli": `rushes train`)
                             "folder": v.path,
                             "clips": manifest_clips,
                             "refused": refused,

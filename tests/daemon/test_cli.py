@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from daemon import __version__
 from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.catalog.shows import ensure_show, set_model_stale
+from daemon.cli import app as cli_app
 from daemon.cli.main import _register, app
 from daemon.context import open_context
 from daemon.leader import Leadership
@@ -427,6 +428,35 @@ def test_model_list_of_a_show_without_a_model() -> None:
     assert output.strip() == "no model versions yet: train one with `rushes train --show CODE`"
     code, output = rushes("model", "list", "--show", "TST", "--json")
     assert code == 0 and json.loads(output) == []
+
+
+def test_model_list_says_which_versions_are_being_trained_and_which_a_stopped_run_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version in training, or one a Ctrl-C left, was listed as a plain row of 0 clips."""
+    from daemon.catalog import models_repo
+    from engine.model.base import lock_run
+
+    monkeypatch.setattr(cli_app.out, "_width", 400)  # the rows are read whole
+    assert rushes("show", "add", "TST")[0] == 0
+    settings = load_settings()
+    folders = [settings.models_dir / "TST" / f"v{n}" for n in (1, 2, 3)]
+    ctx = open_context(settings)
+    with ctx.catalog.session() as s:
+        for n, (folder, job) in enumerate(zip(folders, ("cli", "cli", 7), strict=True), start=1):
+            folder.mkdir(parents=True)
+            models_repo.add_version(
+                s, "TST", str(folder), version=n, metrics={"job": job, "state": "training"}
+            )
+    ctx.close()
+    run = lock_run(folders[0])
+    assert run is not None
+    with run:
+        code, output = rushes("model", "list", "--show", "TST")
+    assert code == 0, output
+    assert f"v1 (being trained: pid {os.getpid()} on " in output
+    assert "v2 (stopped before its end: the next `rushes train` of the show continues it)" in output
+    assert "v3 (stopped before its end: its train job 7 continues it when it runs again)" in output
 
 
 def test_tracker_check_with_the_right_key(sg_server: SGServer) -> None:
