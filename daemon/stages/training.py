@@ -36,6 +36,7 @@ from daemon.stages.lineage import exclusions, withdrawn_in_lineage
 from daemon.stages.training_inputs import approved_pairs, starting_point
 from engine.model import ModelError, ModelVersion, load_manifest, load_model
 from engine.model.base import lock_holder, lock_run
+from engine.model.manifest import BaseRef
 from engine.options import TrainOptions
 from engine.train import DatasetError, Stage, StageHook, TrainClip, TrainResult, TrainSettings, train
 from engine.train.checkpoint import STATE
@@ -211,8 +212,7 @@ def run_training(
     grown["manifest_fields"]["fresh_start"] = fresh_start
     number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
     with _run_lock(show.code, number, folder):
-        options, cfg = _run_settings(settings, show, number, seconds, device, train_settings)
-        cache = cfg.cache_dir or settings.data_dir / "cache" / show.code
+        options, cfg, cache = _run_settings(settings, show, number, seconds, device, train_settings)
         base_ref = grown["manifest_fields"]["base"]
         log.info("train.start", show=show.code, version=number, clips=len(clips), budget_s=round(seconds),
                  parent=parent.version if parent else None, base=base_ref.name if base_ref else None)  # fmt: skip
@@ -247,8 +247,8 @@ def _run_settings(
     seconds: float,
     device: str | None,
     given: TrainSettings | None,
-) -> tuple[TrainOptions, TrainSettings]:
-    """The run's options (the show's, with its budget and device) and settings (its frame cache the show's)."""
+) -> tuple[TrainOptions, TrainSettings, Path]:
+    """The run's options (the show's, with its budget and device), settings, and its frame cache (the show's)."""
     options = show.train.model_copy(
         update={"budget_seconds": seconds, **({"device": device} if device else {})}
     )
@@ -256,7 +256,7 @@ def _run_settings(
     cfg = (given or TrainSettings()).model_copy(
         update={"show": show.code, "version": f"v{number}", "cache_dir": cache}
     )
-    return options, cfg
+    return options, cfg, cache
 
 
 @contextlib.contextmanager
@@ -402,7 +402,10 @@ def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str
 
 def _base_spec(parent: ModelVersion | None) -> str | None:
     """The base version a lineage started from, as `rushes train --base` names it (NAME@vN)."""
-    ref = parent.manifest.base if parent else None
+    return _named(parent.manifest.base if parent else None)
+
+
+def _named(ref: BaseRef | None) -> str | None:
     return f"{ref.name}@{ref.version}" if ref else None
 
 
@@ -423,10 +426,9 @@ def _lineage_base(catalog: Catalog, show: str) -> str | None:
         folders = [row.path for row in reversed(models_repo.list_versions(s, show)) if row.path]
     for folder in folders:
         try:
-            ref = load_manifest(folder).base
+            return _named(load_manifest(folder).base)
         except ModelError:
             continue
-        return f"{ref.name}@{ref.version}" if ref else None
     return None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch.optim.swa_utils import AveragedModel
 
@@ -149,14 +149,20 @@ def save_checkpoint(
 
 
 def check_checkpoint(folder: Path) -> None:
-    """Read every file of the checkpoint in `folder` (when there is one); CheckpointError naming the first that
-    cannot be read, before a run resumes from it."""
+    """Check every file of the checkpoint in `folder` (when there is one) before a run resumes from it: its state
+    read, each tensor file's header against the file's length (a file cut short or emptied fails there; the
+    tensors are read once, when the run loads them); CheckpointError naming the first that cannot be read."""
     if not (folder / STATE).is_file():
         return
     read_json(folder / STATE)
     for name in (WEIGHTS, OPTIM, AVERAGES, STRETCHES):
-        if (folder / name).is_file() or name in (WEIGHTS, OPTIM):
-            _tensors(folder / name)
+        path = folder / name
+        if path.is_file() or name in (WEIGHTS, OPTIM):
+            try:
+                with safe_open(str(path), "pt"):
+                    pass
+            except (OSError, SafetensorError) as exc:
+                raise unreadable(path, exc) from None
 
 
 def load_checkpoint(

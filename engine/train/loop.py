@@ -29,6 +29,7 @@ from engine.options import TrainOptions
 from engine.train.averaging import copy_average, weight_average
 from engine.train.batches import BatchSource, Draw, Gate
 from engine.train.checkpoint import (
+    STATE,
     CheckpointError,
     CheckpointState,
     HeadProgress,
@@ -514,9 +515,10 @@ def _start_run(
     averages = {
         n: weight_average(model.net(n), cfg.weight_averages[n]) for n in names if n in cfg.weight_averages
     }
-    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    resuming = not afresh and (ckpt_dir / STATE).is_file()
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()} if resuming else {}
     try:
-        state = None if afresh else load_checkpoint(ckpt_dir, model, optims, options.seed, averages)
+        state = load_checkpoint(ckpt_dir, model, optims, options.seed, averages) if resuming else None
     except CheckpointError as exc:  # a file cut short, emptied, or of nets that changed: what it held is lost
         log.warning("%s: the run starts afresh", exc)
         shutil.rmtree(
