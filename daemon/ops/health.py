@@ -43,9 +43,8 @@ READ_DEADLINE = 10.0  # seconds from connecting to the end of the request's body
 HEADER_DEADLINE = 2.0  # seconds from connecting to the end of the request's headers
 MAX_CLIENTS = 32  # connections served at once
 MAX_PER_CLIENT = 8  # of them from one address
-LENGTH = re.compile(
-    r"[0-9]{1,12}"
-)  # a Content-Length this server reads (the body's limit is far below 10**12)
+# a Content-Length this server reads (the body's limit is far below 10**12)
+LENGTH = re.compile(r"[0-9]{1,12}")
 
 
 class HealthServerError(Exception):
@@ -134,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self._connected = time.monotonic()
+        self._head_only = False  # HEAD: GET's answer without its body
         self._deadline = self._timer(HEADER_DEADLINE)
 
     def _timer(self, seconds: float) -> threading.Timer:
@@ -225,13 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         deadline: closed with its body unread, the socket was reset, and the client's send failed (a broken
         pipe) before it could read the answer."""
         self.close_connection = True
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        body = text.encode("utf-8") + b"\n"
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        self._text(code, text)
         self.wfile.flush()
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_WR)
@@ -244,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        if not getattr(self, "_head_only", False):
+        if not self._head_only:
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
