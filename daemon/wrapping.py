@@ -198,12 +198,12 @@ def _refuse_at_work(s: Session, code: str, *, lock: bool = False) -> None:
             "let them finish (`rushes jobs list`), then remove it",
             later=True,
         )
-    for row in models_repo.list_versions(
-        s, code
-    ):  # a `rushes train` is no job: its version folder's lock says
-        holder = (
-            held_by(Path(row.path)) if row.path and (row.metrics or {}).get("state") == "training" else None
-        )
+    # a `rushes train` is no job: its version folder's lock says whether one runs
+    training = [
+        row for row in models_repo.list_versions(s, code) if (row.metrics or {}).get("state") == "training"
+    ]
+    for row in training:
+        holder = held_by(Path(row.path)) if row.path else None
         if holder is not None:
             raise CannotRemove(
                 f"show {code} v{row.version} is being trained ({holder}): let it finish or stop it (Ctrl-C), "

@@ -168,7 +168,13 @@ def base_train(
     from integrations.executors import ExecutorError
     from integrations.executors.ray_train import StoppedWaiting
 
-    options = _train_options(budget or "2h", device, seed or 0, resolution or 256, native_resolution)
+    options = _train_options(
+        "2h" if budget is None else budget,  # `--budget=` stays refused as empty
+        device,
+        0 if seed is None else seed,
+        256 if resolution is None else resolution,
+        native_resolution,
+    )
     _check_heads(head)
     address = _ray_address(workers)
     root = _bases_root()

@@ -664,3 +664,21 @@ def test_a_daily_included_again_while_a_version_trains_leaves_the_show_to_train_
             assert show_repo.require_show(s, "TST").model_stale
     finally:
         ctx.close()
+
+
+def test_an_empty_budget_for_a_base_is_refused_not_read_as_the_default(tmp_path: Path) -> None:
+    code, output = rushes(
+        "base",
+        "train",
+        "--name",
+        "ACME",
+        "--corpus",
+        str(_corpus(tmp_path)),
+        "--declare",
+        DECLARED,
+        "--budget=",
+    )
+    assert code == 2 and "--budget '' is not a duration" in " ".join(output.split()), output
+    assert not (tmp_path / "home" / "bases").exists() or not any(
+        (tmp_path / "home" / "bases").rglob("run.json")
+    )
