@@ -78,6 +78,12 @@ def lines_to_stderr(active: bool = True) -> Iterator[None]:
         out._file = kept
 
 
+def printable(text: str) -> str:
+    """`text` on one line of a terminal or a tab-separated row: control and other unprintable characters (a
+    line break, a tab, an escape) written as Python writes them in a string (`\\n`, `\\t`, `\\x1b`)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def cells(*values: object) -> list[Text]:
     """A table row's cells taken as written, never as rich markup: a file name, a shot or a coordinator's text
     may hold [brackets], and a closing tag such as [/b] in a request's text made `rushes status` fail."""

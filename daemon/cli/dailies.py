@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from daemon.cli.app import MAX_ID, command_group, fail, out, settings
+from daemon.cli.app import MAX_ID, command_group, fail, out, printable, settings
 from daemon.context import open_context
 from daemon.shows import get_show
 
@@ -76,7 +76,8 @@ def dailies_list(
         )
     for r in rows:  # tab-separated for scripts: id, status, shot, frames, path, then what else is known
         typer.echo(
-            f"{r['id']}\t{r['status']}\t{r['shot'] or '-'}\t{r['frames'] or '-'}\t{r['path']}\t{_notes(r)}"
+            f"{r['id']}\t{r['status']}\t{printable(r['shot'] or '-')}\t{r['frames'] or '-'}\t{printable(r['path'])}"
+            f"\t{printable(_notes(r))}"
         )
 
 
@@ -105,7 +106,9 @@ def _act(daily_id: int, verb: str, action: Any) -> None:
     finally:
         ctx.close()
     out.print(
-        f"daily {daily_id} {verb}: {Path(path).name} is {status} ({reason})", highlight=False, markup=False
+        f"daily {daily_id} {verb}: {printable(Path(path).name)} is {status} ({reason})",
+        highlight=False,
+        markup=False,
     )
 
 

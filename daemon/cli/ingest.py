@@ -10,7 +10,7 @@ import typer
 
 from daemon import shows
 from daemon.cli import exits
-from daemon.cli.app import app, counted_progress, err, fail, out, settings
+from daemon.cli.app import app, counted_progress, err, fail, out, printable, settings
 from daemon.context import open_context
 
 if TYPE_CHECKING:
@@ -68,7 +68,9 @@ def ingest_cmd(
                 files.append(_file(outcome, str(item.path)))
                 if outcome is not None and outcome.result == "quarantined":
                     where = stored_path(outcome.path)  # as the catalog keeps it: bytes not UTF-8 as \xNN
-                    err.print(f"quarantined {where}: {outcome.reason}", highlight=False, markup=False)
+                    err.print(
+                        f"quarantined {printable(where)}: {outcome.reason}", highlight=False, markup=False
+                    )
                 bar.advance(task)
         with ctx.catalog.session() as s:
             gone = daily_repo.forget_gone_quarantined(s, show)
@@ -86,7 +88,7 @@ def ingest_cmd(
         highlight=False,
     )
     for path, why in gone:
-        out.print(f"no longer quarantined ({why}): {path}", highlight=False, markup=False)
+        out.print(f"no longer quarantined ({why}): {printable(path)}", highlight=False, markup=False)
     if tally["failed"]:
         raise typer.Exit(exits.PROBLEMS)
 

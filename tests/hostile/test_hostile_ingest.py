@@ -127,6 +127,33 @@ def test_a_byte_identical_copy_is_an_alias_and_dailies_list_shows_it(
     assert output.splitlines() == [f"{daily_id}\tregistered\tsh010\t4\t{first}\tcopies: {copy}"]
 
 
+def test_a_name_holding_a_line_break_or_a_tab_is_one_line_in_ingest_and_one_row_in_dailies_list(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """A name with a control character is quarantined; what the CLI prints of it stays on one line (a script
+    reading `dailies list` splits rows at line breaks and fields at tabs)."""
+    root = tmp_path / "inbox"
+    footage.movie(root / "sh010_1.mp4", n=4, size=(64, 48))
+    footage.movie(root / "sh0\n20_1.mp4", n=4, size=(64, 48))
+    footage.movie(root / "sh0\t30_1.mp4", n=4, size=(64, 48))
+    assert rushes("show", "add", SHOW, "--ingest", str(root))[0] == 0
+    code, output = rushes("ingest", str(root), "--show", SHOW)
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[-1] == "1 registered, 0 already catalogued, 2 quarantined"
+    assert sum(line.startswith(f"quarantined {root}/sh0\\n20_1.mp4: ") for line in lines) == 1, lines
+    assert sum(line.startswith(f"quarantined {root}/sh0\\t30_1.mp4: ") for line in lines) == 1, lines
+    code, output = rushes("dailies", "list", "--show", SHOW)
+    assert code == 0
+    rows = [line.split("\t") for line in output.splitlines()]
+    assert len(rows) == 3 and all(len(row) == 6 for row in rows), rows
+    assert {row[4] for row in rows} == {
+        f"{root}/sh010_1.mp4",
+        f"{root}/sh0\\n20_1.mp4",
+        f"{root}/sh0\\t30_1.mp4",
+    }
+
+
 def test_content_rewritten_with_its_size_and_mtime_kept_is_hashed_again(
     tmp_path: Path, catalog: Catalog
 ) -> None:
