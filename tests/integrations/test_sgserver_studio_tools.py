@@ -213,3 +213,85 @@ def test_an_uploaders_movie_comes_back_whole_and_search_wants_three_characters(
     assert [(m["type"], m["id"]) for m in found["matches"]] == [("Version", version["id"])]
     with pytest.raises(shotgun_api3.Fault, match="at least three characters"):
         sg.text_search("SQ", {"Version": []})
+
+
+def test_a_weekly_dashboard_groups_by_week_and_due_soon_holds_what_is_due_today(
+    sg: shotgun_api3.Shotgun,
+) -> None:
+    show = make_show(sg, shots=1)
+    for day in (
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-09",
+    ):  # a Monday, Tuesday, Wednesday, Tuesday
+        sg.create("Task", {"content": day, "project": show.project, "due_date": day})
+    weekly = sg.summarize(
+        "Task",
+        [["project", "is", show.project], ["due_date", "is_not", None]],
+        [{"field": "id", "type": "count"}],
+        grouping=[{"field": "due_date", "type": "week", "direction": "asc"}],
+    )
+    assert [(g["group_value"], g["summaries"]["id"]) for g in weekly["groups"]] == [
+        ("2023-12-31", 3),  # weeks start on Sunday, as in_calendar_week's do
+        ("2024-01-07", 1),
+    ]
+
+    today = datetime.date.today()
+    for n in (0, 3, 9):
+        sg.create(
+            "Task",
+            {"content": f"due+{n}", "project": show.project, "due_date": today + datetime.timedelta(n)},
+        )
+    soon = sg.find("Task", [["project", "is", show.project], ["due_date", "in_next", 7, "DAY"]], ["content"])
+    if datetime.date.today() == today:  # the day did not turn during the question
+        assert sorted(t["content"] for t in soon) == ["due+0", "due+3"]
+
+
+def test_deep_fields_through_a_deleted_shot_read_empty_and_its_versions_leave_a_status_filter(
+    sg: shotgun_api3.Shotgun,
+) -> None:
+    show = make_show(sg, shots=2)
+    sg.update("Shot", show.shots[0]["id"], {"sg_status_list": "ip"})
+    sg.update("Shot", show.shots[1]["id"], {"sg_status_list": "ip"})
+    for n, shot in enumerate(show.shots):
+        sg.create("Version", {"code": f"v{n}", "project": show.project, "entity": shot})
+    sg.delete("Shot", show.shots[1]["id"])
+    fields = ["code", "entity", "entity.Shot.code", "entity.Shot.sg_sequence.Sequence.code"]
+    rows = {v["code"]: v for v in sg.find("Version", [["project", "is", show.project]], fields)}
+    assert rows["v1"]["entity"] is None
+    assert (
+        rows["v1"]["entity.Shot.code"] is None and rows["v1"]["entity.Shot.sg_sequence.Sequence.code"] is None
+    )
+    assert rows["v0"]["entity.Shot.sg_sequence.Sequence.code"] == "SQ010"
+    in_progress = sg.find(
+        "Version", [["project", "is", show.project], ["entity.Shot.sg_status_list", "is", "ip"]], ["code"]
+    )
+    assert _codes(in_progress) == ["v0"]
+
+
+def test_search_answers_while_a_thumbnail_is_processed_and_an_upload_keeps_its_date_and_a_person_has_a_name(
+    server: Any, sg: shotgun_api3.Shotgun, tmp_path: Path
+) -> None:
+    server.service.thumbnail_delay = 60.0
+    show = make_show(sg, shots=1)
+    version = sg.create("Version", {"code": "SQ010_0010_comp_v002", "project": show.project})
+    thumb = tmp_path / "t.png"
+    thumb.write_bytes(b"\x89PNG\r\n\x1a\nthumb")
+    sg.upload_thumbnail("Version", version["id"], str(thumb))
+    found = sg.text_search("comp_v002", {"Version": [["project", "is", show.project]]})
+    assert [m["id"] for m in found["matches"]] == [version["id"]]
+    assert "images/status/transient" in found["matches"][0]["image"]
+
+    movie = tmp_path / "old.mov"
+    movie.write_bytes(b"movie" * 100)
+    then = datetime.datetime(2021, 5, 6, 7, 8, 9)
+    attachment_id = sg.upload(
+        "Version", version["id"], str(movie), field_name="sg_uploaded_movie", created_at=then
+    )
+    stored = sg.find_one("Attachment", [["id", "is", attachment_id]], ["created_at"])["created_at"]
+    assert stored.astimezone(datetime.UTC).replace(tzinfo=None) == then  # sent as written: taken as UTC
+
+    person = sg.create("HumanUser", {"firstname": "Ann", "lastname": "Lee", "login": "ann.lee"}, ["name"])
+    assert person["name"] == "Ann Lee"
+    assert [m["id"] for m in sg.text_search("Ann Lee", {"HumanUser": []})["matches"]] == [person["id"]]

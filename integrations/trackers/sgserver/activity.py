@@ -134,7 +134,7 @@ def note_thread(service: Service, user: Link, params: dict[str, Any], base: str)
             if isinstance(record.get("user"), dict) and isinstance(author, dict):
                 found = service.storage.get(str(author["type"]), int(author["id"]))
                 image = found.data.get("image") if found else None
-                record["user"]["image"] = reader.file_url(int(image)) if image else None
+                record["user"]["image"] = reader.image_url(image)
             thread.append(record)
     for attachment in service.storage.rows("Attachment"):
         if _links_to(attachment, "attachment_links", link):

@@ -65,14 +65,18 @@ def _names(value: Any, name_of: Namer) -> list[str]:
 
 
 def _in_last(value: Any, amount: Any, unit: Any, future: bool = False) -> bool:
+    """`value` within `amount` `unit`s before now (after now when `future`). A date field (`YYYY-MM-DD`) is
+    compared by calendar days from today, today included both ways: "due in the next 7 days" holds what is
+    due today, whatever the time of day."""
     if not isinstance(value, str):
         return False
-    try:
-        moment = datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        moment = datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
     seconds = {"HOUR": 3600, "DAY": 86400, "WEEK": 604800, "MONTH": 2592000, "YEAR": 31536000}
     span = timedelta(seconds=float(amount) * seconds.get(str(unit).upper(), 86400))
+    if len(value) <= 10:
+        day, today = date.fromisoformat(value[:10]), datetime.now().astimezone().date()
+        days = timedelta(days=span.days)
+        return today <= day <= today + days if future else today - days <= day <= today
+    moment = datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     now = datetime.now(UTC)
     return now <= moment <= now + span if future else now - span <= moment <= now
 

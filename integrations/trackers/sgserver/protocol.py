@@ -183,6 +183,7 @@ def handle_upload(service: Service, path: str, content_type: str, body: bytes) -
             thumbnail,
             form.fields.get("tag_list"),
             "filmstrip_image" if form.fields.get("filmstrip", "").lower() in ("true", "1") else "image",
+            form.fields.get("created_at") or None,  # the client's datetime.isoformat(): naive is taken as UTC
         )
         return upload.ok_line(attachment_id)
     except ServiceFault as exc:

@@ -123,7 +123,7 @@ class Reader:
         for link in links:
             if isinstance(link, dict) and link.get("type") == wanted_type:
                 target = self.row(wanted_type, int(link["id"]))
-                if target is not None:
+                if target is not None and not target.retired:  # a retired entity reads as no link
                     found.append(self.raw(target, deeper))
         if isinstance(value, list):
             return found
@@ -142,11 +142,18 @@ class Reader:
             return [{**_link(v), "name": self.name_of(v)} for v in value if self.live(v)]
         if fdef.data_type == "url" and isinstance(value, dict) and value.get("link_type") == "upload":
             return {**value, "url": self.file_url(int(value["id"]))}
-        if fdef.data_type == "image" and isinstance(value, int):
-            return self.file_url(value)
-        if fdef.data_type == "image" and isinstance(value, dict) and "pending" in value:
+        if fdef.data_type == "image":
+            return self.image_url(value)
+        return value
+
+    def image_url(self, value: Any) -> Any:
+        """What an image field answers: the image's URL, the transient placeholder while its thumbnail is
+        processed (a pending marker, kept across a restart of the server), None when there is none."""
+        if isinstance(value, dict) and "pending" in value:
             ready = self.clock() >= float(value.get("ready_at", 0))
             return self.file_url(int(value["pending"])) if ready else self.transient_url()
+        if isinstance(value, int):
+            return self.file_url(value)
         return value
 
     def transient_url(self) -> str:
@@ -553,6 +560,11 @@ class Service:
                     data[name] = fdef.default_value
             if entity_type in AUTHORED and data.get("user") is None:
                 data["user"] = user  # the author of a note or reply is whoever creates it
+            if entity_type == "HumanUser" and not data.get("name"):
+                # a person's name is made of their first and last names, as the hosted service makes it
+                data["name"] = (
+                    " ".join(str(data[k]) for k in ("firstname", "lastname") if data.get(k)) or None
+                )
             stamp = now_text()
             data.update(created_at=stamp, updated_at=stamp, created_by=user, updated_by=user)
             entity_id = self.storage.next_id(entity_type)
@@ -806,6 +818,7 @@ class Service:
         thumbnail: bool,
         tag_list: str | None = None,
         thumbnail_field: str = "image",
+        created_at: str | None = None,
     ) -> int:
         """Store an uploaded file as an Attachment linked to the entity; set `field_name` (or image) to it."""
         fields = self.fields(entity_type)
@@ -835,7 +848,7 @@ class Service:
                 "attachment_links": [] if thumbnail else [link],
                 "project": self._project_of(entity_type, int(entity_id), target.data),
                 "tag_list": [t.strip() for t in (tag_list or "").split(",") if t.strip()],
-                "created_at": now_text(),
+                "created_at": _datetime_text("upload() created_at", created_at) if created_at else now_text(),
                 "created_by": user,
             }
             self.storage.insert("Attachment", attachment_id, data)

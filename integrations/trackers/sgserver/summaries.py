@@ -17,7 +17,7 @@ the order asked, at most `max_results` matches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from integrations.trackers.sgserver.service import Link, Reader, Service, ServiceFault
@@ -100,6 +100,15 @@ STEPS = {
 }
 
 
+def _week_start(day: str) -> str:
+    """The first day of the week holding `day` (`YYYY-MM-DD`): a Sunday, as `in_calendar_week` counts weeks."""
+    try:
+        found = date.fromisoformat(day)
+    except ValueError:
+        return day
+    return (found - timedelta(days=(found.weekday() + 1) % 7)).isoformat()
+
+
 def _group_key(kind: str, value: Any, name: str) -> tuple[Any, str]:
     """(group value, group name) of one row's value under a grouping type."""
     if _empty(value):
@@ -115,7 +124,7 @@ def _group_key(kind: str, value: Any, name: str) -> tuple[Any, str]:
     if kind in ("day", "week", "month", "quarter", "year") and isinstance(value, str | date | datetime):
         text = str(value)[:10]
         year, month = text[:4], text[5:7]
-        bucket = {"day": text, "week": text, "month": f"{year}-{month}", "year": year}.get(
+        bucket = {"day": text, "week": _week_start(text), "month": f"{year}-{month}", "year": year}.get(
             kind, f"{year} Q{(int(month or 1) - 1) // 3 + 1}"
         )
         return bucket, bucket
@@ -228,9 +237,7 @@ def text_search(service: Service, user: Link, params: dict[str, Any], base: str)
                     "id": row.id,
                     "name": name,
                     "project_id": int(project["id"]) if isinstance(project, dict) else None,
-                    "image": None
-                    if row.data.get("image") is None
-                    else reader.file_url(int(row.data["image"])),
+                    "image": reader.image_url(row.data.get("image")),
                     "status": row.data.get("sg_status_list"),
                     "links": [],
                 }
