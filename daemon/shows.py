@@ -220,13 +220,16 @@ class ShowOptions:
 
 
 def show_for(project: str, shows: list[ShowConfig], also: tuple[str, ...] = ()) -> ShowConfig | None:
-    """The show following the tracker's `project` (its `tracker_project`, else its code): exactly, else in
-    another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS). `also`: the project's
-    other names (ShotGrid's project name beside its code), since `tracker_project` may give either."""
+    """The show following the tracker's `project` (its `tracker_project`, else its code; a show with a
+    `tracker_project` follows that one only, so another show's project that has its code is not its):
+    exactly, else in another case, as a config typed by hand may spell it ("Mars" for the tracker's MARS).
+    `also`: the project's other names (ShotGrid's project name beside its code), since `tracker_project` may
+    give either. A show naming the project in `tracker_project` wins over one whose code merely equals it."""
     projects = [project, *(name for name in also if name != project)]
+    named = sorted(shows, key=lambda show: show.tracker_project is None)  # stable: config order otherwise
     for same in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
-        for show in shows:
-            for name in (show.tracker_project, show.code):
-                if name is not None and any(same(p, name) for p in projects):
-                    return show
+        for show in named:
+            name = show.tracker_project or show.code
+            if any(same(p, name) for p in projects):
+                return show
     return None

@@ -361,8 +361,23 @@ def test_a_project_spelled_in_another_case_in_the_config_is_still_the_shows() ->
 
     assert show_for("MARS BASE", shows) == shows[0]
     assert show_for("MARS", shows) == shows[1]  # exact before another case: the show whose project is MARS
-    assert show_for("mrs", shows) == shows[0]
     assert show_for("Venus", shows) is None
+
+
+def test_a_project_named_like_another_shows_code_is_the_show_that_follows_it() -> None:
+    """Show ABC follows project ALPHA; show BRV follows project ABC: ABC's requests are BRV's (rendered from BRV's
+    dailies, published on BRV's shot), never ABC's, whose code only happens to be that project's."""
+    from daemon.shows import show_for
+
+    abc, brv = ShowConfig(code="ABC", tracker_project="ALPHA"), ShowConfig(code="BRV", tracker_project="ABC")
+    assert show_for("ABC", [abc, brv]) == brv
+    assert show_for("abc", [abc, brv]) == brv
+    assert show_for("ALPHA", [abc, brv]) == abc
+    assert show_for("BRV", [abc, brv]) is None  # BRV follows ABC, not its own code
+    # a show following its code by default gives way to one that names the project
+    plain = ShowConfig(code="ABC")
+    assert show_for("ABC", [plain, brv]) == brv
+    assert show_for("ABC", [plain]) == plain
 
 
 def test_a_show_following_its_project_by_name_takes_requests_that_carry_its_code(
