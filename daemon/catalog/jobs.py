@@ -91,19 +91,23 @@ def claim(
     per_show: int | None = None,
     show_kinds: Sequence[str] | None = None,
     holding: Sequence[int] = (),
+    on_dead: Callable[[Session, Job], None] | None = None,
 ) -> Job | None:
     """Take the most urgent runnable job of these kinds (all kinds when None) for `worker` for `lease_s`
     seconds: a queued job whose run_after has come, or a running job whose lease expired; fixes and publishes
     first (PRIORITY), then the one due longest (run_after: a job back from its backoff never starves one that
     has waited longer), then the oldest. None when there is none. Counts one attempt. A job whose lease
-    expired on its last attempt is dead-lettered instead.
+    expired on its last attempt is dead-lettered instead, and handed to `on_dead` in the same transaction (its
+    request is answered, as for a job dead-lettered when it ends: the worker that held it died on another host).
 
     Placement: nothing is claimed while a job of a `yield_to` kind is runnable (training waits for fixes), and
     a show that already has `per_show` running jobs of `show_kinds` (default: `kinds`) gets no more.
     `holding`: the ids of the jobs the caller runs now, never claimed again by it, whatever their leases say (a
     wall clock stepped forward past them made a lane start its own running fix a second time)."""
     now = now or catalog_now(s)
-    _bury_exhausted(s, kinds, now, holding)
+    for dead in _bury_exhausted(s, kinds, now, holding):
+        if on_dead is not None:
+            on_dead(s, dead)
     if yield_to and s.scalar(select(Job.id).where(_runnable(now), *_kind_filter(yield_to)).limit(1)):
         return None
     for _ in range(_CLAIM_TRIES):
@@ -451,18 +455,22 @@ def _held_by(job_id: int, worker: str) -> list[ColumnElement[bool]]:
 
 def _bury_exhausted(
     s: Session, kinds: Sequence[str] | None, now: datetime, holding: Sequence[int] = ()
-) -> None:
+) -> list[Job]:
     """Dead-letter running jobs whose lease expired on their last attempt (they crashed every worker); never
-    one of `holding`, which the caller is running."""
+    one of `holding`, which the caller is running. The jobs dead-lettered here, as they now are."""
+    exhausted = [
+        Job.state == "running",
+        Job.lease_expires < now,
+        Job.attempts >= Job.max_attempts,
+        *_kind_filter(kinds),
+        *([Job.id.not_in(list(holding))] if holding else []),
+    ]
+    ids = list(s.scalars(select(Job.id).where(*exhausted).with_for_update(skip_locked=True)))
+    if not ids:
+        return []
     s.execute(
         update(Job)
-        .where(
-            Job.state == "running",
-            Job.lease_expires < now,
-            Job.attempts >= Job.max_attempts,
-            *_kind_filter(kinds),
-            *([Job.id.not_in(list(holding))] if holding else []),
-        )
+        .where(Job.id.in_(ids), *exhausted)
         .values(
             state="dead",
             last_error="the lease of "
@@ -474,6 +482,8 @@ def _bury_exhausted(
         )
         .execution_options(synchronize_session=False)
     )
+    buried = (s.get(Job, job_id, populate_existing=True) for job_id in ids)
+    return [job for job in buried if job is not None and job.state == "dead"]
 
 
 def _rowcount(result: Any) -> int:

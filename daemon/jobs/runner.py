@@ -139,7 +139,15 @@ class Lane:
         while runnable and len(self.running) < self.concurrency and (self.admit is None or self.admit()):
             with self.catalog.session() as s:
                 held = list(self.running)
-                job = job_repo.claim(s, self.worker, self.kinds, self.lease_s, **self.placement, holding=held)
+                job = job_repo.claim(
+                    s,
+                    self.worker,
+                    self.kinds,
+                    self.lease_s,
+                    **self.placement,
+                    holding=held,
+                    on_dead=self.on_dead,
+                )
                 if job is None:
                     break
                 s.expunge(job)

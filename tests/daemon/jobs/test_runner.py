@@ -286,3 +286,33 @@ def test_a_job_whose_daemon_died_is_queued_again_and_on_its_last_attempt_says_it
         assert queued.last_error == "the daemon running this job died"
         assert dead is not None and dead.state == "dead"  # the coordinator's answer quotes this
         assert dead.last_error == "the daemon running this job died, on its last attempt (1 of 1)"
+
+
+def test_a_job_whose_worker_died_on_another_host_on_its_last_attempt_is_answered_when_buried(
+    catalog: Catalog,
+) -> None:
+    """Its lease ran out on the last attempt on a host whose daemon never came back: the lane that finds it
+    dead-letters it and hands it to `on_dead` (the coordinator's request is answered), as when a job ends."""
+    with catalog.session() as s:
+        job_id = job_repo.enqueue(s, "fix", "fix:far", {}, max_attempts=1)[0].id
+        assert job_repo.claim(s, "render-4:28202:fix", ["fix"], lease_s=-1.0) is not None  # already expired
+    answered: list[tuple[int, str, str | None]] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        lane = Lane(
+            catalog,
+            "fix",
+            ["fix"],
+            in_process(pool, lambda _job: {}),
+            on_dead=lambda _s, job: answered.append((job.id, job.state, job.last_error)),
+        )
+        assert lane.tick() == 0
+    assert answered == [
+        (
+            job_id,
+            "dead",
+            "the lease of render-4:28202:fix expired on the last attempt (the worker died or hung)",
+        )
+    ]
+    with catalog.session(readonly=True) as s:
+        dead = job_repo.get_job(s, job_id)
+        assert dead is not None and dead.state == "dead"
