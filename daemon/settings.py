@@ -310,7 +310,11 @@ def load_settings(
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(exc) + show_problems(data.get("shows")) + folders) from exc
-    problems = show_problems([show.model_dump() for show in settings.shows]) + folders
+    problems = (
+        show_problems([show.model_dump() for show in settings.shows])
+        + root_problems(settings.shows)
+        + folders
+    )
     if problems:
         raise ConfigError(problems)
     home = os.environ.get("RUSHES_HOME")
@@ -361,6 +365,35 @@ def show_problems(shows: Any) -> list[str]:
                 crontab_trigger(cron, "UTC")  # the fields only: the zone is checked on its own
             except ValueError as exc:
                 lines.append(f"shows[{i}].training.cron: {cron!r} is not a valid crontab line ({exc})")
+    return lines
+
+
+def shared_root(root: Path, code: str, theirs: Path) -> str | None:
+    """The line saying that ingest folder `root` is show `code`'s folder `theirs`, or inside it, or holds it (a
+    daily there would be catalogued for both shows: trained on by both, and a fix of one rendered from the
+    other's plate); None when they are apart."""
+    if root == theirs:
+        where = "is"
+    elif theirs in root.parents:
+        where = "is inside"
+    elif root in theirs.parents:
+        where = "holds"
+    else:
+        return None
+    return (
+        f"{root} {where} show {code}'s ingest folder {theirs}: a daily there would belong to both shows; "
+        "give each show a folder of its own"
+    )
+
+
+def root_problems(shows: list[ShowConfig]) -> list[str]:
+    """One line for each ingest folder of a show that is another show's, or inside it, or holds it."""
+    lines = []
+    for i, show in enumerate(shows):
+        for j, root in enumerate(show.ingest.roots):
+            for other in shows[:i]:
+                found = (shared_root(root.path, other.code, theirs.path) for theirs in other.ingest.roots)
+                lines += [f"shows[{i}].ingest.roots[{j}]: {line}" for line in found if line]
     return lines
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from daemon.settings import ConfigError, Settings, ShowConfig, validation_problems
+from daemon.settings import ConfigError, Settings, ShowConfig, shared_root, validation_problems
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -123,17 +123,25 @@ def add_show(
     name: str = "",
     ingest: list[Path] | None = None,
     options: ShowOptions | None = None,
+    others: list[ShowConfig] | None = None,
 ) -> tuple[ShowConfig, bool]:
     """Create (or update the ingest roots, templates, tracker project and movie numbering of) a show kept in
-    the catalog;
-    what is not given keeps its value."""
+    the catalog; what is not given keeps its value. An ingest folder that does not exist, or that is one of
+    `others`' (the other shows), inside one or holds one, is refused."""
     from daemon.catalog import shows as show_repo
 
     missing = [
         f"folder does not exist: {p}: create or mount it first" for p in ingest or [] if not p.is_dir()
     ]
-    if missing:
-        raise ConfigError(missing)
+    shared = [
+        line
+        for p in ingest or []
+        for other in others or []
+        for theirs in other.ingest.roots
+        if (line := shared_root(p.resolve(), other.code, theirs.path))
+    ]
+    if missing or shared:
+        raise ConfigError(missing + shared)
     ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
     given = options or ShowOptions()
     if given.path_template:

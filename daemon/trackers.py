@@ -56,12 +56,24 @@ def project_checks(tracker: SetsUp, plans: list[SetupPlan]) -> list[CheckResult]
     """`rushes tracker check`'s line per show: whether the tracker shows Rushes the show's project (a project it
     cannot see is one whose requests are only logged, `fix.unknown_project`)."""
     results = []
+    followed: dict[str, SetupPlan] = {}  # the show already following each project, by the project's id
     for plan in plans:
         what = f"project {plan.project}"
         try:
             found = tracker.find_project(plan.project)
         except TrackerError as exc:
             results.append(CheckResult(what, False, f"show {plan.project_name}: {exc}"))
+            continue
+        first = followed.setdefault(str(found.id), plan)
+        if first is not plan:  # its requests would all go to one of the two, and nothing would say so
+            results.append(
+                CheckResult(
+                    what,
+                    False,
+                    f"show {plan.project_name} follows the same project ({found.name or found.code}) as show "
+                    f"{first.project_name}: its fix requests go to one show only; give each show its own tracker_project",
+                )
+            )
         else:
             results.append(CheckResult(what, True, f"show {plan.project_name} ({found.name or found.code})"))
     return results

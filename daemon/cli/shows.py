@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from daemon import shows
-from daemon.cli.app import command_group, err, fail, out, settings
+from daemon.cli.app import command_group, err, fail, out, settings, state
 from daemon.context import open_context
 from daemon.settings import ShowConfig
 
@@ -86,7 +86,13 @@ def show_add(
 
     ctx = open_context(settings())
     try:
-        known = next((s for s in shows.all_shows(ctx.settings, ctx.catalog) if s.code == code), None)
+        if any(s.code == code for s in ctx.settings.shows):  # the file's show wins over the catalog's copy
+            raise fail(
+                f"show {code} is defined in the config file {state.config_path}: change it there (then "
+                "restart the daemon); `rushes show add` changes only shows kept in the catalog"
+            )
+        every = shows.all_shows(ctx.settings, ctx.catalog)
+        known = next((s for s in every if s.code == code), None)
         # add_show replaces the ingest folders and the name it is given: keep the ones the show has.
         folders = _with_known_roots(known, ingest or [])
         options = shows.ShowOptions(
@@ -96,8 +102,9 @@ def show_add(
             movie_first_frame,
             quarantine_unread,
         )
+        others = [s for s in every if s.code != code]
         show, created = shows.add_show(
-            ctx.catalog, code, name or (known.name if known else ""), folders, options
+            ctx.catalog, code, name or (known.name if known else ""), folders, options, others
         )
         running = daemon_running(ctx.catalog)
     finally:

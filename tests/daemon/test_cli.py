@@ -504,6 +504,19 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         assert code == 0 and "ok   project MYSHOW: show MYSHOW (MYSHOW)" in output.splitlines()
         code, output = rushes("tracker", "setup", "--show", "MYSHOW", env=env)
         assert code == 0 and output.splitlines()[-1] == "0 created, 18 already there, 0 missing"
+
+        (tmp_path / "twin").mkdir()  # a second show following the same project: one of them would never hear
+        assert (
+            rushes("show", "add", "TWIN", "--ingest", str(tmp_path / "twin"), "--tracker-project", "MYSHOW")[
+                0
+            ]
+            == 0
+        )
+        code, output = rushes("tracker", "check", env=env)
+        assert code == 1 and (
+            "FAIL project MYSHOW: show TWIN follows the same project (MYSHOW) as show MYSHOW: its fix requests go to "
+            "one show only; give each show its own tracker_project" in output.splitlines()
+        ), output
     finally:
         server.stop()
 

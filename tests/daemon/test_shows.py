@@ -47,3 +47,72 @@ def test_a_show_whose_stored_options_no_longer_validate_is_left_out_and_named(
     with pytest.raises(ConfigError, match="show BAD \\(catalog\\)"):  # a command naming it says why
         get_show(settings, catalog, "BAD")
     assert get_show(settings, catalog, "GOOD").code == "GOOD"
+
+
+def test_an_ingest_folder_shared_with_another_show_or_inside_one_is_refused(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A daily in a folder two shows watch would be catalogued for both: trained on by both, and a fix of one
+    rendered from the other's plate. The config file and `show add` refuse it, naming both."""
+    from daemon.settings import load_settings
+
+    outer, inner, apart = tmp_path / "d", tmp_path / "d" / "inn", tmp_path / "apart"
+    for folder in (inner, apart):
+        folder.mkdir(parents=True)
+    config = tmp_path / "rushes.yaml"
+    config.write_text(
+        f"shows:\n  - code: OUT\n    ingest: {{roots: [{outer}]}}\n  - code: INN\n    ingest: {{roots: [{inner}]}}\n"
+        f"  - code: TWIN\n    ingest: {{roots: [{outer}/]}}\n  - code: APART\n    ingest: {{roots: [{apart}]}}\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config)
+    assert refused.value.problems == [
+        f"shows[1].ingest.roots[0]: {inner} is inside show OUT's ingest folder {outer}: a daily there would belong "
+        "to both shows; give each show a folder of its own",
+        f"shows[2].ingest.roots[0]: {outer} is show OUT's ingest folder {outer}: a daily there would belong to "
+        "both shows; give each show a folder of its own",
+        f"shows[2].ingest.roots[0]: {outer} holds show INN's ingest folder {inner}: a daily there would belong to "
+        "both shows; give each show a folder of its own",
+    ]
+
+    first, _ = add_show(catalog, "ONE", ingest=[outer])
+    with pytest.raises(ConfigError, match=f"{inner} is inside show ONE's ingest folder {outer}"):
+        add_show(catalog, "TWO", ingest=[inner], others=[first])
+    assert [s.code for s in all_shows(Settings(data_dir=tmp_path), catalog)] == ["ONE"]  # nothing written
+    add_show(catalog, "TWO", ingest=[apart], others=[first])
+
+
+def test_show_add_on_a_show_of_the_config_file_is_refused_naming_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The file's show wins over the catalog's copy: `show add` changing only that copy said "updated" and
+    changed nothing the daemon does."""
+    from daemon.cli.main import _register
+    from tests.homes import own_home, rushes
+
+    _register()
+    own_home(monkeypatch, tmp_path)
+    (tmp_path / "zed").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    config = tmp_path / "rushes.yaml"
+    config.write_text(f"shows:\n  - code: ZED\n    ingest: {{roots: [{tmp_path / 'zed'}]}}\n")
+    code, output = rushes(
+        "--config",
+        str(config),
+        "show",
+        "add",
+        "ZED",
+        "--tracker-project",
+        "OTHER",
+        "--ingest",
+        str(tmp_path / "elsewhere"),
+    )
+    assert code == 2
+    assert " ".join(output.split()) == (
+        f"error: show ZED is defined in the config file {config}: change it there (then restart the daemon); "
+        "`rushes show add` changes only shows kept in the catalog"
+    )
+    code, output = rushes("--config", str(config), "show", "add", "NEW", "--ingest", str(tmp_path / "zed"))
+    assert code == 1  # a ConfigError naming both folders (main prints it: test_an_ingest_folder_shared_...)
+    code, output = rushes("--config", str(config), "show", "list")
+    assert code == 0 and "NEW" not in output
