@@ -3,7 +3,6 @@ them on the leader daemon (scheduler), and the tracker poller with its backoff (
 
 from daemon.crontab import crontab_trigger
 from daemon.scheduling.decisions import (
-    QUIET_BUDGET_FACTOR,
     Decision,
     ScheduleError,
     next_window,
@@ -25,7 +24,6 @@ from daemon.scheduling.scheduler import (
 
 __all__ = [
     "JOBS_TABLE",
-    "QUIET_BUDGET_FACTOR",
     "RECONCILE",
     "Decision",
     "Runtime",

@@ -3,7 +3,8 @@
 A training window opens at the show's `training.cron` (crontab syntax, weekday 0 = Sunday, on the wall clock of
 the show's `training.timezone`, else of the scheduler's zone) and lasts `training.hours` (of elapsed time); `window_fired` queues one TrainJob for it (deadline: the window's end)
 when the show's model is stale. `quiet_due` queues one when the show is stale and its newest daily landed more
-than `training.quiet_minutes` ago (the run gets 1.5x the show's budget). Both are idempotent through the
+than `training.quiet_minutes` ago (the run gets the show's budget from when it starts: no deadline, so a job that
+waited behind fixes or a restart still trains). Both are idempotent through the
 TrainJob's key, and neither queues while another train job of the show waits or runs. The clock is passed in.
 """
 
@@ -21,8 +22,6 @@ from daemon.catalog import shows as show_repo
 from daemon.crontab import WallClockTrigger, crontab_trigger
 from daemon.jobs.payloads import TrainJob, queue
 from daemon.settings import ShowConfig
-
-QUIET_BUDGET_FACTOR = 1.5
 
 
 class ScheduleError(Exception):
@@ -89,7 +88,9 @@ def window_fired(
 
 def quiet_due(catalog: Catalog, show: ShowConfig, now: datetime | None = None) -> Decision:
     """Queue a `train` job for a stale show whose newest daily landed more than `training.quiet_minutes` ago.
-    Idempotent per newest daily (the job key names it). The run gets 1.5x the show's training budget."""
+    Idempotent per newest daily (the job key names it). The run gets the show's training budget when it starts:
+    a deadline set here cut a job that waited in the queue (behind fixes, a restart) to nothing, and its key
+    then kept the show from training again until another daily landed."""
     quiet = show.training.quiet_minutes
     if quiet <= 0:
         return Decision(False, "quiet-period training is off (training.quiet_minutes is 0)")
@@ -101,8 +102,7 @@ def quiet_due(catalog: Catalog, show: ShowConfig, now: datetime | None = None) -
         landed = newest.created_at
         if landed > now - timedelta(minutes=quiet):
             return Decision(False, f"dailies still landing (the newest at {landed:%H:%M:%S} UTC)")
-        deadline = now + timedelta(seconds=show.train.budget_seconds * QUIET_BUDGET_FACTOR)
-        return _queue_train(s, TrainJob(show.code, "quiet", deadline=deadline, daily=newest.id))
+        return _queue_train(s, TrainJob(show.code, "quiet", daily=newest.id))
 
 
 def _queue_train(s: Session, job: TrainJob) -> Decision:

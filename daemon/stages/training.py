@@ -150,9 +150,10 @@ def _trainable(daily: daily_repo.Daily) -> bool:
 
 
 def budget_for(show: ShowConfig, job: TrainJob | None, override: float | None = None) -> tuple[float, bool]:
-    """The seconds to train, and whether the window's deadline cut them (a job may start late in its window)."""
+    """The seconds to train, and whether the window's deadline cut them (a job may start late in its window).
+    Only a window's job is cut: a quiet period's (queued by an older Rushes with a deadline) trains its budget."""
     budget = override or show.train.budget_seconds
-    if job is not None and job.deadline is not None:
+    if job is not None and job.deadline is not None and job.reason == "window":
         left = (job.deadline - datetime.now(UTC)).total_seconds()
         if left < budget:
             return left, True
