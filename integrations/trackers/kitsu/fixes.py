@@ -11,7 +11,9 @@ zou writes the comment and its `comment:new` event before it moves the task to t
 a poll can read the event while the task still has its old status. `status_arrival` tells that apart
 from a withdrawn request by the task's newest comment date: older than this comment means the move is
 still to come, and the poll waits for it (`events.NotYet`) for up to PENDING_GRACE after the event, by
-the reader's clock; a request whose status never reaches its task in that time is dropped with a warning.
+the reader's clock set to zou's (the Date of its answer: zou on a machine whose clock is a minute or two behind
+this host's dropped requests read a second after they were made); a request whose status never reaches its task
+in that time is dropped with a warning.
 
 On a first start (`backfill`) each task already in the fix status gives its newest fix comment once;
 the comment ids go into the new cursor's `seen` so the event poll does not return them again.
@@ -154,7 +156,11 @@ class FixReader:
             return None
         arrival = status_arrival(task, comment)
         if arrival == "pending":
-            if self.clock() - at < PENDING_GRACE:
+            zou_now = self.conn.server_time()  # the Date of zou's answer to that read: zou stamped `at`
+            behind = (
+                utc_now() - zou_now if zou_now is not None else timedelta(0)
+            )  # how far zou's clock is behind
+            if self.clock() - behind - at < PENDING_GRACE:
                 raise events.NotYet(
                     f"task {task_id} has yet to take the status of comment {comment.get('id')}"
                 )
