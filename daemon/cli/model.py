@@ -344,6 +344,7 @@ def _checked_params(
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
     _check_output_name(output, input_)
+    _check_scene_output(output, input_)
     existing = existing_output(output)
     if existing and not overwrite:
         raise fail(
@@ -401,6 +402,15 @@ def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
     return f"wrote the grade as a LUT to {path} ({space} in and out)"
 
 
+def _check_scene_output(output: str, input_: str) -> None:
+    """The one line (exit 2), before the work, for EXR frames asked of a source that is not scene-linear."""
+    from engine.media.working import display_encoded_exr, scene_linear
+
+    if Path(output).suffix.lower() == ".exr" and not scene_linear(input_):
+        instead = "write a .mov (ProRes) or a .tif, .dpx or .png sequence instead"
+        raise fail(f"--output {output}: {display_encoded_exr(Path(input_).name, None, instead)}")
+
+
 def _check_output_name(output: str, input_: str) -> None:
     """The one line (exit 2), before the work, for an output that names no file Rushes writes: a folder, or a
     name without a movie's or an image's extension."""
@@ -411,7 +421,8 @@ def _check_output_name(output: str, input_: str) -> None:
     example = f"{Path(input_).stem.split('.')[0] or 'fixed'}_fixed"
     if output.endswith(("/", "\\")) or path.is_dir():
         named = path / example
-        raise fail(f"--output {output} is a folder: name a file in it, e.g. {named}.mov or {named}.####.exr")
+        images = ".####.exr" if Path(input_).suffix.lower() == ".exr" else ".####.tif"
+        raise fail(f"--output {output} is a folder: name a file in it, e.g. {named}.mov or {named}{images}")
     if not is_sequence(output) and path.suffix.lower() not in MOVIE_SUFFIXES:
         movies = " ".join(sorted(MOVIE_SUFFIXES))
         raise fail(

@@ -52,7 +52,14 @@ from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
 from engine.media.sequences import find_sequence, frames_named, is_pattern
-from engine.media.working import WORKING_ENCODING, SeenRange, from_working, scene_linear, to_working
+from engine.media.working import (
+    WORKING_ENCODING,
+    SeenRange,
+    display_encoded_exr,
+    from_working,
+    scene_linear,
+    to_working,
+)
 from engine.model import (
     Manifest,
     ModelError,
@@ -583,9 +590,11 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
             f"Review pictures through OpenColorIO ({plan.view.name}); the EXR frames keep the scene's values."
         )
     elif plan.view is not None:
+        kept = {"dnxhr": "the DNxHR keeps", "prores": "the ProRes keeps"}.get(
+            plan.finishing, "no deliverable keeps"
+        )
         notes.append(
-            f"Review pictures tone-mapped to SDR through OpenColorIO ({plan.view.name}); the ProRes keeps the "
-            "daily's HDR."
+            f"Review pictures tone-mapped to SDR through OpenColorIO ({plan.view.name}); {kept} the daily's HDR."
         )
     if plan.pixel_aspect != 1:
         aspect = f"{plan.pixel_aspect.numerator}:{plan.pixel_aspect.denominator}"
@@ -1046,6 +1055,12 @@ def _finishing(params: Mapping[str, Any], info: MediaInfo) -> Any:
     rate_problem = mxf_rate_problem(info.fps) if value == "dnxhr" else None
     if rate_problem is not None:
         raise Permanent(f"deliver=dnxhr writes an MXF, and {rate_problem}: use prores")
+    if value == "exr" and not scene_linear(info):
+        raise Permanent(
+            display_encoded_exr(
+                Path(info.path).name, info.colour, "ask for deliver=prores (or dnxhr) instead"
+            )
+        )
     return value
 
 

@@ -40,6 +40,10 @@ class ColourTags:
     transfer: int
     matrix: int
 
+    def transfer_name(self) -> str:
+        """The transfer by its common name ("BT.709", "HLG"), else its number."""
+        return str(_TRANSFERS.get(self.transfer, self.transfer))
+
     def described(self) -> str:
         """The tags by name, with their numbers: "primaries BT.709, transfer BT.709, matrix BT.709 (H.273: 1, 1,
         1)"; a number without a common name stays a number."""

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from .decode import Source, read_frames, read_frames_uint8
 from .frames import Frame
-from .info import MediaInfo
+from .info import ColourTags, MediaInfo
 from .pixels import to_float32, to_uint8
 
 F32 = npt.NDArray[np.float32]
@@ -53,6 +53,16 @@ def scene_linear(source: Source) -> bool:
     """Whether a source holds scene-linear light (an EXR movie or sequence), worked on through the log curve."""
     path = source.path if isinstance(source, MediaInfo) else str(source)
     return Path(path).suffix.lower() in SCENE_LINEAR_SUFFIXES
+
+
+def display_encoded_exr(name: str, colour: ColourTags | None, instead: str) -> str:
+    """Why a daily that is not scene-linear is not written as EXR frames: their values would be its display
+    encoding, which compositing (and Rushes' own reading of an EXR) takes for linear light."""
+    encoding = f" ({colour.transfer_name()})" if colour is not None else ""
+    return (
+        f"EXR frames hold scene-linear light, and {name}'s pictures are display-encoded{encoding}: Rushes does not "
+        f"turn them into linear light, so as EXR they would read wrong in the comp; {instead}"
+    )
 
 
 def to_working(rgb: npt.NDArray[np.floating]) -> F32:

@@ -1205,13 +1205,17 @@ def test_a_fix_of_a_plate_keeps_each_frames_timecode(tmp_path: Path) -> None:
     tc = FrameTimecode(1001, "14:22:05:10", Fraction(25))
     write_numbered_sequence(plate, enumerate(footage.frames(3, (64, 48)), 1001), 25, timecode=tc)
 
-    for output in (str(tmp_path / "out" / "pl.####.exr"), str(tmp_path / "pl.mov")):
+    for output in (str(tmp_path / "out" / "pl.####.dpx"), str(tmp_path / "pl.mov")):
         code, said = denoise_fix(plate, output)
         assert code == 0, said
         assert (probe(output).timecode, probe(output).fps) == ("14:22:05:10", 25), (
             output
         )  # editorial conforms by it
-    assert read_header(tmp_path / "out" / "pl.1003.exr").timecode == "14:22:05:12"
+    assert read_header(tmp_path / "out" / "pl.1003.dpx").timecode == "14:22:05:12"
+    # EXR frames of a display-encoded plate: refused before any work (they would read as linear light)
+    code, said = denoise_fix(plate, str(tmp_path / "out" / "pl.####.exr"))
+    assert code == 2 and "pl.####.dpx's pictures are display-encoded" in " ".join(said.split()), said
+    assert not (tmp_path / "out" / "pl.1001.exr").exists()
 
 
 def test_a_fix_keeps_the_reel_name_an_edit_conforms_by(tmp_path: Path) -> None:

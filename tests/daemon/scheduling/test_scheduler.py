@@ -231,7 +231,9 @@ def test_quiet_period_trains_once_dailies_stop_landing(catalog: Catalog) -> None
     [job] = train_jobs(catalog)
     assert job.key == f"train:{CODE}:quiet:{newest_id}" and newest_id != first_id
     assert job.payload["reason"] == "quiet"
-    assert "deadline" not in job.payload  # the show's budget from whenever it starts (behind fixes, a restart)
+    assert (
+        "deadline" not in job.payload
+    )  # the show's budget from whenever it starts (behind fixes, a restart)
 
 
 def test_quiet_period_does_nothing_for_a_current_model_or_when_off(catalog: Catalog) -> None:

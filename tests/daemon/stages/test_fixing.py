@@ -669,13 +669,17 @@ def test_a_shows_movie_first_frame_numbers_the_frames_a_request_names_and_the_ve
     )
     daily(catalog, tmp_path)
     promoted_model(numbered, catalog, heads=("interpolate",))
-    rebuilt = request(catalog, ["interpolate"], {"frames": "1002", "deliver": "exr"})
+    rebuilt = request(catalog, ["interpolate"], {"frames": "1002", "deliver": "prores"})
     assert run_fix(numbered, catalog, FixJob(rebuilt, "interpolate"))["frames"] == 4
     with catalog.session(readonly=True) as s:
         [pub] = fixes.get_fix_request(s, rebuilt).publications  # type: ignore[union-attr]
         files = VersionFiles.from_json(dict(pub.extra_files))
     assert (files.first_frame, files.last_frame) == (1001, 1004)
-    assert files.frames is not None and probe(files.frames).frame_range == range(1001, 1005)
+    assert files.frames is not None and probe(files.frames, first_frame=1001).frame_range == range(1001, 1005)
+    # EXR frames of a movie daily would hold its display-encoded values, which the comp reads as linear light
+    as_exr = request(catalog, ["interpolate"], {"frames": "1002", "deliver": "exr"}, key="memory:event:3")
+    with pytest.raises(Permanent, match=r"sh010_v1\.mp4's pictures are display-encoded \(BT\.709\)"):
+        run_fix(numbered, catalog, FixJob(as_exr, "interpolate"))
     with catalog.session() as s:  # the file's own count is not the show's
         row, _ = fixes.add_fix_request(s, SHOW, "memory:event:2", "sh010", ["interpolate"], {"frames": "2"})
     with pytest.raises(Permanent, match="frames 2 lie outside the shot's frames 1001-1004"):

@@ -39,7 +39,10 @@ def test_the_budget_is_the_shows_unless_the_window_closes_first() -> None:
     assert cut and 290 < seconds <= 300
     assert budget_for(show, None, override=60) == (60, False)
     # a quiet period's job that waited in the queue past the deadline an older Rushes gave it still trains
-    assert budget_for(show, TrainJob(SHOW, "quiet", deadline=soon - timedelta(hours=1), daily=7)) == (600, False)
+    assert budget_for(show, TrainJob(SHOW, "quiet", deadline=soon - timedelta(hours=1), daily=7)) == (
+        600,
+        False,
+    )
 
 
 def test_a_window_about_to_close_skips_the_run_and_reserves_nothing(
