@@ -51,7 +51,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import find_sequence, frames_named, is_pattern
+from engine.media.sequences import find_sequence, frames_named, is_pattern, parse_sequence
 from engine.media.working import (
     WORKING_ENCODING,
     SeenRange,
@@ -854,6 +854,7 @@ def _render_plan(
         overscan=Overscan.of(info),
         retime=prepared.factor,
         daily=request.source,
+        frame_digits=parse_sequence(info.path).padding if is_pattern(info.path) else 0,
     )
     return info, prepared, plan
 

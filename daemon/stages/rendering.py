@@ -121,6 +121,9 @@ class RenderPlan:
     # carry so that players read their pixels as the daily's; None for BT.709. A view's picture (review movies, and
     # the ProRes of a scene-referred daily) carries its display's tags instead (engine.color.DisplayView.tags).
     colour: ColourTags | None = None
+    # The digits of the daily's frame numbers (an image sequence's padding; 0 for a movie): the EXR
+    # deliverable's frames have as many, and at least four.
+    frame_digits: int = 0
     # What a regrade's .cube maps, in and out (daemon.stages.fixing.grade_space): its title says so.
     grade_space: str = "the daily's own code values"
     # The daily has alpha (and the fix keeps its frames' numbers): the ProRes deliverable is 4444 with it and
@@ -349,7 +352,7 @@ class RenderSink:
         self._wipe_numbers: list[int] = []  # the frame number each frame of the wipe's buffer shows
         self._writers: dict[str, MovieWriter] = {}
         self._pauses: dict[int, int] = {}  # frames written before a pause (MovieWriter.skip): its length
-        self._exr = parse_sequence(str(self.tmp / f"{plan.name}.####.exr"))
+        self._exr = parse_sequence(str(self.tmp / f"{plan.name}{self._exr_frames}"))
         self._open = True
         with self._writing(plan.out_dir):
             plan.out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -360,6 +363,12 @@ class RenderSink:
 
     def _path(self, folder: Path, suffix: str) -> Path:
         return folder / f"{self.plan.name}{suffix}"
+
+    @property
+    def _exr_frames(self) -> str:
+        """The EXR deliverable's numbering: `.####.exr`, or as many digits as the daily's frames have (a plate
+        numbered pl.001001.exr is relinked in the conform by six)."""
+        return f".{'#' * max(self.plan.frame_digits, 4)}.exr"
 
     @property
     def _review(self) -> Path:
@@ -640,7 +649,7 @@ class RenderSink:
         if plan.finishing in _DELIVERABLE_MOVIES:
             frames = str(self._path(plan.out_dir, _DELIVERABLE_MOVIES[plan.finishing][0]))
         elif plan.finishing == "exr":
-            frames = str(self._path(plan.out_dir, ".####.exr"))
+            frames = str(self._path(plan.out_dir, self._exr_frames))
         otio_path = self._path(self.tmp, ".otio")
         length = self.last_number - self.first_number + 1  # the movie's frame times, its pauses' too
         with self._writing(otio_path):

@@ -5,6 +5,7 @@ request that cannot work is Permanent (dead-lettered, not retried)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -44,7 +45,7 @@ def one_thread() -> Iterator[None]:
 def on_disk(path: str | Path) -> dict[str, Any]:
     """A daily's size and mtime as ingest records them (a sequence's: its frames' sum and latest), which a fix
     checks its files against (daemon.stages.fixing.delivered_again)."""
-    stats = [p.stat() for p in sorted(Path(path).parent.glob(Path(path).name.replace("####", "*")))]
+    stats = [p.stat() for p in sorted(Path(path).parent.glob(re.sub("#+", "*", Path(path).name)))]
     return {"size_bytes": sum(st.st_size for st in stats), "mtime": max(st.st_mtime for st in stats)}
 
 
@@ -205,6 +206,23 @@ def test_a_cg_dailys_exr_deliverable_keeps_each_frames_aovs_and_the_description_
     assert frames is not None and np.all(read_exr_layers(Path(frames.replace("####", "1003")))["Z"] == 1003)
     said = (movie.parent / "description.txt").read_text()
     assert "The daily's other EXR channels (Z) are kept as they are in the EXR frames" in said
+
+
+def test_an_exr_deliverable_numbers_its_frames_with_as_many_digits_as_the_plates(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A conform relinks by the plate's naming: pl.001001.exr's fix came back as NAME.1001.exr."""
+    from engine.media import write_image
+
+    numbers = (1001, 1002, 1003, 1004)
+    for number, picture in zip(numbers, footage.frames(4, (64, 48)), strict=True):
+        write_image(tmp_path / "pl" / f"pl.{number:06d}.exr", picture)
+    _, frames = fixed_daily(
+        settings, catalog, tmp_path, tmp_path / "pl" / "pl.######.exr", {"deliver": "exr"}
+    )
+    assert frames is not None and frames.endswith(".######.exr")
+    made = sorted(p.name for p in Path(frames).parent.glob("*.exr"))
+    assert made == [Path(frames).name.replace("######", f"{n:06d}") for n in numbers]
 
 
 @pytest.mark.parametrize(("ext", "space"), [("exr", "ACEScct"), ("png", "the daily's own code values")])
