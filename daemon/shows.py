@@ -36,10 +36,16 @@ def from_catalog(code: str, name: str, config: dict[str, Any]) -> ShowConfig:
         raise ConfigError([f"show {code} (catalog): {line}" for line in validation_problems(exc)]) from exc
 
 
+# What the catalog's copy of a YAML show keeps of it, for a daemon whose own file lacks the show (another site's
+# on the same catalog, a file out of step): its training window (`cron`, `hours`, `quiet_minutes`, `timezone`), so
+# that it schedules the show from there when it leads, rather than at the defaults in its own zone; the project it
+# follows and the number of a movie's first frame, so that it takes the show's fix requests (their frames named
+# as the show counts them) rather than listing them as a project no show follows.
+SHARED_OPTIONS = ("training", "tracker_project", "movie_first_frame")
+
+
 def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
-    """Make sure every show of the YAML config has its catalog row, holding the show's training window (`cron`,
-    `hours`, `quiet_minutes`, `timezone`): a daemon whose own file lacks the show (another site's, on the same
-    catalog) schedules it from there when it leads, rather than at the defaults in its own zone."""
+    """Make sure every show of the YAML config has its catalog row, holding its SHARED_OPTIONS."""
     if not settings.shows:  # nothing to write: no write lock taken (a daemon may be holding it)
         return
     from daemon.catalog import shows as show_repo
@@ -47,9 +53,9 @@ def sync_config_shows(settings: Settings, catalog: Catalog) -> None:
     with catalog.session() as s:
         for show in settings.shows:
             row, _ = show_repo.ensure_show(s, show.code, show.name or show.code)
-            window = show.training.model_dump(mode="json", exclude_defaults=True)
-            config = {key: value for key, value in (row.config or {}).items() if key != "training"}
-            config |= {"training": window} if window else {}
+            shared = show.model_dump(mode="json", include=set(SHARED_OPTIONS), exclude_defaults=True)
+            config = {key: value for key, value in (row.config or {}).items() if key not in SHARED_OPTIONS}
+            config |= shared
             if config != (row.config or {}):
                 row.config = config
 

@@ -116,3 +116,34 @@ def test_show_add_on_a_show_of_the_config_file_is_refused_naming_the_file(
     assert code == 1  # a ConfigError naming both folders (main prints it: test_an_ingest_folder_shared_...)
     code, output = rushes("--config", str(config), "show", "list")
     assert code == 0 and "NEW" not in output
+
+
+def test_a_daemon_whose_file_lacks_a_show_follows_its_project_as_the_file_that_has_it_says(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Daemons sharing a catalog, one file out of step: the leader reading requests without the show in its own
+    file listed them as a project no show follows (the catalog's copy had the show's code, not its project)."""
+    from daemon.shows import show_for, sync_config_shows
+
+    show = ShowConfig.model_validate(
+        {"code": "ABC", "tracker_project": "Alpha Show", "movie_first_frame": 1001, "training": {"hours": 3}}
+    )
+    sync_config_shows(Settings(data_dir=tmp_path, shows=[show]), catalog)
+    [seen] = all_shows(Settings(data_dir=tmp_path), catalog)  # the other daemon's view
+    assert (seen.code, seen.tracker_project, seen.movie_first_frame, seen.training.hours) == (
+        "ABC",
+        "Alpha Show",
+        1001,
+        3,
+    )
+    assert show_for("Alpha Show", [seen]) == seen and show_for("ABC", [seen]) is None
+
+    sync_config_shows(
+        Settings(data_dir=tmp_path, shows=[ShowConfig(code="ABC")]), catalog
+    )  # the file changed
+    [seen] = all_shows(Settings(data_dir=tmp_path), catalog)
+    assert (seen.tracker_project, seen.movie_first_frame, seen.training.hours) == (
+        None,
+        0,
+        ShowConfig(code="X").training.hours,
+    )
