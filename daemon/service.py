@@ -288,6 +288,17 @@ class Daemon:
             log.info("scheduler.leader")
             self.scheduler.start()
 
+    def _warn_if_sqlite_shared(self) -> None:
+        """Say so when another daemon already holds this SQLite catalog's scheduler lock: SQLite is for one daemon
+        (docs/operations.md), and two on one file ran side by side without a word."""
+        if self.catalog.dialect == "sqlite" and not self.leadership.is_leader:
+            log.warning(
+                "daemon.sqlite_shared",
+                catalog=self.catalog.url,
+                problem="another daemon runs on this SQLite catalog; SQLite is for one daemon: stop one, or put "
+                "the daemons on one PostgreSQL catalog (catalog_url)",
+            )
+
     # ---- shows added while running -------------------------------------------------------------------------
 
     def follow_shows(self) -> None:
@@ -391,6 +402,7 @@ class Daemon:
         self.loop.start()
         self.watchers.start()  # its first reconcile scan feeds the stability gate
         self._lead()
+        self._warn_if_sqlite_shared()
         self._wait_for_ingest()
         # Fix requests only once what landed while the daemon was down is catalogued: a request made meanwhile
         # for a new daily was claimed before that daily's ingest job (fixes go first) and answered "no readable

@@ -35,3 +35,34 @@ def test_the_start_waits_through_a_catalog_outage_instead_of_stopping_the_daemon
     finally:
         daemon.executor.shutdown(wait=False)
         daemon.ctx.close()
+
+
+def test_a_second_daemon_on_a_sqlite_catalog_says_so(tmp_path: Path) -> None:
+    """SQLite is for one daemon: a second on the same file ran beside the first without a word."""
+    from structlog.testing import capture_logs
+
+    from daemon.leader import Leadership
+
+    first = Daemon(Settings(data_dir=tmp_path / "home", shows=[ShowConfig(code="QS")]))
+    second = Daemon(Settings(data_dir=tmp_path / "home", shows=[ShowConfig(code="QS")]))
+    lock = Leadership(first.catalog)
+    try:
+        assert lock.try_acquire()  # the first daemon leads
+        with capture_logs() as logs:
+            second._lead()
+            second._warn_if_sqlite_shared()
+        [said] = [e for e in logs if e["event"] == "daemon.sqlite_shared"]
+        assert said["log_level"] == "warning" and "SQLite is for one daemon" in said["problem"]
+        lock.release()
+        with capture_logs() as logs:
+            second._lead()  # alone now: it leads, and nothing is said
+            second._warn_if_sqlite_shared()
+        assert not [e for e in logs if e["event"] == "daemon.sqlite_shared"]
+    finally:
+        lock.release()
+        for daemon in (first, second):
+            if daemon.leadership.is_leader:
+                daemon.scheduler.shutdown(wait=False)
+            daemon.leadership.release()
+            daemon.executor.shutdown(wait=False)
+            daemon.ctx.close()
