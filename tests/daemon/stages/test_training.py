@@ -204,3 +204,42 @@ def test_a_second_rushes_train_of_a_show_while_one_runs_is_refused_not_trained_i
         f"{SHOW} v{number} is being trained by another run (pid {os.getpid()} on "
     )
     assert sorted(p.name for p in folder.iterdir()) == ["run.lock"]  # the second wrote nothing into it
+
+
+def test_a_train_job_whose_version_another_run_trains_leaves_it_to_that_run(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """A job whose lease ran out while its worker still trained (or a `rushes train` beside it): the retry
+    failed as an attempt with a traceback in the worker's log, and its retries were spent while the other run
+    went on. It ends at once, skipped, naming the run that trains the version."""
+    import logging
+
+    import yaml
+
+    from daemon.jobs import worker
+    from daemon.jobs.payloads import TrainJob
+
+    ingest_movie(catalog, footage.movie(tmp_path / "sh010_1.mp4", n=8, size=(64, 48)), "sh010")
+    number, folder = reserve_version(
+        catalog, settings, SHOW, 7, None
+    )  # job 7's version, its first worker on it
+    folder.mkdir(parents=True)
+    config = tmp_path / "rushes.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(settings.data_dir), "shows": [{"code": SHOW}]}))
+    first = lock_run(folder)
+    assert first is not None
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # the worker sets up its job's logging
+    try:
+        report = worker.train(7, TrainJob(SHOW, "manual").to_json(), attempt=2, config=str(config))
+    finally:
+        root.handlers[:], root.level = handlers, level
+        first.release()
+        for kept in worker._catalogs.values():
+            kept.dispose()
+        worker._catalogs.clear()
+    assert report["version"] is None and report["skipped"].startswith(
+        f"{SHOW} v{number} was being trained by another run (pid {os.getpid()} on "
+    )
+    assert report["skipped"].endswith(": left to it")
+    assert sorted(p.name for p in folder.iterdir()) == ["run.lock"]
