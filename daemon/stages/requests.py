@@ -93,8 +93,9 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         return 0
     kinds = [k for k in req.kinds if k in FIX_KINDS]
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))
-    # the dailies' code for the shot: the tracker's own, in another case, or qualified by its sequence (Kitsu)
-    shot = dailies.shot_for(s, show.code, (*req.qualified_codes, req.shot_code)) or req.shot_code
+    # the dailies' code for the shot: qualified by its sequence (in any case), else the tracker's own, in any case
+    qualified = dailies.shot_for(s, show.code, req.qualified_codes)
+    shot = qualified or dailies.shot_for(s, show.code, (req.shot_code,)) or req.shot_code
     row, created = _recorded(s, req, show.code, shot, kinds)
     if not created:
         return 0
@@ -102,6 +103,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         for older in replace_unstarted(s, row, only_repeats=not req.replaces_earlier):
             log.info("fix.replaced", request=older, by=row.id, task=row.task_id)
     problems = list(req.problems)
+    if req.shared_code and qualified is None and shot in dailies.shots(s, show.code):
+        problems.append(shared_name(req))  # dailies by the bare name, which another sequence's shot has too
     if kinds:
         problems += unread_params(kinds, req.params)
     if unknown:
@@ -117,6 +120,20 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         "fix.requested", show=show.code, shot=shot, tracker_shot=req.shot_code, kinds=kinds, params=req.params
     )
     return 1
+
+
+def shared_name(req: FixRequest) -> str:
+    """The answer to a request on a shot whose name other shots of the project share, when its dailies go by
+    that name alone: Rushes cannot tell whose they are."""
+    qualified = (
+        f" by the shot qualified by its sequence ({req.qualified_codes[0]}_1.mov)"
+        if req.qualified_codes
+        else " apart"
+    )
+    return (
+        f"the project has several shots named {req.shot_code} and their dailies go by that name alone, so Rushes "
+        f"cannot tell which are this shot's: name this shot's dailies{qualified}, then ask again"
+    )
 
 
 def _answer_wrapped(s: Session, req: FixRequest, show: str) -> int:

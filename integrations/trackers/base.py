@@ -74,6 +74,9 @@ class FixRequest:
     # The shot's names qualified by its place in the tracker, most specific first, which files may be named by
     # where the bare name repeats (Kitsu's SH0010 in every sequence: "EP01_SQ01_SH0010", "SQ01_SH0010").
     qualified_codes: tuple[str, ...] = ()
+    # Whether the bare shot code names another shot of the project too (another sequence's SH010 on ShotGrid):
+    # then only dailies named by a qualified code are surely this shot's, and the daemon asks for them.
+    shared_code: bool = False
     # What the coordinator wrote that could not be read, one line each (an unknown kind, a word that is not
     # key=value, no fix named at all): the daemon answers such a request on its task instead of guessing.
     problems: tuple[str, ...] = ()

@@ -601,3 +601,28 @@ def test_an_api_call_refused_with_403_names_the_scripts_access_not_the_url(
         "refused the call; check the script's API access and any proxy between this machine and the site"
     )
     assert "tracker.url" not in detail
+
+
+def test_a_request_names_its_shot_qualified_by_its_sequence_and_says_when_another_shot_shares_its_code(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """An episodic project's SQ010_0010 again in sequence SQ020: the request carried the bare code only, and the
+    daemon rendered the other sequence's plate for it."""
+    start = tracker(server).fix_requests_since(None).cursor
+    again = sg.create("Sequence", {"code": "SQ020", "project": show.project})
+    twin = sg.create("Shot", {"code": "SQ010_0010", "project": show.project, "sg_sequence": again})
+    task = sg.create("Task", {"content": "comp", "entity": twin, "project": show.project})
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    sg.update("Task", show.tasks[1]["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    found = {r.task_id: r for r in tracker(server).fix_requests_since(start).items}
+    shared, alone = found[task["id"]], found[show.tasks[1]["id"]]
+    assert (shared.shot_code, shared.qualified_codes, shared.shared_code) == (
+        "SQ010_0010",
+        ("SQ020_SQ010_0010",),
+        True,
+    )
+    assert (alone.shot_code, alone.qualified_codes, alone.shared_code) == (
+        "SQ010_0020",
+        ("SQ010_SQ010_0020",),
+        False,
+    )

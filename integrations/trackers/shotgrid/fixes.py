@@ -158,6 +158,7 @@ class FixReader:
             spec = notes.FixSpec(problems=(omitted(shot_code, self.options.omitted_status),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
+        sequence = str(task.get("entity.Shot.sg_sequence.Sequence.code") or "") if on_shot else ""
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",
             project=str(project),
@@ -171,8 +172,20 @@ class FixReader:
             problems=spec.problems,
             replaces_earlier=True,  # the task's fix field holds the whole request
             project_names=names,
+            qualified_codes=(f"{sequence}_{shot_code}",) if sequence and shot_code else (),
+            shared_code=on_shot and bool(shot_code) and self._shared(task, int(entity["id"]), shot_code),
         )
         return request, False
+
+    def _shared(self, task: Entity, shot_id: int, code: str) -> bool:
+        """Whether another shot of the task's project has the same code (an episodic show's SH010 in each
+        sequence): its dailies named by the bare code may be either's."""
+        project = task.get("project")
+        if not isinstance(project, dict):
+            return False
+        filters = [["project", "is", project], ["code", "is", code], ["id", "is_not", shot_id]]
+        other = self.conn.call(f"shots named {code}", lambda sg: sg.find_one("Shot", filters, ["id"]))
+        return other is not None
 
     def _spec(self, task_id: int, field_value: object) -> tuple[notes.FixSpec, str | None]:
         """What the task asks, and the note it was read from or beside: the fix field, or the task's newest
@@ -220,6 +233,7 @@ class FixReader:
             "project.Project.name",
             "entity.Shot.code",
             "entity.Shot.sg_status_list",
+            "entity.Shot.sg_sequence.Sequence.code",
             "updated_at",
         ]
         found: Entity | None = self.conn.call(

@@ -426,6 +426,44 @@ def test_a_request_names_the_shot_as_its_dailies_do_in_another_case_or_qualified
     assert asked("c", "sh030") == "sh030"  # no daily yet: the tracker's code, found when one comes
 
 
+def test_a_shot_whose_name_others_share_is_fixed_only_from_dailies_named_by_its_sequence(
+    catalog: Catalog,
+) -> None:
+    """An episodic show's SH010 in SQ01 and SQ02, the dailies named sh010 alone: SQ02's request was rendered from
+    SQ01's plate and published on SQ02's shot. It is answered instead, naming the files it needs."""
+    from daemon.catalog.dailies import DailyFacts, register_daily
+    from daemon.stages.requests import record_fix_request
+    from integrations.trackers.base import FixRequest
+
+    def register(shot: str) -> None:
+        with catalog.session() as s:
+            facts = DailyFacts(
+                path=f"/in/{shot}_1.mov", size_bytes=1, mtime=1.0, content_hash=shot, shot=shot
+            )
+            register_daily(s, SHOW, facts)
+
+    def asked(key: str) -> tuple[str, str, list[str]]:
+        request = FixRequest(
+            key, SHOW, 2, "sh010", 2, ("denoise",), qualified_codes=("SQ02_sh010",), shared_code=True
+        )
+        with catalog.session() as s:
+            record_fix_request(s, request, SHOWS, tracker="shotgrid")
+            row = next(r for r in fixes.list_fix_requests(s, SHOW) if r.request_key == key)
+            return row.shot, row.state, [job.key for job in job_repo.list_jobs(s, kind="fix", limit=None)]
+
+    register("sh010")
+    shot, state, jobs = asked("a")
+    assert (shot, state, jobs) == ("sh010", "failed", [])
+    [answered] = answer_jobs(catalog)
+    assert answered.reason == (
+        "the project has several shots named sh010 and their dailies go by that name alone, so Rushes cannot tell "
+        "which are this shot's: name this shot's dailies by the shot qualified by its sequence (SQ02_sh010_1.mov), "
+        "then ask again"
+    )
+    register("sq02_SH010")  # named by its sequence (in another case): surely its
+    assert asked("b") == ("sq02_SH010", "open", ["fix:b:denoise"])
+
+
 def test_a_request_on_a_wrapped_show_runs_nothing_and_is_answered_that_the_show_is_wrapped(
     catalog: Catalog, tracker: MemoryTracker
 ) -> None:
