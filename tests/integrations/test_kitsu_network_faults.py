@@ -325,3 +325,28 @@ def test_a_404_page_from_a_load_balancer_is_not_read_as_a_deleted_task(
     assert not isinstance(caught.value, TrackerFatal) and "\n" not in str(caught.value)
     missing = str(uuid.uuid4())
     assert kitsu.withdrawn([missing]) == {missing}  # zou's own 404 (JSON) after it served: a deleted task
+
+
+def test_an_upload_zou_refuses_for_good_leaves_the_task_answered_not_waiting_for_approval(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A studio's nginx refusing the preview's body (413): Rushes' publish comment had already moved the task to
+    its review status, and the answer, moving only a task still in the fix status, left it waiting for approval of
+    a Version with no movie."""
+    from integrations.trackers.base import RequestAnswer
+
+    fix = gazu.task.get_task_status_by_short_name("fix", client=kitsu_admin)
+    gazu.task.add_comment(kitsu_shot.task_id, fix, "#rushes denoise", client=kitsu_admin)
+    movie = write_movie(tmp_path / "SH010_denoise_v001.mp4")
+    proxy.add(Answer(413), when=to_path(UPLOAD), times=100)
+    kitsu = tracker(zou_server, proxy)
+    spec = spec_for(kitsu_shot, movie, "job-13:publish")
+    with pytest.raises(TrackerFatal):
+        publish_until_done(kitsu, spec)
+    kitsu.answer_request(
+        RequestAnswer("answer:13", kitsu_shot.shot["id"], kitsu_shot.task_id, "Rushes", "no movie")
+    )
+    task = gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)
+    assert task["task_status"]["short_name"] == "todo"  # the failed status, as for any request not done
+    newest = gazu.task.all_comments_for_task(kitsu_shot.task_id, client=kitsu_admin)[0]
+    assert "no movie" in str(newest["text"])

@@ -280,16 +280,20 @@ def move_task(conn: Connection, task_id: int | str, wanted: Entity, task: Entity
 
 
 def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) -> None:
-    """One comment on the request's task saying why it was not done, moving the task from the fix status to
-    `failed_status` (a task moved on since keeps its status); not posted again when a comment with the same
-    text is on the task (an earlier attempt got through and only its answer was lost)."""
+    """One comment on the request's task saying why it was not done, moving the task to `failed_status` from the
+    fix status, or from the status Rushes' own publish comment gave it (the newest comment: a Version whose movie
+    zou then refused, which left the task waiting for approval of no movie); a task moved on since keeps its
+    status. Not posted again when a comment with the same text is on the task (an earlier attempt got through
+    and only its answer was lost)."""
     target = task_for(conn, statuses, answer.shot_id, answer.task_id)
     text = note_text(answer.subject, answer.body)
-    if any(str(c.get("text") or "") == text for c in events.comments(conn, target)):
+    said = events.comments(conn, target)  # newest first
+    if any(str(c.get("text") or "") == text for c in said):
         return
     task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
     status_id = task["task_status_id"]
-    if status_id == statuses.of("fix_status")["id"]:
+    ours = bool(said) and key_of(str(said[0].get("text") or "")) is not None
+    if status_id == statuses.of("fix_status")["id"] or ours:
         try:
             status_id = statuses.of("failed_status")["id"]
         except TrackerFatal as exc:  # the comment is the answer; the task stays where it is
