@@ -532,6 +532,33 @@ def test_project_shots_and_tasks(server: SGServer, show: Show) -> None:
         adapter.find_project("NOPE")
 
 
+def test_a_field_shotgrid_made_under_another_code_is_named_by_setup_and_check_and_never_made_twice(
+    tmp_path: Path,
+) -> None:
+    """`tracker.fix_field: sg_Rushes_Fixes`: ShotGrid made sg_rushes_fixes; setup said "created" and made another
+    one on each run (sg_rushes_fixes_1, ...), and check sent the user back to setup."""
+    server = running_server(tmp_path / "bare")
+    try:
+        adapter = tracker(server, fix_field="sg_Rushes_Fixes")
+        assert adapter.ensure_fields() == ["Task.sg_rushes_fixes", "Version.sg_rushes_key"]
+        for _ in range(2):
+            steps = {step.what: step for step in tracker(server, fix_field="sg_Rushes_Fixes").setup([])}
+            named = steps["field Task.sg_Rushes_Fixes (text)"]
+            assert (named.outcome, named.detail) == (
+                "missing",
+                "ShotGrid has it as Task.sg_rushes_fixes: set tracker.fix_field: sg_rushes_fixes",
+            )
+        fields = [f for f in client(server).schema_field_read("Task") if f.startswith("sg_rushes")]
+        assert fields == ["sg_rushes_fixes"]
+        [check] = [c for c in adapter.check() if c.what == "field Task.sg_Rushes_Fixes"]
+        assert not check.ok and check.detail.endswith(
+            "ShotGrid has it as sg_rushes_fixes: set tracker.fix_field: sg_rushes_fixes"
+        )
+        assert all(c.ok for c in tracker(server).check() if c.what.startswith("field "))
+    finally:
+        server.stop()
+
+
 def test_fields_can_be_created_and_an_unreachable_site_fails_the_check(tmp_path: Path) -> None:
     server = running_server(tmp_path / "bare")
     adapter = tracker(server)

@@ -81,6 +81,10 @@ class Schema:
         results = []
         for entity_type, name, hint in wanted:
             ok = name in self.fields(entity_type)
+            other = None if ok else self.named_otherwise(entity_type, name)
+            if other is not None:  # setup made it, under the code ShotGrid chose
+                option = "fix_field" if entity_type == "Task" else "key_field"
+                hint = f"ShotGrid has it as {other}: set tracker.{option}: {other}"
             detail = "" if ok else f"{entity_type} field {name} does not exist in ShotGrid: {hint}"
             results.append(CheckResult(f"field {entity_type}.{name}", ok, detail))
         return results
@@ -102,23 +106,40 @@ class Schema:
         return results
 
     def ensure_fields(self) -> list[str]:
-        """Create the Task fix field and the Version key field (text) where missing; the names created."""
+        """Create the Task fix field and the Version key field (text) where missing; the names created. One
+        that the site has under another code (its display name taken: ShotGrid gave the field it made for an
+        earlier run another code, e.g. lower case, or `_1` where a deleted field keeps the code) is not made
+        again: `named_otherwise` says which code to set."""
         created = []
         for entity_type, name in (("Task", self.options.fix_field), ("Version", self.options.key_field)):
-            if name in self.fields(entity_type):
+            if name in self.fields(entity_type) or self.named_otherwise(entity_type, name):
                 continue
             if not name.startswith("sg_"):
                 raise TrackerFatal(
                     f"cannot create {entity_type}.{name}: ShotGrid custom fields start with sg_"
                 )
-            display = name[3:].replace("_", " ").title()
-            made = self._create_text_field(entity_type, display)
+            made = self._create_text_field(entity_type, _display(name))
             created.append(f"{entity_type}.{made}")
         self.forget()
         return created
+
+    def named_otherwise(self, entity_type: str, name: str) -> str | None:
+        """The code of a field of `entity_type` other than `name` that has the display name Rushes gives `name`
+        (the field setup made, under the code ShotGrid chose), or None."""
+        wanted = _display(name).casefold()
+        for code, field in self.fields(entity_type).items():
+            shown = str(((field or {}).get("name") or {}).get("value") or "")
+            if code != name and code.startswith("sg_") and shown.casefold() == wanted:
+                return str(code)
+        return None
 
     def _create_text_field(self, entity_type: str, display: str) -> str:
         made = self.conn.call(
             f"creating a {entity_type} field", lambda sg: sg.schema_field_create(entity_type, "text", display)
         )
         return str(made)
+
+
+def _display(name: str) -> str:
+    """The display name setup gives a custom field (`sg_rushes_fixes` -> "Rushes Fixes")."""
+    return name[3:].replace("_", " ").title() if name.startswith("sg_") else name

@@ -38,9 +38,22 @@ def _custom_fields(schema: Schema, options: TrackerOptions) -> list[SetupStep]:
     before = {e: set(schema.fields(e)) for e in ("Task", "Version")}
     schema.ensure_fields()
     steps = []
-    for entity_type, name in (("Task", options.fix_field), ("Version", options.key_field)):
+    for entity_type, name, option in (
+        ("Task", options.fix_field, "fix_field"),
+        ("Version", options.key_field, "key_field"),
+    ):
         what = f"field {entity_type}.{name} (text)"
-        steps.append(SetupStep(what, "existed" if name in before[entity_type] else "created"))
+        if name in before[entity_type]:
+            steps.append(SetupStep(what, "existed"))
+        elif name in schema.fields(entity_type):
+            steps.append(SetupStep(what, "created"))
+        else:  # made (now or by an earlier run) under the code ShotGrid chose
+            code = schema.named_otherwise(entity_type, name)
+            steps.append(
+                SetupStep(
+                    what, "missing", f"ShotGrid has it as {entity_type}.{code}: set tracker.{option}: {code}"
+                )
+            )
     return steps
 
 
