@@ -84,6 +84,7 @@ def test_fix_request_is_read_once_and_not_again_after_a_restart(
     assert request.params == {"frames": "1012-1016"}
     assert (request.shot_id, request.shot_code) == (kitsu_shot.shot["id"], "SH010")
     assert request.qualified_codes == ("SQ01_SH010",)  # Kitsu's shot names repeat from sequence to sequence
+    assert not request.shared_code  # ... but not yet in this project
     assert request.project == kitsu_shot.project["code"]
     assert request.requested_at is not None and request.requested_at.tzinfo is not None
 
@@ -91,6 +92,28 @@ def test_fix_request_is_read_once_and_not_again_after_a_restart(
     restarted = tracker(zou_server)  # a new process: only the persisted cursor carries over
     again = restarted.fix_requests_since(batch.cursor)
     assert [r for r in again.items if r.task_id == kitsu_shot.task_id] == []
+
+
+def test_a_request_on_a_shot_whose_name_another_sequence_repeats_says_so(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    """SH010 in SQ01 and in SQ02: the daemon asks for dailies named by the sequence rather than fixing SQ02's
+    request from bare-named dailies that may be SQ01's (daemon.stages.requests)."""
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    sequence = gazu.shot.new_sequence(kitsu_shot.project, "SQ02", client=kitsu_admin)
+    twin = gazu.shot.new_shot(kitsu_shot.project, sequence, "SH010", client=kitsu_admin)
+    task = gazu.task.new_task(
+        twin, gazu.task.get_task_type_by_name("Compositing", client=kitsu_admin), client=kitsu_admin
+    )
+    fix = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
+    gazu.task.add_comment(task["id"], fix, "#rushes denoise", client=kitsu_admin)
+    [request] = [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == task["id"]]
+    assert (request.shot_code, request.qualified_codes, request.shared_code) == (
+        "SH010",
+        ("SQ02_SH010",),
+        True,
+    )
 
 
 def test_first_start_picks_up_a_task_already_waiting_in_the_fix_status(

@@ -139,8 +139,22 @@ class FixReader:
             note=text,
             requested_at=at.replace(tzinfo=UTC),
             qualified_codes=qualified_codes(task),
+            shared_code=on == "Shot"
+            and self._shared(shot, str(task.get("project_id") or project.get("id") or "")),
             project_names=names,
         )
+
+    def _shared(self, shot: Entity, project_id: str) -> bool:
+        """Whether another shot of the project has this shot's name (SH010 in each sequence, as Kitsu's are
+        named): its dailies named by the bare name may be either's."""
+        name, kind = shot.get("name"), shot.get("entity_type_id")
+        if not name or not kind or not project_id:
+            return False
+        params = {"project_id": project_id, "entity_type_id": kind, "name": name}
+        same = self.conn.call(
+            f"shots named {name}", lambda c: gazu.client.fetch_all("entities", params, client=c)
+        )
+        return any(str(other.get("id")) != str(shot.get("id")) for other in same or [])
 
     def _nothing_named(self) -> str:
         return (
