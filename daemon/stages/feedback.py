@@ -2,7 +2,8 @@
 
 An approval marks the publication approved (approved before/after pairs are what a later training run may
 learn from; the request is approved when all its kinds are); a rejection reopens the request with the
-supervisor's note, and nothing re-runs until a coordinator asks again. Like the requests stage, a batch's
+supervisor's note, and nothing re-runs until a coordinator asks again. An approval taken back, or its Version
+deleted in the tracker, makes it pending again, out of the approved pairs. Like the requests stage, a batch's
 decisions and its event cursor are stored in one catalog transaction.
 """
 
@@ -28,12 +29,16 @@ def poll_reviews(tracker: Tracker, catalog: Catalog, limit: int = 100) -> PollRe
             pub = fixes.publication_for_version(s, review.version_id)
             if pub is None and review.idempotency_key:
                 pub = fixes.get_publication_by_key(s, review.idempotency_key)
-            if pub is None or review.status == "pending" or pub.review_status == review.status:
+            if pub is None or pub.review_status == review.status:
                 continue
+            if review.status == "pending" and pub.review_status != "approved":
+                continue  # only an approval is taken back (a rejection reopened its request already)
             fixes.set_review(s, pub.id, review.status, review.note)
             new += 1
             request = pub.fix_request
-            if review.status == "rejected":
+            if review.status == "pending" and request.state == "approved":
+                fixes.set_fix_state(s, request.id, "published")  # no longer all approved
+            elif review.status == "rejected":
                 # Reopened with the supervisor's note; nothing re-runs until a coordinator asks again.
                 fixes.set_fix_state(
                     s, request.id, "open", rejection_note=review.note or "rejected without a note"

@@ -146,6 +146,28 @@ def test_review_decisions_come_back(
         assert approved is not None and approved.state == "approved"
         assert [p.fix_kind for p in fixes.approved_pairs(s, "DEMO")] == ["upscale"]
 
+    # The supervisor takes the approval back: the pair is no longer learned from (it was, in the next training).
+    sg.update("Version", pubs["upscale"][2], {"sg_status_list": "rev"})
+    assert poll_reviews(tracker(server), catalog).new == 1
+    with catalog.session(readonly=True) as s:
+        request = fixes.get_fix_request(s, pubs["upscale"][1])
+        assert request is not None and request.state == "published"
+        assert fixes.approved_pairs(s, "DEMO") == []
+        [pub] = request.publications
+        assert (pub.review_status, pub.review_note) == (
+            "pending",
+            "the approval was taken back (the Version's status is now rev)",
+        )
+    # Approved again, then deleted in the tracker: gone from the pairs too.
+    sg.update("Version", pubs["upscale"][2], {"sg_status_list": "apr"})
+    assert poll_reviews(tracker(server), catalog).new == 1
+    sg.delete("Version", pubs["upscale"][2])
+    assert poll_reviews(tracker(server), catalog).new == 1
+    with catalog.session(readonly=True) as s:
+        assert fixes.approved_pairs(s, "DEMO") == []
+        [pub] = fixes.get_fix_request(s, pubs["upscale"][1]).publications  # type: ignore[union-attr]
+        assert (pub.review_status, pub.review_note) == ("pending", "the Version was deleted in the tracker")
+
 
 def test_the_daemons_poll_round_drops_a_request_taken_back_before_it_started(
     world: tuple[SGServer, Coordinator, dict[str, int], Catalog], tmp_path: Path
