@@ -91,6 +91,20 @@ def set_fix_state(
     return request
 
 
+def newer_request_waits(s: Session, request: FixRequest) -> bool:
+    """Whether a later request on the same task is still to be done (open, rendering or rendered): the
+    coordinator asked again, and the task's status is that request's."""
+    if request.task_id is None:
+        return False
+    later = select(FixRequest.id).where(
+        FixRequest.show_id == request.show_id,
+        FixRequest.task_id == request.task_id,
+        FixRequest.id > request.id,
+        FixRequest.state.in_(("open", "rendering", "rendered")),
+    )
+    return s.scalar(later.limit(1)) is not None
+
+
 def list_fix_requests(
     s: Session, show: str | None = None, state: str | None = None, limit: int | None = 100
 ) -> list[FixRequest]:

@@ -123,6 +123,7 @@ def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: A
             task_id=tracker_id(request.task_id) if request.task_id else None,
             subject=SUBJECT,
             body=answer_body(request, job, settings.tracker.fix_status),
+            keep_status=fixes.newer_request_waits(s, request),
         )
     try:
         tracker.answer_request(spec)

@@ -120,13 +120,17 @@ class VersionSpec:
 @dataclass(frozen=True)
 class RequestAnswer:
     """Why a fix request was not done, for the coordinator who made it: a note on its task (`subject`,
-    `body`), once per `key`, and the task moved from the fix status to the adapter's `failed_status`."""
+    `body`), once per `key`, and the task moved from the fix status to the adapter's `failed_status`, unless
+    `keep_status`: a newer request waits on the task (the coordinator asked again meanwhile), whose status the
+    answer to the one it replaced must not take (it left the task looking taken back, and the newer request was
+    dropped)."""
 
     key: str
     shot_id: int | str
     task_id: int | str | None
     subject: str
     body: str
+    keep_status: bool = False
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ class MemoryTracker:
         with self._lock:
             task = self.tasks.get(int(answer.task_id)) if answer.task_id is not None else None
             self.answers.setdefault(answer.key, answer)
-            if task is not None and task.status == self.options.fix_status:
+            if task is not None and task.status == self.options.fix_status and not answer.keep_status:
                 task.status = self.options.failed_status
 
     def notify(self, notice: Notice) -> None:

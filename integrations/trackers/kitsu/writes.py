@@ -293,7 +293,7 @@ def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) 
     task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
     status_id = task["task_status_id"]
     ours = bool(said) and key_of(str(said[0].get("text") or "")) is not None
-    if status_id == statuses.of("fix_status")["id"] or ours:
+    if not answer.keep_status and (status_id == statuses.of("fix_status")["id"] or ours):
         try:
             status_id = statuses.of("failed_status")["id"]
         except TrackerFatal as exc:  # the comment is the answer; the task stays where it is

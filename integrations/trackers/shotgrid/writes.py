@@ -173,7 +173,7 @@ def answer_request(conn: Connection, schema: Schema, options: TrackerOptions, an
     """The note on the request's task (once), then the task from the fix status to `failed_status` (a task
     moved on since keeps its status)."""
     add_note(conn, answer.shot_id, answer.task_id, answer.subject, answer.body)
-    if answer.task_id is None:
+    if answer.task_id is None or answer.keep_status:
         return
     task_id = int(answer.task_id)
     if task_status(conn, task_id) != options.fix_status:

@@ -203,6 +203,33 @@ def test_a_fix_that_ends_for_good_fails_its_request_and_is_answered_once(
     assert tracker.tasks[task].status == "hld"
 
 
+def test_the_answer_to_a_request_the_coordinator_already_asked_again_leaves_the_task_to_the_new_one(
+    catalog: Catalog, tracker: MemoryTracker, settings: Settings
+) -> None:
+    """The old request's failed kind was answered by moving the task from fix to hld: the new request waiting on
+    the task then looked taken back (dropped by the withdrawal check), or its Version was published beside a
+    task left on hold with a note about the request it replaced."""
+    task = tracker.add_task(SHOW, "sh010")
+    asked = tracker.tag(task, "interpolate", frames="1100-1110")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    refused = "frames 1100-1110 lie outside the shot's frames 1001-1024: name frames of this shot"
+    outcome = JobOutcome.failed("fix", f"Permanent: {refused}", retryable=False)
+    lane = Lane(catalog, "fix", ["fix"], lambda _job: Finished(outcome), on_dead=job_ended)
+    lane.tick()
+    lane.tick()
+    [old_answer] = answer_jobs(catalog)
+    tracker.tag(task, "upscale")  # asked again, the task still in fix
+    poll_fix_requests(tracker, catalog, SHOWS)
+    answer(settings, catalog, tracker, old_answer)
+    said = tracker.answers[f"answer:{asked.key}:interpolate"]
+    assert said.keep_status and said.body.startswith(
+        f"Rushes did not do the interpolate fix of sh010: {refused}."
+    )
+    assert tracker.tasks[task].status == "fix"  # the new request's
+    with catalog.session(readonly=True) as s:
+        assert [r.state for r in fixes.list_fix_requests(s, SHOW)] == ["open", "failed"]
+
+
 def test_a_fix_whose_attempts_ran_out_is_answered_without_asking_to_correct_the_request(
     catalog: Catalog, tracker: MemoryTracker, settings: Settings
 ) -> None:
