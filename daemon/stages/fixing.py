@@ -619,14 +619,27 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
         lacks = f"The daily lacks {frames_named(info.missing_frames)}" + (
             " (dropped while recording)" if info.dropped else ""
         )
-        if prepared.params.get("missing"):
+        made = set(info.missing_frames) & _rebuilt(prepared)
+        held = (
+            f"the movies hold the frame before each {'other ' if made else ''}gap over it (a gap of over "
+            f"{PAUSE_SECONDS} s stays a pause), so they keep its timing."
+        )
+        if made == set(info.missing_frames):
             notes.append(f"{lacks}: this fix rebuilt them.")
+        elif made:
+            notes.append(f"{lacks}: this fix rebuilt {frames_named(sorted(made))}; {held}")
         else:
-            notes.append(
-                f"{lacks}: the movies hold the frame before each gap over it (a gap of over {PAUSE_SECONDS} s "
-                "stays a pause), so they keep its timing."
-            )
+            notes.append(f"{lacks}: {held}")
     return notes
+
+
+def _rebuilt(prepared: Prepared) -> set[int]:
+    """The frame numbers an interpolate fix makes: the holes it found (auto, a retime) and the frames named."""
+    made = set(prepared.params.get("missing") or ())
+    named = prepared.params.get("frames")
+    if prepared.kind == "interpolate" and isinstance(named, set | frozenset):
+        made |= set(named)
+    return made
 
 
 def retime_note(info: MediaInfo, prepared: Prepared, source: str) -> str | None:

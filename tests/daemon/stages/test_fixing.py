@@ -225,6 +225,29 @@ def test_an_exr_deliverable_numbers_its_frames_with_as_many_digits_as_the_plates
     assert made == [Path(frames).name.replace("######", f"{n:06d}") for n in numbers]
 
 
+def test_a_version_says_which_of_the_dailys_missing_frames_the_fix_rebuilt(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """An interpolate of frames=1003-1005 over a daily lacking 1004 rebuilt it, and its description said the
+    movies held the frame before the gap."""
+    from engine.media import write_image
+
+    numbers = (1001, 1002, 1003, 1005, 1006, 1007)
+    for number, picture in zip(numbers, footage.frames(6, (64, 48)), strict=True):
+        write_image(tmp_path / "pl" / f"pl.{number}.png", picture)
+    daily(catalog, tmp_path, path=tmp_path / "pl" / "pl.####.png")
+    promoted_model(settings, catalog, heads=("interpolate", "denoise"))
+    said = {}
+    for n, (kind, params) in enumerate((("interpolate", {"frames": "1003-1005"}), ("denoise", {})), 1):
+        request_id = request(catalog, [kind], params, key=f"memory:event:{n}")
+        run_fix(settings, catalog, FixJob(request_id, kind, f"memory:event:{n}"))
+        with catalog.session(readonly=True) as s:
+            [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
+            said[kind] = (Path(pub.movie_path).parent / "description.txt").read_text()
+    assert "The daily lacks frame 1004: this fix rebuilt them." in said["interpolate"]
+    assert "The daily lacks frame 1004: the movies hold the frame before each gap over it" in said["denoise"]
+
+
 @pytest.mark.parametrize(("ext", "space"), [("exr", "ACEScct"), ("png", "the daily's own code values")])
 def test_a_regrades_version_says_what_it_graded_in_and_what_its_cube_maps(
     settings: Settings, catalog: Catalog, tmp_path: Path, ext: str, space: str
