@@ -124,11 +124,13 @@ def _root(config: ConfigOpt = None) -> None:
     configure_logs(os.environ.get("RUSHES_LOG_LEVEL", "warning"), os.environ.get("RUSHES_LOG_FORMAT", "auto"))
 
 
-def settings() -> Settings:
-    """The settings for this invocation (raises ConfigError, printed by main)."""
+def settings(serves_webhook: bool = False) -> Settings:
+    """The settings for this invocation (raises ConfigError, printed by main). Only the daemon serves the
+    tracker's webhook (`serves_webhook`), so only it needs the webhook's secret: a command run where it is not
+    set (a cron's `rushes prune`, a shell without it) reads the same file without the webhook."""
     from daemon.settings import load_settings
 
-    return load_settings(state.config_path)
+    return load_settings(state.config_path, serves_webhook=serves_webhook)
 
 
 def process_age() -> float:

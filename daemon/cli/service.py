@@ -25,7 +25,7 @@ def daemon_cmd(config: ConfigOpt = None) -> None:
     limit_arenas()  # first, before imports start threads: each thread's arena keeps what it once held
     if config is not None:
         state.config_path = config
-    s = settings()  # a bad config is one line before the daemon's heavy imports
+    s = settings(serves_webhook=True)  # a bad config is one line before the daemon's heavy imports
     configure(s.log_level, s.log_format)
     from daemon.service import run_daemon
 

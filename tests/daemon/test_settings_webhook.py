@@ -120,3 +120,21 @@ def test_a_job_worker_handed_no_secrets_reads_its_settings_without_the_webhook(
     finally:
         ctx.catalog.dispose()
         worker._catalogs.clear()
+
+
+def test_commands_other_than_the_daemon_read_a_webhook_config_without_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command read the shared file as the daemon does: with `webhook.path` set, a shell (or a cron's
+    nightly `rushes prune`) without the webhook's secret got "a webhook path needs its secret" from them all."""
+    from daemon.cli.main import _register
+    from tests.homes import rushes
+
+    _register()
+    monkeypatch.setenv("RUSHES_HOME", str(tmp_path / "home"))
+    path = config(tmp_path, YAML.replace("https://studio.shotgrid.autodesk.com", "http://127.0.0.1:9"))
+    for command in (["status"], ["prune"], ["show", "list"]):
+        code, output = rushes("--config", str(path), *command)
+        assert code == 0, (command, output)
+    code, output = rushes("--config", str(path), "config", "check")
+    assert code != 0 and "RUSHES_TRACKER__WEBHOOK__SECRET" in output  # the daemon's file is checked whole
