@@ -9,13 +9,14 @@ Version for each. `--footage DIR` uses your own clips instead of generated ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,32 @@ def run_demo(
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Run the loop and return its summary (what `--json` prints)."""
+    with _own_environment(say):
+        return _run(home, footage, budget, say, timeout)
+
+
+@contextlib.contextmanager
+def _own_environment(say: Callable[[str], None]) -> Iterator[None]:
+    """The demo's settings are its own: the RUSHES_* variables of the shell (a first-fix walkthrough's home and
+    tracker, exported in the same terminal) are left out while it runs, and put back after. They used to point
+    its daemon at the walkthrough's tracker with the demo's key, where it waited in vain, and its catalog into
+    the walkthrough's home."""
+    shell = {name: value for name, value in os.environ.items() if name.startswith("RUSHES_")}
+    for name in shell:
+        del os.environ[name]
+    if shell:
+        say(f"left out while the demo runs in its own home: {', '.join(sorted(shell))} (set in this shell)")
+    try:
+        yield
+    finally:
+        for name in [n for n in os.environ if n.startswith("RUSHES_")]:
+            del os.environ[name]
+        os.environ.update(shell)
+
+
+def _run(
+    home: Path | None, footage: Path | None, budget: float, say: Callable[[str], None], timeout: float
+) -> dict[str, Any]:
     from daemon.service import Daemon
     from integrations.trackers.sgserver.app import start_in_thread
 

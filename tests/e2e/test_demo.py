@@ -5,6 +5,7 @@ weight to the show's own dailies."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,13 +25,20 @@ KINDS = {"interpolate", "regrade", "denoise", "upscale", "cleanup"}
 
 def test_demo_publishes_one_version_per_fix_kind(tmp_path: Path) -> None:
     home = tmp_path / "demo"
+    walkthrough = {  # a first-fix walkthrough's settings exported in the same terminal: the demo is not theirs
+        "RUSHES_HOME": str(tmp_path / "walkthrough"),
+        "RUSHES_TRACKER__URL": "http://127.0.0.1:9",
+        "RUSHES_TRACKER__SCRIPT_KEY": "the-walkthroughs-key",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "daemon", "demo", "--json", "--home", str(home), "--budget", "10s"],
         capture_output=True,
         text=True,
         timeout=900,
+        env={**os.environ, **walkthrough},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "walkthrough").exists()
     summary = json.loads(result.stdout)
     versions = summary["versions"]
     assert {v["kind"] for v in versions} == KINDS and len(versions) == len(KINDS)
