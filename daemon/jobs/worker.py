@@ -55,18 +55,15 @@ def _context(config: str | None) -> Context:
 def train(
     job_id: int, payload: dict[str, Any], attempt: int = 1, config: str | None = None
 ) -> dict[str, Any]:
-    from daemon.stages.training import TrainingInProgress, run_training, stop_on_signals
+    from daemon.stages.training import run_training, stop_on_signals
 
     ctx = _context(config)
     job = TrainJob.from_json(payload)
     stages = JobProgress(ctx.catalog, job_id).on_stage  # `rushes status` shows the stage and the time left
     with stop_on_signals() as stop:
-        try:
-            result = run_training(
-                ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop, on_stage=stages
-            )
-        except TrainingInProgress as exc:  # a `rushes train` of the show, or this job's own earlier worker
-            result = exc.left_to_it()
+        result = run_training(
+            ctx.settings, ctx.catalog, job.show, job_id=job_id, job=job, stop=stop, on_stage=stages
+        )
     return result.to_json()
 
 

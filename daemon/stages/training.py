@@ -61,26 +61,7 @@ class NoDailies(Permanent):
 
 class TrainingInProgress(RuntimeError):
     """The version this run would train into is being trained by another process (a second `rushes train` of
-    the show, or a job whose lease ran out while its worker still trains): never trained twice. `rushes train`
-    says so in one line; a train job leaves the training to that run (`left_to_it`)."""
-
-    def __init__(self, show: str, number: int, holder: str | None) -> None:
-        self.show, self.number, self.holder = show, number, holder
-        super().__init__(
-            f"{show} v{number} is being trained by another run{self._by()}: wait for it to end, or stop it "
-            "(Ctrl-C) and run `rushes train` again to continue it"
-        )
-
-    def _by(self) -> str:
-        return f" ({self.holder})" if self.holder else ""
-
-    def left_to_it(self) -> TrainReport:
-        """A train job's report: nothing trained here, the run holding the version trains it (a failed attempt
-        instead counted against the job, and its retries were spent while the other run went on for hours)."""
-        return TrainReport(
-            self.show,
-            skipped=f"{self.show} v{self.number} was being trained by another run{self._by()}: left to it",
-        )
+    the show, or a job whose lease ran out while its worker still trains): retried later, never trained twice."""
 
 
 def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
@@ -287,7 +268,11 @@ def _run_lock(show: str, number: int, folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     lock = lock_run(folder)
     if lock is None:
-        raise TrainingInProgress(show, number, lock_holder(folder))
+        holder = lock_holder(folder)
+        raise TrainingInProgress(
+            f"{show} v{number} is being trained by another run{f' ({holder})' if holder else ''}: wait for it "
+            "to end, or stop it (Ctrl-C) and run `rushes train` again to continue it"
+        )
     with lock:
         yield
 
