@@ -146,7 +146,7 @@ class Lane:
                     self.lease_s,
                     **self.placement,
                     holding=held,
-                    on_dead=self.on_dead,
+                    on_dead=None if self.on_dead is None else self._buried,
                 )
                 if job is None:
                     break
@@ -159,6 +159,17 @@ class Lane:
                 continue
             self.running[job.id] = (running, time.monotonic())
         return len(self.running)
+
+    def _buried(self, s: Session, job: Job) -> None:
+        """`on_dead` of a job the claim dead-letters (its lease ran out on its last attempt), in a savepoint: an
+        error of its own is logged and the burial stands, where it would have undone the claim at every tick and
+        stopped the lane."""
+        assert self.on_dead is not None
+        try:
+            with s.begin_nested():
+                self.on_dead(s, job)
+        except Exception:
+            log.exception("job.dead_unanswered", job=job.id, kind=job.kind)
 
     def _collect(self) -> None:
         """Record the outcomes of the jobs that ended: first those the catalog could not take before (away as a

@@ -124,6 +124,7 @@ def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: A
             subject=SUBJECT,
             body=answer_body(request, job, settings.tracker.fix_status),
             keep_status=fixes.newer_request_waits(s, request),
+            own_versions=tuple(p.key for p in request.publications),
         )
     try:
         tracker.answer_request(spec)

@@ -95,7 +95,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))
     # the dailies' code for the shot: qualified by its sequence (in any case), else the tracker's own, in any case
     qualified = dailies.shot_for(s, show.code, req.qualified_codes)
-    shot = qualified or dailies.shot_for(s, show.code, (req.shot_code,)) or req.shot_code
+    bare = None if qualified else dailies.shot_for(s, show.code, (req.shot_code,))
+    shot = qualified or bare or req.shot_code
     row, created = _recorded(s, req, show.code, shot, kinds)
     if not created:
         return 0
@@ -103,7 +104,7 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         for older in replace_unstarted(s, row, only_repeats=not req.replaces_earlier):
             log.info("fix.replaced", request=older, by=row.id, task=row.task_id)
     problems = list(req.problems)
-    if req.shared_code and qualified is None and shot in dailies.shots(s, show.code):
+    if req.shared_code and bare is not None:
         problems.append(shared_name(req))  # dailies by the bare name, which another sequence's shot has too
     if kinds:
         problems += unread_params(kinds, req.params)

@@ -131,6 +131,9 @@ class RequestAnswer:
     subject: str
     body: str
     keep_status: bool = False
+    # The idempotency keys of this request's own Versions (VersionSpec.idempotency_key): a publish of one of them
+    # that the tracker then refused may have moved the task already (Kitsu's publish comment sets its status).
+    own_versions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -343,8 +343,13 @@ def test_an_upload_zou_refuses_for_good_leaves_the_task_answered_not_waiting_for
     spec = spec_for(kitsu_shot, movie, "job-13:publish")
     with pytest.raises(TrackerFatal):
         publish_until_done(kitsu, spec)
+    shot_id = kitsu_shot.shot["id"]
+    other = RequestAnswer("answer:12", shot_id, kitsu_shot.task_id, "Rushes", "another request's answer")
+    kitsu.answer_request(other)  # the publish is not that request's: the task is left as it is
+    assert gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"] == "wfa"
+    own = ("job-13:publish",)
     kitsu.answer_request(
-        RequestAnswer("answer:13", kitsu_shot.shot["id"], kitsu_shot.task_id, "Rushes", "no movie")
+        RequestAnswer("answer:13", shot_id, kitsu_shot.task_id, "Rushes", "no movie", own_versions=own)
     )
     task = gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)
     assert task["task_status"]["short_name"] == "todo"  # the failed status, as for any request not done

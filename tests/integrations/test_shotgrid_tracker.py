@@ -648,8 +648,5 @@ def test_a_request_names_its_shot_qualified_by_its_sequence_and_says_when_anothe
         ("SQ020_SQ010_0010",),
         True,
     )
-    assert (alone.shot_code, alone.qualified_codes, alone.shared_code) == (
-        "SQ010_0020",
-        ("SQ010_SQ010_0020",),
-        False,
-    )
+    # a shot whose code is its own is named by it alone (an answer asks for files named SQ010_0020, as ever)
+    assert (alone.shot_code, alone.qualified_codes, alone.shared_code) == ("SQ010_0020", (), False)

@@ -37,7 +37,7 @@ from integrations.trackers.kitsu import entities, events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import parse_time
 from integrations.trackers.kitsu.fixes import utc_now
-from integrations.trackers.kitsu.markers import key_of, note_text, version_text
+from integrations.trackers.kitsu.markers import NOTE_TAG, key_of, note_text, version_text
 from integrations.trackers.kitsu.statuses import Statuses
 
 LOG = structlog.get_logger(__name__)
@@ -281,9 +281,9 @@ def move_task(conn: Connection, task_id: int | str, wanted: Entity, task: Entity
 
 def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) -> None:
     """One comment on the request's task saying why it was not done, moving the task to `failed_status` from the
-    fix status, or from the status Rushes' own publish comment gave it (the newest comment: a Version whose movie
-    zou then refused, which left the task waiting for approval of no movie); a task moved on since keeps its
-    status. Not posted again when a comment with the same text is on the task (an earlier attempt got through
+    fix status, or from the review status this request's own publish comment gave it (the newest comment: a
+    Version whose movie zou then refused, which left the task waiting for approval of no movie); a task moved on
+    since keeps its status, as does one a newer request waits on (`keep_status`). Not posted again when a comment with the same text is on the task (an earlier attempt got through
     and only its answer was lost)."""
     target = task_for(conn, statuses, answer.shot_id, answer.task_id)
     text = note_text(answer.subject, answer.body)
@@ -292,7 +292,7 @@ def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) 
         return
     task = conn.call(f"task {target}", lambda c: gazu.task.get_task(target, client=c))
     status_id = task["task_status_id"]
-    ours = bool(said) and key_of(str(said[0].get("text") or "")) is not None
+    ours = status_id == statuses.of("version_status")["id"] and _set_by_own_publish(said, answer.own_versions)
     if not answer.keep_status and (status_id == statuses.of("fix_status")["id"] or ours):
         try:
             status_id = statuses.of("failed_status")["id"]
@@ -303,6 +303,19 @@ def answer_request(conn: Connection, statuses: Statuses, answer: RequestAnswer) 
         lambda c: gazu.task.add_comment(target, status_id, text, client=c),
         idempotent=False,
     )
+
+
+def _set_by_own_publish(comments: list[Entity], own: tuple[str, ...]) -> bool:
+    """Whether, among the newest comments (newest first) Rushes wrote itself, before any a person wrote, one is
+    the publish of a Version in `own`: the task's status is then that publish's, not anyone's decision."""
+    for comment in comments:
+        text = str(comment.get("text") or "")
+        key = key_of(text)
+        if key is not None and key in own:
+            return True
+        if key is None and NOTE_TAG not in text:
+            return False  # a person's comment: the status since is theirs
+    return False
 
 
 def add_note(

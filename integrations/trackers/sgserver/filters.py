@@ -95,7 +95,7 @@ def _day_of(value: Any) -> date | None:
     return moment.astimezone().date()
 
 
-def _calendar_index(day: date, unit: str) -> int:
+def calendar_index(day: date, unit: str) -> int:
     """A running number of the day, the week (weeks start on Sunday), the month or the year of `day`."""
     match unit:
         case "day":
@@ -114,7 +114,7 @@ def _in_calendar(value: Any, offset: Any, unit: str) -> bool:
     if day is None:
         return False
     today = datetime.now().astimezone().date()
-    return _calendar_index(day, unit) == _calendar_index(today, unit) + int(offset)
+    return calendar_index(day, unit) == calendar_index(today, unit) + int(offset)
 
 
 def _relation(relation: str, value: Any, values: list[Any], name_of: Namer) -> bool:

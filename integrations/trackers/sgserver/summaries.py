@@ -17,9 +17,10 @@ the order asked, at most `max_results` matches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
+from integrations.trackers.sgserver.filters import calendar_index
 from integrations.trackers.sgserver.service import Link, Reader, Service, ServiceFault
 from integrations.trackers.sgserver.storage import Row
 
@@ -106,7 +107,7 @@ def _week_start(day: str) -> str:
         found = date.fromisoformat(day)
     except ValueError:
         return day
-    return (found - timedelta(days=(found.weekday() + 1) % 7)).isoformat()
+    return date.fromordinal(max(calendar_index(found, "week") * 7, 1)).isoformat()
 
 
 def _group_key(kind: str, value: Any, name: str) -> tuple[Any, str]:

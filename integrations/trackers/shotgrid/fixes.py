@@ -158,6 +158,9 @@ class FixReader:
             spec = notes.FixSpec(problems=(omitted(shot_code, self.options.omitted_status),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
+        # another shot of the project with this code (an episodic show's SH010 in each sequence): the shot goes
+        # by its code qualified by its sequence too (only then: answers name a shot by its most specific name)
+        shared = on_shot and bool(shot_code) and self._shared(task, int(entity["id"]), shot_code)
         sequence = str(task.get("entity.Shot.sg_sequence.Sequence.code") or "") if on_shot else ""
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",
@@ -172,8 +175,8 @@ class FixReader:
             problems=spec.problems,
             replaces_earlier=True,  # the task's fix field holds the whole request
             project_names=names,
-            qualified_codes=(f"{sequence}_{shot_code}",) if sequence and shot_code else (),
-            shared_code=on_shot and bool(shot_code) and self._shared(task, int(entity["id"]), shot_code),
+            qualified_codes=(f"{sequence}_{shot_code}",) if shared and sequence else (),
+            shared_code=shared,
         )
         return request, False
 

@@ -316,3 +316,32 @@ def test_a_job_whose_worker_died_on_another_host_on_its_last_attempt_is_answered
     with catalog.session(readonly=True) as s:
         dead = job_repo.get_job(s, job_id)
         assert dead is not None and dead.state == "dead"
+
+
+def test_an_answer_that_fails_for_a_buried_job_is_logged_and_the_lane_goes_on(catalog: Catalog) -> None:
+    """`on_dead` raising inside the claim's transaction undid the burial and the claim at every tick: the lane
+    logged runner.error for ever and claimed nothing."""
+    with catalog.session() as s:
+        buried = job_repo.enqueue(s, "fix", "fix:far", {}, max_attempts=1)[0].id
+        assert job_repo.claim(s, "render-4:28202:fix", ["fix"], lease_s=-1.0) is not None
+        waiting = job_repo.enqueue(s, "fix", "fix:next", {})[0].id
+
+    def unreadable(_s: object, _job: Job) -> None:
+        raise ValueError("a payload the answer cannot read")
+
+    ran: list[int] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, capture_logs() as logs:
+        lane = Lane(
+            catalog,
+            "fix",
+            ["fix"],
+            in_process(pool, lambda job: ran.append(job.id) or {}),
+            on_dead=unreadable,
+        )
+        assert lane.tick() == 1  # the next job is claimed
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["job.dead_unanswered"]
+    with catalog.session(readonly=True) as s:
+        dead = job_repo.get_job(s, buried)
+        assert dead is not None and dead.state == "dead"
+        taken = job_repo.get_job(s, waiting)
+        assert taken is not None and taken.state in ("running", "done")
