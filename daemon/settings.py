@@ -271,6 +271,11 @@ def _yaml_where(exc: Exception, text: str) -> str:
     if "\t" in indent:
         return f" at line {mark.line + 1}: it is indented with a tab; indent YAML with spaces"
     problem = getattr(exc, "problem", None)
+    if problem and "unknown escape character" in str(problem):  # a template's `\d` in double quotes
+        return (
+            f" at line {mark.line + 1} ({problem}): in double quotes a backslash starts an escape; write a "
+            "template holding a regular expression in single quotes ('{shot:sh\\d{3}}_{take}.{ext}')"
+        )
     return f" at line {mark.line + 1}" + (f" ({problem})" if problem else "")
 
 

@@ -113,7 +113,7 @@ def _say(spent: list[Spent], rows: int, before: datetime, older_than: int, yes: 
     what = (
         f"{renders} render folder(s){cached} and {len(spent) - renders - caches} job log(s), {_size(total)}"
     )
-    emptied = f"{rows:,} job row(s) ended before {before:%Y-%m-%d}"
+    emptied = f"{rows:,} job row(s) ended before {before:%Y-%m-%d %H:%M} UTC"
     if not spent and not rows:
         out.print(f"nothing to prune older than {older_than} day(s)", highlight=False)
     elif yes:

@@ -22,7 +22,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 def documented(pattern: str) -> str:
     """The one shell command of docs/operations.md matching `pattern` (its line breaks joined as written)."""
     text = " ".join(DOCS.read_text().split())  # the docs wrap long lines
-    commands = [c for c in re.findall(r"`(python3 -c \"[^`]*\")`", text) if re.search(pattern, c)]
+    commands = [
+        c for c in re.findall(r"`((?:umask \d+; )?python3 -c \"[^`]*\")`", text) if re.search(pattern, c)
+    ]
     assert len(commands) == 1, commands
     return commands[0]
 
@@ -71,7 +73,10 @@ def test_the_documented_sqlite_restore_brings_the_backup_back_beside_a_killed_da
     cat.dispose()
     add_show(url, "KEPT")
     backup = documented(r"connect\('DATA_DIR/catalog\.sqlite'\)\.backup").replace("DATA_DIR", str(data_dir))
-    subprocess.run(["bash", "-c", backup], cwd=tmp_path, check=True, timeout=60)
+    subprocess.run(["bash", "-c", f"umask 022; {backup}"], cwd=tmp_path, check=True, timeout=60)
+    assert (
+        tmp_path / "catalog-backup.sqlite"
+    ).stat().st_mode & 0o007 == 0  # never other users', as the catalog
     killed_daemon_writes(database, "SINCE")
     assert shows(url) == ["KEPT", "SINCE"]
     killed_daemon_writes(

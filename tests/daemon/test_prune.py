@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -243,6 +244,8 @@ def test_old_done_jobs_keep_their_rows_and_keys_without_their_payloads(
 
     code, output = rushes("prune")
     assert code == 0 and "would empty the payload and result of 1 job row(s) ended before" in output
+    said = " ".join(output.split())  # the cut-off to the minute, in UTC: a date alone read as "before today"
+    assert re.search(r"ended before \d{4}-\d\d-\d\d \d\d:\d\d UTC \(their rows and keys stay\)", said), said
     code, output = rushes("prune", "--yes", "--json")
     report = json.loads(output)
     assert code == 0 and report["job_rows"] == 1 and report["catalog"]["incremental_vacuum"]

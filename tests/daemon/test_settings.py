@@ -341,6 +341,14 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
     assert problems(write(tmp_path / "tab.yaml", "shows:\n\t- code: A\n")) == [  # the usual cause, named
         f"{tmp_path / 'tab.yaml'}: not valid YAML at line 2: it is indented with a tab; indent YAML with spaces"
     ]
+    regex = 'shows:\n  - code: A\n    ingest: {path_template: "{shot:sh\\d{3}}_{take}.{ext}"}\n'
+    [said] = problems(write(tmp_path / "regex.yaml", regex))  # docs' template in the example's double quotes
+    assert said.startswith(
+        f"{tmp_path / 'regex.yaml'}: not valid YAML at line 3 (found unknown escape character"
+    )
+    assert said.endswith(
+        "write a template holding a regular expression in single quotes ('{shot:sh\\d{3}}_{take}.{ext}')"
+    )
     assert problems(write(tmp_path / "list.yaml", "- a\n- b\n")) == [
         f"{tmp_path / 'list.yaml'}: the top level must be a mapping of keys"
     ]
