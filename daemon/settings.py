@@ -25,11 +25,14 @@ SHOW_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 
 class ConfigError(Exception):
-    """The configuration is wrong; `problems` holds one line per problem, each naming its key path."""
+    """The configuration is wrong; `problems` holds one line per problem, each naming its key path. `settings`:
+    the settings as read, where they validated and only the checks after it found problems (`rushes config
+    check` then runs its own checks on them too, so that one run names every problem)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], settings: Settings | None = None) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.settings = settings
 
 
 class TrainingWindow(BaseModel):
@@ -315,20 +318,18 @@ def load_settings(
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(exc) + show_problems(data.get("shows")) + folders) from exc
-    problems = (
-        show_problems([show.model_dump() for show in settings.shows])
-        + root_problems(settings.shows)
-        + folders
-    )
-    if problems:
-        raise ConfigError(problems)
     home = os.environ.get("RUSHES_HOME")
     if home:
         settings.data_dir = Path(home)
     settings.data_dir = settings.data_dir.expanduser().resolve()
-    bases = base_problems(settings) if strict else []
-    if bases:
-        raise ConfigError(bases)
+    problems = (
+        show_problems([show.model_dump() for show in settings.shows])
+        + root_problems(settings.shows)
+        + folders
+        + (base_problems(settings) if strict else [])
+    )
+    if problems:
+        raise ConfigError(problems, settings)
     return settings
 
 

@@ -142,7 +142,12 @@ def _config(name: str) -> Any:
 
 
 class ColorError(ValueError):
-    """An OCIO config, colour space, display or view that cannot be used (one line naming it and the choices)."""
+    """An OCIO config, colour space, display or view that cannot be used (one line naming it and the choices);
+    `unreadable_config`: the config itself could not be read."""
+
+    def __init__(self, message: str, unreadable_config: bool = False) -> None:
+        super().__init__(message)
+        self.unreadable_config = unreadable_config
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,8 @@ class DisplayView:
             config = ocio.Config.CreateFromFile(spec.config)
         except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
             raise ColorError(
-                f"OCIO config {spec.config}: {exc}; give a config file or an ocio:// name"
+                f"OCIO config {spec.config}: {str(exc).rstrip('. ')}; give a config file or an ocio:// name",
+                unreadable_config=True,
             ) from None
         space = config.getColorSpace(spec.source)
         if space is None:

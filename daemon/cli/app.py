@@ -179,8 +179,8 @@ def config_check(
     try:
         s = load_settings(file, strict=True)
         problems = color_problems(s.shows)  # a space the OCIO config lacks fails every fix of it
-    except ConfigError as exc:
-        problems = exc.problems
+    except ConfigError as exc:  # settings that validated get the colour checks too: every problem in one run
+        problems = exc.problems + (color_problems(exc.settings.shows) if exc.settings else [])
     if as_json:
         report = {
             "file": str(file) if file else None,

@@ -92,6 +92,9 @@ def color_problems(shows: Sequence[ShowConfig]) -> list[str]:
             try:
                 display_view(spec)
             except ColorError as exc:
+                if exc.unreadable_config:  # the config itself: said once, under its own key
+                    lines.append(f"shows[{i}].color.config: {exc}")
+                    break
                 lines.append(f"shows[{i}].color.sources.{kind}: {exc}")
     return lines
 

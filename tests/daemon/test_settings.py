@@ -233,6 +233,23 @@ def test_config_check_names_a_show_base_that_is_not_trained(
     assert load_settings(config, strict=True).shows[0].train.base == "ACME"
 
 
+def test_config_check_names_every_problem_of_the_file_in_one_run(tmp_path: Path) -> None:
+    """The example's show block uncommented took three runs: the missing folder, then the untrained base, then
+    the OCIO config (named under each colour source, "does not exist.;")."""
+    config = write(
+        tmp_path / "rushes.yaml",
+        f"shows:\n  - code: A\n    ingest: {{roots: [{tmp_path / 'absent'}]}}\n    train: {{base: ACME}}\n"
+        f"    color: {{config: {tmp_path / 'studio.ocio'}, sources: {{exr: scene_linear, mov: ACEScg}}}}\n",
+    )
+    code, output = rushes("config", "check", str(config), env={"RUSHES_HOME": str(tmp_path / "home")})
+    lines = [" ".join(line.split()) for line in output.strip().split("\nshows[")]
+    assert code == 1 and len(lines) == 3, output
+    assert lines[0].startswith("shows[0].ingest.roots[0]: folder does not exist")
+    assert lines[1].startswith("0].train.base: there is no trained base named 'ACME'")
+    assert lines[2].startswith(f"0].color.config: OCIO config {tmp_path / 'studio.ocio'}: ")
+    assert ".;" not in lines[2] and lines[2].endswith("give a config file or an ocio:// name")
+
+
 def test_a_show_may_pin_its_base_to_a_version_and_config_check_names_one_not_trained(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
