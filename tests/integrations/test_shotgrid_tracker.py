@@ -650,3 +650,29 @@ def test_a_request_names_its_shot_qualified_by_its_sequence_and_says_when_anothe
     )
     # a shot whose code is its own is named by it alone (an answer asks for files named SQ010_0020, as ever)
     assert (alone.shot_code, alone.qualified_codes, alone.shared_code) == ("SQ010_0020", (), False)
+
+
+def test_a_reply_to_rushes_note_naming_the_corrected_fix_is_read(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """A coordinator answering Rushes' "could not do" note with the corrected request, then setting the task to
+    fix again: the old field was read once more, failed again and got a second identical note."""
+    start = tracker(server).fix_requests_since(None).cursor
+    task = show.tasks[0]
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "interpolate frames=1030", "sg_status_list": "fix"})
+    first = tracker(server).fix_requests_since(start)
+    assert [r.params for r in first.items] == [{"frames": "1030"}]
+    answer = sg.create(
+        "Note",
+        {
+            "project": show.project,
+            "subject": "Rushes could not do this fix",
+            "content": "frames 1030 ...",
+            "tasks": [task],
+        },
+    )
+    sg.update("Task", task["id"], {"sg_status_list": "hld"})
+    sg.create("Reply", {"entity": answer, "content": "Sorry, wrong frame.\n#rushes interpolate frames=1005"})
+    sg.update("Task", task["id"], {"sg_status_list": "fix"})
+    second = tracker(server).fix_requests_since(first.cursor)
+    assert [(r.kinds, r.params) for r in second.items] == [(("interpolate",), {"frames": "1005"})]

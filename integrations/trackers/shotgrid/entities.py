@@ -44,6 +44,15 @@ def newest_note(conn: Connection, link_field: str, linked: Entity, holding: str 
     return str(found["content"]) if found else None
 
 
+def newest_reply_entity(conn: Connection, task: Entity, holding: str) -> Entity | None:
+    """The newest Reply holding `holding` to a Note on `task` (a coordinator answering Rushes' own note with a
+    corrected request), with its type, id and content; None when there is none."""
+    order = [{"field_name": "created_at", "direction": "desc"}, {"field_name": "id", "direction": "desc"}]
+    filters: list[Any] = [["entity.Note.tasks", "is", task], ["content", "contains", holding]]
+    found = conn.call("replies", lambda sg: sg.find_one("Reply", filters, ["content"], order=order))
+    return found if found and found.get("content") else None
+
+
 def newest_note_entity(
     conn: Connection, link_field: str, linked: Entity, holding: str | None = None
 ) -> Entity | None:

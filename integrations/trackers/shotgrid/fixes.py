@@ -192,11 +192,16 @@ class FixReader:
 
     def _spec(self, task_id: int, field_value: object) -> tuple[notes.FixSpec, str | None]:
         """What the task asks, and the note it was read from or beside: the fix field, or the task's newest
-        `#rushes` note where the field is empty or the note was written after the field was last set (a field
-        left from an earlier request does not outvote a newer note). The newest note that asks, not the newest
-        note: Rushes' own answers and notices land on the task too, and an artist's chat can come after."""
+        `#rushes` note (or reply to a note on the task: a coordinator answering Rushes' own note) where the field
+        is empty or the note was written after the field was last set (a field left from an earlier request does
+        not outvote a newer note). The newest note that asks, not the newest note: Rushes' own answers and
+        notices land on the task too, and an artist's chat can come after."""
         field_spec = notes.parse_fix_field(field_value, self.kinds)
-        found = entities.newest_note_entity(self.conn, "tasks", link("Task", task_id), holding=notes.NOTE_TAG)
+        task = link("Task", task_id)
+        found = self._newer(
+            entities.newest_note_entity(self.conn, "tasks", task, holding=notes.NOTE_TAG),
+            entities.newest_reply_entity(self.conn, task, notes.NOTE_TAG),
+        )
         if found is None:
             return field_spec, None
         note = str(found["content"])
@@ -207,10 +212,18 @@ class FixReader:
             return note_spec, note
         return field_spec, note
 
+    def _newer(self, note: Entity | None, reply: Entity | None) -> Entity | None:
+        """The later written of a note and a reply (by the event log's order), either where the other is None."""
+        if note is None or reply is None:
+            return note or reply
+        made = [events.creation_event(self.conn, link(str(e["type"]), int(e["id"]))) for e in (note, reply)]
+        ids = [int(event["id"]) if event else 0 for event in made]
+        return reply if ids[1] > ids[0] else note
+
     def _note_is_newer(self, task_id: int, note: Entity) -> bool:
-        """Whether the note was created after the task's fix field last changed (by the event log's order, exact
-        where timestamps are whole seconds); a field whose change is not in the log is the newer."""
-        made = events.creation_event(self.conn, link("Note", int(note["id"])))
+        """Whether the note (or reply) was created after the task's fix field last changed (by the event log's
+        order, exact where timestamps are whole seconds); a field whose change is not in the log is the newer."""
+        made = events.creation_event(self.conn, link(str(note.get("type") or "Note"), int(note["id"])))
         changed = events.newest_change_event(self.conn, link("Task", task_id), self.options.fix_field)
         return made is not None and changed is not None and int(made["id"]) > int(changed["id"])
 
