@@ -131,6 +131,15 @@ Workers = Annotated[
 ]
 
 
+def _say_unread(run: BaseRun) -> None:
+    """The line naming the corpus files the run cannot read (left out of it), if any."""
+    from engine.train.corpus import corpus_unread, declared_corpus
+
+    unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
+    if unread:
+        err.print(unread, highlight=False, markup=False)
+
+
 @base_app.command("train")
 def base_train(
     name: Annotated[str, typer.Option("--name", "-n", help="The base's name, e.g. ACME.")],
@@ -163,7 +172,6 @@ def base_train(
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
     from engine.train.base import claim_run, run_heads, trained_seconds
-    from engine.train.corpus import corpus_unread, declared_corpus
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
     from integrations.executors.ray_train import StoppedWaiting
@@ -188,9 +196,7 @@ def base_train(
                 seconds = None if budget is None else parse_duration(budget)
                 _refuse_changed(label, run, seconds, resolution, seed, native_resolution, max_frames)
             head = run_heads(run, folder, head)  # a resumed run's own heads
-            unread = unread_line(corpus_unread(declared_corpus(run.folders, run.folder_declarations())))
-            if unread:
-                err.print(unread, highlight=False, markup=False)
+            _say_unread(run)
             cfg = base_settings(TrainSettings(max_steps=max_steps, progress_every=5))  # also for the workers
             total = len(head or head_names())
             with TrainProgress(label, run.budget_seconds, trained_seconds(folder), max_steps, total) as bar:
