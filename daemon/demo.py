@@ -237,7 +237,7 @@ def _own_environment(say: Callable[[str], None]) -> Iterator[None]:
     tracker, exported in the same terminal) are left out while it runs, and put back after. They used to point
     its daemon at the walkthrough's tracker with the demo's key, where it waited in vain, and its catalog into
     the walkthrough's home."""
-    shell = {name: value for name, value in os.environ.items() if name.startswith("RUSHES_")}
+    shell = {name: value for name, value in os.environ.items() if _a_setting(name)}
     for name in shell:
         del os.environ[name]
     if shell:
@@ -245,9 +245,19 @@ def _own_environment(say: Callable[[str], None]) -> Iterator[None]:
     try:
         yield
     finally:
-        for name in [n for n in os.environ if n.startswith("RUSHES_")]:
+        for name in [n for n in os.environ if _a_setting(n)]:
             del os.environ[name]
         os.environ.update(shell)
+
+
+def _a_setting(name: str) -> bool:
+    """Whether an environment variable sets what the daemon's settings hold (its home, config file, catalog,
+    tracker ...): not one of the engine's own (`RUSHES_INFER_BACKEND`, `RUSHES_CODEC_THREADS`), which the demo
+    keeps, as a machine where one backend fails needs them."""
+    if not name.startswith("RUSHES_"):
+        return False
+    key = name.removeprefix("RUSHES_").lower()
+    return key in ("home", "config", "secrets_dir") or key.split("__")[0] in Settings.model_fields
 
 
 def _run(

@@ -275,9 +275,10 @@ def _yaml_where(exc: Exception, text: str) -> str:
         return f" at line {mark.line + 1}: it is indented with a tab; indent YAML with spaces"
     problem = getattr(exc, "problem", None)
     if problem and "unknown escape character" in str(problem):  # a template's `\d` in double quotes
+        example = " ('{shot:sh\\d{3}}_{take}.{ext}')" if "{" in line else ""
         return (
             f" at line {mark.line + 1} ({problem}): in double quotes a backslash starts an escape; write a "
-            "template holding a regular expression in single quotes ('{shot:sh\\d{3}}_{take}.{ext}')"
+            f"value holding backslashes (a template's regular expression, a Windows path) in single quotes{example}"
         )
     return f" at line {mark.line + 1}" + (f" ({problem})" if problem else "")
 

@@ -91,18 +91,20 @@ def set_fix_state(
     return request
 
 
-def newer_request_waits(s: Session, request: FixRequest) -> bool:
-    """Whether a later request on the same task is still to be done (open, rendering or rendered): the
-    coordinator asked again, and the task's status is that request's."""
+def other_request_waits(s: Session, request: FixRequest) -> bool:
+    """Whether another request on the same task is still to be done (open, rendering or rendered; not one a
+    rejection reopened, which waits for nobody): the task's status is that request's too (the coordinator asked
+    again, or added to the request, on Kitsu)."""
     if request.task_id is None:
         return False
-    later = select(FixRequest.id).where(
+    waiting = select(FixRequest.id).where(
         FixRequest.show_id == request.show_id,
         FixRequest.task_id == request.task_id,
-        FixRequest.id > request.id,
+        FixRequest.id != request.id,
         FixRequest.state.in_(("open", "rendering", "rendered")),
+        FixRequest.rejection_note.is_(None),
     )
-    return s.scalar(later.limit(1)) is not None
+    return s.scalar(waiting.limit(1)) is not None
 
 
 def list_fix_requests(

@@ -161,15 +161,9 @@ class Lane:
         return len(self.running)
 
     def _buried(self, s: Session, job: Job) -> None:
-        """`on_dead` of a job the claim dead-letters (its lease ran out on its last attempt), in a savepoint: an
-        error of its own is logged and the burial stands, where it would have undone the claim at every tick and
-        stopped the lane."""
+        """`on_dead` of a job the claim dead-letters (its lease ran out on its last attempt)."""
         assert self.on_dead is not None
-        try:
-            with s.begin_nested():
-                self.on_dead(s, job)
-        except Exception:
-            log.exception("job.dead_unanswered", job=job.id, kind=job.kind)
+        dead_letter_said(self.on_dead, s, job)
 
     def _collect(self) -> None:
         """Record the outcomes of the jobs that ended: first those the catalog could not take before (away as a
@@ -261,7 +255,7 @@ class Lane:
                     s, job_id, self.worker, outcome.error, self.backoff, retryable=outcome.retryable
                 )
                 if job is not None and job.state == "dead" and self.on_dead is not None:
-                    self.on_dead(s, job)
+                    dead_letter_said(self.on_dead, s, job)
             if job is not None:
                 s.expunge(job)
         return job
@@ -415,6 +409,17 @@ class LaneLoop:
         return busy
 
 
+def dead_letter_said(on_dead: Callable[[Session, Job], None], s: Session, job: Job) -> None:
+    """`on_dead` for a job just dead-lettered, in a savepoint of the transaction that did it: an error of its own
+    (a payload the answer cannot read) is logged and the dead letter stands, where it undid the burial at each
+    claim (the lane stopped), the outcome at each tick, or the daemon's start (a restart loop)."""
+    try:
+        with s.begin_nested():
+            on_dead(s, job)
+    except Exception:
+        log.exception("job.dead_unanswered", job=job.id, kind=job.kind)
+
+
 def recover_orphans(catalog: Catalog, on_dead: Callable[[Session, Job], None] | None = None) -> int:
     """Jobs this host was running when its daemon died (the lease holder's process is gone) are failed as one
     attempt and queued again now, instead of waiting for their leases to run out; one whose attempts that
@@ -430,7 +435,7 @@ def recover_orphans(catalog: Catalog, on_dead: Callable[[Session, Job], None] | 
                 died += f", on its last attempt ({job.attempts} of {job.max_attempts})"
             failed = job_repo.fail(s, job.id, owner, died, backoff=0)
             if failed is not None and failed.state == "dead" and on_dead is not None:
-                on_dead(s, failed)
+                dead_letter_said(on_dead, s, failed)
             recovered += 1
     if recovered:
         log.warning("jobs.recovered", count=recovered)

@@ -123,7 +123,7 @@ def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: A
             task_id=tracker_id(request.task_id) if request.task_id else None,
             subject=SUBJECT,
             body=answer_body(request, job, settings.tracker.fix_status),
-            keep_status=fixes.newer_request_waits(s, request),
+            keep_status=fixes.other_request_waits(s, request),
             own_versions=tuple(p.key for p in request.publications),
         )
     try:

@@ -625,7 +625,7 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
             f"{PAUSE_SECONDS} s stays a pause), so they keep its timing."
         )
         if made == set(info.missing_frames):
-            notes.append(f"{lacks}: this fix rebuilt them.")
+            notes.append(f"{lacks}: this fix rebuilt {'it' if len(made) == 1 else 'them'}.")
         elif made:
             notes.append(f"{lacks}: this fix rebuilt {frames_named(sorted(made))}; {held}")
         else:

@@ -121,9 +121,8 @@ class VersionSpec:
 class RequestAnswer:
     """Why a fix request was not done, for the coordinator who made it: a note on its task (`subject`,
     `body`), once per `key`, and the task moved from the fix status to the adapter's `failed_status`, unless
-    `keep_status`: a newer request waits on the task (the coordinator asked again meanwhile), whose status the
-    answer to the one it replaced must not take (it left the task looking taken back, and the newer request was
-    dropped)."""
+    `keep_status`: another request waits on the task (the coordinator asked again meanwhile), whose status the
+    answer must not take (it left the task looking taken back, and the waiting request was dropped)."""
 
     key: str
     shot_id: int | str

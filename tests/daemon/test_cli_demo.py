@@ -123,3 +123,24 @@ def test_the_demo_on_your_footage_asks_its_regrade_for_a_frame_that_grades_it(tm
     assert regrade.fix_text == "regrade reference=4"
     params = parse_fix_params("regrade", {"reference": regrade.fix_text.split("=")[1]})
     assert params.bind(Shot(str(regrade.file), probe(regrade.file)))["reference"].shape == (96, 160, 3)
+
+
+def test_the_demo_leaves_out_the_shells_settings_and_keeps_the_engines_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A walkthrough's RUSHES_HOME and tracker exported in the same terminal pointed the demo at them; a machine's
+    RUSHES_INFER_BACKEND (one backend failing there) is kept."""
+    import os
+
+    monkeypatch.setenv("RUSHES_HOME", "/walkthrough")
+    monkeypatch.setenv("RUSHES_TRACKER__URL", "http://127.0.0.1:8765")
+    monkeypatch.setenv("RUSHES_INFER_BACKEND", "torch")
+    said: list[str] = []
+    with demo._own_environment(said.append):
+        assert "RUSHES_HOME" not in os.environ and "RUSHES_TRACKER__URL" not in os.environ
+        assert os.environ["RUSHES_INFER_BACKEND"] == "torch"
+        os.environ["RUSHES_TRACKER__SCRIPT_KEY"] = "the demo's"  # what the demo sets for itself
+    assert said == [
+        "left out while the demo runs in its own home: RUSHES_HOME, RUSHES_TRACKER__URL (set in this shell)"
+    ]
+    assert os.environ["RUSHES_HOME"] == "/walkthrough" and "RUSHES_TRACKER__SCRIPT_KEY" not in os.environ

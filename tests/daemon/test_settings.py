@@ -364,7 +364,8 @@ def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
         f"{tmp_path / 'regex.yaml'}: not valid YAML at line 3 (found unknown escape character"
     )
     assert said.endswith(
-        "write a template holding a regular expression in single quotes ('{shot:sh\\d{3}}_{take}.{ext}')"
+        "write a value holding backslashes (a template's regular expression, a Windows path) in single quotes "
+        "('{shot:sh\\d{3}}_{take}.{ext}')"
     )
     assert problems(write(tmp_path / "list.yaml", "- a\n- b\n")) == [
         f"{tmp_path / 'list.yaml'}: the top level must be a mapping of keys"

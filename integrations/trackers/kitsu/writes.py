@@ -311,9 +311,9 @@ def _set_by_own_publish(comments: list[Entity], own: tuple[str, ...]) -> bool:
     for comment in comments:
         text = str(comment.get("text") or "")
         key = key_of(text)
-        if key is not None and key in own:
-            return True
-        if key is None and NOTE_TAG not in text:
+        if key is not None:
+            return key in own  # the newest publish: this request's, or another's whose Version waits
+        if NOTE_TAG not in text:
             return False  # a person's comment: the status since is theirs
     return False
 

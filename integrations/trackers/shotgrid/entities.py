@@ -49,7 +49,9 @@ def newest_reply_entity(conn: Connection, task: Entity, holding: str) -> Entity 
     corrected request), with its type, id and content; None when there is none."""
     order = [{"field_name": "created_at", "direction": "desc"}, {"field_name": "id", "direction": "desc"}]
     filters: list[Any] = [["entity.Note.tasks", "is", task], ["content", "contains", holding]]
-    found = conn.call("replies", lambda sg: sg.find_one("Reply", filters, ["content"], order=order))
+    found = conn.call(
+        "replies", lambda sg: sg.find_one("Reply", filters, ["content", "created_at"], order=order)
+    )
     return found if found and found.get("content") else None
 
 
@@ -61,5 +63,7 @@ def newest_note_entity(
     filters: list[Any] = [[link_field, "is", linked]]
     if holding is not None:
         filters.append(["content", "contains", holding])
-    found = conn.call("notes", lambda sg: sg.find_one("Note", filters, ["content"], order=order))
+    found = conn.call(
+        "notes", lambda sg: sg.find_one("Note", filters, ["content", "created_at"], order=order)
+    )
     return found if found and found.get("content") else None

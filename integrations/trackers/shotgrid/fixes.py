@@ -14,7 +14,7 @@ or a webhook delivery (`from_webhook`, which reads the task's newest status chan
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -217,8 +217,12 @@ class FixReader:
         if note is None or reply is None:
             return note or reply
         made = [events.creation_event(self.conn, link(str(e["type"]), int(e["id"]))) for e in (note, reply)]
-        ids = [int(event["id"]) if event else 0 for event in made]
-        return reply if ids[1] > ids[0] else note
+        if made[0] is None or made[1] is None:  # not in the event log (purged): by their creation times
+            times = [
+                as_datetime(e.get("created_at")) or datetime.min.replace(tzinfo=UTC) for e in (note, reply)
+            ]
+            return reply if times[1] > times[0] else note
+        return reply if int(made[1]["id"]) > int(made[0]["id"]) else note
 
     def _note_is_newer(self, task_id: int, note: Entity) -> bool:
         """Whether the note (or reply) was created after the task's fix field last changed (by the event log's

@@ -345,3 +345,21 @@ def test_an_answer_that_fails_for_a_buried_job_is_logged_and_the_lane_goes_on(ca
         assert dead is not None and dead.state == "dead"
         taken = job_repo.get_job(s, waiting)
         assert taken is not None and taken.state in ("running", "done")
+
+
+def test_a_daemon_starts_though_the_answer_of_a_job_its_death_buried_fails(catalog: Catalog) -> None:
+    """recover_orphans runs first in the daemon's start: an answer raising there failed every start."""
+    gone = f"{socket.gethostname()}:{2**22 + 19}:fix"
+    with catalog.session() as s:
+        last = job_repo.enqueue(s, "fix", "fix:last", {}, max_attempts=1)[0].id
+        assert job_repo.claim(s, gone, ["fix"], 60) is not None
+
+    def unreadable(_s: object, _job: Job) -> None:
+        raise ValueError("a payload the answer cannot read")
+
+    with capture_logs() as logs:
+        assert recover_orphans(catalog, on_dead=unreadable) == 1
+    assert "job.dead_unanswered" in [e["event"] for e in logs]
+    with catalog.session(readonly=True) as s:
+        dead = job_repo.get_job(s, last)
+        assert dead is not None and dead.state == "dead"

@@ -244,7 +244,7 @@ def test_a_version_says_which_of_the_dailys_missing_frames_the_fix_rebuilt(
         with catalog.session(readonly=True) as s:
             [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
             said[kind] = (Path(pub.movie_path).parent / "description.txt").read_text()
-    assert "The daily lacks frame 1004: this fix rebuilt them." in said["interpolate"]
+    assert "The daily lacks frame 1004: this fix rebuilt it." in said["interpolate"]
     assert "The daily lacks frame 1004: the movies hold the frame before each gap over it" in said["denoise"]
 
 

@@ -230,6 +230,30 @@ def test_the_answer_to_a_request_the_coordinator_already_asked_again_leaves_the_
         assert [r.state for r in fixes.list_fix_requests(s, SHOW)] == ["open", "failed"]
 
 
+def test_the_answer_to_a_request_beside_an_older_one_still_waiting_leaves_the_task_to_it(
+    catalog: Catalog, settings: Settings
+) -> None:
+    """On Kitsu a second comment adds to the first: the second, refused at once, was answered by moving the task
+    to the failed status, and the first, still queued, was then dropped as taken back."""
+    from daemon.stages.withdrawals import drop_withdrawn
+
+    kitsu_like = MemoryTracker(comments=True)
+    task = kitsu_like.add_task(SHOW, "sh010")
+    kitsu_like.tag(task, "denoise")
+    poll_fix_requests(kitsu_like, catalog, SHOWS)
+    kitsu_like.tag(task, "sharpen")
+    poll_fix_requests(kitsu_like, catalog, SHOWS)
+    [refused] = answer_jobs(catalog)
+    answer(settings, catalog, kitsu_like, refused)
+    assert kitsu_like.tasks[task].status == "fix"  # the denoise's
+    drop_withdrawn(kitsu_like, catalog)
+    with catalog.session(readonly=True) as s:
+        assert sorted((r.kinds, r.state) for r in fixes.list_fix_requests(s, SHOW)) == [
+            ([], "failed"),
+            (["denoise"], "open"),
+        ]
+
+
 def test_a_fix_whose_attempts_ran_out_is_answered_without_asking_to_correct_the_request(
     catalog: Catalog, tracker: MemoryTracker, settings: Settings
 ) -> None:
