@@ -10,6 +10,7 @@ repeats the nearer one, and a neighbour on the other side of a cut is not used f
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 import cv2
@@ -41,7 +42,8 @@ def parse_frames(spec: str | Collection[int]) -> set[int]:
         return {int(n) for n in spec}
     out: set[int] = set()
     listed = 0
-    for part in spec.translate(_DASHES).replace(" ", "").split(","):
+    joined = re.sub(r"\s*([-,])\s*", r"\1", spec.translate(_DASHES).strip())  # "1012 - 1016", "1012, 1014"
+    for part in re.split(r"[,\s]+", joined):  # "1003 1005" is a list (it read as frame 10031005)
         if not part:
             continue
         try:

@@ -57,11 +57,12 @@ from engine.heads.base import (
 )
 from engine.heads.cleanup_check import Box, FillCheck, fill_check
 from engine.heads.errors import ParamError
-from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask, rect_note
+from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask, mask_gaps, rect_note
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
 from engine.kinds import PARAM_KEYS
+from engine.media.sequences import frames_named
 from engine.metrics import masked_psnr, ssim
 from engine.nets import ResidualCNN
 
@@ -99,7 +100,9 @@ class CleanupParams(FixParams):
 
     def notes(self, shot: Shot) -> list[str]:
         note = rect_note(self.mask, shot.info) if isinstance(self.mask, Rect) else None
-        return [note] if note else []
+        gaps = mask_gaps(self.mask, shot.info)
+        holes = f"The mask sequence lacks {frames_named(gaps)}: left as the shot has them." if gaps else None
+        return [n for n in (note, holes) if n]
 
 
 def _gray(img: np.ndarray) -> np.ndarray:

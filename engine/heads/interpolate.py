@@ -113,6 +113,15 @@ class InterpolateParams(FixParams):
                 f"frames {frames_text(outside)} lie outside the shot's frames {info.first_frame}-"
                 f"{info.last_frame}: name frames of this shot"
             )
+        kept = set(info.frame_range) - set(self.frames) - set(info.missing_frames)
+        unframed = sorted(
+            n for n in self.frames if not any(k < n for k in kept) or not any(k > n for k in kept)
+        )
+        if unframed:  # no frame on one side to rebuild from: it would be a copy of its one neighbour
+            raise ParamError(
+                f"frames {frames_text(unframed)} have no frame of the shot kept on both sides to rebuild them "
+                f"from (the shot runs {info.first_frame}-{info.last_frame}): name frames between two it keeps"
+            )
         return {"frames": set(self.frames), **extra}
 
     def frame_factor(self) -> int:

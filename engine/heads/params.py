@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.heads.errors import ParamError
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.media.images import read_alpha_image
 from engine.media.working import read_working, scene_linear, to_working
 
 
@@ -158,12 +159,51 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
         return mask
     try:
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
-            return _framed(spec, _white(read_image(spec)), info)
+            return _selecting(spec, [_framed(spec, _still_mask(spec), info)])[0]
         mask_info = probe(spec, sound=False)
         offset = _mask_offset(mask_info, info)
-        return {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(mask_info)}
+        masks = {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(mask_info)}
+        _selecting(spec, list(masks.values()))
+        return masks
     except MediaError as exc:
         raise ParamError(f"mask={spec}: {exc.reason}; give x,y,w,h, an image, or a movie/sequence") from exc
+
+
+def _still_mask(path: str) -> np.ndarray:
+    """An image's mask: its alpha where it has one that is not opaque everywhere (a matte: opaque = fill, as a
+    roto exported on transparency), else its white. An RGBA matte's alpha used to be dropped: the fill took its
+    colour, all black (nothing filled) or all white (the whole frame)."""
+    alpha = read_alpha_image(path)
+    if bool((alpha < 0.5).any()):
+        return np.asarray(alpha > 0.5)
+    return _white(read_image(path))
+
+
+def _selecting(spec: str, masks: list[np.ndarray]) -> list[np.ndarray]:
+    """`masks`, or ParamError when they select no pixel, or every pixel of every frame: a mask painted the other
+    way round, or in a colour, "succeeded" with the plate unchanged or wholly refilled."""
+    if not any(bool(m.any()) for m in masks):
+        raise ParamError(
+            f"mask={spec} selects no pixel to clean: paint the region white on black (or opaque on transparent)"
+        )
+    if all(bool(m.all()) for m in masks):
+        raise ParamError(
+            f"mask={spec} selects the whole frame: paint only the region to clean white, the rest black"
+        )
+    return masks
+
+
+def mask_gaps(spec: Rect | str, info: MediaInfo) -> list[int]:
+    """The shot's frame numbers a mask sequence skips inside its own range (a roto with a frame not rendered):
+    those frames are left as they are, which the fix says. None for a rectangle, an image or a movie."""
+    if isinstance(spec, Rect) or (Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file()):
+        return []
+    try:
+        mask_info = probe(spec, sound=False)
+    except MediaError:
+        return []  # bind() has said why already
+    offset = _mask_offset(mask_info, info)
+    return sorted(n + offset for n in mask_info.missing_frames if n + offset in info.frame_range)
 
 
 def _mask_offset(mask: MediaInfo, shot: MediaInfo) -> int:

@@ -171,13 +171,15 @@ def parse_fix_field(value: Any, kinds: Collection[str]) -> FixSpec:
 
 
 def parse_note(body: str, kinds: Collection[str]) -> FixSpec:
-    """The `#rushes ...` lines of a note body; other lines are ignored."""
-    specs = []
+    """The `#rushes ...` lines of a note body, read as one request's clauses (a key given twice for a kind is a
+    problem, and each kind keeps its own: two lines once kept the first line's value for both, silently);
+    other lines are ignored."""
+    tagged = []
     for line in body.splitlines():
         stripped = _unbulleted(line)
         if stripped.lower().startswith(NOTE_TAG):
-            specs.append(parse_fix_text(stripped[len(NOTE_TAG) :], kinds))
-    return merge(*specs)
+            tagged.append(stripped[len(NOTE_TAG) :])
+    return parse_fix_text("\n".join(tagged), kinds) if tagged else FixSpec()
 
 
 def parse_comment(body: str, kinds: Collection[str]) -> FixSpec:

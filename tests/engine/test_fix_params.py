@@ -84,6 +84,24 @@ def test_frames_outside_the_shot_are_refused_when_bound_to_it(shot: Shot) -> Non
         params.bind(shot)
 
 
+def test_frames_without_a_kept_frame_on_each_side_are_refused(shot: Shot) -> None:
+    """`frames=1001-1003` of a shot running 1001-1006 wrote three copies of 1004 (the shot opened on a hold) and
+    said nothing: a frame is rebuilt from the frames the shot keeps before and after it."""
+    for asked, refused in (
+        ("1001-1003", "1001, 1002, 1003"),
+        ("1006", "1006"),
+        ("1002-1006", "1002, 1003, 1004, 1005"),
+    ):
+        with pytest.raises(
+            ParamError,
+            match=rf"^frames {refused}(?: and \d+ more)? have no frame of the shot kept on both sides",
+        ):
+            parse_fix_params("interpolate", {"frames": asked}).bind(shot)
+    assert parse_fix_params("interpolate", {"frames": "1002-1005"}).bind(shot) == {
+        "frames": {1002, 1003, 1004, 1005}
+    }
+
+
 def test_an_unknown_key_is_refused_and_another_heads_key_is_left_to_it() -> None:
     with pytest.raises(ParamError, match=r"unknown fix parameter 'strength': denoise takes quality$"):
         parse_fix_params("denoise", {"strength": "3"})
@@ -196,6 +214,19 @@ def test_a_roto_of_some_of_the_shots_frames_masks_those_frames_by_number(shot: S
     assert sorted(from_first) == [1001, 1002, 1003]
 
 
+def test_a_roto_missing_a_frame_in_its_range_says_that_frame_is_left_as_it_is(
+    shot: Shot, tmp_path: Path
+) -> None:
+    """A per-frame mask sequence with 1004 not rendered: 1004 came out untouched and the fix said nothing."""
+    pattern = footage.sequence(tmp_path / "roto", "roto", first=1001, n=6)
+    (tmp_path / "roto" / "roto.1004.png").unlink()
+    params = parse_fix_params("cleanup", {"mask": pattern})
+    assert sorted(params.bind(shot)["masks"]) == [1001, 1002, 1003, 1005, 1006]
+    assert params.notes(shot) == ["The mask sequence lacks frame 1004: left as the shot has them."]
+    whole = parse_fix_params("cleanup", {"mask": footage.sequence(tmp_path / "all", "m", first=1001, n=6)})
+    assert whole.notes(shot) == []
+
+
 def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_picture_is_taken(
     shot: Shot, tmp_path: Path
 ) -> None:
@@ -203,7 +234,9 @@ def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_pictur
 
     square, proxy = tmp_path / "square.png", tmp_path / "proxy.png"
     write_image(square, np.ones((64, 64, 3), np.float32))  # drawn on another frame: stretching moves the hole
-    write_image(proxy, np.ones((32, 48, 3), np.float32))  # the shot's 96x64 picture at half size
+    region = np.zeros((32, 48, 3), np.float32)
+    region[8:16, 10:20] = 1.0
+    write_image(proxy, region)  # the shot's 96x64 picture at half size
     with pytest.raises(
         ParamError, match=r"mask=.*square.png is 64x64, not the shape of the shot's 96x64 frames"
     ):
@@ -214,6 +247,31 @@ def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_pictur
         parse_fix_params("cleanup", {"mask": matte}).bind(shot)
 
 
+def test_a_mattes_alpha_is_its_mask_and_one_selecting_nothing_or_everything_is_refused(
+    shot: Shot, tmp_path: Path
+) -> None:
+    """A roto exported on transparency had its alpha dropped: the fill read its colour, black (the plate left as
+    it was) or white (the whole frame refilled), and said it was done."""
+    from engine.media import write_image
+
+    def mask(name: str, rgb: float, alpha: np.ndarray | None = None) -> str:
+        pixels = np.full((64, 96, 3), rgb, np.float32)
+        write_image(tmp_path / name, pixels if alpha is None else np.dstack([pixels, alpha]))
+        return str(tmp_path / name)
+
+    region = np.zeros((64, 96), np.float32)
+    region[30:50, 40:60] = 1.0
+    for rgb in (0.0, 1.0):  # the region in the alpha, whatever the colour under it
+        bound = parse_fix_params("cleanup", {"mask": mask(f"matte{rgb}.png", rgb, region)}).bind(shot)[
+            "masks"
+        ]
+        assert bound.sum() == 400 and bound[30:50, 40:60].all()
+    with pytest.raises(ParamError, match=r"selects no pixel to clean: paint the region white on black"):
+        parse_fix_params("cleanup", {"mask": mask("black.png", 0.0)}).bind(shot)
+    with pytest.raises(ParamError, match=r"selects the whole frame: paint only the region to clean white"):
+        parse_fix_params("cleanup", {"mask": mask("white.png", 1.0)}).bind(shot)
+
+
 def test_a_mask_painted_on_an_anamorphic_shots_desqueezed_picture_is_taken(tmp_path: Path) -> None:
     from fractions import Fraction
 
@@ -222,6 +280,8 @@ def test_a_mask_painted_on_an_anamorphic_shots_desqueezed_picture_is_taken(tmp_p
     movie = write_movie(tmp_path / "ana.mov", footage.frames(3, (64, 48)), 24, pixel_aspect=Fraction(2))
     shot = Shot(str(movie), probe(str(movie)))
     painted = tmp_path / "painted.png"
-    write_image(painted, np.ones((24, 64, 3), np.float32))  # 64x48 stored pixels at 2:1 show as 64x24
+    picture = np.zeros((24, 64, 3), np.float32)
+    picture[4:12, 8:24] = 1.0  # the region to clean
+    write_image(painted, picture)  # 64x48 stored pixels at 2:1 show as 64x24
 
     assert parse_fix_params("cleanup", {"mask": str(painted)}).bind(shot)["masks"].shape == (24, 64)

@@ -53,6 +53,9 @@ def test_parse_frames_rejects_nonsense() -> None:
     # as a word processor or a chat writes the dash: "cannot read frame list '1012\u20131016'" looked like valid input
     for dash in ("\u2013", "\u2014", "\u2212", "\uff0d"):
         assert flow_sequence.parse_frames(f"1012{dash}1014, 1020") == {1012, 1013, 1014, 1020}
+    # spaces as people type them: "1003 1005" read as frame 10031005 ("lies outside the shot")
+    assert flow_sequence.parse_frames("1003 1005") == {1003, 1005}
+    assert flow_sequence.parse_frames(" 1012 - 1014 , 1020 ") == {1012, 1013, 1014, 1020}
 
 
 def test_detect_drops_finds_dropped_and_duplicated(clip: np.ndarray) -> None:

@@ -109,6 +109,19 @@ def test_only_rushes_lines_of_a_note_count() -> None:
     assert mention.empty and mention.problems == ()  # nothing asked, and nothing to answer on the task
 
 
+def test_a_notes_rushes_lines_are_one_request_each_kind_keeping_its_own_values() -> None:
+    """Two `#rushes` lines kept the first line's value of a key for both: frame 1030 was never rebuilt, and
+    denoise ran at upscale's quality=best, five times slower, both without a word."""
+    twice = parse_note("#rushes interpolate frames=1012-1016\n#rushes interpolate frames=1030", KINDS)
+    assert twice.problems == ("frames= is given twice for interpolate (1012-1016, 1030): give it once",)
+    each = parse_note("Two fixes:\n#rushes upscale quality=best\n#rushes denoise quality=default", KINDS)
+    assert (each.kinds, each.params, each.problems) == (
+        ("upscale", "denoise"),
+        {"quality": "best", "denoise.quality": "default"},
+        (),
+    )
+
+
 def test_a_comment_that_is_the_request_reads_its_fix_lines_and_leaves_its_prose() -> None:
     spec = parse_comment("Dropped frames here, sorry.\n- interpolate frames=1012-1016\nThanks!", KINDS)
     assert (spec.kinds, spec.params, spec.problems) == (("interpolate",), {"frames": "1012-1016"}, ())
