@@ -114,9 +114,8 @@ class InterpolateParams(FixParams):
                 f"{info.last_frame}: name frames of this shot"
             )
         kept = set(info.frame_range) - set(self.frames) - set(info.missing_frames)
-        unframed = sorted(
-            n for n in self.frames if not any(k < n for k in kept) or not any(k > n for k in kept)
-        )
+        low, high = (min(kept), max(kept)) if kept else (info.last_frame + 1, info.first_frame - 1)
+        unframed = sorted(n for n in self.frames if not low < n < high)
         if unframed:  # no frame on one side to rebuild from: it would be a copy of its one neighbour
             raise ParamError(
                 f"frames {frames_text(unframed)} have no frame of the shot kept on both sides to rebuild them "
