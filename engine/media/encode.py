@@ -336,6 +336,9 @@ class MovieWriter:
                 format=self.pix_fmt,
                 dst_colorspace=_MATRICES.get(self.colour.matrix, Colorspace.ITU709),
                 dst_color_range=self._stream.codec_context.color_range,
+                # one slice for a frame of an odd size: swscale's threaded slices left flat grey blocks at their
+                # seams there (rows 31 and 62 of a 161x91 ProRes), which ffmpeg's own conversion does not
+                threads=1 if frame.width % 2 or frame.height % 2 else None,
             )
             # ProRes takes the frame header's colour from each frame, not from the stream: untagged, it says
             # "unspecified" there while the MOV's colr atom names the source's primaries and transfer.

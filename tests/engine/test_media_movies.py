@@ -116,6 +116,20 @@ def test_prores_422_hq_round_trip(tmp_path: Path, clip: np.ndarray) -> None:
     assert min(psnr(d, s) for d, s in zip(decoded, clip[:12], strict=True)) > 38
 
 
+def test_a_prores_4444_of_an_odd_sized_plate_has_no_grey_blocks(tmp_path: Path) -> None:
+    """A 161x91 plate's ProRes came back with flat grey blocks at rows 31 and 62 (swscale's threaded slices on
+    an odd size), while ffmpeg's own conversion of the same frames has none."""
+    frames = [np.ascontiguousarray(photo(name)[100:191, 100:261]) for name in ("coffee", "astronaut")]
+    path = tmp_path / "odd.mov"
+    with MovieWriter(path, 24, 161, 91, codec="prores", pix_fmt="yuv444p10le") as writer:
+        for rgb in frames:
+            writer.write(rgb)
+    decoded = read_clip(path)
+    assert decoded.shape == (2, 91, 161, 3)
+    worst = max(float(np.abs(d - s).max()) for d, s in zip(decoded, frames, strict=True))
+    assert worst < 0.1, worst  # a block of grey where the picture is coloured misses by far more
+
+
 def test_ffv1_is_lossless_and_counted_without_an_index(tmp_path: Path, clip: np.ndarray) -> None:
     src = (clip[:6] * 255 + 0.5).astype(np.uint8)
     path = write_movie(tmp_path / "plate.mkv", src, 25, codec="ffv1", timecode="10:00:00:00")
