@@ -564,10 +564,16 @@ def describe(
     return "\n".join(lines)
 
 
+# What a regrade of an EXR grades, and its .cube maps: the EXR's light through ACEScct's log curve, each channel in
+# the EXR's own primaries (engine.media.working): OCIO's ACEScct only for a plate in ACEScg (an ACES2065-1 plate's
+# cube applied through OCIO's ACEScct came out 0.09 stops off on average, red 5% low).
+EXR_GRADE_SPACE = "ACEScct's curve on the EXR's own primaries"
+
+
 def grade_space(info: MediaInfo) -> str:
-    """What a regrade of `info` grades, and its .cube maps: an EXR's light in ACEScct's log encoding (the heads'
-    working encoding, engine.media.working), else the daily's own code values as they are encoded."""
-    return "ACEScct" if scene_linear(info) else "the daily's own code values"
+    """What a regrade of `info` grades, and its .cube maps: an EXR's EXR_GRADE_SPACE, else the daily's own code
+    values as they are encoded."""
+    return EXR_GRADE_SPACE if scene_linear(info) else "the daily's own code values"
 
 
 def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[str]:
@@ -581,8 +587,9 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
     if prepared.kind == "regrade":
         space = plan.grade_space
         notes.append(
-            "Graded in ACEScct (the EXR's light in ACEScct's log encoding): the .cube maps ACEScct to ACEScct."
-            if space == "ACEScct"
+            f"Graded in {space} (its light in ACEScct's log encoding, not converted to ACEScg's primaries): the "
+            ".cube maps that encoding to itself, which is OCIO's ACEScct for a plate in ACEScg."
+            if space == EXR_GRADE_SPACE
             else f"Graded in {space}: the .cube applies to them as they are encoded."
         )
     if plan.view is not None and plan.view_deliverable:

@@ -248,7 +248,10 @@ def test_a_version_says_which_of_the_dailys_missing_frames_the_fix_rebuilt(
     assert "The daily lacks frame 1004: the movies hold the frame before each gap over it" in said["denoise"]
 
 
-@pytest.mark.parametrize(("ext", "space"), [("exr", "ACEScct"), ("png", "the daily's own code values")])
+@pytest.mark.parametrize(
+    ("ext", "space"),
+    [("exr", "ACEScct's curve on the EXR's own primaries"), ("png", "the daily's own code values")],
+)
 def test_a_regrades_version_says_what_it_graded_in_and_what_its_cube_maps(
     settings: Settings, catalog: Catalog, tmp_path: Path, ext: str, space: str
 ) -> None:
