@@ -74,21 +74,14 @@ def _approve(tmp_path: Path, daily_path: str) -> None:
         ctx.close()
 
 
+def _base_train(corpus: Path, *extra: str) -> tuple[int, str]:
+    """`rushes base train` of base ACME on `corpus`, declared: its exit status and output."""
+    return rushes("base", "train", "--name", "ACME", "--corpus", str(corpus), "--declare", DECLARED, *extra)
+
+
 def _train_base(corpus: Path, *extra: str) -> str:
     """`rushes base train` of base ACME on `corpus` for one step: its output (the command must succeed)."""
-    code, output = rushes(
-        "base",
-        "train",
-        "--name",
-        "ACME",
-        "--corpus",
-        str(corpus),
-        "--declare",
-        DECLARED,
-        "--max-steps",
-        "1",
-        *extra,
-    )
+    code, output = _base_train(corpus, "--max-steps", "1", *extra)
     assert code == 0, output
     return output
 
@@ -667,17 +660,7 @@ def test_a_daily_included_again_while_a_version_trains_leaves_the_show_to_train_
 
 
 def test_an_empty_budget_for_a_base_is_refused_not_read_as_the_default(tmp_path: Path) -> None:
-    code, output = rushes(
-        "base",
-        "train",
-        "--name",
-        "ACME",
-        "--corpus",
-        str(_corpus(tmp_path)),
-        "--declare",
-        DECLARED,
-        "--budget=",
-    )
+    code, output = _base_train(_corpus(tmp_path), "--budget=")
     assert code == 2 and "--budget '' is not a duration" in " ".join(output.split()), output
     assert not (tmp_path / "home" / "bases").exists() or not any(
         (tmp_path / "home" / "bases").rglob("run.json")
