@@ -326,6 +326,7 @@ def load_settings(
     problems = (
         show_problems([show.model_dump() for show in settings.shows])
         + root_problems(settings.shows)
+        + project_problems(settings.shows)
         + folders
         + (base_problems(settings) if strict else [])
     )
@@ -391,6 +392,28 @@ def shared_root(root: Path, code: str, theirs: Path) -> str | None:
         f"{root} {where} show {code}'s ingest folder {theirs}: a daily there would belong to both shows; "
         "give each show a folder of its own"
     )
+
+
+def shared_project(project: str, other: ShowConfig) -> str | None:
+    """The line saying that show `other` follows tracker project `project` too (in any case: its
+    `tracker_project`, else its code), so that the project's fix requests would all go to one of the two, fixed
+    from that show's plates; None when it follows another."""
+    if project.casefold() != (other.tracker_project or other.code).casefold():
+        return None
+    return (
+        f"tracker project {project} is followed by show {other.code} too: a project's fix requests go to one "
+        "show only, which would fix the other's shots from its own dailies; give each show its own "
+        "tracker_project (one show can hold a whole series: its episodes' dailies in folders of their own)"
+    )
+
+
+def project_problems(shows: list[ShowConfig]) -> list[str]:
+    """One line for each show following a tracker project that a show before it follows."""
+    lines = []
+    for i, show in enumerate(shows):
+        found = (shared_project(show.tracker_project or show.code, other) for other in shows[:i])
+        lines += [f"shows[{i}].tracker_project: {line}" for line in found if line]
+    return lines
 
 
 def root_problems(shows: list[ShowConfig]) -> list[str]:

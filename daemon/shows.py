@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from daemon.settings import ConfigError, Settings, ShowConfig, shared_root, validation_problems
+from daemon.settings import (
+    ConfigError,
+    Settings,
+    ShowConfig,
+    shared_project,
+    shared_root,
+    validation_problems,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -133,7 +140,8 @@ def add_show(
 ) -> tuple[ShowConfig, bool]:
     """Create (or update the ingest roots, templates, tracker project and movie numbering of) a show kept in
     the catalog; what is not given keeps its value. An ingest folder that does not exist, or that is one of
-    `others`' (the other shows), inside one or holds one, is refused."""
+    `others`' (the other shows), inside one or holds one, is refused, as is a tracker project one of them
+    follows."""
     from daemon.catalog import shows as show_repo
 
     missing = [
@@ -146,10 +154,15 @@ def add_show(
         for theirs in other.ingest.roots
         if (line := shared_root(p.resolve(), other.code, theirs.path))
     ]
-    if missing or shared:
-        raise ConfigError(missing + shared)
-    ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
     given = options or ShowOptions()
+    with catalog.session(readonly=True) as s:
+        known = show_repo.get_show(s, code)
+        kept = (known.config or {}).get("tracker_project") if known is not None else None
+    project = given.tracker_project if given.tracker_project is not None else kept
+    followed = [line for other in others or [] if (line := shared_project(project or code, other))]
+    if missing or shared or followed:
+        raise ConfigError(missing + shared + followed)
+    ingest_config: dict[str, Any] = {"roots": [str(p.resolve()) for p in ingest or []]}
     if given.path_template:
         ingest_config["path_template"] = _one_or_list(given.path_template)
     if given.sequence_template:

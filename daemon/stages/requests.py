@@ -93,10 +93,12 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         return 0
     kinds = [k for k in req.kinds if k in FIX_KINDS]
     unknown = sorted(set(req.kinds) - set(FIX_KINDS))
-    # the dailies' code for the shot: qualified by its sequence (in any case), else the tracker's own, in any case
+    # the dailies' code for the shot: a name of its own qualified by its sequence (in any case), else the
+    # tracker's own, in any case; a name another shot of the project goes by too is matched only to be refused
     qualified = dailies.shot_for(s, show.code, req.qualified_codes)
-    bare = None if qualified else dailies.shot_for(s, show.code, (req.shot_code,))
-    shot = qualified or bare or req.shot_code
+    shared = None if qualified else dailies.shot_for(s, show.code, req.shared_codes)
+    bare = None if qualified or shared else dailies.shot_for(s, show.code, (req.shot_code,))
+    shot = qualified or shared or bare or req.shot_code
     row, created = _recorded(s, req, show.code, shot, kinds)
     if not created:
         return 0
@@ -104,8 +106,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
         for older in replace_unstarted(s, row, only_repeats=not req.replaces_earlier):
             log.info("fix.replaced", request=older, by=row.id, task=row.task_id)
     problems = list(req.problems)
-    if req.shared_code and bare is not None:
-        problems.append(shared_name(req))  # dailies by the bare name, which another sequence's shot has too
+    renamed = [shared_name(req, shared)] if shared is not None else []  # dailies by another shot's name too
+    problems += renamed
     if kinds:
         problems += unread_params(kinds, req.params)
     if unknown:
@@ -113,7 +115,8 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
     if not kinds and not problems:
         problems.append(f"no fix is named (use one of: {', '.join(FIX_KINDS)})")
     if problems:  # nothing is guessed: the coordinator is told what could not be read, on the task
-        answering.refuse(s, row, "; ".join(problems))
+        # dailies by a shared name alone: the files are to be named again, not the request corrected
+        answering.refuse(s, row, "; ".join(problems), mended_elsewhere=bool(renamed) and problems == renamed)
         return 1
     for kind in kinds:
         queue(s, FixJob(row.id, kind, req.key), show=show.code)
@@ -123,17 +126,15 @@ def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, 
     return 1
 
 
-def shared_name(req: FixRequest) -> str:
-    """The answer to a request on a shot whose name other shots of the project share, when its dailies go by
-    that name alone: Rushes cannot tell whose they are."""
-    qualified = (
-        f" by the shot qualified by its sequence ({req.qualified_codes[0]}_1.mov)"
-        if req.qualified_codes
-        else " apart"
+def shared_name(req: FixRequest, name: str) -> str:
+    """The answer to a request on a shot whose dailies go by `name`, a name other shots of the project go by
+    too (SH010 in each sequence, SQ010_SH010 in each episode): Rushes cannot tell whose they are."""
+    own = (
+        f" by a name no other shot has ({req.qualified_codes[0]}_1.mov)" if req.qualified_codes else " apart"
     )
     return (
-        f"the project has several shots named {req.shot_code} and their dailies go by that name alone, so Rushes "
-        f"cannot tell which are this shot's: name this shot's dailies{qualified}, then ask again"
+        f"the project has more than one shot that the name {name} fits and this shot's dailies go by that name, "
+        f"so Rushes cannot tell which are this shot's: name this shot's dailies{own}, then ask again"
     )
 
 

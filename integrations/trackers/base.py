@@ -71,12 +71,14 @@ class FixRequest:
     )  # frames=1012-1016, reference=1001, mask=..., factor=2
     note: str | None = None
     requested_at: datetime | None = None
-    # The shot's names qualified by its place in the tracker, most specific first, which files may be named by
-    # where the bare name repeats (Kitsu's SH0010 in every sequence: "EP01_SQ01_SH0010", "SQ01_SH0010").
+    # The shot's names qualified by its place in the tracker that no other shot of the project goes by, most
+    # specific first, which files may be named by where the bare name repeats (Kitsu's SH0010 in every
+    # sequence: "EP01_SQ01_SH0010", "SQ01_SH0010"; integrations.trackers.shotnames).
     qualified_codes: tuple[str, ...] = ()
-    # Whether the bare shot code names another shot of the project too (another sequence's SH010 on ShotGrid):
-    # then only dailies named by a qualified code are surely this shot's, and the daemon asks for them.
-    shared_code: bool = False
+    # The shot's names (its bare code, or a name qualified by its sequence) that another shot of the project
+    # goes by too (another sequence's SH010; another episode's SQ010_SH010): dailies by such a name may be
+    # either's, so the daemon asks for them named by a qualified code.
+    shared_codes: tuple[str, ...] = ()
     # What the coordinator wrote that could not be read, one line each (an unknown kind, a word that is not
     # key=value, no fix named at all): the daemon answers such a request on its task instead of guessing.
     problems: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shotgun_api3
 from typer.testing import CliRunner
 
 from daemon import __version__
@@ -506,16 +507,17 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         assert code == 0 and output.splitlines()[-1] == "0 created, 18 already there, 0 missing"
 
         (tmp_path / "twin").mkdir()  # a second show following the same project: one of them would never hear
-        assert (
-            rushes("show", "add", "TWIN", "--ingest", str(tmp_path / "twin"), "--tracker-project", "MYSHOW")[
-                0
-            ]
-            == 0
-        )
+        twin = ("show", "add", "TWIN", "--ingest", str(tmp_path / "twin"), "--tracker-project")
+        code, output = rushes(*twin, "MYSHOW", env=env)  # by the same name: refused before the tracker is asked
+        assert code == 1 and "added" not in output
+        sg = shotgun_api3.Shotgun(server.url, script_name="rushes", api_key=KEY)
+        [project] = sg.find("Project", [["name", "is", "MYSHOW"]], ["id"])
+        sg.update("Project", project["id"], {"name": "My Show"})
+        assert rushes(*twin, "My Show", env=env)[0] == 0  # by its other name: only the tracker knows
         code, output = rushes("tracker", "check", env=env)
         assert code == 1 and (
-            "FAIL project MYSHOW: show TWIN follows the same project (MYSHOW) as show MYSHOW: its fix requests go to "
-            "one show only; give each show its own tracker_project" in output.splitlines()
+            "FAIL project My Show: show TWIN follows the same project (My Show) as show MYSHOW: its fix requests go "
+            "to one show only; give each show its own tracker_project" in output.splitlines()
         ), output
     finally:
         server.stop()

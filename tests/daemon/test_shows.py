@@ -82,6 +82,34 @@ def test_an_ingest_folder_shared_with_another_show_or_inside_one_is_refused(
     add_show(catalog, "TWO", ingest=[apart], others=[first])
 
 
+def test_a_tracker_project_another_show_follows_is_refused(catalog: Catalog, tmp_path: Path) -> None:
+    """A series split into a show per episode on one tracker project: every request went to the first show,
+    and E02's shot was fixed from E01's plate. The config file and `show add` refuse it, naming both."""
+    from daemon.settings import load_settings
+
+    config = tmp_path / "rushes.yaml"
+    config.write_text(
+        "shows:\n  - code: EPC\n  - code: EPC_E01\n    tracker_project: epc\n"
+        "  - code: EPC_E02\n    tracker_project: Other\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config)
+    assert refused.value.problems == [
+        "shows[1].tracker_project: tracker project epc is followed by show EPC too: a project's fix requests go "
+        "to one show only, which would fix the other's shots from its own dailies; give each show its own "
+        "tracker_project (one show can hold a whole series: its episodes' dailies in folders of their own)"
+    ]
+
+    first, _ = add_show(catalog, "E01", options=ShowOptions(tracker_project="SERIES"))
+    with pytest.raises(ConfigError, match="tracker project SERIES is followed by show E01 too"):
+        add_show(catalog, "E02", options=ShowOptions(tracker_project="SERIES"), others=[first])
+    with pytest.raises(ConfigError, match="tracker project series is followed by show E01 too"):
+        add_show(catalog, "series", others=[first])  # following it by its code
+    assert [s.code for s in all_shows(Settings(data_dir=tmp_path), catalog)] == ["E01"]  # nothing written
+    add_show(catalog, "E02", options=ShowOptions(tracker_project="E02"), others=[first])
+    add_show(catalog, "E02", options=ShowOptions(movie_first_frame=1), others=[first])  # keeps its project
+
+
 def test_show_add_on_a_show_of_the_config_file_is_refused_naming_the_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

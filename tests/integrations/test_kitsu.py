@@ -84,7 +84,7 @@ def test_fix_request_is_read_once_and_not_again_after_a_restart(
     assert request.params == {"frames": "1012-1016"}
     assert (request.shot_id, request.shot_code) == (kitsu_shot.shot["id"], "SH010")
     assert request.qualified_codes == ("SQ01_SH010",)  # Kitsu's shot names repeat from sequence to sequence
-    assert not request.shared_code  # ... but not yet in this project
+    assert not request.shared_codes  # ... but not yet in this project
     assert request.project == kitsu_shot.project["code"]
     assert request.requested_at is not None and request.requested_at.tzinfo is not None
 
@@ -109,11 +109,31 @@ def test_a_request_on_a_shot_whose_name_another_sequence_repeats_says_so(
     fix = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
     gazu.task.add_comment(task["id"], fix, "#rushes denoise", client=kitsu_admin)
     [request] = [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == task["id"]]
-    assert (request.shot_code, request.qualified_codes, request.shared_code) == (
+    assert (request.shot_code, request.qualified_codes, request.shared_codes) == (
         "SH010",
         ("SQ02_SH010",),
-        True,
+        ("SH010",),
     )
+
+
+def test_a_request_on_a_series_shot_is_qualified_by_its_episode_where_another_episode_repeats_its_sequence(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    """E01's and E02's SQ05 each with a shot SH010: the request offered SQ05_SH010, which fits both shots, as
+    the shot's own name, so E01's fix could be rendered from E02's plate."""
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    compositing = gazu.task.get_task_type_by_name("Compositing", client=kitsu_admin)
+    tasks = []
+    for name in ("E01", "E02"):
+        episode = gazu.shot.new_episode(kitsu_shot.project, name, client=kitsu_admin)
+        sequence = gazu.shot.new_sequence(kitsu_shot.project, "SQ05", episode=episode, client=kitsu_admin)
+        shot = gazu.shot.new_shot(kitsu_shot.project, sequence, "SH010", client=kitsu_admin)
+        tasks.append(gazu.task.new_task(shot, compositing, client=kitsu_admin))
+    fix = gazu.task.get_task_status_by_short_name(FIX_STATUS, client=kitsu_admin)
+    gazu.task.add_comment(tasks[0]["id"], fix, "#rushes denoise", client=kitsu_admin)
+    [request] = [r for r in kitsu.fix_requests_since(start.cursor).items if r.task_id == tasks[0]["id"]]
+    assert (request.qualified_codes, request.shared_codes) == (("E01_SQ05_SH010",), ("SQ05_SH010", "SH010"))
 
 
 def test_first_start_picks_up_a_task_already_waiting_in_the_fix_status(
@@ -599,14 +619,14 @@ def test_a_kitsu_answering_503_is_retried_then_a_retryable_error() -> None:
 
 
 def test_a_shot_of_an_episode_is_qualified_by_its_episode_and_sequence_most_specific_first() -> None:
-    from integrations.trackers.kitsu.fixes import qualified_codes
+    from integrations.trackers.kitsu.fixes import shot_place
 
     task = {"entity": {"name": "SH0010"}, "sequence": {"name": "SQ02"}, "episode": {"name": "EP03"}}
 
-    assert qualified_codes(task) == ("EP03_SQ02_SH0010", "SQ02_SH0010")
+    assert shot_place(task).qualified() == ("EP03_SQ02_SH0010", "SQ02_SH0010")
     assert (
-        qualified_codes({"entity": {"name": "SH0010"}}) == ()
-    )  # a shot outside any sequence: its name alone
+        shot_place({"entity": {"name": "SH0010"}}).qualified() == ()
+    )  # outside any sequence: its name alone
 
 
 def test_a_session_token_zou_no_longer_accepts_logs_in_again(

@@ -643,13 +643,30 @@ def test_a_request_names_its_shot_qualified_by_its_sequence_and_says_when_anothe
     sg.update("Task", show.tasks[1]["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
     found = {r.task_id: r for r in tracker(server).fix_requests_since(start).items}
     shared, alone = found[task["id"]], found[show.tasks[1]["id"]]
-    assert (shared.shot_code, shared.qualified_codes, shared.shared_code) == (
+    assert (shared.shot_code, shared.qualified_codes, shared.shared_codes) == (
         "SQ010_0010",
         ("SQ020_SQ010_0010",),
-        True,
+        ("SQ010_0010",),
     )
     # a shot whose code is its own is named by it alone (an answer asks for files named SQ010_0020, as ever)
-    assert (alone.shot_code, alone.qualified_codes, alone.shared_code) == ("SQ010_0020", (), False)
+    assert (alone.shot_code, alone.qualified_codes, alone.shared_codes) == ("SQ010_0020", (), ())
+
+
+def test_a_request_on_a_series_shot_is_qualified_by_its_episode_where_another_episode_repeats_its_sequence(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """E01's and E02's SQ010 each with a shot SH010: both requests carried SQ010_SH010, which fits both shots,
+    so E01's fix was rendered from E02's plate (Sequence.episode was never read)."""
+    start = tracker(server).fix_requests_since(None).cursor
+    tasks = []
+    for code in ("E01", "E02"):
+        episode = sg.create("Episode", {"code": code, "project": show.project})
+        sequence = sg.create("Sequence", {"code": "SQ010", "project": show.project, "episode": episode})
+        shot = sg.create("Shot", {"code": "SH010", "project": show.project, "sg_sequence": sequence})
+        tasks.append(sg.create("Task", {"content": "comp", "entity": shot, "project": show.project}))
+    sg.update("Task", tasks[0]["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    [request] = [r for r in tracker(server).fix_requests_since(start).items if r.task_id == tasks[0]["id"]]
+    assert (request.qualified_codes, request.shared_codes) == (("E01_SQ010_SH010",), ("SQ010_SH010", "SH010"))
 
 
 def test_a_reply_to_rushes_note_naming_the_corrected_fix_is_read(

@@ -34,6 +34,7 @@ from integrations.trackers.kitsu import events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import Cursor, parse_time
 from integrations.trackers.kitsu.markers import NOTE_TAG, key_of
+from integrations.trackers.shotnames import ShotPlace, shot_names
 
 LOG = structlog.get_logger(__name__)
 PENDING_GRACE = timedelta(seconds=60)  # how long a fix comment's status may take to reach its task
@@ -127,6 +128,8 @@ class FixReader:
         elif shot.get("canceled"):  # removed from the cut in Kitsu: no render for it
             spec = notes.FixSpec(problems=(canceled(str(shot.get("name") or "")),))
         names = project_names(project.get("code"), project.get("name"))
+        project_id = str(task.get("project_id") or project.get("id") or "")
+        called = shot_names(shot_place(task), self._others(shot, project_id) if on == "Shot" else [])
         return FixRequest(
             key=f"kitsu:comment:{comment_id}",
             project=names[0] if names else "",
@@ -138,23 +141,46 @@ class FixReader:
             problems=spec.problems,
             note=text,
             requested_at=at.replace(tzinfo=UTC),
-            qualified_codes=qualified_codes(task),
-            shared_code=on == "Shot"
-            and self._shared(shot, str(task.get("project_id") or project.get("id") or "")),
+            qualified_codes=called.unique,
+            shared_codes=called.shared,
             project_names=names,
         )
 
-    def _shared(self, shot: Entity, project_id: str) -> bool:
-        """Whether another shot of the project has this shot's name (SH010 in each sequence, as Kitsu's are
-        named): its dailies named by the bare name may be either's."""
+    def _others(self, shot: Entity, project_id: str) -> list[ShotPlace]:
+        """The other shots of the project with this shot's name (SH010 in each sequence, as Kitsu's are named;
+        SQ010's SH010 in each episode of a series), with their sequences and episodes: dailies named by a name
+        they share may be either's."""
         name, kind = shot.get("name"), shot.get("entity_type_id")
         if not name or not kind or not project_id:
-            return False
+            return []
         params = {"project_id": project_id, "entity_type_id": kind, "name": name}
         same = self.conn.call(
             f"shots named {name}", lambda c: gazu.client.fetch_all("entities", params, client=c)
         )
-        return any(str(other.get("id")) != str(shot.get("id")) for other in same or [])
+        parents: dict[str, Entity | None] = {}
+        places = []
+        for other in same or []:
+            if str(other.get("id")) == str(shot.get("id")):
+                continue
+            sequence = self._parent(other, parents)
+            episode = self._parent(sequence, parents) if sequence else None
+            places.append(
+                ShotPlace(
+                    str(name), str((sequence or {}).get("name") or ""), str((episode or {}).get("name") or "")
+                )
+            )
+        return places
+
+    def _parent(self, entity: Entity, read: dict[str, Entity | None]) -> Entity | None:
+        """An entity's parent (a shot's sequence, a sequence's episode), each read once per request."""
+        parent_id = str(entity.get("parent_id") or "")
+        if not parent_id:
+            return None
+        if parent_id not in read:
+            read[parent_id] = self.conn.get_or_none(
+                f"entity {parent_id}", lambda c: gazu.client.fetch_one("entities", parent_id, client=c)
+            )
+        return read[parent_id]
 
     def _nothing_named(self) -> str:
         return (
@@ -204,15 +230,9 @@ def canceled(name: str) -> str:
     )
 
 
-def qualified_codes(task: Entity) -> tuple[str, ...]:
-    """A shot task's shot name joined to its sequence's and its episode's (zou's full task carries both), most
-    specific first: Kitsu shot names repeat from one sequence to the next, and files are named by all three."""
+def shot_place(task: Entity) -> ShotPlace:
+    """Where a shot task's shot sits: its sequence and its episode (zou's full task carries both). Kitsu shot
+    names repeat from one sequence to the next, and files are named by all three."""
     shot = str((task.get("entity") or {}).get("name") or "")
     sequence = str((task.get("sequence") or {}).get("name") or "")
-    episode = str((task.get("episode") or {}).get("name") or "")
-    if not shot or not sequence:
-        return ()
-    codes = [f"{sequence}_{shot}"]
-    if episode:
-        codes.insert(0, f"{episode}_{sequence}_{shot}")
-    return tuple(codes)
+    return ShotPlace(shot, sequence, str((task.get("episode") or {}).get("name") or ""))

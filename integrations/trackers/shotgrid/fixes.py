@@ -25,6 +25,7 @@ from integrations.trackers.options import TrackerOptions
 from integrations.trackers.shotgrid import entities, events
 from integrations.trackers.shotgrid.connection import Connection, Entity, as_datetime, entity_ref, link
 from integrations.trackers.shotgrid.cursor import Cursor
+from integrations.trackers.shotnames import ShotPlace, shot_names
 
 LOG = structlog.get_logger(__name__)
 
@@ -158,10 +159,11 @@ class FixReader:
             spec = notes.FixSpec(problems=(omitted(shot_code, self.options.omitted_status),))
         names = project_names(task.get("project.Project.code"), task.get("project.Project.name"))
         project = names[0] if names else ""
-        # another shot of the project with this code (an episodic show's SH010 in each sequence): the shot goes
-        # by its code qualified by its sequence too (only then: answers name a shot by its most specific name)
-        shared = on_shot and bool(shot_code) and self._shared(task, int(entity["id"]), shot_code)
-        sequence = str(task.get("entity.Shot.sg_sequence.Sequence.code") or "") if on_shot else ""
+        # other shots of the project with this code (SH010 in each sequence, SQ010's SH010 in each episode): the
+        # shot goes by its code qualified by its sequence and episode too (only then: answers name a shot by its
+        # most specific name)
+        others = self._others(task, int(entity["id"]), shot_code) if on_shot and shot_code else []
+        called = shot_names(_place(task, shot_code), others)
         request = FixRequest(
             key=f"shotgrid:event:{event_id}",
             project=str(project),
@@ -175,20 +177,28 @@ class FixReader:
             problems=spec.problems,
             replaces_earlier=True,  # the task's fix field holds the whole request
             project_names=names,
-            qualified_codes=(f"{sequence}_{shot_code}",) if shared and sequence else (),
-            shared_code=shared,
+            qualified_codes=called.unique if others else (),
+            shared_codes=called.shared,
         )
         return request, False
 
-    def _shared(self, task: Entity, shot_id: int, code: str) -> bool:
-        """Whether another shot of the task's project has the same code (an episodic show's SH010 in each
-        sequence): its dailies named by the bare code may be either's."""
+    def _others(self, task: Entity, shot_id: int, code: str) -> list[ShotPlace]:
+        """The other shots of the task's project with the same code (an episodic show's SH010 in each
+        sequence), with their sequences and episodes: dailies named by a name they share may be either's."""
         project = task.get("project")
         if not isinstance(project, dict):
-            return False
+            return []
         filters = [["project", "is", project], ["code", "is", code], ["id", "is_not", shot_id]]
-        other = self.conn.call(f"shots named {code}", lambda sg: sg.find_one("Shot", filters, ["id"]))
-        return other is not None
+        fields = ["code", "sg_sequence.Sequence.code", "sg_sequence.Sequence.episode"]
+        found = self.conn.call(f"shots named {code}", lambda sg: sg.find("Shot", filters, fields))
+        return [
+            ShotPlace(
+                str(other.get("code") or code),
+                str(other.get("sg_sequence.Sequence.code") or ""),
+                _name(other.get("sg_sequence.Sequence.episode")),
+            )
+            for other in found or []
+        ]
 
     def _spec(self, task_id: int, field_value: object) -> tuple[notes.FixSpec, str | None]:
         """What the task asks, and the note it was read from or beside: the fix field, or the task's newest
@@ -254,12 +264,24 @@ class FixReader:
             "entity.Shot.code",
             "entity.Shot.sg_status_list",
             "entity.Shot.sg_sequence.Sequence.code",
+            "entity.Shot.sg_sequence.Sequence.episode",  # a site without episodes leaves it out
             "updated_at",
         ]
         found: Entity | None = self.conn.call(
             f"task {task_id}", lambda sg: sg.find_one("Task", [["id", "is", task_id]], fields)
         )
         return found
+
+
+def _place(task: Entity, shot_code: str) -> ShotPlace:
+    """Where the task's shot sits: its sequence (Shot.sg_sequence) and that sequence's episode."""
+    sequence = str(task.get("entity.Shot.sg_sequence.Sequence.code") or "")
+    return ShotPlace(shot_code, sequence, _name(task.get("entity.Shot.sg_sequence.Sequence.episode")))
+
+
+def _name(link: object) -> str:
+    """A linked entity's name ("" for no link)."""
+    return str(link.get("name") or "") if isinstance(link, dict) else ""
 
 
 def omitted(shot_code: str, status: str) -> str:

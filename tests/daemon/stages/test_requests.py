@@ -495,7 +495,7 @@ def test_a_shot_whose_name_others_share_is_fixed_only_from_dailies_named_by_its_
 
     def asked(key: str) -> tuple[str, str, list[str]]:
         request = FixRequest(
-            key, SHOW, 2, "sh010", 2, ("denoise",), qualified_codes=("SQ02_sh010",), shared_code=True
+            key, SHOW, 2, "sh010", 2, ("denoise",), qualified_codes=("SQ02_sh010",), shared_codes=("sh010",)
         )
         with catalog.session() as s:
             record_fix_request(s, request, SHOWS, tracker="shotgrid")
@@ -507,12 +507,60 @@ def test_a_shot_whose_name_others_share_is_fixed_only_from_dailies_named_by_its_
     assert (shot, state, jobs) == ("sh010", "failed", [])
     [answered] = answer_jobs(catalog)
     assert answered.reason == (
-        "the project has several shots named sh010 and their dailies go by that name alone, so Rushes cannot tell "
-        "which are this shot's: name this shot's dailies by the shot qualified by its sequence (SQ02_sh010_1.mov), "
-        "then ask again"
+        "the project has more than one shot that the name sh010 fits and this shot's dailies go by that name, so "
+        "Rushes cannot tell which are this shot's: name this shot's dailies by a name no other shot has "
+        "(SQ02_sh010_1.mov), then ask again"
     )
+    assert answered.mended_elsewhere  # the files are named again, not the request corrected
     register("sq02_SH010")  # named by its sequence (in another case): surely its
     assert asked("b") == ("sq02_SH010", "open", ["fix:b:denoise"])
+
+
+def test_a_shot_whose_sequence_qualified_name_another_episode_shares_is_fixed_only_from_episode_named_dailies(
+    catalog: Catalog,
+) -> None:
+    """A series' E01 and E02 each with SQ010's SH010, the dailies named SQ010_SH010 in each episode's folder:
+    E01's request was rendered from E02's plate (the newest) and published on E01's shot. It is answered
+    instead, asking for the name no other shot has; a daily named by it is fixed."""
+    from daemon.catalog.dailies import DailyFacts, register_daily
+    from daemon.stages.requests import record_fix_request
+    from integrations.trackers.base import FixRequest
+
+    def register(folder: str, shot: str) -> None:
+        with catalog.session() as s:
+            facts = DailyFacts(
+                path=f"/in/{folder}/{shot}_1.mov",
+                size_bytes=1,
+                mtime=1.0,
+                content_hash=folder + shot,
+                shot=shot,
+            )
+            register_daily(s, SHOW, facts)
+
+    def asked(key: str) -> tuple[str, str]:
+        request = FixRequest(
+            key,
+            SHOW,
+            1,
+            "SH010",
+            1,
+            ("denoise",),
+            qualified_codes=("E01_SQ010_SH010",),
+            shared_codes=("SQ010_SH010", "SH010"),
+        )
+        with catalog.session() as s:
+            record_fix_request(s, request, SHOWS, tracker="kitsu")
+            row = next(r for r in fixes.list_fix_requests(s, SHOW) if r.request_key == key)
+            return row.shot, row.state
+
+    register("E01", "SQ010_SH010")
+    register("E02", "SQ010_SH010")
+    assert asked("a") == ("SQ010_SH010", "failed")
+    [answered] = answer_jobs(catalog)
+    assert "the name SQ010_SH010 fits" in answered.reason
+    assert "by a name no other shot has (E01_SQ010_SH010_1.mov)" in answered.reason
+    register("E01", "E01_SQ010_SH010")
+    assert asked("b") == ("E01_SQ010_SH010", "open")
 
 
 def test_a_request_on_a_wrapped_show_runs_nothing_and_is_answered_that_the_show_is_wrapped(
