@@ -84,7 +84,25 @@ def _open(path: Path, header_only: bool) -> tuple[Any, dict[str, Any], dict[str,
         raise MediaError(f"corrupt EXR pixel data: {_said(None, said.lines)}", str(path))
     if "dataWindow" not in header:
         raise MediaError("not a readable EXR: its header has no data window", str(path))
+    views = _views(f, header)
+    if (
+        len(views) > 1
+    ):  # the other eye would come back untouched beside a fixed one, or as a mono file's layer
+        raise MediaError(
+            f"a stereo EXR (views {', '.join(views)}): Rushes fixes one picture a frame, so one eye only; write "
+            "each eye as a sequence of its own",
+            str(path),
+        )
     return f, header, channels
+
+
+def _views(f: Any, header: dict[str, Any]) -> list[str]:
+    """The views a file holds: its `multiView` list, else its parts' `view` names."""
+    listed = header.get("multiView")
+    if isinstance(listed, list | tuple):
+        return [str(view) for view in listed]
+    named = (part.header.get("view") for part in f.parts)
+    return sorted({str(view) for view in named if isinstance(view, str) and view})
 
 
 def _windows(header: dict[str, Any]) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
@@ -93,14 +111,29 @@ def _windows(header: dict[str, Any]) -> tuple[tuple[int, int, int, int], tuple[i
     return (int(dx0), int(dy0), int(dx1), int(dy1)), (int(vx0), int(vy0), int(vx1), int(vy1))
 
 
+# The names a renderer gives the layer of its picture (Blender's ViewLayer.Combined, a render's beauty), last
+# part of the layer's name in any case: where a file has no plain R, G, B, the layer of R, G, B read as it.
+_PICTURE_LAYERS = frozenset({"combined", "beauty", "rgba", "rgb"})
+
+
 def _rgb_names(names: list[str], path: Path) -> list[str]:
     for candidate in (["R", "G", "B"], ["r", "g", "b"]):
         if all(c in names for c in candidate):
             return candidate
-    for layer in sorted({n.rsplit(".", 1)[0] for n in names if "." in n}):
-        cand = [f"{layer}.{c}" for c in "RGB"]
-        if all(c in names for c in cand):
-            return cand
+    layers = [
+        layer
+        for layer in sorted({n.rsplit(".", 1)[0] for n in names if "." in n})
+        if all(f"{layer}.{c}" in names for c in "RGB")
+    ]
+    named = [layer for layer in layers if layer.rsplit(".", 1)[-1].casefold() in _PICTURE_LAYERS]
+    if len(named) == 1 or len(layers) == 1:
+        return [f"{(named or layers)[0]}.{c}" for c in "RGB"]
+    if layers:  # a render's passes (AO, albedo, beauty...): fixing the first by name would fix the wrong one
+        raise MediaError(
+            f"EXR has no plain R, G, B and several layers of them ({', '.join(layers)}), none of them named as "
+            "the picture (beauty, Combined, rgba): write the picture as R, G, B or as a layer named beauty",
+            str(path),
+        )
     for gray in ("Y", "L"):
         if gray in names:
             return [gray] * 3
@@ -193,6 +226,17 @@ def read_exr_beside(path: Path, grow: Margins = NO_MARGINS) -> Beside:
         if channels[name].pixels.shape == data_shape
     }
     return Beside(layers, _other_parts(f.parts) if len(f.parts) > 1 else None)
+
+
+def read_exr_picture(path: Path) -> tuple[str, ...]:
+    """The channels an EXR's picture is read from where they are a layer's (a Blender render's
+    ViewLayer.Combined.R, .G, .B and .A), which a frame made from it writes its picture under; () for plain
+    R, G, B (header only)."""
+    _, header, _ = _open(path, header_only=True)
+    names = _channel_names(header)
+    rgb = _rgb_names(names, path)
+    alpha = _alpha_name(names, rgb)
+    return (*rgb, *([alpha] if alpha else [])) if "." in rgb[0] else ()
 
 
 def read_exr_layers(path: Path, grow: Margins = NO_MARGINS) -> dict[str, npt.NDArray[Any]]:
@@ -311,6 +355,7 @@ def write_exr(
     beside: Beside | None = None,
     overscan: Margins = NO_MARGINS,
     reel: str | None = None,
+    picture: tuple[str, ...] = (),
 ) -> None:
     """Write HxWx3 float RGB (or HxWx4 RGBA: an A channel) as a scanline EXR (half or float; ZIP-compressed
     unless `attributes` name the compression of the frame it was made from), atomically, with its pixel aspect
@@ -320,7 +365,8 @@ def write_exr(
     other channels are written beside the picture as they are, those of the frame's size, and its other parts
     after the picture's, those whose display window is the frame's size. `overscan`: the frame's pixels past its
     display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0).
-    `reel`: the source's reel (tape) name, the standard `reelName` a conform goes by, unless `attributes` have one."""
+    `reel`: the source's reel (tape) name, the standard `reelName` a conform goes by, unless `attributes` have one.
+    `picture`: the layer's channels to write the picture under (read_exr_picture of the frame it was made from)."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
@@ -342,9 +388,9 @@ def write_exr(
         header["displayWindow"] = (np.zeros(2, np.int32), corner - np.array([right, bottom], np.int32))
         header["dataWindow"] = (np.array([-left, -top], np.int32), corner)
     error: Exception | None = None
-    channels: dict[str, npt.NDArray[Any]] = {"RGBA"[: pixels.shape[2]]: pixels}
+    channels = _picture_channels(pixels, picture)
     for name, plane in (beside.layers if beside else {}).items():
-        if plane.shape == pixels.shape[:2] and name not in ("R", "G", "B", "A"):
+        if plane.shape == pixels.shape[:2] and name not in channels and name not in ("R", "G", "B", "A"):
             channels[name] = np.ascontiguousarray(plane)
     shown = (pixels.shape[1] - overscan[0] - overscan[2], pixels.shape[0] - overscan[1] - overscan[3])
     parts = beside.parts if beside else None
@@ -371,6 +417,17 @@ def write_exr(
                     error = e
         if error is not None:
             raise MediaError(f"cannot write EXR: {_said(error, said.lines)}", str(path))
+
+
+def _picture_channels(pixels: npt.NDArray[Any], picture: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
+    """The picture's channels: R, G, B (A), or the layer's it was read from (`picture`), its alpha named
+    beside them where the source had none."""
+    count = pixels.shape[2]
+    if not picture:
+        return {"RGBA"[:count]: pixels}
+    layer = picture[0].rsplit(".", 1)[0]
+    names = [*picture[:3], picture[3] if len(picture) > 3 else f"{layer}.A"][:count]
+    return {name: np.ascontiguousarray(pixels[..., i]) for i, name in enumerate(names)}
 
 
 # Header attributes that describe a file's own layout, channels or views (or that write_exr sets itself): never

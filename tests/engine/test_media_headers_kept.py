@@ -292,3 +292,67 @@ def test_a_multi_part_renders_other_parts_are_kept_after_the_fixed_picture(tmp_p
     assert np.all(fixed.parts[1].channels["Z"].pixels == 1002)  # each frame's own
     assert np.allclose(read_image(tmp_path / "fixed.1002.exr"), 0.25)  # the picture is the fix
     assert len(OpenEXR.File(str(tmp_path / "up.1002.exr")).parts) == 1
+
+
+def _render_in_layers(path: Path, picture: str = "ViewLayer.Combined", h: int = 16, w: int = 24) -> None:
+    """A frame as Blender writes a multilayer render: no plain R, G, B; its picture and passes in layers."""
+    channels = {
+        f"{picture}.{c}": np.full((h, w), v, np.float16)
+        for c, v in zip("RGBA", (0.5, 0.25, 0.125, 1), strict=True)
+    }
+    channels |= {f"ViewLayer.AO.{c}": np.full((h, w), 0.9, np.float16) for c in "RGB"}
+    channels["ViewLayer.Depth.Z"] = np.full((h, w), 7.0, np.float32)
+    OpenEXR.File({"type": OpenEXR.scanlineimage}, channels).write(str(path))
+
+
+def test_a_render_in_layers_is_read_and_fixed_in_its_picture_layer_and_keeps_its_passes(
+    tmp_path: Path,
+) -> None:
+    """Blender's ViewLayer.AO came first by name: the AO pass was fixed and written as the picture, the beauty
+    (ViewLayer.Combined) left untouched, and the pass lost."""
+    for number in (1001, 1003):  # 1002 missing: a fix rebuilds it
+        _render_in_layers(tmp_path / f"render.{number}.exr")
+    source = tmp_path / "render.1001.exr"
+
+    assert read_exr_header(source).layers == (
+        "ViewLayer.AO.B",
+        "ViewLayer.AO.G",
+        "ViewLayer.AO.R",
+        "ViewLayer.Depth.Z",
+    )
+    assert np.allclose(read_image(source)[0, 0], (0.5, 0.25, 0.125))  # the beauty, not the AO pass
+    frames = [(n, np.full((16, 24, 4), 0.2, np.float32)) for n in (1001, 1002, 1003)]
+    like = HeaderSource(str(tmp_path / "render.####.exr"), 1001, layers=True)
+    write_numbered_sequence(str(tmp_path / "fixed.####.exr"), frames, 24, like=like)
+
+    for number in (1001, 1002):  # kept and rebuilt frames alike: the picture in its own layer
+        written = OpenEXR.File(str(tmp_path / f"fixed.{number}.exr"), separate_channels=True).channels()
+        assert {"ViewLayer.Combined.R", "ViewLayer.Combined.A"} <= set(written) and "R" not in written
+        assert np.allclose(written["ViewLayer.Combined.G"].pixels, 0.2, atol=1e-3)
+    kept = read_exr_layers(tmp_path / "fixed.1001.exr")
+    assert np.allclose(kept["ViewLayer.AO.R"], 0.9, atol=1e-3) and np.all(kept["ViewLayer.Depth.Z"] == 7.0)
+
+
+def test_a_render_of_several_passes_none_named_as_its_picture_is_refused_naming_them(tmp_path: Path) -> None:
+    import pytest
+
+    from engine.media import MediaError
+
+    _render_in_layers(tmp_path / "passes.exr", picture="ViewLayer.Albedo")
+    with pytest.raises(MediaError, match=r"several layers of them \(ViewLayer\.AO, ViewLayer\.Albedo\)"):
+        read_exr_header(tmp_path / "passes.exr")
+
+
+def test_a_stereo_exr_is_refused_rather_than_one_eye_fixed(tmp_path: Path) -> None:
+    """The left eye was fixed, the right kept as a layer and `multiView` dropped: a mono file of mismatched
+    eyes."""
+    import pytest
+
+    from engine.media import MediaError
+
+    plane = np.full((8, 8), 0.5, np.float16)
+    channels = {name: plane for name in ("R", "G", "B", "right.R", "right.G", "right.B")}
+    header = {"type": OpenEXR.scanlineimage, "multiView": ["left", "right"]}
+    OpenEXR.File(header, channels).write(str(tmp_path / "stereo.exr"))
+    with pytest.raises(MediaError, match=r"a stereo EXR \(views left, right\).*write each eye as a sequence"):
+        read_exr_header(tmp_path / "stereo.exr")
