@@ -282,10 +282,48 @@ def usual_rate(stamps: list[int], time_base: Fraction, nominal: Fraction) -> Fra
     steps = _steps(stamps)
     if not steps or not time_base:
         return nominal
-    rate = 1 / (Fraction(statistics.median(steps)) * time_base)
+    return _step_rate(Fraction(statistics.median(steps)), time_base, nominal)
+
+
+def _step_rate(step: Fraction, time_base: Fraction, nominal: Fraction) -> Fraction:
+    rate = 1 / (step * time_base)
     if nominal and abs(rate / nominal - 1) <= Fraction(1, 200):
         return nominal
     return rate.limit_denominator(1001)
+
+
+def timeline_drift(
+    stamps: list[int], time_base: Fraction, fps: Fraction, gaps: list[tuple[int, int]]
+) -> Fraction:
+    """How far (in seconds) a movie's frames stand, at most, from their places on the constant-rate timeline a
+    fix writes them on: frame after frame at `fps`, the gaps' missing frames left empty. Beyond a frame, the
+    picture of a fix drifts off the sound, which keeps its own times."""
+    times = sorted(set(stamps))
+    if not times or not time_base or not fps:
+        return Fraction(0)
+    missing = dict(gaps)
+    worst, slot = Fraction(0), 0
+    for index, stamp in enumerate(times):
+        worst = max(worst, abs((stamp - times[0]) * time_base - slot / fps))
+        slot += 1 + missing.get(index, 0)
+    return worst
+
+
+def rate_change_gaps(stamps: list[int]) -> tuple[Fraction, list[tuple[int, int]]] | None:
+    """For a movie whose rate changes mid-take (a phone's 30 fps, then 24: steps of 1.25 that are no gap, yet
+    add up), its fastest usual step and the gaps each frame's own time leaves on a timeline of that step: each
+    frame in the slot nearest its time. None when two frames would share a slot."""
+    steps = sorted(_steps(stamps))
+    if not steps:
+        return None
+    fastest = steps[len(steps) // 10]  # the fastest steps a recorder keeps to, not one stray short step
+    usual = [s for s in steps if abs(s - fastest) <= fastest / 5]  # its jitter evened out (33, 34 ms...)
+    step = Fraction(sum(usual), len(usual))
+    times = sorted(set(stamps))
+    slots = [round((stamp - times[0]) / step) for stamp in times]
+    if any(b <= a for a, b in itertools.pairwise(slots)):
+        return None
+    return step, [(i, b - a - 1) for i, (a, b) in enumerate(itertools.pairwise(slots)) if b - a > 1]
 
 
 def _on_timeline(gaps: list[tuple[int, int]], first_frame: int) -> tuple[list[tuple[int, int]], list[int]]:
@@ -373,8 +411,13 @@ def probe_movie(
         codec, pix_fmt, color_range = ctx.name, ctx.pix_fmt, _color_range(ctx)
         colour = _colour(ctx)
         gaps = timestamp_gaps(stamps)
+        time_base, nominal = Fraction(stream.time_base or 0), Fraction(stream.guessed_rate or 0)
         if gaps:  # the average rate counts the dropped frames in: 22.8 for a 24 fps recording that lost 5%
-            fps = usual_rate(stamps, Fraction(stream.time_base or 0), Fraction(stream.guessed_rate or 0))
+            fps = usual_rate(stamps, time_base, nominal)
+        if fps and timeline_drift(stamps, time_base, fps, gaps) > 1 / fps:
+            changed = rate_change_gaps(stamps)  # each frame kept within half a frame of its sound
+            if changed is not None:
+                fps, gaps = _step_rate(changed[0], time_base, nominal), changed[1]
         timecode = _timecode(container, stream)
         heard = sound_info(container, path) if sound else None
         reel = _metadata(container, stream, "reel_name")

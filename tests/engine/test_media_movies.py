@@ -281,13 +281,50 @@ def test_a_movie_whose_picture_size_changes_midway_is_read_at_its_first_size(tmp
 
 
 def test_soft_telecines_long_steps_and_a_variable_rates_jitter_are_no_gaps() -> None:
-    from engine.media.probe import timestamp_gaps
+    from fractions import Fraction
+
+    from engine.media.probe import timeline_drift, timestamp_gaps
 
     telecine = [0, 3003, 7507, 10510, 15014, 18017]  # steps of 1 and 1.5 frames at 29.97 (90 kHz)
     jitter = [0, 33, 67, 99, 134, 166, 201, 233]  # a phone's 30 fps in milliseconds
 
     assert timestamp_gaps(telecine) == [] and timestamp_gaps(jitter) == []
+    # their frames stay within a quarter of a frame of a constant rate: nothing to place again
+    assert timeline_drift(telecine, Fraction(1, 90000), Fraction(24000, 1001), []) < Fraction(1, 100)
+    assert timeline_drift(jitter, Fraction(1, 1000), Fraction(30), []) < Fraction(1, 100)
     assert timestamp_gaps([0, 33, 67, 133, 167]) == [(2, 1)]  # one frame dropped: a step of 2
+
+
+def test_a_phone_clip_whose_rate_changes_mid_take_keeps_each_frame_within_half_a_frame_of_its_time(
+    tmp_path: Path,
+) -> None:
+    """30 fps for a second, then 24: no step is a gap, so the clip was written at its average 27.8 fps and the
+    frame shown at 1.000 s came 79 ms late against its sound. On a 30 fps timeline with a slot left where the
+    slower frames leave one, every frame is in the slot nearest its own time."""
+    from fractions import Fraction
+
+    import av
+
+    clip = tmp_path / "vfr.mp4"
+    ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=1"),
+        *("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=1"),
+        *("-filter_complex", "[0:v]settb=1/90000[a];[1:v]settb=1/90000[b];[a][b]concat=n=2:v=1:a=0[v]"),
+        *("-map", "[v]", "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", clip),
+    )
+    info = probe(clip)
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stamps = [int(p.pts) for p in container.demux(stream) if p.size and p.pts is not None]
+        time_base = Fraction(stream.time_base)
+    assert (info.fps, info.frame_count, len(info.missing_frames)) == (30, 54, 6)
+    assert info.last_frame == 59  # two seconds at 30 fps: the sound's length
+    slots = sorted(set(range(60)) - set(info.missing_frames))
+    drift = max(
+        abs((s - min(stamps)) * time_base - Fraction(slot, 30))
+        for s, slot in zip(sorted(stamps), slots, strict=True)
+    )
+    assert drift <= Fraction(1, 60)  # half a frame at most
 
 
 PHONE_TAGS = {
