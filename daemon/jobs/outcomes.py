@@ -11,6 +11,7 @@ to the dead letters.
 from __future__ import annotations
 
 from integrations.executors.spec import JobOutcome, NotRetryable
+from integrations.trackers.base import TrackerError, TrackerFatal, TrackerLoginRefused
 
 
 class Permanent(NotRetryable):
@@ -28,3 +29,13 @@ def outcome_of_error(job_id: str, exc: BaseException, duration_s: float) -> JobO
     return JobOutcome.failed(
         job_id, f"{exc}", duration_s=duration_s, retryable=not isinstance(exc, NotRetryable)
     )
+
+
+def tracker_refusal(exc: TrackerFatal) -> Exception:
+    """What a publish, answer or notice makes of the tracker's refusal: `Permanent` for its own (a permission,
+    a field the site lacks), a `TrackerError` that waits in the outbox for the mend when the tracker refused
+    the account Rushes works as (a key rotated while a fix rendered: the Version is published once it is
+    mended, as after an outage; it used to be dead-lettered, the coordinator told nothing)."""
+    if isinstance(exc, TrackerLoginRefused):
+        return TrackerError(f"{exc} (waiting for that to be mended, then tried again)")
+    return Permanent(str(exc))

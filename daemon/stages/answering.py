@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from daemon.catalog import Catalog, Job, fixes
 from daemon.catalog.models import FixRequest as RequestRow
-from daemon.jobs.outcomes import NotYet, Permanent
+from daemon.jobs.outcomes import NotYet, Permanent, tracker_refusal
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, PublishJob, queue
 from daemon.logs import get_logger
 from daemon.settings import Settings
@@ -129,6 +129,6 @@ def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: A
     try:
         tracker.answer_request(spec)
     except TrackerFatal as exc:
-        raise Permanent(str(exc)) from exc
+        raise tracker_refusal(exc) from exc
     log.info("fix.answered", request=job.request_id, kind=job.fix_kind or None, task=spec.task_id)
     return {"task_id": str(spec.task_id) if spec.task_id is not None else None}

@@ -14,7 +14,7 @@ from typing import Any
 
 from daemon.catalog import Catalog, fixes
 from daemon.catalog.models import Publication
-from daemon.jobs.outcomes import Permanent
+from daemon.jobs.outcomes import Permanent, tracker_refusal
 from daemon.jobs.payloads import NoticeJob
 from daemon.logs import get_logger
 from daemon.settings import Settings
@@ -62,6 +62,6 @@ def post_notice(
     try:
         tracker.notify(notice)
     except TrackerFatal as exc:
-        raise Permanent(str(exc)) from exc
+        raise tracker_refusal(exc) from exc
     log.info("fix.plate_change_told", publication=job.publication_id, task=notice.task_id)
     return {"noticed": True, "task_id": str(notice.task_id) if notice.task_id is not None else None}

@@ -18,7 +18,7 @@ from typing import Any
 from daemon.catalog import Catalog, fixes
 from daemon.catalog import jobs as job_repo
 from daemon.crashpoints import crash_point
-from daemon.jobs.outcomes import Permanent
+from daemon.jobs.outcomes import Permanent, tracker_refusal
 from daemon.jobs.payloads import PublishJob
 from daemon.logs import get_logger
 from daemon.settings import Settings
@@ -107,7 +107,7 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     try:
         published = tracker.publish_version(spec)
     except TrackerFatal as exc:
-        raise Permanent(str(exc)) from exc
+        raise tracker_refusal(exc) from exc
     crash_point("publish.sent")
     done, answered = record_published(catalog, job.publication_id, request_id, published.version_id)
     if done and task_id and not tracker.mark_published(tracker_id(task_id), answered=answered):

@@ -34,6 +34,12 @@ class TrackerFatal(TrackerError):
     """A tracker call can never succeed as configured (bad credentials, missing field): one clear line."""
 
 
+class TrackerLoginRefused(TrackerFatal):
+    """The tracker refused the account Rushes works as (a key rotated, a user deactivated, a sign-on proxy's
+    401): nothing works until that is mended, so it is said as a fatal one, yet it is no fault of any one
+    Version or answer, which waits for the mend as through an outage."""
+
+
 @dataclass(frozen=True)
 class Project:
     id: int | str

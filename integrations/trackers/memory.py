@@ -43,6 +43,7 @@ from integrations.trackers.base import (
     ReviewStatus,
     TrackerError,
     TrackerFatal,
+    TrackerLoginRefused,
     VersionSpec,
 )
 from integrations.trackers.flow_webhooks import WebhookEvent
@@ -71,7 +72,7 @@ class MemoryVersion:
 
 @dataclass(frozen=True)
 class _Failure:
-    fatal: bool
+    kind: type[TrackerError]
     message: str
     only: str | None  # the protocol method to fail, or None for any
 
@@ -148,12 +149,22 @@ class MemoryTracker:
         return self._review(version_id, "rejected", note)
 
     def fail_next(
-        self, times: int = 1, *, fatal: bool = False, message: str = "", only: str | None = None
+        self,
+        times: int = 1,
+        *,
+        fatal: bool = False,
+        message: str = "",
+        only: str | None = None,
+        login: bool = False,
     ) -> None:
-        """The next `times` protocol calls (or calls of method `only`) raise TrackerError, or TrackerFatal."""
-        text = message or ("the tracker refused the call" if fatal else "the tracker is not answering")
+        """The next `times` protocol calls (or calls of method `only`) raise TrackerError, or TrackerFatal, or
+        (`login`) TrackerLoginRefused."""
+        text = message or (
+            "the tracker refused the call" if fatal or login else "the tracker is not answering"
+        )
+        kind = TrackerLoginRefused if login else TrackerFatal if fatal else TrackerError
         with self._lock:
-            self._failures.extend(_Failure(fatal, text, only) for _ in range(times))
+            self._failures.extend(_Failure(kind, text, only) for _ in range(times))
 
     def version_by_id(self, version_id: int | str) -> MemoryVersion:
         with self._lock:
@@ -256,7 +267,7 @@ class MemoryTracker:
             if failure is None:
                 return
             self._failures.remove(failure)
-        raise (TrackerFatal if failure.fatal else TrackerError)(failure.message)
+        raise failure.kind(failure.message)
 
     def _review(self, version_id: int | str, verdict: str, note: str | None) -> ReviewStatus:
         version = self.version_by_id(version_id)

@@ -508,7 +508,9 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
 
         (tmp_path / "twin").mkdir()  # a second show following the same project: one of them would never hear
         twin = ("show", "add", "TWIN", "--ingest", str(tmp_path / "twin"), "--tracker-project")
-        code, output = rushes(*twin, "MYSHOW", env=env)  # by the same name: refused before the tracker is asked
+        code, output = rushes(
+            *twin, "MYSHOW", env=env
+        )  # by the same name: refused before the tracker is asked
         assert code == 1 and "added" not in output
         sg = shotgun_api3.Shotgun(server.url, script_name="rushes", api_key=KEY)
         [project] = sg.find("Project", [["name", "is", "MYSHOW"]], ["id"])

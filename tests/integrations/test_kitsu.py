@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -477,9 +478,25 @@ def test_wrong_password_is_one_fatal_line(zou_server: ZouServer) -> None:
     with pytest.raises(TrackerFatal) as raised:
         kitsu.fix_requests_since(None)
     message = str(raised.value)
-    assert "\n" not in message
+    assert "\n" not in message and type(raised.value).__name__ == "TrackerLoginRefused"
     assert zou_server.admin_email in message and "RUSHES_TRACKER__SCRIPT_KEY" in message
     assert [(c.what, c.ok) for c in kitsu.check()] == [("login", False)]
+
+
+def test_a_login_zou_refuses_for_a_reason_of_its_own_says_that_reason(
+    zou_server: ZouServer, kitsu_admin: KitsuClient
+) -> None:
+    """A bot account made inactive: the line sent the TD to check a password that was right."""
+    from integrations.trackers.base import TrackerLoginRefused
+
+    email = f"bot-{uuid.uuid4().hex[:8]}@example.com"
+    gazu.person.new_person("Rushes", "Bot", email, password="a-good-password-1", client=kitsu_admin)
+    [person] = [p for p in gazu.person.all_persons(client=kitsu_admin) if p["email"] == email]
+    gazu.person.update_person({"id": person["id"], "active": False}, client=kitsu_admin)
+    kitsu = tracker(zou_server, script_name=email, script_key="a-good-password-1")
+    with pytest.raises(TrackerLoginRefused) as raised:
+        kitsu.fix_requests_since(None)
+    assert "unactive" in str(raised.value) and "RUSHES_TRACKER__SCRIPT_KEY" not in str(raised.value)
 
 
 def test_check_says_which_status_is_missing(zou_server: ZouServer, kitsu_admin: KitsuClient) -> None:

@@ -276,7 +276,7 @@ def test_an_upload_sent_again_that_zou_refuses_and_drops_its_preview_for_is_made
     assert published_state(kitsu_admin, kitsu_shot) == (1, ["ready"])
 
 
-@pytest.mark.parametrize("status", [502, 503, 504])
+@pytest.mark.parametrize("status", [429, 502, 503, 504])  # 429: a gateway's rate limit, gazu's to hand back
 def test_an_html_error_page_is_a_retryable_error_in_one_line(
     zou_server: ZouServer, kitsu_shot: KitsuShot, proxy: FaultProxy, status: int
 ) -> None:

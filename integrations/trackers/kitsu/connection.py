@@ -29,7 +29,7 @@ from gazu.exception import (
 )
 from requests.adapters import HTTPAdapter
 
-from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.base import TrackerError, TrackerFatal, TrackerLoginRefused
 from integrations.trackers.calls import Service, guarded
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
@@ -65,8 +65,20 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+class LoginRefused(Exception):
+    """zou refused a login and said why (a wrong password, an account made inactive), which gazu drops for a
+    401: its message."""
+
+
+def _raise_login_refused(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if response.status_code in (400, 401) and response.url.rstrip("/").endswith("/auth/login"):
+        said = _message(response)
+        if said:  # a sign-on proxy's page says nothing of the account: gazu's own refusal stands
+            raise LoginRefused(said)
+
+
 def _raise_unavailable(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    if response.status_code in (502, 503, 504):
+    if response.status_code in (429, 502, 503, 504):  # 429: a gateway's rate limit, which gazu hands back
         raise ServiceUnavailable(f"HTTP {response.status_code} from {response.url}", response=response)
 
 
@@ -126,6 +138,7 @@ class Connection:
             self._client.session.mount("https://", adapter)
             self._client.session.hooks["response"].append(self._note_date)
             self._client.session.hooks["response"].append(_raise_unavailable)
+            self._client.session.hooks["response"].append(_raise_login_refused)
             self._client.session.hooks["response"].append(_raise_token_refused)
             self._client.session.hooks["response"].append(self._raise_not_kitsu)
             self._client.session._rushes_wired = True  # type: ignore[attr-defined]
@@ -162,8 +175,7 @@ class Connection:
             if url.endswith("/api") or "/api" in str(exc) or _unanswered(exc):
                 raise
             hint = f"; tracker.url {url} does not end in /api, as Kitsu's API URL does (https://kitsu.example.com/api)"
-            kind = TrackerFatal if isinstance(exc, TrackerFatal) else TrackerError
-            raise kind(f"{exc}{hint}") from exc
+            raise type(exc)(f"{exc}{hint}") from exc
         self._logged_in = True
 
     def call(self, what: str, fn: Callable[[KitsuClient], T], *, idempotent: bool = True) -> T:
@@ -224,10 +236,15 @@ class Connection:
 
     def _explain_login(self, exc: BaseException, what: str) -> TrackerError | None:
         url, email = self.options.url, self.options.script_name
-        if isinstance(exc, AuthFailedException):
-            return TrackerFatal(
-                f"Kitsu at {url} refused the login of {email}: check tracker.script_name "
-                "(login e-mail) and RUSHES_TRACKER__SCRIPT_KEY (password)"
+        if isinstance(exc, AuthFailedException | LoginRefused):
+            said = str(exc).strip() if isinstance(exc, LoginRefused) else ""
+            refused = f"Kitsu at {url} refused the login of {email}" + (
+                f" ({said.rstrip('.')})" if said else ""
+            )
+            if said and "password" not in said.lower():  # an account made inactive, locked: mended in Kitsu
+                return TrackerLoginRefused(f"{refused}: have a Kitsu admin mend that account")
+            return TrackerLoginRefused(
+                f"{refused}: check tracker.script_name (login e-mail) and RUSHES_TRACKER__SCRIPT_KEY (password)"
             )
         if isinstance(exc, RouteNotFoundException):
             return TrackerFatal(f"no Kitsu API at {url}: set tracker.url to the API URL, which ends in /api")

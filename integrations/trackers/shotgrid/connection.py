@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import shotgun_api3
 from shotgun_api3.lib import httplib2
 
-from integrations.trackers.base import TrackerError, TrackerFatal
+from integrations.trackers.base import TrackerError, TrackerFatal, TrackerLoginRefused
 from integrations.trackers.calls import Service, guarded
 from integrations.trackers.options import TrackerOptions
 from integrations.trackers.retry import RetryPolicy
@@ -100,7 +100,7 @@ class Connection:
 
     def _explain(self, exc: BaseException, what: str) -> TrackerError | None:
         if isinstance(exc, shotgun_api3.AuthenticationFault):
-            return TrackerFatal(
+            return TrackerLoginRefused(
                 f"ShotGrid rejected script '{self.options.script_name}': "
                 "check RUSHES_TRACKER__SCRIPT_NAME/SCRIPT_KEY"
             )

@@ -113,8 +113,8 @@ def test_missing_renders_a_refusing_tracker_and_no_tracker_are_permanent(
         publish(settings, catalog, None, job)
     with pytest.raises(Permanent, match="does not exist"):
         publish(settings, catalog, tracker, replace(job, publication_id=999))
-    tracker.fail_next(fatal=True, message="the script key was revoked")
-    with pytest.raises(Permanent, match="revoked"):
+    tracker.fail_next(fatal=True, message="the site has no field Version.sg_path_to_movie")
+    with pytest.raises(Permanent, match="no field"):
         publish(settings, catalog, tracker, job)
     (tmp_path / "renders" / "denoise.mp4").unlink()
     with pytest.raises(Permanent, match=r"denoise\.mp4 is missing"):
@@ -131,6 +131,31 @@ def test_an_outage_is_left_to_the_retry_and_the_retry_publishes_once(
         publish(settings, catalog, tracker, job)
     assert not isinstance(caught.value, Permanent)
     publish(settings, catalog, tracker, job)
+    assert len(tracker.versions) == 1
+
+
+def test_a_login_the_tracker_refuses_leaves_the_publish_and_the_answer_to_wait_for_the_mend(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    """The script key rotated while a fix rendered: the publish was dead-lettered at once, its answer too, and
+    once the key was mended the request stayed failed, nobody told. A refused login is no fault of the Version:
+    it waits in the outbox as through an outage."""
+    from daemon.jobs.payloads import AnswerJob
+    from daemon.stages.answering import answer
+
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
+    tracker.fail_next(2, login=True, message="ShotGrid rejected script 'rushes'")
+    with pytest.raises(TrackerError) as caught:
+        publish(settings, catalog, tracker, job)
+    assert not isinstance(caught.value, Permanent) and "waiting for that to be mended" in str(caught.value)
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        told = AnswerJob(request.id, "why", request.request_key)
+    with pytest.raises(TrackerError) as answered:
+        answer(settings, catalog, tracker, told)
+    assert not isinstance(answered.value, Permanent)
+    publish(settings, catalog, tracker, job)  # mended: published once
     assert len(tracker.versions) == 1
 
 
