@@ -75,6 +75,13 @@ class Daemon:
                 from_revision=self.ctx.migrated_from or None,
                 to_revision=self.catalog.revision(),
             )
+        if self.ctx.migrated_from == "":  # a first start, or a volume not mounted: only the admin can tell
+            log.warning(
+                "catalog.new",
+                catalog=self.catalog.url,
+                why="a new, empty catalog was made: on a host that had one, its volume is not mounted (or "
+                "catalog_url changed); stop the daemon and mend that, or work done now is not in the real catalog",
+            )
         self.metrics = Metrics()
         self.readiness = Readiness()
         # The shows; follow_shows adds those added since, in place (the poller and webhooks share the list).
@@ -481,15 +488,32 @@ class Daemon:
         log.info("daemon.stopped")
 
 
-def run_daemon(settings: Settings, config_path: Path | None = None) -> None:
-    daemon = Daemon(settings, config_path)
+def on_hangup(signum: int, _frame: Any) -> None:
+    """SIGHUP, a reload by habit (a log rotation's hook, `systemctl reload`): said and ignored. It used to end
+    the daemon without a line, a render with it, and systemd's on-failure takes that for a clean exit."""
+    log.warning(
+        "daemon.sighup_ignored",
+        why="the config file is read at start only: restart the daemon to apply a change (logs go to stderr, "
+        "so a log rotation needs no signal)",
+    )
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT stop the daemon (its jobs given back); SIGHUP is ignored, said in the log."""
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("daemon.signal", signal=signal.Signals(signum).name)
-        daemon.stop_event.set()
+        stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, on_hangup)
+
+
+def run_daemon(settings: Settings, config_path: Path | None = None) -> None:
+    daemon = Daemon(settings, config_path)
+    install_signal_handlers(daemon.stop_event)
     try:
         daemon.start()
         daemon.run_forever()

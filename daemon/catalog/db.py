@@ -318,8 +318,8 @@ class Catalog:
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None when it was never migrated)."""
-        try:
-            with self.engine.connect() as conn:
+        try:  # a read: it waits on no other process's write (a readiness probe read it under the write lock)
+            with self.engine.connect().execution_options(rushes_readonly=True) as conn:
                 if not inspect(conn).has_table(VERSION_TABLE):
                     return None
                 row = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()

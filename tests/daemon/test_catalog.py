@@ -729,3 +729,19 @@ def test_listing_fix_requests_reads_their_publications_in_one_query(catalog: Cat
     finally:
         event.remove(catalog.engine, "before_cursor_execute", remember)
     assert sum("FROM publications" in sql for sql in statements) == 1, statements
+
+
+def test_the_catalog_check_reads_while_another_process_holds_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """A readiness probe asked for the write lock to read the schema's revision: under a stuck sqlite3 shell's
+    `BEGIN EXCLUSIVE` it answered after 30 s, past every monitor's timeout."""
+    import sqlite3
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    catalog.migrate()
+    holder = sqlite3.connect(str(tmp_path / "catalog.sqlite"))
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        catalog.check()  # a read: at once
+    finally:
+        holder.close()
+        catalog.dispose()

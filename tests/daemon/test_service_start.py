@@ -66,3 +66,51 @@ def test_a_second_daemon_on_a_sqlite_catalog_says_so(tmp_path: Path) -> None:
             daemon.leadership.release()
             daemon.executor.shutdown(wait=False)
             daemon.ctx.close()
+
+
+def test_sighup_is_said_and_ignored_while_sigterm_stops_the_daemon() -> None:
+    """A reload by habit (`kill -HUP`, a log rotation's hook) ended the daemon without a line, with the render
+    it ran, and systemd's Restart=on-failure did not bring it back."""
+    import os
+    import signal
+    import threading
+
+    from structlog.testing import capture_logs
+
+    from daemon.service import install_signal_handlers
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    stop = threading.Event()
+    try:
+        install_signal_handlers(stop)
+        with capture_logs() as logs:
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert not stop.is_set()
+        assert [e["event"] for e in logs] == ["daemon.sighup_ignored"]
+        assert "restart the daemon" in logs[0]["why"]
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.is_set()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_a_daemon_that_makes_a_new_catalog_says_so_and_the_unit_waits_for_its_volume(tmp_path: Path) -> None:
+    """A data volume not mounted at boot: the daemon made a new, empty catalog on the mount point without a word,
+    reported ready and published fixes that the real catalog never knew."""
+    from structlog.testing import capture_logs
+
+    from tests.deploy.test_deploy import REPO
+
+    made: list[list[dict[str, object]]] = []
+    for _ in range(2):  # a new catalog, then the same one again
+        with capture_logs() as logs:
+            daemon = Daemon(Settings(data_dir=tmp_path / "home", shows=[ShowConfig(code="QS")]))
+        daemon.executor.shutdown(wait=False)
+        daemon.ctx.close()
+        made.append([e for e in logs if e["event"] == "catalog.new"])
+    assert [len(said) for said in made] == [1, 0]
+    assert made[0][0]["log_level"] == "warning" and "volume is not mounted" in str(made[0][0]["why"])
+    unit = (REPO / "deploy" / "rushes.service").read_text().splitlines()
+    home = next(line.split("=", 2)[2] for line in unit if line.startswith("Environment=RUSHES_HOME="))
+    assert f"RequiresMountsFor={home}" in unit
