@@ -39,6 +39,7 @@ def dis_backward(f0: np.ndarray, f1: np.ndarray, t: float = 0.5) -> np.ndarray:
 
 
 MINTERPOLATE = "fps=2:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"  # motion-compensated, as users run it
+MIN_SIDE = 32  # the smallest width and height minterpolate takes
 
 
 def minterpolate_midpoints(frames: np.ndarray) -> np.ndarray:
@@ -53,10 +54,14 @@ def minterpolate_midpoints(frames: np.ndarray) -> np.ndarray:
     # minterpolate repeats its first frame and drops its last: pad two mirrored frames at each end.
     pad = 2 if n >= 3 else 1
     padded = np.concatenate([frames[pad:0:-1], frames, frames[-2 : -2 - pad : -1]])
+    # it refuses frames under MIN_SIDE on a side (a daily at Rushes' 16x16 floor stopped a training's scoring):
+    # their edges repeated out to it, and the frames it makes cut back
+    grow = ((0, 0), (0, max(0, MIN_SIDE - h)), (0, max(0, MIN_SIDE - w)), (0, 0))
     try:
-        out = _minterpolate((np.clip(padded, 0, 1) * 255 + 0.5).astype(np.uint8))
+        out = _minterpolate((np.clip(np.pad(padded, grow, mode="edge"), 0, 1) * 255 + 0.5).astype(np.uint8))
     except av.FFmpegError as exc:
         raise BaselineError(f"ffmpeg minterpolate failed on {w}x{h} frames: {exc}") from exc
+    out = out[:, :h, :w]
     count = len(out)
     first = 2 * pad + 1  # output 2p is padded input p; 2p + 1 lies halfway to p + 1
     if count < first + 2 * (n - 1) - 1:
