@@ -62,6 +62,16 @@ def test_a_regrade_that_falls_back_names_the_baseline_it_lost_to_and_the_matched
         )
 
 
+def test_a_head_that_fell_back_for_taking_no_training_step_is_said_so_not_to_have_lost() -> None:
+    """A short budget left the cleanup head untrained, a fresh net scoring its classical base +19.76 dB over
+    Telea: the note said it "did not beat" Telea while quoting the lead."""
+    metrics = {"cleanup": {"psnr": 40.0, "baseline_best": 20.24, "psnr_telea": 20.24}}
+    decision = decide(metrics, steps={"cleanup": 0})
+    note = fallback_note(decision.sources(None), metrics, "cleanup")
+    assert note is not None and "did not beat" not in note
+    assert note.startswith("The cleanup head took no training step in this version") and "+19.76 dB" in note
+
+
 def test_the_fallback_tools_stream_the_classical_baselines_frame_by_frame() -> None:
     rng = np.random.default_rng(0)
     frames = [(1001 + i, rng.random((24, 32, 3), dtype=np.float32)) for i in range(4)]
