@@ -540,7 +540,11 @@ def _render(
         written,
         numbers,
         set(info.missing_frames) if info.dropped else set(),
-        _rebuilt_note(stream.outputs.rebuilt, sorted(prepared.params.get("missing", ()))),
+        _rebuilt_note(
+            stream.outputs.rebuilt,
+            sorted(prepared.params.get("missing", ())),
+            (info.first_frame, info.last_frame),
+        ),
         lut_note,
     )
 
@@ -569,10 +573,11 @@ def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView 
     )
 
 
-def _rebuilt_note(rebuilt: tuple[int, ...] | None, missing: list[int]) -> str | None:
+def _rebuilt_note(rebuilt: tuple[int, ...] | None, missing: list[int], frames: tuple[int, int]) -> str | None:
     """One line, after the work, saying what interpolate's frames=auto made: the frames the input lacks and the
     repeated frames it found and rebuilt, or that it found neither (so an artist knows whether anything
-    changed); None when frames were named or retimed."""
+    changed, and how to name frames of this input: `frames`, its first and last); None when frames were named
+    or retimed."""
     from engine.media.sequences import frameset_string
 
     if rebuilt is None:
@@ -586,9 +591,12 @@ def _rebuilt_note(rebuilt: tuple[int, ...] | None, missing: list[int]) -> str | 
         )
     if done:
         return f"--frames auto {' and '.join(done)}."
+    first, last = frames
+    start = min(first + (last - first) // 3 + 1, last)  # a few frames inside it, never past its ends
+    example = f"{start}-{min(start + 2, last)}" if start < last else str(start)
     return (
         "--frames auto found no repeated or missing frame, so the output's frames are the input's: name the "
-        "frames to rebuild with --frames, e.g. --frames 1012-1016."
+        f"frames to rebuild with --frames (this input's are {first}-{last}), e.g. --frames {example}."
     )
 
 

@@ -989,6 +989,7 @@ def test_interpolate_auto_says_which_frames_it_rebuilt_or_that_it_found_none(tmp
     assert "--frames auto rebuilt 1 repeated frame(s) from their neighbours: 1005." in said
     said = auto(str(tmp_path / "clean" / "sh020.####.png"), str(tmp_path / "o2.####.png"))
     assert "--frames auto found no repeated or missing frame, so the output's frames are the input's" in said
+    assert "(this input's are 1001-1008), e.g. --frames 1004-1006." in said  # frames of this input to name
     holes = footage.sequence(tmp_path / "holes", "sh030", n=6, size=(64, 48), skip=(1003,))
     assert "--frames auto made the missing frame(s) 1003." in auto(holes, str(tmp_path / "o3.####.png"))
 
