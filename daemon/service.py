@@ -489,8 +489,8 @@ class Daemon:
 
 
 def on_hangup(signum: int, _frame: Any) -> None:
-    """SIGHUP, a reload by habit (a log rotation's hook, `systemctl reload`): said and ignored. It used to end
-    the daemon without a line, a render with it, and systemd's on-failure takes that for a clean exit."""
+    """SIGHUP, a reload by habit (`kill -HUP`, a log rotation's hook): said and ignored. It used to end the
+    daemon without a line, a render with it, and systemd's on-failure takes that for a clean exit."""
     log.warning(
         "daemon.sighup_ignored",
         why="the config file is read at start only: restart the daemon to apply a change (logs go to stderr, "

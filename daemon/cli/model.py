@@ -717,8 +717,13 @@ def _say_dropped(info: MediaInfo) -> None:
     after = ", ".join(str(number) for number, _ in info.dropped[:5]) + (
         " ..." if len(info.dropped) > 5 else ""
     )
+    why = (
+        "its rate changes mid-take: placed at its faster rate, its slower frames leave slots"
+        if info.rate_changed
+        else "dropped while recording"
+    )
     out.print(
-        f"The movie's timestamps skip {missing} frame(s), after frame(s) {after} (dropped while recording): "
+        f"The movie's timestamps skip {missing} frame(s), after frame(s) {after} ({why}): "
         "--kind interpolate --frames auto rebuilds them; any other fix holds the frame before each gap over it "
         "in a movie (and leaves the numbers out of a sequence), so the sound stays in sync.",
         highlight=False,

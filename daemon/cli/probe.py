@@ -107,7 +107,8 @@ def describe(info: MediaInfo) -> list[str]:
         lines.append(f"  missing frames: {frameset_string(info.missing_frames)}")
     if info.dropped:
         gaps = ", ".join(f"{count} after {number}" for number, count in info.dropped[:5])
-        lines.append(f"  dropped while recording: {gaps}" + (" ..." if len(info.dropped) > 5 else ""))
+        why = "slots left by its rate change mid-take" if info.rate_changed else "dropped while recording"
+        lines.append(f"  {why}: {gaps}" + (" ..." if len(info.dropped) > 5 else ""))
     return lines
 
 

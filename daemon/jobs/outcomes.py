@@ -35,7 +35,10 @@ def tracker_refusal(exc: TrackerFatal) -> Exception:
     """What a publish, answer or notice makes of the tracker's refusal: `Permanent` for its own (a permission,
     a field the site lacks), a `TrackerError` that waits in the outbox for the mend when the tracker refused
     the account Rushes works as (a key rotated while a fix rendered: the Version is published once it is
-    mended, as after an outage; it used to be dead-lettered, the coordinator told nothing)."""
+    mended, within the outbox's attempts as after an outage; it used to be dead-lettered at once, the
+    coordinator told nothing)."""
     if isinstance(exc, TrackerLoginRefused):
-        return TrackerError(f"{exc} (waiting for that to be mended, then tried again)")
+        return TrackerError(
+            f"{exc} (tried again on the outbox's backoff, as through an outage, until mended)"
+        )
     return Permanent(str(exc))

@@ -624,7 +624,13 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
         notes.append(layers)
     if info.missing_frames:
         lacks = f"The daily lacks {frames_named(info.missing_frames)}" + (
-            " (dropped while recording)" if info.dropped else ""
+            (
+                " (slots its rate change mid-take leaves)"
+                if info.rate_changed
+                else " (dropped while recording)"
+            )
+            if info.dropped
+            else ""
         )
         made = set(info.missing_frames) & _rebuilt(prepared)
         held = (

@@ -166,7 +166,8 @@ class Ingestor:
         if created and any(info.overscan):  # EXR frames of a fix keep it; its movies show the display window
             log.warning("ingest.overscan", show=show, path=path, overscan=list(info.overscan))
         if created and info.dropped:  # frames dropped while recording: a fix sees none of these gaps
-            log.warning("ingest.dropped_frames", show=show, path=path, gaps=len(info.dropped))
+            event = "ingest.rate_change" if info.rate_changed else "ingest.dropped_frames"
+            log.warning(event, show=show, path=path, gaps=len(info.dropped))
         return outcome
 
     def _quarantine(self, show: str, c: Candidate, reason: str) -> Outcome:

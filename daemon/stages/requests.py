@@ -130,7 +130,9 @@ def shared_name(req: FixRequest, name: str) -> str:
     """The answer to a request on a shot whose dailies go by `name`, a name other shots of the project go by
     too (SH010 in each sequence, SQ010_SH010 in each episode): Rushes cannot tell whose they are."""
     own = (
-        f" by a name no other shot has ({req.qualified_codes[0]}_1.mov)" if req.qualified_codes else " apart"
+        f" by a name no other shot has ({req.qualified_codes[0]}_1.mov)"
+        if req.qualified_codes
+        else " apart, and give one of those shots another name in the tracker (or omit the one out of the cut)"
     )
     return (
         f"the project has more than one shot that the name {name} fits and this shot's dailies go by that name, "

@@ -116,6 +116,12 @@ def _windows(header: dict[str, Any]) -> tuple[tuple[int, int, int, int], tuple[i
 _PICTURE_LAYERS = frozenset({"combined", "beauty", "rgba", "rgb"})
 
 
+def _picture_rank(layer: str) -> tuple[bool, int, str]:
+    """The order in which layers named as the picture are read as it: a composite's first, then the fewest
+    parts to the name (a render's own before a pass nested in it)."""
+    return (layer.split(".", 1)[0].casefold() != "composite", layer.count("."), layer)
+
+
 def _rgb_names(names: list[str], path: Path) -> list[str]:
     for candidate in (["R", "G", "B"], ["r", "g", "b"]):
         if all(c in names for c in candidate):
@@ -126,9 +132,9 @@ def _rgb_names(names: list[str], path: Path) -> list[str]:
         if all(f"{layer}.{c}" in names for c in "RGB")
     ]
     named = [layer for layer in layers if layer.rsplit(".", 1)[-1].casefold() in _PICTURE_LAYERS]
-    if len(named) == 1 or len(layers) == 1:
-        return [f"{(named or layers)[0]}.{c}" for c in "RGB"]
-    if layers:  # a render's passes (AO, albedo, beauty...): fixing the first by name would fix the wrong one
+    if named or len(layers) == 1:  # Blender's composited Composite.Combined before a view layer's Combined
+        return [f"{min(named or layers, key=_picture_rank)}.{c}" for c in "RGB"]
+    if layers:  # a render's passes (AO, albedo, diffuse...): fixing the first by name would fix the wrong one
         raise MediaError(
             f"EXR has no plain R, G, B and several layers of them ({', '.join(layers)}), none of them named as "
             "the picture (beauty, Combined, rgba): write the picture as R, G, B or as a layer named beauty",

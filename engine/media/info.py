@@ -124,6 +124,9 @@ class MediaInfo:
     # number of the frame before the gap, how many frames are missing there). The numbers in the gaps are in
     # `missing_frames`, and decoding from this MediaInfo numbers the frames around them (engine.media.decode).
     dropped: list[tuple[int, int]] = field(default_factory=list)
+    # Whether those gaps are the slots a rate change mid-take leaves (a phone's 30 fps, then 24: placed on a
+    # timeline of its faster rate, engine.media.probe.rate_change_gaps), not frames dropped.
+    rate_changed: bool = False
     # A movie's sound (engine.media.audio), None for a silent movie or a sequence; a fix's movie output carries it
     # where the fix keeps the source's timing.
     sound: SoundInfo | None = None

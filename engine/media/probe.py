@@ -294,17 +294,18 @@ def _step_rate(step: Fraction, time_base: Fraction, nominal: Fraction) -> Fracti
 
 def timeline_drift(
     stamps: list[int], time_base: Fraction, fps: Fraction, gaps: list[tuple[int, int]]
-) -> Fraction:
+) -> float:
     """How far (in seconds) a movie's frames stand, at most, from their places on the constant-rate timeline a
     fix writes them on: frame after frame at `fps`, the gaps' missing frames left empty. Beyond a frame, the
     picture of a fix drifts off the sound, which keeps its own times."""
     times = sorted(set(stamps))
     if not times or not time_base or not fps:
-        return Fraction(0)
+        return 0.0
     missing = dict(gaps)
-    worst, slot = Fraction(0), 0
+    tick, period = float(time_base), 1 / float(fps)  # in floats: a two-hour movie's 172,800 frames at once
+    worst, slot = 0.0, 0
     for index, stamp in enumerate(times):
-        worst = max(worst, abs((stamp - times[0]) * time_base - slot / fps))
+        worst = max(worst, abs((stamp - times[0]) * tick - slot * period))
         slot += 1 + missing.get(index, 0)
     return worst
 
@@ -317,7 +318,7 @@ def rate_change_gaps(stamps: list[int]) -> tuple[Fraction, list[tuple[int, int]]
     if not steps:
         return None
     fastest = steps[len(steps) // 10]  # the fastest steps a recorder keeps to, not one stray short step
-    usual = [s for s in steps if abs(s - fastest) <= fastest / 5]  # its jitter evened out (33, 34 ms...)
+    usual = [s for s in steps if abs(s - fastest) <= fastest / 10]  # its jitter evened out (33, 34 ms...)
     step = Fraction(sum(usual), len(usual))
     times = sorted(set(stamps))
     slots = [round((stamp - times[0]) / step) for stamp in times]
@@ -414,10 +415,11 @@ def probe_movie(
         time_base, nominal = Fraction(stream.time_base or 0), Fraction(stream.guessed_rate or 0)
         if gaps:  # the average rate counts the dropped frames in: 22.8 for a 24 fps recording that lost 5%
             fps = usual_rate(stamps, time_base, nominal)
-        if fps and timeline_drift(stamps, time_base, fps, gaps) > 1 / fps:
+        rate_changed = False
+        if fps and timeline_drift(stamps, time_base, fps, gaps) > 1 / float(fps):
             changed = rate_change_gaps(stamps)  # each frame kept within half a frame of its sound
             if changed is not None:
-                fps, gaps = _step_rate(changed[0], time_base, nominal), changed[1]
+                fps, gaps, rate_changed = _step_rate(changed[0], time_base, nominal), changed[1], True
         timecode = _timecode(container, stream)
         heard = sound_info(container, path) if sound else None
         reel = _metadata(container, stream, "reel_name")
@@ -448,6 +450,7 @@ def probe_movie(
         interlaced=interlaced,
         colour=colour,
         dropped=dropped,
+        rate_changed=rate_changed,
         sound=heard,
         pixel_aspect=aspect,
         reel=reel,

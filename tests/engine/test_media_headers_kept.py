@@ -333,6 +333,18 @@ def test_a_render_in_layers_is_read_and_fixed_in_its_picture_layer_and_keeps_its
     assert np.allclose(kept["ViewLayer.AO.R"], 0.9, atol=1e-3) and np.all(kept["ViewLayer.Depth.Z"] == 7.0)
 
 
+def test_a_composited_blender_render_is_read_from_its_composite(tmp_path: Path) -> None:
+    """Blender's composited multilayer file holds Composite.Combined beside ViewLayer.Combined: both are named as
+    the picture, and the composite is the picture."""
+    _render_in_layers(tmp_path / "comp.exr")
+    channels = dict(OpenEXR.File(str(tmp_path / "comp.exr"), separate_channels=True).channels())
+    planes = {name: channel.pixels for name, channel in channels.items()}
+    planes |= {f"Composite.Combined.{c}": np.full((16, 24), 0.75, np.float16) for c in "RGBA"}
+    OpenEXR.File({"type": OpenEXR.scanlineimage}, planes).write(str(tmp_path / "comp.exr"))
+    assert np.allclose(read_image(tmp_path / "comp.exr")[0, 0], 0.75)
+    assert "ViewLayer.Combined.R" in read_exr_header(tmp_path / "comp.exr").layers
+
+
 def test_a_render_of_several_passes_none_named_as_its_picture_is_refused_naming_them(tmp_path: Path) -> None:
     import pytest
 

@@ -669,6 +669,25 @@ def test_a_request_on_a_series_shot_is_qualified_by_its_episode_where_another_ep
     assert (request.qualified_codes, request.shared_codes) == (("E01_SQ010_SH010",), ("SQ010_SH010", "SH010"))
 
 
+def test_a_twin_shot_omitted_from_the_cut_leaves_the_shots_names_its_own(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    """SQ030's SH040 omitted and made again (a cut re-imported): the new shot's every name was "shared" and its
+    request answered with a renaming no file could meet."""
+    start = tracker(server).fix_requests_since(None).cursor
+    sequence = sg.create("Sequence", {"code": "SQ030", "project": show.project})
+    twins = [
+        sg.create(
+            "Shot", {"code": "SH040", "project": show.project, "sg_sequence": sequence, "sg_status_list": s}
+        )
+        for s in (tracker(server).options.omitted_status, "ip")
+    ]
+    task = sg.create("Task", {"content": "comp", "entity": twins[1], "project": show.project})
+    sg.update("Task", task["id"], {"sg_rushes_fixes": "denoise", "sg_status_list": "fix"})
+    [request] = [r for r in tracker(server).fix_requests_since(start).items if r.task_id == task["id"]]
+    assert (request.qualified_codes, request.shared_codes) == ((), ())
+
+
 def test_a_reply_to_rushes_note_naming_the_corrected_fix_is_read(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:

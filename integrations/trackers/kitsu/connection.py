@@ -65,6 +65,10 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+# How zou words a refused login that no password mends (its account's state), in any case.
+ACCOUNT_WORDS = ("active", "locked", "disabled", "blocked")
+
+
 class LoginRefused(Exception):
     """zou refused a login and said why (a wrong password, an account made inactive), which gazu drops for a
     401: its message."""
@@ -241,7 +245,9 @@ class Connection:
             refused = f"Kitsu at {url} refused the login of {email}" + (
                 f" ({said.rstrip('.')})" if said else ""
             )
-            if said and "password" not in said.lower():  # an account made inactive, locked: mended in Kitsu
+            if any(
+                word in said.lower() for word in ACCOUNT_WORDS
+            ):  # an account made inactive: mended in Kitsu
                 return TrackerLoginRefused(f"{refused}: have a Kitsu admin mend that account")
             return TrackerLoginRefused(
                 f"{refused}: check tracker.script_name (login e-mail) and RUSHES_TRACKER__SCRIPT_KEY (password)"

@@ -160,8 +160,8 @@ class FixReader:
         parents: dict[str, Entity | None] = {}
         places = []
         for other in same or []:
-            if str(other.get("id")) == str(shot.get("id")):
-                continue
+            if str(other.get("id")) == str(shot.get("id")) or other.get("canceled"):
+                continue  # a shot cancelled (out of the cut) has no dailies to share
             sequence = self._parent(other, parents)
             episode = self._parent(sequence, parents) if sequence else None
             places.append(

@@ -189,6 +189,8 @@ class FixReader:
         if not isinstance(project, dict):
             return []
         filters = [["project", "is", project], ["code", "is", code], ["id", "is_not", shot_id]]
+        if self.options.omitted_status:  # a shot out of the cut has no dailies to share
+            filters.append(["sg_status_list", "is_not", self.options.omitted_status])
         fields = ["code", "sg_sequence.Sequence.code", "sg_sequence.Sequence.episode"]
         found = self.conn.call(f"shots named {code}", lambda sg: sg.find("Shot", filters, fields))
         return [

@@ -148,7 +148,7 @@ def test_a_login_the_tracker_refuses_leaves_the_publish_and_the_answer_to_wait_f
     tracker.fail_next(2, login=True, message="ShotGrid rejected script 'rushes'")
     with pytest.raises(TrackerError) as caught:
         publish(settings, catalog, tracker, job)
-    assert not isinstance(caught.value, Permanent) and "waiting for that to be mended" in str(caught.value)
+    assert not isinstance(caught.value, Permanent) and "until mended" in str(caught.value)
     with catalog.session(readonly=True) as s:
         [request] = fixes.list_fix_requests(s, SHOW)
         told = AnswerJob(request.id, "why", request.request_key)
