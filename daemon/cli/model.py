@@ -501,6 +501,7 @@ def _render(
     _say_dropped(info)
     _say_layers(info, kind, output)
     _say_padded(info, kind, output)
+    _check_h264_size(info, kind, output)
     try:
         check_memory(info, kind)
         prepared = prepare(kind, params, input_, info)
@@ -644,6 +645,29 @@ def _say_padded(info: MediaInfo, kind: str, output: str) -> None:
         f"write a .mov or a sequence to keep {width}x{height}.",
         highlight=False,
     )
+
+
+# H.264's largest frame (level 6.2): 139,264 macroblocks of 16x16, about 8192x4352. Past it, players and
+# decoders refuse the movie; libx264 writes it all the same.
+H264_MAX_MACROBLOCKS = 139_264
+
+
+def _check_h264_size(info: MediaInfo, kind: str, output: str) -> None:
+    """The one line (exit 2), before the work, for an H.264 movie larger than H.264 holds (an upscale of a 6K
+    plate to .mp4: 12288x6480, which players refuse); and one line saying an upscale's size."""
+    from daemon.cli.outputs import PRORES_SUFFIXES, is_sequence
+
+    scale = 2 if kind == "upscale" else 1
+    width, height = info.width * scale, info.height * scale
+    if kind == "upscale":
+        out.print(f"The upscale writes {width}x{height} frames, twice the input's.", highlight=False)
+    if is_sequence(output) or Path(output).suffix.lower() in PRORES_SUFFIXES:
+        return
+    if -(-width // 16) * -(-height // 16) > H264_MAX_MACROBLOCKS:
+        raise fail(
+            f"--output {output}: a {width}x{height} H.264 movie is larger than H.264 holds (about 8192x4352), "
+            "so players would refuse it: write a .mov (ProRes) or an image sequence instead"
+        )
 
 
 def _say_overscan(info: MediaInfo) -> None:

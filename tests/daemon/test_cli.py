@@ -1922,3 +1922,19 @@ def test_a_fix_of_a_float_exr_plate_is_written_in_float(tmp_path: Path) -> None:
     fixed = {f.number: f.rgb for f in read_frames(str(tmp_path / "f.####.exr"))}
     for number, source in ((1001, scene[0]), (1003, scene[2])):  # through the working encoding and back
         np.testing.assert_allclose(fixed[number], source, rtol=1e-5)  # 2e-6 off (a log and back), not 5e-4
+
+
+def test_an_upscale_too_large_for_h264_is_refused_before_the_work(tmp_path: Path) -> None:
+    """A 6K plate upscaled to .mp4 was written as a 12288x6480 H.264 movie (level 6.2 holds about 8192x4352),
+    which players refuse, after minutes of work and without a word of its size."""
+    from engine.media.encode import write_numbered_sequence
+
+    assert rushes("show", "add", "TST")[0] == 0
+    plate = str(tmp_path / "big" / "pl.####.png")
+    frames = [np.full((2400, 4200, 3), 0.5, np.float32)] * 2
+    write_numbered_sequence(plate, enumerate(frames, 1001), 24)
+    code, said = rushes("fix", "-s", "TST", "--kind", "upscale", "-i", plate, "-o", str(tmp_path / "up.mp4"))
+    said = " ".join(said.split())
+    assert code == 2 and "The upscale writes 8400x4800 frames, twice the input's." in said, said
+    assert "a 8400x4800 H.264 movie is larger than H.264 holds" in said and "write a .mov (ProRes)" in said
+    assert not (tmp_path / "up.mp4").exists()
