@@ -408,10 +408,12 @@ def shared_project(project: str, other: ShowConfig) -> str | None:
 
 
 def project_problems(shows: list[ShowConfig]) -> list[str]:
-    """One line for each show following a tracker project that a show before it follows."""
+    """One line for each show following a tracker project that a show before it follows (a show defined twice
+    is said as such: show_problems)."""
     lines = []
     for i, show in enumerate(shows):
-        found = (shared_project(show.tracker_project or show.code, other) for other in shows[:i])
+        others = [other for other in shows[:i] if other.code != show.code]
+        found = (shared_project(show.tracker_project or show.code, other) for other in others)
         lines += [f"shows[{i}].tracker_project: {line}" for line in found if line]
     return lines
 
