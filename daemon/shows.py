@@ -143,9 +143,16 @@ def add_show(
     `others`' (the other shows), inside one or holds one, is refused, as is a tracker project one of them
     follows."""
     from daemon.catalog import shows as show_repo
+    from daemon.catalog.dailies import stored_path
+    from integrations.ingest.candidates import valid_name
 
     missing = [
         f"folder does not exist: {p}: create or mount it first" for p in ingest or [] if not p.is_dir()
+    ] + [
+        f"folder {stored_path(str(p))} has a path that is not valid UTF-8, so nothing in it could be catalogued: "
+        "rename it with a UTF-8 name"
+        for p in ingest or []
+        if p.is_dir() and not valid_name(p)
     ]
     shared = [
         line

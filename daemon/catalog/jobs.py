@@ -22,6 +22,7 @@ kind, show, state, attempts, error and timestamps, and `pruned_at` says when. Qu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ Backoff = Callable[[int], float]
 """Seconds to wait before the next attempt, given the number of attempts made so far."""
 
 ERROR_LIMIT = 4000
+KEY_LIMIT = 300  # the characters an idempotency key's column holds (models.Job.key)
 PRIORITY = {"fix": 0, "publish": 0, "ingest": 1, "train": 2}
 """Claim order by kind (lower first); other kinds come after these, oldest first within a rank."""
 _CLAIM_TRIES = 8
@@ -45,6 +47,16 @@ _IDS_AT_ONCE = 500  # ids in one IN (...) list, well under SQLite's limit on bou
 def exponential_backoff(attempts: int, base_s: float = 30.0, cap_s: float = 3600.0) -> float:
     """30 s, 60 s, 120 s, ... capped at an hour."""
     return float(min(cap_s, base_s * 2 ** max(0, attempts - 1)))
+
+
+def stored_key(key: str) -> str:
+    """A job's idempotency key as the catalog keeps it: the key, or, where it is longer than its column holds
+    (an ingest job of a file at a long path: PostgreSQL refused the row, and the daily was never catalogued),
+    its start and a digest of the whole, as unique and as stable."""
+    if len(key) <= KEY_LIMIT:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: KEY_LIMIT - len(digest) - 1]}~{digest}"
 
 
 def enqueue(
@@ -60,6 +72,7 @@ def enqueue(
     state, and queues nothing."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    key = stored_key(key)
     existing = get_job_by_key(s, key)
     if existing is not None:
         return existing, False
@@ -298,7 +311,7 @@ def get_job(s: Session, job_id: int) -> Job | None:
 
 
 def get_job_by_key(s: Session, key: str) -> Job | None:
-    return s.scalars(select(Job).where(Job.key == key)).one_or_none()
+    return s.scalars(select(Job).where(Job.key == stored_key(key))).one_or_none()
 
 
 def finished_before(s: Session, before: datetime, among: Sequence[int]) -> list[int]:
@@ -370,8 +383,11 @@ def _prunable(before: datetime) -> list[ColumnElement[bool]]:
 
 
 def jobs_by_key(s: Session, keys: Sequence[str]) -> dict[str, Job]:
-    """The jobs of these keys that exist, by key."""
-    return {job.key: job for job in s.scalars(select(Job).where(Job.key.in_(set(keys))))} if keys else {}
+    """The jobs of these keys that exist, by key (as given: a long one is looked up as stored_key keeps it)."""
+    given = {stored_key(key): key for key in keys}
+    if not given:
+        return {}
+    return {given[job.key]: job for job in s.scalars(select(Job).where(Job.key.in_(set(given))))}
 
 
 def list_jobs(

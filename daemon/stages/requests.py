@@ -10,7 +10,7 @@ catalog transaction, so a crash between the two neither loses nor repeats an eve
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
@@ -59,13 +59,49 @@ def record_fix_requests(
     How many were new."""
     new = 0
     for req in requests:
-        try:
-            with s.begin_nested():
-                new += record_fix_request(s, req, shows, tracker=tracker)
-        except DataError as exc:
-            reason = str(exc.orig or exc).splitlines()[0]
-            log.error("fix.unrecordable", key=req.key, project=req.project, shot=req.shot_code, reason=reason)
+        cleaned = _without_nul(req)
+        for asked in (req,) if cleaned is None else (req, cleaned):  # answered on its task, its NULs left out
+            try:
+                with s.begin_nested():
+                    new += record_fix_request(s, asked, shows, tracker=tracker)
+                break
+            except DataError as exc:
+                reason = str(exc.orig or exc).splitlines()[0]
+                log.error(
+                    "fix.unrecordable", key=req.key, project=req.project, shot=req.shot_code, reason=reason
+                )
     return new
+
+
+NUL_PROBLEM = (
+    "the request holds a NUL character (in the shot's name or the request's text), which the catalog cannot "
+    "keep: rename the shot, or write the request again, without it"
+)
+
+
+def _without_nul(req: FixRequest) -> FixRequest | None:
+    """The request with its NUL characters left out of its text, and a problem saying so (it was logged and
+    dropped: the task stayed in the fix status, nobody told); None when it has none."""
+
+    def clean(text: str) -> str:
+        return text.replace("\x00", "")
+
+    texts = (req.project, *req.project_names, req.shot_code, req.note or "", *req.kinds, *req.problems)
+    words = (*req.params, *req.params.values(), *req.qualified_codes, *req.shared_codes)
+    if not any("\x00" in text for text in (*texts, *words)):
+        return None
+    return replace(
+        req,
+        project=clean(req.project),
+        project_names=tuple(clean(name) for name in req.project_names),
+        shot_code=clean(req.shot_code),
+        note=None if req.note is None else clean(req.note),
+        params={clean(k): clean(v) for k, v in req.params.items()},
+        kinds=tuple(clean(kind) for kind in req.kinds),
+        problems=(*(clean(p) for p in req.problems), NUL_PROBLEM),
+        qualified_codes=tuple(clean(c) for c in req.qualified_codes),
+        shared_codes=tuple(clean(c) for c in req.shared_codes),
+    )
 
 
 def record_fix_request(s: Session, req: FixRequest, shows: list[ShowConfig], *, tracker: str) -> int:

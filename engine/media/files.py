@@ -8,6 +8,7 @@ no longer running. A temp file of another host (shared storage) or of a live pro
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import secrets
 import shutil
@@ -40,9 +41,23 @@ def _host() -> str:
     return socket.gethostname().replace(".", "_").replace("-", "_") or "host"
 
 
+NAME_MAX = 255  # the bytes of one name a Linux (and macOS) file system holds
+
+
+def _temp_stem(name: str) -> str:
+    """`name` as temp names of it begin: itself, or, where a temp name of it would pass NAME_MAX (an output named
+    with 125 Cyrillic letters: 250 bytes, legal, and its write failed with a traceback), its start and a digest."""
+    room = NAME_MAX - len(f"..{_host()}-{'9' * 7}-{'0' * 8}.tmp".encode())
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= room:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return f"{raw[: room - len(digest) - 1].decode('utf-8', 'ignore')}~{digest}"
+
+
 def temp_name(path: Path) -> Path:
     """A hidden sibling name ending in .tmp (ingest watchers ignore it) for an atomic write of `path`."""
-    return path.with_name(f".{path.name}.{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    return path.with_name(f".{_temp_stem(path.name)}.{_host()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def _running(pid: int) -> bool:
@@ -58,9 +73,10 @@ def _running(pid: int) -> bool:
 def sweep_stale_temps(path: Path) -> list[Path]:
     """Remove the temp files (or staging folders) of `path` left by dead processes of this host."""
     removed: list[Path] = []
-    prefix = f".{path.name}.{_host()}-"
+    stem = _temp_stem(path.name)
+    prefix = f".{stem}.{_host()}-"
     try:
-        siblings = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))  # a name may hold "*" or "["
+        siblings = list(path.parent.glob(f".{glob.escape(stem)}.*.tmp"))  # a name may hold "*" or "["
     except OSError:
         return removed
     for sibling in siblings:

@@ -92,6 +92,10 @@ BROKEN_LINK = "symlink target does not exist; fix or remove the link"
 EMPTY = "file is empty"
 NO_FRAME = "image has no frame number; name image sequences like sh010.1001.exr"
 BAD_NAME = "file name is not valid UTF-8 (bytes shown as \\xNN); rename it with a UTF-8 name"
+BAD_FOLDER = (
+    "the ingest folder's path is not valid UTF-8 (bytes shown as \\xNN), so nothing in it can be catalogued; "
+    "rename that folder with a UTF-8 name (the file's own name is fine)"
+)
 CONTROL_NAME = (
     "file name holds a line break, a tab or another control character, which would break every list and log "
     "line it is in; rename it"
@@ -103,6 +107,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _bad_name(path: Path, root: Path) -> str | None:
     """Why a file's name cannot be catalogued (bytes that are not UTF-8, a control character), or None."""
+    if not valid_name(root):  # the folder's, not the file's: renaming the files mends nothing
+        return BAD_FOLDER
     if not valid_name(path):
         return BAD_NAME
     return CONTROL_NAME if _CONTROL.search(str(path.relative_to(root))) else None

@@ -379,3 +379,22 @@ def test_queue_depths_are_counted_from_an_index_not_every_job_row(tmp_path: Path
         event.remove(cat.engine, "before_cursor_execute", remember)
         cat.dispose()
     assert plan == ["SCAN jobs USING COVERING INDEX ix_jobs_kind_state"], plan
+
+
+def test_a_key_longer_than_its_column_is_kept_whole_in_a_digest_and_found_by_itself(catalog: Catalog) -> None:
+    """An ingest job of a daily at a 250-character path: PostgreSQL refused its key (varchar(300)) at every
+    scan, and the daily was never catalogued, said only in the log."""
+    from daemon.catalog.jobs import KEY_LIMIT, get_job_by_key, jobs_by_key
+
+    folder = "/mnt/dailies/" + "turnover_2026-12-07_" * 14
+    keys = [f"ingest:SHOW:{folder}A001C00{n}_sh010_1.mov:1024:1.0:1:stamp" for n in (1, 2)]
+    with catalog.session() as s:
+        made = [enqueue(s, "ingest", key, {"n": n}, show="SHOW") for n, key in enumerate(keys)]
+        again, created = enqueue(s, "ingest", keys[0], {"n": 9}, show="SHOW")
+        assert [c for _, c in made] == [True, True] and not created and again.id == made[0][0].id
+        assert all(len(job.key) <= KEY_LIMIT for job, _ in made) and made[0][0].key != made[1][0].key
+        found = get_job_by_key(s, keys[1])
+        assert found is not None and found.id == made[1][0].id
+        assert {key: job.id for key, job in jobs_by_key(s, keys).items()} == {
+            key: job.id for key, (job, _) in zip(keys, made, strict=True)
+        }

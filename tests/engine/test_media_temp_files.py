@@ -75,6 +75,19 @@ def test_a_name_with_glob_characters_is_swept_as_it_is_named(tmp_path: Path) -> 
         assert not dead.exists() and out.read_bytes() == b"whole"
 
 
+def test_a_legal_name_near_the_file_systems_limit_is_written_and_its_leftovers_swept(tmp_path: Path) -> None:
+    """An output named with 125 Cyrillic letters (254 bytes, a legal name): its temp name passed 255 bytes and
+    `rushes fix` ended in a traceback (File name too long)."""
+    out = tmp_path / ("Ж" * 125 + ".mp4")
+    assert len(out.name.encode()) == 254
+    dead = _leftover(out, _dead_pid())
+    assert len(dead.name.encode()) <= 255
+    dead.write_bytes(b"partial")
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(b"whole")
+    assert out.read_bytes() == b"whole" and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
 def test_a_write_the_file_system_refuses_is_one_media_error_and_the_earlier_output_stays(
     tmp_path: Path,
 ) -> None:

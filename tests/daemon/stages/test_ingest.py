@@ -186,6 +186,25 @@ def test_a_folder_quarantined_as_unreadable_stops_being_listed_once_it_can_be_re
     assert daily_repo.FOLDER_UNREADABLE == FOLDER_UNREADABLE  # the catalog reads the scan's reason
 
 
+def test_an_ingest_folder_whose_own_path_is_not_utf8_is_named_as_the_cause_and_refused_by_show_add(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Every daily in a Latin-1 folder was quarantined "file name is not valid UTF-8; rename it": renaming the
+    files, whose names were fine, mended nothing; `show add` had taken the folder without a word."""
+    from daemon.settings import ConfigError
+    from daemon.shows import add_show
+    from integrations.ingest.candidates import BAD_FOLDER
+    from integrations.ingest.options import IngestOptions
+    from integrations.ingest.scan import scan_root
+
+    root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/Proj\xe9t_dailies"))
+    footage.movie(root / "sh010_1.mov", n=4, size=(64, 48))
+    [found] = scan_root(root, IngestOptions())
+    assert isinstance(found, Rejected) and found.reason == BAD_FOLDER
+    with pytest.raises(ConfigError, match=r"folder .*Proj\\xe9t_dailies has a path that is not valid UTF-8"):
+        add_show(catalog, "LAT", ingest=[root])
+
+
 def test_names_that_are_not_utf8_are_queued_and_quarantined_once_each_on_both_catalogs(
     catalog_url: str, tmp_path: Path
 ) -> None:
