@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import socket
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -893,8 +894,10 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
             raise Permanent(f"fix request {request_id} does not exist")
         dailies = daily_repo.dailies_for_shot(s, row.show.code, row.shot)
         if not dailies:
-            renamed = renamed_from(s, row.show.code, row.shot_id, row.shot, tuple(row.qualified_codes or ()))
-            raise NotYet(renamed or no_daily_yet(row.shot, row.show.code, tuple(row.qualified_codes or ())))
+            named = tuple(row.qualified_codes or ())
+            renamed = renamed_from(s, row.show.code, row.shot_id, row.shot, named)
+            held = quarantined_daily(s, row.show.code, (*named, row.shot))
+            raise NotYet(renamed or held or no_daily_yet(row.shot, row.show.code, named))
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
         if row.state == "failed":  # answered, and a job of it retried by hand: its old reason no longer holds
             row.error = None
@@ -955,6 +958,21 @@ def same_as_rejected(catalog: Catalog, request: Request, kind: str, model_versio
                 f"it would be the same as {code}, which the supervisor rejected{note}: the same daily, {model} and "
                 f"parameters make the same pictures; change the parameters, or ask again once the show's model is "
                 "trained again or the shot's plate is delivered again"
+            )
+    return None
+
+
+def quarantined_daily(s: Session, show: str, names: tuple[str, ...]) -> str | None:
+    """Why a shot whose file is in an ingest folder has no daily: a quarantined file whose name holds one of the
+    shot's `names` (in any case), with the reason it was quarantined; None when there is none. (The answer
+    said the file had still to reach the folder, where it had to be renamed or mended.)"""
+    wanted = [unicodedata.normalize("NFC", name).casefold() for name in names if name]
+    for row in reversed(daily_repo.quarantined(s, show)):
+        name = Path(row.path).name
+        if any(code in unicodedata.normalize("NFC", name).casefold() for code in wanted):
+            return (
+                f"the file that looks like this shot's daily, {name}, is in the show's ingest folder but was "
+                f"quarantined ({row.error}): mend that, and it is taken up"
             )
     return None
 

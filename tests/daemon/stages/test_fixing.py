@@ -534,6 +534,26 @@ def test_a_shot_named_with_a_slash_dots_or_past_a_file_names_length_renders_insi
     assert files.code == f"{shot}_rushes_denoise_r{request_id}"
 
 
+def test_a_shot_whose_file_was_quarantined_is_answered_with_why_not_that_it_has_to_arrive(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """The coordinator was told the shot's movie "must reach one of the show's ingest folders first" while it
+    sat there, quarantined for its name: what it needed was a rename."""
+    from daemon.catalog import dailies as daily_repo
+
+    promoted_model(settings, catalog)
+    request_id = request(catalog, ["denoise"])
+    with catalog.session() as s:
+        reason = "file name is not valid UTF-8 (bytes shown as \\xNN); rename it with a UTF-8 name"
+        daily_repo.quarantine(s, SHOW, "/in/SH010_caf\\xe9_1.mov", 10, 1.0, reason)
+    with pytest.raises(Permanent) as refused:
+        run_fix(settings, catalog, FixJob(request_id, "denoise"))
+    assert str(refused.value) == (
+        "the file that looks like this shot's daily, SH010_caf\\xe9_1.mov, is in the show's ingest folder but "
+        f"was quarantined ({reason}): mend that, and it is taken up"
+    )
+
+
 def test_requests_that_cannot_work_are_permanent(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
