@@ -496,12 +496,7 @@ def _render(
     info = probe(input_, first_frame=first_frame)
     output = outputs.frames
     numbers: list[int] = []
-    _say_view(view)  # once the input is read: an input that cannot be is its one line
-    _say_interlaced(info)
-    _say_dropped(info)
-    _say_layers(info, kind, output)
-    _say_padded(info, kind, output)
-    _check_h264_size(info, kind, output)
+    _said_before(info, kind, output, view)
     try:
         check_memory(info, kind)
         prepared = prepare(kind, params, input_, info)
@@ -548,6 +543,17 @@ def _render(
         ),
         lut_note,
     )
+
+
+def _said_before(info: MediaInfo, kind: str, output: str, view: DisplayView | None) -> None:
+    """What is said, and refused, of the input and the output before the fix is prepared (once the input is
+    read: an input that cannot be is its one line)."""
+    _say_view(view)
+    _say_interlaced(info)
+    _say_dropped(info)
+    _say_layers(info, kind, output)
+    _say_padded(info, kind, output)
+    _check_h264_size(info, kind, output)
 
 
 def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView | None) -> Carried:
