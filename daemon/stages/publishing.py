@@ -109,8 +109,10 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     except TrackerFatal as exc:
         raise tracker_refusal(exc) from exc
     crash_point("publish.sent")
-    done, answered = record_published(catalog, job.publication_id, request_id, published.version_id)
-    if done and task_id and not tracker.mark_published(tracker_id(task_id), answered=answered):
+    done, answered, waits = record_published(catalog, job.publication_id, request_id, published.version_id)
+    if done and task_id and waits:  # its status is that request's too: moved on when the last one ends
+        log.info("publish.task_kept", task=task_id, why="another request on the task is still to be done")
+    elif done and task_id and not tracker.mark_published(tracker_id(task_id), answered=answered):
         log.info("publish.task_kept", task=task_id, why="the task left the fix status while the fix was made")
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
@@ -151,9 +153,11 @@ def version_spec(settings: Settings, catalog: Catalog, pub_id: int) -> tuple[Ver
 
 def record_published(
     catalog: Catalog, pub_id: int, request_id: int, version_id: int | str
-) -> tuple[bool, bool]:
-    """Mark the publication published. Whether every kind of its request now is (the request is done), and
-    whether the request had failed before (answered on its task; one of its jobs retried by hand since)."""
+) -> tuple[bool, bool, bool]:
+    """Mark the publication published. Whether every kind of its request now is (the request is done), whether
+    the request had failed before (answered on its task; one of its jobs retried by hand since), and whether
+    another request on its task is still to be done (asked again while this one rendered: the task stays in the
+    fix status for it, as an answer leaves it; it was moved to review, and that request's failure left there)."""
     with catalog.session() as s:
         publication = fixes.mark_published(s, pub_id, version_id)
         notice_if_replaced(s, publication)  # its plate delivered again while it waited in the outbox
@@ -166,7 +170,8 @@ def record_published(
         done = all(p.state == "published" for p in fresh.publications) and set(fresh.kinds) <= kinds_published
         if done:
             fixes.set_fix_state(s, request_id, "published")
-    return done, answered
+        waits = fixes.other_request_waits(s, fresh)
+    return done, answered, waits
 
 
 def tracker_id(value: str | None) -> int | str:

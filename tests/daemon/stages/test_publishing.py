@@ -60,6 +60,24 @@ def test_the_task_waits_until_every_kind_of_the_request_is_published(
     assert len(tracker.versions) == 2
 
 
+def test_a_request_asked_again_on_the_task_while_one_rendered_holds_the_task_in_fix(
+    settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
+) -> None:
+    """The coordinator asked the task for another fix while the first rendered: the first's publish moved the
+    task to review while the second waited, and when the second failed its answer left the task there."""
+    task = tracker.add_task(SHOW, "sh010", status=tracker.options.fix_status)
+    [denoise] = rendered_fix(catalog, tmp_path / "renders", SHOW, task)
+    with catalog.session() as s:
+        later, _ = fixes.add_fix_request(s, SHOW, "memory:event:2", "sh010", ["interpolate"], task_id=task)
+        later_id = later.id
+    publish(settings, catalog, tracker, denoise)
+    assert len(tracker.versions) == 1 and tracker.tasks[task].status == tracker.options.fix_status
+    with catalog.session() as s:
+        fixes.set_fix_state(s, later_id, "failed", error="frames outside the shot")
+    publish(settings, catalog, tracker, denoise)  # again (a crash's repeat): nobody waits now
+    assert tracker.tasks[task].status == tracker.options.published_status
+
+
 def test_a_kind_still_rendering_holds_the_task_though_every_version_so_far_is_out(
     settings: Settings, catalog: Catalog, tracker: MemoryTracker, tmp_path: Path
 ) -> None:
