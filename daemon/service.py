@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.catalog import CatalogError, Job, tracker_reads, utcnow
+from daemon.catalog import Catalog, CatalogError, Job, tracker_reads, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
@@ -75,7 +75,9 @@ class Daemon:
                 from_revision=self.ctx.migrated_from or None,
                 to_revision=self.catalog.revision(),
             )
-        if self.ctx.migrated_from == "":  # a first start, or a volume not mounted: only the admin can tell
+        if self.ctx.migrated_from == "" or _never_worked(
+            self.catalog
+        ):  # a first start, or a volume not mounted
             log.warning(
                 "catalog.new",
                 catalog=self.catalog.url,
@@ -486,6 +488,13 @@ class Daemon:
         self.health.stop()
         self.ctx.close()
         log.info("daemon.stopped")
+
+
+def _never_worked(catalog: Catalog) -> bool:
+    """Whether no daemon has worked on the catalog yet, nor any daily reached it: new, though a command made it
+    (`rushes status` on an unmounted volume's mount point makes it as readily as the daemon)."""
+    with catalog.session(readonly=True) as s:
+        return job_repo.never_used(s)
 
 
 def on_hangup(signum: int, _frame: Any) -> None:

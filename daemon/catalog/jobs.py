@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, sel
 from sqlalchemy.orm import Session
 
 from daemon.catalog.db import catalog_now, insert_once
-from daemon.catalog.models import JOB_STATES, Job
+from daemon.catalog.models import JOB_STATES, Daily, Job
 
 Backoff = Callable[[int], float]
 """Seconds to wait before the next attempt, given the number of attempts made so far."""
@@ -304,6 +304,11 @@ def drop_queued(s: Session, job_ids: Sequence[int], result: dict[str, Any]) -> b
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+def never_used(s: Session) -> bool:
+    """Whether the catalog has never had a job nor a daily: nothing has worked on it yet."""
+    return s.scalar(select(Job.id).limit(1)) is None and s.scalar(select(Daily.id).limit(1)) is None
 
 
 def get_job(s: Session, job_id: int) -> Job | None:

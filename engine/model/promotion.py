@@ -165,8 +165,7 @@ def fallback_note(sources: Mapping[str, str], metrics: Scores, head: str) -> str
     if margin is not None and margin > 0:  # it did beat it: it fell back for taking no training step (decide)
         return (
             f"The {head} head took no training step in this version (its training budget ran out first), so "
-            f"this fix used {used} instead of the show model ({margin:+.2f} dB over the classical {against} on "
-            "this show's held-out clips); a longer training budget trains it."
+            f"this fix used {used} instead of the show model; a longer training budget trains it."
         )
     return (
         f"The {head} head did not beat the classical {against} on this show's held-out clips{by}: "

@@ -100,12 +100,18 @@ def test_a_daemon_that_makes_a_new_catalog_says_so_and_the_unit_waits_for_its_vo
     reported ready and published fixes that the real catalog never knew."""
     from structlog.testing import capture_logs
 
+    from daemon.catalog import jobs as job_repo
+    from daemon.context import open_context
     from tests.deploy.test_deploy import REPO
 
+    settings = Settings(data_dir=tmp_path / "home", shows=[ShowConfig(code="QS")])
+    open_context(settings).close()  # `rushes status` first, on the empty mount point: it makes the catalog
     made: list[list[dict[str, object]]] = []
-    for _ in range(2):  # a new catalog, then the same one again
+    for _ in range(2):  # a catalog nothing worked on yet, then one a job was queued in
         with capture_logs() as logs:
-            daemon = Daemon(Settings(data_dir=tmp_path / "home", shows=[ShowConfig(code="QS")]))
+            daemon = Daemon(settings)
+        with daemon.catalog.session() as s:
+            job_repo.enqueue(s, "ingest", "ingest:QS:first", {})
         daemon.executor.shutdown(wait=False)
         daemon.ctx.close()
         made.append([e for e in logs if e["event"] == "catalog.new"])

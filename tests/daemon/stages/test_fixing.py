@@ -552,6 +552,13 @@ def test_a_shot_whose_file_was_quarantined_is_answered_with_why_not_that_it_has_
         "the file that looks like this shot's daily, SH010_caf\\xe9_1.mov, is in the show's ingest folder but "
         f"was quarantined ({reason}): mend that, and it is taken up"
     )
+    with catalog.session() as s:  # the shot's own name in those bytes: café, as a Windows share wrote it
+        row, _ = fixes.add_fix_request(s, SHOW, "memory:event:2", "café_sh020", ["denoise"], task_id=4)
+        daily_repo.quarantine(s, SHOW, "/in/caf\\xe9_sh020_1.mov", 10, 1.0, reason)
+        other = row.id
+    with pytest.raises(Permanent) as latin:
+        run_fix(settings, catalog, FixJob(other, "denoise"))
+    assert "this shot's daily, caf\\xe9_sh020_1.mov, is in the show's ingest folder" in str(latin.value)
 
 
 def test_requests_that_cannot_work_are_permanent(
