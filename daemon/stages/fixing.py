@@ -968,14 +968,16 @@ ESCAPED_BYTE = re.compile(r"\\x([0-9a-fA-F]{2})")  # a byte daily_repo.stored_pa
 
 def quarantined_daily(s: Session, show: str, names: tuple[str, ...]) -> str | None:
     """Why a shot whose file is in an ingest folder has no daily: a quarantined file whose name holds one of the
-    shot's `names` (in any case), with the reason it was quarantined; None when there is none. (The answer
+    shot's `names` (in any case, as a whole word: sh01 is not sh010's), with the reason it was quarantined; None
+    when there is none. (The answer
     said the file had still to reach the folder, where it had to be renamed or mended.)"""
     wanted = [unicodedata.normalize("NFC", name).casefold() for name in names if name]
     for row in reversed(daily_repo.quarantined(s, show)):
         name = Path(row.path).name
         # a name's bytes that are not UTF-8, kept as \xNN, read as the Latin-1 a Windows share wrote (café)
         read = ESCAPED_BYTE.sub(lambda m: chr(int(m.group(1), 16)), name)
-        if any(code in unicodedata.normalize("NFC", read).casefold() for code in wanted):
+        folded = unicodedata.normalize("NFC", read).casefold()
+        if any(re.search(rf"(?<![^\W_]){re.escape(code)}(?![^\W_])", folded) for code in wanted):
             return (
                 f"the file that looks like this shot's daily, {name}, is in the show's ingest folder but was "
                 f"quarantined ({row.error}): mend that, and it is taken up"

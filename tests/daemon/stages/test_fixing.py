@@ -559,6 +559,10 @@ def test_a_shot_whose_file_was_quarantined_is_answered_with_why_not_that_it_has_
     with pytest.raises(Permanent) as latin:
         run_fix(settings, catalog, FixJob(other, "denoise"))
     assert "this shot's daily, caf\\xe9_sh020_1.mov, is in the show's ingest folder" in str(latin.value)
+    with catalog.session() as s:  # a name that holds the shot's as part of a longer one is another shot's
+        third = fixes.add_fix_request(s, SHOW, "memory:event:3", "caf", ["denoise"], task_id=5)[0].id
+    with pytest.raises(Permanent, match="has no readable daily to fix yet"):
+        run_fix(settings, catalog, FixJob(third, "denoise"))
 
 
 def test_requests_that_cannot_work_are_permanent(
