@@ -75,14 +75,13 @@ class Daemon:
                 from_revision=self.ctx.migrated_from or None,
                 to_revision=self.catalog.revision(),
             )
-        if self.ctx.migrated_from == "" or _never_worked(
-            self.catalog
-        ):  # a first start, or a volume not mounted
+        if _never_worked(self.catalog):  # a first start, or a volume not mounted: only the admin can tell
             log.warning(
                 "catalog.new",
                 catalog=self.catalog.url,
-                why="a new, empty catalog was made: on a host that had one, its volume is not mounted (or "
-                "catalog_url changed); stop the daemon and mend that, or work done now is not in the real catalog",
+                why="nothing has worked on this catalog yet (no job, no daily): expected on a first start, but on "
+                "a host that had one its volume is not mounted (or catalog_url changed); then stop the daemon "
+                "and mend that, or work done now is not in the real catalog",
             )
         self.metrics = Metrics()
         self.readiness = Readiness()

@@ -72,10 +72,10 @@ def enqueue(
     state, and queues nothing."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    key = stored_key(key)
     existing = get_job_by_key(s, key)
     if existing is not None:
         return existing, False
+    key = stored_key(key)
     now = catalog_now(s)
     job = Job(
         kind=kind,
@@ -315,8 +315,14 @@ def get_job(s: Session, job_id: int) -> Job | None:
     return s.get(Job, job_id)
 
 
+def _key_forms(key: str) -> tuple[str, ...]:
+    """The forms a key may be stored in: stored_key's, and the whole key as a release before it kept one on
+    SQLite (which holds past a column's width)."""
+    return tuple(dict.fromkeys((stored_key(key), key)))
+
+
 def get_job_by_key(s: Session, key: str) -> Job | None:
-    return s.scalars(select(Job).where(Job.key == stored_key(key))).one_or_none()
+    return s.scalars(select(Job).where(Job.key.in_(_key_forms(key))).order_by(Job.id).limit(1)).first()
 
 
 def finished_before(s: Session, before: datetime, among: Sequence[int]) -> list[int]:
@@ -389,7 +395,7 @@ def _prunable(before: datetime) -> list[ColumnElement[bool]]:
 
 def jobs_by_key(s: Session, keys: Sequence[str]) -> dict[str, Job]:
     """The jobs of these keys that exist, by key (as given: a long one is looked up as stored_key keeps it)."""
-    given = {stored_key(key): key for key in keys}
+    given = {form: key for key in keys for form in _key_forms(key)}
     if not given:
         return {}
     return {given[job.key]: job for job in s.scalars(select(Job).where(Job.key.in_(set(given))))}

@@ -672,7 +672,8 @@ def _check_h264_size(info: MediaInfo, kind: str, output: str) -> None:
     if -(-width // 16) * -(-height // 16) > H264_MAX_MACROBLOCKS:
         raise fail(
             f"--output {output}: a {width}x{height} H.264 movie is larger than H.264 holds (about 8192x4352), "
-            "so players would refuse it: write a .mov (ProRes) or an image sequence instead"
+            "which browsers, review tools and hardware players refuse: write a .mov (ProRes) or an image sequence "
+            "instead"
         )
 
 

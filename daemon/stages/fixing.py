@@ -897,7 +897,9 @@ def start_request(catalog: Catalog, request_id: int) -> Request:
         if not dailies:
             named = tuple(row.qualified_codes or ())
             renamed = renamed_from(s, row.show.code, row.shot_id, row.shot, named)
-            held = quarantined_daily(s, row.show.code, (*named, row.shot))
+            held = quarantined_daily(
+                s, row.show.code, named or (row.shot,)
+            )  # a bare name another shot shares: no
             raise NotYet(renamed or held or no_daily_yet(row.shot, row.show.code, named))
         daily = chosen_take(dailies, row.params.get("take"), row.shot)
         if row.state == "failed":  # answered, and a job of it retried by hand: its old reason no longer holds

@@ -60,16 +60,18 @@ def record_fix_requests(
     new = 0
     for req in requests:
         cleaned = _without_nul(req)
-        for asked in (req,) if cleaned is None else (req, cleaned):  # answered on its task, its NULs left out
+        tries = (req,) if cleaned is None else (req, cleaned)  # answered on its task, its NULs left out
+        for number, asked in enumerate(tries, 1):
             try:
                 with s.begin_nested():
                     new += record_fix_request(s, asked, shows, tracker=tracker)
                 break
             except DataError as exc:
                 reason = str(exc.orig or exc).splitlines()[0]
-                log.error(
-                    "fix.unrecordable", key=req.key, project=req.project, shot=req.shot_code, reason=reason
-                )
+                said = (
+                    log.error if number == len(tries) else log.info
+                )  # left out for good, or tried without NULs
+                said("fix.unrecordable", key=req.key, project=req.project, shot=req.shot_code, reason=reason)
     return new
 
 

@@ -73,14 +73,15 @@ def _running(pid: int) -> bool:
 def sweep_stale_temps(path: Path) -> list[Path]:
     """Remove the temp files (or staging folders) of `path` left by dead processes of this host."""
     removed: list[Path] = []
-    stem = _temp_stem(path.name)
-    prefix = f".{stem}.{_host()}-"
-    try:
-        siblings = list(path.parent.glob(f".{glob.escape(stem)}.*.tmp"))  # a name may hold "*" or "["
+    # its temp names now, and as a release before the shortening named them (a shorter pid made them fit)
+    stems = dict.fromkeys((_temp_stem(path.name), path.name))
+    try:  # a name may hold "*" or "["
+        siblings = [s for stem in stems for s in path.parent.glob(f".{glob.escape(stem)}.*.tmp")]
     except OSError:
         return removed
     for sibling in siblings:
-        rest = sibling.name[len(prefix) : -len(".tmp")] if sibling.name.startswith(prefix) else ""
+        prefix = next((f".{stem}.{_host()}-" for stem in stems if sibling.name.startswith(f".{stem}.")), "")
+        rest = sibling.name[len(prefix) : -len(".tmp")] if prefix and sibling.name.startswith(prefix) else ""
         pid_text = rest.split("-", 1)[0]
         if not pid_text.isdigit() or _running(int(pid_text)):
             continue

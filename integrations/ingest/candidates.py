@@ -93,8 +93,8 @@ EMPTY = "file is empty"
 NO_FRAME = "image has no frame number; name image sequences like sh010.1001.exr"
 BAD_NAME = "file name is not valid UTF-8 (bytes shown as \\xNN); rename it with a UTF-8 name"
 BAD_FOLDER = (
-    "the ingest folder's path is not valid UTF-8 (bytes shown as \\xNN), so nothing in it can be catalogued; "
-    "rename that folder with a UTF-8 name (the file's own name is fine)"
+    "a folder on its path (the ingest folder, or one in it) is not valid UTF-8 (bytes shown as \\xNN), so nothing "
+    "in it can be catalogued; rename that folder with a UTF-8 name"
 )
 CONTROL_NAME = (
     "file name holds a line break, a tab or another control character, which would break every list and log "
@@ -107,7 +107,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _bad_name(path: Path, root: Path) -> str | None:
     """Why a file's name cannot be catalogued (bytes that are not UTF-8, a control character), or None."""
-    if not valid_name(root):  # the folder's, not the file's: renaming the files mends nothing
+    if not valid_name(path.parent):  # a folder's, not the file's: renaming the files mends nothing
         return BAD_FOLDER
     if not valid_name(path):
         return BAD_NAME
@@ -140,7 +140,7 @@ def build(root: Path, entries: Iterable[FileEntry], templates: Templates) -> lis
     """Candidates and rejections for files under `root`, sorted by path."""
     found: list[Found] = []
     images: dict[Path, FileEntry] = {}
-    badly_named: dict[str, list[Path]] = {BAD_NAME: [], CONTROL_NAME: []}  # images: one rejection a sequence
+    badly_named: dict[str, list[Path]] = {BAD_NAME: [], BAD_FOLDER: [], CONTROL_NAME: []}  # one a sequence
     for entry in entries:
         kind = media_kind(entry.path)
         if kind == "sidecar":

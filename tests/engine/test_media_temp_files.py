@@ -88,6 +88,19 @@ def test_a_legal_name_near_the_file_systems_limit_is_written_and_its_leftovers_s
     assert out.read_bytes() == b"whole" and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+def test_a_leftover_a_release_before_the_shortening_named_whole_is_swept(tmp_path: Path) -> None:
+    """A name a byte or two past the shortening's limit: an earlier release's temp name of it fit (its pid was
+    short), and it would be left behind, a partial movie of gigabytes, when sought by its shortened name only."""
+    host_part = temp_name(tmp_path / "x.mp4").name[len(".x.mp4.") :].rsplit("-", 2)[0]
+    room = 255 - len(f"..{host_part}-{'9' * 7}-{'0' * 8}.tmp".encode())
+    out = tmp_path / ("a" * (room + 1 - len(".mp4")) + ".mp4")
+    older = out.with_name(f".{out.name}.{host_part}-{_dead_pid()}-deadbeef.tmp")
+    assert len(older.name.encode()) <= 255 and temp_name(out).name != older.name[: len(temp_name(out).name)]
+    older.write_bytes(b"partial")
+    prepare_output(out)
+    assert not older.exists()
+
+
 def test_a_write_the_file_system_refuses_is_one_media_error_and_the_earlier_output_stays(
     tmp_path: Path,
 ) -> None:

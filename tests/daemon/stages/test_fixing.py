@@ -563,6 +563,14 @@ def test_a_shot_whose_file_was_quarantined_is_answered_with_why_not_that_it_has_
         third = fixes.add_fix_request(s, SHOW, "memory:event:3", "caf", ["denoise"], task_id=5)[0].id
     with pytest.raises(Permanent, match="has no readable daily to fix yet"):
         run_fix(settings, catalog, FixJob(third, "denoise"))
+    with catalog.session() as s:  # a shot whose bare name other sequences share goes by its own names only
+        daily_repo.quarantine(s, SHOW, "/in/sq01_SH030_1.mov", 10, 1.0, "movie is damaged")
+        fourth, _ = fixes.add_fix_request(
+            s, SHOW, "memory:event:4", "SH030", ["denoise"], task_id=6, qualified_codes=("sq03_SH030",)
+        )
+        fourth_id = fourth.id
+    with pytest.raises(Permanent, match=r"shot sq03_SH030 of .* has no readable daily to fix yet"):
+        run_fix(settings, catalog, FixJob(fourth_id, "denoise"))
 
 
 def test_requests_that_cannot_work_are_permanent(

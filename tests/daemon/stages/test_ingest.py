@@ -201,6 +201,10 @@ def test_an_ingest_folder_whose_own_path_is_not_utf8_is_named_as_the_cause_and_r
     footage.movie(root / "sh010_1.mov", n=4, size=(64, 48))
     [found] = scan_root(root, IngestOptions())
     assert isinstance(found, Rejected) and found.reason == BAD_FOLDER
+    dated = Path(os.fsdecode(os.fsencode(tmp_path) + b"/in/Journ\xe9e_03"))  # a folder inside a good one
+    footage.movie(dated / "sh020_1.mov", n=4, size=(64, 48))
+    [inside] = scan_root(tmp_path / "in", IngestOptions())
+    assert isinstance(inside, Rejected) and inside.reason == BAD_FOLDER
     with pytest.raises(ConfigError, match=r"folder .*Proj\\xe9t_dailies has a path that is not valid UTF-8"):
         add_show(catalog, "LAT", ingest=[root])
 
@@ -210,7 +214,7 @@ def test_names_that_are_not_utf8_are_queued_and_quarantined_once_each_on_both_ca
 ) -> None:
     """The daemon's ingest job keyed and carried the raw name: every scan logged a UnicodeEncodeError traceback
     and the file never reached the catalog; a sequence in such a folder was one rejection per frame."""
-    from integrations.ingest.candidates import BAD_NAME
+    from integrations.ingest.candidates import BAD_FOLDER, BAD_NAME
     from integrations.ingest.options import IngestOptions
     from integrations.ingest.scan import scan_root
 
@@ -220,7 +224,11 @@ def test_names_that_are_not_utf8_are_queued_and_quarantined_once_each_on_both_ca
     folder = Path(os.fsdecode(os.fsencode(root) + b"/sh040\xe9"))
     footage.sequence(folder, "sh040", first=1001, n=5, size=(64, 48))
     found = scan_root(root, IngestOptions())
-    assert len(found) == 2 and all(isinstance(f, Rejected) and f.reason == BAD_NAME for f in found)
+    assert all(isinstance(f, Rejected) for f in found)
+    assert sorted(f.reason for f in found if isinstance(f, Rejected)) == [
+        BAD_FOLDER,
+        BAD_NAME,
+    ]  # its folder's
 
     catalog = Catalog(catalog_url)
     catalog.migrate()
@@ -241,7 +249,7 @@ def test_names_that_are_not_utf8_are_queued_and_quarantined_once_each_on_both_ca
             daily_repo.stored_path(str(f.path)) for f in found
         )
         assert all(
-            error == BAD_NAME and size > 0 for _, error, size in rows
+            error in (BAD_NAME, BAD_FOLDER) and size > 0 for _, error, size in rows
         )  # the files' own sizes: read back
     finally:
         catalog.dispose()
