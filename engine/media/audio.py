@@ -48,7 +48,7 @@ AAC_BIT_RATE = 320_000
 MXF_RATE = 48_000
 
 
-# What a fix does with a sound stream, tried in a child process first (`_channels_read`): PyAV 18.1 copies a
+# What a fix does with a sound stream, tried in a child process first (`_channels_read`): PyAV 18.1.0 copies a
 # channel layout whose channels are named one by one (a custom order: FFmpeg 8 reads a 7.1 .mov's `chan` atom
 # so) without its channel map and frees that map twice, which aborts the whole process, as soon as it decodes a
 # frame of it or asks its codec for its layout. A stream the child cannot read is never touched here.

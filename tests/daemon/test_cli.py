@@ -1358,8 +1358,14 @@ def test_a_fix_of_a_movie_whose_sound_cannot_be_read_keeps_its_frames_and_says_s
     code, output = denoise_fix(source, tmp_path / "f.mov")
 
     assert code == 0, output
-    assert "The input's sound cannot be read" in " ".join(output.split())
-    assert probe(str(tmp_path / "f.mov")).frame_count == 12 and probe(str(tmp_path / "f.mov")).sound is None
+    fixed = probe(str(tmp_path / "f.mov"))
+    assert fixed.frame_count == 12
+    source_sound = probe(str(source)).sound
+    assert source_sound is not None
+    if source_sound.unreadable:  # the PyAV installed cannot read its layout (18.1.0): left out, and said
+        assert "The input's sound cannot be read" in " ".join(output.split()) and fixed.sound is None
+    else:  # one that can (18.1.1): carried
+        assert fixed.sound is not None and fixed.sound.channels == 8
 
 
 def test_a_movie_with_dropped_frames_is_fixed_along_its_timeline_so_its_sound_stays_in_sync(

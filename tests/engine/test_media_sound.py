@@ -142,9 +142,11 @@ def test_sound_whose_channel_layout_pyav_cannot_handle_is_left_out_without_bring
 ) -> None:
     daily = footage.movie_with_unreadable_sound(tmp_path / "A001C003.mov")
 
-    sound = probe(str(daily)).sound  # reading its layout here would abort the test process
+    sound = probe(str(daily)).sound  # reading its layout here would abort the test process (PyAV 18.1.0)
 
-    assert sound is not None and (sound.streams, sound.unreadable) == (0, 1)
+    # left out where the PyAV installed cannot read it (18.1.0 aborts), carried where it can (18.1.1 mends it)
+    assert sound is not None and (sound.streams, sound.unreadable) in ((0, 1), (1, 0))
+    assert sound.unreadable or sound.channels == 8
     assert len(_frames_of(daily)) == 12  # its frames are read all the same
     assert probe(str(daily), sound=False).sound is None  # a caller of frames only (training) reads no sound
 

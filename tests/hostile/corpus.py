@@ -331,7 +331,8 @@ BAD: dict[str, Case] = {
     "image without a frame number": Case(_write("poster.png", b"x" * 100), "image has no frame number"),
     "name not valid UTF-8": Case(_bytes_name(b"caf\xe9010_1.mp4"), "file name is not valid UTF-8"),
     "sequence in a folder not valid UTF-8": Case(
-        _bytes_folder_sequence(b"sq\xe9010"), "file name is not valid UTF-8"
+        _bytes_folder_sequence(b"sq\xe9010"),
+        "a folder on its path (the ingest folder, or one in it) is not valid UTF-8",
     ),
     "FIFO named .mov": Case(_fifo("ff010_1.mov"), "not a regular file (a FIFO)"),
     "socket named .mov": Case(_socket("so010_1.mov"), "not a regular file (a socket)"),
