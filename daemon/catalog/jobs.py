@@ -286,6 +286,21 @@ def retry(s: Session, job_id: int) -> bool:
     return True
 
 
+def run_now(s: Session, job_id: int) -> datetime | None:
+    """Bring a queued job waiting out its backoff forward, to be claimed now (a tracker mended before the next
+    try of its publish: minutes of waiting for nothing). The time it was waiting for; None when it was not
+    queued or not waiting."""
+    job = s.get(Job, job_id, with_for_update=True, populate_existing=True)
+    now = catalog_now(s)
+    if job is None or job.state != "queued" or job.run_after is None or job.run_after <= now:
+        return None
+    waited_for = job.run_after
+    job.run_after = now
+    job.updated_at = now
+    s.flush()
+    return waited_for
+
+
 def drop_queued(s: Session, job_ids: Sequence[int], result: dict[str, Any]) -> bool:
     """End these queued jobs without running them (their work is no longer wanted): done, with `result`. All
     or none: False, and nothing changed, when one of them is no longer queued (a worker claimed it). The rows

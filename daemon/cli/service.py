@@ -86,9 +86,12 @@ def jobs_list(
 
 @jobs_app.command("retry")
 def jobs_retry(
-    job_id: Annotated[int, typer.Argument(help="The id of a dead job.", min=1, max=MAX_ID)],
+    job_id: Annotated[
+        int,
+        typer.Argument(help="The id of a dead job, or of one waiting for its next try.", min=1, max=MAX_ID),
+    ],
 ) -> None:
-    """Put a dead-lettered job back in the queue with fresh attempts."""
+    """Put a dead-lettered job back in the queue with fresh attempts; bring one waiting out its backoff forward."""
     from daemon.catalog import jobs as job_repo
 
     ctx = open_context(settings())
@@ -98,6 +101,14 @@ def jobs_retry(
             if job is None:
                 raise fail(f"job {job_id} does not exist (see `rushes jobs list`)")
             was = job.state
+            waited_for = job_repo.run_now(s, job_id)
+            if waited_for is not None:  # a mend made before its next try: it need not wait for it
+                out.print(
+                    f"job {job_id} was waiting for its next try at {waited_for:%Y-%m-%d %H:%M:%S} UTC: "
+                    "it is tried now",
+                    highlight=False,
+                )
+                return
             if was in ("queued", "running"):  # retried already (a cron's second run): what was asked is so
                 out.print(f"job {job_id} is {was} already: nothing to retry", highlight=False)
                 return

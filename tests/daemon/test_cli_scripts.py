@@ -126,6 +126,33 @@ def test_jobs_retry_run_again_by_a_cron_succeeds_while_the_job_waits_or_runs(
     assert retried.stderr.strip() == f"error: job {done} is done, not dead: only dead jobs can be retried"
 
 
+def test_jobs_retry_of_a_job_waiting_out_its_backoff_brings_it_forward(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    """A publish backing off through a tracker outage or a refused login, mended: the TD's `jobs retry` said
+    "queued already: nothing to retry", and the Version waited up to five minutes more for its next try."""
+    from datetime import timedelta
+
+    from daemon.catalog.db import catalog_now
+
+    a_show(tmp_path)
+    _, queued, _ = jobs_in(clean_env)
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            job = job_repo.get_job(s, queued)
+            assert job is not None
+            job.run_after = catalog_now(s) + timedelta(minutes=5)
+        code, output = rushes("jobs", "retry", str(queued))
+        assert code == 0 and f"job {queued} was waiting for its next try at " in output, output
+        assert "UTC: it is tried now" in " ".join(output.split())
+        with catalog.session(readonly=True) as s:
+            job = job_repo.get_job(s, queued)
+            assert job is not None and job.run_after <= catalog_now(s)
+    finally:
+        catalog.dispose()
+
+
 def test_show_list_json_names_each_show_with_the_keys_status_json_uses(tmp_path: Path) -> None:
     folder = a_show(tmp_path)
     gone = tmp_path / "unmounted"
