@@ -234,15 +234,24 @@ def read_exr_beside(path: Path, grow: Margins = NO_MARGINS) -> Beside:
     return Beside(layers, _other_parts(f.parts) if len(f.parts) > 1 else None)
 
 
-def read_exr_picture(path: Path) -> tuple[str, ...]:
-    """The channels an EXR's picture is read from where they are a layer's (a Blender render's
-    ViewLayer.Combined.R, .G, .B and .A), which a frame made from it writes its picture under; () for plain
-    R, G, B (header only)."""
+@dataclass(frozen=True)
+class Kept:
+    """What a frame made from an EXR keeps of its header: its attributes (read_exr_attributes) and, where its
+    picture is a layer's (a Blender render's ViewLayer.Combined.R, .G, .B and .A), the channels to write the
+    picture under (() for plain R, G, B)."""
+
+    attributes: dict[str, Any]
+    picture: tuple[str, ...]
+
+
+def read_exr_kept(path: Path) -> Kept:
+    """read_exr_attributes and the picture's layer channels of an EXR, its header read once."""
     _, header, _ = _open(path, header_only=True)
     names = _channel_names(header)
     rgb = _rgb_names(names, path)
     alpha = _alpha_name(names, rgb)
-    return (*rgb, *([alpha] if alpha else [])) if "." in rgb[0] else ()
+    picture = (*rgb, *([alpha] if alpha else [])) if "." in rgb[0] else ()
+    return Kept(_kept_attributes(header), picture)
 
 
 def read_exr_layers(path: Path, grow: Margins = NO_MARGINS) -> dict[str, npt.NDArray[Any]]:
@@ -372,7 +381,7 @@ def write_exr(
     after the picture's, those whose display window is the frame's size. `overscan`: the frame's pixels past its
     display window (left, top, right, bottom), which its data window keeps around a display window at (0, 0).
     `reel`: the source's reel (tape) name, the standard `reelName` a conform goes by, unless `attributes` have one.
-    `picture`: the layer's channels to write the picture under (read_exr_picture of the frame it was made from)."""
+    `picture`: the layer's channels to write the picture under (read_exr_kept of the frame it was made from)."""
     pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,  # unless the frame it was made from says otherwise
@@ -470,4 +479,8 @@ def read_exr_attributes(path: Path) -> dict[str, Any]:
     luminance, owner, comments, camera and lens metadata, a vendor's own; everything but the file's layout
     (_STRUCTURAL), which the new frame has for itself."""
     _, header, _ = _open(path, header_only=True)
+    return _kept_attributes(header)
+
+
+def _kept_attributes(header: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in header.items() if key not in _STRUCTURAL}

@@ -228,8 +228,8 @@ def write_image(
     """Write one frame (HxWx3 RGB, or HxWx4 RGBA) atomically; the format follows the extension (EXR: half
     unless bit_depth=32); its header says the pixel aspect when it is not 1, and an EXR's or a DPX's the
     frame rate `fps` and the frame's `timecode` (at `fps`, else 24). `like`: the frame it was made from, whose
-    header it keeps where both are EXR (every attribute but the layout: exr.read_exr_attributes; the layer its
-    picture is in: exr.read_exr_picture) or both DPX
+    header it keeps where both are EXR (every attribute but the layout, and the layer its picture is in:
+    exr.read_exr_kept) or both DPX
     (film and television headers, transfer: dpx.with_dpx_header; and its bit depth, unless `bit_depth` says
     one) or both PNG (its ICC profile, gamma and primaries: png.with_colour_chunks); unreadable, it is passed
     over.
@@ -240,6 +240,7 @@ def write_image(
     path = Path(path)
     check_rgb(rgb, alpha=True)
     if path.suffix.lower() == ".exr":
+        kept = _from_exr(exr.read_exr_kept, like)
         exr.write_exr(
             path,
             rgb if rgb.dtype.kind == "f" else quantize16(rgb) / 65535.0,
@@ -247,11 +248,11 @@ def write_image(
             fps=fps,
             pixel_aspect=pixel_aspect,
             timecode=timecode,
-            attributes=_from_exr(exr.read_exr_attributes, like),
+            attributes=None if kept is None else kept.attributes,
             beside=_from_exr(lambda source: exr.read_exr_beside(source, overscan), layers_from),
             overscan=overscan,
             reel=reel,
-            picture=_from_exr(exr.read_exr_picture, like) or (),
+            picture=() if kept is None else kept.picture,
         )
         return
     source = _dpx_header(like)
