@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from daemon.catalog.db import insert_once, utcnow
+from daemon.catalog.jobs import jobs_by_key
 from daemon.catalog.models import FIX_STATES, REVIEW_STATES, FixRequest, Job, Publication, Show
 from daemon.catalog.shows import require_show
 
@@ -143,7 +144,9 @@ def open_with_queued_fix(s: Session, limit: int = 50, task_id: str | None = None
 def spent_publications(s: Session, show: str, before: datetime) -> list[Publication]:
     """The show's publications whose renders nobody needs any more, since before `before`: rejected by a
     supervisor, or never published by a request that failed or was taken back. Approved ones (the example
-    pairs training learns from) and ones waiting for review are never among them."""
+    pairs training learns from), ones waiting for review, and ones of a failed request whose publish job
+    is dead-lettered (`rushes jobs retry` publishes their files once the tracker is mended; the coordinator
+    was told so) are never among them."""
     rejected = and_(Publication.review_status == "rejected", Publication.reviewed_at < before)
     unpublished = and_(
         Publication.state == "pending",
@@ -151,7 +154,16 @@ def spent_publications(s: Session, show: str, before: datetime) -> list[Publicat
         FixRequest.state.in_(("failed", "withdrawn")),
     )
     query = _publications_of(show).where(or_(rejected, unpublished)).order_by(Publication.id)
-    return list(s.scalars(query).unique())
+    spent = list(s.scalars(query).unique())
+    retriable = _retriable_publications(s, [pub for pub in spent if pub.state == "pending"])
+    return [pub for pub in spent if pub.id not in retriable]
+
+
+def _retriable_publications(s: Session, pending: Sequence[Publication]) -> set[int]:
+    """Which of these pending publications of failed requests have a dead publish job (keyed as they are)."""
+    keys = [pub.key for pub in pending if pub.fix_request.state == "failed"]
+    dead = {key for key, job in jobs_by_key(s, keys).items() if job.kind == "publish" and job.state == "dead"}
+    return {pub.id for pub in pending if pub.key in dead}
 
 
 def add_publication(

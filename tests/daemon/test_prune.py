@@ -147,6 +147,23 @@ def test_a_render_still_waiting_in_the_outbox_is_never_spent_however_old(state: 
     assert waiting.exists() and not gone.exists()
 
 
+def test_a_render_whose_publish_the_tracker_refused_is_kept_for_jobs_retry_however_old() -> None:
+    # the publish was refused for good (a permission): the request failed and the coordinator was told the files are
+    # kept for `rushes jobs retry`; a nightly prune must not delete what that retry publishes
+    refused_id, lost_id = request("req-r", "failed"), request("req-l", "failed")
+    refused = render(refused_id, "denoise", days=90, published=False)
+    fix_died = render(lost_id, "denoise", days=90, published=False)  # its fix job died, not its publish
+    ctx = open_context(load_settings())
+    with ctx.catalog.session() as s:
+        job, _ = job_repo.enqueue(s, "publish", f"publish:{refused_id}:denoise", {"publication_id": 1})
+        job.state = "dead"
+    ctx.close()
+    code, output = rushes("prune", "--yes", "--json")
+    assert code == 0
+    assert {Path(r["path"]) for r in json.loads(output)["spent"]} == {fix_died}
+    assert refused.exists() and not fix_died.exists()
+
+
 def test_prune_reads_the_logs_on_disk_not_every_job_ever_ended(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
