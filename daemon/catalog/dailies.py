@@ -577,7 +577,9 @@ def _show_of(s: Session, daily: Daily) -> Show:
     return show
 
 
-def excluded(s: Session, show: str) -> list[Daily]:
-    """A show's dailies excluded from training, oldest first."""
-    query = select(Daily).join(Daily.show).where(Show.code == show, Daily.excluded_reason.is_not(None))
+def excluded(s: Session, show: str | None) -> list[Daily]:
+    """A show's dailies excluded from training (every show's with None), oldest first."""
+    query = select(Daily).join(Daily.show).where(Daily.excluded_reason.is_not(None))
+    if show is not None:
+        query = query.where(Show.code == show)
     return list(s.scalars(query.order_by(Daily.id)))

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -255,21 +256,19 @@ def _run_folders(root: Path, name: str, corpus: list[Path], resume: bool) -> lis
 
 def _refuse_withdrawn_footage(folders: list[Path]) -> None:
     """One line for a corpus folder holding what no model may learn from: a show's daily excluded from
-    training (the exclusion would not hold for the base, nor for the shows grown from it), or Rushes' own data
-    folder (its renders are fixes of the shows' dailies)."""
+    training, where the show ingested it or as a copy of a movie daily elsewhere (the same bytes under any name:
+    an archive of the show) (the exclusion would not hold for the base, nor for the shows grown from it), or
+    Rushes' own data folder (its renders are fixes of the shows' dailies)."""
     from daemon.catalog import dailies as daily_repo
     from daemon.context import open_context
-    from daemon.shows import all_shows
     from engine.train.corpus import listed_files
 
     ctx = open_context(settings())
     try:
-        codes = [show.code for show in all_shows(ctx.settings, ctx.catalog)]
         with ctx.catalog.session(readonly=True) as s:
             excluded = [
-                (code, d.id, d.path, d.excluded_reason)
-                for code in codes
-                for d in daily_repo.excluded(s, code)
+                _Withdrawn(d.show.code, d.id, d.path, d.excluded_reason or "", d.content_hash, d.size_bytes)
+                for d in daily_repo.excluded(s, None)
             ]
         data_dir = ctx.settings.data_dir.resolve()
     finally:
@@ -281,12 +280,61 @@ def _refuse_withdrawn_footage(folders: list[Path]) -> None:
                 f"corpus folder {folder} {where} Rushes' data folder {data_dir} (renders of the shows' dailies, "
                 "model caches): give the folders of the footage the studio owns, outside it"
             )
-        for show, daily_id, path, reason in excluded:
-            if Path(path).is_relative_to(folder) and listed_files(path):  # still there, where a base reads it
+        for daily in excluded:
+            if Path(daily.path).is_relative_to(folder) and listed_files(
+                daily.path
+            ):  # there, where a base reads it
                 raise fail(
-                    f"corpus folder {folder} holds daily {daily_id} of show {show}, {path}, excluded from "
-                    f"training ({reason}): move it out of the corpus, or give folders without it"
+                    f"corpus folder {folder} holds daily {daily.id} of show {daily.show}, {daily.path}, excluded "
+                    f"from training ({daily.reason}): move it out of the corpus, or give folders without it"
                 )
+        copy = _copy_of_withdrawn(folder, excluded)
+        if copy is not None:
+            path, daily = copy
+            raise fail(
+                f"corpus folder {folder} holds {path}, a copy of daily {daily.id} of show {daily.show} "
+                f"({daily.path}), excluded from training ({daily.reason}): move it out of the corpus, or give "
+                "folders without it"
+            )
+
+
+@dataclass(frozen=True)
+class _Withdrawn:
+    """A daily excluded from training, as the corpus check needs it."""
+
+    show: str
+    id: int
+    path: str
+    reason: str
+    content_hash: str | None
+    size: int | None  # bytes, all its files
+
+
+def _copy_of_withdrawn(folder: Path, excluded: list[_Withdrawn]) -> tuple[Path, _Withdrawn] | None:
+    """A movie under `folder` with the bytes of an excluded movie daily (its content hash is of its bytes
+    alone), and that daily; None when there is none. Only files of a daily's size are read."""
+    from engine.media.sequences import MOVIE_EXTENSIONS
+    from integrations.ingest.hashing import content_hash
+
+    by_size: dict[int, list[_Withdrawn]] = {}
+    for daily in excluded:
+        if daily.size and daily.content_hash and Path(daily.path).suffix.lower() in MOVIE_EXTENSIONS:
+            by_size.setdefault(daily.size, []).append(daily)
+    if not by_size:
+        return None
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in sorted(names):
+            path = Path(dirpath) / name
+            if path.suffix.lower() not in MOVIE_EXTENSIONS:
+                continue
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            for daily in by_size.get(size, []):
+                if content_hash([path], with_names=False) == daily.content_hash:
+                    return path, daily
+    return None
 
 
 def unread_line(paths: list[Path]) -> str | None:

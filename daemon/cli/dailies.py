@@ -171,7 +171,7 @@ def dailies_exclude(
             path, why, show = row.path, row.excluded_reason, row.show.code
         learned = versions_learned_from(ctx.catalog, show, daily_id)
         try:
-            in_use = promoted_withdrawn(ctx.catalog, show)
+            in_use = promoted_withdrawn(ctx.catalog, show, ctx.settings.data_dir / "bases")
         except ModelOutdated:  # an older Rushes' version: fixes do not use it, the classical tools fix
             in_use = ""
         except ModelError as exc:
@@ -190,9 +190,14 @@ def dailies_exclude(
 def _learned_line(show: str, learned: list[str], in_use: str) -> str:
     """Which of the show's model versions learned from the excluded daily, and whether fixes still use one
     (`in_use`: why the promoted version must not be used any more, "" when it may)."""
-    if not learned:
+    if not learned and not in_use:
         return f"no model version of {show} learned from it"
-    line = f"{show} versions that learned from it: {', '.join(learned)}; those grown from them carry it too."
+    line = (
+        f"{show} versions that learned from it: {', '.join(learned)}; those grown from them carry it too."
+        if learned
+        else f"no model version of {show} trained on it, but the studio base its promoted version grew from did;"
+        " every show grown from that base starts afresh without it at its next training."
+    )
     if not in_use:
         return f"{line} Fixes use none of them."
     return (

@@ -4,7 +4,9 @@ made from a daily) is in every version grown from it.
 
 - `withdrawn_in_lineage`: where the promoted lineage learned from a daily excluded since, the next training does
   not grow from it but starts afresh (daemon.stages.training), its manifest saying why (`fresh_start`), and a
-  version that learned from a daily excluded while it trained is not promoted.
+  version that learned from a daily excluded while it trained is not promoted. The studio base a lineage grew
+  from counts (`base_withdrawn`): a base trained on a folder holding the daily, or a copy of it, carries it into
+  every show grown from it, so such a base is not started from either.
 - `versions_learned_from`, `promoted_withdrawn`: the versions that learned from one daily, and whether the one
   fixes use is among them or grown from them, as `rushes dailies exclude` says.
 
@@ -19,7 +21,10 @@ from daemon.catalog import Catalog, models_repo
 from daemon.catalog import dailies as daily_repo
 from daemon.catalog import fixes as fix_repo
 from engine.model import ModelError, load_manifest
-from engine.model.manifest import Exclusion, Manifest
+from engine.model.base import trace_base
+from engine.model.manifest import BaseRef, ClipRecord, Exclusion, Manifest
+from engine.train.corpus import listed_files
+from engine.train.dataset import hash_files
 
 
 def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
@@ -35,14 +40,16 @@ def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
         ]
 
 
-def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) -> str:
+def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None, bases: Path) -> str:
     """Why the next version must not grow from `version` ("" when it may; fixes use it until a new one is
     promoted): the first version of its lineage, newest first, that learned from a daily excluded since, by the
-    daily's content hash or an approved pair made from it; or an ancestor whose manifest cannot be read (deleted
-    or edited by hand)."""
-    excluded = exclusions(catalog, show)
-    if version is None or not excluded:
+    daily's content hash or an approved pair made from it, or whose base (found as recorded, or under `bases`)
+    did (base_withdrawn); or an ancestor whose manifest cannot be read (deleted or edited by hand)."""
+    if version is None:
         return ""
+    excluded = exclusions(catalog, show)
+    if not excluded:
+        return _base_withdrawn_in(catalog, version, bases)
     by_hash = {e.content_hash: e for e in excluded if e.content_hash}
     with catalog.session(readonly=True) as s:
         rows = [(d.path, d.content_hash) for d in daily_repo.excluded(s, show)]
@@ -63,6 +70,8 @@ def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) 
                 f"{manifest.version} learned from approved pair {paired[0].id}, made from an excluded daily"
             )
         child = manifest
+        if child.parent is None:
+            return _base_withdrawn_in(catalog, child, bases)
         try:
             manifest = _parent_manifest(catalog, show, child)
         except ModelError as exc:  # a folder deleted or edited by hand: nothing shows it free of them
@@ -71,6 +80,52 @@ def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None) 
                 f"free of the excluded dailies ({exc})"
             )
     return ""
+
+
+def base_withdrawn(catalog: Catalog, base: Manifest) -> str:
+    """Why a studio base must not be grown from ("" when it may): a corpus clip it trained on is a daily of any
+    show excluded since, by its path or as a copy of it (the same names and bytes: the base lists each clip's
+    hash of both). Every show's exclusions count: what a base learned is in every show grown from it."""
+    with catalog.session(readonly=True) as s:
+        withdrawn = [
+            (d.show.code, d.id, d.path, d.excluded_reason or "") for d in daily_repo.excluded(s, None)
+        ]
+    for clip in base.clips:
+        for show, daily_id, path, reason in withdrawn:
+            if _same_footage(clip, path):
+                return (
+                    f"base {base.show} {base.version} learned from {clip.id}, daily {daily_id} of show {show}, "
+                    f"excluded since: {reason}"
+                )
+    return ""
+
+
+def _same_footage(clip: ClipRecord, daily_path: str) -> bool:
+    """Whether a base's corpus clip is the daily at `daily_path`: the same path, or a file (or sequence) of the
+    same name whose bytes hash as the clip's (only then is the daily read)."""
+    if Path(clip.id) == Path(daily_path):
+        return True
+    if Path(clip.id).name != Path(daily_path).name:
+        return False
+    files = listed_files(daily_path)
+    return bool(files) and hash_files(files) == clip.content_hash
+
+
+def _base_withdrawn_in(catalog: Catalog, first: Manifest, bases: Path) -> str:
+    """Why a lineage whose first version is `first` must not be grown from because of its base ("" when it
+    may, or has no base, or its base is no longer where it can be read: `rushes model show` says so)."""
+    base = _base_manifest(first.base, bases) if first.base is not None else None
+    why = base_withdrawn(catalog, base) if base is not None else ""
+    return f"{first.version} grew from {why}" if why else ""
+
+
+def _base_manifest(ref: BaseRef, bases: Path) -> Manifest | None:
+    """The manifest of the base `ref` names, where trace_base finds it; None when it cannot be read."""
+    folder, _ = trace_base(ref, bases)
+    try:
+        return load_manifest(folder) if folder is not None else None
+    except ModelError:
+        return None
 
 
 def versions_learned_from(catalog: Catalog, show: str, daily_id: int) -> list[str]:
@@ -122,10 +177,10 @@ def _parent_manifest(catalog: Catalog, show: str, manifest: Manifest) -> Manifes
     return load_manifest(folder)
 
 
-def promoted_withdrawn(catalog: Catalog, show: str) -> str:
+def promoted_withdrawn(catalog: Catalog, show: str, bases: Path) -> str:
     """Why the show's promoted version is not to be used any more ("" when it may; withdrawn_in_lineage), by its
     manifest: it is used until the next training, which starts afresh."""
     with catalog.session(readonly=True) as s:
         row = models_repo.latest_promoted(s, show)
         folder = row.path if row else None
-    return withdrawn_in_lineage(catalog, show, load_manifest(folder)) if folder else ""
+    return withdrawn_in_lineage(catalog, show, load_manifest(folder), bases) if folder else ""

@@ -32,8 +32,8 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.lineage import exclusions, withdrawn_in_lineage
-from daemon.stages.training_inputs import approved_pairs, starting_point
+from daemon.stages.lineage import base_withdrawn, exclusions, withdrawn_in_lineage
+from daemon.stages.training_inputs import approved_pairs, bases_root, starting_point
 from engine.model import ModelError, ModelVersion, load_manifest, load_model
 from engine.model.base import lock_holder, lock_run
 from engine.model.manifest import BaseRef
@@ -208,9 +208,9 @@ def run_training(
     clips, trained_on = training_clips(catalog, show.code)
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
-    parent, base, fresh_start = _starting_point(catalog, show.code, base, afresh)
+    parent, base, fresh_start = _starting_point(settings, catalog, show.code, base, afresh)
     grown = grown_from(settings, catalog, show, parent, base)
-    grown["manifest_fields"]["fresh_start"] = fresh_start
+    grown["manifest_fields"]["fresh_start"] = _without_base(fresh_start, grown.pop("base_withdrawn"))
     number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
     with _run_lock(show.code, number, folder):
         options, cfg, cache = _run_settings(settings, show, number, seconds, device, train_settings)
@@ -226,7 +226,7 @@ def run_training(
                 f"training of {show.code} v{number} stopped; it resumes from its checkpoint"
             )
         promote, verdicts = _judged(result, parent is None)
-        withdrawn = _withdrawn(catalog, show.code, result.version)
+        withdrawn = _withdrawn(settings, catalog, show.code, result.version)
         if promote and withdrawn:  # excluded while it trained: kept for the record, never used
             log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
             promote = False
@@ -345,13 +345,19 @@ def grown_from(
     """What the run grows from besides its parent: the studio base for a first version (`base` or
     shows[].train.base; later versions keep their parent's base reference), the show's exclusions and the
     supervisors' approved pairs (those left out listed with their reasons) (engine.train.train's keyword arguments). A named base that is missing is
-    Permanent."""
+    Permanent. A base that learned from a daily excluded since (lineage.base_withdrawn) is not started from: the
+    version starts from scratch, and `base_withdrawn` says why (to be popped before training)."""
     try:
         start, lineage = starting_point(settings, show, parent, base)
     except ModelError as exc:
         raise Permanent(str(exc)) from exc
+    dropped = base_withdrawn(catalog, start.manifest) if start is not None else ""
+    if dropped:
+        log.warning("train.base_withdrawn", show=show.code, why=dropped)
+        start, lineage = None, None
     pairs = approved_pairs(catalog, show.code, show.color)
     return {
+        "base_withdrawn": dropped,
         "base": start,
         "manifest_fields": {
             "base": lineage,
@@ -374,14 +380,16 @@ def _quarantine_clip(catalog: Catalog, clip: TrainClip, reason: str) -> None:
 
 
 def _starting_point(
-    catalog: Catalog, show: str, base: str | None, afresh: bool
+    settings: Settings, catalog: Catalog, show: str, base: str | None, afresh: bool
 ) -> tuple[ModelVersion | None, str | None, str]:
     """What the next version grows from: (the promoted version, or None for a first version; the base a first
     version starts from; why it starts afresh, "" when it does not). It starts afresh where the promoted
     version's lineage learned from a daily excluded since (from the lineage's own base) or `afresh` asks."""
     parent, unusable = _usable_parent(catalog, show)
-    fresh_start = _withdrawn(catalog, show, parent)
-    if fresh_start:  # its weights carry a daily excluded since: start afresh from the lineage's base
+    fresh_start = _withdrawn(settings, catalog, show, parent)
+    if (
+        fresh_start
+    ):  # its weights carry a daily excluded since: start afresh from the lineage's base (if clean)
         base = base or _base_spec(parent)
     elif unusable:  # damaged or gone: afresh, from the base its lineage grew from where one is readable
         fresh_start, base = unusable, base or _lineage_base(catalog, show)
@@ -395,10 +403,21 @@ def _starting_point(
     return parent, base, fresh_start
 
 
-def _withdrawn(catalog: Catalog, show: str, version: ModelVersion | None) -> str:
-    """Why a version must not be grown from or used: its lineage learned from a daily excluded since ("" when
-    not; lineage.withdrawn_in_lineage)."""
-    return withdrawn_in_lineage(catalog, show, version.manifest if version else None)
+def _withdrawn(settings: Settings, catalog: Catalog, show: str, version: ModelVersion | None) -> str:
+    """Why a version must not be grown from or used: its lineage (or the base it grew from) learned from a daily
+    excluded since ("" when not; lineage.withdrawn_in_lineage)."""
+    return withdrawn_in_lineage(catalog, show, version.manifest if version else None, bases_root(settings))
+
+
+def _without_base(fresh_start: str, dropped: str) -> str:
+    """Why the version starts afresh, with why it does not start from the base it was to start from, if so."""
+    if not dropped:
+        return fresh_start
+    why = "" if dropped in fresh_start else f"{dropped}; "
+    return (
+        f"{fresh_start + '; ' if fresh_start else ''}{why}trained from scratch, not from that base: train a base "
+        "without it (`rushes base train`), then start the show from it with `rushes train --afresh --base NAME`"
+    )
 
 
 def _base_spec(parent: ModelVersion | None) -> str | None:

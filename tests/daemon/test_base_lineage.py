@@ -427,6 +427,56 @@ def test_a_daily_excluded_after_a_version_learned_from_it_is_not_carried_into_th
     assert v3.parent == "v2" and v3.fresh_start == ""
 
 
+def test_a_daily_the_base_learned_from_a_copy_of_is_carried_by_no_show_grown_from_that_base(
+    tmp_path: Path,
+) -> None:
+    """An actor withdrew consent for a take the studio had archived too (the same file in the base's corpus). The
+    next version of a show grown from that base used to start from it again, carrying the take while its manifest
+    listed it as excluded, and another show grown from it was told nothing. Now both start from scratch and say
+    why, and a corpus holding a copy of the take, under any name, is refused before a base trains on it."""
+    corpus, dailies = _corpus(tmp_path), _show(tmp_path)
+    (corpus / "SH001_v1.mp4").write_bytes((dailies / "SH001_v1.mp4").read_bytes())
+    _train_base(corpus)
+    other = tmp_path / "other"
+    footage.movie(other / "OT000_v1.mp4", n=6, size=(96, 64), photo="rocket", seed=30)
+    footage.movie(other / "OT001_v1.mp4", n=6, size=(96, 64), photo="chelsea", seed=31)
+    assert rushes("show", "add", "OTH", "--ingest", str(other))[0] == 0
+    assert rushes("ingest", str(other), "--show", "OTH")[0] == 0
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        (daily_id,) = [d.id for d in daily_repo.list_dailies(s, "TST") if d.path.endswith("SH001_v1.mp4")]
+    ctx.close()
+
+    def train(show: str, base: str | None = None) -> Any:
+        ctx = open_context(load_settings(None))
+        try:
+            report = run_training(
+                ctx.settings, ctx.catalog, show, job_id=None, base=base, train_settings=TINY
+            )
+            return load_manifest(str(report.folder))
+        finally:
+            ctx.close()
+
+    assert train("OTH", "ACME").base is not None and train("TST", "ACME").base is not None
+    assert rushes("dailies", "exclude", str(daily_id), "--reason", "consent withdrawn")[0] == 0
+    for show in ("OTH", "TST"):
+        train(show)
+        code, output = rushes("model", "show", "v2", "--show", show, "--json")
+        manifest = json.loads(output)["manifest"]
+        assert manifest["base"] is None, show
+        assert (
+            f"base ACME v1 learned from {corpus / 'SH001_v1.mp4'}, daily {daily_id} of show TST, excluded since: "
+            "consent withdrawn"
+        ) in manifest["fresh_start"]
+        assert "trained from scratch, not from that base" in manifest["fresh_start"]
+
+    (corpus / "SH001_v1.mp4").rename(corpus / "reel7.mp4")
+    code, output = _base_train(corpus, "--max-steps", "1")
+    assert code == 2 and output.startswith(
+        f"error: corpus folder {corpus} holds {corpus / 'reel7.mp4'}, a copy of daily {daily_id} of show TST"
+    )
+
+
 def test_dailies_excluded_while_a_version_trains_on_them_keep_that_version_from_use(tmp_path: Path) -> None:
     """The exclusions came while the show's first training read the dailies: that version used to be promoted
     and fixes used it; now it is kept, unpromoted, and the next version, without them, is the one used."""

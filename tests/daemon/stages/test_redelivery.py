@@ -207,7 +207,7 @@ def test_the_first_delivery_of_a_plate_delivered_again_can_be_excluded_and_its_l
         version="v1",
         clips=[ClipRecord(id=f"daily:{first}", content_hash=first_hash or "", frames=4, cuts=[])],
     )
-    assert withdrawn_in_lineage(catalog, SHOW, trained_on_v001) == (
+    assert withdrawn_in_lineage(catalog, SHOW, trained_on_v001, tmp_path / "bases") == (
         f"v1 learned from daily:{first}:sh010:sh010_1.mp4, excluded since: likeness not cleared"
     )
     # the fix of v002, under the same name, is no fix of v001's pictures: it stays a pair

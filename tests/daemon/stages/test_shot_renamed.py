@@ -178,7 +178,7 @@ def test_an_approved_fix_of_a_renamed_daily_stays_its_pair_and_goes_out_with_its
             ExampleRecord(id=pair, head="denoise", before_hash="", after_hash="", frames=4, weight=1.0)
         ],
     )
-    assert withdrawn_in_lineage(catalog, SHOW, learned) == (
+    assert withdrawn_in_lineage(catalog, SHOW, learned, tmp_path / "bases") == (
         f"v1 learned from approved pair {pair}, made from an excluded daily"
     )
 

@@ -146,7 +146,7 @@ def test_a_rushes_train_stopped_before_its_end_resumes_and_one_kept_is_not_train
 
 
 def test_a_lineage_whose_ancestor_cannot_be_read_is_not_grown_from_while_dailies_are_excluded(
-    settings: Settings, catalog: Catalog
+    settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
     """An old version's folder deleted by hand (to retire it): with a daily excluded, nothing shows that the
     lineage never learned from it. The next training was dead-lettered for good ("model folder ... does not
@@ -160,11 +160,13 @@ def test_a_lineage_whose_ancestor_cannot_be_read_is_not_grown_from_while_dailies
         exclude_daily(s, daily.id, "contract withdrawn")
     reserve_version(catalog, settings, SHOW, 1, None)  # v1, its folder never written (deleted)
     v2 = Manifest(version="v2", parent="v1")
-    why = withdrawn_in_lineage(catalog, SHOW, v2)
+    why = withdrawn_in_lineage(catalog, SHOW, v2, tmp_path / "bases")
     assert why.startswith(
         "v2's parent v1 cannot be read, so its lineage cannot be shown free of the excluded dailies"
     )
-    assert withdrawn_in_lineage(catalog, SHOW, Manifest(version="v1")) == ""  # a first version, no ancestor
+    assert (
+        withdrawn_in_lineage(catalog, SHOW, Manifest(version="v1"), tmp_path / "bases") == ""
+    )  # a first version, no ancestor
 
 
 def test_a_train_job_of_a_wrapped_show_is_skipped_and_reserves_nothing(
