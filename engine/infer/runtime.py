@@ -42,6 +42,7 @@ import io
 import logging
 import math
 import os
+import sys
 import tempfile
 import warnings
 import weakref
@@ -248,9 +249,23 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, channels_last: b
     return buffer.getvalue()
 
 
+def _openvino() -> Any:
+    """OpenVINO, imported without its usage telemetry. `import openvino` imports its model converter (which
+    Rushes does not use), and that import sends an event to Google Analytics from a process it forks: a phone
+    home from a tool that sends nothing out, and a fork from a threaded process, which deadlocked a `rushes fix`
+    at its exit (its output written, the command never returning). OpenVINO treats its telemetry package as
+    optional and uses its own no-op stand-in where it cannot be imported; this makes it so."""
+    if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
+        # None in sys.modules: importing it raises ImportError
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+    import openvino as ov
+
+    return ov
+
+
 def _openvino_model(onnx: bytes, threads: int) -> tuple[Any, Any, dict[str, Any]]:
     """OpenVINO's core, the ONNX model read by it, and the compile settings for `threads`."""
-    import openvino as ov
+    ov = _openvino()
 
     core = ov.Core()
     with tempfile.TemporaryDirectory(prefix="rushes-ov-") as tmp:
@@ -324,8 +339,7 @@ class _StaticOpenVINO:
         return self.requests[shape]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        import openvino as ov
-
+        ov = _openvino()
         x = np.ascontiguousarray(x, np.float32)
         request, shape = self._request(tuple(x.shape))
         out = np.empty(shape, np.float32)

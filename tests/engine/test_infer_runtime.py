@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +48,27 @@ def _run(name: str, net: torch.nn.Module, frames: np.ndarray, backend: str) -> l
 def test_openvino_is_installed_as_the_default_runtime() -> None:
     assert runtime.installed("openvino")
     assert runtime.resolve_backend("auto") == "openvino"
+
+
+def test_openvino_is_used_without_its_telemetry_sending_anything_or_writing_to_the_home(
+    tmp_path: Path,
+) -> None:
+    # `import openvino` used to fork a process sending a usage event to Google Analytics and write the user's
+    # client id under ~/intel; a `rushes fix` once hung at its exit on that forked process
+    script = (
+        "from engine.infer import runtime; runtime._openvino().Core(); print(runtime._openvino().__version__)"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    assert list(home.iterdir()) == []  # no ~/intel/openvino_ga_cid, no ~/intel/stats
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
