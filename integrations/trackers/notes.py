@@ -57,6 +57,10 @@ _QUOTES = str.maketrans(
     }
 )
 _KEY = re.compile(r"[A-Za-z_][\w.]*")
+# The longest fix text read (a field, or a note's `#rushes` lines): a request is a few clauses, a few hundred
+# characters with its paths. Its words are split as a shell does (shlex), in time that grows with the square of a
+# word's length: a 2 MB value held every show's intake for minutes while it was read.
+MAX_TEXT = 10_000
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,15 @@ def _tokens(clause: str, kinds: Collection[str]) -> list[str]:
 
 def parse_fix_text(text: str, kinds: Collection[str]) -> FixSpec:
     """Parse clauses like `interpolate frames=1012-1016; regrade reference=1001`, or as a person writes them:
-    `Denoise, regrade reference: 1001`, `denoise and upscale`."""
+    `Denoise, regrade reference: 1001`, `denoise and upscale`. Text longer than MAX_TEXT is not read: one
+    problem says so."""
+    if len(text) > MAX_TEXT:
+        return FixSpec(
+            problems=(
+                f"the fix text is {len(text):,} characters long, more than the {MAX_TEXT:,} Rushes reads: write "
+                "the fixes and their parameters in a few lines",
+            )
+        )
     found: list[str] = []
     params: dict[str, str] = {}
     problems: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -157,6 +158,28 @@ def test_any_text_a_field_or_a_comment_holds_parses_to_kinds_or_one_line_problem
         for spec in (parse_fix_text(text, KINDS), parse_note(text, KINDS), parse_comment(text, KINDS)):
             assert set(spec.kinds) <= set(KINDS), text
             assert all("\n" not in p for p in spec.problems), text
+
+
+def test_a_fix_text_of_megabytes_is_one_problem_at_once_not_minutes_holding_every_shows_intake() -> None:
+    # a 2 MB word took 100 s to split (shlex), and the poller read no other request meanwhile
+    huge = "denoise strength=" + "A" * 2_000_000
+    started = time.process_time()
+    for spec in (
+        parse_fix_text(huge, KINDS),
+        parse_note(f"#rushes {huge}", KINDS),
+        parse_comment(huge, KINDS),
+    ):
+        (problem,) = spec.problems
+        assert (
+            spec.empty
+            and problem.startswith("the fix text is 2,000,01")
+            and problem.endswith(
+                " characters long, more than the 10,000 Rushes reads: write the fixes and their parameters in a few lines"
+            )
+        )
+    assert time.process_time() - started < 5  # unbounded, it took minutes
+    note = "A long discussion of the shot. " * 1000 + "\n#rushes denoise strength=0.5"  # 31 kB of prose
+    assert parse_note(note, KINDS).kinds == ("denoise",)
 
 
 def test_retry_schedule_and_loop() -> None:
