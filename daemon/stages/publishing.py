@@ -112,8 +112,9 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     done, answered, waits = record_published(catalog, job.publication_id, request_id, published.version_id)
     if done and task_id and waits:  # its status is that request's too: moved on when the last one ends
         log.info("publish.task_kept", task=task_id, why="another request on the task is still to be done")
-    elif done and task_id and not tracker.mark_published(tracker_id(task_id), answered=answered):
-        log.info("publish.task_kept", task=task_id, why="the task left the fix status while the fix was made")
+    elif done and task_id and not tracker.mark_published(tracker_id(task_id), answered, job.request_key):
+        why = "the task left the fix status while the fix was made, or was set to fix again (a new request)"
+        log.info("publish.task_kept", task=task_id, why=why)
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
     return {"version_id": str(published.version_id), "created": published.created}
 

@@ -205,12 +205,14 @@ class Tracker(Protocol):
         """Create the Version in the adapter's pending-review status, or find it by its idempotency key."""
         ...
 
-    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
+    def mark_published(self, task_id: int | str, answered: bool = False, request_key: str = "") -> bool:
         """Move the task from the fix status to the adapter's published status (nothing happens when it is
         there already). A task someone moved on while the fix was made (the request withdrawn by hand)
         keeps its status: False then, True when the task is in the published status. `answered`: the
         request was answered as not done before (a job of it retried by hand since), so the task may be in
-        `failed_status`, which Rushes set; it moves from there too."""
+        `failed_status`, which Rushes set; it moves from there too. `request_key`: the request published, where
+        the adapter can tell from it that the task was asked again since (ShotGrid: set out of fix and back,
+        a request not read yet): it keeps its status then too."""
         ...
 
     def answer_request(self, answer: RequestAnswer) -> None:
@@ -221,8 +223,9 @@ class Tracker(Protocol):
 
     def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
         """Of these tasks (each with a request Rushes has not started on), those no longer asking for a fix,
-        as text ids: someone moved the task out of the statuses `mark_published` moves it from (the coordinator
-        took the request back), or deleted it. One read of the tracker where it can."""
+        as text ids: someone moved the task out of the statuses a waiting request's task is in (the coordinator
+        took the request back: ShotGrid's fix status; Kitsu's and Rushes' own), deleted it, or (where the
+        adapter reads it) took its shot out of the cut. One read of the tracker where it can."""
         ...
 
     def notify(self, notice: Notice) -> None:

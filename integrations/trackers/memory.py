@@ -217,7 +217,7 @@ class MemoryTracker:
             self.versions[spec.idempotency_key] = version
             return Published(version.id, created=True)
 
-    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
+    def mark_published(self, task_id: int | str, answered: bool = False, request_key: str = "") -> bool:
         self._enter("mark_published")
         with self._lock:
             task = self.tasks.get(int(task_id))

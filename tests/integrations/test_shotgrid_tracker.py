@@ -333,15 +333,59 @@ def test_a_published_fix_moves_only_a_task_still_asking_for_it_or_on_rushes_own_
 def test_a_task_moved_on_by_hand_or_deleted_is_a_request_taken_back(
     server: SGServer, sg: shotgun_api3.Shotgun, show: Show
 ) -> None:
-    asking, taken_back, published = show.tasks[:3]
+    asking, taken_back, to_review = show.tasks[:3]
     cut = sg.create("Task", {"content": "paint", "entity": show.shots[0], "project": show.project})
-    for task, status in ((asking, "fix"), (taken_back, "ip"), (published, "rev"), (cut, "fix")):
+    shot = sg.create("Shot", {"code": "SH099", "project": show.project, "sg_sequence": show.sequence})
+    on_omitted = sg.create("Task", {"content": "comp", "entity": shot, "project": show.project})
+    for task, status in (
+        (asking, "fix"),
+        (taken_back, "ip"),
+        (to_review, "rev"),
+        (cut, "fix"),
+        (on_omitted, "fix"),
+    ):
         sg.update("Task", task["id"], {"sg_status_list": status})
     sg.delete("Task", cut["id"])  # the shot cut, its task deleted
+    # out of the cut while its request waited (its task left in fix): it used to be rendered and published
+    sg.update("Shot", shot["id"], {"sg_status_list": "omt"})
     adapter = tracker(server)
-    ids = [t["id"] for t in (asking, taken_back, published, cut)]
-    assert adapter.withdrawn([*ids, str(asking["id"])]) == {str(taken_back["id"]), str(cut["id"])}
+    ids = [t["id"] for t in (asking, taken_back, to_review, cut, on_omitted)]
+    # moved to review by hand before its turn (as docs/fixes.md says: any other status): it used to be rendered
+    assert adapter.withdrawn([*ids, str(asking["id"])]) == {
+        str(t["id"]) for t in (taken_back, to_review, cut, on_omitted)
+    }
     assert adapter.withdrawn([]) == set()
+
+
+def test_a_task_asked_again_while_its_fix_rendered_stays_in_fix_for_the_new_request(
+    server: SGServer, sg: shotgun_api3.Shotgun, show: Show
+) -> None:
+    # set out of fix and back while the first request rendered: publishing it moved the task to review before the
+    # poller read the new request, which was then dropped (its task no longer in fix), the coordinator told nothing
+    task = show.tasks[0]
+
+    def asked() -> str:
+        sg.update("Task", task["id"], {"sg_status_list": "fix", "sg_rushes_fixes": "denoise"})
+        event = sg.find_one(
+            "EventLogEntry",
+            [
+                ["entity", "is", {"type": "Task", "id": task["id"]}],
+                ["attribute_name", "is", "sg_status_list"],
+            ],
+            ["id"],
+            order=[{"field_name": "id", "direction": "desc"}],
+        )
+        return f"shotgrid:event:{event['id']}"
+
+    first = asked()
+    sg.update("Task", task["id"], {"sg_status_list": "ip"})
+    again = asked()
+    adapter = tracker(server)
+    assert not adapter.mark_published(task["id"], request_key=first)
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "fix"
+    assert [r.key for r in adapter.fix_requests_since(None).items] == [again]  # read, not dropped
+    assert adapter.mark_published(task["id"], request_key=again)
+    assert sg.find_one("Task", [["id", "is", task["id"]]], ["sg_status_list"])["sg_status_list"] == "rev"
 
 
 def test_a_task_set_to_fix_that_never_names_one_is_a_request_saying_so_after_the_wait(

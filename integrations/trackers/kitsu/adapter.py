@@ -143,7 +143,7 @@ class KitsuTracker:
         """Post the review comment with the movie as a preview revision; find it again by idempotency key."""
         return writes.publish_version(self.conn, self.statuses, spec, self.processing_grace, self.uploads)
 
-    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
+    def mark_published(self, task_id: int | str, answered: bool = False, request_key: str = "") -> bool:
         """The task to `published_status` from the fix status or the publish comment's (or, `answered`,
         `failed_status`); False when it was moved on meanwhile."""
         return writes.mark_published(self.conn, self.statuses, task_id, answered)

@@ -137,11 +137,11 @@ class ShotGridTracker:
         self.schema.ensure()
         return writes.publish_version(self.conn, self.options, spec)
 
-    def mark_published(self, task_id: int | str, answered: bool = False) -> bool:
+    def mark_published(self, task_id: int | str, answered: bool = False, request_key: str = "") -> bool:
         """The task from the fix status (or, `answered`, `failed_status`) to `published_status`; False when it
-        was moved on meanwhile."""
+        was moved on meanwhile, or set to fix again since the request."""
         self.schema.ensure()
-        return writes.mark_published(self.conn, self.schema, self.options, task_id, answered)
+        return writes.mark_published(self.conn, self.schema, self.options, task_id, answered, request_key)
 
     def answer_request(self, answer: RequestAnswer) -> None:
         """A Note on the shot and task saying why the request was not done; the task to `failed_status`."""

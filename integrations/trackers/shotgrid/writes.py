@@ -16,6 +16,7 @@ import structlog
 
 from integrations.trackers.base import Published, RequestAnswer, TrackerFatal, VersionSpec
 from integrations.trackers.options import TrackerOptions
+from integrations.trackers.shotgrid import events
 from integrations.trackers.shotgrid.connection import Client, Connection, Entity, entity_link, link
 from integrations.trackers.shotgrid.schema import Schema
 
@@ -126,37 +127,63 @@ def set_task_status(conn: Connection, schema: Schema, task_id: int | str, status
 
 
 def mark_published(
-    conn: Connection, schema: Schema, options: TrackerOptions, task_id: int | str, answered: bool = False
+    conn: Connection,
+    schema: Schema,
+    options: TrackerOptions,
+    task_id: int | str,
+    answered: bool = False,
+    request_key: str = "",
 ) -> bool:
     """The task from the fix status (or, when the request was `answered` as not done before, from
     `failed_status`, where Rushes put it) to `published_status`; False, and nothing changed, when someone
-    moved it on while the fix was made (the request withdrawn: the coordinator's status stands)."""
+    moved it on while the fix was made (the request withdrawn: the coordinator's status stands), or set it to
+    fix again since the request (`request_key`, `shotgrid:event:N`): a new request the poller has not read yet,
+    which moving the task on would lose (it is read only while the task is in fix)."""
     status = task_status(conn, task_id)
     if status == options.published_status:
         return True  # a retry after the update got through
-    if not asks(options, status) and not (answered and status == options.failed_status):
+    if status != options.fix_status and not (answered and status == options.failed_status):
+        return False
+    if status == options.fix_status and _asked_since(conn, options, task_id, request_key):
         return False
     set_task_status(conn, schema, task_id, options.published_status)
     return True
 
 
-def asks(options: TrackerOptions, status: str | None) -> bool:
-    """Whether a task in `status` still asks for its fix: it is in the fix status, or already in the published
-    status Rushes moves it to (a repeated publish). Any other status was set by hand: the request is taken
-    back."""
-    return status in (options.fix_status, options.published_status)
+def _asked_since(conn: Connection, options: TrackerOptions, task_id: int | str, request_key: str) -> bool:
+    """Whether the task was set to fix again after the event that made the request (`shotgrid:event:N`): moved
+    out of fix and back, asking anew."""
+    prefix = "shotgrid:event:"
+    if not request_key.startswith(prefix) or not request_key[len(prefix) :].isdigit():
+        return False
+    newest = events.newest_status_event(conn, int(task_id))
+    return (
+        newest is not None
+        and int(newest["id"]) > int(request_key[len(prefix) :])
+        and (newest.get("meta") or {}).get("new_value") == options.fix_status
+    )
 
 
 def withdrawn(conn: Connection, options: TrackerOptions, task_ids: Sequence[int | str]) -> set[str]:
-    """Of these tasks, those that no longer ask for their fix (moved on by hand, or deleted), in one read."""
+    """Of these tasks (each with a request Rushes has not started on), those that no longer ask for their fix,
+    in one read: moved out of the fix status by hand (to any other, review included: Rushes moves a task to
+    review only once its request is published), deleted, or on a shot taken out of the cut (its status
+    `omitted_status`) since."""
     wanted = sorted({int(t) for t in task_ids})
     if not wanted:
         return set()
+    fields = ["sg_status_list", "entity.Shot.sg_status_list"]
     tasks = conn.call(
         f"{len(wanted)} tasks' statuses",
-        lambda sg: sg.find("Task", [["id", "in", wanted]], ["sg_status_list"]),
+        lambda sg: sg.find("Task", [["id", "in", wanted]], fields),
     )
-    asking = {int(task["id"]) for task in tasks if asks(options, task.get("sg_status_list"))}
+    omitted = options.omitted_status
+    asking = {
+        int(task["id"])
+        for task in tasks
+        if task.get("sg_status_list") == options.fix_status
+        and not (omitted and task.get("entity.Shot.sg_status_list") == omitted)
+    }
     return {str(t) for t in wanted if t not in asking}
 
 
