@@ -28,7 +28,7 @@ from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
 from daemon.jobs import worker
 from daemon.jobs.payloads import AnswerJob, IngestJob, NoticeJob, PublishJob, TrainReport
-from daemon.jobs.runner import Lane, LaneLoop, in_process, in_worker, recover_orphans
+from daemon.jobs.runner import Ended, Lane, LaneLoop, Running, in_process, in_worker, recover_orphans
 from daemon.jobs.yielding import TrainingYields
 from daemon.leader import Leadership
 from daemon.logs import get_logger
@@ -47,7 +47,8 @@ from daemon.stages.notices import post_notice
 from daemon.stages.publishing import publish
 from daemon.stages.requests import poll_fix_requests
 from daemon.stages.webhooks import WebhookIntake
-from daemon.stages.withdrawals import WithdrawalCheck
+from daemon.stages.withdrawals import WHY as WITHDRAWN
+from daemon.stages.withdrawals import WithdrawalCheck, withdrawn_at_claim
 from daemon.status import unfollowed_note, unfollowed_records
 from daemon.trackers import make_tracker
 from integrations.executors.base import ExecutorUnavailable
@@ -60,6 +61,9 @@ log = get_logger("rushes.daemon")
 
 STALLED_AFTER_S = 300
 FORGET_GONE_EVERY_S = 60.0  # how often quarantined files are checked for being renamed or deleted
+GATE_TIMEOUT_S = (
+    5.0  # the longest a fix job's start waits for the tracker to say whether its request still stands
+)
 
 
 class Daemon:
@@ -145,7 +149,7 @@ class Daemon:
         )
         fix = lane(
             "fix",
-            in_worker(self.executor, worker.FIX, base, logs),
+            self._unless_withdrawn(in_worker(self.executor, worker.FIX, base, logs)),
             concurrency=self.settings.max_jobs,
             placement=per_show,
             on_dead=job_ended,  # a fix that ended for good: its request is answered on the task
@@ -274,6 +278,25 @@ class Daemon:
             raise
         crash_point(f"{job.kind}.done")
         return result
+
+    def _unless_withdrawn(self, start: Callable[[Job], Running]) -> Callable[[Job], Running]:
+        """The fix lane's start: a fix job whose request its coordinator took back since the last check ends
+        with nothing made (withdrawn_at_claim), read through an adapter of its own that waits at most
+        GATE_TIMEOUT_S and does not try again (the lanes' thread must not wait out a tracker that is away)."""
+        if self.settings.tracker.kind == "none":
+            return start
+        options = self.settings.tracker.model_copy(
+            update={"timeout": min(GATE_TIMEOUT_S, self.settings.tracker.timeout), "call_attempts": 1}
+        )
+        gate = make_tracker(options)
+
+        def started(job: Job) -> Running:
+            request_id = int(job.payload.get("request_id", 0))
+            if gate is not None and withdrawn_at_claim(gate, self.catalog, job.id, request_id):
+                return Ended(JobOutcome(str(job.id), True, {"withdrawn": WITHDRAWN}))
+            return start(job)
+
+        return started
 
     def _done(self, job: Job, outcome: JobOutcome) -> None:
         self.metrics.job_finished(job.kind, "ok" if outcome.ok else "failed", outcome.duration_s)

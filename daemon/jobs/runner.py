@@ -69,6 +69,19 @@ class _InProcess:
 
 
 @dataclass
+class Ended:
+    """A job that ended as it was started, with nothing to run (its work no longer wanted)."""
+
+    outcome: JobOutcome
+
+    def poll(self) -> JobOutcome | None:
+        return self.outcome
+
+    def cancel(self) -> None:
+        return None
+
+
+@dataclass
 class _Remote:
     executor: Executor
     handle: Handle

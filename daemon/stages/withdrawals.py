@@ -8,6 +8,8 @@ meanwhile is left to run, and with it the whole request (the jobs are dropped al
 published and the task keeps the coordinator's status (daemon.stages.publishing). Nothing is asked of the
 tracker while no request waits. A request asked again on the same task replaces the unstarted ones before it
 (`replace_unstarted`, called as the new request is recorded): within those 30 s both would have been rendered.
+A fix job claimed while its request is still unstarted asks about its task once more (`withdrawn_at_claim`), so a
+request taken back within those 30 s before its turn is not rendered either.
 Where the tracker's requests replace each other (FixRequest.replaces_earlier: ShotGrid's fix field) it replaces
 them all; on Kitsu, where a second fix comment may add to the first, only those it repeats.
 """
@@ -25,7 +27,7 @@ from daemon.catalog import FixRequest as FixRequestRow
 from daemon.jobs.payloads import FixJob
 from daemon.logs import get_logger
 from daemon.stages.request_params import asked_of
-from integrations.trackers.base import Tracker, TrackerFatal
+from integrations.trackers.base import Tracker, TrackerError, TrackerFatal
 
 log = get_logger("rushes.tracking")
 
@@ -76,6 +78,48 @@ def drop_withdrawn(tracker: Tracker, catalog: Catalog, limit: int = 50) -> int:
         )
         dropped += 1
     return dropped
+
+
+def withdrawn_at_claim(tracker: Tracker, catalog: Catalog, job_id: int, request_id: int) -> bool:
+    """A fix job (`job_id`) just claimed, its request not started yet (every other fix job of it still queued):
+    whether its task no longer asks (one read), in which case the request ends as taken back, its other fix jobs
+    dropped unrun, in one transaction; the caller ends this job with nothing made. The periodic check reads the
+    waiting requests only every CHECK_EVERY_S: a request taken back in the seconds before its turn used to be
+    rendered and published all the same. A tracker that does not answer (TrackerError) leaves the job to run."""
+    with catalog.session(readonly=True) as s:
+        request = _unstarted_but(s, request_id, job_id)
+    if request is None:
+        return False
+    try:
+        gone = tracker.withdrawn([request.task_id])
+    except TrackerError as exc:
+        log.info("fix.withdrawal_unchecked", request=request_id, error=str(exc))
+        return False
+    if request.task_id not in gone:
+        return False
+    with catalog.session() as s:
+        if request.job_ids and not jobs.drop_queued(s, request.job_ids, {"withdrawn": WHY}):
+            return False  # another of its jobs was claimed meanwhile: the request runs
+        fixes.set_fix_state(s, request_id, "withdrawn", error=WHY)
+    log.info("fix.withdrawn", request=request_id, task=request.task_id, jobs=[job_id, *request.job_ids])
+    return True
+
+
+def _unstarted_but(s: Session, request_id: int, job_id: int) -> Unstarted | None:
+    """The open request with a task whose fix jobs are `job_id` and others all still queued, as Unstarted with
+    those others; None otherwise."""
+    request = fixes.get_fix_request(s, request_id)
+    if request is None or request.state != "open" or request.task_id is None:
+        return None
+    keys = [FixJob(request.id, kind, request.request_key).key() for kind in request.kinds]
+    found = jobs.jobs_by_key(s, keys)
+    mine = [found.get(key) for key in keys]
+    if any(job is None for job in mine) or job_id not in {job.id for job in mine if job is not None}:
+        return None
+    others = [job for job in mine if job is not None and job.id != job_id]
+    if any(job.state != "queued" for job in others):
+        return None
+    return Unstarted(request.id, str(request.task_id), tuple(job.id for job in others))
 
 
 def replace_unstarted(s: Session, newer: FixRequestRow, only_repeats: bool = False) -> list[int]:
@@ -143,4 +187,5 @@ __all__ = [
     "drop_withdrawn",
     "replace_unstarted",
     "unstarted",
+    "withdrawn_at_claim",
 ]

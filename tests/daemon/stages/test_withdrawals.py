@@ -10,7 +10,7 @@ from daemon.catalog import Catalog, fixes
 from daemon.catalog import jobs as job_repo
 from daemon.settings import ShowConfig
 from daemon.stages.requests import poll_fix_requests
-from daemon.stages.withdrawals import WHY, WithdrawalCheck, drop_withdrawn
+from daemon.stages.withdrawals import WHY, WithdrawalCheck, drop_withdrawn, withdrawn_at_claim
 from integrations.trackers.base import TrackerError
 from integrations.trackers.memory import MemoryTracker
 from tests.daemon.stages.conftest import SHOW
@@ -86,6 +86,52 @@ def test_a_request_a_worker_has_started_is_rendered_whole(catalog: Catalog, trac
     tracker.tasks[task].status = "omt"
     assert drop_withdrawn(tracker, catalog) == 0
     assert states(catalog) == {"sh010": ("open", ["queued", "running"])}
+
+
+def test_a_request_taken_back_in_the_seconds_before_its_turn_ends_as_its_first_job_is_claimed(
+    catalog: Catalog, tracker: MemoryTracker
+) -> None:
+    # untagged between two of the poller's checks (30 s apart), just before a worker was free: it used to be
+    # rendered and published all the same
+    taken_back, kept, begun = (tracker.add_task(SHOW, shot) for shot in ("sh010", "sh020", "sh030"))
+    for task in (taken_back, kept, begun):
+        tracker.tag(task, "denoise", "upscale")
+    poll_fix_requests(tracker, catalog, SHOWS)
+    tracker.tasks[taken_back].status = tracker.tasks[begun].status = "ip"
+
+    def claimed(shot: str) -> tuple[int, int]:
+        with catalog.session() as s:
+            request = next(r for r in fixes.list_fix_requests(s, SHOW) if r.shot == shot)
+            job = next(
+                j
+                for j in job_repo.list_jobs(s, kind="fix", state="queued", limit=None)
+                if j.payload["request_id"] == request.id
+            )
+            job.state = "running"
+            return job.id, request.id
+
+    assert withdrawn_at_claim(tracker, catalog, *claimed("sh010"))
+    assert not withdrawn_at_claim(tracker, catalog, *claimed("sh020"))  # still asked for
+    claimed("sh030")  # one kind started earlier: the request is rendered whole
+    assert not withdrawn_at_claim(tracker, catalog, *claimed("sh030"))
+    assert states(catalog) == {
+        "sh010": ("withdrawn", ["done", "running"]),  # the lane ends the claimed one with nothing made
+        "sh020": ("open", ["queued", "running"]),
+        "sh030": ("open", ["running", "running"]),
+    }
+    tracker.fail_next(
+        only="withdrawn"
+    )  # the tracker away: the job runs, the poller's check has the last word
+    tracker.tasks[kept].status = "ip"
+    with catalog.session() as s:
+        request = next(r for r in fixes.list_fix_requests(s, SHOW) if r.shot == "sh020")
+        other = next(
+            j
+            for j in job_repo.list_jobs(s, kind="fix", state="queued", limit=None)
+            if j.payload["request_id"] == request.id
+        )
+        other.state = "running"
+    assert not withdrawn_at_claim(tracker, catalog, other.id, request.id)
 
 
 def test_the_tracker_is_not_asked_while_no_request_waits_and_an_outage_changes_nothing(
