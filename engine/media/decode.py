@@ -21,6 +21,7 @@ from .threads import codec_threads
 
 # Below this many frames from the start, decoding through is cheaper and simpler than seeking.
 SEEK_MIN_FRAMES = 48
+_UNSET_MATRIX = (0, 2, 3)  # FFmpeg's RGB (no YUV matrix), unspecified and reserved
 
 Source = str | Path | MediaInfo
 
@@ -197,12 +198,18 @@ def _seek(container: Any, stream: Any, target: int) -> bool:
 
 def _decoded(container: Any, stream: Any, path: Path) -> Iterator[av.VideoFrame]:
     """The stream's frames, each at the movie's size: a stream whose picture size changes midway (a screen
-    recording of a resized window, streams spliced together) is scaled back to it, as FFmpeg's own tools do."""
+    recording of a resized window, streams spliced together) is scaled back to it, as FFmpeg's own tools do.
+    Each is read with the stream's YUV matrix where the stream names one (what `probe` reports and a fix's
+    movie is written with): a codec that carries none in its frames (DNxHR, a ProRes from an older FFmpeg) left
+    a BT.2020 plate decoded as BT.709 and written back as BT.2020, shifting the colour of every pixel."""
     size = (int(stream.codec_context.width), int(stream.codec_context.height))
+    matrix = int(stream.codec_context.colorspace or 0)
     try:
         for frame in container.decode(stream):
             if (frame.width, frame.height) != size and all(size):
                 frame = frame.reformat(width=size[0], height=size[1], interpolation="BICUBIC")
+            if matrix not in _UNSET_MATRIX and int(frame.colorspace or 0) != matrix:
+                frame.colorspace = matrix
             yield frame
     except av.error.FFmpegError as e:
         raise MediaError(f"truncated or corrupt: decoding failed ({e.strerror or e})", str(path)) from None

@@ -236,6 +236,21 @@ def test_a_movie_keeps_the_colour_tags_it_is_written_with_and_its_pixels_read_ba
     assert psnr(back, clip[:4]) > 38  # through BT.2020's matrix and back (read with BT.709's: 35.7)
 
 
+def test_a_dnxhr_movie_tagged_bt2020_only_in_its_container_reads_back_through_bt2020(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    # DNxHR's frames carry no matrix (its decoder says BT.709): a BT.2020 plate was read as BT.709 and a fix written
+    # back as BT.2020, shifting the colour of every pixel it did not touch
+    from engine.media.info import ColourTags
+
+    pq = ColourTags(primaries=9, transfer=16, matrix=9)
+    path = write_movie(tmp_path / "hdr.mov", clip[:3, :144, :256], 24, codec="dnxhr", colour=pq)
+    assert probe(path).colour == pq
+    with av.open(str(path)) as movie:
+        assert next(movie.decode(video=0)).colorspace != 9  # what the decoder alone says
+    assert psnr(read_clip(path), clip[:3, :144, :256]) > 37  # 37.9; read with BT.709's matrix: 35.1
+
+
 def test_probe_finds_the_frames_a_recorder_dropped_from_the_timestamps(tmp_path: Path) -> None:
     from tests import footage
 
