@@ -86,8 +86,10 @@ def printable(text: str) -> str:
 
 def cells(*values: object) -> list[Text]:
     """A table row's cells taken as written, never as rich markup: a file name, a shot or a coordinator's text
-    may hold [brackets], and a closing tag such as [/b] in a request's text made `rushes status` fail."""
-    return [Text(str(value)) for value in values]
+    may hold [brackets], and a closing tag such as [/b] in a request's text made `rushes status` fail. Control
+    characters are written escaped (printable): a file name or a fix field holding a terminal's escape
+    sequences reached the operator's terminal as they were (a window title set, the clipboard written)."""
+    return [Text(printable(str(value))) for value in values]
 
 
 def counted_progress() -> Progress:

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from daemon.cli.app import app, cells, fail, out, settings
+from daemon.cli.app import app, cells, fail, out, printable, settings
 from daemon.context import open_context
 
 
@@ -164,8 +164,8 @@ def _print_block(title: str, lines: list[str]) -> None:
     """`title`, then each line indented and whole (never wrapped: a path or a reason stays copyable)."""
     if lines:
         out.print(title, highlight=False)
-    for line in lines:
-        out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    for line in lines:  # a reason may hold a tracker user's text: its control characters escaped
+        out.print(f"  {printable(line)}", highlight=False, markup=False, soft_wrap=True)
 
 
 def render(data: dict[str, Any]) -> None:

@@ -247,6 +247,33 @@ def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_writte
     assert code == 0 and "[/b]look.png" in output, output
 
 
+def test_status_writes_a_terminals_escape_sequences_from_a_file_or_the_tracker_escaped(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    # a fix field and a file name holding escape sequences reached the operator's terminal as they were: a window
+    # title set, text hidden, the clipboard written (OSC 52) by whoever could edit a task or drop a file
+    from daemon.catalog import Catalog, fixes
+
+    folder = tmp_path / "dailies"
+    footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
+    (folder / "x\x1b]52;c;ZWNobwo=\x07\x1b[8m_1.mov").write_bytes(b"not a movie")
+    assert rushes("show", "add", "TST", "--ingest", str(folder))[0] == 0
+    assert rushes("ingest", str(folder), "--show", "TST")[0] == 0
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            request, _ = fixes.add_fix_request(s, "TST", "sg:1", "sh010", ["cleanup"])
+            fixes.set_fix_state(
+                s, request.id, "failed", error="unknown fix kind 'PWNED\x1b]0;TITLE\x07\x1b[31mRED'"
+            )
+    finally:
+        catalog.dispose()
+    code, output = rushes("status")
+    assert code == 0 and "\x1b" not in output and "\x07" not in output
+    assert "unknown fix kind 'PWNED\\x1b]0;TITLE\\x07\\x1b[31mRED'" in output
+    assert "x\\x1b]52;c;ZWNobwo=\\x07" in output
+
+
 def test_status_json_on_an_empty_home(clean_env: Path) -> None:
     code, output = rushes("status", "--json")
     assert code == 0, output
