@@ -57,10 +57,28 @@ def _width(fd: int) -> int | None:
 
 MAX_ID = 2**63 - 1  # the largest row id a catalog holds: a larger one is refused as the command's input
 
+
 # Text is printed as written: a path, a shot or a coordinator's text may hold [brackets], which rich markup read
 # as tags (`sh010_[a].mov` printed as `sh010_.mov`); the few lines that colour a word say markup=True.
-out = Console(soft_wrap=True, width=_width(1), markup=False)
-err = Console(stderr=True, soft_wrap=True, width=_width(2), markup=False)
+class _Console(Console):
+    """rich's Console, ending the command with exits.PIPE_CLOSED when whoever reads its output stopped reading
+    (`rushes status | head -1`): rich's own exit status there, 1, is the one of a check that found problems."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        pipe_closed(2 if self.stderr else 1)
+
+
+def pipe_closed(fd: int = 1) -> None:
+    """End the command quietly, its reader gone: its output (`fd`) goes to /dev/null from here (the interpreter's
+    last flush would complain of the closed pipe), the exit status as the shell counts a SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    raise SystemExit(exits.PIPE_CLOSED)
+
+
+out = _Console(soft_wrap=True, width=_width(1), markup=False)
+err = _Console(stderr=True, soft_wrap=True, width=_width(2), markup=False)
 
 
 @contextmanager

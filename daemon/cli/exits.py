@@ -16,5 +16,7 @@ BUG = 70
 TRY_LATER = 75
 # Ctrl-C (SIGINT)
 INTERRUPTED = 130
+# whoever read its output stopped reading (`rushes dailies list | head -1`), as the shell counts SIGPIPE (128 + 13)
+PIPE_CLOSED = 141
 # SIGTERM (a farm manager's, systemd's), as the shell counts it (128 + 15)
 TERMINATED = 143

@@ -16,7 +16,7 @@ import threading
 from rich.markup import escape
 
 from daemon.cli import exits
-from daemon.cli.app import app, err
+from daemon.cli.app import app, err, pipe_closed
 from daemon.cli.tracker import REACH_IT, RETRY_LATER
 
 __all__ = ["app", "main"]
@@ -68,6 +68,14 @@ def main() -> None:
     _register()
     try:
         app()
+    except SystemExit as done:
+        # click (typer's own copy of it) ends a command whose reader went away (an echo's EPIPE) with status 1,
+        # after wrapping the standard streams in its PacifyFlushWrapper: that wrapper tells it from a check's 1
+        if done.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            pipe_closed()
+        raise
+    except BrokenPipeError:  # one written outside click's reach
+        pipe_closed()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(exits.INTERRUPTED)

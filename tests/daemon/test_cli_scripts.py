@@ -355,6 +355,28 @@ def test_a_disk_or_folder_that_refuses_a_write_is_one_line_not_a_bugs_traceback(
     assert run.stderr.strip().startswith(f"error: {said}"), run.stderr
 
 
+@pytest.mark.parametrize("args", [("status",), ("show", "list"), ("show", "list", "--json")])
+def test_output_read_by_a_reader_that_stops_ends_quietly_as_the_shell_counts_a_closed_pipe(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # `rushes status | head -1` under `set -o pipefail` exited 1, a check's "problems found", without a word
+    a_show(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "daemon", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (run.returncode, run.stderr) == (141, "")
+
+
 def test_ingest_of_a_folder_with_nothing_new_in_it_is_nothing_to_do_not_an_error(tmp_path: Path) -> None:
     """A cron ingesting today's delivery folder failed with exit 2 ("error: nothing to ingest there") on a day
     nothing was delivered, or only sound and EDLs: a mail to the admin for a day without work."""
