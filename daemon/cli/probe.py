@@ -121,9 +121,10 @@ def _rate(fps: Fraction) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """asdict output with Fractions as "num/den" text."""
+    """asdict output with Fractions as text, as every --json writes them: "24", a fraction where it is one
+    ("24000/1001"; it wrote "24/1", which `dailies list --json` writes "24")."""
     if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
+        return str(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -1904,7 +1904,8 @@ def test_probe_says_what_rushes_reads_of_a_daily(tmp_path: Path) -> None:
 
     code, output = rushes("probe", str(daily), "--json")
     facts = json.loads(output)
-    assert (facts["pixel_aspect"], facts["reel"], facts["sound"]["streams"]) == ("2/1", "A003C012", 1)
+    assert (facts["pixel_aspect"], facts["reel"], facts["sound"]["streams"]) == ("2", "A003C012", 1)
+    assert facts["fps"] == "24"  # as `dailies list --json` writes it (it was "24/1")
 
     code, output = rushes("probe", str(tmp_path / "missing.mov"))
     assert code == 2 and "missing.mov: not found" in output and len(output.strip().splitlines()) == 1
