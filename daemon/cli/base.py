@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from daemon.cli import exits
 from daemon.cli.app import command_group, err, fail, out, settings
 from daemon.cli.model import parse_duration
 from daemon.context import prepare_home
@@ -172,7 +173,7 @@ def base_train(
     from engine.heads import head_names
     from engine.model import ModelError
     from engine.train import DatasetError, TrainSettings
-    from engine.train.base import claim_run, run_heads, trained_seconds
+    from engine.train.base import RunInProgress, claim_run, run_heads, trained_seconds
     from engine.train.precision import base_settings
     from integrations.executors import ExecutorError
     from integrations.executors.ray_train import StoppedWaiting
@@ -216,6 +217,8 @@ def base_train(
         fail(str(exc), code=130)
         sys.stderr.flush()
         os._exit(130)
+    except RunInProgress as exc:  # passes by itself when that run ends: as a locked catalog
+        raise fail(str(exc), exits.TRY_LATER) from None
     except (DatasetError, ModelError, ExecutorError) as exc:
         raise fail(str(exc)) from None
     _finished(name, folder, label, threads)

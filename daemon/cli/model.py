@@ -121,8 +121,8 @@ def train_cmd(
                     started=started,
                     afresh=afresh,
                 )
-            except TrainingInProgress as exc:
-                raise fail(str(exc)) from None
+            except TrainingInProgress as exc:  # passes by itself when that run ends: as a locked catalog
+                raise fail(str(exc), exits.TRY_LATER) from None
     finally:
         ctx.close()
     if result.skipped:

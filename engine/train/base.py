@@ -94,9 +94,13 @@ def _locked(name: str, folder: Path) -> RunLock:
     return lock
 
 
-def _in_progress(name: str, folder: Path) -> CorpusError:
+class RunInProgress(CorpusError):
+    """Another run trains that base version now: it passes by itself when that run ends."""
+
+
+def _in_progress(name: str, folder: Path) -> RunInProgress:
     holder = lock_holder(folder)
-    return CorpusError(
+    return RunInProgress(
         f"base {name} {folder.name} is being trained by a run in progress{f' ({holder})' if holder else ''}: "
         "wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) and continue it with --resume"
     )

@@ -378,12 +378,31 @@ def test_base_train_holds_its_version_folder_while_it_trains_and_a_second_one_is
     with lock:
         for extra in ([], ["--resume"]):
             code, output = rushes("base", "train", "--name", "ACME", *args, *extra)
-            assert code == 2 and " ".join(output.split()) == (
+            assert code == 75 and " ".join(output.split()) == (  # passes when that run ends: try later
                 f"error: base ACME v2 is being trained by a run in progress (pid {os.getpid()} on "
                 f"{socket.gethostname()}): wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) and "
                 "continue it with --resume"
             )
     assert held == [True]
+
+
+def test_rushes_train_while_another_run_trains_the_show_is_try_later_not_bad_input(tmp_path: Path) -> None:
+    # exit 2 told a cron wrapper the command was wrong and would fail again as it is; the other run's end clears it
+    from daemon.stages.training import CLI_RUN, reserve_version
+    from engine.model.base import lock_run
+
+    _show(tmp_path)
+    ctx = open_context(load_settings(None))
+    try:
+        _, folder = reserve_version(ctx.catalog, ctx.settings, "TST", CLI_RUN, None)
+    finally:
+        ctx.close()
+    folder.mkdir(parents=True)
+    first = lock_run(folder)
+    assert first is not None
+    with first:
+        code, output = rushes("train", "--show", "TST", "--budget", "30s")
+    assert code == 75 and "TST v1 is being trained by another run" in output
 
 
 def _daily_of(clip_id: str) -> str:
