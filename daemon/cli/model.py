@@ -948,6 +948,64 @@ def model_show(
         out.print(f"  {head:12s} {_score_text(scores)}{extra}", highlight=False)
 
 
+@model_app.command("promote")
+def model_promote(
+    version_text: Annotated[str, typer.Argument(metavar="VERSION", help="A version, e.g. v3 or 3.")],
+    show: Annotated[str, typer.Option("--show", "-s", help="The show.")],
+) -> None:
+    """Put a version that was in service before back in service (going back from a newer one the supervisors
+    find worse): fixes use it from their next render, and the next training grows from it."""
+    from daemon.catalog import models_repo
+    from daemon.stages.lineage import withdrawn_in_lineage
+    from engine.model import ModelError, verify_version, version_number
+
+    try:
+        version = version_number(version_text)
+    except ModelError as exc:
+        raise fail(str(exc)) from None
+    ctx = open_context(settings())
+    try:
+        get_show(ctx.settings, ctx.catalog, show)
+        with ctx.catalog.session(readonly=True) as s:
+            row = models_repo.get_version(s, show, version)
+            current = models_repo.latest_promoted(s, show)
+            in_service = current.version if current is not None else None
+            seal = models_repo.recorded_seal(row) if row is not None else None
+            known = (
+                (row.path, bool(row.promoted), (row.metrics or {}).get("state", "trained")) if row else None
+            )
+        if known is None:
+            raise fail(f"show {show} has no model v{version} (see `rushes model list --show {show}`)")
+        folder, was_promoted, state = known
+        if in_service == version:
+            out.print(f"{show} v{version} is in service already: nothing to do", highlight=False)
+            return
+        if state != "trained" or not was_promoted:
+            why = (
+                "is still training"
+                if state != "trained"
+                else "was never in service (it did not pass its evaluation)"
+            )
+            raise fail(f"{show} v{version} {why}: only a version that was in service can be put back")
+        try:
+            manifest = verify_version(folder, seal)
+        except ModelError as exc:
+            raise fail(f"model v{version} of {show} is refused: {exc}") from None
+        withdrawn = withdrawn_in_lineage(ctx.catalog, show, manifest, ctx.settings.data_dir / "bases")
+        if withdrawn:
+            raise fail(f"{show} v{version} cannot be put back: {withdrawn}")
+        with ctx.catalog.session() as s:
+            models_repo.promote(s, show, version)
+    finally:
+        ctx.close()
+    instead = f" in place of v{in_service}" if in_service is not None else ""
+    out.print(
+        f"{show} v{version} is in service again{instead}: fixes use it from their next render, and the next "
+        "training grows from it",
+        highlight=False,
+    )
+
+
 def _trace_base(manifest: dict[str, Any]) -> dict[str, Any] | None:
     """Whether the base the version grew from is still there as it recorded it (engine.model.base.trace_base):
     {"folder", "verified", "problem"}; None for a version grown from scratch."""

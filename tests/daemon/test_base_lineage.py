@@ -405,6 +405,44 @@ def test_rushes_train_while_another_run_trains_the_show_is_try_later_not_bad_inp
     assert code == 75 and "TST v1 is being trained by another run" in output
 
 
+def test_a_version_in_service_before_is_put_back_and_the_next_training_grows_from_it(tmp_path: Path) -> None:
+    """The supervisors find a new version's fixes worse: there was no way back to last week's version (moving the
+    new one's folder away made every fix fail and the next training start from scratch). `rushes model promote`
+    puts it back; the next version grows from it. A version whose lineage learned from a daily excluded since is
+    not put back."""
+    _show(tmp_path)
+    first = load_manifest(str(_train().folder))
+    _train()
+    ctx = open_context(load_settings(None))
+    try:
+        with ctx.catalog.session() as s:
+            models_repo.promote(s, "TST", 2)  # last night's version, in service now
+    finally:
+        ctx.close()
+
+    assert rushes("model", "promote", "v1", "--show", "TST") == (
+        0,
+        "TST v1 is in service again in place of v2: fixes use it from their next render, and the next training "
+        "grows from it\n",
+    )
+    rows = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert [(r["version"], r["promoted"]) for r in rows] == [(1, True), (2, False)]
+    assert rushes("model", "promote", "v1", "--show", "TST") == (
+        0,
+        "TST v1 is in service already: nothing to do\n",
+    )
+    assert load_manifest(str(_train().folder)).parent == "v1"
+
+    code, output = rushes("model", "promote", "v9", "--show", "TST")
+    assert code == 2 and "show TST has no model v9" in output
+    withdrawn = first.clips[0]
+    assert rushes("dailies", "exclude", _daily_of(withdrawn.id), "--reason", "contract withdrawn")[0] == 0
+    code, output = rushes("model", "promote", "v2", "--show", "TST")
+    assert code == 2 and " ".join(output.split()) == (
+        f"error: TST v2 cannot be put back: v2 learned from {withdrawn.id}, excluded since: contract withdrawn"
+    )
+
+
 def _daily_of(clip_id: str) -> str:
     """The daily id in a manifest's clip id (`daily:ID:SHOT:NAME`)."""
     return clip_id.split(":")[1]
