@@ -292,6 +292,12 @@ def test_the_versions_page_lists_versions_newest_first_with_their_movie_link(
     with urllib.request.urlopen(link, timeout=10) as answer:  # the signed link plays without a session
         assert answer.read() == b"not really a movie"
 
+    # a url any API user may store: shown as text, never a link that runs in the browser of whoever clicks it
+    script = "javascript:fetch('/versions').then(r=>r.text()).then(alert)"
+    sg.create("Version", {**base, "code": "third", "sg_uploaded_movie": {"url": script, "link_type": "web"}})
+    third = page().split("third", 1)[1].split("</tr>", 1)[0]
+    assert "href=" not in third and "javascript:fetch(&#x27;/versions&#x27;)" in third
+
 
 def test_bound_beyond_loopback_the_versions_page_wants_a_session(
     server: SGServer, sg: shotgun_api3.Shotgun, tmp_path: Path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import urlsplit
 
 from integrations.trackers.sgserver.service import Service
 
@@ -77,17 +78,23 @@ def _note_row(note: dict[str, Any], status: dict[int, str]) -> str:
     return "<tr>" + "".join(f"<td{c}>{x}</td>" for c, x in zip(classes, cells, strict=True)) + "</tr>"
 
 
+def _safe_link(url: str) -> bool:
+    """Whether `url` may be a link on the page: http(s), or a path on this server."""
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return bool(url) and (scheme in ("http", "https") or (not scheme and url.startswith("/")))
+
+
 def _name(link: Any) -> str:
     return html.escape(str(link.get("name") or "")) if isinstance(link, dict) else ""
 
 
 def _row(v: dict[str, Any]) -> str:
     movie = v.get("sg_uploaded_movie")
-    link = (
-        f"<a href='{html.escape(str(movie['url']), quote=True)}'>{html.escape(str(movie.get('name') or 'movie'))}</a>"
-        if isinstance(movie, dict) and movie.get("url")
-        else ""
-    )
+    url = str(movie.get("url") or "") if isinstance(movie, dict) else ""
+    name = html.escape(str(movie.get("name") or "movie")) if isinstance(movie, dict) else ""
+    # a link only to the web or a path of this server: a `javascript:` URL any API user may store ran in the
+    # browser of whoever clicked it on this page, which needs no login
+    link = f"<a href='{html.escape(url, quote=True)}'>{name}</a>" if _safe_link(url) else html.escape(url)
     cells = [
         str(v["id"]),
         _name(v.get("project")),
