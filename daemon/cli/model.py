@@ -264,6 +264,7 @@ def _fix(
     show: str, kind: str, params: dict[str, Any], input_: str, outputs: Outputs, first_frame: int | None
 ) -> FixReport:
     """`rushes fix` once its options are checked: the model (or the classical tool), the render, what it did."""
+    from daemon.cli.outputs import output_state
     from daemon.stages.fixing import FixError, model_for_fix
     from engine.model import ModelError
 
@@ -280,6 +281,7 @@ def _fix(
         if number is not None:
             _say_clipped_light(model.manifest, input_, show, number)
         view = _movie_view(config.color, show, input_, outputs.frames)
+        before = output_state(outputs.frames)
         try:
             rendered = _render(
                 model,
@@ -292,17 +294,10 @@ def _fix(
                 config.movie_first_frame if first_frame is None else first_frame,
             )
         except KeyboardInterrupt:  # the output is written whole or not at all (daemon.cli.outputs)
-            raise fail(
-                f"interrupted: nothing was written to {outputs.frames} (a file there before is as it was)",
-                code=130,
-            ) from None
+            raise fail(f"interrupted: {_left(outputs.frames, before)}", code=130) from None
         except SystemExit as stop:  # SIGTERM (a farm manager's): said in the job's log as Ctrl-C is
             if stop.code == exits.TERMINATED:
-                err.print(
-                    f"terminated: nothing was written to {outputs.frames} (a file there before is as it was)",
-                    highlight=False,
-                    markup=False,
-                )
+                err.print(f"terminated: {_left(outputs.frames, before)}", highlight=False, markup=False)
             raise
     finally:
         ctx.close()
@@ -324,6 +319,16 @@ def _fix(
         classical=number is None or fell_back,
         lut=str(outputs.lut) if outputs.lut else None,
     )
+
+
+def _left(output: str, before: tuple[tuple[str, int, int], ...]) -> str:
+    """What a fix stopped by a signal left at its output (whole or nothing): nothing, or the fix itself where the
+    signal came once it was in place (it used to say nothing was written then too)."""
+    from daemon.cli.outputs import output_state
+
+    if output_state(output) == before:
+        return f"nothing was written to {output} (a file there before is as it was)"
+    return f"the fix was written whole to {output} before it stopped (what was there before is replaced)"
 
 
 def _checked_params(

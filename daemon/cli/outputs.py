@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ PRORES_SUFFIXES = (".mov", ".mxf")
 
 # Image formats without an alpha channel.
 NO_ALPHA_SUFFIXES = (".jpg", ".jpeg")
+HELD = (signal.SIGINT, signal.SIGTERM)  # what a fix holds back while it puts its output in place
 
 
 def is_sequence(path: str) -> bool:
@@ -96,6 +98,38 @@ def existing_output(output: str) -> list[Path]:
         path = Path(output)
         return [path] if path.exists() and not path.is_dir() else []
     return sorted(_pattern_members(parse_sequence(output)).values())
+
+
+def output_state(output: str) -> tuple[tuple[str, int, int], ...]:
+    """What is at `output` now, file by file (path, inode, modification time): a fix stopped by a signal tells
+    from it whether its output was put in place before the signal came."""
+    state = []
+    for path in existing_output(output):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        state.append((str(path), stat.st_ino, stat.st_mtime_ns))
+    return tuple(state)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back for the duration and delivered at its end: a sequence's frames moved into
+    place one by one are all moved, never a mix of this fix's frames and the ones there before. Held by handlers
+    that note them (a signal mask would hold them for this thread only: the codecs' threads would take them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda got, _frame: caught.append(got)) for signum in HELD}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # to the handler it had: SystemExit(143), KeyboardInterrupt
 
 
 def existing_output_text(output: str, existing: list[Path]) -> str:
@@ -228,9 +262,10 @@ def _write_sequence_whole(output: str, frames: Iterable[tuple[int, Any]], carrie
         if not written:
             raise MediaError("the fix produced no frames", output)
         earlier = _pattern_members(spec)
-        for path in written:
-            os.replace(path, spec.directory / path.name)
-        _remove_stale_frames(earlier, {spec.directory / path.name for path in written})
+        with signals_held():
+            for path in written:
+                os.replace(path, spec.directory / path.name)
+            _remove_stale_frames(earlier, {spec.directory / path.name for path in written})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(written)

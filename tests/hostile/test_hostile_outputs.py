@@ -40,6 +40,36 @@ def test_a_sequence_fix_that_fails_midway_leaves_no_frames(tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1006)]
 
 
+def test_sigterm_while_a_sequence_is_put_in_place_lets_every_frame_in_then_says_the_fix_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a farm's SIGTERM between two of the frames' moves left the new fix's first frames among the old ones, and the
+    # command said nothing had been written
+    from daemon.cli import model as fix_cli
+    from daemon.cli import outputs
+
+    out = str(tmp_path / "sh010.####.png")
+    assert write_output(out, _frames(6), Carried(Fraction(24))) == 6
+    before = outputs.output_state(out)
+    moved: list[str] = []
+    real_replace = os.replace
+
+    def replace_then_signalled(src: str | Path, dst: str | Path) -> None:
+        real_replace(src, dst)
+        if Path(dst).parent == tmp_path:  # a frame into place (not one into the hidden staging folder)
+            moved.append(str(dst))
+            if len(moved) == 1:
+                signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(outputs.os, "replace", replace_then_signalled)
+    with pytest.raises(SystemExit) as stopped, outputs.terminate_cleanly():
+        write_output(out, ((n, 255 - rgb) for n, rgb in _frames(4)), Carried(Fraction(24)))
+    assert stopped.value.code == 143 and len(moved) == 4  # every frame moved, then the signal
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"sh010.{n}.png" for n in range(1001, 1005)]
+    assert fix_cli._left(out, before).startswith(f"the fix was written whole to {out} before it stopped")
+    assert fix_cli._left(out, outputs.output_state(out)).startswith(f"nothing was written to {out}")
+
+
 @pytest.mark.parametrize(
     ("stop", "code", "said"),
     [
