@@ -159,10 +159,19 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
         return mask
     try:
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
+            # its header: the size is checked before its pixels are read
+            sized = probe(spec, verify=False, sound=False)
+            _check_shape(f"mask={spec}", sized.width, sized.height, info)
             return _selecting(spec, [_framed(spec, _still_mask(spec), info)])[0]
         mask_info = probe(spec, sound=False)
+        _check_shape(f"mask={spec}", mask_info.width, mask_info.height, info)
         offset = _mask_offset(mask_info, info)
-        masks = {f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(mask_info)}
+        # only the mask frames of the shot's frames (the offset lines the two up, so some always are)
+        lo = max(mask_info.first_frame, info.first_frame - offset)
+        hi = min(mask_info.last_frame, info.last_frame - offset)
+        masks = {
+            f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(mask_info, lo, hi)
+        }
         _selecting(spec, list(masks.values()))
         return masks
     except MediaError as exc:
@@ -219,13 +228,21 @@ def _mask_offset(mask: MediaInfo, shot: MediaInfo) -> int:
 # How far a mask's aspect ratio may stray from the shot's and still be the same picture at another size (a
 # proxy's rounding: 853x480 against 1920x1080 is 0.05%); beyond it, scaling would move the hole.
 MASK_ASPECT_TOLERANCE = 0.01
+# A mask or a reference image may be up to this many times the shot's frames each way (a full-size still beside
+# proxy dailies); beyond, it is refused before it is read.
+MAX_SCALE = 4
 
 
 def _framed(spec: str, mask: np.ndarray, info: MediaInfo) -> np.ndarray:
     """`mask` when it frames the shot's picture (the same size, or the same aspect ratio at another size,
     which the head scales: an anamorphic shot's mask may be painted on its desqueezed picture); else
     ParamError, since stretching it would fill the wrong place."""
-    h, w = mask.shape
+    _check_framing(spec, mask.shape[1], mask.shape[0], info)
+    return mask
+
+
+def _check_framing(spec: str, w: int, h: int, info: MediaInfo) -> None:
+    """_framed's check of a mask `w` x `h`."""
     if (h, w) != (info.height, info.width):
         aspect, stored = w / h, info.width / info.height
         shapes = (stored, stored * float(info.pixel_aspect))  # as stored, and as shown in square pixels
@@ -234,7 +251,19 @@ def _framed(spec: str, mask: np.ndarray, info: MediaInfo) -> np.ndarray:
                 f"mask={spec} is {w}x{h}, not the shape of the shot's {info.width}x{info.height} frames:"
                 " give a mask of the shot's size (or the same picture at another size)"
             )
-    return mask
+
+
+def _check_shape(named: str, width: int, height: int, info: MediaInfo) -> None:
+    """ParamError, before a mask's or a reference's pixels are read, when it is more than MAX_SCALE times the
+    shot's frames each way (a 35 kB 8000x4500 PNG named as the mask of a 320x180 shot took a gigabyte to read),
+    or, for a mask, not of their shape (_framed)."""
+    if width > MAX_SCALE * info.width or height > MAX_SCALE * info.height:
+        raise ParamError(
+            f"{named} is {width}x{height}, more than {MAX_SCALE} times the shot's {info.width}x{info.height} "
+            "frames: give one of the shot's size"
+        )
+    if named.startswith("mask="):
+        _check_framing(named.removeprefix("mask="), width, height, info)
 
 
 def _white(rgb: np.ndarray) -> np.ndarray:
@@ -265,6 +294,8 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
             f"shot (reference={info.last_frame}, say) or {like}"
         )
     try:
+        sized = probe(spec, verify=False, sound=False)  # its header: the size is checked before it is read
+        _check_shape(f"reference={spec}", sized.width, sized.height, info)
         image = read_image(spec)
     except MediaError as exc:
         raise ParamError(f"reference={spec}: {exc.reason}; give a frame number or a readable image") from exc

@@ -247,6 +247,24 @@ def test_a_mask_image_of_another_shape_is_refused_and_a_proxy_of_the_same_pictur
         parse_fix_params("cleanup", {"mask": matte}).bind(shot)
 
 
+def test_a_mask_or_reference_far_larger_than_the_shot_is_refused_before_it_is_read_and_a_long_matte_is_cut(
+    shot: Shot, tmp_path: Path
+) -> None:
+    """A 35 kB 8000x4500 PNG named as the mask (or the reference) of a 320x180 shot took a gigabyte to read, and a
+    long movie named as a matte had every frame read and kept, those past the shot's end too."""
+    from engine.media import write_image
+
+    huge = tmp_path / "huge.png"
+    write_image(huge, np.zeros((640, 960, 3), np.float32))  # ten times the shot's 96x64 each way
+    for kind, key in (("cleanup", "mask"), ("regrade", "reference")):
+        with pytest.raises(ParamError, match="is 960x640, more than 4 times the shot's 96x64 frames"):
+            parse_fix_params(kind, {key: str(huge)}).bind(shot)
+    long = footage.movie(tmp_path / "matte.mp4", n=20, size=(96, 64))  # the shot has six frames
+    assert sorted(parse_fix_params("cleanup", {"mask": str(long)}).bind(shot)["masks"]) == list(
+        range(1001, 1007)
+    )
+
+
 def test_a_mattes_alpha_is_its_mask_and_one_selecting_nothing_or_everything_is_refused(
     shot: Shot, tmp_path: Path
 ) -> None:
