@@ -14,6 +14,7 @@ from typing import Any, Literal
 import av
 import numpy as np
 import numpy.typing as npt
+from av.codec.context import Flags
 from av.video.reformatter import ColorRange, Colorspace
 
 from .alpha import ALPHA_PIX_FMT, has_alpha
@@ -101,6 +102,9 @@ def pause_frames(fps: Fraction | float) -> int:
 
 # FFmpeg's field orders (AVFieldOrder) of a scan probe reports: TT and BB (each field coded in its own order).
 _FIELD_ORDERS = {"top field first": 2, "bottom field first": 3}
+# The same orders as interleaved fields (AVFieldOrder TB and BT: QuickTime's `fiel` 9 and 14), as ProRes codes an
+# interlaced frame; TT and BB above are H.264's (engine.media.probe).
+_INTERLEAVED = {2: 4, 3: 5}
 
 # The smallest frame FFmpeg's DNxHR encoder takes.
 DNXHR_MIN_SIZE = (256, 120)
@@ -224,6 +228,7 @@ class MovieWriter:
             )
         self.timecode = self._check_timecode(timecode)
         self._field_order = _FIELD_ORDERS.get(scan or "")
+        self._field_graph: Any = None  # _fields' filter, made at the first frame
         self.frames_written = 0
         self._position = 0  # the next frame's place in frames: frames written and frames skipped (skip())
         self._last: av.VideoFrame | None = None
@@ -283,7 +288,10 @@ class MovieWriter:
         if self.pixel_aspect != SQUARE:  # the SAR in the stream and MOV's pasp atom
             ctx.sample_aspect_ratio = self.pixel_aspect
         # interlaced frames: the field order in the stream and MOV's fiel atom
-        if self._field_order is not None:
+        if self._field_order is not None and codec == "prores":  # coded as interleaved fields, each frame
+            ctx.field_order = _INTERLEAVED[self._field_order]  # flagged in the source's order (_fields)
+            ctx.flags = int(ctx.flags) | int(Flags.interlaced_dct) | int(Flags.interlaced_me)
+        elif self._field_order is not None:  # DNxHR has no interlaced coding: the container says it alone
             ctx.field_order = self._field_order
         if self._yuv:
             ctx.color_range = ColorRange.MPEG if not self.pix_fmt.startswith("yuvj") else ColorRange.JPEG
@@ -345,6 +353,27 @@ class MovieWriter:
             frame.color_primaries, frame.color_trc = self.colour.primaries, self.colour.transfer
         return frame
 
+    def _fields(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """`frame` flagged interlaced in the source's field order where ProRes codes it so (PyAV cannot set a
+        frame's flags: FFmpeg's setfield filter does). ProRes used to code an interlaced daily's fix as
+        progressive frames under a container saying interlaced, and an MXF of it said progressive."""
+        if self._field_order is None or self.codec != "prores":
+            return frame
+        if self._field_graph is None:
+            graph = av.filter.Graph()
+            source = graph.add_buffer(
+                width=frame.width, height=frame.height, format=frame.format.name, time_base=frame.time_base
+            )
+            top = self._field_order == _FIELD_ORDERS["top field first"]
+            flagged = graph.add("setfield", "tff" if top else "bff")
+            source.link_to(flagged)
+            flagged.link_to(graph.add("buffersink"))
+            graph.configure()
+            self._field_graph = graph
+        self._field_graph.push(frame)
+        out: av.VideoFrame = self._field_graph.pull()
+        return out
+
     def write(self, rgb: npt.NDArray[Any]) -> None:
         """Append one HxWx3 RGB frame (uint8, uint16, or float 0..1; HxWx4 RGBA for a format with alpha)."""
         if self._container is None:
@@ -357,7 +386,7 @@ class MovieWriter:
         frame.pts = self._position
         frame.time_base = self._stream.codec_context.time_base
         try:
-            self._container.mux(self._stream.encode(frame))
+            self._container.mux(self._stream.encode(self._fields(frame)))
             for carrier in self._sounds:  # the sound up to this frame's end, interleaved with the frames
                 self._container.mux(carrier.until(Fraction(self._position + 1) / self.fps))
         except av.error.FFmpegError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -491,15 +492,36 @@ def test_a_frame_held_over_a_hole_is_the_one_written_even_if_the_callers_buffer_
 
 
 @pytest.mark.parametrize(
-    ("name", "scan"), [("tape.mov", "top field first"), ("tape.mp4", "bottom field first")]
+    ("name", "scan"),
+    [
+        ("tape.mov", "top field first"),
+        ("tape.mov", "bottom field first"),
+        ("tape.mxf", "top field first"),
+        ("tape.mp4", "bottom field first"),
+    ],
 )
-def test_an_interlaced_movie_written_says_its_field_order(
+def test_an_interlaced_movie_written_says_its_field_order_and_its_frames_are_coded_so(
     tmp_path: Path, clip: np.ndarray, name: str, scan: str
 ) -> None:
-    codec = "prores" if name.endswith(".mov") else "h264"
+    # ProRes coded an interlaced daily's fix as progressive frames (the .mov's fiel atom saying separated fields,
+    # the frames progressive; an .mxf said progressive altogether): it would not conform back into a 1080i edit
+    codec = "h264" if name.endswith(".mp4") else "prores"
     write_movie(tmp_path / name, clip[:3], 25, codec=codec, scan=scan)
 
-    assert probe(tmp_path / name).interlaced == scan
+    coded = subprocess.run(  # each frame's own flags, as a decoder (and an NLE) reads them
+        ["ffprobe", "-v", "error", "-read_intervals", "%+#1", "-show_entries", "frame=interlaced_frame,top_field_first",
+         "-of", "csv=p=0", str(tmp_path / name)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert [line.rstrip(",") for line in coded] == ["1,1" if scan == "top field first" else "1,0"]
+    with av.open(str(tmp_path / name)) as movie:
+        stream = movie.streams.video[0]
+        if name.endswith(
+            ".mov"
+        ):  # interleaved fields: TB (4) for top first, BT (5) for bottom, as a source's
+            assert stream.codec_context.field_order == (4 if scan == "top field first" else 5)
+    if not name.endswith(".mxf"):  # FFmpeg's MXF muxer describes ProRes frames as progressive all the same
+        assert probe(tmp_path / name).interlaced == scan
     assert probe(write_movie(tmp_path / "plain.mp4", clip[:3], 25)).interlaced is None
 
 
