@@ -108,6 +108,17 @@ def other_request_waits(s: Session, request: FixRequest) -> bool:
     return s.scalar(waiting.limit(1)) is not None
 
 
+def newest_request_key(s: Session, request: FixRequest) -> str:
+    """The tracker key of the newest request recorded on `request`'s task (its own where none is newer, or it has no
+    task): a tracker that sees the task asked again after it knows a request Rushes has not read yet."""
+    if request.task_id is None:
+        return request.request_key
+    newest = select(FixRequest.request_key).where(
+        FixRequest.show_id == request.show_id, FixRequest.task_id == request.task_id
+    )
+    return s.scalar(newest.order_by(FixRequest.id.desc()).limit(1)) or request.request_key
+
+
 def list_fix_requests(
     s: Session, show: str | None = None, state: str | None = None, limit: int | None = 100
 ) -> list[FixRequest]:
@@ -146,7 +157,7 @@ def spent_publications(s: Session, show: str, before: datetime) -> list[Publicat
     supervisor, or never published by a request that failed or was taken back. Approved ones (the example
     pairs training learns from), ones waiting for review, and ones of a failed request whose publish job
     is dead-lettered (`rushes jobs retry` publishes their files once the tracker is mended; the coordinator
-    was told so) are never among them."""
+    was told so) or retried and not done yet are never among them."""
     rejected = and_(Publication.review_status == "rejected", Publication.reviewed_at < before)
     unpublished = and_(
         Publication.state == "pending",
@@ -160,10 +171,13 @@ def spent_publications(s: Session, show: str, before: datetime) -> list[Publicat
 
 
 def _retriable_publications(s: Session, pending: Sequence[Publication]) -> set[int]:
-    """Which of these pending publications of failed requests have a dead publish job (keyed as they are)."""
+    """Which of these pending publications of failed requests have a publish job (keyed as they are) not done:
+    dead-lettered, or retried by hand and waiting or running."""
     keys = [pub.key for pub in pending if pub.fix_request.state == "failed"]
-    dead = {key for key, job in jobs_by_key(s, keys).items() if job.kind == "publish" and job.state == "dead"}
-    return {pub.id for pub in pending if pub.key in dead}
+    alive = {
+        key for key, job in jobs_by_key(s, keys).items() if job.kind == "publish" and job.state != "done"
+    }
+    return {pub.id for pub in pending if pub.key in alive}
 
 
 def add_publication(

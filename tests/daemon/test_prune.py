@@ -147,16 +147,17 @@ def test_a_render_still_waiting_in_the_outbox_is_never_spent_however_old(state: 
     assert waiting.exists() and not gone.exists()
 
 
-def test_a_render_whose_publish_the_tracker_refused_is_kept_for_jobs_retry_however_old() -> None:
+@pytest.mark.parametrize("state", ["dead", "queued", "running"])  # refused; retried, waiting or publishing
+def test_a_render_whose_publish_the_tracker_refused_is_kept_for_jobs_retry_however_old(state: str) -> None:
     # the publish was refused for good (a permission): the request failed and the coordinator was told the files are
-    # kept for `rushes jobs retry`; a nightly prune must not delete what that retry publishes
+    # kept for `rushes jobs retry`; a nightly prune must not delete what that retry publishes, nor while it runs
     refused_id, lost_id = request("req-r", "failed"), request("req-l", "failed")
     refused = render(refused_id, "denoise", days=90, published=False)
     fix_died = render(lost_id, "denoise", days=90, published=False)  # its fix job died, not its publish
     ctx = open_context(load_settings())
     with ctx.catalog.session() as s:
         job, _ = job_repo.enqueue(s, "publish", f"publish:{refused_id}:denoise", {"publication_id": 1})
-        job.state = "dead"
+        job.state = state
     ctx.close()
     code, output = rushes("prune", "--yes", "--json")
     assert code == 0
