@@ -109,10 +109,12 @@ def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: 
     except TrackerFatal as exc:
         raise tracker_refusal(exc) from exc
     crash_point("publish.sent")
-    done, answered, waits = record_published(catalog, job.publication_id, request_id, published.version_id)
+    done, answered, waits, newest = record_published(
+        catalog, job.publication_id, request_id, published.version_id
+    )
     if done and task_id and waits:  # its status is that request's too: moved on when the last one ends
         log.info("publish.task_kept", task=task_id, why="another request on the task is still to be done")
-    elif done and task_id and not tracker.mark_published(tracker_id(task_id), answered, job.request_key):
+    elif done and task_id and not tracker.mark_published(tracker_id(task_id), answered, newest):
         why = "the task left the fix status while the fix was made, or was set to fix again (a new request)"
         log.info("publish.task_kept", task=task_id, why=why)
     log.info("publish.done", version=published.version_id, created=published.created, code=spec.code)
@@ -154,11 +156,13 @@ def version_spec(settings: Settings, catalog: Catalog, pub_id: int) -> tuple[Ver
 
 def record_published(
     catalog: Catalog, pub_id: int, request_id: int, version_id: int | str
-) -> tuple[bool, bool, bool]:
+) -> tuple[bool, bool, bool, str]:
     """Mark the publication published. Whether every kind of its request now is (the request is done), whether
-    the request had failed before (answered on its task; one of its jobs retried by hand since), and whether
+    the request had failed before (answered on its task; one of its jobs retried by hand since), whether
     another request on its task is still to be done (asked again while this one rendered: the task stays in the
-    fix status for it, as an answer leaves it; it was moved to review, and that request's failure left there)."""
+    fix status for it, as an answer leaves it; it was moved to review, and that request's failure left there),
+    and the key of the newest request recorded on its task (the tracker keeps the task in fix when it was asked
+    again after that one: a request not read yet)."""
     with catalog.session() as s:
         publication = fixes.mark_published(s, pub_id, version_id)
         notice_if_replaced(s, publication)  # its plate delivered again while it waited in the outbox
@@ -172,7 +176,8 @@ def record_published(
         if done:
             fixes.set_fix_state(s, request_id, "published")
         waits = fixes.other_request_waits(s, fresh)
-    return done, answered, waits
+        newest = fixes.newest_request_key(s, fresh)
+    return done, answered, waits, newest
 
 
 def tracker_id(value: str | None) -> int | str:

@@ -210,9 +210,10 @@ class Tracker(Protocol):
         there already). A task someone moved on while the fix was made (the request withdrawn by hand)
         keeps its status: False then, True when the task is in the published status. `answered`: the
         request was answered as not done before (a job of it retried by hand since), so the task may be in
-        `failed_status`, which Rushes set; it moves from there too. `request_key`: the request published, where
-        the adapter can tell from it that the task was asked again since (ShotGrid: set out of fix and back,
-        a request not read yet): it keeps its status then too."""
+        `failed_status`, which Rushes set; it moves from there too. `request_key`: the newest request Rushes has
+        recorded on the task, where the adapter can tell from it that the task was asked again since (ShotGrid:
+        set out of fix and back after that request's event: a request not read yet): it keeps its status then
+        too."""
         ...
 
     def answer_request(self, answer: RequestAnswer) -> None:

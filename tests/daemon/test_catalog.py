@@ -40,6 +40,7 @@ from daemon.catalog.fixes import (
     approved_pairs,
     list_fix_requests,
     mark_published,
+    newest_request_key,
     pending_publications,
     publication_for_version,
     set_fix_state,
@@ -707,6 +708,19 @@ def test_requests_on_an_unfollowed_project_are_kept_once_each_grouped_by_project
     with catalog.session(readonly=True) as s:  # with no new one to prune them, old lines go by themselves
         later = unfollowed_projects(s, t0 + timedelta(days=32, hours=1))
         assert [(p.project, p.requests) for p in later] == [("VEN", 1)]
+
+
+def test_the_newest_request_recorded_on_a_task_is_named_for_the_tracker(catalog: Catalog, show: str) -> None:
+    # asked again while the first rendered, the second published first: the first's publish named its own event, so
+    # ShotGrid kept the task in fix, for a request that was already done, for good
+    with catalog.session() as s:
+        first, _ = add_fix_request(s, show, "shotgrid:event:10", "sh010", ["denoise"], task_id=7)
+        second, _ = add_fix_request(s, show, "shotgrid:event:14", "sh010", ["upscale"], task_id=7)
+        other, _ = add_fix_request(s, show, "shotgrid:event:20", "sh020", ["denoise"], task_id=8)
+        untracked, _ = add_fix_request(s, show, "cli:1", "sh030", ["denoise"])
+        assert newest_request_key(s, first) == newest_request_key(s, second) == "shotgrid:event:14"
+        assert newest_request_key(s, other) == "shotgrid:event:20"
+        assert newest_request_key(s, untracked) == "cli:1"
 
 
 def test_listing_fix_requests_reads_their_publications_in_one_query(catalog: Catalog, show: str) -> None:

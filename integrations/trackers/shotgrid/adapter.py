@@ -149,7 +149,7 @@ class ShotGridTracker:
         writes.answer_request(self.conn, self.schema, self.options, answer)
 
     def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
-        """The tasks no longer in the fix status (nor in `published_status`), or deleted: one find."""
+        """The tasks no longer in the fix status (review included), deleted, or on a shot out of the cut: one find."""
         return writes.withdrawn(self.conn, self.options, task_ids)
 
     def notify(self, notice: Notice) -> None:

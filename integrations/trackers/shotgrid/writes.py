@@ -137,8 +137,9 @@ def mark_published(
     """The task from the fix status (or, when the request was `answered` as not done before, from
     `failed_status`, where Rushes put it) to `published_status`; False, and nothing changed, when someone
     moved it on while the fix was made (the request withdrawn: the coordinator's status stands), or set it to
-    fix again since the request (`request_key`, `shotgrid:event:N`): a new request the poller has not read yet,
-    which moving the task on would lose (it is read only while the task is in fix)."""
+    fix again since the newest request Rushes has recorded on it (`request_key`, `shotgrid:event:N`): a new
+    request the poller has not read yet, which moving the task on would lose (it is read only while the task
+    is in fix)."""
     status = task_status(conn, task_id)
     if status == options.published_status:
         return True  # a retry after the update got through
@@ -151,8 +152,8 @@ def mark_published(
 
 
 def _asked_since(conn: Connection, options: TrackerOptions, task_id: int | str, request_key: str) -> bool:
-    """Whether the task was set to fix again after the event that made the request (`shotgrid:event:N`): moved
-    out of fix and back, asking anew."""
+    """Whether the task was set to fix again after the event that made the newest request Rushes knows
+    (`shotgrid:event:N`): moved out of fix and back, asking anew."""
     prefix = "shotgrid:event:"
     if not request_key.startswith(prefix) or not request_key[len(prefix) :].isdigit():
         return False
