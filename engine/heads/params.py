@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.heads.errors import ParamError
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
-from engine.media.images import read_alpha_image
+from engine.media.images import read_alpha_image, read_header
 from engine.media.working import read_working, scene_linear, to_working
 
 
@@ -159,8 +159,7 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
         return mask
     try:
         if Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file():
-            # its header: the size is checked before its pixels are read
-            sized = probe(spec, verify=False, sound=False)
+            sized = read_header(Path(spec))  # this file's own (probe would read a numbered one's sequence)
             _check_shape(f"mask={spec}", sized.width, sized.height, info)
             return _selecting(spec, [_framed(spec, _still_mask(spec), info)])[0]
         mask_info = probe(spec, sound=False)
@@ -254,9 +253,9 @@ def _check_framing(spec: str, w: int, h: int, info: MediaInfo) -> None:
 
 
 def _check_shape(named: str, width: int, height: int, info: MediaInfo) -> None:
-    """ParamError, before a mask's or a reference's pixels are read, when it is more than MAX_SCALE times the
-    shot's frames each way (a 35 kB 8000x4500 PNG named as the mask of a 320x180 shot took a gigabyte to read),
-    or, for a mask, not of their shape (_framed)."""
+    """ParamError, before a mask's or a reference's pixels are converted (an EXR's not read: its header only),
+    when it is more than MAX_SCALE times the shot's frames each way (a 35 kB 8000x4500 PNG named as the mask of a
+    320x180 shot took a gigabyte to read), or, for a mask, not of their shape (_framed)."""
     if width > MAX_SCALE * info.width or height > MAX_SCALE * info.height:
         raise ParamError(
             f"{named} is {width}x{height}, more than {MAX_SCALE} times the shot's {info.width}x{info.height} "
@@ -294,7 +293,7 @@ def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
             f"shot (reference={info.last_frame}, say) or {like}"
         )
     try:
-        sized = probe(spec, verify=False, sound=False)  # its header: the size is checked before it is read
+        sized = read_header(Path(spec))  # this file's own (probe would read a numbered one's sequence)
         _check_shape(f"reference={spec}", sized.width, sized.height, info)
         image = read_image(spec)
     except MediaError as exc:

@@ -259,6 +259,10 @@ def test_a_mask_or_reference_far_larger_than_the_shot_is_refused_before_it_is_re
     for kind, key in (("cleanup", "mask"), ("regrade", "reference")):
         with pytest.raises(ParamError, match="is 960x640, more than 4 times the shot's 96x64 frames"):
             parse_fix_params(kind, {key: str(huge)}).bind(shot)
+    beside = tmp_path / "ref_v2.png"  # of the shot's size, beside a numbered sibling far larger
+    write_image(tmp_path / "ref_v1.png", np.zeros((640, 960, 3), np.float32))
+    write_image(beside, np.full((64, 96, 3), 0.5, np.float32))
+    assert parse_fix_params("regrade", {"reference": str(beside)}).bind(shot)
     long = footage.movie(tmp_path / "matte.mp4", n=20, size=(96, 64))  # the shot has six frames
     assert sorted(parse_fix_params("cleanup", {"mask": str(long)}).bind(shot)["masks"]) == list(
         range(1001, 1007)
