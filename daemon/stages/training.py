@@ -64,6 +64,13 @@ class TrainingInProgress(RuntimeError):
     the show, or a job whose lease ran out while its worker still trains): retried later, never trained twice."""
 
 
+def _serving(catalog: Catalog, show: str) -> int | None:
+    """The number of the show's version in service now (None before its first)."""
+    with catalog.session(readonly=True) as s:
+        row = models_repo.latest_promoted(s, show)
+        return row.version if row is not None else None
+
+
 def promoted_model(catalog: Catalog, show: str) -> ModelVersion | None:
     with catalog.session() as s:
         row = models_repo.latest_promoted(s, show)
@@ -208,6 +215,7 @@ def run_training(
     clips, trained_on = training_clips(catalog, show.code)
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
+    serving = _serving(catalog, show.code)  # a version put in service by hand meanwhile keeps its place
     parent, base, fresh_start = _starting_point(settings, catalog, show.code, base, afresh)
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = _without_base(fresh_start, grown.pop("base_withdrawn"))
@@ -227,6 +235,11 @@ def run_training(
             )
         promote, verdicts = _judged(result, parent is None)
         withdrawn = _withdrawn(settings, catalog, show.code, result.version)
+        put_back = _serving(catalog, show.code)
+        if promote and put_back != serving:  # `rushes model promote` while it trained: that choice stands
+            why = f"v{put_back} was put in service while it trained"
+            log.warning("train.not_promoted", show=show.code, version=number, why=why)
+            promote = False
         if promote and withdrawn:  # excluded while it trained: kept for the record, never used
             log.warning("train.not_promoted", show=show.code, version=number, why=withdrawn)
             promote = False

@@ -433,6 +433,26 @@ def test_a_version_in_service_before_is_put_back_and_the_next_training_grows_fro
     )
     assert load_manifest(str(_train().folder)).parent == "v1"
 
+    def put_back_meanwhile(_stage: Stage) -> None:  # the lead goes back while the nightly trains
+        ctx = open_context(load_settings(None))
+        try:
+            with ctx.catalog.session() as s:
+                models_repo.promote(s, "TST", 1)
+        finally:
+            ctx.close()
+
+    ctx = open_context(load_settings(None))
+    try:
+        with ctx.catalog.session() as s:
+            models_repo.promote(s, "TST", 3)
+        late = run_training(
+            ctx.settings, ctx.catalog, "TST", job_id=None, train_settings=TINY, on_stage=put_back_meanwhile
+        )
+    finally:
+        ctx.close()
+    rows = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert not late.promoted and [r["version"] for r in rows if r["promoted"]] == [1]  # the choice stands
+
     code, output = rushes("model", "promote", "v9", "--show", "TST")
     assert code == 2 and "show TST has no model v9" in output
     withdrawn = first.clips[0]
