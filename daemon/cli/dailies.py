@@ -154,7 +154,7 @@ def dailies_exclude(
 ) -> None:
     """Never train on this daily again; every later model's manifest lists it with the reason."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
-    from daemon.stages.lineage import promoted_withdrawn, versions_learned_from
+    from daemon.stages.lineage import base_carrying, promoted_withdrawn, versions_learned_from
     from engine.model import ModelError, ModelOutdated
 
     if not reason.strip():
@@ -168,14 +168,16 @@ def dailies_exclude(
                 row = daily_repo.exclude_daily(s, daily_id, reason)
             except daily_repo.NoSuchDaily as exc:
                 raise fail(str(exc)) from None
-            path, why, show = row.path, row.excluded_reason, row.show.code
+            path, why, show, content = row.path, row.excluded_reason, row.show.code, row.content_hash
         learned = versions_learned_from(ctx.catalog, show, daily_id)
+        bases = ctx.settings.data_dir / "bases"
         try:
-            in_use = promoted_withdrawn(ctx.catalog, show, ctx.settings.data_dir / "bases")
+            in_use = promoted_withdrawn(ctx.catalog, show, bases)
+            base = base_carrying(ctx.catalog, show, path, content, bases) if not learned else ""
         except ModelOutdated:  # an older Rushes' version: fixes do not use it, the classical tools fix
-            in_use = ""
+            in_use, base = "", ""
         except ModelError as exc:
-            in_use = f"its lineage cannot be read ({exc})"
+            in_use, base = f"its lineage cannot be read ({exc})", ""
     finally:
         ctx.close()
     was = f"; it was excluded already, for: {before}" if before and before != why else ""
@@ -184,19 +186,20 @@ def dailies_exclude(
         highlight=False,
         markup=False,
     )
-    out.print(_learned_line(show, learned, in_use), highlight=False, markup=False)
+    out.print(_learned_line(show, learned, in_use, base), highlight=False, markup=False)
 
 
-def _learned_line(show: str, learned: list[str], in_use: str) -> str:
-    """Which of the show's model versions learned from the excluded daily, and whether fixes still use one
-    (`in_use`: why the promoted version must not be used any more, "" when it may)."""
-    if not learned and not in_use:
+def _learned_line(show: str, learned: list[str], in_use: str, base: str = "") -> str:
+    """Which of the show's model versions learned from the excluded daily, or the studio base their lineage grew
+    from (`base`, "ACME v1"), and whether fixes still use one (`in_use`: why the promoted version must not be used
+    any more, "" when it may)."""
+    if not learned and not base:
         return f"no model version of {show} learned from it"
     line = (
         f"{show} versions that learned from it: {', '.join(learned)}; those grown from them carry it too."
         if learned
-        else f"no model version of {show} trained on it, but the studio base its promoted version grew from did;"
-        " every show grown from that base starts afresh without it at its next training."
+        else f"no model version of {show} trained on it, but base {base}, which its promoted version grew from, "
+        "did; every show grown from that base starts afresh without it at its next training."
     )
     if not in_use:
         return f"{line} Fixes use none of them."

@@ -25,6 +25,7 @@ from engine.model.base import trace_base
 from engine.model.manifest import BaseRef, ClipRecord, Exclusion, Manifest
 from engine.train.corpus import listed_files
 from engine.train.dataset import hash_files
+from integrations.ingest.hashing import content_hash
 
 
 def exclusions(catalog: Catalog, show: str) -> list[Exclusion]:
@@ -84,15 +85,16 @@ def withdrawn_in_lineage(catalog: Catalog, show: str, version: Manifest | None, 
 
 def base_withdrawn(catalog: Catalog, base: Manifest) -> str:
     """Why a studio base must not be grown from ("" when it may): a corpus clip it trained on is a daily of any
-    show excluded since, by its path or as a copy of it (the same names and bytes: the base lists each clip's
-    hash of both). Every show's exclusions count: what a base learned is in every show grown from it."""
+    show excluded since, by its path or as a copy of it (_same_footage). Every show's exclusions count: what a
+    base learned is in every show grown from it."""
     with catalog.session(readonly=True) as s:
         withdrawn = [
-            (d.show.code, d.id, d.path, d.excluded_reason or "") for d in daily_repo.excluded(s, None)
+            (d.show.code, d.id, d.path, d.content_hash, d.excluded_reason or "")
+            for d in daily_repo.excluded(s, None)
         ]
     for clip in base.clips:
-        for show, daily_id, path, reason in withdrawn:
-            if _same_footage(clip, path):
+        for show, daily_id, path, content, reason in withdrawn:
+            if _same_footage(clip, path, content):
                 return (
                     f"base {base.show} {base.version} learned from {clip.id}, daily {daily_id} of show {show}, "
                     f"excluded since: {reason}"
@@ -100,15 +102,38 @@ def base_withdrawn(catalog: Catalog, base: Manifest) -> str:
     return ""
 
 
-def _same_footage(clip: ClipRecord, daily_path: str) -> bool:
-    """Whether a base's corpus clip is the daily at `daily_path`: the same path, or a file (or sequence) of the
-    same name whose bytes hash as the clip's (only then is the daily read)."""
+def _same_footage(clip: ClipRecord, daily_path: str, daily_hash: str | None) -> bool:
+    """Whether a base's corpus clip is the daily at `daily_path`: the same path; a file (or sequence) of the same
+    name whose bytes hash as the clip's; or a movie of the daily's bytes under another name, where the clip's file
+    is still in the corpus (a movie daily's catalog hash, `daily_hash`, is of its bytes alone). Files are read only
+    where a name or a size matches."""
     if Path(clip.id) == Path(daily_path):
         return True
-    if Path(clip.id).name != Path(daily_path).name:
+    if Path(clip.id).name == Path(daily_path).name:
+        files = listed_files(daily_path)
+        return bool(files) and hash_files(files) == clip.content_hash
+    corpus_file, daily_file = Path(clip.id), Path(daily_path)
+    try:
+        same_size = corpus_file.is_file() and daily_file.is_file()
+        same_size = same_size and corpus_file.stat().st_size == daily_file.stat().st_size
+    except OSError:
         return False
-    files = listed_files(daily_path)
-    return bool(files) and hash_files(files) == clip.content_hash
+    return same_size and daily_hash == content_hash([corpus_file], with_names=False)
+
+
+def base_carrying(catalog: Catalog, show: str, daily_path: str, daily_hash: str | None, bases: Path) -> str:
+    """The base the show's promoted lineage grew from ("ACME v1") when its corpus holds the daily at
+    `daily_path` (as base_withdrawn reads it), else ""."""
+    with catalog.session(readonly=True) as s:
+        row = models_repo.latest_promoted(s, show)
+        folder = row.path if row else None
+    manifest: Manifest | None = load_manifest(folder) if folder else None
+    while manifest is not None and manifest.parent is not None:
+        manifest = _parent_manifest(catalog, show, manifest)
+    base = _base_manifest(manifest.base, bases) if manifest is not None and manifest.base else None
+    if base is None or not any(_same_footage(clip, daily_path, daily_hash) for clip in base.clips):
+        return ""
+    return f"{base.show} {base.version}"
 
 
 def _base_withdrawn_in(catalog: Catalog, first: Manifest, bases: Path) -> str:

@@ -554,6 +554,27 @@ def test_a_daily_the_base_learned_from_a_copy_of_is_carried_by_no_show_grown_fro
     )
 
 
+def test_excluding_a_daily_that_only_the_base_learned_from_names_the_base(tmp_path: Path) -> None:
+    """A take the studio archived (and its base learned from) delivered to the show after its first version: the
+    show's versions never trained on it, yet they carry it through the base; the exclusion says which base."""
+    corpus, dailies = _corpus(tmp_path), _show(tmp_path)
+    _train_base(corpus)
+    _train(base="ACME")
+    (dailies / "SH009_v1.mp4").write_bytes((corpus / "old1.mp4").read_bytes())
+    assert rushes("ingest", str(dailies), "--show", "TST")[0] == 0
+    ctx = open_context(load_settings(None))
+    with ctx.catalog.session() as s:
+        (late,) = [d.id for d in daily_repo.list_dailies(s, "TST") if d.path.endswith("SH009_v1.mp4")]
+    ctx.close()
+    code, output = rushes("dailies", "exclude", str(late), "--reason", "consent withdrawn")
+    said = " ".join(output.split())
+    assert (
+        code == 0
+        and "no model version of TST trained on it, but base ACME v1, which its promoted version " in said
+    )
+    assert "Fixes use the promoted version until the next training, which starts afresh without it" in said
+
+
 def test_dailies_excluded_while_a_version_trains_on_them_keep_that_version_from_use(tmp_path: Path) -> None:
     """The exclusions came while the show's first training read the dailies: that version used to be promoted
     and fixes used it; now it is kept, unpromoted, and the next version, without them, is the one used."""
