@@ -248,7 +248,7 @@ def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_writte
 
 
 def test_status_writes_a_terminals_escape_sequences_from_a_file_or_the_tracker_escaped(
-    clean_env: Path, tmp_path: Path
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a fix field and a file name holding escape sequences reached the operator's terminal as they were: a window
     # title set, text hidden, the clipboard written (OSC 52) by whoever could edit a task or drop a file
@@ -268,6 +268,9 @@ def test_status_writes_a_terminals_escape_sequences_from_a_file_or_the_tracker_e
             )
     finally:
         catalog.dispose()
+    from daemon.cli import app as cli_app
+
+    monkeypatch.setattr(cli_app.out, "_width", 400)  # each row on one line (an xdist worker's console: 80 wide)
     code, output = rushes("status")
     assert code == 0 and "\x1b" not in output and "\x07" not in output
     assert "unknown fix kind 'PWNED\\x1b]0;TITLE\\x07\\x1b[31mRED'" in output
