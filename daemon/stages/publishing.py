@@ -150,6 +150,7 @@ def version_spec(settings: Settings, catalog: Catalog, pub_id: int) -> tuple[Ver
             frames_path=files.frames,
             thumbnail_path=files.thumbnail,
             attachments=attachments,
+            keep_status=fixes.other_request_waits(s, request),  # Kitsu: its comment must not move the task on
         )
         return spec, request.id, request.task_id
 

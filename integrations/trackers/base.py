@@ -123,6 +123,8 @@ class VersionSpec:
     frames_path: str | None = None
     thumbnail_path: Path | None = None
     attachments: tuple[Path, ...] = ()  # before/after movie, .cube, .otio
+    # another request waits on the task: the Version must not move the task on (Kitsu's comment keeps its status)
+    keep_status: bool = False
 
 
 @dataclass(frozen=True)

@@ -368,17 +368,59 @@ def test_a_request_withdrawn_while_rushes_worked_is_published_in_the_status_the_
     assert kitsu.mark_published(kitsu_shot.task_id, answered=True) and status() == "wfa"
 
 
-def test_a_task_moved_out_of_the_fix_and_rushes_own_statuses_or_deleted_is_a_request_taken_back(
+def test_a_task_moved_on_by_a_person_deleted_or_cancelled_is_a_request_taken_back_and_rushes_own_move_is_not(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:
     kitsu = tracker(zou_server)
-    missing = "00000000-0000-4000-8000-000000000000"
+    task, missing = kitsu_shot.task_id, "00000000-0000-4000-8000-000000000000"
     post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
-    assert kitsu.withdrawn([kitsu_shot.task_id, missing]) == {missing}
-    post(kitsu_admin, kitsu_shot, "wfa", "a Version of another kind went out")  # Rushes' own status
-    assert kitsu.withdrawn([kitsu_shot.task_id]) == set()
+    assert kitsu.withdrawn([task, missing]) == {missing}
+    # Rushes' own publish of an earlier request moved it to wfa, an artist chatted after: still asking
+    post(
+        kitsu_admin,
+        kitsu_shot,
+        "wfa",
+        "**SH010_rushes_regrade_r1**\n\nrushes-key: publish:kitsu:comment:1:regrade",
+    )
+    post(kitsu_admin, kitsu_shot, "wfa", "looks good to me")
+    assert kitsu.withdrawn([task]) == set()
+    # a person sets wfa ("the plate is fine"): taken back, as any status but fix (it used to count as asking)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    post(kitsu_admin, kitsu_shot, "wfa", "taken back, the plate is fine")
+    assert kitsu.withdrawn([task]) == {task}
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
     post(kitsu_admin, kitsu_shot, "todo", "not this one after all")
-    assert kitsu.withdrawn([kitsu_shot.task_id]) == {kitsu_shot.task_id}
+    assert kitsu.withdrawn([task]) == {task}
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    gazu.shot.remove_shot(kitsu_shot.shot, client=kitsu_admin)  # out of the cut while its request waits
+    assert kitsu.withdrawn([task]) == {task}
+
+
+def test_a_fix_asked_again_while_the_first_renders_is_read_after_the_first_is_published(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot, tmp_path: Path
+) -> None:
+    # the first request's Version went out before the poller read the second: its comment moved the task to wfa,
+    # and the second was dropped as taken back, the upscale never made, nobody told
+    def status() -> str:
+        return str(gazu.task.get_task(kitsu_shot.task_id, client=kitsu_admin)["task_status"]["short_name"])
+
+    kitsu = tracker(zou_server)
+    start = kitsu.fix_requests_since(None)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes denoise")
+    first = kitsu.fix_requests_since(start.cursor)
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes upscale")  # asked again while the denoise renders
+    kitsu.publish_version(spec_for(kitsu_shot, write_movie(tmp_path / "d.mp4"), "publish:first:denoise"))
+    assert status() == "wfa"
+    [again] = [r for r in kitsu.fix_requests_since(first.cursor).items if r.task_id == kitsu_shot.task_id]
+    assert again.kinds == ("upscale",)
+
+    # known to Rushes before the first is published: the first's comment keeps the task in fix for it
+    post(kitsu_admin, kitsu_shot, FIX_STATUS, "#rushes regrade")
+    kept = replace(
+        spec_for(kitsu_shot, write_movie(tmp_path / "u.mp4"), "publish:again:upscale"), keep_status=True
+    )
+    kitsu.publish_version(kept)
+    assert status() == FIX_STATUS
 
 
 def test_a_review_movie_keeps_its_sync_sound_through_kitsus_normalization(

@@ -33,7 +33,7 @@ from integrations.trackers.base import FixRequest, project_names
 from integrations.trackers.kitsu import events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import Cursor, parse_time
-from integrations.trackers.kitsu.markers import NOTE_TAG, key_of
+from integrations.trackers.kitsu.markers import NOTE_TAG, by_rushes, key_of
 from integrations.trackers.shotnames import ShotPlace, shot_names
 
 LOG = structlog.get_logger(__name__)
@@ -210,10 +210,31 @@ class FixReader:
                 comment_id=comment.get("id"),
             )
             return None
+        if arrival == "left" and self._only_rushes_since(task_id, comment):
+            return task  # Rushes' own publish (of an earlier request) moved it on since: the fix still stands
         if arrival == "left":
             LOG.info("task left the fix status before the request was read", task_id=task_id)
             return None  # withdrawn: the coordinator moved the task on
         return task
+
+    def _only_rushes_since(self, task_id: str, comment: Entity) -> bool:
+        """Whether every comment on the task after `comment` that changed its status is Rushes' own (a publish
+        or a note): an earlier request's Version, published before this one was read, moved the task on, not
+        the coordinator (the request used to be dropped as taken back, and the fix asked again never made)."""
+        later: list[Entity] = []
+        for other in events.comments(self.conn, task_id):  # newest first
+            if str(other.get("id")) == str(comment.get("id")):
+                break
+            later.append(other)
+        else:
+            return False  # the comment is gone: nothing to stand on
+        status, changed_by_rushes = comment.get("task_status_id"), False
+        for other in reversed(later):  # oldest first
+            if other.get("task_status_id") != status:
+                if not by_rushes(other.get("text")):
+                    return False
+                status, changed_by_rushes = other.get("task_status_id"), True
+        return changed_by_rushes
 
 
 def not_on_a_shot(entity_type: str, name: str) -> str:

@@ -20,6 +20,11 @@ def key_of(text: str | None) -> str | None:
     return found.group(1) if found else None
 
 
+def by_rushes(text: str | None) -> bool:
+    """Whether a comment is Rushes' own: a publish (its key line) or a note (its tag)."""
+    return key_of(text) is not None or NOTE_TAG in (text or "")
+
+
 def code_of(text: str | None) -> str | None:
     """The Version code a publish comment opens with (`**SQ01_SH010_rushes_denoise_r3**`), or None."""
     found = CODE_PATTERN.match(text or "")

@@ -37,7 +37,7 @@ from integrations.trackers.kitsu import entities, events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import parse_time
 from integrations.trackers.kitsu.fixes import utc_now
-from integrations.trackers.kitsu.markers import NOTE_TAG, key_of, note_text, version_text
+from integrations.trackers.kitsu.markers import NOTE_TAG, by_rushes, key_of, note_text, version_text
 from integrations.trackers.kitsu.statuses import Statuses
 
 LOG = structlog.get_logger(__name__)
@@ -97,8 +97,8 @@ def publish_version(
     comment = next((c for c in comments if key_of(c.get("text")) == spec.idempotency_key), None)
     if comment is None:
         task = conn.call(f"task {task_id}", lambda c: gazu.task.get_task(task_id, client=c))
-        withdrawn = _moved_on(statuses, task)
-        status_id = task["task_status_id"] if withdrawn else statuses.of("version_status")["id"]
+        kept = spec.keep_status or _moved_on(statuses, task)  # another request's, or the coordinator's
+        status_id = task["task_status_id"] if kept else statuses.of("version_status")["id"]
         attachments = [str(p) for p in spec.attachments if p.is_file()]
         text = version_text(spec)
         comment = conn.call(
@@ -231,14 +231,31 @@ def mark_published(conn: Connection, statuses: Statuses, task_id: int | str, ans
 
 
 def withdrawn(conn: Connection, statuses: Statuses, task_ids: Sequence[int | str]) -> set[str]:
-    """Of these tasks, those someone moved on (see _moved_on) or deleted: a read per task, as Kitsu's API
-    reads a task by its id."""
-    gone = set()
-    for task_id in sorted({str(t) for t in task_ids}):
-        task = conn.get_or_none(f"task {task_id}", functools.partial(_get_task, task_id))
-        if task is None or _moved_on(statuses, task):
-            gone.add(task_id)
-    return gone
+    """Of these tasks (each with a request Rushes has not started on), those that no longer ask for their fix:
+    deleted, on a shot cancelled since (out of the cut), moved out of Rushes' statuses (see _moved_on), or moved
+    to one of Rushes' own review statuses by a person (the newest comment not Rushes'; wfa set by hand used to
+    count as still asking). A read per task, as Kitsu's API reads a task by its id, and one more for its
+    comments where it is in a review status."""
+    return {str(t) for t in sorted({str(t) for t in task_ids}) if not _asks(conn, statuses, str(t))}
+
+
+def _asks(conn: Connection, statuses: Statuses, task_id: str) -> bool:
+    """Whether the task (read now) still asks for its waiting request's fix (see withdrawn)."""
+    task = conn.get_or_none(f"task {task_id}", functools.partial(_get_task, task_id))
+    if task is None or _moved_on(statuses, task) or (task.get("entity") or {}).get("canceled"):
+        return False
+    return task.get("task_status_id") == statuses.of("fix_status")["id"] or _moved_by_rushes(conn, task_id)
+
+
+def _moved_by_rushes(conn: Connection, task_id: str) -> bool:
+    """Whether the comment that gave the task its present status is Rushes' own (a publish or a note): the
+    oldest of the newest comments in that status (a chat after it keeps the status it was given)."""
+    setter: Entity | None = None
+    for comment in events.comments(conn, task_id):  # newest first
+        if setter is not None and comment.get("task_status_id") != setter.get("task_status_id"):
+            break
+        setter = comment
+    return setter is not None and by_rushes(setter.get("text"))
 
 
 def _get_task(task_id: str, client: KitsuClient) -> Entity:
