@@ -156,7 +156,9 @@ class Ingestor:
             )
             if created:
                 show_repo.set_model_stale(s, show, True)
-            if created and replaced is not None and replaced != digest:  # the plate delivered again
+            # the plate delivered again: new content, or the content of another daily (kept as its copy, which
+            # used to tell nobody and leave the approved fixes of the old plate paired with the other's pictures)
+            if replaced is not None and replaced != digest:
                 plate_delivered_again(s, show, path, replaced, digest)
             outcome = Outcome(path, "registered" if created else "unchanged", c.shot, None, daily.id)
         if created and info.interlaced:  # trained on and fixed as it is, combing and all: say so once

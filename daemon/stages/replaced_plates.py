@@ -37,7 +37,8 @@ def notice_if_replaced(s: Session, publication: Publication) -> bool:
     made_of, path = publication.source_hash, publication.source_path
     if made_of is None or path is None:  # an older Rushes' publication: what it was made of is not known
         return False
-    now = daily_repo.current_daily(s, show, path)
+    # the daily there now, or the one whose copy the file there now is
+    now = daily_repo.current_daily(s, show, path) or daily_repo.alias_of(s, show, path)
     if now is None or now.status != "registered" or now.content_hash in (None, made_of):
         return False
     _queue(s, show, publication, made_of, now.content_hash)

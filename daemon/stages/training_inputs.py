@@ -173,7 +173,11 @@ def _delivered_again(s: Session, show: str, pub: Publication) -> str | None:
     content (the plate delivered again under the same name, v002 over v001): the fix was made of the first."""
     if not pub.source_path or not pub.source_hash:
         return None  # nothing recorded to compare with (a publication of an older Rushes, whose daily is unknown)
-    current = daily_repo.current_daily(s, show, pub.source_path)
+    # the daily there now, or the one whose copy the file there now is (a plate delivered again with the bytes of
+    # another daily)
+    current = daily_repo.current_daily(s, show, pub.source_path) or daily_repo.alias_of(
+        s, show, pub.source_path
+    )
     if current is None or current.content_hash in (None, pub.source_hash):
         return None
     return (

@@ -270,7 +270,9 @@ def test_status_writes_a_terminals_escape_sequences_from_a_file_or_the_tracker_e
         catalog.dispose()
     from daemon.cli import app as cli_app
 
-    monkeypatch.setattr(cli_app.out, "_width", 400)  # each row on one line (an xdist worker's console: 80 wide)
+    monkeypatch.setattr(
+        cli_app.out, "_width", 400
+    )  # each row on one line (an xdist worker's console: 80 wide)
     code, output = rushes("status")
     assert code == 0 and "\x1b" not in output and "\x07" not in output
     assert "unknown fix kind 'PWNED\\x1b]0;TITLE\\x07\\x1b[31mRED'" in output

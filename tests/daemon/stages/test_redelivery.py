@@ -158,6 +158,41 @@ def test_an_approved_fix_is_not_paired_with_the_plate_delivered_again_over_its_d
     )
 
 
+def test_a_plate_delivered_again_with_another_dailys_bytes_leaves_its_fix_unpaired_and_tells_its_reviewer(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    # the lab's v002 of sh010 carried sh050's pictures: kept as a copy of sh050, it told nobody, and the approved fix
+    # of sh010 trained paired with sh050's frames
+    from daemon.stages.ingest import Ingestor
+    from integrations.ingest.candidates import Candidate
+
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
+    ingest_movie(catalog, plate, "sh010")
+    other = footage.movie(tmp_path / "plates" / "sh050_1.mp4", n=4, size=(64, 48), photo="coffee")
+    ingest_movie(catalog, other, "sh050")
+    pair = approved_denoise(settings, catalog, plate, "memory:event:1")
+    waiting = published_denoise(settings, catalog, "memory:event:2")
+
+    plate.write_bytes(other.read_bytes())
+    st = plate.stat()
+    found = Candidate(
+        root=plate.parent,
+        kind="movie",
+        path=plate,
+        files=(plate,),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        shot="sh010",
+    )
+    assert Ingestor(catalog).handle(SHOW, found).result == "unchanged"  # a copy of sh050's daily
+
+    left = approved_pairs(catalog, SHOW)
+    assert left.examples == [] and [(p.id, "delivered again" in p.reason) for p in left.left_out] == [
+        (pair, True)
+    ]
+    assert [job.publication_id for job in notices(catalog)] == [waiting]
+
+
 def test_a_plate_delivered_again_under_a_new_name_leaves_the_approved_fix_of_the_first_a_pair(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
