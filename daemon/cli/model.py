@@ -1048,8 +1048,11 @@ def _print_lineage(manifest: dict[str, Any], trace: dict[str, Any] | None = None
         out.print("trained from scratch on the show's footage (no base)")
     for ex in manifest.get("exclusions", []):
         out.print(f"  excluded {ex['id']}: {ex['reason']}", highlight=False, markup=False)
+    steps = manifest.get("steps", {})
     for ex in manifest.get("examples", []):
         how = f"weight {ex['weight']:g}" if ex["trained"] else "listed, not trainable for this head"
+        if not ex["trained"] and steps.get(ex["head"]) == 0:
+            how = f"weight {ex['weight']:g}, not learned from: its head took no training step in this version"
         out.print(
             f"  approved pair {ex['id']} ({_known_as(ex)}{ex['head']}, {ex['frames']} frames, {how})",
             highlight=False,

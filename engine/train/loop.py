@@ -366,7 +366,7 @@ def _write(
         parent_metrics=parent_metrics,
         promotable=promote,
         sources=decision.sources(parent.version if parent is not None else None),
-        examples=run.pairs.records() if run.pairs is not None else [],
+        examples=run.pairs.records(steps) if run.pairs is not None else [],
         scene_linear=WORKING_ENCODING,
     )
     if manifest_fields:

@@ -14,7 +14,7 @@ the same pairs and seed is reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -116,8 +116,9 @@ class PairPool:
         count = int(head.default_config().get("frames", 1))
         return {"noisy": chw(stack_aligned(noisy, 1, count)), "target": chw(clean)}
 
-    def records(self) -> list[ExampleRecord]:
-        """What the manifest lists: every pair, with whether this build trained on it."""
+    def records(self, steps: Mapping[str, int]) -> list[ExampleRecord]:
+        """What the manifest lists: every pair, with whether this build trained on it (its head takes pairs and
+        took a training step: one that took none learned from nothing, and used to list its pairs as learned)."""
         return [
             ExampleRecord(
                 id=ex.id,
@@ -126,7 +127,7 @@ class PairPool:
                 after_hash=ex.after_hash,
                 frames=min(len(ex.before), len(ex.after)),
                 weight=ex.weight,
-                trained=ex.head in self.by_head,
+                trained=ex.head in self.by_head and steps.get(ex.head, 0) > 0,
                 label=ex.label,
             )
             for ex in self.examples

@@ -219,9 +219,11 @@ def test_approved_pairs_are_drawn_by_weight_and_listed(tmp_path: Path) -> None:
 
     batch = pool.batch(get_head("denoise"), rng, 3, 32, __import__("torch").device("cpu"))
     assert batch["target"].shape == (3, 3, 32, 32)
-    records = {r.id: r for r in pool.records()}
+    records = {r.id: r for r in pool.records({"denoise": 40, "regrade": 40})}
     assert records["publication:1:denoise"].trained and records["publication:1:denoise"].weight == 2.0
     assert not records["publication:2:regrade"].trained  # listed, but this build cannot learn from it
+    # a run whose denoise took no step (a short budget spent decoding) learned from none of its pairs
+    assert not {r.id: r for r in pool.records({"denoise": 0})}["publication:1:denoise"].trained
 
 
 def test_approved_pairs_reach_the_manifest_of_the_next_version(tmp_path: Path) -> None:
