@@ -126,7 +126,7 @@ def _print_reasons(requests: list[dict[str, Any]]) -> None:
     for r in requests:
         if r["error"]:
             lines.append(f"fix request {r['id']} {r['shot']} {r['state']}: {r['error']}")
-        elif r["rejection_note"]:
+        elif r["rejection_note"] and r["state"] != "approved":  # approved since: the note no longer stands
             lines.append(f"fix request {r['id']} {r['shot']} rejected: {r['rejection_note']}")
     _print_block("why:", lines)
 

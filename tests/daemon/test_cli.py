@@ -279,6 +279,24 @@ def test_status_writes_a_terminals_escape_sequences_from_a_file_or_the_tracker_e
     assert "x\\x1b]52;c;ZWNobwo=\\x07" in output
 
 
+def test_status_says_a_rejection_note_only_while_the_request_is_not_approved_since(clean_env: Path) -> None:
+    # rejected with a note, then approved: `rushes status` listed it approved and still said why it was rejected
+    from daemon.catalog import Catalog, fixes
+
+    assert rushes("show", "add", "TST")[0] == 0
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        with catalog.session() as s:
+            request, _ = fixes.add_fix_request(s, "TST", "sg:1", "sh050", ["denoise"], task_id=4)
+            fixes.set_fix_state(s, request.id, "open", rejection_note="still grainy")
+        assert "fix request 1 sh050 rejected: still grainy" in rushes("status")[1]
+        with catalog.session() as s:
+            fixes.set_fix_state(s, request.id, "approved")
+    finally:
+        catalog.dispose()
+    assert "still grainy" not in rushes("status")[1]
+
+
 def test_status_json_on_an_empty_home(clean_env: Path) -> None:
     code, output = rushes("status", "--json")
     assert code == 0, output
