@@ -586,29 +586,20 @@ def _carried(info: MediaInfo, prepared: Prepared, sound: Any, view: DisplayView 
 
 
 def _rebuilt_note(rebuilt: tuple[int, ...] | None, missing: list[int], frames: tuple[int, int]) -> str | None:
-    """One line, after the work, saying what interpolate's frames=auto made: the frames the input lacks and the
-    repeated frames it found and rebuilt, or that it found neither (so an artist knows whether anything
-    changed, and how to name frames of this input: `frames`, its first and last); None when frames were named
-    or retimed."""
-    from engine.media.sequences import frameset_string
+    """One line, after the work, saying what interpolate's frames=auto made (daemon.stages.fixing.auto_frames_done),
+    and where it found nothing, how to name frames of this input (`frames`, its first and last); None when frames
+    were named or retimed."""
+    from daemon.stages.fixing import auto_frames_done
 
-    if rebuilt is None:
-        return None
-    done = []
-    if missing:
-        done.append(f"made the missing frame(s) {frameset_string(missing)}")
-    if rebuilt:
-        done.append(
-            f"rebuilt {len(rebuilt)} repeated frame(s) from their neighbours: {frameset_string(list(rebuilt))}"
-        )
-    if done:
-        return f"--frames auto {' and '.join(done)}."
+    done = auto_frames_done(rebuilt, missing, "--frames auto")
+    if done is None or rebuilt or missing:
+        return done
     first, last = frames
     start = min(first + (last - first) // 3 + 1, last)  # a few frames inside it, never past its ends
     example = f"{start}-{min(start + 2, last)}" if start < last else str(start)
     return (
-        "--frames auto found no repeated or missing frame, so the output's frames are the input's: name the "
-        f"frames to rebuild with --frames (this input's are {first}-{last}), e.g. --frames {example}."
+        f"{done}: name the frames to rebuild with --frames (this input's are {first}-{last}), e.g. --frames "
+        f"{example}."
     )
 
 

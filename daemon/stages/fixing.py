@@ -648,6 +648,26 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
     return notes
 
 
+def auto_frames_done(rebuilt: tuple[int, ...] | None, missing: Sequence[int], option: str) -> str | None:
+    """One line saying what interpolate's frames=auto (`option`, as the caller names it) made: the frames the
+    input lacks and the repeated frames it found and rebuilt, or that it found neither, so the output's frames
+    are the input's; None when frames were named or retimed."""
+    from engine.media.sequences import frameset_string
+
+    if rebuilt is None:
+        return None
+    done = []
+    if missing:
+        done.append(f"made the missing frame(s) {frameset_string(list(missing))}")
+    if rebuilt:
+        done.append(
+            f"rebuilt {len(rebuilt)} repeated frame(s) from their neighbours: {frameset_string(list(rebuilt))}"
+        )
+    if done:
+        return f"{option} {' and '.join(done)}."
+    return f"{option} found no repeated or missing frame, so the output's frames are the input's"
+
+
 def _rebuilt(prepared: Prepared) -> set[int]:
     """The frame numbers an interpolate fix makes: the holes it found (auto, a retime) and the frames named."""
     made = set(prepared.params.get("missing") or ())
@@ -784,7 +804,13 @@ def run_fix(settings: Settings, catalog: Catalog, job: FixJob, job_id: int | Non
         number,
         request.show,
     )
-    description += "".join(f"\n{line}" for line in review_notes(plan, info, prepared))
+    missing = sorted(prepared.params.get("missing", ()))
+    found = auto_frames_done(
+        files.rebuilt, missing, "frames=auto"
+    )  # what the supervisor reviews: or the daily
+    description += "".join(
+        f"\n{line}" for line in [*review_notes(plan, info, prepared), *([found] if found else [])]
+    )
     desc_path = out_dir / "description.txt"
     desc_path.write_text(description + "\n")
     queue_publish(catalog, request, kind, files, VersionFiles.of(name, desc_path, files), number)
@@ -1051,7 +1077,7 @@ def render(
                     encoder.put((number, before, sink.compact(colour), alpha))
                     if progress is not None:
                         progress(done, max(total, done))
-            return sink.finish(lut=fixed.outputs.lut)
+            return replace(sink.finish(lut=fixed.outputs.lut), rebuilt=fixed.outputs.rebuilt)
     except FixError as exc:
         raise Permanent(str(exc)) from exc
 

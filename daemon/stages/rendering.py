@@ -166,6 +166,7 @@ class RenderedFiles:
     first_frame: int
     last_frame: int
     frame_count: int
+    rebuilt: tuple[int, ...] | None = None  # interpolate frames=auto: the repeated frames it rebuilt
 
 
 # --- pixels -------------------------------------------------------------------------------------------

@@ -158,6 +158,31 @@ def test_a_fix_taken_from_the_outbox_counts_the_frames_its_render_did_over_a_pau
     assert again == rendered
 
 
+@pytest.mark.parametrize("repeated", [True, False])
+def test_an_interpolate_fix_with_frames_found_says_in_its_version_which_it_rebuilt_or_that_it_found_none(
+    settings: Settings, catalog: Catalog, tmp_path: Path, repeated: bool
+) -> None:
+    # a supervisor reviewed, and could approve, a Version identical to the daily without a word that frames=auto
+    # found nothing to rebuild (`rushes fix` said so; the daemon's description did not)
+    from engine.media import write_movie
+
+    frames = footage.frames(8, (64, 48))
+    if repeated:
+        frames[4] = frames[3].copy()  # a frame repeated by the camera or a conversion
+    source = write_movie(tmp_path / "sh010_v1.mp4", np.stack(frames), 24, crf=0)
+    daily(catalog, tmp_path, path=source)  # no model yet: the classical flow path rebuilds
+    run_fix(settings, catalog, FixJob(request(catalog, ["interpolate"], {}), "interpolate", "memory:event:1"))
+    with catalog.session(readonly=True) as s:
+        [pub] = [p for r in fixes.list_fix_requests(s, SHOW) for p in r.publications]
+        said = (Path(pub.movie_path).parent / "description.txt").read_text()
+    if repeated:
+        assert "frames=auto rebuilt 1 repeated frame(s) from their neighbours: " in said
+    else:
+        assert (
+            "frames=auto found no repeated or missing frame, so the output's frames are the input's" in said
+        )
+
+
 def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
