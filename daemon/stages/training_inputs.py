@@ -152,9 +152,16 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
             for p in fix_repo.approved_pairs(s, show)
         ]
     found = ApprovedPairs()
+    seen: dict[tuple[str, str, str], str] = {}  # (head, before's hash, after's hash) -> the pair taken for them
     for pub_id, kind, before, frames, movie, label, refused in pubs:
         pair_id = f"publication:{pub_id}:{kind}"
         taken = refused or _taken(pair_id, kind, show, before, frames, movie, color)
+        if isinstance(taken, PairExample):
+            same = (taken.head, taken.before_hash, taken.after_hash)
+            if same in seen and all(same):  # the same fix approved twice (asked again, made again unchanged)
+                taken = f"the same pictures as {seen[same]}, approved before: counted once"
+            else:
+                seen.setdefault(same, pair_id)
         if isinstance(taken, PairExample):
             found.examples.append(replace(taken, label=label))
         else:

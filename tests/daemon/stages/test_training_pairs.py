@@ -117,3 +117,31 @@ def test_an_hdr_dailys_pair_trains_on_its_prores_deliverable_and_not_on_its_sdr_
 
     assert len(examples) == 1  # the SDR review movie is not the fix in the daily's encoding
     assert abs(float(examples[0].after.mean()) / 255 - float(fixed.mean())) < 0.02
+
+
+def test_the_same_fix_approved_twice_is_one_pair_not_twice_its_weight(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    # asked again, the approved kind was made again unchanged and approved again: it trained at twice its weight
+    daily = footage.movie(tmp_path / "plates" / "sh030_1.mp4", n=4, size=(64, 48))
+    first = write_movie(
+        tmp_path / "r1" / "sh030_rushes_denoise_r1.mp4", footage.frames(4, (64, 48)) * 0.9, 24
+    )
+    again = tmp_path / "r3" / "sh030_rushes_denoise_r3.mp4"
+    again.parent.mkdir()
+    again.write_bytes(first.read_bytes())  # the same pictures, rendered again
+    other = write_movie(
+        tmp_path / "r4" / "sh030_rushes_denoise_r4.mp4", footage.frames(4, (64, 48)) * 0.8, 24
+    )
+    with catalog.session() as s:
+        request, _ = fixes.add_fix_request(s, SHOW, "req-3", "sh030", ["denoise"])
+        for key, movie in (("r1", first), ("r3", again), ("r4", other)):
+            pub, _ = fixes.add_publication(s, request.id, "denoise", key, str(movie), source_path=str(daily))
+            fixes.mark_published(s, pub.id, 700 + pub.id)
+            fixes.set_review(s, pub.id, "approved")
+
+    found = approved_pairs(catalog, SHOW)
+    assert [e.id for e in found.examples] == ["publication:1:denoise", "publication:3:denoise"]
+    assert [(p.id, p.reason) for p in found.left_out] == [
+        ("publication:2:denoise", "the same pictures as publication:1:denoise, approved before: counted once")
+    ]
