@@ -123,15 +123,27 @@ def reserve_version(
             )
             number += 1
             folder = settings.models_dir / show / f"v{number}"
+        serving = models_repo.latest_promoted(s, show)  # a version put in service meanwhile keeps its place
         models_repo.add_version(
             s,
             show,
             str(folder),
             version=number,
             parent_version=int(parent.manifest.version.lstrip("v")) if parent else None,
-            metrics={"job": job_id, "state": "training"},
+            metrics={"job": job_id, "state": "training", "serving": serving.version if serving else None},
         )
     return number, folder
+
+
+def _serving_at_start(catalog: Catalog, show: str, number: int) -> int | None:
+    """The version that was in service when version `number` was reserved (its first attempt: a run resumed after
+    yielding to a fix keeps it); the one in service now for a row of an older Rushes, which did not record it."""
+    with catalog.session(readonly=True) as s:
+        row = models_repo.get_version(s, show, number)
+        metrics = (row.metrics or {}) if row is not None else {}
+    if "serving" in metrics:
+        return int(metrics["serving"]) if metrics["serving"] is not None else None
+    return _serving(catalog, show)
 
 
 def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], frozenset[int]]:
@@ -215,11 +227,11 @@ def run_training(
     clips, trained_on = training_clips(catalog, show.code)
     if not clips:
         raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
-    serving = _serving(catalog, show.code)  # a version put in service by hand meanwhile keeps its place
     parent, base, fresh_start = _starting_point(settings, catalog, show.code, base, afresh)
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = _without_base(fresh_start, grown.pop("base_withdrawn"))
     number, folder = reserve_version(catalog, settings, show.code, job_id, parent)
+    serving = _serving_at_start(catalog, show.code, number)
     with _run_lock(show.code, number, folder):
         options, cfg, cache = _run_settings(settings, show, number, seconds, device, train_settings)
         base_ref = grown["manifest_fields"]["base"]

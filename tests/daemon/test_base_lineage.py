@@ -453,6 +453,22 @@ def test_a_version_in_service_before_is_put_back_and_the_next_training_grows_fro
     rows = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
     assert not late.promoted and [r["version"] for r in rows if r["promoted"]] == [1]  # the choice stands
 
+    # the same when the training yielded to a fix (or its daemon stopped) and resumed after the put-back
+    from daemon.stages.training import reserve_version
+
+    ctx = open_context(load_settings(None))
+    try:
+        with ctx.catalog.session() as s:
+            models_repo.promote(s, "TST", 3)
+        reserve_version(ctx.catalog, ctx.settings, "TST", 7, None)  # its first attempt, then it yields
+        with ctx.catalog.session() as s:
+            models_repo.promote(s, "TST", 1)
+        resumed = run_training(ctx.settings, ctx.catalog, "TST", job_id=7, train_settings=TINY)
+    finally:
+        ctx.close()
+    rows = json.loads(rushes("model", "list", "--show", "TST", "--json")[1])
+    assert not resumed.promoted and [r["version"] for r in rows if r["promoted"]] == [1]
+
     code, output = rushes("model", "promote", "v9", "--show", "TST")
     assert code == 2 and "show TST has no model v9" in output
     withdrawn = first.clips[0]
