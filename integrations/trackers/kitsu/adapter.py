@@ -154,7 +154,8 @@ class KitsuTracker:
         writes.answer_request(self.conn, self.statuses, answer)
 
     def withdrawn(self, task_ids: Sequence[int | str]) -> set[str]:
-        """The tasks that left the fix status and Rushes' own statuses, or were deleted."""
+        """The tasks that left the fix status and Rushes' own statuses, were moved to Rushes' review status by a
+        person, or were deleted, or whose shot was cancelled (kitsu.writes.withdrawn)."""
         return writes.withdrawn(self.conn, self.statuses, task_ids)
 
     def notify(self, notice: Notice) -> None:

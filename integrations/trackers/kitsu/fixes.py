@@ -33,7 +33,7 @@ from integrations.trackers.base import FixRequest, project_names
 from integrations.trackers.kitsu import events
 from integrations.trackers.kitsu.connection import Connection, Entity
 from integrations.trackers.kitsu.cursor import Cursor, parse_time
-from integrations.trackers.kitsu.markers import NOTE_TAG, by_rushes, key_of
+from integrations.trackers.kitsu.markers import NOTE_TAG, key_of
 from integrations.trackers.shotnames import ShotPlace, shot_names
 
 LOG = structlog.get_logger(__name__)
@@ -218,9 +218,10 @@ class FixReader:
         return task
 
     def _only_rushes_since(self, task_id: str, comment: Entity) -> bool:
-        """Whether every comment on the task after `comment` that changed its status is Rushes' own (a publish
-        or a note): an earlier request's Version, published before this one was read, moved the task on, not
-        the coordinator (the request used to be dropped as taken back, and the fix asked again never made)."""
+        """Whether every comment on the task after `comment` that changed its status is a Version Rushes
+        published (its key line): an earlier request's Version, published before this one was read, moved the
+        task on, not the coordinator (the request used to be dropped as taken back, and the fix asked again never
+        made). An answer of Rushes' that moved it to `failed_status` does not count: that status is no request's."""
         later: list[Entity] = []
         for other in events.comments(self.conn, task_id):  # newest first
             if str(other.get("id")) == str(comment.get("id")):
@@ -231,7 +232,7 @@ class FixReader:
         status, changed_by_rushes = comment.get("task_status_id"), False
         for other in reversed(later):  # oldest first
             if other.get("task_status_id") != status:
-                if not by_rushes(other.get("text")):
+                if key_of(other.get("text")) is None:
                     return False
                 status, changed_by_rushes = other.get("task_status_id"), True
         return changed_by_rushes
