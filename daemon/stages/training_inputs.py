@@ -152,7 +152,8 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
             for p in fix_repo.approved_pairs(s, show)
         ]
     found = ApprovedPairs()
-    seen: dict[tuple[str, str, str], str] = {}  # (head, before's hash, after's hash) -> the pair taken for them
+    # (head, before's hash, after's hash) -> the pair taken for them
+    seen: dict[tuple[str, str, str], str] = {}
     for pub_id, kind, before, frames, movie, label, refused in pubs:
         pair_id = f"publication:{pub_id}:{kind}"
         taken = refused or _taken(pair_id, kind, show, before, frames, movie, color)
