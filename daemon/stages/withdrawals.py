@@ -17,12 +17,12 @@ them all; on Kitsu, where a second fix comment may add to the first, only those 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from daemon.catalog import Catalog, fixes, jobs
+from daemon.catalog import Catalog, Job, fixes, jobs
 from daemon.catalog import FixRequest as FixRequestRow
 from daemon.jobs.payloads import FixJob
 from daemon.logs import get_logger
@@ -48,11 +48,10 @@ def unstarted(s: Session, limit: int = 50, task_id: str | None = None) -> list[U
     """The oldest `limit` requests with a tracker task (`task_id` only, when given) whose every fix job is still
     queued."""
     requests = fixes.open_with_queued_fix(s, limit, task_id)
-    keys = {r.id: [FixJob(r.id, kind, r.request_key).key() for kind in r.kinds] for r in requests}
-    found = jobs.jobs_by_key(s, [key for ks in keys.values() for key in ks])
+    of_request = _fix_jobs(s, requests)
     waiting = []
     for r in requests:
-        mine = [found.get(key) for key in keys[r.id]]
+        mine = of_request[r.id]
         if all(job is not None and job.state == "queued" for job in mine):
             waiting.append(Unstarted(r.id, str(r.task_id), tuple(job.id for job in mine if job is not None)))
     return waiting
@@ -111,15 +110,20 @@ def _unstarted_but(s: Session, request_id: int, job_id: int) -> Unstarted | None
     request = fixes.get_fix_request(s, request_id)
     if request is None or request.state != "open" or request.task_id is None:
         return None
-    keys = [FixJob(request.id, kind, request.request_key).key() for kind in request.kinds]
-    found = jobs.jobs_by_key(s, keys)
-    mine = [found.get(key) for key in keys]
+    mine = _fix_jobs(s, [request])[request.id]
     if any(job is None for job in mine) or job_id not in {job.id for job in mine if job is not None}:
         return None
     others = [job for job in mine if job is not None and job.id != job_id]
     if any(job.state != "queued" for job in others):
         return None
     return Unstarted(request.id, str(request.task_id), tuple(job.id for job in others))
+
+
+def _fix_jobs(s: Session, requests: Sequence[FixRequestRow]) -> dict[int, list[Job | None]]:
+    """Each request's fix jobs, one per kind it asks for (None where a kind has none), in one read."""
+    keys = {r.id: [FixJob(r.id, kind, r.request_key).key() for kind in r.kinds] for r in requests}
+    found = jobs.jobs_by_key(s, [key for ks in keys.values() for key in ks])
+    return {request_id: [found.get(key) for key in ks] for request_id, ks in keys.items()}
 
 
 def replace_unstarted(s: Session, newer: FixRequestRow, only_repeats: bool = False) -> list[int]:
