@@ -46,10 +46,10 @@ def tracker() -> MemoryTracker:
     return MemoryTracker()
 
 
-def ingest_movie(catalog: Catalog, path: Path, shot: str) -> int:
-    """Catalogue one movie of SHOW as the ingest stage does; returns the new daily's id."""
+def movie_candidate(path: Path, shot: str) -> Candidate:
+    """One movie of SHOW as the watcher hands it to the ingest stage, once it held still."""
     st = path.stat()
-    found = Candidate(
+    return Candidate(
         root=path.parent,
         kind="movie",
         path=path,
@@ -58,6 +58,10 @@ def ingest_movie(catalog: Catalog, path: Path, shot: str) -> int:
         mtime=st.st_mtime,
         shot=shot,
     )
-    outcome = Ingestor(catalog).handle(SHOW, found)
+
+
+def ingest_movie(catalog: Catalog, path: Path, shot: str) -> int:
+    """Catalogue one movie of SHOW as the ingest stage does; returns the new daily's id."""
+    outcome = Ingestor(catalog).handle(SHOW, movie_candidate(path, shot))
     assert outcome.result == "registered" and outcome.daily_id is not None
     return outcome.daily_id

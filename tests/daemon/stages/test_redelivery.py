@@ -23,7 +23,7 @@ from daemon.stages.training_inputs import approved_pairs
 from engine.model.manifest import ClipRecord, Manifest
 from integrations.trackers.memory import MemoryTracker
 from tests import footage
-from tests.daemon.stages.conftest import SHOW, ingest_movie
+from tests.daemon.stages.conftest import SHOW, ingest_movie, movie_candidate
 
 
 def published_denoise(
@@ -164,7 +164,6 @@ def test_a_plate_delivered_again_with_another_dailys_bytes_leaves_its_fix_unpair
     # the lab's v002 of sh010 carried sh050's pictures: kept as a copy of sh050, it told nobody, and the approved fix
     # of sh010 trained paired with sh050's frames
     from daemon.stages.ingest import Ingestor
-    from integrations.ingest.candidates import Candidate
 
     plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48), photo="astronaut")
     ingest_movie(catalog, plate, "sh010")
@@ -174,17 +173,9 @@ def test_a_plate_delivered_again_with_another_dailys_bytes_leaves_its_fix_unpair
     waiting = published_denoise(settings, catalog, "memory:event:2")
 
     plate.write_bytes(other.read_bytes())
-    st = plate.stat()
-    found = Candidate(
-        root=plate.parent,
-        kind="movie",
-        path=plate,
-        files=(plate,),
-        size=st.st_size,
-        mtime=st.st_mtime,
-        shot="sh010",
-    )
-    assert Ingestor(catalog).handle(SHOW, found).result == "unchanged"  # a copy of sh050's daily
+    assert (
+        Ingestor(catalog).handle(SHOW, movie_candidate(plate, "sh010")).result == "unchanged"
+    )  # a copy of sh050's daily
 
     left = approved_pairs(catalog, SHOW)
     assert left.examples == [] and [(p.id, "delivered again" in p.reason) for p in left.left_out] == [

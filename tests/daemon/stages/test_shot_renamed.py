@@ -4,6 +4,7 @@ ingest folder as the show's path template reads the new code, and the daily foll
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,26 +19,15 @@ from daemon.stages.ingest import Ingestor
 from daemon.stages.lineage import withdrawn_in_lineage
 from daemon.stages.training_inputs import approved_pairs
 from engine.model.manifest import ExampleRecord, Manifest
-from integrations.ingest.candidates import Candidate
 from tests import footage
-from tests.daemon.stages.conftest import SHOW
+from tests.daemon.stages.conftest import SHOW, movie_candidate
 from tests.daemon.stages.test_redelivery import approved_denoise
 
 
 def landed(catalog: Catalog, path: Path) -> int:
     """What the ingest stage makes of a movie `SHOT_TAKE.mp4` landing at `path` -> the daily's id."""
-    st = path.stat()
     shot, take = path.stem.split("_")
-    found = Candidate(
-        root=path.parent,
-        kind="movie",
-        path=path,
-        files=(path,),
-        size=st.st_size,
-        mtime=st.st_mtime,
-        shot=shot,
-        take=take,
-    )
+    found = replace(movie_candidate(path, shot), take=take)
     outcome = Ingestor(catalog).handle(SHOW, found)
     assert outcome.daily_id is not None
     return outcome.daily_id
