@@ -103,7 +103,10 @@ class Daemon:
         self.tracker: Tracker | None = make_tracker(settings.tracker)
         self.publisher: Tracker | None = make_tracker(settings.tracker)
         self.ingestor = Ingestor(
-            self.catalog, [self._count_ingest], first_frames={s.code: s.movie_first_frame for s in self.shows}
+            self.catalog,
+            [self._count_ingest],
+            first_frames={s.code: s.movie_first_frame for s in self.shows},
+            roots={s.code: [root.path for root in s.ingest.roots] for s in self.shows},
         )
         self.stop_event = threading.Event()
         self._progress = threading.Condition()  # notified when a job ends (start-up waits on ingest)
@@ -360,6 +363,7 @@ class Daemon:
             else:
                 self.shows[known] = show
             self.ingestor.first_frames[show.code] = show.movie_first_frame
+            self.ingestor.roots[show.code] = [root.path for root in show.ingest.roots]
             roots = [str(root.path) for root in show.ingest.roots]
             event = "show.updated" if known is not None else "show.added"
             if known is None and show.code in self._let_go:  # wrapped while it ran, reopened since

@@ -55,7 +55,10 @@ def ingest_cmd(
             out.print("nothing to ingest there (no movies or image sequences found)", highlight=False)
             return
         ingestor = ingest_stage.Ingestor(
-            ctx.catalog, quarantine_level="info", first_frames={show: config.movie_first_frame}
+            ctx.catalog,
+            quarantine_level="info",
+            first_frames={show: config.movie_first_frame},
+            roots={show: [root.path for root in config.ingest.roots]},
         )
         tally = {"registered": 0, "unchanged": 0, "quarantined": 0, "failed": 0}
         files: list[dict[str, Any]] = []  # each file's outcome, for --json

@@ -12,10 +12,10 @@ from __future__ import annotations
 import errno
 import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from daemon.catalog import Catalog
 from daemon.catalog import dailies as daily_repo
@@ -35,6 +35,9 @@ from integrations.ingest.options import IngestOptions, IngestRoot
 from integrations.ingest.retries import temporary_reason
 from integrations.ingest.scan import scan_root
 from integrations.ingest.watcher import IngestWatcher
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = get_logger("rushes.ingest")
 watch_log = get_logger("rushes.watch")
@@ -63,10 +66,13 @@ class Ingestor:
         listeners: Iterable[Listener] = (),
         quarantine_level: str = "warning",
         first_frames: Mapping[str, int] | None = None,
+        roots: Mapping[str, Sequence[Path]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.listeners = list(listeners)
         self.first_frames = dict(first_frames or {})  # by show: its movie_first_frame
+        # by show: the ingest folders its config names now (unknown: every folder its dailies were found in)
+        self.roots = {show: list(folders) for show, folders in (roots or {}).items()}
         # `rushes ingest` prints each quarantine as one human line itself, so it logs them at info (not
         # shown by default) rather than a second, JSON, line when piped.
         self.quarantine_level = quarantine_level
@@ -147,7 +153,7 @@ class Ingestor:
             change_stamp=c.stamp,
         )
         with self.catalog.session() as s:
-            roots = [Path(root) for root in daily_repo.roots(s, show)]
+            roots = self._kept_roots(s, show)
             before = daily_repo.current_daily(s, show, path)
             # read now: registering new content at this path supersedes that same row object
             replaced = before.content_hash if before is not None and before.status == "registered" else None
@@ -171,6 +177,15 @@ class Ingestor:
             event = "ingest.rate_change" if info.rate_changed else "ingest.dropped_frames"
             log.warning(event, show=show, path=path, gaps=len(info.dropped))
         return outcome
+
+    def _kept_roots(self, s: Session, show: str) -> list[Path]:
+        """The folders the show's dailies were found in that its config still names: one of them missing or
+        empty here is a share not mounted, whose dailies did not move; a folder the config no longer names was
+        left (the footage moved to a new volume, the config's roots changed with it), so its dailies follow
+        their files to where the same content is found now."""
+        configured = self.roots.get(show)
+        found = [Path(root) for root in daily_repo.roots(s, show)]
+        return found if configured is None else [root for root in found if root in configured]
 
     def _quarantine(self, show: str, c: Candidate, reason: str) -> Outcome:
         with self.catalog.session() as s:
