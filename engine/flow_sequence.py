@@ -287,11 +287,37 @@ def _local_median(values: np.ndarray, i: int, exclude: set[int], radius: int = 5
     return float(np.median(values[idx])) if idx else float("nan")
 
 
+# A frame is called repeated against the steps between its neighbours, measured where the picture changes most
+# (the largest mean of any 8x8 block of the difference, so a small subject moving in a locked-off shot counts):
+# at most DUPLICATE_RATIO of their median, in a shot whose steps reach STILL_FLOOR (a shot that barely changes,
+# a fade or a still, has no repeat to tell apart); and in a run of at most LONGEST_REPEAT (a camera dropping
+# frames repeats one or two: more in a row is a hold, shot so, and left as it is).
+DUPLICATE_RATIO = 0.2
+STILL_FLOOR = 2 / 255
+LONGEST_REPEAT = 2
+_BLOCK = 8
+
+
+def _step(gray: np.ndarray, previous: np.ndarray) -> float:
+    """How much the picture changed between two small grays where it changed most: the largest 8x8 block mean
+    of their difference, 0..1."""
+    diff = cv2.absdiff(gray, previous)
+    h, w = diff.shape
+    blocks = cv2.resize(
+        diff.astype(np.float32), (max(1, w // _BLOCK), max(1, h // _BLOCK)), interpolation=cv2.INTER_AREA
+    )
+    return float(blocks.max()) / 255
+
+
 def detect_drops(
-    frames: Iterable[np.ndarray], width: int = 320, jump: float = 1.6, duplicate_ratio: float = 0.2
+    frames: Iterable[np.ndarray],
+    width: int = 320,
+    jump: float = 1.6,
+    duplicate_ratio: float = DUPLICATE_RATIO,
 ) -> list[tuple[int, str]]:
-    """Find duplicated frames (near-identical to the previous) and dropped frames (a motion jump ~2x the
-    local median between a frame and the previous one, meaning a frame is missing before it).
+    """Find duplicated frames (a repeat of the previous one, where the shot moves: see DUPLICATE_RATIO) and
+    dropped frames (a motion jump ~2x the local median between a frame and the previous one, meaning a frame is
+    missing before it).
 
     Returns (frame index, "duplicated" | "dropped") in index order. A duplicate's following jump is
     explained by the duplicate itself and not reported again.
@@ -301,15 +327,15 @@ def detect_drops(
     if n < 3:
         return []
     dis = flow.dis_solver(flow.FlowConfig(finest_scale=None))
-    diff = np.zeros(n)
+    steps = np.zeros(n)
     motion = np.zeros(n)
     for i in range(1, n):
-        diff[i] = float(np.mean(np.abs(grays[i].astype(np.float32) - grays[i - 1]))) / 255
+        steps[i] = _step(grays[i], grays[i - 1])
         f = dis.calc(grays[i - 1], grays[i], None)
         motion[i] = float(np.mean(np.hypot(f[..., 0], f[..., 1])))
     found: dict[int, str] = {}
     for i in range(1, n):
-        if _duplicated(diff, i, duplicate_ratio):
+        if _duplicated(steps, i, duplicate_ratio):
             found[i] = "duplicated"
     dups = set(found)
     for i in range(1, n):
@@ -321,44 +347,70 @@ def detect_drops(
     return sorted(found.items())
 
 
-def _duplicated(diff: Sequence[float] | np.ndarray, i: int, duplicate_ratio: float, radius: int = 5) -> bool:
-    """Whether frame i (i >= 1) is near-identical to the previous one against the local median of the steps
-    between frames; `diff` holds every step up to i + radius (or to the shot's end)."""
-    window = [diff[j] for j in range(max(1, i - radius), min(len(diff), i + radius + 1)) if j != i]
-    median = float(np.median(window)) if window else float("nan")
-    return diff[i] <= max(0.5 / 255, duplicate_ratio * median)
+def _duplicated(steps: Sequence[float] | np.ndarray, i: int, duplicate_ratio: float, radius: int = 5) -> bool:
+    """Whether frame i (i >= 1) repeats the previous one, against the local median of the steps between frames
+    (see DUPLICATE_RATIO); `steps` holds every step up to i + radius (or to the shot's end)."""
+    window = [steps[j] for j in range(max(1, i - radius), min(len(steps), i + radius + 1)) if j != i]
+    if not window:
+        return False
+    median = float(np.median(window))
+    if median < STILL_FLOOR:
+        return False
+
+    def small(j: int) -> bool:
+        return 1 <= j < len(steps) and steps[j] <= duplicate_ratio * median
+
+    if not small(i):
+        return False
+    run = 1
+    for direction in (-1, 1):
+        j = i + direction
+        while run <= LONGEST_REPEAT and small(j):
+            run, j = run + 1, j + direction
+    return run <= LONGEST_REPEAT
 
 
 def with_duplicates_found(
-    frames: Iterable[NumberedFrame], found: set[int], width: int = 320, duplicate_ratio: float = 0.2
+    frames: Iterable[NumberedFrame],
+    found: set[int],
+    width: int = 320,
+    duplicate_ratio: float = DUPLICATE_RATIO,
 ) -> Iterator[NumberedFrame]:
     """The frames as they come, each number added to `found` before its frame is yielded when detect_drops would
     call it duplicated: the same answer while holding 6 frames (the median's reach ahead), not the whole shot,
-    so `fill(with_duplicates_found(frames, found), found.__contains__)` rebuilds them in flat memory."""
+    so `fill(with_duplicates_found(frames, found), found.__contains__)` rebuilds them in flat memory. A repeat
+    at the shot's end is not added: with no frame after it, it could come out only as the copy it is."""
     radius = 5
     ahead: collections.deque[NumberedFrame] = collections.deque()
-    diff: list[float] = [0.0]
+    steps: list[float] = [0.0]
     previous: np.ndarray | None = None
     index = 0  # the shot index of ahead[0]
 
-    def release(count: int) -> Iterator[NumberedFrame]:
+    def release(count: int, last: bool = False) -> Iterator[NumberedFrame]:
         nonlocal index
+        batch = []
         for _ in range(count):
-            number, frame = ahead.popleft()
-            if index >= 1 and len(diff) >= 3 and _duplicated(diff, index, duplicate_ratio, radius):
-                found.add(number)
+            repeated = index >= 1 and len(steps) >= 3 and _duplicated(steps, index, duplicate_ratio, radius)
+            batch.append((ahead.popleft(), repeated))
             index += 1
+        end = len(batch) if last else 0
+        while end and batch[end - 1][1]:  # repeats at the shot's end (a run fits in the frames held)
+            end -= 1
+            batch[end] = (batch[end][0], False)
+        for (number, frame), repeated in batch:
+            if repeated:
+                found.add(number)
             yield number, frame
 
     for number, frame in frames:
         gray = _small_gray(frame, width)
         if previous is not None:
-            diff.append(float(np.mean(np.abs(gray.astype(np.float32) - previous))) / 255)
+            steps.append(_step(gray, previous))
         previous = gray
         ahead.append((number, frame))
         if len(ahead) > radius:  # ahead[0]'s median window is all seen
             yield from release(1)
-    yield from release(len(ahead))
+    yield from release(len(ahead), last=True)
 
 
 def frames_to_fix(found: Sequence[tuple[int, str]]) -> list[int]:

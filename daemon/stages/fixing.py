@@ -656,6 +656,9 @@ def auto_frames_done(rebuilt: tuple[int, ...] | None, missing: Sequence[int], op
 
     if rebuilt is None:
         return None
+    rebuilt = tuple(
+        n for n in rebuilt if n not in set(missing)
+    )  # a frame the input lacked is said made, once
     done = []
     if missing:
         done.append(f"made the missing frame(s) {frameset_string(list(missing))}")

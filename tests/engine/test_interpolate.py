@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -100,6 +101,57 @@ def test_auto_finds_duplicated_frames_as_they_pass_and_holds_a_few_frames_not_th
         assert psnr(out[1001 + i], moving[i]) > psnr(glitched[i], moving[i])
     for i in (3, 30):
         np.testing.assert_array_equal(out[1001 + i], as_float(glitched[i]))
+
+
+def locked_off(n: int, grain: float = 0.0) -> np.ndarray:
+    """A locked-off shot: a still photo with a small square walking 3 px a frame across it (a figure far off, a
+    graphic), nothing repeated; `grain` (sigma, 0..1) new in every frame."""
+    still = cv2.resize(synth.photo("chelsea"), (160, 96), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(5)
+    shot = np.repeat(still[None], n, axis=0)
+    for i in range(n):
+        shot[i, 40:54, 10 + 3 * i : 24 + 3 * i] = (0.9, 0.2, 0.1)
+    return np.clip(shot + rng.normal(0, grain, shot.shape), 0, 1).astype(np.float32) if grain else shot
+
+
+def auto_rebuilds(shot: np.ndarray) -> tuple[set[int], dict[int, np.ndarray]]:
+    """What interpolate frames=auto finds in `shot` (numbered from 1001) and the frames it puts out."""
+    found: set[int] = set()
+    frames = flow_sequence.with_duplicates_found(((1001 + i, f) for i, f in enumerate(shot)), found)
+    out = dict(flow_sequence.fill(frames, found.__contains__, flow.FlowConfig(), None))
+    assert sorted(out) == list(range(1001, 1001 + len(shot)))
+    return found, out
+
+
+@pytest.mark.parametrize("grain", [0.0, 1.5 / 255])
+def test_auto_leaves_a_locked_off_shot_whose_small_subject_moves_every_frame(grain: float) -> None:
+    """It used to call every frame a repeat (the frame's mean change under half a code value) and freeze the
+    subject on the first frame for the whole shot."""
+    shot = locked_off(24, grain)
+    found, out = auto_rebuilds(shot)
+    assert found == set()
+    for i in (5, 23):
+        np.testing.assert_array_equal(out[1001 + i], shot[i])
+
+    repeated = shot.copy()
+    repeated[12] = repeated[11]  # the recorder dropped a frame: the one before is repeated in its place
+    found, out = auto_rebuilds(repeated)
+    assert found == {1013}
+    assert psnr(out[1013], shot[12]) > psnr(repeated[12], shot[12]) + 3
+
+
+def test_auto_leaves_a_slow_fade_a_held_frame_run_and_a_repeat_at_the_end() -> None:
+    moving = footage.frames(30, (96, 64)).astype(np.float32)
+    fade = moving[0] * np.linspace(1.0, 0.92, 24)[:, None, None, None]  # a slow fade on a still frame
+    assert auto_rebuilds(fade.astype(np.float32))[0] == set()
+    held = moving.copy()
+    held[10:18] = held[9]  # the camera holds for eight frames, as cut
+    assert auto_rebuilds(held)[0] == set()
+    tail = moving.copy()
+    tail[29] = tail[28]  # the shot's last frame repeats: no frame after it to rebuild it from
+    found, out = auto_rebuilds(tail)
+    assert found == set()
+    np.testing.assert_array_equal(out[1030], tail[29])
 
 
 def test_quality_best_runs_the_mean_with_full_size_flows_and_rebuilds_a_frame_closer(

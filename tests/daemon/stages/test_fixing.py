@@ -22,7 +22,7 @@ from daemon.catalog.dailies import DailyFacts, register_daily
 from daemon.jobs.outcomes import NotYet, Permanent
 from daemon.jobs.payloads import FixJob, PublishJob
 from daemon.settings import Settings, ShowConfig
-from daemon.stages.fixing import fixed_frames, load_promoted, prepare, run_fix
+from daemon.stages.fixing import auto_frames_done, fixed_frames, load_promoted, prepare, run_fix
 from daemon.stages.publishing import VersionFiles
 from engine.baselines.restore import denoise_nlmeans
 from engine.media import MediaInfo, probe, write_sequence
@@ -181,6 +181,15 @@ def test_an_interpolate_fix_with_frames_found_says_in_its_version_which_it_rebui
         assert (
             "frames=auto found no repeated or missing frame, so the output's frames are the input's" in said
         )
+
+
+def test_a_frame_auto_made_where_the_input_lacked_it_is_said_made_once() -> None:
+    # it was listed as made and again among the repeated frames rebuilt
+    said = auto_frames_done((1012, 1015), [1012], "frames=auto")
+    assert (
+        said
+        == "frames=auto made the missing frame(s) 1012 and rebuilt 1 repeated frame(s) from their neighbours: 1015."
+    )
 
 
 def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
