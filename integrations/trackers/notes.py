@@ -57,6 +57,8 @@ _QUOTES = str.maketrans(
     }
 )
 _KEY = re.compile(r"[A-Za-z_][\w.]*")
+# A word of a frame list: 1012, 1012-1016 (a dash as typed), or such words joined by commas.
+_FRAMES_WORD = re.compile(r"\d+(?:[-\u2013\u2014]\d+)?(?:,\d+(?:[-\u2013\u2014]\d+)?)*")
 # The longest fix text read (a field, or a note's `#rushes` lines): a request is a few clauses, a few hundred
 # characters with its paths. Its words are split as a shell does (shlex), in time that grows with the square of a
 # word's length: a 2 MB value held every show's intake for minutes while it was read.
@@ -81,8 +83,9 @@ def _kind(word: str, kinds: Collection[str]) -> str | None:
 
 
 def _tokens(clause: str, kinds: Collection[str]) -> list[str]:
-    """The clause's words, with `key = value`, `key: value` and `key:value` joined as key=value, and the
-    commas between words dropped (a comma inside a value, as in mask=10,20,64,48, stays)."""
+    """The clause's words, with `key = value`, `key: value` and `key:value` joined as key=value, the words of a
+    frame list after `frames=` joined into its value (`frames=1012 1014` is frames=1012,1014), and the commas
+    between words dropped (a comma inside a value, as in mask=10,20,64,48, stays)."""
     try:
         words = shlex.split(clause)
     except ValueError:
@@ -110,6 +113,9 @@ def _tokens(clause: str, kinds: Collection[str]) -> list[str]:
         elif "=" not in word and word.count(":") == 1 and _KEY.fullmatch(word.partition(":")[0]):
             k, _, v = word.partition(":")
             out.append(f"{k}={v}" if v else word)  # "frames:1012"
+            i += 1
+        elif out and out[-1].lower().startswith("frames=") and _FRAMES_WORD.fullmatch(word):
+            out[-1] += f",{word}"  # "frames=1012 1014", "frames=1012, 1014": a list as people type it
             i += 1
         else:
             out.append(word)

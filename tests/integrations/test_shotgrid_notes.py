@@ -83,6 +83,24 @@ def test_a_comma_inside_a_value_and_typographic_quotes_stay_the_values() -> None
     assert spec.params == {"reference": "C:/refs/a.png"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "interpolate frames=1012 1014-1016",
+        "interpolate frames=1012, 1014-1016",
+        "interpolate frames: 1012 1014-1016",
+    ],
+)
+def test_a_frame_list_written_with_spaces_is_one_value(text: str) -> None:
+    # docs/fixes.md gives `1012 1014` lists; the tracker's request was refused: "'1014' ... is not key=value"
+    spec = parse_fix_text(text + " quality=best; denoise", KINDS)
+    assert (spec.kinds, spec.params, spec.problems) == (
+        ("interpolate", "denoise"),
+        {"frames": "1012,1014-1016", "quality": "best"},
+        (),
+    )
+
+
 def test_a_value_without_its_equals_sign_is_a_problem_that_says_how_to_write_it() -> None:
     spec = parse_fix_text("interpolate frames 1012-1016", KINDS)
     assert spec.kinds == ("interpolate",) and spec.params == {}
