@@ -133,6 +133,7 @@ class Lane:
         self.finished = 0  # jobs ended in this lane (the loop claims again at once when one ends)
         self.on_dead = on_dead  # called in the transaction that dead-letters a job (the request is answered)
         self.said: dict[int, str] = {}  # the progress line last logged, by running job
+        self.reached: dict[int, str] = {}  # its worker's last line, by job waiting for its executor since
         self.unrecorded: dict[int, JobOutcome] = {}  # ended jobs whose outcome the catalog has not taken yet
         # why the jobs in hand cannot run now (the executor's health: Ray unreachable, no node with a CPU),
         # shown as their progress line until their worker writes its own
@@ -220,14 +221,24 @@ class Lane:
         return stepped
 
     def _progress(self, s: Session, job_id: int) -> str | None:
-        """The job's progress line: its worker's own; until there is one, why it cannot run while `blocked`
-        says so (written to its row, for `rushes status`: a fix waiting for an unreachable Ray cluster used to
-        show as plain "running"), cleared once that passes."""
+        """The job's progress line: its worker's own while the executor can run it; while `blocked` says it
+        cannot, why (written to its row, for `rushes status`), with the last line its worker wrote, if any
+        (cleared once that passes). A fix waiting for an unreachable Ray cluster used to show as plain "running",
+        and one whose only node died mid-render kept "frame 1 of 48, about 31 s left" with nothing to say why."""
         progress = job_repo.progress_of(s, job_id)
-        if self.blocked is None or (progress is not None and not progress.startswith(WAITING)):
+        if self.blocked is None:
             return progress
         reason = self.blocked()
-        line = f"{WAITING}{reason}" if reason else None
+        if progress is not None and not progress.startswith(WAITING):
+            if reason is None:
+                return progress
+            self.reached[job_id] = progress
+        reached = self.reached.get(job_id)
+        line = None if reason is None else f"{WAITING}{reason}"
+        if line is not None and reached is not None:
+            line += f" (its worker's last line: {reached})"
+        if reason is None:
+            self.reached.pop(job_id, None)
         if line != progress:
             job_repo.set_progress(s, job_id, line)
         return line
@@ -247,6 +258,7 @@ class Lane:
         del self.unrecorded[job_id]
         self.finished += 1
         self.said.pop(job_id, None)
+        self.reached.pop(job_id, None)
         if job is None:
             return
         if outcome.ok:

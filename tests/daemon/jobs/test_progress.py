@@ -177,7 +177,7 @@ def test_a_running_job_whose_daemon_is_gone_says_so_instead_of_its_last_line(cat
         assert live is not None and job_state(job_record(live)) == "running: frame 1 of 9"
 
 
-def test_a_job_the_executor_cannot_run_says_why_until_it_can_or_its_worker_writes_a_line(
+def test_a_job_the_executor_cannot_run_says_why_until_it_can_after_its_worker_wrote_a_line_too(
     catalog: Catalog, tmp_path: Path
 ) -> None:
     """A fix claimed while the Ray cluster is down waits in the executor: `rushes status` used to show it as
@@ -207,11 +207,25 @@ def test_a_job_the_executor_cannot_run_says_why_until_it_can_or_its_worker_write
         lane.blocked = lambda: None  # the head is back: the job is Ray's to place
         lane.tick()
         assert shown(catalog, lane, job.id) == "running"
-        lane.blocked = executor.health
-        with catalog.session() as s:  # its worker's own line is never written over
-            job_repo.set_progress(s, job.id, "frame 1 of 9")
+        with catalog.session() as s:  # its worker's own line, while the executor can run it
+            job_repo.set_progress(s, job.id, "frame 1 of 9, about 31 s left")
         lane.tick()
-        assert shown(catalog, lane, job.id) == "running: frame 1 of 9"
+        assert shown(catalog, lane, job.id) == "running: frame 1 of 9, about 31 s left"
+        # the only node dies mid-render: the line used to stay, as if frame 2 were coming in 31 s
+        gone = "connected to Ray at ray://head:10001, but no node offers a CPU: jobs wait until a worker node joins"
+        lane.blocked = lambda: gone
+        lane.tick()
+        waiting = f"running: waiting: {gone} (its worker's last line: frame 1 of 9, about 31 s left)"
+        assert shown(catalog, lane, job.id) == waiting
+        lane.tick()
+        assert shown(catalog, lane, job.id) == waiting
+        lane.blocked = lambda: None  # a node joined: Ray runs the job again, and its worker writes anew
+        lane.tick()
+        assert shown(catalog, lane, job.id) == "running"
+        with catalog.session() as s:
+            job_repo.set_progress(s, job.id, "frame 2 of 9")
+        lane.tick()
+        assert shown(catalog, lane, job.id) == "running: frame 2 of 9"
     finally:
         executor.shutdown(wait=False)
 
