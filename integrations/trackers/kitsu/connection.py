@@ -253,7 +253,12 @@ class Connection:
                 f"{refused}: check tracker.script_name (login e-mail) and RUSHES_TRACKER__SCRIPT_KEY (password)"
             )
         if isinstance(exc, RouteNotFoundException):
-            return TrackerFatal(f"no Kitsu API at {url}: set tracker.url to the API URL, which ends in /api")
+            if not url.rstrip("/").endswith("/api"):
+                return TrackerFatal(f"no Kitsu API at {url}: set tracker.url to the API URL, which ends in /api")
+            return TrackerFatal(  # the advice above, given to a URL that follows it, sent people round in circles
+                f"no Kitsu API at {url}: the server there is not Kitsu (zou), or not at this path: check "
+                "tracker.url, and tracker.kind (shotgrid for a ShotGrid site)"
+            )
         return None
 
     def _explain(self, exc: BaseException, what: str) -> TrackerError | None:
