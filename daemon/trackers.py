@@ -48,7 +48,8 @@ def setup_plans(settings: Settings, catalog: Catalog, show: str | None = None) -
     with catalog.session(readonly=True) as s:
         for config in shows:
             shots = tuple(dailies.shots(s, config.code))
-            plans.append(SetupPlan(config.tracker_project or config.code, config.name or config.code, shots))
+            project = config.tracker_project or config.code
+            plans.append(SetupPlan(project, config.name or config.code, shots, show=config.code))
     return plans
 
 
@@ -59,21 +60,24 @@ def project_checks(tracker: SetsUp, plans: list[SetupPlan]) -> list[CheckResult]
     followed: dict[str, SetupPlan] = {}  # the show already following each project, by the project's id
     for plan in plans:
         what = f"project {plan.project}"
+        show = plan.show or plan.project_name
         try:
             found = tracker.find_project(plan.project)
         except TrackerError as exc:
-            results.append(CheckResult(what, False, f"show {plan.project_name}: {exc}"))
+            results.append(CheckResult(what, False, f"show {show}: {exc}"))
             continue
         first = followed.setdefault(str(found.id), plan)
         if first is not plan:  # its requests would all go to one of the two, and nothing would say so
+            other = first.show or first.project_name
             results.append(
                 CheckResult(
                     what,
                     False,
-                    f"show {plan.project_name} follows the same project ({found.name or found.code}) as show "
-                    f"{first.project_name}: its fix requests go to one show only; give each show its own tracker_project",
+                    f"show {show} follows the same project ({found.name or found.code}) as show {other}: its fix "
+                    "requests go to one show only; give each show its own tracker_project, or wrap the show no "
+                    f"longer worked on (`rushes show wrap {other}`)",
                 )
             )
         else:
-            results.append(CheckResult(what, True, f"show {plan.project_name} ({found.name or found.code})"))
+            results.append(CheckResult(what, True, f"show {show} ({found.name or found.code})"))
     return results

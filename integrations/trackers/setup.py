@@ -24,6 +24,7 @@ class SetupPlan:
     project_name: str
     shots: tuple[str, ...] = ()  # shot codes found in the catalog
     task: str = "comp"  # the task created on a shot that has none (local server only)
+    show: str = ""  # the show's code, as `rushes tracker check` names it (two shows may share a name)
 
 
 @dataclass(frozen=True)

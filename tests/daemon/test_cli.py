@@ -565,11 +565,14 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         sg = shotgun_api3.Shotgun(server.url, script_name="rushes", api_key=KEY)
         [project] = sg.find("Project", [["name", "is", "MYSHOW"]], ["id"])
         sg.update("Project", project["id"], {"name": "My Show"})
-        assert rushes(*twin, "My Show", env=env)[0] == 0  # by its other name: only the tracker knows
-        code, output = rushes("tracker", "check", env=env)
+        assert rushes(*twin, "My Show", "--name", "MYSHOW", env=env)[0] == 0  # by its other name: only the
+        code, output = rushes(
+            "tracker", "check", env=env
+        )  # tracker knows; by the other's name, named by its code
         assert code == 1 and (
             "FAIL project My Show: show TWIN follows the same project (My Show) as show MYSHOW: its fix requests go "
-            "to one show only; give each show its own tracker_project" in output.splitlines()
+            "to one show only; give each show its own tracker_project, or wrap the show no longer worked on "
+            "(`rushes show wrap MYSHOW`)" in output.splitlines()
         ), output
     finally:
         server.stop()

@@ -254,7 +254,9 @@ class Connection:
             )
         if isinstance(exc, RouteNotFoundException):
             if not url.rstrip("/").endswith("/api"):
-                return TrackerFatal(f"no Kitsu API at {url}: set tracker.url to the API URL, which ends in /api")
+                return TrackerFatal(
+                    f"no Kitsu API at {url}: set tracker.url to the API URL, which ends in /api"
+                )
             return TrackerFatal(  # the advice above, given to a URL that follows it, sent people round in circles
                 f"no Kitsu API at {url}: the server there is not Kitsu (zou), or not at this path: check "
                 "tracker.url, and tracker.kind (shotgrid for a ShotGrid site)"
