@@ -24,7 +24,7 @@ from daemon.jobs.outcomes import NotYet, Permanent, tracker_refusal
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, PublishJob, queue
 from daemon.logs import get_logger
 from daemon.settings import Settings
-from daemon.stages.publishing import tracker_id
+from daemon.stages.publishing import asked_elsewhere, tracker_id
 from integrations.trackers.base import RequestAnswer, Tracker, TrackerFatal
 
 log = get_logger("rushes.tracking")
@@ -117,6 +117,8 @@ def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: A
         request = fixes.get_fix_request(s, job.request_id)
         if request is None:
             raise Permanent(f"fix request {job.request_id} does not exist")
+        if (elsewhere := asked_elsewhere(request.request_key, tracker)) is not None:
+            raise elsewhere
         spec = RequestAnswer(
             key=job.key(),
             shot_id=tracker_id(request.shot_id),

@@ -96,10 +96,29 @@ class VersionFiles:
         )
 
 
+# The trackers a request's key names as where it was asked ("shotgrid:event:1234", "kitsu:comment:...").
+TRACKER_NAMES = ("shotgrid", "kitsu")
+
+
+def asked_elsewhere(request_key: str, tracker: Tracker) -> Permanent | None:
+    """Why a request asked on another tracker than the daemon's (the studio moved from ShotGrid to Kitsu while it
+    waited) is neither published nor answered there: its task and shot ids are the other tracker's. Its publish
+    was retried as the tracker not answering ("ValueError: Wrong format"), and nothing said why."""
+    asked = request_key.partition(":")[0]
+    if asked not in TRACKER_NAMES or asked == tracker.name:
+        return None
+    return Permanent(
+        f"fix request {request_key} was asked on {asked}, and this daemon's tracker is now {tracker.name}: its "
+        f"task is not there, so nothing is sent for it; ask for the fix again on {tracker.name}"
+    )
+
+
 def publish(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: PublishJob) -> dict[str, Any]:
     """Handler of `publish` jobs."""
     if tracker is None:
         raise Permanent("no tracker is configured (tracker.kind is none): nothing to publish to")
+    if (elsewhere := asked_elsewhere(job.request_key, tracker)) is not None:
+        raise elsewhere
     spec, request_id, task_id = version_spec(settings, catalog, job.publication_id)
     for path in (spec.movie_path, *spec.attachments):
         if not path.exists():

@@ -17,15 +17,16 @@ def rendered_fix(
     kinds: tuple[str, ...] = ("denoise",),
     shot_id: int = 7,
     rendered: tuple[str, ...] | None = None,
+    key: str = "memory:event:1",
 ) -> list[PublishJob]:
     """A fix request for `kinds` on shot sh010 (task `task_id`, shot `shot_id` in the tracker), each kind of
     `rendered` (default: all of them) rendered into `folder` and in the outbox: the publish jobs the fix stage
-    would have queued."""
+    would have queued; `key`: the request's, naming the tracker it was asked on."""
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     with catalog.session() as s:
         request, _ = fixes.add_fix_request(
-            s, show, "memory:event:1", "sh010", list(kinds), task_id=task_id, shot_id=shot_id
+            s, show, key, "sh010", list(kinds), task_id=task_id, shot_id=shot_id
         )
         for kind in kinds if rendered is None else rendered:
             movie, before_after = folder / f"{kind}.mp4", folder / f"{kind}_before_after.mp4"

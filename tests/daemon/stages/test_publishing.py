@@ -5,6 +5,7 @@ retry."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +47,32 @@ def test_a_rendered_fix_becomes_one_version_and_the_task_moves_to_review(
         [request] = fixes.list_fix_requests(s, SHOW)
         assert request.state == "published"
         assert request.publications[0].tracker_version_id == str(version.id)
+
+
+def test_a_request_asked_on_shotgrid_is_not_sent_to_kitsu_after_the_show_moved_there(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    # its publish was retried as Kitsu "did not answer" (a ShotGrid id is no Kitsu id), nothing saying why
+    kitsu = MemoryTracker(name="kitsu")
+    task = kitsu.add_task(SHOW, "sh010", status=kitsu.options.fix_status)
+    [job] = rendered_fix(catalog, tmp_path / "renders", SHOW, task, key="shotgrid:event:229")
+    said = (
+        "fix request shotgrid:event:229 was asked on shotgrid, and this daemon's tracker is now kitsu: its task "
+        "is not there, so nothing is sent for it; ask for the fix again on kitsu"
+    )
+    with pytest.raises(Permanent, match=f"^{re.escape(said)}$"):
+        publish(settings, catalog, kitsu, job)
+    with catalog.session(readonly=True) as s:
+        [request] = fixes.list_fix_requests(s, SHOW)
+        asked = AnswerJob(request.id, "its publish ended", request.request_key)
+    with pytest.raises(Permanent, match=f"^{re.escape(said)}$"):
+        answer(settings, catalog, kitsu, asked)
+    assert (
+        kitsu.versions == {} and kitsu.answers == {} and kitsu.tasks[task].status == kitsu.options.fix_status
+    )
+    shotgrid = MemoryTracker(name="shotgrid")  # where it was asked, the same task
+    assert shotgrid.add_task(SHOW, "sh010", status=shotgrid.options.fix_status) == task
+    assert publish(settings, catalog, shotgrid, job)["created"] is True
 
 
 def test_the_task_waits_until_every_kind_of_the_request_is_published(
