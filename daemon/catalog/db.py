@@ -225,6 +225,14 @@ class Catalog:
             self.engine.execution_options(rushes_readonly=True), expire_on_commit=False
         )
 
+    def files(self) -> list[Path]:
+        """The files of a SQLite catalog (the database, its -wal and -shm); none for a server's."""
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return []
+        path = Path(database).expanduser()
+        return [path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")]
+
     @property
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""

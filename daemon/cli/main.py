@@ -18,6 +18,7 @@ from rich.markup import escape
 from daemon.cli import exits
 from daemon.cli.app import app, err, pipe_closed
 from daemon.cli.tracker import REACH_IT, RETRY_LATER
+from daemon.context import PRIVATE_BITS
 
 __all__ = ["app", "main"]
 
@@ -25,9 +26,6 @@ __all__ = ["app", "main"]
 def _register() -> None:
     """Sub-command modules register themselves on `app` when imported."""
     from daemon.cli import commands  # noqa: F401
-
-
-PRIVATE_BITS = 0o007  # nothing for other users; the group bits stay as the studio set them
 
 
 def _keep_files_private() -> None:

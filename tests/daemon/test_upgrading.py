@@ -99,3 +99,29 @@ def test_an_upgrade_is_refused_while_another_hosts_daemon_runs_a_job_not_for_a_d
     assert rushes(home, catalog_url, "migrate").returncode == 0
     assert cat.revision() == Catalog.head()
     cat.dispose()
+
+
+def test_an_upgrade_closes_a_world_readable_home_and_catalog_to_other_users(home: Path) -> None:
+    """A home and SQLite catalog made by a release before the umask was set (a terminal's 022) stayed readable by
+    every user after the upgrade, and SQLite gave the new release's -wal and -shm files the catalog's mode."""
+    database = home / "catalog.sqlite"
+    url = f"sqlite:///{database}"
+    old_catalog(url).dispose()
+    for sub in ("", "models", "renders", "logs", "cache", "tmp"):
+        (home / sub).mkdir(exist_ok=True)
+        (home / sub).chmod(0o755)
+    database.chmod(0o644)
+    (home / "renders" / "sh010_rushes_denoise_r1.mov").write_bytes(b"unreleased")
+
+    done = rushes(home, url, "migrate")
+
+    assert done.returncode == 0 and "upgraded from revision 0003" in done.stdout, done.stderr
+    assert {sub: (home / sub).stat().st_mode & 0o777 for sub in ("", "renders", "models")} == {
+        "": 0o750,
+        "renders": 0o750,
+        "models": 0o750,
+    }
+    assert database.stat().st_mode & 0o777 == 0o640
+    written = rushes(home, url, "show", "add", "DEMO")  # a change lands in the -wal SQLite makes beside it
+    assert written.returncode == 0, written.stderr
+    assert all(p.stat().st_mode & 0o007 == 0 for p in home.glob("catalog.sqlite*"))
