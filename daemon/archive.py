@@ -11,6 +11,7 @@ named, as long as the manifest itself is the sealed one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,9 @@ class VersionRecord:
     manifest: dict[str, Any] | None
     manifest_problem: str | None  # why the manifest is refused (edited, gone), or None
     weights_problem: str | None  # why its weights do not match the manifest (deleted, altered), or None
+    # a version made by a Rushes before manifests were sealed (none recorded in the catalog either): its manifest
+    # as that Rushes wrote it, kept for the archive though nothing vouches for it (`manifest` stays None)
+    unsealed_manifest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,13 +178,18 @@ def _bases(versions: list[VersionRecord], root: Path) -> list[BaseRecord]:
 
 
 def _version(row: ModelVersion, show: Show) -> VersionRecord:
-    from engine.model import ModelError, load_manifest, verify_version
+    from engine.model import ModelError, ModelOutdated, load_manifest, verify_version
+    from engine.model.version import MANIFEST
 
     seal = models_repo.recorded_seal(row)
     manifest: dict[str, Any] | None = None
     manifest_problem = weights_problem = None
+    unsealed = None
     try:
         sealed = load_manifest(row.path)
+    except ModelOutdated as exc:
+        manifest_problem = str(exc)
+        unsealed = None if seal else _as_written(Path(row.path) / MANIFEST)
     except ModelError as exc:
         manifest_problem = str(exc)
     else:
@@ -205,7 +214,17 @@ def _version(row: ModelVersion, show: Show) -> VersionRecord:
         manifest=manifest,
         manifest_problem=manifest_problem,
         weights_problem=weights_problem,
+        unsealed_manifest=unsealed,
     )
+
+
+def _as_written(path: Path) -> dict[str, Any] | None:
+    """A manifest file's JSON object as it stands, or None when it cannot be read as one."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _daily(d: Daily) -> DailyRecord:

@@ -145,3 +145,38 @@ def test_the_export_holds_the_base_a_version_grew_from_with_its_declared_corpus(
     corpus_clips = base["manifest"]["clips"] + base["manifest"]["holdout"]
     assert sorted(Path(c["id"]).name for c in corpus_clips) == ["old0.mp4", "old1.mp4", "old2.mp4"]
     assert all(c["content_hash"] for c in corpus_clips)
+
+
+def test_a_version_made_before_manifests_were_sealed_keeps_its_manifest_as_written_in_the_export(
+    home: Path, tmp_path: Path
+) -> None:
+    # its manifest was exported as null, the show's archive not saying what the Versions it rendered learned from
+    assert rushes("show", "add", "OLD")[0] == 0
+    clip = ClipRecord(id="daily:1", content_hash="blake2b:" + "ab" * 32, frames=3)
+    for number in (1, 2):
+        folder = home / "models" / "OLD" / f"v{number}"
+        saved = save_model(
+            folder, ShowModel.fresh(["denoise"]), Manifest(show="OLD", version=f"v{number}", clips=[clip])
+        )
+        written = json.loads((folder / "manifest.json").read_text())
+        del written[
+            "seal"
+        ]  # as a Rushes before seals wrote it (v1), or a seal deleted since it was recorded (v2)
+        (folder / "manifest.json").write_text(json.dumps(written))
+        catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+        with catalog.session() as s:
+            add_version(
+                s,
+                "OLD",
+                str(folder),
+                version=number,
+                metrics={"seal": saved.manifest.seal} if number == 2 else {},
+            )
+        catalog.dispose()
+
+    code, text = rushes("show", "export", "OLD")
+    assert code == 0, text
+    old, deleted = json.loads(text)["model_versions"]
+    assert old["manifest"] is None and "it has no seal" in old["manifest_problem"]
+    assert old["unsealed_manifest"]["clips"] == [clip.model_dump(mode="json")]
+    assert deleted["manifest"] is None and deleted["unsealed_manifest"] is None  # it was sealed: edited since
