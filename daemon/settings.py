@@ -69,6 +69,9 @@ class TrainingWindow(BaseModel):
         return value  # the fields themselves are checked by load_settings (see show_problems)
 
 
+DEFAULT_SOURCES = {"exr": "scene_linear"}  # EXR holds scene-linear light, whatever else a show lists
+
+
 class ReviewColor(BaseModel):
     """How review pictures of scene-referred and HDR dailies are made viewable (OpenColorIO; engine.color)."""
 
@@ -81,9 +84,10 @@ class ReviewColor(BaseModel):
     display: str | None = Field(None, description="The OCIO display (default: the config's default display).")
     view: str | None = Field(None, description="The OCIO view (default: the display's default view).")
     sources: dict[str, str] = Field(
-        default_factory=lambda: {"exr": "scene_linear"},
+        default_factory=lambda: dict(DEFAULT_SOURCES),
         description="The colour space (or role) of each kind of daily, by file extension; a kind not listed "
-        "(movies, DPX, PNG, JPEG by default) is display-referred and shown as it is. The keys hlg and pq name "
+        "(movies, DPX, PNG, JPEG by default) is display-referred and shown as it is; exr is scene_linear unless "
+        "named (listing a camera's log movies keeps it so). The keys hlg and pq name "
         "the space of movies tagged with that HDR transfer, whose review pictures are tone-mapped to the display "
         "and view (default: the built-in config's Rec.2100 display spaces to its SDR view).",
     )
@@ -91,7 +95,9 @@ class ReviewColor(BaseModel):
     @field_validator("sources")
     @classmethod
     def _extensions(cls, value: dict[str, str]) -> dict[str, str]:
-        return {key.lower().lstrip("."): space for key, space in value.items()}  # ".EXR" is exr
+        # ".EXR" is exr; a show listing only its camera's log movies ({mov: LogC}) used to drop exr's default,
+        # its EXR plates then clipped at 1.0 in their review movies, as if display-encoded
+        return DEFAULT_SOURCES | {key.lower().lstrip("."): space for key, space in value.items()}
 
 
 class ShowConfig(BaseModel):

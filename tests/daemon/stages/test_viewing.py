@@ -31,7 +31,10 @@ def test_the_shows_config_comes_first_then_ocio_from_the_environment(monkeypatch
     assert view_spec(log_dailies, "/d/A001.mov") == ViewSpec(
         "/studio/ocio/config.ocio", "ARRI LogC3 (EI800)", "sRGB - Display"
     )
-    assert view_spec(log_dailies, "/d/sh010.####.exr") is None
+    # its EXR plates stay scene-linear: listing the log movies alone used to show them as display-encoded
+    assert view_spec(log_dailies, "/d/sh010.####.exr") == ViewSpec(
+        "/studio/ocio/config.ocio", "scene_linear", "sRGB - Display"
+    )
     assert (
         view_spec(ReviewColor(sources={".MOV": "ACEScct"}), "/d/A001.mov") is not None
     )  # as a user spells it
