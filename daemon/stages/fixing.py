@@ -56,6 +56,7 @@ from engine.media.pixels import to_uint8
 from engine.media.sequences import find_sequence, frames_named, is_pattern, parse_sequence
 from engine.media.working import (
     WORKING_ENCODING,
+    ExactLight,
     SeenRange,
     display_encoded_exr,
     from_working,
@@ -365,6 +366,12 @@ def fixed_frames(
     # within the light its frames hold unless the fix is a regrade.
     linear = scene_linear(source)
     seen = SeenRange() if linear and prepared.kind != "regrade" else None
+    # the pixels a fix leaves go back as they were, where the log encoding's round trip is not exact
+    exact = (
+        ExactLight()
+        if linear and "f32" in (source.pix_fmt or "") and prepared.kind != "regrade" and prepared.factor == 1
+        else None
+    )
     # A grade changes colour, not coverage: a premultiplied source's (an EXR with alpha) is graded straight, then
     # multiplied back, or its soft edges would be graded as darker colours (spatial fixes work on it as it is).
     straight = (
@@ -382,6 +389,8 @@ def fixed_frames(
             while len(recent) > 64:
                 recent.popitem(last=False)
             rgb = frame.rgb if straight is None else straight.unpremultiplied(frame.number, frame.rgb)
+            if exact is not None:
+                exact.keep(frame.number, rgb)
             if linear:
                 rgb = to_working(rgb)
                 if seen is not None:
@@ -405,6 +414,8 @@ def fixed_frames(
                     recent.popitem(last=False)
                 colour = after if through is None else after[..., :3]
                 fixed = light(colour) if linear else colour
+                if exact is not None:
+                    fixed = exact.restored(number, colour, fixed)
                 coverage = None
                 if straight is not None:
                     fixed, coverage = straight.premultiplied(number, fixed)

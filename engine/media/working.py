@@ -99,6 +99,42 @@ class SeenRange:
         return values if self.low > self.high else np.clip(values, self.low, self.high).astype(np.float32)
 
 
+HELD = 64  # source frames ExactLight holds at most (as many as a fix's frames in flight)
+
+
+@dataclass
+class ExactLight:
+    """The source frames in flight of a 32-bit float EXR, so that the pixels a fix leaves as they were (the frames
+    an interpolate keeps, the picture outside a cleanup mask) go back bit for bit: the log encoding's round trip
+    is exact only to half float's precision (40.0 came back 39.999996). `keep` each frame as it is read,
+    `restored` each fixed frame as it is written, frames written in ascending numbers."""
+
+    frames: dict[int, F32]
+
+    def __init__(self) -> None:
+        self.frames = {}
+
+    def keep(self, number: int, linear: npt.NDArray[np.floating]) -> None:
+        self.frames[number] = np.asarray(linear, np.float32)
+        while len(self.frames) > HELD:
+            del self.frames[next(iter(self.frames))]
+
+    def restored(self, number: int, working: npt.NDArray[np.generic], fixed: F32) -> F32:
+        """`fixed` (from_working of the head's `working` frame `number`) with each pixel the head left at the
+        source's working value given back the source's own light; frames before `number` are let go."""
+        for held in [n for n in self.frames if n < number]:
+            del self.frames[held]
+        original = self.frames.get(number)
+        if original is None or original.shape != fixed.shape:
+            return fixed
+        left = np.all(np.asarray(working) == to_working(original), axis=-1)
+        if not left.any():
+            return fixed
+        out = fixed.copy()
+        out[left] = original[left]
+        return out
+
+
 def read_working(source: Source, start: int | None = None, end: int | None = None) -> Iterator[Frame]:
     """read_frames, in the working encoding (float32); a bad source or range fails at the call, as there."""
     frames = read_frames(source, start, end)

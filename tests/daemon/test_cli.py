@@ -714,6 +714,39 @@ def test_a_fix_of_a_render_with_overscan_keeps_it_in_exr_frames_and_fills_the_ma
     assert (probe(str(tmp_path / "o.mov")).width, probe(str(tmp_path / "o.mov")).height) == (64, 48)
 
 
+def test_the_pixels_a_fix_leaves_in_a_32_bit_float_exr_plate_keep_their_values_bit_for_bit(
+    tmp_path: Path,
+) -> None:
+    # they came back through the log encoding's round trip, exact only to half float (40.0 as 39.999996): a
+    # difference matte against the plate showed the whole frame
+    from engine.media.exr import write_exr
+    from engine.media.images import read_image
+
+    promote_fresh({"cleanup": {}, "interpolate": {}})
+    light = footage.frames(3, (64, 48)).astype(np.float32) * np.float32(3.7)
+    light[:, 2:6, 2:6] = (40.0, -0.05, 12.5)  # a light far above 1.0 and a colour outside the gamut
+    for number, picture in zip((1001, 1002, 1003), light, strict=True):
+        write_exr(tmp_path / "cg" / f"sh010.{number}.exr", picture, half=False)
+    source = str(tmp_path / "cg" / "sh010.####.exr")
+
+    def fixed(name: str, *how: str) -> dict[int, np.ndarray]:
+        out = str(tmp_path / name / "sh010.####.exr")
+        code, output = rushes("fix", "--show", "TST", *how, "-i", source, "-o", out)
+        assert code == 0, output
+        return {n: read_image(out.replace("####", str(n))) for n in (1001, 1002, 1003)}
+
+    cleaned = fixed("clean", "--kind", "cleanup", "--mask", "30,20,12,8")
+    outside = np.ones((48, 64), bool)
+    outside[18:30, 28:44] = False  # the mask and a margin the fill may blend
+    for number, picture in zip((1001, 1002, 1003), light, strict=True):
+        assert cleaned[number].dtype == np.float32
+        np.testing.assert_array_equal(cleaned[number][outside], picture[outside])
+    rebuilt = fixed("interp", "--kind", "interpolate", "--frames", "1002")
+    np.testing.assert_array_equal(rebuilt[1001], light[0])
+    np.testing.assert_array_equal(rebuilt[1003], light[2])
+    assert not np.array_equal(rebuilt[1002], light[1])
+
+
 def test_a_movie_is_fixed_and_probed_with_frames_numbered_as_its_show_counts_them(tmp_path: Path) -> None:
     promote_fresh({"interpolate": {}})
     assert rushes("show", "add", "TST", "--movie-first-frame", "1001")[0] == 0  # the tracker's 1001
