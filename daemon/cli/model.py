@@ -271,6 +271,7 @@ def _fix(
     ctx = open_context(settings())
     try:
         config = get_show(ctx.settings, ctx.catalog, show)
+        _check_scene_output(outputs.frames, input_, config.color)
         try:
             model, number = model_for_fix(ctx.catalog, show, kind, params, reference="--reference")
         except (FixError, ModelError) as exc:
@@ -349,7 +350,6 @@ def _checked_params(
             f"--output {output} is the input: a fix never overwrites its source; write to another path"
         )
     _check_output_name(output, input_)
-    _check_scene_output(output, input_)
     existing = existing_output(output)
     if existing and not overwrite:
         raise fail(
@@ -407,13 +407,25 @@ def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
     return f"wrote the grade as a LUT to {path} ({space} in and out)"
 
 
-def _check_scene_output(output: str, input_: str) -> None:
-    """The one line (exit 2), before the work, for EXR frames asked of a source that is not scene-linear."""
+def _check_scene_output(output: str, input_: str, color: ReviewColor) -> None:
+    """The one line (exit 2), before the work, for EXR frames asked of a source that is not scene-linear: a
+    camera's log the show's `color.sources` names is said so, and kept only by an image sequence (its .mov shows
+    the fix through the view: the advice to write one lost the log)."""
     from engine.media.working import display_encoded_exr, scene_linear
 
-    if Path(output).suffix.lower() == ".exr" and not scene_linear(input_):
+    if Path(output).suffix.lower() != ".exr" or scene_linear(input_):
+        return
+    name = Path(input_).name
+    space = color.sources.get(Path(input_).suffix.lower().lstrip("."))
+    if space is None:
         instead = "write a .mov (ProRes) or a .tif, .dpx or .png sequence instead"
-        raise fail(f"--output {output}: {display_encoded_exr(Path(input_).name, None, instead)}")
+        raise fail(f"--output {output}: {display_encoded_exr(name, None, instead)}")
+    raise fail(
+        f"--output {output}: EXR frames hold scene-linear light, and {name}'s pictures are {space} (the show's "
+        "color.sources): Rushes does not turn them into linear light, so as EXR they would read wrong in the comp; "
+        f"write a .dpx, .tif or .png sequence instead, which keeps {space} (a .mov shows the fix through the "
+        "show's view)"
+    )
 
 
 def _check_output_name(output: str, input_: str) -> None:

@@ -1309,6 +1309,30 @@ def test_a_fix_of_a_plate_keeps_each_frames_timecode(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "pl.1001.exr").exists()
 
 
+def test_exr_frames_of_a_log_plate_the_show_names_are_refused_pointing_to_a_sequence_that_keeps_the_log(
+    tmp_path: Path,
+) -> None:
+    # it said the log plate's pictures were display-encoded and to write a .mov, which shows the fix through the
+    # view: the log gone
+    from engine.media.encode import write_numbered_sequence
+
+    config = tmp_path / "rushes.yaml"
+    config.write_text('shows:\n  - code: LOG\n    color: {sources: {dpx: "ARRI LogC3 (EI800)"}}\n')
+    plate = str(tmp_path / "in" / "pl.####.dpx")
+    write_numbered_sequence(plate, enumerate(footage.frames(3, (64, 48)), 1001), 24)
+    out = str(tmp_path / "out" / "pl.####.exr")
+    code, said = rushes(
+        "fix", "-s", "LOG", "--kind", "denoise", "-i", plate, "-o", out, env={"RUSHES_CONFIG": str(config)}
+    )
+    assert code == 2 and " ".join(said.split()) == (
+        f"error: --output {out}: EXR frames hold scene-linear light, and pl.####.dpx's pictures are ARRI LogC3 "
+        "(EI800) (the show's color.sources): Rushes does not turn them into linear light, so as EXR they would read "
+        "wrong in the comp; write a .dpx, .tif or .png sequence instead, which keeps ARRI LogC3 (EI800) (a .mov "
+        "shows the fix through the show's view)"
+    ), said
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_fix_keeps_the_reel_name_an_edit_conforms_by(tmp_path: Path) -> None:
     import OpenEXR
 
