@@ -180,16 +180,17 @@ class DisplayView:
                 f"{spec.source!r} is not a colour space or role of the OCIO config {spec.config}: use one of "
                 f"{_listed(cs.getName() for cs in config.getColorSpaces())}"
             )
-        display = spec.display or config.getDefaultDisplay()
+        display = _spelled(spec.display, config.getDisplays()) or config.getDefaultDisplay()
         if display not in config.getDisplays():
             raise ColorError(
-                f"{display!r} is not a display of the OCIO config {spec.config}: use one of "
+                f"{spec.display or display!r} is not a display of the OCIO config {spec.config}: use one of "
                 f"{_listed(config.getDisplays())}"
             )
-        view = spec.view or config.getDefaultView(display)
+        view = _spelled(spec.view, config.getViews(display)) or config.getDefaultView(display)
         if view not in config.getViews(display):
             raise ColorError(
-                f"{view!r} is not a view of the display {display!r}: use one of {_listed(config.getViews(display))}"
+                f"{spec.view or view!r} is not a view of the display {display!r}: use one of "
+                f"{_listed(config.getViews(display))}"
             )
         transform = ocio.DisplayViewTransform(src=space.getName(), display=display, view=view)
         self.processor = config.getProcessor(transform).getDefaultCPUProcessor()
@@ -220,6 +221,18 @@ def _pool(pid: int) -> ThreadPoolExecutor:
 
 # A forked child forgets its parent's pool without touching it: the pool's queue and threads are the parent's.
 os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
+def _spelled(name: str | None, names: Iterable[str]) -> str | None:
+    """`name` as the config spells it: itself, or the one name that differs from it in case alone (OCIO finds
+    colour spaces so, and a display or view typed in lower case was refused); None when not given."""
+    if not name:
+        return None
+    known = list(names)
+    if name in known:
+        return name
+    folded = [n for n in known if n.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else name
 
 
 def _listed(names: Iterable[str]) -> str:

@@ -93,7 +93,12 @@ def color_problems(shows: Sequence[ShowConfig]) -> list[str]:
                 display_view(spec)
             except ColorError as exc:
                 if exc.unreadable_config:  # the config itself: said once, under its own key
-                    lines.append(f"shows[{i}].color.config: {exc}")
+                    unset = (
+                        " (not set: $OCIO is used)"
+                        if show.color.config is None and os.environ.get("OCIO")
+                        else ""
+                    )
+                    lines.append(f"shows[{i}].color.config{unset}: {exc}")
                     break
                 lines.append(f"shows[{i}].color.sources.{kind}: {exc}")
     return lines

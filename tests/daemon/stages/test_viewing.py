@@ -76,6 +76,24 @@ def test_an_hdr_movie_is_reviewed_tone_mapped_to_sdr_and_delivered_as_it_is(
     )
 
 
+def test_a_display_and_view_typed_in_another_case_are_the_configs_and_a_missing_ocio_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # "srgb - display" was refused though OCIO finds colour spaces so; a bad $OCIO was filed under
+    # color.config, a key the file did not have
+    from daemon.settings import ShowConfig
+    from daemon.stages.viewing import color_problems, display_view
+
+    monkeypatch.delenv("OCIO", raising=False)
+    typed = ViewSpec(DEFAULT_CONFIG, "ACEScg", "srgb - display", "aces 2.0 - sdr 100 nits (rec.709)")
+    assert display_view(typed).name == "ACEScg -> sRGB - Display / ACES 2.0 - SDR 100 nits (Rec.709)"
+    monkeypatch.setenv("OCIO", str(tmp_path / "gone.ocio"))
+    [line] = color_problems([ShowConfig(code="A")])
+    assert line.startswith(
+        f"shows[0].color.config (not set: $OCIO is used): OCIO config {tmp_path / 'gone.ocio'}"
+    )
+
+
 def test_config_check_names_a_colour_space_the_ocio_config_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
     """`rushes config check` used to say ok, and every fix of such a daily failed on it later, on its task."""
     from daemon.settings import ShowConfig
