@@ -379,16 +379,35 @@ def _check_lut(kind: str, lut: Path | None, overwrite: bool) -> None:
         )
 
 
-def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
-    """The grade's .cube written whole at `path` (through a temporary file renamed onto it), and the line that
-    says so and what it maps."""
+@dataclass(frozen=True)
+class StagedLut:
+    """A grade's .cube written beside its place under a temporary name, before the frames go into theirs: a LUT
+    that cannot be written fails the fix with the output as it was (the frames used to be in place first, beside
+    the earlier grade's LUT). `note`: the line that says what was written."""
+
+    partial: Path | None  # None: the regrade applied no LUT
+    path: Path
+    note: str
+
+    def place(self) -> str:
+        if self.partial is not None:
+            os.replace(self.partial, self.path)
+        return self.note
+
+    def discard(self) -> None:
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
+
+
+def _stage_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> StagedLut:
+    """The grade's .cube written whole beside `path` under a temporary name (StagedLut.place renames it on)."""
     import numpy as np
 
     from daemon.stages.fixing import grade_space
     from engine.lut import write_cube
 
     if lut is None:
-        return f"the regrade applied no LUT, so none was written to {path}"
+        return StagedLut(None, path, f"the regrade applied no LUT, so none was written to {path}")
     space = grade_space(info)
     partial = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -396,15 +415,13 @@ def _write_lut(path: Path, lut: Any, info: MediaInfo, input_: str) -> str:
         write_cube(
             partial, np.asarray(lut, np.float32), title=f"{Path(input_).name} regrade: {space} in and out"
         )
-        os.replace(partial, path)
     except OSError as exc:
-        raise fail(
-            f"--lut {path} could not be written ({exc.strerror or exc}), though the frames were: run the fix again "
-            "with --overwrite and a --lut in a folder you can write to"
-        ) from None
-    finally:
         partial.unlink(missing_ok=True)
-    return f"wrote the grade as a LUT to {path} ({space} in and out)"
+        raise fail(
+            f"--lut {path} could not be written ({exc.strerror or exc}), so the fix was not written either (what "
+            "was at its outputs is as it was): run it again with a --lut in a folder you can write to"
+        ) from None
+    return StagedLut(partial, path, f"wrote the grade as a LUT to {path} ({space} in and out)")
 
 
 def _check_scene_output(output: str, input_: str, color: ReviewColor) -> None:
@@ -535,6 +552,8 @@ def _render(
             task = bar.add_task(label, total=total)
             piped = None if err.is_terminal else CountedLines(label, total, err)
 
+            staged: list[StagedLut] = []
+
             def afters() -> Any:
                 for n, _before, after in stream:
                     bar.advance(task)
@@ -542,11 +561,16 @@ def _render(
                     if piped is not None:
                         piped.count(len(numbers))
                     yield n, after if view is None else view.shown(after)
+                if outputs.lut is not None:  # the grade is known once the frames are: before they are placed
+                    staged.append(_stage_lut(outputs.lut, stream.outputs.lut, info, input_))
 
             with terminate_cleanly():
-                written = write_output(output, afters(), _carried(info, prepared, sound, view))
-                lut = stream.outputs.lut
-                lut_note = None if outputs.lut is None else _write_lut(outputs.lut, lut, info, input_)
+                try:
+                    written = write_output(output, afters(), _carried(info, prepared, sound, view))
+                    lut_note = staged[0].place() if staged else None
+                finally:
+                    for lut in staged:
+                        lut.discard()
     except FixError as exc:
         raise fail(str(exc)) from None
     return Rendered(

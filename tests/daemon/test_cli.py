@@ -975,6 +975,43 @@ def test_a_regrade_writes_its_grade_as_a_cube_that_gives_the_fixed_frames_from_t
     assert [p.name for p in cube.parent.iterdir()] == ["sh010.cube"]  # no temporary file left
 
 
+@pytest.mark.parametrize("output", ["o.mov", "f.####.png"])
+def test_a_lut_that_cannot_be_written_leaves_the_fixs_earlier_outputs_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    """The disk filled as the .cube was written: the new frames were in place already, beside the earlier
+    grade's LUT, under exit 2."""
+    import errno
+
+    import engine.lut
+
+    assert rushes("show", "add", "TST")[0] == 0
+    clip = footage.movie(tmp_path / "sh010_1.mp4", n=3, size=(64, 48))
+    out, cube = tmp_path / "out" / output, tmp_path / "luts" / "sh010.cube"
+
+    def regrade(reference: str) -> tuple[int, str]:
+        return rushes("fix", "-s", "TST", "--kind", "regrade", "--reference", reference, "-i", str(clip),
+                      "-o", str(out), "--lut", str(cube), "--overwrite")  # fmt: skip
+
+    code, said = regrade("1")
+    assert code == 0, said
+    before = {p.name: p.read_bytes() for folder in (out.parent, cube.parent) for p in folder.iterdir()}
+
+    def full(path: Path, *_: object, **__: object) -> None:
+        Path(path).write_text("LUT_3D_SIZE")  # partly written when the disk filled
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(engine.lut, "write_cube", full)
+    code, said = regrade("2")
+
+    assert code == 2 and " ".join(said.split()) == (
+        f"error: --lut {cube} could not be written (No space left on device), so the fix was not written either "
+        "(what was at its outputs is as it was): run it again with a --lut in a folder you can write to"
+    ), said
+    after = {p.name: p.read_bytes() for folder in (out.parent, cube.parent) for p in folder.iterdir()}
+    assert after == before  # the earlier frames and LUT, and no temporary file
+
+
 def test_a_lut_is_refused_before_the_work_for_another_kind_a_wrong_name_or_one_there_already(
     tmp_path: Path,
 ) -> None:
