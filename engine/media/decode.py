@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +16,7 @@ from .container import open_movie
 from .frames import Frame, PixelDepth, converter
 from .images import read_alpha_image, read_image
 from .info import NO_MARGINS, Margins, MediaError, MediaInfo, MovieEnded
-from .sequences import find_sequence, is_image_path, is_pattern
+from .sequences import find_sequence, frameset_string, is_image_path, is_pattern
 from .threads import codec_threads
 
 # Below this many frames from the start, decoding through is cheaper and simpler than seeking.
@@ -81,8 +81,9 @@ def _read(
         raise MediaError(f"frame range {start}-{end} is empty (end before start)", _name(source))
     if isinstance(source, MediaInfo):
         if source.kind == "sequence":
+            probed = set(range(source.first_frame, source.last_frame + 1)) - set(source.missing_frames)
             return _read_sequence(
-                source.path, start, end, depth, source.overscan if source.grown else NO_MARGINS
+                source.path, start, end, depth, source.overscan if source.grown else NO_MARGINS, probed
             )
         ff = source.first_frame if first_frame is None else first_frame
         gaps = {before - source.first_frame + ff: count for before, count in source.dropped}
@@ -94,9 +95,22 @@ def _read(
 
 
 def _read_sequence(
-    pattern: str, start: int | None, end: int | None, depth: Plane, grow: Margins = NO_MARGINS
+    pattern: str,
+    start: int | None,
+    end: int | None,
+    depth: Plane,
+    grow: Margins = NO_MARGINS,
+    probed: Collection[int] | None = None,
 ) -> Iterator[Frame]:
+    """`probed`: the frame numbers the sequence had when it was probed; one gone (or emptied) since fails at the
+    call, where the fix of a plate re-rendered under it used to write a shorter sequence and exit 0."""
     seq = find_sequence(pattern)  # eager: a bad pattern or range fails at the call, not mid-iteration
+    if probed is not None and (gone := sorted(n for n in probed if n not in seq.files)):
+        raise MediaError(
+            f"frame(s) {frameset_string(gone)} of the sequence are gone or empty since it was read (a plate "
+            "rendered or copied again under the fix): run the fix again once the sequence is whole",
+            seq.spec.pattern,
+        )
     lo = seq.first if start is None else start
     hi = seq.last if end is None else end
     if lo < seq.first or hi > seq.last:

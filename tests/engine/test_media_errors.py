@@ -96,3 +96,30 @@ def test_sequence_problems(tmp_path: Path) -> None:
     assert _reason(tmp_path / "sh010.####.exr").startswith("no frames found")
     (tmp_path / "sh010.1001.png").write_text("not a png")
     assert "cannot decode png" in _reason(tmp_path / "sh010.####.png")
+
+
+def test_a_sequence_whose_last_frames_are_emptied_after_its_probe_is_refused_not_read_shorter(
+    tmp_path: Path, frames: np.ndarray
+) -> None:
+    """A plate re-rendered on shared storage under a fix (its last frames emptied as they are written again):
+    the fix read what was left, wrote a sequence five frames shorter and exited 0."""
+    from engine.media import write_sequence
+
+    pattern = str(tmp_path / "sh050.####.png")
+    write_sequence(pattern, list(frames[:8]), 1001)
+    (tmp_path / "sh050.1003.png").unlink()  # missing on disk from the start: the probe knows it
+    info = probe(pattern)
+    for number in (1007, 1008):
+        (tmp_path / f"sh050.{number}.png").write_bytes(b"")
+
+    with pytest.raises(
+        MediaError, match=r"frame\(s\) 1007-1008 of the sequence are gone or empty since it was read"
+    ):
+        read_frames(info)
+    (tmp_path / "sh050.1007.png").unlink()
+    (tmp_path / "sh050.1008.png").unlink()
+    with pytest.raises(MediaError, match=r"frame\(s\) 1007-1008 "):
+        read_frames(info)
+    write_sequence(pattern, list(frames[:8]), 1001)
+    (tmp_path / "sh050.1003.png").unlink()
+    assert [f.number for f in read_frames(info)] == [1001, 1002, 1004, 1005, 1006, 1007, 1008]
