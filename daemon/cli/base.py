@@ -343,13 +343,20 @@ def _copy_of_withdrawn(folder: Path, excluded: list[_Withdrawn]) -> tuple[Path, 
 def unread_line(paths: list[Path]) -> str | None:
     """The one line saying which corpus files a base run does not read (by extension, the first named), or
     None when it reads them all: a camera's raw originals or stills in an archive are not trained on."""
+    from engine.train.corpus import LINKED_FOLDER, unread_kind
+
     if not paths:
         return None
-    kinds = Counter(path.suffix.lower() or "(no extension)" for path in paths)
+    kinds = Counter(unread_kind(path) for path in paths)
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    linked = (
+        "; give a linked folder's target as a --corpus of its own (with its declaration)"
+        if LINKED_FOLDER in kinds
+        else ""
+    )
     return (
         f"not read: {len(paths)} corpus file(s) that are neither movies nor image sequences of 3 frames or more "
-        f"({counts}), e.g. {paths[0]}; convert what should be trained on (a camera's raw to ProRes or EXR)"
+        f"({counts}), e.g. {paths[0]}; convert what should be trained on (a camera's raw to ProRes or EXR){linked}"
     )
 
 

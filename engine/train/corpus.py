@@ -12,6 +12,7 @@ hash is what the base manifest lists beside the clip's cuts, and what makes a ch
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -98,9 +99,31 @@ def _refuse_overlap(paths: Sequence[Path]) -> None:
                 )
 
 
+def readable_file(path: Path) -> bool:
+    """Whether `path` is a regular file this process may read: a link whose target is gone, a link loop, a named
+    pipe (whose open would wait for a writer forever) or a device is not, nor a file it may not read."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode) and os.access(path, os.R_OK)
+    except OSError:
+        return False
+
+
+UNREADABLE = "not a file it can read (a broken link, a pipe, no permission)"
+LINKED_FOLDER = "link to a folder (not followed)"
+
+
+def unread_kind(path: Path) -> str:
+    """What a corpus file no clip takes is, as `rushes base train`'s `not read:` line counts it."""
+    if path.is_symlink() and path.is_dir():
+        return LINKED_FOLDER
+    if not readable_file(path):
+        return UNREADABLE
+    return path.suffix.lower() or "(no extension)"
+
+
 def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
     """(pattern, frame files) for each image sequence of MIN_SEQUENCE_FRAMES or more frames in `folder`."""
-    images = [n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS]
+    images = [n for n in names if Path(n).suffix.lower() in IMAGE_EXTENSIONS and readable_file(folder / n)]
     out = []
     for seq in fileseq.FileSequence.yield_sequences_in_list([str(folder / n) for n in images]):
         frame_set = seq.frameSet()
@@ -109,7 +132,7 @@ def _sequences(folder: Path, names: list[str]) -> list[tuple[str, list[Path]]]:
         digits = f"%0{seq.zfill()}d" if seq.zfill() > 1 else "%d"
         pattern = f"{seq.dirname()}{seq.basename()}{digits}{seq.extension()}"
         files = find_sequence(pattern).files
-        out.append((pattern, [files[n] for n in sorted(files)]))
+        out.append((pattern, [files[n] for n in sorted(files) if readable_file(files[n])]))
     return out
 
 
@@ -123,7 +146,9 @@ def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
             folder = Path(dirpath)
             names = sorted(n for n in filenames if not n.startswith("."))
             found += [
-                (str(folder / n), [folder / n]) for n in names if Path(n).suffix.lower() in MOVIE_EXTENSIONS
+                (str(folder / n), [folder / n])
+                for n in names
+                if Path(n).suffix.lower() in MOVIE_EXTENSIONS and readable_file(folder / n)
             ]
             found += _sequences(folder, names)
     if not found:
@@ -134,14 +159,17 @@ def corpus_media(corpus: Corpus) -> list[tuple[str, list[Path]]]:
 
 def corpus_unread(corpus: Corpus) -> list[Path]:
     """The files under the corpus folders that no clip takes (neither a movie nor a frame of an image sequence
-    of MIN_SEQUENCE_FRAMES or more; hidden files aside), in walking order: what a base is not trained on."""
+    of MIN_SEQUENCE_FRAMES or more, or not a file it can read; hidden files aside), and the links to folders,
+    which are not followed (a loop, or a folder read twice), in walking order: what a base is not trained on."""
     taken = {str(f) for _, files in corpus_media(corpus) for f in files}
     unread: list[Path] = []
     for root in corpus.folders:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
+            folder = Path(dirpath)
             names = sorted(n for n in filenames if not n.startswith("."))
-            unread += [Path(dirpath) / n for n in names if str(Path(dirpath) / n) not in taken]
+            linked = [folder / n for n in dirnames if not n.startswith(".") and (folder / n).is_symlink()]
+            unread += linked + [folder / n for n in names if str(folder / n) not in taken]
     return unread
 
 

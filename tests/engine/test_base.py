@@ -456,6 +456,37 @@ def test_the_corpus_files_a_base_does_not_read_are_named(tmp_path: Path) -> None
     ]
 
 
+def test_links_gone_looping_or_to_folders_and_a_pipe_in_a_corpus_are_named_not_read_and_nothing_hangs(
+    tmp_path: Path,
+) -> None:
+    """A clip moved off the volume left its link behind: `base train` died with a traceback (its --resume too);
+    a named pipe called .mov held it forever, deaf to SIGTERM; a linked reel folder was never read or named."""
+    from daemon.cli.base import unread_line
+    from engine.train.corpus import corpus_unread
+
+    folder = _corpus(tmp_path)
+    (folder / "moved.mov").symlink_to(tmp_path / "gone" / "clip.mov")
+    (folder / "loop.mov").symlink_to(folder / "loop.mov")
+    os.mkfifo(folder / "capture.mov")
+    elsewhere = tmp_path / "reel2"
+    footage.movie(elsewhere / "clip9.mp4", n=8, size=(96, 64))
+    (folder / "reel2").symlink_to(elsewhere, target_is_directory=True)
+    corpus = declared_corpus([folder], DECLARED)
+
+    clips = corpus_clips(corpus)  # hashed without a traceback, without waiting on the pipe
+
+    root = folder.resolve()
+    assert sorted(Path(c.id).name for c in clips) == ["clip0.mp4", "clip1.mp4", "clip2.mp4", "plate.%04d.png"]
+    unread = corpus_unread(corpus)
+    assert unread == [root / "reel2", root / "capture.mov", root / "loop.mov", root / "moved.mov"]
+    line = unread_line(unread)
+    assert line is not None and line.startswith(
+        "not read: 4 corpus file(s) that are neither movies nor image sequences of 3 frames or more (3 not a file "
+        "it can read (a broken link, a pipe, no permission), 1 link to a folder (not followed)), e.g. "
+    )
+    assert line.endswith("give a linked folder's target as a --corpus of its own (with its declaration)")
+
+
 def test_the_corpus_a_base_lists_can_be_hashed_again_to_show_it_is_what_was_trained_on(
     tmp_path: Path,
 ) -> None:
