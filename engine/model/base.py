@@ -31,6 +31,7 @@ from engine.model.version import (
 
 RUN = "run.json"
 LOCK = "run.lock"  # flock'ed by the process training in the folder, for the whole run (RunLock)
+ISSUED = ".issued"  # in a base's folder: the highest version number it has given, moved away or not
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -164,6 +165,23 @@ def held_by(folder: Path) -> str | None:
     return None
 
 
+def _issued(base: Path) -> int:
+    """The highest version number `base` has given (0: none recorded, as before Rushes recorded them)."""
+    try:
+        return int((base / ISSUED).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def _issue(base: Path, number: int) -> None:
+    """Record that `base` gave `number`, so a version moved out of service never has its number given again to
+    another base (the newest moved away, the next run was numbered as it, shows grown from the first then named
+    a base of another corpus and declaration)."""
+    partial = base / f"{ISSUED}.{os.getpid()}"
+    partial.write_text(f"{max(number, _issued(base))}\n")
+    os.replace(partial, base / ISSUED)
+
+
 def lock_holder(folder: Path) -> str:
     """Who holds `folder`'s run lock, as its holder wrote it ("pid 123 on HOST"), or "" when unknown."""
     with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -175,12 +193,14 @@ def new_version(root: Path, name: str, run: BaseRun) -> tuple[Path, RunLock] | N
     """Create the next version folder of `name`, locked for this run, with its run.json; None when another
     run took that folder number first."""
     existing = versions(root, name)
-    folder = root / name / f"v{_number(existing[-1]) + 1 if existing else 1}"
+    number = max(_number(existing[-1]) if existing else 0, _issued(root / name)) + 1
+    folder = root / name / f"v{number}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         folder.mkdir()
     except FileExistsError:
         return None
+    _issue(root / name, number)
     lock = lock_run(folder)
     if lock is None:
         return None

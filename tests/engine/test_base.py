@@ -171,6 +171,21 @@ def test_a_base_version_that_lost_its_manifest_is_never_trained_over(tmp_path: P
     assert (folder / "weights.safetensors").read_bytes() == weights
 
 
+def test_a_base_version_moved_out_of_service_never_has_its_number_given_to_another_base(
+    tmp_path: Path,
+) -> None:
+    """The newest version moved away, the next run was numbered as it: shows grown from the first then named, as
+    `ACME v1`, a base of another corpus and declaration (and a show pinned to ACME@v1 trained from it)."""
+    root, corpus = tmp_path / "bases", _corpus(tmp_path)
+    first, _ = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
+    first.rename(tmp_path / "v1-out-of-service")
+
+    second, _ = prepare_run(root, "ACME", [corpus], "licensed: stock library", _options(holdout_fraction=0.0))
+
+    assert (first.name, second.name) == ("v1", "v2")
+    assert not first.exists()
+
+
 def test_a_show_version_grows_from_the_base_and_names_it(tmp_path: Path) -> None:
     root = tmp_path / "bases"
     folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
