@@ -477,6 +477,8 @@ def _list_detail(row: dict[str, Any]) -> str:
         return f"{row['corpus_clips']} clip(s) ({held}), declared: {row['declaration']}"
     if row["state"] == "refused":
         return f"refused: {row['reason']}"
+    if row["state"] == "training":
+        return f"training now ({row['reason']})"
     return "unfinished (--resume)"
 
 

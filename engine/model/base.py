@@ -322,7 +322,8 @@ def trace_base(ref: BaseRef, root: Path) -> tuple[Path | None, str]:
 
 def describe(root: Path, name: str) -> list[dict[str, object]]:
     """Every version of `name` as a plain summary (finished ones with their manifest, checked against its seal
-    without hashing the weights, check_base: a refused one has its reason instead), oldest first."""
+    without hashing the weights, check_base: a refused one has its reason instead; one a run trains now says so,
+    where it was listed as unfinished, to --resume, which was refused), oldest first."""
     out: list[dict[str, object]] = []
     for folder in versions(root, name):
         if is_finished(folder):
@@ -339,6 +340,11 @@ def describe(root: Path, name: str) -> list[dict[str, object]]:
             out.append(
                 {"version": folder.name, "state": "refused", "folder": str(folder), "manifest": None,
                  "reason": f"{folder} is refused: {LOST_MANIFEST}"}
+            )  # fmt: skip
+        elif (holder := held_by(folder)) is not None:  # a run in progress, not one to resume
+            out.append(
+                {"version": folder.name, "state": "training", "folder": str(folder), "manifest": None,
+                 "reason": f"being trained by {holder}"}
             )  # fmt: skip
         else:
             out.append(

@@ -186,6 +186,28 @@ def test_a_base_version_moved_out_of_service_never_has_its_number_given_to_anoth
     assert not first.exists()
 
 
+def test_a_base_version_a_run_trains_now_is_listed_as_training_not_to_resume(tmp_path: Path) -> None:
+    """`rushes base list` said `unfinished (--resume)` of a run in progress; --resume was then refused."""
+    from daemon.cli.base import _list_detail
+    from engine.model.base import describe, lock_run
+
+    root, corpus = tmp_path / "bases", _corpus(tmp_path)
+    folder, _ = prepare_run(root, "ACME", [corpus], DECLARED, _options(holdout_fraction=0.0))
+    lock = lock_run(folder)  # as the process training in it holds it
+    assert lock is not None
+    try:
+        [row] = describe(root, "ACME")
+        assert row["state"] == "training"
+        assert (
+            _list_detail(row)
+            == f"training now (being trained by pid {os.getpid()} on {socket.gethostname()})"
+        )
+    finally:
+        lock.release()
+    [row] = describe(root, "ACME")
+    assert (row["state"], _list_detail(row)) == ("unfinished", "unfinished (--resume)")
+
+
 def test_a_show_version_grows_from_the_base_and_names_it(tmp_path: Path) -> None:
     root = tmp_path / "bases"
     folder, run = prepare_run(root, "ACME", [_corpus(tmp_path)], DECLARED, _options(holdout_fraction=0.0))
