@@ -74,8 +74,8 @@ def project_checks(tracker: SetsUp, plans: list[SetupPlan]) -> list[CheckResult]
                     what,
                     False,
                     f"show {show} follows the same project ({found.name or found.code}) as show {other}: its fix "
-                    "requests go to one show only; give each show its own tracker_project, or wrap the show no "
-                    f"longer worked on (`rushes show wrap {other}`)",
+                    "requests go to one show only; give each show its own tracker_project, or wrap the one no "
+                    f"longer worked on (`rushes show wrap {other}` or `rushes show wrap {show}`)",
                 )
             )
         else:

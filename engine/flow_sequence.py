@@ -378,8 +378,9 @@ def with_duplicates_found(
 ) -> Iterator[NumberedFrame]:
     """The frames as they come, each number added to `found` before its frame is yielded when detect_drops would
     call it duplicated: the same answer while holding 6 frames (the median's reach ahead), not the whole shot,
-    so `fill(with_duplicates_found(frames, found), found.__contains__)` rebuilds them in flat memory. A repeat
-    at the shot's end is not added: with no frame after it, it could come out only as the copy it is."""
+    so `fill(with_duplicates_found(frames, found), found.__contains__)` rebuilds them in flat memory; but for a
+    repeat at the shot's end, which detect_drops names and this does not add: with no frame after it, it could
+    come out only as the copy it is."""
     radius = 5
     ahead: collections.deque[NumberedFrame] = collections.deque()
     steps: list[float] = [0.0]

@@ -355,8 +355,9 @@ def unread_line(paths: list[Path]) -> str | None:
         else ""
     )
     return (
-        f"not read: {len(paths)} corpus file(s) that are neither movies nor image sequences of 3 frames or more "
-        f"({counts}), e.g. {paths[0]}; convert what should be trained on (a camera's raw to ProRes or EXR){linked}"
+        f"not read: {len(paths)} corpus entries, neither movies nor image sequences of 3 frames or more that "
+        f"it can read ({counts}), e.g. {paths[0]}; convert what should be trained on (a camera's raw to ProRes or "
+        f"EXR){linked}"
     )
 
 

@@ -343,6 +343,15 @@ class FixedFrames:
         return self.run.outputs
 
 
+def _exact_light(source: MediaInfo, prepared: Prepared) -> ExactLight | None:
+    """The source frames held so that the pixels a fix leaves go back bit for bit (a 32-bit float EXR's: the log
+    encoding's round trip is exact only to half float), for the kinds that leave pixels: interpolate (the frames
+    it keeps, a retime's too) and cleanup (outside its mask)."""
+    if prepared.kind not in ("interpolate", "cleanup") or "f32" not in (source.pix_fmt or ""):
+        return None
+    return ExactLight() if scene_linear(source) else None
+
+
 def fixed_frames(
     model: ModelVersion,
     prepared: Prepared,
@@ -366,12 +375,7 @@ def fixed_frames(
     # within the light its frames hold unless the fix is a regrade.
     linear = scene_linear(source)
     seen = SeenRange() if linear and prepared.kind != "regrade" else None
-    # the pixels a fix leaves go back as they were, where the log encoding's round trip is not exact
-    exact = (
-        ExactLight()
-        if linear and "f32" in (source.pix_fmt or "") and prepared.kind != "regrade" and prepared.factor == 1
-        else None
-    )
+    exact = _exact_light(source, prepared)
     # A grade changes colour, not coverage: a premultiplied source's (an EXR with alpha) is graded straight, then
     # multiplied back, or its soft edges would be graded as darker colours (spatial fixes work on it as it is).
     straight = (
@@ -415,7 +419,7 @@ def fixed_frames(
                 colour = after if through is None else after[..., :3]
                 fixed = light(colour) if linear else colour
                 if exact is not None:
-                    fixed = exact.restored(number, colour, fixed)
+                    fixed = exact.restored(src, colour, fixed)
                 coverage = None
                 if straight is not None:
                     fixed, coverage = straight.premultiplied(number, fixed)

@@ -71,7 +71,7 @@ class Ingestor:
         self.catalog = catalog
         self.listeners = list(listeners)
         self.first_frames = dict(first_frames or {})  # by show: its movie_first_frame
-        # by show: the ingest folders its config names now (unknown: every folder its dailies were found in)
+        # by show: the ingest folders its config names now (unknown or none: every folder its dailies were found in)
         self.roots = {show: list(folders) for show, folders in (roots or {}).items()}
         # `rushes ingest` prints each quarantine as one human line itself, so it logs them at info (not
         # shown by default) rather than a second, JSON, line when piped.
@@ -185,7 +185,7 @@ class Ingestor:
         their files to where the same content is found now."""
         configured = self.roots.get(show)
         found = [Path(root) for root in daily_repo.roots(s, show)]
-        return found if configured is None else [root for root in found if root in configured]
+        return [root for root in found if root in configured] if configured else found
 
     def _quarantine(self, show: str, c: Candidate, reason: str) -> Outcome:
         with self.catalog.session() as s:

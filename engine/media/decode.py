@@ -102,10 +102,12 @@ def _read_sequence(
     grow: Margins = NO_MARGINS,
     probed: Collection[int] | None = None,
 ) -> Iterator[Frame]:
-    """`probed`: the frame numbers the sequence had when it was probed; one gone (or emptied) since fails at the
-    call, where the fix of a plate re-rendered under it used to write a shorter sequence and exit 0."""
+    """`probed`: the frame numbers the sequence had when it was probed; one of the range read gone (or emptied)
+    since fails at the call, where the fix of a plate re-rendered under it used to write a shorter sequence and
+    exit 0."""
     seq = find_sequence(pattern)  # eager: a bad pattern or range fails at the call, not mid-iteration
-    if probed is not None and (gone := sorted(n for n in probed if n not in seq.files)):
+    wanted = [n for n in probed or () if (start is None or n >= start) and (end is None or n <= end)]
+    if gone := sorted(n for n in wanted if n not in seq.files):
         raise MediaError(
             f"frame(s) {frameset_string(gone)} of the sequence are gone or empty since it was read (a plate "
             "rendered or copied again under the fix): run the fix again once the sequence is whole",

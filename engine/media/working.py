@@ -120,8 +120,9 @@ class ExactLight:
             del self.frames[next(iter(self.frames))]
 
     def restored(self, number: int, working: npt.NDArray[np.generic], fixed: F32) -> F32:
-        """`fixed` (from_working of the head's `working` frame `number`) with each pixel the head left at the
-        source's working value given back the source's own light; frames before `number` are let go."""
+        """`fixed` (from_working of the head's `working` frame, made at source frame `number`: a retime's frames
+        between two source frames at the earlier) with each pixel the head left at that frame's working value given
+        back its own light; frames before `number` are let go."""
         for held in [n for n in self.frames if n < number]:
             del self.frames[held]
         original = self.frames.get(number)

@@ -178,8 +178,11 @@ def _issue(base: Path, number: int) -> None:
     another base (the newest moved away, the next run was numbered as it, shows grown from the first then named
     a base of another corpus and declaration)."""
     partial = base / f"{ISSUED}.{os.getpid()}"
-    partial.write_text(f"{max(number, _issued(base))}\n")
-    os.replace(partial, base / ISSUED)
+    try:
+        partial.write_text(f"{max(number, _issued(base))}\n")
+        os.replace(partial, base / ISSUED)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def lock_holder(folder: Path) -> str:

@@ -315,20 +315,16 @@ def test_the_trace_from_a_show_version_to_its_base_says_when_the_base_is_tampere
     }
 
 
-def test_base_training_says_in_one_line_which_corpus_files_it_does_not_read() -> None:
+def test_base_training_says_in_one_line_which_corpus_files_it_does_not_read(tmp_path: Path) -> None:
     from daemon.cli.base import unread_line
 
-    unread = [
-        Path("/a/readme.txt"),
-        Path("/a/A001.r3d"),
-        Path("/a/A002.R3D"),
-        Path("/a/s.1001.png"),
-        Path("/a/x"),
-    ]
+    unread = [tmp_path / name for name in ("readme.txt", "A001.r3d", "A002.R3D", "s.1001.png", "x")]
+    for path in unread:
+        path.write_bytes(b"kept in the archive")
     assert unread_line(unread) == (
-        "not read: 5 corpus file(s) that are neither movies nor image sequences of 3 frames or more (2 .r3d, "
-        "1 (no extension), 1 .png, 1 .txt), e.g. /a/readme.txt; convert what should be trained on (a camera's "
-        "raw to ProRes or EXR)"
+        "not read: 5 corpus entries, neither movies nor image sequences of 3 frames or more that it can read "
+        f"(2 .r3d, 1 (no extension), 1 .png, 1 .txt), e.g. {tmp_path / 'readme.txt'}; convert what should be "
+        "trained on (a camera's raw to ProRes or EXR)"
     )
     assert unread_line([]) is None
 

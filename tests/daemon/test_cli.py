@@ -571,8 +571,8 @@ def test_tracker_setup_prepares_an_empty_local_tracker_for_the_shows_in_the_cata
         )  # tracker knows; by the other's name, named by its code
         assert code == 1 and (
             "FAIL project My Show: show TWIN follows the same project (My Show) as show MYSHOW: its fix requests go "
-            "to one show only; give each show its own tracker_project, or wrap the show no longer worked on "
-            "(`rushes show wrap MYSHOW`)" in output.splitlines()
+            "to one show only; give each show its own tracker_project, or wrap the one no longer worked on "
+            "(`rushes show wrap MYSHOW` or `rushes show wrap TWIN`)" in output.splitlines()
         ), output
     finally:
         server.stop()
@@ -729,11 +729,11 @@ def test_the_pixels_a_fix_leaves_in_a_32_bit_float_exr_plate_keep_their_values_b
         write_exr(tmp_path / "cg" / f"sh010.{number}.exr", picture, half=False)
     source = str(tmp_path / "cg" / "sh010.####.exr")
 
-    def fixed(name: str, *how: str) -> dict[int, np.ndarray]:
+    def fixed(name: str, *how: str, numbers: tuple[int, ...] = (1001, 1002, 1003)) -> dict[int, np.ndarray]:
         out = str(tmp_path / name / "sh010.####.exr")
         code, output = rushes("fix", "--show", "TST", *how, "-i", source, "-o", out)
         assert code == 0, output
-        return {n: read_image(out.replace("####", str(n))) for n in (1001, 1002, 1003)}
+        return {n: read_image(out.replace("####", str(n))) for n in numbers}
 
     cleaned = fixed("clean", "--kind", "cleanup", "--mask", "30,20,12,8")
     outside = np.ones((48, 64), bool)
@@ -745,6 +745,9 @@ def test_the_pixels_a_fix_leaves_in_a_32_bit_float_exr_plate_keep_their_values_b
     np.testing.assert_array_equal(rebuilt[1001], light[0])
     np.testing.assert_array_equal(rebuilt[1003], light[2])
     assert not np.array_equal(rebuilt[1002], light[1])
+    retimed = fixed("slow", "--kind", "interpolate", "--factor", "2", numbers=(1001, 1003, 1005))
+    for number, picture in zip((1001, 1003, 1005), light, strict=True):  # every source frame kept
+        np.testing.assert_array_equal(retimed[number], picture)
 
 
 def test_a_movie_is_fixed_and_probed_with_frames_numbered_as_its_show_counts_them(tmp_path: Path) -> None:

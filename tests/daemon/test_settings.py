@@ -502,13 +502,13 @@ def test_what_rushes_writes_is_not_readable_by_other_users_under_a_terminals_uma
     """Started from a terminal (umask 022), the catalog, models, renders and logs folders used to be world-
     readable (0644 and 0755): any user on the box could copy unreleased footage and the catalog."""
     home = tmp_path / "home"
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon", "migrate"],
+    result = subprocess.run(  # the umask set by a shell, as a terminal's: a preexec_fn forks this process,
+        # whose gRPC threads (a Ray test before it in this worker) aborted the child in their fork handlers
+        ["sh", "-c", 'umask 022 && exec "$0" -m daemon migrate', sys.executable],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "RUSHES_HOME": str(home)},
-        preexec_fn=lambda: os.umask(0o022),
     )
     assert result.returncode == 0, result.stderr
     made = [home, *home.iterdir()]

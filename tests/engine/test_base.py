@@ -518,8 +518,8 @@ def test_links_gone_looping_or_to_folders_and_a_pipe_in_a_corpus_are_named_not_r
     assert unread == [root / "reel2", root / "capture.mov", root / "loop.mov", root / "moved.mov"]
     line = unread_line(unread)
     assert line is not None and line.startswith(
-        "not read: 4 corpus file(s) that are neither movies nor image sequences of 3 frames or more (3 not a file "
-        "it can read (a broken link, a pipe, no permission), 1 link to a folder (not followed)), e.g. "
+        "not read: 4 corpus entries, neither movies nor image sequences of 3 frames or more that it can read (3 "
+        "not a file it can read (a broken link, a pipe, no permission), 1 link to a folder (not followed)), e.g. "
     )
     assert line.endswith("give a linked folder's target as a --corpus of its own (with its declaration)")
 
@@ -558,7 +558,10 @@ def test_a_run_in_progress_is_not_taken_over_by_a_new_run_or_a_resume(tmp_path: 
                 f"{socket.gethostname()}): wait for it to end, or stop it (Ctrl-C or SIGTERM checkpoints it) "
                 "and continue it with --resume"
             )
-        assert read_run(folder) == run and [p.name for p in (root / "ACME").iterdir()] == ["v1"]
+        assert read_run(folder) == run and sorted(p.name for p in (root / "ACME").iterdir()) == [
+            ".issued",
+            "v1",
+        ]
     again, new = prepare_run(root, "ACME", [_corpus(tmp_path)], LICENSED, _options())  # it ended, unfinished
     assert again == folder and new.declaration == LICENSED
 

@@ -66,3 +66,28 @@ def test_a_share_the_config_still_names_keeps_its_dailies_when_not_mounted(
         [daily] = daily_repo.list_dailies(s, SHOW)
         assert daily.path == str(share / "sh010_1.mp4")
         assert [a.path for a in daily_repo.aliases(s, daily_id)] == [str(local / "sh010_1.mp4")]
+
+
+def test_a_show_that_names_no_folder_keeps_its_dailies_on_a_share_not_mounted(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    # dailies ingested by hand (`rushes ingest PATH`) of a show with no ingest folder: none is "left" by the config
+    from dataclasses import replace
+
+    from tests.daemon.stages.conftest import movie_candidate
+
+    share, local = tmp_path / "share", tmp_path / "local"
+    footage.movie(share / "sh010_1.mp4", n=4, size=(64, 48))
+    ingestor = Ingestor(catalog, roots={SHOW: []})
+    first = ingestor.handle(SHOW, replace(movie_candidate(share / "sh010_1.mp4", "sh010"), take="1"))
+    local.mkdir()
+    (local / "sh010_1.mp4").write_bytes((share / "sh010_1.mp4").read_bytes())
+    share.rename(tmp_path / "share-away")
+    share.mkdir()
+
+    again = ingestor.handle(SHOW, replace(movie_candidate(local / "sh010_1.mp4", "sh010"), take="1"))
+
+    assert again.daily_id == first.daily_id
+    with catalog.session(readonly=True) as s:
+        [daily] = daily_repo.list_dailies(s, SHOW)
+        assert daily.path == str(share / "sh010_1.mp4")
