@@ -515,16 +515,7 @@ def _render(
     fixes do); a sequence keeps its files' numbers."""
     from daemon.cli.outputs import terminate_cleanly, write_output
     from daemon.cli.progress import CountedLines
-    from daemon.stages.fixing import (
-        FixError,
-        carried_sound,
-        check_memory,
-        fixed_frames,
-        keeping_overscan,
-        output_frames,
-        prepare,
-        retime_note,
-    )
+    from daemon.stages import fixing
     from engine.media import probe
 
     info = probe(input_, first_frame=first_frame)
@@ -532,27 +523,25 @@ def _render(
     numbers: list[int] = []
     _said_before(info, kind, output, view)
     try:
-        check_memory(info, kind)
-        prepared = prepare(kind, params, input_, info)
+        fixing.check_memory(info, kind)
+        prepared = fixing.prepare(kind, params, input_, info)
         for note in prepared.notes:
             out.print(note, highlight=False, markup=False)
-        info, prepared = keeping_overscan(info, prepared, _exr_sequence(output))
-        _check_still(output, output_frames(info, prepared))
+        info, prepared = fixing.keeping_overscan(info, prepared, _exr_sequence(output))
+        _check_still(output, fixing.output_frames(info, prepared))
         _check_mxf_rate(output, info.fps)
         _say_overscan(info)
         keep_alpha = _keeps_alpha(info, kind, output)
-        sound = carried_sound(info, prepared)
+        sound = fixing.carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
-        retimed = retime_note(info, prepared, "input")
-        if retimed is not None:
+        if (retimed := fixing.retime_note(info, prepared, "input")) is not None:
             out.print(retimed, highlight=False)
-        stream = fixed_frames(model, prepared, info, alpha=keep_alpha)
+        stream = fixing.fixed_frames(model, prepared, info, alpha=keep_alpha)
         with counted_progress() as bar:
-            label, total = f"{kind} with {name}", output_frames(info, prepared)
+            label, total = f"{kind} with {name}", fixing.output_frames(info, prepared)
             task = bar.add_task(label, total=total)
             piped = None if err.is_terminal else CountedLines(label, total, err)
-
-            staged: list[StagedLut] = []
+            staged: list[StagedLut] = []  # the grade's LUT, written beside its place before the frames go in
 
             def afters() -> Any:
                 for n, _before, after in stream:
@@ -561,7 +550,7 @@ def _render(
                     if piped is not None:
                         piped.count(len(numbers))
                     yield n, after if view is None else view.shown(after)
-                if outputs.lut is not None:  # the grade is known once the frames are: before they are placed
+                if outputs.lut is not None:  # the grade is known once the frames are
                     staged.append(_stage_lut(outputs.lut, stream.outputs.lut, info, input_))
 
             with terminate_cleanly():
@@ -571,7 +560,7 @@ def _render(
                 finally:
                     for lut in staged:
                         lut.discard()
-    except FixError as exc:
+    except fixing.FixError as exc:
         raise fail(str(exc)) from None
     return Rendered(
         written,

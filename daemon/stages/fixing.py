@@ -352,6 +352,14 @@ def _exact_light(source: MediaInfo, prepared: Prepared) -> ExactLight | None:
     return ExactLight() if scene_linear(source) else None
 
 
+def _straightened(source: MediaInfo, prepared: Prepared) -> Straightened | None:
+    """A grade changes colour, not coverage: a premultiplied source's (an EXR with alpha) is graded straight, then
+    multiplied back, or its soft edges would be graded as darker colours (spatial fixes work on it as it is)."""
+    if prepared.kind != "regrade" or not premultiplied(source.path, source.pix_fmt):
+        return None
+    return Straightened(source)
+
+
 def fixed_frames(
     model: ModelVersion,
     prepared: Prepared,
@@ -376,13 +384,7 @@ def fixed_frames(
     linear = scene_linear(source)
     seen = SeenRange() if linear and prepared.kind != "regrade" else None
     exact = _exact_light(source, prepared)
-    # A grade changes colour, not coverage: a premultiplied source's (an EXR with alpha) is graded straight, then
-    # multiplied back, or its soft edges would be graded as darker colours (spatial fixes work on it as it is).
-    straight = (
-        Straightened(source)
-        if prepared.kind == "regrade" and premultiplied(source.path, source.pix_fmt)
-        else None
-    )
+    straight = _straightened(source, prepared)
     # the source's alphas, read once: a straightened grade holds each frame's own until it is multiplied back
     alphas = SourceAlpha(read_alpha(source)) if alpha and straight is None else None
     through = alphas if prepared.kind == "interpolate" else None  # the alphas carried through the head
@@ -401,25 +403,24 @@ def fixed_frames(
                     seen.see(rgb)
             yield frame.number, rgb if through is None else with_alpha(rgb, through.of(frame.number))
 
-    def light(after: np.ndarray) -> np.ndarray:
-        return from_working(after if seen is None else seen.clip(after))
+    def light(after: np.ndarray, src: int) -> np.ndarray:
+        """The head's frame made at source frame `src`, as the source holds it (light, for a scene-linear one)."""
+        if not linear:
+            return after
+        fixed = from_working(after if seen is None else seen.clip(after))
+        return fixed if exact is None else exact.restored(src, after, fixed)
 
     run = _run(model, prepared, tee())
 
     def triples() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         try:
             for number, after in run:
-                src = (
-                    first_frame + (number - first_frame) // prepared.factor if prepared.factor > 1 else number
-                )
+                src = first_frame + (number - first_frame) // prepared.factor
                 shown = src if src in recent else max((n for n in recent if n <= src), default=min(recent))
                 before = recent[shown]  # a rebuilt frame that the source lacks: its nearest earlier neighbour
                 while next(iter(recent)) < shown:  # output ascends: frames before the one shown are done
                     recent.popitem(last=False)
-                colour = after if through is None else after[..., :3]
-                fixed = light(colour) if linear else colour
-                if exact is not None:
-                    fixed = exact.restored(src, colour, fixed)
+                fixed = light(after if through is None else after[..., :3], src)
                 coverage = None
                 if straight is not None:
                     fixed, coverage = straight.premultiplied(number, fixed)
