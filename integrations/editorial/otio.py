@@ -11,6 +11,7 @@ never depends on the rate arithmetic of timecodes.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from fractions import Fraction
 from pathlib import Path
@@ -41,7 +42,28 @@ def media_start(first_frame: int, fps: Fraction, timecode: str | None) -> otio.o
     try:
         return otio.opentime.from_timecode(timecode, rate)
     except ValueError as exc:
-        raise EditorialError(f"timecode {timecode!r} does not fit {fps} fps: {exc}") from None
+        counted = _counted(timecode, fps)  # a rate SMPTE has no timecode of (12, 15, 100, 120 fps)
+        if counted is None:
+            raise EditorialError(f"timecode {timecode!r} does not fit {fps} fps: {exc}") from None
+        return otio.opentime.RationalTime(counted, rate)
+
+
+_NON_DROP = re.compile(r"(\d{2}):(\d{2}):(\d{2})[:.](\d{2,3})")
+
+
+def _counted(timecode: str, fps: Fraction) -> int | None:
+    """The frame a non-drop timecode names at a rate OTIO takes none at (its list is SMPTE's), counted as
+    cameras and Rushes' own timecode count it: seconds at the rate rounded to whole frames, plus the frame
+    field; None when it does not read so (a drop-frame one, a frame field past the rate). The daemon's fix of a
+    15 or 120 fps daily failed its .otio, was rendered five times and answered as if it could be mended."""
+    found = _NON_DROP.fullmatch(timecode.strip())
+    per_second = round(fps)
+    if found is None or per_second < 1:
+        return None
+    hours, minutes, seconds, frames = (int(part) for part in found.groups())
+    if minutes > 59 or seconds > 59 or frames >= per_second:
+        return None
+    return ((hours * 60 + minutes) * 60 + seconds) * per_second + frames
 
 
 def clip_timeline(

@@ -41,6 +41,26 @@ def test_drop_frame_timecode_at_29_97(tmp_path: Path) -> None:
     assert otio.opentime.to_timecode(start, start.rate, True) == "00:10:00;00"
 
 
+@pytest.mark.parametrize(
+    ("fps", "timecode", "frame"),
+    [
+        (Fraction(15), "01:00:00:00", 54000),
+        (Fraction(12), "00:00:01:11", 23),
+        (Fraction(120), "01:00:00:119", 432119),
+    ],
+)
+def test_timecode_at_a_rate_smpte_has_none_of_is_counted_as_the_camera_counts_it(
+    tmp_path: Path, fps: Fraction, timecode: str, frame: int
+) -> None:
+    # OTIO takes timecode at SMPTE's rates alone: the daemon's fix of a 15 or 120 fps daily failed its .otio
+    timeline = clip_timeline("sh130", "/r/sh130.mov", 0, 24, fps, timecode)
+    clip = only_clip(read_timeline(write_timeline(tmp_path / "sh130.otio", timeline)))
+    start = clip.media_reference.available_range.start_time
+    assert (start.value, start.rate) == (frame, float(fps))
+    with pytest.raises(EditorialError, match="does not fit 15 fps"):
+        clip_timeline("sh130", "/r/sh130.mov", 0, 24, Fraction(15), "01:00:00:15")  # no frame 15 in a second
+
+
 def test_without_timecode_the_media_starts_at_its_first_frame() -> None:
     clip = only_clip(clip_timeline("sh030", "/r/sh030.mp4", 1001, 10, Fraction(24), None))
     start = clip.media_reference.available_range.start_time
