@@ -102,11 +102,20 @@ def answer_body(request: RequestRow, job: AnswerJob, fix_status: str) -> str:
     elif job.mended_elsewhere:  # nothing in the request to correct
         told = (
             f"Rushes did not do {what}: {reason}.\nNothing in the request needs correcting: once that is mended, "
-            f"set the task to '{fix_status}' again."
+            f"{_ask_again(request, fix_status)}."
         )
     else:
-        told = f"Rushes did not do {what}: {reason}.\nCorrect the request, then set the task to '{fix_status}' again."
+        told = f"Rushes did not do {what}: {reason}.\nCorrect the request, then {_ask_again(request, fix_status)}."
     return f"{told}\n\nrushes request: {request.request_key}"
+
+
+def _ask_again(request: RequestRow, fix_status: str) -> str:
+    """How the coordinator asks again on the request's tracker: on Kitsu the comment that sets the fix status is
+    the one read (an edited comment, or the empty one Kitsu's status menu posts, is not), where "set the task to
+    'fix' again" led to a second refusal."""
+    if request.request_key.startswith("kitsu:"):
+        return f"post it again as a new comment that sets the task to '{fix_status}'"
+    return f"set the task to '{fix_status}' again"
 
 
 def answer(settings: Settings, catalog: Catalog, tracker: Tracker | None, job: AnswerJob) -> dict[str, Any]:

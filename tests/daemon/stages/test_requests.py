@@ -121,6 +121,23 @@ def test_text_that_cannot_be_read_runs_nothing_and_is_answered_on_the_task(
     assert tracker.tasks[garbled].status == tracker.tasks[unknown].status == "hld"  # out of the fix status
 
 
+def test_a_kitsu_request_that_cannot_be_read_is_answered_with_how_to_ask_again_on_kitsu(
+    catalog: Catalog, settings: Settings
+) -> None:
+    # "set the task to 'fix' again" on Kitsu: the coordinator edited the comment and set the status from the menu,
+    # and got a second refusal (the comment that sets the status is the one read)
+    kitsu = MemoryTracker(name="kitsu", comments=True)
+    task = kitsu.add_task(SHOW, "sh010")
+    kitsu.tag(task, "denoize")
+    assert poll_fix_requests(kitsu, catalog, SHOWS).new == 1
+    [job] = answer_jobs(catalog)
+    answer(settings, catalog, kitsu, job)
+    [said] = kitsu.answers.values()
+    assert said.body.splitlines()[1] == (
+        "Correct the request, then post it again as a new comment that sets the task to 'fix'."
+    )
+
+
 def test_a_parameter_none_of_the_asked_fixes_reads_is_answered_not_dropped(
     catalog: Catalog, tracker: MemoryTracker
 ) -> None:
