@@ -241,7 +241,7 @@ def _show_state(show: dict[str, Any]) -> str:
             f"`rushes train --show {show['code']}`)"
         )
     if show["model_stale"] and show["promoted_model"]:
-        model += " (stale: new dailies since training)"
+        model += " (stale: new dailies or reviews since training)"  # an approval makes it stale too
     if show.get("wrapped_at"):
         since = datetime.fromisoformat(show["wrapped_at"])
         note = f": {show['wrap_note']}" if show.get("wrap_note") else ""
