@@ -571,6 +571,27 @@ def test_setup_creates_a_missing_fix_status_once_and_reports_a_missing_project(
     assert {s.outcome for s in again} == {"existed"}
 
 
+def test_setup_adds_the_fix_status_to_a_project_that_keeps_a_status_list_of_its_own(
+    zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
+) -> None:
+    """Such a production's coordinators could not set a task to fix, while check and setup said ok."""
+    from integrations.trackers.setup import SetupPlan
+
+    project, code = kitsu_shot.project, str(kitsu_shot.project["code"])
+    todo = gazu.task.get_task_status_by_short_name("todo", client=kitsu_admin)
+    gazu.project.add_task_status(project, todo, client=kitsu_admin)  # the production's own list: todo alone
+    kitsu = tracker(zou_server)
+    fix = kitsu.statuses.of("fix_status")
+
+    steps = {s.what: s.outcome for s in kitsu.setup([SetupPlan(code, "x")])}
+
+    assert steps[f"task status {fix['short_name']} in project {code}'s own list"] == "created"
+    listed = gazu.project.get_project_task_statuses(project, client=kitsu_admin)
+    assert {row["id"] for row in listed} == {todo["id"], fix["id"]}
+    again = tracker(zou_server).setup([SetupPlan(code, "x")])
+    assert [s.what for s in again if "own list" in s.what] == []  # there now
+
+
 def test_a_manager_is_told_that_a_missing_status_takes_an_admin_and_which_projects_it_cannot_see(
     zou_server: ZouServer, kitsu_admin: KitsuClient, kitsu_shot: KitsuShot
 ) -> None:

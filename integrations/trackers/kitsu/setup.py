@@ -39,7 +39,7 @@ def set_up(tracker: KitsuTracker, plans: Sequence[SetupPlan]) -> list[SetupStep]
     for plan in plans:
         what = f"project {plan.project}"
         try:
-            tracker.find_project(plan.project)
+            project = tracker.find_project(plan.project)
             steps.append(SetupStep(what, "existed"))
         except TrackerError:
             steps.append(
@@ -47,7 +47,36 @@ def set_up(tracker: KitsuTracker, plans: Sequence[SetupPlan]) -> list[SetupStep]
                     what, "missing", "create it in Kitsu (with its shots) or set the show's tracker_project"
                 )
             )
+            continue
+        steps += _project_list(tracker, plan.project, str(project.id))
     return steps
+
+
+def _project_list(tracker: KitsuTracker, name: str, project_id: str) -> list[SetupStep]:
+    """The fix status in the project's own list of task statuses, where it keeps one (none: every status is
+    offered): coordinators could not set a task to fix there, while check and setup said ok."""
+    try:
+        fix = tracker.statuses.of("fix_status")
+        listed = tracker.conn.call(
+            "the project's task statuses",
+            lambda c: gazu.project.get_project_task_statuses(project_id, client=c),
+        )
+    except TrackerError:
+        return []  # the status itself is missing: its own step says so
+    if not listed or any(str(row.get("id")) == str(fix["id"]) for row in listed):
+        return []
+    what = f"task status {fix['short_name']} in project {name}'s own list"
+    try:
+        tracker.conn.call(
+            f"adding task status {fix['short_name']} to project {name}",
+            lambda c: gazu.project.add_task_status(project_id, str(fix["id"]), client=c),
+            idempotent=False,
+        )
+    except TrackerError as exc:
+        return [
+            SetupStep(what, "missing", f"{exc}; add it in Kitsu (the production's Settings > Task Statuses)")
+        ]
+    return [SetupStep(what, "created")]
 
 
 def _statuses(tracker: KitsuTracker) -> list[SetupStep]:
