@@ -124,6 +124,31 @@ def dailies_remove(
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
 
     _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason))
+    _say_still_learned(daily_id)
+
+
+def _say_still_learned(daily_id: int) -> None:
+    """After `dailies remove`, the model versions that learned from the daily, which keep it (a removal takes it
+    out of the next trainings and fixes; it used to say nothing, as if it withdrew it from the weights too)."""
+    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
+    from daemon.stages.lineage import versions_learned_from
+
+    ctx = open_context(settings())
+    try:
+        with ctx.catalog.session(readonly=True) as s:
+            row = daily_repo.get_daily(s, daily_id)
+            show = row.show.code if row is not None else ""
+        learned = versions_learned_from(ctx.catalog, show, daily_id) if show else []
+    finally:
+        ctx.close()
+    if learned:
+        out.print(
+            f"{show} versions that learned from it keep it: {', '.join(learned)}; to withdraw it from them too "
+            f"(consent, rights), `rushes dailies exclude {daily_id} --reason R`: the next training starts afresh "
+            "without it",
+            highlight=False,
+            markup=False,
+        )
 
 
 @dailies_app.command("requarantine")

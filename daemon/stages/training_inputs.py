@@ -139,6 +139,9 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
     color = color or ReviewColor()
     with catalog.session(readonly=True) as s:
         excluded = daily_repo.excluded(s, show)
+        removed = daily_repo.list_dailies(
+            s, show, status="removed"
+        )  # out of training for good: its fixes too
         pubs = [
             (
                 p.id,
@@ -147,7 +150,7 @@ def approved_pairs(catalog: Catalog, show: str, color: ReviewColor | None = None
                 (p.extra_files or {}).get("frames"),
                 p.movie_path,
                 pair_label(p.tracker_version_id, (p.extra_files or {}).get("code")),
-                _delivered_again(s, show, p) or _of_excluded(p, excluded),
+                _delivered_again(s, show, p) or _of_excluded(p, excluded) or _of_removed(p, removed),
             )
             for p in fix_repo.approved_pairs(s, show)
         ]
@@ -174,6 +177,17 @@ def _of_excluded(pub: Publication, excluded: list[Daily]) -> str | None:
     """Why an approved fix is left out as made from an excluded daily (its pictures), else None."""
     daily = next((d for d in excluded if fix_repo.made_from(pub, d.path, d.content_hash)), None)
     return None if daily is None else _excluded_reason(daily)
+
+
+def _of_removed(pub: Publication, removed: list[Daily]) -> str | None:
+    """Why an approved fix is left out as made from a daily removed for good (`rushes dailies remove`), else
+    None: its approved fix trained the next version as if the daily were still in service."""
+    daily = next((d for d in removed if fix_repo.made_from(pub, d.path, d.content_hash)), None)
+    if daily is None:
+        return None
+    return (
+        f"its daily {daily.id} ({Path(daily.path).name}) is removed from training: {daily.error or 'by hand'}"
+    )
 
 
 def _delivered_again(s: Session, show: str, pub: Publication) -> str | None:

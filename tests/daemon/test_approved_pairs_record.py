@@ -120,6 +120,36 @@ def test_model_show_lists_the_approved_pairs_left_out_with_why(tmp_path: Path) -
     ) in output
 
 
+def test_an_approved_fix_of_a_daily_removed_for_good_is_left_out_and_the_removal_names_what_learned_from_it(
+    tmp_path: Path,
+) -> None:
+    """`dailies remove` takes a daily out of training for good: its approved fix still trained the next version,
+    and nothing said the versions that had learned from it keep it."""
+    rows = _dailies(tmp_path)
+    renders = tmp_path / "renders"
+    kept, _ = _approve(
+        "SH000", rows["SH000_v1.mp4"][1], footage.movie(renders / "a.mp4", n=6, size=(96, 64)), 501
+    )
+    gone, _ = _approve(
+        "SH001", rows["SH001_v1.mp4"][1], footage.movie(renders / "b.mp4", n=6, size=(96, 64)), 502
+    )
+    daily = rows["SH001_v1.mp4"][0]
+    first = load_manifest(str(_train().folder))
+    assert f"publication:{gone}:denoise" in [e.id for e in first.examples]
+
+    code, said = rushes("dailies", "remove", str(daily), "--reason", "rights agreement ended")
+
+    assert code == 0 and " ".join(said.split()).endswith(
+        f"TST versions that learned from it keep it: v1 (promoted); to withdraw it from them too (consent, rights), "
+        f"`rushes dailies exclude {daily} --reason R`: the next training starts afresh without it"
+    ), said
+    manifest = load_manifest(str(_train().folder))
+    assert [e.id for e in manifest.examples] == [f"publication:{kept}:denoise"]
+    assert {p.id: p.reason for p in manifest.pairs_left_out} == {
+        f"publication:{gone}:denoise": f"its daily {daily} (SH001_v1.mp4) is removed from training: rights agreement ended"
+    }
+
+
 def test_a_manifest_written_before_left_out_pairs_were_listed_reads_as_none_left_out() -> None:
     old = {"version": "v1", "show": "TST", "examples": []}  # no pairs_left_out key
 
