@@ -155,10 +155,18 @@ def removal(settings: Settings, catalog: Catalog, show: ShowConfig) -> Removal:
     with catalog.session(readonly=True) as s:
         _refuse_at_work(s, code)
         roots = {str(root.path) for root in show.ingest.roots} | daily_repo.roots(s, code)
+        withdrawn = len(daily_repo.excluded(s, code))
     folders = _data_folders(settings, show)
     left = [f"ingest folder {root} (its dailies)" for root in sorted(roots)]
     if show.output_root is not None:
         left.append(f"output root {show.output_root} (its renders)")
+    if (
+        withdrawn
+    ):  # they went with its rows, silently: a base's corpus holding the take could be trained on again
+        left.append(
+            f"nothing of its {withdrawn} exclusion(s): a studio base corpus or another show holding the same takes "
+            "no longer knows them withdrawn, so exclude them there first (or keep the show wrapped)"
+        )
     return Removal(show=code, rows=None, folders={str(p): _size(p) for p in folders if p.exists()}, left=left)
 
 

@@ -126,6 +126,8 @@ def test_a_wrapped_show_is_removed_with_its_rows_and_folders_and_what_stays_is_n
         request, _ = fixes.add_fix_request(s, "GONE", "shotgrid:event:1", "sh010", ["denoise"])
         fixes.add_publication(s, request.id, "denoise", "pub-1", "/renders/1.mp4")
         job = queue(s, FixJob(request_id=request.id, fix_kind="denoise", request_key="k1"), show="GONE")[0].id
+        [take] = daily_repo.list_dailies(s, "GONE")
+        daily_repo.exclude_daily(s, take.id, "actor withdrew consent")  # the withdrawal goes with the show
 
     code, said = rushes("show", "remove", "GONE", "--yes")
     assert code == 2 and "show GONE is not wrapped: wrap it first (`rushes show wrap GONE`)" in said
@@ -147,6 +149,10 @@ def test_a_wrapped_show_is_removed_with_its_rows_and_folders_and_what_stays_is_n
         "1 Version record(s), 1 job(s) and their logs"
     ), said
     assert f"  left as it is: ingest folder {folder.resolve()} (its dailies)" in said
+    assert (
+        "  left as it is: nothing of its 1 exclusion(s): a studio base corpus or another show holding the same "
+        "takes no longer knows them withdrawn, so exclude them there first (or keep the show wrapped)"
+    ) in said
     assert f"  {settings.models_dir / 'GONE'} (0.0 MB): deleted" in said
     assert not (settings.models_dir / "GONE").exists() and (folder / "sh010_1.mp4").exists()
     assert not (settings.logs_dir / f"job-{job}.log").exists()
