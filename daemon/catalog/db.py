@@ -170,8 +170,11 @@ def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         # a new file only (an existing one keeps its mode until VACUUM): pages freed by `rushes prune` can be given
-        # back to the file system a few at a time, while daemons run (daemon.ops.retention.reclaim)
-        cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # back to the file system a few at a time, while daemons run (daemon.ops.retention.reclaim). Asked of an
+        # existing file it takes the write lock: every new connection (a /readyz probe's) waited out another
+        # process holding it, 30 s, where a read goes through at once
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")

@@ -759,3 +759,31 @@ def test_the_catalog_check_reads_while_another_process_holds_the_sqlite_write_lo
     finally:
         holder.close()
         catalog.dispose()
+
+
+def test_a_new_connection_reads_at_once_while_another_process_holds_the_sqlite_write_lock(
+    tmp_path: Path,
+) -> None:
+    """Each new connection set the file's auto-vacuum mode, which takes the write lock: a /readyz probe on a
+    fresh pooled connection waited out a stuck writer for 30 s, and readiness flapped between 200 and 503."""
+    import sqlite3
+    import time
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    made = Catalog(url)
+    made.migrate()
+    made.dispose()
+    holder = sqlite3.connect(str(tmp_path / "catalog.sqlite"), isolation_level=None)
+    catalog = Catalog(url)  # its first connection is made under the lock
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        catalog.check()
+        assert time.monotonic() - started < 10  # not the 30 s busy timeout
+    finally:
+        holder.close()
+    try:
+        with catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2  # still incremental, as made
+    finally:
+        catalog.dispose()
