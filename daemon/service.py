@@ -18,16 +18,17 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from daemon.catalog import Catalog, CatalogError, Job, tracker_reads, utcnow
 from daemon.catalog import jobs as job_repo
+from daemon.catalog.models import JOB_STATES
 from daemon.context import Context, open_context
 from daemon.crashpoints import crash_point
 from daemon.jobs import worker
-from daemon.jobs.payloads import AnswerJob, IngestJob, NoticeJob, PublishJob, TrainReport
+from daemon.jobs.payloads import JOB_KINDS, AnswerJob, IngestJob, NoticeJob, PublishJob, TrainReport
 from daemon.jobs.runner import Ended, Lane, LaneLoop, Running, in_process, in_worker, recover_orphans
 from daemon.jobs.yielding import TrainingYields
 from daemon.leader import Leadership
@@ -64,6 +65,14 @@ FORGET_GONE_EVERY_S = 60.0  # how often quarantined files are checked for being 
 GATE_TIMEOUT_S = (
     5.0  # the longest a fix job's start waits for the tracker to say whether its request still stands
 )
+
+
+def queue_depths(counts: Mapping[tuple[str, str], int]) -> list[tuple[str, str, float]]:
+    """`rushes_queue_depth` of the jobs counted by (kind, state): every kind in every state, 0 where none is (a
+    series that went away when the last job of its kind ended left `sum(rushes_queue_depth{state="queued"})` empty
+    rather than 0, and dashboards gapped)."""
+    pairs = dict.fromkeys([(kind, state) for kind in JOB_KINDS for state in JOB_STATES], 0) | dict(counts)
+    return [(kind, state, float(n)) for (kind, state), n in pairs.items()]
 
 
 class Daemon:
@@ -412,7 +421,7 @@ class Daemon:
 
     def _queue_depths(self) -> list[tuple[str, str, float]]:
         with self.catalog.session(readonly=True) as s:
-            return [(kind, state, float(n)) for (kind, state), n in job_repo.counts(s).items()]
+            return queue_depths(job_repo.counts(s))
 
     def recover_orphans(self) -> int:
         return recover_orphans(self.catalog, job_ended)

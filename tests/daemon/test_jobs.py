@@ -355,6 +355,20 @@ def test_a_job_being_dropped_is_not_claimed_meanwhile(catalog: Catalog) -> None:
         assert dropped is not None and dropped.state == "done"
 
 
+def test_every_kind_of_job_has_a_queue_depth_in_every_state_zero_where_none_is() -> None:
+    """A series went away when the last job of its kind ended: `sum(rushes_queue_depth{state="queued"})` came
+    back empty rather than 0, and a dashboard gapped."""
+    from daemon.catalog.models import JOB_STATES
+    from daemon.jobs.payloads import JOB_KINDS
+    from daemon.service import queue_depths
+
+    depths = {(kind, state): n for kind, state, n in queue_depths({("fix", "running"): 2})}
+
+    assert len(depths) == len(JOB_KINDS) * len(JOB_STATES)
+    assert depths[("fix", "running")] == 2.0
+    assert depths[("fix", "queued")] == depths[("publish", "dead")] == 0.0
+
+
 def test_queue_depths_are_counted_from_an_index_not_every_job_row(tmp_path: Path) -> None:
     """Every /metrics scrape and `rushes status` count the jobs by kind and state: a year's 500,000 jobs took 0.67 s
     a scrape on SQLite, reading every row (bench/catalog_scale.py). SQLite's plan for the real query, at a modest
