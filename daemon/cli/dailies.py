@@ -4,6 +4,7 @@ out of it, and filmmakers deciding which dailies the show model learns from."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +15,7 @@ from daemon.context import open_context
 from daemon.shows import get_show
 
 if TYPE_CHECKING:
-    from daemon.catalog import Daily
+    from daemon.catalog import Catalog, Daily
 
 dailies_app = command_group(
     "dailies",
@@ -92,7 +93,11 @@ def _notes(row: dict[str, Any]) -> str:
     return "; ".join(notes)
 
 
-def _act(daily_id: int, verb: str, action: Any) -> None:
+def _act(
+    daily_id: int, verb: str, action: Any, then: Callable[[Catalog, str, int], str | None] | None = None
+) -> None:
+    """`action` on the daily, said in one line; `then`, given the catalog, the daily's show and its id, says one
+    more line where it has one."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
 
     ctx = open_context(settings())
@@ -102,7 +107,8 @@ def _act(daily_id: int, verb: str, action: Any) -> None:
                 row = action(s)
             except daily_repo.NoSuchDaily as exc:
                 raise fail(str(exc)) from None
-            path, status, reason = row.path, row.status, row.error
+            path, status, reason, show = row.path, row.status, row.error, row.show.code
+        more = then(ctx.catalog, show, daily_id) if then is not None else None
     finally:
         ctx.close()
     out.print(
@@ -110,6 +116,8 @@ def _act(daily_id: int, verb: str, action: Any) -> None:
         highlight=False,
         markup=False,
     )
+    if more is not None:
+        out.print(more, highlight=False, markup=False)
 
 
 @dailies_app.command("remove")
@@ -123,32 +131,22 @@ def dailies_remove(
     """Take a daily out of training, evaluation and fixes for good (kept in the catalog for the record)."""
     from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
 
-    _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason))
-    _say_still_learned(daily_id)
+    _act(daily_id, "removed", lambda s: daily_repo.remove_daily(s, daily_id, reason), then=_still_learned)
 
 
-def _say_still_learned(daily_id: int) -> None:
+def _still_learned(catalog: Catalog, show: str, daily_id: int) -> str | None:
     """After `dailies remove`, the model versions that learned from the daily, which keep it (a removal takes it
     out of the next trainings and fixes; it used to say nothing, as if it withdrew it from the weights too)."""
-    from daemon.catalog import dailies as daily_repo  # SQLAlchemy: only when run
     from daemon.stages.lineage import versions_learned_from
 
-    ctx = open_context(settings())
-    try:
-        with ctx.catalog.session(readonly=True) as s:
-            row = daily_repo.get_daily(s, daily_id)
-            show = row.show.code if row is not None else ""
-        learned = versions_learned_from(ctx.catalog, show, daily_id) if show else []
-    finally:
-        ctx.close()
-    if learned:
-        out.print(
-            f"{show} versions that learned from it keep it: {', '.join(learned)}; to withdraw it from them too "
-            f"(consent, rights), `rushes dailies exclude {daily_id} --reason R`: the next training starts afresh "
-            "without it",
-            highlight=False,
-            markup=False,
-        )
+    learned = versions_learned_from(catalog, show, daily_id)
+    if not learned:
+        return None
+    return (
+        f"{show} versions that learned from it keep it: {', '.join(learned)}; to withdraw it from them too "
+        f"(consent, rights), `rushes dailies exclude {daily_id} --reason R`: the next training starts afresh "
+        "without it"
+    )
 
 
 @dailies_app.command("requarantine")

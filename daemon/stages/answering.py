@@ -24,7 +24,7 @@ from daemon.jobs.outcomes import NotYet, Permanent, tracker_refusal
 from daemon.jobs.payloads import TRACKER_ATTEMPTS, AnswerJob, FixJob, PublishJob, queue
 from daemon.logs import get_logger
 from daemon.settings import Settings
-from daemon.stages.publishing import asked_elsewhere, tracker_id
+from daemon.stages.publishing import asked_elsewhere, asked_on, tracker_id
 from integrations.trackers.base import RequestAnswer, Tracker, TrackerFatal
 
 log = get_logger("rushes.tracking")
@@ -113,7 +113,7 @@ def _ask_again(request: RequestRow, fix_status: str) -> str:
     """How the coordinator asks again on the request's tracker: on Kitsu the comment that sets the fix status is
     the one read (an edited comment, or the empty one Kitsu's status menu posts, is not), where "set the task to
     'fix' again" led to a second refusal."""
-    if request.request_key.startswith("kitsu:"):
+    if asked_on(request.request_key) == "kitsu":
         return f"post it again as a new comment that sets the task to '{fix_status}'"
     return f"set the task to '{fix_status}' again"
 

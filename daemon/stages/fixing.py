@@ -395,10 +395,10 @@ def fixed_frames(
             while len(recent) > 64:
                 recent.popitem(last=False)
             rgb = frame.rgb if straight is None else straight.unpremultiplied(frame.number, frame.rgb)
-            if exact is not None:
-                exact.keep(frame.number, rgb)
             if linear:
-                rgb = to_working(rgb)
+                scene, rgb = rgb, to_working(rgb)
+                if exact is not None:
+                    exact.keep(frame.number, scene, rgb)
                 if seen is not None:
                     seen.see(rgb)
             yield frame.number, rgb if through is None else with_alpha(rgb, through.of(frame.number))
@@ -672,9 +672,8 @@ def auto_frames_done(rebuilt: tuple[int, ...] | None, missing: Sequence[int], op
 
     if rebuilt is None:
         return None
-    rebuilt = tuple(
-        n for n in rebuilt if n not in set(missing)
-    )  # a frame the input lacked is said made, once
+    lacked = set(missing)  # a frame the input lacked is said made, once
+    rebuilt = tuple(n for n in rebuilt if n not in lacked)
     done = []
     if missing:
         done.append(f"made the missing frame(s) {frameset_string(list(missing))}")

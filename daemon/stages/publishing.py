@@ -100,12 +100,18 @@ class VersionFiles:
 TRACKER_NAMES = ("shotgrid", "kitsu")
 
 
+def asked_on(request_key: str) -> str:
+    """The tracker a request was asked on, as its key names it ("shotgrid"), or "" for a key naming none."""
+    asked = request_key.partition(":")[0]
+    return asked if asked in TRACKER_NAMES else ""
+
+
 def asked_elsewhere(request_key: str, tracker: Tracker) -> Permanent | None:
     """Why a request asked on another tracker than the daemon's (the studio moved from ShotGrid to Kitsu while it
     waited) is neither published nor answered there: its task and shot ids are the other tracker's. Its publish
     was retried as the tracker not answering ("ValueError: Wrong format"), and nothing said why."""
-    asked = request_key.partition(":")[0]
-    if asked not in TRACKER_NAMES or asked == tracker.name:
+    asked = asked_on(request_key)
+    if not asked or asked == tracker.name:
         return None
     return Permanent(
         f"fix request {request_key} was asked on {asked}, and this daemon's tracker is now {tracker.name}: its "

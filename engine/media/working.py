@@ -23,7 +23,7 @@ source and its regrade reference frames, approved pairs); a fix's frames are tur
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -106,16 +106,14 @@ HELD = 64  # source frames ExactLight holds at most (as many as a fix's frames i
 class ExactLight:
     """The source frames in flight of a 32-bit float EXR, so that the pixels a fix leaves as they were (the frames
     an interpolate keeps, the picture outside a cleanup mask) go back bit for bit: the log encoding's round trip
-    is exact only to half float's precision (40.0 came back 39.999996). `keep` each frame as it is read,
-    `restored` each fixed frame as it is written, frames written in ascending numbers."""
+    is exact only to half float's precision (40.0 came back 39.999996). `keep` each frame as it is read, with the
+    working values the head is given, `restored` each fixed frame as it is written, frames written in ascending
+    numbers."""
 
-    frames: dict[int, F32]
+    frames: dict[int, tuple[F32, F32]] = field(default_factory=dict)  # by number: (light, working values)
 
-    def __init__(self) -> None:
-        self.frames = {}
-
-    def keep(self, number: int, linear: npt.NDArray[np.floating]) -> None:
-        self.frames[number] = np.asarray(linear, np.float32)
+    def keep(self, number: int, linear: npt.NDArray[np.floating], working: F32) -> None:
+        self.frames[number] = (np.asarray(linear, np.float32), working)
         while len(self.frames) > HELD:
             del self.frames[next(iter(self.frames))]
 
@@ -125,10 +123,10 @@ class ExactLight:
         back its own light; frames before `number` are let go."""
         for held in [n for n in self.frames if n < number]:
             del self.frames[held]
-        original = self.frames.get(number)
-        if original is None or original.shape != fixed.shape:
+        original, given = self.frames.get(number, (None, None))
+        if original is None or given is None or original.shape != fixed.shape:
             return fixed
-        left = np.all(np.asarray(working) == to_working(original), axis=-1)
+        left = np.all(np.asarray(working) == given, axis=-1)
         if not left.any():
             return fixed
         out = fixed.copy()
