@@ -197,15 +197,9 @@ class Settings(BaseModel):
 
 
 CATALOG_BACKENDS = ("sqlite", "postgresql")
-
-
-def without_password(url: str) -> str:
-    """`url` with the password of its `user:password@` part shown as ***, also where the URL does not parse (an
-    error naming it goes to the terminal, the log and the journal)."""
-    userinfo, at, host = url.rpartition("@")
-    scheme, sep, credentials = userinfo.rpartition("://")
-    user, colon, _ = credentials.partition(":")
-    return f"{scheme}{sep}{user}:***@{host}" if at and colon else url
+_ESCAPE_PASSWORD = (
+    "percent-encode the user name and password ('@' as %40, ':' as %3A, '/' as %2F, '%' as %25)"
+)
 
 
 def check_catalog_url(value: str) -> str:
@@ -213,11 +207,18 @@ def check_catalog_url(value: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from daemon.catalog.db import safe_url
+
     hint = "use sqlite:////path/catalog.sqlite or postgresql+psycopg://user@host/database"
     try:
         url = make_url(value)
     except ArgumentError:
-        raise ValueError(f"{without_password(value)!r} is not a database URL; {hint}") from None
+        raise ValueError(f"{safe_url(value)!r} is not a database URL; {hint}") from None
+    except ValueError:  # "invalid literal for int()": a ':' or '/' in the password read as the port's
+        raise ValueError(f"{safe_url(value)!r} does not parse: {_ESCAPE_PASSWORD}") from None
+    if url.get_backend_name() == "postgresql" and "@" in f"{url.host}{url.database}":
+        # an '@' in the password: the rest of it read as the host (and a '/' after it as the database's)
+        raise ValueError(f"{safe_url(value)!r} does not parse: {_ESCAPE_PASSWORD}")
     if url.get_backend_name() not in CATALOG_BACKENDS:
         raise ValueError(f"{url.get_backend_name()!r} is not a catalog database Rushes supports; {hint}")
     return value

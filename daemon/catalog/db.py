@@ -12,6 +12,7 @@ a catalog that needs upgrading runs Alembic.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -67,6 +68,11 @@ _PASSING_TEXTS = (
     "the database system is shutting down",
     "the database system is in recovery mode",
     "terminating connection due to administrator command",
+    # every connection slot taken by other clients, or a role's or a database's CONNECTION LIMIT reached: the URL
+    # is right, and a slot comes free as they end (it used to say "check catalog_url" and exit 2)
+    "remaining connection slots are reserved",
+    "too many clients already",
+    "too many connections for",
 )
 
 _Row = TypeVar("_Row")
@@ -138,12 +144,21 @@ def _io_error_on_full_disk(url: str, reason: str) -> bool:
         return False
 
 
+# a libpq parameter holding a secret in a URL's query (`?password=...`, `&sslpassword=...`): its value
+_SECRET_PARAMETER = re.compile(r"((?:^|&)[^=&]*password=)[^&]*", re.IGNORECASE)
+
+
 def safe_url(url: str | URL) -> str:
-    """The URL with any password hidden, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return str(url).split("@")[-1]
+    """The URL with any password shown as ***, for messages and logs: its `user:password@` part's, also where the
+    URL does not parse as meant (an unescaped @ in the password: everything up to the host's @ is hidden), and
+    that of a libpq `password=` parameter in its query (a unix-socket URL's way to give one)."""
+    raw = url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
+    base, question, query = raw.partition("?")
+    userinfo, at, host = base.rpartition("@")
+    scheme, sep, credentials = userinfo.rpartition("://")
+    user, colon, _ = credentials.partition(":")
+    shown = f"{scheme}{sep}{user}:***@{host}" if at and colon else base
+    return f"{shown}{question}{_SECRET_PARAMETER.sub(lambda m: m.group(1) + '***', query)}"
 
 
 def _one_line(text_: str, limit: int = 300) -> str:

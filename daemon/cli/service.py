@@ -38,6 +38,8 @@ def migrate_cmd() -> None:
     ctx = open_context(settings())
     if ctx.migrated_from:
         said = f"upgraded from revision {ctx.migrated_from} to {ctx.catalog.revision()}"
+    elif ctx.migrated_from == "":  # a database with no tables yet
+        said = f"created at revision {ctx.catalog.revision()}"
     else:
         said = f"is at revision {ctx.catalog.revision()}"
     out.print(f"catalog {ctx.catalog.url} {said}", highlight=False)

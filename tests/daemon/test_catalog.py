@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, timedelta
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from psycopg import sql
 from sqlalchemy import event, inspect, select, text
 
 from daemon.catalog import Catalog, CatalogError, Daily, FixRequest, UnknownShow, utcnow
@@ -33,7 +38,7 @@ from daemon.catalog.dailies import (
     shots,
     status_counts,
 )
-from daemon.catalog.db import MIGRATIONS
+from daemon.catalog.db import MIGRATIONS, safe_url
 from daemon.catalog.fixes import (
     add_fix_request,
     add_publication,
@@ -50,6 +55,8 @@ from daemon.catalog.models import Base
 from daemon.catalog.models_repo import add_version, latest_promoted, list_versions, next_version, promote
 from daemon.catalog.shows import ensure_show, get_show, set_model_stale, stale_shows
 from daemon.catalog.tracker_reads import read_states, record_read
+from daemon.cli import exits
+from tests.servers.postgres import PostgresServer
 
 TABLES = {
     "shows",
@@ -200,6 +207,41 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
         cat.migrate()
     message = str(caught.value)
     assert "127.0.0.1:1" in message and "secret" not in message and "check catalog_url" in message
+
+
+def test_a_password_given_as_a_url_parameter_is_hidden_in_every_message() -> None:
+    """A unix-socket URL gives its password as libpq's `password=` parameter: `rushes migrate`, `rushes status`
+    (and --json) and the daemon's journal printed it in full."""
+    url = "postgresql+psycopg:///fresh?host=/run/pg&port=5432&user=rushes&password=p%40ss%3Aw&sslpassword=k3y"
+    shown = safe_url(url)
+    assert (
+        shown == "postgresql+psycopg:///fresh?host=/run/pg&port=5432&user=rushes&password=***&sslpassword=***"
+    )
+    assert "p%40ss" not in Catalog(url).url
+
+
+def test_a_postgresql_with_no_connection_slot_for_rushes_says_try_again_later(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Other clients holding every connection slot (or the role's CONNECTION LIMIT reached) read as a wrong
+    catalog_url: "check catalog_url" and exit 2 for scripts, and a fix's worker dead-lettered with it on the
+    coordinator's task, where the URL was right and a slot comes free as the others end."""
+    url = pg_server.create_database(f"slots_{os.getpid()}")
+    role = f"limited_{os.getpid()}"
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 0").format(sql.Identifier(role)))
+    limited = url.replace(f"//{pg_server.user}@", f"//{role}@")
+    with pytest.raises(CatalogError) as caught:
+        Catalog(limited).migrate()
+    assert caught.value.passing and "too many connections for role" in str(caught.value)
+    assert str(caught.value).endswith(
+        "; try again later (if it lasts, check catalog_url and that the database is up)"
+    )
+    env = {**os.environ, "RUSHES_HOME": str(tmp_path / "home"), "RUSHES_CATALOG_URL": limited}
+    status = subprocess.run(
+        [sys.executable, "-m", "daemon", "status"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert status.returncode == exits.TRY_LATER, status.stderr
 
 
 def test_a_full_disk_says_to_free_space_not_to_check_catalog_url(

@@ -498,6 +498,31 @@ def test_a_catalog_url_that_does_not_parse_is_named_without_its_password(
         assert f"catalog_url: {shown} is not a database URL" in output
 
 
+@pytest.mark.parametrize(
+    "password", ["p@ssw0rd-SECRET", "p@ss:w/o%rd", "S3cr@t/x"], ids=["at", "at-colon-slash", "at-slash"]
+)
+def test_a_catalog_password_with_an_unescaped_at_colon_or_slash_is_refused_without_showing_it(
+    tmp_path: Path, password: str
+) -> None:
+    """A DBA's password holding '@' was misread (the rest of it taken for the host, then printed in full by
+    every command and the daemon's journal as "rushes:***@ssw0rd-SECRET@127.0.0.1"); one holding ':' and '/'
+    said only "invalid literal for int() with base 10: 'w'"."""
+    secret = password.partition("@")[2]
+    env = {
+        **os.environ,
+        "RUSHES_HOME": str(tmp_path / "home"),
+        "RUSHES_CATALOG_URL": f"postgresql+psycopg://rushes:{password}@127.0.0.1:55432/rushes",
+    }
+    for args in (("config", "check"), ("status",)):
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", *args], capture_output=True, text=True, timeout=120, env=env
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and secret not in output and "Traceback" not in output, output
+        assert "'postgresql+psycopg://rushes:***@127.0.0.1:55432/rushes' does not parse" in output, output
+        assert "percent-encode the user name and password ('@' as %40, ':' as %3A, '/' as %2F" in output
+
+
 def test_what_rushes_writes_is_not_readable_by_other_users_under_a_terminals_umask(tmp_path: Path) -> None:
     """Started from a terminal (umask 022), the catalog, models, renders and logs folders used to be world-
     readable (0644 and 0755): any user on the box could copy unreleased footage and the catalog."""

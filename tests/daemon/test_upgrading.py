@@ -81,6 +81,18 @@ def test_an_upgrade_is_refused_while_a_daemon_holds_the_scheduler_lock(catalog_u
     cat.dispose()
 
 
+def test_migrate_says_it_created_a_new_catalog_apart_from_one_already_at_the_newest(
+    catalog_url: str, home: Path
+) -> None:
+    """A DBA running `rushes migrate` on an empty database read "is at revision 0012", the same line as on its
+    second run, and could not tell that it had created the tables."""
+    first = rushes(home, catalog_url, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert f"created at revision {Catalog.head()}" in first.stdout
+    again = rushes(home, catalog_url, "migrate")
+    assert f"is at revision {Catalog.head()}" in again.stdout and "created at" not in again.stdout
+
+
 def test_an_upgrade_is_refused_while_another_hosts_daemon_runs_a_job_not_for_a_daemon_killed_here(
     catalog_url: str, home: Path
 ) -> None:
