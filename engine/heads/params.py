@@ -25,6 +25,8 @@ import numpy as np
 
 from engine.heads.errors import ParamError
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
+from engine.media.alpha import has_alpha
+from engine.media.decode import read_alpha
 from engine.media.images import read_alpha_image, read_header
 from engine.media.working import read_working, scene_linear, to_working
 
@@ -168,9 +170,7 @@ def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.nd
         # only the mask frames of the shot's frames (the offset lines the two up, so some always are)
         lo = max(mask_info.first_frame, info.first_frame - offset)
         hi = min(mask_info.last_frame, info.last_frame - offset)
-        masks = {
-            f.number + offset: _framed(spec, _white(f.rgb), info) for f in read_frames(mask_info, lo, hi)
-        }
+        masks = {n + offset: _framed(spec, m, info) for n, m in _sequence_masks(mask_info, lo, hi).items()}
         _selecting(spec, list(masks.values()))
         return masks
     except MediaError as exc:
@@ -185,6 +185,17 @@ def _still_mask(path: str) -> np.ndarray:
     if bool((alpha < 0.5).any()):
         return np.asarray(alpha > 0.5)
     return _white(read_image(path))
+
+
+def _sequence_masks(mask: MediaInfo, lo: int, hi: int) -> dict[int, np.ndarray]:
+    """A mask movie's or sequence's masks of frames lo..hi by its own numbers, read as _still_mask reads an image:
+    its alpha where it has one that is not opaque everywhere (a roto written as RGBA), else its white. Their alpha
+    used to be dropped: a cutout's bright plate was filled, a matte on black RGB refused as selecting no pixel."""
+    if has_alpha(mask.pix_fmt):
+        mattes = {n: np.asarray(a > 0.5) for n, a in read_alpha(mask, lo, hi)}
+        if not all(bool(m.all()) for m in mattes.values()):
+            return mattes
+    return {f.number: _white(f.rgb) for f in read_frames(mask, lo, hi)}
 
 
 def _selecting(spec: str, masks: list[np.ndarray]) -> list[np.ndarray]:
@@ -216,10 +227,13 @@ def mask_gaps(spec: Rect | str, info: MediaInfo) -> list[int]:
 
 def _mask_offset(mask: MediaInfo, shot: MediaInfo) -> int:
     """What to add to a mask frame's number to get the shot frame it masks: 0 for a sequence whose numbers fall
-    in the shot's (a roto of frames 1010-1020 masks those frames), else its first frame lines up with the
-    shot's first (a movie counts from 0; a sequence may be numbered from 1)."""
+    in the shot's numbered frames (a roto of frames 1010-1020 masks those frames), be the shot a sequence or a
+    movie the show numbers (`movie_first_frame`, e.g. 1001: such a roto used to be slid onto the shot's first
+    frames); else its first frame lines up with the shot's first (a mask movie counts from 0, a sequence may be
+    numbered from 1 beside a movie counted from 0)."""
     overlaps = mask.first_frame <= shot.last_frame and mask.last_frame >= shot.first_frame
-    if mask.kind == "sequence" and shot.kind == "sequence" and overlaps:
+    numbered = shot.kind == "sequence" or shot.first_frame != 0
+    if mask.kind == "sequence" and numbered and overlaps:
         return 0
     return shot.first_frame - mask.first_frame
 

@@ -214,6 +214,45 @@ def test_a_roto_of_some_of_the_shots_frames_masks_those_frames_by_number(shot: S
     assert sorted(from_first) == [1001, 1002, 1003]
 
 
+def test_a_roto_of_a_movie_the_show_numbers_from_1001_masks_its_frames_by_number(tmp_path: Path) -> None:
+    """A show counting its movies from 1001 (movie_first_frame): a roto of 1003-1005 was slid onto the shot's
+    first frames (1001-1003 cleaned where nothing was painted, 1004-1005 left), and its gap named wrongly."""
+    movie = footage.movie(tmp_path / "sh010_1.mp4", n=6, size=(96, 64))
+    numbered = Shot(str(movie), probe(movie, first_frame=1001))
+    pattern = footage.sequence(tmp_path / "roto", "roto", first=1003, n=3)
+    assert sorted(parse_fix_params("cleanup", {"mask": pattern}).bind(numbered)["masks"]) == [
+        1003,
+        1004,
+        1005,
+    ]
+    (tmp_path / "roto" / "roto.1004.png").unlink()
+    params = parse_fix_params("cleanup", {"mask": pattern})
+    assert sorted(params.bind(numbered)["masks"]) == [1003, 1005]
+    assert params.notes(numbered) == ["The mask sequence lacks frame 1004: left as the shot has them."]
+    counted = Shot(str(movie), probe(movie))  # counted from 0: a roto numbered 1.. lines up with its first
+    ones = footage.sequence(tmp_path / "ones", "m", first=1, n=6)
+    assert sorted(parse_fix_params("cleanup", {"mask": ones}).bind(counted)["masks"]) == list(range(6))
+
+
+def test_a_roto_sequence_written_with_alpha_is_read_by_its_alpha(shot: Shot, tmp_path: Path) -> None:
+    """A roto written as RGBA frames (Nuke's Roto node, or the plate cut out) had its alpha dropped, as a single
+    image's once was: a cutout cleaned the plate's bright parts, a matte on black RGB was refused as selecting
+    no pixel "(or opaque on transparent)", which it was."""
+    from engine.media import write_image
+
+    region = np.zeros((64, 96), np.float32)
+    region[30:50, 40:60] = 1.0
+    plate = np.random.default_rng(3).uniform(0, 1, (64, 96, 3)).astype(np.float32)
+    for name, rgb in (("cutout", plate), ("matte", np.zeros((64, 96, 3), np.float32))):
+        for n in range(1001, 1007):
+            write_image(tmp_path / name / f"{name}.{n}.png", np.dstack([rgb, region]))
+        masks = parse_fix_params("cleanup", {"mask": str(tmp_path / name / f"{name}.####.png")}).bind(shot)[
+            "masks"
+        ]
+        assert sorted(masks) == list(range(1001, 1007))
+        assert all(m.sum() == 400 and m[30:50, 40:60].all() for m in masks.values()), name
+
+
 def test_a_roto_missing_a_frame_in_its_range_says_that_frame_is_left_as_it_is(
     shot: Shot, tmp_path: Path
 ) -> None:
