@@ -63,7 +63,9 @@ def reinhard_lut(image: np.ndarray, reference: np.ndarray, size: int = 17) -> np
 # (bench/base.py --degradations production; docs/benchmarks.md).
 
 FIT_WIDTH = 160  # working width of the fit (pixels)
-CONTRASTS = np.exp(np.linspace(np.log(0.6), np.log(1.7), 45)).astype(np.float64)
+# 0.59..1.68 in even log steps, and 1 (index 22) exactly: without it a plain exposure change was fitted with a
+# contrast of 0.986 or 1.010, which under a large gain lifted black (to 1.2/255 a stop under, 10/255 at five)
+CONTRASTS = np.exp(np.arange(-22, 23) * 0.0237).astype(np.float64)
 GAMMAS = np.exp(np.linspace(-0.5, 0.5, 41)).astype(np.float64)  # 0.61..1.65, and 1 (index 20) exactly
 # The gammas are kept only where they explain the pairs clearly better than the plain fit (its robust cost
 # under GAMMA_GAIN of the plain one's) and none sits at the grid's end: on footage under grades without a

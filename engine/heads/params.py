@@ -283,8 +283,35 @@ def _white(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, np.float32).mean(axis=2) > 0.5
 
 
+# A reference with fewer of its pixels than this holding detail (neither black nor clipped, in every channel) has
+# no look to match: an all-black still "succeeded" with the daily published unchanged as its regrade.
+REFERENCE_DETAIL = 0.01
+
+
 def load_reference(spec: int | str, shot: Shot) -> np.ndarray:
-    """A reference frame (H,W,3): a frame number of the shot, or an image file."""
+    """A reference frame (H,W,3): a frame number of the shot, or an image file; ParamError when it is black
+    or clipped nearly everywhere."""
+    image = _reference_image(spec, shot)
+    share = detail_share(image)
+    if share < REFERENCE_DETAIL:
+        raise ParamError(
+            f"reference={spec} is black or clipped nearly everywhere ({share:.1%} of its pixels hold detail), "
+            "so it has no look to match: give a frame or a still that shows the look the shot should take"
+        )
+    return image
+
+
+def detail_share(image: np.ndarray) -> float:
+    """The share of `image`'s pixels whose every channel is neither black nor clipped (a code value from 2 to
+    253 of 255), those a grade can be matched on."""
+    values = np.asarray(image, np.float32)
+    if np.issubdtype(np.asarray(image).dtype, np.integer):
+        values = values / np.float32(np.iinfo(np.asarray(image).dtype).max)
+    return float(((values > 1.5 / 255) & (values < 253.5 / 255)).all(axis=-1).mean())
+
+
+def _reference_image(spec: int | str, shot: Shot) -> np.ndarray:
+    """load_reference's frame or image, read."""
     info = shot.info
     if isinstance(spec, int):
         if spec not in info.frame_range:

@@ -19,7 +19,8 @@ has no look and predicts no error (the identity).
 
 apply() params: {"reference": H,W,3 array (optional), "source": "first" | "each", "precise": bool,
 "inverse": bool (default True; run_params() turns it off where it did not gain on the held-out clips)}. With
-"first" (default) one LUT is predicted from the first frame and applied to every frame (no flicker) through
+"first" (default) one LUT is predicted from one frame of the shot's head (HEAD_FRAMES: the one of middle
+brightness) and applied to every frame (no flicker) through
 the baked 8-bit fast path; "precise" uses float trilinear instead, which a shot deeper than 8 bits gets
 (RegradeParams.bind): the 8-bit path would band its gradients into 256 steps. fix() also returns the (first) LUT it
 applied in its outputs, for the renderer to deliver as a .cube.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -105,12 +107,12 @@ class RegradeParams(FixParams):
 
 
 def first_frame_reference(shot: Shot) -> str:
-    """Why `reference=` the shot's first frame is refused: the one grade of a shot is the LUT that takes its
-    first frame to the reference's look, so that reference would make a Version of the daily unchanged."""
+    """Why `reference=` the shot's first frame is refused: the one grade of a shot is the LUT that takes a frame
+    of its head to the reference's look, so that reference would make a Version of the daily (nearly) unchanged."""
     info = shot.info
     others = f"a frame in the look the shot should take ({info.first_frame + 1}-{info.last_frame}) or "
     return (
-        f"reference={info.first_frame} is the shot's first frame, which the regrade grades the whole shot from,"
+        f"reference={info.first_frame} is the shot's first frame, at the head the regrade grades the whole shot from,"
         f" so matching it would change nothing: name {others if info.last_frame > info.first_frame else ''}"
         "a still of that look"
     )
@@ -251,6 +253,18 @@ def lut_from_chw(x: torch.Tensor) -> torch.Tensor:
 def _smoothness(basis: torch.Tensor) -> torch.Tensor:
     """Total variation of the basis LUTs, keeping them smooth where training colours are sparse."""
     return sum((basis.diff(dim=d) ** 2).mean() for d in (1, 2, 3)) / 3  # type: ignore[return-value]
+
+
+# A one-LUT grade ("source": "first") is fitted on the frame of middle brightness among the shot's first this
+# many: fitted on its first frame, a sync flash there made the whole shot 1.2 stops too dark, a black frame there
+# (a slate's, a fade's) made the grade an identity, published as the fix.
+HEAD_FRAMES = 5
+
+
+def middle_brightness(frames: list[np.ndarray]) -> int:
+    """The index of the frame of middle mean brightness in `frames` (the brighter of two middles)."""
+    means = [float(np.asarray(f[::4, ::4], np.float32).mean()) for f in frames]
+    return int(np.argsort(means, kind="stable")[len(means) // 2])
 
 
 @register
@@ -466,7 +480,13 @@ class RegradeHead(Head):
     ) -> Iterator[NumberedFrame]:
         lut: np.ndarray | None = None
         baked: np.ndarray | None = None
-        for number, frame in frames:
+        frames = iter(frames)
+        head = list(islice(frames, HEAD_FRAMES)) if source == "first" else []
+        if head:  # one grade for the shot, fitted on a frame its head's slate, flash or black cannot be
+            lut = self.predict_lut(net, head[middle_brightness([f for _, f in head])][1], ref, inverse)
+            baked = None if precise else luts.bake_u8(lut)
+            on_lut(lut)
+        for number, frame in chain(head, frames):
             if lut is None or source == "each":
                 lut = self.predict_lut(net, frame, ref, inverse)
                 baked = None if precise else luts.bake_u8(lut)

@@ -130,7 +130,7 @@ def test_a_regrade_reference_naming_the_shots_first_frame_is_refused_as_changing
     as a Version for review: the shot's one grade is the LUT taking its first frame to the reference's look."""
     with pytest.raises(
         ParamError,
-        match=r"reference=1001 is the shot's first frame, which the regrade grades the whole shot from, so"
+        match=r"reference=1001 is the shot's first frame, at the head the regrade grades the whole shot from, so"
         r" matching it would change nothing: name a frame in the look the shot should take \(1002-1006\)",
     ):
         RegradeParams(reference=1001).bind(shot)
@@ -145,6 +145,23 @@ def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: P
         RegradeParams(reference=2000).bind(shot)
     with pytest.raises(ParamError, match="neither a frame number of the shot nor an image file"):
         parse_fix_params("regrade", {"reference": str(tmp_path / "missing.png")}).bind(shot)
+
+
+def test_a_black_reference_is_refused_as_having_no_look_to_match(shot: Shot, tmp_path: Path) -> None:
+    """An all-black still as the reference "succeeded": the daily was published unchanged as its regrade, its
+    .cube an exact identity."""
+    from engine.media import write_image
+
+    write_image(tmp_path / "black.png", np.zeros((64, 96, 3), np.float32))
+    with pytest.raises(
+        ParamError,
+        match=r"black.png is black or clipped nearly everywhere \(0.0% of its pixels hold detail\)",
+    ):
+        parse_fix_params("regrade", {"reference": str(tmp_path / "black.png")}).bind(shot)
+    dim = np.zeros((64, 96, 3), np.float32)
+    dim[:8, :12] = 0.3  # a night frame: a lit window is enough to match
+    write_image(tmp_path / "night.png", dim)
+    assert parse_fix_params("regrade", {"reference": str(tmp_path / "night.png")}).bind(shot)
 
 
 def test_a_reference_still_of_the_other_encoding_than_the_shot_is_refused(shot: Shot, tmp_path: Path) -> None:

@@ -35,6 +35,22 @@ def test_fresh_head_with_reference_is_its_matched_grade_and_beats_reinhard(clip:
     assert psnr(restored, clip[0]) > psnr(color.reinhard(graded, clip[3]), clip[0]) + 3
 
 
+@pytest.mark.parametrize("head_frame", ["flash", "black"])
+def test_a_flash_or_black_frame_at_the_shots_head_does_not_set_its_grade(
+    clip: np.ndarray, head_frame: str
+) -> None:
+    """The one grade of a shot was fitted on its first frame: a sync flash there made the whole shot a stop
+    darker where it had to be a stop brighter, a black frame there made the grade an identity, published as the
+    fix with nothing said."""
+    head = get_head("regrade")
+    under = degrade.regrade(clip, -1.0, (1.0, 1.0, 1.0), 1.0)  # one stop under
+    first = np.clip(under[0] * 6, 0, 1) if head_frame == "flash" else np.zeros_like(under[0])
+    shot = [(n, f) for n, f in enumerate([first, *under[1:]])]
+    out = dict(head.apply(head.build({}), shot, {"reference": clip[3], "precise": True}))
+    for n in range(1, len(clip)):
+        assert psnr(out[n], clip[n]) > psnr(under[n], clip[n]) + 6, n
+
+
 def test_training_reduces_loss(clip: np.ndarray) -> None:
     torch.manual_seed(0)
     head = get_head("regrade")

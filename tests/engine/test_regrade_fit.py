@@ -53,6 +53,16 @@ def test_fit_lut_is_the_same_map(clip: np.ndarray) -> None:
     np.testing.assert_allclose(lut.apply_lut(graded, fit.lut(33))[inner], fit.apply(graded)[inner], atol=2e-3)
 
 
+@pytest.mark.parametrize("stops", [-1.0, -3.0])
+def test_a_plain_exposure_change_keeps_black_at_black(clip: np.ndarray, stops: float) -> None:
+    """A shot only under-exposed was fitted with a contrast of 0.986 or 1.010 (the grid had no 1): under the
+    gain that restores it, black came out at 1.2/255 a stop under (lifted, milky on a night shot)."""
+    graded = degrade.regrade(clip[:1], stops, (1.0, 1.0, 1.0), 1.0)[0]
+    fit = color.fit_grade(graded, clip[4])
+    assert fit.contrast == 1.0
+    assert float(fit.apply(np.zeros((2, 2, 3), np.float32)).max()) < 0.5 / 255
+
+
 def test_no_usable_pairs_gives_the_identity() -> None:
     flat = np.ones((32, 48, 3), np.float32)  # every value clipped: nothing to fit on
     fit = color.fit_grade(flat, flat * 0.5)

@@ -865,7 +865,7 @@ def test_a_regrade_matching_the_shots_first_frame_is_answered_not_published_unch
     asked = request(catalog, ["regrade"], {"reference": "1001"})
     with pytest.raises(
         Permanent,
-        match=r"reference=1001 is the shot's first frame, which the regrade grades the whole shot from, so"
+        match=r"reference=1001 is the shot's first frame, at the head the regrade grades the whole shot from, so"
         r" matching it would change nothing: name a frame in the look the shot should take \(1002-1004\) or a",
     ):
         run_fix(numbered, catalog, FixJob(asked, "regrade"))
