@@ -57,7 +57,18 @@ from engine.heads.base import (
 )
 from engine.heads.cleanup_check import Box, FillCheck, fill_check
 from engine.heads.errors import ParamError
-from engine.heads.params import RECT, FixParams, Rect, Shot, load_mask, mask_gaps, rect_note
+from engine.heads.params import (
+    OPAQUE,
+    RECT,
+    FixParams,
+    Rect,
+    Shot,
+    coverage,
+    covered,
+    load_mask,
+    mask_gaps,
+    rect_note,
+)
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
 from engine.infer.tiling import TileSpec
@@ -604,11 +615,11 @@ class CleanupHead(Head):
         mask_of = _mask_lookup(p.get("masks"))
         radius = int(p.get("radius", 4))
         spec = TileSpec(tile=int(p.get("tile", 256)))
-        window: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque()
+        window: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = deque()
         pending = 0  # index in `window` of the next frame to emit
 
         def emit(i: int) -> NumberedFrame:
-            number, frame, hole, _ = window[i]
+            number, frame, hole, _, cover = window[i]
             if not hole.any():
                 return number, frame
             lo, hi = max(0, i - radius), min(len(window), i + radius + 1)
@@ -616,12 +627,15 @@ class CleanupHead(Head):
             hls = [window[j][2] for j in range(lo, hi)]
             grays = [window[j][3] for j in range(lo, hi)]
             base, unseen = classical_base(frs, hls, i - lo, grays)
-            return number, self.refine(net, base, hole, unseen, spec, in_place=True)
+            filled = self.refine(net, base, hole, unseen, spec, in_place=True)
+            if cover is not None:  # a soft matte's edge: the fill merged over the plate through it
+                filled = frame + (filled - frame) * cover[..., None]
+            return number, filled
 
         for number, frame in map(frame_pair, frames):
             img = as_float(frame)
-            hole = mask_of(number, img.shape[:2])
-            window.append((number, img, hole, flow_image(img)))  # once per frame, shared by its pairs
+            hole, cover = mask_of(number, img.shape[:2])
+            window.append((number, img, hole, flow_image(img), cover))  # the flow image once per frame
             while pending < len(window) and len(window) - 1 - pending >= radius:
                 yield emit(pending)
                 pending += 1
@@ -633,17 +647,26 @@ class CleanupHead(Head):
             pending += 1
 
 
-def _mask_lookup(masks: Any) -> Callable[[int, tuple[int, int]], np.ndarray]:
-    def fit(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+Hole = tuple[np.ndarray, np.ndarray | None]  # where to fill (bool H,W), and a soft matte's cover there (0..1)
+
+
+def _mask_lookup(masks: Any) -> Callable[[int, tuple[int, int]], Hole]:
+    def fit(mask: np.ndarray | None, shape: tuple[int, int]) -> Hole:
         if mask is None:
-            return np.zeros(shape, bool)
+            return np.zeros(shape, bool), None
         m = np.asarray(mask)
         if m.ndim == 3:
             m = m[..., 0]
-        m = m > (127 if m.dtype == np.uint8 else 0.5)
+        if m.dtype != bool:  # coverage: uint8 0-255 (engine.heads.params.coverage), or float 0..1
+            m = m if m.dtype == np.uint8 else coverage(m)
+            if m.shape != shape:
+                m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+            hole = covered(m)
+            soft = hole & (m < OPAQUE)
+            return hole, (m.astype(np.float32) / OPAQUE if soft.any() else None)
         if m.shape != shape:
             m = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
-        return m
+        return m, None
 
     if masks is None:
         raise HeadError("cleanup needs params['masks']: a mask image (white = fill) or one per frame number")

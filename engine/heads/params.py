@@ -183,7 +183,7 @@ def _still_mask(path: str) -> np.ndarray:
     colour, all black (nothing filled) or all white (the whole frame)."""
     alpha = read_alpha_image(path)
     if bool((alpha < 0.5).any()):
-        return np.asarray(alpha > 0.5)
+        return coverage(alpha)
     return _white(read_image(path))
 
 
@@ -192,8 +192,8 @@ def _sequence_masks(mask: MediaInfo, lo: int, hi: int) -> dict[int, np.ndarray]:
     its alpha where it has one that is not opaque everywhere (a roto written as RGBA), else its white. Their alpha
     used to be dropped: a cutout's bright plate was filled, a matte on black RGB refused as selecting no pixel."""
     if has_alpha(mask.pix_fmt):
-        mattes = {n: np.asarray(a > 0.5) for n, a in read_alpha(mask, lo, hi)}
-        if not all(bool(m.all()) for m in mattes.values()):
+        mattes = {n: coverage(a) for n, a in read_alpha(mask, lo, hi)}
+        if not all(bool((m >= OPAQUE).all()) for m in mattes.values()):
             return mattes
     return {f.number: _white(f.rgb) for f in read_frames(mask, lo, hi)}
 
@@ -201,11 +201,11 @@ def _sequence_masks(mask: MediaInfo, lo: int, hi: int) -> dict[int, np.ndarray]:
 def _selecting(spec: str, masks: list[np.ndarray]) -> list[np.ndarray]:
     """`masks`, or ParamError when they select no pixel, or every pixel of every frame: a mask painted the other
     way round, or in a colour, "succeeded" with the plate unchanged or wholly refilled."""
-    if not any(bool(m.any()) for m in masks):
+    if not any(bool(covered(m).any()) for m in masks):
         raise ParamError(
             f"mask={spec} selects no pixel to clean: paint the region white on black (or opaque on transparent)"
         )
-    if all(bool(m.all()) for m in masks):
+    if all(bool(covered(m).all()) for m in masks):
         raise ParamError(
             f"mask={spec} selects the whole frame: paint only the region to clean white, the rest black"
         )
@@ -279,8 +279,28 @@ def _check_shape(named: str, width: int, height: int, info: MediaInfo) -> None:
         _check_framing(named.removeprefix("mask="), width, height, info)
 
 
+# A mask read from an image is its coverage, 0-255 (uint8, the size of a bool mask): a soft (feathered or
+# anti-aliased) matte's edge is filled in proportion, as a compositor's merge through it would (cut at half, its
+# outer feather, where a removed object's motion blur lies, was left in the plate and the fill ended in a hard
+# edge). A pixel covered less than COVERED is left as it is (a JPEG's noise in the black); OPAQUE is full cover.
+COVERED = 8
+OPAQUE = 255
+
+
+def coverage(values: np.ndarray) -> np.ndarray:
+    """A matte's values (0..1 float) as coverage, uint8 0-255."""
+    return np.asarray(np.clip(np.asarray(values, np.float32) * 255 + 0.5, 0, 255), np.uint8)
+
+
+def covered(mask: np.ndarray) -> np.ndarray:
+    """Where a mask (bool, or coverage uint8) fills."""
+    return mask if mask.dtype == bool else np.asarray(mask >= COVERED)
+
+
 def _white(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(rgb, np.float32).mean(axis=2) > 0.5
+    """An RGB mask's coverage: white fills, black keeps, grey in between; a colour is its least channel (a mask
+    painted red fills nothing, and is refused as selecting no pixel)."""
+    return coverage(np.asarray(rgb, np.float32).min(axis=2))
 
 
 # A reference with fewer of its pixels than this holding detail (neither black nor clipped, in every channel) has

@@ -11,6 +11,7 @@ from engine import synth
 from engine.baselines.restore import inpaint_telea
 from engine.heads import get_head
 from engine.heads.cleanup import CONTEXT, CleanupHead, classical_base, hole_regions, temporal_fill
+from engine.heads.params import COVERED, coverage
 from engine.infer import runtime
 from engine.infer.tiling import image_to_tensor, tensor_to_image
 
@@ -101,6 +102,25 @@ def test_cleanup_leaves_every_pixel_outside_the_mask_bit_identical() -> None:
     for fixed, frame in zip(out, clip, strict=True):
         assert np.array_equal(fixed[~mask], frame[~mask])
         assert np.abs(fixed[mask] - frame[mask]).max() > 0  # the hole was filled
+
+
+def test_a_soft_matte_merges_the_fill_through_its_feather() -> None:
+    """A feathered roto was cut at half: its outer feather (where a removed object's motion blur lies) was left
+    in the plate and the fill ended in a hard edge at the 50% line."""
+    clip = synth.camera_move(synth.photo("astronaut"), 5, (320, 200))
+    yy, xx = np.mgrid[0:200, 0:320]
+    distance = np.hypot(yy - 100, xx - 160)
+    matte = np.clip((40 - distance) / 20, 0, 1)  # solid within 20 px, fading to nothing at 40
+    cover = coverage(matte)
+    hole = cover >= COVERED
+    whole = _head().apply(_acting_net(), list(enumerate(clip)), {"masks": hole, "radius": 2})  # filled whole
+    soft = _head().apply(_acting_net(), list(enumerate(clip)), {"masks": cover, "radius": 2})
+    weight = (cover.astype(np.float32) / 255)[..., None]
+    for (_, fixed), (_, filled), frame in zip(soft, whole, clip, strict=True):
+        assert np.array_equal(fixed[~hole], frame[~hole])  # outside the matte: bit-identical
+        np.testing.assert_allclose(fixed, frame + (filled - frame) * weight, atol=1e-5)  # merged through it
+        feather = (matte > 0.1) & (matte < 0.5)
+        assert (np.abs(fixed - frame).max(axis=2)[feather] > 0).mean() > 0.9  # below half: no longer left
 
 
 def test_telea_on_the_box_of_what_no_frame_saw_equals_telea_on_the_whole_frame() -> None:
