@@ -136,12 +136,14 @@ def movie_with_sound(
     size: tuple[int, int] = (64, 48),
     tracks: int = 1,
     stamps: list[int] | None = None,
+    only: int | None = None,
 ) -> Path:
     """A movie of n frames with sync sound, as a daily from set: silence, then a 1 kHz tone from `clap_at`
     seconds of the movie's timeline on (a clap to find). The sound starts `sound_starts` seconds after the first
     frame and lasts `seconds` (default: as long as the frames). `tracks` audio streams (one per microphone), the
     tone at 0.5 in the first, half as loud in each next. With `stamps` (the frames' timestamps in frames, as
-    movie_with_gaps), one frame per stamp, a skipped number a frame the recorder dropped; the sound runs on."""
+    movie_with_gaps), one frame per stamp, a skipped number a frame the recorder dropped; the sound runs on. With
+    `only`, the tone is in that channel (from 0) alone, the others silent."""
     import av
 
     stamps = list(range(n)) if stamps is None else stamps
@@ -166,6 +168,8 @@ def movie_with_sound(
             loudness = 0.5 / 2**track
             tone = np.where(times >= clap_at, loudness * np.sin(2 * np.pi * TONE_HZ * times), 0.0)
             planes = np.repeat(tone.astype(np.float32)[None], audio.codec_context.channels, axis=0)
+            if only is not None:
+                planes[np.arange(planes.shape[0]) != only] = 0.0
             step = audio.codec_context.frame_size or 1024
             to_codec = av.AudioResampler(format=audio.codec_context.format.name, layout=layout, rate=rate)
             for start in range(0, total, step):

@@ -15,7 +15,10 @@ Decisions:
   start in the source's sound become silence, so sync holds.
 - .mov, .mkv and .mxf get 24-bit PCM (lossless; what editorial expects), .mxf at 48 kHz (all it holds); .mp4
   gets AAC at 320 kb/s (what review players and trackers play), in the named layout of its channel count up
-  to 5.1, else mixed down to stereo.
+  to 5.1. More channels are a recorder's microphones as often as a surround mix (FFmpeg reads any 8-channel
+  .mov stream as 7.1), so they are mixed in equal measure, their mean, into both sides of a stereo track:
+  identical dialogue on every track keeps its level and never clips, and one microphone alone is still heard
+  (FFmpeg's surround downmix dropped the fourth, taken for LFE, and summed the rest 10 dB louder, clipping).
 - A packet of sound that cannot be decoded becomes silence, and a file cut short ends the sound there: a glitch
   in the sound never stops a fix of the frames.
 - Each sound stream is read first in a child process (84 ms, once per file version in a process): PyAV 18.1
@@ -156,15 +159,23 @@ class SoundSpan:
 
 
 # AAC takes named speaker layouts only: a track's channels by their count (a recorder's unassigned mono track
-# is "mono"), more than 5.1 mixed down to stereo.
+# is "mono"), more than 5.1 mixed into stereo (mixed_equally).
 AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1"}
+MIXED_LAYOUT = "stereo"
 
 
 def _output_codec(container_format: str, layout: str, channels: int, rate: int) -> tuple[str, str, int, str]:
     """(encoder, sample format, rate, layout) of the sound in a container."""
     if container_format == "mp4":
-        return "aac", "fltp", rate, AAC_LAYOUTS.get(channels, "stereo")
+        return "aac", "fltp", rate, AAC_LAYOUTS.get(channels, MIXED_LAYOUT)
     return "pcm_s24le", "s32", MXF_RATE if container_format == "mxf" else rate, layout
+
+
+def mixed_equally(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Channels x n samples mixed into the two sides of MIXED_LAYOUT, each side every channel's mean: a
+    recorder's microphones each heard, none dropped, and what is on all of them at its own level."""
+    mean = samples.mean(axis=0, keepdims=True, dtype=np.float32)
+    return np.repeat(mean, 2, axis=0)
 
 
 class SoundCarrier:
@@ -189,7 +200,9 @@ class SoundCarrier:
             encoder, sample_format, out_rate, out_layout = _output_codec(
                 container_format, layout.name, channels, self._rate
             )
-            self._layout_name = layout.name
+            # more channels than AAC's layouts: mixed into stereo here, not by FFmpeg's surround downmix
+            self._mixed = encoder == "aac" and channels not in AAC_LAYOUTS
+            self._layout_name = MIXED_LAYOUT if self._mixed else layout.name
             self._stream = output.add_stream(encoder, rate=out_rate)
             self._stream.layout = out_layout
             self._stream.format = sample_format
@@ -287,6 +300,8 @@ class SoundCarrier:
         if samples is None:
             frames = self._to_output.resample(None)
         else:
+            if self._mixed:
+                samples = mixed_equally(samples)
             frame = av.AudioFrame.from_ndarray(
                 np.ascontiguousarray(samples), format="fltp", layout=self._layout_name
             )

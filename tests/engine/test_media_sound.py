@@ -137,6 +137,21 @@ def test_every_microphones_track_goes_into_a_mov_and_the_first_into_a_review_mp4
     assert abs(footage.clap_time(mp4) - 0.5) < ONE_MS
 
 
+@pytest.mark.parametrize(("only", "level"), [(None, 0.5), (3, 0.5 / 8)])
+def test_a_recorders_eight_microphones_are_mixed_into_a_review_mp4_none_dropped_none_clipped(
+    tmp_path: Path, only: int | None, level: float
+) -> None:
+    # one 8-channel stream (FFmpeg reads it as 7.1): the same dialogue on every microphone, or the fourth alone
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mov", 24, clap_at=0.5, layout="7.1", only=only)
+
+    mp4 = write_movie(tmp_path / "review.mp4", _frames_of(daily), 24, sound=SoundSpan(daily))
+
+    samples, _ = footage.sound_of(mp4)
+    assert samples.shape[0] == 2
+    for side in samples:  # every microphone in equal measure on both sides, at its level, never clipped
+        assert float(np.abs(side).max()) == pytest.approx(level, rel=0.1)
+
+
 def test_sound_whose_channel_layout_pyav_cannot_handle_is_left_out_without_bringing_the_process_down(
     tmp_path: Path,
 ) -> None:
