@@ -185,6 +185,42 @@ def movie_with_sound(
     return path
 
 
+def named_with_subtitles(source: Path, path: Path, names: list[tuple[str, str]]) -> Path:
+    """`source`'s streams copied into `path` (.mov or .mkv) with its sound tracks named as a recorder names them,
+    (language, name) each (a .mov's handler name, an .mkv's title), and a subtitle stream added (mov_text, or
+    SubRip in an .mkv), with the ffmpeg program."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is not on PATH: `make system-deps` installs it"
+    srt = path.with_suffix(".srt")
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nQuiet on set\n")
+    mkv = path.suffix.lower() == ".mkv"
+    tags: list[str] = []
+    for track, (language, name) in enumerate(names):
+        key = "title" if mkv else "handler_name"
+        tags += [f"-metadata:s:a:{track}", f"language={language}", f"-metadata:s:a:{track}", f"{key}={name}"]
+    subtitle = "srt" if mkv else "mov_text"
+    command = [
+        exe,
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(source),
+        "-i",
+        str(srt),
+        "-map",
+        "0",
+        "-map",
+        "1",
+    ]
+    subprocess.run([*command, "-c", "copy", "-c:s", subtitle, *tags, str(path)], check=True)
+    return path
+
+
 def sound_of(path: Path, track: int = 0) -> tuple[np.ndarray, int]:
     """A movie's audio stream decoded: channels x samples float32 from its first frame, and its rate."""
     import av

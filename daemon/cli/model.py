@@ -534,6 +534,7 @@ def _render(
         keep_alpha = _keeps_alpha(info, kind, output)
         sound = fixing.carried_sound(info, prepared)
         _say_sound(info, prepared.factor, output)
+        _say_subtitles(info)
         if (retimed := fixing.retime_note(info, prepared, "input")) is not None:
             out.print(retimed, highlight=False)
         stream = fixing.fixed_frames(model, prepared, info, alpha=keep_alpha)
@@ -654,6 +655,15 @@ def _say_sound(info: MediaInfo, factor: int, output: str) -> None:
             f"The movie has no sound: a {factor}x retime plays {factor} times as long as the input's sound.",
             highlight=False,
         )
+
+
+def _say_subtitles(info: MediaInfo) -> None:
+    """One line, before the work, when the input has subtitle streams: the output leaves them out."""
+    from daemon.stages.fixing import subtitles_note
+
+    note = subtitles_note(info)
+    if note is not None:
+        out.print(note, highlight=False)
 
 
 def _say_padded(info: MediaInfo, kind: str, output: str) -> None:

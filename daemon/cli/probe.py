@@ -93,6 +93,8 @@ def describe(info: MediaInfo) -> list[str]:
             )
         else:
             lines.append(f"  sound: {s.unreadable} stream(s) that cannot be read (a fix leaves them out)")
+    if info.subtitles:
+        lines.append(f"  subtitles: {info.subtitles} stream(s) (a fix leaves them out)")
     if info.tags:
         listed = ", ".join(f"{key}={value}" for key, value in list(info.tags.items())[:6])
         lines.append(f"  tags: {listed}" + (f" and {len(info.tags) - 6} more" if len(info.tags) > 6 else ""))

@@ -285,6 +285,16 @@ def layers_note(info: MediaInfo, kind: str, exr_output: bool, source: str = "inp
     return f"{channels} are kept as they are in the EXR frames: only the picture is fixed."
 
 
+def subtitles_note(info: MediaInfo, source: str = "input") -> str | None:
+    """A sentence on the `source`'s subtitle streams, which a fix leaves out; None when it has none."""
+    if not info.subtitles:
+        return None
+    return (
+        f"The {source}'s subtitles ({info.subtitles} stream(s)) are left out: a fix's movie carries its picture "
+        "and sound only; add them back in your editor."
+    )
+
+
 def keeping_overscan(info: MediaInfo, prepared: Prepared, exr_frames: bool) -> tuple[MediaInfo, Prepared]:
     """The source read with its overscan (MediaInfo.with_overscan) and the fix's masks grown to match, with the
     overscan left alone, when the fix writes EXR frames, which keep it (a compositor's lens distortion pulls
@@ -634,6 +644,9 @@ def review_notes(plan: RenderPlan, info: MediaInfo, prepared: Prepared) -> list[
             notes.append(f"Silent: a {prepared.factor}x retime plays longer than the daily's sound.")
     if sound is not None and sound.unreadable:
         notes.append(f"{sound.unreadable} of the daily's sound stream(s) cannot be read and are left out.")
+    subtitles = subtitles_note(info, "daily")
+    if subtitles is not None:
+        notes.append(subtitles)
     overscan = overscan_note(info, "daily")
     if overscan is not None:
         notes.append(overscan)

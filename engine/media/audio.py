@@ -26,6 +26,8 @@ Decisions:
   down. A stream the child cannot read is left out and reported (SoundInfo.unreadable).
 - Every sound stream goes into a .mov, .mxf or .mkv (a camera's or a recorder's tracks, one per microphone,
   which editorial chooses among); an .mp4 for review carries the first (a synced daily's mix).
+- Each track carried keeps its language and its name ("Boom", "Lav1": what editorial chooses by) where the
+  output container holds them (track_tags).
 """
 
 from __future__ import annotations
@@ -158,6 +160,26 @@ class SoundSpan:
     offset: Fraction = Fraction(0)
 
 
+# Where a movie keeps a sound track's name: a .mov's or an .mp4's handler name, an .mkv's track name (its title);
+# an .mxf has no place for it. FFmpeg names a track it was given no name for DEFAULT_HANDLER.
+_NAME_KEYS = {"mov": "handler_name", "mp4": "handler_name", "matroska": "title"}
+DEFAULT_HANDLER = "SoundHandler"
+
+
+def track_tags(stream: Any, container_format: str) -> dict[str, str]:
+    """The language (ISO 639-2: "eng") and the name (a recorder's "Boom") of a sound stream, as a movie in
+    `container_format` keeps them; empty for a track with neither."""
+    tags = {str(key).lower(): str(value) for key, value in dict(stream.metadata).items()}
+    kept = {}
+    if tags.get("language", "und") != "und":
+        kept["language"] = tags["language"]
+    name = tags.get("title") or tags.get("handler_name")
+    key = _NAME_KEYS.get(container_format)
+    if name and name != DEFAULT_HANDLER and key is not None:
+        kept[key] = name
+    return kept
+
+
 # AAC takes named speaker layouts only: a track's channels by their count (a recorder's unassigned mono track
 # is "mono"), more than 5.1 mixed into stereo (mixed_equally).
 AAC_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1"}
@@ -204,6 +226,7 @@ class SoundCarrier:
             self._mixed = encoder == "aac" and channels not in AAC_LAYOUTS
             self._layout_name = MIXED_LAYOUT if self._mixed else layout.name
             self._stream = output.add_stream(encoder, rate=out_rate)
+            self._stream.metadata.update(track_tags(audio, container_format))
             self._stream.layout = out_layout
             self._stream.format = sample_format
             if encoder == "aac":

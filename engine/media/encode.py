@@ -184,7 +184,8 @@ class MovieWriter:
     beside it in a .mov, or as an .mxf's tape. `pixel_aspect` (other than 1: anamorphic frames) is the stream's
     sample aspect ratio.
     Sound: `sound` (engine.media.audio.SoundSpan) carries a movie's sound from that moment on, cut at the last
-    frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4.
+    frame's end: every stream as 24-bit PCM in .mov/.mkv/.mxf, the first as AAC in .mp4, each with its language and
+    name (engine.media.audio.track_tags). No subtitles are written (a fix says it leaves a daily's out).
     `tags` (MediaInfo.tags: a camera's make, model, creation time) go into the container as they are: in a
     .mov/.mp4 as QuickTime metadata keys, where Apple's tools read them; an .mxf keeps its creation time only.
     `scan` (MediaInfo.interlaced: "top field first" or "bottom field first") says the frames hold two fields:

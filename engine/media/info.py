@@ -130,6 +130,8 @@ class MediaInfo:
     # A movie's sound (engine.media.audio), None for a silent movie or a sequence; a fix's movie output carries it
     # where the fix keeps the source's timing.
     sound: SoundInfo | None = None
+    # How many subtitle streams a movie has; a fix writes none of them (its movie carries picture and sound).
+    subtitles: int = 0
     # How wide each stored pixel shows (engine.media.aspect): 2 for a 2x anamorphic squeeze, 1 for square pixels.
     pixel_aspect: Fraction = Fraction(1)
     # The reel (tape) name, a movie's from its timecode track, a sequence's from its first EXR's `reelName`: with

@@ -422,6 +422,7 @@ def probe_movie(
                 fps, gaps, rate_changed = _step_rate(changed[0], time_base, nominal), changed[1], True
         timecode = _timecode(container, stream)
         heard = sound_info(container, path) if sound else None
+        subtitles = len(container.streams.subtitles)
         reel = _metadata(container, stream, "reel_name")
         tags = _footage_tags(container)
         aspect = pixel_aspect(stream.sample_aspect_ratio or ctx.sample_aspect_ratio)
@@ -452,6 +453,7 @@ def probe_movie(
         dropped=dropped,
         rate_changed=rate_changed,
         sound=heard,
+        subtitles=subtitles,
         pixel_aspect=aspect,
         reel=reel,
         tags=tags,

@@ -1501,6 +1501,20 @@ def test_a_fix_of_a_daily_with_sync_sound_keeps_it_on_its_frames_and_says_where_
     assert f"The sequence has no sound: the input's sound stays in {source}" in " ".join(output.split())
 
 
+def test_a_fix_of_a_daily_with_subtitles_says_it_leaves_them_out(tmp_path: Path) -> None:
+    promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
+    recorded = footage.movie_with_sound(tmp_path / "recorded.mov", 12, layout="mono")
+    source = footage.named_with_subtitles(recorded, tmp_path / "A001C003.mov", [("eng", "Boom")])
+
+    code, output = denoise_fix(source, tmp_path / "f.mov")
+
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "The input's subtitles (1 stream(s)) are left out: a fix's movie carries" in said
+    probed = " ".join(rushes("probe", str(source))[1].split())
+    assert "subtitles: 1 stream(s) (a fix leaves them out)" in probed
+
+
 def test_a_fix_of_a_movie_whose_sound_cannot_be_read_keeps_its_frames_and_says_so(tmp_path: Path) -> None:
     promote_fresh_denoise({"psnr": 33.0, "baseline_best": 32.0, "psnr_nlmeans": 32.0})
     source = footage.movie_with_unreadable_sound(tmp_path / "A001C003.mov")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -91,8 +92,6 @@ def test_a_silent_movie_has_no_sound_to_carry(tmp_path: Path) -> None:
 
 
 def test_a_damaged_stretch_of_sound_becomes_silence_and_the_rest_stays_on_its_frames(tmp_path: Path) -> None:
-    import av
-
     daily = footage.movie_with_sound(tmp_path / "phone.mp4", 24, clap_at=0.5, codec="aac")
     with av.open(str(daily)) as container:
         packets = [(p.pos, p.size) for p in container.demux(container.streams.audio[0]) if p.size]
@@ -150,6 +149,27 @@ def test_a_recorders_eight_microphones_are_mixed_into_a_review_mp4_none_dropped_
     assert samples.shape[0] == 2
     for side in samples:  # every microphone in equal measure on both sides, at its level, never clipped
         assert float(np.abs(side).max()) == pytest.approx(level, rel=0.1)
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mkv"])
+def test_each_track_keeps_its_language_and_name_and_probe_counts_the_subtitles_a_fix_leaves_out(
+    tmp_path: Path, suffix: str
+) -> None:
+    recorded = footage.movie_with_sound(tmp_path / "recorded.mov", 12, layout="mono", tracks=2)
+    daily = footage.named_with_subtitles(
+        recorded, tmp_path / f"A001C003{suffix}", [("eng", "Boom"), ("fra", "Lav1")]
+    )
+    frames = _frames_of(daily)
+
+    mov = write_movie(tmp_path / "fixed.mov", frames, 24, codec="prores", sound=SoundSpan(daily))
+    mkv = write_movie(tmp_path / "fixed.mkv", frames, 24, sound=SoundSpan(daily))
+
+    for out, name_key in ((mov, "handler_name"), (mkv, "title")):  # where each container keeps a track's name
+        with av.open(str(out)) as container:
+            tracks = [(s.metadata.get("language"), s.metadata.get(name_key)) for s in container.streams.audio]
+        assert tracks == [("eng", "Boom"), ("fra", "Lav1")]  # editorial still chooses the lav by its name
+    assert probe(str(daily)).subtitles == 1  # what `rushes probe` and `rushes fix` say a fix leaves out
+    assert probe(str(mov)).subtitles == probe(str(mkv)).subtitles == 0
 
 
 def test_sound_whose_channel_layout_pyav_cannot_handle_is_left_out_without_bringing_the_process_down(

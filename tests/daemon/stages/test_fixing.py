@@ -204,6 +204,25 @@ def test_a_dailys_sync_sound_plays_on_the_same_frames_of_its_fixs_review_movie(
     assert "Sound: the daily's (1 stream(s)), in sync." in (movie.parent / "description.txt").read_text()
 
 
+def test_a_dailys_named_tracks_keep_their_names_in_the_versions_files_and_its_subtitles_are_said_left_out(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    import av
+
+    recorded = footage.movie_with_sound(tmp_path / "recorded.mov", 12, layout="mono")
+    source = footage.named_with_subtitles(recorded, tmp_path / "sh010_v1.mov", [("eng", "Boom")])
+
+    movie, frames = fixed_daily(settings, catalog, tmp_path, source, {"deliver": "prores"})
+
+    for made in (movie, Path(frames or "")):  # the review .mp4 and the ProRes deliverable
+        with av.open(str(made)) as container:
+            [track] = container.streams.audio
+            named = (track.metadata.get("language"), track.metadata.get("handler_name"))
+        assert named == ("eng", "Boom"), made
+    said = " ".join((movie.parent / "description.txt").read_text().split())
+    assert "The daily's subtitles (1 stream(s)) are left out: a fix's movie carries its picture" in said
+
+
 def test_a_recorders_daily_with_dropped_frames_keeps_its_timing_and_sound_in_the_versions_files(
     settings: Settings, catalog: Catalog, tmp_path: Path
 ) -> None:
