@@ -137,13 +137,15 @@ def movie_with_sound(
     tracks: int = 1,
     stamps: list[int] | None = None,
     only: int | None = None,
+    empty: int | None = None,
 ) -> Path:
     """A movie of n frames with sync sound, as a daily from set: silence, then a 1 kHz tone from `clap_at`
     seconds of the movie's timeline on (a clap to find). The sound starts `sound_starts` seconds after the first
     frame and lasts `seconds` (default: as long as the frames). `tracks` audio streams (one per microphone), the
     tone at 0.5 in the first, half as loud in each next. With `stamps` (the frames' timestamps in frames, as
     movie_with_gaps), one frame per stamp, a skipped number a frame the recorder dropped; the sound runs on. With
-    `only`, the tone is in that channel (from 0) alone, the others silent."""
+    `only`, the tone is in that channel (from 0) alone, the others silent. With `empty`, that audio stream (from
+    0) holds no samples at all, as a camera's disabled input."""
     import av
 
     stamps = list(range(n)) if stamps is None else stamps
@@ -165,6 +167,8 @@ def movie_with_sound(
         first, total = round(sound_starts * rate), round(length * rate)
         times = (first + np.arange(total)) / rate
         for track, audio in enumerate(streams):
+            if track == empty:
+                continue
             loudness = 0.5 / 2**track
             tone = np.where(times >= clap_at, loudness * np.sin(2 * np.pi * TONE_HZ * times), 0.0)
             planes = np.repeat(tone.astype(np.float32)[None], audio.codec_context.channels, axis=0)

@@ -25,7 +25,8 @@ Decisions:
   aborts the whole process on some channel layouts (see _TRY_READING), and a daily must never take the daemon
   down. A stream the child cannot read is left out and reported (SoundInfo.unreadable).
 - Every sound stream goes into a .mov, .mxf or .mkv (a camera's or a recorder's tracks, one per microphone,
-  which editorial chooses among); an .mp4 for review carries the first (a synced daily's mix).
+  which editorial chooses among); an .mp4 for review carries the first that holds any sound (a synced daily's
+  mix; a camera's disabled input, a track with no samples, before it would leave the review silent).
 - Each track carried keeps its language and its name ("Boom", "Lav1": what editorial chooses by) where the
   output container holds them (track_tags).
 """
@@ -56,26 +57,32 @@ MXF_RATE = 48_000
 # What a fix does with a sound stream, tried in a child process first (`_channels_read`): PyAV 18.1.0 copies a
 # channel layout whose channels are named one by one (a custom order: FFmpeg 8 reads a 7.1 .mov's `chan` atom
 # so) without its channel map and frees that map twice, which aborts the whole process, as soon as it decodes a
-# frame of it or asks its codec for its layout. A stream the child cannot read is never touched here.
+# frame of it or asks its codec for its layout. A stream the child cannot read is never touched here. The child
+# also says whether the stream holds any sound at all (a camera's disabled input is a track with no samples: the
+# child demuxes the file to its end to find none, as probe's count of the frames does).
 _TRY_READING = """
 import sys, av
 container = av.open(sys.argv[1])
 stream = container.streams[int(sys.argv[2])]
 print(stream.codec_context.channels, flush=True)
+heard = 0
 for frame in container.decode(stream):
     to_float = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=frame.sample_rate)
     for converted in to_float.resample(frame):
         converted.to_ndarray()
+    heard = 1
     break
+print(heard, flush=True)
 container.close()
 """
 CHILD_SECONDS = 60
 
 
 @functools.lru_cache(maxsize=256)
-def _channels_read(path: str, stamp: tuple[int, int], index: int) -> int | None:
-    """The channel count of the movie's stream `index` when a child process reads it without failing, else None
-    (`stamp`, the file's size and modification time, keys the answer to this version of the file)."""
+def _channels_read(path: str, stamp: tuple[int, int], index: int) -> tuple[int, bool] | None:
+    """The channel count of the movie's stream `index`, and whether it holds any sound, when a child process
+    reads it without failing, else None (`stamp`, the file's size and modification time, keys the answer to this
+    version of the file)."""
     try:
         child = subprocess.run(
             [sys.executable, "-c", _TRY_READING, path, str(index)],
@@ -87,41 +94,44 @@ def _channels_read(path: str, stamp: tuple[int, int], index: int) -> int | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = child.stdout.split()
-    if child.returncode != 0 or not lines or not lines[0].isdigit():
+    if child.returncode != 0 or len(lines) < 2 or not lines[0].isdigit():
         return None
-    return int(lines[0])
+    return int(lines[0]), lines[1] == "1"
 
 
 @dataclass(frozen=True)
 class SoundTracks:
-    """A movie's sound streams that a fix can carry, with their channel counts, and how many others it has that
-    cannot be read (no decoder, or a channel layout PyAV cannot handle)."""
+    """A movie's sound streams that a fix can carry, with their channel counts and whether each holds any sound
+    (`heard`), and how many others it has that cannot be read (no decoder, or a channel layout PyAV cannot
+    handle)."""
 
     streams: list[Any]
     channels: list[int]
     unreadable: int
+    heard: list[bool]
 
 
 def sound_tracks(container: Any, path: Path) -> SoundTracks:
     """The sound streams of the open movie at `path` (SoundTracks)."""
     audio = list(container.streams.audio)
     if not audio:
-        return SoundTracks([], [], 0)
+        return SoundTracks([], [], 0, [])
     try:
         st = path.stat()
         stamp = (st.st_size, st.st_mtime_ns)
     except OSError:
-        return SoundTracks([], [], len(audio))
-    streams, channels = [], []
+        return SoundTracks([], [], len(audio), [])
+    streams, channels, heard = [], [], []
     for stream in audio:
         ctx = stream.codec_context
         if ctx is None or ctx.codec is None or not ctx.sample_rate:
             continue
-        count = _channels_read(str(path.resolve()), stamp, int(stream.index))
-        if count is not None:
+        read = _channels_read(str(path.resolve()), stamp, int(stream.index))
+        if read is not None:
             streams.append(stream)
-            channels.append(count)
-    return SoundTracks(streams, channels, len(audio) - len(streams))
+            channels.append(read[0])
+            heard.append(read[1])
+    return SoundTracks(streams, channels, len(audio) - len(streams), heard)
 
 
 def sound_info(container: Any, path: Path) -> SoundInfo | None:
@@ -143,13 +153,18 @@ def sound_info(container: Any, path: Path) -> SoundInfo | None:
     )
 
 
-def carried_streams(path: Path, container_format: str) -> int:
-    """How many of the movie's sound streams a movie in `container_format` carries: every one in .mov, .mxf and
-    .mkv (a camera's or a recorder's tracks, one per microphone), the first (the mix) in an .mp4 for review."""
+def carried_streams(path: Path, container_format: str) -> list[int]:
+    """Which of the movie's sound streams (places in sound_tracks) a movie in `container_format` carries: every
+    one in .mov, .mxf and .mkv (a camera's or a recorder's tracks, one per microphone); in an .mp4 for review the
+    first that holds any sound (the mix; a disabled input's empty track before it is passed over), or the first
+    where none does."""
     source, _, _ = open_movie(path)
     with source:
-        count = len(sound_tracks(source, path).streams)
-    return min(count, 1) if container_format == "mp4" else count
+        tracks = sound_tracks(source, path)
+    every = list(range(len(tracks.streams)))
+    if container_format != "mp4" or not every:
+        return every
+    return [next((index for index in every if tracks.heard[index]), 0)]
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ class MovieWriter:
             self._stream = self._add_stream(encoder, codec, crf, preset, options or {})
             self._tag_timecode(fmt, reel)
             if sound is not None:
-                for index in range(max(1, carried_streams(sound.path, fmt))):
+                for index in carried_streams(sound.path, fmt) or [0]:  # none: "has no sound to carry"
                     self._sounds.append(SoundCarrier(self._container, fmt, sound, index))
         except MediaError:
             self._discard()

@@ -136,6 +136,15 @@ def test_every_microphones_track_goes_into_a_mov_and_the_first_into_a_review_mp4
     assert abs(footage.clap_time(mp4) - 0.5) < ONE_MS
 
 
+def test_a_review_mp4_carries_the_first_track_that_holds_sound_past_an_empty_one(tmp_path: Path) -> None:
+    # a camera's disabled input: a first sound track with no samples, the sound in the second
+    daily = footage.movie_with_sound(tmp_path / "A001C003.mkv", 24, clap_at=0.5, tracks=2, empty=0)
+
+    mp4 = write_movie(tmp_path / "review.mp4", _frames_of(daily), 24, sound=SoundSpan(daily))
+
+    assert abs(footage.clap_time(mp4) - 0.5) < ONE_MS  # the review is heard, the clap on its frame
+
+
 @pytest.mark.parametrize(("only", "level"), [(None, 0.5), (3, 0.5 / 8)])
 def test_a_recorders_eight_microphones_are_mixed_into_a_review_mp4_none_dropped_none_clipped(
     tmp_path: Path, only: int | None, level: float
