@@ -135,6 +135,8 @@ def train_cmd(
         out.print(f"  {head:12s} {_score_text(scores)}", highlight=False)
     for text in result.verdicts.values():
         out.print(f"  {text}", highlight=False)
+    for text in result.left_out:
+        out.print(f"  {text}", highlight=False, markup=False)
 
 
 def _score_text(scores: dict[str, float]) -> str:

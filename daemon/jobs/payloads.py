@@ -311,6 +311,7 @@ class TrainReport:
     losses: dict[str, float] = field(default_factory=dict)
     skipped: str | None = None
     verdicts: dict[str, str] = field(default_factory=dict)  # per head: margins and what fixes use
+    left_out: list[str] = field(default_factory=list)  # dailies changed since ingest, a sentence each
 
     def scores(self, names: tuple[str, ...] = ("psnr", "ssim")) -> list[tuple[str, str, float]]:
         """(head, metric, value) for each of `names` that a head was scored on."""
@@ -336,6 +337,7 @@ class TrainReport:
             verdicts={str(h): str(t) for h, t in (data.get("verdicts") or {}).items()},
             losses={h: float(v) for h, v in (data.get("losses") or {}).items()},
             skipped=data.get("skipped"),
+            left_out=[str(text) for text in data.get("left_out") or ()],
         )
 
 

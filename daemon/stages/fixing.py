@@ -34,7 +34,7 @@ from daemon.jobs.progress import JobProgress
 from daemon.logs import get_logger
 from daemon.settings import ReviewColor, Settings, ShowConfig
 from daemon.shows import get_show
-from daemon.stages.daily_files import daily_gone, unseen_folder
+from daemon.stages.daily_files import FileState, changed_since_ingest, daily_gone, source_state, unseen_folder
 from daemon.stages.publishing import VersionFiles, version_code
 from daemon.stages.rendering import RenderedFiles, RenderPlan, RenderSink
 from daemon.stages.request_params import DAEMON_KEYS, asked_of, own_params, params_for, take_key
@@ -53,7 +53,7 @@ from engine.media.decode import read_alpha
 from engine.media.encode import DNXHR_MIN_SIZE, PAUSE_SECONDS, HeaderSource, mxf_rate_problem
 from engine.media.info import ColourTags, Margins, Overscan
 from engine.media.pixels import to_uint8
-from engine.media.sequences import find_sequence, frames_named, is_pattern, parse_sequence
+from engine.media.sequences import frames_named, is_pattern, parse_sequence
 from engine.media.working import (
     WORKING_ENCODING,
     ExactLight,
@@ -97,40 +97,12 @@ class FolderUnseen(RuntimeError):
     retryable failure) rather than answered as a daily gone from disk."""
 
 
-FileState = tuple[str, int, int, int, int]  # name, size, mtime_ns, inode, ctime_ns
-
-
-def source_state(source: str) -> tuple[FileState, ...]:
-    """The daily's files as they stand on disk: every frame of a sequence, or the movie; a rewrite, a copy over
-    it or a rename onto it moves at least one figure. A file gone is left out, so that reads as a change too."""
-    if is_pattern(source):
-        try:
-            paths = [path for _, path in sorted(find_sequence(source).files.items())]
-        except MediaError:
-            return ()
-    else:
-        paths = [Path(source)]
-    state: list[FileState] = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        state.append((path.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-    return tuple(state)
-
-
 def delivered_again(request: Request, state: tuple[FileState, ...]) -> str | None:
     """Why the fix waits, when the daily's files (`state`, source_state) are not as ingest hashed them (a lab's
     new version copied over them under the same name, not yet ingested: ingest waits for it to hold still, then
     hashes it): the catalog's hash, which the rejections are matched by and the Version records, is the old
-    file's. None when they are as ingested, or gone (_probed says so). Size and mtime only: the change stamp's
-    inode may be another on a machine that mounts the share otherwise."""
-    if request.ingested is None or not state:
-        return None
-    size, mtime = request.ingested
-    latest = max(modified for _, _, modified, _, _ in state) / 1e9
-    if sum(sized for _, sized, _, _, _ in state) == size and abs(latest - mtime) < 1e-6:
+    file's. None when they are as ingested, or gone (_probed says so)."""
+    if request.ingested is None or not changed_since_ingest(state, *request.ingested):
         return None
     return (
         f"the daily {request.source} was delivered again since it was ingested (its size or time is another), "

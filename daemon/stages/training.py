@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from daemon.jobs.payloads import TrainJob, TrainReport
 from daemon.logs import get_logger
 from daemon.settings import Settings, ShowConfig
 from daemon.shows import get_show
+from daemon.stages.daily_files import changed_since_ingest, source_state
 from daemon.stages.lineage import base_withdrawn, exclusions, withdrawn_in_lineage
 from daemon.stages.training_inputs import approved_pairs, bases_root, starting_point
 from engine.model import ModelError, ModelVersion, load_manifest, load_model
@@ -146,11 +148,29 @@ def _serving_at_start(catalog: Catalog, show: str, number: int) -> int | None:
     return _serving(catalog, show)
 
 
-def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], frozenset[int]]:
-    """The show's dailies a run trains on, and their ids (what `_record` compares with the dailies trainable
-    when the run ends)."""
+@dataclass(frozen=True)
+class TrainingInputs:
+    """The show's dailies a run trains on (`clips`), their ids (what `_record` compares with the dailies
+    trainable when the run ends) and one sentence for each daily left out because its file changed on disk since
+    ingest hashed it (`left_out`)."""
+
+    clips: list[TrainClip]
+    ids: frozenset[int]
+    left_out: tuple[str, ...] = ()
+
+
+def training_clips(catalog: Catalog, show: str) -> TrainingInputs:
+    """The show's trainable dailies whose files are as ingest hashed them. One delivered again under the same name
+    and not yet ingested (waiting to hold still) is left out: trained on, the new file's pictures were recorded
+    under the old daily's id and hash (its manifest entry, the frame cache's key), and excluding the new daily
+    found no version that learned from it. Ingest catalogues the new file, and the show's next training learns
+    it."""
     with catalog.session() as s:
         dailies = [d for d in daily_repo.list_dailies(s, show) if _trainable(d)]
+    changed = [d for d in dailies if changed_since_ingest(source_state(d.path), d.size_bytes, d.mtime)]
+    for d in changed:
+        log.warning("train.daily_changed", show=show, daily=d.id, path=d.path)
+    dailies = [d for d in dailies if all(d.id != c.id for c in changed)]
     clips = [
         TrainClip(
             id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
@@ -160,7 +180,12 @@ def training_clips(catalog: Catalog, show: str) -> tuple[list[TrainClip], frozen
         )
         for d in dailies
     ]
-    return clips, frozenset(d.id for d in dailies)
+    left_out = tuple(
+        f"daily {d.id} ({Path(d.path).name}) was left out: its file changed on disk since it was ingested "
+        "(delivered again?); the next training learns the file once ingest has catalogued it"
+        for d in changed
+    )
+    return TrainingInputs(clips, frozenset(d.id for d in dailies), left_out)
 
 
 def _trainable(daily: daily_repo.Daily) -> bool:
@@ -224,9 +249,11 @@ def run_training(
     seconds, cut = budget_for(show, job, budget)
     if cut and seconds < MIN_BUDGET_S:
         return TrainReport(show.code, skipped=f"the training window closes in {max(seconds, 0):.0f} s")
-    clips, trained_on = training_clips(catalog, show.code)
+    inputs = training_clips(catalog, show.code)
+    clips, trained_on = inputs.clips, inputs.ids
     if not clips:
-        raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
+        left_out = "".join(f" ({text})" for text in inputs.left_out)
+        raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first{left_out}")
     parent, base, fresh_start = _starting_point(settings, catalog, show.code, base, afresh)
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = _without_base(fresh_start, grown.pop("base_withdrawn"))
@@ -263,7 +290,7 @@ def run_training(
         log.info(
             "train.done", show=show.code, version=number, promoted=promote, steps=result.steps, heads=verdicts
         )
-        return _report(show.code, number, folder, result, promote, verdicts)
+        return _report(show.code, number, folder, result, promote, verdicts, inputs.left_out)
 
 
 def _run_settings(
@@ -303,7 +330,13 @@ def _run_lock(show: str, number: int, folder: Path) -> Iterator[None]:
 
 
 def _report(
-    show: str, number: int, folder: Path, result: TrainResult, promote: bool, verdicts: dict[str, str]
+    show: str,
+    number: int,
+    folder: Path,
+    result: TrainResult,
+    promote: bool,
+    verdicts: dict[str, str],
+    left_out: tuple[str, ...] = (),
 ) -> TrainReport:
     """What a finished run tells its caller: the version, whether it was promoted, its scores and last losses."""
     return TrainReport(
@@ -315,6 +348,7 @@ def _report(
         metrics=result.metrics,
         losses={k: v[-1] for k, v in result.losses.items() if v},
         verdicts=verdicts,
+        left_out=list(left_out),
     )
 
 

@@ -18,8 +18,9 @@ from daemon.stages.fixing import SourceChanged, run_fix
 from daemon.stages.lineage import withdrawn_in_lineage
 from daemon.stages.notices import SUBJECT, post_notice
 from daemon.stages.publishing import publish
-from daemon.stages.training import training_clips
+from daemon.stages.training import run_training, training_clips
 from daemon.stages.training_inputs import approved_pairs
+from engine.model import load_manifest
 from engine.model.manifest import ClipRecord, Manifest
 from integrations.trackers.memory import MemoryTracker
 from tests import footage
@@ -203,7 +204,7 @@ def test_a_shots_deliveries_train_together_and_are_held_out_together(
     for name, photo in (("sh010_1.mp4", "astronaut"), ("SH010_2.mp4", "coffee"), ("sh020_1.mp4", "chelsea")):
         ingest_movie(catalog, footage.movie(tmp_path / name, n=4, size=(64, 48), photo=photo), name[:5])
 
-    clips, _ = training_clips(catalog, SHOW)
+    clips = training_clips(catalog, SHOW).clips
 
     assert sorted(c.group for c in clips) == [
         "sh010",
@@ -258,3 +259,34 @@ def test_a_fix_of_a_plate_delivered_again_waits_for_its_ingest_and_its_version_r
         [pub] = fixes.get_fix_request(s, request_id).publications  # type: ignore[union-attr]
         daily = daily_repo.get_daily(s, second)
         assert second != first and daily is not None and pub.source_hash == daily.content_hash
+
+
+def test_a_take_delivered_again_and_not_yet_ingested_is_left_out_of_a_training_not_learned_as_the_old(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """The lab's v002 copied over a take inside ingest's stability wait, and a training starts (a window opening,
+    `rushes train`): it learned the new pictures under the old daily's id and hash (the manifest said
+    `daily:1 ... blake2b:<old>`, the frame cache held the new pictures under the old hash), and excluding the
+    new daily found no version that learned from it. The take is left out of this run, and the report says so."""
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=8, size=(64, 48), photo="astronaut")
+    old = ingest_movie(catalog, plate, "sh010")
+    for shot, photo in (("sh020", "coffee"), ("sh030", "chelsea")):
+        ingest_movie(
+            catalog,
+            footage.movie(tmp_path / "plates" / f"{shot}_1.mp4", n=8, size=(64, 48), photo=photo),
+            shot,
+        )
+    with catalog.session(readonly=True) as s:
+        old_hash = daily_repo.get_daily(s, old).content_hash or ""  # type: ignore[union-attr]
+    staged = footage.movie(tmp_path / "staging" / "sh010_1.mp4", n=12, size=(64, 48), photo="camera")
+    os.replace(staged, plate)  # v002 over v001, not yet ingested
+
+    report = run_training(settings, catalog, SHOW, job_id="t1", budget=1.0)
+
+    manifest = load_manifest(Path(report.folder))
+    learned = [clip.id for clip in (*manifest.clips, *manifest.holdout)]
+    assert learned and not any(clip.startswith(f"daily:{old}:") for clip in learned)
+    assert [text.split(" was left out")[0] for text in report.left_out] == [f"daily {old} (sh010_1.mp4)"]
+    assert not list(
+        (settings.data_dir / "cache" / SHOW).glob(f"{old_hash[:32]}-*")
+    )  # no new pictures under it

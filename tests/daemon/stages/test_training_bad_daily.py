@@ -3,6 +3,7 @@ and the show trains on its other dailies, instead of every training run of the s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from daemon.catalog import Catalog
@@ -19,7 +20,10 @@ def test_a_daily_that_fails_in_training_is_quarantined_and_training_goes_on(
     good = ingest_movie(catalog, footage.movie(tmp_path / "sh010_1.mp4", n=8, size=(64, 48)), "sh010")
     bad_path = footage.movie(tmp_path / "sh020_1.mp4", n=8, size=(64, 48), seed=5)
     bad = ingest_movie(catalog, bad_path, "sh020")
-    bad_path.write_bytes(b"overwritten on the server after ingest\n" * 100)
+    # spoilt on the server with its size and time kept (a file changed since ingest is left out, not decoded)
+    st = bad_path.stat()
+    bad_path.write_bytes((b"spoilt on the server after ingest\n" * st.st_size)[: st.st_size])
+    os.utime(bad_path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     report = run_training(settings, catalog, SHOW, job_id="t", budget=1.0)
 
