@@ -3,9 +3,12 @@
 Every `interval` seconds each folder of the root is stat'ed; only a folder whose mtime or ctime moved (an entry
 was added, removed or renamed in it, or its mode changed) is listed again, and what differs from its last listing
 is reported: a new name ("touch", or "tree" for a folder), a name gone ("gone", for every file a gone folder
-held). A file still being written is not heard again here: the stability gate reads a group again before it
-delivers it and waits while it changes. A file rewritten in place under the same name changes no folder; the
-watcher's reconcile scan (`reconcile_interval`) finds it.
+held). A file still being written changes no folder either, so each file that landed while the poller ran is
+stat'ed at every poll too until it has held still for FOLLOW_SECONDS, and reported again ("touch") when its size
+or mtime moves: a copy that stalled longer than `stable_seconds` (delivered cut short: quarantined as truncated, or
+catalogued with the frames it had) is heard when it goes on, and delivered whole. A file rewritten in place under
+the same name later than that changes nothing the poller stats; the watcher's reconcile scan
+(`reconcile_interval`) finds it.
 
 watchdog's polling observer, used before, stat'ed every file of the tree at every poll: a root of 105,050 files
 (750 dailies) took 20% of a core while nothing landed, and a stat storm on the file server every 2 s
@@ -18,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +35,13 @@ Report = Callable[[Change, Path], None]
 RECENT_SECONDS = 10.0
 """A folder changed this recently is listed again at every poll: an entry made in the same tick of the file
 system's clock as the last listing leaves the folder's stamp as it was (and a server's clock may lag ours)."""
+
+FOLLOW_SECONDS = 300.0
+"""How long a file that landed is stat'ed at every poll after its size and mtime last moved: a copy that stalls
+longer than that is left to the reconcile scan."""
+FOLLOW_LIMIT = 5000
+"""The most files followed at once (the newest kept): a delivery of 5,000 frames is 2,500 stats a second at the
+default 2 s poll, for FOLLOW_SECONDS after it lands."""
 
 
 @dataclass
@@ -51,6 +62,7 @@ class FolderPoller:
         self.listed = 0  # folders listed again, over every poll
         self.polled = threading.Condition()
         self._folders: dict[Path, _Folder] = {}
+        self._following: OrderedDict[Path, tuple[int, int, float]] = OrderedDict()  # size, mtime ns, moved at
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,6 +111,33 @@ class FolderPoller:
             stamp = (info.st_mtime_ns, info.st_ctime_ns)
             if stamp != known.stamp or now - known.mtime < RECENT_SECONDS:
                 self._relist(folder, known, stamp, info.st_mtime)
+        self._follow_up(time.monotonic())
+
+    def _follow(self, path: Path) -> None:
+        """Stat `path` at every poll from now on, until it has held still for FOLLOW_SECONDS."""
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return
+        self._following[path] = (info.st_size, info.st_mtime_ns, time.monotonic())
+        self._following.move_to_end(path)
+        while len(self._following) > FOLLOW_LIMIT:
+            self._following.popitem(last=False)
+
+    def _follow_up(self, now: float) -> None:
+        """Report each followed file whose size or mtime moved since the last poll ("touch"); stop following
+        those gone (their folder's listing says so) or still for FOLLOW_SECONDS."""
+        for path, (size, mtime, moved) in list(self._following.items()):
+            try:
+                info = os.stat(path, follow_symlinks=False)
+            except OSError:
+                del self._following[path]
+                continue
+            if (info.st_size, info.st_mtime_ns) != (size, mtime):
+                self._following[path] = (info.st_size, info.st_mtime_ns, now)
+                self.report("touch", path)
+            elif now - moved > FOLLOW_SECONDS:
+                del self._following[path]
 
     def _relist(self, folder: Path, known: _Folder, stamp: tuple[int, int], mtime: float) -> None:
         self.listed += 1
@@ -118,9 +157,10 @@ class FolderPoller:
             if name in known.entries:
                 self._gone(folder / name, known.entries[name])
             if is_dir:
-                self._remember(folder / name)
+                self._remember(folder / name, follow=True)
                 self.report("tree", folder / name)
             else:
+                self._follow(folder / name)
                 self.report("touch", folder / name)
         for name, is_dir in known.entries.items():
             if name not in entries:
@@ -141,8 +181,9 @@ class FolderPoller:
         for name, is_dir in known.entries.items():
             self._gone(folder / name, is_dir)
 
-    def _remember(self, top: Path, *, strict: bool = False) -> None:
-        """Record `top` and every folder under it as they are now."""
+    def _remember(self, top: Path, *, strict: bool = False, follow: bool = False) -> None:
+        """Record `top` and every folder under it as they are now; `follow`: and follow the files they hold (a
+        folder that landed, whose files may still be written)."""
         folders = [top]
         while folders:
             folder = folders.pop()
@@ -158,6 +199,8 @@ class FolderPoller:
             known = _Folder((info.st_mtime_ns, info.st_ctime_ns), info.st_mtime, entries or {})
             self._folders[folder] = known
             folders += [folder / name for name, is_dir in known.entries.items() if is_dir]
+            for name in (name for name, is_dir in known.entries.items() if follow and not is_dir):
+                self._follow(folder / name)
 
 
 def _listing(folder: Path) -> dict[str, bool] | None:

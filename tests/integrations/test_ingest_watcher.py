@@ -350,6 +350,28 @@ def test_a_frame_removed_from_a_delivered_sequence_delivers_the_sequence_as_it_i
     assert first.frames == (1001, 1002, 1003, 9999999) and now.frames == (1001, 1002, 1003)
 
 
+def test_a_copy_to_a_network_root_that_stalls_past_stable_seconds_is_delivered_again_once_it_is_whole(
+    tmp_path: Path,
+) -> None:
+    """A copy that stalled longer than stable_seconds was delivered cut short (quarantined "truncated", or a
+    movie catalogued with the frames it had), and its end, written in place, changed no folder the poller stats:
+    the whole file waited for the reconcile scan (10 minutes). A file that landed is stat'ed at every poll for a
+    while, so the rest of the copy is heard within a few polls."""
+    inbox = Inbox()
+    options = ingest_options(
+        roots=[{"path": tmp_path, "network": True}], stable_seconds=0.3, poll_interval=0.1
+    )
+    with watching(options, inbox) as watcher:
+        scanned(watcher)
+        movie = tmp_path / "sh120_1.mov"
+        write_slowly(movie, chunks=2, pause=0.05)
+        inbox.wait_for(movie)  # the copy stalls: what landed so far is delivered
+        write_slowly(movie, chunks=3, pause=0.05)  # and goes on
+        until(lambda: len(inbox.for_path(movie)) == 2, "the whole copy", timeout=5)
+        assert watcher.scans == 1  # heard by the poller, not by a reconcile scan
+    assert [got.size for _, got in inbox.for_path(movie)] == [2 * 4096, 5 * 4096]
+
+
 def test_an_idle_network_root_is_not_listed_again_and_what_lands_or_goes_is_heard(tmp_path: Path) -> None:
     """A network root was watched by watchdog's polling observer, which stat'ed every file of the tree at every
     poll: 105,050 files took 20% of a core while nothing landed (bench/ingest_scale.py), and a new daily waited
