@@ -349,6 +349,41 @@ def _not_a_movie(container: Any, path: Path) -> None:
         )
 
 
+# An MPEG transport stream is whole packets of 188 bytes, each opening with the sync byte 0x47: 192 where each
+# carries a 4-byte arrival time first (BDAV: a camcorder's AVCHD .mts, a Blu-ray's .m2ts), 204 where each ends with
+# 16 bytes of error correction (some DVB captures). A program stream (.mpg) has no such unit.
+TS_SYNC = 0x47
+TS_PACKETS = ((188, 0), (192, 4), (204, 0))  # (packet size, offset of the sync byte in it)
+TS_PACKETS_CHECKED = 8
+
+
+def transport_packet(head: bytes) -> int | None:
+    """The packet size of a transport stream whose first bytes are `head`: the first of TS_PACKETS with the sync
+    byte where each of its first packets (TS_PACKETS_CHECKED, or as many as `head` holds) has it; None when no
+    size fits (nothing is judged by it)."""
+    for size, offset in TS_PACKETS:
+        starts = range(offset, len(head), size)[:TS_PACKETS_CHECKED]
+        if starts and all(head[at] == TS_SYNC for at in starts):
+            return size
+    return None
+
+
+def _cut_transport_stream(container: Any, path: Path, size: int) -> None:
+    """MediaError when an MPEG transport stream (.ts, .mts, .m2ts) is not a whole number of its packets: a copy
+    cut short. FFmpeg reads the packets there as the whole recording (no header declares its frames), and the
+    frames the cut split read as dropped while recording."""
+    if str(container.format.name or "") != "mpegts":
+        return
+    with open(path, "rb") as f:
+        packet = transport_packet(f.read(TS_PACKETS_CHECKED * 204))
+    if packet is not None and size % packet:
+        raise MediaError(
+            f"truncated: the file ends partway through a {packet}-byte MPEG transport stream packet; copy it "
+            "again whole",
+            str(path),
+        )
+
+
 def _first_frame(container: Any, stream: Any, path: Path) -> Any:
     try:
         for frame in container.decode(stream):
@@ -388,6 +423,7 @@ def probe_movie(
     container, stream, size = open_movie(path)
     with container:
         _not_a_movie(container, path)
+        _cut_transport_stream(container, path, size)
         ctx = stream.codec_context
         fps = _rate(stream)
         expected, indexed = _expected_frames(container, stream, fps)

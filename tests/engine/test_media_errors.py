@@ -49,6 +49,29 @@ def test_a_movie_cut_in_half_is_reported_truncated(
     assert _reason(half).startswith("truncated")
 
 
+@pytest.mark.parametrize(("name", "packet"), [("A001.ts", 188), ("00012.mts", 188), ("00013.m2ts", 192)])
+def test_a_transport_stream_cut_short_is_reported_truncated_not_dropped_while_recording(
+    tmp_path: Path, frames: np.ndarray, name: str, packet: int
+) -> None:
+    """A camcorder's or a broadcast recorder's stream declares no frame count, so a copy cut short read as the
+    whole recording (its last frames split by the cut as dropped while recording). It is whole packets of 188
+    bytes, 192 in a BDAV stream (AVCHD .mts, .m2ts): a size that is not a whole number of them is cut. (The
+    frames FFmpeg guessed from the bit rate caught some cuts, "only 6 of 9 frames", and let others by.)"""
+    from tests import footage
+
+    whole = footage.remuxed(write_movie(tmp_path / "source.mp4", frames, 24), tmp_path / name)
+    assert probe(whole).frame_count == 24 and whole.stat().st_size % packet == 0
+
+    data = whole.read_bytes()
+    for part in (2, 3, 5):  # a copy stops anywhere in a packet
+        cut = tmp_path / f"part{part}_{name}"
+        cut.write_bytes(data[: len(data) // part // packet * packet + 61])
+        assert _reason(cut) == (
+            f"truncated: the file ends partway through a {packet}-byte MPEG transport stream packet; copy it "
+            "again whole"
+        )
+
+
 def test_decoding_a_truncated_movie_fails_clearly(tmp_path: Path, frames: np.ndarray) -> None:
     whole = write_movie(tmp_path / "a.mp4", frames, 24, faststart=False)
     half = _cut_in_half(whole, tmp_path / "half.mp4")
