@@ -24,7 +24,8 @@ Flow (one tick thread owns the stability gate, so the gate needs no lock):
   why the watcher is not ready (for the daemon's /readyz).
 - A writer that pauses longer than stable_seconds mid-file is indistinguishable from a finished one;
   a sequence whose frames arrive slower than that is delivered in parts, each delivery holding every
-  frame present (the later one with a new size and mtime).
+  frame present (the later one with a new size and mtime). docs/operations.md says so, and what to do
+  (render outside the ingest roots and move the folder in, or raise stable_seconds).
 """
 
 from __future__ import annotations
