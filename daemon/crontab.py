@@ -13,7 +13,10 @@ they go forward fires once, at the instant they jump (02:30 on that night fires 
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timezone as fixed_offset
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +52,32 @@ def _day_number(text: str) -> int:
     if not text.isdigit() or int(text) > 7:
         raise ValueError(f"{text!r} is not a weekday (0-7 or sun-sat)")
     return int(text)
+
+
+# A POSIX TZ of a fixed offset, with no summer-time rule: "JST-9", "UTC0", "<+0530>-5:30" (west of Greenwich
+# positive, as POSIX counts): a zone name, its sign, hours and minutes
+_POSIX_FIXED = re.compile(r"^(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]+>)([+-]?)(\d{1,2})(?::(\d{2}))?$")
+
+
+def local_zone() -> tzinfo:
+    """This machine's time zone: tzlocal's (TZ naming an IANA zone or a zone file, else /etc/localtime), or a POSIX
+    TZ of a fixed offset ("JST-9") as that offset; ValueError saying what to set for a POSIX TZ with summer-time
+    rules ("CET-1CEST,M3.5.0,M10.5.0/3"), which tzlocal cannot read (the daemon used to stop on its traceback)."""
+    from tzlocal import get_localzone
+
+    try:
+        return get_localzone()
+    except (KeyError, ValueError) as exc:  # tzlocal's ZoneInfoNotFoundError is a KeyError
+        tz = os.environ.get("TZ", "")
+        fixed = _POSIX_FIXED.match(tz.strip())
+        if fixed is None:
+            raise ValueError(
+                f"TZ={tz!r} is not a time zone Rushes can read: set TZ to an IANA name such as Europe/Berlin, or "
+                "unset it for the machine's /etc/localtime"
+            ) from exc
+        sign, hours, minutes = fixed.groups()
+        west = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        return fixed_offset(west if sign == "-" else -west, tz.strip())
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -141,8 +170,6 @@ def crontab_trigger(expr: str, timezone: tzinfo | str | None = None) -> WallCloc
     this machine's zone). Unlike APScheduler 3's `from_crontab`, the weekday field means what it means in crontab
     (0 and 7 = Sunday, 1 = Monday). Raises ValueError for a bad line or zone name."""
     if timezone is None:
-        from tzlocal import get_localzone
-
-        timezone = get_localzone()
+        timezone = local_zone()
     zone = zone_named(timezone) if isinstance(timezone, str) else timezone
     return WallClockTrigger(expr, zone)

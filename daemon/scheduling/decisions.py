@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from daemon.catalog import Catalog, Daily, Show, utcnow
 from daemon.catalog import jobs as job_repo
 from daemon.catalog import shows as show_repo
-from daemon.crontab import WallClockTrigger, crontab_trigger
+from daemon.crontab import WallClockTrigger, crontab_trigger, local_zone
 from daemon.jobs.payloads import TrainJob, queue
 from daemon.settings import ShowConfig
 
@@ -65,7 +65,7 @@ def next_window(
 ) -> tuple[datetime, datetime] | None:
     """(start, end) of the show's training window open at `now`, else of the next one; None when the cron
     never fires. Use it to display the schedule and to cap a training run at the window's end."""
-    trigger = show_trigger(show, timezone or _local_zone())
+    trigger = show_trigger(show, timezone or local_zone())
     hours = timedelta(hours=show.training.hours)
     start = open_window(trigger, show.training.hours, now) or trigger.get_next_fire_time(None, now)
     return None if start is None else (start, start + hours)
@@ -138,16 +138,10 @@ def _newest_daily(s: Session, code: str) -> Daily | None:
     ).first()
 
 
-def _local_zone() -> tzinfo:
-    from tzlocal import get_localzone
-
-    return get_localzone()
-
-
 def zone(timezone: tzinfo | str | None) -> tzinfo:
     """`timezone` as a tzinfo (a name, or None for this machine's zone)."""
     if timezone is None:
-        return _local_zone()
+        return local_zone()
     if isinstance(timezone, str):
         from zoneinfo import ZoneInfo
 

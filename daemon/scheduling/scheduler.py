@@ -42,7 +42,7 @@ from daemon.catalog.db import make_engine
 from daemon.crontab import crontab_trigger
 from daemon.logs import get_logger
 from daemon.scheduling.decisions import open_window, quiet_due, show_trigger, window_fired, zone
-from daemon.settings import ShowConfig
+from daemon.settings import ConfigError, ShowConfig
 
 log = get_logger("rushes.scheduler")
 
@@ -181,7 +181,10 @@ class Scheduler:
         self.shows = list(shows)
         self.on_reconcile = on_reconcile
         self.clock = clock
-        self.timezone = zone(timezone)
+        try:
+            self.timezone = zone(timezone)
+        except ValueError as exc:  # a TZ the machine's zone cannot be read from: one line, not a traceback
+            raise ConfigError([str(exc)]) from None
         self._scheduler: BackgroundScheduler | None = None
         for show in self.shows:
             show_trigger(show, self.timezone)  # a bad cron line fails here, before anything runs

@@ -181,6 +181,34 @@ def test_a_zone_that_is_not_one_is_one_line_naming_it(tmp_path: Path) -> None:
 # ---- what `rushes status` and `rushes show list` say of the next window ----------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("tz", "said"),
+    [
+        ("JST-9", "2026-12-08T09:00:00+09:00"),  # POSIX counts west of Greenwich positive
+        ("<+0530>-5:30", "2026-12-08T05:30:00+05:30"),
+        ("UTC0", "2026-12-08T00:00:00+00:00"),
+        (
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "TZ='CET-1CEST,M3.5.0,M10.5.0/3' is not a time zone Rushes can read: set TZ to an IANA name such as "
+            "Europe/Berlin, or unset it for the machine's /etc/localtime",
+        ),
+    ],
+)
+def test_a_machine_zone_given_as_a_posix_tz_is_read_or_refused_in_one_line(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch, tz: str, said: str
+) -> None:
+    """`TZ=JST-9` (a Japanese box's habit; the C library and `date` read it) stopped the daemon at start on
+    tzlocal's traceback, whatever zone each show named."""
+    monkeypatch.setenv("TZ", tz)
+    monkeypatch.setattr("tzlocal.unix._cache_tz", None)  # read again, as a daemon starting under it does
+    try:
+        scheduler = Scheduler(catalog, [], on_reconcile=lambda: None)
+    except ConfigError as exc:
+        assert str(exc) == said
+    else:
+        assert datetime(2026, 12, 8, tzinfo=UTC).astimezone(scheduler.timezone).isoformat() == said
+
+
 def test_status_and_show_list_say_when_the_next_window_opens_and_on_which_clock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
