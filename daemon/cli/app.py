@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
 from daemon import __version__
@@ -53,6 +54,15 @@ EXAMPLE_CONFIG = "rushes.example.yaml"  # package data of `daemon`: `rushes conf
 
 def _width(fd: int) -> int | None:
     return None if os.isatty(fd) or os.environ.get("COLUMNS") else PIPED_WIDTH
+
+
+def folding_table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells too long for their column wrap onto more lines, whole: rich's default cut them to
+    "...", so at a narrow terminal (a 40-column tmux pane) a job's state, a score or a path lost its end."""
+    made = Table(*headers, title=title)
+    for column in made.columns:
+        column.overflow = "fold"
+    return made
 
 
 MAX_ID = 2**63 - 1  # the largest row id a catalog holds: a larger one is refused as the command's input

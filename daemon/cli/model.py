@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from daemon.cli import exits
 from daemon.cli.app import (
@@ -20,6 +19,7 @@ from daemon.cli.app import (
     counted_progress,
     err,
     fail,
+    folding_table,
     lines_to_stderr,
     out,
     process_age,
@@ -897,7 +897,7 @@ def model_list(
     if not rows:
         out.print("no model versions yet: train one with `rushes train --show CODE`")
         return
-    table = Table("show", "version", "parent", "promoted", "clips", "heads (PSNR vs best baseline)")
+    table = folding_table("show", "version", "parent", "promoted", "clips", "heads (PSNR vs best baseline)")
     for r in rows:
         heads = "; ".join(f"{h} {_score_text(m)}" for h, m in sorted(r["metrics"].items()))
         table.add_row(

@@ -6,9 +6,19 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from daemon.cli.app import MAX_ID, ConfigOpt, app, cells, command_group, fail, out, settings, state
+from daemon.cli.app import (
+    MAX_ID,
+    ConfigOpt,
+    app,
+    cells,
+    command_group,
+    fail,
+    folding_table,
+    out,
+    settings,
+    state,
+)
 from daemon.context import open_context
 from daemon.logs import configure
 
@@ -76,7 +86,7 @@ def jobs_list(
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return
-    table = Table("id", "kind", "show", "state", "attempts", "key", "error")
+    table = folding_table("id", "kind", "show", "state", "attempts", "key", "error")
     for j in records:
         table.add_row(
             *cells(

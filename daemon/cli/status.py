@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from daemon.cli.app import app, cells, fail, out, printable, settings
+from daemon.cli.app import app, cells, fail, folding_table, out, printable, settings
 from daemon.context import open_context
 
 
@@ -185,7 +184,7 @@ def render(data: dict[str, Any]) -> None:
     for show in data["shows"]:
         _render_show(show)
     if data["jobs"]["recent"]:
-        table = Table("job", "kind", "show", "state", "attempts", "error")
+        table = folding_table("job", "kind", "show", "state", "attempts", "error")
         for j in data["jobs"]["recent"]:
             table.add_row(
                 *cells(j["id"], j["kind"], j["show"] or "-", job_state(j), j["attempts"], j["error"] or "")
@@ -207,7 +206,7 @@ def _render_show(show: dict[str, Any]) -> None:
     if show["fix_requests"]:
         _render_requests(show["fix_requests"])
     if show["quarantined"]:
-        table = Table("quarantined", "reason", title=None)
+        table = folding_table("quarantined", "reason", title=None)
         for d in show["quarantined"]:
             table.add_row(*cells(d["path"], d["reason"] or "-"))
         out.print(table)
@@ -253,7 +252,7 @@ def _show_state(show: dict[str, Any]) -> str:
 
 
 def _render_dailies(show: dict[str, Any]) -> None:
-    table = Table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
+    table = folding_table("daily", "shot", "take", "frames", "fps", "size", "timecode", "codec", "path")
     for d in show["dailies"]:  # by its id, which `rushes dailies exclude ID` takes
         table.add_row(
             *cells(
@@ -282,7 +281,7 @@ def _render_dailies(show: dict[str, Any]) -> None:
 def _render_requests(requests: list[dict[str, Any]]) -> None:
     from daemon.status import request_state  # loaded already: it made the status
 
-    table = Table("fix request", "shot", "kinds", "state", "tracker Versions")
+    table = folding_table("fix request", "shot", "kinds", "state", "tracker Versions")
     for r in requests:
         table.add_row(
             *cells(

@@ -247,6 +247,38 @@ def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_writte
     assert code == 0 and "[/b]look.png" in output, output
 
 
+def test_a_narrow_terminal_wraps_table_cells_whole_rather_than_cutting_them(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a 40-column tmux pane `rushes jobs list` read "│ 13 │ pu… │ MY… │ do… │": every state, kind and error
+    cut to an ellipsis, as the scores of `rushes model list` and the paths of `rushes status` were."""
+    from daemon.catalog import Catalog
+    from daemon.catalog import jobs as job_repo
+    from daemon.cli import app as cli_app
+
+    error = "Permanent: the daily sh010_1.mov is no longer on disk"
+    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
+    try:
+        catalog.migrate()
+        with catalog.session() as s:
+            job_repo.enqueue(s, "publish", "publish:sg:1:regrade", {"request": 1})
+            held = job_repo.claim(s, "w", ["publish"], 60)
+            assert held is not None
+            job_repo.fail(s, held.id, "w", error, retryable=False)
+    finally:
+        catalog.dispose()
+    monkeypatch.setattr(cli_app.out, "_width", 40)
+    code, output = rushes("jobs", "list")
+    assert code == 0, output
+    assert "…" not in output and max(len(line) for line in output.splitlines()) <= 40
+    rows = [line.strip("│").split("│") for line in output.splitlines() if line.startswith("│")]
+    columns = [
+        "".join(row[i].strip() for row in rows) for i in range(len(rows[0]))
+    ]  # one job: each column's cell
+    assert "publish" in columns[1] and "dead" in columns[3], output
+    assert error.replace(" ", "") in columns[6], output
+
+
 def test_status_writes_a_terminals_escape_sequences_from_a_file_or_the_tracker_escaped(
     clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
