@@ -103,6 +103,11 @@ class InterpolateParams(FixParams):
         if self.frames is None and made:  # auto or a retime: the holes are made too (not a pause)
             extra["missing"] = made
         if self.factor is not None:
+            if shot.info.frame_count < 2:  # nothing between two frames to make: it "succeeded" unchanged
+                raise ParamError(
+                    f"factor={self.factor} retimes by making frames between the shot's, and it has one frame: "
+                    "there is nothing to retime"
+                )
             return {"factor": self.factor, **extra}
         if self.frames is None:
             return {"frames": "auto", **extra}

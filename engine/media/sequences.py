@@ -129,7 +129,7 @@ def _scan(spec: SequenceSpec) -> dict[int, Path]:
         if not m:
             continue
         digits = m[2]
-        if len(digits) != spec.padding and not (len(digits) > spec.padding and digits[0] != "0"):
+        if not _padded(digits, spec.padding, negative=bool(m[1])):
             continue
         try:
             if entry.is_file() and entry.stat().st_size > 0:
@@ -137,6 +137,16 @@ def _scan(spec: SequenceSpec) -> dict[int, Path]:
         except OSError:
             continue
     return dict(sorted(found.items()))
+
+
+def _padded(digits: str, padding: int, negative: bool) -> bool:
+    """Whether a file's frame number (its `digits`, after any minus sign) is written to `padding`: as many digits,
+    or more with no leading zero (frame 10000 of a ####); a negative one with its sign counted in the padding too
+    (printf's %04d, and fileseq, write -3 as -003), or not (-0003, as Rushes writes it). -003 used to be left out:
+    half of a plate numbered -3..2 vanished from its daily and its fix without a word."""
+    if len(digits) == padding or (len(digits) > padding and digits[0] != "0"):
+        return True
+    return negative and len(digits) == padding - 1 and padding > 1
 
 
 def _other_padding(spec: SequenceSpec) -> str:

@@ -39,4 +39,25 @@ def group_images(paths: Iterable[Path]) -> list[ImageGroup]:
         pattern = Path(f"{seq.dirname()}{seq.basename()}{padding}{seq.extension()}")
         files = tuple(Path(seq.frame(frame)) for frame in frames)
         groups.append(ImageGroup(pattern=pattern, files=files, frames=frames))
-    return sorted(groups, key=lambda group: str(group.pattern))
+    return sorted(_signs_joined(groups), key=lambda group: str(group.pattern))
+
+
+def _signs_joined(groups: list[ImageGroup]) -> list[ImageGroup]:
+    """`groups` with a sequence's negative frames written with the sign outside the padding (sh010.-0003.png
+    beside sh010.0000.png: fileseq counts the sign in the padding, so it reads -0003 as five digits) joined to the
+    sequence they belong to, as engine.media.sequences reads it: apart, the daily held the frames of one and the
+    bytes of the other, and every fix of it waited for a delivery that never came."""
+    by_pattern = {str(group.pattern): group for group in groups}
+    for group in list(by_pattern.values()):
+        hashes = str(group.pattern).count("#")
+        if not group.frames or max(group.frames) >= 0 or hashes < 2:
+            continue
+        owner = by_pattern.get(str(group.pattern).replace("#" * hashes, "#" * (hashes - 1), 1))
+        if owner is None or not owner.frames:
+            continue
+        pairs = sorted(zip(owner.frames + group.frames, owner.files + group.files, strict=True))
+        by_pattern[str(owner.pattern)] = ImageGroup(
+            owner.pattern, tuple(file for _, file in pairs), tuple(frame for frame, _ in pairs)
+        )
+        del by_pattern[str(group.pattern)]
+    return list(by_pattern.values())

@@ -75,6 +75,15 @@ def test_quality_best_asks_for_the_self_ensemble(kind: str, params: type[FixPara
     assert "\n" not in str(err.value)
 
 
+def test_a_retime_of_a_one_frame_shot_is_refused_as_having_nothing_to_retime(tmp_path: Path) -> None:
+    """A 2x retime of a one-frame daily said it "plays 2x slower" and wrote the frame unchanged, exit 0."""
+    movie = footage.movie(tmp_path / "still.mp4", n=1, size=(96, 64))
+    with pytest.raises(
+        ParamError, match="factor=2 retimes by making frames between the shot's, and it has one"
+    ):
+        parse_fix_params("interpolate", {"factor": "2"}).bind(Shot(str(movie), probe(movie)))
+
+
 def test_frames_outside_the_shot_are_refused_when_bound_to_it(shot: Shot) -> None:
     assert InterpolateParams(frames=frozenset({1002, 1003})).bind(shot) == {"frames": {1002, 1003}}
     best = InterpolateParams(factor=2, quality="best")

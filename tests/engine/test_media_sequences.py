@@ -132,6 +132,20 @@ def test_a_pattern_with_the_wrong_padding_names_the_one_that_finds_the_frames(tm
     assert probe(str(tmp_path / "sh010.@.png")).frame_count == 4
 
 
+def test_frames_numbered_below_zero_with_the_sign_in_the_padding_are_read(
+    tmp_path: Path, clip: np.ndarray
+) -> None:
+    """printf's %04d writes frame -3 as -003 (fileseq counts the sign in the padding too): probe and a fix read
+    frames 0-2 of a plate numbered -3..2, and half of it vanished from its daily and its fix without a word."""
+    from engine.media import write_image
+
+    for n in range(-3, 3):
+        write_image(tmp_path / f"neg.{n:04d}.png", clip[n + 3])
+    info = probe(tmp_path / "neg.####.png")
+    assert (info.first_frame, info.last_frame, info.frame_count) == (-3, 2, 6)
+    assert [f.number for f in read_frames(info)] == [-3, -2, -1, 0, 1, 2]
+
+
 def test_frame_numbers_in_a_sentence_say_frame_for_one_and_frames_for_more() -> None:
     assert frames_named([1004]) == "frame 1004"  # "the daily lacks frame 1004", not "frames 1004"
     assert frames_named([1003, 1004]) == "frames 1003-1004"

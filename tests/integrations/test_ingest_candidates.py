@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from engine.media.sequences import find_sequence
 from integrations.ingest.candidates import LEAVES_ROOT, Candidate, Rejected
 from integrations.ingest.grouping import group_images
 from integrations.ingest.hashing import content_hash
@@ -57,6 +60,22 @@ def test_scan_finds_movies_and_sequences_with_shots(tmp_path: Path) -> None:
     assert (sequence.kind, sequence.shot, sequence.take) == ("sequence", "sh020", None)
     assert sequence.frames == (1, 2, 4) and sequence.files == tuple(frames) and sequence.size == 9
     assert sequence.mtime == max(frame.stat().st_mtime for frame in frames)
+
+
+@pytest.mark.parametrize("sign_padded", [True, False], ids=["sign-in-padding", "sign-outside"])
+def test_a_sequence_numbered_below_zero_is_one_daily_of_every_frame_as_the_fix_reads_it(
+    tmp_path: Path, sign_padded: bool
+) -> None:
+    """A plate numbered -3..2: written -003 (printf's %04d), half of it vanished from its daily; written -0003
+    (as Rushes writes it), ingest made two sequences of it, and the daily's bytes were never those the fix found,
+    so every fix of it waited for a delivery that never came, then was dead-lettered."""
+    names = [f"{n:04d}" if n >= 0 or sign_padded else f"-{-n:04d}" for n in range(-3, 3)]  # -003 or -0003
+    frames = [write(tmp_path / "neg" / f"neg.{name}.png", b"z" * (i + 1)) for i, name in enumerate(names)]
+    found = by_path(scan_root(tmp_path, ingest_options()))
+    (sequence,) = found.values()
+    assert isinstance(sequence, Candidate) and sequence.path == tmp_path / "neg" / "neg.####.png"
+    assert sequence.frames == (-3, -2, -1, 0, 1, 2) and sequence.size == 21
+    assert list(find_sequence(str(sequence.path)).files.values()) == frames  # the files the fix reads
 
 
 def test_scan_rejects_what_it_cannot_ingest_and_skips_temp_and_sidecar_files(tmp_path: Path) -> None:
