@@ -27,10 +27,11 @@ BATCH = 2000  # rows read and written at a time (a show of 20,000 dailies fits i
 class CopyRefused(CatalogError):
     """A copy that may not be made (into itself, from a catalog in use, into one that holds rows): one line."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, passing: bool = False) -> None:
         Exception.__init__(self, reason)
         self.url = url
         self.reason = reason
+        self.passing = passing  # a catalog in use: the same copy goes through once its daemons stop
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def _refuse_in_use(source: Catalog, at_work: Callable[[Catalog], Sequence[str]])
             source.url,
             f"cannot copy the catalog at {source.url} now: a daemon works on it ({'; '.join(working)}); stop "
             "every daemon that uses it (their jobs go back to the queue and are copied with it), then copy",
+            passing=True,
         )
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from daemon.cli import exits
 from daemon.cli.app import command_group, fail, out, settings
 from daemon.context import open_context
 
@@ -29,6 +30,7 @@ def catalog_copy(
     from daemon.at_work import at_work
     from daemon.catalog import Catalog, CatalogError
     from daemon.catalog.copy import copy_catalog
+    from daemon.errors import passing
 
     ctx = open_context(settings())
     try:
@@ -40,8 +42,8 @@ def catalog_copy(
             at_work=at_work,
         )
         target.dispose()
-    except CatalogError as exc:
-        raise fail(str(exc)) from None
+    except CatalogError as exc:  # in use, or locked by another process: the same copy passes later (exit 75)
+        raise fail(str(exc), exits.TRY_LATER if passing(exc) else exits.BAD_INPUT) from None
     finally:
         ctx.close()
     out.print(

@@ -105,6 +105,16 @@ def test_a_site_that_moved_is_still_refused_for_good_once_it_has_answered(
     assert len(proxy.requests) == seen + 1  # answered once, nothing sent on
 
 
+def test_a_script_name_not_set_is_one_line_saying_so(server: SGServer) -> None:
+    """With tracker.script_name left out (the key set), `rushes tracker check` and `setup` ended on a traceback
+    ("invalid auth params", exit 70) and the daemon's /readyz called it a bug in Rushes."""
+    adapter = ShotGridTracker(options(server, script_name=""), kinds=KINDS, policy=FAST, sleep=lambda _: None)
+    with pytest.raises(
+        TrackerFatal, match=r"^tracker\.script_name is not set: set it to the name of the ShotGrid"
+    ):
+        adapter.fix_requests_since(None)
+
+
 class _Recorder:
     """An opener that records what it was asked and fails the first `failures` calls with `error`."""
 

@@ -130,6 +130,12 @@ class Connection:
             raise TrackerFatal(
                 "tracker.url is not set: set it to your ShotGrid site, e.g. https://studio.shotgrid.autodesk.com"
             )
+        if (
+            not opts.script_name
+        ):  # the client refused it on the first call with "invalid auth params", a traceback
+            raise TrackerFatal(
+                "tracker.script_name is not set: set it to the name of the ShotGrid API script Rushes logs in as"
+            )
         if opts.script_key is None or not opts.script_key.get_secret_value():
             raise TrackerFatal("tracker.script_key is not set: set RUSHES_TRACKER__SCRIPT_KEY")
         try:
