@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from daemon.settings_env import EnvValueError, environment_layer, merged, secrets_layer
+from daemon.settings_env import PREFIX, EnvValueError, environment_layer, merged, secrets_layer
 from engine.options import TrainOptions
 from integrations.executors.options import ExecutorOptions
 from integrations.ingest.options import IngestOptions
@@ -243,8 +243,20 @@ def validation_problems(error: ValidationError) -> list[str]:
             msg = "unknown key (check the spelling)"
         elif item["type"] == "missing":
             msg = "required key is missing"
-        lines.append(f"{format_loc(tuple(item['loc']))}: {msg}")
+        loc = tuple(item["loc"])
+        variable = _variable_setting(loc)  # not the file's: said, or a user reading the file for it is lost
+        lines.append(f"{format_loc(loc)}: {msg}" + (f" (set by {variable})" if variable else ""))
     return lines
+
+
+def _variable_setting(loc: tuple[int | str, ...]) -> str | None:
+    """The RUSHES_* variable of the environment that sets the setting at `loc` (RUSHES_TRACKER__POLL_INTERVAL for
+    tracker.poll_interval), None when none does; the environment wins over the file."""
+    parts = [str(part).lower() for part in loc]
+    for name in os.environ:
+        if name.upper().startswith(PREFIX) and name[len(PREFIX) :].lower().split("__") == parts:
+            return name
+    return None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -117,6 +117,15 @@ def test_a_shows_folder_gone_stops_no_command_and_show_list_marks_it(tmp_path: P
     assert "NEW" not in rushes("show", "list")[1]
 
 
+def test_show_list_names_a_yaml_show_without_a_name_by_its_code_as_its_json_does(tmp_path: Path) -> None:
+    """A YAML show with no `name` printed "S1<tab><tab>/path": a script reading the name column got nothing,
+    where `show list --json` and `status --json` say "S1"."""
+    config = tmp_path / "rushes.yaml"
+    config.write_text("shows:\n  - code: S1\n")
+    code, output = rushes("--config", str(config), "show", "list")
+    assert code == 0 and output.splitlines() == ["S1\tS1\t-"]
+
+
 def test_a_show_stored_invalid_is_left_out_and_named_and_stops_no_command() -> None:
     assert rushes("show", "add", "GOOD")[0] == 0
     ctx = open_context(load_settings())

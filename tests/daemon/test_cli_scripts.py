@@ -434,6 +434,7 @@ def test_ingest_json_gives_the_counts_and_each_files_outcome_with_its_daily_id(t
     folder = tmp_path / "dailies"
     footage.movie(folder / "sh010_1.mp4", n=3, size=(48, 32))
     (folder / "cups.mp4").write_bytes(b"not a movie")
+    (folder / "sh040_1.mp4").write_bytes(b"not a movie either")  # its name reads as a shot's
     assert rushes("show", "add", "TST", "--ingest", str(folder))[0] == 0
 
     first = real_entry("ingest", str(folder), "--show", "TST", "--json")
@@ -443,7 +444,7 @@ def test_ingest_json_gives_the_counts_and_each_files_outcome_with_its_daily_id(t
         "show": "TST",
         "registered": 1,
         "unchanged": 0,
-        "quarantined": 1,
+        "quarantined": 2,
         "failed": 0,
     }
     files = {Path(f["path"]).name: f for f in report["files"]}
@@ -457,8 +458,11 @@ def test_ingest_json_gives_the_counts_and_each_files_outcome_with_its_daily_id(t
         "daily_id": ids[str(folder / "sh010_1.mp4")],
         "reason": None,
     }
+    listed = {d["id"]: d for d in json.loads(rushes("dailies", "list", "--show", "TST", "--json")[1])}
+    broken = files["sh040_1.mp4"]  # the same daily, the same shot, as dailies list and status give it
+    assert broken["result"] == "quarantined" and broken["shot"] is None == listed[broken["daily_id"]]["shot"]
     again = json.loads(real_entry("ingest", str(folder), "--show", "TST", "--json").stdout)
-    assert (again["registered"], again["unchanged"], again["quarantined"]) == (0, 1, 1)
+    assert (again["registered"], again["unchanged"], again["quarantined"]) == (0, 1, 2)
 
 
 def test_tracker_setup_and_check_json_for_a_cron_that_prepares_the_tracker(tmp_path: Path) -> None:

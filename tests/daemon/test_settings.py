@@ -431,7 +431,8 @@ def test_config_check_without_a_file_checks_the_one_the_commands_use_or_the_envi
     assert code == 0 and output.strip() == f"{good}: ok (1 show(s) in it, data in {tmp_path / 'home'})"
     code, output = rushes("config", "check", env={**home, "RUSHES_TRACKER__POLL_INTERVAL": "often"})
     assert code == 1 and output.strip() == (
-        "tracker.poll_interval: Input should be a valid number, unable to parse string as a number"
+        "tracker.poll_interval: Input should be a valid number, unable to parse string as a number "
+        "(set by RUSHES_TRACKER__POLL_INTERVAL)"
     )
     code, output = rushes("config", "check", env=home)
     assert code == 0 and output.strip().startswith("no config file, the defaults and the environment: ok")
@@ -521,6 +522,28 @@ def test_a_catalog_password_with_an_unescaped_at_colon_or_slash_is_refused_witho
         assert result.returncode != 0 and secret not in output and "Traceback" not in output, output
         assert "'postgresql+psycopg://rushes:***@127.0.0.1:55432/rushes' does not parse" in output, output
         assert "percent-encode the user name and password ('@' as %40, ':' as %3A, '/' as %2F" in output
+
+
+def test_a_bad_value_from_the_environment_names_its_variable_not_a_key_the_file_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`RUSHES_TRACKER__POLL_INTERVAL=abc` was reported as "tracker.poll_interval: ..." alone, sending a CI check
+    to a line the file does not have."""
+    config = tmp_path / "rushes.yaml"
+    config.write_text("tracker:\n  kind: shotgrid\n")
+    monkeypatch.setenv("RUSHES_TRACKER__POLL_INTERVAL", "abc")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    (line,) = caught.value.problems
+    assert line.startswith("tracker.poll_interval: Input should be a valid number")
+    assert line.endswith("(set by RUSHES_TRACKER__POLL_INTERVAL)")
+    monkeypatch.delenv("RUSHES_TRACKER__POLL_INTERVAL")
+    config.write_text("tracker:\n  kind: shotgrid\n  poll_interval: abc\n")
+    with pytest.raises(
+        ConfigError, match=r"^tracker\.poll_interval: Input should be a valid number"
+    ) as again:
+        load_settings(config)
+    assert "set by" not in str(again.value)  # the file's own
 
 
 def test_what_rushes_writes_is_not_readable_by_other_users_under_a_terminals_umask(tmp_path: Path) -> None:
