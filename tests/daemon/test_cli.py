@@ -219,29 +219,35 @@ def test_status_piped_to_a_file_keeps_every_path_whole(tmp_path: Path) -> None:
     assert len(str(folder / "sh010_1.mp4")) > 120 and str(folder / "sh010_1.mp4") in stdout  # not cut at 80
 
 
+def dead_job(home: Path, kind: str, error: str) -> None:
+    """A job of `kind` in the home's catalog, dead-lettered with `error`."""
+    from daemon.catalog import Catalog
+    from daemon.catalog import jobs as job_repo
+
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        catalog.migrate()
+        with catalog.session() as s:
+            job_repo.enqueue(s, kind, f"{kind}:sg:1:regrade", {"request": 1})
+            held = job_repo.claim(s, "w", [kind], 60)
+            assert held is not None
+            job_repo.fail(s, held.id, "w", error, retryable=False)
+    finally:
+        catalog.dispose()
+
+
 def test_status_and_jobs_list_show_brackets_from_files_and_the_tracker_as_written(
     clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file name or a coordinator's text holding [brackets] is text, not rich markup: a closing tag such as
     [/b] in a refused reference made `rushes status` and `rushes jobs list` fail with a MarkupError traceback
     for everyone, and `sh[bold]010_1.mp4` was listed as sh010_1.mp4, a path that does not exist."""
-    from daemon.catalog import Catalog
-    from daemon.catalog import jobs as job_repo
 
     folder = tmp_path / "dailies"
     footage.movie(folder / "sh[bold]010_1.mp4", n=3, size=(48, 32))
     assert rushes("show", "add", "TST", "--ingest", str(folder))[0] == 0
     assert rushes("ingest", str(folder), "--show", "TST")[0] == 0
-    error = "Permanent: reference '/mnt/[/b]look.png' is outside the show's folders"
-    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
-    try:
-        with catalog.session() as s:
-            job_repo.enqueue(s, "fix", "fix:sg:1:regrade", {"request": 1})
-            held = job_repo.claim(s, "w", ["fix"], 60)
-            assert held is not None
-            job_repo.fail(s, held.id, "w", error, retryable=False)
-    finally:
-        catalog.dispose()
+    dead_job(clean_env, "fix", "Permanent: reference '/mnt/[/b]look.png' is outside the show's folders")
 
     from daemon.cli import app as cli_app
 
@@ -261,21 +267,10 @@ def test_a_narrow_terminal_wraps_table_cells_whole_rather_than_cutting_them(
 ) -> None:
     """In a 40-column tmux pane `rushes jobs list` read "│ 13 │ pu… │ MY… │ do… │": every state, kind and error
     cut to an ellipsis, as the scores of `rushes model list` and the paths of `rushes status` were."""
-    from daemon.catalog import Catalog
-    from daemon.catalog import jobs as job_repo
     from daemon.cli import app as cli_app
 
     error = "Permanent: the daily sh010_1.mov is no longer on disk"
-    catalog = Catalog(f"sqlite:///{clean_env / 'catalog.sqlite'}")
-    try:
-        catalog.migrate()
-        with catalog.session() as s:
-            job_repo.enqueue(s, "publish", "publish:sg:1:regrade", {"request": 1})
-            held = job_repo.claim(s, "w", ["publish"], 60)
-            assert held is not None
-            job_repo.fail(s, held.id, "w", error, retryable=False)
-    finally:
-        catalog.dispose()
+    dead_job(clean_env, "publish", error)
     monkeypatch.setattr(cli_app.out, "_width", 40)
     code, output = rushes("jobs", "list")
     assert code == 0, output
