@@ -145,20 +145,27 @@ def _io_error_on_full_disk(url: str, reason: str) -> bool:
 
 
 # a libpq parameter holding a secret in a URL's query (`?password=...`, `&sslpassword=...`): its value
-_SECRET_PARAMETER = re.compile(r"((?:^|&)[^=&]*password=)[^&]*", re.IGNORECASE)
+_SECRET_PARAMETER = re.compile(r"([?&][^=&?]*password=)[^&]*", re.IGNORECASE)
 
 
 def safe_url(url: str | URL) -> str:
     """The URL with any password shown as ***, for messages and logs: its `user:password@` part's, also where the
     URL does not parse as meant (an unescaped @ in the password: everything up to the host's @ is hidden), and
     that of a libpq `password=` parameter in its query (a unix-socket URL's way to give one)."""
-    raw = url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
-    base, question, query = raw.partition("?")
-    userinfo, at, host = base.rpartition("@")
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is not None and "@" not in f"{parsed.host or ''}{parsed.database or ''}":
+        return _hidden_parameters(parsed.render_as_string(hide_password=True))
+    userinfo, at, host = _hidden_parameters(str(url)).rpartition("@")
     scheme, sep, credentials = userinfo.rpartition("://")
     user, colon, _ = credentials.partition(":")
-    shown = f"{scheme}{sep}{user}:***@{host}" if at and colon else base
-    return f"{shown}{question}{_SECRET_PARAMETER.sub(lambda m: m.group(1) + '***', query)}"
+    return f"{scheme}{sep}{user}:***@{host}" if at and colon else f"{userinfo}{at}{host}"
+
+
+def _hidden_parameters(text_: str) -> str:
+    return _SECRET_PARAMETER.sub(lambda m: m.group(1) + "***", text_)
 
 
 def _one_line(text_: str, limit: int = 300) -> str:

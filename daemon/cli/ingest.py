@@ -106,7 +106,9 @@ def _file(outcome: ingest_stage.Outcome | None, path: str) -> dict[str, Any]:
     return {
         "path": stored_path(outcome.path),
         "result": outcome.result,
-        "shot": None if outcome.result == "quarantined" else outcome.shot,  # as the catalog's row (status --json)
+        "shot": None
+        if outcome.result == "quarantined"
+        else outcome.shot,  # as the catalog's row (status --json)
         "daily_id": outcome.daily_id,
         "reason": outcome.reason,
     }

@@ -162,7 +162,9 @@ def show_list(
         roots = ", ".join(_folder(r.path) for r in show.ingest.roots) or "-"
         since = wrapped.get(show.code)
         mark = f"\twrapped since {since:%Y-%m-%d %H:%M} UTC" if since else ""
-        typer.echo(f"{show.code}\t{show.name or show.code}\t{roots}{mark}")  # tab-separated, as --json names it
+        typer.echo(
+            f"{show.code}\t{show.name or show.code}\t{roots}{mark}"
+        )  # tab-separated, as --json names it
     _ = err
 
 

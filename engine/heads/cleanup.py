@@ -68,6 +68,7 @@ from engine.heads.params import (
     load_mask,
     mask_gaps,
     rect_note,
+    snapped,
 )
 from engine.heads.scoring import score_sheet, summarize
 from engine.infer.run import run_on_image
@@ -629,7 +630,9 @@ class CleanupHead(Head):
             base, unseen = classical_base(frs, hls, i - lo, grays)
             filled = self.refine(net, base, hole, unseen, spec, in_place=True)
             if cover is not None:  # a soft matte's edge: the fill merged over the plate through it
-                filled = frame + (filled - frame) * cover[..., None]
+                soft = hole & (cover < OPAQUE)
+                weight = (cover[soft].astype(np.float32) / OPAQUE)[:, None]
+                filled[soft] = frame[soft] + (filled[soft] - frame[soft]) * weight
             return number, filled
 
         for number, frame in map(frame_pair, frames):
@@ -647,7 +650,9 @@ class CleanupHead(Head):
             pending += 1
 
 
-Hole = tuple[np.ndarray, np.ndarray | None]  # where to fill (bool H,W), and a soft matte's cover there (0..1)
+Hole = tuple[
+    np.ndarray, np.ndarray | None
+]  # where to fill (bool H,W), and a soft matte's coverage (uint8 H,W)
 
 
 def _mask_lookup(masks: Any) -> Callable[[int, tuple[int, int]], Hole]:
@@ -660,10 +665,9 @@ def _mask_lookup(masks: Any) -> Callable[[int, tuple[int, int]], Hole]:
         if m.dtype != bool:  # coverage: uint8 0-255 (engine.heads.params.coverage), or float 0..1
             m = m if m.dtype == np.uint8 else coverage(m)
             if m.shape != shape:
-                m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+                m = snapped(cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR))
             hole = covered(m)
-            soft = hole & (m < OPAQUE)
-            return hole, (m.astype(np.float32) / OPAQUE if soft.any() else None)
+            return hole, (m if bool((hole & (m < OPAQUE)).any()) else None)
         if m.shape != shape:
             m = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
         return m, None

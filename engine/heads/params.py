@@ -145,8 +145,9 @@ def rect_note(rect: Rect, info: MediaInfo) -> str | None:
 
 
 def load_mask(spec: Rect | str, info: MediaInfo) -> np.ndarray | dict[int, np.ndarray]:
-    """A mask (bool H,W; True = fill) for every frame: a rectangle or an image; or one per frame number
-    from a movie/sequence (lined up by _mask_offset; a shot frame without a mask frame is left as it is).
+    """A mask for every frame (a rectangle's bool H,W, True = fill; an image's coverage, uint8 H,W, 0-255), or one
+    per frame number from a movie/sequence (lined up by _mask_offset; a shot frame without a mask frame is left as
+    it is).
     White means fill."""
     if isinstance(spec, Rect):
         if not spec.width or not spec.height:
@@ -181,10 +182,8 @@ def _still_mask(path: str) -> np.ndarray:
     """An image's mask: its alpha where it has one that is not opaque everywhere (a matte: opaque = fill, as a
     roto exported on transparency), else its white. An RGBA matte's alpha used to be dropped: the fill took its
     colour, all black (nothing filled) or all white (the whole frame)."""
-    alpha = read_alpha_image(path)
-    if bool((alpha < 0.5).any()):
-        return coverage(alpha)
-    return _white(read_image(path))
+    alpha = coverage(read_alpha_image(path))
+    return alpha if is_matte([alpha]) else _white(read_image(path))
 
 
 def _sequence_masks(mask: MediaInfo, lo: int, hi: int) -> dict[int, np.ndarray]:
@@ -193,9 +192,16 @@ def _sequence_masks(mask: MediaInfo, lo: int, hi: int) -> dict[int, np.ndarray]:
     used to be dropped: a cutout's bright plate was filled, a matte on black RGB refused as selecting no pixel."""
     if has_alpha(mask.pix_fmt):
         mattes = {n: coverage(a) for n, a in read_alpha(mask, lo, hi)}
-        if not all(bool((m >= OPAQUE).all()) for m in mattes.values()):
+        if is_matte(list(mattes.values())):
             return mattes
+        del mattes  # opaque everywhere (a ProRes 4444 export's): its colour is the mask, read next
     return {f.number: _white(f.rgb) for f in read_frames(mask, lo, hi)}
+
+
+def is_matte(alphas: list[np.ndarray]) -> bool:
+    """Whether a mask's alpha (coverage) is its matte: transparent somewhere, less than half covered, in a frame;
+    an alpha opaque everywhere leaves the mask to its colour."""
+    return any(bool((alpha < HALF).any()) for alpha in alphas)
 
 
 def _selecting(spec: str, masks: list[np.ndarray]) -> list[np.ndarray]:
@@ -283,13 +289,24 @@ def _check_shape(named: str, width: int, height: int, info: MediaInfo) -> None:
 # anti-aliased) matte's edge is filled in proportion, as a compositor's merge through it would (cut at half, its
 # outer feather, where a removed object's motion blur lies, was left in the plate and the fill ended in a hard
 # edge). A pixel covered less than COVERED is left as it is (a JPEG's noise in the black); OPAQUE is full cover.
+# A white a lossy mask (a JPEG, an H.264 mask movie) leaves at 247-254 is OPAQUE too: 2% of the plate showed through
+# in its block pattern where a hard mask used to be filled whole.
 COVERED = 8
 OPAQUE = 255
+HALF = 128
 
 
 def coverage(values: np.ndarray) -> np.ndarray:
-    """A matte's values (0..1 float) as coverage, uint8 0-255."""
-    return np.asarray(np.clip(np.asarray(values, np.float32) * 255 + 0.5, 0, 255), np.uint8)
+    """A matte's values (0..1 float) as coverage, uint8 0-255 (snapped: under COVERED none, within COVERED of
+    OPAQUE whole)."""
+    return snapped(np.asarray(np.clip(np.asarray(values, np.float32) * 255 + 0.5, 0, 255), np.uint8))
+
+
+def snapped(cover: np.ndarray) -> np.ndarray:
+    """Coverage (uint8) with what a lossy or scaled mask leaves near its ends put at them, in place."""
+    cover[cover < COVERED] = 0
+    cover[cover > OPAQUE - COVERED] = OPAQUE
+    return cover
 
 
 def covered(mask: np.ndarray) -> np.ndarray:

@@ -100,22 +100,18 @@ class RegradeParams(FixParams):
         deep = {"precise": True} if deeper_than_8_bits(shot.info) else {}
         if self.reference is None:
             return deep
-        if self.reference == shot.info.first_frame:
-            raise ParamError(first_frame_reference(shot))
-        spec = self.reference if isinstance(self.reference, int) else str(self.reference)
-        return {"reference": load_reference(spec, shot), **deep}
-
-
-def first_frame_reference(shot: Shot) -> str:
-    """Why `reference=` the shot's first frame is refused: the one grade of a shot is the LUT that takes a frame
-    of its head to the reference's look, so that reference would make a Version of the daily (nearly) unchanged."""
-    info = shot.info
-    others = f"a frame in the look the shot should take ({info.first_frame + 1}-{info.last_frame}) or "
-    return (
-        f"reference={info.first_frame} is the shot's first frame, at the head the regrade grades the whole shot from,"
-        f" so matching it would change nothing: name {others if info.last_frame > info.first_frame else ''}"
-        "a still of that look"
-    )
+        if isinstance(self.reference, int):
+            if shot.info.frame_count < 2 and self.reference == shot.info.first_frame:
+                raise ParamError(
+                    f"reference={self.reference} is the shot's only frame, so matching it would change nothing: "
+                    "name a still of the look the shot should take"
+                )  # else the grade is fitted on another frame than it (reference_frame)
+            return {
+                "reference": load_reference(self.reference, shot),
+                "reference_frame": self.reference,
+                **deep,
+            }
+        return {"reference": load_reference(str(self.reference), shot), **deep}
 
 
 def deeper_than_8_bits(info: MediaInfo) -> bool:
@@ -466,7 +462,9 @@ class RegradeHead(Head):
         if ref is not None and (ref.ndim != 3 or ref.shape[2] != 3):
             raise HeadError(f"the regrade reference must be an RGB frame (H, W, 3), got shape {ref.shape}")
         inverse = bool(params.get("inverse", True))
-        return self._apply(net, frames, ref, source, bool(params.get("precise", False)), on_lut, inverse)
+        apart = params.get("reference_frame")  # a frame of the shot as the reference: not the one fitted on
+        precise = bool(params.get("precise", False))
+        return self._apply(net, frames, ref, source, precise, on_lut, inverse, apart)
 
     def _apply(
         self,
@@ -477,13 +475,18 @@ class RegradeHead(Head):
         precise: bool,
         on_lut: Callable[[np.ndarray], None],
         inverse: bool = True,
+        apart: int | None = None,
     ) -> Iterator[NumberedFrame]:
+        """The frames graded, a generator: "first", by the shot's one grade, fitted on the frame of middle
+        brightness among its first HEAD_FRAMES but frame `apart` (the reference's own, when it is a frame of the
+        shot: fitted on it, the grade would change nothing); "each", by a LUT predicted from each frame."""
         lut: np.ndarray | None = None
         baked: np.ndarray | None = None
         frames = iter(frames)
         head = list(islice(frames, HEAD_FRAMES)) if source == "first" else []
-        if head:  # one grade for the shot, fitted on a frame its head's slate, flash or black cannot be
-            lut = self.predict_lut(net, head[middle_brightness([f for _, f in head])][1], ref, inverse)
+        if head:  # fitted on a frame its head's slate, flash or black cannot be
+            fitted = [f for n, f in head if n != apart] or [f for _, f in head]
+            lut = self.predict_lut(net, fitted[middle_brightness(fitted)], ref, inverse)
             baked = None if precise else luts.bake_u8(lut)
             on_lut(lut)
         for number, frame in chain(head, frames):

@@ -214,9 +214,11 @@ def test_a_password_given_as_a_url_parameter_is_hidden_in_every_message() -> Non
     (and --json) and the daemon's journal printed it in full."""
     url = "postgresql+psycopg:///fresh?host=/run/pg&port=5432&user=rushes&password=p%40ss%3Aw&sslpassword=k3y"
     shown = safe_url(url)
-    assert (
-        shown == "postgresql+psycopg:///fresh?host=/run/pg&port=5432&user=rushes&password=***&sslpassword=***"
-    )
+    assert "p%40ss" not in shown and "k3y" not in shown
+    assert "password=***" in shown and "sslpassword=***" in shown and "host=%2Frun%2Fpg" in shown
+    for password in ("se?cret", "se#cret"):  # a URL the old rendering hid, the query split must not reveal
+        for given in (f"postgresql+psycopg://rushes:{password}@db/rushes", f"rushes:{password}@db/rushes"):
+            assert "cret" not in safe_url(given), given
     assert "p%40ss" not in Catalog(url).url
 
 

@@ -123,6 +123,19 @@ def test_a_soft_matte_merges_the_fill_through_its_feather() -> None:
         assert (np.abs(fixed - frame).max(axis=2)[feather] > 0).mean() > 0.9  # below half: no longer left
 
 
+def test_a_lossy_hard_mask_is_filled_whole_as_it_was() -> None:
+    """A JPEG or H.264 mask's white sits at 247-254 and its black at a few code values: read as cover, 2% of the
+    plate showed through the fill in the codec's block pattern."""
+    clip = synth.camera_move(synth.photo("astronaut"), 5, (320, 200))
+    hole = _holes(200, 320)
+    noise = np.random.default_rng(5).integers(0, 8, hole.shape)
+    lossy = coverage(np.where(hole, 1 - noise / 255, noise / 255))  # 247-255 inside, 0-7 outside
+    hard = _head().apply(_acting_net(), list(enumerate(clip)), {"masks": hole, "radius": 2})
+    read = _head().apply(_acting_net(), list(enumerate(clip)), {"masks": lossy, "radius": 2})
+    for (_, fixed), (_, whole) in zip(read, hard, strict=True):
+        np.testing.assert_array_equal(fixed, whole)
+
+
 def test_telea_on_the_box_of_what_no_frame_saw_equals_telea_on_the_whole_frame() -> None:
     still = synth.camera_move(synth.photo("astronaut"), 1, (320, 200))[0]
     frames = [still] * 3  # a still shot under a still mask: no neighbour sees the hole

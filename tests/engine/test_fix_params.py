@@ -134,16 +134,19 @@ def test_a_reference_that_is_neither_a_frame_nor_a_file_is_one_line(text: str) -
     assert parse_fix_params("regrade", {"reference": "grade ref.png"}) == RegradeParams(Path("grade ref.png"))
 
 
-def test_a_regrade_reference_naming_the_shots_first_frame_is_refused_as_changing_nothing(shot: Shot) -> None:
+def test_a_regrade_reference_of_a_frame_of_the_shot_is_not_the_frame_its_grade_is_fitted_on(
+    shot: Shot, tmp_path: Path
+) -> None:
     """`regrade reference=1001` on a shot starting at 1001 (the docs' own example) published the daily unchanged
-    as a Version for review: the shot's one grade is the LUT taking its first frame to the reference's look."""
+    as a Version for review: the grade, fitted on the first frame, took it to its own look. The frame named is now
+    left out of those the grade is fitted on; a one-frame shot's only frame is refused."""
+    assert RegradeParams(reference=1001).bind(shot)["reference_frame"] == 1001
+    one = footage.sequence(tmp_path / "one", "one", first=1001, n=1)
     with pytest.raises(
         ParamError,
-        match=r"reference=1001 is the shot's first frame, at the head the regrade grades the whole shot from, so"
-        r" matching it would change nothing: name a frame in the look the shot should take \(1002-1006\)",
+        match=r"^reference=1001 is the shot's only frame, so matching it would change nothing: name a",
     ):
-        RegradeParams(reference=1001).bind(shot)
-    assert RegradeParams(reference=1002).bind(shot)["reference"].shape == (64, 96, 3)
+        RegradeParams(reference=1001).bind(Shot(one, probe(one)))
 
 
 def test_regrade_loads_its_reference_frame_from_the_shot(shot: Shot, tmp_path: Path) -> None:

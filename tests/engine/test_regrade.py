@@ -51,6 +51,21 @@ def test_a_flash_or_black_frame_at_the_shots_head_does_not_set_its_grade(
         assert psnr(out[n], clip[n]) > psnr(under[n], clip[n]) + 6, n
 
 
+def test_a_reference_that_is_a_frame_of_the_shots_head_is_not_the_frame_its_grade_is_fitted_on(
+    clip: np.ndarray,
+) -> None:
+    """`reference=` a frame of the shot's head: had that frame been the one the grade was fitted on, the grade took
+    it to its own look and the Version was the daily unchanged."""
+    head = get_head("regrade")
+    under = degrade.regrade(clip[:2], -1.0, (1.0, 1.0, 1.0), 1.0)
+    over = degrade.regrade(clip[3:], 0.7, (1.0, 1.0, 1.0), 1.0)
+    shot = list(enumerate([*under, clip[2], *over]))  # the frame named, of middle brightness, in the right look
+    params = {"reference": clip[2], "reference_frame": 2, "precise": True}
+    out = dict(head.apply(head.build({}), shot, params))
+    for n in range(3, len(clip)):
+        assert psnr(out[n], clip[n]) > psnr(over[n - 3], clip[n]) + 6, n
+
+
 def test_training_reduces_loss(clip: np.ndarray) -> None:
     torch.manual_seed(0)
     head = get_head("regrade")

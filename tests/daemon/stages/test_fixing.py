@@ -869,29 +869,6 @@ def test_a_bare_reference_name_is_answered_with_a_frame_number_the_shot_has(
         run_fix(numbered, catalog, FixJob(asked, "regrade"))
 
 
-def test_a_regrade_matching_the_shots_first_frame_is_answered_not_published_unchanged(
-    settings: Settings, catalog: Catalog, tmp_path: Path
-) -> None:
-    """`regrade reference=1001` (docs/fixes.md's example) on a shot counted from 1001 published the daily
-    unchanged for review: the one grade of a shot takes its first frame to the reference, here itself. The
-    coordinator is answered instead, with the frames and the still that would grade it."""
-    daily(catalog, tmp_path)  # a movie of 4 frames
-    promoted_model(settings, catalog, heads=("regrade",))
-    numbered = Settings(
-        data_dir=settings.data_dir,
-        shows=[ShowConfig(code=SHOW, tracker_project=SHOW, movie_first_frame=1001)],
-    )
-    asked = request(catalog, ["regrade"], {"reference": "1001"})
-    with pytest.raises(
-        Permanent,
-        match=r"reference=1001 is the shot's first frame, at the head the regrade grades the whole shot from, so"
-        r" matching it would change nothing: name a frame in the look the shot should take \(1002-1004\) or a",
-    ):
-        run_fix(numbered, catalog, FixJob(asked, "regrade"))
-    with catalog.session(readonly=True) as s:
-        assert fixes.get_fix_request(s, asked).publications == []  # type: ignore[union-attr]
-
-
 @pytest.mark.parametrize("kind", ["upscale", "denoise"])
 def test_a_coordinators_quality_best_reaches_the_head_as_its_self_ensemble(
     kind: str, catalog: Catalog, tmp_path: Path
