@@ -70,7 +70,7 @@ def local_zone() -> tzinfo:
     except (KeyError, ValueError) as exc:  # tzlocal's ZoneInfoNotFoundError is a KeyError
         tz = os.environ.get("TZ", "")
         fixed = _POSIX_FIXED.match(tz.strip())
-        if fixed is None:
+        if fixed is None or int(fixed[2]) > 24 or int(fixed[3] or 0) > 59:
             raise ValueError(
                 f"TZ={tz!r} is not a time zone Rushes can read: set TZ to an IANA name such as Europe/Berlin, or "
                 "unset it for the machine's /etc/localtime"

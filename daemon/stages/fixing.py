@@ -262,8 +262,8 @@ def subtitles_note(info: MediaInfo, source: str = "input") -> str | None:
     if not info.subtitles:
         return None
     return (
-        f"The {source}'s subtitles ({info.subtitles} stream(s)) are left out: a fix's movie carries its picture "
-        "and sound only; add them back in your editor."
+        f"The {source}'s subtitles ({info.subtitles} stream(s)) are left out: a fix carries its picture and "
+        "sound only; add them back in your editor."
     )
 
 

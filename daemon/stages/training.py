@@ -170,7 +170,8 @@ def training_clips(catalog: Catalog, show: str) -> TrainingInputs:
     changed = [d for d in dailies if changed_since_ingest(source_state(d.path), d.size_bytes, d.mtime)]
     for d in changed:
         log.warning("train.daily_changed", show=show, daily=d.id, path=d.path)
-    dailies = [d for d in dailies if all(d.id != c.id for c in changed)]
+    gone = {d.id for d in changed}
+    dailies = [d for d in dailies if d.id not in gone]
     clips = [
         TrainClip(
             id=f"daily:{d.id}:{d.shot}:{Path(d.path).name}",
@@ -180,12 +181,17 @@ def training_clips(catalog: Catalog, show: str) -> TrainingInputs:
         )
         for d in dailies
     ]
-    left_out = tuple(
+    said = [
         f"daily {d.id} ({Path(d.path).name}) was left out: its file changed on disk since it was ingested "
         "(delivered again?); the next training learns the file once ingest has catalogued it"
-        for d in changed
-    )
-    return TrainingInputs(clips, frozenset(d.id for d in dailies), left_out)
+        for d in changed[:SAID_LEFT_OUT]
+    ]
+    if len(changed) > SAID_LEFT_OUT:  # a remount that moved every mtime: a count, not a line a daily
+        said.append(f"{len(changed) - SAID_LEFT_OUT} more dailies were left out for the same reason")
+    return TrainingInputs(clips, frozenset(d.id for d in dailies), tuple(said))
+
+
+SAID_LEFT_OUT = 5  # dailies left out of a run named one by one; the rest counted
 
 
 def _trainable(daily: daily_repo.Daily) -> bool:
@@ -252,8 +258,12 @@ def run_training(
     inputs = training_clips(catalog, show.code)
     clips, trained_on = inputs.clips, inputs.ids
     if not clips:
-        left_out = "".join(f" ({text})" for text in inputs.left_out)
-        raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first{left_out}")
+        if inputs.left_out:  # every one changed on disk: ingest is about to catalogue them
+            raise NoDailies(
+                f"show {show.code}'s dailies all changed on disk since they were ingested (delivered again?): "
+                "training waits for ingest to catalogue them; train again once it has"
+            )
+        raise NoDailies(f"show {show.code} has no readable dailies to train on: ingest some first")
     parent, base, fresh_start = _starting_point(settings, catalog, show.code, base, afresh)
     grown = grown_from(settings, catalog, show, parent, base)
     grown["manifest_fields"]["fresh_start"] = _without_base(fresh_start, grown.pop("base_withdrawn"))

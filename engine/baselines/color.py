@@ -72,7 +72,7 @@ GAMMAS = np.exp(np.linspace(-0.5, 0.5, 41)).astype(np.float64)  # 0.61..1.65, an
 # gamma change the freer fit traded contrast for gamma and lost up to 7 dB where the plain one was near exact.
 GAMMA_GAIN = 0.96
 COARSE = 4  # the coarse grids take every COARSE-th contrast and gamma; the fine ones the 2*COARSE-1 around
-_LO, _HI = 1.5 / 255, 253.5 / 255  # clipped values carry no information about the map
+CLIPPED_LOW, CLIPPED_HIGH = 1.5 / 255, 253.5 / 255  # clipped values carry no information about the map
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,9 @@ class GradeFit:
             u = np.power(u, 1 / np.asarray(self.gammas, np.float32))
         out = np.clip(a * u, 0, 1).astype(np.float32)
         if self.white is not None:
-            out = np.where(image >= _HI, np.maximum(out, np.asarray(self.white, np.float32)), out)
+            out = np.where(image >= CLIPPED_HIGH, np.maximum(out, np.asarray(self.white, np.float32)), out)
         if self.black is not None:
-            out = np.where(image <= _LO, np.minimum(out, np.asarray(self.black, np.float32)), out)
+            out = np.where(image <= CLIPPED_LOW, np.minimum(out, np.asarray(self.black, np.float32)), out)
         return out
 
     def lut(self, size: int = 17) -> np.ndarray:
@@ -147,7 +147,7 @@ def aligned_pairs(
     ok = (np.linalg.norm(fwd + back, axis=2) < 1.0) & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
     # a light blur on both sides forgives sub-pixel misalignment at edges; a clipped value blurred into
     # its neighbours would bias them, so each channel's clipped pixels stay as they were
-    clipped = (src <= _LO) | (src >= _HI)
+    clipped = (src <= CLIPPED_LOW) | (src >= CLIPPED_HIGH)
     near = cv2.dilate(clipped.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     y = np.where(near, src, cv2.GaussianBlur(src, (0, 0), 1.0))[::2, ::2].reshape(-1, 3)
     x = cv2.GaussianBlur(warped, (0, 0), 1.0)[::2, ::2].reshape(-1, 3)
@@ -215,7 +215,7 @@ def fit_pairs(y: np.ndarray, x: np.ndarray, max_pairs: int = 2000) -> GradeFit:
     if len(y) > max_pairs:
         pick = np.linspace(0, len(y) - 1, max_pairs).astype(np.int64)
         y, x = y[pick], x[pick]
-    w0 = ((y > _LO) & (y < _HI) & (x > _LO) & (x < _HI)).astype(np.float64)
+    w0 = ((y > CLIPPED_LOW) & (y < CLIPPED_HIGH) & (x > CLIPPED_LOW) & (x < CLIPPED_HIGH)).astype(np.float64)
     if len(y) == 0 or w0.sum(0).min() < 16:
         return IDENTITY_FIT
     plain, plain_cost = _grid_fit(y, x, w0, curved=False)
@@ -227,8 +227,8 @@ def fit_pairs(y: np.ndarray, x: np.ndarray, max_pairs: int = 2000) -> GradeFit:
     return replace(
         fit,
         inliers=float((np.abs(residual) < 0.03)[w0 > 0].mean()),
-        black=_clipped_mean(y <= _LO, x),
-        white=_clipped_mean(y >= _HI, x),
+        black=_clipped_mean(y <= CLIPPED_LOW, x),
+        white=_clipped_mean(y >= CLIPPED_HIGH, x),
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from engine.baselines.color import CLIPPED_HIGH, CLIPPED_LOW
 from engine.heads.errors import ParamError
 from engine.media import MediaError, MediaInfo, probe, read_frames, read_image
 from engine.media.alpha import has_alpha
@@ -344,7 +345,7 @@ def detail_share(image: np.ndarray) -> float:
     values = np.asarray(image, np.float32)
     if np.issubdtype(np.asarray(image).dtype, np.integer):
         values = values / np.float32(np.iinfo(np.asarray(image).dtype).max)
-    return float(((values > 1.5 / 255) & (values < 253.5 / 255)).all(axis=-1).mean())
+    return float(((values > CLIPPED_LOW) & (values < CLIPPED_HIGH)).all(axis=-1).mean())
 
 
 def _reference_image(spec: int | str, shot: Shot) -> np.ndarray:

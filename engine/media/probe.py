@@ -379,7 +379,8 @@ def _cut_transport_stream(container: Any, path: Path, size: int) -> None:
     if packet is not None and size % packet:
         raise MediaError(
             f"truncated: the file ends partway through a {packet}-byte MPEG transport stream packet; copy it "
-            "again whole",
+            "again whole (a recording that itself ends so, its camera losing power: remux it, `ffmpeg -i IN -c "
+            "copy OUT`, which writes whole packets)",
             str(path),
         )
 

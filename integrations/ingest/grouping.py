@@ -49,12 +49,14 @@ def _signs_joined(groups: list[ImageGroup]) -> list[ImageGroup]:
     bytes of the other, and every fix of it waited for a delivery that never came."""
     by_pattern = {str(group.pattern): group for group in groups}
     for group in list(by_pattern.values()):
-        hashes = str(group.pattern).count("#")
+        hashes = group.pattern.name.count("#")
         if not group.frames or max(group.frames) >= 0 or hashes < 2:
             continue
-        owner = by_pattern.get(str(group.pattern).replace("#" * hashes, "#" * (hashes - 1), 1))
-        if owner is None or not owner.frames:
-            continue
+        owner = by_pattern.get(
+            str(group.pattern.with_name(group.pattern.name.replace("#" * hashes, "#" * (hashes - 1))))
+        )
+        if owner is None or not owner.frames or set(owner.frames) & set(group.frames):
+            continue  # a frame written both ways (-003 and -0003): left apart, as two sequences
         pairs = sorted(zip(owner.frames + group.frames, owner.files + group.files, strict=True))
         by_pattern[str(owner.pattern)] = ImageGroup(
             owner.pattern, tuple(file for _, file in pairs), tuple(frame for frame, _ in pairs)

@@ -114,10 +114,13 @@ class FolderPoller:
         self._follow_up(time.monotonic())
 
     def _follow(self, path: Path) -> None:
-        """Stat `path` at every poll from now on, until it has held still for FOLLOW_SECONDS."""
+        """Stat `path` at every poll from now on, until it has held still for FOLLOW_SECONDS; not a file last
+        written longer ago than that (a rendered folder moved in, as docs/operations.md advises: nothing to hear)."""
         try:
             info = os.stat(path, follow_symlinks=False)
         except OSError:
+            return
+        if time.time() - info.st_mtime > FOLLOW_SECONDS:  # written long ago: a finished folder moved in whole
             return
         self._following[path] = (info.st_size, info.st_mtime_ns, time.monotonic())
         self._following.move_to_end(path)
@@ -135,6 +138,7 @@ class FolderPoller:
                 continue
             if (info.st_size, info.st_mtime_ns) != (size, mtime):
                 self._following[path] = (info.st_size, info.st_mtime_ns, now)
+                self._following.move_to_end(path)  # still written: the newest, kept past a later big delivery
                 self.report("touch", path)
             elif now - moved > FOLLOW_SECONDS:
                 del self._following[path]

@@ -1546,7 +1546,7 @@ def test_a_fix_of_a_daily_with_subtitles_says_it_leaves_them_out(tmp_path: Path)
 
     assert code == 0, output
     said = " ".join(output.split())
-    assert "The input's subtitles (1 stream(s)) are left out: a fix's movie carries" in said
+    assert "The input's subtitles (1 stream(s)) are left out: a fix carries" in said
     probed = " ".join(rushes("probe", str(source))[1].split())
     assert "subtitles: 1 stream(s) (a fix leaves them out)" in probed
 

@@ -66,9 +66,9 @@ def test_a_transport_stream_cut_short_is_reported_truncated_not_dropped_while_re
     for part in (2, 3, 5):  # a copy stops anywhere in a packet
         cut = tmp_path / f"part{part}_{name}"
         cut.write_bytes(data[: len(data) // part // packet * packet + 61])
-        assert _reason(cut) == (
+        assert _reason(cut).startswith(
             f"truncated: the file ends partway through a {packet}-byte MPEG transport stream packet; copy it "
-            "again whole"
+            "again whole (a recording that itself ends so"
         )
 
 

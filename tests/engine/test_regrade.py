@@ -59,7 +59,9 @@ def test_a_reference_that_is_a_frame_of_the_shots_head_is_not_the_frame_its_grad
     head = get_head("regrade")
     under = degrade.regrade(clip[:2], -1.0, (1.0, 1.0, 1.0), 1.0)
     over = degrade.regrade(clip[3:], 0.7, (1.0, 1.0, 1.0), 1.0)
-    shot = list(enumerate([*under, clip[2], *over]))  # the frame named, of middle brightness, in the right look
+    shot = list(
+        enumerate([*under, clip[2], *over])
+    )  # the frame named, of middle brightness, in the right look
     params = {"reference": clip[2], "reference_frame": 2, "precise": True}
     out = dict(head.apply(head.build({}), shot, params))
     for n in range(3, len(clip)):

@@ -78,6 +78,11 @@ def test_a_sequence_numbered_below_zero_is_one_daily_of_every_frame_as_the_fix_r
     assert list(find_sequence(str(sequence.path)).files.values()) == frames  # the files the fix reads
 
 
+def test_a_frame_below_zero_written_both_ways_is_not_joined_into_one_frame_of_two_files() -> None:
+    paths = [Path("/r/neg/neg.-003.png"), Path("/r/neg/neg.-0003.png"), Path("/r/neg/neg.0000.png")]
+    assert sorted(len(group.files) == len(set(group.frames)) for group in group_images(paths)) == [True, True]
+
+
 def test_scan_rejects_what_it_cannot_ingest_and_skips_temp_and_sidecar_files(tmp_path: Path) -> None:
     write(tmp_path / "sh010_1.mov.part")
     write(tmp_path / ".staging" / "sh011_1.mov")

@@ -130,9 +130,8 @@ class Connection:
             raise TrackerFatal(
                 "tracker.url is not set: set it to your ShotGrid site, e.g. https://studio.shotgrid.autodesk.com"
             )
-        if (
-            not opts.script_name
-        ):  # the client refused it on the first call with "invalid auth params", a traceback
+        # without a name the client refused the first call with "invalid auth params": a traceback
+        if not opts.script_name:
             raise TrackerFatal(
                 "tracker.script_name is not set: set it to the name of the ShotGrid API script Rushes logs in as"
             )

@@ -220,7 +220,7 @@ def test_a_dailys_named_tracks_keep_their_names_in_the_versions_files_and_its_su
             named = (track.metadata.get("language"), track.metadata.get("handler_name"))
         assert named == ("eng", "Boom"), made
     said = " ".join((movie.parent / "description.txt").read_text().split())
-    assert "The daily's subtitles (1 stream(s)) are left out: a fix's movie carries its picture" in said
+    assert "The daily's subtitles (1 stream(s)) are left out: a fix carries its picture" in said
 
 
 def test_a_recorders_daily_with_dropped_frames_keeps_its_timing_and_sound_in_the_versions_files(
