@@ -73,6 +73,15 @@ def read_dpx_timecode(data: bytes) -> str | None:
     return f"{values[0]:02d}:{values[1]:02d}:{values[2]:02d}{separator}{values[3]:02d}"
 
 
+ORIENTATION_AT = 768  # the image information header's orientation: 0 is left to right, top to bottom
+
+
+def dpx_orientation(data: bytes) -> int:
+    """A DPX header's image orientation (0: left to right, top to bottom; 1-7: mirrored, flipped or turned)."""
+    (orientation,) = struct.unpack(_order(data) + "H", data[ORIENTATION_AT : ORIENTATION_AT + 2])
+    return int(orientation)
+
+
 def read_dpx_rate(data: bytes) -> Fraction | None:
     """The frame rate in a DPX file's header bytes (the television header's, else the film header's; NTSC
     rates as x/1001), or None where both are undefined."""

@@ -15,7 +15,14 @@ import numpy.typing as npt
 from . import exr
 from .alpha import alpha_of
 from .aspect import SQUARE, pixel_aspect
-from .dpx import HEADER_BYTES, dpx_bit_depth, read_dpx_rate, read_dpx_timecode, with_dpx_header
+from .dpx import (
+    HEADER_BYTES,
+    dpx_bit_depth,
+    dpx_orientation,
+    read_dpx_rate,
+    read_dpx_timecode,
+    with_dpx_header,
+)
 from .files import atomic_output
 from .frames import PixelDepth, bit_depth, to_float32, to_uint8
 from .info import NO_MARGINS, Margins, MediaError
@@ -96,8 +103,17 @@ def read_header(path: Path) -> ImageHeader:
             "exr", h.width, h.height, h.pix_fmt, None, h.fps, h.pixel_aspect, h.timecode, h.reel, h.overscan,
             h.layers,
         )  # fmt: skip
+    if path.suffix.lower() in (".tif", ".tiff"):
+        _check_tiff(path)
     frame, aspect, data = _decoded(path)
     dpx = path.suffix.lower() == ".dpx"
+    if dpx and dpx_orientation(data[:HEADER_BYTES]) not in (0, 0xFFFF):  # 0xFFFF: not set, as 0
+        raise MediaError(
+            f"its DPX image orientation ({dpx_orientation(data[:HEADER_BYTES])}) has the picture mirrored or "
+            "turned, which Rushes does not undo (its frames would be fixed and delivered as stored, upside down "
+            "or reversed): write it left to right, top to bottom (orientation 0)",
+            str(path),
+        )
     timecode = read_dpx_timecode(data[:HEADER_BYTES]) if dpx else None
     rate = read_dpx_rate(data[:HEADER_BYTES]) if dpx else None
     ranges: dict[int, Literal["tv", "pc"]] = {1: "tv", 2: "pc"}
@@ -108,6 +124,37 @@ def read_header(path: Path) -> ImageHeader:
     return ImageHeader(
         codec, frame.width, frame.height, frame.format.name, color_range, rate, aspect, timecode
     )
+
+
+# TIFF frames refused by their tags: FFmpeg's decoder reads a tiled TIFF as black and a 16-bit float one as
+# integers (a picture of wrong values), without a word, and lays out any orientation but the first as stored.
+_ORIENTATION = 274  # the TIFF tag; 1: top-left
+_FLOAT = 3  # SampleFormat: IEEE floating point
+
+
+def _check_tiff(path: Path) -> None:
+    """MediaError naming what to write instead, for a TIFF frame FFmpeg's decoder would misread (its tags only)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            page = tiff.pages.first
+            tiled, sample, bits = page.is_tiled, int(page.sampleformat), int(page.bitspersample)
+            orientation = int(page.tags.valueof(_ORIENTATION, 1))
+    except (OSError, ValueError, IndexError, tifffile.TiffFileError):
+        return  # the decoder says what is wrong with it
+    why = None
+    if tiled:
+        why = "a tiled TIFF, which is read as black: write it in strips (scanlines)"
+    elif sample == _FLOAT and bits == 16:
+        why = "a 16-bit float (half) TIFF, which is read as integers: write it as 32-bit float, 16-bit integer or EXR"
+    elif orientation != 1:
+        why = (
+            f"its TIFF orientation ({orientation}) has the picture mirrored or turned, which Rushes does not undo: "
+            "write it top-left (orientation 1)"
+        )
+    if why is not None:
+        raise MediaError(why, str(path))
 
 
 def read_image(

@@ -146,3 +146,35 @@ def test_a_sequence_whose_last_frames_are_emptied_after_its_probe_is_refused_not
     write_sequence(pattern, list(frames[:8]), 1001)
     (tmp_path / "sh050.1003.png").unlink()
     assert [f.number for f in read_frames(info)] == [1001, 1002, 1004, 1005, 1006, 1007, 1008]
+
+
+def test_a_scan_ffmpeg_would_misread_is_refused_by_its_header_not_fixed_black_or_upside_down(
+    tmp_path: Path,
+) -> None:
+    """A lab's tiled TIFF was fixed and delivered all black, a half-float TIFF as a picture of wrong values, and a
+    DPX or TIFF flagged bottom-to-top upside down with its cleanup mask in the wrong place, each without a word."""
+    import tifffile
+
+    from engine.media import write_image
+    from engine.media.dpx import ORIENTATION_AT
+
+    picture = camera_move(photo("astronaut"), 1, (96, 64))[0]
+    tiled, half, flipped = tmp_path / "tiled.1001.tif", tmp_path / "half.1001.tif", tmp_path / "flip.1001.tif"
+    tifffile.imwrite(tiled, (picture * 65535).astype(np.uint16), photometric="rgb", tile=(32, 32))
+    tifffile.imwrite(half, picture.astype(np.float16), photometric="rgb")
+    tifffile.imwrite(
+        flipped, (picture * 255).astype(np.uint8), photometric="rgb", extratags=[(274, 3, 1, 4, True)]
+    )
+    assert _reason(tiled).startswith("frame 1001: a tiled TIFF, which is read as black: write it in strips")
+    assert _reason(half).startswith("frame 1001: a 16-bit float (half) TIFF, which is read as integers")
+    assert _reason(flipped).startswith("frame 1001: its TIFF orientation (4) has the picture mirrored or turned")
+    scan = tmp_path / "scan.1001.dpx"
+    write_image(scan, picture)
+    data = bytearray(scan.read_bytes())
+    big = data[:4] == b"SDPX"
+    data[ORIENTATION_AT : ORIENTATION_AT + 2] = (2).to_bytes(2, "big" if big else "little")
+    scan.write_bytes(bytes(data))
+    assert _reason(scan).startswith("frame 1001: its DPX image orientation (2) has the picture mirrored or turned")
+    kept = tmp_path / "kept.1001.tif"  # a plain one is read as before
+    tifffile.imwrite(kept, (picture * 255).astype(np.uint8), photometric="rgb")
+    assert probe(kept).width == 96
