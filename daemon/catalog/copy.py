@@ -84,8 +84,9 @@ def copy_catalog(
             if target.dialect == "postgresql":
                 _continue_sequences(write)
     except DBAPIError as exc:  # a database gone or full mid-copy: nothing was written (one transaction)
+        reading = (exc.statement or "").lstrip().upper().startswith("SELECT")  # the source's (locked, say)
         raise CatalogError(
-            target.url, f"the copy stopped and nothing of it was kept: {explain(exc)}"
+            (source if reading else target).url, f"the copy stopped and nothing of it was kept: {explain(exc)}"
         ) from exc
     return Copied(tuple(done))
 

@@ -184,6 +184,7 @@ def test_a_copy_that_fails_midway_keeps_nothing_and_says_so_in_one_line(
             copy_catalog(used, target)
         message = str(caught.value)
         assert "the copy stopped and nothing of it was kept" in message and "\n" not in message
+        assert message.startswith(f"cannot open the catalog at {target.url}:")  # the full one, not the source
         assert all(not r for r in rows(target).values())  # the shows and dailies written first went too
     finally:
         target.dispose()
