@@ -69,25 +69,29 @@ def copy_catalog(
             f"one's at {target.revision()}; run `rushes migrate` on it first",
         )
     done: list[tuple[str, int]] = []
+    at = source  # the catalog the next step works on, named when it fails (a locked source, a full target)
     try:
-        with source.engine.connect() as read, target.engine.begin() as write:
-            _refuse_filled(target, write)
-            for table in Base.metadata.sorted_tables:  # parents before the rows that point at them
-                count = 0
-                rows = read.execute(select(table).order_by(*table.primary_key.columns))
-                while batch := rows.fetchmany(BATCH):
-                    write.execute(table.insert(), [row._asdict() for row in batch])
-                    count += len(batch)
-                done.append((table.name, count))
-                if on_table is not None:
-                    on_table(table.name, count)
-            if target.dialect == "postgresql":
-                _continue_sequences(write)
+        with source.engine.connect() as read:
+            at = target
+            with target.engine.begin() as write:
+                _refuse_filled(target, write)
+                for table in Base.metadata.sorted_tables:  # parents before the rows that point at them
+                    count = 0
+                    at = source
+                    rows = read.execute(select(table).order_by(*table.primary_key.columns))
+                    while batch := rows.fetchmany(BATCH):
+                        at = target
+                        write.execute(table.insert(), [row._asdict() for row in batch])
+                        count += len(batch)
+                        at = source
+                    done.append((table.name, count))
+                    if on_table is not None:
+                        on_table(table.name, count)
+                at = target
+                if target.dialect == "postgresql":
+                    _continue_sequences(write)
     except DBAPIError as exc:  # a database gone or full mid-copy: nothing was written (one transaction)
-        reading = (exc.statement or "").lstrip().upper().startswith("SELECT")  # the source's (locked, say)
-        raise CatalogError(
-            (source if reading else target).url, f"the copy stopped and nothing of it was kept: {explain(exc)}"
-        ) from exc
+        raise CatalogError(at.url, f"the copy stopped and nothing of it was kept: {explain(exc)}") from exc
     return Copied(tuple(done))
 
 
