@@ -973,13 +973,11 @@ def same_as_rejected(catalog: Catalog, request: Request, kind: str, model_versio
     same pictures; None when something differs."""
     if request.source_hash is None:
         return None
-    asked = {
-        k: v for k, v in asked_of(kind, request.params).items() if k != "take"
-    }  # the daily pins the take
     with catalog.session(readonly=True) as s:
         for pub in fixes.rejected_of(s, request.show, request.shot, kind, request.source_hash):
-            earlier = {k: v for k, v in asked_of(kind, pub.fix_request.params).items() if k != "take"}
-            if pub.fix_request_id == request.id or pub.model_version != model_version or earlier != asked:
+            if pub.fix_request_id == request.id or pub.model_version != model_version:
+                continue
+            if not same_fix(kind, pub.fix_request.params, request.params):
                 continue
             code = (pub.extra_files or {}).get("code") or f"request {pub.fix_request_id}'s {kind}"
             note = f" ({' '.join(pub.review_note.split())})" if pub.review_note else ""
@@ -992,6 +990,25 @@ def same_as_rejected(catalog: Catalog, request: Request, kind: str, model_versio
                 "trained again or the shot's plate is delivered again"
             )
     return None
+
+
+def same_fix(kind: str, one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two requests' parameters ask the same fix of `kind` of a daily: the head's as it reads them
+    (`frames=1010-1012` and `frames=1010,1011,1012` alike: as text, a rejected fix asked again in another spelling
+    was published again, the same pictures), the daemon's as written; the take aside (the daily pins it)."""
+    asked = [{k: v for k, v in asked_of(kind, params).items() if k != "take"} for params in (one, other)]
+    if asked[0] == asked[1]:
+        return True
+    daemons = [{k: v for k, v in a.items() if k in DAEMON_KEYS} for a in asked]  # deliver=, as written
+    if daemons[0] != daemons[1]:
+        return False
+    try:
+        read = [
+            parse_fix_params(kind, own_params(kind, params), ignore=DAEMON_KEYS) for params in (one, other)
+        ]
+    except HeadError:
+        return False
+    return read[0] == read[1]
 
 
 ESCAPED_BYTE = re.compile(r"\\x([0-9a-fA-F]{2})")  # a byte daily_repo.stored_path wrote as text

@@ -58,6 +58,10 @@ _QUOTES = str.maketrans(
 )
 _KEY = re.compile(r"[A-Za-z_][\w.]*")
 # A word of a frame list: 1012, 1012-1016 (a dash as typed), or such words joined by commas.
+_PART_RECT = re.compile(
+    r"mask=\d+(?:,\d+){0,2}", re.IGNORECASE
+)  # a rectangle's first numbers, its last to come
+_NUMBERS = re.compile(r"\d+(?:,\d+)*")
 _FRAMES_WORD = re.compile(r"\d+(?:[-\u2013\u2014]\d+)?(?:,\d+(?:[-\u2013\u2014]\d+)?)*")
 # The longest fix text read (a field, or a note's `#rushes` lines): a request is a few clauses, a few hundred
 # characters with its paths. Its words are split as a shell does (shlex), in time that grows with the square of a
@@ -116,6 +120,9 @@ def _tokens(clause: str, kinds: Collection[str]) -> list[str]:
             i += 1
         elif out and out[-1].lower().startswith("frames=") and _FRAMES_WORD.fullmatch(word):
             out[-1] += f",{word}"  # "frames=1012 1014", "frames=1012, 1014": a list as people type it
+            i += 1
+        elif out and _PART_RECT.fullmatch(out[-1]) and _NUMBERS.fullmatch(word):
+            out[-1] += f",{word}"  # "mask=120, 60, 60, 40": a rectangle as people type it
             i += 1
         else:
             out.append(word)
@@ -176,7 +183,7 @@ def parse_fix_text(text: str, kinds: Collection[str]) -> FixSpec:
                 params[f"{kind}.{key}"] = value
             else:
                 params[key] = value
-    return FixSpec(tuple(found), params, tuple(problems))
+    return FixSpec(tuple(found), params, tuple(dict.fromkeys(problems)))  # each said once
 
 
 def parse_fix_field(value: Any, kinds: Collection[str]) -> FixSpec:

@@ -167,14 +167,18 @@ def test_a_scan_ffmpeg_would_misread_is_refused_by_its_header_not_fixed_black_or
     )
     assert _reason(tiled).startswith("frame 1001: a tiled TIFF, which is read as black: write it in strips")
     assert _reason(half).startswith("frame 1001: a 16-bit float (half) TIFF, which is read as integers")
-    assert _reason(flipped).startswith("frame 1001: its TIFF orientation (4) has the picture mirrored or turned")
+    assert _reason(flipped).startswith(
+        "frame 1001: its TIFF orientation (4) has the picture mirrored or turned"
+    )
     scan = tmp_path / "scan.1001.dpx"
     write_image(scan, picture)
     data = bytearray(scan.read_bytes())
     big = data[:4] == b"SDPX"
     data[ORIENTATION_AT : ORIENTATION_AT + 2] = (2).to_bytes(2, "big" if big else "little")
     scan.write_bytes(bytes(data))
-    assert _reason(scan).startswith("frame 1001: its DPX image orientation (2) has the picture mirrored or turned")
+    assert _reason(scan).startswith(
+        "frame 1001: its DPX image orientation (2) has the picture mirrored or turned"
+    )
     kept = tmp_path / "kept.1001.tif"  # a plain one is read as before
     tifffile.imwrite(kept, (picture * 255).astype(np.uint8), photometric="rgb")
     assert probe(kept).width == 96

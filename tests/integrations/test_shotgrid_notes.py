@@ -101,6 +101,19 @@ def test_a_frame_list_written_with_spaces_is_one_value(text: str) -> None:
     )
 
 
+@pytest.mark.parametrize("text", ["cleanup mask=120, 60, 60, 40", "cleanup mask=120 60 60 40"])
+def test_a_mask_rectangle_written_with_spaces_is_one_value_and_a_problem_is_said_once(text: str) -> None:
+    """`mask=120, 60, 60, 40`, as typed or pasted from a mail, put the task on hold with "'60' after 'cleanup'
+    is not key=value" twice and nothing saying how to write it."""
+    spec = parse_fix_text(text + "; denoise", KINDS)
+    assert (spec.kinds, spec.params, spec.problems) == (("cleanup", "denoise"), {"mask": "120,60,60,40"}, ())
+    assert parse_fix_text("cleanup x y y", KINDS).problems == (
+        "'x y' after 'cleanup' is not key=value: write x=y",
+        "'y' after 'cleanup' is not key=value",
+    )
+    assert parse_fix_text("cleanup y y", KINDS).problems.count("'y' after 'cleanup' is not key=value") <= 1
+
+
 def test_a_value_without_its_equals_sign_is_a_problem_that_says_how_to_write_it() -> None:
     spec = parse_fix_text("interpolate frames 1012-1016", KINDS)
     assert spec.kinds == ("interpolate",) and spec.params == {}

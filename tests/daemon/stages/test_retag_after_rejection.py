@@ -18,9 +18,9 @@ from tests import footage
 from tests.daemon.stages.conftest import SHOW, ingest_movie
 
 
-def asked(catalog: Catalog, key: str, params: dict[str, str] | None = None) -> int:
+def asked(catalog: Catalog, key: str, params: dict[str, str] | None = None, kind: str = "denoise") -> int:
     with catalog.session() as s:
-        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", ["denoise"], params, task_id=3)
+        row, _ = fixes.add_fix_request(s, SHOW, key, "sh010", [kind], params, task_id=3)
         return row.id
 
 
@@ -84,3 +84,23 @@ def test_a_retag_after_the_plate_is_delivered_again_but_before_its_ingest_waits_
 
     ingest_movie(catalog, plate, "sh010")  # the watcher catches up: the retried job fixes v002
     assert run_fix(settings, catalog, FixJob(again, "denoise", "memory:event:2"))["frames"] == 4
+
+
+def test_a_rejected_fix_asked_again_in_another_spelling_of_the_same_frames_is_answered(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """`interpolate frames=1-2` rejected, then `frames=1,2` (a spelling the docs give): the same pictures were
+    published again for review, as the parameters were compared as text."""
+    plate = footage.movie(tmp_path / "plates" / "sh010_1.mp4", n=4, size=(64, 48))
+    ingest_movie(catalog, plate, "sh010")
+    first = asked(catalog, "memory:event:1", {"frames": "1-2"}, "interpolate")
+    run_fix(settings, catalog, FixJob(first, "interpolate", "memory:event:1"))
+    with catalog.session() as s:
+        [pub] = fixes.get_fix_request(s, first).publications  # type: ignore[union-attr]
+        fixes.mark_published(s, pub.id, 501)
+        fixes.set_review(s, pub.id, "rejected", "ghosting")
+    again = asked(catalog, "memory:event:2", {"frames": "1,2"}, "interpolate")
+    with pytest.raises(Permanent, match=r"^it would be the same as sh010_rushes_interpolate_r\d+, which the"):
+        run_fix(settings, catalog, FixJob(again, "interpolate", "memory:event:2"))
+    other = asked(catalog, "memory:event:3", {"frames": "1"}, "interpolate")  # other frames: another fix
+    assert run_fix(settings, catalog, FixJob(other, "interpolate", "memory:event:3"))["frames"] == 4
